@@ -1,0 +1,113 @@
+/*
+ * config — the node's YAML configuration loaded into a struct, and the
+ * logger every module uses. A leaf module: it depends on crypto/ for the
+ * error codes and nothing else of the project.
+ */
+#ifndef COMPTOIR_CONFIG_H
+#define COMPTOIR_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/crypto.h"
+
+/* ---------------------------------------------------------------- config */
+
+#define CFG_MAX_PEERS     64
+#define CFG_MAX_STR       256    /* longest string value, NUL included */
+#define CFG_MAX_FILE      65536  /* a config file larger than this is refused */
+#define CFG_MAX_DEPTH     16     /* deepest nesting of mappings and sequences */
+#define CFG_ERR_LEN       512    /* size of an error message buffer */
+
+enum cfg_log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+
+/* One peer site named in the config. */
+typedef struct cfg_peer {
+	char endpoint[CFG_MAX_STR];    /* ZeroMQ endpoint, "tcp://host:port" */
+	uint8_t site_key[CPT_KEY_LEN]; /* the peer site's Ed25519 key, expected */
+} cfg_peer_t;
+
+/* Bounds on what the node accepts; every one has a default and a range. */
+typedef struct cfg_limits {
+	uint32_t max_body;         /* largest event body accepted, bytes [256, 65536] */
+	uint32_t max_pending;      /* events kept waiting for a certificate [0, 10M] */
+	uint32_t max_http_body;    /* largest HTTP request body, bytes [1024, 1 MiB] */
+	uint32_t max_sessions;     /* open login sessions [1, 100000] */
+	uint32_t session_ttl;      /* idle session lifetime, seconds [60, 30 days] */
+	uint32_t login_per_minute; /* login attempts per client address [1, 1000] */
+	uint32_t max_msg;          /* largest sync message, bytes [64 KiB, 64 MiB] */
+} cfg_limits_t;
+
+/* Sync tuning. */
+typedef struct cfg_sync {
+	uint32_t reconcile_interval; /* seconds between periodic reconciliations [1, 86400] */
+	uint32_t heartbeat_ms;       /* ZMQ heartbeat interval [100, 60000] */
+} cfg_sync_t;
+
+/* A loaded configuration. Plain data: copy it, free nothing. */
+typedef struct cfg {
+	char path[CFG_MAX_STR];          /* the file it came from, "" for defaults */
+	char name[CFG_MAX_STR];          /* node (site) name, [a-z0-9-]{1,63} */
+	char data_dir[CFG_MAX_STR];      /* data directory; relative to the config file */
+	char listen[CFG_MAX_STR];        /* peer listen endpoint, "" = no listening */
+	char http[CFG_MAX_STR];          /* HTTP bind "ADDR:PORT" */
+	int has_root_key;                /* root_key was given */
+	uint8_t root_key[CPT_KEY_LEN];   /* federation root public key */
+	enum cfg_log_level log_level;    /* log level */
+	size_t n_peers;                  /* number of peers */
+	cfg_peer_t peers[CFG_MAX_PEERS]; /* peers */
+	cfg_limits_t limits;             /* limits */
+	cfg_sync_t sync;                 /* sync tuning */
+} cfg_t;
+
+/* Fills cfg with the embedded defaults (name "comptoir", data_dir "./var",
+ * listen "tcp://127.0.0.1:7400", http "127.0.0.1:8080", no root key, info). */
+void cfg_defaults(cfg_t *cfg);
+
+/*
+ * Loads path into cfg (defaults first, then the file). On error returns
+ * CPT_ECONFIG (or CPT_EIO when the file cannot be read) and writes into err
+ * a message of the form "path:line:column: what is wrong" (1-based).
+ * Errors: unknown keys, wrong types, missing required keys (name, data_dir,
+ * http), out-of-range values, duplicate keys, anchors and aliases, tags,
+ * files over CFG_MAX_FILE, nesting deeper than CFG_MAX_DEPTH, YAML syntax.
+ * CPT_ENOMEM when memory runs out. On any error cfg holds defaults and part
+ * of the file: do not use it. On success cfg->path is a copy of path.
+ */
+int cfg_load(cfg_t *cfg, const char *path, char err[CFG_ERR_LEN]) CPT_WUR;
+
+/* The same from a memory buffer (len bytes, NULs allowed); name is used in
+ * messages in place of a path, and cfg->path stays "". */
+int cfg_load_buffer(cfg_t *cfg, const char *name, const char *buf, size_t len,
+		    char err[CFG_ERR_LEN]) CPT_WUR;
+
+/* Parses "error", "warn", "info" or "debug"; returns 0 or CPT_EINVAL. */
+int cfg_log_level_parse(enum cfg_log_level *out, const char *s) CPT_WUR;
+
+/* ----------------------------------------------------------------- log */
+
+/*
+ * Logs go to stderr as "LEVEL component message key=value ...", one line
+ * each, the form journald keeps. The level is checked before formatting.
+ */
+void log_set_level(enum cfg_log_level level);
+int log_enabled(enum cfg_log_level level);
+void log_msg(enum cfg_log_level level, const char *component, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+_Noreturn void fatalx(const char *component, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define log_debug(c, ...) \
+	do { \
+		if (log_enabled(LOG_LEVEL_DEBUG)) \
+			log_msg(LOG_LEVEL_DEBUG, c, __VA_ARGS__); \
+	} while (0)
+#define log_info(c, ...) \
+	do { \
+		if (log_enabled(LOG_LEVEL_INFO)) \
+			log_msg(LOG_LEVEL_INFO, c, __VA_ARGS__); \
+	} while (0)
+#define log_warnx(c, ...) log_msg(LOG_LEVEL_WARN, c, __VA_ARGS__)
+#define log_errorx(c, ...) log_msg(LOG_LEVEL_ERROR, c, __VA_ARGS__)
+
+#endif

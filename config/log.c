@@ -1,0 +1,59 @@
+/*
+ * The logger: one line per message on stderr, "LEVEL component message k=v",
+ * level checked before formatting. Thread-safe (one fprintf per line).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "config/config.h"
+
+static enum cfg_log_level s_level = LOG_LEVEL_INFO;
+static const char *const s_names[] = {"error", "warn", "info", "debug"};
+
+void
+log_set_level(enum cfg_log_level level)
+{
+	s_level = level;
+}
+
+int
+log_enabled(enum cfg_log_level level)
+{
+	return level <= s_level;
+}
+
+static void
+s_vlog(enum cfg_log_level level, const char *component, const char *fmt, va_list ap)
+{
+	char line[2048];
+	int n = snprintf(line, sizeof(line), "%s %s ", s_names[level], component);
+
+	if (n < 0)
+		return;
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	fprintf(stderr, "%s\n", line);
+}
+
+void
+log_msg(enum cfg_log_level level, const char *component, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	s_vlog(level, component, fmt, ap);
+	va_end(ap);
+}
+
+void
+fatalx(const char *component, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	s_vlog(LOG_LEVEL_ERROR, component, fmt, ap);
+	va_end(ap);
+	exit(1);
+}

@@ -1,0 +1,811 @@
+/*
+ * The `comptoir` command line: one function per subcommand. Every command
+ * that acts on a node takes --dir DIR (default ./var) and works whether the
+ * node runs or not (LMDB lets two processes share the store).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "node/node.h"
+
+#ifndef COMPTOIR_VERSION
+#define COMPTOIR_VERSION "0.1.0"
+#endif
+
+#define DEFAULT_DIR "./var"
+
+static const char s_usage[] =
+	"usage: comptoir COMMAND [OPTIONS]\n"
+	"\n"
+	"Comptoir: a company intranet that runs one node per site and replicates\n"
+	"signed events between sites.\n"
+	"\n"
+	"Commands for a site (all take --dir DIR, default ./var):\n"
+	"  init [--site NAME] [--http ADDR:PORT] [--listen ENDPOINT]\n"
+	"                        create a node: config, keys, store; a lone site gets its\n"
+	"                        own federation root key\n"
+	"  run [--check]         run the node in the foreground (--check: validate the\n"
+	"                        config and exit)\n"
+	"  status                what the store holds\n"
+	"  user add HANDLE [--admin] [--name NAME] [--password-file FILE]\n"
+	"                        enrol a member of staff (prints a password unless given)\n"
+	"  user passwd HANDLE [--password-file FILE]\n"
+	"                        reset a password (a new key is enrolled, the old revoked)\n"
+	"  user disable HANDLE   revoke a user's key everywhere\n"
+	"  user list             the users known here\n"
+	"  verify                check every signature and that the views match a rebuild\n"
+	"  reindex               rebuild every view from the events alone\n"
+	"  backup DEST           hot, consistent copy of the store, config and keys\n"
+	"  export                every event as one JSON line on stdout\n"
+	"\n"
+	"Other commands:\n"
+	"  keygen --out PREFIX   write PREFIX.key (Ed25519) and PREFIX.curve (CURVE), mode 0600\n"
+	"  version               print the version\n"
+	"  help                  this text\n";
+
+/* ------------------------------------------------------------- helpers */
+
+/* Options shared by every subcommand; each command reads what it needs. */
+typedef struct opts {
+	const char *dir;      /* --dir */
+	const char *site;     /* --site */
+	const char *http;     /* --http */
+	const char *listen;   /* --listen */
+	const char *out;      /* --out */
+	const char *pwfile;   /* --password-file */
+	const char *name;     /* --name */
+	int admin;            /* --admin */
+	int check;            /* --check */
+	int nargs;            /* positional arguments */
+	char *args[8];        /* them */
+} opts_t;
+
+static int
+s_parse(opts_t *o, int argc, char **argv)
+{
+	static const struct {
+		const char *name;  /* --name */
+		size_t off;        /* where its value (or flag) goes */
+		int is_flag;       /* takes no value */
+	} known[] = {
+		{"--dir", offsetof(opts_t, dir), 0},	   {"--site", offsetof(opts_t, site), 0},
+		{"--http", offsetof(opts_t, http), 0},	   {"--listen", offsetof(opts_t, listen), 0},
+		{"--out", offsetof(opts_t, out), 0},	   {"--password-file", offsetof(opts_t, pwfile), 0},
+		{"--name", offsetof(opts_t, name), 0},	   {"--admin", offsetof(opts_t, admin), 1},
+		{"--check", offsetof(opts_t, check), 1},
+	};
+
+	memset(o, 0, sizeof(*o));
+	o->dir = DEFAULT_DIR;
+	/* Options and positional arguments in any order, GNU style. */
+	for (int i = 1; i < argc; i++) {
+		size_t k, n = sizeof(known) / sizeof(known[0]);
+		if (strncmp(argv[i], "--", 2) != 0 || argv[i][2] == 0) {
+			if (o->nargs == 8) {
+				fprintf(stderr, "comptoir: too many arguments\n");
+				return -1;
+			}
+			o->args[o->nargs++] = argv[i];
+			continue;
+		}
+		for (k = 0; k < n && strcmp(argv[i], known[k].name) != 0; k++)
+			;
+		if (k == n) {
+			fprintf(stderr, "comptoir: unknown option \"%s\"\n", argv[i]);
+			return -1;
+		}
+		if (known[k].is_flag) {
+			*(int *)((char *)o + known[k].off) = 1;
+		} else if (i + 1 >= argc) {
+			fprintf(stderr, "comptoir: option %s needs a value\n", argv[i]);
+			return -1;
+		} else {
+			*(const char **)((char *)o + known[k].off) = argv[++i];
+		}
+	}
+	return 0;
+}
+
+static node_t *
+s_open(const opts_t *o)
+{
+	node_t *n = NULL;
+	char err[1024];
+
+	if (node_open(&n, o->dir, err, sizeof(err)) != 0) {
+		fprintf(stderr, "comptoir: %s\n", err);
+		return NULL;
+	}
+	return n;
+}
+
+/* Reads the first line of a password file. */
+static int
+s_read_password(const char *path, char out[ACCT_MAX_PASSWORD + 1])
+{
+	FILE *f = fopen(path, "r");
+	size_t len;
+
+	if (f == NULL) {
+		fprintf(stderr, "comptoir: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (fgets(out, ACCT_MAX_PASSWORD + 1, f) == NULL) {
+		fprintf(stderr, "comptoir: %s: empty password file\n", path);
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	len = strcspn(out, "\r\n");
+	out[len] = 0;
+	if (len < 8) {
+		fprintf(stderr, "comptoir: %s: password shorter than 8 characters\n", path);
+		sodium_memzero(out, ACCT_MAX_PASSWORD + 1);
+		return -1;
+	}
+	return 0;
+}
+
+/* Publishes body as kind signed by key and reports a refusal. */
+static int
+s_publish(node_t *n, const key_sign_t *key, uint16_t kind, json_t *body, uint8_t id[CPT_ID_LEN])
+{
+	ingest_res_t res;
+	int rc = node_publish(n, key, kind, body, &res);
+
+	json_decref(body);
+	if (rc != 0) {
+		fprintf(stderr, "comptoir: store error: %s\n", cpt_strerror(rc));
+		return -1;
+	}
+	if (res.rc != 0) {
+		fprintf(stderr, "comptoir: %s event refused: %s (%s)\n", evt_kind_name(kind),
+			cpt_strerror(res.rc), res.why);
+		return -1;
+	}
+	if (id)
+		memcpy(id, res.id, CPT_ID_LEN);
+	return 0;
+}
+
+static int
+s_mkdir(const char *path)
+{
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "comptoir: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- keygen */
+
+static int
+cmd_keygen(opts_t *o)
+{
+	char path[4096];
+	key_sign_t *sk;
+	key_curve_t *ck;
+	char fpr[CPT_FPR_LEN];
+	int rc = 0;
+
+	if (o->out == NULL) {
+		fprintf(stderr, "usage: comptoir keygen --out PREFIX\n");
+		return 2;
+	}
+	sk = key_sign_new();
+	ck = key_curve_new();
+	if (sk == NULL || ck == NULL) {
+		fprintf(stderr, "comptoir: out of memory\n");
+		rc = 1;
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s.key", o->out);
+	if (key_sign_save(sk, path) != 0) {
+		fprintf(stderr, "comptoir: %s: cannot write (exists already?)\n", path);
+		rc = 1;
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s.curve", o->out);
+	if (key_curve_save(ck, path) != 0) {
+		fprintf(stderr, "comptoir: %s: cannot write (exists already?)\n", path);
+		rc = 1;
+		goto out;
+	}
+	key_fingerprint(fpr, key_sign_public(sk));
+	printf("wrote %s.key (Ed25519, fingerprint %s) and %s.curve (CURVE), mode 0600\n", o->out, fpr,
+	       o->out);
+out:
+	key_sign_destroy(&sk);
+	key_curve_destroy(&ck);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ init */
+
+static int
+s_write_config(const char *path, const char *site, const char *http, const char *listen,
+	       const uint8_t root[CPT_KEY_LEN])
+{
+	char hex[CPT_HEX_ID];
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	FILE *f;
+
+	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+		fprintf(stderr, "comptoir: %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	cpt_hex32(hex, root);
+	fprintf(f,
+		"# Comptoir node configuration, written by `comptoir init`.\n"
+		"# Every key is described in config/comptoir.example.yaml.\n"
+		"# Check it with `comptoir run --check --dir DIR`; SIGHUP reloads it.\n"
+		"\n"
+		"# The site's name, shown to staff and to the other sites.\n"
+		"name: %s\n"
+		"# Where the store and keys live, relative to this file.\n"
+		"data_dir: .\n"
+		"# Address and port of the web UI and JSON API on the site LAN.\n"
+		"http: %s\n"
+		"# ZeroMQ endpoint where peer sites connect (CURVE-encrypted).\n"
+		"listen: %s\n"
+		"# The federation's root public key: only sites it certified can join.\n"
+		"root_key: %s\n"
+		"# error, warn, info or debug.\n"
+		"log_level: info\n"
+		"\n"
+		"# Peer sites; `comptoir peer add` fills this in.\n"
+		"# peers:\n"
+		"#   - endpoint: tcp://lyon.example.com:7400\n"
+		"#     site_key: <the peer site's key, 64 hex digits>\n"
+		"\n"
+		"# limits:\n"
+		"#   max_body: 65536\n"
+		"#   max_http_body: 262144\n"
+		"#   login_per_minute: 10\n",
+		site, http, listen, hex);
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		fprintf(stderr, "comptoir: %s: %s\n", path, strerror(errno));
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	return 0;
+}
+
+static int
+cmd_init(opts_t *o)
+{
+	const char *site = o->site ? o->site : "comptoir";
+	const char *http = o->http ? o->http : "127.0.0.1:8080";
+	const char *listen = o->listen ? o->listen : "tcp://127.0.0.1:7400";
+	char path[4200], hex[CPT_HEX_ID], fpr[CPT_FPR_LEN], err[1024];
+	key_sign_t *root = NULL, *sk = NULL;
+	key_curve_t *ck = NULL;
+	node_t *n = NULL;
+	store_t *st = NULL;
+	struct stat sb;
+	json_t *cert;
+	int rc = 1;
+
+	if (!vw_valid_site(site)) {
+		fprintf(stderr, "comptoir: \"%s\" is not a valid site name (a-z, 0-9, -)\n", site);
+		return 2;
+	}
+	snprintf(path, sizeof(path), "%s/comptoir.yaml", o->dir);
+	if (stat(path, &sb) == 0) {
+		fprintf(stderr, "comptoir: %s exists already: this directory holds a node\n", path);
+		return 1;
+	}
+	if (s_mkdir(o->dir) != 0)
+		return 1;
+	snprintf(path, sizeof(path), "%s/keys", o->dir);
+	if (s_mkdir(path) != 0)
+		return 1;
+	root = key_sign_new();
+	sk = key_sign_new();
+	ck = key_curve_new();
+	if (!root || !sk || !ck)
+		goto out;
+	snprintf(path, sizeof(path), "%s/keys/root.key", o->dir);
+	if (key_sign_save(root, path) != 0)
+		goto io;
+	snprintf(path, sizeof(path), "%s/keys/site.key", o->dir);
+	if (key_sign_save(sk, path) != 0)
+		goto io;
+	snprintf(path, sizeof(path), "%s/keys/site.curve", o->dir);
+	if (key_curve_save(ck, path) != 0)
+		goto io;
+	snprintf(path, sizeof(path), "%s/comptoir.yaml", o->dir);
+	if (s_write_config(path, site, http, listen, key_sign_public(root)) != 0)
+		goto out;
+	if (store_open(&st, o->dir, 1, err, sizeof(err)) != 0) {
+		fprintf(stderr, "comptoir: %s\n", err);
+		goto out;
+	}
+	store_close(&st);
+	if ((n = s_open(o)) == NULL)
+		goto out;
+	/* The lone site's root certifies it, exactly as it will certify the next. */
+	cpt_hex32(hex, key_sign_public(sk));
+	{
+		char chex[CPT_HEX_ID];
+		cpt_hex32(chex, key_curve_public(ck));
+		cert = json_pack("{s:s, s:s, s:s, s:[s], s:I, s:I}", "site", site, "sign_key", hex,
+				 "curve_key", chex, "endpoints", listen, "not_before", (json_int_t)0,
+				 "not_after", (json_int_t)0);
+	}
+	if (s_publish(n, root, EVT_SITE_CERT, cert, NULL) != 0)
+		goto out;
+	key_fingerprint(fpr, key_sign_public(root));
+	printf("initialised site \"%s\" in %s\n"
+	       "  http:   http://%s/\n"
+	       "  peers:  %s\n"
+	       "  root key fingerprint: %s\n"
+	       "  the federation root key is %s/keys/root.key: move it offline once\n"
+	       "  other sites are certified (comptoir root certify --key FILE)\n"
+	       "next: comptoir user add HANDLE --admin --dir %s; comptoir run --dir %s\n",
+	       site, o->dir, http, listen, fpr, o->dir, o->dir, o->dir);
+	rc = 0;
+	goto out;
+io:
+	fprintf(stderr, "comptoir: %s: cannot write key file\n", path);
+out:
+	node_close(&n);
+	key_sign_destroy(&root);
+	key_sign_destroy(&sk);
+	key_curve_destroy(&ck);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ user */
+
+/* Enrols a new key for handle, with its key backup, and returns the key. */
+static key_sign_t *
+s_enrol(node_t *n, const char *handle, const char *role, const char *password)
+{
+	key_sign_t *uk = key_sign_new();
+	uint8_t seed[CPT_SEED_LEN];
+	char hex[CPT_HEX_ID];
+	json_t *enrol, *backup;
+
+	if (uk == NULL)
+		return NULL;
+	cpt_hex32(hex, key_sign_public(uk));
+	enrol = json_pack("{s:s, s:s, s:s, s:s}", "handle", handle, "key", hex, "site",
+			  node_cfg(n)->name, "role", role);
+	if (s_publish(n, node_site_key(n), EVT_ENROL, enrol, NULL) != 0)
+		goto fail;
+	key_sign_seed(uk, seed);
+	backup = acct_backup_make(handle, seed, password);
+	sodium_memzero(seed, sizeof(seed));
+	if (backup == NULL || s_publish(n, uk, EVT_KEY_BACKUP, backup, NULL) != 0)
+		goto fail;
+	return uk;
+fail:
+	key_sign_destroy(&uk);
+	return NULL;
+}
+
+static int
+s_get_password(const opts_t *o, char pw[ACCT_MAX_PASSWORD + 1], int *generated)
+{
+	*generated = 0;
+	if (o->pwfile)
+		return s_read_password(o->pwfile, pw);
+	acct_password_generate(pw);
+	*generated = 1;
+	return 0;
+}
+
+static int
+s_revoke(node_t *n, const uint8_t key[CPT_KEY_LEN], const char *reason)
+{
+	char hex[CPT_HEX_ID];
+
+	cpt_hex32(hex, key);
+	return s_publish(n, node_site_key(n), EVT_REVOKE,
+			 json_pack("{s:s, s:I, s:s}", "key", hex, "effective", (json_int_t)hlc_wall_ms(),
+				   "reason", reason),
+			 NULL);
+}
+
+/* Looks a handle up: its key and record. */
+static int
+s_lookup(node_t *n, const char *handle, uint8_t key[CPT_KEY_LEN], json_t **rec)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if (store_read_begin(node_store(n), &txn) != 0)
+		return -1;
+	rc = view_key_of(node_store(n), txn, handle, key);
+	*rec = rc == 0 ? view_key_info(node_store(n), txn, key) : NULL;
+	store_read_end(node_store(n), &txn);
+	return rc == 0 && *rec ? 0 : -1;
+}
+
+static int
+cmd_user(opts_t *o)
+{
+	const char *sub = o->nargs > 0 ? o->args[0] : "";
+	const char *handle = o->nargs > 1 ? o->args[1] : NULL;
+	char pw[ACCT_MAX_PASSWORD + 1];
+	uint8_t key[CPT_KEY_LEN];
+	json_t *rec = NULL;
+	node_t *n;
+	int rc = 1, generated;
+
+	if (strcmp(sub, "list") != 0 && (handle == NULL || o->nargs != 2)) {
+		fprintf(stderr, "usage: comptoir user add|passwd|disable HANDLE [options] | user list\n");
+		return 2;
+	}
+	if (handle && !vw_valid_handle(handle)) {
+		fprintf(stderr, "comptoir: \"%s\" is not a valid handle (a-z, 0-9, . _ -, up to 32)\n",
+			handle);
+		return 2;
+	}
+	if ((n = s_open(o)) == NULL)
+		return 1;
+	if (strcmp(sub, "add") == 0) {
+		key_sign_t *uk;
+		if (s_lookup(n, handle, key, &rec) == 0) {
+			fprintf(stderr, "comptoir: user \"%s\" exists already\n", handle);
+			goto out;
+		}
+		if (s_get_password(o, pw, &generated) != 0)
+			goto out;
+		uk = s_enrol(n, handle, o->admin ? "admin" : "member", pw);
+		if (uk && o->name)
+			s_publish(n, uk, EVT_PROFILE,
+				  json_pack("{s:{s:s, s:s}}", "fields", "name", o->name, "site",
+					    node_cfg(n)->name),
+				  NULL);
+		else if (uk)
+			s_publish(n, uk, EVT_PROFILE,
+				  json_pack("{s:{s:s}}", "fields", "site", node_cfg(n)->name), NULL);
+		if (uk) {
+			printf("user \"%s\" added%s\n", handle, o->admin ? " as admin" : "");
+			if (generated)
+				printf("password: %s\n", pw);
+			rc = 0;
+		}
+		key_sign_destroy(&uk);
+	} else if (strcmp(sub, "passwd") == 0) {
+		key_sign_t *uk;
+		if (s_lookup(n, handle, key, &rec) != 0) {
+			fprintf(stderr, "comptoir: no user \"%s\"\n", handle);
+			goto out;
+		}
+		if (s_get_password(o, pw, &generated) != 0)
+			goto out;
+		/* The site cannot open the old key without the old password: it enrols
+		 * a new key for the handle and revokes the old one from now on. */
+		uk = s_enrol(n, handle, json_string_value(json_object_get(rec, "role")), pw);
+		if (uk && s_revoke(n, key, "password reset") == 0) {
+			printf("password of \"%s\" reset\n", handle);
+			if (generated)
+				printf("password: %s\n", pw);
+			rc = 0;
+		}
+		key_sign_destroy(&uk);
+	} else if (strcmp(sub, "disable") == 0) {
+		if (s_lookup(n, handle, key, &rec) != 0) {
+			fprintf(stderr, "comptoir: no user \"%s\"\n", handle);
+			goto out;
+		}
+		if (s_revoke(n, key, "disabled by site IT") == 0) {
+			printf("user \"%s\" disabled\n", handle);
+			rc = 0;
+		}
+	} else if (strcmp(sub, "list") == 0) {
+		MDB_txn *txn;
+		MDB_cursor *cur;
+		MDB_val k, v;
+		if (store_read_begin(node_store(n), &txn) != 0)
+			goto out;
+		printf("%-20s %-12s %-7s %-9s %s\n", "HANDLE", "SITE", "ROLE", "STATE", "NAME");
+		if (mdb_cursor_open(txn, node_store(n)->dbi[DB_HANDLES], &cur) == 0) {
+			int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+			for (; r == 0; r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+				char h[64];
+				json_t *p;
+				if (k.mv_size >= sizeof(h))
+					continue;
+				memcpy(h, k.mv_data, k.mv_size);
+				h[k.mv_size] = 0;
+				if ((p = view_person(node_store(n), txn, h)) == NULL)
+					continue;
+				printf("%-20s %-12s %-7s %-9s %s\n", h,
+				       json_string_value(json_object_get(p, "home_site")),
+				       json_string_value(json_object_get(p, "role")),
+				       json_is_true(json_object_get(p, "disabled")) ? "disabled" : "active",
+				       json_string_value(json_object_get(json_object_get(p, "profile"), "name"))
+					       ?: "");
+				json_decref(p);
+			}
+			mdb_cursor_close(cur);
+		}
+		store_read_end(node_store(n), &txn);
+		rc = 0;
+	} else {
+		fprintf(stderr, "comptoir: unknown user command \"%s\"\n", sub);
+		rc = 2;
+	}
+out:
+	sodium_memzero(pw, sizeof(pw));
+	json_decref(rec);
+	node_close(&n);
+	return rc;
+}
+
+/* ---------------------------------------------------------- run, status */
+
+static int
+cmd_run(opts_t *o)
+{
+	node_t *n = s_open(o);
+	int rc;
+
+	if (n == NULL)
+		return 1;
+	if (o->check) {
+		printf("%s/comptoir.yaml: configuration is valid\n", o->dir);
+		node_close(&n);
+		return 0;
+	}
+	rc = node_run(n);
+	node_close(&n);
+	return rc;
+}
+
+static int
+cmd_status(opts_t *o)
+{
+	node_t *n = s_open(o);
+	store_t *st;
+	MDB_txn *txn;
+	MDB_envinfo info;
+	MDB_stat ms;
+	char fpr[CPT_FPR_LEN];
+
+	if (n == NULL)
+		return 1;
+	st = node_store(n);
+	if (store_read_begin(st, &txn) != 0) {
+		node_close(&n);
+		return 1;
+	}
+	mdb_env_info(st->env, &info);
+	mdb_env_stat(st->env, &ms);
+	key_fingerprint(fpr, node_cfg(n)->root_key);
+	printf("site:      %s\n", node_cfg(n)->name);
+	printf("http:      http://%s/\n", node_cfg(n)->http);
+	printf("listen:    %s\n", node_cfg(n)->listen);
+	printf("root key:  %s\n", fpr);
+	printf("events:    %zu\n", store_count(st, txn, DB_EVENTS));
+	printf("posts:     %zu\n", store_count(st, txn, DB_POSTS));
+	printf("users:     %zu\n", store_count(st, txn, DB_HANDLES));
+	printf("pending:   %zu\n", store_count(st, txn, DB_PENDING));
+	printf("store:     %zu bytes used of a %zu-byte map\n",
+	       (size_t)(info.me_last_pgno + 1) * ms.ms_psize, info.me_mapsize);
+	printf("peers:     none configured\n");
+	store_read_end(st, &txn);
+	node_close(&n);
+	return 0;
+}
+
+/* ---------------------------------------------- verify, reindex, backup */
+
+static int
+cmd_verify(opts_t *o)
+{
+	node_t *n = s_open(o);
+	char err[1024] = "";
+	size_t count = 0;
+	int rc;
+
+	if (n == NULL)
+		return 1;
+	rc = ingest_verify_all(node_ingest_ctx(n), &count, err, sizeof(err));
+	if (rc == 0)
+		printf("verified %zu events: every signature is valid and the views match a rebuild\n",
+		       count);
+	else
+		fprintf(stderr, "comptoir: verify failed: %s\n", err);
+	node_close(&n);
+	return rc == 0 ? 0 : 1;
+}
+
+static int
+cmd_reindex(opts_t *o)
+{
+	node_t *n = s_open(o);
+	char err[1024] = "";
+	int rc;
+
+	if (n == NULL)
+		return 1;
+	rc = ingest_reindex(node_ingest_ctx(n), err, sizeof(err));
+	if (rc == 0)
+		printf("views rebuilt from the events\n");
+	else
+		fprintf(stderr, "comptoir: reindex failed: %s\n", err);
+	node_close(&n);
+	return rc == 0 ? 0 : 1;
+}
+
+/* Copies a small file (config, key) keeping mode 0600. */
+static int
+s_copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY), out;
+	ssize_t r;
+
+	if (in < 0)
+		return -1;
+	if ((out = open(to, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0) {
+		close(in);
+		return -1;
+	}
+	while ((r = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)r) != r) {
+			r = -1;
+			break;
+		}
+	if (r == 0 && fsync(out) != 0)
+		r = -1;
+	close(in);
+	close(out);
+	return r == 0 ? 0 : -1;
+}
+
+static int
+cmd_backup(opts_t *o)
+{
+	static const char *const files[] = {"comptoir.yaml", "keys/site.key", "keys/site.curve",
+					    "keys/root.key", NULL};
+	const char *dest = o->nargs == 1 ? o->args[0] : NULL;
+	char err[1024], from[4200], to[4200];
+	node_t *n;
+	int rc = 1;
+
+	if (dest == NULL) {
+		fprintf(stderr, "usage: comptoir backup --dir DIR DEST\n");
+		return 2;
+	}
+	if ((n = s_open(o)) == NULL)
+		return 1;
+	if (store_backup(node_store(n), dest, err, sizeof(err)) != 0) {
+		fprintf(stderr, "comptoir: backup: %s\n", err);
+		goto out;
+	}
+	snprintf(to, sizeof(to), "%s/keys", dest);
+	if (s_mkdir(to) != 0)
+		goto out;
+	for (int i = 0; files[i]; i++) {
+		struct stat sb;
+		snprintf(from, sizeof(from), "%s/%s", o->dir, files[i]);
+		snprintf(to, sizeof(to), "%s/%s", dest, files[i]);
+		if (stat(from, &sb) != 0)
+			continue;
+		if (s_copy_file(from, to) != 0) {
+			fprintf(stderr, "comptoir: backup: cannot copy %s to %s: %s\n", from, to,
+				strerror(errno));
+			goto out;
+		}
+	}
+	printf("backup of site \"%s\" written to %s (store, config and keys: keep it safe)\n",
+	       node_cfg(n)->name, dest);
+	rc = 0;
+out:
+	node_close(&n);
+	return rc;
+}
+
+static int
+cmd_export(opts_t *o)
+{
+	node_t *n = s_open(o);
+	store_t *st;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t count = 0;
+	int r;
+
+	if (n == NULL)
+		return 1;
+	st = node_store(n);
+	if (store_read_begin(st, &txn) != 0 || mdb_cursor_open(txn, st->dbi[DB_ORDER], &cur) != 0) {
+		node_close(&n);
+		return 1;
+	}
+	for (r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0;
+	     r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		MDB_val ev;
+		MDB_val idk = {CPT_ID_LEN, (uint8_t *)k.mv_data + 8};
+		evt_t e;
+		char idhex[CPT_HEX_ID], author[CPT_HEX_ID], *hex, *line;
+		json_t *obj, *body;
+
+		if (mdb_get(txn, st->dbi[DB_EVENTS], &idk, &ev) != 0 ||
+		    evt_decode(&e, ev.mv_data, ev.mv_size, EVT_MAX_BODY) != 0)
+			continue;
+		cpt_hex32(idhex, idk.mv_data);
+		cpt_hex32(author, e.author);
+		if ((hex = malloc(2 * ev.mv_size + 1)) == NULL)
+			break;
+		sodium_bin2hex(hex, 2 * ev.mv_size + 1, ev.mv_data, ev.mv_size);
+		body = e.body ? json_loadb((const char *)e.body, e.body_len, 0, NULL) : NULL;
+		obj = json_pack("{s:s, s:s, s:i, s:s, s:I, s:I, s:o, s:b, s:s}", "id", idhex, "kind",
+				evt_kind_name(e.kind), "kind_code", e.kind, "author", author, "ts",
+				(json_int_t)e.ts, "created", (json_int_t)HLC_MS(e.ts),
+				"body", body ? body : json_null(), "redacted", e.body == NULL, "envelope", hex);
+		free(hex);
+		if (obj && (line = json_dumps(obj, JSON_COMPACT)) != NULL) {
+			puts(line);
+			free(line);
+			count++;
+		}
+		json_decref(obj);
+	}
+	mdb_cursor_close(cur);
+	store_read_end(st, &txn);
+	node_close(&n);
+	fprintf(stderr, "exported %zu events\n", count);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ main */
+
+int
+cli_main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(opts_t *);
+	} cmds[] = {
+		{"init", cmd_init},	  {"run", cmd_run},	    {"status", cmd_status},
+		{"user", cmd_user},	  {"verify", cmd_verify}, {"reindex", cmd_reindex},
+		{"backup", cmd_backup}, {"export", cmd_export}, {"keygen", cmd_keygen},
+	};
+	opts_t o;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		fputs(s_usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("comptoir %s (envelope v%d, store schema %d)\n", COMPTOIR_VERSION, EVT_VERSION,
+		       STORE_SCHEMA);
+		return 0;
+	}
+	if (cpt_init() != 0) {
+		fprintf(stderr, "comptoir: cannot initialise libsodium\n");
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(argv[1], cmds[i].name) != 0)
+			continue;
+		if (s_parse(&o, argc - 1, argv + 1) != 0) {
+			fprintf(stderr, "run `comptoir help` for usage\n");
+			return 2;
+		}
+		return cmds[i].fn(&o);
+	}
+	fprintf(stderr, "comptoir: unknown command \"%s\"; run `comptoir help`\n", argv[1]);
+	return 2;
+}

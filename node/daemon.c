@@ -1,0 +1,426 @@
+/*
+ * The node at run time: opening a data directory, the group commit every
+ * write goes through, the ring of changes announced to listeners, counters,
+ * and the foreground loop of `comptoir run` with its signals.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "node/node.h"
+
+#define RING 1024
+
+/* A caller of node_submit waiting for its batch to be committed. */
+typedef struct wreq {
+	const uint8_t *const *buf; /* envelopes */
+	const size_t *len;         /* their lengths */
+	size_t n;                  /* how many */
+	ingest_res_t *res;         /* outcome of each */
+	int done;                  /* committed (or failed) */
+	int rc;                    /* store error of the whole commit */
+	struct wreq *next;         /* queue link */
+} wreq_t;
+
+struct node {
+	char dir[4096];             /* data directory */
+	cfg_t cfg;                  /* configuration in force */
+	store_t *st;                /* the store */
+	ingest_ctx_t ictx;          /* ingest context */
+	key_sign_t *site_key;       /* this site's signing key */
+	pthread_mutex_t hlc_lock;   /* guards hlc */
+	hlc_t hlc;                  /* timestamps of events made here */
+
+	pthread_mutex_t wlock;      /* guards the write queue */
+	pthread_cond_t wcond;       /* a batch was committed */
+	wreq_t *queue;              /* waiting requests, oldest first */
+	wreq_t **queue_tail;        /* where the next one goes */
+	int leader;                 /* a caller is committing now */
+
+	pthread_mutex_t clock_;     /* guards the change ring and stats */
+	pthread_cond_t ccond;       /* a change was added */
+	node_change_t ring[RING];   /* the last changes */
+	uint64_t seq;               /* newest change number */
+	node_stats_t stats;         /* counters */
+};
+
+static void
+s_hlc_init(node_t *n)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+
+	n->hlc.last = 0;
+	if (store_read_begin(n->st, &txn) != 0)
+		return;
+	if (mdb_cursor_open(txn, n->st->dbi[DB_ORDER], &cur) == 0) {
+		if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size >= 8)
+			n->hlc.last = store_get_u64(k.mv_data);
+		mdb_cursor_close(cur);
+	}
+	store_read_end(n->st, &txn);
+}
+
+int
+node_open(node_t **out, const char *dir, char *err, size_t errlen)
+{
+	node_t *n;
+	char path[4200], cerr[CFG_ERR_LEN];
+	int rc;
+
+	*out = NULL;
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		return CPT_ENOMEM;
+	snprintf(n->dir, sizeof(n->dir), "%s", dir);
+	pthread_mutex_init(&n->hlc_lock, NULL);
+	pthread_mutex_init(&n->wlock, NULL);
+	pthread_cond_init(&n->wcond, NULL);
+	pthread_mutex_init(&n->clock_, NULL);
+	pthread_cond_init(&n->ccond, NULL);
+	n->queue_tail = &n->queue;
+	snprintf(path, sizeof(path), "%s/comptoir.yaml", dir);
+	if ((rc = cfg_load(&n->cfg, path, cerr)) != 0) {
+		snprintf(err, errlen, "%s", cerr);
+		goto fail;
+	}
+	if (!n->cfg.has_root_key) {
+		snprintf(err, errlen, "%s: no root_key: this site is not part of a federation yet "
+			 "(comptoir init, or comptoir site install)", path);
+		rc = CPT_ECONFIG;
+		goto fail;
+	}
+	log_set_level(n->cfg.log_level);
+	snprintf(path, sizeof(path), "%s/keys/site.key", dir);
+	if ((n->site_key = key_sign_load(path, err, errlen)) == NULL) {
+		rc = CPT_EKEYFILE;
+		goto fail;
+	}
+	if ((rc = store_open(&n->st, dir, 0, err, errlen)) != 0)
+		goto fail;
+	n->ictx.st = n->st;
+	memcpy(n->ictx.root, n->cfg.root_key, CPT_KEY_LEN);
+	evt_federation_id(n->ictx.fed, n->cfg.root_key);
+	n->ictx.max_body = n->cfg.limits.max_body;
+	n->ictx.max_pending = n->cfg.limits.max_pending;
+	s_hlc_init(n);
+	n->stats.started_ms = hlc_wall_ms();
+	*out = n;
+	return 0;
+fail:
+	node_close(&n);
+	return rc;
+}
+
+void
+node_close(node_t **self_p)
+{
+	node_t *n = *self_p;
+
+	if (n == NULL)
+		return;
+	store_close(&n->st);
+	key_sign_destroy(&n->site_key);
+	pthread_mutex_destroy(&n->hlc_lock);
+	pthread_mutex_destroy(&n->wlock);
+	pthread_cond_destroy(&n->wcond);
+	pthread_mutex_destroy(&n->clock_);
+	pthread_cond_destroy(&n->ccond);
+	free(n);
+	*self_p = NULL;
+}
+
+store_t *
+node_store(node_t *n)
+{
+	return n->st;
+}
+
+const cfg_t *
+node_cfg(node_t *n)
+{
+	return &n->cfg;
+}
+
+const key_sign_t *
+node_site_key(node_t *n)
+{
+	return n->site_key;
+}
+
+ingest_ctx_t *
+node_ingest_ctx(node_t *n)
+{
+	return &n->ictx;
+}
+
+/* ---------------------------------------------------------- group commit */
+
+struct batch {
+	node_t *node; /* whose store */
+	wreq_t *head; /* the requests of this commit */
+};
+
+static int
+s_commit_fn(MDB_txn *txn, void *arg)
+{
+	struct batch *b = arg;
+	int rc;
+
+	for (wreq_t *r = b->head; r; r = r->next)
+		if ((rc = ingest_txn(&b->node->ictx, txn, r->buf, r->len, r->n, r->res)) != 0)
+			return rc;
+	return 0;
+}
+
+static void
+s_announce(node_t *n, const ingest_res_t *res)
+{
+	node_change_t *c;
+
+	n->seq++;
+	c = &n->ring[n->seq % RING];
+	c->seq = n->seq;
+	c->kind = res->kind;
+	memcpy(c->id, res->id, CPT_ID_LEN);
+	memcpy(c->ref, res->ref, CPT_ID_LEN);
+	c->has_ref = res->has_ref;
+}
+
+int
+node_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, ingest_res_t *res)
+{
+	wreq_t me = {buf, len, count, res, 0, 0, NULL};
+
+	pthread_mutex_lock(&n->wlock);
+	*n->queue_tail = &me;
+	n->queue_tail = &me.next;
+	while (!me.done) {
+		if (n->leader) {
+			pthread_cond_wait(&n->wcond, &n->wlock);
+			continue;
+		}
+		/* Lead: commit everything queued so far in one transaction. */
+		struct batch b = {n, n->queue};
+		n->queue = NULL;
+		n->queue_tail = &n->queue;
+		n->leader = 1;
+		pthread_mutex_unlock(&n->wlock);
+		int rc = store_write(n->st, s_commit_fn, &b);
+		pthread_mutex_lock(&n->clock_);
+		for (wreq_t *r = b.head; r; r = r->next)
+			for (size_t i = 0; i < r->n; i++) {
+				if (rc == 0 && r->res[i].rc == 0) {
+					n->stats.ingested++;
+					s_announce(n, &r->res[i]);
+				} else if (rc == 0 && r->res[i].rc == CPT_EPENDING) {
+					n->stats.pending++;
+				} else if (rc == 0 && r->res[i].rc != CPT_EEXIST) {
+					n->stats.rejected++;
+				}
+			}
+		pthread_cond_broadcast(&n->ccond);
+		pthread_mutex_unlock(&n->clock_);
+		pthread_mutex_lock(&n->wlock);
+		for (wreq_t *r = b.head, *next; r; r = next) {
+			next = r->next;
+			r->rc = rc;
+			r->done = 1;
+		}
+		n->leader = 0;
+		pthread_cond_broadcast(&n->wcond);
+	}
+	pthread_mutex_unlock(&n->wlock);
+	if (me.rc != 0)
+		log_warnx("store", "commit failed: %s", me.rc < 0 && me.rc > -100 ? cpt_strerror(me.rc)
+									      : mdb_strerror(me.rc));
+	return me.rc == 0 ? 0 : CPT_EIO;
+}
+
+int
+node_publish(node_t *n, const key_sign_t *author, uint16_t kind, const json_t *body, ingest_res_t *res)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+	uint8_t *buf;
+	size_t len, tlen;
+	uint64_t ts;
+	int rc;
+
+	if (text == NULL)
+		return CPT_ENOMEM;
+	tlen = strlen(text);
+	if ((buf = malloc(EVT_FIXED_LEN + tlen)) == NULL) {
+		free(text);
+		return CPT_ENOMEM;
+	}
+	pthread_mutex_lock(&n->hlc_lock);
+	ts = hlc_next(&n->hlc, hlc_wall_ms());
+	pthread_mutex_unlock(&n->hlc_lock);
+	rc = evt_sign(buf, EVT_FIXED_LEN + tlen, &len, kind, n->ictx.fed, ts, (const uint8_t *)text,
+		      tlen, author);
+	free(text);
+	if (rc == 0) {
+		const uint8_t *b = buf;
+		rc = node_submit(n, &b, &len, 1, res);
+	} else {
+		memset(res, 0, sizeof(*res));
+		res->rc = rc;
+		snprintf(res->why, sizeof(res->why), "body too big");
+		rc = 0;
+	}
+	free(buf);
+	return rc;
+}
+
+/* ----------------------------------------------------------- changes */
+
+size_t
+node_changes(node_t *n, uint64_t after, node_change_t *out, size_t max, int timeout_ms, int *lost)
+{
+	struct timespec until;
+	size_t k = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	*lost = 0;
+	pthread_mutex_lock(&n->clock_);
+	while (n->seq <= after) {
+		if (pthread_cond_timedwait(&n->ccond, &n->clock_, &until) == ETIMEDOUT)
+			break;
+	}
+	if (n->seq > after) {
+		uint64_t from = after + 1;
+		if (n->seq - after > RING) {
+			*lost = 1;
+			from = n->seq - RING + 1;
+		}
+		for (uint64_t s = from; s <= n->seq && k < max; s++)
+			out[k++] = n->ring[s % RING];
+	}
+	pthread_mutex_unlock(&n->clock_);
+	return k;
+}
+
+uint64_t
+node_change_seq(node_t *n)
+{
+	uint64_t s;
+
+	pthread_mutex_lock(&n->clock_);
+	s = n->seq;
+	pthread_mutex_unlock(&n->clock_);
+	return s;
+}
+
+void
+node_stats(node_t *n, node_stats_t *out)
+{
+	pthread_mutex_lock(&n->clock_);
+	*out = n->stats;
+	pthread_mutex_unlock(&n->clock_);
+}
+
+void
+node_count_http(node_t *n, unsigned status)
+{
+	pthread_mutex_lock(&n->clock_);
+	if (status / 100 >= 1 && status / 100 <= 5)
+		n->stats.http_requests[status / 100]++;
+	pthread_mutex_unlock(&n->clock_);
+}
+
+void
+node_count_login(node_t *n, int ok)
+{
+	pthread_mutex_lock(&n->clock_);
+	if (ok)
+		n->stats.logins_ok++;
+	else
+		n->stats.logins_failed++;
+	pthread_mutex_unlock(&n->clock_);
+}
+
+/* --------------------------------------------------------------- run */
+
+static volatile sig_atomic_t s_stop, s_reload;
+
+static void
+s_on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		s_reload = 1;
+	else
+		s_stop = 1;
+}
+
+static void
+s_reload_config(node_t *n)
+{
+	char path[4200], err[CFG_ERR_LEN];
+	cfg_t fresh;
+
+	snprintf(path, sizeof(path), "%s/comptoir.yaml", n->dir);
+	if (cfg_load(&fresh, path, err) != 0) {
+		log_warnx("config", "reload refused, keeping the running config: %s", err);
+		return;
+	}
+	/* What can change without a restart: log level and limits. */
+	n->cfg.log_level = fresh.log_level;
+	n->cfg.limits = fresh.limits;
+	log_set_level(fresh.log_level);
+	n->ictx.max_body = fresh.limits.max_body;
+	n->ictx.max_pending = fresh.limits.max_pending;
+	log_info("config", "reloaded path=%s", path);
+}
+
+int
+node_run(node_t *n)
+{
+	struct sigaction sa;
+	sess_table_t *sessions;
+	http_t *http;
+	char err[512];
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = s_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((sessions = sess_new(n->cfg.limits.max_sessions, n->cfg.limits.session_ttl)) == NULL) {
+		log_errorx("node", "cannot allocate the session table");
+		return 1;
+	}
+	if ((http = http_start(n, sessions, err, sizeof(err))) == NULL) {
+		log_errorx("http", "%s", err);
+		sess_destroy(&sessions);
+		return 1;
+	}
+	log_info("node", "site %s running http=http://%s/ port=%u dir=%s", n->cfg.name, n->cfg.http,
+		 http_port(http), n->dir);
+	while (!s_stop) {
+		struct timespec ts = {0, 200 * 1000000L};
+		nanosleep(&ts, NULL);
+		if (s_reload) {
+			s_reload = 0;
+			s_reload_config(n);
+		}
+	}
+	log_info("node", "stopping");
+	http_stop(&http);
+	sess_destroy(&sessions);
+	return 0;
+}

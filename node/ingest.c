@@ -1,0 +1,719 @@
+/*
+ * The single ingest path: decode, verify, authorise, validate by kind, store
+ * and update every view in the caller's write transaction. Local posts and
+ * events from peers both come through ingest_txn(). Views are functions of the
+ * set of stored events, whatever order they arrived in (docs/ARCHITECTURE.md).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "node/node.h"
+#include "node/ingest_internal.h"
+
+#define PENDING_DEPTH 4 /* admitting a certificate admits what waited on it, this deep */
+
+/* --------------------------------------------------------- LMDB helpers */
+
+int
+ig_put(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl, const void *v, size_t vl)
+{
+	MDB_val key = {kl, (void *)k}, val = {vl, (void *)v};
+	return mdb_put(txn, dbi, &key, &val, 0);
+}
+
+int
+ig_get(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl, MDB_val *out)
+{
+	MDB_val key = {kl, (void *)k};
+	return mdb_get(txn, dbi, &key, out);
+}
+
+int
+ig_del(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl)
+{
+	MDB_val key = {kl, (void *)k};
+	int rc = mdb_del(txn, dbi, &key, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Stores a JSON value canonically (sorted keys, compact). */
+int
+ig_put_json(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl, const json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	int rc;
+
+	if (s == NULL)
+		return CPT_ENOMEM;
+	rc = ig_put(txn, dbi, k, kl, s, strlen(s));
+	free(s);
+	return rc;
+}
+
+json_t *
+ig_get_json(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl)
+{
+	MDB_val v;
+
+	if (ig_get(txn, dbi, k, kl, &v) != 0)
+		return NULL;
+	return json_loadb(v.mv_data, v.mv_size, 0, NULL);
+}
+
+/* Orders two (timestamp, id) pairs: <0, 0, >0. */
+int
+ig_cmp_tsid(uint64_t ts_a, const uint8_t *id_a, uint64_t ts_b, const uint8_t *id_b)
+{
+	if (ts_a != ts_b)
+		return ts_a < ts_b ? -1 : 1;
+	return memcmp(id_a, id_b, CPT_ID_LEN);
+}
+
+/* Loads a stored event by id into ev; ev borrows from the txn. */
+int
+ig_load_event(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev)
+{
+	MDB_val v;
+	int rc = ig_get(txn, ctx->st->dbi[DB_EVENTS], id, CPT_ID_LEN, &v);
+
+	if (rc != 0)
+		return rc == MDB_NOTFOUND ? CPT_ENOTFOUND : rc;
+	return evt_decode(ev, v.mv_data, v.mv_size, EVT_MAX_BODY) == 0 ? 0 : CPT_EINVAL;
+}
+
+json_t *
+ig_body(const evt_t *ev)
+{
+	if (ev->body == NULL)
+		return NULL;
+	return json_loadb((const char *)ev->body, ev->body_len, JSON_REJECT_DUPLICATES, NULL);
+}
+
+int
+ig_hex_field(const json_t *obj, const char *name, uint8_t out[32])
+{
+	json_t *v = json_object_get(obj, name);
+
+	if (!json_is_string(v))
+		return CPT_EINVAL;
+	return cpt_unhex32(out, json_string_value(v), json_string_length(v));
+}
+
+/* ------------------------------------------------------- key state */
+
+/* The smallest effective revocation time of key, or UINT64_MAX. */
+uint64_t
+ig_revoked_at(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN])
+{
+	MDB_val v;
+
+	if (ig_get(txn, ctx->st->dbi[DB_REVOKED], key, CPT_KEY_LEN, &v) != 0 || v.mv_size != 8)
+		return UINT64_MAX;
+	return store_get_u64(v.mv_data);
+}
+
+/* What a key is at time ts_ms: KEY_ROOT, KEY_SITE, KEY_USER; KEY_UNKNOWN when
+ * nothing vouches for it yet; KEY_REVOKED or KEY_EXPIRED. info (optional) gets
+ * the key record. */
+int
+ig_key_status(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], uint64_t ts_ms,
+	      json_t **info)
+{
+	json_t *rec;
+	const char *type;
+	int status;
+
+	if (info)
+		*info = NULL;
+	if (sodium_memcmp(key, ctx->root, CPT_KEY_LEN) == 0)
+		return KEY_ROOT;
+	if (ig_revoked_at(ctx, txn, key) <= ts_ms)
+		return KEY_REVOKED;
+	rec = ig_get_json(txn, ctx->st->dbi[DB_KEYS], key, CPT_KEY_LEN);
+	if (rec == NULL)
+		return KEY_UNKNOWN;
+	type = json_string_value(json_object_get(rec, "type"));
+	if (type && strcmp(type, "site") == 0) {
+		uint64_t nb = (uint64_t)json_integer_value(json_object_get(rec, "not_before"));
+		uint64_t na = (uint64_t)json_integer_value(json_object_get(rec, "not_after"));
+		status = (ts_ms < nb || (na != 0 && ts_ms >= na)) ? KEY_EXPIRED : KEY_SITE;
+	} else if (type && strcmp(type, "user") == 0) {
+		/* The enrolling site must not have been revoked before it enrolled. */
+		uint8_t by[CPT_KEY_LEN];
+		uint64_t enrol_ms = HLC_MS((uint64_t)json_integer_value(json_object_get(rec, "ts")));
+		status = KEY_USER;
+		if (ig_hex_field(rec, "by", by) != 0 || ig_revoked_at(ctx, txn, by) <= enrol_ms)
+			status = KEY_REVOKED;
+	} else {
+		status = KEY_UNKNOWN;
+	}
+	if (info && status != KEY_UNKNOWN)
+		*info = rec;
+	else
+		json_decref(rec);
+	return status;
+}
+
+/* ------------------------------------------------------------ indexes */
+
+static int
+s_index(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
+	const uint8_t *ref)
+{
+	uint8_t k[CPT_KEY_LEN + 8 + CPT_ID_LEN], kind[2] = {(uint8_t)(ev->kind >> 8), (uint8_t)ev->kind};
+	int rc;
+
+	store_put_u64(k, ev->ts);
+	memcpy(k + 8, id, CPT_ID_LEN);
+	if ((rc = ig_put(txn, ctx->st->dbi[DB_ORDER], k, 8 + CPT_ID_LEN, kind, 2)) != 0)
+		return rc;
+	memcpy(k, ev->author, CPT_KEY_LEN);
+	store_put_u64(k + CPT_KEY_LEN, ev->ts);
+	memcpy(k + CPT_KEY_LEN + 8, id, CPT_ID_LEN);
+	if ((rc = ig_put(txn, ctx->st->dbi[DB_BY_AUTHOR], k, sizeof(k), kind, 2)) != 0)
+		return rc;
+	if (ref) {
+		memcpy(k, ref, CPT_ID_LEN);
+		if ((rc = ig_put(txn, ctx->st->dbi[DB_BY_REF], k, sizeof(k), kind, 2)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int
+s_unindex(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
+	  const uint8_t *ref)
+{
+	uint8_t k[CPT_KEY_LEN + 8 + CPT_ID_LEN];
+	int rc;
+
+	store_put_u64(k, ev->ts);
+	memcpy(k + 8, id, CPT_ID_LEN);
+	if ((rc = ig_del(txn, ctx->st->dbi[DB_ORDER], k, 8 + CPT_ID_LEN)) != 0)
+		return rc;
+	memcpy(k, ev->author, CPT_KEY_LEN);
+	store_put_u64(k + CPT_KEY_LEN, ev->ts);
+	memcpy(k + CPT_KEY_LEN + 8, id, CPT_ID_LEN);
+	if ((rc = ig_del(txn, ctx->st->dbi[DB_BY_AUTHOR], k, sizeof(k))) != 0)
+		return rc;
+	if (ref) {
+		memcpy(k, ref, CPT_ID_LEN);
+		if ((rc = ig_del(txn, ctx->st->dbi[DB_BY_REF], k, sizeof(k))) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* The event a comment, reaction, edit or redaction refers to. */
+static int
+s_ref_of(const evt_t *ev, const json_t *body, uint8_t ref[CPT_ID_LEN])
+{
+	switch (ev->kind) {
+	case EVT_COMMENT:
+	case EVT_REACTION:
+	case EVT_EDIT:
+		return ig_hex_field(body, "post", ref) == 0;
+	case EVT_REDACT:
+		return ig_hex_field(body, "target", ref) == 0;
+	}
+	return 0;
+}
+
+/* ----------------------------------------------------------- pending */
+
+static int s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len,
+			ingest_res_t *res, int depth);
+
+static int
+s_pending_put(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN])
+{
+	uint8_t k[CPT_KEY_LEN + CPT_ID_LEN];
+
+	if (store_count(ctx->st, txn, DB_PENDING) >= ctx->max_pending)
+		return CPT_EFULL;
+	memcpy(k, ev->author, CPT_KEY_LEN);
+	memcpy(k + CPT_KEY_LEN, id, CPT_ID_LEN);
+	return ig_put(txn, ctx->st->dbi[DB_PENDING], k, sizeof(k), ev->raw, ev->raw_len);
+}
+
+/* Admits what waited for key: every pending event it authored. */
+static int
+s_pending_release(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], int depth)
+{
+	MDB_cursor *cur;
+	MDB_val k = {CPT_KEY_LEN, (void *)key}, v;
+	int rc;
+
+	if (depth >= PENDING_DEPTH)
+		return 0;
+	for (;;) {
+		uint8_t *copy;
+		size_t len;
+		ingest_res_t res;
+
+		if ((rc = mdb_cursor_open(txn, ctx->st->dbi[DB_PENDING], &cur)) != 0)
+			return rc;
+		k.mv_size = CPT_KEY_LEN;
+		k.mv_data = (void *)key;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc == MDB_NOTFOUND || (rc == 0 && memcmp(k.mv_data, key, CPT_KEY_LEN) != 0)) {
+			mdb_cursor_close(cur);
+			return 0;
+		}
+		if (rc != 0) {
+			mdb_cursor_close(cur);
+			return rc;
+		}
+		len = v.mv_size;
+		if ((copy = malloc(len)) == NULL) {
+			mdb_cursor_close(cur);
+			return CPT_ENOMEM;
+		}
+		memcpy(copy, v.mv_data, len);
+		rc = mdb_cursor_del(cur, 0);
+		mdb_cursor_close(cur);
+		if (rc == 0)
+			rc = s_ingest_one(ctx, txn, copy, len, &res, depth + 1);
+		free(copy);
+		if (rc != 0)
+			return rc;
+	}
+}
+
+/* --------------------------------------------------------- authorise */
+
+/* May this author sign this kind of event? 0, CPT_EPENDING, CPT_EPERM,
+ * CPT_EREVOKED; why says what is wrong. */
+static int
+s_authorise(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body, char *why,
+	    size_t whylen)
+{
+	json_t *info = NULL;
+	int st = ig_key_status(ctx, txn, ev->author, HLC_MS(ev->ts), &info);
+	int rc = 0;
+
+	switch (st) {
+	case KEY_UNKNOWN:
+		snprintf(why, whylen, "author not certified yet");
+		return CPT_EPENDING;
+	case KEY_REVOKED:
+		snprintf(why, whylen, "author key revoked");
+		return CPT_EREVOKED;
+	case KEY_EXPIRED:
+		snprintf(why, whylen, "site certificate not valid at the event's time");
+		return CPT_EPERM;
+	}
+	switch (ev->kind) {
+	case EVT_SITE_CERT:
+		if (st != KEY_ROOT)
+			rc = CPT_EPERM;
+		break;
+	case EVT_ENROL:
+		if (st != KEY_SITE) {
+			rc = CPT_EPERM;
+		} else if (body) {
+			/* A site enrols users for itself only. */
+			const char *a = json_string_value(json_object_get(info, "site"));
+			const char *b = json_string_value(json_object_get(body, "site"));
+			if (!a || !b || strcmp(a, b) != 0)
+				rc = CPT_EPERM;
+		}
+		break;
+	case EVT_REVOKE:
+		if (st == KEY_ROOT)
+			break;
+		if (st != KEY_SITE) {
+			rc = CPT_EPERM;
+		} else if (body) {
+			/* A site revokes the users it enrolled, or itself. */
+			uint8_t target[CPT_KEY_LEN], by[CPT_KEY_LEN];
+			json_t *t;
+			rc = CPT_EPERM;
+			if (ig_hex_field(body, "key", target) == 0) {
+				if (sodium_memcmp(target, ev->author, CPT_KEY_LEN) == 0)
+					rc = 0;
+				t = ig_get_json(txn, ctx->st->dbi[DB_KEYS], target, CPT_KEY_LEN);
+				if (t && ig_hex_field(t, "by", by) == 0 &&
+				    sodium_memcmp(by, ev->author, CPT_KEY_LEN) == 0)
+					rc = 0;
+				else if (t == NULL && rc != 0) {
+					/* The user is not known here yet: wait for the enrolment. */
+					snprintf(why, whylen, "revoked key not known yet");
+					json_decref(info);
+					return CPT_EPENDING;
+				}
+				json_decref(t);
+			}
+		}
+		break;
+	case EVT_KEY_BACKUP:
+	case EVT_PROFILE:
+	case EVT_POST:
+	case EVT_COMMENT:
+	case EVT_REACTION:
+	case EVT_EDIT:
+	case EVT_REDACT:
+		if (st != KEY_USER)
+			rc = CPT_EPERM;
+		break;
+	default:
+		break; /* unknown kinds: any certified author; stored and relayed */
+	}
+	if (rc == CPT_EPERM)
+		snprintf(why, whylen, "%s may not be signed by this key", evt_kind_name(ev->kind));
+	json_decref(info);
+	return rc;
+}
+
+/* ------------------------------------------------------------ apply */
+
+/* Erases the body of a stored event: keeps header and signature. */
+static int
+s_strip_body(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
+{
+	MDB_val v;
+	uint8_t fixed[EVT_FIXED_LEN];
+	int rc = ig_get(txn, ctx->st->dbi[DB_EVENTS], id, CPT_ID_LEN, &v);
+
+	if (rc != 0 || v.mv_size <= EVT_FIXED_LEN)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	memcpy(fixed, v.mv_data, EVT_FIXED_LEN);
+	return ig_put(txn, ctx->st->dbi[DB_EVENTS], id, CPT_ID_LEN, fixed, sizeof(fixed));
+}
+
+/* Is the redaction rid (stored) allowed to erase an event by target_author? */
+static int
+s_redaction_allowed(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t rid[CPT_ID_LEN],
+		    const uint8_t target_author[CPT_KEY_LEN])
+{
+	evt_t r;
+	json_t *ra, *ta;
+	int ok = 0;
+
+	if (ig_load_event(ctx, txn, rid, &r) != 0)
+		return 0;
+	if (sodium_memcmp(r.author, target_author, CPT_KEY_LEN) == 0)
+		return 1;
+	/* An admin of the site that enrolled the target's author. */
+	ra = ig_get_json(txn, ctx->st->dbi[DB_KEYS], r.author, CPT_KEY_LEN);
+	ta = ig_get_json(txn, ctx->st->dbi[DB_KEYS], target_author, CPT_KEY_LEN);
+	if (ra && ta) {
+		const char *role = json_string_value(json_object_get(ra, "role"));
+		const char *rs = json_string_value(json_object_get(ra, "by"));
+		const char *ts = json_string_value(json_object_get(ta, "by"));
+		ok = role && strcmp(role, "admin") == 0 && rs && ts && strcmp(rs, ts) == 0;
+	}
+	json_decref(ra);
+	json_decref(ta);
+	return ok;
+}
+
+int
+ig_redactable(unsigned kind)
+{
+	switch (kind) {
+	case EVT_SITE_CERT:
+	case EVT_ENROL:
+	case EVT_REVOKE:
+	case EVT_REDACT:
+		return 0;
+	}
+	return 1;
+}
+
+/* Is the event id (by author) erased by a redaction we hold? */
+static int
+s_is_redacted(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN],
+	      const uint8_t author[CPT_KEY_LEN])
+{
+	MDB_cursor *cur;
+	MDB_val k = {CPT_ID_LEN, (void *)id}, v;
+	int rc, found = 0;
+
+	if (mdb_cursor_open(txn, ctx->st->dbi[DB_TOMBSTONES], &cur) != 0)
+		return 0;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size == 2 * CPT_ID_LEN && memcmp(k.mv_data, id, CPT_ID_LEN) == 0) {
+		if (s_redaction_allowed(ctx, txn, (const uint8_t *)k.mv_data + CPT_ID_LEN, author)) {
+			found = 1;
+			break;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	return found;
+}
+
+/* Brings the views of one stored event up to date after it came or went. */
+static int
+s_refresh_for(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
+	      const uint8_t *ref)
+{
+	switch (ev->kind) {
+	case EVT_POST:
+		return vw_post_rebuild(ctx, txn, id);
+	case EVT_COMMENT:
+	case EVT_REACTION:
+	case EVT_EDIT:
+		return ref ? vw_post_rebuild(ctx, txn, ref) : 0;
+	case EVT_PROFILE:
+		return vw_profile_rebuild(ctx, txn, ev->author);
+	case EVT_KEY_BACKUP:
+		return vw_backup_rebuild(ctx, txn, ev->author);
+	}
+	return 0;
+}
+
+/* A redaction: record the tombstone and erase the target if it is here. */
+static int
+s_apply_redaction(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t rid[CPT_ID_LEN],
+		  const uint8_t target[CPT_ID_LEN])
+{
+	uint8_t k[2 * CPT_ID_LEN];
+	evt_t t;
+	json_t *tb;
+	uint8_t tref[CPT_ID_LEN];
+	int rc, has_ref;
+
+	memcpy(k, target, CPT_ID_LEN);
+	memcpy(k + CPT_ID_LEN, rid, CPT_ID_LEN);
+	if ((rc = ig_put(txn, ctx->st->dbi[DB_TOMBSTONES], k, sizeof(k), "", 0)) != 0)
+		return rc;
+	if (ig_load_event(ctx, txn, target, &t) != 0 || t.body == NULL || !ig_redactable(t.kind))
+		return 0; /* not here yet, already erased, or not erasable */
+	if (!s_redaction_allowed(ctx, txn, rid, t.author))
+		return 0;
+	tb = ig_body(&t);
+	has_ref = tb && s_ref_of(&t, tb, tref);
+	json_decref(tb);
+	/* Mentions of the erased text go with it. */
+	if (t.kind == EVT_POST || t.kind == EVT_COMMENT)
+		if ((rc = vw_mentions(ctx, txn, &t, target, 0)) != 0)
+			return rc;
+	{
+		evt_t copy = t; /* t borrows from the txn: keep header fields only */
+		copy.body = NULL;
+		if ((rc = s_strip_body(ctx, txn, target)) != 0)
+			return rc;
+		return s_refresh_for(ctx, txn, &copy, target, has_ref ? tref : NULL);
+	}
+}
+
+/* Deletes every event by key from effective_ms on: a revocation always wins,
+ * even over events stored before it arrived. */
+static int
+s_purge_after(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], uint64_t effective_ms)
+{
+	for (;;) {
+		MDB_cursor *cur;
+		uint8_t k[CPT_KEY_LEN + 8], id[CPT_ID_LEN], ref[CPT_ID_LEN];
+		MDB_val mk = {sizeof(k), k}, mv;
+		uint8_t *raw;
+		size_t raw_len;
+		evt_t ev;
+		json_t *body;
+		int rc, has_ref = 0;
+
+		memcpy(k, key, CPT_KEY_LEN);
+		store_put_u64(k + CPT_KEY_LEN, HLC_MAKE(effective_ms, 0));
+		if ((rc = mdb_cursor_open(txn, ctx->st->dbi[DB_BY_AUTHOR], &cur)) != 0)
+			return rc;
+		rc = mdb_cursor_get(cur, &mk, &mv, MDB_SET_RANGE);
+		if (rc != 0 || memcmp(mk.mv_data, key, CPT_KEY_LEN) != 0) {
+			mdb_cursor_close(cur);
+			return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+		}
+		memcpy(id, (uint8_t *)mk.mv_data + CPT_KEY_LEN + 8, CPT_ID_LEN);
+		mdb_cursor_close(cur);
+		if ((rc = ig_get(txn, ctx->st->dbi[DB_EVENTS], id, CPT_ID_LEN, &mv)) != 0)
+			return rc;
+		raw_len = mv.mv_size;
+		if ((raw = malloc(raw_len)) == NULL)
+			return CPT_ENOMEM;
+		memcpy(raw, mv.mv_data, raw_len);
+		if (evt_decode(&ev, raw, raw_len, EVT_MAX_BODY) != 0) {
+			free(raw);
+			return CPT_EINVAL;
+		}
+		body = ig_body(&ev);
+		has_ref = body && s_ref_of(&ev, body, ref);
+		json_decref(body);
+		if ((rc = ig_del(txn, ctx->st->dbi[DB_EVENTS], id, CPT_ID_LEN)) == 0 &&
+		    (rc = s_unindex(ctx, txn, &ev, id, has_ref ? ref : NULL)) == 0 &&
+		    (ev.kind != EVT_POST && ev.kind != EVT_COMMENT ? 0 : (rc = vw_mentions(ctx, txn, &ev, id, 0))) == 0)
+			rc = s_refresh_for(ctx, txn, &ev, id, has_ref ? ref : NULL);
+		free(raw);
+		if (rc != 0)
+			return rc;
+	}
+}
+
+static int
+s_apply(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
+	const uint8_t id[CPT_ID_LEN], const uint8_t *ref, int depth)
+{
+	int rc = 0;
+
+	switch (ev->kind) {
+	case EVT_SITE_CERT:
+		if ((rc = vw_site_cert(ctx, txn, ev, body, id)) == 0) {
+			uint8_t sk[CPT_KEY_LEN];
+			if (ig_hex_field(body, "sign_key", sk) == 0)
+				rc = s_pending_release(ctx, txn, sk, depth);
+		}
+		return rc;
+	case EVT_ENROL:
+		if ((rc = vw_enrol(ctx, txn, ev, body, id)) == 0) {
+			uint8_t uk[CPT_KEY_LEN];
+			if (ig_hex_field(body, "key", uk) == 0)
+				rc = s_pending_release(ctx, txn, uk, depth);
+		}
+		return rc;
+	case EVT_REVOKE: {
+		uint8_t key[CPT_KEY_LEN], b[8];
+		uint64_t eff = (uint64_t)json_integer_value(json_object_get(body, "effective"));
+		if (ig_hex_field(body, "key", key) != 0)
+			return 0;
+		if (eff < ig_revoked_at(ctx, txn, key)) {
+			store_put_u64(b, eff);
+			if ((rc = ig_put(txn, ctx->st->dbi[DB_REVOKED], key, CPT_KEY_LEN, b, 8)) != 0)
+				return rc;
+			/* Anything the key signed from then on goes, and so does what
+			 * waited for it. */
+			if ((rc = s_purge_after(ctx, txn, key, eff)) != 0)
+				return rc;
+		}
+		return 0;
+	}
+	case EVT_REDACT:
+		return ref ? s_apply_redaction(ctx, txn, id, ref) : 0;
+	case EVT_POST:
+	case EVT_COMMENT:
+		if ((rc = vw_mentions(ctx, txn, ev, id, 1)) != 0)
+			return rc;
+		return s_refresh_for(ctx, txn, ev, id, ref);
+	default:
+		return s_refresh_for(ctx, txn, ev, id, ref);
+	}
+}
+
+/* ------------------------------------------------------------- ingest */
+
+static void
+s_reject(ingest_res_t *res, int rc, const char *fmt, const char *arg)
+{
+	res->rc = rc;
+	snprintf(res->why, sizeof(res->why), fmt, arg);
+}
+
+/* Returns a store error (abort the txn) or 0; the event's fate is in res. */
+static int
+s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len, ingest_res_t *res,
+	     int depth)
+{
+	evt_t ev;
+	json_t *body = NULL;
+	uint8_t ref[CPT_ID_LEN];
+	const uint8_t *refp = NULL;
+	MDB_val v;
+	int rc, redacted = 0;
+	uint64_t now = ctx->now_ms ? ctx->now_ms : hlc_wall_ms();
+
+	memset(res, 0, sizeof(*res));
+	if ((rc = evt_decode(&ev, buf, len, ctx->max_body)) != 0) {
+		s_reject(res, rc, "%s", cpt_strerror(rc));
+		return 0;
+	}
+	res->kind = ev.kind;
+	if ((rc = evt_verify(&ev, ctx->fed)) != 0) {
+		s_reject(res, rc, "%s", cpt_strerror(rc));
+		return 0;
+	}
+	evt_id(res->id, &ev);
+	if (!ctx->reindexing) {
+		rc = ig_get(txn, ctx->st->dbi[DB_EVENTS], res->id, CPT_ID_LEN, &v);
+		if (rc == 0) {
+			res->rc = CPT_EEXIST;
+			return 0;
+		}
+		if (rc != MDB_NOTFOUND)
+			return rc;
+	}
+	if (HLC_MS(ev.ts) > now + HLC_MAX_DRIFT_MS) {
+		s_reject(res, CPT_EAGAIN, "%s", "timestamp too far in the future");
+		return 0;
+	}
+	if (ev.body) {
+		if ((body = ig_body(&ev)) == NULL) {
+			s_reject(res, CPT_EINVAL, "%s", "body is not a JSON object");
+			return 0;
+		}
+		if ((rc = vw_validate(&ev, body, res->why, sizeof(res->why))) != 0) {
+			res->rc = rc;
+			json_decref(body);
+			return 0;
+		}
+		if (s_ref_of(&ev, body, ref)) {
+			refp = ref;
+			memcpy(res->ref, ref, CPT_ID_LEN);
+			res->has_ref = 1;
+		}
+	} else if (!ig_redactable(ev.kind)) {
+		/* Trust and redaction events carry state that cannot be erased. */
+		s_reject(res, CPT_EINVAL, "%s", "this kind of event cannot arrive redacted");
+		return 0;
+	} else if (!s_is_redacted(ctx, txn, res->id, ev.author)) {
+		/* Without its redaction, a bodiless copy would let a peer censor. */
+		s_reject(res, CPT_EINVAL, "%s", "body missing and no redaction of it is known");
+		return 0;
+	}
+	rc = s_authorise(ctx, txn, &ev, body, res->why, sizeof(res->why));
+	if (rc == CPT_EPENDING) {
+		int prc;
+		if (ctx->reindexing)
+			(void)ig_del(txn, ctx->st->dbi[DB_EVENTS], res->id, CPT_ID_LEN);
+		prc = s_pending_put(ctx, txn, &ev, res->id);
+		res->rc = prc == 0 ? CPT_EPENDING : prc;
+		json_decref(body);
+		return prc == CPT_EFULL ? 0 : prc;
+	}
+	if (rc != 0) {
+		res->rc = rc;
+		if (ctx->reindexing)
+			(void)ig_del(txn, ctx->st->dbi[DB_EVENTS], res->id, CPT_ID_LEN);
+		json_decref(body);
+		return 0;
+	}
+	/* A body erased by a redaction we already hold is never accepted again. */
+	if (ev.body == NULL || (ig_redactable(ev.kind) && s_is_redacted(ctx, txn, res->id, ev.author)))
+		redacted = 1;
+	rc = ig_put(txn, ctx->st->dbi[DB_EVENTS], res->id, CPT_ID_LEN, ev.raw,
+		    redacted ? EVT_FIXED_LEN : ev.raw_len);
+	if (rc == 0)
+		rc = s_index(ctx, txn, &ev, res->id, refp);
+	if (rc == 0 && !redacted && ev.body)
+		rc = s_apply(ctx, txn, &ev, body, res->id, refp, depth);
+	else if (rc == 0 && redacted) {
+		evt_t copy = ev;
+		copy.body = NULL;
+		rc = s_refresh_for(ctx, txn, &copy, res->id, refp);
+	}
+	json_decref(body);
+	return rc;
+}
+
+int
+ingest_txn(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *const *buf, const size_t *len, size_t n,
+	   ingest_res_t *res)
+{
+	for (size_t i = 0; i < n; i++) {
+		int rc = s_ingest_one(ctx, txn, buf[i], len[i], &res[i], 0);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}

@@ -1,0 +1,42 @@
+/*
+ * Shared by the files of node/ that make up the ingest path (ingest.c,
+ * views.c). Not for other modules.
+ */
+#ifndef COMPTOIR_INGEST_INTERNAL_H
+#define COMPTOIR_INGEST_INTERNAL_H
+
+#include "node/node.h"
+
+enum { KEY_UNKNOWN = 0, KEY_ROOT, KEY_SITE, KEY_USER, KEY_REVOKED, KEY_EXPIRED };
+
+/* LMDB helpers: return 0, MDB_NOTFOUND (get) or an LMDB error to pass up. */
+int ig_put(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl, const void *v, size_t vl);
+int ig_get(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl, MDB_val *out);
+int ig_del(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl);
+int ig_put_json(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl, const json_t *j);
+/* New reference or NULL. */
+json_t *ig_get_json(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl);
+int ig_cmp_tsid(uint64_t ts_a, const uint8_t *id_a, uint64_t ts_b, const uint8_t *id_b);
+int ig_load_event(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev);
+/* The parsed body (new reference), NULL when redacted. */
+json_t *ig_body(const evt_t *ev);
+int ig_hex_field(const json_t *obj, const char *name, uint8_t out[32]);
+uint64_t ig_revoked_at(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN]);
+int ig_key_status(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], uint64_t ts_ms,
+		  json_t **info);
+int ig_redactable(unsigned kind);
+
+/* views.c: body validation by kind (0 or CPT_EINVAL with why). */
+int vw_validate(const evt_t *ev, const json_t *body, char *why, size_t whylen);
+/* views.c: view updates; each returns 0 or an LMDB error. */
+int vw_site_cert(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
+		 const uint8_t id[CPT_ID_LEN]);
+int vw_enrol(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
+	     const uint8_t id[CPT_ID_LEN]);
+int vw_mentions(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
+		int add);
+int vw_post_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN]);
+int vw_profile_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t author[CPT_KEY_LEN]);
+int vw_backup_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t author[CPT_KEY_LEN]);
+
+#endif

@@ -1,0 +1,268 @@
+/*
+ * node — one Comptoir site: the LMDB store, the single ingest path, the
+ * views, local accounts and sessions, the HTTP API and the CLI. Used by
+ * node/main.c and the tests; sync/ never includes it.
+ */
+#ifndef COMPTOIR_NODE_H
+#define COMPTOIR_NODE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <lmdb.h>
+
+#include "config/config.h"
+#include "crypto/crypto.h"
+
+/* ----------------------------------------------------------------- store */
+
+#define STORE_SCHEMA 1
+
+/* The named databases. Key layouts are in docs/ARCHITECTURE.md ("Store"). */
+enum store_db {
+	DB_META,       /* "schema", "fed", "root", "site", "seq" -> values */
+	DB_EVENTS,     /* id(32) -> envelope bytes (176 only when redacted) */
+	DB_ORDER,      /* ts(8) id(32) -> kind(2) */
+	DB_BY_AUTHOR,  /* author(32) ts(8) id(32) -> kind(2) */
+	DB_BY_REF,     /* target(32) ts(8) id(32) -> kind(2): comments, reactions, edits, redactions */
+	DB_TOMBSTONES, /* target id(32) -> redaction id(32): bodies never accepted again */
+	DB_PENDING,    /* author(32) id(32) -> envelope: waiting for a certificate */
+	DB_KEYS,       /* key(32) -> JSON: what a key is (site, user), who vouched, roles */
+	DB_REVOKED,    /* key(32) -> effective ms (8): smallest effective time seen */
+	DB_HANDLES,    /* handle -> JSON list of its enrolments [ts, id, key, by] in order */
+	DB_BACKUPS,    /* user key(32) -> ts(8) id(32) of the newest key backup */
+	DB_POSTS,      /* post id(32) -> JSON view of the post */
+	DB_FEED,       /* ts(8) id(32) -> "" for every visible post */
+	DB_PROFILES,   /* handle -> JSON profile: LWW registers per field */
+	DB_MENTIONS,   /* handle 0x00 ts(8) id(32) -> "" */
+	DB_COUNT
+};
+
+typedef struct store {
+	MDB_env *env;          /* the LMDB environment */
+	MDB_dbi dbi[DB_COUNT]; /* handles of the named databases */
+	char dir[4096];        /* data directory */
+	pthread_rwlock_t grow; /* held for reading by every txn, for writing to resize the map */
+} store_t;
+
+/* Opens (creating when create is set) the store in dir/store. Refuses a newer
+ * schema with a message in err. Returns 0 or a CPT_ code. */
+int store_open(store_t **out, const char *dir, int create, char *err, size_t errlen) CPT_WUR;
+void store_close(store_t **self_p);
+
+/* A read transaction (MDB_NOTLS, any thread). Handles MDB_MAP_RESIZED. Keep
+ * it short (PITFALLS 9) and end it with store_read_end(), never mdb_txn_abort. */
+int store_read_begin(store_t *st, MDB_txn **txn) CPT_WUR;
+void store_read_end(store_t *st, MDB_txn **txn);
+
+/* Runs fn(txn, arg) in a write transaction and commits it. When the map is
+ * full the transaction is aborted, the map grown and fn run again: fn must
+ * not keep state across calls except through arg, reset at its start.
+ * fn returns 0 to commit, anything else to abort (returned as is). */
+typedef int (*store_write_fn)(MDB_txn *txn, void *arg);
+int store_write(store_t *st, store_write_fn fn, void *arg) CPT_WUR;
+
+/* Meta values. */
+int store_meta_get(store_t *st, MDB_txn *txn, const char *key, void *out, size_t *len) CPT_WUR;
+int store_meta_put(store_t *st, MDB_txn *txn, const char *key, const void *val, size_t len) CPT_WUR;
+
+/* Sequence counter bumped by every commit that stores events (lets a running
+ * node see writes made by the CLI in another process). */
+uint64_t store_seq(store_t *st, MDB_txn *txn);
+
+/* Number of entries of a database. */
+size_t store_count(store_t *st, MDB_txn *txn, enum store_db db);
+
+/* Hot, consistent, compacted copy into dest_dir (created, must be empty). */
+int store_backup(store_t *st, const char *dest_dir, char *err, size_t errlen) CPT_WUR;
+
+/* Key helpers: big-endian u64, order and ref keys. */
+void store_put_u64(uint8_t *p, uint64_t v);
+uint64_t store_get_u64(const uint8_t *p);
+
+/* ---------------------------------------------------------------- ingest */
+
+/* What ingest needs to know of its site. */
+typedef struct ingest_ctx {
+	store_t *st;                    /* the store */
+	uint8_t fed[CPT_FED_LEN];       /* federation id */
+	uint8_t root[CPT_KEY_LEN];      /* root public key */
+	uint32_t max_body;              /* body cap */
+	uint32_t max_pending;           /* pending cap */
+	uint64_t now_ms;                /* wall clock for the drift check, 0 = read it */
+	int reindexing;                 /* events are already in DB_EVENTS: rebuilding views */
+} ingest_ctx_t;
+
+/* The outcome of one event. */
+typedef struct ingest_res {
+	int rc;                  /* 0 stored, CPT_EEXIST already there, CPT_EPENDING, or an error */
+	uint8_t id[CPT_ID_LEN];  /* the event id (when it decoded) */
+	uint16_t kind;           /* its kind (when it decoded) */
+	uint8_t ref[CPT_ID_LEN]; /* the event it refers to (comment, reaction, edit, redaction) */
+	int has_ref;             /* ref is set */
+	char why[128];           /* for a rejection: what was wrong */
+} ingest_res_t;
+
+/*
+ * The single ingest path, inside a write transaction: decode, verify,
+ * authorise, validate the body by kind, store, update every view. One bad
+ * event never fails the others; res[i] says what became of buf[i].
+ * Admitted pending events are stored too. Returns 0 or a store error (the
+ * transaction must then be aborted; store_write() does so).
+ */
+int ingest_txn(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *const *buf, const size_t *len,
+	       size_t n, ingest_res_t *res) CPT_WUR;
+
+/* Rebuilds every view from the events alone (comptoir reindex). */
+int ingest_reindex(ingest_ctx_t *ctx, char *err, size_t errlen) CPT_WUR;
+
+/* Verifies every stored event and compares the views with a rebuild made in a
+ * scratch store; prints differences to stderr. Returns 0 when all is well. */
+int ingest_verify_all(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen) CPT_WUR;
+
+/* ----------------------------------------------------------------- views */
+
+/* Is s a valid handle ([a-z0-9][a-z0-9._-]{0,31}) or site name ([a-z0-9][a-z0-9-]{0,62})? */
+int vw_valid_handle(const char *s);
+int vw_valid_site(const char *s);
+
+/* Renders a post view as the API shows it (new reference), or NULL. */
+json_t *view_post(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], int with_children);
+/* The feed, newest first, before the cursor (NULL = from the top). Sets *next. */
+json_t *view_feed(store_t *st, MDB_txn *txn, const uint8_t *before40, size_t limit,
+		  char next[81]);
+/* A person's profile and identity by handle, or NULL. */
+json_t *view_person(store_t *st, MDB_txn *txn, const char *handle);
+/* Directory search, case-insensitive substring over name, title, department,
+ * site, skills and handle. */
+json_t *view_people(store_t *st, MDB_txn *txn, const char *q, size_t limit);
+/* The handle of a user key, copied into out (64 bytes); 0 or CPT_ENOTFOUND. */
+int view_handle_of(store_t *st, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], char out[64]);
+/* The key record (DB_KEYS) of a key, new reference, or NULL. */
+json_t *view_key_info(store_t *st, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN]);
+/* The key owning a handle; 0 or CPT_ENOTFOUND. */
+int view_key_of(store_t *st, MDB_txn *txn, const char *handle, uint8_t key[CPT_KEY_LEN]);
+
+
+/* -------------------------------------------------------------- accounts */
+
+/* argon2id cost of key backups: libsodium's INTERACTIVE limits. */
+#define ACCT_MAX_PASSWORD 1024
+
+/* Makes the body of a key-backup event: the seed sealed under a key derived
+ * from password with argon2id. New reference, or NULL. */
+json_t *acct_backup_make(const char *handle, const uint8_t seed[CPT_SEED_LEN], const char *password);
+/* Opens a key-backup body with password; the key is returned in sodium_malloc
+ * memory (key_sign_destroy it). NULL with *rc = CPT_EAUTH on a wrong password,
+ * CPT_EINVAL on a malformed body, CPT_EAGAIN when too many logins run at once. */
+key_sign_t *acct_backup_open(const json_t *body, const char *password, int *rc);
+/* A random password of 4 groups of 5 letters and digits, "abcde-fghij-...". */
+void acct_password_generate(char out[32]);
+
+/* ------------------------------------------------------------------ node */
+
+typedef struct node node_t;
+
+/* A change the node announces (to SSE listeners, and later to peers). */
+typedef struct node_change {
+	uint64_t seq;            /* increasing number of this change */
+	uint16_t kind;           /* event kind */
+	uint8_t id[CPT_ID_LEN];  /* the event */
+	uint8_t ref[CPT_ID_LEN]; /* the post it refers to, or zeros */
+	int has_ref;             /* ref is set */
+} node_change_t;
+
+/* Opens the node of data directory dir: config dir/comptoir.yaml, keys under
+ * dir/keys, the store. Does not start HTTP. err gets a message naming the file. */
+int node_open(node_t **out, const char *dir, char *err, size_t errlen) CPT_WUR;
+void node_close(node_t **self_p);
+
+store_t *node_store(node_t *n);
+const cfg_t *node_cfg(node_t *n);
+const key_sign_t *node_site_key(node_t *n);
+ingest_ctx_t *node_ingest_ctx(node_t *n);
+
+/* Ingests n envelopes through the single path and commits them durably before
+ * returning (group commit with concurrent callers). res[i] per event. */
+int node_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
+		ingest_res_t *res) CPT_WUR;
+/* Signs body as kind by author with the next HLC timestamp, then submits it.
+ * res->id is the event id. Returns 0 when the call ran (see res->rc). */
+int node_publish(node_t *n, const key_sign_t *author, uint16_t kind, const json_t *body,
+		 ingest_res_t *res) CPT_WUR;
+
+/* Waits until a change newer than after exists or timeout_ms passes; copies
+ * up to max changes newer than after into out and returns how many. Changes
+ * older than the ring (1024) are lost: *lost is set, the caller resyncs. */
+size_t node_changes(node_t *n, uint64_t after, node_change_t *out, size_t max, int timeout_ms,
+		    int *lost);
+/* The newest change number. */
+uint64_t node_change_seq(node_t *n);
+
+/* Counters for /metrics and status. */
+typedef struct node_stats {
+	uint64_t started_ms;        /* when the node started */
+	uint64_t ingested;          /* events stored */
+	uint64_t rejected;          /* events refused */
+	uint64_t pending;           /* events put aside */
+	uint64_t http_requests[6];  /* by status class: 1xx..5xx, index 1..5 */
+	uint64_t logins_ok;         /* successful logins */
+	uint64_t logins_failed;     /* failed logins */
+} node_stats_t;
+void node_stats(node_t *n, node_stats_t *out);
+void node_count_http(node_t *n, unsigned status);
+void node_count_login(node_t *n, int ok);
+
+/* Runs the node in the foreground until SIGTERM or SIGINT: HTTP, and later
+ * sync. SIGHUP reloads the config when it is valid. Returns an exit code. */
+int node_run(node_t *n);
+
+/* -------------------------------------------------------------- sessions */
+
+#define SESS_TOKEN_LEN 43 /* base64url of 32 random bytes, no padding */
+
+typedef struct sess_table sess_table_t;
+
+/* What a request learns of its session; a copy, valid after the table lock. */
+typedef struct sess_info {
+	char handle[64];              /* who */
+	uint8_t key[CPT_KEY_LEN];     /* their public key */
+	int admin;                    /* admin of this site */
+	char csrf[SESS_TOKEN_LEN + 1];/* the token state-changing calls must send */
+} sess_info_t;
+
+sess_table_t *sess_new(size_t max_sessions, uint32_t ttl_s);
+void sess_destroy(sess_table_t **self_p);
+/* Opens a session for an unlocked key (ownership passes to the table). Writes
+ * the cookie token into token. CPT_EFULL when the table is full. */
+int sess_open(sess_table_t *t, key_sign_t **key, const char *handle, int admin,
+	      char token[SESS_TOKEN_LEN + 1], sess_info_t *info) CPT_WUR;
+/* Looks a token up, refreshes its idle time. 0 or CPT_ENOTFOUND. */
+int sess_get(sess_table_t *t, const char *token, sess_info_t *info) CPT_WUR;
+/* Signs with the session's key (under the table lock): node_publish for a session. */
+int sess_publish(sess_table_t *t, const char *token, node_t *n, uint16_t kind, const json_t *body,
+		 ingest_res_t *res) CPT_WUR;
+/* Closes a session, wiping its key. */
+void sess_close(sess_table_t *t, const char *token);
+/* Closes every session of a handle (user disabled). */
+void sess_close_handle(sess_table_t *t, const char *handle);
+size_t sess_count(sess_table_t *t);
+
+/* ------------------------------------------------------------------ http */
+
+typedef struct http http_t;
+
+/* Starts the HTTP API and UI on cfg->http for node n. NULL with err set. */
+http_t *http_start(node_t *n, sess_table_t *sessions, char *err, size_t errlen);
+void http_stop(http_t **self_p);
+/* The port actually bound (for "127.0.0.1:0"). */
+unsigned http_port(const http_t *h);
+
+/* -------------------------------------------------------------------- cli */
+
+/* Entry point of the `comptoir` binary; returns the exit code. */
+int cli_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,336 @@
+/*
+ * Rebuilding views from the events alone (comptoir reindex) and checking a
+ * store (comptoir verify): every signature, and views equal to a rebuild
+ * made in a scratch store.
+ */
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "node/ingest_internal.h"
+#include "node/node.h"
+
+/* (timestamp, id) of one event, for sorting. */
+typedef struct tsid {
+	uint64_t ts;
+	uint8_t id[CPT_ID_LEN];
+} tsid_t;
+
+static int
+s_cmp(const void *a, const void *b)
+{
+	const tsid_t *x = a, *y = b;
+	return ig_cmp_tsid(x->ts, x->id, y->ts, y->id);
+}
+
+/* Every event id of db (DB_EVENTS, or DB_PENDING whose keys end with the
+ * id) with its timestamp, sorted. */
+static int
+s_collect(store_t *st, MDB_txn *txn, enum store_db db, tsid_t **out, size_t *n)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t cap = 1024;
+	int rc;
+
+	*n = 0;
+	if ((*out = malloc(cap * sizeof(**out))) == NULL)
+		return CPT_ENOMEM;
+	if ((rc = mdb_cursor_open(txn, st->dbi[db], &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (v.mv_size < EVT_FIXED_LEN || k.mv_size < CPT_ID_LEN)
+			continue;
+		if (*n == cap) {
+			tsid_t *bigger = realloc(*out, 2 * cap * sizeof(**out));
+			if (bigger == NULL) {
+				mdb_cursor_close(cur);
+				return CPT_ENOMEM;
+			}
+			*out = bigger;
+			cap *= 2;
+		}
+		(*out)[*n].ts = store_get_u64((uint8_t *)v.mv_data + 68);
+		memcpy((*out)[*n].id, (uint8_t *)k.mv_data + k.mv_size - CPT_ID_LEN, CPT_ID_LEN);
+		(*n)++;
+	}
+	mdb_cursor_close(cur);
+	qsort(*out, *n, sizeof(**out), s_cmp);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static const enum store_db s_views[] = {DB_ORDER, DB_BY_AUTHOR, DB_BY_REF, DB_TOMBSTONES,
+					DB_KEYS,  DB_REVOKED,	DB_HANDLES, DB_BACKUPS,
+					DB_POSTS, DB_FEED,	DB_PROFILES, DB_MENTIONS};
+#define N_VIEWS (sizeof(s_views) / sizeof(s_views[0]))
+
+struct reindex {
+	ingest_ctx_t *ctx; /* with reindexing set */
+	char *err;         /* message */
+	size_t errlen;     /* its size */
+};
+
+static int
+s_reindex_fn(MDB_txn *txn, void *arg)
+{
+	struct reindex *r = arg;
+	store_t *st = r->ctx->st;
+	tsid_t *all = NULL;
+	size_t n = 0;
+	int rc;
+
+	for (size_t i = 0; i < N_VIEWS; i++)
+		if ((rc = mdb_drop(txn, st->dbi[s_views[i]], 0)) != 0)
+			return rc;
+	if ((rc = s_collect(st, txn, DB_EVENTS, &all, &n)) != 0) {
+		free(all);
+		return rc;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		MDB_val v;
+		uint8_t *copy;
+		size_t len;
+		ingest_res_t res;
+		const uint8_t *b;
+
+		if (ig_get(txn, st->dbi[DB_EVENTS], all[i].id, CPT_ID_LEN, &v) != 0)
+			continue; /* purged by a revocation met earlier in this rebuild */
+		len = v.mv_size;
+		if ((copy = malloc(len)) == NULL) {
+			rc = CPT_ENOMEM;
+			break;
+		}
+		memcpy(copy, v.mv_data, len);
+		b = copy;
+		rc = ingest_txn(r->ctx, txn, &b, &len, 1, &res);
+		free(copy);
+	}
+	free(all);
+	return rc;
+}
+
+int
+ingest_reindex(ingest_ctx_t *ctx, char *err, size_t errlen)
+{
+	ingest_ctx_t c = *ctx;
+	struct reindex r = {&c, err, errlen};
+	int rc;
+
+	c.reindexing = 1;
+	rc = store_write(ctx->st, s_reindex_fn, &r);
+	if (rc != 0 && err[0] == 0)
+		snprintf(err, errlen, "%s", rc > -100 ? cpt_strerror(rc) : mdb_strerror(rc));
+	return rc;
+}
+
+/* ----------------------------------------------------------------- verify */
+
+struct rebuild {
+	store_t *from;     /* the store checked */
+	ingest_ctx_t *ctx; /* context on the scratch store */
+	tsid_t *ids;       /* events to ingest, in order */
+	size_t n, at;      /* how many, next one */
+	enum store_db db;  /* where they are in from */
+};
+
+/* Copies up to 1000 events per transaction into the scratch store. */
+static int
+s_rebuild_fn(MDB_txn *txn, void *arg)
+{
+	struct rebuild *b = arg;
+	MDB_txn *rtxn;
+	size_t end = b->at + 1000 < b->n ? b->at + 1000 : b->n;
+	int rc = 0;
+
+	if (store_read_begin(b->from, &rtxn) != 0)
+		return CPT_EIO;
+	for (size_t i = b->at; i < end && rc == 0; i++) {
+		MDB_val v;
+		ingest_res_t res;
+		const uint8_t *p;
+		size_t len;
+
+		if (b->db == DB_EVENTS) {
+			if (ig_get(rtxn, b->from->dbi[DB_EVENTS], b->ids[i].id, CPT_ID_LEN, &v) != 0)
+				continue;
+		} else {
+			/* Pending keys are author(32) id(32): find it by scanning. */
+			MDB_cursor *cur;
+			MDB_val k;
+			int found = 0;
+			if (mdb_cursor_open(rtxn, b->from->dbi[DB_PENDING], &cur) != 0)
+				continue;
+			for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0;
+			     r = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+				if (k.mv_size == 64 && memcmp((uint8_t *)k.mv_data + 32, b->ids[i].id, 32) == 0) {
+					found = 1;
+					break;
+				}
+			mdb_cursor_close(cur);
+			if (!found)
+				continue;
+		}
+		p = v.mv_data;
+		len = v.mv_size;
+		rc = ingest_txn(b->ctx, txn, &p, &len, 1, &res);
+	}
+	store_read_end(b->from, &rtxn);
+	return rc;
+}
+
+/* Compares one database of two stores; reports the first differences. */
+static size_t
+s_diff(store_t *a, MDB_txn *ta, store_t *b, MDB_txn *tb, enum store_db db, const char *name)
+{
+	MDB_cursor *ca, *cb;
+	MDB_val ka, va, kb, vb;
+	size_t diffs = 0;
+	int ra, rb;
+
+	if (mdb_cursor_open(ta, a->dbi[db], &ca) != 0 || mdb_cursor_open(tb, b->dbi[db], &cb) != 0)
+		return 1;
+	ra = mdb_cursor_get(ca, &ka, &va, MDB_FIRST);
+	rb = mdb_cursor_get(cb, &kb, &vb, MDB_FIRST);
+	while (ra == 0 || rb == 0) {
+		int c;
+		if (ra != 0)
+			c = 1;
+		else if (rb != 0)
+			c = -1;
+		else {
+			size_t m = ka.mv_size < kb.mv_size ? ka.mv_size : kb.mv_size;
+			c = memcmp(ka.mv_data, kb.mv_data, m);
+			if (c == 0 && ka.mv_size != kb.mv_size)
+				c = ka.mv_size < kb.mv_size ? -1 : 1;
+		}
+		if (c == 0 && (va.mv_size != vb.mv_size || memcmp(va.mv_data, vb.mv_data, va.mv_size) != 0)) {
+			if (diffs++ < 5)
+				fprintf(stderr, "verify: %s: an entry differs from the rebuild: %.*s / %.*s\n",
+					name, (int)(va.mv_size > 200 ? 200 : va.mv_size), (char *)va.mv_data,
+					(int)(vb.mv_size > 200 ? 200 : vb.mv_size), (char *)vb.mv_data);
+		} else if (c != 0) {
+			if (diffs++ < 5)
+				fprintf(stderr, "verify: %s: an entry %s\n", name,
+					c < 0 ? "is in the store but not in the rebuild"
+					      : "is in the rebuild but not in the store");
+		}
+		if (c <= 0)
+			ra = mdb_cursor_get(ca, &ka, &va, MDB_NEXT);
+		if (c >= 0)
+			rb = mdb_cursor_get(cb, &kb, &vb, MDB_NEXT);
+	}
+	mdb_cursor_close(ca);
+	mdb_cursor_close(cb);
+	return diffs;
+}
+
+static int
+s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+int
+ingest_verify_all(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
+{
+	store_t *st = ctx->st, *scratch = NULL;
+	char tmp[] = "/tmp/comptoir-verify-XXXXXX";
+	MDB_txn *txn = NULL, *t2 = NULL;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t bad = 0, diffs = 0;
+	ingest_ctx_t sc;
+	tsid_t *ids = NULL;
+	size_t n = 0;
+	int rc;
+
+	*n_events = 0;
+	/* 1. Every stored event decodes, verifies, and sits under its own id. */
+	if (store_read_begin(st, &txn) != 0) {
+		snprintf(err, errlen, "cannot read the store");
+		return CPT_EIO;
+	}
+	if (mdb_cursor_open(txn, st->dbi[DB_EVENTS], &cur) == 0) {
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			evt_t e;
+			uint8_t id[CPT_ID_LEN];
+			(*n_events)++;
+			if (evt_decode(&e, v.mv_data, v.mv_size, EVT_MAX_BODY) != 0 ||
+			    evt_verify(&e, ctx->fed) != 0 || k.mv_size != CPT_ID_LEN ||
+			    (evt_id(id, &e), memcmp(id, k.mv_data, CPT_ID_LEN) != 0)) {
+				char hex[CPT_HEX_ID];
+				if (k.mv_size == CPT_ID_LEN)
+					cpt_hex32(hex, k.mv_data);
+				else
+					snprintf(hex, sizeof(hex), "(bad key)");
+				fprintf(stderr, "verify: event %s does not verify\n", hex);
+				bad++;
+			}
+		}
+		mdb_cursor_close(cur);
+	}
+	store_read_end(st, &txn);
+	if (bad) {
+		snprintf(err, errlen, "%zu of %zu events do not verify", bad, *n_events);
+		return CPT_ESIG;
+	}
+	/* 2. The views equal a rebuild from the events alone, in a scratch store. */
+	if (mkdtemp(tmp) == NULL || store_open(&scratch, tmp, 1, err, errlen) != 0) {
+		snprintf(err, errlen, "cannot create a scratch store in /tmp");
+		return CPT_EIO;
+	}
+	sc = *ctx;
+	sc.st = scratch;
+	sc.reindexing = 0;
+	rc = 0;
+	for (int pass = 0; pass < 2 && rc == 0; pass++) {
+		enum store_db db = pass == 0 ? DB_EVENTS : DB_PENDING;
+		struct rebuild b = {st, &sc, NULL, 0, 0, db};
+		if (store_read_begin(st, &txn) != 0) {
+			rc = CPT_EIO;
+			break;
+		}
+		rc = s_collect(st, txn, db, &ids, &n);
+		store_read_end(st, &txn);
+		b.ids = ids;
+		b.n = n;
+		while (rc == 0 && b.at < b.n) {
+			rc = store_write(scratch, s_rebuild_fn, &b);
+			b.at = b.at + 1000 < b.n ? b.at + 1000 : b.n;
+		}
+		free(ids);
+		ids = NULL;
+	}
+	if (rc == 0 && store_read_begin(st, &txn) == 0) {
+		if (store_read_begin(scratch, &t2) == 0) {
+			static const char *const names[] = {"order", "by_author", "by_ref", "tombstones",
+							    "keys", "revoked", "handles", "backups",
+							    "posts", "feed", "profiles", "mentions"};
+			for (size_t i = 0; i < N_VIEWS; i++)
+				diffs += s_diff(st, txn, scratch, t2, s_views[i], names[i]);
+			diffs += s_diff(st, txn, scratch, t2, DB_EVENTS, "events");
+			diffs += s_diff(st, txn, scratch, t2, DB_PENDING, "pending");
+			store_read_end(scratch, &t2);
+		}
+		store_read_end(st, &txn);
+	}
+	store_close(&scratch);
+	nftw(tmp, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+	if (rc != 0) {
+		snprintf(err, errlen, "rebuild failed: %s", rc > -100 ? cpt_strerror(rc) : mdb_strerror(rc));
+		return rc;
+	}
+	if (diffs) {
+		snprintf(err, errlen, "%zu view entries differ from a rebuild (run comptoir reindex)", diffs);
+		return CPT_EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,319 @@
+/*
+ * The LMDB store: opening, schema check, transactions with on-demand map
+ * growth, meta values and hot backups. What lives in each database is in
+ * node.h (enum store_db) and docs/ARCHITECTURE.md.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "node/node.h"
+
+static const char *const s_db_names[DB_COUNT] = {
+	[DB_META] = "meta",	    [DB_EVENTS] = "events",	    [DB_ORDER] = "order",
+	[DB_BY_AUTHOR] = "by_author", [DB_BY_REF] = "by_ref",	    [DB_TOMBSTONES] = "tombstones",
+	[DB_PENDING] = "pending",   [DB_KEYS] = "keys",		    [DB_REVOKED] = "revoked",
+	[DB_HANDLES] = "handles",   [DB_BACKUPS] = "backups",	    [DB_POSTS] = "posts",
+	[DB_FEED] = "feed",	    [DB_PROFILES] = "profiles",	    [DB_MENTIONS] = "mentions",
+};
+
+#define MAP_INITIAL (64ull << 20)
+#define MAP_STEP    (256ull << 20)
+
+void
+store_put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+uint64_t
+store_get_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static int
+s_mkdir(const char *path)
+{
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+int
+store_open(store_t **out, const char *dir, int create, char *err, size_t errlen)
+{
+	store_t *st;
+	char path[4200];
+	MDB_txn *txn = NULL;
+	struct stat sb;
+	int rc;
+
+	*out = NULL;
+	snprintf(path, sizeof(path), "%s/store", dir);
+	if (stat(path, &sb) != 0) {
+		if (!create) {
+			snprintf(err, errlen, "%s: no store here (run comptoir init --dir %s)", path, dir);
+			return CPT_ENOTFOUND;
+		}
+		if (s_mkdir(dir) != 0 || s_mkdir(path) != 0) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			return CPT_EIO;
+		}
+	}
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return CPT_ENOMEM;
+	snprintf(st->dir, sizeof(st->dir), "%s", dir);
+	pthread_rwlock_init(&st->grow, NULL);
+	if ((rc = mdb_env_create(&st->env)) != 0)
+		goto fail;
+	mdb_env_set_maxdbs(st->env, DB_COUNT + 4);
+	mdb_env_set_maxreaders(st->env, 512);
+	mdb_env_set_mapsize(st->env, MAP_INITIAL);
+	/* MDB_NOTLS: HTTP threads each run their own short read transactions. */
+	if ((rc = mdb_env_open(st->env, path, MDB_NOTLS, 0600)) != 0)
+		goto fail;
+	{
+		int dead = 0;
+		mdb_reader_check(st->env, &dead);
+	}
+	/* The map may have been grown by another process: adopt its size. */
+	mdb_env_set_mapsize(st->env, 0);
+	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+		goto fail;
+	for (int i = 0; i < DB_COUNT; i++)
+		if ((rc = mdb_dbi_open(txn, s_db_names[i], MDB_CREATE, &st->dbi[i])) != 0)
+			goto fail;
+	{
+		MDB_val k = {6, "schema"}, v;
+		uint8_t cur[8];
+		rc = mdb_get(txn, st->dbi[DB_META], &k, &v);
+		if (rc == MDB_NOTFOUND) {
+			store_put_u64(cur, STORE_SCHEMA);
+			v.mv_size = 8;
+			v.mv_data = cur;
+			if ((rc = mdb_put(txn, st->dbi[DB_META], &k, &v, 0)) != 0)
+				goto fail;
+		} else if (rc != 0) {
+			goto fail;
+		} else if (v.mv_size != 8 || store_get_u64(v.mv_data) > STORE_SCHEMA) {
+			snprintf(err, errlen,
+				 "%s: store schema %llu is newer than this comptoir understands (%d); "
+				 "run a newer comptoir",
+				 path, v.mv_size == 8 ? (unsigned long long)store_get_u64(v.mv_data) : 0ull,
+				 STORE_SCHEMA);
+			mdb_txn_abort(txn);
+			store_close(&st);
+			return CPT_EVERSION;
+		}
+	}
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0)
+		goto fail;
+	*out = st;
+	return 0;
+fail:
+	snprintf(err, errlen, "%s: %s", path, mdb_strerror(rc));
+	if (txn)
+		mdb_txn_abort(txn);
+	store_close(&st);
+	return CPT_EIO;
+}
+
+void
+store_close(store_t **self_p)
+{
+	store_t *st = *self_p;
+
+	if (st == NULL)
+		return;
+	if (st->env)
+		mdb_env_close(st->env);
+	pthread_rwlock_destroy(&st->grow);
+	free(st);
+	*self_p = NULL;
+}
+
+/* Adopts a map grown by another process, or grows it by step. lmdb.h: only
+ * while no transaction of this process is open, hence the write lock that
+ * every transaction holds for reading. */
+static void
+s_resize(store_t *st, size_t step)
+{
+	MDB_envinfo info;
+
+	pthread_rwlock_wrlock(&st->grow);
+	mdb_env_info(st->env, &info);
+	mdb_env_set_mapsize(st->env, step ? info.me_mapsize + step : 0);
+	pthread_rwlock_unlock(&st->grow);
+}
+
+int
+store_read_begin(store_t *st, MDB_txn **txn)
+{
+	int rc;
+
+	for (int attempt = 0; attempt < 4; attempt++) {
+		pthread_rwlock_rdlock(&st->grow);
+		rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
+		if (rc == 0)
+			return 0;
+		pthread_rwlock_unlock(&st->grow);
+		if (rc != MDB_MAP_RESIZED)
+			break;
+		s_resize(st, 0);
+	}
+	*txn = NULL;
+	return CPT_EIO;
+}
+
+void
+store_read_end(store_t *st, MDB_txn **txn)
+{
+	if (*txn == NULL)
+		return;
+	mdb_txn_abort(*txn);
+	*txn = NULL;
+	pthread_rwlock_unlock(&st->grow);
+}
+
+int
+store_write(store_t *st, store_write_fn fn, void *arg)
+{
+	MDB_txn *txn;
+	int rc;
+
+	for (int attempt = 0; attempt < 64; attempt++) {
+		pthread_rwlock_rdlock(&st->grow);
+		rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+		if (rc != 0) {
+			pthread_rwlock_unlock(&st->grow);
+			if (rc == MDB_MAP_RESIZED) {
+				s_resize(st, 0);
+				continue;
+			}
+			return CPT_EIO;
+		}
+		rc = fn(txn, arg);
+		if (rc == MDB_MAP_FULL) {
+			mdb_txn_abort(txn);
+			pthread_rwlock_unlock(&st->grow);
+			s_resize(st, MAP_STEP);
+			continue;
+		}
+		if (rc != 0) {
+			mdb_txn_abort(txn);
+			pthread_rwlock_unlock(&st->grow);
+			return rc;
+		}
+		{
+			/* Bump the sequence so other processes see the change. */
+			MDB_val k = {3, "seq"}, v;
+			uint8_t b[8];
+			uint64_t seq = 0;
+			if (mdb_get(txn, st->dbi[DB_META], &k, &v) == 0 && v.mv_size == 8)
+				seq = store_get_u64(v.mv_data);
+			store_put_u64(b, seq + 1);
+			v.mv_size = 8;
+			v.mv_data = b;
+			rc = mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
+			if (rc != 0) {
+				mdb_txn_abort(txn);
+				pthread_rwlock_unlock(&st->grow);
+				if (rc == MDB_MAP_FULL) {
+					s_resize(st, MAP_STEP);
+					continue;
+				}
+				return CPT_EIO;
+			}
+		}
+		/* A failed commit has freed the txn already (lmdb.h): never abort it. */
+		rc = mdb_txn_commit(txn);
+		pthread_rwlock_unlock(&st->grow);
+		if (rc == MDB_MAP_FULL) {
+			s_resize(st, MAP_STEP);
+			continue;
+		}
+		return rc == 0 ? 0 : CPT_EIO;
+	}
+	return CPT_EFULL;
+}
+
+int
+store_meta_get(store_t *st, MDB_txn *txn, const char *key, void *out, size_t *len)
+{
+	MDB_val k = {strlen(key), (void *)key}, v;
+	int rc = mdb_get(txn, st->dbi[DB_META], &k, &v);
+
+	if (rc == MDB_NOTFOUND)
+		return CPT_ENOTFOUND;
+	if (rc != 0)
+		return CPT_EIO;
+	if (v.mv_size > *len)
+		return CPT_ETOOBIG;
+	memcpy(out, v.mv_data, v.mv_size);
+	*len = v.mv_size;
+	return 0;
+}
+
+int
+store_meta_put(store_t *st, MDB_txn *txn, const char *key, const void *val, size_t len)
+{
+	MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)val};
+	int rc = mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
+
+	return rc == MDB_MAP_FULL ? MDB_MAP_FULL : rc == 0 ? 0 : CPT_EIO;
+}
+
+uint64_t
+store_seq(store_t *st, MDB_txn *txn)
+{
+	uint8_t b[8];
+	size_t len = sizeof(b);
+
+	if (store_meta_get(st, txn, "seq", b, &len) != 0 || len != 8)
+		return 0;
+	return store_get_u64(b);
+}
+
+size_t
+store_count(store_t *st, MDB_txn *txn, enum store_db db)
+{
+	MDB_stat s;
+
+	if (mdb_stat(txn, st->dbi[db], &s) != 0)
+		return 0;
+	return s.ms_entries;
+}
+
+int
+store_backup(store_t *st, const char *dest_dir, char *err, size_t errlen)
+{
+	char path[4200];
+	int rc;
+
+	if (mkdir(dest_dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", dest_dir, strerror(errno));
+		return CPT_EIO;
+	}
+	snprintf(path, sizeof(path), "%s/store", dest_dir);
+	if (mkdir(path, 0700) != 0) {
+		snprintf(err, errlen, "%s: %s", path, errno == EEXIST ? "already exists" : strerror(errno));
+		return CPT_EIO;
+	}
+	/* mdb_env_copy2 runs in a read transaction: writers go on meanwhile. */
+	rc = mdb_env_copy2(st->env, path, MDB_CP_COMPACT);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: %s", path, mdb_strerror(rc));
+		return CPT_EIO;
+	}
+	return 0;
+}

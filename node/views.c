@@ -1,0 +1,967 @@
+/*
+ * Views derived from the events: body validation by kind, the key records of
+ * the trust chain, posts with their counters, the feed, profiles, mentions,
+ * key backups; and the read side the HTTP API renders. Every view is
+ * recomputed from stored events, so arrival order never changes the result.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sodium.h>
+
+#include "node/ingest_internal.h"
+#include "node/node.h"
+
+#define MAX_TEXT     10000
+#define MAX_FIELD    200
+#define MAX_BIO      2000
+#define MAX_SKILLS   32
+#define MAX_SKILL    64
+#define MAX_REACTION 32
+
+static const char *const s_profile_fields[] = {"name",	   "title", "department", "site",
+					       "phone",	   "location", "bio",	     "skills", NULL};
+
+/* ------------------------------------------------------------ validation */
+
+static int
+s_is_name(const char *s, size_t len, size_t max, const char *extra)
+{
+	if (len == 0 || len > max || !(islower((unsigned char)s[0]) || isdigit((unsigned char)s[0])))
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!(islower(c) || isdigit(c) || strchr(extra, c)) || c == 0)
+			return 0;
+	}
+	return 1;
+}
+
+int
+vw_valid_handle(const char *s)
+{
+	return s_is_name(s, strlen(s), 32, "._-");
+}
+
+int
+vw_valid_site(const char *s)
+{
+	return s_is_name(s, strlen(s), 63, "-");
+}
+
+/* Field checks write why and return 0 when the field is wrong. */
+static int
+s_want_str(const json_t *b, const char *name, size_t min, size_t max, char *why, size_t wl)
+{
+	json_t *v = json_object_get(b, name);
+
+	if (!json_is_string(v)) {
+		snprintf(why, wl, "\"%s\" must be a string", name);
+		return 0;
+	}
+	if (json_string_length(v) < min || json_string_length(v) > max) {
+		snprintf(why, wl, "\"%s\" must be %zu to %zu bytes", name, min, max);
+		return 0;
+	}
+	return 1;
+}
+
+static int
+s_want_hex(const json_t *b, const char *name, size_t bytes, char *why, size_t wl)
+{
+	json_t *v = json_object_get(b, name);
+	uint8_t tmp[64];
+	size_t n = 0;
+	const char *end;
+
+	if (!json_is_string(v) || json_string_length(v) != 2 * bytes || bytes > sizeof(tmp) ||
+	    sodium_hex2bin(tmp, sizeof(tmp), json_string_value(v), 2 * bytes, NULL, &n, &end) != 0 ||
+	    n != bytes) {
+		snprintf(why, wl, "\"%s\" must be %zu hex digits", name, 2 * bytes);
+		return 0;
+	}
+	return 1;
+}
+
+static int
+s_want_int(const json_t *b, const char *name, char *why, size_t wl)
+{
+	json_t *v = json_object_get(b, name);
+
+	if (!json_is_integer(v) || json_integer_value(v) < 0) {
+		snprintf(why, wl, "\"%s\" must be a non-negative integer", name);
+		return 0;
+	}
+	return 1;
+}
+
+static int
+s_check_profile(const json_t *body, char *why, size_t wl)
+{
+	json_t *fields = json_object_get(body, "fields"), *v;
+	const char *k;
+
+	if (!json_is_object(fields) || json_object_size(fields) == 0) {
+		snprintf(why, wl, "\"fields\" must be a non-empty object");
+		return 0;
+	}
+	json_object_foreach(fields, k, v) {
+		int known = 0;
+		for (int i = 0; s_profile_fields[i]; i++)
+			known |= strcmp(k, s_profile_fields[i]) == 0;
+		if (!known)
+			continue; /* a newer node's field: ignored */
+		if (json_is_null(v))
+			continue;
+		if (strcmp(k, "skills") == 0) {
+			size_t i;
+			json_t *s;
+			if (!json_is_array(v) || json_array_size(v) > MAX_SKILLS) {
+				snprintf(why, wl, "\"skills\" must be a list of at most %d strings", MAX_SKILLS);
+				return 0;
+			}
+			json_array_foreach(v, i, s) {
+				if (!json_is_string(s) || json_string_length(s) == 0 ||
+				    json_string_length(s) > MAX_SKILL) {
+					snprintf(why, wl, "each skill must be 1 to %d bytes", MAX_SKILL);
+					return 0;
+				}
+			}
+		} else if (!json_is_string(v) ||
+			   json_string_length(v) > (strcmp(k, "bio") == 0 ? MAX_BIO : MAX_FIELD)) {
+			snprintf(why, wl, "\"%s\" must be a string of at most %d bytes or null", k,
+				 strcmp(k, "bio") == 0 ? MAX_BIO : MAX_FIELD);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+int
+vw_validate(const evt_t *ev, const json_t *b, char *why, size_t wl)
+{
+	int ok = 1;
+
+	switch (ev->kind) {
+	case EVT_SITE_CERT: {
+		json_t *eps = json_object_get(b, "endpoints"), *e;
+		size_t i;
+		ok = s_want_str(b, "site", 1, 63, why, wl) && s_want_hex(b, "sign_key", 32, why, wl) &&
+		     s_want_hex(b, "curve_key", 32, why, wl) && s_want_int(b, "not_before", why, wl) &&
+		     s_want_int(b, "not_after", why, wl);
+		if (ok && !vw_valid_site(json_string_value(json_object_get(b, "site")))) {
+			snprintf(why, wl, "\"site\" is not a valid site name");
+			ok = 0;
+		}
+		if (ok && (!json_is_array(eps) || json_array_size(eps) > 16)) {
+			snprintf(why, wl, "\"endpoints\" must be a list of at most 16 strings");
+			ok = 0;
+		}
+		if (ok)
+			json_array_foreach(eps, i, e) if (!json_is_string(e) || json_string_length(e) > 255)
+			{
+				snprintf(why, wl, "\"endpoints\" must be strings of at most 255 bytes");
+				ok = 0;
+				break;
+			}
+		break;
+	}
+	case EVT_ENROL: {
+		const char *role;
+		ok = s_want_str(b, "handle", 1, 32, why, wl) && s_want_hex(b, "key", 32, why, wl) &&
+		     s_want_str(b, "site", 1, 63, why, wl) && s_want_str(b, "role", 1, 16, why, wl);
+		if (ok && !vw_valid_handle(json_string_value(json_object_get(b, "handle")))) {
+			snprintf(why, wl, "\"handle\" is not a valid handle");
+			ok = 0;
+		}
+		role = json_string_value(json_object_get(b, "role"));
+		if (ok && strcmp(role, "member") != 0 && strcmp(role, "admin") != 0) {
+			snprintf(why, wl, "\"role\" must be \"member\" or \"admin\"");
+			ok = 0;
+		}
+		break;
+	}
+	case EVT_REVOKE:
+		ok = s_want_hex(b, "key", 32, why, wl) && s_want_int(b, "effective", why, wl);
+		if (ok && json_object_get(b, "reason"))
+			ok = s_want_str(b, "reason", 0, 256, why, wl);
+		break;
+	case EVT_KEY_BACKUP:
+		ok = s_want_str(b, "handle", 1, 32, why, wl) && s_want_str(b, "kdf", 1, 16, why, wl) &&
+		     s_want_int(b, "ops", why, wl) && s_want_int(b, "mem", why, wl) &&
+		     s_want_hex(b, "salt", 16, why, wl) && s_want_hex(b, "nonce", 24, why, wl) &&
+		     s_want_hex(b, "box", 48, why, wl);
+		if (ok && strcmp(json_string_value(json_object_get(b, "kdf")), "argon2id13") != 0) {
+			snprintf(why, wl, "\"kdf\" must be \"argon2id13\"");
+			ok = 0;
+		}
+		break;
+	case EVT_PROFILE:
+		ok = s_check_profile(b, why, wl);
+		break;
+	case EVT_POST:
+		ok = s_want_str(b, "text", 1, MAX_TEXT, why, wl);
+		break;
+	case EVT_COMMENT:
+	case EVT_EDIT:
+		ok = s_want_hex(b, "post", 32, why, wl) && s_want_str(b, "text", 1, MAX_TEXT, why, wl);
+		break;
+	case EVT_REACTION:
+		ok = s_want_hex(b, "post", 32, why, wl) &&
+		     s_want_str(b, "reaction", 1, MAX_REACTION, why, wl);
+		if (ok && !json_is_boolean(json_object_get(b, "on"))) {
+			snprintf(why, wl, "\"on\" must be true or false");
+			ok = 0;
+		}
+		break;
+	case EVT_REDACT:
+		ok = s_want_hex(b, "target", 32, why, wl);
+		break;
+	}
+	return ok ? 0 : CPT_EINVAL;
+}
+
+/* ------------------------------------------------------------ trust views */
+
+/* Keeps the newer of the stored record and rec, by ("ts", "id"). */
+static int
+s_newer_than_stored(MDB_txn *txn, MDB_dbi dbi, const uint8_t key[32], uint64_t ts,
+		    const uint8_t id[CPT_ID_LEN])
+{
+	json_t *old = ig_get_json(txn, dbi, key, 32);
+	uint8_t oid[CPT_ID_LEN];
+	int newer = 1;
+
+	if (old && ig_hex_field(old, "id", oid) == 0)
+		newer = ig_cmp_tsid(ts, id, (uint64_t)json_integer_value(json_object_get(old, "ts")), oid) > 0;
+	json_decref(old);
+	return newer;
+}
+
+int
+vw_site_cert(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
+	     const uint8_t id[CPT_ID_LEN])
+{
+	uint8_t sk[CPT_KEY_LEN];
+	char hex[CPT_HEX_ID];
+	json_t *rec;
+	int rc;
+
+	if (ig_hex_field(body, "sign_key", sk) != 0)
+		return 0;
+	if (!s_newer_than_stored(txn, ctx->st->dbi[DB_KEYS], sk, ev->ts, id))
+		return 0;
+	cpt_hex32(hex, id);
+	rec = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:s, s:I}", "type", "site", "site",
+			json_object_get(body, "site"), "curve_key", json_object_get(body, "curve_key"),
+			"endpoints", json_object_get(body, "endpoints"), "not_before",
+			json_object_get(body, "not_before"), "not_after", json_object_get(body, "not_after"),
+			"id", hex, "ts", (json_int_t)ev->ts);
+	if (rec == NULL)
+		return CPT_ENOMEM;
+	rc = ig_put_json(txn, ctx->st->dbi[DB_KEYS], sk, CPT_KEY_LEN, rec);
+	json_decref(rec);
+	return rc;
+}
+
+/* The handle's enrolments: [[ts, id hex, key hex, by hex], ...] sorted by
+ * (ts, id). The site of the first enrolment owns the handle federation-wide;
+ * its newest enrolment of the handle names the current key (a password reset
+ * enrols a new key). */
+static json_t *
+s_handle_enrols(MDB_txn *txn, store_t *st, const char *handle)
+{
+	json_t *j = ig_get_json(txn, st->dbi[DB_HANDLES], handle, strlen(handle));
+
+	if (j && json_is_array(j))
+		return j;
+	json_decref(j);
+	return json_array();
+}
+
+/* The current key of a handle from its enrolment list; 0 or CPT_ENOTFOUND. */
+static int
+s_handle_owner(const json_t *enrols, uint8_t key[CPT_KEY_LEN])
+{
+	const char *first_by = json_string_value(json_array_get(json_array_get(enrols, 0), 3));
+	const char *khex = NULL;
+	size_t i;
+	json_t *e;
+
+	if (first_by == NULL)
+		return CPT_ENOTFOUND;
+	json_array_foreach(enrols, i, e) if (strcmp(json_string_value(json_array_get(e, 3)), first_by) == 0)
+		khex = json_string_value(json_array_get(e, 2));
+	return cpt_unhex32(key, khex, strlen(khex));
+}
+
+int
+vw_enrol(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
+	 const uint8_t id[CPT_ID_LEN])
+{
+	uint8_t uk[CPT_KEY_LEN];
+	char hex[CPT_HEX_ID], by[CPT_HEX_ID], khex[CPT_HEX_ID];
+	const char *handle = json_string_value(json_object_get(body, "handle"));
+	json_t *rec, *enrols, *e;
+	size_t i, at;
+	int rc;
+
+	if (ig_hex_field(body, "key", uk) != 0 || handle == NULL)
+		return 0;
+	cpt_hex32(hex, id);
+	cpt_hex32(by, ev->author);
+	cpt_hex32(khex, uk);
+	enrols = s_handle_enrols(txn, ctx->st, handle);
+	at = json_array_size(enrols);
+	json_array_foreach(enrols, i, e) {
+		uint8_t eid[CPT_ID_LEN];
+		const char *eh = json_string_value(json_array_get(e, 1));
+		if (eh == NULL || cpt_unhex32(eid, eh, strlen(eh)) != 0)
+			continue;
+		if (ig_cmp_tsid(ev->ts, id, (uint64_t)json_integer_value(json_array_get(e, 0)), eid) < 0) {
+			at = i;
+			break;
+		}
+	}
+	json_array_insert_new(enrols, at, json_pack("[I, s, s, s]", (json_int_t)ev->ts, hex, khex, by));
+	rc = ig_put_json(txn, ctx->st->dbi[DB_HANDLES], handle, strlen(handle), enrols);
+	json_decref(enrols);
+	if (rc != 0)
+		return rc;
+	if (s_newer_than_stored(txn, ctx->st->dbi[DB_KEYS], uk, ev->ts, id)) {
+		rec = json_pack("{s:s, s:s, s:O, s:O, s:s, s:s, s:I}", "type", "user", "handle", handle,
+				"site", json_object_get(body, "site"), "role", json_object_get(body, "role"),
+				"by", by, "id", hex, "ts", (json_int_t)ev->ts);
+		if (rec == NULL)
+			return CPT_ENOMEM;
+		rc = ig_put_json(txn, ctx->st->dbi[DB_KEYS], uk, CPT_KEY_LEN, rec);
+		json_decref(rec);
+		if (rc != 0)
+			return rc;
+	}
+	/* Profiles are per handle: a new key of the handle may change who writes it. */
+	return vw_profile_rebuild(ctx, txn, uk);
+}
+
+/* ------------------------------------------------------------- mentions */
+
+/* Calls fn for each distinct @handle of text (at most 32). */
+static void
+s_each_mention(const char *text, void (*fn)(const char *h, void *arg), void *arg)
+{
+	char seen[32][33];
+	int n = 0;
+
+	for (const char *p = text; (p = strchr(p, '@')) != NULL; p++) {
+		char h[33];
+		size_t len = 0;
+		int dup = 0;
+		if (p > text && (isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '.'))
+			continue;
+		while (len < 32 && (islower((unsigned char)p[1 + len]) || isdigit((unsigned char)p[1 + len]) ||
+				    (len > 0 && strchr("._-", p[1 + len]) && p[1 + len])))
+			len++;
+		while (len > 0 && strchr("._-", p[len])) /* "@bob." ends a sentence */
+			len--;
+		if (len == 0)
+			continue;
+		memcpy(h, p + 1, len);
+		h[len] = 0;
+		for (int i = 0; i < n; i++)
+			dup |= strcmp(seen[i], h) == 0;
+		if (dup || n == 32)
+			continue;
+		strcpy(seen[n++], h);
+		fn(h, arg);
+	}
+}
+
+struct mention_arg {
+	ingest_ctx_t *ctx;
+	MDB_txn *txn;
+	const evt_t *ev;
+	const uint8_t *id;
+	int add;
+	int rc;
+	json_t *list;
+};
+
+static void
+s_mention_put(const char *h, void *argp)
+{
+	struct mention_arg *a = argp;
+	uint8_t k[33 + 1 + 8 + CPT_ID_LEN];
+	size_t hl = strlen(h);
+	int rc;
+
+	if (a->rc != 0)
+		return;
+	memcpy(k, h, hl);
+	k[hl] = 0;
+	store_put_u64(k + hl + 1, a->ev->ts);
+	memcpy(k + hl + 9, a->id, CPT_ID_LEN);
+	if (a->add)
+		rc = ig_put(a->txn, a->ctx->st->dbi[DB_MENTIONS], k, hl + 9 + CPT_ID_LEN, "", 0);
+	else
+		rc = ig_del(a->txn, a->ctx->st->dbi[DB_MENTIONS], k, hl + 9 + CPT_ID_LEN);
+	a->rc = rc;
+}
+
+int
+vw_mentions(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN], int add)
+{
+	json_t *body = ig_body(ev);
+	struct mention_arg a = {ctx, txn, ev, id, add, 0, NULL};
+	const char *text;
+
+	if (body == NULL)
+		return 0;
+	if ((text = json_string_value(json_object_get(body, "text"))) != NULL)
+		s_each_mention(text, s_mention_put, &a);
+	json_decref(body);
+	return a.rc;
+}
+
+static void
+s_mention_list(const char *h, void *argp)
+{
+	json_array_append_new(((struct mention_arg *)argp)->list, json_string(h));
+}
+
+/* ---------------------------------------------------------------- posts */
+
+/* Calls fn for each event referring to target (comments, reactions, edits,
+ * redactions) in (timestamp, id) order; stops at a nonzero return. */
+typedef int (*ref_fn)(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, void *arg);
+
+static int
+s_each_ref(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t target[CPT_ID_LEN], ref_fn fn, void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k = {CPT_ID_LEN, (void *)target}, v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, ctx->st->dbi[DB_BY_REF], &cur)) != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size == CPT_ID_LEN + 8 + CPT_ID_LEN &&
+	       memcmp(k.mv_data, target, CPT_ID_LEN) == 0) {
+		uint16_t kind = v.mv_size == 2 ? (uint16_t)(((uint8_t *)v.mv_data)[0] << 8 |
+							    ((uint8_t *)v.mv_data)[1])
+					       : 0;
+		if ((rc = fn(ctx, txn, (uint8_t *)k.mv_data + CPT_ID_LEN + 8, kind, arg)) != 0)
+			break;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+struct post_acc {
+	uint8_t author[CPT_KEY_LEN]; /* the post's author: only its edits count */
+	uint64_t edit_ts;            /* newest edit so far */
+	uint8_t edit_id[CPT_ID_LEN]; /* its id */
+	json_t *text;                /* current text (borrowed or owned by edit_body) */
+	json_t *edit_body;           /* body of the newest edit */
+	size_t comments;             /* visible comments */
+	json_t *reg;                 /* "author|reaction" -> [ts, id hex, on] */
+};
+
+static int
+s_post_ref(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, void *arg)
+{
+	struct post_acc *a = arg;
+	evt_t ev;
+	json_t *b;
+
+	if (kind != EVT_COMMENT && kind != EVT_REACTION && kind != EVT_EDIT)
+		return 0;
+	if (ig_load_event(ctx, txn, id, &ev) != 0 || (b = ig_body(&ev)) == NULL)
+		return 0;
+	if (kind == EVT_COMMENT) {
+		a->comments++;
+	} else if (kind == EVT_EDIT) {
+		if (sodium_memcmp(ev.author, a->author, CPT_KEY_LEN) == 0 &&
+		    (a->edit_body == NULL || ig_cmp_tsid(ev.ts, id, a->edit_ts, a->edit_id) > 0)) {
+			json_decref(a->edit_body);
+			a->edit_body = json_incref(b);
+			a->edit_ts = ev.ts;
+			memcpy(a->edit_id, id, CPT_ID_LEN);
+			a->text = json_object_get(b, "text");
+		}
+	} else {
+		char key[CPT_HEX_ID + 1 + MAX_REACTION + 1];
+		cpt_hex32(key, ev.author);
+		snprintf(key + 64, sizeof(key) - 64, "|%s",
+			 json_string_value(json_object_get(b, "reaction")));
+		/* Last writer wins per (author, reaction). The by_ref order is
+		 * (timestamp, id), so a later entry always wins. */
+		json_object_set_new(a->reg, key,
+				    json_pack("{s:O, s:b}", "reaction", json_object_get(b, "reaction"), "on",
+					      json_is_true(json_object_get(b, "on"))));
+	}
+	json_decref(b);
+	return 0;
+}
+
+int
+vw_post_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
+{
+	evt_t ev;
+	json_t *body = NULL, *view = NULL, *counts, *mentions, *v;
+	struct post_acc acc;
+	struct mention_arg ma;
+	uint8_t fk[8 + CPT_ID_LEN];
+	char idhex[CPT_HEX_ID], author[CPT_HEX_ID], handle[64];
+	const char *k;
+	int rc;
+
+	rc = ig_load_event(ctx, txn, id, &ev);
+	if (rc != 0 && rc != CPT_ENOTFOUND)
+		return rc;
+	if (rc == 0 && ev.kind != EVT_POST)
+		return 0;
+	if (rc == 0)
+		body = ig_body(&ev);
+	if (body == NULL) {
+		/* Gone or erased: out of every post view. */
+		if ((rc = ig_del(txn, ctx->st->dbi[DB_POSTS], id, CPT_ID_LEN)) != 0)
+			return rc;
+		if (rc == 0 && ev.raw) {
+			store_put_u64(fk, ev.ts);
+			memcpy(fk + 8, id, CPT_ID_LEN);
+			return ig_del(txn, ctx->st->dbi[DB_FEED], fk, sizeof(fk));
+		}
+		return 0;
+	}
+	memset(&acc, 0, sizeof(acc));
+	memcpy(acc.author, ev.author, CPT_KEY_LEN);
+	acc.text = json_object_get(body, "text");
+	acc.reg = json_object();
+	rc = s_each_ref(ctx, txn, id, s_post_ref, &acc);
+	if (rc != 0)
+		goto out;
+	counts = json_object();
+	json_object_foreach(acc.reg, k, v) {
+		const char *r = json_string_value(json_object_get(v, "reaction"));
+		json_int_t n = json_integer_value(json_object_get(counts, r));
+		if (json_is_true(json_object_get(v, "on")))
+			json_object_set_new(counts, r, json_integer(n + 1));
+	}
+	mentions = json_array();
+	ma.list = mentions;
+	s_each_mention(json_string_value(acc.text), s_mention_list, &ma);
+	cpt_hex32(idhex, id);
+	cpt_hex32(author, ev.author);
+	if (view_handle_of(ctx->st, txn, ev.author, handle) != 0)
+		handle[0] = 0;
+	view = json_pack("{s:s, s:s, s:s, s:O, s:I, s:I, s:o, s:I, s:o, s:o}", "id", idhex, "author",
+			 handle, "author_key", author, "text", acc.text, "created",
+			 (json_int_t)HLC_MS(ev.ts), "ts", (json_int_t)ev.ts, "edited",
+			 acc.edit_body ? json_integer((json_int_t)HLC_MS(acc.edit_ts)) : json_null(),
+			 "comments", (json_int_t)acc.comments, "reactions", counts, "mentions", mentions);
+	if (view == NULL) {
+		rc = CPT_ENOMEM;
+		goto out;
+	}
+	if ((rc = ig_put_json(txn, ctx->st->dbi[DB_POSTS], id, CPT_ID_LEN, view)) != 0)
+		goto out;
+	store_put_u64(fk, ev.ts);
+	memcpy(fk + 8, id, CPT_ID_LEN);
+	rc = ig_put(txn, ctx->st->dbi[DB_FEED], fk, sizeof(fk), "", 0);
+out:
+	json_decref(view);
+	json_decref(acc.reg);
+	json_decref(acc.edit_body);
+	json_decref(body);
+	return rc;
+}
+
+/* ------------------------------------------------------------- profiles */
+
+/* Calls fn for each event by author, in (timestamp, id) order. */
+static int
+s_each_by_author(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t author[CPT_KEY_LEN], uint16_t want,
+		 ref_fn fn, void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k = {CPT_KEY_LEN, (void *)author}, v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, ctx->st->dbi[DB_BY_AUTHOR], &cur)) != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size == CPT_KEY_LEN + 8 + CPT_ID_LEN &&
+	       memcmp(k.mv_data, author, CPT_KEY_LEN) == 0) {
+		uint16_t kind = v.mv_size == 2 ? (uint16_t)(((uint8_t *)v.mv_data)[0] << 8 |
+							    ((uint8_t *)v.mv_data)[1])
+					       : 0;
+		if (kind == want &&
+		    (rc = fn(ctx, txn, (uint8_t *)k.mv_data + CPT_KEY_LEN + 8, kind, arg)) != 0)
+			break;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Collects [ts, id hex] of events into a JSON array (arg). */
+static int
+s_collect_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, void *arg)
+{
+	MDB_val v;
+	char hex[CPT_HEX_ID];
+
+	if (ig_get(txn, ctx->st->dbi[DB_EVENTS], id, CPT_ID_LEN, &v) != 0 || v.mv_size < EVT_FIXED_LEN)
+		return 0;
+	cpt_hex32(hex, id);
+	json_array_append_new(arg, json_pack("[I, s]", (json_int_t)store_get_u64((uint8_t *)v.mv_data + 68), hex));
+	return 0;
+}
+
+static int
+s_cmp_tsid_json(const void *a, const void *b)
+{
+	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	json_int_t tx = json_integer_value(json_array_get(x, 0)), ty = json_integer_value(json_array_get(y, 0));
+
+	if (tx != ty)
+		return (uint64_t)tx < (uint64_t)ty ? -1 : 1;
+	return strcmp(json_string_value(json_array_get(x, 1)), json_string_value(json_array_get(y, 1)));
+}
+
+/* Sorts an array of [ts, id hex] by (timestamp, id): hex order is byte order. */
+static void
+s_sort_tsid(json_t *arr)
+{
+	size_t n = json_array_size(arr);
+	json_t **items = calloc(n ? n : 1, sizeof(*items));
+
+	if (items == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		items[i] = json_incref(json_array_get(arr, i));
+	qsort(items, n, sizeof(*items), s_cmp_tsid_json);
+	json_array_clear(arr);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, items[i]);
+	free(items);
+}
+
+struct profile_acc {
+	json_t *fields;  /* field -> value, last writer wins */
+	uint64_t updated; /* newest profile timestamp */
+};
+
+static int
+s_profile_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, void *arg)
+{
+	struct profile_acc *a = arg;
+	evt_t ev;
+	json_t *b, *f, *v;
+	const char *k;
+
+	if (ig_load_event(ctx, txn, id, &ev) != 0 || (b = ig_body(&ev)) == NULL)
+		return 0;
+	/* Events come in (timestamp, id) order: a later one overwrites. */
+	f = json_object_get(b, "fields");
+	json_object_foreach(f, k, v) {
+		for (int i = 0; s_profile_fields[i]; i++)
+			if (strcmp(k, s_profile_fields[i]) == 0) {
+				if (json_is_null(v))
+					json_object_del(a->fields, k);
+				else
+					json_object_set(a->fields, k, v);
+			}
+	}
+	a->updated = ev.ts;
+	json_decref(b);
+	return 0;
+}
+
+/* Profiles are per handle: the LWW registers merge the profile events of
+ * every key the owning site enrolled for the handle. */
+int
+vw_profile_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t author[CPT_KEY_LEN])
+{
+	struct profile_acc acc = {json_object(), 0};
+	char handle[64];
+	json_t *rec, *enrols, *e, *evs;
+	const char *first_by;
+	size_t i;
+	int rc = 0;
+
+	if (view_handle_of(ctx->st, txn, author, handle) != 0) {
+		json_decref(acc.fields);
+		return 0;
+	}
+	enrols = s_handle_enrols(txn, ctx->st, handle);
+	first_by = json_string_value(json_array_get(json_array_get(enrols, 0), 3));
+	/* Gather the profile events of every key, then apply them in order. */
+	evs = json_array();
+	json_array_foreach(enrols, i, e) {
+		uint8_t k[CPT_KEY_LEN];
+		const char *kh = json_string_value(json_array_get(e, 2));
+		if (first_by == NULL || strcmp(json_string_value(json_array_get(e, 3)), first_by) != 0 ||
+		    cpt_unhex32(k, kh, strlen(kh)) != 0)
+			continue;
+		if ((rc = s_each_by_author(ctx, txn, k, EVT_PROFILE, s_collect_ev, evs)) != 0)
+			break;
+	}
+	if (rc == 0) {
+		s_sort_tsid(evs);
+		json_array_foreach(evs, i, e) {
+			uint8_t id[CPT_ID_LEN];
+			const char *ih = json_string_value(json_array_get(e, 1));
+			if (cpt_unhex32(id, ih, strlen(ih)) == 0 &&
+			    (rc = s_profile_ev(ctx, txn, id, EVT_PROFILE, &acc)) != 0)
+				break;
+		}
+	}
+	json_decref(evs);
+	json_decref(enrols);
+	if (rc != 0 || acc.updated == 0) {
+		json_decref(acc.fields);
+		return rc != 0 ? rc : ig_del(txn, ctx->st->dbi[DB_PROFILES], handle, strlen(handle));
+	}
+	rec = json_pack("{s:o, s:I}", "fields", acc.fields, "updated", (json_int_t)HLC_MS(acc.updated));
+	rc = ig_put_json(txn, ctx->st->dbi[DB_PROFILES], handle, strlen(handle), rec);
+	json_decref(rec);
+	return rc;
+}
+
+static int
+s_backup_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, void *arg)
+{
+	evt_t ev;
+	uint8_t *out = arg;
+
+	if (ig_load_event(ctx, txn, id, &ev) != 0 || ev.body == NULL)
+		return 0;
+	store_put_u64(out, ev.ts);
+	memcpy(out + 8, id, CPT_ID_LEN);
+	return 0;
+}
+
+int
+vw_backup_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t author[CPT_KEY_LEN])
+{
+	uint8_t newest[8 + CPT_ID_LEN] = {0};
+	int rc = s_each_by_author(ctx, txn, author, EVT_KEY_BACKUP, s_backup_ev, newest);
+
+	if (rc != 0)
+		return rc;
+	if (store_get_u64(newest) == 0)
+		return ig_del(txn, ctx->st->dbi[DB_BACKUPS], author, CPT_KEY_LEN);
+	return ig_put(txn, ctx->st->dbi[DB_BACKUPS], author, CPT_KEY_LEN, newest, sizeof(newest));
+}
+
+/* ------------------------------------------------------------ read side */
+
+json_t *
+view_key_info(store_t *st, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN])
+{
+	return ig_get_json(txn, st->dbi[DB_KEYS], key, CPT_KEY_LEN);
+}
+
+int
+view_handle_of(store_t *st, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], char out[64])
+{
+	json_t *rec = view_key_info(st, txn, key);
+	const char *h = json_string_value(json_object_get(rec, "handle"));
+	int rc = h ? 0 : CPT_ENOTFOUND;
+
+	snprintf(out, 64, "%s", h ? h : "");
+	json_decref(rec);
+	return rc;
+}
+
+int
+view_key_of(store_t *st, MDB_txn *txn, const char *handle, uint8_t key[CPT_KEY_LEN])
+{
+	json_t *enrols;
+	int rc;
+
+	if (*handle == 0 || strlen(handle) > 32)
+		return CPT_ENOTFOUND;
+	enrols = s_handle_enrols(txn, st, handle);
+	rc = s_handle_owner(enrols, key);
+	json_decref(enrols);
+	return rc;
+}
+
+struct comment_acc {
+	store_t *st;
+	json_t *list;
+};
+
+static int
+s_comment_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, void *arg)
+{
+	struct comment_acc *a = arg;
+	evt_t ev;
+	json_t *b;
+	char idhex[CPT_HEX_ID], handle[64];
+
+	if (kind != EVT_COMMENT || ig_load_event(ctx, txn, id, &ev) != 0 || (b = ig_body(&ev)) == NULL)
+		return 0;
+	cpt_hex32(idhex, id);
+	if (view_handle_of(a->st, txn, ev.author, handle) != 0)
+		handle[0] = 0;
+	json_array_append_new(a->list, json_pack("{s:s, s:s, s:O, s:I}", "id", idhex, "author", handle,
+						 "text", json_object_get(b, "text"), "created",
+						 (json_int_t)HLC_MS(ev.ts)));
+	json_decref(b);
+	return 0;
+}
+
+json_t *
+view_post(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], int with_children)
+{
+	json_t *post = ig_get_json(txn, st->dbi[DB_POSTS], id, CPT_ID_LEN);
+	ingest_ctx_t ctx = {.st = st};
+	struct comment_acc acc = {st, NULL};
+
+	if (post == NULL || !with_children)
+		return post;
+	acc.list = json_array();
+	if (s_each_ref(&ctx, txn, id, s_comment_ev, &acc) != 0) {
+		json_decref(acc.list);
+		json_decref(post);
+		return NULL;
+	}
+	json_object_set_new(post, "comment_list", acc.list);
+	return post;
+}
+
+json_t *
+view_feed(store_t *st, MDB_txn *txn, const uint8_t *before40, size_t limit, char next[81])
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	json_t *items = json_array();
+	uint8_t last[40];
+	size_t n = 0;
+	int rc;
+
+	next[0] = 0;
+	if (mdb_cursor_open(txn, st->dbi[DB_FEED], &cur) != 0)
+		return items;
+	if (before40) {
+		k.mv_size = 40;
+		k.mv_data = (void *)before40;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		/* Start strictly before the cursor. */
+		rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV)
+			     : mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	} else {
+		rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	}
+	while (rc == 0 && n < limit) {
+		json_t *p;
+		if (k.mv_size == 40 && (p = ig_get_json(txn, st->dbi[DB_POSTS], (uint8_t *)k.mv_data + 8,
+							CPT_ID_LEN)) != NULL) {
+			json_array_append_new(items, p);
+			n++;
+			memcpy(last, k.mv_data, 40);
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+	}
+	if (rc == 0 && n == limit)
+		sodium_bin2hex(next, 81, last, 40);
+	mdb_cursor_close(cur);
+	return items;
+}
+
+json_t *
+view_person(store_t *st, MDB_txn *txn, const char *handle)
+{
+	uint8_t key[CPT_KEY_LEN];
+	json_t *rec, *prof, *out;
+	char hex[CPT_HEX_ID];
+	ingest_ctx_t ctx = {.st = st};
+
+	if (view_key_of(st, txn, handle, key) != 0)
+		return NULL;
+	if ((rec = view_key_info(st, txn, key)) == NULL)
+		return NULL;
+	prof = ig_get_json(txn, st->dbi[DB_PROFILES], handle, strlen(handle));
+	cpt_hex32(hex, key);
+	out = json_pack("{s:s, s:s, s:O, s:O, s:b}", "handle", handle, "key", hex, "home_site",
+			json_object_get(rec, "site"), "role", json_object_get(rec, "role"), "disabled",
+			ig_revoked_at(&ctx, txn, key) != UINT64_MAX);
+	if (out) {
+		json_t *fields = prof ? json_object_get(prof, "fields") : NULL;
+		json_object_set(out, "profile", fields ? fields : json_object());
+		json_object_set_new(out, "updated", prof ? json_incref(json_object_get(prof, "updated"))
+							   : json_null());
+	}
+	json_decref(prof);
+	json_decref(rec);
+	return out;
+}
+
+/* Case-insensitive (ASCII) substring test. */
+static int
+s_contains(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	if (hay == NULL)
+		return 0;
+	for (; *hay; hay++)
+		if (strncasecmp(hay, needle, n) == 0)
+			return 1;
+	return n == 0;
+}
+
+static int
+s_person_matches(const json_t *p, const char *q)
+{
+	static const char *const fields[] = {"name", "title", "department", "site", "location", NULL};
+	json_t *prof = json_object_get(p, "profile"), *s;
+	size_t i;
+
+	if (q == NULL || *q == 0)
+		return 1;
+	if (s_contains(json_string_value(json_object_get(p, "handle")), q) ||
+	    s_contains(json_string_value(json_object_get(p, "home_site")), q))
+		return 1;
+	for (i = 0; fields[i]; i++)
+		if (s_contains(json_string_value(json_object_get(prof, fields[i])), q))
+			return 1;
+	json_array_foreach(json_object_get(prof, "skills"), i, s) if (s_contains(json_string_value(s), q))
+		return 1;
+	return 0;
+}
+
+json_t *
+view_people(store_t *st, MDB_txn *txn, const char *q, size_t limit)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	json_t *out = json_array();
+	int rc;
+
+	if (mdb_cursor_open(txn, st->dbi[DB_HANDLES], &cur) != 0)
+		return out;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (rc == 0 && json_array_size(out) < limit) {
+		char h[64];
+		json_t *p;
+		if (k.mv_size < sizeof(h)) {
+			memcpy(h, k.mv_data, k.mv_size);
+			h[k.mv_size] = 0;
+			p = view_person(st, txn, h);
+			if (p && !json_is_true(json_object_get(p, "disabled")) && s_person_matches(p, q))
+				json_array_append(out, p);
+			json_decref(p);
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	return out;
+}
