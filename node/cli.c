@@ -29,9 +29,9 @@ static const char s_usage[] =
 	"signed events between sites.\n"
 	"\n"
 	"Commands for a site (all take --dir DIR, default ./var):\n"
-	"  init [--site NAME] [--http ADDR:PORT] [--listen ENDPOINT]\n"
+	"  init [--site NAME] [--http ADDR:PORT] [--listen ENDPOINT] [--join]\n"
 	"                        create a node: config, keys, store; a lone site gets its\n"
-	"                        own federation root key\n"
+	"                        own federation root key (--join: none, to join another)\n"
 	"  run [--check]         run the node in the foreground (--check: validate the\n"
 	"                        config and exit)\n"
 	"  status                what the store holds\n"
@@ -45,6 +45,17 @@ static const char s_usage[] =
 	"  reindex               rebuild every view from the events alone\n"
 	"  backup DEST           hot, consistent copy of the store, config and keys\n"
 	"  export                every event as one JSON line on stdout\n"
+	"  site request          print this site's certificate request (for federation IT)\n"
+	"  site install CERT     trust the federation root that certified this site\n"
+	"  peer add CERT [--endpoint ENDPOINT]\n"
+	"                        link to the site of that certificate (one side is enough)\n"
+	"\n"
+	"Commands for federation IT (the root key stays offline):\n"
+	"  root init --out FILE  create the company root key\n"
+	"  root certify --key ROOTKEY [--dir DIR] [--days N] site.req > site.cert\n"
+	"                        certify a site (with --dir, publish it through that node)\n"
+	"  root revoke --key ROOTKEY --dir DIR SITE\n"
+	"                        revoke a site: every site closes its links within a second\n"
 	"\n"
 	"Other commands:\n"
 	"  keygen --out PREFIX   write PREFIX.key (Ed25519) and PREFIX.curve (CURVE), mode 0600\n"
@@ -62,6 +73,12 @@ typedef struct opts {
 	const char *out;      /* --out */
 	const char *pwfile;   /* --password-file */
 	const char *name;     /* --name */
+	const char *key;      /* --key (a root key file) */
+	const char *endpoint; /* --endpoint */
+	int days;             /* --days: certificate validity, 0 = none */
+	int dir_given;        /* --dir was given */
+	int force;            /* --force */
+	int join;             /* --join: init without a root of its own */
 	int admin;            /* --admin */
 	int check;            /* --check */
 	int nargs;            /* positional arguments */
@@ -74,13 +91,15 @@ s_parse(opts_t *o, int argc, char **argv)
 	static const struct {
 		const char *name;  /* --name */
 		size_t off;        /* where its value (or flag) goes */
-		int is_flag;       /* takes no value */
+		int is_flag;       /* 1: takes no value; 2: a number */
 	} known[] = {
 		{"--dir", offsetof(opts_t, dir), 0},	   {"--site", offsetof(opts_t, site), 0},
 		{"--http", offsetof(opts_t, http), 0},	   {"--listen", offsetof(opts_t, listen), 0},
 		{"--out", offsetof(opts_t, out), 0},	   {"--password-file", offsetof(opts_t, pwfile), 0},
 		{"--name", offsetof(opts_t, name), 0},	   {"--admin", offsetof(opts_t, admin), 1},
-		{"--check", offsetof(opts_t, check), 1},
+		{"--check", offsetof(opts_t, check), 1},   {"--key", offsetof(opts_t, key), 0},
+		{"--endpoint", offsetof(opts_t, endpoint), 0}, {"--days", offsetof(opts_t, days), 2},
+		{"--force", offsetof(opts_t, force), 1},   {"--join", offsetof(opts_t, join), 1},
 	};
 
 	memset(o, 0, sizeof(*o));
@@ -102,13 +121,24 @@ s_parse(opts_t *o, int argc, char **argv)
 			fprintf(stderr, "comptoir: unknown option \"%s\"\n", argv[i]);
 			return -1;
 		}
-		if (known[k].is_flag) {
+		if (known[k].is_flag == 1) {
 			*(int *)((char *)o + known[k].off) = 1;
+		} else if (known[k].is_flag == 2) {
+			char *end;
+			long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : -1;
+			if (i + 1 >= argc || *end || v < 0 || v > 36500) {
+				fprintf(stderr, "comptoir: %s needs a number of days (0-36500)\n", argv[i]);
+				return -1;
+			}
+			*(int *)((char *)o + known[k].off) = (int)v;
+			i++;
 		} else if (i + 1 >= argc) {
 			fprintf(stderr, "comptoir: option %s needs a value\n", argv[i]);
 			return -1;
 		} else {
 			*(const char **)((char *)o + known[k].off) = argv[++i];
+			if (known[k].off == offsetof(opts_t, dir))
+				o->dir_given = 1;
 		}
 	}
 	return 0;
@@ -245,7 +275,10 @@ s_write_config(const char *path, const char *site, const char *http, const char 
 			close(fd);
 		return -1;
 	}
-	cpt_hex32(hex, root);
+	if (root)
+		cpt_hex32(hex, root);
+	else
+		snprintf(hex, sizeof(hex), "(set by comptoir site install)");
 	fprintf(f,
 		"# Comptoir node configuration, written by `comptoir init`.\n"
 		"# Every key is described in config/comptoir.example.yaml.\n"
@@ -260,7 +293,7 @@ s_write_config(const char *path, const char *site, const char *http, const char 
 		"# ZeroMQ endpoint where peer sites connect (CURVE-encrypted).\n"
 		"listen: %s\n"
 		"# The federation's root public key: only sites it certified can join.\n"
-		"root_key: %s\n"
+		"%sroot_key: %s\n"
 		"# error, warn, info or debug.\n"
 		"log_level: info\n"
 		"\n"
@@ -273,7 +306,7 @@ s_write_config(const char *path, const char *site, const char *http, const char 
 		"#   max_body: 65536\n"
 		"#   max_http_body: 262144\n"
 		"#   login_per_minute: 10\n",
-		site, http, listen, hex);
+		site, http, listen, root ? "" : "# ", hex);
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
 		fprintf(stderr, "comptoir: %s: %s\n", path, strerror(errno));
 		fclose(f);
@@ -312,13 +345,13 @@ cmd_init(opts_t *o)
 	snprintf(path, sizeof(path), "%s/keys", o->dir);
 	if (s_mkdir(path) != 0)
 		return 1;
-	root = key_sign_new();
+	root = o->join ? NULL : key_sign_new();
 	sk = key_sign_new();
 	ck = key_curve_new();
-	if (!root || !sk || !ck)
+	if ((!root && !o->join) || !sk || !ck)
 		goto out;
 	snprintf(path, sizeof(path), "%s/keys/root.key", o->dir);
-	if (key_sign_save(root, path) != 0)
+	if (root && key_sign_save(root, path) != 0)
 		goto io;
 	snprintf(path, sizeof(path), "%s/keys/site.key", o->dir);
 	if (key_sign_save(sk, path) != 0)
@@ -327,13 +360,23 @@ cmd_init(opts_t *o)
 	if (key_curve_save(ck, path) != 0)
 		goto io;
 	snprintf(path, sizeof(path), "%s/comptoir.yaml", o->dir);
-	if (s_write_config(path, site, http, listen, key_sign_public(root)) != 0)
+	if (s_write_config(path, site, http, listen, root ? key_sign_public(root) : NULL) != 0)
 		goto out;
 	if (store_open(&st, o->dir, 1, err, sizeof(err)) != 0) {
 		fprintf(stderr, "comptoir: %s\n", err);
 		goto out;
 	}
 	store_close(&st);
+	if (o->join) {
+		key_fingerprint(fpr, key_sign_public(sk));
+		printf("initialised site \"%s\" in %s, to join an existing federation\n"
+		       "  site key fingerprint: %s\n"
+		       "next: comptoir site request --dir %s > %s.req, have federation IT certify it\n"
+		       "      (comptoir root certify), then comptoir site install --dir %s %s.cert\n",
+		       site, o->dir, fpr, o->dir, site, o->dir, site);
+		rc = 0;
+		goto out;
+	}
 	if ((n = s_open(o)) == NULL)
 		goto out;
 	/* The lone site's root certifies it, exactly as it will certify the next. */
@@ -768,6 +811,443 @@ cmd_export(opts_t *o)
 	return 0;
 }
 
+
+/* ------------------------------------------------------------ federation */
+
+/* The text signed as a site request's proof: every field line, in order. */
+static void
+s_request_text(char *out, size_t cap, const char *site, const char *sign, const char *curve,
+	       const char *endpoint)
+{
+	snprintf(out, cap,
+		 "type: comptoir-site-request-v1\nsite: %s\nsign_key: %s\ncurve_key: %s\nendpoint: %s\n",
+		 site, sign, curve, endpoint);
+}
+
+#define REQ_DOMAIN "comptoir/site-request/v1"
+
+static int
+cmd_root(opts_t *o)
+{
+	const char *sub = o->nargs > 0 ? o->args[0] : "";
+	char err[1024], fpr[CPT_FPR_LEN], hex[CPT_HEX_ID];
+	key_sign_t *root = NULL;
+	int rc = 1;
+
+	if (strcmp(sub, "init") == 0) {
+		char pub[4200];
+		if (o->out == NULL) {
+			fprintf(stderr, "usage: comptoir root init --out FILE\n");
+			return 2;
+		}
+		if ((root = key_sign_new()) == NULL || key_sign_save(root, o->out) != 0) {
+			fprintf(stderr, "comptoir: %s: cannot write (exists already?)\n", o->out);
+			goto out;
+		}
+		snprintf(pub, sizeof(pub), "%s.pub", o->out);
+		if (key_public_save(key_sign_public(root), pub) != 0)
+			fprintf(stderr, "comptoir: %s: cannot write the public key\n", pub);
+		key_fingerprint(fpr, key_sign_public(root));
+		cpt_hex32(hex, key_sign_public(root));
+		printf("federation root key written to %s (keep it offline)\n"
+		       "public key: %s (also in %s)\nfingerprint: %s\n",
+		       o->out, hex, pub, fpr);
+		rc = 0;
+		goto out;
+	}
+	if (o->key == NULL) {
+		fprintf(stderr, "usage: comptoir root certify|revoke --key ROOTKEY ...\n");
+		return 2;
+	}
+	if ((root = key_sign_load(o->key, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "comptoir: %s\n", err);
+		return 1;
+	}
+	if (strcmp(sub, "certify") == 0 && o->nargs == 2) {
+		json_t *req = fed_read_kv(o->args[1], err, sizeof(err)), *body;
+		const char *sign, *curve, *ep, *proof;
+		char text[2048], *btext, site[64];
+		uint8_t sk[CPT_KEY_LEN], ck[CPT_KEY_LEN], sig[CPT_SIG_LEN], fed[CPT_FED_LEN];
+		uint8_t msg[2048 + sizeof(REQ_DOMAIN)], env[EVT_FIXED_LEN + 4096];
+		size_t sl = 0, elen, mlen;
+		hlc_t clk = {0};
+		uint64_t now = hlc_wall_ms();
+		char *ehex;
+
+		if (req == NULL) {
+			fprintf(stderr, "comptoir: %s\n", err);
+			goto out;
+		}
+		snprintf(site, sizeof(site), "%s", json_string_value(json_object_get(req, "site")) ?: "");
+		sign = json_string_value(json_object_get(req, "sign_key"));
+		curve = json_string_value(json_object_get(req, "curve_key"));
+		ep = json_string_value(json_object_get(req, "endpoint"));
+		proof = json_string_value(json_object_get(req, "proof"));
+		if (!sign || !curve || !ep || !proof ||
+		    strcmp(json_string_value(json_object_get(req, "type")) ?: "",
+			   "comptoir-site-request-v1") != 0 ||
+		    !vw_valid_site(site) || cpt_unhex32(sk, sign, strlen(sign)) != 0 ||
+		    cpt_unhex32(ck, curve, strlen(curve)) != 0 || strlen(proof) != 128 ||
+		    sodium_hex2bin(sig, sizeof(sig), proof, 128, NULL, &sl, NULL) != 0) {
+			fprintf(stderr, "comptoir: %s: not a valid site request\n", o->args[1]);
+			json_decref(req);
+			goto out;
+		}
+		/* The request proves the site holds its signing key. */
+		s_request_text(text, sizeof(text), site, sign, curve, ep);
+		mlen = strlen(REQ_DOMAIN) + strlen(text);
+		memcpy(msg, REQ_DOMAIN, strlen(REQ_DOMAIN));
+		memcpy(msg + strlen(REQ_DOMAIN), text, strlen(text));
+		if (crypto_sign_verify_detached(sig, msg, mlen, sk) != 0) {
+			fprintf(stderr, "comptoir: %s: the request's proof does not verify\n", o->args[1]);
+			json_decref(req);
+			goto out;
+		}
+		body = json_pack("{s:s, s:s, s:s, s:[s], s:I, s:I}", "site", site, "sign_key", sign,
+				 "curve_key", curve, "endpoints", ep, "not_before", (json_int_t)0,
+				 "not_after",
+				 (json_int_t)(o->days ? now + (uint64_t)o->days * 86400000ull : 0));
+		btext = json_dumps(body, JSON_COMPACT);
+		json_decref(body);
+		evt_federation_id(fed, key_sign_public(root));
+		if (btext == NULL || evt_sign(env, sizeof(env), &elen, EVT_SITE_CERT, fed,
+					      hlc_next(&clk, now), (uint8_t *)btext, strlen(btext),
+					      root) != 0) {
+			free(btext);
+			json_decref(req);
+			goto out;
+		}
+		free(btext);
+		ehex = malloc(2 * elen + 1);
+		sodium_bin2hex(ehex, 2 * elen + 1, env, elen);
+		cpt_hex32(hex, key_sign_public(root));
+		key_fingerprint(fpr, key_sign_public(root));
+		printf("# Comptoir site certificate: give it to the site (comptoir site install)\n"
+		       "# and to the sites that will link to it (comptoir peer add).\n"
+		       "type: comptoir-site-cert-v1\nsite: %s\nroot: %s\nroot_fingerprint: %s\n"
+		       "endpoint: %s\nevent: %s\n",
+		       site, hex, fpr, ep, ehex);
+		free(ehex);
+		json_decref(req);
+		/* With --dir, the federation learns of the site at once through that node. */
+		if (o->dir_given) {
+			node_t *n = s_open(o);
+			ingest_res_t res;
+			const uint8_t *b = env;
+			if (n == NULL || node_submit(n, &b, &elen, 1, &res) != 0 ||
+			    (res.rc != 0 && res.rc != CPT_EEXIST)) {
+				fprintf(stderr, "comptoir: could not store the certificate in %s: %s\n",
+					o->dir, n ? res.why : "cannot open");
+				node_close(&n);
+				goto out;
+			}
+			fprintf(stderr, "certificate of \"%s\" stored in %s\n", site, o->dir);
+			node_close(&n);
+		}
+		rc = 0;
+	} else if (strcmp(sub, "revoke") == 0 && o->nargs == 2) {
+		/* root revoke --key ROOTKEY --dir DIR SITE: published through that node. */
+		node_t *n = s_open(o);
+		MDB_txn *txn;
+		MDB_cursor *cur;
+		MDB_val k, v;
+		uint8_t target[CPT_KEY_LEN];
+		int found = 0;
+
+		if (n == NULL)
+			goto out;
+		if (sodium_memcmp(key_sign_public(root), node_cfg(n)->root_key, CPT_KEY_LEN) != 0) {
+			fprintf(stderr, "comptoir: %s is not the root key of the federation of %s\n",
+				o->key, o->dir);
+			node_close(&n);
+			goto out;
+		}
+		if (cpt_unhex32(target, o->args[1], strlen(o->args[1])) == 0) {
+			found = 1;
+		} else if (store_read_begin(node_store(n), &txn) == 0) {
+			if (mdb_cursor_open(txn, node_store(n)->dbi[DB_KEYS], &cur) == 0) {
+				for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0 && !found;
+				     r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+					json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+					const char *t = json_string_value(json_object_get(rec, "type"));
+					const char *sn = json_string_value(json_object_get(rec, "site"));
+					if (t && sn && strcmp(t, "site") == 0 && strcmp(sn, o->args[1]) == 0 &&
+					    k.mv_size == CPT_KEY_LEN) {
+						memcpy(target, k.mv_data, CPT_KEY_LEN);
+						found = 1;
+					}
+					json_decref(rec);
+				}
+				mdb_cursor_close(cur);
+			}
+			store_read_end(node_store(n), &txn);
+		}
+		if (!found) {
+			fprintf(stderr, "comptoir: no site \"%s\" known in %s\n", o->args[1], o->dir);
+			node_close(&n);
+			goto out;
+		}
+		cpt_hex32(hex, target);
+		if (s_publish(n, root, EVT_REVOKE,
+			      json_pack("{s:s, s:I, s:s}", "key", hex, "effective", (json_int_t)hlc_wall_ms(),
+					"reason", o->name ? o->name : "revoked by federation IT"),
+			      NULL) == 0) {
+			printf("revoked %s (key %s); every site will refuse it from now on\n", o->args[1],
+			       hex);
+			rc = 0;
+		}
+		node_close(&n);
+	} else {
+		fprintf(stderr, "usage: comptoir root init --out FILE | root certify --key ROOTKEY "
+				"[--dir DIR] [--days N] site.req | root revoke --key ROOTKEY --dir DIR SITE\n");
+		rc = 2;
+	}
+out:
+	key_sign_destroy(&root);
+	return rc;
+}
+
+/* Loads what `site request` and `site install` need without a federation. */
+static int
+s_load_site(const opts_t *o, cfg_t *cfg, key_sign_t **sk, key_curve_t **ck)
+{
+	char path[4200], err[CFG_ERR_LEN + 512];
+
+	snprintf(path, sizeof(path), "%s/comptoir.yaml", o->dir);
+	if (cfg_load(cfg, path, err) != 0) {
+		fprintf(stderr, "comptoir: %s\n", err);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/keys/site.key", o->dir);
+	if ((*sk = key_sign_load(path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "comptoir: %s\n", err);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/keys/site.curve", o->dir);
+	if ((*ck = key_curve_load(path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "comptoir: %s\n", err);
+		key_sign_destroy(sk);
+		return -1;
+	}
+	return 0;
+}
+
+/* Replaces (or adds) the root_key line of the config, atomically. */
+static int
+s_set_root_key(const char *dir, const uint8_t root[CPT_KEY_LEN])
+{
+	char path[4200], tmp[4300], line[4096], hex[CPT_HEX_ID];
+	FILE *in, *out;
+	int done = 0, fd;
+
+	snprintf(path, sizeof(path), "%s/comptoir.yaml", dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	cpt_hex32(hex, root);
+	if ((in = fopen(path, "r")) == NULL)
+		return -1;
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0 || (out = fdopen(fd, "w")) == NULL) {
+		fclose(in);
+		return -1;
+	}
+	while (fgets(line, sizeof(line), in)) {
+		if (strncmp(line, "root_key:", 9) == 0 || strncmp(line, "# root_key:", 11) == 0) {
+			fprintf(out, "root_key: %s\n", hex);
+			done = 1;
+		} else {
+			fputs(line, out);
+		}
+	}
+	if (!done)
+		fprintf(out, "root_key: %s\n", hex);
+	fclose(in);
+	if (fflush(out) != 0 || fsync(fileno(out)) != 0) {
+		fclose(out);
+		return -1;
+	}
+	fclose(out);
+	return rename(tmp, path);
+}
+
+/* Reads a site certificate file: the event, its decoded form, the body. */
+static uint8_t *
+s_read_cert(const char *path, size_t *len, evt_t *ev, json_t **body)
+{
+	char err[1024];
+	json_t *kv = fed_read_kv(path, err, sizeof(err));
+	const char *hex = kv ? json_string_value(json_object_get(kv, "event")) : NULL;
+	uint8_t *buf = NULL;
+	size_t n = 0;
+
+	if (kv == NULL) {
+		fprintf(stderr, "comptoir: %s\n", err);
+		return NULL;
+	}
+	if (hex == NULL || strcmp(json_string_value(json_object_get(kv, "type")) ?: "",
+				  "comptoir-site-cert-v1") != 0 ||
+	    strlen(hex) > 2 * EVT_MAX_LEN || (buf = malloc(strlen(hex) / 2 + 1)) == NULL ||
+	    sodium_hex2bin(buf, strlen(hex) / 2 + 1, hex, strlen(hex), NULL, &n, NULL) != 0 ||
+	    evt_decode(ev, buf, n, EVT_MAX_BODY) != 0 || ev->kind != EVT_SITE_CERT ||
+	    (*body = json_loadb((const char *)ev->body, ev->body_len, 0, NULL)) == NULL) {
+		fprintf(stderr, "comptoir: %s: not a valid site certificate\n", path);
+		free(buf);
+		json_decref(kv);
+		return NULL;
+	}
+	json_decref(kv);
+	*len = n;
+	return buf;
+}
+
+static int
+cmd_site(opts_t *o)
+{
+	const char *sub = o->nargs > 0 ? o->args[0] : "";
+	cfg_t cfg;
+	key_sign_t *sk = NULL;
+	key_curve_t *ck = NULL;
+	char sign[CPT_HEX_ID], curve[CPT_HEX_ID], text[2048], proof[129], fpr[CPT_FPR_LEN];
+	int rc = 1;
+
+	if (strcmp(sub, "request") == 0) {
+		uint8_t msg[2048 + sizeof(REQ_DOMAIN)], sig[CPT_SIG_LEN];
+		size_t mlen;
+		if (s_load_site(o, &cfg, &sk, &ck) != 0)
+			return 1;
+		cpt_hex32(sign, key_sign_public(sk));
+		cpt_hex32(curve, key_curve_public(ck));
+		s_request_text(text, sizeof(text), cfg.name, sign, curve,
+			       o->endpoint ? o->endpoint : cfg.listen);
+		mlen = strlen(REQ_DOMAIN) + strlen(text);
+		memcpy(msg, REQ_DOMAIN, strlen(REQ_DOMAIN));
+		memcpy(msg + strlen(REQ_DOMAIN), text, strlen(text));
+		key_sign_sign(sk, sig, msg, mlen);
+		sodium_bin2hex(proof, sizeof(proof), sig, sizeof(sig));
+		printf("# Comptoir site request: take it to federation IT (comptoir root certify)\n%s"
+		       "proof: %s\n",
+		       text, proof);
+		key_fingerprint(fpr, key_sign_public(sk));
+		fprintf(stderr, "site \"%s\", key fingerprint %s\n", cfg.name, fpr);
+		rc = 0;
+	} else if (strcmp(sub, "install") == 0 && o->nargs == 2) {
+		evt_t ev;
+		json_t *body = NULL;
+		size_t len;
+		uint8_t *buf, fed[CPT_FED_LEN];
+		if (s_load_site(o, &cfg, &sk, &ck) != 0)
+			return 1;
+		if ((buf = s_read_cert(o->args[1], &len, &ev, &body)) == NULL)
+			goto out;
+		cpt_hex32(sign, key_sign_public(sk));
+		cpt_hex32(curve, key_curve_public(ck));
+		evt_federation_id(fed, ev.author);
+		if (evt_verify(&ev, fed) != 0) {
+			fprintf(stderr, "comptoir: %s: the certificate's signature does not verify\n",
+				o->args[1]);
+		} else if (strcmp(json_string_value(json_object_get(body, "sign_key")) ?: "", sign) != 0 ||
+			   strcmp(json_string_value(json_object_get(body, "curve_key")) ?: "", curve) != 0) {
+			fprintf(stderr, "comptoir: %s certifies other keys than this site's (%s/keys)\n",
+				o->args[1], o->dir);
+		} else if (cfg.has_root_key && sodium_memcmp(cfg.root_key, ev.author, CPT_KEY_LEN) != 0 &&
+			   !o->force) {
+			fprintf(stderr, "comptoir: %s already belongs to another federation; "
+					"a site cannot change federation (use a new --dir)\n",
+				o->dir);
+		} else if (s_set_root_key(o->dir, ev.author) != 0) {
+			fprintf(stderr, "comptoir: cannot update %s/comptoir.yaml: %s\n", o->dir,
+				strerror(errno));
+		} else {
+			char err[1024];
+			store_t *st = NULL;
+			node_t *n;
+			if (store_open(&st, o->dir, 1, err, sizeof(err)) != 0)
+				fprintf(stderr, "comptoir: %s\n", err);
+			store_close(&st);
+			if ((n = s_open(o)) != NULL) {
+				ingest_res_t res;
+				const uint8_t *b = buf;
+				if (node_submit(n, &b, &len, 1, &res) == 0 &&
+				    (res.rc == 0 || res.rc == CPT_EEXIST)) {
+					key_fingerprint(fpr, ev.author);
+					printf("site \"%s\" installed; it now trusts the federation root "
+					       "with fingerprint %s\n"
+					       "check this fingerprint with federation IT, then link a "
+					       "peer: comptoir peer add --dir %s PEER.cert\n",
+					       cfg.name, fpr, o->dir);
+					rc = 0;
+				} else {
+					fprintf(stderr, "comptoir: certificate refused: %s\n", res.why);
+				}
+				node_close(&n);
+			}
+		}
+		json_decref(body);
+		free(buf);
+	} else {
+		fprintf(stderr, "usage: comptoir site request --dir DIR > site.req | "
+				"site install --dir DIR site.cert\n");
+		rc = 2;
+	}
+out:
+	key_sign_destroy(&sk);
+	key_curve_destroy(&ck);
+	return rc;
+}
+
+static int
+cmd_peer(opts_t *o)
+{
+	const char *sub = o->nargs > 0 ? o->args[0] : "";
+	evt_t ev;
+	json_t *body = NULL;
+	size_t len;
+	uint8_t *buf = NULL, sk[CPT_KEY_LEN];
+	node_t *n = NULL;
+	int rc = 1;
+
+	if (strcmp(sub, "add") != 0 || o->nargs != 2) {
+		fprintf(stderr, "usage: comptoir peer add --dir DIR PEER.cert [--endpoint ENDPOINT]\n");
+		return 2;
+	}
+	if ((buf = s_read_cert(o->args[1], &len, &ev, &body)) == NULL || (n = s_open(o)) == NULL)
+		goto out;
+	{
+		ingest_res_t res;
+		const uint8_t *b = buf;
+		const char *site = json_string_value(json_object_get(body, "site"));
+		const char *skh = json_string_value(json_object_get(body, "sign_key"));
+		const char *ep = o->endpoint ? o->endpoint
+					     : json_string_value(json_array_get(json_object_get(body, "endpoints"), 0));
+		if (node_submit(n, &b, &len, 1, &res) != 0 || (res.rc != 0 && res.rc != CPT_EEXIST)) {
+			fprintf(stderr, "comptoir: %s: certificate refused: %s (%s)\n", o->args[1],
+				cpt_strerror(res.rc), res.why);
+			goto out;
+		}
+		if (!site || !skh || !ep || cpt_unhex32(sk, skh, strlen(skh)) != 0 ||
+		    strncmp(ep, "tcp://", 6) != 0) {
+			fprintf(stderr, "comptoir: %s: no usable endpoint (give --endpoint tcp://HOST:PORT)\n",
+				o->args[1]);
+			goto out;
+		}
+		if (sodium_memcmp(sk, key_sign_public(node_site_key(n)), CPT_KEY_LEN) == 0) {
+			fprintf(stderr, "comptoir: %s is this site's own certificate\n", o->args[1]);
+			goto out;
+		}
+		if (fed_peer_add(n, sk, ep, site) != 0) {
+			fprintf(stderr, "comptoir: cannot record the peer\n");
+			goto out;
+		}
+		printf("peer \"%s\" added: this site dials %s (a running node picks it up within a "
+		       "second)\n",
+		       site, ep);
+		rc = 0;
+	}
+out:
+	node_close(&n);
+	json_decref(body);
+	free(buf);
+	return rc;
+}
+
 /* ------------------------------------------------------------------ main */
 
 int
@@ -780,6 +1260,7 @@ cli_main(int argc, char **argv)
 		{"init", cmd_init},	  {"run", cmd_run},	    {"status", cmd_status},
 		{"user", cmd_user},	  {"verify", cmd_verify}, {"reindex", cmd_reindex},
 		{"backup", cmd_backup}, {"export", cmd_export}, {"keygen", cmd_keygen},
+		{"root", cmd_root},	  {"site", cmd_site},	    {"peer", cmd_peer},
 	};
 	opts_t o;
 

@@ -48,6 +48,11 @@ struct node {
 	node_change_t ring[RING];   /* the last changes */
 	uint64_t seq;               /* newest change number */
 	node_stats_t stats;         /* counters */
+
+	sync_t *sync;               /* the sync engine while running, else NULL */
+	key_curve_t *curve;         /* transport key while running */
+	uint8_t newest[40];         /* greatest (ts, id) announced: finds the CLI's events */
+	uint64_t store_seq;         /* store sequence last seen */
 };
 
 static void
@@ -61,10 +66,13 @@ s_hlc_init(node_t *n)
 	if (store_read_begin(n->st, &txn) != 0)
 		return;
 	if (mdb_cursor_open(txn, n->st->dbi[DB_ORDER], &cur) == 0) {
-		if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size >= 8)
+		if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 40) {
 			n->hlc.last = store_get_u64(k.mv_data);
+			memcpy(n->newest, k.mv_data, 40);
+		}
 		mdb_cursor_close(cur);
 	}
+	n->store_seq = store_seq(n->st, txn);
 	store_read_end(n->st, &txn);
 }
 
@@ -193,8 +201,48 @@ s_announce(node_t *n, const ingest_res_t *res)
 	c->has_ref = res->has_ref;
 }
 
+static int s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
+		    ingest_res_t *res, int from_peer);
+
 int
 node_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, ingest_res_t *res)
+{
+	return s_submit(n, buf, len, count, res, 0);
+}
+
+int
+node_submit_from_peer(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
+		      ingest_res_t *res)
+{
+	return s_submit(n, buf, len, count, res, 1);
+}
+
+/* After a commit: peers hear of local events at once; a peer's timestamps
+ * move our clock on; a revocation re-checks the links. */
+static void
+s_after_commit(node_t *n, const ingest_res_t *res, size_t count, int from_peer)
+{
+	uint8_t(*ids)[CPT_ID_LEN] = malloc((count ? count : 1) * CPT_ID_LEN);
+	size_t k = 0;
+	int revoked = 0;
+
+	for (size_t i = 0; i < count; i++) {
+		if (res[i].rc != 0)
+			continue;
+		if (ids)
+			memcpy(ids[k++], res[i].id, CPT_ID_LEN);
+		revoked |= res[i].kind == EVT_REVOKE;
+	}
+	if (!from_peer && k && n->sync)
+		sync_announce(n->sync, (const uint8_t(*)[CPT_ID_LEN])ids, k);
+	if (revoked && !from_peer)
+		node_trust_changed(n);
+	free(ids);
+}
+
+static int
+s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, ingest_res_t *res,
+	 int from_peer)
 {
 	wreq_t me = {buf, len, count, res, 0, 0, NULL};
 
@@ -237,6 +285,26 @@ node_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t coun
 		pthread_cond_broadcast(&n->wcond);
 	}
 	pthread_mutex_unlock(&n->wlock);
+	if (me.rc == 0) {
+		/* Timestamps of what peers sent move our clock on (PROTOCOL.md). */
+		pthread_mutex_lock(&n->hlc_lock);
+		for (size_t i = 0; i < count; i++) {
+			uint64_t ts;
+			if (res[i].rc != 0 || len[i] < EVT_FIXED_LEN)
+				continue;
+			ts = store_get_u64(buf[i] + 68);
+			hlc_observe(&n->hlc, ts, hlc_wall_ms());
+			if (!from_peer) {
+				uint8_t key[40];
+				store_put_u64(key, ts);
+				memcpy(key + 8, res[i].id, CPT_ID_LEN);
+				if (memcmp(key, n->newest, 40) > 0)
+					memcpy(n->newest, key, 40);
+			}
+		}
+		pthread_mutex_unlock(&n->hlc_lock);
+		s_after_commit(n, res, count, from_peer);
+	}
 	if (me.rc != 0)
 		log_warnx("store", "commit failed: %s", me.rc < 0 && me.rc > -100 ? cpt_strerror(me.rc)
 									      : mdb_strerror(me.rc));
@@ -351,6 +419,18 @@ node_count_login(node_t *n, int ok)
 	pthread_mutex_unlock(&n->clock_);
 }
 
+void
+node_trust_changed(node_t *n)
+{
+	sync_recheck(n->sync);
+}
+
+size_t
+node_peers(node_t *n, sync_peer_status_t *out, size_t max)
+{
+	return sync_status(n->sync, out, max);
+}
+
 /* --------------------------------------------------------------- run */
 
 static volatile sig_atomic_t s_stop, s_reload;
@@ -362,6 +442,103 @@ s_on_signal(int sig)
 		s_reload = 1;
 	else
 		s_stop = 1;
+}
+
+/* Starts the sync engine: our transport key, the listen endpoint, the peers. */
+static int
+s_start_sync(node_t *n)
+{
+	sync_conf_t sc;
+	sync_peer_conf_t peers[SYNC_MAX_PEERS];
+	size_t np;
+	char path[4200], err[512];
+
+	snprintf(path, sizeof(path), "%s/keys/site.curve", n->dir);
+	if ((n->curve = key_curve_load(path, err, sizeof(err))) == NULL) {
+		log_errorx("sync", "%s", err);
+		return -1;
+	}
+	memset(&sc, 0, sizeof(sc));
+	snprintf(sc.listen, sizeof(sc.listen), "%s", n->cfg.listen);
+	sc.curve = n->curve;
+	memcpy(sc.site_key, key_sign_public(n->site_key), CPT_KEY_LEN);
+	snprintf(sc.site, sizeof(sc.site), "%.63s", n->cfg.name);
+	sc.max_msg = n->cfg.limits.max_msg;
+	sc.heartbeat_ms = n->cfg.sync.heartbeat_ms;
+	sc.reconcile_interval_s = n->cfg.sync.reconcile_interval;
+	fed_sync_ops(n, &sc.ops);
+	np = fed_peers(n, peers, SYNC_MAX_PEERS);
+	if ((n->sync = sync_start(&sc, peers, np, err, sizeof(err))) == NULL) {
+		log_errorx("sync", "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Events stored by another process (the CLI) are announced like our own. */
+static void
+s_poll_store(node_t *n)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint8_t(*ids)[CPT_ID_LEN];
+	size_t count = 0;
+	uint64_t seq;
+	int rc;
+
+	if (store_read_begin(n->st, &txn) != 0)
+		return;
+	seq = store_seq(n->st, txn);
+	if (seq == n->store_seq || (ids = malloc(256 * CPT_ID_LEN)) == NULL) {
+		store_read_end(n->st, &txn);
+		return;
+	}
+	n->store_seq = seq;
+	if (mdb_cursor_open(txn, n->st->dbi[DB_ORDER], &cur) == 0) {
+		pthread_mutex_lock(&n->hlc_lock);
+		k.mv_size = 40;
+		k.mv_data = n->newest;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc == 0 && memcmp(k.mv_data, n->newest, 40) == 0)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		for (; rc == 0 && count < 256; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			if (k.mv_size != 40)
+				continue;
+			memcpy(ids[count++], (uint8_t *)k.mv_data + 8, CPT_ID_LEN);
+			memcpy(n->newest, k.mv_data, 40);
+			hlc_observe(&n->hlc, store_get_u64(k.mv_data), hlc_wall_ms());
+		}
+		pthread_mutex_unlock(&n->hlc_lock);
+		mdb_cursor_close(cur);
+	}
+	store_read_end(n->st, &txn);
+	if (count) {
+		sync_announce(n->sync, (const uint8_t(*)[CPT_ID_LEN])ids, count);
+		/* The trust state may have changed too (comptoir root revoke). */
+		node_trust_changed(n);
+		pthread_mutex_lock(&n->clock_);
+		for (size_t i = 0; i < count; i++) {
+			ingest_res_t r;
+			memset(&r, 0, sizeof(r));
+			memcpy(r.id, ids[i], CPT_ID_LEN);
+			s_announce(n, &r);
+		}
+		pthread_cond_broadcast(&n->ccond);
+		pthread_mutex_unlock(&n->clock_);
+	}
+	free(ids);
+}
+
+/* Peers added with `comptoir peer add` while running are dialed. */
+static void
+s_poll_peers(node_t *n)
+{
+	sync_peer_conf_t peers[SYNC_MAX_PEERS];
+	size_t np = fed_peers(n, peers, SYNC_MAX_PEERS);
+
+	for (size_t i = 0; i < np; i++)
+		sync_add_peer(n->sync, &peers[i]);
 }
 
 static void
@@ -409,18 +586,28 @@ node_run(node_t *n)
 		sess_destroy(&sessions);
 		return 1;
 	}
-	log_info("node", "site %s running http=http://%s/ port=%u dir=%s", n->cfg.name, n->cfg.http,
-		 http_port(http), n->dir);
-	while (!s_stop) {
-		struct timespec ts = {0, 200 * 1000000L};
+	if (s_start_sync(n) != 0) {
+		http_stop(&http);
+		sess_destroy(&sessions);
+		return 1;
+	}
+	log_info("node", "site %s running http=http://%s/ port=%u peers=%s dir=%s", n->cfg.name,
+		 n->cfg.http, http_port(http), n->cfg.listen[0] ? n->cfg.listen : "off", n->dir);
+	for (unsigned tick = 0; !s_stop; tick++) {
+		struct timespec ts = {0, 100 * 1000000L};
 		nanosleep(&ts, NULL);
 		if (s_reload) {
 			s_reload = 0;
 			s_reload_config(n);
 		}
+		s_poll_store(n);
+		if (tick % 10 == 0)
+			s_poll_peers(n);
 	}
 	log_info("node", "stopping");
 	http_stop(&http);
+	sync_stop(&n->sync);
+	key_curve_destroy(&n->curve);
 	sess_destroy(&sessions);
 	return 0;
 }

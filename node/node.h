@@ -15,6 +15,7 @@
 
 #include "config/config.h"
 #include "crypto/crypto.h"
+#include "sync/sync.h"
 
 /* ----------------------------------------------------------------- store */
 
@@ -37,6 +38,7 @@ enum store_db {
 	DB_FEED,       /* ts(8) id(32) -> "" for every visible post */
 	DB_PROFILES,   /* handle -> JSON profile: LWW registers per field */
 	DB_MENTIONS,   /* handle 0x00 ts(8) id(32) -> "" */
+	DB_PEERS,      /* site key(32) -> JSON {"endpoint"}: peers added with comptoir peer add */
 	DB_COUNT
 };
 
@@ -188,6 +190,15 @@ ingest_ctx_t *node_ingest_ctx(node_t *n);
  * returning (group commit with concurrent callers). res[i] per event. */
 int node_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
 		ingest_res_t *res) CPT_WUR;
+/* The same for events received from a peer: the sync engine relays them
+ * itself, so they are not announced to it again. */
+int node_submit_from_peer(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
+			  ingest_res_t *res) CPT_WUR;
+/* A revocation was stored: links are re-checked (no-op when sync is off). */
+void node_trust_changed(node_t *n);
+/* The state of every peer link (empty when sync is off); returns how many. */
+size_t node_peers(node_t *n, sync_peer_status_t *out, size_t max);
+
 /* Signs body as kind by author with the next HLC timestamp, then submits it.
  * res->id is the event id. Returns 0 when the call ran (see res->rc). */
 int node_publish(node_t *n, const key_sign_t *author, uint16_t kind, const json_t *body,
@@ -218,6 +229,19 @@ void node_count_login(node_t *n, int ok);
 /* Runs the node in the foreground until SIGTERM or SIGINT: HTTP, and later
  * sync. SIGHUP reloads the config when it is valid. Returns an exit code. */
 int node_run(node_t *n);
+
+/* ------------------------------------------------------------ federation */
+
+/* Fills ops with the store functions the sync engine calls on node n. */
+void fed_sync_ops(node_t *n, sync_ops_t *ops);
+/* The peers this site dials (config, then `peer add`); returns how many. */
+size_t fed_peers(node_t *n, sync_peer_conf_t *out, size_t max);
+/* Records a peer this site dials. */
+int fed_peer_add(node_t *n, const uint8_t site_key[CPT_KEY_LEN], const char *endpoint,
+		 const char *site) CPT_WUR;
+/* Reads a "key: value" text file ("-" = stdin) into a JSON object; NULL with
+ * "path:line: message" in err. */
+json_t *fed_read_kv(const char *path, char *err, size_t errlen);
 
 /* -------------------------------------------------------------- sessions */
 

@@ -1,0 +1,305 @@
+/*
+ * The node's side of the federation: the store functions the sync engine
+ * calls (has, get, put, scan, admit, lookup), the peers this site dials,
+ * and the certificate files IT carries between machines (site requests,
+ * site certificates).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "node/ingest_internal.h"
+#include "node/node.h"
+#include "sync/sync.h"
+
+/* --------------------------------------------------------- sync ops */
+
+static int
+s_has(void *ctx, const uint8_t id[CPT_ID_LEN])
+{
+	store_t *st = node_store(ctx);
+	MDB_txn *txn;
+	MDB_val v;
+	int found;
+
+	if (store_read_begin(st, &txn) != 0)
+		return 1; /* cannot tell: do not ask for it now */
+	found = ig_get(txn, st->dbi[DB_EVENTS], id, CPT_ID_LEN, &v) == 0;
+	store_read_end(st, &txn);
+	return found;
+}
+
+static uint8_t *
+s_get(void *ctx, const uint8_t id[CPT_ID_LEN], size_t *len)
+{
+	store_t *st = node_store(ctx);
+	MDB_txn *txn;
+	MDB_val v;
+	uint8_t *copy = NULL;
+
+	if (store_read_begin(st, &txn) != 0)
+		return NULL;
+	if (ig_get(txn, st->dbi[DB_EVENTS], id, CPT_ID_LEN, &v) == 0 && (copy = malloc(v.mv_size))) {
+		memcpy(copy, v.mv_data, v.mv_size);
+		*len = v.mv_size;
+	}
+	store_read_end(st, &txn);
+	return copy;
+}
+
+static int
+s_put(void *ctx, const uint8_t *const *buf, const size_t *len, size_t n, int *rc,
+      uint8_t (*ids)[CPT_ID_LEN])
+{
+	node_t *node = ctx;
+	ingest_res_t *res = calloc(n ? n : 1, sizeof(*res));
+	int err, revoked = 0;
+
+	if (res == NULL)
+		return CPT_ENOMEM;
+	err = node_submit_from_peer(node, buf, len, n, res);
+	for (size_t i = 0; i < n; i++) {
+		rc[i] = err ? CPT_EIO : res[i].rc;
+		memcpy(ids[i], res[i].id, CPT_ID_LEN);
+		if (res[i].rc == 0 && res[i].kind == EVT_REVOKE)
+			revoked = 1;
+		if (res[i].rc != 0 && res[i].rc != CPT_EEXIST && res[i].rc != CPT_EPENDING) {
+			char hex[CPT_HEX_ID];
+			cpt_hex32(hex, res[i].id);
+			log_info("ingest", "refused event from a peer id=%s kind=%s reason=\"%s\"", hex,
+				 evt_kind_name(res[i].kind), res[i].why);
+		}
+	}
+	free(res);
+	if (revoked)
+		node_trust_changed(node);
+	return err;
+}
+
+static size_t
+s_scan(void *ctx, const uint8_t *after, uint8_t (*out)[SYNC_TSID_LEN], size_t max)
+{
+	store_t *st = node_store(ctx);
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t n = 0;
+	int rc;
+
+	if (store_read_begin(st, &txn) != 0)
+		return 0;
+	if (mdb_cursor_open(txn, st->dbi[DB_ORDER], &cur) != 0) {
+		store_read_end(st, &txn);
+		return 0;
+	}
+	if (after) {
+		k.mv_size = SYNC_TSID_LEN;
+		k.mv_data = (void *)after;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc == 0 && k.mv_size == SYNC_TSID_LEN && memcmp(k.mv_data, after, SYNC_TSID_LEN) == 0)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	} else {
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	}
+	for (; rc == 0 && n < max; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		if (k.mv_size == SYNC_TSID_LEN)
+			memcpy(out[n++], k.mv_data, SYNC_TSID_LEN);
+	mdb_cursor_close(cur);
+	store_read_end(st, &txn);
+	return n;
+}
+
+/* Is curve_pk the transport key of a site certified now? Scans the site
+ * records: sites are few, and handshakes rare. */
+static int
+s_admit(void *ctx, const uint8_t curve_pk[CPT_KEY_LEN], uint8_t sign_key[CPT_KEY_LEN], char site[64])
+{
+	node_t *node = ctx;
+	store_t *st = node_store(node);
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	char want[CPT_HEX_ID];
+	int ok = 0, rc;
+
+	cpt_hex32(want, curve_pk);
+	if (store_read_begin(st, &txn) != 0)
+		return 0;
+	if (mdb_cursor_open(txn, st->dbi[DB_KEYS], &cur) == 0) {
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !ok;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			json_t *rec;
+			const char *type, *ck;
+			if (k.mv_size != CPT_KEY_LEN || memmem(v.mv_data, v.mv_size, want, 64) == NULL)
+				continue;
+			if ((rec = json_loadb(v.mv_data, v.mv_size, 0, NULL)) == NULL)
+				continue;
+			type = json_string_value(json_object_get(rec, "type"));
+			ck = json_string_value(json_object_get(rec, "curve_key"));
+			if (type && strcmp(type, "site") == 0 && ck && strcmp(ck, want) == 0 &&
+			    ig_key_status(node_ingest_ctx(node), txn, k.mv_data, hlc_wall_ms(), NULL) == KEY_SITE) {
+				memcpy(sign_key, k.mv_data, CPT_KEY_LEN);
+				snprintf(site, 64, "%s", json_string_value(json_object_get(rec, "site")));
+				ok = 1;
+			}
+			json_decref(rec);
+		}
+		mdb_cursor_close(cur);
+	}
+	store_read_end(st, &txn);
+	return ok;
+}
+
+static int
+s_lookup(void *ctx, const uint8_t sign_key[CPT_KEY_LEN], uint8_t curve_pk[CPT_KEY_LEN], char site[64])
+{
+	store_t *st = node_store(ctx);
+	MDB_txn *txn;
+	json_t *rec;
+	int rc = CPT_ENOTFOUND;
+
+	if (store_read_begin(st, &txn) != 0)
+		return CPT_EIO;
+	rec = view_key_info(st, txn, sign_key);
+	store_read_end(st, &txn);
+	if (rec && json_string_value(json_object_get(rec, "type")) &&
+	    strcmp(json_string_value(json_object_get(rec, "type")), "site") == 0 &&
+	    ig_hex_field(rec, "curve_key", curve_pk) == 0) {
+		snprintf(site, 64, "%s", json_string_value(json_object_get(rec, "site")));
+		rc = 0;
+	}
+	json_decref(rec);
+	return rc;
+}
+
+void
+fed_sync_ops(node_t *n, sync_ops_t *ops)
+{
+	ops->ctx = n;
+	ops->has = s_has;
+	ops->get = s_get;
+	ops->put = s_put;
+	ops->scan = s_scan;
+	ops->admit = s_admit;
+	ops->lookup = s_lookup;
+}
+
+/* The peers this site dials: the config's, then those added with `peer add`. */
+size_t
+fed_peers(node_t *n, sync_peer_conf_t *out, size_t max)
+{
+	const cfg_t *cfg = node_cfg(n);
+	store_t *st = node_store(n);
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t count = 0;
+
+	for (size_t i = 0; i < cfg->n_peers && count < max; i++) {
+		snprintf(out[count].endpoint, sizeof(out[count].endpoint), "%s", cfg->peers[i].endpoint);
+		memcpy(out[count].site_key, cfg->peers[i].site_key, CPT_KEY_LEN);
+		count++;
+	}
+	if (store_read_begin(st, &txn) != 0)
+		return count;
+	if (mdb_cursor_open(txn, st->dbi[DB_PEERS], &cur) == 0) {
+		for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && count < max;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+			const char *ep = json_string_value(json_object_get(rec, "endpoint"));
+			int dup = 0;
+			for (size_t i = 0; i < count; i++)
+				dup |= memcmp(out[i].site_key, k.mv_data, CPT_KEY_LEN) == 0;
+			if (ep && k.mv_size == CPT_KEY_LEN && !dup) {
+				snprintf(out[count].endpoint, sizeof(out[count].endpoint), "%s", ep);
+				memcpy(out[count].site_key, k.mv_data, CPT_KEY_LEN);
+				count++;
+			}
+			json_decref(rec);
+		}
+		mdb_cursor_close(cur);
+	}
+	store_read_end(st, &txn);
+	return count;
+}
+
+struct peer_put {
+	store_t *st;              /* where */
+	uint8_t key[CPT_KEY_LEN]; /* site key */
+	json_t *rec;              /* {"endpoint", "site"} */
+};
+
+static int
+s_peer_put_fn(MDB_txn *txn, void *arg)
+{
+	struct peer_put *p = arg;
+
+	return ig_put_json(txn, p->st->dbi[DB_PEERS], p->key, CPT_KEY_LEN, p->rec);
+}
+
+int
+fed_peer_add(node_t *n, const uint8_t site_key[CPT_KEY_LEN], const char *endpoint, const char *site)
+{
+	struct peer_put p = {node_store(n), {0}, json_pack("{s:s, s:s}", "endpoint", endpoint, "site", site)};
+	int rc;
+
+	if (p.rec == NULL)
+		return CPT_ENOMEM;
+	memcpy(p.key, site_key, CPT_KEY_LEN);
+	rc = store_write(node_store(n), s_peer_put_fn, &p);
+	json_decref(p.rec);
+	return rc;
+}
+
+/* ------------------------------------------------ certificate files */
+
+/* Reads a small "key: value" text file into a JSON object of strings. */
+json_t *
+fed_read_kv(const char *path, char *err, size_t errlen)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	char line[140000];
+	json_t *obj;
+	int lineno = 0;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	obj = json_object();
+	while (fgets(line, sizeof(line), f)) {
+		char *colon, *val;
+		size_t len = strcspn(line, "\r\n");
+		lineno++;
+		line[len] = 0;
+		if (line[0] == '#' || line[0] == 0)
+			continue;
+		if ((colon = strstr(line, ": ")) == NULL) {
+			snprintf(err, errlen, "%s:%d: expected \"key: value\"", path, lineno);
+			json_decref(obj);
+			obj = NULL;
+			break;
+		}
+		*colon = 0;
+		val = colon + 2;
+		if (json_object_get(obj, line)) {
+			snprintf(err, errlen, "%s:%d: duplicate field \"%s\"", path, lineno, line);
+			json_decref(obj);
+			obj = NULL;
+			break;
+		}
+		json_object_set_new(obj, line, json_string(val));
+		if (json_object_get(obj, line) == NULL) {
+			snprintf(err, errlen, "%s:%d: field \"%s\" is not valid UTF-8", path, lineno, line);
+			json_decref(obj);
+			obj = NULL;
+			break;
+		}
+	}
+	if (f != stdin)
+		fclose(f);
+	return obj;
+}

@@ -1,0 +1,120 @@
+/*
+ * sync — links between sites: ZeroMQ CURVE transport with a fail-closed ZAP
+ * handler, live push of events, relaying, and reconciliation on (re)connect.
+ * It knows nothing of LMDB or HTTP: it reaches the events through the
+ * functions of sync_ops_t that node/ provides. One thread owns every socket.
+ */
+#ifndef COMPTOIR_SYNC_H
+#define COMPTOIR_SYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "crypto/crypto.h"
+
+#define SYNC_VERSION     1
+#define SYNC_MAX_PEERS   64
+#define SYNC_ZAP_DOMAIN  "comptoir"
+#define SYNC_TSID_LEN    40 /* timestamp (8, big-endian) then id (32) */
+
+/* Message types: frame 0 of every message is [version, type]. PROTOCOL.md. */
+enum sync_msg {
+	SYNC_HELLO = 1,  /* frame 1: sender's site sign key (32) + site name */
+	SYNC_PING = 2,   /* no payload */
+	SYNC_PONG = 3,   /* no payload */
+	SYNC_EVENTS = 4, /* frames 1..n: one envelope each */
+	SYNC_ACK = 5,    /* frame 1: stored u32, duplicate u32, pending u32, rejected u32 */
+	SYNC_IDS = 6,    /* frame 1: n x (ts, id); frame 2: [last-page flag] */
+	SYNC_WANT = 7,   /* frame 1: n x id (32) */
+};
+
+/* Where the engine finds the events. Called from the sync thread only;
+ * every function must be safe to call while the node serves HTTP. */
+typedef struct sync_ops {
+	void *ctx; /* passed back to every function */
+	/* 1 when the event is stored (or pending) here, 0 when not. */
+	int (*has)(void *ctx, const uint8_t id[CPT_ID_LEN]);
+	/* A malloc'd copy of the envelope (caller frees), or NULL. */
+	uint8_t *(*get)(void *ctx, const uint8_t id[CPT_ID_LEN], size_t *len);
+	/* Ingests a batch through the node's single path and commits it durably
+	 * before returning. rc[i] is 0 (stored), CPT_EEXIST, CPT_EPENDING or an
+	 * error; ids[i] the event id when it decoded. Returns 0 or a store error. */
+	int (*put)(void *ctx, const uint8_t *const *buf, const size_t *len, size_t n, int *rc,
+		   uint8_t (*ids)[CPT_ID_LEN]);
+	/* Fills out with up to max (ts, id) keys strictly after `after` (NULL =
+	 * from the start) in order; returns how many. */
+	size_t (*scan)(void *ctx, const uint8_t *after, uint8_t (*out)[SYNC_TSID_LEN], size_t max);
+	/* Admission: 1 when curve_pk is the transport key of a certified,
+	 * unrevoked site of this federation; fills sign_key and site (64). */
+	int (*admit)(void *ctx, const uint8_t curve_pk[CPT_KEY_LEN], uint8_t sign_key[CPT_KEY_LEN],
+		     char site[64]);
+	/* The transport key and endpoints of a site from its certificate: 0 or
+	 * CPT_ENOTFOUND. endpoint may be NULL. */
+	int (*lookup)(void *ctx, const uint8_t sign_key[CPT_KEY_LEN], uint8_t curve_pk[CPT_KEY_LEN],
+		      char site[64]);
+} sync_ops_t;
+
+/* An outgoing link to set up: where, and which site we expect there. */
+typedef struct sync_peer_conf {
+	char endpoint[CFG_MAX_STR];    /* tcp://host:port */
+	uint8_t site_key[CPT_KEY_LEN]; /* the peer site's Ed25519 key */
+} sync_peer_conf_t;
+
+/* The state of one peer as the status page shows it. */
+typedef struct sync_peer_status {
+	char site[64];                 /* site name, "" until known */
+	uint8_t site_key[CPT_KEY_LEN]; /* its Ed25519 key */
+	char endpoint[CFG_MAX_STR];    /* where we dial it, "" when it dials us */
+	int connected;                 /* link up now */
+	uint64_t since_ms;             /* connected since, or down since (0: never up) */
+	uint64_t last_exchange_ms;     /* last message either way */
+	uint64_t last_reconcile_ms;    /* last complete reconciliation */
+	uint64_t sent;                 /* events sent */
+	uint64_t received;             /* events received and stored */
+	uint64_t rejected;             /* events refused */
+	uint64_t to_send;              /* events it asked for, not yet sent */
+	uint64_t to_receive;           /* events we asked for, not yet received */
+	uint64_t bytes_in, bytes_out;  /* traffic */
+} sync_peer_status_t;
+
+typedef struct sync sync_t;
+
+/* What the engine needs to run. */
+typedef struct sync_conf {
+	char listen[CFG_MAX_STR];        /* "" = accept no incoming links */
+	const key_curve_t *curve;        /* our transport key (borrowed for the life of the engine) */
+	uint8_t site_key[CPT_KEY_LEN];   /* our Ed25519 site key */
+	char site[64];                   /* our site name */
+	uint32_t max_msg;                /* ZMQ_MAXMSGSIZE */
+	uint32_t heartbeat_ms;           /* heartbeat interval */
+	uint32_t reconcile_interval_s;   /* periodic reconciliation */
+	sync_ops_t ops;                  /* the store */
+} sync_conf_t;
+
+/* Starts the engine thread: binds listen, dials every peer. NULL with err
+ * set when the endpoint cannot be bound. */
+sync_t *sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peers,
+		   char *err, size_t errlen);
+/* Stops the thread and closes every link; safe on NULL. */
+void sync_stop(sync_t **self_p);
+/* Offers newly stored events to every connected peer (any thread). */
+void sync_announce(sync_t *s, const uint8_t (*ids)[CPT_ID_LEN], size_t n);
+/* Adds an outgoing link (any thread). */
+void sync_add_peer(sync_t *s, const sync_peer_conf_t *peer);
+/* The trust state changed (a revocation): re-check every link now and drop
+ * those no longer admitted (any thread). */
+void sync_recheck(sync_t *s);
+/* Copies the status of up to max peers; returns how many (any thread). */
+size_t sync_status(sync_t *s, sync_peer_status_t *out, size_t max);
+/* The port bound for listen (for "tcp://127.0.0.1:0" style endpoints), or 0. */
+unsigned sync_port(sync_t *s);
+
+/* ------------------------------------------------------ message codec */
+
+/* Checks frame 0 and returns the message type, or -1 (bad version/length). */
+int sync_msg_type(const uint8_t *frame0, size_t len);
+/* Validates a message's frames before use: counts and sizes. 0 or CPT_EINVAL. */
+int sync_msg_check(int type, size_t n_frames, const size_t *frame_len, size_t max_msg);
+
+#endif
