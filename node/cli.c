@@ -612,6 +612,60 @@ cmd_run(opts_t *o)
 	return rc;
 }
 
+/* Age as "12 s", "3 min", "2 h", "4 d". */
+static void
+s_age(char *out, size_t cap, uint64_t then_ms)
+{
+	uint64_t now = hlc_wall_ms(), s = then_ms && now > then_ms ? (now - then_ms) / 1000 : 0;
+
+	if (then_ms == 0)
+		snprintf(out, cap, "never");
+	else if (s < 120)
+		snprintf(out, cap, "%llu s ago", (unsigned long long)s);
+	else if (s < 7200)
+		snprintf(out, cap, "%llu min ago", (unsigned long long)s / 60);
+	else if (s < 172800)
+		snprintf(out, cap, "%llu h ago", (unsigned long long)s / 3600);
+	else
+		snprintf(out, cap, "%llu d ago", (unsigned long long)s / 86400);
+}
+
+/* The link state, as the running node wrote it in dir/status.json. */
+static void
+s_print_peers(const char *dir)
+{
+	char path[4200];
+	json_t *st, *p;
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/status.json", dir);
+	st = json_load_file(path, 0, NULL);
+	if (st == NULL || hlc_wall_ms() - (uint64_t)json_integer_value(json_object_get(st, "written_ms")) > 5000) {
+		printf("node:      not running (no fresh %s)\n", path);
+		json_decref(st);
+		return;
+	}
+	printf("node:      running, pid %lld\n", (long long)json_integer_value(json_object_get(st, "pid")));
+	if (json_array_size(json_object_get(st, "peers")) == 0)
+		printf("peers:     none\n");
+	else
+		printf("peers:\n  %-14s %-13s %-14s %-14s %8s %8s %8s %8s\n", "SITE", "STATE", "SINCE",
+		       "LAST EXCHANGE", "SENT", "RECEIVED", "TO SEND", "TO RECV");
+	json_array_foreach(json_object_get(st, "peers"), i, p) {
+		char since[32], last[32];
+		s_age(since, sizeof(since), (uint64_t)json_integer_value(json_object_get(p, "since_ms")));
+		s_age(last, sizeof(last), (uint64_t)json_integer_value(json_object_get(p, "last_exchange_ms")));
+		printf("  %-14s %-13s %-14s %-14s %8lld %8lld %8lld %8lld\n",
+		       json_string_value(json_object_get(p, "site"))[0] ? json_string_value(json_object_get(p, "site")) : "?",
+		       json_is_true(json_object_get(p, "connected")) ? "connected" : "unreachable", since, last,
+		       (long long)json_integer_value(json_object_get(p, "sent")),
+		       (long long)json_integer_value(json_object_get(p, "received")),
+		       (long long)json_integer_value(json_object_get(p, "to_send")),
+		       (long long)json_integer_value(json_object_get(p, "to_receive")));
+	}
+	json_decref(st);
+}
+
 static int
 cmd_status(opts_t *o)
 {
@@ -642,8 +696,8 @@ cmd_status(opts_t *o)
 	printf("pending:   %zu\n", store_count(st, txn, DB_PENDING));
 	printf("store:     %zu bytes used of a %zu-byte map\n",
 	       (size_t)(info.me_last_pgno + 1) * ms.ms_psize, info.me_mapsize);
-	printf("peers:     none configured\n");
 	store_read_end(st, &txn);
+	s_print_peers(o->dir);
 	node_close(&n);
 	return 0;
 }

@@ -530,6 +530,37 @@ s_poll_store(node_t *n)
 	free(ids);
 }
 
+/* Writes dir/status.json (atomically) for `comptoir status`: the link state
+ * lives in this process, the CLI reads it from there. */
+static void
+s_write_status(node_t *n)
+{
+	sync_peer_status_t peers[SYNC_MAX_PEERS];
+	size_t np = node_peers(n, peers, SYNC_MAX_PEERS);
+	char path[4200], tmp[4300];
+	json_t *arr = json_array(), *root;
+
+	for (size_t i = 0; i < np; i++) {
+		char hex[CPT_HEX_ID];
+		cpt_hex32(hex, peers[i].site_key);
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			"site", peers[i].site, "site_key", hex, "endpoint", peers[i].endpoint,
+			"connected", peers[i].connected, "since_ms", (json_int_t)peers[i].since_ms,
+			"last_exchange_ms", (json_int_t)peers[i].last_exchange_ms,
+			"last_reconcile_ms", (json_int_t)peers[i].last_reconcile_ms,
+			"sent", (json_int_t)peers[i].sent, "received", (json_int_t)peers[i].received,
+			"rejected", (json_int_t)peers[i].rejected, "to_send", (json_int_t)peers[i].to_send,
+			"to_receive", (json_int_t)peers[i].to_receive));
+	}
+	root = json_pack("{s:I, s:i, s:o}", "written_ms", (json_int_t)hlc_wall_ms(), "pid", (int)getpid(),
+			 "peers", arr);
+	snprintf(path, sizeof(path), "%s/status.json", n->dir);
+	snprintf(tmp, sizeof(tmp), "%s/status.json.tmp", n->dir);
+	if (root && json_dump_file(root, tmp, JSON_COMPACT) == 0)
+		rename(tmp, path);
+	json_decref(root);
+}
+
 /* Peers added with `comptoir peer add` while running are dialed. */
 static void
 s_poll_peers(node_t *n)
@@ -601,13 +632,20 @@ node_run(node_t *n)
 			s_reload_config(n);
 		}
 		s_poll_store(n);
-		if (tick % 10 == 0)
+		if (tick % 10 == 0) {
 			s_poll_peers(n);
+			s_write_status(n);
+		}
 	}
 	log_info("node", "stopping");
 	http_stop(&http);
 	sync_stop(&n->sync);
 	key_curve_destroy(&n->curve);
+	{
+		char path[4200];
+		snprintf(path, sizeof(path), "%s/status.json", n->dir);
+		unlink(path);
+	}
 	sess_destroy(&sessions);
 	return 0;
 }

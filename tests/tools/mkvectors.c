@@ -1,0 +1,562 @@
+/*
+ * Writes the event test vectors (docs/PROTOCOL.md, "Test vectors") to stdout from
+ * fixed seeds and bodies, with the library itself; -c DIR also writes each envelope
+ * as a binary file into DIR, the seed corpus of tests/fuzz/fuzz_envelope.c.
+ * Usage: mkvectors [-c DIR] > tests/vectors/events.txt
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "crypto/crypto.h"
+
+/* Someone whose key signs vectors: its seed is 32 consecutive byte values. */
+struct s_party {
+	uint8_t seed[CPT_SEED_LEN]; /* the Ed25519 seed */
+	key_sign_t *key;            /* the key pair of seed */
+	char hex[CPT_HEX_ID];       /* its public key in hex */
+};
+
+/* An event made by s_event(): its envelope and id, for later vectors to use. */
+struct s_made {
+	uint8_t env[EVT_MAX_LEN]; /* the full envelope (never redacted) */
+	size_t len;               /* its length */
+	char id[CPT_HEX_ID];      /* its id in hex */
+};
+
+/* 2025-03-03T08:00:00.000Z: the day the vectors' federation starts. */
+#define T0     1740988800000ull
+#define MINUTE 60000ull
+
+static const char *s_corpus_dir; /* -c DIR, or NULL */
+static struct s_party s_root, s_lyon, s_alice, s_bruno, s_bruno_old, s_other_root;
+static uint8_t s_fed[CPT_FED_LEN];       /* the federation id of s_root */
+static uint8_t s_other_fed[CPT_FED_LEN]; /* the federation id of s_other_root */
+static unsigned s_nvectors;
+
+static void
+s_die(const char *what)
+{
+	fprintf(stderr, "mkvectors: %s\n", what);
+	exit(1);
+}
+
+static void
+s_party_init(struct s_party *p, uint8_t first)
+{
+	for (int i = 0; i < CPT_SEED_LEN; i++)
+		p->seed[i] = (uint8_t)(first + i);
+	if ((p->key = key_sign_from_seed(p->seed)) == NULL)
+		s_die("out of memory");
+	cpt_hex32(p->hex, key_sign_public(p->key));
+}
+
+static void
+s_put_hex(const char *key, const uint8_t *b, size_t n)
+{
+	printf("%s: ", key);
+	for (size_t i = 0; i < n; i++)
+		printf("%02x", b[i]);
+	printf("\n");
+}
+
+static void
+s_hex_into(char *out, const uint8_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* Writes buf as DIR/NAME.bin when -c was given. */
+static void
+s_corpus(const char *name, const uint8_t *buf, size_t len)
+{
+	char path[1024];
+	FILE *f;
+
+	if (s_corpus_dir == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/%s.bin", s_corpus_dir, name);
+	if ((f = fopen(path, "wb")) == NULL || fwrite(buf, 1, len, f) != len || fclose(f) != 0)
+		s_die(path);
+}
+
+static const char *
+s_code(int rc)
+{
+	switch (rc) {
+	case 0:
+		return "ok";
+	case CPT_EINVAL:
+		return "EINVAL";
+	case CPT_ETOOBIG:
+		return "ETOOBIG";
+	case CPT_EVERSION:
+		return "EVERSION";
+	case CPT_EFEDERATION:
+		return "EFEDERATION";
+	case CPT_ESIG:
+		return "ESIG";
+	case CPT_EHASH:
+		return "EHASH";
+	}
+	return "unexpected";
+}
+
+/* What a receiver of federation s_fed says of buf: decode, then verify. */
+static int
+s_check(const uint8_t *buf, size_t len)
+{
+	evt_t ev;
+	int rc;
+
+	if ((rc = evt_decode(&ev, buf, len, EVT_MAX_BODY)) != 0)
+		return rc;
+	return evt_verify(&ev, s_fed);
+}
+
+/* "wall clock 2025-03-03T08:00:00.000Z, counter 0" for a note. */
+static const char *
+s_when(uint64_t ts)
+{
+	static char out[80];
+	time_t secs = (time_t)(HLC_MS(ts) / 1000);
+	struct tm tm;
+	char iso[32];
+
+	gmtime_r(&secs, &tm);
+	strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, sizeof(out), "wall clock %s.%03uZ, counter %u", iso,
+	         (unsigned)(HLC_MS(ts) % 1000), (unsigned)HLC_COUNTER(ts));
+	return out;
+}
+
+/*
+ * Signs body as who and prints a valid vector; redacted prints the 176-byte
+ * form instead. password, when not NULL, is the key-backup password.
+ */
+static void
+s_event(struct s_made *out, const char *name, const char *note, const struct s_party *who,
+        uint16_t kind, uint64_t ts, const char *body, int redacted, const char *password)
+{
+	uint8_t id[CPT_ID_LEN];
+	size_t blen = strlen(body), shown;
+	char fpr[CPT_FPR_LEN];
+	evt_t ev;
+
+	if (evt_sign(out->env, sizeof(out->env), &out->len, kind, s_fed, ts, (const uint8_t *)body,
+	             blen, who->key) != 0)
+		s_die(name);
+	shown = redacted ? EVT_FIXED_LEN : out->len;
+	if (evt_decode(&ev, out->env, shown, EVT_MAX_BODY) != 0 || evt_verify(&ev, s_fed) != 0)
+		s_die(name);
+	evt_id(id, &ev);
+	cpt_hex32(out->id, id);
+	key_fingerprint(fpr, key_sign_public(who->key));
+
+	printf("name: %s\nexpect: ok\nnote: %s; %s\n", name, note, s_when(ts));
+	s_put_hex("root_seed", s_root.seed, CPT_SEED_LEN);
+	printf("root_public: %s\n", s_root.hex);
+	s_put_hex("seed", who->seed, CPT_SEED_LEN);
+	printf("kind: %u\ntimestamp: %llu\nbody: %s\nredacted: %s\n", kind, (unsigned long long)ts,
+	       body, redacted ? "yes" : "no");
+	if (password != NULL)
+		printf("password: %s\n", password);
+	printf("public: %s\nfingerprint: %s\n", who->hex, fpr);
+	s_put_hex("federation", s_fed, CPT_FED_LEN);
+	s_put_hex("body_hash", ev.body_hash, CPT_HASH_LEN);
+	s_put_hex("signature", ev.sig, CPT_SIG_LEN);
+	printf("id: %s\n", out->id);
+	s_put_hex("envelope", out->env, shown);
+	printf("\n");
+	s_corpus(name, out->env, shown);
+	s_nvectors++;
+}
+
+/* Prints an envelope that a receiver must refuse with expect, after checking
+ * that this library does. */
+static void
+s_reject(const char *name, const char *note, const char *expect, const uint8_t *buf, size_t len)
+{
+	if (strcmp(s_code(s_check(buf, len)), expect) != 0) {
+		fprintf(stderr, "mkvectors: %s: library says %s, vector says %s\n", name,
+		        s_code(s_check(buf, len)), expect);
+		exit(1);
+	}
+	printf("name: %s\nexpect: %s\nnote: %s\nroot_public: %s\n", name, expect, note, s_root.hex);
+	s_put_hex("envelope", buf, len);
+	printf("\n");
+	s_corpus(name, buf, len);
+	s_nvectors++;
+}
+
+/* Signs a raw body (which may hold any byte) as alice for a rejection vector. */
+static size_t
+s_sign_raw(uint8_t *out, size_t cap, uint16_t kind, const uint8_t *fed, const void *body,
+           size_t len)
+{
+	size_t n;
+
+	if (evt_sign(out, cap, &n, kind, fed, HLC_MAKE(T0 + 90 * MINUTE, 0), body, len,
+	             s_alice.key) != 0)
+		s_die("sign");
+	return n;
+}
+
+/* The key backup body of alice: her seed sealed under her password. */
+static void
+s_backup_body(char *body, size_t cap, const char *password)
+{
+	uint8_t salt[crypto_pwhash_SALTBYTES], nonce[crypto_secretbox_NONCEBYTES];
+	uint8_t key[crypto_secretbox_KEYBYTES], box[crypto_secretbox_MACBYTES + CPT_SEED_LEN];
+	char salt_hex[2 * sizeof(salt) + 1], nonce_hex[2 * sizeof(nonce) + 1];
+	char box_hex[2 * sizeof(box) + 1];
+
+	for (size_t i = 0; i < sizeof(salt); i++)
+		salt[i] = (uint8_t)(0xd0 + i);
+	for (size_t i = 0; i < sizeof(nonce); i++)
+		nonce[i] = (uint8_t)(0xe0 + i);
+	if (crypto_pwhash(key, sizeof(key), password, strlen(password), salt,
+	                  crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE,
+	                  crypto_pwhash_ALG_ARGON2ID13) != 0)
+		s_die("argon2id: out of memory");
+	crypto_secretbox_easy(box, s_alice.seed, CPT_SEED_LEN, nonce, key);
+	sodium_memzero(key, sizeof(key));
+	s_hex_into(salt_hex, salt, sizeof(salt));
+	s_hex_into(nonce_hex, nonce, sizeof(nonce));
+	s_hex_into(box_hex, box, sizeof(box));
+	snprintf(body, cap,
+	         "{\"handle\":\"alice.martin\",\"kdf\":\"argon2id13\",\"ops\":%llu,\"mem\":%llu,"
+	         "\"salt\":\"%s\",\"nonce\":\"%s\",\"box\":\"%s\"}",
+	         (unsigned long long)crypto_pwhash_OPSLIMIT_INTERACTIVE,
+	         (unsigned long long)crypto_pwhash_MEMLIMIT_INTERACTIVE, salt_hex, nonce_hex,
+	         box_hex);
+}
+
+/* {"a":[[...]]}: an object holding arrays, depth levels in all. */
+static size_t
+s_nested(char *out, size_t cap, size_t depth)
+{
+	size_t n = 0;
+
+	if (cap < 2 * depth + 6)
+		s_die("nested body too deep");
+	memcpy(out, "{\"a\":", 5);
+	n = 5;
+	for (size_t i = 1; i < depth; i++)
+		out[n++] = '[';
+	for (size_t i = 1; i < depth; i++)
+		out[n++] = ']';
+	out[n++] = '}';
+	out[n] = '\0';
+	return n;
+}
+
+/* The envelopes every conforming receiver accepts. Leaves the post and the
+ * comment in post and comment for the rejection vectors. */
+static void
+s_valid(struct s_made *post, struct s_made *comment)
+{
+	static struct s_made m; /* events no later vector refers to */
+	uint8_t curve_sk[32], curve_pk[32];
+	char body[8192], curve_hex[CPT_HEX_ID];
+	const char *password = "correct horse battery staple";
+
+	for (int i = 0; i < 32; i++)
+		curve_sk[i] = (uint8_t)(0xc0 + i);
+	if (crypto_scalarmult_base(curve_pk, curve_sk) != 0)
+		s_die("x25519");
+	cpt_hex32(curve_hex, curve_pk);
+
+	snprintf(body, sizeof(body),
+	         "{\"site\":\"lyon\",\"sign_key\":\"%s\",\"curve_key\":\"%s\",\"endpoints\":"
+	         "[\"tcp://lyon.intranet.example:7450\",\"tcp://10.1.0.5:7450\"],"
+	         "\"not_before\":%llu,\"not_after\":0}",
+	         s_lyon.hex, curve_hex, (unsigned long long)T0);
+	s_event(&m, "site_cert_lyon",
+	        "the root certifies site lyon (curve_key is X25519 of the secret c0c1..df)",
+	        &s_root, EVT_SITE_CERT, HLC_MAKE(T0, 0), body, 0, NULL);
+
+	snprintf(
+	    body, sizeof(body),
+	    "{\"handle\":\"alice.martin\",\"key\":\"%s\",\"site\":\"lyon\",\"role\":\"admin\"}",
+	    s_alice.hex);
+	s_event(&m, "enrol_alice", "lyon enrols alice.martin as an admin", &s_lyon, EVT_ENROL,
+	        HLC_MAKE(T0 + MINUTE, 0), body, 0, NULL);
+
+	snprintf(
+	    body, sizeof(body),
+	    "{\"handle\":\"bruno.durand\",\"key\":\"%s\",\"site\":\"lyon\",\"role\":\"member\"}",
+	    s_bruno.hex);
+	s_event(&m, "enrol_bruno", "lyon enrols bruno.durand in the same millisecond", &s_lyon,
+	        EVT_ENROL, HLC_MAKE(T0 + MINUTE, 1), body, 0, NULL);
+
+	snprintf(body, sizeof(body),
+	         "{\"key\":\"%s\",\"effective\":%llu,\"reason\":\"ordinateur portable volé\"}",
+	         s_bruno_old.hex, (unsigned long long)(T0 + 2 * MINUTE));
+	s_event(&m, "revoke_key", "lyon revokes bruno's stolen old key (seed 8081..9f)", &s_lyon,
+	        EVT_REVOKE, HLC_MAKE(T0 + 3 * MINUTE, 0), body, 0, NULL);
+
+	s_backup_body(body, sizeof(body), password);
+	s_event(&m, "key_backup_alice",
+	        "argon2id13 of the password with salt d0d1..df, then secretbox of alice's seed "
+	        "with nonce e0e1..f7",
+	        &s_alice, EVT_KEY_BACKUP, HLC_MAKE(T0 + 4 * MINUTE, 0), body, 0, password);
+
+	s_event(&m, "profile_alice", "alice fills in her profile and clears her bio", &s_alice,
+	        EVT_PROFILE, HLC_MAKE(T0 + 5 * MINUTE, 0),
+	        "{\"fields\":{\"name\":\"Alice Martin\",\"title\":\"Responsable RH\","
+	        "\"department\":\"Ressources humaines\",\"site\":\"lyon\","
+	        "\"phone\":\"+33 4 72 00 00 00\",\"location\":\"Bâtiment B, 2e étage\","
+	        "\"skills\":[\"recrutement\",\"formation\"],\"bio\":null}}",
+	        0, NULL);
+
+	s_event(post, "post_reunion", "alice posts and mentions bruno", &s_alice, EVT_POST,
+	        HLC_MAKE(T0 + 60 * MINUTE, 0),
+	        "{\"text\":\"Réunion à Lyon ☕ jeudi 10 h, salle Rhône. @bruno.durand, tu "
+	        "présentes le budget ?\"}",
+	        0, NULL);
+
+	snprintf(body, sizeof(body), "{\"post\":\"%s\",\"text\":\"Oui, je m'en charge 👍\"}",
+	         post->id);
+	s_event(comment, "comment_bruno", "bruno comments on post_reunion", &s_bruno, EVT_COMMENT,
+	        HLC_MAKE(T0 + 61 * MINUTE, 0), body, 0, NULL);
+
+	snprintf(body, sizeof(body), "{\"post\":\"%s\",\"reaction\":\"☕\",\"on\":true}", post->id);
+	s_event(&m, "reaction_bruno", "bruno reacts to post_reunion", &s_bruno, EVT_REACTION,
+	        HLC_MAKE(T0 + 61 * MINUTE, 1), body, 0, NULL);
+
+	snprintf(body, sizeof(body),
+	         "{\"post\":\"%s\",\"text\":\"Réunion à Lyon ☕ jeudi 11 h (et non 10 h), "
+	         "salle Rhône. @bruno.durand, tu présentes le budget ?\"}",
+	         post->id);
+	s_event(&m, "edit_post", "alice corrects the time in post_reunion", &s_alice, EVT_EDIT,
+	        HLC_MAKE(T0 + 62 * MINUTE, 0), body, 0, NULL);
+
+	snprintf(body, sizeof(body), "{\"target\":\"%s\"}", comment->id);
+	s_event(&m, "redaction_comment", "bruno erases his comment", &s_bruno, EVT_REDACT,
+	        HLC_MAKE(T0 + 63 * MINUTE, 0), body, 0, NULL);
+
+	snprintf(body, sizeof(body), "{\"post\":\"%s\",\"text\":\"Oui, je m'en charge 👍\"}",
+	         post->id);
+	s_event(&m, "comment_bruno_redacted",
+	        "comment_bruno after redaction_comment: header and signature only, same id",
+	        &s_bruno, EVT_COMMENT, HLC_MAKE(T0 + 61 * MINUTE, 0), body, 1, NULL);
+
+	s_event(
+	    &m, "unknown_kind_200", "a kind from a newer node: stored and relayed, not shown",
+	    &s_alice, 200, HLC_MAKE(T0 + 70 * MINUTE, 0),
+	    "{\"group\":\"velo-lyon\",\"text\":\"Sortie vélo dimanche 9 h, place Bellecour 🚲\"}", 0,
+	    NULL);
+
+	s_nested(body, sizeof(body), 2048);
+	s_event(&m, "body_depth_2048", "the deepest nesting a body may have: 2048 levels", &s_alice,
+	        200, HLC_MAKE(T0 + 71 * MINUTE, 0), body, 0, NULL);
+}
+
+/* The little-endian 256-bit sum s + l into s (no overflow: s < 2^253). */
+static void
+s_add_l(uint8_t s[32])
+{
+	static const uint8_t l[32] = {0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58,       0xd6,
+	                              0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, [31] = 0x10};
+	unsigned carry = 0;
+
+	for (int i = 0; i < 32; i++) {
+		carry += (unsigned)s[i] + l[i];
+		s[i] = (uint8_t)carry;
+		carry >>= 8;
+	}
+}
+
+/* Replaces the signature of env by R = the identity point (a small-order point)
+ * with S = k * a, which satisfies [S]B = R + [k]A: only the small-order rule
+ * refuses it. */
+static void
+s_small_order_r(uint8_t *env)
+{
+	uint8_t msg[sizeof(EVT_SIG_DOMAIN) - 1 + EVT_HEADER_LEN], h[64], k[32], a[32];
+	uint8_t wide[64] = {0};
+	crypto_hash_sha512_state st;
+
+	memset(env + 112, 0, 64);
+	env[112] = 1; /* R: y = 1, the identity */
+	memcpy(msg, EVT_SIG_DOMAIN, sizeof(EVT_SIG_DOMAIN) - 1);
+	memcpy(msg + sizeof(EVT_SIG_DOMAIN) - 1, env, EVT_HEADER_LEN);
+	crypto_hash_sha512_init(&st);
+	crypto_hash_sha512_update(&st, env + 112, 32);
+	crypto_hash_sha512_update(&st, env + 36, 32);
+	crypto_hash_sha512_update(&st, msg, sizeof(msg));
+	crypto_hash_sha512_final(&st, h);
+	crypto_core_ed25519_scalar_reduce(k, h);
+	crypto_hash_sha512(h, s_alice.seed, CPT_SEED_LEN);
+	h[0] &= 248;
+	h[31] &= 127;
+	h[31] |= 64;
+	memcpy(wide, h, 32);
+	crypto_core_ed25519_scalar_reduce(a, wide);
+	crypto_core_ed25519_scalar_mul(env + 144, k, a);
+}
+
+/* Envelopes every conforming receiver refuses, with the error it gives. */
+static void
+s_invalid(const struct s_made *post)
+{
+	static uint8_t b[EVT_MAX_LEN + 1];
+	static char deep[8192];
+	size_t n = post->len;
+	uint8_t be[4];
+
+#define POST_COPY()         memcpy(b, post->env, n)
+#define RAW(kind, fed, lit) s_sign_raw(b, sizeof(b), kind, fed, lit, sizeof(lit) - 1)
+	s_reject("truncated_175", "post_reunion cut to 175 bytes", "EINVAL", post->env, 175);
+	POST_COPY();
+	b[0] = 2;
+	s_reject("version_2", "post_reunion with version 2", "EVERSION", b, n);
+	b[0] = 0;
+	s_reject("version_0", "post_reunion with version 0", "EVERSION", b, n);
+	POST_COPY();
+	b[1] = 1;
+	s_reject("reserved_1", "post_reunion with the reserved byte 1", "EINVAL", b, n);
+	s_reject("kind_0", "a post body signed as kind 0", "EINVAL", b,
+	         RAW(0, s_fed, "{\"text\":\"x\"}"));
+	POST_COPY();
+	memset(b + 108, 0, 4);
+	s_reject("body_length_0", "post_reunion's header with body length 0, no body", "EINVAL", b,
+	         EVT_FIXED_LEN);
+	POST_COPY();
+	be[0] = 0, be[1] = 1, be[2] = 0, be[3] = 1; /* 65537 */
+	memcpy(b + 108, be, 4);
+	s_reject("body_length_65537", "a 176-byte envelope whose body length is 65537", "ETOOBIG",
+	         b, EVT_FIXED_LEN);
+	POST_COPY();
+	b[n] = ' ';
+	s_reject("trailing_byte", "post_reunion followed by one space", "EINVAL", b, n + 1);
+	s_reject("short_body", "post_reunion without its last byte", "EINVAL", post->env, n - 1);
+	POST_COPY();
+	b[EVT_FIXED_LEN + 9] ^= 0x20; /* "Réunion" becomes "réunion" */
+	s_reject("body_changed", "post_reunion with one letter of the body changed", "EHASH", b, n);
+	POST_COPY();
+	b[76] ^= 1;
+	s_reject("hash_changed", "post_reunion with one bit of the body hash changed", "EHASH", b,
+	         n);
+
+	s_reject("body_duplicate_key", "signed body with the key \"text\" twice", "EINVAL", b,
+	         RAW(EVT_POST, s_fed, "{\"text\":\"a\",\"text\":\"b\"}"));
+	s_reject("body_escaped_duplicate_key", "signed body with keys \"text\" and \"\\u0074ext\"",
+	         "EINVAL", b, RAW(EVT_POST, s_fed, "{\"text\":\"a\",\"\\u0074ext\":\"b\"}"));
+	s_reject("body_array", "signed body that is an array, not an object", "EINVAL", b,
+	         RAW(EVT_POST, s_fed, "[{\"text\":\"x\"}]"));
+	s_reject("body_string", "signed body that is a string", "EINVAL", b,
+	         RAW(EVT_POST, s_fed, "\"x\""));
+	s_reject("body_bad_utf8", "signed body with bytes c3 28 inside a string", "EINVAL", b,
+	         RAW(EVT_POST, s_fed, "{\"text\":\"\xc3\x28\"}"));
+	s_reject("body_overlong_utf8", "signed body with the overlong form c0 af of '/'", "EINVAL",
+	         b, RAW(EVT_POST, s_fed, "{\"text\":\"\xc0\xaf\"}"));
+	s_reject("body_utf8_surrogate", "signed body with ed a0 80 (U+D800 encoded in UTF-8)",
+	         "EINVAL", b, RAW(EVT_POST, s_fed, "{\"text\":\"\xed\xa0\x80\"}"));
+	s_reject("body_lone_surrogate", "signed body with the escape \\ud800 alone", "EINVAL", b,
+	         RAW(EVT_POST, s_fed, "{\"text\":\"\\ud800\"}"));
+	s_reject("body_escaped_nul", "signed body with the escape \\u0000", "EINVAL", b,
+	         RAW(EVT_POST, s_fed, "{\"text\":\"a\\u0000b\"}"));
+	s_reject("body_nul_after", "signed body: an object followed by a NUL byte", "EINVAL", b,
+	         RAW(EVT_POST, s_fed, "{\"text\":\"x\"}\0"));
+	s_reject("body_trailing_value", "signed body: an object followed by another", "EINVAL", b,
+	         RAW(EVT_POST, s_fed, "{\"text\":\"x\"} {}"));
+	s_reject("body_big_integer", "signed body with the integer 2^63, beyond int64", "EINVAL", b,
+	         RAW(EVT_POST, s_fed, "{\"text\":\"x\",\"n\":9223372036854775808}"));
+	s_reject("body_real_overflow", "signed body with the number 1e309, beyond a double",
+	         "EINVAL", b, RAW(EVT_POST, s_fed, "{\"text\":\"x\",\"n\":1e309}"));
+	s_reject("body_nan", "signed body with the bare word NaN", "EINVAL", b,
+	         RAW(EVT_POST, s_fed, "{\"text\":\"x\",\"n\":NaN}"));
+
+	s_nested(deep, sizeof(deep), 2049);
+	s_reject("body_depth_2049", "signed body nested 2049 levels deep", "EINVAL", b,
+	         s_sign_raw(b, sizeof(b), EVT_POST, s_fed, deep, strlen(deep)));
+
+	s_reject("other_federation", "a post signed for the federation of the a0a1..bf root",
+	         "EFEDERATION", b, RAW(EVT_POST, s_other_fed, "{\"text\":\"x\"}"));
+	POST_COPY();
+	b[68 + 7] ^= 1;
+	s_reject("timestamp_changed", "post_reunion with the timestamp's counter changed", "ESIG",
+	         b, n);
+	POST_COPY();
+	b[112] ^= 1;
+	s_reject("signature_changed", "post_reunion with one bit of R changed", "ESIG", b, n);
+	POST_COPY();
+	s_add_l(b + 144);
+	s_reject("signature_s_plus_l", "post_reunion with S replaced by S + L (malleated)", "ESIG",
+	         b, n);
+	POST_COPY();
+	memset(b + 36, 0, 32);
+	b[36] = 1;
+	memset(b + 112, 0, 64);
+	b[112] = 1;
+	s_reject("author_small_order",
+	         "author and R the identity point, S = 0: the equation holds, the key is refused",
+	         "ESIG", b, n);
+	POST_COPY();
+	s_small_order_r(b);
+	s_reject("signature_r_small_order",
+	         "R the identity point and S = k*a: the equation holds, R is refused", "ESIG", b,
+	         n);
+#undef POST_COPY
+#undef RAW
+}
+
+/* Extra fuzz seeds that are no vector: truncations and odd sizes. */
+static void
+s_extra_corpus(const struct s_made *post, const struct s_made *comment)
+{
+	static const size_t cuts[] = {0, 1, 4, 36, 68, 76, 108, 111, 112, 113, 177};
+	uint8_t b[EVT_FIXED_LEN + 8];
+	char name[64];
+
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		snprintf(name, sizeof(name), "extra_truncated_%zu", cuts[i]);
+		s_corpus(name, post->env, cuts[i]);
+	}
+	memcpy(b, comment->env, EVT_FIXED_LEN);
+	b[0] = 0xff;
+	s_corpus("extra_version_255", b, EVT_FIXED_LEN);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct s_made post, comment;
+
+	if (argc == 3 && strcmp(argv[1], "-c") == 0)
+		s_corpus_dir = argv[2];
+	else if (argc != 1)
+		s_die("usage: mkvectors [-c DIR] > tests/vectors/events.txt");
+	if (cpt_init() != 0)
+		s_die("libsodium did not initialise");
+	s_party_init(&s_root, 0x00);
+	s_party_init(&s_lyon, 0x20);
+	s_party_init(&s_alice, 0x40);
+	s_party_init(&s_bruno, 0x60);
+	s_party_init(&s_bruno_old, 0x80);
+	s_party_init(&s_other_root, 0xa0);
+	evt_federation_id(s_fed, key_sign_public(s_root.key));
+	evt_federation_id(s_other_fed, key_sign_public(s_other_root.key));
+
+	printf("# Comptoir event test vectors, written by tests/tools/mkvectors: do not edit.\n"
+	       "# Format and meaning: docs/PROTOCOL.md, \"Test vectors\".\n"
+	       "# Check them: python3 tests/vectors/verify_vectors.py\n\n");
+	s_valid(&post, &comment);
+	s_invalid(&post);
+	s_extra_corpus(&post, &comment);
+	fprintf(stderr, "mkvectors: %u vectors\n", s_nvectors);
+
+	key_sign_destroy(&s_root.key);
+	key_sign_destroy(&s_lyon.key);
+	key_sign_destroy(&s_alice.key);
+	key_sign_destroy(&s_bruno.key);
+	key_sign_destroy(&s_bruno_old.key);
+	key_sign_destroy(&s_other_root.key);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
