@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -14,20 +15,29 @@
 
 #define MAX_CONCURRENT_KDF 2
 
+#define KDF_WAIT_MS 3000 /* a login waits this long for a free slot */
+
 static pthread_mutex_t s_kdf_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t s_kdf_free = PTHREAD_COND_INITIALIZER;
 static int s_kdf_running;
 
-/* Derives the sealing key; bounded concurrency. 0, CPT_EAGAIN or CPT_ENOMEM. */
+/* Derives the sealing key; at most MAX_CONCURRENT_KDF at once, the others
+ * queue for a while. 0, CPT_EAGAIN (still busy) or CPT_ENOMEM. */
 static int
 s_derive(uint8_t key[crypto_secretbox_KEYBYTES], const char *password, const uint8_t *salt,
 	 unsigned long long ops, size_t mem)
 {
+	struct timespec until;
 	int rc;
 
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += KDF_WAIT_MS / 1000;
 	pthread_mutex_lock(&s_kdf_lock);
-	if (s_kdf_running >= MAX_CONCURRENT_KDF) {
-		pthread_mutex_unlock(&s_kdf_lock);
-		return CPT_EAGAIN;
+	while (s_kdf_running >= MAX_CONCURRENT_KDF) {
+		if (pthread_cond_timedwait(&s_kdf_free, &s_kdf_lock, &until) != 0) {
+			pthread_mutex_unlock(&s_kdf_lock);
+			return CPT_EAGAIN;
+		}
 	}
 	s_kdf_running++;
 	pthread_mutex_unlock(&s_kdf_lock);
@@ -35,6 +45,7 @@ s_derive(uint8_t key[crypto_secretbox_KEYBYTES], const char *password, const uin
 			   crypto_pwhash_ALG_ARGON2ID13);
 	pthread_mutex_lock(&s_kdf_lock);
 	s_kdf_running--;
+	pthread_cond_signal(&s_kdf_free);
 	pthread_mutex_unlock(&s_kdf_lock);
 	return rc == 0 ? 0 : CPT_ENOMEM;
 }
