@@ -32,8 +32,9 @@ static const char s_usage[] =
 	"  init [--site NAME] [--http ADDR:PORT] [--listen ENDPOINT] [--join]\n"
 	"                        create a node: config, keys, store; a lone site gets its\n"
 	"                        own federation root key (--join: none, to join another)\n"
-	"  run [--check]         run the node in the foreground (--check: validate the\n"
-	"                        config and exit)\n"
+	"  run [--check] [--allow-root]\n"
+	"                        run the node in the foreground (--check: validate the\n"
+	"                        config and exit); refuses to run as root unless told\n"
 	"  status                what the store holds\n"
 	"  user add HANDLE [--admin] [--name NAME] [--password-file FILE]\n"
 	"                        enrol a member of staff (prints a password unless given)\n"
@@ -79,6 +80,7 @@ typedef struct opts {
 	int dir_given;        /* --dir was given */
 	int force;            /* --force */
 	int join;             /* --join: init without a root of its own */
+	int allow_root;       /* --allow-root: run as root anyway */
 	int admin;            /* --admin */
 	int check;            /* --check */
 	int nargs;            /* positional arguments */
@@ -99,7 +101,7 @@ s_parse(opts_t *o, int argc, char **argv)
 		{"--name", offsetof(opts_t, name), 0},	   {"--admin", offsetof(opts_t, admin), 1},
 		{"--check", offsetof(opts_t, check), 1},   {"--key", offsetof(opts_t, key), 0},
 		{"--endpoint", offsetof(opts_t, endpoint), 0}, {"--days", offsetof(opts_t, days), 2},
-		{"--force", offsetof(opts_t, force), 1},   {"--join", offsetof(opts_t, join), 1},
+		{"--force", offsetof(opts_t, force), 1},   {"--allow-root", offsetof(opts_t, allow_root), 1},   {"--join", offsetof(opts_t, join), 1},
 	};
 
 	memset(o, 0, sizeof(*o));
@@ -597,10 +599,17 @@ out:
 static int
 cmd_run(opts_t *o)
 {
-	node_t *n = s_open(o);
+	node_t *n;
 	int rc;
+	const char *env = getenv("COMPTOIR_ALLOW_ROOT");
 
-	if (n == NULL)
+	/* A network daemon holding keys has no business running as root. */
+	if (!o->check && geteuid() == 0 && !o->allow_root && !(env && strcmp(env, "1") == 0)) {
+		fprintf(stderr, "comptoir: refusing to run as root; run it as a dedicated user "
+				"(see deploy/systemd/comptoir.service), or pass --allow-root\n");
+		return 1;
+	}
+	if ((n = s_open(o)) == NULL)
 		return 1;
 	if (o->check) {
 		printf("%s/comptoir.yaml: configuration is valid\n", o->dir);
