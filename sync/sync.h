@@ -110,6 +110,90 @@ size_t sync_status(sync_t *s, sync_peer_status_t *out, size_t max);
 /* The port bound for listen (for "tcp://127.0.0.1:0" style endpoints), or 0. */
 unsigned sync_port(sync_t *s);
 
+/* ------------------------------------------------------ reconciliation */
+
+#define RECON_VERSION    1
+#define RECON_KEY_LEN    40   /* (ts, id) keys and bounds, compared with memcmp */
+#define RECON_FP_LEN     16   /* fingerprint: BLAKE2b-128 of (sum mod 2^256, count) */
+#define RECON_BRANCH     16   /* a differing range splits into this many */
+#define RECON_SMALL      16   /* ranges this small are settled with id lists */
+#define RECON_MAX_IDS    1024 /* longest id list we send for one range */
+#define RECON_LIST_MAX   (4 * RECON_MAX_IDS) /* longest we accept or compare */
+#define RECON_MAX_RANGES 65536 /* ranges in one message */
+
+/* Where the reconciliation reads our set. Keys are 40 bytes: timestamp
+ * (8, big-endian) then id; ranges are [lo, hi) by memcmp order; hi may be
+ * 40 bytes of 0xff (infinity). Must not scan every item: see node/buckets.c. */
+typedef struct recon_src {
+	void *ctx; /* passed back */
+	/* Count and fingerprint of our items in [lo, hi). */
+	void (*fingerprint)(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t *count,
+			    uint8_t fp[RECON_FP_LEN]);
+	/* Up to max of our items in [lo, hi), in order; returns how many. */
+	size_t (*items)(void *ctx, const uint8_t *lo, const uint8_t *hi, uint8_t (*out)[RECON_KEY_LEN],
+			size_t max);
+	/* Up to k-1 bounds cutting our count items of [lo, hi) into k parts of
+	 * about equal count, in order, each within (lo, hi); returns how many. */
+	size_t (*split)(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t count, size_t k,
+			uint8_t (*bounds)[RECON_KEY_LEN]);
+	/* 1 when the event id is here (under any key), else 0. */
+	int (*has)(void *ctx, const uint8_t id[32]);
+} recon_src_t;
+
+/* What the reconciliation finds, handed out while it runs. */
+typedef struct recon_sink {
+	void *arg; /* passed back */
+	/* The peer lacks these events of ours. */
+	void (*push_ids)(void *arg, const uint8_t (*ids)[32], size_t n);
+	/* The peer lacks every event of ours in [lo, hi): stream them. */
+	void (*push_range)(void *arg, const uint8_t *lo, const uint8_t *hi);
+	/* We lack these events of the peer's: ask for them now. */
+	void (*want_ids)(void *arg, const uint8_t (*ids)[32], size_t n);
+} recon_sink_t;
+
+typedef struct recon_stats {
+	uint64_t rounds;         /* messages we sent */
+	uint64_t bytes_sent;     /* their bytes */
+	uint64_t bytes_received; /* bytes of messages received */
+	uint64_t ranges_sent;    /* fingerprint and id-list ranges sent */
+	uint64_t ids_sent;       /* ids in our lists */
+	uint64_t ids_received;   /* ids in the peer's lists */
+	uint64_t pushed;         /* events found missing at the peer (by id) */
+	uint64_t push_ranges;    /* ranges found missing at the peer */
+	uint64_t wanted;         /* events we asked for */
+} recon_stats_t;
+
+/* One side of a reconciliation. Its memory is fixed (about 0.5 MiB),
+ * whatever the size of the sets. */
+typedef struct recon {
+	recon_src_t src;                                 /* our set */
+	recon_sink_t sink;                               /* findings */
+	recon_stats_t stats;                             /* counters */
+	uint8_t scratch[RECON_LIST_MAX + 1][RECON_KEY_LEN]; /* our items of a range */
+	uint8_t mine[RECON_LIST_MAX][32];                /* their ids, sorted */
+	uint8_t peer[RECON_LIST_MAX][32];                /* the peer's list, sorted */
+	uint8_t want[RECON_LIST_MAX][32];                /* ids we lack */
+	uint8_t push[RECON_LIST_MAX][32];                /* ids the peer lacks */
+} recon_t;
+
+recon_t *recon_new(const recon_src_t *src, const recon_sink_t *sink);
+void recon_destroy(recon_t **self_p);
+/* The first message of a reconciliation (out: cap bytes). */
+int recon_start(recon_t *rc, uint8_t *out, size_t cap, size_t *len) CPT_WUR;
+/* Answers a peer's message: findings go to the sink, the answer to out. *done
+ * is set (and nothing is to be sent) when every range is settled. Returns 0,
+ * CPT_EVERSION or CPT_EINVAL for a malformed message (a hostile peer). */
+int recon_process(recon_t *rc, const uint8_t *in, size_t inlen, uint8_t *out, size_t cap,
+		  size_t *outlen, int *done) CPT_WUR;
+
+/* Fingerprint arithmetic, shared with the store's index. */
+void recon_sum_add(uint8_t sum[32], const uint8_t id[32]);
+void recon_sum_sub(uint8_t sum[32], const uint8_t id[32]);
+void recon_fingerprint(uint8_t fp[RECON_FP_LEN], const uint8_t sum[32], uint64_t count);
+/* The shortest bound b with prev < b <= next (splits between two items). */
+void recon_bound_between(uint8_t out[RECON_KEY_LEN], const uint8_t prev[RECON_KEY_LEN],
+			 const uint8_t next[RECON_KEY_LEN]);
+
 /* ------------------------------------------------------ message codec */
 
 /* Checks frame 0 and returns the message type, or -1 (bad version/length). */

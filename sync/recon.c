@@ -1,0 +1,506 @@
+/*
+ * Range-based set reconciliation over (timestamp, id), after negentropy:
+ * ranges whose additive fingerprints differ are split, small ranges are
+ * settled with id lists. Stateless between messages: each side answers the
+ * message it got from its own set alone. docs/PROTOCOL.md, "Reconciliation".
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "sync/sync.h"
+
+#define MODE_SKIP 0
+#define MODE_FP   1
+#define MODE_IDS  2
+
+static const uint8_t s_zero[RECON_KEY_LEN];
+
+/* --------------------------------------------------------- fingerprints */
+
+void
+recon_sum_add(uint8_t sum[32], const uint8_t id[32])
+{
+	unsigned carry = 0;
+
+	/* Ids are little-endian 256-bit numbers; the sum wraps mod 2^256. */
+	for (int i = 0; i < 32; i++) {
+		unsigned v = (unsigned)sum[i] + id[i] + carry;
+		sum[i] = (uint8_t)v;
+		carry = v >> 8;
+	}
+}
+
+void
+recon_sum_sub(uint8_t sum[32], const uint8_t id[32])
+{
+	int borrow = 0;
+
+	for (int i = 0; i < 32; i++) {
+		int v = (int)sum[i] - id[i] - borrow;
+		borrow = v < 0;
+		sum[i] = (uint8_t)(v + (borrow ? 256 : 0));
+	}
+}
+
+void
+recon_fingerprint(uint8_t fp[RECON_FP_LEN], const uint8_t sum[32], uint64_t count)
+{
+	uint8_t buf[40];
+
+	memcpy(buf, sum, 32);
+	for (int i = 0; i < 8; i++)
+		buf[32 + i] = (uint8_t)(count >> (8 * i));
+	crypto_generichash(fp, RECON_FP_LEN, buf, sizeof(buf), NULL, 0);
+}
+
+/* ----------------------------------------------------------- encoding */
+
+typedef struct wbuf {
+	uint8_t *p;    /* output */
+	size_t len;    /* used */
+	size_t cap;    /* size */
+	int overflow;  /* a write did not fit */
+	uint64_t prev; /* timestamp of the previous bound */
+} wbuf_t;
+
+static void
+s_put(wbuf_t *w, const void *d, size_t n)
+{
+	if (w->overflow || w->len + n > w->cap) {
+		w->overflow = 1;
+		return;
+	}
+	memcpy(w->p + w->len, d, n);
+	w->len += n;
+}
+
+static void
+s_varint(wbuf_t *w, uint64_t v)
+{
+	uint8_t b[10];
+	size_t n = 0;
+
+	do {
+		b[n] = (uint8_t)(v & 0x7f);
+		v >>= 7;
+		if (v)
+			b[n] |= 0x80;
+		n++;
+	} while (v);
+	s_put(w, b, n);
+}
+
+static int
+s_is_inf(const uint8_t k[RECON_KEY_LEN])
+{
+	for (int i = 0; i < RECON_KEY_LEN; i++)
+		if (k[i] != 0xff)
+			return 0;
+	return 1;
+}
+
+static uint64_t
+s_ts(const uint8_t k[RECON_KEY_LEN])
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | k[i];
+	return v;
+}
+
+/* A bound: varint 0 for infinity, else varint(ts - previous ts + 1), then
+ * the id prefix length and bytes (the rest of the id is zeros). */
+static void
+s_bound(wbuf_t *w, const uint8_t k[RECON_KEY_LEN])
+{
+	uint64_t ts;
+	size_t plen = 32;
+
+	if (s_is_inf(k)) {
+		s_varint(w, 0);
+		return;
+	}
+	ts = s_ts(k);
+	s_varint(w, ts - w->prev + 1);
+	w->prev = ts;
+	while (plen > 0 && k[8 + plen - 1] == 0)
+		plen--;
+	s_varint(w, plen);
+	s_put(w, k + 8, plen);
+}
+
+typedef struct rbuf {
+	const uint8_t *p; /* input */
+	size_t len;       /* size */
+	size_t pos;       /* read so far */
+	uint64_t prev;    /* timestamp of the previous bound */
+} rbuf_t;
+
+static int
+s_get_varint(rbuf_t *r, uint64_t *v)
+{
+	*v = 0;
+	for (int shift = 0; shift < 64; shift += 7) {
+		uint8_t b;
+		if (r->pos >= r->len)
+			return -1;
+		b = r->p[r->pos++];
+		if (shift == 63 && (b & 0x7e))
+			return -1; /* beyond 64 bits */
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return 0;
+	}
+	return -1;
+}
+
+static int
+s_get_bound(rbuf_t *r, uint8_t k[RECON_KEY_LEN])
+{
+	uint64_t d, plen, ts;
+
+	if (s_get_varint(r, &d) != 0)
+		return -1;
+	if (d == 0) {
+		memset(k, 0xff, RECON_KEY_LEN);
+		return 0;
+	}
+	if (d - 1 > UINT64_MAX - r->prev)
+		return -1;
+	ts = r->prev + (d - 1);
+	r->prev = ts;
+	if (s_get_varint(r, &plen) != 0 || plen > 32 || r->len - r->pos < plen)
+		return -1;
+	for (int i = 0; i < 8; i++)
+		k[i] = (uint8_t)(ts >> (56 - 8 * i));
+	memset(k + 8, 0, 32);
+	memcpy(k + 8, r->p + r->pos, plen);
+	r->pos += plen;
+	/* ts = UINT64_MAX with a full 0xff id would be infinity in disguise. */
+	return s_is_inf(k) ? -1 : 0;
+}
+
+/* The smallest bound b with prev < b <= next: next's timestamp and the
+ * shortest id prefix that still sorts after prev. */
+static void
+s_min_bound(uint8_t out[RECON_KEY_LEN], const uint8_t prev[RECON_KEY_LEN],
+	    const uint8_t next[RECON_KEY_LEN])
+{
+	size_t i = 0;
+
+	memset(out, 0, RECON_KEY_LEN);
+	memcpy(out, next, 8);
+	if (memcmp(prev, next, 8) != 0)
+		return;
+	while (i < 32 && prev[8 + i] == next[8 + i])
+		i++;
+	memcpy(out + 8, next + 8, i < 32 ? i + 1 : 32);
+}
+
+/* ------------------------------------------------------------ ranges */
+
+static void
+s_emit_fp(recon_t *rc, wbuf_t *w, const uint8_t hi[RECON_KEY_LEN], uint64_t count,
+	  const uint8_t fp[RECON_FP_LEN])
+{
+	s_bound(w, hi);
+	s_varint(w, MODE_FP);
+	s_varint(w, count);
+	s_put(w, fp, RECON_FP_LEN);
+	rc->stats.ranges_sent++;
+}
+
+static void
+s_emit_skip(wbuf_t *w, const uint8_t hi[RECON_KEY_LEN], int *pending_skip,
+	    uint8_t skip_hi[RECON_KEY_LEN])
+{
+	/* Adjacent skips merge into one range: written before the next range. */
+	*pending_skip = 1;
+	memcpy(skip_hi, hi, RECON_KEY_LEN);
+	(void)w;
+}
+
+static void
+s_flush_skip(wbuf_t *w, int *pending_skip, const uint8_t skip_hi[RECON_KEY_LEN])
+{
+	if (!*pending_skip)
+		return;
+	s_bound(w, skip_hi);
+	s_varint(w, MODE_SKIP);
+	*pending_skip = 0;
+}
+
+/* Lists our ids in [lo, hi); returns -1 when there are more than max. */
+static long
+s_list(recon_t *rc, const uint8_t lo[RECON_KEY_LEN], const uint8_t hi[RECON_KEY_LEN], size_t max)
+{
+	size_t n = rc->src.items(rc->src.ctx, lo, hi, rc->scratch, max + 1);
+
+	return n > max ? -1 : (long)n;
+}
+
+/* Splits our part of [lo, hi) into RECON_BRANCH ranges and emits their
+ * fingerprints. */
+static void
+s_emit_split(recon_t *rc, wbuf_t *w, const uint8_t lo[RECON_KEY_LEN], const uint8_t hi[RECON_KEY_LEN],
+	     uint64_t count)
+{
+	uint8_t bounds[RECON_BRANCH][RECON_KEY_LEN], cur[RECON_KEY_LEN];
+	size_t nb = rc->src.split(rc->src.ctx, lo, hi, count, RECON_BRANCH, bounds);
+
+	memcpy(cur, lo, RECON_KEY_LEN);
+	for (size_t i = 0; i <= nb; i++) {
+		const uint8_t *end = i < nb ? bounds[i] : hi;
+		uint64_t c;
+		uint8_t fp[RECON_FP_LEN];
+		if (i < nb && memcmp(end, cur, RECON_KEY_LEN) <= 0)
+			continue; /* a split point that does not advance */
+		rc->src.fingerprint(rc->src.ctx, cur, end, &c, fp);
+		s_emit_fp(rc, w, end, c, fp);
+		memcpy(cur, end, RECON_KEY_LEN);
+	}
+}
+
+static void
+s_emit_ids(recon_t *rc, wbuf_t *w, const uint8_t hi[RECON_KEY_LEN], size_t n)
+{
+	s_bound(w, hi);
+	s_varint(w, MODE_IDS);
+	s_varint(w, n);
+	for (size_t i = 0; i < n; i++)
+		s_put(w, rc->scratch[i] + 8, 32);
+	rc->stats.ids_sent += n;
+	rc->stats.ranges_sent++;
+}
+
+/* Our answer to the peer's fingerprint of [lo, hi). */
+static void
+s_on_fp(recon_t *rc, wbuf_t *w, const uint8_t lo[RECON_KEY_LEN], const uint8_t hi[RECON_KEY_LEN],
+	uint64_t peer_count, const uint8_t peer_fp[RECON_FP_LEN], int *pending_skip,
+	uint8_t skip_hi[RECON_KEY_LEN], size_t reserve)
+{
+	uint64_t own, delta;
+	uint8_t fp[RECON_FP_LEN];
+	long n;
+
+	rc->src.fingerprint(rc->src.ctx, lo, hi, &own, fp);
+	if (own == peer_count && sodium_memcmp(fp, peer_fp, RECON_FP_LEN) == 0) {
+		s_emit_skip(w, hi, pending_skip, skip_hi);
+		return;
+	}
+	if (peer_count == 0) {
+		/* The peer has nothing here: stream it all, no list needed. */
+		rc->sink.push_range(rc->sink.arg, lo, hi);
+		rc->stats.push_ranges++;
+		s_emit_skip(w, hi, pending_skip, skip_hi);
+		return;
+	}
+	s_flush_skip(w, pending_skip, skip_hi);
+	delta = own > peer_count ? own - peer_count : peer_count - own;
+	/* Beyond the frame budget, leave the range for the next round. */
+	if (w->len + reserve + 64 + RECON_MAX_IDS * 32 > w->cap) {
+		s_emit_fp(rc, w, hi, own, fp);
+		return;
+	}
+	/* Few of ours, or mostly different: our id list settles the range. */
+	if (own <= RECON_MAX_IDS && (own <= RECON_SMALL || own <= 2 * delta) &&
+	    (n = s_list(rc, lo, hi, RECON_MAX_IDS)) >= 0) {
+		s_emit_ids(rc, w, hi, (size_t)n);
+		return;
+	}
+	/* Few of the peer's: our unsplit fingerprint asks it for its list. */
+	if (peer_count <= RECON_MAX_IDS && (peer_count <= RECON_SMALL || peer_count <= 2 * delta)) {
+		s_emit_fp(rc, w, hi, own, fp);
+		return;
+	}
+	s_emit_split(rc, w, lo, hi, own);
+}
+
+static int
+s_cmp_id(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
+
+/* The peer's full id list of [lo, hi): push what it lacks, want what we lack.
+ * Both lists are sorted by id and merged. */
+static void
+s_on_ids(recon_t *rc, const uint8_t lo[RECON_KEY_LEN], const uint8_t hi[RECON_KEY_LEN],
+	 const uint8_t *ids, size_t n)
+{
+	uint64_t own;
+	uint8_t fp[RECON_FP_LEN];
+	size_t i = 0, j = 0, k = 0, p = 0, mine;
+	long listed;
+
+	rc->stats.ids_received += n;
+	if (n == 0) {
+		rc->src.fingerprint(rc->src.ctx, lo, hi, &own, fp);
+		if (own) {
+			rc->sink.push_range(rc->sink.arg, lo, hi);
+			rc->stats.push_ranges++;
+		}
+		return;
+	}
+	memcpy(rc->peer, ids, 32 * n);
+	qsort(rc->peer, n, 32, s_cmp_id);
+	listed = s_list(rc, lo, hi, RECON_LIST_MAX);
+	if (listed < 0) {
+		/* Too many of ours to list: stream the range (the peer drops the few
+		 * duplicates) and ask for what we lack. */
+		for (i = 0; i < n; i++)
+			if (!rc->src.has(rc->src.ctx, rc->peer[i]))
+				memcpy(rc->want[k++], rc->peer[i], 32);
+		rc->sink.push_range(rc->sink.arg, lo, hi);
+		rc->stats.push_ranges++;
+	} else {
+		mine = (size_t)listed;
+		for (size_t m = 0; m < mine; m++)
+			memcpy(rc->mine[m], rc->scratch[m] + 8, 32);
+		qsort(rc->mine, mine, 32, s_cmp_id);
+		while (i < n || j < mine) {
+			int c = i == n ? 1 : j == mine ? -1 : memcmp(rc->peer[i], rc->mine[j], 32);
+			if (c < 0) {
+				/* The peer's, not in our range: maybe here under other keys. */
+				if (!rc->src.has(rc->src.ctx, rc->peer[i]))
+					memcpy(rc->want[k++], rc->peer[i], 32);
+				i++;
+			} else if (c > 0) {
+				memcpy(rc->push[p++], rc->mine[j], 32);
+				j++;
+			} else {
+				i++;
+				j++;
+			}
+		}
+		if (p) {
+			rc->sink.push_ids(rc->sink.arg, (const uint8_t(*)[32])rc->push, p);
+			rc->stats.pushed += p;
+		}
+	}
+	if (k)
+		rc->sink.want_ids(rc->sink.arg, (const uint8_t(*)[32])rc->want, k);
+	rc->stats.wanted += k;
+}
+
+/* ---------------------------------------------------------------- API */
+
+recon_t *
+recon_new(const recon_src_t *src, const recon_sink_t *sink)
+{
+	recon_t *rc = calloc(1, sizeof(*rc));
+
+	if (rc == NULL)
+		return NULL;
+	rc->src = *src;
+	rc->sink = *sink;
+	return rc;
+}
+
+void
+recon_destroy(recon_t **self_p)
+{
+	free(*self_p);
+	*self_p = NULL;
+}
+
+int
+recon_start(recon_t *rc, uint8_t *out, size_t cap, size_t *len)
+{
+	wbuf_t w = {out, 0, cap, 0, 0};
+	uint8_t inf[RECON_KEY_LEN], fp[RECON_FP_LEN];
+	uint64_t count;
+	uint8_t v = RECON_VERSION;
+
+	memset(inf, 0xff, sizeof(inf));
+	s_put(&w, &v, 1);
+	rc->src.fingerprint(rc->src.ctx, s_zero, inf, &count, fp);
+	if (count > RECON_SMALL)
+		s_emit_split(rc, &w, s_zero, inf, count);
+	else
+		s_emit_fp(rc, &w, inf, count, fp);
+	rc->stats.rounds++;
+	rc->stats.bytes_sent += w.len;
+	*len = w.len;
+	return w.overflow ? CPT_ETOOBIG : 0;
+}
+
+int
+recon_process(recon_t *rc, const uint8_t *in, size_t inlen, uint8_t *out, size_t cap, size_t *outlen,
+	      int *done)
+{
+	rbuf_t r = {in, inlen, 0, 0};
+	wbuf_t w = {out, 0, cap, 0, 0};
+	uint8_t lo[RECON_KEY_LEN], hi[RECON_KEY_LEN], skip_hi[RECON_KEY_LEN];
+	uint8_t v = RECON_VERSION;
+	int pending_skip = 0, sent_ranges = 0;
+	size_t ranges_in = 0;
+
+	*done = 0;
+	*outlen = 0;
+	rc->stats.bytes_received += inlen;
+	if (inlen < 1 || in[0] != RECON_VERSION)
+		return CPT_EVERSION;
+	r.pos = 1;
+	s_put(&w, &v, 1);
+	memcpy(lo, s_zero, RECON_KEY_LEN);
+	while (r.pos < r.len) {
+		uint64_t mode, count, n;
+		size_t before = w.len;
+		if (s_get_bound(&r, hi) != 0 || memcmp(hi, lo, RECON_KEY_LEN) <= 0 ||
+		    s_get_varint(&r, &mode) != 0)
+			return CPT_EINVAL;
+		if (++ranges_in > RECON_MAX_RANGES)
+			return CPT_EINVAL;
+		switch (mode) {
+		case MODE_SKIP:
+			s_emit_skip(&w, hi, &pending_skip, skip_hi);
+			break;
+		case MODE_FP:
+			if (s_get_varint(&r, &count) != 0 || r.len - r.pos < RECON_FP_LEN)
+				return CPT_EINVAL;
+			/* Keep room to close every remaining range with a fingerprint. */
+			s_on_fp(rc, &w, lo, hi, count, r.p + r.pos, &pending_skip, skip_hi,
+				(r.len - r.pos) / 2);
+			r.pos += RECON_FP_LEN;
+			break;
+		case MODE_IDS:
+			if (s_get_varint(&r, &n) != 0 || n > RECON_LIST_MAX || (r.len - r.pos) / 32 < n)
+				return CPT_EINVAL;
+			s_on_ids(rc, lo, hi, r.p + r.pos, (size_t)n);
+			r.pos += 32 * n;
+			s_emit_skip(&w, hi, &pending_skip, skip_hi);
+			break;
+		default:
+			return CPT_EINVAL;
+		}
+		if (w.len != before)
+			sent_ranges = 1;
+		memcpy(lo, hi, RECON_KEY_LEN);
+	}
+	/* The ranges must cover everything up to infinity. */
+	if (!s_is_inf(lo))
+		return CPT_EINVAL;
+	if (w.overflow)
+		return CPT_ETOOBIG;
+	if (!sent_ranges) {
+		*done = 1; /* every range agreed or is settled: nothing to answer */
+		return 0;
+	}
+	s_flush_skip(&w, &pending_skip, skip_hi);
+	if (w.overflow)
+		return CPT_ETOOBIG;
+	rc->stats.rounds++;
+	rc->stats.bytes_sent += w.len;
+	*outlen = w.len;
+	return 0;
+}
+
+void
+recon_bound_between(uint8_t out[RECON_KEY_LEN], const uint8_t prev[RECON_KEY_LEN],
+		    const uint8_t next[RECON_KEY_LEN])
+{
+	s_min_bound(out, prev, next);
+}
