@@ -39,6 +39,7 @@ enum store_db {
 	DB_PROFILES,   /* handle -> JSON profile: LWW registers per field */
 	DB_MENTIONS,   /* handle 0x00 ts(8) id(32) -> "" */
 	DB_PEERS,      /* site key(32) -> JSON {"endpoint"}: peers added with comptoir peer add */
+	DB_BUCKETS,    /* level(1) ts>>8*level(8) -> count(8) sum of ids(32): node/buckets.c */
 	DB_COUNT
 };
 
@@ -83,6 +84,20 @@ int store_backup(store_t *st, const char *dest_dir, char *err, size_t errlen) CP
 /* Key helpers: big-endian u64, order and ref keys. */
 void store_put_u64(uint8_t *p, uint64_t v);
 uint64_t store_get_u64(const uint8_t *p);
+
+/* Reconciliation index (node/buckets.c): every DB_ORDER insert and delete
+ * calls bk_update in the same transaction. Keys are DB_ORDER keys (40 bytes). */
+int bk_update(store_t *st, MDB_txn *txn, const uint8_t key[40], int add) CPT_WUR;
+/* Count and id sum of the events with lo <= key < hi (hi may be all 0xff). */
+void bk_fingerprint(store_t *st, MDB_txn *txn, const uint8_t lo[40], const uint8_t hi[40],
+		    uint64_t *count, uint8_t sum[32]);
+/* The key of the event of rank r in (ts, id) order; 0 or CPT_ENOTFOUND. */
+int bk_key_at(store_t *st, MDB_txn *txn, uint64_t r, uint8_t out[40]) CPT_WUR;
+/* Up to k-1 bounds cutting the count events of [lo, hi) into k equal parts. */
+size_t bk_split(store_t *st, MDB_txn *txn, const uint8_t lo[40], const uint8_t hi[40],
+		uint64_t count, size_t k, uint8_t (*bounds)[40]);
+/* Rebuilds the index from DB_ORDER. */
+int bk_rebuild(store_t *st, MDB_txn *txn) CPT_WUR;
 
 /* ---------------------------------------------------------------- ingest */
 

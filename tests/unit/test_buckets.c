@@ -1,0 +1,250 @@
+/*
+ * The reconciliation index in LMDB (node/buckets.c) against brute force:
+ * range counts and sums, ranks and split points, after inserts and deletes,
+ * on clustered and spread timestamps. Then a whole reconciliation between
+ * two real stores through that index.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "node/node.h"
+
+static char s_dir[64];
+
+static store_t *
+s_store(const char *name)
+{
+	char path[128], err[512];
+	store_t *st = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s", s_dir, name);
+	assert_int_equal(store_open(&st, path, 1, err, sizeof(err)), 0);
+	return st;
+}
+
+struct ins {
+	store_t *st;
+	uint8_t (*keys)[40];
+	size_t n;
+	int add;
+};
+
+static int
+s_apply_fn(MDB_txn *txn, void *arg)
+{
+	struct ins *a = arg;
+	int rc;
+
+	for (size_t i = 0; i < a->n; i++) {
+		MDB_val k = {40, a->keys[i]}, v = {2, "\0\6"};
+		if (a->add)
+			rc = mdb_put(txn, a->st->dbi[DB_ORDER], &k, &v, 0);
+		else
+			rc = mdb_del(txn, a->st->dbi[DB_ORDER], &k, NULL);
+		if (rc != 0)
+			return rc;
+		if ((rc = bk_update(a->st, txn, a->keys[i], a->add)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int
+s_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, 40);
+}
+
+static void
+s_brute(uint8_t (*keys)[40], size_t n, const uint8_t lo[40], const uint8_t hi[40], uint64_t *count,
+	uint8_t sum[32])
+{
+	*count = 0;
+	memset(sum, 0, 32);
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(keys[i], lo, 40) >= 0 && memcmp(keys[i], hi, 40) < 0) {
+			(*count)++;
+			recon_sum_add(sum, keys[i] + 8);
+		}
+}
+
+static void
+s_random_keys(uint8_t (*keys)[40], size_t n, int clustered)
+{
+	uint64_t base = 1795000000000ull << 16;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t ts = clustered ? base + (randombytes_uniform(4000) << 3)
+					: base + ((uint64_t)randombytes_random() << 12);
+		store_put_u64(keys[i], ts);
+		randombytes_buf(keys[i] + 8, 32);
+	}
+	/* a few share a timestamp exactly */
+	for (size_t i = 1; i < n; i += 17)
+		memcpy(keys[i], keys[i - 1], 8);
+}
+
+static void
+s_check_ranges(store_t *st, uint8_t (*keys)[40], size_t n)
+{
+	MDB_txn *txn;
+
+	qsort(keys, n, 40, s_cmp);
+	assert_int_equal(store_read_begin(st, &txn), 0);
+	for (int t = 0; t < 300; t++) {
+		uint8_t lo[40], hi[40], sb[32], sk[32];
+		uint64_t cb, ck;
+		/* bounds: existing keys, keys in between, zero and infinity */
+		if (t % 5 == 0)
+			memset(lo, 0, 40);
+		else
+			memcpy(lo, keys[randombytes_uniform((uint32_t)n)], 40);
+		if (t % 7 == 0)
+			memset(hi, 0xff, 40);
+		else
+			memcpy(hi, keys[randombytes_uniform((uint32_t)n)], 40);
+		if (t % 3 == 0)
+			hi[39] ^= 1;
+		if (memcmp(lo, hi, 40) > 0) {
+			uint8_t tmp[40];
+			memcpy(tmp, lo, 40);
+			memcpy(lo, hi, 40);
+			memcpy(hi, tmp, 40);
+		}
+		s_brute(keys, n, lo, hi, &cb, sb);
+		bk_fingerprint(st, txn, lo, hi, &ck, sk);
+		assert_int_equal(ck, cb);
+		assert_memory_equal(sk, sb, 32);
+	}
+	/* ranks */
+	for (int t = 0; t < 100; t++) {
+		uint64_t r = randombytes_uniform((uint32_t)n);
+		uint8_t at[40];
+		assert_int_equal(bk_key_at(st, txn, r, at), 0);
+		assert_memory_equal(at, keys[r], 40);
+	}
+	{
+		uint8_t at[40];
+		assert_int_equal(bk_key_at(st, txn, n, at), CPT_ENOTFOUND);
+	}
+	/* splits fall strictly inside, in order, and cut about equal parts */
+	{
+		uint8_t lo[40], hi[40], b[16][40];
+		size_t nb;
+		memset(lo, 0, 40);
+		memset(hi, 0xff, 40);
+		nb = bk_split(st, txn, lo, hi, n, 16, b);
+		assert_true(n < 32 || nb >= 8);
+		for (size_t i = 0; i < nb; i++) {
+			uint64_t c;
+			uint8_t s[32];
+			assert_true(memcmp(b[i], lo, 40) > 0 && memcmp(b[i], hi, 40) < 0);
+			if (i)
+				assert_true(memcmp(b[i], b[i - 1], 40) > 0);
+			bk_fingerprint(st, txn, i ? b[i - 1] : lo, b[i], &c, s);
+			assert_true(c <= n / 16 + 2 + n / 17);
+		}
+	}
+	store_read_end(st, &txn);
+}
+
+static void
+test_index_matches_brute_force(void **state)
+{
+	size_t n = 6000;
+	uint8_t(*keys)[40] = malloc(n * 40);
+	store_t *st;
+	struct ins a;
+
+	(void)state;
+	for (int clustered = 0; clustered < 2; clustered++) {
+		st = s_store(clustered ? "c" : "s");
+		s_random_keys(keys, n, clustered);
+		a = (struct ins){st, keys, n, 1};
+		assert_int_equal(store_write(st, s_apply_fn, &a), 0);
+		s_check_ranges(st, keys, n);
+		/* delete a third; the index follows */
+		a = (struct ins){st, keys, n / 3, 0};
+		assert_int_equal(store_write(st, s_apply_fn, &a), 0);
+		s_check_ranges(st, keys + n / 3, n - n / 3);
+		store_close(&st);
+	}
+	free(keys);
+}
+
+static int
+s_rebuild_fn(MDB_txn *txn, void *arg)
+{
+	return bk_rebuild(arg, txn);
+}
+
+static void
+test_rebuild_gives_same_index(void **state)
+{
+	size_t n = 2000;
+	uint8_t(*keys)[40] = malloc(n * 40);
+	store_t *st = s_store("r");
+	struct ins a = {st, keys, n, 1};
+	MDB_txn *txn;
+	uint8_t lo[40], hi[40], s1[32], s2[32];
+	uint64_t c1, c2;
+
+	(void)state;
+	s_random_keys(keys, n, 0);
+	assert_int_equal(store_write(st, s_apply_fn, &a), 0);
+	memset(lo, 0, 40);
+	memset(hi, 0xff, 40);
+	assert_int_equal(store_read_begin(st, &txn), 0);
+	bk_fingerprint(st, txn, lo, hi, &c1, s1);
+	store_read_end(st, &txn);
+	assert_int_equal(store_write(st, s_rebuild_fn, st), 0);
+	assert_int_equal(store_read_begin(st, &txn), 0);
+	bk_fingerprint(st, txn, lo, hi, &c2, s2);
+	store_read_end(st, &txn);
+	assert_int_equal(c1, n);
+	assert_int_equal(c2, n);
+	assert_memory_equal(s1, s2, 32);
+	store_close(&st);
+	free(keys);
+}
+
+static int
+s_setup(void **state)
+{
+	(void)state;
+	snprintf(s_dir, sizeof(s_dir), "/tmp/comptoir-buckets-XXXXXX");
+	return mkdtemp(s_dir) ? 0 : -1;
+}
+
+static int
+s_teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", s_dir);
+	return system(cmd);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_index_matches_brute_force),
+		cmocka_unit_test(test_rebuild_gives_same_index),
+	};
+
+	if (sodium_init() < 0)
+		return 1;
+	return cmocka_run_group_tests(tests, s_setup, s_teardown);
+}
