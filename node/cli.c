@@ -45,6 +45,7 @@ static const char s_usage[] =
 	"  verify                check every signature and that the views match a rebuild\n"
 	"  reindex               rebuild every view from the events alone\n"
 	"  backup DEST           hot, consistent copy of the store, config and keys\n"
+	"  restore BACKUP        put a backup in place as a new DIR (then run: it catches up)\n"
 	"  export                every event as one JSON line on stdout\n"
 	"  site request          print this site's certificate request (for federation IT)\n"
 	"  site install CERT     trust the federation root that certified this site\n"
@@ -821,6 +822,65 @@ out:
 }
 
 static int
+cmd_restore(opts_t *o)
+{
+	static const char *const files[] = {"comptoir.yaml", "keys/site.key", "keys/site.curve",
+					    "keys/root.key", "store/data.mdb", NULL};
+	const char *src = o->nargs == 1 ? o->args[0] : NULL;
+	char from[4200], to[4200], err[1024];
+	struct stat sb;
+	node_t *n;
+	size_t events = 0;
+
+	if (src == NULL || !o->dir_given) {
+		fprintf(stderr, "usage: comptoir restore BACKUP --dir DIR\n");
+		return 2;
+	}
+	snprintf(to, sizeof(to), "%s/comptoir.yaml", o->dir);
+	if (stat(to, &sb) == 0) {
+		fprintf(stderr, "comptoir: %s exists: restore into a new directory\n", to);
+		return 1;
+	}
+	snprintf(from, sizeof(from), "%s/store/data.mdb", src);
+	if (stat(from, &sb) != 0) {
+		fprintf(stderr, "comptoir: %s: not a comptoir backup (no store/data.mdb)\n", src);
+		return 1;
+	}
+	if (s_mkdir(o->dir) != 0)
+		return 1;
+	snprintf(to, sizeof(to), "%s/keys", o->dir);
+	if (s_mkdir(to) != 0)
+		return 1;
+	snprintf(to, sizeof(to), "%s/store", o->dir);
+	if (s_mkdir(to) != 0)
+		return 1;
+	for (int i = 0; files[i]; i++) {
+		snprintf(from, sizeof(from), "%s/%s", src, files[i]);
+		snprintf(to, sizeof(to), "%s/%s", o->dir, files[i]);
+		if (stat(from, &sb) != 0)
+			continue;
+		if (s_copy_file(from, to) != 0) {
+			fprintf(stderr, "comptoir: restore: cannot copy %s to %s: %s\n", from, to,
+				strerror(errno));
+			return 1;
+		}
+	}
+	/* The copy must open and verify before anyone relies on it. */
+	if ((n = s_open(o)) == NULL)
+		return 1;
+	if (ingest_verify_all(node_ingest_ctx(n), &events, err, sizeof(err)) != 0) {
+		fprintf(stderr, "comptoir: the restored store does not verify: %s\n", err);
+		node_close(&n);
+		return 1;
+	}
+	printf("restored site \"%s\" into %s: %zu events verified\n"
+	       "start it (comptoir run --dir %s): it reconciles what it missed with its peers\n",
+	       node_cfg(n)->name, o->dir, events, o->dir);
+	node_close(&n);
+	return 0;
+}
+
+static int
 cmd_export(opts_t *o)
 {
 	node_t *n = s_open(o);
@@ -1324,6 +1384,7 @@ cli_main(int argc, char **argv)
 		{"user", cmd_user},	  {"verify", cmd_verify}, {"reindex", cmd_reindex},
 		{"backup", cmd_backup}, {"export", cmd_export}, {"keygen", cmd_keygen},
 		{"root", cmd_root},	  {"site", cmd_site},	    {"peer", cmd_peer},
+		{"restore", cmd_restore},
 	};
 	opts_t o;
 
