@@ -1,0 +1,843 @@
+/*
+ * The JSON calls of the HTTP API: login and sessions, posts, comments,
+ * reactions, the feed, people and profiles. Each checks everything it was
+ * sent before it signs anything, so a refused request changes nothing.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "node/http_internal.h"
+#include "node/node.h"
+
+#define MAX_TEXT     10000 /* post and comment text, bytes (views.c) */
+#define MAX_REACTION 32
+#define MAX_FIELD    200
+#define MAX_BIO      2000
+#define MAX_SKILLS   32
+#define MAX_SKILL    64
+#define MAX_QUERY    100
+#define PERSON_POSTS 20
+
+/* ------------------------------------------------------------- helpers */
+
+/* Refuses keys of body other than those of allowed (NULL-terminated). */
+static int
+s_only_keys(http_req_t *r, const json_t *body, const char *const *allowed)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)body, k, v)
+	{
+		int ok = 0;
+		for (int i = 0; allowed[i]; i++)
+			ok |= strcmp(k, allowed[i]) == 0;
+		if (!ok) {
+			http_error(r, 400, k, "unknown field \"%s\"", k);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* A string field of min..max bytes; replies 400 naming it otherwise. */
+static const char *
+s_want_str(http_req_t *r, const json_t *body, const char *name, size_t min, size_t max)
+{
+	json_t *v = json_object_get(body, name);
+
+	if (!json_is_string(v)) {
+		http_error(r, 400, name, "\"%s\" must be a string", name);
+		return NULL;
+	}
+	if (json_string_length(v) < min || json_string_length(v) > max) {
+		http_error(r, 400, name, "\"%s\" must be %zu to %zu bytes", name, min, max);
+		return NULL;
+	}
+	/* jansson refuses \u0000 unless asked, so the length is the C length. */
+	return json_string_value(v);
+}
+
+static int
+s_read_begin(http_req_t *r, MDB_txn **txn)
+{
+	if (store_read_begin(r->h->st, txn) == 0)
+		return 1;
+	http_error(r, 500, NULL, "store unavailable");
+	return 0;
+}
+
+/*
+ * Signs body as kind with the caller's key and ingests it. Returns 1 when it
+ * was stored (res->id is the event), or replies and returns 0. No read
+ * transaction may be open here: the write waits for map growth, which
+ * waits for readers.
+ */
+static int
+s_publish(http_req_t *r, uint16_t kind, const json_t *body, ingest_res_t *res)
+{
+	int rc = sess_publish(r->h->sess, r->token, r->h->node, kind, body, res);
+
+	if (rc == CPT_ENOTFOUND) {
+		http_error(r, 401, NULL, "session expired");
+		return 0;
+	}
+	if (rc != 0) {
+		http_error(r, 500, NULL, "could not sign the event: %s", cpt_strerror(rc));
+		return 0;
+	}
+	switch (res->rc) {
+	case 0:
+		return 1;
+	case CPT_EINVAL:
+		http_error(r, 400, NULL, "%s", res->why[0] ? res->why : "invalid event");
+		return 0;
+	case CPT_EPERM:
+	case CPT_EREVOKED:
+		http_error(r, 403, NULL, "%s", res->why[0] ? res->why : cpt_strerror(res->rc));
+		return 0;
+	default:
+		http_error(r, 500, NULL, "the event was not stored: %s",
+		           res->why[0] ? res->why : cpt_strerror(res->rc));
+		return 0;
+	}
+}
+
+/* Parses a decimal query argument in lo..hi; def when absent. -1 when bad. */
+static long
+s_query_int(http_req_t *r, const char *name, long def, long lo, long hi)
+{
+	const char *s = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+	long v = 0;
+
+	if (s == NULL)
+		return def;
+	if (*s == 0 || strlen(s) > 6)
+		return -1;
+	for (const char *p = s; *p; p++) {
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	return v < lo || v > hi ? -1 : v;
+}
+
+/* The reactions the caller has on, by scanning the post's references:
+ * the newest (timestamp, id) of each reaction wins, as in the post view. */
+static json_t *
+s_my_reactions(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN],
+               const uint8_t me[CPT_KEY_LEN])
+{
+	MDB_cursor *cur;
+	MDB_val k = {CPT_ID_LEN, (void *)id}, v;
+	json_t *reg = json_object(), *out = json_array(), *on;
+	const char *name;
+	int rc;
+
+	if (reg == NULL || out == NULL || mdb_cursor_open(txn, st->dbi[DB_BY_REF], &cur) != 0) {
+		json_decref(reg);
+		return out;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const uint8_t *kp = k.mv_data, *vp = v.mv_data;
+		MDB_val ek, ev_val;
+		evt_t ev;
+		json_t *b;
+		if (k.mv_size != CPT_ID_LEN + 8 + CPT_ID_LEN || memcmp(kp, id, CPT_ID_LEN) != 0)
+			break;
+		if (v.mv_size != 2 || (vp[0] << 8 | vp[1]) != EVT_REACTION)
+			continue;
+		ek.mv_size = CPT_ID_LEN;
+		ek.mv_data = (void *)(kp + CPT_ID_LEN + 8);
+		if (mdb_get(txn, st->dbi[DB_EVENTS], &ek, &ev_val) != 0 ||
+		    evt_decode(&ev, ev_val.mv_data, ev_val.mv_size, EVT_MAX_BODY) != 0 ||
+		    ev.body == NULL || memcmp(ev.author, me, CPT_KEY_LEN) != 0)
+			continue;
+		b = json_loadb((const char *)ev.body, ev.body_len, 0, NULL);
+		if (json_is_string(json_object_get(b, "reaction")))
+			json_object_set(reg, json_string_value(json_object_get(b, "reaction")),
+			                json_is_true(json_object_get(b, "on")) ? json_true()
+			                                                       : json_false());
+		json_decref(b);
+	}
+	mdb_cursor_close(cur);
+	json_object_foreach(reg, name, on) if (json_is_true(on))
+	    json_array_append_new(out, json_string(name));
+	json_decref(reg);
+	return out;
+}
+
+/* The post as GET /api/posts/ID shows it, or NULL when it is not visible. */
+static json_t *
+s_post_full(http_req_t *r, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
+{
+	json_t *p = view_post(r->h->st, txn, id, 1);
+
+	if (p)
+		json_object_set_new(p, "my_reactions",
+		                    s_my_reactions(r->h->st, txn, id, r->sess.key));
+	return p;
+}
+
+static int
+s_reply_post(http_req_t *r, unsigned status, const uint8_t id[CPT_ID_LEN], int full)
+{
+	MDB_txn *txn;
+	json_t *p;
+
+	if (!s_read_begin(r, &txn))
+		return 0;
+	p = full ? s_post_full(r, txn, id) : view_post(r->h->st, txn, id, 0);
+	store_read_end(r->h->st, &txn);
+	if (p == NULL)
+		return http_error(r, 500, NULL, "the post was stored but cannot be shown");
+	return http_reply(r, status, p);
+}
+
+/* Is the post visible? Copies its author key. 1, or replies 404/500 and 0. */
+static int
+s_need_post(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_KEY_LEN])
+{
+	MDB_txn *txn;
+	json_t *p;
+	const char *ak;
+	int ok;
+
+	if (!s_read_begin(r, &txn))
+		return 0;
+	p = view_post(r->h->st, txn, id, 0);
+	store_read_end(r->h->st, &txn);
+	if (p == NULL) {
+		http_error(r, 404, NULL, "no such post");
+		return 0;
+	}
+	ak = json_string_value(json_object_get(p, "author_key"));
+	ok = ak && cpt_unhex32(author, ak, strlen(ak)) == 0;
+	json_decref(p);
+	if (!ok)
+		http_error(r, 500, NULL, "the post view has no author key");
+	return ok;
+}
+
+/* --------------------------------------------------------------- login */
+
+static const char *const s_login_keys[] = {"handle", "password", NULL};
+
+/* A key backup nobody can open: unknown handles cost the same argon2id run
+ * as known ones, so the timing does not tell which handles exist. */
+static json_t *
+s_dummy_backup(http_t *h)
+{
+	json_t *d;
+
+	pthread_mutex_lock(&h->dummy_lock);
+	if (h->dummy == NULL) {
+		uint8_t seed[CPT_SEED_LEN];
+		char pw[32];
+		randombytes_buf(seed, sizeof(seed));
+		acct_password_generate(pw);
+		h->dummy = acct_backup_make("nobody", seed, pw);
+		sodium_memzero(seed, sizeof(seed));
+		sodium_memzero(pw, sizeof(pw));
+	}
+	d = json_incref(h->dummy);
+	pthread_mutex_unlock(&h->dummy_lock);
+	return d;
+}
+
+/* Loads the newest key backup of key: its body, new reference, or NULL. */
+static json_t *
+s_load_backup(store_t *st, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN])
+{
+	MDB_val k = {CPT_KEY_LEN, (void *)key}, v;
+	evt_t ev;
+
+	if (mdb_get(txn, st->dbi[DB_BACKUPS], &k, &v) != 0 || v.mv_size != 8 + CPT_ID_LEN)
+		return NULL;
+	k.mv_size = CPT_ID_LEN;
+	k.mv_data = (uint8_t *)v.mv_data + 8;
+	if (mdb_get(txn, st->dbi[DB_EVENTS], &k, &v) != 0 ||
+	    evt_decode(&ev, v.mv_data, v.mv_size, EVT_MAX_BODY) != 0 || ev.body == NULL ||
+	    ev.kind != EVT_KEY_BACKUP || memcmp(ev.author, key, CPT_KEY_LEN) != 0)
+		return NULL;
+	/* Parsed (copied) before the transaction ends. */
+	return json_loadb((const char *)ev.body, ev.body_len, 0, NULL);
+}
+
+/* Is key an admin enrolled by this site? */
+static int
+s_is_site_admin(http_t *h, const json_t *rec)
+{
+	const key_sign_t *site = node_site_key(h->node);
+	const char *role = json_string_value(json_object_get(rec, "role"));
+	const char *by = json_string_value(json_object_get(rec, "by"));
+	char hex[CPT_HEX_ID];
+
+	if (role == NULL || strcmp(role, "admin") != 0)
+		return 0;
+	if (site == NULL) {
+		const char *s = json_string_value(json_object_get(rec, "site"));
+		return s && strcmp(s, h->site) == 0;
+	}
+	cpt_hex32(hex, key_sign_public(site));
+	return by && strcmp(by, hex) == 0;
+}
+
+static int
+s_login_failed(http_req_t *r)
+{
+	node_count_login(r->h->node, 0);
+	log_info("http", "failed login from %s", r->addr);
+	return http_error(r, 401, NULL, "wrong handle or password");
+}
+
+int
+api_login(http_req_t *r)
+{
+	http_t *h = r->h;
+	json_t *body, *backup = NULL, *person = NULL, *rec = NULL, *out;
+	const char *handle, *pw;
+	uint8_t key[CPT_KEY_LEN];
+	char token[SESS_TOKEN_LEN + 1], cookie[128];
+	sess_info_t info;
+	key_sign_t *kp;
+	MDB_txn *txn;
+	unsigned retry = 0;
+	int rc = 0, known, admin, disabled;
+
+	if (!http_need_json(r, &body))
+		return 0;
+	if (!s_only_keys(r, body, s_login_keys) ||
+	    (handle = s_want_str(r, body, "handle", 1, 64)) == NULL ||
+	    (pw = s_want_str(r, body, "password", 0, ACCT_MAX_PASSWORD)) == NULL) {
+		json_decref(body);
+		return 0;
+	}
+	if (!http_login_allowed(h, r->addr, &retry)) {
+		char ra[16];
+		const char *hdr[] = {"Retry-After", ra, NULL};
+		json_decref(body);
+		snprintf(ra, sizeof(ra), "%u", retry);
+		log_warnx("http", "login rate limit reached by %s", r->addr);
+		return http_reply_hdr(r, 429,
+		                      json_pack("{s:s, s:i}", "error",
+		                                "too many login attempts, try later", "retry_after",
+		                                (int)retry),
+		                      hdr);
+	}
+	if (!s_read_begin(r, &txn)) {
+		json_decref(body);
+		return 0;
+	}
+	known = vw_valid_handle(handle) && view_key_of(h->st, txn, handle, key) == 0;
+	if (known) {
+		backup = s_load_backup(h->st, txn, key);
+		person = view_person(h->st, txn, handle);
+		rec = view_key_info(h->st, txn, key);
+	}
+	store_read_end(h->st, &txn);
+	if (backup == NULL || person == NULL || rec == NULL) {
+		json_t *d = s_dummy_backup(h);
+		if (d) {
+			key_sign_t *x = acct_backup_open(d, pw, &rc);
+			key_sign_destroy(&x);
+		}
+		json_decref(d);
+		json_decref(backup);
+		json_decref(person);
+		json_decref(rec);
+		json_decref(body);
+		return s_login_failed(r);
+	}
+	kp = acct_backup_open(backup, pw, &rc);
+	json_decref(backup);
+	if (kp == NULL) {
+		json_decref(person);
+		json_decref(rec);
+		json_decref(body);
+		if (rc == CPT_EAGAIN) {
+			const char *hdr[] = {"Retry-After", "1", NULL};
+			return http_reply_hdr(
+			    r, 503,
+			    json_pack("{s:s}", "error", "too many logins at once, try again"), hdr);
+		}
+		if (rc == CPT_EAUTH)
+			return s_login_failed(r);
+		log_warnx("http", "key backup of %s cannot be opened: %s", handle,
+		          cpt_strerror(rc));
+		return http_error(r, 500, NULL, "the key backup of this account is unreadable");
+	}
+	disabled = json_is_true(json_object_get(person, "disabled"));
+	admin = s_is_site_admin(h, rec);
+	json_decref(rec);
+	if (disabled || sodium_memcmp(key_sign_public(kp), key, CPT_KEY_LEN) != 0) {
+		key_sign_destroy(&kp);
+		json_decref(person);
+		json_decref(body);
+		node_count_login(h->node, 0);
+		return http_error(r, 403, NULL, "this account is disabled");
+	}
+	rc = sess_open(h->sess, &kp, handle, admin, token, &info);
+	key_sign_destroy(&kp); /* NULL when the table took it */
+	if (rc != 0) {
+		json_decref(person);
+		json_decref(body);
+		if (rc == CPT_EFULL) {
+			const char *hdr[] = {"Retry-After", "60", NULL};
+			return http_reply_hdr(
+			    r, 503, json_pack("{s:s}", "error", "too many open sessions"), hdr);
+		}
+		return http_error(r, 500, NULL, "cannot open a session: %s", cpt_strerror(rc));
+	}
+	node_count_login(h->node, 1);
+	log_info("http", "login of %s from %s", handle, r->addr);
+	snprintf(cookie, sizeof(cookie), "comptoir_session=%s; Path=/; HttpOnly; SameSite=Strict",
+	         token);
+	sodium_memzero(token, sizeof(token));
+	out = json_pack("{s:s, s:s, s:b, s:o}", "handle", info.handle, "csrf_token", info.csrf,
+	                "admin", info.admin, "person", person);
+	json_decref(body);
+	{
+		const char *hdr[] = {"Set-Cookie", cookie, NULL};
+		http_reply_hdr(r, 200, out, hdr);
+	}
+	sodium_memzero(cookie, sizeof(cookie));
+	return 0;
+}
+
+int
+api_logout(http_req_t *r)
+{
+	const char *hdr[] = {
+	    "Set-Cookie", "comptoir_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", NULL};
+
+	if (!http_need_csrf(r))
+		return 0;
+	sess_close(r->h->sess, r->token);
+	return http_reply_hdr(r, 200, json_pack("{s:b}", "logged_out", 1), hdr);
+}
+
+int
+api_me(http_req_t *r)
+{
+	MDB_txn *txn;
+	json_t *person;
+
+	if (!http_need_session(r) || !s_read_begin(r, &txn))
+		return 0;
+	person = view_person(r->h->st, txn, r->sess.handle);
+	store_read_end(r->h->st, &txn);
+	if (person == NULL || json_is_true(json_object_get(person, "disabled"))) {
+		/* Disabled since the login: the session goes too. */
+		json_decref(person);
+		sess_close(r->h->sess, r->token);
+		return http_error(r, 401, NULL, "not logged in");
+	}
+	return http_reply(r, 200,
+	                  json_pack("{s:s, s:s, s:b, s:o}", "handle", r->sess.handle, "csrf_token",
+	                            r->sess.csrf, "admin", r->sess.admin, "person", person));
+}
+
+/* ---------------------------------------------------------------- posts */
+
+static const char *const s_text_keys[] = {"text", NULL};
+
+int
+api_post_create(http_req_t *r)
+{
+	json_t *body, *ev;
+	const char *text;
+	ingest_res_t res;
+	int ok;
+
+	if (!http_need_csrf(r) || !http_need_json(r, &body))
+		return 0;
+	if (!s_only_keys(r, body, s_text_keys) ||
+	    (text = s_want_str(r, body, "text", 1, MAX_TEXT)) == NULL) {
+		json_decref(body);
+		return 0;
+	}
+	ev = json_pack("{s:s}", "text", text);
+	json_decref(body);
+	ok = ev && s_publish(r, EVT_POST, ev, &res);
+	json_decref(ev);
+	if (!ok)
+		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
+	return s_reply_post(r, 201, res.id, 0);
+}
+
+int
+api_feed(http_req_t *r)
+{
+	const char *before = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "before");
+	uint8_t cur[40];
+	char next[81];
+	long limit;
+	MDB_txn *txn;
+	json_t *items;
+
+	if (!http_need_session(r))
+		return 0;
+	if ((limit = s_query_int(r, "limit", 20, 1, 100)) < 0)
+		return http_error(r, 400, "limit", "\"limit\" must be a number from 1 to 100");
+	if (before) {
+		int ok = strlen(before) == 80;
+		for (size_t i = 0; ok && i < 80; i++)
+			ok = isdigit((unsigned char)before[i]) ||
+			     (before[i] >= 'a' && before[i] <= 'f');
+		if (ok) {
+			size_t n = 0;
+			ok = sodium_hex2bin(cur, sizeof(cur), before, 80, NULL, &n, NULL) == 0 &&
+			     n == 40;
+		}
+		if (!ok)
+			return http_error(r, 400, "before",
+			                  "\"before\" must be a cursor of 80 hex digits");
+	}
+	if (!s_read_begin(r, &txn))
+		return 0;
+	items = view_feed(r->h->st, txn, before ? cur : NULL, (size_t)limit, next);
+	store_read_end(r->h->st, &txn);
+	return http_reply(r, 200,
+	                  json_pack("{s:o, s:o}", "items", items, "next",
+	                            next[0] ? json_string(next) : json_null()));
+}
+
+int
+api_post_get(http_req_t *r, const uint8_t id[CPT_ID_LEN])
+{
+	MDB_txn *txn;
+	json_t *p;
+
+	if (!http_need_session(r) || !s_read_begin(r, &txn))
+		return 0;
+	p = s_post_full(r, txn, id);
+	store_read_end(r->h->st, &txn);
+	if (p == NULL)
+		return http_error(r, 404, NULL, "no such post");
+	return http_reply(r, 200, p);
+}
+
+int
+api_post_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
+{
+	uint8_t author[CPT_KEY_LEN];
+	char hex[CPT_HEX_ID];
+	json_t *body, *ev;
+	const char *text;
+	ingest_res_t res;
+	int ok;
+
+	if (!http_need_csrf(r) || !http_need_json(r, &body))
+		return 0;
+	if (!s_only_keys(r, body, s_text_keys) ||
+	    (text = s_want_str(r, body, "text", 1, MAX_TEXT)) == NULL ||
+	    !s_need_post(r, id, author)) {
+		json_decref(body);
+		return 0;
+	}
+	if (sodium_memcmp(author, r->sess.key, CPT_KEY_LEN) != 0) {
+		json_decref(body);
+		return http_error(r, 403, NULL, "only the author may edit a post");
+	}
+	cpt_hex32(hex, id);
+	ev = json_pack("{s:s, s:s}", "post", hex, "text", text);
+	json_decref(body);
+	ok = ev && s_publish(r, EVT_EDIT, ev, &res);
+	json_decref(ev);
+	if (!ok)
+		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
+	return s_reply_post(r, 200, id, 1);
+}
+
+/* May the caller erase a post of author? Its author may, and an admin of
+ * the site that enrolled the author (ingest checks the same rule). */
+static int
+s_may_delete(http_req_t *r, const uint8_t author[CPT_KEY_LEN])
+{
+	MDB_txn *txn;
+	json_t *mine, *theirs;
+	const char *a, *b;
+	int ok;
+
+	if (sodium_memcmp(author, r->sess.key, CPT_KEY_LEN) == 0)
+		return 1;
+	if (!r->sess.admin || store_read_begin(r->h->st, &txn) != 0)
+		return 0;
+	mine = view_key_info(r->h->st, txn, r->sess.key);
+	theirs = view_key_info(r->h->st, txn, author);
+	store_read_end(r->h->st, &txn);
+	a = json_string_value(json_object_get(mine, "by"));
+	b = json_string_value(json_object_get(theirs, "by"));
+	ok = a && b && strcmp(a, b) == 0;
+	json_decref(mine);
+	json_decref(theirs);
+	return ok;
+}
+
+int
+api_post_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN])
+{
+	uint8_t author[CPT_KEY_LEN];
+	char hex[CPT_HEX_ID];
+	ingest_res_t res;
+	json_t *ev;
+	int ok;
+
+	if (!http_need_csrf(r) || !s_need_post(r, id, author))
+		return 0;
+	if (!s_may_delete(r, author))
+		return http_error(r, 403, NULL,
+		                  "only the author or an admin of their site may delete a post");
+	cpt_hex32(hex, id);
+	ev = json_pack("{s:s}", "target", hex);
+	ok = ev && s_publish(r, EVT_REDACT, ev, &res);
+	json_decref(ev);
+	if (!ok)
+		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
+	return http_reply(r, 200, json_pack("{s:s}", "deleted", hex));
+}
+
+int
+api_comment_create(http_req_t *r, const uint8_t id[CPT_ID_LEN])
+{
+	uint8_t author[CPT_KEY_LEN];
+	char hex[CPT_HEX_ID], cid[CPT_HEX_ID];
+	json_t *body, *ev, *out;
+	const char *text;
+	ingest_res_t res;
+	uint64_t created = hlc_wall_ms();
+	MDB_txn *txn;
+	int ok;
+
+	if (!http_need_csrf(r) || !http_need_json(r, &body))
+		return 0;
+	if (!s_only_keys(r, body, s_text_keys) ||
+	    (text = s_want_str(r, body, "text", 1, MAX_TEXT)) == NULL ||
+	    !s_need_post(r, id, author)) {
+		json_decref(body);
+		return 0;
+	}
+	cpt_hex32(hex, id);
+	ev = json_pack("{s:s, s:s}", "post", hex, "text", text);
+	json_decref(body);
+	ok = ev && s_publish(r, EVT_COMMENT, ev, &res);
+	if (!ok) {
+		json_decref(ev);
+		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
+	}
+	/* The creation time is the event's: read it back. */
+	if (store_read_begin(r->h->st, &txn) == 0) {
+		MDB_val k = {CPT_ID_LEN, res.id}, v;
+		evt_t e;
+		if (mdb_get(txn, r->h->st->dbi[DB_EVENTS], &k, &v) == 0 &&
+		    evt_decode(&e, v.mv_data, v.mv_size, EVT_MAX_BODY) == 0)
+			created = HLC_MS(e.ts);
+		store_read_end(r->h->st, &txn);
+	}
+	cpt_hex32(cid, res.id);
+	out = json_pack("{s:s, s:s, s:s, s:O, s:I}", "id", cid, "author", r->sess.handle, "post",
+	                hex, "text", json_object_get(ev, "text"), "created", (json_int_t)created);
+	json_decref(ev);
+	return http_reply(r, 201, out);
+}
+
+static const char *const s_reaction_keys[] = {"reaction", "on", NULL};
+
+int
+api_reaction_set(http_req_t *r, const uint8_t id[CPT_ID_LEN])
+{
+	uint8_t author[CPT_KEY_LEN];
+	char hex[CPT_HEX_ID];
+	json_t *body, *ev, *on;
+	const char *reaction;
+	ingest_res_t res;
+	int ok;
+
+	if (!http_need_csrf(r) || !http_need_json(r, &body))
+		return 0;
+	on = json_object_get(body, "on");
+	if (!s_only_keys(r, body, s_reaction_keys) ||
+	    (reaction = s_want_str(r, body, "reaction", 1, MAX_REACTION)) == NULL) {
+		json_decref(body);
+		return 0;
+	}
+	if (on && !json_is_boolean(on)) {
+		json_decref(body);
+		return http_error(r, 400, "on", "\"on\" must be true or false");
+	}
+	if (!s_need_post(r, id, author)) {
+		json_decref(body);
+		return 0;
+	}
+	cpt_hex32(hex, id);
+	ev = json_pack("{s:s, s:s, s:b}", "post", hex, "reaction", reaction, "on",
+	               on ? json_is_true(on) : 1);
+	json_decref(body);
+	ok = ev && s_publish(r, EVT_REACTION, ev, &res);
+	json_decref(ev);
+	if (!ok)
+		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
+	return s_reply_post(r, 200, id, 1);
+}
+
+/* --------------------------------------------------------------- people */
+
+int
+api_people(http_req_t *r)
+{
+	const char *q = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "q");
+	long limit;
+	MDB_txn *txn;
+	json_t *items;
+
+	if (!http_need_session(r))
+		return 0;
+	if (q && strlen(q) > MAX_QUERY)
+		return http_error(r, 400, "q", "\"q\" must be at most %d bytes", MAX_QUERY);
+	if ((limit = s_query_int(r, "limit", 20, 1, 100)) < 0)
+		return http_error(r, 400, "limit", "\"limit\" must be a number from 1 to 100");
+	if (!s_read_begin(r, &txn))
+		return 0;
+	items = view_people(r->h->st, txn, q ? q : "", (size_t)limit);
+	store_read_end(r->h->st, &txn);
+	return http_reply(r, 200, json_pack("{s:o}", "items", items));
+}
+
+/* The newest visible posts of key, newest first: DB_BY_AUTHOR is
+ * author(32) ts(8) id(32) -> kind(2), walked backwards from the author's end. */
+static json_t *
+s_posts_of(store_t *st, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], size_t max)
+{
+	uint8_t end[CPT_KEY_LEN + 8 + CPT_ID_LEN];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	json_t *out = json_array();
+	int rc;
+
+	if (out == NULL || mdb_cursor_open(txn, st->dbi[DB_BY_AUTHOR], &cur) != 0)
+		return out;
+	memcpy(end, key, CPT_KEY_LEN);
+	memset(end + CPT_KEY_LEN, 0xff, sizeof(end) - CPT_KEY_LEN);
+	k.mv_size = sizeof(end);
+	k.mv_data = end;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	rc =
+	    rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV) : mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	for (; rc == 0 && json_array_size(out) < max; rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
+		const uint8_t *kp = k.mv_data, *vp = v.mv_data;
+		json_t *p;
+		if (k.mv_size != sizeof(end) || memcmp(kp, key, CPT_KEY_LEN) != 0)
+			break;
+		if (v.mv_size != 2 || (vp[0] << 8 | vp[1]) != EVT_POST)
+			continue;
+		if ((p = view_post(st, txn, kp + CPT_KEY_LEN + 8, 0)) != NULL)
+			json_array_append_new(out, p);
+	}
+	mdb_cursor_close(cur);
+	return out;
+}
+
+int
+api_person(http_req_t *r, const char *handle)
+{
+	uint8_t key[CPT_KEY_LEN];
+	MDB_txn *txn;
+	json_t *p = NULL;
+
+	if (!http_need_session(r))
+		return 0;
+	if (!vw_valid_handle(handle))
+		return http_error(r, 404, NULL, "no such person");
+	if (!s_read_begin(r, &txn))
+		return 0;
+	if ((p = view_person(r->h->st, txn, handle)) != NULL &&
+	    view_key_of(r->h->st, txn, handle, key) == 0)
+		json_object_set_new(p, "posts", s_posts_of(r->h->st, txn, key, PERSON_POSTS));
+	store_read_end(r->h->st, &txn);
+	if (p == NULL)
+		return http_error(r, 404, NULL, "no such person");
+	return http_reply(r, 200, p);
+}
+
+static const char *const s_profile_keys[] = {"name",     "title", "department", "site", "phone",
+                                             "location", "bio",   "skills",     NULL};
+
+/* Checks one profile field as views.c will; replies 400 naming it. */
+static int
+s_check_field(http_req_t *r, const char *k, const json_t *v)
+{
+	size_t max = strcmp(k, "bio") == 0 ? MAX_BIO : MAX_FIELD, i;
+	json_t *s;
+
+	if (json_is_null(v))
+		return 1;
+	if (strcmp(k, "skills") != 0) {
+		if (json_is_string(v) && json_string_length(v) <= max)
+			return 1;
+		http_error(r, 400, k, "\"%s\" must be a string of at most %zu bytes or null", k,
+		           max);
+		return 0;
+	}
+	if (!json_is_array(v) || json_array_size(v) > MAX_SKILLS) {
+		http_error(r, 400, k, "\"skills\" must be a list of at most %d strings",
+		           MAX_SKILLS);
+		return 0;
+	}
+	json_array_foreach(v, i, s)
+	{
+		if (!json_is_string(s) || json_string_length(s) == 0 ||
+		    json_string_length(s) > MAX_SKILL) {
+			http_error(r, 400, k, "each skill must be a string of 1 to %d bytes",
+			           MAX_SKILL);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+int
+api_profile_put(http_req_t *r)
+{
+	json_t *body, *v, *ev;
+	const char *k;
+	ingest_res_t res;
+	MDB_txn *txn;
+	int ok;
+
+	if (!http_need_csrf(r) || !http_need_json(r, &body))
+		return 0;
+	if (!s_only_keys(r, body, s_profile_keys)) {
+		json_decref(body);
+		return 0;
+	}
+	if (json_object_size(body) == 0) {
+		json_decref(body);
+		return http_error(r, 400, NULL, "give at least one profile field");
+	}
+	json_object_foreach(body, k, v)
+	{
+		if (!s_check_field(r, k, v)) {
+			json_decref(body);
+			return 0;
+		}
+	}
+	ev = json_pack("{s:o}", "fields", body);
+	ok = ev && s_publish(r, EVT_PROFILE, ev, &res);
+	json_decref(ev);
+	if (!ok)
+		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
+	if (!s_read_begin(r, &txn))
+		return 0;
+	v = view_person(r->h->st, txn, r->sess.handle);
+	store_read_end(r->h->st, &txn);
+	if (v == NULL)
+		return http_error(r, 500, NULL, "the profile was stored but cannot be shown");
+	return http_reply(r, 200, v);
+}
