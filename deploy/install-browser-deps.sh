@@ -5,7 +5,7 @@
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-PKGS="chromium nodejs npm fonts-dejavu-core"
+PKGS="chromium nodejs npm fonts-dejavu-core fonts-noto-color-emoji"
 
 missing=""
 for p in $PKGS; do

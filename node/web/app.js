@@ -1,0 +1,1855 @@
+// The staff web UI of a Comptoir node: one page, routes in the URL hash
+// (#/, #/post/ID, #/people, #/people/HANDLE, #/profile, #/status, #/admin),
+// built from the JSON API of docs/API.md with DOM calls only. Text that users
+// wrote is always inserted as text nodes, never parsed as HTML, so a post can
+// never run a script; the page also runs under a CSP with no inline code.
+
+import { lang, otherLang, setLang, t } from './i18n.js';
+
+const FEED_PAGE = 20;          // posts fetched per page of the feed
+const PEOPLE_MAX = 100;        // directory answers hold at most this many (the API's cap)
+const STATUS_EVERY_MS = 5000;  // how often connectivity is polled
+const OWN_POST_GRACE_MS = 1500; // an own post seen live first waits for its POST reply
+const REACTIONS = ['👍', '❤️', '🎉', '😄', '🤔', '👀'];
+const PROFILE_FIELDS = ['name', 'title', 'department', 'site', 'phone', 'location'];
+
+/* Everything the page knows; reset on logout. */
+const state = {
+	me: null,            // {handle, csrf_token, admin, person} from /api/login or /api/me
+	csrf: '',            // the X-CSRF-Token of the session
+	people: new Map(),   // handle → person, to show names instead of handles
+	status: null,        // last /api/status answer
+	serverDown: false,   // the last status poll failed
+	pollTimer: 0,        // next status poll
+	polling: false,      // a poll is in flight
+	stream: null,        // the EventSource of /api/stream
+	streamRetry: 0,      // timer restarting a closed stream
+	view: '',            // name of the page shown
+	viewSeq: 0,          // bumped on every render: late answers of an old page are dropped
+	cards: new Map(),    // post id → card controller, for the posts on screen
+	feed: null,          // the feed page's state while it is shown
+	draft: '',           // text of the composer kept across a language switch
+	flash: '',           // message for the login page (session ended, signed out)
+};
+
+/* ------------------------------------------------------------------ DOM */
+
+/* Creates an element. props: "class", "text", on<event> handlers (functions
+ * only), a few DOM properties (value, checked, disabled, hidden, htmlFor),
+ * anything else as an attribute. Children are nodes or strings; strings
+ * become text nodes. There is no way to pass markup. */
+function h(tag, props, ...kids) {
+	const el = document.createElement(tag);
+	for (const [k, v] of Object.entries(props || {})) {
+		if (v === null || v === undefined || v === false)
+			continue;
+		if (k === 'class')
+			el.className = v;
+		else if (k === 'text')
+			el.textContent = v;
+		else if (k.startsWith('on') && typeof v === 'function')
+			el.addEventListener(k.slice(2), v);
+		else if (k.startsWith('on') || k === 'style' || k === 'srcdoc')
+			throw new Error(`h(): ${k} is never set from a string`); // safe by construction
+		else if (k === 'value' || k === 'checked' || k === 'disabled' || k === 'hidden' || k === 'htmlFor')
+			el[k] = v;
+		else
+			el.setAttribute(k, v === true ? '' : String(v));
+	}
+	for (const kid of kids.flat(Infinity))
+		if (kid !== null && kid !== undefined && kid !== false)
+			el.append(kid instanceof Node ? kid : String(kid));
+	return el;
+}
+
+let uidCounter = 0;
+function uid(prefix) {
+	uidCounter += 1;
+	return `${prefix}-${uidCounter}`;
+}
+
+/* A label and its control, with an optional hint tied by aria-describedby. */
+function field(label, control, hint) {
+	const id = control.id || (control.id = uid('f'));
+	const kids = [h('label', { for: id }, label), control];
+	if (hint) {
+		const hid = uid('hint');
+		control.setAttribute('aria-describedby', hid);
+		kids.push(h('p', { class: 'hint', id: hid }, hint));
+	}
+	return h('div', { class: 'field' }, kids);
+}
+
+/* Says msg to screen readers without moving focus. */
+function announce(msg) {
+	const el = document.getElementById('announcer');
+	el.textContent = '';
+	setTimeout(() => { el.textContent = msg; }, 50);
+}
+
+/* An error the user should see: a dismissable message, read out at once. */
+function showError(err) {
+	const msg = errorText(err);
+	const box = document.getElementById('alerts');
+	const toast = h('div', { class: 'toast' },
+		h('span', {}, msg),
+		h('button', { type: 'button', class: 'link', onclick: () => toast.remove() }, t('err.dismiss')));
+	box.append(toast);
+	setTimeout(() => toast.remove(), 10000);
+}
+
+function errorText(err) {
+	if (!(err instanceof ApiError))
+		return t('err.generic', { msg: String(err && err.message || err) });
+	if (err.status === 0)
+		return t('err.network');
+	if (err.status === 403)
+		return err.message && !/csrf/i.test(err.message) ? err.message : t('err.forbidden');
+	if (err.status === 413)
+		return t('err.too_long');
+	return err.message ? err.message : t('err.generic', { msg: err.status });
+}
+
+/* A message shown in a page, with its own role=alert when it is an error. */
+function notice(text, kind = 'info') {
+	return h('p', { class: `notice notice-${kind}`, role: kind === 'error' ? 'alert' : null }, text);
+}
+
+/* ------------------------------------------------------------------ API */
+
+class ApiError extends Error {
+	constructor(status, message, data, headers) {
+		super(message);
+		this.status = status;   // HTTP status, 0 when the server could not be reached
+		this.data = data;       // the JSON body, if any
+		this.headers = headers; // the response headers, if any
+	}
+}
+
+/* Calls the JSON API. Every state-changing call carries the CSRF token and a
+ * JSON body. A 401 on a call that needs a session sends the user to login. */
+async function api(method, path, body, { quiet401 = false } = {}) {
+	const opts = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+	if (method !== 'GET') {
+		opts.headers['Content-Type'] = 'application/json';
+		if (state.csrf)
+			opts.headers['X-CSRF-Token'] = state.csrf;
+		opts.body = JSON.stringify(body || {});
+	}
+	let res;
+	try {
+		res = await fetch(path, opts);
+	} catch {
+		throw new ApiError(0, t('err.network'));
+	}
+	const text = await res.text().catch(() => '');
+	let data = null;
+	try {
+		data = text ? JSON.parse(text) : null;
+	} catch {
+		data = null;
+	}
+	if (!res.ok) {
+		const err = new ApiError(res.status, data && typeof data.error === 'string' ? data.error : '', data, res.headers);
+		if (res.status === 401 && !quiet401 && state.me)
+			sessionEnded(t('login.expired'));
+		throw err;
+	}
+	return data;
+}
+
+const enc = encodeURIComponent;
+
+/* ------------------------------------------------------------ formatting */
+
+/* A peer's field, under its documented name or the name with "_ms". */
+function peerTime(p, name) {
+	return toMs(p[`${name}_ms`] ?? p[name]);
+}
+
+function toMs(v) {
+	if (v === null || v === undefined || v === '')
+		return null;
+	if (typeof v === 'string' && !/^\d+$/.test(v)) {
+		const p = Date.parse(v);
+		return Number.isNaN(p) ? null : p;
+	}
+	const n = Number(v);
+	return n < 1e11 ? n * 1000 : n; // seconds or milliseconds
+}
+
+function fullDate(ms) {
+	return new Intl.DateTimeFormat(lang(), { dateStyle: 'full', timeStyle: 'short' }).format(new Date(ms));
+}
+
+/* "3 min ago", "yesterday", or a date for older things. */
+function relTime(ms) {
+	const diff = (ms - Date.now()) / 1000;
+	const abs = Math.abs(diff);
+	const rtf = new Intl.RelativeTimeFormat(lang(), { numeric: 'auto', style: 'short' });
+	if (abs < 45)
+		return t('time.now');
+	if (abs < 3600)
+		return rtf.format(Math.round(diff / 60), 'minute');
+	if (abs < 86400)
+		return rtf.format(Math.round(diff / 3600), 'hour');
+	if (abs < 7 * 86400)
+		return rtf.format(Math.round(diff / 86400), 'day');
+	const d = new Date(ms);
+	const sameYear = d.getFullYear() === new Date().getFullYear();
+	return new Intl.DateTimeFormat(lang(), { day: 'numeric', month: 'short', year: sameYear ? undefined : 'numeric' }).format(d);
+}
+
+/* A moment as a clock time: "10:32" today, else "12 Nov, 10:32". */
+function clockTime(ms) {
+	const d = new Date(ms);
+	const today = d.toDateString() === new Date().toDateString();
+	const opts = today ? { timeStyle: 'short' } : { dateStyle: 'medium', timeStyle: 'short' };
+	return new Intl.DateTimeFormat(lang(), opts).format(d);
+}
+
+/* A <time> that keeps its relative text fresh (see the minute timer). */
+function timeEl(ms) {
+	if (!ms)
+		return h('span', {}, '—');
+	return h('time', { datetime: new Date(ms).toISOString(), title: fullDate(ms), 'data-ts': ms }, relTime(ms));
+}
+
+function num(n) {
+	return new Intl.NumberFormat(lang()).format(Number(n) || 0);
+}
+
+function duration(s) {
+	s = Math.max(0, Math.floor(Number(s) || 0));
+	const d = Math.floor(s / 86400), hh = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+	if (d)
+		return `${t('duration.d', { n: d })} ${t('duration.h', { n: hh })}`;
+	if (hh)
+		return `${t('duration.h', { n: hh })} ${t('duration.m', { n: m })}`;
+	if (m)
+		return t('duration.m', { n: m });
+	return t('duration.s', { n: s });
+}
+
+/* ---------------------------------------------------------------- people */
+
+function rememberPerson(p) {
+	if (p && p.handle)
+		state.people.set(p.handle, p);
+}
+
+function nameOf(handle) {
+	const p = state.people.get(handle);
+	const name = p && p.profile && typeof p.profile.name === 'string' ? p.profile.name.trim() : '';
+	return name || handle;
+}
+
+/* Refreshes the names shown for authors once the directory is known. */
+function refreshNames() {
+	for (const el of document.querySelectorAll('[data-name-of]'))
+		el.textContent = nameOf(el.dataset.nameOf);
+	for (const el of document.querySelectorAll('[data-initials-of]'))
+		el.textContent = initials(el.dataset.initialsOf);
+	for (const c of state.cards.values())
+		paintTools(c); // an admin's delete needs the authors' home sites
+}
+
+let peopleTimer = 0;
+function loadPeopleSoon() {
+	clearTimeout(peopleTimer);
+	peopleTimer = setTimeout(async () => {
+		try {
+			const res = await api('GET', `/api/people?limit=${PEOPLE_MAX}`);
+			for (const p of res && res.items || [])
+				rememberPerson(p);
+			refreshNames();
+		} catch {
+			/* names stay handles: nothing is lost */
+		}
+	}, 300);
+}
+
+function initials(handle) {
+	const name = nameOf(handle);
+	const parts = name.replace(/[^\p{L}\p{N} ]/gu, ' ').trim().split(/\s+/).filter(Boolean);
+	const s = parts.length > 1 ? parts[0][0] + parts[parts.length - 1][0] : (parts[0] || handle || '?').slice(0, 2);
+	return s.toUpperCase();
+}
+
+/* A hue class from the handle: each colleague keeps one colour. */
+function hueOf(handle) {
+	let x = 0x811c9dc5; // FNV-1a
+	for (const ch of String(handle))
+		x = Math.imul(x ^ ch.codePointAt(0), 0x01000193) >>> 0;
+	return x % 8;
+}
+
+function avatar(handle, size = '') {
+	return h('span', { class: `avatar hue-${hueOf(handle)} ${size}`, 'aria-hidden': 'true', 'data-initials-of': handle },
+		initials(handle));
+}
+
+function personLink(handle, cls = 'author') {
+	return h('a', { class: cls, href: `#/people/${enc(handle)}`, 'data-name-of': handle }, nameOf(handle));
+}
+
+/* ------------------------------------------------------------ rich text */
+
+const RICH_RE = /(@[a-z0-9][a-z0-9._-]{0,31})|(https?:\/\/[^\s<>"]+)/gi;
+
+/* The text of a post or comment as nodes: plain text, @mentions as links to
+ * people and http(s) addresses as links. Nothing in it is ever markup. */
+function richText(text, mentions) {
+	const frag = document.createDocumentFragment();
+	const known = Array.isArray(mentions) ? new Set(mentions) : null;
+	text = String(text ?? '');
+	let last = 0;
+	for (const m of text.matchAll(RICH_RE)) {
+		let tok = m[0];
+		const at = m.index;
+		if (m[1]) {
+			// A mention starts a word (not an e-mail address); a dot ending
+			// the sentence is not part of the handle.
+			if (at > 0 && /[\p{L}\p{N}_.@-]/u.test(text[at - 1]))
+				continue;
+			tok = tok.replace(/[._-]+$/, '');
+			const handle = tok.slice(1).toLowerCase();
+			if (known && !known.has(handle))
+				continue;
+			frag.append(text.slice(last, at), h('a', { class: 'mention', href: `#/people/${enc(handle)}` }, tok));
+		} else {
+			tok = tok.replace(/[.,;:!?)\]}'’]+$/, '');
+			frag.append(text.slice(last, at), h('a', { href: tok, rel: 'noopener noreferrer', target: '_blank' }, tok));
+		}
+		last = at + tok.length;
+	}
+	frag.append(text.slice(last));
+	return frag;
+}
+
+/* ------------------------------------------------------------- mentions */
+
+/* Completes @mentions in a textarea from the directory: type @ and part of a
+ * name; arrows choose, Enter or Tab insert, Escape closes. */
+function attachMentions(ta) {
+	const list = h('ul', { class: 'mention-list', role: 'listbox', id: uid('ml'), hidden: true, 'aria-label': t('mention.list') });
+	let items = [], active = -1, start = -1, timer = 0, seq = 0;
+
+	ta.setAttribute('aria-autocomplete', 'list');
+	ta.setAttribute('aria-controls', list.id);
+
+	function close() {
+		list.hidden = true;
+		items = [];
+		active = -1;
+		start = -1;
+		ta.removeAttribute('aria-activedescendant');
+	}
+	function paint() {
+		list.replaceChildren(...items.map((p, i) => {
+			const prof = p.profile || {};
+			const li = h('li', { role: 'option', id: `${list.id}-${i}`, 'aria-selected': i === active ? 'true' : 'false', class: i === active ? 'active' : '' },
+				avatar(p.handle, 'small'),
+				h('span', { class: 'ml-name' }, (prof.name || p.handle)),
+				h('span', { class: 'ml-meta' }, `@${p.handle}`, p.home_site ? ` · ${p.home_site}` : ''));
+			li.addEventListener('mousedown', ev => { ev.preventDefault(); pick(i); });
+			return li;
+		}));
+		list.hidden = items.length === 0;
+		if (active >= 0)
+			ta.setAttribute('aria-activedescendant', `${list.id}-${active}`);
+		else
+			ta.removeAttribute('aria-activedescendant');
+	}
+	function pick(i) {
+		const p = items[i];
+		if (!p)
+			return;
+		const end = ta.selectionStart;
+		const insert = `@${p.handle} `;
+		ta.value = ta.value.slice(0, start) + insert + ta.value.slice(end);
+		const caret = start + insert.length;
+		ta.setSelectionRange(caret, caret);
+		close();
+		ta.focus();
+		ta.dispatchEvent(new Event('input', { bubbles: true }));
+	}
+	async function search(q, mySeq) {
+		try {
+			const res = await api('GET', `/api/people?q=${enc(q)}&limit=8`);
+			if (mySeq !== seq)
+				return;
+			items = (res && res.items || []).filter(p => !p.disabled).slice(0, 6);
+			items.forEach(rememberPerson);
+			active = items.length ? 0 : -1;
+			paint();
+		} catch {
+			close();
+		}
+	}
+	ta.addEventListener('input', () => {
+		const pos = ta.selectionStart;
+		const m = /(^|[^\p{L}\p{N}_.@-])@([\p{L}\p{N}._-]{0,32})$/u.exec(ta.value.slice(0, pos));
+		clearTimeout(timer);
+		if (!m) {
+			seq += 1;
+			close();
+			return;
+		}
+		start = pos - m[2].length - 1;
+		const mySeq = ++seq;
+		timer = setTimeout(() => search(m[2], mySeq), 150);
+	});
+	ta.addEventListener('keydown', ev => {
+		if (list.hidden || !items.length)
+			return;
+		if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+			ev.preventDefault();
+			active = (active + (ev.key === 'ArrowDown' ? 1 : items.length - 1)) % items.length;
+			paint();
+		} else if ((ev.key === 'Enter' || ev.key === 'Tab') && !ev.ctrlKey && !ev.metaKey && active >= 0) {
+			ev.preventDefault();
+			pick(active);
+		} else if (ev.key === 'Escape') {
+			ev.preventDefault();
+			ev.stopPropagation();
+			close();
+		}
+	});
+	ta.addEventListener('blur', () => setTimeout(close, 150));
+	return list;
+}
+
+/* A textarea that grows with its text, completes mentions and sends on
+ * Ctrl+Enter. Returns {wrap, ta}. */
+function textBox({ label, placeholder = '', value = '', rows = 3, onSubmit, className = '' }) {
+	const ta = h('textarea', { id: uid('ta'), rows, placeholder, class: className, value });
+	ta.value = value;
+	const list = attachMentions(ta);
+	const grow = () => {
+		ta.rows = rows;
+		while (ta.scrollHeight > ta.clientHeight && ta.rows < 16)
+			ta.rows += 1;
+	};
+	ta.addEventListener('input', grow);
+	ta.addEventListener('keydown', ev => {
+		if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey) && onSubmit) {
+			ev.preventDefault();
+			onSubmit();
+		}
+	});
+	const wrap = h('div', { class: 'textbox' }, h('label', { for: ta.id, class: 'visually-hidden' }, label), ta, list);
+	requestAnimationFrame(grow);
+	return { wrap, ta };
+}
+
+/* --------------------------------------------------------------- posts */
+
+/* A post on screen, with its reactions, comments, and for its author, edit
+ * and delete. Returns a controller that live updates call with a fresh view. */
+function postCard(post, { open = false } = {}) {
+	const c = {
+		post,
+		el: null,
+		my: myReactionsOf(post), // my reactions, when known
+		comments: Array.isArray(post.comment_list) ? post.comment_list : null,
+		open: false,     // the comments are shown
+		editing: false,  // the edit form replaces the text
+	};
+	const id = post.id;
+	const authorId = uid('pa');
+
+	const timeLink = h('a', { class: 'when', href: `#/post/${id}`, title: t('post.permalink') });
+	const edited = h('span', { class: 'edited' });
+	const body = h('div', { class: 'post-body' });
+	const reactions = h('div', { class: 'reactions', role: 'group', 'aria-label': t('react.picker') });
+	const likeBtn = h('button', { type: 'button', class: 'action like', onclick: () => toggleReaction(c, '👍') });
+	const commentBtn = h('button', { type: 'button', class: 'action', 'aria-expanded': 'false', onclick: () => (c.open ? closeComments(c) : openComments(c, true)) });
+	const pickerBtn = h('button', { type: 'button', class: 'action', 'aria-expanded': 'false', 'aria-label': t('react.add'), title: t('react.add') }, h('span', { 'aria-hidden': 'true' }, '☺︎+'));
+	const picker = h('div', { class: 'picker', role: 'group', 'aria-label': t('react.picker'), hidden: true },
+		REACTIONS.map(r => h('button', {
+			type: 'button', class: 'emoji', title: t(`react.${r}`), 'aria-label': t('react.with', { name: t(`react.${r}`) }),
+			onclick: () => { togglePicker(false); pickerBtn.focus(); toggleReaction(c, r); },
+		}, r)));
+	const confirm = h('div', { class: 'confirm', hidden: true });
+	const commentsEl = h('section', { class: 'comments', hidden: true, 'aria-label': t('comments.list') });
+
+	function togglePicker(show) {
+		picker.hidden = !show;
+		pickerBtn.setAttribute('aria-expanded', String(show));
+		if (show)
+			picker.querySelector('button').focus();
+	}
+	pickerBtn.addEventListener('click', () => togglePicker(picker.hidden));
+	picker.addEventListener('keydown', ev => {
+		if (ev.key === 'Escape') {
+			togglePicker(false);
+			pickerBtn.focus();
+		}
+	});
+
+	const tools = h('div', { class: 'post-tools', role: 'group', 'aria-label': t('post.actions') });
+
+	c.el = h('article', { class: 'card post', 'data-post-id': id, tabindex: '-1', 'aria-labelledby': authorId },
+		h('header', { class: 'post-head' },
+			h('a', { href: `#/people/${enc(post.author)}`, tabindex: '-1', 'aria-hidden': 'true', class: 'avatar-link' }, avatar(post.author)),
+			h('div', { class: 'post-meta' },
+				h('span', { id: authorId, class: 'author-line' }, personLink(post.author || post.author_key.slice(0, 12))),
+				h('span', { class: 'muted small' }, `@${post.author} · `, timeLink, edited)),
+			tools),
+		confirm,
+		body,
+		reactions,
+		h('div', { class: 'post-actions' }, likeBtn, commentBtn, pickerBtn),
+		picker,
+		commentsEl);
+	c.parts = { timeLink, edited, body, reactions, likeBtn, commentBtn, commentsEl, confirm, tools };
+
+	c.update = p => {
+		if (p && p.id === id)
+			c.post = Object.assign({}, c.post, p);
+		if (p && Array.isArray(p.my_reactions))
+			c.my = new Set(p.my_reactions);
+		if (p && Array.isArray(p.comment_list))
+			c.comments = p.comment_list;
+		paintCard(c);
+	};
+	paintCard(c);
+	state.cards.set(id, c);
+	if (open)
+		openComments(c, false);
+	else if (!c.my)
+		myReactionsWatch.observe(c.el);
+	return c;
+}
+
+/* May I delete this author's posts? An admin may, for the users of their own
+ * site (the server checks again). Authors not in the directory yet: no. */
+function mayModerate(author) {
+	if (!state.me || !state.me.admin)
+		return false;
+	const mySite = state.me.person && state.me.person.home_site;
+	const p = state.people.get(author);
+	return Boolean(mySite && p && p.home_site === mySite);
+}
+
+/* My reactions on a post: listed in post answers; known empty when the post
+ * has none at all; else unknown (feed items do not carry them). */
+function myReactionsOf(post) {
+	if (Array.isArray(post.my_reactions))
+		return new Set(post.my_reactions);
+	const counts = post.reactions && typeof post.reactions === 'object' ? Object.values(post.reactions) : [];
+	return counts.some(n => n > 0) ? null : new Set();
+}
+
+/* Fetches my reactions for the posts that come into view without them, so
+ * that "Like" shows pressed when I liked it; a couple at a time. */
+const myReactionsQueue = [];
+let myReactionsBusy = 0;
+const myReactionsWatch = new IntersectionObserver(entries => {
+	for (const e of entries) {
+		if (!e.isIntersecting)
+			continue;
+		myReactionsWatch.unobserve(e.target);
+		myReactionsQueue.push(e.target.dataset.postId);
+	}
+	pumpMyReactions();
+});
+
+function pumpMyReactions() {
+	while (myReactionsBusy < 2 && myReactionsQueue.length) {
+		const c = state.cards.get(myReactionsQueue.shift());
+		if (!c || c.my)
+			continue;
+		myReactionsBusy += 1;
+		loadDetail(c).catch(() => {}).finally(() => {
+			myReactionsBusy -= 1;
+			pumpMyReactions();
+		});
+	}
+}
+
+/* Edit for the author; delete for the author and their site's admins. */
+function paintTools(c) {
+	const mine = state.me && c.post.author === state.me.handle;
+	const tools = c.parts.tools;
+	if (tools.childElementCount)
+		return; // drawn once: who may do what does not change
+	if (mine)
+		tools.append(h('button', { type: 'button', class: 'link', onclick: () => startEdit(c) }, t('post.edit')));
+	if (mine || mayModerate(c.post.author))
+		tools.append(h('button', { type: 'button', class: 'link danger', onclick: () => askDelete(c) }, t('post.delete')));
+	tools.hidden = !tools.childElementCount;
+}
+
+/* Draws the parts of a card that change: text, time, reactions, counts. */
+function paintCard(c) {
+	const p = c.post, parts = c.parts;
+	paintTools(c);
+	parts.timeLink.replaceChildren(timeEl(p.created));
+	if (p.edited) {
+		parts.edited.replaceChildren(' · ', h('span', { title: t('post.edited_at', { when: fullDate(p.edited) }) }, t('post.edited')));
+	} else {
+		parts.edited.replaceChildren();
+	}
+	if (!c.editing)
+		parts.body.replaceChildren(h('p', { class: 'post-text' }, richText(p.text, p.mentions)));
+
+	const counts = p.reactions && typeof p.reactions === 'object' ? p.reactions : {};
+	const shown = Object.keys(counts).filter(r => counts[r] > 0);
+	shown.sort((a, b) => counts[b] - counts[a] || REACTIONS.indexOf(a) - REACTIONS.indexOf(b));
+	parts.reactions.replaceChildren(...shown.map(r => {
+		const name = t(`react.${r}`) !== `react.${r}` ? t(`react.${r}`) : r;
+		const pressed = c.my ? String(c.my.has(r)) : 'false';
+		return h('button', { type: 'button', class: 'pill', 'aria-pressed': pressed, 'aria-label': t('react.count', { name, n: counts[r] }), onclick: () => toggleReaction(c, r) },
+			h('span', { 'aria-hidden': 'true' }, r), h('span', { class: 'count', 'aria-hidden': 'true' }, num(counts[r])));
+	}));
+	parts.reactions.hidden = shown.length === 0;
+
+	const liked = c.my ? c.my.has('👍') : false;
+	parts.likeBtn.setAttribute('aria-pressed', String(liked));
+	parts.likeBtn.replaceChildren(h('span', { 'aria-hidden': 'true' }, '👍'), ` ${t('react.like')}`);
+
+	const n = Number(p.comments) || 0;
+	parts.commentBtn.replaceChildren(h('span', { 'aria-hidden': 'true' }, '💬'), ` ${n ? t('comments.show', { n }) : t('comments.none')}`);
+	parts.commentBtn.setAttribute('aria-expanded', String(c.open));
+}
+
+/* Fetches the post with its comments and my reactions. */
+async function loadDetail(c) {
+	const d = await api('GET', `/api/posts/${c.post.id}`);
+	c.my = new Set(Array.isArray(d.my_reactions) ? d.my_reactions : []);
+	c.comments = Array.isArray(d.comment_list) ? d.comment_list : [];
+	c.update(d);
+	if (c.open)
+		paintComments(c);
+}
+
+async function toggleReaction(c, r) {
+	try {
+		if (!c.my)
+			await loadDetail(c);
+		const on = !c.my.has(r);
+		const p = await api('POST', `/api/posts/${c.post.id}/reactions`, { reaction: r, on });
+		if (on)
+			c.my.add(r);
+		else
+			c.my.delete(r);
+		c.update(p && p.id ? p : null);
+	} catch (err) {
+		if (err.status !== 401)
+			showError(err);
+	}
+}
+
+async function openComments(c, focus) {
+	c.open = true;
+	c.parts.commentsEl.hidden = false;
+	c.parts.commentBtn.setAttribute('aria-expanded', 'true');
+	paintComments(c);
+	if (focus)
+		c.parts.commentsEl.querySelector('textarea').focus();
+	if (!c.comments || Number(c.post.comments) !== c.comments.length) {
+		try {
+			await loadDetail(c);
+		} catch (err) {
+			if (err.status !== 401)
+				showError(err);
+		}
+	}
+}
+
+function closeComments(c) {
+	c.open = false;
+	c.parts.commentsEl.hidden = true;
+	c.parts.commentBtn.setAttribute('aria-expanded', 'false');
+	c.parts.commentBtn.focus();
+}
+
+/* Draws the comments of an open card and its reply box, keeping a draft. */
+function paintComments(c) {
+	const sec = c.parts.commentsEl;
+	const old = sec.querySelector('textarea');
+	const draft = old ? old.value : '';
+	const hadFocus = old && document.activeElement === old;
+	const list = c.comments === null
+		? h('p', { class: 'muted small' }, t('comments.loading'))
+		: h('ul', { class: 'comment-list' }, c.comments.map(cm => h('li', { class: 'comment' },
+			avatar(cm.author, 'small'),
+			h('div', { class: 'comment-body' },
+				h('div', { class: 'comment-head' }, personLink(cm.author), ' ', h('span', { class: 'muted small' }, timeEl(cm.created))),
+				h('p', { class: 'comment-text' }, richText(cm.text))))));
+	const send = h('button', { type: 'submit', class: 'btn btn-small' }, t('comments.submit'));
+	const form = h('form', { class: 'comment-form' });
+	const box = textBox({ label: t('comments.label'), placeholder: t('comments.placeholder'), rows: 1, value: draft, onSubmit: () => form.requestSubmit() });
+	form.append(avatar(state.me.handle, 'small'), box.wrap, send);
+	form.addEventListener('submit', async ev => {
+		ev.preventDefault();
+		const text = box.ta.value.trim();
+		if (!text)
+			return;
+		send.disabled = true;
+		try {
+			await api('POST', `/api/posts/${c.post.id}/comments`, { text });
+			box.ta.value = '';
+			await loadDetail(c);
+			c.parts.commentsEl.querySelector('textarea').focus();
+		} catch (err) {
+			if (err.status !== 401)
+				showError(err);
+		} finally {
+			send.disabled = false;
+		}
+	});
+	sec.replaceChildren(list, form);
+	if (hadFocus)
+		box.ta.focus();
+}
+
+function startEdit(c) {
+	if (c.editing)
+		return;
+	c.editing = true;
+	const save = h('button', { type: 'submit', class: 'btn btn-small' }, t('post.save'));
+	const form = h('form', { class: 'edit-form' });
+	const box = textBox({ label: t('post.edit_label'), value: c.post.text, rows: 3, onSubmit: () => form.requestSubmit() });
+	const stop = () => {
+		c.editing = false;
+		paintCard(c);
+		c.el.querySelector('.post-tools button').focus();
+	};
+	form.append(box.wrap, h('div', { class: 'form-row' }, save,
+		h('button', { type: 'button', class: 'btn btn-small btn-quiet', onclick: stop }, t('post.cancel'))));
+	form.addEventListener('keydown', ev => { if (ev.key === 'Escape') stop(); });
+	form.addEventListener('submit', async ev => {
+		ev.preventDefault();
+		const text = box.ta.value.trim();
+		if (!text || text === c.post.text) {
+			stop();
+			return;
+		}
+		save.disabled = true;
+		try {
+			const p = await api('PATCH', `/api/posts/${c.post.id}`, { text });
+			c.editing = false;
+			if (p && p.id)
+				c.update(p);
+			else
+				await loadDetail(c);
+			announce(t('post.saved'));
+			c.el.focus();
+		} catch (err) {
+			save.disabled = false;
+			if (err.status !== 401)
+				showError(err);
+		}
+	});
+	c.parts.body.replaceChildren(form);
+	box.ta.focus();
+	box.ta.setSelectionRange(box.ta.value.length, box.ta.value.length);
+}
+
+function askDelete(c) {
+	const box = c.parts.confirm;
+	const no = h('button', { type: 'button', class: 'btn btn-small btn-quiet', onclick: () => { box.hidden = true; c.el.querySelector('.post-tools button.danger').focus(); } }, t('post.cancel'));
+	const yes = h('button', {
+		type: 'button', class: 'btn btn-small btn-danger', onclick: async () => {
+			yes.disabled = true;
+			try {
+				await api('DELETE', `/api/posts/${c.post.id}`);
+				removeCard(c.post.id);
+				announce(t('post.deleted'));
+				if (state.view === 'post')
+					location.hash = '#/';
+			} catch (err) {
+				yes.disabled = false;
+				if (err.status !== 401)
+					showError(err);
+			}
+		},
+	}, t('post.delete_yes'));
+	box.replaceChildren(h('p', {}, t('post.delete_confirm')), h('div', { class: 'form-row' }, yes, no));
+	box.setAttribute('role', 'group');
+	box.hidden = false;
+	box.addEventListener('keydown', ev => { if (ev.key === 'Escape') no.click(); });
+	yes.focus();
+}
+
+function removeCard(id) {
+	const c = state.cards.get(id);
+	if (c) {
+		const next = c.el.nextElementSibling;
+		const hadFocus = c.el.contains(document.activeElement);
+		c.el.remove();
+		state.cards.delete(id);
+		if (hadFocus && next && next.matches('.post'))
+			next.focus({ preventScroll: true });
+	}
+	if (state.feed && state.feed.pending.delete(id))
+		paintNewBar();
+}
+
+/* -------------------------------------------------------------- composer */
+
+function composer(onPosted) {
+	const send = h('button', { type: 'submit', class: 'btn' }, t('compose.submit'));
+	const form = h('form', { class: 'card composer', 'aria-label': t('compose.label') });
+	const box = textBox({ label: t('compose.label'), placeholder: t('compose.placeholder'), rows: 3, value: state.draft, onSubmit: () => form.requestSubmit() });
+	box.ta.addEventListener('input', () => { state.draft = box.ta.value; });
+	const err = h('p', { class: 'form-error', role: 'alert' });
+	form.append(
+		h('div', { class: 'composer-main' }, avatar(state.me.handle), box.wrap),
+		err,
+		h('div', { class: 'composer-foot' }, h('span', { class: 'muted small hint-keys' }, t('compose.hint')), send));
+	form.addEventListener('submit', async ev => {
+		ev.preventDefault();
+		err.textContent = '';
+		const text = box.ta.value.trim();
+		if (!text) {
+			err.textContent = t('compose.empty');
+			box.ta.focus();
+			return;
+		}
+		send.disabled = true;
+		send.textContent = t('compose.busy');
+		try {
+			const post = await api('POST', '/api/posts', { text });
+			box.ta.value = '';
+			state.draft = '';
+			box.ta.dispatchEvent(new Event('input'));
+			onPosted(post);
+			announce(t('compose.done'));
+		} catch (e) {
+			if (e.status !== 401)
+				err.textContent = errorText(e);
+		} finally {
+			send.disabled = false;
+			send.textContent = t('compose.submit');
+		}
+	});
+	return form;
+}
+
+/* ------------------------------------------------------------------ feed */
+
+async function viewFeed(main, seq) {
+	const list = h('div', { class: 'feed-list' });
+	const more = h('button', { type: 'button', class: 'btn btn-quiet more', onclick: () => loadFeedPage() }, t('feed.more'));
+	const end = h('p', { class: 'muted center feed-end', role: 'status' });
+	const bar = h('button', { type: 'button', class: 'newbar', hidden: true, onclick: () => showPending() });
+	const feed = state.feed = { seq, list, more, end, bar, next: null, done: false, loading: false, pending: new Map() };
+
+	main.append(
+		h('h1', { class: 'visually-hidden', tabindex: '-1' }, t('feed.title')),
+		composer(post => {
+			feed.pending.delete(post.id);
+			paintNewBar();
+			if (!state.cards.has(post.id)) {
+				const c = postCard(post);
+				list.prepend(c.el);
+				c.el.classList.add('fresh');
+			}
+			end.textContent = '';
+		}),
+		h('div', { class: 'newbar-wrap', 'aria-live': 'polite' }, bar),
+		list,
+		h('div', { class: 'feed-foot' }, more, end));
+
+	// Endless scrolling: the "older posts" button loads itself when it
+	// comes into view; keyboard users can press it.
+	const io = new IntersectionObserver(entries => {
+		if (entries.some(e => e.isIntersecting))
+			loadFeedPage();
+	}, { rootMargin: '600px 0px' });
+	io.observe(more);
+	feed.observer = io;
+	await loadFeedPage();
+}
+
+async function loadFeedPage() {
+	const feed = state.feed;
+	if (!feed || feed.loading || feed.done)
+		return;
+	feed.loading = true;
+	feed.more.disabled = true;
+	feed.end.textContent = t('feed.loading');
+	feed.list.setAttribute('aria-busy', 'true');
+	try {
+		const q = new URLSearchParams({ limit: String(FEED_PAGE) });
+		if (feed.next)
+			q.set('before', feed.next);
+		const res = await api('GET', `/api/feed?${q}`);
+		if (state.feed !== feed)
+			return;
+		for (const p of res && res.items || [])
+			if (!state.cards.has(p.id))
+				feed.list.append(postCard(p).el);
+		feed.next = res && res.next ? res.next : null;
+		feed.done = !feed.next;
+		feed.end.textContent = feed.done ? (state.cards.size ? t('feed.end') : t('feed.empty')) : '';
+	} catch (err) {
+		feed.end.textContent = '';
+		if (err.status !== 401)
+			showError(err);
+	} finally {
+		feed.loading = false;
+		feed.more.disabled = false;
+		feed.more.hidden = feed.done;
+		feed.list.removeAttribute('aria-busy');
+	}
+	// A short page leaves the button in view: the observer will not fire
+	// again, so keep loading while it is visible.
+	if (!feed.done && state.feed === feed) {
+		const r = feed.more.getBoundingClientRect();
+		if (r.top < window.innerHeight + 600)
+			setTimeout(loadFeedPage, 0);
+	}
+}
+
+function paintNewBar() {
+	const feed = state.feed;
+	if (!feed)
+		return;
+	const n = feed.pending.size;
+	feed.bar.hidden = n === 0;
+	feed.bar.replaceChildren(h('span', { 'aria-hidden': 'true', class: 'arrow' }, '↑'), ` ${t('feed.new', { n })}`);
+	document.title = n ? `(${n}) ${t('app.name')}` : t('app.name');
+}
+
+/* Puts the waiting posts at the top, newest first, and moves there. */
+function showPending() {
+	const feed = state.feed;
+	const posts = [...feed.pending.values()].sort((a, b) => (b.ts || b.created) - (a.ts || a.created));
+	feed.pending.clear();
+	let first = null;
+	for (const p of posts.reverse()) {
+		if (state.cards.has(p.id))
+			continue;
+		const c = postCard(p);
+		c.el.classList.add('fresh');
+		feed.list.prepend(c.el);
+		first = c.el;
+	}
+	paintNewBar();
+	feed.end.textContent = feed.done && !state.cards.size ? t('feed.empty') : feed.end.textContent;
+	window.scrollTo({ top: 0, behavior: 'smooth' });
+	if (first)
+		first.focus({ preventScroll: true });
+}
+
+/* A post seen live: the feed never jumps; it waits behind the bar. */
+function livePost(view) {
+	const feed = state.feed;
+	if (!feed || state.cards.has(view.id) || feed.pending.has(view.id))
+		return;
+	feed.pending.set(view.id, view);
+	paintNewBar();
+}
+
+/* ------------------------------------------------------------- post page */
+
+async function viewPost(main, seq, id) {
+	main.append(h('p', { class: 'back' }, h('a', { href: '#/' }, `← ${t('post.back')}`)));
+	const h1 = h('h1', { class: 'visually-hidden', tabindex: '-1' }, t('post.permalink'));
+	main.append(h1);
+	if (!/^[0-9a-f]{64}$/.test(id)) {
+		main.append(notice(t('post.gone'), 'error'));
+		return;
+	}
+	try {
+		const p = await api('GET', `/api/posts/${id}`);
+		if (seq !== state.viewSeq)
+			return;
+		h1.textContent = t('post.by', { name: nameOf(p.author) });
+		main.append(postCard(p, { open: true }).el);
+	} catch (err) {
+		if (seq !== state.viewSeq || err.status === 401)
+			return;
+		main.append(notice(err.status === 404 ? t('post.gone') : errorText(err), 'error'));
+	}
+}
+
+/* ---------------------------------------------------------------- people */
+
+function personCard(p) {
+	const prof = p.profile || {};
+	const meta = [prof.title, prof.department].filter(Boolean).join(' · ');
+	const where = [prof.site || p.home_site, prof.location].filter(Boolean).join(' · ');
+	return h('li', { class: 'card person-card' },
+		avatar(p.handle, 'large'),
+		h('div', { class: 'person-card-body' },
+			h('a', { class: 'person-name', href: `#/people/${enc(p.handle)}` }, prof.name || p.handle),
+			h('span', { class: 'muted small' }, `@${p.handle}`,
+				p.home_site ? h('span', { class: 'site-badge', title: t('person.home_site') }, p.home_site) : null),
+			meta ? h('span', { class: 'person-title' }, meta) : null,
+			where ? h('span', { class: 'muted small' }, where) : null,
+			Array.isArray(prof.skills) && prof.skills.length
+				? h('ul', { class: 'chips', 'aria-label': t('person.skills') }, prof.skills.slice(0, 5).map(s => h('li', { class: 'chip' }, s)))
+				: null));
+}
+
+async function viewPeople(main, seq, query) {
+	const q0 = query.get('q') || '';
+	const input = h('input', { type: 'search', id: 'people-q', value: q0, placeholder: t('people.placeholder'), autocomplete: 'off', spellcheck: 'false' });
+	const count = h('p', { class: 'muted small', role: 'status' });
+	const results = h('ul', { class: 'people-grid' });
+	main.append(
+		h('div', { class: 'page-head' }, h('h1', { tabindex: '-1' }, t('people.title'))),
+		h('form', { class: 'search', role: 'search', onsubmit: ev => { ev.preventDefault(); run(); } },
+			field(t('people.search'), input, t('people.all_sites'))),
+		count,
+		results);
+
+	let timer = 0, runSeq = 0;
+	async function run() {
+		const q = input.value.trim();
+		const mine = ++runSeq;
+		// Keep the search in the address so Back and reload return to it.
+		const want = q ? `#/people?q=${enc(q)}` : '#/people';
+		if (location.hash !== want)
+			history.replaceState(null, '', want);
+		count.textContent = t('people.loading');
+		try {
+			const res = await api('GET', `/api/people?q=${enc(q)}&limit=${PEOPLE_MAX}`);
+			if (mine !== runSeq || seq !== state.viewSeq)
+				return;
+			const items = (res && res.items || []).filter(p => !p.disabled);
+			items.forEach(rememberPerson);
+			items.sort((a, b) => nameOf(a.handle).localeCompare(nameOf(b.handle), lang()));
+			results.replaceChildren(...items.map(personCard));
+			count.textContent = items.length ? t('people.count', { n: items.length }) : (q ? t('people.none', { q }) : t('people.count', { n: 0 }));
+			if (res && res.items && res.items.length >= PEOPLE_MAX)
+				count.textContent += ` ${t('people.more')}`;
+		} catch (err) {
+			if (mine === runSeq && err.status !== 401) {
+				count.textContent = '';
+				showError(err);
+			}
+		}
+	}
+	input.addEventListener('input', () => {
+		clearTimeout(timer);
+		timer = setTimeout(run, 250);
+	});
+	await run();
+}
+
+function profileRow(label, value) {
+	if (!value)
+		return null;
+	return h('div', { class: 'dl-row' }, h('dt', {}, label), h('dd', {}, value));
+}
+
+async function viewPerson(main, seq, handle) {
+	let p;
+	try {
+		p = await api('GET', `/api/people/${enc(handle)}`);
+	} catch (err) {
+		if (seq !== state.viewSeq || err.status === 401)
+			return;
+		main.append(h('h1', { tabindex: '-1' }, handle),
+			notice(err.status === 404 ? t('person.not_found', { handle }) : errorText(err), 'error'));
+		return;
+	}
+	if (seq !== state.viewSeq)
+		return;
+	rememberPerson(p);
+	const prof = p.profile || {};
+	const mine = state.me.handle === p.handle;
+	const phone = typeof prof.phone === 'string' && prof.phone.trim()
+		? h('a', { href: `tel:${prof.phone.replace(/[^\d+]/g, '')}` }, prof.phone) : null;
+	const skills = Array.isArray(prof.skills) ? prof.skills.filter(s => typeof s === 'string' && s) : [];
+
+	main.append(h('section', { class: 'card profile' },
+		h('div', { class: 'profile-top' },
+			avatar(p.handle, 'huge'),
+			h('div', { class: 'profile-id' },
+				h('h1', { tabindex: '-1' }, prof.name || p.handle),
+				[prof.title, prof.department].some(Boolean) ? h('p', { class: 'person-title' }, [prof.title, prof.department].filter(Boolean).join(' · ')) : null,
+				h('p', { class: 'muted' }, `@${p.handle}`,
+					p.role === 'admin' ? h('span', { class: 'badge' }, t('person.admin')) : null)),
+			mine ? h('a', { class: 'btn btn-quiet', href: '#/profile' }, t('person.edit')) : null),
+		p.disabled ? notice(t('person.disabled'), 'warn') : null,
+		h('dl', { class: 'profile-facts' },
+			profileRow(t('field.site'), prof.site),
+			profileRow(t('person.home_site'), p.home_site),
+			profileRow(t('field.location'), prof.location),
+			profileRow(t('field.phone'), phone)),
+		skills.length ? h('div', { class: 'profile-block' }, h('h2', {}, t('person.skills')),
+			h('ul', { class: 'chips' }, skills.map(s => h('li', { class: 'chip' }, s)))) : null,
+		prof.bio ? h('div', { class: 'profile-block' }, h('h2', {}, t('person.about')), h('p', { class: 'bio' }, richText(prof.bio))) : null,
+		p.updated ? h('p', { class: 'muted small' }, t('person.updated', { when: relTime(toMs(p.updated)) })) : null));
+
+	const posts = Array.isArray(p.posts) ? p.posts : [];
+	main.append(h('h2', { class: 'section-title' }, t('person.posts')));
+	if (!posts.length)
+		main.append(h('p', { class: 'muted' }, t('person.no_posts')));
+	const list = h('div', { class: 'feed-list' });
+	for (const post of posts)
+		list.append(postCard(post).el);
+	main.append(list);
+}
+
+/* --------------------------------------------------------- profile edit */
+
+async function viewProfileEdit(main, seq) {
+	main.append(h('div', { class: 'page-head' }, h('h1', { tabindex: '-1' }, t('profile.title'))));
+	let p;
+	try {
+		p = await api('GET', `/api/people/${enc(state.me.handle)}`);
+	} catch (err) {
+		if (seq === state.viewSeq && err.status !== 401)
+			main.append(notice(errorText(err), 'error'));
+		return;
+	}
+	if (seq !== state.viewSeq)
+		return;
+	const prof = p.profile || {};
+	const inputs = {};
+	const auto = { name: 'name', title: 'organization-title', phone: 'tel', department: 'off', site: 'off', location: 'off' };
+	for (const f of PROFILE_FIELDS)
+		inputs[f] = h('input', { type: f === 'phone' ? 'tel' : 'text', name: f, value: typeof prof[f] === 'string' ? prof[f] : '', autocomplete: auto[f], maxlength: 200 });
+	inputs.skills = h('input', { type: 'text', name: 'skills', value: Array.isArray(prof.skills) ? prof.skills.join(', ') : '', maxlength: 1000 });
+	inputs.bio = h('textarea', { name: 'bio', rows: 5, maxlength: 2000 });
+	inputs.bio.value = typeof prof.bio === 'string' ? prof.bio : '';
+
+	const save = h('button', { type: 'submit', class: 'btn' }, t('profile.save'));
+	const msg = h('p', { class: 'form-msg', role: 'status' });
+	const form = h('form', { class: 'card form profile-form' },
+		h('div', { class: 'grid-2' },
+			PROFILE_FIELDS.map(f => field(t(`field.${f}`), inputs[f]))),
+		field(t('field.skills'), inputs.skills, t('field.skills_hint')),
+		field(t('field.bio'), inputs.bio, t('field.bio_hint')),
+		h('div', { class: 'form-row' }, save, h('a', { href: `#/people/${enc(state.me.handle)}`, class: 'btn btn-quiet' }, t('profile.view'))),
+		msg);
+	main.append(form);
+
+	form.addEventListener('submit', async ev => {
+		ev.preventDefault();
+		msg.textContent = '';
+		const change = {};
+		for (const f of PROFILE_FIELDS.concat('bio')) {
+			const v = inputs[f].value.trim();
+			if (v !== (typeof prof[f] === 'string' ? prof[f] : ''))
+				change[f] = v;
+		}
+		const skills = inputs.skills.value.split(',').map(s => s.trim()).filter(Boolean);
+		if (skills.join('\n') !== (Array.isArray(prof.skills) ? prof.skills.join('\n') : ''))
+			change.skills = skills;
+		if (!Object.keys(change).length) {
+			msg.textContent = t('profile.unchanged');
+			return;
+		}
+		save.disabled = true;
+		save.textContent = t('profile.busy');
+		try {
+			const np = await api('PUT', '/api/profile', change);
+			if (np && np.handle) {
+				rememberPerson(np);
+				Object.assign(prof, np.profile || {});
+			} else {
+				Object.assign(prof, change);
+			}
+			refreshNames();
+			msg.textContent = t('profile.saved');
+			announce(t('profile.saved'));
+		} catch (err) {
+			if (err.status !== 401) {
+				msg.textContent = errorText(err);
+				msg.setAttribute('role', 'alert');
+			}
+		} finally {
+			save.disabled = false;
+			save.textContent = t('profile.save');
+		}
+	});
+}
+
+/* -------------------------------------------------------- connectivity */
+
+/* What the header indicator says, from the last /api/status. */
+function connSummary() {
+	const s = state.status;
+	if (state.serverDown)
+		return { cls: 'offline', short: t('conn.offline'), long: t('conn.offline_long') };
+	if (!s)
+		return { cls: 'checking', short: t('conn.checking'), long: t('conn.checking') };
+	const peers = Array.isArray(s.peers) ? s.peers : [];
+	if (!peers.length)
+		return { cls: 'lone', short: t('conn.lone'), long: t('conn.lone_long') };
+	const down = peers.filter(p => !p.connected);
+	if (down.length)
+		return { cls: 'down', short: t('conn.down', { n: down.length }), long: t('conn.down_long', { sites: down.map(p => p.site).join(', ') }) };
+	const backlog = peers.reduce((a, p) => a + (Number(p.to_send) || 0) + (Number(p.to_receive) || 0), 0);
+	if (backlog > 0)
+		return { cls: 'sync', short: t('conn.syncing'), long: t('conn.syncing_long', { n: backlog }) };
+	return { cls: 'ok', short: t('conn.ok'), long: t('conn.ok_long', { n: peers.length }) };
+}
+
+function paintConn() {
+	const el = document.getElementById('conn');
+	if (!el)
+		return;
+	const c = connSummary();
+	el.className = `conn conn-${c.cls}`;
+	el.title = c.long;
+	// The accessible name starts with the visible words (WCAG "label in name").
+	el.setAttribute('aria-label', t('conn.details', { short: c.short, state: c.long }));
+	el.dataset.state = c.cls;
+	el.replaceChildren(h('span', { class: 'dot', 'aria-hidden': 'true' }), h('span', { class: 'conn-text' }, c.short));
+	paintOutage();
+}
+
+/* The plain-words banner shown on every page during an outage. */
+function paintOutage() {
+	const el = document.getElementById('outage');
+	if (!el || !state.me)
+		return;
+	const s = state.status;
+	const down = s && Array.isArray(s.peers) ? s.peers.filter(p => !p.connected) : [];
+	let text = '';
+	if (state.serverDown) {
+		text = t('outage.server');
+	} else if (down.length === 1) {
+		const since = peerTime(down[0], 'since');
+		text = `${since ? t('outage.one', { sites: down[0].site, when: clockTime(since) }) : t('outage.many', { sites: down[0].site })} ${t('outage.keep')}`;
+	} else if (down.length > 1) {
+		text = `${t('outage.many', { sites: down.map(p => p.site).join(', ') })} ${t('outage.keep')}`;
+	}
+	if (el.textContent !== text)
+		el.textContent = text;
+	el.hidden = !text;
+	el.classList.toggle('outage-server', state.serverDown);
+}
+
+async function pollStatus() {
+	clearTimeout(state.pollTimer);
+	if (state.polling)
+		return;
+	state.polling = true;
+	try {
+		state.status = await api('GET', '/api/status', null, { quiet401: true });
+		state.serverDown = false;
+	} catch (err) {
+		state.serverDown = err.status === 0 || err.status >= 500;
+	} finally {
+		state.polling = false;
+	}
+	paintConn();
+	if (state.view === 'status')
+		paintStatus();
+	if (state.me)
+		state.pollTimer = setTimeout(pollStatus, STATUS_EVERY_MS);
+}
+
+/* --------------------------------------------------------- status page */
+
+function viewStatus(main) {
+	main.append(h('div', { class: 'page-head' }, h('h1', { tabindex: '-1' }, t('status.title')),
+		h('p', { class: 'muted small' }, t('status.updated'))),
+	h('div', { id: 'status-body' }));
+	paintStatus();
+	pollStatus();
+}
+
+function statRow(label, value) {
+	return h('div', { class: 'dl-row' }, h('dt', {}, label), h('dd', {}, value));
+}
+
+function peerState(p) {
+	const since = peerTime(p, 'since');
+	if (p.connected)
+		return { cls: 'ok', text: since ? t('status.connected_since', { when: clockTime(since) }) : t('status.connected') };
+	if (!since && !peerTime(p, 'last_exchange'))
+		return { cls: 'down', text: t('status.never') };
+	return { cls: 'down', text: since ? t('status.disconnected_since', { when: clockTime(since) }) : t('status.disconnected') };
+}
+
+/* Draws the sites page: this site first, then each peer, like a device list. */
+function paintStatus() {
+	const body = document.getElementById('status-body');
+	if (!body)
+		return;
+	const s = state.status;
+	if (state.serverDown) {
+		body.replaceChildren(notice(t('status.unreachable'), 'error'));
+		return;
+	}
+	if (!s) {
+		body.replaceChildren(h('p', { class: 'muted' }, t('app.loading')));
+		return;
+	}
+	const peers = Array.isArray(s.peers) ? s.peers : [];
+	const down = peers.filter(p => !p.connected);
+	const backlog = peers.reduce((a, p) => a + (Number(p.to_send) || 0) + (Number(p.to_receive) || 0), 0);
+	let summary;
+	if (!peers.length)
+		summary = notice(t('status.lone'));
+	else if (down.length)
+		summary = h('div', { class: 'notice notice-warn' }, h('p', {}, t('status.some_down', { n: down.length })), h('p', {}, t('status.keeps_working')));
+	else
+		summary = notice(`${t('status.all_ok', { n: peers.length })}${backlog ? ` ${t('status.draining', { n: backlog })}` : ''}`, 'ok');
+
+	const self = h('section', { class: 'card site site-self', 'aria-labelledby': 'site-self-name' },
+		h('header', { class: 'site-head' },
+			h('span', { class: 'dot dot-self', 'aria-hidden': 'true' }),
+			h('h2', { id: 'site-self-name' }, s.site || '—'),
+			h('span', { class: 'site-state state-self' }, t('status.local'))),
+		h('dl', { class: 'site-facts' },
+			statRow(t('status.version'), s.version || '—'),
+			statRow(t('status.uptime'), duration(s.uptime_s)),
+			statRow(t('status.events'), num(s.events)),
+			statRow(t('status.posts'), num(s.posts)),
+			statRow(t('status.users'), num(s.users)),
+			statRow(t('status.pending'), num(s.pending)),
+			statRow(t('status.sessions'), num(s.sessions))));
+
+	const peerCards = peers.slice().sort((a, b) => Number(a.connected) - Number(b.connected) || String(a.site).localeCompare(String(b.site)))
+		.map(p => {
+			const st = peerState(p);
+			const nameId = uid('site');
+			const last = peerTime(p, 'last_exchange');
+			return h('section', { class: `card site site-${st.cls}`, 'aria-labelledby': nameId, 'data-site': p.site },
+				h('header', { class: 'site-head' },
+					h('span', { class: `dot dot-${st.cls}`, 'aria-hidden': 'true' }),
+					h('h3', { id: nameId }, p.site),
+					h('span', { class: `site-state state-${st.cls}` }, st.text)),
+				h('dl', { class: 'site-facts' },
+					statRow(t('status.last'), last ? timeEl(last) : t('status.never_exchanged')),
+					statRow(t('status.to_send'), num(p.to_send)),
+					statRow(t('status.to_receive'), num(p.to_receive)),
+					statRow(t('status.sent'), num(p.sent)),
+					statRow(t('status.received'), num(p.received))));
+		});
+
+	body.replaceChildren(summary, self);
+	if (peers.length)
+		body.append(h('h2', { class: 'section-title' }, t('status.peers')), ...peerCards);
+}
+
+/* ----------------------------------------------------------------- admin */
+
+/* A one-time password, selectable and copyable. */
+function secretBox(label, password) {
+	const out = h('input', { type: 'text', readonly: true, value: password, class: 'secret', 'aria-label': label, spellcheck: 'false' });
+	const copied = h('span', { class: 'muted small', role: 'status' });
+	const copy = h('button', {
+		type: 'button', class: 'btn btn-small btn-quiet', onclick: async () => {
+			out.select();
+			try {
+				await navigator.clipboard.writeText(password);
+			} catch {
+				document.execCommand('copy'); // plain http on a LAN has no clipboard API
+			}
+			copied.textContent = t('admin.copied');
+		},
+	}, t('admin.copy'));
+	const box = h('div', { class: 'notice notice-ok secret-box', role: 'alert' }, h('p', {}, label), h('div', { class: 'form-row' }, out, copy, copied));
+	setTimeout(() => out.select(), 0);
+	return box;
+}
+
+async function viewAdmin(main, seq) {
+	main.append(h('div', { class: 'page-head' }, h('h1', { tabindex: '-1' }, t('admin.title'))));
+	const result = h('div', { class: 'admin-result' });
+	const table = h('div', { class: 'admin-users' });
+	main.append(result);
+
+	async function load() {
+		let res;
+		try {
+			res = await api('GET', '/api/admin/users');
+		} catch (err) {
+			if (seq !== state.viewSeq || err.status === 401)
+				return false;
+			table.replaceChildren(notice(err.status === 404 || err.status === 405 ? t('admin.missing') : err.status === 403 ? t('admin.forbidden') : errorText(err), err.status === 404 ? 'warn' : 'error'));
+			return false;
+		}
+		if (seq !== state.viewSeq)
+			return false;
+		const items = res && Array.isArray(res.items) ? res.items : [];
+		if (!items.length) {
+			table.replaceChildren(h('p', { class: 'muted' }, t('admin.none')));
+			return true;
+		}
+		table.replaceChildren(h('table', { class: 'users' },
+			h('thead', {}, h('tr', {},
+				h('th', { scope: 'col' }, t('admin.handle')), h('th', { scope: 'col' }, t('admin.name')),
+				h('th', { scope: 'col' }, t('admin.role')), h('th', { scope: 'col' }, t('admin.state')),
+				h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, t('admin.actions'))))),
+			h('tbody', {}, items.map(u => userRow(u)))));
+		return true;
+	}
+
+	function userRow(u) {
+		const actions = h('td', { class: 'actions', 'data-label': t('admin.actions') });
+		const reset = h('button', { type: 'button', class: 'btn btn-small btn-quiet', onclick: () => confirmThen(actions, t('admin.reset_confirm', { handle: u.handle }), async () => {
+			const r = await api('POST', `/api/admin/users/${enc(u.handle)}/password`);
+			result.replaceChildren(secretBox(t('admin.reset_done', { handle: u.handle }), r && r.password || ''));
+		}) }, t('admin.reset'));
+		const disable = u.disabled ? null : h('button', { type: 'button', class: 'btn btn-small btn-danger-quiet', onclick: () => confirmThen(actions, t('admin.disable_confirm', { handle: u.handle }), async () => {
+			await api('POST', `/api/admin/users/${enc(u.handle)}/disable`);
+			result.replaceChildren(notice(t('admin.disabled_done', { handle: u.handle }), 'ok'));
+			await load();
+		}) }, t('admin.disable'));
+		if (!u.disabled)
+			actions.append(reset, disable);
+		return h('tr', { class: u.disabled ? 'is-disabled' : '' },
+			h('td', { 'data-label': t('admin.handle') }, h('a', { href: `#/people/${enc(u.handle)}` }, u.handle)),
+			h('td', { 'data-label': t('admin.name') }, u.name || ''),
+			h('td', { 'data-label': t('admin.role') }, u.role === 'admin' ? t('admin.role_admin') : t('admin.role_member')),
+			h('td', { 'data-label': t('admin.state') }, h('span', { class: u.disabled ? 'tag tag-off' : 'tag tag-on' }, u.disabled ? t('admin.disabled') : t('admin.active'))),
+			actions);
+	}
+
+	/* Replaces a row's buttons by a confirmation, then runs act. */
+	function confirmThen(cell, question, act) {
+		const before = [...cell.childNodes];
+		const restore = () => { cell.replaceChildren(...before); before[0] && before[0].focus(); };
+		const yes = h('button', { type: 'button', class: 'btn btn-small btn-danger', onclick: async () => {
+			yes.disabled = true;
+			try {
+				await act();
+				restore();
+			} catch (err) {
+				restore();
+				if (err.status !== 401)
+					result.replaceChildren(notice(err.status === 404 ? t('admin.missing') : errorText(err), 'error'));
+			}
+		} }, t('admin.confirm'));
+		const no = h('button', { type: 'button', class: 'btn btn-small btn-quiet', onclick: restore }, t('post.cancel'));
+		cell.replaceChildren(h('span', { class: 'confirm-q' }, question), yes, no);
+		yes.focus();
+	}
+
+	const handle = h('input', { type: 'text', name: 'handle', required: true, pattern: '[a-z0-9][a-z0-9._\\-]{0,31}', autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', maxlength: 32 });
+	const name = h('input', { type: 'text', name: 'name', autocomplete: 'off', maxlength: 200 });
+	const isAdmin = h('input', { type: 'checkbox', name: 'admin', id: uid('adm') });
+	const create = h('button', { type: 'submit', class: 'btn' }, t('admin.create'));
+	const form = h('form', { class: 'card form add-user' },
+		h('h2', {}, t('admin.add')),
+		h('div', { class: 'grid-2' }, field(t('admin.handle'), handle, t('admin.handle_hint')), field(t('admin.name'), name)),
+		h('div', { class: 'check' }, isAdmin, h('label', { for: isAdmin.id }, t('admin.is_admin'))),
+		h('div', { class: 'form-row' }, create));
+	form.addEventListener('submit', async ev => {
+		ev.preventDefault();
+		create.disabled = true;
+		try {
+			const r = await api('POST', '/api/admin/users', { handle: handle.value.trim(), admin: isAdmin.checked, name: name.value.trim() });
+			result.replaceChildren(secretBox(t('admin.created', { handle: r && r.handle || handle.value.trim() }), r && r.password || ''));
+			form.reset();
+			await load();
+		} catch (err) {
+			if (err.status !== 401)
+				result.replaceChildren(notice(err.status === 404 ? t('admin.missing') : errorText(err), 'error'));
+		} finally {
+			create.disabled = false;
+		}
+	});
+
+	main.append(table);
+	if (await load())
+		main.append(form);
+}
+
+/* ----------------------------------------------------------------- login */
+
+function viewLogin(main) {
+	const handle = h('input', { type: 'text', name: 'username', id: 'login-handle', autocomplete: 'username', autocapitalize: 'none', spellcheck: 'false', required: true });
+	const pass = h('input', { type: 'password', name: 'password', id: 'login-password', autocomplete: 'current-password', required: true });
+	const err = h('p', { class: 'form-error', role: 'alert', id: 'login-error' });
+	const submit = h('button', { type: 'submit', class: 'btn btn-wide' }, t('login.submit'));
+	const site = h('p', { class: 'muted center' });
+	const form = h('form', { class: 'card login', 'aria-labelledby': 'login-title' },
+		h('div', { class: 'login-brand' }, h('img', { src: '/logo.svg', alt: '', width: 56, height: 56 }),
+			h('h1', { id: 'login-title', tabindex: '-1' }, t('app.name'))),
+		h('p', { class: 'center login-tag' }, t('app.tagline')),
+		site,
+		state.flash ? notice(state.flash) : null,
+		field(t('login.handle'), handle),
+		field(t('login.password'), pass),
+		err,
+		submit,
+		h('p', { class: 'muted small center' }, t('login.help')));
+	state.flash = '';
+	main.append(h('div', { class: 'login-wrap' }, form));
+
+	api('GET', '/api/status', null, { quiet401: true }).then(s => {
+		if (s && s.site)
+			site.textContent = t('login.site', { site: s.site });
+	}).catch(() => {});
+
+	form.addEventListener('submit', async ev => {
+		ev.preventDefault();
+		err.textContent = '';
+		submit.disabled = true;
+		submit.textContent = t('login.busy');
+		try {
+			const me = await api('POST', '/api/login', { handle: handle.value.trim().toLowerCase(), password: pass.value }, { quiet401: true });
+			pass.value = '';
+			signedIn(me);
+		} catch (e) {
+			pass.value = '';
+			if (e.status === 401 || e.status === 400) {
+				err.textContent = t('login.wrong');
+			} else if (e.status === 403) {
+				err.textContent = t('login.disabled');
+			} else if (e.status === 429) {
+				const retry = Number(e.headers && e.headers.get('Retry-After')) || Number(e.data && e.data.retry_after);
+				err.textContent = retry ? t('login.limited', { s: retry }) : t('login.limited_later');
+			} else {
+				err.textContent = errorText(e);
+			}
+			pass.focus();
+		} finally {
+			submit.disabled = false;
+			submit.textContent = t('login.submit');
+		}
+	});
+	setTimeout(() => handle.focus(), 0);
+}
+
+/* ----------------------------------------------------------------- shell */
+
+/* The header: brand, navigation, connectivity, language and account. */
+function paintShell() {
+	const top = document.getElementById('topbar');
+	document.getElementById('skip').textContent = t('app.skip');
+	const langBtn = h('button', { type: 'button', class: 'lang', lang: otherLang(), id: 'lang-switch', title: t('lang.switch'), 'aria-label': t('lang.switch'), onclick: switchLang },
+		otherLang().toUpperCase());
+	if (!state.me) {
+		top.hidden = false;
+		top.replaceChildren(h('div', { class: 'topbar-inner topbar-login' }, h('span'), langBtn));
+		return;
+	}
+	const nav = [['feed', '#/', t('nav.feed')], ['people', '#/people', t('nav.people')], ['status', '#/status', t('nav.status')]];
+	if (state.me.admin)
+		nav.push(['admin', '#/admin', t('nav.admin')]);
+	const navEl = h('nav', { class: 'nav', 'aria-label': t('nav.main') }, h('ul', {}, nav.map(([name, href, label]) =>
+		h('li', {}, h('a', { href, 'data-nav': name }, label)))));
+	top.hidden = false;
+	top.replaceChildren(h('div', { class: 'topbar-inner' },
+		h('a', { class: 'brand', href: '#/' },
+			h('img', { src: '/logo.svg', alt: '', width: 28, height: 28 }),
+			h('span', { class: 'brand-name' }, t('app.name')),
+			state.status && state.status.site ? h('span', { class: 'brand-site' }, state.status.site) : null),
+		navEl,
+		h('div', { class: 'top-tools' },
+			h('a', { id: 'conn', href: '#/status', class: 'conn' }),
+			langBtn,
+			accountMenu())));
+	paintConn();
+	markNav();
+}
+
+/* The avatar button and its small menu: my profile, edit it, log out. A
+ * click elsewhere closes it (see start()). */
+function accountMenu() {
+	const handle = state.me.handle;
+	const btn = h('button', { type: 'button', class: 'me-btn', id: 'account', 'aria-expanded': 'false', 'aria-controls': 'account-menu', title: t('nav.account', { handle }) },
+		avatar(handle, 'small'),
+		h('span', { class: 'visually-hidden' }, t('nav.account', { handle })),
+		h('span', { class: 'caret', 'aria-hidden': 'true' }, '▾'));
+	const menu = h('div', { class: 'menu', id: 'account-menu', hidden: true },
+		h('p', { class: 'menu-head' }, h('strong', { 'data-name-of': handle }, nameOf(handle)), h('span', { class: 'muted small' }, `@${handle}`)),
+		h('a', { class: 'menu-item', href: `#/people/${enc(handle)}` }, t('nav.me')),
+		h('a', { class: 'menu-item', href: '#/profile' }, t('person.edit')),
+		h('button', { type: 'button', class: 'menu-item', id: 'logout', onclick: logout }, t('nav.logout')));
+	const wrap = h('div', { class: 'account' }, btn, menu);
+	wrap.show = open => {
+		menu.hidden = !open;
+		btn.setAttribute('aria-expanded', String(open));
+		if (open)
+			menu.querySelector('a').focus();
+	};
+	btn.addEventListener('click', () => wrap.show(menu.hidden));
+	menu.addEventListener('click', ev => { if (ev.target.closest('a')) wrap.show(false); });
+	wrap.addEventListener('keydown', ev => {
+		if (ev.key === 'Escape' && !menu.hidden) {
+			wrap.show(false);
+			btn.focus();
+		}
+	});
+	wrap.addEventListener('focusout', ev => {
+		if (ev.relatedTarget && !wrap.contains(ev.relatedTarget))
+			wrap.show(false);
+	});
+	return wrap;
+}
+
+function markNav() {
+	for (const a of document.querySelectorAll('[data-nav]')) {
+		if (a.dataset.nav === state.view || (a.dataset.nav === 'people' && state.view === 'person'))
+			a.setAttribute('aria-current', 'page');
+		else
+			a.removeAttribute('aria-current');
+	}
+}
+
+function switchLang() {
+	setLang(otherLang());
+	paintShell();
+	render(false);
+	document.getElementById('lang-switch').focus();
+}
+
+/* ---------------------------------------------------------------- router */
+
+function parseRoute() {
+	const raw = location.hash.replace(/^#/, '') || '/';
+	const [path, query = ''] = raw.split('?');
+	let parts;
+	try {
+		parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+	} catch {
+		parts = [];
+	}
+	return { parts, query: new URLSearchParams(query) };
+}
+
+/* Draws the page of the current route. focus: move focus to its heading
+ * (after a navigation, so screen readers hear the new page). */
+async function render(focus = true) {
+	const main = document.getElementById('main');
+	const seq = ++state.viewSeq;
+	if (state.feed && state.feed.observer)
+		state.feed.observer.disconnect();
+	state.feed = null;
+	state.cards = new Map();
+	myReactionsWatch.disconnect();
+	myReactionsQueue.length = 0;
+	document.title = t('app.name');
+	main.replaceChildren();
+	if (!state.me) {
+		state.view = 'login';
+		paintOutage();
+		document.getElementById('outage').hidden = true;
+		viewLogin(main);
+		return;
+	}
+	const { parts, query } = parseRoute();
+	const [first, second] = parts;
+	let task;
+	if (!first || first === 'feed') {
+		state.view = 'feed';
+		task = viewFeed(main, seq);
+	} else if (first === 'post' && second) {
+		state.view = 'post';
+		task = viewPost(main, seq, second);
+	} else if (first === 'people' && second) {
+		state.view = 'person';
+		task = viewPerson(main, seq, second);
+	} else if (first === 'people') {
+		state.view = 'people';
+		task = viewPeople(main, seq, query);
+	} else if (first === 'profile') {
+		state.view = 'profile';
+		task = viewProfileEdit(main, seq);
+	} else if (first === 'status') {
+		state.view = 'status';
+		task = viewStatus(main, seq);
+	} else if (first === 'admin') {
+		state.view = 'admin';
+		task = viewAdmin(main, seq);
+	} else {
+		location.replace('#/');
+		return;
+	}
+	markNav();
+	if (focus) {
+		const head = main.querySelector('h1');
+		if (head)
+			head.focus({ preventScroll: true });
+		window.scrollTo(0, 0);
+	}
+	await task;
+	if (focus && seq === state.viewSeq && document.activeElement === document.body) {
+		const head = main.querySelector('h1');
+		if (head)
+			head.focus({ preventScroll: true });
+	}
+}
+
+/* ------------------------------------------------------------------ live */
+
+function startStream() {
+	stopStream();
+	const es = new EventSource('/api/stream');
+	state.stream = es;
+	const on = (kind, fn) => es.addEventListener(kind, ev => {
+		let d = null;
+		try {
+			d = JSON.parse(ev.data);
+		} catch {
+			return;
+		}
+		fn(d || {}, kind);
+	});
+	for (const kind of ['post', 'comment', 'reaction', 'edit', 'redaction'])
+		on(kind, liveChange);
+	for (const kind of ['profile', 'enrol', 'revoke'])
+		on(kind, loadPeopleSoon);
+	on('resync', liveResync);
+	// data-live tells whether live updates flow (styling, and the tests).
+	es.addEventListener('open', () => { document.documentElement.dataset.live = 'on'; });
+	es.addEventListener('error', () => {
+		document.documentElement.dataset.live = 'off';
+		pollStatus();
+		if (es.readyState === EventSource.CLOSED && state.stream === es) {
+			// Closed for good (the server said no, or restarted and forgot
+			// the session): find out whether we are still signed in.
+			clearTimeout(state.streamRetry);
+			state.streamRetry = setTimeout(async () => {
+				try {
+					await api('GET', '/api/me');
+					if (state.me && state.stream === es)
+						startStream();
+				} catch (err) {
+					if (err.status === 0 && state.stream === es)
+						startStream(); // still down: keep trying
+				}
+			}, 3000);
+		}
+	});
+}
+
+function stopStream() {
+	clearTimeout(state.streamRetry);
+	if (state.stream)
+		state.stream.close();
+	state.stream = null;
+}
+
+/* A post, comment, reaction, edit or redaction somewhere in the federation. */
+function liveChange(d, kind) {
+	const view = d.view && d.view.id ? d.view : null;
+	const id = d.post || (view && view.id);
+	if (!id)
+		return;
+	const c = state.cards.get(id);
+	const feed = state.feed;
+	if (!view) {
+		if (kind === 'redaction')
+			removeCard(id);
+		return;
+	}
+	if (c) {
+		c.update(view);
+		if (c.open && (kind === 'comment' || kind === 'redaction'))
+			loadDetail(c).catch(() => {});
+		return;
+	}
+	if (feed && feed.pending.has(id)) {
+		feed.pending.set(id, view);
+		return;
+	}
+	if (kind === 'post') {
+		// Our own post usually comes back as the POST's answer first; give
+		// it a moment so the bar does not flash for it.
+		if (state.me && view.author === state.me.handle)
+			setTimeout(() => { if (!state.cards.has(id)) livePost(view); }, OWN_POST_GRACE_MS);
+		else
+			livePost(view);
+	}
+}
+
+/* The stream lost events: refresh what is on screen from the API. */
+async function liveResync() {
+	const feed = state.feed;
+	try {
+		if (feed) {
+			const res = await api('GET', `/api/feed?limit=${FEED_PAGE}`);
+			if (state.feed !== feed)
+				return;
+			for (const p of res && res.items || []) {
+				const c = state.cards.get(p.id);
+				if (c)
+					c.update(p);
+				else
+					livePost(p);
+			}
+		}
+		for (const c of [...state.cards.values()].slice(0, 50)) {
+			const p = await api('GET', `/api/posts/${c.post.id}`).catch(err => (err.status === 404 ? 'gone' : null));
+			if (p === 'gone')
+				removeCard(c.post.id);
+			else if (p)
+				c.update(p);
+		}
+		loadPeopleSoon();
+	} catch {
+		/* the next resync or reload catches up */
+	}
+}
+
+/* --------------------------------------------------------------- session */
+
+function signedIn(me) {
+	state.me = me;
+	state.csrf = me.csrf_token || '';
+	if (me.person)
+		rememberPerson(me.person);
+	paintShell();
+	render(true);
+	startStream();
+	pollStatus();
+	loadPeopleSoon();
+}
+
+function sessionEnded(message) {
+	stopStream();
+	clearTimeout(state.pollTimer);
+	state.me = null;
+	state.csrf = '';
+	state.people = new Map();
+	state.draft = '';
+	state.flash = message || '';
+	paintShell();
+	render(false);
+}
+
+async function logout() {
+	try {
+		await api('POST', '/api/logout', {}, { quiet401: true });
+	} catch {
+		/* signed out here whatever the server said */
+	}
+	sessionEnded(t('login.out'));
+}
+
+/* ----------------------------------------------------------------- start */
+
+async function start() {
+	document.documentElement.lang = lang();
+	document.getElementById('skip').addEventListener('click', ev => {
+		ev.preventDefault();
+		const head = document.querySelector('#main h1') || document.getElementById('main');
+		head.focus();
+	});
+	window.addEventListener('hashchange', () => render(true));
+	document.addEventListener('click', ev => {
+		const menu = document.querySelector('.account');
+		if (menu && !menu.contains(ev.target))
+			menu.show(false);
+	});
+	// Relative times ("3 min ago") stay true while the page is open.
+	setInterval(() => {
+		for (const el of document.querySelectorAll('time[data-ts]'))
+			el.textContent = relTime(Number(el.dataset.ts));
+		paintOutage();
+	}, 30000);
+	try {
+		const me = await api('GET', '/api/me', null, { quiet401: true });
+		signedIn(me);
+	} catch (err) {
+		if (err.status !== 401 && err.status !== 0 && err.status !== 404)
+			state.flash = errorText(err);
+		else if (err.status === 0)
+			state.flash = t('err.network');
+		paintShell();
+		render(false);
+	}
+	document.body.removeAttribute('aria-busy');
+}
+
+start();

@@ -1,0 +1,85 @@
+// Browser tests across two sites of one federation: a post written at one
+// site appears live at the other, and the connectivity indicator, banner and
+// sites page follow a peer that stops and comes back. Skipped when this
+// comptoir has no federation (`comptoir help` does not mention "peer add").
+
+import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
+
+import { addUser, apiSession, cleanup, hasFederation, login, makeFederation, startNode, stopNode, uiTest, until, waitLive, writePost } from './lib.mjs';
+
+const PW = 'correct-horse-battery-2';
+const skip = hasFederation() ? false : 'comptoir has no federation yet (`comptoir help` does not mention "peer add")';
+let paris, lyon;
+
+before(async () => {
+	if (skip)
+	return;
+	[paris, lyon] = await makeFederation(['paris', 'lyon']);
+	addUser(paris, 'alice', PW, { name: 'Alice Martin' });
+	addUser(lyon, 'bob', PW, { name: 'Bob Dupont' });
+	await startNode(paris);
+	await startNode(lyon);
+	// Linked when each sees the other connected.
+	await until(async () => {
+		const [a, b] = await Promise.all([paris, lyon].map(s => fetch(`${s.url}/api/status`).then(r => r.json())));
+		return a.peers.some(p => p.connected) && b.peers.some(p => p.connected);
+	}, 'paris and lyon to connect', 30000);
+});
+after(cleanup);
+
+uiTest('a post written at one site appears live at the other', async ({ newPage }) => {
+	const alice = await newPage(paris);
+	await login(alice, 'alice', PW);
+	await waitLive(alice);
+	await until(async () => (await alice.locator('#conn').getAttribute('data-state')) === 'ok', 'the indicator to say all sites are reachable');
+	assert.equal((await alice.locator('#conn').innerText()).trim(), 'All sites reachable');
+
+	const bob = await newPage(lyon);
+	await login(bob, 'bob', PW);
+	await writePost(bob, 'Greetings from the Lyon plant');
+
+	const bar = alice.locator('.newbar');
+	await bar.waitFor({ timeout: 15000 });
+	assert.match(await bar.innerText(), /Show 1 new post/);
+	await bar.click();
+	const card = alice.locator('article.post', { hasText: 'Greetings from the Lyon plant' });
+	await card.waitFor();
+	assert.match(await card.innerText(), /@bob/);
+
+	// A comment made at paris comes back to lyon's page in place.
+	await card.getByRole('button', { name: 'Comment', exact: true }).click();
+	await card.getByRole('textbox', { name: 'Write a comment' }).fill('Hello from Paris');
+	await card.getByRole('button', { name: 'Reply' }).click();
+	await bob.locator('article.post', { hasText: 'Greetings from the Lyon plant' }).getByRole('button', { name: /1 comment/ }).waitFor({ timeout: 15000 });
+}, { skip });
+
+uiTest('the indicator and the sites page follow a peer that stops and comes back', async ({ newPage }) => {
+	const page = await newPage(paris);
+	await login(page, 'alice', PW);
+	const conn = page.locator('#conn');
+	await until(async () => (await conn.getAttribute('data-state')) === 'ok', 'all sites reachable');
+	await page.getByRole('link', { name: 'Sites', exact: true }).click();
+	const lyonCard = page.locator('.site[data-site="lyon"]');
+	await lyonCard.getByText(/^Reachable/).waitFor();
+
+	await stopNode(lyon);
+	await until(async () => (await conn.getAttribute('data-state')) === 'down', 'the indicator to see lyon gone', 30000);
+	assert.equal((await conn.innerText()).trim(), '1 site unreachable');
+	await lyonCard.getByText(/^(Unreachable|Never reached)/).waitFor({ timeout: 10000 });
+	const banner = page.locator('#outage');
+	await banner.waitFor();
+	assert.match(await banner.innerText(), /lyon has been unreachable since/);
+	assert.match(await banner.innerText(), /Everything here keeps working/);
+
+	// Local work goes on during the outage.
+	await page.getByRole('link', { name: 'Feed', exact: true }).click();
+	await writePost(page, 'Written while Lyon was away');
+
+	await startNode(lyon);
+	await until(async () => (await conn.getAttribute('data-state')) !== 'down', 'lyon to be reachable again', 30000);
+	await until(async () => !(await banner.isVisible()), 'the banner to go');
+	const bob = await apiSession(lyon, 'bob', PW);
+	await until(async () => (await bob.call('GET', '/api/feed')).items.some(p => p.text === 'Written while Lyon was away'),
+		'the post written during the outage to reach lyon', 30000);
+}, { skip });

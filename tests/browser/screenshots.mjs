@@ -1,0 +1,121 @@
+// Takes screenshots of every page of the web UI, at desktop and phone widths
+// and in both languages, on a node filled with a little demo data: for
+// looking at the UI, not a test. Usage (from the repository root):
+//   node tests/browser/screenshots.mjs [OUTDIR]   (default /tmp/comptoir-shots)
+
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { addUser, apiSession, browser, cleanup, hasFederation, login, makeFederation, sleep, startNode, startSite, stopNode, until } from './lib.mjs';
+
+const out = process.argv[2] || '/tmp/comptoir-shots';
+fs.mkdirSync(out, { recursive: true });
+const PW = 'correct-horse-battery';
+
+const site = await startSite('paris', [
+	{ handle: 'alice', password: PW, admin: true, name: 'Alice Martin' },
+	{ handle: 'bob', password: PW, name: 'Bob Dupont' },
+	{ handle: 'chloe', password: PW, name: 'Chloé Bernard' },
+]);
+try {
+	const alice = await apiSession(site, 'alice', PW);
+	const bob = await apiSession(site, 'bob', PW);
+	const chloe = await apiSession(site, 'chloe', PW);
+	await alice.call('PUT', '/api/profile', { title: 'Head of IT', department: 'Information systems', site: 'Paris HQ', phone: '+33 1 23 45 67 89', location: 'Building A, 3rd floor', skills: ['networks', 'Linux', 'coffee'], bio: 'I look after the servers of the Paris office.\nAsk me about the intranet.' });
+	await bob.call('PUT', '/api/profile', { title: 'Plant manager', department: 'Logistics', site: 'Lyon plant', skills: ['lean', 'forklifts'] });
+	await chloe.call('PUT', '/api/profile', { title: 'Accountant', department: 'Finance', site: 'Paris HQ' });
+	const p1 = await bob.call('POST', '/api/posts', { text: 'The new loading dock in Lyon opens on Monday 🎉\nThanks to everyone who helped, especially @alice for the network.' });
+	await chloe.call('POST', '/api/posts', { text: 'Reminder: expense reports for October are due Friday. Template: https://intranet.example/expenses' });
+	const p3 = await alice.call('POST', '/api/posts', { text: 'The intranet now shows whether every site is reachable: look at the dot at the top right.' });
+	await chloe.call('POST', `/api/posts/${p1.id}/comments`, { text: 'Congratulations to the Lyon team!' });
+	await alice.call('POST', `/api/posts/${p1.id}/reactions`, { reaction: '👍' });
+	await chloe.call('POST', `/api/posts/${p1.id}/reactions`, { reaction: '🎉' });
+	await bob.call('POST', `/api/posts/${p3.id}/reactions`, { reaction: '👍' });
+	await chloe.call('POST', '/api/posts', { text: '<script>alert(1)</script> is shown as text, not run.' });
+
+	const b = await browser();
+	for (const lang of ['en', 'fr']) {
+		for (const [wname, width] of [['desktop', 1280], ['phone', 375]]) {
+			const ctx = await b.newContext({ viewport: { width, height: width > 500 ? 900 : 780 }, locale: lang === 'fr' ? 'fr-FR' : 'en-GB', deviceScaleFactor: width > 500 ? 1 : 2 });
+			const page = await ctx.newPage();
+			page.on('console', m => { if (m.type() === 'error') console.log(`console: ${m.text()}`); });
+			page.on('pageerror', e => console.log(`page error: ${e.message}`));
+			const shot = async name => {
+				await sleep(400);
+				const file = path.join(out, `${name}-${wname}-${lang}.png`);
+				await page.screenshot({ path: file });
+				console.log(file);
+			};
+			await page.goto(site.url + '/');
+			await shot('login');
+			await login(page, 'alice', PW);
+			await page.locator('article.post').first().waitFor();
+			await shot('feed');
+			await page.locator('article.post', { hasText: 'loading dock' }).getByRole('button', { name: /comment/i }).click();
+			await page.locator('.comment').first().waitFor();
+			await page.locator('article.post', { hasText: 'loading dock' }).scrollIntoViewIfNeeded();
+			await shot('comments');
+			await page.getByRole('textbox', { name: /post|publication/i }).first().fill('Hello @b');
+			await page.locator('.mention-list li').first().waitFor();
+			await page.evaluate(() => window.scrollTo(0, 0));
+			await shot('mention');
+			await page.getByRole('textbox', { name: /post|publication/i }).first().fill('');
+			await bob.call('POST', '/api/posts', { text: 'A live post from Bob' });
+			await page.locator('.newbar:not([hidden])').waitFor();
+			await shot('newbar');
+			await page.goto(site.url + '/#/people');
+			await page.locator('.person-card').first().waitFor();
+			await shot('people');
+			await page.goto(site.url + '/#/people/alice');
+			await page.locator('.profile').waitFor();
+			await shot('person');
+			await page.goto(site.url + '/#/profile');
+			await page.locator('.profile-form').waitFor();
+			await shot('profile-edit');
+			await page.goto(site.url + '/#/status');
+			await page.locator('.site-self').waitFor();
+			await shot('status');
+			await page.goto(site.url + '/#/admin');
+			await sleep(300);
+			await shot('admin');
+			await ctx.close();
+		}
+	}
+
+	// Two sites: the sites page with a peer, then during an outage.
+	if (hasFederation()) {
+		const [hq, plant] = await makeFederation(['paris-hq', 'lyon-plant']);
+		addUser(hq, 'alice', PW, { name: 'Alice Martin' });
+		addUser(plant, 'bob', PW, { name: 'Bob Dupont' });
+		await startNode(hq);
+		await startNode(plant);
+		await until(async () => (await (await fetch(`${hq.url}/api/status`)).json()).peers.some(p => p.connected), 'the sites to connect', 30000);
+		const bob = await apiSession(plant, 'bob', PW);
+		await bob.call('POST', '/api/posts', { text: 'Hello from the plant' });
+		const pages = [];
+		for (const lang of ['en', 'fr']) {
+			for (const [wname, width] of [['desktop', 1280], ['phone', 375]]) {
+				const ctx = await b.newContext({ viewport: { width, height: width > 500 ? 900 : 780 }, locale: lang === 'fr' ? 'fr-FR' : 'en-GB', deviceScaleFactor: width > 500 ? 1 : 2 });
+				const page = await ctx.newPage();
+				await page.goto(hq.url + '/#/status');
+				await login(page, 'alice', PW);
+				await page.locator('.site[data-site]').first().waitFor();
+				await sleep(500);
+				await page.screenshot({ path: path.join(out, `sites-ok-${wname}-${lang}.png`) });
+				pages.push([page, wname, lang]);
+			}
+		}
+		await stopNode(plant);
+		await sleep(8000);
+		for (const [page, wname, lang] of pages) {
+			await page.screenshot({ path: path.join(out, `sites-down-${wname}-${lang}.png`) });
+			await page.goto(hq.url + '/#/');
+			await page.locator('article.post').first().waitFor();
+			await sleep(500);
+			await page.screenshot({ path: path.join(out, `feed-outage-${wname}-${lang}.png`) });
+		}
+		console.log(`${out}/sites-*.png, feed-outage-*.png`);
+	}
+} finally {
+	await cleanup();
+}
