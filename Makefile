@@ -98,6 +98,7 @@ run: $(BUILD)/comptoir
 	./deploy/make-run.sh $(BUILD)/comptoir
 
 check: $(BUILD)/comptoir $(UNIT_BIN) $(REPLAY_BIN) $(TOOL_BIN)
+	@./deploy/install-browser-deps.sh
 	BUILD=$(BUILD) ./tests/run.sh
 
 # libFuzzer needs clang; each target runs FUZZ_SECONDS on its corpus.
