@@ -416,33 +416,6 @@ out:
 
 /* ------------------------------------------------------------------ user */
 
-/* Enrols a new key for handle, with its key backup, and returns the key. */
-static key_sign_t *
-s_enrol(node_t *n, const char *handle, const char *role, const char *password)
-{
-	key_sign_t *uk = key_sign_new();
-	uint8_t seed[CPT_SEED_LEN];
-	char hex[CPT_HEX_ID];
-	json_t *enrol, *backup;
-
-	if (uk == NULL)
-		return NULL;
-	cpt_hex32(hex, key_sign_public(uk));
-	enrol = json_pack("{s:s, s:s, s:s, s:s}", "handle", handle, "key", hex, "site",
-			  node_cfg(n)->name, "role", role);
-	if (s_publish(n, node_site_key(n), EVT_ENROL, enrol, NULL) != 0)
-		goto fail;
-	key_sign_seed(uk, seed);
-	backup = acct_backup_make(handle, seed, password);
-	sodium_memzero(seed, sizeof(seed));
-	if (backup == NULL || s_publish(n, uk, EVT_KEY_BACKUP, backup, NULL) != 0)
-		goto fail;
-	return uk;
-fail:
-	key_sign_destroy(&uk);
-	return NULL;
-}
-
 static int
 s_get_password(const opts_t *o, char pw[ACCT_MAX_PASSWORD + 1], int *generated)
 {
@@ -455,42 +428,13 @@ s_get_password(const opts_t *o, char pw[ACCT_MAX_PASSWORD + 1], int *generated)
 }
 
 static int
-s_revoke(node_t *n, const uint8_t key[CPT_KEY_LEN], const char *reason)
-{
-	char hex[CPT_HEX_ID];
-
-	cpt_hex32(hex, key);
-	return s_publish(n, node_site_key(n), EVT_REVOKE,
-			 json_pack("{s:s, s:I, s:s}", "key", hex, "effective", (json_int_t)hlc_wall_ms(),
-				   "reason", reason),
-			 NULL);
-}
-
-/* Looks a handle up: its key and record. */
-static int
-s_lookup(node_t *n, const char *handle, uint8_t key[CPT_KEY_LEN], json_t **rec)
-{
-	MDB_txn *txn;
-	int rc;
-
-	if (store_read_begin(node_store(n), &txn) != 0)
-		return -1;
-	rc = view_key_of(node_store(n), txn, handle, key);
-	*rec = rc == 0 ? view_key_info(node_store(n), txn, key) : NULL;
-	store_read_end(node_store(n), &txn);
-	return rc == 0 && *rec ? 0 : -1;
-}
-
-static int
 cmd_user(opts_t *o)
 {
 	const char *sub = o->nargs > 0 ? o->args[0] : "";
 	const char *handle = o->nargs > 1 ? o->args[1] : NULL;
-	char pw[ACCT_MAX_PASSWORD + 1];
-	uint8_t key[CPT_KEY_LEN];
-	json_t *rec = NULL;
+	char pw[ACCT_MAX_PASSWORD + 1], err[1024];
 	node_t *n;
-	int rc = 1, generated;
+	int rc = 1, generated = 0;
 
 	if (strcmp(sub, "list") != 0 && (handle == NULL || o->nargs != 2)) {
 		fprintf(stderr, "usage: comptoir user add|passwd|disable HANDLE [options] | user list\n");
@@ -501,96 +445,49 @@ cmd_user(opts_t *o)
 			handle);
 		return 2;
 	}
+	if ((strcmp(sub, "add") == 0 || strcmp(sub, "passwd") == 0) &&
+	    s_get_password(o, pw, &generated) != 0)
+		return 1;
 	if ((n = s_open(o)) == NULL)
 		return 1;
 	if (strcmp(sub, "add") == 0) {
-		key_sign_t *uk;
-		if (s_lookup(n, handle, key, &rec) == 0) {
-			fprintf(stderr, "comptoir: user \"%s\" exists already\n", handle);
-			goto out;
-		}
-		if (s_get_password(o, pw, &generated) != 0)
-			goto out;
-		uk = s_enrol(n, handle, o->admin ? "admin" : "member", pw);
-		if (uk && o->name)
-			s_publish(n, uk, EVT_PROFILE,
-				  json_pack("{s:{s:s, s:s}}", "fields", "name", o->name, "site",
-					    node_cfg(n)->name),
-				  NULL);
-		else if (uk)
-			s_publish(n, uk, EVT_PROFILE,
-				  json_pack("{s:{s:s}}", "fields", "site", node_cfg(n)->name), NULL);
-		if (uk) {
+		if (users_add(n, handle, o->admin, o->name, pw, err, sizeof(err)) == 0) {
 			printf("user \"%s\" added%s\n", handle, o->admin ? " as admin" : "");
 			if (generated)
 				printf("password: %s\n", pw);
 			rc = 0;
 		}
-		key_sign_destroy(&uk);
 	} else if (strcmp(sub, "passwd") == 0) {
-		key_sign_t *uk;
-		if (s_lookup(n, handle, key, &rec) != 0) {
-			fprintf(stderr, "comptoir: no user \"%s\"\n", handle);
-			goto out;
-		}
-		if (s_get_password(o, pw, &generated) != 0)
-			goto out;
-		/* The site cannot open the old key without the old password: it enrols
-		 * a new key for the handle and revokes the old one from now on. */
-		uk = s_enrol(n, handle, json_string_value(json_object_get(rec, "role")), pw);
-		if (uk && s_revoke(n, key, "password reset") == 0) {
+		if (users_reset(n, handle, pw, err, sizeof(err)) == 0) {
 			printf("password of \"%s\" reset\n", handle);
 			if (generated)
 				printf("password: %s\n", pw);
 			rc = 0;
 		}
-		key_sign_destroy(&uk);
 	} else if (strcmp(sub, "disable") == 0) {
-		if (s_lookup(n, handle, key, &rec) != 0) {
-			fprintf(stderr, "comptoir: no user \"%s\"\n", handle);
-			goto out;
-		}
-		if (s_revoke(n, key, "disabled by site IT") == 0) {
+		if (users_disable(n, handle, err, sizeof(err)) == 0) {
 			printf("user \"%s\" disabled\n", handle);
 			rc = 0;
 		}
 	} else if (strcmp(sub, "list") == 0) {
-		MDB_txn *txn;
-		MDB_cursor *cur;
-		MDB_val k, v;
-		if (store_read_begin(node_store(n), &txn) != 0)
-			goto out;
+		json_t *list = users_list(n, 0), *u;
+		size_t i;
 		printf("%-20s %-12s %-7s %-9s %s\n", "HANDLE", "SITE", "ROLE", "STATE", "NAME");
-		if (mdb_cursor_open(txn, node_store(n)->dbi[DB_HANDLES], &cur) == 0) {
-			int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-			for (; r == 0; r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-				char h[64];
-				json_t *p;
-				if (k.mv_size >= sizeof(h))
-					continue;
-				memcpy(h, k.mv_data, k.mv_size);
-				h[k.mv_size] = 0;
-				if ((p = view_person(node_store(n), txn, h)) == NULL)
-					continue;
-				printf("%-20s %-12s %-7s %-9s %s\n", h,
-				       json_string_value(json_object_get(p, "home_site")),
-				       json_string_value(json_object_get(p, "role")),
-				       json_is_true(json_object_get(p, "disabled")) ? "disabled" : "active",
-				       json_string_value(json_object_get(json_object_get(p, "profile"), "name"))
-					       ?: "");
-				json_decref(p);
-			}
-			mdb_cursor_close(cur);
-		}
-		store_read_end(node_store(n), &txn);
+		json_array_foreach(list, i, u)
+			printf("%-20s %-12s %-7s %-9s %s\n", json_string_value(json_object_get(u, "handle")),
+			       json_string_value(json_object_get(u, "site")) ?: "?",
+			       json_string_value(json_object_get(u, "role")) ?: "?",
+			       json_is_true(json_object_get(u, "disabled")) ? "disabled" : "active",
+			       json_string_value(json_object_get(u, "name")) ?: "");
+		json_decref(list);
 		rc = 0;
 	} else {
 		fprintf(stderr, "comptoir: unknown user command \"%s\"\n", sub);
 		rc = 2;
 	}
-out:
+	if (rc == 1)
+		fprintf(stderr, "comptoir: %s\n", err);
 	sodium_memzero(pw, sizeof(pw));
-	json_decref(rec);
 	node_close(&n);
 	return rc;
 }

@@ -679,7 +679,21 @@ PLAIN_ROUTE(s_post_create, api_post_create)
 PLAIN_ROUTE(s_feed, api_feed)
 PLAIN_ROUTE(s_people, api_people)
 PLAIN_ROUTE(s_profile_put, api_profile_put)
+PLAIN_ROUTE(s_admin_users, api_admin_users)
+PLAIN_ROUTE(s_admin_user_add, api_admin_user_add)
 #undef PLAIN_ROUTE
+
+static int
+s_admin_user_disable(http_req_t *r, const char *arg)
+{
+	return api_admin_user_disable(r, arg);
+}
+
+static int
+s_admin_user_password(http_req_t *r, const char *arg)
+{
+	return api_admin_user_password(r, arg);
+}
 
 static int
 s_person(http_req_t *r, const char *arg)
@@ -706,6 +720,10 @@ static const struct route {
     {"/api/people", "GET", s_people},
     {"/api/people/*", "GET", s_person},
     {"/api/profile", "PUT", s_profile_put},
+    {"/api/admin/users", "GET", s_admin_users},
+    {"/api/admin/users", "POST", s_admin_user_add},
+    {"/api/admin/users/*/disable", "POST", s_admin_user_disable},
+    {"/api/admin/users/*/password", "POST", s_admin_user_password},
     {"/api/status", "GET", s_status},
     {"/api/stream", "GET", s_stream},
     {"/metrics", "GET", s_metrics},

@@ -93,4 +93,10 @@ int api_people(http_req_t *r);
 int api_person(http_req_t *r, const char *handle);
 int api_profile_put(http_req_t *r);
 
+/* The admin calls (http_admin.c): users of this site. */
+int api_admin_users(http_req_t *r);
+int api_admin_user_add(http_req_t *r);
+int api_admin_user_disable(http_req_t *r, const char *handle);
+int api_admin_user_password(http_req_t *r, const char *handle);
+
 #endif

@@ -99,6 +99,16 @@ size_t bk_split(store_t *st, MDB_txn *txn, const uint8_t lo[40], const uint8_t h
 /* Rebuilds the index from DB_ORDER. */
 int bk_rebuild(store_t *st, MDB_txn *txn) CPT_WUR;
 
+/* Signature checks on every core (node/verify.c). One caller at a time. */
+typedef struct vpool vpool_t;
+/* threads = 0: one per core but the caller's. NULL when memory is short. */
+vpool_t *vpool_new(size_t threads);
+void vpool_destroy(vpool_t **self_p);
+/* Decodes and verifies n envelopes in parallel; ok[i] = 1 when envelope i
+ * decoded and its signature is valid for fed. Blocks until all are done. */
+void vpool_verify(vpool_t *p, const uint8_t *const *buf, const size_t *len, size_t n,
+		  const uint8_t fed[CPT_FED_LEN], uint32_t max_body, uint8_t *ok);
+
 /* ---------------------------------------------------------------- ingest */
 
 /* What ingest needs to know of its site. */
@@ -244,6 +254,20 @@ void node_count_login(node_t *n, int ok);
 /* Runs the node in the foreground until SIGTERM or SIGINT: HTTP, and later
  * sync. SIGHUP reloads the config when it is valid. Returns an exit code. */
 int node_run(node_t *n);
+
+/* --------------------------------------------------------------- users */
+
+/* A site's staff accounts (node/users.c), for the CLI and the admin pages.
+ * Each returns 0 or a CPT_ code with a message in err. */
+int users_add(node_t *n, const char *handle, int admin, const char *name, const char *password,
+	      char *err, size_t errlen) CPT_WUR;
+/* A new key for handle (the site cannot open the old one), the old revoked. */
+int users_reset(node_t *n, const char *handle, const char *password, char *err,
+		size_t errlen) CPT_WUR;
+/* Revokes the handle's key everywhere. */
+int users_disable(node_t *n, const char *handle, char *err, size_t errlen) CPT_WUR;
+/* [{"handle", "site", "role", "disabled", "name"}], of this site or all. */
+json_t *users_list(node_t *n, int this_site_only);
 
 /* ------------------------------------------------------------ federation */
 
