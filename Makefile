@@ -127,7 +127,11 @@ install: $(BUILD)/comptoir
 	install -m 0755 $(BUILD)/comptoir $(DESTDIR)$(PREFIX)/bin/comptoir
 	install -m 0644 docs/comptoir.1 $(DESTDIR)$(PREFIX)/share/man/man1/comptoir.1
 	install -m 0644 config/comptoir.example.yaml $(DESTDIR)$(PREFIX)/share/doc/comptoir/
-	install -m 0644 deploy/systemd/comptoir.service $(DESTDIR)/lib/systemd/system/comptoir.service
+	sed 's|/usr/local/bin/comptoir|$(PREFIX)/bin/comptoir|g' deploy/systemd/comptoir.service \
+	  > $(DESTDIR)/lib/systemd/system/comptoir.service
+	install -d $(DESTDIR)/usr/lib/sysusers.d $(DESTDIR)/usr/lib/tmpfiles.d
+	install -m 0644 deploy/systemd/comptoir.sysusers $(DESTDIR)/usr/lib/sysusers.d/comptoir.conf
+	install -m 0644 deploy/systemd/comptoir.tmpfiles $(DESTDIR)/usr/lib/tmpfiles.d/comptoir.conf
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -10,6 +10,9 @@
 
 static enum cfg_log_level s_level = LOG_LEVEL_INFO;
 static const char *const s_names[] = {"error", "warn", "info", "debug"};
+/* Under systemd, journald reads a "<N>" prefix as the syslog priority. */
+static const char *const s_prio[] = {"<3>", "<4>", "<6>", "<7>"};
+static int s_journal = -1;
 
 void
 log_set_level(enum cfg_log_level level)
@@ -27,7 +30,12 @@ static void
 s_vlog(enum cfg_log_level level, const char *component, const char *fmt, va_list ap)
 {
 	char line[2048];
-	int n = snprintf(line, sizeof(line), "%s %s ", s_names[level], component);
+	int n;
+
+	if (s_journal < 0)
+		s_journal = getenv("JOURNAL_STREAM") != NULL;
+	n = snprintf(line, sizeof(line), "%s%s %s ", s_journal ? s_prio[level] : "", s_names[level],
+		     component);
 
 	if (n < 0)
 		return;

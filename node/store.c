@@ -20,8 +20,16 @@ static const char *const s_db_names[DB_COUNT] = {
 	[DB_FEED] = "feed",	    [DB_PROFILES] = "profiles",	    [DB_MENTIONS] = "mentions", [DB_PEERS] = "peers", [DB_BUCKETS] = "buckets",
 };
 
-#define MAP_INITIAL (64ull << 20)
-#define MAP_STEP    (256ull << 20)
+/* Map size at creation and growth step. A test may define smaller ones before
+ * including this file, to make MDB_MAP_FULL happen in every code path. */
+#ifndef STORE_MAP_INITIAL
+#define STORE_MAP_INITIAL (64ull << 20)
+#endif
+#ifndef STORE_MAP_STEP
+#define STORE_MAP_STEP (256ull << 20)
+#endif
+#define MAP_INITIAL STORE_MAP_INITIAL
+#define MAP_STEP    STORE_MAP_STEP
 
 void
 store_put_u64(uint8_t *p, uint64_t v)
@@ -156,6 +164,17 @@ s_resize(store_t *st, size_t step)
 	pthread_rwlock_unlock(&st->grow);
 }
 
+/* Grows a full map. Each MDB_MAP_FULL reruns the caller's function from the
+ * start: the step doubles each time (the file is sparse), so that a large
+ * transaction such as a reindex runs a few times, not once per step. */
+static void
+s_grow(store_t *st, int *fulls)
+{
+	s_resize(st, MAP_STEP << *fulls);
+	if (*fulls < 8)
+		(*fulls)++;
+}
+
 int
 store_read_begin(store_t *st, MDB_txn **txn)
 {
@@ -189,7 +208,7 @@ int
 store_write(store_t *st, store_write_fn fn, void *arg)
 {
 	MDB_txn *txn;
-	int rc;
+	int rc, fulls = 0;
 
 	for (int attempt = 0; attempt < 64; attempt++) {
 		pthread_rwlock_rdlock(&st->grow);
@@ -206,7 +225,7 @@ store_write(store_t *st, store_write_fn fn, void *arg)
 		if (rc == MDB_MAP_FULL) {
 			mdb_txn_abort(txn);
 			pthread_rwlock_unlock(&st->grow);
-			s_resize(st, MAP_STEP);
+			s_grow(st, &fulls);
 			continue;
 		}
 		if (rc != 0) {
@@ -229,7 +248,7 @@ store_write(store_t *st, store_write_fn fn, void *arg)
 				mdb_txn_abort(txn);
 				pthread_rwlock_unlock(&st->grow);
 				if (rc == MDB_MAP_FULL) {
-					s_resize(st, MAP_STEP);
+					s_grow(st, &fulls);
 					continue;
 				}
 				return CPT_EIO;
@@ -239,7 +258,7 @@ store_write(store_t *st, store_write_fn fn, void *arg)
 		rc = mdb_txn_commit(txn);
 		pthread_rwlock_unlock(&st->grow);
 		if (rc == MDB_MAP_FULL) {
-			s_resize(st, MAP_STEP);
+			s_grow(st, &fulls);
 			continue;
 		}
 		return rc == 0 ? 0 : CPT_EIO;
@@ -315,5 +334,8 @@ store_backup(store_t *st, const char *dest_dir, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, mdb_strerror(rc));
 		return CPT_EIO;
 	}
+	/* The copy holds every event: private like the original. */
+	snprintf(path, sizeof(path), "%s/store/data.mdb", dest_dir);
+	chmod(path, 0600);
 	return 0;
 }
