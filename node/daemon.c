@@ -271,6 +271,8 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
 					n->stats.pending++;
 				} else if (rc == 0 && r->res[i].rc != CPT_EEXIST) {
 					n->stats.rejected++;
+					if (r->res[i].rc < 0 && r->res[i].rc > -32)
+						n->stats.rejected_by[-r->res[i].rc]++;
 				}
 			}
 		pthread_cond_broadcast(&n->ccond);

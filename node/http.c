@@ -369,6 +369,12 @@ s_metrics(http_req_t *r, const char *arg)
 	fprintf(f, "comptoir_ingested_total %llu\n", (unsigned long long)ns.ingested);
 	METRIC("comptoir_rejected_total", "counter", "Events refused by ingest since start.");
 	fprintf(f, "comptoir_rejected_total %llu\n", (unsigned long long)ns.rejected);
+	METRIC("comptoir_rejected_by_reason_total", "counter",
+	       "Events refused by ingest since start, by reason.");
+	for (int c = 1; c < 32; c++)
+		if (ns.rejected_by[c])
+			fprintf(f, "comptoir_rejected_by_reason_total{reason=\"%s\"} %llu\n",
+				cpt_strerror(-c), (unsigned long long)ns.rejected_by[c]);
 	METRIC("comptoir_pending_events", "gauge",
 	       "Events waiting for their author's certificate.");
 	fprintf(f, "comptoir_pending_events %zu\n", pending);
