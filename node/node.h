@@ -27,9 +27,11 @@ enum store_db {
 	DB_EVENTS,     /* id(32) -> envelope bytes (176 only when redacted) */
 	DB_ORDER,      /* ts(8) id(32) -> kind(2) */
 	DB_BY_AUTHOR,  /* author(32) ts(8) id(32) -> kind(2) */
-	DB_BY_REF,     /* target(32) ts(8) id(32) -> kind(2): comments, reactions, edits, redactions */
-	DB_TOMBSTONES, /* target id(32) -> redaction id(32): bodies never accepted again */
-	DB_PENDING,    /* author(32) id(32) -> envelope: waiting for a certificate */
+	DB_BY_REF,     /* target(32) ts(8) id(32) -> kind(2): comments, reactions, edits, redactions;
+	                  revocations under the revoked key */
+	DB_TOMBSTONES, /* target id(32) redaction id(32) -> "": bodies never accepted again */
+	DB_PENDING,    /* awaited key(32) id(32) -> envelope: waiting for that key's certificate
+	                  or enrolment (the author's, or the user a site revokes) */
 	DB_KEYS,       /* key(32) -> JSON: what a key is (site, user), who vouched, roles */
 	DB_REVOKED,    /* key(32) -> effective ms (8): smallest effective time seen */
 	DB_HANDLES,    /* handle -> JSON list of its enrolments [ts, id, key, by] in order */
@@ -242,6 +244,7 @@ typedef struct node_stats {
 	uint64_t started_ms;        /* when the node started */
 	uint64_t ingested;          /* events stored */
 	uint64_t rejected;          /* events refused */
+	uint64_t rejected_by[32];   /* events refused, by -CPT_ code */
 	uint64_t pending;           /* events put aside */
 	uint64_t http_requests[6];  /* by status class: 1xx..5xx, index 1..5 */
 	uint64_t logins_ok;         /* successful logins */
