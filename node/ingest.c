@@ -169,8 +169,18 @@ s_index(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT_I
 
 	store_put_u64(k, ev->ts);
 	memcpy(k + 8, id, CPT_ID_LEN);
-	if ((rc = ig_put(txn, ctx->st->dbi[DB_ORDER], k, 8 + CPT_ID_LEN, kind, 2)) != 0)
-		return rc;
+	{
+		/* The reconciliation index counts each DB_ORDER entry once: an
+		 * event indexed again (reindex, re-admission) must not add twice. */
+		MDB_val key = {8 + CPT_ID_LEN, k}, val = {2, kind};
+		rc = mdb_put(txn, ctx->st->dbi[DB_ORDER], &key, &val, MDB_NOOVERWRITE);
+		if (rc == 0)
+			rc = bk_update(ctx->st, txn, k, 1);
+		else if (rc == MDB_KEYEXIST)
+			rc = 0;
+		if (rc != 0)
+			return rc;
+	}
 	memcpy(k, ev->author, CPT_KEY_LEN);
 	store_put_u64(k + CPT_KEY_LEN, ev->ts);
 	memcpy(k + CPT_KEY_LEN + 8, id, CPT_ID_LEN);
@@ -193,8 +203,16 @@ s_unindex(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT
 
 	store_put_u64(k, ev->ts);
 	memcpy(k + 8, id, CPT_ID_LEN);
-	if ((rc = ig_del(txn, ctx->st->dbi[DB_ORDER], k, 8 + CPT_ID_LEN)) != 0)
-		return rc;
+	{
+		MDB_val key = {8 + CPT_ID_LEN, k};
+		rc = mdb_del(txn, ctx->st->dbi[DB_ORDER], &key, NULL);
+		if (rc == 0)
+			rc = bk_update(ctx->st, txn, k, 0);
+		else if (rc == MDB_NOTFOUND)
+			rc = 0;
+		if (rc != 0)
+			return rc;
+	}
 	memcpy(k, ev->author, CPT_KEY_LEN);
 	store_put_u64(k + CPT_KEY_LEN, ev->ts);
 	memcpy(k + CPT_KEY_LEN + 8, id, CPT_ID_LEN);
@@ -208,9 +226,11 @@ s_unindex(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT
 	return 0;
 }
 
-/* The event a comment, reaction, edit or redaction refers to. */
+/* The event a comment, reaction, edit or redaction refers to. With keys set,
+ * also the key a revocation names: revocations are indexed in DB_BY_REF under
+ * that key so that its revoked state can be rebuilt when one of them goes. */
 static int
-s_ref_of(const evt_t *ev, const json_t *body, uint8_t ref[CPT_ID_LEN])
+s_ref_of(const evt_t *ev, const json_t *body, uint8_t ref[CPT_ID_LEN], int keys)
 {
 	switch (ev->kind) {
 	case EVT_COMMENT:
@@ -219,6 +239,8 @@ s_ref_of(const evt_t *ev, const json_t *body, uint8_t ref[CPT_ID_LEN])
 		return ig_hex_field(body, "post", ref) == 0;
 	case EVT_REDACT:
 		return ig_hex_field(body, "target", ref) == 0;
+	case EVT_REVOKE:
+		return keys && ig_hex_field(body, "key", ref) == 0;
 	}
 	return 0;
 }
@@ -228,39 +250,58 @@ s_ref_of(const evt_t *ev, const json_t *body, uint8_t ref[CPT_ID_LEN])
 static int s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len,
 			ingest_res_t *res, int depth);
 
+/* Puts an event aside until the key wait is vouched for. The cap applies to
+ * new arrivals only: an event already waiting is not refused for want of
+ * room, and events moved back from the store (capped = 0) are never dropped. */
 static int
-s_pending_put(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN])
+s_pending_put(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t wait[CPT_KEY_LEN], const uint8_t *raw,
+              size_t raw_len, const uint8_t id[CPT_ID_LEN], int capped)
 {
 	uint8_t k[CPT_KEY_LEN + CPT_ID_LEN];
+	MDB_val v;
+	int rc;
 
-	if (store_count(ctx->st, txn, DB_PENDING) >= ctx->max_pending)
-		return CPT_EFULL;
-	memcpy(k, ev->author, CPT_KEY_LEN);
+	memcpy(k, wait, CPT_KEY_LEN);
 	memcpy(k + CPT_KEY_LEN, id, CPT_ID_LEN);
-	return ig_put(txn, ctx->st->dbi[DB_PENDING], k, sizeof(k), ev->raw, ev->raw_len);
+	rc = ig_get(txn, ctx->st->dbi[DB_PENDING], k, sizeof(k), &v);
+	if (rc == 0 && v.mv_size >= raw_len)
+		return 0; /* waits already, with its body if it has one */
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (rc == MDB_NOTFOUND && capped &&
+	    store_count(ctx->st, txn, DB_PENDING) >= ctx->max_pending)
+		return CPT_EFULL;
+	return ig_put(txn, ctx->st->dbi[DB_PENDING], k, sizeof(k), raw, raw_len);
 }
 
-/* Admits what waited for key: every pending event it authored. */
+/* Admits what waited for key. Each entry is taken out before it is ingested
+ * again; one that must wait again for the same key goes back under the same
+ * (key, id), so the walk resumes strictly after the last id seen and ends. */
 static int
 s_pending_release(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], int depth)
 {
-	MDB_cursor *cur;
-	MDB_val k = {CPT_KEY_LEN, (void *)key}, v;
-	int rc;
+	uint8_t from[CPT_KEY_LEN + CPT_ID_LEN];
+	int rc, first = 1;
 
 	if (depth >= PENDING_DEPTH)
 		return 0;
+	memcpy(from, key, CPT_KEY_LEN);
+	memset(from + CPT_KEY_LEN, 0, CPT_ID_LEN);
 	for (;;) {
+		MDB_cursor *cur;
+		MDB_val k = {sizeof(from), from}, v;
 		uint8_t *copy;
 		size_t len;
 		ingest_res_t res;
 
 		if ((rc = mdb_cursor_open(txn, ctx->st->dbi[DB_PENDING], &cur)) != 0)
 			return rc;
-		k.mv_size = CPT_KEY_LEN;
-		k.mv_data = (void *)key;
 		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-		if (rc == MDB_NOTFOUND || (rc == 0 && memcmp(k.mv_data, key, CPT_KEY_LEN) != 0)) {
+		if (rc == 0 && !first && k.mv_size == sizeof(from) &&
+		    memcmp(k.mv_data, from, sizeof(from)) == 0)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		if (rc == MDB_NOTFOUND || (rc == 0 && (k.mv_size != sizeof(from) ||
+		                                       memcmp(k.mv_data, key, CPT_KEY_LEN) != 0))) {
 			mdb_cursor_close(cur);
 			return 0;
 		}
@@ -268,6 +309,8 @@ s_pending_release(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN
 			mdb_cursor_close(cur);
 			return rc;
 		}
+		memcpy(from, k.mv_data, sizeof(from));
+		first = 0;
 		len = v.mv_size;
 		if ((copy = malloc(len)) == NULL) {
 			mdb_cursor_close(cur);
@@ -286,11 +329,12 @@ s_pending_release(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN
 
 /* --------------------------------------------------------- authorise */
 
-/* May this author sign this kind of event? 0, CPT_EPENDING, CPT_EPERM,
- * CPT_EREVOKED; why says what is wrong. */
+/* May this author sign this kind of event? 0, CPT_EPENDING (wait gets the
+ * key whose certificate or enrolment is missing), CPT_EPERM, CPT_EREVOKED;
+ * why says what is wrong. */
 static int
-s_authorise(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body, char *why,
-	    size_t whylen)
+s_authorise(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
+            uint8_t wait[CPT_KEY_LEN], char *why, size_t whylen)
 {
 	json_t *info = NULL;
 	int st = ig_key_status(ctx, txn, ev->author, HLC_MS(ev->ts), &info);
@@ -298,6 +342,7 @@ s_authorise(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body
 
 	switch (st) {
 	case KEY_UNKNOWN:
+		memcpy(wait, ev->author, CPT_KEY_LEN);
 		snprintf(why, whylen, "author not certified yet");
 		return CPT_EPENDING;
 	case KEY_REVOKED:
@@ -323,14 +368,22 @@ s_authorise(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body
 				rc = CPT_EPERM;
 		}
 		break;
-	case EVT_REVOKE:
+	case EVT_REVOKE: {
+		uint8_t target[CPT_KEY_LEN];
+		/* The root is what the federation is: a revocation of it would purge
+		 * every certificate here and be ignored wherever it came first. */
+		if (body && ig_hex_field(body, "key", target) == 0 &&
+		    sodium_memcmp(target, ctx->root, CPT_KEY_LEN) == 0) {
+			rc = CPT_EPERM;
+			break;
+		}
 		if (st == KEY_ROOT)
 			break;
 		if (st != KEY_SITE) {
 			rc = CPT_EPERM;
 		} else if (body) {
 			/* A site revokes the users it enrolled, or itself. */
-			uint8_t target[CPT_KEY_LEN], by[CPT_KEY_LEN];
+			uint8_t by[CPT_KEY_LEN];
 			json_t *t;
 			rc = CPT_EPERM;
 			if (ig_hex_field(body, "key", target) == 0) {
@@ -342,6 +395,7 @@ s_authorise(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body
 					rc = 0;
 				else if (t == NULL && rc != 0) {
 					/* The user is not known here yet: wait for the enrolment. */
+					memcpy(wait, target, CPT_KEY_LEN);
 					snprintf(why, whylen, "revoked key not known yet");
 					json_decref(info);
 					return CPT_EPENDING;
@@ -350,6 +404,7 @@ s_authorise(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body
 			}
 		}
 		break;
+	}
 	case EVT_KEY_BACKUP:
 	case EVT_PROFILE:
 	case EVT_POST:
@@ -473,7 +528,7 @@ static int
 s_apply_redaction(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t rid[CPT_ID_LEN],
 		  const uint8_t target[CPT_ID_LEN])
 {
-	uint8_t k[2 * CPT_ID_LEN];
+	uint8_t k[CPT_ID_LEN + 8 + CPT_ID_LEN];
 	evt_t t;
 	json_t *tb;
 	uint8_t tref[CPT_ID_LEN];
@@ -481,26 +536,274 @@ s_apply_redaction(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t rid[CPT_ID_LEN]
 
 	memcpy(k, target, CPT_ID_LEN);
 	memcpy(k + CPT_ID_LEN, rid, CPT_ID_LEN);
-	if ((rc = ig_put(txn, ctx->st->dbi[DB_TOMBSTONES], k, sizeof(k), "", 0)) != 0)
+	if ((rc = ig_put(txn, ctx->st->dbi[DB_TOMBSTONES], k, 2 * CPT_ID_LEN, "", 0)) != 0)
 		return rc;
 	if (ig_load_event(ctx, txn, target, &t) != 0 || t.body == NULL || !ig_redactable(t.kind))
 		return 0; /* not here yet, already erased, or not erasable */
 	if (!s_redaction_allowed(ctx, txn, rid, t.author))
 		return 0;
 	tb = ig_body(&t);
-	has_ref = tb && s_ref_of(&t, tb, tref);
+	has_ref = tb && s_ref_of(&t, tb, tref, 1);
 	json_decref(tb);
 	/* Mentions of the erased text go with it. */
 	if (t.kind == EVT_POST || t.kind == EVT_COMMENT)
 		if ((rc = vw_mentions(ctx, txn, &t, target, 0)) != 0)
 			return rc;
 	{
-		evt_t copy = t; /* t borrows from the txn: keep header fields only */
+		/* t borrows from the txn and the value is about to be replaced:
+		 * keep the header fields only (author and ts are copies). */
+		evt_t copy = t;
 		copy.body = NULL;
+		copy.raw = NULL;
 		if ((rc = s_strip_body(ctx, txn, target)) != 0)
 			return rc;
+		/* An erased event refers to nothing any more, exactly as one that
+		 * arrives without its body: its DB_BY_REF entry goes. */
+		if (has_ref) {
+			memcpy(k, tref, CPT_ID_LEN);
+			store_put_u64(k + CPT_ID_LEN, copy.ts);
+			memcpy(k + CPT_ID_LEN + 8, target, CPT_ID_LEN);
+			if ((rc = ig_del(txn, ctx->st->dbi[DB_BY_REF], k, sizeof(k))) != 0)
+				return rc;
+		}
 		return s_refresh_for(ctx, txn, &copy, target, has_ref ? tref : NULL);
 	}
+}
+
+static int s_remove_event(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN],
+                          uint8_t **keep, size_t *keep_len);
+
+/* A redaction went (purged with its author's key): its tombstone goes, and a
+ * target it alone had erased leaves the store. Its body is lost here; without
+ * the event, sync fetches it whole again from a peer that kept it. */
+static int
+s_unredact(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t target[CPT_ID_LEN],
+           const uint8_t rid[CPT_ID_LEN])
+{
+	uint8_t k[2 * CPT_ID_LEN];
+	MDB_val v;
+	evt_t t;
+	int rc;
+
+	memcpy(k, target, CPT_ID_LEN);
+	memcpy(k + CPT_ID_LEN, rid, CPT_ID_LEN);
+	if ((rc = ig_del(txn, ctx->st->dbi[DB_TOMBSTONES], k, sizeof(k))) != 0)
+		return rc;
+	rc = ig_get(txn, ctx->st->dbi[DB_EVENTS], target, CPT_ID_LEN, &v);
+	if (rc != 0)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if (v.mv_size != EVT_FIXED_LEN || evt_decode(&t, v.mv_data, v.mv_size, EVT_MAX_BODY) != 0 ||
+	    t.body != NULL || s_is_redacted(ctx, txn, target, t.author))
+		return 0;
+	rc = s_remove_event(ctx, txn, target, NULL, NULL);
+	return rc == CPT_ENOTFOUND ? 0 : rc;
+}
+
+/* The revoked state of key from the revocations still stored: the smallest
+ * effective time, or none. */
+static int
+s_revoked_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN])
+{
+	MDB_cursor *cur;
+	MDB_val k = {CPT_KEY_LEN, (void *)key}, v;
+	uint64_t min = UINT64_MAX;
+	uint8_t b[8];
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, ctx->st->dbi[DB_BY_REF], &cur)) != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size == CPT_KEY_LEN + 8 + CPT_ID_LEN &&
+	       memcmp(k.mv_data, key, CPT_KEY_LEN) == 0) {
+		evt_t r;
+		json_t *body;
+		if (v.mv_size == 2 && ((uint8_t *)v.mv_data)[0] == 0 &&
+		    ((uint8_t *)v.mv_data)[1] == EVT_REVOKE &&
+		    ig_load_event(ctx, txn, (uint8_t *)k.mv_data + CPT_KEY_LEN + 8, &r) == 0 &&
+		    (body = ig_body(&r)) != NULL) {
+			uint64_t eff =
+			    (uint64_t)json_integer_value(json_object_get(body, "effective"));
+			if (eff < min)
+				min = eff;
+			json_decref(body);
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (min == UINT64_MAX)
+		return ig_del(txn, ctx->st->dbi[DB_REVOKED], key, CPT_KEY_LEN);
+	store_put_u64(b, min);
+	return ig_put(txn, ctx->st->dbi[DB_REVOKED], key, CPT_KEY_LEN, b, 8);
+}
+
+/* Moves one stored event back to pending, waiting for key. An index entry k
+ * (of db) without its event is dropped instead. */
+static int
+s_unadmit_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN],
+              const uint8_t id[CPT_ID_LEN], enum store_db db, const uint8_t *k, size_t klen)
+{
+	uint8_t *raw;
+	size_t len;
+	int rc = s_remove_event(ctx, txn, id, &raw, &len);
+
+	if (rc == CPT_ENOTFOUND)
+		return ig_del(txn, ctx->st->dbi[db], k, klen);
+	if (rc != 0)
+		return rc;
+	rc = s_pending_put(ctx, txn, key, raw, len, id, 0);
+	free(raw);
+	return rc;
+}
+
+/* Moves every stored event by key back to pending, and the revocations of key
+ * by its site: nothing vouches for key any more, exactly as if its enrolment
+ * had never come, in which case they would all be waiting for it. */
+static int
+s_unadmit(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN])
+{
+	uint8_t k[CPT_KEY_LEN + 8 + CPT_ID_LEN], *ids = NULL;
+	size_t n = 0, cap = 0;
+	MDB_cursor *cur;
+	MDB_val mk, mv;
+	int rc;
+
+	/* What key signed: take the first until none is left. */
+	for (;;) {
+		mk.mv_size = CPT_KEY_LEN;
+		mk.mv_data = (void *)key;
+		if ((rc = mdb_cursor_open(txn, ctx->st->dbi[DB_BY_AUTHOR], &cur)) != 0)
+			return rc;
+		rc = mdb_cursor_get(cur, &mk, &mv, MDB_SET_RANGE);
+		if (rc != 0 || mk.mv_size != sizeof(k) ||
+		    memcmp(mk.mv_data, key, CPT_KEY_LEN) != 0) {
+			mdb_cursor_close(cur);
+			if (rc != 0 && rc != MDB_NOTFOUND)
+				return rc;
+			break;
+		}
+		memcpy(k, mk.mv_data, sizeof(k));
+		mdb_cursor_close(cur);
+		if ((rc = s_unadmit_one(ctx, txn, key, k + CPT_KEY_LEN + 8, DB_BY_AUTHOR, k,
+		                        sizeof(k))) != 0)
+			return rc;
+	}
+	/* Revocations of key by a site wait for its enrolment; the root's need
+	 * none and stay. Collected first: removing them rewrites DB_BY_REF. */
+	mk.mv_size = CPT_KEY_LEN;
+	mk.mv_data = (void *)key;
+	if ((rc = mdb_cursor_open(txn, ctx->st->dbi[DB_BY_REF], &cur)) != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &mk, &mv, MDB_SET_RANGE);
+	while (rc == 0 && mk.mv_size == sizeof(k) && memcmp(mk.mv_data, key, CPT_KEY_LEN) == 0) {
+		evt_t r;
+		const uint8_t *id = (const uint8_t *)mk.mv_data + CPT_KEY_LEN + 8;
+		if (mv.mv_size == 2 && ((uint8_t *)mv.mv_data)[0] == 0 &&
+		    ((uint8_t *)mv.mv_data)[1] == EVT_REVOKE &&
+		    ig_load_event(ctx, txn, id, &r) == 0 &&
+		    sodium_memcmp(r.author, ctx->root, CPT_KEY_LEN) != 0) {
+			if (n == cap) {
+				uint8_t *bigger =
+				    realloc(ids, (cap = cap ? 2 * cap : 8) * sizeof(k));
+				if (bigger == NULL) {
+					mdb_cursor_close(cur);
+					free(ids);
+					return CPT_ENOMEM;
+				}
+				ids = bigger;
+			}
+			memcpy(ids + n++ * sizeof(k), mk.mv_data, sizeof(k));
+		}
+		rc = mdb_cursor_get(cur, &mk, &mv, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	rc = rc == MDB_NOTFOUND ? 0 : rc;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const uint8_t *e = ids + i * sizeof(k);
+		rc = s_unadmit_one(ctx, txn, key, e + CPT_KEY_LEN + 8, DB_BY_REF, e, sizeof(k));
+	}
+	free(ids);
+	return rc;
+}
+
+/* An enrolment went (its site was revoked from before it was made): the
+ * user's key is as if the enrolment had not come. */
+static int
+s_unenrol(ingest_ctx_t *ctx, MDB_txn *txn, const json_t *body, const uint8_t id[CPT_ID_LEN])
+{
+	uint8_t uk[CPT_KEY_LEN];
+	MDB_val v;
+	int rc;
+
+	if (ig_hex_field(body, "key", uk) != 0)
+		return 0;
+	if ((rc = vw_unenrol(ctx, txn, body, id)) != 0)
+		return rc;
+	rc = ig_get(txn, ctx->st->dbi[DB_KEYS], uk, CPT_KEY_LEN, &v);
+	if (rc != MDB_NOTFOUND)
+		return rc; /* another enrolment still vouches for it, or an error */
+	return s_unadmit(ctx, txn, uk);
+}
+
+/* Takes a stored event out of the store and of every view, as if it had never
+ * come. With keep, *keep gets a copy of the stored bytes (the caller frees it).
+ * Returns 0, CPT_ENOTFOUND when it is not stored, or a store error. */
+static int
+s_remove_event(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], uint8_t **keep,
+               size_t *keep_len)
+{
+	MDB_val mv;
+	uint8_t *raw, ref[CPT_ID_LEN];
+	size_t raw_len;
+	evt_t ev;
+	json_t *body;
+	int rc, has_ref;
+
+	if (keep)
+		*keep = NULL;
+	if ((rc = ig_get(txn, ctx->st->dbi[DB_EVENTS], id, CPT_ID_LEN, &mv)) != 0)
+		return rc == MDB_NOTFOUND ? CPT_ENOTFOUND : rc;
+	raw_len = mv.mv_size;
+	if ((raw = malloc(raw_len)) == NULL)
+		return CPT_ENOMEM;
+	memcpy(raw, mv.mv_data, raw_len);
+	if (evt_decode(&ev, raw, raw_len, EVT_MAX_BODY) != 0) {
+		free(raw);
+		return CPT_EINVAL;
+	}
+	body = ig_body(&ev);
+	has_ref = body && s_ref_of(&ev, body, ref, 1);
+	rc = ig_del(txn, ctx->st->dbi[DB_EVENTS], id, CPT_ID_LEN);
+	if (rc == 0)
+		rc = s_unindex(ctx, txn, &ev, id, has_ref ? ref : NULL);
+	if (rc == 0 && body && (ev.kind == EVT_POST || ev.kind == EVT_COMMENT))
+		rc = vw_mentions(ctx, txn, &ev, id, 0);
+	if (rc == 0) {
+		switch (body ? ev.kind : 0) {
+		case EVT_REDACT:
+			rc = has_ref ? s_unredact(ctx, txn, ref, id) : 0;
+			break;
+		case EVT_REVOKE:
+			rc = has_ref ? s_revoked_rebuild(ctx, txn, ref) : 0;
+			break;
+		case EVT_ENROL:
+			rc = s_unenrol(ctx, txn, body, id);
+			break;
+		case EVT_SITE_CERT:
+			break; /* signed by the root, which is never revoked */
+		default:
+			rc = s_refresh_for(ctx, txn, &ev, id, has_ref ? ref : NULL);
+		}
+	}
+	json_decref(body);
+	if (rc == 0 && keep) {
+		*keep = raw;
+		*keep_len = raw_len;
+	} else {
+		free(raw);
+	}
+	return rc;
 }
 
 /* Deletes every event by key from effective_ms on: a revocation always wins,
@@ -508,45 +811,28 @@ s_apply_redaction(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t rid[CPT_ID_LEN]
 static int
 s_purge_after(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], uint64_t effective_ms)
 {
+	uint8_t from[CPT_KEY_LEN + 8], k[CPT_KEY_LEN + 8 + CPT_ID_LEN];
+	int rc;
+
+	memcpy(from, key, CPT_KEY_LEN);
+	store_put_u64(from + CPT_KEY_LEN, HLC_MAKE(effective_ms, 0));
 	for (;;) {
 		MDB_cursor *cur;
-		uint8_t k[CPT_KEY_LEN + 8], id[CPT_ID_LEN], ref[CPT_ID_LEN];
-		MDB_val mk = {sizeof(k), k}, mv;
-		uint8_t *raw;
-		size_t raw_len;
-		evt_t ev;
-		json_t *body;
-		int rc, has_ref = 0;
+		MDB_val mk = {sizeof(from), from}, mv;
 
-		memcpy(k, key, CPT_KEY_LEN);
-		store_put_u64(k + CPT_KEY_LEN, HLC_MAKE(effective_ms, 0));
 		if ((rc = mdb_cursor_open(txn, ctx->st->dbi[DB_BY_AUTHOR], &cur)) != 0)
 			return rc;
 		rc = mdb_cursor_get(cur, &mk, &mv, MDB_SET_RANGE);
-		if (rc != 0 || memcmp(mk.mv_data, key, CPT_KEY_LEN) != 0) {
+		if (rc != 0 || mk.mv_size != sizeof(k) ||
+		    memcmp(mk.mv_data, key, CPT_KEY_LEN) != 0) {
 			mdb_cursor_close(cur);
 			return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 		}
-		memcpy(id, (uint8_t *)mk.mv_data + CPT_KEY_LEN + 8, CPT_ID_LEN);
+		memcpy(k, mk.mv_data, sizeof(k));
 		mdb_cursor_close(cur);
-		if ((rc = ig_get(txn, ctx->st->dbi[DB_EVENTS], id, CPT_ID_LEN, &mv)) != 0)
-			return rc;
-		raw_len = mv.mv_size;
-		if ((raw = malloc(raw_len)) == NULL)
-			return CPT_ENOMEM;
-		memcpy(raw, mv.mv_data, raw_len);
-		if (evt_decode(&ev, raw, raw_len, EVT_MAX_BODY) != 0) {
-			free(raw);
-			return CPT_EINVAL;
-		}
-		body = ig_body(&ev);
-		has_ref = body && s_ref_of(&ev, body, ref);
-		json_decref(body);
-		if ((rc = ig_del(txn, ctx->st->dbi[DB_EVENTS], id, CPT_ID_LEN)) == 0 &&
-		    (rc = s_unindex(ctx, txn, &ev, id, has_ref ? ref : NULL)) == 0 &&
-		    (ev.kind != EVT_POST && ev.kind != EVT_COMMENT ? 0 : (rc = vw_mentions(ctx, txn, &ev, id, 0))) == 0)
-			rc = s_refresh_for(ctx, txn, &ev, id, has_ref ? ref : NULL);
-		free(raw);
+		rc = s_remove_event(ctx, txn, k + CPT_KEY_LEN + 8, NULL, NULL);
+		if (rc == CPT_ENOTFOUND)
+			rc = ig_del(txn, ctx->st->dbi[DB_BY_AUTHOR], k, sizeof(k));
 		if (rc != 0)
 			return rc;
 	}
@@ -582,8 +868,7 @@ s_apply(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
 			store_put_u64(b, eff);
 			if ((rc = ig_put(txn, ctx->st->dbi[DB_REVOKED], key, CPT_KEY_LEN, b, 8)) != 0)
 				return rc;
-			/* Anything the key signed from then on goes, and so does what
-			 * waited for it. */
+			/* Anything the key signed from then on goes. */
 			if ((rc = s_purge_after(ctx, txn, key, eff)) != 0)
 				return rc;
 		}
@@ -603,11 +888,18 @@ s_apply(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
 
 /* ------------------------------------------------------------- ingest */
 
-static void
-s_reject(ingest_res_t *res, int rc, const char *fmt, const char *arg)
+/* Refuses the event with rc (res->why may already say why). While
+ * reindexing the event is in DB_EVENTS and must leave it, as it would never
+ * have been stored. Returns 0 or a store error. */
+static int
+s_refuse(ingest_ctx_t *ctx, MDB_txn *txn, ingest_res_t *res, int rc, const char *why)
 {
 	res->rc = rc;
-	snprintf(res->why, sizeof(res->why), fmt, arg);
+	if (why)
+		snprintf(res->why, sizeof(res->why), "%s", why);
+	if (!ctx->reindexing)
+		return 0;
+	return ig_del(txn, ctx->st->dbi[DB_EVENTS], res->id, CPT_ID_LEN);
 }
 
 /* Returns a store error (abort the txn) or 0; the event's fate is in res. */
@@ -617,20 +909,24 @@ s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len, in
 {
 	evt_t ev;
 	json_t *body = NULL;
-	uint8_t ref[CPT_ID_LEN];
+	uint8_t ref[CPT_ID_LEN], iref[CPT_ID_LEN], wait[CPT_KEY_LEN];
 	const uint8_t *refp = NULL;
 	MDB_val v;
-	int rc, redacted = 0;
+	int rc, redacted = 0, has_iref = 0;
 	uint64_t now = ctx->now_ms ? ctx->now_ms : hlc_wall_ms();
 
 	memset(res, 0, sizeof(*res));
+	/* Undecodable or badly signed bytes are left where they are, even while
+	 * reindexing: verify reports them. */
 	if ((rc = evt_decode(&ev, buf, len, ctx->max_body)) != 0) {
-		s_reject(res, rc, "%s", cpt_strerror(rc));
+		res->rc = rc;
+		snprintf(res->why, sizeof(res->why), "%s", cpt_strerror(rc));
 		return 0;
 	}
 	res->kind = ev.kind;
 	if ((rc = evt_verify(&ev, ctx->fed)) != 0) {
-		s_reject(res, rc, "%s", cpt_strerror(rc));
+		res->rc = rc;
+		snprintf(res->why, sizeof(res->why), "%s", cpt_strerror(rc));
 		return 0;
 	}
 	evt_id(res->id, &ev);
@@ -643,61 +939,67 @@ s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len, in
 		if (rc != MDB_NOTFOUND)
 			return rc;
 	}
-	if (HLC_MS(ev.ts) > now + HLC_MAX_DRIFT_MS) {
-		s_reject(res, CPT_EAGAIN, "%s", "timestamp too far in the future");
-		return 0;
-	}
+	if (HLC_MS(ev.ts) > now + HLC_MAX_DRIFT_MS)
+		return s_refuse(ctx, txn, res, CPT_EAGAIN, "timestamp too far in the future");
 	if (ev.body) {
-		if ((body = ig_body(&ev)) == NULL) {
-			s_reject(res, CPT_EINVAL, "%s", "body is not a JSON object");
-			return 0;
-		}
+		if ((body = ig_body(&ev)) == NULL)
+			return s_refuse(ctx, txn, res, CPT_EINVAL, "body is not a JSON object");
 		if ((rc = vw_validate(&ev, body, res->why, sizeof(res->why))) != 0) {
-			res->rc = rc;
 			json_decref(body);
-			return 0;
+			return s_refuse(ctx, txn, res, rc, NULL);
 		}
-		if (s_ref_of(&ev, body, ref)) {
+		if (s_ref_of(&ev, body, ref, 0)) {
 			refp = ref;
 			memcpy(res->ref, ref, CPT_ID_LEN);
 			res->has_ref = 1;
 		}
 	} else if (!ig_redactable(ev.kind)) {
 		/* Trust and redaction events carry state that cannot be erased. */
-		s_reject(res, CPT_EINVAL, "%s", "this kind of event cannot arrive redacted");
-		return 0;
+		return s_refuse(ctx, txn, res, CPT_EINVAL,
+		                "this kind of event cannot arrive redacted");
 	} else if (!s_is_redacted(ctx, txn, res->id, ev.author)) {
 		/* Without its redaction, a bodiless copy would let a peer censor. */
-		s_reject(res, CPT_EINVAL, "%s", "body missing and no redaction of it is known");
-		return 0;
+		return s_refuse(ctx, txn, res, CPT_EINVAL,
+		                "body missing and no redaction of it is known");
 	}
-	rc = s_authorise(ctx, txn, &ev, body, res->why, sizeof(res->why));
+	rc = s_authorise(ctx, txn, &ev, body, wait, res->why, sizeof(res->why));
 	if (rc == CPT_EPENDING) {
-		int prc;
+		/* While reindexing, an event waits as it would have on arrival,
+		 * whatever the cap now: it had been accepted. */
+		int prc = 0;
 		if (ctx->reindexing)
-			(void)ig_del(txn, ctx->st->dbi[DB_EVENTS], res->id, CPT_ID_LEN);
-		prc = s_pending_put(ctx, txn, &ev, res->id);
-		res->rc = prc == 0 ? CPT_EPENDING : prc;
+			prc = ig_del(txn, ctx->st->dbi[DB_EVENTS], res->id, CPT_ID_LEN);
+		if (prc == 0)
+			prc = s_pending_put(ctx, txn, wait, ev.raw, ev.raw_len, res->id,
+			                    !ctx->reindexing);
 		json_decref(body);
-		return prc == CPT_EFULL ? 0 : prc;
+		if (prc == CPT_EFULL) {
+			res->rc = CPT_EFULL;
+			snprintf(res->why, sizeof(res->why),
+			         "too many events wait for a certificate");
+			return 0;
+		}
+		res->rc = prc == 0 ? CPT_EPENDING : prc;
+		return prc;
 	}
 	if (rc != 0) {
-		res->rc = rc;
-		if (ctx->reindexing)
-			(void)ig_del(txn, ctx->st->dbi[DB_EVENTS], res->id, CPT_ID_LEN);
 		json_decref(body);
-		return 0;
+		return s_refuse(ctx, txn, res, rc, NULL);
 	}
 	/* A body erased by a redaction we already hold is never accepted again. */
 	if (ev.body == NULL || (ig_redactable(ev.kind) && s_is_redacted(ctx, txn, res->id, ev.author)))
 		redacted = 1;
 	rc = ig_put(txn, ctx->st->dbi[DB_EVENTS], res->id, CPT_ID_LEN, ev.raw,
 		    redacted ? EVT_FIXED_LEN : ev.raw_len);
+	/* An erased event refers to nothing: whether it came with its body or
+	 * without, it has no DB_BY_REF entry. */
+	if (!redacted && body)
+		has_iref = s_ref_of(&ev, body, iref, 1);
 	if (rc == 0)
-		rc = s_index(ctx, txn, &ev, res->id, refp);
-	if (rc == 0 && !redacted && ev.body)
+		rc = s_index(ctx, txn, &ev, res->id, has_iref ? iref : NULL);
+	if (rc == 0 && !redacted) {
 		rc = s_apply(ctx, txn, &ev, body, res->id, refp, depth);
-	else if (rc == 0 && redacted) {
+	} else if (rc == 0) {
 		evt_t copy = ev;
 		copy.body = NULL;
 		rc = s_refresh_for(ctx, txn, &copy, res->id, refp);

@@ -15,19 +15,26 @@
 
 /* (timestamp, id) of one event, for sorting. */
 typedef struct tsid {
-	uint64_t ts;
-	uint8_t id[CPT_ID_LEN];
+	uint64_t ts;            /* its timestamp */
+	uint8_t id[CPT_ID_LEN]; /* its id */
+	int bare;               /* stored without its body */
 } tsid_t;
 
+/* Full events first, then bodiless ones; each in (timestamp, id) order. */
 static int
 s_cmp(const void *a, const void *b)
 {
 	const tsid_t *x = a, *y = b;
+
+	if (x->bare != y->bare)
+		return x->bare - y->bare;
 	return ig_cmp_tsid(x->ts, x->id, y->ts, y->id);
 }
 
 /* Every event id of db (DB_EVENTS, or DB_PENDING whose keys end with the
- * id) with its timestamp, sorted. */
+ * id) with its timestamp, sorted. Bodiless (redacted) events come last, after
+ * every full one: they are taken back only once their redaction is known, and
+ * a redaction is usually newer than what it erases. */
 static int
 s_collect(store_t *st, MDB_txn *txn, enum store_db db, tsid_t **out, size_t *n)
 {
@@ -55,6 +62,7 @@ s_collect(store_t *st, MDB_txn *txn, enum store_db db, tsid_t **out, size_t *n)
 			cap *= 2;
 		}
 		(*out)[*n].ts = store_get_u64((uint8_t *)v.mv_data + 68);
+		(*out)[*n].bare = v.mv_size == EVT_FIXED_LEN;
 		memcpy((*out)[*n].id, (uint8_t *)k.mv_data + k.mv_size - CPT_ID_LEN, CPT_ID_LEN);
 		(*n)++;
 	}
@@ -63,9 +71,9 @@ s_collect(store_t *st, MDB_txn *txn, enum store_db db, tsid_t **out, size_t *n)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-static const enum store_db s_views[] = {DB_ORDER, DB_BY_AUTHOR, DB_BY_REF, DB_TOMBSTONES,
-					DB_KEYS,  DB_REVOKED,	DB_HANDLES, DB_BACKUPS,
-					DB_POSTS, DB_FEED,	DB_PROFILES, DB_MENTIONS};
+static const enum store_db s_views[] = {
+    DB_ORDER,   DB_BY_AUTHOR, DB_BY_REF, DB_TOMBSTONES, DB_KEYS,     DB_REVOKED, DB_HANDLES,
+    DB_BACKUPS, DB_POSTS,     DB_FEED,   DB_PROFILES,   DB_MENTIONS, DB_BUCKETS};
 #define N_VIEWS (sizeof(s_views) / sizeof(s_views[0]))
 
 struct reindex {
@@ -120,6 +128,7 @@ ingest_reindex(ingest_ctx_t *ctx, char *err, size_t errlen)
 	struct reindex r = {&c, err, errlen};
 	int rc;
 
+	err[0] = 0;
 	c.reindexing = 1;
 	rc = store_write(ctx->st, s_reindex_fn, &r);
 	if (rc != 0 && err[0] == 0)
@@ -132,12 +141,18 @@ ingest_reindex(ingest_ctx_t *ctx, char *err, size_t errlen)
 struct rebuild {
 	store_t *from;     /* the store checked */
 	ingest_ctx_t *ctx; /* context on the scratch store */
-	tsid_t *ids;       /* events to ingest, in order */
+	tsid_t *ids;       /* DB_EVENTS pass: events to ingest, in order */
 	size_t n, at;      /* how many, next one */
-	enum store_db db;  /* where they are in from */
+	enum store_db db;  /* DB_EVENTS, or DB_PENDING walked in key order */
+	uint8_t after[64]; /* DB_PENDING pass: resume after this key */
+	int has_after;     /* after is set */
+	uint8_t last[64];  /* the last pending key this transaction took */
+	int more;          /* pending entries remain after last */
 };
 
-/* Copies up to 1000 events per transaction into the scratch store. */
+/* Copies up to 1000 events per transaction into the scratch store. The pass
+ * over DB_PENDING walks it in key order: those events only wait again, in
+ * whatever order they come. */
 static int
 s_rebuild_fn(MDB_txn *txn, void *arg)
 {
@@ -148,32 +163,49 @@ s_rebuild_fn(MDB_txn *txn, void *arg)
 
 	if (store_read_begin(b->from, &rtxn) != 0)
 		return CPT_EIO;
+	if (b->db == DB_PENDING) {
+		MDB_cursor *cur;
+		MDB_val k = {sizeof(b->after), b->after}, v;
+		size_t count = 0;
+		int r;
+
+		b->more = 0;
+		if ((rc = mdb_cursor_open(rtxn, b->from->dbi[DB_PENDING], &cur)) != 0) {
+			store_read_end(b->from, &rtxn);
+			return rc;
+		}
+		if (b->has_after) {
+			r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+			if (r == 0 && k.mv_size == sizeof(b->after) &&
+			    memcmp(k.mv_data, b->after, sizeof(b->after)) == 0)
+				r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		} else {
+			r = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		}
+		for (; r == 0 && count < 1000 && rc == 0;
+		     r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			ingest_res_t res;
+			const uint8_t *p = v.mv_data;
+			size_t len = v.mv_size;
+			if (k.mv_size != sizeof(b->last))
+				continue;
+			rc = ingest_txn(b->ctx, txn, &p, &len, 1, &res);
+			memcpy(b->last, k.mv_data, sizeof(b->last));
+			count++;
+		}
+		b->more = r == 0 && count > 0;
+		mdb_cursor_close(cur);
+		store_read_end(b->from, &rtxn);
+		return rc;
+	}
 	for (size_t i = b->at; i < end && rc == 0; i++) {
 		MDB_val v;
 		ingest_res_t res;
 		const uint8_t *p;
 		size_t len;
 
-		if (b->db == DB_EVENTS) {
-			if (ig_get(rtxn, b->from->dbi[DB_EVENTS], b->ids[i].id, CPT_ID_LEN, &v) != 0)
-				continue;
-		} else {
-			/* Pending keys are author(32) id(32): find it by scanning. */
-			MDB_cursor *cur;
-			MDB_val k;
-			int found = 0;
-			if (mdb_cursor_open(rtxn, b->from->dbi[DB_PENDING], &cur) != 0)
-				continue;
-			for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0;
-			     r = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-				if (k.mv_size == 64 && memcmp((uint8_t *)k.mv_data + 32, b->ids[i].id, 32) == 0) {
-					found = 1;
-					break;
-				}
-			mdb_cursor_close(cur);
-			if (!found)
-				continue;
-		}
+		if (ig_get(rtxn, b->from->dbi[DB_EVENTS], b->ids[i].id, CPT_ID_LEN, &v) != 0)
+			continue;
 		p = v.mv_data;
 		len = v.mv_size;
 		rc = ingest_txn(b->ctx, txn, &p, &len, 1, &res);
@@ -283,23 +315,31 @@ ingest_verify_all(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 		return CPT_ESIG;
 	}
 	/* 2. The views equal a rebuild from the events alone, in a scratch store. */
-	if (mkdtemp(tmp) == NULL || store_open(&scratch, tmp, 1, err, errlen) != 0) {
-		snprintf(err, errlen, "cannot create a scratch store in /tmp");
+	if (mkdtemp(tmp) == NULL) {
+		snprintf(err, errlen, "cannot create a scratch directory in /tmp");
 		return CPT_EIO;
 	}
+	if (store_open(&scratch, tmp, 1, err, errlen) != 0) {
+		nftw(tmp, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+		return CPT_EIO;
+	}
+	/* A scratch copy is thrown away: no fsync per batch. */
+	mdb_env_set_flags(scratch->env, MDB_NOSYNC, 1);
 	sc = *ctx;
 	sc.st = scratch;
 	sc.reindexing = 0;
+	/* Events wait in the rebuild whenever their certificate is newer than
+	 * they are; all of them had been accepted, whatever the cap is now. */
+	sc.max_pending = UINT32_MAX;
 	rc = 0;
-	for (int pass = 0; pass < 2 && rc == 0; pass++) {
-		enum store_db db = pass == 0 ? DB_EVENTS : DB_PENDING;
-		struct rebuild b = {st, &sc, NULL, 0, 0, db};
+	{
+		struct rebuild b = {.from = st, .ctx = &sc, .db = DB_EVENTS};
 		if (store_read_begin(st, &txn) != 0) {
 			rc = CPT_EIO;
-			break;
+		} else {
+			rc = s_collect(st, txn, DB_EVENTS, &ids, &n);
+			store_read_end(st, &txn);
 		}
-		rc = s_collect(st, txn, db, &ids, &n);
-		store_read_end(st, &txn);
 		b.ids = ids;
 		b.n = n;
 		while (rc == 0 && b.at < b.n) {
@@ -308,12 +348,22 @@ ingest_verify_all(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 		}
 		free(ids);
 		ids = NULL;
+		b.db = DB_PENDING;
+		do {
+			if (rc == 0)
+				rc = store_write(scratch, s_rebuild_fn, &b);
+			if (rc == 0 && b.more) {
+				memcpy(b.after, b.last, sizeof(b.after));
+				b.has_after = 1;
+			}
+		} while (rc == 0 && b.more);
 	}
 	if (rc == 0 && store_read_begin(st, &txn) == 0) {
 		if (store_read_begin(scratch, &t2) == 0) {
-			static const char *const names[] = {"order", "by_author", "by_ref", "tombstones",
-							    "keys", "revoked", "handles", "backups",
-							    "posts", "feed", "profiles", "mentions"};
+			static const char *const names[] = {
+			    "order",    "by_author", "by_ref",  "tombstones", "keys",
+			    "revoked",  "handles",   "backups", "posts",      "feed",
+			    "profiles", "mentions",  "buckets"};
 			for (size_t i = 0; i < N_VIEWS; i++)
 				diffs += s_diff(st, txn, scratch, t2, s_views[i], names[i]);
 			diffs += s_diff(st, txn, scratch, t2, DB_EVENTS, "events");

@@ -55,6 +55,12 @@ s_mkdir(const char *path)
 	return 0;
 }
 
+static int
+s_bk_rebuild_fn(MDB_txn *txn, void *arg)
+{
+	return bk_rebuild(arg, txn);
+}
+
 int
 store_open(store_t **out, const char *dir, int create, char *err, size_t errlen)
 {
@@ -112,11 +118,18 @@ store_open(store_t **out, const char *dir, int create, char *err, size_t errlen)
 		} else if (rc != 0) {
 			goto fail;
 		} else if (v.mv_size != 8 || store_get_u64(v.mv_data) > STORE_SCHEMA) {
-			snprintf(err, errlen,
-				 "%s: store schema %llu is newer than this comptoir understands (%d); "
-				 "run a newer comptoir",
-				 path, v.mv_size == 8 ? (unsigned long long)store_get_u64(v.mv_data) : 0ull,
-				 STORE_SCHEMA);
+			if (v.mv_size != 8)
+				snprintf(err, errlen,
+				         "%s: store schema is not a version this comptoir knows "
+				         "(%zu bytes)",
+				         path, v.mv_size);
+			else
+				snprintf(err, errlen,
+				         "%s: store schema %llu is newer than this comptoir "
+				         "understands (%d); "
+				         "run a newer comptoir",
+				         path, (unsigned long long)store_get_u64(v.mv_data),
+				         STORE_SCHEMA);
 			mdb_txn_abort(txn);
 			store_close(&st);
 			return CPT_EVERSION;
@@ -126,6 +139,23 @@ store_open(store_t **out, const char *dir, int create, char *err, size_t errlen)
 	txn = NULL;
 	if (rc != 0)
 		goto fail;
+	/* A store from before the reconciliation index gets it once, in a
+	 * transaction of its own: it may need the map to grow. */
+	{
+		MDB_txn *r;
+		size_t nb = 0, no = 0;
+		if (store_read_begin(st, &r) == 0) {
+			nb = store_count(st, r, DB_BUCKETS);
+			no = store_count(st, r, DB_ORDER);
+			store_read_end(st, &r);
+		}
+		if (nb == 0 && no > 0 && (rc = store_write(st, s_bk_rebuild_fn, st)) != 0) {
+			snprintf(err, errlen, "%s: cannot build the reconciliation index: %s", path,
+			         rc > -100 ? cpt_strerror(rc) : mdb_strerror(rc));
+			store_close(&st);
+			return rc > -100 ? rc : CPT_EIO;
+		}
+	}
 	*out = st;
 	return 0;
 fail:

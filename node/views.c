@@ -298,16 +298,44 @@ s_handle_owner(const json_t *enrols, uint8_t key[CPT_KEY_LEN])
 	return cpt_unhex32(key, khex, strlen(khex));
 }
 
+static int s_profile_rebuild_handle(ingest_ctx_t *ctx, MDB_txn *txn, const char *handle);
+static int s_posts_of_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN]);
+
+/* Views that depend on which handle a key has: the profiles of the handle
+ * whose enrolments changed and of the key's handle before and after, and,
+ * when the key's handle changed, its posts (they show the handle). */
+static int
+s_key_changed(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], const char *enrolled,
+              const char *before)
+{
+	char after[64];
+	int rc;
+
+	if (view_handle_of(ctx->st, txn, key, after) != 0)
+		after[0] = 0;
+	if ((rc = s_profile_rebuild_handle(ctx, txn, enrolled)) != 0)
+		return rc;
+	if (before[0] && strcmp(before, enrolled) != 0 &&
+	    (rc = s_profile_rebuild_handle(ctx, txn, before)) != 0)
+		return rc;
+	if (after[0] && strcmp(after, enrolled) != 0 && strcmp(after, before) != 0 &&
+	    (rc = s_profile_rebuild_handle(ctx, txn, after)) != 0)
+		return rc;
+	if (strcmp(before, after) != 0)
+		return s_posts_of_rebuild(ctx, txn, key);
+	return 0;
+}
+
 int
 vw_enrol(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
 	 const uint8_t id[CPT_ID_LEN])
 {
 	uint8_t uk[CPT_KEY_LEN];
-	char hex[CPT_HEX_ID], by[CPT_HEX_ID], khex[CPT_HEX_ID];
+	char hex[CPT_HEX_ID], by[CPT_HEX_ID], khex[CPT_HEX_ID], before[64];
 	const char *handle = json_string_value(json_object_get(body, "handle"));
 	json_t *rec, *enrols, *e;
 	size_t i, at;
-	int rc;
+	int rc, present = 0;
 
 	if (ig_hex_field(body, "key", uk) != 0 || handle == NULL)
 		return 0;
@@ -321,16 +349,27 @@ vw_enrol(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
 		const char *eh = json_string_value(json_array_get(e, 1));
 		if (eh == NULL || cpt_unhex32(eid, eh, strlen(eh)) != 0)
 			continue;
+		if (memcmp(eid, id, CPT_ID_LEN) == 0) {
+			/* Applied again (an enrolment re-admitted): once is enough. */
+			present = 1;
+			break;
+		}
 		if (ig_cmp_tsid(ev->ts, id, (uint64_t)json_integer_value(json_array_get(e, 0)), eid) < 0) {
 			at = i;
 			break;
 		}
 	}
-	json_array_insert_new(enrols, at, json_pack("[I, s, s, s]", (json_int_t)ev->ts, hex, khex, by));
-	rc = ig_put_json(txn, ctx->st->dbi[DB_HANDLES], handle, strlen(handle), enrols);
+	rc = 0;
+	if (!present) {
+		json_array_insert_new(enrols, at,
+		                      json_pack("[I, s, s, s]", (json_int_t)ev->ts, hex, khex, by));
+		rc = ig_put_json(txn, ctx->st->dbi[DB_HANDLES], handle, strlen(handle), enrols);
+	}
 	json_decref(enrols);
 	if (rc != 0)
 		return rc;
+	if (view_handle_of(ctx->st, txn, uk, before) != 0)
+		before[0] = 0;
 	if (s_newer_than_stored(txn, ctx->st->dbi[DB_KEYS], uk, ev->ts, id)) {
 		rec = json_pack("{s:s, s:s, s:O, s:O, s:s, s:s, s:I}", "type", "user", "handle", handle,
 				"site", json_object_get(body, "site"), "role", json_object_get(body, "role"),
@@ -343,7 +382,97 @@ vw_enrol(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
 			return rc;
 	}
 	/* Profiles are per handle: a new key of the handle may change who writes it. */
-	return vw_profile_rebuild(ctx, txn, uk);
+	return s_key_changed(ctx, txn, uk, handle, before);
+}
+
+/* Every enrolment of key still stored, by id, from the handle lists. A full
+ * scan: it runs only when a site is revoked from before its enrolments. */
+static int
+s_enrols_of_key(MDB_txn *txn, store_t *st, const char *khex, json_t *out)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, st->dbi[DB_HANDLES], &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		json_t *list = json_loadb(v.mv_data, v.mv_size, 0, NULL), *e;
+		size_t i;
+		json_array_foreach(list, i, e)
+		{
+			const char *kh = json_string_value(json_array_get(e, 2));
+			if (kh && strcmp(kh, khex) == 0)
+				json_array_append(out, json_array_get(e, 1));
+		}
+		json_decref(list);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int
+vw_unenrol(ingest_ctx_t *ctx, MDB_txn *txn, const json_t *body, const uint8_t id[CPT_ID_LEN])
+{
+	uint8_t uk[CPT_KEY_LEN];
+	char hex[CPT_HEX_ID], khex[CPT_HEX_ID], before[64];
+	const char *handle = json_string_value(json_object_get(body, "handle"));
+	json_t *enrols, *e, *rec, *others;
+	size_t i;
+	int rc;
+
+	if (ig_hex_field(body, "key", uk) != 0 || handle == NULL)
+		return 0;
+	cpt_hex32(hex, id);
+	cpt_hex32(khex, uk);
+	enrols = s_handle_enrols(txn, ctx->st, handle);
+	for (i = 0; i < json_array_size(enrols);) {
+		e = json_array_get(enrols, i);
+		if (json_string_value(json_array_get(e, 1)) &&
+		    strcmp(json_string_value(json_array_get(e, 1)), hex) == 0)
+			json_array_remove(enrols, i);
+		else
+			i++;
+	}
+	if (json_array_size(enrols) == 0)
+		rc = ig_del(txn, ctx->st->dbi[DB_HANDLES], handle, strlen(handle));
+	else
+		rc = ig_put_json(txn, ctx->st->dbi[DB_HANDLES], handle, strlen(handle), enrols);
+	json_decref(enrols);
+	if (rc != 0)
+		return rc;
+	if (view_handle_of(ctx->st, txn, uk, before) != 0)
+		before[0] = 0;
+	/* The key record came from this enrolment: rebuild it from the others. */
+	rec = view_key_info(ctx->st, txn, uk);
+	if (rec && json_string_value(json_object_get(rec, "id")) &&
+	    strcmp(json_string_value(json_object_get(rec, "id")), hex) == 0) {
+		json_decref(rec);
+		if ((rc = ig_del(txn, ctx->st->dbi[DB_KEYS], uk, CPT_KEY_LEN)) != 0)
+			return rc;
+		others = json_array();
+		rc = s_enrols_of_key(txn, ctx->st, khex, others);
+		json_array_foreach(others, i, e)
+		{
+			uint8_t eid[CPT_ID_LEN];
+			evt_t ev;
+			json_t *b;
+			if (rc != 0)
+				break;
+			if (cpt_unhex32(eid, json_string_value(e), json_string_length(e)) != 0 ||
+			    ig_load_event(ctx, txn, eid, &ev) != 0 || (b = ig_body(&ev)) == NULL)
+				continue;
+			rc = vw_enrol(ctx, txn, &ev, b, eid);
+			json_decref(b);
+		}
+		json_decref(others);
+		if (rc != 0)
+			return rc;
+	} else {
+		json_decref(rec);
+	}
+	return s_key_changed(ctx, txn, uk, handle, before);
 }
 
 /* ------------------------------------------------------------- mentions */
@@ -527,15 +656,27 @@ vw_post_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
 	if (rc == 0)
 		body = ig_body(&ev);
 	if (body == NULL) {
-		/* Gone or erased: out of every post view. */
-		if ((rc = ig_del(txn, ctx->st->dbi[DB_POSTS], id, CPT_ID_LEN)) != 0)
-			return rc;
-		if (rc == 0 && ev.raw) {
-			store_put_u64(fk, ev.ts);
-			memcpy(fk + 8, id, CPT_ID_LEN);
-			return ig_del(txn, ctx->st->dbi[DB_FEED], fk, sizeof(fk));
+		/* Gone or erased: out of every post view. The feed key needs the
+		 * timestamp: from the header when the event is still here, else
+		 * from the view about to go (a revocation purged the event). */
+		uint64_t ts = 0;
+		int have_ts = 0;
+		if (rc == 0) {
+			ts = ev.ts;
+			have_ts = 1;
+		} else {
+			json_t *old = ig_get_json(txn, ctx->st->dbi[DB_POSTS], id, CPT_ID_LEN);
+			if (json_is_integer(json_object_get(old, "ts"))) {
+				ts = (uint64_t)json_integer_value(json_object_get(old, "ts"));
+				have_ts = 1;
+			}
+			json_decref(old);
 		}
-		return 0;
+		if ((rc = ig_del(txn, ctx->st->dbi[DB_POSTS], id, CPT_ID_LEN)) != 0 || !have_ts)
+			return rc;
+		store_put_u64(fk, ts);
+		memcpy(fk + 8, id, CPT_ID_LEN);
+		return ig_del(txn, ctx->st->dbi[DB_FEED], fk, sizeof(fk));
 	}
 	memset(&acc, 0, sizeof(acc));
 	memcpy(acc.author, ev.author, CPT_KEY_LEN);
@@ -683,34 +824,36 @@ s_profile_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, 
 }
 
 /* Profiles are per handle: the LWW registers merge the profile events of
- * every key the owning site enrolled for the handle. */
-int
-vw_profile_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t author[CPT_KEY_LEN])
+ * every key the owning site enrolled for the handle and that still has this
+ * handle (a key enrolled again under another handle writes that one). */
+static int
+s_profile_rebuild_handle(ingest_ctx_t *ctx, MDB_txn *txn, const char *handle)
 {
 	struct profile_acc acc = {json_object(), 0};
-	char handle[64];
-	json_t *rec, *enrols, *e, *evs;
+	json_t *rec, *enrols, *e, *evs, *seen;
 	const char *first_by;
 	size_t i;
 	int rc = 0;
 
-	if (view_handle_of(ctx->st, txn, author, handle) != 0) {
-		json_decref(acc.fields);
-		return 0;
-	}
 	enrols = s_handle_enrols(txn, ctx->st, handle);
 	first_by = json_string_value(json_array_get(json_array_get(enrols, 0), 3));
 	/* Gather the profile events of every key, then apply them in order. */
 	evs = json_array();
+	seen = json_object();
 	json_array_foreach(enrols, i, e) {
 		uint8_t k[CPT_KEY_LEN];
+		char now[64];
 		const char *kh = json_string_value(json_array_get(e, 2));
-		if (first_by == NULL || strcmp(json_string_value(json_array_get(e, 3)), first_by) != 0 ||
-		    cpt_unhex32(k, kh, strlen(kh)) != 0)
+		if (first_by == NULL ||
+		    strcmp(json_string_value(json_array_get(e, 3)), first_by) != 0 || kh == NULL ||
+		    json_object_get(seen, kh) || cpt_unhex32(k, kh, strlen(kh)) != 0 ||
+		    view_handle_of(ctx->st, txn, k, now) != 0 || strcmp(now, handle) != 0)
 			continue;
+		json_object_set_new(seen, kh, json_true());
 		if ((rc = s_each_by_author(ctx, txn, k, EVT_PROFILE, s_collect_ev, evs)) != 0)
 			break;
 	}
+	json_decref(seen);
 	if (rc == 0) {
 		s_sort_tsid(evs);
 		json_array_foreach(evs, i, e) {
@@ -728,9 +871,36 @@ vw_profile_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t author[CPT_KEY
 		return rc != 0 ? rc : ig_del(txn, ctx->st->dbi[DB_PROFILES], handle, strlen(handle));
 	}
 	rec = json_pack("{s:o, s:I}", "fields", acc.fields, "updated", (json_int_t)HLC_MS(acc.updated));
+	if (rec == NULL)
+		return CPT_ENOMEM;
 	rc = ig_put_json(txn, ctx->st->dbi[DB_PROFILES], handle, strlen(handle), rec);
 	json_decref(rec);
 	return rc;
+}
+
+int
+vw_profile_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t author[CPT_KEY_LEN])
+{
+	char handle[64];
+
+	if (view_handle_of(ctx->st, txn, author, handle) != 0)
+		return 0;
+	return s_profile_rebuild_handle(ctx, txn, handle);
+}
+
+static int
+s_post_of_key(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, void *arg)
+{
+	(void)kind;
+	(void)arg;
+	return vw_post_rebuild(ctx, txn, id);
+}
+
+/* The posts of a key show its handle: rebuilt when the handle changes. */
+static int
+s_posts_of_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN])
+{
+	return s_each_by_author(ctx, txn, key, EVT_POST, s_post_of_key, NULL);
 }
 
 static int

@@ -1,0 +1,359 @@
+/*
+ * Unit tests for node/store.c: the schema check, map growth on MDB_MAP_FULL
+ * and hot backups. The store is compiled into this test with a 1 MiB map
+ * that grows by 1 MiB, so that MDB_MAP_FULL strikes everywhere in ingest,
+ * reindex and verify: every path must hand it back to store_write().
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#define STORE_MAP_INITIAL (1ull << 20)
+#define STORE_MAP_STEP    (1ull << 20)
+#include "node/store.c"
+
+#include "tests/unit/ingest_fixture.h"
+
+static size_t
+s_mapsize(store_t *st)
+{
+	MDB_envinfo info;
+
+	assert_int_equal(mdb_env_info(st->env, &info), 0);
+	return info.me_mapsize;
+}
+
+struct meta_put {
+	store_t *st;     /* where */
+	const char *key; /* meta key */
+	const void *val; /* value */
+	size_t len;      /* its length */
+};
+
+static int
+s_meta_put_fn(MDB_txn *txn, void *arg)
+{
+	struct meta_put *m = arg;
+
+	return store_meta_put(m->st, txn, m->key, m->val, m->len);
+}
+
+/* ------------------------------------------------------------- schema */
+
+static void
+test_newer_schema_refused(void **state)
+{
+	fx_t f;
+	store_t *st = NULL;
+	uint8_t v[8];
+	char err[512] = "", path[128];
+	struct meta_put m;
+
+	(void)state;
+	fx_open(&f);
+	store_put_u64(v, STORE_SCHEMA + 1);
+	m = (struct meta_put){f.st, "schema", v, 8};
+	assert_int_equal(store_write(f.st, s_meta_put_fn, &m), 0);
+	store_close(&f.st);
+	assert_int_equal(store_open(&st, f.dir, 0, err, sizeof(err)), CPT_EVERSION);
+	assert_null(st);
+	snprintf(path, sizeof(path), "%s/store", f.dir);
+	assert_non_null(strstr(err, path));
+	assert_non_null(strstr(err, "newer"));
+
+	/* Not even when asked to create a store. */
+	err[0] = 0;
+	assert_int_equal(store_open(&st, f.dir, 1, err, sizeof(err)), CPT_EVERSION);
+	fx_close(&f);
+
+	/* A schema value that is not 8 bytes is not taken for an old one. */
+	fx_open(&f);
+	m = (struct meta_put){f.st, "schema", "1", 1};
+	assert_int_equal(store_write(f.st, s_meta_put_fn, &m), 0);
+	store_close(&f.st);
+	assert_int_equal(store_open(&st, f.dir, 0, err, sizeof(err)), CPT_EVERSION);
+	assert_null(st);
+	fx_close(&f);
+
+	/* The current schema opens, and no store at all is named. */
+	fx_open(&f);
+	store_close(&f.st);
+	assert_int_equal(store_open(&st, f.dir, 0, err, sizeof(err)), 0);
+	store_close(&st);
+	snprintf(path, sizeof(path), "%s/nothing", f.dir);
+	assert_int_equal(store_open(&st, path, 0, err, sizeof(err)), CPT_ENOTFOUND);
+	assert_non_null(strstr(err, path));
+	fx_close(&f);
+}
+
+static int
+s_drop_buckets_fn(MDB_txn *txn, void *arg)
+{
+	store_t *st = arg;
+
+	return mdb_drop(txn, st->dbi[DB_BUCKETS], 0);
+}
+
+/* A store from before the reconciliation index gets it when opened. */
+static void
+test_old_store_gets_buckets(void **state)
+{
+	fx_t f;
+	ev_t ev[12], *list[12];
+	ingest_res_t res[12];
+	snap_t a, b;
+	char err[256] = "";
+
+	(void)state;
+	fx_cert(&ev[0], K_PARIS, "paris", TS(1, 0));
+	fx_enrol(&ev[1], K_PARIS, K_BOB, "bob", "paris", "member", TS(2, 0));
+	for (int i = 2; i < 12; i++)
+		fx_post(&ev[i], K_BOB, HLC_MAKE(T0 + ((uint64_t)i << 20), 0), "spread in time");
+	for (int i = 0; i < 12; i++)
+		list[i] = &ev[i];
+	fx_open(&f);
+	assert_int_equal(fx_ingest_n(&f, list, 12, res), 0);
+	fx_snap(f.st, &a);
+	assert_true(a.entries[DB_BUCKETS] > 0);
+	assert_int_equal(store_write(f.st, s_drop_buckets_fn, f.st), 0);
+	assert_int_equal(fx_count(&f, DB_BUCKETS), 0);
+	store_close(&f.st);
+	if (store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	fx_snap(f.st, &b);
+	FX_SNAP_EQUAL(&a, &b, "buckets built at open");
+	fx_snap_free(&a);
+	fx_snap_free(&b);
+	fx_close(&f);
+	for (int i = 0; i < 12; i++)
+		fx_free(&ev[i]);
+}
+
+/* ------------------------------------------------------------ map full */
+
+/* A busy site: the trust chain, then batches of posts with long texts,
+ * comments, reactions, edits and profiles, in a store that starts at 1 MiB. */
+static void
+test_map_full_grows(void **state)
+{
+	enum { N = 1800, BATCH = 150 };
+	static ev_t ev[N];
+	ev_t *list[N];
+	fx_t f;
+	snap_t before, after;
+	char err[256] = "", text[2100];
+	size_t n_events = 0, n = 0;
+	ingest_res_t res[BATCH];
+	uint64_t seed = 99;
+	int users[] = {K_ALICE, K_BOB, K_CAROL};
+
+	(void)state;
+	fx_cert(&ev[n++], K_PARIS, "paris", TS(1, 0));
+	fx_enrol(&ev[n++], K_PARIS, K_ALICE, "alice", "paris", "member", TS(2, 0));
+	fx_enrol(&ev[n++], K_PARIS, K_BOB, "bob", "paris", "member", TS(2, 1));
+	fx_enrol(&ev[n++], K_PARIS, K_CAROL, "carol", "paris", "member", TS(2, 2));
+	while (n < N) {
+		int k = users[fx_rand(&seed) % 3];
+		uint64_t ts = TS(10 + n, 0);
+		size_t len = 200 + fx_rand(&seed) % 1800;
+		memset(text, 'a' + (int)(n % 26), len);
+		text[len] = 0;
+		text[0] = '@';
+		switch (fx_rand(&seed) % 6) {
+		case 0:
+		case 1:
+			fx_post(&ev[n], k, ts, text);
+			break;
+		case 2:
+			/* On any earlier event: the views take posts only. */
+			fx_child(&ev[n], k, EVT_COMMENT, ts,
+			         &ev[n > 4 ? 4 + fx_rand(&seed) % (n - 4) : 3], text);
+			break;
+		case 3:
+			fx_react(&ev[n], k, ts, &ev[n - 1], "like", (int)(fx_rand(&seed) % 2));
+			break;
+		case 4:
+			fx_child(&ev[n], k, EVT_EDIT, ts, &ev[n - 1], text);
+			break;
+		default:
+			fx_mk(&ev[n], k, EVT_PROFILE, ts,
+			      json_pack("{s:{s:s}}", "fields", "bio", text + 200));
+		}
+		n++;
+	}
+	for (size_t i = 0; i < N; i++)
+		list[i] = &ev[i];
+
+	fx_open(&f);
+	assert_int_equal(s_mapsize(f.st), 1u << 20);
+	for (size_t at = 0; at < N; at += BATCH) {
+		assert_int_equal(fx_ingest_n(&f, list + at, BATCH, res), 0);
+		for (size_t i = 0; i < BATCH; i++)
+			if (res[i].rc != 0)
+				fail_msg("event %zu: %s (%s)", at + i, cpt_strerror(res[i].rc),
+				         res[i].why);
+	}
+	/* Everything is there, byte for byte, in a map that grew. */
+	assert_true(s_mapsize(f.st) > (4u << 20));
+	assert_int_equal(fx_count(&f, DB_EVENTS), N);
+	for (size_t i = 0; i < N; i++) {
+		size_t len;
+		uint8_t *v = fx_get(&f, DB_EVENTS, ev[i].id, CPT_ID_LEN, &len);
+		assert_non_null(v);
+		assert_int_equal(len, ev[i].len);
+		assert_memory_equal(v, ev[i].buf, len);
+		free(v);
+	}
+	assert_true(fx_count(&f, DB_FEED) > N / 5);
+
+	/* A reindex in one transaction, and a verify whose scratch store starts
+	 * small too, both outgrow the map on the way. */
+	fx_snap(f.st, &before);
+	if (ingest_reindex(&f.ctx, err, sizeof(err)) != 0)
+		fail_msg("reindex: %s", err);
+	fx_snap(f.st, &after);
+	FX_SNAP_EQUAL(&before, &after, "reindex in a growing map");
+	if (ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)) != 0)
+		fail_msg("verify: %s", err);
+	assert_int_equal(n_events, N);
+	fx_snap_free(&before);
+	fx_snap_free(&after);
+	fx_close(&f);
+	for (size_t i = 0; i < N; i++)
+		fx_free(&ev[i]);
+}
+
+/* Events of a kind from a newer node, near the body cap: one transaction
+ * bigger than the whole map, then more in small ones. */
+static void
+test_map_full_big_events(void **state)
+{
+	enum { N = 60 };
+	static ev_t ev[N + 2];
+	ev_t *list[N + 2];
+	fx_t f;
+	ingest_res_t res[N + 2];
+	char *blob = malloc(60 * 1024 + 1);
+
+	(void)state;
+	assert_non_null(blob);
+	memset(blob, 'z', 60 * 1024);
+	blob[60 * 1024] = 0;
+	fx_cert(&ev[0], K_PARIS, "paris", TS(1, 0));
+	fx_enrol(&ev[1], K_PARIS, K_ALICE, "alice", "paris", "member", TS(2, 0));
+	for (int i = 0; i < N; i++) {
+		blob[i] = 'a';
+		fx_mk(&ev[2 + i], K_ALICE, 200, TS(10 + i, 0), json_pack("{s:s}", "blob", blob));
+	}
+	for (int i = 0; i < N + 2; i++)
+		list[i] = &ev[i];
+	fx_open(&f);
+	assert_int_equal(fx_ingest_n(&f, list, 2 + N / 2, res), 0);
+	for (int i = 0; i < 2 + N / 2; i++)
+		assert_int_equal(res[i].rc, 0);
+	for (int i = 2 + N / 2; i < N + 2; i += 3) {
+		int k = i + 3 <= N + 2 ? 3 : N + 2 - i;
+		assert_int_equal(fx_ingest_n(&f, list + i, (size_t)k, res), 0);
+		for (int j = 0; j < k; j++)
+			assert_int_equal(res[j].rc, 0);
+	}
+	assert_int_equal(fx_count(&f, DB_EVENTS), N + 2);
+	for (int i = 0; i < N + 2; i++)
+		assert_int_equal(fx_stored_len(&f, &ev[i]), ev[i].len);
+	assert_true(s_mapsize(f.st) >= (size_t)N * 60 * 1024);
+	fx_close(&f);
+	for (int i = 0; i < N + 2; i++)
+		fx_free(&ev[i]);
+	free(blob);
+}
+
+/* ------------------------------------------------------------- backup */
+
+static void
+test_backup(void **state)
+{
+	fx_t f, g;
+	ev_t ev[40];
+	ev_t *list[40];
+	ingest_res_t res[40];
+	snap_t a, b;
+	char err[512] = "", dest[128];
+	MDB_txn *reader;
+
+	(void)state;
+	fx_cert(&ev[0], K_PARIS, "paris", TS(1, 0));
+	fx_enrol(&ev[1], K_PARIS, K_ALICE, "alice", "paris", "member", TS(2, 0));
+	for (int i = 2; i < 40; i++) {
+		char text[64];
+		snprintf(text, sizeof(text), "post %d for @bob", i);
+		if (i % 4 == 3)
+			fx_redact(&ev[i], K_ALICE, TS(10 + i, 0), &ev[i - 1]);
+		else
+			fx_post(&ev[i], K_ALICE, TS(10 + i, 0), text);
+		list[i] = &ev[i];
+	}
+	list[0] = &ev[0];
+	list[1] = &ev[1];
+	fx_open(&f);
+	assert_int_equal(fx_ingest_n(&f, list, 40, res), 0);
+	fx_snap(f.st, &a);
+
+	/* Hot: a reader stays open meanwhile. */
+	assert_int_equal(store_read_begin(f.st, &reader), 0);
+	snprintf(dest, sizeof(dest), "%s/copy", f.dir);
+	if (store_backup(f.st, dest, err, sizeof(err)) != 0)
+		fail_msg("backup: %s", err);
+	store_read_end(f.st, &reader);
+
+	memset(&g, 0, sizeof(g));
+	if (store_open(&g.st, dest, 0, err, sizeof(err)) != 0)
+		fail_msg("open the copy: %s", err);
+	fx_snap(g.st, &b);
+	FX_SNAP_EQUAL(&a, &b, "backup");
+	assert_int_equal(b.entries[DB_EVENTS], 40);
+	store_close(&g.st);
+
+	/* Never over an existing store. */
+	err[0] = 0;
+	assert_int_not_equal(store_backup(f.st, dest, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "already exists"));
+	fx_snap_free(&a);
+	fx_snap_free(&b);
+	fx_close(&f);
+	for (int i = 0; i < 40; i++)
+		fx_free(&ev[i]);
+}
+
+static int
+s_setup(void **state)
+{
+	(void)state;
+	fx_keys_init();
+	return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+	(void)state;
+	fx_keys_free();
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_newer_schema_refused),
+	    cmocka_unit_test(test_old_store_gets_buckets),
+	    cmocka_unit_test(test_map_full_grows),
+	    cmocka_unit_test(test_map_full_big_events),
+	    cmocka_unit_test(test_backup),
+	};
+
+	if (getenv("TEST_FILTER"))
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
+	return cmocka_run_group_tests(tests, s_setup, s_teardown);
+}
