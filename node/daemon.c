@@ -23,6 +23,7 @@ typedef struct wreq {
 	const size_t *len;         /* their lengths */
 	size_t n;                  /* how many */
 	ingest_res_t *res;         /* outcome of each */
+	const uint8_t *verified;   /* signatures checked by the pool, or NULL */
 	int done;                  /* committed (or failed) */
 	int rc;                    /* store error of the whole commit */
 	struct wreq *next;         /* queue link */
@@ -181,9 +182,13 @@ s_commit_fn(MDB_txn *txn, void *arg)
 	struct batch *b = arg;
 	int rc;
 
-	for (wreq_t *r = b->head; r; r = r->next)
-		if ((rc = ingest_txn(&b->node->ictx, txn, r->buf, r->len, r->n, r->res)) != 0)
+	for (wreq_t *r = b->head; r; r = r->next) {
+		b->node->ictx.verified = r->verified;
+		rc = ingest_txn(&b->node->ictx, txn, r->buf, r->len, r->n, r->res);
+		b->node->ictx.verified = NULL;
+		if (rc != 0)
 			return rc;
+	}
 	return 0;
 }
 
@@ -202,19 +207,26 @@ s_announce(node_t *n, const ingest_res_t *res)
 }
 
 static int s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
-		    ingest_res_t *res, int from_peer);
+		    ingest_res_t *res, int from_peer, const uint8_t *verified);
 
 int
 node_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, ingest_res_t *res)
 {
-	return s_submit(n, buf, len, count, res, 0);
+	return s_submit(n, buf, len, count, res, 0, NULL);
 }
 
 int
 node_submit_from_peer(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
 		      ingest_res_t *res)
 {
-	return s_submit(n, buf, len, count, res, 1);
+	return s_submit(n, buf, len, count, res, 1, NULL);
+}
+
+int
+node_submit_verified(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
+		     const uint8_t *verified, ingest_res_t *res)
+{
+	return s_submit(n, buf, len, count, res, 1, verified);
 }
 
 /* After a commit: peers hear of local events at once; a peer's timestamps
@@ -242,9 +254,9 @@ s_after_commit(node_t *n, const ingest_res_t *res, size_t count, int from_peer)
 
 static int
 s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, ingest_res_t *res,
-	 int from_peer)
+	 int from_peer, const uint8_t *verified)
 {
-	wreq_t me = {buf, len, count, res, 0, 0, NULL};
+	wreq_t me = {buf, len, count, res, verified, 0, 0, NULL};
 
 	pthread_mutex_lock(&n->wlock);
 	*n->queue_tail = &me;

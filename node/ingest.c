@@ -248,7 +248,7 @@ s_ref_of(const evt_t *ev, const json_t *body, uint8_t ref[CPT_ID_LEN], int keys)
 /* ----------------------------------------------------------- pending */
 
 static int s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len,
-			ingest_res_t *res, int depth);
+			ingest_res_t *res, int depth, int preverified);
 
 /* Puts an event aside until the key wait is vouched for. The cap applies to
  * new arrivals only: an event already waiting is not refused for want of
@@ -320,7 +320,7 @@ s_pending_release(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN
 		rc = mdb_cursor_del(cur, 0);
 		mdb_cursor_close(cur);
 		if (rc == 0)
-			rc = s_ingest_one(ctx, txn, copy, len, &res, depth + 1);
+			rc = s_ingest_one(ctx, txn, copy, len, &res, depth + 1, 0);
 		free(copy);
 		if (rc != 0)
 			return rc;
@@ -905,7 +905,7 @@ s_refuse(ingest_ctx_t *ctx, MDB_txn *txn, ingest_res_t *res, int rc, const char 
 /* Returns a store error (abort the txn) or 0; the event's fate is in res. */
 static int
 s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len, ingest_res_t *res,
-	     int depth)
+	     int depth, int preverified)
 {
 	evt_t ev;
 	json_t *body = NULL;
@@ -924,12 +924,10 @@ s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len, in
 		return 0;
 	}
 	res->kind = ev.kind;
-	if ((rc = evt_verify(&ev, ctx->fed)) != 0) {
-		res->rc = rc;
-		snprintf(res->why, sizeof(res->why), "%s", cpt_strerror(rc));
-		return 0;
-	}
 	evt_id(res->id, &ev);
+	/* A duplicate costs a lookup, not a signature check: relays in a mesh
+	 * receive most events more than once. The id commits to the signature,
+	 * so a stored id means these very bytes were verified before. */
 	if (!ctx->reindexing) {
 		rc = ig_get(txn, ctx->st->dbi[DB_EVENTS], res->id, CPT_ID_LEN, &v);
 		if (rc == 0) {
@@ -938,6 +936,17 @@ s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len, in
 		}
 		if (rc != MDB_NOTFOUND)
 			return rc;
+	}
+	/* Signatures checked on worker threads (node/verify.c) are not checked
+	 * again; the federation is, since it costs nothing. */
+	if (preverified)
+		rc = sodium_memcmp(ev.fed, ctx->fed, CPT_FED_LEN) == 0 ? 0 : CPT_EFEDERATION;
+	else
+		rc = evt_verify(&ev, ctx->fed);
+	if (rc != 0) {
+		res->rc = rc;
+		snprintf(res->why, sizeof(res->why), "%s", cpt_strerror(rc));
+		return 0;
 	}
 	if (HLC_MS(ev.ts) > now + HLC_MAX_DRIFT_MS)
 		return s_refuse(ctx, txn, res, CPT_EAGAIN, "timestamp too far in the future");
@@ -1013,7 +1022,8 @@ ingest_txn(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *const *buf, const siz
 	   ingest_res_t *res)
 {
 	for (size_t i = 0; i < n; i++) {
-		int rc = s_ingest_one(ctx, txn, buf[i], len[i], &res[i], 0);
+		int rc = s_ingest_one(ctx, txn, buf[i], len[i], &res[i], 0,
+				      ctx->verified != NULL && ctx->verified[i]);
 		if (rc != 0)
 			return rc;
 	}

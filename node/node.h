@@ -122,6 +122,8 @@ typedef struct ingest_ctx {
 	uint32_t max_pending;           /* pending cap */
 	uint64_t now_ms;                /* wall clock for the drift check, 0 = read it */
 	int reindexing;                 /* events are already in DB_EVENTS: rebuilding views */
+	const uint8_t *verified;        /* for one ingest_txn call: verified[i] set when a
+	                                   worker checked envelope i's signature; NULL = none */
 } ingest_ctx_t;
 
 /* The outcome of one event. */
@@ -221,6 +223,10 @@ int node_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t 
  * itself, so they are not announced to it again. */
 int node_submit_from_peer(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
 			  ingest_res_t *res) CPT_WUR;
+/* The same, for a batch whose signatures the verification pool checked:
+ * verified[i] set means envelope i decoded and its signature is valid. */
+int node_submit_verified(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
+			 const uint8_t *verified, ingest_res_t *res) CPT_WUR;
 /* A revocation was stored: links are re-checked (no-op when sync is off). */
 void node_trust_changed(node_t *n);
 /* The state of every peer link (empty when sync is off); returns how many. */
