@@ -17,6 +17,8 @@
 
 /* --------------------------------------------------------- sync ops */
 
+#define LOG_REFUSED 5 /* refusals logged one by one per batch from a peer */
+
 static int
 s_has(void *ctx, const uint8_t id[CPT_ID_LEN])
 {
@@ -50,32 +52,75 @@ s_get(void *ctx, const uint8_t id[CPT_ID_LEN], size_t *len)
 	return copy;
 }
 
+/*
+ * Ingests a batch from a peer. Envelopes already stored here (replays,
+ * relays that crossed, a peer's re-announcements) are answered from a read
+ * transaction and never reach the write path: a batch of duplicates costs
+ * no commit, hence no fsync.
+ */
 static int
 s_put(void *ctx, const uint8_t *const *buf, const size_t *len, size_t n, int *rc,
       uint8_t (*ids)[CPT_ID_LEN])
 {
 	node_t *node = ctx;
+	store_t *st = node_store(node);
 	ingest_res_t *res = calloc(n ? n : 1, sizeof(*res));
-	int err, revoked = 0;
+	const uint8_t **fbuf = calloc(n ? n : 1, sizeof(*fbuf));
+	size_t *flen = calloc(n ? n : 1, sizeof(*flen)), *at = calloc(n ? n : 1, sizeof(*at));
+	size_t refused = 0, k = 0;
+	int err = 0, revoked = 0;
+	MDB_txn *txn = NULL;
 
-	if (res == NULL)
-		return CPT_ENOMEM;
-	err = node_submit_from_peer(node, buf, len, n, res);
+	if (res == NULL || fbuf == NULL || flen == NULL || at == NULL) {
+		err = CPT_ENOMEM;
+		goto out;
+	}
+	if (store_read_begin(st, &txn) != 0)
+		txn = NULL;
 	for (size_t i = 0; i < n; i++) {
-		rc[i] = err ? CPT_EIO : res[i].rc;
-		memcpy(ids[i], res[i].id, CPT_ID_LEN);
-		if (res[i].rc == 0 && res[i].kind == EVT_REVOKE)
+		MDB_val v;
+		memset(ids[i], 0, CPT_ID_LEN);
+		if (txn && len[i] >= EVT_FIXED_LEN) {
+			evt_id_raw(ids[i], buf[i]);
+			if (ig_get(txn, st->dbi[DB_EVENTS], ids[i], CPT_ID_LEN, &v) == 0) {
+				rc[i] = CPT_EEXIST;
+				continue;
+			}
+		}
+		fbuf[k] = buf[i];
+		flen[k] = len[i];
+		at[k++] = i;
+	}
+	if (txn)
+		store_read_end(st, &txn);
+	if (k == 0)
+		goto out;
+	err = node_submit_from_peer(node, fbuf, flen, k, res);
+	for (size_t j = 0; j < k; j++) {
+		size_t i = at[j];
+		rc[i] = err ? CPT_EIO : res[j].rc;
+		memcpy(ids[i], res[j].id, CPT_ID_LEN);
+		if (res[j].rc == 0 && res[j].kind == EVT_REVOKE)
 			revoked = 1;
-		if (res[i].rc != 0 && res[i].rc != CPT_EEXIST && res[i].rc != CPT_EPENDING) {
+		if (err == 0 && res[j].rc != 0 && res[j].rc != CPT_EEXIST && res[j].rc != CPT_EPENDING &&
+		    ++refused <= LOG_REFUSED) {
+			/* A hostile batch holds up to 1000 of them: the first few
+			 * are logged, the engine logs the count and the peer. */
 			char hex[CPT_HEX_ID];
-			cpt_hex32(hex, res[i].id);
+			cpt_hex32(hex, res[j].id);
 			log_info("ingest", "refused event from a peer id=%s kind=%s reason=\"%s\"", hex,
-				 evt_kind_name(res[i].kind), res[i].why);
+				 evt_kind_name(res[j].kind), res[j].why);
 		}
 	}
-	free(res);
+	if (refused > LOG_REFUSED)
+		log_info("ingest", "refused %zu more events of the same batch", refused - LOG_REFUSED);
 	if (revoked)
 		node_trust_changed(node);
+out:
+	free(res);
+	free(fbuf);
+	free(flen);
+	free(at);
 	return err;
 }
 

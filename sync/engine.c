@@ -1,14 +1,15 @@
 /*
  * The sync engine: one thread owning every ZeroMQ socket — the ROUTER peers
- * dial, one DEALER per peer we dial, the ZAP handler, and the command pipe.
- * It pushes new events to connected peers, relays what it receives, and
- * reconciles both sets on every (re)connect and periodically.
+ * dial, one DEALER (and its monitor) per peer we dial, the ZAP handler, and
+ * the command pipe. It pushes new events to connected peers, relays what it
+ * receives, and reconciles both sets on every (re)connect and periodically.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <sodium.h>
@@ -20,34 +21,79 @@
 #define ZMQ_ZAP_ENFORCE_DOMAIN 93 /* draft option, accepted by Debian's libzmq 4.3.4 */
 #endif
 
-#define MAX_FRAMES     1002   /* EVENTS: type frame + 1000 envelopes, plus routing id */
+#define MAX_FRAMES     1002   /* routing id + type frame + 1000 envelopes */
 #define IDS_PAGE       6000   /* (ts, id) per IDS page: 240 KB */
-#define WANT_MAX       8000   /* ids per WANT */
+#define WANT_MAX       8000   /* ids per WANT: 256 KB */
+#define MSG_FLOOR      (1024 * 1024) /* every node accepts messages this big, sends none bigger */
 #define BATCH_EVENTS   1000   /* envelopes per EVENTS */
+#define WANTQ_MAX      16384  /* ids a peer may have asked for and not received yet */
+#define WINDOW         4      /* EVENTS messages answering WANTs sent and not yet ACKed */
+#define ACK_WAIT_MS    5000   /* an ACK not back by then is taken as lost */
 #define BAN_MS         60000  /* a hostile peer is shut out this long */
-#define BAD_LIMIT      20     /* malformed messages before a peer is banned */
+#define BAD_LIMIT      20     /* malformed messages or forged events before a ban */
+#define FLOOD_MSGS     20000  /* messages per second from one peer beyond which it is banned */
+#define DIAL_MIN_MS    500    /* first redial after a refused handshake */
+#define DIAL_MAX_MS    8000   /* longest wait between dials */
+#define READ_BURST     64     /* messages read from one socket per round */
 #define CMD_ENDPOINT   "inproc://comptoir-sync-cmd"
+#define MON_EVENTS                                                                             \
+	(ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |                \
+	 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |               \
+	 ZMQ_EVENT_DISCONNECTED)
 
 enum cmd { CMD_STOP = 1, CMD_ANNOUNCE, CMD_ADD_PEER, CMD_RECHECK };
 
 /* One peer site: how to reach it and what we know of the link. */
 typedef struct link {
 	int used;                       /* slot in use */
-	sync_peer_status_t st;          /* what the status page shows */
+	sync_peer_status_t st;          /* what the status page shows (under sync.lock) */
 	uint8_t curve[CPT_KEY_LEN];     /* its transport key */
+	int has_curve;                  /* curve is known (from its certificate) */
+	/* the link we dial */
 	void *dealer;                   /* socket when we dial it, else NULL */
+	void *mon;                      /* PAIR reading the dealer's monitor events */
+	uint64_t next_dial_ms;          /* do not dial before then */
+	uint64_t dial_ms;               /* when the dealer was made */
+	uint32_t backoff_ms;            /* next wait after a refused handshake */
+	int dial_warned;                /* "cannot dial" logged since the last success */
+	/* the link it dialed */
 	uint8_t rid[256];               /* routing id on our ROUTER when it dialed us */
 	size_t rid_len;                 /* 0 when it has not */
+	int fd;                         /* connection its last message came in on, or -1 */
+	struct sockaddr_storage fd_addr;/* that connection's peer address */
+	socklen_t fd_addr_len;          /* its length, 0 when unknown */
+	/* state */
 	uint64_t last_rx_ms;            /* last message from it */
 	uint64_t last_tx_ms;            /* last message to it */
 	uint64_t ban_until_ms;          /* shut out until then */
-	int bad;                        /* malformed messages seen */
+	int revoked;                    /* no longer certified: every message dropped */
+	int bad;                        /* malformed messages and forged events seen */
+	uint64_t win_ms;                /* start of the current one-second window */
+	uint32_t win_msgs;              /* messages received in it */
 	int hello_in;                   /* it said HELLO since the link came up */
 	/* reconciliation: we send our id list page by page */
 	int sending_ids;                /* pages left to send */
+	uint64_t reconcile_ms;          /* when the current (or last) pass started */
 	uint8_t ids_after[SYNC_TSID_LEN]; /* cursor */
 	int ids_after_set;              /* cursor is set */
+	/* events it asked for, sent as its ACKs come back (flow control) */
+	uint8_t (*wantq)[CPT_ID_LEN];   /* queued ids, malloc'd while non-empty */
+	size_t wq_head, wq_len;         /* next to send, end */
+	int inflight;                   /* EVENTS sent and not yet ACKed */
+	uint64_t inflight_ms;           /* last EVENTS sent or ACK received */
 } link_t;
+
+/* EVENTS received this round, ingested together (s_batch_flush). */
+typedef struct inbatch {
+	zmq_msg_t env[BATCH_EVENTS];    /* the envelope frames, moved out of their messages */
+	size_t n_env;                   /* how many */
+	size_t bytes;                   /* their total size */
+	struct {
+		link_t *l;              /* who sent it */
+		size_t first, count;    /* its envelopes in env[] */
+	} msgs[BATCH_EVENTS];           /* the messages they came in */
+	size_t n_msgs;                  /* how many */
+} inbatch_t;
 
 struct sync {
 	sync_conf_t conf;               /* settings */
@@ -58,20 +104,48 @@ struct sync {
 	void *cmd_out;                  /* command pipe, callers' side (under cmd_lock) */
 	pthread_mutex_t cmd_lock;       /* serialises callers of cmd_out */
 	pthread_t thread;               /* the engine */
-	pthread_mutex_t lock;           /* guards links[].st for sync_status */
+	pthread_mutex_t lock;           /* guards links[].st and links[].used for sync_status */
 	link_t links[SYNC_MAX_PEERS];   /* peers */
 	unsigned port;                  /* bound port */
+	unsigned mon_seq;               /* names monitor endpoints uniquely */
+	size_t ids_page;                /* (ts, id) per IDS page */
+	size_t want_max;                /* ids per WANT */
+	size_t recv_limit;              /* largest message accepted: max(max_msg, MSG_FLOOR) */
+	size_t send_cap;                /* largest message sent (see sync_start) */
 	uint64_t next_reconcile_ms;     /* periodic reconciliation */
+	int recheck_due;                /* a recheck asked from the engine thread itself */
+	inbatch_t in;                   /* envelopes waiting for the end of this round */
 	int stop;                       /* leave the loop */
 };
 
+/* The engine whose thread this is, NULL on other threads. */
+static _Thread_local sync_t *s_engine;
+
+/* Milliseconds on the monotonic clock: every timer and deadline. */
 static uint64_t
 s_now(void)
 {
 	struct timespec ts;
 
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds since the epoch: only for what the status page shows. */
+static uint64_t
+s_wall(void)
+{
+	struct timespec ts;
+
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Time from then to now, 0 when then is later (set after now was read). */
+static uint64_t
+s_since(uint64_t now, uint64_t then)
+{
+	return now > then ? now - then : 0;
 }
 
 static void
@@ -80,22 +154,38 @@ s_hex(char out[CPT_HEX_ID], const uint8_t k[32])
 	cpt_hex32(out, k);
 }
 
+static const char *
+s_name(const link_t *l)
+{
+	return l->st.site[0] ? l->st.site : "?";
+}
+
 /* ------------------------------------------------------------- sockets */
 
+/*
+ * Options of every peer socket. ZMTP heartbeats stay off although PITFALLS 6
+ * recommends them: in libzmq 4.3.4 a heartbeat timer firing on a connection
+ * whose input is stopped (our queue from a flooding peer is full) after that
+ * connection failed (the peer reset it) asserts in stream_engine_base.cpp
+ * (!_io_error) and aborts the process. Liveness comes from our own PING/PONG
+ * (s_timers), dead dialed links are redialed, and TCP keepalive reaps dead
+ * incoming connections.
+ */
 static void
 s_common_opts(sync_t *s, void *sock)
 {
-	int hb = (int)s->conf.heartbeat_ms, ttl = hb * 3 > 65000 ? 65000 : hb * 3, zero = 0;
-	int64_t max = (int64_t)s->conf.max_msg + 1024;
+	int zero = 0, one = 1, idle = 60, intvl = 10, cnt = 3;
+	int64_t max = (int64_t)s->recv_limit + 1024;
 	int hwm = 2000;
 
 	zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero));
 	zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof(max));
-	zmq_setsockopt(sock, ZMQ_HEARTBEAT_IVL, &hb, sizeof(hb));
-	zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &ttl, sizeof(ttl));
-	zmq_setsockopt(sock, ZMQ_HEARTBEAT_TTL, &ttl, sizeof(ttl));
 	zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
 	zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(sock, ZMQ_TCP_KEEPALIVE, &one, sizeof(one));
+	zmq_setsockopt(sock, ZMQ_TCP_KEEPALIVE_IDLE, &idle, sizeof(idle));
+	zmq_setsockopt(sock, ZMQ_TCP_KEEPALIVE_INTVL, &intvl, sizeof(intvl));
+	zmq_setsockopt(sock, ZMQ_TCP_KEEPALIVE_CNT, &cnt, sizeof(cnt));
 }
 
 /* The ROUTER peers dial: CURVE server, ZAP enforced (fails closed). */
@@ -109,6 +199,10 @@ s_bind_server(sync_t *s, char *err, size_t errlen)
 	if (s->conf.listen[0] == 0)
 		return 0;
 	s->srv = zmq_socket(s->ctx, ZMQ_ROUTER);
+	if (s->srv == NULL) {
+		snprintf(err, errlen, "cannot create the peer socket: %s", zmq_strerror(errno));
+		return -1;
+	}
 	s_common_opts(s, s->srv);
 	zmq_setsockopt(s->srv, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
 	zmq_setsockopt(s->srv, ZMQ_CURVE_SERVER, &one, sizeof(one));
@@ -117,6 +211,8 @@ s_bind_server(sync_t *s, char *err, size_t errlen)
 	/* Without this, a missing handler would let anyone in (PITFALLS 1). */
 	if (zmq_setsockopt(s->srv, ZMQ_ZAP_ENFORCE_DOMAIN, &one, sizeof(one)) != 0) {
 		snprintf(err, errlen, "libzmq refuses ZMQ_ZAP_ENFORCE_DOMAIN: cannot fail closed");
+		zmq_close(s->srv);
+		s->srv = NULL;
 		return -1;
 	}
 	rc = zmq_bind(s->srv, s->conf.listen);
@@ -133,21 +229,31 @@ s_bind_server(sync_t *s, char *err, size_t errlen)
 	return 0;
 }
 
-/* Drops every incoming link: the only way to close one ROUTER peer. Honest
- * peers dial again within their reconnect interval; ZAP re-checks them. */
+/*
+ * Closes the connection a peer dialed us on. libzmq 4.3 cannot close one
+ * peer of a ROUTER (and closing the whole ROUTER drops every site and races
+ * the rebind of its port), so the engine shuts down the reading side of the
+ * TCP socket under libzmq: libzmq reads the end of the stream once it has
+ * room for more input, and tears the session down as if the peer had gone.
+ * Only the reading side: a full shutdown raises EPOLLHUP even while libzmq
+ * has stopped reading that connection, which 4.3.4 does not survive (see
+ * s_common_opts). The descriptor comes from the peer's last message
+ * (ZMQ_SRCFD); its peer address is compared first so that a descriptor
+ * number reused by another connection is never touched. The peer dials
+ * again and meets ZAP, which refuses it while it is banned or revoked.
+ */
 static void
-s_rebind_server(sync_t *s)
+s_drop_incoming(link_t *l)
 {
-	char err[256];
+	struct sockaddr_storage now;
+	socklen_t len = sizeof(now);
 
-	if (s->srv == NULL)
-		return;
-	zmq_close(s->srv);
-	s->srv = NULL;
-	for (int i = 0; i < SYNC_MAX_PEERS; i++)
-		s->links[i].rid_len = 0;
-	if (s_bind_server(s, err, sizeof(err)) != 0)
-		log_warnx("sync", "rebinding the peer endpoint failed: %s", err);
+	if (l->fd >= 0 && l->fd_addr_len > 0 && getpeername(l->fd, (struct sockaddr *)&now, &len) == 0 &&
+	    len == l->fd_addr_len && memcmp(&now, &l->fd_addr, len) == 0)
+		shutdown(l->fd, SHUT_RD);
+	l->fd = -1;
+	l->fd_addr_len = 0;
+	l->rid_len = 0;
 }
 
 static link_t *
@@ -169,30 +275,100 @@ s_link_new(sync_t *s, const uint8_t key[CPT_KEY_LEN])
 	for (int i = 0; i < SYNC_MAX_PEERS; i++)
 		if (!s->links[i].used) {
 			l = &s->links[i];
+			pthread_mutex_lock(&s->lock);
 			memset(l, 0, sizeof(*l));
 			l->used = 1;
+			l->fd = -1;
+			l->backoff_ms = DIAL_MIN_MS;
 			memcpy(l->st.site_key, key, CPT_KEY_LEN);
+			pthread_mutex_unlock(&s->lock);
 			return l;
 		}
 	return NULL;
 }
 
-/* Dials a peer: CURVE client expecting the server key of its certificate. */
+static void
+s_set_site(sync_t *s, link_t *l, const char *site)
+{
+	pthread_mutex_lock(&s->lock);
+	snprintf(l->st.site, sizeof(l->st.site), "%s", site);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Learns a link's transport key and site name from its certificate. */
+static int
+s_learn(sync_t *s, link_t *l)
+{
+	uint8_t curve[CPT_KEY_LEN];
+	char site[64] = "";
+
+	if (s->conf.ops.lookup(s->conf.ops.ctx, l->st.site_key, curve, site) != 0)
+		return -1;
+	memcpy(l->curve, curve, CPT_KEY_LEN);
+	l->has_curve = 1;
+	if (strcmp(site, l->st.site) != 0)
+		s_set_site(s, l, site);
+	return 0;
+}
+
+/*
+ * Closes the dealer of a link and its monitor. libzmq 4.3 sends monitor
+ * events with a blocking send from its I/O thread: an event raised while the
+ * dealer is torn down, after our end of the monitor pipe is gone (or while
+ * that pipe is full), blocks the I/O thread for good, and every link of the
+ * node with it. So: drain what is pending, stop the monitor, then close.
+ */
+static void
+s_close_dealer(link_t *l)
+{
+	if (l->mon) {
+		zmq_msg_t m;
+		zmq_msg_init(&m);
+		while (zmq_msg_recv(&m, l->mon, ZMQ_DONTWAIT) >= 0)
+			;
+		zmq_msg_close(&m);
+	}
+	if (l->dealer) {
+		zmq_socket_monitor(l->dealer, NULL, 0);
+		zmq_close(l->dealer);
+		l->dealer = NULL;
+	}
+	if (l->mon) {
+		zmq_close(l->mon);
+		l->mon = NULL;
+	}
+}
+
+/* Dials a peer: CURVE client expecting the server key of its certificate,
+ * and only while that certificate stands (a revoked site is not dialed). */
 static void
 s_dial(sync_t *s, link_t *l)
 {
-	int one = 1, ivl = 200, ivl_max = 5000;
+	int one = 1, zero = 0, ivl = 200, ivl_max = 5000;
+	uint8_t sign[CPT_KEY_LEN];
+	char site[64], mon_ep[64], hex[CPT_HEX_ID];
+	const char *why = NULL;
 
 	if (l->dealer || l->st.endpoint[0] == 0)
 		return;
-	if (s->conf.ops.lookup(s->conf.ops.ctx, l->st.site_key, l->curve, l->st.site) != 0) {
-		char hex[CPT_HEX_ID];
-		s_hex(hex, l->st.site_key);
-		log_warnx("sync", "no certificate for peer site_key=%s endpoint=%s: not dialing", hex,
-			  l->st.endpoint);
+	l->next_dial_ms = s_now() + DIAL_MAX_MS; /* unless all goes well below */
+	if (s_learn(s, l) != 0)
+		why = "no certificate for this site";
+	else if (!s->conf.ops.admit(s->conf.ops.ctx, l->curve, sign, site) ||
+		 memcmp(sign, l->st.site_key, CPT_KEY_LEN) != 0)
+		why = "its certificate is revoked or expired";
+	if (why) {
+		if (!l->dial_warned) {
+			s_hex(hex, l->st.site_key);
+			log_warnx("sync", "not dialing peer site=%s key=%s endpoint=%s: %s", s_name(l), hex,
+				  l->st.endpoint, why);
+			l->dial_warned = 1;
+		}
 		return;
 	}
 	l->dealer = zmq_socket(s->ctx, ZMQ_DEALER);
+	if (l->dealer == NULL)
+		return;
 	s_common_opts(s, l->dealer);
 	/* Queue nothing for a link that is not up: HELLO is resent until it is. */
 	zmq_setsockopt(l->dealer, ZMQ_IMMEDIATE, &one, sizeof(one));
@@ -201,13 +377,29 @@ s_dial(sync_t *s, link_t *l)
 	zmq_setsockopt(l->dealer, ZMQ_CURVE_SERVERKEY, l->curve, 32);
 	zmq_setsockopt(l->dealer, ZMQ_CURVE_PUBLICKEY, key_curve_public(s->conf.curve), 32);
 	zmq_setsockopt(l->dealer, ZMQ_CURVE_SECRETKEY, key_curve_secret(s->conf.curve), 32);
+	/* A refused handshake is final for libzmq (PITFALLS 3): watch for it and
+	 * dial again later, when the peer may have learnt our certificate. */
+	snprintf(mon_ep, sizeof(mon_ep), "inproc://comptoir-sync-mon-%u", s->mon_seq++);
+	if (zmq_socket_monitor(l->dealer, mon_ep, MON_EVENTS) == 0) {
+		if ((l->mon = zmq_socket(s->ctx, ZMQ_PAIR)) != NULL) {
+			zmq_setsockopt(l->mon, ZMQ_LINGER, &zero, sizeof(zero));
+			if (zmq_connect(l->mon, mon_ep) != 0) {
+				zmq_close(l->mon);
+				l->mon = NULL;
+			}
+		}
+		if (l->mon == NULL) /* nobody would read its events: see s_close_dealer */
+			zmq_socket_monitor(l->dealer, NULL, 0);
+	}
 	if (zmq_connect(l->dealer, l->st.endpoint) != 0) {
 		log_warnx("sync", "cannot dial %s: %s", l->st.endpoint, zmq_strerror(errno));
-		zmq_close(l->dealer);
-		l->dealer = NULL;
+		s_close_dealer(l);
 		return;
 	}
-	log_info("sync", "dialing peer site=%s endpoint=%s", l->st.site, l->st.endpoint);
+	l->next_dial_ms = 0;
+	l->dial_warned = 0;
+	l->dial_ms = s_now();
+	log_info("sync", "dialing peer site=%s endpoint=%s", s_name(l), l->st.endpoint);
 }
 
 /* ----------------------------------------------------------- sending */
@@ -221,17 +413,18 @@ s_send(sync_t *s, link_t *l, int type, const void *const *frames, const size_t *
 	void *sock = l->dealer;
 	size_t bytes = 2;
 
-	if (l->ban_until_ms > s_now())
+	if (l->ban_until_ms > s_now() || l->revoked)
 		return -1;
-	if (sock == NULL) {
+	/* The link we dial first; the one it dialed when ours is not up. */
+	if (sock == NULL || zmq_send(sock, head, 2, ZMQ_DONTWAIT | (n ? ZMQ_SNDMORE : 0)) < 0) {
 		if (l->rid_len == 0 || s->srv == NULL)
 			return -1;
 		sock = s->srv;
 		if (zmq_send(sock, l->rid, l->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
 			return -1;
+		if (zmq_send(sock, head, 2, ZMQ_DONTWAIT | (n ? ZMQ_SNDMORE : 0)) < 0)
+			return -1;
 	}
-	if (zmq_send(sock, head, 2, ZMQ_DONTWAIT | (n ? ZMQ_SNDMORE : 0)) < 0)
-		return -1;
 	for (size_t i = 0; i < n; i++) {
 		/* Once the first frame is queued, the rest of the message follows. */
 		zmq_send(sock, frames[i], lens[i], i + 1 < n ? ZMQ_SNDMORE : 0);
@@ -258,42 +451,135 @@ s_send_hello(sync_t *s, link_t *l)
 	const void *f[1] = {b};
 	size_t len[1];
 
+	if (nl > 63)
+		nl = 63;
 	memcpy(b, s->conf.site_key, CPT_KEY_LEN);
 	memcpy(b + CPT_KEY_LEN, s->conf.site, nl);
 	len[0] = CPT_KEY_LEN + nl;
 	s_send(s, l, SYNC_HELLO, f, len, 1);
 }
 
-/* Sends events (by id) to a link in EVENTS messages of bounded size. */
-static void
+/*
+ * Sends events (by id) to a link in EVENTS messages of bounded size; returns
+ * how many messages went out. Envelopes that arrive without a body (erased by
+ * a redaction) go after the others: the receiver accepts one only once it
+ * holds the redaction, which is then likely in the same answer.
+ */
+static int
 s_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], size_t n)
 {
 	const void *f[BATCH_EVENTS];
-	size_t len[BATCH_EVENTS], k = 0, bytes = 0, sent = 0;
+	size_t len[BATCH_EVENTS], k = 0, bytes = 0, sent = 0, n_bare = 0;
 	uint8_t *bufs[BATCH_EVENTS];
+	uint8_t *bare = calloc(n ? n : 1, 1);
+	int msgs = 0;
 
-	for (size_t i = 0; i <= n; i++) {
-		uint8_t *e = NULL;
-		size_t elen = 0;
-		if (i < n && (e = s->conf.ops.get(s->conf.ops.ctx, ids[i], &elen)) == NULL)
-			continue;
-		if (k > 0 && (i == n || k == BATCH_EVENTS || bytes + elen + 64 > s->conf.max_msg)) {
-			if (s_send(s, l, SYNC_EVENTS, f, len, k) == 0)
-				sent += k;
-			for (size_t j = 0; j < k; j++)
-				free(bufs[j]);
-			k = 0;
-			bytes = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i <= n; i++) {
+			uint8_t *e = NULL;
+			size_t elen = 0;
+			int last = pass == 1 && i == n;
+			if (i < n && pass == 1 && (bare == NULL || !bare[i]))
+				continue;
+			if (i < n && (e = s->conf.ops.get(s->conf.ops.ctx, ids[i], &elen)) == NULL)
+				continue;
+			if (e && pass == 0 && elen <= EVT_FIXED_LEN && bare) {
+				bare[i] = 1;
+				n_bare++;
+				free(e);
+				continue;
+			}
+			if (k > 0 && (last || k == BATCH_EVENTS || bytes + elen + 64 > s->send_cap)) {
+				if (s_send(s, l, SYNC_EVENTS, f, len, k) == 0) {
+					sent += k;
+					msgs++;
+				}
+				for (size_t j = 0; j < k; j++)
+					free(bufs[j]);
+				k = 0;
+				bytes = 0;
+			}
+			if (e) {
+				bufs[k] = e;
+				f[k] = e;
+				len[k++] = elen;
+				bytes += elen + 8;
+			}
 		}
-		if (e) {
-			bufs[k] = e;
-			f[k] = e;
-			len[k++] = elen;
-			bytes += elen + 8;
-		}
+		if (n_bare == 0 && k == 0)
+			break;
+	}
+	free(bare);
+	if (msgs) {
+		l->inflight += msgs;
+		l->inflight_ms = s_now();
 	}
 	pthread_mutex_lock(&s->lock);
 	l->st.sent += sent;
+	pthread_mutex_unlock(&s->lock);
+	return msgs;
+}
+
+static void
+s_wantq_clear(sync_t *s, link_t *l)
+{
+	free(l->wantq);
+	l->wantq = NULL;
+	l->wq_head = l->wq_len = 0;
+	l->inflight = 0;
+	pthread_mutex_lock(&s->lock);
+	l->st.to_send = 0;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Queues ids a peer asked for; what does not fit is dropped (it asks again
+ * at the next reconciliation). */
+static void
+s_wantq_add(sync_t *s, link_t *l, const uint8_t *ids, size_t n)
+{
+	size_t room;
+
+	if (l->wantq == NULL && (l->wantq = malloc(WANTQ_MAX * CPT_ID_LEN)) == NULL)
+		return;
+	if (l->wq_head > 0) {
+		memmove(l->wantq, l->wantq + l->wq_head, (l->wq_len - l->wq_head) * CPT_ID_LEN);
+		l->wq_len -= l->wq_head;
+		l->wq_head = 0;
+	}
+	room = WANTQ_MAX - l->wq_len;
+	if (n > room)
+		n = room;
+	memcpy(l->wantq + l->wq_len, ids, n * CPT_ID_LEN);
+	l->wq_len += n;
+	pthread_mutex_lock(&s->lock);
+	l->st.to_send = l->wq_len - l->wq_head;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Sends queued events while fewer than WINDOW answers are unacknowledged:
+ * memory stays flat however far behind the peer is. What cannot be sent now
+ * (link down, queue full) is dropped: the next reconciliation asks again. */
+static void
+s_wantq_serve(sync_t *s, link_t *l)
+{
+	uint64_t now = s_now();
+
+	if (l->inflight > 0 && s_since(now, l->inflight_ms) > ACK_WAIT_MS)
+		l->inflight = 0; /* ACKs lost: do not stall the link for good */
+	while (l->wantq && l->wq_head < l->wq_len && l->inflight < WINDOW && s_link_up(l)) {
+		size_t k = l->wq_len - l->wq_head;
+		if (k > BATCH_EVENTS)
+			k = BATCH_EVENTS;
+		s_send_events(s, l, (const uint8_t(*)[CPT_ID_LEN])(l->wantq + l->wq_head), k);
+		l->wq_head += k;
+	}
+	if (l->wantq && l->wq_head >= l->wq_len) {
+		free(l->wantq);
+		l->wantq = NULL;
+		l->wq_head = l->wq_len = 0;
+	}
+	pthread_mutex_lock(&s->lock);
+	l->st.to_send = l->wq_len - l->wq_head;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -301,7 +587,7 @@ s_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], size_t n)
 static void
 s_send_ids_page(sync_t *s, link_t *l)
 {
-	uint8_t(*page)[SYNC_TSID_LEN] = malloc(IDS_PAGE * SYNC_TSID_LEN);
+	uint8_t(*page)[SYNC_TSID_LEN] = malloc(s->ids_page * SYNC_TSID_LEN);
 	size_t n;
 	uint8_t last;
 	const void *f[2];
@@ -309,8 +595,9 @@ s_send_ids_page(sync_t *s, link_t *l)
 
 	if (page == NULL)
 		return;
-	n = s->conf.ops.scan(s->conf.ops.ctx, l->ids_after_set ? l->ids_after : NULL, page, IDS_PAGE);
-	last = n < IDS_PAGE;
+	n = s->conf.ops.scan(s->conf.ops.ctx, l->ids_after_set ? l->ids_after : NULL, page,
+			     s->ids_page);
+	last = n < s->ids_page;
 	f[0] = page;
 	len[0] = n * SYNC_TSID_LEN;
 	f[1] = &last;
@@ -323,7 +610,7 @@ s_send_ids_page(sync_t *s, link_t *l)
 		if (last) {
 			l->sending_ids = 0;
 			pthread_mutex_lock(&s->lock);
-			l->st.last_reconcile_ms = s_now();
+			l->st.last_reconcile_ms = s_wall();
 			pthread_mutex_unlock(&s->lock);
 		}
 	}
@@ -335,6 +622,7 @@ s_start_reconcile(link_t *l)
 {
 	l->sending_ids = 1;
 	l->ids_after_set = 0;
+	l->reconcile_ms = s_now();
 }
 
 /* ---------------------------------------------------------- link state */
@@ -346,90 +634,236 @@ s_set_connected(sync_t *s, link_t *l, int up)
 		return;
 	pthread_mutex_lock(&s->lock);
 	l->st.connected = up;
-	l->st.since_ms = s_now();
-	if (!up) {
-		l->st.to_send = 0;
+	l->st.since_ms = s_wall();
+	if (!up)
 		l->st.to_receive = 0;
-	}
 	pthread_mutex_unlock(&s->lock);
 	l->hello_in = 0;
-	log_info("sync", "peer %s site=%s", up ? "connected" : "disconnected",
-		 l->st.site[0] ? l->st.site : "?");
+	s_wantq_clear(s, l);
+	log_info("sync", "peer %s site=%s", up ? "connected" : "disconnected", s_name(l));
 	if (up)
 		s_start_reconcile(l);
+	else
+		l->sending_ids = 0;
 }
 
+/* Cuts every connection with a link and shuts it out for BAN_MS. */
 static void
 s_ban(sync_t *s, link_t *l, const char *why)
 {
 	char hex[CPT_HEX_ID];
 
 	s_hex(hex, l->st.site_key);
-	log_warnx("sync", "disconnecting peer site=%s key=%s: %s", l->st.site, hex, why);
+	log_warnx("sync", "disconnecting peer site=%s key=%s for %d s: %s", s_name(l), hex,
+		  BAN_MS / 1000, why);
 	l->ban_until_ms = s_now() + BAN_MS;
+	l->bad = 0;
 	s_set_connected(s, l, 0);
-	if (l->dealer) {
-		zmq_close(l->dealer);
-		l->dealer = NULL;
-	}
-	if (l->rid_len)
-		s_rebind_server(s);
+	s_close_dealer(l);
+	l->next_dial_ms = l->ban_until_ms;
+	s_drop_incoming(l);
 }
 
 /* ------------------------------------------------------------ receiving */
 
-/* Reads one whole message (all frames) from sock into msgs; returns the count,
- * or 0 when it had more frames than allowed (drained and dropped). */
+/* Reads one whole message (all frames) from sock into msgs without waiting
+ * for its first frame; returns the count (0: nothing there). A message of
+ * more than max frames is drained, its first max frames kept, and *overflow
+ * set. */
 static size_t
-s_recv(void *sock, zmq_msg_t *msgs, size_t max)
+s_recv(void *sock, zmq_msg_t *msgs, size_t max, int *overflow)
 {
 	size_t n = 0;
 	int more = 1;
 
+	*overflow = 0;
 	while (more) {
 		zmq_msg_t tmp, *m = n < max ? &msgs[n] : &tmp;
 		zmq_msg_init(m);
-		if (zmq_msg_recv(m, sock, 0) < 0) {
+		if (zmq_msg_recv(m, sock, n == 0 && !*overflow ? ZMQ_DONTWAIT : 0) < 0) {
 			zmq_msg_close(m);
 			break;
 		}
 		more = zmq_msg_more(m);
-		if (n < max)
+		if (n < max) {
 			n++;
-		else
+		} else {
+			*overflow = 1;
 			zmq_msg_close(m);
-	}
-	if (more || n == max) {
-		/* too many frames: drop the lot */
-		for (size_t i = 0; i < n; i++)
-			zmq_msg_close(&msgs[i]);
-		return 0;
+		}
 	}
 	return n;
 }
 
+/* Is an ingest error a sign of a forged or broken event (as opposed to one
+ * an honest peer may relay: revoked since, not yet valid here, pending)? */
+static int
+s_forged(int rc)
+{
+	switch (rc) {
+	case CPT_EINVAL:
+	case CPT_ETOOBIG:
+	case CPT_EVERSION:
+	case CPT_EFEDERATION:
+	case CPT_ESIG:
+	case CPT_EHASH:
+	case CPT_EPERM: /* signed by a key that may not sign it: same verdict everywhere */
+		return 1;
+	}
+	return 0;
+}
+
 static void
-s_handle(sync_t *s, link_t *l, zmq_msg_t *m, size_t n)
+s_malformed(sync_t *s, link_t *l, int type, size_t n)
+{
+	pthread_mutex_lock(&s->lock);
+	l->st.rejected++;
+	pthread_mutex_unlock(&s->lock);
+	log_warnx("sync", "malformed message from site=%s (type %d, %zu frames)", s_name(l), type, n);
+	if (++l->bad >= BAD_LIMIT)
+		s_ban(s, l, "too many malformed messages");
+}
+
+/*
+ * Envelopes received are ingested in batches: every EVENTS message read in
+ * one round of the loop (up to BATCH_EVENTS envelopes) goes to the store in
+ * one put, hence one durable commit, instead of one commit per message —
+ * what lets a site keep up with a busy peer. Each message still gets its
+ * own ACK, accounting and relay once the batch is committed.
+ */
+static void
+s_batch_flush(sync_t *s)
+{
+	inbatch_t *b = &s->in;
+	const uint8_t *bufs[BATCH_EVENTS];
+	size_t lens[BATCH_EVENTS];
+	int rc[BATCH_EVENTS];
+	uint8_t(*ids)[CPT_ID_LEN] = NULL, (*fresh)[CPT_ID_LEN] = NULL;
+	int stored_ok = 0;
+
+	if (b->n_env == 0)
+		return;
+	for (size_t i = 0; i < b->n_env; i++) {
+		bufs[i] = zmq_msg_data(&b->env[i]);
+		lens[i] = zmq_msg_size(&b->env[i]);
+	}
+	ids = malloc(b->n_env * CPT_ID_LEN);
+	fresh = malloc(b->n_env * CPT_ID_LEN);
+	if (ids && fresh) {
+		if (s->conf.ops.put(s->conf.ops.ctx, bufs, lens, b->n_env, rc, ids) == 0)
+			stored_ok = 1;
+		else
+			log_warnx("sync", "store error while ingesting %zu events from peers", b->n_env);
+	}
+	for (size_t j = 0; stored_ok && j < b->n_msgs; j++) {
+		link_t *l = b->msgs[j].l;
+		size_t first = b->msgs[j].first, k = b->msgs[j].count;
+		size_t stored = 0, dup = 0, pend = 0, refused = 0, forged = 0;
+		uint8_t ack[16];
+		const void *f[1] = {ack};
+		size_t fl[1] = {16};
+
+		for (size_t i = first; i < first + k; i++) {
+			if (rc[i] == 0) {
+				memcpy(fresh[stored++], ids[i], CPT_ID_LEN);
+			} else if (rc[i] == CPT_EEXIST) {
+				dup++;
+			} else if (rc[i] == CPT_EPENDING) {
+				pend++;
+			} else {
+				refused++;
+				/* A bare envelope is refused while its redaction has
+				 * not arrived: not a forgery. */
+				if (s_forged(rc[i]) && lens[i] > EVT_FIXED_LEN)
+					forged++;
+			}
+		}
+		pthread_mutex_lock(&s->lock);
+		l->st.received += stored;
+		l->st.rejected += refused;
+		l->st.to_receive = l->st.to_receive > k ? l->st.to_receive - k : 0;
+		pthread_mutex_unlock(&s->lock);
+		/* Tell the sender what is now durably stored here. */
+		for (int q = 0; q < 4; q++) {
+			uint32_t v = (uint32_t)(q == 0 ? stored : q == 1 ? dup : q == 2 ? pend : refused);
+			ack[4 * q] = (uint8_t)(v >> 24);
+			ack[4 * q + 1] = (uint8_t)(v >> 16);
+			ack[4 * q + 2] = (uint8_t)(v >> 8);
+			ack[4 * q + 3] = (uint8_t)v;
+		}
+		s_send(s, l, SYNC_ACK, f, fl, 1);
+		if (refused)
+			log_warnx("sync", "site=%s sent %zu events that were refused (%zu forged or malformed)",
+				  s_name(l), refused, forged);
+		if (forged) {
+			l->bad += (int)(forged > 5 ? 5 : forged);
+			if (l->bad >= BAD_LIMIT) {
+				s_ban(s, l, "too many forged or malformed events");
+				continue;
+			}
+		}
+		/* Relay: every other connected peer may lack them. */
+		if (stored)
+			for (int i = 0; i < SYNC_MAX_PEERS; i++)
+				if (&s->links[i] != l && s->links[i].used && s_link_up(&s->links[i]))
+					s_send_events(s, &s->links[i], (const uint8_t(*)[CPT_ID_LEN])fresh,
+						      stored);
+	}
+	free(ids);
+	free(fresh);
+	for (size_t i = 0; i < b->n_env; i++)
+		zmq_msg_close(&b->env[i]);
+	b->n_env = b->n_msgs = 0;
+	b->bytes = 0;
+}
+
+/* Takes the envelopes of an EVENTS message (frames 1..n-1 of m, moved out)
+ * into the batch. */
+static void
+s_batch_add(sync_t *s, link_t *l, zmq_msg_t *m, const size_t *len, size_t n)
+{
+	inbatch_t *b = &s->in;
+	size_t k = n - 1, bytes = 0;
+
+	for (size_t i = 1; i < n; i++)
+		bytes += len[i];
+	if (b->n_env + k > BATCH_EVENTS || (b->n_env > 0 && b->bytes + bytes > s->recv_limit))
+		s_batch_flush(s);
+	b->msgs[b->n_msgs].l = l;
+	b->msgs[b->n_msgs].first = b->n_env;
+	b->msgs[b->n_msgs].count = k;
+	b->n_msgs++;
+	for (size_t i = 1; i < n; i++) {
+		zmq_msg_init(&b->env[b->n_env]);
+		zmq_msg_move(&b->env[b->n_env++], &m[i]);
+	}
+	b->bytes += bytes;
+}
+
+static void
+s_handle(sync_t *s, link_t *l, zmq_msg_t *m, size_t n, int overflow)
 {
 	size_t len[MAX_FRAMES];
-	int type = sync_msg_type(zmq_msg_data(&m[0]), zmq_msg_size(&m[0]));
+	int type = n > 0 ? sync_msg_type(zmq_msg_data(&m[0]), zmq_msg_size(&m[0])) : -1;
 	uint64_t now = s_now();
 
+	if (s_since(now, l->win_ms) >= 1000) {
+		l->win_ms = now;
+		l->win_msgs = 0;
+	}
+	if (++l->win_msgs > FLOOD_MSGS) {
+		s_ban(s, l, "flooding");
+		return;
+	}
 	for (size_t i = 0; i < n; i++)
 		len[i] = zmq_msg_size(&m[i]);
-	if (type < 0 || sync_msg_check(type, n, len, s->conf.max_msg) != 0) {
-		pthread_mutex_lock(&s->lock);
-		l->st.rejected++;
-		pthread_mutex_unlock(&s->lock);
-		log_warnx("sync", "malformed message from site=%s (type %d, %zu frames)", l->st.site,
-			  type, n);
-		if (++l->bad >= BAD_LIMIT)
-			s_ban(s, l, "too many malformed messages");
+	if (overflow || type < 0 || sync_msg_check(type, n, len, s->recv_limit) != 0) {
+		s_malformed(s, l, type, n);
 		return;
 	}
 	l->last_rx_ms = now;
 	pthread_mutex_lock(&s->lock);
-	l->st.last_exchange_ms = now;
+	l->st.last_exchange_ms = s_wall();
 	for (size_t i = 0; i < n; i++)
 		l->st.bytes_in += len[i];
 	pthread_mutex_unlock(&s->lock);
@@ -441,25 +875,27 @@ s_handle(sync_t *s, link_t *l, zmq_msg_t *m, size_t n)
 		if (!l->hello_in) {
 			l->hello_in = 1;
 			s_send_hello(s, l); /* answer so that both sides come up at once */
+		} else if (!l->sending_ids && s_since(now, l->reconcile_ms) > s->conf.heartbeat_ms) {
+			/* It knocks again: its side of the link restarted while ours
+			 * stayed up. What it missed meanwhile is pushed now. */
+			s_start_reconcile(l);
 		}
 		break;
 	case SYNC_PING:
 		s_send(s, l, SYNC_PONG, NULL, NULL, 0);
 		break;
 	case SYNC_PONG:
+		break;
 	case SYNC_ACK:
+		if (l->inflight > 0)
+			l->inflight--;
+		l->inflight_ms = now;
+		s_wantq_serve(s, l);
 		break;
-	case SYNC_WANT: {
-		size_t k = len[1] / CPT_ID_LEN;
-		pthread_mutex_lock(&s->lock);
-		l->st.to_send += k;
-		pthread_mutex_unlock(&s->lock);
-		s_send_events(s, l, zmq_msg_data(&m[1]), k);
-		pthread_mutex_lock(&s->lock);
-		l->st.to_send = l->st.to_send > k ? l->st.to_send - k : 0;
-		pthread_mutex_unlock(&s->lock);
+	case SYNC_WANT:
+		s_wantq_add(s, l, zmq_msg_data(&m[1]), len[1] / CPT_ID_LEN);
+		s_wantq_serve(s, l);
 		break;
-	}
 	case SYNC_IDS: {
 		const uint8_t *p = zmq_msg_data(&m[1]);
 		size_t k = len[1] / SYNC_TSID_LEN, w = 0;
@@ -469,9 +905,9 @@ s_handle(sync_t *s, link_t *l, zmq_msg_t *m, size_t n)
 		for (size_t i = 0; i < k; i++)
 			if (!s->conf.ops.has(s->conf.ops.ctx, p + i * SYNC_TSID_LEN + 8))
 				memcpy(want[w++], p + i * SYNC_TSID_LEN + 8, CPT_ID_LEN);
-		for (size_t i = 0; i < w; i += WANT_MAX) {
+		for (size_t i = 0; i < w; i += s->want_max) {
 			const void *f[1] = {want[i]};
-			size_t fl[1] = {(w - i < WANT_MAX ? w - i : WANT_MAX) * CPT_ID_LEN};
+			size_t fl[1] = {(w - i < s->want_max ? w - i : s->want_max) * CPT_ID_LEN};
 			if (s_send(s, l, SYNC_WANT, f, fl, 1) == 0) {
 				pthread_mutex_lock(&s->lock);
 				l->st.to_receive += fl[0] / CPT_ID_LEN;
@@ -481,126 +917,110 @@ s_handle(sync_t *s, link_t *l, zmq_msg_t *m, size_t n)
 		free(want);
 		break;
 	}
-	case SYNC_EVENTS: {
-		size_t k = n - 1, stored = 0, dup = 0, pend = 0, bad = 0;
-		const uint8_t *bufs[BATCH_EVENTS];
-		size_t lens[BATCH_EVENTS];
-		int rc[BATCH_EVENTS];
-		uint8_t(*ids)[CPT_ID_LEN] = malloc(k * CPT_ID_LEN);
-		uint8_t(*fresh)[CPT_ID_LEN] = malloc(k * CPT_ID_LEN);
-		uint8_t ack[16];
-		const void *f[1] = {ack};
-		size_t fl[1] = {16};
-
-		if (ids == NULL || fresh == NULL) {
-			free(ids);
-			free(fresh);
-			break;
-		}
-		for (size_t i = 0; i < k; i++) {
-			bufs[i] = zmq_msg_data(&m[i + 1]);
-			lens[i] = len[i + 1];
-		}
-		if (s->conf.ops.put(s->conf.ops.ctx, bufs, lens, k, rc, ids) != 0) {
-			log_warnx("sync", "store error while ingesting %zu events from site=%s", k,
-				  l->st.site);
-			free(ids);
-			free(fresh);
-			break;
-		}
-		for (size_t i = 0; i < k; i++) {
-			if (rc[i] == 0)
-				memcpy(fresh[stored++], ids[i], CPT_ID_LEN);
-			else if (rc[i] == CPT_EEXIST)
-				dup++;
-			else if (rc[i] == CPT_EPENDING)
-				pend++;
-			else
-				bad++;
-		}
-		pthread_mutex_lock(&s->lock);
-		l->st.received += stored;
-		l->st.rejected += bad;
-		l->st.to_receive = l->st.to_receive > k ? l->st.to_receive - k : 0;
-		pthread_mutex_unlock(&s->lock);
-		/* Tell the sender what is now durably stored here. */
-		for (int j = 0; j < 4; j++) {
-			uint32_t v = j == 0 ? (uint32_t)stored : j == 1 ? (uint32_t)dup : j == 2 ? (uint32_t)pend : (uint32_t)bad;
-			ack[4 * j] = (uint8_t)(v >> 24);
-			ack[4 * j + 1] = (uint8_t)(v >> 16);
-			ack[4 * j + 2] = (uint8_t)(v >> 8);
-			ack[4 * j + 3] = (uint8_t)v;
-		}
-		s_send(s, l, SYNC_ACK, f, fl, 1);
-		if (bad) {
-			log_warnx("sync", "site=%s sent %zu events that were refused", l->st.site, bad);
-			l->bad += (int)(bad > 5 ? 5 : bad);
-			if (l->bad >= BAD_LIMIT) {
-				s_ban(s, l, "too many invalid events");
-				free(ids);
-				free(fresh);
-				return;
-			}
-		}
-		/* Relay: every other connected peer may lack them. */
-		if (stored)
-			for (int i = 0; i < SYNC_MAX_PEERS; i++)
-				if (&s->links[i] != l && s->links[i].used && s_link_up(&s->links[i]))
-					s_send_events(s, &s->links[i], (const uint8_t(*)[CPT_ID_LEN])fresh, stored);
-		free(ids);
-		free(fresh);
+	case SYNC_EVENTS:
+		s_batch_add(s, l, m, len, n);
 		break;
-	}
 	}
 }
 
 /* A message on the ROUTER: [routing id][frames...]; who sent it comes from
  * the ZAP User-Id, never from the routing id (PITFALLS 2). */
-static void
+static int
 s_on_server(sync_t *s)
 {
 	zmq_msg_t m[MAX_FRAMES];
-	size_t n = s_recv(s->srv, m, MAX_FRAMES);
+	int overflow;
+	size_t n = s_recv(s->srv, m, MAX_FRAMES, &overflow);
 	const char *uid;
 	uint8_t key[CPT_KEY_LEN];
 	link_t *l;
+	int fd;
 
-	if (n < 2) {
-		for (size_t i = 0; i < n; i++)
-			zmq_msg_close(&m[i]);
-		return;
-	}
+	if (n == 0)
+		return 0;
+	if (n < 2)
+		goto out;
 	uid = zmq_msg_gets(&m[1], "User-Id");
-	if (uid == NULL || cpt_unhex32(key, uid, strlen(uid)) != 0 || (l = s_link_new(s, key)) == NULL ||
-	    l->ban_until_ms > s_now()) {
-		for (size_t i = 0; i < n; i++)
-			zmq_msg_close(&m[i]);
-		return;
+	if (uid == NULL || cpt_unhex32(key, uid, strlen(uid)) != 0 || (l = s_link_new(s, key)) == NULL)
+		goto out;
+	/* The connection it came on, to close it should the peer be shut out. */
+	fd = zmq_msg_get(&m[1], ZMQ_SRCFD);
+	if (fd >= 0 && fd != l->fd) {
+		l->fd = fd;
+		l->fd_addr_len = sizeof(l->fd_addr);
+		if (getpeername(fd, (struct sockaddr *)&l->fd_addr, &l->fd_addr_len) != 0)
+			l->fd_addr_len = 0;
+	}
+	if (l->ban_until_ms > s_now() || l->revoked) {
+		s_drop_incoming(l);
+		goto out;
 	}
 	if (zmq_msg_size(&m[0]) <= sizeof(l->rid)) {
+		/* A new routing id is a new connection: its side starts afresh. */
+		if (l->rid_len && (l->rid_len != zmq_msg_size(&m[0]) ||
+				   memcmp(l->rid, zmq_msg_data(&m[0]), l->rid_len) != 0) && !l->dealer)
+			s_set_connected(s, l, 0);
 		memcpy(l->rid, zmq_msg_data(&m[0]), zmq_msg_size(&m[0]));
 		l->rid_len = zmq_msg_size(&m[0]);
 	}
-	if (l->st.site[0] == 0) {
-		uint8_t curve[CPT_KEY_LEN];
-		s->conf.ops.lookup(s->conf.ops.ctx, key, curve, l->st.site);
-		memcpy(l->curve, curve, CPT_KEY_LEN);
-	}
-	s_handle(s, l, m + 1, n - 1);
+	if (!l->has_curve)
+		s_learn(s, l);
+	s_handle(s, l, m + 1, n - 1, overflow);
+out:
 	for (size_t i = 0; i < n; i++)
 		zmq_msg_close(&m[i]);
+	return 1;
 }
 
-static void
+static int
 s_on_dealer(sync_t *s, link_t *l)
 {
 	zmq_msg_t m[MAX_FRAMES];
-	size_t n = s_recv(l->dealer, m, MAX_FRAMES);
+	int overflow;
+	size_t n = s_recv(l->dealer, m, MAX_FRAMES, &overflow);
 
 	if (n >= 1)
-		s_handle(s, l, m, n);
+		s_handle(s, l, m, n, overflow);
 	for (size_t i = 0; i < n; i++)
 		zmq_msg_close(&m[i]);
+	return n > 0;
+}
+
+/* Events of the monitor of a link we dial: a refused handshake means the
+ * peer does not (yet) know us, or it is not who its certificate says. */
+static void
+s_on_monitor(sync_t *s, link_t *l)
+{
+	zmq_msg_t m[2];
+	int overflow;
+	size_t n = s_recv(l->mon, m, 2, &overflow);
+	uint16_t ev = 0;
+
+	if (n == 2 && zmq_msg_size(&m[0]) >= 6)
+		memcpy(&ev, zmq_msg_data(&m[0]), 2);
+	for (size_t i = 0; i < n; i++)
+		zmq_msg_close(&m[i]);
+	switch (ev) {
+	case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+		l->backoff_ms = DIAL_MIN_MS;
+		break;
+	case ZMQ_EVENT_DISCONNECTED:
+		s_set_connected(s, l, 0);
+		break;
+	case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+	case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+	case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+		log_warnx("sync", "handshake with peer site=%s endpoint=%s failed (%s): dialing again in %u ms",
+			  s_name(l), l->st.endpoint,
+			  ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "refused by the peer"
+								 : "the peer does not hold the key of its certificate, or speaks another protocol",
+			  (unsigned)l->backoff_ms);
+		s_set_connected(s, l, 0);
+		s_close_dealer(l);
+		l->next_dial_ms = s_now() + l->backoff_ms;
+		l->backoff_ms = l->backoff_ms * 2 > DIAL_MAX_MS ? DIAL_MAX_MS : l->backoff_ms * 2;
+		break;
+	}
 }
 
 /* ZAP (RFC 27): admit only the CURVE keys of certified, unrevoked sites of
@@ -609,12 +1029,13 @@ static void
 s_on_zap(sync_t *s)
 {
 	zmq_msg_t m[8];
-	size_t n = s_recv(s->zap, m, 8);
+	int overflow;
+	size_t n = s_recv(s->zap, m, 8, &overflow);
 	const char *status = "400", *text = "not a certified site of this federation";
 	char uid[CPT_HEX_ID] = "";
 	char site[64] = "";
 
-	if (n >= 7 && zmq_msg_size(&m[2]) == strlen(SYNC_ZAP_DOMAIN) &&
+	if (n >= 7 && !overflow && zmq_msg_size(&m[2]) == strlen(SYNC_ZAP_DOMAIN) &&
 	    memcmp(zmq_msg_data(&m[2]), SYNC_ZAP_DOMAIN, strlen(SYNC_ZAP_DOMAIN)) == 0 &&
 	    zmq_msg_size(&m[5]) == 5 && memcmp(zmq_msg_data(&m[5]), "CURVE", 5) == 0 &&
 	    zmq_msg_size(&m[6]) == CPT_KEY_LEN) {
@@ -628,6 +1049,8 @@ s_on_zap(sync_t *s)
 				status = "200";
 				text = "OK";
 				s_hex(uid, sign);
+				if (l)
+					l->revoked = 0; /* certified again (a new certificate) */
 			}
 		}
 	}
@@ -653,35 +1076,29 @@ s_on_zap(sync_t *s)
 static void
 s_recheck(sync_t *s)
 {
-	int drop_router = 0;
-
 	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
 		link_t *l = &s->links[i];
 		uint8_t sign[CPT_KEY_LEN];
 		char site[64];
-		if (!l->used || (!l->dealer && !l->rid_len))
+		if (!l->used || l->revoked || (!l->has_curve && s_learn(s, l) != 0))
 			continue;
-		if (s->conf.ops.admit(s->conf.ops.ctx, l->curve, sign, site))
+		if (s->conf.ops.admit(s->conf.ops.ctx, l->curve, sign, site) &&
+		    memcmp(sign, l->st.site_key, CPT_KEY_LEN) == 0)
 			continue;
-		log_warnx("sync", "site=%s is no longer certified: closing its link", l->st.site);
+		log_warnx("sync", "site=%s is no longer certified: closing its link", s_name(l));
+		l->revoked = 1;
 		s_set_connected(s, l, 0);
-		l->ban_until_ms = s_now() + BAN_MS;
-		if (l->dealer) {
-			zmq_close(l->dealer);
-			l->dealer = NULL;
-		}
-		if (l->rid_len)
-			drop_router = 1;
+		s_close_dealer(l);
+		s_drop_incoming(l);
 	}
-	if (drop_router)
-		s_rebind_server(s);
 }
 
 static void
 s_on_cmd(sync_t *s)
 {
 	zmq_msg_t m[4];
-	size_t n = s_recv(s->cmd_in, m, 4);
+	int overflow;
+	size_t n = s_recv(s->cmd_in, m, 4, &overflow);
 	const uint8_t *d;
 
 	if (n < 1 || zmq_msg_size(&m[0]) < 1)
@@ -702,14 +1119,15 @@ s_on_cmd(sync_t *s)
 		if (n == 2 && zmq_msg_size(&m[1]) == sizeof(sync_peer_conf_t)) {
 			const sync_peer_conf_t *pc = zmq_msg_data(&m[1]);
 			link_t *l = s_link_new(s, pc->site_key);
-			if (l && (l->dealer == NULL || strcmp(l->st.endpoint, pc->endpoint) != 0)) {
-				if (l->dealer) {
-					zmq_close(l->dealer);
-					l->dealer = NULL;
-				}
+			/* Dialing itself happens in s_timers, which respects bans and
+			 * the backoff after a refused handshake. */
+			if (l && strncmp(l->st.endpoint, pc->endpoint, sizeof(l->st.endpoint)) != 0) {
+				s_close_dealer(l);
+				pthread_mutex_lock(&s->lock);
 				snprintf(l->st.endpoint, sizeof(l->st.endpoint), "%s", pc->endpoint);
-				s_dial(s, l);
-				s_send_hello(s, l);
+				pthread_mutex_unlock(&s->lock);
+				l->next_dial_ms = 0;
+				l->dial_warned = 0;
 			}
 		}
 		break;
@@ -722,7 +1140,8 @@ out:
 		zmq_msg_close(&m[i]);
 }
 
-/* Heartbeats, link timeouts, pending id pages, periodic reconciliation. */
+/* Heartbeats, link timeouts, dialing, pending id pages, queued events,
+ * periodic reconciliation. */
 static void
 s_timers(sync_t *s)
 {
@@ -735,22 +1154,32 @@ s_timers(sync_t *s)
 		link_t *l = &s->links[i];
 		if (!l->used)
 			continue;
-		if (l->dealer == NULL && l->st.endpoint[0] && l->ban_until_ms < now)
+		if (l->dealer == NULL && l->st.endpoint[0] && !l->revoked && now >= l->next_dial_ms &&
+		    l->ban_until_ms <= now)
 			s_dial(s, l);
-		if (l->st.connected && now - l->last_rx_ms > 3 * hb)
+		if (l->st.connected && s_since(now, l->last_rx_ms) > 3 * hb)
 			s_set_connected(s, l, 0);
 		if (!l->st.connected) {
-			/* Knock until the peer answers: HELLO brings the link up. */
-			if (l->dealer && now - l->last_tx_ms >= hb)
+			/* Knock until the peer answers: HELLO brings the link up. A
+			 * connection silent that long may be dead (no ZMTP heartbeats):
+			 * dial afresh. */
+			if (l->dealer && s_since(now, l->dial_ms > l->last_rx_ms ? l->dial_ms : l->last_rx_ms) >
+					     (10 * hb > 5000 ? 10 * hb : 5000)) {
+				s_close_dealer(l);
+				l->next_dial_ms = now;
+			} else if (l->dealer && s_since(now, l->last_tx_ms) >= hb) {
 				s_send_hello(s, l);
+			}
 			continue;
 		}
-		if (now - l->last_tx_ms >= hb)
+		if (s_since(now, l->last_tx_ms) >= hb)
 			s_send(s, l, SYNC_PING, NULL, NULL, 0);
 		if (periodic && !l->sending_ids)
 			s_start_reconcile(l);
 		if (l->sending_ids)
 			s_send_ids_page(s, l);
+		if (l->wantq)
+			s_wantq_serve(s, l);
 	}
 }
 
@@ -758,9 +1187,10 @@ static void *
 s_main(void *arg)
 {
 	sync_t *s = arg;
-	zmq_pollitem_t items[3 + SYNC_MAX_PEERS];
-	link_t *owner[3 + SYNC_MAX_PEERS];
+	zmq_pollitem_t items[3 + 2 * SYNC_MAX_PEERS];
+	link_t *owner[3 + 2 * SYNC_MAX_PEERS];
 
+	s_engine = s;
 	s->next_reconcile_ms = s_now() + (uint64_t)s->conf.reconcile_interval_s * 1000;
 	while (!s->stop) {
 		int n = 0, busy = 0;
@@ -774,11 +1204,16 @@ s_main(void *arg)
 			owner[n++] = NULL;
 		}
 		for (int i = 0; i < SYNC_MAX_PEERS; i++) {
-			if (s->links[i].used && s->links[i].dealer) {
-				items[n] = (zmq_pollitem_t){s->links[i].dealer, 0, ZMQ_POLLIN, 0};
-				owner[n++] = &s->links[i];
+			link_t *l = &s->links[i];
+			if (l->used && l->dealer) {
+				items[n] = (zmq_pollitem_t){l->dealer, 0, ZMQ_POLLIN, 0};
+				owner[n++] = l;
 			}
-			busy |= s->links[i].used && s->links[i].sending_ids && s->links[i].st.connected;
+			if (l->used && l->mon) {
+				items[n] = (zmq_pollitem_t){l->mon, 0, ZMQ_POLLIN, 0};
+				owner[n++] = l;
+			}
+			busy |= l->used && l->sending_ids && l->st.connected;
 		}
 		/* While id pages are due, do not sleep between them. */
 		if (zmq_poll(items, n, busy ? 0 : 50) < 0 && errno != EINTR)
@@ -786,17 +1221,29 @@ s_main(void *arg)
 		for (int i = 0; i < n; i++) {
 			if (!(items[i].revents & ZMQ_POLLIN))
 				continue;
+			/* A handler may have closed sockets polled in this round; the
+			 * owner check skips those, and reads never wait. */
 			if (items[i].socket == s->cmd_in)
 				s_on_cmd(s);
 			else if (items[i].socket == s->zap)
 				s_on_zap(s);
-			else if (items[i].socket == s->srv && s->srv)
-				s_on_server(s);
-			else if (owner[i] && owner[i]->dealer == items[i].socket)
-				s_on_dealer(s, owner[i]);
+			else if (owner[i] == NULL && s->srv && items[i].socket == s->srv)
+				for (int k = 0; k < READ_BURST && s->srv && s_on_server(s); k++)
+					;
+			else if (owner[i] && owner[i]->dealer && owner[i]->dealer == items[i].socket)
+				for (int k = 0; k < READ_BURST && owner[i]->dealer && s_on_dealer(s, owner[i]); k++)
+					;
+			else if (owner[i] && owner[i]->mon && owner[i]->mon == items[i].socket)
+				s_on_monitor(s, owner[i]);
+		}
+		s_batch_flush(s);
+		if (s->recheck_due) {
+			s->recheck_due = 0;
+			s_recheck(s);
 		}
 		s_timers(s);
 	}
+	s_batch_flush(s);
 	return NULL;
 }
 
@@ -812,11 +1259,33 @@ s_cmd(sync_t *s, uint8_t cmd, const void *data, size_t len)
 	pthread_mutex_unlock(&s->cmd_lock);
 }
 
+static void
+s_free(sync_t *s)
+{
+	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
+		s_close_dealer(&s->links[i]);
+		free(s->links[i].wantq);
+	}
+	if (s->srv)
+		zmq_close(s->srv);
+	if (s->zap)
+		zmq_close(s->zap);
+	if (s->cmd_in)
+		zmq_close(s->cmd_in);
+	if (s->cmd_out)
+		zmq_close(s->cmd_out);
+	zmq_ctx_term(s->ctx);
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->cmd_lock);
+	free(s);
+}
+
 sync_t *
 sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peers, char *err,
 	   size_t errlen)
 {
 	sync_t *s = calloc(1, sizeof(*s));
+	int zero = 0;
 
 	if (s == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -827,27 +1296,56 @@ sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peer
 		s->conf.heartbeat_ms = 1000;
 	if (s->conf.reconcile_interval_s == 0)
 		s->conf.reconcile_interval_s = 60;
+	/*
+	 * Sites may set different limits.max_msg, and a message over the
+	 * receiver's limit is malformed there (and counts towards a ban). So
+	 * every node accepts at least MSG_FLOOR and sends at most MSG_FLOOR (or
+	 * its own, smaller, limit — though never less than one envelope of the
+	 * largest size): any two nodes understand each other.
+	 */
+	s->recv_limit = s->conf.max_msg > MSG_FLOOR ? s->conf.max_msg : MSG_FLOOR;
+	s->send_cap = s->conf.max_msg < MSG_FLOOR ? s->conf.max_msg : MSG_FLOOR;
+	if (s->send_cap < EVT_MAX_LEN + 4096)
+		s->send_cap = EVT_MAX_LEN + 4096;
+	s->ids_page = IDS_PAGE;         /* 240 KB, within send_cap */
+	s->want_max = WANT_MAX;         /* 256 KB, within send_cap */
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->cmd_lock, NULL);
 	s->ctx = zmq_ctx_new();
+	if (s->ctx == NULL) {
+		snprintf(err, errlen, "cannot create a ZeroMQ context");
+		pthread_mutex_destroy(&s->lock);
+		pthread_mutex_destroy(&s->cmd_lock);
+		free(s);
+		return NULL;
+	}
 	/* The ZAP handler exists before any CURVE socket binds (PITFALLS 1). */
 	s->zap = zmq_socket(s->ctx, ZMQ_REP);
-	if (zmq_bind(s->zap, "inproc://zeromq.zap.01") != 0) {
+	if (s->zap)
+		zmq_setsockopt(s->zap, ZMQ_LINGER, &zero, sizeof(zero));
+	if (s->zap == NULL || zmq_bind(s->zap, "inproc://zeromq.zap.01") != 0) {
 		snprintf(err, errlen, "cannot start the ZAP handler: %s", zmq_strerror(errno));
 		goto fail;
 	}
 	s->cmd_in = zmq_socket(s->ctx, ZMQ_PULL);
 	s->cmd_out = zmq_socket(s->ctx, ZMQ_PUSH);
-	zmq_bind(s->cmd_in, CMD_ENDPOINT);
-	zmq_connect(s->cmd_out, CMD_ENDPOINT);
+	if (s->cmd_in)
+		zmq_setsockopt(s->cmd_in, ZMQ_LINGER, &zero, sizeof(zero));
+	if (s->cmd_out)
+		zmq_setsockopt(s->cmd_out, ZMQ_LINGER, &zero, sizeof(zero));
+	if (s->cmd_in == NULL || s->cmd_out == NULL || zmq_bind(s->cmd_in, CMD_ENDPOINT) != 0 ||
+	    zmq_connect(s->cmd_out, CMD_ENDPOINT) != 0) {
+		snprintf(err, errlen, "cannot create the command pipe: %s", zmq_strerror(errno));
+		goto fail;
+	}
 	if (s_bind_server(s, err, errlen) != 0)
 		goto fail;
+	/* Links we dial are dialed by the engine thread, on its first round. */
 	for (size_t i = 0; i < n_peers; i++) {
 		link_t *l = s_link_new(s, peers[i].site_key);
 		if (l == NULL)
 			break;
 		snprintf(l->st.endpoint, sizeof(l->st.endpoint), "%s", peers[i].endpoint);
-		s_dial(s, l);
 	}
 	if (pthread_create(&s->thread, NULL, s_main, s) != 0) {
 		snprintf(err, errlen, "cannot start the sync thread");
@@ -855,21 +1353,7 @@ sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peer
 	}
 	return s;
 fail:
-	if (s->srv)
-		zmq_close(s->srv);
-	if (s->zap)
-		zmq_close(s->zap);
-	if (s->cmd_in)
-		zmq_close(s->cmd_in);
-	if (s->cmd_out)
-		zmq_close(s->cmd_out);
-	for (int i = 0; i < SYNC_MAX_PEERS; i++)
-		if (s->links[i].dealer)
-			zmq_close(s->links[i].dealer);
-	zmq_ctx_term(s->ctx);
-	pthread_mutex_destroy(&s->lock);
-	pthread_mutex_destroy(&s->cmd_lock);
-	free(s);
+	s_free(s);
 	return NULL;
 }
 
@@ -882,18 +1366,7 @@ sync_stop(sync_t **self_p)
 		return;
 	s_cmd(s, CMD_STOP, NULL, 0);
 	pthread_join(s->thread, NULL);
-	for (int i = 0; i < SYNC_MAX_PEERS; i++)
-		if (s->links[i].dealer)
-			zmq_close(s->links[i].dealer);
-	if (s->srv)
-		zmq_close(s->srv);
-	zmq_close(s->zap);
-	zmq_close(s->cmd_in);
-	zmq_close(s->cmd_out);
-	zmq_ctx_term(s->ctx);
-	pthread_mutex_destroy(&s->lock);
-	pthread_mutex_destroy(&s->cmd_lock);
-	free(s);
+	s_free(s);
 	*self_p = NULL;
 }
 
@@ -914,7 +1387,13 @@ sync_add_peer(sync_t *s, const sync_peer_conf_t *peer)
 void
 sync_recheck(sync_t *s)
 {
-	if (s)
+	if (s == NULL)
+		return;
+	/* From the engine itself (a revocation received from a peer): a command
+	 * to our own pipe could block on a full pipe that only we drain. */
+	if (s_engine == s)
+		s->recheck_due = 1;
+	else
 		s_cmd(s, CMD_RECHECK, NULL, 0);
 }
 

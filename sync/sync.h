@@ -86,7 +86,7 @@ typedef struct sync_conf {
 	const key_curve_t *curve;        /* our transport key (borrowed for the life of the engine) */
 	uint8_t site_key[CPT_KEY_LEN];   /* our Ed25519 site key */
 	char site[64];                   /* our site name */
-	uint32_t max_msg;                /* ZMQ_MAXMSGSIZE */
+	uint32_t max_msg;                /* largest message accepted (never under 1 MiB) */
 	uint32_t heartbeat_ms;           /* heartbeat interval */
 	uint32_t reconcile_interval_s;   /* periodic reconciliation */
 	sync_ops_t ops;                  /* the store */

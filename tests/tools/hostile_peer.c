@@ -1,0 +1,492 @@
+/*
+ * A hostile (or broken) peer site for the federation tests: it dials a node
+ * over ZeroMQ CURVE with a curve key file (a certified site's, or not), then
+ * runs one attack scenario in the sync message format (sync/sync.h) and
+ * prints what it did and what came back. Bounded in messages and time;
+ * loopback endpoints only.
+ *
+ * usage: hostile_peer ENDPOINT SERVER_CURVE_HEX CURVE_KEY SITE_KEY SCENARIO [ARG]
+ *   hello               say HELLO; exit 0 if the node answers, 3 if not
+ *   impersonate PUBHEX  present PUBHEX as our CURVE key without its secret
+ *   garbage             random frames, bad versions, unknown types
+ *   truncated           messages cut short or with wrong frame counts
+ *   oversized           too many envelopes, frames over max_msg, then one
+ *                       frame over ZMQ_MAXMSGSIZE (ARG: the node's max_msg)
+ *   badsig ROOTHEX      well-formed events with broken signatures or hashes
+ *   replay FILE         envelopes of FILE (hex, one per line) sent 3 times
+ *   unknown ROOTHEX     events validly signed by keys nobody certified
+ *   flood               PINGs as fast as possible (1,000,000 or 10 s at most)
+ * Exit: 0 the scenario ran, 2 usage, 3 the handshake failed or no answer.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+#include <zmq.h>
+
+#include "crypto/crypto.h"
+#include "sync/sync.h"
+
+#define MAX_SEND    2000000 /* messages per run, whatever the scenario */
+#define FLOOD_MS    10000   /* longest flood */
+
+static void *s_sock;          /* the DEALER to the node */
+static void *s_mon;           /* its monitor */
+static int s_disconnected;    /* the node closed the connection */
+static int s_refused;         /* a handshake failed */
+static int s_up;              /* a handshake succeeded */
+static unsigned long s_sent;  /* messages sent */
+static unsigned long s_recvd[SYNC_WANT + 2]; /* messages received by type (last: other) */
+static const key_sign_t *s_site; /* our site key (HELLO, signed events) */
+
+static uint64_t
+s_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+s_drain_monitor(void)
+{
+	zmq_msg_t m;
+
+	for (;;) {
+		uint16_t ev;
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, s_mon, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			return;
+		}
+		if (zmq_msg_more(&m) && zmq_msg_size(&m) >= 2) {
+			memcpy(&ev, zmq_msg_data(&m), 2);
+			if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+				s_up = 1;
+			else if (ev == ZMQ_EVENT_DISCONNECTED)
+				s_disconnected = 1;
+			else if (ev & (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+				       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))
+				s_refused = 1;
+		}
+		zmq_msg_close(&m);
+	}
+}
+
+/* Reads what the node sends for up to ms milliseconds. */
+static void
+s_read_for(int ms)
+{
+	uint64_t until = s_ms() + (uint64_t)ms;
+
+	while (s_ms() < until) {
+		zmq_pollitem_t it[2] = {{s_sock, 0, ZMQ_POLLIN, 0}, {s_mon, 0, ZMQ_POLLIN, 0}};
+		if (zmq_poll(it, 2, 20) < 0)
+			return;
+		if (it[1].revents & ZMQ_POLLIN)
+			s_drain_monitor();
+		while (it[0].revents & ZMQ_POLLIN) {
+			zmq_msg_t m;
+			int first = 1, type = SYNC_WANT + 1, more = 1;
+			while (more) {
+				zmq_msg_init(&m);
+				if (zmq_msg_recv(&m, s_sock, first ? ZMQ_DONTWAIT : 0) < 0) {
+					zmq_msg_close(&m);
+					if (first)
+						goto next;
+					break;
+				}
+				if (first) {
+					int t = sync_msg_type(zmq_msg_data(&m), zmq_msg_size(&m));
+					type = t > 0 ? t : SYNC_WANT + 1;
+				}
+				first = 0;
+				more = zmq_msg_more(&m);
+				zmq_msg_close(&m);
+			}
+			s_recvd[type]++;
+		}
+	next:;
+	}
+}
+
+/* Sends one message: [version, type] then n frames. Returns 0 or -1. */
+static int
+s_send_raw(const uint8_t *head, size_t hlen, const void *const *f, const size_t *len, size_t n,
+	   int flags)
+{
+	s_drain_monitor();
+	if (s_sent >= MAX_SEND || s_disconnected || s_refused)
+		return -1; /* once cut off, the scenario is over */
+	if (zmq_send(s_sock, head, hlen, flags | (n ? ZMQ_SNDMORE : 0)) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		zmq_send(s_sock, f[i], len[i], i + 1 < n ? ZMQ_SNDMORE : 0);
+	s_sent++;
+	return 0;
+}
+
+static int
+s_send(int type, const void *const *f, const size_t *len, size_t n)
+{
+	uint8_t head[2] = {SYNC_VERSION, (uint8_t)type};
+
+	return s_send_raw(head, 2, f, len, n, 0);
+}
+
+static void
+s_hello(void)
+{
+	uint8_t b[CPT_KEY_LEN + 7];
+	const void *f[1] = {b};
+	size_t len[1] = {sizeof(b)};
+
+	memcpy(b, key_sign_public(s_site), CPT_KEY_LEN);
+	memcpy(b + CPT_KEY_LEN, "hostile", 7);
+	s_send(SYNC_HELLO, f, len, 1);
+}
+
+static uint64_t s_t0; /* start of the run */
+
+static void
+s_report(const char *what)
+{
+	s_drain_monitor();
+	printf("%s: %llu ms; sent %lu messages; received hello=%lu pong=%lu ack=%lu ids=%lu want=%lu "
+	       "events=%lu other=%lu; %s\n",
+	       what, (unsigned long long)(s_ms() - s_t0), s_sent, s_recvd[SYNC_HELLO], s_recvd[SYNC_PONG], s_recvd[SYNC_ACK],
+	       s_recvd[SYNC_IDS], s_recvd[SYNC_WANT], s_recvd[SYNC_EVENTS], s_recvd[SYNC_WANT + 1],
+	       s_disconnected ? "the node closed the connection" : "still connected");
+	if (s_refused)
+		printf("%s: the node refused a later handshake\n", what);
+	fflush(stdout);
+}
+
+/* ------------------------------------------------------------ scenarios */
+
+static void
+s_garbage(void)
+{
+	for (int i = 0; i < 40; i++) {
+		uint8_t junk[64];
+		const void *f[1] = {junk};
+		size_t len[1];
+		randombytes_buf(junk, sizeof(junk));
+		len[0] = 1 + randombytes_uniform(sizeof(junk));
+		if (i % 4 == 0) {
+			uint8_t head[2] = {9, SYNC_PING}; /* unknown version */
+			s_send_raw(head, 2, NULL, NULL, 0, 0);
+		} else if (i % 4 == 1) {
+			uint8_t head[2] = {SYNC_VERSION, 200}; /* unknown type */
+			s_send_raw(head, 2, f, len, 1, 0);
+		} else if (i % 4 == 2) {
+			s_send_raw(junk, len[0], f, len, 1, 0); /* random frame 0 */
+		} else {
+			uint8_t head[3] = {SYNC_VERSION, SYNC_PING, 0}; /* frame 0 too long */
+			s_send_raw(head, 3, NULL, NULL, 0, 0);
+		}
+		s_read_for(5);
+	}
+	printf("garbage: 40 messages with bad versions, unknown types, random frame 0\n");
+}
+
+static void
+s_truncated(void)
+{
+	uint8_t buf[200] = {0};
+	const void *f[2] = {buf, buf};
+	size_t len[2];
+
+	for (int i = 0; i < 8; i++) {
+		len[0] = CPT_KEY_LEN;
+		s_send(SYNC_HELLO, f, len, 1); /* key without a name */
+		len[0] = 31;
+		s_send(SYNC_WANT, f, len, 1); /* part of an id */
+		len[0] = 39;
+		len[1] = 1;
+		s_send(SYNC_IDS, f, len, 2); /* part of a (ts, id) */
+		len[0] = 15;
+		s_send(SYNC_ACK, f, len, 1); /* short ACK */
+		len[0] = 100;
+		s_send(SYNC_EVENTS, f, len, 1); /* envelope shorter than its header */
+		s_send(SYNC_EVENTS, NULL, NULL, 0); /* EVENTS without envelopes */
+		s_send(SYNC_PING, f, len, 1); /* PING with a payload */
+		s_read_for(5);
+	}
+	printf("truncated: 56 messages cut short or with wrong frame counts\n");
+}
+
+static void
+s_oversized(size_t max_msg)
+{
+	size_t big = max_msg + 512, huge = max_msg + 64 * 1024;
+	uint8_t *buf = calloc(1, huge);
+	const void **f = calloc(1001, sizeof(*f));
+	size_t *len = calloc(1001, sizeof(*len));
+
+	if (buf == NULL || f == NULL || len == NULL) {
+		fprintf(stderr, "hostile_peer: out of memory\n");
+		exit(1);
+	}
+	for (int i = 0; i < 1001; i++) {
+		f[i] = buf;
+		len[i] = EVT_FIXED_LEN;
+	}
+	for (int round = 0; round < 4; round++) {
+		s_send(SYNC_EVENTS, f, len, 1001); /* one envelope too many */
+		len[0] = big;
+		s_send(SYNC_WANT, f, len, 1); /* over max_msg, under ZMQ_MAXMSGSIZE */
+		len[0] = 70000;
+		s_send(SYNC_EVENTS, f, len, 1); /* an envelope over the protocol cap */
+		len[0] = EVT_FIXED_LEN;
+		s_read_for(20);
+	}
+	printf("oversized: 12 messages over the protocol's limits (%zu frames, %zu bytes)\n",
+	       (size_t)1002, big);
+	s_read_for(300);
+	len[0] = huge;
+	s_send(SYNC_WANT, f, len, 1); /* over ZMQ_MAXMSGSIZE: libzmq drops the link */
+	printf("oversized: one frame of %zu bytes, over ZMQ_MAXMSGSIZE\n", huge);
+	free(buf);
+	free(f);
+	free(len);
+}
+
+/* A well-formed post signed by key for federation fed. */
+static size_t
+s_make_post(uint8_t *out, size_t cap, const uint8_t fed[CPT_FED_LEN], const key_sign_t *key,
+	    const char *text)
+{
+	char body[256];
+	size_t len = 0;
+
+	snprintf(body, sizeof(body), "{\"text\":\"%s\"}", text);
+	if (evt_sign(out, cap, &len, EVT_POST, fed, HLC_MAKE(hlc_wall_ms(), 0), (uint8_t *)body,
+		     strlen(body), key) != 0)
+		return 0;
+	return len;
+}
+
+static void
+s_badsig(const uint8_t root[CPT_KEY_LEN])
+{
+	uint8_t fed[CPT_FED_LEN], other_root[CPT_KEY_LEN], other_fed[CPT_FED_LEN];
+	uint8_t env[10][512];
+	const void *f[10];
+	size_t len[10];
+
+	evt_federation_id(fed, root);
+	randombytes_buf(other_root, sizeof(other_root));
+	evt_federation_id(other_fed, other_root);
+	for (int round = 0; round < 10; round++) {
+		for (int i = 0; i < 10; i++) {
+			char text[64];
+			snprintf(text, sizeof(text), "forged %d.%d", round, i);
+			len[i] = s_make_post(env[i], sizeof(env[i]), i % 3 == 2 ? other_fed : fed, s_site, text);
+			if (i % 3 == 0)
+				env[i][EVT_HEADER_LEN + 5] ^= 0x40; /* signature */
+			else if (i % 3 == 1)
+				env[i][len[i] - 3] ^= 0x01; /* body: its hash no longer matches */
+			f[i] = env[i];
+		}
+		s_send(SYNC_EVENTS, f, len, 10);
+		s_read_for(30);
+	}
+	printf("badsig: 100 events with broken signatures, body hashes or another federation\n");
+}
+
+static void
+s_unknown(const uint8_t root[CPT_KEY_LEN])
+{
+	uint8_t fed[CPT_FED_LEN];
+	uint8_t env[50][512];
+	const void *f[50];
+	size_t len[50];
+
+	evt_federation_id(fed, root);
+	for (int i = 0; i < 50; i++) {
+		key_sign_t *k = key_sign_new();
+		char text[64];
+		snprintf(text, sizeof(text), "nobody %d", i);
+		len[i] = k ? s_make_post(env[i], sizeof(env[i]), fed, k, text) : 0;
+		f[i] = env[i];
+		key_sign_destroy(&k);
+	}
+	s_send(SYNC_EVENTS, f, len, 50);
+	s_read_for(300);
+	printf("unknown: 50 validly signed events by keys nobody certified\n");
+}
+
+static void
+s_replay(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	static char line[2 * EVT_MAX_LEN + 16];
+	uint8_t *env = malloc(EVT_MAX_LEN);
+	unsigned count = 0;
+
+	if (fp == NULL || env == NULL) {
+		fprintf(stderr, "hostile_peer: %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+	while (fgets(line, sizeof(line), fp)) {
+		size_t n = 0, hl = strcspn(line, "\r\n");
+		const void *f[1] = {env};
+		if (sodium_hex2bin(env, EVT_MAX_LEN, line, hl, NULL, &n, NULL) != 0 || n == 0)
+			continue;
+		for (int t = 0; t < 3; t++) {
+			size_t len[1] = {n};
+			s_send(SYNC_EVENTS, f, len, 1);
+		}
+		count++;
+		s_read_for(2);
+	}
+	fclose(fp);
+	free(env);
+	s_read_for(300);
+	printf("replay: %u envelopes sent 3 times each\n", count);
+}
+
+static void
+s_flood(void)
+{
+	uint8_t head[2] = {SYNC_VERSION, SYNC_PING};
+	uint64_t start = s_ms(), until = start + FLOOD_MS, last_ok = start;
+	unsigned long again = 0;
+	const char *end = "the time allowed";
+
+	while (s_ms() < until && s_sent < 1000000) {
+		if (s_send_raw(head, 2, NULL, NULL, 0, ZMQ_DONTWAIT) == 0) {
+			last_ok = s_ms();
+		} else {
+			again++;
+			if (s_ms() - last_ok > 2000) {
+				end = "the node stopped reading from us";
+				break;
+			}
+		}
+		if ((s_sent + again) % 1024 == 0) {
+			s_read_for(0);
+			if (s_disconnected || s_refused) {
+				end = "the node cut us off";
+				break;
+			}
+		}
+	}
+	printf("flood: %lu PINGs in %llu ms, until %s (%lu refused by a full queue)\n", s_sent,
+	       (unsigned long long)(s_ms() - start), end, again);
+}
+
+/* ------------------------------------------------------------------ main */
+
+static int
+s_loopback(const char *ep)
+{
+	return strncmp(ep, "tcp://127.", 10) == 0 || strncmp(ep, "tcp://localhost:", 16) == 0 ||
+	       strncmp(ep, "tcp://[::1]:", 12) == 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	uint8_t server[CPT_KEY_LEN], claimed[CPT_KEY_LEN], root[CPT_KEY_LEN];
+	const char *scen = argc > 5 ? argv[5] : "";
+	const char *arg = argc > 6 ? argv[6] : NULL;
+	char err[512];
+	key_curve_t *ck;
+	key_sign_t *sk;
+	void *ctx;
+	int zero = 0, timeo = 500, rc = 0;
+	int64_t maxmsg = -1;
+	uint64_t until;
+
+	if (argc < 6 || cpt_init() != 0 || cpt_unhex32(server, argv[2], strlen(argv[2])) != 0) {
+		fprintf(stderr, "usage: hostile_peer ENDPOINT SERVER_CURVE_HEX CURVE_KEY SITE_KEY "
+				"hello|impersonate PUBHEX|garbage|truncated|oversized [MAXMSG]|"
+				"badsig ROOTHEX|replay FILE|unknown ROOTHEX|flood\n");
+		return 2;
+	}
+	if (!s_loopback(argv[1])) {
+		fprintf(stderr, "hostile_peer: %s is not a loopback endpoint\n", argv[1]);
+		return 2;
+	}
+	if ((strcmp(scen, "impersonate") == 0 && (!arg || cpt_unhex32(claimed, arg, strlen(arg)) != 0)) ||
+	    ((strcmp(scen, "badsig") == 0 || strcmp(scen, "unknown") == 0) &&
+	     (!arg || cpt_unhex32(root, arg, strlen(arg)) != 0)) ||
+	    (strcmp(scen, "replay") == 0 && !arg)) {
+		fprintf(stderr, "hostile_peer: scenario %s needs its argument\n", scen);
+		return 2;
+	}
+	if ((ck = key_curve_load(argv[3], err, sizeof(err))) == NULL ||
+	    (sk = key_sign_load(argv[4], err, sizeof(err))) == NULL) {
+		fprintf(stderr, "hostile_peer: %s\n", err);
+		return 2;
+	}
+	s_site = sk;
+	s_t0 = s_ms();
+	ctx = zmq_ctx_new();
+	s_sock = zmq_socket(ctx, ZMQ_DEALER);
+	zmq_setsockopt(s_sock, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(s_sock, ZMQ_SNDTIMEO, &timeo, sizeof(timeo));
+	zmq_setsockopt(s_sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+	zmq_setsockopt(s_sock, ZMQ_CURVE_SERVERKEY, server, 32);
+	zmq_setsockopt(s_sock, ZMQ_CURVE_PUBLICKEY,
+		       strcmp(scen, "impersonate") == 0 ? claimed : key_curve_public(ck), 32);
+	zmq_setsockopt(s_sock, ZMQ_CURVE_SECRETKEY, key_curve_secret(ck), 32);
+	zmq_socket_monitor(s_sock, "inproc://hostile-mon", ZMQ_EVENT_ALL);
+	s_mon = zmq_socket(ctx, ZMQ_PAIR);
+	zmq_setsockopt(s_mon, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_connect(s_mon, "inproc://hostile-mon");
+	if (zmq_connect(s_sock, argv[1]) != 0) {
+		fprintf(stderr, "hostile_peer: cannot dial %s: %s\n", argv[1], zmq_strerror(errno));
+		return 2;
+	}
+	/* Up to 3 s for the handshake. */
+	for (until = s_ms() + 3000; s_ms() < until && !s_up && !s_refused;)
+		s_read_for(20);
+	if (!s_up) {
+		printf("%s: handshake %s\n", scen, s_refused ? "refused (CURVE or ZAP)" : "never completed");
+		rc = 3;
+		goto out;
+	}
+	printf("%s: connected to %s\n", scen, argv[1]);
+	s_hello();
+	s_read_for(300);
+	if (strcmp(scen, "hello") == 0 || strcmp(scen, "impersonate") == 0) {
+		rc = s_recvd[SYNC_HELLO] || s_recvd[SYNC_PONG] || s_recvd[SYNC_IDS] ? 0 : 3;
+	} else if (strcmp(scen, "garbage") == 0) {
+		s_garbage();
+	} else if (strcmp(scen, "truncated") == 0) {
+		s_truncated();
+	} else if (strcmp(scen, "oversized") == 0) {
+		s_oversized(arg ? (size_t)strtoul(arg, NULL, 10) : 4194304);
+	} else if (strcmp(scen, "badsig") == 0) {
+		s_badsig(root);
+	} else if (strcmp(scen, "unknown") == 0) {
+		s_unknown(root);
+	} else if (strcmp(scen, "replay") == 0) {
+		s_replay(arg);
+	} else if (strcmp(scen, "flood") == 0) {
+		s_flood();
+	} else {
+		fprintf(stderr, "hostile_peer: unknown scenario %s\n", scen);
+		rc = 2;
+		goto out;
+	}
+	s_read_for(1000);
+	s_report(scen);
+out:
+	/* Stop the monitor before closing: libzmq 4.3 would block sending it
+	 * the close events once its reader is gone. */
+	zmq_socket_monitor(s_sock, NULL, 0);
+	zmq_close(s_mon);
+	zmq_close(s_sock);
+	zmq_ctx_term(ctx);
+	key_curve_destroy(&ck);
+	key_sign_destroy(&sk);
+	return rc;
+}
