@@ -70,7 +70,7 @@ static const key_spec_t s_limit_keys[] = {
 	LIMIT(max_sessions, 1, 100000),
 	LIMIT(session_ttl, 60, 30 * 86400),
 	LIMIT(login_per_minute, 1, 1000),
-	LIMIT(max_msg, 65536, 64 * 1048576),
+	LIMIT(max_msg, 1048576, 64 * 1048576),
 };
 #undef LIMIT
 

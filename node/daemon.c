@@ -182,14 +182,19 @@ s_commit_fn(MDB_txn *txn, void *arg)
 	struct batch *b = arg;
 	int rc;
 
+	int changed = 0;
+
 	for (wreq_t *r = b->head; r; r = r->next) {
 		b->node->ictx.verified = r->verified;
 		rc = ingest_txn(&b->node->ictx, txn, r->buf, r->len, r->n, r->res);
 		b->node->ictx.verified = NULL;
 		if (rc != 0)
 			return rc;
+		for (size_t i = 0; i < r->n && !changed; i++)
+			changed = r->res[i].rc == 0 || r->res[i].rc == CPT_EPENDING;
 	}
-	return 0;
+	/* Duplicates and refusals only: no commit, no fsync. */
+	return changed ? 0 : STORE_NOCHANGE;
 }
 
 static void
@@ -308,7 +313,9 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
 				continue;
 			ts = store_get_u64(buf[i] + 68);
 			hlc_observe(&n->hlc, ts, hlc_wall_ms());
-			if (!from_peer) {
+			/* Whatever this process stored is announced already: the
+			 * store poll looks only beyond it, for the CLI's events. */
+			{
 				uint8_t key[40];
 				store_put_u64(key, ts);
 				memcpy(key + 8, res[i].id, CPT_ID_LEN);
@@ -497,9 +504,10 @@ s_poll_store(node_t *n)
 	MDB_cursor *cur;
 	MDB_val k, v;
 	uint8_t(*ids)[CPT_ID_LEN];
+	uint16_t kinds[256];
 	size_t count = 0;
 	uint64_t seq;
-	int rc;
+	int rc, trust = 0;
 
 	if (store_read_begin(n->st, &txn) != 0)
 		return;
@@ -519,6 +527,10 @@ s_poll_store(node_t *n)
 		for (; rc == 0 && count < 256; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 			if (k.mv_size != 40)
 				continue;
+			kinds[count] = v.mv_size == 2 ? (uint16_t)(((uint8_t *)v.mv_data)[0] << 8 |
+								     ((uint8_t *)v.mv_data)[1])
+						      : 0;
+			trust |= kinds[count] == EVT_REVOKE || kinds[count] == EVT_SITE_CERT;
 			memcpy(ids[count++], (uint8_t *)k.mv_data + 8, CPT_ID_LEN);
 			memcpy(n->newest, k.mv_data, 40);
 			hlc_observe(&n->hlc, store_get_u64(k.mv_data), hlc_wall_ms());
@@ -530,12 +542,14 @@ s_poll_store(node_t *n)
 	if (count) {
 		sync_announce(n->sync, (const uint8_t(*)[CPT_ID_LEN])ids, count);
 		/* The trust state may have changed too (comptoir root revoke). */
-		node_trust_changed(n);
+		if (trust)
+			node_trust_changed(n);
 		pthread_mutex_lock(&n->clock_);
 		for (size_t i = 0; i < count; i++) {
 			ingest_res_t r;
 			memset(&r, 0, sizeof(r));
 			memcpy(r.id, ids[i], CPT_ID_LEN);
+			r.kind = kinds[i];
 			s_announce(n, &r);
 		}
 		pthread_cond_broadcast(&n->ccond);

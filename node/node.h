@@ -67,6 +67,8 @@ void store_read_end(store_t *st, MDB_txn **txn);
  * not keep state across calls except through arg, reset at its start.
  * fn returns 0 to commit, anything else to abort (returned as is). */
 typedef int (*store_write_fn)(MDB_txn *txn, void *arg);
+/* What fn returns when it changed nothing: the txn is aborted, store_write returns 0. */
+#define STORE_NOCHANGE 1
 int store_write(store_t *st, store_write_fn fn, void *arg) CPT_WUR;
 
 /* Meta values. */

@@ -261,7 +261,8 @@ store_write(store_t *st, store_write_fn fn, void *arg)
 		if (rc != 0) {
 			mdb_txn_abort(txn);
 			pthread_rwlock_unlock(&st->grow);
-			return rc;
+			/* STORE_NOCHANGE: nothing to store, no commit (no fsync) needed. */
+			return rc == STORE_NOCHANGE ? 0 : rc;
 		}
 		{
 			/* Bump the sequence so other processes see the change. */

@@ -147,7 +147,7 @@ test_full_flow(void **state)
 	     " log_level: \"debug\", peers: [],\n"
 	     " limits: {max_body: 256, max_pending: 0, max_http_body: 1048576,\n"
 	     "   max_sessions: 1, session_ttl: 2592000, login_per_minute: 1000,\n"
-	     "   max_msg: 65536},\n"
+	     "   max_msg: 1048576},\n"
 	     " sync: {reconcile_interval: 86400, heartbeat_ms: 100}}\n");
 	assert_string_equal(s_cfg.name, "7x");
 	assert_string_equal(s_cfg.data_dir, "var/../d");
@@ -165,7 +165,7 @@ test_full_flow(void **state)
 	assert_int_equal(s_cfg.limits.max_sessions, 1);
 	assert_int_equal(s_cfg.limits.session_ttl, 2592000);
 	assert_int_equal(s_cfg.limits.login_per_minute, 1000);
-	assert_int_equal(s_cfg.limits.max_msg, 65536);
+	assert_int_equal(s_cfg.limits.max_msg, 1048576);
 	assert_int_equal(s_cfg.sync.reconcile_interval, 86400);
 	assert_int_equal(s_cfg.sync.heartbeat_ms, 100);
 }
@@ -411,7 +411,7 @@ test_err_range(void **state)
 	s_fails(BASE "limits:\n  max_body: 100\n",
 	        "t.yaml:5:13: \"max_body\" must be between 256 and 65536");
 	s_fails(BASE "limits:\n  max_msg: 67108865\n",
-	        "t.yaml:5:12: \"max_msg\" must be between 65536 and 67108864");
+	        "t.yaml:5:12: \"max_msg\" must be between 1048576 and 67108864");
 	s_fails(BASE "limits: {session_ttl: 59}\n",
 	        "t.yaml:4:23: \"session_ttl\" must be between 60 and 2592000");
 	s_fails(BASE "sync:\n  heartbeat_ms: 60001\n",
