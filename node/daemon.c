@@ -51,6 +51,7 @@ struct node {
 	node_stats_t stats;         /* counters */
 
 	sync_t *sync;               /* the sync engine while running, else NULL */
+	vpool_t *vpool;             /* signature checks on every core, while running */
 	key_curve_t *curve;         /* transport key while running */
 	uint8_t newest[40];         /* greatest (ts, id) announced: finds the CLI's events */
 	uint64_t store_seq;         /* store sequence last seen */
@@ -440,6 +441,12 @@ node_count_login(node_t *n, int ok)
 	pthread_mutex_unlock(&n->clock_);
 }
 
+vpool_t *
+node_vpool(node_t *n)
+{
+	return n->vpool;
+}
+
 void
 node_trust_changed(node_t *n)
 {
@@ -479,6 +486,7 @@ s_start_sync(node_t *n)
 		log_errorx("sync", "%s", err);
 		return -1;
 	}
+	n->vpool = vpool_new(0);
 	memset(&sc, 0, sizeof(sc));
 	snprintf(sc.listen, sizeof(sc.listen), "%s", n->cfg.listen);
 	sc.curve = n->curve;
@@ -668,6 +676,7 @@ node_run(node_t *n)
 	log_info("node", "stopping");
 	http_stop(&http);
 	sync_stop(&n->sync);
+	vpool_destroy(&n->vpool);
 	key_curve_destroy(&n->curve);
 	{
 		char path[4200];

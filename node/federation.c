@@ -95,7 +95,19 @@ s_put(void *ctx, const uint8_t *const *buf, const size_t *len, size_t n, int *rc
 		store_read_end(st, &txn);
 	if (k == 0)
 		goto out;
-	err = node_submit_from_peer(node, fbuf, flen, k, res);
+	{
+		/* Signatures on every core first; the writer then only stores. */
+		uint8_t *ok = calloc(k, 1);
+		vpool_t *pool = node_vpool(node);
+		if (ok && pool) {
+			vpool_verify(pool, fbuf, flen, k, node_ingest_ctx(node)->fed,
+				     node_ingest_ctx(node)->max_body, ok);
+			err = node_submit_verified(node, fbuf, flen, k, ok, res);
+		} else {
+			err = node_submit_from_peer(node, fbuf, flen, k, res);
+		}
+		free(ok);
+	}
 	for (size_t j = 0; j < k; j++) {
 		size_t i = at[j];
 		rc[i] = err ? CPT_EIO : res[j].rc;
@@ -220,9 +232,69 @@ s_lookup(void *ctx, const uint8_t sign_key[CPT_KEY_LEN], uint8_t curve_pk[CPT_KE
 	return rc;
 }
 
+static void
+s_fingerprint(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t *count, uint8_t fp[16])
+{
+	store_t *st = node_store(ctx);
+	MDB_txn *txn;
+	uint8_t sum[32] = {0};
+
+	*count = 0;
+	if (store_read_begin(st, &txn) == 0) {
+		bk_fingerprint(st, txn, lo, hi, count, sum);
+		store_read_end(st, &txn);
+	}
+	recon_fingerprint(fp, sum, *count);
+}
+
+static size_t
+s_items(void *ctx, const uint8_t *lo, const uint8_t *hi, uint8_t (*out)[SYNC_TSID_LEN], size_t max)
+{
+	store_t *st = node_store(ctx);
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k = {SYNC_TSID_LEN, (void *)lo}, v;
+	size_t n = 0;
+	int rc;
+
+	if (store_read_begin(st, &txn) != 0)
+		return 0;
+	if (mdb_cursor_open(txn, st->dbi[DB_ORDER], &cur) == 0) {
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && n < max;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			if (k.mv_size != SYNC_TSID_LEN)
+				continue;
+			if (memcmp(k.mv_data, hi, SYNC_TSID_LEN) >= 0)
+				break;
+			memcpy(out[n++], k.mv_data, SYNC_TSID_LEN);
+		}
+		mdb_cursor_close(cur);
+	}
+	store_read_end(st, &txn);
+	return n;
+}
+
+static size_t
+s_split(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t count, size_t k,
+	uint8_t (*bounds)[SYNC_TSID_LEN])
+{
+	store_t *st = node_store(ctx);
+	MDB_txn *txn;
+	size_t n = 0;
+
+	if (store_read_begin(st, &txn) != 0)
+		return 0;
+	n = bk_split(st, txn, lo, hi, count, k, bounds);
+	store_read_end(st, &txn);
+	return n;
+}
+
 void
 fed_sync_ops(node_t *n, sync_ops_t *ops)
 {
+	ops->fingerprint = s_fingerprint;
+	ops->items = s_items;
+	ops->split = s_split;
 	ops->ctx = n;
 	ops->has = s_has;
 	ops->get = s_get;

@@ -229,6 +229,8 @@ int node_submit_from_peer(node_t *n, const uint8_t *const *buf, const size_t *le
  * verified[i] set means envelope i decoded and its signature is valid. */
 int node_submit_verified(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
 			 const uint8_t *verified, ingest_res_t *res) CPT_WUR;
+/* The node's signature-checking pool while it runs, else NULL. */
+vpool_t *node_vpool(node_t *n);
 /* A revocation was stored: links are re-checked (no-op when sync is off). */
 void node_trust_changed(node_t *n);
 /* The state of every peer link (empty when sync is off); returns how many. */

@@ -22,7 +22,7 @@
 #endif
 
 #define MAX_FRAMES     1002   /* routing id + type frame + 1000 envelopes */
-#define IDS_PAGE       6000   /* (ts, id) per IDS page: 240 KB */
+#define RANGES_MAX     64     /* ranges a peer lacks, queued for streaming */
 #define WANT_MAX       8000   /* ids per WANT: 256 KB */
 #define MSG_FLOOR      (1024 * 1024) /* every node accepts messages this big, sends none bigger */
 #define BATCH_EVENTS   1000   /* envelopes per EVENTS */
@@ -71,11 +71,15 @@ typedef struct link {
 	uint64_t win_ms;                /* start of the current one-second window */
 	uint32_t win_msgs;              /* messages received in it */
 	int hello_in;                   /* it said HELLO since the link came up */
-	/* reconciliation: we send our id list page by page */
-	int sending_ids;                /* pages left to send */
-	uint64_t reconcile_ms;          /* when the current (or last) pass started */
-	uint8_t ids_after[SYNC_TSID_LEN]; /* cursor */
-	int ids_after_set;              /* cursor is set */
+	/* reconciliation (recon.c): we open a session when due */
+	int recon_due;                  /* a reconciliation should start */
+	uint64_t reconcile_ms;          /* when the current (or last) one started */
+	/* ranges the peer lacks entirely, streamed as its ACKs come back */
+	uint8_t ranges[RANGES_MAX][2][SYNC_TSID_LEN]; /* [lo, hi) */
+	size_t n_ranges;                /* how many queued */
+	uint8_t range_at[SYNC_TSID_LEN];/* cursor in the first range */
+	int range_at_set;               /* cursor is set */
+	uint64_t rate_mark;             /* st.received at the last rate tick */
 	/* events it asked for, sent as its ACKs come back (flow control) */
 	uint8_t (*wantq)[CPT_ID_LEN];   /* queued ids, malloc'd while non-empty */
 	size_t wq_head, wq_len;         /* next to send, end */
@@ -108,8 +112,11 @@ struct sync {
 	link_t links[SYNC_MAX_PEERS];   /* peers */
 	unsigned port;                  /* bound port */
 	unsigned mon_seq;               /* names monitor endpoints uniquely */
-	size_t ids_page;                /* (ts, id) per IDS page */
 	size_t want_max;                /* ids per WANT */
+	recon_t *recon;                 /* reconciliation state, shared: one message at a time */
+	link_t *recon_link;             /* the link whose message is being processed */
+	uint8_t *recon_out;             /* its answer, send_cap bytes */
+	uint64_t rate_ms;               /* last rate tick */
 	size_t recv_limit;              /* largest message accepted: max(max_msg, MSG_FLOOR) */
 	size_t send_cap;                /* largest message sent (see sync_start) */
 	uint64_t next_reconcile_ms;     /* periodic reconciliation */
@@ -520,6 +527,8 @@ s_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], size_t n)
 	return msgs;
 }
 
+static void s_ranges_feed(sync_t *s, link_t *l);
+
 static void
 s_wantq_clear(sync_t *s, link_t *l)
 {
@@ -566,6 +575,8 @@ s_wantq_serve(sync_t *s, link_t *l)
 
 	if (l->inflight > 0 && s_since(now, l->inflight_ms) > ACK_WAIT_MS)
 		l->inflight = 0; /* ACKs lost: do not stall the link for good */
+	if (l->inflight < WINDOW && s_link_up(l))
+		s_ranges_feed(s, l);
 	while (l->wantq && l->wq_head < l->wq_len && l->inflight < WINDOW && s_link_up(l)) {
 		size_t k = l->wq_len - l->wq_head;
 		if (k > BATCH_EVENTS)
@@ -583,36 +594,172 @@ s_wantq_serve(sync_t *s, link_t *l)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* Sends the next page of our (ts, id) list to a reconciling link. */
-static void
-s_send_ids_page(sync_t *s, link_t *l)
-{
-	uint8_t(*page)[SYNC_TSID_LEN] = malloc(s->ids_page * SYNC_TSID_LEN);
-	size_t n;
-	uint8_t last;
-	const void *f[2];
-	size_t len[2];
+/* ------------------------------------------------------ reconciliation */
 
-	if (page == NULL)
+/* recon.c reads our set through the store functions. */
+static void
+s_rc_fp(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t *count, uint8_t fp[RECON_FP_LEN])
+{
+	sync_t *s = ctx;
+	s->conf.ops.fingerprint(s->conf.ops.ctx, lo, hi, count, fp);
+}
+
+static size_t
+s_rc_items(void *ctx, const uint8_t *lo, const uint8_t *hi, uint8_t (*out)[RECON_KEY_LEN], size_t max)
+{
+	sync_t *s = ctx;
+	return s->conf.ops.items(s->conf.ops.ctx, lo, hi, out, max);
+}
+
+static size_t
+s_rc_split(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t count, size_t k,
+	   uint8_t (*bounds)[RECON_KEY_LEN])
+{
+	sync_t *s = ctx;
+	return s->conf.ops.split(s->conf.ops.ctx, lo, hi, count, k, bounds);
+}
+
+static int
+s_rc_has(void *ctx, const uint8_t id[32])
+{
+	sync_t *s = ctx;
+	return s->conf.ops.has(s->conf.ops.ctx, id);
+}
+
+/* Findings, for the link whose message is being processed. */
+static void s_wantq_add(sync_t *s, link_t *l, const uint8_t *ids, size_t n);
+static void s_malformed(sync_t *s, link_t *l, int type, size_t n);
+
+static void
+s_rc_push_ids(void *arg, const uint8_t (*ids)[32], size_t n)
+{
+	sync_t *s = arg;
+	s_wantq_add(s, s->recon_link, (const uint8_t *)ids, n);
+}
+
+static void
+s_rc_push_range(void *arg, const uint8_t *lo, const uint8_t *hi)
+{
+	sync_t *s = arg;
+	link_t *l = s->recon_link;
+
+	/* Streamed later, a batch at a time, as the peer acknowledges: memory
+	 * stays flat however much it lacks. A full queue drops the range; the
+	 * next reconciliation finds it again. */
+	if (l->n_ranges == RANGES_MAX)
 		return;
-	n = s->conf.ops.scan(s->conf.ops.ctx, l->ids_after_set ? l->ids_after : NULL, page,
-			     s->ids_page);
-	last = n < s->ids_page;
-	f[0] = page;
-	len[0] = n * SYNC_TSID_LEN;
-	f[1] = &last;
-	len[1] = 1;
-	if (s_send(s, l, SYNC_IDS, f, len, 2) == 0) {
-		if (n > 0) {
-			memcpy(l->ids_after, page[n - 1], SYNC_TSID_LEN);
-			l->ids_after_set = 1;
-		}
-		if (last) {
-			l->sending_ids = 0;
+	memcpy(l->ranges[l->n_ranges][0], lo, SYNC_TSID_LEN);
+	memcpy(l->ranges[l->n_ranges][1], hi, SYNC_TSID_LEN);
+	l->n_ranges++;
+}
+
+static void
+s_rc_want(void *arg, const uint8_t (*ids)[32], size_t n)
+{
+	sync_t *s = arg;
+	link_t *l = s->recon_link;
+
+	/* Asked for at once, while the reconciliation goes on. */
+	for (size_t i = 0; i < n; i += s->want_max) {
+		const void *f[1] = {ids[i]};
+		size_t fl[1] = {(n - i < s->want_max ? n - i : s->want_max) * CPT_ID_LEN};
+		if (s_send(s, l, SYNC_WANT, f, fl, 1) == 0) {
 			pthread_mutex_lock(&s->lock);
-			l->st.last_reconcile_ms = s_wall();
+			l->st.to_receive += fl[0] / CPT_ID_LEN;
 			pthread_mutex_unlock(&s->lock);
 		}
+	}
+}
+
+static void
+s_recon_count(sync_t *s, link_t *l)
+{
+	pthread_mutex_lock(&s->lock);
+	l->st.reconciliations++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Opens a reconciliation with a link: our first message. */
+static void
+s_recon_start(sync_t *s, link_t *l)
+{
+	size_t len;
+	const void *f[1];
+	size_t fl[1];
+
+	s->recon_link = l;
+	if (recon_start(s->recon, s->recon_out, s->send_cap - 64, &len) != 0) {
+		s->recon_link = NULL;
+		return;
+	}
+	s->recon_link = NULL;
+	f[0] = s->recon_out;
+	fl[0] = len;
+	if (s_send(s, l, SYNC_RECON, f, fl, 1) == 0) {
+		l->recon_due = 0;
+		s_recon_count(s, l);
+	}
+}
+
+/* Answers a peer's reconciliation message; a malformed one counts against it. */
+static void
+s_recon_on(sync_t *s, link_t *l, const uint8_t *msg, size_t len)
+{
+	size_t outlen;
+	int done, rc;
+
+	s->recon_link = l;
+	rc = recon_process(s->recon, msg, len, s->recon_out, s->send_cap - 64, &outlen, &done);
+	s->recon_link = NULL;
+	s_recon_count(s, l);
+	if (rc != 0) {
+		s_malformed(s, l, SYNC_RECON, 2);
+		return;
+	}
+	if (done) {
+		pthread_mutex_lock(&s->lock);
+		l->st.last_reconcile_ms = s_wall();
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	{
+		const void *f[1] = {s->recon_out};
+		size_t fl[1] = {outlen};
+		if (s_send(s, l, SYNC_RECON, f, fl, 1) == 0)
+			s_recon_count(s, l);
+	}
+}
+
+/* Refills the queue of events to send from the ranges the peer lacks. */
+static void
+s_ranges_feed(sync_t *s, link_t *l)
+{
+	uint8_t(*page)[SYNC_TSID_LEN];
+	size_t n, k = 0;
+
+	if (l->n_ranges == 0 || (l->wantq && l->wq_len - l->wq_head > 0))
+		return;
+	if ((page = malloc(BATCH_EVENTS * SYNC_TSID_LEN)) == NULL)
+		return;
+	n = s->conf.ops.scan(s->conf.ops.ctx, l->range_at_set ? l->range_at : l->ranges[0][0], page,
+			     BATCH_EVENTS);
+	/* scan starts after its key: include the range's first key itself. */
+	if (!l->range_at_set && s->conf.ops.has(s->conf.ops.ctx, l->ranges[0][0] + 8)) {
+		s_wantq_add(s, l, l->ranges[0][0] + 8, 1);
+	}
+	while (k < n && memcmp(page[k], l->ranges[0][1], SYNC_TSID_LEN) < 0)
+		k++;
+	for (size_t i = 0; i < k; i++)
+		s_wantq_add(s, l, page[i] + 8, 1);
+	if (k > 0) {
+		memcpy(l->range_at, page[k - 1], SYNC_TSID_LEN);
+		l->range_at_set = 1;
+	}
+	if (k < n || n < BATCH_EVENTS) {
+		/* This range is done: the next one. */
+		memmove(l->ranges[0], l->ranges[1], (l->n_ranges - 1) * sizeof(l->ranges[0]));
+		l->n_ranges--;
+		l->range_at_set = 0;
 	}
 	free(page);
 }
@@ -620,8 +767,7 @@ s_send_ids_page(sync_t *s, link_t *l)
 static void
 s_start_reconcile(link_t *l)
 {
-	l->sending_ids = 1;
-	l->ids_after_set = 0;
+	l->recon_due = 1;
 	l->reconcile_ms = s_now();
 }
 
@@ -641,10 +787,12 @@ s_set_connected(sync_t *s, link_t *l, int up)
 	l->hello_in = 0;
 	s_wantq_clear(s, l);
 	log_info("sync", "peer %s site=%s", up ? "connected" : "disconnected", s_name(l));
+	l->n_ranges = 0;
+	l->range_at_set = 0;
 	if (up)
 		s_start_reconcile(l);
 	else
-		l->sending_ids = 0;
+		l->recon_due = 0;
 }
 
 /* Cuts every connection with a link and shuts it out for BAN_MS. */
@@ -875,7 +1023,7 @@ s_handle(sync_t *s, link_t *l, zmq_msg_t *m, size_t n, int overflow)
 		if (!l->hello_in) {
 			l->hello_in = 1;
 			s_send_hello(s, l); /* answer so that both sides come up at once */
-		} else if (!l->sending_ids && s_since(now, l->reconcile_ms) > s->conf.heartbeat_ms) {
+		} else if (!l->recon_due && s_since(now, l->reconcile_ms) > s->conf.heartbeat_ms) {
 			/* It knocks again: its side of the link restarted while ours
 			 * stayed up. What it missed meanwhile is pushed now. */
 			s_start_reconcile(l);
@@ -896,27 +1044,12 @@ s_handle(sync_t *s, link_t *l, zmq_msg_t *m, size_t n, int overflow)
 		s_wantq_add(s, l, zmq_msg_data(&m[1]), len[1] / CPT_ID_LEN);
 		s_wantq_serve(s, l);
 		break;
-	case SYNC_IDS: {
-		const uint8_t *p = zmq_msg_data(&m[1]);
-		size_t k = len[1] / SYNC_TSID_LEN, w = 0;
-		uint8_t(*want)[CPT_ID_LEN] = malloc((k ? k : 1) * CPT_ID_LEN);
-		if (want == NULL)
-			break;
-		for (size_t i = 0; i < k; i++)
-			if (!s->conf.ops.has(s->conf.ops.ctx, p + i * SYNC_TSID_LEN + 8))
-				memcpy(want[w++], p + i * SYNC_TSID_LEN + 8, CPT_ID_LEN);
-		for (size_t i = 0; i < w; i += s->want_max) {
-			const void *f[1] = {want[i]};
-			size_t fl[1] = {(w - i < s->want_max ? w - i : s->want_max) * CPT_ID_LEN};
-			if (s_send(s, l, SYNC_WANT, f, fl, 1) == 0) {
-				pthread_mutex_lock(&s->lock);
-				l->st.to_receive += fl[0] / CPT_ID_LEN;
-				pthread_mutex_unlock(&s->lock);
-			}
-		}
-		free(want);
+	case SYNC_RECON:
+		s_recon_on(s, l, zmq_msg_data(&m[1]), len[1]);
 		break;
-	}
+	case SYNC_IDS:
+		s_malformed(s, l, type, n); /* the pre-reconciliation id list: no longer spoken */
+		break;
 	case SYNC_EVENTS:
 		s_batch_add(s, l, m, len, n);
 		break;
@@ -1147,7 +1280,11 @@ s_timers(sync_t *s)
 {
 	uint64_t now = s_now(), hb = s->conf.heartbeat_ms;
 	int periodic = now >= s->next_reconcile_ms;
+	uint64_t rate_ms = s_since(now, s->rate_ms);
+	int rate_tick = rate_ms >= 2000;
 
+	if (rate_tick)
+		s->rate_ms = now;
 	if (periodic)
 		s->next_reconcile_ms = now + (uint64_t)s->conf.reconcile_interval_s * 1000;
 	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
@@ -1174,12 +1311,22 @@ s_timers(sync_t *s)
 		}
 		if (s_since(now, l->last_tx_ms) >= hb)
 			s_send(s, l, SYNC_PING, NULL, NULL, 0);
-		if (periodic && !l->sending_ids)
+		/* The side that dialed opens reconciliations, so that two sites in
+		 * agreement settle it in one round trip, not two crossing ones. */
+		if (periodic && l->dealer)
 			s_start_reconcile(l);
-		if (l->sending_ids)
-			s_send_ids_page(s, l);
-		if (l->wantq)
+		if (l->recon_due && l->dealer)
+			s_recon_start(s, l);
+		else
+			l->recon_due = 0;
+		if (l->wantq || l->n_ranges)
 			s_wantq_serve(s, l);
+		if (rate_tick) {
+			pthread_mutex_lock(&s->lock);
+			l->st.rate_in = (l->st.received - l->rate_mark) * 1000 / (rate_ms ? rate_ms : 1);
+			l->rate_mark = l->st.received;
+			pthread_mutex_unlock(&s->lock);
+		}
 	}
 }
 
@@ -1213,9 +1360,9 @@ s_main(void *arg)
 				items[n] = (zmq_pollitem_t){l->mon, 0, ZMQ_POLLIN, 0};
 				owner[n++] = l;
 			}
-			busy |= l->used && l->sending_ids && l->st.connected;
+			busy |= l->used && l->st.connected && (l->recon_due || l->n_ranges);
 		}
-		/* While id pages are due, do not sleep between them. */
+		/* While work is due, do not sleep between rounds. */
 		if (zmq_poll(items, n, busy ? 0 : 50) < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < n; i++) {
@@ -1277,6 +1424,8 @@ s_free(sync_t *s)
 	zmq_ctx_term(s->ctx);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->cmd_lock);
+	recon_destroy(&s->recon);
+	free(s->recon_out);
 	free(s);
 }
 
@@ -1307,8 +1456,20 @@ sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peer
 	s->send_cap = s->conf.max_msg < MSG_FLOOR ? s->conf.max_msg : MSG_FLOOR;
 	if (s->send_cap < EVT_MAX_LEN + 4096)
 		s->send_cap = EVT_MAX_LEN + 4096;
-	s->ids_page = IDS_PAGE;         /* 240 KB, within send_cap */
 	s->want_max = WANT_MAX;         /* 256 KB, within send_cap */
+	{
+		recon_src_t src = {s, s_rc_fp, s_rc_items, s_rc_split, s_rc_has};
+		recon_sink_t sink = {s, s_rc_push_ids, s_rc_push_range, s_rc_want};
+		s->recon = recon_new(&src, &sink);
+		s->recon_out = malloc(s->send_cap);
+		if (s->recon == NULL || s->recon_out == NULL) {
+			recon_destroy(&s->recon);
+			free(s->recon_out);
+			free(s);
+			snprintf(err, errlen, "out of memory");
+			return NULL;
+		}
+	}
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->cmd_lock, NULL);
 	s->ctx = zmq_ctx_new();

@@ -27,6 +27,7 @@ enum sync_msg {
 	SYNC_ACK = 5,    /* frame 1: stored u32, duplicate u32, pending u32, rejected u32 */
 	SYNC_IDS = 6,    /* frame 1: n x (ts, id); frame 2: [last-page flag] */
 	SYNC_WANT = 7,   /* frame 1: n x id (32) */
+	SYNC_RECON = 8,  /* frame 1: a reconciliation message (recon.c) */
 };
 
 /* Where the engine finds the events. Called from the sync thread only;
@@ -45,6 +46,14 @@ typedef struct sync_ops {
 	/* Fills out with up to max (ts, id) keys strictly after `after` (NULL =
 	 * from the start) in order; returns how many. */
 	size_t (*scan)(void *ctx, const uint8_t *after, uint8_t (*out)[SYNC_TSID_LEN], size_t max);
+	/* Reconciliation (recon_src_t): count and fingerprint of [lo, hi), items
+	 * of [lo, hi), and split points; from an index, never a scan of all. */
+	void (*fingerprint)(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t *count,
+			    uint8_t fp[16]);
+	size_t (*items)(void *ctx, const uint8_t *lo, const uint8_t *hi, uint8_t (*out)[SYNC_TSID_LEN],
+			size_t max);
+	size_t (*split)(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t count, size_t k,
+			uint8_t (*bounds)[SYNC_TSID_LEN]);
 	/* Admission: 1 when curve_pk is the transport key of a certified,
 	 * unrevoked site of this federation; fills sign_key and site (64). */
 	int (*admit)(void *ctx, const uint8_t curve_pk[CPT_KEY_LEN], uint8_t sign_key[CPT_KEY_LEN],
@@ -76,6 +85,8 @@ typedef struct sync_peer_status {
 	uint64_t to_send;              /* events it asked for, not yet sent */
 	uint64_t to_receive;           /* events we asked for, not yet received */
 	uint64_t bytes_in, bytes_out;  /* traffic */
+	uint64_t rate_in;              /* events stored from it per second, last seconds */
+	uint64_t reconciliations;      /* reconciliation messages exchanged */
 } sync_peer_status_t;
 
 typedef struct sync sync_t;
