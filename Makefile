@@ -97,7 +97,7 @@ unit: $(UNIT_BIN)
 run: $(BUILD)/comptoir
 	./deploy/make-run.sh $(BUILD)/comptoir
 
-check: $(BUILD)/comptoir $(UNIT_BIN) $(REPLAY_BIN) $(TOOL_BIN)
+check: $(BUILD)/comptoir $(UNIT_BIN) $(REPLAY_BIN) $(TOOL_BIN) $(BENCH_BIN)
 	@./deploy/install-browser-deps.sh
 	BUILD=$(BUILD) ./tests/run.sh
 

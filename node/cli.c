@@ -558,19 +558,20 @@ s_print_peers(const char *dir)
 	if (json_array_size(json_object_get(st, "peers")) == 0)
 		printf("peers:     none\n");
 	else
-		printf("peers:\n  %-14s %-13s %-14s %-14s %8s %8s %8s %8s\n", "SITE", "STATE", "SINCE",
-		       "LAST EXCHANGE", "SENT", "RECEIVED", "TO SEND", "TO RECV");
+		printf("peers:\n  %-14s %-13s %-14s %-14s %8s %8s %8s %8s %7s\n", "SITE", "STATE", "SINCE",
+		       "LAST EXCHANGE", "SENT", "RECEIVED", "TO SEND", "TO RECV", "RATE/S");
 	json_array_foreach(json_object_get(st, "peers"), i, p) {
 		char since[32], last[32];
 		s_age(since, sizeof(since), (uint64_t)json_integer_value(json_object_get(p, "since_ms")));
 		s_age(last, sizeof(last), (uint64_t)json_integer_value(json_object_get(p, "last_exchange_ms")));
-		printf("  %-14s %-13s %-14s %-14s %8lld %8lld %8lld %8lld\n",
+		printf("  %-14s %-13s %-14s %-14s %8lld %8lld %8lld %8lld %7lld\n",
 		       json_string_value(json_object_get(p, "site"))[0] ? json_string_value(json_object_get(p, "site")) : "?",
 		       json_is_true(json_object_get(p, "connected")) ? "connected" : "unreachable", since, last,
 		       (long long)json_integer_value(json_object_get(p, "sent")),
 		       (long long)json_integer_value(json_object_get(p, "received")),
 		       (long long)json_integer_value(json_object_get(p, "to_send")),
-		       (long long)json_integer_value(json_object_get(p, "to_receive")));
+		       (long long)json_integer_value(json_object_get(p, "to_receive")),
+		       (long long)json_integer_value(json_object_get(p, "rate_in")));
 	}
 	json_decref(st);
 }

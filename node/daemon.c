@@ -579,14 +579,14 @@ s_write_status(node_t *n)
 	for (size_t i = 0; i < np; i++) {
 		char hex[CPT_HEX_ID];
 		cpt_hex32(hex, peers[i].site_key);
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			"site", peers[i].site, "site_key", hex, "endpoint", peers[i].endpoint,
 			"connected", peers[i].connected, "since_ms", (json_int_t)peers[i].since_ms,
 			"last_exchange_ms", (json_int_t)peers[i].last_exchange_ms,
 			"last_reconcile_ms", (json_int_t)peers[i].last_reconcile_ms,
 			"sent", (json_int_t)peers[i].sent, "received", (json_int_t)peers[i].received,
 			"rejected", (json_int_t)peers[i].rejected, "to_send", (json_int_t)peers[i].to_send,
-			"to_receive", (json_int_t)peers[i].to_receive));
+			"to_receive", (json_int_t)peers[i].to_receive, "rate_in", (json_int_t)peers[i].rate_in));
 	}
 	root = json_pack("{s:I, s:i, s:o}", "written_ms", (json_int_t)hlc_wall_ms(), "pid", (int)getpid(),
 			 "peers", arr);

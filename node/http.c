@@ -301,6 +301,10 @@ s_peers_json(http_t *h)
 		        (json_int_t)ps[i].rejected, "to_send", (json_int_t)ps[i].to_send,
 		        "to_receive", (json_int_t)ps[i].to_receive, "bytes_in",
 		        (json_int_t)ps[i].bytes_in, "bytes_out", (json_int_t)ps[i].bytes_out));
+		json_object_set_new(json_array_get(out, json_array_size(out) - 1), "rate_in",
+		                    json_integer((json_int_t)ps[i].rate_in));
+		json_object_set_new(json_array_get(out, json_array_size(out) - 1), "reconciliations",
+		                    json_integer((json_int_t)ps[i].reconciliations));
 	}
 	free(ps);
 	return out;
@@ -411,6 +415,15 @@ s_metrics(http_req_t *r, const char *arg)
 			        "\"receive\"} %llu\n",
 			        vw_valid_site(ps[i].site) ? ps[i].site : "", key,
 			        (unsigned long long)ps[i].to_receive);
+		}
+		METRIC("comptoir_peer_receive_rate", "gauge",
+		       "Events stored from a peer per second, over the last seconds.");
+		for (size_t i = 0; i < np; i++) {
+			char key[CPT_HEX_ID];
+			cpt_hex32(key, ps[i].site_key);
+			fprintf(f, "comptoir_peer_receive_rate{site=\"%s\",key=\"%.16s\"} %llu\n",
+			        vw_valid_site(ps[i].site) ? ps[i].site : "", key,
+			        (unsigned long long)ps[i].rate_in);
 		}
 		free(ps);
 	}
