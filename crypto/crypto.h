@@ -111,6 +111,14 @@ typedef struct evt {
 int evt_decode(evt_t *ev, const uint8_t *buf, size_t len, size_t max_body) CPT_WUR;
 
 /*
+ * The same, but without parsing the body as JSON: for a caller that parses it
+ * next with the same rules (JSON_REJECT_DUPLICATES, no NUL byte, an object),
+ * or for events stored after a full check. Every length, the version and the
+ * body hash are still checked.
+ */
+int evt_decode_lazy(evt_t *ev, const uint8_t *buf, size_t len, size_t max_body) CPT_WUR;
+
+/*
  * Checks that a decoded event belongs to federation fed and that its signature
  * by ev->author is valid. Returns 0, CPT_EFEDERATION or CPT_ESIG.
  */

@@ -140,8 +140,22 @@ s_check_body(const uint8_t *body, size_t len)
 	return ok ? 0 : CPT_EINVAL;
 }
 
+static int s_decode(evt_t *ev, const uint8_t *buf, size_t len, size_t max_body, int check_body);
+
 int
 evt_decode(evt_t *ev, const uint8_t *buf, size_t len, size_t max_body)
+{
+	return s_decode(ev, buf, len, max_body, 1);
+}
+
+int
+evt_decode_lazy(evt_t *ev, const uint8_t *buf, size_t len, size_t max_body)
+{
+	return s_decode(ev, buf, len, max_body, 0);
+}
+
+static int
+s_decode(evt_t *ev, const uint8_t *buf, size_t len, size_t max_body, int check_body)
 {
 	uint8_t hash[CPT_HASH_LEN];
 
@@ -175,7 +189,7 @@ evt_decode(evt_t *ev, const uint8_t *buf, size_t len, size_t max_body)
 	crypto_generichash(hash, sizeof(hash), buf + EVT_FIXED_LEN, ev->body_len, NULL, 0);
 	if (sodium_memcmp(hash, ev->body_hash, sizeof(hash)) != 0)
 		return CPT_EHASH;
-	if (s_check_body(buf + EVT_FIXED_LEN, ev->body_len) != 0)
+	if (check_body && s_check_body(buf + EVT_FIXED_LEN, ev->body_len) != 0)
 		return CPT_EINVAL;
 	ev->body = buf + EVT_FIXED_LEN;
 	return 0;

@@ -135,6 +135,7 @@ node_close(node_t **self_p)
 
 	if (n == NULL)
 		return;
+	ingest_ctx_release(&n->ictx);
 	store_close(&n->st);
 	key_sign_destroy(&n->site_key);
 	pthread_mutex_destroy(&n->hlc_lock);

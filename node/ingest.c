@@ -82,15 +82,26 @@ ig_load_event(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], evt
 
 	if (rc != 0)
 		return rc == MDB_NOTFOUND ? CPT_ENOTFOUND : rc;
-	return evt_decode(ev, v.mv_data, v.mv_size, EVT_MAX_BODY) == 0 ? 0 : CPT_EINVAL;
+	/* Stored events passed every check on the way in: the body is parsed
+	 * by whoever needs it (ig_body), not twice. */
+	return evt_decode_lazy(ev, v.mv_data, v.mv_size, EVT_MAX_BODY) == 0 ? 0 : CPT_EINVAL;
 }
 
 json_t *
 ig_body(const evt_t *ev)
 {
-	if (ev->body == NULL)
+	json_t *j;
+
+	/* The body rules of evt_decode: no NUL byte, valid UTF-8 (jansson), no
+	 * duplicate keys, an object. */
+	if (ev->body == NULL || memchr(ev->body, 0, ev->body_len) != NULL)
 		return NULL;
-	return json_loadb((const char *)ev->body, ev->body_len, JSON_REJECT_DUPLICATES, NULL);
+	j = json_loadb((const char *)ev->body, ev->body_len, JSON_REJECT_DUPLICATES, NULL);
+	if (j && !json_is_object(j)) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
 }
 
 int
@@ -119,10 +130,87 @@ ig_revoked_at(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN])
 /* What a key is at time ts_ms: KEY_ROOT, KEY_SITE, KEY_USER; KEY_UNKNOWN when
  * nothing vouches for it yet; KEY_REVOKED or KEY_EXPIRED. info (optional) gets
  * the key record. */
+/*
+ * Key records are read for every event (who may sign it) and were parsed
+ * from JSON each time: the parse cost as much as the store. A small cache per
+ * ingest context keeps them parsed; it is emptied at the start of every
+ * ingest_txn (a retried or new transaction) and whenever an event changes
+ * the trust state (certificate, enrolment, revocation, purge).
+ */
+#define IG_CACHE 256
+
+struct ig_cache {
+	struct ig_centry {
+		int used;                 /* slot holds key */
+		uint8_t key[CPT_KEY_LEN]; /* the key */
+		json_t *rec;              /* its DB_KEYS record, NULL when none */
+		uint64_t revoked;         /* ig_revoked_at(key) */
+	} e[IG_CACHE];
+	struct ig_centry scratch;     /* read through, while the trust state changes */
+	int off;                      /* in a trust event's effects: keep nothing */
+};
+
+void
+ig_cache_clear(ingest_ctx_t *ctx)
+{
+	if (ctx->cache == NULL)
+		return;
+	for (int i = 0; i < IG_CACHE; i++) {
+		json_decref(ctx->cache->e[i].rec);
+		ctx->cache->e[i].rec = NULL;
+		ctx->cache->e[i].used = 0;
+	}
+	json_decref(ctx->cache->scratch.rec);
+	ctx->cache->scratch.rec = NULL;
+}
+
+/* While a trust event takes effect, records change under the readers: the
+ * cache is emptied and keeps nothing until it is over. */
+static void
+s_cache_off(ingest_ctx_t *ctx, int off)
+{
+	if (ctx->cache == NULL && off && (ctx->cache = calloc(1, sizeof(*ctx->cache))) == NULL)
+		return; /* no cache at all: s_cached reads through */
+	ig_cache_clear(ctx);
+	if (ctx->cache)
+		ctx->cache->off = off;
+}
+
+void
+ingest_ctx_release(ingest_ctx_t *ctx)
+{
+	ig_cache_clear(ctx);
+	free(ctx->cache);
+	ctx->cache = NULL;
+}
+
+static struct ig_centry *
+s_cached(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN])
+{
+	struct ig_centry *e;
+	unsigned h = (unsigned)(key[0] | key[1] << 8) % IG_CACHE;
+
+	if (ctx->cache == NULL && (ctx->cache = calloc(1, sizeof(*ctx->cache))) == NULL)
+		return NULL; /* callers treat it as "unknown": the event waits, nothing is lost */
+	e = ctx->cache->off ? &ctx->cache->scratch : &ctx->cache->e[h];
+	if (!ctx->cache->off && e->used && memcmp(e->key, key, CPT_KEY_LEN) == 0)
+		return e;
+	json_decref(e->rec);
+	e->used = 1;
+	memcpy(e->key, key, CPT_KEY_LEN);
+	e->rec = ig_get_json(txn, ctx->st->dbi[DB_KEYS], key, CPT_KEY_LEN);
+	e->revoked = ig_revoked_at(ctx, txn, key);
+	return e;
+}
+
+/* What a key is at time ts_ms: KEY_ROOT, KEY_SITE, KEY_USER; KEY_UNKNOWN when
+ * nothing vouches for it yet; KEY_REVOKED or KEY_EXPIRED. info (optional) gets
+ * the key record (a new reference). */
 int
 ig_key_status(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], uint64_t ts_ms,
 	      json_t **info)
 {
+	struct ig_centry *e;
 	json_t *rec;
 	const char *type;
 	int status;
@@ -131,11 +219,14 @@ ig_key_status(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], u
 		*info = NULL;
 	if (sodium_memcmp(key, ctx->root, CPT_KEY_LEN) == 0)
 		return KEY_ROOT;
-	if (ig_revoked_at(ctx, txn, key) <= ts_ms)
-		return KEY_REVOKED;
-	rec = ig_get_json(txn, ctx->st->dbi[DB_KEYS], key, CPT_KEY_LEN);
-	if (rec == NULL)
+	if ((e = s_cached(ctx, txn, key)) == NULL)
 		return KEY_UNKNOWN;
+	if (e->revoked <= ts_ms)
+		return KEY_REVOKED;
+	if (e->rec == NULL)
+		return KEY_UNKNOWN;
+	/* Held: a later lookup (the enrolling site) may evict the entry. */
+	rec = json_incref(e->rec);
 	type = json_string_value(json_object_get(rec, "type"));
 	if (type && strcmp(type, "site") == 0) {
 		uint64_t nb = (uint64_t)json_integer_value(json_object_get(rec, "not_before"));
@@ -145,8 +236,10 @@ ig_key_status(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], u
 		/* The enrolling site must not have been revoked before it enrolled. */
 		uint8_t by[CPT_KEY_LEN];
 		uint64_t enrol_ms = HLC_MS((uint64_t)json_integer_value(json_object_get(rec, "ts")));
+		struct ig_centry *be;
 		status = KEY_USER;
-		if (ig_hex_field(rec, "by", by) != 0 || ig_revoked_at(ctx, txn, by) <= enrol_ms)
+		if (ig_hex_field(rec, "by", by) != 0 || (be = s_cached(ctx, txn, by)) == NULL ||
+		    be->revoked <= enrol_ms)
 			status = KEY_REVOKED;
 	} else {
 		status = KEY_UNKNOWN;
@@ -156,6 +249,17 @@ ig_key_status(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], u
 	else
 		json_decref(rec);
 	return status;
+}
+
+/* The handle of a user key, through the cache. */
+int
+ig_handle_of(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], char out[64])
+{
+	struct ig_centry *e = s_cached(ctx, txn, key);
+	const char *h = e ? json_string_value(json_object_get(e->rec, "handle")) : NULL;
+
+	snprintf(out, 64, "%s", h ? h : "");
+	return h ? 0 : CPT_ENOTFOUND;
 }
 
 /* ------------------------------------------------------------ indexes */
@@ -918,7 +1022,8 @@ s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len, in
 	memset(res, 0, sizeof(*res));
 	/* Undecodable or badly signed bytes are left where they are, even while
 	 * reindexing: verify reports them. */
-	if ((rc = evt_decode(&ev, buf, len, ctx->max_body)) != 0) {
+	/* The body's JSON is checked once, by ig_body below. */
+	if ((rc = evt_decode_lazy(&ev, buf, len, ctx->max_body)) != 0) {
 		res->rc = rc;
 		snprintf(res->why, sizeof(res->why), "%s", cpt_strerror(rc));
 		return 0;
@@ -1007,7 +1112,15 @@ s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len, in
 	if (rc == 0)
 		rc = s_index(ctx, txn, &ev, res->id, has_iref ? iref : NULL);
 	if (rc == 0 && !redacted) {
+		/* Trust events change key records, and their purges and releases
+		 * read them: the cache starts afresh before and after. */
+		int trust = ev.kind == EVT_SITE_CERT || ev.kind == EVT_ENROL || ev.kind == EVT_REVOKE;
+		int was_off = ctx->cache && ctx->cache->off;
+		if (trust)
+			s_cache_off(ctx, 1);
 		rc = s_apply(ctx, txn, &ev, body, res->id, refp, depth);
+		if (trust)
+			s_cache_off(ctx, was_off);
 	} else if (rc == 0) {
 		evt_t copy = ev;
 		copy.body = NULL;
@@ -1021,6 +1134,7 @@ int
 ingest_txn(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *const *buf, const size_t *len, size_t n,
 	   ingest_res_t *res)
 {
+	ig_cache_clear(ctx); /* a new (or retried) transaction: read afresh */
 	for (size_t i = 0; i < n; i++) {
 		int rc = s_ingest_one(ctx, txn, buf[i], len[i], &res[i], 0,
 				      ctx->verified != NULL && ctx->verified[i]);

@@ -25,6 +25,10 @@ uint64_t ig_revoked_at(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KE
 int ig_key_status(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], uint64_t ts_ms,
 		  json_t **info);
 int ig_redactable(unsigned kind);
+/* Empties the key-record cache (ingest.c): after any change of trust state. */
+void ig_cache_clear(ingest_ctx_t *ctx);
+/* The handle of a user key, through the cache; 0 or CPT_ENOTFOUND. */
+int ig_handle_of(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], char out[64]);
 
 /* views.c: body validation by kind (0 or CPT_EINVAL with why). */
 int vw_validate(const evt_t *ev, const json_t *body, char *why, size_t whylen);

@@ -126,6 +126,7 @@ typedef struct ingest_ctx {
 	int reindexing;                 /* events are already in DB_EVENTS: rebuilding views */
 	const uint8_t *verified;        /* for one ingest_txn call: verified[i] set when a
 	                                   worker checked envelope i's signature; NULL = none */
+	struct ig_cache *cache;         /* parsed key records (ingest.c); ingest_ctx_release */
 } ingest_ctx_t;
 
 /* The outcome of one event. */
@@ -147,6 +148,9 @@ typedef struct ingest_res {
  */
 int ingest_txn(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *const *buf, const size_t *len,
 	       size_t n, ingest_res_t *res) CPT_WUR;
+
+/* Frees what an ingest context holds (its cache). */
+void ingest_ctx_release(ingest_ctx_t *ctx);
 
 /* Rebuilds every view from the events alone (comptoir reindex). */
 int ingest_reindex(ingest_ctx_t *ctx, char *err, size_t errlen) CPT_WUR;

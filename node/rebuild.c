@@ -128,9 +128,11 @@ ingest_reindex(ingest_ctx_t *ctx, char *err, size_t errlen)
 	struct reindex r = {&c, err, errlen};
 	int rc;
 
+	c.cache = NULL; /* its own cache, released below */
 	err[0] = 0;
 	c.reindexing = 1;
 	rc = store_write(ctx->st, s_reindex_fn, &r);
+	ingest_ctx_release(&c);
 	if (rc != 0 && err[0] == 0)
 		snprintf(err, errlen, "%s", rc > -100 ? cpt_strerror(rc) : mdb_strerror(rc));
 	return rc;
@@ -327,6 +329,7 @@ ingest_verify_all(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 	mdb_env_set_flags(scratch->env, MDB_NOSYNC, 1);
 	sc = *ctx;
 	sc.st = scratch;
+	sc.cache = NULL; /* the scratch store's own; released below */
 	sc.reindexing = 0;
 	/* Events wait in the rebuild whenever their certificate is newer than
 	 * they are; all of them had been accepted, whatever the cap is now. */
@@ -372,6 +375,7 @@ ingest_verify_all(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 		}
 		store_read_end(st, &txn);
 	}
+	ingest_ctx_release(&sc);
 	store_close(&scratch);
 	nftw(tmp, s_rm, 16, FTW_DEPTH | FTW_PHYS);
 	if (rc != 0) {

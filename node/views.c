@@ -311,7 +311,7 @@ s_key_changed(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], c
 	char after[64];
 	int rc;
 
-	if (view_handle_of(ctx->st, txn, key, after) != 0)
+	if (ig_handle_of(ctx, txn, key, after) != 0)
 		after[0] = 0;
 	if ((rc = s_profile_rebuild_handle(ctx, txn, enrolled)) != 0)
 		return rc;
@@ -368,7 +368,7 @@ vw_enrol(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
 	json_decref(enrols);
 	if (rc != 0)
 		return rc;
-	if (view_handle_of(ctx->st, txn, uk, before) != 0)
+	if (ig_handle_of(ctx, txn, uk, before) != 0)
 		before[0] = 0;
 	if (s_newer_than_stored(txn, ctx->st->dbi[DB_KEYS], uk, ev->ts, id)) {
 		rec = json_pack("{s:s, s:s, s:O, s:O, s:s, s:s, s:I}", "type", "user", "handle", handle,
@@ -442,7 +442,7 @@ vw_unenrol(ingest_ctx_t *ctx, MDB_txn *txn, const json_t *body, const uint8_t id
 	json_decref(enrols);
 	if (rc != 0)
 		return rc;
-	if (view_handle_of(ctx->st, txn, uk, before) != 0)
+	if (ig_handle_of(ctx, txn, uk, before) != 0)
 		before[0] = 0;
 	/* The key record came from this enrolment: rebuild it from the others. */
 	rec = view_key_info(ctx->st, txn, uk);
@@ -697,7 +697,7 @@ vw_post_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
 	s_each_mention(json_string_value(acc.text), s_mention_list, &ma);
 	cpt_hex32(idhex, id);
 	cpt_hex32(author, ev.author);
-	if (view_handle_of(ctx->st, txn, ev.author, handle) != 0)
+	if (ig_handle_of(ctx, txn, ev.author, handle) != 0)
 		handle[0] = 0;
 	view = json_pack("{s:s, s:s, s:s, s:O, s:I, s:I, s:o, s:I, s:o, s:o}", "id", idhex, "author",
 			 handle, "author_key", author, "text", acc.text, "created",
@@ -847,7 +847,7 @@ s_profile_rebuild_handle(ingest_ctx_t *ctx, MDB_txn *txn, const char *handle)
 		if (first_by == NULL ||
 		    strcmp(json_string_value(json_array_get(e, 3)), first_by) != 0 || kh == NULL ||
 		    json_object_get(seen, kh) || cpt_unhex32(k, kh, strlen(kh)) != 0 ||
-		    view_handle_of(ctx->st, txn, k, now) != 0 || strcmp(now, handle) != 0)
+		    ig_handle_of(ctx, txn, k, now) != 0 || strcmp(now, handle) != 0)
 			continue;
 		json_object_set_new(seen, kh, json_true());
 		if ((rc = s_each_by_author(ctx, txn, k, EVT_PROFILE, s_collect_ev, evs)) != 0)
@@ -883,7 +883,7 @@ vw_profile_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t author[CPT_KEY
 {
 	char handle[64];
 
-	if (view_handle_of(ctx->st, txn, author, handle) != 0)
+	if (ig_handle_of(ctx, txn, author, handle) != 0)
 		return 0;
 	return s_profile_rebuild_handle(ctx, txn, handle);
 }

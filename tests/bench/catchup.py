@@ -1,0 +1,118 @@
+"""Filling an empty site from a site holding N events (default 1,000,000),
+end to end with real `comptoir` processes on loopback: events per second next
+to this machine's single-core Ed25519 verify rate measured in the same run,
+and the receiving node's peak memory (anonymous, i.e. heap: LMDB's mapped
+pages are file-backed and not counted).
+
+Run from the repository root after `make bench` (or make build/tests/bench/fill
+build/tests/bench/verify_rate):  python3 tests/bench/catchup.py [N]
+Targets: >= 25,000 events/s on 2 cores; peak heap <= 64 MiB.
+"""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from harness import BIN, Node, run_cli  # noqa: E402
+
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 1000000
+BUILD = os.path.dirname(BIN) or "."
+
+
+def proc_kb(pid, field):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def main():
+    rate1 = subprocess.run([os.path.join(BUILD, "tests", "bench", "verify_rate")],
+                           capture_output=True, text=True).stdout.strip()
+    print("single-core Ed25519 verify (this run): %s" % rate1)
+    src = Node("source")
+    t0 = time.monotonic()
+    # Posts with some comments and reactions, by 20 users, spread over a year.
+    r = subprocess.run([os.path.join(BUILD, "tests", "bench", "fill"), "--dir", src.data,
+                        "--posts", str(int(N * 0.8)), "--comments", str(int(N * 0.1)),
+                        "--reactions", str(int(N * 0.1)), "--users", "20", "--days", "365"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        print(r.stderr)
+        sys.exit(1)
+    print("source filled: %s (%.0f s)" % (r.stdout.strip().splitlines()[-1],
+                                          time.monotonic() - t0))
+    with open(src.config_path, "a") as f:
+        f.write("sync:\n  heartbeat_ms: 500\n  reconcile_interval: 5\n")
+    src.start(timeout=60)
+    total = src.status()["events"]
+
+    dst = Node("empty", init=False)
+    run_cli("init", "--dir", dst.data, "--site", "empty", "--http",
+            "127.0.0.1:%d" % dst.http_port, "--listen", "tcp://127.0.0.1:%d" % dst.listen_port,
+            "--join")
+    req, cert, scert = (os.path.join(dst.dir, x) for x in ("d.req", "d.cert", "s.cert"))
+    with open(req, "w") as f:
+        f.write(dst.cli("site", "request").stdout)
+    root = os.path.join(src.data, "keys", "root.key")
+    with open(cert, "w") as f:
+        f.write(run_cli("root", "certify", "--key", root, "--dir", src.data, req).stdout)
+    dst.cli("site", "install", cert)
+    sreq = os.path.join(dst.dir, "s.req")
+    with open(sreq, "w") as f:
+        f.write(src.cli("site", "request").stdout)
+    with open(scert, "w") as f:
+        f.write(run_cli("root", "certify", "--key", root, sreq).stdout)
+    dst.cli("peer", "add", scert)
+    with open(dst.config_path, "a") as f:
+        f.write("sync:\n  heartbeat_ms: 500\n  reconcile_interval: 5\n")
+
+    peak = {"hwm": 0, "anon": 0}
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            if dst.proc:
+                peak["anon"] = max(peak["anon"], proc_kb(dst.proc.pid, "RssAnon"))
+                peak["hwm"] = max(peak["hwm"], proc_kb(dst.proc.pid, "VmHWM"))
+            time.sleep(0.2)
+
+    w = threading.Thread(target=watch)
+    w.start()
+    t0 = time.monotonic()
+    dst.start(timeout=60)
+    last = 0
+    samples = []
+    while True:
+        st = dst.status()
+        got = st["events"]
+        if got >= total:
+            break
+        if time.monotonic() - t0 > 3600:
+            print("timed out at %d of %d" % (got, total))
+            break
+        if got != last:
+            samples.append((time.monotonic() - t0, got))
+            last = got
+        time.sleep(0.5)
+    took = time.monotonic() - t0
+    stop.set()
+    w.join()
+    rate = total / took if took > 0 else 0
+    print("filled an empty site with %d events in %.1f s: %.0f events/s end to end "
+          "[target >= 25,000/s on 2 cores; single-core verify %s]" % (total, took, rate, rate1))
+    print("receiving node: peak anonymous memory (heap) %.1f MiB, VmHWM %.1f MiB incl. mapped "
+          "store pages [target heap <= 64 MiB]" % (peak["anon"] / 1024, peak["hwm"] / 1024))
+    dst.cleanup()
+    src.cleanup()
+
+
+if __name__ == "__main__":
+    main()

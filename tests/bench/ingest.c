@@ -1,0 +1,130 @@
+/*
+ * ingest — the single writer's rate: N events signed beforehand (80% posts,
+ * 10% comments, 10% reactions) ingested through node_submit_verified in
+ * batches of 1000 as the sync engine does after the verification pool, so
+ * only the store and the views are measured. Then the same with signature
+ * checks in the writer (node_submit), for comparison.
+ *
+ *   ingest --dir DIR [--events N]    (DIR made by `comptoir init`)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "node/node.h"
+
+#define BATCH 1000
+
+static double
+s_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *dir = NULL;
+	size_t n = 100000, users = 5;
+	node_t *node;
+	char err[1024];
+	key_sign_t *keys[8];
+	uint8_t **env, *ok;
+	size_t *len;
+	uint8_t(*posts)[CPT_ID_LEN];
+	size_t n_posts = 0;
+	ingest_res_t *res;
+	hlc_t clk = {0};
+	double t0, t;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+			dir = argv[++i];
+		else if (strcmp(argv[i], "--events") == 0 && i + 1 < argc)
+			n = strtoul(argv[++i], NULL, 10);
+	}
+	if (dir == NULL || cpt_init() != 0) {
+		fprintf(stderr, "usage: ingest --dir DIR [--events N]\n");
+		return 2;
+	}
+	if (node_open(&node, dir, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ingest: %s\n", err);
+		return 1;
+	}
+	/* Users enrolled by the site, keys kept here to sign with. */
+	for (size_t u = 0; u < users; u++) {
+		char h[16], hex[CPT_HEX_ID];
+		ingest_res_t r;
+		json_t *b;
+		keys[u] = key_sign_new();
+		snprintf(h, sizeof(h), "bench%zu", u);
+		cpt_hex32(hex, key_sign_public(keys[u]));
+		b = json_pack("{s:s, s:s, s:s, s:s}", "handle", h, "key", hex, "site", node_cfg(node)->name,
+			      "role", "member");
+		if (node_publish(node, node_site_key(node), EVT_ENROL, b, &r) != 0 || r.rc != 0) {
+			fprintf(stderr, "ingest: enrolment refused: %s\n", r.why);
+			return 1;
+		}
+		json_decref(b);
+	}
+	env = calloc(n, sizeof(*env));
+	len = calloc(n, sizeof(*len));
+	ok = malloc(n);
+	res = calloc(BATCH, sizeof(*res));
+	posts = malloc(n * CPT_ID_LEN);
+	memset(ok, 1, n);
+	clk.last = HLC_MAKE(hlc_wall_ms() - 86400000ull * 30, 0);
+	for (size_t i = 0; i < n; i++) {
+		char body[256];
+		uint16_t kind = EVT_POST;
+		char ph[CPT_HEX_ID];
+		size_t r = i % 10;
+		if (n_posts > 10 && r == 8) {
+			kind = EVT_COMMENT;
+			cpt_hex32(ph, posts[n_posts - 1 - randombytes_uniform(n_posts < 500 ? (uint32_t)n_posts : 500)]);
+			snprintf(body, sizeof(body), "{\"post\":\"%s\",\"text\":\"agreed, see you there #%zu\"}", ph, i);
+		} else if (n_posts > 10 && r == 9) {
+			kind = EVT_REACTION;
+			cpt_hex32(ph, posts[n_posts - 1 - randombytes_uniform(n_posts < 500 ? (uint32_t)n_posts : 500)]);
+			snprintf(body, sizeof(body), "{\"post\":\"%s\",\"reaction\":\"+1\",\"on\":true}", ph);
+		} else {
+			snprintf(body, sizeof(body),
+				 "{\"text\":\"the canteen will be closed on friday for the audit, event %zu\"}", i);
+		}
+		env[i] = malloc(EVT_FIXED_LEN + strlen(body));
+		clk.last += 1 << 10;
+		if (evt_sign(env[i], EVT_FIXED_LEN + strlen(body), &len[i], kind, node_ingest_ctx(node)->fed,
+			     clk.last, (uint8_t *)body, strlen(body), keys[i % users]) != 0)
+			return 1;
+		if (kind == EVT_POST)
+			evt_id_raw(posts[n_posts++], env[i]);
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		size_t half = n / 2, from = pass ? half : 0, to = pass ? n : half, stored = 0;
+		t0 = s_now();
+		for (size_t i = from; i < to; i += BATCH) {
+			size_t k = to - i < BATCH ? to - i : BATCH;
+			int rc = pass == 0 ? node_submit_verified(node, (const uint8_t *const *)env + i, len + i, k,
+								  ok + i, res)
+					   : node_submit(node, (const uint8_t *const *)env + i, len + i, k, res);
+			if (rc != 0) {
+				fprintf(stderr, "ingest: store error\n");
+				return 1;
+			}
+			for (size_t j = 0; j < k; j++)
+				stored += res[j].rc == 0;
+		}
+		t = s_now() - t0;
+		printf("%s: %zu events stored in %.2f s: %.0f events/s\n",
+		       pass == 0 ? "writer only (signatures checked by the pool)"
+				 : "writer checking signatures itself",
+		       stored, t, stored / t);
+	}
+	node_close(&node);
+	return 0;
+}
