@@ -981,6 +981,9 @@ s_apply(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
 	case EVT_REDACT:
 		return ref ? s_apply_redaction(ctx, txn, id, ref) : 0;
 	case EVT_POST:
+		if ((rc = vw_mentions(ctx, txn, ev, id, 1)) != 0)
+			return rc;
+		return vw_post_rebuild_ev(ctx, txn, id, ev, body);
 	case EVT_COMMENT:
 		if ((rc = vw_mentions(ctx, txn, ev, id, 1)) != 0)
 			return rc;

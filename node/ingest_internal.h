@@ -43,6 +43,8 @@ int vw_unenrol(ingest_ctx_t *ctx, MDB_txn *txn, const json_t *body, const uint8_
 int vw_mentions(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
 		int add);
 int vw_post_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN]);
+int vw_post_rebuild_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], const evt_t *ev,
+		       const json_t *body);
 int vw_profile_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t author[CPT_KEY_LEN]);
 int vw_backup_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t author[CPT_KEY_LEN]);
 

@@ -639,6 +639,15 @@ s_post_ref(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, vo
 int
 vw_post_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
 {
+	return vw_post_rebuild_ev(ctx, txn, id, NULL, NULL);
+}
+
+/* The post view from the post and what refers to it. A caller that has just
+ * decoded and parsed the post (a new post) passes it in: no reload. */
+int
+vw_post_rebuild_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], const evt_t *have,
+		   const json_t *have_body)
+{
 	evt_t ev;
 	json_t *body = NULL, *view = NULL, *counts, *mentions, *v;
 	struct post_acc acc;
@@ -648,13 +657,19 @@ vw_post_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
 	const char *k;
 	int rc;
 
-	rc = ig_load_event(ctx, txn, id, &ev);
-	if (rc != 0 && rc != CPT_ENOTFOUND)
-		return rc;
-	if (rc == 0 && ev.kind != EVT_POST)
-		return 0;
-	if (rc == 0)
-		body = ig_body(&ev);
+	if (have && have_body && have->kind == EVT_POST) {
+		ev = *have;
+		body = json_incref((json_t *)have_body);
+		rc = 0;
+	} else {
+		rc = ig_load_event(ctx, txn, id, &ev);
+		if (rc != 0 && rc != CPT_ENOTFOUND)
+			return rc;
+		if (rc == 0 && ev.kind != EVT_POST)
+			return 0;
+		if (rc == 0)
+			body = ig_body(&ev);
+	}
 	if (body == NULL) {
 		/* Gone or erased: out of every post view. The feed key needs the
 		 * timestamp: from the header when the event is still here, else
