@@ -58,6 +58,25 @@ s_get(void *ctx, const uint8_t id[CPT_ID_LEN], size_t *len)
  * transaction and never reach the write path: a batch of duplicates costs
  * no commit, hence no fsync.
  */
+static void
+s_get_many(void *ctx, const uint8_t (*ids)[CPT_ID_LEN], size_t n, uint8_t **out, size_t *len)
+{
+	store_t *st = node_store(ctx);
+	MDB_txn *txn;
+	MDB_val v;
+
+	memset(out, 0, n * sizeof(*out));
+	if (store_read_begin(st, &txn) != 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (ig_get(txn, st->dbi[DB_EVENTS], ids[i], CPT_ID_LEN, &v) == 0 &&
+		    (out[i] = malloc(v.mv_size)) != NULL) {
+			memcpy(out[i], v.mv_data, v.mv_size);
+			len[i] = v.mv_size;
+		}
+	store_read_end(st, &txn);
+}
+
 static int
 s_put(void *ctx, const uint8_t *const *buf, const size_t *len, size_t n, int *rc,
       uint8_t (*ids)[CPT_ID_LEN])
@@ -298,6 +317,7 @@ fed_sync_ops(node_t *n, sync_ops_t *ops)
 	ops->ctx = n;
 	ops->has = s_has;
 	ops->get = s_get;
+	ops->get_many = s_get_many;
 	ops->put = s_put;
 	ops->scan = s_scan;
 	ops->admit = s_admit;

@@ -476,47 +476,44 @@ static int
 s_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], size_t n)
 {
 	const void *f[BATCH_EVENTS];
-	size_t len[BATCH_EVENTS], k = 0, bytes = 0, sent = 0, n_bare = 0;
-	uint8_t *bufs[BATCH_EVENTS];
-	uint8_t *bare = calloc(n ? n : 1, 1);
+	size_t len[BATCH_EVENTS], k = 0, bytes = 0, sent = 0;
+	uint8_t **env = calloc(n ? n : 1, sizeof(*env));
+	size_t *elen = calloc(n ? n : 1, sizeof(*elen));
 	int msgs = 0;
 
+	if (env == NULL || elen == NULL) {
+		free(env);
+		free(elen);
+		return 0;
+	}
+	/* One read for the lot, not one per event. */
+	s->conf.ops.get_many(s->conf.ops.ctx, ids, n, env, elen);
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i <= n; i++) {
-			uint8_t *e = NULL;
-			size_t elen = 0;
 			int last = pass == 1 && i == n;
-			if (i < n && pass == 1 && (bare == NULL || !bare[i]))
+			int bare = i < n && env[i] && elen[i] <= EVT_FIXED_LEN;
+			if (i < n && (env[i] == NULL || bare != pass))
 				continue;
-			if (i < n && (e = s->conf.ops.get(s->conf.ops.ctx, ids[i], &elen)) == NULL)
-				continue;
-			if (e && pass == 0 && elen <= EVT_FIXED_LEN && bare) {
-				bare[i] = 1;
-				n_bare++;
-				free(e);
-				continue;
-			}
-			if (k > 0 && (last || k == BATCH_EVENTS || bytes + elen + 64 > s->send_cap)) {
+			if (k > 0 && (last || i == n || k == BATCH_EVENTS ||
+				      bytes + (i < n ? elen[i] : 0) + 64 > s->send_cap)) {
 				if (s_send(s, l, SYNC_EVENTS, f, len, k) == 0) {
 					sent += k;
 					msgs++;
 				}
-				for (size_t j = 0; j < k; j++)
-					free(bufs[j]);
 				k = 0;
 				bytes = 0;
 			}
-			if (e) {
-				bufs[k] = e;
-				f[k] = e;
-				len[k++] = elen;
-				bytes += elen + 8;
+			if (i < n) {
+				f[k] = env[i];
+				len[k++] = elen[i];
+				bytes += elen[i] + 8;
 			}
 		}
-		if (n_bare == 0 && k == 0)
-			break;
 	}
-	free(bare);
+	for (size_t i = 0; i < n; i++)
+		free(env[i]);
+	free(env);
+	free(elen);
 	if (msgs) {
 		l->inflight += msgs;
 		l->inflight_ms = s_now();

@@ -38,6 +38,9 @@ typedef struct sync_ops {
 	int (*has)(void *ctx, const uint8_t id[CPT_ID_LEN]);
 	/* A malloc'd copy of the envelope (caller frees), or NULL. */
 	uint8_t *(*get)(void *ctx, const uint8_t id[CPT_ID_LEN], size_t *len);
+	/* The same for n ids in one read: out[i] NULL when absent. */
+	void (*get_many)(void *ctx, const uint8_t (*ids)[CPT_ID_LEN], size_t n, uint8_t **out,
+			 size_t *len);
 	/* Ingests a batch through the node's single path and commits it durably
 	 * before returning. rc[i] is 0 (stored), CPT_EEXIST, CPT_EPENDING or an
 	 * error; ids[i] the event id when it decoded. Returns 0 or a store error. */
