@@ -200,7 +200,12 @@ s_admit(void *ctx, const uint8_t curve_pk[CPT_KEY_LEN], uint8_t sign_key[CPT_KEY
 	MDB_val k, v;
 	char want[CPT_HEX_ID];
 	int ok = 0, rc;
+	/* A private context: the node's belongs to the writer thread, and its
+	 * cache may hold a key record from before a revocation. */
+	ingest_ctx_t ic = *node_ingest_ctx(node);
 
+	ic.cache = NULL;
+	ic.verified = NULL;
 	cpt_hex32(want, curve_pk);
 	if (store_read_begin(st, &txn) != 0)
 		return 0;
@@ -216,7 +221,7 @@ s_admit(void *ctx, const uint8_t curve_pk[CPT_KEY_LEN], uint8_t sign_key[CPT_KEY
 			type = json_string_value(json_object_get(rec, "type"));
 			ck = json_string_value(json_object_get(rec, "curve_key"));
 			if (type && strcmp(type, "site") == 0 && ck && strcmp(ck, want) == 0 &&
-			    ig_key_status(node_ingest_ctx(node), txn, k.mv_data, hlc_wall_ms(), NULL) == KEY_SITE) {
+			    ig_key_status(&ic, txn, k.mv_data, hlc_wall_ms(), NULL) == KEY_SITE) {
 				memcpy(sign_key, k.mv_data, CPT_KEY_LEN);
 				snprintf(site, 64, "%s", json_string_value(json_object_get(rec, "site")));
 				ok = 1;
@@ -226,6 +231,7 @@ s_admit(void *ctx, const uint8_t curve_pk[CPT_KEY_LEN], uint8_t sign_key[CPT_KEY
 		mdb_cursor_close(cur);
 	}
 	store_read_end(st, &txn);
+	ingest_ctx_release(&ic);
 	return ok;
 }
 

@@ -1,0 +1,535 @@
+/*
+ * fill — fills the store of a node quickly with valid events, for the
+ * benchmarks (tests/bench/run.sh, tests/bench/memory.sh).
+ *
+ *   fill --dir DIR --posts N [--users M] [--comments C] [--reactions R]
+ *        [--password PW] [--prefix P] [--days D] [--batch B] [--seed S]
+ *
+ * DIR is a data directory made by `comptoir init` (the node must not be
+ * running: the fill is faster alone, and a running node would announce every
+ * event it finds). M users (handles P0000, P0001, ...) are enrolled the way
+ * `comptoir user add` does it (node/cli.c, s_enrol): an enrolment signed by
+ * the site key, a key backup sealed under PW with argon2id and signed by the
+ * user's key, and a profile. Then N posts, C comments and R reactions on
+ * recent posts are signed with the users' keys and ingested through
+ * node_submit (the single ingest path: verify, authorise, views, durable
+ * commit) in batches of B, so the store is exactly what the API would have
+ * built. The timestamps are spread over the last D days, the enrolments just
+ * before them, so the site looks as if it had been running that long.
+ *
+ * A signing thread prepares the next batch while the main thread ingests
+ * the current one. Prints the ingest rate ("events_per_s=") on the last line.
+ * Exits 1 if any event was refused.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "node/node.h"
+
+#define MAX_USERS  10000
+#define RECENT     2000  /* comments and reactions go to one of the last RECENT posts */
+#define MAX_EVENT  2048  /* bytes of one signed envelope we make */
+#define QUEUE      3     /* batches in flight between the signer and the ingester */
+
+static const char *const s_words[] = {
+	"the", "canteen", "meeting", "project", "deadline", "report", "shipment", "plant",
+	"customer", "welding", "line", "quality", "audit", "safety", "training", "badge",
+	"parking", "lyon", "paris", "budget", "review", "team", "friday", "monday", "coffee",
+	"server", "printer", "office", "holiday", "schedule", "update", "release", "invoice",
+	"supplier", "warehouse", "forklift", "inventory", "kpi", "roadmap", "workshop",
+	"is", "will", "be", "closed", "open", "moved", "to", "on", "at", "for", "with",
+	"please", "thanks", "reminder", "new", "again", "today", "tomorrow", "next", "week",
+};
+#define N_WORDS (sizeof(s_words) / sizeof(s_words[0]))
+
+static const char *const s_reactions[] = {"\xf0\x9f\x91\x8d", "\xf0\x9f\x8e\x89",
+					  "\xe2\x9d\xa4\xef\xb8\x8f", "\xf0\x9f\x98\x82"};
+
+/* One batch of signed envelopes. */
+typedef struct batch {
+	uint8_t *data;         /* envelopes, MAX_EVENT bytes apart */
+	const uint8_t **buf;   /* pointers into data */
+	size_t *len;           /* their lengths */
+	size_t n;              /* how many */
+	int last;              /* no batch after this one */
+} batch_t;
+
+typedef struct fill {
+	/* options */
+	const char *dir, *password, *prefix;
+	size_t posts, users, comments, reactions, batch;
+	unsigned days;
+	uint64_t seed;
+	/* state */
+	node_t *node;
+	const uint8_t *fed;
+	key_sign_t **keys;     /* the users' keys */
+	uint64_t ts_from;      /* first event timestamp (ms) */
+	uint64_t ts_span;      /* ms the events are spread over */
+	uint64_t rng;          /* xorshift state */
+	uint8_t (*recent)[CPT_ID_LEN]; /* ring of the last RECENT post ids */
+	size_t n_recent;       /* posts made so far */
+	/* queue between the signer and the ingester */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	batch_t q[QUEUE];      /* ring of batches */
+	size_t q_head, q_count; /* next to ingest, batches filled */
+	size_t q_free;         /* batches free for the signer */
+	int failed;            /* the signer failed */
+	int stop;              /* the ingester gave up: the signer ends */
+} fill_t;
+
+static uint64_t
+s_rand(fill_t *f)
+{
+	uint64_t x = f->rng;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return f->rng = x;
+}
+
+static double
+s_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+s_handle(const fill_t *f, size_t i, char out[64])
+{
+	snprintf(out, 64, "%s%04zu", f->prefix, i);
+}
+
+/* A text of 8..40 words, sometimes with a mention. */
+static void
+s_text(fill_t *f, char *out, size_t cap)
+{
+	size_t words = 8 + s_rand(f) % 33, len = 0;
+
+	for (size_t w = 0; w < words && len + 48 < cap; w++) {
+		int n;
+		if (w == words / 2 && s_rand(f) % 10 == 0) {
+			char h[64];
+			s_handle(f, s_rand(f) % f->users, h);
+			n = snprintf(out + len, cap - len, "%s@%s", w ? " " : "", h);
+		} else {
+			n = snprintf(out + len, cap - len, "%s%s", w ? " " : "",
+				     s_words[s_rand(f) % N_WORDS]);
+		}
+		len += (size_t)n;
+	}
+	if (len + 2 < cap) {
+		out[len++] = '.';
+		out[len] = 0;
+	}
+}
+
+/* Signs body as kind by key at ts into out; returns the length or 0. */
+static size_t
+s_sign(fill_t *f, uint8_t *out, uint16_t kind, const json_t *body, uint64_t ts,
+       const key_sign_t *key)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+	size_t len = 0;
+
+	if (text == NULL)
+		return 0;
+	if (evt_sign(out, MAX_EVENT, &len, kind, f->fed, ts, (const uint8_t *)text, strlen(text),
+		     key) != 0)
+		len = 0;
+	free(text);
+	return len;
+}
+
+/* Ingests a batch and reports refusals; returns the number refused or -1. */
+static long
+s_submit(fill_t *f, const uint8_t *const *buf, const size_t *len, size_t n)
+{
+	ingest_res_t *res = calloc(n ? n : 1, sizeof(*res));
+	long bad = 0;
+
+	if (res == NULL)
+		return -1;
+	if (node_submit(f->node, buf, len, n, res) != 0) {
+		fprintf(stderr, "fill: node_submit failed (store error)\n");
+		free(res);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (res[i].rc == 0)
+			continue;
+		if (bad++ < 5)
+			fprintf(stderr, "fill: %s event refused: %s (%s)\n", evt_kind_name(res[i].kind),
+				cpt_strerror(res[i].rc), res[i].why);
+	}
+	free(res);
+	return bad;
+}
+
+/* Enrols the users as s_enrol in node/cli.c does, at timestamps before the
+ * events: enrolment by the site key, key backup, profile. */
+static int
+s_enrol_users(fill_t *f)
+{
+	const cfg_t *cfg = node_cfg(f->node);
+	size_t n = 3 * f->users;
+	uint8_t *data = malloc(n * MAX_EVENT);
+	const uint8_t **buf = calloc(n, sizeof(*buf));
+	size_t *len = calloc(n, sizeof(*len));
+	uint64_t ts = HLC_MAKE(f->ts_from - 3600 * 1000, 0);
+	size_t k = 0;
+	long bad;
+
+	if (!data || !buf || !len) {
+		free(data);
+		free(buf);
+		free(len);
+		return -1;
+	}
+	for (size_t i = 0; i < f->users; i++) {
+		char handle[64], hex[CPT_HEX_ID], name[64];
+		uint8_t seed[CPT_SEED_LEN];
+		json_t *enrol, *backup, *profile;
+
+		if ((f->keys[i] = key_sign_new()) == NULL)
+			goto fail;
+		s_handle(f, i, handle);
+		cpt_hex32(hex, key_sign_public(f->keys[i]));
+		enrol = json_pack("{s:s, s:s, s:s, s:s}", "handle", handle, "key", hex, "site",
+				  cfg->name, "role", "member");
+		key_sign_seed(f->keys[i], seed);
+		backup = acct_backup_make(handle, seed, f->password);
+		sodium_memzero(seed, sizeof(seed));
+		snprintf(name, sizeof(name), "Bench User %zu", i);
+		profile = json_pack("{s:{s:s, s:s}}", "fields", "name", name, "site", cfg->name);
+		if (!enrol || !backup || !profile) {
+			json_decref(enrol);
+			json_decref(backup);
+			json_decref(profile);
+			goto fail;
+		}
+		buf[k] = data + k * MAX_EVENT;
+		len[k] = s_sign(f, data + k * MAX_EVENT, EVT_ENROL, enrol, ts++,
+				node_site_key(f->node));
+		k++;
+		buf[k] = data + k * MAX_EVENT;
+		len[k] = s_sign(f, data + k * MAX_EVENT, EVT_KEY_BACKUP, backup, ts++, f->keys[i]);
+		k++;
+		buf[k] = data + k * MAX_EVENT;
+		len[k] = s_sign(f, data + k * MAX_EVENT, EVT_PROFILE, profile, ts++, f->keys[i]);
+		k++;
+		json_decref(enrol);
+		json_decref(backup);
+		json_decref(profile);
+		if (len[k - 1] == 0 || len[k - 2] == 0 || len[k - 3] == 0)
+			goto fail;
+		if ((i + 1) % 50 == 0 || i + 1 == f->users)
+			fprintf(stderr, "fill: %zu/%zu users prepared (argon2id)\r", i + 1, f->users);
+	}
+	fprintf(stderr, "\n");
+	bad = s_submit(f, buf, len, k);
+	free(data);
+	free(buf);
+	free(len);
+	return bad == 0 ? 0 : -1;
+fail:
+	fprintf(stderr, "fill: cannot prepare the users\n");
+	free(data);
+	free(buf);
+	free(len);
+	return -1;
+}
+
+/* ------------------------------------------------------------- signer */
+
+/* Event number i of total: its timestamp, spread evenly over the span. */
+static uint64_t
+s_ts(fill_t *f, size_t i, size_t total, uint64_t *prev)
+{
+	uint64_t ms = f->ts_from + (uint64_t)((double)i * (double)f->ts_span / (double)total);
+	uint64_t ts = HLC_MAKE(ms, 0);
+
+	if (ts <= *prev)
+		ts = *prev + 1;
+	*prev = ts;
+	return ts;
+}
+
+static void *
+s_signer(void *arg)
+{
+	fill_t *f = arg;
+	size_t total = f->posts + f->comments + f->reactions;
+	size_t made = 0, posts = 0, comments = 0, reactions = 0, slot = 0;
+	uint64_t prev = 0, c_acc = 0, r_acc = 0;
+	char text[1024];
+
+	while (made < total) {
+		batch_t *b;
+		pthread_mutex_lock(&f->lock);
+		while (f->q_free == 0 && !f->stop)
+			pthread_cond_wait(&f->cond, &f->lock);
+		if (f->stop) {
+			pthread_mutex_unlock(&f->lock);
+			return NULL;
+		}
+		f->q_free--;
+		pthread_mutex_unlock(&f->lock);
+		b = &f->q[slot];
+		b->n = 0;
+		while (b->n < f->batch && made < total) {
+			uint8_t *out = b->data + b->n * MAX_EVENT;
+			size_t user = s_rand(f) % f->users, len;
+			uint16_t kind;
+			json_t *body;
+			char hex[CPT_HEX_ID];
+
+			/* Comments and reactions follow the posts at the requested ratio,
+			 * on one of the recent posts. */
+			if (posts > 0 && comments < f->comments && c_acc >= f->posts) {
+				c_acc -= f->posts;
+				kind = EVT_COMMENT;
+			} else if (posts > 0 && reactions < f->reactions && r_acc >= f->posts) {
+				r_acc -= f->posts;
+				kind = EVT_REACTION;
+			} else if (posts < f->posts) {
+				kind = EVT_POST;
+				c_acc += f->comments;
+				r_acc += f->reactions;
+			} else if (comments < f->comments) {
+				kind = EVT_COMMENT;
+			} else {
+				kind = EVT_REACTION;
+			}
+			if (kind != EVT_POST) {
+				size_t window = posts < RECENT ? posts : RECENT;
+				size_t back = 1 + s_rand(f) % window;
+				cpt_hex32(hex, f->recent[(posts - back) % RECENT]);
+			}
+			if (kind == EVT_POST) {
+				s_text(f, text, sizeof(text));
+				body = json_pack("{s:s}", "text", text);
+			} else if (kind == EVT_COMMENT) {
+				s_text(f, text, 200);
+				body = json_pack("{s:s, s:s}", "post", hex, "text", text);
+			} else {
+				body = json_pack("{s:s, s:s, s:b}", "post", hex, "reaction",
+						 s_reactions[s_rand(f) % 4], "on", 1);
+			}
+			len = body ? s_sign(f, out, kind, body, s_ts(f, made, total, &prev),
+					     f->keys[user])
+				   : 0;
+			json_decref(body);
+			if (len == 0) {
+				fprintf(stderr, "fill: cannot sign an event\n");
+				pthread_mutex_lock(&f->lock);
+				f->failed = 1;
+				b->last = 1;
+				f->q_count++;
+				pthread_cond_broadcast(&f->cond);
+				pthread_mutex_unlock(&f->lock);
+				return NULL;
+			}
+			if (kind == EVT_POST) {
+				evt_id_raw(f->recent[posts % RECENT], out);
+				posts++;
+			} else if (kind == EVT_COMMENT) {
+				comments++;
+			} else {
+				reactions++;
+			}
+			b->buf[b->n] = out;
+			b->len[b->n] = len;
+			b->n++;
+			made++;
+		}
+		b->last = made == total;
+		pthread_mutex_lock(&f->lock);
+		f->q_count++;
+		pthread_cond_broadcast(&f->cond);
+		pthread_mutex_unlock(&f->lock);
+		slot = (slot + 1) % QUEUE;
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- main */
+
+static int
+s_usage(void)
+{
+	fprintf(stderr, "usage: fill --dir DIR --posts N [--users M] [--comments C] [--reactions R]\n"
+			"            [--password PW] [--prefix P] [--days D] [--batch B] [--seed S]\n");
+	return 2;
+}
+
+static int
+s_num(const char *s, size_t *out, size_t max)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || end == s || v > max)
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	fill_t f;
+	pthread_t th;
+	char err[1024];
+	size_t total, done = 0, days = 30, seed = 1;
+	long refused = 0;
+	double t0, t1;
+	int rc = 1, started = 0;
+
+	memset(&f, 0, sizeof(f));
+	f.password = "bench-password";
+	f.prefix = "u";
+	f.users = 50;
+	f.batch = 1000;
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int bad = v == NULL;
+		if (!bad && strcmp(o, "--dir") == 0)
+			f.dir = v;
+		else if (!bad && strcmp(o, "--password") == 0)
+			f.password = v;
+		else if (!bad && strcmp(o, "--prefix") == 0)
+			f.prefix = v;
+		else if (!bad && strcmp(o, "--posts") == 0)
+			bad = s_num(v, &f.posts, 100000000);
+		else if (!bad && strcmp(o, "--users") == 0)
+			bad = s_num(v, &f.users, MAX_USERS) || f.users == 0;
+		else if (!bad && strcmp(o, "--comments") == 0)
+			bad = s_num(v, &f.comments, 100000000);
+		else if (!bad && strcmp(o, "--reactions") == 0)
+			bad = s_num(v, &f.reactions, 100000000);
+		else if (!bad && strcmp(o, "--batch") == 0)
+			bad = s_num(v, &f.batch, 100000) || f.batch == 0;
+		else if (!bad && strcmp(o, "--days") == 0)
+			bad = s_num(v, &days, 3650) || days == 0;
+		else if (!bad && strcmp(o, "--seed") == 0)
+			bad = s_num(v, &seed, (size_t)-1);
+		else
+			bad = 1;
+		if (bad)
+			return s_usage();
+		i++;
+	}
+	if (f.dir == NULL || (f.posts == 0 && (f.comments || f.reactions)))
+		return s_usage();
+	if (strlen(f.prefix) > 24 || !vw_valid_handle(f.prefix) || strlen(f.password) < 8) {
+		fprintf(stderr, "fill: bad --prefix (a handle start) or --password (8+ chars)\n");
+		return 2;
+	}
+	f.days = (unsigned)days;
+	f.rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)seed;
+	if (cpt_init() != 0) {
+		fprintf(stderr, "fill: libsodium failed to initialise\n");
+		return 1;
+	}
+	if (node_open(&f.node, f.dir, err, sizeof(err)) != 0) {
+		fprintf(stderr, "fill: %s\n", err);
+		return 1;
+	}
+	f.fed = node_ingest_ctx(f.node)->fed;
+	f.ts_span = (uint64_t)f.days * 86400 * 1000;
+	f.ts_from = hlc_wall_ms() - f.ts_span - 60 * 1000;
+	f.keys = calloc(f.users, sizeof(*f.keys));
+	f.recent = calloc(RECENT, CPT_ID_LEN);
+	pthread_mutex_init(&f.lock, NULL);
+	pthread_cond_init(&f.cond, NULL);
+	f.q_free = QUEUE;
+	for (int i = 0; i < QUEUE; i++) {
+		f.q[i].data = malloc(f.batch * MAX_EVENT);
+		f.q[i].buf = calloc(f.batch, sizeof(*f.q[i].buf));
+		f.q[i].len = calloc(f.batch, sizeof(*f.q[i].len));
+		if (!f.q[i].data || !f.q[i].buf || !f.q[i].len)
+			goto out;
+	}
+	if (!f.keys || !f.recent)
+		goto out;
+	fprintf(stderr, "fill: enrolling %zu users (%s0000..., password \"%s\")\n", f.users,
+		f.prefix, f.password);
+	if (s_enrol_users(&f) != 0)
+		goto out;
+	total = f.posts + f.comments + f.reactions;
+	if (total == 0) {
+		rc = 0;
+		goto out;
+	}
+	t0 = s_now();
+	if (pthread_create(&th, NULL, s_signer, &f) != 0)
+		goto out;
+	started = 1;
+	for (;;) {
+		batch_t *b;
+		long bad;
+		int last;
+		pthread_mutex_lock(&f.lock);
+		while (f.q_count == 0)
+			pthread_cond_wait(&f.cond, &f.lock);
+		b = &f.q[f.q_head];
+		pthread_mutex_unlock(&f.lock);
+		if (f.failed)
+			goto out;
+		bad = s_submit(&f, b->buf, b->len, b->n);
+		done += b->n;
+		last = b->last;
+		pthread_mutex_lock(&f.lock);
+		f.q_count--;
+		f.q_free++;
+		f.q_head = (f.q_head + 1) % QUEUE;
+		pthread_cond_broadcast(&f.cond);
+		pthread_mutex_unlock(&f.lock);
+		if (bad < 0)
+			goto out;
+		refused += bad;
+		if (done % (50 * f.batch) < f.batch || last)
+			fprintf(stderr, "fill: %zu/%zu events, %.0f/s\r", done, total,
+				(double)done / (s_now() - t0));
+		if (last)
+			break;
+	}
+	t1 = s_now();
+	fprintf(stderr, "\n");
+	printf("fill: %zu events (%zu posts, %zu comments, %zu reactions) by %zu users in %.1f s\n",
+	       total, f.posts, f.comments, f.reactions, f.users, t1 - t0);
+	printf("events_per_s=%.0f refused=%ld\n", (double)total / (t1 - t0), refused);
+	rc = refused == 0 ? 0 : 1;
+out:
+	if (started) {
+		/* The signer may wait for a free batch: let it finish. */
+		pthread_mutex_lock(&f.lock);
+		f.stop = 1;
+		pthread_cond_broadcast(&f.cond);
+		pthread_mutex_unlock(&f.lock);
+		pthread_join(th, NULL);
+	}
+	for (size_t i = 0; f.keys && i < f.users; i++)
+		key_sign_destroy(&f.keys[i]);
+	free(f.keys);
+	free(f.recent);
+	for (int i = 0; i < QUEUE; i++) {
+		free(f.q[i].data);
+		free(f.q[i].buf);
+		free(f.q[i].len);
+	}
+	node_close(&f.node);
+	return rc;
+}
