@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -26,10 +27,23 @@ struct sess_table {
 	uint8_t *seeds;       /* max * 32 bytes, sodium_malloc: the secret part */
 };
 
+/* Idle times are measured on the monotonic clock: a wall clock stepped
+ * back must not log everyone out. */
 static uint64_t
 s_now(void)
 {
-	return hlc_wall_ms();
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Has a session last used at last_ms been idle too long at now? A use later
+ * than now (read before the lock by another thread) is not idle. */
+static int
+s_expired(const sess_table_t *t, uint64_t last_ms, uint64_t now)
+{
+	return now > last_ms && now - last_ms > t->ttl_ms;
 }
 
 static void
@@ -95,7 +109,7 @@ s_find(sess_table_t *t, const char *token)
 	for (size_t i = 0; i < t->max; i++) {
 		if (!t->slots[i].used)
 			continue;
-		if (now - t->slots[i].last_ms > t->ttl_ms) {
+		if (s_expired(t, t->slots[i].last_ms, now)) {
 			s_close_slot(t, i);
 			continue;
 		}
@@ -109,12 +123,13 @@ int
 sess_open(sess_table_t *t, key_sign_t **key, const char *handle, int admin,
 	  char token[SESS_TOKEN_LEN + 1], sess_info_t *info)
 {
-	uint64_t now = s_now();
+	uint64_t now;
 	long slot = -1;
 
 	pthread_mutex_lock(&t->lock);
+	now = s_now(); /* under the lock: no other use can be later */
 	for (size_t i = 0; i < t->max; i++) {
-		if (t->slots[i].used && now - t->slots[i].last_ms > t->ttl_ms)
+		if (t->slots[i].used && s_expired(t, t->slots[i].last_ms, now))
 			s_close_slot(t, i);
 		if (!t->slots[i].used && slot < 0)
 			slot = (long)i;
