@@ -283,7 +283,7 @@ uiTest('the admin page manages users, or says plainly it cannot yet', async ({ n
 	await secret.waitFor();
 	const password = await secret.inputValue();
 	assert.ok(password.length >= 8, 'a password is shown');
-	await page.getByRole('cell', { name: 'dave' }).waitFor();
+	await page.getByRole('cell', { name: 'dave', exact: true }).waitFor();
 	const dave = await newPage(site);
 	await login(dave, 'dave', password);
 	// A member sees no admin page.
