@@ -49,8 +49,9 @@ static const char s_usage[] =
 	"  export                every event as one JSON line on stdout\n"
 	"  site request [--endpoint ENDPOINT]\n"
 	"                        print this site's certificate request (for federation IT)\n"
-	"  site install CERT [--force]\n"
+	"  site install CERT [--seed BACKUP] [--force]\n"
 	"                        trust the federation root that certified this site\n"
+	"                        (--seed: start from another site's backup)\n"
 	"  peer add CERT [--endpoint ENDPOINT]\n"
 	"                        link to the site of that certificate (one side is enough)\n"
 	"\n"
@@ -78,6 +79,7 @@ typedef struct opts {
 	const char *pwfile;   /* --password-file */
 	const char *name;     /* --name */
 	const char *key;      /* --key (a root key file) */
+	const char *seed;     /* --seed: a backup of another site to start from */
 	const char *endpoint; /* --endpoint */
 	int days;             /* --days: certificate validity, 0 = none */
 	int dir_given;        /* --dir was given */
@@ -104,7 +106,7 @@ s_parse(opts_t *o, int argc, char **argv)
 		{"--name", offsetof(opts_t, name), 0},	   {"--admin", offsetof(opts_t, admin), 1},
 		{"--check", offsetof(opts_t, check), 1},   {"--key", offsetof(opts_t, key), 0},
 		{"--endpoint", offsetof(opts_t, endpoint), 0}, {"--days", offsetof(opts_t, days), 2},
-		{"--force", offsetof(opts_t, force), 1},   {"--allow-root", offsetof(opts_t, allow_root), 1},   {"--join", offsetof(opts_t, join), 1},
+		{"--seed", offsetof(opts_t, seed), 0},     {"--force", offsetof(opts_t, force), 1},   {"--allow-root", offsetof(opts_t, allow_root), 1},   {"--join", offsetof(opts_t, join), 1},
 	};
 
 	memset(o, 0, sizeof(*o));
@@ -1091,6 +1093,87 @@ s_set_root_key(const char *dir, const uint8_t root[CPT_KEY_LEN])
 	return rename(tmp, path);
 }
 
+struct seed_clear {
+	store_t *st; /* the seeded store */
+};
+
+static int
+s_seed_clear_fn(MDB_txn *txn, void *arg)
+{
+	struct seed_clear *c = arg;
+
+	/* The other site's own links are not ours. */
+	return mdb_drop(txn, c->st->dbi[DB_PEERS], 0);
+}
+
+/*
+ * Starts an empty site from a backup of another site of the same federation
+ * (site install --seed): its store is copied in, so that reconciliation only
+ * has the tail to fetch. Refuses a store that already holds events and a
+ * backup of another federation.
+ */
+static int
+s_seed(const opts_t *o, const uint8_t fed[CPT_FED_LEN])
+{
+	char from[4200], to[4200], err[1024];
+	store_t *st = NULL;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	struct seed_clear c;
+	size_t have = 0;
+	int same = -1;
+
+	if (store_open(&st, o->dir, 1, err, sizeof(err)) == 0) {
+		if (store_read_begin(st, &txn) == 0) {
+			have = store_count(st, txn, DB_EVENTS);
+			store_read_end(st, &txn);
+		}
+		store_close(&st);
+	}
+	if (have) {
+		fprintf(stderr, "comptoir: %s already holds %zu events: --seed starts an empty site\n",
+			o->dir, have);
+		return -1;
+	}
+	snprintf(from, sizeof(from), "%s/store/data.mdb", o->seed);
+	snprintf(to, sizeof(to), "%s/store/data.mdb", o->dir);
+	unlink(to);
+	snprintf(to, sizeof(to), "%s/store/lock.mdb", o->dir);
+	unlink(to);
+	snprintf(to, sizeof(to), "%s/store/data.mdb", o->dir);
+	if (s_copy_file(from, to) != 0) {
+		fprintf(stderr, "comptoir: cannot copy %s to %s: %s\n", from, to, strerror(errno));
+		return -1;
+	}
+	if (store_open(&st, o->dir, 0, err, sizeof(err)) != 0) {
+		fprintf(stderr, "comptoir: %s: %s\n", o->seed, err);
+		unlink(to);
+		return -1;
+	}
+	/* Every event of the seed must belong to this federation: check one. */
+	if (store_read_begin(st, &txn) == 0) {
+		if (mdb_cursor_open(txn, st->dbi[DB_EVENTS], &cur) == 0) {
+			if (mdb_cursor_get(cur, &k, &v, MDB_FIRST) == 0 && v.mv_size >= EVT_FIXED_LEN)
+				same = memcmp((uint8_t *)v.mv_data + 4, fed, CPT_FED_LEN) == 0;
+			mdb_cursor_close(cur);
+		}
+		have = store_count(st, txn, DB_EVENTS);
+		store_read_end(st, &txn);
+	}
+	c.st = st;
+	if (same != 1 || store_write(st, s_seed_clear_fn, &c) != 0) {
+		fprintf(stderr, "comptoir: %s is not a backup of a site of this federation\n", o->seed);
+		store_close(&st);
+		unlink(to);
+		return -1;
+	}
+	store_close(&st);
+	printf("seeded %s with %zu events from %s; reconciliation fetches only what came after\n",
+	       o->dir, have, o->seed);
+	return 0;
+}
+
 /* Reads a site certificate file: the event, its decoded form, the body. */
 static uint8_t *
 s_read_cert(const char *path, size_t *len, evt_t *ev, json_t **body)
@@ -1175,6 +1258,8 @@ cmd_site(opts_t *o)
 			fprintf(stderr, "comptoir: %s already belongs to another federation; "
 					"a site cannot change federation (use a new --dir)\n",
 				o->dir);
+		} else if (o->seed && s_seed(o, fed) != 0) {
+			/* s_seed said why */
 		} else if (s_set_root_key(o->dir, ev.author) != 0) {
 			fprintf(stderr, "comptoir: cannot update %s/comptoir.yaml: %s\n", o->dir,
 				strerror(errno));

@@ -45,7 +45,7 @@ def event_count(node):
     return node.status()["events"]
 
 
-def join(root_node, name):
+def join(root_node, name, seed=None):
     """A site made with --join and certified by root_node's root key."""
     n = Node(name, init=False)
     run_cli("init", "--dir", n.data, "--site", name, "--http", "127.0.0.1:%d" % n.http_port,
@@ -58,7 +58,11 @@ def join(root_node, name):
         f.write(run_cli("root", "certify", "--key", os.path.join(root_node.data, "keys",
                                                                  "root.key"),
                         "--dir", root_node.data, req).stdout)
-    n.cli("site", "install", cert)
+    if seed:
+        out = n.cli("site", "install", cert, "--seed", seed).stdout
+        print(out.strip())
+    else:
+        n.cli("site", "install", cert)
     return n
 
 
@@ -132,6 +136,27 @@ def main():
     t.check(v.returncode == 0, "the half-filled store verifies after kill -9", v.stderr[-300:])
     nantes.start()
     wait_equal(t, [paris, lyon, nantes], "nantes restarted and finished", len(union) + 1)
+    # A fourth site starts from a hot backup of paris and fetches only the tail.
+    backup = os.path.join(paris.dir, "backup")
+    paris.cli("backup", backup)
+    c = paris.client()
+    pw = paris.add_user("late", admin=False)
+    c.login("late", pw)
+    r = c.post("/api/posts", {"text": "made after the backup"})
+    t.eq(r.status, 201, "a post after the backup")
+    brest = join(paris, "brest", seed=backup)
+    fast_sync(brest)
+    brest.cli("peer", "add", cert_of(paris, paris))
+    t.check(event_count_offline(brest) >= len(union), "brest starts with the backup's events")
+    brest.start()
+    final = wait_equal(t, [paris, brest], "brest seeded from a backup caught up", len(union) + 3)
+    t.check(r.json["id"] in final, "the post made after the backup reached brest")
+    peers = [p for p in brest.status().get("peers", []) if p.get("site") == "paris"]
+    t.check(peers and peers[0].get("received", 1e9) < 100,
+            "brest fetched only the tail, not the whole history", peers)
+    brest.stop()
+    brest.cleanup()
+
     st = nantes.status()
     peers = st.get("peers", [])
     t.check(any(p.get("connected") for p in peers), "nantes shows its link up")
