@@ -59,8 +59,10 @@ api_admin_user_add(http_req_t *r)
 			continue;
 		if (strcmp(k, "name") == 0 && json_is_string(v) && json_string_length(v) <= 200)
 			continue;
+		/* k belongs to body: answer before letting it go. */
+		rc = http_error(r, 400, k, "unexpected or wrong field \"%s\"", k);
 		json_decref(body);
-		return http_error(r, 400, k, "unexpected or wrong field \"%s\"", k);
+		return rc;
 	}
 	handle = json_string_value(json_object_get(body, "handle"));
 	if (handle == NULL || !vw_valid_handle(handle)) {

@@ -100,7 +100,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* A fixed set: ascending timestamps, ids from a simple generator. */
 		for (int i = 0; i < SET; i++) {
 			for (int b = 0; b < 8; b++)
-				s_keys[i][b] = (uint8_t)((1000u + 7u * (unsigned)i) >> (56 - 8 * b));
+				s_keys[i][b] = (uint8_t)((1000ull + 7ull * (uint64_t)i) >> (56 - 8 * b));
 			for (int b = 0; b < 32; b++)
 				s_keys[i][8 + b] = (uint8_t)(i * 31 + b * 7);
 		}

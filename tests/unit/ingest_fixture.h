@@ -356,6 +356,7 @@ fx_scratch_free(void)
 static inline void
 fx_close(fx_t *f)
 {
+	ingest_ctx_release(&f->ctx); /* its key-record cache */
 	if (f->reused) {
 		f->st = NULL; /* stays open for the next run */
 		return;

@@ -42,6 +42,8 @@ s_sort(set_t *s)
 {
 	size_t w = 0;
 
+	if (s->n == 0)
+		return;
 	qsort(s->k, s->n, RECON_KEY_LEN, s_cmp);
 	for (size_t i = 0; i < s->n; i++)
 		if (w == 0 || memcmp(s->k[w - 1], s->k[i], RECON_KEY_LEN) != 0)
