@@ -213,6 +213,8 @@ s_announce(node_t *n, const ingest_res_t *res)
 	c->has_ref = res->has_ref;
 }
 
+/* from_peer: 0 local (announce to peers after the commit), 1 from a peer
+ * (the engine relays it), 2 local and already offered to peers. */
 static int s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
 		    ingest_res_t *res, int from_peer, const uint8_t *verified);
 
@@ -254,7 +256,7 @@ s_after_commit(node_t *n, const ingest_res_t *res, size_t count, int from_peer)
 	}
 	if (!from_peer && k && n->sync)
 		sync_announce(n->sync, (const uint8_t(*)[CPT_ID_LEN])ids, k);
-	if (revoked && !from_peer)
+	if (revoked && from_peer != 1)
 		node_trust_changed(n);
 	free(ids);
 }
@@ -358,7 +360,15 @@ node_publish(node_t *n, const key_sign_t *author, uint16_t kind, const json_t *b
 	free(text);
 	if (rc == 0) {
 		const uint8_t *b = buf;
-		rc = node_submit(n, &b, &len, 1, res);
+		/* Peers get it while we commit: a peer's copy of an event we then
+		 * lose in a crash comes back here by reconciliation. What counts
+		 * as acknowledged (the 201) still waits for our own commit. */
+		if (n->sync) {
+			sync_offer(n->sync, buf, len);
+			rc = s_submit(n, &b, &len, 1, res, 2, NULL);
+		} else {
+			rc = node_submit(n, &b, &len, 1, res);
+		}
 	} else {
 		memset(res, 0, sizeof(*res));
 		res->rc = rc;

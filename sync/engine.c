@@ -41,7 +41,7 @@
 	 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |               \
 	 ZMQ_EVENT_DISCONNECTED)
 
-enum cmd { CMD_STOP = 1, CMD_ANNOUNCE, CMD_ADD_PEER, CMD_RECHECK };
+enum cmd { CMD_STOP = 1, CMD_ANNOUNCE, CMD_ADD_PEER, CMD_RECHECK, CMD_OFFER };
 
 /* One peer site: how to reach it and what we know of the link. */
 typedef struct link {
@@ -1245,6 +1245,23 @@ s_on_cmd(sync_t *s)
 					s_send_events(s, &s->links[i], zmq_msg_data(&m[1]),
 						      zmq_msg_size(&m[1]) / CPT_ID_LEN);
 		break;
+	case CMD_OFFER:
+		/* A local event on its way to our store: peers get it now, in
+		 * parallel with our own commit. */
+		if (n == 2 && zmq_msg_size(&m[1]) >= EVT_FIXED_LEN && zmq_msg_size(&m[1]) <= EVT_MAX_LEN)
+			for (int i = 0; i < SYNC_MAX_PEERS; i++) {
+				link_t *l = &s->links[i];
+				const void *f[1] = {zmq_msg_data(&m[1])};
+				size_t fl[1] = {zmq_msg_size(&m[1])};
+				if (!l->used || !s_link_up(l) || s_send(s, l, SYNC_EVENTS, f, fl, 1) != 0)
+					continue;
+				l->inflight++;
+				l->inflight_ms = s_now();
+				pthread_mutex_lock(&s->lock);
+				l->st.sent++;
+				pthread_mutex_unlock(&s->lock);
+			}
+		break;
 	case CMD_ADD_PEER:
 		if (n == 2 && zmq_msg_size(&m[1]) == sizeof(sync_peer_conf_t)) {
 			const sync_peer_conf_t *pc = zmq_msg_data(&m[1]);
@@ -1533,6 +1550,13 @@ sync_announce(sync_t *s, const uint8_t (*ids)[CPT_ID_LEN], size_t n)
 {
 	if (s && n)
 		s_cmd(s, CMD_ANNOUNCE, ids, n * CPT_ID_LEN);
+}
+
+void
+sync_offer(sync_t *s, const uint8_t *env, size_t len)
+{
+	if (s && len)
+		s_cmd(s, CMD_OFFER, env, len);
 }
 
 void

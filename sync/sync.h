@@ -114,6 +114,10 @@ sync_t *sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_
 void sync_stop(sync_t **self_p);
 /* Offers newly stored events to every connected peer (any thread). */
 void sync_announce(sync_t *s, const uint8_t (*ids)[CPT_ID_LEN], size_t n);
+/* Sends a local event (its envelope) to every connected peer at once, before
+ * it is stored here, so that the peers' commits overlap ours (any thread).
+ * The event is not announced again after the commit. */
+void sync_offer(sync_t *s, const uint8_t *env, size_t len);
 /* Adds an outgoing link (any thread). */
 void sync_add_peer(sync_t *s, const sync_peer_conf_t *peer);
 /* The trust state changed (a revocation): re-check every link now and drop
