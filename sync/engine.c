@@ -1374,7 +1374,11 @@ s_main(void *arg)
 				items[n] = (zmq_pollitem_t){l->mon, 0, ZMQ_POLLIN, 0};
 				owner[n++] = l;
 			}
-			busy |= l->used && l->st.connected && (l->recon_due || l->n_ranges);
+			/* Work that can go out now keeps the loop from sleeping; ranges
+			 * waiting for ACKs (a full window) do not: spinning on them
+			 * took a whole core from the rest of the machine. */
+			busy |= l->used && l->st.connected &&
+				(l->recon_due || (l->n_ranges && l->inflight < WINDOW));
 		}
 		/* While work is due, do not sleep between rounds. */
 		if (zmq_poll(items, n, busy ? 0 : 50) < 0 && errno != EINTR)
