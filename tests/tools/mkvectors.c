@@ -84,27 +84,7 @@ s_corpus(const char *name, const uint8_t *buf, size_t len)
 		s_die(path);
 }
 
-static const char *
-s_code(int rc)
-{
-	switch (rc) {
-	case 0:
-		return "ok";
-	case CPT_EINVAL:
-		return "EINVAL";
-	case CPT_ETOOBIG:
-		return "ETOOBIG";
-	case CPT_EVERSION:
-		return "EVERSION";
-	case CPT_EFEDERATION:
-		return "EFEDERATION";
-	case CPT_ESIG:
-		return "ESIG";
-	case CPT_EHASH:
-		return "EHASH";
-	}
-	return "unexpected";
-}
+#include "tests/vectors/codes.h"
 
 /* What a receiver of federation s_fed says of buf: decode, then verify. */
 static int
