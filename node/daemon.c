@@ -52,6 +52,7 @@ struct node {
 
 	sync_t *sync;               /* the sync engine while running, else NULL */
 	vpool_t *vpool;             /* signature checks on every core, while running */
+	struct fed_writer *writer;  /* commits batches from peers, while running */
 	key_curve_t *curve;         /* transport key while running */
 	uint8_t newest[40];         /* greatest (ts, id) announced: finds the CLI's events */
 	uint64_t store_seq;         /* store sequence last seen */
@@ -458,6 +459,12 @@ node_vpool(node_t *n)
 	return n->vpool;
 }
 
+struct fed_writer *
+node_fed_writer(node_t *n)
+{
+	return n->writer;
+}
+
 void
 node_trust_changed(node_t *n)
 {
@@ -498,6 +505,7 @@ s_start_sync(node_t *n)
 		return -1;
 	}
 	n->vpool = vpool_new(0);
+	n->writer = fed_writer_new(n);
 	memset(&sc, 0, sizeof(sc));
 	snprintf(sc.listen, sizeof(sc.listen), "%s", n->cfg.listen);
 	sc.curve = n->curve;
@@ -687,6 +695,7 @@ node_run(node_t *n)
 	log_info("node", "stopping");
 	http_stop(&http);
 	sync_stop(&n->sync);
+	fed_writer_destroy(&n->writer);
 	vpool_destroy(&n->vpool);
 	key_curve_destroy(&n->curve);
 	{

@@ -5,6 +5,7 @@
  * site certificates).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,12 +53,7 @@ s_get(void *ctx, const uint8_t id[CPT_ID_LEN], size_t *len)
 	return copy;
 }
 
-/*
- * Ingests a batch from a peer. Envelopes already stored here (replays,
- * relays that crossed, a peer's re-announcements) are answered from a read
- * transaction and never reach the write path: a batch of duplicates costs
- * no commit, hence no fsync.
- */
+/* Copies of n envelopes in one read transaction. */
 static void
 s_get_many(void *ctx, const uint8_t (*ids)[CPT_ID_LEN], size_t n, uint8_t **out, size_t *len)
 {
@@ -77,60 +73,64 @@ s_get_many(void *ctx, const uint8_t (*ids)[CPT_ID_LEN], size_t n, uint8_t **out,
 	store_read_end(st, &txn);
 }
 
-static int
-s_put(void *ctx, const uint8_t *const *buf, const size_t *len, size_t n, int *rc,
-      uint8_t (*ids)[CPT_ID_LEN])
-{
-	node_t *node = ctx;
-	store_t *st = node_store(node);
-	ingest_res_t *res = calloc(n ? n : 1, sizeof(*res));
-	const uint8_t **fbuf = calloc(n ? n : 1, sizeof(*fbuf));
-	size_t *flen = calloc(n ? n : 1, sizeof(*flen)), *at = calloc(n ? n : 1, sizeof(*at));
-	size_t refused = 0, k = 0;
-	int err = 0, revoked = 0;
-	MDB_txn *txn = NULL;
+/*
+ * Batches from peers, on their way to the store (ops.put). The sync thread
+ * drops what is already stored (replays, relays that crossed, a peer's
+ * re-announcements: answered from a read transaction, never reaching the
+ * write path, so a batch of duplicates costs no fsync) and checks the
+ * signatures of the rest on every core (node/verify.c). A writer thread then
+ * commits the verified batches — all those waiting, in one transaction —
+ * and hands each back to the engine, which acknowledges it. Verification of
+ * batch k+1 thus overlaps the commit of batch k, and a backlog is stored in
+ * large transactions: the cost of a commit (its page writes and fsyncs) is
+ * shared by more events the further behind the site is.
+ */
+#define MERGE_MAX 8000 /* events per writer transaction, at most */
 
-	if (res == NULL || fbuf == NULL || flen == NULL || at == NULL) {
-		err = CPT_ENOMEM;
-		goto out;
-	}
-	if (store_read_begin(st, &txn) != 0)
-		txn = NULL;
-	for (size_t i = 0; i < n; i++) {
-		MDB_val v;
-		memset(ids[i], 0, CPT_ID_LEN);
-		if (txn && len[i] >= EVT_FIXED_LEN) {
-			evt_id_raw(ids[i], buf[i]);
-			if (ig_get(txn, st->dbi[DB_EVENTS], ids[i], CPT_ID_LEN, &v) == 0) {
-				rc[i] = CPT_EEXIST;
-				continue;
-			}
-		}
-		fbuf[k] = buf[i];
-		flen[k] = len[i];
-		at[k++] = i;
-	}
-	if (txn)
-		store_read_end(st, &txn);
-	if (k == 0)
-		goto out;
-	{
-		/* Signatures on every core first; the writer then only stores. */
-		uint8_t *ok = calloc(k, 1);
-		vpool_t *pool = node_vpool(node);
-		if (ok && pool) {
-			vpool_verify(pool, fbuf, flen, k, node_ingest_ctx(node)->fed,
-				     node_ingest_ctx(node)->max_body, ok);
-			err = node_submit_verified(node, fbuf, flen, k, ok, res);
-		} else {
-			err = node_submit_from_peer(node, fbuf, flen, k, res);
-		}
-		free(ok);
-	}
-	for (size_t j = 0; j < k; j++) {
-		size_t i = at[j];
-		rc[i] = err ? CPT_EIO : res[j].rc;
-		memcpy(ids[i], res[j].id, CPT_ID_LEN);
+typedef struct pjob {
+	struct pjob *next;     /* queue */
+	sync_put_t *job;       /* the engine's */
+	size_t k;              /* envelopes to store (not known here already) */
+	const uint8_t **fbuf;  /* them */
+	size_t *flen;          /* their sizes */
+	size_t *at;            /* their index in job */
+	uint8_t *ok;           /* 1 when the pool verified it */
+} pjob_t;
+
+struct fed_writer {
+	node_t *node;          /* where */
+	pthread_t thread;      /* the writer */
+	pthread_mutex_t lock;  /* guards what follows */
+	pthread_cond_t cond;   /* a job was queued, or stop */
+	pjob_t *head, **tail;  /* verified batches, in arrival order */
+	int stop;              /* leave once the queue is empty */
+};
+
+static void
+s_pjob_free(pjob_t *p)
+{
+	if (p == NULL)
+		return;
+	free(p->fbuf);
+	free(p->flen);
+	free(p->at);
+	free(p->ok);
+	free(p);
+}
+
+/* Results of a committed (or failed) batch, back to the engine. */
+static void
+s_pjob_finish(node_t *node, pjob_t *p, const ingest_res_t *res, int err)
+{
+	sync_put_t *job = p->job;
+	size_t refused = 0;
+	int revoked = 0;
+
+	job->err = err;
+	for (size_t j = 0; j < p->k; j++) {
+		size_t i = p->at[j];
+		job->rc[i] = err ? CPT_EIO : res[j].rc;
+		memcpy(job->ids[i], res[j].id, CPT_ID_LEN);
 		if (res[j].rc == 0 && res[j].kind == EVT_REVOKE)
 			revoked = 1;
 		if (err == 0 && res[j].rc != 0 && res[j].rc != CPT_EEXIST && res[j].rc != CPT_EPENDING &&
@@ -147,12 +147,172 @@ s_put(void *ctx, const uint8_t *const *buf, const size_t *len, size_t n, int *rc
 		log_info("ingest", "refused %zu more events of the same batch", refused - LOG_REFUSED);
 	if (revoked)
 		node_trust_changed(node);
-out:
+	s_pjob_free(p);
+	sync_put_done(job);
+}
+
+/* Commits the jobs of list (n envelopes in all) in one transaction. */
+static void
+s_commit_jobs(node_t *node, pjob_t *list, size_t n)
+{
+	const uint8_t **buf = malloc((n ? n : 1) * sizeof(*buf));
+	size_t *len = malloc((n ? n : 1) * sizeof(*len)), at = 0;
+	uint8_t *ok = malloc(n ? n : 1);
+	ingest_res_t *res = calloc(n ? n : 1, sizeof(*res));
+	int err = CPT_ENOMEM;
+
+	if (buf && len && ok && res) {
+		for (pjob_t *p = list; p; p = p->next) {
+			memcpy(buf + at, p->fbuf, p->k * sizeof(*buf));
+			memcpy(len + at, p->flen, p->k * sizeof(*len));
+			memcpy(ok + at, p->ok, p->k);
+			at += p->k;
+		}
+		err = n ? node_submit_verified(node, buf, len, n, ok, res) : 0;
+	}
+	at = 0;
+	while (list) {
+		pjob_t *next = list->next;
+		size_t k = list->k;
+		s_pjob_finish(node, list, res ? res + at : NULL, res ? err : CPT_ENOMEM);
+		at += k;
+		list = next;
+	}
+	free(buf);
+	free(len);
+	free(ok);
 	free(res);
-	free(fbuf);
-	free(flen);
-	free(at);
-	return err;
+}
+
+static void *
+s_writer_main(void *arg)
+{
+	fed_writer_t *w = arg;
+
+	pthread_setname_np(pthread_self(), "cpt-writer"); /* top -H, perf */
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		pjob_t *list, **lt = &list;
+		size_t n = 0;
+		while (w->head == NULL && !w->stop)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (w->head == NULL)
+			break;
+		/* Everything waiting, up to MERGE_MAX envelopes (at least one job). */
+		while (w->head && (n == 0 || n + w->head->k <= MERGE_MAX)) {
+			pjob_t *p = w->head;
+			w->head = p->next;
+			p->next = NULL;
+			n += p->k;
+			*lt = p;
+			lt = &p->next;
+		}
+		if (w->head == NULL)
+			w->tail = &w->head;
+		pthread_mutex_unlock(&w->lock);
+		s_commit_jobs(w->node, list, n);
+		pthread_mutex_lock(&w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+fed_writer_t *
+fed_writer_new(node_t *node)
+{
+	fed_writer_t *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return NULL;
+	w->node = node;
+	w->tail = &w->head;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	if (pthread_create(&w->thread, NULL, s_writer_main, w) != 0) {
+		pthread_mutex_destroy(&w->lock);
+		pthread_cond_destroy(&w->cond);
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void
+fed_writer_destroy(fed_writer_t **self_p)
+{
+	fed_writer_t *w = *self_p;
+
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	free(w);
+	*self_p = NULL;
+}
+
+static int
+s_put(void *ctx, sync_put_t *job)
+{
+	node_t *node = ctx;
+	store_t *st = node_store(node);
+	fed_writer_t *w = node_fed_writer(node);
+	size_t n = job->n, k = 0;
+	pjob_t *p = calloc(1, sizeof(*p));
+	MDB_txn *txn = NULL;
+
+	if (p == NULL || (p->fbuf = calloc(n ? n : 1, sizeof(*p->fbuf))) == NULL ||
+	    (p->flen = calloc(n ? n : 1, sizeof(*p->flen))) == NULL ||
+	    (p->at = calloc(n ? n : 1, sizeof(*p->at))) == NULL || (p->ok = calloc(n ? n : 1, 1)) == NULL) {
+		s_pjob_free(p);
+		return CPT_ENOMEM;
+	}
+	p->job = job;
+	if (store_read_begin(st, &txn) != 0)
+		txn = NULL;
+	for (size_t i = 0; i < n; i++) {
+		MDB_val v;
+		memset(job->ids[i], 0, CPT_ID_LEN);
+		job->rc[i] = CPT_EEXIST;
+		if (txn && job->len[i] >= EVT_FIXED_LEN) {
+			evt_id_raw(job->ids[i], job->buf[i]);
+			if (ig_get(txn, st->dbi[DB_EVENTS], job->ids[i], CPT_ID_LEN, &v) == 0)
+				continue;
+		}
+		p->fbuf[k] = job->buf[i];
+		p->flen[k] = job->len[i];
+		p->at[k++] = i;
+	}
+	if (txn)
+		store_read_end(st, &txn);
+	p->k = k;
+	/* Signatures on every core first; the writer then only stores. */
+	if (k > 0 && node_vpool(node)) {
+		vpool_verify(node_vpool(node), p->fbuf, p->flen, k, node_ingest_ctx(node)->fed,
+			     node_ingest_ctx(node)->max_body, p->ok);
+	} else {
+		for (size_t j = 0; j < k; j++) {
+			evt_t ev;
+			p->ok[j] = evt_decode(&ev, p->fbuf[j], p->flen[j], node_ingest_ctx(node)->max_body) ==
+					   0 &&
+				   evt_verify(&ev, node_ingest_ctx(node)->fed) == 0;
+		}
+	}
+	if (k == 0 || w == NULL) {
+		/* Nothing to store, or no writer thread: done here and now. */
+		s_commit_jobs(node, p, k);
+		return 0;
+	}
+	pthread_mutex_lock(&w->lock);
+	*w->tail = p;
+	w->tail = &p->next;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	return 0;
 }
 
 static size_t

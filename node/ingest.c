@@ -44,13 +44,25 @@ ig_del(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl)
 int
 ig_put_json(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl, const json_t *j)
 {
-	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	/* Into a buffer on the stack: most views are well under 4 KiB, and
+	 * json_dumps would grow a heap buffer and copy it once more. */
+	char buf[4096], *s = buf;
+	size_t n = json_dumpb(j, buf, sizeof(buf), JSON_COMPACT | JSON_SORT_KEYS);
 	int rc;
 
-	if (s == NULL)
+	if (n == 0)
 		return CPT_ENOMEM;
-	rc = ig_put(txn, dbi, k, kl, s, strlen(s));
-	free(s);
+	if (n > sizeof(buf)) {
+		if ((s = malloc(n)) == NULL)
+			return CPT_ENOMEM;
+		if (json_dumpb(j, s, n, JSON_COMPACT | JSON_SORT_KEYS) != n) {
+			free(s);
+			return CPT_ENOMEM;
+		}
+	}
+	rc = ig_put(txn, dbi, k, kl, s, n);
+	if (s != buf)
+		free(s);
 	return rc;
 }
 
@@ -279,7 +291,7 @@ s_index(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT_I
 		MDB_val key = {8 + CPT_ID_LEN, k}, val = {2, kind};
 		rc = mdb_put(txn, ctx->st->dbi[DB_ORDER], &key, &val, MDB_NOOVERWRITE);
 		if (rc == 0)
-			rc = bk_update(ctx->st, txn, k, 1);
+			rc = ctx->bk ? bk_acc_add(ctx->bk, k, 1) : bk_update(ctx->st, txn, k, 1);
 		else if (rc == MDB_KEYEXIST)
 			rc = 0;
 		if (rc != 0)
@@ -311,7 +323,7 @@ s_unindex(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT
 		MDB_val key = {8 + CPT_ID_LEN, k};
 		rc = mdb_del(txn, ctx->st->dbi[DB_ORDER], &key, NULL);
 		if (rc == 0)
-			rc = bk_update(ctx->st, txn, k, 0);
+			rc = ctx->bk ? bk_acc_add(ctx->bk, k, 0) : bk_update(ctx->st, txn, k, 0);
 		else if (rc == MDB_NOTFOUND)
 			rc = 0;
 		if (rc != 0)
@@ -1137,12 +1149,17 @@ int
 ingest_txn(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *const *buf, const size_t *len, size_t n,
 	   ingest_res_t *res)
 {
+	int rc = 0;
+
 	ig_cache_clear(ctx); /* a new (or retried) transaction: read afresh */
-	for (size_t i = 0; i < n; i++) {
-		int rc = s_ingest_one(ctx, txn, buf[i], len[i], &res[i], 0,
-				      ctx->verified != NULL && ctx->verified[i]);
-		if (rc != 0)
-			return rc;
-	}
-	return 0;
+	/* Index changes of a batch go in at its end (bk_acc_flush); one event
+	 * alone is indexed directly. */
+	ctx->bk = n > 1 ? bk_acc_new() : NULL;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = s_ingest_one(ctx, txn, buf[i], len[i], &res[i], 0,
+				  ctx->verified != NULL && ctx->verified[i]);
+	if (rc == 0 && ctx->bk)
+		rc = bk_acc_flush(ctx->bk, ctx->st, txn);
+	bk_acc_free(&ctx->bk);
+	return rc;
 }

@@ -92,6 +92,15 @@ uint64_t store_get_u64(const uint8_t *p);
 /* Reconciliation index (node/buckets.c): every DB_ORDER insert and delete
  * calls bk_update in the same transaction. Keys are DB_ORDER keys (40 bytes). */
 int bk_update(store_t *st, MDB_txn *txn, const uint8_t key[40], int add) CPT_WUR;
+/* The same changes gathered over a transaction and applied once at its end:
+ * bk_acc_add per event, then bk_acc_flush (which empties it) before the
+ * commit; bk_acc_reset drops them (the transaction was aborted). */
+typedef struct bk_acc bk_acc_t;
+bk_acc_t *bk_acc_new(void);
+void bk_acc_free(bk_acc_t **self_p);
+int bk_acc_add(bk_acc_t *a, const uint8_t key[40], int add) CPT_WUR;
+int bk_acc_flush(bk_acc_t *a, store_t *st, MDB_txn *txn) CPT_WUR;
+void bk_acc_reset(bk_acc_t *a);
 /* Count and id sum of the events with lo <= key < hi (hi may be all 0xff). */
 void bk_fingerprint(store_t *st, MDB_txn *txn, const uint8_t lo[40], const uint8_t hi[40],
 		    uint64_t *count, uint8_t sum[32]);
@@ -127,6 +136,7 @@ typedef struct ingest_ctx {
 	const uint8_t *verified;        /* for one ingest_txn call: verified[i] set when a
 	                                   worker checked envelope i's signature; NULL = none */
 	struct ig_cache *cache;         /* parsed key records (ingest.c); ingest_ctx_release */
+	bk_acc_t *bk;                   /* reconciliation index changes, during ingest_txn */
 } ingest_ctx_t;
 
 /* The outcome of one event. */
@@ -235,6 +245,8 @@ int node_submit_verified(node_t *n, const uint8_t *const *buf, const size_t *len
 			 const uint8_t *verified, ingest_res_t *res) CPT_WUR;
 /* The node's signature-checking pool while it runs, else NULL. */
 vpool_t *node_vpool(node_t *n);
+/* The peer batch writer while the sync engine runs, else NULL. */
+struct fed_writer *node_fed_writer(node_t *n);
 /* A revocation was stored: links are re-checked (no-op when sync is off). */
 void node_trust_changed(node_t *n);
 /* The state of every peer link (empty when sync is off); returns how many. */
@@ -288,6 +300,12 @@ json_t *users_list(node_t *n, int this_site_only);
 
 /* ------------------------------------------------------------ federation */
 
+/* The thread that commits batches from peers once verified (ops.put):
+ * started before the sync engine, destroyed after it. */
+typedef struct fed_writer fed_writer_t;
+fed_writer_t *fed_writer_new(node_t *n);
+/* Commits what is queued, then stops; safe on NULL. */
+void fed_writer_destroy(fed_writer_t **self_p);
 /* Fills ops with the store functions the sync engine calls on node n. */
 void fed_sync_ops(node_t *n, sync_ops_t *ops);
 /* The peers this site dials (config, then `peer add`); returns how many. */

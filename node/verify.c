@@ -68,6 +68,7 @@ s_main(void *arg)
 	vpool_t *p = arg;
 	uint64_t seen = 0;
 
+	pthread_setname_np(pthread_self(), "cpt-verify");
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		while (!p->stop && p->generation == seen)

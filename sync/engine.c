@@ -27,7 +27,8 @@
 #define MSG_FLOOR      (1024 * 1024) /* every node accepts messages this big, sends none bigger */
 #define BATCH_EVENTS   1000   /* envelopes per EVENTS */
 #define WANTQ_MAX      16384  /* ids a peer may have asked for and not received yet */
-#define WINDOW         4      /* EVENTS messages answering WANTs sent and not yet ACKed */
+#define WINDOW         16     /* EVENTS messages answering WANTs sent and not yet ACKed */
+#define JOBS_MAX       16     /* batches on their way to the store before reading stops */
 #define ACK_WAIT_MS    5000   /* an ACK not back by then is taken as lost */
 #define BAN_MS         60000  /* a hostile peer is shut out this long */
 #define BAD_LIMIT      20     /* malformed messages or forged events before a ban */
@@ -41,7 +42,7 @@
 	 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |               \
 	 ZMQ_EVENT_DISCONNECTED)
 
-enum cmd { CMD_STOP = 1, CMD_ANNOUNCE, CMD_ADD_PEER, CMD_RECHECK, CMD_OFFER };
+enum cmd { CMD_STOP = 1, CMD_ANNOUNCE, CMD_ADD_PEER, CMD_RECHECK, CMD_OFFER, CMD_PUT_DONE };
 
 /* One peer site: how to reach it and what we know of the link. */
 typedef struct link {
@@ -87,8 +88,11 @@ typedef struct link {
 	uint64_t inflight_ms;           /* last EVENTS sent or ACK received */
 } link_t;
 
-/* EVENTS received this round, ingested together (s_batch_flush). */
+/* EVENTS received, ingested together: one put job (s_batch_flush), back
+ * through sync_put_done once committed (s_batch_done). */
 typedef struct inbatch {
+	sync_put_t job;                 /* what ops.put sees */
+	sync_t *s;                      /* the engine */
 	zmq_msg_t env[BATCH_EVENTS];    /* the envelope frames, moved out of their messages */
 	size_t n_env;                   /* how many */
 	size_t bytes;                   /* their total size */
@@ -97,6 +101,10 @@ typedef struct inbatch {
 		size_t first, count;    /* its envelopes in env[] */
 	} msgs[BATCH_EVENTS];           /* the messages they came in */
 	size_t n_msgs;                  /* how many */
+	const uint8_t *bufs[BATCH_EVENTS]; /* job.buf */
+	size_t lens[BATCH_EVENTS];      /* job.len */
+	int rc[BATCH_EVENTS];           /* job.rc */
+	uint8_t ids[BATCH_EVENTS][CPT_ID_LEN]; /* job.ids */
 } inbatch_t;
 
 struct sync {
@@ -121,7 +129,8 @@ struct sync {
 	size_t send_cap;                /* largest message sent (see sync_start) */
 	uint64_t next_reconcile_ms;     /* periodic reconciliation */
 	int recheck_due;                /* a recheck asked from the engine thread itself */
-	inbatch_t in;                   /* envelopes waiting for the end of this round */
+	inbatch_t *in;                  /* envelopes waiting for the end of this round, or NULL */
+	size_t jobs_out;                /* batches given to ops.put, not done yet */
 	int stop;                       /* leave the loop */
 };
 
@@ -873,33 +882,57 @@ s_malformed(sync_t *s, link_t *l, int type, size_t n)
  * Envelopes received are ingested in batches: every EVENTS message read in
  * one round of the loop (up to BATCH_EVENTS envelopes) goes to the store in
  * one put, hence one durable commit, instead of one commit per message —
- * what lets a site keep up with a busy peer. Each message still gets its
- * own ACK, accounting and relay once the batch is committed.
+ * what lets a site keep up with a busy peer. The put returns at once: the
+ * node checks signatures and commits while this thread reads the next
+ * messages, so verification, storage and the network overlap. Each message
+ * still gets its own ACK, accounting and relay once its batch is committed
+ * (s_batch_done), never before.
  */
+static void s_batch_done(sync_t *s, inbatch_t *b);
+
 static void
 s_batch_flush(sync_t *s)
 {
-	inbatch_t *b = &s->in;
-	const uint8_t *bufs[BATCH_EVENTS];
-	size_t lens[BATCH_EVENTS];
-	int rc[BATCH_EVENTS];
-	uint8_t(*ids)[CPT_ID_LEN] = NULL, (*fresh)[CPT_ID_LEN] = NULL;
-	int stored_ok = 0;
+	inbatch_t *b = s->in;
 
-	if (b->n_env == 0)
+	if (b == NULL || b->n_env == 0)
 		return;
+	s->in = NULL;
 	for (size_t i = 0; i < b->n_env; i++) {
-		bufs[i] = zmq_msg_data(&b->env[i]);
-		lens[i] = zmq_msg_size(&b->env[i]);
+		b->bufs[i] = zmq_msg_data(&b->env[i]);
+		b->lens[i] = zmq_msg_size(&b->env[i]);
 	}
-	ids = malloc(b->n_env * CPT_ID_LEN);
-	fresh = malloc(b->n_env * CPT_ID_LEN);
-	if (ids && fresh) {
-		if (s->conf.ops.put(s->conf.ops.ctx, bufs, lens, b->n_env, rc, ids) == 0)
-			stored_ok = 1;
-		else
-			log_warnx("sync", "store error while ingesting %zu events from peers", b->n_env);
+	b->job = (sync_put_t){b->bufs, b->lens, b->n_env, b->rc, b->ids, 0};
+	s->jobs_out++;
+	if (s->conf.ops.put(s->conf.ops.ctx, &b->job) != 0) {
+		/* Not taken: as a store error, nothing acknowledged. */
+		b->job.err = CPT_EIO;
+		s_batch_done(s, b);
 	}
+	/* b may be gone already: the node completes small jobs at once. */
+}
+
+/* Reads from peers pause while this many batches are on their way to the
+ * store: memory stays bounded whatever peers send. */
+static int
+s_saturated(const sync_t *s)
+{
+	return s->jobs_out >= JOBS_MAX;
+}
+
+static void
+s_batch_done(sync_t *s, inbatch_t *b)
+{
+	const size_t *lens = b->lens;
+	const int *rc = b->rc;
+	uint8_t(*ids)[CPT_ID_LEN] = b->ids, (*fresh)[CPT_ID_LEN] = NULL;
+	int stored_ok = b->job.err == 0;
+
+	s->jobs_out--;
+	if (!stored_ok)
+		log_warnx("sync", "store error while ingesting %zu events from peers", b->n_env);
+	else if ((fresh = malloc(b->n_env * CPT_ID_LEN)) == NULL)
+		stored_ok = 0;
 	for (size_t j = 0; stored_ok && j < b->n_msgs; j++) {
 		link_t *l = b->msgs[j].l;
 		size_t first = b->msgs[j].first, k = b->msgs[j].count;
@@ -954,12 +987,10 @@ s_batch_flush(sync_t *s)
 					s_send_events(s, &s->links[i], (const uint8_t(*)[CPT_ID_LEN])fresh,
 						      stored);
 	}
-	free(ids);
 	free(fresh);
 	for (size_t i = 0; i < b->n_env; i++)
 		zmq_msg_close(&b->env[i]);
-	b->n_env = b->n_msgs = 0;
-	b->bytes = 0;
+	free(b);
 }
 
 /* Takes the envelopes of an EVENTS message (frames 1..n-1 of m, moved out)
@@ -967,13 +998,24 @@ s_batch_flush(sync_t *s)
 static void
 s_batch_add(sync_t *s, link_t *l, zmq_msg_t *m, const size_t *len, size_t n)
 {
-	inbatch_t *b = &s->in;
+	inbatch_t *b = s->in;
 	size_t k = n - 1, bytes = 0;
 
 	for (size_t i = 1; i < n; i++)
 		bytes += len[i];
-	if (b->n_env + k > BATCH_EVENTS || (b->n_env > 0 && b->bytes + bytes > s->recv_limit))
+	if (b && (b->n_env + k > BATCH_EVENTS || (b->n_env > 0 && b->bytes + bytes > s->recv_limit)))
 		s_batch_flush(s);
+	if ((b = s->in) == NULL) {
+		if ((b = malloc(sizeof(*b))) == NULL) {
+			/* Dropped unacknowledged: the sender's window and the next
+			 * reconciliation bring them again. */
+			log_warnx("sync", "out of memory: %zu events from site=%s dropped", k, s_name(l));
+			return;
+		}
+		b->s = s;
+		b->n_env = b->n_msgs = b->bytes = 0;
+		s->in = b;
+	}
 	b->msgs[b->n_msgs].l = l;
 	b->msgs[b->n_msgs].first = b->n_env;
 	b->msgs[b->n_msgs].count = k;
@@ -1281,6 +1323,13 @@ s_on_cmd(sync_t *s)
 	case CMD_RECHECK:
 		s_recheck(s);
 		break;
+	case CMD_PUT_DONE:
+		if (n == 2 && zmq_msg_size(&m[1]) == sizeof(inbatch_t *)) {
+			inbatch_t *b;
+			memcpy(&b, zmq_msg_data(&m[1]), sizeof(b));
+			s_batch_done(s, b);
+		}
+		break;
 	}
 out:
 	for (size_t i = 0; i < n; i++)
@@ -1308,6 +1357,10 @@ s_timers(sync_t *s)
 		if (l->dealer == NULL && l->st.endpoint[0] && !l->revoked && now >= l->next_dial_ms &&
 		    l->ban_until_ms <= now)
 			s_dial(s, l);
+		/* Silence means nothing while we do not read (s_saturated): the
+		 * deadlines count from when we listen again. */
+		if (s_saturated(s))
+			l->last_rx_ms = now;
 		if (l->st.connected && s_since(now, l->last_rx_ms) > 3 * hb)
 			s_set_connected(s, l, 0);
 		if (!l->st.connected) {
@@ -1352,6 +1405,7 @@ s_main(void *arg)
 	link_t *owner[3 + 2 * SYNC_MAX_PEERS];
 
 	s_engine = s;
+	pthread_setname_np(pthread_self(), "cpt-sync");
 	s->next_reconcile_ms = s_now() + (uint64_t)s->conf.reconcile_interval_s * 1000;
 	while (!s->stop) {
 		int n = 0, busy = 0;
@@ -1360,13 +1414,15 @@ s_main(void *arg)
 		owner[n++] = NULL;
 		items[n] = (zmq_pollitem_t){s->zap, 0, ZMQ_POLLIN, 0};
 		owner[n++] = NULL;
-		if (s->srv) {
+		/* While the store is behind, peers wait (their messages stay in
+		 * ZeroMQ's queues and TCP's): completions come on cmd_in. */
+		if (s->srv && !s_saturated(s)) {
 			items[n] = (zmq_pollitem_t){s->srv, 0, ZMQ_POLLIN, 0};
 			owner[n++] = NULL;
 		}
 		for (int i = 0; i < SYNC_MAX_PEERS; i++) {
 			link_t *l = &s->links[i];
-			if (l->used && l->dealer) {
+			if (l->used && l->dealer && !s_saturated(s)) {
 				items[n] = (zmq_pollitem_t){l->dealer, 0, ZMQ_POLLIN, 0};
 				owner[n++] = l;
 			}
@@ -1393,10 +1449,12 @@ s_main(void *arg)
 			else if (items[i].socket == s->zap)
 				s_on_zap(s);
 			else if (owner[i] == NULL && s->srv && items[i].socket == s->srv)
-				for (int k = 0; k < READ_BURST && s->srv && s_on_server(s); k++)
+				for (int k = 0; k < READ_BURST && s->srv && !s_saturated(s) && s_on_server(s); k++)
 					;
 			else if (owner[i] && owner[i]->dealer && owner[i]->dealer == items[i].socket)
-				for (int k = 0; k < READ_BURST && owner[i]->dealer && s_on_dealer(s, owner[i]); k++)
+				for (int k = 0; k < READ_BURST && owner[i]->dealer && !s_saturated(s) &&
+						s_on_dealer(s, owner[i]);
+				     k++)
 					;
 			else if (owner[i] && owner[i]->mon && owner[i]->mon == items[i].socket)
 				s_on_monitor(s, owner[i]);
@@ -1409,6 +1467,14 @@ s_main(void *arg)
 		s_timers(s);
 	}
 	s_batch_flush(s);
+	/* Every batch given to the store comes back before the sockets close. */
+	while (s->jobs_out > 0) {
+		zmq_pollitem_t it = {s->cmd_in, 0, ZMQ_POLLIN, 0};
+		if (zmq_poll(&it, 1, 1000) < 0 && errno != EINTR)
+			break;
+		if (it.revents & ZMQ_POLLIN)
+			s_on_cmd(s);
+	}
 	return NULL;
 }
 
@@ -1561,6 +1627,20 @@ sync_offer(sync_t *s, const uint8_t *env, size_t len)
 {
 	if (s && len)
 		s_cmd(s, CMD_OFFER, env, len);
+}
+
+void
+sync_put_done(sync_put_t *job)
+{
+	inbatch_t *b = (inbatch_t *)job; /* job is its first member */
+	sync_t *s = b->s;
+
+	/* On the engine's own thread (a job completed within put) at once: a
+	 * command to our own pipe could block on a pipe only we drain. */
+	if (s_engine == s)
+		s_batch_done(s, b);
+	else
+		s_cmd(s, CMD_PUT_DONE, &b, sizeof(b));
 }
 
 void

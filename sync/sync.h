@@ -30,6 +30,16 @@ enum sync_msg {
 	SYNC_RECON = 8,  /* frame 1: a reconciliation message (recon.c) */
 };
 
+/* A batch of envelopes received from peers, on its way to the store. */
+typedef struct sync_put {
+	const uint8_t *const *buf;   /* envelopes */
+	const size_t *len;           /* their sizes */
+	size_t n;                    /* how many */
+	int *rc;                     /* out: 0 (stored), CPT_EEXIST, CPT_EPENDING or an error */
+	uint8_t (*ids)[CPT_ID_LEN];  /* out: event ids (zeros when undecodable) */
+	int err;                     /* out: 0, or a store error (nothing committed) */
+} sync_put_t;
+
 /* Where the engine finds the events. Called from the sync thread only;
  * every function must be safe to call while the node serves HTTP. */
 typedef struct sync_ops {
@@ -41,11 +51,12 @@ typedef struct sync_ops {
 	/* The same for n ids in one read: out[i] NULL when absent. */
 	void (*get_many)(void *ctx, const uint8_t (*ids)[CPT_ID_LEN], size_t n, uint8_t **out,
 			 size_t *len);
-	/* Ingests a batch through the node's single path and commits it durably
-	 * before returning. rc[i] is 0 (stored), CPT_EEXIST, CPT_EPENDING or an
-	 * error; ids[i] the event id when it decoded. Returns 0 or a store error. */
-	int (*put)(void *ctx, const uint8_t *const *buf, const size_t *len, size_t n, int *rc,
-		   uint8_t (*ids)[CPT_ID_LEN]);
+	/* Takes a batch of envelopes from peers to ingest through the node's
+	 * single path, and returns at once: 0 when taken, else an error (the
+	 * job was not taken). Once the batch is durably committed (or failed),
+	 * the node fills job's outputs and calls sync_put_done(job), from any
+	 * thread, possibly before put returns. Jobs complete in order. */
+	int (*put)(void *ctx, sync_put_t *job);
 	/* Fills out with up to max (ts, id) keys strictly after `after` (NULL =
 	 * from the start) in order; returns how many. */
 	size_t (*scan)(void *ctx, const uint8_t *after, uint8_t (*out)[SYNC_TSID_LEN], size_t max);
@@ -118,6 +129,9 @@ void sync_announce(sync_t *s, const uint8_t (*ids)[CPT_ID_LEN], size_t n);
  * it is stored here, so that the peers' commits overlap ours (any thread).
  * The event is not announced again after the commit. */
 void sync_offer(sync_t *s, const uint8_t *env, size_t len);
+/* A job given to ops.put is committed (or failed): the engine acknowledges
+ * its events to their senders and relays them (any thread). */
+void sync_put_done(sync_put_t *job);
 /* Adds an outgoing link (any thread). */
 void sync_add_peer(sync_t *s, const sync_peer_conf_t *peer);
 /* The trust state changed (a revocation): re-check every link now and drop

@@ -33,6 +33,32 @@ def proc_kb(pid, field):
     return 0
 
 
+def thread_cpu(pid):
+    """CPU seconds (user + system) per thread name of a process."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for t in tasks:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+                st = f.read()
+        except OSError:
+            continue
+        name = st[st.index("(") + 1:st.rindex(")")]
+        fields = st[st.rindex(")") + 2:].split()
+        out[name] = out.get(name, 0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_line(before, after):
+    names = sorted(set(after), key=lambda k: -(after[k] - before.get(k, 0)))
+    return ", ".join("%s %.1f s" % (k, after[k] - before.get(k, 0)) for k in names
+                     if after[k] - before.get(k, 0) >= 0.05)
+
+
 def main():
     rate1 = subprocess.run([os.path.join(BUILD, "tests", "bench", "verify_rate")],
                            capture_output=True, text=True).stdout.strip()
@@ -86,8 +112,15 @@ def main():
 
     w = threading.Thread(target=watch)
     w.start()
+    src_cpu0 = thread_cpu(src.proc.pid)
     t0 = time.monotonic()
     dst.start(timeout=60)
+    perf = None
+    if os.environ.get("CATCHUP_PERF"):
+        # Profile of the receiving node: CATCHUP_PERF=/tmp/perf.data
+        perf = subprocess.Popen(["perf", "record", "-F", "400", "--call-graph", "dwarf,8192",
+                                 "-p", str(dst.proc.pid), "-o", os.environ["CATCHUP_PERF"]],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = 0
     samples = []
     while True:
@@ -103,6 +136,10 @@ def main():
             last = got
         time.sleep(0.5)
     took = time.monotonic() - t0
+    src_cpu, dst_cpu = thread_cpu(src.proc.pid), thread_cpu(dst.proc.pid)
+    if perf:
+        perf.send_signal(2)
+        perf.wait()
     stop.set()
     w.join()
     rate = total / took if took > 0 else 0
@@ -110,6 +147,8 @@ def main():
           "[target >= 25,000/s on 2 cores; single-core verify %s]" % (total, took, rate, rate1))
     print("receiving node: peak anonymous memory (heap) %.1f MiB, VmHWM %.1f MiB incl. mapped "
           "store pages [target heap <= 64 MiB]" % (peak["anon"] / 1024, peak["hwm"] / 1024))
+    print("CPU of the receiving node by thread: %s" % cpu_line({}, dst_cpu))
+    print("CPU of the sending node by thread: %s" % cpu_line(src_cpu0, src_cpu))
     dst.cleanup()
     src.cleanup()
 

@@ -5,18 +5,27 @@
  * only the store and the views are measured. Then the same with signature
  * checks in the writer (node_submit), for comparison.
  *
- *   ingest --dir DIR [--events N]    (DIR made by `comptoir init`)
+ *   ingest --dir DIR [--events N] [--writer-only]    (DIR made by `comptoir init`)
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <sodium.h>
 
 #include "node/node.h"
 
-#define BATCH 1000
+
+/* CPU seconds of this process (every thread). */
+static double
+s_cpu(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
 
 static double
 s_now(void)
@@ -41,15 +50,21 @@ main(int argc, char **argv)
 	ingest_res_t *res;
 	hlc_t clk = {0};
 	double t0, t;
+	int passes = 2;
+	size_t batch = 1000;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
 			dir = argv[++i];
 		else if (strcmp(argv[i], "--events") == 0 && i + 1 < argc)
 			n = strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
+			batch = strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--writer-only") == 0)
+			passes = 1;
 	}
 	if (dir == NULL || cpt_init() != 0) {
-		fprintf(stderr, "usage: ingest --dir DIR [--events N]\n");
+		fprintf(stderr, "usage: ingest --dir DIR [--events N] [--writer-only]\n");
 		return 2;
 	}
 	if (node_open(&node, dir, err, sizeof(err)) != 0) {
@@ -75,7 +90,7 @@ main(int argc, char **argv)
 	env = calloc(n, sizeof(*env));
 	len = calloc(n, sizeof(*len));
 	ok = malloc(n);
-	res = calloc(BATCH, sizeof(*res));
+	res = calloc(batch, sizeof(*res));
 	posts = malloc(n * CPT_ID_LEN);
 	memset(ok, 1, n);
 	clk.last = HLC_MAKE(hlc_wall_ms() - 86400000ull * 30, 0);
@@ -104,11 +119,12 @@ main(int argc, char **argv)
 		if (kind == EVT_POST)
 			evt_id_raw(posts[n_posts++], env[i]);
 	}
-	for (int pass = 0; pass < 2; pass++) {
-		size_t half = n / 2, from = pass ? half : 0, to = pass ? n : half, stored = 0;
+	for (int pass = 0; pass < passes; pass++) {
+		size_t half = passes == 1 ? n : n / 2, from = pass ? half : 0, to = pass ? n : half, stored = 0;
+		double c0 = s_cpu();
 		t0 = s_now();
-		for (size_t i = from; i < to; i += BATCH) {
-			size_t k = to - i < BATCH ? to - i : BATCH;
+		for (size_t i = from; i < to; i += batch) {
+			size_t k = to - i < batch ? to - i : batch;
 			int rc = pass == 0 ? node_submit_verified(node, (const uint8_t *const *)env + i, len + i, k,
 								  ok + i, res)
 					   : node_submit(node, (const uint8_t *const *)env + i, len + i, k, res);
@@ -120,10 +136,10 @@ main(int argc, char **argv)
 				stored += res[j].rc == 0;
 		}
 		t = s_now() - t0;
-		printf("%s: %zu events stored in %.2f s: %.0f events/s\n",
+		printf("%s: %zu events stored in %.2f s: %.0f events/s, CPU %.1f us/event\n",
 		       pass == 0 ? "writer only (signatures checked by the pool)"
 				 : "writer checking signatures itself",
-		       stored, t, stored / t);
+		       stored, t, stored / t, (s_cpu() - c0) * 1e6 / (stored ? stored : 1));
 	}
 	node_close(&node);
 	return 0;
