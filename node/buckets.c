@@ -85,56 +85,21 @@ bk_update(store_t *st, MDB_txn *txn, const uint8_t key[40], int add)
  * Changes of one write transaction, gathered and applied once at its end
  * (bk_acc_flush): inserting n events in time order touches each bucket of
  * the upper levels once instead of n times — 2 x 7 B-tree operations per
- * event became a few. An open-addressing table keyed by bucket key.
+ * event became a few. Events mostly come in time order, so each level keeps
+ * adding to its last entry; a new bucket is appended. The flush sorts the
+ * list, merges equal buckets and applies each once.
  */
 struct bk_entry {
 	uint8_t key[9];      /* bucket key (s_bkey) */
-	uint8_t used;        /* slot taken */
 	int64_t count;       /* count change */
 	uint8_t sum[32];     /* id sum change, mod 2^256 */
 };
 
 struct bk_acc {
-	struct bk_entry *slot; /* table, cap slots */
-	size_t cap, n;         /* size, entries */
+	struct bk_entry *e;  /* entries, in arrival order until the flush */
+	size_t n, cap;       /* used, allocated */
+	size_t last[LEVELS + 1]; /* per level, 1 + index of its last entry (0: none) */
 };
-
-static size_t
-s_bhash(const uint8_t k[9], size_t cap)
-{
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-	for (int i = 0; i < 9; i++)
-		h = (h ^ k[i]) * 1099511628211ull;
-	return (size_t)(h & (cap - 1));
-}
-
-static struct bk_entry *
-s_bfind(bk_acc_t *a, const uint8_t k[9])
-{
-	size_t i = s_bhash(k, a->cap);
-
-	while (a->slot[i].used && memcmp(a->slot[i].key, k, 9) != 0)
-		i = (i + 1) & (a->cap - 1);
-	return &a->slot[i];
-}
-
-static int
-s_bgrow(bk_acc_t *a)
-{
-	struct bk_entry *old = a->slot;
-	size_t ocap = a->cap, cap = ocap ? 2 * ocap : 1024;
-
-	if ((a->slot = calloc(cap, sizeof(*a->slot))) == NULL) {
-		a->slot = old;
-		return CPT_ENOMEM;
-	}
-	a->cap = cap;
-	for (size_t i = 0; i < ocap; i++)
-		if (old[i].used)
-			*s_bfind(a, old[i].key) = old[i];
-	free(old);
-	return 0;
-}
 
 int
 bk_acc_add(bk_acc_t *a, const uint8_t key[40], int add)
@@ -144,15 +109,22 @@ bk_acc_add(bk_acc_t *a, const uint8_t key[40], int add)
 	for (int level = 1; level <= LEVELS; level++) {
 		struct bk_entry *e;
 		uint8_t k[9];
-		if (2 * (a->n + 1) > a->cap && s_bgrow(a) != 0)
-			return CPT_ENOMEM;
 		s_bkey(k, level, ts);
-		e = s_bfind(a, k);
-		if (!e->used) {
+		if (a->last[level] && memcmp(a->e[a->last[level] - 1].key, k, 9) == 0) {
+			e = &a->e[a->last[level] - 1];
+		} else {
+			if (a->n == a->cap) {
+				size_t cap = a->cap ? 2 * a->cap : 1024;
+				struct bk_entry *bigger = realloc(a->e, cap * sizeof(*bigger));
+				if (bigger == NULL)
+					return CPT_ENOMEM;
+				a->e = bigger;
+				a->cap = cap;
+			}
+			e = &a->e[a->n++];
 			memset(e, 0, sizeof(*e));
 			memcpy(e->key, k, 9);
-			e->used = 1;
-			a->n++;
+			a->last[level] = a->n;
 		}
 		e->count += add ? 1 : -1;
 		if (add)
@@ -166,25 +138,29 @@ bk_acc_add(bk_acc_t *a, const uint8_t key[40], int add)
 static int
 s_bentry_cmp(const void *x, const void *y)
 {
-	const struct bk_entry *a = x, *b = y;
-	if (a->used != b->used)
-		return a->used ? -1 : 1;
-	return memcmp(a->key, b->key, 9);
+	return memcmp(((const struct bk_entry *)x)->key, ((const struct bk_entry *)y)->key, 9);
 }
 
 int
 bk_acc_flush(bk_acc_t *a, store_t *st, MDB_txn *txn)
 {
-	int rc = 0;
 	static const uint8_t zero[32];
+	int rc = 0;
 
-	if (a->n == 0)
-		return 0;
-	/* In key order: neighbouring buckets share their B-tree pages. */
-	qsort(a->slot, a->cap, sizeof(*a->slot), s_bentry_cmp);
-	for (size_t i = 0; i < a->n && rc == 0; i++)
-		if (a->slot[i].count != 0 || memcmp(a->slot[i].sum, zero, 32) != 0)
-			rc = s_bucket_apply(st, txn, a->slot[i].key, a->slot[i].count, a->slot[i].sum);
+	/* In key order (neighbouring buckets share their B-tree pages), a
+	 * bucket's entries merged into one change. */
+	qsort(a->e, a->n, sizeof(*a->e), s_bentry_cmp);
+	for (size_t i = 0; i < a->n && rc == 0;) {
+		struct bk_entry m = a->e[i];
+		size_t j = i + 1;
+		for (; j < a->n && memcmp(a->e[j].key, m.key, 9) == 0; j++) {
+			m.count += a->e[j].count;
+			recon_sum_add(m.sum, a->e[j].sum);
+		}
+		if (m.count != 0 || memcmp(m.sum, zero, 32) != 0)
+			rc = s_bucket_apply(st, txn, m.key, m.count, m.sum);
+		i = j;
+	}
 	bk_acc_reset(a);
 	return rc;
 }
@@ -192,8 +168,7 @@ bk_acc_flush(bk_acc_t *a, store_t *st, MDB_txn *txn)
 void
 bk_acc_reset(bk_acc_t *a)
 {
-	if (a->slot)
-		memset(a->slot, 0, a->cap * sizeof(*a->slot));
+	memset(a->last, 0, sizeof(a->last));
 	a->n = 0;
 }
 
@@ -208,7 +183,7 @@ bk_acc_free(bk_acc_t **self_p)
 {
 	if (*self_p == NULL)
 		return;
-	free((*self_p)->slot);
+	free((*self_p)->e);
 	free(*self_p);
 	*self_p = NULL;
 }

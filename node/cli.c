@@ -603,7 +603,7 @@ cmd_status(opts_t *o)
 	printf("listen:    %s\n", node_cfg(n)->listen);
 	printf("root key:  %s\n", fpr);
 	printf("events:    %zu\n", store_count(st, txn, DB_EVENTS));
-	printf("posts:     %zu\n", store_count(st, txn, DB_POSTS));
+	printf("posts:     %zu\n", store_count(st, txn, DB_FEED));
 	printf("users:     %zu\n", store_count(st, txn, DB_HANDLES));
 	printf("pending:   %zu\n", store_count(st, txn, DB_PENDING));
 	printf("store:     %zu bytes used of a %zu-byte map\n",

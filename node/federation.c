@@ -85,7 +85,7 @@ s_get_many(void *ctx, const uint8_t (*ids)[CPT_ID_LEN], size_t n, uint8_t **out,
  * large transactions: the cost of a commit (its page writes and fsyncs) is
  * shared by more events the further behind the site is.
  */
-#define MERGE_MAX 8000 /* events per writer transaction, at most */
+#define MERGE_MAX 4000 /* events per writer transaction, at most (heap: LMDB's dirty pages) */
 
 typedef struct pjob {
 	struct pjob *next;     /* queue */

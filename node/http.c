@@ -329,7 +329,7 @@ s_status(http_req_t *r, const char *arg)
 	              HTTP_VERSION_STR, "uptime_s",
 	              (json_int_t)((hlc_wall_ms() - ns.started_ms) / 1000), "events",
 	              (json_int_t)store_count(h->st, txn, DB_EVENTS), "posts",
-	              (json_int_t)store_count(h->st, txn, DB_POSTS), "users",
+	              (json_int_t)store_count(h->st, txn, DB_FEED), "users",
 	              (json_int_t)store_count(h->st, txn, DB_HANDLES), "pending",
 	              (json_int_t)store_count(h->st, txn, DB_PENDING), "store_bytes",
 	              (json_int_t)((info.me_last_pgno + 1) * (uint64_t)est.ms_psize), "sessions",

@@ -626,7 +626,8 @@ s_refresh_for(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id
 {
 	switch (ev->kind) {
 	case EVT_POST:
-		return vw_post_rebuild(ctx, txn, id);
+		/* ev: the header, for the view's key when the post just left */
+		return vw_post_rebuild_ev(ctx, txn, id, ev, NULL);
 	case EVT_COMMENT:
 	case EVT_REACTION:
 	case EVT_EDIT:
@@ -663,7 +664,7 @@ s_apply_redaction(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t rid[CPT_ID_LEN]
 	json_decref(tb);
 	/* Mentions of the erased text go with it. */
 	if (t.kind == EVT_POST || t.kind == EVT_COMMENT)
-		if ((rc = vw_mentions(ctx, txn, &t, target, 0)) != 0)
+		if ((rc = vw_mentions(ctx, txn, &t, NULL, target, 0)) != 0)
 			return rc;
 	{
 		/* t borrows from the txn and the value is about to be replaced:
@@ -894,7 +895,7 @@ s_remove_event(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], ui
 	if (rc == 0)
 		rc = s_unindex(ctx, txn, &ev, id, has_ref ? ref : NULL);
 	if (rc == 0 && body && (ev.kind == EVT_POST || ev.kind == EVT_COMMENT))
-		rc = vw_mentions(ctx, txn, &ev, id, 0);
+		rc = vw_mentions(ctx, txn, &ev, NULL, id, 0);
 	if (rc == 0) {
 		switch (body ? ev.kind : 0) {
 		case EVT_REDACT:
@@ -993,11 +994,11 @@ s_apply(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
 	case EVT_REDACT:
 		return ref ? s_apply_redaction(ctx, txn, id, ref) : 0;
 	case EVT_POST:
-		if ((rc = vw_mentions(ctx, txn, ev, id, 1)) != 0)
+		if ((rc = vw_mentions(ctx, txn, ev, body, id, 1)) != 0)
 			return rc;
 		return vw_post_rebuild_ev(ctx, txn, id, ev, body);
 	case EVT_COMMENT:
-		if ((rc = vw_mentions(ctx, txn, ev, id, 1)) != 0)
+		if ((rc = vw_mentions(ctx, txn, ev, body, id, 1)) != 0)
 			return rc;
 		return s_refresh_for(ctx, txn, ev, id, ref);
 	default:

@@ -40,8 +40,10 @@ int vw_enrol(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *bod
 /* The enrolment id (its body) left the store: out of its handle's list, and
  * the key's record rebuilt from the enrolments that remain (none: deleted). */
 int vw_unenrol(ingest_ctx_t *ctx, MDB_txn *txn, const json_t *body, const uint8_t id[CPT_ID_LEN]);
-int vw_mentions(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
-		int add);
+/* Adds (or removes) the mentions of ev's text; body is ev's parsed body when
+ * the caller has it, else NULL. */
+int vw_mentions(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
+		const uint8_t id[CPT_ID_LEN], int add);
 int vw_post_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN]);
 int vw_post_rebuild_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], const evt_t *ev,
 		       const json_t *body);

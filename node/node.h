@@ -19,7 +19,9 @@
 
 /* ----------------------------------------------------------------- store */
 
-#define STORE_SCHEMA 1
+/* 2: post views live in DB_FEED under (ts, id), written in time order;
+ * schema 1 kept them under their id in "posts" (moved at open). */
+#define STORE_SCHEMA 2
 
 /* The named databases. Key layouts are in docs/ARCHITECTURE.md ("Store"). */
 enum store_db {
@@ -36,8 +38,8 @@ enum store_db {
 	DB_REVOKED,    /* key(32) -> effective ms (8): smallest effective time seen */
 	DB_HANDLES,    /* handle -> JSON list of its enrolments [ts, id, key, by] in order */
 	DB_BACKUPS,    /* user key(32) -> ts(8) id(32) of the newest key backup */
-	DB_POSTS,      /* post id(32) -> JSON view of the post */
-	DB_FEED,       /* ts(8) id(32) -> "" for every visible post */
+	DB_POSTS_V1,   /* schema 1 only: post id(32) -> JSON view; emptied at open */
+	DB_FEED,       /* ts(8) id(32) -> JSON view of every visible post */
 	DB_PROFILES,   /* handle -> JSON profile: LWW registers per field */
 	DB_MENTIONS,   /* handle 0x00 ts(8) id(32) -> "" */
 	DB_PEERS,      /* site key(32) -> JSON {"endpoint"}: peers added with comptoir peer add */

@@ -73,7 +73,7 @@ s_collect(store_t *st, MDB_txn *txn, enum store_db db, tsid_t **out, size_t *n)
 
 static const enum store_db s_views[] = {
     DB_ORDER,   DB_BY_AUTHOR, DB_BY_REF, DB_TOMBSTONES, DB_KEYS,     DB_REVOKED, DB_HANDLES,
-    DB_BACKUPS, DB_POSTS,     DB_FEED,   DB_PROFILES,   DB_MENTIONS, DB_BUCKETS};
+    DB_BACKUPS, DB_POSTS_V1,  DB_FEED,   DB_PROFILES,   DB_MENTIONS, DB_BUCKETS};
 #define N_VIEWS (sizeof(s_views) / sizeof(s_views[0]))
 
 struct reindex {

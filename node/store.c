@@ -16,7 +16,7 @@ static const char *const s_db_names[DB_COUNT] = {
 	[DB_META] = "meta",	    [DB_EVENTS] = "events",	    [DB_ORDER] = "order",
 	[DB_BY_AUTHOR] = "by_author", [DB_BY_REF] = "by_ref",	    [DB_TOMBSTONES] = "tombstones",
 	[DB_PENDING] = "pending",   [DB_KEYS] = "keys",		    [DB_REVOKED] = "revoked",
-	[DB_HANDLES] = "handles",   [DB_BACKUPS] = "backups",	    [DB_POSTS] = "posts",
+	[DB_HANDLES] = "handles",   [DB_BACKUPS] = "backups",	    [DB_POSTS_V1] = "posts",
 	[DB_FEED] = "feed",	    [DB_PROFILES] = "profiles",	    [DB_MENTIONS] = "mentions", [DB_PEERS] = "peers", [DB_BUCKETS] = "buckets",
 };
 
@@ -61,6 +61,76 @@ s_bk_rebuild_fn(MDB_txn *txn, void *arg)
 	return bk_rebuild(arg, txn);
 }
 
+/* Schema 1 -> 2: each post view moves from "posts" (under its id) into the
+ * feed entry (ts, id) that already pointed at it. Views are rebuilt from the
+ * events by `comptoir reindex`; this only moves bytes, in one transaction. */
+static int
+s_migrate_v1_fn(MDB_txn *txn, void *arg)
+{
+	store_t *st = arg;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint8_t cur_schema[8];
+	int rc;
+
+	uint8_t at[512]; /* the key last seen (LMDB keys: at most 511 bytes) */
+	size_t at_len = 0;
+	int first = 1;
+
+	if ((rc = mdb_cursor_open(txn, st->dbi[DB_FEED], &cur)) != 0)
+		return rc;
+	/* Puts go through mdb_put and the cursor seeks again after each: a
+	 * value that changes size moves within its page. */
+	for (;;) {
+		MDB_val pk, pv, nv, fk;
+		if (first) {
+			rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		} else {
+			k.mv_size = at_len;
+			k.mv_data = at;
+			rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+			if (rc == 0 && k.mv_size == at_len && memcmp(k.mv_data, at, at_len) == 0)
+				rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		}
+		first = 0;
+		if (rc != 0)
+			break;
+		at_len = k.mv_size < sizeof(at) ? k.mv_size : sizeof(at) - 1;
+		memcpy(at, k.mv_data, at_len);
+		if (k.mv_size != 8 + CPT_ID_LEN)
+			continue; /* not a feed key: left as it is */
+		fk.mv_size = at_len;
+		fk.mv_data = at;
+		pk.mv_size = CPT_ID_LEN;
+		pk.mv_data = at + 8;
+		rc = mdb_get(txn, st->dbi[DB_POSTS_V1], &pk, &pv);
+		if (rc == MDB_NOTFOUND)
+			continue;
+		/* A copy: pv points into the map, which the put may rearrange. */
+		if (rc != 0 || (nv.mv_data = malloc(pv.mv_size ? pv.mv_size : 1)) == NULL) {
+			rc = rc ? rc : CPT_ENOMEM;
+			break;
+		}
+		memcpy(nv.mv_data, pv.mv_data, pv.mv_size);
+		nv.mv_size = pv.mv_size;
+		rc = mdb_put(txn, st->dbi[DB_FEED], &fk, &nv, 0);
+		free(nv.mv_data);
+		if (rc != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	if ((rc = mdb_drop(txn, st->dbi[DB_POSTS_V1], 0)) != 0)
+		return rc;
+	store_put_u64(cur_schema, STORE_SCHEMA);
+	k.mv_size = 6;
+	k.mv_data = "schema";
+	v.mv_size = 8;
+	v.mv_data = cur_schema;
+	return mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
+}
+
 int
 store_open(store_t **out, const char *dir, int create, char *err, size_t errlen)
 {
@@ -68,7 +138,7 @@ store_open(store_t **out, const char *dir, int create, char *err, size_t errlen)
 	char path[4200];
 	MDB_txn *txn = NULL;
 	struct stat sb;
-	int rc;
+	int rc, old_schema = STORE_SCHEMA;
 
 	*out = NULL;
 	snprintf(path, sizeof(path), "%s/store", dir);
@@ -117,6 +187,8 @@ store_open(store_t **out, const char *dir, int create, char *err, size_t errlen)
 				goto fail;
 		} else if (rc != 0) {
 			goto fail;
+		} else if (v.mv_size == 8 && store_get_u64(v.mv_data) < STORE_SCHEMA) {
+			old_schema = (int)store_get_u64(v.mv_data); /* moved forward below */
 		} else if (v.mv_size != 8 || store_get_u64(v.mv_data) > STORE_SCHEMA) {
 			if (v.mv_size != 8)
 				snprintf(err, errlen,
@@ -139,6 +211,12 @@ store_open(store_t **out, const char *dir, int create, char *err, size_t errlen)
 	txn = NULL;
 	if (rc != 0)
 		goto fail;
+	if (old_schema == 1 && (rc = store_write(st, s_migrate_v1_fn, st)) != 0) {
+		snprintf(err, errlen, "%s: cannot move the post views to schema %d: %s", path,
+		         STORE_SCHEMA, rc > -100 ? cpt_strerror(rc) : mdb_strerror(rc));
+		store_close(&st);
+		return rc > -100 ? rc : CPT_EIO;
+	}
 	/* A store from before the reconciliation index gets it once, in a
 	 * transaction of its own: it may need the map to grow. */
 	{

@@ -540,9 +540,10 @@ s_mention_put(const char *h, void *argp)
 }
 
 int
-vw_mentions(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN], int add)
+vw_mentions(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *have_body,
+	    const uint8_t id[CPT_ID_LEN], int add)
 {
-	json_t *body = ig_body(ev);
+	json_t *body = have_body ? json_incref((json_t *)have_body) : ig_body(ev);
 	struct mention_arg a = {ctx, txn, ev, id, add, 0, NULL};
 	const char *text;
 
@@ -642,8 +643,11 @@ vw_post_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
 	return vw_post_rebuild_ev(ctx, txn, id, NULL, NULL);
 }
 
-/* The post view from the post and what refers to it. A caller that has just
- * decoded and parsed the post (a new post) passes it in: no reload. */
+/* The post view from the post and what refers to it, in DB_FEED under the
+ * post's (ts, id). A caller that has just decoded and parsed the post (a new
+ * post) passes both in: no reload. A caller that has just taken the post out
+ * of the store passes its header (have, without body): the view to delete is
+ * found by its timestamp. */
 int
 vw_post_rebuild_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], const evt_t *have,
 		   const json_t *have_body)
@@ -671,24 +675,16 @@ vw_post_rebuild_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN]
 			body = ig_body(&ev);
 	}
 	if (body == NULL) {
-		/* Gone or erased: out of every post view. The feed key needs the
-		 * timestamp: from the header when the event is still here, else
-		 * from the view about to go (a revocation purged the event). */
-		uint64_t ts = 0;
-		int have_ts = 0;
-		if (rc == 0) {
+		/* Gone or erased: out of the feed. The key needs the timestamp:
+		 * from the header when the event is still here, else from the
+		 * caller that just removed it. Neither: it never had a view. */
+		uint64_t ts;
+		if (rc == 0)
 			ts = ev.ts;
-			have_ts = 1;
-		} else {
-			json_t *old = ig_get_json(txn, ctx->st->dbi[DB_POSTS], id, CPT_ID_LEN);
-			if (json_is_integer(json_object_get(old, "ts"))) {
-				ts = (uint64_t)json_integer_value(json_object_get(old, "ts"));
-				have_ts = 1;
-			}
-			json_decref(old);
-		}
-		if ((rc = ig_del(txn, ctx->st->dbi[DB_POSTS], id, CPT_ID_LEN)) != 0 || !have_ts)
-			return rc;
+		else if (have && have->kind == EVT_POST)
+			ts = have->ts;
+		else
+			return 0;
 		store_put_u64(fk, ts);
 		memcpy(fk + 8, id, CPT_ID_LEN);
 		return ig_del(txn, ctx->st->dbi[DB_FEED], fk, sizeof(fk));
@@ -723,11 +719,9 @@ vw_post_rebuild_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN]
 		rc = CPT_ENOMEM;
 		goto out;
 	}
-	if ((rc = ig_put_json(txn, ctx->st->dbi[DB_POSTS], id, CPT_ID_LEN, view)) != 0)
-		goto out;
 	store_put_u64(fk, ev.ts);
 	memcpy(fk + 8, id, CPT_ID_LEN);
-	rc = ig_put(txn, ctx->st->dbi[DB_FEED], fk, sizeof(fk), "", 0);
+	rc = ig_put_json(txn, ctx->st->dbi[DB_FEED], fk, sizeof(fk), view);
 out:
 	json_decref(view);
 	json_decref(acc.reg);
@@ -1003,10 +997,27 @@ s_comment_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, 
 	return 0;
 }
 
+/* The view of post id: its feed entry, found by the timestamp in the
+ * stored envelope's header. */
+static json_t *
+s_post_view(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
+{
+	MDB_val v;
+	evt_t ev;
+	uint8_t fk[8 + CPT_ID_LEN];
+
+	if (ig_get(txn, st->dbi[DB_EVENTS], id, CPT_ID_LEN, &v) != 0 ||
+	    evt_decode_lazy(&ev, v.mv_data, v.mv_size, EVT_MAX_BODY) != 0 || ev.kind != EVT_POST)
+		return NULL;
+	store_put_u64(fk, ev.ts);
+	memcpy(fk + 8, id, CPT_ID_LEN);
+	return ig_get_json(txn, st->dbi[DB_FEED], fk, sizeof(fk));
+}
+
 json_t *
 view_post(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], int with_children)
 {
-	json_t *post = ig_get_json(txn, st->dbi[DB_POSTS], id, CPT_ID_LEN);
+	json_t *post = s_post_view(st, txn, id);
 	ingest_ctx_t ctx = {.st = st};
 	struct comment_acc acc = {st, NULL};
 
@@ -1047,8 +1058,7 @@ view_feed(store_t *st, MDB_txn *txn, const uint8_t *before40, size_t limit, char
 	}
 	while (rc == 0 && n < limit) {
 		json_t *p;
-		if (k.mv_size == 40 && (p = ig_get_json(txn, st->dbi[DB_POSTS], (uint8_t *)k.mv_data + 8,
-							CPT_ID_LEN)) != NULL) {
+		if (k.mv_size == 40 && (p = json_loadb(v.mv_data, v.mv_size, 0, NULL)) != NULL) {
 			json_array_append_new(items, p);
 			n++;
 			memcpy(last, k.mv_data, 40);

@@ -85,6 +85,7 @@ typedef struct link {
 	uint8_t (*wantq)[CPT_ID_LEN];   /* queued ids, malloc'd while non-empty */
 	size_t wq_head, wq_len;         /* next to send, end */
 	int inflight;                   /* EVENTS sent and not yet ACKed */
+	size_t storing;                 /* its EVENTS messages on their way to our store */
 	uint64_t inflight_ms;           /* last EVENTS sent or ACK received */
 } link_t;
 
@@ -652,8 +653,30 @@ s_rc_push_range(void *arg, const uint8_t *lo, const uint8_t *hi)
 	/* Streamed later, a batch at a time, as the peer acknowledges: memory
 	 * stays flat however much it lacks. A full queue drops the range; the
 	 * next reconciliation finds it again. */
+	uint8_t from[SYNC_TSID_LEN], to[SYNC_TSID_LEN];
+
+	/* What an earlier reconciliation queued (sent in part, perhaps not yet
+	 * stored there) is not queued twice: the new range loses the ends it
+	 * shares with a queued one, or goes when one holds it whole. */
+	memcpy(from, lo, SYNC_TSID_LEN);
+	memcpy(to, hi, SYNC_TSID_LEN);
+	for (size_t i = 0; i < l->n_ranges; i++) {
+		const uint8_t *qlo = l->ranges[i][0], *qhi = l->ranges[i][1];
+		int lo_in = memcmp(from, qlo, SYNC_TSID_LEN) >= 0 && memcmp(from, qhi, SYNC_TSID_LEN) < 0;
+		int hi_in = memcmp(to, qlo, SYNC_TSID_LEN) > 0 && memcmp(to, qhi, SYNC_TSID_LEN) <= 0;
+		if (lo_in && hi_in)
+			return;
+		if (lo_in)
+			memcpy(from, qhi, SYNC_TSID_LEN);
+		else if (hi_in)
+			memcpy(to, qlo, SYNC_TSID_LEN);
+		if (memcmp(from, to, SYNC_TSID_LEN) >= 0)
+			return;
+	}
 	if (l->n_ranges == RANGES_MAX)
 		return;
+	lo = from;
+	hi = to;
 	memcpy(l->ranges[l->n_ranges][0], lo, SYNC_TSID_LEN);
 	memcpy(l->ranges[l->n_ranges][1], hi, SYNC_TSID_LEN);
 	l->n_ranges++;
@@ -929,6 +952,8 @@ s_batch_done(sync_t *s, inbatch_t *b)
 	int stored_ok = b->job.err == 0;
 
 	s->jobs_out--;
+	for (size_t j = 0; j < b->n_msgs; j++)
+		b->msgs[j].l->storing--;
 	if (!stored_ok)
 		log_warnx("sync", "store error while ingesting %zu events from peers", b->n_env);
 	else if ((fresh = malloc(b->n_env * CPT_ID_LEN)) == NULL)
@@ -1016,6 +1041,7 @@ s_batch_add(sync_t *s, link_t *l, zmq_msg_t *m, const size_t *len, size_t n)
 		b->n_env = b->n_msgs = b->bytes = 0;
 		s->in = b;
 	}
+	l->storing++;
 	b->msgs[b->n_msgs].l = l;
 	b->msgs[b->n_msgs].first = b->n_env;
 	b->msgs[b->n_msgs].count = k;
@@ -1379,8 +1405,10 @@ s_timers(sync_t *s)
 		if (s_since(now, l->last_tx_ms) >= hb)
 			s_send(s, l, SYNC_PING, NULL, NULL, 0);
 		/* The side that dialed opens reconciliations, so that two sites in
-		 * agreement settle it in one round trip, not two crossing ones. */
-		if (periodic && l->dealer)
+		 * agreement settle it in one round trip, not two crossing ones.
+		 * Not while what it sends is still going into our store: the
+		 * backlog would be found missing and asked for a second time. */
+		if (periodic && l->dealer && l->storing == 0)
 			s_start_reconcile(l);
 		if (l->recon_due && l->dealer)
 			s_recon_start(s, l);

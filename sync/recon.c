@@ -19,29 +19,57 @@ static const uint8_t s_zero[RECON_KEY_LEN];
 
 /* --------------------------------------------------------- fingerprints */
 
+/* Ids are little-endian 256-bit numbers; the sum wraps mod 2^256. Four
+ * 64-bit limbs, read and written byte by byte (any alignment, any host). */
+static void
+s_limbs(uint64_t l[4], const uint8_t b[32])
+{
+	for (int i = 0; i < 4; i++) {
+		uint64_t v = 0;
+		for (int j = 7; j >= 0; j--)
+			v = v << 8 | b[8 * i + j];
+		l[i] = v;
+	}
+}
+
+static void
+s_bytes(uint8_t b[32], const uint64_t l[4])
+{
+	for (int i = 0; i < 4; i++)
+		for (int j = 0; j < 8; j++)
+			b[8 * i + j] = (uint8_t)(l[i] >> (8 * j));
+}
+
 void
 recon_sum_add(uint8_t sum[32], const uint8_t id[32])
 {
-	unsigned carry = 0;
+	uint64_t a[4], b[4], carry = 0;
 
-	/* Ids are little-endian 256-bit numbers; the sum wraps mod 2^256. */
-	for (int i = 0; i < 32; i++) {
-		unsigned v = (unsigned)sum[i] + id[i] + carry;
-		sum[i] = (uint8_t)v;
-		carry = v >> 8;
+	s_limbs(a, sum);
+	s_limbs(b, id);
+	for (int i = 0; i < 4; i++) {
+		uint64_t t = a[i] + carry;
+		uint64_t c1 = t < carry;
+		a[i] = t + b[i];
+		carry = c1 | (a[i] < t);
 	}
+	s_bytes(sum, a);
 }
 
 void
 recon_sum_sub(uint8_t sum[32], const uint8_t id[32])
 {
-	int borrow = 0;
+	uint64_t a[4], b[4], borrow = 0;
 
-	for (int i = 0; i < 32; i++) {
-		int v = (int)sum[i] - id[i] - borrow;
-		borrow = v < 0;
-		sum[i] = (uint8_t)(v + (borrow ? 256 : 0));
+	s_limbs(a, sum);
+	s_limbs(b, id);
+	for (int i = 0; i < 4; i++) {
+		uint64_t t = a[i] - borrow;
+		uint64_t b1 = a[i] < borrow;
+		borrow = b1 | (t < b[i]);
+		a[i] = t - b[i];
 	}
+	s_bytes(sum, a);
 }
 
 void

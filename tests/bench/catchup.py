@@ -49,14 +49,18 @@ def thread_cpu(pid):
             continue
         name = st[st.index("(") + 1:st.rindex(")")]
         fields = st[st.rindex(")") + 2:].split()
-        out[name] = out.get(name, 0) + (int(fields[11]) + int(fields[12])) / tick
+        u, k = out.get(name, (0, 0))
+        out[name] = (u + int(fields[11]) / tick, k + int(fields[12]) / tick)
     return out
 
 
 def cpu_line(before, after):
-    names = sorted(set(after), key=lambda k: -(after[k] - before.get(k, 0)))
-    return ", ".join("%s %.1f s" % (k, after[k] - before.get(k, 0)) for k in names
-                     if after[k] - before.get(k, 0) >= 0.05)
+    """Per thread: total (user + system) CPU seconds between two samples."""
+    d = {k: (after[k][0] - before.get(k, (0, 0))[0], after[k][1] - before.get(k, (0, 0))[1])
+         for k in after}
+    names = sorted(d, key=lambda k: -sum(d[k]))
+    return ", ".join("%s %.1f s (%.1f user + %.1f system)" % (k, sum(d[k]), d[k][0], d[k][1])
+                     for k in names if sum(d[k]) >= 0.05)
 
 
 def main():
@@ -65,16 +69,37 @@ def main():
     print("single-core Ed25519 verify (this run): %s" % rate1)
     src = Node("source")
     t0 = time.monotonic()
-    # Posts with some comments and reactions, by 20 users, spread over a year.
-    r = subprocess.run([os.path.join(BUILD, "tests", "bench", "fill"), "--dir", src.data,
-                        "--posts", str(int(N * 0.8)), "--comments", str(int(N * 0.1)),
-                        "--reactions", str(int(N * 0.1)), "--users", "20", "--days", "365"],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        print(r.stderr)
-        sys.exit(1)
-    print("source filled: %s (%.0f s)" % (r.stdout.strip().splitlines()[-1],
-                                          time.monotonic() - t0))
+    cache = os.environ.get("CATCHUP_CACHE")  # reuse a filled source between runs
+    if cache and os.path.isdir(os.path.join(cache, "store")):
+        import re
+        import shutil
+        with open(src.config_path) as f:
+            conf = f.read()
+        shutil.rmtree(src.data)
+        shutil.copytree(cache, src.data)
+        with open(src.config_path) as f:
+            old = f.read()
+        # the cached site with this run's ports
+        for key in ("http", "listen"):
+            line = re.search(r"^%s: .*$" % key, conf, re.M).group(0)
+            old = re.sub(r"^%s: .*$" % key, line, old, flags=re.M)
+        with open(src.config_path, "w") as f:
+            f.write(old)
+        print("source copied from %s" % cache)
+    else:
+        # Posts with some comments and reactions, by 20 users, spread over a year.
+        r = subprocess.run([os.path.join(BUILD, "tests", "bench", "fill"), "--dir", src.data,
+                            "--posts", str(int(N * 0.8)), "--comments", str(int(N * 0.1)),
+                            "--reactions", str(int(N * 0.1)), "--users", "20", "--days", "365"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            print(r.stderr)
+            sys.exit(1)
+        print("source filled: %s (%.0f s)" % (r.stdout.strip().splitlines()[-1],
+                                              time.monotonic() - t0))
+        if cache:
+            import shutil
+            shutil.copytree(src.data, cache)
     with open(src.config_path, "a") as f:
         f.write("sync:\n  heartbeat_ms: 500\n  reconcile_interval: 5\n")
     src.start(timeout=60)
@@ -121,6 +146,11 @@ def main():
         perf = subprocess.Popen(["perf", "record", "-F", "400", "--call-graph", "dwarf,8192",
                                  "-p", str(dst.proc.pid), "-o", os.environ["CATCHUP_PERF"]],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    trace = None
+    if os.environ.get("CATCHUP_TRACE"):
+        trace = subprocess.Popen(["perf", "trace", "-s", "-p", str(dst.proc.pid), "-e",
+                                  "fdatasync,pwrite64,pwritev,writev", "-o", os.environ["CATCHUP_TRACE"]],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = 0
     samples = []
     while True:
@@ -137,9 +167,11 @@ def main():
         time.sleep(0.5)
     took = time.monotonic() - t0
     src_cpu, dst_cpu = thread_cpu(src.proc.pid), thread_cpu(dst.proc.pid)
-    if perf:
-        perf.send_signal(2)
-        perf.wait()
+    sent = sum(p.get("sent", 0) for p in src.status().get("peers", []))
+    for p in (perf, trace):
+        if p:
+            p.send_signal(2)
+            p.wait()
     stop.set()
     w.join()
     rate = total / took if took > 0 else 0
@@ -147,8 +179,12 @@ def main():
           "[target >= 25,000/s on 2 cores; single-core verify %s]" % (total, took, rate, rate1))
     print("receiving node: peak anonymous memory (heap) %.1f MiB, VmHWM %.1f MiB incl. mapped "
           "store pages [target heap <= 64 MiB]" % (peak["anon"] / 1024, peak["hwm"] / 1024))
+    print("events sent by the source: %d (%.2f per event stored)" % (sent, sent / max(total, 1)))
     print("CPU of the receiving node by thread: %s" % cpu_line({}, dst_cpu))
     print("CPU of the sending node by thread: %s" % cpu_line(src_cpu0, src_cpu))
+    if os.environ.get("CATCHUP_LOG"):
+        with open(dst.log_path) as f:
+            print("".join(l for l in f if "WRITER" in l).splitlines()[-1:])
     dst.cleanup()
     src.cleanup()
 

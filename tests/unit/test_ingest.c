@@ -879,7 +879,7 @@ s_check_redactions(fx_t *f, void *arg)
 
 	assert_null(fx_post_view(f, &e[S_POST]));
 	assert_int_equal(fx_count(f, DB_FEED), 0);
-	assert_int_equal(fx_count(f, DB_POSTS), 0);
+	assert_int_equal(fx_count(f, DB_POSTS_V1), 0);
 	assert_int_equal(fx_count(f, DB_MENTIONS), 0);
 	assert_int_equal(fx_count(f, DB_TOMBSTONES), 2);
 	assert_int_equal(fx_stored_len(f, &e[S_POST]), EVT_FIXED_LEN);
@@ -1176,7 +1176,7 @@ test_children_before_post(void **state)
 	FX_IN(&f, &c, 0);
 	FX_IN(&f, &r, 0);
 	FX_IN(&f, &ed, 0);
-	assert_int_equal(fx_count(&f, DB_POSTS), 0);
+	assert_int_equal(fx_count(&f, DB_POSTS_V1), 0);
 	assert_int_equal(fx_count(&f, DB_FEED), 0);
 	FX_IN(&f, &post, 0);
 	v = fx_post_view(&f, &post);
@@ -1479,14 +1479,15 @@ test_reindex_and_verify(void **state)
 		MDB_txn *txn;
 		MDB_cursor *cur;
 		MDB_val k, val;
-		uint8_t id[CPT_ID_LEN];
+		uint8_t fk[8 + CPT_ID_LEN];
 		assert_int_equal(store_read_begin(f.st, &txn), 0);
-		assert_int_equal(mdb_cursor_open(txn, f.st->dbi[DB_POSTS], &cur), 0);
+		assert_int_equal(mdb_cursor_open(txn, f.st->dbi[DB_FEED], &cur), 0);
 		assert_int_equal(mdb_cursor_get(cur, &k, &val, MDB_FIRST), 0);
-		memcpy(id, k.mv_data, CPT_ID_LEN);
+		assert_int_equal(k.mv_size, sizeof(fk));
+		memcpy(fk, k.mv_data, sizeof(fk));
 		mdb_cursor_close(cur);
 		store_read_end(f.st, &txn);
-		s_mdb_put(&f, DB_POSTS, id, CPT_ID_LEN, "{\"text\":\"forged\"}", 17);
+		s_mdb_put(&f, DB_FEED, fk, sizeof(fk), "{\"text\":\"forged\"}", 17);
 	}
 	assert_int_not_equal(ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)), 0);
 	err[0] = 0;

@@ -131,6 +131,98 @@ test_old_store_gets_buckets(void **state)
 		fx_free(&ev[i]);
 }
 
+/* Turns a store back into schema 1: post views under their id in "posts",
+ * empty feed values. */
+static int
+s_to_v1_fn(MDB_txn *txn, void *arg)
+{
+	store_t *st = arg;
+	MDB_cursor *cur;
+	MDB_val k, v, empty = {0, ""}, sk = {6, "schema"}, sv;
+	uint8_t one[8];
+	int rc;
+
+	uint8_t (*keys)[40] = malloc(4096 * 40);
+	size_t n = 0;
+
+	/* Keys first, then the writes: no cursor across changes. */
+	assert_int_equal(mdb_cursor_open(txn, st->dbi[DB_FEED], &cur), 0);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < 4096;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		memcpy(keys[n++], k.mv_data, 40);
+	mdb_cursor_close(cur);
+	for (size_t i = 0; i < n; i++) {
+		MDB_val fk = {40, keys[i]}, pk = {CPT_ID_LEN, keys[i] + 8}, pv;
+		char *copy;
+		assert_int_equal(mdb_get(txn, st->dbi[DB_FEED], &fk, &v), 0);
+		copy = malloc(v.mv_size);
+		memcpy(copy, v.mv_data, v.mv_size);
+		pv.mv_size = v.mv_size;
+		pv.mv_data = copy;
+		if ((rc = mdb_put(txn, st->dbi[DB_POSTS_V1], &pk, &pv, 0)) == 0)
+			rc = mdb_put(txn, st->dbi[DB_FEED], &fk, &empty, 0);
+		free(copy);
+		if (rc != 0) {
+			free(keys);
+			return rc;
+		}
+	}
+	free(keys);
+	store_put_u64(one, 1);
+	sv.mv_size = 8;
+	sv.mv_data = one;
+	return mdb_put(txn, st->dbi[DB_META], &sk, &sv, 0);
+}
+
+/* A schema 1 store (post views under their id) is moved to schema 2 at open:
+ * the same bytes as a store made by this version, views in the feed. Long
+ * texts make the move itself grow the 1 MiB map. */
+static void
+test_schema1_store_moved(void **state)
+{
+	enum { N = 300 };
+	static ev_t ev[N];
+	ev_t *list[N];
+	ingest_res_t res[N];
+	fx_t f;
+	snap_t a, b;
+	char err[256] = "", text[3000];
+	MDB_txn *txn;
+	MDB_val k = {6, "schema"}, v;
+
+	(void)state;
+	fx_cert(&ev[0], K_PARIS, "paris", TS(1, 0));
+	fx_enrol(&ev[1], K_PARIS, K_BOB, "bob", "paris", "member", TS(2, 0));
+	for (int i = 2; i < N; i++) {
+		memset(text, 'a' + i % 26, 2500);
+		text[2500] = 0;
+		fx_post(&ev[i], K_BOB, TS(10 + i, 0), text);
+	}
+	for (int i = 0; i < N; i++)
+		list[i] = &ev[i];
+	fx_open(&f);
+	assert_int_equal(fx_ingest_n(&f, list, N, res), 0);
+	fx_snap(f.st, &a);
+	assert_int_equal(a.entries[DB_FEED], N - 2);
+	assert_int_equal(store_write(f.st, s_to_v1_fn, f.st), 0);
+	assert_int_equal(fx_count(&f, DB_POSTS_V1), N - 2);
+	store_close(&f.st);
+	if (store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	fx_snap(f.st, &b);
+	FX_SNAP_EQUAL(&a, &b, "schema 1 moved to schema 2");
+	assert_int_equal(fx_count(&f, DB_POSTS_V1), 0);
+	assert_int_equal(store_read_begin(f.st, &txn), 0);
+	assert_int_equal(mdb_get(txn, f.st->dbi[DB_META], &k, &v), 0);
+	assert_int_equal(store_get_u64(v.mv_data), STORE_SCHEMA);
+	store_read_end(f.st, &txn);
+	fx_snap_free(&a);
+	fx_snap_free(&b);
+	fx_close(&f);
+	for (int i = 0; i < N; i++)
+		fx_free(&ev[i]);
+}
+
 /* ------------------------------------------------------------ map full */
 
 /* A busy site: the trust chain, then batches of posts with long texts,
@@ -347,6 +439,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_newer_schema_refused),
+	    cmocka_unit_test(test_schema1_store_moved),
 	    cmocka_unit_test(test_old_store_gets_buckets),
 	    cmocka_unit_test(test_map_full_grows),
 	    cmocka_unit_test(test_map_full_big_events),
