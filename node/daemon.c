@@ -24,6 +24,7 @@ typedef struct wreq {
 	size_t n;                  /* how many */
 	ingest_res_t *res;         /* outcome of each */
 	const uint8_t *verified;   /* signatures checked by the pool, or NULL */
+	json_t *const *bodies;     /* bodies parsed by the pool, or NULL */
 	int done;                  /* committed (or failed) */
 	int rc;                    /* store error of the whole commit */
 	struct wreq *next;         /* queue link */
@@ -189,8 +190,10 @@ s_commit_fn(MDB_txn *txn, void *arg)
 
 	for (wreq_t *r = b->head; r; r = r->next) {
 		b->node->ictx.verified = r->verified;
+		b->node->ictx.bodies = r->bodies;
 		rc = ingest_txn(&b->node->ictx, txn, r->buf, r->len, r->n, r->res);
 		b->node->ictx.verified = NULL;
+		b->node->ictx.bodies = NULL;
 		if (rc != 0)
 			return rc;
 		for (size_t i = 0; i < r->n && !changed; i++)
@@ -217,26 +220,26 @@ s_announce(node_t *n, const ingest_res_t *res)
 /* from_peer: 0 local (announce to peers after the commit), 1 from a peer
  * (the engine relays it), 2 local and already offered to peers. */
 static int s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
-		    ingest_res_t *res, int from_peer, const uint8_t *verified);
+		    ingest_res_t *res, int from_peer, const uint8_t *verified, json_t *const *bodies);
 
 int
 node_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, ingest_res_t *res)
 {
-	return s_submit(n, buf, len, count, res, 0, NULL);
+	return s_submit(n, buf, len, count, res, 0, NULL, NULL);
 }
 
 int
 node_submit_from_peer(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
 		      ingest_res_t *res)
 {
-	return s_submit(n, buf, len, count, res, 1, NULL);
+	return s_submit(n, buf, len, count, res, 1, NULL, NULL);
 }
 
 int
 node_submit_verified(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
-		     const uint8_t *verified, ingest_res_t *res)
+		     const uint8_t *verified, json_t *const *bodies, ingest_res_t *res)
 {
-	return s_submit(n, buf, len, count, res, 1, verified);
+	return s_submit(n, buf, len, count, res, 1, verified, bodies);
 }
 
 /* After a commit: peers hear of local events at once; a peer's timestamps
@@ -264,9 +267,9 @@ s_after_commit(node_t *n, const ingest_res_t *res, size_t count, int from_peer)
 
 static int
 s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, ingest_res_t *res,
-	 int from_peer, const uint8_t *verified)
+	 int from_peer, const uint8_t *verified, json_t *const *bodies)
 {
-	wreq_t me = {buf, len, count, res, verified, 0, 0, NULL};
+	wreq_t me = {buf, len, count, res, verified, bodies, 0, 0, NULL};
 
 	pthread_mutex_lock(&n->wlock);
 	*n->queue_tail = &me;
@@ -366,7 +369,7 @@ node_publish(node_t *n, const key_sign_t *author, uint16_t kind, const json_t *b
 		 * as acknowledged (the 201) still waits for our own commit. */
 		if (n->sync) {
 			sync_offer(n->sync, buf, len);
-			rc = s_submit(n, &b, &len, 1, res, 2, NULL);
+			rc = s_submit(n, &b, &len, 1, res, 2, NULL, NULL);
 		} else {
 			rc = node_submit(n, &b, &len, 1, res);
 		}

@@ -85,7 +85,7 @@ s_get_many(void *ctx, const uint8_t (*ids)[CPT_ID_LEN], size_t n, uint8_t **out,
  * large transactions: the cost of a commit (its page writes and fsyncs) is
  * shared by more events the further behind the site is.
  */
-#define MERGE_MAX 4000 /* events per writer transaction, at most (heap: LMDB's dirty pages) */
+#define MERGE_MAX 3000 /* events per writer transaction, at most (heap: LMDB's dirty pages) */
 
 typedef struct pjob {
 	struct pjob *next;     /* queue */
@@ -95,6 +95,7 @@ typedef struct pjob {
 	size_t *flen;          /* their sizes */
 	size_t *at;            /* their index in job */
 	uint8_t *ok;           /* 1 when the pool verified it */
+	json_t **bodies;       /* their bodies, parsed by the pool (or NULL) */
 } pjob_t;
 
 struct fed_writer {
@@ -111,6 +112,9 @@ s_pjob_free(pjob_t *p)
 {
 	if (p == NULL)
 		return;
+	for (size_t i = 0; p->bodies && i < p->k; i++)
+		json_decref(p->bodies[i]);
+	free(p->bodies);
 	free(p->fbuf);
 	free(p->flen);
 	free(p->at);
@@ -158,17 +162,19 @@ s_commit_jobs(node_t *node, pjob_t *list, size_t n)
 	const uint8_t **buf = malloc((n ? n : 1) * sizeof(*buf));
 	size_t *len = malloc((n ? n : 1) * sizeof(*len)), at = 0;
 	uint8_t *ok = malloc(n ? n : 1);
+	json_t **bodies = calloc(n ? n : 1, sizeof(*bodies));
 	ingest_res_t *res = calloc(n ? n : 1, sizeof(*res));
 	int err = CPT_ENOMEM;
 
-	if (buf && len && ok && res) {
+	if (buf && len && ok && bodies && res) {
 		for (pjob_t *p = list; p; p = p->next) {
 			memcpy(buf + at, p->fbuf, p->k * sizeof(*buf));
 			memcpy(len + at, p->flen, p->k * sizeof(*len));
 			memcpy(ok + at, p->ok, p->k);
+			memcpy(bodies + at, p->bodies, p->k * sizeof(*bodies));
 			at += p->k;
 		}
-		err = n ? node_submit_verified(node, buf, len, n, ok, res) : 0;
+		err = n ? node_submit_verified(node, buf, len, n, ok, bodies, res) : 0;
 	}
 	at = 0;
 	while (list) {
@@ -181,6 +187,7 @@ s_commit_jobs(node_t *node, pjob_t *list, size_t n)
 	free(buf);
 	free(len);
 	free(ok);
+	free(bodies); /* borrowed: the jobs own them (s_pjob_free) */
 	free(res);
 }
 
@@ -267,7 +274,8 @@ s_put(void *ctx, sync_put_t *job)
 
 	if (p == NULL || (p->fbuf = calloc(n ? n : 1, sizeof(*p->fbuf))) == NULL ||
 	    (p->flen = calloc(n ? n : 1, sizeof(*p->flen))) == NULL ||
-	    (p->at = calloc(n ? n : 1, sizeof(*p->at))) == NULL || (p->ok = calloc(n ? n : 1, 1)) == NULL) {
+	    (p->at = calloc(n ? n : 1, sizeof(*p->at))) == NULL || (p->ok = calloc(n ? n : 1, 1)) == NULL ||
+	    (p->bodies = calloc(n ? n : 1, sizeof(*p->bodies))) == NULL) {
 		s_pjob_free(p);
 		return CPT_ENOMEM;
 	}
@@ -293,7 +301,7 @@ s_put(void *ctx, sync_put_t *job)
 	/* Signatures on every core first; the writer then only stores. */
 	if (k > 0 && node_vpool(node)) {
 		vpool_verify(node_vpool(node), p->fbuf, p->flen, k, node_ingest_ctx(node)->fed,
-			     node_ingest_ctx(node)->max_body, p->ok);
+			     node_ingest_ctx(node)->max_body, p->ok, p->bodies);
 	} else {
 		for (size_t j = 0; j < k; j++) {
 			evt_t ev;

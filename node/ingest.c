@@ -364,7 +364,7 @@ s_ref_of(const evt_t *ev, const json_t *body, uint8_t ref[CPT_ID_LEN], int keys)
 /* ----------------------------------------------------------- pending */
 
 static int s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len,
-			ingest_res_t *res, int depth, int preverified);
+			ingest_res_t *res, int depth, int preverified, json_t *pre_body);
 
 /* Puts an event aside until the key wait is vouched for. The cap applies to
  * new arrivals only: an event already waiting is not refused for want of
@@ -436,7 +436,7 @@ s_pending_release(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN
 		rc = mdb_cursor_del(cur, 0);
 		mdb_cursor_close(cur);
 		if (rc == 0)
-			rc = s_ingest_one(ctx, txn, copy, len, &res, depth + 1, 0);
+			rc = s_ingest_one(ctx, txn, copy, len, &res, depth + 1, 0, NULL);
 		free(copy);
 		if (rc != 0)
 			return rc;
@@ -1025,7 +1025,7 @@ s_refuse(ingest_ctx_t *ctx, MDB_txn *txn, ingest_res_t *res, int rc, const char 
 /* Returns a store error (abort the txn) or 0; the event's fate is in res. */
 static int
 s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len, ingest_res_t *res,
-	     int depth, int preverified)
+	     int depth, int preverified, json_t *pre_body)
 {
 	evt_t ev;
 	json_t *body = NULL;
@@ -1048,8 +1048,12 @@ s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len, in
 	evt_id(res->id, &ev);
 	/* A duplicate costs a lookup, not a signature check: relays in a mesh
 	 * receive most events more than once. The id commits to the signature,
-	 * so a stored id means these very bytes were verified before. */
-	if (!ctx->reindexing) {
+	 * so a stored id means these very bytes were verified before. A batch
+	 * the pool verified was looked up by the sync thread already: the
+	 * store's put below (MDB_NOOVERWRITE) catches what came in between,
+	 * before this function writes anything — a stored event's author is
+	 * known, so it never waits in DB_PENDING. */
+	if (!ctx->reindexing && !preverified) {
 		rc = ig_get(txn, ctx->st->dbi[DB_EVENTS], res->id, CPT_ID_LEN, &v);
 		if (rc == 0) {
 			res->rc = CPT_EEXIST;
@@ -1072,7 +1076,9 @@ s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len, in
 	if (HLC_MS(ev.ts) > now + HLC_MAX_DRIFT_MS)
 		return s_refuse(ctx, txn, res, CPT_EAGAIN, "timestamp too far in the future");
 	if (ev.body) {
-		if ((body = ig_body(&ev)) == NULL)
+		/* Parsed by the worker that verified these very bytes, if any. */
+		body = preverified && pre_body ? json_incref(pre_body) : ig_body(&ev);
+		if (body == NULL)
 			return s_refuse(ctx, txn, res, CPT_EINVAL, "body is not a JSON object");
 		if ((rc = vw_validate(&ev, body, res->why, sizeof(res->why))) != 0) {
 			json_decref(body);
@@ -1119,8 +1125,17 @@ s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len, in
 	/* A body erased by a redaction we already hold is never accepted again. */
 	if (ev.body == NULL || (ig_redactable(ev.kind) && s_is_redacted(ctx, txn, res->id, ev.author)))
 		redacted = 1;
-	rc = ig_put(txn, ctx->st->dbi[DB_EVENTS], res->id, CPT_ID_LEN, ev.raw,
-		    redacted ? EVT_FIXED_LEN : ev.raw_len);
+	{
+		MDB_val key = {CPT_ID_LEN, res->id}, val = {redacted ? EVT_FIXED_LEN : ev.raw_len,
+							      (void *)ev.raw};
+		rc = mdb_put(txn, ctx->st->dbi[DB_EVENTS], &key, &val,
+			     ctx->reindexing ? 0 : MDB_NOOVERWRITE);
+		if (rc == MDB_KEYEXIST) {
+			json_decref(body);
+			res->rc = CPT_EEXIST;
+			return 0;
+		}
+	}
 	/* An erased event refers to nothing: whether it came with its body or
 	 * without, it has no DB_BY_REF entry. */
 	if (!redacted && body)
@@ -1158,7 +1173,8 @@ ingest_txn(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *const *buf, const siz
 	ctx->bk = n > 1 ? bk_acc_new() : NULL;
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = s_ingest_one(ctx, txn, buf[i], len[i], &res[i], 0,
-				  ctx->verified != NULL && ctx->verified[i]);
+				  ctx->verified != NULL && ctx->verified[i],
+				  ctx->bodies ? ctx->bodies[i] : NULL);
 	if (rc == 0 && ctx->bk)
 		rc = bk_acc_flush(ctx->bk, ctx->st, txn);
 	bk_acc_free(&ctx->bk);

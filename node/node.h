@@ -120,9 +120,12 @@ typedef struct vpool vpool_t;
 vpool_t *vpool_new(size_t threads);
 void vpool_destroy(vpool_t **self_p);
 /* Decodes and verifies n envelopes in parallel; ok[i] = 1 when envelope i
- * decoded and its signature is valid for fed. Blocks until all are done. */
+ * decoded and its signature is valid for fed. With bodies (else NULL), the
+ * body of each verified envelope is parsed there too: bodies[i] a new
+ * reference, NULL when none or not a JSON object (the writer then parses it
+ * and says why). Blocks until all are done. */
 void vpool_verify(vpool_t *p, const uint8_t *const *buf, const size_t *len, size_t n,
-		  const uint8_t fed[CPT_FED_LEN], uint32_t max_body, uint8_t *ok);
+		  const uint8_t fed[CPT_FED_LEN], uint32_t max_body, uint8_t *ok, json_t **bodies);
 
 /* ---------------------------------------------------------------- ingest */
 
@@ -135,6 +138,8 @@ typedef struct ingest_ctx {
 	uint32_t max_pending;           /* pending cap */
 	uint64_t now_ms;                /* wall clock for the drift check, 0 = read it */
 	int reindexing;                 /* events are already in DB_EVENTS: rebuilding views */
+	json_t *const *bodies;          /* for one ingest_txn call: bodies[i] parsed by the pool
+	                                   (vpool_verify), or NULL: parsed here */
 	const uint8_t *verified;        /* for one ingest_txn call: verified[i] set when a
 	                                   worker checked envelope i's signature; NULL = none */
 	struct ig_cache *cache;         /* parsed key records (ingest.c); ingest_ctx_release */
@@ -242,9 +247,10 @@ int node_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t 
 int node_submit_from_peer(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
 			  ingest_res_t *res) CPT_WUR;
 /* The same, for a batch whose signatures the verification pool checked:
- * verified[i] set means envelope i decoded and its signature is valid. */
+ * verified[i] set means envelope i decoded and its signature is valid;
+ * bodies (or NULL) the bodies it parsed (vpool_verify), borrowed. */
 int node_submit_verified(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
-			 const uint8_t *verified, ingest_res_t *res) CPT_WUR;
+			 const uint8_t *verified, json_t *const *bodies, ingest_res_t *res) CPT_WUR;
 /* The node's signature-checking pool while it runs, else NULL. */
 vpool_t *node_vpool(node_t *n);
 /* The peer batch writer while the sync engine runs, else NULL. */

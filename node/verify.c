@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "node/ingest_internal.h"
 #include "node/node.h"
 
 struct vpool {
@@ -24,6 +25,7 @@ struct vpool {
 	const size_t *len;           /* lengths */
 	size_t n;                    /* count */
 	uint8_t *ok;                 /* out: 1 when verified */
+	json_t **bodies;             /* out: parsed bodies, or NULL */
 	const uint8_t *fed;          /* federation id */
 	uint32_t max_body;           /* body cap */
 	size_t next;                 /* next index to take */
@@ -37,6 +39,9 @@ s_check(vpool_t *p, size_t i)
 
 	p->ok[i] = evt_decode(&ev, p->buf[i], p->len[i], p->max_body) == 0 &&
 		   evt_verify(&ev, p->fed) == 0;
+	/* The writer's JSON parse, done here on every core. */
+	if (p->bodies)
+		p->bodies[i] = p->ok[i] && ev.body ? ig_body(&ev) : NULL;
 }
 
 /* Takes envelopes in chunks until the job is exhausted. */
@@ -128,7 +133,7 @@ vpool_destroy(vpool_t **self_p)
 
 void
 vpool_verify(vpool_t *p, const uint8_t *const *buf, const size_t *len, size_t n,
-	     const uint8_t fed[CPT_FED_LEN], uint32_t max_body, uint8_t *ok)
+	     const uint8_t fed[CPT_FED_LEN], uint32_t max_body, uint8_t *ok, json_t **bodies)
 {
 	if (n == 0)
 		return;
@@ -137,6 +142,7 @@ vpool_verify(vpool_t *p, const uint8_t *const *buf, const size_t *len, size_t n,
 	p->len = len;
 	p->n = n;
 	p->ok = ok;
+	p->bodies = bodies;
 	p->fed = fed;
 	p->max_body = max_body;
 	p->next = 0;

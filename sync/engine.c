@@ -27,8 +27,8 @@
 #define MSG_FLOOR      (1024 * 1024) /* every node accepts messages this big, sends none bigger */
 #define BATCH_EVENTS   1000   /* envelopes per EVENTS */
 #define WANTQ_MAX      16384  /* ids a peer may have asked for and not received yet */
-#define WINDOW         16     /* EVENTS messages answering WANTs sent and not yet ACKed */
-#define JOBS_MAX       16     /* batches on their way to the store before reading stops */
+#define WINDOW         12     /* EVENTS messages answering WANTs sent and not yet ACKed */
+#define JOBS_MAX       12     /* batches on their way to the store before reading stops */
 #define ACK_WAIT_MS    5000   /* an ACK not back by then is taken as lost */
 #define BAN_MS         60000  /* a hostile peer is shut out this long */
 #define BAD_LIMIT      20     /* malformed messages or forged events before a ban */

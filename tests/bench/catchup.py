@@ -143,7 +143,7 @@ def main():
     perf = None
     if os.environ.get("CATCHUP_PERF"):
         # Profile of the receiving node: CATCHUP_PERF=/tmp/perf.data
-        perf = subprocess.Popen(["perf", "record", "-F", "400", "--call-graph", "dwarf,8192",
+        perf = subprocess.Popen(["perf", "record", "-F", os.environ.get("CATCHUP_PERF_HZ", "400"), "--call-graph", "dwarf,8192",
                                  "-p", str(dst.proc.pid), "-o", os.environ["CATCHUP_PERF"]],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     trace = None

@@ -126,7 +126,7 @@ main(int argc, char **argv)
 		for (size_t i = from; i < to; i += batch) {
 			size_t k = to - i < batch ? to - i : batch;
 			int rc = pass == 0 ? node_submit_verified(node, (const uint8_t *const *)env + i, len + i, k,
-								  ok + i, res)
+								  ok + i, NULL, res)
 					   : node_submit(node, (const uint8_t *const *)env + i, len + i, k, res);
 			if (rc != 0) {
 				fprintf(stderr, "ingest: store error\n");

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "node/ingest_internal.h"
 #include "tests/unit/ingest_fixture.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -997,6 +998,65 @@ test_random_orders(void **state)
 	s_scene_free(&s);
 }
 
+/* The path of batches from peers: signatures checked and bodies parsed by
+ * the pool (ingest_ctx_t.verified and .bodies), duplicates caught by the
+ * store's put itself (no lookup first). The same store as the ordinary path,
+ * whatever duplicates come in the batch or later. */
+static void
+test_pool_verified_path(void **state)
+{
+	enum { N = S_ALL };
+	scene_t s;
+	ev_t *list[2 * N];
+	uint8_t ok[2 * N];
+	json_t *bodies[2 * N];
+	ingest_res_t res[2 * N], first[N];
+	snap_t a, b;
+	fx_t f;
+
+	(void)state;
+	s_scene(&s);
+	for (size_t i = 0; i < 2 * N; i++)
+		list[i] = &s.ev[i % N];
+	fx_open(&f);
+	assert_int_equal(fx_ingest_n(&f, list, N, first), 0);
+	fx_snap(f.st, &a);
+	fx_close(&f);
+
+	/* Each event twice in one batch, as the pool hands them over. */
+	for (size_t i = 0; i < 2 * N; i++) {
+		evt_t ev;
+		ok[i] = 1;
+		bodies[i] = evt_decode(&ev, list[i]->buf, list[i]->len, EVT_MAX_BODY) == 0 && ev.body
+				    ? ig_body(&ev)
+				    : NULL;
+	}
+	fx_open(&f);
+	f.ctx.verified = ok;
+	f.ctx.bodies = bodies;
+	assert_int_equal(fx_ingest_n(&f, list, 2 * N, res), 0);
+	for (size_t i = 0; i < N; i++) {
+		assert_int_equal(res[i].rc, first[i].rc);
+		if (first[i].rc == 0)
+			assert_int_equal(res[N + i].rc, CPT_EEXIST);
+	}
+	/* And all of them once more, in a batch of their own. */
+	assert_int_equal(fx_ingest_n(&f, list, N, res), 0);
+	for (size_t i = 0; i < N; i++)
+		if (first[i].rc == 0)
+			assert_int_equal(res[i].rc, CPT_EEXIST);
+	f.ctx.verified = NULL;
+	f.ctx.bodies = NULL;
+	fx_snap(f.st, &b);
+	FX_SNAP_EQUAL(&a, &b, "pool-verified batches with duplicates");
+	fx_snap_free(&a);
+	fx_snap_free(&b);
+	fx_close(&f);
+	for (size_t i = 0; i < 2 * N; i++)
+		json_decref(bodies[i]);
+	s_scene_free(&s);
+}
+
 /* Trust that changes after the fact, in 300 orders: lyon is revoked from a
  * time before it enrolled eve and before it revoked gina; carol's key is
  * enrolled again under another handle. */
@@ -1627,6 +1687,7 @@ main(void)
 	    cmocka_unit_test(test_all_orders_edits_reactions),
 	    cmocka_unit_test(test_all_orders_redactions),
 	    cmocka_unit_test(test_random_orders),
+	    cmocka_unit_test(test_pool_verified_path),
 	    cmocka_unit_test(test_trust_changes_any_order),
 	    cmocka_unit_test(test_bodiless_copies),
 	    cmocka_unit_test(test_children_before_post),
