@@ -147,6 +147,8 @@ bk_acc_flush(bk_acc_t *a, store_t *st, MDB_txn *txn)
 	static const uint8_t zero[32];
 	int rc = 0;
 
+	if (a->n == 0)
+		return 0;
 	/* In key order (neighbouring buckets share their B-tree pages), a
 	 * bucket's entries merged into one change. */
 	qsort(a->e, a->n, sizeof(*a->e), s_bentry_cmp);

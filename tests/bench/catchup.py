@@ -164,7 +164,7 @@ def main():
         if got != last:
             samples.append((time.monotonic() - t0, got))
             last = got
-        time.sleep(0.5)
+        time.sleep(0.1)
     took = time.monotonic() - t0
     src_cpu, dst_cpu = thread_cpu(src.proc.pid), thread_cpu(dst.proc.pid)
     sent = sum(p.get("sent", 0) for p in src.status().get("peers", []))
