@@ -133,6 +133,7 @@ struct sync {
 	inbatch_t *in;                  /* envelopes waiting for the end of this round, or NULL */
 	size_t jobs_out;                /* batches given to ops.put, not done yet */
 	int stop;                       /* leave the loop */
+	int thread_started;             /* the engine thread ran (s_free) */
 };
 
 /* The engine whose thread this is, NULL on other threads. */
@@ -1521,6 +1522,14 @@ s_cmd(sync_t *s, uint8_t cmd, const void *data, size_t len)
 static void
 s_free(sync_t *s)
 {
+	/* The writer's last sync_put_done may still be leaving s_cmd: its
+	 * message arrived (the engine waited for every job), but its zmq_send
+	 * may not have returned, nor its unlock happened. s_cmd holds the lock
+	 * throughout: once it is ours, nobody else is using cmd_out. */
+	if (s->thread_started) {
+		pthread_mutex_lock(&s->cmd_lock);
+		pthread_mutex_unlock(&s->cmd_lock);
+	}
 	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
 		s_close_dealer(&s->links[i]);
 		free(s->links[i].wantq);
@@ -1624,6 +1633,7 @@ sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peer
 		snprintf(err, errlen, "cannot start the sync thread");
 		goto fail;
 	}
+	s->thread_started = 1;
 	return s;
 fail:
 	s_free(s);
