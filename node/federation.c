@@ -105,6 +105,9 @@ struct fed_writer {
 	pthread_cond_t cond;   /* a job was queued, or stop */
 	pjob_t *head, **tail;  /* verified batches, in arrival order */
 	int stop;              /* leave once the queue is empty */
+	/* the sync thread's (s_put), not under lock: */
+	unsigned clean;        /* batches in a row looked up with no duplicate */
+	unsigned long batches; /* batches seen */
 };
 
 static void
@@ -268,9 +271,10 @@ s_put(void *ctx, sync_put_t *job)
 	node_t *node = ctx;
 	store_t *st = node_store(node);
 	fed_writer_t *w = node_fed_writer(node);
-	size_t n = job->n, k = 0;
+	size_t n = job->n, k = 0, dups = 0;
 	pjob_t *p = calloc(1, sizeof(*p));
 	MDB_txn *txn = NULL;
+	int look = 1;
 
 	if (p == NULL || (p->fbuf = calloc(n ? n : 1, sizeof(*p->fbuf))) == NULL ||
 	    (p->flen = calloc(n ? n : 1, sizeof(*p->flen))) == NULL ||
@@ -280,7 +284,17 @@ s_put(void *ctx, sync_put_t *job)
 		return CPT_ENOMEM;
 	}
 	p->job = job;
-	if (store_read_begin(st, &txn) != 0)
+	/* Duplicates are looked up before verification while batches bring
+	 * some (relays crossing in a mesh): a lookup is ~20x cheaper than a
+	 * signature check. A catch-up brings none, and there the lookups were
+	 * 4% of the node's CPU: after 4 clean batches only one in 8 is looked
+	 * up, to notice when duplicates come back. Those that get through are
+	 * verified for nothing and then refused by the writer's put. */
+	if (w) {
+		look = w->clean < 4 || w->batches % 8 == 0;
+		w->batches++;
+	}
+	if (!look || store_read_begin(st, &txn) != 0)
 		txn = NULL;
 	for (size_t i = 0; i < n; i++) {
 		MDB_val v;
@@ -288,15 +302,20 @@ s_put(void *ctx, sync_put_t *job)
 		job->rc[i] = CPT_EEXIST;
 		if (txn && job->len[i] >= EVT_FIXED_LEN) {
 			evt_id_raw(job->ids[i], job->buf[i]);
-			if (ig_get(txn, st->dbi[DB_EVENTS], job->ids[i], CPT_ID_LEN, &v) == 0)
+			if (ig_get(txn, st->dbi[DB_EVENTS], job->ids[i], CPT_ID_LEN, &v) == 0) {
+				dups++;
 				continue;
+			}
 		}
 		p->fbuf[k] = job->buf[i];
 		p->flen[k] = job->len[i];
 		p->at[k++] = i;
 	}
-	if (txn)
+	if (txn) {
 		store_read_end(st, &txn);
+		if (w)
+			w->clean = dups ? 0 : w->clean + 1;
+	}
 	p->k = k;
 	/* Signatures on every core first; the writer then only stores. */
 	if (k > 0 && node_vpool(node)) {

@@ -1048,11 +1048,12 @@ s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len, in
 	evt_id(res->id, &ev);
 	/* A duplicate costs a lookup, not a signature check: relays in a mesh
 	 * receive most events more than once. The id commits to the signature,
-	 * so a stored id means these very bytes were verified before. A batch
-	 * the pool verified was looked up by the sync thread already: the
-	 * store's put below (MDB_NOOVERWRITE) catches what came in between,
-	 * before this function writes anything — a stored event's author is
-	 * known, so it never waits in DB_PENDING. */
+	 * so a stored id means these very bytes were verified before. For a
+	 * batch the pool verified, the lookup was the sync thread's (or skipped
+	 * while batches brought no duplicates): the store's put below
+	 * (MDB_NOOVERWRITE) catches the rest, before this function writes
+	 * anything — a stored event's author is known, so it never waits in
+	 * DB_PENDING. */
 	if (!ctx->reindexing && !preverified) {
 		rc = ig_get(txn, ctx->st->dbi[DB_EVENTS], res->id, CPT_ID_LEN, &v);
 		if (rc == 0) {
