@@ -80,6 +80,9 @@ typedef struct link {
 	size_t n_ranges;                /* how many queued */
 	uint8_t range_at[SYNC_TSID_LEN];/* cursor in the first range */
 	int range_at_set;               /* cursor is set */
+	uint64_t stream_left;           /* events of the queued ranges not yet queued to send */
+	uint64_t backlog_said;          /* what our last BACKLOG to it said */
+	uint64_t backlog_ms;            /* when */
 	uint64_t rate_mark;             /* st.received at the last rate tick */
 	/* events it asked for, sent as its ACKs come back (flow control) */
 	uint8_t (*wantq)[CPT_ID_LEN];   /* queued ids, malloc'd while non-empty */
@@ -87,6 +90,7 @@ typedef struct link {
 	int inflight;                   /* EVENTS sent and not yet ACKed */
 	size_t storing;                 /* its EVENTS messages on their way to our store */
 	uint64_t inflight_ms;           /* last EVENTS sent or ACK received */
+	uint64_t inflight_events;       /* envelopes in them */
 } link_t;
 
 /* EVENTS received, ingested together: one put job (s_batch_flush), back
@@ -527,6 +531,7 @@ s_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], size_t n)
 	free(elen);
 	if (msgs) {
 		l->inflight += msgs;
+		l->inflight_events += sent;
 		l->inflight_ms = s_now();
 	}
 	pthread_mutex_lock(&s->lock);
@@ -544,6 +549,7 @@ s_wantq_clear(sync_t *s, link_t *l)
 	l->wantq = NULL;
 	l->wq_head = l->wq_len = 0;
 	l->inflight = 0;
+	l->inflight_events = 0;
 	pthread_mutex_lock(&s->lock);
 	l->st.to_send = 0;
 	pthread_mutex_unlock(&s->lock);
@@ -569,7 +575,7 @@ s_wantq_add(sync_t *s, link_t *l, const uint8_t *ids, size_t n)
 	memcpy(l->wantq + l->wq_len, ids, n * CPT_ID_LEN);
 	l->wq_len += n;
 	pthread_mutex_lock(&s->lock);
-	l->st.to_send = l->wq_len - l->wq_head;
+	l->st.to_send = l->wq_len - l->wq_head + l->stream_left + l->inflight_events;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -581,8 +587,10 @@ s_wantq_serve(sync_t *s, link_t *l)
 {
 	uint64_t now = s_now();
 
-	if (l->inflight > 0 && s_since(now, l->inflight_ms) > ACK_WAIT_MS)
+	if (l->inflight > 0 && s_since(now, l->inflight_ms) > ACK_WAIT_MS) {
 		l->inflight = 0; /* ACKs lost: do not stall the link for good */
+		l->inflight_events = 0;
+	}
 	if (l->inflight < WINDOW && s_link_up(l))
 		s_ranges_feed(s, l);
 	while (l->wantq && l->wq_head < l->wq_len && l->inflight < WINDOW && s_link_up(l)) {
@@ -598,8 +606,31 @@ s_wantq_serve(sync_t *s, link_t *l)
 		l->wq_head = l->wq_len = 0;
 	}
 	pthread_mutex_lock(&s->lock);
-	l->st.to_send = l->wq_len - l->wq_head;
+	l->st.to_send = l->wq_len - l->wq_head + l->stream_left + l->inflight_events;
 	pthread_mutex_unlock(&s->lock);
+}
+
+/* Tells the peer how many events we have queued for it (BACKLOG), so that
+ * its status shows what remains of a catch-up: when that changes, at most
+ * once a second, and at once when it reaches zero or grows from zero. */
+static void
+s_backlog_say(sync_t *s, link_t *l, uint64_t now)
+{
+	uint64_t v = l->wq_len - l->wq_head + l->stream_left + l->inflight_events;
+	uint8_t b[8];
+	const void *f[1] = {b};
+	size_t fl[1] = {8};
+
+	if (v == l->backlog_said || !s_link_up(l))
+		return;
+	if (v != 0 && l->backlog_said != 0 && s_since(now, l->backlog_ms) < 1000)
+		return;
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(v >> (56 - 8 * i));
+	if (s_send(s, l, SYNC_BACKLOG, f, fl, 1) == 0) {
+		l->backlog_said = v;
+		l->backlog_ms = now;
+	}
 }
 
 /* ------------------------------------------------------ reconciliation */
@@ -678,6 +709,13 @@ s_rc_push_range(void *arg, const uint8_t *lo, const uint8_t *hi)
 		return;
 	lo = from;
 	hi = to;
+	{
+		/* How many: for the backlog both sides show (BACKLOG). */
+		uint64_t count = 0;
+		uint8_t fp[RECON_FP_LEN];
+		s->conf.ops.fingerprint(s->conf.ops.ctx, lo, hi, &count, fp);
+		l->stream_left += count;
+	}
 	memcpy(l->ranges[l->n_ranges][0], lo, SYNC_TSID_LEN);
 	memcpy(l->ranges[l->n_ranges][1], hi, SYNC_TSID_LEN);
 	l->n_ranges++;
@@ -742,6 +780,7 @@ s_recon_on(sync_t *s, link_t *l, const uint8_t *msg, size_t len)
 	rc = recon_process(s->recon, msg, len, s->recon_out, s->send_cap - 64, &outlen, &done);
 	s->recon_link = NULL;
 	s_recon_count(s, l);
+	s_backlog_say(s, l, s_now());
 	if (rc != 0) {
 		s_malformed(s, l, SYNC_RECON, 2);
 		return;
@@ -775,10 +814,12 @@ s_ranges_feed(sync_t *s, link_t *l)
 			     BATCH_EVENTS);
 	/* scan starts after its key: include the range's first key itself. */
 	if (!l->range_at_set && s->conf.ops.has(s->conf.ops.ctx, l->ranges[0][0] + 8)) {
+		l->stream_left -= l->stream_left > 0;
 		s_wantq_add(s, l, l->ranges[0][0] + 8, 1);
 	}
 	while (k < n && memcmp(page[k], l->ranges[0][1], SYNC_TSID_LEN) < 0)
 		k++;
+	l->stream_left = l->stream_left > k ? l->stream_left - k : 0;
 	for (size_t i = 0; i < k; i++)
 		s_wantq_add(s, l, page[i] + 8, 1);
 	if (k > 0) {
@@ -790,6 +831,8 @@ s_ranges_feed(sync_t *s, link_t *l)
 		memmove(l->ranges[0], l->ranges[1], (l->n_ranges - 1) * sizeof(l->ranges[0]));
 		l->n_ranges--;
 		l->range_at_set = 0;
+		if (l->n_ranges == 0)
+			l->stream_left = 0; /* the count was an estimate if events came meanwhile */
 	}
 	free(page);
 }
@@ -819,6 +862,8 @@ s_set_connected(sync_t *s, link_t *l, int up)
 	log_info("sync", "peer %s site=%s", up ? "connected" : "disconnected", s_name(l));
 	l->n_ranges = 0;
 	l->range_at_set = 0;
+	l->stream_left = 0;
+	l->backlog_said = 0;
 	if (up)
 		s_start_reconcile(l);
 	else
@@ -1104,6 +1149,16 @@ s_handle(sync_t *s, link_t *l, zmq_msg_t *m, size_t n, int overflow)
 		if (l->inflight > 0)
 			l->inflight--;
 		l->inflight_ms = now;
+		{
+			/* stored + duplicate + pending + refused: every envelope of
+			 * the message it acknowledges */
+			const uint8_t *d = zmq_msg_data(&m[1]);
+			uint64_t k = 0;
+			for (int q = 0; q < 4; q++)
+				k += (uint64_t)d[4 * q] << 24 | (uint64_t)d[4 * q + 1] << 16 |
+				     (uint64_t)d[4 * q + 2] << 8 | d[4 * q + 3];
+			l->inflight_events = l->inflight_events > k ? l->inflight_events - k : 0;
+		}
 		s_wantq_serve(s, l);
 		break;
 	case SYNC_WANT:
@@ -1116,6 +1171,17 @@ s_handle(sync_t *s, link_t *l, zmq_msg_t *m, size_t n, int overflow)
 	case SYNC_IDS:
 		s_malformed(s, l, type, n); /* the pre-reconciliation id list: no longer spoken */
 		break;
+	case SYNC_BACKLOG: {
+		/* What it has queued for us: shown as our backlog from it. */
+		const uint8_t *d = zmq_msg_data(&m[1]);
+		uint64_t v = 0;
+		for (int i = 0; i < 8; i++)
+			v = v << 8 | d[i];
+		pthread_mutex_lock(&s->lock);
+		l->st.to_receive = v;
+		pthread_mutex_unlock(&s->lock);
+		break;
+	}
 	case SYNC_EVENTS:
 		s_batch_add(s, l, m, len, n);
 		break;
@@ -1325,6 +1391,7 @@ s_on_cmd(sync_t *s)
 				if (!l->used || !s_link_up(l) || s_send(s, l, SYNC_EVENTS, f, fl, 1) != 0)
 					continue;
 				l->inflight++;
+				l->inflight_events++;
 				l->inflight_ms = s_now();
 				pthread_mutex_lock(&s->lock);
 				l->st.sent++;
@@ -1417,6 +1484,7 @@ s_timers(sync_t *s)
 			l->recon_due = 0;
 		if (l->wantq || l->n_ranges)
 			s_wantq_serve(s, l);
+		s_backlog_say(s, l, now);
 		if (rate_tick) {
 			pthread_mutex_lock(&s->lock);
 			l->st.rate_in = (l->st.received - l->rate_mark) * 1000 / (rate_ms ? rate_ms : 1);

@@ -10,7 +10,7 @@ sync_msg_type(const uint8_t *frame0, size_t len)
 {
 	if (frame0 == NULL || len != 2 || frame0[0] != SYNC_VERSION)
 		return -1;
-	if (frame0[1] < SYNC_HELLO || frame0[1] > SYNC_RECON)
+	if (frame0[1] < SYNC_HELLO || frame0[1] > SYNC_BACKLOG)
 		return -1;
 	return frame0[1];
 }
@@ -48,6 +48,8 @@ sync_msg_check(int type, size_t n, const size_t *len, size_t max_msg)
 		return n == 2 && len[1] > 0 && len[1] % CPT_ID_LEN == 0 ? 0 : CPT_EINVAL;
 	case SYNC_RECON:
 		return n == 2 && len[1] > 0 ? 0 : CPT_EINVAL;
+	case SYNC_BACKLOG:
+		return n == 2 && len[1] == 8 ? 0 : CPT_EINVAL;
 	}
 	return CPT_EINVAL;
 }

@@ -28,6 +28,7 @@ enum sync_msg {
 	SYNC_IDS = 6,    /* frame 1: n x (ts, id); frame 2: [last-page flag] */
 	SYNC_WANT = 7,   /* frame 1: n x id (32) */
 	SYNC_RECON = 8,  /* frame 1: a reconciliation message (recon.c) */
+	SYNC_BACKLOG = 9, /* frame 1: u64 big-endian: events the sender has queued for us */
 };
 
 /* A batch of envelopes received from peers, on its way to the store. */
