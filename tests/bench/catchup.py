@@ -150,8 +150,9 @@ def main():
     perf = None
     if os.environ.get("CATCHUP_PERF"):
         # Profile of the receiving node: CATCHUP_PERF=/tmp/perf.data
-        perf = subprocess.Popen(["perf", "record", "-F", os.environ.get("CATCHUP_PERF_HZ", "400"), "--call-graph", "dwarf,8192",
-                                 "-p", str(dst.proc.pid), "-o", os.environ["CATCHUP_PERF"]],
+        perf = subprocess.Popen(["perf", "record", "-F", os.environ.get("CATCHUP_PERF_HZ", "400"),
+                                 "--call-graph", "dwarf,8192", "-p", str(dst.proc.pid),
+                                 "-o", os.environ["CATCHUP_PERF"]],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     trace = None
     if os.environ.get("CATCHUP_TRACE"):
@@ -160,11 +161,17 @@ def main():
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = 0
     samples = []
+    halfway = None
     while True:
         st = dst.status()
         got = st["events"]
         if got >= total:
             break
+        if halfway is None and got >= total // 2:
+            # What site IT sees half-way: the backlog and the rate.
+            p = [x for x in st.get("peers", []) if x.get("site") == "source"]
+            if p:
+                halfway = (total - got, p[0].get("to_receive", 0), p[0].get("rate_in", 0))
         if time.monotonic() - t0 > 3600:
             print("timed out at %d of %d" % (got, total))
             break
@@ -186,6 +193,9 @@ def main():
           "[target >= 25,000/s on 2 cores; single-core verify %s]" % (total, took, rate, rate1))
     print("receiving node: peak anonymous memory (heap) %.1f MiB, VmHWM %.1f MiB incl. mapped "
           "store pages [target heap <= 64 MiB]" % (peak["anon"] / 1024, peak["hwm"] / 1024))
+    if halfway:
+        print("half-way, the receiving node's status showed %d events to receive at %d "
+              "events/s (%d actually remained)" % (halfway[1], halfway[2], halfway[0]))
     print("events sent by the source: %d (%.2f per event stored)" % (sent, sent / max(total, 1)))
     print("CPU of the receiving node by thread: %s" % cpu_line({}, dst_cpu))
     print("CPU of the sending node by thread: %s" % cpu_line(src_cpu0, src_cpu))
