@@ -39,7 +39,8 @@ static int s_disconnected;    /* the node closed the connection */
 static int s_refused;         /* a handshake failed */
 static int s_up;              /* a handshake succeeded */
 static unsigned long s_sent;  /* messages sent */
-static unsigned long s_recvd[SYNC_WANT + 2]; /* messages received by type (last: other) */
+#define OTHER (SYNC_BACKLOG + 1) /* a type this tool does not know */
+static unsigned long s_recvd[OTHER + 1]; /* messages received by type (last: other) */
 static const key_sign_t *s_site; /* our site key (HELLO, signed events) */
 
 static uint64_t
@@ -91,7 +92,7 @@ s_read_for(int ms)
 			s_drain_monitor();
 		while (it[0].revents & ZMQ_POLLIN) {
 			zmq_msg_t m;
-			int first = 1, type = SYNC_WANT + 1, more = 1;
+			int first = 1, type = OTHER, more = 1;
 			while (more) {
 				zmq_msg_init(&m);
 				if (zmq_msg_recv(&m, s_sock, first ? ZMQ_DONTWAIT : 0) < 0) {
@@ -102,7 +103,7 @@ s_read_for(int ms)
 				}
 				if (first) {
 					int t = sync_msg_type(zmq_msg_data(&m), zmq_msg_size(&m));
-					type = t > 0 ? t : SYNC_WANT + 1;
+					type = t > 0 && t < OTHER ? t : OTHER;
 				}
 				first = 0;
 				more = zmq_msg_more(&m);
@@ -159,7 +160,7 @@ s_report(const char *what)
 	printf("%s: %llu ms; sent %lu messages; received hello=%lu pong=%lu ack=%lu ids=%lu want=%lu "
 	       "events=%lu other=%lu; %s\n",
 	       what, (unsigned long long)(s_ms() - s_t0), s_sent, s_recvd[SYNC_HELLO], s_recvd[SYNC_PONG], s_recvd[SYNC_ACK],
-	       s_recvd[SYNC_IDS], s_recvd[SYNC_WANT], s_recvd[SYNC_EVENTS], s_recvd[SYNC_WANT + 1],
+	       s_recvd[SYNC_IDS], s_recvd[SYNC_WANT], s_recvd[SYNC_EVENTS], s_recvd[OTHER],
 	       s_disconnected ? "the node closed the connection" : "still connected");
 	if (s_refused)
 		printf("%s: the node refused a later handshake\n", what);
