@@ -317,18 +317,11 @@ s_put(void *ctx, sync_put_t *job)
 			w->clean = dups ? 0 : w->clean + 1;
 	}
 	p->k = k;
-	/* Signatures on every core first; the writer then only stores. */
-	if (k > 0 && node_vpool(node)) {
+	/* Signatures on every core first; the writer then only stores. Without
+	 * a pool, ok[] stays 0 and the writer checks them itself. */
+	if (k > 0 && node_vpool(node))
 		vpool_verify(node_vpool(node), p->fbuf, p->flen, k, node_ingest_ctx(node)->fed,
 			     node_ingest_ctx(node)->max_body, p->ok, p->bodies);
-	} else {
-		for (size_t j = 0; j < k; j++) {
-			evt_t ev;
-			p->ok[j] = evt_decode(&ev, p->fbuf[j], p->flen[j], node_ingest_ctx(node)->max_body) ==
-					   0 &&
-				   evt_verify(&ev, node_ingest_ctx(node)->fed) == 0;
-		}
-	}
 	if (k == 0 || w == NULL) {
 		/* Nothing to store, or no writer thread: done here and now. */
 		s_commit_jobs(node, p, k);

@@ -276,6 +276,14 @@ ig_handle_of(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], ch
 
 /* ------------------------------------------------------------ indexes */
 
+/* The reconciliation index follows DB_ORDER: gathered over the batch when
+ * ingest_txn gathers (ctx->bk), else at once. */
+static int
+s_bk_change(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[40], int add)
+{
+	return ctx->bk ? bk_acc_add(ctx->bk, key, add) : bk_update(ctx->st, txn, key, add);
+}
+
 static int
 s_index(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
 	const uint8_t *ref)
@@ -291,7 +299,7 @@ s_index(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT_I
 		MDB_val key = {8 + CPT_ID_LEN, k}, val = {2, kind};
 		rc = mdb_put(txn, ctx->st->dbi[DB_ORDER], &key, &val, MDB_NOOVERWRITE);
 		if (rc == 0)
-			rc = ctx->bk ? bk_acc_add(ctx->bk, k, 1) : bk_update(ctx->st, txn, k, 1);
+			rc = s_bk_change(ctx, txn, k, 1);
 		else if (rc == MDB_KEYEXIST)
 			rc = 0;
 		if (rc != 0)
@@ -323,7 +331,7 @@ s_unindex(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT
 		MDB_val key = {8 + CPT_ID_LEN, k};
 		rc = mdb_del(txn, ctx->st->dbi[DB_ORDER], &key, NULL);
 		if (rc == 0)
-			rc = ctx->bk ? bk_acc_add(ctx->bk, k, 0) : bk_update(ctx->st, txn, k, 0);
+			rc = s_bk_change(ctx, txn, k, 0);
 		else if (rc == MDB_NOTFOUND)
 			rc = 0;
 		if (rc != 0)

@@ -153,6 +153,24 @@ s_now(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Unsigned big-endian integers of n bytes (ACK, BACKLOG). */
+static void
+s_be_put(uint8_t *b, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		b[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+}
+
+static uint64_t
+s_be_get(const uint8_t *b, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v << 8 | b[i];
+	return v;
+}
+
 /* Milliseconds since the epoch: only for what the status page shows. */
 static uint64_t
 s_wall(void)
@@ -542,6 +560,14 @@ s_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], size_t n)
 
 static void s_ranges_feed(sync_t *s, link_t *l);
 
+/* What we have for the peer and it has not acknowledged: queued ids, the rest
+ * of the ranges being streamed, events in flight (to_send, BACKLOG). */
+static uint64_t
+s_backlog(const link_t *l)
+{
+	return l->wq_len - l->wq_head + l->stream_left + l->inflight_events;
+}
+
 static void
 s_wantq_clear(sync_t *s, link_t *l)
 {
@@ -575,7 +601,7 @@ s_wantq_add(sync_t *s, link_t *l, const uint8_t *ids, size_t n)
 	memcpy(l->wantq + l->wq_len, ids, n * CPT_ID_LEN);
 	l->wq_len += n;
 	pthread_mutex_lock(&s->lock);
-	l->st.to_send = l->wq_len - l->wq_head + l->stream_left + l->inflight_events;
+	l->st.to_send = s_backlog(l);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -606,7 +632,7 @@ s_wantq_serve(sync_t *s, link_t *l)
 		l->wq_head = l->wq_len = 0;
 	}
 	pthread_mutex_lock(&s->lock);
-	l->st.to_send = l->wq_len - l->wq_head + l->stream_left + l->inflight_events;
+	l->st.to_send = s_backlog(l);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -616,7 +642,7 @@ s_wantq_serve(sync_t *s, link_t *l)
 static void
 s_backlog_say(sync_t *s, link_t *l, uint64_t now)
 {
-	uint64_t v = l->wq_len - l->wq_head + l->stream_left + l->inflight_events;
+	uint64_t v = s_backlog(l);
 	uint8_t b[8];
 	const void *f[1] = {b};
 	size_t fl[1] = {8};
@@ -625,8 +651,7 @@ s_backlog_say(sync_t *s, link_t *l, uint64_t now)
 		return;
 	if (v != 0 && l->backlog_said != 0 && s_since(now, l->backlog_ms) < 1000)
 		return;
-	for (int i = 0; i < 8; i++)
-		b[i] = (uint8_t)(v >> (56 - 8 * i));
+	s_be_put(b, v, 8);
 	if (s_send(s, l, SYNC_BACKLOG, f, fl, 1) == 0) {
 		l->backlog_said = v;
 		l->backlog_ms = now;
@@ -1033,13 +1058,10 @@ s_batch_done(sync_t *s, inbatch_t *b)
 		l->st.to_receive = l->st.to_receive > k ? l->st.to_receive - k : 0;
 		pthread_mutex_unlock(&s->lock);
 		/* Tell the sender what is now durably stored here. */
-		for (int q = 0; q < 4; q++) {
-			uint32_t v = (uint32_t)(q == 0 ? stored : q == 1 ? dup : q == 2 ? pend : refused);
-			ack[4 * q] = (uint8_t)(v >> 24);
-			ack[4 * q + 1] = (uint8_t)(v >> 16);
-			ack[4 * q + 2] = (uint8_t)(v >> 8);
-			ack[4 * q + 3] = (uint8_t)v;
-		}
+		s_be_put(ack, stored, 4);
+		s_be_put(ack + 4, dup, 4);
+		s_be_put(ack + 8, pend, 4);
+		s_be_put(ack + 12, refused, 4);
 		s_send(s, l, SYNC_ACK, f, fl, 1);
 		if (refused)
 			log_warnx("sync", "site=%s sent %zu events that were refused (%zu forged or malformed)",
@@ -1153,10 +1175,8 @@ s_handle(sync_t *s, link_t *l, zmq_msg_t *m, size_t n, int overflow)
 			/* stored + duplicate + pending + refused: every envelope of
 			 * the message it acknowledges */
 			const uint8_t *d = zmq_msg_data(&m[1]);
-			uint64_t k = 0;
-			for (int q = 0; q < 4; q++)
-				k += (uint64_t)d[4 * q] << 24 | (uint64_t)d[4 * q + 1] << 16 |
-				     (uint64_t)d[4 * q + 2] << 8 | d[4 * q + 3];
+			uint64_t k = s_be_get(d, 4) + s_be_get(d + 4, 4) + s_be_get(d + 8, 4) +
+				     s_be_get(d + 12, 4);
 			l->inflight_events = l->inflight_events > k ? l->inflight_events - k : 0;
 		}
 		s_wantq_serve(s, l);
@@ -1173,10 +1193,7 @@ s_handle(sync_t *s, link_t *l, zmq_msg_t *m, size_t n, int overflow)
 		break;
 	case SYNC_BACKLOG: {
 		/* What it has queued for us: shown as our backlog from it. */
-		const uint8_t *d = zmq_msg_data(&m[1]);
-		uint64_t v = 0;
-		for (int i = 0; i < 8; i++)
-			v = v << 8 | d[i];
+		uint64_t v = s_be_get(zmq_msg_data(&m[1]), 8);
 		pthread_mutex_lock(&s->lock);
 		l->st.to_receive = v;
 		pthread_mutex_unlock(&s->lock);
