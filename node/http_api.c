@@ -127,61 +127,19 @@ s_query_int(http_req_t *r, const char *name, long def, long lo, long hi)
 	return v < lo || v > hi ? -1 : v;
 }
 
-/* The reactions the caller has on, by scanning the post's references:
- * the newest (timestamp, id) of each reaction wins, as in the post view. */
-static json_t *
-s_my_reactions(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN],
-               const uint8_t me[CPT_KEY_LEN])
-{
-	MDB_cursor *cur;
-	MDB_val k = {CPT_ID_LEN, (void *)id}, v;
-	json_t *reg = json_object(), *out = json_array(), *on;
-	const char *name;
-	int rc;
-
-	if (reg == NULL || out == NULL || mdb_cursor_open(txn, st->dbi[DB_BY_REF], &cur) != 0) {
-		json_decref(reg);
-		return out;
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		const uint8_t *kp = k.mv_data, *vp = v.mv_data;
-		MDB_val ek, ev_val;
-		evt_t ev;
-		json_t *b;
-		if (k.mv_size != CPT_ID_LEN + 8 + CPT_ID_LEN || memcmp(kp, id, CPT_ID_LEN) != 0)
-			break;
-		if (v.mv_size != 2 || (vp[0] << 8 | vp[1]) != EVT_REACTION)
-			continue;
-		ek.mv_size = CPT_ID_LEN;
-		ek.mv_data = (void *)(kp + CPT_ID_LEN + 8);
-		if (mdb_get(txn, st->dbi[DB_EVENTS], &ek, &ev_val) != 0 ||
-		    evt_decode(&ev, ev_val.mv_data, ev_val.mv_size, EVT_MAX_BODY) != 0 ||
-		    ev.body == NULL || memcmp(ev.author, me, CPT_KEY_LEN) != 0)
-			continue;
-		b = json_loadb((const char *)ev.body, ev.body_len, 0, NULL);
-		if (json_is_string(json_object_get(b, "reaction")))
-			json_object_set(reg, json_string_value(json_object_get(b, "reaction")),
-			                json_is_true(json_object_get(b, "on")) ? json_true()
-			                                                       : json_false());
-		json_decref(b);
-	}
-	mdb_cursor_close(cur);
-	json_object_foreach(reg, name, on) if (json_is_true(on))
-	    json_array_append_new(out, json_string(name));
-	json_decref(reg);
-	return out;
-}
-
 /* The post as GET /api/posts/ID shows it, or NULL when it is not visible. */
 static json_t *
 s_post_full(http_req_t *r, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
 {
-	json_t *p = view_post(r->h->st, txn, id, 1);
+	json_t *p = view_post(r->h->st, txn, id, 1), *mine = json_array();
 
-	if (p)
-		json_object_set_new(p, "my_reactions",
-		                    s_my_reactions(r->h->st, txn, id, r->sess.key));
+	/* A store error here shows as an error, not as "no reactions". */
+	if (p && (mine == NULL || view_my_reactions(r->h->st, txn, id, r->sess.key, mine) != 0 ||
+		  json_object_set(p, "my_reactions", mine) != 0)) {
+		json_decref(p);
+		p = NULL;
+	}
+	json_decref(mine);
 	return p;
 }
 

@@ -636,8 +636,12 @@ s_refresh_for(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id
 	case EVT_POST:
 		/* ev: the header, for the view's key when the post just left */
 		return vw_post_rebuild_ev(ctx, txn, id, ev, NULL);
+	case EVT_REACTION: {
+		/* A reaction went: its post's registers from those that stay. */
+		int rc = ref ? vw_reactions_rebuild(ctx, txn, ref) : 0;
+		return rc == 0 && ref ? vw_post_rebuild(ctx, txn, ref) : rc;
+	}
 	case EVT_COMMENT:
-	case EVT_REACTION:
 	case EVT_EDIT:
 		return ref ? vw_post_rebuild(ctx, txn, ref) : 0;
 	case EVT_PROFILE:
@@ -1008,7 +1012,10 @@ s_apply(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
 	case EVT_COMMENT:
 		if ((rc = vw_mentions(ctx, txn, ev, body, id, 1)) != 0)
 			return rc;
-		return s_refresh_for(ctx, txn, ev, id, ref);
+		/* fall through */
+	case EVT_REACTION:
+		/* One more reference: the post view changes by difference. */
+		return ref ? vw_post_ref_added(ctx, txn, ev, body, id, ref) : 0;
 	default:
 		return s_refresh_for(ctx, txn, ev, id, ref);
 	}

@@ -47,6 +47,15 @@ int vw_mentions(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *
 int vw_post_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN]);
 int vw_post_rebuild_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], const evt_t *ev,
 		       const json_t *body);
+/* A comment or reaction (ev, body, id) on post came: the reaction register
+ * and the post view's counts, by difference. Edits rebuild the view. */
+int vw_post_ref_added(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
+		      const uint8_t id[CPT_ID_LEN], const uint8_t post[CPT_ID_LEN]);
+/* The reaction registers of post, from its reactions still stored (after
+ * one went). */
+int vw_reactions_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t post[CPT_ID_LEN]);
+/* Every reaction register, from DB_BY_REF (store schema 2 -> 3). */
+int vw_reactions_build(store_t *st, MDB_txn *txn);
 int vw_profile_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t author[CPT_KEY_LEN]);
 int vw_backup_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t author[CPT_KEY_LEN]);
 

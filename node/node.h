@@ -20,8 +20,10 @@
 /* ----------------------------------------------------------------- store */
 
 /* 2: post views live in DB_FEED under (ts, id), written in time order;
- * schema 1 kept them under their id in "posts" (moved at open). */
-#define STORE_SCHEMA 2
+ * schema 1 kept them under their id in "posts" (moved at open).
+ * 3: DB_REACTIONS, the newest reaction of each author on each post (built at
+ * open from the stored reactions). */
+#define STORE_SCHEMA 3
 
 /* The named databases. Key layouts are in docs/ARCHITECTURE.md ("Store"). */
 enum store_db {
@@ -44,6 +46,8 @@ enum store_db {
 	DB_MENTIONS,   /* handle 0x00 ts(8) id(32) -> "" */
 	DB_PEERS,      /* site key(32) -> JSON {"endpoint"}: peers added with comptoir peer add */
 	DB_BUCKETS,    /* level(1) ts>>8*level(8) -> count(8) sum of ids(32): node/buckets.c */
+	DB_REACTIONS,  /* post(32) author(32) reaction -> ts(8) id(32) on(1): the newest (ts, id)
+	                  reaction event of each author and reaction on each post */
 	DB_COUNT
 };
 
@@ -184,6 +188,10 @@ int vw_valid_site(const char *s);
 
 /* Renders a post view as the API shows it (new reference), or NULL. */
 json_t *view_post(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], int with_children);
+/* Appends to the array out the reactions author has on (DB_REACTIONS).
+ * Returns 0 or an LMDB error. */
+int view_my_reactions(store_t *st, MDB_txn *txn, const uint8_t post[CPT_ID_LEN],
+		      const uint8_t author[CPT_KEY_LEN], json_t *out);
 /* The feed, newest first, before the cursor (NULL = from the top). Sets *next. */
 json_t *view_feed(store_t *st, MDB_txn *txn, const uint8_t *before40, size_t limit,
 		  char next[81]);

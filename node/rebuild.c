@@ -73,7 +73,7 @@ s_collect(store_t *st, MDB_txn *txn, enum store_db db, tsid_t **out, size_t *n)
 
 static const enum store_db s_views[] = {
     DB_ORDER,   DB_BY_AUTHOR, DB_BY_REF, DB_TOMBSTONES, DB_KEYS,     DB_REVOKED, DB_HANDLES,
-    DB_BACKUPS, DB_POSTS_V1,  DB_FEED,   DB_PROFILES,   DB_MENTIONS, DB_BUCKETS};
+    DB_BACKUPS, DB_POSTS_V1,  DB_FEED,   DB_PROFILES,   DB_MENTIONS, DB_BUCKETS, DB_REACTIONS};
 #define N_VIEWS (sizeof(s_views) / sizeof(s_views[0]))
 
 struct reindex {
@@ -366,7 +366,7 @@ ingest_verify_all(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 			static const char *const names[] = {
 			    "order",    "by_author", "by_ref",  "tombstones", "keys",
 			    "revoked",  "handles",   "backups", "posts",      "feed",
-			    "profiles", "mentions",  "buckets"};
+			    "profiles", "mentions",  "buckets", "reactions"};
 			for (size_t i = 0; i < N_VIEWS; i++)
 				diffs += s_diff(st, txn, scratch, t2, s_views[i], names[i]);
 			diffs += s_diff(st, txn, scratch, t2, DB_EVENTS, "events");

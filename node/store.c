@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "node/ingest_internal.h"
 #include "node/node.h"
 
 static const char *const s_db_names[DB_COUNT] = {
@@ -18,6 +19,7 @@ static const char *const s_db_names[DB_COUNT] = {
 	[DB_PENDING] = "pending",   [DB_KEYS] = "keys",		    [DB_REVOKED] = "revoked",
 	[DB_HANDLES] = "handles",   [DB_BACKUPS] = "backups",	    [DB_POSTS_V1] = "posts",
 	[DB_FEED] = "feed",	    [DB_PROFILES] = "profiles",	    [DB_MENTIONS] = "mentions", [DB_PEERS] = "peers", [DB_BUCKETS] = "buckets",
+	[DB_REACTIONS] = "reactions",
 };
 
 /* Map size at creation and growth step. A test may define smaller ones before
@@ -61,6 +63,26 @@ s_bk_rebuild_fn(MDB_txn *txn, void *arg)
 	return bk_rebuild(arg, txn);
 }
 
+static int
+s_schema_put(store_t *st, MDB_txn *txn, uint64_t schema)
+{
+	uint8_t b[8];
+	MDB_val k = {6, "schema"}, v = {8, b};
+
+	store_put_u64(b, schema);
+	return mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
+}
+
+/* Schema 2 -> 3: the reaction registers, from the reactions stored. */
+static int
+s_migrate_v2_fn(MDB_txn *txn, void *arg)
+{
+	store_t *st = arg;
+	int rc = vw_reactions_build(st, txn);
+
+	return rc != 0 ? rc : s_schema_put(st, txn, 3);
+}
+
 /* Schema 1 -> 2: each post view moves from "posts" (under its id) into the
  * feed entry (ts, id) that already pointed at it. Views are rebuilt from the
  * events by `comptoir reindex`; this only moves bytes, in one transaction. */
@@ -70,7 +92,6 @@ s_migrate_v1_fn(MDB_txn *txn, void *arg)
 	store_t *st = arg;
 	MDB_cursor *cur;
 	MDB_val k, v;
-	uint8_t cur_schema[8];
 	int rc;
 
 	uint8_t at[512]; /* the key last seen (LMDB keys: at most 511 bytes) */
@@ -123,12 +144,7 @@ s_migrate_v1_fn(MDB_txn *txn, void *arg)
 		return rc;
 	if ((rc = mdb_drop(txn, st->dbi[DB_POSTS_V1], 0)) != 0)
 		return rc;
-	store_put_u64(cur_schema, STORE_SCHEMA);
-	k.mv_size = 6;
-	k.mv_data = "schema";
-	v.mv_size = 8;
-	v.mv_data = cur_schema;
-	return mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
+	return s_schema_put(st, txn, 2);
 }
 
 int
@@ -212,8 +228,14 @@ store_open(store_t **out, const char *dir, int create, char *err, size_t errlen)
 	if (rc != 0)
 		goto fail;
 	if (old_schema == 1 && (rc = store_write(st, s_migrate_v1_fn, st)) != 0) {
-		snprintf(err, errlen, "%s: cannot move the post views to schema %d: %s", path,
-		         STORE_SCHEMA, rc > -100 ? cpt_strerror(rc) : mdb_strerror(rc));
+		snprintf(err, errlen, "%s: cannot move the post views to schema 2: %s", path,
+		         rc > -100 ? cpt_strerror(rc) : mdb_strerror(rc));
+		store_close(&st);
+		return rc > -100 ? rc : CPT_EIO;
+	}
+	if (old_schema < 3 && (rc = store_write(st, s_migrate_v2_fn, st)) != 0) {
+		snprintf(err, errlen, "%s: cannot build the reaction registers of schema 3: %s", path,
+		         rc > -100 ? cpt_strerror(rc) : mdb_strerror(rc));
 		store_close(&st);
 		return rc > -100 ? rc : CPT_EIO;
 	}

@@ -597,9 +597,11 @@ struct post_acc {
 	json_t *text;                /* current text (borrowed or owned by edit_body) */
 	json_t *edit_body;           /* body of the newest edit */
 	size_t comments;             /* visible comments */
-	json_t *reg;                 /* "author|reaction" -> [ts, id hex, on] */
 };
 
+/* What the view needs from one reference. An erased comment has no DB_BY_REF
+ * entry (ingest.c), so each entry of a comment is one visible comment: no
+ * load. Reactions are counted from DB_REACTIONS; only edits are read. */
 static int
 s_post_ref(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, void *arg)
 {
@@ -607,34 +609,265 @@ s_post_ref(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, vo
 	evt_t ev;
 	json_t *b;
 
-	if (kind != EVT_COMMENT && kind != EVT_REACTION && kind != EVT_EDIT)
+	if (kind == EVT_COMMENT)
+		a->comments++;
+	if (kind != EVT_EDIT)
 		return 0;
 	if (ig_load_event(ctx, txn, id, &ev) != 0 || (b = ig_body(&ev)) == NULL)
 		return 0;
-	if (kind == EVT_COMMENT) {
-		a->comments++;
-	} else if (kind == EVT_EDIT) {
-		if (sodium_memcmp(ev.author, a->author, CPT_KEY_LEN) == 0 &&
-		    (a->edit_body == NULL || ig_cmp_tsid(ev.ts, id, a->edit_ts, a->edit_id) > 0)) {
-			json_decref(a->edit_body);
-			a->edit_body = json_incref(b);
-			a->edit_ts = ev.ts;
-			memcpy(a->edit_id, id, CPT_ID_LEN);
-			a->text = json_object_get(b, "text");
-		}
-	} else {
-		char key[CPT_HEX_ID + 1 + MAX_REACTION + 1];
-		cpt_hex32(key, ev.author);
-		snprintf(key + 64, sizeof(key) - 64, "|%s",
-			 json_string_value(json_object_get(b, "reaction")));
-		/* Last writer wins per (author, reaction). The by_ref order is
-		 * (timestamp, id), so a later entry always wins. */
-		json_object_set_new(a->reg, key,
-				    json_pack("{s:O, s:b}", "reaction", json_object_get(b, "reaction"), "on",
-					      json_is_true(json_object_get(b, "on"))));
+	if (sodium_memcmp(ev.author, a->author, CPT_KEY_LEN) == 0 &&
+	    (a->edit_body == NULL || ig_cmp_tsid(ev.ts, id, a->edit_ts, a->edit_id) > 0)) {
+		json_decref(a->edit_body);
+		a->edit_body = json_incref(b);
+		a->edit_ts = ev.ts;
+		memcpy(a->edit_id, id, CPT_ID_LEN);
+		a->text = json_object_get(b, "text");
 	}
 	json_decref(b);
 	return 0;
+}
+
+/* ------------------------------------------------------------ reactions */
+
+/* DB_REACTIONS holds, for each post, author and reaction, the newest
+ * (timestamp, id) reaction event: last writer wins. A reaction that arrives
+ * changes one entry and at most one count of the post view, whatever the
+ * number of reactions already there; a reaction that goes rebuilds the post's
+ * entries from the reactions that stay. */
+
+#define REG_KEY_MAX (CPT_ID_LEN + CPT_KEY_LEN + MAX_REACTION)
+#define REG_VAL_LEN (8 + CPT_ID_LEN + 1)
+
+static size_t
+s_reg_key(uint8_t k[REG_KEY_MAX], const uint8_t post[CPT_ID_LEN], const uint8_t author[CPT_KEY_LEN],
+	  const char *reaction)
+{
+	size_t n = strlen(reaction);
+
+	if (n > MAX_REACTION) /* validated on the way in; a bound all the same */
+		n = MAX_REACTION;
+	memcpy(k, post, CPT_ID_LEN);
+	memcpy(k + CPT_ID_LEN, author, CPT_KEY_LEN);
+	memcpy(k + CPT_ID_LEN + CPT_KEY_LEN, reaction, n);
+	return CPT_ID_LEN + CPT_KEY_LEN + n;
+}
+
+/* Records reaction event id (ev, body) on post if it is the newest of its
+ * author and name there. *delta gets the change of that name's count: -1, 0
+ * or +1. Returns 0 or an LMDB error. */
+static int
+s_reg_put(store_t *st, MDB_txn *txn, const uint8_t post[CPT_ID_LEN], const evt_t *ev,
+	  const uint8_t id[CPT_ID_LEN], const json_t *body, int *delta)
+{
+	const char *r = json_string_value(json_object_get(body, "reaction"));
+	int on = json_is_true(json_object_get(body, "on")), was = 0, rc;
+	uint8_t k[REG_KEY_MAX], val[REG_VAL_LEN];
+	size_t kl;
+	MDB_val v;
+
+	*delta = 0;
+	if (r == NULL || *r == 0)
+		return 0;
+	kl = s_reg_key(k, post, ev->author, r);
+	rc = ig_get(txn, st->dbi[DB_REACTIONS], k, kl, &v);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (rc == 0 && v.mv_size == REG_VAL_LEN) {
+		const uint8_t *p = v.mv_data;
+		if (ig_cmp_tsid(store_get_u64(p), p + 8, ev->ts, id) >= 0)
+			return 0; /* an older one, arrived late: changes nothing */
+		was = p[8 + CPT_ID_LEN] != 0;
+	}
+	store_put_u64(val, ev->ts);
+	memcpy(val + 8, id, CPT_ID_LEN);
+	val[8 + CPT_ID_LEN] = (uint8_t)on;
+	if ((rc = ig_put(txn, st->dbi[DB_REACTIONS], k, kl, val, sizeof(val))) != 0)
+		return rc;
+	*delta = on - was;
+	return 0;
+}
+
+/* Deletes every entry of DB_REACTIONS under prefix (plen bytes). */
+static int
+s_reg_clear(store_t *st, MDB_txn *txn, const uint8_t *prefix, size_t plen)
+{
+	MDB_cursor *cur;
+	MDB_val k = {plen, (void *)prefix}, v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, st->dbi[DB_REACTIONS], &cur)) != 0)
+		return rc;
+	/* Seek again after each delete: the first entry left under prefix. */
+	for (;;) {
+		k.mv_size = plen;
+		k.mv_data = (void *)prefix;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc != 0 || k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+s_reg_ref(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, void *arg)
+{
+	const uint8_t *post = arg;
+	evt_t ev;
+	json_t *b;
+	int delta, rc;
+
+	if (kind != EVT_REACTION)
+		return 0;
+	if (ig_load_event(ctx, txn, id, &ev) != 0 || (b = ig_body(&ev)) == NULL)
+		return 0;
+	rc = s_reg_put(ctx->st, txn, post, &ev, id, b, &delta);
+	json_decref(b);
+	return rc;
+}
+
+int
+vw_reactions_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t post[CPT_ID_LEN])
+{
+	int rc = s_reg_clear(ctx->st, txn, post, CPT_ID_LEN);
+
+	return rc != 0 ? rc : s_each_ref(ctx, txn, post, s_reg_ref, (void *)post);
+}
+
+int
+vw_reactions_build(store_t *st, MDB_txn *txn)
+{
+	ingest_ctx_t ctx = {.st = st};
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_drop(txn, st->dbi[DB_REACTIONS], 0)) != 0)
+		return rc;
+	/* Puts go to another database: the DB_BY_REF cursor stays valid. */
+	if ((rc = mdb_cursor_open(txn, st->dbi[DB_BY_REF], &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const uint8_t *kp = k.mv_data, *vp = v.mv_data;
+		if (k.mv_size != CPT_ID_LEN + 8 + CPT_ID_LEN || v.mv_size != 2 ||
+		    (vp[0] << 8 | vp[1]) != EVT_REACTION)
+			continue;
+		if ((rc = s_reg_ref(&ctx, txn, kp + CPT_ID_LEN + 8, EVT_REACTION, (void *)kp)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* The view's "reactions": how many authors have each reaction on. */
+static json_t *
+s_reaction_counts(store_t *st, MDB_txn *txn, const uint8_t post[CPT_ID_LEN])
+{
+	MDB_cursor *cur;
+	MDB_val k = {CPT_ID_LEN, (void *)post}, v;
+	json_t *counts = json_object();
+	int rc;
+
+	if (counts == NULL || mdb_cursor_open(txn, st->dbi[DB_REACTIONS], &cur) != 0)
+		return counts;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		char name[MAX_REACTION + 1];
+		size_t n;
+		if (k.mv_size < CPT_ID_LEN + CPT_KEY_LEN || memcmp(k.mv_data, post, CPT_ID_LEN) != 0)
+			break;
+		if (v.mv_size != REG_VAL_LEN || ((uint8_t *)v.mv_data)[8 + CPT_ID_LEN] == 0)
+			continue;
+		n = k.mv_size - CPT_ID_LEN - CPT_KEY_LEN;
+		if (n > MAX_REACTION)
+			continue;
+		memcpy(name, (uint8_t *)k.mv_data + CPT_ID_LEN + CPT_KEY_LEN, n);
+		name[n] = 0;
+		json_object_set_new(counts, name,
+				    json_integer(json_integer_value(json_object_get(counts, name)) + 1));
+	}
+	mdb_cursor_close(cur);
+	return counts;
+}
+
+int
+view_my_reactions(store_t *st, MDB_txn *txn, const uint8_t post[CPT_ID_LEN],
+		  const uint8_t author[CPT_KEY_LEN], json_t *out)
+{
+	uint8_t prefix[CPT_ID_LEN + CPT_KEY_LEN];
+	MDB_cursor *cur;
+	MDB_val k = {sizeof(prefix), prefix}, v;
+	int rc;
+
+	memcpy(prefix, post, CPT_ID_LEN);
+	memcpy(prefix + CPT_ID_LEN, author, CPT_KEY_LEN);
+	if ((rc = mdb_cursor_open(txn, st->dbi[DB_REACTIONS], &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		size_t n = k.mv_size - sizeof(prefix);
+		if (k.mv_size < sizeof(prefix) || memcmp(k.mv_data, prefix, sizeof(prefix)) != 0)
+			break;
+		if (v.mv_size == REG_VAL_LEN && ((uint8_t *)v.mv_data)[8 + CPT_ID_LEN] != 0)
+			json_array_append_new(out, json_stringn((char *)k.mv_data + sizeof(prefix), n));
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* A comment or reaction came: the register, then the post view by what
+ * changed (one count), without reading the post's other references. */
+int
+vw_post_ref_added(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
+		  const uint8_t id[CPT_ID_LEN], const uint8_t post[CPT_ID_LEN])
+{
+	const char *r = NULL;
+	int delta = 0, rc;
+	evt_t pe;
+	uint8_t fk[8 + CPT_ID_LEN];
+	json_t *view, *counts;
+
+	if (ev->kind == EVT_REACTION) {
+		if ((rc = s_reg_put(ctx->st, txn, post, ev, id, body, &delta)) != 0)
+			return rc;
+		if (delta == 0)
+			return 0;
+		r = json_string_value(json_object_get(body, "reaction"));
+	} else if (ev->kind != EVT_COMMENT) {
+		return vw_post_rebuild(ctx, txn, post);
+	}
+	/* The view exists while the post is here with its body. */
+	rc = ig_load_event(ctx, txn, post, &pe);
+	if (rc != 0)
+		return rc == CPT_ENOTFOUND || rc == CPT_EINVAL ? 0 : rc;
+	if (pe.kind != EVT_POST || pe.body == NULL)
+		return 0;
+	store_put_u64(fk, pe.ts);
+	memcpy(fk + 8, post, CPT_ID_LEN);
+	if ((view = ig_get_json(txn, ctx->st->dbi[DB_FEED], fk, sizeof(fk))) == NULL ||
+	    !json_is_object(counts = json_object_get(view, "reactions"))) {
+		json_decref(view);
+		return vw_post_rebuild(ctx, txn, post);
+	}
+	if (r == NULL) {
+		json_object_set_new(view, "comments",
+				    json_integer(json_integer_value(json_object_get(view, "comments")) + 1));
+	} else {
+		char name[MAX_REACTION + 1];
+		json_int_t n;
+		snprintf(name, sizeof(name), "%s", r);
+		n = json_integer_value(json_object_get(counts, name)) + delta;
+		if (n > 0)
+			json_object_set_new(counts, name, json_integer(n));
+		else
+			json_object_del(counts, name);
+	}
+	rc = ig_put_json(txn, ctx->st->dbi[DB_FEED], fk, sizeof(fk), view);
+	json_decref(view);
+	return rc;
 }
 
 int
@@ -653,12 +886,11 @@ vw_post_rebuild_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN]
 		   const json_t *have_body)
 {
 	evt_t ev;
-	json_t *body = NULL, *view = NULL, *counts, *mentions, *v;
+	json_t *body = NULL, *view = NULL, *counts, *mentions;
 	struct post_acc acc;
 	struct mention_arg ma;
 	uint8_t fk[8 + CPT_ID_LEN];
 	char idhex[CPT_HEX_ID], author[CPT_HEX_ID], handle[64];
-	const char *k;
 	int rc;
 
 	if (have && have_body && have->kind == EVT_POST) {
@@ -692,17 +924,10 @@ vw_post_rebuild_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN]
 	memset(&acc, 0, sizeof(acc));
 	memcpy(acc.author, ev.author, CPT_KEY_LEN);
 	acc.text = json_object_get(body, "text");
-	acc.reg = json_object();
 	rc = s_each_ref(ctx, txn, id, s_post_ref, &acc);
 	if (rc != 0)
 		goto out;
-	counts = json_object();
-	json_object_foreach(acc.reg, k, v) {
-		const char *r = json_string_value(json_object_get(v, "reaction"));
-		json_int_t n = json_integer_value(json_object_get(counts, r));
-		if (json_is_true(json_object_get(v, "on")))
-			json_object_set_new(counts, r, json_integer(n + 1));
-	}
+	counts = s_reaction_counts(ctx->st, txn, id);
 	mentions = json_array();
 	ma.list = mentions;
 	s_each_mention(json_string_value(acc.text), s_mention_list, &ma);
@@ -724,7 +949,6 @@ vw_post_rebuild_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN]
 	rc = ig_put_json(txn, ctx->st->dbi[DB_FEED], fk, sizeof(fk), view);
 out:
 	json_decref(view);
-	json_decref(acc.reg);
 	json_decref(acc.edit_body);
 	json_decref(body);
 	return rc;

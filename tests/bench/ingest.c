@@ -5,7 +5,10 @@
  * only the store and the views are measured. Then the same with signature
  * checks in the writer (node_submit), for comparison.
  *
- *   ingest --dir DIR [--events N] [--writer-only]    (DIR made by `comptoir init`)
+ *   ingest --dir DIR [--events N] [--batch N] [--writer-only] [--hot]
+ *
+ * (DIR made by `comptoir init`). --hot: one post, then only comments and
+ * reactions on it, as on a popular announcement.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +55,7 @@ main(int argc, char **argv)
 	double t0, t;
 	int passes = 2;
 	size_t batch = 1000;
+	int hot = 0; /* one post, then only comments and reactions on it */
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
@@ -62,9 +66,11 @@ main(int argc, char **argv)
 			batch = strtoul(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--writer-only") == 0)
 			passes = 1;
+		else if (strcmp(argv[i], "--hot") == 0)
+			hot = 1;
 	}
 	if (dir == NULL || cpt_init() != 0) {
-		fprintf(stderr, "usage: ingest --dir DIR [--events N] [--writer-only]\n");
+		fprintf(stderr, "usage: ingest --dir DIR [--events N] [--batch N] [--writer-only] [--hot]\n");
 		return 2;
 	}
 	if (node_open(&node, dir, err, sizeof(err)) != 0) {
@@ -99,7 +105,16 @@ main(int argc, char **argv)
 		uint16_t kind = EVT_POST;
 		char ph[CPT_HEX_ID];
 		size_t r = i % 10;
-		if (n_posts > 10 && r == 8) {
+		if (hot && n_posts > 0) {
+			/* A popular post: every later event refers to it. */
+			cpt_hex32(ph, posts[0]);
+			kind = i % 2 ? EVT_COMMENT : EVT_REACTION;
+			if (kind == EVT_COMMENT)
+				snprintf(body, sizeof(body), "{\"post\":\"%s\",\"text\":\"well done #%zu\"}", ph, i);
+			else
+				snprintf(body, sizeof(body), "{\"post\":\"%s\",\"reaction\":\"%s\",\"on\":%s}", ph,
+					 i % 4 ? "+1" : "heart", i % 6 ? "true" : "false");
+		} else if (n_posts > 10 && r == 8) {
 			kind = EVT_COMMENT;
 			cpt_hex32(ph, posts[n_posts - 1 - randombytes_uniform(n_posts < 500 ? (uint32_t)n_posts : 500)]);
 			snprintf(body, sizeof(body), "{\"post\":\"%s\",\"text\":\"agreed, see you there #%zu\"}", ph, i);

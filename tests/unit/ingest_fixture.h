@@ -542,7 +542,7 @@ static const char *const fx_db_names[DB_COUNT] = {
     [DB_PENDING] = "pending",     [DB_KEYS] = "keys",         [DB_REVOKED] = "revoked",
     [DB_HANDLES] = "handles",     [DB_BACKUPS] = "backups",   [DB_POSTS_V1] = "posts",
     [DB_FEED] = "feed",           [DB_PROFILES] = "profiles", [DB_MENTIONS] = "mentions",
-    [DB_PEERS] = "peers",         [DB_BUCKETS] = "buckets",
+    [DB_PEERS] = "peers",         [DB_BUCKETS] = "buckets",   [DB_REACTIONS] = "reactions",
 };
 
 /* Every database but DB_META (its "seq" counts commits) as bytes. */

@@ -1589,6 +1589,127 @@ test_reindex_and_verify(void **state)
 	s_world_free(&w);
 }
 
+/* A popular post: 4 users toggle 2 reactions 60 times, some of their
+ * reactions and comments are redacted by their authors, all in random orders
+ * and batches. The counts of the view, DB_REACTIONS and each user's own
+ * reactions match what the newest surviving reaction of each (user, name)
+ * says, computed here from the list itself, and every order gives the same
+ * store as the first. */
+static void
+test_popular_post_counts(void **state)
+{
+	enum { NR = 60, NC = 12, NRD = 8, N = 5 + 1 + NR + NC + NRD };
+	static const int users[4] = {K_ALICE, K_BOB, K_CAROL, K_DAVE};
+	static const char *const names[2] = {"like", "heart"};
+	static ev_t ev[N];
+	ev_t *list[N];
+	int who[NR], what[NR], on[NR], gone[NR + NC];
+	size_t n = 0, post, first_react, first_comment;
+	uint64_t seed = 4242;
+	snap_t first, cur;
+	world_t w;
+
+	(void)state;
+	s_world(&w);
+	ev[n++] = w.cert_paris;
+	ev[n++] = w.en_alice;
+	ev[n++] = w.en_bob;
+	ev[n++] = w.en_carol;
+	ev[n++] = w.en_dave;
+	post = n;
+	fx_post(&ev[n++], K_ALICE, TS(100, 0), "all hands on friday");
+	first_react = n;
+	for (int i = 0; i < NR; i++) {
+		who[i] = (int)(fx_rand(&seed) % 4);
+		what[i] = (int)(fx_rand(&seed) % 2);
+		on[i] = (int)(fx_rand(&seed) % 3 != 0);
+		if (i % 2 && who[i] == who[i - 1] && what[i] == what[i - 1])
+			on[i] = !on[i - 1]; /* not the very same event twice */
+		/* Pairs share a timestamp: the greater id wins those. */
+		fx_react(&ev[n++], users[who[i]], TS(200 + (uint64_t)i / 2, 0), &ev[post], names[what[i]],
+		         on[i]);
+	}
+	first_comment = n;
+	for (int i = 0; i < NC; i++)
+		fx_child(&ev[n++], users[i % 4], EVT_COMMENT, TS(300 + (uint64_t)i, 0), &ev[post], "agreed");
+	memset(gone, 0, sizeof(gone));
+	for (int i = 0; i < NRD; i++) {
+		/* Authors take back some of their reactions and comments. */
+		size_t t = first_react + (size_t)(i * 9 % (NR + NC));
+		gone[t - first_react] = 1;
+		fx_redact(&ev[n++], users[t < first_comment ? who[t - first_react] : (int)((t - first_comment) % 4)],
+		          TS(400 + (uint64_t)i, 0), &ev[t]);
+	}
+	assert_int_equal(n, N);
+	for (int run = 0; run < 40; run++) {
+		fx_t f;
+		json_t *v, *reactions;
+		int expect[2] = {0, 0}, comments = 0;
+		for (size_t i = 0; i < N; i++)
+			list[i] = &ev[i];
+		if (run > 0)
+			fx_shuffle(list, N, &seed);
+		s_run(&f, list, N, run > 0 ? &seed : NULL, run == 0 ? &first : &cur, 0);
+		/* What the list says. */
+		for (int u = 0; u < 4; u++) {
+			for (int r = 0; r < 2; r++) {
+				int best = -1;
+				for (int i = 0; i < NR; i++) {
+					ev_t *e = &ev[first_react + (size_t)i];
+					ev_t *b = best < 0 ? NULL : &ev[first_react + (size_t)best];
+					if (who[i] != u || what[i] != r || gone[i])
+						continue;
+					if (b == NULL || e->ts > b->ts ||
+					    (e->ts == b->ts && memcmp(e->id, b->id, CPT_ID_LEN) > 0))
+						best = i;
+				}
+				if (best >= 0 && on[best])
+					expect[r]++;
+				{
+					/* Her own reactions, as GET /api/posts/ID lists them. */
+					MDB_txn *txn;
+					json_t *mine = json_array();
+					int has = 0;
+					assert_int_equal(store_read_begin(f.st, &txn), 0);
+					assert_int_equal(view_my_reactions(f.st, txn, ev[post].id,
+					                                   fx_pk(users[u]), mine), 0);
+					store_read_end(f.st, &txn);
+					for (size_t j = 0; j < json_array_size(mine); j++)
+						has |= strcmp(json_string_value(json_array_get(mine, j)),
+						              names[r]) == 0;
+					assert_int_equal(has, best >= 0 && on[best]);
+					json_decref(mine);
+				}
+			}
+		}
+		for (int i = 0; i < NC; i++)
+			comments += !gone[NR + i];
+		v = fx_post_view(&f, &ev[post]);
+		assert_non_null(v);
+		reactions = json_object_get(v, "reactions");
+		assert_int_equal(s_int(reactions, "like"), expect[0]);
+		assert_int_equal(s_int(reactions, "heart"), expect[1]);
+		assert_int_equal(json_object_size(reactions), (expect[0] > 0) + (expect[1] > 0));
+		assert_int_equal(s_int(v, "comments"), comments);
+		json_decref(v);
+		if (run > 0) {
+			char what_run[64];
+			snprintf(what_run, sizeof(what_run), "popular post, order %d", run);
+			FX_SNAP_EQUAL(&first, &cur, what_run);
+			fx_snap_free(&cur);
+		} else {
+			assert_true(expect[0] + expect[1] > 0);
+			assert_true(fx_count(&f, DB_REACTIONS) > 0);
+		}
+		fx_close(&f);
+	}
+	fx_snap_free(&first);
+	for (size_t i = first_react; i < N; i++)
+		fx_free(&ev[i]);
+	fx_free(&ev[post]);
+	s_world_free(&w);
+}
+
 /* Reindex keeps events that wait in (timestamp, id) order for an enrolment
  * newer than they are, even past the pending cap, and bodiless events whose
  * redaction is newer (the usual case) or older than they are. */
@@ -1695,6 +1816,7 @@ main(void)
 	    cmocka_unit_test(test_mentions),
 	    cmocka_unit_test(test_reindex_and_verify),
 	    cmocka_unit_test(test_reindex_out_of_order_history),
+	    cmocka_unit_test(test_popular_post_counts),
 	};
 
 	/* TEST_FILTER=test_mentions runs the matching tests only. */

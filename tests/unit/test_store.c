@@ -223,6 +223,89 @@ test_schema1_store_moved(void **state)
 		fx_free(&ev[i]);
 }
 
+/* Turns a store back into schema 2: no reaction registers. */
+static int
+s_to_v2_fn(MDB_txn *txn, void *arg)
+{
+	store_t *st = arg;
+	int rc = mdb_drop(txn, st->dbi[DB_REACTIONS], 0);
+
+	return rc != 0 ? rc : s_schema_put(st, txn, 2);
+}
+
+/* A schema 2 store gets its reaction registers at open: the same bytes as a
+ * store made by this version, and the same counts in the views. */
+static void
+test_schema2_reactions_built(void **state)
+{
+	enum { POSTS = 40, N = 4 + POSTS * 5 };
+	static ev_t ev[N];
+	ev_t *list[N];
+	ingest_res_t res[N];
+	fx_t f;
+	snap_t a, b;
+	char err[256] = "", text[1200];
+	MDB_txn *txn;
+	MDB_val k = {6, "schema"}, v;
+	size_t n = 0;
+
+	(void)state;
+	fx_cert(&ev[n++], K_PARIS, "paris", TS(1, 0));
+	fx_enrol(&ev[n++], K_PARIS, K_ALICE, "alice", "paris", "member", TS(2, 0));
+	fx_enrol(&ev[n++], K_PARIS, K_BOB, "bob", "paris", "member", TS(2, 1));
+	fx_enrol(&ev[n++], K_PARIS, K_CAROL, "carol", "paris", "member", TS(2, 2));
+	for (int i = 0; i < POSTS; i++) {
+		size_t p = n;
+		uint64_t ms = 10 + (uint64_t)i * 10;
+		memset(text, 'a' + i % 26, 1000);
+		text[1000] = 0;
+		fx_post(&ev[n++], K_ALICE, TS(ms, 0), text);
+		fx_react(&ev[n++], K_BOB, TS(ms + 1, 0), &ev[p], "like", 1);
+		fx_react(&ev[n++], K_CAROL, TS(ms + 2, 0), &ev[p], "like", 1);
+		fx_react(&ev[n++], K_BOB, TS(ms + 3, 0), &ev[p], "like", i % 2);
+		fx_react(&ev[n++], K_CAROL, TS(ms + 4, 0), &ev[p], "heart", 1);
+	}
+	assert_int_equal(n, N);
+	for (size_t i = 0; i < N; i++)
+		list[i] = &ev[i];
+	fx_open(&f);
+	assert_int_equal(fx_ingest_n(&f, list, N, res), 0);
+	for (size_t i = 0; i < N; i++)
+		assert_int_equal(res[i].rc, 0);
+	fx_snap(f.st, &a);
+	/* bob like, carol like, carol heart on each post */
+	assert_int_equal(a.entries[DB_REACTIONS], 3 * POSTS);
+	assert_int_equal(store_write(f.st, s_to_v2_fn, f.st), 0);
+	assert_int_equal(fx_count(&f, DB_REACTIONS), 0);
+	store_close(&f.st);
+	if (store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	fx_snap(f.st, &b);
+	f.ctx.st = f.st;
+	FX_SNAP_EQUAL(&a, &b, "schema 2 moved to schema 3");
+	assert_int_equal(store_read_begin(f.st, &txn), 0);
+	assert_int_equal(mdb_get(txn, f.st->dbi[DB_META], &k, &v), 0);
+	assert_int_equal(store_get_u64(v.mv_data), STORE_SCHEMA);
+	store_read_end(f.st, &txn);
+	{
+		/* A later reaction counts from the registers moved. */
+		ev_t late;
+		json_t *view;
+		fx_react(&late, K_ALICE, TS(5000, 0), &ev[4], "heart", 1);
+		FX_IN(&f, &late, 0);
+		view = fx_post_view(&f, &ev[4]);
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(view, "reactions"), "heart")), 2);
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(view, "reactions"), "like")), 1);
+		json_decref(view);
+		fx_free(&late);
+	}
+	fx_snap_free(&a);
+	fx_snap_free(&b);
+	fx_close(&f);
+	for (int i = 0; i < N; i++)
+		fx_free(&ev[i]);
+}
+
 /* ------------------------------------------------------------ map full */
 
 /* A busy site: the trust chain, then batches of posts with long texts,
@@ -440,6 +523,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_newer_schema_refused),
 	    cmocka_unit_test(test_schema1_store_moved),
+	    cmocka_unit_test(test_schema2_reactions_built),
 	    cmocka_unit_test(test_old_store_gets_buckets),
 	    cmocka_unit_test(test_map_full_grows),
 	    cmocka_unit_test(test_map_full_big_events),
