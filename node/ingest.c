@@ -374,6 +374,19 @@ s_ref_of(const evt_t *ev, const json_t *body, uint8_t ref[CPT_ID_LEN], int keys)
 static int s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len,
 			ingest_res_t *res, int depth, int preverified, json_t *pre_body);
 
+/* DB_PENDING_IDS follows DB_PENDING: k is a DB_PENDING key (wait, id). */
+static int
+s_pending_id(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t k[CPT_KEY_LEN + CPT_ID_LEN], int add)
+{
+	uint8_t ik[CPT_ID_LEN + CPT_KEY_LEN];
+
+	memcpy(ik, k + CPT_KEY_LEN, CPT_ID_LEN);
+	memcpy(ik + CPT_ID_LEN, k, CPT_KEY_LEN);
+	if (add)
+		return ig_put(txn, ctx->st->dbi[DB_PENDING_IDS], ik, sizeof(ik), "", 0);
+	return ig_del(txn, ctx->st->dbi[DB_PENDING_IDS], ik, sizeof(ik));
+}
+
 /* Puts an event aside until the key wait is vouched for. The cap applies to
  * new arrivals only: an event already waiting is not refused for want of
  * room, and events moved back from the store (capped = 0) are never dropped. */
@@ -395,7 +408,9 @@ s_pending_put(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t wait[CPT_KEY_LEN], 
 	if (rc == MDB_NOTFOUND && capped &&
 	    store_count(ctx->st, txn, DB_PENDING) >= ctx->max_pending)
 		return CPT_EFULL;
-	return ig_put(txn, ctx->st->dbi[DB_PENDING], k, sizeof(k), raw, raw_len);
+	if ((rc = ig_put(txn, ctx->st->dbi[DB_PENDING], k, sizeof(k), raw, raw_len)) != 0)
+		return rc;
+	return s_pending_id(ctx, txn, k, 1);
 }
 
 /* Admits what waited for key. Each entry is taken out before it is ingested
@@ -443,6 +458,8 @@ s_pending_release(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN
 		memcpy(copy, v.mv_data, len);
 		rc = mdb_cursor_del(cur, 0);
 		mdb_cursor_close(cur);
+		if (rc == 0)
+			rc = s_pending_id(ctx, txn, from, 0);
 		if (rc == 0)
 			rc = s_ingest_one(ctx, txn, copy, len, &res, depth + 1, 0, NULL);
 		free(copy);

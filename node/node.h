@@ -21,8 +21,8 @@
 
 /* 2: post views live in DB_FEED under (ts, id), written in time order;
  * schema 1 kept them under their id in "posts" (moved at open).
- * 3: DB_REACTIONS, the newest reaction of each author on each post (built at
- * open from the stored reactions). */
+ * 3: DB_REACTIONS, the newest reaction of each author on each post, and
+ * DB_PENDING_IDS (both built at open from what the store holds). */
 #define STORE_SCHEMA 3
 
 /* The named databases. Key layouts are in docs/ARCHITECTURE.md ("Store"). */
@@ -48,6 +48,7 @@ enum store_db {
 	DB_BUCKETS,    /* level(1) ts>>8*level(8) -> count(8) sum of ids(32): node/buckets.c */
 	DB_REACTIONS,  /* post(32) author(32) reaction -> ts(8) id(32) on(1): the newest (ts, id)
 	                  reaction event of each author and reaction on each post */
+	DB_PENDING_IDS, /* id(32) awaited key(32) -> "": DB_PENDING by event id (sync's has) */
 	DB_COUNT
 };
 

@@ -371,6 +371,7 @@ ingest_verify_all(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 				diffs += s_diff(st, txn, scratch, t2, s_views[i], names[i]);
 			diffs += s_diff(st, txn, scratch, t2, DB_EVENTS, "events");
 			diffs += s_diff(st, txn, scratch, t2, DB_PENDING, "pending");
+			diffs += s_diff(st, txn, scratch, t2, DB_PENDING_IDS, "pending_ids");
 			store_read_end(scratch, &t2);
 		}
 		store_read_end(st, &txn);

@@ -19,7 +19,7 @@ static const char *const s_db_names[DB_COUNT] = {
 	[DB_PENDING] = "pending",   [DB_KEYS] = "keys",		    [DB_REVOKED] = "revoked",
 	[DB_HANDLES] = "handles",   [DB_BACKUPS] = "backups",	    [DB_POSTS_V1] = "posts",
 	[DB_FEED] = "feed",	    [DB_PROFILES] = "profiles",	    [DB_MENTIONS] = "mentions", [DB_PEERS] = "peers", [DB_BUCKETS] = "buckets",
-	[DB_REACTIONS] = "reactions",
+	[DB_REACTIONS] = "reactions", [DB_PENDING_IDS] = "pending_ids",
 };
 
 /* Map size at creation and growth step. A test may define smaller ones before
@@ -73,13 +73,43 @@ s_schema_put(store_t *st, MDB_txn *txn, uint64_t schema)
 	return mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
 }
 
-/* Schema 2 -> 3: the reaction registers, from the reactions stored. */
+/* DB_PENDING_IDS from DB_PENDING. */
+static int
+s_pending_ids_build(store_t *st, MDB_txn *txn)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_drop(txn, st->dbi[DB_PENDING_IDS], 0)) != 0)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, st->dbi[DB_PENDING], &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint8_t ik[CPT_ID_LEN + CPT_KEY_LEN];
+		MDB_val ikv = {sizeof(ik), ik}, empty = {0, ""};
+		if (k.mv_size != sizeof(ik))
+			continue;
+		memcpy(ik, (uint8_t *)k.mv_data + CPT_KEY_LEN, CPT_ID_LEN);
+		memcpy(ik + CPT_ID_LEN, k.mv_data, CPT_KEY_LEN);
+		if ((rc = mdb_put(txn, st->dbi[DB_PENDING_IDS], &ikv, &empty, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Schema 2 -> 3: the reaction registers from the reactions stored, and the
+ * index of waiting events by id. */
 static int
 s_migrate_v2_fn(MDB_txn *txn, void *arg)
 {
 	store_t *st = arg;
 	int rc = vw_reactions_build(st, txn);
 
+	if (rc == 0)
+		rc = s_pending_ids_build(st, txn);
 	return rc != 0 ? rc : s_schema_put(st, txn, 3);
 }
 
@@ -234,7 +264,7 @@ store_open(store_t **out, const char *dir, int create, char *err, size_t errlen)
 		return rc > -100 ? rc : CPT_EIO;
 	}
 	if (old_schema < 3 && (rc = store_write(st, s_migrate_v2_fn, st)) != 0) {
-		snprintf(err, errlen, "%s: cannot build the reaction registers of schema 3: %s", path,
+		snprintf(err, errlen, "%s: cannot build the indexes of schema 3: %s", path,
 		         rc > -100 ? cpt_strerror(rc) : mdb_strerror(rc));
 		store_close(&st);
 		return rc > -100 ? rc : CPT_EIO;

@@ -543,6 +543,7 @@ static const char *const fx_db_names[DB_COUNT] = {
     [DB_HANDLES] = "handles",     [DB_BACKUPS] = "backups",   [DB_POSTS_V1] = "posts",
     [DB_FEED] = "feed",           [DB_PROFILES] = "profiles", [DB_MENTIONS] = "mentions",
     [DB_PEERS] = "peers",         [DB_BUCKETS] = "buckets",   [DB_REACTIONS] = "reactions",
+    [DB_PENDING_IDS] = "pending_ids",
 };
 
 /* Every database but DB_META (its "seq" counts commits) as bytes. */

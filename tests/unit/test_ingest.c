@@ -93,12 +93,22 @@ test_user_pending_until_enrolled(void **state)
 	/* Sent again while it waits: still one copy. */
 	FX_IN(&f, &post, CPT_EPENDING);
 	assert_int_equal(fx_count(&f, DB_PENDING), 2);
+	/* Found by id too (sync does not ask for it again), under the key it
+	 * waits for. */
+	{
+		uint8_t ik[CPT_ID_LEN + CPT_KEY_LEN];
+		memcpy(ik, post.id, CPT_ID_LEN);
+		memcpy(ik + CPT_ID_LEN, fx_pk(K_ALICE), CPT_KEY_LEN);
+		assert_int_equal(fx_count(&f, DB_PENDING_IDS), 2);
+		assert_true(fx_has(&f, DB_PENDING_IDS, ik, sizeof(ik)));
+	}
 	assert_int_equal(fx_stored_len(&f, &post), 0);
 	assert_false(fx_in_feed(&f, &post));
 	assert_null(fx_post_view(&f, &post));
 
 	FX_IN(&f, &w.en_alice, 0);
 	assert_int_equal(fx_count(&f, DB_PENDING), 0);
+	assert_int_equal(fx_count(&f, DB_PENDING_IDS), 0);
 	assert_int_equal(fx_stored_len(&f, &post), post.len);
 	assert_true(fx_in_feed(&f, &post));
 	v = fx_post_view(&f, &post);

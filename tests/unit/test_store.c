@@ -223,22 +223,26 @@ test_schema1_store_moved(void **state)
 		fx_free(&ev[i]);
 }
 
-/* Turns a store back into schema 2: no reaction registers. */
+/* Turns a store back into schema 2: no reaction registers, no index of
+ * waiting events by id. */
 static int
 s_to_v2_fn(MDB_txn *txn, void *arg)
 {
 	store_t *st = arg;
 	int rc = mdb_drop(txn, st->dbi[DB_REACTIONS], 0);
 
+	if (rc == 0)
+		rc = mdb_drop(txn, st->dbi[DB_PENDING_IDS], 0);
 	return rc != 0 ? rc : s_schema_put(st, txn, 2);
 }
 
-/* A schema 2 store gets its reaction registers at open: the same bytes as a
- * store made by this version, and the same counts in the views. */
+/* A schema 2 store gets its reaction registers and its index of waiting
+ * events at open: the same bytes as a store made by this version, and the
+ * same counts in the views. */
 static void
 test_schema2_reactions_built(void **state)
 {
-	enum { POSTS = 40, N = 4 + POSTS * 5 };
+	enum { POSTS = 40, WAIT = 3, N = 4 + POSTS * 5 + WAIT };
 	static ev_t ev[N];
 	ev_t *list[N];
 	ingest_res_t res[N];
@@ -265,18 +269,22 @@ test_schema2_reactions_built(void **state)
 		fx_react(&ev[n++], K_BOB, TS(ms + 3, 0), &ev[p], "like", i % 2);
 		fx_react(&ev[n++], K_CAROL, TS(ms + 4, 0), &ev[p], "heart", 1);
 	}
+	for (int i = 0; i < WAIT; i++) /* dave is not enrolled: these wait */
+		fx_post(&ev[n++], K_DAVE, TS(9000 + (uint64_t)i, 0), "early");
 	assert_int_equal(n, N);
 	for (size_t i = 0; i < N; i++)
 		list[i] = &ev[i];
 	fx_open(&f);
 	assert_int_equal(fx_ingest_n(&f, list, N, res), 0);
 	for (size_t i = 0; i < N; i++)
-		assert_int_equal(res[i].rc, 0);
+		assert_int_equal(res[i].rc, i < N - WAIT ? 0 : CPT_EPENDING);
 	fx_snap(f.st, &a);
 	/* bob like, carol like, carol heart on each post */
 	assert_int_equal(a.entries[DB_REACTIONS], 3 * POSTS);
+	assert_int_equal(a.entries[DB_PENDING_IDS], WAIT);
 	assert_int_equal(store_write(f.st, s_to_v2_fn, f.st), 0);
 	assert_int_equal(fx_count(&f, DB_REACTIONS), 0);
+	assert_int_equal(fx_count(&f, DB_PENDING_IDS), 0);
 	store_close(&f.st);
 	if (store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
