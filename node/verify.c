@@ -5,6 +5,7 @@
  * skips only the Ed25519 check of envelopes a worker verified here.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -97,7 +98,11 @@ vpool_new(size_t threads)
 	if (p == NULL)
 		return NULL;
 	if (threads == 0) {
-		long c = sysconf(_SC_NPROCESSORS_ONLN);
+		/* The cores this process may run on (taskset, systemd's
+		 * CPUAffinity=, a container's cpuset), else those online. */
+		cpu_set_t set;
+		long c = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
+								     : sysconf(_SC_NPROCESSORS_ONLN);
 		threads = c > 1 ? (size_t)c - 1 : 0; /* the caller works too */
 	}
 	pthread_mutex_init(&p->lock, NULL);

@@ -13,7 +13,9 @@ twice) and the CPU seconds of each thread of both nodes. Environment:
 CATCHUP_CACHE=DIR keeps the filled source there and reuses it later;
 CATCHUP_PERF=FILE records a perf profile of the receiving node
 (CATCHUP_PERF_HZ, default 400); CATCHUP_TRACE=FILE a `perf trace -s` summary
-of its writes and fsyncs.
+of its writes and fsyncs; CATCHUP_CPUS=R:S pins the receiving node to the
+cores R and the source to S (taskset lists, e.g. 0:1), to see how the rate
+scales with the receiver's cores.
 """
 
 import os
@@ -109,6 +111,11 @@ def main():
             shutil.copytree(src.data, cache)
     with open(src.config_path, "a") as f:
         f.write("sync:\n  heartbeat_ms: 500\n  reconcile_interval: 5\n")
+    pins = os.environ.get("CATCHUP_CPUS", "")
+    if pins:
+        recv_cpus, send_cpus = pins.split(":")
+        src.wrap = ["taskset", "-c", send_cpus]
+        print("receiving node on cores %s, source on cores %s" % (recv_cpus, send_cpus))
     src.start(timeout=60)
     total = src.status()["events"]
 
@@ -146,6 +153,8 @@ def main():
     w.start()
     src_cpu0 = thread_cpu(src.proc.pid)
     t0 = time.monotonic()
+    if pins:
+        dst.wrap = ["taskset", "-c", recv_cpus]
     dst.start(timeout=60)
     perf = None
     if os.environ.get("CATCHUP_PERF"):

@@ -349,7 +349,9 @@ class Node:
         # Test machines often run as root, which `comptoir run` refuses
         # unless told; the variable is ignored when not root.
         env = dict(os.environ, COMPTOIR_ALLOW_ROOT="1")
-        self.proc = subprocess.Popen([BIN, "run", "--dir", self.data], stdout=self._log,
+        # wrap: a command to run the node under (a bench pins it with taskset).
+        self.proc = subprocess.Popen(getattr(self, "wrap", []) + [BIN, "run", "--dir", self.data],
+                                     stdout=self._log,
                                      stderr=self._log, stdin=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
