@@ -383,27 +383,22 @@ bk_split(store_t *st, MDB_txn *txn, const uint8_t lo[40], const uint8_t hi[40], 
 	return n;
 }
 
+static int
+s_rebuild_fn(store_t *st, MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *arg)
+{
+	uint8_t key[40];
+
+	(void)v;
+	(void)arg;
+	if (k->mv_size != 40)
+		return 0;
+	memcpy(key, k->mv_data, 40);
+	return bk_update(st, txn, key, 1);
+}
+
 /* Rebuilds the whole index from DB_ORDER (reindex, or a store from before it). */
 int
 bk_rebuild(store_t *st, MDB_txn *txn)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
-
-	if ((rc = mdb_drop(txn, st->dbi[DB_BUCKETS], 0)) != 0)
-		return rc;
-	if ((rc = mdb_cursor_open(txn, st->dbi[DB_ORDER], &cur)) != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint8_t key[40];
-		if (k.mv_size != 40)
-			continue;
-		memcpy(key, k.mv_data, 40);
-		if ((rc = bk_update(st, txn, key, 1)) != 0)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return store_rebuild(st, txn, DB_BUCKETS, DB_ORDER, s_rebuild_fn, NULL);
 }

@@ -89,6 +89,14 @@ uint64_t store_seq(store_t *st, MDB_txn *txn);
 /* Number of entries of a database. */
 size_t store_count(store_t *st, MDB_txn *txn, enum store_db db);
 
+/* Empties db, then calls fn on each entry of from, in key order, to fill it
+ * again (an index rebuilt from what it indexes). fn may write to db, not to
+ * from. Returns 0, fn's first nonzero return or an LMDB error. */
+typedef int (*store_entry_fn)(store_t *st, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
+			      void *arg);
+int store_rebuild(store_t *st, MDB_txn *txn, enum store_db db, enum store_db from, store_entry_fn fn,
+		  void *arg) CPT_WUR;
+
 /* Hot, consistent, compacted copy into dest_dir (created, must be empty). */
 int store_backup(store_t *st, const char *dest_dir, char *err, size_t errlen) CPT_WUR;
 

@@ -73,31 +73,20 @@ s_schema_put(store_t *st, MDB_txn *txn, uint64_t schema)
 	return mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
 }
 
-/* DB_PENDING_IDS from DB_PENDING. */
+/* One DB_PENDING entry (wait, id) into DB_PENDING_IDS (id, wait). */
 static int
-s_pending_ids_build(store_t *st, MDB_txn *txn)
+s_pending_id_fn(store_t *st, MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *arg)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
+	uint8_t ik[CPT_ID_LEN + CPT_KEY_LEN];
+	MDB_val ikv = {sizeof(ik), ik}, empty = {0, ""};
 
-	if ((rc = mdb_drop(txn, st->dbi[DB_PENDING_IDS], 0)) != 0)
-		return rc;
-	if ((rc = mdb_cursor_open(txn, st->dbi[DB_PENDING], &cur)) != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint8_t ik[CPT_ID_LEN + CPT_KEY_LEN];
-		MDB_val ikv = {sizeof(ik), ik}, empty = {0, ""};
-		if (k.mv_size != sizeof(ik))
-			continue;
-		memcpy(ik, (uint8_t *)k.mv_data + CPT_KEY_LEN, CPT_ID_LEN);
-		memcpy(ik + CPT_ID_LEN, k.mv_data, CPT_KEY_LEN);
-		if ((rc = mdb_put(txn, st->dbi[DB_PENDING_IDS], &ikv, &empty, 0)) != 0)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	(void)v;
+	(void)arg;
+	if (k->mv_size != sizeof(ik))
+		return 0;
+	memcpy(ik, (uint8_t *)k->mv_data + CPT_KEY_LEN, CPT_ID_LEN);
+	memcpy(ik + CPT_ID_LEN, k->mv_data, CPT_KEY_LEN);
+	return mdb_put(txn, st->dbi[DB_PENDING_IDS], &ikv, &empty, 0);
 }
 
 /* Schema 2 -> 3: the reaction registers from the reactions stored, and the
@@ -109,7 +98,7 @@ s_migrate_v2_fn(MDB_txn *txn, void *arg)
 	int rc = vw_reactions_build(st, txn);
 
 	if (rc == 0)
-		rc = s_pending_ids_build(st, txn);
+		rc = store_rebuild(st, txn, DB_PENDING_IDS, DB_PENDING, s_pending_id_fn, NULL);
 	return rc != 0 ? rc : s_schema_put(st, txn, 3);
 }
 
@@ -472,6 +461,27 @@ store_count(store_t *st, MDB_txn *txn, enum store_db db)
 	if (mdb_stat(txn, st->dbi[db], &s) != 0)
 		return 0;
 	return s.ms_entries;
+}
+
+int
+store_rebuild(store_t *st, MDB_txn *txn, enum store_db db, enum store_db from, store_entry_fn fn,
+	      void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_drop(txn, st->dbi[db], 0)) != 0)
+		return rc;
+	/* Puts go to another database: the cursor on from stays valid. */
+	if ((rc = mdb_cursor_open(txn, st->dbi[from], &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		if ((rc = fn(st, txn, &k, &v, arg)) != 0)
+			break;
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 int

@@ -736,30 +736,25 @@ vw_reactions_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t post[CPT_ID_
 	return rc != 0 ? rc : s_each_ref(ctx, txn, post, s_reg_ref, (void *)post);
 }
 
+static int
+s_reg_build_fn(store_t *st, MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *arg)
+{
+	ingest_ctx_t *ctx = arg;
+	const uint8_t *kp = k->mv_data, *vp = v->mv_data;
+
+	(void)st;
+	if (k->mv_size != CPT_ID_LEN + 8 + CPT_ID_LEN || v->mv_size != 2 ||
+	    (vp[0] << 8 | vp[1]) != EVT_REACTION)
+		return 0;
+	return s_reg_ref(ctx, txn, kp + CPT_ID_LEN + 8, EVT_REACTION, (void *)kp);
+}
+
 int
 vw_reactions_build(store_t *st, MDB_txn *txn)
 {
 	ingest_ctx_t ctx = {.st = st};
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
 
-	if ((rc = mdb_drop(txn, st->dbi[DB_REACTIONS], 0)) != 0)
-		return rc;
-	/* Puts go to another database: the DB_BY_REF cursor stays valid. */
-	if ((rc = mdb_cursor_open(txn, st->dbi[DB_BY_REF], &cur)) != 0)
-		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		const uint8_t *kp = k.mv_data, *vp = v.mv_data;
-		if (k.mv_size != CPT_ID_LEN + 8 + CPT_ID_LEN || v.mv_size != 2 ||
-		    (vp[0] << 8 | vp[1]) != EVT_REACTION)
-			continue;
-		if ((rc = s_reg_ref(&ctx, txn, kp + CPT_ID_LEN + 8, EVT_REACTION, (void *)kp)) != 0)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return store_rebuild(st, txn, DB_REACTIONS, DB_BY_REF, s_reg_build_fn, &ctx);
 }
 
 /* The view's "reactions": how many authors have each reaction on. */
