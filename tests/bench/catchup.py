@@ -15,7 +15,8 @@ CATCHUP_PERF=FILE records a perf profile of the receiving node
 (CATCHUP_PERF_HZ, default 400); CATCHUP_TRACE=FILE a `perf trace -s` summary
 of its writes and fsyncs; CATCHUP_CPUS=R:S pins the receiving node to the
 cores R and the source to S (taskset lists, e.g. 0:1), to see how the rate
-scales with the receiver's cores.
+scales with the receiver's cores; COMPTOIR_KEEP=1 keeps both nodes'
+directories (their paths are printed on stderr).
 """
 
 import os
@@ -208,7 +209,10 @@ def main():
     print("events sent by the source: %d (%.2f per event stored)" % (sent, sent / max(total, 1)))
     print("CPU of the receiving node by thread: %s" % cpu_line({}, dst_cpu))
     print("CPU of the sending node by thread: %s" % cpu_line(src_cpu0, src_cpu))
-    dst.cleanup()
+    size = os.path.getsize(os.path.join(dst.data, "store", "data.mdb"))
+    print("receiving store: %.1f MiB for %d events (%.0f bytes per event)" %
+          (size / 1048576, total, size / max(total, 1)))
+    dst.cleanup()  # COMPTOIR_KEEP=1 keeps both nodes' directories (paths on stderr)
     src.cleanup()
 
 
