@@ -523,22 +523,33 @@ cmd_run(opts_t *o)
 	return rc;
 }
 
-/* Age as "12 s", "3 min", "2 h", "4 d". */
+/* A span of s seconds as "12 s", "3 min", "2 h", "4 d". */
+static void
+s_span(char *out, size_t cap, uint64_t s)
+{
+	if (s < 120)
+		snprintf(out, cap, "%llu s", (unsigned long long)s);
+	else if (s < 7200)
+		snprintf(out, cap, "%llu min", (unsigned long long)s / 60);
+	else if (s < 172800)
+		snprintf(out, cap, "%llu h", (unsigned long long)s / 3600);
+	else
+		snprintf(out, cap, "%llu d", (unsigned long long)s / 86400);
+}
+
+/* Age as "12 s ago", "3 min ago", ..., or "never". */
 static void
 s_age(char *out, size_t cap, uint64_t then_ms)
 {
-	uint64_t now = hlc_wall_ms(), s = then_ms && now > then_ms ? (now - then_ms) / 1000 : 0;
+	uint64_t now = hlc_wall_ms();
+	char span[24];
 
-	if (then_ms == 0)
+	if (then_ms == 0) {
 		snprintf(out, cap, "never");
-	else if (s < 120)
-		snprintf(out, cap, "%llu s ago", (unsigned long long)s);
-	else if (s < 7200)
-		snprintf(out, cap, "%llu min ago", (unsigned long long)s / 60);
-	else if (s < 172800)
-		snprintf(out, cap, "%llu h ago", (unsigned long long)s / 3600);
-	else
-		snprintf(out, cap, "%llu d ago", (unsigned long long)s / 86400);
+		return;
+	}
+	s_span(span, sizeof(span), now > then_ms ? (now - then_ms) / 1000 : 0);
+	snprintf(out, cap, "%s ago", span);
 }
 
 /* The link state, as the running node wrote it in dir/status.json. */
@@ -574,6 +585,17 @@ s_print_peers(const char *dir)
 		       (long long)json_integer_value(json_object_get(p, "to_send")),
 		       (long long)json_integer_value(json_object_get(p, "to_receive")),
 		       (long long)json_integer_value(json_object_get(p, "rate_in")));
+	}
+	/* A catch-up under way: how long it still has to go. */
+	json_array_foreach(json_object_get(st, "peers"), i, p) {
+		char left[24];
+		if (!json_is_integer(json_object_get(p, "eta_s")))
+			continue;
+		s_span(left, sizeof(left), (uint64_t)json_integer_value(json_object_get(p, "eta_s")));
+		printf("catching up from %s: %lld events to receive at %lld events/s, about %s left\n",
+		       json_string_value(json_object_get(p, "site")),
+		       (long long)json_integer_value(json_object_get(p, "to_receive")),
+		       (long long)json_integer_value(json_object_get(p, "rate_in")), left);
 	}
 	json_decref(st);
 }

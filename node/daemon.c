@@ -480,6 +480,14 @@ node_peers(node_t *n, sync_peer_status_t *out, size_t max)
 	return sync_status(n->sync, out, max);
 }
 
+int64_t
+node_peer_eta_s(const sync_peer_status_t *p)
+{
+	if (p->to_receive == 0 || p->rate_in == 0)
+		return -1;
+	return (int64_t)((p->to_receive + p->rate_in - 1) / p->rate_in);
+}
+
 /* --------------------------------------------------------------- run */
 
 static volatile sig_atomic_t s_stop, s_reload;
@@ -609,6 +617,9 @@ s_write_status(node_t *n)
 			"sent", (json_int_t)peers[i].sent, "received", (json_int_t)peers[i].received,
 			"rejected", (json_int_t)peers[i].rejected, "to_send", (json_int_t)peers[i].to_send,
 			"to_receive", (json_int_t)peers[i].to_receive, "rate_in", (json_int_t)peers[i].rate_in));
+		json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "eta_s",
+				    node_peer_eta_s(&peers[i]) < 0 ? json_null()
+								   : json_integer(node_peer_eta_s(&peers[i])));
 	}
 	root = json_pack("{s:I, s:i, s:o}", "written_ms", (json_int_t)hlc_wall_ms(), "pid", (int)getpid(),
 			 "peers", arr);

@@ -305,6 +305,9 @@ s_peers_json(http_t *h)
 		                    json_integer((json_int_t)ps[i].rate_in));
 		json_object_set_new(json_array_get(out, json_array_size(out) - 1), "reconciliations",
 		                    json_integer((json_int_t)ps[i].reconciliations));
+		json_object_set_new(json_array_get(out, json_array_size(out) - 1), "eta_s",
+		                    node_peer_eta_s(&ps[i]) < 0 ? json_null()
+		                                                : json_integer(node_peer_eta_s(&ps[i])));
 	}
 	free(ps);
 	return out;

@@ -127,10 +127,12 @@ def main():
     nantes.start()
     deadline = time.monotonic() + 60
     seen_in, seen_out = 0, 0  # largest backlog shown by nantes, and by paris for nantes
+    samples = []  # nantes's view of paris while it catches up
     while time.monotonic() < deadline and event_count(nantes) < len(union) // 4:
         for p in nantes.status().get("peers", []):
             if p.get("site") == "paris":
                 seen_in = max(seen_in, p.get("to_receive", 0))
+                samples.append(p)
         for p in paris.status().get("peers", []):
             if p.get("site") == "nantes":
                 seen_out = max(seen_out, p.get("to_send", 0))
@@ -145,6 +147,20 @@ def main():
             "(%d of %d)" % (seen_in, len(union)))
     t.check(seen_out > len(union) // 2, "paris showed the events it still had to send to "
             "nantes (%d of %d)" % (seen_out, len(union)))
+    # The time left, from the same figures: unknown (null) when nothing is
+    # coming or nothing is being stored yet.
+    bad = [p for p in samples if "eta_s" not in p or p["eta_s"] != (
+        None if not p["to_receive"] or not p["rate_in"] else -(-p["to_receive"] // p["rate_in"]))]
+    t.check(samples and not bad, "status shows the time a catch-up has left (%d samples, %d with "
+            "a time)" % (len(samples), sum(p.get("eta_s") is not None for p in samples)), bad[:3])
+    # comptoir status says it in words, from the status the node writes.
+    with open(os.path.join(nantes.data, "status.json"), "w") as f:
+        json.dump({"written_ms": int(time.time() * 1000), "pid": 1, "peers": [
+            {"site": "paris", "connected": True, "since_ms": 0, "last_exchange_ms": 0, "sent": 0,
+             "received": 5, "to_send": 0, "to_receive": 120000, "rate_in": 1000, "eta_s": 120}]}, f)
+    out = nantes.cli("status").stdout
+    t.check("catching up from paris: 120000 events to receive at 1000 events/s, about 2 min left"
+            in out, "comptoir status shows the time left of a catch-up", out[-600:])
     v = nantes.cli("verify", check=False)
     t.check(v.returncode == 0, "the half-filled store verifies after kill -9", v.stderr[-300:])
     nantes.start()
