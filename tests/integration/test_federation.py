@@ -273,6 +273,17 @@ def test_chain_and_outage():
     pc = r.json["id"]
     r = c.post("/api/posts/%s/comments" % pid, {"text": "nantes comments during the outage"})
     t.eq(r.status, 201, "comment at nantes while lyon is down")
+    # Reactions on the same post on both sides of the cut: each site counts
+    # its own at once; once joined, every site counts the newest reaction of
+    # each person and name, whatever order they arrive in.
+    up, heart, party = "\U0001F44D", "\u2764", "\U0001F389"
+    for who, cl, react, on in (("alice", a, up, False), ("alice", a, heart, True),
+                               ("carol", c, up, True), ("carol", c, party, True),
+                               ("carol", c, party, False)):
+        r = cl.post("/api/posts/%s/reactions" % pid, {"reaction": react, "on": on})
+        t.eq(r.status, 200, "%s's reaction %s at her site while lyon is down" % (who, react))
+    t.eq(a.get("/api/posts/%s" % pid).json["reactions"], {heart: 1}, "paris counts its own reactions")
+    t.eq(c.get("/api/posts/%s" % pid).json["reactions"], {up: 2}, "nantes counts its own reactions")
     B.start()
     ok = wait_until(lambda: export_ids(A) == export_ids(B) == export_ids(C), interval=0.3)
     t.check(ok, "after lyon restarts the three event sets are equal",
@@ -291,6 +302,11 @@ def test_chain_and_outage():
             [len(x.get("/api/feed?limit=100").json["items"]) for x in (a, b, c)] if not ok else None)
     feed = a.get("/api/feed?limit=100").json["items"]
     t.eq(set(p["id"] for p in feed[:2]), {pa, pc}, "the outage posts are at the top of the feed")
+    for site, cl in (("paris", a), ("lyon", b), ("nantes", c)):
+        t.eq(cl.get("/api/posts/%s" % pid).json["reactions"], {up: 1, heart: 1},
+             "%s counts the newest reaction of each person after the outage" % site)
+    t.eq(sorted(c.get("/api/posts/%s" % pid).json["my_reactions"]), [up], "carol's own reactions")
+    t.eq(sorted(a.get("/api/posts/%s" % pid).json["my_reactions"]), [heart], "alice's own reactions")
 
     def person(cl):
         j = cl.get("/api/people/alice").json
