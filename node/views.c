@@ -766,8 +766,10 @@ s_reaction_counts(store_t *st, MDB_txn *txn, const uint8_t post[CPT_ID_LEN])
 	json_t *counts = json_object();
 	int rc;
 
-	if (counts == NULL || mdb_cursor_open(txn, st->dbi[DB_REACTIONS], &cur) != 0)
-		return counts;
+	if (counts == NULL || mdb_cursor_open(txn, st->dbi[DB_REACTIONS], &cur) != 0) {
+		json_decref(counts); /* no view at all rather than a view without its counts */
+		return NULL;
+	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		char name[MAX_REACTION + 1];
@@ -803,11 +805,11 @@ view_my_reactions(store_t *st, MDB_txn *txn, const uint8_t post[CPT_ID_LEN],
 		return rc;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		size_t n = k.mv_size - sizeof(prefix);
 		if (k.mv_size < sizeof(prefix) || memcmp(k.mv_data, prefix, sizeof(prefix)) != 0)
 			break;
 		if (v.mv_size == REG_VAL_LEN && ((uint8_t *)v.mv_data)[8 + CPT_ID_LEN] != 0)
-			json_array_append_new(out, json_stringn((char *)k.mv_data + sizeof(prefix), n));
+			json_array_append_new(out, json_stringn((char *)k.mv_data + sizeof(prefix),
+								k.mv_size - sizeof(prefix)));
 	}
 	mdb_cursor_close(cur);
 	return rc == MDB_NOTFOUND ? 0 : rc;
