@@ -480,12 +480,30 @@ node_peers(node_t *n, sync_peer_status_t *out, size_t max)
 	return sync_status(n->sync, out, max);
 }
 
-int64_t
-node_peer_eta_s(const sync_peer_status_t *p)
+json_t *
+node_peer_json(const sync_peer_status_t *p)
 {
-	if (p->to_receive == 0 || p->rate_in == 0)
-		return -1;
-	return (int64_t)((p->to_receive + p->rate_in - 1) / p->rate_in);
+	char key[CPT_HEX_ID];
+	json_t *j;
+
+	cpt_hex32(key, p->site_key);
+	j = json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		      "site", p->site, "site_key", key, "endpoint", p->endpoint, "connected", p->connected,
+		      "since_ms", (json_int_t)p->since_ms, "last_exchange_ms",
+		      (json_int_t)p->last_exchange_ms, "last_reconcile_ms",
+		      (json_int_t)p->last_reconcile_ms, "sent", (json_int_t)p->sent, "received",
+		      (json_int_t)p->received, "rejected", (json_int_t)p->rejected, "to_send",
+		      (json_int_t)p->to_send, "to_receive", (json_int_t)p->to_receive, "bytes_in",
+		      (json_int_t)p->bytes_in, "bytes_out", (json_int_t)p->bytes_out, "rate_in",
+		      (json_int_t)p->rate_in, "reconciliations", (json_int_t)p->reconciliations);
+	/* How long receiving to_receive takes at rate_in, rounded up; null when
+	 * nothing is coming or nothing is being stored yet. */
+	if (j)
+		json_object_set_new(j, "eta_s",
+				    p->to_receive && p->rate_in
+					? json_integer((json_int_t)((p->to_receive + p->rate_in - 1) / p->rate_in))
+					: json_null());
+	return j;
 }
 
 /* --------------------------------------------------------------- run */
@@ -606,21 +624,8 @@ s_write_status(node_t *n)
 	char path[4200], tmp[4300];
 	json_t *arr = json_array(), *root;
 
-	for (size_t i = 0; i < np; i++) {
-		char hex[CPT_HEX_ID];
-		cpt_hex32(hex, peers[i].site_key);
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-			"site", peers[i].site, "site_key", hex, "endpoint", peers[i].endpoint,
-			"connected", peers[i].connected, "since_ms", (json_int_t)peers[i].since_ms,
-			"last_exchange_ms", (json_int_t)peers[i].last_exchange_ms,
-			"last_reconcile_ms", (json_int_t)peers[i].last_reconcile_ms,
-			"sent", (json_int_t)peers[i].sent, "received", (json_int_t)peers[i].received,
-			"rejected", (json_int_t)peers[i].rejected, "to_send", (json_int_t)peers[i].to_send,
-			"to_receive", (json_int_t)peers[i].to_receive, "rate_in", (json_int_t)peers[i].rate_in));
-		json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "eta_s",
-				    node_peer_eta_s(&peers[i]) < 0 ? json_null()
-								   : json_integer(node_peer_eta_s(&peers[i])));
-	}
+	for (size_t i = 0; i < np; i++)
+		json_array_append_new(arr, node_peer_json(&peers[i]));
 	root = json_pack("{s:I, s:i, s:o}", "written_ms", (json_int_t)hlc_wall_ms(), "pid", (int)getpid(),
 			 "peers", arr);
 	snprintf(path, sizeof(path), "%s/status.json", n->dir);

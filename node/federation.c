@@ -30,19 +30,9 @@ s_has(void *ctx, const uint8_t id[CPT_ID_LEN])
 
 	if (store_read_begin(st, &txn) != 0)
 		return 1; /* cannot tell: do not ask for it now */
-	found = ig_get(txn, st->dbi[DB_EVENTS], id, CPT_ID_LEN, &v) == 0;
-	if (!found) {
-		/* Waiting for its author's certificate: asking again would only
-		 * bring the same bytes back at every reconciliation. */
-		MDB_cursor *cur;
-		MDB_val k = {CPT_ID_LEN, (void *)id};
-		if (mdb_cursor_open(txn, st->dbi[DB_PENDING_IDS], &cur) == 0) {
-			found = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 &&
-				k.mv_size == CPT_ID_LEN + CPT_KEY_LEN &&
-				memcmp(k.mv_data, id, CPT_ID_LEN) == 0;
-			mdb_cursor_close(cur);
-		}
-	}
+	/* Or waiting for its author's certificate: asking again would only
+	 * bring the same bytes back at every reconciliation. */
+	found = ig_get(txn, st->dbi[DB_EVENTS], id, CPT_ID_LEN, &v) == 0 || ig_is_pending(st, txn, id);
 	store_read_end(st, &txn);
 	return found;
 }

@@ -286,29 +286,8 @@ s_peers_json(http_t *h)
 	if (ps == NULL)
 		return out;
 	n = node_peers(h->node, ps, MAX_PEERS_SHOWN);
-	for (size_t i = 0; i < n; i++) {
-		char key[CPT_HEX_ID];
-		cpt_hex32(key, ps[i].site_key);
-		json_array_append_new(
-		    out,
-		    json_pack(
-		        "{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-		        "site", ps[i].site, "site_key", key, "endpoint", ps[i].endpoint,
-		        "connected", ps[i].connected, "since_ms", (json_int_t)ps[i].since_ms,
-		        "last_exchange_ms", (json_int_t)ps[i].last_exchange_ms, "last_reconcile_ms",
-		        (json_int_t)ps[i].last_reconcile_ms, "sent", (json_int_t)ps[i].sent,
-		        "received", (json_int_t)ps[i].received, "rejected",
-		        (json_int_t)ps[i].rejected, "to_send", (json_int_t)ps[i].to_send,
-		        "to_receive", (json_int_t)ps[i].to_receive, "bytes_in",
-		        (json_int_t)ps[i].bytes_in, "bytes_out", (json_int_t)ps[i].bytes_out));
-		json_object_set_new(json_array_get(out, json_array_size(out) - 1), "rate_in",
-		                    json_integer((json_int_t)ps[i].rate_in));
-		json_object_set_new(json_array_get(out, json_array_size(out) - 1), "reconciliations",
-		                    json_integer((json_int_t)ps[i].reconciliations));
-		json_object_set_new(json_array_get(out, json_array_size(out) - 1), "eta_s",
-		                    node_peer_eta_s(&ps[i]) < 0 ? json_null()
-		                                                : json_integer(node_peer_eta_s(&ps[i])));
-	}
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(out, node_peer_json(&ps[i]));
 	free(ps);
 	return out;
 }

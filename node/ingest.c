@@ -374,17 +374,31 @@ s_ref_of(const evt_t *ev, const json_t *body, uint8_t ref[CPT_ID_LEN], int keys)
 static int s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len,
 			ingest_res_t *res, int depth, int preverified, json_t *pre_body);
 
-/* DB_PENDING_IDS follows DB_PENDING: k is a DB_PENDING key (wait, id). */
-static int
-s_pending_id(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t k[CPT_KEY_LEN + CPT_ID_LEN], int add)
+int
+ig_pending_id(store_t *st, MDB_txn *txn, const uint8_t k[CPT_KEY_LEN + CPT_ID_LEN], int add)
 {
 	uint8_t ik[CPT_ID_LEN + CPT_KEY_LEN];
 
 	memcpy(ik, k + CPT_KEY_LEN, CPT_ID_LEN);
 	memcpy(ik + CPT_ID_LEN, k, CPT_KEY_LEN);
 	if (add)
-		return ig_put(txn, ctx->st->dbi[DB_PENDING_IDS], ik, sizeof(ik), "", 0);
-	return ig_del(txn, ctx->st->dbi[DB_PENDING_IDS], ik, sizeof(ik));
+		return ig_put(txn, st->dbi[DB_PENDING_IDS], ik, sizeof(ik), "", 0);
+	return ig_del(txn, st->dbi[DB_PENDING_IDS], ik, sizeof(ik));
+}
+
+int
+ig_is_pending(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
+{
+	MDB_cursor *cur;
+	MDB_val k = {CPT_ID_LEN, (void *)id}, v;
+	int found;
+
+	if (mdb_cursor_open(txn, st->dbi[DB_PENDING_IDS], &cur) != 0)
+		return 0;
+	found = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 &&
+		k.mv_size == CPT_ID_LEN + CPT_KEY_LEN && memcmp(k.mv_data, id, CPT_ID_LEN) == 0;
+	mdb_cursor_close(cur);
+	return found;
 }
 
 /* Puts an event aside until the key wait is vouched for. The cap applies to
@@ -410,7 +424,7 @@ s_pending_put(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t wait[CPT_KEY_LEN], 
 		return CPT_EFULL;
 	if ((rc = ig_put(txn, ctx->st->dbi[DB_PENDING], k, sizeof(k), raw, raw_len)) != 0)
 		return rc;
-	return s_pending_id(ctx, txn, k, 1);
+	return ig_pending_id(ctx->st, txn, k, 1);
 }
 
 /* Admits what waited for key. Each entry is taken out before it is ingested
@@ -459,7 +473,7 @@ s_pending_release(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN
 		rc = mdb_cursor_del(cur, 0);
 		mdb_cursor_close(cur);
 		if (rc == 0)
-			rc = s_pending_id(ctx, txn, from, 0);
+			rc = ig_pending_id(ctx->st, txn, from, 0);
 		if (rc == 0)
 			rc = s_ingest_one(ctx, txn, copy, len, &res, depth + 1, 0, NULL);
 		free(copy);

@@ -25,6 +25,11 @@ uint64_t ig_revoked_at(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KE
 int ig_key_status(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], uint64_t ts_ms,
 		  json_t **info);
 int ig_redactable(unsigned kind);
+/* DB_PENDING_IDS follows DB_PENDING: adds (or removes) the entry of the
+ * DB_PENDING key k = (awaited key, id). 0 or an LMDB error. */
+int ig_pending_id(store_t *st, MDB_txn *txn, const uint8_t k[CPT_KEY_LEN + CPT_ID_LEN], int add);
+/* Is event id waiting in DB_PENDING (for any key)? */
+int ig_is_pending(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN]);
 /* Empties the key-record cache (ingest.c): after any change of trust state. */
 void ig_cache_clear(ingest_ctx_t *ctx);
 /* The handle of a user key, through the cache; 0 or CPT_ENOTFOUND. */

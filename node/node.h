@@ -276,10 +276,10 @@ struct fed_writer *node_fed_writer(node_t *n);
 void node_trust_changed(node_t *n);
 /* The state of every peer link (empty when sync is off); returns how many. */
 size_t node_peers(node_t *n, sync_peer_status_t *out, size_t max);
-/* How long receiving what the peer still has for us takes at the current
- * rate, in seconds rounded up; -1 when nothing is coming or nothing is being
- * stored (unknown). */
-int64_t node_peer_eta_s(const sync_peer_status_t *p);
+/* A peer link as /api/status and status.json show it (docs/API.md), with
+ * eta_s, the seconds its backlog still needs at the current rate. New
+ * reference, or NULL. */
+json_t *node_peer_json(const sync_peer_status_t *p);
 
 /* Signs body as kind by author with the next HLC timestamp, then submits it.
  * res->id is the event id. Returns 0 when the call ran (see res->rc). */

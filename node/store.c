@@ -73,20 +73,13 @@ s_schema_put(store_t *st, MDB_txn *txn, uint64_t schema)
 	return mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
 }
 
-/* One DB_PENDING entry (wait, id) into DB_PENDING_IDS (id, wait). */
+/* One DB_PENDING entry into DB_PENDING_IDS. */
 static int
 s_pending_id_fn(store_t *st, MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *arg)
 {
-	uint8_t ik[CPT_ID_LEN + CPT_KEY_LEN];
-	MDB_val ikv = {sizeof(ik), ik}, empty = {0, ""};
-
 	(void)v;
 	(void)arg;
-	if (k->mv_size != sizeof(ik))
-		return 0;
-	memcpy(ik, (uint8_t *)k->mv_data + CPT_KEY_LEN, CPT_ID_LEN);
-	memcpy(ik + CPT_ID_LEN, k->mv_data, CPT_KEY_LEN);
-	return mdb_put(txn, st->dbi[DB_PENDING_IDS], &ikv, &empty, 0);
+	return k->mv_size == CPT_KEY_LEN + CPT_ID_LEN ? ig_pending_id(st, txn, k->mv_data, 1) : 0;
 }
 
 /* Schema 2 -> 3: the reaction registers from the reactions stored, and the
