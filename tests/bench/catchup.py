@@ -20,6 +20,7 @@ directories (their paths are printed on stderr).
 """
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -81,7 +82,6 @@ def main():
     t0 = time.monotonic()
     cache = os.environ.get("CATCHUP_CACHE")  # reuse a filled source between runs
     if cache and os.path.isdir(os.path.join(cache, "store")):
-        import re
         import shutil
         with open(src.config_path) as f:
             conf = f.read()
@@ -209,6 +209,19 @@ def main():
     print("events sent by the source: %d (%.2f per event stored)" % (sent, sent / max(total, 1)))
     print("CPU of the receiving node by thread: %s" % cpu_line({}, dst_cpu))
     print("CPU of the sending node by thread: %s" % cpu_line(src_cpu0, src_cpu))
+    # The CPU budget: what both nodes spent per event, and the rate those
+    # costs would allow with every core busy all the time (a ceiling).
+    cores = len(os.sched_getaffinity(0))
+    d_cpu = sum(sum(v) for v in dst_cpu.values())
+    s_cpu = sum(sum(v) for k, v in src_cpu.items()) - sum(sum(v) for v in src_cpu0.values())
+    m = re.search(r"verify_per_s=(\d+)", rate1)
+    per = (d_cpu + s_cpu) * 1e6 / max(total, 1)
+    print("CPU per event: receiving node %.1f us (Ed25519 verify alone %s), source %.1f us; "
+          "the %d cores were %.0f%% busy; with every core busy all the time these costs "
+          "would allow at most %.0f events/s" %
+          (d_cpu * 1e6 / max(total, 1), "%.1f us" % (1e6 / int(m.group(1))) if m else "?",
+           s_cpu * 1e6 / max(total, 1), cores, 100 * (d_cpu + s_cpu) / (cores * took),
+           cores * 1e6 / per if per > 0 else 0))
     size = os.path.getsize(os.path.join(dst.data, "store", "data.mdb"))
     print("receiving store: %.1f MiB for %d events (%.0f bytes per event)" %
           (size / 1048576, total, size / max(total, 1)))
