@@ -665,6 +665,7 @@ ID_ROUTE(s_post_get, api_post_get)
 ID_ROUTE(s_post_edit, api_post_edit)
 ID_ROUTE(s_post_delete, api_post_delete)
 ID_ROUTE(s_comment_create, api_comment_create)
+ID_ROUTE(s_comments, api_comments)
 ID_ROUTE(s_reaction_set, api_reaction_set)
 #undef ID_ROUTE
 
@@ -717,6 +718,7 @@ static const struct route {
     {"/api/posts/*", "PATCH", s_post_edit},
     {"/api/posts/*", "DELETE", s_post_delete},
     {"/api/posts/*/comments", "POST", s_comment_create},
+    {"/api/posts/*/comments", "GET", s_comments},
     {"/api/posts/*/reactions", "POST", s_reaction_set},
     {"/api/people", "GET", s_people},
     {"/api/people/*", "GET", s_person},

@@ -430,13 +430,36 @@ api_post_create(http_req_t *r)
 	return s_reply_post(r, 201, res.id, 0);
 }
 
+/* Parses the "before" cursor (80 hex: ts, id) into cur. 1 when absent
+ * (*has = 0) or good (*has = 1); replies 400 and 0 when bad. */
+static int
+s_query_cursor(http_req_t *r, uint8_t cur[40], int *has)
+{
+	const char *before = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "before");
+	int ok;
+
+	*has = before != NULL;
+	if (before == NULL)
+		return 1;
+	ok = strlen(before) == 80;
+	for (size_t i = 0; ok && i < 80; i++)
+		ok = isdigit((unsigned char)before[i]) || (before[i] >= 'a' && before[i] <= 'f');
+	if (ok) {
+		size_t n = 0;
+		ok = sodium_hex2bin(cur, 40, before, 80, NULL, &n, NULL) == 0 && n == 40;
+	}
+	if (!ok)
+		http_error(r, 400, "before", "\"before\" must be a cursor of 80 hex digits");
+	return ok;
+}
+
 int
 api_feed(http_req_t *r)
 {
-	const char *before = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "before");
 	uint8_t cur[40];
 	char next[81];
 	long limit;
+	int has;
 	MDB_txn *txn;
 	json_t *items;
 
@@ -444,24 +467,41 @@ api_feed(http_req_t *r)
 		return 0;
 	if ((limit = s_query_int(r, "limit", 20, 1, 100)) < 0)
 		return http_error(r, 400, "limit", "\"limit\" must be a number from 1 to 100");
-	if (before) {
-		int ok = strlen(before) == 80;
-		for (size_t i = 0; ok && i < 80; i++)
-			ok = isdigit((unsigned char)before[i]) ||
-			     (before[i] >= 'a' && before[i] <= 'f');
-		if (ok) {
-			size_t n = 0;
-			ok = sodium_hex2bin(cur, sizeof(cur), before, 80, NULL, &n, NULL) == 0 &&
-			     n == 40;
-		}
-		if (!ok)
-			return http_error(r, 400, "before",
-			                  "\"before\" must be a cursor of 80 hex digits");
-	}
+	if (!s_query_cursor(r, cur, &has))
+		return 0;
 	if (!s_read_begin(r, &txn))
 		return 0;
-	items = view_feed(r->h->st, txn, before ? cur : NULL, (size_t)limit, next);
+	items = view_feed(r->h->st, txn, has ? cur : NULL, (size_t)limit, next);
 	store_read_end(r->h->st, &txn);
+	return http_reply(r, 200,
+	                  json_pack("{s:o, s:o}", "items", items, "next",
+	                            next[0] ? json_string(next) : json_null()));
+}
+
+int
+api_comments(http_req_t *r, const uint8_t id[CPT_ID_LEN])
+{
+	uint8_t cur[40];
+	char next[81];
+	long limit;
+	int has;
+	MDB_txn *txn;
+	json_t *post, *items = NULL;
+
+	if (!http_need_session(r))
+		return 0;
+	if ((limit = s_query_int(r, "limit", VIEW_COMMENTS_PAGE, 1, 100)) < 0)
+		return http_error(r, 400, "limit", "\"limit\" must be a number from 1 to 100");
+	if (!s_query_cursor(r, cur, &has) || !s_read_begin(r, &txn))
+		return 0;
+	if ((post = view_post(r->h->st, txn, id, 0)) != NULL)
+		items = view_comments(r->h->st, txn, id, has ? cur : NULL, (size_t)limit, next);
+	store_read_end(r->h->st, &txn);
+	if (post == NULL)
+		return http_error(r, 404, NULL, "no such post");
+	json_decref(post);
+	if (items == NULL)
+		return http_error(r, 500, NULL, "the comments cannot be read");
 	return http_reply(r, 200,
 	                  json_pack("{s:o, s:o}", "items", items, "next",
 	                            next[0] ? json_string(next) : json_null()));

@@ -88,6 +88,7 @@ int api_post_get(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_post_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_post_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_comment_create(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_comments(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_reaction_set(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_people(http_req_t *r);
 int api_person(http_req_t *r, const char *handle);

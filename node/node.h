@@ -195,8 +195,18 @@ int ingest_verify_all(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t err
 int vw_valid_handle(const char *s);
 int vw_valid_site(const char *s);
 
-/* Renders a post view as the API shows it (new reference), or NULL. */
+/* Renders a post view as the API shows it (new reference), or NULL. With
+ * children: also its newest VIEW_COMMENTS_PAGE comments ("comment_list",
+ * oldest first) and "comments_before", the cursor of earlier ones or null. */
+#define VIEW_COMMENTS_PAGE 50
 json_t *view_post(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], int with_children);
+
+/* Up to limit comments of post id, oldest first: the newest, or those
+ * strictly before the (ts, id) cursor before40. next gets the cursor (80 hex)
+ * of the oldest listed when earlier comments remain, else "". NULL on a
+ * store error. */
+json_t *view_comments(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN],
+		      const uint8_t *before40, size_t limit, char next[81]);
 /* Appends to the array out the reactions author has on (DB_REACTIONS).
  * Returns 0 or an LMDB error. */
 int view_my_reactions(store_t *st, MDB_txn *txn, const uint8_t post[CPT_ID_LEN],

@@ -1193,29 +1193,84 @@ view_key_of(store_t *st, MDB_txn *txn, const char *handle, uint8_t key[CPT_KEY_L
 	return rc;
 }
 
-struct comment_acc {
-	store_t *st;
-	json_t *list;
-};
-
-static int
-s_comment_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, void *arg)
+/* One comment as the API lists it, or NULL when it cannot be shown (gone,
+ * erased: such comments have no DB_BY_REF entry, but a store may be old). */
+static json_t *
+s_comment_json(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
 {
-	struct comment_acc *a = arg;
 	evt_t ev;
-	json_t *b;
+	json_t *b, *c;
 	char idhex[CPT_HEX_ID], handle[64];
 
-	if (kind != EVT_COMMENT || ig_load_event(ctx, txn, id, &ev) != 0 || (b = ig_body(&ev)) == NULL)
-		return 0;
+	if (ig_load_event(ctx, txn, id, &ev) != 0 || (b = ig_body(&ev)) == NULL)
+		return NULL;
 	cpt_hex32(idhex, id);
-	if (view_handle_of(a->st, txn, ev.author, handle) != 0)
+	if (view_handle_of(ctx->st, txn, ev.author, handle) != 0)
 		handle[0] = 0;
-	json_array_append_new(a->list, json_pack("{s:s, s:s, s:O, s:I}", "id", idhex, "author", handle,
-						 "text", json_object_get(b, "text"), "created",
-						 (json_int_t)HLC_MS(ev.ts)));
+	c = json_pack("{s:s, s:s, s:O, s:I}", "id", idhex, "author", handle, "text",
+		      json_object_get(b, "text"), "created", (json_int_t)HLC_MS(ev.ts));
 	json_decref(b);
-	return 0;
+	return c;
+}
+
+json_t *
+view_comments(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], const uint8_t *before40,
+	      size_t limit, char next[81])
+{
+	ingest_ctx_t ctx = {.st = st};
+	uint8_t from[CPT_ID_LEN + 40], last[40];
+	MDB_cursor *cur;
+	MDB_val k = {sizeof(from), from}, v;
+	json_t *newest = json_array(), *items = NULL;
+	size_t n = 0;
+	int rc, more = 0;
+
+	next[0] = 0;
+	if (newest == NULL || mdb_cursor_open(txn, st->dbi[DB_BY_REF], &cur) != 0) {
+		json_decref(newest);
+		return NULL;
+	}
+	/* Walk the post's references backwards from the cursor (or from the
+	 * end): the first limit comments met are the page, one more says that
+	 * earlier ones remain. Reactions and edits are skipped by their kind,
+	 * with no load. */
+	memcpy(from, id, CPT_ID_LEN);
+	if (before40)
+		memcpy(from + CPT_ID_LEN, before40, 40);
+	else
+		memset(from + CPT_ID_LEN, 0xff, 40);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV)
+	     : rc == MDB_NOTFOUND ? mdb_cursor_get(cur, &k, &v, MDB_LAST) : rc;
+	while (rc == 0 && k.mv_size == sizeof(from) && memcmp(k.mv_data, id, CPT_ID_LEN) == 0) {
+		const uint8_t *kv = v.mv_data;
+		if (v.mv_size == 2 && (uint16_t)(kv[0] << 8 | kv[1]) == EVT_COMMENT) {
+			json_t *c;
+			if (n == limit) {
+				more = 1;
+				break;
+			}
+			if ((c = s_comment_json(&ctx, txn, (uint8_t *)k.mv_data + CPT_ID_LEN + 8)) != NULL) {
+				json_array_append_new(newest, c);
+				memcpy(last, (uint8_t *)k.mv_data + CPT_ID_LEN, 40);
+				n++;
+			}
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		json_decref(newest);
+		return NULL;
+	}
+	/* Oldest first, as a thread reads. */
+	if ((items = json_array()) != NULL)
+		for (size_t i = json_array_size(newest); i-- > 0;)
+			json_array_append(items, json_array_get(newest, i));
+	json_decref(newest);
+	if (items && more)
+		sodium_bin2hex(next, 81, last, sizeof(last));
+	return items;
 }
 
 /* The view of post id: its feed entry, found by the timestamp in the
@@ -1238,19 +1293,19 @@ s_post_view(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
 json_t *
 view_post(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], int with_children)
 {
-	json_t *post = s_post_view(st, txn, id);
-	ingest_ctx_t ctx = {.st = st};
-	struct comment_acc acc = {st, NULL};
+	json_t *post = s_post_view(st, txn, id), *list;
+	char before[81];
 
 	if (post == NULL || !with_children)
 		return post;
-	acc.list = json_array();
-	if (s_each_ref(&ctx, txn, id, s_comment_ev, &acc) != 0) {
-		json_decref(acc.list);
+	/* The newest comments only: a thread of 10,000 took 130 ms and 1.4 MB
+	 * per answer (and each reaction on it answers with the post). */
+	if ((list = view_comments(st, txn, id, NULL, VIEW_COMMENTS_PAGE, before)) == NULL) {
 		json_decref(post);
 		return NULL;
 	}
-	json_object_set_new(post, "comment_list", acc.list);
+	json_object_set_new(post, "comment_list", list);
+	json_object_set_new(post, "comments_before", before[0] ? json_string(before) : json_null());
 	return post;
 }
 

@@ -452,7 +452,8 @@ function postCard(post, { open = false } = {}) {
 		post,
 		el: null,
 		my: myReactionsOf(post), // my reactions, when known
-		comments: Array.isArray(post.comment_list) ? post.comment_list : null,
+		comments: null,  // the comments loaded, oldest first (the newest page, then earlier ones)
+		commentsBefore: null, // cursor of earlier comments not loaded yet
 		open: false,     // the comments are shown
 		editing: false,  // the edit form replaces the text
 	};
@@ -510,10 +511,10 @@ function postCard(post, { open = false } = {}) {
 			c.post = Object.assign({}, c.post, p);
 		if (p && Array.isArray(p.my_reactions))
 			c.my = new Set(p.my_reactions);
-		if (p && Array.isArray(p.comment_list))
-			c.comments = p.comment_list;
+		setComments(c, p);
 		paintCard(c);
 	};
+	setComments(c, post);
 	paintCard(c);
 	state.cards.set(id, c);
 	if (open)
@@ -615,11 +616,39 @@ function paintCard(c) {
 	parts.commentBtn.setAttribute('aria-expanded', String(c.open));
 }
 
+/* Takes the newest comments of a post answer. Earlier comments the reader
+ * already opened stay above them, unless the page no longer joins them. */
+function setComments(c, p) {
+	if (!p || !Array.isArray(p.comment_list))
+		return;
+	const page = p.comment_list;
+	const at = c.comments && page.length ? c.comments.findIndex(x => x.id === page[0].id) : -1;
+	if (at > 0) {
+		c.comments = c.comments.slice(0, at).concat(page);
+		return;
+	}
+	c.comments = page;
+	c.commentsBefore = p.comments_before || null;
+}
+
+/* Earlier comments, a page at a time, above those shown. */
+async function loadEarlier(c) {
+	const before = c.commentsBefore;
+	if (!before)
+		return;
+	const d = await api('GET', `/api/posts/${c.post.id}/comments?before=${before}&limit=50`);
+	if (c.commentsBefore !== before)
+		return; // reloaded meanwhile
+	const have = new Set((c.comments || []).map(x => x.id));
+	c.comments = (Array.isArray(d.items) ? d.items : []).filter(x => !have.has(x.id)).concat(c.comments || []);
+	c.commentsBefore = d.next || null;
+	paintComments(c);
+}
+
 /* Fetches the post with its comments and my reactions. */
 async function loadDetail(c) {
 	const d = await api('GET', `/api/posts/${c.post.id}`);
 	c.my = new Set(Array.isArray(d.my_reactions) ? d.my_reactions : []);
-	c.comments = Array.isArray(d.comment_list) ? d.comment_list : [];
 	c.update(d);
 	if (c.open)
 		paintComments(c);
@@ -649,7 +678,7 @@ async function openComments(c, focus) {
 	paintComments(c);
 	if (focus)
 		c.parts.commentsEl.querySelector('textarea').focus();
-	if (!c.comments || Number(c.post.comments) !== c.comments.length) {
+	if (!c.comments || (!c.commentsBefore && Number(c.post.comments) !== c.comments.length)) {
 		try {
 			await loadDetail(c);
 		} catch (err) {
@@ -672,9 +701,29 @@ function paintComments(c) {
 	const old = sec.querySelector('textarea');
 	const draft = old ? old.value : '';
 	const hadFocus = old && document.activeElement === old;
+	const hidden = Math.max(0, (Number(c.post.comments) || 0) - (c.comments ? c.comments.length : 0));
+	const earlier = c.comments !== null && c.commentsBefore
+		? h('button', {
+			type: 'button', class: 'btn btn-small btn-quiet comments-earlier', onclick: async ev => {
+				ev.currentTarget.disabled = true;
+				try {
+					await loadEarlier(c);
+					// Keyboard users stay where they were: on the button, or
+					// on the list once everything is shown.
+					const next = c.parts.commentsEl.querySelector('.comments-earlier') || c.parts.commentsEl.querySelector('.comment-list');
+					if (next)
+						next.focus();
+				} catch (err) {
+					if (err.status !== 401)
+						showError(err);
+					paintComments(c);
+				}
+			},
+		}, hidden ? t('comments.earlier_n', { n: hidden }) : t('comments.earlier'))
+		: null;
 	const list = c.comments === null
 		? h('p', { class: 'muted small' }, t('comments.loading'))
-		: h('ul', { class: 'comment-list' }, c.comments.map(cm => h('li', { class: 'comment' },
+		: h('ul', { class: 'comment-list', tabindex: '-1' }, c.comments.map(cm => h('li', { class: 'comment' },
 			avatar(cm.author, 'small'),
 			h('div', { class: 'comment-body' },
 				h('div', { class: 'comment-head' }, personLink(cm.author), ' ', h('span', { class: 'muted small' }, timeEl(cm.created))),
@@ -701,7 +750,7 @@ function paintComments(c) {
 			send.disabled = false;
 		}
 	});
-	sec.replaceChildren(list, form);
+	sec.replaceChildren(...(earlier ? [earlier] : []), list, form);
 	if (hadFocus)
 		box.ta.focus();
 }

@@ -82,6 +82,8 @@ const en = {
 	'comments.placeholder': 'Write a comment…',
 	'comments.submit': 'Reply',
 	'comments.loading': 'Loading comments…',
+	'comments.earlier': 'Show earlier comments',
+	'comments.earlier_n': { one: 'Show {n} earlier comment', other: 'Show {n} earlier comments' },
 	'comments.list': 'Comments',
 	'comments.hide': 'Hide comments',
 
@@ -300,6 +302,8 @@ const fr = {
 	'comments.placeholder': 'Écrire un commentaire…',
 	'comments.submit': 'Répondre',
 	'comments.loading': 'Chargement des commentaires…',
+	'comments.earlier': 'Afficher les commentaires précédents',
+	'comments.earlier_n': { one: 'Afficher le commentaire précédent', other: 'Afficher les {n} commentaires précédents' },
 	'comments.list': 'Commentaires',
 	'comments.hide': 'Masquer les commentaires',
 

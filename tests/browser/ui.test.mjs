@@ -321,6 +321,37 @@ uiTest('my reactions show after a reload', async ({ newPage }) => {
 	await card.locator('.pill[aria-pressed="true"]').waitFor();
 });
 
+uiTest('a long thread shows its newest comments, and earlier ones on demand', async ({ newPage }) => {
+	const bob = await apiSession(site, 'bob', PW);
+	const chloe = await apiSession(site, 'chloe', PW);
+	const post = await bob.call('POST', '/api/posts', { text: 'Ideas for the summer party?' });
+	for (let i = 1; i <= 53; i++)
+		await (i % 2 ? bob : chloe).call('POST', `/api/posts/${post.id}/comments`, { text: `idea number ${i}` });
+	const page = await newPage(site);
+	await login(page, 'chloe', PW);
+	const card = page.locator(`article[data-post-id="${post.id}"]`);
+	await card.getByRole('button', { name: /53 comments/ }).click();
+	const texts = () => card.locator('.comment-text').allInnerTexts();
+	await until(async () => (await texts()).length === 50, 'the newest 50 comments');
+	let shown = await texts();
+	assert.equal(shown[0], 'idea number 4', 'oldest shown first');
+	assert.equal(shown[49], 'idea number 53', 'newest last');
+	const earlier = card.getByRole('button', { name: 'Show 3 earlier comments' });
+	await earlier.click();
+	await until(async () => (await texts()).length === 53, 'all 53 comments');
+	shown = await texts();
+	assert.deepEqual(shown, Array.from({ length: 53 }, (_, i) => `idea number ${i + 1}`), 'the whole thread, in order');
+	assert.equal(await card.locator('.comments-earlier').count(), 0, 'no button once all are shown');
+
+	// A reply keeps the earlier comments open.
+	await card.getByRole('textbox', { name: 'Write a comment' }).fill('A barbecue by the river');
+	await card.getByRole('button', { name: 'Reply' }).click();
+	await until(async () => (await texts()).length === 54, 'the reply under the thread');
+	shown = await texts();
+	assert.equal(shown[0], 'idea number 1', 'earlier comments still shown');
+	assert.equal(shown[53], 'A barbecue by the river', 'the reply last');
+});
+
 /* The user administration calls as the brief designs them, answered by the
  * test until the server has them: the page is checked against the contract. */
 uiTest('the admin page follows the designed user calls (mocked)', async ({ newPage }) => {

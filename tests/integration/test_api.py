@@ -289,7 +289,7 @@ def test_posts(n, alice, bob):
             lambda: bob.post("/api/posts/%s/comments" % pid, {"text": "x"}, csrf=False))
     refused(n, "comment without session", 401,
             lambda: anon.post("/api/posts/%s/comments" % pid, {"text": "x"}))
-    refused(n, "GET on comments", 405, lambda: bob.get("/api/posts/%s/comments" % pid))
+    refused(n, "DELETE on comments", 405, lambda: bob.delete("/api/posts/%s/comments" % pid))
     r = alice.get("/api/posts/%s" % pid)
     t.eq([c["id"] for c in r.json["comment_list"]], [cid], "comment listed")
     t.eq(r.json["comments"], 1, "comment counted")
@@ -553,6 +553,77 @@ def test_shutdown(n, alice):
     s.close()
 
 
+def test_comment_pages(n, alice, bob):
+    """A thread longer than a page: the post carries its newest 50 comments,
+    oldest first, and a cursor; GET .../comments pages back through the rest.
+    Reactions interleaved with the comments are not listed."""
+    pid = alice.post("/api/posts", {"text": "a long thread"}).json["id"]
+    cids = []
+    for i in range(53):
+        who = bob if i % 2 else alice
+        r = who.post("/api/posts/%s/comments" % pid, {"text": "reply %d" % i})
+        t.check(r.status == 201, "thread comment %d" % i, r)
+        cids.append(r.json["id"])
+        if i % 10 == 3:  # reactions between comments: skipped by the listing
+            who.post("/api/posts/%s/reactions" % pid, {"reaction": "\U0001F44D", "on": i % 20 == 3})
+    r = bob.get("/api/posts/%s" % pid)
+    t.eq(r.json["comments"], 53, "thread counted")
+    t.eq([c["id"] for c in r.json["comment_list"]], cids[3:], "post shows the newest 50, oldest first")
+    cursor = r.json["comments_before"]
+    t.check(isinstance(cursor, str) and len(cursor) == 80, "post has a cursor of earlier comments", cursor)
+    r = bob.get("/api/posts/%s/comments?before=%s" % (pid, cursor))
+    t.eq(r.status, 200, "earlier comments")
+    t.eq([c["id"] for c in r.json["items"]], cids[:3], "the 3 earlier comments, oldest first")
+    t.eq(r.json["next"], None, "nothing before the first comment")
+    for k in ("id", "author", "text", "created"):
+        t.check(k in r.json["items"][0], "listed comment has %s" % k, r.json["items"][0])
+    t.eq((r.json["items"][0]["author"], r.json["items"][0]["text"]), ("alice", "reply 0"),
+         "first comment's author and text")
+    # The reply to a reaction carries the same page.
+    r = alice.post("/api/posts/%s/reactions" % pid, {"reaction": "\U0001F389"})
+    t.eq([c["id"] for c in r.json["comment_list"]], cids[3:], "reaction answer: newest 50")
+    t.eq(r.json["comments_before"], cursor, "reaction answer: same cursor")
+
+    # Any page size walks the whole thread once, in order.
+    for size in (1, 7, 50, 100):
+        seen, cur, pages = [], None, 0
+        while pages < 100:
+            r = alice.get("/api/posts/%s/comments?limit=%d%s" %
+                          (pid, size, "&before=%s" % cur if cur else ""))
+            if not t.eq(r.status, 200, "comment page of %d" % size):
+                break
+            pages += 1
+            t.check(len(r.json["items"]) <= size, "page of %d holds at most %d" % (size, size))
+            seen = r.json["items"] + seen
+            cur = r.json["next"]
+            if cur is None:
+                break
+        t.eq([c["id"] for c in seen], cids, "pages of %d give the thread in order, once" % size)
+        t.eq(pages, -(-53 // size), "pages of %d: as many as needed, no empty last page" % size)
+
+    # Exactly a page: no cursor.
+    pid2 = alice.post("/api/posts", {"text": "a thread of fifty"}).json["id"]
+    for i in range(50):
+        bob.post("/api/posts/%s/comments" % pid2, {"text": "r%d" % i})
+    r = alice.get("/api/posts/%s" % pid2)
+    t.eq((len(r.json["comment_list"]), r.json["comments_before"]), (50, None),
+         "50 comments: all on the post, no cursor")
+    r = alice.get("/api/posts/%s/comments" % pid2)
+    t.eq((len(r.json["items"]), r.json["next"]), (50, None), "comments call: default page of 50")
+    r = alice.get("/api/posts/%s/comments?before=%s" % (pid2, "0" * 80))
+    t.eq((r.status, r.json["items"], r.json["next"]), (200, [], None), "before the first comment")
+
+    anon = n.client()
+    refused(n, "comments without session", 401, lambda: anon.get("/api/posts/%s/comments" % pid))
+    refused(n, "comments of an unknown post", 404,
+            lambda: alice.get("/api/posts/%s/comments" % ZERO_ID))
+    refused(n, "comments of a bad id", 400, lambda: alice.get("/api/posts/%s/comments" % pid[:63]))
+    for q in ("limit=0", "limit=101", "limit=x", "before=xyz", "before=%s" % ("G" * 80)):
+        refused(n, "comments %s" % q, 400,
+                lambda: alice.get("/api/posts/%s/comments?%s" % (pid, q)),
+                field="before" if q.startswith("before") else "limit")
+
+
 def main():
     with Node("paris") as n:
         n.add_user("alice")
@@ -574,6 +645,7 @@ def main():
         t.test(test_posts, n, alice, bob)
         t.test(test_admin_delete, n, bob, carol)
         t.test(test_feed, n, alice, bob)
+        t.test(test_comment_pages, n, alice, bob)
         t.test(test_people, n, alice, bob)
         t.test(test_stream, n, alice, bob)
         t.test(test_concurrency, n, alice, bob)
