@@ -36,6 +36,8 @@ static const char s_usage[] =
 	"                        run the node in the foreground (--check: validate the\n"
 	"                        config and exit); refuses to run as root unless told\n"
 	"  status                what the store holds\n"
+	"  figures [--days N]    adoption per site and exchange between sites over the\n"
+	"                        last N days (default 30, at most 366), for management\n"
 	"  user add HANDLE [--admin] [--name NAME] [--password-file FILE]\n"
 	"                        enrol a member of staff (prints a password unless given)\n"
 	"  user passwd HANDLE [--password-file FILE]\n"
@@ -633,6 +635,92 @@ cmd_status(opts_t *o)
 	store_read_end(st, &txn);
 	s_print_peers(o->dir);
 	node_close(&n);
+	return 0;
+}
+
+/* A day as YYYY-MM-DD (UTC). */
+static void
+s_day(char out[16], uint64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 16, "%Y-%m-%d", &tm);
+}
+
+static json_int_t
+s_int(const json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+static int
+cmd_figures(opts_t *o)
+{
+	node_t *n;
+	store_t *st;
+	MDB_txn *txn;
+	json_t *f, *x;
+	size_t i;
+	char a[16], b[16];
+	int days = o->days ? o->days : 30;
+
+	if (days < 1 || days > FIGURES_MAX_DAYS) {
+		fprintf(stderr, "comptoir figures: --days must be from 1 to %d (got %d)\n",
+			FIGURES_MAX_DAYS, days);
+		return 2;
+	}
+	if ((n = s_open(o)) == NULL)
+		return 1;
+	st = node_store(n);
+	if (store_read_begin(st, &txn) != 0) {
+		node_close(&n);
+		return 1;
+	}
+	f = view_figures(st, txn, hlc_wall_ms(), (unsigned)days);
+	store_read_end(st, &txn);
+	node_close(&n);
+	if (f == NULL) {
+		fprintf(stderr, "comptoir figures: the store could not be read\n");
+		return 1;
+	}
+	s_day(a, (uint64_t)s_int(f, "from"));
+	s_day(b, (uint64_t)s_int(f, "to"));
+	printf("Last %d days (%s to %s, UTC), from the events this site holds.\n\n", days, a, b);
+	printf("%-20s %7s %14s %7s %9s %10s\n", "site", "staff", "active", "posts", "comments",
+	       "reactions");
+	json_array_foreach(json_object_get(f, "sites"), i, x) {
+		char act[32];
+		json_int_t staff = s_int(x, "staff"), active = s_int(x, "active");
+		if (staff > 0)
+			snprintf(act, sizeof(act), "%lld (%lld%%)", (long long)active,
+				 (long long)(active * 100 / staff));
+		else
+			snprintf(act, sizeof(act), "%lld", (long long)active);
+		printf("%-20s %7lld %14s %7lld %9lld %10lld\n", json_string_value(json_object_get(x, "site")),
+		       (long long)staff, act, (long long)s_int(x, "posts"), (long long)s_int(x, "comments"),
+		       (long long)s_int(x, "reactions"));
+	}
+	printf("\nBetween sites (comments and reactions by staff of one site on posts of another):\n");
+	if (json_array_size(json_object_get(f, "exchange")) == 0)
+		printf("  none in the period\n");
+	else
+		printf("%-20s %-20s %9s %10s\n", "from", "to", "comments", "reactions");
+	json_array_foreach(json_object_get(f, "exchange"), i, x)
+		printf("%-20s %-20s %9lld %10lld\n", json_string_value(json_object_get(x, "from")),
+		       json_string_value(json_object_get(x, "to")), (long long)s_int(x, "comments"),
+		       (long long)s_int(x, "reactions"));
+	printf("\nBy week (7 days ending on the date):\n%-12s %7s %7s %9s %10s\n", "week to", "active",
+	       "posts", "comments", "reactions");
+	json_array_foreach(json_object_get(f, "weeks"), i, x) {
+		json_t *next = json_array_get(json_object_get(f, "weeks"), i + 1);
+		s_day(a, next ? (uint64_t)s_int(next, "start") - 1 : (uint64_t)s_int(f, "to"));
+		printf("%-12s %7lld %7lld %9lld %10lld\n", a, (long long)s_int(x, "active"),
+		       (long long)s_int(x, "posts"), (long long)s_int(x, "comments"),
+		       (long long)s_int(x, "reactions"));
+	}
+	json_decref(f);
 	return 0;
 }
 
@@ -1388,6 +1476,7 @@ cli_main(int argc, char **argv)
 		int (*fn)(opts_t *);
 	} cmds[] = {
 		{"init", cmd_init},	  {"run", cmd_run},	    {"status", cmd_status},
+		{"figures", cmd_figures},
 		{"user", cmd_user},	  {"verify", cmd_verify}, {"reindex", cmd_reindex},
 		{"backup", cmd_backup}, {"export", cmd_export}, {"keygen", cmd_keygen},
 		{"root", cmd_root},	  {"site", cmd_site},	    {"peer", cmd_peer},

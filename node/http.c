@@ -680,6 +680,7 @@ PLAIN_ROUTE(s_me, api_me)
 PLAIN_ROUTE(s_post_create, api_post_create)
 PLAIN_ROUTE(s_feed, api_feed)
 PLAIN_ROUTE(s_people, api_people)
+PLAIN_ROUTE(s_figures, api_figures)
 PLAIN_ROUTE(s_profile_put, api_profile_put)
 PLAIN_ROUTE(s_admin_users, api_admin_users)
 PLAIN_ROUTE(s_admin_user_add, api_admin_user_add)
@@ -721,6 +722,7 @@ static const struct route {
     {"/api/posts/*/comments", "GET", s_comments},
     {"/api/posts/*/reactions", "POST", s_reaction_set},
     {"/api/people", "GET", s_people},
+    {"/api/figures", "GET", s_figures},
     {"/api/people/*", "GET", s_person},
     {"/api/profile", "PUT", s_profile_put},
     {"/api/admin/users", "GET", s_admin_users},

@@ -708,6 +708,27 @@ api_people(http_req_t *r)
 	return http_reply(r, 200, json_pack("{s:o}", "items", items));
 }
 
+int
+api_figures(http_req_t *r)
+{
+	long days;
+	MDB_txn *txn;
+	json_t *f;
+
+	if (!http_need_session(r))
+		return 0;
+	if ((days = s_query_int(r, "days", 30, 1, FIGURES_MAX_DAYS)) < 0)
+		return http_error(r, 400, "days", "\"days\" must be a number from 1 to %d",
+		                  FIGURES_MAX_DAYS);
+	if (!s_read_begin(r, &txn))
+		return 0;
+	f = view_figures(r->h->st, txn, hlc_wall_ms(), (unsigned)days);
+	store_read_end(r->h->st, &txn);
+	if (f == NULL)
+		return http_error(r, 500, NULL, "the figures cannot be computed");
+	return http_reply(r, 200, f);
+}
+
 /* The newest visible posts of key, newest first: DB_BY_AUTHOR is
  * author(32) ts(8) id(32) -> kind(2), walked backwards from the author's end. */
 static json_t *

@@ -91,6 +91,7 @@ int api_comment_create(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_comments(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_reaction_set(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_people(http_req_t *r);
+int api_figures(http_req_t *r);
 int api_person(http_req_t *r, const char *handle);
 int api_profile_put(http_req_t *r);
 

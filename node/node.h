@@ -201,6 +201,16 @@ int vw_valid_site(const char *s);
 #define VIEW_COMMENTS_PAGE 50
 json_t *view_post(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], int with_children);
 
+/* Figures for management over the last days (1..FIGURES_MAX_DAYS) before
+ * now_ms (node/figures.c): per home site, staff (enrolled, not disabled) and,
+ * in the period, active staff (who posted, commented or reacted), posts,
+ * comments and reactions; "exchange", comments and reactions by staff of one
+ * site on posts of another; "weeks", the same per 7-day window ending now,
+ * oldest first. A function of the event set. NULL when days is out of range
+ * or on a store error. */
+#define FIGURES_MAX_DAYS 366
+json_t *view_figures(store_t *st, MDB_txn *txn, uint64_t now_ms, unsigned days);
+
 /* Up to limit comments of post id, oldest first: the newest, or those
  * strictly before the (ts, id) cursor before40. next gets the cursor (80 hex)
  * of the oldest listed when earlier comments remain, else "". NULL on a

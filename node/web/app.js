@@ -1376,6 +1376,78 @@ function paintStatus() {
 		body.append(h('h2', { class: 'section-title' }, t('status.peers')), ...peerCards);
 }
 
+/* --------------------------------------------------------------- figures */
+
+const FIGURE_PERIODS = [7, 30, 90, 365];
+
+/* A table of figures: head labels, then rows of cells; the first column
+ * names the row, the others are numbers (right-aligned). */
+function figureTable(caption, head, rows, foot) {
+	const cell = (v, i, tag = 'td') => h(tag, i ? { class: 'n' } : { scope: 'row' }, v);
+	return h('div', { class: 'table-wrap' }, h('table', { class: 'figures' },
+		h('caption', { class: 'visually-hidden' }, caption),
+		h('thead', {}, h('tr', {}, head.map((x, i) => h('th', i ? { scope: 'col', class: 'n' } : { scope: 'col' }, x)))),
+		h('tbody', {}, rows.map(r => h('tr', {}, r.map((v, i) => cell(v, i, i ? 'td' : 'th'))))),
+		foot ? h('tfoot', {}, h('tr', {}, foot.map((v, i) => cell(v, i, i ? 'td' : 'th')))) : null));
+}
+
+/* A bar as long as share (0..1) of its cell; width through the CSSOM (the
+ * page's CSP allows no inline style attribute). */
+function bar(share) {
+	const el = h('span', { class: 'bar', 'aria-hidden': 'true' });
+	el.style.width = `${Math.round(100 * Math.min(1, Math.max(0, share)))}%`;
+	el.hidden = !(share > 0);
+	return el;
+}
+
+/* Adoption and exchange between sites, for management: GET /api/figures. */
+async function viewFigures(main, seq, query) {
+	let days = Number(query.get('days'));
+	if (!FIGURE_PERIODS.includes(days))
+		days = 30;
+	const body = h('div', { class: 'figures-body', 'aria-live': 'polite' }, h('p', { class: 'muted' }, t('app.loading')));
+	const periods = h('div', { class: 'segmented', role: 'group', 'aria-label': t('figures.period') },
+		FIGURE_PERIODS.map(d => h('a', { class: 'seg', href: `#/figures?days=${d}`, 'aria-current': d === days ? 'true' : null }, t('figures.days', { n: d }))));
+	main.append(h('div', { class: 'page-head' }, h('h1', { tabindex: '-1' }, t('figures.title')),
+		h('p', { class: 'muted small' }, t('figures.intro'))), periods, body);
+	let f;
+	try {
+		f = await api('GET', `/api/figures?days=${days}`);
+	} catch (err) {
+		if (seq === state.viewSeq && err.status !== 401)
+			body.replaceChildren(notice(errorText(err), 'error'));
+		return;
+	}
+	if (seq !== state.viewSeq)
+		return;
+	const sites = Array.isArray(f.sites) ? f.sites : [];
+	const share = (a, s) => s > 0 ? `${Math.round(100 * a / s)} %` : '—';
+	const sum = k => sites.reduce((a, x) => a + (Number(x[k]) || 0), 0);
+	const adoption = figureTable(t('figures.adoption'),
+		[t('figures.site'), t('figures.staff'), t('figures.active'), t('figures.share'), t('figures.posts'), t('figures.comments'), t('figures.reactions')],
+		sites.map(x => [x.site, num(x.staff), num(x.active), share(x.active, x.staff), num(x.posts), num(x.comments), num(x.reactions)]),
+		sites.length > 1 ? [t('figures.total'), num(sum('staff')), num(sum('active')), share(sum('active'), sum('staff')), num(sum('posts')), num(sum('comments')), num(sum('reactions'))] : null);
+	const pairs = Array.isArray(f.exchange) ? f.exchange : [];
+	const exchange = pairs.length
+		? figureTable(t('figures.exchange'), [t('figures.from'), t('figures.to'), t('figures.comments'), t('figures.reactions')],
+			pairs.map(x => [x.from, x.to, num(x.comments), num(x.reactions)]))
+		: h('p', { class: 'muted' }, t('figures.no_exchange'));
+	const weeks = Array.isArray(f.weeks) ? f.weeks : [];
+	const most = Math.max(1, ...weeks.map(w => Number(w.active) || 0));
+	const weekEnd = i => i + 1 < weeks.length ? weeks[i + 1].start - 1 : f.to;
+	const byWeek = figureTable(t('figures.by_week'),
+		[t('figures.week_to'), t('figures.active'), t('figures.posts'), t('figures.comments'), t('figures.reactions')],
+		weeks.map((w, i) => [new Date(weekEnd(i)).toLocaleDateString(lang(), { day: 'numeric', month: 'short' }),
+			h('span', { class: 'bar-cell' }, bar((Number(w.active) || 0) / most), num(w.active)),
+			num(w.posts), num(w.comments), num(w.reactions)]));
+	body.replaceChildren(
+		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-adoption' }, h('h2', { id: 'fig-adoption' }, t('figures.adoption')),
+			h('p', { class: 'muted small' }, t('figures.adoption_hint')), sites.length ? adoption : h('p', { class: 'muted' }, t('figures.none'))),
+		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-exchange' }, h('h2', { id: 'fig-exchange' }, t('figures.exchange')),
+			h('p', { class: 'muted small' }, t('figures.exchange_hint')), exchange),
+		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-weeks' }, h('h2', { id: 'fig-weeks' }, t('figures.by_week')), byWeek));
+}
+
 /* ----------------------------------------------------------------- admin */
 
 /* A one-time password, selectable and copyable. */
@@ -1571,7 +1643,7 @@ function paintShell() {
 		top.replaceChildren(h('div', { class: 'topbar-inner topbar-login' }, h('span'), langBtn));
 		return;
 	}
-	const nav = [['feed', '#/', t('nav.feed')], ['people', '#/people', t('nav.people')], ['status', '#/status', t('nav.status')]];
+	const nav = [['feed', '#/', t('nav.feed')], ['people', '#/people', t('nav.people')], ['status', '#/status', t('nav.status')], ['figures', '#/figures', t('nav.figures')]];
 	if (state.me.admin)
 		nav.push(['admin', '#/admin', t('nav.admin')]);
 	const navEl = h('nav', { class: 'nav', 'aria-label': t('nav.main') }, h('ul', {}, nav.map(([name, href, label]) =>
@@ -1697,6 +1769,9 @@ async function render(focus = true) {
 	} else if (first === 'status') {
 		state.view = 'status';
 		task = viewStatus(main, seq);
+	} else if (first === 'figures') {
+		state.view = 'figures';
+		task = viewFigures(main, seq, query);
 	} else if (first === 'admin') {
 		state.view = 'admin';
 		task = viewAdmin(main, seq);

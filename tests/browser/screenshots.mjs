@@ -75,6 +75,9 @@ try {
 			await page.goto(site.url + '/#/status');
 			await page.locator('.site-self').waitFor();
 			await shot('status');
+			await page.goto(site.url + '/#/figures');
+			await page.locator('table.figures').first().waitFor();
+			await shot('figures');
 			await page.goto(site.url + '/#/admin');
 			await sleep(300);
 			await shot('admin');

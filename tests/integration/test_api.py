@@ -624,6 +624,72 @@ def test_comment_pages(n, alice, bob):
                 field="before" if q.startswith("before") else "limit")
 
 
+def test_figures(n, alice, bob):
+    """Figures for management on one site: counts move by exactly the
+    activity made here, weeks add up to the period, bad input is refused."""
+    carol = n.client(source="127.0.0.12")
+    carol.login("carol", n.passwords["carol"])
+    r = alice.get("/api/figures")
+    t.eq(r.status, 200, "figures answer")
+    common_headers(r, "figures")
+    f0 = r.json
+    t.eq(f0["days"], 30, "figures default to 30 days")
+    t.eq(f0["to"] - f0["from"], 30 * 86400000, "the period is 30 days")
+    t.eq([x["site"] for x in f0["sites"]], ["paris"], "one site")
+    t.eq(f0["exchange"], [], "no exchange on a lone site")
+    s0 = f0["sites"][0]
+    # alice, bob, carol and erin; dave was disabled (test_disabled).
+    t.eq(s0["staff"], 4, "staff: users not disabled")
+
+    pid = carol.post("/api/posts", {"text": "counting"}).json["id"]
+    for text in ("one", "two"):
+        t.eq(alice.post("/api/posts/%s/comments" % pid, {"text": text}).status, 201, "comment for figures")
+    t.eq(bob.post("/api/posts/%s/reactions" % pid, {"reaction": "\U0001F44D"}).status, 200,
+         "reaction for figures")
+    f1 = alice.get("/api/figures").json
+    s1 = f1["sites"][0]
+    t.eq((s1["posts"] - s0["posts"], s1["comments"] - s0["comments"], s1["reactions"] - s0["reactions"]),
+         (1, 2, 1), "one post, two comments, one reaction more")
+    t.eq(s1["active"], 3, "active: alice, bob and carol wrote; dave and erin did not")
+    erin = n.client(source="127.0.0.13")
+    erin.login("erin", n.passwords["erin"])
+    t.eq(erin.post("/api/posts/%s/reactions" % pid, {"reaction": "\U0001F389"}).status, 200,
+         "erin reacts")
+    s1 = alice.get("/api/figures").json["sites"][0]
+    t.eq((s1["active"], s1["staff"], s1["reactions"] - s0["reactions"]), (4, 4, 2),
+         "a first reaction makes erin active")
+    f1 = alice.get("/api/figures").json
+    t.eq(len(f1["weeks"]), 5, "30 days: 5 weeks")
+    for k in ("posts", "comments", "reactions"):
+        t.eq(sum(w[k] for w in f1["weeks"]), s1[k], "weeks add up to the period: %s" % k)
+    t.check(all(w["active"] <= s1["active"] for w in f1["weeks"]), "no week has more active than the period")
+    starts = [w["start"] for w in f1["weeks"]]
+    t.check(starts == sorted(starts) and starts[0] == f1["from"], "weeks oldest first from the start", starts)
+    f7 = alice.get("/api/figures?days=7").json
+    t.eq(len(f7["weeks"]), 1, "7 days: one week")
+    t.eq({k: f7["weeks"][0][k] for k in ("posts", "comments", "reactions", "active")},
+         {k: f7["sites"][0][k] for k in ("posts", "comments", "reactions", "active")},
+         "one week is the whole period")
+
+    # The CLI prints the same table.
+    out = n.cli("figures").stdout
+    row = [line.split() for line in out.splitlines() if line.startswith("paris ")]
+    t.check(len(row) == 1, "comptoir figures prints a paris row", out)
+    if row:
+        r = row[0]
+        t.eq((int(r[1]), int(r[2]), int(r[4]), int(r[5]), int(r[6])),
+             (s1["staff"], s1["active"], s1["posts"], s1["comments"], s1["reactions"]),
+             "CLI: staff, active, posts, comments, reactions as the API")
+    bad = n.cli("figures", "--days", "400", check=False)
+    t.check(bad.returncode == 2 and "--days must be from 1 to 366" in bad.stderr,
+            "CLI refuses 400 days, naming the bound", bad.stderr)
+
+    anon = n.client()
+    refused(n, "figures without session", 401, lambda: anon.get("/api/figures"))
+    for q in ("days=0", "days=367", "days=x", "days=-1", "days="):
+        refused(n, "figures %s" % q, 400, lambda: alice.get("/api/figures?" + q), field="days")
+
+
 def main():
     with Node("paris") as n:
         n.add_user("alice")
@@ -646,6 +712,7 @@ def main():
         t.test(test_admin_delete, n, bob, carol)
         t.test(test_feed, n, alice, bob)
         t.test(test_comment_pages, n, alice, bob)
+        t.test(test_figures, n, alice, bob)
         t.test(test_people, n, alice, bob)
         t.test(test_stream, n, alice, bob)
         t.test(test_concurrency, n, alice, bob)

@@ -313,6 +313,24 @@ def test_chain_and_outage():
         return j
     pa_, pb_, pc_ = person(a), person(b), person(c)
     t.check(pa_ == pb_ == pc_, "alice's profile is the same at the three sites", (pa_, pb_, pc_))
+
+    # Figures for management are a function of the event set: the three
+    # sites give the same, and carol's comment and reactions at nantes on a
+    # paris post count as exchange from nantes to paris.
+    def figures(cl):
+        f = cl.get("/api/figures?days=7").json
+        return (f["sites"], f["exchange"],
+                [{k: v for k, v in w.items() if k != "start"} for w in f["weeks"]])
+    fa, fb, fc = figures(a), figures(b), figures(c)
+    t.check(fa == fb == fc, "the figures are the same at the three sites", (fa, fb, fc))
+    t.eq(sorted(x["site"] for x in fa[0]), ["lyon", "nantes", "paris"], "figures name the three sites")
+    pair = [x for x in fa[1] if (x["from"], x["to"]) == ("nantes", "paris")]
+    t.check(len(pair) == 1 and pair[0]["comments"] >= 1 and pair[0]["reactions"] >= 3,
+            "carol's comment and reactions count as exchange from nantes to paris", fa[1])
+    t.check(all(x["from"] != x["to"] for x in fa[1]), "a site's own staff is not exchange", fa[1])
+    for x in fa[0]:
+        t.check(x["active"] <= x["staff"] and x["staff"] >= 1,
+                "%s: active staff within staff" % x["site"], x)
     for n in (A, B, C):
         r = n.cli("verify", check=False)
         t.check("do not verify" not in r.stderr, "every event verifies at %s" % n.site, r.stderr[-800:])
