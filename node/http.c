@@ -991,6 +991,7 @@ http_start(node_t *n, sess_table_t *sessions, char *err, size_t errlen)
 	atomic_init(&h->stopping, 0);
 	pthread_mutex_init(&h->rl_lock, NULL);
 	pthread_mutex_init(&h->dummy_lock, NULL);
+	pthread_mutex_init(&h->fig_lock, NULL);
 	h->mhd = MHD_start_daemon(
 	    flags, 0, NULL, NULL, s_access, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
@@ -1022,6 +1023,9 @@ http_stop(http_t **self_p)
 		MHD_stop_daemon(h->mhd);
 	pthread_mutex_destroy(&h->rl_lock);
 	pthread_mutex_destroy(&h->dummy_lock);
+	pthread_mutex_destroy(&h->fig_lock);
+	for (size_t i = 0; i < HTTP_FIG_SLOTS; i++)
+		json_decref(h->fig[i].json);
 	json_decref(h->dummy);
 	free(h->rl);
 	free(h);

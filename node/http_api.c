@@ -711,7 +711,10 @@ api_people(http_req_t *r)
 int
 api_figures(http_req_t *r)
 {
+	http_t *h = r->h;
+	struct http_fig *hit = NULL, *oldest = NULL;
 	long days;
+	uint64_t now;
 	MDB_txn *txn;
 	json_t *f;
 
@@ -720,10 +723,38 @@ api_figures(http_req_t *r)
 	if ((days = s_query_int(r, "days", 30, 1, FIGURES_MAX_DAYS)) < 0)
 		return http_error(r, 400, "days", "\"days\" must be a number from 1 to %d",
 		                  FIGURES_MAX_DAYS);
-	if (!s_read_begin(r, &txn))
-		return 0;
-	f = view_figures(r->h->st, txn, hlc_wall_ms(), (unsigned)days);
-	store_read_end(r->h->st, &txn);
+	/* One computation at a time; an answer less than a minute old is
+	 * served again (a copy: the cached one stays the cache's). */
+	pthread_mutex_lock(&h->fig_lock);
+	now = hlc_wall_ms();
+	for (size_t i = 0; i < HTTP_FIG_SLOTS; i++) {
+		struct http_fig *e = &h->fig[i];
+		if (e->json && e->days == (unsigned)days && now >= e->at_ms &&
+		    now - e->at_ms < HTTP_FIG_MAX_AGE_MS)
+			hit = e;
+		if (oldest == NULL || e->at_ms < oldest->at_ms)
+			oldest = e;
+	}
+	if (hit == NULL) {
+		json_t *fresh;
+		if (!s_read_begin(r, &txn)) {
+			pthread_mutex_unlock(&h->fig_lock);
+			return 0;
+		}
+		fresh = view_figures(h->st, txn, now, (unsigned)days);
+		store_read_end(h->st, &txn);
+		if (fresh && json_object_set_new(fresh, "computed", json_integer((json_int_t)now)) == 0) {
+			json_decref(oldest->json);
+			oldest->days = (unsigned)days;
+			oldest->at_ms = now;
+			oldest->json = fresh;
+			hit = oldest;
+		} else {
+			json_decref(fresh);
+		}
+	}
+	f = hit ? json_deep_copy(hit->json) : NULL;
+	pthread_mutex_unlock(&h->fig_lock);
 	if (f == NULL)
 		return http_error(r, 500, NULL, "the figures cannot be computed");
 	return http_reply(r, 200, f);

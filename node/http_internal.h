@@ -21,6 +21,11 @@ struct http_rl {
 
 #define HTTP_RL_SLOTS 4096 /* addresses remembered; the stalest is reused */
 
+/* GET /api/figures walks every event of the period (~4 µs each): answers are
+ * kept a minute per period, and one computation runs at a time. */
+#define HTTP_FIG_SLOTS 8
+#define HTTP_FIG_MAX_AGE_MS 60000
+
 struct http {
 	node_t *node;               /* the node served (not owned) */
 	store_t *st;                /* its store (not owned) */
@@ -35,6 +40,12 @@ struct http {
 	struct http_rl *rl;         /* HTTP_RL_SLOTS buckets */
 	pthread_mutex_t dummy_lock; /* guards dummy */
 	json_t *dummy;              /* key backup opened for unknown handles (timing) */
+	pthread_mutex_t fig_lock;   /* guards fig; held while figures are computed */
+	struct http_fig {
+		unsigned days;      /* the period, 0: free slot */
+		uint64_t at_ms;     /* when computed */
+		json_t *json;       /* the answer */
+	} fig[HTTP_FIG_SLOTS];      /* figures computed in the last HTTP_FIG_MAX_AGE_MS */
 };
 
 /* One request: the body being received, then what the handler learnt. */
