@@ -36,7 +36,8 @@ static const char s_usage[] =
 	"                        run the node in the foreground (--check: validate the\n"
 	"                        config and exit); refuses to run as root unless told\n"
 	"  status                what the store holds\n"
-	"  figures [--days N]    adoption per site and exchange between sites over the\n"
+	"  figures [--days N] [--json]\n"
+	"                        adoption per site and exchange between sites over the\n"
 	"                        last N days (default 30, at most 366), for management\n"
 	"  user add HANDLE [--admin] [--name NAME] [--password-file FILE]\n"
 	"                        enrol a member of staff (prints a password unless given)\n"
@@ -90,6 +91,7 @@ typedef struct opts {
 	int allow_root;       /* --allow-root: run as root anyway */
 	int admin;            /* --admin */
 	int check;            /* --check */
+	int json;             /* --json: machine-readable output */
 	int nargs;            /* positional arguments */
 	char *args[8];        /* them */
 } opts_t;
@@ -106,7 +108,7 @@ s_parse(opts_t *o, int argc, char **argv)
 		{"--http", offsetof(opts_t, http), 0},	   {"--listen", offsetof(opts_t, listen), 0},
 		{"--out", offsetof(opts_t, out), 0},	   {"--password-file", offsetof(opts_t, pwfile), 0},
 		{"--name", offsetof(opts_t, name), 0},	   {"--admin", offsetof(opts_t, admin), 1},
-		{"--check", offsetof(opts_t, check), 1},   {"--key", offsetof(opts_t, key), 0},
+		{"--check", offsetof(opts_t, check), 1},   {"--json", offsetof(opts_t, json), 1},   {"--key", offsetof(opts_t, key), 0},
 		{"--endpoint", offsetof(opts_t, endpoint), 0}, {"--days", offsetof(opts_t, days), 2},
 		{"--seed", offsetof(opts_t, seed), 0},     {"--force", offsetof(opts_t, force), 1},   {"--allow-root", offsetof(opts_t, allow_root), 1},   {"--join", offsetof(opts_t, join), 1},
 	};
@@ -684,6 +686,15 @@ cmd_figures(opts_t *o)
 	if (f == NULL) {
 		fprintf(stderr, "comptoir figures: the store could not be read\n");
 		return 1;
+	}
+	if (o->json) {
+		/* The answer of GET /api/figures, for scripts and spreadsheets. */
+		if (json_dumpf(f, stdout, JSON_INDENT(2)) != 0 || putchar('\n') == EOF) {
+			json_decref(f);
+			return 1;
+		}
+		json_decref(f);
+		return 0;
 	}
 	s_day(a, (uint64_t)s_int(f, "from"));
 	s_day(b, (uint64_t)s_int(f, "to"));

@@ -3,6 +3,7 @@ every call and every refusal, and after each refusal a check that the store
 did not change. Run from the repository root: python3 tests/integration/test_api.py
 """
 
+import json
 import os
 import sys
 import time
@@ -686,6 +687,9 @@ def test_figures(n, alice, bob):
         t.eq((int(r[1]), int(r[2]), int(r[4]), int(r[5]), int(r[6])),
              (s1["staff"], s1["active"], s1["posts"], s1["comments"], s1["reactions"]),
              "CLI: staff, active, posts, comments, reactions as the API")
+    j = json.loads(n.cli("figures", "--days", "35", "--json").stdout)
+    t.eq((j["days"], j["sites"], len(j["weeks"])), (35, f1["sites"], 5),
+         "comptoir figures --json: the API's answer")
     bad = n.cli("figures", "--days", "400", check=False)
     t.check(bad.returncode == 2 and "--days must be from 1 to 366" in bad.stderr,
             "CLI refuses 400 days, naming the bound", bad.stderr)
