@@ -1440,6 +1440,24 @@ async function viewFigures(main, seq, query) {
 		weeks.map((w, i) => [new Date(weekEnd(i)).toLocaleDateString(lang(), { day: 'numeric', month: 'short' }),
 			h('span', { class: 'bar-cell' }, bar((Number(w.active) || 0) / most), num(w.active)),
 			num(w.posts), num(w.comments), num(w.reactions)]));
+	// The same three tables as one CSV file, for a spreadsheet.
+	const q = v => /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v);
+	const csv = [
+		[t('figures.site'), t('figures.staff'), t('figures.active'), t('figures.posts'), t('figures.comments'), t('figures.reactions')],
+		...sites.map(x => [x.site, x.staff, x.active, x.posts, x.comments, x.reactions]),
+		[],
+		[t('figures.from'), t('figures.to'), t('figures.comments'), t('figures.reactions')],
+		...pairs.map(x => [x.from, x.to, x.comments, x.reactions]),
+		[],
+		[t('figures.week_to'), t('figures.active'), t('figures.posts'), t('figures.comments'), t('figures.reactions')],
+		...weeks.map((w, i) => [new Date(weekEnd(i)).toISOString().slice(0, 10), w.active, w.posts, w.comments, w.reactions]),
+	].map(r => r.map(q).join(',')).join('\r\n');
+	const file = `comptoir-figures-${days}d-${new Date(f.to).toISOString().slice(0, 10)}.csv`;
+	if (state.figuresUrl)
+		URL.revokeObjectURL(state.figuresUrl); // the previous page's file
+	state.figuresUrl = URL.createObjectURL(new Blob(['\ufeff', csv, '\r\n'], { type: 'text/csv' }));
+	const download = h('a', { class: 'btn btn-small btn-quiet', download: file, href: state.figuresUrl }, t('figures.csv'));
+	periods.append(download);
 	body.replaceChildren(
 		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-adoption' }, h('h2', { id: 'fig-adoption' }, t('figures.adoption')),
 			h('p', { class: 'muted small' }, t('figures.adoption_hint')), sites.length ? adoption : h('p', { class: 'muted' }, t('figures.none'))),

@@ -2,6 +2,7 @@
 // headless chromium. Run through tests/browser/run.mjs (see its header).
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
 import { after, before } from 'node:test';
 
 import { apiSession, cleanup, login, logout, startSite, uiTest, until, waitLive, writePost } from './lib.mjs';
@@ -375,6 +376,15 @@ uiTest('the figures page shows adoption per site and follows the period', async 
 	assert.equal(await page.getByRole('link', { name: 'Last 7 days' }).getAttribute('aria-current'), 'true');
 	f = (await bob.call('GET', '/api/figures?days=7')).sites.find(x => x.site === 'paris');
 	assert.equal((await cells())[3], String(f.posts), 'posts of the last 7 days');
+
+	// The tables as a CSV file for a spreadsheet.
+	const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download (CSV)' }).click()]);
+	assert.match(download.suggestedFilename(), /^comptoir-figures-7d-\d{4}-\d{2}-\d{2}\.csv$/);
+	const text = (await fs.readFile(await download.path(), 'utf8')).replace(/^\ufeff/, '');
+	const lines = text.split('\r\n');
+	assert.equal(lines[0], 'Site,Staff,Active,Posts,Comments,Reactions');
+	assert.equal(lines[1], ['paris', f.staff, f.active, f.posts, f.comments, f.reactions].join(','));
+	assert.ok(lines.includes('Week to,Active,Posts,Comments,Reactions'), 'the weeks block');
 });
 
 /* The user administration calls as the brief designs them, answered by the
