@@ -153,6 +153,31 @@ s_event(struct fig *f, const uint8_t id[CPT_ID_LEN], uint16_t kind)
 	}
 }
 
+/* Every certified site that is not revoked, so that a site with no staff
+ * yet shows as such (a new site is exactly what adoption figures watch). */
+static void
+s_sites(struct fig *f)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+
+	if (mdb_cursor_open(f->txn, f->st->dbi[DB_KEYS], &cur) != 0)
+		return;
+	for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		json_t *rec;
+		const char *site;
+		if (k.mv_size != CPT_KEY_LEN ||
+		    (rec = json_loadb(v.mv_data, v.mv_size, 0, NULL)) == NULL)
+			continue;
+		site = json_string_value(json_object_get(rec, "site"));
+		if (site && strcmp(json_string_value(json_object_get(rec, "type")) ?: "", "site") == 0 &&
+		    ig_revoked_at(&f->ctx, f->txn, k.mv_data) == UINT64_MAX)
+			s_site(f, site);
+		json_decref(rec);
+	}
+	mdb_cursor_close(cur);
+}
+
 /* Staff per home site: enrolled handles whose current key is not revoked. */
 static void
 s_staff(struct fig *f)
@@ -263,6 +288,7 @@ view_figures(store_t *st, MDB_txn *txn, uint64_t now_ms, unsigned days)
 	for (size_t i = 0; i < f.nweeks; i++)
 		if ((f.weeks[i] = s_counters()) == NULL)
 			goto done;
+	s_sites(&f);
 	s_staff(&f);
 	store_put_u64(from, f.from_ms << 16);
 	memset(from + 8, 0, 32);

@@ -202,7 +202,8 @@ int vw_valid_site(const char *s);
 json_t *view_post(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], int with_children);
 
 /* Figures for management over the last days (1..FIGURES_MAX_DAYS) before
- * now_ms (node/figures.c): per home site, staff (enrolled, not disabled) and,
+ * now_ms (node/figures.c): per site (every certified site not revoked, and
+ * any other home site of an author of the period), staff (enrolled, not disabled) and,
  * in the period, active staff (who posted, commented or reacted), posts,
  * comments and reactions; "exchange", comments and reactions by staff of one
  * site on posts of another; "weeks", the same per 7-day window ending now,
