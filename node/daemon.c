@@ -583,9 +583,7 @@ s_poll_store(node_t *n)
 		for (; rc == 0 && count < 256; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 			if (k.mv_size != 40)
 				continue;
-			kinds[count] = v.mv_size == 2 ? (uint16_t)(((uint8_t *)v.mv_data)[0] << 8 |
-								     ((uint8_t *)v.mv_data)[1])
-						      : 0;
+			kinds[count] = store_get_kind(&v);
 			trust |= kinds[count] == EVT_REVOKE || kinds[count] == EVT_SITE_CERT;
 			memcpy(ids[count++], (uint8_t *)k.mv_data + 8, CPT_ID_LEN);
 			memcpy(n->newest, k.mv_data, 40);

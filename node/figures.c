@@ -231,7 +231,7 @@ s_by_name(const void *a, const void *b)
 /* The values of object o as a sorted array: sites (keyed by name) with their
  * counts, or the pairs as they are. */
 static json_t *
-s_sorted(json_t *o, int name_site, int with_staff)
+s_sorted(json_t *o, int name_site)
 {
 	size_t n = json_object_size(o), i = 0;
 	json_t **v = calloc(n ? n : 1, sizeof(*v)), *arr = json_array(), *val;
@@ -244,7 +244,7 @@ s_sorted(json_t *o, int name_site, int with_staff)
 	}
 	json_object_foreach(o, key, val) {
 		if (name_site) {
-			json_t *counts = s_out(val, with_staff);
+			json_t *counts = s_out(val, 1);
 			v[i] = counts ? json_pack("{s:s}", "site", key) : NULL;
 			if (v[i])
 				json_object_update(v[i], counts);
@@ -297,10 +297,8 @@ view_figures(store_t *st, MDB_txn *txn, uint64_t now_ms, unsigned days)
 	k.mv_size = sizeof(from);
 	k.mv_data = from;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		const uint8_t *kv = v.mv_data;
-		if (k.mv_size != 40 || v.mv_size != 2)
-			continue;
-		s_event(&f, (uint8_t *)k.mv_data + 8, (uint16_t)(kv[0] << 8 | kv[1]));
+		if (k.mv_size == 40)
+			s_event(&f, (uint8_t *)k.mv_data + 8, store_get_kind(&v));
 	}
 	mdb_cursor_close(cur);
 	if (rc != MDB_NOTFOUND)
@@ -316,8 +314,8 @@ view_figures(store_t *st, MDB_txn *txn, uint64_t now_ms, unsigned days)
 		json_array_append_new(weeks, w ? w : json_null());
 	}
 	out = json_pack("{s:i, s:I, s:I, s:o, s:o, s:o}", "days", (int)days, "from", (json_int_t)f.from_ms,
-			"to", (json_int_t)now_ms, "sites", s_sorted(f.sites, 1, 1), "exchange",
-			s_sorted(f.pairs, 0, 0), "weeks", weeks);
+			"to", (json_int_t)now_ms, "sites", s_sorted(f.sites, 1), "exchange",
+			s_sorted(f.pairs, 0), "weeks", weeks);
 done:
 	for (size_t i = 0; f.weeks && i < f.nweeks; i++)
 		json_decref(f.weeks[i]);

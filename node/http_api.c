@@ -781,11 +781,11 @@ s_posts_of(store_t *st, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], size_t max
 	rc =
 	    rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV) : mdb_cursor_get(cur, &k, &v, MDB_LAST);
 	for (; rc == 0 && json_array_size(out) < max; rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
-		const uint8_t *kp = k.mv_data, *vp = v.mv_data;
+		const uint8_t *kp = k.mv_data;
 		json_t *p;
 		if (k.mv_size != sizeof(end) || memcmp(kp, key, CPT_KEY_LEN) != 0)
 			break;
-		if (v.mv_size != 2 || (vp[0] << 8 | vp[1]) != EVT_POST)
+		if (store_get_kind(&v) != EVT_POST)
 			continue;
 		if ((p = view_post(st, txn, kp + CPT_KEY_LEN + 8, 0)) != NULL)
 			json_array_append_new(out, p);

@@ -103,6 +103,9 @@ int store_backup(store_t *st, const char *dest_dir, char *err, size_t errlen) CP
 /* Key helpers: big-endian u64, order and ref keys. */
 void store_put_u64(uint8_t *p, uint64_t v);
 uint64_t store_get_u64(const uint8_t *p);
+/* The event kind an index entry holds (DB_ORDER, DB_BY_AUTHOR, DB_BY_REF:
+ * 2 bytes, big-endian), or 0 when the value is not 2 bytes. */
+uint16_t store_get_kind(const MDB_val *v);
 
 /* Reconciliation index (node/buckets.c): every DB_ORDER insert and delete
  * calls bk_update in the same transaction. Keys are DB_ORDER keys (40 bytes). */

@@ -57,6 +57,14 @@ s_mkdir(const char *path)
 	return 0;
 }
 
+uint16_t
+store_get_kind(const MDB_val *v)
+{
+	const uint8_t *p = v->mv_data;
+
+	return v->mv_size == 2 ? (uint16_t)(p[0] << 8 | p[1]) : 0;
+}
+
 static int
 s_bk_rebuild_fn(MDB_txn *txn, void *arg)
 {

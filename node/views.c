@@ -579,9 +579,7 @@ s_each_ref(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t target[CPT_ID_LEN], re
 	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 	while (rc == 0 && k.mv_size == CPT_ID_LEN + 8 + CPT_ID_LEN &&
 	       memcmp(k.mv_data, target, CPT_ID_LEN) == 0) {
-		uint16_t kind = v.mv_size == 2 ? (uint16_t)(((uint8_t *)v.mv_data)[0] << 8 |
-							    ((uint8_t *)v.mv_data)[1])
-					       : 0;
+		uint16_t kind = store_get_kind(&v);
 		if ((rc = fn(ctx, txn, (uint8_t *)k.mv_data + CPT_ID_LEN + 8, kind, arg)) != 0)
 			break;
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
@@ -740,11 +738,10 @@ static int
 s_reg_build_fn(store_t *st, MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *arg)
 {
 	ingest_ctx_t *ctx = arg;
-	const uint8_t *kp = k->mv_data, *vp = v->mv_data;
+	const uint8_t *kp = k->mv_data;
 
 	(void)st;
-	if (k->mv_size != CPT_ID_LEN + 8 + CPT_ID_LEN || v->mv_size != 2 ||
-	    (vp[0] << 8 | vp[1]) != EVT_REACTION)
+	if (k->mv_size != CPT_ID_LEN + 8 + CPT_ID_LEN || store_get_kind(v) != EVT_REACTION)
 		return 0;
 	return s_reg_ref(ctx, txn, kp + CPT_ID_LEN + 8, EVT_REACTION, (void *)kp);
 }
@@ -967,9 +964,7 @@ s_each_by_author(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t author[CPT_KEY_L
 	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 	while (rc == 0 && k.mv_size == CPT_KEY_LEN + 8 + CPT_ID_LEN &&
 	       memcmp(k.mv_data, author, CPT_KEY_LEN) == 0) {
-		uint16_t kind = v.mv_size == 2 ? (uint16_t)(((uint8_t *)v.mv_data)[0] << 8 |
-							    ((uint8_t *)v.mv_data)[1])
-					       : 0;
+		uint16_t kind = store_get_kind(&v);
 		if (kind == want &&
 		    (rc = fn(ctx, txn, (uint8_t *)k.mv_data + CPT_KEY_LEN + 8, kind, arg)) != 0)
 			break;
@@ -1243,8 +1238,7 @@ view_comments(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], const uin
 	rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV)
 	     : rc == MDB_NOTFOUND ? mdb_cursor_get(cur, &k, &v, MDB_LAST) : rc;
 	while (rc == 0 && k.mv_size == sizeof(from) && memcmp(k.mv_data, id, CPT_ID_LEN) == 0) {
-		const uint8_t *kv = v.mv_data;
-		if (v.mv_size == 2 && (uint16_t)(kv[0] << 8 | kv[1]) == EVT_COMMENT) {
+		if (store_get_kind(&v) == EVT_COMMENT) {
 			json_t *c;
 			if (n == limit) {
 				more = 1;
