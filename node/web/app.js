@@ -1383,12 +1383,12 @@ const FIGURE_PERIODS = [7, 30, 90, 365];
 /* A table of figures: head labels, then rows of cells; the first column
  * names the row, the others are numbers (right-aligned). */
 function figureTable(caption, head, rows, foot) {
-	const cell = (v, i, tag = 'td') => h(tag, i ? { class: 'n' } : { scope: 'row' }, v);
+	const cell = (v, i) => i ? h('td', { class: 'n' }, v) : h('th', { scope: 'row' }, v);
 	return h('div', { class: 'table-wrap' }, h('table', { class: 'figures' },
 		h('caption', { class: 'visually-hidden' }, caption),
 		h('thead', {}, h('tr', {}, head.map((x, i) => h('th', i ? { scope: 'col', class: 'n' } : { scope: 'col' }, x)))),
-		h('tbody', {}, rows.map(r => h('tr', {}, r.map((v, i) => cell(v, i, i ? 'td' : 'th'))))),
-		foot ? h('tfoot', {}, h('tr', {}, foot.map((v, i) => cell(v, i, i ? 'td' : 'th')))) : null));
+		h('tbody', {}, rows.map(r => h('tr', {}, r.map(cell)))),
+		foot ? h('tfoot', {}, h('tr', {}, foot.map(cell))) : null));
 }
 
 /* A bar as long as share (0..1) of its cell; width through the CSSOM (the
