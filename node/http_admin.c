@@ -23,20 +23,23 @@ s_need_admin(http_req_t *r, int change)
 	return 1;
 }
 
-/* Answers a refusal of node/users.c: its status and code from rc, its
- * message from err. state is the code of CPT_ESTATE, which says "already
- * so" or "not so" depending on the call. */
+/* Answers a refusal of node/users.c about handle: its status and code from
+ * rc, its message from err, the handle beside them (for the translation).
+ * state is the code of CPT_ESTATE, which says "already so" or "not so"
+ * depending on the call. */
 static int
-s_refused(http_req_t *r, int rc, const char *state, const char *err)
+s_refused(http_req_t *r, int rc, const char *state, const char *handle, const char *err)
 {
+	json_t *p = json_pack("{s:s}", "handle", handle);
+
 	switch (rc) {
-	case CPT_EINVAL: return http_fail(r, 400, "bad_request", NULL, NULL, "%s", err);
-	case CPT_ENOTFOUND: return http_fail(r, 404, "no_user", NULL, NULL, "%s", err);
-	case CPT_EPERM: return http_fail(r, 403, "other_site", NULL, NULL, "%s", err);
-	case CPT_EEXIST: return http_fail(r, 409, "user_exists", NULL, NULL, "%s", err);
-	case CPT_ESTATE: return http_fail(r, 409, state, NULL, NULL, "%s", err);
+	case CPT_EINVAL: return http_fail(r, 400, "bad_request", NULL, p, "%s", err);
+	case CPT_ENOTFOUND: return http_fail(r, 404, "no_user", NULL, p, "%s", err);
+	case CPT_EPERM: return http_fail(r, 403, "other_site", NULL, p, "%s", err);
+	case CPT_EEXIST: return http_fail(r, 409, "user_exists", NULL, p, "%s", err);
+	case CPT_ESTATE: return http_fail(r, 409, state, NULL, p, "%s", err);
 	}
-	return http_fail(r, 500, "server_error", NULL, NULL, "%s", err);
+	return http_fail(r, 500, "server_error", NULL, p, "%s", err);
 }
 
 /* One user of this site as GET /api/admin/users lists it, or NULL. */
@@ -102,7 +105,7 @@ api_admin_user_add(http_req_t *r)
 	if (rc != 0) {
 		json_decref(body);
 		sodium_memzero(pw, sizeof(pw));
-		return s_refused(r, rc, "conflict", err);
+		return s_refused(r, rc, "conflict", handle, err);
 	}
 	/* The password is shown once, to the admin who hands it over. */
 	rc = http_reply(r, 201, json_pack("{s:s, s:s, s:b}", "handle", handle, "password", pw, "admin",
@@ -125,7 +128,7 @@ api_admin_user_disable(http_req_t *r, const char *handle)
 	if (strcmp(handle, r->sess.handle) == 0)
 		return http_fail(r, 400, "self", NULL, NULL, "you cannot disable your own account");
 	if ((rc = users_disable(r->h->node, handle, err, sizeof(err))) != 0)
-		return s_refused(r, rc, "already_disabled", err);
+		return s_refused(r, rc, "already_disabled", handle, err);
 	sess_close_handle(r->h->sess, handle);
 	return http_reply(r, 200, json_pack("{s:s, s:b}", "handle", handle, "disabled", 1));
 }
@@ -143,7 +146,7 @@ api_admin_user_password(http_req_t *r, const char *handle)
 	acct_password_generate(pw);
 	if ((rc = users_reset(r->h->node, handle, pw, err, sizeof(err))) != 0) {
 		sodium_memzero(pw, sizeof(pw));
-		return s_refused(r, rc, "conflict", err);
+		return s_refused(r, rc, "conflict", handle, err);
 	}
 	/* Sessions opened with the old key end: it is revoked. */
 	sess_close_handle(r->h->sess, handle);
@@ -165,7 +168,7 @@ api_admin_user_enable(http_req_t *r, const char *handle)
 	acct_password_generate(pw);
 	if ((rc = users_enable(r->h->node, handle, pw, err, sizeof(err))) != 0) {
 		sodium_memzero(pw, sizeof(pw));
-		return s_refused(r, rc, "not_disabled", err);
+		return s_refused(r, rc, "not_disabled", handle, err);
 	}
 	/* A new key: the old password opened the revoked one, so a new one is
 	 * shown this once, as for a reset. */
@@ -224,7 +227,7 @@ api_admin_user_edit(http_req_t *r, const char *handle)
 	rc = name || admin >= 0 ? users_edit(r->h->node, handle, name, admin, err, sizeof(err)) : 0;
 	json_decref(body);
 	if (rc != 0)
-		return s_refused(r, rc, "user_disabled", err);
+		return s_refused(r, rc, "user_disabled", handle, err);
 	/* A role is read at login: sessions opened with the old one end. */
 	if (admin >= 0)
 		sess_close_handle(r->h->sess, handle);
