@@ -103,9 +103,11 @@ api_admin_user_add(http_req_t *r)
 	acct_password_generate(pw);
 	rc = users_add(r->h->node, handle, admin, name, pw, err, sizeof(err));
 	if (rc != 0) {
-		json_decref(body);
 		sodium_memzero(pw, sizeof(pw));
-		return s_refused(r, rc, "conflict", handle, err);
+		/* handle belongs to body: answer before letting it go. */
+		rc = s_refused(r, rc, "conflict", handle, err);
+		json_decref(body);
+		return rc;
 	}
 	/* The password is shown once, to the admin who hands it over. */
 	rc = http_reply(r, 201, json_pack("{s:s, s:s, s:b}", "handle", handle, "password", pw, "admin",

@@ -1942,8 +1942,10 @@ async function viewAdmin(main, seq) {
 					await act();
 				} catch (e) {
 					yes.disabled = false;
-					if (e.status !== 401)
+					if (e.status !== 401) {
 						err.textContent = e.status === 404 && !(e.data && e.data.code) ? t('admin.missing') : errorText(e);
+						err.scrollIntoView({ block: 'nearest' });
+					}
 				}
 			},
 		}, t('admin.confirm'));
@@ -1986,8 +1988,10 @@ async function viewAdmin(main, seq) {
 				await load();
 			} catch (e) {
 				save.disabled = false;
-				if (e.status !== 401)
+				if (e.status !== 401) {
 					err.textContent = errorText(e);
+					err.scrollIntoView({ block: 'nearest' });
+				}
 			}
 		});
 		openPanel(row, form);

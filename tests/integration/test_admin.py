@@ -42,8 +42,9 @@ def main():
              "bad handle refused")
         t.eq(admin.post("/api/admin/users", {"handle": "eve", "colour": 1}).status, 400,
              "unknown field refused")
-        t.eq(admin.post("/api/admin/users", {"handle": "bob"}).status, 409,
-             "an existing handle is refused")
+        r = admin.post("/api/admin/users", {"handle": "bob"})
+        t.eq((r.status, r.json.get("code"), r.json.get("handle")), (409, "user_exists", "bob"),
+             "an existing handle is refused, named for the translation")
         t.eq(n.client().get("/api/admin/users").status, 401, "no session")
         t.eq(n.status()["events"], before, "refused calls stored nothing")
 
