@@ -1328,10 +1328,12 @@ function fold(s) {
 }
 
 /* Where a person works: the site their profile names, else their home
- * site; the home site in brackets when the profile names another place. */
-function siteText(p) {
+ * site; the home site in brackets when the profile names another place.
+ * Without withHome (a card that shows the home site already), only the
+ * profile's words. */
+function siteText(p, withHome = true) {
 	const prof = p.profile || {};
-	const home = p.home_site ? siteLabel(p.home_site) : '';
+	const home = p.home_site && withHome ? siteLabel(p.home_site) : '';
 	const own = typeof prof.site === 'string' ? prof.site.trim() : '';
 	if (!own)
 		return home ? [uspan(home)] : [];
@@ -1341,9 +1343,9 @@ function siteText(p) {
 function personCard(p) {
 	const prof = p.profile || {};
 	const meta = joinUser([prof.title, prof.department]);
-	const where = siteText(p);
+	const where = siteText(p, false);
 	if (prof.location)
-		where.push(' · ', uspan(prof.location));
+		where.push(where.length ? ' · ' : '', uspan(prof.location));
 	return h('li', { class: 'card person-card' },
 		avatar(p.handle, 'large'),
 		h('div', { class: 'person-card-body' },
@@ -1884,14 +1886,16 @@ async function viewAdmin(main, seq) {
 	/* A user's row and the row under it for what an action asks or answers. */
 	function userRows(u) {
 		const me = u.handle === state.me.handle;
-		const actions = h('td', { class: 'actions', 'data-label': t('admin.actions') });
+		// The buttons in a box of their own: a flex td is no table cell, and
+		// its border did not line up with the row's.
+		const actions = h('div', { class: 'row-actions' });
 		const panel = h('tr', { class: 'row-panel', hidden: true }, h('td', { colspan: 5 }));
 		const row = h('tr', { class: u.disabled ? 'is-disabled' : '', 'data-handle': u.handle },
 			h('td', { 'data-label': t('admin.handle') }, h('a', { href: `#/people/${enc(u.handle)}` }, u.handle)),
 			h('td', { 'data-label': t('admin.name'), dir: 'auto' }, userText(u.name || '')),
 			h('td', { 'data-label': t('admin.role') }, u.role === 'admin' ? t('admin.role_admin') : t('admin.role_member')),
 			h('td', { 'data-label': t('admin.state') }, h('span', { class: u.disabled ? 'tag tag-off' : 'tag tag-on' }, u.disabled ? t('admin.disabled') : t('admin.active'))),
-			actions);
+			h('td', { class: 'actions', 'data-label': t('admin.actions') }, actions));
 		row.panel = panel;
 		const button = (label, cls, fn) => h('button', { type: 'button', class: `btn btn-small ${cls}`, onclick: ev => fn(ev.currentTarget) }, label);
 		if (u.disabled) {

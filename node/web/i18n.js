@@ -598,7 +598,7 @@ const fr = {
 	'apierr.empty': 'Rien à enregistrer.',
 	'apierr.not_logged_in': 'Votre session a pris fin. Reconnectez-vous.',
 	'apierr.wrong_login': 'Identifiant ou mot de passe incorrect.',
-	'apierr.disabled': 'Ce compte est désactivé. Adressez-vous au service informatique de votre site.',
+	'apierr.disabled': 'Ce compte est désactivé. Adressez-vous à l’équipe informatique de votre site.',
 	'apierr.csrf': 'La page n’est plus à jour. Rechargez-la et réessayez.',
 	'apierr.forbidden': 'Vous n’avez pas le droit de faire cela.',
 	'apierr.revoked': 'Votre compte a été désactivé : ce que vous envoyez est refusé.',
@@ -620,7 +620,7 @@ const fr = {
 	'apierr.too_large': 'C’est trop volumineux pour être envoyé.',
 	'apierr.rate_limited': 'Trop de tentatives. Réessayez dans une minute.',
 	'apierr.busy': 'Le serveur est occupé. Réessayez dans un instant.',
-	'apierr.server_error': 'Le serveur n’a pas pu le faire. Réessayez ; si cela dure, prévenez le service informatique de votre site.',
+	'apierr.server_error': 'Le serveur n’a pas pu le faire. Réessayez ; si cela dure, prévenez l’équipe informatique de votre site.',
 
 	'fieldname.this': 'ce texte',
 	'fieldname.text': 'le texte',

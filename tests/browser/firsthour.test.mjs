@@ -125,10 +125,10 @@ uiTest('what was being written survives a reload and a node restart, and goes on
 
 /* ------------------------------------------------------------ figures */
 
-/* Words of the table headers drawn across two lines ("Publicat/ions"). */
-const brokenHeaderWords = page => page.evaluate(() => {
+/* Words of the elements matching sel drawn across two lines ("Publicat/ions"). */
+const brokenWords = (page, sel) => page.evaluate(s => {
 	const broken = [];
-	for (const th of document.querySelectorAll('table.figures thead th')) {
+	for (const th of document.querySelectorAll(s)) {
 		const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
 		for (let n = walker.nextNode(); n; n = walker.nextNode()) {
 			for (const m of n.data.matchAll(/\S+/g)) {
@@ -142,7 +142,8 @@ const brokenHeaderWords = page => page.evaluate(() => {
 		}
 	}
 	return broken;
-});
+}, sel);
+const brokenHeaderWords = page => brokenWords(page, 'table.figures thead th');
 
 for (const lang of ['en', 'fr']) {
 	uiTest(`figures on a phone (${lang}): headers break between words, a year of weeks says which year (bug 6)`, async ({ newPage }) => {
@@ -317,6 +318,16 @@ uiTest('the person page names the site once (bug 13)', async ({ newPage }) => {
 	assert.deepEqual(labels.filter(x => /site/i.test(x)), ['Site'], 'one label for the site');
 	const site_ = await page.locator('.profile-facts dt', { hasText: 'Site' }).locator('xpath=following-sibling::dd[1]').innerText();
 	assert.equal(site_.trim(), 'Lyon plant (paris)', 'the profile\'s words, then the home site');
+});
+
+uiTest('one\'s own person page on a phone keeps the name\'s words whole', async ({ newPage }) => {
+	const page = await newPage(site, { ...PHONE });
+	await login(page, 'chloe', PW);
+	await page.goto(`${site.url}/#/people/chloe`);
+	await page.getByRole('heading', { name: 'Chloé Bernard', level: 1 }).waitFor();
+	await page.getByRole('link', { name: 'Edit my profile' }).waitFor();
+	// The button beside the name squeezed it to two letters a line.
+	assert.deepEqual(await brokenWords(page, '.profile-id h1'), [], 'no word of the name is cut');
 });
 
 /* --------------------------------------------------------------- feed */
