@@ -143,6 +143,8 @@ try {
 				await page.locator('article.post .site-label').first().waitFor();
 				await sleep(300);
 				await page.screenshot({ path: path.join(out, `feed-sites-${wname}-${lang}.png`) });
+				await page.goto(hq.url + '/#/status');
+				await page.locator('.site[data-site]').first().waitFor();
 				pages.push([page, wname, lang]);
 			}
 		}
