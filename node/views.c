@@ -1455,7 +1455,8 @@ view_person(store_t *st, MDB_txn *txn, const char *handle)
 			ig_revoked_at(&ctx, txn, key) != UINT64_MAX);
 	if (out) {
 		json_t *fields = prof ? json_object_get(prof, "fields") : NULL;
-		json_object_set(out, "profile", fields ? fields : json_object());
+		/* A person without a profile yet gets an empty one, owned by out. */
+		json_object_set_new(out, "profile", fields ? json_incref(fields) : json_object());
 		json_object_set_new(out, "updated", prof ? json_incref(json_object_get(prof, "updated"))
 							   : json_null());
 	}
