@@ -704,7 +704,7 @@ cmd_status(opts_t *o)
 	mdb_env_stat(st->env, &ms);
 	key_fingerprint(fpr, node_cfg(n)->root_key);
 	printf("site:      %s\n", node_cfg(n)->name);
-	printf("http:      http://%s/\n", node_cfg(n)->http);
+	printf("http:      %s://%s/\n", node_cfg(n)->tls.cert[0] ? "https" : "http", node_cfg(n)->http);
 	printf("listen:    %s\n", node_cfg(n)->listen);
 	printf("root key:  %s\n", fpr);
 	printf("events:    %zu\n", store_count(st, txn, DB_EVENTS));

@@ -88,12 +88,18 @@ s_queue(http_req_t *r, unsigned status, const char *type, const void *data, size
 	if (type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	for (int i = 0; hdr && hdr[i]; i += 2) {
-		char secure[256];
 		/* Under HTTPS every cookie is Secure: never sent back over plain HTTP. */
-		if (r->https && strcasecmp(hdr[i], "Set-Cookie") == 0 &&
-		    (size_t)snprintf(secure, sizeof(secure), "%s; Secure", hdr[i + 1]) < sizeof(secure)) {
+		if (r->https && strcasecmp(hdr[i], "Set-Cookie") == 0) {
+			size_t n = strlen(hdr[i + 1]) + sizeof("; Secure");
+			char *secure = malloc(n);
+			if (secure == NULL) {
+				MHD_destroy_response(resp);
+				return 0;
+			}
+			snprintf(secure, n, "%s; Secure", hdr[i + 1]);
 			MHD_add_response_header(resp, hdr[i], secure);
-			sodium_memzero(secure, sizeof(secure)); /* it held the session token */
+			sodium_memzero(secure, n); /* it held the session token */
+			free(secure);
 			continue;
 		}
 		MHD_add_response_header(resp, hdr[i], hdr[i + 1]);
