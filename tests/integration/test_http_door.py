@@ -205,10 +205,38 @@ def test_streams(n):
     s1.close()
     s2.close()
     # A closed stream frees its place.
-    s5 = wait_for(lambda: (lambda s: s if s.status == 200 else s.close())(c.stream()), 15)
+    s5 = wait_for(lambda: (lambda s: s if s.status == 200 else s.close())(c.stream()), 40)
     t.check(s5 is not None, "a stream opens again once the others closed")
     if s5:
         s5.close()
+
+    # A client that has gone ends its stream at once, not at the next write
+    # (a ping, 15 s later at most): its place is free for the reloaded tab.
+    # Half-closed, the client could still read that ping: it must see the
+    # end of the stream first.
+    sock = socket.create_connection(("127.0.0.1", n.http_port), timeout=30)
+    sock.sendall(b"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: comptoir_session=%s\r\n"
+                 b"\r\n" % other.cookie.encode())
+    got = b""
+    while b": comptoir" not in got:
+        b = sock.recv(4096)
+        if not b:
+            break
+        got += b
+    t.check(got.startswith(b"HTTP/1.1 200"), "a raw stream opens", got[:100])
+    sock.shutdown(socket.SHUT_WR)
+    rest = b""
+    try:
+        while b": ping" not in rest:
+            b = sock.recv(4096)
+            if not b:
+                break
+            rest += b
+    except socket.timeout:
+        rest += b"<timeout>"
+    sock.close()
+    t.check(b": ping" not in rest and b"<timeout>" not in rest,
+            "a stream whose client left ends before its next ping", rest)
 
 
 def test_host(n):
