@@ -101,12 +101,27 @@ s_addr_text(int family, const uint8_t addr[16], char out[48])
 		snprintf(out, 48, "?");
 }
 
-/* Parses one X-Forwarded-For entry: an address, "[v6]", "v4:port" or
- * "[v6]:port" (what proxies write), spaces around it allowed. */
+/* An IPv4-mapped IPv6 address becomes IPv4, as s_addr_of does. */
+static void
+s_unmap(int *family, uint8_t addr[16])
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (*family == AF_INET6 && memcmp(addr, mapped, 12) == 0) {
+		memmove(addr, addr + 12, 4);
+		memset(addr + 4, 0, 12);
+		*family = AF_INET;
+	}
+}
+
+/* Parses one X-Forwarded-For entry (or the host of a Host header): an
+ * address, "[v6]", "v4:port" or "[v6]:port" (what proxies write), spaces
+ * around it allowed. */
 static int
 s_parse_ip(const char *s, size_t n, int *family, uint8_t addr[16])
 {
 	char buf[64];
+	int rc;
 
 	while (n > 0 && (*s == ' ' || *s == '\t'))
 		s++, n--;
@@ -123,10 +138,13 @@ s_parse_ip(const char *s, size_t n, int *family, uint8_t addr[16])
 			return -1;
 		*rb = 0;
 		*family = AF_INET6;
-		return inet_pton(AF_INET6, buf + 1, addr) == 1 ? 0 : -1;
+		rc = inet_pton(AF_INET6, buf + 1, addr) == 1 ? 0 : -1;
+		s_unmap(family, addr);
+		return rc;
 	}
 	if (inet_pton(AF_INET6, buf, addr) == 1) {
 		*family = AF_INET6;
+		s_unmap(family, addr);
 		return 0;
 	}
 	if (strchr(buf, ':') != NULL && strchr(buf, ':') == strrchr(buf, ':'))

@@ -320,9 +320,9 @@ http_tls_setup(http_t *h, const cfg_t *cfg, const struct sockaddr_storage *ss, c
 	}
 	s_at(err, errlen, cfg, cfg->http_at,
 	     "http: %s is not a loopback address and no tls is configured: passwords and session "
-	     "cookies would cross the network in clear. Set tls.cert and tls.key "
-	     "(docs/OPERATIONS.md, "
-	     "HTTPS), or bind 127.0.0.1 behind a reverse proxy listed in trusted_proxies",
+	     "cookies would cross the network in clear: set tls.cert and tls.key "
+	     "(docs/OPERATIONS.md, HTTPS), or bind 127.0.0.1 behind a reverse proxy listed in "
+	     "trusted_proxies",
 	     cfg->http);
 	return -1;
 }

@@ -269,7 +269,7 @@ def test_plain_off_loopback():
                 "--listen", "tcp://127.0.0.1:%d" % n.listen_port)
         ln = line_of(n, "http:")
         check_fails(n, r"comptoir\.yaml:%d:7: http: 0\.0\.0\.0:%d is not a loopback address "
-                    r"and no tls is configured: .*Set tls\.cert and tls\.key" % (ln, port),
+                    r"and no tls is configured: .*in clear: set tls\.cert and tls\.key" % (ln, port),
                     "plain HTTP on 0.0.0.0")
         # Behind a reverse proxy: plain HTTP, but to loopback and the proxy only.
         set_top(n, "trusted_proxies:\n  - 192.0.2.200\n")
@@ -348,6 +348,8 @@ def test_proxies():
         t.eq(login("127.0.0.1", "203.0.113.8").status, 401, "another client behind it is not limited")
         t.eq(login("127.0.0.1", "203.0.113.8, 203.0.113.7").status, 429,
              "the rightmost untrusted entry counts, not what the client wrote to its left")
+        t.eq(login("127.0.0.1", "[::ffff:203.0.113.7]:5123").status, 429,
+             "an IPv4-mapped address with a port is the same client")
         t.eq(login("127.0.0.1", "198.51.100.1, 127.0.0.1").status, 401,
              "a proxy in the chain is skipped")
         got = [login("127.0.0.2", "203.0.113.%d" % (20 + i)).status for i in range(3)]
