@@ -96,6 +96,9 @@ create() {
 		[ "$s" = paris ] && join=
 		cpt init --dir "$DIR/$s" --site "$s" --http "$(http_of "$s")" --listen "$(sync_of "$s")" $join
 		[ -z "${COMPTOIR_DEMO_SYNC_CONF:-}" ] || printf '\n%s\n' "$COMPTOIR_DEMO_SYNC_CONF" >>"$DIR/$s/comptoir.yaml"
+		# In its own network namespace a site's address is not loopback, but
+		# its network is a veth pair on this machine (deploy/wan-sim.sh).
+		[ -z "$NETNS" ] || printf '\n# an isolated test network (deploy/wan-sim.sh)\ninsecure_plain_http: true\n' >>"$DIR/$s/comptoir.yaml"
 		cpt_to "$DIR/$s.req" site request --dir "$DIR/$s"
 		if [ "$s" = paris ]; then
 			# paris is certified already; this copy is what the others dial

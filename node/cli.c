@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +31,10 @@ static const char s_usage[] =
 	"\n"
 	"Commands for a site (all take --dir DIR, default ./var):\n"
 	"  init [--site NAME] [--http ADDR:PORT] [--listen ENDPOINT] [--join]\n"
+	"       [--tls-cert FILE --tls-key FILE]\n"
 	"                        create a node: config, keys, store; a lone site gets its\n"
-	"                        own federation root key (--join: none, to join another)\n"
+	"                        own federation root key (--join: none, to join another);\n"
+	"                        HTTPS with that certificate (needed off loopback)\n"
 	"  run [--check] [--allow-root]\n"
 	"                        run the node in the foreground (--check: validate the\n"
 	"                        config and exit); refuses to run as root unless told\n"
@@ -84,6 +87,8 @@ typedef struct opts {
 	const char *key;      /* --key (a root key file) */
 	const char *seed;     /* --seed: a backup of another site to start from */
 	const char *endpoint; /* --endpoint */
+	const char *tls_cert; /* --tls-cert: the HTTPS certificate (PEM) */
+	const char *tls_key;  /* --tls-key: its key */
 	int days;             /* --days: certificate validity, 0 = none */
 	int dir_given;        /* --dir was given */
 	int force;            /* --force */
@@ -110,6 +115,7 @@ s_parse(opts_t *o, int argc, char **argv)
 		{"--name", offsetof(opts_t, name), 0},	   {"--admin", offsetof(opts_t, admin), 1},
 		{"--check", offsetof(opts_t, check), 1},   {"--json", offsetof(opts_t, json), 1},   {"--key", offsetof(opts_t, key), 0},
 		{"--endpoint", offsetof(opts_t, endpoint), 0}, {"--days", offsetof(opts_t, days), 2},
+		{"--tls-cert", offsetof(opts_t, tls_cert), 0}, {"--tls-key", offsetof(opts_t, tls_key), 0},
 		{"--seed", offsetof(opts_t, seed), 0},     {"--force", offsetof(opts_t, force), 1},   {"--allow-root", offsetof(opts_t, allow_root), 1},   {"--join", offsetof(opts_t, join), 1},
 	};
 
@@ -274,7 +280,7 @@ out:
 
 static int
 s_write_config(const char *path, const char *site, const char *http, const char *listen,
-	       const uint8_t root[CPT_KEY_LEN])
+	       const uint8_t root[CPT_KEY_LEN], const char *tls_cert, const char *tls_key)
 {
 	char hex[CPT_HEX_ID];
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
@@ -301,6 +307,17 @@ s_write_config(const char *path, const char *site, const char *http, const char 
 		"data_dir: .\n"
 		"# Address and port of the web UI and JSON API on the site LAN.\n"
 		"http: %s\n"
+		"# HTTPS: a certificate of the company's CA and its key (docs/OPERATIONS.md,\n"
+		"# HTTPS). Required when http is not a loopback address; redirect_http adds a\n"
+		"# plain port that sends browsers to HTTPS.\n"
+		"%stls:\n"
+		"%s  cert: %s\n"
+		"%s  key: %s\n"
+		"#   redirect_http: 0.0.0.0:80\n"
+		"# The names staff type to reach this node, besides its address and the\n"
+		"# names in the certificate; any other Host is refused (DNS rebinding).\n"
+		"# http_names:\n"
+		"#   - intranet.paris.example\n"
 		"# ZeroMQ endpoint where peer sites connect (CURVE-encrypted).\n"
 		"listen: %s\n"
 		"# The federation's root public key: only sites it certified can join.\n"
@@ -317,7 +334,9 @@ s_write_config(const char *path, const char *site, const char *http, const char 
 		"#   max_body: 65536\n"
 		"#   max_http_body: 262144\n"
 		"#   login_per_minute: 10\n",
-		site, http, listen, root ? "" : "# ", hex);
+		site, http, tls_cert ? "" : "# ", tls_cert ? "" : "# ",
+		tls_cert ? tls_cert : "/etc/comptoir/tls/site.crt", tls_cert ? "" : "# ",
+		tls_key ? tls_key : "/etc/comptoir/tls/site.key", listen, root ? "" : "# ", hex);
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
 		fprintf(stderr, "comptoir: %s: %s\n", path, strerror(errno));
 		fclose(f);
@@ -327,6 +346,54 @@ s_write_config(const char *path, const char *site, const char *http, const char 
 	return 0;
 }
 
+/* --tls-cert and --tls-key of init, checked before anything is created:
+ * made absolute (the config must not depend on the folder init ran in) and
+ * loaded as `run` will load them. Without them, an address off loopback
+ * gets a warning: `run` refuses plain HTTP there until tls is set. */
+static int
+s_init_tls(const opts_t *o, const char *http, char cert[PATH_MAX], char key[PATH_MAX])
+{
+	cfg_t *cfg;
+	char err[1024];
+	int rc = 0;
+
+	if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
+		fprintf(stderr, "comptoir: --tls-cert and --tls-key go together\n");
+		return 2;
+	}
+	if (o->tls_cert && realpath(o->tls_cert, cert) == NULL) {
+		fprintf(stderr, "comptoir: --tls-cert %s: %s\n", o->tls_cert, strerror(errno));
+		return 1;
+	}
+	if (o->tls_key && realpath(o->tls_key, key) == NULL) {
+		fprintf(stderr, "comptoir: --tls-key %s: %s\n", o->tls_key, strerror(errno));
+		return 1;
+	}
+	if (strlen(cert) >= CFG_MAX_STR || strlen(key) >= CFG_MAX_STR) {
+		fprintf(stderr, "comptoir: --tls-cert and --tls-key paths must be under %d bytes\n",
+			CFG_MAX_STR);
+		return 1;
+	}
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+		return 1;
+	cfg_defaults(cfg);
+	snprintf(cfg->http, sizeof(cfg->http), "%s", http);
+	snprintf(cfg->tls.cert, sizeof(cfg->tls.cert), "%s", cert);
+	snprintf(cfg->tls.key, sizeof(cfg->tls.key), "%s", key);
+	if (http_check(cfg, err, sizeof(err)) != 0) {
+		/* err starts with "comptoir.yaml: ": the file does not exist yet */
+		const char *msg = strncmp(err, "comptoir.yaml: ", 15) == 0 ? err + 15 : err;
+		if (cert[0]) {
+			fprintf(stderr, "comptoir: %s\n", msg);
+			rc = 1;
+		} else {
+			fprintf(stderr, "comptoir: warning: %s\n", msg);
+		}
+	}
+	free(cfg);
+	return rc;
+}
+
 static int
 cmd_init(opts_t *o)
 {
@@ -334,6 +401,7 @@ cmd_init(opts_t *o)
 	const char *http = o->http ? o->http : "127.0.0.1:8080";
 	const char *listen = o->listen ? o->listen : "tcp://127.0.0.1:7400";
 	char path[4200], hex[CPT_HEX_ID], fpr[CPT_FPR_LEN], err[1024];
+	char tls_cert[PATH_MAX] = "", tls_key[PATH_MAX] = "";
 	key_sign_t *root = NULL, *sk = NULL;
 	key_curve_t *ck = NULL;
 	node_t *n = NULL;
@@ -351,6 +419,9 @@ cmd_init(opts_t *o)
 		fprintf(stderr, "comptoir: %s exists already: this directory holds a node\n", path);
 		return 1;
 	}
+	if ((rc = s_init_tls(o, http, tls_cert, tls_key)) != 0)
+		return rc;
+	rc = 1;
 	if (s_mkdir(o->dir) != 0)
 		return 1;
 	snprintf(path, sizeof(path), "%s/keys", o->dir);
@@ -371,7 +442,8 @@ cmd_init(opts_t *o)
 	if (key_curve_save(ck, path) != 0)
 		goto io;
 	snprintf(path, sizeof(path), "%s/comptoir.yaml", o->dir);
-	if (s_write_config(path, site, http, listen, root ? key_sign_public(root) : NULL) != 0)
+	if (s_write_config(path, site, http, listen, root ? key_sign_public(root) : NULL,
+			   tls_cert[0] ? tls_cert : NULL, tls_key[0] ? tls_key : NULL) != 0)
 		goto out;
 	if (store_open(&st, o->dir, 1, err, sizeof(err)) != 0) {
 		fprintf(stderr, "comptoir: %s\n", err);
@@ -403,13 +475,13 @@ cmd_init(opts_t *o)
 		goto out;
 	key_fingerprint(fpr, key_sign_public(root));
 	printf("initialised site \"%s\" in %s\n"
-	       "  http:   http://%s/\n"
+	       "  http:   %s://%s/\n"
 	       "  peers:  %s\n"
 	       "  root key fingerprint: %s\n"
 	       "  the federation root key is %s/keys/root.key: move it offline once\n"
 	       "  other sites are certified (comptoir root certify --key FILE)\n"
 	       "next: comptoir user add HANDLE --admin --dir %s; comptoir run --dir %s\n",
-	       site, o->dir, http, listen, fpr, o->dir, o->dir, o->dir);
+	       site, o->dir, tls_cert[0] ? "https" : "http", http, listen, fpr, o->dir, o->dir, o->dir);
 	rc = 0;
 	goto out;
 io:
@@ -518,6 +590,13 @@ cmd_run(opts_t *o)
 	if ((n = s_open(o)) == NULL)
 		return 1;
 	if (o->check) {
+		char err[1024];
+		/* What http_start would refuse: TLS files, plain HTTP off loopback. */
+		if (http_check(node_cfg(n), err, sizeof(err)) != 0) {
+			fprintf(stderr, "comptoir: %s\n", err);
+			node_close(&n);
+			return 1;
+		}
 		printf("%s/comptoir.yaml: configuration is valid\n", o->dir);
 		node_close(&n);
 		return 0;
@@ -625,7 +704,7 @@ cmd_status(opts_t *o)
 	mdb_env_stat(st->env, &ms);
 	key_fingerprint(fpr, node_cfg(n)->root_key);
 	printf("site:      %s\n", node_cfg(n)->name);
-	printf("http:      http://%s/\n", node_cfg(n)->http);
+	printf("http:      %s://%s/\n", node_cfg(n)->tls.cert[0] ? "https" : "http", node_cfg(n)->http);
 	printf("listen:    %s\n", node_cfg(n)->listen);
 	printf("root key:  %s\n", fpr);
 	printf("events:    %zu\n", store_count(st, txn, DB_EVENTS));

@@ -694,8 +694,8 @@ node_run(node_t *n)
 		sess_destroy(&sessions);
 		return 1;
 	}
-	log_info("node", "site %s running http=http://%s/ port=%u peers=%s dir=%s", n->cfg.name,
-		 n->cfg.http, http_port(http), n->cfg.listen[0] ? n->cfg.listen : "off", n->dir);
+	log_info("node", "site %s running http=%s://%s/ port=%u peers=%s dir=%s", n->cfg.name,
+		 n->cfg.tls.cert[0] ? "https" : "http", n->cfg.http, http_port(http), n->cfg.listen[0] ? n->cfg.listen : "off", n->dir);
 	for (unsigned tick = 0; !s_stop; tick++) {
 		struct timespec ts = {0, 100 * 1000000L};
 		nanosleep(&ts, NULL);

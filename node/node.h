@@ -410,6 +410,12 @@ http_t *http_start(node_t *n, sess_table_t *sessions, char *err, size_t errlen);
 void http_stop(http_t **self_p);
 /* The port actually bound (for "127.0.0.1:0"). */
 unsigned http_port(const http_t *h);
+/* Checks the HTTP settings of cfg as http_start would, without listening:
+ * the bind addresses, the TLS certificate and key (read, parsed, one the
+ * other's), plain HTTP on an address that is not loopback. Warnings (a
+ * certificate about to expire) are logged. 0, or CPT_ECONFIG with err
+ * "file:line:column: what is wrong". */
+int http_check(const cfg_t *cfg, char *err, size_t errlen) CPT_WUR;
 
 /* -------------------------------------------------------------------- cli */
 
