@@ -680,7 +680,8 @@ node_run(node_t *n)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((sessions = sess_new(n->cfg.limits.max_sessions, n->cfg.limits.session_ttl)) == NULL) {
+	if ((sessions = sess_new(n->st, n->cfg.limits.max_sessions, n->cfg.limits.session_ttl,
+				 n->cfg.limits.sessions_per_person)) == NULL) {
 		log_errorx("node", "cannot allocate the session table");
 		return 1;
 	}
@@ -707,6 +708,7 @@ node_run(node_t *n)
 		if (tick % 10 == 0) {
 			s_poll_peers(n);
 			s_write_status(n);
+			sess_sweep(sessions);
 		}
 	}
 	log_info("node", "stopping");

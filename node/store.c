@@ -20,6 +20,7 @@ static const char *const s_db_names[DB_COUNT] = {
 	[DB_HANDLES] = "handles",   [DB_BACKUPS] = "backups",	    [DB_POSTS_V1] = "posts",
 	[DB_FEED] = "feed",	    [DB_PROFILES] = "profiles",	    [DB_MENTIONS] = "mentions", [DB_PEERS] = "peers", [DB_BUCKETS] = "buckets",
 	[DB_REACTIONS] = "reactions", [DB_PENDING_IDS] = "pending_ids",
+	[DB_SESSIONS] = "sessions",
 };
 
 /* Map size at creation and growth step. A test may define smaller ones before
