@@ -708,8 +708,11 @@ node_run(node_t *n)
 		if (tick % 10 == 0) {
 			s_poll_peers(n);
 			s_write_status(n);
-			sess_sweep(sessions);
 		}
+		/* Every 10 s: idle sessions, and keys revoked with nobody asking
+		 * since, leave memory (one store read per session). */
+		if (tick % 100 == 0)
+			sess_sweep(sessions);
 	}
 	log_info("node", "stopping");
 	http_stop(&http);

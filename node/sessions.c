@@ -319,12 +319,12 @@ s_close_slot(sess_table_t *t, size_t i, uint8_t gone[32])
 	t->slots[i].next = -1;
 }
 
-/* The live slot of the token whose id, seal key and CSRF token are given,
- * opened when it was sealed (after a restart); -1 when there is none (an
- * idle session is closed on the way: its id goes to *gone, *ngone = 1). */
+/* The live slot of token (whose id is given), opened when it was sealed
+ * (after a restart); -1 when there is none (an idle session is closed on
+ * the way: its id goes to *gone, *ngone = 1). */
 static long
-s_use(sess_table_t *t, const uint8_t id[32], const uint8_t *seal, const char *csrf, int64_t now,
-      uint8_t gone[32], size_t *ngone)
+s_use(sess_table_t *t, const char *token, const uint8_t id[32], int64_t now, uint8_t gone[32],
+      size_t *ngone)
 {
 	long i = s_lookup(t, id);
 	sess_t *s;
@@ -338,19 +338,24 @@ s_use(sess_table_t *t, const uint8_t id[32], const uint8_t *seal, const char *cs
 		return -1;
 	}
 	if (s->state == S_SEALED) {
-		uint8_t rec[REC_MAX], ad[REC_MAX];
-		uint8_t *seed = t->seeds + (size_t)i * CPT_SEED_LEN;
+		/* Once per session after a restart: the seal key and the CSRF
+		 * token are derived only now. */
+		uint8_t rec[REC_MAX], ad[REC_MAX], seal[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+		uint8_t *seed = t->seeds + (size_t)i * CPT_SEED_LEN, same[32];
+		char csrf[SESS_TOKEN_LEN + 1];
 		unsigned long long n = 0;
 		key_sign_t *k = NULL;
 		int ok;
 		size_t adl;
 		s_rec_encode(s, rec);
 		adl = s_rec_ad(rec, ad);
-		ok = crypto_aead_xchacha20poly1305_ietf_decrypt(seed, &n, NULL, s->box, REC_BOX, ad, adl,
+		ok = s_derive(token, same, seal, csrf) == 0 &&
+		     crypto_aead_xchacha20poly1305_ietf_decrypt(seed, &n, NULL, s->box, REC_BOX, ad, adl,
 								 s->nonce, seal) == 0 &&
 		     n == CPT_SEED_LEN && (k = key_sign_from_seed(seed)) != NULL &&
 		     sodium_memcmp(key_sign_public(k), s->info.key, CPT_KEY_LEN) == 0;
 		key_sign_destroy(&k);
+		sodium_memzero(seal, sizeof(seal));
 		if (!ok) {
 			/* Not sealed under this token: a damaged or forged record. */
 			log_warnx("sessions", "a session record of %s does not open: dropped",
@@ -593,17 +598,15 @@ sess_open(sess_table_t *t, key_sign_t **key, const char *handle, int admin,
 static long
 s_enter(sess_table_t *t, const char *token, int64_t *now)
 {
-	uint8_t id[32], seal[crypto_aead_xchacha20poly1305_ietf_KEYBYTES], gone[32];
-	char csrf[SESS_TOKEN_LEN + 1];
+	uint8_t id[32], gone[32];
 	size_t ngone = 0;
 	long i;
 
-	if (s_derive(token, id, seal, csrf) != 0)
+	if (s_derive(token, id, NULL, NULL) != 0)
 		return -1;
 	pthread_mutex_lock(&t->lock);
 	*now = s_now();
-	i = s_use(t, id, seal, csrf, *now, gone, &ngone);
-	sodium_memzero(seal, sizeof(seal));
+	i = s_use(t, token, id, *now, gone, &ngone);
 	if (i < 0) {
 		pthread_mutex_unlock(&t->lock);
 		s_rec_delete(t, (const uint8_t(*)[32])gone, ngone);
