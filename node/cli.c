@@ -1223,12 +1223,8 @@ s_seed_clear_fn(MDB_txn *txn, void *arg)
 {
 	struct seed_clear *c = arg;
 
-	int rc;
-
-	/* The other site's own links are not ours, nor its login sessions. */
-	if ((rc = mdb_drop(txn, c->st->dbi[DB_PEERS], 0)) != 0)
-		return rc;
-	return mdb_drop(txn, c->st->dbi[DB_SESSIONS], 0);
+	/* The other site's own links are not ours. */
+	return mdb_drop(txn, c->st->dbi[DB_PEERS], 0);
 }
 
 /*

@@ -148,6 +148,23 @@ test_restart(void **state)
 	tok[5] = a.csrf[0]; /* not the token any more either */
 	sess_destroy(&t);
 
+	/* A backup holds no session: a restore must not bring one back. */
+	{
+		char bdir[128], err[512];
+		store_t *copy = NULL;
+		MDB_txn *txn;
+		snprintf(bdir, sizeof(bdir), "%s/backup", f.dir);
+		assert_int_equal(s_records(&f), 1);
+		assert_int_equal(store_backup(f.st, bdir, err, sizeof(err)), 0);
+		assert_int_equal(store_open(&copy, bdir, 0, err, sizeof(err)), 0);
+		assert_int_equal(store_read_begin(copy, &txn), 0);
+		assert_int_equal(store_count(copy, txn, DB_SESSIONS), 0);
+		assert_true(store_count(copy, txn, DB_EVENTS) > 0);
+		store_read_end(copy, &txn);
+		store_close(&copy);
+		assert_int_equal(s_records(&f), 1);
+	}
+
 	t = sess_new(f.st, 8, 3600, 4);
 	assert_int_equal(s_open(&f, t, tok), 0);
 	sess_close(t, tok);
