@@ -315,8 +315,9 @@ api_login(http_req_t *r)
 	trusted = acct_device_check(node_site_key(h->node), handle,
 	                            MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, DEVICE_COOKIE));
 	if (!acct_login_allow(handle, trusted, hlc_wall_ms(), &retry)) {
-		log_warnx("http", "login of %.64s refused from %s: the account is in back-off", handle,
-		          r->addr);
+		/* The handle is logged only when it is one (no newline in the log). */
+		log_warnx("http", "login of %s refused from %s: the account is in back-off",
+		          vw_valid_handle(handle) ? handle : "(not a handle)", r->addr);
 		json_decref(body);
 		return s_too_many(r, retry, "too many failed logins on this account, try later");
 	}
