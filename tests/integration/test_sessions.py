@@ -243,6 +243,7 @@ def test_restart():
     with Node("restart") as n:
         pw = n.add_user("alice")
         n.add_user("dora")
+        n.add_user("ella")
         n.start()
         c = login(n, "alice")
         csrf, cookie = c.csrf, c.cookie
@@ -283,6 +284,16 @@ def test_restart():
         t.eq(c.get("/api/me").status, 401, "a session logged out does not come back")
         t.eq(d.get("/api/me").status, 401, "a session of a user disabled meanwhile does not")
         t.eq(login(n, "alice").get("/api/me").status, 200, "alice logs in again")
+
+        # Changing a password is limited like a login (this node keeps the
+        # default 10 attempts a minute per address): the login took one.
+        e = login(n, "ella", "127.0.0.9")
+        codes = [e.post("/api/me/password", {"old": "guess-%d" % i, "new": "whatever-new"}).status
+                 for i in range(10)]
+        t.eq(codes, [403] * 9 + [429], "wrong old passwords: 403, then 429 from the address's bucket")
+        r = n.client(source="127.0.0.10").login("ella", n.passwords["ella"], check=False)
+        t.eq(r.status, 429, "and they count as failures of the account for a new browser")
+        t.eq(e.get("/api/me").status, 200, "the session itself goes on")
 
 
 # ----------------------------------------------------------- two sites
