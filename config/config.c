@@ -74,6 +74,7 @@ static const key_spec_t s_limit_keys[] = {
 	LIMIT(max_http_body, 1024, 1048576),
 	LIMIT(max_sessions, 1, 100000),
 	LIMIT(session_ttl, 60, 30 * 86400),
+	LIMIT(sessions_per_person, 1, 1000),
 	LIMIT(login_per_minute, 1, 1000),
 	LIMIT(max_msg, 1048576, 64 * 1048576),
 	LIMIT(max_connections, 16, 10000),
@@ -118,6 +119,7 @@ cfg_defaults(cfg_t *cfg)
 	cfg->limits.max_http_body = 262144;
 	cfg->limits.max_sessions = 10000;
 	cfg->limits.session_ttl = 86400;
+	cfg->limits.sessions_per_person = 16;
 	cfg->limits.login_per_minute = 10;
 	cfg->limits.max_msg = 4194304;
 	cfg->limits.max_connections = 512;

@@ -36,6 +36,7 @@ typedef struct cfg_limits {
 	uint32_t max_http_body;    /* largest HTTP request body, bytes [1024, 1 MiB] */
 	uint32_t max_sessions;     /* open login sessions [1, 100000] */
 	uint32_t session_ttl;      /* idle session lifetime, seconds [60, 30 days] */
+	uint32_t sessions_per_person; /* open sessions of one handle [1, 1000] */
 	uint32_t login_per_minute; /* login attempts per client address [1, 1000] */
 	uint32_t max_msg;          /* largest sync message, bytes [1 MiB, 64 MiB] */
 	/* The HTTP server's connections (PITFALLS 25). */

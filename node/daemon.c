@@ -680,7 +680,8 @@ node_run(node_t *n)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((sessions = sess_new(n->cfg.limits.max_sessions, n->cfg.limits.session_ttl)) == NULL) {
+	if ((sessions = sess_new(n->st, n->cfg.limits.max_sessions, n->cfg.limits.session_ttl,
+				 n->cfg.limits.sessions_per_person)) == NULL) {
 		log_errorx("node", "cannot allocate the session table");
 		return 1;
 	}
@@ -708,6 +709,10 @@ node_run(node_t *n)
 			s_poll_peers(n);
 			s_write_status(n);
 		}
+		/* Every 10 s: idle sessions, and keys revoked with nobody asking
+		 * since, leave memory (one store read per session). */
+		if (tick % 100 == 0)
+			sess_sweep(sessions);
 	}
 	log_info("node", "stopping");
 	http_stop(&http);

@@ -170,16 +170,24 @@ int
 http_need_session(http_req_t *r)
 {
 	const char *tok;
+	int rc;
 
 	if (r->has_sess)
 		return 1;
+	/* The one check every route makes: sess_get also reads the key state in
+	 * the store, so a revoked key, a disabled account or a changed password
+	 * ends the session at its next request, whatever the call. */
 	tok = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, COOKIE_NAME);
-	if (s_is_token(tok) && sess_get(r->h->sess, tok, &r->sess) == 0) {
+	rc = s_is_token(tok) ? sess_get(r->h->sess, tok, &r->sess) : CPT_ENOTFOUND;
+	if (rc == 0) {
 		snprintf(r->token, sizeof(r->token), "%s", tok);
 		r->has_sess = 1;
 		return 1;
 	}
-	http_error(r, 401, NULL, "not logged in");
+	if (rc == CPT_EIO)
+		http_error(r, 500, NULL, "store unavailable");
+	else
+		http_error(r, 401, NULL, "not logged in");
 	return 0;
 }
 
@@ -578,12 +586,17 @@ s_sse_read(void *cls, uint64_t pos, char *out, size_t max)
 	node_change_t ch[SSE_BATCH];
 
 	while (s->off == s->len) {
+		sess_info_t info;
 		size_t got;
 		int lost = 0;
 		uint64_t now;
 
 		s->off = s->len = 0;
 		if (atomic_load(&h->stopping))
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		/* The session is checked before anything is written: a logout, an
+		 * expiry or a revoked key ends the stream before one more byte. */
+		if (s->resync && sess_get(h->sess, s->token, &info) != 0)
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		if (s->resync) {
 			s->resync = 0;
@@ -595,8 +608,10 @@ s_sse_read(void *cls, uint64_t pos, char *out, size_t max)
 		got = node_changes(h->node, s->last, ch, SSE_BATCH, SSE_WAIT_MS, &lost);
 		now = hlc_wall_ms();
 		/* A closed tab ends its stream now, not at the next failed write:
-		 * its place counts in max_streams_per_person. */
-		if (got == 0 && http_guard_hung_up(s->fd))
+		 * its place counts in max_streams_per_person. And at every wake-up
+		 * (changes, or SSE_WAIT_MS without) the session is checked, so the
+		 * stream also ends within a second of a logout or a disable. */
+		if ((got == 0 && http_guard_hung_up(s->fd)) || sess_get(h->sess, s->token, &info) != 0)
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		if (lost) {
 			s->resync = 1;
@@ -612,10 +627,6 @@ s_sse_read(void *cls, uint64_t pos, char *out, size_t max)
 			}
 			store_read_end(h->st, &txn);
 		} else if (now - s->idle_since >= SSE_PING_MS) {
-			sess_info_t info;
-			/* A closed or expired session ends its stream. */
-			if (sess_get(h->sess, s->token, &info) != 0)
-				return MHD_CONTENT_READER_END_OF_STREAM;
 			s_sse_add(s, ": ping\n\n");
 		}
 		if (s->len > 0)
@@ -737,6 +748,7 @@ ID_ROUTE(s_reaction_set, api_reaction_set)
 PLAIN_ROUTE(s_login, api_login)
 PLAIN_ROUTE(s_logout, api_logout)
 PLAIN_ROUTE(s_me, api_me)
+PLAIN_ROUTE(s_me_password, api_me_password)
 PLAIN_ROUTE(s_post_create, api_post_create)
 PLAIN_ROUTE(s_feed, api_feed)
 PLAIN_ROUTE(s_people, api_people)
@@ -773,6 +785,7 @@ static const struct route {
     {"/api/login", "POST", s_login},
     {"/api/logout", "POST", s_logout},
     {"/api/me", "GET", s_me},
+    {"/api/me/password", "POST", s_me_password},
     {"/api/feed", "GET", s_feed},
     {"/api/posts", "POST", s_post_create},
     {"/api/posts/*", "GET", s_post_get},
@@ -1077,7 +1090,6 @@ http_start(node_t *n, sess_table_t *sessions, char *err, size_t errlen)
 	h->hsts_max_age = cfg->tls.hsts_max_age;
 	atomic_init(&h->stopping, 0);
 	pthread_mutex_init(&h->rl_lock, NULL);
-	pthread_mutex_init(&h->dummy_lock, NULL);
 	pthread_mutex_init(&h->fig_lock, NULL);
 	if (http_guard_start(h, cfg, err, errlen) != 0) {
 		http_stop(&h);
@@ -1145,11 +1157,9 @@ http_stop(http_t **self_p)
 	http_guard_stop(h);
 	http_tls_free(h);
 	pthread_mutex_destroy(&h->rl_lock);
-	pthread_mutex_destroy(&h->dummy_lock);
 	pthread_mutex_destroy(&h->fig_lock);
 	for (size_t i = 0; i < HTTP_FIG_SLOTS; i++)
 		json_decref(h->fig[i].json);
-	json_decref(h->dummy);
 	free(h->rl);
 	free(h);
 	*self_p = NULL;

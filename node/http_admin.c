@@ -100,7 +100,7 @@ api_admin_user_disable(http_req_t *r, const char *handle)
 		return http_error(r, 400, NULL, "you cannot disable your own account");
 	if ((rc = users_disable(r->h->node, handle, err, sizeof(err))) != 0)
 		return http_error(r, s_status_of(rc), NULL, "%s", err);
-	sess_close_handle(r->h->sess, handle);
+	sess_close_handle(r->h->sess, handle, NULL);
 	return http_reply(r, 200, json_pack("{s:s, s:b}", "handle", handle, "disabled", 1));
 }
 
@@ -120,7 +120,7 @@ api_admin_user_password(http_req_t *r, const char *handle)
 		return http_error(r, s_status_of(rc), NULL, "%s", err);
 	}
 	/* Sessions opened with the old key end: it is revoked. */
-	sess_close_handle(r->h->sess, handle);
+	sess_close_handle(r->h->sess, handle, NULL);
 	rc = http_reply(r, 200, json_pack("{s:s, s:s}", "handle", handle, "password", pw));
 	sodium_memzero(pw, sizeof(pw));
 	return rc;

@@ -66,8 +66,6 @@ struct http {
 	uint32_t login_per_minute;  /* login attempts per address per minute */
 	pthread_mutex_t rl_lock;    /* guards rl */
 	struct http_rl *rl;         /* HTTP_RL_SLOTS buckets */
-	pthread_mutex_t dummy_lock; /* guards dummy */
-	json_t *dummy;              /* key backup opened for unknown handles (timing) */
 	pthread_mutex_t fig_lock;   /* guards fig; held while figures are computed */
 	struct http_fig {
 		unsigned days;      /* the period, 0: free slot */
@@ -151,6 +149,7 @@ int http_parse_id(uint8_t out[CPT_ID_LEN], const char *s, size_t len);
 int api_login(http_req_t *r);
 int api_logout(http_req_t *r);
 int api_me(http_req_t *r);
+int api_me_password(http_req_t *r);
 int api_post_create(http_req_t *r);
 int api_feed(http_req_t *r);
 int api_post_get(http_req_t *r, const uint8_t id[CPT_ID_LEN]);

@@ -1171,7 +1171,7 @@ async function viewProfileEdit(main, seq) {
 		field(t('field.bio'), inputs.bio, t('field.bio_hint')),
 		h('div', { class: 'form-row' }, save, h('a', { href: `#/people/${enc(state.me.handle)}`, class: 'btn btn-quiet' }, t('profile.view'))),
 		msg);
-	main.append(form);
+	main.append(form, passwordCard());
 
 	form.addEventListener('submit', async ev => {
 		ev.preventDefault();
@@ -1212,6 +1212,65 @@ async function viewProfileEdit(main, seq) {
 			save.textContent = t('profile.save');
 		}
 	});
+}
+
+/* A person changes their own password (POST /api/me/password): the same
+ * key sealed under the new one, so nothing they wrote changes. */
+function passwordCard() {
+	const input = (name, auto) => h('input', { type: 'password', name, autocomplete: auto, required: true, maxlength: 1024 });
+	const old = input('current-password', 'current-password');
+	const pw = input('new-password', 'new-password');
+	const again = input('new-password-again', 'new-password');
+	pw.minLength = 8;
+	const save = h('button', { type: 'submit', class: 'btn' }, t('password.save'));
+	const msg = h('p', { class: 'form-msg', role: 'status' });
+	const form = h('form', { class: 'card form password-form' },
+		h('h2', {}, t('password.title')),
+		// For password managers: whose password this is.
+		h('input', { type: 'text', name: 'username', autocomplete: 'username', value: state.me.handle, hidden: true }),
+		field(t('password.current'), old),
+		field(t('password.new'), pw, t('password.new_hint')),
+		field(t('password.confirm'), again),
+		h('div', { class: 'form-row' }, save),
+		msg);
+	const say = (text, error) => {
+		msg.textContent = text;
+		msg.setAttribute('role', error ? 'alert' : 'status');
+	};
+	form.addEventListener('submit', async ev => {
+		ev.preventDefault();
+		say('', false);
+		if (pw.value !== again.value) {
+			say(t('password.mismatch'), true);
+			again.focus();
+			return;
+		}
+		save.disabled = true;
+		save.textContent = t('password.busy');
+		try {
+			await api('POST', '/api/me/password', { old: old.value, new: pw.value });
+			form.reset();
+			say(t('password.done'), false);
+			announce(t('password.done'));
+		} catch (err) {
+			const bad = err.data && err.data.field;
+			if (err.status === 403 && bad === 'old') {
+				say(t('password.wrong'), true);
+				old.focus();
+			} else if (err.status === 400 && bad === 'new') {
+				say(t('password.short'), true);
+				pw.focus();
+			} else if (err.status === 429) {
+				say(t('password.wait', { s: (err.data && err.data.retry_after) || 60 }), true);
+			} else if (err.status !== 401) {
+				say(errorText(err), true);
+			}
+		} finally {
+			save.disabled = false;
+			save.textContent = t('password.save');
+		}
+	});
+	return form;
 }
 
 /* -------------------------------------------------------- connectivity */

@@ -334,14 +334,20 @@ def test_proxies():
         set_top(n, "trusted_proxies:\n  - 127.0.0.1\n")
         n.start()
 
+        guesses = iter(range(1000))
+
         def login(src, xff=None, proto=None, pw="wrong-password"):
+            # Wrong passwords go to a new handle each time: these checks are
+            # of the per-address buckets, and one account's own back-off
+            # (after five failures) would answer 429 first.
+            handle = "alice" if pw != "wrong-password" else "guess%d" % next(guesses)
             h = {}
             if xff:
                 h["X-Forwarded-For"] = xff
             if proto:
                 h["X-Forwarded-Proto"] = proto
             return Client(n.http_port, source=src).post(
-                "/api/login", {"handle": "alice", "password": pw}, headers=h)
+                "/api/login", {"handle": handle, "password": pw}, headers=h)
 
         got = [login("127.0.0.1", "203.0.113.7").status for _ in range(3)]
         t.eq(got, [401, 401, 429], "through the proxy, the limit is 203.0.113.7's")

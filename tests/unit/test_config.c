@@ -96,6 +96,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.limits.max_http_body, 262144);
 	assert_int_equal(cfg.limits.max_sessions, 10000);
 	assert_int_equal(cfg.limits.session_ttl, 86400);
+	assert_int_equal(cfg.limits.sessions_per_person, 16);
 	assert_int_equal(cfg.limits.login_per_minute, 10);
 	assert_int_equal(cfg.limits.max_msg, 4194304);
 	assert_int_equal(cfg.sync.reconcile_interval, 60);
@@ -159,7 +160,8 @@ test_full_flow(void **state)
 	     " root_key: 0102030405060708090a0b0c0d0e0f101112131415161718191A1B1C1D1E1F20,\n"
 	     " log_level: \"debug\", peers: [],\n"
 	     " limits: {max_body: 256, max_pending: 0, max_http_body: 1048576,\n"
-	     "   max_sessions: 1, session_ttl: 2592000, login_per_minute: 1000,\n"
+	     "   max_sessions: 1, session_ttl: 2592000, sessions_per_person: 1,\n"
+	     "   login_per_minute: 1000,\n"
 	     "   max_msg: 1048576},\n"
 	     " sync: {reconcile_interval: 86400, heartbeat_ms: 100}}\n");
 	assert_string_equal(s_cfg.name, "7x");
@@ -177,6 +179,7 @@ test_full_flow(void **state)
 	assert_int_equal(s_cfg.limits.max_http_body, 1048576);
 	assert_int_equal(s_cfg.limits.max_sessions, 1);
 	assert_int_equal(s_cfg.limits.session_ttl, 2592000);
+	assert_int_equal(s_cfg.limits.sessions_per_person, 1);
 	assert_int_equal(s_cfg.limits.login_per_minute, 1000);
 	assert_int_equal(s_cfg.limits.max_msg, 1048576);
 	assert_int_equal(s_cfg.sync.reconcile_interval, 86400);
@@ -188,11 +191,13 @@ test_upper_bounds(void **state)
 {
 	s_ok(BASE "limits:\n  max_body: 65536\n  max_pending: 10000000\n"
 	          "  max_http_body: 1048576\n  max_sessions: 100000\n  session_ttl: 60\n"
+	          "  sessions_per_person: 1000\n"
 	          "  login_per_minute: 1\n  max_msg: 67108864\n"
 	          "sync:\n  reconcile_interval: 1\n  heartbeat_ms: 60000\n");
 	assert_int_equal(s_cfg.limits.max_pending, 10000000);
 	assert_int_equal(s_cfg.limits.max_sessions, 100000);
 	assert_int_equal(s_cfg.limits.session_ttl, 60);
+	assert_int_equal(s_cfg.limits.sessions_per_person, 1000);
 	assert_int_equal(s_cfg.limits.max_msg, 67108864);
 	assert_int_equal(s_cfg.sync.reconcile_interval, 1);
 	assert_int_equal(s_cfg.sync.heartbeat_ms, 60000);
@@ -562,6 +567,12 @@ test_err_range(void **state)
 	        "t.yaml:5:12: \"max_msg\" must be between 1048576 and 67108864");
 	s_fails(BASE "limits: {session_ttl: 59}\n",
 	        "t.yaml:4:23: \"session_ttl\" must be between 60 and 2592000");
+	s_fails(BASE "limits:\n  sessions_per_person: 0\n",
+	        "t.yaml:5:24: \"sessions_per_person\" must be between 1 and 1000");
+	s_fails(BASE "limits:\n  sessions_per_person: 1001\n",
+	        "t.yaml:5:24: \"sessions_per_person\" must be between 1 and 1000");
+	s_fails(BASE "limits:\n  sessions_per_person: many\n",
+	        "t.yaml:5:24: expected an integer for \"sessions_per_person\"");
 	s_fails(BASE "sync:\n  heartbeat_ms: 60001\n",
 	        "t.yaml:5:17: \"heartbeat_ms\" must be between 100 and 60000");
 }
