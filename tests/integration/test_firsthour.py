@@ -14,11 +14,15 @@ Ends with "N passed, M failed" and exits 1 on failure.
 import json
 import os
 import re
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Node, Runner, run_cli  # noqa: E402
+from harness import BIN, Client, Node, Runner, free_port, run_cli  # noqa: E402
 
 t = Runner()
 DEADLINE = 30.0
@@ -267,9 +271,74 @@ def test_usage():
             "user usage lists each form on its own line, no shell-like bars", r.stderr)
 
 
+# ---------------------------------------------------------------- make run
+
+MAKE_RUN = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                        "deploy", "make-run.sh")
+
+
+def make_run(work, **env):
+    """Starts deploy/make-run.sh as `make run` does; returns the process."""
+    e = dict(os.environ, COMPTOIR_DIR=os.path.join(work, "var"), **env)
+    return subprocess.Popen(["sh", MAKE_RUN, os.path.abspath(BIN)], cwd=work, env=e,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+def answers(port):
+    try:
+        return Client(port, timeout=1.0).get("/api/status").status == 200
+    except OSError:
+        return False
+
+
+def stop_run(p):
+    os.killpg(p.pid, signal.SIGTERM)
+    out, _ = p.communicate(timeout=20)
+    return out
+
+
+def test_make_run():
+    work = tempfile.mkdtemp(prefix="comptoir-makerun-")
+    try:
+        p1, p2, listen = free_port(), free_port(), free_port()
+        p = make_run(work, COMPTOIR_HTTP="127.0.0.1:%d" % p1, COMPTOIR_SITE="trial",
+                     COMPTOIR_TITLE="Trial site", COMPTOIR_LISTEN="tcp://127.0.0.1:%d" % listen)
+        t.check(wait_until(lambda: answers(p1)), "make run serves on COMPTOIR_HTTP")
+        st = Client(p1).get("/api/status").json
+        t.check(st["site"] == "trial" and st.get("title") == "Trial site",
+                "COMPTOIR_SITE and COMPTOIR_TITLE name the new site", st)
+        out = stop_run(p)
+        t.check("password: " in out and "user passwd admin" in out,
+                "the admin password is shown once, with how to get a new one", out)
+        t.check("next:" not in out, "init's hint to add an admin and run is not repeated", out)
+        pw = re.search(r"password: (\S+)", out).group(1)
+
+        # ./var exists now: COMPTOIR_HTTP still applies, and says so.
+        p = make_run(work, COMPTOIR_HTTP="127.0.0.1:%d" % p2, COMPTOIR_SITE="other")
+        t.check(wait_until(lambda: answers(p2)), "a later COMPTOIR_HTTP moves the node")
+        c = Client(p2)
+        t.eq(c.login("admin", pw, check=False).status, 200, "the admin logs in with that password")
+        out = stop_run(p)
+        t.check("is now 127.0.0.1:%d" % p2 in out, "make run says it changed the address", out)
+        t.check("COMPTOIR_SITE=other is not applied" in out, "and that COMPTOIR_SITE is not applied", out)
+
+        # The password printed once is lost: user passwd gives a new one.
+        r = run_cli("user", "passwd", "admin", "--dir", os.path.join(work, "var"))
+        new = re.search(r"password: (\S+)", r.stdout).group(1)
+        p = make_run(work)
+        t.check(wait_until(lambda: answers(p2)), "make run again, with no variables")
+        t.eq(Client(p2).login("admin", new, check=False).status, 200,
+             "the admin logs in with the password from user passwd")
+        stop_run(p)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 t.test(test_site_request_endpoint)
 t.test(test_status_not_running)
 t.test(test_usage)
+t.test(test_make_run)
 t.test(test_titles)
 t.test(test_revoked)
 t.test(test_waiting_to_send)
