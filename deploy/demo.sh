@@ -44,6 +44,10 @@ idx() {
 	case $1 in paris) echo 1 ;; lyon) echo 2 ;; nantes) echo 3 ;; esac
 }
 host_of() { nth "$(idx "$1")" $HOSTS; }
+# The name staff read, in each site's certificate.
+title_of() {
+	case $1 in paris) echo "Paris HQ" ;; lyon) echo "Lyon warehouse" ;; nantes) echo "Nantes plant" ;; esac
+}
 http_of() { echo "$(host_of "$1"):$(nth "$(idx "$1")" $HTTP_PORTS)"; }
 sync_of() { echo "tcp://$(host_of "$1"):$(nth "$(idx "$1")" $SYNC_PORTS)"; }
 
@@ -95,11 +99,14 @@ create() {
 	(umask 077 && : >"$DIR/logins.txt")
 	root="$DIR/paris/keys/root.key"
 	for s in $SITES; do
-		join=--join
-		[ "$s" = paris ] && join=
-		cpt init --dir "$DIR/$s" --site "$s" --http "$(http_of "$s")" --listen "$(sync_of "$s")" $join
+		if [ "$s" = paris ]; then
+			cpt init --dir "$DIR/$s" --site "$s" --title "$(title_of "$s")" --http "$(http_of "$s")" \
+				--listen "$(sync_of "$s")"
+		else
+			cpt init --dir "$DIR/$s" --site "$s" --http "$(http_of "$s")" --listen "$(sync_of "$s")" --join
+		fi
 		[ -z "${COMPTOIR_DEMO_SYNC_CONF:-}" ] || printf '\n%s\n' "$COMPTOIR_DEMO_SYNC_CONF" >>"$DIR/$s/comptoir.yaml"
-		cpt_to "$DIR/$s.req" site request --dir "$DIR/$s"
+		cpt_to "$DIR/$s.req" site request --dir "$DIR/$s" --title "$(title_of "$s")"
 		if [ "$s" = paris ]; then
 			# paris is certified already; this copy is what the others dial
 			cpt_to "$DIR/$s.cert" root certify --key "$root" "$DIR/$s.req"

@@ -87,6 +87,7 @@ struct node {
 	pthread_mutex_t unsent_lock;        /* guards what follows */
 	unsent_t unsent[SYNC_MAX_PEERS];    /* per peer seen, in order of first sight */
 	size_t n_unsent;                    /* how many */
+	int self_revoked;                   /* this site is revoked: nothing goes out, ever */
 };
 
 static void
@@ -606,6 +607,11 @@ s_unsent_tick(node_t *n)
 	n->has_lowest = 0;
 	pthread_mutex_unlock(&n->hlc_lock);
 	pthread_mutex_lock(&n->unsent_lock);
+	{
+		json_t *me = fed_site(n, key_sign_public(n->site_key));
+		n->self_revoked = json_is_true(json_object_get(me, "revoked"));
+		json_decref(me);
+	}
 	for (size_t i = 0; i < n->n_unsent; i++)
 		n->unsent[i].linked = 0;
 	for (size_t i = 0; i < np; i++) {
@@ -670,7 +676,7 @@ node_peers(node_t *n, sync_peer_status_t *out, size_t max)
 	pthread_mutex_lock(&n->unsent_lock);
 	for (size_t i = 0; i < k; i++) {
 		unsent_t *u = s_unsent_of(n, out[i].site_key, 0);
-		if (out[i].revoked)
+		if (out[i].revoked || n->self_revoked)
 			out[i].to_send = 0; /* nothing will go to it any more */
 		else if (u && u->known && !(out[i].connected && out[i].settled) && u->count > out[i].to_send)
 			out[i].to_send = u->count;
@@ -691,7 +697,7 @@ node_peers(node_t *n, sync_peer_status_t *out, size_t max)
 		snprintf(out[k].site, sizeof(out[k].site), "%s", u->site);
 		out[k].since_ms = u->down_ms;
 		out[k].revoked = u->revoked;
-		out[k].to_send = u->revoked ? 0 : u->count;
+		out[k].to_send = u->revoked || n->self_revoked ? 0 : u->count;
 		k++;
 	}
 	pthread_mutex_unlock(&n->unsent_lock);

@@ -306,7 +306,7 @@ void node_trust_changed(node_t *n);
  * to_send is what the engine has queued, or, while the link is down or not
  * yet reconciled, the events stored here since the peer was last in step
  * when that is more (an upper bound: daemon.c, unsent_t); 0 for a revoked
- * peer. */
+ * peer, and for every peer when this site is revoked. */
 size_t node_peers(node_t *n, sync_peer_status_t *out, size_t max);
 /* A peer link as /api/status and status.json show it (docs/API.md): its
  * "state" (connected, unreachable, refused, revoked, expired), "title" when

@@ -171,6 +171,8 @@ def test_revoked():
     t.check(re.search(r"(?m)^REVOKED: ", out), "comptoir status at lyon says it is revoked", out)
     t.check(wait_until(lambda: peer(lyon, "paris")["state"] == "refused"),
             "lyon shows paris as refusing it", peer(lyon, "paris"))
+    t.check(wait_until(lambda: peer(lyon, "paris")["to_send"] == 0),
+            "a revoked site has nothing waiting to send: nothing will go", peer(lyon, "paris"))
     t.check(wait_until(lambda: "refused by paris: not admitted" in lyon.cli("status").stdout),
             "comptoir status at lyon says refused by paris: not admitted", lyon.cli("status").stdout)
     t.check("refused by paris: not admitted" in lyon.log_tail(200),
