@@ -88,6 +88,8 @@ struct node {
 	unsent_t unsent[SYNC_MAX_PEERS];    /* per peer seen, in order of first sight */
 	size_t n_unsent;                    /* how many */
 	int self_revoked;                   /* this site is revoked: nothing goes out, ever */
+	json_t *sites;                      /* fed_sites() for /api/status, or NULL */
+	uint64_t sites_ms;                  /* when it was read (a second old at most) */
 };
 
 static void
@@ -179,6 +181,7 @@ node_close(node_t **self_p)
 	pthread_mutex_destroy(&n->clock_);
 	pthread_cond_destroy(&n->ccond);
 	pthread_mutex_destroy(&n->unsent_lock);
+	json_decref(n->sites);
 	free(n);
 	*self_p = NULL;
 }
@@ -754,8 +757,22 @@ node_peers_json(node_t *n)
 void
 node_status_json(node_t *n, json_t *status)
 {
-	json_t *sites = fed_sites(n), *x;
+	json_t *sites, *x;
+	uint64_t now = hlc_wall_ms();
 	size_t i;
+
+	/* Every open tab polls the status: the scan of the key records (0.4 ms
+	 * at 5,000 users) is made once a second at most. */
+	pthread_mutex_lock(&n->unsent_lock);
+	if (n->sites == NULL || now - n->sites_ms >= 1000 || now < n->sites_ms) {
+		json_decref(n->sites);
+		n->sites = fed_sites(n);
+		n->sites_ms = now;
+	}
+	sites = json_deep_copy(n->sites);
+	pthread_mutex_unlock(&n->unsent_lock);
+	if (sites == NULL)
+		sites = json_array();
 
 	json_array_foreach(sites, i, x) {
 		if (!json_is_true(json_object_get(x, "self")))
