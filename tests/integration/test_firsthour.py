@@ -150,8 +150,8 @@ def test_revoked():
             "paris shows lyon as revoked", peer(paris, "lyon"))
     p = peer(paris, "lyon")
     t.check(not p["connected"] and p["to_send"] == 0, "a revoked peer is down with nothing to send", p)
-    t.check(any(s["site"] == "lyon" and s["revoked"] for s in paris.status()["sites"]),
-            "the sites list marks lyon revoked")
+    t.check(wait_until(lambda: any(s["site"] == "lyon" and s["revoked"] for s in paris.status()["sites"])),
+            "the sites list marks lyon revoked (it may be a second old)")
     t.check(wait_until(lambda: (status_row(paris, "lyon") or [None, None])[1] == "revoked"),
             "comptoir status at paris says revoked", paris.cli("status").stdout)
     out = paris.cli("status").stdout
