@@ -309,24 +309,6 @@ http_login_allowed(http_t *h, const char *addr, unsigned *retry_s)
 
 #define MAX_PEERS_SHOWN 128
 
-/* The peer links as status shows them: which sites are reachable and the
- * backlog either way. Returns a new array. */
-static json_t *
-s_peers_json(http_t *h)
-{
-	sync_peer_status_t *ps = calloc(MAX_PEERS_SHOWN, sizeof(*ps));
-	json_t *out = json_array();
-	size_t n;
-
-	if (ps == NULL)
-		return out;
-	n = node_peers(h->node, ps, MAX_PEERS_SHOWN);
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(out, node_peer_json(&ps[i]));
-	free(ps);
-	return out;
-}
-
 static int
 s_status(http_req_t *r, const char *arg)
 {
@@ -352,8 +334,8 @@ s_status(http_req_t *r, const char *arg)
 	              (json_int_t)((info.me_last_pgno + 1) * (uint64_t)est.ms_psize), "sessions",
 	              (json_int_t)sess_count(h->sess));
 	store_read_end(h->st, &txn);
-	if (j)
-		json_object_set_new(j, "peers", s_peers_json(h));
+	if (j) /* this site's title and state, the sites by name, the peer links */
+		node_status_json(h->node, j);
 	return http_reply(r, 200, j);
 }
 
@@ -410,12 +392,16 @@ s_metrics(http_req_t *r, const char *arg)
 	        (unsigned long long)ns.logins_failed);
 	{
 		sync_peer_status_t *ps = calloc(MAX_PEERS_SHOWN, sizeof(*ps));
-		size_t np = ps ? node_peers(h->node, ps, MAX_PEERS_SHOWN) : 0, up = 0;
-		for (size_t i = 0; i < np; i++)
+		size_t np = ps ? node_peers(h->node, ps, MAX_PEERS_SHOWN) : 0, up = 0, revoked = 0;
+		for (size_t i = 0; i < np; i++) {
 			up += ps[i].connected != 0;
+			revoked += ps[i].revoked != 0;
+		}
+		/* A revoked site is no outage: its links are down for good. */
 		METRIC("comptoir_peers", "gauge", "Peer links, by state.");
 		fprintf(f, "comptoir_peers{state=\"up\"} %zu\n", up);
-		fprintf(f, "comptoir_peers{state=\"down\"} %zu\n", np - up);
+		fprintf(f, "comptoir_peers{state=\"down\"} %zu\n", np - up - revoked);
+		fprintf(f, "comptoir_peers{state=\"revoked\"} %zu\n", revoked);
 		METRIC("comptoir_peer_backlog_events", "gauge",
 		       "Events still to exchange with a peer, by direction.");
 		for (size_t i = 0; i < np; i++) {
@@ -1136,8 +1122,13 @@ http_start(node_t *n, sess_table_t *sessions, char *err, size_t errlen)
 		http_stop(&h);
 		return NULL;
 	}
-	log_info("http", "listening on %s://%s port %u", h->tls ? "https" : "http", cfg->http,
-	         h->port);
+	{
+		/* The address as configured, with the port bound (it may say 0). */
+		const char *colon = strrchr(cfg->http, ':');
+		int hostlen = colon ? (int)(colon - cfg->http) : (int)strlen(cfg->http);
+		log_info("http", "listening on %s://%.*s:%u", h->tls ? "https" : "http", hostlen,
+		         cfg->http, h->port);
+	}
 	return h;
 }
 

@@ -199,6 +199,10 @@ int ingest_verify_all(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t err
 /* Is s a valid handle ([a-z0-9][a-z0-9._-]{0,31}) or site name ([a-z0-9][a-z0-9-]{0,62})? */
 int vw_valid_handle(const char *s);
 int vw_valid_site(const char *s);
+/* Is s (len bytes) a valid site title, the name staff read ("Nantes plant"):
+ * 1 to VW_MAX_TITLE bytes of UTF-8 without control characters? */
+#define VW_MAX_TITLE 64
+int vw_valid_title(const char *s, size_t len);
 
 /* Renders a post view as the API shows it (new reference), or NULL. With
  * children: also its newest VIEW_COMMENTS_PAGE comments ("comment_list",
@@ -339,12 +343,21 @@ vpool_t *node_vpool(node_t *n);
 struct fed_writer *node_fed_writer(node_t *n);
 /* A revocation was stored: links are re-checked (no-op when sync is off). */
 void node_trust_changed(node_t *n);
-/* The state of every peer link (empty when sync is off); returns how many. */
+/* The state of every peer link (empty when sync is off); returns how many.
+ * to_send is what the engine has queued, or, while the link is down or not
+ * yet reconciled, the events stored here since the peer was last in step
+ * when that is more (an upper bound: daemon.c, unsent_t); 0 for a revoked
+ * peer, and for every peer when this site is revoked. */
 size_t node_peers(node_t *n, sync_peer_status_t *out, size_t max);
-/* A peer link as /api/status and status.json show it (docs/API.md), with
- * eta_s, the seconds its backlog still needs at the current rate. New
- * reference, or NULL. */
-json_t *node_peer_json(const sync_peer_status_t *p);
+/* A peer link as /api/status and status.json show it (docs/API.md): its
+ * "state" (connected, unreachable, refused, revoked, expired), "title" when
+ * its certificate has one, eta_s, the seconds its backlog still needs at the
+ * current rate. New reference, or NULL. node_peers_json: every peer. */
+json_t *node_peer_json(node_t *n, const sync_peer_status_t *p);
+json_t *node_peers_json(node_t *n);
+/* Adds to a status object what the node knows of the federation: "title"
+ * and "revoked" of this site, "sites" (fed_sites) and "peers". */
+void node_status_json(node_t *n, json_t *status);
 
 /* Signs body as kind by author with the next HLC timestamp, then submits it.
  * res->id is the event id. Returns 0 when the call ran (see res->rc). */
@@ -407,6 +420,23 @@ size_t fed_peers(node_t *n, sync_peer_conf_t *out, size_t max);
 /* Records a peer this site dials. */
 int fed_peer_add(node_t *n, const uint8_t site_key[CPT_KEY_LEN], const char *endpoint,
 		 const char *site) CPT_WUR;
+/* The watermark of what a peer may lack (daemon.c, "waiting to send"):
+ * events at or after the (ts, id) key from, and since when its link is
+ * down (wall ms, 0 unknown). Kept in the peer's DB_PEERS record, beside
+ * what `peer add` wrote. 0 or a CPT_/LMDB code; _marked: 0 or
+ * CPT_ENOTFOUND when none was kept. fed_peer_keys: the keys of every
+ * DB_PEERS record, up to max; returns how many. */
+int fed_peer_mark(node_t *n, const uint8_t site_key[CPT_KEY_LEN], const uint8_t from[40],
+		  uint64_t down_ms) CPT_WUR;
+int fed_peer_marked(node_t *n, const uint8_t site_key[CPT_KEY_LEN], uint8_t from[40],
+		    uint64_t *down_ms) CPT_WUR;
+size_t fed_peer_keys(node_t *n, uint8_t (*out)[CPT_KEY_LEN], size_t max);
+/* Every site certified here, by name: [{"site", "title" (when its
+ * certificate has one), "key", "revoked", "expired", "self"}]. New
+ * reference (an empty array on a store error). fed_site: the same object
+ * for one site key, or NULL when no site certificate names it. */
+json_t *fed_sites(node_t *n);
+json_t *fed_site(node_t *n, const uint8_t key[CPT_KEY_LEN]);
 /* Reads a "key: value" text file ("-" = stdin) into a JSON object; NULL with
  * "path:line: message" in err. */
 json_t *fed_read_kv(const char *path, char *err, size_t errlen);

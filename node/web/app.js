@@ -351,7 +351,7 @@ function attachMentions(ta) {
 			const li = h('li', { role: 'option', id: `${list.id}-${i}`, 'aria-selected': i === active ? 'true' : 'false', class: i === active ? 'active' : '' },
 				avatar(p.handle, 'small'),
 				h('span', { class: 'ml-name' }, (prof.name || p.handle)),
-				h('span', { class: 'ml-meta' }, `@${p.handle}`, p.home_site ? ` · ${p.home_site}` : ''));
+				h('span', { class: 'ml-meta' }, `@${p.handle}`, p.home_site ? ' · ' : '', p.home_site ? siteEl(p.home_site) : ''));
 			li.addEventListener('mousedown', ev => { ev.preventDefault(); pick(i); });
 			return li;
 		}));
@@ -1023,13 +1023,13 @@ async function viewPost(main, seq, id) {
 function personCard(p) {
 	const prof = p.profile || {};
 	const meta = [prof.title, prof.department].filter(Boolean).join(' · ');
-	const where = [prof.site || p.home_site, prof.location].filter(Boolean).join(' · ');
+	const where = [prof.site || siteName(p.home_site), prof.location].filter(Boolean).join(' · ');
 	return h('li', { class: 'card person-card' },
 		avatar(p.handle, 'large'),
 		h('div', { class: 'person-card-body' },
 			h('a', { class: 'person-name', href: `#/people/${enc(p.handle)}` }, prof.name || p.handle),
 			h('span', { class: 'muted small' }, `@${p.handle}`,
-				p.home_site ? h('span', { class: 'site-badge', title: t('person.home_site') }, p.home_site) : null),
+				p.home_site ? siteEl(p.home_site, { class: 'site-badge', title: t('person.home_site') }) : null),
 			meta ? h('span', { class: 'person-title' }, meta) : null,
 			where ? h('span', { class: 'muted small' }, where) : null,
 			Array.isArray(prof.skills) && prof.skills.length
@@ -1121,7 +1121,7 @@ async function viewPerson(main, seq, handle) {
 		p.disabled ? notice(t('person.disabled'), 'warn') : null,
 		h('dl', { class: 'profile-facts' },
 			profileRow(t('field.site'), prof.site),
-			profileRow(t('person.home_site'), p.home_site),
+			profileRow(t('person.home_site'), p.home_site ? siteEl(p.home_site) : null),
 			profileRow(t('field.location'), prof.location),
 			profileRow(t('field.phone'), phone)),
 		skills.length ? h('div', { class: 'profile-block' }, h('h2', {}, t('person.skills')),
@@ -1275,6 +1275,38 @@ function passwordCard() {
 
 /* -------------------------------------------------------- connectivity */
 
+/* The name staff read for a site id: its certificate's title, from the
+ * last /api/status (the id until it comes, or when there is none). */
+function siteName(id) {
+	const s = state.status;
+	const x = s && Array.isArray(s.sites) ? s.sites.find(y => y.site === id) : null;
+	return (x && x.title) || id || '';
+}
+
+/* An element showing a site's name, renamed when the status arrives. */
+function siteEl(id, attrs = {}) {
+	return h('span', { ...attrs, 'data-site-of': id }, siteName(id));
+}
+
+function paintSiteNames() {
+	for (const el of document.querySelectorAll('[data-site-of]')) {
+		const name = siteName(el.dataset.siteOf);
+		if (el.textContent !== name)
+			el.textContent = name;
+	}
+}
+
+/* A peer whose certificate is revoked (or expired): nothing will reach it
+ * again, which is no outage. */
+function peerRevoked(p) {
+	return p.state === 'revoked' || p.state === 'expired';
+}
+
+/* The peers that count for connectivity: not the revoked ones. */
+function livePeers(s) {
+	return (s && Array.isArray(s.peers) ? s.peers : []).filter(p => !peerRevoked(p));
+}
+
 /* What the header indicator says, from the last /api/status. */
 function connSummary() {
 	const s = state.status;
@@ -1282,12 +1314,14 @@ function connSummary() {
 		return { cls: 'offline', short: t('conn.offline'), long: t('conn.offline_long') };
 	if (!s)
 		return { cls: 'checking', short: t('conn.checking'), long: t('conn.checking') };
-	const peers = Array.isArray(s.peers) ? s.peers : [];
+	if (s.revoked)
+		return { cls: 'revoked', short: t('conn.self_revoked'), long: t('conn.self_revoked_long') };
+	const peers = livePeers(s);
 	if (!peers.length)
 		return { cls: 'lone', short: t('conn.lone'), long: t('conn.lone_long') };
 	const down = peers.filter(p => !p.connected);
 	if (down.length)
-		return { cls: 'down', short: t('conn.down', { n: down.length }), long: t('conn.down_long', { sites: down.map(p => p.site).join(', ') }) };
+		return { cls: 'down', short: t('conn.down', { n: down.length }), long: t('conn.down_long', { sites: down.map(p => siteName(p.site)).join(', ') }) };
 	const backlog = peers.reduce((a, p) => a + (Number(p.to_send) || 0) + (Number(p.to_receive) || 0), 0);
 	if (backlog > 0)
 		return { cls: 'sync', short: t('conn.syncing'), long: t('conn.syncing_long', { n: backlog }) };
@@ -1314,20 +1348,23 @@ function paintOutage() {
 	if (!el || !state.me)
 		return;
 	const s = state.status;
-	const down = s && Array.isArray(s.peers) ? s.peers.filter(p => !p.connected) : [];
+	const down = livePeers(s).filter(p => !p.connected);
 	let text = '';
 	if (state.serverDown) {
 		text = t('outage.server');
+	} else if (s && s.revoked) {
+		text = t('outage.self_revoked');
 	} else if (down.length === 1) {
 		const since = peerTime(down[0], 'since');
-		text = `${since ? t('outage.one', { sites: down[0].site, when: clockTime(since) }) : t('outage.many', { sites: down[0].site })} ${t('outage.keep')}`;
+		const name = siteName(down[0].site);
+		text = `${since ? t('outage.one', { sites: name, when: clockTime(since) }) : t('outage.many', { sites: name })} ${t('outage.keep')}`;
 	} else if (down.length > 1) {
-		text = `${t('outage.many', { sites: down.map(p => p.site).join(', ') })} ${t('outage.keep')}`;
+		text = `${t('outage.many', { sites: down.map(p => siteName(p.site)).join(', ') })} ${t('outage.keep')}`;
 	}
 	if (el.textContent !== text)
 		el.textContent = text;
 	el.hidden = !text;
-	el.classList.toggle('outage-server', state.serverDown);
+	el.classList.toggle('outage-server', state.serverDown || Boolean(s && s.revoked));
 }
 
 async function pollStatus() {
@@ -1344,6 +1381,7 @@ async function pollStatus() {
 		state.polling = false;
 	}
 	paintConn();
+	paintSiteNames();
 	if (state.view === 'status')
 		paintStatus();
 	if (state.me)
@@ -1366,11 +1404,21 @@ function statRow(label, value) {
 
 function peerState(p) {
 	const since = peerTime(p, 'since');
+	if (peerRevoked(p))
+		return { cls: 'revoked', text: t(p.state === 'expired' ? 'status.expired' : 'status.revoked') };
 	if (p.connected)
 		return { cls: 'ok', text: since ? t('status.connected_since', { when: clockTime(since) }) : t('status.connected') };
+	if (p.state === 'refused')
+		return { cls: 'down', text: t('status.refused') };
 	if (!since && !peerTime(p, 'last_exchange'))
 		return { cls: 'down', text: t('status.never') };
 	return { cls: 'down', text: since ? t('status.disconnected_since', { when: clockTime(since) }) : t('status.disconnected') };
+}
+
+/* A site's heading: its name, and its id beside it when they differ. */
+function siteHeading(tag, id, attrs) {
+	const name = siteName(id);
+	return h(tag, attrs, name, name !== id ? h('span', { class: 'site-id muted small' }, id) : null);
 }
 
 /* Draws the sites page: this site first, then each peer, like a device list. */
@@ -1388,21 +1436,26 @@ function paintStatus() {
 		return;
 	}
 	const peers = Array.isArray(s.peers) ? s.peers : [];
-	const down = peers.filter(p => !p.connected);
-	const backlog = peers.reduce((a, p) => a + (Number(p.to_send) || 0) + (Number(p.to_receive) || 0), 0);
+	const live = livePeers(s);
+	const down = live.filter(p => !p.connected);
+	const revoked = peers.length - live.length;
+	const backlog = live.reduce((a, p) => a + (Number(p.to_send) || 0) + (Number(p.to_receive) || 0), 0);
 	let summary;
-	if (!peers.length)
+	if (s.revoked)
+		summary = notice(t('status.self_revoked'), 'error');
+	else if (!live.length)
 		summary = notice(t('status.lone'));
 	else if (down.length)
 		summary = h('div', { class: 'notice notice-warn' }, h('p', {}, t('status.some_down', { n: down.length })), h('p', {}, t('status.keeps_working')));
 	else
-		summary = notice(`${t('status.all_ok', { n: peers.length })}${backlog ? ` ${t('status.draining', { n: backlog })}` : ''}`, 'ok');
+		summary = notice(`${t('status.all_ok', { n: live.length })}${backlog ? ` ${t('status.draining', { n: backlog })}` : ''}`, 'ok');
+	const revokedNote = revoked && !s.revoked ? notice(t('status.some_revoked', { n: revoked })) : null;
 
-	const self = h('section', { class: 'card site site-self', 'aria-labelledby': 'site-self-name' },
+	const self = h('section', { class: `card site site-self${s.revoked ? ' site-revoked' : ''}`, 'aria-labelledby': 'site-self-name' },
 		h('header', { class: 'site-head' },
-			h('span', { class: 'dot dot-self', 'aria-hidden': 'true' }),
-			h('h2', { id: 'site-self-name' }, s.site || '—'),
-			h('span', { class: 'site-state state-self' }, t('status.local'))),
+			h('span', { class: `dot ${s.revoked ? 'dot-revoked' : 'dot-self'}`, 'aria-hidden': 'true' }),
+			s.site ? siteHeading('h2', s.site, { id: 'site-self-name' }) : h('h2', { id: 'site-self-name' }, '—'),
+			h('span', { class: `site-state ${s.revoked ? 'state-revoked' : 'state-self'}` }, s.revoked ? t('status.revoked') : t('status.local'))),
 		h('dl', { class: 'site-facts' },
 			statRow(t('status.version'), s.version || '—'),
 			statRow(t('status.uptime'), duration(s.uptime_s)),
@@ -1412,7 +1465,9 @@ function paintStatus() {
 			statRow(t('status.pending'), num(s.pending)),
 			statRow(t('status.sessions'), num(s.sessions))));
 
-	const peerCards = peers.slice().sort((a, b) => Number(a.connected) - Number(b.connected) || String(a.site).localeCompare(String(b.site)))
+	// Outages first, then the sites reachable, the revoked ones last.
+	const rank = p => peerRevoked(p) ? 2 : p.connected ? 1 : 0;
+	const peerCards = peers.slice().sort((a, b) => rank(a) - rank(b) || siteName(a.site).localeCompare(siteName(b.site)))
 		.map(p => {
 			const st = peerState(p);
 			const nameId = uid('site');
@@ -1420,7 +1475,7 @@ function paintStatus() {
 			return h('section', { class: `card site site-${st.cls}`, 'aria-labelledby': nameId, 'data-site': p.site },
 				h('header', { class: 'site-head' },
 					h('span', { class: `dot dot-${st.cls}`, 'aria-hidden': 'true' }),
-					h('h3', { id: nameId }, p.site),
+					siteHeading('h3', p.site, { id: nameId }),
 					h('span', { class: `site-state state-${st.cls}` }, st.text)),
 				h('dl', { class: 'site-facts' },
 					statRow(t('status.last'), last ? timeEl(last) : t('status.never_exchanged')),
@@ -1430,7 +1485,7 @@ function paintStatus() {
 					statRow(t('status.received'), num(p.received))));
 		});
 
-	body.replaceChildren(summary, self);
+	body.replaceChildren(summary, ...(revokedNote ? [revokedNote] : []), self);
 	if (peers.length)
 		body.append(h('h2', { class: 'section-title' }, t('status.peers')), ...peerCards);
 }
@@ -1484,12 +1539,12 @@ async function viewFigures(main, seq, query) {
 	const sum = k => sites.reduce((a, x) => a + (Number(x[k]) || 0), 0);
 	const adoption = figureTable(t('figures.adoption'),
 		[t('figures.site'), t('figures.staff'), t('figures.active'), t('figures.share'), t('figures.posts'), t('figures.comments'), t('figures.reactions')],
-		sites.map(x => [x.site, num(x.staff), num(x.active), share(x.active, x.staff), num(x.posts), num(x.comments), num(x.reactions)]),
+		sites.map(x => [siteEl(x.site), num(x.staff), num(x.active), share(x.active, x.staff), num(x.posts), num(x.comments), num(x.reactions)]),
 		sites.length > 1 ? [t('figures.total'), num(sum('staff')), num(sum('active')), share(sum('active'), sum('staff')), num(sum('posts')), num(sum('comments')), num(sum('reactions'))] : null);
 	const pairs = Array.isArray(f.exchange) ? f.exchange : [];
 	const exchange = pairs.length
 		? figureTable(t('figures.exchange'), [t('figures.from'), t('figures.to'), t('figures.comments'), t('figures.reactions')],
-			pairs.map(x => [x.from, x.to, num(x.comments), num(x.reactions)]))
+			pairs.map(x => [siteEl(x.from), siteEl(x.to), num(x.comments), num(x.reactions)]))
 		: h('p', { class: 'muted' }, t('figures.no_exchange'));
 	const weeks = Array.isArray(f.weeks) ? f.weeks : [];
 	const most = Math.max(1, ...weeks.map(w => Number(w.active) || 0));
@@ -1674,7 +1729,7 @@ function viewLogin(main) {
 
 	api('GET', '/api/status', null, { quiet401: true }).then(s => {
 		if (s && s.site)
-			site.textContent = t('login.site', { site: s.site });
+			site.textContent = t('login.site', { site: s.title || s.site });
 	}).catch(() => {});
 
 	form.addEventListener('submit', async ev => {
@@ -1730,7 +1785,7 @@ function paintShell() {
 		h('a', { class: 'brand', href: '#/' },
 			h('img', { src: '/logo.svg', alt: '', width: 28, height: 28 }),
 			h('span', { class: 'brand-name' }, t('app.name')),
-			state.status && state.status.site ? h('span', { class: 'brand-site' }, state.status.site) : null),
+			state.status && state.status.site ? siteEl(state.status.site, { class: 'brand-site' }) : null),
 		navEl,
 		h('div', { class: 'top-tools' },
 			h('a', { id: 'conn', href: '#/status', class: 'conn' }),
