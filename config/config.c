@@ -43,7 +43,8 @@ typedef int (*value_fn)(loader_t *ld, const key_spec_t *spec, int k, void *arg);
 
 /* The schema, one key per line (kept out of clang-format, which packs tables). */
 /* clang-format off */
-enum { K_NAME, K_DATA_DIR, K_HTTP, K_LISTEN, K_ROOT_KEY, K_LOG_LEVEL, K_PEERS, K_LIMITS, K_SYNC };
+enum { K_NAME, K_DATA_DIR, K_HTTP, K_LISTEN, K_ROOT_KEY, K_LOG_LEVEL, K_PEERS, K_LIMITS, K_SYNC,
+       K_HTTP_NAMES, K_PROXIES, K_TLS, K_INSECURE };
 static const key_spec_t s_top_keys[] = {
 	{"name",      1, 0, 0, 0},
 	{"data_dir",  1, 0, 0, 0},
@@ -54,6 +55,10 @@ static const key_spec_t s_top_keys[] = {
 	{"peers",     0, 0, 0, 0},
 	{"limits",    0, 0, 0, 0},
 	{"sync",      0, 0, 0, 0},
+	{"http_names",          0, 0, 0, 0},
+	{"trusted_proxies",     0, 0, 0, 0},
+	{"tls",                 0, 0, 0, 0},
+	{"insecure_plain_http", 0, 0, 0, 0},
 };
 
 enum { K_ENDPOINT, K_SITE_KEY };
@@ -69,10 +74,23 @@ static const key_spec_t s_limit_keys[] = {
 	LIMIT(max_http_body, 1024, 1048576),
 	LIMIT(max_sessions, 1, 100000),
 	LIMIT(session_ttl, 60, 30 * 86400),
+	LIMIT(sessions_per_person, 1, 1000),
 	LIMIT(login_per_minute, 1, 1000),
 	LIMIT(max_msg, 1048576, 64 * 1048576),
+	LIMIT(max_connections, 16, 10000),
+	LIMIT(max_connections_per_address, 1, 10000),
+	LIMIT(request_timeout, 2, 3600),
+	LIMIT(max_streams_per_person, 1, 1000),
 };
 #undef LIMIT
+
+enum { K_TLS_CERT, K_TLS_KEY, K_TLS_REDIRECT, K_TLS_HSTS };
+static const key_spec_t s_tls_keys[] = {
+	{"cert",          0, 0, 0, 0},
+	{"key",           0, 0, 0, 0},
+	{"redirect_http", 0, 0, 0, 0},
+	{"hsts_max_age",  0, offsetof(cfg_tls_t, hsts_max_age), 0, 2 * 31536000},
+};
 
 #define SYNC(n, lo, hi) {#n, 0, offsetof(cfg_sync_t, n), lo, hi}
 static const key_spec_t s_sync_keys[] = {
@@ -101,8 +119,14 @@ cfg_defaults(cfg_t *cfg)
 	cfg->limits.max_http_body = 262144;
 	cfg->limits.max_sessions = 10000;
 	cfg->limits.session_ttl = 86400;
+	cfg->limits.sessions_per_person = 16;
 	cfg->limits.login_per_minute = 10;
 	cfg->limits.max_msg = 4194304;
+	cfg->limits.max_connections = 512;
+	cfg->limits.max_connections_per_address = 16;
+	cfg->limits.request_timeout = 30;
+	cfg->limits.max_streams_per_person = 8;
+	cfg->tls.hsts_max_age = 31536000;
 	cfg->sync.reconcile_interval = 60;
 	cfg->sync.heartbeat_ms = 1000;
 }
@@ -642,6 +666,170 @@ s_peers(loader_t *ld, cfg_t *cfg)
 	}
 }
 
+/* Where the current event starts, 1-based. */
+static cfg_pos_t
+s_pos(const loader_t *ld)
+{
+	cfg_pos_t p = {(uint32_t)ld->ev.start_mark.line + 1, (uint32_t)ld->ev.start_mark.column + 1};
+
+	return p;
+}
+
+/* true or false, plain: YAML 1.1's yes/no/on/off are refused, not guessed. */
+static int
+s_bool(loader_t *ld, const char *key, int *out)
+{
+	const char *v = (const char *)ld->ev.data.scalar.value;
+
+	if (ld->ev.type == YAML_SCALAR_EVENT && ld->ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+		if (strcmp(v, "true") == 0 && ld->ev.data.scalar.length == 4) {
+			*out = 1;
+			return 0;
+		}
+		if (strcmp(v, "false") == 0 && ld->ev.data.scalar.length == 5) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return s_error_at(ld, ld->ev.start_mark, "\"%s\" must be true or false", key);
+}
+
+typedef int (*item_fn)(loader_t *ld, const char *key, size_t i, void *arg);
+
+/* A sequence of at most max items, each handed to fn as the current event. */
+static int
+s_sequence(loader_t *ld, const char *key, size_t max, size_t *n, item_fn fn, void *arg)
+{
+	int rc;
+
+	if (ld->ev.type != YAML_SEQUENCE_START_EVENT)
+		return s_error_at(ld, ld->ev.start_mark, "\"%s\" must be a sequence", key);
+	for (*n = 0;;) {
+		if ((rc = s_next(ld)) != 0)
+			return rc;
+		if (ld->ev.type == YAML_SEQUENCE_END_EVENT)
+			return 0;
+		if (*n == max)
+			return s_error_at(ld, ld->ev.start_mark, "\"%s\" has more than %zu entries",
+			                  key, max);
+		if ((rc = fn(ld, key, *n, arg)) != 0)
+			return rc;
+		(*n)++;
+	}
+}
+
+/* A name of http_names: a DNS name or an address, kept in lowercase (host
+ * names compare without case). */
+static int
+s_http_name(loader_t *ld, const char *key, size_t i, void *arg)
+{
+	cfg_t *cfg = arg;
+	char *name = cfg->http_names[i];
+	size_t n;
+	int rc;
+
+	if ((rc = s_string(ld, key, name)) != 0)
+		return rc;
+	n = strlen(name);
+	if (n > 0 && name[n - 1] == '.')
+		name[--n] = '\0'; /* "intranet.corp." is the same name */
+	if (!s_host_ok(name, n, 0))
+		return s_error_at(ld, ld->ev.start_mark,
+		                  "\"%s\" entries must be host names (intranet.paris.corp) or "
+		                  "addresses",
+		                  key);
+	for (char *c = name; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	return 0;
+}
+
+/* An entry of trusted_proxies: "ADDR" or "ADDR/PREFIX", IPv4 or IPv6. */
+static int
+s_proxy(loader_t *ld, const char *key, size_t i, void *arg)
+{
+	cfg_net_t *net = &((cfg_t *)arg)->proxies[i];
+	char s[CFG_MAX_STR], *slash, *end;
+	unsigned long prefix;
+	int rc;
+
+	if ((rc = s_string(ld, key, s)) != 0)
+		return rc;
+	memset(net, 0, sizeof(*net));
+	if ((slash = strchr(s, '/')) != NULL)
+		*slash = '\0';
+	if (inet_pton(AF_INET, s, net->addr) == 1) {
+		net->family = AF_INET;
+		net->prefix = 32;
+	} else if (inet_pton(AF_INET6, s, net->addr) == 1) {
+		net->family = AF_INET6;
+		net->prefix = 128;
+	} else {
+		return s_error_at(ld, ld->ev.start_mark,
+		                  "\"%s\" entries must be an IPv4 or IPv6 address, or ADDRESS/PREFIX",
+		                  key);
+	}
+	if (slash != NULL) {
+		errno = 0;
+		prefix = strtoul(slash + 1, &end, 10);
+		if (slash[1] < '0' || slash[1] > '9' || *end != '\0' || errno != 0 ||
+		    prefix > net->prefix)
+			return s_error_at(ld, ld->ev.start_mark,
+			                  "\"%s\" prefix must be between 0 and %u", key, net->prefix);
+		net->prefix = (unsigned)prefix;
+	}
+	return 0;
+}
+
+static int
+s_tls_value(loader_t *ld, const key_spec_t *spec, int k, void *arg)
+{
+	cfg_tls_t *tls = arg;
+	int rc = 0;
+
+	switch (k) {
+	case K_TLS_CERT:
+	case K_TLS_KEY:
+		if (k == K_TLS_CERT)
+			tls->cert_at = s_pos(ld);
+		else
+			tls->key_at = s_pos(ld);
+		if ((rc = s_string(ld, spec->name, k == K_TLS_CERT ? tls->cert : tls->key)) == 0 &&
+		    (k == K_TLS_CERT ? tls->cert : tls->key)[0] == '\0')
+			rc = s_error_at(ld, ld->ev.start_mark, "\"%s\" must not be empty",
+			                spec->name);
+		break;
+	case K_TLS_REDIRECT:
+		tls->redirect_at = s_pos(ld);
+		if ((rc = s_string(ld, spec->name, tls->redirect_http)) == 0)
+			rc = s_check_address(ld, spec->name, tls->redirect_http, 0, 0);
+		break;
+	case K_TLS_HSTS:
+		rc = s_int_value(ld, spec, k, arg);
+		break;
+	}
+	return rc;
+}
+
+/* The tls: mapping; the current event is its MAPPING_START. */
+static int
+s_tls(loader_t *ld, cfg_tls_t *tls)
+{
+	int rc;
+
+	tls->at = s_pos(ld);
+	if ((rc = s_mapping(ld, s_tls_keys, NKEYS(s_tls_keys), s_tls_value, tls)) != 0)
+		return rc;
+	if ((tls->cert[0] == '\0') != (tls->key[0] == '\0'))
+		return s_error(ld, tls->at.line, tls->at.col,
+		               "\"tls\" needs both \"cert\" and \"key\" (or neither)");
+	if (tls->redirect_http[0] != '\0' && tls->cert[0] == '\0')
+		return s_error(ld, tls->redirect_at.line, tls->redirect_at.col,
+		               "\"redirect_http\" needs \"cert\" and \"key\": it sends browsers to "
+		               "HTTPS");
+	return 0;
+}
+
 static int
 s_top_value(loader_t *ld, const key_spec_t *spec, int k, void *arg)
 {
@@ -662,6 +850,7 @@ s_top_value(loader_t *ld, const key_spec_t *spec, int k, void *arg)
 			rc = s_error_at(ld, ld->ev.start_mark, "\"data_dir\" must not be empty");
 		break;
 	case K_HTTP:
+		cfg->http_at = s_pos(ld);
 		if ((rc = s_string(ld, key, cfg->http)) == 0)
 			rc = s_check_address(ld, key, cfg->http, 0, 0);
 		break;
@@ -693,6 +882,20 @@ s_top_value(loader_t *ld, const key_spec_t *spec, int k, void *arg)
 		else
 			rc =
 			    s_mapping(ld, s_sync_keys, NKEYS(s_sync_keys), s_int_value, &cfg->sync);
+		break;
+	case K_HTTP_NAMES:
+		rc = s_sequence(ld, key, CFG_MAX_NAMES, &cfg->n_http_names, s_http_name, cfg);
+		break;
+	case K_PROXIES:
+		rc = s_sequence(ld, key, CFG_MAX_PROXIES, &cfg->n_proxies, s_proxy, cfg);
+		break;
+	case K_TLS:
+		if (ld->ev.type != YAML_MAPPING_START_EVENT)
+			return s_error_at(ld, ld->ev.start_mark, "\"%s\" must be a mapping", key);
+		rc = s_tls(ld, &cfg->tls);
+		break;
+	case K_INSECURE:
+		rc = s_bool(ld, key, &cfg->insecure_plain_http);
 		break;
 	}
 	return rc;

@@ -18,6 +18,8 @@
 #define CFG_MAX_FILE      65536  /* a config file larger than this is refused */
 #define CFG_MAX_DEPTH     16     /* deepest nesting of mappings and sequences */
 #define CFG_ERR_LEN       512    /* size of an error message buffer */
+#define CFG_MAX_NAMES     16     /* entries of http_names */
+#define CFG_MAX_PROXIES   16     /* entries of trusted_proxies */
 
 enum cfg_log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
@@ -34,8 +36,14 @@ typedef struct cfg_limits {
 	uint32_t max_http_body;    /* largest HTTP request body, bytes [1024, 1 MiB] */
 	uint32_t max_sessions;     /* open login sessions [1, 100000] */
 	uint32_t session_ttl;      /* idle session lifetime, seconds [60, 30 days] */
+	uint32_t sessions_per_person; /* open sessions of one handle [1, 1000] */
 	uint32_t login_per_minute; /* login attempts per client address [1, 1000] */
 	uint32_t max_msg;          /* largest sync message, bytes [1 MiB, 64 MiB] */
+	/* The HTTP server's connections (PITFALLS 25). */
+	uint32_t max_connections;             /* open HTTP connections in all [16, 10000] */
+	uint32_t max_connections_per_address; /* from one client address [1, 10000] */
+	uint32_t request_timeout;   /* seconds for a whole request and its answer [2, 3600] */
+	uint32_t max_streams_per_person;      /* open /api/stream per person [1, 1000] */
 } cfg_limits_t;
 
 /* Sync tuning. */
@@ -43,6 +51,32 @@ typedef struct cfg_sync {
 	uint32_t reconcile_interval; /* seconds between periodic reconciliations [1, 86400] */
 	uint32_t heartbeat_ms;       /* ZMQ heartbeat interval [100, 60000] */
 } cfg_sync_t;
+
+/* Where a value was in the file (1-based), for messages about it that only
+ * later checks can make (a certificate file that does not load); 0 = absent. */
+typedef struct cfg_pos {
+	uint32_t line; /* line of the value */
+	uint32_t col;  /* column of the value */
+} cfg_pos_t;
+
+/* HTTPS: both files or neither; every path relative to the config file. */
+typedef struct cfg_tls {
+	char cert[CFG_MAX_STR];          /* PEM certificate, then its chain; "" = no TLS */
+	char key[CFG_MAX_STR];           /* PEM private key of the certificate, unencrypted */
+	char redirect_http[CFG_MAX_STR]; /* plain "ADDR:PORT" answering 308 to https, "" = none */
+	uint32_t hsts_max_age;           /* Strict-Transport-Security max-age, s; 0 = no header */
+	cfg_pos_t at;                    /* the tls: mapping */
+	cfg_pos_t cert_at;               /* its cert value */
+	cfg_pos_t key_at;                /* its key value */
+	cfg_pos_t redirect_at;           /* its redirect_http value */
+} cfg_tls_t;
+
+/* A trusted reverse proxy: an address, or a network as address/prefix. */
+typedef struct cfg_net {
+	int family;        /* AF_INET or AF_INET6 */
+	uint8_t addr[16];  /* network byte order; 4 bytes used for AF_INET */
+	unsigned prefix;   /* leading bits that must match: 32 or 128 for one address */
+} cfg_net_t;
 
 /* A loaded configuration. Plain data: copy it, free nothing. */
 typedef struct cfg {
@@ -58,10 +92,19 @@ typedef struct cfg {
 	cfg_peer_t peers[CFG_MAX_PEERS]; /* peers */
 	cfg_limits_t limits;             /* limits */
 	cfg_sync_t sync;                 /* sync tuning */
+	cfg_pos_t http_at;               /* where http was written (0 for defaults) */
+	size_t n_http_names;             /* number of http_names */
+	char http_names[CFG_MAX_NAMES][CFG_MAX_STR]; /* host names staff use, besides the
+	                                               bind address and localhost */
+	size_t n_proxies;                /* number of trusted_proxies */
+	cfg_net_t proxies[CFG_MAX_PROXIES]; /* whose X-Forwarded-For/-Proto are believed */
+	cfg_tls_t tls;                   /* HTTPS */
+	int insecure_plain_http;         /* serve plain HTTP on a non-loopback address anyway */
 } cfg_t;
 
 /* Fills cfg with the embedded defaults (name "comptoir", data_dir "./var",
- * listen "tcp://127.0.0.1:7400", http "127.0.0.1:8080", no root key, info). */
+ * listen "tcp://127.0.0.1:7400", http "127.0.0.1:8080", no root key, info,
+ * no TLS, no extra host names, no trusted proxy). */
 void cfg_defaults(cfg_t *cfg);
 
 /*
@@ -70,7 +113,9 @@ void cfg_defaults(cfg_t *cfg);
  * a message of the form "path:line:column: what is wrong" (1-based).
  * Errors: unknown keys, wrong types, missing required keys (name, data_dir,
  * http), out-of-range values, duplicate keys, anchors and aliases, tags,
- * files over CFG_MAX_FILE, nesting deeper than CFG_MAX_DEPTH, YAML syntax.
+ * files over CFG_MAX_FILE, nesting deeper than CFG_MAX_DEPTH, YAML syntax,
+ * tls with one of cert and key, redirect_http without them. The certificate
+ * and key files are not read here: http_check() in node/ loads them.
  * CPT_ENOMEM when memory runs out. On any error cfg holds defaults and part
  * of the file: do not use it. On success cfg->path is a copy of path.
  */

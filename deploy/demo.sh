@@ -3,8 +3,11 @@
 # site, whose root key certifies the others), Lyon and Nantes, with sample staff,
 # posts and comments. `make demo` / `make demo-stop` call it.
 #
-#   deploy/demo.sh start BIN     create the sites, start them in the background
-#   deploy/demo.sh stop          stop them and remove their data
+#   deploy/demo.sh start BIN        create the sites, start them in the background
+#   deploy/demo.sh stop             stop them (however they were started) and
+#                                   remove their data
+#   deploy/demo.sh stop-site SITE   stop one site's node: an outage
+#   deploy/demo.sh start-site SITE  start it again (log appended to DIR/SITE.log)
 #
 # Environment: COMPTOIR_DEMO_DIR (default ./demo); COMPTOIR_DEMO_HTTP_PORTS and
 # COMPTOIR_DEMO_SYNC_PORTS, three ports each in the order paris lyon nantes
@@ -41,6 +44,10 @@ idx() {
 	case $1 in paris) echo 1 ;; lyon) echo 2 ;; nantes) echo 3 ;; esac
 }
 host_of() { nth "$(idx "$1")" $HOSTS; }
+# The name staff read, in each site's certificate.
+title_of() {
+	case $1 in paris) echo "Paris HQ" ;; lyon) echo "Lyon warehouse" ;; nantes) echo "Nantes plant" ;; esac
+}
 http_of() { echo "$(host_of "$1"):$(nth "$(idx "$1")" $HTTP_PORTS)"; }
 sync_of() { echo "tcp://$(host_of "$1"):$(nth "$(idx "$1")" $SYNC_PORTS)"; }
 
@@ -92,11 +99,17 @@ create() {
 	(umask 077 && : >"$DIR/logins.txt")
 	root="$DIR/paris/keys/root.key"
 	for s in $SITES; do
-		join=--join
-		[ "$s" = paris ] && join=
-		cpt init --dir "$DIR/$s" --site "$s" --http "$(http_of "$s")" --listen "$(sync_of "$s")" $join
+		if [ "$s" = paris ]; then
+			cpt init --dir "$DIR/$s" --site "$s" --title "$(title_of "$s")" --http "$(http_of "$s")" \
+				--listen "$(sync_of "$s")"
+		else
+			cpt init --dir "$DIR/$s" --site "$s" --http "$(http_of "$s")" --listen "$(sync_of "$s")" --join
+		fi
 		[ -z "${COMPTOIR_DEMO_SYNC_CONF:-}" ] || printf '\n%s\n' "$COMPTOIR_DEMO_SYNC_CONF" >>"$DIR/$s/comptoir.yaml"
-		cpt_to "$DIR/$s.req" site request --dir "$DIR/$s"
+		# In its own network namespace a site's address is not loopback, but
+		# its network is a veth pair on this machine (deploy/wan-sim.sh).
+		[ -z "$NETNS" ] || printf '\n# an isolated test network (deploy/wan-sim.sh)\ninsecure_plain_http: true\n' >>"$DIR/$s/comptoir.yaml"
+		cpt_to "$DIR/$s.req" site request --dir "$DIR/$s" --title "$(title_of "$s")"
 		if [ "$s" = paris ]; then
 			# paris is certified already; this copy is what the others dial
 			cpt_to "$DIR/$s.cert" root certify --key "$root" "$DIR/$s.req"
@@ -122,37 +135,56 @@ create() {
 	[ $rc -eq 0 ] || die "enrolling the sample staff failed"
 }
 
-# ours SITE: prints the pid of the site's node when it still runs (and is
-# that node: a pid file can outlive its process, and the pid be reused).
-ours() {
-	pid=$(cat "$DIR/$1.pid" 2>/dev/null) || return 1
-	case " $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) " in
-	*" run --dir $DIR/$1 "*) echo "$pid" ;;
-	*) return 1 ;;
-	esac
+# nodes [SITE...]: "SITE PID" for every `comptoir run` process whose data
+# directory is that site's (all three sites by default), however it was
+# started: by this script, or by hand as docs/OPERATIONS.md shows (a relative
+# --dir is resolved against the process's working directory). Processes of
+# other users that this one cannot inspect are not seen.
+nodes() {
+	[ $# -gt 0 ] || set -- $SITES
+	want=
+	for s in "$@"; do
+		d=$(cd "$DIR/$s" 2>/dev/null && pwd -P) && want="$want $s=$d"
+	done
+	[ -n "$want" ] || return 0
+	# One grep picks the candidates; a process may be gone meanwhile, hence
+	# 2>/dev/null before each redirection.
+	for f in $(grep -las comptoir /proc/[0-9]*/cmdline); do
+		p=${f%/cmdline}
+		args=$(tr '\0' '\n' 2>/dev/null <"$f") || continue
+		d=$(printf '%s\n' "$args" | awk '
+			NR == 1 { if ($0 !~ /comptoir$/) exit }
+			$0 == "run" { run = 1 }
+			prev == "--dir" { dir = $0 }
+			{ prev = $0 }
+			END { if (run && dir != "") print dir }')
+		[ -n "$d" ] || continue
+		case $d in /*) ;; *) d="$(readlink "$p/cwd" 2>/dev/null)/$d" ;; esac
+		d=$(cd "$d" 2>/dev/null && pwd -P) || continue
+		for w in $want; do
+			[ "$d" = "${w#*=}" ] && echo "${w%%=*} ${p#/proc/}"
+		done
+	done
+	return 0
 }
 
 # True when a node of the demo still runs.
 running() {
-	for s in $SITES; do
-		ours "$s" >/dev/null && return 0
-	done
-	return 1
+	[ -n "$(nodes)" ]
 }
 
-start_nodes() {
+# start_site SITE: starts its node in the background, appending to its log.
+start_site() {
 	allow=
 	[ "$(id -u)" -eq 0 ] && allow=--allow-root
-	for s in $SITES; do
-		# setsid: the node outlives the terminal that ran make demo
-		$(in_ns "$s") setsid "$BIN" run --dir "$DIR/$s" $allow </dev/null >"$DIR/$s.log" 2>&1 &
-		echo $! >"$DIR/$s.pid"
-	done
-	# One poller for the three (from paris's namespace, which reaches them all).
-	set --
-	for s in $SITES; do
-		set -- "$@" "$s" "$(http_of "$s")" "$(cat "$DIR/$s.pid")"
-	done
+	# setsid: the node outlives the terminal that ran make demo
+	$(in_ns "$1") setsid "$BIN" run --dir "$DIR/$1" $allow </dev/null >>"$DIR/$1.log" 2>&1 &
+	echo $! >"$DIR/$1.pid"
+}
+
+# wait_up SITE...: until each answers on HTTP; on failure shows the log.
+wait_up() {
+	set -- $(for s in "$@"; do echo "$s $(http_of "$s") $(cat "$DIR/$s.pid")"; done)
 	bad=$($(in_ns paris) python3 - "$@" <<'EOF'
 import http.client, os, sys, time
 left = [sys.argv[i:i + 3] for i in range(1, len(sys.argv), 3)]
@@ -181,6 +213,14 @@ EOF
 		tail -n 20 "$DIR/$bad.log" >&2
 		die "$bad did not start (log: $DIR/$bad.log)"
 	}
+}
+
+start_nodes() {
+	for s in $SITES; do
+		start_site "$s"
+	done
+	# One poller for the three (from paris's namespace, which reaches them all).
+	wait_up $SITES
 }
 
 # Profiles, posts, comments and reactions through the HTTP API, as staff would.
@@ -301,27 +341,51 @@ show() {
 	fi
 }
 
-# SIGTERM to each node the demo started, SIGKILL after 10 s.
+# stop_nodes [SITE...]: SIGTERM to each node of those sites (all by
+# default), SIGKILL to those still there after 10 s.
 stop_nodes() {
-	for s in $SITES; do
-		pid=$(ours "$s") || continue
-		kill -TERM "$pid" 2>/dev/null || continue
-		i=0
-		while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
-			sleep 0.1
-			i=$((i + 1))
-		done
-		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-		echo "demo: stopped $s (pid $pid)"
+	found=$(nodes "$@")
+	[ -n "$found" ] || return 0
+	echo "$found" | while read -r s pid; do
+		kill -TERM "$pid" 2>/dev/null && echo "demo: stopping $s (pid $pid)"
 	done
+	i=0
+	while [ -n "$(nodes "$@")" ] && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	nodes "$@" | while read -r s pid; do
+		kill -KILL "$pid" 2>/dev/null && echo "demo: killed $s (pid $pid): it did not stop within 10 s"
+	done
+	return 0
 }
 
 stop() {
 	[ -e "$DIR" ] || { echo "demo: nothing in $DIR"; return 0; }
 	[ -f "$DIR/$MARK" ] || die "$DIR is not a demo directory; not touching it"
 	stop_nodes
+	# Deleting the data of a node that still runs would leave it holding
+	# the ports: the next `make demo` would fail with "Address already in use".
+	i=0
+	while [ -n "$(nodes)" ] && [ $i -lt 20 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	left=$(nodes)
+	[ -z "$left" ] || die "still running, not removing $DIR: $(echo "$left" | tr '\n' ' ')(site, pid)"
 	rm -rf "$DIR"
 	echo "demo: removed $DIR"
+}
+
+# The demo's binary, as `start` recorded it.
+demo_bin() {
+	[ -f "$DIR/$MARK" ] || die "no demo in $DIR (make demo first)"
+	BIN=$(cat "$DIR/bin")
+	[ -x "$BIN" ] || die "$BIN: no such binary (run make first)"
+}
+
+site_arg() {
+	case ${1:-} in paris | lyon | nantes) ;; *) die "usage: deploy/demo.sh $cmd paris|lyon|nantes" ;; esac
 }
 
 cmd=${1:-}
@@ -342,8 +406,23 @@ start)
 stop)
 	stop
 	;;
+stop-site)
+	site_arg "${2:-}"
+	demo_bin
+	[ -n "$(nodes "$2")" ] || die "$2 is not running"
+	stop_nodes "$2"
+	echo "demo: $2 is stopped: post at the other sites, then deploy/demo.sh start-site $2"
+	;;
+start-site)
+	site_arg "${2:-}"
+	demo_bin
+	[ -z "$(nodes "$2")" ] || die "$2 is running already (pid $(nodes "$2" | cut -d' ' -f2))"
+	start_site "$2"
+	wait_up "$2"
+	echo "demo: $2 started again (pid $(cat "$DIR/$2.pid"), log $DIR/$2.log): it catches up with the others"
+	;;
 *)
-	echo "usage: deploy/demo.sh start BIN | stop" >&2
+	echo "usage: deploy/demo.sh start BIN | stop | stop-site SITE | start-site SITE" >&2
 	exit 2
 	;;
 esac

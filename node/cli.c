@@ -5,7 +5,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,13 +31,16 @@ static const char s_usage[] =
 	"signed events between sites.\n"
 	"\n"
 	"Commands for a site (all take --dir DIR, default ./var):\n"
-	"  init [--site NAME] [--http ADDR:PORT] [--listen ENDPOINT] [--join]\n"
+	"  init [--site NAME] [--title TITLE] [--http ADDR:PORT] [--listen ENDPOINT] [--join]\n"
+	"       [--tls-cert FILE --tls-key FILE]\n"
 	"                        create a node: config, keys, store; a lone site gets its\n"
-	"                        own federation root key (--join: none, to join another)\n"
+	"                        own federation root key (--join: none, to join another);\n"
+	"                        TITLE is the name staff read (\"Nantes plant\");\n"
+	"                        HTTPS with that certificate (needed off loopback)\n"
 	"  run [--check] [--allow-root]\n"
 	"                        run the node in the foreground (--check: validate the\n"
 	"                        config and exit); refuses to run as root unless told\n"
-	"  status                what the store holds\n"
+	"  status                what the store holds, whether the node runs, each peer's link\n"
 	"  figures [--days N] [--json]\n"
 	"                        adoption per site and exchange between sites over the\n"
 	"                        last N days (default 30, at most 366), for management\n"
@@ -52,8 +57,9 @@ static const char s_usage[] =
 	"  backup DEST           hot, consistent copy of the store, config and keys\n"
 	"  restore BACKUP        put a backup in place as a new DIR (then run: it catches up)\n"
 	"  export                every event as one JSON line on stdout\n"
-	"  site request [--endpoint ENDPOINT]\n"
-	"                        print this site's certificate request (for federation IT)\n"
+	"  site request [--endpoint ENDPOINT] [--title TITLE]\n"
+	"                        print this site's certificate request (for federation IT);\n"
+	"                        ENDPOINT is where the other sites dial this one\n"
 	"  site install CERT [--seed BACKUP] [--force]\n"
 	"                        trust the federation root that certified this site\n"
 	"                        (--seed: start from another site's backup)\n"
@@ -86,6 +92,9 @@ typedef struct opts {
 	const char *key;      /* --key (a root key file) */
 	const char *seed;     /* --seed: a backup of another site to start from */
 	const char *endpoint; /* --endpoint */
+	const char *tls_cert; /* --tls-cert: the HTTPS certificate (PEM) */
+	const char *tls_key;  /* --tls-key: its key */
+	const char *title;    /* --title: the site's name for staff, in its certificate */
 	int days;             /* --days: certificate validity, 0 = none */
 	int dir_given;        /* --dir was given */
 	int force;            /* --force */
@@ -112,7 +121,8 @@ s_parse(opts_t *o, int argc, char **argv)
 		{"--name", offsetof(opts_t, name), 0},	   {"--admin", offsetof(opts_t, admin), 1},
 		{"--check", offsetof(opts_t, check), 1},   {"--json", offsetof(opts_t, json), 1},   {"--key", offsetof(opts_t, key), 0},
 		{"--endpoint", offsetof(opts_t, endpoint), 0}, {"--days", offsetof(opts_t, days), 2},
-		{"--seed", offsetof(opts_t, seed), 0},     {"--force", offsetof(opts_t, force), 1},   {"--allow-root", offsetof(opts_t, allow_root), 1},   {"--join", offsetof(opts_t, join), 1},
+		{"--tls-cert", offsetof(opts_t, tls_cert), 0}, {"--tls-key", offsetof(opts_t, tls_key), 0},
+		{"--seed", offsetof(opts_t, seed), 0},     {"--title", offsetof(opts_t, title), 0},     {"--force", offsetof(opts_t, force), 1},   {"--allow-root", offsetof(opts_t, allow_root), 1},   {"--join", offsetof(opts_t, join), 1},
 	};
 
 	memset(o, 0, sizeof(*o));
@@ -229,6 +239,49 @@ s_mkdir(const char *path)
 	return 0;
 }
 
+/* The host of a tcp://HOST:PORT endpoint, copied into out ("" when none). */
+static void
+s_ep_host(char *out, size_t cap, const char *ep)
+{
+	const char *h = strncmp(ep, "tcp://", 6) == 0 ? ep + 6 : ep, *colon = strrchr(h, ':');
+	size_t len = colon ? (size_t)(colon - h) : strlen(h);
+
+	snprintf(out, cap, "%.*s", (int)len, h);
+}
+
+/* An endpoint no other site can dial: a listen address meaning "every
+ * interface" (0.0.0.0, *, ::), or none at all. */
+static int
+s_ep_wildcard(const char *ep)
+{
+	char host[CFG_MAX_STR];
+
+	s_ep_host(host, sizeof(host), ep);
+	return host[0] == 0 || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "*") == 0 ||
+	       strcmp(host, "::") == 0 || strcmp(host, "[::]") == 0;
+}
+
+/* An endpoint only this machine can dial. */
+static int
+s_ep_loopback(const char *ep)
+{
+	char host[CFG_MAX_STR];
+
+	s_ep_host(host, sizeof(host), ep);
+	return strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0;
+}
+
+/* Checks --title; prints why it is refused. */
+static int
+s_title_ok(const char *title)
+{
+	if (title == NULL || vw_valid_title(title, strlen(title)))
+		return 1;
+	fprintf(stderr, "comptoir: --title \"%s\" must be 1 to %d bytes of UTF-8 without control characters\n",
+		title, VW_MAX_TITLE);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- keygen */
 
 static int
@@ -276,7 +329,7 @@ out:
 
 static int
 s_write_config(const char *path, const char *site, const char *http, const char *listen,
-	       const uint8_t root[CPT_KEY_LEN])
+	       const uint8_t root[CPT_KEY_LEN], const char *tls_cert, const char *tls_key)
 {
 	char hex[CPT_HEX_ID];
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
@@ -303,6 +356,17 @@ s_write_config(const char *path, const char *site, const char *http, const char 
 		"data_dir: .\n"
 		"# Address and port of the web UI and JSON API on the site LAN.\n"
 		"http: %s\n"
+		"# HTTPS: a certificate of the company's CA and its key (docs/OPERATIONS.md,\n"
+		"# HTTPS). Required when http is not a loopback address; redirect_http adds a\n"
+		"# plain port that sends browsers to HTTPS.\n"
+		"%stls:\n"
+		"%s  cert: %s\n"
+		"%s  key: %s\n"
+		"#   redirect_http: 0.0.0.0:80\n"
+		"# The names staff type to reach this node, besides its address and the\n"
+		"# names in the certificate; any other Host is refused (DNS rebinding).\n"
+		"# http_names:\n"
+		"#   - intranet.paris.example\n"
 		"# ZeroMQ endpoint where peer sites connect (CURVE-encrypted).\n"
 		"listen: %s\n"
 		"# The federation's root public key: only sites it certified can join.\n"
@@ -319,7 +383,9 @@ s_write_config(const char *path, const char *site, const char *http, const char 
 		"#   max_body: 65536\n"
 		"#   max_http_body: 262144\n"
 		"#   login_per_minute: 10\n",
-		site, http, listen, root ? "" : "# ", hex);
+		site, http, tls_cert ? "" : "# ", tls_cert ? "" : "# ",
+		tls_cert ? tls_cert : "/etc/comptoir/tls/site.crt", tls_cert ? "" : "# ",
+		tls_key ? tls_key : "/etc/comptoir/tls/site.key", listen, root ? "" : "# ", hex);
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
 		fprintf(stderr, "comptoir: %s: %s\n", path, strerror(errno));
 		fclose(f);
@@ -329,6 +395,54 @@ s_write_config(const char *path, const char *site, const char *http, const char 
 	return 0;
 }
 
+/* --tls-cert and --tls-key of init, checked before anything is created:
+ * made absolute (the config must not depend on the folder init ran in) and
+ * loaded as `run` will load them. Without them, an address off loopback
+ * gets a warning: `run` refuses plain HTTP there until tls is set. */
+static int
+s_init_tls(const opts_t *o, const char *http, char cert[PATH_MAX], char key[PATH_MAX])
+{
+	cfg_t *cfg;
+	char err[1024];
+	int rc = 0;
+
+	if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
+		fprintf(stderr, "comptoir: --tls-cert and --tls-key go together\n");
+		return 2;
+	}
+	if (o->tls_cert && realpath(o->tls_cert, cert) == NULL) {
+		fprintf(stderr, "comptoir: --tls-cert %s: %s\n", o->tls_cert, strerror(errno));
+		return 1;
+	}
+	if (o->tls_key && realpath(o->tls_key, key) == NULL) {
+		fprintf(stderr, "comptoir: --tls-key %s: %s\n", o->tls_key, strerror(errno));
+		return 1;
+	}
+	if (strlen(cert) >= CFG_MAX_STR || strlen(key) >= CFG_MAX_STR) {
+		fprintf(stderr, "comptoir: --tls-cert and --tls-key paths must be under %d bytes\n",
+			CFG_MAX_STR);
+		return 1;
+	}
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+		return 1;
+	cfg_defaults(cfg);
+	snprintf(cfg->http, sizeof(cfg->http), "%s", http);
+	snprintf(cfg->tls.cert, sizeof(cfg->tls.cert), "%s", cert);
+	snprintf(cfg->tls.key, sizeof(cfg->tls.key), "%s", key);
+	if (http_check(cfg, err, sizeof(err)) != 0) {
+		/* err starts with "comptoir.yaml: ": the file does not exist yet */
+		const char *msg = strncmp(err, "comptoir.yaml: ", 15) == 0 ? err + 15 : err;
+		if (cert[0]) {
+			fprintf(stderr, "comptoir: %s\n", msg);
+			rc = 1;
+		} else {
+			fprintf(stderr, "comptoir: warning: %s\n", msg);
+		}
+	}
+	free(cfg);
+	return rc;
+}
+
 static int
 cmd_init(opts_t *o)
 {
@@ -336,6 +450,7 @@ cmd_init(opts_t *o)
 	const char *http = o->http ? o->http : "127.0.0.1:8080";
 	const char *listen = o->listen ? o->listen : "tcp://127.0.0.1:7400";
 	char path[4200], hex[CPT_HEX_ID], fpr[CPT_FPR_LEN], err[1024];
+	char tls_cert[PATH_MAX] = "", tls_key[PATH_MAX] = "";
 	key_sign_t *root = NULL, *sk = NULL;
 	key_curve_t *ck = NULL;
 	node_t *n = NULL;
@@ -348,11 +463,22 @@ cmd_init(opts_t *o)
 		fprintf(stderr, "comptoir: \"%s\" is not a valid site name (a-z, 0-9, -)\n", site);
 		return 2;
 	}
+	if (!s_title_ok(o->title))
+		return 2;
+	if (o->title && o->join) {
+		/* A joining site's certificate is made by federation IT. */
+		fprintf(stderr, "comptoir: --title goes into the certificate: give it to "
+				"`comptoir site request` instead (after init --join)\n");
+		return 2;
+	}
 	snprintf(path, sizeof(path), "%s/comptoir.yaml", o->dir);
 	if (stat(path, &sb) == 0) {
 		fprintf(stderr, "comptoir: %s exists already: this directory holds a node\n", path);
 		return 1;
 	}
+	if ((rc = s_init_tls(o, http, tls_cert, tls_key)) != 0)
+		return rc;
+	rc = 1;
 	if (s_mkdir(o->dir) != 0)
 		return 1;
 	snprintf(path, sizeof(path), "%s/keys", o->dir);
@@ -373,7 +499,8 @@ cmd_init(opts_t *o)
 	if (key_curve_save(ck, path) != 0)
 		goto io;
 	snprintf(path, sizeof(path), "%s/comptoir.yaml", o->dir);
-	if (s_write_config(path, site, http, listen, root ? key_sign_public(root) : NULL) != 0)
+	if (s_write_config(path, site, http, listen, root ? key_sign_public(root) : NULL,
+			   tls_cert[0] ? tls_cert : NULL, tls_key[0] ? tls_key : NULL) != 0)
 		goto out;
 	if (store_open(&st, o->dir, 1, err, sizeof(err)) != 0) {
 		fprintf(stderr, "comptoir: %s\n", err);
@@ -400,18 +527,21 @@ cmd_init(opts_t *o)
 		cert = json_pack("{s:s, s:s, s:s, s:[s], s:I, s:I}", "site", site, "sign_key", hex,
 				 "curve_key", chex, "endpoints", listen, "not_before", (json_int_t)0,
 				 "not_after", (json_int_t)0);
+		if (cert && o->title)
+			json_object_set_new(cert, "title", json_string(o->title));
 	}
 	if (s_publish(n, root, EVT_SITE_CERT, cert, NULL) != 0)
 		goto out;
 	key_fingerprint(fpr, key_sign_public(root));
-	printf("initialised site \"%s\" in %s\n"
-	       "  http:   http://%s/\n"
-	       "  peers:  %s\n"
+	printf("initialised site \"%s\"%s%s%s in %s\n"
+	       "  http:   %s://%s/ (staff's browsers)\n"
+	       "  listen: %s (other sites connect here)\n"
 	       "  root key fingerprint: %s\n"
 	       "  the federation root key is %s/keys/root.key: move it offline once\n"
 	       "  other sites are certified (comptoir root certify --key FILE)\n"
 	       "next: comptoir user add HANDLE --admin --dir %s; comptoir run --dir %s\n",
-	       site, o->dir, http, listen, fpr, o->dir, o->dir, o->dir);
+	       site, o->title ? " (" : "", o->title ? o->title : "", o->title ? ")" : "", o->dir, tls_cert[0] ? "https" : "http", http,
+	       listen, fpr, o->dir, o->dir, o->dir);
 	rc = 0;
 	goto out;
 io:
@@ -447,8 +577,12 @@ cmd_user(opts_t *o)
 	int rc = 1, generated = 0;
 
 	if (strcmp(sub, "list") != 0 && (handle == NULL || o->nargs != 2)) {
-		fprintf(stderr,
-			"usage: comptoir user add|passwd|disable|enable HANDLE [options] | user list\n");
+		fprintf(stderr, "usage: comptoir user add HANDLE [--admin] [--name NAME] [--password-file FILE]\n"
+				"       comptoir user passwd HANDLE [--password-file FILE]\n"
+				"       comptoir user disable HANDLE\n"
+				"       comptoir user enable HANDLE [--password-file FILE]\n"
+				"       comptoir user list\n"
+				"each takes --dir DIR (default ./var)\n");
 		return 2;
 	}
 	if (handle && !vw_valid_handle(handle)) {
@@ -528,6 +662,13 @@ cmd_run(opts_t *o)
 	if ((n = s_open(o)) == NULL)
 		return 1;
 	if (o->check) {
+		char err[1024];
+		/* What http_start would refuse: TLS files, plain HTTP off loopback. */
+		if (http_check(node_cfg(n), err, sizeof(err)) != 0) {
+			fprintf(stderr, "comptoir: %s\n", err);
+			node_close(&n);
+			return 1;
+		}
 		printf("%s/comptoir.yaml: configuration is valid\n", o->dir);
 		node_close(&n);
 		return 0;
@@ -573,11 +714,26 @@ s_print_peers(const char *dir)
 	char path[4200];
 	json_t *st, *p;
 	size_t i;
+	uint64_t now = hlc_wall_ms(), written;
 
 	snprintf(path, sizeof(path), "%s/status.json", dir);
 	st = json_load_file(path, 0, NULL);
-	if (st == NULL || hlc_wall_ms() - (uint64_t)json_integer_value(json_object_get(st, "written_ms")) > 5000) {
-		printf("node:      not running (no fresh %s)\n", path);
+	written = (uint64_t)json_integer_value(json_object_get(st, "written_ms"));
+	if (st == NULL || now - written > 5000) {
+		/* The node writes status.json every second while it runs. */
+		long long pid = (long long)json_integer_value(json_object_get(st, "pid"));
+		char ago[24];
+		if (st == NULL)
+			printf("node:      not running\n");
+		else if (pid > 0 && kill((pid_t)pid, 0) == 0)
+			printf("node:      not answering: pid %lld has not written %s for %s\n", pid, path,
+			       (s_span(ago, sizeof(ago), (now - written) / 1000), ago));
+		else
+			printf("node:      not running (it stopped %s ago)\n",
+			       (s_span(ago, sizeof(ago), (now - written) / 1000), ago));
+		printf("           start it: comptoir run --dir %s (or systemctl start comptoir);\n"
+		       "           what stopped it is at the end of its log (journalctl -u comptoir)\n",
+		       dir);
 		json_decref(st);
 		return;
 	}
@@ -589,26 +745,38 @@ s_print_peers(const char *dir)
 		       "LAST EXCHANGE", "SENT", "RECEIVED", "TO SEND", "TO RECV", "RATE/S");
 	json_array_foreach(json_object_get(st, "peers"), i, p) {
 		char since[32], last[32];
+		const char *state = json_string_value(json_object_get(p, "state"));
+		if (state == NULL) /* a node of the previous version */
+			state = json_is_true(json_object_get(p, "connected")) ? "connected" : "unreachable";
 		s_age(since, sizeof(since), (uint64_t)json_integer_value(json_object_get(p, "since_ms")));
 		s_age(last, sizeof(last), (uint64_t)json_integer_value(json_object_get(p, "last_exchange_ms")));
 		printf("  %-14s %-13s %-14s %-14s %8lld %8lld %8lld %8lld %7lld\n",
 		       json_string_value(json_object_get(p, "site"))[0] ? json_string_value(json_object_get(p, "site")) : "?",
-		       json_is_true(json_object_get(p, "connected")) ? "connected" : "unreachable", since, last,
+		       state, since, last,
 		       (long long)json_integer_value(json_object_get(p, "sent")),
 		       (long long)json_integer_value(json_object_get(p, "received")),
 		       (long long)json_integer_value(json_object_get(p, "to_send")),
 		       (long long)json_integer_value(json_object_get(p, "to_receive")),
 		       (long long)json_integer_value(json_object_get(p, "rate_in")));
 	}
-	/* A catch-up under way: how long it still has to go. */
+	/* What the states mean for site IT, and a catch-up under way. */
 	json_array_foreach(json_object_get(st, "peers"), i, p) {
+		const char *site = json_string_value(json_object_get(p, "site"));
+		const char *state = json_string_value(json_object_get(p, "state")) ?: "";
 		char left[24];
+		if (strcmp(state, "refused") == 0)
+			printf("refused by %s: not admitted (it does not hold this site's certificate yet, "
+			       "or this site is revoked)\n", site);
+		else if (strcmp(state, "revoked") == 0)
+			printf("%s is revoked: nothing is exchanged with it any more\n", site);
+		else if (strcmp(state, "expired") == 0)
+			printf("%s's certificate has expired: nothing is exchanged with it until federation IT "
+			       "certifies it again\n", site);
 		if (!json_is_integer(json_object_get(p, "eta_s")))
 			continue;
 		s_span(left, sizeof(left), (uint64_t)json_integer_value(json_object_get(p, "eta_s")));
 		printf("catching up from %s: %lld events to receive at %lld events/s, about %s left\n",
-		       json_string_value(json_object_get(p, "site")),
-		       (long long)json_integer_value(json_object_get(p, "to_receive")),
+		       site, (long long)json_integer_value(json_object_get(p, "to_receive")),
 		       (long long)json_integer_value(json_object_get(p, "rate_in")), left);
 	}
 	json_decref(st);
@@ -623,19 +791,32 @@ cmd_status(opts_t *o)
 	MDB_envinfo info;
 	MDB_stat ms;
 	char fpr[CPT_FPR_LEN];
+	json_t *self;
 
 	if (n == NULL)
 		return 1;
 	st = node_store(n);
+	self = fed_site(n, key_sign_public(node_site_key(n)));
 	if (store_read_begin(st, &txn) != 0) {
+		json_decref(self);
 		node_close(&n);
 		return 1;
 	}
 	mdb_env_info(st->env, &info);
 	mdb_env_stat(st->env, &ms);
 	key_fingerprint(fpr, node_cfg(n)->root_key);
-	printf("site:      %s\n", node_cfg(n)->name);
-	printf("http:      http://%s/\n", node_cfg(n)->http);
+	if (json_is_string(json_object_get(self, "title")))
+		printf("site:      %s (%s)\n", node_cfg(n)->name, json_string_value(json_object_get(self, "title")));
+	else
+		printf("site:      %s\n", node_cfg(n)->name);
+	if (json_is_true(json_object_get(self, "revoked")))
+		printf("REVOKED:   federation IT revoked this site's certificate: no site exchanges with it\n"
+		       "           any more (a new site needs new keys: comptoir init --join)\n");
+	else if (json_is_true(json_object_get(self, "expired")))
+		printf("EXPIRED:   this site's certificate is not valid now: have federation IT certify it\n"
+		       "           again (comptoir site request, root certify, site install)\n");
+	json_decref(self);
+	printf("http:      %s://%s/\n", node_cfg(n)->tls.cert[0] ? "https" : "http", node_cfg(n)->http);
 	printf("listen:    %s\n", node_cfg(n)->listen);
 	printf("root key:  %s\n", fpr);
 	printf("events:    %zu\n", store_count(st, txn, DB_EVENTS));
@@ -970,14 +1151,16 @@ cmd_export(opts_t *o)
 
 /* ------------------------------------------------------------ federation */
 
-/* The text signed as a site request's proof: every field line, in order. */
+/* The text signed as a site request's proof: every field line, in order;
+ * the title line only when there is one (older requests have none). */
 static void
 s_request_text(char *out, size_t cap, const char *site, const char *sign, const char *curve,
-	       const char *endpoint)
+	       const char *endpoint, const char *title)
 {
 	snprintf(out, cap,
-		 "type: comptoir-site-request-v1\nsite: %s\nsign_key: %s\ncurve_key: %s\nendpoint: %s\n",
-		 site, sign, curve, endpoint);
+		 "type: comptoir-site-request-v1\nsite: %s\nsign_key: %s\ncurve_key: %s\nendpoint: %s\n"
+		 "%s%s%s",
+		 site, sign, curve, endpoint, title ? "title: " : "", title ? title : "", title ? "\n" : "");
 }
 
 #define REQ_DOMAIN "comptoir/site-request/v1"
@@ -1021,7 +1204,7 @@ cmd_root(opts_t *o)
 	}
 	if (strcmp(sub, "certify") == 0 && o->nargs == 2) {
 		json_t *req = fed_read_kv(o->args[1], err, sizeof(err)), *body;
-		const char *sign, *curve, *ep, *proof;
+		const char *sign, *curve, *ep, *proof, *title;
 		char text[2048], *btext, site[64];
 		uint8_t sk[CPT_KEY_LEN], ck[CPT_KEY_LEN], sig[CPT_SIG_LEN], fed[CPT_FED_LEN];
 		uint8_t msg[2048 + sizeof(REQ_DOMAIN)], env[EVT_FIXED_LEN + 4096];
@@ -1039,7 +1222,8 @@ cmd_root(opts_t *o)
 		curve = json_string_value(json_object_get(req, "curve_key"));
 		ep = json_string_value(json_object_get(req, "endpoint"));
 		proof = json_string_value(json_object_get(req, "proof"));
-		if (!sign || !curve || !ep || !proof ||
+		title = json_string_value(json_object_get(req, "title"));
+		if (!sign || !curve || !ep || !proof || (title && !vw_valid_title(title, strlen(title))) ||
 		    strcmp(json_string_value(json_object_get(req, "type")) ?: "",
 			   "comptoir-site-request-v1") != 0 ||
 		    !vw_valid_site(site) || cpt_unhex32(sk, sign, strlen(sign)) != 0 ||
@@ -1050,7 +1234,7 @@ cmd_root(opts_t *o)
 			goto out;
 		}
 		/* The request proves the site holds its signing key. */
-		s_request_text(text, sizeof(text), site, sign, curve, ep);
+		s_request_text(text, sizeof(text), site, sign, curve, ep, title);
 		mlen = strlen(REQ_DOMAIN) + strlen(text);
 		memcpy(msg, REQ_DOMAIN, strlen(REQ_DOMAIN));
 		memcpy(msg + strlen(REQ_DOMAIN), text, strlen(text));
@@ -1059,10 +1243,16 @@ cmd_root(opts_t *o)
 			json_decref(req);
 			goto out;
 		}
+		if (s_ep_wildcard(ep))
+			fprintf(stderr, "comptoir: warning: %s certifies endpoint %s, which no other site can "
+					"dial: have that site make its request again with --endpoint "
+					"tcp://HOST:PORT\n", o->args[1], ep);
 		body = json_pack("{s:s, s:s, s:s, s:[s], s:I, s:I}", "site", site, "sign_key", sign,
 				 "curve_key", curve, "endpoints", ep, "not_before", (json_int_t)0,
 				 "not_after",
 				 (json_int_t)(o->days ? now + (uint64_t)o->days * 86400000ull : 0));
+		if (body && title)
+			json_object_set_new(body, "title", json_string(title));
 		btext = json_dumps(body, JSON_COMPACT);
 		json_decref(body);
 		evt_federation_id(fed, key_sign_public(root));
@@ -1080,9 +1270,9 @@ cmd_root(opts_t *o)
 		key_fingerprint(fpr, key_sign_public(root));
 		printf("# Comptoir site certificate: give it to the site (comptoir site install)\n"
 		       "# and to the sites that will link to it (comptoir peer add).\n"
-		       "type: comptoir-site-cert-v1\nsite: %s\nroot: %s\nroot_fingerprint: %s\n"
+		       "type: comptoir-site-cert-v1\nsite: %s\n%s%s%sroot: %s\nroot_fingerprint: %s\n"
 		       "endpoint: %s\nevent: %s\n",
-		       site, hex, fpr, ep, ehex);
+		       site, title ? "title: " : "", title ? title : "", title ? "\n" : "", hex, fpr, ep, ehex);
 		free(ehex);
 		json_decref(req);
 		/* With --dir, the federation learns of the site at once through that node. */
@@ -1154,8 +1344,9 @@ cmd_root(opts_t *o)
 		}
 		node_close(&n);
 	} else {
-		fprintf(stderr, "usage: comptoir root init --out FILE | root certify --key ROOTKEY "
-				"[--dir DIR] [--days N] site.req | root revoke --key ROOTKEY --dir DIR SITE\n");
+		fprintf(stderr, "usage: comptoir root init --out FILE\n"
+				"       comptoir root certify --key ROOTKEY [--dir DIR] [--days N] site.req > site.cert\n"
+				"       comptoir root revoke --key ROOTKEY --dir DIR SITE\n");
 		rc = 2;
 	}
 out:
@@ -1335,6 +1526,29 @@ s_read_cert(const char *path, size_t *len, evt_t *ev, json_t **body)
 	return buf;
 }
 
+/* The title in this site's current certificate, when the store holds one
+ * (a re-certified site keeps its title unless told otherwise). */
+static void
+s_own_title(const char *dir, const uint8_t key[CPT_KEY_LEN], char out[VW_MAX_TITLE + 1])
+{
+	char err[1024];
+	store_t *st = NULL;
+	MDB_txn *txn;
+	json_t *rec;
+
+	out[0] = 0;
+	if (store_open(&st, dir, 0, err, sizeof(err)) != 0)
+		return;
+	if (store_read_begin(st, &txn) == 0) {
+		rec = view_key_info(st, txn, key);
+		if (json_is_string(json_object_get(rec, "title")))
+			snprintf(out, VW_MAX_TITLE + 1, "%s", json_string_value(json_object_get(rec, "title")));
+		json_decref(rec);
+		store_read_end(st, &txn);
+	}
+	store_close(&st);
+}
+
 static int
 cmd_site(opts_t *o)
 {
@@ -1348,12 +1562,33 @@ cmd_site(opts_t *o)
 	if (strcmp(sub, "request") == 0) {
 		uint8_t msg[2048 + sizeof(REQ_DOMAIN)], sig[CPT_SIG_LEN];
 		size_t mlen;
+		const char *ep;
+		char title[VW_MAX_TITLE + 1];
+		if (!s_title_ok(o->title))
+			return 2;
 		if (s_load_site(o, &cfg, &sk, &ck) != 0)
 			return 1;
+		ep = o->endpoint ? o->endpoint : cfg.listen;
+		if (strncmp(ep, "tcp://", 6) != 0 || s_ep_wildcard(ep)) {
+			/* The certificate would send every other site to an address
+			 * that means "all interfaces" here and nothing there. */
+			fprintf(stderr, "comptoir: %s is %s, not an address other sites can dial: give the "
+					"one they reach this machine at with --endpoint tcp://HOST:PORT "
+					"(its DNS name, e.g. tcp://%s.example.com:%s)\n",
+				ep, o->endpoint ? "given" : "where this node listens (every interface)", cfg.name,
+				strrchr(ep, ':') && strrchr(ep, ':')[1] ? strrchr(ep, ':') + 1 : "7400");
+			rc = 2;
+			goto out;
+		}
+		if (s_ep_loopback(ep))
+			fprintf(stderr, "comptoir: note: %s is a loopback address: only sites on this machine can "
+					"dial it (--endpoint tcp://HOST:PORT gives another)\n", ep);
 		cpt_hex32(sign, key_sign_public(sk));
 		cpt_hex32(curve, key_curve_public(ck));
-		s_request_text(text, sizeof(text), cfg.name, sign, curve,
-			       o->endpoint ? o->endpoint : cfg.listen);
+		if (o->title == NULL)
+			s_own_title(o->dir, key_sign_public(sk), title);
+		s_request_text(text, sizeof(text), cfg.name, sign, curve, ep,
+			       o->title ? o->title : title[0] ? title : NULL);
 		mlen = strlen(REQ_DOMAIN) + strlen(text);
 		memcpy(msg, REQ_DOMAIN, strlen(REQ_DOMAIN));
 		memcpy(msg + strlen(REQ_DOMAIN), text, strlen(text));
@@ -1422,8 +1657,8 @@ cmd_site(opts_t *o)
 		json_decref(body);
 		free(buf);
 	} else {
-		fprintf(stderr, "usage: comptoir site request --dir DIR > site.req | "
-				"site install --dir DIR site.cert\n");
+		fprintf(stderr, "usage: comptoir site request --dir DIR [--endpoint ENDPOINT] [--title TITLE] > site.req\n"
+				"       comptoir site install --dir DIR [--seed BACKUP] site.cert\n");
 		rc = 2;
 	}
 out:
@@ -1462,7 +1697,7 @@ cmd_peer(opts_t *o)
 			goto out;
 		}
 		if (!site || !skh || !ep || cpt_unhex32(sk, skh, strlen(skh)) != 0 ||
-		    strncmp(ep, "tcp://", 6) != 0) {
+		    strncmp(ep, "tcp://", 6) != 0 || s_ep_wildcard(ep)) {
 			fprintf(stderr, "comptoir: %s: no usable endpoint (give --endpoint tcp://HOST:PORT)\n",
 				o->args[1]);
 			goto out;

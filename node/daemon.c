@@ -30,6 +30,28 @@ typedef struct wreq {
 	struct wreq *next;         /* queue link */
 } wreq_t;
 
+/*
+ * What a peer may still lack of ours when the engine cannot tell (the link
+ * is down, or up but not yet reconciled): the events stored here at or after
+ * a watermark. The watermark follows the peer while it is in step (link up,
+ * a reconciliation ended since, nothing left to send); it goes down to any
+ * older event that arrives meanwhile. Counted from the reconciliation index
+ * (bk_fingerprint): an upper bound, since the peer may have some of them
+ * from elsewhere. Kept in the store while the link is down (fed_peer_mark).
+ */
+typedef struct unsent {
+	uint8_t key[CPT_KEY_LEN]; /* the peer's site key */
+	char site[64];            /* its name, for a peer the engine has no link for */
+	uint8_t from[40];         /* events at or after this (ts, id) may be missing there */
+	int known;                /* from is set (never in step, nothing persisted: unknown) */
+	uint8_t saved[40];        /* the watermark the store holds */
+	int saved_known;          /* saved is set */
+	uint64_t down_ms;         /* when its link went down (wall ms), 0 unknown */
+	uint64_t count;           /* events stored here at or after from, at the last tick */
+	int linked;               /* the engine had a link for it at the last tick */
+	int revoked;              /* its certificate is revoked or expired */
+} unsent_t;
+
 struct node {
 	char dir[4096];             /* data directory */
 	cfg_t cfg;                  /* configuration in force */
@@ -57,6 +79,17 @@ struct node {
 	key_curve_t *curve;         /* transport key while running */
 	uint8_t newest[40];         /* greatest (ts, id) announced: finds the CLI's events */
 	uint64_t store_seq;         /* store sequence last seen */
+	/* under hlc_lock, for the watermarks (s_unsent_tick): */
+	uint8_t newest_tick[40];    /* newest at the last tick */
+	uint8_t lowest[40];         /* smallest (ts, id) stored since the last tick */
+	int has_lowest;             /* lowest is set */
+
+	pthread_mutex_t unsent_lock;        /* guards what follows */
+	unsent_t unsent[SYNC_MAX_PEERS];    /* per peer seen, in order of first sight */
+	size_t n_unsent;                    /* how many */
+	int self_revoked;                   /* this site is revoked: nothing goes out, ever */
+	json_t *sites;                      /* fed_sites() for /api/status, or NULL */
+	uint64_t sites_ms;                  /* when it was read (a second old at most) */
 };
 
 static void
@@ -73,6 +106,7 @@ s_hlc_init(node_t *n)
 		if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 40) {
 			n->hlc.last = store_get_u64(k.mv_data);
 			memcpy(n->newest, k.mv_data, 40);
+			memcpy(n->newest_tick, k.mv_data, 40);
 		}
 		mdb_cursor_close(cur);
 	}
@@ -96,6 +130,7 @@ node_open(node_t **out, const char *dir, char *err, size_t errlen)
 	pthread_cond_init(&n->wcond, NULL);
 	pthread_mutex_init(&n->clock_, NULL);
 	pthread_cond_init(&n->ccond, NULL);
+	pthread_mutex_init(&n->unsent_lock, NULL);
 	n->queue_tail = &n->queue;
 	snprintf(path, sizeof(path), "%s/comptoir.yaml", dir);
 	if ((rc = cfg_load(&n->cfg, path, cerr)) != 0) {
@@ -145,6 +180,8 @@ node_close(node_t **self_p)
 	pthread_cond_destroy(&n->wcond);
 	pthread_mutex_destroy(&n->clock_);
 	pthread_cond_destroy(&n->ccond);
+	pthread_mutex_destroy(&n->unsent_lock);
+	json_decref(n->sites);
 	free(n);
 	*self_p = NULL;
 }
@@ -215,6 +252,16 @@ s_announce(node_t *n, const ingest_res_t *res)
 	memcpy(c->id, res->id, CPT_ID_LEN);
 	memcpy(c->ref, res->ref, CPT_ID_LEN);
 	c->has_ref = res->has_ref;
+}
+
+/* A new event is stored (under hlc_lock): the watermarks may go down to it. */
+static void
+s_note_stored(node_t *n, const uint8_t key[40])
+{
+	if (!n->has_lowest || memcmp(key, n->lowest, 40) < 0) {
+		memcpy(n->lowest, key, 40);
+		n->has_lowest = 1;
+	}
 }
 
 /* from_peer: 0 local (announce to peers after the commit), 1 from a peer
@@ -329,6 +376,7 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
 				memcpy(key + 8, res[i].id, CPT_ID_LEN);
 				if (memcmp(key, n->newest, 40) > 0)
 					memcpy(n->newest, key, 40);
+				s_note_stored(n, key);
 			}
 		}
 		pthread_mutex_unlock(&n->hlc_lock);
@@ -474,21 +522,205 @@ node_trust_changed(node_t *n)
 	sync_recheck(n->sync);
 }
 
+/* The watermark entry of a peer, made (and loaded from the store) on first
+ * sight when make is set; NULL when full or unknown. Under unsent_lock. */
+static unsent_t *
+s_unsent_of(node_t *n, const uint8_t key[CPT_KEY_LEN], int make)
+{
+	unsent_t *u;
+	json_t *site;
+
+	for (size_t i = 0; i < n->n_unsent; i++)
+		if (memcmp(n->unsent[i].key, key, CPT_KEY_LEN) == 0)
+			return &n->unsent[i];
+	if (!make || n->n_unsent == SYNC_MAX_PEERS)
+		return NULL;
+	u = &n->unsent[n->n_unsent++];
+	memset(u, 0, sizeof(*u));
+	memcpy(u->key, key, CPT_KEY_LEN);
+	if (fed_peer_marked(n, key, u->saved, &u->down_ms) == 0) {
+		memcpy(u->from, u->saved, 40);
+		u->known = u->saved_known = 1;
+	}
+	if ((site = fed_site(n, key)) != NULL) {
+		snprintf(u->site, sizeof(u->site), "%s", json_string_value(json_object_get(site, "site")) ?: "");
+		u->revoked = json_is_true(json_object_get(site, "revoked")) ||
+			     json_is_true(json_object_get(site, "expired"));
+		json_decref(site);
+	}
+	return u;
+}
+
+/* key + 1, as a 40-byte big-endian number: the first key after it. */
+static void
+s_key_next(uint8_t out[40], const uint8_t key[40])
+{
+	memcpy(out, key, 40);
+	for (int i = 39; i >= 0 && ++out[i] == 0; i--)
+		;
+}
+
+/* Keeps a watermark that moved (while the link is down, and at stop), so
+ * that a restart still knows what the peer lacks. Under unsent_lock. */
+static void
+s_unsent_keep(node_t *n, unsent_t *u)
+{
+	if (u->known && (!u->saved_known || memcmp(u->saved, u->from, 40) != 0) &&
+	    fed_peer_mark(n, u->key, u->from, u->down_ms) == 0) {
+		memcpy(u->saved, u->from, 40);
+		u->saved_known = 1;
+	}
+}
+
+/* The peers a watermark was kept for: known before the engine links them
+ * again (a peer that dials us is not linked until it does). */
+static void
+s_unsent_load(node_t *n)
+{
+	uint8_t(*keys)[CPT_KEY_LEN] = malloc(SYNC_MAX_PEERS * CPT_KEY_LEN);
+	size_t k = keys ? fed_peer_keys(n, keys, SYNC_MAX_PEERS) : 0;
+
+	pthread_mutex_lock(&n->unsent_lock);
+	for (size_t i = 0; i < k; i++)
+		s_unsent_of(n, keys[i], 1);
+	pthread_mutex_unlock(&n->unsent_lock);
+	free(keys);
+}
+
+/* Once a second: moves each peer's watermark and counts what lies above it
+ * (see unsent_t). A peer in step holds every event we held at the previous
+ * tick: those were announced since, and nothing is left unacknowledged. */
+static void
+s_unsent_tick(node_t *n)
+{
+	sync_peer_status_t *ps = calloc(SYNC_MAX_PEERS, sizeof(*ps));
+	size_t np = ps ? sync_status(n->sync, ps, SYNC_MAX_PEERS) : 0;
+	uint8_t after[40], low[40], inf[40];
+	int has_low;
+	MDB_txn *txn;
+
+	if (ps == NULL)
+		return;
+	memset(inf, 0xff, sizeof(inf));
+	pthread_mutex_lock(&n->hlc_lock);
+	s_key_next(after, n->newest_tick);
+	memcpy(n->newest_tick, n->newest, 40);
+	has_low = n->has_lowest;
+	memcpy(low, n->lowest, 40);
+	n->has_lowest = 0;
+	pthread_mutex_unlock(&n->hlc_lock);
+	pthread_mutex_lock(&n->unsent_lock);
+	{
+		json_t *me = fed_site(n, key_sign_public(n->site_key));
+		n->self_revoked = json_is_true(json_object_get(me, "revoked"));
+		json_decref(me);
+	}
+	for (size_t i = 0; i < n->n_unsent; i++)
+		n->unsent[i].linked = 0;
+	for (size_t i = 0; i < np; i++) {
+		unsent_t *u = s_unsent_of(n, ps[i].site_key, 1);
+		if (u == NULL)
+			continue;
+		u->linked = 1;
+		u->revoked = ps[i].revoked;
+		if (ps[i].connected && ps[i].settled && ps[i].to_send == 0) {
+			memcpy(u->from, after, 40);
+			u->known = 1;
+		}
+		if (!ps[i].connected)
+			u->down_ms = ps[i].since_ms;
+	}
+	for (size_t i = 0; i < n->n_unsent; i++) {
+		/* Revoked meanwhile? (the engine says so for those it links) */
+		json_t *site = n->unsent[i].linked ? NULL : fed_site(n, n->unsent[i].key);
+		if (site)
+			n->unsent[i].revoked = json_is_true(json_object_get(site, "revoked")) ||
+					       json_is_true(json_object_get(site, "expired"));
+		json_decref(site);
+	}
+	if (store_read_begin(n->st, &txn) == 0) {
+		for (size_t i = 0; i < n->n_unsent; i++) {
+			unsent_t *u = &n->unsent[i];
+			uint8_t sum[32];
+			if (u->known && has_low && memcmp(low, u->from, 40) < 0)
+				memcpy(u->from, low, 40);
+			u->count = 0;
+			if (u->known && !u->revoked)
+				bk_fingerprint(n->st, txn, u->from, inf, &u->count, sum);
+		}
+		store_read_end(n->st, &txn);
+	}
+	for (size_t i = 0; i < n->n_unsent; i++) {
+		int up = 0;
+		for (size_t j = 0; j < np; j++)
+			up |= ps[j].connected && memcmp(ps[j].site_key, n->unsent[i].key, CPT_KEY_LEN) == 0;
+		if (!up)
+			s_unsent_keep(n, &n->unsent[i]);
+	}
+	pthread_mutex_unlock(&n->unsent_lock);
+	free(ps);
+}
+
+/* At stop: every watermark that moved is kept. */
+static void
+s_unsent_save(node_t *n)
+{
+	pthread_mutex_lock(&n->unsent_lock);
+	for (size_t i = 0; i < n->n_unsent; i++)
+		s_unsent_keep(n, &n->unsent[i]);
+	pthread_mutex_unlock(&n->unsent_lock);
+}
+
 size_t
 node_peers(node_t *n, sync_peer_status_t *out, size_t max)
 {
-	return sync_status(n->sync, out, max);
+	size_t k = sync_status(n->sync, out, max);
+
+	pthread_mutex_lock(&n->unsent_lock);
+	for (size_t i = 0; i < k; i++) {
+		unsent_t *u = s_unsent_of(n, out[i].site_key, 0);
+		if (out[i].revoked || n->self_revoked)
+			out[i].to_send = 0; /* nothing will go to it any more */
+		else if (u && u->known && !(out[i].connected && out[i].settled) && u->count > out[i].to_send)
+			out[i].to_send = u->count;
+	}
+	/* A peer that dials us and has not since this node started: still a
+	 * site cut off, with what waits for it. */
+	for (size_t i = 0; i < n->n_unsent && k < max; i++) {
+		unsent_t *u = &n->unsent[i];
+		int listed = 0;
+		if (!u->known || u->site[0] == 0)
+			continue;
+		for (size_t j = 0; j < k && !listed; j++)
+			listed = memcmp(out[j].site_key, u->key, CPT_KEY_LEN) == 0;
+		if (listed)
+			continue;
+		memset(&out[k], 0, sizeof(out[k]));
+		memcpy(out[k].site_key, u->key, CPT_KEY_LEN);
+		snprintf(out[k].site, sizeof(out[k].site), "%s", u->site);
+		out[k].since_ms = u->down_ms;
+		out[k].revoked = u->revoked;
+		out[k].to_send = u->revoked || n->self_revoked ? 0 : u->count;
+		k++;
+	}
+	pthread_mutex_unlock(&n->unsent_lock);
+	return k;
 }
 
 json_t *
-node_peer_json(const sync_peer_status_t *p)
+node_peer_json(node_t *n, const sync_peer_status_t *p)
 {
 	char key[CPT_HEX_ID];
-	json_t *j;
+	json_t *j, *site = fed_site(n, p->site_key);
+	const char *state = p->connected ? "connected" : p->refused ? "refused" : "unreachable";
 
+	/* A revoked site is not an outage: nothing will ever reach it again. */
+	if (p->revoked)
+		state = json_is_true(json_object_get(site, "expired")) ? "expired" : "revoked";
 	cpt_hex32(key, p->site_key);
-	j = json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-		      "site", p->site, "site_key", key, "endpoint", p->endpoint, "connected", p->connected,
+	j = json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		      "site", p->site, "site_key", key, "endpoint", p->endpoint, "state", state,
+		      "connected", p->connected,
 		      "since_ms", (json_int_t)p->since_ms, "last_exchange_ms",
 		      (json_int_t)p->last_exchange_ms, "last_reconcile_ms",
 		      (json_int_t)p->last_reconcile_ms, "sent", (json_int_t)p->sent, "received",
@@ -503,7 +735,56 @@ node_peer_json(const sync_peer_status_t *p)
 				    p->to_receive && p->rate_in
 					? json_integer((json_int_t)((p->to_receive + p->rate_in - 1) / p->rate_in))
 					: json_null());
+	if (j && json_is_string(json_object_get(site, "title")))
+		json_object_set(j, "title", json_object_get(site, "title"));
+	json_decref(site);
 	return j;
+}
+
+json_t *
+node_peers_json(node_t *n)
+{
+	sync_peer_status_t *ps = calloc(SYNC_MAX_PEERS, sizeof(*ps));
+	json_t *out = json_array();
+	size_t np = ps ? node_peers(n, ps, SYNC_MAX_PEERS) : 0;
+
+	for (size_t i = 0; out && i < np; i++)
+		json_array_append_new(out, node_peer_json(n, &ps[i]));
+	free(ps);
+	return out;
+}
+
+void
+node_status_json(node_t *n, json_t *status)
+{
+	json_t *sites, *x;
+	uint64_t now = hlc_wall_ms();
+	size_t i;
+
+	/* Every open tab polls the status: the scan of the key records (0.4 ms
+	 * at 5,000 users) is made once a second at most. */
+	pthread_mutex_lock(&n->unsent_lock);
+	if (n->sites == NULL || now - n->sites_ms >= 1000 || now < n->sites_ms) {
+		json_decref(n->sites);
+		n->sites = fed_sites(n);
+		n->sites_ms = now;
+	}
+	sites = json_deep_copy(n->sites);
+	pthread_mutex_unlock(&n->unsent_lock);
+	if (sites == NULL)
+		sites = json_array();
+
+	json_array_foreach(sites, i, x) {
+		if (!json_is_true(json_object_get(x, "self")))
+			continue;
+		if (json_is_string(json_object_get(x, "title")))
+			json_object_set(status, "title", json_object_get(x, "title"));
+		json_object_set(status, "revoked", json_object_get(x, "revoked"));
+	}
+	if (json_object_get(status, "revoked") == NULL)
+		json_object_set_new(status, "revoked", json_false());
+	json_object_set_new(status, "sites", sites);
+	json_object_set_new(status, "peers", node_peers_json(n));
 }
 
 /* --------------------------------------------------------------- run */
@@ -587,6 +868,7 @@ s_poll_store(node_t *n)
 			trust |= kinds[count] == EVT_REVOKE || kinds[count] == EVT_SITE_CERT;
 			memcpy(ids[count++], (uint8_t *)k.mv_data + 8, CPT_ID_LEN);
 			memcpy(n->newest, k.mv_data, 40);
+			s_note_stored(n, k.mv_data);
 			hlc_observe(&n->hlc, store_get_u64(k.mv_data), hlc_wall_ms());
 		}
 		pthread_mutex_unlock(&n->hlc_lock);
@@ -617,15 +899,11 @@ s_poll_store(node_t *n)
 static void
 s_write_status(node_t *n)
 {
-	sync_peer_status_t peers[SYNC_MAX_PEERS];
-	size_t np = node_peers(n, peers, SYNC_MAX_PEERS);
 	char path[4200], tmp[4300];
-	json_t *arr = json_array(), *root;
+	json_t *root;
 
-	for (size_t i = 0; i < np; i++)
-		json_array_append_new(arr, node_peer_json(&peers[i]));
 	root = json_pack("{s:I, s:i, s:o}", "written_ms", (json_int_t)hlc_wall_ms(), "pid", (int)getpid(),
-			 "peers", arr);
+			 "peers", node_peers_json(n));
 	snprintf(path, sizeof(path), "%s/status.json", n->dir);
 	snprintf(tmp, sizeof(tmp), "%s/status.json.tmp", n->dir);
 	if (root && json_dump_file(root, tmp, JSON_COMPACT) == 0)
@@ -680,7 +958,8 @@ node_run(node_t *n)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((sessions = sess_new(n->cfg.limits.max_sessions, n->cfg.limits.session_ttl)) == NULL) {
+	if ((sessions = sess_new(n->st, n->cfg.limits.max_sessions, n->cfg.limits.session_ttl,
+				 n->cfg.limits.sessions_per_person)) == NULL) {
 		log_errorx("node", "cannot allocate the session table");
 		return 1;
 	}
@@ -694,8 +973,17 @@ node_run(node_t *n)
 		sess_destroy(&sessions);
 		return 1;
 	}
-	log_info("node", "site %s running http=http://%s/ port=%u peers=%s dir=%s", n->cfg.name,
-		 n->cfg.http, http_port(http), n->cfg.listen[0] ? n->cfg.listen : "off", n->dir);
+	s_unsent_load(n);
+	{
+		/* The address as configured, with the port bound when it said 0. */
+		char addr[CFG_MAX_STR];
+		const char *colon = strrchr(n->cfg.http, ':');
+		snprintf(addr, sizeof(addr), "%.*s:%u", colon ? (int)(colon - n->cfg.http) : (int)strlen(n->cfg.http),
+			 n->cfg.http, http_port(http));
+		log_info("node", "site %s running http=%s://%s/ listen=%s dir=%s", n->cfg.name,
+			 n->cfg.tls.cert[0] ? "https" : "http", addr,
+			 n->cfg.listen[0] ? n->cfg.listen : "off", n->dir);
+	}
 	for (unsigned tick = 0; !s_stop; tick++) {
 		struct timespec ts = {0, 100 * 1000000L};
 		nanosleep(&ts, NULL);
@@ -706,12 +994,18 @@ node_run(node_t *n)
 		s_poll_store(n);
 		if (tick % 10 == 0) {
 			s_poll_peers(n);
+			s_unsent_tick(n);
 			s_write_status(n);
 		}
+		/* Every 10 s: idle sessions, and keys revoked with nobody asking
+		 * since, leave memory (one store read per session). */
+		if (tick % 100 == 0)
+			sess_sweep(sessions);
 	}
 	log_info("node", "stopping");
 	http_stop(&http);
 	sync_stop(&n->sync);
+	s_unsent_save(n);
 	fed_writer_destroy(&n->writer);
 	vpool_destroy(&n->vpool);
 	key_curve_destroy(&n->curve);

@@ -154,10 +154,12 @@ s_pjob_finish(node_t *node, pjob_t *p, const ingest_res_t *res, int err)
 	}
 	if (refused > LOG_REFUSED)
 		log_info("ingest", "refused %zu more events of the same batch", refused - LOG_REFUSED);
-	if (revoked)
-		node_trust_changed(node);
 	s_pjob_free(p);
 	sync_put_done(job);
+	/* After the relay (the engine handles its commands in order): the
+	 * revocation then reaches the revoked site too, before its link closes. */
+	if (revoked)
+		node_trust_changed(node);
 }
 
 /* Commits the jobs of list (n envelopes in all) in one transaction. */
@@ -554,15 +556,29 @@ fed_peers(node_t *n, sync_peer_conf_t *out, size_t max)
 struct peer_put {
 	store_t *st;              /* where */
 	uint8_t key[CPT_KEY_LEN]; /* site key */
-	json_t *rec;              /* {"endpoint", "site"} */
+	json_t *rec;              /* fields to set: {"endpoint", "site"}, or {"unsent_from"} */
 };
 
+/* Sets the fields of rec in the peer's record, keeping the others (a peer
+ * added again keeps its watermark, a watermark keeps the endpoint). */
 static int
 s_peer_put_fn(MDB_txn *txn, void *arg)
 {
 	struct peer_put *p = arg;
+	json_t *old = ig_get_json(txn, p->st->dbi[DB_PEERS], p->key, CPT_KEY_LEN);
+	int rc;
 
-	return ig_put_json(txn, p->st->dbi[DB_PEERS], p->key, CPT_KEY_LEN, p->rec);
+	if (!json_is_object(old)) {
+		json_decref(old);
+		old = json_object();
+	}
+	if (old == NULL || json_object_update(old, p->rec) != 0) {
+		json_decref(old);
+		return CPT_ENOMEM;
+	}
+	rc = ig_put_json(txn, p->st->dbi[DB_PEERS], p->key, CPT_KEY_LEN, old);
+	json_decref(old);
+	return rc;
 }
 
 int
@@ -577,6 +593,169 @@ fed_peer_add(node_t *n, const uint8_t site_key[CPT_KEY_LEN], const char *endpoin
 	rc = store_write(node_store(n), s_peer_put_fn, &p);
 	json_decref(p.rec);
 	return rc;
+}
+
+int
+fed_peer_mark(node_t *n, const uint8_t site_key[CPT_KEY_LEN], const uint8_t from[40], uint64_t down_ms)
+{
+	char hex[81];
+	struct peer_put p = {node_store(n), {0}, NULL};
+	int rc;
+
+	sodium_bin2hex(hex, sizeof(hex), from, 40);
+	if ((p.rec = json_pack("{s:s, s:I}", "unsent_from", hex, "down_ms", (json_int_t)down_ms)) == NULL)
+		return CPT_ENOMEM;
+	memcpy(p.key, site_key, CPT_KEY_LEN);
+	rc = store_write(node_store(n), s_peer_put_fn, &p);
+	json_decref(p.rec);
+	return rc;
+}
+
+int
+fed_peer_marked(node_t *n, const uint8_t site_key[CPT_KEY_LEN], uint8_t from[40], uint64_t *down_ms)
+{
+	store_t *st = node_store(n);
+	MDB_txn *txn;
+	json_t *rec;
+	const char *hex;
+	size_t len = 0;
+	int rc = CPT_ENOTFOUND;
+
+	if (store_read_begin(st, &txn) != 0)
+		return CPT_EIO;
+	rec = ig_get_json(txn, st->dbi[DB_PEERS], site_key, CPT_KEY_LEN);
+	store_read_end(st, &txn);
+	hex = json_string_value(json_object_get(rec, "unsent_from"));
+	if (hex && strlen(hex) == 80 && sodium_hex2bin(from, 40, hex, 80, NULL, &len, NULL) == 0 && len == 40)
+		rc = 0;
+	*down_ms = (uint64_t)json_integer_value(json_object_get(rec, "down_ms"));
+	json_decref(rec);
+	return rc;
+}
+
+size_t
+fed_peer_keys(node_t *n, uint8_t (*out)[CPT_KEY_LEN], size_t max)
+{
+	store_t *st = node_store(n);
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t count = 0;
+
+	if (store_read_begin(st, &txn) != 0)
+		return 0;
+	if (mdb_cursor_open(txn, st->dbi[DB_PEERS], &cur) == 0) {
+		for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && count < max;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+			if (k.mv_size == CPT_KEY_LEN)
+				memcpy(out[count++], k.mv_data, CPT_KEY_LEN);
+		mdb_cursor_close(cur);
+	}
+	store_read_end(st, &txn);
+	return count;
+}
+
+/* ----------------------------------------------------- sites by name */
+
+/* A site record (DB_KEYS) as the API shows it. */
+static json_t *
+s_site_json(MDB_txn *txn, store_t *st, const uint8_t key[CPT_KEY_LEN], const json_t *rec,
+	    const uint8_t self[CPT_KEY_LEN], uint64_t now)
+{
+	MDB_val v;
+	char hex[CPT_HEX_ID];
+	json_int_t nb = json_integer_value(json_object_get(rec, "not_before"));
+	json_int_t na = json_integer_value(json_object_get(rec, "not_after"));
+	int revoked = ig_get(txn, st->dbi[DB_REVOKED], key, CPT_KEY_LEN, &v) == 0 && v.mv_size == 8 &&
+		      store_get_u64(v.mv_data) <= now;
+	json_t *j;
+
+	cpt_hex32(hex, key);
+	j = json_pack("{s:O, s:s, s:b, s:b, s:b}", "site", json_object_get(rec, "site"), "key", hex,
+		      "revoked", revoked, "expired", !revoked && ((na && (uint64_t)na <= now) || (uint64_t)nb > now),
+		      "self", self && memcmp(key, self, CPT_KEY_LEN) == 0);
+	if (j && json_is_string(json_object_get(rec, "title")))
+		json_object_set(j, "title", json_object_get(rec, "title"));
+	return j;
+}
+
+json_t *
+fed_site(node_t *n, const uint8_t key[CPT_KEY_LEN])
+{
+	store_t *st = node_store(n);
+	MDB_txn *txn;
+	json_t *rec, *j = NULL;
+
+	if (store_read_begin(st, &txn) != 0)
+		return NULL;
+	rec = view_key_info(st, txn, key);
+	if (rec && strcmp(json_string_value(json_object_get(rec, "type")) ?: "", "site") == 0)
+		j = s_site_json(txn, st, key, rec, key_sign_public(node_site_key(n)), hlc_wall_ms());
+	json_decref(rec);
+	store_read_end(st, &txn);
+	return j;
+}
+
+static int
+s_by_site(const void *a, const void *b)
+{
+	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+
+	return strcmp(json_string_value(json_object_get(x, "site")) ?: "",
+		      json_string_value(json_object_get(y, "site")) ?: "");
+}
+
+/*
+ * Every site certificate held here, by name. DB_KEYS holds users too, and
+ * sites are few: the records that cannot be a site's are skipped before
+ * parsing (they are stored with sorted keys, so a site's says "type":"site").
+ */
+json_t *
+fed_sites(node_t *n)
+{
+	static const char tag[] = "\"type\":\"site\"";
+	store_t *st = node_store(n);
+	const uint8_t *self = key_sign_public(node_site_key(n));
+	uint64_t now = hlc_wall_ms();
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	json_t *out = json_array(), **all = NULL;
+	size_t count = 0, cap = 0;
+
+	if (out == NULL || store_read_begin(st, &txn) != 0)
+		return out;
+	if (mdb_cursor_open(txn, st->dbi[DB_KEYS], &cur) == 0) {
+		for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			json_t *rec, *j = NULL;
+			if (k.mv_size != CPT_KEY_LEN || memmem(v.mv_data, v.mv_size, tag, sizeof(tag) - 1) == NULL ||
+			    (rec = json_loadb(v.mv_data, v.mv_size, 0, NULL)) == NULL)
+				continue;
+			if (strcmp(json_string_value(json_object_get(rec, "type")) ?: "", "site") == 0 &&
+			    json_is_string(json_object_get(rec, "site")))
+				j = s_site_json(txn, st, k.mv_data, rec, self, now);
+			json_decref(rec);
+			if (j && count == cap) {
+				json_t **more = realloc(all, (cap = cap ? 2 * cap : 16) * sizeof(*all));
+				if (more == NULL) {
+					json_decref(j);
+					break;
+				}
+				all = more;
+			}
+			if (j)
+				all[count++] = j;
+		}
+		mdb_cursor_close(cur);
+	}
+	store_read_end(st, &txn);
+	if (count)
+		qsort(all, count, sizeof(*all), s_by_site);
+	for (size_t i = 0; i < count; i++)
+		json_array_append_new(out, all[i]);
+	free(all);
+	return out;
 }
 
 /* ------------------------------------------------ certificate files */

@@ -61,6 +61,19 @@ static const char *const s_common_hdr[] = {
 
 /* ------------------------------------------------------------- replies */
 
+/* The common headers, and HSTS on a request that came over HTTPS. */
+static void
+s_add_common(http_req_t *r, struct MHD_Response *resp)
+{
+	for (int i = 0; s_common_hdr[i]; i += 2)
+		MHD_add_response_header(resp, s_common_hdr[i], s_common_hdr[i + 1]);
+	if (r->https && r->h->hsts_max_age > 0) {
+		char v[32];
+		snprintf(v, sizeof(v), "max-age=%u", r->h->hsts_max_age);
+		MHD_add_response_header(resp, "Strict-Transport-Security", v);
+	}
+}
+
 static int
 s_queue(http_req_t *r, unsigned status, const char *type, const void *data, size_t len,
         enum MHD_ResponseMemoryMode mode, const char *const *hdr)
@@ -71,12 +84,26 @@ s_queue(http_req_t *r, unsigned status, const char *type, const void *data, size
 	resp = MHD_create_response_from_buffer(len, (void *)data, mode);
 	if (resp == NULL)
 		return 0;
-	for (int i = 0; s_common_hdr[i]; i += 2)
-		MHD_add_response_header(resp, s_common_hdr[i], s_common_hdr[i + 1]);
+	s_add_common(r, resp);
 	if (type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	for (int i = 0; hdr && hdr[i]; i += 2)
+	for (int i = 0; hdr && hdr[i]; i += 2) {
+		/* Under HTTPS every cookie is Secure: never sent back over plain HTTP. */
+		if (r->https && strcasecmp(hdr[i], "Set-Cookie") == 0) {
+			size_t n = strlen(hdr[i + 1]) + sizeof("; Secure");
+			char *secure = malloc(n);
+			if (secure == NULL) {
+				MHD_destroy_response(resp);
+				return 0;
+			}
+			snprintf(secure, n, "%s; Secure", hdr[i + 1]);
+			MHD_add_response_header(resp, hdr[i], secure);
+			sodium_memzero(secure, n); /* it held the session token */
+			free(secure);
+			continue;
+		}
 		MHD_add_response_header(resp, hdr[i], hdr[i + 1]);
+	}
 	ok = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
 	if (ok == MHD_YES) {
@@ -188,24 +215,34 @@ int
 http_has_session(http_req_t *r)
 {
 	const char *tok;
+	int rc;
 
 	if (r->has_sess)
 		return 1;
+	/* The one check every route makes: sess_get also reads the key state in
+	 * the store, so a revoked key, a disabled account or a changed password
+	 * ends the session at its next request, whatever the call. */
 	tok = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, COOKIE_NAME);
-	if (s_is_token(tok) && sess_get(r->h->sess, tok, &r->sess) == 0) {
+	rc = s_is_token(tok) ? sess_get(r->h->sess, tok, &r->sess) : CPT_ENOTFOUND;
+	if (rc == 0) {
 		snprintf(r->token, sizeof(r->token), "%s", tok);
 		r->has_sess = 1;
 		return 1;
 	}
-	return 0;
+	return rc == CPT_EIO ? -1 : 0;
 }
 
 int
 http_need_session(http_req_t *r)
 {
-	if (http_has_session(r))
+	int rc = http_has_session(r);
+
+	if (rc > 0)
 		return 1;
-	http_error(r, 401, NULL, "not logged in");
+	if (rc < 0)
+		http_error(r, 500, NULL, "store unavailable");
+	else
+		http_error(r, 401, NULL, "not logged in");
 	return 0;
 }
 
@@ -327,24 +364,6 @@ http_login_allowed(http_t *h, const char *addr, unsigned *retry_s)
 
 #define MAX_PEERS_SHOWN 128
 
-/* The peer links as status shows them: which sites are reachable and the
- * backlog either way. Returns a new array. */
-static json_t *
-s_peers_json(http_t *h)
-{
-	sync_peer_status_t *ps = calloc(MAX_PEERS_SHOWN, sizeof(*ps));
-	json_t *out = json_array();
-	size_t n;
-
-	if (ps == NULL)
-		return out;
-	n = node_peers(h->node, ps, MAX_PEERS_SHOWN);
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(out, node_peer_json(&ps[i]));
-	free(ps);
-	return out;
-}
-
 static int
 s_status(http_req_t *r, const char *arg)
 {
@@ -370,8 +389,8 @@ s_status(http_req_t *r, const char *arg)
 	              (json_int_t)((info.me_last_pgno + 1) * (uint64_t)est.ms_psize), "sessions",
 	              (json_int_t)sess_count(h->sess));
 	store_read_end(h->st, &txn);
-	if (j)
-		json_object_set_new(j, "peers", s_peers_json(h));
+	if (j) /* this site's title and state, the sites by name, the peer links */
+		node_status_json(h->node, j);
 	return http_reply(r, 200, j);
 }
 
@@ -428,12 +447,16 @@ s_metrics(http_req_t *r, const char *arg)
 	        (unsigned long long)ns.logins_failed);
 	{
 		sync_peer_status_t *ps = calloc(MAX_PEERS_SHOWN, sizeof(*ps));
-		size_t np = ps ? node_peers(h->node, ps, MAX_PEERS_SHOWN) : 0, up = 0;
-		for (size_t i = 0; i < np; i++)
+		size_t np = ps ? node_peers(h->node, ps, MAX_PEERS_SHOWN) : 0, up = 0, revoked = 0;
+		for (size_t i = 0; i < np; i++) {
 			up += ps[i].connected != 0;
+			revoked += ps[i].revoked != 0;
+		}
+		/* A revoked site is no outage: its links are down for good. */
 		METRIC("comptoir_peers", "gauge", "Peer links, by state.");
 		fprintf(f, "comptoir_peers{state=\"up\"} %zu\n", up);
-		fprintf(f, "comptoir_peers{state=\"down\"} %zu\n", np - up);
+		fprintf(f, "comptoir_peers{state=\"down\"} %zu\n", np - up - revoked);
+		fprintf(f, "comptoir_peers{state=\"revoked\"} %zu\n", revoked);
 		METRIC("comptoir_peer_backlog_events", "gauge",
 		       "Events still to exchange with a peer, by direction.");
 		for (size_t i = 0; i < np; i++) {
@@ -461,6 +484,34 @@ s_metrics(http_req_t *r, const char *arg)
 			        (unsigned long long)ps[i].rate_in);
 		}
 		free(ps);
+	}
+	{
+		unsigned open;
+		pthread_mutex_lock(&h->conn_lock);
+		open = h->n_conns;
+		pthread_mutex_unlock(&h->conn_lock);
+		METRIC("comptoir_http_connections", "gauge", "Open HTTP connections.");
+		fprintf(f, "comptoir_http_connections %u\n", open);
+		METRIC("comptoir_http_refused_total", "counter",
+		       "HTTP connections refused at accept, by reason.");
+		fprintf(f, "comptoir_http_refused_total{reason=\"max_connections\"} %llu\n",
+		        (unsigned long long)atomic_load(&h->door.refused_full));
+		fprintf(f, "comptoir_http_refused_total{reason=\"per_address\"} %llu\n",
+		        (unsigned long long)atomic_load(&h->door.refused_address));
+		fprintf(f, "comptoir_http_refused_total{reason=\"not_proxy\"} %llu\n",
+		        (unsigned long long)atomic_load(&h->door.refused_direct));
+		METRIC("comptoir_http_cut_total", "counter",
+		       "HTTP connections cut because a request outlived request_timeout.");
+		fprintf(f, "comptoir_http_cut_total %llu\n",
+		        (unsigned long long)atomic_load(&h->door.cut_deadline));
+		METRIC("comptoir_http_rejected_total", "counter",
+		       "HTTP requests refused before routing, by reason.");
+		fprintf(f, "comptoir_http_rejected_total{reason=\"host\"} %llu\n",
+		        (unsigned long long)atomic_load(&h->door.bad_host));
+		fprintf(f, "comptoir_http_rejected_total{reason=\"framing\"} %llu\n",
+		        (unsigned long long)atomic_load(&h->door.bad_framing));
+		fprintf(f, "comptoir_http_rejected_total{reason=\"streams_per_person\"} %llu\n",
+		        (unsigned long long)atomic_load(&h->door.streams_refused));
 	}
 	METRIC("comptoir_sessions", "gauge", "Open login sessions.");
 	fprintf(f, "comptoir_sessions %zu\n", sess_count(h->sess));
@@ -494,6 +545,7 @@ struct sse {
 	size_t len;                     /* bytes in buf */
 	size_t off;                     /* bytes of buf sent */
 	size_t cap;                     /* bytes allocated */
+	int fd;                         /* the connection's socket, to see the client leave */
 };
 
 static int s_sse_add(struct sse *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -575,12 +627,17 @@ s_sse_read(void *cls, uint64_t pos, char *out, size_t max)
 	node_change_t ch[SSE_BATCH];
 
 	while (s->off == s->len) {
+		sess_info_t info;
 		size_t got;
 		int lost = 0;
 		uint64_t now;
 
 		s->off = s->len = 0;
 		if (atomic_load(&h->stopping))
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		/* The session is checked before anything is written: a logout, an
+		 * expiry or a revoked key ends the stream before one more byte. */
+		if (s->resync && sess_get(h->sess, s->token, &info) != 0)
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		if (s->resync) {
 			s->resync = 0;
@@ -591,6 +648,12 @@ s_sse_read(void *cls, uint64_t pos, char *out, size_t max)
 		}
 		got = node_changes(h->node, s->last, ch, SSE_BATCH, SSE_WAIT_MS, &lost);
 		now = hlc_wall_ms();
+		/* A closed tab ends its stream now, not at the next failed write:
+		 * its place counts in max_streams_per_person. And at every wake-up
+		 * (changes, or SSE_WAIT_MS without) the session is checked, so the
+		 * stream also ends within a second of a logout or a disable. */
+		if ((got == 0 && http_guard_hung_up(s->fd)) || sess_get(h->sess, s->token, &info) != 0)
+			return MHD_CONTENT_READER_END_OF_STREAM;
 		if (lost) {
 			s->resync = 1;
 			continue;
@@ -605,10 +668,6 @@ s_sse_read(void *cls, uint64_t pos, char *out, size_t max)
 			}
 			store_read_end(h->st, &txn);
 		} else if (now - s->idle_since >= SSE_PING_MS) {
-			sess_info_t info;
-			/* A closed or expired session ends its stream. */
-			if (sess_get(h->sess, s->token, &info) != 0)
-				return MHD_CONTENT_READER_END_OF_STREAM;
 			s_sse_add(s, ": ping\n\n");
 		}
 		if (s->len > 0)
@@ -639,11 +698,12 @@ s_stream(http_req_t *r, const char *arg)
 	uint64_t now_seq;
 	enum MHD_Result ok;
 
-	if (!http_need_session(r))
+	if (!http_need_session(r) || !http_guard_stream(r))
 		return 0;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return http_error(r, 500, NULL, "out of memory");
 	s->h = h;
+	s->fd = http_guard_fd(r->conn);
 	snprintf(s->token, sizeof(s->token), "%s", r->token);
 	/* The position is taken now, before the client learns the stream is
 	 * open: whatever it does next is seen. */
@@ -673,8 +733,7 @@ s_stream(http_req_t *r, const char *arg)
 		s_sse_free(s);
 		return http_error(r, 500, NULL, "out of memory");
 	}
-	for (int i = 0; s_common_hdr[i]; i += 2)
-		MHD_add_response_header(resp, s_common_hdr[i], s_common_hdr[i + 1]);
+	s_add_common(r, resp);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 	                        "text/event-stream; charset=utf-8");
 	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
@@ -733,6 +792,7 @@ PLAIN_ROUTE(s_login, api_login)
 PLAIN_ROUTE(s_logout, api_logout)
 PLAIN_ROUTE(s_me, api_me)
 PLAIN_ROUTE(s_session, api_session)
+PLAIN_ROUTE(s_me_password, api_me_password)
 PLAIN_ROUTE(s_post_create, api_post_create)
 PLAIN_ROUTE(s_feed, api_feed)
 PLAIN_ROUTE(s_people, api_people)
@@ -782,6 +842,7 @@ static const struct route {
     {"/api/logout", "POST", s_logout},
     {"/api/me", "GET", s_me},
     {"/api/session", "GET", s_session},
+    {"/api/me/password", "POST", s_me_password},
     {"/api/feed", "GET", s_feed},
     {"/api/posts", "POST", s_post_create},
     {"/api/posts/*", "GET", s_post_get},
@@ -883,6 +944,8 @@ s_client_addr(struct MHD_Connection *conn, char out[48])
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, 48);
 	else if (sa && sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, 48);
+	/* Behind a trusted reverse proxy, the client it names. */
+	http_guard_forwarded_for(conn, out);
 }
 
 static enum MHD_Result
@@ -902,6 +965,9 @@ s_access(void *cls, struct MHD_Connection *conn, const char *url, const char *me
 		r->method = method;
 		s_client_addr(conn, r->addr);
 		*con_cls = r;
+		/* Framing and Host before anything reads the request. */
+		if (!http_guard_request(r))
+			return r->queued ? MHD_YES : MHD_NO;
 		/* A declared length over the cap is refused before the body is read. */
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -955,6 +1021,7 @@ s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	http_req_t *r = *con_cls;
 
+	http_guard_done(conn);
 	if (r == NULL)
 		return;
 	if (r->body)
@@ -983,8 +1050,8 @@ s_mhd_log(void *cls, const char *fmt, va_list ap)
 /* ---------------------------------------------------------------- start */
 
 /* Parses "ADDR:PORT": IPv4, [IPv6] or a host name; port 0..65535. */
-static int
-s_parse_bind(const char *spec, struct sockaddr_storage *ss, char *err, size_t errlen)
+int
+http_parse_bind(const char *spec, struct sockaddr_storage *ss, char *err, size_t errlen)
 {
 	char host[CFG_MAX_STR], *end;
 	const char *colon, *h0 = spec;
@@ -1035,6 +1102,24 @@ bad:
 	return -1;
 }
 
+/* The host part of "HOST:PORT", when it is a name (not an address or a
+ * wildcard): the name staff were told to use. */
+static void
+s_bind_name(http_t *h, const char *spec)
+{
+	char host[CFG_MAX_STR];
+	const char *colon = strrchr(spec, ':');
+	unsigned char bin[16];
+	size_t n;
+
+	if (spec[0] == '[' || colon == NULL || (n = (size_t)(colon - spec)) >= sizeof(host))
+		return;
+	memcpy(host, spec, n);
+	host[n] = 0;
+	if (inet_pton(AF_INET, host, bin) != 1)
+		http_guard_add_name(h, host);
+}
+
 http_t *
 http_start(node_t *n, sess_table_t *sessions, char *err, size_t errlen)
 {
@@ -1043,9 +1128,11 @@ http_start(node_t *n, sess_table_t *sessions, char *err, size_t errlen)
 	const union MHD_DaemonInfo *di;
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 	                 MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	struct MHD_OptionItem opt[16];
+	int no = 0;
 	http_t *h;
 
-	if (s_parse_bind(cfg->http, &ss, err, errlen) != 0)
+	if (http_parse_bind(cfg->http, &ss, err, errlen) != 0)
 		return NULL;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
@@ -1061,16 +1148,43 @@ http_start(node_t *n, sess_table_t *sessions, char *err, size_t errlen)
 	snprintf(h->site, sizeof(h->site), "%s", cfg->name);
 	h->max_body = cfg->limits.max_http_body;
 	h->login_per_minute = cfg->limits.login_per_minute ? cfg->limits.login_per_minute : 10;
+	h->hsts_max_age = cfg->tls.hsts_max_age;
 	atomic_init(&h->stopping, 0);
 	pthread_mutex_init(&h->rl_lock, NULL);
-	pthread_mutex_init(&h->dummy_lock, NULL);
 	pthread_mutex_init(&h->fig_lock, NULL);
-	h->mhd = MHD_start_daemon(
-	    flags, 0, NULL, NULL, s_access, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
-	    s_completed, h, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, h, MHD_OPTION_END);
+	if (http_guard_start(h, cfg, err, errlen) != 0) {
+		http_stop(&h);
+		return NULL;
+	}
+	s_bind_name(h, cfg->http);
+	if (http_tls_setup(h, cfg, &ss, err, errlen) != 0) {
+		http_stop(&h);
+		return NULL;
+	}
+	/* Limits are ours (http_guard.c): libmicrohttpd's per-address cap
+	 * cannot spare a reverse proxy, and its timeout restarts on every
+	 * byte. Its own total stays as a backstop. */
+	opt[no++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
+	opt[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, h->max_conns, NULL};
+	opt[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
+	                                    (intptr_t)(h->deadline_ms / 1000), NULL};
+	opt[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 128 * 1024, NULL};
+	opt[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)s_completed, h};
+	opt[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
+	                                    (intptr_t)http_guard_notify, h};
+	opt[no++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)s_mhd_log, h};
+	/* Strict: a Host header in HTTP/1.1, no space in the request target. */
+	opt[no++] = (struct MHD_OptionItem){MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL};
+	if (h->tls) {
+		flags |= MHD_USE_TLS;
+		opt[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert};
+		opt[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key};
+		opt[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+		                                    (void *)http_tls_priorities()};
+	}
+	opt[no++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	h->mhd = MHD_start_daemon(flags, 0, http_guard_accept, h, s_access, h, MHD_OPTION_ARRAY, opt,
+	                          MHD_OPTION_END);
 	if (h->mhd == NULL) {
 		snprintf(err, errlen, "http: cannot listen on %s: %s", cfg->http,
 		         errno ? strerror(errno) : "libmicrohttpd refused");
@@ -1079,7 +1193,17 @@ http_start(node_t *n, sess_table_t *sessions, char *err, size_t errlen)
 	}
 	di = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	h->port = di ? di->port : 0;
-	log_info("http", "listening on %s port %u", cfg->http, h->port);
+	if (http_tls_redirect_start(h, cfg, err, errlen) != 0) {
+		http_stop(&h);
+		return NULL;
+	}
+	{
+		/* The address as configured, with the port bound (it may say 0). */
+		const char *colon = strrchr(cfg->http, ':');
+		int hostlen = colon ? (int)(colon - cfg->http) : (int)strlen(cfg->http);
+		log_info("http", "listening on %s://%.*s:%u", h->tls ? "https" : "http", hostlen,
+		         cfg->http, h->port);
+	}
 	return h;
 }
 
@@ -1092,14 +1216,16 @@ http_stop(http_t **self_p)
 		return;
 	/* Streams see the flag within SSE_WAIT_MS; MHD then joins their threads. */
 	atomic_store(&h->stopping, 1);
+	if (h->redirect)
+		MHD_stop_daemon(h->redirect);
 	if (h->mhd)
 		MHD_stop_daemon(h->mhd);
+	http_guard_stop(h);
+	http_tls_free(h);
 	pthread_mutex_destroy(&h->rl_lock);
-	pthread_mutex_destroy(&h->dummy_lock);
 	pthread_mutex_destroy(&h->fig_lock);
 	for (size_t i = 0; i < HTTP_FIG_SLOTS; i++)
 		json_decref(h->fig[i].json);
-	json_decref(h->dummy);
 	free(h->rl);
 	free(h);
 	*self_p = NULL;

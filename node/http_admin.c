@@ -131,7 +131,7 @@ api_admin_user_disable(http_req_t *r, const char *handle)
 		return http_fail(r, 400, "self", NULL, NULL, "you cannot disable your own account");
 	if ((rc = users_disable(r->h->node, handle, err, sizeof(err))) != 0)
 		return s_refused(r, rc, "already_disabled", handle, err);
-	sess_close_handle(r->h->sess, handle);
+	sess_close_handle(r->h->sess, handle, NULL);
 	return http_reply(r, 200, json_pack("{s:s, s:b}", "handle", handle, "disabled", 1));
 }
 
@@ -151,7 +151,7 @@ api_admin_user_password(http_req_t *r, const char *handle)
 		return s_refused(r, rc, "conflict", handle, err);
 	}
 	/* Sessions opened with the old key end: it is revoked. */
-	sess_close_handle(r->h->sess, handle);
+	sess_close_handle(r->h->sess, handle, NULL);
 	rc = http_reply(r, 200, json_pack("{s:s, s:s}", "handle", handle, "password", pw));
 	sodium_memzero(pw, sizeof(pw));
 	return rc;
@@ -232,7 +232,7 @@ api_admin_user_edit(http_req_t *r, const char *handle)
 		return s_refused(r, rc, "user_disabled", handle, err);
 	/* A role is read at login: sessions opened with the old one end. */
 	if (admin >= 0)
-		sess_close_handle(r->h->sess, handle);
+		sess_close_handle(r->h->sess, handle, NULL);
 	if ((u = s_user(r, handle)) == NULL)
 		return http_fail(r, 404, "no_user", NULL, NULL, "no such user");
 	return http_reply(r, 200, u);

@@ -191,37 +191,20 @@ s_need_post(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_KEY_
 
 static const char *const s_login_keys[] = {"handle", "password", NULL};
 
-/* A key backup nobody can open: unknown handles cost the same argon2id run
- * as known ones, so the timing does not tell which handles exist. */
-static json_t *
-s_dummy_backup(http_t *h)
-{
-	json_t *d;
+#define DEVICE_COOKIE "comptoir_device"
 
-	pthread_mutex_lock(&h->dummy_lock);
-	if (h->dummy == NULL) {
-		uint8_t seed[CPT_SEED_LEN];
-		char pw[32];
-		randombytes_buf(seed, sizeof(seed));
-		acct_password_generate(pw);
-		h->dummy = acct_backup_make("nobody", seed, pw);
-		sodium_memzero(seed, sizeof(seed));
-		sodium_memzero(pw, sizeof(pw));
-	}
-	d = json_incref(h->dummy);
-	pthread_mutex_unlock(&h->dummy_lock);
-	return d;
-}
-
-/* Loads the newest key backup of key: its body, new reference, or NULL. */
+/* Loads the newest key backup of key: its body, new reference, or NULL;
+ * *ts (when not NULL) gets its timestamp. */
 static json_t *
-s_load_backup(store_t *st, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN])
+s_load_backup(store_t *st, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], uint64_t *ts)
 {
 	MDB_val k = {CPT_KEY_LEN, (void *)key}, v;
 	evt_t ev;
 
 	if (mdb_get(txn, st->dbi[DB_BACKUPS], &k, &v) != 0 || v.mv_size != 8 + CPT_ID_LEN)
 		return NULL;
+	if (ts)
+		*ts = store_get_u64(v.mv_data);
 	k.mv_size = CPT_ID_LEN;
 	k.mv_data = (uint8_t *)v.mv_data + 8;
 	if (mdb_get(txn, st->dbi[DB_EVENTS], &k, &v) != 0 ||
@@ -251,14 +234,59 @@ s_is_site_admin(http_t *h, const json_t *rec)
 	return by && strcmp(by, hex) == 0;
 }
 
+/* 429 with Retry-After: too many attempts from this address or on this account. */
 static int
-s_login_failed(http_req_t *r)
+s_too_many(http_req_t *r, unsigned retry, const char *msg)
 {
+	char ra[16];
+	const char *hdr[] = {"Retry-After", ra, NULL};
+
+	snprintf(ra, sizeof(ra), "%u", retry ? retry : 1);
+	return http_reply_hdr(r, 429, json_pack("{s:s, s:i}", "error", msg, "retry_after",
+	                                        (int)(retry ? retry : 1)),
+	                      hdr);
+}
+
+static int
+s_kdf_busy(http_req_t *r)
+{
+	const char *hdr[] = {"Retry-After", "1", NULL};
+
+	return http_reply_hdr(r, 503,
+	                      json_pack("{s:s}", "error", "too many logins at once, try again"), hdr);
+}
+
+static int
+s_login_failed(http_req_t *r, const char *handle, int trusted)
+{
+	acct_login_done(handle, trusted, -1, hlc_wall_ms());
 	node_count_login(r->h->node, 0);
 	log_info("http", "failed login from %s", r->addr);
 	return http_fail(r, 401, "wrong_login", NULL, NULL, "wrong handle or password");
 }
 
+/* The user record's enrolling site and time: what the session is checked
+ * against (sess_anchor_t). 0, or -1 when the record lacks them. */
+static int
+s_anchor(const json_t *rec, uint64_t backup_ts, sess_anchor_t *a)
+{
+	const char *by = json_string_value(json_object_get(rec, "by"));
+	json_t *ts = json_object_get(rec, "ts");
+
+	memset(a, 0, sizeof(*a));
+	if (by == NULL || cpt_unhex32(a->site, by, strlen(by)) != 0 || !json_is_integer(ts))
+		return -1;
+	a->enrol_ms = HLC_MS((uint64_t)json_integer_value(ts));
+	a->backup_ts = backup_ts;
+	return 0;
+}
+
+/*
+ * Login. In order, before any argon2id run: the per-address bucket, then
+ * the account's back-off (a browser holding this handle's device cookie is
+ * not held back by it). A handle that does not exist runs no KDF: it waits
+ * for a slot as a login would and sleeps about a KDF's time (acct_kdf_pause).
+ */
 int
 api_login(http_req_t *r)
 {
@@ -266,12 +294,14 @@ api_login(http_req_t *r)
 	json_t *body, *backup = NULL, *person = NULL, *rec = NULL, *out;
 	const char *handle, *pw;
 	uint8_t key[CPT_KEY_LEN];
-	char token[SESS_TOKEN_LEN + 1], cookie[128];
+	char token[SESS_TOKEN_LEN + 1], cookie[128], dcookie[160], dev[ACCT_DEVICE_LEN + 1];
 	sess_info_t info;
+	sess_anchor_t anchor;
 	key_sign_t *kp;
 	MDB_txn *txn;
+	uint64_t backup_ts = 0;
 	unsigned retry = 0;
-	int rc = 0, known, admin, disabled;
+	int rc = 0, known, admin, disabled, trusted;
 
 	if (!http_need_json(r, &body))
 		return 0;
@@ -282,59 +312,65 @@ api_login(http_req_t *r)
 		return 0;
 	}
 	if (!http_login_allowed(h, r->addr, &retry)) {
-		char ra[16];
-		const char *hdr[] = {"Retry-After", ra, NULL};
 		json_decref(body);
-		snprintf(ra, sizeof(ra), "%u", retry);
 		log_warnx("http", "login rate limit reached by %s", r->addr);
-		return http_reply_hdr(r, 429,
-		                      json_pack("{s:s, s:i}", "error",
-		                                "too many login attempts, try later", "retry_after",
-		                                (int)retry),
-		                      hdr);
+		return s_too_many(r, retry, "too many login attempts, try later");
+	}
+	trusted = acct_device_check(node_site_key(h->node), handle,
+	                            MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, DEVICE_COOKIE));
+	if (!acct_login_allow(handle, trusted, hlc_wall_ms(), &retry)) {
+		/* The handle is logged only when it is one (no newline in the log). */
+		log_warnx("http", "login of %s refused from %s: the account is in back-off",
+		          vw_valid_handle(handle) ? handle : "(not a handle)", r->addr);
+		json_decref(body);
+		return s_too_many(r, retry, "too many failed logins on this account, try later");
 	}
 	if (!s_read_begin(r, &txn)) {
+		acct_login_done(handle, trusted, 0, hlc_wall_ms());
 		json_decref(body);
 		return 0;
 	}
 	known = vw_valid_handle(handle) && view_key_of(h->st, txn, handle, key) == 0;
 	if (known) {
-		backup = s_load_backup(h->st, txn, key);
+		backup = s_load_backup(h->st, txn, key, &backup_ts);
 		person = view_person(h->st, txn, handle);
 		rec = view_key_info(h->st, txn, key);
 	}
 	store_read_end(h->st, &txn);
-	if (backup == NULL || person == NULL || rec == NULL) {
-		json_t *d = s_dummy_backup(h);
-		if (d) {
-			key_sign_t *x = acct_backup_open(d, pw, &rc);
-			key_sign_destroy(&x);
-		}
-		json_decref(d);
+	if (backup == NULL || person == NULL || rec == NULL ||
+	    s_anchor(rec, backup_ts, &anchor) != 0) {
 		json_decref(backup);
 		json_decref(person);
 		json_decref(rec);
+		rc = acct_kdf_pause();
+		if (rc == CPT_EAGAIN) {
+			acct_login_done(handle, trusted, 0, hlc_wall_ms());
+			json_decref(body);
+			return s_kdf_busy(r);
+		}
+		rc = s_login_failed(r, handle, trusted);
 		json_decref(body);
-		return s_login_failed(r);
+		return rc;
 	}
-	kp = acct_backup_open(backup, pw, &rc);
+	kp = acct_backup_open(backup, pw, trusted, &rc);
 	json_decref(backup);
 	if (kp == NULL) {
 		json_decref(person);
 		json_decref(rec);
-		json_decref(body);
-		if (rc == CPT_EAGAIN) {
-			const char *hdr[] = {"Retry-After", "1", NULL};
-			return http_reply_hdr(
-			    r, 503,
-			    json_pack("{s:s}", "error", "too many logins at once, try again"), hdr);
+		if (rc == CPT_EAUTH) {
+			rc = s_login_failed(r, handle, trusted);
+			json_decref(body);
+			return rc;
 		}
-		if (rc == CPT_EAUTH)
-			return s_login_failed(r);
-		log_warnx("http", "key backup of %s cannot be opened: %s", handle,
-		          cpt_strerror(rc));
+		acct_login_done(handle, trusted, 0, hlc_wall_ms());
+		json_decref(body);
+		if (rc == CPT_EAGAIN)
+			return s_kdf_busy(r);
+		log_warnx("http", "key backup of %s cannot be opened: %s", handle, cpt_strerror(rc));
 		return http_error(r, 500, NULL, "the key backup of this account is unreadable");
 	}
+	/* The password was right: what follows is not a failed guess. */
+	acct_login_done(handle, trusted, 1, hlc_wall_ms());
 	disabled = json_is_true(json_object_get(person, "disabled"));
 	admin = s_is_site_admin(h, rec);
 	json_decref(rec);
@@ -345,7 +381,7 @@ api_login(http_req_t *r)
 		node_count_login(h->node, 0);
 		return http_fail(r, 403, "disabled", NULL, NULL, "this account is disabled");
 	}
-	rc = sess_open(h->sess, &kp, handle, admin, token, &info);
+	rc = sess_open(h->sess, &kp, handle, admin, &anchor, token, &info);
 	key_sign_destroy(&kp); /* NULL when the table took it */
 	if (rc != 0) {
 		json_decref(person);
@@ -362,11 +398,26 @@ api_login(http_req_t *r)
 	snprintf(cookie, sizeof(cookie), "comptoir_session=%s; Path=/; HttpOnly; SameSite=Strict",
 	         token);
 	sodium_memzero(token, sizeof(token));
+	/* This browser is now known for this handle (a year): guesses by others
+	 * on the account do not hold it back. */
+	acct_device_cookie(node_site_key(h->node), handle, dev);
+	snprintf(dcookie, sizeof(dcookie),
+	         DEVICE_COOKIE "=%s; Path=/api/login; HttpOnly; SameSite=Strict; Max-Age=31536000",
+	         dev);
 	out = json_pack("{s:s, s:s, s:b, s:o}", "handle", info.handle, "csrf_token", info.csrf,
 	                "admin", info.admin, "person", person);
 	json_decref(body);
 	{
-		const char *hdr[] = {"Set-Cookie", cookie, NULL};
+		/* The session's cookie last: one reader of a single Set-Cookie sees it. */
+		const char *hdr[5];
+		int k = 0;
+		if (dev[0]) {
+			hdr[k++] = "Set-Cookie";
+			hdr[k++] = dcookie;
+		}
+		hdr[k++] = "Set-Cookie";
+		hdr[k++] = cookie;
+		hdr[k] = NULL;
 		http_reply_hdr(r, 200, out, hdr);
 	}
 	sodium_memzero(cookie, sizeof(cookie));
@@ -403,21 +454,15 @@ s_me(http_req_t *r, int optional)
 	MDB_txn *txn;
 	json_t *person;
 
-	if (optional && !http_has_session(r))
+	/* http_has_session has checked the key state (disabled, reset). */
+	if (optional && http_has_session(r) == 0)
 		return http_reply(r, 200, json_pack("{s:b, s:o}", "logged_in", 0, "limits", s_limits()));
 	if (!http_need_session(r) || !s_read_begin(r, &txn))
 		return 0;
 	person = view_person(r->h->st, txn, r->sess.handle);
 	store_read_end(r->h->st, &txn);
-	if (person == NULL || json_is_true(json_object_get(person, "disabled"))) {
-		/* Disabled since the login: the session goes too. */
-		json_decref(person);
-		sess_close(r->h->sess, r->token);
-		if (optional)
-			return http_reply(r, 200, json_pack("{s:b, s:o}", "logged_in", 0, "limits",
-			                                    s_limits()));
-		return http_error(r, 401, NULL, "not logged in");
-	}
+	if (person == NULL)
+		return http_error(r, 500, NULL, "no profile for %s", r->sess.handle);
 	return http_reply(r, 200,
 	                  json_pack("{s:b, s:s, s:s, s:b, s:o, s:o}", "logged_in", 1, "handle",
 	                            r->sess.handle, "csrf_token", r->sess.csrf, "admin",
@@ -434,6 +479,108 @@ int
 api_session(http_req_t *r)
 {
 	return s_me(r, 1);
+}
+
+static const char *const s_password_keys[] = {"old", "new", NULL};
+
+/*
+ * A person changes their own password: the current key backup is opened
+ * with the old one and the SAME seed is sealed under the new one, published
+ * as a new key-backup event. The key, the handle and everything signed stay;
+ * the person's other sessions close (here now, at other sites when the event
+ * arrives: their anchor's backup is no longer the newest).
+ */
+int
+api_me_password(http_req_t *r)
+{
+	http_t *h = r->h;
+	json_t *body, *backup, *nb;
+	const char *old, *pw;
+	uint8_t *seed;
+	uint64_t old_ts = 0, new_ts = 0;
+	ingest_res_t res;
+	key_sign_t *kp;
+	MDB_txn *txn;
+	unsigned retry = 0;
+	int rc;
+
+	if (!http_need_csrf(r) || !http_need_json(r, &body))
+		return 0;
+	if (!s_only_keys(r, body, s_password_keys) ||
+	    (old = s_want_str(r, body, "old", 0, ACCT_MAX_PASSWORD)) == NULL ||
+	    (pw = s_want_str(r, body, "new", ACCT_MIN_PASSWORD, ACCT_MAX_PASSWORD)) == NULL) {
+		json_decref(body);
+		return 0;
+	}
+	/* Guessing the old password from an open session costs what a login
+	 * does: the address's bucket, and a failure on the account. The
+	 * account's back-off does not stop it (a signed-in person is trusted,
+	 * as a known browser is: acct_login_allow would always say yes). */
+	if (!http_login_allowed(h, r->addr, &retry)) {
+		json_decref(body);
+		return s_too_many(r, retry, "too many password attempts, try later");
+	}
+	if (!s_read_begin(r, &txn)) {
+		json_decref(body);
+		return 0;
+	}
+	backup = s_load_backup(h->st, txn, r->sess.key, &old_ts);
+	store_read_end(h->st, &txn);
+	if (backup == NULL) {
+		json_decref(body);
+		return http_error(r, 500, NULL, "no key backup for %s", r->sess.handle);
+	}
+	kp = acct_backup_open(backup, old, 1, &rc);
+	json_decref(backup);
+	if (kp == NULL) {
+		acct_login_done(r->sess.handle, 1, rc == CPT_EAUTH ? -1 : 0, hlc_wall_ms());
+		json_decref(body);
+		if (rc == CPT_EAUTH)
+			return http_error(r, 403, "old", "the current password is wrong");
+		if (rc == CPT_EAGAIN)
+			return s_kdf_busy(r);
+		return http_error(r, 500, NULL, "the key backup cannot be opened: %s", cpt_strerror(rc));
+	}
+	acct_login_done(r->sess.handle, 1, 1, hlc_wall_ms());
+	if (sodium_memcmp(key_sign_public(kp), r->sess.key, CPT_KEY_LEN) != 0 ||
+	    (seed = sodium_malloc(CPT_SEED_LEN)) == NULL) {
+		key_sign_destroy(&kp);
+		json_decref(body);
+		return http_error(r, 500, NULL, "the key backup does not hold this session's key");
+	}
+	key_sign_seed(kp, seed);
+	key_sign_destroy(&kp);
+	nb = acct_backup_make(r->sess.handle, seed, pw);
+	sodium_free(seed);
+	json_decref(body); /* the passwords: r->body is wiped when the request ends */
+	if (nb == NULL)
+		return http_error(r, 500, NULL, "out of memory");
+	/* This session accepts the backup it is about to publish; the others
+	 * see a newer backup than theirs and close. */
+	if (sess_rebase(h->sess, r->token, UINT64_MAX) != 0) {
+		json_decref(nb);
+		return http_error(r, 401, NULL, "session expired");
+	}
+	rc = s_publish(r, EVT_KEY_BACKUP, nb, &res);
+	json_decref(nb);
+	if (!rc) {
+		/* Not stored (s_publish answered): the session keeps its anchor. */
+		if (sess_rebase(h->sess, r->token, old_ts) != 0)
+			log_warnx("http", "session of %s closed during a password change", r->sess.handle);
+		return 0;
+	}
+	if (store_read_begin(h->st, &txn) == 0) {
+		json_decref(s_load_backup(h->st, txn, r->sess.key, &new_ts));
+		store_read_end(h->st, &txn);
+	}
+	if (new_ts == 0 || sess_rebase(h->sess, r->token, new_ts) != 0) {
+		sess_close_handle(h->sess, r->sess.handle, NULL);
+		return http_error(r, 500, NULL, "the password was changed, but this session cannot "
+		                                "follow: log in again");
+	}
+	sess_close_handle(h->sess, r->sess.handle, r->token);
+	log_info("http", "%s changed their password from %s", r->sess.handle, r->addr);
+	return http_reply(r, 200, json_pack("{s:b}", "changed", 1));
 }
 
 /* ---------------------------------------------------------------- posts */

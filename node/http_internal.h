@@ -1,7 +1,8 @@
 /*
- * Shared by the two files of the HTTP server: http.c (the daemon, requests,
- * replies, sessions and CSRF, the stream, metrics, assets) and http_api.c
- * (the JSON calls). Not for other files.
+ * Shared by the files of the HTTP server: http.c (the daemon, requests,
+ * replies, sessions and CSRF, the stream, metrics, assets), http_api.c and
+ * http_admin.c (the JSON calls), http_guard.c (connections, Host, framing,
+ * proxies) and http_tls.c (HTTPS and the redirect port). Not for other files.
  */
 #ifndef COMPTOIR_HTTP_INTERNAL_H
 #define COMPTOIR_HTTP_INTERNAL_H
@@ -26,6 +27,33 @@ struct http_rl {
 #define HTTP_FIG_SLOTS 8
 #define HTTP_FIG_MAX_AGE_MS 60000
 
+/* One open connection, in the table of http_guard.c (PITFALLS 25). */
+struct http_conn {
+	struct MHD_Connection *conn; /* the connection; NULL: free slot */
+	http_t *h;                   /* the server whose table holds it */
+	int fd;                      /* its socket: shut down when its deadline passes */
+	int family;                  /* AF_INET (IPv4-mapped IPv6 too) or AF_INET6 */
+	uint8_t addr[16];            /* the peer's address, 4 or 16 bytes */
+	int proxy;                   /* the peer is one of trusted_proxies */
+	uint64_t since_ms;           /* monotonic: when its current request began */
+	int stream;                  /* an event stream: no deadline, counted per person */
+	uint8_t person[CPT_KEY_LEN]; /* the stream's person */
+	int cut;                     /* shut down by the deadline; closing */
+};
+
+#define HTTP_MAX_NAMES 64 /* host names answered: http_names, certificate, bind */
+
+/* Counters of the front door, for /metrics. */
+struct http_door_stats {
+	atomic_ullong refused_full;    /* connections refused: max_connections reached */
+	atomic_ullong refused_address; /* refused: max_connections_per_address reached */
+	atomic_ullong refused_direct;  /* refused: plain HTTP from outside loopback/proxies */
+	atomic_ullong cut_deadline;    /* cut: request_timeout passed */
+	atomic_ullong bad_host;        /* requests answered 421/400 for their Host */
+	atomic_ullong bad_framing;     /* requests answered 400/501 for their framing */
+	atomic_ullong streams_refused; /* streams answered 429: max_streams_per_person */
+};
+
 struct http {
 	node_t *node;               /* the node served (not owned) */
 	store_t *st;                /* its store (not owned) */
@@ -38,14 +66,41 @@ struct http {
 	uint32_t login_per_minute;  /* login attempts per address per minute */
 	pthread_mutex_t rl_lock;    /* guards rl */
 	struct http_rl *rl;         /* HTTP_RL_SLOTS buckets */
-	pthread_mutex_t dummy_lock; /* guards dummy */
-	json_t *dummy;              /* key backup opened for unknown handles (timing) */
 	pthread_mutex_t fig_lock;   /* guards fig; held while figures are computed */
 	struct http_fig {
 		unsigned days;      /* the period, 0: free slot */
 		uint64_t at_ms;     /* when computed */
 		json_t *json;       /* the answer */
 	} fig[HTTP_FIG_SLOTS];      /* figures computed in the last HTTP_FIG_MAX_AGE_MS */
+
+	/* The front door (http_guard.c). */
+	pthread_mutex_t conn_lock;  /* guards conns, n_conns, warn_* and reaper_stop */
+	pthread_cond_t conn_cond;   /* wakes the reaper to stop (monotonic clock) */
+	pthread_t reaper;           /* cuts requests past their deadline */
+	int reaper_started;         /* reaper must be joined */
+	int reaper_stop;            /* tells the reaper to end */
+	struct http_conn *conns;    /* max_conns slots */
+	unsigned n_conns;           /* slots in use */
+	unsigned max_conns;         /* limits.max_connections */
+	unsigned per_address;       /* limits.max_connections_per_address */
+	unsigned streams_per_person; /* limits.max_streams_per_person */
+	uint64_t deadline_ms;       /* limits.request_timeout, in ms */
+	uint64_t warn_ms;           /* when the last refusal or cut was logged */
+	unsigned warn_skipped;      /* refusals and cuts not logged since */
+	int plain_restricted;       /* plain HTTP off loopback: loopback and proxies only */
+	size_t n_proxies;           /* trusted_proxies */
+	cfg_net_t proxies[CFG_MAX_PROXIES];
+	size_t n_names;             /* names: host names this node answers to */
+	char names[HTTP_MAX_NAMES][CFG_MAX_STR]; /* lowercase; "*.x" from certificates */
+	struct http_door_stats door; /* counters */
+
+	/* HTTPS (http_tls.c). */
+	int tls;                    /* the main port speaks TLS */
+	char *tls_cert;             /* PEM, kept while the daemon runs */
+	char *tls_key;              /* PEM, wiped when freed */
+	unsigned hsts_max_age;      /* tls.hsts_max_age */
+	struct MHD_Daemon *redirect; /* the plain port answering 308 to https, or NULL */
+	unsigned redirect_port;     /* its port */
 };
 
 /* One request: the body being received, then what the handler learnt. */
@@ -64,6 +119,7 @@ typedef struct http_req {
 	char token[SESS_TOKEN_LEN + 1]; /* the session cookie */
 	sess_info_t sess;               /* the session */
 	char addr[48];                  /* client address as text */
+	int https;                      /* came over TLS, here or at a trusted proxy */
 } http_req_t;
 
 /* Replies. Each queues one response with the common headers, counts it,
@@ -85,7 +141,8 @@ int http_reply_hdr(http_req_t *r, unsigned status, json_t *json, const char *con
 /* Guards of a call: each returns 1 when the request may go on, or queues
  * the error reply (401, 403, 415, 400) and returns 0. */
 int http_need_session(http_req_t *r);
-/* The same without an answer: 1 when the request has a session, else 0. */
+/* The same without an answer: 1 when the request has a session, 0 when it
+ * has none (or it ended), -1 when the store could not be read. */
 int http_has_session(http_req_t *r);
 /* A session and, for a state-changing method, the right X-CSRF-Token. */
 int http_need_csrf(http_req_t *r);
@@ -103,6 +160,7 @@ int api_login(http_req_t *r);
 int api_logout(http_req_t *r);
 int api_me(http_req_t *r);
 int api_session(http_req_t *r);
+int api_me_password(http_req_t *r);
 int api_post_create(http_req_t *r);
 int api_feed(http_req_t *r);
 int api_post_get(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
@@ -125,5 +183,66 @@ int api_admin_user_disable(http_req_t *r, const char *handle);
 int api_admin_user_password(http_req_t *r, const char *handle);
 int api_admin_user_enable(http_req_t *r, const char *handle);
 int api_admin_user_edit(http_req_t *r, const char *handle);
+
+/* ------------------------------------------------ front door (http_guard.c) */
+
+/* Sets up the connection table and starts the reaper thread, from the
+ * limits, trusted_proxies and http_names of cfg. 0, or -1 with err. */
+int http_guard_start(http_t *h, const cfg_t *cfg, char *err, size_t errlen);
+/* Stops the reaper and frees the table; after every daemon has stopped. */
+void http_guard_stop(http_t *h);
+/* Adds a host name answered (lowercase, "*.x" allowed); ignored when full. */
+void http_guard_add_name(http_t *h, const char *name);
+
+/* libmicrohttpd callbacks, cls = the http_t, for every daemon. accept refuses
+ * a connection over max_connections or max_connections_per_address (trusted
+ * proxies exempt), or, in plain_restricted mode, from outside loopback and
+ * the proxies; notify keeps the table. */
+enum MHD_Result http_guard_accept(void *cls, const struct sockaddr *sa, socklen_t len);
+void http_guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                       enum MHD_ConnectionNotificationCode code);
+/* A request of c ended (its answer sent, or it failed): the deadline of the
+ * connection's next request starts now, and a stream is no longer one. */
+void http_guard_done(struct MHD_Connection *c);
+/* Before a stream opens: 1 when its person has fewer than
+ * max_streams_per_person open (the connection then has no deadline), else
+ * queues 429 and returns 0. Needs r->sess. */
+int http_guard_stream(http_req_t *r);
+/* The checks of a new request, before anything else: its framing (one
+ * Content-Length, or Transfer-Encoding: chunked alone) and its Host header.
+ * 1 when it may go on, else queues 400, 421 or 501 (closing) and returns 0.
+ * Sets r->https. */
+int http_guard_request(http_req_t *r);
+/* The socket of c, or -1. */
+int http_guard_fd(struct MHD_Connection *c);
+/* Has the client of socket fd closed its side (or the connection failed)?
+ * Does not block; 0 for fd -1. */
+int http_guard_hung_up(int fd);
+/* When the peer of c is a trusted proxy, replaces out (the peer's address)
+ * with the client address its X-Forwarded-For names. */
+void http_guard_forwarded_for(struct MHD_Connection *c, char out[48]);
+/* Is the Host header of c one this node answers to? 1 yes; 0 with the
+ * reason in why (for a 421 or 400 reply). name gets the host, lowercase,
+ * without port, when one was sent. */
+int http_guard_host(http_t *h, struct MHD_Connection *c, char *name, size_t namelen,
+                    const char **why, unsigned *status);
+
+/* ---------------------------------------------------- HTTPS (http_tls.c) */
+
+/* "ADDR:PORT" (IPv4, [IPv6] or a name) into ss. 0, or -1 with err. */
+int http_parse_bind(const char *spec, struct sockaddr_storage *ss, char *err, size_t errlen);
+/* Decides how the main port speaks, for cfg bound at ss: with tls.cert and
+ * tls.key, loads and checks them into h (tls, tls_cert, tls_key, the names
+ * of the certificate); without, plain HTTP on loopback, to loopback and
+ * proxies only (plain_restricted) when trusted_proxies are set, or refused.
+ * 0, or -1 with err "file:line:col: ...". */
+int http_tls_setup(http_t *h, const cfg_t *cfg, const struct sockaddr_storage *ss, char *err,
+                   size_t errlen);
+/* The GnuTLS priority string of the HTTPS port. */
+const char *http_tls_priorities(void);
+/* Starts the plain port of tls.redirect_http. 0, or -1 with err. */
+int http_tls_redirect_start(http_t *h, const cfg_t *cfg, char *err, size_t errlen);
+/* Frees what http_tls_load kept (after the daemons stopped). */
+void http_tls_free(http_t *h);
 
 #endif

@@ -49,6 +49,8 @@ enum store_db {
 	DB_REACTIONS,  /* post(32) author(32) reaction -> ts(8) id(32) on(1): the newest (ts, id)
 	                  reaction event of each author and reaction on each post */
 	DB_PENDING_IDS, /* id(32) awaited key(32) -> "": DB_PENDING by event id (sync's has) */
+	DB_SESSIONS,   /* session id(32) -> record (node/sessions.c): local, never replicated,
+	                  not a view; the seed in it is sealed under the browser's cookie */
 	DB_COUNT
 };
 
@@ -197,6 +199,10 @@ int ingest_verify_all(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t err
 /* Is s a valid handle ([a-z0-9][a-z0-9._-]{0,31}) or site name ([a-z0-9][a-z0-9-]{0,62})? */
 int vw_valid_handle(const char *s);
 int vw_valid_site(const char *s);
+/* Is s (len bytes) a valid site title, the name staff read ("Nantes plant"):
+ * 1 to VW_MAX_TITLE bytes of UTF-8 without control characters? */
+#define VW_MAX_TITLE 64
+int vw_valid_title(const char *s, size_t len);
 
 /* Sizes of what people write, in bytes of UTF-8: the one place they are set
  * (event validation, the API's checks, and GET /api/session for the UI). */
@@ -265,16 +271,55 @@ int view_key_of(store_t *st, MDB_txn *txn, const char *handle, uint8_t key[CPT_K
 
 /* argon2id cost of key backups: libsodium's INTERACTIVE limits. */
 #define ACCT_MAX_PASSWORD 1024
+#define ACCT_MIN_PASSWORD 8 /* a password a person chooses (POST /api/me/password) */
 
 /* Makes the body of a key-backup event: the seed sealed under a key derived
- * from password with argon2id. New reference, or NULL. */
+ * from password with argon2id. Waits for a free KDF slot (with priority, see
+ * acct_backup_open). New reference, or NULL. */
 json_t *acct_backup_make(const char *handle, const uint8_t seed[CPT_SEED_LEN], const char *password);
 /* Opens a key-backup body with password; the key is returned in sodium_malloc
  * memory (key_sign_destroy it). NULL with *rc = CPT_EAUTH on a wrong password,
- * CPT_EINVAL on a malformed body, CPT_EAGAIN when too many logins run at once. */
-key_sign_t *acct_backup_open(const json_t *body, const char *password, int *rc);
+ * CPT_EINVAL on a malformed body, CPT_EAGAIN when too many logins run at once.
+ * At most two argon2id runs at once in the process; a caller with priority
+ * (a known browser, a signed-in person) is given a free slot before the
+ * others waiting. */
+key_sign_t *acct_backup_open(const json_t *body, const char *password, int priority, int *rc);
+/* For a login that names no account: waits for a KDF slot as a login would,
+ * gives it back at once, then sleeps about as long as an argon2id run takes
+ * here (measured on the real runs). Unknown handles then cost no KDF, and
+ * answer in about the time a known one does. */
+int acct_kdf_pause(void) CPT_WUR; /* 0, or CPT_EAGAIN as acct_backup_open would */
 /* A random password of 4 groups of 5 letters and digits, "abcde-fghij-...". */
 void acct_password_generate(char out[32]);
+
+/*
+ * Password guesses per account (one table per process, like the KDF slots it
+ * protects). The first ACCT_FREE_FAILURES failures of a handle are free; each
+ * further one makes the handle wait 2^(n-free) s, up to ACCT_MAX_BACKOFF_S,
+ * before the next attempt. Handles that do not exist are counted the same
+ * way, so a 429 tells nothing about which exist. A trusted attempt (a browser
+ * holding a device cookie of this handle, or a signed-in person) is never
+ * held back by the account's failures: a flood of guesses does not lock the
+ * person out of their usual browser. Forgotten an hour after the last failure.
+ */
+#define ACCT_FREE_FAILURES 5
+#define ACCT_MAX_BACKOFF_S 900
+/* May handle be tried now? 1 (then call acct_login_done once), or 0 with
+ * *retry_s, the seconds until it may. now_ms: wall clock. */
+int acct_login_allow(const char *handle, int trusted, uint64_t now_ms, unsigned *retry_s) CPT_WUR;
+/* The attempt allowed by acct_login_allow ended: outcome 1 the password was
+ * right, -1 it was wrong, 0 neither (busy, disabled, error). */
+void acct_login_done(const char *handle, int trusted, int outcome, uint64_t now_ms);
+/* Forgets every account's failures (unit tests). */
+void acct_login_reset(void);
+
+/* Device cookies (the trusted browsers above): a MAC of the handle under a
+ * key derived from the site's signing key, so none is stored and they stay
+ * valid across restarts. out gets ACCT_DEVICE_LEN chars and a NUL. */
+#define ACCT_DEVICE_LEN 43
+void acct_device_cookie(const key_sign_t *site, const char *handle, char out[ACCT_DEVICE_LEN + 1]);
+/* Is cookie (may be NULL) a device cookie of handle from this site? */
+int acct_device_check(const key_sign_t *site, const char *handle, const char *cookie);
 
 /* ------------------------------------------------------------------ node */
 
@@ -318,12 +363,21 @@ vpool_t *node_vpool(node_t *n);
 struct fed_writer *node_fed_writer(node_t *n);
 /* A revocation was stored: links are re-checked (no-op when sync is off). */
 void node_trust_changed(node_t *n);
-/* The state of every peer link (empty when sync is off); returns how many. */
+/* The state of every peer link (empty when sync is off); returns how many.
+ * to_send is what the engine has queued, or, while the link is down or not
+ * yet reconciled, the events stored here since the peer was last in step
+ * when that is more (an upper bound: daemon.c, unsent_t); 0 for a revoked
+ * peer, and for every peer when this site is revoked. */
 size_t node_peers(node_t *n, sync_peer_status_t *out, size_t max);
-/* A peer link as /api/status and status.json show it (docs/API.md), with
- * eta_s, the seconds its backlog still needs at the current rate. New
- * reference, or NULL. */
-json_t *node_peer_json(const sync_peer_status_t *p);
+/* A peer link as /api/status and status.json show it (docs/API.md): its
+ * "state" (connected, unreachable, refused, revoked, expired), "title" when
+ * its certificate has one, eta_s, the seconds its backlog still needs at the
+ * current rate. New reference, or NULL. node_peers_json: every peer. */
+json_t *node_peer_json(node_t *n, const sync_peer_status_t *p);
+json_t *node_peers_json(node_t *n);
+/* Adds to a status object what the node knows of the federation: "title"
+ * and "revoked" of this site, "sites" (fed_sites) and "peers". */
+void node_status_json(node_t *n, json_t *status);
 
 /* Signs body as kind by author with the next HLC timestamp, then submits it.
  * res->id is the event id. Returns 0 when the call ran (see res->rc). */
@@ -399,6 +453,23 @@ size_t fed_peers(node_t *n, sync_peer_conf_t *out, size_t max);
 /* Records a peer this site dials. */
 int fed_peer_add(node_t *n, const uint8_t site_key[CPT_KEY_LEN], const char *endpoint,
 		 const char *site) CPT_WUR;
+/* The watermark of what a peer may lack (daemon.c, "waiting to send"):
+ * events at or after the (ts, id) key from, and since when its link is
+ * down (wall ms, 0 unknown). Kept in the peer's DB_PEERS record, beside
+ * what `peer add` wrote. 0 or a CPT_/LMDB code; _marked: 0 or
+ * CPT_ENOTFOUND when none was kept. fed_peer_keys: the keys of every
+ * DB_PEERS record, up to max; returns how many. */
+int fed_peer_mark(node_t *n, const uint8_t site_key[CPT_KEY_LEN], const uint8_t from[40],
+		  uint64_t down_ms) CPT_WUR;
+int fed_peer_marked(node_t *n, const uint8_t site_key[CPT_KEY_LEN], uint8_t from[40],
+		    uint64_t *down_ms) CPT_WUR;
+size_t fed_peer_keys(node_t *n, uint8_t (*out)[CPT_KEY_LEN], size_t max);
+/* Every site certified here, by name: [{"site", "title" (when its
+ * certificate has one), "key", "revoked", "expired", "self"}]. New
+ * reference (an empty array on a store error). fed_site: the same object
+ * for one site key, or NULL when no site certificate names it. */
+json_t *fed_sites(node_t *n);
+json_t *fed_site(node_t *n, const uint8_t key[CPT_KEY_LEN]);
 /* Reads a "key: value" text file ("-" = stdin) into a JSON object; NULL with
  * "path:line: message" in err. */
 json_t *fed_read_kv(const char *path, char *err, size_t errlen);
@@ -417,21 +488,50 @@ typedef struct sess_info {
 	char csrf[SESS_TOKEN_LEN + 1];/* the token state-changing calls must send */
 } sess_info_t;
 
-sess_table_t *sess_new(size_t max_sessions, uint32_t ttl_s);
+/* What a session stays valid against, checked in the store at every use:
+ * the key not revoked, nor the site that enrolled it before it did, and no
+ * newer key backup (a password changed elsewhere) than the one it opened. */
+typedef struct sess_anchor {
+	uint8_t site[CPT_KEY_LEN]; /* the key of the site that enrolled the user's key */
+	uint64_t enrol_ms;         /* when it did (the enrolment's HLC ms) */
+	uint64_t backup_ts;        /* HLC timestamp of the key backup the login opened */
+} sess_anchor_t;
+
+/*
+ * A table of at most max_sessions sessions, idle for at most ttl_s, at most
+ * per_person of them per handle (a new login closes that person's least
+ * recently used one). With a store (else NULL: memory only, no checks), each
+ * session has a record in DB_SESSIONS, keyed by a hash of the cookie token,
+ * holding the seed sealed under a key derived from the token (which only the
+ * browser keeps): after a restart the records are loaded sealed, and the
+ * first request with the cookie opens its session again. The store must
+ * outlive the table.
+ */
+sess_table_t *sess_new(store_t *st, size_t max_sessions, uint32_t ttl_s, uint32_t per_person);
 void sess_destroy(sess_table_t **self_p);
 /* Opens a session for an unlocked key (ownership passes to the table). Writes
  * the cookie token into token. CPT_EFULL when the table is full. */
 int sess_open(sess_table_t *t, key_sign_t **key, const char *handle, int admin,
-	      char token[SESS_TOKEN_LEN + 1], sess_info_t *info) CPT_WUR;
-/* Looks a token up, refreshes its idle time. 0 or CPT_ENOTFOUND. */
+	      const sess_anchor_t *anchor, char token[SESS_TOKEN_LEN + 1],
+	      sess_info_t *info) CPT_WUR;
+/* Looks a token up, checks the session is still valid in the store (closing
+ * it when not), refreshes its idle time. 0 or CPT_ENOTFOUND. */
 int sess_get(sess_table_t *t, const char *token, sess_info_t *info) CPT_WUR;
 /* Signs with the session's key (under the table lock): node_publish for a session. */
 int sess_publish(sess_table_t *t, const char *token, node_t *n, uint16_t kind, const json_t *body,
 		 ingest_res_t *res) CPT_WUR;
-/* Closes a session, wiping its key. */
+/* The session's anchor now takes the key backup of timestamp backup_ts
+ * (UINT64_MAX: any, while the caller publishes a new one). */
+int sess_rebase(sess_table_t *t, const char *token, uint64_t backup_ts) CPT_WUR;
+/* Closes a session, wiping its key and deleting its record. */
 void sess_close(sess_table_t *t, const char *token);
-/* Closes every session of a handle (user disabled). */
-void sess_close_handle(sess_table_t *t, const char *handle);
+/* Closes every session of a handle (user disabled), but keep_token's when
+ * not NULL (a password changed from that session). */
+void sess_close_handle(sess_table_t *t, const char *handle, const char *keep_token);
+/* Closes the sessions idle too long or no longer valid (see sess_anchor_t);
+ * the node calls it every few seconds, so an unlocked seed does not outlive
+ * its session in memory. */
+void sess_sweep(sess_table_t *t);
 size_t sess_count(sess_table_t *t);
 
 /* ------------------------------------------------------------------ http */
@@ -443,6 +543,12 @@ http_t *http_start(node_t *n, sess_table_t *sessions, char *err, size_t errlen);
 void http_stop(http_t **self_p);
 /* The port actually bound (for "127.0.0.1:0"). */
 unsigned http_port(const http_t *h);
+/* Checks the HTTP settings of cfg as http_start would, without listening:
+ * the bind addresses, the TLS certificate and key (read, parsed, one the
+ * other's), plain HTTP on an address that is not loopback. Warnings (a
+ * certificate about to expire) are logged. 0, or CPT_ECONFIG with err
+ * "file:line:column: what is wrong". */
+int http_check(const cfg_t *cfg, char *err, size_t errlen) CPT_WUR;
 
 /* -------------------------------------------------------------------- cli */
 

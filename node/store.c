@@ -20,6 +20,7 @@ static const char *const s_db_names[DB_COUNT] = {
 	[DB_HANDLES] = "handles",   [DB_BACKUPS] = "backups",	    [DB_POSTS_V1] = "posts",
 	[DB_FEED] = "feed",	    [DB_PROFILES] = "profiles",	    [DB_MENTIONS] = "mentions", [DB_PEERS] = "peers", [DB_BUCKETS] = "buckets",
 	[DB_REACTIONS] = "reactions", [DB_PENDING_IDS] = "pending_ids",
+	[DB_SESSIONS] = "sessions",
 };
 
 /* Map size at creation and growth step. A test may define smaller ones before
@@ -485,6 +486,14 @@ store_rebuild(store_t *st, MDB_txn *txn, enum store_db db, enum store_db from, s
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+static int
+s_drop_sessions_fn(MDB_txn *txn, void *arg)
+{
+	store_t *st = arg;
+
+	return mdb_drop(txn, st->dbi[DB_SESSIONS], 0);
+}
+
 int
 store_backup(store_t *st, const char *dest_dir, char *err, size_t errlen)
 {
@@ -509,5 +518,19 @@ store_backup(store_t *st, const char *dest_dir, char *err, size_t errlen)
 	/* The copy holds every event: private like the original. */
 	snprintf(path, sizeof(path), "%s/store/data.mdb", dest_dir);
 	chmod(path, 0600);
+	/* But no login sessions: a restored backup must not bring back one
+	 * closed since (nor a seeded site open another site's). */
+	{
+		store_t *copy = NULL;
+		if ((rc = store_open(&copy, dest_dir, 0, err, errlen)) != 0)
+			return rc;
+		rc = store_write(copy, s_drop_sessions_fn, copy);
+		store_close(&copy);
+		if (rc != 0) {
+			snprintf(err, errlen, "%s: cannot drop the session records: %s", dest_dir,
+			         rc > -100 ? cpt_strerror(rc) : mdb_strerror(rc));
+			return rc > -100 ? rc : CPT_EIO;
+		}
+	}
 	return 0;
 }

@@ -52,6 +52,23 @@ vw_valid_site(const char *s)
 	return s_is_name(s, strlen(s), 63, "-");
 }
 
+int
+vw_valid_title(const char *s, size_t len)
+{
+	json_t *probe;
+
+	if (len < 1 || len > VW_MAX_TITLE)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	/* UTF-8 (a JSON string is; command-line input may not be). */
+	if ((probe = json_stringn(s, len)) == NULL)
+		return 0;
+	json_decref(probe);
+	return 1;
+}
+
 /* Field checks write why and return 0 when the field is wrong. */
 static int
 s_want_str(const json_t *b, const char *name, size_t min, size_t max, char *why, size_t wl)
@@ -154,6 +171,15 @@ vw_validate(const evt_t *ev, const json_t *b, char *why, size_t wl)
 		     s_want_int(b, "not_after", why, wl);
 		if (ok && !vw_valid_site(json_string_value(json_object_get(b, "site")))) {
 			snprintf(why, wl, "\"site\" is not a valid site name");
+			ok = 0;
+		}
+		/* Optional: the name staff read ("Nantes plant"). */
+		if (ok && json_object_get(b, "title") &&
+		    (!json_is_string(json_object_get(b, "title")) ||
+		     !vw_valid_title(json_string_value(json_object_get(b, "title")),
+				     json_string_length(json_object_get(b, "title"))))) {
+			snprintf(why, wl, "\"title\" must be 1 to %d bytes without control characters",
+				 VW_MAX_TITLE);
 			ok = 0;
 		}
 		if (ok && (!json_is_array(eps) || json_array_size(eps) > 16)) {
@@ -262,6 +288,8 @@ vw_site_cert(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *bod
 			"id", hex, "ts", (json_int_t)ev->ts);
 	if (rec == NULL)
 		return CPT_ENOMEM;
+	if (json_is_string(json_object_get(body, "title")))
+		json_object_set(rec, "title", json_object_get(body, "title"));
 	rc = ig_put_json(txn, ctx->st->dbi[DB_KEYS], sk, CPT_KEY_LEN, rec);
 	json_decref(rec);
 	return rc;

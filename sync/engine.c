@@ -36,6 +36,7 @@
 #define DIAL_MIN_MS    500    /* first redial after a refused handshake */
 #define DIAL_MAX_MS    8000   /* longest wait between dials */
 #define READ_BURST     64     /* messages read from one socket per round */
+#define REVOKE_GRACE_MS 1000  /* a revoked peer's link stays open this long for what was sent */
 #define CMD_ENDPOINT   "inproc://comptoir-sync-cmd"
 #define MON_EVENTS                                                                             \
 	(ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |                \
@@ -68,6 +69,9 @@ typedef struct link {
 	uint64_t last_tx_ms;            /* last message to it */
 	uint64_t ban_until_ms;          /* shut out until then */
 	int revoked;                    /* no longer certified: every message dropped */
+	uint64_t close_ms;              /* revoked: close its connections then, or at the ACK of
+	                                   what was in flight (the revocation itself) */
+	int grace_acks;                 /* ACKs still awaited before that close */
 	int bad;                        /* malformed messages and forged events seen */
 	uint64_t win_ms;                /* start of the current one-second window */
 	uint32_t win_msgs;              /* messages received in it */
@@ -388,15 +392,20 @@ s_dial(sync_t *s, link_t *l)
 	uint8_t sign[CPT_KEY_LEN];
 	char site[64], mon_ep[64], hex[CPT_HEX_ID];
 	const char *why = NULL;
+	int revoked = 0;
 
 	if (l->dealer || l->st.endpoint[0] == 0)
 		return;
 	l->next_dial_ms = s_now() + DIAL_MAX_MS; /* unless all goes well below */
 	if (s_learn(s, l) != 0)
 		why = "no certificate for this site";
-	else if (!s->conf.ops.admit(s->conf.ops.ctx, l->curve, sign, site) ||
-		 memcmp(sign, l->st.site_key, CPT_KEY_LEN) != 0)
+	else if ((revoked = !s->conf.ops.admit(s->conf.ops.ctx, l->curve, sign, site) ||
+			    memcmp(sign, l->st.site_key, CPT_KEY_LEN) != 0))
 		why = "its certificate is revoked or expired";
+	/* What the status page shows: a revoked site is not an outage. */
+	pthread_mutex_lock(&s->lock);
+	l->st.revoked = revoked;
+	pthread_mutex_unlock(&s->lock);
 	if (why) {
 		if (!l->dial_warned) {
 			s_hex(hex, l->st.site_key);
@@ -811,9 +820,20 @@ s_recon_on(sync_t *s, link_t *l, const uint8_t *msg, size_t len)
 		return;
 	}
 	if (done) {
+		/* Over: both sides know it, so that each can tell all the other
+		 * lacks of its events is in its queue (settled, PROTOCOL.md 10.3).
+		 * The message that says so is the one-range Skip; it is not
+		 * answered itself. */
+		static const uint8_t over[3] = {RECON_VERSION, 0, 0};
 		pthread_mutex_lock(&s->lock);
 		l->st.last_reconcile_ms = s_wall();
+		l->st.settled = 1;
 		pthread_mutex_unlock(&s->lock);
+		if (len != sizeof(over) || memcmp(msg, over, sizeof(over)) != 0) {
+			const void *f[1] = {over};
+			size_t fl[1] = {sizeof(over)};
+			s_send(s, l, SYNC_RECON, f, fl, 1);
+		}
 		return;
 	}
 	{
@@ -879,7 +899,10 @@ s_set_connected(sync_t *s, link_t *l, int up)
 	pthread_mutex_lock(&s->lock);
 	l->st.connected = up;
 	l->st.since_ms = s_wall();
-	if (!up)
+	l->st.settled = 0;
+	if (up)
+		l->st.refused = 0;
+	else
 		l->st.to_receive = 0;
 	pthread_mutex_unlock(&s->lock);
 	l->hello_in = 0;
@@ -910,6 +933,16 @@ s_ban(sync_t *s, link_t *l, const char *why)
 	s_close_dealer(l);
 	l->next_dial_ms = l->ban_until_ms;
 	s_drop_incoming(l);
+}
+
+/* Closes every connection with a revoked link, at the end of its grace. */
+static void
+s_revoked_close(link_t *l)
+{
+	s_close_dealer(l);
+	s_drop_incoming(l);
+	l->close_ms = 0;
+	l->grace_acks = 0;
 }
 
 /* ------------------------------------------------------------ receiving */
@@ -1128,6 +1161,13 @@ s_handle(sync_t *s, link_t *l, zmq_msg_t *m, size_t n, int overflow)
 	int type = n > 0 ? sync_msg_type(zmq_msg_data(&m[0]), zmq_msg_size(&m[0])) : -1;
 	uint64_t now = s_now();
 
+	if (l->revoked) {
+		/* In its grace (s_recheck): nothing is taken from it, and the
+		 * ACKs of what was in flight, the revocation among them, end it. */
+		if (type == SYNC_ACK && l->close_ms && --l->grace_acks <= 0)
+			s_revoked_close(l);
+		return;
+	}
 	if (s_since(now, l->win_ms) >= 1000) {
 		l->win_ms = now;
 		l->win_msgs = 0;
@@ -1233,7 +1273,7 @@ s_on_server(sync_t *s)
 		if (getpeername(fd, (struct sockaddr *)&l->fd_addr, &l->fd_addr_len) != 0)
 			l->fd_addr_len = 0;
 	}
-	if (l->ban_until_ms > s_now() || l->revoked) {
+	if (l->ban_until_ms > s_now() || (l->revoked && !l->close_ms)) {
 		s_drop_incoming(l);
 		goto out;
 	}
@@ -1277,14 +1317,20 @@ s_on_monitor(sync_t *s, link_t *l)
 	int overflow;
 	size_t n = s_recv(l->mon, m, 2, &overflow);
 	uint16_t ev = 0;
+	uint32_t value = 0;
 
-	if (n == 2 && zmq_msg_size(&m[0]) >= 6)
+	if (n == 2 && zmq_msg_size(&m[0]) >= 6) {
 		memcpy(&ev, zmq_msg_data(&m[0]), 2);
+		memcpy(&value, (uint8_t *)zmq_msg_data(&m[0]) + 2, 4);
+	}
 	for (size_t i = 0; i < n; i++)
 		zmq_msg_close(&m[i]);
 	switch (ev) {
 	case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
 		l->backoff_ms = DIAL_MIN_MS;
+		pthread_mutex_lock(&s->lock);
+		l->st.refused = 0;
+		pthread_mutex_unlock(&s->lock);
 		break;
 	case ZMQ_EVENT_DISCONNECTED:
 		s_set_connected(s, l, 0);
@@ -1292,11 +1338,21 @@ s_on_monitor(sync_t *s, link_t *l)
 	case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
 	case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
 	case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
-		log_warnx("sync", "handshake with peer site=%s endpoint=%s failed (%s): dialing again in %u ms",
-			  s_name(l), l->st.endpoint,
-			  ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "refused by the peer"
-								 : "the peer does not hold the key of its certificate, or speaks another protocol",
-			  (unsigned)l->backoff_ms);
+		/* Refused at its ZAP stage (the value is the ZAP status code): it
+		 * does not admit this site — our certificate has not reached it
+		 * yet, or we are revoked. The status says so, not "unreachable". */
+		if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+			log_warnx("sync", "handshake with peer site=%s endpoint=%s failed: refused by %s: not "
+					  "admitted (it does not hold this site's certificate yet, or this site is "
+					  "revoked): dialing again in %u ms",
+				  s_name(l), l->st.endpoint, s_name(l), (unsigned)l->backoff_ms);
+		else
+			log_warnx("sync", "handshake with peer site=%s endpoint=%s failed (the peer does not hold "
+					  "the key of its certificate, or speaks another protocol): dialing again in %u ms",
+				  s_name(l), l->st.endpoint, (unsigned)l->backoff_ms);
+		pthread_mutex_lock(&s->lock);
+		l->st.refused = ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? (value ? (int)value : 400) : 0;
+		pthread_mutex_unlock(&s->lock);
 		s_set_connected(s, l, 0);
 		s_close_dealer(l);
 		l->next_dial_ms = s_now() + l->backoff_ms;
@@ -1331,8 +1387,13 @@ s_on_zap(sync_t *s)
 				status = "200";
 				text = "OK";
 				s_hex(uid, sign);
-				if (l)
-					l->revoked = 0; /* certified again (a new certificate) */
+				if (l && l->revoked) { /* certified again (a new certificate) */
+					l->revoked = 0;
+					l->close_ms = 0;
+					pthread_mutex_lock(&s->lock);
+					l->st.revoked = 0;
+					pthread_mutex_unlock(&s->lock);
+				}
 			}
 		}
 	}
@@ -1368,10 +1429,19 @@ s_recheck(sync_t *s)
 		    memcmp(sign, l->st.site_key, CPT_KEY_LEN) == 0)
 			continue;
 		log_warnx("sync", "site=%s is no longer certified: closing its link", s_name(l));
+		/* What was sent to it last is likely the revocation itself: the
+		 * link stays open until that is acknowledged, or a second, so
+		 * that the revoked site learns why nobody answers any more. */
 		l->revoked = 1;
+		l->grace_acks = l->inflight;
+		pthread_mutex_lock(&s->lock);
+		l->st.revoked = 1;
+		pthread_mutex_unlock(&s->lock);
 		s_set_connected(s, l, 0);
-		s_close_dealer(l);
-		s_drop_incoming(l);
+		if (l->grace_acks > 0)
+			l->close_ms = s_now() + REVOKE_GRACE_MS;
+		else
+			s_revoked_close(l);
 	}
 }
 
@@ -1465,6 +1535,8 @@ s_timers(sync_t *s)
 		link_t *l = &s->links[i];
 		if (!l->used)
 			continue;
+		if (l->revoked && l->close_ms && now >= l->close_ms)
+			s_revoked_close(l);
 		if (l->dealer == NULL && l->st.endpoint[0] && !l->revoked && now >= l->next_dial_ms &&
 		    l->ban_until_ms <= now)
 			s_dial(s, l);

@@ -102,6 +102,12 @@ typedef struct sync_peer_status {
 	uint64_t bytes_in, bytes_out;  /* traffic */
 	uint64_t rate_in;              /* events stored from it per second, last seconds */
 	uint64_t reconciliations;      /* reconciliation messages exchanged */
+	int revoked;                   /* its certificate is no longer valid here (revoked or
+	                                  expired): not dialed, refused, its link closed */
+	int refused;                   /* 0, or the ZAP status code (400) with which the peer
+	                                  refused our last handshake: it does not admit us */
+	int settled;                   /* a reconciliation ran to its end since the link came
+	                                  up: to_send is then all it lacks of ours */
 } sync_peer_status_t;
 
 typedef struct sync sync_t;

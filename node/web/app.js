@@ -314,12 +314,6 @@ function siteOf(handle) {
 	return (p && p.home_site) || (a && a.site) || '';
 }
 
-/* How a site is shown. The one place that turns a site id ("nantes") into
- * words: a site's display name plugs in here when the API gives one. */
-function siteLabel(id) {
-	return String(id ?? '');
-}
-
 /* Refreshes the names shown for authors once the directory is known. */
 function refreshNames() {
 	for (const el of document.querySelectorAll('[data-name-of]'))
@@ -471,7 +465,7 @@ function attachMentions(ta) {
 			const li = h('li', { role: 'option', id: `${list.id}-${i}`, 'aria-selected': i === active ? 'true' : 'false', class: i === active ? 'active' : '' },
 				avatar(p.handle, 'small'),
 				h('span', { class: 'ml-name', dir: 'auto' }, userText(prof.name || p.handle)),
-				h('span', { class: 'ml-meta' }, `@${p.handle}`, p.home_site ? [' · ', uspan(siteLabel(p.home_site))] : ''));
+				h('span', { class: 'ml-meta' }, `@${p.handle}`, p.home_site ? [' · ', siteEl(p.home_site)] : ''));
 			li.addEventListener('mousedown', ev => { ev.preventDefault(); pick(i); });
 			return li;
 		}));
@@ -638,7 +632,7 @@ function postCard(post, { open = false } = {}) {
 			h('div', { class: 'post-meta' },
 				h('span', { id: authorId, class: 'author-line' }, personLink(post.author || post.author_key.slice(0, 12))),
 				h('span', { class: 'muted small' }, h('bdi', {}, `@${post.author}`),
-					post.author_site ? [' · ', uspan(siteLabel(post.author_site), { class: 'site-label', title: t('post.site') })] : null,
+					post.author_site ? [' · ', siteEl(post.author_site, { class: 'site-label', title: t('post.site') })] : null,
 					' · ', timeLink, edited)),
 			tools),
 		confirm,
@@ -945,7 +939,7 @@ function commentItem(c, cm) {
 			h('div', { class: 'comment-head' },
 				h('span', {}, personLink(cm.author), ' ',
 					h('span', { class: 'muted small' },
-						cm.author_site ? [uspan(siteLabel(cm.author_site), { class: 'site-label', title: t('post.site') }), ' · '] : null,
+						cm.author_site ? [siteEl(cm.author_site, { class: 'site-label', title: t('post.site') }), ' · '] : null,
 						timeEl(cm.created),
 						cm.edited ? [' · ', h('span', { class: 'edited', title: t('post.edited_at', { when: fullDate(cm.edited) }) }, t('post.edited'))] : null)),
 				tools.length ? h('span', { class: 'comment-tools', role: 'group', 'aria-label': t('comment.actions') }, tools) : null),
@@ -1333,11 +1327,11 @@ function fold(s) {
  * profile's words. */
 function siteText(p, withHome = true) {
 	const prof = p.profile || {};
-	const home = p.home_site && withHome ? siteLabel(p.home_site) : '';
+	const home = p.home_site && withHome ? siteName(p.home_site) : '';
 	const own = typeof prof.site === 'string' ? prof.site.trim() : '';
 	if (!own)
-		return home ? [uspan(home)] : [];
-	return [uspan(own), home && !fold(own).includes(fold(home)) ? h('span', { class: 'muted' }, ' (', uspan(home), ')') : null];
+		return home ? [siteEl(p.home_site)] : [];
+	return [uspan(own), home && !fold(own).includes(fold(home)) ? h('span', { class: 'muted' }, ' (', siteEl(p.home_site), ')') : null];
 }
 
 function personCard(p) {
@@ -1351,7 +1345,7 @@ function personCard(p) {
 		h('div', { class: 'person-card-body' },
 			h('a', { class: 'person-name', href: `#/people/${enc(p.handle)}`, dir: 'auto' }, userText(prof.name || p.handle)),
 			h('span', { class: 'muted small' }, `@${p.handle}`,
-				p.home_site ? uspan(siteLabel(p.home_site), { class: 'site-badge', title: t('person.home_site') }) : null),
+				p.home_site ? siteEl(p.home_site, { class: 'site-badge', title: t('person.home_site') }) : null),
 			meta.length ? h('span', { class: 'person-title' }, meta) : null,
 			where.length ? h('span', { class: 'muted small' }, where) : null,
 			Array.isArray(prof.skills) && prof.skills.length
@@ -1494,7 +1488,7 @@ async function viewProfileEdit(main, seq) {
 		field(t('field.bio'), inputs.bio, t('field.bio_hint')),
 		h('div', { class: 'form-row' }, save, h('a', { href: `#/people/${enc(state.me.handle)}`, class: 'btn btn-quiet' }, t('profile.view'))),
 		msg);
-	main.append(form);
+	main.append(form, passwordCard());
 
 	form.addEventListener('submit', async ev => {
 		ev.preventDefault();
@@ -1537,7 +1531,103 @@ async function viewProfileEdit(main, seq) {
 	});
 }
 
+/* A person changes their own password (POST /api/me/password): the same
+ * key sealed under the new one, so nothing they wrote changes. */
+function passwordCard() {
+	const input = (name, auto) => h('input', { type: 'password', name, autocomplete: auto, required: true, maxlength: 1024 });
+	const old = input('current-password', 'current-password');
+	const pw = input('new-password', 'new-password');
+	const again = input('new-password-again', 'new-password');
+	pw.minLength = 8;
+	const save = h('button', { type: 'submit', class: 'btn' }, t('password.save'));
+	const msg = h('p', { class: 'form-msg', role: 'status' });
+	const form = h('form', { class: 'card form password-form' },
+		h('h2', {}, t('password.title')),
+		// For password managers: whose password this is.
+		h('input', { type: 'text', name: 'username', autocomplete: 'username', value: state.me.handle, hidden: true }),
+		field(t('password.current'), old),
+		field(t('password.new'), pw, t('password.new_hint')),
+		field(t('password.confirm'), again),
+		h('div', { class: 'form-row' }, save),
+		msg);
+	const say = (text, error) => {
+		msg.textContent = text;
+		msg.setAttribute('role', error ? 'alert' : 'status');
+	};
+	form.addEventListener('submit', async ev => {
+		ev.preventDefault();
+		say('', false);
+		if (pw.value !== again.value) {
+			say(t('password.mismatch'), true);
+			again.focus();
+			return;
+		}
+		save.disabled = true;
+		save.textContent = t('password.busy');
+		try {
+			await api('POST', '/api/me/password', { old: old.value, new: pw.value });
+			form.reset();
+			say(t('password.done'), false);
+			announce(t('password.done'));
+		} catch (err) {
+			const bad = err.data && err.data.field;
+			if (err.status === 403 && bad === 'old') {
+				say(t('password.wrong'), true);
+				old.focus();
+			} else if (err.status === 400 && bad === 'new') {
+				say(t('password.short'), true);
+				pw.focus();
+			} else if (err.status === 429) {
+				say(t('password.wait', { s: (err.data && err.data.retry_after) || 60 }), true);
+			} else if (err.status !== 401) {
+				say(errorText(err), true);
+			}
+		} finally {
+			save.disabled = false;
+			save.textContent = t('password.save');
+		}
+	});
+	return form;
+}
+
 /* -------------------------------------------------------- connectivity */
+
+/* The name staff read for a site id: its certificate's title, from the
+ * last /api/status (the id until it comes, or when there is none). */
+function siteName(id) {
+	const s = state.status;
+	const x = s && Array.isArray(s.sites) ? s.sites.find(y => y.site === id) : null;
+	return (x && x.title) || id || '';
+}
+
+/* An element showing a site's name, renamed when the status arrives. A
+ * title is words site IT typed: isolated, its overrides shown, as any text
+ * someone wrote (userText). */
+function siteEl(id, attrs = {}) {
+	const name = siteName(id);
+	return h('bdi', { ...attrs, 'data-site-of': id, 'data-site-name': name }, userText(name));
+}
+
+function paintSiteNames() {
+	for (const el of document.querySelectorAll('[data-site-of]')) {
+		const name = siteName(el.dataset.siteOf);
+		if (el.dataset.siteName !== name) {
+			el.dataset.siteName = name;
+			el.replaceChildren(userText(name));
+		}
+	}
+}
+
+/* A peer whose certificate is revoked (or expired): nothing will reach it
+ * again, which is no outage. */
+function peerRevoked(p) {
+	return p.state === 'revoked' || p.state === 'expired';
+}
+
+/* The peers that count for connectivity: not the revoked ones. */
+function livePeers(s) {
+	return (s && Array.isArray(s.peers) ? s.peers : []).filter(p => !peerRevoked(p));
+}
 
 /* What the header indicator says, from the last /api/status. */
 function connSummary() {
@@ -1546,12 +1636,14 @@ function connSummary() {
 		return { cls: 'offline', short: t('conn.offline'), long: t('conn.offline_long') };
 	if (!s)
 		return { cls: 'checking', short: t('conn.checking'), long: t('conn.checking') };
-	const peers = Array.isArray(s.peers) ? s.peers : [];
+	if (s.revoked)
+		return { cls: 'revoked', short: t('conn.self_revoked'), long: t('conn.self_revoked_long') };
+	const peers = livePeers(s);
 	if (!peers.length)
 		return { cls: 'lone', short: t('conn.lone'), long: t('conn.lone_long') };
 	const down = peers.filter(p => !p.connected);
 	if (down.length)
-		return { cls: 'down', short: t('conn.down', { n: down.length }), long: t('conn.down_long', { sites: down.map(p => p.site).join(', ') }) };
+		return { cls: 'down', short: t('conn.down', { n: down.length }), long: t('conn.down_long', { sites: down.map(p => siteName(p.site)).join(', ') }) };
 	const backlog = peers.reduce((a, p) => a + (Number(p.to_send) || 0) + (Number(p.to_receive) || 0), 0);
 	if (backlog > 0)
 		return { cls: 'sync', short: t('conn.syncing'), long: t('conn.syncing_long', { n: backlog }) };
@@ -1564,7 +1656,7 @@ function paintConn() {
 	const el = document.getElementById('conn');
 	const site = document.getElementById('brand-site');
 	if (site) {
-		const name = state.status && state.status.site ? siteLabel(state.status.site) : '';
+		const name = state.status && state.status.site ? siteName(state.status.site) : '';
 		site.replaceChildren(userText(name));
 		site.hidden = !name;
 	}
@@ -1590,20 +1682,23 @@ function paintOutage() {
 	if (!el || !state.me)
 		return;
 	const s = state.status;
-	const down = s && Array.isArray(s.peers) ? s.peers.filter(p => !p.connected) : [];
+	const down = livePeers(s).filter(p => !p.connected);
 	let text = '';
 	if (state.serverDown) {
 		text = t('outage.server');
+	} else if (s && s.revoked) {
+		text = t('outage.self_revoked');
 	} else if (down.length === 1) {
 		const since = peerTime(down[0], 'since');
-		text = `${since ? t('outage.one', { sites: down[0].site, when: clockTime(since) }) : t('outage.many', { sites: down[0].site })} ${t('outage.keep')}`;
+		const name = siteName(down[0].site);
+		text = `${since ? t('outage.one', { sites: name, when: clockTime(since) }) : t('outage.many', { sites: name })} ${t('outage.keep')}`;
 	} else if (down.length > 1) {
-		text = `${t('outage.many', { sites: down.map(p => p.site).join(', ') })} ${t('outage.keep')}`;
+		text = `${t('outage.many', { sites: down.map(p => siteName(p.site)).join(', ') })} ${t('outage.keep')}`;
 	}
 	if (el.textContent !== text)
 		el.textContent = text;
 	el.hidden = !text;
-	el.classList.toggle('outage-server', state.serverDown);
+	el.classList.toggle('outage-server', state.serverDown || Boolean(s && s.revoked));
 }
 
 async function pollStatus() {
@@ -1620,6 +1715,7 @@ async function pollStatus() {
 		state.polling = false;
 	}
 	paintConn();
+	paintSiteNames();
 	if (state.view === 'status')
 		paintStatus();
 	if (state.me)
@@ -1642,11 +1738,21 @@ function statRow(label, value) {
 
 function peerState(p) {
 	const since = peerTime(p, 'since');
+	if (peerRevoked(p))
+		return { cls: 'revoked', text: t(p.state === 'expired' ? 'status.expired' : 'status.revoked') };
 	if (p.connected)
 		return { cls: 'ok', text: since ? t('status.connected_since', { when: clockTime(since) }) : t('status.connected') };
+	if (p.state === 'refused')
+		return { cls: 'down', text: t('status.refused') };
 	if (!since && !peerTime(p, 'last_exchange'))
 		return { cls: 'down', text: t('status.never') };
 	return { cls: 'down', text: since ? t('status.disconnected_since', { when: clockTime(since) }) : t('status.disconnected') };
+}
+
+/* A site's heading: its name, and its id beside it when they differ. */
+function siteHeading(tag, id, attrs) {
+	const name = siteName(id);
+	return h(tag, attrs, name, name !== id ? h('span', { class: 'site-id muted small' }, id) : null);
 }
 
 /* Draws the sites page: this site first, then each peer, like a device list. */
@@ -1664,21 +1770,26 @@ function paintStatus() {
 		return;
 	}
 	const peers = Array.isArray(s.peers) ? s.peers : [];
-	const down = peers.filter(p => !p.connected);
-	const backlog = peers.reduce((a, p) => a + (Number(p.to_send) || 0) + (Number(p.to_receive) || 0), 0);
+	const live = livePeers(s);
+	const down = live.filter(p => !p.connected);
+	const revoked = peers.length - live.length;
+	const backlog = live.reduce((a, p) => a + (Number(p.to_send) || 0) + (Number(p.to_receive) || 0), 0);
 	let summary;
-	if (!peers.length)
+	if (s.revoked)
+		summary = notice(t('status.self_revoked'), 'error');
+	else if (!live.length)
 		summary = notice(t('status.lone'));
 	else if (down.length)
 		summary = h('div', { class: 'notice notice-warn' }, h('p', {}, t('status.some_down', { n: down.length })), h('p', {}, t('status.keeps_working')));
 	else
-		summary = notice(`${t('status.all_ok', { n: peers.length })}${backlog ? ` ${t('status.draining', { n: backlog })}` : ''}`, 'ok');
+		summary = notice(`${t('status.all_ok', { n: live.length })}${backlog ? ` ${t('status.draining', { n: backlog })}` : ''}`, 'ok');
+	const revokedNote = revoked && !s.revoked ? notice(t('status.some_revoked', { n: revoked })) : null;
 
-	const self = h('section', { class: 'card site site-self', 'aria-labelledby': 'site-self-name' },
+	const self = h('section', { class: `card site site-self${s.revoked ? ' site-revoked' : ''}`, 'aria-labelledby': 'site-self-name' },
 		h('header', { class: 'site-head' },
-			h('span', { class: 'dot dot-self', 'aria-hidden': 'true' }),
-			h('h2', { id: 'site-self-name' }, s.site || '—'),
-			h('span', { class: 'site-state state-self' }, t('status.local'))),
+			h('span', { class: `dot ${s.revoked ? 'dot-revoked' : 'dot-self'}`, 'aria-hidden': 'true' }),
+			s.site ? siteHeading('h2', s.site, { id: 'site-self-name' }) : h('h2', { id: 'site-self-name' }, '—'),
+			h('span', { class: `site-state ${s.revoked ? 'state-revoked' : 'state-self'}` }, s.revoked ? t('status.revoked') : t('status.local'))),
 		h('dl', { class: 'site-facts' },
 			statRow(t('status.version'), s.version || '—'),
 			statRow(t('status.uptime'), duration(s.uptime_s)),
@@ -1688,7 +1799,9 @@ function paintStatus() {
 			statRow(t('status.pending'), num(s.pending)),
 			statRow(t('status.sessions'), num(s.sessions))));
 
-	const peerCards = peers.slice().sort((a, b) => Number(a.connected) - Number(b.connected) || String(a.site).localeCompare(String(b.site)))
+	// Outages first, then the sites reachable, the revoked ones last.
+	const rank = p => peerRevoked(p) ? 2 : p.connected ? 1 : 0;
+	const peerCards = peers.slice().sort((a, b) => rank(a) - rank(b) || siteName(a.site).localeCompare(siteName(b.site)))
 		.map(p => {
 			const st = peerState(p);
 			const nameId = uid('site');
@@ -1696,7 +1809,7 @@ function paintStatus() {
 			return h('section', { class: `card site site-${st.cls}`, 'aria-labelledby': nameId, 'data-site': p.site },
 				h('header', { class: 'site-head' },
 					h('span', { class: `dot dot-${st.cls}`, 'aria-hidden': 'true' }),
-					h('h3', { id: nameId }, p.site),
+					siteHeading('h3', p.site, { id: nameId }),
 					h('span', { class: `site-state state-${st.cls}` }, st.text)),
 				h('dl', { class: 'site-facts' },
 					statRow(t('status.last'), last ? timeEl(last) : t('status.never_exchanged')),
@@ -1706,7 +1819,7 @@ function paintStatus() {
 					statRow(t('status.received'), num(p.received))));
 		});
 
-	body.replaceChildren(summary, self);
+	body.replaceChildren(summary, ...(revokedNote ? [revokedNote] : []), self);
 	if (peers.length)
 		body.append(h('h2', { class: 'section-title' }, t('status.peers')), ...peerCards);
 }
@@ -1761,12 +1874,12 @@ async function viewFigures(main, seq, query) {
 	const sum = k => sites.reduce((a, x) => a + (Number(x[k]) || 0), 0);
 	const adoption = figureTable(t('figures.adoption'),
 		[t('figures.site'), t('figures.staff'), t('figures.active'), t('figures.share'), t('figures.posts'), t('figures.comments'), t('figures.reactions')],
-		sites.map(x => [uspan(siteLabel(x.site)), num(x.staff), num(x.active), share(x.active, x.staff), num(x.posts), num(x.comments), num(x.reactions)]),
+		sites.map(x => [siteEl(x.site), num(x.staff), num(x.active), share(x.active, x.staff), num(x.posts), num(x.comments), num(x.reactions)]),
 		sites.length > 1 ? [t('figures.total'), num(sum('staff')), num(sum('active')), share(sum('active'), sum('staff')), num(sum('posts')), num(sum('comments')), num(sum('reactions'))] : null);
 	const pairs = Array.isArray(f.exchange) ? f.exchange : [];
 	const exchange = pairs.length
 		? figureTable(t('figures.exchange'), [t('figures.from'), t('figures.to'), t('figures.comments'), t('figures.reactions')],
-			pairs.map(x => [uspan(siteLabel(x.from)), uspan(siteLabel(x.to)), num(x.comments), num(x.reactions)]), null, 2)
+			pairs.map(x => [siteEl(x.from), siteEl(x.to), num(x.comments), num(x.reactions)]), null, 2)
 		: h('p', { class: 'muted' }, t('figures.no_exchange'));
 	const weeks = Array.isArray(f.weeks) ? f.weeks : [];
 	const most = Math.max(1, ...weeks.map(w => Number(w.active) || 0));
@@ -2061,7 +2174,7 @@ function viewLogin(main) {
 
 	api('GET', '/api/status', null, { quiet401: true }).then(s => {
 		if (s && s.site)
-			site.textContent = t('login.site', { site: s.site });
+			site.textContent = t('login.site', { site: s.title || s.site });
 	}).catch(() => {});
 
 	form.addEventListener('submit', async ev => {

@@ -186,9 +186,13 @@ h_request(hconn_t *c, const char *req, size_t len, hresp_t *r)
 			close_after = 1;
 		if (h_header(c->buf, "Retry-After", v, sizeof(v)) == 0)
 			r->retry = (unsigned)strtoul(v, NULL, 10);
-		if (h_header(c->buf, "Set-Cookie", v, sizeof(v)) == 0 &&
-		    strncmp(v, "comptoir_session=", 17) == 0)
-			snprintf(r->cookie, sizeof(r->cookie), "%.*s", (int)strcspn(v + 17, ";"), v + 17);
+		/* A login sets two cookies (the device one first): find ours. */
+		{
+			const char *p = strstr(c->buf, "\r\nSet-Cookie: comptoir_session=");
+			if (p)
+				snprintf(r->cookie, sizeof(r->cookie), "%.*s", (int)strcspn(p + 31, ";\r"),
+					 p + 31);
+		}
 		c->buf[head_len - 2] = save;
 	}
 	if (head_len + need + 1 > c->cap) {

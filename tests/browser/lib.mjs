@@ -233,7 +233,8 @@ export async function apiSession(site, handle, password) {
 	if (!r.ok)
 		throw new Error(`login ${handle}: ${r.status} ${await r.text()}`);
 	const me = await r.json();
-	const cookie = r.headers.get('set-cookie').split(';')[0];
+	// A login sets two cookies (comptoir_device, then the session): take ours.
+	const cookie = r.headers.getSetCookie().map(c => c.split(';')[0]).find(c => c.startsWith('comptoir_session='));
 	const call = async (method, p, body) => {
 		const res = await fetch(`${site.url}${p}`, {
 			method,

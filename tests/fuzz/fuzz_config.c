@@ -40,7 +40,8 @@ s_check_cfg(const cfg_t *cfg)
 	    cfg->limits.max_pending > 10000000 || cfg->limits.max_http_body < 1024 ||
 	    cfg->limits.max_http_body > 1048576 || cfg->limits.max_sessions < 1 ||
 	    cfg->limits.max_sessions > 100000 || cfg->limits.session_ttl < 60 ||
-	    cfg->limits.session_ttl > 30 * 86400 || cfg->limits.login_per_minute < 1 ||
+	    cfg->limits.session_ttl > 30 * 86400 || cfg->limits.sessions_per_person < 1 ||
+	    cfg->limits.sessions_per_person > 1000 || cfg->limits.login_per_minute < 1 ||
 	    cfg->limits.login_per_minute > 1000 || cfg->limits.max_msg < 65536 ||
 	    cfg->limits.max_msg > 64 * 1048576 || cfg->sync.reconcile_interval < 1 ||
 	    cfg->sync.reconcile_interval > 86400 || cfg->sync.heartbeat_ms < 100 ||

@@ -160,6 +160,7 @@ class Client:
         self.source = source
         self.timeout = timeout
         self.cookie = None
+        self.device = None  # the comptoir_device cookie a login left, as a browser keeps it
         self.csrf = None
         self.handle = None
 
@@ -168,10 +169,15 @@ class Client:
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout or self.timeout,
                                           source_address=src)
 
-    def _headers(self, headers, csrf):
+    def _headers(self, headers, csrf, path=""):
         h = {}
+        cookies = []
         if self.cookie:
-            h["Cookie"] = "comptoir_session=" + self.cookie
+            cookies.append("comptoir_session=" + self.cookie)
+        if self.device and path.startswith("/api/login"):  # its Path
+            cookies.append("comptoir_device=" + self.device)
+        if cookies:
+            h["Cookie"] = "; ".join(cookies)
         if csrf and self.csrf:
             h["X-CSRF-Token"] = self.csrf
         h.update(headers or {})
@@ -180,6 +186,10 @@ class Client:
     def _take_cookie(self, resp):
         for k, v in resp.getheaders():
             if k.lower() != "set-cookie":
+                continue
+            d = re.match(r"\s*comptoir_device=([^;]*)", v)
+            if d:
+                self.device = d.group(1) or None
                 continue
             m = re.match(r"\s*comptoir_session=([^;]*)", v)
             if not m:
@@ -193,7 +203,7 @@ class Client:
                 content_type="application/json", chunked=False):
         """body: a JSON value to send; raw: bytes sent as is. csrf=False leaves
         the X-CSRF-Token header out. Returns a Response."""
-        h = self._headers(headers, csrf)
+        h = self._headers(headers, csrf, path)
         data = None
         if body is not None:
             data = json.dumps(body).encode()

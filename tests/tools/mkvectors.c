@@ -260,6 +260,16 @@ s_valid(struct s_made *post, struct s_made *comment)
 	        "the root certifies site lyon (curve_key is X25519 of the secret c0c1..df)",
 	        &s_root, EVT_SITE_CERT, HLC_MAKE(T0, 0), body, 0, NULL);
 
+	snprintf(body, sizeof(body),
+	         "{\"site\":\"lyon\",\"title\":\"Entrepôt de Lyon\",\"sign_key\":\"%s\","
+	         "\"curve_key\":\"%s\",\"endpoints\":[\"tcp://lyon.intranet.example:7450\"],"
+	         "\"not_before\":%llu,\"not_after\":0}",
+	         s_lyon.hex, curve_hex, (unsigned long long)T0);
+	s_event(&m, "site_cert_lyon_title",
+	        "the root certifies lyon again, now with the title staff read; this newer "
+	        "certificate replaces the first",
+	        &s_root, EVT_SITE_CERT, HLC_MAKE(T0 + 6 * MINUTE, 0), body, 0, NULL);
+
 	snprintf(
 	    body, sizeof(body),
 	    "{\"handle\":\"alice.martin\",\"key\":\"%s\",\"site\":\"lyon\",\"role\":\"admin\"}",

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -95,10 +96,23 @@ test_defaults(void **state)
 	assert_int_equal(cfg.limits.max_http_body, 262144);
 	assert_int_equal(cfg.limits.max_sessions, 10000);
 	assert_int_equal(cfg.limits.session_ttl, 86400);
+	assert_int_equal(cfg.limits.sessions_per_person, 16);
 	assert_int_equal(cfg.limits.login_per_minute, 10);
 	assert_int_equal(cfg.limits.max_msg, 4194304);
 	assert_int_equal(cfg.sync.reconcile_interval, 60);
 	assert_int_equal(cfg.sync.heartbeat_ms, 1000);
+	assert_int_equal(cfg.limits.max_connections, 512);
+	assert_int_equal(cfg.limits.max_connections_per_address, 16);
+	assert_int_equal(cfg.limits.request_timeout, 30);
+	assert_int_equal(cfg.limits.max_streams_per_person, 8);
+	assert_string_equal(cfg.tls.cert, "");
+	assert_string_equal(cfg.tls.key, "");
+	assert_string_equal(cfg.tls.redirect_http, "");
+	assert_int_equal(cfg.tls.hsts_max_age, 31536000);
+	assert_int_equal(cfg.n_http_names, 0);
+	assert_int_equal(cfg.n_proxies, 0);
+	assert_int_equal(cfg.insecure_plain_http, 0);
+	assert_int_equal(cfg.http_at.line, 0);
 }
 
 static void
@@ -146,7 +160,8 @@ test_full_flow(void **state)
 	     " root_key: 0102030405060708090a0b0c0d0e0f101112131415161718191A1B1C1D1E1F20,\n"
 	     " log_level: \"debug\", peers: [],\n"
 	     " limits: {max_body: 256, max_pending: 0, max_http_body: 1048576,\n"
-	     "   max_sessions: 1, session_ttl: 2592000, login_per_minute: 1000,\n"
+	     "   max_sessions: 1, session_ttl: 2592000, sessions_per_person: 1,\n"
+	     "   login_per_minute: 1000,\n"
 	     "   max_msg: 1048576},\n"
 	     " sync: {reconcile_interval: 86400, heartbeat_ms: 100}}\n");
 	assert_string_equal(s_cfg.name, "7x");
@@ -164,6 +179,7 @@ test_full_flow(void **state)
 	assert_int_equal(s_cfg.limits.max_http_body, 1048576);
 	assert_int_equal(s_cfg.limits.max_sessions, 1);
 	assert_int_equal(s_cfg.limits.session_ttl, 2592000);
+	assert_int_equal(s_cfg.limits.sessions_per_person, 1);
 	assert_int_equal(s_cfg.limits.login_per_minute, 1000);
 	assert_int_equal(s_cfg.limits.max_msg, 1048576);
 	assert_int_equal(s_cfg.sync.reconcile_interval, 86400);
@@ -175,11 +191,13 @@ test_upper_bounds(void **state)
 {
 	s_ok(BASE "limits:\n  max_body: 65536\n  max_pending: 10000000\n"
 	          "  max_http_body: 1048576\n  max_sessions: 100000\n  session_ttl: 60\n"
+	          "  sessions_per_person: 1000\n"
 	          "  login_per_minute: 1\n  max_msg: 67108864\n"
 	          "sync:\n  reconcile_interval: 1\n  heartbeat_ms: 60000\n");
 	assert_int_equal(s_cfg.limits.max_pending, 10000000);
 	assert_int_equal(s_cfg.limits.max_sessions, 100000);
 	assert_int_equal(s_cfg.limits.session_ttl, 60);
+	assert_int_equal(s_cfg.limits.sessions_per_person, 1000);
 	assert_int_equal(s_cfg.limits.max_msg, 67108864);
 	assert_int_equal(s_cfg.sync.reconcile_interval, 1);
 	assert_int_equal(s_cfg.sync.heartbeat_ms, 60000);
@@ -249,6 +267,141 @@ test_example_file(void **state)
 	assert_int_equal(s_cfg.limits.max_msg, 4194304);
 	assert_int_equal(s_cfg.sync.reconcile_interval, 60);
 	assert_int_equal(s_cfg.sync.heartbeat_ms, 1000);
+	assert_int_equal(s_cfg.limits.max_connections, 512);
+	assert_int_equal(s_cfg.limits.max_connections_per_address, 16);
+	assert_int_equal(s_cfg.limits.request_timeout, 30);
+	assert_int_equal(s_cfg.limits.max_streams_per_person, 8);
+	assert_string_equal(s_cfg.tls.cert, "/etc/comptoir/tls/paris.crt");
+	assert_string_equal(s_cfg.tls.key, "/etc/comptoir/tls/paris.key");
+	assert_string_equal(s_cfg.tls.redirect_http, "0.0.0.0:8080");
+	assert_int_equal(s_cfg.tls.hsts_max_age, 31536000);
+	assert_int_equal(s_cfg.n_http_names, 2);
+	assert_string_equal(s_cfg.http_names[0], "intranet.paris.example.com");
+	assert_int_equal(s_cfg.n_proxies, 2);
+	assert_int_equal(s_cfg.proxies[1].prefix, 28);
+	assert_int_equal(s_cfg.insecure_plain_http, 0);
+}
+
+/* The HTTPS and front-door keys, and where their values were. */
+static void
+test_http_keys(void **state)
+{
+	s_ok(BASE "tls:\n"
+	          "  cert: a/site.crt\n"
+	          "  key: \"/k.pem\"\n"
+	          "  redirect_http: \"[::]:80\"\n"
+	          "  hsts_max_age: 0\n"
+	          "http_names: [Intranet.Paris.Corp., 10.1.2.3, \"[fe80::1]\", a]\n"
+	          "trusted_proxies:\n"
+	          "  - 10.0.0.1\n"
+	          "  - 10.1.0.0/16\n"
+	          "  - \"2001:db8::/32\"\n"
+	          "  - ::1\n"
+	          "  - 0.0.0.0/0\n"
+	          "insecure_plain_http: true\n"
+	          "limits: {max_connections: 16, max_connections_per_address: 1,\n"
+	          "  request_timeout: 2, max_streams_per_person: 1}\n");
+	assert_int_equal(s_cfg.http_at.line, 3);
+	assert_int_equal(s_cfg.http_at.col, 7);
+	assert_string_equal(s_cfg.tls.cert, "a/site.crt");
+	assert_int_equal(s_cfg.tls.cert_at.line, 5);
+	assert_int_equal(s_cfg.tls.cert_at.col, 9);
+	assert_string_equal(s_cfg.tls.key, "/k.pem");
+	assert_int_equal(s_cfg.tls.key_at.line, 6);
+	assert_int_equal(s_cfg.tls.key_at.col, 8);
+	assert_string_equal(s_cfg.tls.redirect_http, "[::]:80");
+	assert_int_equal(s_cfg.tls.redirect_at.line, 7);
+	assert_int_equal(s_cfg.tls.at.line, 5);
+	assert_int_equal(s_cfg.tls.hsts_max_age, 0);
+	assert_int_equal(s_cfg.n_http_names, 4);
+	assert_string_equal(s_cfg.http_names[0], "intranet.paris.corp"); /* lowercase, no dot */
+	assert_string_equal(s_cfg.http_names[1], "10.1.2.3");
+	assert_string_equal(s_cfg.http_names[2], "[fe80::1]");
+	assert_int_equal(s_cfg.n_proxies, 5);
+	assert_int_equal(s_cfg.proxies[0].family, AF_INET);
+	assert_int_equal(s_cfg.proxies[0].prefix, 32);
+	assert_int_equal(s_cfg.proxies[0].addr[0], 10);
+	assert_int_equal(s_cfg.proxies[0].addr[3], 1);
+	assert_int_equal(s_cfg.proxies[1].prefix, 16);
+	assert_int_equal(s_cfg.proxies[2].family, AF_INET6);
+	assert_int_equal(s_cfg.proxies[2].prefix, 32);
+	assert_int_equal(s_cfg.proxies[2].addr[1], 0x01);
+	assert_int_equal(s_cfg.proxies[3].prefix, 128);
+	assert_int_equal(s_cfg.proxies[3].addr[15], 1);
+	assert_int_equal(s_cfg.proxies[4].prefix, 0);
+	assert_int_equal(s_cfg.insecure_plain_http, 1);
+	assert_int_equal(s_cfg.limits.max_connections, 16);
+	assert_int_equal(s_cfg.limits.max_connections_per_address, 1);
+	assert_int_equal(s_cfg.limits.request_timeout, 2);
+	assert_int_equal(s_cfg.limits.max_streams_per_person, 1);
+	s_ok(BASE "tls: {}\nhttp_names: []\ntrusted_proxies: []\ninsecure_plain_http: false\n");
+	assert_string_equal(s_cfg.tls.cert, "");
+	assert_int_equal(s_cfg.n_http_names, 0);
+	assert_int_equal(s_cfg.n_proxies, 0);
+}
+
+static void
+test_err_http_keys(void **state)
+{
+	s_fails(BASE "tls:\n  cert: c.pem\n", "t.yaml:5:3: \"tls\" needs both \"cert\" and \"key\" "
+	                                      "(or neither)");
+	s_fails(BASE "tls: {key: k.pem}\n", "t.yaml:4:6: \"tls\" needs both \"cert\" and \"key\" "
+	                                    "(or neither)");
+	s_fails(BASE "tls:\n  redirect_http: 0.0.0.0:80\n",
+	        "t.yaml:5:18: \"redirect_http\" needs \"cert\" and \"key\": it sends browsers to "
+	        "HTTPS");
+	s_fails(BASE "tls:\n  cert: ''\n  key: k\n", "t.yaml:5:9: \"cert\" must not be empty");
+	s_fails(BASE "tls:\n  cert: c\n  key: k\n  redirect_http: 80\n",
+	        "t.yaml:7:18: \"redirect_http\" must be of the form ADDR:PORT");
+	s_fails(BASE "tls:\n  cert: c\n  key: k\n  hsts_max_age: 63072001\n",
+	        "t.yaml:7:17: \"hsts_max_age\" must be between 0 and 63072000");
+	s_fails(BASE "tls:\n  certificate: c\n", "t.yaml:5:3: unknown key \"certificate\"");
+	s_fails(BASE "tls: c.pem\n", "t.yaml:4:6: \"tls\" must be a mapping");
+	s_fails(BASE "http_names: intranet\n", "t.yaml:4:13: \"http_names\" must be a sequence");
+	s_fails(BASE "http_names: [good.name, bad_name]\n",
+	        "t.yaml:4:25: \"http_names\" entries must be host names (intranet.paris.corp) or "
+	        "addresses");
+	s_fails(BASE "http_names: [\"*.paris.corp\"]\n",
+	        "t.yaml:4:14: \"http_names\" entries must be host names (intranet.paris.corp) or "
+	        "addresses");
+	s_fails(BASE "http_names: [[a]]\n", "t.yaml:4:14: \"http_names\" must be a string");
+	s_fails(BASE "trusted_proxies: [proxy.corp]\n",
+	        "t.yaml:4:19: \"trusted_proxies\" entries must be an IPv4 or IPv6 address, or "
+	        "ADDRESS/PREFIX");
+	s_fails(BASE "trusted_proxies: [10.0.0.0/33]\n",
+	        "t.yaml:4:19: \"trusted_proxies\" prefix must be between 0 and 32");
+	s_fails(BASE "trusted_proxies: [\"::/129\"]\n",
+	        "t.yaml:4:19: \"trusted_proxies\" prefix must be between 0 and 128");
+	s_fails(BASE "trusted_proxies: [10.0.0.0/]\n",
+	        "t.yaml:4:19: \"trusted_proxies\" prefix must be between 0 and 32");
+	s_fails(BASE "trusted_proxies: [10.0.0.0/-1]\n",
+	        "t.yaml:4:19: \"trusted_proxies\" prefix must be between 0 and 32");
+	s_fails(BASE "insecure_plain_http: yes\n",
+	        "t.yaml:4:22: \"insecure_plain_http\" must be true or false");
+	s_fails(BASE "insecure_plain_http: \"true\"\n",
+	        "t.yaml:4:22: \"insecure_plain_http\" must be true or false");
+	s_fails(BASE "limits: {max_connections: 15}\n",
+	        "t.yaml:4:27: \"max_connections\" must be between 16 and 10000");
+	s_fails(BASE "limits: {max_connections_per_address: 0}\n",
+	        "t.yaml:4:39: \"max_connections_per_address\" must be between 1 and 10000");
+	s_fails(BASE "limits: {request_timeout: 1}\n",
+	        "t.yaml:4:27: \"request_timeout\" must be between 2 and 3600");
+	s_fails(BASE "limits: {max_streams_per_person: 1001}\n",
+	        "t.yaml:4:34: \"max_streams_per_person\" must be between 1 and 1000");
+}
+
+static void
+test_err_too_many_names(void **state)
+{
+	char buf[2048];
+	int n = snprintf(buf, sizeof(buf), BASE "http_names:\n");
+
+	for (int i = 0; i < CFG_MAX_NAMES; i++)
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "  - n%d.corp\n", i);
+	s_ok(buf);
+	assert_int_equal(s_cfg.n_http_names, CFG_MAX_NAMES);
+	snprintf(buf + n, sizeof(buf) - (size_t)n, "  - one-more.corp\n");
+	s_fails(buf, "t.yaml:21:5: \"http_names\" has more than 16 entries");
 }
 
 static void
@@ -414,6 +567,12 @@ test_err_range(void **state)
 	        "t.yaml:5:12: \"max_msg\" must be between 1048576 and 67108864");
 	s_fails(BASE "limits: {session_ttl: 59}\n",
 	        "t.yaml:4:23: \"session_ttl\" must be between 60 and 2592000");
+	s_fails(BASE "limits:\n  sessions_per_person: 0\n",
+	        "t.yaml:5:24: \"sessions_per_person\" must be between 1 and 1000");
+	s_fails(BASE "limits:\n  sessions_per_person: 1001\n",
+	        "t.yaml:5:24: \"sessions_per_person\" must be between 1 and 1000");
+	s_fails(BASE "limits:\n  sessions_per_person: many\n",
+	        "t.yaml:5:24: expected an integer for \"sessions_per_person\"");
 	s_fails(BASE "sync:\n  heartbeat_ms: 60001\n",
 	        "t.yaml:5:17: \"heartbeat_ms\" must be between 100 and 60000");
 }
@@ -760,6 +919,9 @@ main(void)
 	    cmocka_unit_test(test_addresses_ok),
 	    cmocka_unit_test(test_peers),
 	    cmocka_unit_test(test_example_file),
+	    cmocka_unit_test(test_http_keys),
+	    cmocka_unit_test(test_err_http_keys),
+	    cmocka_unit_test(test_err_too_many_names),
 	    cmocka_unit_test(test_file_on_disk),
 	    cmocka_unit_test(test_file_on_disk_error),
 	    cmocka_unit_test(test_file_missing),

@@ -165,6 +165,58 @@ test_enrol_waits_for_site_cert(void **state)
 	s_world_free(&w);
 }
 
+/* A site certificate's optional title (the name staff read): kept in the
+ * site's key record, replaced by a newer certificate, refused when it is not
+ * 1 to 64 bytes without control characters. */
+static void
+test_site_title(void **state)
+{
+	fx_t f;
+	ev_t e;
+	char hex[CPT_HEX_ID], curve[CPT_HEX_ID];
+	const char *bad[] = {"", "two\nlines", "tab\there",
+			     "0123456789012345678901234567890123456789012345678901234567890123x", NULL};
+	size_t len;
+	uint8_t *rec;
+
+	(void)state;
+	memset(curve, 'c', 64);
+	curve[64] = 0;
+#define CERT(title_json, ts)                                                                   \
+	fx_mk(&e, K_ROOT, EVT_SITE_CERT, ts,                                                   \
+	      json_pack("{s:s, s:o, s:s, s:s, s:[s], s:I, s:I}", "site", "paris", "title", title_json, \
+			"sign_key", fx_hexkey(K_PARIS, hex), "curve_key", curve, "endpoints",  \
+			"tcp://127.0.0.1:7400", "not_before", (json_int_t)0, "not_after", (json_int_t)0))
+	fx_open(&f);
+	for (int i = 0; bad[i]; i++) {
+		CERT(json_string(bad[i]), TS(5, i));
+		FX_IN(&f, &e, CPT_EINVAL);
+		fx_free(&e);
+	}
+	CERT(json_integer(7), TS(6, 0));
+	FX_IN(&f, &e, CPT_EINVAL);
+	fx_free(&e);
+	assert_int_equal(fx_count(&f, DB_KEYS), 0);
+
+	CERT(json_string("Entrepôt de Paris"), TS(10, 0));
+	FX_IN(&f, &e, 0);
+	fx_free(&e);
+	rec = fx_get(&f, DB_KEYS, fx_pk(K_PARIS), CPT_KEY_LEN, &len);
+	assert_non_null(rec);
+	assert_non_null(memmem(rec, len, "\"title\":\"Entrepôt de Paris\"", strlen("\"title\":\"Entrepôt de Paris\"")));
+	free(rec);
+	/* A newer certificate without a title: the site has none any more. */
+	fx_cert(&e, K_PARIS, "paris", TS(20, 0));
+	FX_IN(&f, &e, 0);
+	fx_free(&e);
+	rec = fx_get(&f, DB_KEYS, fx_pk(K_PARIS), CPT_KEY_LEN, &len);
+	assert_non_null(rec);
+	assert_null(memmem(rec, len, "\"title\"", 7));
+	free(rec);
+#undef CERT
+	fx_close(&f);
+}
+
 static void
 test_only_users_write_content(void **state)
 {
@@ -1999,6 +2051,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_user_pending_until_enrolled),
 	    cmocka_unit_test(test_enrol_waits_for_site_cert),
+	    cmocka_unit_test(test_site_title),
 	    cmocka_unit_test(test_only_users_write_content),
 	    cmocka_unit_test(test_site_enrols_for_itself_only),
 	    cmocka_unit_test(test_revoked_key_refused_from_effective_time),

@@ -1,0 +1,64 @@
+/*
+ * Opens a user's newest key backup with their password and prints the seed
+ * in hex, for tests that look for it where it must never be (the data
+ * directory, in clear). Reads the store of a node, running or not.
+ *
+ * usage: open_backup DIR HANDLE PASSWORD
+ * Exit: 0 printed, 1 not found or wrong password, 2 usage.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "node/node.h"
+
+int
+main(int argc, char **argv)
+{
+	char err[512], hex[2 * CPT_SEED_LEN + 1];
+	uint8_t key[CPT_KEY_LEN], seed[CPT_SEED_LEN];
+	store_t *st = NULL;
+	json_t *body = NULL;
+	key_sign_t *k = NULL;
+	MDB_txn *txn;
+	MDB_val kv, v;
+	evt_t ev;
+	int rc = 1;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: open_backup DIR HANDLE PASSWORD\n");
+		return 2;
+	}
+	if (sodium_init() < 0 || store_open(&st, argv[1], 0, err, sizeof(err)) != 0) {
+		fprintf(stderr, "open_backup: %s\n", err);
+		return 1;
+	}
+	if (store_read_begin(st, &txn) == 0) {
+		kv.mv_size = CPT_KEY_LEN;
+		kv.mv_data = key;
+		if (view_key_of(st, txn, argv[2], key) == 0 &&
+		    mdb_get(txn, st->dbi[DB_BACKUPS], &kv, &v) == 0 && v.mv_size == 8 + CPT_ID_LEN) {
+			kv.mv_size = CPT_ID_LEN;
+			kv.mv_data = (uint8_t *)v.mv_data + 8;
+			if (mdb_get(txn, st->dbi[DB_EVENTS], &kv, &v) == 0 &&
+			    evt_decode(&ev, v.mv_data, v.mv_size, EVT_MAX_BODY) == 0 && ev.body)
+				body = json_loadb((const char *)ev.body, ev.body_len, 0, NULL);
+		}
+		store_read_end(st, &txn);
+	}
+	if (body && (k = acct_backup_open(body, argv[3], 1, &rc)) != NULL) {
+		key_sign_seed(k, seed);
+		sodium_bin2hex(hex, sizeof(hex), seed, sizeof(seed));
+		printf("%s\n", hex);
+		sodium_memzero(seed, sizeof(seed));
+		rc = 0;
+	} else {
+		fprintf(stderr, "open_backup: no key backup of %s opens with this password\n", argv[2]);
+		rc = 1;
+	}
+	key_sign_destroy(&k);
+	json_decref(body);
+	store_close(&st);
+	return rc;
+}
