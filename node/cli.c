@@ -49,6 +49,8 @@ static const char s_usage[] =
 	"  user passwd HANDLE [--password-file FILE]\n"
 	"                        reset a password (a new key is enrolled, the old revoked)\n"
 	"  user disable HANDLE   revoke a user's key everywhere\n"
+	"  user enable HANDLE [--password-file FILE]\n"
+	"                        give a disabled user access again (a new key and password)\n"
 	"  user list             the users known here\n"
 	"  verify                check every signature and that the views match a rebuild\n"
 	"  reindex               rebuild every view from the events alone\n"
@@ -578,6 +580,7 @@ cmd_user(opts_t *o)
 		fprintf(stderr, "usage: comptoir user add HANDLE [--admin] [--name NAME] [--password-file FILE]\n"
 				"       comptoir user passwd HANDLE [--password-file FILE]\n"
 				"       comptoir user disable HANDLE\n"
+				"       comptoir user enable HANDLE [--password-file FILE]\n"
 				"       comptoir user list\n"
 				"each takes --dir DIR (default ./var)\n");
 		return 2;
@@ -587,7 +590,7 @@ cmd_user(opts_t *o)
 			handle);
 		return 2;
 	}
-	if ((strcmp(sub, "add") == 0 || strcmp(sub, "passwd") == 0) &&
+	if ((strcmp(sub, "add") == 0 || strcmp(sub, "passwd") == 0 || strcmp(sub, "enable") == 0) &&
 	    s_get_password(o, pw, &generated) != 0)
 		return 1;
 	if ((n = s_open(o)) == NULL)
@@ -609,6 +612,13 @@ cmd_user(opts_t *o)
 	} else if (strcmp(sub, "disable") == 0) {
 		if (users_disable(n, handle, err, sizeof(err)) == 0) {
 			printf("user \"%s\" disabled\n", handle);
+			rc = 0;
+		}
+	} else if (strcmp(sub, "enable") == 0) {
+		if (users_enable(n, handle, pw, err, sizeof(err)) == 0) {
+			printf("user \"%s\" enabled with a new key\n", handle);
+			if (generated)
+				printf("password: %s\n", pw);
 			rc = 0;
 		}
 	} else if (strcmp(sub, "list") == 0) {

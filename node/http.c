@@ -137,20 +137,65 @@ http_reply(http_req_t *r, unsigned status, json_t *json)
 	return http_reply_hdr(r, status, json, NULL);
 }
 
+/* The code of an error that has none of its own: its status's. */
+static const char *
+s_status_code(unsigned status)
+{
+	switch (status) {
+	case 400: return "bad_request";
+	case 401: return "not_logged_in";
+	case 403: return "forbidden";
+	case 404: return "not_found";
+	case 405: return "method";
+	case 409: return "conflict";
+	case 413: return "too_large";
+	case 415: return "media_type";
+	case 429: return "rate_limited";
+	case 503: return "busy";
+	}
+	return status >= 500 ? "server_error" : "error";
+}
+
+static int
+s_verror(http_req_t *r, unsigned status, const char *code, const char *field, json_t *params,
+         const char *fmt, va_list ap)
+{
+	char msg[256];
+	json_t *j;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	j = json_pack("{s:s, s:s}", "error", msg, "code", code ? code : s_status_code(status));
+	if (j && field)
+		json_object_set_new(j, "field", json_string(field));
+	if (j && params)
+		json_object_update_missing(j, params); /* never over "error" or "code" */
+	json_decref(params);
+	return http_reply(r, status, j);
+}
+
 int
 http_error(http_req_t *r, unsigned status, const char *field, const char *fmt, ...)
 {
-	char msg[256];
 	va_list ap;
-	json_t *j;
+	int rc;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	rc = s_verror(r, status, NULL, field, NULL, fmt, ap);
 	va_end(ap);
-	j = json_pack("{s:s}", "error", msg);
-	if (j && field)
-		json_object_set_new(j, "field", json_string(field));
-	return http_reply(r, status, j);
+	return rc;
+}
+
+int
+http_fail(http_req_t *r, unsigned status, const char *code, const char *field, json_t *params,
+          const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = s_verror(r, status, code, field, params, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 /* -------------------------------------------------------------- guards */
@@ -167,7 +212,7 @@ s_is_token(const char *s)
 }
 
 int
-http_need_session(http_req_t *r)
+http_has_session(http_req_t *r)
 {
 	const char *tok;
 	int rc;
@@ -184,7 +229,17 @@ http_need_session(http_req_t *r)
 		r->has_sess = 1;
 		return 1;
 	}
-	if (rc == CPT_EIO)
+	return rc == CPT_EIO ? -1 : 0;
+}
+
+int
+http_need_session(http_req_t *r)
+{
+	int rc = http_has_session(r);
+
+	if (rc > 0)
+		return 1;
+	if (rc < 0)
 		http_error(r, 500, NULL, "store unavailable");
 	else
 		http_error(r, 401, NULL, "not logged in");
@@ -202,7 +257,7 @@ http_need_csrf(http_req_t *r)
 	/* Constant time: the token is a secret a cross-site page must not guess. */
 	if (got == NULL || strlen(got) != SESS_TOKEN_LEN ||
 	    sodium_memcmp(got, r->sess.csrf, SESS_TOKEN_LEN) != 0) {
-		http_error(r, 403, NULL, "missing or wrong X-CSRF-Token header");
+		http_fail(r, 403, "csrf", NULL, NULL, "missing or wrong X-CSRF-Token header");
 		return 0;
 	}
 	return 1;
@@ -723,6 +778,8 @@ ID_ROUTE(s_post_edit, api_post_edit)
 ID_ROUTE(s_post_delete, api_post_delete)
 ID_ROUTE(s_comment_create, api_comment_create)
 ID_ROUTE(s_comments, api_comments)
+ID_ROUTE(s_comment_edit, api_comment_edit)
+ID_ROUTE(s_comment_delete, api_comment_delete)
 ID_ROUTE(s_reaction_set, api_reaction_set)
 #undef ID_ROUTE
 
@@ -734,6 +791,7 @@ ID_ROUTE(s_reaction_set, api_reaction_set)
 PLAIN_ROUTE(s_login, api_login)
 PLAIN_ROUTE(s_logout, api_logout)
 PLAIN_ROUTE(s_me, api_me)
+PLAIN_ROUTE(s_session, api_session)
 PLAIN_ROUTE(s_me_password, api_me_password)
 PLAIN_ROUTE(s_post_create, api_post_create)
 PLAIN_ROUTE(s_feed, api_feed)
@@ -757,6 +815,18 @@ s_admin_user_password(http_req_t *r, const char *arg)
 }
 
 static int
+s_admin_user_enable(http_req_t *r, const char *arg)
+{
+	return api_admin_user_enable(r, arg);
+}
+
+static int
+s_admin_user_edit(http_req_t *r, const char *arg)
+{
+	return api_admin_user_edit(r, arg);
+}
+
+static int
 s_person(http_req_t *r, const char *arg)
 {
 	return api_person(r, arg);
@@ -771,6 +841,7 @@ static const struct route {
     {"/api/login", "POST", s_login},
     {"/api/logout", "POST", s_logout},
     {"/api/me", "GET", s_me},
+    {"/api/session", "GET", s_session},
     {"/api/me/password", "POST", s_me_password},
     {"/api/feed", "GET", s_feed},
     {"/api/posts", "POST", s_post_create},
@@ -780,6 +851,8 @@ static const struct route {
     {"/api/posts/*/comments", "POST", s_comment_create},
     {"/api/posts/*/comments", "GET", s_comments},
     {"/api/posts/*/reactions", "POST", s_reaction_set},
+    {"/api/comments/*", "PATCH", s_comment_edit},
+    {"/api/comments/*", "DELETE", s_comment_delete},
     {"/api/people", "GET", s_people},
     {"/api/figures", "GET", s_figures},
     {"/api/people/*", "GET", s_person},
@@ -788,6 +861,8 @@ static const struct route {
     {"/api/admin/users", "POST", s_admin_user_add},
     {"/api/admin/users/*/disable", "POST", s_admin_user_disable},
     {"/api/admin/users/*/password", "POST", s_admin_user_password},
+    {"/api/admin/users/*/enable", "POST", s_admin_user_enable},
+    {"/api/admin/users/*", "PATCH", s_admin_user_edit},
     {"/api/status", "GET", s_status},
     {"/api/stream", "GET", s_stream},
     {"/metrics", "GET", s_metrics},

@@ -14,10 +14,10 @@
 #include "node/http_internal.h"
 #include "node/node.h"
 
-#define MAX_TEXT     10000 /* post and comment text, bytes (views.c) */
+#define MAX_TEXT     VW_MAX_TEXT /* post and comment text, bytes */
 #define MAX_REACTION 32
-#define MAX_FIELD    200
-#define MAX_BIO      2000
+#define MAX_FIELD    VW_MAX_FIELD
+#define MAX_BIO      VW_MAX_BIO
 #define MAX_SKILLS   32
 #define MAX_SKILL    64
 #define MAX_QUERY    100
@@ -38,7 +38,7 @@ s_only_keys(http_req_t *r, const json_t *body, const char *const *allowed)
 		for (int i = 0; allowed[i]; i++)
 			ok |= strcmp(k, allowed[i]) == 0;
 		if (!ok) {
-			http_error(r, 400, k, "unknown field \"%s\"", k);
+			http_fail(r, 400, "unknown_field", k, NULL, "unknown field \"%s\"", k);
 			return 0;
 		}
 	}
@@ -52,11 +52,14 @@ s_want_str(http_req_t *r, const json_t *body, const char *name, size_t min, size
 	json_t *v = json_object_get(body, name);
 
 	if (!json_is_string(v)) {
-		http_error(r, 400, name, "\"%s\" must be a string", name);
+		http_fail(r, 400, "wrong_type", name, NULL, "\"%s\" must be a string", name);
 		return NULL;
 	}
 	if (json_string_length(v) < min || json_string_length(v) > max) {
-		http_error(r, 400, name, "\"%s\" must be %zu to %zu bytes", name, min, max);
+		/* Empty and too long are told apart: the UI says which. */
+		http_fail(r, 400, json_string_length(v) < min ? "too_short" : "too_long", name,
+		          json_pack("{s:I, s:I}", "min", (json_int_t)min, "max", (json_int_t)max),
+		          "\"%s\" must be %zu to %zu bytes", name, min, max);
 		return NULL;
 	}
 	/* jansson refuses \u0000 unless asked, so the length is the C length. */
@@ -84,7 +87,7 @@ s_publish(http_req_t *r, uint16_t kind, const json_t *body, ingest_res_t *res)
 	int rc = sess_publish(r->h->sess, r->token, r->h->node, kind, body, res);
 
 	if (rc == CPT_ENOTFOUND) {
-		http_error(r, 401, NULL, "session expired");
+		http_fail(r, 401, "not_logged_in", NULL, NULL, "session expired");
 		return 0;
 	}
 	if (rc != 0) {
@@ -99,7 +102,8 @@ s_publish(http_req_t *r, uint16_t kind, const json_t *body, ingest_res_t *res)
 		return 0;
 	case CPT_EPERM:
 	case CPT_EREVOKED:
-		http_error(r, 403, NULL, "%s", res->why[0] ? res->why : cpt_strerror(res->rc));
+		http_fail(r, 403, res->rc == CPT_EREVOKED ? "revoked" : "forbidden", NULL, NULL, "%s",
+		          res->why[0] ? res->why : cpt_strerror(res->rc));
 		return 0;
 	default:
 		http_error(r, 500, NULL, "the event was not stored: %s",
@@ -172,7 +176,7 @@ s_need_post(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_KEY_
 	p = view_post(r->h->st, txn, id, 0);
 	store_read_end(r->h->st, &txn);
 	if (p == NULL) {
-		http_error(r, 404, NULL, "no such post");
+		http_fail(r, 404, "no_post", NULL, NULL, "no such post");
 		return 0;
 	}
 	ak = json_string_value(json_object_get(p, "author_key"));
@@ -258,7 +262,7 @@ s_login_failed(http_req_t *r, const char *handle, int trusted)
 	acct_login_done(handle, trusted, -1, hlc_wall_ms());
 	node_count_login(r->h->node, 0);
 	log_info("http", "failed login from %s", r->addr);
-	return http_error(r, 401, NULL, "wrong handle or password");
+	return http_fail(r, 401, "wrong_login", NULL, NULL, "wrong handle or password");
 }
 
 /* The user record's enrolling site and time: what the session is checked
@@ -375,7 +379,7 @@ api_login(http_req_t *r)
 		json_decref(person);
 		json_decref(body);
 		node_count_login(h->node, 0);
-		return http_error(r, 403, NULL, "this account is disabled");
+		return http_fail(r, 403, "disabled", NULL, NULL, "this account is disabled");
 	}
 	rc = sess_open(h->sess, &kp, handle, admin, &anchor, token, &info);
 	key_sign_destroy(&kp); /* NULL when the table took it */
@@ -432,13 +436,27 @@ api_logout(http_req_t *r)
 	return http_reply_hdr(r, 200, json_pack("{s:b}", "logged_out", 1), hdr);
 }
 
-int
-api_me(http_req_t *r)
+/* What the UI checks before sending: the limits the API and the event rules
+ * apply (node.h), so that the UI keeps no copy of them. */
+static json_t *
+s_limits(void)
+{
+	return json_pack("{s:i, s:i, s:i}", "text", VW_MAX_TEXT, "field", VW_MAX_FIELD, "bio",
+	                 VW_MAX_BIO);
+}
+
+/* GET /api/me and GET /api/session: the caller's session. Without one, me
+ * answers 401 and session 200 {"logged_in": false}: a page opened before
+ * signing in is not an error. */
+static int
+s_me(http_req_t *r, int optional)
 {
 	MDB_txn *txn;
 	json_t *person;
 
-	/* http_need_session has checked the key state (disabled, reset). */
+	/* http_has_session has checked the key state (disabled, reset). */
+	if (optional && http_has_session(r) == 0)
+		return http_reply(r, 200, json_pack("{s:b, s:o}", "logged_in", 0, "limits", s_limits()));
 	if (!http_need_session(r) || !s_read_begin(r, &txn))
 		return 0;
 	person = view_person(r->h->st, txn, r->sess.handle);
@@ -446,8 +464,21 @@ api_me(http_req_t *r)
 	if (person == NULL)
 		return http_error(r, 500, NULL, "no profile for %s", r->sess.handle);
 	return http_reply(r, 200,
-	                  json_pack("{s:s, s:s, s:b, s:o}", "handle", r->sess.handle, "csrf_token",
-	                            r->sess.csrf, "admin", r->sess.admin, "person", person));
+	                  json_pack("{s:b, s:s, s:s, s:b, s:o, s:o}", "logged_in", 1, "handle",
+	                            r->sess.handle, "csrf_token", r->sess.csrf, "admin",
+	                            r->sess.admin, "person", person, "limits", s_limits()));
+}
+
+int
+api_me(http_req_t *r)
+{
+	return s_me(r, 0);
+}
+
+int
+api_session(http_req_t *r)
+{
+	return s_me(r, 1);
 }
 
 static const char *const s_password_keys[] = {"old", "new", NULL};
@@ -648,7 +679,7 @@ api_comments(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 		items = view_comments(r->h->st, txn, id, has ? cur : NULL, (size_t)limit, next);
 	store_read_end(r->h->st, &txn);
 	if (post == NULL)
-		return http_error(r, 404, NULL, "no such post");
+		return http_fail(r, 404, "no_post", NULL, NULL, "no such post");
 	json_decref(post);
 	if (items == NULL)
 		return http_error(r, 500, NULL, "the comments cannot be read");
@@ -668,7 +699,7 @@ api_post_get(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	p = s_post_full(r, txn, id);
 	store_read_end(r->h->st, &txn);
 	if (p == NULL)
-		return http_error(r, 404, NULL, "no such post");
+		return http_fail(r, 404, "no_post", NULL, NULL, "no such post");
 	return http_reply(r, 200, p);
 }
 
@@ -692,7 +723,7 @@ api_post_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	}
 	if (sodium_memcmp(author, r->sess.key, CPT_KEY_LEN) != 0) {
 		json_decref(body);
-		return http_error(r, 403, NULL, "only the author may edit a post");
+		return http_fail(r, 403, "not_author", NULL, NULL, "only the author may edit a post");
 	}
 	cpt_hex32(hex, id);
 	ev = json_pack("{s:s, s:s}", "post", hex, "text", text);
@@ -704,8 +735,8 @@ api_post_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	return s_reply_post(r, 200, id, 1);
 }
 
-/* May the caller erase a post of author? Its author may, and an admin of
- * the site that enrolled the author (ingest checks the same rule). */
+/* May the caller erase a post or comment of author? Its author may, and an
+ * admin of the site that enrolled the author (ingest checks the same rule). */
 static int
 s_may_delete(http_req_t *r, const uint8_t author[CPT_KEY_LEN])
 {
@@ -741,8 +772,8 @@ api_post_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	if (!http_need_csrf(r) || !s_need_post(r, id, author))
 		return 0;
 	if (!s_may_delete(r, author))
-		return http_error(r, 403, NULL,
-		                  "only the author or an admin of their site may delete a post");
+		return http_fail(r, 403, "not_allowed", NULL, NULL,
+		                 "only the author or an admin of their site may delete a post");
 	cpt_hex32(hex, id);
 	ev = json_pack("{s:s}", "target", hex);
 	ok = ev && s_publish(r, EVT_REDACT, ev, &res);
@@ -752,16 +783,30 @@ api_post_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	return http_reply(r, 200, json_pack("{s:s}", "deleted", hex));
 }
 
+/* Replies with comment id as view_comment shows it. */
+static int
+s_reply_comment(http_req_t *r, unsigned status, const uint8_t id[CPT_ID_LEN])
+{
+	MDB_txn *txn;
+	json_t *c;
+
+	if (!s_read_begin(r, &txn))
+		return 0;
+	c = view_comment(r->h->st, txn, id);
+	store_read_end(r->h->st, &txn);
+	if (c == NULL)
+		return http_error(r, 500, NULL, "the comment was stored but cannot be shown");
+	return http_reply(r, status, c);
+}
+
 int
 api_comment_create(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 {
 	uint8_t author[CPT_KEY_LEN];
-	char hex[CPT_HEX_ID], cid[CPT_HEX_ID];
-	json_t *body, *ev, *out;
+	char hex[CPT_HEX_ID];
+	json_t *body, *ev;
 	const char *text;
 	ingest_res_t res;
-	uint64_t created = hlc_wall_ms();
-	MDB_txn *txn;
 	int ok;
 
 	if (!http_need_csrf(r) || !http_need_json(r, &body))
@@ -776,24 +821,92 @@ api_comment_create(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	ev = json_pack("{s:s, s:s}", "post", hex, "text", text);
 	json_decref(body);
 	ok = ev && s_publish(r, EVT_COMMENT, ev, &res);
-	if (!ok) {
-		json_decref(ev);
-		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
-	}
-	/* The creation time is the event's: read it back. */
-	if (store_read_begin(r->h->st, &txn) == 0) {
-		MDB_val k = {CPT_ID_LEN, res.id}, v;
-		evt_t e;
-		if (mdb_get(txn, r->h->st->dbi[DB_EVENTS], &k, &v) == 0 &&
-		    evt_decode(&e, v.mv_data, v.mv_size, EVT_MAX_BODY) == 0)
-			created = HLC_MS(e.ts);
-		store_read_end(r->h->st, &txn);
-	}
-	cpt_hex32(cid, res.id);
-	out = json_pack("{s:s, s:s, s:s, s:O, s:I}", "id", cid, "author", r->sess.handle, "post",
-	                hex, "text", json_object_get(ev, "text"), "created", (json_int_t)created);
 	json_decref(ev);
-	return http_reply(r, 201, out);
+	if (!ok)
+		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
+	return s_reply_comment(r, 201, res.id);
+}
+
+/* Is id a comment that can be shown? Copies its author key. 1, or replies
+ * 404/500 and 0. */
+static int
+s_need_comment(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_KEY_LEN])
+{
+	MDB_txn *txn;
+	json_t *c;
+	const char *ak;
+	int ok;
+
+	if (!s_read_begin(r, &txn))
+		return 0;
+	c = view_comment(r->h->st, txn, id);
+	store_read_end(r->h->st, &txn);
+	if (c == NULL) {
+		http_fail(r, 404, "no_comment", NULL, NULL, "no such comment");
+		return 0;
+	}
+	ak = json_string_value(json_object_get(c, "author_key"));
+	ok = ak && cpt_unhex32(author, ak, strlen(ak)) == 0;
+	json_decref(c);
+	if (!ok)
+		http_error(r, 500, NULL, "the comment has no author key");
+	return ok;
+}
+
+int
+api_comment_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
+{
+	uint8_t author[CPT_KEY_LEN];
+	char hex[CPT_HEX_ID];
+	json_t *body, *ev;
+	const char *text;
+	ingest_res_t res;
+	int ok;
+
+	if (!http_need_csrf(r) || !http_need_json(r, &body))
+		return 0;
+	if (!s_only_keys(r, body, s_text_keys) ||
+	    (text = s_want_str(r, body, "text", 1, MAX_TEXT)) == NULL ||
+	    !s_need_comment(r, id, author)) {
+		json_decref(body);
+		return 0;
+	}
+	if (sodium_memcmp(author, r->sess.key, CPT_KEY_LEN) != 0) {
+		json_decref(body);
+		return http_fail(r, 403, "not_author", NULL, NULL, "only the author may edit a comment");
+	}
+	/* An edit names what it edits in "post": here the comment (PROTOCOL.md). */
+	cpt_hex32(hex, id);
+	ev = json_pack("{s:s, s:s}", "post", hex, "text", text);
+	json_decref(body);
+	ok = ev && s_publish(r, EVT_EDIT, ev, &res);
+	json_decref(ev);
+	if (!ok)
+		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
+	return s_reply_comment(r, 200, id);
+}
+
+int
+api_comment_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN])
+{
+	uint8_t author[CPT_KEY_LEN];
+	char hex[CPT_HEX_ID];
+	ingest_res_t res;
+	json_t *ev;
+	int ok;
+
+	if (!http_need_csrf(r) || !s_need_comment(r, id, author))
+		return 0;
+	if (!s_may_delete(r, author))
+		return http_fail(r, 403, "not_allowed", NULL, NULL,
+		                 "only the author or an admin of their site may delete a comment");
+	cpt_hex32(hex, id);
+	ev = json_pack("{s:s}", "target", hex);
+	ok = ev && s_publish(r, EVT_REDACT, ev, &res);
+	json_decref(ev);
+	if (!ok)
+		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
+	return http_reply(r, 200, json_pack("{s:s}", "deleted", hex));
 }
 
 static const char *const s_reaction_keys[] = {"reaction", "on", NULL};
@@ -848,7 +961,8 @@ api_people(http_req_t *r)
 	if (!http_need_session(r))
 		return 0;
 	if (q && strlen(q) > MAX_QUERY)
-		return http_error(r, 400, "q", "\"q\" must be at most %d bytes", MAX_QUERY);
+		return http_fail(r, 400, "too_long", "q", json_pack("{s:i}", "max", MAX_QUERY),
+		                 "\"q\" must be at most %d bytes", MAX_QUERY);
 	if ((limit = s_query_int(r, "limit", 20, 1, 100)) < 0)
 		return http_error(r, 400, "limit", "\"limit\" must be a number from 1 to 100");
 	if (!s_read_begin(r, &txn))
@@ -954,7 +1068,7 @@ api_person(http_req_t *r, const char *handle)
 	if (!http_need_session(r))
 		return 0;
 	if (!vw_valid_handle(handle))
-		return http_error(r, 404, NULL, "no such person");
+		return http_fail(r, 404, "no_person", NULL, NULL, "no such person");
 	if (!s_read_begin(r, &txn))
 		return 0;
 	if ((p = view_person(r->h->st, txn, handle)) != NULL &&
@@ -962,7 +1076,7 @@ api_person(http_req_t *r, const char *handle)
 		json_object_set_new(p, "posts", s_posts_of(r->h->st, txn, key, PERSON_POSTS));
 	store_read_end(r->h->st, &txn);
 	if (p == NULL)
-		return http_error(r, 404, NULL, "no such person");
+		return http_fail(r, 404, "no_person", NULL, NULL, "no such person");
 	return http_reply(r, 200, p);
 }
 
@@ -981,8 +1095,9 @@ s_check_field(http_req_t *r, const char *k, const json_t *v)
 	if (strcmp(k, "skills") != 0) {
 		if (json_is_string(v) && json_string_length(v) <= max)
 			return 1;
-		http_error(r, 400, k, "\"%s\" must be a string of at most %zu bytes or null", k,
-		           max);
+		http_fail(r, 400, json_is_string(v) ? "too_long" : "wrong_type", k,
+		          json_pack("{s:I}", "max", (json_int_t)max),
+		          "\"%s\" must be a string of at most %zu bytes or null", k, max);
 		return 0;
 	}
 	if (!json_is_array(v) || json_array_size(v) > MAX_SKILLS) {
@@ -1019,7 +1134,7 @@ api_profile_put(http_req_t *r)
 	}
 	if (json_object_size(body) == 0) {
 		json_decref(body);
-		return http_error(r, 400, NULL, "give at least one profile field");
+		return http_fail(r, 400, "empty", NULL, NULL, "give at least one profile field");
 	}
 	json_object_foreach(body, k, v)
 	{

@@ -125,15 +125,25 @@ typedef struct http_req {
 /* Replies. Each queues one response with the common headers, counts it,
  * and returns 0. json is stolen (decref'd) in every case. */
 int http_reply(http_req_t *r, unsigned status, json_t *json);
-/* {"error": message}, plus "field": field when field is not NULL. */
+/* {"error": message, "code": the status's code ("not_found", ...)}, plus
+ * "field": field when field is not NULL. */
 int http_error(http_req_t *r, unsigned status, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The same with a code of its own: a stable snake_case word the UI
+ * translates ("too_long", "user_exists"; docs/API.md lists them), the
+ * message staying the English fallback; params (stolen, may be NULL) adds
+ * its members, such as "max", beside the others. */
+int http_fail(http_req_t *r, unsigned status, const char *code, const char *field, json_t *params,
+              const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* A reply with extra headers: hdr is a NULL-terminated list of name, value. */
 int http_reply_hdr(http_req_t *r, unsigned status, json_t *json, const char *const *hdr);
 
 /* Guards of a call: each returns 1 when the request may go on, or queues
  * the error reply (401, 403, 415, 400) and returns 0. */
 int http_need_session(http_req_t *r);
+/* The same without an answer: 1 when the request has a session, 0 when it
+ * has none (or it ended), -1 when the store could not be read. */
+int http_has_session(http_req_t *r);
 /* A session and, for a state-changing method, the right X-CSRF-Token. */
 int http_need_csrf(http_req_t *r);
 /* The body as a JSON object sent as application/json: new reference in *out. */
@@ -149,6 +159,7 @@ int http_parse_id(uint8_t out[CPT_ID_LEN], const char *s, size_t len);
 int api_login(http_req_t *r);
 int api_logout(http_req_t *r);
 int api_me(http_req_t *r);
+int api_session(http_req_t *r);
 int api_me_password(http_req_t *r);
 int api_post_create(http_req_t *r);
 int api_feed(http_req_t *r);
@@ -157,6 +168,8 @@ int api_post_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_post_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_comment_create(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_comments(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_comment_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_comment_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_reaction_set(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_people(http_req_t *r);
 int api_figures(http_req_t *r);
@@ -168,6 +181,8 @@ int api_admin_users(http_req_t *r);
 int api_admin_user_add(http_req_t *r);
 int api_admin_user_disable(http_req_t *r, const char *handle);
 int api_admin_user_password(http_req_t *r, const char *handle);
+int api_admin_user_enable(http_req_t *r, const char *handle);
+int api_admin_user_edit(http_req_t *r, const char *handle);
 
 /* ------------------------------------------------ front door (http_guard.c) */
 

@@ -204,11 +204,28 @@ int vw_valid_site(const char *s);
 #define VW_MAX_TITLE 64
 int vw_valid_title(const char *s, size_t len);
 
+/* Sizes of what people write, in bytes of UTF-8: the one place they are set
+ * (event validation, the API's checks, and GET /api/session for the UI). */
+#define VW_MAX_TEXT  10000 /* a post, a comment, an edit */
+#define VW_MAX_FIELD 200   /* a profile field (name, title, ...) */
+#define VW_MAX_BIO   2000  /* the profile's "bio" */
+
+/* Folds UTF-8 text for search into out (cap bytes, NUL-terminated): ASCII
+ * and the Latin letters of U+00C0..U+017F lose case and accents ("Lefèvre"
+ * gives "lefevre", "Æ" "ae"), combining accents (U+0300..U+036F) are
+ * dropped, anything else is copied. The result is never longer than s. */
+void vw_fold(const char *s, char *out, size_t cap);
+
 /* Renders a post view as the API shows it (new reference), or NULL. With
  * children: also its newest VIEW_COMMENTS_PAGE comments ("comment_list",
  * oldest first) and "comments_before", the cursor of earlier ones or null. */
 #define VIEW_COMMENTS_PAGE 50
 json_t *view_post(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], int with_children);
+/* A comment as the API shows it ({"id", "post", "author", "author_key",
+ * "author_site", "author_name", "text", "created", "edited"}: the text is
+ * the newest edit by its author), new reference, or NULL when id is not a
+ * comment with its body. */
+json_t *view_comment(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN]);
 
 /* Figures for management over the last days (1..FIGURES_MAX_DAYS) before
  * now_ms (node/figures.c): per site (every certified site not revoked, and
@@ -231,13 +248,16 @@ json_t *view_comments(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN],
  * Returns 0 or an LMDB error. */
 int view_my_reactions(store_t *st, MDB_txn *txn, const uint8_t post[CPT_ID_LEN],
 		      const uint8_t author[CPT_KEY_LEN], json_t *out);
-/* The feed, newest first, before the cursor (NULL = from the top). Sets *next. */
+/* The feed, newest first, before the cursor (NULL = from the top). Sets *next.
+ * Post views (here and from view_post) carry, read now, "author_site" (the
+ * author's home site) and "author_name" (their profile's name, or null). */
 json_t *view_feed(store_t *st, MDB_txn *txn, const uint8_t *before40, size_t limit,
 		  char next[81]);
 /* A person's profile and identity by handle, or NULL. */
 json_t *view_person(store_t *st, MDB_txn *txn, const char *handle);
-/* Directory search, case-insensitive substring over name, title, department,
- * site, skills and handle. */
+/* Directory search: a substring of the handle, home site, name, title,
+ * department, site, location or a skill, compared folded (vw_fold: case and
+ * accents do not count). Disabled users are left out. */
 json_t *view_people(store_t *st, MDB_txn *txn, const char *q, size_t limit);
 /* The handle of a user key, copied into out (64 bytes); 0 or CPT_ENOTFOUND. */
 int view_handle_of(store_t *st, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], char out[64]);
@@ -400,8 +420,21 @@ int users_add(node_t *n, const char *handle, int admin, const char *name, const 
 /* A new key for handle (the site cannot open the old one), the old revoked. */
 int users_reset(node_t *n, const char *handle, const char *password, char *err,
 		size_t errlen) CPT_WUR;
-/* Revokes the handle's key everywhere. */
+/* Revokes the handle's key everywhere; CPT_ESTATE when it is disabled already. */
 int users_disable(node_t *n, const char *handle, char *err, size_t errlen) CPT_WUR;
+/* Gives a disabled handle back its access: a revoked key stays revoked, so a
+ * new key is enrolled with the same role and this password (as users_reset).
+ * CPT_ESTATE when the handle is not disabled. */
+int users_enable(node_t *n, const char *handle, const char *password, char *err,
+		 size_t errlen) CPT_WUR;
+/* Changes the display name (name: NULL leaves it, "" clears it) and the role
+ * (admin: -1 leaves it, 0 member, 1 admin) of an active handle of this site:
+ * one enrolment of its current key again, with the role and the name (the
+ * site cannot sign the user's profile; views.c reads the name of an
+ * enrolment as a write of the profile's "name"). CPT_EINVAL when name is
+ * over VW_MAX_FIELD bytes, CPT_ESTATE when the handle is disabled. */
+int users_edit(node_t *n, const char *handle, const char *name, int admin, char *err,
+	       size_t errlen) CPT_WUR;
 /* [{"handle", "site", "role", "disabled", "name"}], of this site or all. */
 json_t *users_list(node_t *n, int this_site_only);
 

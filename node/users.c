@@ -1,7 +1,8 @@
 /*
  * Managing a site's staff accounts, shared by the CLI (comptoir user ...)
- * and the admin pages of the web UI: enrol, reset a password, disable, list.
- * Every change is a signed event through the single ingest path.
+ * and the admin pages of the web UI: enrol, reset a password, disable and
+ * enable, change a name or a role, list. Every change is a signed event
+ * through the single ingest path.
  */
 #include <stdio.h>
 #include <string.h>
@@ -174,17 +175,106 @@ users_reset(node_t *n, const char *handle, const char *password, char *err, size
 	return rc;
 }
 
+/* Is the handle disabled (its current key revoked)? 1, 0, or -1 when the
+ * store cannot be read (err says so). */
+static int
+s_disabled(node_t *n, const char *handle, char *err, size_t errlen)
+{
+	store_t *st = node_store(n);
+	MDB_txn *txn;
+	json_t *p;
+	int off;
+
+	if (store_read_begin(st, &txn) != 0) {
+		snprintf(err, errlen, "cannot read the store");
+		return -1;
+	}
+	p = view_person(st, txn, handle);
+	store_read_end(st, &txn);
+	off = json_is_true(json_object_get(p, "disabled"));
+	json_decref(p);
+	return off;
+}
+
 int
 users_disable(node_t *n, const char *handle, char *err, size_t errlen)
 {
 	uint8_t key[CPT_KEY_LEN];
 	json_t *rec;
-	int rc;
+	int rc, off;
 
 	if ((rc = s_lookup(n, handle, key, &rec, err, errlen)) != 0)
 		return rc;
 	json_decref(rec);
+	if ((off = s_disabled(n, handle, err, errlen)) != 0) {
+		if (off > 0)
+			snprintf(err, errlen, "user \"%s\" is disabled already", handle);
+		return off > 0 ? CPT_ESTATE : CPT_EIO;
+	}
 	return s_revoke(n, key, "disabled by site IT", err, errlen);
+}
+
+int
+users_enable(node_t *n, const char *handle, const char *password, char *err, size_t errlen)
+{
+	uint8_t key[CPT_KEY_LEN];
+	key_sign_t *uk = NULL;
+	json_t *rec;
+	int rc, off;
+
+	if ((rc = s_lookup(n, handle, key, &rec, err, errlen)) != 0)
+		return rc;
+	if ((off = s_disabled(n, handle, err, errlen)) <= 0) {
+		json_decref(rec);
+		if (off == 0)
+			snprintf(err, errlen, "user \"%s\" is not disabled", handle);
+		return off == 0 ? CPT_ESTATE : CPT_EIO;
+	}
+	/* A revocation always wins, so the revoked key cannot come back: the
+	 * handle gets a new key, as with a password reset, and the same role.
+	 * Its posts signed before the revocation stayed valid all along. */
+	rc = s_enrol(n, handle, json_string_value(json_object_get(rec, "role")) ?: "member", password,
+		     &uk, err, errlen);
+	json_decref(rec);
+	key_sign_destroy(&uk);
+	return rc;
+}
+
+int
+users_edit(node_t *n, const char *handle, const char *name, int admin, char *err, size_t errlen)
+{
+	uint8_t key[CPT_KEY_LEN];
+	char hex[CPT_HEX_ID];
+	json_t *rec, *body;
+	const char *role;
+	int rc, off;
+
+	if (name && strlen(name) > VW_MAX_FIELD) {
+		snprintf(err, errlen, "a name is at most %d bytes", VW_MAX_FIELD);
+		return CPT_EINVAL;
+	}
+	if ((rc = s_lookup(n, handle, key, &rec, err, errlen)) != 0)
+		return rc;
+	if ((off = s_disabled(n, handle, err, errlen)) != 0) {
+		json_decref(rec);
+		if (off > 0)
+			snprintf(err, errlen, "user \"%s\" is disabled: enable it first", handle);
+		return off > 0 ? CPT_ESTATE : CPT_EIO;
+	}
+	role = admin < 0 ? json_string_value(json_object_get(rec, "role")) ?: "member"
+	       : admin   ? "admin"
+			 : "member";
+	/* The same key enrolled again by the same site: the newest enrolment
+	 * gives the key its role, and its "name" is a write of the profile's
+	 * name (docs/PROTOCOL.md). The key, its backup and the sessions opened
+	 * with it are unchanged. */
+	cpt_hex32(hex, key);
+	body = json_pack("{s:s, s:s, s:s, s:s}", "handle", handle, "key", hex, "site",
+			 node_cfg(n)->name, "role", role);
+	json_decref(rec);
+	if (body && name)
+		json_object_set_new(body, "name", json_string(name));
+	return s_publish(n, node_site_key(n), EVT_ENROL, body, err, errlen);
 }
 
 json_t *

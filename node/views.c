@@ -15,9 +15,9 @@
 #include "node/ingest_internal.h"
 #include "node/node.h"
 
-#define MAX_TEXT     10000
-#define MAX_FIELD    200
-#define MAX_BIO      2000
+#define MAX_TEXT     VW_MAX_TEXT
+#define MAX_FIELD    VW_MAX_FIELD
+#define MAX_BIO      VW_MAX_BIO
 #define MAX_SKILLS   32
 #define MAX_SKILL    64
 #define MAX_REACTION 32
@@ -1060,7 +1060,22 @@ s_profile_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, 
 
 	if (ig_load_event(ctx, txn, id, &ev) != 0 || (b = ig_body(&ev)) == NULL)
 		return 0;
-	/* Events come in (timestamp, id) order: a later one overwrites. */
+	/* Events come in (timestamp, id) order: a later one overwrites. An
+	 * enrolment by the handle's site may carry the name its admins gave
+	 * (the site cannot sign the user's profile): a write of "name", where
+	 * "" clears it. Anything else in it is not a name and changes nothing. */
+	if (ev.kind == EVT_ENROL) {
+		v = json_object_get(b, "name");
+		if (json_is_string(v) && json_string_length(v) <= MAX_FIELD) {
+			if (json_string_length(v) == 0)
+				json_object_del(a->fields, "name");
+			else
+				json_object_set(a->fields, "name", v);
+			a->updated = ev.ts;
+		}
+		json_decref(b);
+		return 0;
+	}
 	f = json_object_get(b, "fields");
 	json_object_foreach(f, k, v) {
 		for (int i = 0; s_profile_fields[i]; i++)
@@ -1076,9 +1091,28 @@ s_profile_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, 
 	return 0;
 }
 
+/* Appends [ts, id hex] of the enrolment of entry e ([ts, id, key, by] of a
+ * DB_HANDLES list) to evs when it carries a "name". */
+static void
+s_enrol_name(ingest_ctx_t *ctx, MDB_txn *txn, const json_t *e, json_t *evs)
+{
+	const char *ih = json_string_value(json_array_get(e, 1));
+	uint8_t id[CPT_ID_LEN];
+	evt_t ev;
+	json_t *b;
+
+	if (ih == NULL || cpt_unhex32(id, ih, strlen(ih)) != 0 || ig_load_event(ctx, txn, id, &ev) != 0 ||
+	    (b = ig_body(&ev)) == NULL)
+		return;
+	if (json_object_get(b, "name"))
+		json_array_append_new(evs, json_pack("[I, s]", (json_int_t)ev.ts, ih));
+	json_decref(b);
+}
+
 /* Profiles are per handle: the LWW registers merge the profile events of
  * every key the owning site enrolled for the handle and that still has this
- * handle (a key enrolled again under another handle writes that one). */
+ * handle (a key enrolled again under another handle writes that one), and
+ * the names the owning site's enrolments of the handle carry. */
 static int
 s_profile_rebuild_handle(ingest_ctx_t *ctx, MDB_txn *txn, const char *handle)
 {
@@ -1097,9 +1131,11 @@ s_profile_rebuild_handle(ingest_ctx_t *ctx, MDB_txn *txn, const char *handle)
 		uint8_t k[CPT_KEY_LEN];
 		char now[64];
 		const char *kh = json_string_value(json_array_get(e, 2));
-		if (first_by == NULL ||
-		    strcmp(json_string_value(json_array_get(e, 3)), first_by) != 0 || kh == NULL ||
-		    json_object_get(seen, kh) || cpt_unhex32(k, kh, strlen(kh)) != 0 ||
+		if (first_by == NULL || strcmp(json_string_value(json_array_get(e, 3)), first_by) != 0)
+			continue;
+		/* The owning site's enrolments that name the person. */
+		s_enrol_name(ctx, txn, e, evs);
+		if (kh == NULL || json_object_get(seen, kh) || cpt_unhex32(k, kh, strlen(kh)) != 0 ||
 		    ig_handle_of(ctx, txn, k, now) != 0 || strcmp(now, handle) != 0)
 			continue;
 		json_object_set_new(seen, kh, json_true());
@@ -1216,24 +1252,83 @@ view_key_of(store_t *st, MDB_txn *txn, const char *handle, uint8_t key[CPT_KEY_L
 	return rc;
 }
 
-/* One comment as the API lists it, or NULL when it cannot be shown (gone,
- * erased: such comments have no DB_BY_REF entry, but a store may be old). */
+/* Adds what a post or comment shows of its author, read now from the key
+ * record and the profile: "author_site", the home site, and "author_name",
+ * the profile's name, or null. They are not kept in the stored view: a name
+ * changes without rebuilding every post of its author, and the feed shows
+ * names from its first paint instead of handles. */
+static void
+s_author_extra(store_t *st, MDB_txn *txn, json_t *obj, const uint8_t key[CPT_KEY_LEN],
+	       const char *handle)
+{
+	json_t *rec = view_key_info(st, txn, key), *prof = NULL, *site, *name;
+
+	if (handle && *handle)
+		prof = ig_get_json(txn, st->dbi[DB_PROFILES], handle, strlen(handle));
+	site = json_object_get(rec, "site");
+	name = json_object_get(json_object_get(prof, "fields"), "name");
+	json_object_set_new(obj, "author_site", json_is_string(site) ? json_incref(site) : json_null());
+	json_object_set_new(obj, "author_name", json_is_string(name) ? json_incref(name) : json_null());
+	json_decref(rec);
+	json_decref(prof);
+}
+
+/* The same for a post view, whose author is "author_key" and "author". */
+static json_t *
+s_post_extra(store_t *st, MDB_txn *txn, json_t *post)
+{
+	uint8_t key[CPT_KEY_LEN];
+	const char *hex = json_string_value(json_object_get(post, "author_key"));
+
+	if (post && hex && cpt_unhex32(key, hex, strlen(hex)) == 0)
+		s_author_extra(st, txn, post, key, json_string_value(json_object_get(post, "author")));
+	return post;
+}
+
+/* One comment as the API lists it, or NULL when it cannot be shown (not a
+ * comment, gone, erased: erased comments have no DB_BY_REF entry, but a
+ * store may be old). Its text is the newest edit by its own author, as for
+ * a post: edits name the comment in "post" and are indexed under it. */
 static json_t *
 s_comment_json(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
 {
 	evt_t ev;
+	struct post_acc acc;
 	json_t *b, *c;
-	char idhex[CPT_HEX_ID], handle[64];
+	char idhex[CPT_HEX_ID], khex[CPT_HEX_ID], handle[64];
 
-	if (ig_load_event(ctx, txn, id, &ev) != 0 || (b = ig_body(&ev)) == NULL)
+	if (ig_load_event(ctx, txn, id, &ev) != 0 || ev.kind != EVT_COMMENT ||
+	    (b = ig_body(&ev)) == NULL)
 		return NULL;
+	memset(&acc, 0, sizeof(acc));
+	memcpy(acc.author, ev.author, CPT_KEY_LEN);
+	acc.text = json_object_get(b, "text");
+	if (s_each_ref(ctx, txn, id, s_post_ref, &acc) != 0) {
+		json_decref(acc.edit_body);
+		json_decref(b);
+		return NULL;
+	}
 	cpt_hex32(idhex, id);
+	cpt_hex32(khex, ev.author);
 	if (view_handle_of(ctx->st, txn, ev.author, handle) != 0)
 		handle[0] = 0;
-	c = json_pack("{s:s, s:s, s:O, s:I}", "id", idhex, "author", handle, "text",
-		      json_object_get(b, "text"), "created", (json_int_t)HLC_MS(ev.ts));
+	c = json_pack("{s:s, s:O, s:s, s:s, s:O, s:I, s:o}", "id", idhex, "post",
+		      json_object_get(b, "post"), "author", handle, "author_key", khex, "text", acc.text,
+		      "created", (json_int_t)HLC_MS(ev.ts), "edited",
+		      acc.edit_body ? json_integer((json_int_t)HLC_MS(acc.edit_ts)) : json_null());
+	if (c)
+		s_author_extra(ctx->st, txn, c, ev.author, handle);
+	json_decref(acc.edit_body);
 	json_decref(b);
 	return c;
+}
+
+json_t *
+view_comment(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
+{
+	ingest_ctx_t ctx = {.st = st};
+
+	return s_comment_json(&ctx, txn, id);
 }
 
 json_t *
@@ -1309,7 +1404,7 @@ s_post_view(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
 		return NULL;
 	store_put_u64(fk, ev.ts);
 	memcpy(fk + 8, id, CPT_ID_LEN);
-	return ig_get_json(txn, st->dbi[DB_FEED], fk, sizeof(fk));
+	return s_post_extra(st, txn, ig_get_json(txn, st->dbi[DB_FEED], fk, sizeof(fk)));
 }
 
 json_t *
@@ -1357,7 +1452,7 @@ view_feed(store_t *st, MDB_txn *txn, const uint8_t *before40, size_t limit, char
 	while (rc == 0 && n < limit) {
 		json_t *p;
 		if (k.mv_size == 40 && (p = json_loadb(v.mv_data, v.mv_size, 0, NULL)) != NULL) {
-			json_array_append_new(items, p);
+			json_array_append_new(items, s_post_extra(st, txn, p));
 			n++;
 			memcpy(last, k.mv_data, 40);
 		}
@@ -1388,7 +1483,8 @@ view_person(store_t *st, MDB_txn *txn, const char *handle)
 			ig_revoked_at(&ctx, txn, key) != UINT64_MAX);
 	if (out) {
 		json_t *fields = prof ? json_object_get(prof, "fields") : NULL;
-		json_object_set(out, "profile", fields ? fields : json_object());
+		/* A person without a profile yet gets an empty one, owned by out. */
+		json_object_set_new(out, "profile", fields ? json_incref(fields) : json_object());
 		json_object_set_new(out, "updated", prof ? json_incref(json_object_get(prof, "updated"))
 							   : json_null());
 	}
@@ -1397,36 +1493,108 @@ view_person(store_t *st, MDB_txn *txn, const char *handle)
 	return out;
 }
 
-/* Case-insensitive (ASCII) substring test. */
-static int
-s_contains(const char *hay, const char *needle)
+/* What each code point of U+00C0..U+017F folds to, one character each; the
+ * digits stand for two letters (1 ae, 2 th, 3 ss, 4 ij, 5 oe) and "." for a
+ * code point kept as it is (the signs × and ÷). */
+static const char s_latin[] =
+    /* U+00C0 ÀÁÂÃÄÅÆÇ ÈÉÊË ÌÍÎÏ ÐÑ ÒÓÔÕÖ × Ø ÙÚÛÜ Ý Þ ß */
+    "aaaaaa1ceeeeiiiidnooooo.ouuuuy23"
+    /* U+00E0 àáâãäåæç èéêë ìíîï ðñ òóôõö ÷ ø ùúûü ý þ ÿ */
+    "aaaaaa1ceeeeiiiidnooooo.ouuuuy2y"
+    /* U+0100 ĀāĂăĄą ĆćĈĉĊċČč ĎďĐđ ĒēĔĕĖėĘęĚě */
+    "aaaaaaccccccccddddeeeeeeeeee"
+    /* U+011C ĜĝĞğĠġĢģ ĤĥĦħ ĨĩĪīĬĭĮįİı Ĳĳ Ĵĵ Ķķĸ */
+    "gggggggghhhhiiiiiiiiii44jjkkk"
+    /* U+0139 ĹĺĻļĽľĿŀŁł ŃńŅņŇňŉŊŋ ŌōŎŏŐő Œœ */
+    "llllllllllnnnnnnnnnoooooo55"
+    /* U+0154 ŔŕŖŗŘř ŚśŜŝŞşŠš ŢţŤťŦŧ ŨũŪūŬŭŮůŰűŲų Ŵŵ ŶŷŸ ŹźŻżŽž ſ */
+    "rrrrrrssssssssttttttuuuuuuuuuuuuwwyyyzzzzzzs";
+
+void
+vw_fold(const char *s, char *out, size_t cap)
 {
-	size_t n = strlen(needle);
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 0;
+
+	if (cap == 0)
+		return;
+	while (*p && n + 1 < cap) {
+		unsigned cp = 0;
+		size_t len = 1;
+		if (p[0] < 0x80) {
+			out[n++] = (char)tolower(p[0]);
+			p++;
+			continue;
+		}
+		/* Two-byte sequences hold every code point folded here. */
+		if ((p[0] & 0xe0) == 0xc0 && (p[1] & 0xc0) == 0x80) {
+			cp = (unsigned)(p[0] & 0x1f) << 6 | (p[1] & 0x3f);
+			len = 2;
+		}
+		if (cp >= 0x300 && cp <= 0x36f) {
+			p += len; /* a combining accent: "e" + U+0301 is "é" */
+			continue;
+		}
+		if (cp >= 0xc0 && cp <= 0x17f && s_latin[cp - 0xc0] != '.') {
+			static const char *const two[] = {"ae", "th", "ss", "ij", "oe"};
+			char c = s_latin[cp - 0xc0];
+			if (c >= '1' && c <= '5') {
+				if (n + 2 >= cap)
+					break;
+				memcpy(out + n, two[c - '1'], 2);
+				n += 2;
+			} else {
+				out[n++] = c;
+			}
+			p += len;
+			continue;
+		}
+		/* Anything else, byte for byte; a sequence is never cut. */
+		len = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc0 ? 2 : 1;
+		for (size_t i = 1; i < len; i++)
+			if (p[i] == 0) {
+				len = i;
+				break;
+			}
+		if (n + len >= cap)
+			break;
+		memcpy(out + n, p, len);
+		n += len;
+		p += len;
+	}
+	out[n] = 0;
+}
+
+/* Does hay, folded, contain fq (folded already)? Profile fields are at
+ * most MAX_BIO bytes and folding never lengthens them. */
+static int
+s_contains(const char *hay, const char *fq)
+{
+	char f[MAX_BIO + 1];
 
 	if (hay == NULL)
 		return 0;
-	for (; *hay; hay++)
-		if (strncasecmp(hay, needle, n) == 0)
-			return 1;
-	return n == 0;
+	vw_fold(hay, f, sizeof(f));
+	return strstr(f, fq) != NULL;
 }
 
+/* Does person p match the folded query fq? */
 static int
-s_person_matches(const json_t *p, const char *q)
+s_person_matches(const json_t *p, const char *fq)
 {
 	static const char *const fields[] = {"name", "title", "department", "site", "location", NULL};
 	json_t *prof = json_object_get(p, "profile"), *s;
 	size_t i;
 
-	if (q == NULL || *q == 0)
+	if (fq == NULL || *fq == 0)
 		return 1;
-	if (s_contains(json_string_value(json_object_get(p, "handle")), q) ||
-	    s_contains(json_string_value(json_object_get(p, "home_site")), q))
+	if (s_contains(json_string_value(json_object_get(p, "handle")), fq) ||
+	    s_contains(json_string_value(json_object_get(p, "home_site")), fq))
 		return 1;
 	for (i = 0; fields[i]; i++)
-		if (s_contains(json_string_value(json_object_get(prof, fields[i])), q))
+		if (s_contains(json_string_value(json_object_get(prof, fields[i])), fq))
 			return 1;
-	json_array_foreach(json_object_get(prof, "skills"), i, s) if (s_contains(json_string_value(s), q))
+	json_array_foreach(json_object_get(prof, "skills"), i, s) if (s_contains(json_string_value(s), fq))
 		return 1;
 	return 0;
 }
@@ -1437,8 +1605,11 @@ view_people(store_t *st, MDB_txn *txn, const char *q, size_t limit)
 	MDB_cursor *cur;
 	MDB_val k, v;
 	json_t *out = json_array();
+	char fq[MAX_BIO + 1];
 	int rc;
 
+	/* Folded once; the API caps q far below this. */
+	vw_fold(q ? q : "", fq, sizeof(fq));
 	if (mdb_cursor_open(txn, st->dbi[DB_HANDLES], &cur) != 0)
 		return out;
 	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
@@ -1449,7 +1620,7 @@ view_people(store_t *st, MDB_txn *txn, const char *q, size_t limit)
 			memcpy(h, k.mv_data, k.mv_size);
 			h[k.mv_size] = 0;
 			p = view_person(st, txn, h);
-			if (p && !json_is_true(json_object_get(p, "disabled")) && s_person_matches(p, q))
+			if (p && !json_is_true(json_object_get(p, "disabled")) && s_person_matches(p, fq))
 				json_array_append(out, p);
 			json_decref(p);
 		}

@@ -4,7 +4,7 @@
 // wrote is always inserted as text nodes, never parsed as HTML, so a post can
 // never run a script; the page also runs under a CSP with no inline code.
 
-import { lang, otherLang, setLang, t } from './i18n.js';
+import { has, lang, otherLang, setLang, t } from './i18n.js';
 
 const FEED_PAGE = 20;          // posts fetched per page of the feed
 const PEOPLE_MAX = 100;        // directory answers hold at most this many (the API's cap)
@@ -15,9 +15,11 @@ const PROFILE_FIELDS = ['name', 'title', 'department', 'site', 'phone', 'locatio
 
 /* Everything the page knows; reset on logout. */
 const state = {
-	me: null,            // {handle, csrf_token, admin, person} from /api/login or /api/me
+	me: null,            // {handle, csrf_token, admin, person} from /api/login or /api/session
 	csrf: '',            // the X-CSRF-Token of the session
+	limits: null,        // {text, field, bio}: sizes the server accepts (GET /api/session)
 	people: new Map(),   // handle → person, to show names instead of handles
+	authors: new Map(),  // handle → {name, site} as posts and comments name their authors
 	status: null,        // last /api/status answer
 	serverDown: false,   // the last status poll failed
 	pollTimer: 0,        // next status poll
@@ -28,7 +30,6 @@ const state = {
 	viewSeq: 0,          // bumped on every render: late answers of an old page are dropped
 	cards: new Map(),    // post id → card controller, for the posts on screen
 	feed: null,          // the feed page's state while it is shown
-	draft: '',           // text of the composer kept across a language switch
 	flash: '',           // message for the login page (session ended, signed out)
 };
 
@@ -62,6 +63,36 @@ function h(tag, props, ...kids) {
 	return el;
 }
 
+/* ------------------------------------------------------------ user text */
+
+/* The bidi overrides LRO and RLO reverse what follows them: "invoice" RLO
+ * "gnp.exe" reads "invoiceexe.png". Text people wrote is shown with them
+ * made visible (a marker instead), and always inside an element that
+ * isolates it (dir="auto", or <bdi>), so that embeddings and isolates,
+ * which right-to-left text needs, cannot reach the page around it. */
+const BIDI_OVERRIDE = /[\u202d\u202e]/;
+
+/* A string someone wrote, as a string (the common case) or a fragment with
+ * each override shown as a small "U+202E" marker. */
+function userText(s) {
+	s = String(s ?? '');
+	if (!BIDI_OVERRIDE.test(s))
+		return s;
+	const frag = document.createDocumentFragment();
+	for (const part of s.split(/([\u202d\u202e])/)) {
+		if (part === '\u202d' || part === '\u202e')
+			frag.append(h('span', { class: 'bidi-mark', title: t('bidi.override') }, `U+${part.codePointAt(0).toString(16).toUpperCase()}`));
+		else if (part)
+			frag.append(part);
+	}
+	return frag;
+}
+
+/* An inline element holding a string someone wrote, isolated. */
+function uspan(s, props = {}) {
+	return h('bdi', props, userText(s));
+}
+
 let uidCounter = 0;
 function uid(prefix) {
 	uidCounter += 1;
@@ -87,9 +118,10 @@ function announce(msg) {
 	setTimeout(() => { el.textContent = msg; }, 50);
 }
 
-/* An error the user should see: a dismissable message, read out at once. */
+/* An error the user should see (an error of the API, or words already in
+ * the UI's language): a dismissable message, read out at once. */
 function showError(err) {
-	const msg = errorText(err);
+	const msg = typeof err === 'string' ? err : errorText(err);
 	const box = document.getElementById('alerts');
 	const toast = h('div', { class: 'toast' },
 		h('span', {}, msg),
@@ -98,16 +130,31 @@ function showError(err) {
 	setTimeout(() => toast.remove(), 10000);
 }
 
+/* What went wrong, in the UI's language. The API gives every error a stable
+ * "code" (docs/API.md), translated here with the field and limits it names;
+ * a code the tables do not know shows the server's English message. */
 function errorText(err) {
 	if (!(err instanceof ApiError))
 		return t('err.generic', { msg: String(err && err.message || err) });
 	if (err.status === 0)
 		return t('err.network');
+	const d = err.data && typeof err.data === 'object' ? err.data : {};
+	if (typeof d.code === 'string' && has(`apierr.${d.code}`))
+		return t(`apierr.${d.code}`, {
+			field: fieldName(d.field), handle: d.handle ?? '', min: num(d.min), max: num(d.max),
+		});
 	if (err.status === 403)
 		return err.message && !/csrf/i.test(err.message) ? err.message : t('err.forbidden');
 	if (err.status === 413)
 		return t('err.too_long');
 	return err.message ? err.message : t('err.generic', { msg: err.status });
+}
+
+/* A field of a request as a phrase of the UI ("the text", "le nom"). */
+function fieldName(f) {
+	if (typeof f !== 'string' || !f)
+		return t('fieldname.this');
+	return has(`fieldname.${f}`) ? t(`fieldname.${f}`) : `"${f}"`;
 }
 
 /* A message shown in a page, with its own role=alert when it is an error. */
@@ -238,16 +285,39 @@ function rememberPerson(p) {
 		state.people.set(p.handle, p);
 }
 
+/* The name shown for a handle: from the directory, else as posts and
+ * comments named their author, else the handle itself. */
 function nameOf(handle) {
 	const p = state.people.get(handle);
 	const name = p && p.profile && typeof p.profile.name === 'string' ? p.profile.name.trim() : '';
-	return name || handle;
+	const a = state.authors.get(handle);
+	return name || (a && a.name) || handle;
+}
+
+/* Remembers the author a post or comment names ("author_name",
+ * "author_site"), so that cards show names from their first paint. */
+function noteAuthor(x) {
+	if (!x || typeof x.author !== 'string' || !x.author)
+		return;
+	const name = typeof x.author_name === 'string' ? x.author_name.trim() : '';
+	const site = typeof x.author_site === 'string' ? x.author_site : '';
+	const old = state.authors.get(x.author);
+	state.authors.set(x.author, { name, site: site || (old && old.site) || '' });
+	if (old && old.name !== name)
+		refreshNames();
+}
+
+/* The home site of a handle, when known. */
+function siteOf(handle) {
+	const p = state.people.get(handle);
+	const a = state.authors.get(handle);
+	return (p && p.home_site) || (a && a.site) || '';
 }
 
 /* Refreshes the names shown for authors once the directory is known. */
 function refreshNames() {
 	for (const el of document.querySelectorAll('[data-name-of]'))
-		el.textContent = nameOf(el.dataset.nameOf);
+		el.replaceChildren(userText(nameOf(el.dataset.nameOf)));
 	for (const el of document.querySelectorAll('[data-initials-of]'))
 		el.textContent = initials(el.dataset.initialsOf);
 	for (const c of state.cards.values())
@@ -290,7 +360,51 @@ function avatar(handle, size = '') {
 }
 
 function personLink(handle, cls = 'author') {
-	return h('a', { class: cls, href: `#/people/${enc(handle)}`, 'data-name-of': handle }, nameOf(handle));
+	return h('a', { class: cls, href: `#/people/${enc(handle)}`, 'data-name-of': handle, dir: 'auto' }, userText(nameOf(handle)));
+}
+
+/* ---------------------------------------------------------------- drafts */
+
+/* What someone was writing and has not sent (the composer, a comment) is
+ * kept in localStorage under their handle: a reload, a node restart or an
+ * ended session loses nothing. A draft goes once sent, and all of them at
+ * an explicit sign-out (a shared computer keeps nothing of its last user). */
+const DRAFT_PREFIX = 'comptoir.draft.';
+
+function draftKey(where) {
+	return state.me ? `${DRAFT_PREFIX}${state.me.handle}.${where}` : '';
+}
+
+function draftGet(where) {
+	try {
+		const k = draftKey(where);
+		return (k && localStorage.getItem(k)) || '';
+	} catch {
+		return ''; /* storage disabled: no drafts */
+	}
+}
+
+function draftSet(where, text) {
+	try {
+		const k = draftKey(where);
+		if (k && text.trim())
+			localStorage.setItem(k, text);
+		else if (k)
+			localStorage.removeItem(k);
+	} catch {
+		/* full or disabled: the text is still in the box */
+	}
+}
+
+function draftsClear(handle) {
+	try {
+		const prefix = `${DRAFT_PREFIX}${handle}.`;
+		for (const k of Object.keys(localStorage))
+			if (k.startsWith(prefix))
+				localStorage.removeItem(k);
+	} catch {
+		/* nothing kept */
+	}
 }
 
 /* ------------------------------------------------------------ rich text */
@@ -316,14 +430,14 @@ function richText(text, mentions) {
 			const handle = tok.slice(1).toLowerCase();
 			if (known && !known.has(handle))
 				continue;
-			frag.append(text.slice(last, at), h('a', { class: 'mention', href: `#/people/${enc(handle)}` }, tok));
+			frag.append(userText(text.slice(last, at)), h('a', { class: 'mention', href: `#/people/${enc(handle)}` }, tok));
 		} else {
 			tok = tok.replace(/[.,;:!?)\]}'’]+$/, '');
-			frag.append(text.slice(last, at), h('a', { href: tok, rel: 'noopener noreferrer', target: '_blank' }, tok));
+			frag.append(userText(text.slice(last, at)), h('a', { href: tok, rel: 'noopener noreferrer', target: '_blank', dir: 'auto' }, userText(tok)));
 		}
 		last = at + tok.length;
 	}
-	frag.append(text.slice(last));
+	frag.append(userText(text.slice(last)));
 	return frag;
 }
 
@@ -350,8 +464,8 @@ function attachMentions(ta) {
 			const prof = p.profile || {};
 			const li = h('li', { role: 'option', id: `${list.id}-${i}`, 'aria-selected': i === active ? 'true' : 'false', class: i === active ? 'active' : '' },
 				avatar(p.handle, 'small'),
-				h('span', { class: 'ml-name' }, (prof.name || p.handle)),
-				h('span', { class: 'ml-meta' }, `@${p.handle}`, p.home_site ? ' · ' : '', p.home_site ? siteEl(p.home_site) : ''));
+				h('span', { class: 'ml-name', dir: 'auto' }, userText(prof.name || p.handle)),
+				h('span', { class: 'ml-meta' }, `@${p.handle}`, p.home_site ? [' · ', siteEl(p.home_site)] : ''));
 			li.addEventListener('mousedown', ev => { ev.preventDefault(); pick(i); });
 			return li;
 		}));
@@ -423,7 +537,7 @@ function attachMentions(ta) {
 /* A textarea that grows with its text, completes mentions and sends on
  * Ctrl+Enter. Returns {wrap, ta}. */
 function textBox({ label, placeholder = '', value = '', rows = 3, onSubmit, className = '' }) {
-	const ta = h('textarea', { id: uid('ta'), rows, placeholder, class: className, value });
+	const ta = h('textarea', { id: uid('ta'), rows, placeholder, class: className, value, dir: 'auto' });
 	ta.value = value;
 	const list = attachMentions(ta);
 	const grow = () => {
@@ -443,11 +557,32 @@ function textBox({ label, placeholder = '', value = '', rows = 3, onSubmit, clas
 	return { wrap, ta };
 }
 
+/* A counter of the text in a box against the limit of the server (bytes of
+ * UTF-8 of the trimmed text, as the server counts them; GET /api/session
+ * gives the limit): shown while the box holds text (always), else from 80%
+ * of the limit. Returns {el, over()}. */
+function lengthCounter(ta, always) {
+	const el = h('span', { class: 'counter small', id: uid('count') });
+	const size = () => new TextEncoder().encode(ta.value.trim()).length;
+	const max = () => (state.limits && Number(state.limits.text)) || 0;
+	const paint = () => {
+		const n = size(), m = max();
+		el.hidden = !m || !(always ? n > 0 : n >= 0.8 * m);
+		el.textContent = m ? t('compose.count', { n: num(n), max: num(m) }) : '';
+		el.classList.toggle('over', m > 0 && n > m);
+	};
+	ta.setAttribute('aria-describedby', el.id);
+	ta.addEventListener('input', paint);
+	paint();
+	return { el, over: () => max() > 0 && size() > max(), max };
+}
+
 /* --------------------------------------------------------------- posts */
 
 /* A post on screen, with its reactions, comments, and for its author, edit
  * and delete. Returns a controller that live updates call with a fresh view. */
 function postCard(post, { open = false } = {}) {
+	noteAuthor(post);
 	const c = {
 		post,
 		el: null,
@@ -496,7 +631,9 @@ function postCard(post, { open = false } = {}) {
 			h('a', { href: `#/people/${enc(post.author)}`, tabindex: '-1', 'aria-hidden': 'true', class: 'avatar-link' }, avatar(post.author)),
 			h('div', { class: 'post-meta' },
 				h('span', { id: authorId, class: 'author-line' }, personLink(post.author || post.author_key.slice(0, 12))),
-				h('span', { class: 'muted small' }, `@${post.author} · `, timeLink, edited)),
+				h('span', { class: 'muted small' }, h('bdi', {}, `@${post.author}`),
+					post.author_site ? [' · ', siteEl(post.author_site, { class: 'site-label', title: t('post.site') })] : null,
+					' · ', timeLink, edited)),
 			tools),
 		confirm,
 		body,
@@ -507,8 +644,10 @@ function postCard(post, { open = false } = {}) {
 	c.parts = { timeLink, edited, body, reactions, likeBtn, commentBtn, commentsEl, confirm, tools };
 
 	c.update = p => {
-		if (p && p.id === id)
+		if (p && p.id === id) {
+			noteAuthor(p);
 			c.post = Object.assign({}, c.post, p);
+		}
 		if (p && Array.isArray(p.my_reactions))
 			c.my = new Set(p.my_reactions);
 		setComments(c, p);
@@ -517,21 +656,23 @@ function postCard(post, { open = false } = {}) {
 	setComments(c, post);
 	paintCard(c);
 	state.cards.set(id, c);
-	if (open)
+	// A reply left unsent (a reload, a restart) opens its thread again.
+	if (open || draftGet(`comment.${id}`))
 		openComments(c, false);
 	else if (!c.my)
 		myReactionsWatch.observe(c.el);
 	return c;
 }
 
-/* May I delete this author's posts? An admin may, for the users of their own
- * site (the server checks again). Authors not in the directory yet: no. */
-function mayModerate(author) {
+/* May I delete this author's posts and comments? An admin may, for the
+ * users of their own site (the server checks again): site is the author's
+ * home site as the post or comment names it. */
+function mayModerate(author, site) {
 	if (!state.me || !state.me.admin)
 		return false;
 	const mySite = state.me.person && state.me.person.home_site;
-	const p = state.people.get(author);
-	return Boolean(mySite && p && p.home_site === mySite);
+	const theirs = site || siteOf(author);
+	return Boolean(mySite && theirs && theirs === mySite);
 }
 
 /* My reactions on a post: listed in post answers; known empty when the post
@@ -578,7 +719,7 @@ function paintTools(c) {
 		return; // drawn once: who may do what does not change
 	if (mine)
 		tools.append(h('button', { type: 'button', class: 'link', onclick: () => startEdit(c) }, t('post.edit')));
-	if (mine || mayModerate(c.post.author))
+	if (mine || mayModerate(c.post.author, c.post.author_site))
 		tools.append(h('button', { type: 'button', class: 'link danger', onclick: () => askDelete(c) }, t('post.delete')));
 	tools.hidden = !tools.childElementCount;
 }
@@ -594,7 +735,7 @@ function paintCard(c) {
 		parts.edited.replaceChildren();
 	}
 	if (!c.editing)
-		parts.body.replaceChildren(h('p', { class: 'post-text' }, richText(p.text, p.mentions)));
+		parts.body.replaceChildren(h('p', { class: 'post-text', dir: 'auto' }, richText(p.text, p.mentions)));
 
 	const counts = p.reactions && typeof p.reactions === 'object' ? p.reactions : {};
 	const shown = Object.keys(counts).filter(r => counts[r] > 0);
@@ -698,8 +839,9 @@ function closeComments(c) {
 /* Draws the comments of an open card and its reply box, keeping a draft. */
 function paintComments(c) {
 	const sec = c.parts.commentsEl;
-	const old = sec.querySelector('textarea');
-	const draft = old ? old.value : '';
+	const old = sec.querySelector('textarea.reply');
+	const draftWhere = `comment.${c.post.id}`;
+	const draft = old ? old.value : draftGet(draftWhere);
 	const hadFocus = old && document.activeElement === old;
 	const hidden = Math.max(0, (Number(c.post.comments) || 0) - (c.comments ? c.comments.length : 0));
 	const earlier = c.comments !== null && c.commentsBefore
@@ -723,26 +865,29 @@ function paintComments(c) {
 		: null;
 	const list = c.comments === null
 		? h('p', { class: 'muted small' }, t('comments.loading'))
-		: h('ul', { class: 'comment-list', tabindex: '-1' }, c.comments.map(cm => h('li', { class: 'comment' },
-			avatar(cm.author, 'small'),
-			h('div', { class: 'comment-body' },
-				h('div', { class: 'comment-head' }, personLink(cm.author), ' ', h('span', { class: 'muted small' }, timeEl(cm.created))),
-				h('p', { class: 'comment-text' }, richText(cm.text))))));
+		: h('ul', { class: 'comment-list', tabindex: '-1' }, c.comments.map(cm => commentItem(c, cm)));
 	const send = h('button', { type: 'submit', class: 'btn btn-small' }, t('comments.submit'));
 	const form = h('form', { class: 'comment-form' });
-	const box = textBox({ label: t('comments.label'), placeholder: t('comments.placeholder'), rows: 1, value: draft, onSubmit: () => form.requestSubmit() });
-	form.append(avatar(state.me.handle, 'small'), box.wrap, send);
+	const box = textBox({ label: t('comments.label'), placeholder: t('comments.placeholder'), rows: 1, value: draft, className: 'reply', onSubmit: () => form.requestSubmit() });
+	box.ta.addEventListener('input', () => draftSet(draftWhere, box.ta.value));
+	const count = lengthCounter(box.ta, false);
+	form.append(avatar(state.me.handle, 'small'), h('div', { class: 'reply-main' }, box.wrap, count.el), send);
 	form.addEventListener('submit', async ev => {
 		ev.preventDefault();
 		const text = box.ta.value.trim();
 		if (!text)
 			return;
+		if (count.over()) {
+			showError(t('compose.too_long', { max: num(count.max()) }));
+			return;
+		}
 		send.disabled = true;
 		try {
 			await api('POST', `/api/posts/${c.post.id}/comments`, { text });
 			box.ta.value = '';
+			draftSet(draftWhere, '');
 			await loadDetail(c);
-			c.parts.commentsEl.querySelector('textarea').focus();
+			c.parts.commentsEl.querySelector('textarea.reply').focus();
 		} catch (err) {
 			if (err.status !== 401)
 				showError(err);
@@ -753,6 +898,130 @@ function paintComments(c) {
 	sec.replaceChildren(...(earlier ? [earlier] : []), list, form);
 	if (hadFocus)
 		box.ta.focus();
+}
+
+/* Focuses a control of a comment after its thread was drawn again. */
+function focusComment(c, id, selector) {
+	const li = [...c.parts.commentsEl.querySelectorAll('li.comment')].find(el => el.dataset.commentId === id);
+	const el = li && li.querySelector(selector);
+	if (el)
+		el.focus();
+}
+
+/* One comment: who, from which site, when, the text; its author may edit or
+ * delete it, and an admin of the author's site delete it. */
+function commentItem(c, cm) {
+	noteAuthor(cm);
+	const mine = state.me && cm.author === state.me.handle;
+	const tools = [];
+	if (mine)
+		tools.push(h('button', {
+			type: 'button', class: 'link edit', 'aria-label': t('comment.edit_named'), onclick: () => {
+				c.commentEdit = { id: cm.id, text: cm.text };
+				c.commentConfirm = null;
+				paintComments(c);
+				focusComment(c, cm.id, 'textarea');
+			},
+		}, t('post.edit')));
+	if (mine || mayModerate(cm.author, cm.author_site))
+		tools.push(h('button', {
+			type: 'button', class: 'link danger', 'aria-label': t('comment.delete_named'), onclick: () => {
+				c.commentConfirm = cm.id;
+				c.commentEdit = null;
+				paintComments(c);
+				focusComment(c, cm.id, '.confirm .btn-danger');
+			},
+		}, t('post.delete')));
+	const editing = c.commentEdit && c.commentEdit.id === cm.id;
+	return h('li', { class: 'comment', 'data-comment-id': cm.id },
+		avatar(cm.author, 'small'),
+		h('div', { class: 'comment-body' },
+			h('div', { class: 'comment-head' },
+				h('span', {}, personLink(cm.author), ' ',
+					h('span', { class: 'muted small' },
+						cm.author_site ? [siteEl(cm.author_site, { class: 'site-label', title: t('post.site') }), ' · '] : null,
+						timeEl(cm.created),
+						cm.edited ? [' · ', h('span', { class: 'edited', title: t('post.edited_at', { when: fullDate(cm.edited) }) }, t('post.edited'))] : null)),
+				tools.length ? h('span', { class: 'comment-tools', role: 'group', 'aria-label': t('comment.actions') }, tools) : null),
+			editing ? commentEditForm(c, cm) : h('p', { class: 'comment-text', dir: 'auto' }, richText(cm.text)),
+			c.commentConfirm === cm.id ? commentConfirm(c, cm) : null));
+}
+
+function commentEditForm(c, cm) {
+	const save = h('button', { type: 'submit', class: 'btn btn-small' }, t('post.save'));
+	const form = h('form', { class: 'edit-form comment-edit' });
+	const box = textBox({ label: t('comment.edit_label'), value: c.commentEdit.text, rows: 1, onSubmit: () => form.requestSubmit() });
+	box.ta.addEventListener('input', () => {
+		if (c.commentEdit && c.commentEdit.id === cm.id)
+			c.commentEdit.text = box.ta.value;
+	});
+	const count = lengthCounter(box.ta, false);
+	const stop = () => {
+		c.commentEdit = null;
+		paintComments(c);
+		focusComment(c, cm.id, 'button.edit');
+	};
+	form.append(box.wrap, h('div', { class: 'form-row' }, save,
+		h('button', { type: 'button', class: 'btn btn-small btn-quiet', onclick: stop }, t('post.cancel')), count.el));
+	form.addEventListener('keydown', ev => { if (ev.key === 'Escape') stop(); });
+	form.addEventListener('submit', async ev => {
+		ev.preventDefault();
+		const text = box.ta.value.trim();
+		if (!text || text === cm.text) {
+			stop();
+			return;
+		}
+		if (count.over()) {
+			showError(t('compose.too_long', { max: num(count.max()) }));
+			return;
+		}
+		save.disabled = true;
+		try {
+			const x = await api('PATCH', `/api/comments/${cm.id}`, { text });
+			c.comments = (c.comments || []).map(y => (y.id === cm.id ? Object.assign({}, y, x && x.id ? x : { text }) : y));
+			c.commentEdit = null;
+			paintComments(c);
+			focusComment(c, cm.id, 'button.edit');
+			announce(t('comment.saved'));
+		} catch (err) {
+			save.disabled = false;
+			if (err.status !== 401)
+				showError(err);
+		}
+	});
+	return form;
+}
+
+function commentConfirm(c, cm) {
+	const back = () => {
+		c.commentConfirm = null;
+		paintComments(c);
+		focusComment(c, cm.id, 'button.danger');
+	};
+	const no = h('button', { type: 'button', class: 'btn btn-small btn-quiet', onclick: back }, t('post.cancel'));
+	const yes = h('button', {
+		type: 'button', class: 'btn btn-small btn-danger', onclick: async () => {
+			yes.disabled = true;
+			try {
+				await api('DELETE', `/api/comments/${cm.id}`);
+				c.comments = (c.comments || []).filter(y => y.id !== cm.id);
+				c.post = Object.assign({}, c.post, { comments: Math.max(0, (Number(c.post.comments) || 0) - 1) });
+				c.commentConfirm = null;
+				paintCard(c);
+				paintComments(c);
+				c.parts.commentsEl.querySelector('.comment-list').focus();
+				announce(t('comment.deleted'));
+			} catch (err) {
+				yes.disabled = false;
+				if (err.status !== 401)
+					showError(err);
+			}
+		},
+	}, t('post.delete_yes'));
+	const box = h('div', { class: 'confirm', role: 'group', 'aria-label': t('comment.delete_confirm') },
+		h('p', {}, t('comment.delete_confirm')), h('div', { class: 'form-row' }, yes, no));
+	box.addEventListener('keydown', ev => { if (ev.key === 'Escape') back(); });
+	return box;
 }
 
 function startEdit(c) {
@@ -836,6 +1105,7 @@ function removeCard(id) {
 	}
 	if (state.feed && state.feed.pending.delete(id))
 		paintNewBar();
+	paintFeedEnd();
 }
 
 /* -------------------------------------------------------------- composer */
@@ -843,13 +1113,14 @@ function removeCard(id) {
 function composer(onPosted) {
 	const send = h('button', { type: 'submit', class: 'btn' }, t('compose.submit'));
 	const form = h('form', { class: 'card composer', 'aria-label': t('compose.label') });
-	const box = textBox({ label: t('compose.label'), placeholder: t('compose.placeholder'), rows: 3, value: state.draft, onSubmit: () => form.requestSubmit() });
-	box.ta.addEventListener('input', () => { state.draft = box.ta.value; });
+	const box = textBox({ label: t('compose.label'), placeholder: t('compose.placeholder'), rows: 3, value: draftGet('post'), onSubmit: () => form.requestSubmit() });
+	box.ta.addEventListener('input', () => draftSet('post', box.ta.value));
+	const count = lengthCounter(box.ta, true);
 	const err = h('p', { class: 'form-error', role: 'alert' });
 	form.append(
 		h('div', { class: 'composer-main' }, avatar(state.me.handle), box.wrap),
 		err,
-		h('div', { class: 'composer-foot' }, h('span', { class: 'muted small hint-keys' }, t('compose.hint')), send));
+		h('div', { class: 'composer-foot' }, h('span', { class: 'muted small hint-keys' }, t('compose.hint')), count.el, send));
 	form.addEventListener('submit', async ev => {
 		ev.preventDefault();
 		err.textContent = '';
@@ -859,12 +1130,17 @@ function composer(onPosted) {
 			box.ta.focus();
 			return;
 		}
+		if (count.over()) {
+			err.textContent = t('compose.too_long', { max: num(count.max()) });
+			box.ta.focus();
+			return;
+		}
 		send.disabled = true;
 		send.textContent = t('compose.busy');
 		try {
 			const post = await api('POST', '/api/posts', { text });
 			box.ta.value = '';
-			state.draft = '';
+			draftSet('post', '');
 			box.ta.dispatchEvent(new Event('input'));
 			onPosted(post);
 			announce(t('compose.done'));
@@ -898,7 +1174,7 @@ async function viewFeed(main, seq) {
 				list.prepend(c.el);
 				c.el.classList.add('fresh');
 			}
-			end.textContent = '';
+			paintFeedEnd();
 		}),
 		h('div', { class: 'newbar-wrap', 'aria-live': 'polite' }, bar),
 		list,
@@ -935,7 +1211,6 @@ async function loadFeedPage() {
 				feed.list.append(postCard(p).el);
 		feed.next = res && res.next ? res.next : null;
 		feed.done = !feed.next;
-		feed.end.textContent = feed.done ? (state.cards.size ? t('feed.end') : t('feed.empty')) : '';
 	} catch (err) {
 		feed.end.textContent = '';
 		if (err.status !== 401)
@@ -945,6 +1220,8 @@ async function loadFeedPage() {
 		feed.more.disabled = false;
 		feed.more.hidden = feed.done;
 		feed.list.removeAttribute('aria-busy');
+		if (state.feed === feed)
+			paintFeedEnd();
 	}
 	// A short page leaves the button in view: the observer will not fire
 	// again, so keep loading while it is visible.
@@ -953,6 +1230,14 @@ async function loadFeedPage() {
 		if (r.top < window.innerHeight + 600)
 			setTimeout(loadFeedPage, 0);
 	}
+}
+
+/* The line under the feed once every post is shown: the end, or that there
+ * is nothing yet. A post written or shown from the bar changes which. */
+function paintFeedEnd() {
+	const feed = state.feed;
+	if (feed && !feed.loading)
+		feed.end.textContent = feed.done ? (state.cards.size ? t('feed.end') : t('feed.empty')) : '';
 }
 
 function paintNewBar() {
@@ -980,7 +1265,7 @@ function showPending() {
 		first = c.el;
 	}
 	paintNewBar();
-	feed.end.textContent = feed.done && !state.cards.size ? t('feed.empty') : feed.end.textContent;
+	paintFeedEnd();
 	window.scrollTo({ top: 0, behavior: 'smooth' });
 	if (first)
 		first.focus({ preventScroll: true });
@@ -1020,20 +1305,51 @@ async function viewPost(main, seq, id) {
 
 /* ---------------------------------------------------------------- people */
 
+/* Strings someone wrote, each isolated, joined by " · ". */
+function joinUser(parts) {
+	const out = [];
+	for (const x of parts.filter(Boolean)) {
+		if (out.length)
+			out.push(' · ');
+		out.push(uspan(x));
+	}
+	return out;
+}
+
+/* Text folded for matching: case and accents do not count. */
+function fold(s) {
+	return String(s ?? '').normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
+}
+
+/* Where a person works: the site their profile names, else their home
+ * site; the home site in brackets when the profile names another place.
+ * Without withHome (a card that shows the home site already), only the
+ * profile's words. */
+function siteText(p, withHome = true) {
+	const prof = p.profile || {};
+	const home = p.home_site && withHome ? siteName(p.home_site) : '';
+	const own = typeof prof.site === 'string' ? prof.site.trim() : '';
+	if (!own)
+		return home ? [siteEl(p.home_site)] : [];
+	return [uspan(own), home && !fold(own).includes(fold(home)) ? h('span', { class: 'muted' }, ' (', siteEl(p.home_site), ')') : null];
+}
+
 function personCard(p) {
 	const prof = p.profile || {};
-	const meta = [prof.title, prof.department].filter(Boolean).join(' · ');
-	const where = [prof.site || siteName(p.home_site), prof.location].filter(Boolean).join(' · ');
+	const meta = joinUser([prof.title, prof.department]);
+	const where = siteText(p, false);
+	if (prof.location)
+		where.push(where.length ? ' · ' : '', uspan(prof.location));
 	return h('li', { class: 'card person-card' },
 		avatar(p.handle, 'large'),
 		h('div', { class: 'person-card-body' },
-			h('a', { class: 'person-name', href: `#/people/${enc(p.handle)}` }, prof.name || p.handle),
+			h('a', { class: 'person-name', href: `#/people/${enc(p.handle)}`, dir: 'auto' }, userText(prof.name || p.handle)),
 			h('span', { class: 'muted small' }, `@${p.handle}`,
 				p.home_site ? siteEl(p.home_site, { class: 'site-badge', title: t('person.home_site') }) : null),
-			meta ? h('span', { class: 'person-title' }, meta) : null,
-			where ? h('span', { class: 'muted small' }, where) : null,
+			meta.length ? h('span', { class: 'person-title' }, meta) : null,
+			where.length ? h('span', { class: 'muted small' }, where) : null,
 			Array.isArray(prof.skills) && prof.skills.length
-				? h('ul', { class: 'chips', 'aria-label': t('person.skills') }, prof.skills.slice(0, 5).map(s => h('li', { class: 'chip' }, s)))
+				? h('ul', { class: 'chips', 'aria-label': t('person.skills') }, prof.skills.slice(0, 5).map(s => h('li', { class: 'chip', dir: 'auto' }, userText(s))))
 				: null));
 }
 
@@ -1106,27 +1422,28 @@ async function viewPerson(main, seq, handle) {
 	const prof = p.profile || {};
 	const mine = state.me.handle === p.handle;
 	const phone = typeof prof.phone === 'string' && prof.phone.trim()
-		? h('a', { href: `tel:${prof.phone.replace(/[^\d+]/g, '')}` }, prof.phone) : null;
+		? h('a', { href: `tel:${prof.phone.replace(/[^\d+]/g, '')}`, dir: 'auto' }, userText(prof.phone)) : null;
 	const skills = Array.isArray(prof.skills) ? prof.skills.filter(s => typeof s === 'string' && s) : [];
 
 	main.append(h('section', { class: 'card profile' },
 		h('div', { class: 'profile-top' },
 			avatar(p.handle, 'huge'),
 			h('div', { class: 'profile-id' },
-				h('h1', { tabindex: '-1' }, prof.name || p.handle),
-				[prof.title, prof.department].some(Boolean) ? h('p', { class: 'person-title' }, [prof.title, prof.department].filter(Boolean).join(' · ')) : null,
+				h('h1', { tabindex: '-1', dir: 'auto' }, userText(prof.name || p.handle)),
+				[prof.title, prof.department].some(Boolean) ? h('p', { class: 'person-title' }, joinUser([prof.title, prof.department])) : null,
 				h('p', { class: 'muted' }, `@${p.handle}`,
 					p.role === 'admin' ? h('span', { class: 'badge' }, t('person.admin')) : null)),
 			mine ? h('a', { class: 'btn btn-quiet', href: '#/profile' }, t('person.edit')) : null),
 		p.disabled ? notice(t('person.disabled'), 'warn') : null,
 		h('dl', { class: 'profile-facts' },
-			profileRow(t('field.site'), prof.site),
-			profileRow(t('person.home_site'), p.home_site ? siteEl(p.home_site) : null),
-			profileRow(t('field.location'), prof.location),
+			// One row for where they work: the profile's words, with the
+			// home site when it names another place.
+			profileRow(t('field.site'), siteText(p).length ? siteText(p) : null),
+			profileRow(t('field.location'), prof.location ? uspan(prof.location) : null),
 			profileRow(t('field.phone'), phone)),
 		skills.length ? h('div', { class: 'profile-block' }, h('h2', {}, t('person.skills')),
-			h('ul', { class: 'chips' }, skills.map(s => h('li', { class: 'chip' }, s)))) : null,
-		prof.bio ? h('div', { class: 'profile-block' }, h('h2', {}, t('person.about')), h('p', { class: 'bio' }, richText(prof.bio))) : null,
+			h('ul', { class: 'chips' }, skills.map(s => h('li', { class: 'chip', dir: 'auto' }, userText(s))))) : null,
+		prof.bio ? h('div', { class: 'profile-block' }, h('h2', {}, t('person.about')), h('p', { class: 'bio', dir: 'auto' }, richText(prof.bio))) : null,
 		p.updated ? h('p', { class: 'muted small' }, t('person.updated', { when: relTime(toMs(p.updated)) })) : null));
 
 	const posts = Array.isArray(p.posts) ? p.posts : [];
@@ -1283,16 +1600,21 @@ function siteName(id) {
 	return (x && x.title) || id || '';
 }
 
-/* An element showing a site's name, renamed when the status arrives. */
+/* An element showing a site's name, renamed when the status arrives. A
+ * title is words site IT typed: isolated, its overrides shown, as any text
+ * someone wrote (userText). */
 function siteEl(id, attrs = {}) {
-	return h('span', { ...attrs, 'data-site-of': id }, siteName(id));
+	const name = siteName(id);
+	return h('bdi', { ...attrs, 'data-site-of': id, 'data-site-name': name }, userText(name));
 }
 
 function paintSiteNames() {
 	for (const el of document.querySelectorAll('[data-site-of]')) {
 		const name = siteName(el.dataset.siteOf);
-		if (el.textContent !== name)
-			el.textContent = name;
+		if (el.dataset.siteName !== name) {
+			el.dataset.siteName = name;
+			el.replaceChildren(userText(name));
+		}
 	}
 }
 
@@ -1325,11 +1647,19 @@ function connSummary() {
 	const backlog = peers.reduce((a, p) => a + (Number(p.to_send) || 0) + (Number(p.to_receive) || 0), 0);
 	if (backlog > 0)
 		return { cls: 'sync', short: t('conn.syncing'), long: t('conn.syncing_long', { n: backlog }) };
-	return { cls: 'ok', short: t('conn.ok'), long: t('conn.ok_long', { n: peers.length }) };
+	return { cls: 'ok', short: t('conn.ok'), narrow: t('conn.ok_narrow'), long: t('conn.ok_long', { n: peers.length }) };
 }
 
+/* The indicator, and the site's name beside the brand: both follow the
+ * status polls (the first answer comes after the header is drawn). */
 function paintConn() {
 	const el = document.getElementById('conn');
+	const site = document.getElementById('brand-site');
+	if (site) {
+		const name = state.status && state.status.site ? siteName(state.status.site) : '';
+		site.replaceChildren(userText(name));
+		site.hidden = !name;
+	}
 	if (!el)
 		return;
 	const c = connSummary();
@@ -1338,7 +1668,11 @@ function paintConn() {
 	// The accessible name starts with the visible words (WCAG "label in name").
 	el.setAttribute('aria-label', t('conn.details', { short: c.short, state: c.long }));
 	el.dataset.state = c.cls;
-	el.replaceChildren(h('span', { class: 'dot', 'aria-hidden': 'true' }), h('span', { class: 'conn-text' }, c.short));
+	// A phone shows the narrow words when there are any (style.css): the
+	// long ones were cut ("Tous les sites joignabl…").
+	el.replaceChildren(h('span', { class: 'dot', 'aria-hidden': 'true' }),
+		h('span', { class: c.narrow ? 'conn-text conn-wide' : 'conn-text' }, c.short),
+		...(c.narrow ? [h('span', { class: 'conn-text conn-narrow', 'aria-hidden': 'true' }, c.narrow)] : []));
 	paintOutage();
 }
 
@@ -1495,12 +1829,13 @@ function paintStatus() {
 const FIGURE_PERIODS = [7, 30, 90, 365];
 
 /* A table of figures: head labels, then rows of cells; the first column
- * names the row, the others are numbers (right-aligned). */
-function figureTable(caption, head, rows, foot) {
-	const cell = (v, i) => i ? h('td', { class: 'n' }, v) : h('th', { scope: 'row' }, v);
+ * names the row, the next labels - 1 columns are words too (left-aligned,
+ * as "On posts of" is a site), the others numbers (right-aligned). */
+function figureTable(caption, head, rows, foot, labels = 1) {
+	const cell = (v, i) => i === 0 ? h('th', { scope: 'row' }, v) : h('td', { class: i < labels ? 'w' : 'n' }, v);
 	return h('div', { class: 'table-wrap' }, h('table', { class: 'figures' },
 		h('caption', { class: 'visually-hidden' }, caption),
-		h('thead', {}, h('tr', {}, head.map((x, i) => h('th', i ? { scope: 'col', class: 'n' } : { scope: 'col' }, x)))),
+		h('thead', {}, h('tr', {}, head.map((x, i) => h('th', i >= labels ? { scope: 'col', class: 'n' } : { scope: 'col' }, x)))),
 		h('tbody', {}, rows.map(r => h('tr', {}, r.map(cell)))),
 		foot ? h('tfoot', {}, h('tr', {}, foot.map(cell))) : null));
 }
@@ -1544,14 +1879,20 @@ async function viewFigures(main, seq, query) {
 	const pairs = Array.isArray(f.exchange) ? f.exchange : [];
 	const exchange = pairs.length
 		? figureTable(t('figures.exchange'), [t('figures.from'), t('figures.to'), t('figures.comments'), t('figures.reactions')],
-			pairs.map(x => [siteEl(x.from), siteEl(x.to), num(x.comments), num(x.reactions)]))
+			pairs.map(x => [siteEl(x.from), siteEl(x.to), num(x.comments), num(x.reactions)]), null, 2)
 		: h('p', { class: 'muted' }, t('figures.no_exchange'));
 	const weeks = Array.isArray(f.weeks) ? f.weeks : [];
 	const most = Math.max(1, ...weeks.map(w => Number(w.active) || 0));
 	const weekEnd = i => i + 1 < weeks.length ? weeks[i + 1].start - 1 : f.to;
+	// A period across the new year (a year of weeks always is), or in
+	// another year, dates every week with its year: "12 Nov" alone did not
+	// say which November.
+	const years = new Set(weeks.map((w, i) => new Date(weekEnd(i)).getFullYear()));
+	const withYear = years.size > 1 || !years.has(new Date().getFullYear());
+	const weekFmt = { day: 'numeric', month: 'short', year: withYear ? 'numeric' : undefined };
 	const byWeek = figureTable(t('figures.by_week'),
 		[t('figures.week_to'), t('figures.active'), t('figures.posts'), t('figures.comments'), t('figures.reactions')],
-		weeks.map((w, i) => [new Date(weekEnd(i)).toLocaleDateString(lang(), { day: 'numeric', month: 'short' }),
+		weeks.map((w, i) => [new Date(weekEnd(i)).toLocaleDateString(lang(), weekFmt),
 			h('span', { class: 'bar-cell' }, bar((Number(w.active) || 0) / most), num(w.active)),
 			num(w.posts), num(w.comments), num(w.reactions)]));
 	// The same three tables as one CSV file, for a spreadsheet.
@@ -1602,11 +1943,17 @@ function secretBox(label, password) {
 	return box;
 }
 
+/* The users of this site: find, add, rename, make admin or member, reset a
+ * password, disable and enable. What an action asks or answers (a
+ * confirmation, a new password, an error) opens in a row right under the
+ * user's row, where the admin is looking, on a phone too. */
 async function viewAdmin(main, seq) {
 	main.append(h('div', { class: 'page-head' }, h('h1', { tabindex: '-1' }, t('admin.title'))));
-	const result = h('div', { class: 'admin-result' });
+	const search = h('input', { type: 'search', id: 'admin-q', autocomplete: 'off', spellcheck: 'false', placeholder: t('admin.search_placeholder') });
+	const count = h('p', { class: 'muted small', role: 'status' });
 	const table = h('div', { class: 'admin-users' });
-	main.append(result);
+	let users = [];
+	let after = null; // {handle, node}: shown under a row once the list is drawn again
 
 	async function load() {
 		let res;
@@ -1620,87 +1967,185 @@ async function viewAdmin(main, seq) {
 		}
 		if (seq !== state.viewSeq)
 			return false;
-		const items = res && Array.isArray(res.items) ? res.items : [];
-		if (!items.length) {
+		users = res && Array.isArray(res.items) ? res.items : [];
+		paint();
+		return true;
+	}
+
+	function paint() {
+		const q = fold(search.value.trim());
+		const shown = users.filter(u => !q || fold(u.handle).includes(q) || fold(u.name).includes(q));
+		count.textContent = q ? t('admin.shown', { n: shown.length, total: users.length }) : '';
+		if (!users.length) {
 			table.replaceChildren(h('p', { class: 'muted' }, t('admin.none')));
-			return true;
+			return;
 		}
+		const rows = shown.map(userRows);
 		table.replaceChildren(h('table', { class: 'users' },
 			h('thead', {}, h('tr', {},
 				h('th', { scope: 'col' }, t('admin.handle')), h('th', { scope: 'col' }, t('admin.name')),
 				h('th', { scope: 'col' }, t('admin.role')), h('th', { scope: 'col' }, t('admin.state')),
 				h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, t('admin.actions'))))),
-			h('tbody', {}, items.map(u => userRow(u)))));
-		return true;
+			h('tbody', {}, rows.flat())));
+		if (after) {
+			const row = rows.find(([r]) => r.dataset.handle === after.handle);
+			if (row)
+				openPanel(row[0], after.node);
+			after = null;
+		}
 	}
+	search.addEventListener('input', paint);
 
-	function userRow(u) {
-		const actions = h('td', { class: 'actions', 'data-label': t('admin.actions') });
-		const reset = h('button', { type: 'button', class: 'btn btn-small btn-quiet', onclick: () => confirmThen(actions, t('admin.reset_confirm', { handle: u.handle }), async () => {
-			const r = await api('POST', `/api/admin/users/${enc(u.handle)}/password`);
-			result.replaceChildren(secretBox(t('admin.reset_done', { handle: u.handle }), r && r.password || ''));
-		}) }, t('admin.reset'));
-		const disable = u.disabled ? null : h('button', { type: 'button', class: 'btn btn-small btn-danger-quiet', onclick: () => confirmThen(actions, t('admin.disable_confirm', { handle: u.handle }), async () => {
-			await api('POST', `/api/admin/users/${enc(u.handle)}/disable`);
-			result.replaceChildren(notice(t('admin.disabled_done', { handle: u.handle }), 'ok'));
-			await load();
-		}) }, t('admin.disable'));
-		if (!u.disabled)
-			actions.append(reset, disable);
-		return h('tr', { class: u.disabled ? 'is-disabled' : '' },
+	/* A user's row and the row under it for what an action asks or answers. */
+	function userRows(u) {
+		const me = u.handle === state.me.handle;
+		// The buttons in a box of their own: a flex td is no table cell, and
+		// its border did not line up with the row's.
+		const actions = h('div', { class: 'row-actions' });
+		const panel = h('tr', { class: 'row-panel', hidden: true }, h('td', { colspan: 5 }));
+		const row = h('tr', { class: u.disabled ? 'is-disabled' : '', 'data-handle': u.handle },
 			h('td', { 'data-label': t('admin.handle') }, h('a', { href: `#/people/${enc(u.handle)}` }, u.handle)),
-			h('td', { 'data-label': t('admin.name') }, u.name || ''),
+			h('td', { 'data-label': t('admin.name'), dir: 'auto' }, userText(u.name || '')),
 			h('td', { 'data-label': t('admin.role') }, u.role === 'admin' ? t('admin.role_admin') : t('admin.role_member')),
 			h('td', { 'data-label': t('admin.state') }, h('span', { class: u.disabled ? 'tag tag-off' : 'tag tag-on' }, u.disabled ? t('admin.disabled') : t('admin.active'))),
-			actions);
+			h('td', { class: 'actions', 'data-label': t('admin.actions') }, actions));
+		row.panel = panel;
+		const button = (label, cls, fn) => h('button', { type: 'button', class: `btn btn-small ${cls}`, onclick: ev => fn(ev.currentTarget) }, label);
+		if (u.disabled) {
+			actions.append(button(t('admin.enable'), 'btn-quiet', b => confirmThen(row, b, t('admin.enable_confirm', { handle: u.handle }), async () => {
+				const r = await api('POST', `/api/admin/users/${enc(u.handle)}/enable`);
+				after = { handle: u.handle, node: secretBox(t('admin.enable_done', { handle: u.handle }), r && r.password || '') };
+				await load();
+			})));
+		} else {
+			actions.append(
+				button(t('admin.edit'), 'btn-quiet', b => editUser(row, b, u)),
+				button(t('admin.reset'), 'btn-quiet', b => confirmThen(row, b, t('admin.reset_confirm', { handle: u.handle }), async () => {
+					const r = await api('POST', `/api/admin/users/${enc(u.handle)}/password`);
+					openPanel(row, secretBox(t('admin.reset_done', { handle: u.handle }), r && r.password || ''));
+				})));
+			if (!me)
+				actions.append(button(t('admin.disable'), 'btn-danger-quiet', b => confirmThen(row, b, t('admin.disable_confirm', { handle: u.handle }), async () => {
+					await api('POST', `/api/admin/users/${enc(u.handle)}/disable`);
+					after = { handle: u.handle, node: notice(t('admin.disabled_done', { handle: u.handle }), 'ok') };
+					await load();
+				})));
+		}
+		return [row, panel];
 	}
 
-	/* Replaces a row's buttons by a confirmation, then runs act. */
-	function confirmThen(cell, question, act) {
-		const before = [...cell.childNodes];
-		const restore = () => { cell.replaceChildren(...before); before[0] && before[0].focus(); };
-		const yes = h('button', { type: 'button', class: 'btn btn-small btn-danger', onclick: async () => {
-			yes.disabled = true;
-			try {
-				await act();
-				restore();
-			} catch (err) {
-				restore();
-				if (err.status !== 401)
-					result.replaceChildren(notice(err.status === 404 ? t('admin.missing') : errorText(err), 'error'));
-			}
-		} }, t('admin.confirm'));
-		const no = h('button', { type: 'button', class: 'btn btn-small btn-quiet', onclick: restore }, t('post.cancel'));
-		cell.replaceChildren(h('span', { class: 'confirm-q' }, question), yes, no);
+	function openPanel(row, ...kids) {
+		row.panel.firstChild.replaceChildren(...kids);
+		row.panel.hidden = false;
+		row.panel.scrollIntoView({ block: 'nearest' });
+	}
+
+	function closePanel(row, back) {
+		row.panel.hidden = true;
+		row.panel.firstChild.replaceChildren();
+		if (back)
+			back.focus();
+	}
+
+	/* Asks under the row, then runs act; an error stays there, in view. */
+	function confirmThen(row, from, question, act) {
+		const err = h('p', { class: 'form-error', role: 'alert' });
+		const no = h('button', { type: 'button', class: 'btn btn-small btn-quiet', onclick: () => closePanel(row, from) }, t('post.cancel'));
+		const yes = h('button', {
+			type: 'button', class: 'btn btn-small btn-danger', onclick: async () => {
+				yes.disabled = true;
+				err.textContent = '';
+				try {
+					await act();
+				} catch (e) {
+					yes.disabled = false;
+					if (e.status !== 401) {
+						err.textContent = e.status === 404 && !(e.data && e.data.code) ? t('admin.missing') : errorText(e);
+						err.scrollIntoView({ block: 'nearest' });
+					}
+				}
+			},
+		}, t('admin.confirm'));
+		const box = h('div', { class: 'row-ask', role: 'group', 'aria-label': question }, h('p', {}, question), h('div', { class: 'form-row' }, yes, no), err);
+		box.addEventListener('keydown', ev => { if (ev.key === 'Escape') closePanel(row, from); });
+		openPanel(row, box);
 		yes.focus();
 	}
 
+	/* The name and the role, in a form under the row. */
+	function editUser(row, from, u) {
+		const me = u.handle === state.me.handle;
+		const name = h('input', { type: 'text', value: u.name || '', autocomplete: 'off', maxlength: 200, dir: 'auto' });
+		const admin = h('input', { type: 'checkbox', id: uid('adm'), checked: u.role === 'admin', disabled: me });
+		const err = h('p', { class: 'form-error', role: 'alert' });
+		const save = h('button', { type: 'submit', class: 'btn btn-small' }, t('admin.save'));
+		const form = h('form', { class: 'row-edit', 'aria-label': t('admin.edit_label', { handle: u.handle }) },
+			field(t('admin.name'), name),
+			h('div', { class: 'check' }, admin, h('label', { for: admin.id }, t('admin.is_admin'))),
+			me ? h('p', { class: 'hint' }, t('admin.own_role')) : null,
+			h('div', { class: 'form-row' }, save, h('button', { type: 'button', class: 'btn btn-small btn-quiet', onclick: () => closePanel(row, from) }, t('post.cancel'))),
+			err);
+		form.addEventListener('keydown', ev => { if (ev.key === 'Escape') closePanel(row, from); });
+		form.addEventListener('submit', async ev => {
+			ev.preventDefault();
+			const change = {};
+			if (name.value.trim() !== (u.name || ''))
+				change.name = name.value.trim();
+			if (!me && admin.checked !== (u.role === 'admin'))
+				change.admin = admin.checked;
+			if (!Object.keys(change).length) {
+				closePanel(row, from);
+				return;
+			}
+			save.disabled = true;
+			err.textContent = '';
+			try {
+				await api('PATCH', `/api/admin/users/${enc(u.handle)}`, change);
+				after = { handle: u.handle, node: notice(t('admin.saved', { handle: u.handle }), 'ok') };
+				await load();
+			} catch (e) {
+				save.disabled = false;
+				if (e.status !== 401) {
+					err.textContent = errorText(e);
+					err.scrollIntoView({ block: 'nearest' });
+				}
+			}
+		});
+		openPanel(row, form);
+		name.focus();
+	}
+
 	const handle = h('input', { type: 'text', name: 'handle', required: true, pattern: '[a-z0-9][a-z0-9._\\-]{0,31}', autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', maxlength: 32 });
-	const name = h('input', { type: 'text', name: 'name', autocomplete: 'off', maxlength: 200 });
+	const name = h('input', { type: 'text', name: 'name', autocomplete: 'off', maxlength: 200, dir: 'auto' });
 	const isAdmin = h('input', { type: 'checkbox', name: 'admin', id: uid('adm') });
 	const create = h('button', { type: 'submit', class: 'btn' }, t('admin.create'));
+	const result = h('div', { class: 'admin-result' });
 	const form = h('form', { class: 'card form add-user' },
 		h('h2', {}, t('admin.add')),
 		h('div', { class: 'grid-2' }, field(t('admin.handle'), handle, t('admin.handle_hint')), field(t('admin.name'), name)),
 		h('div', { class: 'check' }, isAdmin, h('label', { for: isAdmin.id }, t('admin.is_admin'))),
-		h('div', { class: 'form-row' }, create));
+		h('div', { class: 'form-row' }, create),
+		result);
 	form.addEventListener('submit', async ev => {
 		ev.preventDefault();
 		create.disabled = true;
 		try {
 			const r = await api('POST', '/api/admin/users', { handle: handle.value.trim(), admin: isAdmin.checked, name: name.value.trim() });
-			result.replaceChildren(secretBox(t('admin.created', { handle: r && r.handle || handle.value.trim() }), r && r.password || ''));
-			form.reset();
+			const made = r && r.handle || handle.value.trim();
+			form.reset(); // before the password is shown: a reset would clear it too
+			result.replaceChildren(secretBox(t('admin.created', { handle: made }), r && r.password || ''));
 			await load();
 		} catch (err) {
 			if (err.status !== 401)
-				result.replaceChildren(notice(err.status === 404 ? t('admin.missing') : errorText(err), 'error'));
+				result.replaceChildren(notice(err.status === 404 && !(err.data && err.data.code) ? t('admin.missing') : errorText(err), 'error'));
 		} finally {
 			create.disabled = false;
+			result.scrollIntoView({ block: 'nearest' });
 		}
 	});
 
-	main.append(table);
+	main.append(h('form', { class: 'search admin-search', role: 'search', onsubmit: ev => ev.preventDefault() },
+		field(t('admin.search'), search)), count, table);
 	if (await load())
 		main.append(form);
 }
@@ -1785,7 +2230,7 @@ function paintShell() {
 		h('a', { class: 'brand', href: '#/' },
 			h('img', { src: '/logo.svg', alt: '', width: 28, height: 28 }),
 			h('span', { class: 'brand-name' }, t('app.name')),
-			state.status && state.status.site ? siteEl(state.status.site, { class: 'brand-site' }) : null),
+			h('bdi', { class: 'brand-site', id: 'brand-site', hidden: true })),
 		navEl,
 		h('div', { class: 'top-tools' },
 			h('a', { id: 'conn', href: '#/status', class: 'conn' }),
@@ -1804,7 +2249,7 @@ function accountMenu() {
 		h('span', { class: 'visually-hidden' }, t('nav.account', { handle })),
 		h('span', { class: 'caret', 'aria-hidden': 'true' }, '▾'));
 	const menu = h('div', { class: 'menu', id: 'account-menu', hidden: true },
-		h('p', { class: 'menu-head' }, h('strong', { 'data-name-of': handle }, nameOf(handle)), h('span', { class: 'muted small' }, `@${handle}`)),
+		h('p', { class: 'menu-head' }, h('strong', { 'data-name-of': handle, dir: 'auto' }, userText(nameOf(handle))), h('span', { class: 'muted small' }, `@${handle}`)),
 		h('a', { class: 'menu-item', href: `#/people/${enc(handle)}` }, t('nav.me')),
 		h('a', { class: 'menu-item', href: '#/profile' }, t('person.edit')),
 		h('button', { type: 'button', class: 'menu-item', id: 'logout', onclick: logout }, t('nav.logout')));
@@ -1904,10 +2349,12 @@ async function render(focus = true) {
 	} else if (first === 'figures') {
 		state.view = 'figures';
 		task = viewFigures(main, seq, query);
-	} else if (first === 'admin') {
+	} else if (first === 'admin' && state.me.admin) {
 		state.view = 'admin';
 		task = viewAdmin(main, seq);
 	} else {
+		// Unknown pages, and the users page for staff who are not admins
+		// (a link shared by an admin): the feed, not an error.
 		location.replace('#/');
 		return;
 	}
@@ -1957,8 +2404,10 @@ function startStream() {
 			clearTimeout(state.streamRetry);
 			state.streamRetry = setTimeout(async () => {
 				try {
-					await api('GET', '/api/me');
-					if (state.me && state.stream === es)
+					const s = await api('GET', '/api/session');
+					if (s && !s.logged_in && state.me)
+						sessionEnded(t('login.expired'));
+					else if (state.me && state.stream === es)
 						startStream();
 				} catch (err) {
 					if (err.status === 0 && state.stream === es)
@@ -1987,6 +2436,11 @@ function liveChange(d, kind) {
 	if (!view) {
 		if (kind === 'redaction')
 			removeCard(id);
+		// An edit or a deletion of a comment names the comment: the thread
+		// that shows it is read again.
+		for (const x of state.cards.values())
+			if (x.open && x.comments && x.comments.some(cm => cm.id === id))
+				loadDetail(x).catch(() => {});
 		return;
 	}
 	if (c) {
@@ -2058,7 +2512,7 @@ function sessionEnded(message) {
 	state.me = null;
 	state.csrf = '';
 	state.people = new Map();
-	state.draft = '';
+	state.authors = new Map();
 	state.flash = message || '';
 	paintShell();
 	render(false);
@@ -2070,6 +2524,8 @@ async function logout() {
 	} catch {
 		/* signed out here whatever the server said */
 	}
+	if (state.me)
+		draftsClear(state.me.handle);
 	sessionEnded(t('login.out'));
 }
 
@@ -2094,8 +2550,13 @@ async function start() {
 			el.textContent = relTime(Number(el.dataset.ts));
 		paintOutage();
 	}, 30000);
+	// GET /api/session answers 200 signed in or not: a page opened before
+	// signing in logs no error. It also gives the limits the UI checks.
 	try {
-		const me = await api('GET', '/api/me', null, { quiet401: true });
+		const me = await api('GET', '/api/session', null, { quiet401: true });
+		state.limits = me && me.limits || null;
+		if (!me || !me.logged_in)
+			throw new ApiError(401, '');
 		signedIn(me);
 	} catch (err) {
 		if (err.status !== 401 && err.status !== 0 && err.status !== 404)

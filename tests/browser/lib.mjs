@@ -38,6 +38,10 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
 
 export const sleep = ms => new Promise(r => setTimeout(r, ms));
 
+/* A phone's viewport, for newPage(site, { ...PHONE }): the size bugs that
+ * only show on a phone are tested at. */
+export const PHONE = { width: 390, height: 844 };
+
 /* ----------------------------------------------------------------- nodes */
 
 const usedPorts = new Set();
@@ -271,8 +275,9 @@ export async function cleanup() {
 	browserPromise = null;
 }
 
-/* A test with fresh browser contexts. fn gets newPage(site, {lang, width}):
- * each call is a new context (own cookies, as another person's browser). A
+/* A test with fresh browser contexts. fn gets newPage(site, {lang, width,
+ * height}): each call is a new context (own cookies, as another person's
+ * browser), on the site's first page unless site is null. A
  * page error or a CSP violation fails the test; on failure every page is
  * saved as a PNG and the path printed. */
 export function uiTest(name, fn, opts = {}) {

@@ -32,6 +32,7 @@ try {
 	await chloe.call('POST', `/api/posts/${p1.id}/reactions`, { reaction: '🎉' });
 	await bob.call('POST', `/api/posts/${p3.id}/reactions`, { reaction: '👍' });
 	await chloe.call('POST', '/api/posts', { text: '<script>alert(1)</script> is shown as text, not run.' });
+	await bob.call('POST', '/api/posts', { text: 'The file invoice\u202egnp.exe came by mail: do not open it.' });
 
 	const b = await browser();
 	for (const lang of ['en', 'fr']) {
@@ -55,10 +56,24 @@ try {
 			await page.locator('.comment').first().waitFor();
 			await page.locator('article.post', { hasText: 'loading dock' }).scrollIntoViewIfNeeded();
 			await shot('comments');
+			// Alice's own comment, being edited.
+			const dock = page.locator('article.post', { hasText: 'loading dock' });
+			await dock.getByRole('textbox', { name: /comment|commentaire/i }).fill('Well done, and thanks for the coffee');
+			await dock.getByRole('button', { name: /^(Reply|Répondre)$/ }).click();
+			await dock.locator('.comment', { hasText: 'thanks for the coffee' }).last().waitFor();
+			await dock.locator('.comment', { hasText: 'thanks for the coffee' }).last().getByRole('button', { name: /Edit this|Modifier ce/ }).click();
+			await dock.locator('.comment-edit').scrollIntoViewIfNeeded();
+			await shot('comment-edit');
+			await page.keyboard.press('Escape');
+			await page.locator('article.post', { hasText: 'invoice' }).scrollIntoViewIfNeeded();
+			await shot('bidi');
 			await page.getByRole('textbox', { name: /post|publication/i }).first().fill('Hello @b');
 			await page.locator('.mention-list li').first().waitFor();
 			await page.evaluate(() => window.scrollTo(0, 0));
 			await shot('mention');
+			await page.getByRole('textbox', { name: /post|publication/i }).first().fill('A long text. '.repeat(700));
+			await page.evaluate(() => window.scrollTo(0, 0));
+			await shot('counter');
 			await page.getByRole('textbox', { name: /post|publication/i }).first().fill('');
 			await bob.call('POST', '/api/posts', { text: 'A live post from Bob' });
 			await page.locator('.newbar:not([hidden])').waitFor();
@@ -78,9 +93,20 @@ try {
 			await page.goto(site.url + '/#/figures');
 			await page.locator('table.figures').first().waitFor();
 			await shot('figures');
+			await page.goto(site.url + '/#/figures?days=365');
+			await page.locator('table.figures').nth(1).locator('tbody tr').nth(50).waitFor();
+			await page.locator('table.figures').nth(1).scrollIntoViewIfNeeded();
+			await shot('figures-year');
 			await page.goto(site.url + '/#/admin');
 			await sleep(300);
 			await shot('admin');
+			const bobRow = page.locator('tr[data-handle="bob"]');
+			await bobRow.getByRole('button', { name: /^(Reset password|Nouveau mot de passe)$/ }).click();
+			await shot('admin-confirm');
+			await page.keyboard.press('Escape');
+			await bobRow.getByRole('button', { name: /^(Edit|Modifier)$/ }).click();
+			await shot('admin-edit');
+			await page.keyboard.press('Escape');
 			await ctx.close();
 		}
 	}
@@ -94,7 +120,11 @@ try {
 		await startNode(plant);
 		await until(async () => (await (await fetch(`${hq.url}/api/status`)).json()).peers.some(p => p.connected), 'the sites to connect', 30000);
 		const bob = await apiSession(plant, 'bob', PW);
-		await bob.call('POST', '/api/posts', { text: 'Hello from the plant' });
+		const hello = await bob.call('POST', '/api/posts', { text: 'Hello from the plant' });
+		const alice = await apiSession(hq, 'alice', PW);
+		await until(async () => alice.call('GET', `/api/posts/${hello.id}`).then(() => true, () => false), 'the post at the hq', 30000);
+		await alice.call('POST', `/api/posts/${hello.id}/comments`, { text: 'Hello from the HQ' });
+		await until(async () => ((await alice.call('GET', '/api/figures?days=30')).exchange || []).length > 0, 'an exchange', 30000);
 		const pages = [];
 		for (const lang of ['en', 'fr']) {
 			for (const [wname, width] of [['desktop', 1280], ['phone', 375]]) {
@@ -105,6 +135,16 @@ try {
 				await page.locator('.site[data-site]').first().waitFor();
 				await sleep(500);
 				await page.screenshot({ path: path.join(out, `sites-ok-${wname}-${lang}.png`) });
+				await page.goto(hq.url + '/#/figures');
+				await page.locator('table.figures').nth(1).scrollIntoViewIfNeeded();
+				await sleep(300);
+				await page.screenshot({ path: path.join(out, `figures-exchange-${wname}-${lang}.png`) });
+				await page.goto(hq.url + '/#/');
+				await page.locator('article.post .site-label').first().waitFor();
+				await sleep(300);
+				await page.screenshot({ path: path.join(out, `feed-sites-${wname}-${lang}.png`) });
+				await page.goto(hq.url + '/#/status');
+				await page.locator('.site[data-site]').first().waitFor();
 				pages.push([page, wname, lang]);
 			}
 		}

@@ -96,7 +96,8 @@ def test_login(n):
                     lambda: c.post("/api/login", {"handle": "alice", "password": "nope"}))
     unknown = refused(n, "unknown handle", 401,
                       lambda: c.post("/api/login", {"handle": "nobody", "password": "nope"}))
-    t.eq(wrong.json, {"error": "wrong handle or password"}, "wrong password message")
+    t.eq(wrong.json, {"error": "wrong handle or password", "code": "wrong_login"},
+         "wrong password message")
     t.eq(unknown.json, wrong.json, "unknown handle gives the same message")
     t.check(wrong.headers.get("set-cookie") is None, "no cookie on failure", wrong.headers)
     refused(n, "login malformed JSON", 400,
@@ -460,6 +461,142 @@ def test_people(n, alice, bob):
     refused(n, "person without session", 401, lambda: anon.get("/api/people/bob"))
 
 
+def test_session(n, alice):
+    """GET /api/session: 200 with or without a session (a signed-out page is
+    not an error), and the limits the UI checks, from the server."""
+    anon = n.client()
+    r = anon.get("/api/session")
+    t.eq(r.status, 200, "session without a cookie answers 200")
+    t.eq(r.json.get("logged_in"), False, "session says signed out")
+    t.eq(r.json.get("limits", {}).get("text"), 10000, "session gives the text limit")
+    t.check("csrf_token" not in r.json and "handle" not in r.json, "nothing of a session", r.json)
+    r = anon.get("/api/session", headers={"Cookie": "comptoir_session=" + "A" * 43})
+    t.eq((r.status, r.json.get("logged_in")), (200, False), "a stale cookie is signed out too")
+    r = alice.get("/api/session")
+    t.eq(r.status, 200, "session with a cookie")
+    t.eq((r.json.get("logged_in"), r.json.get("handle")), (True, "alice"), "session is alice's")
+    t.eq(r.json.get("csrf_token"), alice.csrf, "session gives the CSRF token")
+    t.eq(r.json.get("person", {}).get("handle"), "alice", "session gives the person")
+    t.eq(r.json.get("limits"), {"text": 10000, "field": 200, "bio": 2000}, "session limits")
+    t.eq(alice.get("/api/me").json.get("limits", {}).get("text"), 10000, "me has the limits too")
+    refused(n, "session with POST", 405, lambda: alice.post("/api/session", {}))
+
+
+def test_error_codes(n, alice, bob):
+    """Errors carry a stable code (and the field and limits) the UI
+    translates; the English message stays."""
+    anon = n.client()
+    r = refused(n, "code: text too long", 400,
+                lambda: alice.post("/api/posts", {"text": "x" * 10001}), field="text")
+    t.eq((r.json.get("code"), r.json.get("min"), r.json.get("max")), ("too_long", 1, 10000),
+         "too_long with its limits")
+    t.eq(r.json.get("error"), '"text" must be 1 to 10000 bytes', "the English message stays")
+    r = refused(n, "code: text empty", 400, lambda: alice.post("/api/posts", {"text": ""}),
+                field="text")
+    t.eq(r.json.get("code"), "too_short", "too_short")
+    r = refused(n, "code: wrong type", 400, lambda: alice.post("/api/posts", {"text": 3}),
+                field="text")
+    t.eq(r.json.get("code"), "wrong_type", "wrong_type")
+    r = refused(n, "code: unknown field", 400,
+                lambda: alice.post("/api/posts", {"text": "x", "colour": 1}), field="colour")
+    t.eq(r.json.get("code"), "unknown_field", "unknown_field")
+    r = refused(n, "code: csrf", 403, lambda: alice.post("/api/posts", {"text": "x"}, csrf=False))
+    t.eq(r.json.get("code"), "csrf", "csrf")
+    r = refused(n, "code: no session", 401, lambda: anon.get("/api/feed"))
+    t.eq(r.json.get("code"), "not_logged_in", "not_logged_in")
+    r = refused(n, "code: no post", 404, lambda: alice.get("/api/posts/%s" % ZERO_ID))
+    t.eq(r.json.get("code"), "no_post", "no_post")
+    r = refused(n, "code: profile field", 400,
+                lambda: bob.put("/api/profile", {"title": "t" * 201}), field="title")
+    t.eq((r.json.get("code"), r.json.get("max")), ("too_long", 200), "profile too_long")
+    r = refused(n, "code: unknown call", 404, lambda: alice.get("/api/nope"))
+    t.eq(r.json.get("code"), "not_found", "a status's own code otherwise")
+
+
+def test_author_site(n, alice, bob):
+    """Posts and comments name their author's home site and name, in every
+    answer: feed, post, person page, comments, the stream."""
+    bob.put("/api/profile", {"name": "Robert Dupont"})
+    p = bob.post("/api/posts", {"text": "from the loading dock"}).json
+    t.eq((p.get("author_site"), p.get("author_name")), ("paris", "Robert Dupont"),
+         "the new post names the site and the name")
+    item = [x for x in alice.get("/api/feed").json["items"] if x["id"] == p["id"]][0]
+    t.eq((item.get("author_site"), item.get("author_name")), ("paris", "Robert Dupont"),
+         "feed items too")
+    t.eq(alice.get("/api/people/bob").json["posts"][0].get("author_site"), "paris",
+         "person page posts too")
+    c = alice.post("/api/posts/%s/comments" % p["id"], {"text": "see you there"}).json
+    t.eq((c.get("author"), c.get("author_site"), c.get("post"), c.get("edited")),
+         ("alice", "paris", p["id"], None), "a new comment names its site")
+    t.check("author_name" in c, "a comment has author_name (null without a name)", c)
+    got = alice.get("/api/posts/%s" % p["id"]).json["comment_list"][0]
+    t.eq(got.get("author_site"), "paris", "listed comments name the site")
+    # A name changes on every post at once: it is read, not stored.
+    bob.put("/api/profile", {"name": "Bob Dupont"})
+    t.eq(alice.get("/api/posts/%s" % p["id"]).json.get("author_name"), "Bob Dupont",
+         "a new name shows on earlier posts")
+
+
+def test_comment_edit_delete(n, alice, bob, carol):
+    p = alice.post("/api/posts", {"text": "lunch at noon?"}).json
+    c = bob.post("/api/posts/%s/comments" % p["id"], {"text": "yes @alice"}).json
+    before = events(n)
+    r = bob.patch("/api/comments/%s" % c["id"], {"text": "yes, at 12:30"})
+    t.eq(r.status, 200, "the author edits a comment")
+    t.eq((r.json.get("id"), r.json.get("text")), (c["id"], "yes, at 12:30"), "edited text")
+    t.check(isinstance(r.json.get("edited"), int) and r.json["edited"] >= c["created"],
+            "edited time", r.json)
+    t.eq(events(n), before + 1, "one edit event")
+    got = alice.get("/api/posts/%s" % p["id"]).json
+    t.eq([x["text"] for x in got["comment_list"]], ["yes, at 12:30"], "the thread shows the edit")
+    t.eq(alice.get("/api/posts/%s/comments" % p["id"]).json["items"][0]["text"], "yes, at 12:30",
+         "the comment pages too")
+    r = bob.patch("/api/comments/%s" % c["id"], {"text": "yes, at 13:00"})
+    t.eq(r.json.get("text"), "yes, at 13:00", "the newest edit wins")
+
+    refused(n, "comment edit by another", 403,
+            lambda: alice.patch("/api/comments/%s" % c["id"], {"text": "no"}))
+    refused(n, "comment edit by an admin", 403,
+            lambda: carol.patch("/api/comments/%s" % c["id"], {"text": "no"}))
+    refused(n, "comment edit empty", 400,
+            lambda: bob.patch("/api/comments/%s" % c["id"], {"text": ""}), field="text")
+    refused(n, "comment edit without CSRF", 403,
+            lambda: bob.patch("/api/comments/%s" % c["id"], {"text": "x"}, csrf=False))
+    r = refused(n, "comment edit unknown", 404,
+                lambda: bob.patch("/api/comments/%s" % ZERO_ID, {"text": "x"}))
+    t.eq(r.json.get("code"), "no_comment", "no_comment")
+    refused(n, "a post is not a comment", 404,
+            lambda: alice.patch("/api/comments/%s" % p["id"], {"text": "x"}))
+    refused(n, "comment delete by another", 403,
+            lambda: alice.delete("/api/comments/%s" % c["id"]))
+    refused(n, "comment bad id", 400, lambda: bob.delete("/api/comments/xyz"))
+
+    r = bob.delete("/api/comments/%s" % c["id"])
+    t.eq((r.status, r.json.get("deleted")), (200, c["id"]), "the author deletes a comment")
+    got = alice.get("/api/posts/%s" % p["id"]).json
+    t.eq((got["comments"], got["comment_list"]), (0, []), "the comment left the thread")
+    refused(n, "comment deleted twice", 404, lambda: bob.delete("/api/comments/%s" % c["id"]))
+    refused(n, "a deleted comment is not edited", 404,
+            lambda: bob.patch("/api/comments/%s" % c["id"], {"text": "x"}))
+    # An admin of the author's site may delete, as for posts.
+    c2 = bob.post("/api/posts/%s/comments" % p["id"], {"text": "off-topic"}).json
+    t.eq(carol.delete("/api/comments/%s" % c2["id"]).status, 200, "an admin deletes a comment")
+    t.eq(alice.get("/api/posts/%s" % p["id"]).json["comments"], 0, "gone for everyone")
+
+
+def test_people_accents(n, alice, erin):
+    """The directory folds case and accents on both sides."""
+    r = erin.put("/api/profile", {"name": "\u00c9lodie Lef\u00e8vre", "department": "Contr\u00f4le",
+                                  "skills": ["\u0152nologie"]})
+    t.eq(r.status, 200, "a name with accents")
+    for q in ("lefevre", "LEFEVRE", "Lef%C3%A8vre", "LEF%C3%88VRE", "elodie", "%C3%A9lodie",
+              "Lefe%CC%80vre", "controle", "oenologie"):
+        items = alice.get("/api/people?q=%s" % q).json["items"]
+        t.check("erin" in [p["handle"] for p in items], "search %s finds \u00c9lodie" % q, items)
+    items = alice.get("/api/people?q=lefevres").json["items"]
+    t.check("erin" not in [p["handle"] for p in items], "a longer word does not match", items)
+
+
 def test_stream(n, alice, bob):
     anon = n.client()
     s = anon.stream()
@@ -721,6 +858,13 @@ def main():
         alice.login("alice", n.passwords["alice"])
         bob.login("bob", n.passwords["bob"])
         carol.login("carol", n.passwords["carol"])
+        erin = n.client(source="127.0.0.13")
+        erin.login("erin", n.passwords["erin"])
+        t.test(test_session, n, alice)
+        t.test(test_error_codes, n, alice, bob)
+        t.test(test_author_site, n, alice, bob)
+        t.test(test_comment_edit_delete, n, alice, bob, carol)
+        t.test(test_people_accents, n, alice, erin)
         t.test(test_posts, n, alice, bob)
         t.test(test_admin_delete, n, bob, carol)
         t.test(test_feed, n, alice, bob)

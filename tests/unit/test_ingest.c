@@ -868,6 +868,7 @@ struct perm_arg {
 	size_t runs;                       /* orders tried */
 	void (*check)(fx_t *f, void *arg); /* the expected values, on the first order */
 	void *check_arg;                   /* for check */
+	int check_every;                   /* check every order: views read, not stored */
 };
 
 static void
@@ -892,6 +893,8 @@ s_perm_run(ev_t **v, size_t n, void *argp)
 		snprintf(what, sizeof(what), "permutation %zu", a->runs);
 		FX_SNAP_EQUAL(&a->first, &s, what);
 		fx_snap_free(&s);
+		if (a->check && a->check_every)
+			a->check(&f, a->check_arg);
 	}
 	a->runs++;
 	fx_close(&f);
@@ -926,6 +929,196 @@ test_all_orders_edits_reactions(void **state)
 	s_permute(set, sizeof(set) / sizeof(set[0]), s_perm_run, &a);
 	assert_int_equal(a.runs, 5040);
 	fx_snap_free(&a.first);
+	s_scene_free(&s);
+}
+
+/* A comment as GET /api/posts/ID/comments shows it: view_comment. */
+static json_t *
+s_comment_view(fx_t *f, const ev_t *c)
+{
+	MDB_txn *txn;
+	json_t *j;
+
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	j = view_comment(f->st, txn, c->id);
+	store_read_end(f->st, &txn);
+	return j;
+}
+
+struct comment_scene {
+	scene_t *s; /* the events */
+	ev_t edit[4]; /* bob's two edits of C1 (same ms), alice's of C1, bob's of C3 */
+	ev_t redact;  /* bob's redaction of his second edit */
+};
+
+static void
+s_check_comment_edits(fx_t *f, void *arg)
+{
+	struct comment_scene *cs = arg;
+	ev_t *e = cs->s->ev;
+	json_t *c1 = s_comment_view(f, &e[S_C1]), *c3 = s_comment_view(f, &e[S_C3]), *list, *v;
+	char next[81];
+	MDB_txn *txn;
+
+	/* Bob's edit at (300, 1) was erased: his (300, 0) one gives the text;
+	 * alice's edit of his comment counts for nothing, nor bob's of hers. */
+	assert_non_null(c1);
+	assert_string_equal(s_text(c1), "c1 v1");
+	assert_int_equal(s_int(c1, "edited"), T0 + 300);
+	assert_int_equal(s_int(c1, "created"), T0 + 260);
+	assert_string_equal(json_string_value(json_object_get(c1, "author")), "bob");
+	assert_string_equal(json_string_value(json_object_get(c1, "author_site")), "paris");
+	assert_string_equal(json_string_value(json_object_get(c1, "post")), e[S_POST].hex);
+	assert_non_null(c3);
+	assert_string_equal(s_text(c3), "thanks");
+	assert_true(json_is_null(json_object_get(c3, "edited")));
+	/* A post is not a comment, nor an edit. */
+	v = s_comment_view(f, &e[S_POST]);
+	assert_null(v);
+	v = s_comment_view(f, &cs->edit[0]);
+	assert_null(v);
+	/* The thread lists the same texts, and the edits do not count as comments. */
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	list = view_comments(f->st, txn, e[S_POST].id, NULL, 10, next);
+	store_read_end(f->st, &txn);
+	assert_int_equal(json_array_size(list), 2);
+	assert_string_equal(s_text(json_array_get(list, 0)), "c1 v1");
+	assert_string_equal(s_text(json_array_get(list, 1)), "thanks");
+	v = fx_post_view(f, &e[S_POST]);
+	assert_int_equal(s_int(v, "comments"), 2);
+	assert_string_equal(s_text(v), "hello @bob");
+	json_decref(v);
+	json_decref(list);
+	json_decref(c1);
+	json_decref(c3);
+}
+
+/* Every order of a post, two comments, edits of a comment by its author (two
+ * in the same ms, one erased) and by others: a comment's text is the newest
+ * edit by its own author still here, as for a post, read the same whatever
+ * came first (an edit may arrive before its comment). */
+static void
+test_all_orders_comment_edits(void **state)
+{
+	scene_t s;
+	ev_t *e = s.ev;
+	struct comment_scene cs = {.s = &s};
+	/* 8! orders would take minutes. Every order of the post, bob's comment,
+	 * his edits and the redaction, the rest first; every order of the rest,
+	 * those first (backwards); then 200 random orders and batchings. */
+	ev_t *base[] = {&e[S_CERT], &e[S_EN_ALICE], &e[S_EN_BOB], &e[S_C3], &cs.edit[2], &cs.edit[3]};
+	ev_t *set[] = {&e[S_POST], &e[S_C1], &cs.edit[0], &cs.edit[1], &cs.redact};
+	ev_t *base2[] = {&e[S_CERT], &e[S_EN_ALICE], &e[S_EN_BOB], &cs.redact,
+	                 &cs.edit[1], &cs.edit[0],   &e[S_C1]};
+	ev_t *set2[] = {&e[S_POST], &e[S_C3], &cs.edit[2], &cs.edit[3]};
+	struct perm_arg a = {.base = base,
+	                     .nbase = 6,
+	                     .check = s_check_comment_edits,
+	                     .check_arg = &cs,
+	                     .check_every = 1};
+
+	(void)state;
+	s_scene(&s);
+	fx_child(&cs.edit[0], K_BOB, EVT_EDIT, TS(300, 0), &e[S_C1], "c1 v1");
+	fx_child(&cs.edit[1], K_BOB, EVT_EDIT, TS(300, 1), &e[S_C1], "c1 v2");
+	fx_child(&cs.edit[2], K_ALICE, EVT_EDIT, TS(400, 0), &e[S_C1], "hijacked");
+	fx_child(&cs.edit[3], K_BOB, EVT_EDIT, TS(410, 0), &e[S_C3], "not bob's");
+	fx_redact(&cs.redact, K_BOB, TS(450, 0), &cs.edit[1]);
+	s_permute(set, 5, s_perm_run, &a);
+	assert_int_equal(a.runs, 120);
+	a.base = base2;
+	a.nbase = 7;
+	s_permute(set2, 4, s_perm_run, &a);
+	assert_int_equal(a.runs, 144);
+	{
+		uint64_t seed = 0x2545f4914f6cdd1dull;
+		ev_t *list[11];
+		for (int run = 0; run < 200; run++) {
+			fx_t f;
+			snap_t cur;
+			char what[64];
+			memcpy(list, base, sizeof(base));
+			memcpy(list + 6, set, sizeof(set));
+			fx_shuffle(list, 11, &seed);
+			s_run(&f, list, 11, &seed, &cur, 0);
+			snprintf(what, sizeof(what), "random order %d", run);
+			FX_SNAP_EQUAL(&a.first, &cur, what);
+			fx_snap_free(&cur);
+			s_check_comment_edits(&f, &cs);
+			fx_close(&f);
+		}
+	}
+	fx_snap_free(&a.first);
+	for (int i = 0; i < 4; i++)
+		fx_free(&cs.edit[i]);
+	fx_free(&cs.redact);
+	s_scene_free(&s);
+}
+
+static void
+s_check_enrol_names(fx_t *f, void *arg)
+{
+	json_t *p = fx_person(f, "alice"), *prof;
+
+	(void)arg;
+	assert_non_null(p);
+	prof = json_object_get(p, "profile");
+	/* The admin's name (150) is newer than hers (100, 1); the later
+	 * enrolment (160) names nobody and changes only the role. */
+	assert_string_equal(json_string_value(json_object_get(prof, "name")), "Alice Martin");
+	assert_string_equal(json_string_value(json_object_get(prof, "title")), "Intern");
+	assert_string_equal(json_string_value(json_object_get(p, "role")), "member");
+	assert_int_equal(s_int(p, "updated"), T0 + 150);
+	json_decref(p);
+	p = fx_person(f, "bob");
+	/* The admin's empty name (165) clears his own earlier one (120). */
+	assert_null(json_object_get(json_object_get(p, "profile"), "name"));
+	assert_int_equal(s_int(p, "updated"), T0 + 165);
+	json_decref(p);
+}
+
+/* Every order of enrolments of the same key again, as the admin page makes
+ * them to change a role or a name (users_edit), and profile events: the
+ * newest enrolment gives the role; a name in an enrolment is a write of the
+ * profile's name at its (ts, id), last writer wins with the user's own. */
+static void
+test_enrol_names_any_order(void **state)
+{
+	scene_t s;
+	ev_t *e = s.ev;
+	ev_t re[3], prof_b;
+	char hex[CPT_HEX_ID];
+	/* 8! orders would take minutes: every order of alice's events with bob's
+	 * first, and of bob's with alice's first. */
+	ev_t *base[] = {&e[S_CERT], &e[S_EN_BOB], &re[2], &prof_b};
+	ev_t *set[] = {&e[S_EN_ALICE], &re[0], &re[1], &e[S_PROF_A2], &e[S_PROF_A3]};
+	ev_t *base2[] = {&e[S_CERT], &e[S_PROF_A3], &e[S_PROF_A2], &re[1], &re[0], &e[S_EN_ALICE]};
+	ev_t *set2[] = {&e[S_EN_BOB], &re[2], &prof_b};
+	struct perm_arg a = {
+	    .base = base, .nbase = 4, .check = s_check_enrol_names, .check_every = 1};
+
+	(void)state;
+	s_scene(&s);
+	fx_mk(&re[0], K_PARIS, EVT_ENROL, TS(150, 0),
+	      json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", "alice", "key", fx_hexkey(K_ALICE, hex),
+	                "site", "paris", "role", "admin", "name", "Alice Martin"));
+	fx_mk(&re[1], K_PARIS, EVT_ENROL, TS(160, 0),
+	      json_pack("{s:s, s:s, s:s, s:s}", "handle", "alice", "key", fx_hexkey(K_ALICE, hex),
+	                "site", "paris", "role", "member"));
+	fx_mk(&re[2], K_PARIS, EVT_ENROL, TS(165, 0),
+	      json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", "bob", "key", fx_hexkey(K_BOB, hex),
+	                "site", "paris", "role", "member", "name", ""));
+	fx_mk(&prof_b, K_BOB, EVT_PROFILE, TS(120, 0),
+	      json_pack("{s:{s:s}}", "fields", "name", "Bobby"));
+	s_permute(set, 5, s_perm_run, &a);
+	a.base = base2;
+	a.nbase = 6;
+	s_permute(set2, 3, s_perm_run, &a);
+	assert_int_equal(a.runs, 126);
+	fx_snap_free(&a.first);
+	for (int i = 0; i < 3; i++)
+		fx_free(&re[i]);
+	fx_free(&prof_b);
 	s_scene_free(&s);
 }
 
@@ -1870,6 +2063,8 @@ main(void)
 	    cmocka_unit_test(test_pending_cap),
 	    cmocka_unit_test(test_all_orders_edits_reactions),
 	    cmocka_unit_test(test_all_orders_redactions),
+	    cmocka_unit_test(test_all_orders_comment_edits),
+	    cmocka_unit_test(test_enrol_names_any_order),
 	    cmocka_unit_test(test_random_orders),
 	    cmocka_unit_test(test_pool_verified_path),
 	    cmocka_unit_test(test_trust_changes_any_order),

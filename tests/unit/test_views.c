@@ -210,12 +210,46 @@ test_figures(void **state)
 	tu_rm(dir);
 }
 
+/* Search folding: case and the accents of Latin letters, in one or two
+ * code points; nothing else changes and the output is never cut mid-way. */
+static void
+test_fold(void **state)
+{
+	static const char *const cases[][2] = {
+	    {"Lef\xc3\xa8vre", "lefevre"},           /* è */
+	    {"LEF\xc3\x88VRE", "lefevre"},           /* È */
+	    {"Lefe\xcc\x80vre", "lefevre"},          /* e + U+0300 */
+	    {"\xc3\x89lodie \xc3\x86sir", "elodie aesir"},
+	    {"Stra\xc3\x9f" "e", "strasse"},         /* ß */
+	    {"\xc5\x92uvre \xc5\x81\xc3\xb3" "d\xc5\xba", "oeuvre lodz"},
+	    {"\xc3\x97\xc3\xb7", "\xc3\x97\xc3\xb7"}, /* × ÷ stay */
+	    {"\xe6\x9d\xb1\xe4\xba\xac \xd0\x9c", "\xe6\x9d\xb1\xe4\xba\xac \xd0\x9c"},
+	    {"\xc3", "\xc3"},                         /* a cut sequence is copied */
+	    {"", ""},
+	};
+	char out[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		vw_fold(cases[i][0], out, sizeof(out));
+		assert_string_equal(out, cases[i][1]);
+	}
+	/* A small buffer: whole characters only, always terminated. */
+	vw_fold("\xc3\x89t\xc3\xa9", out, 4);
+	assert_string_equal(out, "ete");
+	vw_fold("ab\xe6\x9d\xb1", out, 4);
+	assert_string_equal(out, "ab");
+	vw_fold("\xc3\x86", out, 2);
+	assert_string_equal(out, "");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_comments_pages),
 	    cmocka_unit_test(test_figures),
+	    cmocka_unit_test(test_fold),
 	};
 
 	if (cpt_init() != 0)
