@@ -300,8 +300,17 @@ def stop_run(p):
     return out
 
 
+make_run_0 = make_run
+
+
 def test_make_run():
     work = tempfile.mkdtemp(prefix="comptoir-makerun-")
+    started = []  # every make run, stopped in the end whatever failed
+
+    def make_run(*a, **kw):
+        started.append(make_run_0(*a, **kw))
+        return started[-1]
+
     try:
         p1, p2, listen = free_port(), free_port(), free_port()
         p = make_run(work, COMPTOIR_HTTP="127.0.0.1:%d" % p1, COMPTOIR_SITE="trial",
@@ -334,6 +343,12 @@ def test_make_run():
              "the admin logs in with the password from user passwd")
         stop_run(p)
     finally:
+        for q in started:
+            if q.poll() is None:
+                try:
+                    stop_run(q)
+                except (OSError, subprocess.TimeoutExpired):
+                    os.killpg(q.pid, signal.SIGKILL)
         shutil.rmtree(work, ignore_errors=True)
 
 
