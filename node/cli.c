@@ -918,7 +918,7 @@ static int
 cmd_backup(opts_t *o)
 {
 	static const char *const files[] = {"comptoir.yaml", "keys/site.key", "keys/site.curve",
-					    "keys/root.key", NULL};
+					    "keys/root.key", "peers.txt", NULL};
 	const char *dest = o->nargs == 1 ? o->args[0] : NULL;
 	char err[1024], from[4200], to[4200];
 	node_t *n;
@@ -962,7 +962,7 @@ static int
 cmd_restore(opts_t *o)
 {
 	static const char *const files[] = {"comptoir.yaml", "keys/site.key", "keys/site.curve",
-					    "keys/root.key", "store/data.mdb", NULL};
+					    "keys/root.key", "peers.txt", "store/data.mdb", NULL};
 	const char *src = o->nargs == 1 ? o->args[0] : NULL;
 	char from[4200], to[4200];
 	struct stat sb;
@@ -1100,8 +1100,9 @@ cmd_repair(opts_t *o)
 		printf("kept %zu peer%s added with comptoir peer add\n", rep.peers,
 		       rep.peers == 1 ? "" : "s");
 	if (rep.peers_lost)
-		fprintf(stderr, "comptoir: warning: the list of peers of the damaged store could not "
-		        "be read: add them again (comptoir peer add --dir %s PEER.cert)\n", o->dir);
+		fprintf(stderr, "comptoir: warning: the peers added with comptoir peer add could not "
+		        "be read: add them again (comptoir peer add --dir %s PEER.cert); the peers "
+		        "of comptoir.yaml are kept\n", o->dir);
 	printf("repaired %s; next: comptoir run --dir %s, and its peers send what could not be "
 	       "read\n", o->dir, o->dir);
 	return 0;
@@ -1647,6 +1648,60 @@ out:
 	return rc;
 }
 
+/*
+ * dir/peers.txt: a copy, outside the store, of the peers added here (one
+ * "SITEKEY ENDPOINT SITE CERTIFICATE" line each, the certificate's event in
+ * hex: dialing a peer needs it), so that comptoir repair keeps them when the
+ * store is damaged or lost. The store's list stays the one the
+ * node reads. Rewritten whole, then renamed: never half written.
+ */
+static int
+s_peers_file_put(const char *dir, const char *key_hex, const char *ep, const char *site,
+                 const uint8_t *cert, size_t cert_len)
+{
+	char path[4200], tmp[4300], *line = NULL, *hex;
+	size_t cap = 0;
+	FILE *in, *out;
+	int fd, ok;
+
+	if (strpbrk(ep, " \t\n") || strpbrk(site, " \t\n"))
+		return -1;
+	snprintf(path, sizeof(path), "%s/peers.txt", dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+		return -1;
+	if ((out = fdopen(fd, "w")) == NULL) {
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	fprintf(out, "# peers added with comptoir peer add (a copy for comptoir repair)\n");
+	if ((in = fopen(path, "r")) != NULL) {
+		while (getline(&line, &cap, in) > 0)
+			if (line[0] != '#' && strncmp(line, key_hex, 64) != 0)
+				fputs(line, out);
+		free(line);
+		fclose(in);
+	}
+	if ((hex = malloc(2 * cert_len + 1)) == NULL) {
+		fclose(out);
+		unlink(tmp);
+		return -1;
+	}
+	sodium_bin2hex(hex, 2 * cert_len + 1, cert, cert_len);
+	fprintf(out, "%s %s %s %s\n", key_hex, ep, site, hex);
+	free(hex);
+	ok = fflush(out) == 0 && fsync(fileno(out)) == 0;
+	ok = fclose(out) == 0 && ok;
+	if (!ok || rename(tmp, path) != 0) {
+		int e = errno;
+		unlink(tmp);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
 static int
 cmd_peer(opts_t *o)
 {
@@ -1690,6 +1745,9 @@ cmd_peer(opts_t *o)
 			fprintf(stderr, "comptoir: cannot record the peer\n");
 			goto out;
 		}
+		if (s_peers_file_put(o->dir, skh, ep, site, buf, len) != 0)
+			fprintf(stderr, "comptoir: warning: cannot update %s/peers.txt (the copy of the "
+			        "list that comptoir repair reads): %s\n", o->dir, strerror(errno));
 		printf("peer \"%s\" added: this site dials %s (a running node picks it up within a "
 		       "second)\n",
 		       site, ep);

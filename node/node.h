@@ -151,7 +151,8 @@ typedef struct repair_report {
 	size_t refused;      /* refused by the ingest path: revoked, erased, damaged */
 	char why[128];       /* the first refusal's reason */
 	size_t peers;        /* peers (comptoir peer add) kept */
-	int peers_lost;      /* a damaged store's list of peers could not be read */
+	int peers_lost;      /* a damaged store's list of peers could not be read, and
+	                        dir/peers.txt did not name them all (or was not there) */
 } repair_report_t;
 
 /*
@@ -160,8 +161,8 @@ typedef struct repair_report {
  * every dir/store.damaged-* are scanned for envelopes of cfg's federation,
  * which go, once each, through the single ingest path into a new store
  * (built in dir/repair.tmp, then renamed to dir/store); the list of peers is
- * read from the damaged stores in a child process. The config and keys are
- * not touched. Returns 0 or a CPT_ code with a message in err; out says
+ * read from the damaged stores in a child process, and from dir/peers.txt
+ * (cli_peers_file). The config and keys are not touched. Returns 0 or a CPT_ code with a message in err; out says
  * what was done in both cases.
  */
 int repair_store(const char *dir, const cfg_t *cfg, repair_report_t *out, char *err,

@@ -48,6 +48,9 @@ typedef struct rep {
 	uint8_t peer_key[MAX_PEERS][CPT_KEY_LEN]; /* peers of the damaged store */
 	char *peer_rec[MAX_PEERS];       /* their records (JSON text) */
 	size_t n_peers;                  /* how many */
+	uint8_t *cert[MAX_PEERS];        /* their certificates, from dir/peers.txt */
+	size_t cert_len[MAX_PEERS];      /* lengths */
+	size_t n_certs;                  /* how many */
 	repair_report_t *out;            /* the counts */
 } rep_t;
 
@@ -247,6 +250,53 @@ s_peer_got(void *arg, const char *line)
 	json_decref(rec);
 }
 
+/* dir/peers.txt, the copy of the list that comptoir peer add keeps outside
+ * the store: "SITEKEY ENDPOINT SITE CERTIFICATE" per line (the certificate's
+ * event in hex, ingested like the rest: dialing a peer needs it). Peers read
+ * from the damaged store come first; this adds those it lacked. Returns 1
+ * when the file was there. */
+static int
+s_peers_file(rep_t *r)
+{
+	char path[4200], *line = NULL, ep[512], site[128], hex[CPT_HEX_ID];
+	size_t cap = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/peers.txt", r->dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (getline(&line, &cap, f) > 0) {
+		json_t *rec;
+		char *text, got[1024];
+		int at = 0;
+		size_t n = 0;
+		if (line[0] == '#' || sscanf(line, "%64s %511s %127s %n", hex, ep, site, &at) != 3 ||
+		    strlen(hex) != 64)
+			continue;
+		rec = json_pack("{s:s, s:s}", "endpoint", ep, "site", site);
+		text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+		if (text && strlen(text) < 900) {
+			snprintf(got, sizeof(got), "%s %s", hex, text);
+			s_peer_got(r, got);
+		}
+		free(text);
+		json_decref(rec);
+		/* The certificate, bounded like any envelope. */
+		line[strcspn(line, "\r\n")] = 0;
+		if (at > 0 && r->n_certs < MAX_PEERS && strlen(line + at) <= 2 * EVT_MAX_LEN &&
+		    (r->cert[r->n_certs] = malloc(strlen(line + at) / 2 + 1)) != NULL) {
+			if (sodium_hex2bin(r->cert[r->n_certs], strlen(line + at) / 2 + 1, line + at,
+			                   strlen(line + at), NULL, &n, NULL) == 0 && n >= EVT_FIXED_LEN)
+				r->cert_len[r->n_certs++] = n;
+			else
+				free(r->cert[r->n_certs]);
+		}
+	}
+	free(line);
+	fclose(f);
+	return 1;
+}
+
 /* ------------------------------------------------------- the new store */
 
 struct fill {
@@ -342,6 +392,18 @@ s_build(rep_t *r, const cfg_t *cfg, char *err, size_t errlen)
 	 * author's certificate may be many while the certificate is missing. */
 	ctx.max_pending = UINT32_MAX;
 	f->ctx = &ctx;
+	/* The peers' certificates first, like any event: without them the
+	 * node could not dial its peers to fetch what was lost. */
+	f->n = 0;
+	for (size_t i = 0; i < r->n_certs && f->n < BATCH; i++) {
+		f->bufs[f->n] = r->cert[i];
+		f->lens[f->n++] = r->cert_len[i];
+	}
+	if (f->n && (rc = store_write(st, s_fill_fn, f)) != 0) {
+		snprintf(err, errlen, "%s/store: cannot store the peers' certificates: %s", tmp,
+		         cpt_strerror(rc > -100 ? rc : CPT_EIO));
+		goto out;
+	}
 	for (size_t at = 0, end; at < r->n; at = end) {
 		size_t bytes = 0;
 		end = at + BATCH < r->n ? at + BATCH : r->n;
@@ -529,6 +591,11 @@ repair_store(const char *dir, const cfg_t *cfg, repair_report_t *out, char *err,
 		if (chk_run(dir, s_peers_child, &pa, s_peer_got, r, perr, sizeof(perr)) != 0)
 			out->peers_lost = 1;
 	}
+	/* The copy outside the store names every peer added since it exists. */
+	if (s_peers_file(r))
+		out->peers_lost = 0;
+	else if (r->n_src == 0)
+		out->peers_lost = 1;
 	s_unique(r);
 	out->events = r->n;
 	rc = s_build(r, cfg, err, errlen);
@@ -538,6 +605,8 @@ out:
 			close(r->fd[i]);
 	for (size_t i = 0; i < r->n_peers; i++)
 		free(r->peer_rec[i]);
+	for (size_t i = 0; i < r->n_certs; i++)
+		free(r->cert[i]);
 	free(r->all);
 	free(r);
 	return rc;
