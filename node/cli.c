@@ -228,6 +228,11 @@ s_publish(node_t *n, const key_sign_t *key, uint16_t kind, json_t *body, uint8_t
 	int rc = node_publish(n, key, kind, body, &res);
 
 	json_decref(body);
+	if (rc == CPT_ENOSPC) {
+		fprintf(stderr, "comptoir: no space left on device (%s): nothing was stored\n",
+		        node_store(n)->dir);
+		return -1;
+	}
 	if (rc != 0) {
 		fprintf(stderr, "comptoir: store error: %s\n", cpt_strerror(rc));
 		return -1;
@@ -301,14 +306,21 @@ static int
 s_write_config(const char *path, const char *site, const char *http, const char *listen,
 	       const uint8_t root[CPT_KEY_LEN])
 {
-	char hex[CPT_HEX_ID];
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	char hex[CPT_HEX_ID], tmp[4300];
+	int fd, e;
 	FILE *f;
 
+	/* Written under a temporary name, then linked: the config appears whole
+	 * or not at all (a full disk midway leaves no half config). */
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
-		fprintf(stderr, "comptoir: %s: %s\n", path, strerror(errno));
+		e = errno;
 		if (fd >= 0)
 			close(fd);
+		unlink(tmp);
+		errno = e;
 		return -1;
 	}
 	if (root)
@@ -343,12 +355,44 @@ s_write_config(const char *path, const char *site, const char *http, const char 
 		"#   max_http_body: 262144\n"
 		"#   login_per_minute: 10\n",
 		site, http, listen, root ? "" : "# ", hex);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-		fprintf(stderr, "comptoir: %s: %s\n", path, strerror(errno));
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0 || ferror(f)) {
+		e = errno;
 		fclose(f);
+		unlink(tmp);
+		errno = e;
 		return -1;
 	}
-	fclose(f);
+	if (fclose(f) != 0 || link(tmp, path) != 0) {
+		e = errno;
+		unlink(tmp);
+		errno = e;
+		return -1;
+	}
+	unlink(tmp);
+	return 0;
+}
+
+/* Says why path could not be written: a full disk by its name. */
+static void
+s_write_failed(const char *path, int e, const char *dir)
+{
+	if (e == ENOSPC || e == EDQUOT)
+		fprintf(stderr, "comptoir: no space left on device (%s): cannot write %s\n", dir, path);
+	else
+		fprintf(stderr, "comptoir: %s: cannot write: %s\n", path, strerror(e));
+}
+
+/* Makes a directory; *made says whether this call created it. */
+static int
+s_mkdir_new(const char *path, int *made)
+{
+	struct stat sb;
+
+	*made = stat(path, &sb) != 0;
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		*made = 0;
+		return -1;
+	}
 	return 0;
 }
 
@@ -366,6 +410,11 @@ cmd_init(opts_t *o)
 	struct stat sb;
 	json_t *cert;
 	int rc = 1;
+	/* What this init created, removed again if it fails: a failed init
+	 * (a full disk) leaves nothing half made behind. */
+	static const char *const files[] = {"keys/root.key", "keys/site.key", "keys/site.curve",
+	                                    "comptoir.yaml", "store/data.mdb", "store/lock.mdb"};
+	int made_dir = 0, made_keys = 0, made_store = 0, made[6] = {0};
 
 	if (!vw_valid_site(site)) {
 		fprintf(stderr, "comptoir: \"%s\" is not a valid site name (a-z, 0-9, -)\n", site);
@@ -376,11 +425,15 @@ cmd_init(opts_t *o)
 		fprintf(stderr, "comptoir: %s exists already: this directory holds a node\n", path);
 		return 1;
 	}
-	if (s_mkdir(o->dir) != 0)
+	if (s_mkdir_new(o->dir, &made_dir) != 0) {
+		s_write_failed(o->dir, errno, o->dir);
 		return 1;
+	}
 	snprintf(path, sizeof(path), "%s/keys", o->dir);
-	if (s_mkdir(path) != 0)
-		return 1;
+	if (s_mkdir_new(path, &made_keys) != 0) {
+		s_write_failed(path, errno, o->dir);
+		goto out;
+	}
 	root = o->join ? NULL : key_sign_new();
 	sk = key_sign_new();
 	ck = key_curve_new();
@@ -389,15 +442,22 @@ cmd_init(opts_t *o)
 	snprintf(path, sizeof(path), "%s/keys/root.key", o->dir);
 	if (root && key_sign_save(root, path) != 0)
 		goto io;
+	made[0] = root != NULL;
 	snprintf(path, sizeof(path), "%s/keys/site.key", o->dir);
 	if (key_sign_save(sk, path) != 0)
 		goto io;
+	made[1] = 1;
 	snprintf(path, sizeof(path), "%s/keys/site.curve", o->dir);
 	if (key_curve_save(ck, path) != 0)
 		goto io;
+	made[2] = 1;
 	snprintf(path, sizeof(path), "%s/comptoir.yaml", o->dir);
 	if (s_write_config(path, site, http, listen, root ? key_sign_public(root) : NULL) != 0)
-		goto out;
+		goto io;
+	made[3] = 1;
+	snprintf(path, sizeof(path), "%s/store", o->dir);
+	made_store = stat(path, &sb) != 0;
+	made[4] = made[5] = made_store;
 	if (store_open(&st, o->dir, 1, err, sizeof(err)) != 0) {
 		fprintf(stderr, "comptoir: %s\n", err);
 		goto out;
@@ -438,12 +498,29 @@ cmd_init(opts_t *o)
 	rc = 0;
 	goto out;
 io:
-	fprintf(stderr, "comptoir: %s: cannot write key file\n", path);
+	s_write_failed(path, errno, o->dir);
 out:
 	node_close(&n);
 	key_sign_destroy(&root);
 	key_sign_destroy(&sk);
 	key_curve_destroy(&ck);
+	if (rc != 0) {
+		for (int i = 5; i >= 0; i--) {
+			snprintf(path, sizeof(path), "%s/%s", o->dir, files[i]);
+			if (made[i])
+				unlink(path);
+		}
+		snprintf(path, sizeof(path), "%s/store", o->dir);
+		if (made_store)
+			rmdir(path);
+		snprintf(path, sizeof(path), "%s/keys", o->dir);
+		if (made_keys)
+			rmdir(path);
+		if (made_dir)
+			rmdir(o->dir);
+		fprintf(stderr, "comptoir: init failed: what it had written in %s was removed\n",
+		        o->dir);
+	}
 	return rc;
 }
 

@@ -30,6 +30,7 @@ s_status_of(int rc)
 	case CPT_ENOTFOUND: return 404;
 	case CPT_EPERM: return 403;
 	case CPT_EEXIST: return 409;
+	case CPT_ENOSPC: return 507; /* the disk is full: nothing was stored */
 	}
 	return 500;
 }

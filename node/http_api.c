@@ -87,6 +87,12 @@ s_publish(http_req_t *r, uint16_t kind, const json_t *body, ingest_res_t *res)
 		http_error(r, 401, NULL, "session expired");
 		return 0;
 	}
+	if (rc == CPT_ENOSPC) {
+		/* 507 Insufficient Storage: nothing was stored, try again later. */
+		http_error(r, 507, NULL, "no space left on device (%s): nothing was stored",
+		           r->h->st->dir);
+		return 0;
+	}
 	if (rc != 0) {
 		http_error(r, 500, NULL, "could not sign the event: %s", cpt_strerror(rc));
 		return 0;

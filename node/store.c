@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "node/ingest_internal.h"
@@ -167,6 +168,36 @@ s_migrate_v1_fn(MDB_txn *txn, void *arg)
 	if ((rc = mdb_drop(txn, st->dbi[DB_POSTS_V1], 0)) != 0)
 		return rc;
 	return s_schema_put(st, txn, 2);
+}
+
+/* ------------------------------------------------ the lock file */
+
+/* LMDB maps lock.mdb (its reader table) for writing and makes it with
+ * ftruncate, so its pages are holes until a reader first touches them: on
+ * a full disk that touch is SIGBUS. They are allocated here, before LMDB
+ * maps the file. A new file gets room for more than the table LMDB sizes
+ * for 512 readers (it adopts a larger file's size); an existing one keeps
+ * its size, which other processes have mapped. */
+#define LOCK_BYTES (64u << 10)
+
+static int
+s_lock_alloc(const char *store_path, const char *dir, char *err, size_t errlen)
+{
+	char path[4300];
+	struct stat sb;
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/lock.mdb", store_path);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return 0; /* LMDB says what is wrong */
+	if (fstat(fd, &sb) == 0 &&
+	    fallocate(fd, 0, 0, sb.st_size > 0 ? sb.st_size : (off_t)LOCK_BYTES) != 0 &&
+	    (errno == ENOSPC || errno == EDQUOT)) {
+		snprintf(err, errlen, "no space left on device (%s): cannot allocate %s", dir, path);
+		rc = CPT_ENOSPC;
+	}
+	close(fd);
+	return rc;
 }
 
 /* ------------------------------------------------ checks before mapping */
@@ -385,6 +416,10 @@ store_open(store_t **out, const char *dir, int create, char *err, size_t errlen)
 	mdb_env_set_maxdbs(st->env, DB_COUNT + 4);
 	mdb_env_set_maxreaders(st->env, 512);
 	mdb_env_set_mapsize(st->env, MAP_INITIAL);
+	if ((rc = s_lock_alloc(path, dir, err, errlen)) != 0) {
+		store_close(&st);
+		return rc;
+	}
 	/* MDB_NOTLS: HTTP threads each run their own short read transactions. */
 	if ((rc = mdb_env_open(st->env, path, MDB_NOTLS, 0600)) != 0)
 		goto fail;
@@ -467,10 +502,14 @@ store_open(store_t **out, const char *dir, int create, char *err, size_t errlen)
 	*out = st;
 	return 0;
 fail:
-	snprintf(err, errlen, "%s: %s", path, mdb_strerror(rc));
 	if (txn)
 		mdb_txn_abort(txn);
 	store_close(&st);
+	if (rc == ENOSPC || rc == EDQUOT) {
+		snprintf(err, errlen, "no space left on device (%s): cannot write %s", dir, path);
+		return CPT_ENOSPC;
+	}
+	snprintf(err, errlen, "%s: %s", path, mdb_strerror(rc));
 	return CPT_EIO;
 }
 
@@ -486,6 +525,41 @@ store_close(store_t **self_p)
 	pthread_rwlock_destroy(&st->grow);
 	free(st);
 	*self_p = NULL;
+}
+
+/* Free bytes under which an EIO from a write is taken for a full disk: more
+ * than the largest commit writes (3,000 events, about 12 MB at 1M events). */
+#define STORE_NEARLY_FULL (32ull << 20)
+
+/*
+ * What store_write returns for an LMDB or system error rc of a write. A full
+ * disk (or a quota) is named in the log, at most every 10 s, and returned as
+ * CPT_ENOSPC for the callers to name too: before, it read "input/output
+ * error". Nothing acknowledged is lost: the transaction was not committed.
+ */
+static int
+s_write_error(store_t *st, int rc)
+{
+	static uint64_t last_ms; /* when it was last logged */
+	char path[4200];
+	struct statvfs vfs;
+
+	/* LMDB turns a short write (the disk filled up in the middle of a
+	 * commit's pwritev) into EIO: a nearly full disk tells them apart. */
+	snprintf(path, sizeof(path), "%s/store", st->dir);
+	if (rc == EIO && statvfs(path, &vfs) == 0 &&
+	    (uint64_t)vfs.f_bavail * vfs.f_frsize < STORE_NEARLY_FULL)
+		rc = ENOSPC;
+	if (rc == ENOSPC || rc == EDQUOT) {
+		uint64_t now = hlc_wall_ms(), then = __atomic_load_n(&last_ms, __ATOMIC_RELAXED);
+		if (now - then >= 10000 &&
+		    __atomic_compare_exchange_n(&last_ms, &then, now, 0, __ATOMIC_RELAXED,
+		                                __ATOMIC_RELAXED))
+			log_warnx("store", "no space left on device (%s): writes are refused until "
+			          "space is freed; nothing acknowledged was lost", st->dir);
+		return CPT_ENOSPC;
+	}
+	return CPT_EIO;
 }
 
 /* Adopts a map grown by another process, or grows it by step. lmdb.h: only
@@ -557,7 +631,7 @@ store_write(store_t *st, store_write_fn fn, void *arg)
 				s_resize(st, 0);
 				continue;
 			}
-			return CPT_EIO;
+			return s_write_error(st, rc);
 		}
 		rc = fn(txn, arg);
 		if (rc == MDB_MAP_FULL) {
@@ -569,7 +643,10 @@ store_write(store_t *st, store_write_fn fn, void *arg)
 		if (rc != 0) {
 			mdb_txn_abort(txn);
 			pthread_rwlock_unlock(&st->grow);
-			/* STORE_NOCHANGE: nothing to store, no commit (no fsync) needed. */
+			/* STORE_NOCHANGE: nothing to store, no commit (no fsync) needed.
+			 * A put that spilled pages to a full disk says ENOSPC. */
+			if (rc == ENOSPC || rc == EDQUOT)
+				return s_write_error(st, rc);
 			return rc == STORE_NOCHANGE ? 0 : rc;
 		}
 		{
@@ -590,7 +667,7 @@ store_write(store_t *st, store_write_fn fn, void *arg)
 					s_grow(st, &fulls);
 					continue;
 				}
-				return CPT_EIO;
+				return s_write_error(st, rc);
 			}
 		}
 		/* A failed commit has freed the txn already (lmdb.h): never abort it. */
@@ -600,7 +677,7 @@ store_write(store_t *st, store_write_fn fn, void *arg)
 			s_grow(st, &fulls);
 			continue;
 		}
-		return rc == 0 ? 0 : CPT_EIO;
+		return rc == 0 ? 0 : s_write_error(st, rc);
 	}
 	return CPT_EFULL;
 }
@@ -937,6 +1014,10 @@ store_walk(const char *dir, int flags, store_walk_fn progress, void *arg, size_t
 		 * file (a store just copied in) LMDB needs to create one. */
 		char lock[4300];
 		snprintf(lock, sizeof(lock), "%s/lock.mdb", path);
+		if ((rc = s_lock_alloc(path, dir, err, errlen)) != 0) {
+			mdb_env_close(env);
+			return rc;
+		}
 		rc = mdb_env_open(env, path, MDB_NOTLS | (stat(lock, &sb) == 0 ? MDB_RDONLY : 0), 0600);
 	}
 	if (rc != 0)
