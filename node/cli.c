@@ -1854,6 +1854,7 @@ out:
 #endif
 #endif
 
+#ifndef CLI_KEEP_SIGNALS
 static char s_crash_text[4600]; /* what follows the signal's name */
 static size_t s_crash_len;      /* its length */
 
@@ -1871,6 +1872,7 @@ s_on_crash(int sig)
 	 * return, now takes its default action. */
 	raise(sig);
 }
+#endif
 
 static void
 s_crash_install(const char *dir)

@@ -120,6 +120,8 @@ http_error(http_req_t *r, unsigned status, const char *field, const char *fmt, .
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* A message cut inside a character would not be a JSON string. */
+	http_utf8_trim(msg);
 	j = json_pack("{s:s}", "error", msg);
 	if (j && field)
 		json_object_set_new(j, "field", json_string(field));
@@ -195,7 +197,7 @@ s_is_json_type(const char *ct)
 int
 http_need_json(http_req_t *r, json_t **out)
 {
-	json_error_t err;
+	char why[256];
 	json_t *j;
 
 	*out = NULL;
@@ -204,20 +206,51 @@ http_need_json(http_req_t *r, json_t **out)
 		http_error(r, 415, NULL, "the body must be sent as Content-Type: application/json");
 		return 0;
 	}
-	/* Duplicate keys are refused as the envelope decoder refuses them: two
-	 * readers of one body must never see different values. */
-	j = json_loadb(r->body ? r->body : "", r->len, JSON_REJECT_DUPLICATES, &err);
-	if (j == NULL) {
-		http_error(r, 400, NULL, "malformed JSON: %s", err.text);
-		return 0;
-	}
-	if (!json_is_object(j)) {
-		json_decref(j);
-		http_error(r, 400, NULL, "the body must be a JSON object");
+	if ((j = http_parse_body(r->body ? r->body : "", r->len, why, sizeof(why))) == NULL) {
+		http_error(r, 400, NULL, "%s", why);
 		return 0;
 	}
 	*out = j;
 	return 1;
+}
+
+json_t *
+http_parse_body(const char *buf, size_t len, char *why, size_t wl)
+{
+	json_error_t err;
+	json_t *j;
+
+	/* Duplicate keys are refused as the envelope decoder refuses them: two
+	 * readers of one body must never see different values. */
+	j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
+	if (j == NULL) {
+		snprintf(why, wl, "malformed JSON: %s", err.text);
+		http_utf8_trim(why);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		snprintf(why, wl, "the body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+void
+http_utf8_trim(char *s)
+{
+	size_t n = strlen(s), start = n, need;
+	unsigned char c;
+
+	/* The start of the last character, at most 4 bytes back. */
+	while (start > 0 && n - start < 4 && ((unsigned char)s[start - 1] & 0xc0) == 0x80)
+		start--;
+	if (start == 0)
+		return;
+	c = (unsigned char)s[start - 1];
+	need = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+	if (need != n - start + 1)
+		s[start - 1] = 0;
 }
 
 int
