@@ -1153,10 +1153,15 @@ cmd_repair(opts_t *o)
 		       "(--force rebuilds it anyway)\n", o->dir, entries);
 		return 0;
 	}
-	if (rc == CPT_EDAMAGED)
+	if (rc == CPT_EDAMAGED) {
 		printf("%s\n", err);
-	else if (rc == CPT_ENOTFOUND)
+	} else if (rc == CPT_ENOTFOUND) {
 		printf("%s has no store: a new one is made, and the peers fill it\n", o->dir);
+	} else if (rc != 0 && !o->force) {
+		fprintf(stderr, "comptoir: %s\ncomptoir: cannot tell whether the store is damaged; "
+		        "--force repairs it anyway\n", err);
+		return 1;
+	}
 	rc = repair_store(o->dir, &cfg, &rep, err, sizeof(err));
 	if (rep.moved_to[0])
 		printf("moved the damaged store to %s (kept: delete it once this site has caught "
