@@ -185,6 +185,8 @@ s_unique(rep_t *r)
 {
 	size_t w = 0;
 
+	if (r->n == 0)
+		return; /* nothing found (and r->all may be NULL) */
 	qsort(r->all, r->n, sizeof(*r->all), s_cmp_id);
 	for (size_t i = 0; i < r->n; i++)
 		if (w == 0 || memcmp(r->all[w - 1].id, r->all[i].id, CPT_ID_LEN) != 0)
