@@ -103,7 +103,7 @@ enum api_body {
  * signed. 0, or CPT_EINVAL with the field at fault in *field (NULL when
  * none; borrowed from body or static) and a message (valid UTF-8) in why. */
 int api_body_check(enum api_body call, const json_t *body, const char **field, char *why,
-                   size_t wl);
+                   size_t wl) CPT_WUR;
 /* The body of the event a call signs once api_body_check passed, its kind
  * in *kind; post is the hex id of the post the call names (or NULL). A new
  * reference, NULL for API_LOGIN or when memory is short. */

@@ -112,17 +112,20 @@ typedef struct inbatch {
 	uint8_t ids[BATCH_EVENTS][CPT_ID_LEN]; /* job.ids */
 } inbatch_t;
 
-/* Connections refused at the ZAP stage are logged per address: the first
- * of an address in full, the next ones counted and summed up in one line
- * at the end of its minute. Past REFUSED_SLOTS addresses, one line a
- * minute counts the rest: a flood writes a bounded number of lines. */
+/* Connections refused at the ZAP stage are logged per address and key:
+ * the first of a minute in full, the next ones counted and summed up in one
+ * line at the end of the minute (a site redialing every few seconds, or a
+ * flood from one address, writes two lines a minute). Past REFUSED_SLOTS
+ * pairs, one line a minute counts all the others: whatever the flood, a
+ * bounded number of lines. */
 #define REFUSED_SLOTS     64
 #define REFUSED_WINDOW_MS 60000
 
 typedef struct refused {
-	char addr[64];     /* the client's address (ZAP's Address), "" when free */
-	uint64_t since_ms; /* when its window began (the refusal logged in full) */
-	uint64_t more;     /* refusals since, not logged yet */
+	char addr[64];          /* the client's address (ZAP's Address), "" when free */
+	char key[CPT_HEX_ID];   /* the CURVE key it presented, in hex ("?" when none) */
+	uint64_t since_ms;      /* when its window began (the refusal logged in full) */
+	uint64_t more;          /* refusals since, not logged yet */
 } refused_t;
 
 struct sync {
@@ -1338,7 +1341,7 @@ s_log_refused(sync_t *s, const char *from, size_t len, const char *key_hex, cons
 	addr[n] = 0;
 	for (int i = 0; i < REFUSED_SLOTS; i++) {
 		refused_t *r = &s->refused[i];
-		if (r->addr[0] && strcmp(r->addr, addr) == 0) {
+		if (r->addr[0] && strcmp(r->addr, addr) == 0 && strcmp(r->key, key_hex) == 0) {
 			r->more++;
 			return;
 		}
@@ -1351,11 +1354,12 @@ s_log_refused(sync_t *s, const char *from, size_t len, const char *key_hex, cons
 		return;
 	}
 	snprintf(free_slot->addr, sizeof(free_slot->addr), "%s", addr);
+	snprintf(free_slot->key, sizeof(free_slot->key), "%s", key_hex);
 	free_slot->since_ms = s_now();
 	free_slot->more = 0;
 	log_warnx("sync", "refused a connection from %s at the ZAP stage curve_key=%s: %s "
-	          "(more from %s in the next minute are counted, not logged one by one)",
-	          addr, key_hex, why, addr);
+	          "(the same again within a minute is counted, not logged one by one)",
+	          addr, key_hex, why);
 }
 
 /* At the end of each address's minute: one line with what was not logged,
@@ -1375,14 +1379,14 @@ s_refused_windows(sync_t *s, uint64_t now)
 			continue;
 		}
 		log_warnx("sync", "refused %llu more connections from %s at the ZAP stage in the "
-		          "last %llu s", (unsigned long long)r->more, r->addr,
-		          (unsigned long long)s_since(now, r->since_ms) / 1000);
+		          "last %llu s curve_key=%s", (unsigned long long)r->more, r->addr,
+		          (unsigned long long)s_since(now, r->since_ms) / 1000, r->key);
 		r->more = 0;
 		r->since_ms = now;
 	}
 	if (s->refused_other && s_since(now, s->refused_other_since) >= REFUSED_WINDOW_MS) {
 		log_warnx("sync", "refused %llu connections at the ZAP stage in the last %llu s from "
-		          "addresses past the %d logged one by one",
+		          "addresses and keys past the %d logged one by one",
 		          (unsigned long long)s->refused_other,
 		          (unsigned long long)s_since(now, s->refused_other_since) / 1000,
 		          REFUSED_SLOTS);

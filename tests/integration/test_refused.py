@@ -1,8 +1,8 @@
 """Connections refused on the peer port are logged with a rate limit: the
-first refusal of an address in full, the next ones of its minute counted in
-one line at the end of the minute; past 64 addresses, one line a minute
-counts the rest. A real node, and the hostile peer tool dialing it with a
-key no one certified, from several loopback addresses.
+first refusal of an address and key in full, the next ones of its minute
+counted in one line at the end of the minute; past 64 of them, one line a
+minute counts the rest. A real node, and the hostile peer tool dialing it
+with a key no one certified, from several loopback addresses.
 
     make && make build/tests/tools/hostile_peer
     python3 tests/integration/test_refused.py
