@@ -33,7 +33,10 @@ typedef struct found {
 	uint64_t off;           /* where it starts in its file */
 	uint32_t len;           /* its length: EVT_FIXED_LEN + body, or EVT_FIXED_LEN (bodiless) */
 	uint16_t src;           /* which file */
+	uint16_t kind;          /* its kind */
 	uint8_t bare;           /* found without its body */
+	uint8_t head[16];       /* the first bytes of its body hash and author: what
+	                           tells a fragment of a whole copy found too */
 } found_t;
 
 /* A repair under way. */
@@ -89,13 +92,11 @@ s_candidate(rep_t *r, uint16_t src, const uint8_t *p, size_t avail, uint64_t off
 	if (EVT_FIXED_LEN + (size_t)body <= avail &&
 	    evt_decode_lazy(&ev, p, EVT_FIXED_LEN + body, EVT_MAX_BODY) == 0) {
 		f.len = EVT_FIXED_LEN + body;
-	} else if (evt_decode_lazy(&ev, p, EVT_FIXED_LEN, EVT_MAX_BODY) == 0 &&
-	           evt_verify(&ev, r->fed) == 0) {
+	} else if (evt_decode_lazy(&ev, p, EVT_FIXED_LEN, EVT_MAX_BODY) == 0) {
 		/* Redacted (the store keeps header and signature), or a copy whose
 		 * body was damaged: ingest takes it only if a redaction allows it.
-		 * The signature is checked here, unlike a whole copy's: a page
-		 * LMDB reused keeps the start of old entries under newer ones,
-		 * and such a fragment is no event at all. */
+		 * Or a fragment: a page LMDB reused keeps the start of older
+		 * entries under newer ones. s_bare sorts them out. */
 		f.len = EVT_FIXED_LEN;
 		f.bare = 1;
 	} else {
@@ -103,7 +104,9 @@ s_candidate(rep_t *r, uint16_t src, const uint8_t *p, size_t avail, uint64_t off
 	}
 	evt_id(f.id, &ev);
 	f.ts = ev.ts;
-	r->out->copies++;
+	f.kind = ev.kind;
+	memcpy(f.head, ev.body_hash, 8);
+	memcpy(f.head + 8, ev.author, 8);
 	return s_add(r, &f);
 }
 
@@ -167,32 +170,100 @@ s_cmp_id(const void *a, const void *b)
 	return c ? c : x->bare - y->bare; /* a whole copy before a bodiless one */
 }
 
-/* Whole events in (timestamp, id) order, then bodiless ones, as reindex
- * takes them: a bodiless copy is accepted once the redaction is known. */
+/* Site certificates, then enrolments, then the other whole events, each in
+ * (timestamp, id) order, then bodiless ones. The result does not depend on
+ * the order (the ingest path converges whatever it is); this one spares the
+ * wait in DB_PENDING of every event older than its author's certificate (a
+ * site's certificate is often newer than history copied from elsewhere) and
+ * a second check of its signature when it is released. A bodiless copy is
+ * accepted once the redaction is known: they come last, as in reindex. */
+static int
+s_rank(const found_t *f)
+{
+	return f->bare ? 3 : f->kind == EVT_SITE_CERT ? 0 : f->kind == EVT_ENROL ? 1 : 2;
+}
+
 static int
 s_cmp_order(const void *a, const void *b)
 {
 	const found_t *x = a, *y = b;
 
-	if (x->bare != y->bare)
-		return x->bare - y->bare;
+	if (s_rank(x) != s_rank(y))
+		return s_rank(x) - s_rank(y);
 	return ig_cmp_tsid(x->ts, x->id, y->ts, y->id);
 }
 
+/* (timestamp, head): the header of an event, for fragments. */
+static int
+s_cmp_head(const void *a, const void *b)
+{
+	const found_t *x = a, *y = b;
+
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	return memcmp(x->head, y->head, sizeof(x->head));
+}
+
+/*
+ * Keeps a bodiless candidate only when it is an event: not the header of an
+ * event found whole (a fragment of a copy, or the same event), and signed.
+ * The signature is checked here, unlike a whole copy's (the ingest path
+ * does that): a fragment is no event, and must not count as refused.
+ */
+static int
+s_bare(rep_t *r)
+{
+	found_t *whole = NULL;
+	size_t n_whole = 0, w = 0;
+
+	for (size_t i = 0; i < r->n; i++)
+		n_whole += !r->all[i].bare;
+	if (n_whole && (whole = malloc(n_whole * sizeof(*whole))) == NULL)
+		return CPT_ENOMEM;
+	n_whole = 0;
+	for (size_t i = 0; i < r->n; i++)
+		if (!r->all[i].bare)
+			whole[n_whole++] = r->all[i];
+	if (n_whole)
+		qsort(whole, n_whole, sizeof(*whole), s_cmp_head);
+	for (size_t i = 0; i < r->n; i++) {
+		found_t *f = &r->all[i];
+		uint8_t buf[EVT_FIXED_LEN];
+		evt_t ev;
+		if (f->bare) {
+			if (n_whole && bsearch(f, whole, n_whole, sizeof(*whole), s_cmp_head))
+				continue;
+			if (pread(r->fd[f->src], buf, sizeof(buf), (off_t)f->off) != (ssize_t)sizeof(buf) ||
+			    evt_decode_lazy(&ev, buf, sizeof(buf), EVT_MAX_BODY) != 0 ||
+			    evt_verify(&ev, r->fed) != 0)
+				continue;
+		}
+		r->all[w++] = *f;
+	}
+	r->n = w;
+	free(whole);
+	return 0;
+}
+
 /* One entry per event, the whole copy when there is one, in ingest order. */
-static void
+static int
 s_unique(rep_t *r)
 {
 	size_t w = 0;
+	int rc;
 
 	if (r->n == 0)
-		return; /* nothing found (and r->all may be NULL) */
+		return 0; /* nothing found (and r->all may be NULL) */
+	if ((rc = s_bare(r)) != 0)
+		return rc;
+	r->out->copies = r->n;
 	qsort(r->all, r->n, sizeof(*r->all), s_cmp_id);
 	for (size_t i = 0; i < r->n; i++)
 		if (w == 0 || memcmp(r->all[w - 1].id, r->all[i].id, CPT_ID_LEN) != 0)
 			r->all[w++] = r->all[i];
 	r->n = w;
 	qsort(r->all, r->n, sizeof(*r->all), s_cmp_order);
+	return 0;
 }
 
 /* --------------------------------------------------- the list of peers */
@@ -598,7 +669,10 @@ repair_store(const char *dir, const cfg_t *cfg, repair_report_t *out, char *err,
 		out->peers_lost = 0;
 	else if (r->n_src == 0)
 		out->peers_lost = 1;
-	s_unique(r);
+	if ((rc = s_unique(r)) != 0) {
+		snprintf(err, errlen, "%s", cpt_strerror(rc));
+		goto out;
+	}
 	out->events = r->n;
 	rc = s_build(r, cfg, err, errlen);
 out:
