@@ -81,12 +81,18 @@ static const char *
 s_signame(int sig)
 {
 	switch (sig) {
-	case SIGSEGV: return "SIGSEGV";
-	case SIGBUS: return "SIGBUS";
-	case SIGABRT: return "SIGABRT, an LMDB assertion";
-	case SIGFPE: return "SIGFPE";
-	case SIGILL: return "SIGILL";
-	case SIGKILL: return "SIGKILL";
+	case SIGSEGV:
+		return "SIGSEGV";
+	case SIGBUS:
+		return "SIGBUS";
+	case SIGABRT:
+		return "SIGABRT, an LMDB assertion";
+	case SIGFPE:
+		return "SIGFPE";
+	case SIGILL:
+		return "SIGILL";
+	case SIGKILL:
+		return "SIGKILL";
 	}
 	return "a signal";
 }
@@ -181,8 +187,9 @@ chk_run(const char *dir, chk_fn fn, void *arg, chk_data_fn on_data, void *data_a
 			snprintf(how, sizeof(how), "it stopped with exit status %d",
 			         WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 		snprintf(hint, sizeof(hint), STORE_REPAIR_HINT, dir);
-		snprintf(err, errlen, "%s/store/data.mdb is damaged: reading it crashed (%s)%s%s; %s",
-		         dir, how, where[0] ? " in " : "", where, hint);
+		snprintf(err, errlen,
+		         "%s/store/data.mdb is damaged: reading it crashed (%s)%s%s; %s", dir, how,
+		         where[0] ? " in " : "", where, hint);
 	}
 	return CPT_EDAMAGED;
 }

@@ -20,11 +20,11 @@
 #include "node/ingest_internal.h"
 #include "node/node.h"
 
-#define MAX_SOURCES 16             /* damaged stores read by one repair */
-#define SCAN_CHUNK  (8u << 20)     /* bytes of a damaged file read at once */
-#define SCAN_OVER   EVT_MAX_LEN    /* and beyond, so that an envelope is never cut */
-#define BATCH       1000           /* events per transaction of the new store */
-#define MAX_PEERS   256            /* peers kept from the damaged store */
+#define MAX_SOURCES 16          /* damaged stores read by one repair */
+#define SCAN_CHUNK  (8u << 20)  /* bytes of a damaged file read at once */
+#define SCAN_OVER   EVT_MAX_LEN /* and beyond, so that an envelope is never cut */
+#define BATCH       1000        /* events per transaction of the new store */
+#define MAX_PEERS   256         /* peers kept from the damaged store */
 
 /* A signed envelope found in a damaged file. */
 typedef struct found {
@@ -41,20 +41,20 @@ typedef struct found {
 
 /* A repair under way. */
 typedef struct rep {
-	const char *dir;                 /* the data directory */
-	uint8_t fed[CPT_FED_LEN];        /* the federation id: what the scan looks for */
-	char src[MAX_SOURCES][4200];     /* the damaged stores (directories) */
-	int fd[MAX_SOURCES];             /* their data.mdb, open */
-	size_t n_src;                    /* how many */
-	found_t *all;                    /* envelopes found */
-	size_t n, cap;                   /* how many, room */
+	const char *dir;                          /* the data directory */
+	uint8_t fed[CPT_FED_LEN];                 /* the federation id: what the scan looks for */
+	char src[MAX_SOURCES][4200];              /* the damaged stores (directories) */
+	int fd[MAX_SOURCES];                      /* their data.mdb, open */
+	size_t n_src;                             /* how many */
+	found_t *all;                             /* envelopes found */
+	size_t n, cap;                            /* how many, room */
 	uint8_t peer_key[MAX_PEERS][CPT_KEY_LEN]; /* peers of the damaged store */
-	char *peer_rec[MAX_PEERS];       /* their records (JSON text) */
-	size_t n_peers;                  /* how many */
-	uint8_t *cert[MAX_PEERS];        /* their certificates, from dir/peers.txt */
-	size_t cert_len[MAX_PEERS];      /* lengths */
-	size_t n_certs;                  /* how many */
-	repair_report_t *out;            /* the counts */
+	char *peer_rec[MAX_PEERS];                /* their records (JSON text) */
+	size_t n_peers;                           /* how many */
+	uint8_t *cert[MAX_PEERS];                 /* their certificates, from dir/peers.txt */
+	size_t cert_len[MAX_PEERS];               /* lengths */
+	size_t n_certs;                           /* how many */
+	repair_report_t *out;                     /* the counts */
 } rep_t;
 
 /* ------------------------------------------------------------ the scan */
@@ -128,12 +128,14 @@ s_scan(rep_t *r, uint16_t i)
 		size_t n = 0;
 		const uint8_t *p, *hit;
 		while (n < SCAN_CHUNK + SCAN_OVER) {
-			ssize_t got = pread(r->fd[i], buf + n, SCAN_CHUNK + SCAN_OVER - n, (off_t)(base + n));
+			ssize_t got =
+			    pread(r->fd[i], buf + n, SCAN_CHUNK + SCAN_OVER - n, (off_t)(base + n));
 			if (got < 0 && errno == EINTR)
 				continue;
 			if (got < 0) {
 				/* A disk read error: what it held is lost, the rest is not. */
-				fprintf(stderr, "comptoir: %s/data.mdb: cannot read at byte %llu: %s\n",
+				fprintf(stderr,
+				        "comptoir: %s/data.mdb: cannot read at byte %llu: %s\n",
 				        r->src[i], (unsigned long long)(base + n), strerror(errno));
 				break;
 			}
@@ -233,7 +235,8 @@ s_bare(rep_t *r)
 		if (f->bare) {
 			if (n_whole && bsearch(f, whole, n_whole, sizeof(*whole), s_cmp_head))
 				continue;
-			if (pread(r->fd[f->src], buf, sizeof(buf), (off_t)f->off) != (ssize_t)sizeof(buf) ||
+			if (pread(r->fd[f->src], buf, sizeof(buf), (off_t)f->off) !=
+			        (ssize_t)sizeof(buf) ||
 			    evt_decode_lazy(&ev, buf, sizeof(buf), EVT_MAX_BODY) != 0 ||
 			    evt_verify(&ev, r->fed) != 0)
 				continue;
@@ -343,7 +346,8 @@ s_peers_file(rep_t *r)
 		char *text, got[1024];
 		int at = 0;
 		size_t n = 0;
-		if (line[0] == '#' || sscanf(line, "%64s %511s %127s %n", hex, ep, site, &at) != 3 ||
+		if (line[0] == '#' ||
+		    sscanf(line, "%64s %511s %127s %n", hex, ep, site, &at) != 3 ||
 		    strlen(hex) != 64)
 			continue;
 		rec = json_pack("{s:s, s:s}", "endpoint", ep, "site", site);
@@ -358,8 +362,9 @@ s_peers_file(rep_t *r)
 		line[strcspn(line, "\r\n")] = 0;
 		if (at > 0 && r->n_certs < MAX_PEERS && strlen(line + at) <= 2 * EVT_MAX_LEN &&
 		    (r->cert[r->n_certs] = malloc(strlen(line + at) / 2 + 1)) != NULL) {
-			if (sodium_hex2bin(r->cert[r->n_certs], strlen(line + at) / 2 + 1, line + at,
-			                   strlen(line + at), NULL, &n, NULL) == 0 && n >= EVT_FIXED_LEN)
+			if (sodium_hex2bin(r->cert[r->n_certs], strlen(line + at) / 2 + 1,
+			                   line + at, strlen(line + at), NULL, &n, NULL) == 0 &&
+			    n >= EVT_FIXED_LEN)
 				r->cert_len[r->n_certs++] = n;
 			else
 				free(r->cert[r->n_certs]);
@@ -373,11 +378,11 @@ s_peers_file(rep_t *r)
 /* ------------------------------------------------------- the new store */
 
 struct fill {
-	ingest_ctx_t *ctx;            /* on the new store, with verified and bodies set */
-	const uint8_t *bufs[BATCH];   /* this transaction's envelopes */
-	size_t lens[BATCH];           /* their lengths */
-	size_t n;                     /* how many */
-	ingest_res_t res[BATCH];      /* what became of each */
+	ingest_ctx_t *ctx;          /* on the new store, with verified and bodies set */
+	const uint8_t *bufs[BATCH]; /* this transaction's envelopes */
+	size_t lens[BATCH];         /* their lengths */
+	size_t n;                   /* how many */
+	ingest_res_t res[BATCH];    /* what became of each */
 };
 
 /* One batch through the single ingest path; run again from the start when
@@ -402,8 +407,8 @@ s_peers_put_fn(MDB_txn *txn, void *arg)
 	int rc = 0;
 
 	for (size_t i = 0; i < p->r->n_peers && rc == 0; i++)
-		rc = ig_put(txn, p->st->dbi[DB_PEERS], p->r->peer_key[i], CPT_KEY_LEN, p->r->peer_rec[i],
-		            strlen(p->r->peer_rec[i]));
+		rc = ig_put(txn, p->st->dbi[DB_PEERS], p->r->peer_key[i], CPT_KEY_LEN,
+		            p->r->peer_rec[i], strlen(p->r->peer_rec[i]));
 	return rc;
 }
 
@@ -496,7 +501,8 @@ s_build(rep_t *r, const cfg_t *cfg, char *err, size_t errlen)
 		bytes = 0;
 		for (size_t i = at; i < end; i++) {
 			const found_t *e = &r->all[i];
-			if (pread(r->fd[e->src], data + bytes, e->len, (off_t)e->off) != (ssize_t)e->len) {
+			if (pread(r->fd[e->src], data + bytes, e->len, (off_t)e->off) !=
+			    (ssize_t)e->len) {
 				r->out->refused++;
 				continue;
 			}
@@ -505,7 +511,8 @@ s_build(rep_t *r, const cfg_t *cfg, char *err, size_t errlen)
 			bytes += e->len;
 		}
 		/* Verified on every core, as a peer's batch is (node/verify.c). */
-		vpool_verify(pool, f->bufs, f->lens, f->n, r->fed, cfg->limits.max_body, ok, bodies);
+		vpool_verify(pool, f->bufs, f->lens, f->n, r->fed, cfg->limits.max_body, ok,
+		             bodies);
 		ctx.verified = ok;
 		ctx.bodies = bodies;
 		rc = store_write(st, s_fill_fn, f);
@@ -528,7 +535,8 @@ s_build(rep_t *r, const cfg_t *cfg, char *err, size_t errlen)
 				r->out->refused++;
 				if (!r->out->why[0])
 					snprintf(r->out->why, sizeof(r->out->why), "%s",
-					         f->res[i].why[0] ? f->res[i].why : cpt_strerror(x));
+					         f->res[i].why[0] ? f->res[i].why
+					                          : cpt_strerror(x));
 			}
 		}
 	}
@@ -540,7 +548,8 @@ s_build(rep_t *r, const cfg_t *cfg, char *err, size_t errlen)
 	}
 	r->out->peers = r->n_peers;
 	if (mdb_env_sync(st->env, 1) != 0) {
-		snprintf(err, errlen, "%s/store: cannot write it to disk: %s", tmp, strerror(errno));
+		snprintf(err, errlen, "%s/store: cannot write it to disk: %s", tmp,
+		         strerror(errno));
 		rc = errno == ENOSPC || errno == EDQUOT ? CPT_ENOSPC : CPT_EIO;
 		goto out;
 	}
@@ -588,7 +597,8 @@ s_move_aside(const char *dir, char *moved, size_t cap, char *err, size_t errlen)
 			snprintf(moved, cap, "%s/store.damaged-%s.%d", dir, stamp, i);
 		if (stat(moved, &sb) != 0 && errno == ENOENT) {
 			if (rename(from, moved) != 0 || s_sync_dir(dir) != 0) {
-				snprintf(err, errlen, "cannot move %s to %s: %s", from, moved, strerror(errno));
+				snprintf(err, errlen, "cannot move %s to %s: %s", from, moved,
+				         strerror(errno));
 				moved[0] = 0;
 				return CPT_EIO;
 			}

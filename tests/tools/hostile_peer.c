@@ -469,7 +469,8 @@ main(int argc, char **argv)
 	s_t0 = s_ms();
 	ctx = zmq_ctx_new();
 	if (strcmp(scen, "refused") == 0) {
-		int n = arg ? atoi(arg) : 0, got = n > 0 && n <= 100000 ? s_refused_n(ctx, argv[1], server, ck, n) : -1;
+		int n = arg ? atoi(arg) : 0;
+		int got = n > 0 && n <= 100000 ? s_refused_n(ctx, argv[1], server, ck, n) : -1;
 		printf("refused: %d of %d handshakes refused\n", got, n);
 		zmq_ctx_term(ctx);
 		key_curve_destroy(&ck);
