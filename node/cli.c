@@ -1173,11 +1173,11 @@ cmd_repair(opts_t *o)
 			        "comptoir repair --dir %s again\n", o->dir, o->dir);
 		return 1;
 	}
-	printf("read %zu damaged store%s: %zu signed events found (%zu copies in all); "
-	       "%zu stored again, %zu refused%s%s%s\n",
+	printf("read %zu damaged store%s: %zu events found (%zu copies in all); "
+	       "%zu stored again, %zu refused%s%s%s, %zu damaged copies left out\n",
 	       rep.sources, rep.sources == 1 ? "" : "s", rep.events, rep.copies, rep.stored,
 	       rep.refused, rep.refused ? " (the first: " : "", rep.refused ? rep.why : "",
-	       rep.refused ? ")" : "");
+	       rep.refused ? ")" : "", rep.damaged);
 	if (rep.peers)
 		printf("kept %zu peer%s added with comptoir peer add\n", rep.peers,
 		       rep.peers == 1 ? "" : "s");

@@ -194,7 +194,8 @@ typedef struct repair_report {
 	size_t copies;       /* signed envelopes found in their bytes, copies included */
 	size_t events;       /* distinct events among them */
 	size_t stored;       /* stored again (or waiting for a certificate) */
-	size_t refused;      /* refused by the ingest path: revoked, erased, damaged */
+	size_t refused;      /* refused by the ingest path: revoked or erased since */
+	size_t damaged;      /* copies found damaged (a bad signature): no event */
 	char why[128];       /* the first refusal's reason */
 	size_t peers;        /* peers (comptoir peer add) kept */
 	int peers_lost;      /* a damaged store's list of peers could not be read, and

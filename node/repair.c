@@ -503,7 +503,7 @@ s_build(rep_t *r, const cfg_t *cfg, char *err, size_t errlen)
 			const found_t *e = &r->all[i];
 			if (pread(r->fd[e->src], data + bytes, e->len, (off_t)e->off) !=
 			    (ssize_t)e->len) {
-				r->out->refused++;
+				r->out->damaged++;
 				continue;
 			}
 			f->bufs[f->n] = data + bytes;
@@ -531,6 +531,10 @@ s_build(rep_t *r, const cfg_t *cfg, char *err, size_t errlen)
 			int x = f->res[i].rc;
 			if (x == 0 || x == CPT_EPENDING || x == CPT_EEXIST) {
 				r->out->stored++;
+			} else if (x == CPT_ESIG) {
+				/* Its body matches its hash but its header was damaged
+				 * (or half overwritten): no event, a damaged copy. */
+				r->out->damaged++;
 			} else {
 				r->out->refused++;
 				if (!r->out->why[0])
