@@ -224,8 +224,13 @@ http_parse_body(const char *buf, size_t len, char *why, size_t wl)
 	 * readers of one body must never see different values. */
 	j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
 	if (j == NULL) {
+		/* jansson quotes the bytes near the error, which may not be
+		 * UTF-8: the message would then not be a JSON string (found by
+		 * tests/fuzz/fuzz_http_body.c). Only printable ASCII goes out. */
+		for (char *p = err.text; *p; p++)
+			if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+				*p = '?';
 		snprintf(why, wl, "malformed JSON: %s", err.text);
-		http_utf8_trim(why);
 		return NULL;
 	}
 	if (!json_is_object(j)) {

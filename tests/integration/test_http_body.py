@@ -54,6 +54,12 @@ def main():
         r = c.request("POST", "/api/posts", raw=b'{"text":"\xff"}')
         t.check(r.status == 400 and r.json and r.json["error"].startswith("malformed JSON"),
                 "a body that is not UTF-8", r)
+        # Found by fuzz_http_body: jansson's message quotes the bytes near
+        # the error, which were not UTF-8, so the answer could not be JSON.
+        for raw in (b'{"\\\xd0\x96\x95ldname"":[]}}', b'{"a\xff\xfe":1', b'{\xc3\x28:1}'):
+            r = c.request("POST", "/api/posts", raw=raw)
+            t.check(r.status == 400 and r.json and r.json["error"].startswith("malformed JSON"),
+                    "malformed JSON quoting bytes that are not UTF-8: %r" % raw, r)
         r = c.post("/api/posts", {"text": "still fine"})
         t.eq(r.status, 201, "a good post after all that")
     t.finish()
