@@ -37,6 +37,8 @@ enum cpt_err {
 	CPT_ECONFIG = -18,    /* a configuration error */
 	CPT_ESTATE = -19,     /* wrong state for this call */
 	CPT_EAUTH = -20,      /* authentication failed */
+	CPT_ENOSPC = -21,     /* no space left on the device (or over the disk quota) */
+	CPT_EDAMAGED = -22,   /* a file (the store) is damaged: its bytes cannot be trusted */
 };
 
 /* A static string describing err, never NULL. */

@@ -219,16 +219,19 @@ s_sync_dir(const char *path)
 
 /*
  * Creates path holding a key file of format fmt. sk is NULL for a public file.
- * The file is written in place and removed again on any failure; a crash midway
- * leaves a file without its final newline, which the loader refuses as truncated.
+ * The text is written to a temporary name beside path, synced, then linked to
+ * path: path appears whole or not at all (a full disk or a crash midway
+ * leaves no half key file under the real name), and link() never replaces a
+ * key that exists. The temporary name is removed on every path.
  */
 static int
 s_save(const struct s_format *fmt, const char *path, const uint8_t pk[CPT_KEY_LEN],
        const uint8_t sk[32])
 {
 	char text[512]; /* holds the secret in hex: wiped below */
-	char pkhex[CPT_HEX_ID], skhex[CPT_HEX_ID];
-	int len, fd, rc = CPT_EIO, saved_errno = 0;
+	char pkhex[CPT_HEX_ID], skhex[CPT_HEX_ID], tmp[4200];
+	uint8_t rnd[8];
+	int len, fd = -1, rc = CPT_EIO, saved_errno = 0;
 
 	assert(path != NULL && pk != NULL);
 	cpt_hex32(pkhex, pk);
@@ -242,26 +245,52 @@ s_save(const struct s_format *fmt, const char *path, const uint8_t pk[CPT_KEY_LE
 	}
 	assert(len > 0 && (size_t)len < sizeof(text));
 
-	/* O_EXCL: never replace a key, and never follow a symlink planted at path. */
-	fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOCTTY, fmt->mode);
+	randombytes_buf(rnd, sizeof(rnd));
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-%02x%02x%02x%02x%02x%02x%02x%02x", path, rnd[0],
+	                     rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]) >= sizeof(tmp)) {
+		saved_errno = ENAMETOOLONG;
+		goto out;
+	}
+	if (access(path, F_OK) == 0) {
+		saved_errno = EEXIST;
+		rc = CPT_EEXIST;
+		goto out;
+	}
+	/* O_EXCL: never follow a symlink planted at the temporary name. */
+	fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOCTTY, fmt->mode);
 	if (fd < 0) {
 		saved_errno = errno;
-		rc = errno == EEXIST ? CPT_EEXIST : CPT_EIO;
 		goto out;
 	}
 	if (s_write_all(fd, text, (size_t)len) != 0 || fsync(fd) != 0) {
 		saved_errno = errno;
-		close(fd);
 		goto fail;
 	}
-	if (close(fd) != 0 || s_sync_dir(path) != 0) {
+	if (close(fd) != 0) {
+		fd = -1;
 		saved_errno = errno;
 		goto fail;
+	}
+	fd = -1;
+	/* link, unlike rename, fails when path exists: a key is never replaced. */
+	if (link(tmp, path) != 0) {
+		saved_errno = errno;
+		rc = errno == EEXIST ? CPT_EEXIST : CPT_EIO;
+		goto fail;
+	}
+	unlink(tmp);
+	if (s_sync_dir(path) != 0) {
+		saved_errno = errno;
+		unlink(path);
+		rc = CPT_EIO;
+		goto out;
 	}
 	rc = 0;
 	goto out;
 fail:
-	unlink(path);
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
 out:
 	sodium_memzero(text, sizeof(text));
 	sodium_memzero(skhex, sizeof(skhex));

@@ -34,6 +34,8 @@ cpt_strerror(int err)
 	case CPT_ECONFIG: return "configuration error";
 	case CPT_ESTATE: return "wrong state";
 	case CPT_EAUTH: return "authentication failed";
+	case CPT_ENOSPC: return "no space left on device";
+	case CPT_EDAMAGED: return "damaged";
 	}
 	return "unknown error";
 }

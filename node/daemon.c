@@ -382,10 +382,11 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
 		pthread_mutex_unlock(&n->hlc_lock);
 		s_after_commit(n, res, count, from_peer);
 	}
-	if (me.rc != 0)
+	/* A full disk is logged by the store itself, at most every 10 s. */
+	if (me.rc != 0 && me.rc != CPT_ENOSPC)
 		log_warnx("store", "commit failed: %s", me.rc < 0 && me.rc > -100 ? cpt_strerror(me.rc)
 									      : mdb_strerror(me.rc));
-	return me.rc == 0 ? 0 : CPT_EIO;
+	return me.rc == 0 || me.rc == CPT_ENOSPC ? me.rc : CPT_EIO;
 }
 
 int

@@ -152,6 +152,7 @@ s_status_code(unsigned status)
 	case 415: return "media_type";
 	case 429: return "rate_limited";
 	case 503: return "busy";
+	case 507: return "no_space";
 	}
 	return status >= 500 ? "server_error" : "error";
 }
@@ -164,6 +165,8 @@ s_verror(http_req_t *r, unsigned status, const char *code, const char *field, js
 	json_t *j;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* A message cut inside a character would not be a JSON string. */
+	http_utf8_trim(msg);
 	j = json_pack("{s:s, s:s}", "error", msg, "code", code ? code : s_status_code(status));
 	if (j && field)
 		json_object_set_new(j, "field", json_string(field));
@@ -285,7 +288,7 @@ s_is_json_type(const char *ct)
 int
 http_need_json(http_req_t *r, json_t **out)
 {
-	json_error_t err;
+	char why[256];
 	json_t *j;
 
 	*out = NULL;
@@ -294,20 +297,56 @@ http_need_json(http_req_t *r, json_t **out)
 		http_error(r, 415, NULL, "the body must be sent as Content-Type: application/json");
 		return 0;
 	}
-	/* Duplicate keys are refused as the envelope decoder refuses them: two
-	 * readers of one body must never see different values. */
-	j = json_loadb(r->body ? r->body : "", r->len, JSON_REJECT_DUPLICATES, &err);
-	if (j == NULL) {
-		http_error(r, 400, NULL, "malformed JSON: %s", err.text);
-		return 0;
-	}
-	if (!json_is_object(j)) {
-		json_decref(j);
-		http_error(r, 400, NULL, "the body must be a JSON object");
+	if ((j = http_parse_body(r->body ? r->body : "", r->len, why, sizeof(why))) == NULL) {
+		http_error(r, 400, NULL, "%s", why);
 		return 0;
 	}
 	*out = j;
 	return 1;
+}
+
+json_t *
+http_parse_body(const char *buf, size_t len, char *why, size_t wl)
+{
+	json_error_t err;
+	json_t *j;
+
+	/* Duplicate keys are refused as the envelope decoder refuses them: two
+	 * readers of one body must never see different values. */
+	j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
+	if (j == NULL) {
+		/* jansson quotes the bytes near the error, which may not be
+		 * UTF-8: the message would then not be a JSON string (found by
+		 * tests/fuzz/fuzz_http_body.c). Only printable ASCII goes out. */
+		for (char *p = err.text; *p; p++)
+			if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+				*p = '?';
+		snprintf(why, wl, "malformed JSON: %s", err.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		snprintf(why, wl, "the body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+void
+http_utf8_trim(char *s)
+{
+	size_t n = strlen(s), start = n, need;
+	unsigned char c;
+
+	/* The start of the last character, at most 4 bytes back. */
+	while (start > 0 && n - start < 4 && ((unsigned char)s[start - 1] & 0xc0) == 0x80)
+		start--;
+	if (start == 0)
+		return;
+	c = (unsigned char)s[start - 1];
+	need = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+	if (need != n - start + 1)
+		s[start - 1] = 0;
 }
 
 int

@@ -38,6 +38,8 @@ s_refused(http_req_t *r, int rc, const char *state, const char *handle, const ch
 	case CPT_EPERM: return http_fail(r, 403, "other_site", NULL, p, "%s", err);
 	case CPT_EEXIST: return http_fail(r, 409, "user_exists", NULL, p, "%s", err);
 	case CPT_ESTATE: return http_fail(r, 409, state, NULL, p, "%s", err);
+	case CPT_ENOSPC: /* the disk is full: nothing was stored */
+		return http_fail(r, 507, "no_space", NULL, p, "%s", err);
 	}
 	return http_fail(r, 500, "server_error", NULL, p, "%s", err);
 }

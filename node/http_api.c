@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +26,47 @@
 
 /* ------------------------------------------------------------- helpers */
 
+/* ---------------------------------------------------------- body checks */
+
+/*
+ * What the body of each call may hold, checked before anything is signed.
+ * They take a parsed body and no request, so that the fuzz target
+ * (tests/fuzz/fuzz_http_body.c) runs these very checks, and then checks
+ * that what they let through makes an event the ingest path accepts.
+ */
+
+static const char *const s_login_keys[] = {"handle", "password", NULL};
+static const char *const s_password_keys[] = {"old", "new", NULL};
+static const char *const s_text_keys[] = {"text", NULL};
+static const char *const s_reaction_keys[] = {"reaction", "on", NULL};
+static const char *const s_profile_keys[] = {"name",     "title", "department", "site", "phone",
+                                             "location", "bio",   "skills",     NULL};
+
+/* Fills in a refusal: its code and field, the bounds broken (or -1), the
+ * message (cut on a character: it goes out as JSON). Returns CPT_EINVAL. */
+static int s_refuse(api_refusal_t *out, const char *code, const char *name, long long min,
+                    long long max, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static int
+s_refuse(api_refusal_t *out, const char *code, const char *name, long long min, long long max,
+         const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(out->why, sizeof(out->why), fmt, ap);
+	va_end(ap);
+	http_utf8_trim(out->why);
+	out->code = code;
+	out->field = name;
+	out->min = min;
+	out->max = max;
+	return CPT_EINVAL;
+}
+
 /* Refuses keys of body other than those of allowed (NULL-terminated). */
 static int
-s_only_keys(http_req_t *r, const json_t *body, const char *const *allowed)
+s_only_keys(const json_t *body, const char *const *allowed, api_refusal_t *out)
 {
 	const char *k;
 	json_t *v;
@@ -37,33 +76,159 @@ s_only_keys(http_req_t *r, const json_t *body, const char *const *allowed)
 		int ok = 0;
 		for (int i = 0; allowed[i]; i++)
 			ok |= strcmp(k, allowed[i]) == 0;
-		if (!ok) {
-			http_fail(r, 400, "unknown_field", k, NULL, "unknown field \"%s\"", k);
-			return 0;
-		}
+		if (!ok)
+			return s_refuse(out, "unknown_field", k, -1, -1, "unknown field \"%s\"", k);
 	}
-	return 1;
+	return 0;
 }
 
-/* A string field of min..max bytes; replies 400 naming it otherwise. */
-static const char *
-s_want_str(http_req_t *r, const json_t *body, const char *name, size_t min, size_t max)
+/* A string field of min..max bytes. Empty and too long are told apart:
+ * the UI says which. */
+static int
+s_want_str(const json_t *body, const char *name, size_t min, size_t max, api_refusal_t *out)
 {
 	json_t *v = json_object_get(body, name);
 
-	if (!json_is_string(v)) {
-		http_fail(r, 400, "wrong_type", name, NULL, "\"%s\" must be a string", name);
-		return NULL;
-	}
-	if (json_string_length(v) < min || json_string_length(v) > max) {
-		/* Empty and too long are told apart: the UI says which. */
-		http_fail(r, 400, json_string_length(v) < min ? "too_short" : "too_long", name,
-		          json_pack("{s:I, s:I}", "min", (json_int_t)min, "max", (json_int_t)max),
-		          "\"%s\" must be %zu to %zu bytes", name, min, max);
-		return NULL;
-	}
+	if (!json_is_string(v))
+		return s_refuse(out, "wrong_type", name, -1, -1, "\"%s\" must be a string", name);
 	/* jansson refuses \u0000 unless asked, so the length is the C length. */
-	return json_string_value(v);
+	if (json_string_length(v) < min || json_string_length(v) > max)
+		return s_refuse(out, json_string_length(v) < min ? "too_short" : "too_long", name,
+		                (long long)min, (long long)max, "\"%s\" must be %zu to %zu bytes", name,
+		                min, max);
+	return 0;
+}
+
+/* One profile field, as views.c will check it. */
+static int
+s_profile_field(const char *k, const json_t *v, api_refusal_t *out)
+{
+	size_t max = strcmp(k, "bio") == 0 ? MAX_BIO : MAX_FIELD, i;
+	json_t *s;
+
+	if (json_is_null(v))
+		return 0;
+	if (strcmp(k, "skills") != 0) {
+		if (json_is_string(v) && json_string_length(v) <= max)
+			return 0;
+		return s_refuse(out, json_is_string(v) ? "too_long" : "wrong_type", k, -1,
+		                (long long)max, "\"%s\" must be a string of at most %zu bytes or null",
+		                k, max);
+	}
+	if (!json_is_array(v) || json_array_size(v) > MAX_SKILLS)
+		return s_refuse(out, "wrong_type", k, -1, -1,
+		                "\"skills\" must be a list of at most %d strings", MAX_SKILLS);
+	json_array_foreach(v, i, s)
+	{
+		if (!json_is_string(s) || json_string_length(s) == 0 ||
+		    json_string_length(s) > MAX_SKILL)
+			return s_refuse(out, "wrong_type", k, -1, -1,
+			                "each skill must be a string of 1 to %d bytes", MAX_SKILL);
+	}
+	return 0;
+}
+
+int
+api_body_check(enum api_body call, const json_t *body, api_refusal_t *out)
+{
+	const char *k;
+	json_t *v, *on;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->min = out->max = -1;
+	switch (call) {
+	case API_LOGIN:
+		if ((rc = s_only_keys(body, s_login_keys, out)) == 0 &&
+		    (rc = s_want_str(body, "handle", 1, 64, out)) == 0)
+			rc = s_want_str(body, "password", 0, ACCT_MAX_PASSWORD, out);
+		return rc;
+	case API_PASSWORD:
+		if ((rc = s_only_keys(body, s_password_keys, out)) == 0 &&
+		    (rc = s_want_str(body, "old", 0, ACCT_MAX_PASSWORD, out)) == 0)
+			rc = s_want_str(body, "new", ACCT_MIN_PASSWORD, ACCT_MAX_PASSWORD, out);
+		return rc;
+	case API_POST:
+	case API_EDIT:
+	case API_COMMENT:
+		if ((rc = s_only_keys(body, s_text_keys, out)) == 0)
+			rc = s_want_str(body, "text", 1, MAX_TEXT, out);
+		return rc;
+	case API_REACTION:
+		if ((rc = s_only_keys(body, s_reaction_keys, out)) == 0 &&
+		    (rc = s_want_str(body, "reaction", 1, MAX_REACTION, out)) == 0 &&
+		    (on = json_object_get(body, "on")) != NULL && !json_is_boolean(on))
+			rc = s_refuse(out, "wrong_type", "on", -1, -1, "\"on\" must be true or false");
+		return rc;
+	case API_PROFILE:
+		if ((rc = s_only_keys(body, s_profile_keys, out)) != 0)
+			return rc;
+		if (json_object_size(body) == 0)
+			return s_refuse(out, "empty", NULL, -1, -1, "give at least one profile field");
+		json_object_foreach((json_t *)body, k, v)
+		{
+			if ((rc = s_profile_field(k, v, out)) != 0)
+				return rc;
+		}
+		return 0;
+	case API_BODY_COUNT:
+		break;
+	}
+	return s_refuse(out, "bad_request", NULL, -1, -1, "no such call");
+}
+
+json_t *
+api_body_event(enum api_body call, const json_t *body, const char *post, uint16_t *kind)
+{
+	const char *text = json_string_value(json_object_get(body, "text"));
+	json_t *on;
+
+	switch (call) {
+	case API_POST:
+		*kind = EVT_POST;
+		return json_pack("{s:s}", "text", text);
+	case API_EDIT:
+		*kind = EVT_EDIT;
+		return json_pack("{s:s, s:s}", "post", post, "text", text);
+	case API_COMMENT:
+		*kind = EVT_COMMENT;
+		return json_pack("{s:s, s:s}", "post", post, "text", text);
+	case API_REACTION:
+		*kind = EVT_REACTION;
+		on = json_object_get(body, "on");
+		return json_pack("{s:s, s:s, s:b}", "post", post, "reaction",
+		                 json_string_value(json_object_get(body, "reaction")), "on",
+		                 on ? json_is_true(on) : 1);
+	case API_PROFILE:
+		*kind = EVT_PROFILE;
+		return json_pack("{s:O}", "fields", body);
+	case API_LOGIN:
+	case API_PASSWORD:
+	case API_BODY_COUNT:
+		break;
+	}
+	return NULL;
+}
+
+/* A body that fails api_body_check is answered 400 with its code, naming
+ * the field and the bounds it broke. */
+static int
+s_body_ok(http_req_t *r, enum api_body call, const json_t *body)
+{
+	api_refusal_t why;
+	json_t *params = NULL;
+
+	if (api_body_check(call, body, &why) == 0)
+		return 1;
+	if (why.min >= 0 || why.max >= 0) {
+		params = json_object();
+		if (params && why.min >= 0)
+			json_object_set_new(params, "min", json_integer(why.min));
+		if (params && why.max >= 0)
+			json_object_set_new(params, "max", json_integer(why.max));
+	}
+	http_fail(r, 400, why.code, why.field, params, "%s", why.why);
+	return 0;
 }
 
 static int
@@ -88,6 +253,12 @@ s_publish(http_req_t *r, uint16_t kind, const json_t *body, ingest_res_t *res)
 
 	if (rc == CPT_ENOTFOUND) {
 		http_fail(r, 401, "not_logged_in", NULL, NULL, "session expired");
+		return 0;
+	}
+	if (rc == CPT_ENOSPC) {
+		/* 507 Insufficient Storage: nothing was stored, try again later. */
+		http_error(r, 507, NULL, "no space left on device (%s): nothing was stored",
+		           r->h->st->dir);
 		return 0;
 	}
 	if (rc != 0) {
@@ -188,8 +359,6 @@ s_need_post(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_KEY_
 }
 
 /* --------------------------------------------------------------- login */
-
-static const char *const s_login_keys[] = {"handle", "password", NULL};
 
 #define DEVICE_COOKIE "comptoir_device"
 
@@ -305,12 +474,12 @@ api_login(http_req_t *r)
 
 	if (!http_need_json(r, &body))
 		return 0;
-	if (!s_only_keys(r, body, s_login_keys) ||
-	    (handle = s_want_str(r, body, "handle", 1, 64)) == NULL ||
-	    (pw = s_want_str(r, body, "password", 0, ACCT_MAX_PASSWORD)) == NULL) {
+	if (!s_body_ok(r, API_LOGIN, body)) {
 		json_decref(body);
 		return 0;
 	}
+	handle = json_string_value(json_object_get(body, "handle"));
+	pw = json_string_value(json_object_get(body, "password"));
 	if (!http_login_allowed(h, r->addr, &retry)) {
 		json_decref(body);
 		log_warnx("http", "login rate limit reached by %s", r->addr);
@@ -481,7 +650,6 @@ api_session(http_req_t *r)
 	return s_me(r, 1);
 }
 
-static const char *const s_password_keys[] = {"old", "new", NULL};
 
 /*
  * A person changes their own password: the current key backup is opened
@@ -506,12 +674,12 @@ api_me_password(http_req_t *r)
 
 	if (!http_need_csrf(r) || !http_need_json(r, &body))
 		return 0;
-	if (!s_only_keys(r, body, s_password_keys) ||
-	    (old = s_want_str(r, body, "old", 0, ACCT_MAX_PASSWORD)) == NULL ||
-	    (pw = s_want_str(r, body, "new", ACCT_MIN_PASSWORD, ACCT_MAX_PASSWORD)) == NULL) {
+	if (!s_body_ok(r, API_PASSWORD, body)) {
 		json_decref(body);
 		return 0;
 	}
+	old = json_string_value(json_object_get(body, "old"));
+	pw = json_string_value(json_object_get(body, "new"));
 	/* Guessing the old password from an open session costs what a login
 	 * does: the address's bucket, and a failure on the account. The
 	 * account's back-off does not stop it (a signed-in person is trusted,
@@ -585,26 +753,23 @@ api_me_password(http_req_t *r)
 
 /* ---------------------------------------------------------------- posts */
 
-static const char *const s_text_keys[] = {"text", NULL};
-
 int
 api_post_create(http_req_t *r)
 {
 	json_t *body, *ev;
-	const char *text;
+	uint16_t kind;
 	ingest_res_t res;
 	int ok;
 
 	if (!http_need_csrf(r) || !http_need_json(r, &body))
 		return 0;
-	if (!s_only_keys(r, body, s_text_keys) ||
-	    (text = s_want_str(r, body, "text", 1, MAX_TEXT)) == NULL) {
+	if (!s_body_ok(r, API_POST, body)) {
 		json_decref(body);
 		return 0;
 	}
-	ev = json_pack("{s:s}", "text", text);
+	ev = api_body_event(API_POST, body, NULL, &kind);
 	json_decref(body);
-	ok = ev && s_publish(r, EVT_POST, ev, &res);
+	ok = ev && s_publish(r, kind, ev, &res);
 	json_decref(ev);
 	if (!ok)
 		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
@@ -709,15 +874,13 @@ api_post_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	uint8_t author[CPT_KEY_LEN];
 	char hex[CPT_HEX_ID];
 	json_t *body, *ev;
-	const char *text;
+	uint16_t kind;
 	ingest_res_t res;
 	int ok;
 
 	if (!http_need_csrf(r) || !http_need_json(r, &body))
 		return 0;
-	if (!s_only_keys(r, body, s_text_keys) ||
-	    (text = s_want_str(r, body, "text", 1, MAX_TEXT)) == NULL ||
-	    !s_need_post(r, id, author)) {
+	if (!s_body_ok(r, API_EDIT, body) || !s_need_post(r, id, author)) {
 		json_decref(body);
 		return 0;
 	}
@@ -726,9 +889,9 @@ api_post_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 		return http_fail(r, 403, "not_author", NULL, NULL, "only the author may edit a post");
 	}
 	cpt_hex32(hex, id);
-	ev = json_pack("{s:s, s:s}", "post", hex, "text", text);
+	ev = api_body_event(API_EDIT, body, hex, &kind);
 	json_decref(body);
-	ok = ev && s_publish(r, EVT_EDIT, ev, &res);
+	ok = ev && s_publish(r, kind, ev, &res);
 	json_decref(ev);
 	if (!ok)
 		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
@@ -805,22 +968,20 @@ api_comment_create(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	uint8_t author[CPT_KEY_LEN];
 	char hex[CPT_HEX_ID];
 	json_t *body, *ev;
-	const char *text;
+	uint16_t kind;
 	ingest_res_t res;
 	int ok;
 
 	if (!http_need_csrf(r) || !http_need_json(r, &body))
 		return 0;
-	if (!s_only_keys(r, body, s_text_keys) ||
-	    (text = s_want_str(r, body, "text", 1, MAX_TEXT)) == NULL ||
-	    !s_need_post(r, id, author)) {
+	if (!s_body_ok(r, API_COMMENT, body) || !s_need_post(r, id, author)) {
 		json_decref(body);
 		return 0;
 	}
 	cpt_hex32(hex, id);
-	ev = json_pack("{s:s, s:s}", "post", hex, "text", text);
+	ev = api_body_event(API_COMMENT, body, hex, &kind);
 	json_decref(body);
-	ok = ev && s_publish(r, EVT_COMMENT, ev, &res);
+	ok = ev && s_publish(r, kind, ev, &res);
 	json_decref(ev);
 	if (!ok)
 		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
@@ -859,15 +1020,13 @@ api_comment_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	uint8_t author[CPT_KEY_LEN];
 	char hex[CPT_HEX_ID];
 	json_t *body, *ev;
-	const char *text;
+	uint16_t kind;
 	ingest_res_t res;
 	int ok;
 
 	if (!http_need_csrf(r) || !http_need_json(r, &body))
 		return 0;
-	if (!s_only_keys(r, body, s_text_keys) ||
-	    (text = s_want_str(r, body, "text", 1, MAX_TEXT)) == NULL ||
-	    !s_need_comment(r, id, author)) {
+	if (!s_body_ok(r, API_EDIT, body) || !s_need_comment(r, id, author)) {
 		json_decref(body);
 		return 0;
 	}
@@ -877,9 +1036,9 @@ api_comment_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	}
 	/* An edit names what it edits in "post": here the comment (PROTOCOL.md). */
 	cpt_hex32(hex, id);
-	ev = json_pack("{s:s, s:s}", "post", hex, "text", text);
+	ev = api_body_event(API_EDIT, body, hex, &kind);
 	json_decref(body);
-	ok = ev && s_publish(r, EVT_EDIT, ev, &res);
+	ok = ev && s_publish(r, kind, ev, &res);
 	json_decref(ev);
 	if (!ok)
 		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
@@ -909,39 +1068,26 @@ api_comment_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	return http_reply(r, 200, json_pack("{s:s}", "deleted", hex));
 }
 
-static const char *const s_reaction_keys[] = {"reaction", "on", NULL};
-
 int
 api_reaction_set(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 {
 	uint8_t author[CPT_KEY_LEN];
 	char hex[CPT_HEX_ID];
-	json_t *body, *ev, *on;
-	const char *reaction;
+	json_t *body, *ev;
+	uint16_t kind;
 	ingest_res_t res;
 	int ok;
 
 	if (!http_need_csrf(r) || !http_need_json(r, &body))
 		return 0;
-	on = json_object_get(body, "on");
-	if (!s_only_keys(r, body, s_reaction_keys) ||
-	    (reaction = s_want_str(r, body, "reaction", 1, MAX_REACTION)) == NULL) {
-		json_decref(body);
-		return 0;
-	}
-	if (on && !json_is_boolean(on)) {
-		json_decref(body);
-		return http_error(r, 400, "on", "\"on\" must be true or false");
-	}
-	if (!s_need_post(r, id, author)) {
+	if (!s_body_ok(r, API_REACTION, body) || !s_need_post(r, id, author)) {
 		json_decref(body);
 		return 0;
 	}
 	cpt_hex32(hex, id);
-	ev = json_pack("{s:s, s:s, s:b}", "post", hex, "reaction", reaction, "on",
-	               on ? json_is_true(on) : 1);
+	ev = api_body_event(API_REACTION, body, hex, &kind);
 	json_decref(body);
-	ok = ev && s_publish(r, EVT_REACTION, ev, &res);
+	ok = ev && s_publish(r, kind, ev, &res);
 	json_decref(ev);
 	if (!ok)
 		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
@@ -1080,71 +1226,24 @@ api_person(http_req_t *r, const char *handle)
 	return http_reply(r, 200, p);
 }
 
-static const char *const s_profile_keys[] = {"name",     "title", "department", "site", "phone",
-                                             "location", "bio",   "skills",     NULL};
-
-/* Checks one profile field as views.c will; replies 400 naming it. */
-static int
-s_check_field(http_req_t *r, const char *k, const json_t *v)
-{
-	size_t max = strcmp(k, "bio") == 0 ? MAX_BIO : MAX_FIELD, i;
-	json_t *s;
-
-	if (json_is_null(v))
-		return 1;
-	if (strcmp(k, "skills") != 0) {
-		if (json_is_string(v) && json_string_length(v) <= max)
-			return 1;
-		http_fail(r, 400, json_is_string(v) ? "too_long" : "wrong_type", k,
-		          json_pack("{s:I}", "max", (json_int_t)max),
-		          "\"%s\" must be a string of at most %zu bytes or null", k, max);
-		return 0;
-	}
-	if (!json_is_array(v) || json_array_size(v) > MAX_SKILLS) {
-		http_error(r, 400, k, "\"skills\" must be a list of at most %d strings",
-		           MAX_SKILLS);
-		return 0;
-	}
-	json_array_foreach(v, i, s)
-	{
-		if (!json_is_string(s) || json_string_length(s) == 0 ||
-		    json_string_length(s) > MAX_SKILL) {
-			http_error(r, 400, k, "each skill must be a string of 1 to %d bytes",
-			           MAX_SKILL);
-			return 0;
-		}
-	}
-	return 1;
-}
-
 int
 api_profile_put(http_req_t *r)
 {
 	json_t *body, *v, *ev;
-	const char *k;
+	uint16_t kind;
 	ingest_res_t res;
 	MDB_txn *txn;
 	int ok;
 
 	if (!http_need_csrf(r) || !http_need_json(r, &body))
 		return 0;
-	if (!s_only_keys(r, body, s_profile_keys)) {
+	if (!s_body_ok(r, API_PROFILE, body)) {
 		json_decref(body);
 		return 0;
 	}
-	if (json_object_size(body) == 0) {
-		json_decref(body);
-		return http_fail(r, 400, "empty", NULL, NULL, "give at least one profile field");
-	}
-	json_object_foreach(body, k, v)
-	{
-		if (!s_check_field(r, k, v)) {
-			json_decref(body);
-			return 0;
-		}
-	}
-	ev = json_pack("{s:o}", "fields", body);
-	ok = ev && s_publish(r, EVT_PROFILE, ev, &res);
+	ev = api_body_event(API_PROFILE, body, NULL, &kind);
+	json_decref(body);
+	ok = ev && s_publish(r, kind, ev, &res);
 	json_decref(ev);
 	if (!ok)
 		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");

@@ -148,6 +148,39 @@ int http_has_session(http_req_t *r);
 int http_need_csrf(http_req_t *r);
 /* The body as a JSON object sent as application/json: new reference in *out. */
 int http_need_json(http_req_t *r, json_t **out);
+/* Parses a request body as every call does: JSON, no duplicate key, an
+ * object. A new reference, or NULL with the reason (valid UTF-8) in why. */
+json_t *http_parse_body(const char *buf, size_t len, char *why, size_t wl);
+/* Cuts s at the end of its last whole UTF-8 character: a message cut by
+ * snprintf must still go out as a JSON string. */
+void http_utf8_trim(char *s);
+
+/* The calls whose body api_body_check knows (node/http_api.c). */
+enum api_body {
+	API_LOGIN,    /* POST /api/login */
+	API_POST,     /* POST /api/posts */
+	API_EDIT,     /* PATCH /api/posts/ID and /api/comments/ID */
+	API_COMMENT,  /* POST /api/posts/ID/comments */
+	API_REACTION, /* POST /api/posts/ID/reactions */
+	API_PROFILE,  /* PUT /api/profile */
+	API_PASSWORD, /* POST /api/me/password */
+	API_BODY_COUNT
+};
+/* Why api_body_check refused a body. */
+typedef struct api_refusal {
+	const char *field;  /* the field at fault, or NULL; borrowed from the body or static */
+	const char *code;   /* the stable code the UI translates (docs/API.md): unknown_field,
+	                       wrong_type, too_short, too_long, empty, bad_request; static */
+	long long min, max; /* the bounds the field broke (too_short, too_long), else -1 */
+	char why[256];      /* the message in English, valid UTF-8 */
+} api_refusal_t;
+/* The body checks of a call, made on a parsed body before anything is
+ * signed. 0, or CPT_EINVAL with out filled in. */
+int api_body_check(enum api_body call, const json_t *body, api_refusal_t *out) CPT_WUR;
+/* The body of the event a call signs once api_body_check passed, its kind
+ * in *kind; post is the hex id of the post the call names (or NULL). A new
+ * reference, NULL for API_LOGIN or when memory is short. */
+json_t *api_body_event(enum api_body call, const json_t *body, const char *post, uint16_t *kind);
 
 /* The login rate limiter: 1 when addr may try now, else 0 and *retry_s. */
 int http_login_allowed(http_t *h, const char *addr, unsigned *retry_s);

@@ -99,6 +99,48 @@ typedef int (*store_entry_fn)(store_t *st, MDB_txn *txn, const MDB_val *k, const
 int store_rebuild(store_t *st, MDB_txn *txn, enum store_db db, enum store_db from, store_entry_fn fn,
 		  void *arg) CPT_WUR;
 
+/* Where store_walk() is: the database it reads, how many of its entries it
+ * has read, and the first bytes of the last key of a report. */
+typedef struct store_walk_pos {
+	const char *db;  /* a database name, "(free pages)" or "(list of databases)" */
+	size_t entries;  /* entries of it read so far */
+	uint8_t key[40]; /* the first bytes of the last key reported */
+	size_t key_len;  /* how many */
+} store_walk_pos_t;
+/* Called at each database and every few thousand entries; pos is borrowed
+ * for the call. */
+typedef void (*store_walk_fn)(void *arg, const store_walk_pos_t *pos);
+
+/*
+ * Reads every entry of every database of the store in dir/store (and the
+ * free-page list), touching each byte, and checks what LMDB does not: keys in
+ * order, one key in 16 found again from the root, entry counts, free pages
+ * inside the file. LMDB has no checksums (PITFALLS 23): a damaged page may
+ * crash the process that reads it, so run this in a child process
+ * (node/check.c) and never in a process that has the store open (it opens
+ * its own environment, PITFALLS 12). *entries gets how many were read.
+ * Returns 0, CPT_ENOTFOUND (no store), CPT_EDAMAGED with what and where in
+ * err, or CPT_EIO.
+ */
+#define STORE_WALK_LIGHT 1 /* flags: only the first and last entries of each database
+                              (and all of meta), what opening the store reads */
+int store_walk(const char *dir, int flags, store_walk_fn progress, void *arg, size_t *entries,
+               char *err, size_t errlen) CPT_WUR;
+
+/* Reads every entry of database name of the LMDB environment in path (the
+ * directory holding data.mdb), read-only, calling fn(arg, key, value) on
+ * each; the values live during the call. For salvaging what is not an event
+ * from a damaged store: run it in a child (chk_run). Returns 0, fn's
+ * nonzero return, or CPT_EDAMAGED with a message. */
+typedef int (*store_kv_fn)(void *arg, const MDB_val *k, const MDB_val *v);
+int store_read_db(const char *path, const char *name, store_kv_fn fn, void *arg, char *err,
+                  size_t errlen) CPT_WUR;
+
+/* What every message about a damaged store ends with; %s is the data directory. */
+#define STORE_REPAIR_HINT                                                                  \
+	"run comptoir repair --dir %s: it keeps every event that can still be read and the " \
+	"peers send the rest (docs/OPERATIONS.md, \"A damaged store\")"
+
 /* Hot, consistent, compacted copy into dest_dir (created, must be empty). */
 int store_backup(store_t *st, const char *dest_dir, char *err, size_t errlen) CPT_WUR;
 
@@ -144,6 +186,63 @@ void vpool_destroy(vpool_t **self_p);
  * and says why). Blocks until all are done. */
 void vpool_verify(vpool_t *p, const uint8_t *const *buf, const size_t *len, size_t n,
 		  const uint8_t fed[CPT_FED_LEN], uint32_t max_body, uint8_t *ok, json_t **bodies);
+
+/* --------------------------------------------------------------- repair */
+
+/* What comptoir repair did (node/repair.c). */
+typedef struct repair_report {
+	char moved_to[4200]; /* where the damaged store was moved, "" when there was none */
+	size_t sources;      /* damaged stores read (this one, and any left by an earlier repair) */
+	size_t copies;       /* signed envelopes found in their bytes, copies included */
+	size_t events;       /* distinct events among them */
+	size_t stored;       /* stored again (or waiting for a certificate) */
+	size_t refused;      /* refused by the ingest path: revoked or erased since */
+	size_t damaged;      /* copies found damaged (a bad signature): no event */
+	char why[128];       /* the first refusal's reason */
+	size_t peers;        /* peers (comptoir peer add) kept */
+	int peers_lost;      /* a damaged store's list of peers could not be read, and
+	                        dir/peers.txt did not name them all (or was not there) */
+} repair_report_t;
+
+/*
+ * Rebuilds the store of data directory dir, whose node must not be running:
+ * dir/store is moved to dir/store.damaged-DATE (never deleted); the bytes of
+ * every dir/store.damaged-* are scanned for envelopes of cfg's federation,
+ * which go, once each, through the single ingest path into a new store
+ * (built in dir/repair.tmp, then renamed to dir/store); the list of peers is
+ * read from the damaged stores in a child process, and from dir/peers.txt
+ * (the copy comptoir peer add writes). The config and keys are not
+ * touched. Returns 0 or a CPT_ code with a message in err; out says what was
+ * done in both cases.
+ */
+int repair_store(const char *dir, const cfg_t *cfg, repair_report_t *out, char *err,
+                 size_t errlen) CPT_WUR;
+
+/* --------------------------------------------------------------- check */
+
+/* Reading a store in a child process (node/check.c): a damaged store may
+ * crash its reader; the parent lives and says where. */
+typedef struct chk chk_t;
+/* Runs in the child; returns 0 or a CPT_ code with a message in err. */
+typedef int (*chk_fn)(chk_t *c, void *arg, char *err, size_t errlen);
+/* Forks (call it with no store open and one thread: PITFALLS 12), runs
+ * fn(c, arg) in the child, passes the lines it sends with chk_data to
+ * on_data(data_arg, line) (may be NULL), waits. Returns fn's result and
+ * message; when the child died, CPT_EDAMAGED with "DIR/store/data.mdb is damaged: reading it
+ * crashed (SIGSEGV) in <the child's last chk_at>; <STORE_REPAIR_HINT>". */
+typedef void (*chk_data_fn)(void *arg, const char *line);
+int chk_run(const char *dir, chk_fn fn, void *arg, chk_data_fn on_data, void *data_arg, char *err,
+            size_t errlen) CPT_WUR;
+/* In the child: a line of text (no newline, under 1 KiB) for the parent's
+ * on_data, called while the child runs. */
+void chk_data(chk_t *c, const char *line);
+/* In the child: where it is now, for the message if it crashes. */
+void chk_at(chk_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A store_walk_fn for a walk in a child: arg is the chk_t. */
+void chk_walk_progress(void *arg, const store_walk_pos_t *pos);
+/* store_walk(dir) in a child (light: STORE_WALK_LIGHT). 0 (entries gets how
+ * many were read), CPT_ENOTFOUND, CPT_EDAMAGED or CPT_EIO with a message. */
+int chk_store(const char *dir, int light, size_t *entries, char *err, size_t errlen) CPT_WUR;
 
 /* ---------------------------------------------------------------- ingest */
 

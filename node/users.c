@@ -24,6 +24,11 @@ s_publish(node_t *n, const key_sign_t *key, uint16_t kind, json_t *body, char *e
 	}
 	rc = node_publish(n, key, kind, body, &res);
 	json_decref(body);
+	if (rc == CPT_ENOSPC) {
+		snprintf(err, errlen, "no space left on device (%s): nothing was stored",
+		         node_store(n)->dir);
+		return rc;
+	}
 	if (rc != 0) {
 		snprintf(err, errlen, "store error: %s", cpt_strerror(rc));
 		return rc;

@@ -116,6 +116,22 @@ typedef struct inbatch {
 	uint8_t ids[BATCH_EVENTS][CPT_ID_LEN]; /* job.ids */
 } inbatch_t;
 
+/* Connections refused at the ZAP stage are logged per address and key:
+ * the first of a minute in full, the next ones counted and summed up in one
+ * line at the end of the minute (a site redialing every few seconds, or a
+ * flood from one address, writes two lines a minute). Past REFUSED_SLOTS
+ * pairs, one line a minute counts all the others: whatever the flood, a
+ * bounded number of lines. */
+#define REFUSED_SLOTS     64
+#define REFUSED_WINDOW_MS 60000
+
+typedef struct refused {
+	char addr[64];          /* the client's address (ZAP's Address), "" when free */
+	char key[CPT_HEX_ID];   /* the CURVE key it presented, in hex ("?" when none) */
+	uint64_t since_ms;      /* when its window began (the refusal logged in full) */
+	uint64_t more;          /* refusals since, not logged yet */
+} refused_t;
+
 struct sync {
 	sync_conf_t conf;               /* settings */
 	void *ctx;                      /* ZeroMQ context */
@@ -142,6 +158,10 @@ struct sync {
 	size_t jobs_out;                /* batches given to ops.put, not done yet */
 	int stop;                       /* leave the loop */
 	int thread_started;             /* the engine thread ran (s_free) */
+	refused_t refused[REFUSED_SLOTS]; /* addresses refused lately, for the log */
+	uint64_t refused_other;         /* refusals of addresses past the table, not logged */
+	uint64_t refused_other_since;   /* when the first of those came */
+	uint64_t refused_check_ms;      /* when the windows were last looked at */
 };
 
 /* The engine whose thread this is, NULL on other threads. */
@@ -1361,6 +1381,75 @@ s_on_monitor(sync_t *s, link_t *l)
 	}
 }
 
+/* Logs a connection refused at the ZAP stage, rate-limited per address. */
+static void
+s_log_refused(sync_t *s, const char *from, size_t len, const char *key_hex, const char *why)
+{
+	char addr[64];
+	size_t n = len < sizeof(addr) - 1 ? len : sizeof(addr) - 1;
+	refused_t *free_slot = NULL;
+
+	/* Bytes from the wire: printable only. */
+	for (size_t i = 0; i < n; i++) {
+		char c = from[i];
+		addr[i] = c > 0x20 && c < 0x7f ? c : '?';
+	}
+	addr[n] = 0;
+	for (int i = 0; i < REFUSED_SLOTS; i++) {
+		refused_t *r = &s->refused[i];
+		if (r->addr[0] && strcmp(r->addr, addr) == 0 && strcmp(r->key, key_hex) == 0) {
+			r->more++;
+			return;
+		}
+		if (!r->addr[0] && !free_slot)
+			free_slot = r;
+	}
+	if (free_slot == NULL) {
+		if (s->refused_other++ == 0)
+			s->refused_other_since = s_now();
+		return;
+	}
+	snprintf(free_slot->addr, sizeof(free_slot->addr), "%s", addr);
+	snprintf(free_slot->key, sizeof(free_slot->key), "%s", key_hex);
+	free_slot->since_ms = s_now();
+	free_slot->more = 0;
+	log_warnx("sync", "refused a connection from %s at the ZAP stage curve_key=%s: %s "
+	          "(the same again within a minute is counted, not logged one by one)",
+	          addr, key_hex, why);
+}
+
+/* At the end of each address's minute: one line with what was not logged,
+ * and the address's slot freed once it stayed quiet a whole minute. */
+static void
+s_refused_windows(sync_t *s, uint64_t now)
+{
+	if (s_since(now, s->refused_check_ms) < 1000)
+		return;
+	s->refused_check_ms = now;
+	for (int i = 0; i < REFUSED_SLOTS; i++) {
+		refused_t *r = &s->refused[i];
+		if (!r->addr[0] || s_since(now, r->since_ms) < REFUSED_WINDOW_MS)
+			continue;
+		if (r->more == 0) {
+			r->addr[0] = 0;
+			continue;
+		}
+		log_warnx("sync", "refused %llu more connections from %s at the ZAP stage in the "
+		          "last %llu s curve_key=%s", (unsigned long long)r->more, r->addr,
+		          (unsigned long long)s_since(now, r->since_ms) / 1000, r->key);
+		r->more = 0;
+		r->since_ms = now;
+	}
+	if (s->refused_other && s_since(now, s->refused_other_since) >= REFUSED_WINDOW_MS) {
+		log_warnx("sync", "refused %llu connections at the ZAP stage in the last %llu s from "
+		          "addresses and keys past the %d logged one by one",
+		          (unsigned long long)s->refused_other,
+		          (unsigned long long)s_since(now, s->refused_other_since) / 1000,
+		          REFUSED_SLOTS);
+		s->refused_other = 0;
+	}
+}
+
 /* ZAP (RFC 27): admit only the CURVE keys of certified, unrevoked sites of
  * this federation; the User-Id is the site's signing key in hex. */
 static void
@@ -1402,7 +1491,9 @@ s_on_zap(sync_t *s)
 			char hex[CPT_HEX_ID] = "?";
 			if (n >= 7 && zmq_msg_size(&m[6]) == CPT_KEY_LEN)
 				s_hex(hex, zmq_msg_data(&m[6]));
-			log_warnx("sync", "refused a connection at the ZAP stage curve_key=%s: %s", hex, text);
+			/* Frame 3 is the client's address (RFC 27). */
+			s_log_refused(s, n >= 4 ? zmq_msg_data(&m[3]) : "?", n >= 4 ? zmq_msg_size(&m[3]) : 1,
+			              hex, text);
 		}
 		zmq_send(s->zap, "1.0", 3, ZMQ_SNDMORE);
 		zmq_send(s->zap, zmq_msg_data(&m[1]), zmq_msg_size(&m[1]), ZMQ_SNDMORE);
@@ -1531,6 +1622,7 @@ s_timers(sync_t *s)
 		s->rate_ms = now;
 	if (periodic)
 		s->next_reconcile_ms = now + (uint64_t)s->conf.reconcile_interval_s * 1000;
+	s_refused_windows(s, now);
 	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
 		link_t *l = &s->links[i];
 		if (!l->used)

@@ -16,6 +16,10 @@
  *   replay FILE         envelopes of FILE (hex, one per line) sent 3 times
  *   unknown ROOTHEX     events validly signed by keys nobody certified
  *   flood               PINGs as fast as possible (1,000,000 or 10 s at most)
+ *   refused N           N connections one after the other, each until its
+ *                       handshake fails (a key the node does not admit);
+ *                       exit 0 when all N were refused. ENDPOINT may name a
+ *                       source address: tcp://127.0.0.2:0;127.0.0.1:PORT
  * Exit: 0 the scenario ran, 2 usage, 3 the handshake failed or no answer.
  */
 #include <errno.h>
@@ -384,6 +388,40 @@ s_flood(void)
 
 /* ------------------------------------------------------------------ main */
 
+/* The "refused" scenario: n connections, each with its own socket, each
+ * waiting up to 3 s for the node to refuse its handshake. Returns how many
+ * were refused. */
+static int
+s_refused_n(void *ctx, const char *ep, const uint8_t server[CPT_KEY_LEN], const key_curve_t *ck,
+	    int n)
+{
+	int zero = 0, refused = 0;
+
+	for (int i = 0; i < n; i++) {
+		char mon[64];
+		uint64_t until;
+		snprintf(mon, sizeof(mon), "inproc://hostile-refused-%d", i);
+		s_sock = zmq_socket(ctx, ZMQ_DEALER);
+		zmq_setsockopt(s_sock, ZMQ_LINGER, &zero, sizeof(zero));
+		zmq_setsockopt(s_sock, ZMQ_CURVE_SERVERKEY, server, 32);
+		zmq_setsockopt(s_sock, ZMQ_CURVE_PUBLICKEY, key_curve_public(ck), 32);
+		zmq_setsockopt(s_sock, ZMQ_CURVE_SECRETKEY, key_curve_secret(ck), 32);
+		zmq_socket_monitor(s_sock, mon, ZMQ_EVENT_ALL);
+		s_mon = zmq_socket(ctx, ZMQ_PAIR);
+		zmq_setsockopt(s_mon, ZMQ_LINGER, &zero, sizeof(zero));
+		zmq_connect(s_mon, mon);
+		s_up = s_refused = 0;
+		if (zmq_connect(s_sock, ep) == 0)
+			for (until = s_ms() + 3000; s_ms() < until && !s_up && !s_refused;)
+				s_read_for(10);
+		refused += s_refused && !s_up;
+		zmq_socket_monitor(s_sock, NULL, 0);
+		zmq_close(s_mon);
+		zmq_close(s_sock);
+	}
+	return refused;
+}
+
 static int
 s_loopback(const char *ep)
 {
@@ -408,7 +446,7 @@ main(int argc, char **argv)
 	if (argc < 6 || cpt_init() != 0 || cpt_unhex32(server, argv[2], strlen(argv[2])) != 0) {
 		fprintf(stderr, "usage: hostile_peer ENDPOINT SERVER_CURVE_HEX CURVE_KEY SITE_KEY "
 				"hello|impersonate PUBHEX|garbage|truncated|oversized [MAXMSG]|"
-				"badsig ROOTHEX|replay FILE|unknown ROOTHEX|flood\n");
+				"badsig ROOTHEX|replay FILE|unknown ROOTHEX|flood|refused N\n");
 		return 2;
 	}
 	if (!s_loopback(argv[1])) {
@@ -430,6 +468,15 @@ main(int argc, char **argv)
 	s_site = sk;
 	s_t0 = s_ms();
 	ctx = zmq_ctx_new();
+	if (strcmp(scen, "refused") == 0) {
+		int n = arg ? atoi(arg) : 0;
+		int got = n > 0 && n <= 100000 ? s_refused_n(ctx, argv[1], server, ck, n) : -1;
+		printf("refused: %d of %d handshakes refused\n", got, n);
+		zmq_ctx_term(ctx);
+		key_curve_destroy(&ck);
+		key_sign_destroy(&sk);
+		return got == n ? 0 : 3;
+	}
 	s_sock = zmq_socket(ctx, ZMQ_DEALER);
 	zmq_setsockopt(s_sock, ZMQ_LINGER, &zero, sizeof(zero));
 	zmq_setsockopt(s_sock, ZMQ_SNDTIMEO, &timeo, sizeof(timeo));

@@ -4,6 +4,7 @@
  * that grows by 1 MiB, so that MDB_MAP_FULL strikes everywhere in ingest,
  * reindex and verify: every path must hand it back to store_write().
  */
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -509,6 +510,220 @@ test_backup(void **state)
 		fx_free(&ev[i]);
 }
 
+/* ------------------------------------------------- a damaged store file */
+
+static uint8_t *
+s_read_all(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *b;
+	long n;
+
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	assert_true(n > 0);
+	rewind(f);
+	b = malloc((size_t)n);
+	assert_non_null(b);
+	assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return b;
+}
+
+static void
+s_write_all(const char *path, const uint8_t *b, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(b, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* A store of 40 events, closed; its data.mdb's bytes in *orig. */
+static void
+s_store_40(fx_t *f, char path[200], uint8_t **orig, size_t *len)
+{
+	ev_t ev[40], *list[40];
+	ingest_res_t res[40];
+
+	fx_cert(&ev[0], K_PARIS, "paris", TS(1, 0));
+	fx_enrol(&ev[1], K_PARIS, K_ALICE, "alice", "paris", "member", TS(2, 0));
+	for (int i = 2; i < 40; i++)
+		fx_post(&ev[i], K_ALICE, TS(10 + i, 0), "a post to fill some pages of the store");
+	for (int i = 0; i < 40; i++)
+		list[i] = &ev[i];
+	fx_open(f);
+	assert_int_equal(fx_ingest_n(f, list, 40, res), 0);
+	store_close(&f->st);
+	for (int i = 0; i < 40; i++)
+		fx_free(&ev[i]);
+	snprintf(path, 200, "%s/store/data.mdb", f->dir);
+	*orig = s_read_all(path, len);
+}
+
+/* Each damage that can be seen before mapping is refused with a message
+ * naming the file, what is wrong and the repair; none crashes. Before, a
+ * file cut short gave SIGBUS at the first read. */
+static void
+test_damaged_file_refused(void **state)
+{
+	fx_t f;
+	store_t *st = NULL;
+	char path[200], lock[220], err[2048];
+	uint8_t *orig, *bad;
+	size_t len, entries = 0;
+
+	(void)state;
+	s_store_40(&f, path, &orig, &len);
+	snprintf(lock, sizeof(lock), "%s/store/lock.mdb", f.dir);
+	bad = malloc(len);
+	assert_non_null(bad);
+
+	/* Cut short (a page, or half): never opened, whatever create says. */
+	for (int half = 0; half < 2; half++) {
+		s_write_all(path, orig, half ? len / 2 : len - 4096);
+		for (int create = 0; create < 2; create++) {
+			err[0] = 0;
+			assert_int_equal(store_open(&st, f.dir, create, err, sizeof(err)), CPT_EDAMAGED);
+			assert_null(st);
+			assert_non_null(strstr(err, path));
+			assert_non_null(strstr(err, "truncated"));
+			assert_non_null(strstr(err, "comptoir repair --dir"));
+		}
+	}
+	/* A meta page overwritten. */
+	for (int page = 0; page < 2; page++) {
+		char want[32];
+		memcpy(bad, orig, len);
+		memset(bad + page * 4096, 0xa5, 4096);
+		s_write_all(path, bad, len);
+		err[0] = 0;
+		assert_int_equal(store_open(&st, f.dir, 0, err, sizeof(err)), CPT_EDAMAGED);
+		snprintf(want, sizeof(want), "meta page %d", page);
+		assert_non_null(strstr(err, want));
+		assert_non_null(strstr(err, "comptoir repair --dir"));
+	}
+	/* A meta page naming a last page beyond the file. */
+	memcpy(bad, orig, len);
+	{
+		uint64_t last = len / 4096 + 10;
+		memcpy(bad + LM_LAST_PG, &last, 8);
+		memcpy(bad + 4096 + LM_LAST_PG, &last, 8);
+	}
+	s_write_all(path, bad, len);
+	assert_int_equal(store_open(&st, f.dir, 0, err, sizeof(err)), CPT_EDAMAGED);
+	assert_non_null(strstr(err, "truncated"));
+
+	/* Empty or missing: no store, and only create makes one (init). */
+	for (int missing = 0; missing < 2; missing++) {
+		if (missing)
+			unlink(path);
+		else
+			s_write_all(path, orig, 0);
+		unlink(lock);
+		err[0] = 0;
+		assert_int_equal(store_open(&st, f.dir, 0, err, sizeof(err)), CPT_ENOTFOUND);
+		assert_non_null(strstr(err, "no store here"));
+		assert_non_null(strstr(err, missing ? "missing" : "empty"));
+		assert_non_null(strstr(err, "comptoir repair --dir"));
+		assert_non_null(strstr(err, "restore"));
+		if (missing)
+			assert_int_equal(access(path, F_OK), -1);
+		else {
+			struct stat sb;
+			assert_int_equal(stat(path, &sb), 0);
+			assert_int_equal(sb.st_size, 0);
+		}
+	}
+	assert_int_equal(store_open(&st, f.dir, 1, err, sizeof(err)), 0);
+	store_close(&st);
+
+	/* The original opens and walks whole. */
+	unlink(lock);
+	s_write_all(path, orig, len);
+	if (store_open(&st, f.dir, 0, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	store_close(&st);
+	if (store_walk(f.dir, 0, NULL, NULL, &entries, err, sizeof(err)) != 0)
+		fail_msg("store_walk: %s", err);
+	assert_true(entries > 40 * 4);
+	free(bad);
+	free(orig);
+	fx_close(&f);
+}
+
+struct crash {
+	int sig; /* what the child raises, or 0: it returns CPT_EINVAL */
+};
+
+static int
+s_crash_fn(chk_t *c, void *arg, char *err, size_t errlen)
+{
+	struct crash *k = arg;
+
+	chk_at(c, "the page of the test %d", 42);
+	if (k->sig)
+		raise(k->sig);
+	snprintf(err, errlen, "a clean refusal");
+	return CPT_EINVAL;
+}
+
+/* A reader that crashes takes its child down, not the caller, which says
+ * where the child was; a damaged store is reported by the walk in a child. */
+static void
+test_check_in_child(void **state)
+{
+	fx_t f;
+	char path[200], err[4096];
+	uint8_t *orig;
+	size_t len, entries = 0;
+	struct crash k = {SIGSEGV};
+	const int sigs[] = {SIGSEGV, SIGBUS, SIGABRT};
+
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		k.sig = sigs[i];
+		err[0] = 0;
+		assert_int_equal(chk_run("/some/dir", s_crash_fn, &k, NULL, NULL, err, sizeof(err)),
+		                 CPT_EDAMAGED);
+		assert_non_null(strstr(err, "/some/dir/store/data.mdb is damaged"));
+		assert_non_null(strstr(err, i == 0 ? "SIGSEGV" : i == 1 ? "SIGBUS" : "SIGABRT"));
+		assert_non_null(strstr(err, "in the page of the test 42"));
+		assert_non_null(strstr(err, "comptoir repair --dir /some/dir"));
+	}
+	k.sig = 0;
+	assert_int_equal(chk_run("/some/dir", s_crash_fn, &k, NULL, NULL, err, sizeof(err)), CPT_EINVAL);
+	assert_string_equal(err, "a clean refusal");
+
+	/* Every page but the meta pages overwritten: the walk says so. */
+	s_store_40(&f, path, &orig, &len);
+	assert_int_equal(chk_store(f.dir, 0, &entries, err, sizeof(err)), 0);
+	assert_true(entries > 40 * 4);
+	{
+		uint32_t x = 12345;
+		uint8_t *bad = malloc(len);
+		assert_non_null(bad);
+		memcpy(bad, orig, len);
+		for (size_t i = 2 * 4096; i < len; i++) {
+			x = x * 1103515245u + 12345u;
+			bad[i] = (uint8_t)(x >> 16);
+		}
+		s_write_all(path, bad, len);
+		free(bad);
+	}
+	for (int light = 0; light < 2; light++) {
+		err[0] = 0;
+		assert_int_equal(chk_store(f.dir, light, &entries, err, sizeof(err)), CPT_EDAMAGED);
+		assert_non_null(strstr(err, path));
+		assert_non_null(strstr(err, "comptoir repair --dir"));
+	}
+	free(orig);
+	fx_close(&f);
+}
+
 static int
 s_setup(void **state)
 {
@@ -536,6 +751,8 @@ main(void)
 	    cmocka_unit_test(test_map_full_grows),
 	    cmocka_unit_test(test_map_full_big_events),
 	    cmocka_unit_test(test_backup),
+	    cmocka_unit_test(test_damaged_file_refused),
+	    cmocka_unit_test(test_check_in_child),
 	};
 
 	if (getenv("TEST_FILTER"))

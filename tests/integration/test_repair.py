@@ -1,0 +1,307 @@
+"""A damaged store is refused, not crashed on, and a site is repaired from
+its peers: real `comptoir` processes, a two-site federation (paris, lyon
+dialing paris), lyon's data.mdb damaged in several ways (cut short, spans of
+pages overwritten, meta pages overwritten, emptied, removed).
+
+For each damage, status, verify, export, run --check and run must end with
+a clear message (naming the file and `comptoir repair`) and never die of a
+signal. Then `comptoir repair` rebuilds lyon's store; restarted, lyon
+converges to the same export as paris, including a post only lyon held
+that was still readable.
+
+Run from the repository root: python3 tests/integration/test_repair.py
+"""
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import BIN, Node, Runner, run_cli  # noqa: E402
+
+DEADLINE = 30.0
+FAST_SYNC = "sync:\n  heartbeat_ms: 200\n  reconcile_interval: 2\n"
+PAGE = 4096
+
+t = Runner()
+
+
+def wait_until(fn, timeout=DEADLINE, interval=0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            v = fn()
+        except (OSError, RuntimeError, ValueError, KeyError, TypeError):
+            v = None
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(interval)
+
+
+def export_lines(node):
+    """Every event as exported, as a set of JSON texts; None when it fails."""
+    p = run_cli("export", "--dir", node.data, check=False)
+    if p.returncode != 0:
+        return None
+    return {json.dumps(json.loads(l), sort_keys=True) for l in p.stdout.splitlines() if l.strip()}
+
+
+def export_ids(node):
+    lines = export_lines(node) or set()
+    return {json.loads(l)["id"] for l in lines}
+
+
+def request(node):
+    text = node.cli("site", "request").stdout
+    path = os.path.join(node.dir, "site.req")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def certify(root, node, publish=True, install=True):
+    args = ["root", "certify", "--key", os.path.join(root.data, "keys", "root.key")]
+    if publish:
+        args += ["--dir", root.data]
+    cert = run_cli(*(args + [request(node)])).stdout
+    path = os.path.join(node.dir, "site.cert")
+    with open(path, "w") as f:
+        f.write(cert)
+    if install:
+        node.cli("site", "install", path)
+    return path
+
+
+def linked(node, site):
+    for p in node.status()["peers"]:
+        if p["site"] == site and p["connected"]:
+            return True
+    return False
+
+
+def signal_death(p):
+    """A process killed by a signal (Python: negative), or a shell's 128+N."""
+    return p.returncode < 0 or p.returncode in (128 + 6, 128 + 7, 128 + 11)
+
+
+def store_file(node):
+    return os.path.join(node.data, "store", "data.mdb")
+
+
+def garble(path, first_page, pages, seed):
+    """Overwrites pages first_page.. with bytes from a seeded generator."""
+    rnd = random.Random(seed)
+    with open(path, "r+b") as f:
+        f.seek(first_page * PAGE)
+        f.write(bytes(rnd.getrandbits(8) for _ in range(pages * PAGE)))
+
+
+def run_node(node, *extra, timeout=30):
+    """`comptoir run` in the foreground: returns the CompletedProcess, or
+    None when it was still serving after timeout (it was then stopped)."""
+    env = dict(os.environ, COMPTOIR_ALLOW_ROOT="1")
+    p = subprocess.Popen([BIN, "run", "--dir", node.data] + list(extra), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        return None
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
+
+def commands_refuse(node, what, needle):
+    """Every command that reads the store ends with a message and no signal."""
+    for args in (("status",), ("verify",), ("export",), ("user", "list")):
+        p = node.cli(*args, check=False)
+        t.check(not signal_death(p), "%s: %s does not die of a signal" % (what, args[0]),
+                (p.returncode, p.stderr[-400:]))
+        if args[0] in ("verify", "export"):
+            t.check(p.returncode == 1 and needle in p.stderr and "comptoir repair --dir" in p.stderr
+                    and node.data in p.stderr,
+                    "%s: %s refuses, naming the file and the repair" % (what, args[0]),
+                    (p.returncode, p.stderr[-600:]))
+    for extra in (("--check",), ()):
+        p = run_node(node, *extra)
+        t.check(p is not None, "%s: run %s does not serve a damaged store" % (what, " ".join(extra)))
+        if p is None:
+            continue
+        t.check(not signal_death(p) and p.returncode == 1 and needle in p.stderr
+                and "comptoir repair --dir" in p.stderr,
+                "%s: run %s refuses with a message" % (what, " ".join(extra)),
+                (p.returncode, p.stderr[-600:]))
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="repairtest-")
+    paris = Node("paris")
+    lyon = Node("lyon", init=False)
+    run_cli("init", "--dir", lyon.data, "--site", "lyon", "--http", "127.0.0.1:%d" % lyon.http_port,
+            "--listen", "tcp://127.0.0.1:%d" % lyon.listen_port, "--join")
+    pw_alice = paris.add_user("alice", admin=True)
+    certify(paris, lyon)
+    paris_cert = certify(paris, paris, publish=False, install=False)
+    for n in (paris, lyon):
+        with open(n.config_path, "a") as f:
+            f.write("\n" + FAST_SYNC)
+    pw_bob = lyon.add_user("bob")
+    lyon.cli("peer", "add", paris_cert)
+    paris.start()
+    lyon.start()
+    t.check(wait_until(lambda: linked(lyon, "paris")), "lyon links to paris")
+
+    a = paris.client()
+    a.login("alice", pw_alice)
+    b = lyon.client()
+    b.login("bob", pw_bob)
+    for i in range(60):
+        r = a.post("/api/posts", {"text": "paris post %d %s" % (i, "x" * (i * 7 % 300))})
+        if r.status != 201:
+            t.check(False, "post at paris", r)
+            break
+    for i in range(30):
+        r = b.post("/api/posts", {"text": "lyon post %d" % i})
+        if r.status != 201:
+            t.check(False, "post at lyon", r)
+            break
+        b.post("/api/posts/%s/comments" % r.json["id"], {"text": "comment %d" % i})
+    t.check(wait_until(lambda: export_ids(paris) == export_ids(lyon) and len(export_ids(paris)) > 120),
+            "the two sites converge", (len(export_ids(paris)), len(export_ids(lyon))))
+
+    # A post only lyon holds: paris is down when it is made.
+    paris.stop()
+    secret = "only lyon has this one %s" % os.urandom(6).hex()
+    r = b.post("/api/posts", {"text": secret})
+    t.eq(r.status, 201, "post at lyon while paris is down")
+    only_lyon = r.json["id"]
+    lyon.stop()
+
+    # A compacted copy has no free pages: every page damaged below is one the
+    # store uses (damage to a free page is harmless and would test nothing).
+    bk = os.path.join(work, "bk")
+    lyon.cli("backup", bk)
+    os.unlink(os.path.join(lyon.data, "store", "lock.mdb"))
+    shutil.copyfile(os.path.join(bk, "store", "data.mdb"), store_file(lyon))
+    t.eq(lyon.cli("verify", check=False).returncode, 0, "the compacted store verifies")
+    pristine = os.path.join(work, "pristine")
+    shutil.copytree(lyon.data, pristine)
+    size = os.path.getsize(store_file(lyon))
+    pages = size // PAGE
+    with open(store_file(lyon), "rb") as f:
+        data = f.read()
+    secret_pages = set()
+    at = data.find(secret.encode())
+    while at >= 0:
+        secret_pages.add(at // PAGE)
+        at = data.find(secret.encode(), at + 1)
+    t.check(secret_pages, "the post only lyon has is in its store file")
+
+    def reset():
+        shutil.rmtree(lyon.data)
+        shutil.copytree(pristine, lyon.data)
+
+    def span_avoiding(frac, n):
+        """n pages from about frac of the file, not over the secret post."""
+        first = max(2, int(pages * frac))
+        while any(p in secret_pages for p in range(first, first + n)):
+            first += 1
+        return first
+
+    # ----------------------------------------------------- damage, refused
+    damages = [
+        ("cut to half its size", lambda: os.truncate(store_file(lyon), size // 2), "truncated"),
+        ("cut by one page", lambda: os.truncate(store_file(lyon), size - PAGE), "truncated"),
+        ("meta page 0 overwritten", lambda: garble(store_file(lyon), 0, 1, 1), "meta page 0"),
+        ("meta page 1 overwritten", lambda: garble(store_file(lyon), 1, 1, 2), "meta page 1"),
+    ]
+    for k, frac in enumerate((0.15, 0.4, 0.65, 0.9)):
+        first = span_avoiding(frac, 3)
+        damages.append(("pages %d-%d overwritten" % (first, first + 2),
+                        lambda first=first, k=k: garble(store_file(lyon), first, 3, 10 + k),
+                        "damaged"))
+    for what, damage, needle in damages:
+        reset()
+        damage()
+        commands_refuse(lyon, what, needle)
+
+    # A missing or empty data.mdb is refused, not replaced by an empty store.
+    for what, damage in (("data.mdb emptied", lambda: os.truncate(store_file(lyon), 0)),
+                         ("data.mdb removed", lambda: os.unlink(store_file(lyon)))):
+        reset()
+        damage()
+        for args in (("status",), ("export",), ("user", "list"), ("run", "--check")):
+            p = lyon.cli(*args, check=False)
+            t.check(p.returncode == 1 and "no store here" in p.stderr
+                    and "comptoir repair --dir" in p.stderr and "restore" in p.stderr,
+                    "%s: %s says there is no store" % (what, args[0]), (p.returncode, p.stderr))
+        st = os.stat(store_file(lyon)) if os.path.exists(store_file(lyon)) else None
+        t.check(st is None or st.st_size == 0, "%s: no empty store was made in its place" % what)
+
+    # --------------------------------------------- repair, then converge
+    def repair_and_converge(what, want_secret):
+        # want_secret: the post only lyon had survived the damage; paris
+        # never had it, so it can only reach paris from the repaired store.
+        p = lyon.cli("repair", check=False)
+        t.check(p.returncode == 0 and "moved the damaged store to" in p.stdout
+                and "stored again" in p.stdout,
+                "%s: repair runs" % what, (p.returncode, p.stdout, p.stderr))
+        moved = [d for d in os.listdir(lyon.data) if d.startswith("store.damaged-")]
+        t.check(moved, "%s: the damaged store is kept" % what)
+        v = lyon.cli("verify", check=False)
+        t.check(v.returncode == 0, "%s: the repaired store verifies" % what, v.stderr[-400:])
+        paris.start()
+        lyon.start()
+        ok = wait_until(lambda: (export_lines(paris) or {1}) == (export_lines(lyon) or {2}))
+        t.check(ok, "%s: lyon converges to the same export as paris" % what,
+                (len(export_lines(paris) or ()), len(export_lines(lyon) or ())))
+        if want_secret:
+            t.check(only_lyon in export_ids(paris),
+                    "%s: paris gets the post only lyon had, kept by the repair" % what)
+        r = b.login("bob", pw_bob, check=False)
+        t.eq(r.status, 200, "%s: bob logs in at lyon again" % what)
+        paris.stop()
+        lyon.stop()
+
+    reset()
+    first = span_avoiding(0.5, 4)
+    garble(store_file(lyon), first, 4, 99)
+    repair_and_converge("pages overwritten", True)
+
+    reset()
+    os.truncate(store_file(lyon), size // 2)
+    repair_and_converge("cut to half", False)
+
+    # No store at all: the peers fill a new one. The list of peers added
+    # with `peer add` lives in the store, and in peers.txt beside it.
+    reset()
+    os.unlink(store_file(lyon))
+    p = lyon.cli("repair", check=False)
+    t.check(p.returncode == 0 and "has no store" in p.stdout and "kept 1 peer" in p.stdout,
+            "no store: repair makes a new one and keeps the peer added", (p.stdout, p.stderr))
+    paris.start()
+    lyon.start()
+    ok = wait_until(lambda: (export_lines(paris) or {1}) == (export_lines(lyon) or {2}))
+    t.check(ok, "no store: lyon is filled again by paris, to the same export",
+            (len(export_lines(paris) or ()), len(export_lines(lyon) or ()), lyon.log_tail()))
+    t.check(only_lyon in export_ids(lyon), "no store: the post only lyon had comes back from paris")
+    paris.stop()
+    lyon.stop()
+
+    # A store that is not damaged is left alone.
+    p = lyon.cli("repair", check=False)
+    t.check(p.returncode == 0 and "not damaged" in p.stdout, "a sound store is not repaired", p.stdout)
+
+    shutil.rmtree(work, ignore_errors=True)
+    t.finish()
+
+
+if __name__ == "__main__":
+    main()
