@@ -5,10 +5,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stddef.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1087,16 +1087,26 @@ cmd_figures(opts_t *o)
 
 /* ---------------------------------------------- verify, reindex, backup */
 
+struct verify_arg {
+	const opts_t *o;     /* the command */
+	char scratch[64];    /* the child's TMPDIR, removed by the parent */
+};
+
 /* comptoir verify, in a child process: the walk of every page, then every
  * signature and the views against a rebuild. err gets the event count. */
 static int
 s_verify_child(chk_t *c, void *arg, char *err, size_t errlen)
 {
-	const opts_t *o = arg;
+	struct verify_arg *va = arg;
+	const opts_t *o = va->o;
 	node_t *n = NULL;
 	size_t count = 0, entries = 0;
 	int rc;
 
+	/* The rebuild's scratch store goes there: if this child dies, the
+	 * parent still removes it. */
+	if (va->scratch[0])
+		setenv("TMPDIR", va->scratch, 1);
 	if ((rc = store_walk(o->dir, 0, chk_walk_progress, c, &entries, err, errlen)) != 0)
 		return rc;
 	chk_at(c, "the check of every signature and view, after a walk of %zu entries", entries);
@@ -1112,10 +1122,29 @@ s_verify_child(chk_t *c, void *arg, char *err, size_t errlen)
 /* Runs the verification of o->dir in a child; prints a failure. Returns 0
  * and the number of events, or -1. */
 static int
+s_rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int
 s_verify(const opts_t *o, size_t *events, const char *what)
 {
 	char err[4600];
-	int rc = chk_run(o->dir, s_verify_child, (void *)o, NULL, NULL, err, sizeof(err));
+	const char *t = getenv("TMPDIR");
+	struct verify_arg va = {o, ""};
+	int rc;
+
+	snprintf(va.scratch, sizeof(va.scratch), "%.40s/comptoir-verify-XXXXXX",
+	         t && t[0] && strlen(t) <= 40 ? t : "/tmp");
+	if (mkdtemp(va.scratch) == NULL)
+		va.scratch[0] = 0;
+	rc = chk_run(o->dir, s_verify_child, &va, NULL, NULL, err, sizeof(err));
+	if (va.scratch[0])
+		nftw(va.scratch, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 
 	if (rc == 0) {
 		*events = (size_t)strtoull(err, NULL, 10);

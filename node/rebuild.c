@@ -4,6 +4,7 @@
  * made in a scratch store.
  */
 #define _XOPEN_SOURCE 700
+#include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,7 +276,7 @@ int
 ingest_verify_all(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 {
 	store_t *st = ctx->st, *scratch = NULL;
-	char tmp[] = "/tmp/comptoir-verify-XXXXXX";
+	char tmp[4200];
 	MDB_txn *txn = NULL, *t2 = NULL;
 	MDB_cursor *cur;
 	MDB_val k, v;
@@ -317,8 +318,12 @@ ingest_verify_all(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 		return CPT_ESIG;
 	}
 	/* 2. The views equal a rebuild from the events alone, in a scratch store. */
+	/* $TMPDIR when set: `comptoir verify` points it at a directory it
+	 * removes itself, should this process die in the middle. */
+	snprintf(tmp, sizeof(tmp), "%s/comptoir-verify-XXXXXX",
+	         getenv("TMPDIR") && getenv("TMPDIR")[0] ? getenv("TMPDIR") : "/tmp");
 	if (mkdtemp(tmp) == NULL) {
-		snprintf(err, errlen, "cannot create a scratch directory in /tmp");
+		snprintf(err, errlen, "cannot create a scratch directory %s: %s", tmp, strerror(errno));
 		return CPT_EIO;
 	}
 	if (store_open(&scratch, tmp, 1, err, errlen) != 0) {
