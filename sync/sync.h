@@ -3,6 +3,8 @@
  * handler, live push of events, relaying, and reconciliation on (re)connect.
  * It knows nothing of LMDB or HTTP: it reaches the events through the
  * functions of sync_ops_t that node/ provides. One thread owns every socket.
+ * This is the one header of sync/ for the rest of the tree; the files of
+ * sync/ share sync/sync_internal.h, which nothing outside sync/ includes.
  */
 #ifndef COMPTOIR_SYNC_H
 #define COMPTOIR_SYNC_H
@@ -47,9 +49,11 @@ typedef struct sync_ops {
 	void *ctx; /* passed back to every function */
 	/* 1 when the event is stored (or pending) here, 0 when not. */
 	int (*has)(void *ctx, const uint8_t id[CPT_ID_LEN]);
-	/* A malloc'd copy of the envelope (caller frees), or NULL. */
+	/* A malloc'd copy of the envelope (caller frees), or NULL. The engine
+	 * itself reads through get_many only. */
 	uint8_t *(*get)(void *ctx, const uint8_t id[CPT_ID_LEN], size_t *len);
-	/* The same for n ids in one read: out[i] NULL when absent. */
+	/* The same for n ids in one read: out[i] a malloc'd copy (caller
+	 * frees), NULL when absent. */
 	void (*get_many)(void *ctx, const uint8_t (*ids)[CPT_ID_LEN], size_t n, uint8_t **out,
 	                 size_t *len);
 	/* Takes a batch of envelopes from peers to ingest through the node's
@@ -74,8 +78,8 @@ typedef struct sync_ops {
 	 * unrevoked site of this federation; fills sign_key and site (64). */
 	int (*admit)(void *ctx, const uint8_t curve_pk[CPT_KEY_LEN], uint8_t sign_key[CPT_KEY_LEN],
 	             char site[64]);
-	/* The transport key and endpoints of a site from its certificate: 0 or
-	 * CPT_ENOTFOUND. endpoint may be NULL. */
+	/* The transport key and name (site, 64 bytes) of a site from its
+	 * certificate: 0, CPT_ENOTFOUND, or another error (not read). */
 	int (*lookup)(void *ctx, const uint8_t sign_key[CPT_KEY_LEN], uint8_t curve_pk[CPT_KEY_LEN],
 	              char site[64]);
 } sync_ops_t;

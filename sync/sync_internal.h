@@ -111,7 +111,7 @@ struct sync {
 	recv_batch_t *in;             /* envelopes waiting for the end of this round, or NULL */
 	size_t jobs_out;              /* batches given to ops.put, not done yet */
 	int stop;                     /* leave the loop */
-	int thread_started;           /* the engine thread ran (s_free) */
+	int thread_started;           /* the engine thread ran (engine.c, s_free) */
 	zap_refused_t refused[REFUSED_SLOTS]; /* addresses refused lately, for the log */
 	uint64_t refused_other;               /* refusals of addresses past the table, not logged */
 	uint64_t refused_other_since;         /* when the first of those came */
@@ -223,7 +223,7 @@ int link_tick(sync_t *s, link_t *l, uint64_t now);
 /* ------------------------------------------ zap.c: admission of sites */
 
 /* The ZAP handler (REP on inproc://zeromq.zap.01), bound before any CURVE
- * socket. 0, or -1 with err filled (s_free closes what was made). */
+ * socket. 0, or -1 with err filled (engine.c's s_free closes what was made). */
 int zap_start(sync_t *s, char *err, size_t errlen) CPT_WUR;
 /* Answers one ZAP request waiting on s->zap. */
 void zap_on_request(sync_t *s);
