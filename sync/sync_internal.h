@@ -24,7 +24,7 @@
 #define REFUSED_SLOTS 64   /* addresses whose ZAP refusals are logged one by one (zap.c) */
 
 /* One peer site: how to reach it and what we know of the link. The fields
- * are grouped by the file that owns them; the others only read them. */
+ * are grouped by concern, each group headed by the files that write it. */
 typedef struct link {
 	int used;                   /* slot in use */
 	sync_peer_status_t st;      /* what the status page shows (under sync.lock) */
@@ -55,7 +55,7 @@ typedef struct link {
 	uint64_t win_ms;       /* start of the current one-second window */
 	uint32_t win_msgs;     /* messages received in it */
 	int hello_in;          /* it said HELLO since the link came up */
-	/* reconcile.c: we open a session when due */
+	/* reconcile.c (link.c clears recon_due when the link goes down) */
 	int recon_due;         /* a reconciliation should start */
 	uint64_t reconcile_ms; /* when the current (or last) one started */
 	/* flow.c: ranges the peer lacks entirely, streamed as its ACKs come back */
