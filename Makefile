@@ -24,9 +24,10 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -fstack-protector-strong -MMD -MP \
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS = $(PKG_LIBS) -lpthread -lm
 
-# Sources: every .c of a module folder goes into the library; main.c is the binary.
-MODULES  := crypto config sync node
-LIB_SRC  := $(filter-out node/main.c,$(wildcard $(addsuffix /*.c,$(MODULES))))
+# Sources: every .c of a module folder (and of the module folders inside node/)
+# goes into the library; node/main.c is the binary.
+MODULES  := crypto config sync node $(sort $(dir $(wildcard node/*/*.c)))
+LIB_SRC  := $(filter-out node/main.c,$(wildcard $(addsuffix /*.c,$(patsubst %/,%,$(MODULES)))))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node/http_internal.h"
-#include "node/ingest_internal.h"
+#include "node/http/http_internal.h"
+#include "node/event/event_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

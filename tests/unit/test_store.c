@@ -13,7 +13,7 @@
 
 #define STORE_MAP_INITIAL (1ull << 20)
 #define STORE_MAP_STEP    (1ull << 20)
-#include "node/store.c"
+#include "node/store/store.c"
 
 #include "tests/unit/ingest_fixture.h"
 

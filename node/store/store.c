@@ -13,7 +13,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "node/ingest_internal.h"
+#include "node/event/event_internal.h"
 #include "node/node.h"
 
 static const char *const s_db_names[DB_COUNT] = {

@@ -19,7 +19,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "node/http_internal.h"
+#include "node/http/http_internal.h"
 
 #define WARN_EVERY_MS 10000 /* refusals and cuts are logged at most this often */
 #define STREAM_IDLE_S 60    /* a stream writes every 15 s: silent this long, it is dead */

@@ -8,7 +8,7 @@
 
 #include <sodium.h>
 
-#include "node/http_internal.h"
+#include "node/http/http_internal.h"
 
 /* A session of an admin of this site, with the CSRF token for changes. */
 static int

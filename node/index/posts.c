@@ -12,7 +12,7 @@
 
 #include <sodium.h>
 
-#include "node/ingest_internal.h"
+#include "node/event/event_internal.h"
 #include "node/node.h"
 
 #define MAX_TEXT     VW_MAX_TEXT

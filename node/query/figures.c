@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node/ingest_internal.h"
+#include "node/event/event_internal.h"
 #include "node/node.h"
 
 #define DAY_MS 86400000ULL

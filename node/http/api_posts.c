@@ -12,7 +12,7 @@
 
 #include <sodium.h>
 
-#include "node/http_internal.h"
+#include "node/http/http_internal.h"
 #include "node/node.h"
 
 #define MAX_TEXT     VW_MAX_TEXT /* post and comment text, bytes */

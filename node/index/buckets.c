@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node/ingest_internal.h"
+#include "node/event/event_internal.h"
 #include "node/node.h"
 
 #define LEVELS 7 /* levels 1..7; level 0 is DB_ORDER itself */

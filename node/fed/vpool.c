@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "node/ingest_internal.h"
+#include "node/event/event_internal.h"
 #include "node/node.h"
 
 struct vpool {

@@ -12,7 +12,7 @@
 #include <sodium.h>
 
 #include "node/node.h"
-#include "node/ingest_internal.h"
+#include "node/event/event_internal.h"
 
 #define PENDING_DEPTH 4 /* admitting a certificate admits what waited on it, this deep */
 

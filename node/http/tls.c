@@ -20,7 +20,7 @@
 #include <gnutls/x509.h>
 #include <sodium.h>
 
-#include "node/http_internal.h"
+#include "node/http/http_internal.h"
 
 #define TLS_MAX_FILE  (1u << 20) /* a certificate chain or key larger than this is refused */
 #define TLS_WARN_DAYS 30         /* warn when the certificate expires sooner */

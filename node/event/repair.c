@@ -17,7 +17,7 @@
 
 #include <sodium.h>
 
-#include "node/ingest_internal.h"
+#include "node/event/event_internal.h"
 #include "node/node.h"
 
 #define MAX_SOURCES 16          /* damaged stores read by one repair */
