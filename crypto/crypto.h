@@ -39,6 +39,7 @@ enum cpt_err {
 	CPT_EAUTH = -20,      /* authentication failed */
 	CPT_ENOSPC = -21,     /* no space left on the device (or over the disk quota) */
 	CPT_EDAMAGED = -22,   /* a file (the store) is damaged: its bytes cannot be trusted */
+	CPT_EMAPFULL = -23,   /* the store's map is full: store_write grows it and runs again */
 };
 
 /* A static string describing err, never NULL. */

@@ -11,149 +11,23 @@
 #include <stdint.h>
 
 #include <jansson.h>
-#include <lmdb.h>
 
 #include "config/config.h"
 #include "crypto/crypto.h"
+#include "node/store/store.h"
 #include "sync/sync.h"
 
 /* ----------------------------------------------------------------- store */
 
-/* 2: post views live in DB_FEED under (ts, id), written in time order;
- * schema 1 kept them under their id in "posts" (moved at open).
- * 3: DB_REACTIONS, the newest reaction of each author on each post, and
- * DB_PENDING_IDS (both built at open from what the store holds). */
+/* Opens the store of dir as store_open does (flags: STORE_CREATE), then
+ * checks its schema: a new store gets the current one, an older one is moved
+ * forward (node/index/schema.c), a newer one is refused. */
 #define STORE_SCHEMA 3
-
-/* The named databases. Key layouts are in docs/ARCHITECTURE.md ("Store"). */
-enum store_db {
-	DB_META,       /* "schema", "fed", "root", "site", "seq" -> values */
-	DB_EVENTS,     /* id(32) -> envelope bytes (176 only when redacted) */
-	DB_ORDER,      /* ts(8) id(32) -> kind(2) */
-	DB_BY_AUTHOR,  /* author(32) ts(8) id(32) -> kind(2) */
-	DB_BY_REF,     /* target(32) ts(8) id(32) -> kind(2): comments, reactions, edits, redactions;
-	                  revocations under the revoked key */
-	DB_TOMBSTONES, /* target id(32) redaction id(32) -> "": bodies never accepted again */
-	DB_PENDING,    /* awaited key(32) id(32) -> envelope: waiting for that key's certificate
-	                  or enrolment (the author's, or the user a site revokes) */
-	DB_KEYS,       /* key(32) -> JSON: what a key is (site, user), who vouched, roles */
-	DB_REVOKED,    /* key(32) -> effective ms (8): smallest effective time seen */
-	DB_HANDLES,    /* handle -> JSON list of its enrolments [ts, id, key, by] in order */
-	DB_BACKUPS,    /* user key(32) -> ts(8) id(32) of the newest key backup */
-	DB_POSTS_V1,   /* schema 1 only: post id(32) -> JSON view; emptied at open */
-	DB_FEED,       /* ts(8) id(32) -> JSON view of every visible post */
-	DB_PROFILES,   /* handle -> JSON profile: LWW registers per field */
-	DB_MENTIONS,   /* handle 0x00 ts(8) id(32) -> "" */
-	DB_PEERS,      /* site key(32) -> JSON {"endpoint"}: peers added with comptoir peer add */
-	DB_BUCKETS,    /* level(1) ts>>8*level(8) -> count(8) sum of ids(32): node/buckets.c */
-	DB_REACTIONS,  /* post(32) author(32) reaction -> ts(8) id(32) on(1): the newest (ts, id)
-	                  reaction event of each author and reaction on each post */
-	DB_PENDING_IDS, /* id(32) awaited key(32) -> "": DB_PENDING by event id (sync's has) */
-	DB_SESSIONS,   /* session id(32) -> record (node/sessions.c): local, never replicated,
-	                  not a view; the seed in it is sealed under the browser's cookie */
-	DB_COUNT
-};
-
-typedef struct store {
-	MDB_env *env;          /* the LMDB environment */
-	MDB_dbi dbi[DB_COUNT]; /* handles of the named databases */
-	char dir[4096];        /* data directory */
-	pthread_rwlock_t grow; /* held for reading by every txn, for writing to resize the map */
-} store_t;
-
-/* Opens (creating when create is set) the store in dir/store. Refuses a newer
- * schema with a message in err. Returns 0 or a CPT_ code. */
-int store_open(store_t **out, const char *dir, int create, char *err, size_t errlen) CPT_WUR;
-void store_close(store_t **self_p);
-
-/* A read transaction (MDB_NOTLS, any thread). Handles MDB_MAP_RESIZED. Keep
- * it short (PITFALLS 9) and end it with store_read_end(), never mdb_txn_abort. */
-int store_read_begin(store_t *st, MDB_txn **txn) CPT_WUR;
-void store_read_end(store_t *st, MDB_txn **txn);
-
-/* Runs fn(txn, arg) in a write transaction and commits it. When the map is
- * full the transaction is aborted, the map grown and fn run again: fn must
- * not keep state across calls except through arg, reset at its start.
- * fn returns 0 to commit, anything else to abort (returned as is). */
-typedef int (*store_write_fn)(MDB_txn *txn, void *arg);
-/* What fn returns when it changed nothing: the txn is aborted, store_write returns 0. */
-#define STORE_NOCHANGE 1
-int store_write(store_t *st, store_write_fn fn, void *arg) CPT_WUR;
-
-/* Meta values. */
-int store_meta_get(store_t *st, MDB_txn *txn, const char *key, void *out, size_t *len) CPT_WUR;
-int store_meta_put(store_t *st, MDB_txn *txn, const char *key, const void *val, size_t len) CPT_WUR;
-
-/* Sequence counter bumped by every commit that stores events (lets a running
- * node see writes made by the CLI in another process). */
-uint64_t store_seq(store_t *st, MDB_txn *txn);
-
-/* Number of entries of a database. */
-size_t store_count(store_t *st, MDB_txn *txn, enum store_db db);
-
-/* Empties db, then calls fn on each entry of from, in key order, to fill it
- * again (an index rebuilt from what it indexes). fn may write to db, not to
- * from. Returns 0, fn's first nonzero return or an LMDB error. */
-typedef int (*store_entry_fn)(store_t *st, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
-			      void *arg);
-int store_rebuild(store_t *st, MDB_txn *txn, enum store_db db, enum store_db from, store_entry_fn fn,
-		  void *arg) CPT_WUR;
-
-/* Where store_walk() is: the database it reads, how many of its entries it
- * has read, and the first bytes of the last key of a report. */
-typedef struct store_walk_pos {
-	const char *db;  /* a database name, "(free pages)" or "(list of databases)" */
-	size_t entries;  /* entries of it read so far */
-	uint8_t key[40]; /* the first bytes of the last key reported */
-	size_t key_len;  /* how many */
-} store_walk_pos_t;
-/* Called at each database and every few thousand entries; pos is borrowed
- * for the call. */
-typedef void (*store_walk_fn)(void *arg, const store_walk_pos_t *pos);
-
-/*
- * Reads every entry of every database of the store in dir/store (and the
- * free-page list), touching each byte, and checks what LMDB does not: keys in
- * order, one key in 16 found again from the root, entry counts, free pages
- * inside the file. LMDB has no checksums (PITFALLS 23): a damaged page may
- * crash the process that reads it, so run this in a child process
- * (node/check.c) and never in a process that has the store open (it opens
- * its own environment, PITFALLS 12). *entries gets how many were read.
- * Returns 0, CPT_ENOTFOUND (no store), CPT_EDAMAGED with what and where in
- * err, or CPT_EIO.
- */
-#define STORE_WALK_LIGHT 1 /* flags: only the first and last entries of each database
-                              (and all of meta), what opening the store reads */
-int store_walk(const char *dir, int flags, store_walk_fn progress, void *arg, size_t *entries,
-               char *err, size_t errlen) CPT_WUR;
-
-/* Reads every entry of database name of the LMDB environment in path (the
- * directory holding data.mdb), read-only, calling fn(arg, key, value) on
- * each; the values live during the call. For salvaging what is not an event
- * from a damaged store: run it in a child (chk_run). Returns 0, fn's
- * nonzero return, or CPT_EDAMAGED with a message. */
-typedef int (*store_kv_fn)(void *arg, const MDB_val *k, const MDB_val *v);
-int store_read_db(const char *path, const char *name, store_kv_fn fn, void *arg, char *err,
-                  size_t errlen) CPT_WUR;
-
-/* What every message about a damaged store ends with; %s is the data directory. */
-#define STORE_REPAIR_HINT                                                                  \
-	"run comptoir repair --dir %s: it keeps every event that can still be read and the " \
-	"peers send the rest (docs/OPERATIONS.md, \"A damaged store\")"
-
-/* Hot, consistent, compacted copy into dest_dir (created, must be empty). */
-int store_backup(store_t *st, const char *dest_dir, char *err, size_t errlen) CPT_WUR;
-
-/* Key helpers: big-endian u64, order and ref keys. */
-void store_put_u64(uint8_t *p, uint64_t v);
-uint64_t store_get_u64(const uint8_t *p);
-/* The event kind an index entry holds (DB_ORDER, DB_BY_AUTHOR, DB_BY_REF:
- * 2 bytes, big-endian), or 0 when the value is not 2 bytes. */
-uint16_t store_get_kind(const MDB_val *v);
+int index_store_open(store_t **out, const char *dir, int flags, char *err, size_t errlen) CPT_WUR;
 
 /* Reconciliation index (node/buckets.c): every DB_ORDER insert and delete
  * calls bk_update in the same transaction. Keys are DB_ORDER keys (40 bytes). */
-int bk_update(store_t *st, MDB_txn *txn, const uint8_t key[40], int add) CPT_WUR;
+int bk_update(store_t *st, store_txn_t *txn, const uint8_t key[40], int add) CPT_WUR;
 /* The same changes gathered over a transaction and applied once at its end:
  * bk_acc_add per event, then bk_acc_flush (which empties it) before the
  * commit; bk_acc_reset drops them (the transaction was aborted). */
@@ -161,18 +35,18 @@ typedef struct bk_acc bk_acc_t;
 bk_acc_t *bk_acc_new(void);
 void bk_acc_free(bk_acc_t **self_p);
 int bk_acc_add(bk_acc_t *a, const uint8_t key[40], int add) CPT_WUR;
-int bk_acc_flush(bk_acc_t *a, store_t *st, MDB_txn *txn) CPT_WUR;
+int bk_acc_flush(bk_acc_t *a, store_t *st, store_txn_t *txn) CPT_WUR;
 void bk_acc_reset(bk_acc_t *a);
 /* Count and id sum of the events with lo <= key < hi (hi may be all 0xff). */
-void bk_fingerprint(store_t *st, MDB_txn *txn, const uint8_t lo[40], const uint8_t hi[40],
+void bk_fingerprint(store_t *st, store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40],
 		    uint64_t *count, uint8_t sum[32]);
 /* The key of the event of rank r in (ts, id) order; 0 or CPT_ENOTFOUND. */
-int bk_key_at(store_t *st, MDB_txn *txn, uint64_t r, uint8_t out[40]) CPT_WUR;
+int bk_key_at(store_t *st, store_txn_t *txn, uint64_t r, uint8_t out[40]) CPT_WUR;
 /* Up to k-1 bounds cutting the count events of [lo, hi) into k equal parts. */
-size_t bk_split(store_t *st, MDB_txn *txn, const uint8_t lo[40], const uint8_t hi[40],
+size_t bk_split(store_t *st, store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40],
 		uint64_t count, size_t k, uint8_t (*bounds)[40]);
 /* Rebuilds the index from DB_ORDER. */
-int bk_rebuild(store_t *st, MDB_txn *txn) CPT_WUR;
+int bk_rebuild(store_t *st, store_txn_t *txn) CPT_WUR;
 
 /* Signature checks on every core (node/verify.c). One caller at a time. */
 typedef struct vpool vpool_t;
@@ -218,32 +92,6 @@ typedef struct repair_report {
 int repair_store(const char *dir, const cfg_t *cfg, repair_report_t *out, char *err,
                  size_t errlen) CPT_WUR;
 
-/* --------------------------------------------------------------- check */
-
-/* Reading a store in a child process (node/check.c): a damaged store may
- * crash its reader; the parent lives and says where. */
-typedef struct chk chk_t;
-/* Runs in the child; returns 0 or a CPT_ code with a message in err. */
-typedef int (*chk_fn)(chk_t *c, void *arg, char *err, size_t errlen);
-/* Forks (call it with no store open and one thread: PITFALLS 12), runs
- * fn(c, arg) in the child, passes the lines it sends with chk_data to
- * on_data(data_arg, line) (may be NULL), waits. Returns fn's result and
- * message; when the child died, CPT_EDAMAGED with "DIR/store/data.mdb is damaged: reading it
- * crashed (SIGSEGV) in <the child's last chk_at>; <STORE_REPAIR_HINT>". */
-typedef void (*chk_data_fn)(void *arg, const char *line);
-int chk_run(const char *dir, chk_fn fn, void *arg, chk_data_fn on_data, void *data_arg, char *err,
-            size_t errlen) CPT_WUR;
-/* In the child: a line of text (no newline, under 1 KiB) for the parent's
- * on_data, called while the child runs. */
-void chk_data(chk_t *c, const char *line);
-/* In the child: where it is now, for the message if it crashes. */
-void chk_at(chk_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* A store_walk_fn for a walk in a child: arg is the chk_t. */
-void chk_walk_progress(void *arg, const store_walk_pos_t *pos);
-/* store_walk(dir) in a child (light: STORE_WALK_LIGHT). 0 (entries gets how
- * many were read), CPT_ENOTFOUND, CPT_EDAMAGED or CPT_EIO with a message. */
-int chk_store(const char *dir, int light, size_t *entries, char *err, size_t errlen) CPT_WUR;
-
 /* ---------------------------------------------------------------- ingest */
 
 /* What ingest needs to know of its site. */
@@ -280,7 +128,7 @@ typedef struct ingest_res {
  * Admitted pending events are stored too. Returns 0 or a store error (the
  * transaction must then be aborted; store_write() does so).
  */
-int ingest_txn(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *const *buf, const size_t *len,
+int ingest_txn(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *const *buf, const size_t *len,
 	       size_t n, ingest_res_t *res) CPT_WUR;
 
 /* Frees what an ingest context holds (its cache). */
@@ -319,12 +167,12 @@ void vw_fold(const char *s, char *out, size_t cap);
  * children: also its newest VIEW_COMMENTS_PAGE comments ("comment_list",
  * oldest first) and "comments_before", the cursor of earlier ones or null. */
 #define VIEW_COMMENTS_PAGE 50
-json_t *view_post(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], int with_children);
+json_t *view_post(store_t *st, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int with_children);
 /* A comment as the API shows it ({"id", "post", "author", "author_key",
  * "author_site", "author_name", "text", "created", "edited"}: the text is
  * the newest edit by its author), new reference, or NULL when id is not a
  * comment with its body. */
-json_t *view_comment(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN]);
+json_t *view_comment(store_t *st, store_txn_t *txn, const uint8_t id[CPT_ID_LEN]);
 
 /* Figures for management over the last days (1..FIGURES_MAX_DAYS) before
  * now_ms (node/figures.c): per site (every certified site not revoked, and
@@ -335,35 +183,35 @@ json_t *view_comment(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN]);
  * oldest first. A function of the event set. NULL when days is out of range
  * or on a store error. */
 #define FIGURES_MAX_DAYS 366
-json_t *view_figures(store_t *st, MDB_txn *txn, uint64_t now_ms, unsigned days);
+json_t *view_figures(store_t *st, store_txn_t *txn, uint64_t now_ms, unsigned days);
 
 /* Up to limit comments of post id, oldest first: the newest, or those
  * strictly before the (ts, id) cursor before40. next gets the cursor (80 hex)
  * of the oldest listed when earlier comments remain, else "". NULL on a
  * store error. */
-json_t *view_comments(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN],
+json_t *view_comments(store_t *st, store_txn_t *txn, const uint8_t id[CPT_ID_LEN],
 		      const uint8_t *before40, size_t limit, char next[81]);
 /* Appends to the array out the reactions author has on (DB_REACTIONS).
  * Returns 0 or an LMDB error. */
-int view_my_reactions(store_t *st, MDB_txn *txn, const uint8_t post[CPT_ID_LEN],
+int view_my_reactions(store_t *st, store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
 		      const uint8_t author[CPT_KEY_LEN], json_t *out);
 /* The feed, newest first, before the cursor (NULL = from the top). Sets *next.
  * Post views (here and from view_post) carry, read now, "author_site" (the
  * author's home site) and "author_name" (their profile's name, or null). */
-json_t *view_feed(store_t *st, MDB_txn *txn, const uint8_t *before40, size_t limit,
+json_t *view_feed(store_t *st, store_txn_t *txn, const uint8_t *before40, size_t limit,
 		  char next[81]);
 /* A person's profile and identity by handle, or NULL. */
-json_t *view_person(store_t *st, MDB_txn *txn, const char *handle);
+json_t *view_person(store_t *st, store_txn_t *txn, const char *handle);
 /* Directory search: a substring of the handle, home site, name, title,
  * department, site, location or a skill, compared folded (vw_fold: case and
  * accents do not count). Disabled users are left out. */
-json_t *view_people(store_t *st, MDB_txn *txn, const char *q, size_t limit);
+json_t *view_people(store_t *st, store_txn_t *txn, const char *q, size_t limit);
 /* The handle of a user key, copied into out (64 bytes); 0 or CPT_ENOTFOUND. */
-int view_handle_of(store_t *st, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], char out[64]);
+int view_handle_of(store_t *st, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], char out[64]);
 /* The key record (DB_KEYS) of a key, new reference, or NULL. */
-json_t *view_key_info(store_t *st, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN]);
+json_t *view_key_info(store_t *st, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN]);
 /* The key owning a handle; 0 or CPT_ENOTFOUND. */
-int view_key_of(store_t *st, MDB_txn *txn, const char *handle, uint8_t key[CPT_KEY_LEN]);
+int view_key_of(store_t *st, store_txn_t *txn, const char *handle, uint8_t key[CPT_KEY_LEN]);
 
 
 /* -------------------------------------------------------------- accounts */

@@ -200,27 +200,26 @@ struct rec_write {
 };
 
 static int
-s_rec_fn(MDB_txn *txn, void *arg)
+s_rec_fn(store_txn_t *txn, void *arg)
 {
 	struct rec_write *w = arg;
-	MDB_dbi db = w->st->dbi[DB_SESSIONS];
-	MDB_val k, v;
+	store_val_t k, v;
 	int rc, changed = 0;
 
 	for (size_t i = 0; i < w->ndel; i++) {
-		k.mv_size = 32;
-		k.mv_data = (void *)w->del[i];
-		rc = mdb_del(txn, db, &k, NULL);
-		if (rc != 0 && rc != MDB_NOTFOUND)
+		k.len = 32;
+		k.data = (void *)w->del[i];
+		rc = store_del_existing(txn, DB_SESSIONS, k.data, k.len);
+		if (rc != 0 && rc != CPT_ENOTFOUND)
 			return rc;
 		changed |= rc == 0;
 	}
 	if (w->put_id) {
-		k.mv_size = 32;
-		k.mv_data = (void *)w->put_id;
-		v.mv_size = w->put_len;
-		v.mv_data = (void *)w->put;
-		if ((rc = mdb_put(txn, db, &k, &v, 0)) != 0)
+		k.len = 32;
+		k.data = (void *)w->put_id;
+		v.len = w->put_len;
+		v.data = (void *)w->put;
+		if ((rc = store_put(txn, DB_SESSIONS, k.data, k.len, v.data, v.len)) != 0)
 			return rc;
 		changed = 1;
 	}
@@ -228,17 +227,17 @@ s_rec_fn(MDB_txn *txn, void *arg)
 		/* Only a record that still exists: a session closed meanwhile (its
 		 * record deleted) must not come back. */
 		uint8_t rec[REC_MAX];
-		k.mv_size = 32;
-		k.mv_data = (void *)w->patch_id;
-		rc = mdb_get(txn, db, &k, &v);
-		if (rc == 0 && v.mv_size <= sizeof(rec) && v.mv_size >= REC_HANDLE) {
-			memcpy(rec, v.mv_data, v.mv_size);
+		k.len = 32;
+		k.data = (void *)w->patch_id;
+		rc = store_get(txn, DB_SESSIONS, k.data, k.len, &v);
+		if (rc == 0 && v.len <= sizeof(rec) && v.len >= REC_HANDLE) {
+			memcpy(rec, v.data, v.len);
 			store_put_u64(rec + w->patch_off, w->patch_val);
-			v.mv_data = rec;
-			if ((rc = mdb_put(txn, db, &k, &v, 0)) != 0)
+			v.data = rec;
+			if ((rc = store_put(txn, DB_SESSIONS, k.data, k.len, v.data, v.len)) != 0)
 				return rc;
 			changed = 1;
-		} else if (rc != 0 && rc != MDB_NOTFOUND) {
+		} else if (rc != 0 && rc != CPT_ENOTFOUND) {
 			return rc;
 		}
 	}
@@ -255,7 +254,7 @@ s_rec_write(sess_table_t *t, struct rec_write *w)
 	w->st = t->st;
 	if ((rc = store_write(t->st, s_rec_fn, w)) != 0)
 		log_warnx("sessions", "cannot write session records: %s",
-			  rc > -100 ? cpt_strerror(rc) : mdb_strerror(rc));
+			  store_strerror(rc));
 }
 
 static void
@@ -372,29 +371,29 @@ s_use(sess_table_t *t, const char *token, const uint8_t id[32], int64_t now, uin
 
 /* Is the session of key still valid in the store? 1 yes, 0 no, -1 store error. */
 static int
-s_valid(store_t *st, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], const sess_anchor_t *a)
+s_valid(store_t *st, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], const sess_anchor_t *a)
 {
-	MDB_val k = {CPT_KEY_LEN, (void *)key}, v;
+	store_val_t k = {CPT_KEY_LEN, (void *)key}, v;
 	int rc;
 
 	/* Any revocation of the key ends its sessions: that is what "disabled"
 	 * and a password reset (a new key, the old one revoked) are. */
-	if ((rc = mdb_get(txn, st->dbi[DB_REVOKED], &k, &v)) != MDB_NOTFOUND)
+	if ((rc = store_get(txn, DB_REVOKED, k.data, k.len, &v)) != CPT_ENOTFOUND)
 		return rc == 0 ? 0 : -1;
 	/* A site revoked before it enrolled the key never vouched for it. */
-	k.mv_data = (void *)a->site;
-	if ((rc = mdb_get(txn, st->dbi[DB_REVOKED], &k, &v)) == 0) {
-		if (v.mv_size == 8 && store_get_u64(v.mv_data) <= a->enrol_ms)
+	k.data = (void *)a->site;
+	if ((rc = store_get(txn, DB_REVOKED, k.data, k.len, &v)) == 0) {
+		if (v.len == 8 && store_get_u64(v.data) <= a->enrol_ms)
 			return 0;
-	} else if (rc != MDB_NOTFOUND) {
+	} else if (rc != CPT_ENOTFOUND) {
 		return -1;
 	}
 	/* A newer key backup: the password was changed (here from another
 	 * session, or at another site). */
-	k.mv_data = (void *)key;
-	if ((rc = mdb_get(txn, st->dbi[DB_BACKUPS], &k, &v)) == 0)
-		return v.mv_size == 8 + CPT_ID_LEN && store_get_u64(v.mv_data) > a->backup_ts ? 0 : 1;
-	return rc == MDB_NOTFOUND ? 1 : -1;
+	k.data = (void *)key;
+	if ((rc = store_get(txn, DB_BACKUPS, k.data, k.len, &v)) == 0)
+		return v.len == 8 + CPT_ID_LEN && store_get_u64(v.data) > a->backup_ts ? 0 : 1;
+	return rc == CPT_ENOTFOUND ? 1 : -1;
 }
 
 /* ------------------------------------------------------------ public */
@@ -432,17 +431,17 @@ sess_new(store_t *st, size_t max_sessions, uint32_t ttl_s, uint32_t per_person)
 		size_t ngone = 0, cap = 0, used = 0;
 		uint64_t wall = hlc_wall_ms();
 		int64_t now = s_now();
-		MDB_txn *txn;
-		MDB_cursor *cur;
-		MDB_val k, v;
+		store_txn_t *txn;
+		store_cur_t *cur;
+		store_val_t k, v;
 		if (store_read_begin(st, &txn) == 0) {
-			if (mdb_cursor_open(txn, st->dbi[DB_SESSIONS], &cur) == 0) {
-				for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0;
-				     r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			if (store_cur_open(txn, DB_SESSIONS, &cur) == 0) {
+				for (int r = store_cur_get(cur, &k, &v, STORE_FIRST); r == 0;
+				     r = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 					sess_t *s = used < t->max ? &t->slots[used] : NULL;
 					uint64_t idle;
-					int keep = k.mv_size == 32 && s &&
-						   s_rec_decode(s, k.mv_data, v.mv_data, v.mv_size) == 0;
+					int keep = k.len == 32 && s &&
+						   s_rec_decode(s, k.data, v.data, v.len) == 0;
 					if (keep) {
 						idle = wall > s->saved_wall ? wall - s->saved_wall : 0;
 						keep = (int64_t)idle <= t->ttl_ms;
@@ -456,7 +455,7 @@ sess_new(store_t *st, size_t max_sessions, uint32_t ttl_s, uint32_t per_person)
 						memset(s, 0, sizeof(*s));
 						s->next = -1;
 					}
-					if (k.mv_size != 32)
+					if (k.len != 32)
 						continue;
 					if (ngone == cap) {
 						size_t nc = cap ? cap * 2 : 64;
@@ -466,9 +465,9 @@ sess_new(store_t *st, size_t max_sessions, uint32_t ttl_s, uint32_t per_person)
 						gone = g;
 						cap = nc;
 					}
-					memcpy(gone[ngone++], k.mv_data, 32);
+					memcpy(gone[ngone++], k.data, 32);
 				}
-				mdb_cursor_close(cur);
+				store_cur_close(&cur);
 			}
 			store_read_end(st, &txn);
 		}
@@ -656,7 +655,7 @@ sess_get(sess_table_t *t, const char *token, sess_info_t *info)
 	/* The key state, read now: a revocation written by the CLI in another
 	 * process or received from a peer a moment ago is seen by this request. */
 	if (t->st) {
-		MDB_txn *txn;
+		store_txn_t *txn;
 		if (store_read_begin(t->st, &txn) != 0)
 			return CPT_EIO;
 		ok = s_valid(t->st, txn, info->key, &anchor);
@@ -755,7 +754,7 @@ sess_sweep(sess_table_t *t)
 	uint8_t(*gone)[32] = malloc(t->max * sizeof(*gone));
 	size_t n = 0, ngone = 0;
 	int64_t now;
-	MDB_txn *txn;
+	store_txn_t *txn;
 
 	if (snap == NULL || gone == NULL) {
 		free(snap);

@@ -26,7 +26,7 @@ s_publish(node_t *n, const key_sign_t *key, uint16_t kind, json_t *body, char *e
 	json_decref(body);
 	if (rc == CPT_ENOSPC) {
 		snprintf(err, errlen, "no space left on device (%s): nothing was stored",
-		         node_store(n)->dir);
+		         store_dir(node_store(n)));
 		return rc;
 	}
 	if (rc != 0) {
@@ -47,7 +47,7 @@ s_lookup(node_t *n, const char *handle, uint8_t key[CPT_KEY_LEN], json_t **rec, 
 	 size_t errlen)
 {
 	store_t *st = node_store(n);
-	MDB_txn *txn;
+	store_txn_t *txn;
 	char mine[CPT_HEX_ID];
 	int rc;
 
@@ -129,7 +129,7 @@ users_add(node_t *n, const char *handle, int admin, const char *name, const char
 	store_t *st = node_store(n);
 	uint8_t key[CPT_KEY_LEN];
 	key_sign_t *uk = NULL;
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *fields;
 	int rc, exists;
 
@@ -186,7 +186,7 @@ static int
 s_disabled(node_t *n, const char *handle, char *err, size_t errlen)
 {
 	store_t *st = node_store(n);
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *p;
 	int off;
 
@@ -286,23 +286,23 @@ json_t *
 users_list(node_t *n, int this_site_only)
 {
 	store_t *st = node_store(n);
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k, v;
 	json_t *out = json_array();
 	const char *site = node_cfg(n)->name;
 
 	if (store_read_begin(st, &txn) != 0)
 		return out;
-	if (mdb_cursor_open(txn, st->dbi[DB_HANDLES], &cur) == 0) {
-		for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0;
-		     r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	if (store_cur_open(txn, DB_HANDLES, &cur) == 0) {
+		for (int r = store_cur_get(cur, &k, &v, STORE_FIRST); r == 0;
+		     r = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 			char h[64];
 			json_t *p;
-			if (k.mv_size >= sizeof(h))
+			if (k.len >= sizeof(h))
 				continue;
-			memcpy(h, k.mv_data, k.mv_size);
-			h[k.mv_size] = 0;
+			memcpy(h, k.data, k.len);
+			h[k.len] = 0;
 			if ((p = view_person(st, txn, h)) == NULL)
 				continue;
 			if (!this_site_only ||
@@ -316,7 +316,7 @@ users_list(node_t *n, int this_site_only)
 										     "name"))));
 			json_decref(p);
 		}
-		mdb_cursor_close(cur);
+		store_cur_close(&cur);
 	}
 	store_read_end(st, &txn);
 	return out;

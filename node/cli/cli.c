@@ -242,7 +242,7 @@ s_publish(node_t *n, const key_sign_t *key, uint16_t kind, json_t *body, uint8_t
 	json_decref(body);
 	if (rc == CPT_ENOSPC) {
 		fprintf(stderr, "comptoir: no space left on device (%s): nothing was stored\n",
-		        node_store(n)->dir);
+		        store_dir(node_store(n)));
 		return -1;
 	}
 	if (rc != 0) {
@@ -587,7 +587,7 @@ cmd_init(opts_t *o)
 	snprintf(path, sizeof(path), "%s/store", o->dir);
 	made_store = stat(path, &sb) != 0;
 	made[4] = made[5] = made_store;
-	if (store_open(&st, o->dir, 1, err, sizeof(err)) != 0) {
+	if (index_store_open(&st, o->dir, 1, err, sizeof(err)) != 0) {
 		fprintf(stderr, "comptoir: %s\n", err);
 		goto out;
 	}
@@ -946,9 +946,7 @@ cmd_status(opts_t *o)
 {
 	node_t *n = s_open(o);
 	store_t *st;
-	MDB_txn *txn;
-	MDB_envinfo info;
-	MDB_stat ms;
+	store_txn_t *txn;
 	char fpr[CPT_FPR_LEN];
 	json_t *self;
 
@@ -961,8 +959,6 @@ cmd_status(opts_t *o)
 		node_close(&n);
 		return 1;
 	}
-	mdb_env_info(st->env, &info);
-	mdb_env_stat(st->env, &ms);
 	key_fingerprint(fpr, node_cfg(n)->root_key);
 	if (json_is_string(json_object_get(self, "title")))
 		printf("site:      %s (%s)\n", node_cfg(n)->name, json_string_value(json_object_get(self, "title")));
@@ -978,12 +974,12 @@ cmd_status(opts_t *o)
 	printf("http:      %s://%s/\n", node_cfg(n)->tls.cert[0] ? "https" : "http", node_cfg(n)->http);
 	printf("listen:    %s\n", node_cfg(n)->listen);
 	printf("root key:  %s\n", fpr);
-	printf("events:    %zu\n", store_count(st, txn, DB_EVENTS));
-	printf("posts:     %zu\n", store_count(st, txn, DB_FEED));
-	printf("users:     %zu\n", store_count(st, txn, DB_HANDLES));
-	printf("pending:   %zu\n", store_count(st, txn, DB_PENDING));
-	printf("store:     %zu bytes used of a %zu-byte map\n",
-	       (size_t)(info.me_last_pgno + 1) * ms.ms_psize, info.me_mapsize);
+	printf("events:    %zu\n", store_count(txn, DB_EVENTS));
+	printf("posts:     %zu\n", store_count(txn, DB_FEED));
+	printf("users:     %zu\n", store_count(txn, DB_HANDLES));
+	printf("pending:   %zu\n", store_count(txn, DB_PENDING));
+	printf("store:     %zu bytes used of a %zu-byte map\n", (size_t)store_bytes(st),
+	       (size_t)store_map_size(st));
 	store_read_end(st, &txn);
 	s_print_peers(o->dir);
 	node_close(&n);
@@ -1012,7 +1008,7 @@ cmd_figures(opts_t *o)
 {
 	node_t *n;
 	store_t *st;
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *f, *x;
 	size_t i;
 	char a[16], b[16];
@@ -1388,41 +1384,41 @@ cmd_export(opts_t *o)
 {
 	node_t *n = s_open_checked(o, CHECK_ALL);
 	store_t *st;
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k, v;
 	size_t count = 0, unreadable = 0;
 	int r;
 
 	if (n == NULL)
 		return 1;
 	st = node_store(n);
-	if (store_read_begin(st, &txn) != 0 || mdb_cursor_open(txn, st->dbi[DB_ORDER], &cur) != 0) {
+	if (store_read_begin(st, &txn) != 0 || store_cur_open(txn, DB_ORDER, &cur) != 0) {
 		node_close(&n);
 		return 1;
 	}
-	for (r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0;
-	     r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		MDB_val ev;
-		MDB_val idk = {CPT_ID_LEN, (uint8_t *)k.mv_data + 8};
+	for (r = store_cur_get(cur, &k, &v, STORE_FIRST); r == 0;
+	     r = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		store_val_t ev;
+		store_val_t idk = {CPT_ID_LEN, (uint8_t *)k.data + 8};
 		evt_t e;
 		char idhex[CPT_HEX_ID], author[CPT_HEX_ID], *hex, *line;
 		json_t *obj, *body;
 
 		/* Every event of the order index is stored and decodes: one that
 		 * does not is counted and reported, never skipped in silence. */
-		if (k.mv_size != 40 || mdb_get(txn, st->dbi[DB_EVENTS], &idk, &ev) != 0 ||
-		    evt_decode(&e, ev.mv_data, ev.mv_size, EVT_MAX_BODY) != 0) {
+		if (k.len != 40 || store_get(txn, DB_EVENTS, idk.data, idk.len, &ev) != 0 ||
+		    evt_decode(&e, ev.data, ev.len, EVT_MAX_BODY) != 0) {
 			unreadable++;
 			continue;
 		}
-		cpt_hex32(idhex, idk.mv_data);
+		cpt_hex32(idhex, idk.data);
 		cpt_hex32(author, e.author);
-		if ((hex = malloc(2 * ev.mv_size + 1)) == NULL) {
+		if ((hex = malloc(2 * ev.len + 1)) == NULL) {
 			r = CPT_ENOMEM;
 			break;
 		}
-		sodium_bin2hex(hex, 2 * ev.mv_size + 1, ev.mv_data, ev.mv_size);
+		sodium_bin2hex(hex, 2 * ev.len + 1, ev.data, ev.len);
 		body = e.body ? json_loadb((const char *)e.body, e.body_len, 0, NULL) : NULL;
 		obj = json_pack("{s:s, s:s, s:i, s:s, s:I, s:I, s:o, s:b, s:s}", "id", idhex, "kind",
 				evt_kind_name(e.kind), "kind_code", e.kind, "author", author, "ts",
@@ -1436,13 +1432,13 @@ cmd_export(opts_t *o)
 		}
 		json_decref(obj);
 	}
-	mdb_cursor_close(cur);
+	store_cur_close(&cur);
 	store_read_end(st, &txn);
 	node_close(&n);
 	/* A walk that ended early must not pass for a complete export. */
-	if (r != MDB_NOTFOUND) {
+	if (r != CPT_ENOTFOUND) {
 		fprintf(stderr, "comptoir: export stopped after %zu events: %s: %s\n", count,
-		        o->dir, r > -100 ? cpt_strerror(r) : mdb_strerror(r));
+		        o->dir, store_strerror(r));
 		return 1;
 	}
 	if (unreadable) {
@@ -1604,9 +1600,9 @@ cmd_root(opts_t *o)
 	} else if (strcmp(sub, "revoke") == 0 && o->nargs == 2) {
 		/* root revoke --key ROOTKEY --dir DIR SITE: published through that node. */
 		node_t *n = s_open(o);
-		MDB_txn *txn;
-		MDB_cursor *cur;
-		MDB_val k, v;
+		store_txn_t *txn;
+		store_cur_t *cur;
+		store_val_t k, v;
 		uint8_t target[CPT_KEY_LEN];
 		int found = 0;
 
@@ -1621,20 +1617,20 @@ cmd_root(opts_t *o)
 		if (cpt_unhex32(target, o->args[1], strlen(o->args[1])) == 0) {
 			found = 1;
 		} else if (store_read_begin(node_store(n), &txn) == 0) {
-			if (mdb_cursor_open(txn, node_store(n)->dbi[DB_KEYS], &cur) == 0) {
-				for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0 && !found;
-				     r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-					json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+			if (store_cur_open(txn, DB_KEYS, &cur) == 0) {
+				for (int r = store_cur_get(cur, &k, &v, STORE_FIRST); r == 0 && !found;
+				     r = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+					json_t *rec = json_loadb(v.data, v.len, 0, NULL);
 					const char *t = json_string_value(json_object_get(rec, "type"));
 					const char *sn = json_string_value(json_object_get(rec, "site"));
 					if (t && sn && strcmp(t, "site") == 0 && strcmp(sn, o->args[1]) == 0 &&
-					    k.mv_size == CPT_KEY_LEN) {
-						memcpy(target, k.mv_data, CPT_KEY_LEN);
+					    k.len == CPT_KEY_LEN) {
+						memcpy(target, k.data, CPT_KEY_LEN);
 						found = 1;
 					}
 					json_decref(rec);
 				}
-				mdb_cursor_close(cur);
+				store_cur_close(&cur);
 			}
 			store_read_end(node_store(n), &txn);
 		}
@@ -1725,17 +1721,12 @@ s_set_root_key(const char *dir, const uint8_t root[CPT_KEY_LEN])
 	return rename(tmp, path);
 }
 
-struct seed_clear {
-	store_t *st; /* the seeded store */
-};
-
 static int
-s_seed_clear_fn(MDB_txn *txn, void *arg)
+s_seed_clear_fn(store_txn_t *txn, void *arg)
 {
-	struct seed_clear *c = arg;
-
+	(void)arg;
 	/* The other site's own links are not ours. */
-	return mdb_drop(txn, c->st->dbi[DB_PEERS], 0);
+	return store_drop(txn, DB_PEERS);
 }
 
 /*
@@ -1749,16 +1740,15 @@ s_seed(const opts_t *o, const uint8_t fed[CPT_FED_LEN])
 {
 	char from[4200], to[4200], err[1024];
 	store_t *st = NULL;
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	struct seed_clear c;
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k, v;
 	size_t have = 0;
 	int same = -1;
 
-	if (store_open(&st, o->dir, 1, err, sizeof(err)) == 0) {
+	if (index_store_open(&st, o->dir, 1, err, sizeof(err)) == 0) {
 		if (store_read_begin(st, &txn) == 0) {
-			have = store_count(st, txn, DB_EVENTS);
+			have = store_count(txn, DB_EVENTS);
 			store_read_end(st, &txn);
 		}
 		store_close(&st);
@@ -1778,23 +1768,22 @@ s_seed(const opts_t *o, const uint8_t fed[CPT_FED_LEN])
 		fprintf(stderr, "comptoir: cannot copy %s to %s: %s\n", from, to, strerror(errno));
 		return -1;
 	}
-	if (store_open(&st, o->dir, 0, err, sizeof(err)) != 0) {
+	if (index_store_open(&st, o->dir, 0, err, sizeof(err)) != 0) {
 		fprintf(stderr, "comptoir: %s: %s\n", o->seed, err);
 		unlink(to);
 		return -1;
 	}
 	/* Every event of the seed must belong to this federation: check one. */
 	if (store_read_begin(st, &txn) == 0) {
-		if (mdb_cursor_open(txn, st->dbi[DB_EVENTS], &cur) == 0) {
-			if (mdb_cursor_get(cur, &k, &v, MDB_FIRST) == 0 && v.mv_size >= EVT_FIXED_LEN)
-				same = memcmp((uint8_t *)v.mv_data + 4, fed, CPT_FED_LEN) == 0;
-			mdb_cursor_close(cur);
+		if (store_cur_open(txn, DB_EVENTS, &cur) == 0) {
+			if (store_cur_get(cur, &k, &v, STORE_FIRST) == 0 && v.len >= EVT_FIXED_LEN)
+				same = memcmp((uint8_t *)v.data + 4, fed, CPT_FED_LEN) == 0;
+			store_cur_close(&cur);
 		}
-		have = store_count(st, txn, DB_EVENTS);
+		have = store_count(txn, DB_EVENTS);
 		store_read_end(st, &txn);
 	}
-	c.st = st;
-	if (same != 1 || store_write(st, s_seed_clear_fn, &c) != 0) {
+	if (same != 1 || store_write(st, s_seed_clear_fn, NULL) != 0) {
 		fprintf(stderr, "comptoir: %s is not a backup of a site of this federation\n", o->seed);
 		store_close(&st);
 		unlink(to);
@@ -1843,11 +1832,11 @@ s_own_title(const char *dir, const uint8_t key[CPT_KEY_LEN], char out[VW_MAX_TIT
 {
 	char err[1024];
 	store_t *st = NULL;
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *rec;
 
 	out[0] = 0;
-	if (store_open(&st, dir, 0, err, sizeof(err)) != 0)
+	if (index_store_open(&st, dir, 0, err, sizeof(err)) != 0)
 		return;
 	if (store_read_begin(st, &txn) == 0) {
 		rec = view_key_info(st, txn, key);
@@ -1943,7 +1932,7 @@ cmd_site(opts_t *o)
 			char err[1024];
 			store_t *st = NULL;
 			node_t *n;
-			if (store_open(&st, o->dir, 1, err, sizeof(err)) != 0)
+			if (index_store_open(&st, o->dir, 1, err, sizeof(err)) != 0)
 				fprintf(stderr, "comptoir: %s\n", err);
 			store_close(&st);
 			if ((n = s_open(o)) != NULL) {

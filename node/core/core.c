@@ -95,22 +95,22 @@ struct node {
 static void
 s_hlc_init(node_t *n)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k, v;
 
 	n->hlc.last = 0;
 	if (store_read_begin(n->st, &txn) != 0)
 		return;
-	if (mdb_cursor_open(txn, n->st->dbi[DB_ORDER], &cur) == 0) {
-		if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 40) {
-			n->hlc.last = store_get_u64(k.mv_data);
-			memcpy(n->newest, k.mv_data, 40);
-			memcpy(n->newest_tick, k.mv_data, 40);
+	if (store_cur_open(txn, DB_ORDER, &cur) == 0) {
+		if (store_cur_get(cur, &k, &v, STORE_LAST) == 0 && k.len == 40) {
+			n->hlc.last = store_get_u64(k.data);
+			memcpy(n->newest, k.data, 40);
+			memcpy(n->newest_tick, k.data, 40);
 		}
-		mdb_cursor_close(cur);
+		store_cur_close(&cur);
 	}
-	n->store_seq = store_seq(n->st, txn);
+	n->store_seq = store_seq(txn);
 	store_read_end(n->st, &txn);
 }
 
@@ -149,7 +149,7 @@ node_open(node_t **out, const char *dir, char *err, size_t errlen)
 		rc = CPT_EKEYFILE;
 		goto fail;
 	}
-	if ((rc = store_open(&n->st, dir, 0, err, errlen)) != 0)
+	if ((rc = index_store_open(&n->st, dir, 0, err, errlen)) != 0)
 		goto fail;
 	n->ictx.st = n->st;
 	memcpy(n->ictx.root, n->cfg.root_key, CPT_KEY_LEN);
@@ -218,7 +218,7 @@ struct batch {
 };
 
 static int
-s_commit_fn(MDB_txn *txn, void *arg)
+s_commit_fn(store_txn_t *txn, void *arg)
 {
 	struct batch *b = arg;
 	int rc;
@@ -384,8 +384,7 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
 	}
 	/* A full disk is logged by the store itself, at most every 10 s. */
 	if (me.rc != 0 && me.rc != CPT_ENOSPC)
-		log_warnx("store", "commit failed: %s", me.rc < 0 && me.rc > -100 ? cpt_strerror(me.rc)
-									      : mdb_strerror(me.rc));
+		log_warnx("store", "commit failed: %s", store_strerror(me.rc));
 	return me.rc == 0 || me.rc == CPT_ENOSPC ? me.rc : CPT_EIO;
 }
 
@@ -598,7 +597,7 @@ s_unsent_tick(node_t *n)
 	size_t np = ps ? sync_status(n->sync, ps, SYNC_MAX_PEERS) : 0;
 	uint8_t after[40], low[40], inf[40];
 	int has_low;
-	MDB_txn *txn;
+	store_txn_t *txn;
 
 	if (ps == NULL)
 		return;
@@ -838,9 +837,9 @@ s_start_sync(node_t *n)
 static void
 s_poll_store(node_t *n)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k, v;
 	uint8_t(*ids)[CPT_ID_LEN];
 	uint16_t kinds[256];
 	size_t count = 0;
@@ -849,31 +848,31 @@ s_poll_store(node_t *n)
 
 	if (store_read_begin(n->st, &txn) != 0)
 		return;
-	seq = store_seq(n->st, txn);
+	seq = store_seq(txn);
 	if (seq == n->store_seq || (ids = malloc(256 * CPT_ID_LEN)) == NULL) {
 		store_read_end(n->st, &txn);
 		return;
 	}
 	n->store_seq = seq;
-	if (mdb_cursor_open(txn, n->st->dbi[DB_ORDER], &cur) == 0) {
+	if (store_cur_open(txn, DB_ORDER, &cur) == 0) {
 		pthread_mutex_lock(&n->hlc_lock);
-		k.mv_size = 40;
-		k.mv_data = n->newest;
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-		if (rc == 0 && memcmp(k.mv_data, n->newest, 40) == 0)
-			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-		for (; rc == 0 && count < 256; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-			if (k.mv_size != 40)
+		k.len = 40;
+		k.data = n->newest;
+		rc = store_cur_get(cur, &k, &v, STORE_SEEK);
+		if (rc == 0 && memcmp(k.data, n->newest, 40) == 0)
+			rc = store_cur_get(cur, &k, &v, STORE_NEXT);
+		for (; rc == 0 && count < 256; rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+			if (k.len != 40)
 				continue;
 			kinds[count] = store_get_kind(&v);
 			trust |= kinds[count] == EVT_REVOKE || kinds[count] == EVT_SITE_CERT;
-			memcpy(ids[count++], (uint8_t *)k.mv_data + 8, CPT_ID_LEN);
-			memcpy(n->newest, k.mv_data, 40);
-			s_note_stored(n, k.mv_data);
-			hlc_observe(&n->hlc, store_get_u64(k.mv_data), hlc_wall_ms());
+			memcpy(ids[count++], (uint8_t *)k.data + 8, CPT_ID_LEN);
+			memcpy(n->newest, k.data, 40);
+			s_note_stored(n, k.data);
+			hlc_observe(&n->hlc, store_get_u64(k.data), hlc_wall_ms());
 		}
 		pthread_mutex_unlock(&n->hlc_lock);
-		mdb_cursor_close(cur);
+		store_cur_close(&cur);
 	}
 	store_read_end(n->st, &txn);
 	if (count) {

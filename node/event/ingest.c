@@ -16,87 +16,18 @@
 
 #define PENDING_DEPTH 4 /* admitting a certificate admits what waited on it, this deep */
 
-/* --------------------------------------------------------- LMDB helpers */
-
-int
-ig_put(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl, const void *v, size_t vl)
-{
-	MDB_val key = {kl, (void *)k}, val = {vl, (void *)v};
-	return mdb_put(txn, dbi, &key, &val, 0);
-}
-
-int
-ig_get(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl, MDB_val *out)
-{
-	MDB_val key = {kl, (void *)k};
-	return mdb_get(txn, dbi, &key, out);
-}
-
-int
-ig_del(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl)
-{
-	MDB_val key = {kl, (void *)k};
-	int rc = mdb_del(txn, dbi, &key, NULL);
-	return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-/* Stores a JSON value canonically (sorted keys, compact). */
-int
-ig_put_json(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl, const json_t *j)
-{
-	/* Into a buffer on the stack: most views are well under 4 KiB, and
-	 * json_dumps would grow a heap buffer and copy it once more. */
-	char buf[4096], *s = buf;
-	size_t n = json_dumpb(j, buf, sizeof(buf), JSON_COMPACT | JSON_SORT_KEYS);
-	int rc;
-
-	if (n == 0)
-		return CPT_ENOMEM;
-	if (n > sizeof(buf)) {
-		if ((s = malloc(n)) == NULL)
-			return CPT_ENOMEM;
-		if (json_dumpb(j, s, n, JSON_COMPACT | JSON_SORT_KEYS) != n) {
-			free(s);
-			return CPT_ENOMEM;
-		}
-	}
-	rc = ig_put(txn, dbi, k, kl, s, n);
-	if (s != buf)
-		free(s);
-	return rc;
-}
-
-json_t *
-ig_get_json(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl)
-{
-	MDB_val v;
-
-	if (ig_get(txn, dbi, k, kl, &v) != 0)
-		return NULL;
-	return json_loadb(v.mv_data, v.mv_size, 0, NULL);
-}
-
-/* Orders two (timestamp, id) pairs: <0, 0, >0. */
-int
-ig_cmp_tsid(uint64_t ts_a, const uint8_t *id_a, uint64_t ts_b, const uint8_t *id_b)
-{
-	if (ts_a != ts_b)
-		return ts_a < ts_b ? -1 : 1;
-	return memcmp(id_a, id_b, CPT_ID_LEN);
-}
-
 /* Loads a stored event by id into ev; ev borrows from the txn. */
 int
-ig_load_event(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev)
+ig_load_event(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev)
 {
-	MDB_val v;
-	int rc = ig_get(txn, ctx->st->dbi[DB_EVENTS], id, CPT_ID_LEN, &v);
+	store_val_t v;
+	int rc = store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v);
 
 	if (rc != 0)
-		return rc == MDB_NOTFOUND ? CPT_ENOTFOUND : rc;
+		return rc == CPT_ENOTFOUND ? CPT_ENOTFOUND : rc;
 	/* Stored events passed every check on the way in: the body is parsed
 	 * by whoever needs it (ig_body), not twice. */
-	return evt_decode_lazy(ev, v.mv_data, v.mv_size, EVT_MAX_BODY) == 0 ? 0 : CPT_EINVAL;
+	return evt_decode_lazy(ev, v.data, v.len, EVT_MAX_BODY) == 0 ? 0 : CPT_EINVAL;
 }
 
 json_t *
@@ -130,13 +61,13 @@ ig_hex_field(const json_t *obj, const char *name, uint8_t out[32])
 
 /* The smallest effective revocation time of key, or UINT64_MAX. */
 uint64_t
-ig_revoked_at(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN])
+ig_revoked_at(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN])
 {
-	MDB_val v;
+	store_val_t v;
 
-	if (ig_get(txn, ctx->st->dbi[DB_REVOKED], key, CPT_KEY_LEN, &v) != 0 || v.mv_size != 8)
+	if (store_get(txn, DB_REVOKED, key, CPT_KEY_LEN, &v) != 0 || v.len != 8)
 		return UINT64_MAX;
-	return store_get_u64(v.mv_data);
+	return store_get_u64(v.data);
 }
 
 /* What a key is at time ts_ms: KEY_ROOT, KEY_SITE, KEY_USER; KEY_UNKNOWN when
@@ -197,7 +128,7 @@ ingest_ctx_release(ingest_ctx_t *ctx)
 }
 
 static struct ig_centry *
-s_cached(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN])
+s_cached(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN])
 {
 	struct ig_centry *e;
 	unsigned h = (unsigned)(key[0] | key[1] << 8) % IG_CACHE;
@@ -210,7 +141,7 @@ s_cached(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN])
 	json_decref(e->rec);
 	e->used = 1;
 	memcpy(e->key, key, CPT_KEY_LEN);
-	e->rec = ig_get_json(txn, ctx->st->dbi[DB_KEYS], key, CPT_KEY_LEN);
+	e->rec = store_get_json(txn, DB_KEYS, key, CPT_KEY_LEN);
 	e->revoked = ig_revoked_at(ctx, txn, key);
 	return e;
 }
@@ -219,7 +150,7 @@ s_cached(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN])
  * nothing vouches for it yet; KEY_REVOKED or KEY_EXPIRED. info (optional) gets
  * the key record (a new reference). */
 int
-ig_key_status(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], uint64_t ts_ms,
+ig_key_status(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t ts_ms,
 	      json_t **info)
 {
 	struct ig_centry *e;
@@ -265,7 +196,7 @@ ig_key_status(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], u
 
 /* The handle of a user key, through the cache. */
 int
-ig_handle_of(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], char out[64])
+ig_handle_of(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], char out[64])
 {
 	struct ig_centry *e = s_cached(ctx, txn, key);
 	const char *h = e ? json_string_value(json_object_get(e->rec, "handle")) : NULL;
@@ -279,13 +210,13 @@ ig_handle_of(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], ch
 /* The reconciliation index follows DB_ORDER: gathered over the batch when
  * ingest_txn gathers (ctx->bk), else at once. */
 static int
-s_bk_change(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[40], int add)
+s_bk_change(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t key[40], int add)
 {
 	return ctx->bk ? bk_acc_add(ctx->bk, key, add) : bk_update(ctx->st, txn, key, add);
 }
 
 static int
-s_index(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
+s_index(ingest_ctx_t *ctx, store_txn_t *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
 	const uint8_t *ref)
 {
 	uint8_t k[CPT_KEY_LEN + 8 + CPT_ID_LEN], kind[2] = {(uint8_t)(ev->kind >> 8), (uint8_t)ev->kind};
@@ -296,11 +227,11 @@ s_index(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT_I
 	{
 		/* The reconciliation index counts each DB_ORDER entry once: an
 		 * event indexed again (reindex, re-admission) must not add twice. */
-		MDB_val key = {8 + CPT_ID_LEN, k}, val = {2, kind};
-		rc = mdb_put(txn, ctx->st->dbi[DB_ORDER], &key, &val, MDB_NOOVERWRITE);
+		store_val_t key = {8 + CPT_ID_LEN, k}, val = {2, kind};
+		rc = store_put_new(txn, DB_ORDER, key.data, key.len, val.data, val.len);
 		if (rc == 0)
 			rc = s_bk_change(ctx, txn, k, 1);
-		else if (rc == MDB_KEYEXIST)
+		else if (rc == CPT_EEXIST)
 			rc = 0;
 		if (rc != 0)
 			return rc;
@@ -308,18 +239,18 @@ s_index(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT_I
 	memcpy(k, ev->author, CPT_KEY_LEN);
 	store_put_u64(k + CPT_KEY_LEN, ev->ts);
 	memcpy(k + CPT_KEY_LEN + 8, id, CPT_ID_LEN);
-	if ((rc = ig_put(txn, ctx->st->dbi[DB_BY_AUTHOR], k, sizeof(k), kind, 2)) != 0)
+	if ((rc = store_put(txn, DB_BY_AUTHOR, k, sizeof(k), kind, 2)) != 0)
 		return rc;
 	if (ref) {
 		memcpy(k, ref, CPT_ID_LEN);
-		if ((rc = ig_put(txn, ctx->st->dbi[DB_BY_REF], k, sizeof(k), kind, 2)) != 0)
+		if ((rc = store_put(txn, DB_BY_REF, k, sizeof(k), kind, 2)) != 0)
 			return rc;
 	}
 	return 0;
 }
 
 static int
-s_unindex(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
+s_unindex(ingest_ctx_t *ctx, store_txn_t *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
 	  const uint8_t *ref)
 {
 	uint8_t k[CPT_KEY_LEN + 8 + CPT_ID_LEN];
@@ -328,11 +259,11 @@ s_unindex(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT
 	store_put_u64(k, ev->ts);
 	memcpy(k + 8, id, CPT_ID_LEN);
 	{
-		MDB_val key = {8 + CPT_ID_LEN, k};
-		rc = mdb_del(txn, ctx->st->dbi[DB_ORDER], &key, NULL);
+		store_val_t key = {8 + CPT_ID_LEN, k};
+		rc = store_del_existing(txn, DB_ORDER, key.data, key.len);
 		if (rc == 0)
 			rc = s_bk_change(ctx, txn, k, 0);
-		else if (rc == MDB_NOTFOUND)
+		else if (rc == CPT_ENOTFOUND)
 			rc = 0;
 		if (rc != 0)
 			return rc;
@@ -340,11 +271,11 @@ s_unindex(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT
 	memcpy(k, ev->author, CPT_KEY_LEN);
 	store_put_u64(k + CPT_KEY_LEN, ev->ts);
 	memcpy(k + CPT_KEY_LEN + 8, id, CPT_ID_LEN);
-	if ((rc = ig_del(txn, ctx->st->dbi[DB_BY_AUTHOR], k, sizeof(k))) != 0)
+	if ((rc = store_del(txn, DB_BY_AUTHOR, k, sizeof(k))) != 0)
 		return rc;
 	if (ref) {
 		memcpy(k, ref, CPT_ID_LEN);
-		if ((rc = ig_del(txn, ctx->st->dbi[DB_BY_REF], k, sizeof(k))) != 0)
+		if ((rc = store_del(txn, DB_BY_REF, k, sizeof(k))) != 0)
 			return rc;
 	}
 	return 0;
@@ -371,33 +302,33 @@ s_ref_of(const evt_t *ev, const json_t *body, uint8_t ref[CPT_ID_LEN], int keys)
 
 /* ----------------------------------------------------------- pending */
 
-static int s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len,
+static int s_ingest_one(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *buf, size_t len,
 			ingest_res_t *res, int depth, int preverified, json_t *pre_body);
 
 int
-ig_pending_id(store_t *st, MDB_txn *txn, const uint8_t k[CPT_KEY_LEN + CPT_ID_LEN], int add)
+ig_pending_id(store_t *st, store_txn_t *txn, const uint8_t k[CPT_KEY_LEN + CPT_ID_LEN], int add)
 {
 	uint8_t ik[CPT_ID_LEN + CPT_KEY_LEN];
 
 	memcpy(ik, k + CPT_KEY_LEN, CPT_ID_LEN);
 	memcpy(ik + CPT_ID_LEN, k, CPT_KEY_LEN);
 	if (add)
-		return ig_put(txn, st->dbi[DB_PENDING_IDS], ik, sizeof(ik), "", 0);
-	return ig_del(txn, st->dbi[DB_PENDING_IDS], ik, sizeof(ik));
+		return store_put(txn, DB_PENDING_IDS, ik, sizeof(ik), "", 0);
+	return store_del(txn, DB_PENDING_IDS, ik, sizeof(ik));
 }
 
 int
-ig_is_pending(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
+ig_is_pending(store_t *st, store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 {
-	MDB_cursor *cur;
-	MDB_val k = {CPT_ID_LEN, (void *)id}, v;
+	store_cur_t *cur;
+	store_val_t k = {CPT_ID_LEN, (void *)id}, v;
 	int found;
 
-	if (mdb_cursor_open(txn, st->dbi[DB_PENDING_IDS], &cur) != 0)
+	if (store_cur_open(txn, DB_PENDING_IDS, &cur) != 0)
 		return 0;
-	found = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 &&
-		k.mv_size == CPT_ID_LEN + CPT_KEY_LEN && memcmp(k.mv_data, id, CPT_ID_LEN) == 0;
-	mdb_cursor_close(cur);
+	found = store_cur_get(cur, &k, &v, STORE_SEEK) == 0 &&
+		k.len == CPT_ID_LEN + CPT_KEY_LEN && memcmp(k.data, id, CPT_ID_LEN) == 0;
+	store_cur_close(&cur);
 	return found;
 }
 
@@ -405,24 +336,24 @@ ig_is_pending(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
  * new arrivals only: an event already waiting is not refused for want of
  * room, and events moved back from the store (capped = 0) are never dropped. */
 static int
-s_pending_put(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t wait[CPT_KEY_LEN], const uint8_t *raw,
+s_pending_put(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t wait[CPT_KEY_LEN], const uint8_t *raw,
               size_t raw_len, const uint8_t id[CPT_ID_LEN], int capped)
 {
 	uint8_t k[CPT_KEY_LEN + CPT_ID_LEN];
-	MDB_val v;
+	store_val_t v;
 	int rc;
 
 	memcpy(k, wait, CPT_KEY_LEN);
 	memcpy(k + CPT_KEY_LEN, id, CPT_ID_LEN);
-	rc = ig_get(txn, ctx->st->dbi[DB_PENDING], k, sizeof(k), &v);
-	if (rc == 0 && v.mv_size >= raw_len)
+	rc = store_get(txn, DB_PENDING, k, sizeof(k), &v);
+	if (rc == 0 && v.len >= raw_len)
 		return 0; /* waits already, with its body if it has one */
-	if (rc != 0 && rc != MDB_NOTFOUND)
+	if (rc != 0 && rc != CPT_ENOTFOUND)
 		return rc;
-	if (rc == MDB_NOTFOUND && capped &&
-	    store_count(ctx->st, txn, DB_PENDING) >= ctx->max_pending)
+	if (rc == CPT_ENOTFOUND && capped &&
+	    store_count(txn, DB_PENDING) >= ctx->max_pending)
 		return CPT_EFULL;
-	if ((rc = ig_put(txn, ctx->st->dbi[DB_PENDING], k, sizeof(k), raw, raw_len)) != 0)
+	if ((rc = store_put(txn, DB_PENDING, k, sizeof(k), raw, raw_len)) != 0)
 		return rc;
 	return ig_pending_id(ctx->st, txn, k, 1);
 }
@@ -431,7 +362,7 @@ s_pending_put(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t wait[CPT_KEY_LEN], 
  * again; one that must wait again for the same key goes back under the same
  * (key, id), so the walk resumes strictly after the last id seen and ends. */
 static int
-s_pending_release(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], int depth)
+s_pending_release(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], int depth)
 {
 	uint8_t from[CPT_KEY_LEN + CPT_ID_LEN];
 	int rc, first = 1;
@@ -441,37 +372,37 @@ s_pending_release(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN
 	memcpy(from, key, CPT_KEY_LEN);
 	memset(from + CPT_KEY_LEN, 0, CPT_ID_LEN);
 	for (;;) {
-		MDB_cursor *cur;
-		MDB_val k = {sizeof(from), from}, v;
+		store_cur_t *cur;
+		store_val_t k = {sizeof(from), from}, v;
 		uint8_t *copy;
 		size_t len;
 		ingest_res_t res;
 
-		if ((rc = mdb_cursor_open(txn, ctx->st->dbi[DB_PENDING], &cur)) != 0)
+		if ((rc = store_cur_open(txn, DB_PENDING, &cur)) != 0)
 			return rc;
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-		if (rc == 0 && !first && k.mv_size == sizeof(from) &&
-		    memcmp(k.mv_data, from, sizeof(from)) == 0)
-			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-		if (rc == MDB_NOTFOUND || (rc == 0 && (k.mv_size != sizeof(from) ||
-		                                       memcmp(k.mv_data, key, CPT_KEY_LEN) != 0))) {
-			mdb_cursor_close(cur);
+		rc = store_cur_get(cur, &k, &v, STORE_SEEK);
+		if (rc == 0 && !first && k.len == sizeof(from) &&
+		    memcmp(k.data, from, sizeof(from)) == 0)
+			rc = store_cur_get(cur, &k, &v, STORE_NEXT);
+		if (rc == CPT_ENOTFOUND || (rc == 0 && (k.len != sizeof(from) ||
+		                                       memcmp(k.data, key, CPT_KEY_LEN) != 0))) {
+			store_cur_close(&cur);
 			return 0;
 		}
 		if (rc != 0) {
-			mdb_cursor_close(cur);
+			store_cur_close(&cur);
 			return rc;
 		}
-		memcpy(from, k.mv_data, sizeof(from));
+		memcpy(from, k.data, sizeof(from));
 		first = 0;
-		len = v.mv_size;
+		len = v.len;
 		if ((copy = malloc(len)) == NULL) {
-			mdb_cursor_close(cur);
+			store_cur_close(&cur);
 			return CPT_ENOMEM;
 		}
-		memcpy(copy, v.mv_data, len);
-		rc = mdb_cursor_del(cur, 0);
-		mdb_cursor_close(cur);
+		memcpy(copy, v.data, len);
+		rc = store_cur_del(cur);
+		store_cur_close(&cur);
 		if (rc == 0)
 			rc = ig_pending_id(ctx->st, txn, from, 0);
 		if (rc == 0)
@@ -488,7 +419,7 @@ s_pending_release(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN
  * key whose certificate or enrolment is missing), CPT_EPERM, CPT_EREVOKED;
  * why says what is wrong. */
 static int
-s_authorise(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
+s_authorise(ingest_ctx_t *ctx, store_txn_t *txn, const evt_t *ev, const json_t *body,
             uint8_t wait[CPT_KEY_LEN], char *why, size_t whylen)
 {
 	json_t *info = NULL;
@@ -544,7 +475,7 @@ s_authorise(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body
 			if (ig_hex_field(body, "key", target) == 0) {
 				if (sodium_memcmp(target, ev->author, CPT_KEY_LEN) == 0)
 					rc = 0;
-				t = ig_get_json(txn, ctx->st->dbi[DB_KEYS], target, CPT_KEY_LEN);
+				t = store_get_json(txn, DB_KEYS, target, CPT_KEY_LEN);
 				if (t && ig_hex_field(t, "by", by) == 0 &&
 				    sodium_memcmp(by, ev->author, CPT_KEY_LEN) == 0)
 					rc = 0;
@@ -583,21 +514,21 @@ s_authorise(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body
 
 /* Erases the body of a stored event: keeps header and signature. */
 static int
-s_strip_body(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
+s_strip_body(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 {
-	MDB_val v;
+	store_val_t v;
 	uint8_t fixed[EVT_FIXED_LEN];
-	int rc = ig_get(txn, ctx->st->dbi[DB_EVENTS], id, CPT_ID_LEN, &v);
+	int rc = store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v);
 
-	if (rc != 0 || v.mv_size <= EVT_FIXED_LEN)
-		return rc == MDB_NOTFOUND ? 0 : rc;
-	memcpy(fixed, v.mv_data, EVT_FIXED_LEN);
-	return ig_put(txn, ctx->st->dbi[DB_EVENTS], id, CPT_ID_LEN, fixed, sizeof(fixed));
+	if (rc != 0 || v.len <= EVT_FIXED_LEN)
+		return rc == CPT_ENOTFOUND ? 0 : rc;
+	memcpy(fixed, v.data, EVT_FIXED_LEN);
+	return store_put(txn, DB_EVENTS, id, CPT_ID_LEN, fixed, sizeof(fixed));
 }
 
 /* Is the redaction rid (stored) allowed to erase an event by target_author? */
 static int
-s_redaction_allowed(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t rid[CPT_ID_LEN],
+s_redaction_allowed(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t rid[CPT_ID_LEN],
 		    const uint8_t target_author[CPT_KEY_LEN])
 {
 	evt_t r;
@@ -609,8 +540,8 @@ s_redaction_allowed(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t rid[CPT_ID_LE
 	if (sodium_memcmp(r.author, target_author, CPT_KEY_LEN) == 0)
 		return 1;
 	/* An admin of the site that enrolled the target's author. */
-	ra = ig_get_json(txn, ctx->st->dbi[DB_KEYS], r.author, CPT_KEY_LEN);
-	ta = ig_get_json(txn, ctx->st->dbi[DB_KEYS], target_author, CPT_KEY_LEN);
+	ra = store_get_json(txn, DB_KEYS, r.author, CPT_KEY_LEN);
+	ta = store_get_json(txn, DB_KEYS, target_author, CPT_KEY_LEN);
 	if (ra && ta) {
 		const char *role = json_string_value(json_object_get(ra, "role"));
 		const char *rs = json_string_value(json_object_get(ra, "by"));
@@ -637,30 +568,30 @@ ig_redactable(unsigned kind)
 
 /* Is the event id (by author) erased by a redaction we hold? */
 static int
-s_is_redacted(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN],
+s_is_redacted(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t id[CPT_ID_LEN],
 	      const uint8_t author[CPT_KEY_LEN])
 {
-	MDB_cursor *cur;
-	MDB_val k = {CPT_ID_LEN, (void *)id}, v;
+	store_cur_t *cur;
+	store_val_t k = {CPT_ID_LEN, (void *)id}, v;
 	int rc, found = 0;
 
-	if (mdb_cursor_open(txn, ctx->st->dbi[DB_TOMBSTONES], &cur) != 0)
+	if (store_cur_open(txn, DB_TOMBSTONES, &cur) != 0)
 		return 0;
-	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	while (rc == 0 && k.mv_size == 2 * CPT_ID_LEN && memcmp(k.mv_data, id, CPT_ID_LEN) == 0) {
-		if (s_redaction_allowed(ctx, txn, (const uint8_t *)k.mv_data + CPT_ID_LEN, author)) {
+	rc = store_cur_get(cur, &k, &v, STORE_SEEK);
+	while (rc == 0 && k.len == 2 * CPT_ID_LEN && memcmp(k.data, id, CPT_ID_LEN) == 0) {
+		if (s_redaction_allowed(ctx, txn, (const uint8_t *)k.data + CPT_ID_LEN, author)) {
 			found = 1;
 			break;
 		}
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		rc = store_cur_get(cur, &k, &v, STORE_NEXT);
 	}
-	mdb_cursor_close(cur);
+	store_cur_close(&cur);
 	return found;
 }
 
 /* Brings the views of one stored event up to date after it came or went. */
 static int
-s_refresh_for(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
+s_refresh_for(ingest_ctx_t *ctx, store_txn_t *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
 	      const uint8_t *ref)
 {
 	switch (ev->kind) {
@@ -685,7 +616,7 @@ s_refresh_for(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const uint8_t id
 
 /* A redaction: record the tombstone and erase the target if it is here. */
 static int
-s_apply_redaction(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t rid[CPT_ID_LEN],
+s_apply_redaction(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t rid[CPT_ID_LEN],
 		  const uint8_t target[CPT_ID_LEN])
 {
 	uint8_t k[CPT_ID_LEN + 8 + CPT_ID_LEN];
@@ -696,7 +627,7 @@ s_apply_redaction(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t rid[CPT_ID_LEN]
 
 	memcpy(k, target, CPT_ID_LEN);
 	memcpy(k + CPT_ID_LEN, rid, CPT_ID_LEN);
-	if ((rc = ig_put(txn, ctx->st->dbi[DB_TOMBSTONES], k, 2 * CPT_ID_LEN, "", 0)) != 0)
+	if ((rc = store_put(txn, DB_TOMBSTONES, k, 2 * CPT_ID_LEN, "", 0)) != 0)
 		return rc;
 	if (ig_load_event(ctx, txn, target, &t) != 0 || t.body == NULL || !ig_redactable(t.kind))
 		return 0; /* not here yet, already erased, or not erasable */
@@ -723,36 +654,36 @@ s_apply_redaction(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t rid[CPT_ID_LEN]
 			memcpy(k, tref, CPT_ID_LEN);
 			store_put_u64(k + CPT_ID_LEN, copy.ts);
 			memcpy(k + CPT_ID_LEN + 8, target, CPT_ID_LEN);
-			if ((rc = ig_del(txn, ctx->st->dbi[DB_BY_REF], k, sizeof(k))) != 0)
+			if ((rc = store_del(txn, DB_BY_REF, k, sizeof(k))) != 0)
 				return rc;
 		}
 		return s_refresh_for(ctx, txn, &copy, target, has_ref ? tref : NULL);
 	}
 }
 
-static int s_remove_event(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN],
+static int s_remove_event(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t id[CPT_ID_LEN],
                           uint8_t **keep, size_t *keep_len);
 
 /* A redaction went (purged with its author's key): its tombstone goes, and a
  * target it alone had erased leaves the store. Its body is lost here; without
  * the event, sync fetches it whole again from a peer that kept it. */
 static int
-s_unredact(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t target[CPT_ID_LEN],
+s_unredact(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t target[CPT_ID_LEN],
            const uint8_t rid[CPT_ID_LEN])
 {
 	uint8_t k[2 * CPT_ID_LEN];
-	MDB_val v;
+	store_val_t v;
 	evt_t t;
 	int rc;
 
 	memcpy(k, target, CPT_ID_LEN);
 	memcpy(k + CPT_ID_LEN, rid, CPT_ID_LEN);
-	if ((rc = ig_del(txn, ctx->st->dbi[DB_TOMBSTONES], k, sizeof(k))) != 0)
+	if ((rc = store_del(txn, DB_TOMBSTONES, k, sizeof(k))) != 0)
 		return rc;
-	rc = ig_get(txn, ctx->st->dbi[DB_EVENTS], target, CPT_ID_LEN, &v);
+	rc = store_get(txn, DB_EVENTS, target, CPT_ID_LEN, &v);
 	if (rc != 0)
-		return rc == MDB_NOTFOUND ? 0 : rc;
-	if (v.mv_size != EVT_FIXED_LEN || evt_decode(&t, v.mv_data, v.mv_size, EVT_MAX_BODY) != 0 ||
+		return rc == CPT_ENOTFOUND ? 0 : rc;
+	if (v.len != EVT_FIXED_LEN || evt_decode(&t, v.data, v.len, EVT_MAX_BODY) != 0 ||
 	    t.body != NULL || s_is_redacted(ctx, txn, target, t.author))
 		return 0;
 	rc = s_remove_event(ctx, txn, target, NULL, NULL);
@@ -762,24 +693,24 @@ s_unredact(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t target[CPT_ID_LEN],
 /* The revoked state of key from the revocations still stored: the smallest
  * effective time, or none. */
 static int
-s_revoked_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN])
+s_revoked_rebuild(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN])
 {
-	MDB_cursor *cur;
-	MDB_val k = {CPT_KEY_LEN, (void *)key}, v;
+	store_cur_t *cur;
+	store_val_t k = {CPT_KEY_LEN, (void *)key}, v;
 	uint64_t min = UINT64_MAX;
 	uint8_t b[8];
 	int rc;
 
-	if ((rc = mdb_cursor_open(txn, ctx->st->dbi[DB_BY_REF], &cur)) != 0)
+	if ((rc = store_cur_open(txn, DB_BY_REF, &cur)) != 0)
 		return rc;
-	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	while (rc == 0 && k.mv_size == CPT_KEY_LEN + 8 + CPT_ID_LEN &&
-	       memcmp(k.mv_data, key, CPT_KEY_LEN) == 0) {
+	rc = store_cur_get(cur, &k, &v, STORE_SEEK);
+	while (rc == 0 && k.len == CPT_KEY_LEN + 8 + CPT_ID_LEN &&
+	       memcmp(k.data, key, CPT_KEY_LEN) == 0) {
 		evt_t r;
 		json_t *body;
-		if (v.mv_size == 2 && ((uint8_t *)v.mv_data)[0] == 0 &&
-		    ((uint8_t *)v.mv_data)[1] == EVT_REVOKE &&
-		    ig_load_event(ctx, txn, (uint8_t *)k.mv_data + CPT_KEY_LEN + 8, &r) == 0 &&
+		if (v.len == 2 && ((uint8_t *)v.data)[0] == 0 &&
+		    ((uint8_t *)v.data)[1] == EVT_REVOKE &&
+		    ig_load_event(ctx, txn, (uint8_t *)k.data + CPT_KEY_LEN + 8, &r) == 0 &&
 		    (body = ig_body(&r)) != NULL) {
 			uint64_t eff =
 			    (uint64_t)json_integer_value(json_object_get(body, "effective"));
@@ -787,21 +718,21 @@ s_revoked_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN
 				min = eff;
 			json_decref(body);
 		}
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		rc = store_cur_get(cur, &k, &v, STORE_NEXT);
 	}
-	mdb_cursor_close(cur);
-	if (rc != 0 && rc != MDB_NOTFOUND)
+	store_cur_close(&cur);
+	if (rc != 0 && rc != CPT_ENOTFOUND)
 		return rc;
 	if (min == UINT64_MAX)
-		return ig_del(txn, ctx->st->dbi[DB_REVOKED], key, CPT_KEY_LEN);
+		return store_del(txn, DB_REVOKED, key, CPT_KEY_LEN);
 	store_put_u64(b, min);
-	return ig_put(txn, ctx->st->dbi[DB_REVOKED], key, CPT_KEY_LEN, b, 8);
+	return store_put(txn, DB_REVOKED, key, CPT_KEY_LEN, b, 8);
 }
 
 /* Moves one stored event back to pending, waiting for key. An index entry k
  * (of db) without its event is dropped instead. */
 static int
-s_unadmit_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN],
+s_unadmit_one(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN],
               const uint8_t id[CPT_ID_LEN], enum store_db db, const uint8_t *k, size_t klen)
 {
 	uint8_t *raw;
@@ -809,7 +740,7 @@ s_unadmit_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN],
 	int rc = s_remove_event(ctx, txn, id, &raw, &len);
 
 	if (rc == CPT_ENOTFOUND)
-		return ig_del(txn, ctx->st->dbi[db], k, klen);
+		return store_del(txn, db, k, klen);
 	if (rc != 0)
 		return rc;
 	rc = s_pending_put(ctx, txn, key, raw, len, id, 0);
@@ -821,64 +752,64 @@ s_unadmit_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN],
  * by its site: nothing vouches for key any more, exactly as if its enrolment
  * had never come, in which case they would all be waiting for it. */
 static int
-s_unadmit(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN])
+s_unadmit(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN])
 {
 	uint8_t k[CPT_KEY_LEN + 8 + CPT_ID_LEN], *ids = NULL;
 	size_t n = 0, cap = 0;
-	MDB_cursor *cur;
-	MDB_val mk, mv;
+	store_cur_t *cur;
+	store_val_t mk, mv;
 	int rc;
 
 	/* What key signed: take the first until none is left. */
 	for (;;) {
-		mk.mv_size = CPT_KEY_LEN;
-		mk.mv_data = (void *)key;
-		if ((rc = mdb_cursor_open(txn, ctx->st->dbi[DB_BY_AUTHOR], &cur)) != 0)
+		mk.len = CPT_KEY_LEN;
+		mk.data = (void *)key;
+		if ((rc = store_cur_open(txn, DB_BY_AUTHOR, &cur)) != 0)
 			return rc;
-		rc = mdb_cursor_get(cur, &mk, &mv, MDB_SET_RANGE);
-		if (rc != 0 || mk.mv_size != sizeof(k) ||
-		    memcmp(mk.mv_data, key, CPT_KEY_LEN) != 0) {
-			mdb_cursor_close(cur);
-			if (rc != 0 && rc != MDB_NOTFOUND)
+		rc = store_cur_get(cur, &mk, &mv, STORE_SEEK);
+		if (rc != 0 || mk.len != sizeof(k) ||
+		    memcmp(mk.data, key, CPT_KEY_LEN) != 0) {
+			store_cur_close(&cur);
+			if (rc != 0 && rc != CPT_ENOTFOUND)
 				return rc;
 			break;
 		}
-		memcpy(k, mk.mv_data, sizeof(k));
-		mdb_cursor_close(cur);
+		memcpy(k, mk.data, sizeof(k));
+		store_cur_close(&cur);
 		if ((rc = s_unadmit_one(ctx, txn, key, k + CPT_KEY_LEN + 8, DB_BY_AUTHOR, k,
 		                        sizeof(k))) != 0)
 			return rc;
 	}
 	/* Revocations of key by a site wait for its enrolment; the root's need
 	 * none and stay. Collected first: removing them rewrites DB_BY_REF. */
-	mk.mv_size = CPT_KEY_LEN;
-	mk.mv_data = (void *)key;
-	if ((rc = mdb_cursor_open(txn, ctx->st->dbi[DB_BY_REF], &cur)) != 0)
+	mk.len = CPT_KEY_LEN;
+	mk.data = (void *)key;
+	if ((rc = store_cur_open(txn, DB_BY_REF, &cur)) != 0)
 		return rc;
-	rc = mdb_cursor_get(cur, &mk, &mv, MDB_SET_RANGE);
-	while (rc == 0 && mk.mv_size == sizeof(k) && memcmp(mk.mv_data, key, CPT_KEY_LEN) == 0) {
+	rc = store_cur_get(cur, &mk, &mv, STORE_SEEK);
+	while (rc == 0 && mk.len == sizeof(k) && memcmp(mk.data, key, CPT_KEY_LEN) == 0) {
 		evt_t r;
-		const uint8_t *id = (const uint8_t *)mk.mv_data + CPT_KEY_LEN + 8;
-		if (mv.mv_size == 2 && ((uint8_t *)mv.mv_data)[0] == 0 &&
-		    ((uint8_t *)mv.mv_data)[1] == EVT_REVOKE &&
+		const uint8_t *id = (const uint8_t *)mk.data + CPT_KEY_LEN + 8;
+		if (mv.len == 2 && ((uint8_t *)mv.data)[0] == 0 &&
+		    ((uint8_t *)mv.data)[1] == EVT_REVOKE &&
 		    ig_load_event(ctx, txn, id, &r) == 0 &&
 		    sodium_memcmp(r.author, ctx->root, CPT_KEY_LEN) != 0) {
 			if (n == cap) {
 				uint8_t *bigger =
 				    realloc(ids, (cap = cap ? 2 * cap : 8) * sizeof(k));
 				if (bigger == NULL) {
-					mdb_cursor_close(cur);
+					store_cur_close(&cur);
 					free(ids);
 					return CPT_ENOMEM;
 				}
 				ids = bigger;
 			}
-			memcpy(ids + n++ * sizeof(k), mk.mv_data, sizeof(k));
+			memcpy(ids + n++ * sizeof(k), mk.data, sizeof(k));
 		}
-		rc = mdb_cursor_get(cur, &mk, &mv, MDB_NEXT);
+		rc = store_cur_get(cur, &mk, &mv, STORE_NEXT);
 	}
-	mdb_cursor_close(cur);
-	rc = rc == MDB_NOTFOUND ? 0 : rc;
+	store_cur_close(&cur);
+	rc = rc == CPT_ENOTFOUND ? 0 : rc;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const uint8_t *e = ids + i * sizeof(k);
 		rc = s_unadmit_one(ctx, txn, key, e + CPT_KEY_LEN + 8, DB_BY_REF, e, sizeof(k));
@@ -890,18 +821,18 @@ s_unadmit(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN])
 /* An enrolment went (its site was revoked from before it was made): the
  * user's key is as if the enrolment had not come. */
 static int
-s_unenrol(ingest_ctx_t *ctx, MDB_txn *txn, const json_t *body, const uint8_t id[CPT_ID_LEN])
+s_unenrol(ingest_ctx_t *ctx, store_txn_t *txn, const json_t *body, const uint8_t id[CPT_ID_LEN])
 {
 	uint8_t uk[CPT_KEY_LEN];
-	MDB_val v;
+	store_val_t v;
 	int rc;
 
 	if (ig_hex_field(body, "key", uk) != 0)
 		return 0;
 	if ((rc = vw_unenrol(ctx, txn, body, id)) != 0)
 		return rc;
-	rc = ig_get(txn, ctx->st->dbi[DB_KEYS], uk, CPT_KEY_LEN, &v);
-	if (rc != MDB_NOTFOUND)
+	rc = store_get(txn, DB_KEYS, uk, CPT_KEY_LEN, &v);
+	if (rc != CPT_ENOTFOUND)
 		return rc; /* another enrolment still vouches for it, or an error */
 	return s_unadmit(ctx, txn, uk);
 }
@@ -910,10 +841,10 @@ s_unenrol(ingest_ctx_t *ctx, MDB_txn *txn, const json_t *body, const uint8_t id[
  * come. With keep, *keep gets a copy of the stored bytes (the caller frees it).
  * Returns 0, CPT_ENOTFOUND when it is not stored, or a store error. */
 static int
-s_remove_event(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], uint8_t **keep,
+s_remove_event(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint8_t **keep,
                size_t *keep_len)
 {
-	MDB_val mv;
+	store_val_t mv;
 	uint8_t *raw, ref[CPT_ID_LEN];
 	size_t raw_len;
 	evt_t ev;
@@ -922,19 +853,19 @@ s_remove_event(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], ui
 
 	if (keep)
 		*keep = NULL;
-	if ((rc = ig_get(txn, ctx->st->dbi[DB_EVENTS], id, CPT_ID_LEN, &mv)) != 0)
-		return rc == MDB_NOTFOUND ? CPT_ENOTFOUND : rc;
-	raw_len = mv.mv_size;
+	if ((rc = store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &mv)) != 0)
+		return rc == CPT_ENOTFOUND ? CPT_ENOTFOUND : rc;
+	raw_len = mv.len;
 	if ((raw = malloc(raw_len)) == NULL)
 		return CPT_ENOMEM;
-	memcpy(raw, mv.mv_data, raw_len);
+	memcpy(raw, mv.data, raw_len);
 	if (evt_decode(&ev, raw, raw_len, EVT_MAX_BODY) != 0) {
 		free(raw);
 		return CPT_EINVAL;
 	}
 	body = ig_body(&ev);
 	has_ref = body && s_ref_of(&ev, body, ref, 1);
-	rc = ig_del(txn, ctx->st->dbi[DB_EVENTS], id, CPT_ID_LEN);
+	rc = store_del(txn, DB_EVENTS, id, CPT_ID_LEN);
 	if (rc == 0)
 		rc = s_unindex(ctx, txn, &ev, id, has_ref ? ref : NULL);
 	if (rc == 0 && body && (ev.kind == EVT_POST || ev.kind == EVT_COMMENT))
@@ -969,7 +900,7 @@ s_remove_event(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], ui
 /* Deletes every event by key from effective_ms on: a revocation always wins,
  * even over events stored before it arrived. */
 static int
-s_purge_after(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], uint64_t effective_ms)
+s_purge_after(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t effective_ms)
 {
 	uint8_t from[CPT_KEY_LEN + 8], k[CPT_KEY_LEN + 8 + CPT_ID_LEN];
 	int rc;
@@ -977,29 +908,29 @@ s_purge_after(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], u
 	memcpy(from, key, CPT_KEY_LEN);
 	store_put_u64(from + CPT_KEY_LEN, HLC_MAKE(effective_ms, 0));
 	for (;;) {
-		MDB_cursor *cur;
-		MDB_val mk = {sizeof(from), from}, mv;
+		store_cur_t *cur;
+		store_val_t mk = {sizeof(from), from}, mv;
 
-		if ((rc = mdb_cursor_open(txn, ctx->st->dbi[DB_BY_AUTHOR], &cur)) != 0)
+		if ((rc = store_cur_open(txn, DB_BY_AUTHOR, &cur)) != 0)
 			return rc;
-		rc = mdb_cursor_get(cur, &mk, &mv, MDB_SET_RANGE);
-		if (rc != 0 || mk.mv_size != sizeof(k) ||
-		    memcmp(mk.mv_data, key, CPT_KEY_LEN) != 0) {
-			mdb_cursor_close(cur);
-			return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+		rc = store_cur_get(cur, &mk, &mv, STORE_SEEK);
+		if (rc != 0 || mk.len != sizeof(k) ||
+		    memcmp(mk.data, key, CPT_KEY_LEN) != 0) {
+			store_cur_close(&cur);
+			return rc == CPT_ENOTFOUND || rc == 0 ? 0 : rc;
 		}
-		memcpy(k, mk.mv_data, sizeof(k));
-		mdb_cursor_close(cur);
+		memcpy(k, mk.data, sizeof(k));
+		store_cur_close(&cur);
 		rc = s_remove_event(ctx, txn, k + CPT_KEY_LEN + 8, NULL, NULL);
 		if (rc == CPT_ENOTFOUND)
-			rc = ig_del(txn, ctx->st->dbi[DB_BY_AUTHOR], k, sizeof(k));
+			rc = store_del(txn, DB_BY_AUTHOR, k, sizeof(k));
 		if (rc != 0)
 			return rc;
 	}
 }
 
 static int
-s_apply(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
+s_apply(ingest_ctx_t *ctx, store_txn_t *txn, const evt_t *ev, const json_t *body,
 	const uint8_t id[CPT_ID_LEN], const uint8_t *ref, int depth)
 {
 	int rc = 0;
@@ -1026,7 +957,7 @@ s_apply(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
 			return 0;
 		if (eff < ig_revoked_at(ctx, txn, key)) {
 			store_put_u64(b, eff);
-			if ((rc = ig_put(txn, ctx->st->dbi[DB_REVOKED], key, CPT_KEY_LEN, b, 8)) != 0)
+			if ((rc = store_put(txn, DB_REVOKED, key, CPT_KEY_LEN, b, 8)) != 0)
 				return rc;
 			/* Anything the key signed from then on goes. */
 			if ((rc = s_purge_after(ctx, txn, key, eff)) != 0)
@@ -1058,26 +989,26 @@ s_apply(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
  * reindexing the event is in DB_EVENTS and must leave it, as it would never
  * have been stored. Returns 0 or a store error. */
 static int
-s_refuse(ingest_ctx_t *ctx, MDB_txn *txn, ingest_res_t *res, int rc, const char *why)
+s_refuse(ingest_ctx_t *ctx, store_txn_t *txn, ingest_res_t *res, int rc, const char *why)
 {
 	res->rc = rc;
 	if (why)
 		snprintf(res->why, sizeof(res->why), "%s", why);
 	if (!ctx->reindexing)
 		return 0;
-	return ig_del(txn, ctx->st->dbi[DB_EVENTS], res->id, CPT_ID_LEN);
+	return store_del(txn, DB_EVENTS, res->id, CPT_ID_LEN);
 }
 
 /* Returns a store error (abort the txn) or 0; the event's fate is in res. */
 static int
-s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len, ingest_res_t *res,
+s_ingest_one(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *buf, size_t len, ingest_res_t *res,
 	     int depth, int preverified, json_t *pre_body)
 {
 	evt_t ev;
 	json_t *body = NULL;
 	uint8_t ref[CPT_ID_LEN], iref[CPT_ID_LEN], wait[CPT_KEY_LEN];
 	const uint8_t *refp = NULL;
-	MDB_val v;
+	store_val_t v;
 	int rc, redacted = 0, has_iref = 0;
 	uint64_t now = ctx->now_ms ? ctx->now_ms : hlc_wall_ms();
 
@@ -1097,16 +1028,16 @@ s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len, in
 	 * so a stored id means these very bytes were verified before. For a
 	 * batch the pool verified, the lookup was the sync thread's (or skipped
 	 * while batches brought no duplicates): the store's put below
-	 * (MDB_NOOVERWRITE) catches the rest, before this function writes
+	 * (store_put_new) catches the rest, before this function writes
 	 * anything — a stored event's author is known, so it never waits in
 	 * DB_PENDING. */
 	if (!ctx->reindexing && !preverified) {
-		rc = ig_get(txn, ctx->st->dbi[DB_EVENTS], res->id, CPT_ID_LEN, &v);
+		rc = store_get(txn, DB_EVENTS, res->id, CPT_ID_LEN, &v);
 		if (rc == 0) {
 			res->rc = CPT_EEXIST;
 			return 0;
 		}
-		if (rc != MDB_NOTFOUND)
+		if (rc != CPT_ENOTFOUND)
 			return rc;
 	}
 	/* Signatures checked on worker threads (node/verify.c) are not checked
@@ -1151,7 +1082,7 @@ s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len, in
 		 * whatever the cap now: it had been accepted. */
 		int prc = 0;
 		if (ctx->reindexing)
-			prc = ig_del(txn, ctx->st->dbi[DB_EVENTS], res->id, CPT_ID_LEN);
+			prc = store_del(txn, DB_EVENTS, res->id, CPT_ID_LEN);
 		if (prc == 0)
 			prc = s_pending_put(ctx, txn, wait, ev.raw, ev.raw_len, res->id,
 			                    !ctx->reindexing);
@@ -1173,11 +1104,11 @@ s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len, in
 	if (ev.body == NULL || (ig_redactable(ev.kind) && s_is_redacted(ctx, txn, res->id, ev.author)))
 		redacted = 1;
 	{
-		MDB_val key = {CPT_ID_LEN, res->id}, val = {redacted ? EVT_FIXED_LEN : ev.raw_len,
+		store_val_t key = {CPT_ID_LEN, res->id}, val = {redacted ? EVT_FIXED_LEN : ev.raw_len,
 							      (void *)ev.raw};
-		rc = mdb_put(txn, ctx->st->dbi[DB_EVENTS], &key, &val,
-			     ctx->reindexing ? 0 : MDB_NOOVERWRITE);
-		if (rc == MDB_KEYEXIST) {
+		rc = ctx->reindexing ? store_put(txn, DB_EVENTS, key.data, key.len, val.data, val.len)
+				     : store_put_new(txn, DB_EVENTS, key.data, key.len, val.data, val.len);
+		if (rc == CPT_EEXIST) {
 			json_decref(body);
 			res->rc = CPT_EEXIST;
 			return 0;
@@ -1209,7 +1140,7 @@ s_ingest_one(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *buf, size_t len, in
 }
 
 int
-ingest_txn(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *const *buf, const size_t *len, size_t n,
+ingest_txn(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *const *buf, const size_t *len, size_t n,
 	   ingest_res_t *res)
 {
 	int rc = 0;

@@ -28,7 +28,7 @@ s_cmp(const void *a, const void *b)
 
 	if (x->bare != y->bare)
 		return x->bare - y->bare;
-	return ig_cmp_tsid(x->ts, x->id, y->ts, y->id);
+	return store_cmp_tsid(x->ts, x->id, y->ts, y->id);
 }
 
 /* Every event id of db (DB_EVENTS, or DB_PENDING whose keys end with the
@@ -36,39 +36,39 @@ s_cmp(const void *a, const void *b)
  * every full one: they are taken back only once their redaction is known, and
  * a redaction is usually newer than what it erases. */
 static int
-s_collect(store_t *st, MDB_txn *txn, enum store_db db, tsid_t **out, size_t *n)
+s_collect(store_t *st, store_txn_t *txn, enum store_db db, tsid_t **out, size_t *n)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
+	store_cur_t *cur;
+	store_val_t k, v;
 	size_t cap = 1024;
 	int rc;
 
 	*n = 0;
 	if ((*out = malloc(cap * sizeof(**out))) == NULL)
 		return CPT_ENOMEM;
-	if ((rc = mdb_cursor_open(txn, st->dbi[db], &cur)) != 0)
+	if ((rc = store_cur_open(txn, db, &cur)) != 0)
 		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (v.mv_size < EVT_FIXED_LEN || k.mv_size < CPT_ID_LEN)
+	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		if (v.len < EVT_FIXED_LEN || k.len < CPT_ID_LEN)
 			continue;
 		if (*n == cap) {
 			tsid_t *bigger = realloc(*out, 2 * cap * sizeof(**out));
 			if (bigger == NULL) {
-				mdb_cursor_close(cur);
+				store_cur_close(&cur);
 				return CPT_ENOMEM;
 			}
 			*out = bigger;
 			cap *= 2;
 		}
-		(*out)[*n].ts = store_get_u64((uint8_t *)v.mv_data + 68);
-		(*out)[*n].bare = v.mv_size == EVT_FIXED_LEN;
-		memcpy((*out)[*n].id, (uint8_t *)k.mv_data + k.mv_size - CPT_ID_LEN, CPT_ID_LEN);
+		(*out)[*n].ts = store_get_u64((uint8_t *)v.data + 68);
+		(*out)[*n].bare = v.len == EVT_FIXED_LEN;
+		memcpy((*out)[*n].id, (uint8_t *)k.data + k.len - CPT_ID_LEN, CPT_ID_LEN);
 		(*n)++;
 	}
-	mdb_cursor_close(cur);
+	store_cur_close(&cur);
 	qsort(*out, *n, sizeof(**out), s_cmp);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return rc == CPT_ENOTFOUND ? 0 : rc;
 }
 
 static const enum store_db s_views[] = {
@@ -83,7 +83,7 @@ struct reindex {
 };
 
 static int
-s_reindex_fn(MDB_txn *txn, void *arg)
+s_reindex_fn(store_txn_t *txn, void *arg)
 {
 	struct reindex *r = arg;
 	store_t *st = r->ctx->st;
@@ -92,27 +92,27 @@ s_reindex_fn(MDB_txn *txn, void *arg)
 	int rc;
 
 	for (size_t i = 0; i < N_VIEWS; i++)
-		if ((rc = mdb_drop(txn, st->dbi[s_views[i]], 0)) != 0)
+		if ((rc = store_drop(txn, s_views[i])) != 0)
 			return rc;
 	if ((rc = s_collect(st, txn, DB_EVENTS, &all, &n)) != 0) {
 		free(all);
 		return rc;
 	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		MDB_val v;
+		store_val_t v;
 		uint8_t *copy;
 		size_t len;
 		ingest_res_t res;
 		const uint8_t *b;
 
-		if (ig_get(txn, st->dbi[DB_EVENTS], all[i].id, CPT_ID_LEN, &v) != 0)
+		if (store_get(txn, DB_EVENTS, all[i].id, CPT_ID_LEN, &v) != 0)
 			continue; /* purged by a revocation met earlier in this rebuild */
-		len = v.mv_size;
+		len = v.len;
 		if ((copy = malloc(len)) == NULL) {
 			rc = CPT_ENOMEM;
 			break;
 		}
-		memcpy(copy, v.mv_data, len);
+		memcpy(copy, v.data, len);
 		b = copy;
 		rc = ingest_txn(r->ctx, txn, &b, &len, 1, &res);
 		free(copy);
@@ -134,7 +134,7 @@ ingest_reindex(ingest_ctx_t *ctx, char *err, size_t errlen)
 	rc = store_write(ctx->st, s_reindex_fn, &r);
 	ingest_ctx_release(&c);
 	if (rc != 0 && err[0] == 0)
-		snprintf(err, errlen, "%s", rc > -100 ? cpt_strerror(rc) : mdb_strerror(rc));
+		snprintf(err, errlen, "%s", store_strerror(rc));
 	return rc;
 }
 
@@ -156,60 +156,60 @@ struct rebuild {
  * over DB_PENDING walks it in key order: those events only wait again, in
  * whatever order they come. */
 static int
-s_rebuild_fn(MDB_txn *txn, void *arg)
+s_rebuild_fn(store_txn_t *txn, void *arg)
 {
 	struct rebuild *b = arg;
-	MDB_txn *rtxn;
+	store_txn_t *rtxn;
 	size_t end = b->at + 1000 < b->n ? b->at + 1000 : b->n;
 	int rc = 0;
 
 	if (store_read_begin(b->from, &rtxn) != 0)
 		return CPT_EIO;
 	if (b->db == DB_PENDING) {
-		MDB_cursor *cur;
-		MDB_val k = {sizeof(b->after), b->after}, v;
+		store_cur_t *cur;
+		store_val_t k = {sizeof(b->after), b->after}, v;
 		size_t count = 0;
 		int r;
 
 		b->more = 0;
-		if ((rc = mdb_cursor_open(rtxn, b->from->dbi[DB_PENDING], &cur)) != 0) {
+		if ((rc = store_cur_open(rtxn, DB_PENDING, &cur)) != 0) {
 			store_read_end(b->from, &rtxn);
 			return rc;
 		}
 		if (b->has_after) {
-			r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-			if (r == 0 && k.mv_size == sizeof(b->after) &&
-			    memcmp(k.mv_data, b->after, sizeof(b->after)) == 0)
-				r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+			r = store_cur_get(cur, &k, &v, STORE_SEEK);
+			if (r == 0 && k.len == sizeof(b->after) &&
+			    memcmp(k.data, b->after, sizeof(b->after)) == 0)
+				r = store_cur_get(cur, &k, &v, STORE_NEXT);
 		} else {
-			r = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+			r = store_cur_get(cur, &k, &v, STORE_FIRST);
 		}
 		for (; r == 0 && count < 1000 && rc == 0;
-		     r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		     r = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 			ingest_res_t res;
-			const uint8_t *p = v.mv_data;
-			size_t len = v.mv_size;
-			if (k.mv_size != sizeof(b->last))
+			const uint8_t *p = v.data;
+			size_t len = v.len;
+			if (k.len != sizeof(b->last))
 				continue;
 			rc = ingest_txn(b->ctx, txn, &p, &len, 1, &res);
-			memcpy(b->last, k.mv_data, sizeof(b->last));
+			memcpy(b->last, k.data, sizeof(b->last));
 			count++;
 		}
 		b->more = r == 0 && count > 0;
-		mdb_cursor_close(cur);
+		store_cur_close(&cur);
 		store_read_end(b->from, &rtxn);
 		return rc;
 	}
 	for (size_t i = b->at; i < end && rc == 0; i++) {
-		MDB_val v;
+		store_val_t v;
 		ingest_res_t res;
 		const uint8_t *p;
 		size_t len;
 
-		if (ig_get(rtxn, b->from->dbi[DB_EVENTS], b->ids[i].id, CPT_ID_LEN, &v) != 0)
+		if (store_get(rtxn, DB_EVENTS, b->ids[i].id, CPT_ID_LEN, &v) != 0)
 			continue;
-		p = v.mv_data;
-		len = v.mv_size;
+		p = v.data;
+		len = v.len;
 		rc = ingest_txn(b->ctx, txn, &p, &len, 1, &res);
 	}
 	store_read_end(b->from, &rtxn);
@@ -218,17 +218,17 @@ s_rebuild_fn(MDB_txn *txn, void *arg)
 
 /* Compares one database of two stores; reports the first differences. */
 static size_t
-s_diff(store_t *a, MDB_txn *ta, store_t *b, MDB_txn *tb, enum store_db db, const char *name)
+s_diff(store_t *a, store_txn_t *ta, store_t *b, store_txn_t *tb, enum store_db db, const char *name)
 {
-	MDB_cursor *ca, *cb;
-	MDB_val ka, va, kb, vb;
+	store_cur_t *ca, *cb;
+	store_val_t ka, va, kb, vb;
 	size_t diffs = 0;
 	int ra, rb;
 
-	if (mdb_cursor_open(ta, a->dbi[db], &ca) != 0 || mdb_cursor_open(tb, b->dbi[db], &cb) != 0)
+	if (store_cur_open(ta, db, &ca) != 0 || store_cur_open(tb, db, &cb) != 0)
 		return 1;
-	ra = mdb_cursor_get(ca, &ka, &va, MDB_FIRST);
-	rb = mdb_cursor_get(cb, &kb, &vb, MDB_FIRST);
+	ra = store_cur_get(ca, &ka, &va, STORE_FIRST);
+	rb = store_cur_get(cb, &kb, &vb, STORE_FIRST);
 	while (ra == 0 || rb == 0) {
 		int c;
 		if (ra != 0)
@@ -236,16 +236,16 @@ s_diff(store_t *a, MDB_txn *ta, store_t *b, MDB_txn *tb, enum store_db db, const
 		else if (rb != 0)
 			c = -1;
 		else {
-			size_t m = ka.mv_size < kb.mv_size ? ka.mv_size : kb.mv_size;
-			c = memcmp(ka.mv_data, kb.mv_data, m);
-			if (c == 0 && ka.mv_size != kb.mv_size)
-				c = ka.mv_size < kb.mv_size ? -1 : 1;
+			size_t m = ka.len < kb.len ? ka.len : kb.len;
+			c = memcmp(ka.data, kb.data, m);
+			if (c == 0 && ka.len != kb.len)
+				c = ka.len < kb.len ? -1 : 1;
 		}
-		if (c == 0 && (va.mv_size != vb.mv_size || memcmp(va.mv_data, vb.mv_data, va.mv_size) != 0)) {
+		if (c == 0 && (va.len != vb.len || memcmp(va.data, vb.data, va.len) != 0)) {
 			if (diffs++ < 5)
 				fprintf(stderr, "verify: %s: an entry differs from the rebuild: %.*s / %.*s\n",
-					name, (int)(va.mv_size > 200 ? 200 : va.mv_size), (char *)va.mv_data,
-					(int)(vb.mv_size > 200 ? 200 : vb.mv_size), (char *)vb.mv_data);
+					name, (int)(va.len > 200 ? 200 : va.len), (char *)va.data,
+					(int)(vb.len > 200 ? 200 : vb.len), (char *)vb.data);
 		} else if (c != 0) {
 			if (diffs++ < 5)
 				fprintf(stderr, "verify: %s: an entry %s\n", name,
@@ -253,12 +253,12 @@ s_diff(store_t *a, MDB_txn *ta, store_t *b, MDB_txn *tb, enum store_db db, const
 					      : "is in the rebuild but not in the store");
 		}
 		if (c <= 0)
-			ra = mdb_cursor_get(ca, &ka, &va, MDB_NEXT);
+			ra = store_cur_get(ca, &ka, &va, STORE_NEXT);
 		if (c >= 0)
-			rb = mdb_cursor_get(cb, &kb, &vb, MDB_NEXT);
+			rb = store_cur_get(cb, &kb, &vb, STORE_NEXT);
 	}
-	mdb_cursor_close(ca);
-	mdb_cursor_close(cb);
+	store_cur_close(&ca);
+	store_cur_close(&cb);
 	return diffs;
 }
 
@@ -276,9 +276,9 @@ ingest_verify_all(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 {
 	store_t *st = ctx->st, *scratch = NULL;
 	char tmp[] = "/tmp/comptoir-verify-XXXXXX";
-	MDB_txn *txn = NULL, *t2 = NULL;
-	MDB_cursor *cur;
-	MDB_val k, v;
+	store_txn_t *txn = NULL, *t2 = NULL;
+	store_cur_t *cur;
+	store_val_t k, v;
 	size_t bad = 0, diffs = 0;
 	ingest_ctx_t sc;
 	tsid_t *ids = NULL;
@@ -291,25 +291,25 @@ ingest_verify_all(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot read the store");
 		return CPT_EIO;
 	}
-	if (mdb_cursor_open(txn, st->dbi[DB_EVENTS], &cur) == 0) {
-		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	if (store_cur_open(txn, DB_EVENTS, &cur) == 0) {
+		for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
+		     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 			evt_t e;
 			uint8_t id[CPT_ID_LEN];
 			(*n_events)++;
-			if (evt_decode(&e, v.mv_data, v.mv_size, EVT_MAX_BODY) != 0 ||
-			    evt_verify(&e, ctx->fed) != 0 || k.mv_size != CPT_ID_LEN ||
-			    (evt_id(id, &e), memcmp(id, k.mv_data, CPT_ID_LEN) != 0)) {
+			if (evt_decode(&e, v.data, v.len, EVT_MAX_BODY) != 0 ||
+			    evt_verify(&e, ctx->fed) != 0 || k.len != CPT_ID_LEN ||
+			    (evt_id(id, &e), memcmp(id, k.data, CPT_ID_LEN) != 0)) {
 				char hex[CPT_HEX_ID];
-				if (k.mv_size == CPT_ID_LEN)
-					cpt_hex32(hex, k.mv_data);
+				if (k.len == CPT_ID_LEN)
+					cpt_hex32(hex, k.data);
 				else
 					snprintf(hex, sizeof(hex), "(bad key)");
 				fprintf(stderr, "verify: event %s does not verify\n", hex);
 				bad++;
 			}
 		}
-		mdb_cursor_close(cur);
+		store_cur_close(&cur);
 	}
 	store_read_end(st, &txn);
 	if (bad) {
@@ -321,12 +321,13 @@ ingest_verify_all(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create a scratch directory in /tmp");
 		return CPT_EIO;
 	}
-	if (store_open(&scratch, tmp, 1, err, errlen) != 0) {
+	if (index_store_open(&scratch, tmp, 1, err, errlen) != 0) {
 		nftw(tmp, s_rm, 16, FTW_DEPTH | FTW_PHYS);
 		return CPT_EIO;
 	}
 	/* A scratch copy is thrown away: no fsync per batch. */
-	mdb_env_set_flags(scratch->env, MDB_NOSYNC, 1);
+	if (store_set_nosync(scratch, 1) != 0)
+		log_warnx("verify", "the scratch store syncs every commit");
 	sc = *ctx;
 	sc.st = scratch;
 	sc.cache = NULL; /* the scratch store's own; released below */
@@ -380,7 +381,7 @@ ingest_verify_all(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 	store_close(&scratch);
 	nftw(tmp, s_rm, 16, FTW_DEPTH | FTW_PHYS);
 	if (rc != 0) {
-		snprintf(err, errlen, "rebuild failed: %s", rc > -100 ? cpt_strerror(rc) : mdb_strerror(rc));
+		snprintf(err, errlen, "rebuild failed: %s", store_strerror(rc));
 		return rc;
 	}
 	if (diffs) {

@@ -192,7 +192,7 @@ s_cmp_order(const void *a, const void *b)
 
 	if (s_rank(x) != s_rank(y))
 		return s_rank(x) - s_rank(y);
-	return ig_cmp_tsid(x->ts, x->id, y->ts, y->id);
+	return store_cmp_tsid(x->ts, x->id, y->ts, y->id);
 }
 
 /* (timestamp, head): the header of an event, for fragments. */
@@ -274,16 +274,16 @@ s_unique(rep_t *r)
 /* The peers a site added (comptoir peer add) live in its store, not in its
  * config: they are read with LMDB, in a child that a damaged page may kill. */
 static int
-s_peer_line(void *arg, const MDB_val *k, const MDB_val *v)
+s_peer_line(void *arg, const store_val_t *k, const store_val_t *v)
 {
 	chk_t *c = arg;
 	char line[1024], hex[CPT_HEX_ID];
 
-	if (k->mv_size != CPT_KEY_LEN || v->mv_size == 0 || v->mv_size > 900 ||
-	    memchr(v->mv_data, '\n', v->mv_size))
+	if (k->len != CPT_KEY_LEN || v->len == 0 || v->len > 900 ||
+	    memchr(v->data, '\n', v->len))
 		return 0;
-	cpt_hex32(hex, k->mv_data);
-	snprintf(line, sizeof(line), "%s %.*s", hex, (int)v->mv_size, (const char *)v->mv_data);
+	cpt_hex32(hex, k->data);
+	snprintf(line, sizeof(line), "%s %.*s", hex, (int)v->len, (const char *)v->data);
 	chk_data(c, line);
 	return 0;
 }
@@ -388,7 +388,7 @@ struct fill {
 /* One batch through the single ingest path; run again from the start when
  * the map grows (store_write). */
 static int
-s_fill_fn(MDB_txn *txn, void *arg)
+s_fill_fn(store_txn_t *txn, void *arg)
 {
 	struct fill *f = arg;
 
@@ -401,13 +401,13 @@ struct peers_put {
 };
 
 static int
-s_peers_put_fn(MDB_txn *txn, void *arg)
+s_peers_put_fn(store_txn_t *txn, void *arg)
 {
 	struct peers_put *p = arg;
 	int rc = 0;
 
 	for (size_t i = 0; i < p->r->n_peers && rc == 0; i++)
-		rc = ig_put(txn, p->st->dbi[DB_PEERS], p->r->peer_key[i], CPT_KEY_LEN,
+		rc = store_put(txn, DB_PEERS, p->r->peer_key[i], CPT_KEY_LEN,
 		            p->r->peer_rec[i], strlen(p->r->peer_rec[i]));
 	return rc;
 }
@@ -457,11 +457,12 @@ s_build(rep_t *r, const cfg_t *cfg, char *err, size_t errlen)
 	}
 	/* What an interrupted repair left: its own output, never a source. */
 	nftw(tmp, s_rm, 16, FTW_DEPTH | FTW_PHYS);
-	if ((rc = store_open(&st, tmp, 1, err, errlen)) != 0)
+	if ((rc = index_store_open(&st, tmp, 1, err, errlen)) != 0)
 		goto out;
 	/* One fsync at the end instead of one per batch: until the rename
 	 * below, this store is nobody's. */
-	mdb_env_set_flags(st->env, MDB_NOSYNC, 1);
+	if (store_set_nosync(st, 1) != 0)
+		log_warnx("repair", "the new store syncs every commit");
 	ctx.st = st;
 	memcpy(ctx.root, cfg->root_key, CPT_KEY_LEN);
 	memcpy(ctx.fed, r->fed, CPT_FED_LEN);
@@ -479,7 +480,7 @@ s_build(rep_t *r, const cfg_t *cfg, char *err, size_t errlen)
 	}
 	if (f->n && (rc = store_write(st, s_fill_fn, f)) != 0) {
 		snprintf(err, errlen, "%s/store: cannot store the peers' certificates: %s", tmp,
-		         cpt_strerror(rc > -100 ? rc : CPT_EIO));
+		         cpt_strerror(rc));
 		goto out;
 	}
 	for (size_t at = 0, end; at < r->n; at = end) {
@@ -524,7 +525,7 @@ s_build(rep_t *r, const cfg_t *cfg, char *err, size_t errlen)
 		}
 		if (rc != 0) {
 			snprintf(err, errlen, "%s/store: cannot store the events salvaged: %s", tmp,
-			         cpt_strerror(rc > -100 ? rc : CPT_EIO));
+			         cpt_strerror(rc));
 			goto out;
 		}
 		for (size_t i = 0; i < f->n; i++) {
@@ -547,11 +548,11 @@ s_build(rep_t *r, const cfg_t *cfg, char *err, size_t errlen)
 	pp = (struct peers_put){st, r};
 	if (r->n_peers && (rc = store_write(st, s_peers_put_fn, &pp)) != 0) {
 		snprintf(err, errlen, "%s/store: cannot store the list of peers: %s", tmp,
-		         cpt_strerror(rc > -100 ? rc : CPT_EIO));
+		         cpt_strerror(rc));
 		goto out;
 	}
 	r->out->peers = r->n_peers;
-	if (mdb_env_sync(st->env, 1) != 0) {
+	if (store_sync(st) != 0) {
 		snprintf(err, errlen, "%s/store: cannot write it to disk: %s", tmp,
 		         strerror(errno));
 		rc = errno == ENOSPC || errno == EDQUOT ? CPT_ENOSPC : CPT_EIO;

@@ -24,15 +24,15 @@ static int
 s_has(void *ctx, const uint8_t id[CPT_ID_LEN])
 {
 	store_t *st = node_store(ctx);
-	MDB_txn *txn;
-	MDB_val v;
+	store_txn_t *txn;
+	store_val_t v;
 	int found;
 
 	if (store_read_begin(st, &txn) != 0)
 		return 1; /* cannot tell: do not ask for it now */
 	/* Or waiting for its author's certificate: asking again would only
 	 * bring the same bytes back at every reconciliation. */
-	found = ig_get(txn, st->dbi[DB_EVENTS], id, CPT_ID_LEN, &v) == 0 || ig_is_pending(st, txn, id);
+	found = store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v) == 0 || ig_is_pending(st, txn, id);
 	store_read_end(st, &txn);
 	return found;
 }
@@ -41,15 +41,15 @@ static uint8_t *
 s_get(void *ctx, const uint8_t id[CPT_ID_LEN], size_t *len)
 {
 	store_t *st = node_store(ctx);
-	MDB_txn *txn;
-	MDB_val v;
+	store_txn_t *txn;
+	store_val_t v;
 	uint8_t *copy = NULL;
 
 	if (store_read_begin(st, &txn) != 0)
 		return NULL;
-	if (ig_get(txn, st->dbi[DB_EVENTS], id, CPT_ID_LEN, &v) == 0 && (copy = malloc(v.mv_size))) {
-		memcpy(copy, v.mv_data, v.mv_size);
-		*len = v.mv_size;
+	if (store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v) == 0 && (copy = malloc(v.len))) {
+		memcpy(copy, v.data, v.len);
+		*len = v.len;
 	}
 	store_read_end(st, &txn);
 	return copy;
@@ -60,17 +60,17 @@ static void
 s_get_many(void *ctx, const uint8_t (*ids)[CPT_ID_LEN], size_t n, uint8_t **out, size_t *len)
 {
 	store_t *st = node_store(ctx);
-	MDB_txn *txn;
-	MDB_val v;
+	store_txn_t *txn;
+	store_val_t v;
 
 	memset(out, 0, n * sizeof(*out));
 	if (store_read_begin(st, &txn) != 0)
 		return;
 	for (size_t i = 0; i < n; i++)
-		if (ig_get(txn, st->dbi[DB_EVENTS], ids[i], CPT_ID_LEN, &v) == 0 &&
-		    (out[i] = malloc(v.mv_size)) != NULL) {
-			memcpy(out[i], v.mv_data, v.mv_size);
-			len[i] = v.mv_size;
+		if (store_get(txn, DB_EVENTS, ids[i], CPT_ID_LEN, &v) == 0 &&
+		    (out[i] = malloc(v.len)) != NULL) {
+			memcpy(out[i], v.data, v.len);
+			len[i] = v.len;
 		}
 	store_read_end(st, &txn);
 }
@@ -277,7 +277,7 @@ s_put(void *ctx, sync_put_t *job)
 	fed_writer_t *w = node_fed_writer(node);
 	size_t n = job->n, k = 0, dups = 0;
 	pjob_t *p = calloc(1, sizeof(*p));
-	MDB_txn *txn = NULL;
+	store_txn_t *txn = NULL;
 	int look = 1;
 
 	if (p == NULL || (p->fbuf = calloc(n ? n : 1, sizeof(*p->fbuf))) == NULL ||
@@ -301,12 +301,12 @@ s_put(void *ctx, sync_put_t *job)
 	if (!look || store_read_begin(st, &txn) != 0)
 		txn = NULL;
 	for (size_t i = 0; i < n; i++) {
-		MDB_val v;
+		store_val_t v;
 		memset(job->ids[i], 0, CPT_ID_LEN);
 		job->rc[i] = CPT_EEXIST;
 		if (txn && job->len[i] >= EVT_FIXED_LEN) {
 			evt_id_raw(job->ids[i], job->buf[i]);
-			if (ig_get(txn, st->dbi[DB_EVENTS], job->ids[i], CPT_ID_LEN, &v) == 0) {
+			if (store_get(txn, DB_EVENTS, job->ids[i], CPT_ID_LEN, &v) == 0) {
 				dups++;
 				continue;
 			}
@@ -343,31 +343,31 @@ static size_t
 s_scan(void *ctx, const uint8_t *after, uint8_t (*out)[SYNC_TSID_LEN], size_t max)
 {
 	store_t *st = node_store(ctx);
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k, v;
 	size_t n = 0;
 	int rc;
 
 	if (store_read_begin(st, &txn) != 0)
 		return 0;
-	if (mdb_cursor_open(txn, st->dbi[DB_ORDER], &cur) != 0) {
+	if (store_cur_open(txn, DB_ORDER, &cur) != 0) {
 		store_read_end(st, &txn);
 		return 0;
 	}
 	if (after) {
-		k.mv_size = SYNC_TSID_LEN;
-		k.mv_data = (void *)after;
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-		if (rc == 0 && k.mv_size == SYNC_TSID_LEN && memcmp(k.mv_data, after, SYNC_TSID_LEN) == 0)
-			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		k.len = SYNC_TSID_LEN;
+		k.data = (void *)after;
+		rc = store_cur_get(cur, &k, &v, STORE_SEEK);
+		if (rc == 0 && k.len == SYNC_TSID_LEN && memcmp(k.data, after, SYNC_TSID_LEN) == 0)
+			rc = store_cur_get(cur, &k, &v, STORE_NEXT);
 	} else {
-		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		rc = store_cur_get(cur, &k, &v, STORE_FIRST);
 	}
-	for (; rc == 0 && n < max; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-		if (k.mv_size == SYNC_TSID_LEN)
-			memcpy(out[n++], k.mv_data, SYNC_TSID_LEN);
-	mdb_cursor_close(cur);
+	for (; rc == 0 && n < max; rc = store_cur_get(cur, &k, &v, STORE_NEXT))
+		if (k.len == SYNC_TSID_LEN)
+			memcpy(out[n++], k.data, SYNC_TSID_LEN);
+	store_cur_close(&cur);
 	store_read_end(st, &txn);
 	return n;
 }
@@ -379,9 +379,9 @@ s_admit(void *ctx, const uint8_t curve_pk[CPT_KEY_LEN], uint8_t sign_key[CPT_KEY
 {
 	node_t *node = ctx;
 	store_t *st = node_store(node);
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k, v;
 	char want[CPT_HEX_ID];
 	int ok = 0, rc;
 	/* A private context: the node's belongs to the writer thread, and its
@@ -393,26 +393,26 @@ s_admit(void *ctx, const uint8_t curve_pk[CPT_KEY_LEN], uint8_t sign_key[CPT_KEY
 	cpt_hex32(want, curve_pk);
 	if (store_read_begin(st, &txn) != 0)
 		return 0;
-	if (mdb_cursor_open(txn, st->dbi[DB_KEYS], &cur) == 0) {
-		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !ok;
-		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	if (store_cur_open(txn, DB_KEYS, &cur) == 0) {
+		for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0 && !ok;
+		     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 			json_t *rec;
 			const char *type, *ck;
-			if (k.mv_size != CPT_KEY_LEN || memmem(v.mv_data, v.mv_size, want, 64) == NULL)
+			if (k.len != CPT_KEY_LEN || memmem(v.data, v.len, want, 64) == NULL)
 				continue;
-			if ((rec = json_loadb(v.mv_data, v.mv_size, 0, NULL)) == NULL)
+			if ((rec = json_loadb(v.data, v.len, 0, NULL)) == NULL)
 				continue;
 			type = json_string_value(json_object_get(rec, "type"));
 			ck = json_string_value(json_object_get(rec, "curve_key"));
 			if (type && strcmp(type, "site") == 0 && ck && strcmp(ck, want) == 0 &&
-			    ig_key_status(&ic, txn, k.mv_data, hlc_wall_ms(), NULL) == KEY_SITE) {
-				memcpy(sign_key, k.mv_data, CPT_KEY_LEN);
+			    ig_key_status(&ic, txn, k.data, hlc_wall_ms(), NULL) == KEY_SITE) {
+				memcpy(sign_key, k.data, CPT_KEY_LEN);
 				snprintf(site, 64, "%s", json_string_value(json_object_get(rec, "site")));
 				ok = 1;
 			}
 			json_decref(rec);
 		}
-		mdb_cursor_close(cur);
+		store_cur_close(&cur);
 	}
 	store_read_end(st, &txn);
 	ingest_ctx_release(&ic);
@@ -423,7 +423,7 @@ static int
 s_lookup(void *ctx, const uint8_t sign_key[CPT_KEY_LEN], uint8_t curve_pk[CPT_KEY_LEN], char site[64])
 {
 	store_t *st = node_store(ctx);
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *rec;
 	int rc = CPT_ENOTFOUND;
 
@@ -445,7 +445,7 @@ static void
 s_fingerprint(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t *count, uint8_t fp[16])
 {
 	store_t *st = node_store(ctx);
-	MDB_txn *txn;
+	store_txn_t *txn;
 	uint8_t sum[32] = {0};
 
 	*count = 0;
@@ -460,24 +460,24 @@ static size_t
 s_items(void *ctx, const uint8_t *lo, const uint8_t *hi, uint8_t (*out)[SYNC_TSID_LEN], size_t max)
 {
 	store_t *st = node_store(ctx);
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k = {SYNC_TSID_LEN, (void *)lo}, v;
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k = {SYNC_TSID_LEN, (void *)lo}, v;
 	size_t n = 0;
 	int rc;
 
 	if (store_read_begin(st, &txn) != 0)
 		return 0;
-	if (mdb_cursor_open(txn, st->dbi[DB_ORDER], &cur) == 0) {
-		for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && n < max;
-		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-			if (k.mv_size != SYNC_TSID_LEN)
+	if (store_cur_open(txn, DB_ORDER, &cur) == 0) {
+		for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0 && n < max;
+		     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+			if (k.len != SYNC_TSID_LEN)
 				continue;
-			if (memcmp(k.mv_data, hi, SYNC_TSID_LEN) >= 0)
+			if (memcmp(k.data, hi, SYNC_TSID_LEN) >= 0)
 				break;
-			memcpy(out[n++], k.mv_data, SYNC_TSID_LEN);
+			memcpy(out[n++], k.data, SYNC_TSID_LEN);
 		}
-		mdb_cursor_close(cur);
+		store_cur_close(&cur);
 	}
 	store_read_end(st, &txn);
 	return n;
@@ -488,7 +488,7 @@ s_split(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t count, size_t 
 	uint8_t (*bounds)[SYNC_TSID_LEN])
 {
 	store_t *st = node_store(ctx);
-	MDB_txn *txn;
+	store_txn_t *txn;
 	size_t n = 0;
 
 	if (store_read_begin(st, &txn) != 0)
@@ -520,9 +520,9 @@ fed_peers(node_t *n, sync_peer_conf_t *out, size_t max)
 {
 	const cfg_t *cfg = node_cfg(n);
 	store_t *st = node_store(n);
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k, v;
 	size_t count = 0;
 
 	for (size_t i = 0; i < cfg->n_peers && count < max; i++) {
@@ -532,22 +532,22 @@ fed_peers(node_t *n, sync_peer_conf_t *out, size_t max)
 	}
 	if (store_read_begin(st, &txn) != 0)
 		return count;
-	if (mdb_cursor_open(txn, st->dbi[DB_PEERS], &cur) == 0) {
-		for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && count < max;
-		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-			json_t *rec = json_loadb(v.mv_data, v.mv_size, 0, NULL);
+	if (store_cur_open(txn, DB_PEERS, &cur) == 0) {
+		for (int rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0 && count < max;
+		     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+			json_t *rec = json_loadb(v.data, v.len, 0, NULL);
 			const char *ep = json_string_value(json_object_get(rec, "endpoint"));
 			int dup = 0;
 			for (size_t i = 0; i < count; i++)
-				dup |= memcmp(out[i].site_key, k.mv_data, CPT_KEY_LEN) == 0;
-			if (ep && k.mv_size == CPT_KEY_LEN && !dup) {
+				dup |= memcmp(out[i].site_key, k.data, CPT_KEY_LEN) == 0;
+			if (ep && k.len == CPT_KEY_LEN && !dup) {
 				snprintf(out[count].endpoint, sizeof(out[count].endpoint), "%s", ep);
-				memcpy(out[count].site_key, k.mv_data, CPT_KEY_LEN);
+				memcpy(out[count].site_key, k.data, CPT_KEY_LEN);
 				count++;
 			}
 			json_decref(rec);
 		}
-		mdb_cursor_close(cur);
+		store_cur_close(&cur);
 	}
 	store_read_end(st, &txn);
 	return count;
@@ -562,10 +562,10 @@ struct peer_put {
 /* Sets the fields of rec in the peer's record, keeping the others (a peer
  * added again keeps its watermark, a watermark keeps the endpoint). */
 static int
-s_peer_put_fn(MDB_txn *txn, void *arg)
+s_peer_put_fn(store_txn_t *txn, void *arg)
 {
 	struct peer_put *p = arg;
-	json_t *old = ig_get_json(txn, p->st->dbi[DB_PEERS], p->key, CPT_KEY_LEN);
+	json_t *old = store_get_json(txn, DB_PEERS, p->key, CPT_KEY_LEN);
 	int rc;
 
 	if (!json_is_object(old)) {
@@ -576,7 +576,7 @@ s_peer_put_fn(MDB_txn *txn, void *arg)
 		json_decref(old);
 		return CPT_ENOMEM;
 	}
-	rc = ig_put_json(txn, p->st->dbi[DB_PEERS], p->key, CPT_KEY_LEN, old);
+	rc = store_put_json(txn, DB_PEERS, p->key, CPT_KEY_LEN, old);
 	json_decref(old);
 	return rc;
 }
@@ -615,7 +615,7 @@ int
 fed_peer_marked(node_t *n, const uint8_t site_key[CPT_KEY_LEN], uint8_t from[40], uint64_t *down_ms)
 {
 	store_t *st = node_store(n);
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *rec;
 	const char *hex;
 	size_t len = 0;
@@ -623,7 +623,7 @@ fed_peer_marked(node_t *n, const uint8_t site_key[CPT_KEY_LEN], uint8_t from[40]
 
 	if (store_read_begin(st, &txn) != 0)
 		return CPT_EIO;
-	rec = ig_get_json(txn, st->dbi[DB_PEERS], site_key, CPT_KEY_LEN);
+	rec = store_get_json(txn, DB_PEERS, site_key, CPT_KEY_LEN);
 	store_read_end(st, &txn);
 	hex = json_string_value(json_object_get(rec, "unsent_from"));
 	if (hex && strlen(hex) == 80 && sodium_hex2bin(from, 40, hex, 80, NULL, &len, NULL) == 0 && len == 40)
@@ -637,19 +637,19 @@ size_t
 fed_peer_keys(node_t *n, uint8_t (*out)[CPT_KEY_LEN], size_t max)
 {
 	store_t *st = node_store(n);
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k, v;
 	size_t count = 0;
 
 	if (store_read_begin(st, &txn) != 0)
 		return 0;
-	if (mdb_cursor_open(txn, st->dbi[DB_PEERS], &cur) == 0) {
-		for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && count < max;
-		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-			if (k.mv_size == CPT_KEY_LEN)
-				memcpy(out[count++], k.mv_data, CPT_KEY_LEN);
-		mdb_cursor_close(cur);
+	if (store_cur_open(txn, DB_PEERS, &cur) == 0) {
+		for (int rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0 && count < max;
+		     rc = store_cur_get(cur, &k, &v, STORE_NEXT))
+			if (k.len == CPT_KEY_LEN)
+				memcpy(out[count++], k.data, CPT_KEY_LEN);
+		store_cur_close(&cur);
 	}
 	store_read_end(st, &txn);
 	return count;
@@ -659,15 +659,15 @@ fed_peer_keys(node_t *n, uint8_t (*out)[CPT_KEY_LEN], size_t max)
 
 /* A site record (DB_KEYS) as the API shows it. */
 static json_t *
-s_site_json(MDB_txn *txn, store_t *st, const uint8_t key[CPT_KEY_LEN], const json_t *rec,
+s_site_json(store_txn_t *txn, store_t *st, const uint8_t key[CPT_KEY_LEN], const json_t *rec,
 	    const uint8_t self[CPT_KEY_LEN], uint64_t now)
 {
-	MDB_val v;
+	store_val_t v;
 	char hex[CPT_HEX_ID];
 	json_int_t nb = json_integer_value(json_object_get(rec, "not_before"));
 	json_int_t na = json_integer_value(json_object_get(rec, "not_after"));
-	int revoked = ig_get(txn, st->dbi[DB_REVOKED], key, CPT_KEY_LEN, &v) == 0 && v.mv_size == 8 &&
-		      store_get_u64(v.mv_data) <= now;
+	int revoked = store_get(txn, DB_REVOKED, key, CPT_KEY_LEN, &v) == 0 && v.len == 8 &&
+		      store_get_u64(v.data) <= now;
 	json_t *j;
 
 	cpt_hex32(hex, key);
@@ -683,7 +683,7 @@ json_t *
 fed_site(node_t *n, const uint8_t key[CPT_KEY_LEN])
 {
 	store_t *st = node_store(n);
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *rec, *j = NULL;
 
 	if (store_read_begin(st, &txn) != 0)
@@ -717,24 +717,24 @@ fed_sites(node_t *n)
 	store_t *st = node_store(n);
 	const uint8_t *self = key_sign_public(node_site_key(n));
 	uint64_t now = hlc_wall_ms();
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k, v;
 	json_t *out = json_array(), **all = NULL;
 	size_t count = 0, cap = 0;
 
 	if (out == NULL || store_read_begin(st, &txn) != 0)
 		return out;
-	if (mdb_cursor_open(txn, st->dbi[DB_KEYS], &cur) == 0) {
-		for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	if (store_cur_open(txn, DB_KEYS, &cur) == 0) {
+		for (int rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
+		     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 			json_t *rec, *j = NULL;
-			if (k.mv_size != CPT_KEY_LEN || memmem(v.mv_data, v.mv_size, tag, sizeof(tag) - 1) == NULL ||
-			    (rec = json_loadb(v.mv_data, v.mv_size, 0, NULL)) == NULL)
+			if (k.len != CPT_KEY_LEN || memmem(v.data, v.len, tag, sizeof(tag) - 1) == NULL ||
+			    (rec = json_loadb(v.data, v.len, 0, NULL)) == NULL)
 				continue;
 			if (strcmp(json_string_value(json_object_get(rec, "type")) ?: "", "site") == 0 &&
 			    json_is_string(json_object_get(rec, "site")))
-				j = s_site_json(txn, st, k.mv_data, rec, self, now);
+				j = s_site_json(txn, st, k.data, rec, self, now);
 			json_decref(rec);
 			if (j && count == cap) {
 				json_t **more = realloc(all, (cap = cap ? 2 * cap : 16) * sizeof(*all));
@@ -747,7 +747,7 @@ fed_sites(node_t *n)
 			if (j)
 				all[count++] = j;
 		}
-		mdb_cursor_close(cur);
+		store_cur_close(&cur);
 	}
 	store_read_end(st, &txn);
 	if (count)

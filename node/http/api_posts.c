@@ -232,7 +232,7 @@ s_body_ok(http_req_t *r, enum api_body call, const json_t *body)
 }
 
 static int
-s_read_begin(http_req_t *r, MDB_txn **txn)
+s_read_begin(http_req_t *r, store_txn_t **txn)
 {
 	if (store_read_begin(r->h->st, txn) == 0)
 		return 1;
@@ -258,7 +258,7 @@ s_publish(http_req_t *r, uint16_t kind, const json_t *body, ingest_res_t *res)
 	if (rc == CPT_ENOSPC) {
 		/* 507 Insufficient Storage: nothing was stored, try again later. */
 		http_error(r, 507, NULL, "no space left on device (%s): nothing was stored",
-		           r->h->st->dir);
+		           store_dir(r->h->st));
 		return 0;
 	}
 	if (rc != 0) {
@@ -304,7 +304,7 @@ s_query_int(http_req_t *r, const char *name, long def, long lo, long hi)
 
 /* The post as GET /api/posts/ID shows it, or NULL when it is not visible. */
 static json_t *
-s_post_full(http_req_t *r, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
+s_post_full(http_req_t *r, store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 {
 	json_t *p = view_post(r->h->st, txn, id, 1), *mine = json_array();
 
@@ -321,7 +321,7 @@ s_post_full(http_req_t *r, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
 static int
 s_reply_post(http_req_t *r, unsigned status, const uint8_t id[CPT_ID_LEN], int full)
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *p;
 
 	if (!s_read_begin(r, &txn))
@@ -337,7 +337,7 @@ s_reply_post(http_req_t *r, unsigned status, const uint8_t id[CPT_ID_LEN], int f
 static int
 s_need_post(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_KEY_LEN])
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *p;
 	const char *ak;
 	int ok;
@@ -365,19 +365,19 @@ s_need_post(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_KEY_
 /* Loads the newest key backup of key: its body, new reference, or NULL;
  * *ts (when not NULL) gets its timestamp. */
 static json_t *
-s_load_backup(store_t *st, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], uint64_t *ts)
+s_load_backup(store_t *st, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t *ts)
 {
-	MDB_val k = {CPT_KEY_LEN, (void *)key}, v;
+	store_val_t k = {CPT_KEY_LEN, (void *)key}, v;
 	evt_t ev;
 
-	if (mdb_get(txn, st->dbi[DB_BACKUPS], &k, &v) != 0 || v.mv_size != 8 + CPT_ID_LEN)
+	if (store_get(txn, DB_BACKUPS, k.data, k.len, &v) != 0 || v.len != 8 + CPT_ID_LEN)
 		return NULL;
 	if (ts)
-		*ts = store_get_u64(v.mv_data);
-	k.mv_size = CPT_ID_LEN;
-	k.mv_data = (uint8_t *)v.mv_data + 8;
-	if (mdb_get(txn, st->dbi[DB_EVENTS], &k, &v) != 0 ||
-	    evt_decode(&ev, v.mv_data, v.mv_size, EVT_MAX_BODY) != 0 || ev.body == NULL ||
+		*ts = store_get_u64(v.data);
+	k.len = CPT_ID_LEN;
+	k.data = (uint8_t *)v.data + 8;
+	if (store_get(txn, DB_EVENTS, k.data, k.len, &v) != 0 ||
+	    evt_decode(&ev, v.data, v.len, EVT_MAX_BODY) != 0 || ev.body == NULL ||
 	    ev.kind != EVT_KEY_BACKUP || memcmp(ev.author, key, CPT_KEY_LEN) != 0)
 		return NULL;
 	/* Parsed (copied) before the transaction ends. */
@@ -467,7 +467,7 @@ api_login(http_req_t *r)
 	sess_info_t info;
 	sess_anchor_t anchor;
 	key_sign_t *kp;
-	MDB_txn *txn;
+	store_txn_t *txn;
 	uint64_t backup_ts = 0;
 	unsigned retry = 0;
 	int rc = 0, known, admin, disabled, trusted;
@@ -620,7 +620,7 @@ s_limits(void)
 static int
 s_me(http_req_t *r, int optional)
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *person;
 
 	/* http_has_session has checked the key state (disabled, reset). */
@@ -668,7 +668,7 @@ api_me_password(http_req_t *r)
 	uint64_t old_ts = 0, new_ts = 0;
 	ingest_res_t res;
 	key_sign_t *kp;
-	MDB_txn *txn;
+	store_txn_t *txn;
 	unsigned retry = 0;
 	int rc;
 
@@ -806,7 +806,7 @@ api_feed(http_req_t *r)
 	char next[81];
 	long limit;
 	int has;
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *items;
 
 	if (!http_need_session(r))
@@ -831,7 +831,7 @@ api_comments(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	char next[81];
 	long limit;
 	int has;
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *post, *items = NULL;
 
 	if (!http_need_session(r))
@@ -856,7 +856,7 @@ api_comments(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 int
 api_post_get(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *p;
 
 	if (!http_need_session(r) || !s_read_begin(r, &txn))
@@ -903,7 +903,7 @@ api_post_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 static int
 s_may_delete(http_req_t *r, const uint8_t author[CPT_KEY_LEN])
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *mine, *theirs;
 	const char *a, *b;
 	int ok;
@@ -950,7 +950,7 @@ api_post_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 static int
 s_reply_comment(http_req_t *r, unsigned status, const uint8_t id[CPT_ID_LEN])
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *c;
 
 	if (!s_read_begin(r, &txn))
@@ -993,7 +993,7 @@ api_comment_create(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 static int
 s_need_comment(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_KEY_LEN])
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *c;
 	const char *ak;
 	int ok;
@@ -1101,7 +1101,7 @@ api_people(http_req_t *r)
 {
 	const char *q = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "q");
 	long limit;
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *items;
 
 	if (!http_need_session(r))
@@ -1125,7 +1125,7 @@ api_figures(http_req_t *r)
 	struct http_fig *hit = NULL, *oldest = NULL;
 	long days;
 	uint64_t now;
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *f;
 
 	if (!http_need_session(r))
@@ -1173,34 +1173,34 @@ api_figures(http_req_t *r)
 /* The newest visible posts of key, newest first: DB_BY_AUTHOR is
  * author(32) ts(8) id(32) -> kind(2), walked backwards from the author's end. */
 static json_t *
-s_posts_of(store_t *st, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], size_t max)
+s_posts_of(store_t *st, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], size_t max)
 {
 	uint8_t end[CPT_KEY_LEN + 8 + CPT_ID_LEN];
-	MDB_cursor *cur;
-	MDB_val k, v;
+	store_cur_t *cur;
+	store_val_t k, v;
 	json_t *out = json_array();
 	int rc;
 
-	if (out == NULL || mdb_cursor_open(txn, st->dbi[DB_BY_AUTHOR], &cur) != 0)
+	if (out == NULL || store_cur_open(txn, DB_BY_AUTHOR, &cur) != 0)
 		return out;
 	memcpy(end, key, CPT_KEY_LEN);
 	memset(end + CPT_KEY_LEN, 0xff, sizeof(end) - CPT_KEY_LEN);
-	k.mv_size = sizeof(end);
-	k.mv_data = end;
-	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	k.len = sizeof(end);
+	k.data = end;
+	rc = store_cur_get(cur, &k, &v, STORE_SEEK);
 	rc =
-	    rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV) : mdb_cursor_get(cur, &k, &v, MDB_LAST);
-	for (; rc == 0 && json_array_size(out) < max; rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
-		const uint8_t *kp = k.mv_data;
+	    rc == 0 ? store_cur_get(cur, &k, &v, STORE_PREV) : store_cur_get(cur, &k, &v, STORE_LAST);
+	for (; rc == 0 && json_array_size(out) < max; rc = store_cur_get(cur, &k, &v, STORE_PREV)) {
+		const uint8_t *kp = k.data;
 		json_t *p;
-		if (k.mv_size != sizeof(end) || memcmp(kp, key, CPT_KEY_LEN) != 0)
+		if (k.len != sizeof(end) || memcmp(kp, key, CPT_KEY_LEN) != 0)
 			break;
 		if (store_get_kind(&v) != EVT_POST)
 			continue;
 		if ((p = view_post(st, txn, kp + CPT_KEY_LEN + 8, 0)) != NULL)
 			json_array_append_new(out, p);
 	}
-	mdb_cursor_close(cur);
+	store_cur_close(&cur);
 	return out;
 }
 
@@ -1208,7 +1208,7 @@ int
 api_person(http_req_t *r, const char *handle)
 {
 	uint8_t key[CPT_KEY_LEN];
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *p = NULL;
 
 	if (!http_need_session(r))
@@ -1232,7 +1232,7 @@ api_profile_put(http_req_t *r)
 	json_t *body, *v, *ev;
 	uint16_t kind;
 	ingest_res_t res;
-	MDB_txn *txn;
+	store_txn_t *txn;
 	int ok;
 
 	if (!http_need_csrf(r) || !http_need_json(r, &body))

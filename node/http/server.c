@@ -408,24 +408,20 @@ s_status(http_req_t *r, const char *arg)
 {
 	http_t *h = r->h;
 	node_stats_t ns;
-	MDB_txn *txn;
-	MDB_envinfo info;
-	MDB_stat est;
+	store_txn_t *txn;
 	json_t *j;
 
 	node_stats(h->node, &ns);
 	if (store_read_begin(h->st, &txn) != 0)
 		return http_error(r, 500, NULL, "store unavailable");
-	mdb_env_info(h->st->env, &info);
-	mdb_env_stat(h->st->env, &est);
 	j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "site", h->site, "version",
 	              HTTP_VERSION_STR, "uptime_s",
 	              (json_int_t)((hlc_wall_ms() - ns.started_ms) / 1000), "events",
-	              (json_int_t)store_count(h->st, txn, DB_EVENTS), "posts",
-	              (json_int_t)store_count(h->st, txn, DB_FEED), "users",
-	              (json_int_t)store_count(h->st, txn, DB_HANDLES), "pending",
-	              (json_int_t)store_count(h->st, txn, DB_PENDING), "store_bytes",
-	              (json_int_t)((info.me_last_pgno + 1) * (uint64_t)est.ms_psize), "sessions",
+	              (json_int_t)store_count(txn, DB_EVENTS), "posts",
+	              (json_int_t)store_count(txn, DB_FEED), "users",
+	              (json_int_t)store_count(txn, DB_HANDLES), "pending",
+	              (json_int_t)store_count(txn, DB_PENDING), "store_bytes",
+	              (json_int_t)store_bytes(h->st), "sessions",
 	              (json_int_t)sess_count(h->sess));
 	store_read_end(h->st, &txn);
 	if (j) /* this site's title and state, the sites by name, the peer links */
@@ -440,9 +436,7 @@ s_metrics(http_req_t *r, const char *arg)
 {
 	http_t *h = r->h;
 	node_stats_t ns;
-	MDB_txn *txn;
-	MDB_envinfo info;
-	MDB_stat est;
+	store_txn_t *txn;
 	size_t events = 0, pending = 0, len = 0;
 	uint64_t bytes = 0;
 	char *buf = NULL;
@@ -450,11 +444,9 @@ s_metrics(http_req_t *r, const char *arg)
 
 	node_stats(h->node, &ns);
 	if (store_read_begin(h->st, &txn) == 0) {
-		events = store_count(h->st, txn, DB_EVENTS);
-		pending = store_count(h->st, txn, DB_PENDING);
-		mdb_env_info(h->st->env, &info);
-		mdb_env_stat(h->st->env, &est);
-		bytes = (info.me_last_pgno + 1) * (uint64_t)est.ms_psize;
+		events = store_count(txn, DB_EVENTS);
+		pending = store_count(txn, DB_PENDING);
+		bytes = store_bytes(h->st);
 		store_read_end(h->st, &txn);
 	}
 	if ((f = open_memstream(&buf, &len)) == NULL)
@@ -617,7 +609,7 @@ s_sse_add(struct sse *s, const char *fmt, ...)
 
 /* Renders one change as an SSE event. */
 static void
-s_sse_change(struct sse *s, MDB_txn *txn, const node_change_t *c)
+s_sse_change(struct sse *s, store_txn_t *txn, const node_change_t *c)
 {
 	char id[CPT_HEX_ID], ref[CPT_HEX_ID];
 	const uint8_t *post = NULL;
@@ -698,7 +690,7 @@ s_sse_read(void *cls, uint64_t pos, char *out, size_t max)
 			continue;
 		}
 		if (got > 0) {
-			MDB_txn *txn = NULL;
+			store_txn_t *txn = NULL;
 			if (store_read_begin(h->st, &txn) != 0)
 				txn = NULL;
 			for (size_t i = 0; i < got; i++) {

@@ -23,28 +23,28 @@ s_bkey(uint8_t k[9], int level, uint64_t ts)
 
 /* Value: count (8, big-endian) then the sum of ids (32, little-endian number). */
 static void
-s_bval_read(const MDB_val *v, uint64_t *count, uint8_t sum[32])
+s_bval_read(const store_val_t *v, uint64_t *count, uint8_t sum[32])
 {
-	if (v->mv_size != 40) {
+	if (v->len != 40) {
 		*count = 0;
 		memset(sum, 0, 32);
 		return;
 	}
-	*count = store_get_u64(v->mv_data);
-	memcpy(sum, (uint8_t *)v->mv_data + 8, 32);
+	*count = store_get_u64(v->data);
+	memcpy(sum, (uint8_t *)v->data + 8, 32);
 }
 
 /* Adds count_delta and the 256-bit sum_delta to bucket k. */
 static int
-s_bucket_apply(store_t *st, MDB_txn *txn, const uint8_t k[9], int64_t count_delta,
+s_bucket_apply(store_t *st, store_txn_t *txn, const uint8_t k[9], int64_t count_delta,
 	       const uint8_t sum_delta[32])
 {
 	uint8_t val[40], sum[32];
 	uint64_t count;
-	MDB_val v;
-	int rc = ig_get(txn, st->dbi[DB_BUCKETS], k, 9, &v);
+	store_val_t v;
+	int rc = store_get(txn, DB_BUCKETS, k, 9, &v);
 
-	if (rc != 0 && rc != MDB_NOTFOUND)
+	if (rc != 0 && rc != CPT_ENOTFOUND)
 		return rc;
 	if (rc == 0)
 		s_bval_read(&v, &count, sum);
@@ -55,14 +55,14 @@ s_bucket_apply(store_t *st, MDB_txn *txn, const uint8_t k[9], int64_t count_delt
 	recon_sum_add(sum, sum_delta);
 	count = count_delta < 0 && (uint64_t)-count_delta >= count ? 0 : count + (uint64_t)count_delta;
 	if (count == 0)
-		return ig_del(txn, st->dbi[DB_BUCKETS], k, 9);
+		return store_del(txn, DB_BUCKETS, k, 9);
 	store_put_u64(val, count);
 	memcpy(val + 8, sum, 32);
-	return ig_put(txn, st->dbi[DB_BUCKETS], k, 9, val, sizeof(val));
+	return store_put(txn, DB_BUCKETS, k, 9, val, sizeof(val));
 }
 
 int
-bk_update(store_t *st, MDB_txn *txn, const uint8_t key[40], int add)
+bk_update(store_t *st, store_txn_t *txn, const uint8_t key[40], int add)
 {
 	uint64_t ts = store_get_u64(key);
 	uint8_t delta[32] = {0};
@@ -142,7 +142,7 @@ s_bentry_cmp(const void *x, const void *y)
 }
 
 int
-bk_acc_flush(bk_acc_t *a, store_t *st, MDB_txn *txn)
+bk_acc_flush(bk_acc_t *a, store_t *st, store_txn_t *txn)
 {
 	static const uint8_t zero[32];
 	int rc = 0;
@@ -192,53 +192,53 @@ bk_acc_free(bk_acc_t **self_p)
 
 /* Adds the buckets of level with indices in [from, to) into count and sum. */
 static void
-s_sum_buckets(store_t *st, MDB_txn *txn, int level, uint64_t from, uint64_t to, uint64_t *count,
+s_sum_buckets(store_t *st, store_txn_t *txn, int level, uint64_t from, uint64_t to, uint64_t *count,
 	      uint8_t sum[32])
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
+	store_cur_t *cur;
+	store_val_t k, v;
 	uint8_t start[9];
 	int rc;
 
-	if (from >= to || mdb_cursor_open(txn, st->dbi[DB_BUCKETS], &cur) != 0)
+	if (from >= to || store_cur_open(txn, DB_BUCKETS, &cur) != 0)
 		return;
 	start[0] = (uint8_t)level;
 	store_put_u64(start + 1, from);
-	k.mv_size = sizeof(start);
-	k.mv_data = start;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	k.len = sizeof(start);
+	k.data = start;
+	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 		uint64_t c;
 		uint8_t s[32];
-		if (k.mv_size != 9 || ((uint8_t *)k.mv_data)[0] != level ||
-		    store_get_u64((uint8_t *)k.mv_data + 1) >= to)
+		if (k.len != 9 || ((uint8_t *)k.data)[0] != level ||
+		    store_get_u64((uint8_t *)k.data + 1) >= to)
 			break;
 		s_bval_read(&v, &c, s);
 		*count += c;
 		recon_sum_add(sum, s);
 	}
-	mdb_cursor_close(cur);
+	store_cur_close(&cur);
 }
 
 /* Adds the items of DB_ORDER with lo <= key < hi (a short range). */
 static void
-s_sum_items(store_t *st, MDB_txn *txn, const uint8_t lo[40], const uint8_t hi[40], uint64_t *count,
+s_sum_items(store_t *st, store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40], uint64_t *count,
 	    uint8_t sum[32])
 {
-	MDB_cursor *cur;
-	MDB_val k = {40, (void *)lo}, v;
+	store_cur_t *cur;
+	store_val_t k = {40, (void *)lo}, v;
 	int rc;
 
-	if (memcmp(lo, hi, 40) >= 0 || mdb_cursor_open(txn, st->dbi[DB_ORDER], &cur) != 0)
+	if (memcmp(lo, hi, 40) >= 0 || store_cur_open(txn, DB_ORDER, &cur) != 0)
 		return;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size != 40 || memcmp(k.mv_data, hi, 40) >= 0)
+	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		if (k.len != 40 || memcmp(k.data, hi, 40) >= 0)
 			break;
 		(*count)++;
-		recon_sum_add(sum, (uint8_t *)k.mv_data + 8);
+		recon_sum_add(sum, (uint8_t *)k.data + 8);
 	}
-	mdb_cursor_close(cur);
+	store_cur_close(&cur);
 }
 
 static int
@@ -252,7 +252,7 @@ s_is_inf(const uint8_t k[40])
 
 /* Count and sum of every item with key < x. */
 static void
-s_prefix(store_t *st, MDB_txn *txn, const uint8_t x[40], uint64_t *count, uint8_t sum[32])
+s_prefix(store_t *st, store_txn_t *txn, const uint8_t x[40], uint64_t *count, uint8_t sum[32])
 {
 	uint64_t ts = store_get_u64(x);
 	uint8_t lo[40];
@@ -277,7 +277,7 @@ s_prefix(store_t *st, MDB_txn *txn, const uint8_t x[40], uint64_t *count, uint8_
 }
 
 void
-bk_fingerprint(store_t *st, MDB_txn *txn, const uint8_t lo[40], const uint8_t hi[40],
+bk_fingerprint(store_t *st, store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40],
 	       uint64_t *count, uint8_t sum_out[32])
 {
 	uint64_t ca, cb;
@@ -293,29 +293,29 @@ bk_fingerprint(store_t *st, MDB_txn *txn, const uint8_t lo[40], const uint8_t hi
 /* The key of the item of absolute rank r (0-based), by descending the
  * buckets; 0 or CPT_ENOTFOUND. */
 int
-bk_key_at(store_t *st, MDB_txn *txn, uint64_t r, uint8_t out[40])
+bk_key_at(store_t *st, store_txn_t *txn, uint64_t r, uint8_t out[40])
 {
 	uint64_t from = 0, to = UINT64_MAX;
-	MDB_cursor *cur;
-	MDB_val k, v;
+	store_cur_t *cur;
+	store_val_t k, v;
 	int rc;
 
-	if (mdb_cursor_open(txn, st->dbi[DB_BUCKETS], &cur) != 0)
+	if (store_cur_open(txn, DB_BUCKETS, &cur) != 0)
 		return CPT_EIO;
 	for (int level = LEVELS; level >= 1; level--) {
 		uint8_t start[9];
 		int found = 0;
 		start[0] = (uint8_t)level;
 		store_put_u64(start + 1, from);
-		k.mv_size = sizeof(start);
-		k.mv_data = start;
-		for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		k.len = sizeof(start);
+		k.data = start;
+		for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0;
+		     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 			uint64_t idx, c;
 			uint8_t s[32];
-			if (k.mv_size != 9 || ((uint8_t *)k.mv_data)[0] != level)
+			if (k.len != 9 || ((uint8_t *)k.data)[0] != level)
 				break;
-			idx = store_get_u64((uint8_t *)k.mv_data + 1);
+			idx = store_get_u64((uint8_t *)k.data + 1);
 			if (idx >= to)
 				break;
 			s_bval_read(&v, &c, s);
@@ -329,38 +329,38 @@ bk_key_at(store_t *st, MDB_txn *txn, uint64_t r, uint8_t out[40])
 			r -= c;
 		}
 		if (!found) {
-			mdb_cursor_close(cur);
+			store_cur_close(&cur);
 			return CPT_ENOTFOUND;
 		}
 	}
-	mdb_cursor_close(cur);
+	store_cur_close(&cur);
 	/* from is now the first timestamp of a level-1 bucket: walk its items. */
 	{
 		uint8_t lo[40];
 		store_put_u64(lo, from);
 		memset(lo + 8, 0, 32);
-		if (mdb_cursor_open(txn, st->dbi[DB_ORDER], &cur) != 0)
+		if (store_cur_open(txn, DB_ORDER, &cur) != 0)
 			return CPT_EIO;
-		k.mv_size = 40;
-		k.mv_data = lo;
-		for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-			if (k.mv_size != 40)
+		k.len = 40;
+		k.data = lo;
+		for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0;
+		     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+			if (k.len != 40)
 				continue;
 			if (r == 0) {
-				memcpy(out, k.mv_data, 40);
-				mdb_cursor_close(cur);
+				memcpy(out, k.data, 40);
+				store_cur_close(&cur);
 				return 0;
 			}
 			r--;
 		}
-		mdb_cursor_close(cur);
+		store_cur_close(&cur);
 	}
 	return CPT_ENOTFOUND;
 }
 
 size_t
-bk_split(store_t *st, MDB_txn *txn, const uint8_t lo[40], const uint8_t hi[40], uint64_t count,
+bk_split(store_t *st, store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40], uint64_t count,
 	 size_t k, uint8_t (*bounds)[40])
 {
 	uint64_t base;
@@ -384,21 +384,21 @@ bk_split(store_t *st, MDB_txn *txn, const uint8_t lo[40], const uint8_t hi[40], 
 }
 
 static int
-s_rebuild_fn(store_t *st, MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *arg)
+s_rebuild_fn(store_txn_t *txn, const store_val_t *k, const store_val_t *v, void *arg)
 {
 	uint8_t key[40];
 
 	(void)v;
 	(void)arg;
-	if (k->mv_size != 40)
+	if (k->len != 40)
 		return 0;
-	memcpy(key, k->mv_data, 40);
-	return bk_update(st, txn, key, 1);
+	memcpy(key, k->data, 40);
+	return bk_update(NULL, txn, key, 1);
 }
 
 /* Rebuilds the whole index from DB_ORDER (reindex, or a store from before it). */
 int
-bk_rebuild(store_t *st, MDB_txn *txn)
+bk_rebuild(store_t *st, store_txn_t *txn)
 {
-	return store_rebuild(st, txn, DB_BUCKETS, DB_ORDER, s_rebuild_fn, NULL);
+	return store_rebuild(txn, DB_BUCKETS, DB_ORDER, s_rebuild_fn, NULL);
 }

@@ -254,21 +254,21 @@ vw_validate(const evt_t *ev, const json_t *b, char *why, size_t wl)
 
 /* Keeps the newer of the stored record and rec, by ("ts", "id"). */
 static int
-s_newer_than_stored(MDB_txn *txn, MDB_dbi dbi, const uint8_t key[32], uint64_t ts,
+s_newer_than_stored(store_txn_t *txn, enum store_db dbi, const uint8_t key[32], uint64_t ts,
 		    const uint8_t id[CPT_ID_LEN])
 {
-	json_t *old = ig_get_json(txn, dbi, key, 32);
+	json_t *old = store_get_json(txn, dbi, key, 32);
 	uint8_t oid[CPT_ID_LEN];
 	int newer = 1;
 
 	if (old && ig_hex_field(old, "id", oid) == 0)
-		newer = ig_cmp_tsid(ts, id, (uint64_t)json_integer_value(json_object_get(old, "ts")), oid) > 0;
+		newer = store_cmp_tsid(ts, id, (uint64_t)json_integer_value(json_object_get(old, "ts")), oid) > 0;
 	json_decref(old);
 	return newer;
 }
 
 int
-vw_site_cert(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
+vw_site_cert(ingest_ctx_t *ctx, store_txn_t *txn, const evt_t *ev, const json_t *body,
 	     const uint8_t id[CPT_ID_LEN])
 {
 	uint8_t sk[CPT_KEY_LEN];
@@ -278,7 +278,7 @@ vw_site_cert(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *bod
 
 	if (ig_hex_field(body, "sign_key", sk) != 0)
 		return 0;
-	if (!s_newer_than_stored(txn, ctx->st->dbi[DB_KEYS], sk, ev->ts, id))
+	if (!s_newer_than_stored(txn, DB_KEYS, sk, ev->ts, id))
 		return 0;
 	cpt_hex32(hex, id);
 	rec = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:s, s:I}", "type", "site", "site",
@@ -290,7 +290,7 @@ vw_site_cert(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *bod
 		return CPT_ENOMEM;
 	if (json_is_string(json_object_get(body, "title")))
 		json_object_set(rec, "title", json_object_get(body, "title"));
-	rc = ig_put_json(txn, ctx->st->dbi[DB_KEYS], sk, CPT_KEY_LEN, rec);
+	rc = store_put_json(txn, DB_KEYS, sk, CPT_KEY_LEN, rec);
 	json_decref(rec);
 	return rc;
 }
@@ -300,9 +300,9 @@ vw_site_cert(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *bod
  * its newest enrolment of the handle names the current key (a password reset
  * enrols a new key). */
 static json_t *
-s_handle_enrols(MDB_txn *txn, store_t *st, const char *handle)
+s_handle_enrols(store_txn_t *txn, store_t *st, const char *handle)
 {
-	json_t *j = ig_get_json(txn, st->dbi[DB_HANDLES], handle, strlen(handle));
+	json_t *j = store_get_json(txn, DB_HANDLES, handle, strlen(handle));
 
 	if (j && json_is_array(j))
 		return j;
@@ -326,14 +326,14 @@ s_handle_owner(const json_t *enrols, uint8_t key[CPT_KEY_LEN])
 	return cpt_unhex32(key, khex, strlen(khex));
 }
 
-static int s_profile_rebuild_handle(ingest_ctx_t *ctx, MDB_txn *txn, const char *handle);
-static int s_posts_of_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN]);
+static int s_profile_rebuild_handle(ingest_ctx_t *ctx, store_txn_t *txn, const char *handle);
+static int s_posts_of_rebuild(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN]);
 
 /* Views that depend on which handle a key has: the profiles of the handle
  * whose enrolments changed and of the key's handle before and after, and,
  * when the key's handle changed, its posts (they show the handle). */
 static int
-s_key_changed(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], const char *enrolled,
+s_key_changed(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], const char *enrolled,
               const char *before)
 {
 	char after[64];
@@ -355,7 +355,7 @@ s_key_changed(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], c
 }
 
 int
-vw_enrol(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
+vw_enrol(ingest_ctx_t *ctx, store_txn_t *txn, const evt_t *ev, const json_t *body,
 	 const uint8_t id[CPT_ID_LEN])
 {
 	uint8_t uk[CPT_KEY_LEN];
@@ -382,7 +382,7 @@ vw_enrol(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
 			present = 1;
 			break;
 		}
-		if (ig_cmp_tsid(ev->ts, id, (uint64_t)json_integer_value(json_array_get(e, 0)), eid) < 0) {
+		if (store_cmp_tsid(ev->ts, id, (uint64_t)json_integer_value(json_array_get(e, 0)), eid) < 0) {
 			at = i;
 			break;
 		}
@@ -391,20 +391,20 @@ vw_enrol(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
 	if (!present) {
 		json_array_insert_new(enrols, at,
 		                      json_pack("[I, s, s, s]", (json_int_t)ev->ts, hex, khex, by));
-		rc = ig_put_json(txn, ctx->st->dbi[DB_HANDLES], handle, strlen(handle), enrols);
+		rc = store_put_json(txn, DB_HANDLES, handle, strlen(handle), enrols);
 	}
 	json_decref(enrols);
 	if (rc != 0)
 		return rc;
 	if (ig_handle_of(ctx, txn, uk, before) != 0)
 		before[0] = 0;
-	if (s_newer_than_stored(txn, ctx->st->dbi[DB_KEYS], uk, ev->ts, id)) {
+	if (s_newer_than_stored(txn, DB_KEYS, uk, ev->ts, id)) {
 		rec = json_pack("{s:s, s:s, s:O, s:O, s:s, s:s, s:I}", "type", "user", "handle", handle,
 				"site", json_object_get(body, "site"), "role", json_object_get(body, "role"),
 				"by", by, "id", hex, "ts", (json_int_t)ev->ts);
 		if (rec == NULL)
 			return CPT_ENOMEM;
-		rc = ig_put_json(txn, ctx->st->dbi[DB_KEYS], uk, CPT_KEY_LEN, rec);
+		rc = store_put_json(txn, DB_KEYS, uk, CPT_KEY_LEN, rec);
 		json_decref(rec);
 		if (rc != 0)
 			return rc;
@@ -416,17 +416,17 @@ vw_enrol(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
 /* Every enrolment of key still stored, by id, from the handle lists. A full
  * scan: it runs only when a site is revoked from before its enrolments. */
 static int
-s_enrols_of_key(MDB_txn *txn, store_t *st, const char *khex, json_t *out)
+s_enrols_of_key(store_txn_t *txn, store_t *st, const char *khex, json_t *out)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
+	store_cur_t *cur;
+	store_val_t k, v;
 	int rc;
 
-	if ((rc = mdb_cursor_open(txn, st->dbi[DB_HANDLES], &cur)) != 0)
+	if ((rc = store_cur_open(txn, DB_HANDLES, &cur)) != 0)
 		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		json_t *list = json_loadb(v.mv_data, v.mv_size, 0, NULL), *e;
+	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		json_t *list = json_loadb(v.data, v.len, 0, NULL), *e;
 		size_t i;
 		json_array_foreach(list, i, e)
 		{
@@ -436,12 +436,12 @@ s_enrols_of_key(MDB_txn *txn, store_t *st, const char *khex, json_t *out)
 		}
 		json_decref(list);
 	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	store_cur_close(&cur);
+	return rc == CPT_ENOTFOUND ? 0 : rc;
 }
 
 int
-vw_unenrol(ingest_ctx_t *ctx, MDB_txn *txn, const json_t *body, const uint8_t id[CPT_ID_LEN])
+vw_unenrol(ingest_ctx_t *ctx, store_txn_t *txn, const json_t *body, const uint8_t id[CPT_ID_LEN])
 {
 	uint8_t uk[CPT_KEY_LEN];
 	char hex[CPT_HEX_ID], khex[CPT_HEX_ID], before[64];
@@ -464,9 +464,9 @@ vw_unenrol(ingest_ctx_t *ctx, MDB_txn *txn, const json_t *body, const uint8_t id
 			i++;
 	}
 	if (json_array_size(enrols) == 0)
-		rc = ig_del(txn, ctx->st->dbi[DB_HANDLES], handle, strlen(handle));
+		rc = store_del(txn, DB_HANDLES, handle, strlen(handle));
 	else
-		rc = ig_put_json(txn, ctx->st->dbi[DB_HANDLES], handle, strlen(handle), enrols);
+		rc = store_put_json(txn, DB_HANDLES, handle, strlen(handle), enrols);
 	json_decref(enrols);
 	if (rc != 0)
 		return rc;
@@ -477,7 +477,7 @@ vw_unenrol(ingest_ctx_t *ctx, MDB_txn *txn, const json_t *body, const uint8_t id
 	if (rec && json_string_value(json_object_get(rec, "id")) &&
 	    strcmp(json_string_value(json_object_get(rec, "id")), hex) == 0) {
 		json_decref(rec);
-		if ((rc = ig_del(txn, ctx->st->dbi[DB_KEYS], uk, CPT_KEY_LEN)) != 0)
+		if ((rc = store_del(txn, DB_KEYS, uk, CPT_KEY_LEN)) != 0)
 			return rc;
 		others = json_array();
 		rc = s_enrols_of_key(txn, ctx->st, khex, others);
@@ -538,7 +538,7 @@ s_each_mention(const char *text, void (*fn)(const char *h, void *arg), void *arg
 
 struct mention_arg {
 	ingest_ctx_t *ctx;
-	MDB_txn *txn;
+	store_txn_t *txn;
 	const evt_t *ev;
 	const uint8_t *id;
 	int add;
@@ -561,14 +561,14 @@ s_mention_put(const char *h, void *argp)
 	store_put_u64(k + hl + 1, a->ev->ts);
 	memcpy(k + hl + 9, a->id, CPT_ID_LEN);
 	if (a->add)
-		rc = ig_put(a->txn, a->ctx->st->dbi[DB_MENTIONS], k, hl + 9 + CPT_ID_LEN, "", 0);
+		rc = store_put(a->txn, DB_MENTIONS, k, hl + 9 + CPT_ID_LEN, "", 0);
 	else
-		rc = ig_del(a->txn, a->ctx->st->dbi[DB_MENTIONS], k, hl + 9 + CPT_ID_LEN);
+		rc = store_del(a->txn, DB_MENTIONS, k, hl + 9 + CPT_ID_LEN);
 	a->rc = rc;
 }
 
 int
-vw_mentions(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *have_body,
+vw_mentions(ingest_ctx_t *ctx, store_txn_t *txn, const evt_t *ev, const json_t *have_body,
 	    const uint8_t id[CPT_ID_LEN], int add)
 {
 	json_t *body = have_body ? json_incref((json_t *)have_body) : ig_body(ev);
@@ -593,27 +593,27 @@ s_mention_list(const char *h, void *argp)
 
 /* Calls fn for each event referring to target (comments, reactions, edits,
  * redactions) in (timestamp, id) order; stops at a nonzero return. */
-typedef int (*ref_fn)(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, void *arg);
+typedef int (*ref_fn)(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *id, uint16_t kind, void *arg);
 
 static int
-s_each_ref(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t target[CPT_ID_LEN], ref_fn fn, void *arg)
+s_each_ref(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t target[CPT_ID_LEN], ref_fn fn, void *arg)
 {
-	MDB_cursor *cur;
-	MDB_val k = {CPT_ID_LEN, (void *)target}, v;
+	store_cur_t *cur;
+	store_val_t k = {CPT_ID_LEN, (void *)target}, v;
 	int rc;
 
-	if ((rc = mdb_cursor_open(txn, ctx->st->dbi[DB_BY_REF], &cur)) != 0)
+	if ((rc = store_cur_open(txn, DB_BY_REF, &cur)) != 0)
 		return rc;
-	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	while (rc == 0 && k.mv_size == CPT_ID_LEN + 8 + CPT_ID_LEN &&
-	       memcmp(k.mv_data, target, CPT_ID_LEN) == 0) {
+	rc = store_cur_get(cur, &k, &v, STORE_SEEK);
+	while (rc == 0 && k.len == CPT_ID_LEN + 8 + CPT_ID_LEN &&
+	       memcmp(k.data, target, CPT_ID_LEN) == 0) {
 		uint16_t kind = store_get_kind(&v);
-		if ((rc = fn(ctx, txn, (uint8_t *)k.mv_data + CPT_ID_LEN + 8, kind, arg)) != 0)
+		if ((rc = fn(ctx, txn, (uint8_t *)k.data + CPT_ID_LEN + 8, kind, arg)) != 0)
 			break;
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		rc = store_cur_get(cur, &k, &v, STORE_NEXT);
 	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	store_cur_close(&cur);
+	return rc == CPT_ENOTFOUND ? 0 : rc;
 }
 
 struct post_acc {
@@ -629,7 +629,7 @@ struct post_acc {
  * entry (ingest.c), so each entry of a comment is one visible comment: no
  * load. Reactions are counted from DB_REACTIONS; only edits are read. */
 static int
-s_post_ref(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, void *arg)
+s_post_ref(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *id, uint16_t kind, void *arg)
 {
 	struct post_acc *a = arg;
 	evt_t ev;
@@ -642,7 +642,7 @@ s_post_ref(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, vo
 	if (ig_load_event(ctx, txn, id, &ev) != 0 || (b = ig_body(&ev)) == NULL)
 		return 0;
 	if (sodium_memcmp(ev.author, a->author, CPT_KEY_LEN) == 0 &&
-	    (a->edit_body == NULL || ig_cmp_tsid(ev.ts, id, a->edit_ts, a->edit_id) > 0)) {
+	    (a->edit_body == NULL || store_cmp_tsid(ev.ts, id, a->edit_ts, a->edit_id) > 0)) {
 		json_decref(a->edit_body);
 		a->edit_body = json_incref(b);
 		a->edit_ts = ev.ts;
@@ -682,32 +682,32 @@ s_reg_key(uint8_t k[REG_KEY_MAX], const uint8_t post[CPT_ID_LEN], const uint8_t 
  * author and name there. *delta gets the change of that name's count: -1, 0
  * or +1. Returns 0 or an LMDB error. */
 static int
-s_reg_put(store_t *st, MDB_txn *txn, const uint8_t post[CPT_ID_LEN], const evt_t *ev,
+s_reg_put(store_t *st, store_txn_t *txn, const uint8_t post[CPT_ID_LEN], const evt_t *ev,
 	  const uint8_t id[CPT_ID_LEN], const json_t *body, int *delta)
 {
 	const char *r = json_string_value(json_object_get(body, "reaction"));
 	int on = json_is_true(json_object_get(body, "on")), was = 0, rc;
 	uint8_t k[REG_KEY_MAX], val[REG_VAL_LEN];
 	size_t kl;
-	MDB_val v;
+	store_val_t v;
 
 	*delta = 0;
 	if (r == NULL || *r == 0)
 		return 0;
 	kl = s_reg_key(k, post, ev->author, r);
-	rc = ig_get(txn, st->dbi[DB_REACTIONS], k, kl, &v);
-	if (rc != 0 && rc != MDB_NOTFOUND)
+	rc = store_get(txn, DB_REACTIONS, k, kl, &v);
+	if (rc != 0 && rc != CPT_ENOTFOUND)
 		return rc;
-	if (rc == 0 && v.mv_size == REG_VAL_LEN) {
-		const uint8_t *p = v.mv_data;
-		if (ig_cmp_tsid(store_get_u64(p), p + 8, ev->ts, id) >= 0)
+	if (rc == 0 && v.len == REG_VAL_LEN) {
+		const uint8_t *p = v.data;
+		if (store_cmp_tsid(store_get_u64(p), p + 8, ev->ts, id) >= 0)
 			return 0; /* an older one, arrived late: changes nothing */
 		was = p[8 + CPT_ID_LEN] != 0;
 	}
 	store_put_u64(val, ev->ts);
 	memcpy(val + 8, id, CPT_ID_LEN);
 	val[8 + CPT_ID_LEN] = (uint8_t)on;
-	if ((rc = ig_put(txn, st->dbi[DB_REACTIONS], k, kl, val, sizeof(val))) != 0)
+	if ((rc = store_put(txn, DB_REACTIONS, k, kl, val, sizeof(val))) != 0)
 		return rc;
 	*delta = on - was;
 	return 0;
@@ -715,30 +715,30 @@ s_reg_put(store_t *st, MDB_txn *txn, const uint8_t post[CPT_ID_LEN], const evt_t
 
 /* Deletes every entry of DB_REACTIONS under prefix (plen bytes). */
 static int
-s_reg_clear(store_t *st, MDB_txn *txn, const uint8_t *prefix, size_t plen)
+s_reg_clear(store_t *st, store_txn_t *txn, const uint8_t *prefix, size_t plen)
 {
-	MDB_cursor *cur;
-	MDB_val k = {plen, (void *)prefix}, v;
+	store_cur_t *cur;
+	store_val_t k = {plen, (void *)prefix}, v;
 	int rc;
 
-	if ((rc = mdb_cursor_open(txn, st->dbi[DB_REACTIONS], &cur)) != 0)
+	if ((rc = store_cur_open(txn, DB_REACTIONS, &cur)) != 0)
 		return rc;
 	/* Seek again after each delete: the first entry left under prefix. */
 	for (;;) {
-		k.mv_size = plen;
-		k.mv_data = (void *)prefix;
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-		if (rc != 0 || k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+		k.len = plen;
+		k.data = (void *)prefix;
+		rc = store_cur_get(cur, &k, &v, STORE_SEEK);
+		if (rc != 0 || k.len < plen || memcmp(k.data, prefix, plen) != 0)
 			break;
-		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+		if ((rc = store_cur_del(cur)) != 0)
 			break;
 	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	store_cur_close(&cur);
+	return rc == CPT_ENOTFOUND ? 0 : rc;
 }
 
 static int
-s_reg_ref(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, void *arg)
+s_reg_ref(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *id, uint16_t kind, void *arg)
 {
 	const uint8_t *post = arg;
 	evt_t ev;
@@ -755,7 +755,7 @@ s_reg_ref(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, voi
 }
 
 int
-vw_reactions_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t post[CPT_ID_LEN])
+vw_reactions_rebuild(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t post[CPT_ID_LEN])
 {
 	int rc = s_reg_clear(ctx->st, txn, post, CPT_ID_LEN);
 
@@ -763,87 +763,86 @@ vw_reactions_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t post[CPT_ID_
 }
 
 static int
-s_reg_build_fn(store_t *st, MDB_txn *txn, const MDB_val *k, const MDB_val *v, void *arg)
+s_reg_build_fn(store_txn_t *txn, const store_val_t *k, const store_val_t *v, void *arg)
 {
 	ingest_ctx_t *ctx = arg;
-	const uint8_t *kp = k->mv_data;
+	const uint8_t *kp = k->data;
 
-	(void)st;
-	if (k->mv_size != CPT_ID_LEN + 8 + CPT_ID_LEN || store_get_kind(v) != EVT_REACTION)
+	if (k->len != CPT_ID_LEN + 8 + CPT_ID_LEN || store_get_kind(v) != EVT_REACTION)
 		return 0;
 	return s_reg_ref(ctx, txn, kp + CPT_ID_LEN + 8, EVT_REACTION, (void *)kp);
 }
 
 int
-vw_reactions_build(store_t *st, MDB_txn *txn)
+vw_reactions_build(store_t *st, store_txn_t *txn)
 {
 	ingest_ctx_t ctx = {.st = st};
 
-	return store_rebuild(st, txn, DB_REACTIONS, DB_BY_REF, s_reg_build_fn, &ctx);
+	return store_rebuild(txn, DB_REACTIONS, DB_BY_REF, s_reg_build_fn, &ctx);
 }
 
 /* The view's "reactions": how many authors have each reaction on. */
 static json_t *
-s_reaction_counts(store_t *st, MDB_txn *txn, const uint8_t post[CPT_ID_LEN])
+s_reaction_counts(store_t *st, store_txn_t *txn, const uint8_t post[CPT_ID_LEN])
 {
-	MDB_cursor *cur;
-	MDB_val k = {CPT_ID_LEN, (void *)post}, v;
+	store_cur_t *cur;
+	store_val_t k = {CPT_ID_LEN, (void *)post}, v;
 	json_t *counts = json_object();
 	int rc;
 
-	if (counts == NULL || mdb_cursor_open(txn, st->dbi[DB_REACTIONS], &cur) != 0) {
+	if (counts == NULL || store_cur_open(txn, DB_REACTIONS, &cur) != 0) {
 		json_decref(counts); /* no view at all rather than a view without its counts */
 		return NULL;
 	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 		char name[MAX_REACTION + 1];
 		size_t n;
-		if (k.mv_size < CPT_ID_LEN + CPT_KEY_LEN || memcmp(k.mv_data, post, CPT_ID_LEN) != 0)
+		if (k.len < CPT_ID_LEN + CPT_KEY_LEN || memcmp(k.data, post, CPT_ID_LEN) != 0)
 			break;
-		if (v.mv_size != REG_VAL_LEN || ((uint8_t *)v.mv_data)[8 + CPT_ID_LEN] == 0)
+		if (v.len != REG_VAL_LEN || ((uint8_t *)v.data)[8 + CPT_ID_LEN] == 0)
 			continue;
-		n = k.mv_size - CPT_ID_LEN - CPT_KEY_LEN;
+		n = k.len - CPT_ID_LEN - CPT_KEY_LEN;
 		if (n > MAX_REACTION)
 			continue;
-		memcpy(name, (uint8_t *)k.mv_data + CPT_ID_LEN + CPT_KEY_LEN, n);
+		memcpy(name, (uint8_t *)k.data + CPT_ID_LEN + CPT_KEY_LEN, n);
 		name[n] = 0;
 		json_object_set_new(counts, name,
 				    json_integer(json_integer_value(json_object_get(counts, name)) + 1));
 	}
-	mdb_cursor_close(cur);
+	store_cur_close(&cur);
 	return counts;
 }
 
 int
-view_my_reactions(store_t *st, MDB_txn *txn, const uint8_t post[CPT_ID_LEN],
+view_my_reactions(store_t *st, store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
 		  const uint8_t author[CPT_KEY_LEN], json_t *out)
 {
 	uint8_t prefix[CPT_ID_LEN + CPT_KEY_LEN];
-	MDB_cursor *cur;
-	MDB_val k = {sizeof(prefix), prefix}, v;
+	store_cur_t *cur;
+	store_val_t k = {sizeof(prefix), prefix}, v;
 	int rc;
 
 	memcpy(prefix, post, CPT_ID_LEN);
 	memcpy(prefix + CPT_ID_LEN, author, CPT_KEY_LEN);
-	if ((rc = mdb_cursor_open(txn, st->dbi[DB_REACTIONS], &cur)) != 0)
+	if ((rc = store_cur_open(txn, DB_REACTIONS, &cur)) != 0)
 		return rc;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < sizeof(prefix) || memcmp(k.mv_data, prefix, sizeof(prefix)) != 0)
+	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		if (k.len < sizeof(prefix) || memcmp(k.data, prefix, sizeof(prefix)) != 0)
 			break;
-		if (v.mv_size == REG_VAL_LEN && ((uint8_t *)v.mv_data)[8 + CPT_ID_LEN] != 0)
-			json_array_append_new(out, json_stringn((char *)k.mv_data + sizeof(prefix),
-								k.mv_size - sizeof(prefix)));
+		if (v.len == REG_VAL_LEN && ((uint8_t *)v.data)[8 + CPT_ID_LEN] != 0)
+			json_array_append_new(out, json_stringn((char *)k.data + sizeof(prefix),
+								k.len - sizeof(prefix)));
 	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	store_cur_close(&cur);
+	return rc == CPT_ENOTFOUND ? 0 : rc;
 }
 
 /* A comment or reaction came: the register, then the post view by what
  * changed (one count), without reading the post's other references. */
 int
-vw_post_ref_added(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t *body,
+vw_post_ref_added(ingest_ctx_t *ctx, store_txn_t *txn, const evt_t *ev, const json_t *body,
 		  const uint8_t id[CPT_ID_LEN], const uint8_t post[CPT_ID_LEN])
 {
 	const char *r = NULL;
@@ -869,7 +868,7 @@ vw_post_ref_added(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t
 		return 0;
 	store_put_u64(fk, pe.ts);
 	memcpy(fk + 8, post, CPT_ID_LEN);
-	if ((view = ig_get_json(txn, ctx->st->dbi[DB_FEED], fk, sizeof(fk))) == NULL ||
+	if ((view = store_get_json(txn, DB_FEED, fk, sizeof(fk))) == NULL ||
 	    !json_is_object(counts = json_object_get(view, "reactions"))) {
 		json_decref(view);
 		return vw_post_rebuild(ctx, txn, post);
@@ -887,13 +886,13 @@ vw_post_ref_added(ingest_ctx_t *ctx, MDB_txn *txn, const evt_t *ev, const json_t
 		else
 			json_object_del(counts, name);
 	}
-	rc = ig_put_json(txn, ctx->st->dbi[DB_FEED], fk, sizeof(fk), view);
+	rc = store_put_json(txn, DB_FEED, fk, sizeof(fk), view);
 	json_decref(view);
 	return rc;
 }
 
 int
-vw_post_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
+vw_post_rebuild(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 {
 	return vw_post_rebuild_ev(ctx, txn, id, NULL, NULL);
 }
@@ -904,7 +903,7 @@ vw_post_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
  * of the store passes its header (have, without body): the view to delete is
  * found by its timestamp. */
 int
-vw_post_rebuild_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], const evt_t *have,
+vw_post_rebuild_ev(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const evt_t *have,
 		   const json_t *have_body)
 {
 	evt_t ev;
@@ -941,7 +940,7 @@ vw_post_rebuild_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN]
 			return 0;
 		store_put_u64(fk, ts);
 		memcpy(fk + 8, id, CPT_ID_LEN);
-		return ig_del(txn, ctx->st->dbi[DB_FEED], fk, sizeof(fk));
+		return store_del(txn, DB_FEED, fk, sizeof(fk));
 	}
 	memset(&acc, 0, sizeof(acc));
 	memcpy(acc.author, ev.author, CPT_KEY_LEN);
@@ -968,7 +967,7 @@ vw_post_rebuild_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN]
 	}
 	store_put_u64(fk, ev.ts);
 	memcpy(fk + 8, id, CPT_ID_LEN);
-	rc = ig_put_json(txn, ctx->st->dbi[DB_FEED], fk, sizeof(fk), view);
+	rc = store_put_json(txn, DB_FEED, fk, sizeof(fk), view);
 out:
 	json_decref(view);
 	json_decref(acc.edit_body);
@@ -980,39 +979,39 @@ out:
 
 /* Calls fn for each event by author, in (timestamp, id) order. */
 static int
-s_each_by_author(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t author[CPT_KEY_LEN], uint16_t want,
+s_each_by_author(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t author[CPT_KEY_LEN], uint16_t want,
 		 ref_fn fn, void *arg)
 {
-	MDB_cursor *cur;
-	MDB_val k = {CPT_KEY_LEN, (void *)author}, v;
+	store_cur_t *cur;
+	store_val_t k = {CPT_KEY_LEN, (void *)author}, v;
 	int rc;
 
-	if ((rc = mdb_cursor_open(txn, ctx->st->dbi[DB_BY_AUTHOR], &cur)) != 0)
+	if ((rc = store_cur_open(txn, DB_BY_AUTHOR, &cur)) != 0)
 		return rc;
-	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	while (rc == 0 && k.mv_size == CPT_KEY_LEN + 8 + CPT_ID_LEN &&
-	       memcmp(k.mv_data, author, CPT_KEY_LEN) == 0) {
+	rc = store_cur_get(cur, &k, &v, STORE_SEEK);
+	while (rc == 0 && k.len == CPT_KEY_LEN + 8 + CPT_ID_LEN &&
+	       memcmp(k.data, author, CPT_KEY_LEN) == 0) {
 		uint16_t kind = store_get_kind(&v);
 		if (kind == want &&
-		    (rc = fn(ctx, txn, (uint8_t *)k.mv_data + CPT_KEY_LEN + 8, kind, arg)) != 0)
+		    (rc = fn(ctx, txn, (uint8_t *)k.data + CPT_KEY_LEN + 8, kind, arg)) != 0)
 			break;
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		rc = store_cur_get(cur, &k, &v, STORE_NEXT);
 	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	store_cur_close(&cur);
+	return rc == CPT_ENOTFOUND ? 0 : rc;
 }
 
 /* Collects [ts, id hex] of events into a JSON array (arg). */
 static int
-s_collect_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, void *arg)
+s_collect_ev(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *id, uint16_t kind, void *arg)
 {
-	MDB_val v;
+	store_val_t v;
 	char hex[CPT_HEX_ID];
 
-	if (ig_get(txn, ctx->st->dbi[DB_EVENTS], id, CPT_ID_LEN, &v) != 0 || v.mv_size < EVT_FIXED_LEN)
+	if (store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v) != 0 || v.len < EVT_FIXED_LEN)
 		return 0;
 	cpt_hex32(hex, id);
-	json_array_append_new(arg, json_pack("[I, s]", (json_int_t)store_get_u64((uint8_t *)v.mv_data + 68), hex));
+	json_array_append_new(arg, json_pack("[I, s]", (json_int_t)store_get_u64((uint8_t *)v.data + 68), hex));
 	return 0;
 }
 
@@ -1051,7 +1050,7 @@ struct profile_acc {
 };
 
 static int
-s_profile_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, void *arg)
+s_profile_ev(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *id, uint16_t kind, void *arg)
 {
 	struct profile_acc *a = arg;
 	evt_t ev;
@@ -1094,7 +1093,7 @@ s_profile_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, 
 /* Appends [ts, id hex] of the enrolment of entry e ([ts, id, key, by] of a
  * DB_HANDLES list) to evs when it carries a "name". */
 static void
-s_enrol_name(ingest_ctx_t *ctx, MDB_txn *txn, const json_t *e, json_t *evs)
+s_enrol_name(ingest_ctx_t *ctx, store_txn_t *txn, const json_t *e, json_t *evs)
 {
 	const char *ih = json_string_value(json_array_get(e, 1));
 	uint8_t id[CPT_ID_LEN];
@@ -1114,7 +1113,7 @@ s_enrol_name(ingest_ctx_t *ctx, MDB_txn *txn, const json_t *e, json_t *evs)
  * handle (a key enrolled again under another handle writes that one), and
  * the names the owning site's enrolments of the handle carry. */
 static int
-s_profile_rebuild_handle(ingest_ctx_t *ctx, MDB_txn *txn, const char *handle)
+s_profile_rebuild_handle(ingest_ctx_t *ctx, store_txn_t *txn, const char *handle)
 {
 	struct profile_acc acc = {json_object(), 0};
 	json_t *rec, *enrols, *e, *evs, *seen;
@@ -1157,18 +1156,18 @@ s_profile_rebuild_handle(ingest_ctx_t *ctx, MDB_txn *txn, const char *handle)
 	json_decref(enrols);
 	if (rc != 0 || acc.updated == 0) {
 		json_decref(acc.fields);
-		return rc != 0 ? rc : ig_del(txn, ctx->st->dbi[DB_PROFILES], handle, strlen(handle));
+		return rc != 0 ? rc : store_del(txn, DB_PROFILES, handle, strlen(handle));
 	}
 	rec = json_pack("{s:o, s:I}", "fields", acc.fields, "updated", (json_int_t)HLC_MS(acc.updated));
 	if (rec == NULL)
 		return CPT_ENOMEM;
-	rc = ig_put_json(txn, ctx->st->dbi[DB_PROFILES], handle, strlen(handle), rec);
+	rc = store_put_json(txn, DB_PROFILES, handle, strlen(handle), rec);
 	json_decref(rec);
 	return rc;
 }
 
 int
-vw_profile_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t author[CPT_KEY_LEN])
+vw_profile_rebuild(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t author[CPT_KEY_LEN])
 {
 	char handle[64];
 
@@ -1178,7 +1177,7 @@ vw_profile_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t author[CPT_KEY
 }
 
 static int
-s_post_of_key(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, void *arg)
+s_post_of_key(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *id, uint16_t kind, void *arg)
 {
 	(void)kind;
 	(void)arg;
@@ -1187,13 +1186,13 @@ s_post_of_key(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind,
 
 /* The posts of a key show its handle: rebuilt when the handle changes. */
 static int
-s_posts_of_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN])
+s_posts_of_rebuild(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN])
 {
 	return s_each_by_author(ctx, txn, key, EVT_POST, s_post_of_key, NULL);
 }
 
 static int
-s_backup_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, void *arg)
+s_backup_ev(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *id, uint16_t kind, void *arg)
 {
 	evt_t ev;
 	uint8_t *out = arg;
@@ -1206,7 +1205,7 @@ s_backup_ev(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t *id, uint16_t kind, v
 }
 
 int
-vw_backup_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t author[CPT_KEY_LEN])
+vw_backup_rebuild(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t author[CPT_KEY_LEN])
 {
 	uint8_t newest[8 + CPT_ID_LEN] = {0};
 	int rc = s_each_by_author(ctx, txn, author, EVT_KEY_BACKUP, s_backup_ev, newest);
@@ -1214,20 +1213,20 @@ vw_backup_rebuild(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t author[CPT_KEY_
 	if (rc != 0)
 		return rc;
 	if (store_get_u64(newest) == 0)
-		return ig_del(txn, ctx->st->dbi[DB_BACKUPS], author, CPT_KEY_LEN);
-	return ig_put(txn, ctx->st->dbi[DB_BACKUPS], author, CPT_KEY_LEN, newest, sizeof(newest));
+		return store_del(txn, DB_BACKUPS, author, CPT_KEY_LEN);
+	return store_put(txn, DB_BACKUPS, author, CPT_KEY_LEN, newest, sizeof(newest));
 }
 
 /* ------------------------------------------------------------ read side */
 
 json_t *
-view_key_info(store_t *st, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN])
+view_key_info(store_t *st, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN])
 {
-	return ig_get_json(txn, st->dbi[DB_KEYS], key, CPT_KEY_LEN);
+	return store_get_json(txn, DB_KEYS, key, CPT_KEY_LEN);
 }
 
 int
-view_handle_of(store_t *st, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], char out[64])
+view_handle_of(store_t *st, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], char out[64])
 {
 	json_t *rec = view_key_info(st, txn, key);
 	const char *h = json_string_value(json_object_get(rec, "handle"));
@@ -1239,7 +1238,7 @@ view_handle_of(store_t *st, MDB_txn *txn, const uint8_t key[CPT_KEY_LEN], char o
 }
 
 int
-view_key_of(store_t *st, MDB_txn *txn, const char *handle, uint8_t key[CPT_KEY_LEN])
+view_key_of(store_t *st, store_txn_t *txn, const char *handle, uint8_t key[CPT_KEY_LEN])
 {
 	json_t *enrols;
 	int rc;
@@ -1258,13 +1257,13 @@ view_key_of(store_t *st, MDB_txn *txn, const char *handle, uint8_t key[CPT_KEY_L
  * changes without rebuilding every post of its author, and the feed shows
  * names from its first paint instead of handles. */
 static void
-s_author_extra(store_t *st, MDB_txn *txn, json_t *obj, const uint8_t key[CPT_KEY_LEN],
+s_author_extra(store_t *st, store_txn_t *txn, json_t *obj, const uint8_t key[CPT_KEY_LEN],
 	       const char *handle)
 {
 	json_t *rec = view_key_info(st, txn, key), *prof = NULL, *site, *name;
 
 	if (handle && *handle)
-		prof = ig_get_json(txn, st->dbi[DB_PROFILES], handle, strlen(handle));
+		prof = store_get_json(txn, DB_PROFILES, handle, strlen(handle));
 	site = json_object_get(rec, "site");
 	name = json_object_get(json_object_get(prof, "fields"), "name");
 	json_object_set_new(obj, "author_site", json_is_string(site) ? json_incref(site) : json_null());
@@ -1275,7 +1274,7 @@ s_author_extra(store_t *st, MDB_txn *txn, json_t *obj, const uint8_t key[CPT_KEY
 
 /* The same for a post view, whose author is "author_key" and "author". */
 static json_t *
-s_post_extra(store_t *st, MDB_txn *txn, json_t *post)
+s_post_extra(store_t *st, store_txn_t *txn, json_t *post)
 {
 	uint8_t key[CPT_KEY_LEN];
 	const char *hex = json_string_value(json_object_get(post, "author_key"));
@@ -1290,7 +1289,7 @@ s_post_extra(store_t *st, MDB_txn *txn, json_t *post)
  * store may be old). Its text is the newest edit by its own author, as for
  * a post: edits name the comment in "post" and are indexed under it. */
 static json_t *
-s_comment_json(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
+s_comment_json(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 {
 	evt_t ev;
 	struct post_acc acc;
@@ -1324,7 +1323,7 @@ s_comment_json(ingest_ctx_t *ctx, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
 }
 
 json_t *
-view_comment(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
+view_comment(store_t *st, store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 {
 	ingest_ctx_t ctx = {.st = st};
 
@@ -1332,19 +1331,19 @@ view_comment(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
 }
 
 json_t *
-view_comments(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], const uint8_t *before40,
+view_comments(store_t *st, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const uint8_t *before40,
 	      size_t limit, char next[81])
 {
 	ingest_ctx_t ctx = {.st = st};
 	uint8_t from[CPT_ID_LEN + 40], last[40];
-	MDB_cursor *cur;
-	MDB_val k = {sizeof(from), from}, v;
+	store_cur_t *cur;
+	store_val_t k = {sizeof(from), from}, v;
 	json_t *newest = json_array(), *items = NULL;
 	size_t n = 0;
 	int rc, more = 0;
 
 	next[0] = 0;
-	if (newest == NULL || mdb_cursor_open(txn, st->dbi[DB_BY_REF], &cur) != 0) {
+	if (newest == NULL || store_cur_open(txn, DB_BY_REF, &cur) != 0) {
 		json_decref(newest);
 		return NULL;
 	}
@@ -1357,26 +1356,26 @@ view_comments(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], const uin
 		memcpy(from + CPT_ID_LEN, before40, 40);
 	else
 		memset(from + CPT_ID_LEN, 0xff, 40);
-	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV)
-	     : rc == MDB_NOTFOUND ? mdb_cursor_get(cur, &k, &v, MDB_LAST) : rc;
-	while (rc == 0 && k.mv_size == sizeof(from) && memcmp(k.mv_data, id, CPT_ID_LEN) == 0) {
+	rc = store_cur_get(cur, &k, &v, STORE_SEEK);
+	rc = rc == 0 ? store_cur_get(cur, &k, &v, STORE_PREV)
+	     : rc == CPT_ENOTFOUND ? store_cur_get(cur, &k, &v, STORE_LAST) : rc;
+	while (rc == 0 && k.len == sizeof(from) && memcmp(k.data, id, CPT_ID_LEN) == 0) {
 		if (store_get_kind(&v) == EVT_COMMENT) {
 			json_t *c;
 			if (n == limit) {
 				more = 1;
 				break;
 			}
-			if ((c = s_comment_json(&ctx, txn, (uint8_t *)k.mv_data + CPT_ID_LEN + 8)) != NULL) {
+			if ((c = s_comment_json(&ctx, txn, (uint8_t *)k.data + CPT_ID_LEN + 8)) != NULL) {
 				json_array_append_new(newest, c);
-				memcpy(last, (uint8_t *)k.mv_data + CPT_ID_LEN, 40);
+				memcpy(last, (uint8_t *)k.data + CPT_ID_LEN, 40);
 				n++;
 			}
 		}
-		rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+		rc = store_cur_get(cur, &k, &v, STORE_PREV);
 	}
-	mdb_cursor_close(cur);
-	if (rc != 0 && rc != MDB_NOTFOUND) {
+	store_cur_close(&cur);
+	if (rc != 0 && rc != CPT_ENOTFOUND) {
 		json_decref(newest);
 		return NULL;
 	}
@@ -1393,22 +1392,22 @@ view_comments(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], const uin
 /* The view of post id: its feed entry, found by the timestamp in the
  * stored envelope's header. */
 static json_t *
-s_post_view(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN])
+s_post_view(store_t *st, store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 {
-	MDB_val v;
+	store_val_t v;
 	evt_t ev;
 	uint8_t fk[8 + CPT_ID_LEN];
 
-	if (ig_get(txn, st->dbi[DB_EVENTS], id, CPT_ID_LEN, &v) != 0 ||
-	    evt_decode_lazy(&ev, v.mv_data, v.mv_size, EVT_MAX_BODY) != 0 || ev.kind != EVT_POST)
+	if (store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v) != 0 ||
+	    evt_decode_lazy(&ev, v.data, v.len, EVT_MAX_BODY) != 0 || ev.kind != EVT_POST)
 		return NULL;
 	store_put_u64(fk, ev.ts);
 	memcpy(fk + 8, id, CPT_ID_LEN);
-	return s_post_extra(st, txn, ig_get_json(txn, st->dbi[DB_FEED], fk, sizeof(fk)));
+	return s_post_extra(st, txn, store_get_json(txn, DB_FEED, fk, sizeof(fk)));
 }
 
 json_t *
-view_post(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], int with_children)
+view_post(store_t *st, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int with_children)
 {
 	json_t *post = s_post_view(st, txn, id), *list;
 	char before[81];
@@ -1427,45 +1426,45 @@ view_post(store_t *st, MDB_txn *txn, const uint8_t id[CPT_ID_LEN], int with_chil
 }
 
 json_t *
-view_feed(store_t *st, MDB_txn *txn, const uint8_t *before40, size_t limit, char next[81])
+view_feed(store_t *st, store_txn_t *txn, const uint8_t *before40, size_t limit, char next[81])
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
+	store_cur_t *cur;
+	store_val_t k, v;
 	json_t *items = json_array();
 	uint8_t last[40];
 	size_t n = 0;
 	int rc;
 
 	next[0] = 0;
-	if (mdb_cursor_open(txn, st->dbi[DB_FEED], &cur) != 0)
+	if (store_cur_open(txn, DB_FEED, &cur) != 0)
 		return items;
 	if (before40) {
-		k.mv_size = 40;
-		k.mv_data = (void *)before40;
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		k.len = 40;
+		k.data = (void *)before40;
+		rc = store_cur_get(cur, &k, &v, STORE_SEEK);
 		/* Start strictly before the cursor. */
-		rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV)
-			     : mdb_cursor_get(cur, &k, &v, MDB_LAST);
+		rc = rc == 0 ? store_cur_get(cur, &k, &v, STORE_PREV)
+			     : store_cur_get(cur, &k, &v, STORE_LAST);
 	} else {
-		rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+		rc = store_cur_get(cur, &k, &v, STORE_LAST);
 	}
 	while (rc == 0 && n < limit) {
 		json_t *p;
-		if (k.mv_size == 40 && (p = json_loadb(v.mv_data, v.mv_size, 0, NULL)) != NULL) {
+		if (k.len == 40 && (p = json_loadb(v.data, v.len, 0, NULL)) != NULL) {
 			json_array_append_new(items, s_post_extra(st, txn, p));
 			n++;
-			memcpy(last, k.mv_data, 40);
+			memcpy(last, k.data, 40);
 		}
-		rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+		rc = store_cur_get(cur, &k, &v, STORE_PREV);
 	}
 	if (rc == 0 && n == limit)
 		sodium_bin2hex(next, 81, last, 40);
-	mdb_cursor_close(cur);
+	store_cur_close(&cur);
 	return items;
 }
 
 json_t *
-view_person(store_t *st, MDB_txn *txn, const char *handle)
+view_person(store_t *st, store_txn_t *txn, const char *handle)
 {
 	uint8_t key[CPT_KEY_LEN];
 	json_t *rec, *prof, *out;
@@ -1476,7 +1475,7 @@ view_person(store_t *st, MDB_txn *txn, const char *handle)
 		return NULL;
 	if ((rec = view_key_info(st, txn, key)) == NULL)
 		return NULL;
-	prof = ig_get_json(txn, st->dbi[DB_PROFILES], handle, strlen(handle));
+	prof = store_get_json(txn, DB_PROFILES, handle, strlen(handle));
 	cpt_hex32(hex, key);
 	out = json_pack("{s:s, s:s, s:O, s:O, s:b}", "handle", handle, "key", hex, "home_site",
 			json_object_get(rec, "site"), "role", json_object_get(rec, "role"), "disabled",
@@ -1600,32 +1599,32 @@ s_person_matches(const json_t *p, const char *fq)
 }
 
 json_t *
-view_people(store_t *st, MDB_txn *txn, const char *q, size_t limit)
+view_people(store_t *st, store_txn_t *txn, const char *q, size_t limit)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
+	store_cur_t *cur;
+	store_val_t k, v;
 	json_t *out = json_array();
 	char fq[MAX_BIO + 1];
 	int rc;
 
 	/* Folded once; the API caps q far below this. */
 	vw_fold(q ? q : "", fq, sizeof(fq));
-	if (mdb_cursor_open(txn, st->dbi[DB_HANDLES], &cur) != 0)
+	if (store_cur_open(txn, DB_HANDLES, &cur) != 0)
 		return out;
-	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	rc = store_cur_get(cur, &k, &v, STORE_FIRST);
 	while (rc == 0 && json_array_size(out) < limit) {
 		char h[64];
 		json_t *p;
-		if (k.mv_size < sizeof(h)) {
-			memcpy(h, k.mv_data, k.mv_size);
-			h[k.mv_size] = 0;
+		if (k.len < sizeof(h)) {
+			memcpy(h, k.data, k.len);
+			h[k.len] = 0;
 			p = view_person(st, txn, h);
 			if (p && !json_is_true(json_object_get(p, "disabled")) && s_person_matches(p, fq))
 				json_array_append(out, p);
 			json_decref(p);
 		}
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		rc = store_cur_get(cur, &k, &v, STORE_NEXT);
 	}
-	mdb_cursor_close(cur);
+	store_cur_close(&cur);
 	return out;
 }

@@ -22,7 +22,7 @@
 
 struct fig {
 	store_t *st;
-	MDB_txn *txn;
+	store_txn_t *txn;
 	ingest_ctx_t ctx;
 	json_t *who;      /* author hex -> [site, handle] (or null: unknown key) */
 	json_t *post_site;/* post hex -> site of its author (or null) */
@@ -158,49 +158,49 @@ s_event(struct fig *f, const uint8_t id[CPT_ID_LEN], uint16_t kind)
 static void
 s_sites(struct fig *f)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
+	store_cur_t *cur;
+	store_val_t k, v;
 
-	if (mdb_cursor_open(f->txn, f->st->dbi[DB_KEYS], &cur) != 0)
+	if (store_cur_open(f->txn, DB_KEYS, &cur) != 0)
 		return;
-	for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (int r = store_cur_get(cur, &k, &v, STORE_FIRST); r == 0; r = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 		json_t *rec;
 		const char *site;
-		if (k.mv_size != CPT_KEY_LEN ||
-		    (rec = json_loadb(v.mv_data, v.mv_size, 0, NULL)) == NULL)
+		if (k.len != CPT_KEY_LEN ||
+		    (rec = json_loadb(v.data, v.len, 0, NULL)) == NULL)
 			continue;
 		site = json_string_value(json_object_get(rec, "site"));
 		if (site && strcmp(json_string_value(json_object_get(rec, "type")) ?: "", "site") == 0 &&
-		    ig_revoked_at(&f->ctx, f->txn, k.mv_data) == UINT64_MAX)
+		    ig_revoked_at(&f->ctx, f->txn, k.data) == UINT64_MAX)
 			s_site(f, site);
 		json_decref(rec);
 	}
-	mdb_cursor_close(cur);
+	store_cur_close(&cur);
 }
 
 /* Staff per home site: enrolled handles whose current key is not revoked. */
 static void
 s_staff(struct fig *f)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
+	store_cur_t *cur;
+	store_val_t k, v;
 
-	if (mdb_cursor_open(f->txn, f->st->dbi[DB_HANDLES], &cur) != 0)
+	if (store_cur_open(f->txn, DB_HANDLES, &cur) != 0)
 		return;
-	for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (int r = store_cur_get(cur, &k, &v, STORE_FIRST); r == 0; r = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 		char h[64];
 		uint8_t key[CPT_KEY_LEN];
 		json_t *w, *site;
-		if (k.mv_size >= sizeof(h))
+		if (k.len >= sizeof(h))
 			continue;
-		memcpy(h, k.mv_data, k.mv_size);
-		h[k.mv_size] = 0;
+		memcpy(h, k.data, k.len);
+		h[k.len] = 0;
 		if (view_key_of(f->st, f->txn, h, key) != 0 || ig_revoked_at(&f->ctx, f->txn, key) != UINT64_MAX ||
 		    (w = s_who(f, key)) == NULL || (site = s_site(f, json_string_value(json_array_get(w, 0)))) == NULL)
 			continue;
 		s_add(site, "staff", 1);
 	}
-	mdb_cursor_close(cur);
+	store_cur_close(&cur);
 }
 
 /* {"posts", "comments", "reactions", "active"} of a counter set, plus its
@@ -264,12 +264,12 @@ s_sorted(json_t *o, int name_site)
 }
 
 json_t *
-view_figures(store_t *st, MDB_txn *txn, uint64_t now_ms, unsigned days)
+view_figures(store_t *st, store_txn_t *txn, uint64_t now_ms, unsigned days)
 {
 	struct fig f = {.st = st, .txn = txn, .ctx = {.st = st}};
 	uint8_t from[40];
-	MDB_cursor *cur;
-	MDB_val k, v;
+	store_cur_t *cur;
+	store_val_t k, v;
 	json_t *out = NULL, *weeks;
 	int rc;
 
@@ -292,16 +292,16 @@ view_figures(store_t *st, MDB_txn *txn, uint64_t now_ms, unsigned days)
 	s_staff(&f);
 	store_put_u64(from, f.from_ms << 16);
 	memset(from + 8, 0, 32);
-	if (mdb_cursor_open(txn, st->dbi[DB_ORDER], &cur) != 0)
+	if (store_cur_open(txn, DB_ORDER, &cur) != 0)
 		goto done;
-	k.mv_size = sizeof(from);
-	k.mv_data = from;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size == 40)
-			s_event(&f, (uint8_t *)k.mv_data + 8, store_get_kind(&v));
+	k.len = sizeof(from);
+	k.data = from;
+	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0; rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		if (k.len == 40)
+			s_event(&f, (uint8_t *)k.data + 8, store_get_kind(&v));
 	}
-	mdb_cursor_close(cur);
-	if (rc != MDB_NOTFOUND)
+	store_cur_close(&cur);
+	if (rc != CPT_ENOTFOUND)
 		goto done;
 	if ((weeks = json_array()) == NULL)
 		goto done;

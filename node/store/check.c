@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "node/node.h"
+#include "node/store/store.h"
 
 struct chk {
 	int fd; /* the pipe to the parent */

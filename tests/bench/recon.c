@@ -45,15 +45,15 @@ struct ins {
 };
 
 static int
-s_ins_fn(MDB_txn *txn, void *arg)
+s_ins_fn(store_txn_t *txn, void *arg)
 {
 	struct ins *a = arg;
 	int rc;
 
 	for (size_t i = 0; i < a->n; i++) {
-		MDB_val k = {40, a->keys[i]}, v = {2, "\0\6"};
-		if ((rc = mdb_put(txn, a->st->dbi[DB_ORDER], &k, &v, MDB_NOOVERWRITE)) != 0) {
-			if (rc == MDB_KEYEXIST)
+		store_val_t k = {40, a->keys[i]}, v = {2, "\0\6"};
+		if ((rc = store_put_new(txn, DB_ORDER, k.data, k.len, v.data, v.len)) != 0) {
+			if (rc == CPT_EEXIST)
 				continue;
 			return rc;
 		}
@@ -80,7 +80,7 @@ static void
 s_fp(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t *count, uint8_t fp[RECON_FP_LEN])
 {
 	side_t *sd = ctx;
-	MDB_txn *txn;
+	store_txn_t *txn;
 	uint8_t sum[32] = {0};
 
 	*count = 0;
@@ -95,21 +95,24 @@ static size_t
 s_items(void *ctx, const uint8_t *lo, const uint8_t *hi, uint8_t (*out)[RECON_KEY_LEN], size_t max)
 {
 	side_t *sd = ctx;
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k = {40, (void *)lo}, v;
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k = {40, (void *)lo}, v;
 	size_t n = 0;
 
 	if (store_read_begin(sd->st, &txn) != 0)
 		return 0;
-	mdb_cursor_open(txn, sd->st->dbi[DB_ORDER], &cur);
-	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && n < max;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (memcmp(k.mv_data, hi, 40) >= 0)
-			break;
-		memcpy(out[n++], k.mv_data, 40);
+	if (store_cur_open(txn, DB_ORDER, &cur) != 0) {
+		store_read_end(sd->st, &txn);
+		return 0;
 	}
-	mdb_cursor_close(cur);
+	for (int rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0 && n < max;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		if (memcmp(k.data, hi, 40) >= 0)
+			break;
+		memcpy(out[n++], k.data, 40);
+	}
+	store_cur_close(&cur);
 	store_read_end(sd->st, &txn);
 	return n;
 }
@@ -119,7 +122,7 @@ s_split(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t count, size_t 
 	uint8_t (*bounds)[RECON_KEY_LEN])
 {
 	side_t *sd = ctx;
-	MDB_txn *txn;
+	store_txn_t *txn;
 	size_t n;
 
 	if (store_read_begin(sd->st, &txn) != 0)
@@ -305,11 +308,12 @@ s_open(const char *dir, const char *name)
 	store_t *st;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (store_open(&st, path, 1, err, sizeof(err)) != 0) {
+	if (index_store_open(&st, path, 1, err, sizeof(err)) != 0) {
 		fprintf(stderr, "recon: %s\n", err);
 		exit(1);
 	}
-	mdb_env_set_flags(st->env, MDB_NOSYNC, 1); /* a benchmark store: speed over safety */
+	if (store_set_nosync(st, 1) != 0) /* a benchmark store: speed over safety */
+		exit(1);
 	return st;
 }
 

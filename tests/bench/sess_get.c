@@ -94,7 +94,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: sess_get [--sessions N] [--lookups M]\n");
 		return 2;
 	}
-	if (store_open(&st, dir, 1, err, sizeof(err)) != 0) {
+	if (index_store_open(&st, dir, 1, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sess_get: %s\n", err);
 		return 1;
 	}

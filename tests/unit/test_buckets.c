@@ -28,7 +28,7 @@ s_store(const char *name)
 	store_t *st = NULL;
 
 	snprintf(path, sizeof(path), "%s/%s", s_dir, name);
-	assert_int_equal(store_open(&st, path, 1, err, sizeof(err)), 0);
+	assert_int_equal(index_store_open(&st, path, 1, err, sizeof(err)), 0);
 	return st;
 }
 
@@ -41,17 +41,17 @@ struct ins {
 };
 
 static int
-s_apply_fn(MDB_txn *txn, void *arg)
+s_apply_fn(store_txn_t *txn, void *arg)
 {
 	struct ins *a = arg;
 	int rc;
 
 	for (size_t i = 0; i < a->n; i++) {
-		MDB_val k = {40, a->keys[i]}, v = {2, "\0\6"};
+		store_val_t k = {40, a->keys[i]}, v = {2, "\0\6"};
 		if (a->add)
-			rc = mdb_put(txn, a->st->dbi[DB_ORDER], &k, &v, 0);
+			rc = store_put(txn, DB_ORDER, k.data, k.len, v.data, v.len);
 		else
-			rc = mdb_del(txn, a->st->dbi[DB_ORDER], &k, NULL);
+			rc = store_del_existing(txn, DB_ORDER, k.data, k.len);
 		if (rc != 0)
 			return rc;
 		if (a->acc)
@@ -65,7 +65,7 @@ s_apply_fn(MDB_txn *txn, void *arg)
 }
 
 static int
-s_flush_fn(MDB_txn *txn, void *arg)
+s_flush_fn(store_txn_t *txn, void *arg)
 {
 	struct ins *a = arg;
 
@@ -110,7 +110,7 @@ s_random_keys(uint8_t (*keys)[40], size_t n, int clustered)
 static void
 s_check_ranges(store_t *st, uint8_t (*keys)[40], size_t n)
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 
 	qsort(keys, n, 40, s_cmp);
 	assert_int_equal(store_read_begin(st, &txn), 0);
@@ -200,7 +200,7 @@ test_index_matches_brute_force(void **state)
 			uint8_t (*more)[40] = malloc(500 * 40);
 			uint8_t lo[40], hi[40], s1[32], s2[32];
 			uint64_t c1, c2;
-			MDB_txn *txn;
+			store_txn_t *txn;
 			memset(lo, 0, 40);
 			memset(hi, 0xff, 40);
 			assert_int_equal(store_read_begin(st, &txn), 0);
@@ -228,7 +228,7 @@ test_index_matches_brute_force(void **state)
 }
 
 static int
-s_rebuild_fn(MDB_txn *txn, void *arg)
+s_rebuild_fn(store_txn_t *txn, void *arg)
 {
 	return bk_rebuild(arg, txn);
 }
@@ -240,7 +240,7 @@ test_rebuild_gives_same_index(void **state)
 	uint8_t(*keys)[40] = malloc(n * 40);
 	store_t *st = s_store("r");
 	struct ins a = {st, keys, n, 1, NULL};
-	MDB_txn *txn;
+	store_txn_t *txn;
 	uint8_t lo[40], hi[40], s1[32], s2[32];
 	uint64_t c1, c2;
 

@@ -936,7 +936,7 @@ test_all_orders_edits_reactions(void **state)
 static json_t *
 s_comment_view(fx_t *f, const ev_t *c)
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *j;
 
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
@@ -958,7 +958,7 @@ s_check_comment_edits(fx_t *f, void *arg)
 	ev_t *e = cs->s->ev;
 	json_t *c1 = s_comment_view(f, &e[S_C1]), *c3 = s_comment_view(f, &e[S_C3]), *list, *v;
 	char next[81];
-	MDB_txn *txn;
+	store_txn_t *txn;
 
 	/* Bob's edit at (300, 1) was erased: his (300, 0) one gives the text;
 	 * alice's edit of his comment counts for nothing, nor bob's of hers. */
@@ -1729,19 +1729,31 @@ s_history_in(fx_t *f, history_t *h, ev_t **list)
 	}
 }
 
-static void
-s_mdb_put(fx_t *f, enum store_db db, const void *k, size_t kl, const void *v, size_t vl)
-{
-	MDB_txn *txn;
-	MDB_val key = {kl, (void *)k}, val = {vl, (void *)v};
+struct raw_put {
+	enum store_db db;  /* where */
+	const void *k, *v; /* key and value */
+	size_t kl, vl;     /* their lengths */
+};
 
-	assert_int_equal(mdb_txn_begin(f->st->env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_put(txn, f->st->dbi[db], &key, &val, 0), 0);
-	assert_int_equal(mdb_txn_commit(txn), 0);
+static int
+s_raw_put_fn(store_txn_t *txn, void *arg)
+{
+	struct raw_put *p = arg;
+
+	return store_put(txn, p->db, p->k, p->kl, p->v, p->vl);
+}
+
+/* Writes one entry behind the ingest path's back (a forged view). */
+static void
+s_raw_put(fx_t *f, enum store_db db, const void *k, size_t kl, const void *v, size_t vl)
+{
+	struct raw_put p = {db, k, v, kl, vl};
+
+	assert_int_equal(store_write(f->st, s_raw_put_fn, &p), 0);
 }
 
 static int
-s_bk_rebuild_fn(MDB_txn *txn, void *arg)
+s_bk_rebuild_fn(store_txn_t *txn, void *arg)
 {
 	return bk_rebuild(arg, txn);
 }
@@ -1791,18 +1803,18 @@ test_reindex_and_verify(void **state)
 
 	/* A damaged view is found, and reindex repairs it. */
 	{
-		MDB_txn *txn;
-		MDB_cursor *cur;
-		MDB_val k, val;
+		store_txn_t *txn;
+		store_cur_t *cur;
+		store_val_t k, val;
 		uint8_t fk[8 + CPT_ID_LEN];
 		assert_int_equal(store_read_begin(f.st, &txn), 0);
-		assert_int_equal(mdb_cursor_open(txn, f.st->dbi[DB_FEED], &cur), 0);
-		assert_int_equal(mdb_cursor_get(cur, &k, &val, MDB_FIRST), 0);
-		assert_int_equal(k.mv_size, sizeof(fk));
-		memcpy(fk, k.mv_data, sizeof(fk));
-		mdb_cursor_close(cur);
+		assert_int_equal(store_cur_open(txn, DB_FEED, &cur), 0);
+		assert_int_equal(store_cur_get(cur, &k, &val, STORE_FIRST), 0);
+		assert_int_equal(k.len, sizeof(fk));
+		memcpy(fk, k.data, sizeof(fk));
+		store_cur_close(&cur);
 		store_read_end(f.st, &txn);
-		s_mdb_put(&f, DB_FEED, fk, sizeof(fk), "{\"text\":\"forged\"}", 17);
+		s_raw_put(&f, DB_FEED, fk, sizeof(fk), "{\"text\":\"forged\"}", 17);
 	}
 	assert_int_not_equal(ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)), 0);
 	err[0] = 0;
@@ -1833,7 +1845,7 @@ test_reindex_and_verify(void **state)
 	v = fx_get(&f, DB_EVENTS, h.ev[10].id, CPT_ID_LEN, &len);
 	assert_non_null(v);
 	v[EVT_HEADER_LEN + 7] ^= 1;
-	s_mdb_put(&f, DB_EVENTS, h.ev[10].id, CPT_ID_LEN, v, len);
+	s_raw_put(&f, DB_EVENTS, h.ev[10].id, CPT_ID_LEN, v, len);
 	free(v);
 	assert_int_equal(ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)), CPT_ESIG);
 
@@ -1922,7 +1934,7 @@ test_popular_post_counts(void **state)
 					expect[r]++;
 				{
 					/* Her own reactions, as GET /api/posts/ID lists them. */
-					MDB_txn *txn;
+					store_txn_t *txn;
 					json_t *mine = json_array();
 					int has = 0;
 					assert_int_equal(store_read_begin(f.st, &txn), 0);

@@ -75,7 +75,7 @@ test_comments_pages(void **state)
 	uint64_t now = hlc_wall_ms();
 	const char *want[3][2] = {{"c3", "c4"}, {"c1", "c2"}, {"c0", NULL}};
 	store_t *st = node_store(n);
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *page, *p;
 
 	(void)state;
@@ -142,7 +142,7 @@ test_figures(void **state)
 	uint8_t post[CPT_ID_LEN];
 	uint64_t now = hlc_wall_ms();
 	store_t *st = node_store(n);
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *f, *s, *w;
 	json_int_t staff0;
 
