@@ -64,6 +64,18 @@ const char *cpt_strerror(int err);
 #define EVT_MAX_LEN    (EVT_FIXED_LEN + EVT_MAX_BODY)
 #define EVT_SIG_DOMAIN "comptoir/event/v1"
 
+/* Sizes of what people write into bodies, in bytes of UTF-8: protocol
+ * rules (docs/PROTOCOL.md), since every site must accept the same events.
+ * The one place they are set: node/event validates with them, node/index
+ * relies on them as bounds, the API checks and the UI reads them. */
+#define EVT_MAX_TEXT     10000 /* a post, a comment, an edit */
+#define EVT_MAX_FIELD    200   /* a profile field (name, title, ...) */
+#define EVT_MAX_BIO      2000  /* the profile's "bio" */
+#define EVT_MAX_SKILLS   32    /* skills in a profile */
+#define EVT_MAX_SKILL    64    /* one skill */
+#define EVT_MAX_REACTION 32    /* a reaction's name */
+#define EVT_MAX_TITLE    64    /* a site's title ("Nantes plant") */
+
 /* Kinds of the first set. Unknown kinds are stored and relayed, not rejected. */
 enum evt_kind {
 	EVT_SITE_CERT = 1,

@@ -170,7 +170,7 @@ s_rec_decode(sess_t *s, const uint8_t id[32], const uint8_t *rec, size_t len)
 		return -1;
 	memset(s, 0, sizeof(*s));
 	memcpy(s->info.handle, rec + REC_HANDLE, n);
-	if (!vw_valid_handle(s->info.handle))
+	if (!event_valid_handle(s->info.handle))
 		return -1;
 	s->state = S_SEALED;
 	memcpy(s->id, id, 32);

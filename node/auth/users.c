@@ -56,9 +56,9 @@ s_lookup(node_t *n, const char *handle, uint8_t key[CPT_KEY_LEN], json_t **rec, 
 		snprintf(err, errlen, "cannot read the store");
 		return CPT_EIO;
 	}
-	rc = view_key_of(st, txn, handle, key);
+	rc = index_key_of(txn, handle, key);
 	if (rc == 0)
-		*rec = view_key_info(st, txn, key);
+		*rec = index_key_info(txn, key);
 	store_read_end(st, &txn);
 	if (rc != 0 || *rec == NULL) {
 		snprintf(err, errlen, "no user \"%s\"", handle);
@@ -133,7 +133,7 @@ users_add(node_t *n, const char *handle, int admin, const char *name, const char
 	json_t *fields;
 	int rc, exists;
 
-	if (!vw_valid_handle(handle)) {
+	if (!event_valid_handle(handle)) {
 		snprintf(err, errlen, "\"%s\" is not a valid handle (a-z, 0-9, . _ -, up to 32)", handle);
 		return CPT_EINVAL;
 	}
@@ -141,7 +141,7 @@ users_add(node_t *n, const char *handle, int admin, const char *name, const char
 		snprintf(err, errlen, "cannot read the store");
 		return CPT_EIO;
 	}
-	exists = view_key_of(st, txn, handle, key) == 0;
+	exists = index_key_of(txn, handle, key) == 0;
 	store_read_end(st, &txn);
 	if (exists) {
 		snprintf(err, errlen, "user \"%s\" exists already", handle);
@@ -194,7 +194,7 @@ s_disabled(node_t *n, const char *handle, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot read the store");
 		return -1;
 	}
-	p = view_person(st, txn, handle);
+	p = query_person(txn, handle);
 	store_read_end(st, &txn);
 	off = json_is_true(json_object_get(p, "disabled"));
 	json_decref(p);
@@ -254,8 +254,8 @@ users_edit(node_t *n, const char *handle, const char *name, int admin, char *err
 	const char *role;
 	int rc, off;
 
-	if (name && strlen(name) > VW_MAX_FIELD) {
-		snprintf(err, errlen, "a name is at most %d bytes", VW_MAX_FIELD);
+	if (name && strlen(name) > EVT_MAX_FIELD) {
+		snprintf(err, errlen, "a name is at most %d bytes", EVT_MAX_FIELD);
 		return CPT_EINVAL;
 	}
 	if ((rc = s_lookup(n, handle, key, &rec, err, errlen)) != 0)
@@ -303,7 +303,7 @@ users_list(node_t *n, int this_site_only)
 				continue;
 			memcpy(h, k.data, k.len);
 			h[k.len] = 0;
-			if ((p = view_person(st, txn, h)) == NULL)
+			if ((p = query_person(txn, h)) == NULL)
 				continue;
 			if (!this_site_only ||
 			    strcmp(json_string_value(json_object_get(p, "home_site")) ?: "", site) == 0)

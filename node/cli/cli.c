@@ -305,10 +305,10 @@ s_ep_loopback(const char *ep)
 static int
 s_title_ok(const char *title)
 {
-	if (title == NULL || vw_valid_title(title, strlen(title)))
+	if (title == NULL || event_valid_title(title, strlen(title)))
 		return 1;
 	fprintf(stderr, "comptoir: --title \"%s\" must be 1 to %d bytes of UTF-8 without control characters\n",
-		title, VW_MAX_TITLE);
+		title, EVT_MAX_TITLE);
 	return 0;
 }
 
@@ -533,7 +533,7 @@ cmd_init(opts_t *o)
 	                                    "comptoir.yaml", "store/data.mdb", "store/lock.mdb"};
 	int made_dir = 0, made_keys = 0, made_store = 0, made[6] = {0};
 
-	if (!vw_valid_site(site)) {
+	if (!event_valid_site(site)) {
 		fprintf(stderr, "comptoir: \"%s\" is not a valid site name (a-z, 0-9, -)\n", site);
 		return 2;
 	}
@@ -687,7 +687,7 @@ cmd_user(opts_t *o)
 				"each takes --dir DIR (default ./var)\n");
 		return 2;
 	}
-	if (handle && !vw_valid_handle(handle)) {
+	if (handle && !event_valid_handle(handle)) {
 		fprintf(stderr, "comptoir: \"%s\" is not a valid handle (a-z, 0-9, . _ -, up to 32)\n",
 			handle);
 		return 2;
@@ -1014,9 +1014,9 @@ cmd_figures(opts_t *o)
 	char a[16], b[16];
 	int days = o->days ? o->days : 30;
 
-	if (days < 1 || days > FIGURES_MAX_DAYS) {
+	if (days < 1 || days > QUERY_FIGURES_MAX_DAYS) {
 		fprintf(stderr, "comptoir figures: --days must be from 1 to %d (got %d)\n",
-			FIGURES_MAX_DAYS, days);
+			QUERY_FIGURES_MAX_DAYS, days);
 		return 2;
 	}
 	if ((n = s_open(o)) == NULL)
@@ -1026,7 +1026,7 @@ cmd_figures(opts_t *o)
 		node_close(&n);
 		return 1;
 	}
-	f = view_figures(st, txn, hlc_wall_ms(), (unsigned)days);
+	f = query_figures(txn, hlc_wall_ms(), (unsigned)days);
 	store_read_end(st, &txn);
 	node_close(&n);
 	if (f == NULL) {
@@ -1098,7 +1098,7 @@ s_verify_child(chk_t *c, void *arg, char *err, size_t errlen)
 	chk_at(c, "the check of every signature and view, after a walk of %zu entries", entries);
 	if ((rc = node_open(&n, o->dir, err, errlen)) != 0)
 		return rc;
-	rc = ingest_verify_all(node_ingest_ctx(n), &count, err, errlen);
+	rc = event_verify(node_ingest_ctx(n), &count, err, errlen);
 	node_close(&n);
 	if (rc == 0)
 		snprintf(err, errlen, "%zu", count);
@@ -1145,7 +1145,7 @@ cmd_reindex(opts_t *o)
 
 	if (n == NULL)
 		return 1;
-	rc = ingest_reindex(node_ingest_ctx(n), err, sizeof(err));
+	rc = event_reindex(node_ingest_ctx(n), err, sizeof(err));
 	if (rc == 0)
 		printf("views rebuilt from the events\n");
 	else
@@ -1529,10 +1529,10 @@ cmd_root(opts_t *o)
 		ep = json_string_value(json_object_get(req, "endpoint"));
 		proof = json_string_value(json_object_get(req, "proof"));
 		title = json_string_value(json_object_get(req, "title"));
-		if (!sign || !curve || !ep || !proof || (title && !vw_valid_title(title, strlen(title))) ||
+		if (!sign || !curve || !ep || !proof || (title && !event_valid_title(title, strlen(title))) ||
 		    strcmp(json_string_value(json_object_get(req, "type")) ?: "",
 			   "comptoir-site-request-v1") != 0 ||
-		    !vw_valid_site(site) || cpt_unhex32(sk, sign, strlen(sign)) != 0 ||
+		    !event_valid_site(site) || cpt_unhex32(sk, sign, strlen(sign)) != 0 ||
 		    cpt_unhex32(ck, curve, strlen(curve)) != 0 || strlen(proof) != 128 ||
 		    sodium_hex2bin(sig, sizeof(sig), proof, 128, NULL, &sl, NULL) != 0) {
 			fprintf(stderr, "comptoir: %s: not a valid site request\n", o->args[1]);
@@ -1828,7 +1828,7 @@ s_read_cert(const char *path, size_t *len, evt_t *ev, json_t **body)
 /* The title in this site's current certificate, when the store holds one
  * (a re-certified site keeps its title unless told otherwise). */
 static void
-s_own_title(const char *dir, const uint8_t key[CPT_KEY_LEN], char out[VW_MAX_TITLE + 1])
+s_own_title(const char *dir, const uint8_t key[CPT_KEY_LEN], char out[EVT_MAX_TITLE + 1])
 {
 	char err[1024];
 	store_t *st = NULL;
@@ -1839,9 +1839,9 @@ s_own_title(const char *dir, const uint8_t key[CPT_KEY_LEN], char out[VW_MAX_TIT
 	if (index_store_open(&st, dir, 0, err, sizeof(err)) != 0)
 		return;
 	if (store_read_begin(st, &txn) == 0) {
-		rec = view_key_info(st, txn, key);
+		rec = index_key_info(txn, key);
 		if (json_is_string(json_object_get(rec, "title")))
-			snprintf(out, VW_MAX_TITLE + 1, "%s", json_string_value(json_object_get(rec, "title")));
+			snprintf(out, EVT_MAX_TITLE + 1, "%s", json_string_value(json_object_get(rec, "title")));
 		json_decref(rec);
 		store_read_end(st, &txn);
 	}
@@ -1862,7 +1862,7 @@ cmd_site(opts_t *o)
 		uint8_t msg[2048 + sizeof(REQ_DOMAIN)], sig[CPT_SIG_LEN];
 		size_t mlen;
 		const char *ep;
-		char title[VW_MAX_TITLE + 1];
+		char title[EVT_MAX_TITLE + 1];
 		if (!s_title_ok(o->title))
 			return 2;
 		if (s_load_site(o, &cfg, &sk, &ck) != 0)
@@ -2161,7 +2161,7 @@ cli_main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("comptoir %s (envelope v%d, store schema %d)\n", COMPTOIR_VERSION, EVT_VERSION,
-		       STORE_SCHEMA);
+		       INDEX_SCHEMA);
 		return 0;
 	}
 	if (cpt_init() != 0) {

@@ -646,7 +646,7 @@ s_unsent_tick(node_t *n)
 				memcpy(u->from, low, 40);
 			u->count = 0;
 			if (u->known && !u->revoked)
-				bk_fingerprint(n->st, txn, u->from, inf, &u->count, sum);
+				bk_fingerprint(txn, u->from, inf, &u->count, sum);
 		}
 		store_read_end(n->st, &txn);
 	}

@@ -17,8 +17,8 @@
 
 #include <sodium.h>
 
+#include "config/config.h"
 #include "node/event/event_internal.h"
-#include "node/node.h"
 
 #define MAX_SOURCES 16          /* damaged stores read by one repair */
 #define SCAN_CHUNK  (8u << 20)  /* bytes of a damaged file read at once */

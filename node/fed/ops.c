@@ -32,7 +32,7 @@ s_has(void *ctx, const uint8_t id[CPT_ID_LEN])
 		return 1; /* cannot tell: do not ask for it now */
 	/* Or waiting for its author's certificate: asking again would only
 	 * bring the same bytes back at every reconciliation. */
-	found = store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v) == 0 || ig_is_pending(st, txn, id);
+	found = store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v) == 0 || index_is_pending(txn, id);
 	store_read_end(st, &txn);
 	return found;
 }
@@ -388,7 +388,7 @@ s_admit(void *ctx, const uint8_t curve_pk[CPT_KEY_LEN], uint8_t sign_key[CPT_KEY
 	 * cache may hold a key record from before a revocation. */
 	ingest_ctx_t ic = *node_ingest_ctx(node);
 
-	ic.cache = NULL;
+	memset(&ic.ix, 0, sizeof(ic.ix));
 	ic.verified = NULL;
 	cpt_hex32(want, curve_pk);
 	if (store_read_begin(st, &txn) != 0)
@@ -405,7 +405,7 @@ s_admit(void *ctx, const uint8_t curve_pk[CPT_KEY_LEN], uint8_t sign_key[CPT_KEY
 			type = json_string_value(json_object_get(rec, "type"));
 			ck = json_string_value(json_object_get(rec, "curve_key"));
 			if (type && strcmp(type, "site") == 0 && ck && strcmp(ck, want) == 0 &&
-			    ig_key_status(&ic, txn, k.data, hlc_wall_ms(), NULL) == KEY_SITE) {
+			    event_key_status(&ic, txn, k.data, hlc_wall_ms(), NULL) == EVENT_KEY_SITE) {
 				memcpy(sign_key, k.data, CPT_KEY_LEN);
 				snprintf(site, 64, "%s", json_string_value(json_object_get(rec, "site")));
 				ok = 1;
@@ -429,11 +429,11 @@ s_lookup(void *ctx, const uint8_t sign_key[CPT_KEY_LEN], uint8_t curve_pk[CPT_KE
 
 	if (store_read_begin(st, &txn) != 0)
 		return CPT_EIO;
-	rec = view_key_info(st, txn, sign_key);
+	rec = index_key_info(txn, sign_key);
 	store_read_end(st, &txn);
 	if (rec && json_string_value(json_object_get(rec, "type")) &&
 	    strcmp(json_string_value(json_object_get(rec, "type")), "site") == 0 &&
-	    ig_hex_field(rec, "curve_key", curve_pk) == 0) {
+	    index_hex_field(rec, "curve_key", curve_pk) == 0) {
 		snprintf(site, 64, "%s", json_string_value(json_object_get(rec, "site")));
 		rc = 0;
 	}
@@ -450,7 +450,7 @@ s_fingerprint(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t *count, 
 
 	*count = 0;
 	if (store_read_begin(st, &txn) == 0) {
-		bk_fingerprint(st, txn, lo, hi, count, sum);
+		bk_fingerprint(txn, lo, hi, count, sum);
 		store_read_end(st, &txn);
 	}
 	recon_fingerprint(fp, sum, *count);
@@ -493,7 +493,7 @@ s_split(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t count, size_t 
 
 	if (store_read_begin(st, &txn) != 0)
 		return 0;
-	n = bk_split(st, txn, lo, hi, count, k, bounds);
+	n = bk_split(txn, lo, hi, count, k, bounds);
 	store_read_end(st, &txn);
 	return n;
 }
@@ -688,7 +688,7 @@ fed_site(node_t *n, const uint8_t key[CPT_KEY_LEN])
 
 	if (store_read_begin(st, &txn) != 0)
 		return NULL;
-	rec = view_key_info(st, txn, key);
+	rec = index_key_info(txn, key);
 	if (rec && strcmp(json_string_value(json_object_get(rec, "type")) ?: "", "site") == 0)
 		j = s_site_json(txn, st, key, rec, key_sign_public(node_site_key(n)), hlc_wall_ms());
 	json_decref(rec);

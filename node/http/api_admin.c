@@ -84,18 +84,18 @@ api_admin_user_add(http_req_t *r)
 			continue;
 		if (strcmp(k, "admin") == 0 && json_is_boolean(v))
 			continue;
-		if (strcmp(k, "name") == 0 && json_is_string(v) && json_string_length(v) <= VW_MAX_FIELD)
+		if (strcmp(k, "name") == 0 && json_is_string(v) && json_string_length(v) <= EVT_MAX_FIELD)
 			continue;
 		/* k belongs to body: answer before letting it go. */
 		rc = http_fail(r, 400, strcmp(k, "name") == 0 && json_is_string(v) ? "too_long"
 		                       : "unknown_field",
-		               k, strcmp(k, "name") == 0 ? json_pack("{s:i}", "max", VW_MAX_FIELD) : NULL,
+		               k, strcmp(k, "name") == 0 ? json_pack("{s:i}", "max", EVT_MAX_FIELD) : NULL,
 		               "unexpected or wrong field \"%s\"", k);
 		json_decref(body);
 		return rc;
 	}
 	handle = json_string_value(json_object_get(body, "handle"));
-	if (handle == NULL || !vw_valid_handle(handle)) {
+	if (handle == NULL || !event_valid_handle(handle)) {
 		json_decref(body);
 		return http_fail(r, 400, "bad_handle", "handle", NULL,
 		                 "a handle is 1 to 32 of a-z, 0-9, . _ -");
@@ -127,7 +127,7 @@ api_admin_user_disable(http_req_t *r, const char *handle)
 
 	if (!s_need_admin(r, 1))
 		return 0;
-	if (!vw_valid_handle(handle))
+	if (!event_valid_handle(handle))
 		return http_fail(r, 404, "no_user", NULL, NULL, "no such user");
 	if (strcmp(handle, r->sess.handle) == 0)
 		return http_fail(r, 400, "self", NULL, NULL, "you cannot disable your own account");
@@ -145,7 +145,7 @@ api_admin_user_password(http_req_t *r, const char *handle)
 
 	if (!s_need_admin(r, 1))
 		return 0;
-	if (!vw_valid_handle(handle))
+	if (!event_valid_handle(handle))
 		return http_fail(r, 404, "no_user", NULL, NULL, "no such user");
 	acct_password_generate(pw);
 	if ((rc = users_reset(r->h->node, handle, pw, err, sizeof(err))) != 0) {
@@ -167,7 +167,7 @@ api_admin_user_enable(http_req_t *r, const char *handle)
 
 	if (!s_need_admin(r, 1))
 		return 0;
-	if (!vw_valid_handle(handle))
+	if (!event_valid_handle(handle))
 		return http_fail(r, 404, "no_user", NULL, NULL, "no such user");
 	acct_password_generate(pw);
 	if ((rc = users_enable(r->h->node, handle, pw, err, sizeof(err))) != 0) {
@@ -195,16 +195,16 @@ api_admin_user_edit(http_req_t *r, const char *handle)
 	json_object_foreach(body, k, v) {
 		if (strcmp(k, "admin") == 0 && json_is_boolean(v))
 			continue;
-		if (strcmp(k, "name") == 0 && json_is_string(v) && json_string_length(v) <= VW_MAX_FIELD)
+		if (strcmp(k, "name") == 0 && json_is_string(v) && json_string_length(v) <= EVT_MAX_FIELD)
 			continue;
 		rc = http_fail(r, 400, strcmp(k, "name") == 0 && json_is_string(v) ? "too_long"
 		                       : "unknown_field",
-		               k, strcmp(k, "name") == 0 ? json_pack("{s:i}", "max", VW_MAX_FIELD) : NULL,
+		               k, strcmp(k, "name") == 0 ? json_pack("{s:i}", "max", EVT_MAX_FIELD) : NULL,
 		               "unexpected or wrong field \"%s\"", k);
 		json_decref(body);
 		return rc;
 	}
-	if (!vw_valid_handle(handle)) {
+	if (!event_valid_handle(handle)) {
 		json_decref(body);
 		return http_fail(r, 404, "no_user", NULL, NULL, "no such user");
 	}

@@ -15,10 +15,10 @@
 #include "node/http/http_internal.h"
 #include "node/node.h"
 
-#define MAX_TEXT     VW_MAX_TEXT /* post and comment text, bytes */
+#define MAX_TEXT     EVT_MAX_TEXT /* post and comment text, bytes */
 #define MAX_REACTION 32
-#define MAX_FIELD    VW_MAX_FIELD
-#define MAX_BIO      VW_MAX_BIO
+#define MAX_FIELD    EVT_MAX_FIELD
+#define MAX_BIO      EVT_MAX_BIO
 #define MAX_SKILLS   32
 #define MAX_SKILL    64
 #define MAX_QUERY    100
@@ -306,10 +306,10 @@ s_query_int(http_req_t *r, const char *name, long def, long lo, long hi)
 static json_t *
 s_post_full(http_req_t *r, store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 {
-	json_t *p = view_post(r->h->st, txn, id, 1), *mine = json_array();
+	json_t *p = query_post(txn, id, 1), *mine = json_array();
 
 	/* A store error here shows as an error, not as "no reactions". */
-	if (p && (mine == NULL || view_my_reactions(r->h->st, txn, id, r->sess.key, mine) != 0 ||
+	if (p && (mine == NULL || index_reactions_of(txn, id, r->sess.key, mine) != 0 ||
 		  json_object_set(p, "my_reactions", mine) != 0)) {
 		json_decref(p);
 		p = NULL;
@@ -326,7 +326,7 @@ s_reply_post(http_req_t *r, unsigned status, const uint8_t id[CPT_ID_LEN], int f
 
 	if (!s_read_begin(r, &txn))
 		return 0;
-	p = full ? s_post_full(r, txn, id) : view_post(r->h->st, txn, id, 0);
+	p = full ? s_post_full(r, txn, id) : query_post(txn, id, 0);
 	store_read_end(r->h->st, &txn);
 	if (p == NULL)
 		return http_error(r, 500, NULL, "the post was stored but cannot be shown");
@@ -344,7 +344,7 @@ s_need_post(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_KEY_
 
 	if (!s_read_begin(r, &txn))
 		return 0;
-	p = view_post(r->h->st, txn, id, 0);
+	p = query_post(txn, id, 0);
 	store_read_end(r->h->st, &txn);
 	if (p == NULL) {
 		http_fail(r, 404, "no_post", NULL, NULL, "no such post");
@@ -490,7 +490,7 @@ api_login(http_req_t *r)
 	if (!acct_login_allow(handle, trusted, hlc_wall_ms(), &retry)) {
 		/* The handle is logged only when it is one (no newline in the log). */
 		log_warnx("http", "login of %s refused from %s: the account is in back-off",
-		          vw_valid_handle(handle) ? handle : "(not a handle)", r->addr);
+		          event_valid_handle(handle) ? handle : "(not a handle)", r->addr);
 		json_decref(body);
 		return s_too_many(r, retry, "too many failed logins on this account, try later");
 	}
@@ -499,11 +499,11 @@ api_login(http_req_t *r)
 		json_decref(body);
 		return 0;
 	}
-	known = vw_valid_handle(handle) && view_key_of(h->st, txn, handle, key) == 0;
+	known = event_valid_handle(handle) && index_key_of(txn, handle, key) == 0;
 	if (known) {
 		backup = s_load_backup(h->st, txn, key, &backup_ts);
-		person = view_person(h->st, txn, handle);
-		rec = view_key_info(h->st, txn, key);
+		person = query_person(txn, handle);
+		rec = index_key_info(txn, key);
 	}
 	store_read_end(h->st, &txn);
 	if (backup == NULL || person == NULL || rec == NULL ||
@@ -610,8 +610,8 @@ api_logout(http_req_t *r)
 static json_t *
 s_limits(void)
 {
-	return json_pack("{s:i, s:i, s:i}", "text", VW_MAX_TEXT, "field", VW_MAX_FIELD, "bio",
-	                 VW_MAX_BIO);
+	return json_pack("{s:i, s:i, s:i}", "text", EVT_MAX_TEXT, "field", EVT_MAX_FIELD, "bio",
+	                 EVT_MAX_BIO);
 }
 
 /* GET /api/me and GET /api/session: the caller's session. Without one, me
@@ -628,7 +628,7 @@ s_me(http_req_t *r, int optional)
 		return http_reply(r, 200, json_pack("{s:b, s:o}", "logged_in", 0, "limits", s_limits()));
 	if (!http_need_session(r) || !s_read_begin(r, &txn))
 		return 0;
-	person = view_person(r->h->st, txn, r->sess.handle);
+	person = query_person(txn, r->sess.handle);
 	store_read_end(r->h->st, &txn);
 	if (person == NULL)
 		return http_error(r, 500, NULL, "no profile for %s", r->sess.handle);
@@ -817,7 +817,7 @@ api_feed(http_req_t *r)
 		return 0;
 	if (!s_read_begin(r, &txn))
 		return 0;
-	items = view_feed(r->h->st, txn, has ? cur : NULL, (size_t)limit, next);
+	items = query_feed(txn, has ? cur : NULL, (size_t)limit, next);
 	store_read_end(r->h->st, &txn);
 	return http_reply(r, 200,
 	                  json_pack("{s:o, s:o}", "items", items, "next",
@@ -836,12 +836,12 @@ api_comments(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 
 	if (!http_need_session(r))
 		return 0;
-	if ((limit = s_query_int(r, "limit", VIEW_COMMENTS_PAGE, 1, 100)) < 0)
+	if ((limit = s_query_int(r, "limit", QUERY_COMMENTS_PAGE, 1, 100)) < 0)
 		return http_error(r, 400, "limit", "\"limit\" must be a number from 1 to 100");
 	if (!s_query_cursor(r, cur, &has) || !s_read_begin(r, &txn))
 		return 0;
-	if ((post = view_post(r->h->st, txn, id, 0)) != NULL)
-		items = view_comments(r->h->st, txn, id, has ? cur : NULL, (size_t)limit, next);
+	if ((post = query_post(txn, id, 0)) != NULL)
+		items = query_comments(txn, id, has ? cur : NULL, (size_t)limit, next);
 	store_read_end(r->h->st, &txn);
 	if (post == NULL)
 		return http_fail(r, 404, "no_post", NULL, NULL, "no such post");
@@ -912,8 +912,8 @@ s_may_delete(http_req_t *r, const uint8_t author[CPT_KEY_LEN])
 		return 1;
 	if (!r->sess.admin || store_read_begin(r->h->st, &txn) != 0)
 		return 0;
-	mine = view_key_info(r->h->st, txn, r->sess.key);
-	theirs = view_key_info(r->h->st, txn, author);
+	mine = index_key_info(txn, r->sess.key);
+	theirs = index_key_info(txn, author);
 	store_read_end(r->h->st, &txn);
 	a = json_string_value(json_object_get(mine, "by"));
 	b = json_string_value(json_object_get(theirs, "by"));
@@ -955,7 +955,7 @@ s_reply_comment(http_req_t *r, unsigned status, const uint8_t id[CPT_ID_LEN])
 
 	if (!s_read_begin(r, &txn))
 		return 0;
-	c = view_comment(r->h->st, txn, id);
+	c = query_comment(txn, id);
 	store_read_end(r->h->st, &txn);
 	if (c == NULL)
 		return http_error(r, 500, NULL, "the comment was stored but cannot be shown");
@@ -1000,7 +1000,7 @@ s_need_comment(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_K
 
 	if (!s_read_begin(r, &txn))
 		return 0;
-	c = view_comment(r->h->st, txn, id);
+	c = query_comment(txn, id);
 	store_read_end(r->h->st, &txn);
 	if (c == NULL) {
 		http_fail(r, 404, "no_comment", NULL, NULL, "no such comment");
@@ -1113,7 +1113,7 @@ api_people(http_req_t *r)
 		return http_error(r, 400, "limit", "\"limit\" must be a number from 1 to 100");
 	if (!s_read_begin(r, &txn))
 		return 0;
-	items = view_people(r->h->st, txn, q ? q : "", (size_t)limit);
+	items = query_people(txn, q ? q : "", (size_t)limit);
 	store_read_end(r->h->st, &txn);
 	return http_reply(r, 200, json_pack("{s:o}", "items", items));
 }
@@ -1130,9 +1130,9 @@ api_figures(http_req_t *r)
 
 	if (!http_need_session(r))
 		return 0;
-	if ((days = s_query_int(r, "days", 30, 1, FIGURES_MAX_DAYS)) < 0)
+	if ((days = s_query_int(r, "days", 30, 1, QUERY_FIGURES_MAX_DAYS)) < 0)
 		return http_error(r, 400, "days", "\"days\" must be a number from 1 to %d",
-		                  FIGURES_MAX_DAYS);
+		                  QUERY_FIGURES_MAX_DAYS);
 	/* One computation at a time; an answer less than a minute old is
 	 * served again (a copy: the cached one stays the cache's). */
 	pthread_mutex_lock(&h->fig_lock);
@@ -1151,7 +1151,7 @@ api_figures(http_req_t *r)
 			pthread_mutex_unlock(&h->fig_lock);
 			return 0;
 		}
-		fresh = view_figures(h->st, txn, now, (unsigned)days);
+		fresh = query_figures(txn, now, (unsigned)days);
 		store_read_end(h->st, &txn);
 		if (fresh && json_object_set_new(fresh, "computed", json_integer((json_int_t)now)) == 0) {
 			json_decref(oldest->json);
@@ -1197,7 +1197,7 @@ s_posts_of(store_t *st, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], size_t
 			break;
 		if (store_get_kind(&v) != EVT_POST)
 			continue;
-		if ((p = view_post(st, txn, kp + CPT_KEY_LEN + 8, 0)) != NULL)
+		if ((p = query_post(txn, kp + CPT_KEY_LEN + 8, 0)) != NULL)
 			json_array_append_new(out, p);
 	}
 	store_cur_close(&cur);
@@ -1213,12 +1213,12 @@ api_person(http_req_t *r, const char *handle)
 
 	if (!http_need_session(r))
 		return 0;
-	if (!vw_valid_handle(handle))
+	if (!event_valid_handle(handle))
 		return http_fail(r, 404, "no_person", NULL, NULL, "no such person");
 	if (!s_read_begin(r, &txn))
 		return 0;
-	if ((p = view_person(r->h->st, txn, handle)) != NULL &&
-	    view_key_of(r->h->st, txn, handle, key) == 0)
+	if ((p = query_person(txn, handle)) != NULL &&
+	    index_key_of(txn, handle, key) == 0)
 		json_object_set_new(p, "posts", s_posts_of(r->h->st, txn, key, PERSON_POSTS));
 	store_read_end(r->h->st, &txn);
 	if (p == NULL)
@@ -1249,7 +1249,7 @@ api_profile_put(http_req_t *r)
 		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
 	if (!s_read_begin(r, &txn))
 		return 0;
-	v = view_person(r->h->st, txn, r->sess.handle);
+	v = query_person(txn, r->sess.handle);
 	store_read_end(r->h->st, &txn);
 	if (v == NULL)
 		return http_error(r, 500, NULL, "the profile was stored but cannot be shown");

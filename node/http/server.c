@@ -497,12 +497,12 @@ s_metrics(http_req_t *r, const char *arg)
 			fprintf(f,
 			        "comptoir_peer_backlog_events{site=\"%s\",key=\"%.16s\",direction="
 			        "\"send\"} %llu\n",
-			        vw_valid_site(ps[i].site) ? ps[i].site : "", key,
+			        event_valid_site(ps[i].site) ? ps[i].site : "", key,
 			        (unsigned long long)ps[i].to_send);
 			fprintf(f,
 			        "comptoir_peer_backlog_events{site=\"%s\",key=\"%.16s\",direction="
 			        "\"receive\"} %llu\n",
-			        vw_valid_site(ps[i].site) ? ps[i].site : "", key,
+			        event_valid_site(ps[i].site) ? ps[i].site : "", key,
 			        (unsigned long long)ps[i].to_receive);
 		}
 		METRIC("comptoir_peer_receive_rate", "gauge",
@@ -511,7 +511,7 @@ s_metrics(http_req_t *r, const char *arg)
 			char key[CPT_HEX_ID];
 			cpt_hex32(key, ps[i].site_key);
 			fprintf(f, "comptoir_peer_receive_rate{site=\"%s\",key=\"%.16s\"} %llu\n",
-			        vw_valid_site(ps[i].site) ? ps[i].site : "", key,
+			        event_valid_site(ps[i].site) ? ps[i].site : "", key,
 			        (unsigned long long)ps[i].rate_in);
 		}
 		free(ps);
@@ -630,7 +630,7 @@ s_sse_change(struct sse *s, store_txn_t *txn, const node_change_t *c)
 	case EVT_EDIT:
 	case EVT_REDACT:
 		if (post && txn)
-			view = view_post(s->h->st, txn, post, 0);
+			view = query_post(txn, post, 0);
 		break;
 	}
 	data = json_pack("{s:s, s:s, s:s?, s:o?}", "id", id, "kind", evt_kind_name(c->kind), "post",

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node/event/event_internal.h"
-#include "node/node.h"
+#include "node/index/index_internal.h"
+#include "sync/sync.h"
 
 #define LEVELS 7 /* levels 1..7; level 0 is DB_ORDER itself */
 
@@ -36,7 +36,7 @@ s_bval_read(const store_val_t *v, uint64_t *count, uint8_t sum[32])
 
 /* Adds count_delta and the 256-bit sum_delta to bucket k. */
 static int
-s_bucket_apply(store_t *st, store_txn_t *txn, const uint8_t k[9], int64_t count_delta,
+s_bucket_apply(store_txn_t *txn, const uint8_t k[9], int64_t count_delta,
 	       const uint8_t sum_delta[32])
 {
 	uint8_t val[40], sum[32];
@@ -62,7 +62,7 @@ s_bucket_apply(store_t *st, store_txn_t *txn, const uint8_t k[9], int64_t count_
 }
 
 int
-bk_update(store_t *st, store_txn_t *txn, const uint8_t key[40], int add)
+bk_update(store_txn_t *txn, const uint8_t key[40], int add)
 {
 	uint64_t ts = store_get_u64(key);
 	uint8_t delta[32] = {0};
@@ -75,7 +75,7 @@ bk_update(store_t *st, store_txn_t *txn, const uint8_t key[40], int add)
 		uint8_t k[9];
 		int rc;
 		s_bkey(k, level, ts);
-		if ((rc = s_bucket_apply(st, txn, k, add ? 1 : -1, delta)) != 0)
+		if ((rc = s_bucket_apply(txn, k, add ? 1 : -1, delta)) != 0)
 			return rc;
 	}
 	return 0;
@@ -142,7 +142,7 @@ s_bentry_cmp(const void *x, const void *y)
 }
 
 int
-bk_acc_flush(bk_acc_t *a, store_t *st, store_txn_t *txn)
+bk_acc_flush(bk_acc_t *a, store_txn_t *txn)
 {
 	static const uint8_t zero[32];
 	int rc = 0;
@@ -160,7 +160,7 @@ bk_acc_flush(bk_acc_t *a, store_t *st, store_txn_t *txn)
 			recon_sum_add(m.sum, a->e[j].sum);
 		}
 		if (m.count != 0 || memcmp(m.sum, zero, 32) != 0)
-			rc = s_bucket_apply(st, txn, m.key, m.count, m.sum);
+			rc = s_bucket_apply(txn, m.key, m.count, m.sum);
 		i = j;
 	}
 	bk_acc_reset(a);
@@ -192,7 +192,7 @@ bk_acc_free(bk_acc_t **self_p)
 
 /* Adds the buckets of level with indices in [from, to) into count and sum. */
 static void
-s_sum_buckets(store_t *st, store_txn_t *txn, int level, uint64_t from, uint64_t to, uint64_t *count,
+s_sum_buckets(store_txn_t *txn, int level, uint64_t from, uint64_t to, uint64_t *count,
 	      uint8_t sum[32])
 {
 	store_cur_t *cur;
@@ -222,7 +222,7 @@ s_sum_buckets(store_t *st, store_txn_t *txn, int level, uint64_t from, uint64_t 
 
 /* Adds the items of DB_ORDER with lo <= key < hi (a short range). */
 static void
-s_sum_items(store_t *st, store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40], uint64_t *count,
+s_sum_items(store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40], uint64_t *count,
 	    uint8_t sum[32])
 {
 	store_cur_t *cur;
@@ -252,7 +252,7 @@ s_is_inf(const uint8_t k[40])
 
 /* Count and sum of every item with key < x. */
 static void
-s_prefix(store_t *st, store_txn_t *txn, const uint8_t x[40], uint64_t *count, uint8_t sum[32])
+s_prefix(store_txn_t *txn, const uint8_t x[40], uint64_t *count, uint8_t sum[32])
 {
 	uint64_t ts = store_get_u64(x);
 	uint8_t lo[40];
@@ -260,7 +260,7 @@ s_prefix(store_t *st, store_txn_t *txn, const uint8_t x[40], uint64_t *count, ui
 	*count = 0;
 	memset(sum, 0, 32);
 	if (s_is_inf(x)) {
-		s_sum_buckets(st, txn, LEVELS, 0, UINT64_MAX, count, sum);
+		s_sum_buckets(txn, LEVELS, 0, UINT64_MAX, count, sum);
 		return;
 	}
 	/* Whole buckets below ts, from the top level down: at each level, the
@@ -268,23 +268,23 @@ s_prefix(store_t *st, store_txn_t *txn, const uint8_t x[40], uint64_t *count, ui
 	for (int level = LEVELS; level >= 1; level--) {
 		uint64_t mine = ts >> (8 * level);
 		uint64_t first = level == LEVELS ? 0 : (mine >> 8) << 8;
-		s_sum_buckets(st, txn, level, first, mine, count, sum);
+		s_sum_buckets(txn, level, first, mine, count, sum);
 	}
 	/* Then the items of ts's level-1 bucket that come before x. */
 	store_put_u64(lo, (ts >> 8) << 8);
 	memset(lo + 8, 0, 32);
-	s_sum_items(st, txn, lo, x, count, sum);
+	s_sum_items(txn, lo, x, count, sum);
 }
 
 void
-bk_fingerprint(store_t *st, store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40],
+bk_fingerprint(store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40],
 	       uint64_t *count, uint8_t sum_out[32])
 {
 	uint64_t ca, cb;
 	uint8_t sa[32], sb[32];
 
-	s_prefix(st, txn, hi, &cb, sb);
-	s_prefix(st, txn, lo, &ca, sa);
+	s_prefix(txn, hi, &cb, sb);
+	s_prefix(txn, lo, &ca, sa);
 	recon_sum_sub(sb, sa);
 	*count = cb >= ca ? cb - ca : 0;
 	memcpy(sum_out, sb, 32);
@@ -293,7 +293,7 @@ bk_fingerprint(store_t *st, store_txn_t *txn, const uint8_t lo[40], const uint8_
 /* The key of the item of absolute rank r (0-based), by descending the
  * buckets; 0 or CPT_ENOTFOUND. */
 int
-bk_key_at(store_t *st, store_txn_t *txn, uint64_t r, uint8_t out[40])
+bk_key_at(store_txn_t *txn, uint64_t r, uint8_t out[40])
 {
 	uint64_t from = 0, to = UINT64_MAX;
 	store_cur_t *cur;
@@ -360,18 +360,18 @@ bk_key_at(store_t *st, store_txn_t *txn, uint64_t r, uint8_t out[40])
 }
 
 size_t
-bk_split(store_t *st, store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40], uint64_t count,
+bk_split(store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40], uint64_t count,
 	 size_t k, uint8_t (*bounds)[40])
 {
 	uint64_t base;
 	uint8_t sum[32];
 	size_t n = 0;
 
-	s_prefix(st, txn, lo, &base, sum);
+	s_prefix(txn, lo, &base, sum);
 	for (size_t j = 1; j < k; j++) {
 		uint64_t r = base + count * j / k;
 		uint8_t at[40], prev[40];
-		if (count * j / k == 0 || bk_key_at(st, txn, r, at) != 0 || bk_key_at(st, txn, r - 1, prev) != 0)
+		if (count * j / k == 0 || bk_key_at(txn, r, at) != 0 || bk_key_at(txn, r - 1, prev) != 0)
 			continue;
 		if (memcmp(at, hi, 40) >= 0 || memcmp(prev, lo, 40) < 0)
 			continue;
@@ -393,12 +393,12 @@ s_rebuild_fn(store_txn_t *txn, const store_val_t *k, const store_val_t *v, void 
 	if (k->len != 40)
 		return 0;
 	memcpy(key, k->data, 40);
-	return bk_update(NULL, txn, key, 1);
+	return bk_update(txn, key, 1);
 }
 
 /* Rebuilds the whole index from DB_ORDER (reindex, or a store from before it). */
 int
-bk_rebuild(store_t *st, store_txn_t *txn)
+bk_rebuild(store_txn_t *txn)
 {
 	return store_rebuild(txn, DB_BUCKETS, DB_ORDER, s_rebuild_fn, NULL);
 }

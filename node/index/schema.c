@@ -8,8 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node/event/event_internal.h"
-#include "node/node.h"
+#include "node/index/index_internal.h"
 
 static int
 s_schema_put(store_txn_t *txn, uint64_t schema)
@@ -86,7 +85,7 @@ s_pending_id_fn(store_txn_t *txn, const store_val_t *k, const store_val_t *v, vo
 {
 	(void)v;
 	(void)arg;
-	return k->len == CPT_KEY_LEN + CPT_ID_LEN ? ig_pending_id(NULL, txn, k->data, 1) : 0;
+	return k->len == CPT_KEY_LEN + CPT_ID_LEN ? index_pending_id(txn, k->data, 1) : 0;
 }
 
 /* Schema 2 -> 3: the reaction registers from the reactions stored, and the
@@ -94,7 +93,7 @@ s_pending_id_fn(store_txn_t *txn, const store_val_t *k, const store_val_t *v, vo
 static int
 s_to_3(store_txn_t *txn, void *arg)
 {
-	int rc = vw_reactions_build(NULL, txn);
+	int rc = ix_reactions_build(txn);
 
 	(void)arg;
 	if (rc == 0)
@@ -116,14 +115,14 @@ static int
 s_bk_rebuild_fn(store_txn_t *txn, void *arg)
 {
 	(void)arg;
-	return bk_rebuild(NULL, txn);
+	return bk_rebuild(txn);
 }
 
 static int
 s_new_fn(store_txn_t *txn, void *arg)
 {
 	(void)arg;
-	return s_schema_put(txn, STORE_SCHEMA);
+	return s_schema_put(txn, INDEX_SCHEMA);
 }
 
 int
@@ -155,7 +154,7 @@ index_store_open(store_t **out, const char *dir, int flags, char *err, size_t er
 			store_close(&st);
 			return rc;
 		}
-		schema = STORE_SCHEMA;
+		schema = INDEX_SCHEMA;
 	} else if (rc == CPT_ETOOBIG || (rc == 0 && len != 8)) {
 		snprintf(err, errlen, "%s: store schema is not a version this comptoir knows (%zu bytes)",
 		         path, len);
@@ -165,11 +164,11 @@ index_store_open(store_t **out, const char *dir, int flags, char *err, size_t er
 		snprintf(err, errlen, "%s: %s", path, store_strerror(rc));
 		store_close(&st);
 		return rc;
-	} else if ((schema = store_get_u64(b)) > STORE_SCHEMA) {
+	} else if ((schema = store_get_u64(b)) > INDEX_SCHEMA) {
 		snprintf(err, errlen,
 		         "%s: store schema %llu is newer than this comptoir understands (%d); "
 		         "run a newer comptoir",
-		         path, (unsigned long long)schema, STORE_SCHEMA);
+		         path, (unsigned long long)schema, INDEX_SCHEMA);
 		store_close(&st);
 		return CPT_EVERSION;
 	}

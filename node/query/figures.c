@@ -14,16 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node/event/event_internal.h"
-#include "node/node.h"
+#include "node/query/query_internal.h"
 
 #define DAY_MS 86400000ULL
 #define WEEK_MS (7 * DAY_MS)
 
 struct fig {
-	store_t *st;
 	store_txn_t *txn;
-	ingest_ctx_t ctx;
 	json_t *who;      /* author hex -> [site, handle] (or null: unknown key) */
 	json_t *post_site;/* post hex -> site of its author (or null) */
 	json_t *sites;    /* site -> {"staff", "posts", "comments", "reactions", "seen": {handle}} */
@@ -69,7 +66,7 @@ s_who(struct fig *f, const uint8_t key[CPT_KEY_LEN])
 	cpt_hex32(hex, key);
 	if ((w = json_object_get(f->who, hex)) != NULL)
 		return json_is_array(w) ? w : NULL;
-	rec = view_key_info(f->st, f->txn, key);
+	rec = index_key_info(f->txn, key);
 	if (rec && json_is_string(json_object_get(rec, "site")) &&
 	    json_is_string(json_object_get(rec, "handle")))
 		w = json_pack("[O, O]", json_object_get(rec, "site"), json_object_get(rec, "handle"));
@@ -91,7 +88,7 @@ s_post_site(struct fig *f, const uint8_t id[CPT_ID_LEN])
 	cpt_hex32(hex, id);
 	if ((s = json_object_get(f->post_site, hex)) == NULL) {
 		json_t *w = NULL;
-		if (ig_load_event(&f->ctx, f->txn, id, &ev) == 0 && ev.kind == EVT_POST)
+		if (index_event(f->txn, id, &ev) == 0 && ev.kind == EVT_POST)
 			w = s_who(f, ev.author);
 		s = w ? json_array_get(w, 0) : json_null();
 		json_object_set(f->post_site, hex, s);
@@ -117,7 +114,7 @@ s_event(struct fig *f, const uint8_t id[CPT_ID_LEN], uint16_t kind)
 	const char *handle, *home;
 	uint64_t ms;
 
-	if (what == NULL || ig_load_event(&f->ctx, f->txn, id, &ev) != 0 || (w = s_who(f, ev.author)) == NULL)
+	if (what == NULL || index_event(f->txn, id, &ev) != 0 || (w = s_who(f, ev.author)) == NULL)
 		return;
 	home = json_string_value(json_array_get(w, 0));
 	handle = json_string_value(json_array_get(w, 1));
@@ -134,11 +131,11 @@ s_event(struct fig *f, const uint8_t id[CPT_ID_LEN], uint16_t kind)
 	if (kind != EVT_POST) {
 		/* Exchange: staff of one site answering a post of another. A
 		 * deleted comment or reaction has no body left to say which. */
-		json_t *body = ig_body(&ev), *pair;
+		json_t *body = index_body(&ev), *pair;
 		uint8_t post[CPT_ID_LEN];
 		const char *to;
 		char k[140];
-		if (body && ig_hex_field(body, "post", post) == 0 && (to = s_post_site(f, post)) != NULL &&
+		if (body && index_hex_field(body, "post", post) == 0 && (to = s_post_site(f, post)) != NULL &&
 		    strcmp(to, home) != 0) {
 			snprintf(k, sizeof(k), "%s\n%s", home, to);
 			if ((pair = json_object_get(f->pairs, k)) == NULL) {
@@ -171,7 +168,7 @@ s_sites(struct fig *f)
 			continue;
 		site = json_string_value(json_object_get(rec, "site"));
 		if (site && strcmp(json_string_value(json_object_get(rec, "type")) ?: "", "site") == 0 &&
-		    ig_revoked_at(&f->ctx, f->txn, k.data) == UINT64_MAX)
+		    index_revoked_at(f->txn, k.data) == UINT64_MAX)
 			s_site(f, site);
 		json_decref(rec);
 	}
@@ -195,7 +192,7 @@ s_staff(struct fig *f)
 			continue;
 		memcpy(h, k.data, k.len);
 		h[k.len] = 0;
-		if (view_key_of(f->st, f->txn, h, key) != 0 || ig_revoked_at(&f->ctx, f->txn, key) != UINT64_MAX ||
+		if (index_key_of(f->txn, h, key) != 0 || index_revoked_at(f->txn, key) != UINT64_MAX ||
 		    (w = s_who(f, key)) == NULL || (site = s_site(f, json_string_value(json_array_get(w, 0)))) == NULL)
 			continue;
 		s_add(site, "staff", 1);
@@ -264,16 +261,16 @@ s_sorted(json_t *o, int name_site)
 }
 
 json_t *
-view_figures(store_t *st, store_txn_t *txn, uint64_t now_ms, unsigned days)
+query_figures(store_txn_t *txn, uint64_t now_ms, unsigned days)
 {
-	struct fig f = {.st = st, .txn = txn, .ctx = {.st = st}};
+	struct fig f = {.txn = txn};
 	uint8_t from[40];
 	store_cur_t *cur;
 	store_val_t k, v;
 	json_t *out = NULL, *weeks;
 	int rc;
 
-	if (days < 1 || days > FIGURES_MAX_DAYS || now_ms < days * DAY_MS)
+	if (days < 1 || days > QUERY_FIGURES_MAX_DAYS || now_ms < days * DAY_MS)
 		return NULL;
 	f.nweeks = (days + 6) / 7;
 	f.from_ms = now_ms - (uint64_t)days * DAY_MS;

@@ -110,6 +110,13 @@ s_dbi(store_txn_t *txn, enum store_db db)
 	return s_store(txn)->dbi[db];
 }
 
+const char *
+store_db_name(enum store_db db)
+{
+	assert(db >= 0 && db < DB_COUNT);
+	return s_db_names[db];
+}
+
 store_t *
 store_of(store_txn_t *txn)
 {

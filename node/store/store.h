@@ -118,6 +118,9 @@ typedef int (*store_write_fn)(store_txn_t *txn, void *arg);
 #define STORE_NOCHANGE 1
 int store_write(store_t *st, store_write_fn fn, void *arg) CPT_WUR;
 
+/* The name of a database ("events", "feed", ...): static. */
+const char *store_db_name(enum store_db db);
+
 /* The store a transaction belongs to. */
 store_t *store_of(store_txn_t *txn);
 

@@ -433,7 +433,7 @@ main(int argc, char **argv)
 	}
 	if (f.dir == NULL || (f.posts == 0 && (f.comments || f.reactions)))
 		return s_usage();
-	if (strlen(f.prefix) > 24 || !vw_valid_handle(f.prefix) || strlen(f.password) < 8) {
+	if (strlen(f.prefix) > 24 || !event_valid_handle(f.prefix) || strlen(f.password) < 8) {
 		fprintf(stderr, "fill: bad --prefix (a handle start) or --password (8+ chars)\n");
 		return 2;
 	}

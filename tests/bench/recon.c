@@ -57,7 +57,7 @@ s_ins_fn(store_txn_t *txn, void *arg)
 				continue;
 			return rc;
 		}
-		if ((rc = bk_update(a->st, txn, a->keys[i], 1)) != 0)
+		if ((rc = bk_update(txn, a->keys[i], 1)) != 0)
 			return rc;
 	}
 	return 0;
@@ -85,7 +85,7 @@ s_fp(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t *count, uint8_t f
 
 	*count = 0;
 	if (store_read_begin(sd->st, &txn) == 0) {
-		bk_fingerprint(sd->st, txn, lo, hi, count, sum);
+		bk_fingerprint(txn, lo, hi, count, sum);
 		store_read_end(sd->st, &txn);
 	}
 	recon_fingerprint(fp, sum, *count);
@@ -127,7 +127,7 @@ s_split(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t count, size_t 
 
 	if (store_read_begin(sd->st, &txn) != 0)
 		return 0;
-	n = bk_split(sd->st, txn, lo, hi, count, k, bounds);
+	n = bk_split(txn, lo, hi, count, k, bounds);
 	store_read_end(sd->st, &txn);
 	return n;
 }

@@ -37,7 +37,7 @@ main(int argc, char **argv)
 	if (store_read_begin(st, &txn) == 0) {
 		kv.len = CPT_KEY_LEN;
 		kv.data = key;
-		if (view_key_of(st, txn, argv[2], key) == 0 &&
+		if (index_key_of(txn, argv[2], key) == 0 &&
 		    store_get(txn, DB_BACKUPS, kv.data, kv.len, &v) == 0 && v.len == 8 + CPT_ID_LEN) {
 			kv.len = CPT_ID_LEN;
 			kv.data = (uint8_t *)v.data + 8;

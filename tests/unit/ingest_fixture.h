@@ -503,7 +503,7 @@ fx_post_view(fx_t *f, const ev_t *post)
 	json_t *j;
 
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	j = view_post(f->st, txn, post->id, 0);
+	j = query_post(txn, post->id, 0);
 	store_read_end(f->st, &txn);
 	return j;
 }
@@ -515,7 +515,7 @@ fx_person(fx_t *f, const char *handle)
 	json_t *j;
 
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	j = view_person(f->st, txn, handle);
+	j = query_person(txn, handle);
 	store_read_end(f->st, &txn);
 	return j;
 }

@@ -57,11 +57,11 @@ s_apply_fn(store_txn_t *txn, void *arg)
 		if (a->acc)
 			rc = bk_acc_add(a->acc, a->keys[i], a->add);
 		else
-			rc = bk_update(a->st, txn, a->keys[i], a->add);
+			rc = bk_update(txn, a->keys[i], a->add);
 		if (rc != 0)
 			return rc;
 	}
-	return a->acc ? bk_acc_flush(a->acc, a->st, txn) : 0;
+	return a->acc ? bk_acc_flush(a->acc, txn) : 0;
 }
 
 static int
@@ -69,7 +69,7 @@ s_flush_fn(store_txn_t *txn, void *arg)
 {
 	struct ins *a = arg;
 
-	return bk_acc_flush(a->acc, a->st, txn);
+	return bk_acc_flush(a->acc, txn);
 }
 
 static int
@@ -135,7 +135,7 @@ s_check_ranges(store_t *st, uint8_t (*keys)[40], size_t n)
 			memcpy(hi, tmp, 40);
 		}
 		s_brute(keys, n, lo, hi, &cb, sb);
-		bk_fingerprint(st, txn, lo, hi, &ck, sk);
+		bk_fingerprint(txn, lo, hi, &ck, sk);
 		assert_int_equal(ck, cb);
 		assert_memory_equal(sk, sb, 32);
 	}
@@ -143,12 +143,12 @@ s_check_ranges(store_t *st, uint8_t (*keys)[40], size_t n)
 	for (int t = 0; t < 100; t++) {
 		uint64_t r = randombytes_uniform((uint32_t)n);
 		uint8_t at[40];
-		assert_int_equal(bk_key_at(st, txn, r, at), 0);
+		assert_int_equal(bk_key_at(txn, r, at), 0);
 		assert_memory_equal(at, keys[r], 40);
 	}
 	{
 		uint8_t at[40];
-		assert_int_equal(bk_key_at(st, txn, n, at), CPT_ENOTFOUND);
+		assert_int_equal(bk_key_at(txn, n, at), CPT_ENOTFOUND);
 	}
 	/* splits fall strictly inside, in order, and cut about equal parts */
 	{
@@ -156,7 +156,7 @@ s_check_ranges(store_t *st, uint8_t (*keys)[40], size_t n)
 		size_t nb;
 		memset(lo, 0, 40);
 		memset(hi, 0xff, 40);
-		nb = bk_split(st, txn, lo, hi, n, 16, b);
+		nb = bk_split(txn, lo, hi, n, 16, b);
 		assert_true(n < 32 || nb >= 8);
 		for (size_t i = 0; i < nb; i++) {
 			uint64_t c;
@@ -164,7 +164,7 @@ s_check_ranges(store_t *st, uint8_t (*keys)[40], size_t n)
 			assert_true(memcmp(b[i], lo, 40) > 0 && memcmp(b[i], hi, 40) < 0);
 			if (i)
 				assert_true(memcmp(b[i], b[i - 1], 40) > 0);
-			bk_fingerprint(st, txn, i ? b[i - 1] : lo, b[i], &c, s);
+			bk_fingerprint(txn, i ? b[i - 1] : lo, b[i], &c, s);
 			assert_true(c <= n / 16 + 2 + n / 17);
 		}
 	}
@@ -204,7 +204,7 @@ test_index_matches_brute_force(void **state)
 			memset(lo, 0, 40);
 			memset(hi, 0xff, 40);
 			assert_int_equal(store_read_begin(st, &txn), 0);
-			bk_fingerprint(st, txn, lo, hi, &c1, s1);
+			bk_fingerprint(txn, lo, hi, &c1, s1);
 			store_read_end(st, &txn);
 			s_random_keys(more, 500, clustered);
 			assert_int_equal(bk_acc_add(acc, more[0], 1), 0);
@@ -215,7 +215,7 @@ test_index_matches_brute_force(void **state)
 			assert_int_equal(bk_acc_add(acc, more[0], 0), 0);
 			assert_int_equal(store_write(st, s_flush_fn, &(struct ins){st, NULL, 0, 0, acc}), 0);
 			assert_int_equal(store_read_begin(st, &txn), 0);
-			bk_fingerprint(st, txn, lo, hi, &c2, s2);
+			bk_fingerprint(txn, lo, hi, &c2, s2);
 			store_read_end(st, &txn);
 			assert_int_equal(c2, c1);
 			assert_memory_equal(s2, s1, 32);
@@ -230,7 +230,7 @@ test_index_matches_brute_force(void **state)
 static int
 s_rebuild_fn(store_txn_t *txn, void *arg)
 {
-	return bk_rebuild(arg, txn);
+	return bk_rebuild(txn);
 }
 
 static void
@@ -250,11 +250,11 @@ test_rebuild_gives_same_index(void **state)
 	memset(lo, 0, 40);
 	memset(hi, 0xff, 40);
 	assert_int_equal(store_read_begin(st, &txn), 0);
-	bk_fingerprint(st, txn, lo, hi, &c1, s1);
+	bk_fingerprint(txn, lo, hi, &c1, s1);
 	store_read_end(st, &txn);
 	assert_int_equal(store_write(st, s_rebuild_fn, st), 0);
 	assert_int_equal(store_read_begin(st, &txn), 0);
-	bk_fingerprint(st, txn, lo, hi, &c2, s2);
+	bk_fingerprint(txn, lo, hi, &c2, s2);
 	store_read_end(st, &txn);
 	assert_int_equal(c1, n);
 	assert_int_equal(c2, n);

@@ -940,7 +940,7 @@ s_comment_view(fx_t *f, const ev_t *c)
 	json_t *j;
 
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	j = view_comment(f->st, txn, c->id);
+	j = query_comment(txn, c->id);
 	store_read_end(f->st, &txn);
 	return j;
 }
@@ -979,7 +979,7 @@ s_check_comment_edits(fx_t *f, void *arg)
 	assert_null(v);
 	/* The thread lists the same texts, and the edits do not count as comments. */
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	list = view_comments(f->st, txn, e[S_POST].id, NULL, 10, next);
+	list = query_comments(txn, e[S_POST].id, NULL, 10, next);
 	store_read_end(f->st, &txn);
 	assert_int_equal(json_array_size(list), 2);
 	assert_string_equal(s_text(json_array_get(list, 0)), "c1 v1");
@@ -1283,7 +1283,7 @@ test_pool_verified_path(void **state)
 		evt_t ev;
 		ok[i] = 1;
 		bodies[i] = evt_decode(&ev, list[i]->buf, list[i]->len, EVT_MAX_BODY) == 0 && ev.body
-				    ? ig_body(&ev)
+				    ? index_body(&ev)
 				    : NULL;
 	}
 	fx_open(&f);
@@ -1403,12 +1403,12 @@ test_trust_changes_any_order(void **state)
 			{
 				char err[256] = "";
 				size_t n_events;
-				if (ingest_reindex(&f.ctx, err, sizeof(err)) != 0)
+				if (event_reindex(&f.ctx, err, sizeof(err)) != 0)
 					fail_msg("reindex: %s", err);
 				fx_snap(f.st, &cur);
 				FX_SNAP_EQUAL(&first, &cur, "reindex");
 				fx_snap_free(&cur);
-				if (ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)) != 0)
+				if (event_verify(&f.ctx, &n_events, err, sizeof(err)) != 0)
 					fail_msg("verify: %s", err);
 			}
 		} else {
@@ -1755,7 +1755,7 @@ s_raw_put(fx_t *f, enum store_db db, const void *k, size_t kl, const void *v, si
 static int
 s_bk_rebuild_fn(store_txn_t *txn, void *arg)
 {
-	return bk_rebuild(arg, txn);
+	return bk_rebuild(txn);
 }
 
 static void
@@ -1785,12 +1785,12 @@ test_reindex_and_verify(void **state)
 	assert_true(fx_has(&f, DB_REVOKED, fx_pk(K_ALICE), CPT_KEY_LEN));
 	fx_snap(f.st, &before);
 
-	if (ingest_reindex(&f.ctx, err, sizeof(err)) != 0)
+	if (event_reindex(&f.ctx, err, sizeof(err)) != 0)
 		fail_msg("reindex: %s", err);
 	fx_snap(f.st, &after);
 	FX_SNAP_EQUAL(&before, &after, "reindex");
 	fx_snap_free(&after);
-	if (ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)) != 0)
+	if (event_verify(&f.ctx, &n_events, err, sizeof(err)) != 0)
 		fail_msg("verify: %s", err);
 	assert_int_equal(n_events, fx_count(&f, DB_EVENTS));
 	/* The reconciliation index kept up by ingest is the one made from
@@ -1816,11 +1816,11 @@ test_reindex_and_verify(void **state)
 		store_read_end(f.st, &txn);
 		s_raw_put(&f, DB_FEED, fk, sizeof(fk), "{\"text\":\"forged\"}", 17);
 	}
-	assert_int_not_equal(ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)), 0);
+	assert_int_not_equal(event_verify(&f.ctx, &n_events, err, sizeof(err)), 0);
 	err[0] = 0;
-	if (ingest_reindex(&f.ctx, err, sizeof(err)) != 0)
+	if (event_reindex(&f.ctx, err, sizeof(err)) != 0)
 		fail_msg("reindex: %s", err);
-	if (ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)) != 0)
+	if (event_verify(&f.ctx, &n_events, err, sizeof(err)) != 0)
 		fail_msg("verify after reindex: %s", err);
 	fx_snap(f.st, &after);
 	FX_SNAP_EQUAL(&before, &after, "reindex after damage");
@@ -1847,7 +1847,7 @@ test_reindex_and_verify(void **state)
 	v[EVT_HEADER_LEN + 7] ^= 1;
 	s_raw_put(&f, DB_EVENTS, h.ev[10].id, CPT_ID_LEN, v, len);
 	free(v);
-	assert_int_equal(ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)), CPT_ESIG);
+	assert_int_equal(event_verify(&f.ctx, &n_events, err, sizeof(err)), CPT_ESIG);
 
 	fx_snap_free(&before);
 	fx_close(&f);
@@ -1938,7 +1938,7 @@ test_popular_post_counts(void **state)
 					json_t *mine = json_array();
 					int has = 0;
 					assert_int_equal(store_read_begin(f.st, &txn), 0);
-					assert_int_equal(view_my_reactions(f.st, txn, ev[post].id,
+					assert_int_equal(index_reactions_of(txn, ev[post].id,
 					                                   fx_pk(users[u]), mine), 0);
 					store_read_end(f.st, &txn);
 					for (size_t j = 0; j < json_array_size(mine); j++)
@@ -2016,11 +2016,11 @@ test_reindex_out_of_order_history(void **state)
 	fx_snap(f.st, &before);
 	/* A smaller cap now must not lose what was accepted under the old one. */
 	f.ctx.max_pending = 2;
-	if (ingest_reindex(&f.ctx, err, sizeof(err)) != 0)
+	if (event_reindex(&f.ctx, err, sizeof(err)) != 0)
 		fail_msg("reindex: %s", err);
 	fx_snap(f.st, &after);
 	FX_SNAP_EQUAL(&before, &after, "reindex");
-	if (ingest_verify_all(&f.ctx, &n, err, sizeof(err)) != 0)
+	if (event_verify(&f.ctx, &n, err, sizeof(err)) != 0)
 		fail_msg("verify: %s", err);
 	assert_int_equal(n, 14);
 	fx_snap_free(&before);

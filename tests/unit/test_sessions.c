@@ -59,7 +59,7 @@ s_anchor(struct fix *f)
 	json_t *rec;
 
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	rec = view_key_info(f->st, txn, key_sign_public(k));
+	rec = index_key_info(txn, key_sign_public(k));
 	assert_non_null(rec);
 	assert_int_equal(store_get(txn, DB_BACKUPS, kv.data, kv.len, &v), 0);
 	f->anchor.backup_ts = store_get_u64(v.data);

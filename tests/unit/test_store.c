@@ -55,7 +55,7 @@ test_newer_schema_refused(void **state)
 
 	(void)state;
 	fx_open(&f);
-	store_put_u64(v, STORE_SCHEMA + 1);
+	store_put_u64(v, INDEX_SCHEMA + 1);
 	m = (struct meta_put){f.st, "schema", v, 8};
 	assert_int_equal(store_write(f.st, s_meta_put_fn, &m), 0);
 	store_close(&f.st);
@@ -213,7 +213,7 @@ test_schema1_store_moved(void **state)
 	assert_int_equal(fx_count(&f, DB_POSTS_V1), 0);
 	assert_int_equal(store_read_begin(f.st, &txn), 0);
 	assert_int_equal(store_get(txn, DB_META, k.data, k.len, &v), 0);
-	assert_int_equal(store_get_u64(v.data), STORE_SCHEMA);
+	assert_int_equal(store_get_u64(v.data), INDEX_SCHEMA);
 	store_read_end(f.st, &txn);
 	fx_snap_free(&a);
 	fx_snap_free(&b);
@@ -293,7 +293,7 @@ test_schema2_reactions_built(void **state)
 	FX_SNAP_EQUAL(&a, &b, "schema 2 moved to schema 3");
 	assert_int_equal(store_read_begin(f.st, &txn), 0);
 	assert_int_equal(store_get(txn, DB_META, k.data, k.len, &v), 0);
-	assert_int_equal(store_get_u64(v.data), STORE_SCHEMA);
+	assert_int_equal(store_get_u64(v.data), INDEX_SCHEMA);
 	store_read_end(f.st, &txn);
 	{
 		/* A later reaction counts from the registers moved. */
@@ -394,11 +394,11 @@ test_map_full_grows(void **state)
 	/* A reindex in one transaction, and a verify whose scratch store starts
 	 * small too, both outgrow the map on the way. */
 	fx_snap(f.st, &before);
-	if (ingest_reindex(&f.ctx, err, sizeof(err)) != 0)
+	if (event_reindex(&f.ctx, err, sizeof(err)) != 0)
 		fail_msg("reindex: %s", err);
 	fx_snap(f.st, &after);
 	FX_SNAP_EQUAL(&before, &after, "reindex in a growing map");
-	if (ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)) != 0)
+	if (event_verify(&f.ctx, &n_events, err, sizeof(err)) != 0)
 		fail_msg("verify: %s", err);
 	assert_int_equal(n_events, N);
 	fx_snap_free(&before);

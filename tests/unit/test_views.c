@@ -91,7 +91,7 @@ test_comments_pages(void **state)
 	}
 	assert_int_equal(store_read_begin(st, &txn), 0);
 	for (int pg = 0; pg < 3; pg++) {
-		page = view_comments(st, txn, post, pg ? cur : NULL, 2, next);
+		page = query_comments(txn, post, pg ? cur : NULL, 2, next);
 		assert_non_null(page);
 		assert_int_equal(json_array_size(page), want[pg][1] ? 2 : 1);
 		for (size_t i = 0; i < json_array_size(page); i++)
@@ -111,7 +111,7 @@ test_comments_pages(void **state)
 		json_decref(page);
 	}
 	/* The post carries them all (fewer than a page) and no cursor. */
-	p = view_post(st, txn, post, 1);
+	p = query_post(txn, post, 1);
 	assert_non_null(p);
 	assert_int_equal(json_array_size(json_object_get(p, "comment_list")), 5);
 	assert_true(json_is_null(json_object_get(p, "comments_before")));
@@ -119,8 +119,8 @@ test_comments_pages(void **state)
 	json_decref(p);
 	/* A post nobody wrote: no view, and no comments to page through. */
 	randombytes_buf(other, sizeof(other));
-	assert_null(view_post(st, txn, other, 1));
-	page = view_comments(st, txn, other, NULL, 50, next);
+	assert_null(query_post(txn, other, 1));
+	page = query_comments(txn, other, NULL, 50, next);
 	assert_non_null(page);
 	assert_int_equal(json_array_size(page), 0);
 	assert_string_equal(next, "");
@@ -148,11 +148,11 @@ test_figures(void **state)
 
 	(void)state;
 	assert_int_equal(store_read_begin(st, &txn), 0);
-	assert_null(view_figures(st, txn, now, 0));
-	assert_null(view_figures(st, txn, now, FIGURES_MAX_DAYS + 1));
-	assert_null(view_figures(st, txn, 1000, 1)); /* a clock before the period */
+	assert_null(query_figures(txn, now, 0));
+	assert_null(query_figures(txn, now, QUERY_FIGURES_MAX_DAYS + 1));
+	assert_null(query_figures(txn, 1000, 1)); /* a clock before the period */
 	/* A new site is listed before anyone is enrolled or writes. */
-	f = view_figures(st, txn, now, 30);
+	f = query_figures(txn, now, 30);
 	assert_non_null(f);
 	assert_int_equal(json_array_size(json_object_get(f, "sites")), 1);
 	s = s_site_of(f, "unit");
@@ -171,7 +171,7 @@ test_figures(void **state)
 	      now - 1700000, NULL);
 
 	assert_int_equal(store_read_begin(st, &txn), 0);
-	f = view_figures(st, txn, now, 30);
+	f = query_figures(txn, now, 30);
 	assert_non_null(f);
 	s = s_site_of(f, "unit");
 	assert_int_equal(s_int(s, "staff"), staff0 + 2);
@@ -190,7 +190,7 @@ test_figures(void **state)
 	assert_int_equal(s_int(w, "active"), 1);
 	assert_int_equal(s_int(f, "to") - s_int(f, "from"), (json_int_t)(30 * DAY));
 	json_decref(f);
-	f = view_figures(st, txn, now, 366);
+	f = query_figures(txn, now, 366);
 	assert_int_equal(s_int(s_site_of(f, "unit"), "posts"), 3);
 	json_decref(f);
 	store_read_end(st, &txn);
@@ -198,7 +198,7 @@ test_figures(void **state)
 	/* Disabled: out of the staff, still active in a period she wrote in. */
 	assert_int_equal(users_disable(n, "bea", err, sizeof(err)), 0);
 	assert_int_equal(store_read_begin(st, &txn), 0);
-	f = view_figures(st, txn, now, 30);
+	f = query_figures(txn, now, 30);
 	s = s_site_of(f, "unit");
 	assert_int_equal(s_int(s, "staff"), staff0 + 1);
 	assert_int_equal(s_int(s, "active"), 2);
@@ -231,15 +231,15 @@ test_fold(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		vw_fold(cases[i][0], out, sizeof(out));
+		query_fold(cases[i][0], out, sizeof(out));
 		assert_string_equal(out, cases[i][1]);
 	}
 	/* A small buffer: whole characters only, always terminated. */
-	vw_fold("\xc3\x89t\xc3\xa9", out, 4);
+	query_fold("\xc3\x89t\xc3\xa9", out, 4);
 	assert_string_equal(out, "ete");
-	vw_fold("ab\xe6\x9d\xb1", out, 4);
+	query_fold("ab\xe6\x9d\xb1", out, 4);
 	assert_string_equal(out, "ab");
-	vw_fold("\xc3\x86", out, 2);
+	query_fold("\xc3\x86", out, 2);
 	assert_string_equal(out, "");
 }
 

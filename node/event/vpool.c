@@ -1,8 +1,9 @@
 /*
  * Signature checks on every core: a pool of worker threads that decode and
  * verify envelopes of a batch in parallel, off the network loop, so the
- * single writer only stores. The ingest path still decodes everything; it
- * skips only the Ed25519 check of envelopes a worker verified here.
+ * single writer only stores (batches from peers, node/fed; a repair's scan).
+ * The ingest path still decodes everything; it skips only the Ed25519
+ * check of envelopes a worker verified here.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -10,8 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "node/event/event_internal.h"
-#include "node/node.h"
+#include "node/event/event.h"
 
 struct vpool {
 	pthread_t *threads;          /* workers */
@@ -42,7 +42,7 @@ s_check(vpool_t *p, size_t i)
 		   evt_verify(&ev, p->fed) == 0;
 	/* The writer's JSON parse, done here on every core. */
 	if (p->bodies)
-		p->bodies[i] = p->ok[i] && ev.body ? ig_body(&ev) : NULL;
+		p->bodies[i] = p->ok[i] && ev.body ? index_body(&ev) : NULL;
 }
 
 /* Takes envelopes in chunks until the job is exhausted. */
