@@ -12,7 +12,7 @@
 
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/auth/auth.h"
 
 #define MAX_CONCURRENT_KDF 2
 

@@ -15,7 +15,8 @@
 
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/auth/auth.h"
+#include "node/event/event.h"
 
 enum { S_FREE = 0, S_OPEN, S_SEALED };
 

@@ -9,7 +9,9 @@
 
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/auth/auth.h"
+#include "node/index/index.h"
+#include "node/query/query.h"
 
 /* Publishes and turns a refusal into a message. */
 static int

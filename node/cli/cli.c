@@ -13,11 +13,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/auth/auth.h"
+#include "node/cli/cli.h"
+#include "node/daemon/daemon.h"
+#include "node/event/event.h"
+#include "node/fed/fed.h"
+#include "node/http/http.h"
+#include "node/index/index.h"
+#include "node/query/query.h"
 
 #ifndef COMPTOIR_VERSION
 #define COMPTOIR_VERSION "0.1.0"
@@ -310,6 +318,56 @@ s_title_ok(const char *title)
 	fprintf(stderr, "comptoir: --title \"%s\" must be 1 to %d bytes of UTF-8 without control characters\n",
 		title, EVT_MAX_TITLE);
 	return 0;
+}
+
+/* Reads a small "key: value" text file (a site request, a certificate; "-"
+ * is stdin) into a JSON object of strings; NULL with "path:line: message"
+ * in err. */
+static json_t *
+s_read_kv(const char *path, char *err, size_t errlen)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	char line[140000];
+	json_t *obj;
+	int lineno = 0;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	obj = json_object();
+	while (fgets(line, sizeof(line), f)) {
+		char *colon, *val;
+		size_t len = strcspn(line, "\r\n");
+		lineno++;
+		line[len] = 0;
+		if (line[0] == '#' || line[0] == 0)
+			continue;
+		if ((colon = strstr(line, ": ")) == NULL) {
+			snprintf(err, errlen, "%s:%d: expected \"key: value\"", path, lineno);
+			json_decref(obj);
+			obj = NULL;
+			break;
+		}
+		*colon = 0;
+		val = colon + 2;
+		if (json_object_get(obj, line)) {
+			snprintf(err, errlen, "%s:%d: duplicate field \"%.200s\"", path, lineno, line);
+			json_decref(obj);
+			obj = NULL;
+			break;
+		}
+		json_object_set_new(obj, line, json_string(val));
+		if (json_object_get(obj, line) == NULL) {
+			snprintf(err, errlen, "%s:%d: field \"%.200s\" is not valid UTF-8", path, lineno, line);
+			json_decref(obj);
+			obj = NULL;
+			break;
+		}
+	}
+	if (f != stdin)
+		fclose(f);
+	return obj;
 }
 
 /* ---------------------------------------------------------------- keygen */
@@ -832,7 +890,7 @@ cmd_run(opts_t *o)
 			return 0;
 		}
 	}
-	rc = node_run(n);
+	rc = daemon_run(n);
 	node_close(&n);
 	return rc;
 }
@@ -1509,7 +1567,7 @@ cmd_root(opts_t *o)
 		return 1;
 	}
 	if (strcmp(sub, "certify") == 0 && o->nargs == 2) {
-		json_t *req = fed_read_kv(o->args[1], err, sizeof(err)), *body;
+		json_t *req = s_read_kv(o->args[1], err, sizeof(err)), *body;
 		const char *sign, *curve, *ep, *proof, *title;
 		char text[2048], *btext, site[64];
 		uint8_t sk[CPT_KEY_LEN], ck[CPT_KEY_LEN], sig[CPT_SIG_LEN], fed[CPT_FED_LEN];
@@ -1800,7 +1858,7 @@ static uint8_t *
 s_read_cert(const char *path, size_t *len, evt_t *ev, json_t **body)
 {
 	char err[1024];
-	json_t *kv = fed_read_kv(path, err, sizeof(err));
+	json_t *kv = s_read_kv(path, err, sizeof(err));
 	const char *hex = kv ? json_string_value(json_object_get(kv, "event")) : NULL;
 	uint8_t *buf = NULL;
 	size_t n = 0;

@@ -13,7 +13,7 @@
 #include <sodium.h>
 
 #include "node/http/http_internal.h"
-#include "node/node.h"
+#include "node/http/http_internal.h"
 
 #define MAX_TEXT     EVT_MAX_TEXT /* post and comment text, bytes */
 #define MAX_REACTION 32

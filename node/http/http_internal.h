@@ -7,11 +7,15 @@
 #ifndef COMPTOIR_HTTP_INTERNAL_H
 #define COMPTOIR_HTTP_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include <microhttpd.h>
 
-#include "node/node.h"
+#include "node/event/event.h"
+#include "node/http/http.h"
+#include "node/index/index.h"
+#include "node/query/query.h"
 
 /* One client address in the login rate limiter: a token bucket. */
 struct http_rl {
@@ -56,6 +60,7 @@ struct http_door_stats {
 
 struct http {
 	node_t *node;               /* the node served (not owned) */
+	fed_t *fed;                 /* its federation, for status and metrics (not owned) */
 	store_t *st;                /* its store (not owned) */
 	sess_table_t *sess;         /* login sessions (not owned) */
 	struct MHD_Daemon *mhd;     /* the server */

@@ -30,7 +30,9 @@
 
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/auth/auth.h"
+#include "node/core/core.h"
+#include "node/event/event.h"
 
 #define MAX_USERS  10000
 #define RECENT     2000  /* comments and reactions go to one of the last RECENT posts */

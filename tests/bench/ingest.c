@@ -18,7 +18,7 @@
 
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/core/core.h"
 
 
 /* CPU seconds of this process (every thread). */

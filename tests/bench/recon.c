@@ -17,7 +17,8 @@
 
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/index/index.h"
+#include "sync/sync.h"
 
 typedef struct side {
 	store_t *st;        /* the store */

@@ -18,7 +18,8 @@
 
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/auth/auth.h"
+#include "node/index/index.h"
 
 static double
 s_now(void)

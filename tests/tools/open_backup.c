@@ -11,7 +11,8 @@
 
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/auth/auth.h"
+#include "node/index/index.h"
 
 int
 main(int argc, char **argv)

@@ -18,7 +18,9 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/event/event.h"
+#include "node/index/index.h"
+#include "node/query/query.h"
 
 /* The test world's wall clock: timestamps are offsets from T0 in ms. */
 #define T0        1700000000000ull

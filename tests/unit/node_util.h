@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node/node.h"
+#include "node/core/core.h"
 
 /* A new node in a temporary directory (dir gets its path). */
 __attribute__((unused)) static node_t *

@@ -17,7 +17,8 @@
 
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/index/index.h"
+#include "sync/sync.h"
 
 static char s_dir[64];
 

@@ -16,7 +16,8 @@
 
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/auth/auth.h"
+#include "node/index/index.h"
 #include "tests/unit/node_util.h"
 
 /* A node with one user: handle's key, enrolled and with a key backup. */

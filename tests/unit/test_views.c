@@ -15,7 +15,9 @@
 
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/auth/auth.h"
+#include "node/core/core.h"
+#include "node/query/query.h"
 #include "tests/unit/node_util.h"
 
 #define DAY 86400000ULL
