@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "node/auth/auth.h"
+#include "node/index/index.h"
 
 #define MAX_CONCURRENT_KDF 2
 
@@ -382,4 +383,43 @@ acct_device_check(const key_sign_t *site, const char *handle, const char *cookie
 	    got != sizeof(raw) || s_device_mac(site, handle, raw, mac) != 0)
 		return 0;
 	return sodium_memcmp(mac, raw + 16, sizeof(mac)) == 0;
+}
+
+/* ---------------------------------------------------- the key's backup */
+
+json_t *
+acct_backup_load(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t *ts)
+{
+	uint8_t id[CPT_ID_LEN];
+	uint64_t t;
+	store_val_t v;
+	evt_t ev;
+
+	if (index_backup(txn, key, &t, id) != 0)
+		return NULL;
+	if (ts)
+		*ts = t;
+	if (store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v) != 0 ||
+	    evt_decode(&ev, v.data, v.len, EVT_MAX_BODY) != 0 || ev.body == NULL ||
+	    ev.kind != EVT_KEY_BACKUP || memcmp(ev.author, key, CPT_KEY_LEN) != 0)
+		return NULL;
+	/* Parsed (copied) before the transaction ends. */
+	return json_loadb((const char *)ev.body, ev.body_len, 0, NULL);
+}
+
+int
+acct_is_site_admin(const key_sign_t *site, const char *site_name, const json_t *rec)
+{
+	const char *role = json_string_value(json_object_get(rec, "role"));
+	const char *by = json_string_value(json_object_get(rec, "by"));
+	char hex[CPT_HEX_ID];
+
+	if (role == NULL || strcmp(role, "admin") != 0)
+		return 0;
+	if (site == NULL) {
+		const char *s = json_string_value(json_object_get(rec, "site"));
+		return s && site_name && strcmp(s, site_name) == 0;
+	}
+	cpt_hex32(hex, key_sign_public(site));
+	return by && strcmp(by, hex) == 0;
 }

@@ -65,6 +65,14 @@ void acct_login_done(const char *handle, int trusted, int outcome, uint64_t now_
 /* Forgets every account's failures (unit tests). */
 void acct_login_reset(void);
 
+/* The body of the newest key backup of key (the index of DB_BACKUPS, then
+ * the event): a new reference, or NULL; *ts (when not NULL) gets its
+ * timestamp. txn: a read transaction. */
+json_t *acct_backup_load(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t *ts);
+/* Is rec (a user's key record) an admin enrolled by this site (site: its
+ * signing key; without one, its name site_name)? */
+int acct_is_site_admin(const key_sign_t *site, const char *site_name, const json_t *rec);
+
 /* Device cookies (the trusted browsers above): a MAC of the handle under a
  * key derived from the site's signing key, so none is stored and they stay
  * valid across restarts. out gets ACCT_DEVICE_LEN chars and a NUL. */
@@ -122,6 +130,11 @@ typedef struct sess_anchor {
 	uint64_t enrol_ms;         /* when it did (the enrolment's HLC ms) */
 	uint64_t backup_ts;        /* HLC timestamp of the key backup the login opened */
 } sess_anchor_t;
+
+/* The anchor of a session from the user's key record (its enrolling site
+ * and time) and the key backup the login opened: 0, or -1 when the record
+ * lacks them. */
+int sess_anchor_of(const json_t *rec, uint64_t backup_ts, sess_anchor_t *a) CPT_WUR;
 
 /*
  * A table of at most max_sessions sessions, idle for at most ttl_s, at most

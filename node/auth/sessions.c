@@ -17,6 +17,7 @@
 
 #include "node/auth/auth.h"
 #include "node/event/event.h"
+#include "node/index/index.h"
 
 enum { S_FREE = 0, S_OPEN, S_SEALED };
 
@@ -372,29 +373,28 @@ s_use(sess_table_t *t, const char *token, const uint8_t id[32], int64_t now, uin
 
 /* Is the session of key still valid in the store? 1 yes, 0 no, -1 store error. */
 static int
-s_valid(store_t *st, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], const sess_anchor_t *a)
+s_valid(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], const sess_anchor_t *a)
 {
-	store_val_t k = {CPT_KEY_LEN, (void *)key}, v;
+	uint64_t ms, ts;
+	uint8_t id[CPT_ID_LEN];
 	int rc;
 
 	/* Any revocation of the key ends its sessions: that is what "disabled"
 	 * and a password reset (a new key, the old one revoked) are. */
-	if ((rc = store_get(txn, DB_REVOKED, k.data, k.len, &v)) != CPT_ENOTFOUND)
+	if ((rc = index_revoked(txn, key, &ms)) != CPT_ENOTFOUND)
 		return rc == 0 ? 0 : -1;
 	/* A site revoked before it enrolled the key never vouched for it. */
-	k.data = (void *)a->site;
-	if ((rc = store_get(txn, DB_REVOKED, k.data, k.len, &v)) == 0) {
-		if (v.len == 8 && store_get_u64(v.data) <= a->enrol_ms)
+	if ((rc = index_revoked(txn, a->site, &ms)) == 0) {
+		if (ms <= a->enrol_ms)
 			return 0;
 	} else if (rc != CPT_ENOTFOUND) {
 		return -1;
 	}
 	/* A newer key backup: the password was changed (here from another
 	 * session, or at another site). */
-	k.data = (void *)key;
-	if ((rc = store_get(txn, DB_BACKUPS, k.data, k.len, &v)) == 0)
-		return v.len == 8 + CPT_ID_LEN && store_get_u64(v.data) > a->backup_ts ? 0 : 1;
-	return rc == CPT_ENOTFOUND ? 1 : -1;
+	if ((rc = index_backup(txn, key, &ts, id)) == 0)
+		return ts > a->backup_ts ? 0 : 1;
+	return rc == CPT_ENOTFOUND || rc == CPT_EINVAL ? 1 : -1;
 }
 
 /* ------------------------------------------------------------ public */
@@ -659,7 +659,7 @@ sess_get(sess_table_t *t, const char *token, sess_info_t *info)
 		store_txn_t *txn;
 		if (store_read_begin(t->st, &txn) != 0)
 			return CPT_EIO;
-		ok = s_valid(t->st, txn, info->key, &anchor);
+		ok = s_valid(txn, info->key, &anchor);
 		store_read_end(t->st, &txn);
 		if (ok < 0)
 			return CPT_EIO;
@@ -781,7 +781,7 @@ sess_sweep(sess_table_t *t)
 	if (t->st && n && store_read_begin(t->st, &txn) == 0) {
 		size_t bad = 0;
 		for (size_t j = 0; j < n; j++)
-			if (s_valid(t->st, txn, snap[j].key, &snap[j].anchor) == 0)
+			if (s_valid(txn, snap[j].key, &snap[j].anchor) == 0)
 				memcpy(snap[bad++].id, snap[j].id, 32);
 		store_read_end(t->st, &txn);
 		if (bad) {
@@ -813,4 +813,18 @@ sess_count(sess_table_t *t)
 		n += t->slots[i].state != S_FREE && !s_expired(t, t->slots[i].last_ms, now);
 	pthread_mutex_unlock(&t->lock);
 	return n;
+}
+
+int
+sess_anchor_of(const json_t *rec, uint64_t backup_ts, sess_anchor_t *a)
+{
+	const char *by = json_string_value(json_object_get(rec, "by"));
+	json_t *ts = json_object_get(rec, "ts");
+
+	memset(a, 0, sizeof(*a));
+	if (by == NULL || cpt_unhex32(a->site, by, strlen(by)) != 0 || !json_is_integer(ts))
+		return -1;
+	a->enrol_ms = HLC_MS((uint64_t)json_integer_value(ts));
+	a->backup_ts = backup_ts;
+	return 0;
 }

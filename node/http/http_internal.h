@@ -1,8 +1,10 @@
 /*
- * Shared by the files of the HTTP server: http.c (the daemon, requests,
- * replies, sessions and CSRF, the stream, metrics, assets), http_api.c and
- * http_admin.c (the JSON calls), http_guard.c (connections, Host, framing,
- * proxies) and http_tls.c (HTTPS and the redirect port). Not for other files.
+ * Shared by the files of node/http/: server.c (starting, requests),
+ * reply.c (replies, guards, arguments, publishing), routes.c (the routing
+ * table), body.c (the bodies' checks), one api_*.c per group of calls,
+ * stream.c, assets.c, guard.c (connections, Host, framing, proxies) and
+ * tls.c (HTTPS and the redirect port). Not for other folders (the fuzz
+ * target of request bodies excepted: it runs body.c's checks).
  */
 #ifndef COMPTOIR_HTTP_INTERNAL_H
 #define COMPTOIR_HTTP_INTERNAL_H
@@ -127,6 +129,17 @@ typedef struct http_req {
 	int https;                      /* came over TLS, here or at a trusted proxy */
 } http_req_t;
 
+/* The session cookie's name. */
+#define HTTP_COOKIE "comptoir_session"
+
+/* Adds the headers every answer carries (and HSTS over HTTPS) to resp. */
+void http_add_common(http_req_t *r, struct MHD_Response *resp);
+/* Queues an answer of len bytes at data (type: its Content-Type, or NULL;
+ * mode: libmicrohttpd's memory mode; hdr: NULL-terminated name, value
+ * pairs, or NULL) with the common headers, and counts it. Returns 0. */
+int http_queue(http_req_t *r, unsigned status, const char *type, const void *data, size_t len,
+               enum MHD_ResponseMemoryMode mode, const char *const *hdr);
+
 /* Replies. Each queues one response with the common headers, counts it,
  * and returns 0. json is stolen (decref'd) in every case. */
 int http_reply(http_req_t *r, unsigned status, json_t *json);
@@ -160,7 +173,7 @@ json_t *http_parse_body(const char *buf, size_t len, char *why, size_t wl);
  * snprintf must still go out as a JSON string. */
 void http_utf8_trim(char *s);
 
-/* The calls whose body api_body_check knows (node/http_api.c). */
+/* The calls whose body api_body_check knows (body.c). */
 enum api_body {
 	API_LOGIN,    /* POST /api/login */
 	API_POST,     /* POST /api/posts */
@@ -189,16 +202,42 @@ json_t *api_body_event(enum api_body call, const json_t *body, const char *post,
 
 /* The login rate limiter: 1 when addr may try now, else 0 and *retry_s. */
 int http_login_allowed(http_t *h, const char *addr, unsigned *retry_s);
+/* 429 with Retry-After: too many attempts from this address or on this
+ * account. Returns 0. */
+int http_too_many(http_req_t *r, unsigned retry, const char *msg);
+
+/* A read transaction for the call: 1, or replies 500 and returns 0. */
+int http_read_begin(http_req_t *r, store_txn_t **txn);
+/* Signs body as kind with the session's key and ingests it (no read
+ * transaction may be open: the write may wait for the map to grow, which
+ * waits for readers). 1 when it was stored (res->id is the event), or
+ * replies (401, 403, 400, 507, 500 with what went wrong) and returns 0. */
+int http_publish(http_req_t *r, uint16_t kind, const json_t *body, ingest_res_t *res);
+/* A decimal query argument in lo..hi; def when absent; -1 when bad. */
+long http_query_int(http_req_t *r, const char *name, long def, long lo, long hi);
+/* The "before" cursor (80 hex: ts, id) into cur: 1 when absent (*has = 0)
+ * or good (*has = 1); replies 400 and returns 0 when bad. */
+int http_query_cursor(http_req_t *r, uint8_t cur[40], int *has);
+/* A body that fails api_body_check is answered 400 with its code, naming
+ * the field and the bounds it broke: 1 when the body passes, else 0. */
+int http_body_ok(http_req_t *r, enum api_body call, const json_t *body);
+
+/* Routes a request to its call (routes.c); the web UI's files otherwise
+ * (http_asset). */
+void http_route(http_req_t *r);
+int http_asset(http_req_t *r);
 
 /* Parses 64 lowercase hex digits; 0 or -1. */
 int http_parse_id(uint8_t out[CPT_ID_LEN], const char *s, size_t len);
 
-/* The JSON calls (http_api.c). Each answers the request. */
+/* The calls, one file per group. Each answers the request. */
+/* api_auth.c */
 int api_login(http_req_t *r);
 int api_logout(http_req_t *r);
 int api_me(http_req_t *r);
 int api_session(http_req_t *r);
 int api_me_password(http_req_t *r);
+/* api_posts.c */
 int api_post_create(http_req_t *r);
 int api_feed(http_req_t *r);
 int api_post_get(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
@@ -209,12 +248,18 @@ int api_comments(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_comment_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_comment_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_reaction_set(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+/* api_people.c */
 int api_people(http_req_t *r);
-int api_figures(http_req_t *r);
 int api_person(http_req_t *r, const char *handle);
 int api_profile_put(http_req_t *r);
+/* api_status.c */
+int api_status(http_req_t *r);
+int api_metrics(http_req_t *r);
+int api_figures(http_req_t *r);
+/* stream.c */
+int api_stream(http_req_t *r);
 
-/* The admin calls (http_admin.c): users of this site. */
+/* api_admin.c: users of this site. */
 int api_admin_users(http_req_t *r);
 int api_admin_user_add(http_req_t *r);
 int api_admin_user_disable(http_req_t *r, const char *handle);
@@ -222,7 +267,7 @@ int api_admin_user_password(http_req_t *r, const char *handle);
 int api_admin_user_enable(http_req_t *r, const char *handle);
 int api_admin_user_edit(http_req_t *r, const char *handle);
 
-/* ------------------------------------------------ front door (http_guard.c) */
+/* ------------------------------------------------ front door (guard.c) */
 
 /* Sets up the connection table and starts the reaper thread, from the
  * limits, trusted_proxies and http_names of cfg. 0, or -1 with err. */
@@ -265,7 +310,7 @@ void http_guard_forwarded_for(struct MHD_Connection *c, char out[48]);
 int http_guard_host(http_t *h, struct MHD_Connection *c, char *name, size_t namelen,
                     const char **why, unsigned *status);
 
-/* ---------------------------------------------------- HTTPS (http_tls.c) */
+/* ---------------------------------------------------- HTTPS (tls.c) */
 
 /* "ADDR:PORT" (IPv4, [IPv6] or a name) into ss. 0, or -1 with err. */
 int http_parse_bind(const char *spec, struct sockaddr_storage *ss, char *err, size_t errlen);

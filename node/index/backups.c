@@ -37,3 +37,18 @@ ix_backups_changed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e)
 {
 	return s_backup_rebuild(ix, txn, e->ev->author);
 }
+
+int
+index_backup(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t *ts, uint8_t id[CPT_ID_LEN])
+{
+	store_val_t v;
+	int rc = store_get(txn, DB_BACKUPS, key, CPT_KEY_LEN, &v);
+
+	if (rc != 0)
+		return rc;
+	if (v.len != 8 + CPT_ID_LEN)
+		return CPT_EINVAL;
+	*ts = store_get_u64(v.data);
+	memcpy(id, (const uint8_t *)v.data + 8, CPT_ID_LEN);
+	return 0;
+}

@@ -148,6 +148,10 @@ int index_handle_of(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], char out[6
 int index_key_of(store_txn_t *txn, const char *handle, uint8_t key[CPT_KEY_LEN]);
 /* The smallest effective revocation time of key (ms), or UINT64_MAX. */
 uint64_t index_revoked_at(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN]);
+/* The same with the store's answer: 0 with *ms (UINT64_MAX when the record
+ * is not 8 bytes), CPT_ENOTFOUND when the key was never revoked, or a store
+ * error (a caller that must tell "not revoked" from "cannot say"). */
+int index_revoked(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t *ms) CPT_WUR;
 /* The same two through the context's cache: *rec a new reference to the
  * record (NULL when none), *revoked as index_revoked_at. 0, or CPT_ENOMEM
  * (no cache could be made: the caller treats the key as unknown). */
@@ -177,6 +181,13 @@ int index_refs(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], index_refs_t *acc
  * (DB_REACTIONS). 0 or a store error. */
 int index_reactions_of(store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
                        const uint8_t author[CPT_KEY_LEN], json_t *out) CPT_WUR;
+
+/* ------------------------------------------------ backups (backups.c) */
+
+/* The newest key backup of a user key: 0 with its timestamp and id,
+ * CPT_ENOTFOUND, CPT_EINVAL (a record of another size), or a store error. */
+int index_backup(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t *ts,
+                 uint8_t id[CPT_ID_LEN]) CPT_WUR;
 
 /* ----------------------------------------------- profiles (profiles.c) */
 

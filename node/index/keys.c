@@ -124,6 +124,17 @@ index_handle_cached(index_ctx_t *ix, store_txn_t *txn, const uint8_t key[CPT_KEY
 
 /* ---------------------------------------------------------- reads */
 
+int
+index_revoked(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t *ms)
+{
+	store_val_t v;
+	int rc = store_get(txn, DB_REVOKED, key, CPT_KEY_LEN, &v);
+
+	if (rc == 0)
+		*ms = v.len == 8 ? store_get_u64(v.data) : UINT64_MAX;
+	return rc;
+}
+
 uint64_t
 index_revoked_at(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN])
 {

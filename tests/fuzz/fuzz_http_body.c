@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "node/http/http_internal.h"
-#include "node/event/event_internal.h"
+#include "node/event/event.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

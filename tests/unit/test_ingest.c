@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "node/event/event_internal.h"
+#include "node/event/event.h"
 #include "tests/unit/ingest_fixture.h"
 
 /* ------------------------------------------------------------ helpers */
