@@ -71,6 +71,9 @@ int cli_mkdir(const char *path);
 /* cli.c: copies from to a new file to (mode 0600, fsynced); 0 or -1. */
 int cli_copy_file(const char *from, const char *to);
 
+/* cmd_site.c: checks --title (NULL is fine); 1, or 0 with why printed. */
+int cli_title_ok(const char *title);
+
 /* The commands; each returns the exit code. */
 int cmd_keygen(opts_t *o);
 int cmd_init(opts_t *o);
