@@ -83,7 +83,8 @@ int acct_device_check(const key_sign_t *site, const char *handle, const char *co
 
 /* ------------------------------------------------------ users (users.c) */
 
-/* A site's staff accounts , for the CLI and the admin pages.
+/* A site's staff accounts, for the CLI and the admin pages, on a node opened
+ * here; each change is a signed event published through the node.
  * Each returns 0 or a CPT_ code with a message in err. */
 int users_add(node_t *n, const char *handle, int admin, const char *name, const char *password,
 	      char *err, size_t errlen) CPT_WUR;
@@ -147,6 +148,8 @@ int sess_anchor_of(const json_t *rec, uint64_t backup_ts, sess_anchor_t *a) CPT_
  * outlive the table.
  */
 sess_table_t *sess_new(store_t *st, size_t max_sessions, uint32_t ttl_s, uint32_t per_person);
+/* Frees the table, wiping every seed in memory (the records stay: a restart
+ * opens them again); safe on NULL. */
 void sess_destroy(sess_table_t **self_p);
 /* Opens a session for an unlocked key (ownership passes to the table). Writes
  * the cookie token into token. CPT_EFULL when the table is full. */
@@ -171,6 +174,7 @@ void sess_close_handle(sess_table_t *t, const char *handle, const char *keep_tok
  * the node calls it every few seconds, so an unlocked seed does not outlive
  * its session in memory. */
 void sess_sweep(sess_table_t *t);
+/* Sessions open now (not idle too long). */
 size_t sess_count(sess_table_t *t);
 
 #endif

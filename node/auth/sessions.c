@@ -8,6 +8,7 @@
  * (PITFALLS 20: one guarded allocation per session would exhaust the kernel's
  * map count).
  */
+#include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -512,6 +513,7 @@ sess_open(sess_table_t *t, key_sign_t **key, const char *handle, int admin,
 	long slot = -1;
 	sess_t *s;
 
+	assert(t != NULL && key != NULL && *key != NULL && anchor != NULL);
 	if (strlen(handle) >= sizeof(s->info.handle) ||
 	    (gone = malloc((t->max + 1) * sizeof(*gone))) == NULL) {
 		key_sign_destroy(key);
@@ -639,6 +641,7 @@ sess_get(sess_table_t *t, const char *token, sess_info_t *info)
 	int touch = 0, ok = 1;
 	long i;
 
+	assert(t != NULL && info != NULL);
 	if ((i = s_enter(t, token, &now)) < 0)
 		return CPT_ENOTFOUND;
 	sess_t *s = &t->slots[i];

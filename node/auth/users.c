@@ -4,6 +4,7 @@
  * enable, change a name or a role, list. Every change is a signed event
  * through the single ingest path.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -135,6 +136,7 @@ users_add(node_t *n, const char *handle, int admin, const char *name, const char
 	json_t *fields;
 	int rc, exists;
 
+	assert(n != NULL && handle != NULL && password != NULL);
 	if (!event_valid_handle(handle)) {
 		snprintf(err, errlen, "\"%s\" is not a valid handle (a-z, 0-9, . _ -, up to 32)", handle);
 		return CPT_EINVAL;

@@ -100,6 +100,7 @@ node_open(node_t **out, const char *dir, char *err, size_t errlen)
 	char path[4200], cerr[CFG_ERR_LEN];
 	int rc;
 
+	assert(out != NULL && dir != NULL);
 	*out = NULL;
 	if ((n = calloc(1, sizeof(*n))) == NULL)
 		return CPT_ENOMEM;
@@ -388,6 +389,7 @@ node_publish(node_t *n, const key_sign_t *author, uint16_t kind, const json_t *b
 	uint64_t ts;
 	int rc;
 
+	assert(n != NULL && author != NULL && body != NULL && res != NULL);
 	if (text == NULL)
 		return CPT_ENOMEM;
 	tlen = strlen(text);

@@ -4,6 +4,7 @@
  * order (the HTTP server before the engine, the engine before the writer
  * that feeds the store).
  */
+#include <assert.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -53,6 +54,7 @@ daemon_run(node_t *n)
 	fed_t *fed;
 	char err[512];
 
+	assert(n != NULL);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = s_on_signal;
 	sigemptyset(&sa.sa_mask);

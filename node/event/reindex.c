@@ -3,6 +3,7 @@
  * registry's databases emptied, then every stored event through the single
  * ingest path, in (timestamp, id) order, in one transaction.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,7 @@ event_reindex(ingest_ctx_t *ctx, char *err, size_t errlen)
 	struct reindex r = {&c, err, errlen};
 	int rc;
 
+	assert(ctx != NULL && ctx->st != NULL && err != NULL);
 	memset(&c.ix, 0, sizeof(c.ix)); /* its own cache, released below */
 	err[0] = 0;
 	c.reindexing = 1;

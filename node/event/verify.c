@@ -3,6 +3,7 @@
  * the registry (and the events, the waiting ones) equal to a rebuild made
  * from the events alone in a scratch store.
  */
+#include <assert.h>
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
 #include <stdio.h>
@@ -166,6 +167,7 @@ event_verify(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 	size_t n = 0;
 	int rc;
 
+	assert(ctx != NULL && ctx->st != NULL && n_events != NULL && err != NULL);
 	*n_events = 0;
 	/* 1. Every stored event decodes, verifies, and sits under its own id. */
 	if (store_read_begin(st, &txn) != 0) {

@@ -5,6 +5,7 @@
  * offered to peers before their commit and announced after it, and a
  * revocation makes the engine check its links again.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,7 @@ fed_start(fed_t *f, char *err, size_t errlen)
 	size_t np;
 	char path[4200];
 
+	assert(f != NULL && f->sync == NULL);
 	snprintf(path, sizeof(path), "%s/keys/site.curve", node_dir(n));
 	if ((f->curve = key_curve_load(path, err, errlen)) == NULL)
 		return -1;

@@ -3,6 +3,7 @@
  * starting and stopping it, and each request from its first byte to its
  * answer (the front door's checks, the body read up to its cap, routing).
  */
+#include <assert.h>
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -218,6 +219,7 @@ http_start(node_t *n, sess_table_t *sessions, fed_t *fed, char *err, size_t errl
 	int no = 0;
 	http_t *h;
 
+	assert(n != NULL && sessions != NULL && fed != NULL);
 	if (http_parse_bind(cfg->http, &ss, err, errlen) != 0)
 		return NULL;
 	if (ss.ss_family == AF_INET6)

@@ -113,7 +113,7 @@ int index_event(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev) CPT_W
  * duplicate key): a new reference, NULL when erased or not such an object. */
 json_t *index_body(const evt_t *ev);
 /* The 32 bytes of the 64-hex-digit string field name of obj. 0 or CPT_EINVAL. */
-int index_hex_field(const json_t *obj, const char *name, uint8_t out[32]);
+int index_hex_field(const json_t *obj, const char *name, uint8_t out[32]) CPT_WUR;
 
 /* The base indexes of a stored event: DB_ORDER (and the reconciliation
  * index), DB_BY_AUTHOR, and DB_BY_REF under ref when it refers to something.
@@ -142,10 +142,10 @@ int index_each_by_author(index_ctx_t *ix, store_txn_t *txn, const uint8_t author
 /* The key record (DB_KEYS) of key: a new reference, or NULL. */
 json_t *index_key_info(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN]);
 /* The handle of a user key, copied into out (64 bytes); 0 or CPT_ENOTFOUND. */
-int index_handle_of(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], char out[64]);
+int index_handle_of(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], char out[64]) CPT_WUR;
 /* The key a handle names now (the newest enrolment of it by the site of
  * its first); 0 or CPT_ENOTFOUND. */
-int index_key_of(store_txn_t *txn, const char *handle, uint8_t key[CPT_KEY_LEN]);
+int index_key_of(store_txn_t *txn, const char *handle, uint8_t key[CPT_KEY_LEN]) CPT_WUR;
 /* The smallest effective revocation time of key (ms), or UINT64_MAX. */
 uint64_t index_revoked_at(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN]);
 /* The same with the store's answer: 0 with *ms (UINT64_MAX when the record
@@ -159,7 +159,7 @@ int index_key_cached(index_ctx_t *ix, store_txn_t *txn, const uint8_t key[CPT_KE
                      json_t **rec, uint64_t *revoked) CPT_WUR;
 /* index_handle_of through the cache. */
 int index_handle_cached(index_ctx_t *ix, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN],
-                        char out[64]);
+                        char out[64]) CPT_WUR;
 
 /* ------------------------------------------------- posts (posts.c) */
 

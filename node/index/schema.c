@@ -4,6 +4,7 @@
  * transaction of its own that calls down into the store and the indexes.
  * The store itself knows no version: only meta values.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,7 @@ index_store_open(store_t **out, const char *dir, int flags, char *err, size_t er
 	uint64_t schema = 0;
 	int rc;
 
+	assert(out != NULL && dir != NULL);
 	*out = NULL;
 	if ((rc = store_open(&st, dir, flags, err, errlen)) != 0)
 		return rc;

@@ -3,6 +3,7 @@
  * what each shows of its author read now (a name changes without rewriting
  * every post).
  */
+#include <assert.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -46,6 +47,7 @@ query_feed(store_txn_t *txn, const uint8_t *before40, size_t limit, char next[81
 	size_t n = 0;
 	int rc;
 
+	assert(txn != NULL && next != NULL);
 	next[0] = 0;
 	if (store_cur_open(txn, DB_FEED, &cur) != 0)
 		return items;

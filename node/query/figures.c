@@ -10,6 +10,7 @@
  * in; nothing is kept up to date on the write path. The cost grows with the
  * events of the period (about 3 µs each), not with the store.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +271,7 @@ query_figures(store_txn_t *txn, uint64_t now_ms, unsigned days)
 	json_t *out = NULL, *weeks;
 	int rc;
 
+	assert(txn != NULL);
 	if (days < 1 || days > QUERY_FIGURES_MAX_DAYS || now_ms < days * DAY_MS)
 		return NULL;
 	f.nweeks = (days + 6) / 7;

@@ -3,6 +3,7 @@
  * search over handles, home sites and profile fields, compared with case
  * and accents folded.
  */
+#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,7 @@ query_person(store_txn_t *txn, const char *handle)
 	json_t *rec, *prof, *out;
 	char hex[CPT_HEX_ID];
 
+	assert(txn != NULL && handle != NULL);
 	if (index_key_of(txn, handle, key) != 0)
 		return NULL;
 	if ((rec = index_key_info(txn, key)) == NULL)
@@ -152,6 +154,7 @@ query_people(store_txn_t *txn, const char *q, size_t limit)
 	char fq[EVT_MAX_BIO + 1];
 	int rc;
 
+	assert(txn != NULL);
 	/* Folded once; the API caps q far below this. */
 	query_fold(q ? q : "", fq, sizeof(fq));
 	if (store_cur_open(txn, DB_HANDLES, &cur) != 0)

@@ -3,6 +3,7 @@
  * from a cursor (reactions and edits skipped by their kind, with no load),
  * a comment with the newest edit of its text, and what the caller reacted.
  */
+#include <assert.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -50,6 +51,7 @@ s_comment_json(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 json_t *
 query_comment(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 {
+	assert(txn != NULL && id != NULL);
 	return s_comment_json(txn, id);
 }
 
@@ -64,6 +66,7 @@ query_comments(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const uint8_t *be
 	size_t n = 0;
 	int rc, more = 0;
 
+	assert(txn != NULL && id != NULL && next != NULL);
 	next[0] = 0;
 	if (newest == NULL || store_cur_open(txn, DB_BY_REF, &cur) != 0) {
 		json_decref(newest);
@@ -134,6 +137,7 @@ query_post(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int with_children)
 	json_t *post = s_post_view(txn, id), *list;
 	char before[81];
 
+	assert(txn != NULL && id != NULL);
 	if (post == NULL || !with_children)
 		return post;
 	/* The newest comments only: a thread of 10,000 took 130 ms and 1.4 MB

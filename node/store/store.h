@@ -187,7 +187,7 @@ void store_cur_close(store_cur_t **cur);
 /* Moves the cursor (op) and gives the entry there in k and v (v may be
  * NULL), borrowed as store_val_t says. 0, CPT_ENOTFOUND (no such entry:
  * the end of the walk) or an error. */
-int store_cur_get(store_cur_t *cur, store_val_t *k, store_val_t *v, enum store_op op);
+int store_cur_get(store_cur_t *cur, store_val_t *k, store_val_t *v, enum store_op op) CPT_WUR;
 /* Deletes the entry under the cursor; the next STORE_NEXT gives the one
  * after it. 0 or an error. */
 int store_cur_del(store_cur_t *cur) CPT_WUR;
