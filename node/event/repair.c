@@ -511,7 +511,7 @@ s_build(rep_t *r, const cfg_t *cfg, char *err, size_t errlen)
 			f->lens[f->n++] = e->len;
 			bytes += e->len;
 		}
-		/* Verified on every core, as a peer's batch is (node/verify.c). */
+		/* Verified on every core, as a peer's batch is (node/event/vpool.c). */
 		vpool_verify(pool, f->bufs, f->lens, f->n, r->fed, cfg->limits.max_body, ok,
 		             bodies);
 		ctx.verified = ok;

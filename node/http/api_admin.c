@@ -1,7 +1,7 @@
 /*
  * The admin calls of the web UI: the users of this site — list, add,
  * disable and enable, reset a password, change a name or a role. Only for
- * admins of this site; every change is a signed event (node/users.c),
+ * admins of this site; every change is a signed event (node/auth/users.c),
  * exactly as with `comptoir user`.
  */
 #include <string.h>
@@ -23,7 +23,7 @@ s_need_admin(http_req_t *r, int change)
 	return 1;
 }
 
-/* Answers a refusal of node/users.c about handle: its status and code from
+/* Answers a refusal of node/auth/users.c about handle: its status and code from
  * rc, its message from err, the handle beside them (for the translation).
  * state is the code of CPT_ESTATE, which says "already so" or "not so"
  * depending on the call. */

@@ -214,7 +214,7 @@ api_post_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	return http_reply(r, 200, json_pack("{s:s}", "deleted", hex));
 }
 
-/* Replies with comment id as view_comment shows it. */
+/* Replies with comment id as query_comment shows it. */
 static int
 s_reply_comment(http_req_t *r, unsigned status, const uint8_t id[CPT_ID_LEN])
 {

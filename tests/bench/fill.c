@@ -8,7 +8,7 @@
  * DIR is a data directory made by `comptoir init` (the node must not be
  * running: the fill is faster alone, and a running node would announce every
  * event it finds). M users (handles P0000, P0001, ...) are enrolled the way
- * `comptoir user add` does it (node/cli.c, s_enrol): an enrolment signed by
+ * `comptoir user add` does it (node/auth/users.c, s_enrol): an enrolment signed by
  * the site key, a key backup sealed under PW with argon2id and signed by the
  * user's key, and a profile. Then N posts, C comments and R reactions on
  * recent posts are signed with the users' keys and ingested through
@@ -177,7 +177,7 @@ s_submit(fill_t *f, const uint8_t *const *buf, const size_t *len, size_t n)
 	return bad;
 }
 
-/* Enrols the users as s_enrol in node/cli.c does, at timestamps before the
+/* Enrols the users as s_enrol in node/auth/users.c does, at timestamps before the
  * events: enrolment by the site key, key backup, profile. */
 static int
 s_enrol_users(fill_t *f)

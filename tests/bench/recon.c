@@ -1,6 +1,6 @@
 /*
  * recon — benchmark of the range-based reconciliation over two real LMDB
- * stores kept by the node's own index (node/buckets.c): round trips, bytes
+ * stores kept by the node's own index (node/index/buckets.c): round trips, bytes
  * and CPU time per side, next to the targets of the catch-up issue.
  *
  *   recon [N]     (default N = 1,000,000)
@@ -76,7 +76,7 @@ s_insert(store_t *st, uint8_t (*keys)[40], size_t n)
 	}
 }
 
-/* recon_src over a store, as node/federation.c does it. */
+/* recon_src over a store, as node/fed/ops.c does it. */
 static void
 s_fp(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t *count, uint8_t fp[RECON_FP_LEN])
 {

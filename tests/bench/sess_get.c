@@ -1,6 +1,6 @@
 /*
  * sess_get — what finding and checking a session costs per request
- * (node/sessions.c), for docs/BENCHMARKS.md.
+ * (node/auth/sessions.c), for docs/BENCHMARKS.md.
  *
  *   sess_get [--sessions N] [--lookups M]
  *

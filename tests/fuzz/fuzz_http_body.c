@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for HTTP request bodies, through the checks the API makes
- * before it signs anything (api_body_check in node/http_api.c, after
+ * before it signs anything (api_body_check in node/http/body.c, after
  * http_parse_body), then through the ingest path's own body rules
  * (evt_decode, event_validate) for what the API lets through. Byte 0 picks the
  * call; the rest is the body. Seed corpus: tests/fuzz/corpus/http_body.
@@ -36,7 +36,7 @@ s_message(const char *why, size_t cap)
 }
 
 /* A body the API accepted makes an event that the ingest path accepts: the
- * two sets of rules (the API's and views.c's) must never disagree, or the
+ * two sets of rules (the API's and node/event's) must never disagree, or the
  * API would sign what every site then refuses. */
 static void
 s_accepted(enum api_body call, const json_t *body)

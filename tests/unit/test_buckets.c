@@ -1,5 +1,5 @@
 /*
- * The reconciliation index in LMDB (node/buckets.c) against brute force:
+ * The reconciliation index in LMDB (node/index/buckets.c) against brute force:
  * range counts and sums, ranks and split points, after inserts and deletes,
  * on clustered and spread timestamps. Then a whole reconciliation between
  * two real stores through that index.

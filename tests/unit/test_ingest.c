@@ -1,6 +1,6 @@
 /*
- * Unit tests for the single ingest path (node/ingest.c, node/views.c,
- * node/rebuild.c): the trust chain and pending events, revocations and their
+ * Unit tests for the single ingest path (node/event/, node/index/:
+ * ingest, the indexes, reindex and verify): the trust chain and pending events, revocations and their
  * purge, redactions, views that are the same whatever order events arrive in,
  * mentions, and reindex/verify giving back exactly the views ingest made.
  */
@@ -932,7 +932,7 @@ test_all_orders_edits_reactions(void **state)
 	s_scene_free(&s);
 }
 
-/* A comment as GET /api/posts/ID/comments shows it: view_comment. */
+/* A comment as GET /api/posts/ID/comments shows it: query_comment. */
 static json_t *
 s_comment_view(fx_t *f, const ev_t *c)
 {

@@ -1,8 +1,8 @@
 /*
- * Unit tests of login sessions (node/sessions.c) on a real node's store:
+ * Unit tests of login sessions (node/auth/sessions.c) on a real node's store:
  * records that survive the table, hold no seed in clear and do not open when
  * tampered with; the checks against the key state; the per-person cap; and
- * the login guard and device cookies of node/accounts.c.
+ * the login guard and device cookies of node/auth/accounts.c.
  */
 #include <stdarg.h>
 #include <stddef.h>

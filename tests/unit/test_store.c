@@ -1,5 +1,5 @@
 /*
- * Unit tests for node/store.c: the schema check, map growth on CPT_EMAPFULL
+ * Unit tests for node/store/store.c (and node/index/schema.c): the schema check, map growth on CPT_EMAPFULL
  * and hot backups. The store is compiled into this test with a 1 MiB map
  * that grows by 1 MiB, so that CPT_EMAPFULL strikes everywhere in ingest,
  * reindex and verify: every path must hand it back to store_write().

@@ -1,6 +1,6 @@
 /*
- * Unit tests of the read side that pages and counts (node/views.c
- * view_comments, node/figures.c view_figures) on a real node made by
+ * Unit tests of the read side that pages and counts (node/query/:
+ * query_comments, query_figures) on a real node made by
  * `comptoir init`, with events signed in its federation.
  */
 #include <stdarg.h>
