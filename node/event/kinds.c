@@ -9,15 +9,16 @@
 
 #include "node/event/event_internal.h"
 
+/* Indexed by kind (enum evt_kind). */
 static const ev_kind_t s_kinds[] = {
-    {
+    [EVT_SITE_CERT] = {
         .kind = EVT_SITE_CERT,
         .validate = ev_check_site_cert,
         .signers = EV_BY_ROOT,
         .trust = 1,
         .apply = ev_admit_site, /* what waited for the site's key */
     },
-    {
+    [EVT_ENROL] = {
         .kind = EVT_ENROL,
         .validate = ev_check_enrol,
         .signers = EV_BY_SITE,
@@ -26,7 +27,7 @@ static const ev_kind_t s_kinds[] = {
         .apply = ev_admit_user, /* what waited for the user's key */
         .remove = ev_enrol_remove,
     },
-    {
+    [EVT_REVOKE] = {
         .kind = EVT_REVOKE,
         .validate = ev_check_revoke,
         .ref = "key",
@@ -36,26 +37,26 @@ static const ev_kind_t s_kinds[] = {
         .trust = 1,
         .apply = ev_revoke_apply, /* what the key signed from then on goes */
     },
-    {
+    [EVT_KEY_BACKUP] = {
         .kind = EVT_KEY_BACKUP,
         .validate = ev_check_key_backup,
         .signers = EV_BY_USER,
         .redactable = 1,
     },
-    {
+    [EVT_PROFILE] = {
         .kind = EVT_PROFILE,
         .validate = ev_check_profile,
         .signers = EV_BY_USER,
         .redactable = 1,
     },
-    {
+    [EVT_POST] = {
         .kind = EVT_POST,
         .validate = ev_check_post,
         .signers = EV_BY_USER,
         .redactable = 1,
         .changes_post = 1,
     },
-    {
+    [EVT_COMMENT] = {
         .kind = EVT_COMMENT,
         .validate = ev_check_text_of,
         .ref = "post",
@@ -63,7 +64,7 @@ static const ev_kind_t s_kinds[] = {
         .redactable = 1,
         .changes_post = 1,
     },
-    {
+    [EVT_REACTION] = {
         .kind = EVT_REACTION,
         .validate = ev_check_reaction,
         .ref = "post",
@@ -71,7 +72,7 @@ static const ev_kind_t s_kinds[] = {
         .redactable = 1,
         .changes_post = 1,
     },
-    {
+    [EVT_EDIT] = {
         .kind = EVT_EDIT,
         .validate = ev_check_text_of,
         .ref = "post", /* the post or the comment edited */
@@ -79,7 +80,7 @@ static const ev_kind_t s_kinds[] = {
         .redactable = 1,
         .changes_post = 1,
     },
-    {
+    [EVT_REDACT] = {
         .kind = EVT_REDACT,
         .validate = ev_check_redact,
         .ref = "target",
@@ -100,9 +101,8 @@ static const ev_kind_t s_unknown = {
 const ev_kind_t *
 ev_kind(unsigned kind)
 {
-	for (size_t i = 0; i < sizeof(s_kinds) / sizeof(s_kinds[0]); i++)
-		if (s_kinds[i].kind == kind)
-			return &s_kinds[i];
+	if (kind < sizeof(s_kinds) / sizeof(s_kinds[0]) && s_kinds[kind].kind == kind && kind != 0)
+		return &s_kinds[kind];
 	return &s_unknown;
 }
 
