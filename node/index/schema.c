@@ -119,11 +119,23 @@ s_bk_rebuild_fn(store_txn_t *txn, void *arg)
 	return bk_rebuild(txn);
 }
 
+/* What the opening transaction found of the schema. */
+struct first {
+	int rc;        /* store_meta_get's answer */
+	uint8_t b[8];  /* the value */
+	size_t len;    /* its length */
+};
+
+/* In the transaction that opens the store: a new store is made by this
+ * version, and says so in its first commit. */
 static int
-s_new_fn(store_txn_t *txn, void *arg)
+s_first(store_txn_t *txn, void *arg)
 {
-	(void)arg;
-	return s_schema_put(txn, INDEX_SCHEMA);
+	struct first *f = arg;
+
+	f->len = sizeof(f->b);
+	f->rc = store_meta_get(txn, "schema", f->b, &f->len);
+	return f->rc == CPT_ENOTFOUND ? s_schema_put(txn, INDEX_SCHEMA) : 0;
 }
 
 int
@@ -135,28 +147,19 @@ index_store_open(store_t **out, const char *dir, int flags, char *err, size_t er
 	uint8_t b[8];
 	size_t len = sizeof(b), nb = 0, no = 0;
 	uint64_t schema = 0;
+	struct first first;
 	int rc;
 
 	assert(out != NULL && dir != NULL);
 	*out = NULL;
-	if ((rc = store_open(&st, dir, flags, err, errlen)) != 0)
+	if ((rc = store_open(&st, dir, flags, s_first, &first, err, errlen)) != 0)
 		return rc;
 	snprintf(path, sizeof(path), "%s/store", dir);
-	if ((rc = store_read_begin(st, &txn)) != 0) {
-		snprintf(err, errlen, "%s: %s", path, store_strerror(rc));
-		store_close(&st);
-		return rc;
-	}
-	rc = store_meta_get(txn, "schema", b, &len);
-	store_read_end(st, &txn);
+	rc = first.rc;
+	len = first.len;
+	memcpy(b, first.b, sizeof(b));
 	if (rc == CPT_ENOTFOUND) {
-		/* A new store: made by this version. */
-		if ((rc = store_write(st, s_new_fn, NULL)) != 0) {
-			snprintf(err, errlen, "%s: %s", path, store_strerror(rc));
-			store_close(&st);
-			return rc;
-		}
-		schema = INDEX_SCHEMA;
+		schema = INDEX_SCHEMA; /* a new store, written so by s_first */
 	} else if (rc == CPT_ETOOBIG || (rc == 0 && len != 8)) {
 		snprintf(err, errlen, "%s: store schema is not a version this comptoir knows (%zu bytes)",
 		         path, len);

@@ -135,7 +135,8 @@ s_mkdir(const char *path)
 }
 
 int
-store_open(store_t **out, const char *dir, int flags, char *err, size_t errlen)
+store_open(store_t **out, const char *dir, int flags, store_write_fn first, void *arg, char *err,
+           size_t errlen)
 {
 	store_t *st;
 	char path[4200];
@@ -204,6 +205,16 @@ store_open(store_t **out, const char *dir, int flags, char *err, size_t errlen)
 	for (int i = 0; i < DB_COUNT; i++)
 		if ((rc = mdb_dbi_open(txn, s_db_names[i], MDB_CREATE, &st->dbi[i])) != 0)
 			goto fail;
+	if (first && (rc = first((store_txn_t *)txn, arg)) != 0) {
+		mdb_txn_abort(txn);
+		store_close(&st);
+		if (rc == CPT_ENOSPC)
+			snprintf(err, errlen, "no space left on device (%s): cannot write %s", dir,
+			         path);
+		else
+			snprintf(err, errlen, "%s: %s", path, store_strerror(rc));
+		return rc;
+	}
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
 	if (rc != 0)
@@ -704,7 +715,7 @@ store_backup(store_t *st, const char *dest_dir, char *err, size_t errlen)
 	 * closed since (nor a seeded site open another site's). */
 	{
 		store_t *copy = NULL;
-		if ((rc = store_open(&copy, dest_dir, 0, err, errlen)) != 0)
+		if ((rc = store_open(&copy, dest_dir, 0, NULL, NULL, err, errlen)) != 0)
 			return rc;
 		rc = store_write(copy, s_drop_sessions_fn, NULL);
 		store_close(&copy);

@@ -68,16 +68,23 @@ typedef struct store_val {
 
 #define STORE_CREATE 1 /* store_open: make dir/store when it is missing or empty */
 
+/* A function run in a write transaction (store_write, store_open). */
+typedef int (*store_write_fn)(store_txn_t *txn, void *arg);
+
 /*
  * Opens the store of data directory dir (dir/store). The file is checked
  * before LMDB maps it (a truncated or foreign data.mdb is refused, PITFALLS
  * 23) and a missing or empty one is refused unless flags has STORE_CREATE.
  * Opening knows no schema: node/index/schema.c (index_store_open) checks the
  * version and moves an older store forward, and every command opens the
- * store through it. *out is NULL on failure. Returns 0, CPT_ENOTFOUND,
- * CPT_EDAMAGED, CPT_ENOSPC or CPT_EIO with a message naming the path in err.
+ * store through it. first (or NULL) runs with arg in the write transaction
+ * that opens the databases, so that a new store's first values (its schema)
+ * go in its first commit; a nonzero return aborts the opening and is
+ * returned. *out is NULL on failure. Returns 0, CPT_ENOTFOUND, CPT_EDAMAGED,
+ * CPT_ENOSPC, CPT_EIO or first's error, with a message naming the path in err.
  */
-int store_open(store_t **out, const char *dir, int flags, char *err, size_t errlen) CPT_WUR;
+int store_open(store_t **out, const char *dir, int flags, store_write_fn first, void *arg,
+               char *err, size_t errlen) CPT_WUR;
 /* Closes a store (no transaction may be open on it); safe on NULL. */
 void store_close(store_t **self_p);
 /* The data directory (borrowed, lives as long as the store). */
@@ -114,7 +121,6 @@ void store_read_end(store_t *st, store_txn_t **txn);
  * error, CPT_ENOSPC (logged here, at most every 10 s) or CPT_EIO. One write
  * transaction at a time in the process: fn must not call store_write.
  */
-typedef int (*store_write_fn)(store_txn_t *txn, void *arg);
 #define STORE_NOCHANGE 1
 int store_write(store_t *st, store_write_fn fn, void *arg) CPT_WUR;
 
