@@ -58,9 +58,9 @@ const char *cpt_strerror(int err);
 /* -------------------------------------------------------- event envelope */
 
 #define EVT_VERSION    1
-#define EVT_HEADER_LEN 112              /* signed header, see PROTOCOL.md */
-#define EVT_FIXED_LEN  176              /* header + signature */
-#define EVT_MAX_BODY   65536            /* protocol cap on a body */
+#define EVT_HEADER_LEN 112   /* signed header, see PROTOCOL.md */
+#define EVT_FIXED_LEN  176   /* header + signature */
+#define EVT_MAX_BODY   65536 /* protocol cap on a body */
 #define EVT_MAX_LEN    (EVT_FIXED_LEN + EVT_MAX_BODY)
 #define EVT_SIG_DOMAIN "comptoir/event/v1"
 
@@ -166,7 +166,7 @@ const uint8_t *key_sign_public(const key_sign_t *self);
 void key_sign_seed(const key_sign_t *self, uint8_t out[CPT_SEED_LEN]);
 /* Signs msg into sig (detached). */
 void key_sign_sign(const key_sign_t *self, uint8_t sig[CPT_SIG_LEN], const uint8_t *msg,
-		   size_t len);
+                   size_t len);
 
 key_curve_t *key_curve_new(void);
 void key_curve_destroy(key_curve_t **self_p);
@@ -200,8 +200,8 @@ void key_fingerprint(char out[CPT_FPR_LEN], const uint8_t pk[CPT_KEY_LEN]);
  * Returns 0, CPT_ETOOBIG (body over EVT_MAX_BODY or cap too small). The body is
  * not checked here; evt_decode() the result to check it. */
 int evt_sign(uint8_t *out, size_t cap, size_t *out_len, uint16_t kind,
-	     const uint8_t fed[CPT_FED_LEN], uint64_t ts, const uint8_t *body, size_t body_len,
-	     const key_sign_t *key) CPT_WUR;
+             const uint8_t fed[CPT_FED_LEN], uint64_t ts, const uint8_t *body, size_t body_len,
+             const key_sign_t *key) CPT_WUR;
 
 /* ------------------------------------------------------------------- HLC */
 

@@ -76,7 +76,7 @@ s_slot_give(uint64_t us)
 /* Derives the sealing key in a KDF slot. 0, CPT_EAGAIN (still busy) or CPT_ENOMEM. */
 static int
 s_derive(uint8_t key[crypto_secretbox_KEYBYTES], const char *password, const uint8_t *salt,
-	 unsigned long long ops, size_t mem, int priority)
+         unsigned long long ops, size_t mem, int priority)
 {
 	uint64_t t0;
 	int rc;
@@ -84,11 +84,12 @@ s_derive(uint8_t key[crypto_secretbox_KEYBYTES], const char *password, const uin
 	if ((rc = s_slot_take(priority)) != 0)
 		return rc;
 	t0 = s_mono_us();
-	rc = crypto_pwhash(key, crypto_secretbox_KEYBYTES, password, strlen(password), salt, ops, mem,
-			   crypto_pwhash_ALG_ARGON2ID13);
-	s_slot_give(ops == crypto_pwhash_OPSLIMIT_INTERACTIVE && mem == crypto_pwhash_MEMLIMIT_INTERACTIVE
-			? s_mono_us() - t0 + 1
-			: 0);
+	rc = crypto_pwhash(key, crypto_secretbox_KEYBYTES, password, strlen(password), salt, ops,
+	                   mem, crypto_pwhash_ALG_ARGON2ID13);
+	s_slot_give(ops == crypto_pwhash_OPSLIMIT_INTERACTIVE &&
+	                    mem == crypto_pwhash_MEMLIMIT_INTERACTIVE
+	                ? s_mono_us() - t0 + 1
+	                : 0);
 	return rc == 0 ? 0 : CPT_ENOMEM;
 }
 
@@ -106,7 +107,7 @@ acct_kdf_pause(void)
 		uint8_t key[crypto_secretbox_KEYBYTES], salt[crypto_pwhash_SALTBYTES];
 		randombytes_buf(salt, sizeof(salt));
 		rc = s_derive(key, "", salt, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-			      crypto_pwhash_MEMLIMIT_INTERACTIVE, 0);
+		              crypto_pwhash_MEMLIMIT_INTERACTIVE, 0);
 		sodium_memzero(key, sizeof(key));
 		return rc == CPT_EAGAIN ? rc : 0;
 	}
@@ -146,9 +147,9 @@ acct_backup_make(const char *handle, const uint8_t seed[CPT_SEED_LEN], const cha
 	sodium_bin2hex(hsalt, sizeof(hsalt), salt, sizeof(salt));
 	sodium_bin2hex(hnonce, sizeof(hnonce), nonce, sizeof(nonce));
 	sodium_bin2hex(hbox, sizeof(hbox), box, sizeof(box));
-	return json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "handle", handle, "kdf", "argon2id13",
-			 "ops", (json_int_t)ops, "mem", (json_int_t)mem, "salt", hsalt, "nonce", hnonce,
-			 "box", hbox);
+	return json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "handle", handle, "kdf",
+	                 "argon2id13", "ops", (json_int_t)ops, "mem", (json_int_t)mem, "salt",
+	                 hsalt, "nonce", hnonce, "box", hbox);
 }
 
 static int
@@ -187,8 +188,8 @@ acct_backup_open(const json_t *body, const char *password, int priority, int *rc
 		*rc = CPT_ENOMEM;
 		return NULL;
 	}
-	if ((*rc = s_derive(mem, password, salt, (unsigned long long)ops, (size_t)memlim, priority)) !=
-	    0)
+	if ((*rc = s_derive(mem, password, salt, (unsigned long long)ops, (size_t)memlim,
+	                    priority)) != 0)
 		goto out;
 	if (crypto_secretbox_open_easy(mem + 32, box, sizeof(box), nonce, mem) != 0) {
 		*rc = CPT_EAUTH;
@@ -219,8 +220,8 @@ acct_password_generate(char out[32])
 
 /* ------------------------------------------------------ login guard */
 
-#define GUARD_SLOTS     4096        /* accounts remembered; see s_guard_find */
-#define GUARD_FORGET_MS 3600000ull  /* failures forgotten an hour after the last */
+#define GUARD_SLOTS     4096       /* accounts remembered; see s_guard_find */
+#define GUARD_FORGET_MS 3600000ull /* failures forgotten an hour after the last */
 
 static struct guard {
 	char handle[65];       /* the handle tried (as sent), "" = free slot */
@@ -315,9 +316,10 @@ acct_login_done(const char *handle, int trusted, int outcome, uint64_t now_ms)
 		g->last_fail_ms = now_ms;
 		if (g->failures >= ACCT_FREE_FAILURES) {
 			over = g->failures - ACCT_FREE_FAILURES;
-			g->next_ms = now_ms + 1000ull * (over >= 10 || (1u << over) > ACCT_MAX_BACKOFF_S
-								 ? ACCT_MAX_BACKOFF_S
-								 : 1u << over);
+			g->next_ms =
+			    now_ms + 1000ull * (over >= 10 || (1u << over) > ACCT_MAX_BACKOFF_S
+			                            ? ACCT_MAX_BACKOFF_S
+			                            : 1u << over);
 		}
 	} else if (g && outcome > 0 && !trusted && g->inflight == 0) {
 		/* The right password from anywhere: the count starts again. A
@@ -368,7 +370,7 @@ acct_device_cookie(const key_sign_t *site, const char *handle, char out[ACCT_DEV
 	randombytes_buf(raw, 16);
 	if (s_device_mac(site, handle, raw, raw + 16) == 0)
 		sodium_bin2base64(out, ACCT_DEVICE_LEN + 1, raw, sizeof(raw),
-				  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+		                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
 int
@@ -379,7 +381,7 @@ acct_device_check(const key_sign_t *site, const char *handle, const char *cookie
 
 	if (cookie == NULL || strlen(cookie) != ACCT_DEVICE_LEN ||
 	    sodium_base642bin(raw, sizeof(raw), cookie, ACCT_DEVICE_LEN, NULL, &got, NULL,
-			      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+	                      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
 	    got != sizeof(raw) || s_device_mac(site, handle, raw, mac) != 0)
 		return 0;
 	return sodium_memcmp(mac, raw + 16, sizeof(mac)) == 0;

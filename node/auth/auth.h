@@ -28,7 +28,8 @@
 /* Makes the body of a key-backup event: the seed sealed under a key derived
  * from password with argon2id. Waits for a free KDF slot (with priority, see
  * acct_backup_open). New reference, or NULL. */
-json_t *acct_backup_make(const char *handle, const uint8_t seed[CPT_SEED_LEN], const char *password);
+json_t *acct_backup_make(const char *handle, const uint8_t seed[CPT_SEED_LEN],
+                         const char *password);
 /* Opens a key-backup body with password; the key is returned in sodium_malloc
  * memory (key_sign_destroy it). NULL with *rc = CPT_EAUTH on a wrong password,
  * CPT_EINVAL on a malformed body, CPT_EAGAIN when too many logins run at once.
@@ -87,17 +88,17 @@ int acct_device_check(const key_sign_t *site, const char *handle, const char *co
  * here; each change is a signed event published through the node.
  * Each returns 0 or a CPT_ code with a message in err. */
 int users_add(node_t *n, const char *handle, int admin, const char *name, const char *password,
-	      char *err, size_t errlen) CPT_WUR;
+              char *err, size_t errlen) CPT_WUR;
 /* A new key for handle (the site cannot open the old one), the old revoked. */
 int users_reset(node_t *n, const char *handle, const char *password, char *err,
-		size_t errlen) CPT_WUR;
+                size_t errlen) CPT_WUR;
 /* Revokes the handle's key everywhere; CPT_ESTATE when it is disabled already. */
 int users_disable(node_t *n, const char *handle, char *err, size_t errlen) CPT_WUR;
 /* Gives a disabled handle back its access: a revoked key stays revoked, so a
  * new key is enrolled with the same role and this password (as users_reset).
  * CPT_ESTATE when the handle is not disabled. */
 int users_enable(node_t *n, const char *handle, const char *password, char *err,
-		 size_t errlen) CPT_WUR;
+                 size_t errlen) CPT_WUR;
 /* Changes the display name (name: NULL leaves it, "" clears it) and the role
  * (admin: -1 leaves it, 0 member, 1 admin) of an active handle of this site:
  * one enrolment of its current key again, with the role and the name (the
@@ -105,7 +106,7 @@ int users_enable(node_t *n, const char *handle, const char *password, char *err,
  * enrolment as a write of the profile's "name"). CPT_EINVAL when name is
  * over EVT_MAX_FIELD bytes, CPT_ESTATE when the handle is disabled. */
 int users_edit(node_t *n, const char *handle, const char *name, int admin, char *err,
-	       size_t errlen) CPT_WUR;
+               size_t errlen) CPT_WUR;
 /* [{"handle", "site", "role", "disabled", "name"}], of this site or all. */
 json_t *users_list(node_t *n, int this_site_only);
 
@@ -117,10 +118,10 @@ typedef struct sess_table sess_table_t;
 
 /* What a request learns of its session; a copy, valid after the table lock. */
 typedef struct sess_info {
-	char handle[64];              /* who */
-	uint8_t key[CPT_KEY_LEN];     /* their public key */
-	int admin;                    /* admin of this site */
-	char csrf[SESS_TOKEN_LEN + 1];/* the token state-changing calls must send */
+	char handle[64];               /* who */
+	uint8_t key[CPT_KEY_LEN];      /* their public key */
+	int admin;                     /* admin of this site */
+	char csrf[SESS_TOKEN_LEN + 1]; /* the token state-changing calls must send */
 } sess_info_t;
 
 /* What a session stays valid against, checked in the store at every use:
@@ -154,14 +155,14 @@ void sess_destroy(sess_table_t **self_p);
 /* Opens a session for an unlocked key (ownership passes to the table). Writes
  * the cookie token into token. CPT_EFULL when the table is full. */
 int sess_open(sess_table_t *t, key_sign_t **key, const char *handle, int admin,
-	      const sess_anchor_t *anchor, char token[SESS_TOKEN_LEN + 1],
-	      sess_info_t *info) CPT_WUR;
+              const sess_anchor_t *anchor, char token[SESS_TOKEN_LEN + 1],
+              sess_info_t *info) CPT_WUR;
 /* Looks a token up, checks the session is still valid in the store (closing
  * it when not), refreshes its idle time. 0 or CPT_ENOTFOUND. */
 int sess_get(sess_table_t *t, const char *token, sess_info_t *info) CPT_WUR;
 /* Signs with the session's key (under the table lock): node_publish for a session. */
 int sess_publish(sess_table_t *t, const char *token, node_t *n, uint16_t kind, const json_t *body,
-		 ingest_res_t *res) CPT_WUR;
+                 ingest_res_t *res) CPT_WUR;
 /* The session's anchor now takes the key backup of timestamp backup_ts
  * (UINT64_MAX: any, while the caller publishes a new one). */
 int sess_rebase(sess_table_t *t, const char *token, uint64_t backup_ts) CPT_WUR;

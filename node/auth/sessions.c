@@ -31,27 +31,27 @@ enum { S_FREE = 0, S_OPEN, S_SEALED };
  * associated data is the version and bytes 17..99+n, so what says whose
  * session it is cannot be changed without the token. Bytes 1..16 change
  * while the session lives and are patched in place. */
-#define REC_VERSION  1
-#define REC_LAST     1
-#define REC_BACKUP   9
-#define REC_IMMUT    17
-#define REC_HANDLE   99
-#define REC_NONCE    crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
-#define REC_BOX      (CPT_SEED_LEN + crypto_aead_xchacha20poly1305_ietf_ABYTES)
-#define REC_MAX      (REC_HANDLE + 63 + REC_NONCE + REC_BOX)
+#define REC_VERSION 1
+#define REC_LAST    1
+#define REC_BACKUP  9
+#define REC_IMMUT   17
+#define REC_HANDLE  99
+#define REC_NONCE   crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define REC_BOX     (CPT_SEED_LEN + crypto_aead_xchacha20poly1305_ietf_ABYTES)
+#define REC_MAX     (REC_HANDLE + 63 + REC_NONCE + REC_BOX)
 
 typedef struct sess {
-	int state;                     /* S_FREE, S_OPEN (seed in memory), S_SEALED (seed in box only) */
-	int32_t next;                  /* next slot of the same hash bucket, -1 at the end */
-	uint8_t id[32];                /* derived from the token: bucket and record key */
-	sess_info_t info;              /* handle, key, admin; csrf once open */
-	sess_anchor_t anchor;          /* what the session is checked against */
-	uint64_t login_wall;           /* when the login was, wall ms */
-	int64_t last_ms;               /* last use, monotonic ms (may be < 0: before this boot) */
-	uint64_t use;                  /* t->uses at the last use (0: not since the restart) */
-	uint64_t saved_wall;           /* last use as the record says, wall ms */
-	uint8_t nonce[REC_NONCE];      /* the record's seal */
-	uint8_t box[REC_BOX];          /* the sealed seed */
+	int state;                /* S_FREE, S_OPEN (seed in memory), S_SEALED (seed in box only) */
+	int32_t next;             /* next slot of the same hash bucket, -1 at the end */
+	uint8_t id[32];           /* derived from the token: bucket and record key */
+	sess_info_t info;         /* handle, key, admin; csrf once open */
+	sess_anchor_t anchor;     /* what the session is checked against */
+	uint64_t login_wall;      /* when the login was, wall ms */
+	int64_t last_ms;          /* last use, monotonic ms (may be < 0: before this boot) */
+	uint64_t use;             /* t->uses at the last use (0: not since the restart) */
+	uint64_t saved_wall;      /* last use as the record says, wall ms */
+	uint8_t nonce[REC_NONCE]; /* the record's seal */
+	uint8_t box[REC_BOX];     /* the sealed seed */
 } sess_t;
 
 struct sess_table {
@@ -110,17 +110,17 @@ s_derive(const char *token, uint8_t id[32], uint8_t *seal, char *csrf)
 
 	if (token == NULL || strlen(token) != SESS_TOKEN_LEN ||
 	    sodium_base642bin(raw, sizeof(raw), token, SESS_TOKEN_LEN, NULL, &got, NULL,
-			      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+	                      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
 	    got != sizeof(raw))
 		return -1;
 	crypto_kdf_derive_from_key(id, 32, 1, "cptsess1", raw);
 	if (seal)
 		crypto_kdf_derive_from_key(seal, crypto_aead_xchacha20poly1305_ietf_KEYBYTES, 2,
-					   "cptsess1", raw);
+		                           "cptsess1", raw);
 	if (csrf) {
 		crypto_kdf_derive_from_key(c, sizeof(c), 3, "cptsess1", raw);
 		sodium_bin2base64(csrf, SESS_TOKEN_LEN + 1, c, sizeof(c),
-				  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+		                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	}
 	sodium_memzero(raw, sizeof(raw));
 	return 0;
@@ -191,15 +191,15 @@ s_rec_decode(sess_t *s, const uint8_t id[32], const uint8_t *rec, size_t len)
 
 /* Record changes, made in one write transaction outside the table lock. */
 struct rec_write {
-	store_t *st;               /* the store */
-	const uint8_t (*del)[32];  /* records to delete */
-	size_t ndel;               /* how many */
-	const uint8_t *put_id;     /* a record to write whole, or NULL */
-	const uint8_t *put;        /* its bytes */
-	size_t put_len;            /* their number */
-	const uint8_t *patch_id;   /* a record to patch when it still exists, or NULL */
-	size_t patch_off;          /* where: REC_LAST or REC_BACKUP */
-	uint64_t patch_val;        /* the value */
+	store_t *st;              /* the store */
+	const uint8_t (*del)[32]; /* records to delete */
+	size_t ndel;              /* how many */
+	const uint8_t *put_id;    /* a record to write whole, or NULL */
+	const uint8_t *put;       /* its bytes */
+	size_t put_len;           /* their number */
+	const uint8_t *patch_id;  /* a record to patch when it still exists, or NULL */
+	size_t patch_off;         /* where: REC_LAST or REC_BACKUP */
+	uint64_t patch_val;       /* the value */
 };
 
 static int
@@ -256,8 +256,7 @@ s_rec_write(sess_table_t *t, struct rec_write *w)
 		return;
 	w->st = t->st;
 	if ((rc = store_write(t->st, s_rec_fn, w)) != 0)
-		log_warnx("sessions", "cannot write session records: %s",
-			  store_strerror(rc));
+		log_warnx("sessions", "cannot write session records: %s", store_strerror(rc));
 }
 
 static void
@@ -282,7 +281,8 @@ static uint32_t
 s_bucket(const sess_table_t *t, const uint8_t id[32])
 {
 	return ((uint32_t)id[0] | (uint32_t)id[1] << 8 | (uint32_t)id[2] << 16 |
-		(uint32_t)id[3] << 24) & (t->nbuckets - 1);
+	        (uint32_t)id[3] << 24) &
+	       (t->nbuckets - 1);
 }
 
 static void
@@ -342,7 +342,8 @@ s_use(sess_table_t *t, const char *token, const uint8_t id[32], int64_t now, uin
 	if (s->state == S_SEALED) {
 		/* Once per session after a restart: the seal key and the CSRF
 		 * token are derived only now. */
-		uint8_t rec[REC_MAX], ad[REC_MAX], seal[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+		uint8_t rec[REC_MAX], ad[REC_MAX],
+		    seal[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
 		uint8_t *seed = t->seeds + (size_t)i * CPT_SEED_LEN, same[32];
 		char csrf[SESS_TOKEN_LEN + 1];
 		unsigned long long n = 0;
@@ -352,8 +353,8 @@ s_use(sess_table_t *t, const char *token, const uint8_t id[32], int64_t now, uin
 		s_rec_encode(s, rec);
 		adl = s_rec_ad(rec, ad);
 		ok = s_derive(token, same, seal, csrf) == 0 &&
-		     crypto_aead_xchacha20poly1305_ietf_decrypt(seed, &n, NULL, s->box, REC_BOX, ad, adl,
-								 s->nonce, seal) == 0 &&
+		     crypto_aead_xchacha20poly1305_ietf_decrypt(seed, &n, NULL, s->box, REC_BOX, ad,
+		                                                adl, s->nonce, seal) == 0 &&
 		     n == CPT_SEED_LEN && (k = key_sign_from_seed(seed)) != NULL &&
 		     sodium_memcmp(key_sign_public(k), s->info.key, CPT_KEY_LEN) == 0;
 		key_sign_destroy(&k);
@@ -361,7 +362,7 @@ s_use(sess_table_t *t, const char *token, const uint8_t id[32], int64_t now, uin
 		if (!ok) {
 			/* Not sealed under this token: a damaged or forged record. */
 			log_warnx("sessions", "a session record of %s does not open: dropped",
-				  s->info.handle);
+			          s->info.handle);
 			s_close_slot(t, (size_t)i, gone);
 			*ngone = 1;
 			return -1;
@@ -443,9 +444,10 @@ sess_new(store_t *st, size_t max_sessions, uint32_t ttl_s, uint32_t per_person)
 					sess_t *s = used < t->max ? &t->slots[used] : NULL;
 					uint64_t idle;
 					int keep = k.len == 32 && s &&
-						   s_rec_decode(s, k.data, v.data, v.len) == 0;
+					           s_rec_decode(s, k.data, v.data, v.len) == 0;
 					if (keep) {
-						idle = wall > s->saved_wall ? wall - s->saved_wall : 0;
+						idle =
+						    wall > s->saved_wall ? wall - s->saved_wall : 0;
 						keep = (int64_t)idle <= t->ttl_ms;
 						s->last_ms = now - (int64_t)idle;
 					}
@@ -501,9 +503,10 @@ sess_destroy(sess_table_t **self_p)
 
 int
 sess_open(sess_table_t *t, key_sign_t **key, const char *handle, int admin,
-	  const sess_anchor_t *anchor, char token[SESS_TOKEN_LEN + 1], sess_info_t *info)
+          const sess_anchor_t *anchor, char token[SESS_TOKEN_LEN + 1], sess_info_t *info)
 {
-	uint8_t raw[32], seal[crypto_aead_xchacha20poly1305_ietf_KEYBYTES], rec[REC_MAX], ad[REC_MAX];
+	uint8_t raw[32], seal[crypto_aead_xchacha20poly1305_ietf_KEYBYTES], rec[REC_MAX],
+	    ad[REC_MAX];
 	uint8_t(*gone)[32];
 	uint8_t *seed;
 	char tok[SESS_TOKEN_LEN + 1];
@@ -520,7 +523,8 @@ sess_open(sess_table_t *t, key_sign_t **key, const char *handle, int admin,
 		return strlen(handle) >= sizeof(s->info.handle) ? CPT_EINVAL : CPT_ENOMEM;
 	}
 	randombytes_buf(raw, sizeof(raw));
-	sodium_bin2base64(tok, sizeof(tok), raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_bin2base64(tok, sizeof(tok), raw, sizeof(raw),
+	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	sodium_memzero(raw, sizeof(raw));
 
 	pthread_mutex_lock(&t->lock);
@@ -536,7 +540,8 @@ sess_open(sess_table_t *t, key_sign_t **key, const char *handle, int admin,
 	while (mine >= t->per_person) {
 		long lru = -1;
 		for (size_t i = 0; i < t->max; i++)
-			if (t->slots[i].state != S_FREE && strcmp(t->slots[i].info.handle, handle) == 0 &&
+			if (t->slots[i].state != S_FREE &&
+			    strcmp(t->slots[i].info.handle, handle) == 0 &&
 			    (lru < 0 || t->slots[i].use < t->slots[lru].use ||
 			     (t->slots[i].use == t->slots[lru].use &&
 			      t->slots[i].last_ms < t->slots[lru].last_ms)))
@@ -574,7 +579,7 @@ sess_open(sess_table_t *t, key_sign_t **key, const char *handle, int admin,
 	recl = s_rec_encode(s, rec);
 	adl = s_rec_ad(rec, ad);
 	crypto_aead_xchacha20poly1305_ietf_encrypt(s->box, NULL, seed, CPT_SEED_LEN, ad, adl, NULL,
-						   s->nonce, seal);
+	                                           s->nonce, seal);
 	recl = s_rec_encode(s, rec); /* with the box */
 	memcpy(token, tok, SESS_TOKEN_LEN + 1);
 	if (info)
@@ -668,8 +673,9 @@ sess_get(sess_table_t *t, const char *token, sess_info_t *info)
 			return CPT_EIO;
 	}
 	if (!ok) {
-		log_info("sessions", "session of %s closed: its key was revoked or its password changed",
-			 info->handle);
+		log_info("sessions",
+		         "session of %s closed: its key was revoked or its password changed",
+		         info->handle);
 		s_close_id(t, id);
 		sodium_memzero(info, sizeof(*info));
 		return CPT_ENOTFOUND;
@@ -681,7 +687,7 @@ sess_get(sess_table_t *t, const char *token, sess_info_t *info)
 
 int
 sess_publish(sess_table_t *t, const char *token, node_t *n, uint16_t kind, const json_t *body,
-	     ingest_res_t *res)
+             ingest_res_t *res)
 {
 	key_sign_t *k;
 	int64_t now;
@@ -751,9 +757,9 @@ void
 sess_sweep(sess_table_t *t)
 {
 	struct snap {
-		uint8_t id[32];          /* the session */
+		uint8_t id[32];           /* the session */
 		uint8_t key[CPT_KEY_LEN]; /* its user's key */
-		sess_anchor_t anchor;    /* checked against the store */
+		sess_anchor_t anchor;     /* checked against the store */
 	} *snap = malloc(t->max * sizeof(*snap));
 	uint8_t(*gone)[32] = malloc(t->max * sizeof(*gone));
 	size_t n = 0, ngone = 0;
@@ -795,7 +801,8 @@ sess_sweep(sess_table_t *t)
 					s_close_slot(t, (size_t)i, gone[ngone++]);
 			}
 			pthread_mutex_unlock(&t->lock);
-			log_info("sessions", "%zu sessions closed: keys revoked or passwords changed", bad);
+			log_info("sessions",
+			         "%zu sessions closed: keys revoked or passwords changed", bad);
 		}
 	}
 	s_rec_delete(t, (const uint8_t(*)[32])gone, ngone);

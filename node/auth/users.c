@@ -38,7 +38,7 @@ s_publish(node_t *n, const key_sign_t *key, uint16_t kind, json_t *body, char *e
 	}
 	if (res.rc != 0) {
 		snprintf(err, errlen, "%s event refused: %s (%s)", evt_kind_name(kind),
-			 cpt_strerror(res.rc), res.why);
+		         cpt_strerror(res.rc), res.why);
 		return res.rc;
 	}
 	return 0;
@@ -47,7 +47,7 @@ s_publish(node_t *n, const key_sign_t *key, uint16_t kind, json_t *body, char *e
 /* The handle's current key and its record, when this site enrolled it. */
 static int
 s_lookup(node_t *n, const char *handle, uint8_t key[CPT_KEY_LEN], json_t **rec, char *err,
-	 size_t errlen)
+         size_t errlen)
 {
 	store_t *st = node_store(n);
 	store_txn_t *txn;
@@ -69,8 +69,8 @@ s_lookup(node_t *n, const char *handle, uint8_t key[CPT_KEY_LEN], json_t **rec, 
 	}
 	cpt_hex32(mine, key_sign_public(node_site_key(n)));
 	if (strcmp(json_string_value(json_object_get(*rec, "by")) ?: "", mine) != 0) {
-		snprintf(err, errlen, "\"%s\" belongs to site %s: only that site manages it", handle,
-			 json_string_value(json_object_get(*rec, "site")) ?: "?");
+		snprintf(err, errlen, "\"%s\" belongs to site %s: only that site manages it",
+		         handle, json_string_value(json_object_get(*rec, "site")) ?: "?");
 		json_decref(*rec);
 		*rec = NULL;
 		return CPT_EPERM;
@@ -81,7 +81,7 @@ s_lookup(node_t *n, const char *handle, uint8_t key[CPT_KEY_LEN], json_t **rec, 
 /* A new key for handle: its enrolment by the site, then its key backup. */
 static int
 s_enrol(node_t *n, const char *handle, const char *role, const char *password, key_sign_t **out,
-	char *err, size_t errlen)
+        char *err, size_t errlen)
 {
 	key_sign_t *uk = key_sign_new();
 	uint8_t seed[CPT_SEED_LEN];
@@ -96,9 +96,9 @@ s_enrol(node_t *n, const char *handle, const char *role, const char *password, k
 	}
 	cpt_hex32(hex, key_sign_public(uk));
 	rc = s_publish(n, node_site_key(n), EVT_ENROL,
-		       json_pack("{s:s, s:s, s:s, s:s}", "handle", handle, "key", hex, "site",
-				 node_cfg(n)->name, "role", role),
-		       err, errlen);
+	               json_pack("{s:s, s:s, s:s, s:s}", "handle", handle, "key", hex, "site",
+	                         node_cfg(n)->name, "role", role),
+	               err, errlen);
 	if (rc == 0) {
 		key_sign_seed(uk, seed);
 		backup = acct_backup_make(handle, seed, password);
@@ -120,14 +120,14 @@ s_revoke(node_t *n, const uint8_t key[CPT_KEY_LEN], const char *reason, char *er
 
 	cpt_hex32(hex, key);
 	return s_publish(n, node_site_key(n), EVT_REVOKE,
-			 json_pack("{s:s, s:I, s:s}", "key", hex, "effective", (json_int_t)hlc_wall_ms(),
-				   "reason", reason),
-			 err, errlen);
+	                 json_pack("{s:s, s:I, s:s}", "key", hex, "effective",
+	                           (json_int_t)hlc_wall_ms(), "reason", reason),
+	                 err, errlen);
 }
 
 int
 users_add(node_t *n, const char *handle, int admin, const char *name, const char *password,
-	  char *err, size_t errlen)
+          char *err, size_t errlen)
 {
 	store_t *st = node_store(n);
 	uint8_t key[CPT_KEY_LEN];
@@ -138,7 +138,8 @@ users_add(node_t *n, const char *handle, int admin, const char *name, const char
 
 	assert(n != NULL && handle != NULL && password != NULL);
 	if (!event_valid_handle(handle)) {
-		snprintf(err, errlen, "\"%s\" is not a valid handle (a-z, 0-9, . _ -, up to 32)", handle);
+		snprintf(err, errlen, "\"%s\" is not a valid handle (a-z, 0-9, . _ -, up to 32)",
+		         handle);
 		return CPT_EINVAL;
 	}
 	if (store_read_begin(st, &txn) != 0) {
@@ -175,8 +176,8 @@ users_reset(node_t *n, const char *handle, const char *password, char *err, size
 	/* The site cannot open the old key without the old password: it enrols
 	 * a new key for the handle, then revokes the old one from now on (the
 	 * posts signed before stay valid). */
-	rc = s_enrol(n, handle, json_string_value(json_object_get(rec, "role")) ?: "member", password,
-		     &uk, err, errlen);
+	rc = s_enrol(n, handle, json_string_value(json_object_get(rec, "role")) ?: "member",
+	             password, &uk, err, errlen);
 	json_decref(rec);
 	key_sign_destroy(&uk);
 	if (rc == 0)
@@ -242,8 +243,8 @@ users_enable(node_t *n, const char *handle, const char *password, char *err, siz
 	/* A revocation always wins, so the revoked key cannot come back: the
 	 * handle gets a new key, as with a password reset, and the same role.
 	 * Its posts signed before the revocation stayed valid all along. */
-	rc = s_enrol(n, handle, json_string_value(json_object_get(rec, "role")) ?: "member", password,
-		     &uk, err, errlen);
+	rc = s_enrol(n, handle, json_string_value(json_object_get(rec, "role")) ?: "member",
+	             password, &uk, err, errlen);
 	json_decref(rec);
 	key_sign_destroy(&uk);
 	return rc;
@@ -272,14 +273,14 @@ users_edit(node_t *n, const char *handle, const char *name, int admin, char *err
 	}
 	role = admin < 0 ? json_string_value(json_object_get(rec, "role")) ?: "member"
 	       : admin   ? "admin"
-			 : "member";
+	                 : "member";
 	/* The same key enrolled again by the same site: the newest enrolment
 	 * gives the key its role, and its "name" is a write of the profile's
 	 * name (docs/PROTOCOL.md). The key, its backup and the sessions opened
 	 * with it are unchanged. */
 	cpt_hex32(hex, key);
 	body = json_pack("{s:s, s:s, s:s, s:s}", "handle", handle, "key", hex, "site",
-			 node_cfg(n)->name, "role", role);
+	                 node_cfg(n)->name, "role", role);
 	json_decref(rec);
 	if (body && name)
 		json_object_set_new(body, "name", json_string(name));
@@ -310,14 +311,15 @@ users_list(node_t *n, int this_site_only)
 			if ((p = query_person(txn, h)) == NULL)
 				continue;
 			if (!this_site_only ||
-			    strcmp(json_string_value(json_object_get(p, "home_site")) ?: "", site) == 0)
+			    strcmp(json_string_value(json_object_get(p, "home_site")) ?: "",
+			           site) == 0)
 				json_array_append_new(
-				    out, json_pack("{s:s, s:O, s:O, s:O, s:s?}", "handle", h, "site",
-						   json_object_get(p, "home_site"), "role",
-						   json_object_get(p, "role"), "disabled",
-						   json_object_get(p, "disabled"), "name",
-						   json_string_value(json_object_get(json_object_get(p, "profile"),
-										     "name"))));
+				    out, json_pack("{s:s, s:O, s:O, s:O, s:s?}", "handle", h,
+				                   "site", json_object_get(p, "home_site"), "role",
+				                   json_object_get(p, "role"), "disabled",
+				                   json_object_get(p, "disabled"), "name",
+				                   json_string_value(json_object_get(
+				                       json_object_get(p, "profile"), "name"))));
 			json_decref(p);
 		}
 		store_cur_close(&cur);

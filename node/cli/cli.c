@@ -29,60 +29,60 @@
 #define DEFAULT_DIR "./var"
 
 static const char s_usage[] =
-	"usage: comptoir COMMAND [OPTIONS]\n"
-	"\n"
-	"Comptoir: a company intranet that runs one node per site and replicates\n"
-	"signed events between sites.\n"
-	"\n"
-	"Commands for a site (all take --dir DIR, default ./var):\n"
-	"  init [--site NAME] [--title TITLE] [--http ADDR:PORT] [--listen ENDPOINT] [--join]\n"
-	"       [--tls-cert FILE --tls-key FILE]\n"
-	"                        create a node: config, keys, store; a lone site gets its\n"
-	"                        own federation root key (--join: none, to join another);\n"
-	"                        TITLE is the name staff read (\"Nantes plant\");\n"
-	"                        HTTPS with that certificate (needed off loopback)\n"
-	"  run [--check] [--allow-root]\n"
-	"                        run the node in the foreground (--check: validate the\n"
-	"                        config and exit); refuses to run as root unless told\n"
-	"  status                what the store holds, whether the node runs, each peer's link\n"
-	"  figures [--days N] [--json]\n"
-	"                        adoption per site and exchange between sites over the\n"
-	"                        last N days (default 30, at most 366), for management\n"
-	"  user add HANDLE [--admin] [--name NAME] [--password-file FILE]\n"
-	"                        enrol a member of staff (prints a password unless given)\n"
-	"  user passwd HANDLE [--password-file FILE]\n"
-	"                        reset a password (a new key is enrolled, the old revoked)\n"
-	"  user disable HANDLE   revoke a user's key everywhere\n"
-	"  user enable HANDLE [--password-file FILE]\n"
-	"                        give a disabled user access again (a new key and password)\n"
-	"  user list             the users known here\n"
-	"  verify                check every signature and that the views match a rebuild\n"
-	"  reindex               rebuild every view from the events alone\n"
-	"  backup DEST           hot, consistent copy of the store, config and keys\n"
-	"  restore BACKUP        put a backup in place as a new DIR (then run: it catches up)\n"
-	"  repair [--force]      rebuild a damaged (or lost) store: keep every event still\n"
-	"                        readable, the peers send the rest (the damaged one is kept)\n"
-	"  export                every event as one JSON line on stdout\n"
-	"  site request [--endpoint ENDPOINT] [--title TITLE]\n"
-	"                        print this site's certificate request (for federation IT);\n"
-	"                        ENDPOINT is where the other sites dial this one\n"
-	"  site install CERT [--seed BACKUP] [--force]\n"
-	"                        trust the federation root that certified this site\n"
-	"                        (--seed: start from another site's backup)\n"
-	"  peer add CERT [--endpoint ENDPOINT]\n"
-	"                        link to the site of that certificate (one side is enough)\n"
-	"\n"
-	"Commands for federation IT (the root key stays offline):\n"
-	"  root init --out FILE  create the company root key\n"
-	"  root certify --key ROOTKEY [--dir DIR] [--days N] site.req > site.cert\n"
-	"                        certify a site (with --dir, publish it through that node)\n"
-	"  root revoke --key ROOTKEY --dir DIR SITE\n"
-	"                        revoke a site: every site closes its links within a second\n"
-	"\n"
-	"Other commands:\n"
-	"  keygen --out PREFIX   write PREFIX.key (Ed25519) and PREFIX.curve (CURVE), mode 0600\n"
-	"  version               print the version\n"
-	"  help                  this text\n";
+    "usage: comptoir COMMAND [OPTIONS]\n"
+    "\n"
+    "Comptoir: a company intranet that runs one node per site and replicates\n"
+    "signed events between sites.\n"
+    "\n"
+    "Commands for a site (all take --dir DIR, default ./var):\n"
+    "  init [--site NAME] [--title TITLE] [--http ADDR:PORT] [--listen ENDPOINT] [--join]\n"
+    "       [--tls-cert FILE --tls-key FILE]\n"
+    "                        create a node: config, keys, store; a lone site gets its\n"
+    "                        own federation root key (--join: none, to join another);\n"
+    "                        TITLE is the name staff read (\"Nantes plant\");\n"
+    "                        HTTPS with that certificate (needed off loopback)\n"
+    "  run [--check] [--allow-root]\n"
+    "                        run the node in the foreground (--check: validate the\n"
+    "                        config and exit); refuses to run as root unless told\n"
+    "  status                what the store holds, whether the node runs, each peer's link\n"
+    "  figures [--days N] [--json]\n"
+    "                        adoption per site and exchange between sites over the\n"
+    "                        last N days (default 30, at most 366), for management\n"
+    "  user add HANDLE [--admin] [--name NAME] [--password-file FILE]\n"
+    "                        enrol a member of staff (prints a password unless given)\n"
+    "  user passwd HANDLE [--password-file FILE]\n"
+    "                        reset a password (a new key is enrolled, the old revoked)\n"
+    "  user disable HANDLE   revoke a user's key everywhere\n"
+    "  user enable HANDLE [--password-file FILE]\n"
+    "                        give a disabled user access again (a new key and password)\n"
+    "  user list             the users known here\n"
+    "  verify                check every signature and that the views match a rebuild\n"
+    "  reindex               rebuild every view from the events alone\n"
+    "  backup DEST           hot, consistent copy of the store, config and keys\n"
+    "  restore BACKUP        put a backup in place as a new DIR (then run: it catches up)\n"
+    "  repair [--force]      rebuild a damaged (or lost) store: keep every event still\n"
+    "                        readable, the peers send the rest (the damaged one is kept)\n"
+    "  export                every event as one JSON line on stdout\n"
+    "  site request [--endpoint ENDPOINT] [--title TITLE]\n"
+    "                        print this site's certificate request (for federation IT);\n"
+    "                        ENDPOINT is where the other sites dial this one\n"
+    "  site install CERT [--seed BACKUP] [--force]\n"
+    "                        trust the federation root that certified this site\n"
+    "                        (--seed: start from another site's backup)\n"
+    "  peer add CERT [--endpoint ENDPOINT]\n"
+    "                        link to the site of that certificate (one side is enough)\n"
+    "\n"
+    "Commands for federation IT (the root key stays offline):\n"
+    "  root init --out FILE  create the company root key\n"
+    "  root certify --key ROOTKEY [--dir DIR] [--days N] site.req > site.cert\n"
+    "                        certify a site (with --dir, publish it through that node)\n"
+    "  root revoke --key ROOTKEY --dir DIR SITE\n"
+    "                        revoke a site: every site closes its links within a second\n"
+    "\n"
+    "Other commands:\n"
+    "  keygen --out PREFIX   write PREFIX.key (Ed25519) and PREFIX.curve (CURVE), mode 0600\n"
+    "  version               print the version\n"
+    "  help                  this text\n";
 
 /* ------------------------------------------------------------- helpers */
 
@@ -90,18 +90,30 @@ static int
 s_parse(opts_t *o, int argc, char **argv)
 {
 	static const struct {
-		const char *name;  /* --name */
-		size_t off;        /* where its value (or flag) goes */
-		int is_flag;       /* 1: takes no value; 2: a number */
+		const char *name; /* --name */
+		size_t off;       /* where its value (or flag) goes */
+		int is_flag;      /* 1: takes no value; 2: a number */
 	} known[] = {
-		{"--dir", offsetof(opts_t, dir), 0},	   {"--site", offsetof(opts_t, site), 0},
-		{"--http", offsetof(opts_t, http), 0},	   {"--listen", offsetof(opts_t, listen), 0},
-		{"--out", offsetof(opts_t, out), 0},	   {"--password-file", offsetof(opts_t, pwfile), 0},
-		{"--name", offsetof(opts_t, name), 0},	   {"--admin", offsetof(opts_t, admin), 1},
-		{"--check", offsetof(opts_t, check), 1},   {"--json", offsetof(opts_t, json), 1},   {"--key", offsetof(opts_t, key), 0},
-		{"--endpoint", offsetof(opts_t, endpoint), 0}, {"--days", offsetof(opts_t, days), 2},
-		{"--tls-cert", offsetof(opts_t, tls_cert), 0}, {"--tls-key", offsetof(opts_t, tls_key), 0},
-		{"--seed", offsetof(opts_t, seed), 0},     {"--title", offsetof(opts_t, title), 0},     {"--force", offsetof(opts_t, force), 1},   {"--allow-root", offsetof(opts_t, allow_root), 1},   {"--join", offsetof(opts_t, join), 1},
+	    {"--dir", offsetof(opts_t, dir), 0},
+	    {"--site", offsetof(opts_t, site), 0},
+	    {"--http", offsetof(opts_t, http), 0},
+	    {"--listen", offsetof(opts_t, listen), 0},
+	    {"--out", offsetof(opts_t, out), 0},
+	    {"--password-file", offsetof(opts_t, pwfile), 0},
+	    {"--name", offsetof(opts_t, name), 0},
+	    {"--admin", offsetof(opts_t, admin), 1},
+	    {"--check", offsetof(opts_t, check), 1},
+	    {"--json", offsetof(opts_t, json), 1},
+	    {"--key", offsetof(opts_t, key), 0},
+	    {"--endpoint", offsetof(opts_t, endpoint), 0},
+	    {"--days", offsetof(opts_t, days), 2},
+	    {"--tls-cert", offsetof(opts_t, tls_cert), 0},
+	    {"--tls-key", offsetof(opts_t, tls_key), 0},
+	    {"--seed", offsetof(opts_t, seed), 0},
+	    {"--title", offsetof(opts_t, title), 0},
+	    {"--force", offsetof(opts_t, force), 1},
+	    {"--allow-root", offsetof(opts_t, allow_root), 1},
+	    {"--join", offsetof(opts_t, join), 1},
 	};
 
 	memset(o, 0, sizeof(*o));
@@ -129,7 +141,8 @@ s_parse(opts_t *o, int argc, char **argv)
 			char *end;
 			long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : -1;
 			if (i + 1 >= argc || *end || v < 0 || v > 36500) {
-				fprintf(stderr, "comptoir: %s needs a number of days (0-36500)\n", argv[i]);
+				fprintf(stderr, "comptoir: %s needs a number of days (0-36500)\n",
+				        argv[i]);
 				return -1;
 			}
 			*(int *)((char *)o + known[k].off) = (int)v;
@@ -218,7 +231,7 @@ cli_publish(node_t *n, const key_sign_t *key, uint16_t kind, json_t *body, uint8
 	}
 	if (res.rc != 0) {
 		fprintf(stderr, "comptoir: %s event refused: %s (%s)\n", evt_kind_name(kind),
-			cpt_strerror(res.rc), res.why);
+		        cpt_strerror(res.rc), res.why);
 		return -1;
 	}
 	if (id)
@@ -305,12 +318,15 @@ s_crash_install(const char *dir)
 #ifndef CLI_KEEP_SIGNALS
 	static const int sigs[] = {SIGSEGV, SIGBUS, SIGABRT};
 	struct sigaction sa;
-	int n = snprintf(s_crash_text, sizeof(s_crash_text),
-	                 ": if it was reading %s/store/data.mdb, the store may be damaged: "
-	                 "comptoir verify --dir %s checks it, comptoir repair --dir %s rebuilds it\n",
-	                 dir, dir, dir);
+	int n =
+	    snprintf(s_crash_text, sizeof(s_crash_text),
+	             ": if it was reading %s/store/data.mdb, the store may be damaged: "
+	             "comptoir verify --dir %s checks it, comptoir repair --dir %s rebuilds it\n",
+	             dir, dir, dir);
 
-	s_crash_len = n < 0 ? 0 : (size_t)n < sizeof(s_crash_text) ? (size_t)n : sizeof(s_crash_text) - 1;
+	s_crash_len = n < 0                              ? 0
+	              : (size_t)n < sizeof(s_crash_text) ? (size_t)n
+	                                                 : sizeof(s_crash_text) - 1;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = s_on_crash;
 	sa.sa_flags = SA_RESETHAND;
@@ -329,12 +345,11 @@ cli_main(int argc, char **argv)
 		const char *name;
 		int (*fn)(opts_t *);
 	} cmds[] = {
-		{"init", cmd_init},	  {"run", cmd_run},	    {"status", cmd_status},
-		{"figures", cmd_figures},
-		{"user", cmd_user},	  {"verify", cmd_verify}, {"reindex", cmd_reindex},
-		{"backup", cmd_backup}, {"export", cmd_export}, {"keygen", cmd_keygen},
-		{"root", cmd_root},	  {"site", cmd_site},	    {"peer", cmd_peer},
-		{"restore", cmd_restore}, {"repair", cmd_repair},
+	    {"init", cmd_init},       {"run", cmd_run},         {"status", cmd_status},
+	    {"figures", cmd_figures}, {"user", cmd_user},       {"verify", cmd_verify},
+	    {"reindex", cmd_reindex}, {"backup", cmd_backup},   {"export", cmd_export},
+	    {"keygen", cmd_keygen},   {"root", cmd_root},       {"site", cmd_site},
+	    {"peer", cmd_peer},       {"restore", cmd_restore}, {"repair", cmd_repair},
 	};
 	opts_t o;
 
@@ -344,8 +359,8 @@ cli_main(int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-		printf("comptoir %s (envelope v%d, store schema %d)\n", COMPTOIR_VERSION, EVT_VERSION,
-		       INDEX_SCHEMA);
+		printf("comptoir %s (envelope v%d, store schema %d)\n", COMPTOIR_VERSION,
+		       EVT_VERSION, INDEX_SCHEMA);
 		return 0;
 	}
 	if (cpt_init() != 0) {

@@ -44,7 +44,6 @@ typedef struct opts {
 	char *args[8];        /* them */
 } opts_t;
 
-
 /* How much of the store a command reads in a child process before it opens
  * the store itself (node/store/check.c): a damaged store is refused with a message
  * instead of crashing the command (LMDB has no checksums, PITFALLS 23). */

@@ -51,8 +51,8 @@ cmd_keygen(opts_t *o)
 		goto out;
 	}
 	key_fingerprint(fpr, key_sign_public(sk));
-	printf("wrote %s.key (Ed25519, fingerprint %s) and %s.curve (CURVE), mode 0600\n", o->out, fpr,
-	       o->out);
+	printf("wrote %s.key (Ed25519, fingerprint %s) and %s.curve (CURVE), mode 0600\n", o->out,
+	       fpr, o->out);
 out:
 	key_sign_destroy(&sk);
 	key_curve_destroy(&ck);
@@ -61,7 +61,7 @@ out:
 
 static int
 s_write_config(const char *path, const char *site, const char *http, const char *listen,
-	       const uint8_t root[CPT_KEY_LEN], const char *tls_cert, const char *tls_key)
+               const uint8_t root[CPT_KEY_LEN], const char *tls_cert, const char *tls_key)
 {
 	char hex[CPT_HEX_ID], tmp[4300];
 	int fd, e;
@@ -85,46 +85,46 @@ s_write_config(const char *path, const char *site, const char *http, const char 
 	else
 		snprintf(hex, sizeof(hex), "(set by comptoir site install)");
 	fprintf(f,
-		"# Comptoir node configuration, written by `comptoir init`.\n"
-		"# Every key is described in config/comptoir.example.yaml.\n"
-		"# Check it with `comptoir run --check --dir DIR`; SIGHUP reloads it.\n"
-		"\n"
-		"# The site's name, shown to staff and to the other sites.\n"
-		"name: %s\n"
-		"# Where the store and keys live, relative to this file.\n"
-		"data_dir: .\n"
-		"# Address and port of the web UI and JSON API on the site LAN.\n"
-		"http: %s\n"
-		"# HTTPS: a certificate of the company's CA and its key (docs/OPERATIONS.md,\n"
-		"# HTTPS). Required when http is not a loopback address; redirect_http adds a\n"
-		"# plain port that sends browsers to HTTPS.\n"
-		"%stls:\n"
-		"%s  cert: %s\n"
-		"%s  key: %s\n"
-		"#   redirect_http: 0.0.0.0:80\n"
-		"# The names staff type to reach this node, besides its address and the\n"
-		"# names in the certificate; any other Host is refused (DNS rebinding).\n"
-		"# http_names:\n"
-		"#   - intranet.paris.example\n"
-		"# ZeroMQ endpoint where peer sites connect (CURVE-encrypted).\n"
-		"listen: %s\n"
-		"# The federation's root public key: only sites it certified can join.\n"
-		"%sroot_key: %s\n"
-		"# error, warn, info or debug.\n"
-		"log_level: info\n"
-		"\n"
-		"# Peer sites; `comptoir peer add` fills this in.\n"
-		"# peers:\n"
-		"#   - endpoint: tcp://lyon.example.com:7400\n"
-		"#     site_key: <the peer site's key, 64 hex digits>\n"
-		"\n"
-		"# limits:\n"
-		"#   max_body: 65536\n"
-		"#   max_http_body: 262144\n"
-		"#   login_per_minute: 10\n",
-		site, http, tls_cert ? "" : "# ", tls_cert ? "" : "# ",
-		tls_cert ? tls_cert : "/etc/comptoir/tls/site.crt", tls_cert ? "" : "# ",
-		tls_key ? tls_key : "/etc/comptoir/tls/site.key", listen, root ? "" : "# ", hex);
+	        "# Comptoir node configuration, written by `comptoir init`.\n"
+	        "# Every key is described in config/comptoir.example.yaml.\n"
+	        "# Check it with `comptoir run --check --dir DIR`; SIGHUP reloads it.\n"
+	        "\n"
+	        "# The site's name, shown to staff and to the other sites.\n"
+	        "name: %s\n"
+	        "# Where the store and keys live, relative to this file.\n"
+	        "data_dir: .\n"
+	        "# Address and port of the web UI and JSON API on the site LAN.\n"
+	        "http: %s\n"
+	        "# HTTPS: a certificate of the company's CA and its key (docs/OPERATIONS.md,\n"
+	        "# HTTPS). Required when http is not a loopback address; redirect_http adds a\n"
+	        "# plain port that sends browsers to HTTPS.\n"
+	        "%stls:\n"
+	        "%s  cert: %s\n"
+	        "%s  key: %s\n"
+	        "#   redirect_http: 0.0.0.0:80\n"
+	        "# The names staff type to reach this node, besides its address and the\n"
+	        "# names in the certificate; any other Host is refused (DNS rebinding).\n"
+	        "# http_names:\n"
+	        "#   - intranet.paris.example\n"
+	        "# ZeroMQ endpoint where peer sites connect (CURVE-encrypted).\n"
+	        "listen: %s\n"
+	        "# The federation's root public key: only sites it certified can join.\n"
+	        "%sroot_key: %s\n"
+	        "# error, warn, info or debug.\n"
+	        "log_level: info\n"
+	        "\n"
+	        "# Peer sites; `comptoir peer add` fills this in.\n"
+	        "# peers:\n"
+	        "#   - endpoint: tcp://lyon.example.com:7400\n"
+	        "#     site_key: <the peer site's key, 64 hex digits>\n"
+	        "\n"
+	        "# limits:\n"
+	        "#   max_body: 65536\n"
+	        "#   max_http_body: 262144\n"
+	        "#   login_per_minute: 10\n",
+	        site, http, tls_cert ? "" : "# ", tls_cert ? "" : "# ",
+	        tls_cert ? tls_cert : "/etc/comptoir/tls/site.crt", tls_cert ? "" : "# ",
+	        tls_key ? tls_key : "/etc/comptoir/tls/site.key", listen, root ? "" : "# ", hex);
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0 || ferror(f)) {
 		e = errno;
 		fclose(f);
@@ -147,7 +147,8 @@ static void
 s_write_failed(const char *path, int e, const char *dir)
 {
 	if (e == ENOSPC || e == EDQUOT)
-		fprintf(stderr, "comptoir: no space left on device (%s): cannot write %s\n", dir, path);
+		fprintf(stderr, "comptoir: no space left on device (%s): cannot write %s\n", dir,
+		        path);
 	else
 		fprintf(stderr, "comptoir: %s: cannot write: %s\n", path, strerror(e));
 }
@@ -191,7 +192,7 @@ s_init_tls(const opts_t *o, const char *http, char cert[PATH_MAX], char key[PATH
 	}
 	if (strlen(cert) >= CFG_MAX_STR || strlen(key) >= CFG_MAX_STR) {
 		fprintf(stderr, "comptoir: --tls-cert and --tls-key paths must be under %d bytes\n",
-			CFG_MAX_STR);
+		        CFG_MAX_STR);
 		return 1;
 	}
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
@@ -231,7 +232,7 @@ cmd_init(opts_t *o)
 	int rc = 1;
 	/* What this init created, removed again if it fails: a failed init
 	 * (a full disk) leaves nothing half made behind. */
-	static const char *const files[] = {"keys/root.key", "keys/site.key", "keys/site.curve",
+	static const char *const files[] = {"keys/root.key", "keys/site.key",  "keys/site.curve",
 	                                    "comptoir.yaml", "store/data.mdb", "store/lock.mdb"};
 	int made_dir = 0, made_keys = 0, made_store = 0, made[6] = {0};
 
@@ -244,7 +245,7 @@ cmd_init(opts_t *o)
 	if (o->title && o->join) {
 		/* A joining site's certificate is made by federation IT. */
 		fprintf(stderr, "comptoir: --title goes into the certificate: give it to "
-				"`comptoir site request` instead (after init --join)\n");
+		                "`comptoir site request` instead (after init --join)\n");
 		return 2;
 	}
 	snprintf(path, sizeof(path), "%s/comptoir.yaml", o->dir);
@@ -283,7 +284,7 @@ cmd_init(opts_t *o)
 	made[2] = 1;
 	snprintf(path, sizeof(path), "%s/comptoir.yaml", o->dir);
 	if (s_write_config(path, site, http, listen, root ? key_sign_public(root) : NULL,
-			   tls_cert[0] ? tls_cert : NULL, tls_key[0] ? tls_key : NULL) != 0)
+	                   tls_cert[0] ? tls_cert : NULL, tls_key[0] ? tls_key : NULL) != 0)
 		goto io;
 	made[3] = 1;
 	snprintf(path, sizeof(path), "%s/store", o->dir);
@@ -296,11 +297,12 @@ cmd_init(opts_t *o)
 	store_close(&st);
 	if (o->join) {
 		key_fingerprint(fpr, key_sign_public(sk));
-		printf("initialised site \"%s\" in %s, to join an existing federation\n"
-		       "  site key fingerprint: %s\n"
-		       "next: comptoir site request --dir %s > %s.req, have federation IT certify it\n"
-		       "      (comptoir root certify), then comptoir site install --dir %s %s.cert\n",
-		       site, o->dir, fpr, o->dir, site, o->dir, site);
+		printf(
+		    "initialised site \"%s\" in %s, to join an existing federation\n"
+		    "  site key fingerprint: %s\n"
+		    "next: comptoir site request --dir %s > %s.req, have federation IT certify it\n"
+		    "      (comptoir root certify), then comptoir site install --dir %s %s.cert\n",
+		    site, o->dir, fpr, o->dir, site, o->dir, site);
 		rc = 0;
 		goto out;
 	}
@@ -312,8 +314,8 @@ cmd_init(opts_t *o)
 		char chex[CPT_HEX_ID];
 		cpt_hex32(chex, key_curve_public(ck));
 		cert = json_pack("{s:s, s:s, s:s, s:[s], s:I, s:I}", "site", site, "sign_key", hex,
-				 "curve_key", chex, "endpoints", listen, "not_before", (json_int_t)0,
-				 "not_after", (json_int_t)0);
+		                 "curve_key", chex, "endpoints", listen, "not_before",
+		                 (json_int_t)0, "not_after", (json_int_t)0);
 		if (cert && o->title)
 			json_object_set_new(cert, "title", json_string(o->title));
 	}
@@ -327,8 +329,8 @@ cmd_init(opts_t *o)
 	       "  the federation root key is %s/keys/root.key: move it offline once\n"
 	       "  other sites are certified (comptoir root certify --key FILE)\n"
 	       "next: comptoir user add HANDLE --admin --dir %s; comptoir run --dir %s\n",
-	       site, o->title ? " (" : "", o->title ? o->title : "", o->title ? ")" : "", o->dir, tls_cert[0] ? "https" : "http", http,
-	       listen, fpr, o->dir, o->dir, o->dir);
+	       site, o->title ? " (" : "", o->title ? o->title : "", o->title ? ")" : "", o->dir,
+	       tls_cert[0] ? "https" : "http", http, listen, fpr, o->dir, o->dir, o->dir);
 	rc = 0;
 	goto out;
 io:

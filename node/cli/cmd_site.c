@@ -54,14 +54,16 @@ s_read_kv(const char *path, char *err, size_t errlen)
 		*colon = 0;
 		val = colon + 2;
 		if (json_object_get(obj, line)) {
-			snprintf(err, errlen, "%s:%d: duplicate field \"%.200s\"", path, lineno, line);
+			snprintf(err, errlen, "%s:%d: duplicate field \"%.200s\"", path, lineno,
+			         line);
 			json_decref(obj);
 			obj = NULL;
 			break;
 		}
 		json_object_set_new(obj, line, json_string(val));
 		if (json_object_get(obj, line) == NULL) {
-			snprintf(err, errlen, "%s:%d: field \"%.200s\" is not valid UTF-8", path, lineno, line);
+			snprintf(err, errlen, "%s:%d: field \"%.200s\" is not valid UTF-8", path,
+			         lineno, line);
 			json_decref(obj);
 			obj = NULL;
 			break;
@@ -101,7 +103,8 @@ s_ep_loopback(const char *ep)
 	char host[CFG_MAX_STR];
 
 	s_ep_host(host, sizeof(host), ep);
-	return strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0;
+	return strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0 ||
+	       strcmp(host, "[::1]") == 0;
 }
 
 /* Checks --title; prints why it is refused. */
@@ -110,8 +113,10 @@ cli_title_ok(const char *title)
 {
 	if (title == NULL || event_valid_title(title, strlen(title)))
 		return 1;
-	fprintf(stderr, "comptoir: --title \"%s\" must be 1 to %d bytes of UTF-8 without control characters\n",
-		title, EVT_MAX_TITLE);
+	fprintf(
+	    stderr,
+	    "comptoir: --title \"%s\" must be 1 to %d bytes of UTF-8 without control characters\n",
+	    title, EVT_MAX_TITLE);
 	return 0;
 }
 
@@ -119,12 +124,14 @@ cli_title_ok(const char *title)
  * the title line only when there is one (older requests have none). */
 static void
 s_request_text(char *out, size_t cap, const char *site, const char *sign, const char *curve,
-	       const char *endpoint, const char *title)
+               const char *endpoint, const char *title)
 {
-	snprintf(out, cap,
-		 "type: comptoir-site-request-v1\nsite: %s\nsign_key: %s\ncurve_key: %s\nendpoint: %s\n"
-		 "%s%s%s",
-		 site, sign, curve, endpoint, title ? "title: " : "", title ? title : "", title ? "\n" : "");
+	snprintf(
+	    out, cap,
+	    "type: comptoir-site-request-v1\nsite: %s\nsign_key: %s\ncurve_key: %s\nendpoint: %s\n"
+	    "%s%s%s",
+	    site, sign, curve, endpoint, title ? "title: " : "", title ? title : "",
+	    title ? "\n" : "");
 }
 
 int
@@ -179,15 +186,17 @@ cmd_root(opts_t *o)
 			fprintf(stderr, "comptoir: %s\n", err);
 			goto out;
 		}
-		snprintf(site, sizeof(site), "%s", json_string_value(json_object_get(req, "site")) ?: "");
+		snprintf(site, sizeof(site), "%s",
+		         json_string_value(json_object_get(req, "site")) ?: "");
 		sign = json_string_value(json_object_get(req, "sign_key"));
 		curve = json_string_value(json_object_get(req, "curve_key"));
 		ep = json_string_value(json_object_get(req, "endpoint"));
 		proof = json_string_value(json_object_get(req, "proof"));
 		title = json_string_value(json_object_get(req, "title"));
-		if (!sign || !curve || !ep || !proof || (title && !event_valid_title(title, strlen(title))) ||
+		if (!sign || !curve || !ep || !proof ||
+		    (title && !event_valid_title(title, strlen(title))) ||
 		    strcmp(json_string_value(json_object_get(req, "type")) ?: "",
-			   "comptoir-site-request-v1") != 0 ||
+		           "comptoir-site-request-v1") != 0 ||
 		    !event_valid_site(site) || cpt_unhex32(sk, sign, strlen(sign)) != 0 ||
 		    cpt_unhex32(ck, curve, strlen(curve)) != 0 || strlen(proof) != 128 ||
 		    sodium_hex2bin(sig, sizeof(sig), proof, 128, NULL, &sl, NULL) != 0) {
@@ -201,26 +210,30 @@ cmd_root(opts_t *o)
 		memcpy(msg, REQ_DOMAIN, strlen(REQ_DOMAIN));
 		memcpy(msg + strlen(REQ_DOMAIN), text, strlen(text));
 		if (crypto_sign_verify_detached(sig, msg, mlen, sk) != 0) {
-			fprintf(stderr, "comptoir: %s: the request's proof does not verify\n", o->args[1]);
+			fprintf(stderr, "comptoir: %s: the request's proof does not verify\n",
+			        o->args[1]);
 			json_decref(req);
 			goto out;
 		}
 		if (s_ep_wildcard(ep))
-			fprintf(stderr, "comptoir: warning: %s certifies endpoint %s, which no other site can "
-					"dial: have that site make its request again with --endpoint "
-					"tcp://HOST:PORT\n", o->args[1], ep);
+			fprintf(
+			    stderr,
+			    "comptoir: warning: %s certifies endpoint %s, which no other site can "
+			    "dial: have that site make its request again with --endpoint "
+			    "tcp://HOST:PORT\n",
+			    o->args[1], ep);
 		body = json_pack("{s:s, s:s, s:s, s:[s], s:I, s:I}", "site", site, "sign_key", sign,
-				 "curve_key", curve, "endpoints", ep, "not_before", (json_int_t)0,
-				 "not_after",
-				 (json_int_t)(o->days ? now + (uint64_t)o->days * 86400000ull : 0));
+		                 "curve_key", curve, "endpoints", ep, "not_before", (json_int_t)0,
+		                 "not_after",
+		                 (json_int_t)(o->days ? now + (uint64_t)o->days * 86400000ull : 0));
 		if (body && title)
 			json_object_set_new(body, "title", json_string(title));
 		btext = json_dumps(body, JSON_COMPACT);
 		json_decref(body);
 		evt_federation_id(fed, key_sign_public(root));
-		if (btext == NULL || evt_sign(env, sizeof(env), &elen, EVT_SITE_CERT, fed,
-					      hlc_next(&clk, now), (uint8_t *)btext, strlen(btext),
-					      root) != 0) {
+		if (btext == NULL ||
+		    evt_sign(env, sizeof(env), &elen, EVT_SITE_CERT, fed, hlc_next(&clk, now),
+		             (uint8_t *)btext, strlen(btext), root) != 0) {
 			free(btext);
 			json_decref(req);
 			goto out;
@@ -230,11 +243,13 @@ cmd_root(opts_t *o)
 		sodium_bin2hex(ehex, 2 * elen + 1, env, elen);
 		cpt_hex32(hex, key_sign_public(root));
 		key_fingerprint(fpr, key_sign_public(root));
-		printf("# Comptoir site certificate: give it to the site (comptoir site install)\n"
-		       "# and to the sites that will link to it (comptoir peer add).\n"
-		       "type: comptoir-site-cert-v1\nsite: %s\n%s%s%sroot: %s\nroot_fingerprint: %s\n"
-		       "endpoint: %s\nevent: %s\n",
-		       site, title ? "title: " : "", title ? title : "", title ? "\n" : "", hex, fpr, ep, ehex);
+		printf(
+		    "# Comptoir site certificate: give it to the site (comptoir site install)\n"
+		    "# and to the sites that will link to it (comptoir peer add).\n"
+		    "type: comptoir-site-cert-v1\nsite: %s\n%s%s%sroot: %s\nroot_fingerprint: %s\n"
+		    "endpoint: %s\nevent: %s\n",
+		    site, title ? "title: " : "", title ? title : "", title ? "\n" : "", hex, fpr,
+		    ep, ehex);
 		free(ehex);
 		json_decref(req);
 		/* With --dir, the federation learns of the site at once through that node. */
@@ -244,8 +259,9 @@ cmd_root(opts_t *o)
 			const uint8_t *b = env;
 			if (n == NULL || node_submit(n, &b, &elen, 1, &res) != 0 ||
 			    (res.rc != 0 && res.rc != CPT_EEXIST)) {
-				fprintf(stderr, "comptoir: could not store the certificate in %s: %s\n",
-					o->dir, n ? res.why : "cannot open");
+				fprintf(stderr,
+				        "comptoir: could not store the certificate in %s: %s\n",
+				        o->dir, n ? res.why : "cannot open");
 				node_close(&n);
 				goto out;
 			}
@@ -265,8 +281,9 @@ cmd_root(opts_t *o)
 		if (n == NULL)
 			goto out;
 		if (sodium_memcmp(key_sign_public(root), node_cfg(n)->root_key, CPT_KEY_LEN) != 0) {
-			fprintf(stderr, "comptoir: %s is not the root key of the federation of %s\n",
-				o->key, o->dir);
+			fprintf(stderr,
+			        "comptoir: %s is not the root key of the federation of %s\n",
+			        o->key, o->dir);
 			node_close(&n);
 			goto out;
 		}
@@ -274,13 +291,15 @@ cmd_root(opts_t *o)
 			found = 1;
 		} else if (store_read_begin(node_store(n), &txn) == 0) {
 			if (store_cur_open(txn, DB_KEYS, &cur) == 0) {
-				for (int r = store_cur_get(cur, &k, &v, STORE_FIRST); r == 0 && !found;
-				     r = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+				for (int r = store_cur_get(cur, &k, &v, STORE_FIRST);
+				     r == 0 && !found; r = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 					json_t *rec = json_loadb(v.data, v.len, 0, NULL);
-					const char *t = json_string_value(json_object_get(rec, "type"));
-					const char *sn = json_string_value(json_object_get(rec, "site"));
-					if (t && sn && strcmp(t, "site") == 0 && strcmp(sn, o->args[1]) == 0 &&
-					    k.len == CPT_KEY_LEN) {
+					const char *t =
+					    json_string_value(json_object_get(rec, "type"));
+					const char *sn =
+					    json_string_value(json_object_get(rec, "site"));
+					if (t && sn && strcmp(t, "site") == 0 &&
+					    strcmp(sn, o->args[1]) == 0 && k.len == CPT_KEY_LEN) {
 						memcpy(target, k.data, CPT_KEY_LEN);
 						found = 1;
 					}
@@ -291,24 +310,27 @@ cmd_root(opts_t *o)
 			store_read_end(node_store(n), &txn);
 		}
 		if (!found) {
-			fprintf(stderr, "comptoir: no site \"%s\" known in %s\n", o->args[1], o->dir);
+			fprintf(stderr, "comptoir: no site \"%s\" known in %s\n", o->args[1],
+			        o->dir);
 			node_close(&n);
 			goto out;
 		}
 		cpt_hex32(hex, target);
 		if (cli_publish(n, root, EVT_REVOKE,
-			      json_pack("{s:s, s:I, s:s}", "key", hex, "effective", (json_int_t)hlc_wall_ms(),
-					"reason", o->name ? o->name : "revoked by federation IT"),
-			      NULL) == 0) {
-			printf("revoked %s (key %s); every site will refuse it from now on\n", o->args[1],
-			       hex);
+		                json_pack("{s:s, s:I, s:s}", "key", hex, "effective",
+		                          (json_int_t)hlc_wall_ms(), "reason",
+		                          o->name ? o->name : "revoked by federation IT"),
+		                NULL) == 0) {
+			printf("revoked %s (key %s); every site will refuse it from now on\n",
+			       o->args[1], hex);
 			rc = 0;
 		}
 		node_close(&n);
 	} else {
 		fprintf(stderr, "usage: comptoir root init --out FILE\n"
-				"       comptoir root certify --key ROOTKEY [--dir DIR] [--days N] site.req > site.cert\n"
-				"       comptoir root revoke --key ROOTKEY --dir DIR SITE\n");
+		                "       comptoir root certify --key ROOTKEY [--dir DIR] [--days N] "
+		                "site.req > site.cert\n"
+		                "       comptoir root revoke --key ROOTKEY --dir DIR SITE\n");
 		rc = 2;
 	}
 out:
@@ -354,7 +376,8 @@ s_set_root_key(const char *dir, const uint8_t root[CPT_KEY_LEN])
 	cpt_hex32(hex, root);
 	if ((in = fopen(path, "r")) == NULL)
 		return -1;
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0 || (out = fdopen(fd, "w")) == NULL) {
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0 ||
+	    (out = fdopen(fd, "w")) == NULL) {
 		fclose(in);
 		return -1;
 	}
@@ -410,8 +433,9 @@ s_seed(const opts_t *o, const uint8_t fed[CPT_FED_LEN])
 		store_close(&st);
 	}
 	if (have) {
-		fprintf(stderr, "comptoir: %s already holds %zu events: --seed starts an empty site\n",
-			o->dir, have);
+		fprintf(stderr,
+		        "comptoir: %s already holds %zu events: --seed starts an empty site\n",
+		        o->dir, have);
 		return -1;
 	}
 	snprintf(from, sizeof(from), "%s/store/data.mdb", o->seed);
@@ -440,7 +464,8 @@ s_seed(const opts_t *o, const uint8_t fed[CPT_FED_LEN])
 		store_read_end(st, &txn);
 	}
 	if (same != 1 || store_write(st, s_seed_clear_fn, NULL) != 0) {
-		fprintf(stderr, "comptoir: %s is not a backup of a site of this federation\n", o->seed);
+		fprintf(stderr, "comptoir: %s is not a backup of a site of this federation\n",
+		        o->seed);
 		store_close(&st);
 		unlink(to);
 		return -1;
@@ -465,8 +490,9 @@ s_read_cert(const char *path, size_t *len, evt_t *ev, json_t **body)
 		fprintf(stderr, "comptoir: %s\n", err);
 		return NULL;
 	}
-	if (hex == NULL || strcmp(json_string_value(json_object_get(kv, "type")) ?: "",
-				  "comptoir-site-cert-v1") != 0 ||
+	if (hex == NULL ||
+	    strcmp(json_string_value(json_object_get(kv, "type")) ?: "", "comptoir-site-cert-v1") !=
+	        0 ||
 	    strlen(hex) > 2 * EVT_MAX_LEN || (buf = malloc(strlen(hex) / 2 + 1)) == NULL ||
 	    sodium_hex2bin(buf, strlen(hex) / 2 + 1, hex, strlen(hex), NULL, &n, NULL) != 0 ||
 	    evt_decode(ev, buf, n, EVT_MAX_BODY) != 0 || ev->kind != EVT_SITE_CERT ||
@@ -497,7 +523,8 @@ s_own_title(const char *dir, const uint8_t key[CPT_KEY_LEN], char out[EVT_MAX_TI
 	if (store_read_begin(st, &txn) == 0) {
 		rec = index_key_info(txn, key);
 		if (json_is_string(json_object_get(rec, "title")))
-			snprintf(out, EVT_MAX_TITLE + 1, "%s", json_string_value(json_object_get(rec, "title")));
+			snprintf(out, EVT_MAX_TITLE + 1, "%s",
+			         json_string_value(json_object_get(rec, "title")));
 		json_decref(rec);
 		store_read_end(st, &txn);
 	}
@@ -527,31 +554,41 @@ cmd_site(opts_t *o)
 		if (strncmp(ep, "tcp://", 6) != 0 || s_ep_wildcard(ep)) {
 			/* The certificate would send every other site to an address
 			 * that means "all interfaces" here and nothing there. */
-			fprintf(stderr, "comptoir: %s is %s, not an address other sites can dial: give the "
-					"one they reach this machine at with --endpoint tcp://HOST:PORT "
-					"(its DNS name, e.g. tcp://%s.example.com:%s)\n",
-				ep, o->endpoint ? "given" : "where this node listens (every interface)", cfg.name,
-				strrchr(ep, ':') && strrchr(ep, ':')[1] ? strrchr(ep, ':') + 1 : "7400");
+			fprintf(stderr,
+			        "comptoir: %s is %s, not an address other sites can dial: give the "
+			        "one they reach this machine at with --endpoint tcp://HOST:PORT "
+			        "(its DNS name, e.g. tcp://%s.example.com:%s)\n",
+			        ep,
+			        o->endpoint ? "given" : "where this node listens (every interface)",
+			        cfg.name,
+			        strrchr(ep, ':') && strrchr(ep, ':')[1] ? strrchr(ep, ':') + 1
+			                                                : "7400");
 			rc = 2;
 			goto out;
 		}
 		if (s_ep_loopback(ep))
-			fprintf(stderr, "comptoir: note: %s is a loopback address: only sites on this machine can "
-					"dial it (--endpoint tcp://HOST:PORT gives another)\n", ep);
+			fprintf(stderr,
+			        "comptoir: note: %s is a loopback address: only sites on this "
+			        "machine can "
+			        "dial it (--endpoint tcp://HOST:PORT gives another)\n",
+			        ep);
 		cpt_hex32(sign, key_sign_public(sk));
 		cpt_hex32(curve, key_curve_public(ck));
 		if (o->title == NULL)
 			s_own_title(o->dir, key_sign_public(sk), title);
 		s_request_text(text, sizeof(text), cfg.name, sign, curve, ep,
-			       o->title ? o->title : title[0] ? title : NULL);
+		               o->title   ? o->title
+		               : title[0] ? title
+		                          : NULL);
 		mlen = strlen(REQ_DOMAIN) + strlen(text);
 		memcpy(msg, REQ_DOMAIN, strlen(REQ_DOMAIN));
 		memcpy(msg + strlen(REQ_DOMAIN), text, strlen(text));
 		key_sign_sign(sk, sig, msg, mlen);
 		sodium_bin2hex(proof, sizeof(proof), sig, sizeof(sig));
-		printf("# Comptoir site request: take it to federation IT (comptoir root certify)\n%s"
-		       "proof: %s\n",
-		       text, proof);
+		printf(
+		    "# Comptoir site request: take it to federation IT (comptoir root certify)\n%s"
+		    "proof: %s\n",
+		    text, proof);
 		key_fingerprint(fpr, key_sign_public(sk));
 		fprintf(stderr, "site \"%s\", key fingerprint %s\n", cfg.name, fpr);
 		rc = 0;
@@ -568,22 +605,27 @@ cmd_site(opts_t *o)
 		cpt_hex32(curve, key_curve_public(ck));
 		evt_federation_id(fed, ev.author);
 		if (evt_verify(&ev, fed) != 0) {
-			fprintf(stderr, "comptoir: %s: the certificate's signature does not verify\n",
-				o->args[1]);
-		} else if (strcmp(json_string_value(json_object_get(body, "sign_key")) ?: "", sign) != 0 ||
-			   strcmp(json_string_value(json_object_get(body, "curve_key")) ?: "", curve) != 0) {
-			fprintf(stderr, "comptoir: %s certifies other keys than this site's (%s/keys)\n",
-				o->args[1], o->dir);
-		} else if (cfg.has_root_key && sodium_memcmp(cfg.root_key, ev.author, CPT_KEY_LEN) != 0 &&
-			   !o->force) {
-			fprintf(stderr, "comptoir: %s already belongs to another federation; "
-					"a site cannot change federation (use a new --dir)\n",
-				o->dir);
+			fprintf(stderr,
+			        "comptoir: %s: the certificate's signature does not verify\n",
+			        o->args[1]);
+		} else if (strcmp(json_string_value(json_object_get(body, "sign_key")) ?: "",
+		                  sign) != 0 ||
+		           strcmp(json_string_value(json_object_get(body, "curve_key")) ?: "",
+		                  curve) != 0) {
+			fprintf(stderr,
+			        "comptoir: %s certifies other keys than this site's (%s/keys)\n",
+			        o->args[1], o->dir);
+		} else if (cfg.has_root_key &&
+		           sodium_memcmp(cfg.root_key, ev.author, CPT_KEY_LEN) != 0 && !o->force) {
+			fprintf(stderr,
+			        "comptoir: %s already belongs to another federation; "
+			        "a site cannot change federation (use a new --dir)\n",
+			        o->dir);
 		} else if (o->seed && s_seed(o, fed) != 0) {
 			/* s_seed said why */
 		} else if (s_set_root_key(o->dir, ev.author) != 0) {
 			fprintf(stderr, "comptoir: cannot update %s/comptoir.yaml: %s\n", o->dir,
-				strerror(errno));
+			        strerror(errno));
 		} else {
 			char err[1024];
 			store_t *st = NULL;
@@ -597,14 +639,17 @@ cmd_site(opts_t *o)
 				if (node_submit(n, &b, &len, 1, &res) == 0 &&
 				    (res.rc == 0 || res.rc == CPT_EEXIST)) {
 					key_fingerprint(fpr, ev.author);
-					printf("site \"%s\" installed; it now trusts the federation root "
+					printf("site \"%s\" installed; it now trusts the "
+					       "federation root "
 					       "with fingerprint %s\n"
-					       "check this fingerprint with federation IT, then link a "
+					       "check this fingerprint with federation IT, then "
+					       "link a "
 					       "peer: comptoir peer add --dir %s PEER.cert\n",
 					       cfg.name, fpr, o->dir);
 					rc = 0;
 				} else {
-					fprintf(stderr, "comptoir: certificate refused: %s\n", res.why);
+					fprintf(stderr, "comptoir: certificate refused: %s\n",
+					        res.why);
 				}
 				node_close(&n);
 			}
@@ -612,8 +657,10 @@ cmd_site(opts_t *o)
 		json_decref(body);
 		free(buf);
 	} else {
-		fprintf(stderr, "usage: comptoir site request --dir DIR [--endpoint ENDPOINT] [--title TITLE] > site.req\n"
-				"       comptoir site install --dir DIR [--seed BACKUP] site.cert\n");
+		fprintf(stderr,
+		        "usage: comptoir site request --dir DIR [--endpoint ENDPOINT] [--title "
+		        "TITLE] > site.req\n"
+		        "       comptoir site install --dir DIR [--seed BACKUP] site.cert\n");
 		rc = 2;
 	}
 out:
@@ -688,7 +735,8 @@ cmd_peer(opts_t *o)
 	int rc = 1;
 
 	if (strcmp(sub, "add") != 0 || o->nargs != 2) {
-		fprintf(stderr, "usage: comptoir peer add --dir DIR PEER.cert [--endpoint ENDPOINT]\n");
+		fprintf(stderr,
+		        "usage: comptoir peer add --dir DIR PEER.cert [--endpoint ENDPOINT]\n");
 		return 2;
 	}
 	if ((buf = s_read_cert(o->args[1], &len, &ev, &body)) == NULL || (n = cli_open(o)) == NULL)
@@ -698,21 +746,27 @@ cmd_peer(opts_t *o)
 		const uint8_t *b = buf;
 		const char *site = json_string_value(json_object_get(body, "site"));
 		const char *skh = json_string_value(json_object_get(body, "sign_key"));
-		const char *ep = o->endpoint ? o->endpoint
-					     : json_string_value(json_array_get(json_object_get(body, "endpoints"), 0));
-		if (node_submit(n, &b, &len, 1, &res) != 0 || (res.rc != 0 && res.rc != CPT_EEXIST)) {
+		const char *ep =
+		    o->endpoint
+		        ? o->endpoint
+		        : json_string_value(json_array_get(json_object_get(body, "endpoints"), 0));
+		if (node_submit(n, &b, &len, 1, &res) != 0 ||
+		    (res.rc != 0 && res.rc != CPT_EEXIST)) {
 			fprintf(stderr, "comptoir: %s: certificate refused: %s (%s)\n", o->args[1],
-				cpt_strerror(res.rc), res.why);
+			        cpt_strerror(res.rc), res.why);
 			goto out;
 		}
 		if (!site || !skh || !ep || cpt_unhex32(sk, skh, strlen(skh)) != 0 ||
 		    strncmp(ep, "tcp://", 6) != 0 || s_ep_wildcard(ep)) {
-			fprintf(stderr, "comptoir: %s: no usable endpoint (give --endpoint tcp://HOST:PORT)\n",
-				o->args[1]);
+			fprintf(
+			    stderr,
+			    "comptoir: %s: no usable endpoint (give --endpoint tcp://HOST:PORT)\n",
+			    o->args[1]);
 			goto out;
 		}
 		if (sodium_memcmp(sk, key_sign_public(node_site_key(n)), CPT_KEY_LEN) == 0) {
-			fprintf(stderr, "comptoir: %s is this site's own certificate\n", o->args[1]);
+			fprintf(stderr, "comptoir: %s is this site's own certificate\n",
+			        o->args[1]);
 			goto out;
 		}
 		if (fed_peer_add(n, sk, ep, site) != 0) {
@@ -720,8 +774,10 @@ cmd_peer(opts_t *o)
 			goto out;
 		}
 		if (s_peers_file_put(o->dir, skh, ep, site, buf, len) != 0)
-			fprintf(stderr, "comptoir: warning: cannot update %s/peers.txt (the copy of the "
-			        "list that comptoir repair reads): %s\n", o->dir, strerror(errno));
+			fprintf(stderr,
+			        "comptoir: warning: cannot update %s/peers.txt (the copy of the "
+			        "list that comptoir repair reads): %s\n",
+			        o->dir, strerror(errno));
 		printf("peer \"%s\" added: this site dials %s (a running node picks it up within a "
 		       "second)\n",
 		       site, ep);

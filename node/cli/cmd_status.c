@@ -62,7 +62,7 @@ cmd_run(opts_t *o)
 	/* A network daemon holding keys has no business running as root. */
 	if (!o->check && geteuid() == 0 && !o->allow_root && !(env && strcmp(env, "1") == 0)) {
 		fprintf(stderr, "comptoir: refusing to run as root; run it as a dedicated user "
-				"(see deploy/systemd/comptoir.service), or pass --allow-root\n");
+		                "(see deploy/systemd/comptoir.service), or pass --allow-root\n");
 		return 1;
 	}
 	{
@@ -78,7 +78,8 @@ cmd_run(opts_t *o)
 			return 1;
 		}
 		if (rc == 0 && !o->check)
-			log_info("store", "%s/store/data.mdb: %zu entries read in %llu ms, no damage found",
+			log_info("store",
+			         "%s/store/data.mdb: %zu entries read in %llu ms, no damage found",
 			         o->dir, entries, (unsigned long long)(hlc_wall_ms() - t0));
 		if ((n = cli_open_checked(o, CLI_CHECK_NONE)) == NULL)
 			return 1;
@@ -156,32 +157,40 @@ s_print_peers(const char *dir)
 		if (st == NULL)
 			printf("node:      not running\n");
 		else if (pid > 0 && kill((pid_t)pid, 0) == 0)
-			printf("node:      not answering: pid %lld has not written %s for %s\n", pid, path,
-			       (s_span(ago, sizeof(ago), (now - written) / 1000), ago));
+			printf("node:      not answering: pid %lld has not written %s for %s\n",
+			       pid, path, (s_span(ago, sizeof(ago), (now - written) / 1000), ago));
 		else
 			printf("node:      not running (it stopped %s ago)\n",
 			       (s_span(ago, sizeof(ago), (now - written) / 1000), ago));
 		printf("           start it: comptoir run --dir %s (or systemctl start comptoir);\n"
-		       "           what stopped it is at the end of its log (journalctl -u comptoir)\n",
+		       "           what stopped it is at the end of its log (journalctl -u "
+		       "comptoir)\n",
 		       dir);
 		json_decref(st);
 		return;
 	}
-	printf("node:      running, pid %lld\n", (long long)json_integer_value(json_object_get(st, "pid")));
+	printf("node:      running, pid %lld\n",
+	       (long long)json_integer_value(json_object_get(st, "pid")));
 	if (json_array_size(json_object_get(st, "peers")) == 0)
 		printf("peers:     none\n");
 	else
-		printf("peers:\n  %-14s %-13s %-14s %-14s %8s %8s %8s %8s %7s\n", "SITE", "STATE", "SINCE",
-		       "LAST EXCHANGE", "SENT", "RECEIVED", "TO SEND", "TO RECV", "RATE/S");
-	json_array_foreach(json_object_get(st, "peers"), i, p) {
+		printf("peers:\n  %-14s %-13s %-14s %-14s %8s %8s %8s %8s %7s\n", "SITE", "STATE",
+		       "SINCE", "LAST EXCHANGE", "SENT", "RECEIVED", "TO SEND", "TO RECV",
+		       "RATE/S");
+	json_array_foreach (json_object_get(st, "peers"), i, p) {
 		char since[32], last[32];
 		const char *state = json_string_value(json_object_get(p, "state"));
 		if (state == NULL) /* a node of the previous version */
-			state = json_is_true(json_object_get(p, "connected")) ? "connected" : "unreachable";
-		s_age(since, sizeof(since), (uint64_t)json_integer_value(json_object_get(p, "since_ms")));
-		s_age(last, sizeof(last), (uint64_t)json_integer_value(json_object_get(p, "last_exchange_ms")));
+			state = json_is_true(json_object_get(p, "connected")) ? "connected"
+			                                                      : "unreachable";
+		s_age(since, sizeof(since),
+		      (uint64_t)json_integer_value(json_object_get(p, "since_ms")));
+		s_age(last, sizeof(last),
+		      (uint64_t)json_integer_value(json_object_get(p, "last_exchange_ms")));
 		printf("  %-14s %-13s %-14s %-14s %8lld %8lld %8lld %8lld %7lld\n",
-		       json_string_value(json_object_get(p, "site"))[0] ? json_string_value(json_object_get(p, "site")) : "?",
+		       json_string_value(json_object_get(p, "site"))[0]
+		           ? json_string_value(json_object_get(p, "site"))
+		           : "?",
 		       state, since, last,
 		       (long long)json_integer_value(json_object_get(p, "sent")),
 		       (long long)json_integer_value(json_object_get(p, "received")),
@@ -190,24 +199,30 @@ s_print_peers(const char *dir)
 		       (long long)json_integer_value(json_object_get(p, "rate_in")));
 	}
 	/* What the states mean for site IT, and a catch-up under way. */
-	json_array_foreach(json_object_get(st, "peers"), i, p) {
+	json_array_foreach (json_object_get(st, "peers"), i, p) {
 		const char *site = json_string_value(json_object_get(p, "site"));
 		const char *state = json_string_value(json_object_get(p, "state")) ?: "";
 		char left[24];
 		if (strcmp(state, "refused") == 0)
-			printf("refused by %s: not admitted (it does not hold this site's certificate yet, "
-			       "or this site is revoked)\n", site);
+			printf("refused by %s: not admitted (it does not hold this site's "
+			       "certificate yet, "
+			       "or this site is revoked)\n",
+			       site);
 		else if (strcmp(state, "revoked") == 0)
 			printf("%s is revoked: nothing is exchanged with it any more\n", site);
 		else if (strcmp(state, "expired") == 0)
-			printf("%s's certificate has expired: nothing is exchanged with it until federation IT "
-			       "certifies it again\n", site);
+			printf("%s's certificate has expired: nothing is exchanged with it until "
+			       "federation IT "
+			       "certifies it again\n",
+			       site);
 		if (!json_is_integer(json_object_get(p, "eta_s")))
 			continue;
-		s_span(left, sizeof(left), (uint64_t)json_integer_value(json_object_get(p, "eta_s")));
-		printf("catching up from %s: %lld events to receive at %lld events/s, about %s left\n",
-		       site, (long long)json_integer_value(json_object_get(p, "to_receive")),
-		       (long long)json_integer_value(json_object_get(p, "rate_in")), left);
+		s_span(left, sizeof(left),
+		       (uint64_t)json_integer_value(json_object_get(p, "eta_s")));
+		printf(
+		    "catching up from %s: %lld events to receive at %lld events/s, about %s left\n",
+		    site, (long long)json_integer_value(json_object_get(p, "to_receive")),
+		    (long long)json_integer_value(json_object_get(p, "rate_in")), left);
 	}
 	json_decref(st);
 }
@@ -232,17 +247,21 @@ cmd_status(opts_t *o)
 	}
 	key_fingerprint(fpr, node_cfg(n)->root_key);
 	if (json_is_string(json_object_get(self, "title")))
-		printf("site:      %s (%s)\n", node_cfg(n)->name, json_string_value(json_object_get(self, "title")));
+		printf("site:      %s (%s)\n", node_cfg(n)->name,
+		       json_string_value(json_object_get(self, "title")));
 	else
 		printf("site:      %s\n", node_cfg(n)->name);
 	if (json_is_true(json_object_get(self, "revoked")))
-		printf("REVOKED:   federation IT revoked this site's certificate: no site exchanges with it\n"
+		printf("REVOKED:   federation IT revoked this site's certificate: no site "
+		       "exchanges with it\n"
 		       "           any more (a new site needs new keys: comptoir init --join)\n");
 	else if (json_is_true(json_object_get(self, "expired")))
-		printf("EXPIRED:   this site's certificate is not valid now: have federation IT certify it\n"
+		printf("EXPIRED:   this site's certificate is not valid now: have federation IT "
+		       "certify it\n"
 		       "           again (comptoir site request, root certify, site install)\n");
 	json_decref(self);
-	printf("http:      %s://%s/\n", node_cfg(n)->tls.cert[0] ? "https" : "http", node_cfg(n)->http);
+	printf("http:      %s://%s/\n", node_cfg(n)->tls.cert[0] ? "https" : "http",
+	       node_cfg(n)->http);
 	printf("listen:    %s\n", node_cfg(n)->listen);
 	printf("root key:  %s\n", fpr);
 	printf("events:    %zu\n", store_count(txn, DB_EVENTS));
@@ -287,7 +306,7 @@ cmd_figures(opts_t *o)
 
 	if (days < 1 || days > QUERY_FIGURES_MAX_DAYS) {
 		fprintf(stderr, "comptoir figures: --days must be from 1 to %d (got %d)\n",
-			QUERY_FIGURES_MAX_DAYS, days);
+		        QUERY_FIGURES_MAX_DAYS, days);
 		return 2;
 	}
 	if ((n = cli_open(o)) == NULL)
@@ -318,30 +337,32 @@ cmd_figures(opts_t *o)
 	printf("Last %d days (%s to %s, UTC), from the events this site holds.\n\n", days, a, b);
 	printf("%-20s %7s %14s %7s %9s %10s\n", "site", "staff", "active", "posts", "comments",
 	       "reactions");
-	json_array_foreach(json_object_get(f, "sites"), i, x) {
+	json_array_foreach (json_object_get(f, "sites"), i, x) {
 		char act[32];
 		json_int_t staff = s_int(x, "staff"), active = s_int(x, "active");
 		if (staff > 0)
 			snprintf(act, sizeof(act), "%lld (%lld%%)", (long long)active,
-				 (long long)(active * 100 / staff));
+			         (long long)(active * 100 / staff));
 		else
 			snprintf(act, sizeof(act), "%lld", (long long)active);
-		printf("%-20s %7lld %14s %7lld %9lld %10lld\n", json_string_value(json_object_get(x, "site")),
-		       (long long)staff, act, (long long)s_int(x, "posts"), (long long)s_int(x, "comments"),
+		printf("%-20s %7lld %14s %7lld %9lld %10lld\n",
+		       json_string_value(json_object_get(x, "site")), (long long)staff, act,
+		       (long long)s_int(x, "posts"), (long long)s_int(x, "comments"),
 		       (long long)s_int(x, "reactions"));
 	}
-	printf("\nBetween sites (comments and reactions by staff of one site on posts of another):\n");
+	printf(
+	    "\nBetween sites (comments and reactions by staff of one site on posts of another):\n");
 	if (json_array_size(json_object_get(f, "exchange")) == 0)
 		printf("  none in the period\n");
 	else
 		printf("%-20s %-20s %9s %10s\n", "from", "to", "comments", "reactions");
-	json_array_foreach(json_object_get(f, "exchange"), i, x)
+	json_array_foreach (json_object_get(f, "exchange"), i, x)
 		printf("%-20s %-20s %9lld %10lld\n", json_string_value(json_object_get(x, "from")),
 		       json_string_value(json_object_get(x, "to")), (long long)s_int(x, "comments"),
 		       (long long)s_int(x, "reactions"));
-	printf("\nBy week (7 days ending on the date):\n%-12s %7s %7s %9s %10s\n", "week to", "active",
-	       "posts", "comments", "reactions");
-	json_array_foreach(json_object_get(f, "weeks"), i, x) {
+	printf("\nBy week (7 days ending on the date):\n%-12s %7s %7s %9s %10s\n", "week to",
+	       "active", "posts", "comments", "reactions");
+	json_array_foreach (json_object_get(f, "weeks"), i, x) {
 		json_t *next = json_array_get(json_object_get(f, "weeks"), i + 1);
 		s_day(a, next ? (uint64_t)s_int(next, "start") - 1 : (uint64_t)s_int(f, "to"));
 		printf("%-12s %7lld %7lld %9lld %10lld\n", a, (long long)s_int(x, "active"),

@@ -93,7 +93,7 @@ int
 cmd_backup(opts_t *o)
 {
 	static const char *const files[] = {"comptoir.yaml", "keys/site.key", "keys/site.curve",
-					    "keys/root.key", "peers.txt", NULL};
+	                                    "keys/root.key", "peers.txt",     NULL};
 	const char *dest = o->nargs == 1 ? o->args[0] : NULL;
 	char err[1024], from[4200], to[4200];
 	node_t *n;
@@ -121,7 +121,7 @@ cmd_backup(opts_t *o)
 			continue;
 		if (cli_copy_file(from, to) != 0) {
 			fprintf(stderr, "comptoir: backup: cannot copy %s to %s: %s\n", from, to,
-				strerror(errno));
+			        strerror(errno));
 			goto out;
 		}
 	}
@@ -136,8 +136,13 @@ out:
 int
 cmd_restore(opts_t *o)
 {
-	static const char *const files[] = {"comptoir.yaml", "keys/site.key", "keys/site.curve",
-					    "keys/root.key", "peers.txt", "store/data.mdb", NULL};
+	static const char *const files[] = {"comptoir.yaml",
+	                                    "keys/site.key",
+	                                    "keys/site.curve",
+	                                    "keys/root.key",
+	                                    "peers.txt",
+	                                    "store/data.mdb",
+	                                    NULL};
 	const char *src = o->nargs == 1 ? o->args[0] : NULL;
 	char from[4200], to[4200];
 	struct stat sb;
@@ -173,7 +178,7 @@ cmd_restore(opts_t *o)
 			continue;
 		if (cli_copy_file(from, to) != 0) {
 			fprintf(stderr, "comptoir: restore: cannot copy %s to %s: %s\n", from, to,
-				strerror(errno));
+			        strerror(errno));
 			return 1;
 		}
 	}
@@ -199,7 +204,8 @@ s_running_pid(const char *dir)
 	snprintf(path, sizeof(path), "%s/status.json", dir);
 	if ((st = json_load_file(path, 0, NULL)) == NULL)
 		return 0;
-	if (hlc_wall_ms() - (uint64_t)json_integer_value(json_object_get(st, "written_ms")) < 5000) {
+	if (hlc_wall_ms() - (uint64_t)json_integer_value(json_object_get(st, "written_ms")) <
+	    5000) {
 		pid = (long)json_integer_value(json_object_get(st, "pid"));
 		if (pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno == ESRCH))
 			pid = 0;
@@ -227,26 +233,31 @@ cmd_repair(opts_t *o)
 		return 1;
 	}
 	if (!cfg.has_root_key) {
-		fprintf(stderr, "comptoir: %s: no root_key: this site is not part of a federation "
-		        "yet, so it has nothing to repair (comptoir site install)\n", path);
+		fprintf(stderr,
+		        "comptoir: %s: no root_key: this site is not part of a federation "
+		        "yet, so it has nothing to repair (comptoir site install)\n",
+		        path);
 		return 1;
 	}
 	snprintf(path, sizeof(path), "%s/keys/site.key", o->dir);
 	if ((sk = key_sign_load(path, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "comptoir: %s\n(repair rebuilds the store, not the keys: restore "
-		        "them from a backup)\n", err);
+		fprintf(stderr,
+		        "comptoir: %s\n(repair rebuilds the store, not the keys: restore "
+		        "them from a backup)\n",
+		        err);
 		return 1;
 	}
 	key_sign_destroy(&sk);
 	if ((pid = s_running_pid(o->dir)) != 0) {
-		fprintf(stderr, "comptoir: the node of %s is running (pid %ld): stop it first\n", o->dir,
-		        pid);
+		fprintf(stderr, "comptoir: the node of %s is running (pid %ld): stop it first\n",
+		        o->dir, pid);
 		return 1;
 	}
 	rc = chk_store(o->dir, 0, &entries, err, sizeof(err));
 	if (rc == 0 && !o->force) {
 		printf("%s/store/data.mdb is not damaged (%zu entries read): nothing to repair "
-		       "(--force rebuilds it anyway)\n", o->dir, entries);
+		       "(--force rebuilds it anyway)\n",
+		       o->dir, entries);
 		return 0;
 	}
 	if (rc == CPT_EDAMAGED) {
@@ -254,19 +265,24 @@ cmd_repair(opts_t *o)
 	} else if (rc == CPT_ENOTFOUND) {
 		printf("%s has no store: a new one is made, and the peers fill it\n", o->dir);
 	} else if (rc != 0 && !o->force) {
-		fprintf(stderr, "comptoir: %s\ncomptoir: cannot tell whether the store is damaged; "
-		        "--force repairs it anyway\n", err);
+		fprintf(stderr,
+		        "comptoir: %s\ncomptoir: cannot tell whether the store is damaged; "
+		        "--force repairs it anyway\n",
+		        err);
 		return 1;
 	}
 	rc = repair_store(o->dir, &cfg, &rep, err, sizeof(err));
 	if (rep.moved_to[0])
 		printf("moved the damaged store to %s (kept: delete it once this site has caught "
-		       "up with its peers)\n", rep.moved_to);
+		       "up with its peers)\n",
+		       rep.moved_to);
 	if (rc != 0) {
 		fprintf(stderr, "comptoir: repair failed: %s\n", err);
 		if (rc == CPT_ENOSPC)
-			fprintf(stderr, "comptoir: no space left on device (%s): free some, then run "
-			        "comptoir repair --dir %s again\n", o->dir, o->dir);
+			fprintf(stderr,
+			        "comptoir: no space left on device (%s): free some, then run "
+			        "comptoir repair --dir %s again\n",
+			        o->dir, o->dir);
 		return 1;
 	}
 	printf("read %zu damaged store%s: %zu events found (%zu copies in all); "
@@ -278,11 +294,14 @@ cmd_repair(opts_t *o)
 		printf("kept %zu peer%s added with comptoir peer add\n", rep.peers,
 		       rep.peers == 1 ? "" : "s");
 	if (rep.peers_lost)
-		fprintf(stderr, "comptoir: warning: the peers added with comptoir peer add could not "
+		fprintf(stderr,
+		        "comptoir: warning: the peers added with comptoir peer add could not "
 		        "be read: add them again (comptoir peer add --dir %s PEER.cert); the peers "
-		        "of comptoir.yaml are kept\n", o->dir);
+		        "of comptoir.yaml are kept\n",
+		        o->dir);
 	printf("repaired %s; next: comptoir run --dir %s, and its peers send what could not be "
-	       "read\n", o->dir, o->dir);
+	       "read\n",
+	       o->dir, o->dir);
 	return 0;
 }
 
@@ -327,10 +346,11 @@ cmd_export(opts_t *o)
 		}
 		sodium_bin2hex(hex, 2 * ev.len + 1, ev.data, ev.len);
 		body = e.body ? json_loadb((const char *)e.body, e.body_len, 0, NULL) : NULL;
-		obj = json_pack("{s:s, s:s, s:i, s:s, s:I, s:I, s:o, s:b, s:s}", "id", idhex, "kind",
-				evt_kind_name(e.kind), "kind_code", e.kind, "author", author, "ts",
-				(json_int_t)e.ts, "created", (json_int_t)HLC_MS(e.ts),
-				"body", body ? body : json_null(), "redacted", e.body == NULL, "envelope", hex);
+		obj = json_pack("{s:s, s:s, s:i, s:s, s:I, s:I, s:o, s:b, s:s}", "id", idhex,
+		                "kind", evt_kind_name(e.kind), "kind_code", e.kind, "author",
+		                author, "ts", (json_int_t)e.ts, "created", (json_int_t)HLC_MS(e.ts),
+		                "body", body ? body : json_null(), "redacted", e.body == NULL,
+		                "envelope", hex);
 		free(hex);
 		if (obj && (line = json_dumps(obj, JSON_COMPACT)) != NULL) {
 			puts(line);
@@ -349,8 +369,10 @@ cmd_export(opts_t *o)
 		return 1;
 	}
 	if (unreadable) {
-		fprintf(stderr, "comptoir: exported %zu events, but %zu of the order index could not "
-		        "be read: run comptoir verify --dir %s\n", count, unreadable, o->dir);
+		fprintf(stderr,
+		        "comptoir: exported %zu events, but %zu of the order index could not "
+		        "be read: run comptoir verify --dir %s\n",
+		        count, unreadable, o->dir);
 		return 1;
 	}
 	if (fflush(stdout) != 0 || ferror(stdout)) {

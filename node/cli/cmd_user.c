@@ -39,17 +39,19 @@ cmd_user(opts_t *o)
 	int rc = 1, generated = 0;
 
 	if (strcmp(sub, "list") != 0 && (handle == NULL || o->nargs != 2)) {
-		fprintf(stderr, "usage: comptoir user add HANDLE [--admin] [--name NAME] [--password-file FILE]\n"
-				"       comptoir user passwd HANDLE [--password-file FILE]\n"
-				"       comptoir user disable HANDLE\n"
-				"       comptoir user enable HANDLE [--password-file FILE]\n"
-				"       comptoir user list\n"
-				"each takes --dir DIR (default ./var)\n");
+		fprintf(stderr, "usage: comptoir user add HANDLE [--admin] [--name NAME] "
+		                "[--password-file FILE]\n"
+		                "       comptoir user passwd HANDLE [--password-file FILE]\n"
+		                "       comptoir user disable HANDLE\n"
+		                "       comptoir user enable HANDLE [--password-file FILE]\n"
+		                "       comptoir user list\n"
+		                "each takes --dir DIR (default ./var)\n");
 		return 2;
 	}
 	if (handle && !event_valid_handle(handle)) {
-		fprintf(stderr, "comptoir: \"%s\" is not a valid handle (a-z, 0-9, . _ -, up to 32)\n",
-			handle);
+		fprintf(stderr,
+		        "comptoir: \"%s\" is not a valid handle (a-z, 0-9, . _ -, up to 32)\n",
+		        handle);
 		return 2;
 	}
 	if ((strcmp(sub, "add") == 0 || strcmp(sub, "passwd") == 0 || strcmp(sub, "enable") == 0) &&
@@ -87,8 +89,9 @@ cmd_user(opts_t *o)
 		json_t *list = users_list(n, 0), *u;
 		size_t i;
 		printf("%-20s %-12s %-7s %-9s %s\n", "HANDLE", "SITE", "ROLE", "STATE", "NAME");
-		json_array_foreach(list, i, u)
-			printf("%-20s %-12s %-7s %-9s %s\n", json_string_value(json_object_get(u, "handle")),
+		json_array_foreach (list, i, u)
+			printf("%-20s %-12s %-7s %-9s %s\n",
+			       json_string_value(json_object_get(u, "handle")),
 			       json_string_value(json_object_get(u, "site")) ?: "?",
 			       json_string_value(json_object_get(u, "role")) ?: "?",
 			       json_is_true(json_object_get(u, "disabled")) ? "disabled" : "active",

@@ -37,38 +37,38 @@ typedef struct listener {
 } listener_t;
 
 struct node {
-	char dir[4096];             /* data directory */
-	cfg_t cfg;                  /* configuration in force */
-	store_t *st;                /* the store */
-	ingest_ctx_t ictx;          /* ingest context (the committing leader's) */
-	key_sign_t *site_key;       /* this site's signing key */
-	pthread_mutex_t hlc_lock;   /* guards hlc and the keys below */
-	hlc_t hlc;                  /* timestamps of events made here */
+	char dir[4096];           /* data directory */
+	cfg_t cfg;                /* configuration in force */
+	store_t *st;              /* the store */
+	ingest_ctx_t ictx;        /* ingest context (the committing leader's) */
+	key_sign_t *site_key;     /* this site's signing key */
+	pthread_mutex_t hlc_lock; /* guards hlc and the keys below */
+	hlc_t hlc;                /* timestamps of events made here */
 
-	pthread_mutex_t wlock;      /* guards the write queue */
-	pthread_cond_t wcond;       /* a batch was committed */
-	wreq_t *queue;              /* waiting requests, oldest first */
-	wreq_t **queue_tail;        /* where the next one goes */
-	int leader;                 /* a caller is committing now */
+	pthread_mutex_t wlock; /* guards the write queue */
+	pthread_cond_t wcond;  /* a batch was committed */
+	wreq_t *queue;         /* waiting requests, oldest first */
+	wreq_t **queue_tail;   /* where the next one goes */
+	int leader;            /* a caller is committing now */
 
-	pthread_mutex_t clock_;     /* guards the change ring and stats */
-	pthread_cond_t ccond;       /* a change was added */
-	node_change_t ring[RING];   /* the last changes */
-	uint64_t seq;               /* newest change number */
-	node_stats_t stats;         /* counters */
+	pthread_mutex_t clock_;   /* guards the change ring and stats */
+	pthread_cond_t ccond;     /* a change was added */
+	node_change_t ring[RING]; /* the last changes */
+	uint64_t seq;             /* newest change number */
+	node_stats_t stats;       /* counters */
 
-	pthread_mutex_t llock;      /* guards the listeners and the offer hook */
+	pthread_mutex_t llock;           /* guards the listeners and the offer hook */
 	listener_t listeners[LISTENERS]; /* after-commit listeners, in order */
-	size_t n_listeners;         /* how many */
-	node_offer_fn offer;        /* takes local events before their commit, or NULL */
-	void *offer_arg;            /* for it */
+	size_t n_listeners;              /* how many */
+	node_offer_fn offer;             /* takes local events before their commit, or NULL */
+	void *offer_arg;                 /* for it */
 
-	uint64_t store_seq;         /* store sequence last seen (node_poll_store) */
+	uint64_t store_seq; /* store sequence last seen (node_poll_store) */
 	/* under hlc_lock: */
-	uint8_t newest[40];         /* greatest (ts, id) stored or seen: finds the CLI's events */
-	uint8_t newest_tick[40];    /* newest at the last node_stored_since */
-	uint8_t lowest[40];         /* smallest (ts, id) stored since then */
-	int has_lowest;             /* lowest is set */
+	uint8_t newest[40];      /* greatest (ts, id) stored or seen: finds the CLI's events */
+	uint8_t newest_tick[40]; /* newest at the last node_stored_since */
+	uint8_t lowest[40];      /* smallest (ts, id) stored since then */
+	int has_lowest;          /* lowest is set */
 };
 
 static void
@@ -118,8 +118,10 @@ node_open(node_t **out, const char *dir, char *err, size_t errlen)
 		goto fail;
 	}
 	if (!n->cfg.has_root_key) {
-		snprintf(err, errlen, "%s: no root_key: this site is not part of a federation yet "
-			 "(comptoir init, or comptoir site install)", path);
+		snprintf(err, errlen,
+		         "%s: no root_key: this site is not part of a federation yet "
+		         "(comptoir init, or comptoir site install)",
+		         path);
 		rc = CPT_ECONFIG;
 		goto fail;
 	}
@@ -246,25 +248,26 @@ s_note_stored(node_t *n, const uint8_t key[40])
 }
 
 static int s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
-		    ingest_res_t *res, enum node_origin origin, const uint8_t *verified,
-		    json_t *const *bodies);
+                    ingest_res_t *res, enum node_origin origin, const uint8_t *verified,
+                    json_t *const *bodies);
 
 int
-node_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, ingest_res_t *res)
+node_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
+            ingest_res_t *res)
 {
 	return s_submit(n, buf, len, count, res, NODE_LOCAL, NULL, NULL);
 }
 
 int
 node_submit_from_peer(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
-		      ingest_res_t *res)
+                      ingest_res_t *res)
 {
 	return s_submit(n, buf, len, count, res, NODE_PEER, NULL, NULL);
 }
 
 int
 node_submit_verified(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
-		     const uint8_t *verified, json_t *const *bodies, ingest_res_t *res)
+                     const uint8_t *verified, json_t *const *bodies, ingest_res_t *res)
 {
 	return s_submit(n, buf, len, count, res, NODE_PEER, verified, bodies);
 }
@@ -325,7 +328,7 @@ s_after_commit(node_t *n, const uint8_t *const *buf, const size_t *len, const in
 
 static int
 s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, ingest_res_t *res,
-	 enum node_origin origin, const uint8_t *verified, json_t *const *bodies)
+         enum node_origin origin, const uint8_t *verified, json_t *const *bodies)
 {
 	wreq_t me = {buf, len, count, res, verified, bodies, 0, 0, NULL};
 
@@ -351,7 +354,9 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
 				if (rc == 0 && r->res[i].rc == 0) {
 					n->stats.ingested++;
 					s_announce(n, &r->res[i],
-					           r->len[i] >= EVT_FIXED_LEN ? store_env_ts(r->buf[i]) : 0);
+					           r->len[i] >= EVT_FIXED_LEN
+					               ? store_env_ts(r->buf[i])
+					               : 0);
 				} else if (rc == 0 && r->res[i].rc == CPT_EPENDING) {
 					n->stats.pending++;
 				} else if (rc == 0 && r->res[i].rc != CPT_EEXIST) {
@@ -381,7 +386,8 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
 }
 
 int
-node_publish(node_t *n, const key_sign_t *author, uint16_t kind, const json_t *body, ingest_res_t *res)
+node_publish(node_t *n, const key_sign_t *author, uint16_t kind, const json_t *body,
+             ingest_res_t *res)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
 	uint8_t *buf;
@@ -401,7 +407,7 @@ node_publish(node_t *n, const key_sign_t *author, uint16_t kind, const json_t *b
 	ts = hlc_next(&n->hlc, hlc_wall_ms());
 	pthread_mutex_unlock(&n->hlc_lock);
 	rc = evt_sign(buf, EVT_FIXED_LEN + tlen, &len, kind, n->ictx.fed, ts, (const uint8_t *)text,
-		      tlen, author);
+	              tlen, author);
 	free(text);
 	if (rc == 0) {
 		const uint8_t *b = buf;
@@ -414,8 +420,9 @@ node_publish(node_t *n, const key_sign_t *author, uint16_t kind, const json_t *b
 		offer = n->offer;
 		arg = n->offer_arg;
 		pthread_mutex_unlock(&n->llock);
-		rc = s_submit(n, &b, &len, 1, res,
-		              offer && offer(arg, buf, len) ? NODE_OFFERED : NODE_LOCAL, NULL, NULL);
+		rc =
+		    s_submit(n, &b, &len, 1, res,
+		             offer && offer(arg, buf, len) ? NODE_OFFERED : NODE_LOCAL, NULL, NULL);
 	} else {
 		memset(res, 0, sizeof(*res));
 		res->rc = rc;

@@ -127,14 +127,14 @@ void node_stored_since(node_t *n, uint8_t after[40], uint8_t low[40], int *has_l
 
 /* Counters for /metrics and status. */
 typedef struct node_stats {
-	uint64_t started_ms;        /* when the node started */
-	uint64_t ingested;          /* events stored */
-	uint64_t rejected;          /* events refused */
-	uint64_t rejected_by[32];   /* events refused, by -CPT_ code */
-	uint64_t pending;           /* events put aside */
-	uint64_t http_requests[6];  /* by status class: 1xx..5xx, index 1..5 */
-	uint64_t logins_ok;         /* successful logins */
-	uint64_t logins_failed;     /* failed logins */
+	uint64_t started_ms;       /* when the node started */
+	uint64_t ingested;         /* events stored */
+	uint64_t rejected;         /* events refused */
+	uint64_t rejected_by[32];  /* events refused, by -CPT_ code */
+	uint64_t pending;          /* events put aside */
+	uint64_t http_requests[6]; /* by status class: 1xx..5xx, index 1..5 */
+	uint64_t logins_ok;        /* successful logins */
+	uint64_t logins_failed;    /* failed logins */
 } node_stats_t;
 void node_stats(node_t *n, node_stats_t *out);
 void node_count_http(node_t *n, unsigned status);

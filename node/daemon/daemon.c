@@ -91,8 +91,8 @@ daemon_run(node_t *n)
 		         colon ? (int)(colon - cfg->http) : (int)strlen(cfg->http), cfg->http,
 		         http_port(http));
 		log_info("node", "site %s running http=%s://%s/ listen=%s dir=%s", cfg->name,
-		         cfg->tls.cert[0] ? "https" : "http", addr, cfg->listen[0] ? cfg->listen : "off",
-		         node_dir(n));
+		         cfg->tls.cert[0] ? "https" : "http", addr,
+		         cfg->listen[0] ? cfg->listen : "off", node_dir(n));
 	}
 	for (unsigned tick = 0; !s_stop; tick++) {
 		struct timespec ts = {0, 100 * 1000000L};

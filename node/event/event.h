@@ -28,18 +28,18 @@
 /* What ingest needs to know of its site. Set the fields, zero the rest;
  * ingest_ctx_release frees what it gathers. One thread at a time. */
 typedef struct ingest_ctx {
-	store_t *st;                    /* the store (borrowed) */
-	uint8_t fed[CPT_FED_LEN];       /* federation id */
-	uint8_t root[CPT_KEY_LEN];      /* root public key */
-	uint32_t max_body;              /* body cap */
-	uint32_t max_pending;           /* pending cap */
-	uint64_t now_ms;                /* wall clock for the drift check, 0 = read it */
-	int reindexing;                 /* events are already in DB_EVENTS: rebuilding views */
-	json_t *const *bodies;          /* for one ingest_txn call: bodies[i] parsed by the pool
-	                                   (vpool_verify), or NULL: parsed here; borrowed */
-	const uint8_t *verified;        /* for one ingest_txn call: verified[i] set when a
-	                                   worker checked envelope i's signature; NULL = none */
-	index_ctx_t ix;                 /* the indexes' key-record cache and gathered changes */
+	store_t *st;               /* the store (borrowed) */
+	uint8_t fed[CPT_FED_LEN];  /* federation id */
+	uint8_t root[CPT_KEY_LEN]; /* root public key */
+	uint32_t max_body;         /* body cap */
+	uint32_t max_pending;      /* pending cap */
+	uint64_t now_ms;           /* wall clock for the drift check, 0 = read it */
+	int reindexing;            /* events are already in DB_EVENTS: rebuilding views */
+	json_t *const *bodies;     /* for one ingest_txn call: bodies[i] parsed by the pool
+	                              (vpool_verify), or NULL: parsed here; borrowed */
+	const uint8_t *verified;   /* for one ingest_txn call: verified[i] set when a
+	                              worker checked envelope i's signature; NULL = none */
+	index_ctx_t ix;            /* the indexes' key-record cache and gathered changes */
 } ingest_ctx_t;
 
 /* The outcome of one event. */

@@ -9,11 +9,11 @@
 #include "node/event/event.h"
 
 /* Who may sign a kind: a set of the statuses of enum event_key. */
-#define EV_BY(s)    (1u << (s))
-#define EV_BY_ROOT  EV_BY(EVENT_KEY_ROOT)
-#define EV_BY_SITE  EV_BY(EVENT_KEY_SITE)
-#define EV_BY_USER  EV_BY(EVENT_KEY_USER)
-#define EV_BY_ANY   (EV_BY_ROOT | EV_BY_SITE | EV_BY_USER) /* any certified key */
+#define EV_BY(s)   (1u << (s))
+#define EV_BY_ROOT EV_BY(EVENT_KEY_ROOT)
+#define EV_BY_SITE EV_BY(EVENT_KEY_SITE)
+#define EV_BY_USER EV_BY(EVENT_KEY_USER)
+#define EV_BY_ANY  (EV_BY_ROOT | EV_BY_SITE | EV_BY_USER) /* any certified key */
 
 /*
  * One kind of event: everything the ingest path needs to know of it. Adding
@@ -21,23 +21,23 @@
  * node/index/registry.c.
  */
 typedef struct ev_kind {
-	uint16_t kind;       /* enum evt_kind */
+	uint16_t kind; /* enum evt_kind */
 	/* Its body's rules (validate.c): 0, or CPT_EINVAL with why. NULL: none. */
 	int (*validate)(const json_t *body, char *why, size_t wl);
-	const char *ref;     /* the body field naming what it refers to, or NULL */
-	int ref_is_key;      /* ref names a key (a revocation): indexed under it in
-	                        DB_BY_REF, but the event refers to no post */
-	unsigned signers;    /* EV_BY_*: the statuses a signer may have (trust.c) */
+	const char *ref;  /* the body field naming what it refers to, or NULL */
+	int ref_is_key;   /* ref names a key (a revocation): indexed under it in
+	                     DB_BY_REF, but the event refers to no post */
+	unsigned signers; /* EV_BY_*: the statuses a signer may have (trust.c) */
 	/* Further rules on the signer (trust.c), once its status is allowed:
 	 * 0, CPT_EPERM, or CPT_EPENDING with wait set (the key whose
 	 * certificate or enrolment is missing) and why. NULL: none. */
 	int (*authorise)(ingest_ctx_t *ctx, store_txn_t *txn, const evt_t *ev, const json_t *body,
 	                 int status, const json_t *signer, uint8_t wait[CPT_KEY_LEN], char *why,
 	                 size_t wl);
-	int redactable;      /* a redaction may erase its body */
-	int trust;           /* it changes key state: the key-record cache is off while
-	                        it applies, and links are checked again after it */
-	int changes_post;    /* it changes the view of the post it refers to (or is one) */
+	int redactable;   /* a redaction may erase its body */
+	int trust;        /* it changes key state: the key-record cache is off while
+	                     it applies, and links are checked again after it */
+	int changes_post; /* it changes the view of the post it refers to (or is one) */
 	/* What it does beyond the indexes, once they are updated (depth: how
 	 * deep in admissions from pending). 0 or a store error. NULL: nothing. */
 	int (*apply)(ingest_ctx_t *ctx, store_txn_t *txn, const index_ev_t *e, int depth);

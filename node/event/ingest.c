@@ -158,11 +158,10 @@ ev_ingest_one(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *buf, size_t le
 	if (ev.body == NULL ||
 	    (event_redactable(ev.kind) && ev_is_redacted(ctx, txn, res->id, ev.author)))
 		redacted = 1;
-	rc = ctx->reindexing
-	         ? store_put(txn, DB_EVENTS, res->id, CPT_ID_LEN, ev.raw,
-	                     redacted ? EVT_FIXED_LEN : ev.raw_len)
-	         : store_put_new(txn, DB_EVENTS, res->id, CPT_ID_LEN, ev.raw,
-	                         redacted ? EVT_FIXED_LEN : ev.raw_len);
+	rc = ctx->reindexing ? store_put(txn, DB_EVENTS, res->id, CPT_ID_LEN, ev.raw,
+	                                 redacted ? EVT_FIXED_LEN : ev.raw_len)
+	                     : store_put_new(txn, DB_EVENTS, res->id, CPT_ID_LEN, ev.raw,
+	                                     redacted ? EVT_FIXED_LEN : ev.raw_len);
 	if (rc == CPT_EEXIST) {
 		json_decref(body);
 		res->rc = CPT_EEXIST;

@@ -28,8 +28,7 @@ ev_pending_put(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t wait[CPT_KEY_L
 		return 0; /* waits already, with its body if it has one */
 	if (rc != 0 && rc != CPT_ENOTFOUND)
 		return rc;
-	if (rc == CPT_ENOTFOUND && capped &&
-	    store_count(txn, DB_PENDING) >= ctx->max_pending)
+	if (rc == CPT_ENOTFOUND && capped && store_count(txn, DB_PENDING) >= ctx->max_pending)
 		return CPT_EFULL;
 	if ((rc = store_put(txn, DB_PENDING, k, sizeof(k), raw, raw_len)) != 0)
 		return rc;
@@ -62,8 +61,8 @@ ev_pending_release(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t key[CPT_KE
 		if (rc == 0 && !first && k.len == sizeof(from) &&
 		    memcmp(k.data, from, sizeof(from)) == 0)
 			rc = store_cur_get(cur, &k, &v, STORE_NEXT);
-		if (rc == CPT_ENOTFOUND || (rc == 0 && (k.len != sizeof(from) ||
-		                                       memcmp(k.data, key, CPT_KEY_LEN) != 0))) {
+		if (rc == CPT_ENOTFOUND ||
+		    (rc == 0 && (k.len != sizeof(from) || memcmp(k.data, key, CPT_KEY_LEN) != 0))) {
 			store_cur_close(&cur);
 			return 0;
 		}
@@ -97,8 +96,9 @@ ev_admit_site(ingest_ctx_t *ctx, store_txn_t *txn, const index_ev_t *e, int dept
 {
 	uint8_t sk[CPT_KEY_LEN];
 
-	return index_hex_field(e->body, "sign_key", sk) == 0 ? ev_pending_release(ctx, txn, sk, depth)
-	                                                      : 0;
+	return index_hex_field(e->body, "sign_key", sk) == 0
+	           ? ev_pending_release(ctx, txn, sk, depth)
+	           : 0;
 }
 
 /* An enrolment came: what waited for the user's key. */
@@ -107,5 +107,6 @@ ev_admit_user(ingest_ctx_t *ctx, store_txn_t *txn, const index_ev_t *e, int dept
 {
 	uint8_t uk[CPT_KEY_LEN];
 
-	return index_hex_field(e->body, "key", uk) == 0 ? ev_pending_release(ctx, txn, uk, depth) : 0;
+	return index_hex_field(e->body, "key", uk) == 0 ? ev_pending_release(ctx, txn, uk, depth)
+	                                                : 0;
 }

@@ -279,8 +279,7 @@ s_peer_line(void *arg, const store_val_t *k, const store_val_t *v)
 	chk_t *c = arg;
 	char line[1024], hex[CPT_HEX_ID];
 
-	if (k->len != CPT_KEY_LEN || v->len == 0 || v->len > 900 ||
-	    memchr(v->data, '\n', v->len))
+	if (k->len != CPT_KEY_LEN || v->len == 0 || v->len > 900 || memchr(v->data, '\n', v->len))
 		return 0;
 	cpt_hex32(hex, k->data);
 	snprintf(line, sizeof(line), "%s %.*s", hex, (int)v->len, (const char *)v->data);
@@ -407,8 +406,8 @@ s_peers_put_fn(store_txn_t *txn, void *arg)
 	int rc = 0;
 
 	for (size_t i = 0; i < p->r->n_peers && rc == 0; i++)
-		rc = store_put(txn, DB_PEERS, p->r->peer_key[i], CPT_KEY_LEN,
-		            p->r->peer_rec[i], strlen(p->r->peer_rec[i]));
+		rc = store_put(txn, DB_PEERS, p->r->peer_key[i], CPT_KEY_LEN, p->r->peer_rec[i],
+		               strlen(p->r->peer_rec[i]));
 	return rc;
 }
 

@@ -31,8 +31,7 @@ s_purge_after(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN
 		if ((rc = store_cur_open(txn, DB_BY_AUTHOR, &cur)) != 0)
 			return rc;
 		rc = store_cur_get(cur, &mk, &mv, STORE_SEEK);
-		if (rc != 0 || mk.len != sizeof(k) ||
-		    memcmp(mk.data, key, CPT_KEY_LEN) != 0) {
+		if (rc != 0 || mk.len != sizeof(k) || memcmp(mk.data, key, CPT_KEY_LEN) != 0) {
 			store_cur_close(&cur);
 			return rc == CPT_ENOTFOUND || rc == 0 ? 0 : rc;
 		}
@@ -84,8 +83,7 @@ s_unadmit(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN])
 		if ((rc = store_cur_open(txn, DB_BY_AUTHOR, &cur)) != 0)
 			return rc;
 		rc = store_cur_get(cur, &mk, &mv, STORE_SEEK);
-		if (rc != 0 || mk.len != sizeof(k) ||
-		    memcmp(mk.data, key, CPT_KEY_LEN) != 0) {
+		if (rc != 0 || mk.len != sizeof(k) || memcmp(mk.data, key, CPT_KEY_LEN) != 0) {
 			store_cur_close(&cur);
 			if (rc != 0 && rc != CPT_ENOTFOUND)
 				return rc;
@@ -108,8 +106,7 @@ s_unadmit(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN])
 		evt_t r;
 		const uint8_t *id = (const uint8_t *)mk.data + CPT_KEY_LEN + 8;
 		if (mv.len == 2 && ((uint8_t *)mv.data)[0] == 0 &&
-		    ((uint8_t *)mv.data)[1] == EVT_REVOKE &&
-		    index_event(txn, id, &r) == 0 &&
+		    ((uint8_t *)mv.data)[1] == EVT_REVOKE && index_event(txn, id, &r) == 0 &&
 		    sodium_memcmp(r.author, ctx->root, CPT_KEY_LEN) != 0) {
 			if (n == cap) {
 				uint8_t *bigger =

@@ -39,11 +39,13 @@ event_key_status(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t key[CPT_KEY_
 	if (type && strcmp(type, "site") == 0) {
 		uint64_t nb = (uint64_t)json_integer_value(json_object_get(rec, "not_before"));
 		uint64_t na = (uint64_t)json_integer_value(json_object_get(rec, "not_after"));
-		status = (ts_ms < nb || (na != 0 && ts_ms >= na)) ? EVENT_KEY_EXPIRED : EVENT_KEY_SITE;
+		status =
+		    (ts_ms < nb || (na != 0 && ts_ms >= na)) ? EVENT_KEY_EXPIRED : EVENT_KEY_SITE;
 	} else if (type && strcmp(type, "user") == 0) {
 		/* The enrolling site must not have been revoked before it enrolled. */
 		uint8_t by[CPT_KEY_LEN];
-		uint64_t enrol_ms = HLC_MS((uint64_t)json_integer_value(json_object_get(rec, "ts")));
+		uint64_t enrol_ms =
+		    HLC_MS((uint64_t)json_integer_value(json_object_get(rec, "ts")));
 		json_t *brec;
 		uint64_t by_revoked;
 		status = EVENT_KEY_USER;
@@ -131,9 +133,7 @@ ev_authorise(ingest_ctx_t *ctx, store_txn_t *txn, const evt_t *ev, const json_t 
 		memcpy(wait, ev->author, CPT_KEY_LEN);
 		snprintf(why, whylen, "author not certified yet");
 		return CPT_EPENDING;
-	case EVENT_KEY_REVOKED:
-		snprintf(why, whylen, "author key revoked");
-		return CPT_EREVOKED;
+	case EVENT_KEY_REVOKED: snprintf(why, whylen, "author key revoked"); return CPT_EREVOKED;
 	case EVENT_KEY_EXPIRED:
 		snprintf(why, whylen, "site certificate not valid at the event's time");
 		return CPT_EPERM;

@@ -18,7 +18,8 @@
 static int
 s_is_name(const char *s, size_t len, size_t max, const char *extra)
 {
-	if (len == 0 || len > max || !(islower((unsigned char)s[0]) || isdigit((unsigned char)s[0])))
+	if (len == 0 || len > max ||
+	    !(islower((unsigned char)s[0]) || isdigit((unsigned char)s[0])))
 		return 0;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -85,7 +86,8 @@ s_want_hex(const json_t *b, const char *name, size_t bytes, char *why, size_t wl
 	const char *end;
 
 	if (!json_is_string(v) || json_string_length(v) != 2 * bytes || bytes > sizeof(tmp) ||
-	    sodium_hex2bin(tmp, sizeof(tmp), json_string_value(v), 2 * bytes, NULL, &n, &end) != 0 ||
+	    sodium_hex2bin(tmp, sizeof(tmp), json_string_value(v), 2 * bytes, NULL, &n, &end) !=
+	        0 ||
 	    n != bytes) {
 		snprintf(why, wl, "\"%s\" must be %zu hex digits", name, 2 * bytes);
 		return 0;
@@ -110,8 +112,7 @@ static int s_refuse(event_refusal_t *out, const char *code, long long min, long 
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 static int
-s_refuse(event_refusal_t *out, const char *code, long long min, long long max, const char *fmt,
-         ...)
+s_refuse(event_refusal_t *out, const char *code, long long min, long long max, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -135,18 +136,19 @@ event_profile_field(const char *k, const json_t *v, event_refusal_t *out)
 	if (strcmp(k, "skills") != 0) {
 		if (json_is_string(v) && json_string_length(v) <= max)
 			return 0;
-		return s_refuse(out, json_is_string(v) ? "too_long" : "wrong_type", -1, (long long)max,
+		return s_refuse(out, json_is_string(v) ? "too_long" : "wrong_type", -1,
+		                (long long)max,
 		                "\"%s\" must be a string of at most %zu bytes or null", k, max);
 	}
 	if (!json_is_array(v) || json_array_size(v) > EVT_MAX_SKILLS)
 		return s_refuse(out, "wrong_type", -1, -1,
 		                "\"skills\" must be a list of at most %d strings", EVT_MAX_SKILLS);
-	json_array_foreach(v, i, s)
-	{
+	json_array_foreach (v, i, s) {
 		if (!json_is_string(s) || json_string_length(s) == 0 ||
 		    json_string_length(s) > EVT_MAX_SKILL)
 			return s_refuse(out, "wrong_type", -1, -1,
-			                "each skill must be a string of 1 to %d bytes", EVT_MAX_SKILL);
+			                "each skill must be a string of 1 to %d bytes",
+			                EVT_MAX_SKILL);
 	}
 	return 0;
 }
@@ -180,12 +182,13 @@ ev_check_site_cert(const json_t *b, char *why, size_t wl)
 		ok = 0;
 	}
 	if (ok)
-		json_array_foreach(eps, i, e) if (!json_is_string(e) || json_string_length(e) > 255)
-		{
-			snprintf(why, wl, "\"endpoints\" must be strings of at most 255 bytes");
-			ok = 0;
-			break;
-		}
+		json_array_foreach (eps, i, e)
+			if (!json_is_string(e) || json_string_length(e) > 255) {
+				snprintf(why, wl,
+				         "\"endpoints\" must be strings of at most 255 bytes");
+				ok = 0;
+				break;
+			}
 	return ok ? 0 : CPT_EINVAL;
 }
 
@@ -243,7 +246,7 @@ ev_check_profile(const json_t *body, char *why, size_t wl)
 		snprintf(why, wl, "\"fields\" must be a non-empty object");
 		return CPT_EINVAL;
 	}
-	json_object_foreach(fields, k, v) {
+	json_object_foreach (fields, k, v) {
 		event_refusal_t r;
 		int known = 0;
 		for (int i = 0; index_profile_fields[i]; i++)

@@ -17,7 +17,7 @@
 struct rebuild {
 	store_t *from;     /* the store checked */
 	ingest_ctx_t *ctx; /* context on the scratch store */
-	ev_tsid_t *ids;       /* DB_EVENTS pass: events to ingest, in order */
+	ev_tsid_t *ids;    /* DB_EVENTS pass: events to ingest, in order */
 	size_t n, at;      /* how many, next one */
 	enum store_db db;  /* DB_EVENTS, or DB_PENDING walked in key order */
 	uint8_t after[64]; /* DB_PENDING pass: resume after this key */
@@ -90,7 +90,6 @@ s_rebuild_fn(store_txn_t *txn, void *arg)
 	return rc;
 }
 
-
 /* Compares one database of two stores; reports the first differences. */
 static size_t
 s_diff(store_txn_t *ta, store_txn_t *tb, enum store_db db)
@@ -123,14 +122,16 @@ s_diff(store_txn_t *ta, store_txn_t *tb, enum store_db db)
 		}
 		if (c == 0 && (va.len != vb.len || memcmp(va.data, vb.data, va.len) != 0)) {
 			if (diffs++ < 5)
-				fprintf(stderr, "verify: %s: an entry differs from the rebuild: %.*s / %.*s\n",
-					name, (int)(va.len > 200 ? 200 : va.len), (char *)va.data,
-					(int)(vb.len > 200 ? 200 : vb.len), (char *)vb.data);
+				fprintf(
+				    stderr,
+				    "verify: %s: an entry differs from the rebuild: %.*s / %.*s\n",
+				    name, (int)(va.len > 200 ? 200 : va.len), (char *)va.data,
+				    (int)(vb.len > 200 ? 200 : vb.len), (char *)vb.data);
 		} else if (c != 0) {
 			if (diffs++ < 5)
 				fprintf(stderr, "verify: %s: an entry %s\n", name,
-					c < 0 ? "is in the store but not in the rebuild"
-					      : "is in the rebuild but not in the store");
+				        c < 0 ? "is in the store but not in the rebuild"
+				              : "is in the rebuild but not in the store");
 		}
 		if (c <= 0)
 			ra = store_cur_get(ca, &ka, &va, STORE_NEXT);
@@ -142,7 +143,6 @@ s_diff(store_txn_t *ta, store_txn_t *tb, enum store_db db)
 	return diffs;
 }
 
-
 static int
 s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -151,7 +151,6 @@ s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 	(void)ftw;
 	return remove(path);
 }
-
 
 int
 event_verify(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
@@ -268,7 +267,8 @@ event_verify(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 		return rc;
 	}
 	if (diffs) {
-		snprintf(err, errlen, "%zu view entries differ from a rebuild (run comptoir reindex)", diffs);
+		snprintf(err, errlen,
+		         "%zu view entries differ from a rebuild (run comptoir reindex)", diffs);
 		return CPT_EINVAL;
 	}
 	return 0;

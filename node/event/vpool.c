@@ -14,23 +14,23 @@
 #include "node/event/event.h"
 
 struct vpool {
-	pthread_t *threads;          /* workers */
-	size_t n_threads;            /* how many */
-	pthread_mutex_t lock;        /* guards the job below */
-	pthread_cond_t work;         /* a job is posted */
-	pthread_cond_t done;         /* a worker finished its share */
-	uint64_t generation;         /* bumps with each job */
-	int stop;                    /* workers leave */
+	pthread_t *threads;   /* workers */
+	size_t n_threads;     /* how many */
+	pthread_mutex_t lock; /* guards the job below */
+	pthread_cond_t work;  /* a job is posted */
+	pthread_cond_t done;  /* a worker finished its share */
+	uint64_t generation;  /* bumps with each job */
+	int stop;             /* workers leave */
 	/* the job: */
-	const uint8_t *const *buf;   /* envelopes */
-	const size_t *len;           /* lengths */
-	size_t n;                    /* count */
-	uint8_t *ok;                 /* out: 1 when verified */
-	json_t **bodies;             /* out: parsed bodies, or NULL */
-	const uint8_t *fed;          /* federation id */
-	uint32_t max_body;           /* body cap */
-	size_t next;                 /* next index to take */
-	size_t finished;             /* envelopes done */
+	const uint8_t *const *buf; /* envelopes */
+	const size_t *len;         /* lengths */
+	size_t n;                  /* count */
+	uint8_t *ok;               /* out: 1 when verified */
+	json_t **bodies;           /* out: parsed bodies, or NULL */
+	const uint8_t *fed;        /* federation id */
+	uint32_t max_body;         /* body cap */
+	size_t next;               /* next index to take */
+	size_t finished;           /* envelopes done */
 };
 
 static void
@@ -38,8 +38,8 @@ s_check(vpool_t *p, size_t i)
 {
 	evt_t ev;
 
-	p->ok[i] = evt_decode(&ev, p->buf[i], p->len[i], p->max_body) == 0 &&
-		   evt_verify(&ev, p->fed) == 0;
+	p->ok[i] =
+	    evt_decode(&ev, p->buf[i], p->len[i], p->max_body) == 0 && evt_verify(&ev, p->fed) == 0;
 	/* The writer's JSON parse, done here on every core. */
 	if (p->bodies)
 		p->bodies[i] = p->ok[i] && ev.body ? index_body(&ev) : NULL;
@@ -101,8 +101,9 @@ vpool_new(size_t threads)
 		/* The cores this process may run on (taskset, systemd's
 		 * CPUAffinity=, a container's cpuset), else those online. */
 		cpu_set_t set;
-		long c = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
-								     : sysconf(_SC_NPROCESSORS_ONLN);
+		long c = sched_getaffinity(0, sizeof(set), &set) == 0
+		             ? CPU_COUNT(&set)
+		             : sysconf(_SC_NPROCESSORS_ONLN);
 		threads = c > 1 ? (size_t)c - 1 : 0; /* the caller works too */
 	}
 	pthread_mutex_init(&p->lock, NULL);
@@ -138,7 +139,7 @@ vpool_destroy(vpool_t **self_p)
 
 void
 vpool_verify(vpool_t *p, const uint8_t *const *buf, const size_t *len, size_t n,
-	     const uint8_t fed[CPT_FED_LEN], uint32_t max_body, uint8_t *ok, json_t **bodies)
+             const uint8_t fed[CPT_FED_LEN], uint32_t max_body, uint8_t *ok, json_t **bodies)
 {
 	if (n == 0)
 		return;

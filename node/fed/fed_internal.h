@@ -35,19 +35,19 @@ typedef struct unsent {
 typedef struct fed_writer fed_writer_t;
 
 struct fed {
-	node_t *node;               /* the node (not owned) */
-	sync_t *sync;               /* the sync engine while running, else NULL */
-	vpool_t *vpool;             /* signature checks on every core, while running */
-	fed_writer_t *writer;       /* commits batches from peers, while running */
-	key_curve_t *curve;         /* transport key while running */
-	int listening;              /* the node's listeners are set */
+	node_t *node;         /* the node (not owned) */
+	sync_t *sync;         /* the sync engine while running, else NULL */
+	vpool_t *vpool;       /* signature checks on every core, while running */
+	fed_writer_t *writer; /* commits batches from peers, while running */
+	key_curve_t *curve;   /* transport key while running */
+	int listening;        /* the node's listeners are set */
 
-	pthread_mutex_t unsent_lock;        /* guards what follows */
-	unsent_t unsent[SYNC_MAX_PEERS];    /* per peer seen, in order of first sight */
-	size_t n_unsent;                    /* how many */
-	int self_revoked;                   /* this site is revoked: nothing goes out, ever */
-	json_t *sites;                      /* fed_sites() for /api/status, or NULL */
-	uint64_t sites_ms;                  /* when it was read (a second old at most) */
+	pthread_mutex_t unsent_lock;     /* guards what follows */
+	unsent_t unsent[SYNC_MAX_PEERS]; /* per peer seen, in order of first sight */
+	size_t n_unsent;                 /* how many */
+	int self_revoked;                /* this site is revoked: nothing goes out, ever */
+	json_t *sites;                   /* fed_sites() for /api/status, or NULL */
+	uint64_t sites_ms;               /* when it was read (a second old at most) */
 };
 
 /* writer.c: started before the sync engine, destroyed after it (it commits

@@ -106,7 +106,8 @@ s_scan(void *ctx, const uint8_t *after, uint8_t (*out)[SYNC_TSID_LEN], size_t ma
 /* Is curve_pk the transport key of a site certified now? Scans the site
  * records: sites are few, and handshakes rare. */
 static int
-s_admit(void *ctx, const uint8_t curve_pk[CPT_KEY_LEN], uint8_t sign_key[CPT_KEY_LEN], char site[64])
+s_admit(void *ctx, const uint8_t curve_pk[CPT_KEY_LEN], uint8_t sign_key[CPT_KEY_LEN],
+        char site[64])
 {
 	node_t *node = ((fed_t *)ctx)->node;
 	store_t *st = node_store(node);
@@ -136,9 +137,11 @@ s_admit(void *ctx, const uint8_t curve_pk[CPT_KEY_LEN], uint8_t sign_key[CPT_KEY
 			type = json_string_value(json_object_get(rec, "type"));
 			ck = json_string_value(json_object_get(rec, "curve_key"));
 			if (type && strcmp(type, "site") == 0 && ck && strcmp(ck, want) == 0 &&
-			    event_key_status(&ic, txn, k.data, hlc_wall_ms(), NULL) == EVENT_KEY_SITE) {
+			    event_key_status(&ic, txn, k.data, hlc_wall_ms(), NULL) ==
+			        EVENT_KEY_SITE) {
 				memcpy(sign_key, k.data, CPT_KEY_LEN);
-				snprintf(site, 64, "%s", json_string_value(json_object_get(rec, "site")));
+				snprintf(site, 64, "%s",
+				         json_string_value(json_object_get(rec, "site")));
 				ok = 1;
 			}
 			json_decref(rec);
@@ -151,7 +154,8 @@ s_admit(void *ctx, const uint8_t curve_pk[CPT_KEY_LEN], uint8_t sign_key[CPT_KEY
 }
 
 static int
-s_lookup(void *ctx, const uint8_t sign_key[CPT_KEY_LEN], uint8_t curve_pk[CPT_KEY_LEN], char site[64])
+s_lookup(void *ctx, const uint8_t sign_key[CPT_KEY_LEN], uint8_t curve_pk[CPT_KEY_LEN],
+         char site[64])
 {
 	store_t *st = node_store(((fed_t *)ctx)->node);
 	store_txn_t *txn;
@@ -216,7 +220,7 @@ s_items(void *ctx, const uint8_t *lo, const uint8_t *hi, uint8_t (*out)[SYNC_TSI
 
 static size_t
 s_split(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t count, size_t k,
-	uint8_t (*bounds)[SYNC_TSID_LEN])
+        uint8_t (*bounds)[SYNC_TSID_LEN])
 {
 	store_t *st = node_store(((fed_t *)ctx)->node);
 	store_txn_t *txn;

@@ -21,7 +21,8 @@ fed_peers_dialed(node_t *n, sync_peer_conf_t *out, size_t max)
 	size_t count = 0;
 
 	for (size_t i = 0; i < cfg->n_peers && count < max; i++) {
-		snprintf(out[count].endpoint, sizeof(out[count].endpoint), "%s", cfg->peers[i].endpoint);
+		snprintf(out[count].endpoint, sizeof(out[count].endpoint), "%s",
+		         cfg->peers[i].endpoint);
 		memcpy(out[count].site_key, cfg->peers[i].site_key, CPT_KEY_LEN);
 		count++;
 	}
@@ -36,7 +37,8 @@ fed_peers_dialed(node_t *n, sync_peer_conf_t *out, size_t max)
 			for (size_t i = 0; i < count; i++)
 				dup |= memcmp(out[i].site_key, k.data, CPT_KEY_LEN) == 0;
 			if (ep && k.len == CPT_KEY_LEN && !dup) {
-				snprintf(out[count].endpoint, sizeof(out[count].endpoint), "%s", ep);
+				snprintf(out[count].endpoint, sizeof(out[count].endpoint), "%s",
+				         ep);
 				memcpy(out[count].site_key, k.data, CPT_KEY_LEN);
 				count++;
 			}
@@ -79,7 +81,8 @@ s_peer_put_fn(store_txn_t *txn, void *arg)
 int
 fed_peer_add(node_t *n, const uint8_t site_key[CPT_KEY_LEN], const char *endpoint, const char *site)
 {
-	struct peer_put p = {node_store(n), {0}, json_pack("{s:s, s:s}", "endpoint", endpoint, "site", site)};
+	struct peer_put p = {
+	    node_store(n), {0}, json_pack("{s:s, s:s}", "endpoint", endpoint, "site", site)};
 	int rc;
 
 	if (p.rec == NULL)
@@ -91,14 +94,16 @@ fed_peer_add(node_t *n, const uint8_t site_key[CPT_KEY_LEN], const char *endpoin
 }
 
 int
-fed_peer_mark(node_t *n, const uint8_t site_key[CPT_KEY_LEN], const uint8_t from[40], uint64_t down_ms)
+fed_peer_mark(node_t *n, const uint8_t site_key[CPT_KEY_LEN], const uint8_t from[40],
+              uint64_t down_ms)
 {
 	char hex[81];
 	struct peer_put p = {node_store(n), {0}, NULL};
 	int rc;
 
 	sodium_bin2hex(hex, sizeof(hex), from, 40);
-	if ((p.rec = json_pack("{s:s, s:I}", "unsent_from", hex, "down_ms", (json_int_t)down_ms)) == NULL)
+	if ((p.rec = json_pack("{s:s, s:I}", "unsent_from", hex, "down_ms", (json_int_t)down_ms)) ==
+	    NULL)
 		return CPT_ENOMEM;
 	memcpy(p.key, site_key, CPT_KEY_LEN);
 	rc = store_write(node_store(n), s_peer_put_fn, &p);
@@ -121,7 +126,8 @@ fed_peer_marked(node_t *n, const uint8_t site_key[CPT_KEY_LEN], uint8_t from[40]
 	rec = store_get_json(txn, DB_PEERS, site_key, CPT_KEY_LEN);
 	store_read_end(st, &txn);
 	hex = json_string_value(json_object_get(rec, "unsent_from"));
-	if (hex && strlen(hex) == 80 && sodium_hex2bin(from, 40, hex, 80, NULL, &len, NULL) == 0 && len == 40)
+	if (hex && strlen(hex) == 80 && sodium_hex2bin(from, 40, hex, 80, NULL, &len, NULL) == 0 &&
+	    len == 40)
 		rc = 0;
 	*down_ms = (uint64_t)json_integer_value(json_object_get(rec, "down_ms"));
 	json_decref(rec);

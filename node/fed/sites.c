@@ -11,20 +11,21 @@
 /* A site record (DB_KEYS) as the API shows it. */
 static json_t *
 s_site_json(store_txn_t *txn, store_t *st, const uint8_t key[CPT_KEY_LEN], const json_t *rec,
-	    const uint8_t self[CPT_KEY_LEN], uint64_t now)
+            const uint8_t self[CPT_KEY_LEN], uint64_t now)
 {
 	store_val_t v;
 	char hex[CPT_HEX_ID];
 	json_int_t nb = json_integer_value(json_object_get(rec, "not_before"));
 	json_int_t na = json_integer_value(json_object_get(rec, "not_after"));
 	int revoked = store_get(txn, DB_REVOKED, key, CPT_KEY_LEN, &v) == 0 && v.len == 8 &&
-		      store_get_u64(v.data) <= now;
+	              store_get_u64(v.data) <= now;
 	json_t *j;
 
 	cpt_hex32(hex, key);
 	j = json_pack("{s:O, s:s, s:b, s:b, s:b}", "site", json_object_get(rec, "site"), "key", hex,
-		      "revoked", revoked, "expired", !revoked && ((na && (uint64_t)na <= now) || (uint64_t)nb > now),
-		      "self", self && memcmp(key, self, CPT_KEY_LEN) == 0);
+	              "revoked", revoked, "expired",
+	              !revoked && ((na && (uint64_t)na <= now) || (uint64_t)nb > now), "self",
+	              self && memcmp(key, self, CPT_KEY_LEN) == 0);
 	if (j && json_is_string(json_object_get(rec, "title")))
 		json_object_set(j, "title", json_object_get(rec, "title"));
 	return j;
@@ -41,7 +42,8 @@ fed_site(node_t *n, const uint8_t key[CPT_KEY_LEN])
 		return NULL;
 	rec = index_key_info(txn, key);
 	if (rec && strcmp(json_string_value(json_object_get(rec, "type")) ?: "", "site") == 0)
-		j = s_site_json(txn, st, key, rec, key_sign_public(node_site_key(n)), hlc_wall_ms());
+		j = s_site_json(txn, st, key, rec, key_sign_public(node_site_key(n)),
+		                hlc_wall_ms());
 	json_decref(rec);
 	store_read_end(st, &txn);
 	return j;
@@ -53,7 +55,7 @@ s_by_site(const void *a, const void *b)
 	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
 
 	return strcmp(json_string_value(json_object_get(x, "site")) ?: "",
-		      json_string_value(json_object_get(y, "site")) ?: "");
+	              json_string_value(json_object_get(y, "site")) ?: "");
 }
 
 /*
@@ -80,15 +82,18 @@ fed_sites(node_t *n)
 		for (int rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
 		     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 			json_t *rec, *j = NULL;
-			if (k.len != CPT_KEY_LEN || memmem(v.data, v.len, tag, sizeof(tag) - 1) == NULL ||
+			if (k.len != CPT_KEY_LEN ||
+			    memmem(v.data, v.len, tag, sizeof(tag) - 1) == NULL ||
 			    (rec = json_loadb(v.data, v.len, 0, NULL)) == NULL)
 				continue;
-			if (strcmp(json_string_value(json_object_get(rec, "type")) ?: "", "site") == 0 &&
+			if (strcmp(json_string_value(json_object_get(rec, "type")) ?: "", "site") ==
+			        0 &&
 			    json_is_string(json_object_get(rec, "site")))
 				j = s_site_json(txn, st, k.data, rec, self, now);
 			json_decref(rec);
 			if (j && count == cap) {
-				json_t **more = realloc(all, (cap = cap ? 2 * cap : 16) * sizeof(*all));
+				json_t **more =
+				    realloc(all, (cap = cap ? 2 * cap : 16) * sizeof(*all));
 				if (more == NULL) {
 					json_decref(j);
 					break;

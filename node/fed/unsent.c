@@ -33,9 +33,10 @@ s_unsent_of(fed_t *f, const uint8_t key[CPT_KEY_LEN], int make)
 		u->known = u->saved_known = 1;
 	}
 	if ((site = fed_site(f->node, key)) != NULL) {
-		snprintf(u->site, sizeof(u->site), "%s", json_string_value(json_object_get(site, "site")) ?: "");
+		snprintf(u->site, sizeof(u->site), "%s",
+		         json_string_value(json_object_get(site, "site")) ?: "");
 		u->revoked = json_is_true(json_object_get(site, "revoked")) ||
-			     json_is_true(json_object_get(site, "expired"));
+		             json_is_true(json_object_get(site, "expired"));
 		json_decref(site);
 	}
 	return u;
@@ -110,7 +111,7 @@ fed_unsent_tick(fed_t *f)
 		json_t *site = f->unsent[i].linked ? NULL : fed_site(f->node, f->unsent[i].key);
 		if (site)
 			f->unsent[i].revoked = json_is_true(json_object_get(site, "revoked")) ||
-					       json_is_true(json_object_get(site, "expired"));
+			                       json_is_true(json_object_get(site, "expired"));
 		json_decref(site);
 	}
 	if (store_read_begin(node_store(f->node), &txn) == 0) {
@@ -128,7 +129,8 @@ fed_unsent_tick(fed_t *f)
 	for (size_t i = 0; i < f->n_unsent; i++) {
 		int up = 0;
 		for (size_t j = 0; j < np; j++)
-			up |= ps[j].connected && memcmp(ps[j].site_key, f->unsent[i].key, CPT_KEY_LEN) == 0;
+			up |= ps[j].connected &&
+			      memcmp(ps[j].site_key, f->unsent[i].key, CPT_KEY_LEN) == 0;
 		if (!up)
 			s_unsent_keep(f, &f->unsent[i]);
 	}
@@ -156,7 +158,8 @@ fed_peers(fed_t *f, sync_peer_status_t *out, size_t max)
 		unsent_t *u = s_unsent_of(f, out[i].site_key, 0);
 		if (out[i].revoked || f->self_revoked)
 			out[i].to_send = 0; /* nothing will go to it any more */
-		else if (u && u->known && !(out[i].connected && out[i].settled) && u->count > out[i].to_send)
+		else if (u && u->known && !(out[i].connected && out[i].settled) &&
+		         u->count > out[i].to_send)
 			out[i].to_send = u->count;
 	}
 	/* A peer that dials us and has not since this node started: still a
@@ -193,23 +196,24 @@ fed_peer_json(fed_t *f, const sync_peer_status_t *p)
 	if (p->revoked)
 		state = json_is_true(json_object_get(site, "expired")) ? "expired" : "revoked";
 	cpt_hex32(key, p->site_key);
-	j = json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-		      "site", p->site, "site_key", key, "endpoint", p->endpoint, "state", state,
-		      "connected", p->connected,
-		      "since_ms", (json_int_t)p->since_ms, "last_exchange_ms",
-		      (json_int_t)p->last_exchange_ms, "last_reconcile_ms",
-		      (json_int_t)p->last_reconcile_ms, "sent", (json_int_t)p->sent, "received",
-		      (json_int_t)p->received, "rejected", (json_int_t)p->rejected, "to_send",
-		      (json_int_t)p->to_send, "to_receive", (json_int_t)p->to_receive, "bytes_in",
-		      (json_int_t)p->bytes_in, "bytes_out", (json_int_t)p->bytes_out, "rate_in",
-		      (json_int_t)p->rate_in, "reconciliations", (json_int_t)p->reconciliations);
+	j = json_pack(
+	    "{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "site", p->site, "site_key", key, "endpoint", p->endpoint, "state", state, "connected",
+	    p->connected, "since_ms", (json_int_t)p->since_ms, "last_exchange_ms",
+	    (json_int_t)p->last_exchange_ms, "last_reconcile_ms", (json_int_t)p->last_reconcile_ms,
+	    "sent", (json_int_t)p->sent, "received", (json_int_t)p->received, "rejected",
+	    (json_int_t)p->rejected, "to_send", (json_int_t)p->to_send, "to_receive",
+	    (json_int_t)p->to_receive, "bytes_in", (json_int_t)p->bytes_in, "bytes_out",
+	    (json_int_t)p->bytes_out, "rate_in", (json_int_t)p->rate_in, "reconciliations",
+	    (json_int_t)p->reconciliations);
 	/* How long receiving to_receive takes at rate_in, rounded up; null when
 	 * nothing is coming or nothing is being stored yet. */
 	if (j)
-		json_object_set_new(j, "eta_s",
-				    p->to_receive && p->rate_in
-					? json_integer((json_int_t)((p->to_receive + p->rate_in - 1) / p->rate_in))
-					: json_null());
+		json_object_set_new(
+		    j, "eta_s",
+		    p->to_receive && p->rate_in
+		        ? json_integer((json_int_t)((p->to_receive + p->rate_in - 1) / p->rate_in))
+		        : json_null());
 	if (j && json_is_string(json_object_get(site, "title")))
 		json_object_set(j, "title", json_object_get(site, "title"));
 	json_decref(site);
@@ -249,7 +253,7 @@ fed_status_json(fed_t *f, json_t *status)
 	if (sites == NULL)
 		sites = json_array();
 
-	json_array_foreach(sites, i, x) {
+	json_array_foreach (sites, i, x) {
 		if (!json_is_true(json_object_get(x, "self")))
 			continue;
 		if (json_is_string(json_object_get(x, "title")))

@@ -27,23 +27,23 @@
 #define MERGE_MAX 3000 /* events per writer transaction, at most (heap: LMDB's dirty pages) */
 
 typedef struct pjob {
-	struct pjob *next;     /* queue */
-	sync_put_t *job;       /* the engine's */
-	size_t k;              /* envelopes to store (not known here already) */
-	const uint8_t **fbuf;  /* them */
-	size_t *flen;          /* their sizes */
-	size_t *at;            /* their index in job */
-	uint8_t *ok;           /* 1 when the pool verified it */
-	json_t **bodies;       /* their bodies, parsed by the pool (or NULL) */
+	struct pjob *next;    /* queue */
+	sync_put_t *job;      /* the engine's */
+	size_t k;             /* envelopes to store (not known here already) */
+	const uint8_t **fbuf; /* them */
+	size_t *flen;         /* their sizes */
+	size_t *at;           /* their index in job */
+	uint8_t *ok;          /* 1 when the pool verified it */
+	json_t **bodies;      /* their bodies, parsed by the pool (or NULL) */
 } pjob_t;
 
 struct fed_writer {
-	fed_t *fed;            /* whose */
-	pthread_t thread;      /* the writer */
-	pthread_mutex_t lock;  /* guards what follows */
-	pthread_cond_t cond;   /* a job was queued, or stop */
-	pjob_t *head, **tail;  /* verified batches, in arrival order */
-	int stop;              /* leave once the queue is empty */
+	fed_t *fed;           /* whose */
+	pthread_t thread;     /* the writer */
+	pthread_mutex_t lock; /* guards what follows */
+	pthread_cond_t cond;  /* a job was queued, or stop */
+	pjob_t *head, **tail; /* verified batches, in arrival order */
+	int stop;             /* leave once the queue is empty */
 	/* the sync thread's (s_put), not under lock: */
 	unsigned clean;        /* batches in a row looked up with no duplicate */
 	unsigned long batches; /* batches seen */
@@ -79,18 +79,19 @@ s_pjob_finish(fed_t *f, pjob_t *p, const ingest_res_t *res, int err)
 		memcpy(job->ids[i], res[j].id, CPT_ID_LEN);
 		if (res[j].rc == 0 && res[j].kind == EVT_REVOKE)
 			revoked = 1;
-		if (err == 0 && res[j].rc != 0 && res[j].rc != CPT_EEXIST && res[j].rc != CPT_EPENDING &&
-		    ++refused <= LOG_REFUSED) {
+		if (err == 0 && res[j].rc != 0 && res[j].rc != CPT_EEXIST &&
+		    res[j].rc != CPT_EPENDING && ++refused <= LOG_REFUSED) {
 			/* A hostile batch holds up to 1000 of them: the first few
 			 * are logged, the engine logs the count and the peer. */
 			char hex[CPT_HEX_ID];
 			cpt_hex32(hex, res[j].id);
-			log_info("ingest", "refused event from a peer id=%s kind=%s reason=\"%s\"", hex,
-				 evt_kind_name(res[j].kind), res[j].why);
+			log_info("ingest", "refused event from a peer id=%s kind=%s reason=\"%s\"",
+			         hex, evt_kind_name(res[j].kind), res[j].why);
 		}
 	}
 	if (refused > LOG_REFUSED)
-		log_info("ingest", "refused %zu more events of the same batch", refused - LOG_REFUSED);
+		log_info("ingest", "refused %zu more events of the same batch",
+		         refused - LOG_REFUSED);
 	s_pjob_free(p);
 	sync_put_done(job);
 	/* After the relay (the engine handles its commands in order): the
@@ -220,7 +221,8 @@ fed_put(void *ctx, sync_put_t *job)
 
 	if (p == NULL || (p->fbuf = calloc(n ? n : 1, sizeof(*p->fbuf))) == NULL ||
 	    (p->flen = calloc(n ? n : 1, sizeof(*p->flen))) == NULL ||
-	    (p->at = calloc(n ? n : 1, sizeof(*p->at))) == NULL || (p->ok = calloc(n ? n : 1, 1)) == NULL ||
+	    (p->at = calloc(n ? n : 1, sizeof(*p->at))) == NULL ||
+	    (p->ok = calloc(n ? n : 1, 1)) == NULL ||
 	    (p->bodies = calloc(n ? n : 1, sizeof(*p->bodies))) == NULL) {
 		s_pjob_free(p);
 		return CPT_ENOMEM;
@@ -263,7 +265,7 @@ fed_put(void *ctx, sync_put_t *job)
 	 * a pool, ok[] stays 0 and the writer checks them itself. */
 	if (k > 0 && f->vpool)
 		vpool_verify(f->vpool, p->fbuf, p->flen, k, node_ingest_ctx(node)->fed,
-			     node_ingest_ctx(node)->max_body, p->ok, p->bodies);
+		             node_ingest_ctx(node)->max_body, p->ok, p->bodies);
 	if (k == 0 || w == NULL) {
 		/* Nothing to store, or no writer thread: done here and now. */
 		s_commit_jobs(f, p, k);

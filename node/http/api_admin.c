@@ -17,7 +17,8 @@ s_need_admin(http_req_t *r, int change)
 	if (!(change ? http_need_csrf(r) : http_need_session(r)))
 		return 0;
 	if (!r->sess.admin) {
-		http_fail(r, 403, "not_admin", NULL, NULL, "only the site's admins manage its users");
+		http_fail(r, 403, "not_admin", NULL, NULL,
+		          "only the site's admins manage its users");
 		return 0;
 	}
 	return 1;
@@ -51,12 +52,11 @@ s_user(http_req_t *r, const char *handle)
 	json_t *all = users_list(r->h->node, 1), *u, *out = NULL;
 	size_t i;
 
-	json_array_foreach(all, i, u) if (strcmp(json_string_value(json_object_get(u, "handle")) ?: "",
-	                                         handle) == 0)
-	{
-		out = json_incref(u);
-		break;
-	}
+	json_array_foreach (all, i, u)
+		if (strcmp(json_string_value(json_object_get(u, "handle")) ?: "", handle) == 0) {
+			out = json_incref(u);
+			break;
+		}
 	json_decref(all);
 	return out;
 }
@@ -79,18 +79,20 @@ api_admin_user_add(http_req_t *r)
 
 	if (!s_need_admin(r, 1) || !http_need_json(r, &body))
 		return 0;
-	json_object_foreach(body, k, v) {
+	json_object_foreach (body, k, v) {
 		if (strcmp(k, "handle") == 0 && json_is_string(v))
 			continue;
 		if (strcmp(k, "admin") == 0 && json_is_boolean(v))
 			continue;
-		if (strcmp(k, "name") == 0 && json_is_string(v) && json_string_length(v) <= EVT_MAX_FIELD)
+		if (strcmp(k, "name") == 0 && json_is_string(v) &&
+		    json_string_length(v) <= EVT_MAX_FIELD)
 			continue;
 		/* k belongs to body: answer before letting it go. */
-		rc = http_fail(r, 400, strcmp(k, "name") == 0 && json_is_string(v) ? "too_long"
-		                       : "unknown_field",
-		               k, strcmp(k, "name") == 0 ? json_pack("{s:i}", "max", EVT_MAX_FIELD) : NULL,
-		               "unexpected or wrong field \"%s\"", k);
+		rc = http_fail(
+		    r, 400,
+		    strcmp(k, "name") == 0 && json_is_string(v) ? "too_long" : "unknown_field", k,
+		    strcmp(k, "name") == 0 ? json_pack("{s:i}", "max", EVT_MAX_FIELD) : NULL,
+		    "unexpected or wrong field \"%s\"", k);
 		json_decref(body);
 		return rc;
 	}
@@ -112,8 +114,8 @@ api_admin_user_add(http_req_t *r)
 		return rc;
 	}
 	/* The password is shown once, to the admin who hands it over. */
-	rc = http_reply(r, 201, json_pack("{s:s, s:s, s:b}", "handle", handle, "password", pw, "admin",
-					  admin));
+	rc = http_reply(
+	    r, 201, json_pack("{s:s, s:s, s:b}", "handle", handle, "password", pw, "admin", admin));
 	sodium_memzero(pw, sizeof(pw));
 	json_decref(body);
 	return rc;
@@ -176,8 +178,8 @@ api_admin_user_enable(http_req_t *r, const char *handle)
 	}
 	/* A new key: the old password opened the revoked one, so a new one is
 	 * shown this once, as for a reset. */
-	rc = http_reply(r, 200, json_pack("{s:s, s:s, s:b}", "handle", handle, "password", pw,
-					  "disabled", 0));
+	rc = http_reply(
+	    r, 200, json_pack("{s:s, s:s, s:b}", "handle", handle, "password", pw, "disabled", 0));
 	sodium_memzero(pw, sizeof(pw));
 	return rc;
 }
@@ -192,15 +194,17 @@ api_admin_user_edit(http_req_t *r, const char *handle)
 
 	if (!s_need_admin(r, 1) || !http_need_json(r, &body))
 		return 0;
-	json_object_foreach(body, k, v) {
+	json_object_foreach (body, k, v) {
 		if (strcmp(k, "admin") == 0 && json_is_boolean(v))
 			continue;
-		if (strcmp(k, "name") == 0 && json_is_string(v) && json_string_length(v) <= EVT_MAX_FIELD)
+		if (strcmp(k, "name") == 0 && json_is_string(v) &&
+		    json_string_length(v) <= EVT_MAX_FIELD)
 			continue;
-		rc = http_fail(r, 400, strcmp(k, "name") == 0 && json_is_string(v) ? "too_long"
-		                       : "unknown_field",
-		               k, strcmp(k, "name") == 0 ? json_pack("{s:i}", "max", EVT_MAX_FIELD) : NULL,
-		               "unexpected or wrong field \"%s\"", k);
+		rc = http_fail(
+		    r, 400,
+		    strcmp(k, "name") == 0 && json_is_string(v) ? "too_long" : "unknown_field", k,
+		    strcmp(k, "name") == 0 ? json_pack("{s:i}", "max", EVT_MAX_FIELD) : NULL,
+		    "unexpected or wrong field \"%s\"", k);
 		json_decref(body);
 		return rc;
 	}
@@ -213,7 +217,8 @@ api_admin_user_edit(http_req_t *r, const char *handle)
 	if (admin >= 0 && strcmp(handle, r->sess.handle) == 0 && !admin) {
 		/* The last admin of a site could lock everyone out of this page. */
 		json_decref(body);
-		return http_fail(r, 400, "self", "admin", NULL, "you cannot remove your own admin role");
+		return http_fail(r, 400, "self", "admin", NULL,
+		                 "you cannot remove your own admin role");
 	}
 	name = json_string_value(json_object_get(body, "name"));
 	if (name == NULL && admin < 0) {

@@ -17,8 +17,8 @@ s_kdf_busy(http_req_t *r)
 {
 	const char *hdr[] = {"Retry-After", "1", NULL};
 
-	return http_reply_hdr(r, 503,
-	                      json_pack("{s:s}", "error", "too many logins at once, try again"), hdr);
+	return http_reply_hdr(
+	    r, 503, json_pack("{s:s}", "error", "too many logins at once, try again"), hdr);
 }
 
 static int
@@ -65,8 +65,9 @@ api_login(http_req_t *r)
 		log_warnx("http", "login rate limit reached by %s", r->addr);
 		return http_too_many(r, retry, "too many login attempts, try later");
 	}
-	trusted = acct_device_check(node_site_key(h->node), handle,
-	                            MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, DEVICE_COOKIE));
+	trusted =
+	    acct_device_check(node_site_key(h->node), handle,
+	                      MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, DEVICE_COOKIE));
 	if (!acct_login_allow(handle, trusted, hlc_wall_ms(), &retry)) {
 		/* The handle is logged only when it is one (no newline in the log). */
 		log_warnx("http", "login of %s refused from %s: the account is in back-off",
@@ -115,7 +116,8 @@ api_login(http_req_t *r)
 		json_decref(body);
 		if (rc == CPT_EAGAIN)
 			return s_kdf_busy(r);
-		log_warnx("http", "key backup of %s cannot be opened: %s", handle, cpt_strerror(rc));
+		log_warnx("http", "key backup of %s cannot be opened: %s", handle,
+		          cpt_strerror(rc));
 		return http_error(r, 500, NULL, "the key backup of this account is unreadable");
 	}
 	/* The password was right: what follows is not a failed guess. */
@@ -205,7 +207,8 @@ s_me(http_req_t *r, int optional)
 
 	/* http_has_session has checked the key state (disabled, reset). */
 	if (optional && http_has_session(r) == 0)
-		return http_reply(r, 200, json_pack("{s:b, s:o}", "logged_in", 0, "limits", s_limits()));
+		return http_reply(r, 200,
+		                  json_pack("{s:b, s:o}", "logged_in", 0, "limits", s_limits()));
 	if (!http_need_session(r) || !http_read_begin(r, &txn))
 		return 0;
 	person = query_person(txn, r->sess.handle);
@@ -286,7 +289,8 @@ api_me_password(http_req_t *r)
 			return http_error(r, 403, "old", "the current password is wrong");
 		if (rc == CPT_EAGAIN)
 			return s_kdf_busy(r);
-		return http_error(r, 500, NULL, "the key backup cannot be opened: %s", cpt_strerror(rc));
+		return http_error(r, 500, NULL, "the key backup cannot be opened: %s",
+		                  cpt_strerror(rc));
 	}
 	acct_login_done(r->sess.handle, 1, 1, hlc_wall_ms());
 	if (sodium_memcmp(key_sign_public(kp), r->sess.key, CPT_KEY_LEN) != 0 ||
@@ -313,7 +317,8 @@ api_me_password(http_req_t *r)
 	if (!rc) {
 		/* Not stored (s_publish answered): the session keeps its anchor. */
 		if (sess_rebase(h->sess, r->token, old_ts) != 0)
-			log_warnx("http", "session of %s closed during a password change", r->sess.handle);
+			log_warnx("http", "session of %s closed during a password change",
+			          r->sess.handle);
 		return 0;
 	}
 	if (store_read_begin(h->st, &txn) == 0) {
@@ -322,8 +327,9 @@ api_me_password(http_req_t *r)
 	}
 	if (new_ts == 0 || sess_rebase(h->sess, r->token, new_ts) != 0) {
 		sess_close_handle(h->sess, r->sess.handle, NULL);
-		return http_error(r, 500, NULL, "the password was changed, but this session cannot "
-		                                "follow: log in again");
+		return http_error(r, 500, NULL,
+		                  "the password was changed, but this session cannot "
+		                  "follow: log in again");
 	}
 	sess_close_handle(h->sess, r->sess.handle, r->token);
 	log_info("http", "%s changed their password from %s", r->sess.handle, r->addr);

@@ -44,8 +44,7 @@ api_person(http_req_t *r, const char *handle)
 		return http_fail(r, 404, "no_person", NULL, NULL, "no such person");
 	if (!http_read_begin(r, &txn))
 		return 0;
-	if ((p = query_person(txn, handle)) != NULL &&
-	    index_key_of(txn, handle, key) == 0)
+	if ((p = query_person(txn, handle)) != NULL && index_key_of(txn, handle, key) == 0)
 		json_object_set_new(p, "posts", query_posts_of(txn, key, PERSON_POSTS));
 	store_read_end(r->h->st, &txn);
 	if (p == NULL)

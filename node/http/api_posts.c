@@ -161,7 +161,8 @@ api_post_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	}
 	if (sodium_memcmp(author, r->sess.key, CPT_KEY_LEN) != 0) {
 		json_decref(body);
-		return http_fail(r, 403, "not_author", NULL, NULL, "only the author may edit a post");
+		return http_fail(r, 403, "not_author", NULL, NULL,
+		                 "only the author may edit a post");
 	}
 	cpt_hex32(hex, id);
 	ev = api_body_event(API_EDIT, body, hex, &kind);
@@ -300,7 +301,8 @@ api_comment_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	}
 	if (sodium_memcmp(author, r->sess.key, CPT_KEY_LEN) != 0) {
 		json_decref(body);
-		return http_fail(r, 403, "not_author", NULL, NULL, "only the author may edit a comment");
+		return http_fail(r, 403, "not_author", NULL, NULL,
+		                 "only the author may edit a comment");
 	}
 	/* An edit names what it edits in "post": here the comment (PROTOCOL.md). */
 	cpt_hex32(hex, id);

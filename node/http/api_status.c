@@ -34,8 +34,7 @@ api_status(http_req_t *r)
 	              (json_int_t)store_count(txn, DB_FEED), "users",
 	              (json_int_t)store_count(txn, DB_HANDLES), "pending",
 	              (json_int_t)store_count(txn, DB_PENDING), "store_bytes",
-	              (json_int_t)store_bytes(h->st), "sessions",
-	              (json_int_t)sess_count(h->sess));
+	              (json_int_t)store_bytes(h->st), "sessions", (json_int_t)sess_count(h->sess));
 	store_read_end(h->st, &txn);
 	if (j) /* this site's title and state, the sites by name, the peer links */
 		fed_status_json(h->fed, j);
@@ -74,7 +73,7 @@ api_metrics(http_req_t *r)
 	for (int c = 1; c < 32; c++)
 		if (ns.rejected_by[c])
 			fprintf(f, "comptoir_rejected_by_reason_total{reason=\"%s\"} %llu\n",
-				cpt_strerror(-c), (unsigned long long)ns.rejected_by[c]);
+			        cpt_strerror(-c), (unsigned long long)ns.rejected_by[c]);
 	METRIC("comptoir_pending_events", "gauge",
 	       "Events waiting for their author's certificate.");
 	fprintf(f, "comptoir_pending_events %zu\n", pending);
@@ -167,8 +166,8 @@ api_metrics(http_req_t *r)
 		free(buf);
 		return http_error(r, 500, NULL, "out of memory");
 	}
-	http_queue(r, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len, MHD_RESPMEM_MUST_COPY,
-	        NULL);
+	http_queue(r, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len,
+	           MHD_RESPMEM_MUST_COPY, NULL);
 	free(buf);
 	return 0;
 }
@@ -207,7 +206,8 @@ api_figures(http_req_t *r)
 		}
 		fresh = query_figures(txn, now, (unsigned)days);
 		store_read_end(h->st, &txn);
-		if (fresh && json_object_set_new(fresh, "computed", json_integer((json_int_t)now)) == 0) {
+		if (fresh &&
+		    json_object_set_new(fresh, "computed", json_integer((json_int_t)now)) == 0) {
 			json_decref(oldest->json);
 			oldest->days = (unsigned)days;
 			oldest->at_ms = now;

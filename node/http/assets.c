@@ -23,6 +23,6 @@ http_asset(http_req_t *r)
 	for (const struct web_asset *a = web_assets; a->path; a++)
 		if (strcmp(a->path, path) == 0)
 			return http_queue(r, 200, a->type, a->data, a->len, MHD_RESPMEM_PERSISTENT,
-			               NULL);
+			                  NULL);
 	return http_error(r, 404, NULL, "no such page: %s", r->url);
 }

@@ -45,8 +45,7 @@ s_only_keys(const json_t *body, const char *const *allowed, api_refusal_t *out)
 	const char *k;
 	json_t *v;
 
-	json_object_foreach((json_t *)body, k, v)
-	{
+	json_object_foreach ((json_t *)body, k, v) {
 		int ok = 0;
 		for (int i = 0; allowed[i]; i++)
 			ok |= strcmp(k, allowed[i]) == 0;
@@ -68,8 +67,8 @@ s_want_str(const json_t *body, const char *name, size_t min, size_t max, api_ref
 	/* jansson refuses \u0000 unless asked, so the length is the C length. */
 	if (json_string_length(v) < min || json_string_length(v) > max)
 		return s_refuse(out, json_string_length(v) < min ? "too_short" : "too_long", name,
-		                (long long)min, (long long)max, "\"%s\" must be %zu to %zu bytes", name,
-		                min, max);
+		                (long long)min, (long long)max, "\"%s\" must be %zu to %zu bytes",
+		                name, min, max);
 	return 0;
 }
 
@@ -115,21 +114,21 @@ api_body_check(enum api_body call, const json_t *body, api_refusal_t *out)
 		if ((rc = s_only_keys(body, s_reaction_keys, out)) == 0 &&
 		    (rc = s_want_str(body, "reaction", 1, EVT_MAX_REACTION, out)) == 0 &&
 		    (on = json_object_get(body, "on")) != NULL && !json_is_boolean(on))
-			rc = s_refuse(out, "wrong_type", "on", -1, -1, "\"on\" must be true or false");
+			rc = s_refuse(out, "wrong_type", "on", -1, -1,
+			              "\"on\" must be true or false");
 		return rc;
 	case API_PROFILE:
 		if ((rc = s_only_keys(body, index_profile_fields, out)) != 0)
 			return rc;
 		if (json_object_size(body) == 0)
-			return s_refuse(out, "empty", NULL, -1, -1, "give at least one profile field");
-		json_object_foreach((json_t *)body, k, v)
-		{
+			return s_refuse(out, "empty", NULL, -1, -1,
+			                "give at least one profile field");
+		json_object_foreach ((json_t *)body, k, v) {
 			if ((rc = s_profile_field(k, v, out)) != 0)
 				return rc;
 		}
 		return 0;
-	case API_BODY_COUNT:
-		break;
+	case API_BODY_COUNT: break;
 	}
 	return s_refuse(out, "bad_request", NULL, -1, -1, "no such call");
 }
@@ -141,12 +140,8 @@ api_body_event(enum api_body call, const json_t *body, const char *post, uint16_
 	json_t *on;
 
 	switch (call) {
-	case API_POST:
-		*kind = EVT_POST;
-		return json_pack("{s:s}", "text", text);
-	case API_EDIT:
-		*kind = EVT_EDIT;
-		return json_pack("{s:s, s:s}", "post", post, "text", text);
+	case API_POST: *kind = EVT_POST; return json_pack("{s:s}", "text", text);
+	case API_EDIT: *kind = EVT_EDIT; return json_pack("{s:s, s:s}", "post", post, "text", text);
 	case API_COMMENT:
 		*kind = EVT_COMMENT;
 		return json_pack("{s:s, s:s}", "post", post, "text", text);
@@ -156,13 +151,10 @@ api_body_event(enum api_body call, const json_t *body, const char *post, uint16_
 		return json_pack("{s:s, s:s, s:b}", "post", post, "reaction",
 		                 json_string_value(json_object_get(body, "reaction")), "on",
 		                 on ? json_is_true(on) : 1);
-	case API_PROFILE:
-		*kind = EVT_PROFILE;
-		return json_pack("{s:O}", "fields", body);
+	case API_PROFILE: *kind = EVT_PROFILE; return json_pack("{s:O}", "fields", body);
 	case API_LOGIN:
 	case API_PASSWORD:
-	case API_BODY_COUNT:
-		break;
+	case API_BODY_COUNT: break;
 	}
 	return NULL;
 }

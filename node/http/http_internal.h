@@ -30,7 +30,7 @@ struct http_rl {
 
 /* GET /api/figures walks every event of the period (~4 µs each): answers are
  * kept a minute per period, and one computation runs at a time. */
-#define HTTP_FIG_SLOTS 8
+#define HTTP_FIG_SLOTS      8
 #define HTTP_FIG_MAX_AGE_MS 60000
 
 /* One open connection, in the table of http_guard.c (PITFALLS 25). */
@@ -61,53 +61,53 @@ struct http_door_stats {
 };
 
 struct http {
-	node_t *node;               /* the node served (not owned) */
-	fed_t *fed;                 /* its federation, for status and metrics (not owned) */
-	store_t *st;                /* its store (not owned) */
-	sess_table_t *sess;         /* login sessions (not owned) */
-	struct MHD_Daemon *mhd;     /* the server */
-	unsigned port;              /* the port bound */
-	atomic_int stopping;        /* set by http_stop: streams end */
-	char site[CFG_MAX_STR];     /* site name, copied: a config reload must not race */
-	uint32_t max_body;          /* largest request body */
-	uint32_t login_per_minute;  /* login attempts per address per minute */
-	pthread_mutex_t rl_lock;    /* guards rl */
-	struct http_rl *rl;         /* HTTP_RL_SLOTS buckets */
-	pthread_mutex_t fig_lock;   /* guards fig; held while figures are computed */
+	node_t *node;              /* the node served (not owned) */
+	fed_t *fed;                /* its federation, for status and metrics (not owned) */
+	store_t *st;               /* its store (not owned) */
+	sess_table_t *sess;        /* login sessions (not owned) */
+	struct MHD_Daemon *mhd;    /* the server */
+	unsigned port;             /* the port bound */
+	atomic_int stopping;       /* set by http_stop: streams end */
+	char site[CFG_MAX_STR];    /* site name, copied: a config reload must not race */
+	uint32_t max_body;         /* largest request body */
+	uint32_t login_per_minute; /* login attempts per address per minute */
+	pthread_mutex_t rl_lock;   /* guards rl */
+	struct http_rl *rl;        /* HTTP_RL_SLOTS buckets */
+	pthread_mutex_t fig_lock;  /* guards fig; held while figures are computed */
 	struct http_fig {
-		unsigned days;      /* the period, 0: free slot */
-		uint64_t at_ms;     /* when computed */
-		json_t *json;       /* the answer */
-	} fig[HTTP_FIG_SLOTS];      /* figures computed in the last HTTP_FIG_MAX_AGE_MS */
+		unsigned days;  /* the period, 0: free slot */
+		uint64_t at_ms; /* when computed */
+		json_t *json;   /* the answer */
+	} fig[HTTP_FIG_SLOTS];  /* figures computed in the last HTTP_FIG_MAX_AGE_MS */
 
 	/* The front door (http_guard.c). */
-	pthread_mutex_t conn_lock;  /* guards conns, n_conns, warn_* and reaper_stop */
-	pthread_cond_t conn_cond;   /* wakes the reaper to stop (monotonic clock) */
-	pthread_t reaper;           /* cuts requests past their deadline */
-	int reaper_started;         /* reaper must be joined */
-	int reaper_stop;            /* tells the reaper to end */
-	struct http_conn *conns;    /* max_conns slots */
-	unsigned n_conns;           /* slots in use */
-	unsigned max_conns;         /* limits.max_connections */
-	unsigned per_address;       /* limits.max_connections_per_address */
+	pthread_mutex_t conn_lock;   /* guards conns, n_conns, warn_* and reaper_stop */
+	pthread_cond_t conn_cond;    /* wakes the reaper to stop (monotonic clock) */
+	pthread_t reaper;            /* cuts requests past their deadline */
+	int reaper_started;          /* reaper must be joined */
+	int reaper_stop;             /* tells the reaper to end */
+	struct http_conn *conns;     /* max_conns slots */
+	unsigned n_conns;            /* slots in use */
+	unsigned max_conns;          /* limits.max_connections */
+	unsigned per_address;        /* limits.max_connections_per_address */
 	unsigned streams_per_person; /* limits.max_streams_per_person */
-	uint64_t deadline_ms;       /* limits.request_timeout, in ms */
-	uint64_t warn_ms;           /* when the last refusal or cut was logged */
-	unsigned warn_skipped;      /* refusals and cuts not logged since */
-	int plain_restricted;       /* plain HTTP off loopback: loopback and proxies only */
-	size_t n_proxies;           /* trusted_proxies */
+	uint64_t deadline_ms;        /* limits.request_timeout, in ms */
+	uint64_t warn_ms;            /* when the last refusal or cut was logged */
+	unsigned warn_skipped;       /* refusals and cuts not logged since */
+	int plain_restricted;        /* plain HTTP off loopback: loopback and proxies only */
+	size_t n_proxies;            /* trusted_proxies */
 	cfg_net_t proxies[CFG_MAX_PROXIES];
-	size_t n_names;             /* names: host names this node answers to */
+	size_t n_names;                          /* names: host names this node answers to */
 	char names[HTTP_MAX_NAMES][CFG_MAX_STR]; /* lowercase; "*.x" from certificates */
-	struct http_door_stats door; /* counters */
+	struct http_door_stats door;             /* counters */
 
 	/* HTTPS (http_tls.c). */
-	int tls;                    /* the main port speaks TLS */
-	char *tls_cert;             /* PEM, kept while the daemon runs */
-	char *tls_key;              /* PEM, wiped when freed */
-	unsigned hsts_max_age;      /* tls.hsts_max_age */
+	int tls;                     /* the main port speaks TLS */
+	char *tls_cert;              /* PEM, kept while the daemon runs */
+	char *tls_key;               /* PEM, wiped when freed */
+	unsigned hsts_max_age;       /* tls.hsts_max_age */
 	struct MHD_Daemon *redirect; /* the plain port answering 308 to https, or NULL */
-	unsigned redirect_port;     /* its port */
+	unsigned redirect_port;      /* its port */
 };
 
 /* One request: the body being received, then what the handler learnt. */

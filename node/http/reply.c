@@ -49,7 +49,7 @@ http_add_common(http_req_t *r, struct MHD_Response *resp)
 
 int
 http_queue(http_req_t *r, unsigned status, const char *type, const void *data, size_t len,
-        enum MHD_ResponseMemoryMode mode, const char *const *hdr)
+           enum MHD_ResponseMemoryMode mode, const char *const *hdr)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ok;
@@ -97,7 +97,7 @@ http_reply_hdr(http_req_t *r, unsigned status, json_t *json, const char *const *
 	if (text == NULL) {
 		static const char oom[] = "{\"error\":\"out of memory\"}";
 		return http_queue(r, 500, "application/json", oom, sizeof(oom) - 1,
-		               MHD_RESPMEM_PERSISTENT, NULL);
+		                  MHD_RESPMEM_PERSISTENT, NULL);
 	}
 	http_queue(r, status, "application/json", text, strlen(text), MHD_RESPMEM_MUST_COPY, hdr);
 	free(text);
@@ -317,7 +317,11 @@ http_utf8_trim(char *s)
 	if (start == 0)
 		return;
 	c = (unsigned char)s[start - 1];
-	need = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+	need = c < 0x80             ? 1
+	       : (c & 0xe0) == 0xc0 ? 2
+	       : (c & 0xf0) == 0xe0 ? 3
+	       : (c & 0xf8) == 0xf0 ? 4
+	                            : 0;
 	if (need != n - start + 1)
 		s[start - 1] = 0;
 }
@@ -423,9 +427,9 @@ http_too_many(http_req_t *r, unsigned retry, const char *msg)
 	const char *hdr[] = {"Retry-After", ra, NULL};
 
 	snprintf(ra, sizeof(ra), "%u", retry ? retry : 1);
-	return http_reply_hdr(r, 429, json_pack("{s:s, s:i}", "error", msg, "retry_after",
-	                                        (int)(retry ? retry : 1)),
-	                      hdr);
+	return http_reply_hdr(
+	    r, 429, json_pack("{s:s, s:i}", "error", msg, "retry_after", (int)(retry ? retry : 1)),
+	    hdr);
 }
 
 /* ------------------------------------------------------------ writes */
@@ -465,15 +469,14 @@ http_publish(http_req_t *r, uint16_t kind, const json_t *body, ingest_res_t *res
 		return 0;
 	}
 	switch (res->rc) {
-	case 0:
-		return 1;
+	case 0: return 1;
 	case CPT_EINVAL:
 		http_error(r, 400, NULL, "%s", res->why[0] ? res->why : "invalid event");
 		return 0;
 	case CPT_EPERM:
 	case CPT_EREVOKED:
-		http_fail(r, 403, res->rc == CPT_EREVOKED ? "revoked" : "forbidden", NULL, NULL, "%s",
-		          res->why[0] ? res->why : cpt_strerror(res->rc));
+		http_fail(r, 403, res->rc == CPT_EREVOKED ? "revoked" : "forbidden", NULL, NULL,
+		          "%s", res->why[0] ? res->why : cpt_strerror(res->rc));
 		return 0;
 	default:
 		http_error(r, 500, NULL, "the event was not stored: %s",

@@ -161,4 +161,3 @@ http_route(http_req_t *r)
 	}
 	http_asset(r);
 }
-

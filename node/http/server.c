@@ -259,8 +259,8 @@ http_start(node_t *n, sess_table_t *sessions, fed_t *fed, char *err, size_t errl
 	                                    (intptr_t)(h->deadline_ms / 1000), NULL};
 	opt[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 128 * 1024, NULL};
 	opt[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)s_completed, h};
-	opt[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
-	                                    (intptr_t)http_guard_notify, h};
+	opt[no++] =
+	    (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_guard_notify, h};
 	opt[no++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)s_mhd_log, h};
 	/* Strict: a Host header in HTTP/1.1, no space in the request target. */
 	opt[no++] = (struct MHD_OptionItem){MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL};
@@ -272,8 +272,8 @@ http_start(node_t *n, sess_table_t *sessions, fed_t *fed, char *err, size_t errl
 		                                    (void *)http_tls_priorities()};
 	}
 	opt[no++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-	h->mhd = MHD_start_daemon(flags, 0, http_guard_accept, h, s_access, h, MHD_OPTION_ARRAY, opt,
-	                          MHD_OPTION_END);
+	h->mhd = MHD_start_daemon(flags, 0, http_guard_accept, h, s_access, h, MHD_OPTION_ARRAY,
+	                          opt, MHD_OPTION_END);
 	if (h->mhd == NULL) {
 		snprintf(err, errlen, "http: cannot listen on %s: %s", cfg->http,
 		         errno ? strerror(errno) : "libmicrohttpd refused");

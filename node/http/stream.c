@@ -12,9 +12,9 @@
 
 #include "node/http/http_internal.h"
 
-#define SSE_WAIT_MS 1000        /* a stream checks for shutdown this often */
-#define SSE_PING_MS 15000       /* and writes a comment this often when idle */
-#define SSE_BATCH   64          /* changes fetched per wait */
+#define SSE_WAIT_MS 1000  /* a stream checks for shutdown this often */
+#define SSE_PING_MS 15000 /* and writes a comment this often when idle */
+#define SSE_BATCH   64    /* changes fetched per wait */
 
 /* One Server-Sent Events listener. Its thread blocks in node_changes() (never
  * in a read transaction), then renders what changed in a short one. */
@@ -135,7 +135,8 @@ s_sse_read(void *cls, uint64_t pos, char *out, size_t max)
 		 * its place counts in max_streams_per_person. And at every wake-up
 		 * (changes, or SSE_WAIT_MS without) the session is checked, so the
 		 * stream also ends within a second of a logout or a disable. */
-		if ((got == 0 && http_guard_hung_up(s->fd)) || sess_get(h->sess, s->token, &info) != 0)
+		if ((got == 0 && http_guard_hung_up(s->fd)) ||
+		    sess_get(h->sess, s->token, &info) != 0)
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		if (lost) {
 			s->resync = 1;
@@ -228,4 +229,3 @@ api_stream(http_req_t *r)
 	}
 	return 0;
 }
-

@@ -139,7 +139,8 @@ index_base_unref(store_txn_t *txn, const uint8_t ref[CPT_ID_LEN], uint64_t ts,
 
 /* Comments, reactions, edits, redactions of target; revocations of a key. */
 int
-index_each_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t target[CPT_ID_LEN], index_each_fn fn, void *arg)
+index_each_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t target[CPT_ID_LEN],
+               index_each_fn fn, void *arg)
 {
 	store_cur_t *cur;
 	store_val_t k = {CPT_ID_LEN, (void *)target}, v;
@@ -160,8 +161,8 @@ index_each_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t target[CPT_ID_LE
 }
 
 int
-index_each_by_author(index_ctx_t *ix, store_txn_t *txn, const uint8_t author[CPT_KEY_LEN], uint16_t want,
-		 index_each_fn fn, void *arg)
+index_each_by_author(index_ctx_t *ix, store_txn_t *txn, const uint8_t author[CPT_KEY_LEN],
+                     uint16_t want, index_each_fn fn, void *arg)
 {
 	store_cur_t *cur;
 	store_val_t k = {CPT_KEY_LEN, (void *)author}, v;

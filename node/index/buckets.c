@@ -37,7 +37,7 @@ s_bval_read(const store_val_t *v, uint64_t *count, uint8_t sum[32])
 /* Adds count_delta and the 256-bit sum_delta to bucket k. */
 static int
 s_bucket_apply(store_txn_t *txn, const uint8_t k[9], int64_t count_delta,
-	       const uint8_t sum_delta[32])
+               const uint8_t sum_delta[32])
 {
 	uint8_t val[40], sum[32];
 	uint64_t count;
@@ -53,7 +53,8 @@ s_bucket_apply(store_txn_t *txn, const uint8_t k[9], int64_t count_delta,
 		memset(sum, 0, 32);
 	}
 	recon_sum_add(sum, sum_delta);
-	count = count_delta < 0 && (uint64_t)-count_delta >= count ? 0 : count + (uint64_t)count_delta;
+	count =
+	    count_delta < 0 && (uint64_t)-count_delta >= count ? 0 : count + (uint64_t)count_delta;
 	if (count == 0)
 		return store_del(txn, DB_BUCKETS, k, 9);
 	store_put_u64(val, count);
@@ -90,14 +91,14 @@ bk_update(store_txn_t *txn, const uint8_t key[40], int add)
  * list, merges equal buckets and applies each once.
  */
 struct bk_entry {
-	uint8_t key[9];      /* bucket key (s_bkey) */
-	int64_t count;       /* count change */
-	uint8_t sum[32];     /* id sum change, mod 2^256 */
+	uint8_t key[9];  /* bucket key (s_bkey) */
+	int64_t count;   /* count change */
+	uint8_t sum[32]; /* id sum change, mod 2^256 */
 };
 
 struct bk_acc {
-	struct bk_entry *e;  /* entries, in arrival order until the flush */
-	size_t n, cap;       /* used, allocated */
+	struct bk_entry *e;      /* entries, in arrival order until the flush */
+	size_t n, cap;           /* used, allocated */
 	size_t last[LEVELS + 1]; /* per level, 1 + index of its last entry (0: none) */
 };
 
@@ -193,7 +194,7 @@ bk_acc_free(bk_acc_t **self_p)
 /* Adds the buckets of level with indices in [from, to) into count and sum. */
 static void
 s_sum_buckets(store_txn_t *txn, int level, uint64_t from, uint64_t to, uint64_t *count,
-	      uint8_t sum[32])
+              uint8_t sum[32])
 {
 	store_cur_t *cur;
 	store_val_t k, v;
@@ -223,7 +224,7 @@ s_sum_buckets(store_txn_t *txn, int level, uint64_t from, uint64_t to, uint64_t 
 /* Adds the items of DB_ORDER with lo <= key < hi (a short range). */
 static void
 s_sum_items(store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40], uint64_t *count,
-	    uint8_t sum[32])
+            uint8_t sum[32])
 {
 	store_cur_t *cur;
 	store_val_t k = {40, (void *)lo}, v;
@@ -277,8 +278,8 @@ s_prefix(store_txn_t *txn, const uint8_t x[40], uint64_t *count, uint8_t sum[32]
 }
 
 void
-bk_fingerprint(store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40],
-	       uint64_t *count, uint8_t sum_out[32])
+bk_fingerprint(store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40], uint64_t *count,
+               uint8_t sum_out[32])
 {
 	uint64_t ca, cb;
 	uint8_t sa[32], sb[32];
@@ -360,8 +361,8 @@ bk_key_at(store_txn_t *txn, uint64_t r, uint8_t out[40])
 }
 
 size_t
-bk_split(store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40], uint64_t count,
-	 size_t k, uint8_t (*bounds)[40])
+bk_split(store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40], uint64_t count, size_t k,
+         uint8_t (*bounds)[40])
 {
 	uint64_t base;
 	uint8_t sum[32];
@@ -371,12 +372,14 @@ bk_split(store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40], uint64_t 
 	for (size_t j = 1; j < k; j++) {
 		uint64_t r = base + count * j / k;
 		uint8_t at[40], prev[40];
-		if (count * j / k == 0 || bk_key_at(txn, r, at) != 0 || bk_key_at(txn, r - 1, prev) != 0)
+		if (count * j / k == 0 || bk_key_at(txn, r, at) != 0 ||
+		    bk_key_at(txn, r - 1, prev) != 0)
 			continue;
 		if (memcmp(at, hi, 40) >= 0 || memcmp(prev, lo, 40) < 0)
 			continue;
 		recon_bound_between(bounds[n], prev, at);
-		if (memcmp(bounds[n], lo, 40) <= 0 || (n > 0 && memcmp(bounds[n], bounds[n - 1], 40) <= 0))
+		if (memcmp(bounds[n], lo, 40) <= 0 ||
+		    (n > 0 && memcmp(bounds[n], bounds[n - 1], 40) <= 0))
 			continue;
 		n++;
 	}

@@ -67,10 +67,10 @@ int index_cache_is_off(const index_ctx_t *ix);
 /* An event as the registry hands it to an index. Every pointer is borrowed
  * for the call (ev's bytes may live in the transaction's map). */
 typedef struct index_ev {
-	const evt_t *ev;     /* the event; ev->body may be NULL (erased) */
-	const json_t *body;  /* its parsed body, or NULL: erased, or removed without it */
-	const uint8_t *id;   /* its id */
-	const uint8_t *ref;  /* what it refers to (post, target, revoked key), or NULL */
+	const evt_t *ev;    /* the event; ev->body may be NULL (erased) */
+	const json_t *body; /* its parsed body, or NULL: erased, or removed without it */
+	const uint8_t *id;  /* its id */
+	const uint8_t *ref; /* what it refers to (post, target, revoked key), or NULL */
 } index_ev_t;
 
 /* One derived index. */

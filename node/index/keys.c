@@ -33,8 +33,8 @@ struct ix_cache {
 		json_t *rec;              /* its DB_KEYS record, NULL when none */
 		uint64_t revoked;         /* index_revoked_at(key) */
 	} e[IX_CACHE];
-	struct ix_centry scratch;     /* read through, while the trust state changes */
-	int off;                      /* in a trust event's effects: keep nothing */
+	struct ix_centry scratch; /* read through, while the trust state changes */
+	int off;                  /* in a trust event's effects: keep nothing */
 };
 
 void
@@ -150,14 +150,16 @@ index_revoked_at(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN])
 /* Keeps the newer of the stored record and rec, by ("ts", "id"). */
 static int
 s_newer_than_stored(store_txn_t *txn, enum store_db dbi, const uint8_t key[32], uint64_t ts,
-		    const uint8_t id[CPT_ID_LEN])
+                    const uint8_t id[CPT_ID_LEN])
 {
 	json_t *old = store_get_json(txn, dbi, key, 32);
 	uint8_t oid[CPT_ID_LEN];
 	int newer = 1;
 
 	if (old && index_hex_field(old, "id", oid) == 0)
-		newer = store_cmp_tsid(ts, id, (uint64_t)json_integer_value(json_object_get(old, "ts")), oid) > 0;
+		newer =
+		    store_cmp_tsid(ts, id, (uint64_t)json_integer_value(json_object_get(old, "ts")),
+		                   oid) > 0;
 	json_decref(old);
 	return newer;
 }
@@ -178,10 +180,11 @@ s_site_cert(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const json_t *bo
 		return 0;
 	cpt_hex32(hex, id);
 	rec = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:s, s:I}", "type", "site", "site",
-			json_object_get(body, "site"), "curve_key", json_object_get(body, "curve_key"),
-			"endpoints", json_object_get(body, "endpoints"), "not_before",
-			json_object_get(body, "not_before"), "not_after", json_object_get(body, "not_after"),
-			"id", hex, "ts", (json_int_t)ev->ts);
+	                json_object_get(body, "site"), "curve_key",
+	                json_object_get(body, "curve_key"), "endpoints",
+	                json_object_get(body, "endpoints"), "not_before",
+	                json_object_get(body, "not_before"), "not_after",
+	                json_object_get(body, "not_after"), "id", hex, "ts", (json_int_t)ev->ts);
 	if (rec == NULL)
 		return CPT_ENOMEM;
 	if (json_is_string(json_object_get(body, "title")))
@@ -217,8 +220,9 @@ s_handle_owner(const json_t *enrols, uint8_t key[CPT_KEY_LEN])
 
 	if (first_by == NULL)
 		return CPT_ENOTFOUND;
-	json_array_foreach(enrols, i, e) if (strcmp(json_string_value(json_array_get(e, 3)), first_by) == 0)
-		khex = json_string_value(json_array_get(e, 2));
+	json_array_foreach (enrols, i, e)
+		if (strcmp(json_string_value(json_array_get(e, 3)), first_by) == 0)
+			khex = json_string_value(json_array_get(e, 2));
 	return cpt_unhex32(key, khex, strlen(khex));
 }
 
@@ -226,8 +230,8 @@ s_handle_owner(const json_t *enrols, uint8_t key[CPT_KEY_LEN])
  * whose enrolments changed and of the key's handle before and after, and,
  * when the key's handle changed, its posts (they show the handle). */
 static int
-s_key_changed(index_ctx_t *ix, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], const char *enrolled,
-              const char *before)
+s_key_changed(index_ctx_t *ix, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN],
+              const char *enrolled, const char *before)
 {
 	char after[64];
 	int rc;
@@ -267,7 +271,7 @@ s_enrol(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const json_t *body,
 	cpt_hex32(khex, uk);
 	enrols = ix_handle_enrols(txn, handle);
 	at = json_array_size(enrols);
-	json_array_foreach(enrols, i, e) {
+	json_array_foreach (enrols, i, e) {
 		uint8_t eid[CPT_ID_LEN];
 		const char *eh = json_string_value(json_array_get(e, 1));
 		if (eh == NULL || cpt_unhex32(eid, eh, strlen(eh)) != 0)
@@ -277,7 +281,8 @@ s_enrol(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const json_t *body,
 			present = 1;
 			break;
 		}
-		if (store_cmp_tsid(ev->ts, id, (uint64_t)json_integer_value(json_array_get(e, 0)), eid) < 0) {
+		if (store_cmp_tsid(ev->ts, id, (uint64_t)json_integer_value(json_array_get(e, 0)),
+		                   eid) < 0) {
 			at = i;
 			break;
 		}
@@ -294,9 +299,10 @@ s_enrol(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const json_t *body,
 	if (index_handle_cached(ix, txn, uk, before) != 0)
 		before[0] = 0;
 	if (s_newer_than_stored(txn, DB_KEYS, uk, ev->ts, id)) {
-		rec = json_pack("{s:s, s:s, s:O, s:O, s:s, s:s, s:I}", "type", "user", "handle", handle,
-				"site", json_object_get(body, "site"), "role", json_object_get(body, "role"),
-				"by", by, "id", hex, "ts", (json_int_t)ev->ts);
+		rec = json_pack("{s:s, s:s, s:O, s:O, s:s, s:s, s:I}", "type", "user", "handle",
+		                handle, "site", json_object_get(body, "site"), "role",
+		                json_object_get(body, "role"), "by", by, "id", hex, "ts",
+		                (json_int_t)ev->ts);
 		if (rec == NULL)
 			return CPT_ENOMEM;
 		rc = store_put_json(txn, DB_KEYS, uk, CPT_KEY_LEN, rec);
@@ -323,8 +329,7 @@ s_enrols_of_key(store_txn_t *txn, const char *khex, json_t *out)
 	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 		json_t *list = json_loadb(v.data, v.len, 0, NULL), *e;
 		size_t i;
-		json_array_foreach(list, i, e)
-		{
+		json_array_foreach (list, i, e) {
 			const char *kh = json_string_value(json_array_get(e, 2));
 			if (kh && strcmp(kh, khex) == 0)
 				json_array_append(out, json_array_get(e, 1));
@@ -378,8 +383,7 @@ s_unenrol(index_ctx_t *ix, store_txn_t *txn, const json_t *body, const uint8_t i
 			return rc;
 		others = json_array();
 		rc = s_enrols_of_key(txn, khex, others);
-		json_array_foreach(others, i, e)
-		{
+		json_array_foreach (others, i, e) {
 			uint8_t eid[CPT_ID_LEN];
 			evt_t ev;
 			json_t *b;
@@ -458,12 +462,9 @@ int
 ix_keys_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e)
 {
 	switch (e->ev->kind) {
-	case EVT_SITE_CERT:
-		return s_site_cert(ix, txn, e->ev, e->body, e->id);
-	case EVT_ENROL:
-		return s_enrol(ix, txn, e->ev, e->body, e->id);
-	case EVT_REVOKE:
-		return s_revoked_lower(txn, e->body);
+	case EVT_SITE_CERT: return s_site_cert(ix, txn, e->ev, e->body, e->id);
+	case EVT_ENROL: return s_enrol(ix, txn, e->ev, e->body, e->id);
+	case EVT_REVOKE: return s_revoked_lower(txn, e->body);
 	}
 	return 0;
 }
@@ -477,10 +478,8 @@ ix_keys_removed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e)
 	if (e->body == NULL)
 		return 0;
 	switch (e->ev->kind) {
-	case EVT_ENROL:
-		return s_unenrol(ix, txn, e->body, e->id);
-	case EVT_REVOKE:
-		return e->ref ? s_revoked_rebuild(txn, e->ref) : 0;
+	case EVT_ENROL: return s_unenrol(ix, txn, e->body, e->id);
+	case EVT_REVOKE: return e->ref ? s_revoked_rebuild(txn, e->ref) : 0;
 	}
 	return 0;
 }

@@ -19,8 +19,9 @@ ix_each_mention(const char *text, void (*fn)(const char *h, void *arg), void *ar
 		int dup = 0;
 		if (p > text && (isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '.'))
 			continue;
-		while (len < 32 && (islower((unsigned char)p[1 + len]) || isdigit((unsigned char)p[1 + len]) ||
-				    (len > 0 && strchr("._-", p[1 + len]) && p[1 + len])))
+		while (len < 32 &&
+		       (islower((unsigned char)p[1 + len]) || isdigit((unsigned char)p[1 + len]) ||
+		        (len > 0 && strchr("._-", p[1 + len]) && p[1 + len])))
 			len++;
 		while (len > 0 && strchr("._-", p[len])) /* "@bob." ends a sentence */
 			len--;

@@ -29,8 +29,8 @@ index_is_pending(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 
 	if (store_cur_open(txn, DB_PENDING_IDS, &cur) != 0)
 		return 0;
-	found = store_cur_get(cur, &k, &v, STORE_SEEK) == 0 &&
-		k.len == CPT_ID_LEN + CPT_KEY_LEN && memcmp(k.data, id, CPT_ID_LEN) == 0;
+	found = store_cur_get(cur, &k, &v, STORE_SEEK) == 0 && k.len == CPT_ID_LEN + CPT_KEY_LEN &&
+	        memcmp(k.data, id, CPT_ID_LEN) == 0;
 	store_cur_close(&cur);
 	return found;
 }

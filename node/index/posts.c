@@ -67,7 +67,7 @@ index_refs(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], index_refs_t *acc)
 
 static size_t
 s_reg_key(uint8_t k[REG_KEY_MAX], const uint8_t post[CPT_ID_LEN], const uint8_t author[CPT_KEY_LEN],
-	  const char *reaction)
+          const char *reaction)
 {
 	size_t n = strlen(reaction);
 
@@ -84,7 +84,7 @@ s_reg_key(uint8_t k[REG_KEY_MAX], const uint8_t post[CPT_ID_LEN], const uint8_t 
  * or +1. Returns 0 or a store error. */
 static int
 s_reg_put(store_txn_t *txn, const uint8_t post[CPT_ID_LEN], const evt_t *ev,
-	  const uint8_t id[CPT_ID_LEN], const json_t *body, int *delta)
+          const uint8_t id[CPT_ID_LEN], const json_t *body, int *delta)
 {
 	const char *r = json_string_value(json_object_get(body, "reaction"));
 	int on = json_is_true(json_object_get(body, "on")), was = 0, rc;
@@ -210,8 +210,9 @@ s_reaction_counts(store_txn_t *txn, const uint8_t post[CPT_ID_LEN])
 			continue;
 		memcpy(name, (uint8_t *)k.data + CPT_ID_LEN + CPT_KEY_LEN, n);
 		name[n] = 0;
-		json_object_set_new(counts, name,
-				    json_integer(json_integer_value(json_object_get(counts, name)) + 1));
+		json_object_set_new(
+		    counts, name,
+		    json_integer(json_integer_value(json_object_get(counts, name)) + 1));
 	}
 	store_cur_close(&cur);
 	return counts;
@@ -236,7 +237,7 @@ index_reactions_of(store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
 			break;
 		if (v.len == REG_VAL_LEN && ((uint8_t *)v.data)[8 + CPT_ID_LEN] != 0)
 			json_array_append_new(out, json_stringn((char *)k.data + sizeof(prefix),
-								k.len - sizeof(prefix)));
+			                                        k.len - sizeof(prefix)));
 	}
 	store_cur_close(&cur);
 	return rc == CPT_ENOTFOUND ? 0 : rc;
@@ -246,7 +247,7 @@ index_reactions_of(store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
  * changed (one count), without reading the post's other references. */
 static int
 s_post_ref_added(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const json_t *body,
-		  const uint8_t id[CPT_ID_LEN], const uint8_t post[CPT_ID_LEN])
+                 const uint8_t id[CPT_ID_LEN], const uint8_t post[CPT_ID_LEN])
 {
 	const char *r = NULL;
 	int delta = 0, rc;
@@ -277,8 +278,9 @@ s_post_ref_added(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const json_
 		return ix_post_rebuild(ix, txn, post);
 	}
 	if (r == NULL) {
-		json_object_set_new(view, "comments",
-				    json_integer(json_integer_value(json_object_get(view, "comments")) + 1));
+		json_object_set_new(
+		    view, "comments",
+		    json_integer(json_integer_value(json_object_get(view, "comments")) + 1));
 	} else {
 		char name[EVT_MAX_REACTION + 1];
 		json_int_t n;
@@ -308,8 +310,8 @@ ix_post_rebuild(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 }
 
 int
-ix_post_rebuild_ev(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const evt_t *have,
-		   const json_t *have_body)
+ix_post_rebuild_ev(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN],
+                   const evt_t *have, const json_t *have_body)
 {
 	evt_t ev;
 	json_t *body = NULL, *view = NULL, *counts, *mentions;
@@ -359,11 +361,12 @@ ix_post_rebuild_ev(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LE
 	cpt_hex32(author, ev.author);
 	if (index_handle_cached(ix, txn, ev.author, handle) != 0)
 		handle[0] = 0;
-	view = json_pack("{s:s, s:s, s:s, s:O, s:I, s:I, s:o, s:I, s:o, s:o}", "id", idhex, "author",
-			 handle, "author_key", author, "text", acc.text, "created",
-			 (json_int_t)HLC_MS(ev.ts), "ts", (json_int_t)ev.ts, "edited",
-			 acc.edit_body ? json_integer((json_int_t)HLC_MS(acc.edit_ts)) : json_null(),
-			 "comments", (json_int_t)acc.comments, "reactions", counts, "mentions", mentions);
+	view = json_pack(
+	    "{s:s, s:s, s:s, s:O, s:I, s:I, s:o, s:I, s:o, s:o}", "id", idhex, "author", handle,
+	    "author_key", author, "text", acc.text, "created", (json_int_t)HLC_MS(ev.ts), "ts",
+	    (json_int_t)ev.ts, "edited",
+	    acc.edit_body ? json_integer((json_int_t)HLC_MS(acc.edit_ts)) : json_null(), "comments",
+	    (json_int_t)acc.comments, "reactions", counts, "mentions", mentions);
 	if (view == NULL) {
 		rc = CPT_ENOMEM;
 		goto out;
@@ -399,14 +402,12 @@ int
 ix_posts_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e)
 {
 	switch (e->ev->kind) {
-	case EVT_POST:
-		return ix_post_rebuild_ev(ix, txn, e->id, e->ev, e->body);
+	case EVT_POST: return ix_post_rebuild_ev(ix, txn, e->id, e->ev, e->body);
 	case EVT_COMMENT:
 	case EVT_REACTION:
 		/* One more reference: the post view changes by difference. */
 		return e->ref ? s_post_ref_added(ix, txn, e->ev, e->body, e->id, e->ref) : 0;
-	case EVT_EDIT:
-		return e->ref ? ix_post_rebuild(ix, txn, e->ref) : 0;
+	case EVT_EDIT: return e->ref ? ix_post_rebuild(ix, txn, e->ref) : 0;
 	}
 	return 0;
 }
@@ -424,8 +425,7 @@ ix_posts_removed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e)
 		return rc == 0 && e->ref ? ix_post_rebuild(ix, txn, e->ref) : rc;
 	}
 	case EVT_COMMENT:
-	case EVT_EDIT:
-		return e->ref ? ix_post_rebuild(ix, txn, e->ref) : 0;
+	case EVT_EDIT: return e->ref ? ix_post_rebuild(ix, txn, e->ref) : 0;
 	}
 	return 0;
 }

@@ -30,11 +30,13 @@ static int
 s_cmp_tsid_json(const void *a, const void *b)
 {
 	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-	json_int_t tx = json_integer_value(json_array_get(x, 0)), ty = json_integer_value(json_array_get(y, 0));
+	json_int_t tx = json_integer_value(json_array_get(x, 0)),
+	           ty = json_integer_value(json_array_get(y, 0));
 
 	if (tx != ty)
 		return (uint64_t)tx < (uint64_t)ty ? -1 : 1;
-	return strcmp(json_string_value(json_array_get(x, 1)), json_string_value(json_array_get(y, 1)));
+	return strcmp(json_string_value(json_array_get(x, 1)),
+	              json_string_value(json_array_get(y, 1)));
 }
 
 /* Sorts an array of [ts, id hex] by (timestamp, id): hex order is byte order. */
@@ -56,7 +58,7 @@ s_sort_tsid(json_t *arr)
 }
 
 struct profile_acc {
-	json_t *fields;  /* field -> value, last writer wins */
+	json_t *fields;   /* field -> value, last writer wins */
 	uint64_t updated; /* newest profile timestamp */
 };
 
@@ -87,7 +89,7 @@ s_profile_ev(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind
 		return 0;
 	}
 	f = json_object_get(b, "fields");
-	json_object_foreach(f, k, v) {
+	json_object_foreach (f, k, v) {
 		for (int i = 0; index_profile_fields[i]; i++)
 			if (strcmp(k, index_profile_fields[i]) == 0) {
 				if (json_is_null(v))
@@ -137,15 +139,17 @@ ix_profile_rebuild_handle(index_ctx_t *ix, store_txn_t *txn, const char *handle)
 	/* Gather the profile events of every key, then apply them in order. */
 	evs = json_array();
 	seen = json_object();
-	json_array_foreach(enrols, i, e) {
+	json_array_foreach (enrols, i, e) {
 		uint8_t k[CPT_KEY_LEN];
 		char now[64];
 		const char *kh = json_string_value(json_array_get(e, 2));
-		if (first_by == NULL || strcmp(json_string_value(json_array_get(e, 3)), first_by) != 0)
+		if (first_by == NULL ||
+		    strcmp(json_string_value(json_array_get(e, 3)), first_by) != 0)
 			continue;
 		/* The owning site's enrolments that name the person. */
 		s_enrol_name(ix, txn, e, evs);
-		if (kh == NULL || json_object_get(seen, kh) || cpt_unhex32(k, kh, strlen(kh)) != 0 ||
+		if (kh == NULL || json_object_get(seen, kh) ||
+		    cpt_unhex32(k, kh, strlen(kh)) != 0 ||
 		    index_handle_cached(ix, txn, k, now) != 0 || strcmp(now, handle) != 0)
 			continue;
 		json_object_set_new(seen, kh, json_true());
@@ -155,7 +159,7 @@ ix_profile_rebuild_handle(index_ctx_t *ix, store_txn_t *txn, const char *handle)
 	json_decref(seen);
 	if (rc == 0) {
 		s_sort_tsid(evs);
-		json_array_foreach(evs, i, e) {
+		json_array_foreach (evs, i, e) {
 			uint8_t id[CPT_ID_LEN];
 			const char *ih = json_string_value(json_array_get(e, 1));
 			if (cpt_unhex32(id, ih, strlen(ih)) == 0 &&
@@ -169,7 +173,8 @@ ix_profile_rebuild_handle(index_ctx_t *ix, store_txn_t *txn, const char *handle)
 		json_decref(acc.fields);
 		return rc != 0 ? rc : store_del(txn, DB_PROFILES, handle, strlen(handle));
 	}
-	rec = json_pack("{s:o, s:I}", "fields", acc.fields, "updated", (json_int_t)HLC_MS(acc.updated));
+	rec = json_pack("{s:o, s:I}", "fields", acc.fields, "updated",
+	                (json_int_t)HLC_MS(acc.updated));
 	if (rec == NULL)
 		return CPT_ENOMEM;
 	rc = store_put_json(txn, DB_PROFILES, handle, strlen(handle), rec);

@@ -104,9 +104,9 @@ s_to_3(store_txn_t *txn, void *arg)
 
 /* The steps, in order: step i moves a store of schema to - 1 to schema to. */
 static const struct schema_step {
-	unsigned to;         /* the schema it reaches */
-	const char *what;    /* what it does, for a message ("cannot ...") */
-	store_write_fn fn;   /* the step, in one write transaction */
+	unsigned to;       /* the schema it reaches */
+	const char *what;  /* what it does, for a message ("cannot ...") */
+	store_write_fn fn; /* the step, in one write transaction */
 } s_steps[] = {
     {2, "move the post views to schema 2", s_to_2},
     {3, "build the indexes of schema 3", s_to_3},
@@ -121,9 +121,9 @@ s_bk_rebuild_fn(store_txn_t *txn, void *arg)
 
 /* What the opening transaction found of the schema. */
 struct first {
-	int rc;        /* store_meta_get's answer */
-	uint8_t b[8];  /* the value */
-	size_t len;    /* its length */
+	int rc;       /* store_meta_get's answer */
+	uint8_t b[8]; /* the value */
+	size_t len;   /* its length */
 };
 
 /* In the transaction that opens the store: a new store is made by this
@@ -161,8 +161,9 @@ index_store_open(store_t **out, const char *dir, int flags, char *err, size_t er
 	if (rc == CPT_ENOTFOUND) {
 		schema = INDEX_SCHEMA; /* a new store, written so by s_first */
 	} else if (rc == CPT_ETOOBIG || (rc == 0 && len != 8)) {
-		snprintf(err, errlen, "%s: store schema is not a version this comptoir knows (%zu bytes)",
-		         path, len);
+		snprintf(err, errlen,
+		         "%s: store schema is not a version this comptoir knows (%zu bytes)", path,
+		         len);
 		store_close(&st);
 		return CPT_EVERSION;
 	} else if (rc != 0) {

@@ -11,8 +11,7 @@
 #include "node/query/query_internal.h"
 
 void
-q_author_extra(store_txn_t *txn, json_t *obj, const uint8_t key[CPT_KEY_LEN],
-	       const char *handle)
+q_author_extra(store_txn_t *txn, json_t *obj, const uint8_t key[CPT_KEY_LEN], const char *handle)
 {
 	json_t *rec = index_key_info(txn, key), *prof = NULL, *site, *name;
 
@@ -20,8 +19,10 @@ q_author_extra(store_txn_t *txn, json_t *obj, const uint8_t key[CPT_KEY_LEN],
 		prof = store_get_json(txn, DB_PROFILES, handle, strlen(handle));
 	site = json_object_get(rec, "site");
 	name = json_object_get(json_object_get(prof, "fields"), "name");
-	json_object_set_new(obj, "author_site", json_is_string(site) ? json_incref(site) : json_null());
-	json_object_set_new(obj, "author_name", json_is_string(name) ? json_incref(name) : json_null());
+	json_object_set_new(obj, "author_site",
+	                    json_is_string(site) ? json_incref(site) : json_null());
+	json_object_set_new(obj, "author_name",
+	                    json_is_string(name) ? json_incref(name) : json_null());
 	json_decref(rec);
 	json_decref(prof);
 }
@@ -57,7 +58,7 @@ query_feed(store_txn_t *txn, const uint8_t *before40, size_t limit, char next[81
 		rc = store_cur_get(cur, &k, &v, STORE_SEEK);
 		/* Start strictly before the cursor. */
 		rc = rc == 0 ? store_cur_get(cur, &k, &v, STORE_PREV)
-			     : store_cur_get(cur, &k, &v, STORE_LAST);
+		             : store_cur_get(cur, &k, &v, STORE_LAST);
 	} else {
 		rc = store_cur_get(cur, &k, &v, STORE_LAST);
 	}

@@ -17,17 +17,17 @@
 
 #include "node/query/query_internal.h"
 
-#define DAY_MS 86400000ULL
+#define DAY_MS  86400000ULL
 #define WEEK_MS (7 * DAY_MS)
 
 struct fig {
 	store_txn_t *txn;
-	json_t *who;      /* author hex -> [site, handle] (or null: unknown key) */
-	json_t *post_site;/* post hex -> site of its author (or null) */
-	json_t *sites;    /* site -> {"staff", "posts", "comments", "reactions", "seen": {handle}} */
-	json_t *pairs;    /* "from\nto" -> {"comments", "reactions"} */
-	json_t **weeks;   /* per week, oldest first: {"posts", ..., "seen": {handle}} */
-	size_t nweeks;    /* 7-day windows ending now; the oldest cut at from_ms */
+	json_t *who;       /* author hex -> [site, handle] (or null: unknown key) */
+	json_t *post_site; /* post hex -> site of its author (or null) */
+	json_t *sites;  /* site -> {"staff", "posts", "comments", "reactions", "seen": {handle}} */
+	json_t *pairs;  /* "from\nto" -> {"comments", "reactions"} */
+	json_t **weeks; /* per week, oldest first: {"posts", ..., "seen": {handle}} */
+	size_t nweeks;  /* 7-day windows ending now; the oldest cut at from_ms */
 	uint64_t from_ms; /* start of the period */
 	uint64_t now_ms;  /* its end */
 };
@@ -36,7 +36,7 @@ static json_t *
 s_counters(void)
 {
 	return json_pack("{s:i, s:i, s:i, s:i, s:{}}", "staff", 0, "posts", 0, "comments", 0,
-			 "reactions", 0, "seen");
+	                 "reactions", 0, "seen");
 }
 
 static void
@@ -70,7 +70,8 @@ s_who(struct fig *f, const uint8_t key[CPT_KEY_LEN])
 	rec = index_key_info(f->txn, key);
 	if (rec && json_is_string(json_object_get(rec, "site")) &&
 	    json_is_string(json_object_get(rec, "handle")))
-		w = json_pack("[O, O]", json_object_get(rec, "site"), json_object_get(rec, "handle"));
+		w = json_pack("[O, O]", json_object_get(rec, "site"),
+		              json_object_get(rec, "handle"));
 	else
 		w = json_null();
 	json_decref(rec);
@@ -108,8 +109,10 @@ s_count(json_t *c, const char *what, const char *handle)
 static void
 s_event(struct fig *f, const uint8_t id[CPT_ID_LEN], uint16_t kind)
 {
-	const char *what = kind == EVT_POST ? "posts" : kind == EVT_COMMENT ? "comments"
-						 : kind == EVT_REACTION ? "reactions" : NULL;
+	const char *what = kind == EVT_POST       ? "posts"
+	                   : kind == EVT_COMMENT  ? "comments"
+	                   : kind == EVT_REACTION ? "reactions"
+	                                          : NULL;
 	evt_t ev;
 	json_t *w, *site;
 	const char *handle, *home;
@@ -136,12 +139,12 @@ s_event(struct fig *f, const uint8_t id[CPT_ID_LEN], uint16_t kind)
 		uint8_t post[CPT_ID_LEN];
 		const char *to;
 		char k[140];
-		if (body && index_hex_field(body, "post", post) == 0 && (to = s_post_site(f, post)) != NULL &&
-		    strcmp(to, home) != 0) {
+		if (body && index_hex_field(body, "post", post) == 0 &&
+		    (to = s_post_site(f, post)) != NULL && strcmp(to, home) != 0) {
 			snprintf(k, sizeof(k), "%s\n%s", home, to);
 			if ((pair = json_object_get(f->pairs, k)) == NULL) {
-				pair = json_pack("{s:s, s:s, s:i, s:i}", "from", home, "to", to, "comments", 0,
-						 "reactions", 0);
+				pair = json_pack("{s:s, s:s, s:i, s:i}", "from", home, "to", to,
+				                 "comments", 0, "reactions", 0);
 				json_object_set_new(f->pairs, k, pair);
 			}
 			if (pair)
@@ -161,14 +164,15 @@ s_sites(struct fig *f)
 
 	if (store_cur_open(f->txn, DB_KEYS, &cur) != 0)
 		return;
-	for (int r = store_cur_get(cur, &k, &v, STORE_FIRST); r == 0; r = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+	for (int r = store_cur_get(cur, &k, &v, STORE_FIRST); r == 0;
+	     r = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 		json_t *rec;
 		const char *site;
-		if (k.len != CPT_KEY_LEN ||
-		    (rec = json_loadb(v.data, v.len, 0, NULL)) == NULL)
+		if (k.len != CPT_KEY_LEN || (rec = json_loadb(v.data, v.len, 0, NULL)) == NULL)
 			continue;
 		site = json_string_value(json_object_get(rec, "site"));
-		if (site && strcmp(json_string_value(json_object_get(rec, "type")) ?: "", "site") == 0 &&
+		if (site &&
+		    strcmp(json_string_value(json_object_get(rec, "type")) ?: "", "site") == 0 &&
 		    index_revoked_at(f->txn, k.data) == UINT64_MAX)
 			s_site(f, site);
 		json_decref(rec);
@@ -185,7 +189,8 @@ s_staff(struct fig *f)
 
 	if (store_cur_open(f->txn, DB_HANDLES, &cur) != 0)
 		return;
-	for (int r = store_cur_get(cur, &k, &v, STORE_FIRST); r == 0; r = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+	for (int r = store_cur_get(cur, &k, &v, STORE_FIRST); r == 0;
+	     r = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 		char h[64];
 		uint8_t key[CPT_KEY_LEN];
 		json_t *w, *site;
@@ -193,8 +198,9 @@ s_staff(struct fig *f)
 			continue;
 		memcpy(h, k.data, k.len);
 		h[k.len] = 0;
-		if (index_key_of(f->txn, h, key) != 0 || index_revoked_at(f->txn, key) != UINT64_MAX ||
-		    (w = s_who(f, key)) == NULL || (site = s_site(f, json_string_value(json_array_get(w, 0)))) == NULL)
+		if (index_key_of(f->txn, h, key) != 0 ||
+		    index_revoked_at(f->txn, key) != UINT64_MAX || (w = s_who(f, key)) == NULL ||
+		    (site = s_site(f, json_string_value(json_array_get(w, 0)))) == NULL)
 			continue;
 		s_add(site, "staff", 1);
 	}
@@ -206,9 +212,10 @@ s_staff(struct fig *f)
 static json_t *
 s_out(json_t *c, int with_staff)
 {
-	json_t *o = json_pack("{s:O, s:O, s:O, s:I}", "posts", json_object_get(c, "posts"), "comments",
-			      json_object_get(c, "comments"), "reactions", json_object_get(c, "reactions"),
-			      "active", (json_int_t)json_object_size(json_object_get(c, "seen")));
+	json_t *o =
+	    json_pack("{s:O, s:O, s:O, s:I}", "posts", json_object_get(c, "posts"), "comments",
+	              json_object_get(c, "comments"), "reactions", json_object_get(c, "reactions"),
+	              "active", (json_int_t)json_object_size(json_object_get(c, "seen")));
 	if (o && with_staff)
 		json_object_set(o, "staff", json_object_get(c, "staff"));
 	return o;
@@ -221,9 +228,10 @@ s_by_name(const void *a, const void *b)
 	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
 	const char *f = json_object_get(x, "site") ? "site" : "from";
 	int c = strcmp(json_string_value(json_object_get(x, f)) ?: "",
-		       json_string_value(json_object_get(y, f)) ?: "");
-	return c ? c : strcmp(json_string_value(json_object_get(x, "to")) ?: "",
-			      json_string_value(json_object_get(y, "to")) ?: "");
+	               json_string_value(json_object_get(y, f)) ?: "");
+	return c ? c
+	         : strcmp(json_string_value(json_object_get(x, "to")) ?: "",
+	                  json_string_value(json_object_get(y, "to")) ?: "");
 }
 
 /* The values of object o as a sorted array: sites (keyed by name) with their
@@ -240,7 +248,7 @@ s_sorted(json_t *o, int name_site)
 		json_decref(arr);
 		return NULL;
 	}
-	json_object_foreach(o, key, val) {
+	json_object_foreach (o, key, val) {
 		if (name_site) {
 			json_t *counts = s_out(val, 1);
 			v[i] = counts ? json_pack("{s:s}", "site", key) : NULL;
@@ -295,7 +303,8 @@ query_figures(store_txn_t *txn, uint64_t now_ms, unsigned days)
 		goto done;
 	k.len = sizeof(from);
 	k.data = from;
-	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0; rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 		if (k.len == 40)
 			s_event(&f, (uint8_t *)k.data + 8, store_get_kind(&v));
 	}
@@ -312,9 +321,9 @@ query_figures(store_txn_t *txn, uint64_t now_ms, unsigned days)
 			json_object_set_new(w, "start", json_integer((json_int_t)start));
 		json_array_append_new(weeks, w ? w : json_null());
 	}
-	out = json_pack("{s:i, s:I, s:I, s:o, s:o, s:o}", "days", (int)days, "from", (json_int_t)f.from_ms,
-			"to", (json_int_t)now_ms, "sites", s_sorted(f.sites, 1), "exchange",
-			s_sorted(f.pairs, 0), "weeks", weeks);
+	out = json_pack("{s:i, s:I, s:I, s:o, s:o, s:o}", "days", (int)days, "from",
+	                (json_int_t)f.from_ms, "to", (json_int_t)now_ms, "sites",
+	                s_sorted(f.sites, 1), "exchange", s_sorted(f.pairs, 0), "weeks", weeks);
 done:
 	for (size_t i = 0; f.weeks && i < f.nweeks; i++)
 		json_decref(f.weeks[i]);

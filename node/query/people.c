@@ -25,14 +25,15 @@ query_person(store_txn_t *txn, const char *handle)
 	prof = store_get_json(txn, DB_PROFILES, handle, strlen(handle));
 	cpt_hex32(hex, key);
 	out = json_pack("{s:s, s:s, s:O, s:O, s:b}", "handle", handle, "key", hex, "home_site",
-			json_object_get(rec, "site"), "role", json_object_get(rec, "role"), "disabled",
-			index_revoked_at(txn, key) != UINT64_MAX);
+	                json_object_get(rec, "site"), "role", json_object_get(rec, "role"),
+	                "disabled", index_revoked_at(txn, key) != UINT64_MAX);
 	if (out) {
 		json_t *fields = prof ? json_object_get(prof, "fields") : NULL;
 		/* A person without a profile yet gets an empty one, owned by out. */
 		json_object_set_new(out, "profile", fields ? json_incref(fields) : json_object());
-		json_object_set_new(out, "updated", prof ? json_incref(json_object_get(prof, "updated"))
-							   : json_null());
+		json_object_set_new(out, "updated",
+		                    prof ? json_incref(json_object_get(prof, "updated"))
+		                         : json_null());
 	}
 	json_decref(prof);
 	json_decref(rec);
@@ -128,7 +129,8 @@ s_contains(const char *hay, const char *fq)
 static int
 s_person_matches(const json_t *p, const char *fq)
 {
-	static const char *const fields[] = {"name", "title", "department", "site", "location", NULL};
+	static const char *const fields[] = {"name", "title",    "department",
+	                                     "site", "location", NULL};
 	json_t *prof = json_object_get(p, "profile"), *s;
 	size_t i;
 
@@ -140,8 +142,9 @@ s_person_matches(const json_t *p, const char *fq)
 	for (i = 0; fields[i]; i++)
 		if (s_contains(json_string_value(json_object_get(prof, fields[i])), fq))
 			return 1;
-	json_array_foreach(json_object_get(prof, "skills"), i, s) if (s_contains(json_string_value(s), fq))
-		return 1;
+	json_array_foreach (json_object_get(prof, "skills"), i, s)
+		if (s_contains(json_string_value(s), fq))
+			return 1;
 	return 0;
 }
 
@@ -167,7 +170,8 @@ query_people(store_txn_t *txn, const char *q, size_t limit)
 			memcpy(h, k.data, k.len);
 			h[k.len] = 0;
 			p = query_person(txn, h);
-			if (p && !json_is_true(json_object_get(p, "disabled")) && s_person_matches(p, fq))
+			if (p && !json_is_true(json_object_get(p, "disabled")) &&
+			    s_person_matches(p, fq))
 				json_array_append(out, p);
 			json_decref(p);
 		}

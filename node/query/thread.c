@@ -38,9 +38,9 @@ s_comment_json(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 	if (index_handle_of(txn, ev.author, handle) != 0)
 		handle[0] = 0;
 	c = json_pack("{s:s, s:O, s:s, s:s, s:O, s:I, s:o}", "id", idhex, "post",
-		      json_object_get(b, "post"), "author", handle, "author_key", khex, "text", acc.text,
-		      "created", (json_int_t)HLC_MS(ev.ts), "edited",
-		      acc.edit_body ? json_integer((json_int_t)HLC_MS(acc.edit_ts)) : json_null());
+	              json_object_get(b, "post"), "author", handle, "author_key", khex, "text",
+	              acc.text, "created", (json_int_t)HLC_MS(ev.ts), "edited",
+	              acc.edit_body ? json_integer((json_int_t)HLC_MS(acc.edit_ts)) : json_null());
 	if (c)
 		q_author_extra(txn, c, ev.author, handle);
 	json_decref(acc.edit_body);
@@ -57,7 +57,7 @@ query_comment(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 
 json_t *
 query_comments(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const uint8_t *before40,
-	      size_t limit, char next[81])
+               size_t limit, char next[81])
 {
 	uint8_t from[CPT_ID_LEN + 40], last[40];
 	store_cur_t *cur;
@@ -82,8 +82,9 @@ query_comments(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const uint8_t *be
 	else
 		memset(from + CPT_ID_LEN, 0xff, 40);
 	rc = store_cur_get(cur, &k, &v, STORE_SEEK);
-	rc = rc == 0 ? store_cur_get(cur, &k, &v, STORE_PREV)
-	     : rc == CPT_ENOTFOUND ? store_cur_get(cur, &k, &v, STORE_LAST) : rc;
+	rc = rc == 0               ? store_cur_get(cur, &k, &v, STORE_PREV)
+	     : rc == CPT_ENOTFOUND ? store_cur_get(cur, &k, &v, STORE_LAST)
+	                           : rc;
 	while (rc == 0 && k.len == sizeof(from) && memcmp(k.data, id, CPT_ID_LEN) == 0) {
 		if (store_get_kind(&v) == EVT_COMMENT) {
 			json_t *c;
@@ -184,7 +185,8 @@ query_posts_of(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], size_t max)
 	k.len = sizeof(end);
 	k.data = end;
 	rc = store_cur_get(cur, &k, &v, STORE_SEEK);
-	rc = rc == 0 ? store_cur_get(cur, &k, &v, STORE_PREV) : store_cur_get(cur, &k, &v, STORE_LAST);
+	rc = rc == 0 ? store_cur_get(cur, &k, &v, STORE_PREV)
+	             : store_cur_get(cur, &k, &v, STORE_LAST);
 	for (; rc == 0 && json_array_size(out) < max; rc = store_cur_get(cur, &k, &v, STORE_PREV)) {
 		const uint8_t *kp = k.data;
 		json_t *p;

@@ -22,13 +22,26 @@
 #include "node/store/store_internal.h"
 
 static const char *const s_db_names[DB_COUNT] = {
-	[DB_META] = "meta",	    [DB_EVENTS] = "events",	    [DB_ORDER] = "order",
-	[DB_BY_AUTHOR] = "by_author", [DB_BY_REF] = "by_ref",	    [DB_TOMBSTONES] = "tombstones",
-	[DB_PENDING] = "pending",   [DB_KEYS] = "keys",		    [DB_REVOKED] = "revoked",
-	[DB_HANDLES] = "handles",   [DB_BACKUPS] = "backups",	    [DB_POSTS_V1] = "posts",
-	[DB_FEED] = "feed",	    [DB_PROFILES] = "profiles",	    [DB_MENTIONS] = "mentions", [DB_PEERS] = "peers", [DB_BUCKETS] = "buckets",
-	[DB_REACTIONS] = "reactions", [DB_PENDING_IDS] = "pending_ids",
-	[DB_SESSIONS] = "sessions",
+    [DB_META] = "meta",
+    [DB_EVENTS] = "events",
+    [DB_ORDER] = "order",
+    [DB_BY_AUTHOR] = "by_author",
+    [DB_BY_REF] = "by_ref",
+    [DB_TOMBSTONES] = "tombstones",
+    [DB_PENDING] = "pending",
+    [DB_KEYS] = "keys",
+    [DB_REVOKED] = "revoked",
+    [DB_HANDLES] = "handles",
+    [DB_BACKUPS] = "backups",
+    [DB_POSTS_V1] = "posts",
+    [DB_FEED] = "feed",
+    [DB_PROFILES] = "profiles",
+    [DB_MENTIONS] = "mentions",
+    [DB_PEERS] = "peers",
+    [DB_BUCKETS] = "buckets",
+    [DB_REACTIONS] = "reactions",
+    [DB_PENDING_IDS] = "pending_ids",
+    [DB_SESSIONS] = "sessions",
 };
 
 /* Map size at creation and growth step. A test may define smaller ones before
@@ -64,25 +77,17 @@ static int
 s_err(int rc)
 {
 	switch (rc) {
-	case 0:
-		return 0;
-	case MDB_NOTFOUND:
-		return CPT_ENOTFOUND;
-	case MDB_KEYEXIST:
-		return CPT_EEXIST;
-	case MDB_MAP_FULL:
-		return CPT_EMAPFULL;
-	case ENOMEM:
-		return CPT_ENOMEM;
+	case 0: return 0;
+	case MDB_NOTFOUND: return CPT_ENOTFOUND;
+	case MDB_KEYEXIST: return CPT_EEXIST;
+	case MDB_MAP_FULL: return CPT_EMAPFULL;
+	case ENOMEM: return CPT_ENOMEM;
 	case ENOSPC:
-	case EDQUOT:
-		return CPT_ENOSPC;
+	case EDQUOT: return CPT_ENOSPC;
 	case MDB_CORRUPTED:
 	case MDB_PAGE_NOTFOUND:
 	case MDB_INVALID:
-	case MDB_VERSION_MISMATCH:
-		s_last_lmdb = rc;
-		return CPT_EDAMAGED;
+	case MDB_VERSION_MISMATCH: s_last_lmdb = rc; return CPT_EDAMAGED;
 	}
 	s_last_lmdb = rc;
 	return CPT_EIO;
@@ -149,7 +154,8 @@ store_open(store_t **out, const char *dir, int flags, store_write_fn first, void
 	snprintf(path, sizeof(path), "%s/store", dir);
 	if (stat(path, &sb) != 0) {
 		if (!create) {
-			snprintf(err, errlen, "%s: no store here (run comptoir init --dir %s)", path, dir);
+			snprintf(err, errlen, "%s: no store here (run comptoir init --dir %s)",
+			         path, dir);
 			return CPT_ENOTFOUND;
 		}
 		if (s_mkdir(dir) != 0 || s_mkdir(path) != 0) {
@@ -167,11 +173,12 @@ store_open(store_t **out, const char *dir, int flags, store_write_fn first, void
 		char why[64];
 		rc = store_check_file(file, dir, err, errlen, why, sizeof(why));
 		if (rc == CPT_ENOTFOUND && !create) {
-			snprintf(err, errlen,
-			         "%s: no store here (%s); only comptoir init makes one: to rebuild "
-			         "this site's store from its peers run comptoir repair --dir %s, or "
-			         "restore a backup (comptoir restore BACKUP --dir NEWDIR)",
-			         file, why, dir);
+			snprintf(
+			    err, errlen,
+			    "%s: no store here (%s); only comptoir init makes one: to rebuild "
+			    "this site's store from its peers run comptoir repair --dir %s, or "
+			    "restore a backup (comptoir restore BACKUP --dir NEWDIR)",
+			    file, why, dir);
 			return CPT_ENOTFOUND;
 		}
 		if (rc != 0 && rc != CPT_ENOTFOUND)
@@ -319,8 +326,10 @@ s_write_error(store_t *st, int rc)
 		if (now - then >= 10000 &&
 		    __atomic_compare_exchange_n(&last_ms, &then, now, 0, __ATOMIC_RELAXED,
 		                                __ATOMIC_RELAXED))
-			log_warnx("store", "no space left on device (%s): writes are refused until "
-			          "space is freed; nothing acknowledged was lost", st->dir);
+			log_warnx("store",
+			          "no space left on device (%s): writes are refused until "
+			          "space is freed; nothing acknowledged was lost",
+			          st->dir);
 		return CPT_ENOSPC;
 	}
 	s_last_lmdb = rc;
@@ -648,7 +657,7 @@ int
 store_cur_get(store_cur_t *cur, store_val_t *k, store_val_t *v, enum store_op op)
 {
 	static const MDB_cursor_op ops[] = {
-	    [STORE_FIRST] = MDB_FIRST, [STORE_LAST] = MDB_LAST,          [STORE_NEXT] = MDB_NEXT,
+	    [STORE_FIRST] = MDB_FIRST, [STORE_LAST] = MDB_LAST,      [STORE_NEXT] = MDB_NEXT,
 	    [STORE_PREV] = MDB_PREV,   [STORE_SEEK] = MDB_SET_RANGE,
 	};
 	MDB_val mk = {0, NULL}, mv;
@@ -699,7 +708,8 @@ store_backup(store_t *st, const char *dest_dir, char *err, size_t errlen)
 	}
 	snprintf(path, sizeof(path), "%s/store", dest_dir);
 	if (mkdir(path, 0700) != 0) {
-		snprintf(err, errlen, "%s: %s", path, errno == EEXIST ? "already exists" : strerror(errno));
+		snprintf(err, errlen, "%s: %s", path,
+		         errno == EEXIST ? "already exists" : strerror(errno));
 		return CPT_EIO;
 	}
 	/* mdb_env_copy2 runs in a read transaction: writers go on meanwhile. */

@@ -21,12 +21,12 @@
  * docs/ARCHITECTURE.md ("Store"); keys that sort by time start with the
  * 8-byte big-endian HLC timestamp. */
 enum store_db {
-	DB_META,       /* "schema", "fed", "root", "site", "seq" -> values */
-	DB_EVENTS,     /* id(32) -> envelope bytes (176 only when redacted) */
-	DB_ORDER,      /* ts(8) id(32) -> kind(2) */
-	DB_BY_AUTHOR,  /* author(32) ts(8) id(32) -> kind(2) */
-	DB_BY_REF,     /* target(32) ts(8) id(32) -> kind(2): comments, reactions, edits, redactions;
-	                  revocations under the revoked key */
+	DB_META,      /* "schema", "fed", "root", "site", "seq" -> values */
+	DB_EVENTS,    /* id(32) -> envelope bytes (176 only when redacted) */
+	DB_ORDER,     /* ts(8) id(32) -> kind(2) */
+	DB_BY_AUTHOR, /* author(32) ts(8) id(32) -> kind(2) */
+	DB_BY_REF,    /* target(32) ts(8) id(32) -> kind(2): comments, reactions, edits, redactions;
+	                 revocations under the revoked key */
 	DB_TOMBSTONES, /* target id(32) redaction id(32) -> "": bodies never accepted again */
 	DB_PENDING,    /* awaited key(32) id(32) -> envelope: waiting for that key's certificate
 	                  or enrolment (the author's, or the user a site revokes) */
@@ -39,12 +39,12 @@ enum store_db {
 	DB_PROFILES,   /* handle -> JSON profile: LWW registers per field */
 	DB_MENTIONS,   /* handle 0x00 ts(8) id(32) -> "" */
 	DB_PEERS,      /* site key(32) -> JSON {"endpoint"}: peers added with comptoir peer add */
-	DB_BUCKETS,    /* level(1) ts>>8*level(8) -> count(8) sum of ids(32): node/index/buckets.c */
-	DB_REACTIONS,  /* post(32) author(32) reaction -> ts(8) id(32) on(1): the newest (ts, id)
-	                  reaction event of each author and reaction on each post */
+	DB_BUCKETS,   /* level(1) ts>>8*level(8) -> count(8) sum of ids(32): node/index/buckets.c */
+	DB_REACTIONS, /* post(32) author(32) reaction -> ts(8) id(32) on(1): the newest (ts, id)
+	                 reaction event of each author and reaction on each post */
 	DB_PENDING_IDS, /* id(32) awaited key(32) -> "": DB_PENDING by event id (sync's has) */
-	DB_SESSIONS,   /* session id(32) -> record (node/auth/sessions.c): local, never replicated,
-	                  not a view; the seed in it is sealed under the browser's cookie */
+	DB_SESSIONS,    /* session id(32) -> record (node/auth/sessions.c): local, never replicated,
+	                   not a view; the seed in it is sealed under the browser's cookie */
 	DB_COUNT
 };
 
@@ -141,8 +141,8 @@ int store_get(store_txn_t *txn, enum store_db db, const void *key, size_t klen,
 int store_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen, const void *val,
               size_t vlen) CPT_WUR;
 /* The same, but CPT_EEXIST (nothing written) when key is there already. */
-int store_put_new(store_txn_t *txn, enum store_db db, const void *key, size_t klen,
-                  const void *val, size_t vlen) CPT_WUR;
+int store_put_new(store_txn_t *txn, enum store_db db, const void *key, size_t klen, const void *val,
+                  size_t vlen) CPT_WUR;
 /* Deletes key; 0 also when it was not there. */
 int store_del(store_txn_t *txn, enum store_db db, const void *key, size_t klen) CPT_WUR;
 /* Deletes key; CPT_ENOTFOUND when it was not there. */
@@ -233,8 +233,8 @@ uint64_t store_env_ts(const void *envelope);
 int store_backup(store_t *st, const char *dest_dir, char *err, size_t errlen) CPT_WUR;
 
 /* What every message about a damaged store ends with; %s is the data directory. */
-#define STORE_REPAIR_HINT                                                                  \
-	"run comptoir repair --dir %s: it keeps every event that can still be read and the " \
+#define STORE_REPAIR_HINT                                                                          \
+	"run comptoir repair --dir %s: it keeps every event that can still be read and the "       \
 	"peers send the rest (docs/OPERATIONS.md, \"A damaged store\")"
 
 /* Where store_walk() is: the database it reads, how many of its entries it
@@ -260,8 +260,9 @@ typedef void (*store_walk_fn)(void *arg, const store_walk_pos_t *pos);
  * Returns 0, CPT_ENOTFOUND (no store), CPT_EDAMAGED with what and where in
  * err, or CPT_EIO.
  */
-#define STORE_WALK_LIGHT 1 /* flags: only the first and last entries of each database
-                              (and all of meta), what opening the store reads */
+#define STORE_WALK_LIGHT                                                                           \
+	1 /* flags: only the first and last entries of each database                               \
+	     (and all of meta), what opening the store reads */
 int store_walk(const char *dir, int flags, store_walk_fn progress, void *arg, size_t *entries,
                char *err, size_t errlen) CPT_WUR;
 

@@ -40,7 +40,8 @@ store_lock_alloc(const char *store_path, const char *dir, char *err, size_t errl
 	if (fstat(fd, &sb) == 0 &&
 	    fallocate(fd, 0, 0, sb.st_size > 0 ? sb.st_size : (off_t)LOCK_BYTES) != 0 &&
 	    (errno == ENOSPC || errno == EDQUOT)) {
-		snprintf(err, errlen, "no space left on device (%s): cannot allocate %s", dir, path);
+		snprintf(err, errlen, "no space left on device (%s): cannot allocate %s", dir,
+		         path);
 		rc = CPT_ENOSPC;
 	}
 	close(fd);
@@ -56,23 +57,23 @@ store_lock_alloc(const char *store_path, const char *dir, char *err, size_t errl
  * with pread before anything is mapped. The layout is LMDB 0.9's (MDB_page,
  * MDB_meta and MDB_db in mdb.c, native byte order, 64-bit pgno_t).
  */
-#define LMDB_MAGIC      0xBEEFC0DEu /* MDB_MAGIC */
-#define LMDB_DATA_VER   1           /* MDB_DATA_VERSION */
-#define LMDB_P_META     0x08        /* mp_flags of a meta page */
-#define LMDB_PAGEHDR    16          /* PAGEHDRSZ: pgno(8) pad(2) flags(2) lower/upper(4) */
-#define LMDB_NO_PAGE    UINT64_MAX  /* P_INVALID: the root of an empty database */
-#define LMDB_MAX_DEPTH  32          /* CURSOR_STACK: deeper trees cannot be walked */
+#define LMDB_MAGIC     0xBEEFC0DEu /* MDB_MAGIC */
+#define LMDB_DATA_VER  1           /* MDB_DATA_VERSION */
+#define LMDB_P_META    0x08        /* mp_flags of a meta page */
+#define LMDB_PAGEHDR   16          /* PAGEHDRSZ: pgno(8) pad(2) flags(2) lower/upper(4) */
+#define LMDB_NO_PAGE   UINT64_MAX  /* P_INVALID: the root of an empty database */
+#define LMDB_MAX_DEPTH 32          /* CURSOR_STACK: deeper trees cannot be walked */
 /* Offsets in a meta page, from its start. */
-#define LM_FLAGS        10
-#define LM_MAGIC        (LMDB_PAGEHDR + 0)
-#define LM_VERSION      (LMDB_PAGEHDR + 4)
-#define LM_PSIZE        (LMDB_PAGEHDR + 24)      /* mm_dbs[FREE_DBI].md_pad */
-#define LM_DB(i)        (LMDB_PAGEHDR + 24 + 48 * (i)) /* mm_dbs[i]: 0 free pages, 1 main */
-#define LM_DB_DEPTH     6
-#define LM_DB_ROOT      40
-#define LM_LAST_PG      (LMDB_PAGEHDR + 120)
-#define LM_TXNID        (LMDB_PAGEHDR + 128)
-#define LM_SIZE         (LMDB_PAGEHDR + 136)
+#define LM_FLAGS    10
+#define LM_MAGIC    (LMDB_PAGEHDR + 0)
+#define LM_VERSION  (LMDB_PAGEHDR + 4)
+#define LM_PSIZE    (LMDB_PAGEHDR + 24)            /* mm_dbs[FREE_DBI].md_pad */
+#define LM_DB(i)    (LMDB_PAGEHDR + 24 + 48 * (i)) /* mm_dbs[i]: 0 free pages, 1 main */
+#define LM_DB_DEPTH 6
+#define LM_DB_ROOT  40
+#define LM_LAST_PG  (LMDB_PAGEHDR + 120)
+#define LM_TXNID    (LMDB_PAGEHDR + 128)
+#define LM_SIZE     (LMDB_PAGEHDR + 136)
 
 /* What one meta page says. */
 typedef struct meta_info {
@@ -143,9 +144,11 @@ s_meta_read(int fd, int i, off_t off, meta_info_t *m, char *what, size_t wl)
 		memcpy(&depth, b + LM_DB(d) + LM_DB_DEPTH, 2);
 		if ((root != LMDB_NO_PAGE && (root < 2 || root > m->last_pg)) ||
 		    depth > LMDB_MAX_DEPTH) {
-			snprintf(what, wl, "meta page %d is damaged (the %s tree's root is page %llu "
-			         "of %llu, depth %u)", i, d ? "main" : "free-page",
-			         (unsigned long long)root, (unsigned long long)m->last_pg + 1, depth);
+			snprintf(what, wl,
+			         "meta page %d is damaged (the %s tree's root is page %llu "
+			         "of %llu, depth %u)",
+			         i, d ? "main" : "free-page", (unsigned long long)root,
+			         (unsigned long long)m->last_pg + 1, depth);
 			return CPT_EDAMAGED;
 		}
 	}
@@ -223,14 +226,14 @@ store_check_file(const char *path, const char *dir, char *err, size_t errlen, ch
 
 /* A walk under way. */
 typedef struct walk {
-	const char *dir;           /* the data directory */
-	MDB_txn *txn;              /* its read transaction */
-	uint64_t last_pg;          /* the last page of the newest commit */
-	store_walk_fn progress;    /* reports, or NULL */
-	void *arg;                 /* for it */
-	store_walk_pos_t pos;      /* where it is */
-	volatile uint64_t sink;    /* every byte read is added here, so each is read */
-	size_t total;              /* entries read in all */
+	const char *dir;        /* the data directory */
+	MDB_txn *txn;           /* its read transaction */
+	uint64_t last_pg;       /* the last page of the newest commit */
+	store_walk_fn progress; /* reports, or NULL */
+	void *arg;              /* for it */
+	store_walk_pos_t pos;   /* where it is */
+	volatile uint64_t sink; /* every byte read is added here, so each is read */
+	size_t total;           /* entries read in all */
 } walk_t;
 
 static void
@@ -297,7 +300,8 @@ s_walk_db(walk_t *w, MDB_dbi dbi, const char *name, int free_list, char *err, si
 	w->pos.key_len = 0;
 	if (w->progress)
 		w->progress(w->arg, &w->pos);
-	if ((rc = mdb_stat(w->txn, dbi, &ms)) != 0 || (rc = mdb_cursor_open(w->txn, dbi, &cur)) != 0)
+	if ((rc = mdb_stat(w->txn, dbi, &ms)) != 0 ||
+	    (rc = mdb_cursor_open(w->txn, dbi, &cur)) != 0)
 		return s_walk_damaged(w, err, errlen, ": %s", mdb_strerror(rc));
 	if ((rc = mdb_cursor_open(w->txn, dbi, &look)) != 0) {
 		mdb_cursor_close(cur);
@@ -361,8 +365,9 @@ s_walk_db(walk_t *w, MDB_dbi dbi, const char *name, int free_list, char *err, si
 		s_walk_note(w, &prev);
 	if (rc == CPT_EDAMAGED)
 		return s_walk_damaged(w, err, errlen, ": %s",
-		                      free_list ? "a free-page entry is not a list of pages of the file"
-		                                : "keys out of order, or a key not found again");
+		                      free_list
+		                          ? "a free-page entry is not a list of pages of the file"
+		                          : "keys out of order, or a key not found again");
 	if (rc != MDB_NOTFOUND)
 		return s_walk_damaged(w, err, errlen, ": %s", mdb_strerror(rc));
 	if (w->pos.entries != ms.ms_entries) {
@@ -400,7 +405,8 @@ s_walk_ends(walk_t *w, MDB_dbi dbi, const char *name, char *err, size_t errlen)
 	w->pos.db = name;
 	w->pos.entries = 0;
 	w->pos.key_len = 0;
-	if ((rc = mdb_stat(w->txn, dbi, &ms)) != 0 || (rc = mdb_cursor_open(w->txn, dbi, &cur)) != 0)
+	if ((rc = mdb_stat(w->txn, dbi, &ms)) != 0 ||
+	    (rc = mdb_cursor_open(w->txn, dbi, &cur)) != 0)
 		return s_walk_damaged(w, err, errlen, ": %s", mdb_strerror(rc));
 	for (int i = 0; i < 2; i++) {
 		rc = mdb_cursor_get(cur, &k, &v, i ? MDB_LAST : MDB_FIRST);
@@ -454,7 +460,8 @@ store_walk(const char *dir, int flags, store_walk_fn progress, void *arg, size_t
 			mdb_env_close(env);
 			return rc;
 		}
-		rc = mdb_env_open(env, path, MDB_NOTLS | (stat(lock, &sb) == 0 ? MDB_RDONLY : 0), 0600);
+		rc = mdb_env_open(env, path, MDB_NOTLS | (stat(lock, &sb) == 0 ? MDB_RDONLY : 0),
+		                  0600);
 	}
 	if (rc != 0)
 		goto lmdb;
@@ -465,7 +472,8 @@ store_walk(const char *dir, int flags, store_walk_fn progress, void *arg, size_t
 	s_walk_current = &w;
 	/* The free-page list: a damaged one would hand live pages to the next
 	 * write, which would overwrite events. */
-	if (!(flags & STORE_WALK_LIGHT) && (rc = s_walk_db(&w, 0, "(free pages)", 1, err, errlen)) != 0)
+	if (!(flags & STORE_WALK_LIGHT) &&
+	    (rc = s_walk_db(&w, 0, "(free pages)", 1, err, errlen)) != 0)
 		goto out;
 	if ((rc = mdb_dbi_open(w.txn, NULL, 0, &main_dbi)) != 0)
 		goto lmdb;
@@ -475,7 +483,8 @@ store_walk(const char *dir, int flags, store_walk_fn progress, void *arg, size_t
 		goto lmdb;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n_names < 64;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size == 0 || k.mv_size >= sizeof(names[0]) || memchr(k.mv_data, 0, k.mv_size)) {
+		if (k.mv_size == 0 || k.mv_size >= sizeof(names[0]) ||
+		    memchr(k.mv_data, 0, k.mv_size)) {
 			rc = CPT_EDAMAGED;
 			break;
 		}
@@ -486,7 +495,8 @@ store_walk(const char *dir, int flags, store_walk_fn progress, void *arg, size_t
 	if (rc != MDB_NOTFOUND && rc != 0) {
 		w.pos.db = "(list of databases)";
 		rc = s_walk_damaged(&w, err, errlen, ": %s",
-		                    rc == CPT_EDAMAGED ? "a name is not a database name" : mdb_strerror(rc));
+		                    rc == CPT_EDAMAGED ? "a name is not a database name"
+		                                       : mdb_strerror(rc));
 		goto out;
 	}
 	for (size_t i = 0; i < n_names; i++) {
@@ -494,7 +504,8 @@ store_walk(const char *dir, int flags, store_walk_fn progress, void *arg, size_t
 		w.pos.db = names[i];
 		w.pos.entries = 0;
 		if ((rc = mdb_dbi_open(w.txn, names[i], 0, &dbi)) != 0) {
-			rc = s_walk_damaged(&w, err, errlen, ": cannot be opened: %s", mdb_strerror(rc));
+			rc = s_walk_damaged(&w, err, errlen, ": cannot be opened: %s",
+			                    mdb_strerror(rc));
 			goto out;
 		}
 		if ((flags & STORE_WALK_LIGHT) && strcmp(names[i], "meta") != 0)
@@ -514,7 +525,8 @@ lmdb:
 		} else {
 			char hint[4400];
 			snprintf(hint, sizeof(hint), STORE_REPAIR_HINT, dir);
-			snprintf(err, errlen, "%s/data.mdb is damaged: %s; %s", path, mdb_strerror(rc), hint);
+			snprintf(err, errlen, "%s/data.mdb is damaged: %s; %s", path,
+			         mdb_strerror(rc), hint);
 			rc = CPT_EDAMAGED;
 		}
 	} else {
@@ -551,7 +563,8 @@ store_read_db(const char *path, const char *name, store_kv_fn fn, void *arg, cha
 	if ((rc = mdb_env_open(env, path, MDB_NOTLS | (stat(lock, &sb) == 0 ? MDB_RDONLY : 0),
 	                       0600)) != 0 ||
 	    (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0 ||
-	    (rc = mdb_dbi_open(txn, name, 0, &dbi)) != 0 || (rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
+	    (rc = mdb_dbi_open(txn, name, 0, &dbi)) != 0 ||
+	    (rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
 		goto out;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -567,7 +580,8 @@ store_read_db(const char *path, const char *name, store_kv_fn fn, void *arg, cha
 	mdb_cursor_close(cur);
 out:
 	if (rc != 0 && rc != MDB_NOTFOUND)
-		snprintf(err, errlen, "%s/data.mdb, database \"%s\": %s", path, name, mdb_strerror(rc));
+		snprintf(err, errlen, "%s/data.mdb, database \"%s\": %s", path, name,
+		         mdb_strerror(rc));
 	if (txn)
 		mdb_txn_abort(txn);
 	if (env)

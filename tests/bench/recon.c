@@ -21,12 +21,12 @@
 #include "sync/sync.h"
 
 typedef struct side {
-	store_t *st;        /* the store */
-	const char *name;   /* "a" or "b" */
-	double cpu_ms;      /* CPU spent answering */
-	struct side *peer;  /* the other side */
-	size_t pushed;      /* events it sent */
-	size_t wanted;      /* events it asked for */
+	store_t *st;          /* the store */
+	const char *name;     /* "a" or "b" */
+	double cpu_ms;        /* CPU spent answering */
+	struct side *peer;    /* the other side */
+	size_t pushed;        /* events it sent */
+	size_t wanted;        /* events it asked for */
 	uint8_t (*moved)[40]; /* keys to insert at the peer after this message */
 	size_t n_moved, cap_moved;
 } side_t;
@@ -120,7 +120,7 @@ s_items(void *ctx, const uint8_t *lo, const uint8_t *hi, uint8_t (*out)[RECON_KE
 
 static size_t
 s_split(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t count, size_t k,
-	uint8_t (*bounds)[RECON_KEY_LEN])
+        uint8_t (*bounds)[RECON_KEY_LEN])
 {
 	side_t *sd = ctx;
 	store_txn_t *txn;
@@ -249,8 +249,10 @@ typedef struct result {
 static result_t
 s_run(side_t *a, side_t *b)
 {
-	recon_src_t sa = {a, s_fp, s_items, s_split, s_has}, sb = {b, s_fp, s_items, s_split, s_has};
-	recon_sink_t ka = {a, s_push_ids, s_push_range, s_want}, kb = {b, s_push_ids, s_push_range, s_want};
+	recon_src_t sa = {a, s_fp, s_items, s_split, s_has},
+	            sb = {b, s_fp, s_items, s_split, s_has};
+	recon_sink_t ka = {a, s_push_ids, s_push_range, s_want},
+	             kb = {b, s_push_ids, s_push_range, s_want};
 	recon_t *ra = recon_new(&sa, &ka), *rb = recon_new(&sb, &kb);
 	size_t cap = 1 << 20, len, outlen;
 	uint8_t *msg = malloc(cap), *out = malloc(cap);
@@ -365,7 +367,8 @@ main(int argc, char **argv)
 	{
 		uint8_t k[10][40];
 		for (int i = 0; i < 10; i++)
-			s_key(k[i], base + randombytes_uniform((uint32_t)(span >> 20)) * (1ull << 20));
+			s_key(k[i],
+			      base + randombytes_uniform((uint32_t)(span >> 20)) * (1ull << 20));
 		s_remember(k, 10);
 		s_insert(a.st, k, 5);
 		s_insert(b.st, k + 5, 5);
@@ -381,7 +384,8 @@ main(int argc, char **argv)
 		s_remember(k, d);
 		s_insert(a.st, k, d);
 		r = s_run(&a, &b);
-		s_report("3. d=10,000 at the newest timestamps", r, d, "<= 3 round trips, <= 40 B/diff");
+		s_report("3. d=10,000 at the newest timestamps", r, d,
+		         "<= 3 round trips, <= 40 B/diff");
 		free(k);
 	}
 	/* 1,000 scattered over all timestamps, both sides. */
@@ -389,12 +393,14 @@ main(int argc, char **argv)
 		size_t d = 1000;
 		uint8_t(*k)[40] = malloc(d * 40);
 		for (size_t i = 0; i < d; i++)
-			s_key(k[i], base + (uint64_t)((double)span * randombytes_uniform(1u << 30) / (1u << 30)));
+			s_key(k[i], base + (uint64_t)((double)span * randombytes_uniform(1u << 30) /
+			                              (1u << 30)));
 		s_remember(k, d);
 		s_insert(a.st, k, d / 2);
 		s_insert(b.st, k + d / 2, d - d / 2);
 		r = s_run(&a, &b);
-		s_report("4. d=1,000 scattered over all timestamps", r, d, "<= 1 KiB per difference");
+		s_report("4. d=1,000 scattered over all timestamps", r, d,
+		         "<= 1 KiB per difference");
 		free(k);
 	}
 	r = s_run(&a, &b);

@@ -39,7 +39,8 @@ main(int argc, char **argv)
 		kv.len = CPT_KEY_LEN;
 		kv.data = key;
 		if (index_key_of(txn, argv[2], key) == 0 &&
-		    store_get(txn, DB_BACKUPS, kv.data, kv.len, &v) == 0 && v.len == 8 + CPT_ID_LEN) {
+		    store_get(txn, DB_BACKUPS, kv.data, kv.len, &v) == 0 &&
+		    v.len == 8 + CPT_ID_LEN) {
 			kv.len = CPT_ID_LEN;
 			kv.data = (uint8_t *)v.data + 8;
 			if (store_get(txn, DB_EVENTS, kv.data, kv.len, &v) == 0 &&
@@ -55,7 +56,8 @@ main(int argc, char **argv)
 		sodium_memzero(seed, sizeof(seed));
 		rc = 0;
 	} else {
-		fprintf(stderr, "open_backup: no key backup of %s opens with this password\n", argv[2]);
+		fprintf(stderr, "open_backup: no key backup of %s opens with this password\n",
+		        argv[2]);
 		rc = 1;
 	}
 	key_sign_destroy(&k);

@@ -539,12 +539,24 @@ fx_mentioned(fx_t *f, const char *handle, const ev_t *e)
 /* --------------------------------------------------------- snapshots */
 
 static const char *const fx_db_names[DB_COUNT] = {
-    [DB_META] = "meta",           [DB_EVENTS] = "events",     [DB_ORDER] = "order",
-    [DB_BY_AUTHOR] = "by_author", [DB_BY_REF] = "by_ref",     [DB_TOMBSTONES] = "tombstones",
-    [DB_PENDING] = "pending",     [DB_KEYS] = "keys",         [DB_REVOKED] = "revoked",
-    [DB_HANDLES] = "handles",     [DB_BACKUPS] = "backups",   [DB_POSTS_V1] = "posts",
-    [DB_FEED] = "feed",           [DB_PROFILES] = "profiles", [DB_MENTIONS] = "mentions",
-    [DB_PEERS] = "peers",         [DB_BUCKETS] = "buckets",   [DB_REACTIONS] = "reactions",
+    [DB_META] = "meta",
+    [DB_EVENTS] = "events",
+    [DB_ORDER] = "order",
+    [DB_BY_AUTHOR] = "by_author",
+    [DB_BY_REF] = "by_ref",
+    [DB_TOMBSTONES] = "tombstones",
+    [DB_PENDING] = "pending",
+    [DB_KEYS] = "keys",
+    [DB_REVOKED] = "revoked",
+    [DB_HANDLES] = "handles",
+    [DB_BACKUPS] = "backups",
+    [DB_POSTS_V1] = "posts",
+    [DB_FEED] = "feed",
+    [DB_PROFILES] = "profiles",
+    [DB_MENTIONS] = "mentions",
+    [DB_PEERS] = "peers",
+    [DB_BUCKETS] = "buckets",
+    [DB_REACTIONS] = "reactions",
     [DB_PENDING_IDS] = "pending_ids",
 };
 

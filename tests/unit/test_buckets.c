@@ -81,7 +81,7 @@ s_cmp(const void *a, const void *b)
 
 static void
 s_brute(uint8_t (*keys)[40], size_t n, const uint8_t lo[40], const uint8_t hi[40], uint64_t *count,
-	uint8_t sum[32])
+        uint8_t sum[32])
 {
 	*count = 0;
 	memset(sum, 0, 32);
@@ -99,7 +99,7 @@ s_random_keys(uint8_t (*keys)[40], size_t n, int clustered)
 
 	for (size_t i = 0; i < n; i++) {
 		uint64_t ts = clustered ? base + (randombytes_uniform(4000) << 3)
-					: base + ((uint64_t)randombytes_random() << 12);
+		                        : base + ((uint64_t)randombytes_random() << 12);
 		store_put_u64(keys[i], ts);
 		randombytes_buf(keys[i] + 8, 32);
 	}
@@ -198,7 +198,7 @@ test_index_matches_brute_force(void **state)
 		s_check_ranges(st, keys + n / 3, n - n / 3);
 		/* inserted and deleted in the same transaction: no trace */
 		if (acc) {
-			uint8_t (*more)[40] = malloc(500 * 40);
+			uint8_t(*more)[40] = malloc(500 * 40);
 			uint8_t lo[40], hi[40], s1[32], s2[32];
 			uint64_t c1, c2;
 			store_txn_t *txn;
@@ -214,7 +214,8 @@ test_index_matches_brute_force(void **state)
 			for (size_t i = 0; i < 500; i++)
 				assert_int_equal(bk_acc_add(acc, more[i], 0), 0);
 			assert_int_equal(bk_acc_add(acc, more[0], 0), 0);
-			assert_int_equal(store_write(st, s_flush_fn, &(struct ins){st, NULL, 0, 0, acc}), 0);
+			assert_int_equal(
+			    store_write(st, s_flush_fn, &(struct ins){st, NULL, 0, 0, acc}), 0);
 			assert_int_equal(store_read_begin(st, &txn), 0);
 			bk_fingerprint(txn, lo, hi, &c2, s2);
 			store_read_end(st, &txn);
@@ -286,8 +287,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_index_matches_brute_force),
-		cmocka_unit_test(test_rebuild_gives_same_index),
+	    cmocka_unit_test(test_index_matches_brute_force),
+	    cmocka_unit_test(test_rebuild_gives_same_index),
 	};
 
 	if (sodium_init() < 0)

@@ -38,13 +38,15 @@ test_has_sees_pending(void **state)
 	fed_sync_ops(fed, &ops);
 	assert_non_null(ops.has);
 	/* One from a key nobody enrolled: it waits. */
-	len[0] = tu_sign(n, stranger, EVT_POST, "{\"text\":\"who am i\"}", hlc_wall_ms(), env[0], sizeof(env[0]));
+	len[0] = tu_sign(n, stranger, EVT_POST, "{\"text\":\"who am i\"}", hlc_wall_ms(), env[0],
+	                 sizeof(env[0]));
 	evt_id_raw(id[0], env[0]);
 	assert_int_equal(tu_submit(n, env[0], len[0], NULL), CPT_EPENDING);
 	assert_int_equal(ops.has(ops.ctx, id[0]), 1);
 	/* One from an enrolled user: stored. */
 	tu_enrol(n, user, "ops1");
-	len[1] = tu_sign(n, user, EVT_POST, "{\"text\":\"hello\"}", hlc_wall_ms(), env[1], sizeof(env[1]));
+	len[1] = tu_sign(n, user, EVT_POST, "{\"text\":\"hello\"}", hlc_wall_ms(), env[1],
+	                 sizeof(env[1]));
 	evt_id_raw(id[1], env[1]);
 	assert_int_equal(tu_submit(n, env[1], len[1], NULL), 0);
 	assert_int_equal(ops.has(ops.ctx, id[1]), 1);

@@ -1,8 +1,8 @@
 /*
  * Unit tests for the single ingest path (node/event/, node/index/:
- * ingest, the indexes, reindex and verify): the trust chain and pending events, revocations and their
- * purge, redactions, views that are the same whatever order events arrive in,
- * mentions, and reindex/verify giving back exactly the views ingest made.
+ * ingest, the indexes, reindex and verify): the trust chain and pending events, revocations and
+ * their purge, redactions, views that are the same whatever order events arrive in, mentions, and
+ * reindex/verify giving back exactly the views ingest made.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -175,18 +175,20 @@ test_site_title(void **state)
 	ev_t e;
 	char hex[CPT_HEX_ID], curve[CPT_HEX_ID];
 	const char *bad[] = {"", "two\nlines", "tab\there",
-			     "0123456789012345678901234567890123456789012345678901234567890123x", NULL};
+	                     "0123456789012345678901234567890123456789012345678901234567890123x",
+	                     NULL};
 	size_t len;
 	uint8_t *rec;
 
 	(void)state;
 	memset(curve, 'c', 64);
 	curve[64] = 0;
-#define CERT(title_json, ts)                                                                   \
-	fx_mk(&e, K_ROOT, EVT_SITE_CERT, ts,                                                   \
-	      json_pack("{s:s, s:o, s:s, s:s, s:[s], s:I, s:I}", "site", "paris", "title", title_json, \
-			"sign_key", fx_hexkey(K_PARIS, hex), "curve_key", curve, "endpoints",  \
-			"tcp://127.0.0.1:7400", "not_before", (json_int_t)0, "not_after", (json_int_t)0))
+#define CERT(title_json, ts)                                                                       \
+	fx_mk(&e, K_ROOT, EVT_SITE_CERT, ts,                                                       \
+	      json_pack("{s:s, s:o, s:s, s:s, s:[s], s:I, s:I}", "site", "paris", "title",         \
+	                title_json, "sign_key", fx_hexkey(K_PARIS, hex), "curve_key", curve,       \
+	                "endpoints", "tcp://127.0.0.1:7400", "not_before", (json_int_t)0,          \
+	                "not_after", (json_int_t)0))
 	fx_open(&f);
 	for (int i = 0; bad[i]; i++) {
 		CERT(json_string(bad[i]), TS(5, i));
@@ -203,7 +205,8 @@ test_site_title(void **state)
 	fx_free(&e);
 	rec = fx_get(&f, DB_KEYS, fx_pk(K_PARIS), CPT_KEY_LEN, &len);
 	assert_non_null(rec);
-	assert_non_null(memmem(rec, len, "\"title\":\"Entrepôt de Paris\"", strlen("\"title\":\"Entrepôt de Paris\"")));
+	assert_non_null(memmem(rec, len, "\"title\":\"Entrepôt de Paris\"",
+	                       strlen("\"title\":\"Entrepôt de Paris\"")));
 	free(rec);
 	/* A newer certificate without a title: the site has none any more. */
 	fx_cert(&e, K_PARIS, "paris", TS(20, 0));
@@ -946,7 +949,7 @@ s_comment_view(fx_t *f, const ev_t *c)
 }
 
 struct comment_scene {
-	scene_t *s; /* the events */
+	scene_t *s;   /* the events */
 	ev_t edit[4]; /* bob's two edits of C1 (same ms), alice's of C1, bob's of C3 */
 	ev_t redact;  /* bob's redaction of his second edit */
 };
@@ -1006,10 +1009,11 @@ test_all_orders_comment_edits(void **state)
 	/* 8! orders would take minutes. Every order of the post, bob's comment,
 	 * his edits and the redaction, the rest first; every order of the rest,
 	 * those first (backwards); then 200 random orders and batchings. */
-	ev_t *base[] = {&e[S_CERT], &e[S_EN_ALICE], &e[S_EN_BOB], &e[S_C3], &cs.edit[2], &cs.edit[3]};
+	ev_t *base[] = {&e[S_CERT], &e[S_EN_ALICE], &e[S_EN_BOB],
+	                &e[S_C3],   &cs.edit[2],    &cs.edit[3]};
 	ev_t *set[] = {&e[S_POST], &e[S_C1], &cs.edit[0], &cs.edit[1], &cs.redact};
-	ev_t *base2[] = {&e[S_CERT], &e[S_EN_ALICE], &e[S_EN_BOB], &cs.redact,
-	                 &cs.edit[1], &cs.edit[0],   &e[S_C1]};
+	ev_t *base2[] = {&e[S_CERT],  &e[S_EN_ALICE], &e[S_EN_BOB], &cs.redact,
+	                 &cs.edit[1], &cs.edit[0],    &e[S_C1]};
 	ev_t *set2[] = {&e[S_POST], &e[S_C3], &cs.edit[2], &cs.edit[3]};
 	struct perm_arg a = {.base = base,
 	                     .nbase = 6,
@@ -1100,8 +1104,9 @@ test_enrol_names_any_order(void **state)
 	(void)state;
 	s_scene(&s);
 	fx_mk(&re[0], K_PARIS, EVT_ENROL, TS(150, 0),
-	      json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", "alice", "key", fx_hexkey(K_ALICE, hex),
-	                "site", "paris", "role", "admin", "name", "Alice Martin"));
+	      json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", "alice", "key",
+	                fx_hexkey(K_ALICE, hex), "site", "paris", "role", "admin", "name",
+	                "Alice Martin"));
 	fx_mk(&re[1], K_PARIS, EVT_ENROL, TS(160, 0),
 	      json_pack("{s:s, s:s, s:s, s:s}", "handle", "alice", "key", fx_hexkey(K_ALICE, hex),
 	                "site", "paris", "role", "member"));
@@ -1282,9 +1287,10 @@ test_pool_verified_path(void **state)
 	for (size_t i = 0; i < 2 * N; i++) {
 		evt_t ev;
 		ok[i] = 1;
-		bodies[i] = evt_decode(&ev, list[i]->buf, list[i]->len, EVT_MAX_BODY) == 0 && ev.body
-				    ? index_body(&ev)
-				    : NULL;
+		bodies[i] =
+		    evt_decode(&ev, list[i]->buf, list[i]->len, EVT_MAX_BODY) == 0 && ev.body
+		        ? index_body(&ev)
+		        : NULL;
 	}
 	fx_open(&f);
 	f.ctx.verified = ok;
@@ -1893,18 +1899,21 @@ test_popular_post_counts(void **state)
 		if (i % 2 && who[i] == who[i - 1] && what[i] == what[i - 1])
 			on[i] = !on[i - 1]; /* not the very same event twice */
 		/* Pairs share a timestamp: the greater id wins those. */
-		fx_react(&ev[n++], users[who[i]], TS(200 + (uint64_t)i / 2, 0), &ev[post], names[what[i]],
-		         on[i]);
+		fx_react(&ev[n++], users[who[i]], TS(200 + (uint64_t)i / 2, 0), &ev[post],
+		         names[what[i]], on[i]);
 	}
 	first_comment = n;
 	for (int i = 0; i < NC; i++)
-		fx_child(&ev[n++], users[i % 4], EVT_COMMENT, TS(300 + (uint64_t)i, 0), &ev[post], "agreed");
+		fx_child(&ev[n++], users[i % 4], EVT_COMMENT, TS(300 + (uint64_t)i, 0), &ev[post],
+		         "agreed");
 	memset(gone, 0, sizeof(gone));
 	for (int i = 0; i < NRD; i++) {
 		/* Authors take back some of their reactions and comments. */
 		size_t t = first_react + (size_t)(i * 9 % (NR + NC));
 		gone[t - first_react] = 1;
-		fx_redact(&ev[n++], users[t < first_comment ? who[t - first_react] : (int)((t - first_comment) % 4)],
+		fx_redact(&ev[n++],
+		          users[t < first_comment ? who[t - first_react]
+		                                  : (int)((t - first_comment) % 4)],
 		          TS(400 + (uint64_t)i, 0), &ev[t]);
 	}
 	assert_int_equal(n, N);
@@ -1927,7 +1936,8 @@ test_popular_post_counts(void **state)
 					if (who[i] != u || what[i] != r || gone[i])
 						continue;
 					if (b == NULL || e->ts > b->ts ||
-					    (e->ts == b->ts && memcmp(e->id, b->id, CPT_ID_LEN) > 0))
+					    (e->ts == b->ts &&
+					     memcmp(e->id, b->id, CPT_ID_LEN) > 0))
 						best = i;
 				}
 				if (best >= 0 && on[best])
@@ -1939,10 +1949,12 @@ test_popular_post_counts(void **state)
 					int has = 0;
 					assert_int_equal(store_read_begin(f.st, &txn), 0);
 					assert_int_equal(index_reactions_of(txn, ev[post].id,
-					                                   fx_pk(users[u]), mine), 0);
+					                                    fx_pk(users[u]), mine),
+					                 0);
 					store_read_end(f.st, &txn);
 					for (size_t j = 0; j < json_array_size(mine); j++)
-						has |= strcmp(json_string_value(json_array_get(mine, j)),
+						has |= strcmp(json_string_value(
+						                  json_array_get(mine, j)),
 						              names[r]) == 0;
 					assert_int_equal(has, best >= 0 && on[best]);
 					json_decref(mine);

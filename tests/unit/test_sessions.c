@@ -396,9 +396,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_restart),     cmocka_unit_test(test_record_sealed),
-	    cmocka_unit_test(test_key_state),   cmocka_unit_test(test_cap),
-	    cmocka_unit_test(test_guard),       cmocka_unit_test(test_device),
+	    cmocka_unit_test(test_restart),   cmocka_unit_test(test_record_sealed),
+	    cmocka_unit_test(test_key_state), cmocka_unit_test(test_cap),
+	    cmocka_unit_test(test_guard),     cmocka_unit_test(test_device),
 	};
 
 	if (sodium_init() < 0)

@@ -1,8 +1,8 @@
 /*
- * Unit tests for node/store/store.c (and node/index/schema.c): the schema check, map growth on CPT_EMAPFULL
- * and hot backups. The store is compiled into this test with a 1 MiB map
- * that grows by 1 MiB, so that CPT_EMAPFULL strikes everywhere in ingest,
- * reindex and verify: every path must hand it back to store_write().
+ * Unit tests for node/store/store.c (and node/index/schema.c): the schema check, map growth on
+ * CPT_EMAPFULL and hot backups. The store is compiled into this test with a 1 MiB map that grows by
+ * 1 MiB, so that CPT_EMAPFULL strikes everywhere in ingest, reindex and verify: every path must
+ * hand it back to store_write().
  */
 #include <signal.h>
 #include <stdarg.h>
@@ -141,7 +141,7 @@ s_to_v1_fn(store_txn_t *txn, void *arg)
 	uint8_t one[8];
 	int rc;
 
-	uint8_t (*keys)[40] = malloc(4096 * 40);
+	uint8_t(*keys)[40] = malloc(4096 * 40);
 	size_t n = 0;
 
 	/* Keys first, then the writes: no cursor across changes. */
@@ -302,8 +302,12 @@ test_schema2_reactions_built(void **state)
 		fx_react(&late, K_ALICE, TS(5000, 0), &ev[4], "heart", 1);
 		FX_IN(&f, &late, 0);
 		view = fx_post_view(&f, &ev[4]);
-		assert_int_equal(json_integer_value(json_object_get(json_object_get(view, "reactions"), "heart")), 2);
-		assert_int_equal(json_integer_value(json_object_get(json_object_get(view, "reactions"), "like")), 1);
+		assert_int_equal(json_integer_value(
+		                     json_object_get(json_object_get(view, "reactions"), "heart")),
+		                 2);
+		assert_int_equal(
+		    json_integer_value(json_object_get(json_object_get(view, "reactions"), "like")),
+		    1);
 		json_decref(view);
 		fx_free(&late);
 	}
@@ -346,9 +350,7 @@ test_map_full_grows(void **state)
 		text[0] = '@';
 		switch (fx_rand(&seed) % 6) {
 		case 0:
-		case 1:
-			fx_post(&ev[n], k, ts, text);
-			break;
+		case 1: fx_post(&ev[n], k, ts, text); break;
 		case 2:
 			/* On any earlier event: the views take posts only. */
 			fx_child(&ev[n], k, EVT_COMMENT, ts,
@@ -357,9 +359,7 @@ test_map_full_grows(void **state)
 		case 3:
 			fx_react(&ev[n], k, ts, &ev[n - 1], "like", (int)(fx_rand(&seed) % 2));
 			break;
-		case 4:
-			fx_child(&ev[n], k, EVT_EDIT, ts, &ev[n - 1], text);
-			break;
+		case 4: fx_child(&ev[n], k, EVT_EDIT, ts, &ev[n - 1], text); break;
 		default:
 			fx_mk(&ev[n], k, EVT_PROFILE, ts,
 			      json_pack("{s:{s:s}}", "fields", "bio", text + 200));
@@ -586,7 +586,8 @@ test_damaged_file_refused(void **state)
 		s_write_all(path, orig, half ? len / 2 : len - 4096);
 		for (int create = 0; create < 2; create++) {
 			err[0] = 0;
-			assert_int_equal(index_store_open(&st, f.dir, create, err, sizeof(err)), CPT_EDAMAGED);
+			assert_int_equal(index_store_open(&st, f.dir, create, err, sizeof(err)),
+			                 CPT_EDAMAGED);
 			assert_null(st);
 			assert_non_null(strstr(err, path));
 			assert_non_null(strstr(err, "truncated"));
@@ -694,7 +695,8 @@ test_check_in_child(void **state)
 		assert_non_null(strstr(err, "comptoir repair --dir /some/dir"));
 	}
 	k.sig = 0;
-	assert_int_equal(chk_run("/some/dir", s_crash_fn, &k, NULL, NULL, err, sizeof(err)), CPT_EINVAL);
+	assert_int_equal(chk_run("/some/dir", s_crash_fn, &k, NULL, NULL, err, sizeof(err)),
+	                 CPT_EINVAL);
 	assert_string_equal(err, "a clean refusal");
 
 	/* Every page but the meta pages overwritten: the walk says so. */

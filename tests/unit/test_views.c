@@ -51,7 +51,7 @@ s_site_of(json_t *f, const char *site)
 	size_t i;
 	json_t *x;
 
-	json_array_foreach(json_object_get(f, "sites"), i, x)
+	json_array_foreach (json_object_get(f, "sites"), i, x)
 		if (strcmp(json_string_value(json_object_get(x, "site")), site) == 0)
 			return x;
 	fail_msg("no site %s in the figures", site);
@@ -85,10 +85,12 @@ test_comments_pages(void **state)
 	s_put(n, a, EVT_POST, "{\"text\":\"a thread\"}", now - 60000, post);
 	for (int i = 0; i < 5; i++) {
 		snprintf(text, sizeof(text), "c%d", i);
-		s_put(n, a, EVT_COMMENT, s_ref_body(body, sizeof(body), post, "\"text\":\"%s\"", text),
+		s_put(n, a, EVT_COMMENT,
+		      s_ref_body(body, sizeof(body), post, "\"text\":\"%s\"", text),
 		      now - 50000 + (uint64_t)i * 1000, c[i]);
 		s_put(n, a, EVT_REACTION,
-		      s_ref_body(body, sizeof(body), post, "\"reaction\":\"%s\",\"on\":true", i % 2 ? "+1" : "ok"),
+		      s_ref_body(body, sizeof(body), post, "\"reaction\":\"%s\",\"on\":true",
+		                 i % 2 ? "+1" : "ok"),
 		      now - 49500 + (uint64_t)i * 1000, NULL);
 	}
 	assert_int_equal(store_read_begin(st, &txn), 0);
@@ -97,13 +99,16 @@ test_comments_pages(void **state)
 		assert_non_null(page);
 		assert_int_equal(json_array_size(page), want[pg][1] ? 2 : 1);
 		for (size_t i = 0; i < json_array_size(page); i++)
-			assert_string_equal(json_string_value(json_object_get(json_array_get(page, i), "text")),
-			                    want[pg][i]);
-		assert_string_equal(json_string_value(json_object_get(json_array_get(page, 0), "author")), "ann");
+			assert_string_equal(
+			    json_string_value(json_object_get(json_array_get(page, i), "text")),
+			    want[pg][i]);
+		assert_string_equal(
+		    json_string_value(json_object_get(json_array_get(page, 0), "author")), "ann");
 		if (pg < 2) {
 			size_t got = 0;
 			assert_int_equal(strlen(next), 80);
-			assert_int_equal(sodium_hex2bin(cur, sizeof(cur), next, 80, NULL, &got, NULL), 0);
+			assert_int_equal(
+			    sodium_hex2bin(cur, sizeof(cur), next, 80, NULL, &got, NULL), 0);
 			assert_int_equal(got, 40);
 			/* The cursor is the oldest listed: (ts, id) of its comment. */
 			assert_memory_equal(cur + 8, c[3 - 2 * pg], CPT_ID_LEN);
@@ -159,7 +164,9 @@ test_figures(void **state)
 	assert_int_equal(json_array_size(json_object_get(f, "sites")), 1);
 	s = s_site_of(f, "unit");
 	staff0 = s_int(s, "staff");
-	assert_int_equal(s_int(s, "active") + s_int(s, "posts") + s_int(s, "comments") + s_int(s, "reactions"), 0);
+	assert_int_equal(s_int(s, "active") + s_int(s, "posts") + s_int(s, "comments") +
+	                     s_int(s, "reactions"),
+	                 0);
 	json_decref(f);
 	store_read_end(st, &txn);
 
@@ -168,8 +175,10 @@ test_figures(void **state)
 	s_put(n, a, EVT_POST, "{\"text\":\"old\"}", now - 40 * DAY, NULL);
 	s_put(n, a, EVT_POST, "{\"text\":\"last week\"}", now - 10 * DAY, NULL);
 	s_put(n, a, EVT_POST, "{\"text\":\"today\"}", now - 3600000, post);
-	s_put(n, b, EVT_COMMENT, s_ref_body(body, sizeof(body), post, "\"text\":\"%s\"", "yes"), now - 1800000, NULL);
-	s_put(n, b, EVT_REACTION, s_ref_body(body, sizeof(body), post, "\"reaction\":\"%s\",\"on\":true", "+1"),
+	s_put(n, b, EVT_COMMENT, s_ref_body(body, sizeof(body), post, "\"text\":\"%s\"", "yes"),
+	      now - 1800000, NULL);
+	s_put(n, b, EVT_REACTION,
+	      s_ref_body(body, sizeof(body), post, "\"reaction\":\"%s\",\"on\":true", "+1"),
 	      now - 1700000, NULL);
 
 	assert_int_equal(store_read_begin(st, &txn), 0);
@@ -218,15 +227,19 @@ static void
 test_fold(void **state)
 {
 	static const char *const cases[][2] = {
-	    {"Lef\xc3\xa8vre", "lefevre"},           /* è */
-	    {"LEF\xc3\x88VRE", "lefevre"},           /* È */
-	    {"Lefe\xcc\x80vre", "lefevre"},          /* e + U+0300 */
+	    {"Lef\xc3\xa8vre", "lefevre"},  /* è */
+	    {"LEF\xc3\x88VRE", "lefevre"},  /* È */
+	    {"Lefe\xcc\x80vre", "lefevre"}, /* e + U+0300 */
 	    {"\xc3\x89lodie \xc3\x86sir", "elodie aesir"},
-	    {"Stra\xc3\x9f" "e", "strasse"},         /* ß */
-	    {"\xc5\x92uvre \xc5\x81\xc3\xb3" "d\xc5\xba", "oeuvre lodz"},
+	    {"Stra\xc3\x9f"
+	     "e",
+	     "strasse"}, /* ß */
+	    {"\xc5\x92uvre \xc5\x81\xc3\xb3"
+	     "d\xc5\xba",
+	     "oeuvre lodz"},
 	    {"\xc3\x97\xc3\xb7", "\xc3\x97\xc3\xb7"}, /* × ÷ stay */
 	    {"\xe6\x9d\xb1\xe4\xba\xac \xd0\x9c", "\xe6\x9d\xb1\xe4\xba\xac \xd0\x9c"},
-	    {"\xc3", "\xc3"},                         /* a cut sequence is copied */
+	    {"\xc3", "\xc3"}, /* a cut sequence is copied */
 	    {"", ""},
 	};
 	char out[64];
