@@ -11,14 +11,17 @@
 #include "node/fed/fed_internal.h"
 #include "node/index/index.h"
 
-/* --------------------------------------------------------- sync ops */
-
-#define LOG_REFUSED 5 /* refusals logged one by one per batch from a peer */
+/* The store of the node whose federation ctx is. */
+static store_t *
+s_store(void *ctx)
+{
+	return node_store(((fed_t *)ctx)->node);
+}
 
 static int
 s_has(void *ctx, const uint8_t id[CPT_ID_LEN])
 {
-	store_t *st = node_store(((fed_t *)ctx)->node);
+	store_t *st = s_store(ctx);
 	store_txn_t *txn;
 	store_val_t v;
 	int found;
@@ -35,7 +38,7 @@ s_has(void *ctx, const uint8_t id[CPT_ID_LEN])
 static uint8_t *
 s_get(void *ctx, const uint8_t id[CPT_ID_LEN], size_t *len)
 {
-	store_t *st = node_store(((fed_t *)ctx)->node);
+	store_t *st = s_store(ctx);
 	store_txn_t *txn;
 	store_val_t v;
 	uint8_t *copy = NULL;
@@ -54,7 +57,7 @@ s_get(void *ctx, const uint8_t id[CPT_ID_LEN], size_t *len)
 static void
 s_get_many(void *ctx, const uint8_t (*ids)[CPT_ID_LEN], size_t n, uint8_t **out, size_t *len)
 {
-	store_t *st = node_store(((fed_t *)ctx)->node);
+	store_t *st = s_store(ctx);
 	store_txn_t *txn;
 	store_val_t v;
 
@@ -73,7 +76,7 @@ s_get_many(void *ctx, const uint8_t (*ids)[CPT_ID_LEN], size_t n, uint8_t **out,
 static size_t
 s_scan(void *ctx, const uint8_t *after, uint8_t (*out)[SYNC_TSID_LEN], size_t max)
 {
-	store_t *st = node_store(((fed_t *)ctx)->node);
+	store_t *st = s_store(ctx);
 	store_txn_t *txn;
 	store_cur_t *cur;
 	store_val_t k, v;
@@ -157,7 +160,7 @@ static int
 s_lookup(void *ctx, const uint8_t sign_key[CPT_KEY_LEN], uint8_t curve_pk[CPT_KEY_LEN],
          char site[64])
 {
-	store_t *st = node_store(((fed_t *)ctx)->node);
+	store_t *st = s_store(ctx);
 	store_txn_t *txn;
 	json_t *rec;
 	int rc = CPT_ENOTFOUND;
@@ -179,7 +182,7 @@ s_lookup(void *ctx, const uint8_t sign_key[CPT_KEY_LEN], uint8_t curve_pk[CPT_KE
 static void
 s_fingerprint(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t *count, uint8_t fp[16])
 {
-	store_t *st = node_store(((fed_t *)ctx)->node);
+	store_t *st = s_store(ctx);
 	store_txn_t *txn;
 	uint8_t sum[32] = {0};
 
@@ -194,7 +197,7 @@ s_fingerprint(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t *count, 
 static size_t
 s_items(void *ctx, const uint8_t *lo, const uint8_t *hi, uint8_t (*out)[SYNC_TSID_LEN], size_t max)
 {
-	store_t *st = node_store(((fed_t *)ctx)->node);
+	store_t *st = s_store(ctx);
 	store_txn_t *txn;
 	store_cur_t *cur;
 	store_val_t k = {SYNC_TSID_LEN, (void *)lo}, v;
@@ -222,7 +225,7 @@ static size_t
 s_split(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t count, size_t k,
         uint8_t (*bounds)[SYNC_TSID_LEN])
 {
-	store_t *st = node_store(((fed_t *)ctx)->node);
+	store_t *st = s_store(ctx);
 	store_txn_t *txn;
 	size_t n = 0;
 
