@@ -335,11 +335,8 @@ s_check_stream(loader_t *ld)
 				                "nesting is deeper than %d levels", CFG_MAX_DEPTH);
 			break;
 		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			depth--;
-			break;
-		default:
-			break;
+		case YAML_MAPPING_END_EVENT: depth--; break;
+		default: break;
 		}
 		yaml_event_delete(&ev);
 		if (rc != 0)
@@ -670,7 +667,8 @@ s_peers(loader_t *ld, cfg_t *cfg)
 static cfg_pos_t
 s_pos(const loader_t *ld)
 {
-	cfg_pos_t p = {(uint32_t)ld->ev.start_mark.line + 1, (uint32_t)ld->ev.start_mark.column + 1};
+	cfg_pos_t p = {(uint32_t)ld->ev.start_mark.line + 1,
+	               (uint32_t)ld->ev.start_mark.column + 1};
 
 	return p;
 }
@@ -681,7 +679,8 @@ s_bool(loader_t *ld, const char *key, int *out)
 {
 	const char *v = (const char *)ld->ev.data.scalar.value;
 
-	if (ld->ev.type == YAML_SCALAR_EVENT && ld->ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+	if (ld->ev.type == YAML_SCALAR_EVENT &&
+	    ld->ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
 		if (strcmp(v, "true") == 0 && ld->ev.data.scalar.length == 4) {
 			*out = 1;
 			return 0;
@@ -765,9 +764,9 @@ s_proxy(loader_t *ld, const char *key, size_t i, void *arg)
 		net->family = AF_INET6;
 		net->prefix = 128;
 	} else {
-		return s_error_at(ld, ld->ev.start_mark,
-		                  "\"%s\" entries must be an IPv4 or IPv6 address, or ADDRESS/PREFIX",
-		                  key);
+		return s_error_at(
+		    ld, ld->ev.start_mark,
+		    "\"%s\" entries must be an IPv4 or IPv6 address, or ADDRESS/PREFIX", key);
 	}
 	if (slash != NULL) {
 		errno = 0;
@@ -775,7 +774,8 @@ s_proxy(loader_t *ld, const char *key, size_t i, void *arg)
 		if (slash[1] < '0' || slash[1] > '9' || *end != '\0' || errno != 0 ||
 		    prefix > net->prefix)
 			return s_error_at(ld, ld->ev.start_mark,
-			                  "\"%s\" prefix must be between 0 and %u", key, net->prefix);
+			                  "\"%s\" prefix must be between 0 and %u", key,
+			                  net->prefix);
 		net->prefix = (unsigned)prefix;
 	}
 	return 0;
@@ -804,9 +804,7 @@ s_tls_value(loader_t *ld, const key_spec_t *spec, int k, void *arg)
 		if ((rc = s_string(ld, spec->name, tls->redirect_http)) == 0)
 			rc = s_check_address(ld, spec->name, tls->redirect_http, 0, 0);
 		break;
-	case K_TLS_HSTS:
-		rc = s_int_value(ld, spec, k, arg);
-		break;
+	case K_TLS_HSTS: rc = s_int_value(ld, spec, k, arg); break;
 	}
 	return rc;
 }
@@ -869,9 +867,7 @@ s_top_value(loader_t *ld, const key_spec_t *spec, int k, void *arg)
 			rc = s_error_at(ld, ld->ev.start_mark,
 			                "\"log_level\" must be one of error, warn, info, debug");
 		break;
-	case K_PEERS:
-		rc = s_peers(ld, cfg);
-		break;
+	case K_PEERS: rc = s_peers(ld, cfg); break;
 	case K_LIMITS:
 	case K_SYNC:
 		if (ld->ev.type != YAML_MAPPING_START_EVENT)
@@ -894,9 +890,7 @@ s_top_value(loader_t *ld, const key_spec_t *spec, int k, void *arg)
 			return s_error_at(ld, ld->ev.start_mark, "\"%s\" must be a mapping", key);
 		rc = s_tls(ld, &cfg->tls);
 		break;
-	case K_INSECURE:
-		rc = s_bool(ld, key, &cfg->insecure_plain_http);
-		break;
+	case K_INSECURE: rc = s_bool(ld, key, &cfg->insecure_plain_http); break;
 	}
 	return rc;
 }

@@ -39,6 +39,7 @@ enum cpt_err {
 	CPT_EAUTH = -20,      /* authentication failed */
 	CPT_ENOSPC = -21,     /* no space left on the device (or over the disk quota) */
 	CPT_EDAMAGED = -22,   /* a file (the store) is damaged: its bytes cannot be trusted */
+	CPT_EMAPFULL = -23,   /* the store's map is full: store_write grows it and runs again */
 };
 
 /* A static string describing err, never NULL. */
@@ -57,11 +58,23 @@ const char *cpt_strerror(int err);
 /* -------------------------------------------------------- event envelope */
 
 #define EVT_VERSION    1
-#define EVT_HEADER_LEN 112              /* signed header, see PROTOCOL.md */
-#define EVT_FIXED_LEN  176              /* header + signature */
-#define EVT_MAX_BODY   65536            /* protocol cap on a body */
+#define EVT_HEADER_LEN 112   /* signed header, see PROTOCOL.md */
+#define EVT_FIXED_LEN  176   /* header + signature */
+#define EVT_MAX_BODY   65536 /* protocol cap on a body */
 #define EVT_MAX_LEN    (EVT_FIXED_LEN + EVT_MAX_BODY)
 #define EVT_SIG_DOMAIN "comptoir/event/v1"
+
+/* Sizes of what people write into bodies, in bytes of UTF-8: protocol
+ * rules (docs/PROTOCOL.md), since every site must accept the same events.
+ * The one place they are set: node/event validates with them, node/index
+ * relies on them as bounds, the API checks and the UI reads them. */
+#define EVT_MAX_TEXT     10000 /* a post, a comment, an edit */
+#define EVT_MAX_FIELD    200   /* a profile field (name, title, ...) */
+#define EVT_MAX_BIO      2000  /* the profile's "bio" */
+#define EVT_MAX_SKILLS   32    /* skills in a profile */
+#define EVT_MAX_SKILL    64    /* one skill */
+#define EVT_MAX_REACTION 32    /* a reaction's name */
+#define EVT_MAX_TITLE    64    /* a site's title ("Nantes plant") */
 
 /* Kinds of the first set. Unknown kinds are stored and relayed, not rejected. */
 enum evt_kind {
@@ -153,7 +166,7 @@ const uint8_t *key_sign_public(const key_sign_t *self);
 void key_sign_seed(const key_sign_t *self, uint8_t out[CPT_SEED_LEN]);
 /* Signs msg into sig (detached). */
 void key_sign_sign(const key_sign_t *self, uint8_t sig[CPT_SIG_LEN], const uint8_t *msg,
-		   size_t len);
+                   size_t len);
 
 key_curve_t *key_curve_new(void);
 void key_curve_destroy(key_curve_t **self_p);
@@ -187,8 +200,8 @@ void key_fingerprint(char out[CPT_FPR_LEN], const uint8_t pk[CPT_KEY_LEN]);
  * Returns 0, CPT_ETOOBIG (body over EVT_MAX_BODY or cap too small). The body is
  * not checked here; evt_decode() the result to check it. */
 int evt_sign(uint8_t *out, size_t cap, size_t *out_len, uint16_t kind,
-	     const uint8_t fed[CPT_FED_LEN], uint64_t ts, const uint8_t *body, size_t body_len,
-	     const key_sign_t *key) CPT_WUR;
+             const uint8_t fed[CPT_FED_LEN], uint64_t ts, const uint8_t *body, size_t body_len,
+             const key_sign_t *key) CPT_WUR;
 
 /* ------------------------------------------------------------------- HLC */
 

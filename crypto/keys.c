@@ -246,8 +246,9 @@ s_save(const struct s_format *fmt, const char *path, const uint8_t pk[CPT_KEY_LE
 	assert(len > 0 && (size_t)len < sizeof(text));
 
 	randombytes_buf(rnd, sizeof(rnd));
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-%02x%02x%02x%02x%02x%02x%02x%02x", path, rnd[0],
-	                     rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]) >= sizeof(tmp)) {
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-%02x%02x%02x%02x%02x%02x%02x%02x", path,
+	                     rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6],
+	                     rnd[7]) >= sizeof(tmp)) {
 		saved_errno = ENAMETOOLONG;
 		goto out;
 	}

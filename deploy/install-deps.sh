@@ -3,7 +3,7 @@
 # Called by the Makefile when pkg-config cannot find a library; safe to run by hand.
 set -eu
 
-PKGS="build-essential pkg-config clang libclang-rt-14-dev \
+PKGS="build-essential pkg-config clang clang-format libclang-rt-14-dev \
 libzmq3-dev liblmdb-dev lmdb-utils libsodium-dev libyaml-dev libmicrohttpd-dev libgnutls28-dev \
 libjansson-dev libcmocka-dev python3 iproute2 openssl"
 

@@ -40,9 +40,7 @@ s_on_cmd(sync_t *s)
 		goto out;
 	d = zmq_msg_data(&m[0]);
 	switch (d[0]) {
-	case CMD_STOP:
-		s->stop = 1;
-		break;
+	case CMD_STOP: s->stop = 1; break;
 	case CMD_ANNOUNCE:
 		if (n == 2 && zmq_msg_size(&m[1]) % CPT_ID_LEN == 0)
 			for (int i = 0; i < SYNC_MAX_PEERS; i++)
@@ -65,9 +63,7 @@ s_on_cmd(sync_t *s)
 		if (n == 2 && zmq_msg_size(&m[1]) == sizeof(sync_peer_conf_t))
 			link_add(s, zmq_msg_data(&m[1]));
 		break;
-	case CMD_RECHECK:
-		zap_recheck(s);
-		break;
+	case CMD_RECHECK: zap_recheck(s); break;
 	case CMD_PUT_DONE:
 		if (n == 2 && zmq_msg_size(&m[1]) == sizeof(sync_put_t *)) {
 			sync_put_t *job;

@@ -435,9 +435,7 @@ link_on_monitor(sync_t *s, link_t *l)
 		l->st.refused = 0;
 		pthread_mutex_unlock(&s->lock);
 		break;
-	case ZMQ_EVENT_DISCONNECTED:
-		link_set_connected(s, l, 0);
-		break;
+	case ZMQ_EVENT_DISCONNECTED: link_set_connected(s, l, 0); break;
 	case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
 	case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
 	case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:

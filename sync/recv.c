@@ -291,31 +291,20 @@ s_handle(sync_t *s, link_t *l, zmq_msg_t *m, size_t n, int overflow)
 			reconcile_schedule(l);
 		}
 		break;
-	case SYNC_PING:
-		link_send(s, l, SYNC_PONG, NULL, NULL, 0);
-		break;
-	case SYNC_PONG:
-		break;
-	case SYNC_ACK:
-		flow_on_ack(s, l, zmq_msg_data(&m[1]), now);
-		break;
+	case SYNC_PING: link_send(s, l, SYNC_PONG, NULL, NULL, 0); break;
+	case SYNC_PONG: break;
+	case SYNC_ACK: flow_on_ack(s, l, zmq_msg_data(&m[1]), now); break;
 	case SYNC_WANT:
 		flow_want(s, l, zmq_msg_data(&m[1]), len[1] / CPT_ID_LEN);
 		flow_serve(s, l);
 		break;
-	case SYNC_RECON:
-		reconcile_on(s, l, zmq_msg_data(&m[1]), len[1]);
-		break;
+	case SYNC_RECON: reconcile_on(s, l, zmq_msg_data(&m[1]), len[1]); break;
 	case SYNC_IDS:
 		link_malformed(s, l, type,
 		               n); /* the pre-reconciliation id list: no longer spoken */
 		break;
-	case SYNC_BACKLOG:
-		flow_on_backlog(s, l, zmq_msg_data(&m[1]));
-		break;
-	case SYNC_EVENTS:
-		s_batch_add(s, l, m, len, n);
-		break;
+	case SYNC_BACKLOG: flow_on_backlog(s, l, zmq_msg_data(&m[1])); break;
+	case SYNC_EVENTS: s_batch_add(s, l, m, len, n); break;
 	}
 }
 

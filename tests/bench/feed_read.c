@@ -43,21 +43,22 @@
 /* ---------------------------------------------- minimal HTTP/1.1 client */
 
 #include "tests/bench/httpc.h"
-	const char *src;         /* client address */
-	char cookie[128];        /* the session */
-	unsigned limit, pages;   /* feed page size, pages followed */
-	atomic_int phase;        /* 0 warm-up, 1 measured, 2 stop */
-	atomic_ulong issued;     /* requests started, bounded by MAX_REQUESTS */
-} shared_t;
+const char *src;       /* client address */
+char cookie[128];      /* the session */
+unsigned limit, pages; /* feed page size, pages followed */
+atomic_int phase;      /* 0 warm-up, 1 measured, 2 stop */
+atomic_ulong issued;   /* requests started, bounded by MAX_REQUESTS */
+}
+shared_t;
 
 typedef struct worker {
 	shared_t *sh;
 	pthread_t th;
-	double *lat;             /* latencies (s) of measured reads */
-	size_t n, cap;           /* how many, room */
-	unsigned long errors;    /* bad answers while measured */
-	unsigned long items;     /* posts received while measured */
-	int failed;              /* could not connect at all */
+	double *lat;          /* latencies (s) of measured reads */
+	size_t n, cap;        /* how many, room */
+	unsigned long errors; /* bad answers while measured */
+	unsigned long items;  /* posts received while measured */
+	int failed;           /* could not connect at all */
 } worker_t;
 
 static void *
@@ -80,15 +81,16 @@ s_work(void *arg)
 		const char *p;
 
 		if (next[0])
-			n = snprintf(req, sizeof(req),
-				     "GET /api/feed?limit=%u&before=%s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-				     "Cookie: comptoir_session=%s\r\n\r\n",
-				     sh->limit, next, sh->cookie);
+			n = snprintf(
+			    req, sizeof(req),
+			    "GET /api/feed?limit=%u&before=%s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+			    "Cookie: comptoir_session=%s\r\n\r\n",
+			    sh->limit, next, sh->cookie);
 		else
 			n = snprintf(req, sizeof(req),
-				     "GET /api/feed?limit=%u HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-				     "Cookie: comptoir_session=%s\r\n\r\n",
-				     sh->limit, sh->cookie);
+			             "GET /api/feed?limit=%u HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+			             "Cookie: comptoir_session=%s\r\n\r\n",
+			             sh->limit, sh->cookie);
 		t0 = s_now();
 		good = h_request(&c, req, (size_t)n, &r) == 0 && r.status == 200 &&
 		       strncmp(r.body, "{\"items\":[", 10) == 0;
@@ -107,7 +109,7 @@ s_work(void *arg)
 			w->errors++;
 			if (w->errors <= 3)
 				fprintf(stderr, "feed_read: bad answer: HTTP %d %.200s\n", r.status,
-					r.body ? r.body : "(none)");
+				        r.body ? r.body : "(none)");
 			if (c.fd < 0 && h_connect(&c) != 0)
 				usleep(10000);
 			continue;
@@ -146,8 +148,10 @@ s_pct(const double *v, size_t n, double p)
 static int
 s_usage(void)
 {
-	fprintf(stderr, "usage: feed_read --port P --handle H --password PW [--conns C] [--duration S]\n"
-			"                 [--warmup S] [--limit N] [--pages N] [--src ADDR] [--node-pid PID]\n");
+	fprintf(stderr,
+	        "usage: feed_read --port P --handle H --password PW [--conns C] [--duration S]\n"
+	        "                 [--warmup S] [--limit N] [--pages N] [--src ADDR] [--node-pid "
+	        "PID]\n");
 	return 2;
 }
 

@@ -8,7 +8,7 @@
  * DIR is a data directory made by `comptoir init` (the node must not be
  * running: the fill is faster alone, and a running node would announce every
  * event it finds). M users (handles P0000, P0001, ...) are enrolled the way
- * `comptoir user add` does it (node/cli.c, s_enrol): an enrolment signed by
+ * `comptoir user add` does it (node/auth/users.c, s_enrol): an enrolment signed by
  * the site key, a key backup sealed under PW with argon2id and signed by the
  * user's key, and a profile. Then N posts, C comments and R reactions on
  * recent posts are signed with the users' keys and ingested through
@@ -30,34 +30,38 @@
 
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/auth/auth.h"
+#include "node/core/core.h"
+#include "node/event/event.h"
 
-#define MAX_USERS  10000
-#define RECENT     2000  /* comments and reactions go to one of the last RECENT posts */
-#define MAX_EVENT  2048  /* bytes of one signed envelope we make */
-#define QUEUE      3     /* batches in flight between the signer and the ingester */
+#define MAX_USERS 10000
+#define RECENT    2000 /* comments and reactions go to one of the last RECENT posts */
+#define MAX_EVENT 2048 /* bytes of one signed envelope we make */
+#define QUEUE     3    /* batches in flight between the signer and the ingester */
 
 static const char *const s_words[] = {
-	"the", "canteen", "meeting", "project", "deadline", "report", "shipment", "plant",
-	"customer", "welding", "line", "quality", "audit", "safety", "training", "badge",
-	"parking", "lyon", "paris", "budget", "review", "team", "friday", "monday", "coffee",
-	"server", "printer", "office", "holiday", "schedule", "update", "release", "invoice",
-	"supplier", "warehouse", "forklift", "inventory", "kpi", "roadmap", "workshop",
-	"is", "will", "be", "closed", "open", "moved", "to", "on", "at", "for", "with",
-	"please", "thanks", "reminder", "new", "again", "today", "tomorrow", "next", "week",
+    "the",      "canteen",   "meeting", "project", "deadline", "report",   "shipment",
+    "plant",    "customer",  "welding", "line",    "quality",  "audit",    "safety",
+    "training", "badge",     "parking", "lyon",    "paris",    "budget",   "review",
+    "team",     "friday",    "monday",  "coffee",  "server",   "printer",  "office",
+    "holiday",  "schedule",  "update",  "release", "invoice",  "supplier", "warehouse",
+    "forklift", "inventory", "kpi",     "roadmap", "workshop", "is",       "will",
+    "be",       "closed",    "open",    "moved",   "to",       "on",       "at",
+    "for",      "with",      "please",  "thanks",  "reminder", "new",      "again",
+    "today",    "tomorrow",  "next",    "week",
 };
 #define N_WORDS (sizeof(s_words) / sizeof(s_words[0]))
 
 static const char *const s_reactions[] = {"\xf0\x9f\x91\x8d", "\xf0\x9f\x8e\x89",
-					  "\xe2\x9d\xa4\xef\xb8\x8f", "\xf0\x9f\x98\x82"};
+                                          "\xe2\x9d\xa4\xef\xb8\x8f", "\xf0\x9f\x98\x82"};
 
 /* One batch of signed envelopes. */
 typedef struct batch {
-	uint8_t *data;         /* envelopes, MAX_EVENT bytes apart */
-	const uint8_t **buf;   /* pointers into data */
-	size_t *len;           /* their lengths */
-	size_t n;              /* how many */
-	int last;              /* no batch after this one */
+	uint8_t *data;       /* envelopes, MAX_EVENT bytes apart */
+	const uint8_t **buf; /* pointers into data */
+	size_t *len;         /* their lengths */
+	size_t n;            /* how many */
+	int last;            /* no batch after this one */
 } batch_t;
 
 typedef struct fill {
@@ -69,20 +73,20 @@ typedef struct fill {
 	/* state */
 	node_t *node;
 	const uint8_t *fed;
-	key_sign_t **keys;     /* the users' keys */
-	uint64_t ts_from;      /* first event timestamp (ms) */
-	uint64_t ts_span;      /* ms the events are spread over */
-	uint64_t rng;          /* xorshift state */
+	key_sign_t **keys;             /* the users' keys */
+	uint64_t ts_from;              /* first event timestamp (ms) */
+	uint64_t ts_span;              /* ms the events are spread over */
+	uint64_t rng;                  /* xorshift state */
 	uint8_t (*recent)[CPT_ID_LEN]; /* ring of the last RECENT post ids */
-	size_t n_recent;       /* posts made so far */
+	size_t n_recent;               /* posts made so far */
 	/* queue between the signer and the ingester */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	batch_t q[QUEUE];      /* ring of batches */
+	batch_t q[QUEUE];       /* ring of batches */
 	size_t q_head, q_count; /* next to ingest, batches filled */
-	size_t q_free;         /* batches free for the signer */
-	int failed;            /* the signer failed */
-	int stop;              /* the ingester gave up: the signer ends */
+	size_t q_free;          /* batches free for the signer */
+	int failed;             /* the signer failed */
+	int stop;               /* the ingester gave up: the signer ends */
 } fill_t;
 
 static uint64_t
@@ -123,7 +127,7 @@ s_text(fill_t *f, char *out, size_t cap)
 			n = snprintf(out + len, cap - len, "%s@%s", w ? " " : "", h);
 		} else {
 			n = snprintf(out + len, cap - len, "%s%s", w ? " " : "",
-				     s_words[s_rand(f) % N_WORDS]);
+			             s_words[s_rand(f) % N_WORDS]);
 		}
 		len += (size_t)n;
 	}
@@ -144,7 +148,7 @@ s_sign(fill_t *f, uint8_t *out, uint16_t kind, const json_t *body, uint64_t ts,
 	if (text == NULL)
 		return 0;
 	if (evt_sign(out, MAX_EVENT, &len, kind, f->fed, ts, (const uint8_t *)text, strlen(text),
-		     key) != 0)
+	             key) != 0)
 		len = 0;
 	free(text);
 	return len;
@@ -168,14 +172,14 @@ s_submit(fill_t *f, const uint8_t *const *buf, const size_t *len, size_t n)
 		if (res[i].rc == 0)
 			continue;
 		if (bad++ < 5)
-			fprintf(stderr, "fill: %s event refused: %s (%s)\n", evt_kind_name(res[i].kind),
-				cpt_strerror(res[i].rc), res[i].why);
+			fprintf(stderr, "fill: %s event refused: %s (%s)\n",
+			        evt_kind_name(res[i].kind), cpt_strerror(res[i].rc), res[i].why);
 	}
 	free(res);
 	return bad;
 }
 
-/* Enrols the users as s_enrol in node/cli.c does, at timestamps before the
+/* Enrols the users as s_enrol in node/auth/users.c does, at timestamps before the
  * events: enrolment by the site key, key backup, profile. */
 static int
 s_enrol_users(fill_t *f)
@@ -205,7 +209,7 @@ s_enrol_users(fill_t *f)
 		s_handle(f, i, handle);
 		cpt_hex32(hex, key_sign_public(f->keys[i]));
 		enrol = json_pack("{s:s, s:s, s:s, s:s}", "handle", handle, "key", hex, "site",
-				  cfg->name, "role", "member");
+		                  cfg->name, "role", "member");
 		key_sign_seed(f->keys[i], seed);
 		backup = acct_backup_make(handle, seed, f->password);
 		sodium_memzero(seed, sizeof(seed));
@@ -218,8 +222,8 @@ s_enrol_users(fill_t *f)
 			goto fail;
 		}
 		buf[k] = data + k * MAX_EVENT;
-		len[k] = s_sign(f, data + k * MAX_EVENT, EVT_ENROL, enrol, ts++,
-				node_site_key(f->node));
+		len[k] =
+		    s_sign(f, data + k * MAX_EVENT, EVT_ENROL, enrol, ts++, node_site_key(f->node));
 		k++;
 		buf[k] = data + k * MAX_EVENT;
 		len[k] = s_sign(f, data + k * MAX_EVENT, EVT_KEY_BACKUP, backup, ts++, f->keys[i]);
@@ -233,7 +237,8 @@ s_enrol_users(fill_t *f)
 		if (len[k - 1] == 0 || len[k - 2] == 0 || len[k - 3] == 0)
 			goto fail;
 		if ((i + 1) % 50 == 0 || i + 1 == f->users)
-			fprintf(stderr, "fill: %zu/%zu users prepared (argon2id)\r", i + 1, f->users);
+			fprintf(stderr, "fill: %zu/%zu users prepared (argon2id)\r", i + 1,
+			        f->users);
 	}
 	fprintf(stderr, "\n");
 	bad = s_submit(f, buf, len, k);
@@ -323,11 +328,11 @@ s_signer(void *arg)
 				body = json_pack("{s:s, s:s}", "post", hex, "text", text);
 			} else {
 				body = json_pack("{s:s, s:s, s:b}", "post", hex, "reaction",
-						 s_reactions[s_rand(f) % 4], "on", 1);
+				                 s_reactions[s_rand(f) % 4], "on", 1);
 			}
 			len = body ? s_sign(f, out, kind, body, s_ts(f, made, total, &prev),
-					     f->keys[user])
-				   : 0;
+			                    f->keys[user])
+			           : 0;
 			json_decref(body);
 			if (len == 0) {
 				fprintf(stderr, "fill: cannot sign an event\n");
@@ -367,8 +372,9 @@ s_signer(void *arg)
 static int
 s_usage(void)
 {
-	fprintf(stderr, "usage: fill --dir DIR --posts N [--users M] [--comments C] [--reactions R]\n"
-			"            [--password PW] [--prefix P] [--days D] [--batch B] [--seed S]\n");
+	fprintf(stderr,
+	        "usage: fill --dir DIR --posts N [--users M] [--comments C] [--reactions R]\n"
+	        "            [--password PW] [--prefix P] [--days D] [--batch B] [--seed S]\n");
 	return 2;
 }
 
@@ -433,7 +439,7 @@ main(int argc, char **argv)
 	}
 	if (f.dir == NULL || (f.posts == 0 && (f.comments || f.reactions)))
 		return s_usage();
-	if (strlen(f.prefix) > 24 || !vw_valid_handle(f.prefix) || strlen(f.password) < 8) {
+	if (strlen(f.prefix) > 24 || !event_valid_handle(f.prefix) || strlen(f.password) < 8) {
 		fprintf(stderr, "fill: bad --prefix (a handle start) or --password (8+ chars)\n");
 		return 2;
 	}
@@ -465,7 +471,7 @@ main(int argc, char **argv)
 	if (!f.keys || !f.recent)
 		goto out;
 	fprintf(stderr, "fill: enrolling %zu users (%s0000..., password \"%s\")\n", f.users,
-		f.prefix, f.password);
+	        f.prefix, f.password);
 	if (s_enrol_users(&f) != 0)
 		goto out;
 	total = f.posts + f.comments + f.reactions;
@@ -502,7 +508,7 @@ main(int argc, char **argv)
 		refused += bad;
 		if (done % (50 * f.batch) < f.batch || last)
 			fprintf(stderr, "fill: %zu/%zu events, %.0f/s\r", done, total,
-				(double)done / (s_now() - t0));
+			        (double)done / (s_now() - t0));
 		if (last)
 			break;
 	}

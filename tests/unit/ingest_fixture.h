@@ -18,7 +18,9 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/event/event.h"
+#include "node/index/index.h"
+#include "node/query/query.h"
 
 /* The test world's wall clock: timestamps are offsets from T0 in ms. */
 #define T0        1700000000000ull
@@ -233,7 +235,7 @@ fx_template_init(void)
 
 	snprintf(s_template, sizeof(s_template), "/tmp/comptoir-ingest-tpl-XXXXXX");
 	assert_non_null(mkdtemp(s_template));
-	if (store_open(&st, s_template, 1, err, sizeof(err)) != 0)
+	if (index_store_open(&st, s_template, 1, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
 	store_close(&st);
 	snprintf(s_scratch, sizeof(s_scratch), "/tmp/comptoir-ingest-scr-XXXXXX");
@@ -260,11 +262,11 @@ fx_copy_file(const char *from, const char *to)
 static inline size_t
 fx_count_db(store_t *st, int db)
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 	size_t n;
 
 	assert_int_equal(store_read_begin(st, &txn), 0);
-	n = store_count(st, txn, (enum store_db)db);
+	n = store_count(txn, (enum store_db)db);
 	store_read_end(st, &txn);
 	return n;
 }
@@ -285,11 +287,11 @@ fx_open_in(fx_t *f)
 		snprintf(to, sizeof(to), "%s/store/data.mdb", f->dir);
 		fx_copy_file(from, to);
 	}
-	if (store_open(&f->st, f->dir, 1, err, sizeof(err)) != 0)
+	if (index_store_open(&f->st, f->dir, 1, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
 	/* Thousands of throwaway stores: durability is not under test here,
 	 * and an fsync per commit would make the run minutes long. */
-	assert_int_equal(mdb_env_set_flags(f->st->env, MDB_NOSYNC, 1), 0);
+	assert_int_equal(store_set_nosync(f->st, 1), 0);
 	f->ctx.st = f->st;
 	memcpy(f->ctx.fed, s_fed, CPT_FED_LEN);
 	memcpy(f->ctx.root, fx_pk(K_ROOT), CPT_KEY_LEN);
@@ -309,13 +311,13 @@ fx_open(fx_t *f)
 }
 
 static inline int
-fx_empty_fn(MDB_txn *txn, void *arg)
+fx_empty_fn(store_txn_t *txn, void *arg)
 {
-	store_t *st = arg;
 	int rc;
 
+	(void)arg;
 	for (int db = 0; db < DB_COUNT; db++)
-		if (db != DB_META && (rc = mdb_drop(txn, st->dbi[db], 0)) != 0)
+		if (db != DB_META && (rc = store_drop(txn, (enum store_db)db)) != 0)
 			return rc;
 	return 0;
 }
@@ -376,7 +378,7 @@ struct fx_batch {
 };
 
 static inline int
-fx_batch_fn(MDB_txn *txn, void *arg)
+fx_batch_fn(store_txn_t *txn, void *arg)
 {
 	struct fx_batch *b = arg;
 
@@ -435,18 +437,18 @@ fx_in(fx_t *f, const ev_t *e)
 static inline uint8_t *
 fx_get(fx_t *f, enum store_db db, const void *key, size_t klen, size_t *len)
 {
-	MDB_txn *txn;
-	MDB_val k = {klen, (void *)key}, v;
+	store_txn_t *txn;
+	store_val_t k = {klen, (void *)key}, v;
 	uint8_t *out = NULL;
 
 	*len = 0;
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	if (mdb_get(txn, f->st->dbi[db], &k, &v) == 0) {
-		out = malloc(v.mv_size + 1);
+	if (store_get(txn, db, k.data, k.len, &v) == 0) {
+		out = malloc(v.len + 1);
 		assert_non_null(out);
-		memcpy(out, v.mv_data, v.mv_size);
-		out[v.mv_size] = 0;
-		*len = v.mv_size;
+		memcpy(out, v.data, v.len);
+		out[v.len] = 0;
+		*len = v.len;
 	}
 	store_read_end(f->st, &txn);
 	return out;
@@ -476,11 +478,11 @@ fx_stored_len(fx_t *f, const ev_t *e)
 static inline size_t
 fx_count(fx_t *f, enum store_db db)
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 	size_t n;
 
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	n = store_count(f->st, txn, db);
+	n = store_count(txn, db);
 	store_read_end(f->st, &txn);
 	return n;
 }
@@ -499,11 +501,11 @@ fx_in_feed(fx_t *f, const ev_t *post)
 static inline json_t *
 fx_post_view(fx_t *f, const ev_t *post)
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *j;
 
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	j = view_post(f->st, txn, post->id, 0);
+	j = query_post(txn, post->id, 0);
 	store_read_end(f->st, &txn);
 	return j;
 }
@@ -511,11 +513,11 @@ fx_post_view(fx_t *f, const ev_t *post)
 static inline json_t *
 fx_person(fx_t *f, const char *handle)
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *j;
 
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	j = view_person(f->st, txn, handle);
+	j = query_person(txn, handle);
 	store_read_end(f->st, &txn);
 	return j;
 }
@@ -537,12 +539,24 @@ fx_mentioned(fx_t *f, const char *handle, const ev_t *e)
 /* --------------------------------------------------------- snapshots */
 
 static const char *const fx_db_names[DB_COUNT] = {
-    [DB_META] = "meta",           [DB_EVENTS] = "events",     [DB_ORDER] = "order",
-    [DB_BY_AUTHOR] = "by_author", [DB_BY_REF] = "by_ref",     [DB_TOMBSTONES] = "tombstones",
-    [DB_PENDING] = "pending",     [DB_KEYS] = "keys",         [DB_REVOKED] = "revoked",
-    [DB_HANDLES] = "handles",     [DB_BACKUPS] = "backups",   [DB_POSTS_V1] = "posts",
-    [DB_FEED] = "feed",           [DB_PROFILES] = "profiles", [DB_MENTIONS] = "mentions",
-    [DB_PEERS] = "peers",         [DB_BUCKETS] = "buckets",   [DB_REACTIONS] = "reactions",
+    [DB_META] = "meta",
+    [DB_EVENTS] = "events",
+    [DB_ORDER] = "order",
+    [DB_BY_AUTHOR] = "by_author",
+    [DB_BY_REF] = "by_ref",
+    [DB_TOMBSTONES] = "tombstones",
+    [DB_PENDING] = "pending",
+    [DB_KEYS] = "keys",
+    [DB_REVOKED] = "revoked",
+    [DB_HANDLES] = "handles",
+    [DB_BACKUPS] = "backups",
+    [DB_POSTS_V1] = "posts",
+    [DB_FEED] = "feed",
+    [DB_PROFILES] = "profiles",
+    [DB_MENTIONS] = "mentions",
+    [DB_PEERS] = "peers",
+    [DB_BUCKETS] = "buckets",
+    [DB_REACTIONS] = "reactions",
     [DB_PENDING_IDS] = "pending_ids",
 };
 
@@ -556,35 +570,35 @@ typedef struct snap {
 static inline void
 fx_snap(store_t *st, snap_t *s)
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 
 	memset(s, 0, sizeof(*s));
 	assert_int_equal(store_read_begin(st, &txn), 0);
 	for (int db = DB_EVENTS; db < DB_COUNT; db++) {
-		MDB_cursor *cur;
-		MDB_val k, v;
+		store_cur_t *cur;
+		store_val_t k, v;
 		size_t cap = 4096;
 		uint8_t *out = malloc(cap);
 
 		assert_non_null(out);
-		assert_int_equal(mdb_cursor_open(txn, st->dbi[db], &cur), 0);
-		for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-			size_t need = s->len[db] + 16 + k.mv_size + v.mv_size;
+		assert_int_equal(store_cur_open(txn, db, &cur), 0);
+		for (int rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
+		     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+			size_t need = s->len[db] + 16 + k.len + v.len;
 			if (need > cap) {
 				while (need > cap)
 					cap *= 2;
 				out = realloc(out, cap);
 				assert_non_null(out);
 			}
-			store_put_u64(out + s->len[db], k.mv_size);
-			memcpy(out + s->len[db] + 8, k.mv_data, k.mv_size);
-			store_put_u64(out + s->len[db] + 8 + k.mv_size, v.mv_size);
-			memcpy(out + s->len[db] + 16 + k.mv_size, v.mv_data, v.mv_size);
+			store_put_u64(out + s->len[db], k.len);
+			memcpy(out + s->len[db] + 8, k.data, k.len);
+			store_put_u64(out + s->len[db] + 8 + k.len, v.len);
+			memcpy(out + s->len[db] + 16 + k.len, v.data, v.len);
 			s->len[db] = need;
 			s->entries[db]++;
 		}
-		mdb_cursor_close(cur);
+		store_cur_close(&cur);
 		s->data[db] = out;
 	}
 	store_read_end(st, &txn);

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node/node.h"
+#include "node/core/core.h"
 
 /* A new node in a temporary directory (dir gets its path). */
 __attribute__((unused)) static node_t *
@@ -22,8 +22,8 @@ tu_node(char dir[64], const char *site)
 
 	snprintf(dir, 64, "/tmp/comptoir-unit-XXXXXX");
 	assert_non_null(mkdtemp(dir));
-	snprintf(cmd, sizeof(cmd), "%s/comptoir init --dir %s/n --site %s >/dev/null 2>&1", build, dir,
-	         site);
+	snprintf(cmd, sizeof(cmd), "%s/comptoir init --dir %s/n --site %s >/dev/null 2>&1", build,
+	         dir, site);
 	assert_int_equal(system(cmd), 0);
 	snprintf(cmd, sizeof(cmd), "%s/n", dir);
 	if (node_open(&n, cmd, err, sizeof(err)) != 0)
@@ -62,8 +62,8 @@ tu_enrol(node_t *n, const key_sign_t *key, const char *handle)
 	json_t *b;
 
 	cpt_hex32(hex, key_sign_public(key));
-	b = json_pack("{s:s, s:s, s:s, s:s}", "handle", handle, "key", hex, "site", node_cfg(n)->name,
-	              "role", "member");
+	b = json_pack("{s:s, s:s, s:s, s:s}", "handle", handle, "key", hex, "site",
+	              node_cfg(n)->name, "role", "member");
 	assert_int_equal(node_publish(n, node_site_key(n), EVT_ENROL, b, &res), 0);
 	assert_int_equal(res.rc, 0);
 	json_decref(b);

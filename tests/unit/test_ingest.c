@@ -1,8 +1,8 @@
 /*
- * Unit tests for the single ingest path (node/ingest.c, node/views.c,
- * node/rebuild.c): the trust chain and pending events, revocations and their
- * purge, redactions, views that are the same whatever order events arrive in,
- * mentions, and reindex/verify giving back exactly the views ingest made.
+ * Unit tests for the single ingest path (node/event/, node/index/:
+ * ingest, the indexes, reindex and verify): the trust chain and pending events, revocations and
+ * their purge, redactions, views that are the same whatever order events arrive in, mentions, and
+ * reindex/verify giving back exactly the views ingest made.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "node/ingest_internal.h"
+#include "node/event/event.h"
 #include "tests/unit/ingest_fixture.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -175,18 +175,20 @@ test_site_title(void **state)
 	ev_t e;
 	char hex[CPT_HEX_ID], curve[CPT_HEX_ID];
 	const char *bad[] = {"", "two\nlines", "tab\there",
-			     "0123456789012345678901234567890123456789012345678901234567890123x", NULL};
+	                     "0123456789012345678901234567890123456789012345678901234567890123x",
+	                     NULL};
 	size_t len;
 	uint8_t *rec;
 
 	(void)state;
 	memset(curve, 'c', 64);
 	curve[64] = 0;
-#define CERT(title_json, ts)                                                                   \
-	fx_mk(&e, K_ROOT, EVT_SITE_CERT, ts,                                                   \
-	      json_pack("{s:s, s:o, s:s, s:s, s:[s], s:I, s:I}", "site", "paris", "title", title_json, \
-			"sign_key", fx_hexkey(K_PARIS, hex), "curve_key", curve, "endpoints",  \
-			"tcp://127.0.0.1:7400", "not_before", (json_int_t)0, "not_after", (json_int_t)0))
+#define CERT(title_json, ts)                                                                       \
+	fx_mk(&e, K_ROOT, EVT_SITE_CERT, ts,                                                       \
+	      json_pack("{s:s, s:o, s:s, s:s, s:[s], s:I, s:I}", "site", "paris", "title",         \
+	                title_json, "sign_key", fx_hexkey(K_PARIS, hex), "curve_key", curve,       \
+	                "endpoints", "tcp://127.0.0.1:7400", "not_before", (json_int_t)0,          \
+	                "not_after", (json_int_t)0))
 	fx_open(&f);
 	for (int i = 0; bad[i]; i++) {
 		CERT(json_string(bad[i]), TS(5, i));
@@ -203,7 +205,8 @@ test_site_title(void **state)
 	fx_free(&e);
 	rec = fx_get(&f, DB_KEYS, fx_pk(K_PARIS), CPT_KEY_LEN, &len);
 	assert_non_null(rec);
-	assert_non_null(memmem(rec, len, "\"title\":\"Entrepôt de Paris\"", strlen("\"title\":\"Entrepôt de Paris\"")));
+	assert_non_null(memmem(rec, len, "\"title\":\"Entrepôt de Paris\"",
+	                       strlen("\"title\":\"Entrepôt de Paris\"")));
 	free(rec);
 	/* A newer certificate without a title: the site has none any more. */
 	fx_cert(&e, K_PARIS, "paris", TS(20, 0));
@@ -932,21 +935,21 @@ test_all_orders_edits_reactions(void **state)
 	s_scene_free(&s);
 }
 
-/* A comment as GET /api/posts/ID/comments shows it: view_comment. */
+/* A comment as GET /api/posts/ID/comments shows it: query_comment. */
 static json_t *
 s_comment_view(fx_t *f, const ev_t *c)
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *j;
 
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	j = view_comment(f->st, txn, c->id);
+	j = query_comment(txn, c->id);
 	store_read_end(f->st, &txn);
 	return j;
 }
 
 struct comment_scene {
-	scene_t *s; /* the events */
+	scene_t *s;   /* the events */
 	ev_t edit[4]; /* bob's two edits of C1 (same ms), alice's of C1, bob's of C3 */
 	ev_t redact;  /* bob's redaction of his second edit */
 };
@@ -958,7 +961,7 @@ s_check_comment_edits(fx_t *f, void *arg)
 	ev_t *e = cs->s->ev;
 	json_t *c1 = s_comment_view(f, &e[S_C1]), *c3 = s_comment_view(f, &e[S_C3]), *list, *v;
 	char next[81];
-	MDB_txn *txn;
+	store_txn_t *txn;
 
 	/* Bob's edit at (300, 1) was erased: his (300, 0) one gives the text;
 	 * alice's edit of his comment counts for nothing, nor bob's of hers. */
@@ -979,7 +982,7 @@ s_check_comment_edits(fx_t *f, void *arg)
 	assert_null(v);
 	/* The thread lists the same texts, and the edits do not count as comments. */
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	list = view_comments(f->st, txn, e[S_POST].id, NULL, 10, next);
+	list = query_comments(txn, e[S_POST].id, NULL, 10, next);
 	store_read_end(f->st, &txn);
 	assert_int_equal(json_array_size(list), 2);
 	assert_string_equal(s_text(json_array_get(list, 0)), "c1 v1");
@@ -1006,10 +1009,11 @@ test_all_orders_comment_edits(void **state)
 	/* 8! orders would take minutes. Every order of the post, bob's comment,
 	 * his edits and the redaction, the rest first; every order of the rest,
 	 * those first (backwards); then 200 random orders and batchings. */
-	ev_t *base[] = {&e[S_CERT], &e[S_EN_ALICE], &e[S_EN_BOB], &e[S_C3], &cs.edit[2], &cs.edit[3]};
+	ev_t *base[] = {&e[S_CERT], &e[S_EN_ALICE], &e[S_EN_BOB],
+	                &e[S_C3],   &cs.edit[2],    &cs.edit[3]};
 	ev_t *set[] = {&e[S_POST], &e[S_C1], &cs.edit[0], &cs.edit[1], &cs.redact};
-	ev_t *base2[] = {&e[S_CERT], &e[S_EN_ALICE], &e[S_EN_BOB], &cs.redact,
-	                 &cs.edit[1], &cs.edit[0],   &e[S_C1]};
+	ev_t *base2[] = {&e[S_CERT],  &e[S_EN_ALICE], &e[S_EN_BOB], &cs.redact,
+	                 &cs.edit[1], &cs.edit[0],    &e[S_C1]};
 	ev_t *set2[] = {&e[S_POST], &e[S_C3], &cs.edit[2], &cs.edit[3]};
 	struct perm_arg a = {.base = base,
 	                     .nbase = 6,
@@ -1100,8 +1104,9 @@ test_enrol_names_any_order(void **state)
 	(void)state;
 	s_scene(&s);
 	fx_mk(&re[0], K_PARIS, EVT_ENROL, TS(150, 0),
-	      json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", "alice", "key", fx_hexkey(K_ALICE, hex),
-	                "site", "paris", "role", "admin", "name", "Alice Martin"));
+	      json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", "alice", "key",
+	                fx_hexkey(K_ALICE, hex), "site", "paris", "role", "admin", "name",
+	                "Alice Martin"));
 	fx_mk(&re[1], K_PARIS, EVT_ENROL, TS(160, 0),
 	      json_pack("{s:s, s:s, s:s, s:s}", "handle", "alice", "key", fx_hexkey(K_ALICE, hex),
 	                "site", "paris", "role", "member"));
@@ -1282,9 +1287,10 @@ test_pool_verified_path(void **state)
 	for (size_t i = 0; i < 2 * N; i++) {
 		evt_t ev;
 		ok[i] = 1;
-		bodies[i] = evt_decode(&ev, list[i]->buf, list[i]->len, EVT_MAX_BODY) == 0 && ev.body
-				    ? ig_body(&ev)
-				    : NULL;
+		bodies[i] =
+		    evt_decode(&ev, list[i]->buf, list[i]->len, EVT_MAX_BODY) == 0 && ev.body
+		        ? index_body(&ev)
+		        : NULL;
 	}
 	fx_open(&f);
 	f.ctx.verified = ok;
@@ -1403,12 +1409,12 @@ test_trust_changes_any_order(void **state)
 			{
 				char err[256] = "";
 				size_t n_events;
-				if (ingest_reindex(&f.ctx, err, sizeof(err)) != 0)
+				if (event_reindex(&f.ctx, err, sizeof(err)) != 0)
 					fail_msg("reindex: %s", err);
 				fx_snap(f.st, &cur);
 				FX_SNAP_EQUAL(&first, &cur, "reindex");
 				fx_snap_free(&cur);
-				if (ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)) != 0)
+				if (event_verify(&f.ctx, &n_events, err, sizeof(err)) != 0)
 					fail_msg("verify: %s", err);
 			}
 		} else {
@@ -1729,21 +1735,33 @@ s_history_in(fx_t *f, history_t *h, ev_t **list)
 	}
 }
 
-static void
-s_mdb_put(fx_t *f, enum store_db db, const void *k, size_t kl, const void *v, size_t vl)
-{
-	MDB_txn *txn;
-	MDB_val key = {kl, (void *)k}, val = {vl, (void *)v};
+struct raw_put {
+	enum store_db db;  /* where */
+	const void *k, *v; /* key and value */
+	size_t kl, vl;     /* their lengths */
+};
 
-	assert_int_equal(mdb_txn_begin(f->st->env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_put(txn, f->st->dbi[db], &key, &val, 0), 0);
-	assert_int_equal(mdb_txn_commit(txn), 0);
+static int
+s_raw_put_fn(store_txn_t *txn, void *arg)
+{
+	struct raw_put *p = arg;
+
+	return store_put(txn, p->db, p->k, p->kl, p->v, p->vl);
+}
+
+/* Writes one entry behind the ingest path's back (a forged view). */
+static void
+s_raw_put(fx_t *f, enum store_db db, const void *k, size_t kl, const void *v, size_t vl)
+{
+	struct raw_put p = {db, k, v, kl, vl};
+
+	assert_int_equal(store_write(f->st, s_raw_put_fn, &p), 0);
 }
 
 static int
-s_bk_rebuild_fn(MDB_txn *txn, void *arg)
+s_bk_rebuild_fn(store_txn_t *txn, void *arg)
 {
-	return bk_rebuild(arg, txn);
+	return bk_rebuild(txn);
 }
 
 static void
@@ -1773,12 +1791,12 @@ test_reindex_and_verify(void **state)
 	assert_true(fx_has(&f, DB_REVOKED, fx_pk(K_ALICE), CPT_KEY_LEN));
 	fx_snap(f.st, &before);
 
-	if (ingest_reindex(&f.ctx, err, sizeof(err)) != 0)
+	if (event_reindex(&f.ctx, err, sizeof(err)) != 0)
 		fail_msg("reindex: %s", err);
 	fx_snap(f.st, &after);
 	FX_SNAP_EQUAL(&before, &after, "reindex");
 	fx_snap_free(&after);
-	if (ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)) != 0)
+	if (event_verify(&f.ctx, &n_events, err, sizeof(err)) != 0)
 		fail_msg("verify: %s", err);
 	assert_int_equal(n_events, fx_count(&f, DB_EVENTS));
 	/* The reconciliation index kept up by ingest is the one made from
@@ -1791,24 +1809,24 @@ test_reindex_and_verify(void **state)
 
 	/* A damaged view is found, and reindex repairs it. */
 	{
-		MDB_txn *txn;
-		MDB_cursor *cur;
-		MDB_val k, val;
+		store_txn_t *txn;
+		store_cur_t *cur;
+		store_val_t k, val;
 		uint8_t fk[8 + CPT_ID_LEN];
 		assert_int_equal(store_read_begin(f.st, &txn), 0);
-		assert_int_equal(mdb_cursor_open(txn, f.st->dbi[DB_FEED], &cur), 0);
-		assert_int_equal(mdb_cursor_get(cur, &k, &val, MDB_FIRST), 0);
-		assert_int_equal(k.mv_size, sizeof(fk));
-		memcpy(fk, k.mv_data, sizeof(fk));
-		mdb_cursor_close(cur);
+		assert_int_equal(store_cur_open(txn, DB_FEED, &cur), 0);
+		assert_int_equal(store_cur_get(cur, &k, &val, STORE_FIRST), 0);
+		assert_int_equal(k.len, sizeof(fk));
+		memcpy(fk, k.data, sizeof(fk));
+		store_cur_close(&cur);
 		store_read_end(f.st, &txn);
-		s_mdb_put(&f, DB_FEED, fk, sizeof(fk), "{\"text\":\"forged\"}", 17);
+		s_raw_put(&f, DB_FEED, fk, sizeof(fk), "{\"text\":\"forged\"}", 17);
 	}
-	assert_int_not_equal(ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)), 0);
+	assert_int_not_equal(event_verify(&f.ctx, &n_events, err, sizeof(err)), 0);
 	err[0] = 0;
-	if (ingest_reindex(&f.ctx, err, sizeof(err)) != 0)
+	if (event_reindex(&f.ctx, err, sizeof(err)) != 0)
 		fail_msg("reindex: %s", err);
-	if (ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)) != 0)
+	if (event_verify(&f.ctx, &n_events, err, sizeof(err)) != 0)
 		fail_msg("verify after reindex: %s", err);
 	fx_snap(f.st, &after);
 	FX_SNAP_EQUAL(&before, &after, "reindex after damage");
@@ -1833,9 +1851,9 @@ test_reindex_and_verify(void **state)
 	v = fx_get(&f, DB_EVENTS, h.ev[10].id, CPT_ID_LEN, &len);
 	assert_non_null(v);
 	v[EVT_HEADER_LEN + 7] ^= 1;
-	s_mdb_put(&f, DB_EVENTS, h.ev[10].id, CPT_ID_LEN, v, len);
+	s_raw_put(&f, DB_EVENTS, h.ev[10].id, CPT_ID_LEN, v, len);
 	free(v);
-	assert_int_equal(ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)), CPT_ESIG);
+	assert_int_equal(event_verify(&f.ctx, &n_events, err, sizeof(err)), CPT_ESIG);
 
 	fx_snap_free(&before);
 	fx_close(&f);
@@ -1881,18 +1899,21 @@ test_popular_post_counts(void **state)
 		if (i % 2 && who[i] == who[i - 1] && what[i] == what[i - 1])
 			on[i] = !on[i - 1]; /* not the very same event twice */
 		/* Pairs share a timestamp: the greater id wins those. */
-		fx_react(&ev[n++], users[who[i]], TS(200 + (uint64_t)i / 2, 0), &ev[post], names[what[i]],
-		         on[i]);
+		fx_react(&ev[n++], users[who[i]], TS(200 + (uint64_t)i / 2, 0), &ev[post],
+		         names[what[i]], on[i]);
 	}
 	first_comment = n;
 	for (int i = 0; i < NC; i++)
-		fx_child(&ev[n++], users[i % 4], EVT_COMMENT, TS(300 + (uint64_t)i, 0), &ev[post], "agreed");
+		fx_child(&ev[n++], users[i % 4], EVT_COMMENT, TS(300 + (uint64_t)i, 0), &ev[post],
+		         "agreed");
 	memset(gone, 0, sizeof(gone));
 	for (int i = 0; i < NRD; i++) {
 		/* Authors take back some of their reactions and comments. */
 		size_t t = first_react + (size_t)(i * 9 % (NR + NC));
 		gone[t - first_react] = 1;
-		fx_redact(&ev[n++], users[t < first_comment ? who[t - first_react] : (int)((t - first_comment) % 4)],
+		fx_redact(&ev[n++],
+		          users[t < first_comment ? who[t - first_react]
+		                                  : (int)((t - first_comment) % 4)],
 		          TS(400 + (uint64_t)i, 0), &ev[t]);
 	}
 	assert_int_equal(n, N);
@@ -1915,22 +1936,25 @@ test_popular_post_counts(void **state)
 					if (who[i] != u || what[i] != r || gone[i])
 						continue;
 					if (b == NULL || e->ts > b->ts ||
-					    (e->ts == b->ts && memcmp(e->id, b->id, CPT_ID_LEN) > 0))
+					    (e->ts == b->ts &&
+					     memcmp(e->id, b->id, CPT_ID_LEN) > 0))
 						best = i;
 				}
 				if (best >= 0 && on[best])
 					expect[r]++;
 				{
 					/* Her own reactions, as GET /api/posts/ID lists them. */
-					MDB_txn *txn;
+					store_txn_t *txn;
 					json_t *mine = json_array();
 					int has = 0;
 					assert_int_equal(store_read_begin(f.st, &txn), 0);
-					assert_int_equal(view_my_reactions(f.st, txn, ev[post].id,
-					                                   fx_pk(users[u]), mine), 0);
+					assert_int_equal(index_reactions_of(txn, ev[post].id,
+					                                    fx_pk(users[u]), mine),
+					                 0);
 					store_read_end(f.st, &txn);
 					for (size_t j = 0; j < json_array_size(mine); j++)
-						has |= strcmp(json_string_value(json_array_get(mine, j)),
+						has |= strcmp(json_string_value(
+						                  json_array_get(mine, j)),
 						              names[r]) == 0;
 					assert_int_equal(has, best >= 0 && on[best]);
 					json_decref(mine);
@@ -2004,11 +2028,11 @@ test_reindex_out_of_order_history(void **state)
 	fx_snap(f.st, &before);
 	/* A smaller cap now must not lose what was accepted under the old one. */
 	f.ctx.max_pending = 2;
-	if (ingest_reindex(&f.ctx, err, sizeof(err)) != 0)
+	if (event_reindex(&f.ctx, err, sizeof(err)) != 0)
 		fail_msg("reindex: %s", err);
 	fx_snap(f.st, &after);
 	FX_SNAP_EQUAL(&before, &after, "reindex");
-	if (ingest_verify_all(&f.ctx, &n, err, sizeof(err)) != 0)
+	if (event_verify(&f.ctx, &n, err, sizeof(err)) != 0)
 		fail_msg("verify: %s", err);
 	assert_int_equal(n, 14);
 	fx_snap_free(&before);

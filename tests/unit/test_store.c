@@ -1,8 +1,8 @@
 /*
- * Unit tests for node/store.c: the schema check, map growth on MDB_MAP_FULL
- * and hot backups. The store is compiled into this test with a 1 MiB map
- * that grows by 1 MiB, so that MDB_MAP_FULL strikes everywhere in ingest,
- * reindex and verify: every path must hand it back to store_write().
+ * Unit tests for node/store/store.c (and node/index/schema.c): the schema check, map growth on
+ * CPT_EMAPFULL and hot backups. The store is compiled into this test with a 1 MiB map that grows by
+ * 1 MiB, so that CPT_EMAPFULL strikes everywhere in ingest, reindex and verify: every path must
+ * hand it back to store_write().
  */
 #include <signal.h>
 #include <stdarg.h>
@@ -13,7 +13,8 @@
 
 #define STORE_MAP_INITIAL (1ull << 20)
 #define STORE_MAP_STEP    (1ull << 20)
-#include "node/store.c"
+#include "node/store/store.c"
+#include "node/store/walk.c"
 
 #include "tests/unit/ingest_fixture.h"
 
@@ -34,11 +35,11 @@ struct meta_put {
 };
 
 static int
-s_meta_put_fn(MDB_txn *txn, void *arg)
+s_meta_put_fn(store_txn_t *txn, void *arg)
 {
 	struct meta_put *m = arg;
 
-	return store_meta_put(m->st, txn, m->key, m->val, m->len);
+	return store_meta_put(txn, m->key, m->val, m->len);
 }
 
 /* ------------------------------------------------------------- schema */
@@ -54,11 +55,11 @@ test_newer_schema_refused(void **state)
 
 	(void)state;
 	fx_open(&f);
-	store_put_u64(v, STORE_SCHEMA + 1);
+	store_put_u64(v, INDEX_SCHEMA + 1);
 	m = (struct meta_put){f.st, "schema", v, 8};
 	assert_int_equal(store_write(f.st, s_meta_put_fn, &m), 0);
 	store_close(&f.st);
-	assert_int_equal(store_open(&st, f.dir, 0, err, sizeof(err)), CPT_EVERSION);
+	assert_int_equal(index_store_open(&st, f.dir, 0, err, sizeof(err)), CPT_EVERSION);
 	assert_null(st);
 	snprintf(path, sizeof(path), "%s/store", f.dir);
 	assert_non_null(strstr(err, path));
@@ -66,7 +67,7 @@ test_newer_schema_refused(void **state)
 
 	/* Not even when asked to create a store. */
 	err[0] = 0;
-	assert_int_equal(store_open(&st, f.dir, 1, err, sizeof(err)), CPT_EVERSION);
+	assert_int_equal(index_store_open(&st, f.dir, 1, err, sizeof(err)), CPT_EVERSION);
 	fx_close(&f);
 
 	/* A schema value that is not 8 bytes is not taken for an old one. */
@@ -74,27 +75,25 @@ test_newer_schema_refused(void **state)
 	m = (struct meta_put){f.st, "schema", "1", 1};
 	assert_int_equal(store_write(f.st, s_meta_put_fn, &m), 0);
 	store_close(&f.st);
-	assert_int_equal(store_open(&st, f.dir, 0, err, sizeof(err)), CPT_EVERSION);
+	assert_int_equal(index_store_open(&st, f.dir, 0, err, sizeof(err)), CPT_EVERSION);
 	assert_null(st);
 	fx_close(&f);
 
 	/* The current schema opens, and no store at all is named. */
 	fx_open(&f);
 	store_close(&f.st);
-	assert_int_equal(store_open(&st, f.dir, 0, err, sizeof(err)), 0);
+	assert_int_equal(index_store_open(&st, f.dir, 0, err, sizeof(err)), 0);
 	store_close(&st);
 	snprintf(path, sizeof(path), "%s/nothing", f.dir);
-	assert_int_equal(store_open(&st, path, 0, err, sizeof(err)), CPT_ENOTFOUND);
+	assert_int_equal(index_store_open(&st, path, 0, err, sizeof(err)), CPT_ENOTFOUND);
 	assert_non_null(strstr(err, path));
 	fx_close(&f);
 }
 
 static int
-s_drop_buckets_fn(MDB_txn *txn, void *arg)
+s_drop_buckets_fn(store_txn_t *txn, void *arg)
 {
-	store_t *st = arg;
-
-	return mdb_drop(txn, st->dbi[DB_BUCKETS], 0);
+	return store_drop(txn, DB_BUCKETS);
 }
 
 /* A store from before the reconciliation index gets it when opened. */
@@ -121,7 +120,7 @@ test_old_store_gets_buckets(void **state)
 	assert_int_equal(store_write(f.st, s_drop_buckets_fn, f.st), 0);
 	assert_int_equal(fx_count(&f, DB_BUCKETS), 0);
 	store_close(&f.st);
-	if (store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
+	if (index_store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
 	fx_snap(f.st, &b);
 	FX_SNAP_EQUAL(&a, &b, "buckets built at open");
@@ -135,33 +134,32 @@ test_old_store_gets_buckets(void **state)
 /* Turns a store back into schema 1: post views under their id in "posts",
  * empty feed values. */
 static int
-s_to_v1_fn(MDB_txn *txn, void *arg)
+s_to_v1_fn(store_txn_t *txn, void *arg)
 {
-	store_t *st = arg;
-	MDB_cursor *cur;
-	MDB_val k, v, empty = {0, ""}, sk = {6, "schema"}, sv;
+	store_cur_t *cur;
+	store_val_t k, v, empty = {0, ""}, sk = {6, "schema"}, sv;
 	uint8_t one[8];
 	int rc;
 
-	uint8_t (*keys)[40] = malloc(4096 * 40);
+	uint8_t(*keys)[40] = malloc(4096 * 40);
 	size_t n = 0;
 
 	/* Keys first, then the writes: no cursor across changes. */
-	assert_int_equal(mdb_cursor_open(txn, st->dbi[DB_FEED], &cur), 0);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < 4096;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-		memcpy(keys[n++], k.mv_data, 40);
-	mdb_cursor_close(cur);
+	assert_int_equal(store_cur_open(txn, DB_FEED, &cur), 0);
+	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0 && n < 4096;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT))
+		memcpy(keys[n++], k.data, 40);
+	store_cur_close(&cur);
 	for (size_t i = 0; i < n; i++) {
-		MDB_val fk = {40, keys[i]}, pk = {CPT_ID_LEN, keys[i] + 8}, pv;
+		store_val_t fk = {40, keys[i]}, pk = {CPT_ID_LEN, keys[i] + 8}, pv;
 		char *copy;
-		assert_int_equal(mdb_get(txn, st->dbi[DB_FEED], &fk, &v), 0);
-		copy = malloc(v.mv_size);
-		memcpy(copy, v.mv_data, v.mv_size);
-		pv.mv_size = v.mv_size;
-		pv.mv_data = copy;
-		if ((rc = mdb_put(txn, st->dbi[DB_POSTS_V1], &pk, &pv, 0)) == 0)
-			rc = mdb_put(txn, st->dbi[DB_FEED], &fk, &empty, 0);
+		assert_int_equal(store_get(txn, DB_FEED, fk.data, fk.len, &v), 0);
+		copy = malloc(v.len);
+		memcpy(copy, v.data, v.len);
+		pv.len = v.len;
+		pv.data = copy;
+		if ((rc = store_put(txn, DB_POSTS_V1, pk.data, pk.len, pv.data, pv.len)) == 0)
+			rc = store_put(txn, DB_FEED, fk.data, fk.len, empty.data, empty.len);
 		free(copy);
 		if (rc != 0) {
 			free(keys);
@@ -170,9 +168,9 @@ s_to_v1_fn(MDB_txn *txn, void *arg)
 	}
 	free(keys);
 	store_put_u64(one, 1);
-	sv.mv_size = 8;
-	sv.mv_data = one;
-	return mdb_put(txn, st->dbi[DB_META], &sk, &sv, 0);
+	sv.len = 8;
+	sv.data = one;
+	return store_put(txn, DB_META, sk.data, sk.len, sv.data, sv.len);
 }
 
 /* A schema 1 store (post views under their id) is moved to schema 2 at open:
@@ -188,8 +186,8 @@ test_schema1_store_moved(void **state)
 	fx_t f;
 	snap_t a, b;
 	char err[256] = "", text[3000];
-	MDB_txn *txn;
-	MDB_val k = {6, "schema"}, v;
+	store_txn_t *txn;
+	store_val_t k = {6, "schema"}, v;
 
 	(void)state;
 	fx_cert(&ev[0], K_PARIS, "paris", TS(1, 0));
@@ -208,14 +206,14 @@ test_schema1_store_moved(void **state)
 	assert_int_equal(store_write(f.st, s_to_v1_fn, f.st), 0);
 	assert_int_equal(fx_count(&f, DB_POSTS_V1), N - 2);
 	store_close(&f.st);
-	if (store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
+	if (index_store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
 	fx_snap(f.st, &b);
 	FX_SNAP_EQUAL(&a, &b, "schema 1 moved to schema 2");
 	assert_int_equal(fx_count(&f, DB_POSTS_V1), 0);
 	assert_int_equal(store_read_begin(f.st, &txn), 0);
-	assert_int_equal(mdb_get(txn, f.st->dbi[DB_META], &k, &v), 0);
-	assert_int_equal(store_get_u64(v.mv_data), STORE_SCHEMA);
+	assert_int_equal(store_get(txn, DB_META, k.data, k.len, &v), 0);
+	assert_int_equal(store_get_u64(v.data), INDEX_SCHEMA);
 	store_read_end(f.st, &txn);
 	fx_snap_free(&a);
 	fx_snap_free(&b);
@@ -227,14 +225,15 @@ test_schema1_store_moved(void **state)
 /* Turns a store back into schema 2: no reaction registers, no index of
  * waiting events by id. */
 static int
-s_to_v2_fn(MDB_txn *txn, void *arg)
+s_to_v2_fn(store_txn_t *txn, void *arg)
 {
-	store_t *st = arg;
-	int rc = mdb_drop(txn, st->dbi[DB_REACTIONS], 0);
+	uint8_t two[8];
+	int rc = store_drop(txn, DB_REACTIONS);
 
+	store_put_u64(two, 2);
 	if (rc == 0)
-		rc = mdb_drop(txn, st->dbi[DB_PENDING_IDS], 0);
-	return rc != 0 ? rc : s_schema_put(st, txn, 2);
+		rc = store_drop(txn, DB_PENDING_IDS);
+	return rc != 0 ? rc : store_meta_put(txn, "schema", two, 8);
 }
 
 /* A schema 2 store gets its reaction registers and its index of waiting
@@ -250,8 +249,8 @@ test_schema2_reactions_built(void **state)
 	fx_t f;
 	snap_t a, b;
 	char err[256] = "", text[1200];
-	MDB_txn *txn;
-	MDB_val k = {6, "schema"}, v;
+	store_txn_t *txn;
+	store_val_t k = {6, "schema"}, v;
 	size_t n = 0;
 
 	(void)state;
@@ -287,14 +286,14 @@ test_schema2_reactions_built(void **state)
 	assert_int_equal(fx_count(&f, DB_REACTIONS), 0);
 	assert_int_equal(fx_count(&f, DB_PENDING_IDS), 0);
 	store_close(&f.st);
-	if (store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
+	if (index_store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
 	fx_snap(f.st, &b);
 	f.ctx.st = f.st;
 	FX_SNAP_EQUAL(&a, &b, "schema 2 moved to schema 3");
 	assert_int_equal(store_read_begin(f.st, &txn), 0);
-	assert_int_equal(mdb_get(txn, f.st->dbi[DB_META], &k, &v), 0);
-	assert_int_equal(store_get_u64(v.mv_data), STORE_SCHEMA);
+	assert_int_equal(store_get(txn, DB_META, k.data, k.len, &v), 0);
+	assert_int_equal(store_get_u64(v.data), INDEX_SCHEMA);
 	store_read_end(f.st, &txn);
 	{
 		/* A later reaction counts from the registers moved. */
@@ -303,8 +302,12 @@ test_schema2_reactions_built(void **state)
 		fx_react(&late, K_ALICE, TS(5000, 0), &ev[4], "heart", 1);
 		FX_IN(&f, &late, 0);
 		view = fx_post_view(&f, &ev[4]);
-		assert_int_equal(json_integer_value(json_object_get(json_object_get(view, "reactions"), "heart")), 2);
-		assert_int_equal(json_integer_value(json_object_get(json_object_get(view, "reactions"), "like")), 1);
+		assert_int_equal(json_integer_value(
+		                     json_object_get(json_object_get(view, "reactions"), "heart")),
+		                 2);
+		assert_int_equal(
+		    json_integer_value(json_object_get(json_object_get(view, "reactions"), "like")),
+		    1);
 		json_decref(view);
 		fx_free(&late);
 	}
@@ -347,9 +350,7 @@ test_map_full_grows(void **state)
 		text[0] = '@';
 		switch (fx_rand(&seed) % 6) {
 		case 0:
-		case 1:
-			fx_post(&ev[n], k, ts, text);
-			break;
+		case 1: fx_post(&ev[n], k, ts, text); break;
 		case 2:
 			/* On any earlier event: the views take posts only. */
 			fx_child(&ev[n], k, EVT_COMMENT, ts,
@@ -358,9 +359,7 @@ test_map_full_grows(void **state)
 		case 3:
 			fx_react(&ev[n], k, ts, &ev[n - 1], "like", (int)(fx_rand(&seed) % 2));
 			break;
-		case 4:
-			fx_child(&ev[n], k, EVT_EDIT, ts, &ev[n - 1], text);
-			break;
+		case 4: fx_child(&ev[n], k, EVT_EDIT, ts, &ev[n - 1], text); break;
 		default:
 			fx_mk(&ev[n], k, EVT_PROFILE, ts,
 			      json_pack("{s:{s:s}}", "fields", "bio", text + 200));
@@ -395,11 +394,11 @@ test_map_full_grows(void **state)
 	/* A reindex in one transaction, and a verify whose scratch store starts
 	 * small too, both outgrow the map on the way. */
 	fx_snap(f.st, &before);
-	if (ingest_reindex(&f.ctx, err, sizeof(err)) != 0)
+	if (event_reindex(&f.ctx, err, sizeof(err)) != 0)
 		fail_msg("reindex: %s", err);
 	fx_snap(f.st, &after);
 	FX_SNAP_EQUAL(&before, &after, "reindex in a growing map");
-	if (ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)) != 0)
+	if (event_verify(&f.ctx, &n_events, err, sizeof(err)) != 0)
 		fail_msg("verify: %s", err);
 	assert_int_equal(n_events, N);
 	fx_snap_free(&before);
@@ -464,7 +463,7 @@ test_backup(void **state)
 	ingest_res_t res[40];
 	snap_t a, b;
 	char err[512] = "", dest[128];
-	MDB_txn *reader;
+	store_txn_t *reader;
 
 	(void)state;
 	fx_cert(&ev[0], K_PARIS, "paris", TS(1, 0));
@@ -492,7 +491,7 @@ test_backup(void **state)
 	store_read_end(f.st, &reader);
 
 	memset(&g, 0, sizeof(g));
-	if (store_open(&g.st, dest, 0, err, sizeof(err)) != 0)
+	if (index_store_open(&g.st, dest, 0, err, sizeof(err)) != 0)
 		fail_msg("open the copy: %s", err);
 	fx_snap(g.st, &b);
 	FX_SNAP_EQUAL(&a, &b, "backup");
@@ -587,7 +586,8 @@ test_damaged_file_refused(void **state)
 		s_write_all(path, orig, half ? len / 2 : len - 4096);
 		for (int create = 0; create < 2; create++) {
 			err[0] = 0;
-			assert_int_equal(store_open(&st, f.dir, create, err, sizeof(err)), CPT_EDAMAGED);
+			assert_int_equal(index_store_open(&st, f.dir, create, err, sizeof(err)),
+			                 CPT_EDAMAGED);
 			assert_null(st);
 			assert_non_null(strstr(err, path));
 			assert_non_null(strstr(err, "truncated"));
@@ -601,7 +601,7 @@ test_damaged_file_refused(void **state)
 		memset(bad + page * 4096, 0xa5, 4096);
 		s_write_all(path, bad, len);
 		err[0] = 0;
-		assert_int_equal(store_open(&st, f.dir, 0, err, sizeof(err)), CPT_EDAMAGED);
+		assert_int_equal(index_store_open(&st, f.dir, 0, err, sizeof(err)), CPT_EDAMAGED);
 		snprintf(want, sizeof(want), "meta page %d", page);
 		assert_non_null(strstr(err, want));
 		assert_non_null(strstr(err, "comptoir repair --dir"));
@@ -614,7 +614,7 @@ test_damaged_file_refused(void **state)
 		memcpy(bad + 4096 + LM_LAST_PG, &last, 8);
 	}
 	s_write_all(path, bad, len);
-	assert_int_equal(store_open(&st, f.dir, 0, err, sizeof(err)), CPT_EDAMAGED);
+	assert_int_equal(index_store_open(&st, f.dir, 0, err, sizeof(err)), CPT_EDAMAGED);
 	assert_non_null(strstr(err, "truncated"));
 
 	/* Empty or missing: no store, and only create makes one (init). */
@@ -625,7 +625,7 @@ test_damaged_file_refused(void **state)
 			s_write_all(path, orig, 0);
 		unlink(lock);
 		err[0] = 0;
-		assert_int_equal(store_open(&st, f.dir, 0, err, sizeof(err)), CPT_ENOTFOUND);
+		assert_int_equal(index_store_open(&st, f.dir, 0, err, sizeof(err)), CPT_ENOTFOUND);
 		assert_non_null(strstr(err, "no store here"));
 		assert_non_null(strstr(err, missing ? "missing" : "empty"));
 		assert_non_null(strstr(err, "comptoir repair --dir"));
@@ -638,13 +638,13 @@ test_damaged_file_refused(void **state)
 			assert_int_equal(sb.st_size, 0);
 		}
 	}
-	assert_int_equal(store_open(&st, f.dir, 1, err, sizeof(err)), 0);
+	assert_int_equal(index_store_open(&st, f.dir, 1, err, sizeof(err)), 0);
 	store_close(&st);
 
 	/* The original opens and walks whole. */
 	unlink(lock);
 	s_write_all(path, orig, len);
-	if (store_open(&st, f.dir, 0, err, sizeof(err)) != 0)
+	if (index_store_open(&st, f.dir, 0, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
 	store_close(&st);
 	if (store_walk(f.dir, 0, NULL, NULL, &entries, err, sizeof(err)) != 0)
@@ -695,7 +695,8 @@ test_check_in_child(void **state)
 		assert_non_null(strstr(err, "comptoir repair --dir /some/dir"));
 	}
 	k.sig = 0;
-	assert_int_equal(chk_run("/some/dir", s_crash_fn, &k, NULL, NULL, err, sizeof(err)), CPT_EINVAL);
+	assert_int_equal(chk_run("/some/dir", s_crash_fn, &k, NULL, NULL, err, sizeof(err)),
+	                 CPT_EINVAL);
 	assert_string_equal(err, "a clean refusal");
 
 	/* Every page but the meta pages overwritten: the walk says so. */

@@ -1,0 +1,143 @@
+/*
+ * core — the node: one data directory opened (config, keys, store), the
+ * hybrid logical clock of the events made here, the group commit every
+ * write goes through, the ring of changes a live stream reads, counters,
+ * and a list of after-commit listeners: the federation hears of new events
+ * through them, so the core knows nothing of sync or HTTP. Calls node/event
+ * and below; called by node/auth, node/fed, node/http, node/daemon, node/cli.
+ */
+#ifndef COMPTOIR_CORE_H
+#define COMPTOIR_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "config/config.h"
+#include "crypto/crypto.h"
+#include "node/event/event.h"
+#include "node/store/store.h"
+
+typedef struct node node_t;
+
+/* ------------------------------------------------------------- opening */
+
+/* Opens the node of data directory dir: config dir/comptoir.yaml, keys under
+ * dir/keys, the store (index_store_open). Starts nothing. *out is NULL on
+ * failure, err names the file. Returns 0 or a CPT_ code. */
+int node_open(node_t **out, const char *dir, char *err, size_t errlen) CPT_WUR;
+/* Closes the node (nothing may run on it any more); safe on NULL. */
+void node_close(node_t **self_p);
+
+/* What the node holds, borrowed for the node's life. */
+store_t *node_store(node_t *n);
+const cfg_t *node_cfg(node_t *n);
+const key_sign_t *node_site_key(node_t *n);
+const char *node_dir(node_t *n);
+/* The ingest context of the writer: only while no commit runs (a test,
+ * a command); its federation id and limits may be read at any time. */
+ingest_ctx_t *node_ingest_ctx(node_t *n);
+
+/* Reads the config again: what can change without a restart (log level,
+ * limits) is taken when the file is valid; else logged and kept. */
+void node_reload(node_t *n);
+
+/* ------------------------------------------------------ writes (commits) */
+
+/* The outcome of every submit; res[i] says what became of buf[i]. The
+ * buffers are read during the call only. Each returns 0 when the commit
+ * ran (the events' fates in res), CPT_ENOSPC on a full disk, or CPT_EIO. */
+
+/* Ingests count envelopes through the single path and commits them durably
+ * before returning (group commit with concurrent callers). */
+int node_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
+                ingest_res_t *res) CPT_WUR;
+/* The same for events received from a peer: the sync engine relays them
+ * itself, so the listeners are told they came from a peer. */
+int node_submit_from_peer(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
+                          ingest_res_t *res) CPT_WUR;
+/* The same, for a batch whose signatures the verification pool checked:
+ * verified[i] set means envelope i decoded and its signature is valid;
+ * bodies (or NULL) the bodies it parsed (vpool_verify), borrowed. */
+int node_submit_verified(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
+                         const uint8_t *verified, json_t *const *bodies, ingest_res_t *res) CPT_WUR;
+
+/* Signs body as kind by author with the next HLC timestamp, then submits it
+ * (offered to peers first when a listener takes offers). res->id is the
+ * event id. Returns 0 when the call ran (see res->rc). */
+int node_publish(node_t *n, const key_sign_t *author, uint16_t kind, const json_t *body,
+                 ingest_res_t *res) CPT_WUR;
+
+/* --------------------------------------------------- changes, listeners */
+
+/* A change the node announces: an event stored. */
+typedef struct node_change {
+	uint64_t seq;            /* increasing number of this change (the ring's) */
+	uint64_t ts;             /* the event's timestamp */
+	uint16_t kind;           /* event kind */
+	uint8_t id[CPT_ID_LEN];  /* the event */
+	uint8_t ref[CPT_ID_LEN]; /* the post it refers to, or zeros */
+	int has_ref;             /* ref is set */
+} node_change_t;
+
+/* Where stored events came from, for the listeners. */
+enum node_origin {
+	NODE_LOCAL,     /* made here; peers have not heard of them */
+	NODE_OFFERED,   /* made here and offered to peers before the commit */
+	NODE_PEER,      /* received from a peer (the sync engine relays them) */
+	NODE_ELSEWHERE, /* stored by another process (the CLI), seen by node_poll_store */
+};
+
+/* Called after each commit (on the committing thread, outside every lock of
+ * the node) with the events it stored; changes is borrowed for the call. A
+ * listener must not block for long: it is on the write path. */
+typedef void (*node_listener_fn)(void *arg, const node_change_t *changes, size_t n,
+                                 enum node_origin origin);
+/* Adds a listener (at most 8); 0 or CPT_EFULL. Listeners are called in the
+ * order added. node_unlisten removes one (fn and arg as given). */
+int node_listen(node_t *n, node_listener_fn fn, void *arg) CPT_WUR;
+void node_unlisten(node_t *n, node_listener_fn fn, void *arg);
+/* Takes the envelope of an event made here before it is committed (the
+ * sync engine offers it to peers so that their commits overlap ours); 1
+ * when it was offered. One such hook; NULL removes it. */
+typedef int (*node_offer_fn)(void *arg, const uint8_t *env, size_t len);
+void node_set_offer(node_t *n, node_offer_fn fn, void *arg);
+
+/* Waits until a change newer than after exists or timeout_ms passes; copies
+ * up to max changes newer than after into out and returns how many. Changes
+ * older than the ring (1024) are lost: *lost is set, the caller resyncs. */
+size_t node_changes(node_t *n, uint64_t after, node_change_t *out, size_t max, int timeout_ms,
+                    int *lost);
+/* The newest change number. */
+uint64_t node_change_seq(node_t *n);
+
+/* Events stored by another process (the CLI) since the last call are
+ * announced like our own: in the ring and to the listeners
+ * (NODE_ELSEWHERE). The running node calls it often. */
+void node_poll_store(node_t *n);
+
+/* What was stored since the previous call, for the federation's
+ * watermarks: *after gets the key following the newest (ts, id) stored at
+ * the previous call, *low (when *has_low) the smallest (ts, id) stored
+ * since. */
+void node_stored_since(node_t *n, uint8_t after[40], uint8_t low[40], int *has_low);
+
+/* ---------------------------------------------------------------- stats */
+
+/* Counters for /metrics and status. */
+typedef struct node_stats {
+	uint64_t started_ms;       /* when the node started */
+	uint64_t ingested;         /* events stored */
+	uint64_t rejected;         /* events refused */
+	uint64_t rejected_by[32];  /* events refused, by -CPT_ code */
+	uint64_t pending;          /* events put aside */
+	uint64_t http_requests[6]; /* by status class: 1xx..5xx, index 1..5 */
+	uint64_t logins_ok;        /* successful logins */
+	uint64_t logins_failed;    /* failed logins */
+} node_stats_t;
+void node_stats(node_t *n, node_stats_t *out);
+void node_count_http(node_t *n, unsigned status);
+void node_count_login(node_t *n, int ok);
+
+#endif

@@ -1,0 +1,139 @@
+/*
+ * The table of kinds: for each kind of event, its body rules, what it
+ * refers to, who may sign it, whether a redaction may erase it, and what it
+ * does beyond its indexes. The ingest path reads this table instead of
+ * asking "which kind?" in each of its steps; a new kind is a new entry
+ * (and, when it is shown, its indexes in node/index/registry.c).
+ */
+#include <stddef.h>
+
+#include "node/event/event_internal.h"
+
+/* Indexed by kind (enum evt_kind). */
+static const ev_kind_t s_kinds[] = {
+    [EVT_SITE_CERT] =
+        {
+            .kind = EVT_SITE_CERT,
+            .validate = ev_check_site_cert,
+            .signers = EV_BY_ROOT,
+            .trust = 1,
+            .apply = ev_admit_site, /* what waited for the site's key */
+        },
+    [EVT_ENROL] =
+        {
+            .kind = EVT_ENROL,
+            .validate = ev_check_enrol,
+            .signers = EV_BY_SITE,
+            .authorise = ev_authorise_enrol, /* a site enrols its own users */
+            .trust = 1,
+            .apply = ev_admit_user, /* what waited for the user's key */
+            .remove = ev_enrol_remove,
+        },
+    [EVT_REVOKE] =
+        {
+            .kind = EVT_REVOKE,
+            .validate = ev_check_revoke,
+            .ref = "key",
+            .ref_is_key = 1,
+            .signers = EV_BY_ROOT | EV_BY_SITE,
+            .authorise = ev_authorise_revoke, /* never the root; a site: its users or itself */
+            .trust = 1,
+            .apply = ev_revoke_apply, /* what the key signed from then on goes */
+        },
+    [EVT_KEY_BACKUP] =
+        {
+            .kind = EVT_KEY_BACKUP,
+            .validate = ev_check_key_backup,
+            .signers = EV_BY_USER,
+            .redactable = 1,
+        },
+    [EVT_PROFILE] =
+        {
+            .kind = EVT_PROFILE,
+            .validate = ev_check_profile,
+            .signers = EV_BY_USER,
+            .redactable = 1,
+        },
+    [EVT_POST] =
+        {
+            .kind = EVT_POST,
+            .validate = ev_check_post,
+            .signers = EV_BY_USER,
+            .redactable = 1,
+            .changes_post = 1,
+        },
+    [EVT_COMMENT] =
+        {
+            .kind = EVT_COMMENT,
+            .validate = ev_check_text_of,
+            .ref = "post",
+            .signers = EV_BY_USER,
+            .redactable = 1,
+            .changes_post = 1,
+        },
+    [EVT_REACTION] =
+        {
+            .kind = EVT_REACTION,
+            .validate = ev_check_reaction,
+            .ref = "post",
+            .signers = EV_BY_USER,
+            .redactable = 1,
+            .changes_post = 1,
+        },
+    [EVT_EDIT] =
+        {
+            .kind = EVT_EDIT,
+            .validate = ev_check_text_of,
+            .ref = "post", /* the post or the comment edited */
+            .signers = EV_BY_USER,
+            .redactable = 1,
+            .changes_post = 1,
+        },
+    [EVT_REDACT] =
+        {
+            .kind = EVT_REDACT,
+            .validate = ev_check_redact,
+            .ref = "target",
+            .signers = EV_BY_USER,
+            .changes_post = 1,
+            .apply = ev_redact_apply,   /* the target's body goes, when allowed */
+            .remove = ev_redact_remove, /* a target it alone erased goes too */
+        },
+};
+
+/* A kind from a newer node: stored and relayed, signed by any certified
+ * key, erasable, with no effect here. */
+static const ev_kind_t s_unknown = {
+    .signers = EV_BY_ANY,
+    .redactable = 1,
+};
+
+const ev_kind_t *
+ev_kind(unsigned kind)
+{
+	if (kind < sizeof(s_kinds) / sizeof(s_kinds[0]) && s_kinds[kind].kind == kind && kind != 0)
+		return &s_kinds[kind];
+	return &s_unknown;
+}
+
+int
+ev_ref_of(const evt_t *ev, const json_t *body, uint8_t ref[CPT_ID_LEN], int keys)
+{
+	const ev_kind_t *k = ev_kind(ev->kind);
+
+	if (k->ref == NULL || (k->ref_is_key && !keys))
+		return 0;
+	return index_hex_field(body, k->ref, ref) == 0;
+}
+
+int
+event_redactable(unsigned kind)
+{
+	return ev_kind(kind)->redactable;
+}
+
+int
+event_changes_post(unsigned kind)
+{
+	return ev_kind(kind)->changes_post;
+}

@@ -1,0 +1,83 @@
+/*
+ * The calls of people: the directory search, a person with their newest
+ * posts, and one's own profile.
+ */
+#include <string.h>
+
+#include "node/http/http_internal.h"
+
+#define MAX_QUERY    100 /* bytes of a directory search */
+#define PERSON_POSTS 20  /* newest posts shown with a person */
+
+int
+api_people(http_req_t *r)
+{
+	const char *q = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "q");
+	long limit;
+	store_txn_t *txn;
+	json_t *items;
+
+	if (!http_need_session(r))
+		return 0;
+	if (q && strlen(q) > MAX_QUERY)
+		return http_fail(r, 400, "too_long", "q", json_pack("{s:i}", "max", MAX_QUERY),
+		                 "\"q\" must be at most %d bytes", MAX_QUERY);
+	if ((limit = http_query_int(r, "limit", 20, 1, 100)) < 0)
+		return http_error(r, 400, "limit", "\"limit\" must be a number from 1 to 100");
+	if (!http_read_begin(r, &txn))
+		return 0;
+	items = query_people(txn, q ? q : "", (size_t)limit);
+	store_read_end(r->h->st, &txn);
+	return http_reply(r, 200, json_pack("{s:o}", "items", items));
+}
+
+int
+api_person(http_req_t *r, const char *handle)
+{
+	uint8_t key[CPT_KEY_LEN];
+	store_txn_t *txn;
+	json_t *p = NULL;
+
+	if (!http_need_session(r))
+		return 0;
+	if (!event_valid_handle(handle))
+		return http_fail(r, 404, "no_person", NULL, NULL, "no such person");
+	if (!http_read_begin(r, &txn))
+		return 0;
+	if ((p = query_person(txn, handle)) != NULL && index_key_of(txn, handle, key) == 0)
+		json_object_set_new(p, "posts", query_posts_of(txn, key, PERSON_POSTS));
+	store_read_end(r->h->st, &txn);
+	if (p == NULL)
+		return http_fail(r, 404, "no_person", NULL, NULL, "no such person");
+	return http_reply(r, 200, p);
+}
+
+int
+api_profile_put(http_req_t *r)
+{
+	json_t *body, *v, *ev;
+	uint16_t kind;
+	ingest_res_t res;
+	store_txn_t *txn;
+	int ok;
+
+	if (!http_need_csrf(r) || !http_need_json(r, &body))
+		return 0;
+	if (!http_body_ok(r, API_PROFILE, body)) {
+		json_decref(body);
+		return 0;
+	}
+	ev = api_body_event(API_PROFILE, body, NULL, &kind);
+	json_decref(body);
+	ok = ev && http_publish(r, kind, ev, &res);
+	json_decref(ev);
+	if (!ok)
+		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
+	if (!http_read_begin(r, &txn))
+		return 0;
+	v = query_person(txn, r->sess.handle);
+	store_read_end(r->h->st, &txn);
+	if (v == NULL)
+		return http_error(r, 500, NULL, "the profile was stored but cannot be shown");
+	return http_reply(r, 200, v);
+}

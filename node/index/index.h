@@ -1,0 +1,237 @@
+/*
+ * index — every index derived from the events, behind one registry. Each
+ * index says which databases it owns, which kinds it listens to, what to do
+ * when an event of them is added or removed, and how to rebuild itself:
+ * insert, redaction, revocation, `comptoir reindex` and `comptoir verify`
+ * reach every index through the registry, never by hand. Also the reads
+ * the layers above need of them (key records, handles, events by id), the
+ * reconciliation index and the schema of the store. Called by node/event
+ * (which decides what is accepted) and by every module above it; it calls
+ * only node/store.
+ */
+#ifndef COMPTOIR_INDEX_H
+#define COMPTOIR_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "crypto/crypto.h"
+#include "node/store/store.h"
+
+/* --------------------------------------------------- schema (schema.c) */
+
+/* The version of what the store holds. 2: post views live in DB_FEED under
+ * (ts, id); 3: DB_REACTIONS and DB_PENDING_IDS. */
+#define INDEX_SCHEMA 3
+
+/*
+ * Opens the store of dir as store_open does (flags: STORE_CREATE), then
+ * checks its schema: a new store gets INDEX_SCHEMA, an older one is moved
+ * forward by the steps of schema.c (each in a transaction of its own), a
+ * newer one or an unknown value is refused (CPT_EVERSION), and an index a
+ * store from before it lacks is built. Every command opens the store through
+ * this. *out is NULL on failure; err names the path.
+ */
+int index_store_open(store_t **out, const char *dir, int flags, char *err, size_t errlen) CPT_WUR;
+
+/* ----------------------------------------------------- context (keys.c) */
+
+/* Changes of the reconciliation index gathered over a transaction (buckets.c). */
+typedef struct bk_acc bk_acc_t;
+/* Key records read in this transaction, parsed (keys.c). */
+typedef struct ix_cache ix_cache_t;
+
+/* What the indexes keep while a write transaction runs. Zero it to start;
+ * index_ctx_release frees what it holds. A context belongs to one thread. */
+typedef struct index_ctx {
+	ix_cache_t *cache; /* key records, parsed; made on first use; NULL: none yet */
+	bk_acc_t *bk;      /* reconciliation changes gathered, applied by bk_acc_flush;
+	                      NULL: each change is applied at once */
+} index_ctx_t;
+
+/* Frees the cache; the context can be used again. */
+void index_ctx_release(index_ctx_t *ix);
+/* Empties the cache: at the start of a transaction, and after any change
+ * of the trust state. */
+void index_cache_clear(index_ctx_t *ix);
+/* While a trust event takes effect (off = 1) the records change under their
+ * readers: the cache is emptied and keeps nothing until off = 0.
+ * index_cache_is_off says which, for a caller that nests. */
+void index_cache_off(index_ctx_t *ix, int off);
+int index_cache_is_off(const index_ctx_t *ix);
+
+/* ------------------------------------------------- registry (registry.c) */
+
+/* An event as the registry hands it to an index. Every pointer is borrowed
+ * for the call (ev's bytes may live in the transaction's map). */
+typedef struct index_ev {
+	const evt_t *ev;    /* the event; ev->body may be NULL (erased) */
+	const json_t *body; /* its parsed body, or NULL: erased, or removed without it */
+	const uint8_t *id;  /* its id */
+	const uint8_t *ref; /* what it refers to (post, target, revoked key), or NULL */
+} index_ev_t;
+
+/* One derived index. */
+typedef struct index_def {
+	const char *name;         /* for messages */
+	const enum store_db *dbs; /* the databases it owns: emptied by reindex, compared
+	                             by verify */
+	size_t n_dbs;             /* how many */
+	uint64_t kinds;           /* bit k: it listens to events of kind k (k < 64) */
+	/* An event of its kinds is stored with its body (after the base
+	 * indexes). 0 or a store error. NULL: nothing to do. */
+	int (*added)(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e);
+	/* An event of its kinds left the store, or its body did (a redaction,
+	 * or it arrived erased): undo what added did. e->body is the body it
+	 * had when the caller still has it. 0 or a store error. */
+	int (*removed)(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e);
+	/* Rebuilds the index from another one (schema steps, a store from
+	 * before it), or NULL: only a reindex from the events rebuilds it. */
+	int (*rebuild)(store_txn_t *txn);
+} index_def_t;
+
+/* The bit of a kind in index_def_t.kinds. */
+#define INDEX_KIND(k) (1ull << (k))
+
+/* The registry, in the order its hooks run; *n gets how many. Static. */
+const index_def_t *index_registry(size_t *n);
+/* Calls added (index_removed: removed) of every index that listens to
+ * e->ev->kind, in registry order; stops at the first error. */
+int index_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
+int index_removed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
+/* Empties every database of the registry (before a reindex). */
+int index_drop_all(store_txn_t *txn) CPT_WUR;
+
+/* -------------------------------------------- base indexes (base.c) */
+
+/* The stored event id, decoded into ev (borrowed from the transaction; its
+ * body not parsed: index_body). 0, CPT_ENOTFOUND, CPT_EINVAL or an error. */
+int index_event(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev) CPT_WUR;
+/* The parsed body of ev under the decoder's rules (an object, no NUL, no
+ * duplicate key): a new reference, NULL when erased or not such an object. */
+json_t *index_body(const evt_t *ev);
+/* The 32 bytes of the 64-hex-digit string field name of obj. 0 or CPT_EINVAL. */
+int index_hex_field(const json_t *obj, const char *name, uint8_t out[32]) CPT_WUR;
+
+/* The base indexes of a stored event: DB_ORDER (and the reconciliation
+ * index), DB_BY_AUTHOR, and DB_BY_REF under ref when it refers to something.
+ * add: put (an event indexed again is counted once); del: take out. */
+int index_base_add(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
+                   const uint8_t *ref) CPT_WUR;
+int index_base_del(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
+                   const uint8_t *ref) CPT_WUR;
+/* An erased event refers to nothing any more: its DB_BY_REF entry goes. */
+int index_base_unref(store_txn_t *txn, const uint8_t ref[CPT_ID_LEN], uint64_t ts,
+                     const uint8_t id[CPT_ID_LEN]) CPT_WUR;
+
+/* Called for each event found, in (timestamp, id) order; a nonzero return
+ * stops the walk and is returned. id is borrowed for the call. */
+typedef int (*index_each_fn)(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind,
+                             void *arg);
+/* Each event referring to target (DB_BY_REF). */
+int index_each_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t target[CPT_ID_LEN],
+                   index_each_fn fn, void *arg) CPT_WUR;
+/* Each event of kind want by author (DB_BY_AUTHOR). */
+int index_each_by_author(index_ctx_t *ix, store_txn_t *txn, const uint8_t author[CPT_KEY_LEN],
+                         uint16_t want, index_each_fn fn, void *arg) CPT_WUR;
+
+/* ------------------------------------------ trust records (keys.c) */
+
+/* The key record (DB_KEYS) of key: a new reference, or NULL. */
+json_t *index_key_info(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN]);
+/* The handle of a user key, copied into out (64 bytes); 0 or CPT_ENOTFOUND. */
+int index_handle_of(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], char out[64]) CPT_WUR;
+/* The key a handle names now (the newest enrolment of it by the site of
+ * its first); 0 or CPT_ENOTFOUND. */
+int index_key_of(store_txn_t *txn, const char *handle, uint8_t key[CPT_KEY_LEN]) CPT_WUR;
+/* The smallest effective revocation time of key (ms), or UINT64_MAX. */
+uint64_t index_revoked_at(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN]);
+/* The same with the store's answer: 0 with *ms (UINT64_MAX when the record
+ * is not 8 bytes), CPT_ENOTFOUND when the key was never revoked, or a store
+ * error (a caller that must tell "not revoked" from "cannot say"). */
+int index_revoked(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t *ms) CPT_WUR;
+/* The same two through the context's cache: *rec a new reference to the
+ * record (NULL when none), *revoked as index_revoked_at. 0, or CPT_ENOMEM
+ * (no cache could be made: the caller treats the key as unknown). */
+int index_key_cached(index_ctx_t *ix, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN],
+                     json_t **rec, uint64_t *revoked) CPT_WUR;
+/* index_handle_of through the cache. */
+int index_handle_cached(index_ctx_t *ix, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN],
+                        char out[64]) CPT_WUR;
+
+/* ------------------------------------------------- posts (posts.c) */
+
+/* What the references of a post or a comment say: its comments, and its
+ * text, the newest edit by its own author. */
+typedef struct index_refs {
+	uint8_t author[CPT_KEY_LEN]; /* in: whose edits count */
+	uint64_t edit_ts;            /* the newest edit's timestamp */
+	uint8_t edit_id[CPT_ID_LEN]; /* its id */
+	json_t *text;                /* in: the event's own text; out: the current one
+	                                (borrowed from the caller or from edit_body) */
+	json_t *edit_body;           /* the newest edit's body (owned: json_decref it), or NULL */
+	size_t comments;             /* visible comments */
+} index_refs_t;
+/* Reads the references of id into acc (author and text set by the caller).
+ * 0 or a store error; acc->edit_body must be released either way. */
+int index_refs(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], index_refs_t *acc) CPT_WUR;
+/* Appends to the array out the reactions author has on post
+ * (DB_REACTIONS). 0 or a store error. */
+int index_reactions_of(store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
+                       const uint8_t author[CPT_KEY_LEN], json_t *out) CPT_WUR;
+
+/* ------------------------------------------------ backups (backups.c) */
+
+/* The newest key backup of a user key: 0 with its timestamp and id,
+ * CPT_ENOTFOUND, CPT_EINVAL (a record of another size), or a store error. */
+int index_backup(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t *ts,
+                 uint8_t id[CPT_ID_LEN]) CPT_WUR;
+
+/* ----------------------------------------------- profiles (profiles.c) */
+
+/* The fields of a profile, in order, NULL-terminated: what a profile event
+ * may set (other names, from a newer node, are ignored). */
+extern const char *const index_profile_fields[];
+
+/* --------------------------------------------- tombstones (tombstones.c) */
+
+/* Calls fn(arg, rid) for each redaction rid recorded against id; a nonzero
+ * return stops and is returned. 0 when none stopped it. */
+int index_tombstones(store_txn_t *txn, const uint8_t id[CPT_ID_LEN],
+                     int (*fn)(void *arg, const uint8_t rid[CPT_ID_LEN]), void *arg);
+
+/* -------------------------------------- waiting events (pending.c) */
+
+/* DB_PENDING_IDS follows DB_PENDING (which node/event owns): adds (or
+ * removes) the entry of the DB_PENDING key k = (awaited key, id). */
+int index_pending_id(store_txn_t *txn, const uint8_t k[CPT_KEY_LEN + CPT_ID_LEN], int add) CPT_WUR;
+/* Is event id waiting in DB_PENDING (for any key)? */
+int index_is_pending(store_txn_t *txn, const uint8_t id[CPT_ID_LEN]);
+
+/* ------------------------------- reconciliation index (buckets.c) */
+
+/* Every DB_ORDER insert and delete changes it in the same transaction.
+ * Keys are DB_ORDER keys (40 bytes). */
+int bk_update(store_txn_t *txn, const uint8_t key[40], int add) CPT_WUR;
+/* The same changes gathered over a transaction and applied once at its end:
+ * bk_acc_add per event, then bk_acc_flush (which empties it) before the
+ * commit; bk_acc_reset drops them (the transaction was aborted). */
+bk_acc_t *bk_acc_new(void);
+void bk_acc_free(bk_acc_t **self_p);
+int bk_acc_add(bk_acc_t *a, const uint8_t key[40], int add) CPT_WUR;
+int bk_acc_flush(bk_acc_t *a, store_txn_t *txn) CPT_WUR;
+void bk_acc_reset(bk_acc_t *a);
+/* Count and id sum of the events with lo <= key < hi (hi may be all 0xff). */
+void bk_fingerprint(store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40], uint64_t *count,
+                    uint8_t sum[32]);
+/* The key of the event of rank r in (ts, id) order; 0 or CPT_ENOTFOUND. */
+int bk_key_at(store_txn_t *txn, uint64_t r, uint8_t out[40]) CPT_WUR;
+/* Up to k-1 bounds cutting the count events of [lo, hi) into k equal parts. */
+size_t bk_split(store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40], uint64_t count,
+                size_t k, uint8_t (*bounds)[40]);
+/* Rebuilds the index from DB_ORDER. */
+int bk_rebuild(store_txn_t *txn) CPT_WUR;
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * query — what the API and the CLI show, read from the indexes: the feed,
+ * a post with its thread, people and the directory, figures for
+ * management. It only reads, in the caller's read transaction, and every
+ * answer is a function of the event set. Calls node/index and node/store;
+ * called by node/http, node/cli and node/auth.
+ */
+#ifndef COMPTOIR_QUERY_H
+#define COMPTOIR_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "crypto/crypto.h"
+#include "node/store/store.h"
+
+/* Every function takes a read transaction (store_read_begin) and returns a
+ * new reference the caller decrefs, or NULL; nothing borrowed from the
+ * transaction outlives it. */
+
+/* ------------------------------------------------------- feed (feed.c) */
+
+/* The feed, newest first, before the cursor (NULL = from the top): up to
+ * limit post views; next gets the cursor (80 hex) of the last one when more
+ * may follow, else "". Post views (here and from query_post) carry, read
+ * now, "author_site" (the author's home site) and "author_name" (their
+ * profile's name, or null). An array, empty on a store error. */
+json_t *query_feed(store_txn_t *txn, const uint8_t *before40, size_t limit, char next[81]);
+
+/* --------------------------------------------------- threads (thread.c) */
+
+/* Comments a post answer carries, newest first page. */
+#define QUERY_COMMENTS_PAGE 50
+/* A post view as the API shows it, or NULL (no such post, or not visible).
+ * With children: also its newest QUERY_COMMENTS_PAGE comments
+ * ("comment_list", oldest first) and "comments_before", the cursor of
+ * earlier ones or null. */
+json_t *query_post(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int with_children);
+/* The same with children, and "my_reactions": the reactions viewer has on
+ * it (GET /api/posts/ID). NULL also on a store error. */
+json_t *query_post_for(store_txn_t *txn, const uint8_t id[CPT_ID_LEN],
+                       const uint8_t viewer[CPT_KEY_LEN]);
+/* A comment as the API shows it ({"id", "post", "author", "author_key",
+ * "author_site", "author_name", "text", "created", "edited"}: the text is
+ * the newest edit by its author), or NULL when id is not a comment with its
+ * body. */
+json_t *query_comment(store_txn_t *txn, const uint8_t id[CPT_ID_LEN]);
+/* Up to limit comments of post id, oldest first: the newest, or those
+ * strictly before the (ts, id) cursor before40. next gets the cursor (80
+ * hex) of the oldest listed when earlier comments remain, else "". NULL on
+ * a store error. */
+json_t *query_comments(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const uint8_t *before40,
+                       size_t limit, char next[81]);
+/* The newest visible posts of key, newest first, up to max. */
+json_t *query_posts_of(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], size_t max);
+
+/* ---------------------------------------------------- people (people.c) */
+
+/* A person's profile and identity by handle, or NULL. */
+json_t *query_person(store_txn_t *txn, const char *handle);
+/* Directory search: a substring of the handle, home site, name, title,
+ * department, site, location or a skill, compared folded (query_fold: case
+ * and accents do not count). Disabled users are left out. */
+json_t *query_people(store_txn_t *txn, const char *q, size_t limit);
+/* Folds UTF-8 text for search into out (cap bytes, NUL-terminated): ASCII
+ * and the Latin letters of U+00C0..U+017F lose case and accents ("Lefèvre"
+ * gives "lefevre", "Æ" "ae"), combining accents (U+0300..U+036F) are
+ * dropped, anything else is copied. The result is never longer than s. */
+void query_fold(const char *s, char *out, size_t cap);
+
+/* -------------------------------------------------- figures (figures.c) */
+
+/* Figures for management over the last days (1..QUERY_FIGURES_MAX_DAYS)
+ * before now_ms: per site (every certified site not revoked, and any other
+ * home site of an author of the period), staff (enrolled, not disabled)
+ * and, in the period, active staff (who posted, commented or reacted),
+ * posts, comments and reactions; "exchange", comments and reactions by
+ * staff of one site on posts of another; "weeks", the same per 7-day window
+ * ending now, oldest first. A function of the event set. NULL when days is
+ * out of range or on a store error. */
+#define QUERY_FIGURES_MAX_DAYS 366
+json_t *query_figures(store_txn_t *txn, uint64_t now_ms, unsigned days);
+
+#endif
