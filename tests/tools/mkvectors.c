@@ -70,6 +70,31 @@ s_hex_into(char *out, const uint8_t *b, size_t n)
 		snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
+/* The enrolment proof of who as handle at site, in hex (129 bytes with NUL). */
+static void
+s_proof_hex(char out[2 * CPT_SIG_LEN + 1], const struct s_party *who, const char *site,
+            const char *handle)
+{
+	uint8_t sig[CPT_SIG_LEN];
+
+	if (evt_proof_sign(sig, who->key, s_fed, site, handle) != 0)
+		s_die("proof");
+	s_hex_into(out, sig, sizeof(sig));
+}
+
+/* The X25519 public key of the secret whose bytes are first, first + 1, ... */
+static void
+s_x25519_hex(char out[CPT_HEX_ID], uint8_t first)
+{
+	uint8_t sk[32], pk[32];
+
+	for (int i = 0; i < 32; i++)
+		sk[i] = (uint8_t)(first + i);
+	if (crypto_scalarmult_base(pk, sk) != 0)
+		s_die("x25519");
+	cpt_hex32(out, pk);
+}
+
 /* Writes buf as DIR/NAME.bin when -c was given. */
 static void
 s_corpus(const char *name, const uint8_t *buf, size_t len)
@@ -241,54 +266,60 @@ static void
 s_valid(struct s_made *post, struct s_made *comment)
 {
 	static struct s_made m; /* events no later vector refers to */
-	uint8_t curve_sk[32], curve_pk[32];
-	char body[8192], curve_hex[CPT_HEX_ID];
+	char body[8192], curve_hex[CPT_HEX_ID], seal_hex[CPT_HEX_ID], proof[2 * CPT_SIG_LEN + 1];
 	const char *password = "correct horse battery staple";
 
-	for (int i = 0; i < 32; i++)
-		curve_sk[i] = (uint8_t)(0xc0 + i);
-	if (crypto_scalarmult_base(curve_pk, curve_sk) != 0)
-		s_die("x25519");
-	cpt_hex32(curve_hex, curve_pk);
+	s_x25519_hex(curve_hex, 0xc0);
+	s_x25519_hex(seal_hex, 0xe0);
 
 	snprintf(body, sizeof(body),
-	         "{\"site\":\"lyon\",\"sign_key\":\"%s\",\"curve_key\":\"%s\",\"endpoints\":"
-	         "[\"tcp://lyon.intranet.example:7450\",\"tcp://10.1.0.5:7450\"],"
+	         "{\"site\":\"lyon\",\"sign_key\":\"%s\",\"curve_key\":\"%s\",\"seal_key\":\"%s\","
+	         "\"endpoints\":[\"tcp://lyon.intranet.example:7450\",\"tcp://10.1.0.5:7450\"],"
 	         "\"not_before\":%llu,\"not_after\":0}",
-	         s_lyon.hex, curve_hex, (unsigned long long)T0);
+	         s_lyon.hex, curve_hex, seal_hex, (unsigned long long)T0);
 	s_event(&m, "site_cert_lyon",
-	        "the root certifies site lyon (curve_key is X25519 of the secret c0c1..df)",
+	        "the root certifies site lyon from the moment it signs (not_before = the ms of the "
+	        "timestamp); curve_key and seal_key are X25519 of the secrets c0c1..df and e0e1..ff",
 	        &s_root, EVT_SITE_CERT, HLC_MAKE(T0, 0), body, 0, NULL);
 
 	snprintf(body, sizeof(body),
 	         "{\"site\":\"lyon\",\"title\":\"Entrepôt de Lyon\",\"sign_key\":\"%s\","
-	         "\"curve_key\":\"%s\",\"endpoints\":[\"tcp://lyon.intranet.example:7450\"],"
-	         "\"not_before\":%llu,\"not_after\":0}",
-	         s_lyon.hex, curve_hex, (unsigned long long)T0);
+	         "\"curve_key\":\"%s\",\"seal_key\":\"%s\",\"endpoints\":"
+	         "[\"tcp://lyon.intranet.example:7450\"],\"not_before\":%llu,\"not_after\":0}",
+	         s_lyon.hex, curve_hex, seal_hex, (unsigned long long)(T0 + 6 * MINUTE));
 	s_event(&m, "site_cert_lyon_title",
 	        "the root certifies lyon again, now with the title staff read; this newer "
-	        "certificate replaces the first",
+	        "certificate gives the site's name, keys and endpoints, and adds its window to "
+	        "the first one's",
 	        &s_root, EVT_SITE_CERT, HLC_MAKE(T0 + 6 * MINUTE, 0), body, 0, NULL);
 
-	snprintf(
-	    body, sizeof(body),
-	    "{\"handle\":\"alice.martin\",\"key\":\"%s\",\"site\":\"lyon\",\"role\":\"admin\"}",
-	    s_alice.hex);
-	s_event(&m, "enrol_alice", "lyon enrols alice.martin as an admin", &s_lyon, EVT_ENROL,
-	        HLC_MAKE(T0 + MINUTE, 0), body, 0, NULL);
+	s_proof_hex(proof, &s_alice, "lyon", "alice.martin");
+	snprintf(body, sizeof(body),
+	         "{\"handle\":\"alice.martin\",\"key\":\"%s\",\"site\":\"lyon\",\"role\":\"admin\","
+	         "\"proof\":\"%s\"}",
+	         s_alice.hex, proof);
+	s_event(&m, "enrol_alice",
+	        "lyon enrols alice.martin as an admin; the proof is alice's signature of the "
+	        "statement of section 7.2",
+	        &s_lyon, EVT_ENROL, HLC_MAKE(T0 + MINUTE, 0), body, 0, NULL);
 
-	snprintf(
-	    body, sizeof(body),
-	    "{\"handle\":\"bruno.durand\",\"key\":\"%s\",\"site\":\"lyon\",\"role\":\"member\"}",
-	    s_bruno.hex);
+	s_proof_hex(proof, &s_bruno, "lyon", "bruno.durand");
+	snprintf(body, sizeof(body),
+	         "{\"handle\":\"bruno.durand\",\"key\":\"%s\",\"site\":\"lyon\",\"role\":\"member\","
+	         "\"proof\":\"%s\"}",
+	         s_bruno.hex, proof);
 	s_event(&m, "enrol_bruno", "lyon enrols bruno.durand in the same millisecond", &s_lyon,
 	        EVT_ENROL, HLC_MAKE(T0 + MINUTE, 1), body, 0, NULL);
 
 	snprintf(body, sizeof(body),
-	         "{\"key\":\"%s\",\"effective\":%llu,\"reason\":\"ordinateur portable volé\"}",
-	         s_bruno_old.hex, (unsigned long long)(T0 + 2 * MINUTE));
-	s_event(&m, "revoke_key", "lyon revokes bruno's stolen old key (seed 8081..9f)", &s_lyon,
-	        EVT_REVOKE, HLC_MAKE(T0 + 3 * MINUTE, 0), body, 0, NULL);
+	         "{\"key\":\"%s\",\"effective\":%llu,\"reason\":\"ordinateur portable volé\","
+	         "\"vouch\":{\"from\":0,\"to\":%llu,\"ids\":\"\"}}",
+	         s_bruno_old.hex, (unsigned long long)(T0 + 2 * MINUTE),
+	         (unsigned long long)(T0 + 2 * MINUTE));
+	s_event(&m, "revoke_key",
+	        "lyon revokes bruno's stolen old key (seed 8081..9f) and vouches for none of "
+	        "its events before the revocation",
+	        &s_lyon, EVT_REVOKE, HLC_MAKE(T0 + 3 * MINUTE, 0), body, 0, NULL);
 
 	s_backup_body(body, sizeof(body), password);
 	s_event(&m, "key_backup_alice",
@@ -404,8 +435,11 @@ s_invalid(const struct s_made *post)
 #define RAW(kind, fed, lit) s_sign_raw(b, sizeof(b), kind, fed, lit, sizeof(lit) - 1)
 	s_reject("truncated_175", "post_reunion cut to 175 bytes", "EINVAL", post->env, 175);
 	POST_COPY();
-	b[0] = 2;
-	s_reject("version_2", "post_reunion with version 2", "EVERSION", b, n);
+	b[0] = 1;
+	s_reject("version_1", "post_reunion with version 1, the protocol before this one (its "
+	         "signature still holds: refused at step 2 all the same)", "EVERSION", b, n);
+	b[0] = 3;
+	s_reject("version_3", "post_reunion with version 3", "EVERSION", b, n);
 	b[0] = 0;
 	s_reject("version_0", "post_reunion with version 0", "EVERSION", b, n);
 	POST_COPY();
@@ -482,11 +516,14 @@ s_invalid(const struct s_made *post)
 	         b, n);
 	POST_COPY();
 	memset(b + 36, 0, 32);
-	b[36] = 1;
+	b[36] = 1; /* A: y = 1, the identity */
 	memset(b + 112, 0, 64);
-	b[112] = 1;
+	if (crypto_scalarmult_ed25519_base_noclamp(b + 112, (const uint8_t[32]){1}) != 0)
+		s_die("base point");
+	b[144] = 1; /* S = 1, R = [1]B */
 	s_reject("author_small_order",
-	         "author and R the identity point, S = 0: the equation holds, the key is refused",
+	         "author the identity point, S = 1, R = [1]B: [S]B - [k]A = B = R holds and R is "
+	         "no small-order point; only rule 3 refuses the key",
 	         "ESIG", b, n);
 	POST_COPY();
 	s_small_order_r(b);
