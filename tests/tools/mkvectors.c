@@ -887,7 +887,7 @@ r_rules(void)
 		cpt_hex32(r_parties[i].hex, key_sign_public(r_parties[i].key));
 	}
 	printf("# Comptoir receiver-rule vectors, written by tests/tools/mkvectors -r: do not edit.\n"
-	       "# Format and meaning: docs/PROTOCOL.md, section 12.2. Root seed 000102..1f;\n"
+	       "# Format and meaning: docs/PROTOCOL.md, section 11.2. Root seed 000102..1f;\n"
 	       "# T0 = %llu (2025-03-03T08:00:00Z).\n"
 	       "# Check them: python3 tests/vectors/replay_rules.py\n\n",
 	       (unsigned long long)T0);

@@ -1,5 +1,5 @@
 /*
- * The receiver-rule vectors of docs/PROTOCOL.md section 12.2, written by
+ * The receiver-rule vectors of docs/PROTOCOL.md section 11.2, written by
  * `mkvectors -r > tests/vectors/rules.txt`: the events (signed here, from fixed
  * seeds) and the scenes, each a receiver clock and arrivals with the expected
  * result of each. The expectations are written by hand from the document;
