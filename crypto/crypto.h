@@ -39,6 +39,7 @@ enum cpt_err {
 	CPT_EAUTH = -20,      /* authentication failed */
 	CPT_ENOSPC = -21,     /* no space left on the device (or over the disk quota) */
 	CPT_EDAMAGED = -22,   /* a file (the store) is damaged: its bytes cannot be trusted */
+	CPT_EHELD = -23,      /* kept until its time: dated ahead of the receiver's clock */
 };
 
 /* A static string describing err, never NULL. */
@@ -56,7 +57,7 @@ const char *cpt_strerror(int err);
 
 /* -------------------------------------------------------- event envelope */
 
-#define EVT_VERSION    1
+#define EVT_VERSION    2                /* protocol version 2 (PROTOCOL.md, "Version 2") */
 #define EVT_HEADER_LEN 112              /* signed header, see PROTOCOL.md */
 #define EVT_FIXED_LEN  176              /* header + signature */
 #define EVT_MAX_BODY   65536            /* protocol cap on a body */
@@ -190,6 +191,38 @@ int evt_sign(uint8_t *out, size_t cap, size_t *out_len, uint16_t kind,
 	     const uint8_t fed[CPT_FED_LEN], uint64_t ts, const uint8_t *body, size_t body_len,
 	     const key_sign_t *key) CPT_WUR;
 
+/* ------------------------------------------------------------ trust checks */
+
+/*
+ * What the trust rules check that is cryptography alone (PROTOCOL.md,
+ * "Keys in bodies" and "enrol"); crypto/trust.c.
+ */
+
+/* 1 when pk is a valid Ed25519 key for a body: canonical, not of small order,
+ * in the prime-order subgroup (crypto_core_ed25519_is_valid_point); else 0. */
+int key_ed25519_valid(const uint8_t pk[CPT_KEY_LEN]);
+/* 1 when pk is a valid X25519 key for a body: bit 255 clear, u < p, and u not
+ * one of the five small-order values libsodium refuses; else 0. */
+int key_x25519_valid(const uint8_t pk[CPT_KEY_LEN]);
+
+#define EVT_PROOF_DOMAIN "comptoir/enrolment-proof/v1"
+/* The longest statement: domain, federation, key, then site (<= 63 bytes) and
+ * handle (<= 32 bytes), each after a one-byte length. */
+#define EVT_PROOF_MAX (sizeof(EVT_PROOF_DOMAIN) - 1 + CPT_FED_LEN + CPT_KEY_LEN + 1 + 63 + 1 + 32)
+
+/* Writes the statement an enrolment proof signs into out and returns its
+ * length; 0 when site is not 1..63 bytes or handle not 1..32 bytes. */
+size_t evt_proof_statement(uint8_t out[EVT_PROOF_MAX], const uint8_t fed[CPT_FED_LEN],
+			   const uint8_t key[CPT_KEY_LEN], const char *site, const char *handle);
+/* The proof that user, the key being enrolled, agrees to be handle at site in
+ * federation fed. Returns 0, or CPT_EINVAL when site or handle is too long. */
+int evt_proof_sign(uint8_t sig[CPT_SIG_LEN], const key_sign_t *user, const uint8_t fed[CPT_FED_LEN],
+		   const char *site, const char *handle) CPT_WUR;
+/* Checks a proof by key (strict rules of PROTOCOL.md 5). Returns 0, CPT_EINVAL
+ * (site or handle too long), or CPT_ESIG. */
+int evt_proof_verify(const uint8_t sig[CPT_SIG_LEN], const uint8_t fed[CPT_FED_LEN],
+		     const uint8_t key[CPT_KEY_LEN], const char *site, const char *handle) CPT_WUR;
+
 /* ------------------------------------------------------------------- HLC */
 
 /*
@@ -205,6 +238,9 @@ typedef struct hlc {
 #define HLC_MAKE(ms, c) (((uint64_t)(ms) << 16) | ((uint64_t)(c)&0xffff))
 /* Timestamps further than this ahead of the wall clock are not absorbed. */
 #define HLC_MAX_DRIFT_MS (24ull * 3600 * 1000)
+/* Events dated further ahead than this are held until their time (PROTOCOL.md 6);
+ * the skew between two sites' clocks that goes unnoticed. */
+#define EVT_HOLD_MS (5ull * 60 * 1000)
 
 /* A timestamp greater than every one issued or observed. wall_ms is the
  * current wall clock in ms (hlc_wall_ms() in production, fixed in tests). */

@@ -1,4 +1,6 @@
 #!/bin/sh
-# Checks tests/vectors/events.txt with the independent Python verifier, which
-# knows only docs/PROTOCOL.md: it proves the document is enough to implement.
-exec python3 tests/vectors/verify_vectors.py
+# Checks tests/vectors/events.txt and tests/vectors/rules.txt with the independent
+# Python verifier and replayer, which know only docs/PROTOCOL.md: they prove the
+# document is enough to implement.
+python3 tests/vectors/verify_vectors.py || exit 1
+exec python3 tests/vectors/replay_rules.py
