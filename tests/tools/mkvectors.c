@@ -4,6 +4,7 @@
  * as a binary file into DIR, the seed corpus of tests/fuzz/fuzz_envelope.c.
  * Usage: mkvectors [-c DIR] > tests/vectors/events.txt
  *        mkvectors -r > tests/vectors/rules.txt   (the receiver-rule vectors)
+ *        mkvectors -s > tests/vectors/spaces.txt  (the space vectors)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -901,20 +902,25 @@ r_rules(void)
 		key_sign_destroy(&r_parties[i].key);
 }
 
+#include "tests/tools/mkvectors_spaces.h"
+
 int
 main(int argc, char **argv)
 {
 	static struct s_made post, comment;
 
-	int rules = 0;
+	int rules = 0, spaces = 0;
 
 	if (argc == 3 && strcmp(argv[1], "-c") == 0)
 		s_corpus_dir = argv[2];
 	else if (argc == 2 && strcmp(argv[1], "-r") == 0)
 		rules = 1;
+	else if (argc == 2 && strcmp(argv[1], "-s") == 0)
+		spaces = 1;
 	else if (argc != 1)
 		s_die("usage: mkvectors [-c DIR] > tests/vectors/events.txt\n"
-		      "       mkvectors -r > tests/vectors/rules.txt");
+		      "       mkvectors -r > tests/vectors/rules.txt\n"
+		      "       mkvectors -s > tests/vectors/spaces.txt");
 	if (cpt_init() != 0)
 		s_die("libsodium did not initialise");
 	s_party_init(&s_root, 0x00);
@@ -926,9 +932,14 @@ main(int argc, char **argv)
 	evt_federation_id(s_fed, key_sign_public(s_root.key));
 	evt_federation_id(s_other_fed, key_sign_public(s_other_root.key));
 
-	if (rules) {
-		r_rules();
-		fprintf(stderr, "mkvectors: %u events and scenes\n", s_nvectors);
+	if (rules || spaces) {
+		if (spaces) {
+			sp_vectors();
+			fprintf(stderr, "mkvectors: %u space vectors\n", s_nvectors);
+		} else {
+			r_rules();
+			fprintf(stderr, "mkvectors: %u events and scenes\n", s_nvectors);
+		}
 		key_sign_destroy(&s_root.key);
 		key_sign_destroy(&s_lyon.key);
 		key_sign_destroy(&s_alice.key);

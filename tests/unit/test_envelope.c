@@ -640,14 +640,15 @@ test_kind_names(void **state)
 {
 	static const char *const names[] = {"site_cert", "enrol",    "revoke",  "key_backup",
 	                                    "profile",   "post",     "comment", "reaction",
-	                                    "edit",      "redaction"};
+	                                    "edit",      "redaction", "space",   "space_member",
+	                                    "space_key", "sealed"};
 
-	for (unsigned k = 1; k <= 10; k++) {
+	for (unsigned k = 1; k <= 14; k++) {
 		assert_string_equal(evt_kind_name(k), names[k - 1]);
 		assert_int_equal(evt_kind_from_name(names[k - 1]), k);
 	}
 	assert_string_equal(evt_kind_name(0), "unknown");
-	assert_string_equal(evt_kind_name(11), "unknown");
+	assert_string_equal(evt_kind_name(15), "unknown");
 	assert_string_equal(evt_kind_name(200), "unknown");
 	assert_string_equal(evt_kind_name(0xffff), "unknown");
 	assert_string_equal(evt_kind_name(~0u), "unknown");
