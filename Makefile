@@ -26,7 +26,8 @@ LIBS = $(PKG_LIBS) -lpthread -lm
 
 # Sources: every .c of a module folder goes into the library; main.c is the binary.
 MODULES  := crypto config sync node
-LIB_SRC  := $(filter-out node/main.c,$(wildcard $(addsuffix /*.c,$(MODULES))))
+# node/space/ is a module folder of node/ (spaces, a pure fold; docs/ARCHITECTURE.md).
+LIB_SRC  := $(filter-out node/main.c,$(wildcard $(addsuffix /*.c,$(MODULES)) node/space/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
