@@ -25,9 +25,9 @@ struct s_slot {
  * faults instead of corrupting a key.
  */
 struct skey_ring {
-	size_t cap;            /* slots allocated */
-	size_t count;          /* slots used, sorted by id */
-	struct s_slot slot[];  /* the keys */
+	size_t cap;           /* slots allocated */
+	size_t count;         /* slots used, sorted by id */
+	struct s_slot slot[]; /* the keys */
 };
 
 _Static_assert(SKEY_LEN == crypto_aead_xchacha20poly1305_ietf_KEYBYTES, "space key length");
@@ -164,7 +164,7 @@ skey_ring_generate(skey_ring_t *self, uint8_t id[SKEY_ID_LEN])
 
 int
 skey_ring_seal(const skey_ring_t *self, uint8_t box[SKEY_SEAL_LEN], const uint8_t id[SKEY_ID_LEN],
-	       const uint8_t space[CPT_ID_LEN], const uint8_t seal_pk[CPT_KEY_LEN])
+               const uint8_t space[CPT_ID_LEN], const uint8_t seal_pk[CPT_KEY_LEN])
 {
 	const uint8_t *key;
 	uint8_t *msg;
@@ -189,7 +189,7 @@ skey_ring_seal(const skey_ring_t *self, uint8_t box[SKEY_SEAL_LEN], const uint8_
 
 int
 skey_ring_open(skey_ring_t *self, const uint8_t box[SKEY_SEAL_LEN], const uint8_t space[CPT_ID_LEN],
-	       const uint8_t id[SKEY_ID_LEN], const key_curve_t *seal)
+               const uint8_t id[SKEY_ID_LEN], const key_curve_t *seal)
 {
 	uint8_t *msg, got[SKEY_ID_LEN], added[SKEY_ID_LEN];
 	int rc;
@@ -198,7 +198,7 @@ skey_ring_open(skey_ring_t *self, const uint8_t box[SKEY_SEAL_LEN], const uint8_
 	if ((msg = sodium_malloc(SKEY_LEN + CPT_ID_LEN)) == NULL)
 		return CPT_ENOMEM;
 	if (crypto_box_seal_open(msg, box, SKEY_SEAL_LEN, key_curve_public(seal),
-				 key_curve_secret(seal)) != 0) {
+	                         key_curve_secret(seal)) != 0) {
 		rc = CPT_EAUTH;
 		goto out;
 	}
@@ -243,15 +243,16 @@ size_t
 skey_sealed_len(size_t plain_len)
 {
 	/* The next multiple of SKEY_PAD, and one block for an empty text. */
-	size_t padded = plain_len == 0 ? SKEY_PAD : (plain_len + SKEY_PAD - 1) / SKEY_PAD * SKEY_PAD;
+	size_t padded =
+	    plain_len == 0 ? SKEY_PAD : (plain_len + SKEY_PAD - 1) / SKEY_PAD * SKEY_PAD;
 
 	return padded + SKEY_TAG_LEN;
 }
 
 int
 skey_encrypt(const skey_ring_t *self, uint8_t *out, size_t cap, size_t *out_len,
-	     const uint8_t id[SKEY_ID_LEN], const skey_ctx_t *ctx, const uint8_t nonce[SKEY_NONCE_LEN],
-	     const uint8_t *plain, size_t plain_len)
+             const uint8_t id[SKEY_ID_LEN], const skey_ctx_t *ctx,
+             const uint8_t nonce[SKEY_NONCE_LEN], const uint8_t *plain, size_t plain_len)
 {
 	uint8_t ad[SKEY_AD_LEN];
 	const uint8_t *key;
@@ -273,8 +274,8 @@ skey_encrypt(const skey_ring_t *self, uint8_t *out, size_t cap, size_t *out_len,
 		memmove(out, plain, plain_len);
 	memset(out + plain_len, ' ', padded - plain_len);
 	skey_ad(ad, ctx, id);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(out, &clen, out, padded, ad, sizeof(ad), NULL, nonce,
-						   key);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out, &clen, out, padded, ad, sizeof(ad), NULL,
+	                                           nonce, key);
 	assert(clen == need);
 	*out_len = need;
 	return 0;
@@ -282,8 +283,8 @@ skey_encrypt(const skey_ring_t *self, uint8_t *out, size_t cap, size_t *out_len,
 
 int
 skey_decrypt(const skey_ring_t *self, uint8_t *out, size_t cap, size_t *out_len,
-	     const uint8_t id[SKEY_ID_LEN], const skey_ctx_t *ctx, const uint8_t nonce[SKEY_NONCE_LEN],
-	     const uint8_t *ct, size_t ct_len)
+             const uint8_t id[SKEY_ID_LEN], const skey_ctx_t *ctx,
+             const uint8_t nonce[SKEY_NONCE_LEN], const uint8_t *ct, size_t ct_len)
 {
 	uint8_t ad[SKEY_AD_LEN];
 	const uint8_t *key;
@@ -299,7 +300,7 @@ skey_decrypt(const skey_ring_t *self, uint8_t *out, size_t cap, size_t *out_len,
 	skey_ad(ad, ctx, id);
 	/* libsodium checks the tag before it decrypts; on failure it zeroes out. */
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, &mlen, NULL, ct, ct_len, ad, sizeof(ad),
-						       nonce, key) != 0)
+	                                               nonce, key) != 0)
 		return CPT_EAUTH;
 	*out_len = (size_t)mlen;
 	return 0;
@@ -313,7 +314,7 @@ skey_site_space(uint8_t id[CPT_ID_LEN], const uint8_t fed[CPT_FED_LEN], const ch
 	assert(id != NULL && fed != NULL && site != NULL);
 	crypto_generichash_init(&st, NULL, 0, CPT_ID_LEN);
 	crypto_generichash_update(&st, (const uint8_t *)SKEY_SITE_DOMAIN,
-				  sizeof(SKEY_SITE_DOMAIN) - 1);
+	                          sizeof(SKEY_SITE_DOMAIN) - 1);
 	crypto_generichash_update(&st, fed, CPT_FED_LEN);
 	crypto_generichash_update(&st, (const uint8_t *)site, strlen(site));
 	crypto_generichash_final(&st, id, CPT_ID_LEN);
@@ -349,7 +350,8 @@ cpt_unb64(uint8_t *out, size_t cap, size_t *out_len, const char *s, size_t len)
 		return CPT_ETOOBIG;
 	/* libsodium refuses non-zero unused bits and a wrong padding; it stops at
 	 * the padding, so anything after it is caught by the end check. */
-	if (sodium_base642bin(out, cap, s, len, NULL, &n, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	if (sodium_base642bin(out, cap, s, len, NULL, &n, &end, sodium_base64_VARIANT_ORIGINAL) !=
+	        0 ||
 	    end != s + len)
 		return CPT_EINVAL;
 	*out_len = n;

@@ -11,8 +11,8 @@
 
 #include "node/space/space.h"
 
-#define POST_TEXT_MAX 10000 /* PROTOCOL.md 7.6 */
-#define REACTION_MAX  32    /* PROTOCOL.md 7.8 */
+#define POST_TEXT_MAX 10000               /* PROTOCOL.md 7.6 */
+#define REACTION_MAX  32                  /* PROTOCOL.md 7.8 */
 #define B64_LEN(n)    (((n) + 2) / 3 * 4) /* cpt_b64_len() as a constant */
 
 /* ------------------------------------------------------------- helpers */
@@ -39,7 +39,8 @@ s_unhex(uint8_t *out, size_t n, const char *s, size_t len)
 	}
 	for (size_t i = 0; i < n; i++) {
 		unsigned hi = (unsigned)(s[2 * i] <= '9' ? s[2 * i] - '0' : s[2 * i] - 'a' + 10);
-		unsigned lo = (unsigned)(s[2 * i + 1] <= '9' ? s[2 * i + 1] - '0' : s[2 * i + 1] - 'a' + 10);
+		unsigned lo =
+		    (unsigned)(s[2 * i + 1] <= '9' ? s[2 * i + 1] - '0' : s[2 * i + 1] - 'a' + 10);
 		out[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return 0;
@@ -170,7 +171,8 @@ s_check_space(const json_t *b, const char **rule)
 {
 	uint8_t id[CPT_ID_LEN];
 	const json_t *space = json_object_get(b, "space"), *name = json_object_get(b, "name");
-	const json_t *desc = json_object_get(b, "description"), *sealed = json_object_get(b, "sealed");
+	const json_t *desc = json_object_get(b, "description"),
+	             *sealed = json_object_get(b, "sealed");
 	const json_t *join = json_object_get(b, "join"), *archived = json_object_get(b, "archived");
 	int rc;
 
@@ -233,7 +235,9 @@ s_check_member(const json_t *b, const char **rule)
 	if (user != NULL && !s_handle(user))
 		return s_bad(rule, "space_member.user");
 	switch (action) {
-	case 0: case 1: case 2: /* join, leave, request: oneself */
+	case 0:
+	case 1:
+	case 2: /* join, leave, request: oneself */
 		if (user != NULL)
 			return s_bad(rule, "space_member.user");
 		break;
@@ -289,7 +293,8 @@ s_check_key(const json_t *b, const char **rule)
 		}
 		bx = json_object_get(s, "box");
 		if (!json_is_string(bx) ||
-		    cpt_unb64(box, sizeof(box), &got, json_string_value(bx), json_string_length(bx)) != 0 ||
+		    cpt_unb64(box, sizeof(box), &got, json_string_value(bx),
+		              json_string_length(bx)) != 0 ||
 		    got != SKEY_SEAL_LEN)
 			return s_bad(rule, "space_key.box");
 	}
@@ -305,7 +310,8 @@ space_body_check(uint16_t kind, const json_t *body, const char **rule)
 		return s_bad(rule, "body.object");
 	switch (kind) {
 	case EVT_POST:
-		if (json_object_get(body, "space") != NULL && space_hex_member(id, body, "space") != 0)
+		if (json_object_get(body, "space") != NULL &&
+		    space_hex_member(id, body, "space") != 0)
 			return s_bad(rule, "post.space");
 		return 0;
 	case EVT_SPACE:
@@ -434,7 +440,8 @@ space_seal(json_t **sealed, const skey_ring_t *ring, const uint8_t key_id[SKEY_I
 		goto out;
 	}
 	randombytes_buf(nonce, sizeof(nonce));
-	if ((rc = skey_encrypt(ring, ct, cap, &clen, key_id, ctx, nonce, (const uint8_t *)text, tlen)) != 0)
+	if ((rc = skey_encrypt(ring, ct, cap, &clen, key_id, ctx, nonce, (const uint8_t *)text,
+	                       tlen)) != 0)
 		goto out;
 	cpt_b64(b64, ct, clen);
 	s_hex_into(key_hex, key_id, SKEY_ID_LEN);
@@ -517,7 +524,8 @@ space_key_body(json_t **body, const skey_ring_t *ring, const uint8_t space[CPT_I
 			goto fail;
 		cpt_b64(b64, box, sizeof(box));
 		cpt_hex32(hex, seal_pks[i]);
-		if (json_array_append_new(seals, json_pack("{s:s, s:s}", "to", hex, "box", b64)) != 0) {
+		if (json_array_append_new(seals, json_pack("{s:s, s:s}", "to", hex, "box", b64)) !=
+		    0) {
 			rc = CPT_ENOMEM;
 			goto fail;
 		}
@@ -527,7 +535,8 @@ space_key_body(json_t **body, const skey_ring_t *ring, const uint8_t space[CPT_I
 
 		cpt_hex32(space_hex, space);
 		cpt_hex32(key_hex, key_id);
-		*body = json_pack("{s:s, s:s, s:o}", "space", space_hex, "key", key_hex, "seals", seals);
+		*body = json_pack("{s:s, s:s, s:o}", "space", space_hex, "key", key_hex, "seals",
+		                  seals);
 	}
 	return *body != NULL ? 0 : CPT_ENOMEM;
 fail:
@@ -544,7 +553,8 @@ space_key_open(skey_ring_t *ring, const json_t *body, const key_curve_t *seal)
 
 	assert(ring != NULL && body != NULL && seal != NULL);
 	if (space_body_check(EVT_SPACE_KEY, body, NULL) != 0 ||
-	    space_hex_member(space, body, "space") != 0 || space_hex_member(key_id, body, "key") != 0)
+	    space_hex_member(space, body, "space") != 0 ||
+	    space_hex_member(key_id, body, "key") != 0)
 		return CPT_EINVAL;
 	seals = json_object_get(body, "seals");
 	json_array_foreach(seals, i, s)
@@ -554,7 +564,8 @@ space_key_open(skey_ring_t *ring, const json_t *body, const key_curve_t *seal)
 		if (space_hex_member(to, s, "to") != 0 ||
 		    memcmp(to, key_curve_public(seal), CPT_KEY_LEN) != 0)
 			continue;
-		if (cpt_unb64(box, sizeof(box), &got, json_string_value(bx), json_string_length(bx)) != 0 ||
+		if (cpt_unb64(box, sizeof(box), &got, json_string_value(bx),
+		              json_string_length(bx)) != 0 ||
 		    got != SKEY_SEAL_LEN)
 			return CPT_EINVAL;
 		return skey_ring_open(ring, box, space, key_id, seal);

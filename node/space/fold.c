@@ -19,16 +19,16 @@ struct s_change {
 
 /* Everyone a space's events name, sorted by handle. */
 struct s_person {
-	char *handle;           /* owned */
-	const char *site;       /* interned in the state's site names; NULL when unknown */
-	int active;             /* holds a valid key now */
-	int role;               /* during the fold: the role so far; after: now */
-	int pending;            /* 0, S_INVITED or S_REQUESTED */
-	size_t pending_by;      /* index of who invited (or the person, for a request) */
-	uint64_t pending_ts;    /* when */
-	uint64_t since;         /* when the current membership began */
-	struct s_change *hist;  /* role changes in fold order */
-	size_t nhist, chist;    /* used, allocated */
+	char *handle;          /* owned */
+	const char *site;      /* interned in the state's site names; NULL when unknown */
+	int active;            /* holds a valid key now */
+	int role;              /* during the fold: the role so far; after: now */
+	int pending;           /* 0, S_INVITED or S_REQUESTED */
+	size_t pending_by;     /* index of who invited (or the person, for a request) */
+	uint64_t pending_ts;   /* when */
+	uint64_t since;        /* when the current membership began */
+	struct s_change *hist; /* role changes in fold order */
+	size_t nhist, chist;   /* used, allocated */
 };
 
 enum { S_INVITED = 1, S_REQUESTED = 2 };
@@ -42,9 +42,9 @@ struct s_arch {
 
 /* A key with the seal keys it is sealed to. */
 struct s_key {
-	space_key_t pub;                /* what accessors return; pub.by is interned */
+	space_key_t pub;                 /* what accessors return; pub.by is interned */
 	uint8_t (*holders)[CPT_KEY_LEN]; /* seal keys, in order of first seal */
-	size_t chold;                   /* allocated */
+	size_t chold;                    /* allocated */
 };
 
 /* What the fold decided for one input event. */
@@ -54,26 +54,26 @@ struct s_effect {
 };
 
 struct space_state {
-	uint8_t id[CPT_ID_LEN];       /* the space's id */
-	char *site;                   /* a site space's site, owned; else NULL */
-	int exists;                   /* creating event here, or a site space */
-	uint64_t created;             /* timestamp of the creating event */
+	uint8_t id[CPT_ID_LEN];         /* the space's id */
+	char *site;                     /* a site space's site, owned; else NULL */
+	int exists;                     /* creating event here, or a site space */
+	uint64_t created;               /* timestamp of the creating event */
 	uint8_t created_id[CPT_ID_LEN]; /* its id */
-	size_t creator;               /* index in people, or SIZE_MAX */
-	int vis, join, archived;      /* policies now */
-	char *name, *desc;            /* profile now, owned; NULL when unknown */
-	struct s_person *people;      /* sorted by handle */
+	size_t creator;                 /* index in people, or SIZE_MAX */
+	int vis, join, archived;        /* policies now */
+	char *name, *desc;              /* profile now, owned; NULL when unknown */
+	struct s_person *people;        /* sorted by handle */
 	size_t npeople;
-	size_t nowners;               /* during the fold */
-	char **names;                 /* interned site names, owned */
+	size_t nowners; /* during the fold */
+	char **names;   /* interned site names, owned */
 	size_t nnames, cnames;
-	struct s_arch *arch;          /* archive changes in fold order */
+	struct s_arch *arch; /* archive changes in fold order */
 	size_t narch, carch;
-	struct s_key *keys;           /* in order of start */
+	struct s_key *keys; /* in order of start */
 	size_t nkeys, ckeys;
-	struct s_effect *effects;     /* sorted by id */
+	struct s_effect *effects; /* sorted by id */
 	size_t neffects;
-	space_member_t *members;      /* results: borrow the strings above */
+	space_member_t *members; /* results: borrow the strings above */
 	size_t nmembers;
 	space_pending_t *pending;
 	size_t npending;
@@ -226,7 +226,7 @@ struct s_roster {
 	struct {
 		const char *handle; /* borrowed until the fold ends... copied at once below */
 		int admin, active;
-	} *v;
+	} * v;
 	size_t n, cap;
 	char **copies; /* the roster's strings need not outlive the callback: copies */
 	size_t ncopies, ccopies;
@@ -491,7 +491,8 @@ s_member(space_state_t *st, const space_evt_t *ev, int *effect)
 		if (u == a || u->role == SPACE_NONE)
 			NO(SPACE_NO_CHANGE);
 		/* An owner removes anyone (an owner remains: the author); an admin, members. */
-		if (!(a->role == SPACE_OWNER || (a->role == SPACE_ADMIN && u->role == SPACE_MEMBER)))
+		if (!(a->role == SPACE_OWNER ||
+		      (a->role == SPACE_ADMIN && u->role == SPACE_MEMBER)))
 			NO(SPACE_NO_RIGHT);
 		s_clear_pending(u);
 		return s_set_role(st, u, SPACE_NONE, ev);
@@ -545,7 +546,8 @@ s_key(space_state_t *st, const space_evt_t *ev, int *effect)
 		if (st->site != NULL)
 			member_site = strcmp(ev->author, st->site) == 0;
 		for (i = 0; !member_site && i < st->npeople; i++)
-			member_site = st->people[i].role != SPACE_NONE && st->people[i].site != NULL &&
+			member_site = st->people[i].role != SPACE_NONE &&
+			              st->people[i].site != NULL &&
 			              strcmp(st->people[i].site, ev->author) == 0;
 	}
 	if (!member_site) {
@@ -553,7 +555,8 @@ s_key(space_state_t *st, const space_evt_t *ev, int *effect)
 		return 0;
 	}
 	*effect = SPACE_APPLIED;
-	if (space_hex_member(kid, ev->body, "key") != 0 || (by = s_intern(st, ev->author, &rc)) == NULL)
+	if (space_hex_member(kid, ev->body, "key") != 0 ||
+	    (by = s_intern(st, ev->author, &rc)) == NULL)
 		return rc != 0 ? rc : CPT_EINVAL;
 	if ((k = s_key_find(st, kid)) == NULL) {
 		if (s_grow((void **)&st->keys, st->nkeys, &st->ckeys, sizeof(*st->keys)) != 0)
@@ -604,7 +607,8 @@ s_apply(space_state_t *st, const space_evt_t *ev, int *effect)
 		}
 		return s_create(st, ev, effect);
 	}
-	if (memcmp(named, st->id, CPT_ID_LEN) != 0 || (st->site != NULL && ev->kind != EVT_SPACE_KEY)) {
+	if (memcmp(named, st->id, CPT_ID_LEN) != 0 ||
+	    (st->site != NULL && ev->kind != EVT_SPACE_KEY)) {
 		/* Another space's, or membership of a site space (its staff are). */
 		*effect = SPACE_NOT_HERE;
 		return 0;
@@ -614,9 +618,12 @@ s_apply(space_state_t *st, const space_evt_t *ev, int *effect)
 		return 0;
 	}
 	switch (ev->kind) {
-	case EVT_SPACE: return s_edit(st, ev, effect);
-	case EVT_SPACE_MEMBER: return s_member(st, ev, effect);
-	default: return s_key(st, ev, effect);
+	case EVT_SPACE:
+		return s_edit(st, ev, effect);
+	case EVT_SPACE_MEMBER:
+		return s_member(st, ev, effect);
+	default:
+		return s_key(st, ev, effect);
 	}
 }
 
@@ -631,7 +638,8 @@ s_site_cmp(const void *a, const void *b)
 static int
 s_effect_cmp(const void *a, const void *b)
 {
-	return memcmp(((const struct s_effect *)a)->id, ((const struct s_effect *)b)->id, CPT_ID_LEN);
+	return memcmp(((const struct s_effect *)a)->id, ((const struct s_effect *)b)->id,
+	              CPT_ID_LEN);
 }
 
 static int
@@ -650,7 +658,8 @@ s_results(space_state_t *st, const space_env_t *env)
 	size_t nm = 0, np = 0;
 
 	for (size_t i = 0; i < st->npeople; i++) {
-		nm += st->people[i].role != SPACE_NONE && (st->site == NULL || st->people[i].active);
+		nm +=
+		    st->people[i].role != SPACE_NONE && (st->site == NULL || st->people[i].active);
 		np += st->people[i].pending != 0;
 	}
 	if ((nm > 0 && (st->members = calloc(nm, sizeof(*st->members))) == NULL) ||
@@ -660,12 +669,12 @@ s_results(space_state_t *st, const space_env_t *env)
 		struct s_person *p = &st->people[i];
 
 		if (p->role != SPACE_NONE && (st->site == NULL || p->active))
-			st->members[st->nmembers++] = (space_member_t){p->handle, p->site, p->role,
-			                                               p->active, p->since};
+			st->members[st->nmembers++] =
+			    (space_member_t){p->handle, p->site, p->role, p->active, p->since};
 		if (p->pending != 0)
-			st->pending[st->npending++] = (space_pending_t){
-			    p->handle, p->pending == S_INVITED, st->people[p->pending_by].handle,
-			    p->pending_ts};
+			st->pending[st->npending++] =
+			    (space_pending_t){p->handle, p->pending == S_INVITED,
+			                      st->people[p->pending_by].handle, p->pending_ts};
 	}
 	if (st->site == NULL && st->vis != SPACE_PRIVATE)
 		return 0; /* open: no member sites, keys or duties */
@@ -693,8 +702,9 @@ s_results(space_state_t *st, const space_env_t *env)
 	}
 	qsort(st->sites, st->nsites, sizeof(*st->sites), s_site_cmp);
 	for (size_t i = 0; i < st->nsites; i++)
-		st->sites[i].has_seal = env != NULL && env->seal_key != NULL &&
-		                        env->seal_key(env->ctx, st->sites[i].name, st->sites[i].seal_key) == 0;
+		st->sites[i].has_seal =
+		    env != NULL && env->seal_key != NULL &&
+		    env->seal_key(env->ctx, st->sites[i].name, st->sites[i].seal_key) == 0;
 	if (st->nsites == 0)
 		return 0;
 
@@ -707,8 +717,9 @@ s_results(space_state_t *st, const space_env_t *env)
 		for (size_t h = 0; !st->epoch_due && h < w->pub.nholders; h++) {
 			int member = 0;
 			for (size_t i = 0; !member && i < st->nsites; i++)
-				member = st->sites[i].has_seal &&
-				         memcmp(st->sites[i].seal_key, w->holders[h], CPT_KEY_LEN) == 0;
+				member =
+				    st->sites[i].has_seal &&
+				    memcmp(st->sites[i].seal_key, w->holders[h], CPT_KEY_LEN) == 0;
 			st->epoch_due = !member;
 		}
 	}
@@ -728,7 +739,8 @@ s_results(space_state_t *st, const space_env_t *env)
 
 			if (!st->sites[i].has_seal || s_held(&st->keys[k], st->sites[i].seal_key))
 				continue;
-			if (s_grow((void **)&st->duties, st->nduties, &st->cduties, sizeof(*st->duties)) != 0)
+			if (s_grow((void **)&st->duties, st->nduties, &st->cduties,
+			           sizeof(*st->duties)) != 0)
 				return CPT_ENOMEM;
 			d = &st->duties[st->nduties++];
 			memcpy(d->key, st->keys[k].pub.id, SKEY_ID_LEN);
@@ -1007,7 +1019,8 @@ space_state_open_at(const space_state_t *st, uint64_t ts, const uint8_t id[CPT_I
 		return 1;
 	if (s_pos_cmp(st->created, st->created_id, ts, id) >= 0)
 		return 0;
-	for (size_t i = 0; i < st->narch && s_pos_cmp(st->arch[i].ts, st->arch[i].id, ts, id) < 0; i++)
+	for (size_t i = 0; i < st->narch && s_pos_cmp(st->arch[i].ts, st->arch[i].id, ts, id) < 0;
+	     i++)
 		archived = st->arch[i].archived;
 	return !archived;
 }

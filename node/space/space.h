@@ -60,7 +60,8 @@ int space_hex_member(uint8_t out[32], const json_t *obj, const char *name) CPT_W
 int space_seal(json_t **sealed, const skey_ring_t *ring, const uint8_t key_id[SKEY_ID_LEN],
                const skey_ctx_t *ctx, const json_t *plain) CPT_WUR;
 /*
- * Opens a "sealed" object (one that passed space_body_check) bound to ctx and
+ * Opens a "sealed" object (one that passed space_body_check) bound to ctx (for
+ * the profile of a space's creating event, ctx->space is NULL: PROTOCOL.md 16.5) and
  * parses its plaintext with space_plain_parse(ctx->kind). Returns 0 with *plain
  * (released by the caller) and *inner_kind; CPT_ENOTFOUND when the ring lacks
  * the key (this site is not a member site, or the key has not been sealed to
@@ -93,21 +94,26 @@ int space_key_open(skey_ring_t *ring, const json_t *body, const key_curve_t *sea
 
 enum space_visibility { SPACE_OPEN = 1, SPACE_PRIVATE = 2 };
 /* How people join. SPACE_JOIN_SITE: a site space, whose members are its staff. */
-enum space_join { SPACE_JOIN_OPEN = 1, SPACE_JOIN_REQUEST = 2, SPACE_JOIN_INVITE = 3, SPACE_JOIN_SITE = 4 };
+enum space_join {
+	SPACE_JOIN_OPEN = 1,
+	SPACE_JOIN_REQUEST = 2,
+	SPACE_JOIN_INVITE = 3,
+	SPACE_JOIN_SITE = 4
+};
 /* Roles, in rank order: a higher role has every right of a lower one. */
 enum space_role { SPACE_NONE = 0, SPACE_MEMBER = 1, SPACE_ADMIN = 2, SPACE_OWNER = 3 };
 
 /* What the fold did with an event (PROTOCOL.md 16.7): applied, or why not. */
 enum space_effect {
 	SPACE_APPLIED = 0,
-	SPACE_NOT_HERE = 1,    /* not an event of this space (another space, a site space's membership) */
-	SPACE_NO_SPACE = 2,    /* before the space's creating event, or that event is not here */
-	SPACE_NO_RIGHT = 3,    /* the author did not have the right at that point */
-	SPACE_NO_CHANGE = 4,   /* nothing to do: already a member, nothing pending, same role */
-	SPACE_POLICY = 5,      /* the join policy does not allow it */
-	SPACE_ARCHIVED = 6,    /* the space was archived at that point */
-	SPACE_LAST_OWNER = 7,  /* it would leave the space without an owner */
-	SPACE_MALFORMED = 8,   /* the body does not pass space_body_check */
+	SPACE_NOT_HERE = 1,   /* not this space's: another space's, a site space's membership */
+	SPACE_NO_SPACE = 2,   /* before the space's creating event, or that event is not here */
+	SPACE_NO_RIGHT = 3,   /* the author did not have the right at that point */
+	SPACE_NO_CHANGE = 4,  /* nothing to do: already a member, nothing pending, same role */
+	SPACE_POLICY = 5,     /* the join policy does not allow it */
+	SPACE_ARCHIVED = 6,   /* the space was archived at that point */
+	SPACE_LAST_OWNER = 7, /* it would leave the space without an owner */
+	SPACE_MALFORMED = 8,  /* the body does not pass space_body_check */
 };
 /* A static name of an effect, as in PROTOCOL.md 16.7 ("applied", "no_right"). */
 const char *space_effect_name(int effect);
@@ -121,11 +127,11 @@ typedef struct space_evt {
 	uint64_t ts;            /* its timestamp */
 	uint8_t id[CPT_ID_LEN]; /* its id */
 	uint16_t kind;          /* EVT_SPACE, EVT_SPACE_MEMBER or EVT_SPACE_KEY */
-	const char *author;     /* kinds 11, 12: the author's handle; kind 13: the signing site's name;
-	                           NULL when the caller cannot tell (the event is then of no effect) */
-	const json_t *body;     /* the parsed body */
-	const json_t *profile;  /* kind 11 of a private space: its opened "sealed" profile, or NULL
-	                           (not opened here: the state's name is then unknown) */
+	const char *author; /* kinds 11, 12: the author's handle; kind 13: the signing site's name;
+	                       NULL when the caller cannot tell (the event is then of no effect) */
+	const json_t *body; /* the parsed body */
+	const json_t *profile; /* kind 11 of a private space: its opened "sealed" profile, or NULL
+	                          (not opened here: the state's name is then unknown) */
 } space_evt_t;
 
 /*
@@ -225,9 +231,9 @@ const space_pending_t *space_state_pending(const space_state_t *st, size_t i);
 
 /* A member site: a site with at least one active member now (PROTOCOL.md 16.8). */
 typedef struct space_site {
-	const char *name;                /* the site's name */
-	int has_seal;                    /* 0 when no certificate of it gives a seal_key */
-	uint8_t seal_key[CPT_KEY_LEN];   /* its current seal_key when has_seal */
+	const char *name;              /* the site's name */
+	int has_seal;                  /* 0 when no certificate of it gives a seal_key */
+	uint8_t seal_key[CPT_KEY_LEN]; /* its current seal_key when has_seal */
 } space_site_t;
 
 /* Member sites sorted by name; none for an open space. */
@@ -238,11 +244,11 @@ int space_state_is_member_site(const space_state_t *st, const char *name);
 
 /* A space key (an epoch) as the effective space_key events make it. */
 typedef struct space_key {
-	uint8_t id[SKEY_ID_LEN];  /* the key id */
-	uint64_t ts;              /* the timestamp of the first effective event naming it: its start */
-	uint8_t evt[CPT_ID_LEN];  /* that event's id */
-	const char *by;           /* the site that signed it */
-	size_t nholders;          /* how many seal keys it is sealed to */
+	uint8_t id[SKEY_ID_LEN]; /* the key id */
+	uint64_t ts; /* the timestamp of the first effective event naming it: its start */
+	uint8_t evt[CPT_ID_LEN]; /* that event's id */
+	const char *by;          /* the site that signed it */
+	size_t nholders;         /* how many seal keys it is sealed to */
 } space_key_t;
 
 /* Keys in the order of their start; the last is the key to write with. */
@@ -265,11 +271,11 @@ const char *space_state_epoch_by(const space_state_t *st);
 
 /* A key a member site lacks: key, to whom, and which member site seals it. */
 typedef struct space_duty {
-	uint8_t key[SKEY_ID_LEN];      /* the key id */
-	const char *to;                /* the member site that lacks it */
-	uint8_t to_seal[CPT_KEY_LEN];  /* that site's current seal_key */
-	const char *by;                /* the first member site (by name) that holds it, or NULL
-	                                  when no member site does (the key is lost to newcomers) */
+	uint8_t key[SKEY_ID_LEN];     /* the key id */
+	const char *to;               /* the member site that lacks it */
+	uint8_t to_seal[CPT_KEY_LEN]; /* that site's current seal_key */
+	const char *by;               /* the first member site (by name) that holds it, or NULL
+	                                 when no member site does (the key is lost to newcomers) */
 } space_duty_t;
 
 size_t space_state_nduties(const space_state_t *st);

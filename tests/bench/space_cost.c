@@ -106,8 +106,8 @@ main(void)
 	{
 		char body[600];
 		snprintf(body, sizeof(body), "{\"text\":\"%s\"}", text);
-		if (evt_sign(env, sizeof(env), &len, EVT_POST, fed, 1, (const uint8_t *)body, strlen(body),
-		             k) != 0 ||
+		if (evt_sign(env, sizeof(env), &len, EVT_POST, fed, 1, (const uint8_t *)body,
+		             strlen(body), k) != 0 ||
 		    evt_decode(&ev, env, len, EVT_MAX_BODY) != 0)
 			return 1;
 	}
@@ -124,7 +124,8 @@ main(void)
 		sink += space_unseal(&plain, &inner, ring, &ctx, sealed, NULL);
 	});
 	/* A site opening a key sealed to it (X25519), and sealing one. */
-	MEASURE("seal_key_us", 2000, sink += skey_ring_seal(ring, box, kid, space, key_curve_public(seal)));
+	MEASURE("seal_key_us", 2000,
+	        sink += skey_ring_seal(ring, box, kid, space, key_curve_public(seal)));
 	MEASURE("open_key_us", 2000, sink += skey_ring_open(other, box, space, kid, seal));
 
 	/* The fold of one big space: 1,000 members at 20 sites, 3,000 events, 10 epochs. */
@@ -139,7 +140,8 @@ main(void)
 
 		for (int i = 0; i < 20; i++)
 			crypto_box_keypair(s_seal_pk[i], sk);
-		bodies[n] = json_pack("{s:s, s:s, s:s}", "visibility", "open", "join", "open", "name", "x");
+		bodies[n] =
+		    json_pack("{s:s, s:s, s:s}", "visibility", "open", "join", "open", "name", "x");
 		evs[n] = (space_evt_t){HLC_MAKE(1000, 0), {0}, EVT_SPACE, "u0", bodies[n], NULL};
 		randombytes_buf(evs[n].id, 32);
 		memcpy(space, evs[n].id, 32);
@@ -148,9 +150,10 @@ main(void)
 		/* Private needs a sealed profile: any valid one will do for the fold. */
 		json_object_set_new(bodies[0], "visibility", json_string("private"));
 		json_object_del(bodies[0], "name");
-		json_object_set_new(bodies[0], "sealed", json_pack("{s:s, s:s, s:s}", "key", sh, "nonce",
-		                                                   "000102030405060708090a0b0c0d0e0f1011121314151617",
-		                                                   "box", "AAAAAAAAAAAAAAAAAAAAAAAA"));
+		json_object_set_new(bodies[0], "sealed",
+		                    json_pack("{s:s, s:s, s:s}", "key", sh, "nonce",
+		                              "000102030405060708090a0b0c0d0e0f1011121314151617",
+		                              "box", "AAAAAAAAAAAAAAAAAAAAAAAA"));
 		for (int i = 0; i < 1000; i++)
 			snprintf(handles[i], sizeof(handles[i]), "u%d", i);
 		for (int i = 1; i < 3000; i++) {
@@ -162,18 +165,27 @@ main(void)
 					char to[CPT_HEX_ID], b64[200];
 					cpt_hex32(to, s_seal_pk[s]);
 					cpt_b64(b64, box, sizeof(box));
-					json_array_append_new(seals, json_pack("{s:s, s:s}", "to", to, "box", b64));
+					json_array_append_new(
+					    seals, json_pack("{s:s, s:s}", "to", to, "box", b64));
 				}
 				randombytes_buf(sk, 32);
 				cpt_hex32(kh, sk);
-				bodies[n] = json_pack("{s:s, s:s, s:o}", "space", sh, "key", kh, "seals", seals);
-				evs[n] = (space_evt_t){HLC_MAKE(1000 + i, 0), {0}, EVT_SPACE_KEY, "s0", bodies[n], NULL};
+				bodies[n] = json_pack("{s:s, s:s, s:o}", "space", sh, "key", kh,
+				                      "seals", seals);
+				evs[n] = (space_evt_t){HLC_MAKE(1000 + i, 0),
+				                       {0},
+				                       EVT_SPACE_KEY,
+				                       "s0",
+				                       bodies[n],
+				                       NULL};
 			} else {
-				bodies[n] = i % 3 == 0 ? json_pack("{s:s, s:s, s:s}", "space", sh, "action", "invite",
-				                                   "user", h)
-				                       : json_pack("{s:s, s:s}", "space", sh, "action", "join");
-				evs[n] = (space_evt_t){HLC_MAKE(1000 + i, 0), {0}, EVT_SPACE_MEMBER,
-				                       i % 3 == 0 ? "u0" : h, bodies[n], NULL};
+				bodies[n] = i % 3 == 0 ? json_pack("{s:s, s:s, s:s}", "space", sh,
+				                                   "action", "invite", "user", h)
+				                       : json_pack("{s:s, s:s}", "space", sh,
+				                                   "action", "join");
+				evs[n] = (space_evt_t){
+				    HLC_MAKE(1000 + i, 0), {0},       EVT_SPACE_MEMBER,
+				    i % 3 == 0 ? "u0" : h, bodies[n], NULL};
 			}
 			randombytes_buf(evs[n].id, 32);
 			n++;
@@ -183,7 +195,8 @@ main(void)
 			if (space_fold(&st, space, NULL, evs, n, &envr) != 0)
 				return 1;
 			printf("# fold: %zu events, %zu members, %zu member sites, %zu keys\n", n,
-			       space_state_nmembers(st), space_state_nsites(st), space_state_nkeys(st));
+			       space_state_nmembers(st), space_state_nsites(st),
+			       space_state_nkeys(st));
 			space_state_destroy(&st);
 		}
 		MEASURE("fold_3000_events_us", 20, {

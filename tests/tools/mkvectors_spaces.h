@@ -55,9 +55,9 @@ sp_event(struct s_made *out, const char *name, const char *expect, const char *n
  */
 struct sp_sealed {
 	uint8_t key[SKEY_LEN], key_id[SKEY_ID_LEN], nonce[SKEY_NONCE_LEN], ad[SKEY_AD_LEN];
-	const char *plain;   /* the plaintext, unpadded */
-	size_t padded;       /* its padded length */
-	char obj[4400];      /* {"key":…,"nonce":…,"box":…} */
+	const char *plain; /* the plaintext, unpadded */
+	size_t padded;     /* its padded length */
+	char obj[4400];    /* {"key":…,"nonce":…,"box":…} */
 };
 
 static void
@@ -79,7 +79,8 @@ sp_seal_body(struct sp_sealed *s, uint16_t kind, const struct s_party *author, c
 	cpt_b64(b64, ct, clen);
 	sp_hex(kh, id, SKEY_ID_LEN);
 	sp_hex(nh, s->nonce, SKEY_NONCE_LEN);
-	snprintf(s->obj, sizeof(s->obj), "{\"key\":\"%s\",\"nonce\":\"%s\",\"box\":\"%s\"}", kh, nh, b64);
+	snprintf(s->obj, sizeof(s->obj), "{\"key\":\"%s\",\"nonce\":\"%s\",\"box\":\"%s\"}", kh, nh,
+	         b64);
 	skey_ring_destroy(&ring);
 }
 
@@ -100,10 +101,12 @@ sp_sealed_lines(const struct sp_sealed *s)
  * Checked by opening it with crypto_box_seal_open and secret sk.
  */
 static void
-sp_seal_key(uint8_t box[SKEY_SEAL_LEN], const uint8_t key[SKEY_LEN], const uint8_t space[CPT_ID_LEN],
-            const uint8_t pk[CPT_KEY_LEN], const uint8_t sk[32], uint8_t eph_first)
+sp_seal_key(uint8_t box[SKEY_SEAL_LEN], const uint8_t key[SKEY_LEN],
+            const uint8_t space[CPT_ID_LEN], const uint8_t pk[CPT_KEY_LEN], const uint8_t sk[32],
+            uint8_t eph_first)
 {
-	uint8_t esk[32], nonce[crypto_box_NONCEBYTES], msg[SKEY_LEN + CPT_ID_LEN], back[sizeof(msg)];
+	uint8_t esk[32], nonce[crypto_box_NONCEBYTES], msg[SKEY_LEN + CPT_ID_LEN],
+	    back[sizeof(msg)];
 	crypto_generichash_state st;
 
 	sp_bytes(esk, sizeof(esk), eph_first);
@@ -139,8 +142,9 @@ sp_key_event(struct s_made *out, const char *name, const char *expect, const cha
 	cpt_hex32(sh, space_named);
 	cpt_hex32(kh, key_named);
 	cpt_hex32(ph, pk);
-	snprintf(body, sizeof(body), "{\"space\":\"%s\",\"key\":\"%s\",\"seals\":[{\"to\":\"%s\",\"box\":\"%s\"}]}",
-	         sh, kh, ph, b64);
+	snprintf(body, sizeof(body),
+	         "{\"space\":\"%s\",\"key\":\"%s\",\"seals\":[{\"to\":\"%s\",\"box\":\"%s\"}]}", sh,
+	         kh, ph, b64);
 	sp_event(out, name, expect, note, "lyon", &s_lyon, EVT_SPACE_KEY, ts, body);
 	s_put_hex("space_key", key, SKEY_LEN);
 	s_put_hex("seal_secret", sk, 32);
@@ -176,7 +180,8 @@ sp_vectors(void)
 	sp_bytes(k1, sizeof(k1), 0x88);
 	sp_bytes(k2, sizeof(k2), 0xc8);
 	skey_id_of(k1_id, k1);
-	printf("name: space_key_id\nexpect: ok\nnote: BLAKE2b-256(\"%s\" || key)\n", SKEY_ID_DOMAIN);
+	printf("name: space_key_id\nexpect: ok\nnote: BLAKE2b-256(\"%s\" || key)\n",
+	       SKEY_ID_DOMAIN);
 	s_put_hex("space_key", k1, SKEY_LEN);
 	s_put_hex("key_id", k1_id, SKEY_ID_LEN);
 	printf("\n");
@@ -197,8 +202,8 @@ sp_vectors(void)
 	sp_bytes(prof.nonce, SKEY_NONCE_LEN, 0x50);
 	prof.plain = "{\"name\":\"Comité RH\",\"description\":\"Recrutements 2025, confidentiel\"}";
 	sp_seal_body(&prof, EVT_SPACE, &s_alice, NULL);
-	snprintf(body, sizeof(body), "{\"visibility\":\"private\",\"join\":\"invite\",\"sealed\":%s}",
-	         prof.obj);
+	snprintf(body, sizeof(body),
+	         "{\"visibility\":\"private\",\"join\":\"invite\",\"sealed\":%s}", prof.obj);
 	sp_event(&create, "space_create_private", "ok",
 	         "alice creates a private space; its id is this event's id; the associated data "
 	         "holds 32 zero bytes for the space",
@@ -209,11 +214,11 @@ sp_vectors(void)
 
 	/* Lyon seals k1 to itself. */
 	sp_key_event(&key_ev, "space_key_lyon", "ok",
-	             "lyon's node seals the space key (key || space id) to lyon's seal key",
-	             space, k1, k1_id, space, HLC_MAKE(t, 1), 0x11);
+	             "lyon's node seals the space key (key || space id) to lyon's seal key", space,
+	             k1, k1_id, space, HLC_MAKE(t, 1), 0x11);
 
-	snprintf(body, sizeof(body), "{\"space\":\"%s\",\"action\":\"invite\",\"user\":\"bruno.durand\"}",
-	         create.id);
+	snprintf(body, sizeof(body),
+	         "{\"space\":\"%s\",\"action\":\"invite\",\"user\":\"bruno.durand\"}", create.id);
 	sp_event(&invite, "space_invite_bruno", "ok", "alice invites bruno: membership is in clear",
 	         "alice", &s_alice, EVT_SPACE_MEMBER, HLC_MAKE(t + MINUTE, 0), body);
 	printf("\n");
@@ -237,16 +242,17 @@ sp_vectors(void)
 	sp_bytes(scomment.nonce, SKEY_NONCE_LEN, 0x80);
 	{
 		static char plain[256];
-		snprintf(plain, sizeof(plain),
-		         "{\"kind\":7,\"post\":\"%s\",\"text\":\"Merci, je prépare les chiffres.\"}",
-		         post.id);
+		snprintf(
+		    plain, sizeof(plain),
+		    "{\"kind\":7,\"post\":\"%s\",\"text\":\"Merci, je prépare les chiffres.\"}",
+		    post.id);
 		scomment.plain = plain;
 	}
 	sp_seal_body(&scomment, EVT_SEALED, &s_bruno, space);
 	snprintf(body, sizeof(body), "{\"space\":\"%s\",\"sealed\":%s}", create.id, scomment.obj);
 	sp_event(&comment, "sealed_comment", "ok",
-	         "bruno comments: which post it answers is sealed too", "bruno", &s_bruno, EVT_SEALED,
-	         HLC_MAKE(t + 4 * MINUTE, 0), body);
+	         "bruno comments: which post it answers is sealed too", "bruno", &s_bruno,
+	         EVT_SEALED, HLC_MAKE(t + 4 * MINUTE, 0), body);
 	sp_sealed_lines(&scomment);
 	printf("\n");
 
@@ -257,7 +263,8 @@ sp_vectors(void)
 	         "\"description\":\"Sorties du dimanche\"}");
 	printf("\n");
 	sp_unhex_id(open_space, open.id);
-	snprintf(body, sizeof(body), "{\"text\":\"Dimanche au Pilat ?\",\"space\":\"%s\"}", open.id);
+	snprintf(body, sizeof(body), "{\"text\":\"Dimanche au Pilat ?\",\"space\":\"%s\"}",
+	         open.id);
 	sp_event(&open_post, "post_open_space", "ok", "a post in an open space names it", "alice",
 	         &s_alice, EVT_POST, HLC_MAKE(t + 6 * MINUTE, 0), body);
 	printf("\n");
@@ -278,10 +285,11 @@ sp_vectors(void)
 		sp_sealed_lines(&moved);
 	}
 	printf("\n");
-	sp_key_event(&m, "seal_other_space", "EINVAL",
-	             "a seal of k1 made for the open space, put in a key event of the private one: it "
-	             "opens, but names another space",
-	             space, k1, k1_id, open_space, HLC_MAKE(t + 8 * MINUTE, 0), 0x31);
+	sp_key_event(
+	    &m, "seal_other_space", "EINVAL",
+	    "a seal of k1 made for the open space, put in a key event of the private one: it "
+	    "opens, but names another space",
+	    space, k1, k1_id, open_space, HLC_MAKE(t + 8 * MINUTE, 0), 0x31);
 	sp_key_event(&m, "seal_wrong_key", "EINVAL",
 	             "a seal of another key under k1's id: it opens, but the key's id is not k1's",
 	             space, k2, k1_id, space, HLC_MAKE(t + 9 * MINUTE, 0), 0x51);

@@ -55,12 +55,14 @@ static void
 test_known_answers(void **state)
 {
 	/* draft-irtf-cfrg-xchacha-03 A.1: the AEAD every sealed body uses. */
-	static const char pt[] = "Ladies and Gentlemen of the class of '99: If I could offer you only "
-	                         "one tip for the future, sunscreen would be it.";
+	static const char pt[] =
+	    "Ladies and Gentlemen of the class of '99: If I could offer you only "
+	    "one tip for the future, sunscreen would be it.";
 	static const char ct_hex[] =
 	    "bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb731c7f1b0b4aa6440bf3a8"
 	    "2f4eda7e39ae64c6708c54c216cb96b72e1213b4522f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369"
-	    "488f76b2383565d3fff921f9664c97637da9768812f615c68b13b52ec0875924c1c7987947deafd8780acf49";
+	    "488f76b2383565d3fff921f9664c97637da9768812f615c68b13b52ec0875924c1c7987947deafd8780acf"
+	    "49";
 	uint8_t key[32], nonce[24], ad[12], want[sizeof(pt) - 1 + 16], got[sizeof(want)];
 	uint8_t ask[32], bpk[32], k[32], shared[32];
 	unsigned long long n = 0;
@@ -158,7 +160,8 @@ test_seal_open(void **state)
 	assert_int_equal(skey_ring_open(c, box, s_space, id, seal_c), 0);
 	assert_int_equal(skey_ring_has(c, id), 1);
 	assert_int_equal(skey_encrypt(a, ct, sizeof(ct), &clen, id, &ctx,
-	                              (const uint8_t *)"012345678901234567890123", (const uint8_t *)"{}", 2),
+	                              (const uint8_t *)"012345678901234567890123",
+	                              (const uint8_t *)"{}", 2),
 	                 0);
 	assert_int_equal(skey_decrypt(c, pt, sizeof(pt), &plen, id, &ctx,
 	                              (const uint8_t *)"012345678901234567890123", ct, clen),
@@ -177,7 +180,8 @@ test_seal_open(void **state)
 	box2[60] ^= 1;
 	assert_int_equal(skey_ring_open(c, box2, s_space, id, seal_c), CPT_EAUTH);
 	/* Sealing needs the key and a valid seal key (PROTOCOL.md 2.2). */
-	assert_int_equal(skey_ring_seal(a, box, other, s_space, key_curve_public(seal_c)), CPT_ENOTFOUND);
+	assert_int_equal(skey_ring_seal(a, box, other, s_space, key_curve_public(seal_c)),
+	                 CPT_ENOTFOUND);
 	assert_int_equal(skey_ring_seal(a, box, id, s_space, bad), CPT_EINVAL);
 	bad[0] = 1;
 	assert_int_equal(skey_ring_seal(a, box, id, s_space, bad), CPT_EINVAL);
@@ -224,27 +228,36 @@ test_encrypt_bound(void **state)
 	/* Each part of the context is bound: moved anywhere else, it does not open. */
 	memset(fed2, 0x99, sizeof(fed2));
 	x = ctx, x.fed = fed2;
-	assert_int_equal(skey_decrypt(ring, pt, sizeof(pt), &plen, id, &x, nonce, ct, clen), CPT_EAUTH);
+	assert_int_equal(skey_decrypt(ring, pt, sizeof(pt), &plen, id, &x, nonce, ct, clen),
+	                 CPT_EAUTH);
 	for (size_t i = 0; i < plen; i++)
 		assert_int_equal(pt[i], 0); /* nothing unauthenticated is left in out */
 	x = ctx, x.kind = EVT_SPACE;
-	assert_int_equal(skey_decrypt(ring, pt, sizeof(pt), &plen, id, &x, nonce, ct, clen), CPT_EAUTH);
+	assert_int_equal(skey_decrypt(ring, pt, sizeof(pt), &plen, id, &x, nonce, ct, clen),
+	                 CPT_EAUTH);
 	x = ctx, x.author = s_bruno;
-	assert_int_equal(skey_decrypt(ring, pt, sizeof(pt), &plen, id, &x, nonce, ct, clen), CPT_EAUTH);
+	assert_int_equal(skey_decrypt(ring, pt, sizeof(pt), &plen, id, &x, nonce, ct, clen),
+	                 CPT_EAUTH);
 	x = ctx, x.space = s_space2;
-	assert_int_equal(skey_decrypt(ring, pt, sizeof(pt), &plen, id, &x, nonce, ct, clen), CPT_EAUTH);
+	assert_int_equal(skey_decrypt(ring, pt, sizeof(pt), &plen, id, &x, nonce, ct, clen),
+	                 CPT_EAUTH);
 	x = ctx, x.space = NULL;
-	assert_int_equal(skey_decrypt(ring, pt, sizeof(pt), &plen, id, &x, nonce, ct, clen), CPT_EAUTH);
+	assert_int_equal(skey_decrypt(ring, pt, sizeof(pt), &plen, id, &x, nonce, ct, clen),
+	                 CPT_EAUTH);
 	/* The key id is in the AD: the right bytes under another id do not open. */
-	assert_int_equal(skey_decrypt(ring, pt, sizeof(pt), &plen, id2, &ctx, nonce, ct, clen), CPT_EAUTH);
+	assert_int_equal(skey_decrypt(ring, pt, sizeof(pt), &plen, id2, &ctx, nonce, ct, clen),
+	                 CPT_EAUTH);
 	nonce[0] ^= 1;
-	assert_int_equal(skey_decrypt(ring, pt, sizeof(pt), &plen, id, &ctx, nonce, ct, clen), CPT_EAUTH);
+	assert_int_equal(skey_decrypt(ring, pt, sizeof(pt), &plen, id, &ctx, nonce, ct, clen),
+	                 CPT_EAUTH);
 	nonce[0] ^= 1;
 	ct[3] ^= 0x80;
-	assert_int_equal(skey_decrypt(ring, pt, sizeof(pt), &plen, id, &ctx, nonce, ct, clen), CPT_EAUTH);
+	assert_int_equal(skey_decrypt(ring, pt, sizeof(pt), &plen, id, &ctx, nonce, ct, clen),
+	                 CPT_EAUTH);
 	ct[3] ^= 0x80;
-	assert_int_equal(skey_decrypt(ring, pt, sizeof(pt), &plen, id, &ctx, nonce, ct, SKEY_TAG_LEN - 1),
-	                 CPT_EINVAL);
+	assert_int_equal(
+	    skey_decrypt(ring, pt, sizeof(pt), &plen, id, &ctx, nonce, ct, SKEY_TAG_LEN - 1),
+	    CPT_EINVAL);
 	assert_int_equal(skey_decrypt(ring, pt, 10, &plen, id, &ctx, nonce, ct, clen), CPT_ETOOBIG);
 	assert_int_equal(skey_encrypt(ring, ct, 70, &clen, id, &ctx, nonce, (const uint8_t *)text,
 	                              sizeof(text) - 1),
@@ -280,7 +293,7 @@ test_encrypt_bound(void **state)
 static void
 test_base64(void **state)
 {
-	static const char *const refused[] = {"QR==", "QQ=", "QQ", "QUJ=", "Q===", "QQ==QQ==",
+	static const char *const refused[] = {"QR==",   "QQ=",  "QQ",   "QUJ=", "Q===", "QQ==QQ==",
 	                                      "QQ==\n", " QQ=", "QQ-_", "====", "QUJD="};
 	uint8_t in[16], out[16];
 	char text[32];
@@ -411,7 +424,8 @@ s_seal_pair(const char *secret_hex, const char *public_hex)
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/site.seal", dir);
 	assert_non_null(f = fopen(path, "w"));
-	fprintf(f, "type: comptoir-curve-secret-v1\npublic: %s\nsecret: %s\n", public_hex, secret_hex);
+	fprintf(f, "type: comptoir-curve-secret-v1\npublic: %s\nsecret: %s\n", public_hex,
+	        secret_hex);
 	fclose(f);
 	chmod(path, 0600);
 	k = key_curve_load(path, err, sizeof(err));
@@ -472,15 +486,21 @@ s_check_vector(const struct s_vec *v, int *nsealed, int *nkeys)
 		uint8_t box[SKEY_SEAL_LEN + 2];
 		int rc;
 
-		assert_int_equal(cpt_unhex32(space, json_string_value(json_object_get(body, "space")), 64), 0);
-		assert_int_equal(cpt_unhex32(id, json_string_value(json_object_get(body, "key")), 64), 0);
-		assert_int_equal(cpt_unb64(box, sizeof(box), &len, json_string_value(json_object_get(s, "box")),
+		assert_int_equal(
+		    cpt_unhex32(space, json_string_value(json_object_get(body, "space")), 64), 0);
+		assert_int_equal(
+		    cpt_unhex32(id, json_string_value(json_object_get(body, "key")), 64), 0);
+		assert_int_equal(cpt_unb64(box, sizeof(box), &len,
+		                           json_string_value(json_object_get(s, "box")),
 		                           json_string_length(json_object_get(s, "box"))),
 		                 0);
 		assert_int_equal(len, SKEY_SEAL_LEN);
 		rc = skey_ring_open(ring, box, space, id, seal);
 		assert_string_equal(strcmp(expect, "ok") == 0 ? "ok" : expect,
-		                    rc == 0 ? "ok" : rc == CPT_EINVAL ? "EINVAL" : rc == CPT_EAUTH ? "EAUTH" : "?");
+		                    rc == 0            ? "ok"
+		                    : rc == CPT_EINVAL ? "EINVAL"
+		                    : rc == CPT_EAUTH  ? "EAUTH"
+		                                       : "?");
 		if (rc == 0)
 			assert_int_equal(skey_ring_has(ring, id), 1);
 		key_curve_destroy(&seal);
@@ -494,7 +514,9 @@ s_check_vector(const struct s_vec *v, int *nsealed, int *nkeys)
 
 		if (ev.kind == EVT_SEALED) {
 			assert_int_equal(
-			    cpt_unhex32(space, json_string_value(json_object_get(body, "space")), 64), 0);
+			    cpt_unhex32(space, json_string_value(json_object_get(body, "space")),
+			                64),
+			    0);
 			ctx.space = space;
 		}
 		s_unhex_any(key, sizeof(key), s_need(v, "space_key"));

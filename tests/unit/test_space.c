@@ -29,8 +29,8 @@ struct s_person {
 };
 
 static struct s_person s_people[] = {
-    {"alice", "paris", 1, 1}, {"bob", "paris", 1, 0},   {"gina", "paris", 1, 0},
-    {"hugo", "paris", 0, 0},  {"carol", "lyon", 1, 0},  {"dave", "lyon", 1, 0},
+    {"alice", "paris", 1, 1}, {"bob", "paris", 1, 0},    {"gina", "paris", 1, 0},
+    {"hugo", "paris", 0, 0},  {"carol", "lyon", 1, 0},   {"dave", "lyon", 1, 0},
     {"erin", "nantes", 1, 0}, {"frank", "nantes", 0, 0},
 };
 #define NPEOPLE (sizeof(s_people) / sizeof(s_people[0]))
@@ -47,8 +47,8 @@ s_env_person(void *ctx, const char *handle, int *active)
 	(void)ctx;
 	for (size_t i = 0; i < NPEOPLE; i++)
 		if (strcmp(s_people[i].handle, handle) == 0) {
-			*active = s_people[i].active ||
-			          (s_frank_active && strcmp(handle, "frank") == 0);
+			*active =
+			    s_people[i].active || (s_frank_active && strcmp(handle, "frank") == 0);
 			return s_people[i].site;
 		}
 	return NULL;
@@ -72,7 +72,8 @@ s_env_roster(void *ctx, const char *site, int (*add)(void *, const char *, int, 
 	(void)ctx;
 	for (size_t i = 0; i < NPEOPLE; i++)
 		if (strcmp(s_people[i].site, site) == 0) {
-			int rc = add(arg, s_people[i].handle, s_people[i].admin, s_people[i].active);
+			int rc =
+			    add(arg, s_people[i].handle, s_people[i].admin, s_people[i].active);
 			if (rc != 0)
 				return rc;
 		}
@@ -175,8 +176,8 @@ s_sealed_obj(int key)
  * "$S" stands for the space's id in hex. The id is a hash of everything, so
  * two events at the same time still have an order, fixed but arbitrary.
  */
-static size_t s_add(struct s_scene *sc, uint64_t ms, unsigned counter, uint16_t kind, const char *author,
-                    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static size_t s_add(struct s_scene *sc, uint64_t ms, unsigned counter, uint16_t kind,
+                    const char *author, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 static size_t
 s_add(struct s_scene *sc, uint64_t ms, unsigned counter, uint16_t kind, const char *author,
@@ -231,8 +232,10 @@ s_create(struct s_scene *sc, uint64_t ms, const char *author, const char *vis, c
 
 	if (strcmp(vis, "private") == 0) {
 		i = s_add(sc, ms, 0, EVT_SPACE, author,
-		          "{\"visibility\":\"private\",\"join\":\"%s\",\"sealed\":%s}", join, s_sealed_obj(1));
-		sc->profile[i] = json_pack("{s:s, s:s}", "name", "Comité secret", "description", "d");
+		          "{\"visibility\":\"private\",\"join\":\"%s\",\"sealed\":%s}", join,
+		          s_sealed_obj(1));
+		sc->profile[i] =
+		    json_pack("{s:s, s:s}", "name", "Comité secret", "description", "d");
 		sc->ev[i].profile = sc->profile[i];
 	} else {
 		i = s_add(sc, ms, 0, EVT_SPACE, author,
@@ -252,7 +255,8 @@ s_act(struct s_scene *sc, uint64_t ms, const char *author, const char *action, c
 	if (user != NULL)
 		snprintf(extra, sizeof(extra), ",\"user\":\"%s\"", user);
 	if (role != NULL)
-		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), ",\"role\":\"%s\"", role);
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), ",\"role\":\"%s\"",
+		         role);
 	return s_add(sc, ms, 0, EVT_SPACE_MEMBER, author, "{\"space\":\"$S\",\"action\":\"%s\"%s}",
 	             action, extra);
 }
@@ -267,11 +271,12 @@ s_keyev(struct s_scene *sc, uint64_t ms, unsigned counter, const char *site, int
 
 	va_start(ap, k);
 	while ((to = va_arg(ap, const uint8_t *)) != NULL)
-		snprintf(seals + strlen(seals), sizeof(seals) - strlen(seals), "%s{\"to\":\"%s\",\"box\":\"%s\"}",
-		         seals[0] ? "," : "", s_hex32(to), s_box(SKEY_SEAL_LEN));
+		snprintf(seals + strlen(seals), sizeof(seals) - strlen(seals),
+		         "%s{\"to\":\"%s\",\"box\":\"%s\"}", seals[0] ? "," : "", s_hex32(to),
+		         s_box(SKEY_SEAL_LEN));
 	va_end(ap);
-	return s_add(sc, ms, counter, EVT_SPACE_KEY, site, "{\"space\":\"$S\",\"key\":\"%s\",\"seals\":[%s]}",
-	             s_kid(k), seals);
+	return s_add(sc, ms, counter, EVT_SPACE_KEY, site,
+	             "{\"space\":\"$S\",\"key\":\"%s\",\"seals\":[%s]}", s_kid(k), seals);
 }
 
 #define PARIS  s_seal[0]
@@ -295,8 +300,8 @@ s_digest(char *out, size_t cap, const space_state_t *st, const struct s_scene *s
 	    (unsigned long long)space_state_created(st));
 	for (size_t i = 0; i < space_state_nmembers(st); i++) {
 		const space_member_t *m = space_state_member(st, i);
-		PUT("member %s@%s role=%d active=%d since=%llu\n", m->handle, m->site ? m->site : "-",
-		    m->role, m->active, (unsigned long long)m->since);
+		PUT("member %s@%s role=%d active=%d since=%llu\n", m->handle,
+		    m->site ? m->site : "-", m->role, m->active, (unsigned long long)m->since);
 	}
 	for (size_t i = 0; i < space_state_npending(st); i++) {
 		const space_pending_t *p = space_state_pending(st, i);
@@ -308,8 +313,8 @@ s_digest(char *out, size_t cap, const space_state_t *st, const struct s_scene *s
 		    space_state_site_at(st, i)->has_seal);
 	for (size_t i = 0; i < space_state_nkeys(st); i++) {
 		const space_key_t *k = space_state_key(st, i);
-		PUT("key %.8s ts=%llu by=%s holders=%zu\n", s_hex32(k->id), (unsigned long long)k->ts,
-		    k->by, k->nholders);
+		PUT("key %.8s ts=%llu by=%s holders=%zu\n", s_hex32(k->id),
+		    (unsigned long long)k->ts, k->by, k->nholders);
 	}
 	PUT("write=%.8s due=%d by=%s\n",
 	    space_state_write_key(st) ? s_hex32(space_state_write_key(st)->id) : "-",
@@ -360,8 +365,8 @@ s_permute(const struct s_scene *sc, size_t k, size_t n)
 		space_state_destroy(&st);
 		s_norders++;
 		if (strcmp(s_ref, s_got) != 0)
-			fail_msg("order %zu gives another state:\n%s\n--- instead of ---\n%s", s_norders,
-			         s_got, s_ref);
+			fail_msg("order %zu gives another state:\n%s\n--- instead of ---\n%s",
+			         s_norders, s_got, s_ref);
 		return;
 	}
 	for (size_t i = 0; i < k; i++) {
@@ -425,8 +430,8 @@ s_effect(const space_state_t *st, const struct s_scene *sc, size_t i)
 	do {                                                                                       \
 		int got_ = s_effect(st, sc, i);                                                    \
 		if (got_ != (e))                                                                   \
-			fail_msg("event %zu: %s, expected %s", (size_t)(i), space_effect_name(got_), \
-			         space_effect_name(e));                                            \
+			fail_msg("event %zu: %s, expected %s", (size_t)(i),                        \
+			         space_effect_name(got_), space_effect_name(e));                   \
 	} while (0)
 
 /* ------------------------------------------------------------ membership */
@@ -456,14 +461,19 @@ test_join_leave_rejoin(void **state)
 	ASSERT_EFFECT(st, &sc, rj, SPACE_APPLIED);
 	assert_int_equal(space_state_role(st, "alice"), SPACE_OWNER);
 	assert_int_equal(space_state_role(st, "bob"), SPACE_MEMBER);
-	assert_int_equal(space_state_role(st, "carol"), SPACE_MEMBER); /* open: back after removal */
+	assert_int_equal(space_state_role(st, "carol"),
+	                 SPACE_MEMBER); /* open: back after removal */
 	assert_int_equal(space_state_nmembers(st), 3);
 	assert_int_equal(space_state_member(st, 1)->since, HLC_MAKE(1003, 0));
 	/* What a post at each point would count as. */
-	assert_int_equal(space_state_role_at(st, "bob", HLC_MAKE(1001, 5), sc.ev[0].id), SPACE_MEMBER);
-	assert_int_equal(space_state_role_at(st, "bob", HLC_MAKE(1002, 5), sc.ev[0].id), SPACE_NONE);
-	assert_int_equal(space_state_role_at(st, "carol", HLC_MAKE(1005, 5), sc.ev[0].id), SPACE_NONE);
-	assert_int_equal(space_state_role_at(st, "alice", HLC_MAKE(999, 0), sc.ev[0].id), SPACE_NONE);
+	assert_int_equal(space_state_role_at(st, "bob", HLC_MAKE(1001, 5), sc.ev[0].id),
+	                 SPACE_MEMBER);
+	assert_int_equal(space_state_role_at(st, "bob", HLC_MAKE(1002, 5), sc.ev[0].id),
+	                 SPACE_NONE);
+	assert_int_equal(space_state_role_at(st, "carol", HLC_MAKE(1005, 5), sc.ev[0].id),
+	                 SPACE_NONE);
+	assert_int_equal(space_state_role_at(st, "alice", HLC_MAKE(999, 0), sc.ev[0].id),
+	                 SPACE_NONE);
 	/* Open spaces have no member sites and no keys. */
 	assert_int_equal(space_state_nsites(st), 0);
 	assert_null(space_state_write_key(st));
@@ -501,8 +511,9 @@ test_request_approve_decline(void **state)
 	e[k++] = s_act(&sc, 1009, "erin", "decline", NULL, NULL);     /* 8 erin withdraws */
 	e[k++] = s_act(&sc, 1010, "alice", "approve", "gina", NULL);  /* 9 nothing asked */
 	e[k++] = s_act(&sc, 1011, "bob", "request", NULL, NULL);      /* 10 pending */
-	e[k++] = s_act(&sc, 1012, "alice", "invite", "bob", NULL);    /* 11 an invite of one who asked: in */
-	e[k++] = s_act(&sc, 1013, "gina", "request", NULL, NULL);     /* 12 left pending */
+	e[k++] = s_act(&sc, 1012, "alice", "invite", "bob",
+	               NULL); /* 11 an invite of one who asked: in */
+	e[k++] = s_act(&sc, 1013, "gina", "request", NULL, NULL); /* 12 left pending */
 	st = s_orders(&sc, 300);
 	ASSERT_EFFECT(st, &sc, e[0], SPACE_POLICY);
 	ASSERT_EFFECT(st, &sc, e[1], SPACE_APPLIED);
@@ -535,19 +546,19 @@ test_invite_accept(void **state)
 
 	(void)state;
 	s_create(&sc, 1000, "alice", "private", "invite");
-	e[k++] = s_act(&sc, 1001, "alice", "invite", "carol", NULL);  /* 0 */
-	e[k++] = s_act(&sc, 1002, "carol", "join", NULL, NULL);       /* 1 accepts */
-	e[k++] = s_act(&sc, 1003, "dave", "join", NULL, NULL);        /* 2 not invited */
-	e[k++] = s_act(&sc, 1004, "dave", "request", NULL, NULL);     /* 3 not a request space */
-	e[k++] = s_act(&sc, 1005, "alice", "invite", "erin", NULL);   /* 4 */
-	e[k++] = s_act(&sc, 1006, "erin", "decline", NULL, NULL);     /* 5 declines */
-	e[k++] = s_act(&sc, 1007, "erin", "join", NULL, NULL);        /* 6 too late */
-	e[k++] = s_act(&sc, 1008, "alice", "invite", "gina", NULL);   /* 7 */
-	e[k++] = s_act(&sc, 1009, "alice", "decline", "gina", NULL);  /* 8 withdrawn */
-	e[k++] = s_act(&sc, 1010, "carol", "invite", "bob", NULL);    /* 9 a member: no right */
-	e[k++] = s_act(&sc, 1011, "alice", "invite", "carol", NULL);  /* 10 already in */
-	e[k++] = s_act(&sc, 1012, "alice", "invite", "bob", NULL);    /* 11 left pending */
-	e[k++] = s_act(&sc, 1013, "alice", "invite", "bob", NULL);    /* 12 already invited */
+	e[k++] = s_act(&sc, 1001, "alice", "invite", "carol", NULL); /* 0 */
+	e[k++] = s_act(&sc, 1002, "carol", "join", NULL, NULL);      /* 1 accepts */
+	e[k++] = s_act(&sc, 1003, "dave", "join", NULL, NULL);       /* 2 not invited */
+	e[k++] = s_act(&sc, 1004, "dave", "request", NULL, NULL);    /* 3 not a request space */
+	e[k++] = s_act(&sc, 1005, "alice", "invite", "erin", NULL);  /* 4 */
+	e[k++] = s_act(&sc, 1006, "erin", "decline", NULL, NULL);    /* 5 declines */
+	e[k++] = s_act(&sc, 1007, "erin", "join", NULL, NULL);       /* 6 too late */
+	e[k++] = s_act(&sc, 1008, "alice", "invite", "gina", NULL);  /* 7 */
+	e[k++] = s_act(&sc, 1009, "alice", "decline", "gina", NULL); /* 8 withdrawn */
+	e[k++] = s_act(&sc, 1010, "carol", "invite", "bob", NULL);   /* 9 a member: no right */
+	e[k++] = s_act(&sc, 1011, "alice", "invite", "carol", NULL); /* 10 already in */
+	e[k++] = s_act(&sc, 1012, "alice", "invite", "bob", NULL);   /* 11 left pending */
+	e[k++] = s_act(&sc, 1013, "alice", "invite", "bob", NULL);   /* 12 already invited */
 	st = s_orders(&sc, 300);
 	ASSERT_EFFECT(st, &sc, e[0], SPACE_APPLIED);
 	ASSERT_EFFECT(st, &sc, e[1], SPACE_APPLIED);
@@ -586,22 +597,23 @@ test_roles(void **state)
 	s_act(&sc, 1002, "carol", "join", NULL, NULL);
 	s_act(&sc, 1003, "dave", "join", NULL, NULL);
 	s_act(&sc, 1004, "gina", "join", NULL, NULL);
-	e[k++] = s_act(&sc, 1010, "alice", "promote", "bob", "admin");  /* 0 */
-	e[k++] = s_act(&sc, 1011, "bob", "promote", "carol", "admin");  /* 1 an admin makes admins */
-	e[k++] = s_act(&sc, 1012, "bob", "promote", "dave", "owner");   /* 2 not owners */
-	e[k++] = s_act(&sc, 1013, "carol", "demote", "bob", "member");  /* 3 only owners demote */
-	e[k++] = s_act(&sc, 1014, "bob", "remove", "carol", NULL);      /* 4 an admin removes no admin */
-	e[k++] = s_act(&sc, 1015, "bob", "remove", "dave", NULL);       /* 5 ... but a member */
+	e[k++] = s_act(&sc, 1010, "alice", "promote", "bob", "admin"); /* 0 */
+	e[k++] = s_act(&sc, 1011, "bob", "promote", "carol", "admin"); /* 1 an admin makes admins */
+	e[k++] = s_act(&sc, 1012, "bob", "promote", "dave", "owner");  /* 2 not owners */
+	e[k++] = s_act(&sc, 1013, "carol", "demote", "bob", "member"); /* 3 only owners demote */
+	e[k++] = s_act(&sc, 1014, "bob", "remove", "carol", NULL); /* 4 an admin removes no admin */
+	e[k++] = s_act(&sc, 1015, "bob", "remove", "dave", NULL);  /* 5 ... but a member */
 	e[k++] = s_act(&sc, 1016, "carol", "demote", "carol", "member"); /* 6 stepping down */
-	e[k++] = s_act(&sc, 1017, "alice", "promote", "bob", "owner");  /* 7 two owners */
-	e[k++] = s_act(&sc, 1018, "alice", "promote", "bob", "admin");  /* 8 not a promotion */
-	e[k++] = s_act(&sc, 1019, "alice", "leave", NULL, NULL);        /* 9 bob remains owner */
-	e[k++] = s_act(&sc, 1020, "bob", "leave", NULL, NULL);          /* 10 the last owner */
-	e[k++] = s_act(&sc, 1021, "bob", "demote", "bob", "admin");     /* 11 the last owner */
-	e[k++] = s_act(&sc, 1022, "bob", "promote", "gina", "owner");   /* 12 */
-	e[k++] = s_act(&sc, 1023, "gina", "remove", "bob", NULL);       /* 13 an owner removes an owner */
-	e[k++] = s_act(&sc, 1024, "gina", "remove", "gina", NULL);      /* 14 oneself: leave is for that */
-	e[k++] = s_act(&sc, 1025, "gina", "demote", "carol", "admin");  /* 15 not a demotion */
+	e[k++] = s_act(&sc, 1017, "alice", "promote", "bob", "owner");   /* 7 two owners */
+	e[k++] = s_act(&sc, 1018, "alice", "promote", "bob", "admin");   /* 8 not a promotion */
+	e[k++] = s_act(&sc, 1019, "alice", "leave", NULL, NULL);         /* 9 bob remains owner */
+	e[k++] = s_act(&sc, 1020, "bob", "leave", NULL, NULL);           /* 10 the last owner */
+	e[k++] = s_act(&sc, 1021, "bob", "demote", "bob", "admin");      /* 11 the last owner */
+	e[k++] = s_act(&sc, 1022, "bob", "promote", "gina", "owner");    /* 12 */
+	e[k++] = s_act(&sc, 1023, "gina", "remove", "bob", NULL); /* 13 an owner removes an owner */
+	e[k++] =
+	    s_act(&sc, 1024, "gina", "remove", "gina", NULL); /* 14 oneself: leave is for that */
+	e[k++] = s_act(&sc, 1025, "gina", "demote", "carol", "admin"); /* 15 not a demotion */
 	st = s_orders(&sc, 300);
 	ASSERT_EFFECT(st, &sc, e[0], SPACE_APPLIED);
 	ASSERT_EFFECT(st, &sc, e[1], SPACE_APPLIED);
@@ -665,7 +677,8 @@ test_concurrent_edits(void **state)
 	size_t a, b, c, early, join;
 
 	(void)state;
-	early = s_add(&sc, 900, 0, EVT_SPACE, "alice", "{\"space\":\"%064d\",\"name\":\"Trop tôt\"}", 0);
+	early = s_add(&sc, 900, 0, EVT_SPACE, "alice",
+	              "{\"space\":\"%064d\",\"name\":\"Trop tôt\"}", 0);
 	s_create(&sc, 1000, "alice", "open", "invite");
 	/* The early edit named a space that did not exist yet: rewrite it for this one. */
 	json_object_set_new(sc.body[early], "space", json_string(sc.space_hex));
@@ -674,7 +687,8 @@ test_concurrent_edits(void **state)
 	s_act(&sc, 1003, "alice", "promote", "bob", "admin");
 	/* Two admins at two sites rename it in the same ms: the greater (ts, id) wins. */
 	a = s_add(&sc, 2000, 0, EVT_SPACE, "alice", "{\"space\":\"$S\",\"name\":\"Nom A\"}");
-	b = s_add(&sc, 2000, 0, EVT_SPACE, "bob", "{\"space\":\"$S\",\"name\":\"Nom B\",\"description\":\"par B\"}");
+	b = s_add(&sc, 2000, 0, EVT_SPACE, "bob",
+	          "{\"space\":\"$S\",\"name\":\"Nom B\",\"description\":\"par B\"}");
 	c = s_add(&sc, 2001, 0, EVT_SPACE, "carol", "{\"space\":\"$S\",\"name\":\"Pirate\"}");
 	join = s_add(&sc, 2002, 0, EVT_SPACE, "bob", "{\"space\":\"$S\",\"join\":\"open\"}");
 	s_act(&sc, 2003, "dave", "join", NULL, NULL);
@@ -742,11 +756,13 @@ test_not_here(void **state)
 	s_create(&sc, 1000, "alice", "open", "open");
 	mine = s_act(&sc, 1001, "carol", "join", NULL, NULL);
 	/* An event of another space, and that space's creating event. */
-	theirs = s_add(&sc, 1002, 0, EVT_SPACE_MEMBER, "dave", "{\"space\":\"%s\",\"action\":\"join\"}",
-	               other.space_hex);
-	create2 = s_add(&sc, 1003, 0, EVT_SPACE, "bob", "{\"visibility\":\"open\",\"join\":\"open\",\"name\":\"x\"}");
+	theirs = s_add(&sc, 1002, 0, EVT_SPACE_MEMBER, "dave",
+	               "{\"space\":\"%s\",\"action\":\"join\"}", other.space_hex);
+	create2 = s_add(&sc, 1003, 0, EVT_SPACE, "bob",
+	                "{\"visibility\":\"open\",\"join\":\"open\",\"name\":\"x\"}");
 	/* A body that breaks a rule, and an author no enrolment names. */
-	bad = s_add(&sc, 1004, 0, EVT_SPACE_MEMBER, "erin", "{\"space\":\"$S\",\"action\":\"dance\"}");
+	bad = s_add(&sc, 1004, 0, EVT_SPACE_MEMBER, "erin",
+	            "{\"space\":\"$S\",\"action\":\"dance\"}");
 	nobody = s_act(&sc, 1005, NULL, "join", NULL, NULL);
 	st = s_orders(&sc, 0);
 	ASSERT_EFFECT(st, &sc, mine, SPACE_APPLIED);
@@ -798,8 +814,9 @@ test_concurrent_epochs(void **state)
 	w = space_state_write_key(st);
 	assert_non_null(w);
 	/* The key to write with is the same everywhere: the greater (ts, id). */
-	assert_memory_equal(w->evt, memcmp(sc.ev[k1].id, sc.ev[k2].id, 32) > 0 ? sc.ev[k1].id : sc.ev[k2].id,
-	                    CPT_ID_LEN);
+	assert_memory_equal(
+	    w->evt, memcmp(sc.ev[k1].id, sc.ev[k2].id, 32) > 0 ? sc.ev[k1].id : sc.ev[k2].id,
+	    CPT_ID_LEN);
 	assert_int_equal(space_state_epoch_due(st), 0);
 	assert_null(space_state_epoch_by(st));
 	assert_int_equal(space_state_nduties(st), 0);
@@ -984,8 +1001,9 @@ s_random_event(struct s_scene *sc, uint64_t base)
 
 	if (r < 2) {
 		static const char *const joins[] = {"open", "request", "invite"};
-		s_add(sc, ms, (unsigned)(s_rand() % 3), EVT_SPACE, a, "{\"space\":\"$S\",\"join\":\"%s\"%s}",
-		      joins[s_rand() % 3], s_rand() % 4 == 0 ? ",\"archived\":true" : ",\"archived\":false");
+		s_add(sc, ms, (unsigned)(s_rand() % 3), EVT_SPACE, a,
+		      "{\"space\":\"$S\",\"join\":\"%s\"%s}", joins[s_rand() % 3],
+		      s_rand() % 4 == 0 ? ",\"archived\":true" : ",\"archived\":false");
 	} else if (r < 5) {
 		static const char *const sites[] = {"paris", "lyon", "nantes"};
 		int k = (int)(s_rand() % 4);
@@ -993,20 +1011,24 @@ s_random_event(struct s_scene *sc, uint64_t base)
 		if (x == y)
 			s_keyev(sc, ms, (unsigned)(s_rand() % 3), sites[s_rand() % 3], k, x, NULL);
 		else
-			s_keyev(sc, ms, (unsigned)(s_rand() % 3), sites[s_rand() % 3], k, x, y, NULL);
+			s_keyev(sc, ms, (unsigned)(s_rand() % 3), sites[s_rand() % 3], k, x, y,
+			        NULL);
 	} else {
 		const char *action = actions[s_rand() % 9];
 		int self = strcmp(action, "join") == 0 || strcmp(action, "leave") == 0 ||
-		           strcmp(action, "request") == 0 || (strcmp(action, "decline") == 0 && s_rand() % 2);
-		const char *role = strcmp(action, "promote") == 0  ? (s_rand() % 2 ? "admin" : "owner")
-		                   : strcmp(action, "demote") == 0 ? (s_rand() % 2 ? "admin" : "member")
-		                                                   : NULL;
+		           strcmp(action, "request") == 0 ||
+		           (strcmp(action, "decline") == 0 && s_rand() % 2);
+		const char *role =
+		    strcmp(action, "promote") == 0  ? (s_rand() % 2 ? "admin" : "owner")
+		    : strcmp(action, "demote") == 0 ? (s_rand() % 2 ? "admin" : "member")
+		                                    : NULL;
 		char extra[96] = "";
 
 		if (!self)
 			snprintf(extra, sizeof(extra), ",\"user\":\"%s\"", u);
 		if (role != NULL)
-			snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), ",\"role\":\"%s\"", role);
+			snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
+			         ",\"role\":\"%s\"", role);
 		s_add(sc, ms, (unsigned)(s_rand() % 3), EVT_SPACE_MEMBER, a,
 		      "{\"space\":\"$S\",\"action\":\"%s\"%s}", action, extra);
 	}
@@ -1037,8 +1059,9 @@ test_random_scenes(void **state)
 		s_scene_free(&sc);
 	}
 	/* The scenes did something: many events applied, members and keys made. */
-	print_message("random scenes: %zu of %zu events applied, %zu members, %zu keys at the end\n",
-	              applied, total, members, keys);
+	print_message(
+	    "random scenes: %zu of %zu events applied, %zu members, %zu keys at the end\n", applied,
+	    total, members, keys);
 	assert_true(applied > total / 10);
 	assert_true(members > 40);
 	assert_true(keys > 10);
@@ -1048,7 +1071,8 @@ test_random_scenes(void **state)
 
 struct s_rule_case {
 	uint16_t kind;
-	const char *body; /* "$S" is a space id, "$K" a seal key, "$B" a 112-byte box, "$X" a sealed object */
+	const char *body; /* "$S" is a space id, "$K" a seal key, "$B" a 112-byte box, "$X" a sealed
+	                     object */
 	const char *rule; /* NULL: valid */
 };
 
@@ -1058,19 +1082,33 @@ test_body_rules(void **state)
 	static const struct s_rule_case cases[] = {
 	    {EVT_SPACE, "{\"visibility\":\"open\",\"join\":\"open\",\"name\":\"Randonnée\"}", NULL},
 	    {EVT_SPACE, "{\"visibility\":\"private\",\"join\":\"invite\",\"sealed\":$X}", NULL},
-	    {EVT_SPACE, "{\"visibility\":\"secret\",\"join\":\"open\",\"name\":\"x\"}", "space.visibility"},
+	    {EVT_SPACE, "{\"visibility\":\"secret\",\"join\":\"open\",\"name\":\"x\"}",
+	     "space.visibility"},
 	    {EVT_SPACE, "{\"join\":\"open\",\"name\":\"x\"}", "space.visibility"},
 	    {EVT_SPACE, "{\"visibility\":\"open\",\"name\":\"x\"}", "space.join"},
-	    {EVT_SPACE, "{\"visibility\":\"open\",\"join\":\"always\",\"name\":\"x\"}", "space.join"},
+	    {EVT_SPACE, "{\"visibility\":\"open\",\"join\":\"always\",\"name\":\"x\"}",
+	     "space.join"},
 	    {EVT_SPACE, "{\"visibility\":\"open\",\"join\":\"open\"}", "space.name"},
 	    {EVT_SPACE, "{\"visibility\":\"open\",\"join\":\"open\",\"name\":\"\"}", "space.name"},
-	    {EVT_SPACE, "{\"visibility\":\"open\",\"join\":\"open\",\"name\":\"a\\nb\"}", "space.name"},
-	    {EVT_SPACE, "{\"visibility\":\"open\",\"join\":\"open\",\"name\":\"x\",\"description\":\"l1\\nl2\"}", NULL},
-	    {EVT_SPACE, "{\"visibility\":\"open\",\"join\":\"open\",\"name\":\"x\",\"description\":\"\\u0007\"}", "space.description"},
-	    {EVT_SPACE, "{\"visibility\":\"open\",\"join\":\"open\",\"name\":\"x\",\"sealed\":$X}", "space.sealed"},
-	    {EVT_SPACE, "{\"visibility\":\"private\",\"join\":\"open\",\"name\":\"x\",\"sealed\":$X}", "space.name"},
+	    {EVT_SPACE, "{\"visibility\":\"open\",\"join\":\"open\",\"name\":\"a\\nb\"}",
+	     "space.name"},
+	    {EVT_SPACE,
+	     "{\"visibility\":\"open\",\"join\":\"open\",\"name\":\"x\",\"description\":"
+	     "\"l1\\nl2\"}",
+	     NULL},
+	    {EVT_SPACE,
+	     "{\"visibility\":\"open\",\"join\":\"open\",\"name\":\"x\",\"description\":"
+	     "\"\\u0007\"}",
+	     "space.description"},
+	    {EVT_SPACE, "{\"visibility\":\"open\",\"join\":\"open\",\"name\":\"x\",\"sealed\":$X}",
+	     "space.sealed"},
+	    {EVT_SPACE,
+	     "{\"visibility\":\"private\",\"join\":\"open\",\"name\":\"x\",\"sealed\":$X}",
+	     "space.name"},
 	    {EVT_SPACE, "{\"visibility\":\"private\",\"join\":\"open\"}", "space.sealed"},
-	    {EVT_SPACE, "{\"visibility\":\"open\",\"join\":\"open\",\"name\":\"x\",\"archived\":false}", "space.archived"},
+	    {EVT_SPACE,
+	     "{\"visibility\":\"open\",\"join\":\"open\",\"name\":\"x\",\"archived\":false}",
+	     "space.archived"},
 	    {EVT_SPACE, "{\"space\":\"$S\",\"archived\":true}", NULL},
 	    {EVT_SPACE, "{\"space\":\"$S\",\"archived\":1}", "space.archived"},
 	    {EVT_SPACE, "{\"space\":\"$S\",\"visibility\":\"open\"}", "space.visibility"},
@@ -1079,28 +1117,60 @@ test_body_rules(void **state)
 	    {EVT_SPACE_MEMBER, "{\"space\":\"$S\",\"action\":\"join\"}", NULL},
 	    {EVT_SPACE_MEMBER, "{\"space\":\"$S\",\"action\":\"decline\"}", NULL},
 	    {EVT_SPACE_MEMBER, "{\"space\":\"$S\",\"action\":\"decline\",\"user\":\"bob\"}", NULL},
-	    {EVT_SPACE_MEMBER, "{\"space\":\"$S\",\"action\":\"promote\",\"user\":\"bob\",\"role\":\"owner\"}", NULL},
+	    {EVT_SPACE_MEMBER,
+	     "{\"space\":\"$S\",\"action\":\"promote\",\"user\":\"bob\",\"role\":\"owner\"}", NULL},
 	    {EVT_SPACE_MEMBER, "{\"action\":\"join\"}", "space_member.space"},
-	    {EVT_SPACE_MEMBER, "{\"space\":\"$S\",\"action\":\"kick\",\"user\":\"bob\"}", "space_member.action"},
-	    {EVT_SPACE_MEMBER, "{\"space\":\"$S\",\"action\":\"join\",\"user\":\"bob\"}", "space_member.user"},
+	    {EVT_SPACE_MEMBER, "{\"space\":\"$S\",\"action\":\"kick\",\"user\":\"bob\"}",
+	     "space_member.action"},
+	    {EVT_SPACE_MEMBER, "{\"space\":\"$S\",\"action\":\"join\",\"user\":\"bob\"}",
+	     "space_member.user"},
 	    {EVT_SPACE_MEMBER, "{\"space\":\"$S\",\"action\":\"invite\"}", "space_member.user"},
-	    {EVT_SPACE_MEMBER, "{\"space\":\"$S\",\"action\":\"invite\",\"user\":\"Bob\"}", "space_member.user"},
-	    {EVT_SPACE_MEMBER, "{\"space\":\"$S\",\"action\":\"promote\",\"user\":\"bob\",\"role\":\"member\"}", "space_member.role"},
-	    {EVT_SPACE_MEMBER, "{\"space\":\"$S\",\"action\":\"demote\",\"user\":\"bob\",\"role\":\"owner\"}", "space_member.role"},
-	    {EVT_SPACE_MEMBER, "{\"space\":\"$S\",\"action\":\"remove\",\"user\":\"bob\",\"role\":\"admin\"}", "space_member.role"},
-	    {EVT_SPACE_KEY, "{\"space\":\"$S\",\"key\":\"$S\",\"seals\":[{\"to\":\"$K\",\"box\":\"$B\"}]}", NULL},
+	    {EVT_SPACE_MEMBER, "{\"space\":\"$S\",\"action\":\"invite\",\"user\":\"Bob\"}",
+	     "space_member.user"},
+	    {EVT_SPACE_MEMBER,
+	     "{\"space\":\"$S\",\"action\":\"promote\",\"user\":\"bob\",\"role\":\"member\"}",
+	     "space_member.role"},
+	    {EVT_SPACE_MEMBER,
+	     "{\"space\":\"$S\",\"action\":\"demote\",\"user\":\"bob\",\"role\":\"owner\"}",
+	     "space_member.role"},
+	    {EVT_SPACE_MEMBER,
+	     "{\"space\":\"$S\",\"action\":\"remove\",\"user\":\"bob\",\"role\":\"admin\"}",
+	     "space_member.role"},
+	    {EVT_SPACE_KEY,
+	     "{\"space\":\"$S\",\"key\":\"$S\",\"seals\":[{\"to\":\"$K\",\"box\":\"$B\"}]}", NULL},
 	    {EVT_SPACE_KEY, "{\"space\":\"$S\",\"key\":\"$S\",\"seals\":[]}", "space_key.seals"},
-	    {EVT_SPACE_KEY, "{\"space\":\"$S\",\"seals\":[{\"to\":\"$K\",\"box\":\"$B\"}]}", "space_key.key"},
-	    {EVT_SPACE_KEY, "{\"space\":\"$S\",\"key\":\"$S\",\"seals\":[{\"to\":\"$K\",\"box\":\"$B\"},{\"to\":\"$K\",\"box\":\"$B\"}]}", "space_key.to"},
-	    {EVT_SPACE_KEY, "{\"space\":\"$S\",\"key\":\"$S\",\"seals\":[{\"to\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"box\":\"$B\"}]}", "space_key.to"},
-	    {EVT_SPACE_KEY, "{\"space\":\"$S\",\"key\":\"$S\",\"seals\":[{\"to\":\"$K\",\"box\":\"QQ==\"}]}", "space_key.box"},
+	    {EVT_SPACE_KEY, "{\"space\":\"$S\",\"seals\":[{\"to\":\"$K\",\"box\":\"$B\"}]}",
+	     "space_key.key"},
+	    {EVT_SPACE_KEY,
+	     "{\"space\":\"$S\",\"key\":\"$S\",\"seals\":[{\"to\":\"$K\",\"box\":\"$B\"},{\"to\":"
+	     "\"$K\",\"box\":\"$B\"}]}",
+	     "space_key.to"},
+	    {EVT_SPACE_KEY,
+	     "{\"space\":\"$S\",\"key\":\"$S\",\"seals\":[{\"to\":"
+	     "\"0000000000000000000000000000000000000000000000000000000000000000\",\"box\":\"$B\"}]"
+	     "}",
+	     "space_key.to"},
+	    {EVT_SPACE_KEY,
+	     "{\"space\":\"$S\",\"key\":\"$S\",\"seals\":[{\"to\":\"$K\",\"box\":\"QQ==\"}]}",
+	     "space_key.box"},
 	    {EVT_SEALED, "{\"space\":\"$S\",\"sealed\":$X}", NULL},
 	    {EVT_SEALED, "{\"sealed\":$X}", "sealed.space"},
 	    {EVT_SEALED, "{\"space\":\"$S\"}", "sealed.sealed"},
-	    {EVT_SEALED, "{\"space\":\"$S\",\"sealed\":{\"key\":\"$S\",\"nonce\":\"00\",\"box\":\"$B\"}}", "sealed.nonce"},
-	    {EVT_SEALED, "{\"space\":\"$S\",\"sealed\":{\"nonce\":\"000102030405060708090a0b0c0d0e0f1011121314151617\",\"box\":\"$B\"}}", "sealed.key"},
-	    {EVT_SEALED, "{\"space\":\"$S\",\"sealed\":{\"key\":\"$S\",\"nonce\":\"000102030405060708090a0b0c0d0e0f1011121314151617\",\"box\":\"QUJD\"}}", "sealed.box"},
-	    {EVT_SEALED, "{\"space\":\"$S\",\"sealed\":{\"key\":\"$S\",\"nonce\":\"000102030405060708090a0b0c0d0e0f1011121314151617\",\"box\":\"QR==\"}}", "sealed.box"},
+	    {EVT_SEALED,
+	     "{\"space\":\"$S\",\"sealed\":{\"key\":\"$S\",\"nonce\":\"00\",\"box\":\"$B\"}}",
+	     "sealed.nonce"},
+	    {EVT_SEALED,
+	     "{\"space\":\"$S\",\"sealed\":{\"nonce\":"
+	     "\"000102030405060708090a0b0c0d0e0f1011121314151617\",\"box\":\"$B\"}}",
+	     "sealed.key"},
+	    {EVT_SEALED,
+	     "{\"space\":\"$S\",\"sealed\":{\"key\":\"$S\",\"nonce\":"
+	     "\"000102030405060708090a0b0c0d0e0f1011121314151617\",\"box\":\"QUJD\"}}",
+	     "sealed.box"},
+	    {EVT_SEALED,
+	     "{\"space\":\"$S\",\"sealed\":{\"key\":\"$S\",\"nonce\":"
+	     "\"000102030405060708090a0b0c0d0e0f1011121314151617\",\"box\":\"QR==\"}}",
+	     "sealed.box"},
 	    {EVT_POST, "{\"text\":\"x\",\"space\":\"$S\"}", NULL},
 	    {EVT_POST, "{\"text\":\"x\",\"space\":7}", "post.space"},
 	    {EVT_POST, "{\"text\":\"x\"}", NULL},
@@ -1155,8 +1225,10 @@ static void
 test_seal_unseal(void **state)
 {
 	skey_ring_t *paris = skey_ring_new(8), *lyon = skey_ring_new(8);
-	key_curve_t *paris_seal = key_curve_new(), *lyon_seal = key_curve_new(), *b_seal = key_curve_new();
-	uint8_t fed[CPT_FED_LEN], alice[CPT_KEY_LEN], bob[CPT_KEY_LEN], space[CPT_ID_LEN], kid[SKEY_ID_LEN];
+	key_curve_t *paris_seal = key_curve_new(), *lyon_seal = key_curve_new(),
+	            *b_seal = key_curve_new();
+	uint8_t fed[CPT_FED_LEN], alice[CPT_KEY_LEN], bob[CPT_KEY_LEN], space[CPT_ID_LEN],
+	    kid[SKEY_ID_LEN];
 	uint8_t pks[2][CPT_KEY_LEN];
 	skey_ctx_t ctx, moved;
 	json_t *plain, *sealed, *opened = NULL, *keybody, *post;
@@ -1175,7 +1247,8 @@ test_seal_unseal(void **state)
 	assert_int_equal(skey_ring_generate(paris, kid), 0);
 	memcpy(pks[0], key_curve_public(paris_seal), CPT_KEY_LEN);
 	memcpy(pks[1], key_curve_public(lyon_seal), CPT_KEY_LEN);
-	assert_int_equal(space_key_body(&keybody, paris, space, kid, (const uint8_t(*)[32])pks, 2), 0);
+	assert_int_equal(space_key_body(&keybody, paris, space, kid, (const uint8_t(*)[32])pks, 2),
+	                 0);
 	assert_int_equal(space_body_check(EVT_SPACE_KEY, keybody, &rule), 0);
 	assert_int_equal(space_key_open(lyon, keybody, lyon_seal), 0);
 	assert_int_equal(skey_ring_has(lyon, kid), 1);
@@ -1184,8 +1257,10 @@ test_seal_unseal(void **state)
 	json_decref(keybody);
 	/* Two seals to one key, or none: refused before sealing anything. */
 	memcpy(pks[1], pks[0], CPT_KEY_LEN);
-	assert_int_equal(space_key_body(&keybody, paris, space, kid, (const uint8_t(*)[32])pks, 2), CPT_EINVAL);
-	assert_int_equal(space_key_body(&keybody, paris, space, kid, (const uint8_t(*)[32])pks, 0), CPT_EINVAL);
+	assert_int_equal(space_key_body(&keybody, paris, space, kid, (const uint8_t(*)[32])pks, 2),
+	                 CPT_EINVAL);
+	assert_int_equal(space_key_body(&keybody, paris, space, kid, (const uint8_t(*)[32])pks, 0),
+	                 CPT_EINVAL);
 
 	/* Alice's post, sealed at Paris, read at Lyon. */
 	post = json_pack("{s:i, s:s}", "kind", EVT_POST, "text", "Les salaires de 2025 sont prêts");
@@ -1193,7 +1268,8 @@ test_seal_unseal(void **state)
 	text = json_dumps(sealed, JSON_COMPACT);
 	assert_null(strstr(text, "salaires"));
 	free(text);
-	plain = json_pack("{s:s, s:O}", "space", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	plain = json_pack("{s:s, s:O}", "space",
+	                  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 	                  "sealed", sealed);
 	assert_int_equal(space_body_check(EVT_SEALED, plain, &rule), 0);
 	json_decref(plain);
@@ -1207,7 +1283,8 @@ test_seal_unseal(void **state)
 	assert_int_equal(space_unseal(&opened, &inner, lyon, &moved, sealed, &rule), CPT_EAUTH);
 	{
 		skey_ring_t *nantes = skey_ring_new(1);
-		assert_int_equal(space_unseal(&opened, &inner, nantes, &ctx, sealed, &rule), CPT_ENOTFOUND);
+		assert_int_equal(space_unseal(&opened, &inner, nantes, &ctx, sealed, &rule),
+		                 CPT_ENOTFOUND);
 		skey_ring_destroy(&nantes);
 	}
 	json_decref(sealed);
@@ -1224,7 +1301,11 @@ test_seal_unseal(void **state)
 		    {EVT_SEALED, "{\"kind\":6}", "post.text"},
 		    {EVT_SEALED, "{\"kind\":6,\"text\":\"x\",\"space\":\"y\"}", "plain.space"},
 		    {EVT_SEALED, "{\"kind\":7,\"text\":\"x\"}", "comment.post"},
-		    {EVT_SEALED, "{\"kind\":8,\"post\":\"" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" "\",\"reaction\":\"\",\"on\":true}", "reaction.reaction"},
+		    {EVT_SEALED,
+		     "{\"kind\":8,\"post\":\""
+		     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		     "\",\"reaction\":\"\",\"on\":true}",
+		     "reaction.reaction"},
 		    {EVT_SEALED, "{\"kind\":6,\"text\":\"x\",\"text\":\"y\"}", "plain.json"},
 		    {EVT_SEALED, "[1]", "plain.json"},
 		    {EVT_SEALED, "{\"kind\":6,\"text\":\"x\"} x", "plain.json"},
@@ -1234,18 +1315,22 @@ test_seal_unseal(void **state)
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 			rule = NULL;
 			assert_int_equal(space_plain_parse(&opened, &inner, bad[i].outer,
-			                                   (const uint8_t *)bad[i].text, strlen(bad[i].text), &rule),
+			                                   (const uint8_t *)bad[i].text,
+			                                   strlen(bad[i].text), &rule),
 			                 CPT_EINVAL);
 			assert_null(opened);
 			if (strcmp(rule, bad[i].rule) != 0)
-				fail_msg("plaintext %s: rule %s, want %s", bad[i].text, rule, bad[i].rule);
+				fail_msg("plaintext %s: rule %s, want %s", bad[i].text, rule,
+				         bad[i].rule);
 		}
-		assert_int_equal(space_plain_parse(&opened, &inner, EVT_SEALED, (const uint8_t *)"{\"kind\":6,\"text\":\"a\0b\"}",
-		                                   24, &rule),
-		                 CPT_EINVAL);
+		assert_int_equal(
+		    space_plain_parse(&opened, &inner, EVT_SEALED,
+		                      (const uint8_t *)"{\"kind\":6,\"text\":\"a\0b\"}", 24, &rule),
+		    CPT_EINVAL);
 		/* Padding is JSON whitespace. */
 		assert_int_equal(space_plain_parse(&opened, &inner, EVT_SPACE,
-		                                   (const uint8_t *)"{\"name\":\"RH\"}      ", 19, &rule),
+		                                   (const uint8_t *)"{\"name\":\"RH\"}      ", 19,
+		                                   &rule),
 		                 0);
 		assert_int_equal(inner, EVT_SPACE);
 		json_decref(opened);
