@@ -23,10 +23,13 @@ enum {
 };
 
 static const char *const s_kind_names[] = {
-    [EVT_SITE_CERT] = "site_cert",   [EVT_ENROL] = "enrol",       [EVT_REVOKE] = "revoke",
-    [EVT_KEY_BACKUP] = "key_backup", [EVT_PROFILE] = "profile",   [EVT_POST] = "post",
-    [EVT_COMMENT] = "comment",       [EVT_REACTION] = "reaction", [EVT_EDIT] = "edit",
-    [EVT_REDACT] = "redaction",
+    [EVT_SITE_CERT] = "site_cert", [EVT_ENROL] = "enrol",
+    [EVT_REVOKE] = "revoke",       [EVT_KEY_BACKUP] = "key_backup",
+    [EVT_PROFILE] = "profile",     [EVT_POST] = "post",
+    [EVT_COMMENT] = "comment",     [EVT_REACTION] = "reaction",
+    [EVT_EDIT] = "edit",           [EVT_REDACT] = "redaction",
+    [EVT_SPACE] = "space",         [EVT_SPACE_MEMBER] = "space_member",
+    [EVT_SPACE_KEY] = "space_key", [EVT_SEALED] = "sealed",
 };
 
 const char *
