@@ -57,7 +57,10 @@ static const char s_usage[] =
     "                        give a disabled user access again (a new key and password)\n"
     "  user list             the users known here\n"
     "  verify                check every signature and that the views match a rebuild\n"
-    "  reindex               rebuild every view from the events alone\n"
+    "  reindex               rebuild every view from the events alone (search too)\n"
+    "  search WORDS... [--site SITE] [--json]\n"
+    "                        search posts, comments and people as staff would\n"
+    "                        (\"a phrase\", prefixes; accents and case do not count)\n"
     "  backup DEST           hot, consistent copy of the store, config and keys\n"
     "  restore BACKUP        put a backup in place as a new DIR (then run: it catches up)\n"
     "  repair [--force]      rebuild a damaged (or lost) store: keep every event still\n"
@@ -345,11 +348,12 @@ cli_main(int argc, char **argv)
 		const char *name;
 		int (*fn)(opts_t *);
 	} cmds[] = {
-	    {"init", cmd_init},       {"run", cmd_run},         {"status", cmd_status},
-	    {"figures", cmd_figures}, {"user", cmd_user},       {"verify", cmd_verify},
-	    {"reindex", cmd_reindex}, {"backup", cmd_backup},   {"export", cmd_export},
-	    {"keygen", cmd_keygen},   {"root", cmd_root},       {"site", cmd_site},
-	    {"peer", cmd_peer},       {"restore", cmd_restore}, {"repair", cmd_repair},
+	    {"init", cmd_init},       {"run", cmd_run},       {"status", cmd_status},
+	    {"figures", cmd_figures}, {"user", cmd_user},     {"verify", cmd_verify},
+	    {"reindex", cmd_reindex}, {"backup", cmd_backup}, {"export", cmd_export},
+	    {"search", cmd_search},   {"keygen", cmd_keygen}, {"root", cmd_root},
+	    {"site", cmd_site},       {"peer", cmd_peer},     {"restore", cmd_restore},
+	    {"repair", cmd_repair},
 	};
 	opts_t o;
 

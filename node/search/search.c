@@ -893,8 +893,11 @@ search_open(search_t **out, store_t *st, const char *dir, int flags, char *err, 
 		if (ver[0] && strcmp(ver, SCHEMA_VERSION) != 0)
 			state[0] = 0; /* another layout: rebuilt below */
 		snprintf(want, sizeof(want), "clean %llu", (unsigned long long)s_store_seq(st));
-		if ((flags & SEARCH_REBUILD_AT_OPEN) ||
-		    (ver[0] && strcmp(ver, SCHEMA_VERSION) != 0)) {
+		s->current = strcmp(state, want) == 0;
+		if (flags & SEARCH_AS_IS) {
+			s->as_is = 1;
+		} else if ((flags & SEARCH_REBUILD_AT_OPEN) ||
+		           (ver[0] && strcmp(ver, SCHEMA_VERSION) != 0)) {
 			if ((rc = search_rebuild(s, err, errlen)) != 0)
 				goto fail;
 		} else if (strcmp(state, want) != 0) {
@@ -906,7 +909,7 @@ search_open(search_t **out, store_t *st, const char *dir, int flags, char *err, 
 				         "index brought up to the store: %zu of %zu rows put right",
 				         wrong, docs);
 		}
-		if (s_meta_put(s, "version", SCHEMA_VERSION) != 0) {
+		if (!s->as_is && s_meta_put(s, "version", SCHEMA_VERSION) != 0) {
 			rc = sx_fail(s->w, "writing the version", err, errlen);
 			goto fail;
 		}
@@ -968,7 +971,7 @@ search_close(search_t **self_p)
 		pthread_mutex_unlock(&s->qlock);
 		pthread_join(s->thread, NULL);
 	}
-	if (!s->readonly && !s->failed) {
+	if (!s->readonly && !s->as_is && !s->failed) {
 		char state[64];
 		snprintf(state, sizeof(state), "clean %llu",
 		         (unsigned long long)s_store_seq(s->st));
@@ -1006,6 +1009,12 @@ search_verify(search_t *s, size_t *docs, size_t *wrong, char *err, size_t errlen
 	rc = s_reconcile(s, 0, docs, wrong, err, errlen);
 	pthread_mutex_unlock(&s->wlock);
 	return rc;
+}
+
+int
+search_is_current(search_t *s)
+{
+	return s->current;
 }
 
 void

@@ -27,6 +27,7 @@ typedef struct search search_t;
 
 #define SEARCH_READONLY        1 /* search_open: only search (another process writes it) */
 #define SEARCH_REBUILD_AT_OPEN 2 /* search_open: fill it again whole (comptoir reindex) */
+#define SEARCH_AS_IS           4 /* search_open: no catch-up, nothing written (verify) */
 
 /*
  * Opens (creating it when missing) the index of data directory dir, whose
@@ -57,6 +58,9 @@ int search_rebuild(search_t *s, char *err, size_t errlen) CPT_WUR;
  * *docs gets the rows the store derives, *wrong those missing, different or
  * extra in the index. 0 (also when *wrong > 0) or an error. */
 int search_verify(search_t *s, size_t *docs, size_t *wrong, char *err, size_t errlen) CPT_WUR;
+/* 1 when the file says it was closed cleanly at the store's current
+ * sequence: it then holds exactly what the store derives. */
+int search_is_current(search_t *s);
 /* Changes applied by the writer thread since start, and changes heard. */
 void search_counts(search_t *s, uint64_t *heard, uint64_t *applied);
 

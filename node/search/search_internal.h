@@ -29,6 +29,8 @@ struct search {
 	node_t *node;            /* listened to, or NULL */
 	char path[4200];         /* dir/search.db */
 	int readonly;            /* SEARCH_READONLY */
+	int as_is;               /* SEARCH_AS_IS: the file is not written */
+	int current;             /* the file was clean at the store\'s sequence when opened */
 	sqlite3 *w;              /* the writer's connection (NULL when read-only) */
 	sqlite3_stmt *stmt[8];   /* its prepared statements (search.c) */
 	pthread_mutex_t wlock;   /* guards w and st */
