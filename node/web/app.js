@@ -5,6 +5,7 @@
 // never run a script; the page also runs under a CSP with no inline code.
 
 import { has, lang, otherLang, setLang, t } from './i18n.js';
+import { searchBox, viewSearch } from './search.js';
 
 const FEED_PAGE = 20;          // posts fetched per page of the feed
 const PEOPLE_MAX = 100;        // directory answers hold at most this many (the API's cap)
@@ -2232,6 +2233,7 @@ function paintShell() {
 			h('span', { class: 'brand-name' }, t('app.name')),
 			h('bdi', { class: 'brand-site', id: 'brand-site', hidden: true })),
 		navEl,
+		searchBox(searchUi()),
 		h('div', { class: 'top-tools' },
 			h('a', { id: 'conn', href: '#/status', class: 'conn' }),
 			langBtn,
@@ -2273,6 +2275,11 @@ function accountMenu() {
 			wrap.show(false);
 	});
 	return wrap;
+}
+
+/* What search.js borrows from here. */
+function searchUi() {
+	return { h, t, api, userText, personLink, avatar, timeEl, showError, viewSeq: () => state.viewSeq };
 }
 
 function markNav() {
@@ -2340,6 +2347,9 @@ async function render(focus = true) {
 	} else if (first === 'people') {
 		state.view = 'people';
 		task = viewPeople(main, seq, query);
+	} else if (first === 'search') {
+		state.view = 'search';
+		task = viewSearch(searchUi(), main, seq, query);
 	} else if (first === 'profile') {
 		state.view = 'profile';
 		task = viewProfileEdit(main, seq);
