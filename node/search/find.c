@@ -215,43 +215,75 @@ s_bind_opt(sqlite3_stmt *st, const char *name, const char *v)
 /* Rows of a group scanned per page at most (hits the viewer may not read
  * are skipped; a page stops there and says where to go on). */
 #define SX_SCAN_MAX 2000
+/* "Best match" ranks the newest SX_BEST_WINDOW matches: FTS5 walks rowids
+ * (time order) from the newest and stops there, so a word in a tenth of a
+ * million posts costs as much as a rare one (docs/ARCHITECTURE.md). */
+#define SX_BEST_WINDOW 2000
+
+/* The snippet of one row, as s_snippet gives it. */
+static json_t *
+s_row_snippet(struct group *g, int64_t rid)
+{
+	sqlite3_stmt *st;
+	json_t *sn = NULL;
+
+	if (sqlite3_prepare_v2(g->db,
+	                       "SELECT snippet(fts, -1, char(2), char(3), '…', 24) FROM fts"
+	                       " WHERE fts MATCH ?1 AND rowid = ?2",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return json_pack("[s]", "");
+	sqlite3_bind_text(st, 1, g->expr, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, rid);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		sn = s_snippet((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return sn ? sn : json_pack("[s]", "");
+}
 
 static json_t *
 s_posts(struct group *g, int *rc, char *err, size_t errlen)
 {
 	const search_q_t *q = g->q;
-	char sql[1400];
+	char sql[1600], filt[600];
 	size_t n = 0, scanned = 0;
 	sqlite3_stmt *st;
 	json_t *items = json_array(), *out;
 	int more = 0, r;
 
-	snprintf(sql, sizeof(sql),
-	         "SELECT d.key, d.post, snippet(fts, 1, char(2), char(3), '…', 24) FROM fts"
-	         " JOIN docs d ON d.rid = fts.rowid WHERE fts MATCH :expr AND d.type IN (%d, %d)"
-	         "%s%s%s%s%s ORDER BY %s LIMIT :lim OFFSET :off",
-	         SX_POST, SX_COMMENT, q->site && *q->site ? " AND d.site = :site" : "",
+	/* Rowids are ms << SX_RID_SHIFT: the time bounds are rowid bounds,
+	 * which FTS5 itself applies. */
+	snprintf(filt, sizeof(filt), "fts MATCH :expr AND d.type IN (%d, %d)%s%s%s%s%s", SX_POST,
+	         SX_COMMENT, q->site && *q->site ? " AND d.site = :site" : "",
 	         q->author && *q->author ? " AND d.author = :author" : "",
 	         q->space && *q->space ? " AND d.space = :space" : "",
-	         q->before_ms ? " AND d.ts < :before" : "",
-	         q->after_ms ? " AND d.ts >= :after" : "",
-	         q->newest ? "d.ts DESC, d.rid DESC" : "fts.rank, d.rid");
+	         q->before_ms ? " AND fts.rowid < :before" : "",
+	         q->after_ms ? " AND fts.rowid >= :after" : "");
+	if (q->newest)
+		snprintf(sql, sizeof(sql),
+		         "SELECT d.key, fts.rowid FROM fts JOIN docs d ON d.rid = fts.rowid WHERE %s"
+		         " ORDER BY fts.rowid DESC LIMIT :lim OFFSET :off",
+		         filt);
+	else
+		snprintf(sql, sizeof(sql),
+		         "SELECT key, r FROM (SELECT d.key AS key, fts.rowid AS r, fts.rank AS rk"
+		         " FROM fts JOIN docs d ON d.rid = fts.rowid WHERE %s"
+		         " ORDER BY fts.rowid DESC LIMIT %d) ORDER BY rk, r DESC LIMIT :lim OFFSET :off",
+		         filt, SX_BEST_WINDOW);
 	if (sqlite3_prepare_v2(g->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		*rc = sx_fail(g->db, "preparing a search", err, errlen);
 		json_decref(items);
 		return NULL;
 	}
-	sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":expr"), g->expr, -1,
-	                  SQLITE_STATIC);
+	sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":expr"), g->expr, -1, SQLITE_STATIC);
 	s_bind_opt(st, ":site", q->site);
 	s_bind_opt(st, ":author", q->author);
 	s_bind_opt(st, ":space", q->space);
 	if (q->before_ms)
 		sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":before"),
-		                   (sqlite3_int64)q->before_ms);
+		                   (sqlite3_int64)(q->before_ms << SX_RID_SHIFT));
 	if (q->after_ms)
 		sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":after"),
-		                   (sqlite3_int64)q->after_ms);
+		                   (sqlite3_int64)(q->after_ms << SX_RID_SHIFT));
 	sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":lim"), SX_SCAN_MAX);
 	sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":off"), (sqlite3_int64)q->offset);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -273,8 +305,7 @@ s_posts(struct group *g, int *rc, char *err, size_t errlen)
 			continue;
 		}
 		json_object_set_new(v, "type", json_string(key[0] == 'p' ? "post" : "comment"));
-		json_object_set_new(v, "snippet",
-		                    s_snippet((const char *)sqlite3_column_text(st, 2)));
+		json_object_set_new(v, "snippet", s_row_snippet(g, sqlite3_column_int64(st, 1)));
 		json_object_del(v, "mentions");
 		json_array_append_new(items, v);
 		n++;
@@ -288,8 +319,8 @@ s_posts(struct group *g, int *rc, char *err, size_t errlen)
 	if (r == SQLITE_ROW && scanned == SX_SCAN_MAX)
 		more = 1;
 	sqlite3_finalize(st);
-	out = json_pack("{s:o, s:o}", "items", items, "next",
-	                more ? json_integer((json_int_t)(q->offset + scanned)) : json_null());
+	out = json_pack("{s:o, s:o}", "items", items,
+	                "next", more ? json_integer((json_int_t)(q->offset + scanned)) : json_null());
 	return out;
 }
 

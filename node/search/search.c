@@ -32,7 +32,7 @@ static const char s_schema[] =
     "CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(title, body,"
     " tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');";
 
-#define SCHEMA_VERSION "1"
+#define SCHEMA_VERSION "2" /* 2: rowids in time order */
 
 int
 sx_fail(sqlite3 *db, const char *what, char *err, size_t errlen)
@@ -281,19 +281,21 @@ enum {
 	ST_FTS_DEL,
 	ST_FTS_INS,
 	ST_META_PUT,
+	ST_LAST_RID,
 	ST_COUNT,
 };
 
 static const char *const s_sql[ST_COUNT] = {
     "SELECT rid, hash FROM docs WHERE key = ?1",
-    "INSERT INTO docs(key, type, ts, author, site, space, post, name, dept, skills, hash)"
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    "INSERT INTO docs(key, type, ts, author, site, space, post, name, dept, skills, hash, rid)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     "UPDATE docs SET key = ?1, type = ?2, ts = ?3, author = ?4, site = ?5, space = ?6,"
     " post = ?7, name = ?8, dept = ?9, skills = ?10, hash = ?11 WHERE rid = ?12",
     "DELETE FROM docs WHERE rid = ?1",
     "DELETE FROM fts WHERE rowid = ?1",
     "INSERT INTO fts(rowid, title, body) VALUES(?1, ?2, ?3)",
     "INSERT OR REPLACE INTO meta(k, v) VALUES(?1, ?2)",
+    "SELECT max(rid) FROM docs WHERE rid BETWEEN ?1 AND ?2",
 };
 
 static sqlite3_stmt *
@@ -313,6 +315,35 @@ s_bind_text(sqlite3_stmt *st, int i, const char *v)
 		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, i);
+}
+
+/* The rowid of a new row. Posts and comments sort by time: rid = ms <<
+ * SX_RID_SHIFT plus a counter, so that FTS5 walks the newest first by
+ * rowid and stops at the page (docs/ARCHITECTURE.md, "Search"); people and
+ * spaces take the next rowid under SX_RID_TIMED. 0 on an error. */
+static int64_t
+s_new_rid(search_t *s, const doc_t *d)
+{
+	sqlite3_stmt *st = s_st(s, ST_LAST_RID);
+	int64_t lo, hi, last;
+
+	if (d->type == SX_POST || d->type == SX_COMMENT) {
+		lo = (d->ts > 0 ? d->ts : 1) * ((int64_t)1 << SX_RID_SHIFT);
+		if (lo < SX_RID_TIMED)
+			lo = SX_RID_TIMED;
+		hi = lo + ((int64_t)1 << SX_RID_SHIFT) - 1;
+	} else {
+		lo = 1;
+		hi = SX_RID_TIMED - 1;
+	}
+	sqlite3_bind_int64(st, 1, lo);
+	sqlite3_bind_int64(st, 2, hi);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		return 0;
+	if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+		return lo;
+	last = sqlite3_column_int64(st, 0);
+	return last < hi ? last + 1 : 0; /* 1024 rows in one ms: refused, logged */
 }
 
 /* The rowid and hash of key: 1 found, 0 not, <0 error. */
@@ -375,6 +406,11 @@ s_put(search_t *s, const char *key, const doc_t *d, int64_t *rid_out)
 			*rid_out = rid;
 		return 0;
 	}
+	if (!found && (rid = s_new_rid(s, d)) == 0) {
+		log_warnx("search", "no rowid left for %s (over %d rows in one millisecond)", d->key,
+		          1 << SX_RID_SHIFT);
+		return CPT_EFULL;
+	}
 	st = s_st(s, found ? ST_UPD : ST_INS);
 	s_bind_text(st, 1, d->key);
 	sqlite3_bind_int(st, 2, d->type);
@@ -387,8 +423,7 @@ s_put(search_t *s, const char *key, const doc_t *d, int64_t *rid_out)
 	s_bind_text(st, 9, d->dept);
 	s_bind_text(st, 10, d->skills);
 	sqlite3_bind_blob(st, 11, d->hash, 16, SQLITE_STATIC);
-	if (found)
-		sqlite3_bind_int64(st, 12, rid);
+	sqlite3_bind_int64(st, 12, rid);
 	if (s_step_done(st) != 0)
 		return CPT_EIO;
 	if (found) {
@@ -396,8 +431,6 @@ s_put(search_t *s, const char *key, const doc_t *d, int64_t *rid_out)
 		sqlite3_bind_int64(st, 1, rid);
 		if (s_step_done(st) != 0)
 			return CPT_EIO;
-	} else {
-		rid = sqlite3_last_insert_rowid(s->w);
 	}
 	st = s_st(s, ST_FTS_INS);
 	sqlite3_bind_int64(st, 1, rid);
@@ -566,13 +599,13 @@ s_meta_get(sqlite3 *db, const char *k, char *out, size_t cap)
 
 /* The walk of the store that reconcile, rebuild and verify share. */
 struct recon {
-	search_t *s;     /* the index */
-	int write;       /* put the index right; else only count */
-	uint8_t *seen;   /* rows of the index met, by rowid (up to max_rid) */
-	int64_t max_rid; /* the largest rowid before the walk */
-	size_t docs;     /* rows the store derives */
-	size_t wrong;    /* rows missing, different or extra */
-	int rc;          /* the first error */
+	search_t *s;             /* the index */
+	int write;               /* put the index right; else only count */
+	int64_t *seen;           /* rowids of the rows the store derives (sorted at the end) */
+	size_t n_seen, cap_seen; /* used, allocated */
+	size_t docs;             /* rows the store derives */
+	size_t wrong;            /* rows missing, different or extra */
+	int rc;                  /* the first error */
 };
 
 static void
@@ -592,33 +625,40 @@ s_recon_doc(struct recon *r, const char *key, const doc_t *d)
 		if (r->write && (r->rc = s_put(r->s, key, d, &rid)) != 0)
 			return;
 	}
-	if (found && rid > 0 && rid <= r->max_rid)
-		r->seen[rid] = 1;
+	if (rid == 0)
+		return; /* verify: missing, nothing to keep */
+	if (r->n_seen == r->cap_seen) {
+		size_t cap = r->cap_seen ? r->cap_seen * 2 : 4096;
+		int64_t *ns = realloc(r->seen, cap * sizeof(*ns));
+		if (ns == NULL) {
+			r->rc = CPT_ENOMEM;
+			return;
+		}
+		r->seen = ns;
+		r->cap_seen = cap;
+	}
+	r->seen[r->n_seen++] = rid;
+}
+
+static int
+s_cmp_rid(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
 }
 
 static int
 s_reconcile(search_t *s, int write, size_t *docs, size_t *wrong, char *err, size_t errlen)
 {
-	struct recon r = {s, write, NULL, 0, 0, 0, 0};
+	struct recon r = {s, write, NULL, 0, 0, 0, 0, 0};
 	store_txn_t *txn = NULL;
 	store_cur_t *cur = NULL;
 	store_val_t k, v;
 	sqlite3_stmt *st;
 	int rc;
 
-	if (sqlite3_prepare_v2(s->w, "SELECT max(rid) FROM docs", -1, &st, NULL) != SQLITE_OK)
-		return sx_fail(s->w, "reading the rows", err, errlen);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		r.max_rid = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if ((r.seen = calloc((size_t)r.max_rid + 1, 1)) == NULL) {
-		snprintf(err, errlen, "search index: out of memory");
-		return CPT_ENOMEM;
-	}
-	if (write && s_exec(s->w, "BEGIN", err, errlen) != 0) {
-		free(r.seen);
+	if (write && s_exec(s->w, "BEGIN", err, errlen) != 0)
 		return CPT_EIO;
-	}
 	if ((rc = store_read_begin(s->st, &txn)) != 0)
 		goto out;
 	/* Posts and comments, in time order. */
@@ -661,25 +701,23 @@ s_reconcile(search_t *s, int write, size_t *docs, size_t *wrong, char *err, size
 	if (rc != 0)
 		goto out;
 	/* Rows the store no longer derives. */
-	if (sqlite3_prepare_v2(s->w, "SELECT rid FROM docs WHERE rid <= ?1", -1, &st, NULL) !=
-	    SQLITE_OK) {
+	qsort(r.seen, r.n_seen, sizeof(*r.seen), s_cmp_rid);
+	if (sqlite3_prepare_v2(s->w, "SELECT rid FROM docs", -1, &st, NULL) != SQLITE_OK) {
 		rc = CPT_EIO;
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, r.max_rid);
 	{
 		int64_t *gone = NULL;
 		size_t n = 0, cap = 0;
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 			int64_t rid = sqlite3_column_int64(st, 0);
-			if (rid >= 0 && rid <= r.max_rid && r.seen[rid])
+			if (r.n_seen && bsearch(&rid, r.seen, r.n_seen, sizeof(*r.seen), s_cmp_rid))
 				continue;
 			r.wrong++;
 			if (!write)
 				continue;
 			if (n == cap) {
-				int64_t *ng =
-				    realloc(gone, (cap = cap ? cap * 2 : 256) * sizeof(*ng));
+				int64_t *ng = realloc(gone, (cap = cap ? cap * 2 : 256) * sizeof(*ng));
 				if (ng == NULL)
 					break;
 				gone = ng;

@@ -14,6 +14,11 @@
 /* Row types (docs.type). */
 enum { SX_POST = 1, SX_COMMENT = 2, SX_PERSON = 3, SX_SPACE = 4 };
 
+/* Rowids: posts and comments at ms << SX_RID_SHIFT (+ a counter), in time
+ * order; people and spaces below SX_RID_TIMED. */
+#define SX_RID_SHIFT 10
+#define SX_RID_TIMED ((int64_t)1 << 40)
+
 #define SX_READERS 4 /* read connections: searches at once */
 
 /* A change heard from the node, queued for the writer thread. */
