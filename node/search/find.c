@@ -259,22 +259,25 @@ s_posts(struct group *g, int *rc, char *err, size_t errlen)
 	         q->before_ms ? " AND fts.rowid < :before" : "",
 	         q->after_ms ? " AND fts.rowid >= :after" : "");
 	if (q->newest)
-		snprintf(sql, sizeof(sql),
-		         "SELECT d.key, fts.rowid FROM fts JOIN docs d ON d.rid = fts.rowid WHERE %s"
-		         " ORDER BY fts.rowid DESC LIMIT :lim OFFSET :off",
-		         filt);
+		snprintf(
+		    sql, sizeof(sql),
+		    "SELECT d.key, fts.rowid FROM fts JOIN docs d ON d.rid = fts.rowid WHERE %s"
+		    " ORDER BY fts.rowid DESC LIMIT :lim OFFSET :off",
+		    filt);
 	else
-		snprintf(sql, sizeof(sql),
-		         "SELECT key, r FROM (SELECT d.key AS key, fts.rowid AS r, fts.rank AS rk"
-		         " FROM fts JOIN docs d ON d.rid = fts.rowid WHERE %s"
-		         " ORDER BY fts.rowid DESC LIMIT %d) ORDER BY rk, r DESC LIMIT :lim OFFSET :off",
-		         filt, SX_BEST_WINDOW);
+		snprintf(
+		    sql, sizeof(sql),
+		    "SELECT key, r FROM (SELECT d.key AS key, fts.rowid AS r, fts.rank AS rk"
+		    " FROM fts JOIN docs d ON d.rid = fts.rowid WHERE %s"
+		    " ORDER BY fts.rowid DESC LIMIT %d) ORDER BY rk, r DESC LIMIT :lim OFFSET :off",
+		    filt, SX_BEST_WINDOW);
 	if (sqlite3_prepare_v2(g->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		*rc = sx_fail(g->db, "preparing a search", err, errlen);
 		json_decref(items);
 		return NULL;
 	}
-	sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":expr"), g->expr, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":expr"), g->expr, -1,
+	                  SQLITE_STATIC);
 	s_bind_opt(st, ":site", q->site);
 	s_bind_opt(st, ":author", q->author);
 	s_bind_opt(st, ":space", q->space);
@@ -319,8 +322,8 @@ s_posts(struct group *g, int *rc, char *err, size_t errlen)
 	if (r == SQLITE_ROW && scanned == SX_SCAN_MAX)
 		more = 1;
 	sqlite3_finalize(st);
-	out = json_pack("{s:o, s:o}", "items", items,
-	                "next", more ? json_integer((json_int_t)(q->offset + scanned)) : json_null());
+	out = json_pack("{s:o, s:o}", "items", items, "next",
+	                more ? json_integer((json_int_t)(q->offset + scanned)) : json_null());
 	return out;
 }
 

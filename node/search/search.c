@@ -390,8 +390,9 @@ s_remove_rid(search_t *s, int64_t rid)
 static char *
 s_ligatures(const doc_t *d)
 {
-	static const char *const lig[] = {"\xc3\xa6", "\xc3\x86", "\xc5\x93", "\xc5\x92", "\xc3\x9f",
-	                                  "\xc3\xbe", "\xc3\x9e", "\xc4\xb3", "\xc4\xb2", NULL};
+	static const char *const lig[] = {"\xc3\xa6", "\xc3\x86", "\xc5\x93", "\xc5\x92",
+	                                  "\xc3\x9f", "\xc3\xbe", "\xc3\x9e", "\xc4\xb3",
+	                                  "\xc4\xb2", NULL};
 	const char *t = d->title ? d->title : "", *b = d->body ? d->body : "";
 	size_t n;
 	char *both, *out;
@@ -434,8 +435,8 @@ s_put(search_t *s, const char *key, const doc_t *d, int64_t *rid_out)
 		return 0;
 	}
 	if (!found && (rid = s_new_rid(s, d)) == 0) {
-		log_warnx("search", "no rowid left for %s (over %d rows in one millisecond)", d->key,
-		          1 << SX_RID_SHIFT);
+		log_warnx("search", "no rowid left for %s (over %d rows in one millisecond)",
+		          d->key, 1 << SX_RID_SHIFT);
 		return CPT_EFULL;
 	}
 	st = s_st(s, found ? ST_UPD : ST_INS);
@@ -575,10 +576,35 @@ s_sync_key(search_t *s, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN])
 	return rc ? rc : w.rc;
 }
 
+/* What the change refers to, from the change or else from its body
+ * (changes announced by node_poll_store carry no reference). 1 with ref
+ * set, or 0. */
+static int
+s_ref(store_txn_t *txn, const sx_change_t *c, uint8_t ref[CPT_ID_LEN])
+{
+	const char *field = c->kind == EVT_REDACT   ? "target"
+	                    : c->kind == EVT_REVOKE ? "key"
+	                                            : "post";
+	evt_t ev;
+	json_t *b;
+	int ok;
+
+	if (c->has_ref) {
+		memcpy(ref, c->ref, CPT_ID_LEN);
+		return 1;
+	}
+	if (index_event(txn, c->id, &ev) != 0 || (b = index_body(&ev)) == NULL)
+		return 0;
+	ok = index_hex_field(b, field, ref) == 0;
+	json_decref(b);
+	return ok;
+}
+
 /* What one stored event changes in the index. */
 static int
 s_apply_one(search_t *s, store_txn_t *txn, const sx_change_t *c)
 {
+	uint8_t ref[CPT_ID_LEN];
 	evt_t ev;
 	json_t *b;
 	char handle[64];
@@ -588,7 +614,7 @@ s_apply_one(search_t *s, store_txn_t *txn, const sx_change_t *c)
 	case EVT_POST:
 	case EVT_COMMENT: return s_sync_target(s, txn, c->id);
 	case EVT_EDIT:
-	case EVT_REDACT: return c->has_ref ? s_sync_target(s, txn, c->ref) : 0;
+	case EVT_REDACT: return s_ref(txn, c, ref) ? s_sync_target(s, txn, ref) : 0;
 	case EVT_PROFILE:
 		if (index_event(txn, c->id, &ev) == 0 &&
 		    index_handle_of(txn, ev.author, handle) == 0)
@@ -601,7 +627,7 @@ s_apply_one(search_t *s, store_txn_t *txn, const sx_change_t *c)
 			rc = s_sync_person(s, txn, s_str(b, "handle"));
 		json_decref(b);
 		return rc;
-	case EVT_REVOKE: return c->has_ref ? s_sync_key(s, txn, c->ref) : 0;
+	case EVT_REVOKE: return s_ref(txn, c, ref) ? s_sync_key(s, txn, ref) : 0;
 	default: return 0;
 	}
 }
@@ -753,7 +779,8 @@ s_reconcile(search_t *s, int write, size_t *docs, size_t *wrong, char *err, size
 			if (!write)
 				continue;
 			if (n == cap) {
-				int64_t *ng = realloc(gone, (cap = cap ? cap * 2 : 256) * sizeof(*ng));
+				int64_t *ng =
+				    realloc(gone, (cap = cap ? cap * 2 : 256) * sizeof(*ng));
 				if (ng == NULL)
 					break;
 				gone = ng;
@@ -1032,12 +1059,21 @@ void
 search_close(search_t **self_p)
 {
 	search_t *s;
+	uint64_t seq;
 
 	if (self_p == NULL || (s = *self_p) == NULL)
 		return;
 	*self_p = NULL;
-	if (s->node)
+	seq = 0;
+	if (s->node) {
+		/* What another process (the CLI) stored since the node's last
+		 * poll is announced now, while we still listen; the sequence of
+		 * that poll is what the file will say it holds. A write after it
+		 * makes the next open catch up. */
+		node_poll_store(s->node);
+		seq = node_polled_seq(s->node);
 		node_unlisten(s->node, s_listener, s);
+	}
 	if (s->started) {
 		pthread_mutex_lock(&s->qlock);
 		s->stop = 1;
@@ -1048,7 +1084,7 @@ search_close(search_t **self_p)
 	if (!s->readonly && !s->as_is && !s->failed) {
 		char state[64];
 		snprintf(state, sizeof(state), "clean %llu",
-		         (unsigned long long)s_store_seq(s->st));
+		         (unsigned long long)(s->node ? seq : s_store_seq(s->st)));
 		if (s_meta_put(s, "state", state) != 0)
 			log_warnx("search", "cannot record the index's state: %s",
 			          sqlite3_errmsg(s->w));

@@ -46,18 +46,19 @@ s_size(const char *dir, const char *name)
 }
 
 /* Words of fill's French and English list, of several frequencies. */
-static const char *const s_one[] = {"réunion", "livraison", "sécurité",  "inventory", "warehouse",
-                                    "budget",  "formation", "fournisseur", "Lyon",    "incident",
-                                    "quai",    "payroll",   "anniversaire", "survey", "maintenance"};
-static const char *const s_two[] = {"réunion lundi",     "livraison retard", "safety training",
-                                    "quai camion",       "stock entrepôt",   "budget trimestre",
-                                    "incident serveur",  "team meeting",     "client commande",
+static const char *const s_one[] = {"réunion",      "livraison", "sécurité",   "inventory",
+                                    "warehouse",    "budget",    "formation",  "fournisseur",
+                                    "Lyon",         "incident",  "quai",       "payroll",
+                                    "anniversaire", "survey",    "maintenance"};
+static const char *const s_two[] = {"réunion lundi",    "livraison retard", "safety training",
+                                    "quai camion",      "stock entrepôt",   "budget trimestre",
+                                    "incident serveur", "team meeting",     "client commande",
                                     "congés planning"};
-static const char *const s_phrase[] = {"\"réunion équipe\"", "\"the meeting\"", "\"de la\"",
-                                       "\"livraison retard\"", "\"safety training\"",
-                                       "\"stock inventory\"", "\"next week\""};
-static const char *const s_prefix[] = {"livr", "secu", "reun", "plan", "entrep", "fourn",
-                                       "maint", "anniv", "proc", "insp"};
+static const char *const s_phrase[] = {
+    "\"réunion équipe\"",  "\"the meeting\"",     "\"de la\"",    "\"livraison retard\"",
+    "\"safety training\"", "\"stock inventory\"", "\"next week\""};
+static const char *const s_prefix[] = {"livr",  "secu",  "reun",  "plan", "entrep",
+                                       "fourn", "maint", "anniv", "proc", "insp"};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -88,8 +89,8 @@ s_run(search_t *s, const char *what, const char *const *qs, size_t nq, size_t n)
 		json_decref(out);
 	}
 	qsort(t, n, sizeof(*t), s_cmp);
-	printf("%-10s p50_ms=%.2f p99_ms=%.2f max_ms=%.2f hits_per_search=%.1f (%zu searches)\n", what,
-	       t[n / 2], t[(n * 99) / 100], t[n - 1], (double)hits / (double)n, n);
+	printf("%-10s p50_ms=%.2f p99_ms=%.2f max_ms=%.2f hits_per_search=%.1f (%zu searches)\n",
+	       what, t[n / 2], t[(n * 99) / 100], t[n - 1], (double)hits / (double)n, n);
 	free(t);
 }
 
@@ -139,7 +140,8 @@ main(int argc, char **argv)
 	if (!keep)
 		printf("rebuild    rows=%zu seconds=%.1f us_per_row=%.1f\n", docs, t1 - t0,
 		       (t1 - t0) * 1e6 / (double)(docs ? docs : 1));
-	printf("size       bytes=%lld bytes_per_row=%.0f\n", bytes, (double)bytes / (double)(docs ? docs : 1));
+	printf("size       bytes=%lld bytes_per_row=%.0f\n", bytes,
+	       (double)bytes / (double)(docs ? docs : 1));
 	if (search_open(&s, node_store(node), dir, 0, err, sizeof(err)) != 0) {
 		fprintf(stderr, "search: %s\n", err);
 		return 1;
