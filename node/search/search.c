@@ -338,11 +338,12 @@ s_new_rid(search_t *s, const doc_t *d)
 	}
 	sqlite3_bind_int64(st, 1, lo);
 	sqlite3_bind_int64(st, 2, hi);
-	if (sqlite3_step(st) != SQLITE_ROW)
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
 		return 0;
-	if (sqlite3_column_type(st, 0) == SQLITE_NULL)
-		return lo;
-	last = sqlite3_column_int64(st, 0);
+	}
+	last = sqlite3_column_type(st, 0) == SQLITE_NULL ? lo - 1 : sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);               /* see s_lookup */
 	return last < hi ? last + 1 : 0; /* 1024 rows in one ms: refused, logged */
 }
 
@@ -355,15 +356,17 @@ s_lookup(search_t *s, const char *key, int64_t *rid, uint8_t hash[16])
 
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
-		return 0;
-	if (rc != SQLITE_ROW)
-		return CPT_EIO;
-	*rid = sqlite3_column_int64(st, 0);
-	memset(hash, 0, 16);
-	if (sqlite3_column_bytes(st, 1) == 16)
-		memcpy(hash, sqlite3_column_blob(st, 1), 16);
-	return 1;
+	if (rc == SQLITE_ROW) {
+		*rid = sqlite3_column_int64(st, 0);
+		memset(hash, 0, 16);
+		if (sqlite3_column_bytes(st, 1) == 16)
+			memcpy(hash, sqlite3_column_blob(st, 1), 16);
+	}
+	/* A statement left on its row holds a read transaction open on the
+	 * writer's connection: no checkpoint could pass it and the WAL grew
+	 * without end (600 MB during a rebuild). Reset as soon as read. */
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : CPT_EIO;
 }
 
 static int
