@@ -50,17 +50,15 @@ search_stem(const char *word, char *out, size_t cap)
 	out[n] = 0;
 }
 
-/* Appends a quoted FTS5 string of the letters and digits of w (anything
- * else splits words: "jean-pierre" is the phrase "jean pierre"). star: a
- * prefix. Returns 0 or CPT_ETOOBIG. */
-static int
-s_put_part(char *out, size_t cap, size_t *n, const char *w, int star)
+/* The letters and digits of w, words split by anything else ("jean-pierre"
+ * gives "jean pierre"), into part (cap bytes). 0 when nothing is left. */
+static size_t
+s_clean(const char *w, char *part, size_t cap)
 {
-	char part[SEARCH_MAX_Q * 2 + 8];
 	size_t k = 0;
 	int any = 0, sep = 0;
 
-	for (const unsigned char *p = (const unsigned char *)w; *p && k + 4 < sizeof(part); p++) {
+	for (const unsigned char *p = (const unsigned char *)w; *p && k + 4 < cap; p++) {
 		if (isalnum(*p) || *p >= 0x80) {
 			if (sep && any)
 				part[k++] = ' ';
@@ -71,22 +69,36 @@ s_put_part(char *out, size_t cap, size_t *n, const char *w, int star)
 			sep = 1;
 		}
 	}
-	if (!any)
-		return 0; /* nothing to look for in it */
 	part[k] = 0;
-	if (*n + k + 5 >= cap)
+	return any ? k : 0;
+}
+
+/* Appends text to out (*n used of cap). CPT_ETOOBIG when it does not fit. */
+static int
+s_cat(char *out, size_t cap, size_t *n, const char *text)
+{
+	size_t l = strlen(text);
+
+	if (*n + l + 1 >= cap)
 		return CPT_ETOOBIG;
-	*n += (size_t)snprintf(out + *n, cap - *n, "%s\"%s\"%s", *n ? " " : "", part,
-	                       star ? "*" : "");
+	memcpy(out + *n, text, l + 1);
+	*n += l;
 	return 0;
 }
 
+/* The endings a stem is tried with: French and English inflections. */
+static const char *const s_endings[] = {"",      "s",      "x",   "e",    "es",   "ee",    "ees",
+                                        "er",    "ers",    "ed",  "ing",  "ings", "ement", "ements",
+                                        "ation", "ations", "ion", "ions", NULL};
+
 int
-search_expr(const char *q, char *out, size_t cap)
+search_expr(const char *q, int prefix, char *out, size_t cap)
 {
 	size_t n = 0;
 	const char *p = q;
-	char buf[SEARCH_MAX_Q * 2 + 8], f[SEARCH_MAX_Q * 2 + 8];
+	char buf[SEARCH_MAX_Q * 2 + 8], f[SEARCH_MAX_Q * 2 + 8], part[SEARCH_MAX_Q * 2 + 8];
+	char t[SEARCH_MAX_Q * 6 + 64];
+	int parts = 0;
 
 	assert(q != NULL && out != NULL && cap > 8);
 	out[0] = 0;
@@ -94,31 +106,71 @@ search_expr(const char *q, char *out, size_t cap)
 		return CPT_EINVAL;
 	while (*p) {
 		size_t l;
-		int rc;
+		int rc = 0, star;
 		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
 			p++;
 		if (*p == 0)
 			break;
-		if (*p == '"') { /* a phrase: words as they are, folded, no prefix */
+		if (*p == '"') { /* a phrase: words as they are, folded */
 			const char *e = strchr(p + 1, '"');
 			l = e ? (size_t)(e - p - 1) : strlen(p + 1);
 			memcpy(buf, p + 1, l);
 			buf[l] = 0;
 			p = e ? e + 1 : p + 1 + l;
 			query_fold(buf, f, sizeof(f));
-			rc = s_put_part(out, cap, &n, f, 0);
+			if (s_clean(f, part, sizeof(part)) == 0)
+				continue;
+			snprintf(t, sizeof(t), "%s\"%s\"", parts ? " AND " : "", part);
+			rc = s_cat(out, cap, &n, t);
 		} else {
 			l = strcspn(p, " \t\r\n\"");
 			memcpy(buf, p, l);
 			buf[l] = 0;
 			p += l;
-			search_stem(buf, f, sizeof(f));
-			rc = s_put_part(out, cap, &n, f, 1);
+			star = l > 1 && buf[l - 1] == '*';
+			if (prefix || star) {
+				/* A prefix: as typed (folded), no ending taken off. */
+				query_fold(buf, f, sizeof(f));
+				if (s_clean(f, part, sizeof(part)) == 0)
+					continue;
+				snprintf(t, sizeof(t), "%s\"%s\"*", parts ? " AND " : "", part);
+				rc = s_cat(out, cap, &n, t);
+			} else {
+				/* A word: its stem with each ending, exact terms that
+				 * FTS5 reads lazily (a prefix merges whole doclists). */
+				search_stem(buf, f, sizeof(f));
+				if (s_clean(f, part, sizeof(part)) == 0)
+					continue;
+				if (strchr(part, ' ')) { /* "jean-pierre": a phrase */
+					snprintf(t, sizeof(t), "%s\"%s\"", parts ? " AND " : "",
+					         part);
+					rc = s_cat(out, cap, &n, t);
+				} else {
+					rc = s_cat(out, cap, &n, parts ? " AND (" : "(");
+					for (int i = 0; rc == 0 && s_endings[i]; i++) {
+						snprintf(t, sizeof(t), "%s\"%s%s\"",
+						         i ? " OR " : "", part, s_endings[i]);
+						rc = s_cat(out, cap, &n, t);
+					}
+					/* English doubles a final consonant: cancel, cancelled. */
+					if (rc == 0 && strlen(part) >= 3 &&
+					    strchr("aeiouy", part[strlen(part) - 1]) == NULL) {
+						char last = part[strlen(part) - 1];
+						snprintf(t, sizeof(t),
+						         " OR \"%s%ced\" OR \"%s%cing\"", part,
+						         last, part, last);
+						rc = s_cat(out, cap, &n, t);
+					}
+					if (rc == 0)
+						rc = s_cat(out, cap, &n, ")");
+				}
+			}
 		}
 		if (rc != 0)
 			return CPT_EINVAL;
+		parts++;
 	}
-	return n ? 0 : CPT_EINVAL;
+	return parts ? 0 : CPT_EINVAL;
 }
 
 unsigned
@@ -199,7 +251,8 @@ struct group {
 	search_t *s;           /* the index */
 	const search_q_t *q;   /* the search */
 	const uint8_t *viewer; /* who reads */
-	const char *expr;      /* the FTS5 expression, or NULL (people: a listing) */
+	const char *expr;      /* the FTS5 expression of posts, or NULL (people: a listing) */
+	const char *pexpr;     /* the same for people: every word a prefix */
 	store_txn_t *txn;      /* the store now */
 	sqlite3 *db;           /* a read connection */
 };
@@ -218,7 +271,7 @@ s_bind_opt(sqlite3_stmt *st, const char *name, const char *v)
 /* "Best match" ranks the newest SX_BEST_WINDOW matches: FTS5 walks rowids
  * (time order) from the newest and stops there, so a word in a tenth of a
  * million posts costs as much as a rare one (docs/ARCHITECTURE.md). */
-#define SX_BEST_WINDOW 2000
+#define SX_BEST_WINDOW 200
 
 /* The snippet of one row, as s_snippet gives it. */
 static json_t *
@@ -252,25 +305,28 @@ s_posts(struct group *g, int *rc, char *err, size_t errlen)
 
 	/* Rowids are ms << SX_RID_SHIFT: the time bounds are rowid bounds,
 	 * which FTS5 itself applies. */
-	snprintf(filt, sizeof(filt), "fts MATCH :expr AND d.type IN (%d, %d)%s%s%s%s%s", SX_POST,
-	         SX_COMMENT, q->site && *q->site ? " AND d.site = :site" : "",
-	         q->author && *q->author ? " AND d.author = :author" : "",
-	         q->space && *q->space ? " AND d.space = :space" : "",
-	         q->before_ms ? " AND fts.rowid < :before" : "",
+	char bounds[128];
+	snprintf(bounds, sizeof(bounds), "%s%s", q->before_ms ? " AND fts.rowid < :before" : "",
 	         q->after_ms ? " AND fts.rowid >= :after" : "");
+	snprintf(filt, sizeof(filt), "d.type IN (%d, %d)%s%s%s", SX_POST, SX_COMMENT,
+	         q->site && *q->site ? " AND d.site = :site" : "",
+	         q->author && *q->author ? " AND d.author = :author" : "",
+	         q->space && *q->space ? " AND d.space = :space" : "");
 	if (q->newest)
-		snprintf(
-		    sql, sizeof(sql),
-		    "SELECT d.key, fts.rowid FROM fts JOIN docs d ON d.rid = fts.rowid WHERE %s"
-		    " ORDER BY fts.rowid DESC LIMIT :lim OFFSET :off",
-		    filt);
+		snprintf(sql, sizeof(sql),
+		         "SELECT d.key, fts.rowid FROM fts JOIN docs d ON d.rid = fts.rowid"
+		         " WHERE fts MATCH :expr%s AND %s ORDER BY fts.rowid DESC LIMIT :lim "
+		         "OFFSET :off",
+		         bounds, filt);
 	else
-		snprintf(
-		    sql, sizeof(sql),
-		    "SELECT key, r FROM (SELECT d.key AS key, fts.rowid AS r, fts.rank AS rk"
-		    " FROM fts JOIN docs d ON d.rid = fts.rowid WHERE %s"
-		    " ORDER BY fts.rowid DESC LIMIT %d) ORDER BY rk, r DESC LIMIT :lim OFFSET :off",
-		    filt, SX_BEST_WINDOW);
+		/* bm25 over the window alone, then the filters: ranking inside
+		 * the join cost five times more. */
+		snprintf(sql, sizeof(sql),
+		         "SELECT d.key, m.r FROM (SELECT fts.rowid AS r, fts.rank AS rk FROM fts"
+		         " WHERE fts MATCH :expr%s ORDER BY fts.rowid DESC LIMIT %d) m"
+		         " JOIN docs d ON d.rid = m.r WHERE %s ORDER BY m.rk, m.r DESC"
+		         " LIMIT :lim OFFSET :off",
+		         bounds, SX_BEST_WINDOW, filt);
 	if (sqlite3_prepare_v2(g->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		*rc = sx_fail(g->db, "preparing a search", err, errlen);
 		json_decref(items);
@@ -391,20 +447,20 @@ s_people(struct group *g, int *rc, char *err, size_t errlen)
 	snprintf(sql, sizeof(sql),
 	         "SELECT d.key, %s FROM docs d%s WHERE d.type = %d%s%s%s%s ORDER BY %s"
 	         " LIMIT :lim OFFSET :off",
-	         g->expr ? "snippet(fts, -1, char(2), char(3), '…', 16)" : "NULL",
-	         g->expr ? " JOIN fts ON fts.rowid = d.rid" : "", SX_PERSON,
-	         g->expr ? " AND fts MATCH :expr" : "",
+	         g->expr ? "snippet(pfts, -1, char(2), char(3), '…', 16)" : "NULL",
+	         g->expr ? " JOIN pfts ON pfts.rowid = d.rid" : "", SX_PERSON,
+	         g->expr ? " AND pfts MATCH :expr" : "",
 	         q->site && *q->site ? " AND d.site = :site" : "",
 	         q->department && *q->department ? " AND d.dept = :dept" : "",
 	         q->skill && *q->skill ? " AND instr(d.skills, :skill) > 0" : "",
-	         g->expr ? "fts.rank, d.key" : "d.key");
+	         g->expr ? "pfts.rank, d.key" : "d.key");
 	if (sqlite3_prepare_v2(g->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		*rc = sx_fail(g->db, "preparing a search", err, errlen);
 		json_decref(items);
 		return NULL;
 	}
 	if (g->expr)
-		sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":expr"), g->expr, -1,
+		sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":expr"), g->pexpr, -1,
 		                  SQLITE_STATIC);
 	s_bind_opt(st, ":site", q->site);
 	if (q->department && *q->department) {
@@ -467,8 +523,8 @@ json_t *
 search_find(search_t *s, const search_q_t *q, const uint8_t *viewer, int *rc, char *err,
             size_t errlen)
 {
-	char expr[SEARCH_MAX_Q * 4 + 64];
-	struct group g = {s, q, viewer, NULL, NULL, NULL};
+	char expr[SEARCH_MAX_Q * 48 + 64], pexpr[SEARCH_MAX_Q * 4 + 64];
+	struct group g = {s, q, viewer, NULL, NULL, NULL, NULL};
 	json_t *out = NULL, *grp;
 	int has_expr;
 
@@ -480,7 +536,8 @@ search_find(search_t *s, const search_q_t *q, const uint8_t *viewer, int *rc, ch
 		snprintf(err, errlen, "\"limit\" must be from 1 to %d", SEARCH_MAX_LIMIT);
 		return NULL;
 	}
-	has_expr = q->q && *q->q && search_expr(q->q, expr, sizeof(expr)) == 0;
+	has_expr = q->q && *q->q && search_expr(q->q, 0, expr, sizeof(expr)) == 0 &&
+	           search_expr(q->q, 1, pexpr, sizeof(pexpr)) == 0;
 	if (!has_expr &&
 	    (q->type != SEARCH_PEOPLE || (q->q && strspn(q->q, " \t") != strlen(q->q)))) {
 		*rc = CPT_EINVAL;
@@ -490,6 +547,7 @@ search_find(search_t *s, const search_q_t *q, const uint8_t *viewer, int *rc, ch
 		return NULL;
 	}
 	g.expr = has_expr ? expr : NULL;
+	g.pexpr = has_expr ? pexpr : NULL;
 	if ((*rc = store_read_begin(s->st, &g.txn)) != 0) {
 		snprintf(err, errlen, "search index: cannot read the store");
 		return NULL;

@@ -30,9 +30,11 @@ static const char s_schema[] =
     " post TEXT, name TEXT, dept TEXT, skills TEXT, hash BLOB NOT NULL);"
     "CREATE INDEX IF NOT EXISTS docs_type_ts ON docs(type, ts);"
     "CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(title, body, alt,"
+    " tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');"
+    "CREATE VIRTUAL TABLE IF NOT EXISTS pfts USING fts5(title, body, alt,"
     " tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');";
 
-#define SCHEMA_VERSION "3" /* 2: rowids in time order; 3: alt */
+#define SCHEMA_VERSION "4" /* 2: rowids in time order; 3: alt; 4: pfts */
 
 int
 sx_fail(sqlite3 *db, const char *what, char *err, size_t errlen)
@@ -280,6 +282,8 @@ enum {
 	ST_DEL,
 	ST_FTS_DEL,
 	ST_FTS_INS,
+	ST_PFTS_DEL,
+	ST_PFTS_INS,
 	ST_META_PUT,
 	ST_LAST_RID,
 	ST_COUNT,
@@ -294,6 +298,8 @@ static const char *const s_sql[ST_COUNT] = {
     "DELETE FROM docs WHERE rid = ?1",
     "DELETE FROM fts WHERE rowid = ?1",
     "INSERT INTO fts(rowid, title, body, alt) VALUES(?1, ?2, ?3, ?4)",
+    "DELETE FROM pfts WHERE rowid = ?1",
+    "INSERT INTO pfts(rowid, title, body, alt) VALUES(?1, ?2, ?3, ?4)",
     "INSERT OR REPLACE INTO meta(k, v) VALUES(?1, ?2)",
     "SELECT max(rid) FROM docs WHERE rid BETWEEN ?1 AND ?2",
 };
@@ -378,7 +384,7 @@ s_step_done(sqlite3_stmt *st)
 static int
 s_remove_rid(search_t *s, int64_t rid)
 {
-	sqlite3_stmt *st = s_st(s, ST_FTS_DEL);
+	sqlite3_stmt *st = s_st(s, rid < SX_RID_TIMED ? ST_PFTS_DEL : ST_FTS_DEL);
 
 	sqlite3_bind_int64(st, 1, rid);
 	if (s_step_done(st) != 0)
@@ -458,12 +464,15 @@ s_put(search_t *s, const char *key, const doc_t *d, int64_t *rid_out)
 	if (s_step_done(st) != 0)
 		return CPT_EIO;
 	if (found) {
-		st = s_st(s, ST_FTS_DEL);
+		st = s_st(s, rid < SX_RID_TIMED ? ST_PFTS_DEL : ST_FTS_DEL);
 		sqlite3_bind_int64(st, 1, rid);
 		if (s_step_done(st) != 0)
 			return CPT_EIO;
 	}
-	st = s_st(s, ST_FTS_INS);
+	/* People in a table of their own: the directory matches prefixes as
+	 * one types, which over the posts' table would merge the doclists of
+	 * every word so begun (docs/ARCHITECTURE.md, "Search"). */
+	st = s_st(s, rid < SX_RID_TIMED ? ST_PFTS_INS : ST_FTS_INS);
 	sqlite3_bind_int64(st, 1, rid);
 	s_bind_text(st, 2, d->title ? d->title : "");
 	s_bind_text(st, 3, d->body ? d->body : "");
@@ -1125,7 +1134,8 @@ search_rebuild(search_t *s, char *err, size_t errlen)
 	if (s_meta_put(s, "state", "dirty") != 0)
 		rc = sx_fail(s->w, "writing the state", err, errlen);
 	else
-		rc = s_exec(s->w, "DELETE FROM docs; DELETE FROM fts;", err, errlen);
+		rc = s_exec(s->w, "DELETE FROM docs; DELETE FROM fts; DELETE FROM pfts;", err,
+		            errlen);
 	if (rc == 0)
 		rc = s_reconcile(s, 1, &docs, &wrong, err, errlen);
 	pthread_mutex_unlock(&s->wlock);

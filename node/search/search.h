@@ -115,10 +115,12 @@ int search_may_read(store_txn_t *txn, const json_t *v, const uint8_t *viewer);
  * gives "reunion", "meetings" "meet"); the search then takes it as a
  * prefix. */
 void search_stem(const char *word, char *out, size_t cap);
-/* The FTS5 expression of a query into out: each word stemmed and taken as a
- * prefix, "quoted words" as a phrase, every part required. 0, or CPT_EINVAL
- * when nothing is left to search. */
-int search_expr(const char *q, char *out, size_t cap) CPT_WUR;
+/* The FTS5 expression of a query into out: each word stemmed and tried
+ * with the French and English endings (exact terms: FTS5 reads them
+ * lazily), or, when prefix is set or the word ends in "*", taken as a
+ * prefix; "quoted words" as a phrase; every part required. 0, or
+ * CPT_EINVAL when nothing is left to search. */
+int search_expr(const char *q, int prefix, char *out, size_t cap) CPT_WUR;
 /* Optimal string alignment distance of a and b (ASCII bytes), capped at max+1. */
 unsigned search_distance(const char *a, const char *b, unsigned max);
 

@@ -37,7 +37,7 @@ struct search {
 	int as_is;               /* SEARCH_AS_IS: the file is not written */
 	int current;             /* the file was clean at the store\'s sequence when opened */
 	sqlite3 *w;              /* the writer's connection (NULL when read-only) */
-	sqlite3_stmt *stmt[8];   /* its prepared statements (search.c) */
+	sqlite3_stmt *stmt[16];  /* its prepared statements (search.c) */
 	pthread_mutex_t wlock;   /* guards w and st */
 	sqlite3 *r[SX_READERS];  /* read connections */
 	int r_busy[SX_READERS];  /* in use */

@@ -55,9 +55,9 @@ test_stem(void **state)
 static void
 s_expr_is(const char *q, const char *want)
 {
-	char out[512];
+	char out[2048];
 
-	assert_int_equal(search_expr(q, out, sizeof(out)), 0);
+	assert_int_equal(search_expr(q, 1, out, sizeof(out)), 0);
 	if (strcmp(out, want) != 0)
 		fail_msg("expression of '%s': '%s', want '%s'", q, out, want);
 }
@@ -65,19 +65,29 @@ s_expr_is(const char *q, const char *want)
 static void
 test_expr(void **state)
 {
-	char out[512];
+	char out[2048];
 
 	(void)state;
-	s_expr_is("réunions", "\"reunion\"*");
-	s_expr_is("  lundi   Réunions ", "\"lundi\"* \"reunion\"*");
-	s_expr_is("\"de Lundi\" rapport", "\"de lundi\" \"rapport\"*");
-	s_expr_is("jean-pierre", "\"jean pierr\"*"); /* a prefix: finds "jean-pierre" */
+	/* Prefixes (the directory): as typed, folded. */
+	s_expr_is("réunions", "\"reunions\"*");
+	s_expr_is("  lundi   Réunions ", "\"lundi\"* AND \"reunions\"*");
+	s_expr_is("\"de Lundi\" rapport", "\"de lundi\" AND \"rapport\"*");
+	s_expr_is("jean-pierre", "\"jean pierre\"*");
 	/* FTS5's own syntax is only text here. */
-	s_expr_is("a OR b NOT c*", "\"a\"* \"or\"* \"b\"* \"not\"* \"c\"*");
+	s_expr_is("a OR b NOT c*", "\"a\"* AND \"or\"* AND \"b\"* AND \"not\"* AND \"c\"*");
 	s_expr_is("\"unfinished phrase", "\"unfinished phrase\"");
-	assert_int_equal(search_expr("", out, sizeof(out)), CPT_EINVAL);
-	assert_int_equal(search_expr("!!! ---", out, sizeof(out)), CPT_EINVAL);
-	assert_int_equal(search_expr("\"\"", out, sizeof(out)), CPT_EINVAL);
+	/* Words (posts): the stem with each ending, exact terms; a "*" asks
+	 * for a prefix. */
+	assert_int_equal(search_expr("Réunions", 0, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "(\"reunion\" OR \"reunions\" OR "));
+	assert_null(strstr(out, "*"));
+	assert_int_equal(search_expr("cancel", 0, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "\"cancelled\""));
+	assert_int_equal(search_expr("livr* \"de la\"", 0, out, sizeof(out)), 0);
+	assert_string_equal(out, "\"livr\"* AND \"de la\"");
+	assert_int_equal(search_expr("", 0, out, sizeof(out)), CPT_EINVAL);
+	assert_int_equal(search_expr("!!! ---", 0, out, sizeof(out)), CPT_EINVAL);
+	assert_int_equal(search_expr("\"\"", 0, out, sizeof(out)), CPT_EINVAL);
 }
 
 static void
