@@ -47,8 +47,10 @@ def dump(path):
     """Every row of a search index file: (key, hash, title, body), in order."""
     db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
     try:
-        return db.execute("SELECT d.key, hex(d.hash), f.title, f.body FROM docs d"
-                          " JOIN fts f ON f.rowid = d.rid ORDER BY d.key").fetchall()
+        return db.execute("SELECT d.key, hex(d.hash), coalesce(f.title, p.title),"
+                          " coalesce(f.body, p.body) FROM docs d"
+                          " LEFT JOIN fts f ON f.rowid = d.rid"
+                          " LEFT JOIN pfts p ON p.rowid = d.rid ORDER BY d.key").fetchall()
     finally:
         db.close()
 

@@ -399,8 +399,10 @@ s_dump(const char *path)
 	assert_int_equal(
 	    sqlite3_prepare_v2(db,
 	                       "SELECT d.key, d.type, d.ts, d.author, d.site, d.post,"
-	                       " d.name, d.dept, d.skills, hex(d.hash), f.title, f.body"
-	                       " FROM docs d JOIN fts f ON f.rowid = d.rid ORDER BY d.key",
+	                       " d.name, d.dept, d.skills, hex(d.hash),"
+	                       " coalesce(f.title, p.title), coalesce(f.body, p.body)"
+	                       " FROM docs d LEFT JOIN fts f ON f.rowid = d.rid"
+	                       " LEFT JOIN pfts p ON p.rowid = d.rid ORDER BY d.key",
 	                       -1, &st, NULL),
 	    SQLITE_OK);
 	while (sqlite3_step(st) == SQLITE_ROW)
