@@ -59,8 +59,8 @@ static const char *const s_two[] = {"réunion lundi",    "livraison retard", "sa
 static const char *const s_phrase[] = {
     "\"réunion équipe\"",  "\"the meeting\"",     "\"de la\"",    "\"livraison retard\"",
     "\"safety training\"", "\"stock inventory\"", "\"next week\""};
-static const char *const s_prefix[] = {"livr",  "secu",  "reun",  "plan", "entrep",
-                                       "fourn", "maint", "anniv", "proc", "insp"};
+static const char *const s_prefix[] = {"livr*",  "secu*",  "reun*",  "plan*", "entrep*",
+                                       "fourn*", "maint*", "anniv*", "proc*", "insp*"};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -396,15 +396,14 @@ s_dump(const char *path)
 	assert_non_null(out);
 	out[0] = 0;
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	assert_int_equal(
-	    sqlite3_prepare_v2(db,
-	                       "SELECT d.key, d.type, d.ts, d.author, d.site, d.post,"
-	                       " d.name, d.dept, d.skills, hex(d.hash),"
-	                       " coalesce(f.title, p.title), coalesce(f.body, p.body)"
-	                       " FROM docs d LEFT JOIN fts f ON f.rowid = d.rid"
-	                       " LEFT JOIN pfts p ON p.rowid = d.rid ORDER BY d.key",
-	                       -1, &st, NULL),
-	    SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT d.key, d.type, d.ts, d.author, d.site, d.post,"
+	                                    " d.name, d.dept, d.skills, hex(d.hash),"
+	                                    " coalesce(f.title, p.title), coalesce(f.body, p.body)"
+	                                    " FROM docs d LEFT JOIN fts f ON f.rowid = d.rid"
+	                                    " LEFT JOIN pfts p ON p.rowid = d.rid ORDER BY d.key",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
 	while (sqlite3_step(st) == SQLITE_ROW)
 		for (int i = 0; i < 12; i++) {
 			const char *v = (const char *)sqlite3_column_text(st, i);
