@@ -60,7 +60,7 @@ static const char s_usage[] =
     "  reindex               rebuild every view from the events alone (search too)\n"
     "  search WORDS... [--site SITE] [--json]\n"
     "                        search posts, comments and people as staff would\n"
-    "                        (\"a phrase\", prefixes; accents and case do not count)\n"
+    "                        (\"a phrase\", word*; accents, case and endings do not count)\n"
     "  backup DEST           hot, consistent copy of the store, config and keys\n"
     "  restore BACKUP        put a backup in place as a new DIR (then run: it catches up)\n"
     "  repair [--force]      rebuild a damaged (or lost) store: keep every event still\n"
