@@ -110,10 +110,15 @@ int repair_store(const char *dir, const cfg_t *cfg, repair_report_t *out, char *
 
 /* ------------------------------------------- signatures on every core */
 
-/* A pool of threads checking signatures (vpool.c). One caller at a time. */
+/* A pool of threads checking signatures (vpool.c): jobs are checked in the
+ * order they were given, each by every worker at once. */
 typedef struct vpool vpool_t;
-/* threads = 0: one per core this process may run on, but the caller's
- * (which works too). NULL when memory is short. */
+/* Called on a worker thread, under the pool's lock, once every envelope of
+ * a job is checked, and in the order the jobs were given: it should only
+ * hand the job on (a queue, a signal), never call the pool. */
+typedef void (*vpool_done_fn)(void *arg);
+/* threads = 0: one per core this process may run on. NULL when memory is
+ * short. */
 vpool_t *vpool_new(size_t threads);
 /* Stops and joins the workers; safe on NULL. */
 void vpool_destroy(vpool_t **self_p);
@@ -124,6 +129,13 @@ void vpool_destroy(vpool_t **self_p);
  * and says why). Blocks until all are done; buf, len live during the call. */
 void vpool_verify(vpool_t *p, const uint8_t *const *buf, const size_t *len, size_t n,
                   const uint8_t fed[CPT_FED_LEN], uint32_t max_body, uint8_t *ok, json_t **bodies);
+/* The same without waiting: done(arg) is called once the job is checked
+ * (see vpool_done_fn); buf, len, ok, bodies and fed live until then. The
+ * caller's thread does none of the work (the network loop stays free).
+ * 0, or CPT_ENOMEM (nothing queued). vpool_destroy finishes queued jobs. */
+int vpool_submit(vpool_t *p, const uint8_t *const *buf, const size_t *len, size_t n,
+                 const uint8_t fed[CPT_FED_LEN], uint32_t max_body, uint8_t *ok, json_t **bodies,
+                 vpool_done_fn done, void *arg) CPT_WUR;
 
 /* ------------------------------------------------------ kinds (kinds.c) */
 

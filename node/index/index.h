@@ -24,7 +24,7 @@
 
 /* The version of what the store holds. 2: post views live in DB_FEED under
  * (ts, id); 3: DB_REACTIONS and DB_PENDING_IDS. */
-#define INDEX_SCHEMA 3
+#define INDEX_SCHEMA 4
 
 /*
  * Opens the store of dir as store_open does (flags: STORE_CREATE), then
@@ -233,5 +233,8 @@ size_t bk_split(store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40], ui
                 size_t k, uint8_t (*bounds)[40]);
 /* Rebuilds the index from DB_ORDER. */
 int bk_rebuild(store_txn_t *txn) CPT_WUR;
+/* Deletes the entries of the levels below the finest kept now (stores of
+ * schema 3 and before kept levels 1 and 2). 0 or an error. */
+int bk_drop_fine(store_txn_t *txn) CPT_WUR;
 
 #endif

@@ -102,6 +102,17 @@ s_to_3(store_txn_t *txn, void *arg)
 	return rc != 0 ? rc : s_schema_put(txn, 3);
 }
 
+/* Schema 3 -> 4: the reconciliation index loses its two finest levels
+ * (buckets.c says why); the rest of it is unchanged. */
+static int
+s_to_4(store_txn_t *txn, void *arg)
+{
+	int rc = bk_drop_fine(txn);
+
+	(void)arg;
+	return rc != 0 ? rc : s_schema_put(txn, 4);
+}
+
 /* The steps, in order: step i moves a store of schema to - 1 to schema to. */
 static const struct schema_step {
 	unsigned to;       /* the schema it reaches */
@@ -110,6 +121,7 @@ static const struct schema_step {
 } s_steps[] = {
     {2, "move the post views to schema 2", s_to_2},
     {3, "build the indexes of schema 3", s_to_3},
+    {4, "drop the finest levels of the reconciliation index", s_to_4},
 };
 
 static int
