@@ -27,7 +27,10 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/event/event.h"
+#include "node/index/index.h"
+#include "node/query/query.h"
+#include "node/store/store.h"
 
 #define MAX_EVENTS  512
 #define MAX_PARTIES 64
@@ -168,7 +171,7 @@ struct one {
 };
 
 static int
-s_one_fn(MDB_txn *txn, void *arg)
+s_one_fn(store_txn_t *txn, void *arg)
 {
 	struct one *o = arg;
 	const uint8_t *b = o->ev->env;
@@ -209,13 +212,13 @@ s_code(int rc)
 static size_t
 s_stored_len(struct rx *r, const struct event *ev)
 {
-	MDB_txn *txn;
-	MDB_val k = {CPT_ID_LEN, (void *)ev->id}, v;
+	store_txn_t *txn;
+	store_val_t v;
 	size_t n = 0;
 
 	assert_int_equal(store_read_begin(r->st, &txn), 0);
-	if (mdb_get(txn, r->st->dbi[DB_EVENTS], &k, &v) == 0)
-		n = v.mv_size;
+	if (store_get(txn, DB_EVENTS, ev->id, CPT_ID_LEN, &v) == 0)
+		n = v.len;
 	store_read_end(r->st, &txn);
 	return n;
 }
@@ -223,17 +226,11 @@ s_stored_len(struct rx *r, const struct event *ev)
 static int
 s_pending(struct rx *r, const struct event *ev)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k = {CPT_ID_LEN, (void *)ev->id}, v;
-	int found = 0;
+	store_txn_t *txn;
+	int found;
 
 	assert_int_equal(store_read_begin(r->st, &txn), 0);
-	if (mdb_cursor_open(txn, r->st->dbi[DB_PENDING_IDS], &cur) == 0) {
-		found = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 &&
-		        k.mv_size >= CPT_ID_LEN && memcmp(k.mv_data, ev->id, CPT_ID_LEN) == 0;
-		mdb_cursor_close(cur);
-	}
+	found = index_is_pending(txn, ev->id);
 	store_read_end(r->st, &txn);
 	return found;
 }
@@ -301,9 +298,9 @@ test_scene(void **state)
 	memset(&r, 0, sizeof(r));
 	snprintf(r.dir, sizeof(r.dir), "/tmp/comptoir-rules-XXXXXX");
 	assert_non_null(mkdtemp(r.dir));
-	if (store_open(&r.st, r.dir, 1, err, sizeof(err)) != 0)
+	if (index_store_open(&r.st, r.dir, 1, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
-	assert_int_equal(mdb_env_set_flags(r.st->env, MDB_NOSYNC, 1), 0);
+	assert_int_equal(store_set_nosync(r.st, 1), 0);
 	r.ctx.st = r.st;
 	evt_federation_id(r.ctx.fed, s_root);
 	memcpy(r.ctx.root, s_root, CPT_KEY_LEN);
@@ -393,7 +390,7 @@ test_scene(void **state)
 		} else if (strncmp(buf, "handle: ", 8) == 0) {
 			char h[64], site[64], who[64];
 			uint8_t key[CPT_KEY_LEN];
-			MDB_txn *txn;
+			store_txn_t *txn;
 			json_t *p;
 			const uint8_t *want = NULL;
 			if (sscanf(buf + 8, "%63s %63s %63s", h, site, who) != 3)
@@ -402,10 +399,10 @@ test_scene(void **state)
 				if (strcmp(s_parties[i].name, who) == 0)
 					want = s_parties[i].pk;
 			assert_int_equal(store_read_begin(r.st, &txn), 0);
-			if (view_key_of(r.st, txn, h, key) != 0 || !want ||
+			if (index_key_of(txn, h, key) != 0 || !want ||
 			    memcmp(key, want, CPT_KEY_LEN) != 0)
 				s_problem(&r, "handle %s: its key is not %s's", h, who);
-			p = view_person(r.st, txn, h);
+			p = query_person(txn, h);
 			if (!p || strcmp(json_string_value(json_object_get(p, "home_site")) ?: "",
 			                 site) != 0)
 				s_problem(&r, "handle %s: its site is not %s", h, site);
