@@ -86,7 +86,8 @@ s_pending_id_fn(store_txn_t *txn, const store_val_t *k, const store_val_t *v, vo
 {
 	(void)v;
 	(void)arg;
-	return k->len == CPT_KEY_LEN + CPT_ID_LEN ? index_pending_id(txn, k->data, 1) : 0;
+	return k->len == CPT_KEY_LEN + CPT_ID_LEN ? index_pending_id(txn, k->data, "author.unknown")
+	                                          : 0;
 }
 
 /* Schema 2 -> 3: the reaction registers from the reactions stored, and the
