@@ -369,14 +369,29 @@ cmd_root(opts_t *o)
 			goto out;
 		}
 		cpt_hex32(hex, target);
-		if (cli_publish(n, root, EVT_REVOKE,
-		                json_pack("{s:s, s:I, s:s}", "key", hex, "effective",
-		                          (json_int_t)hlc_wall_ms(), "reason",
-		                          o->name ? o->name : "revoked by federation IT"),
-		                NULL) == 0) {
-			printf("revoked %s (key %s); every site will refuse it from now on\n",
-			       o->args[1], hex);
-			rc = 0;
+		{
+			/* A site's revocation vouches for what the site signed
+			 * before it (to = effective): what a thief of its key
+			 * backdated is shut out (PROTOCOL.md 7.3, 8.3). */
+			uint64_t eff = hlc_wall_ms();
+			json_t *bodies = NULL, *b;
+			size_t i;
+			if (store_read_begin(node_store(n), &txn) == 0) {
+				bodies = users_revocations(txn, target, eff, eff,
+				                           o->name ? o->name
+				                                   : "revoked by federation IT");
+				store_read_end(node_store(n), &txn);
+			}
+			rc = bodies ? 0 : 1;
+			json_array_foreach (bodies, i, b)
+				if (rc == 0 && cli_publish(n, root, EVT_REVOKE, json_incref(b), NULL) != 0)
+					rc = 1;
+			json_decref(bodies);
+			if (rc == 0)
+				printf("revoked %s (key %s); every site will refuse it from now on\n",
+				       o->args[1], hex);
+			else
+				fprintf(stderr, "comptoir: %s was not revoked\n", o->args[1]);
 		}
 		node_close(&n);
 	} else {

@@ -242,8 +242,11 @@ s_commit_fn(store_txn_t *txn, void *arg)
 		b->node->ictx.bodies = NULL;
 		if (rc != 0)
 			return rc;
+		/* A request of no event releases held events: it commits. */
+		changed |= r->n == 0;
 		for (size_t i = 0; i < r->n && !changed; i++)
-			changed = r->res[i].rc == 0 || r->res[i].rc == CPT_EPENDING;
+			changed = r->res[i].rc == 0 || r->res[i].rc == CPT_EPENDING ||
+			          r->res[i].rc == CPT_EHELD || r->res[i].rc == CPT_EREVOKED;
 	}
 	/* Duplicates and refusals only: no commit, no fsync. */
 	return changed ? 0 : STORE_NOCHANGE;
@@ -284,6 +287,19 @@ node_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t coun
             ingest_res_t *res)
 {
 	return s_submit(n, buf, len, count, res, NODE_LOCAL, NULL, NULL);
+}
+
+int
+node_release_held(node_t *n)
+{
+	store_txn_t *txn;
+	int due = 0;
+
+	if (store_read_begin(n->st, &txn) == 0) {
+		due = event_held_due(txn, hlc_wall_ms());
+		store_read_end(n->st, &txn);
+	}
+	return due ? s_submit(n, NULL, NULL, 0, NULL, NODE_LOCAL, NULL, NULL) : 0;
 }
 
 int

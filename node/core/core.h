@@ -62,6 +62,10 @@ void node_reload(node_t *n);
  * before returning (group commit with concurrent callers). */
 int node_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
                 ingest_res_t *res) CPT_WUR;
+/* Releases the events held for the clock (PROTOCOL.md 6) whose time has
+ * come: a commit of no event, only when one is due. The daemon's timer
+ * calls it every second. 0, or as node_submit. */
+int node_release_held(node_t *n) CPT_WUR;
 /* The same for events received from a peer: the sync engine relays them
  * itself, so the listeners are told they came from a peer. */
 int node_submit_from_peer(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,

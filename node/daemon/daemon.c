@@ -103,6 +103,9 @@ daemon_run(node_t *n)
 		}
 		node_poll_store(n);
 		if (tick % 10 == 0) {
+			/* Events dated ahead are applied when the clock reaches them. */
+			if (node_release_held(n) != 0)
+				log_warnx("node", "cannot release held events now: will try again");
 			fed_tick(fed);
 			s_write_status(n, fed);
 		}

@@ -75,6 +75,10 @@ typedef struct ingest_res {
 int ingest_txn(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *const *buf, const size_t *len,
                size_t n, ingest_res_t *res) CPT_WUR;
 
+/* Is a held event due at now_ms (PROTOCOL.md 6)? An ingest_txn call, even
+ * of no event, then releases it. One seek; 0 on any error. */
+int event_held_due(store_txn_t *txn, uint64_t now_ms);
+
 /* Frees what an ingest context holds (its cache); it can be used again. */
 void ingest_ctx_release(ingest_ctx_t *ctx);
 

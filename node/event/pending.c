@@ -198,6 +198,24 @@ s_reingest_range(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t lo[64], cons
 }
 
 int
+event_held_due(store_txn_t *txn, uint64_t now_ms)
+{
+	uint8_t lo[64];
+	store_cur_t *cur;
+	store_val_t k = {sizeof(lo), lo}, v;
+	int due;
+
+	memset(lo, 0xff, HELD_MARK);
+	memset(lo + HELD_MARK, 0, sizeof(lo) - HELD_MARK);
+	if (store_cur_open(txn, DB_PENDING, &cur) != 0)
+		return 0;
+	due = store_cur_get(cur, &k, &v, STORE_SEEK) == 0 && k.len == sizeof(lo) &&
+	      s_is_held_key(k.data) && store_get_u64((const uint8_t *)k.data + HELD_MARK) <= now_ms;
+	store_cur_close(&cur);
+	return due;
+}
+
+int
 ev_held_release(ingest_ctx_t *ctx, store_txn_t *txn, uint64_t now_ms)
 {
 	uint8_t lo[64], hi[64];

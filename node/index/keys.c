@@ -164,6 +164,20 @@ s_newer_than_stored(store_txn_t *txn, enum store_db dbi, const uint8_t key[32], 
 	return newer;
 }
 
+/* Orders windows [not_before, not_after, name]. */
+static int
+s_window_cmp(const json_t *a, const json_t *b)
+{
+	for (int i = 0; i < 2; i++) {
+		json_int_t x = json_integer_value(json_array_get(a, i));
+		json_int_t y = json_integer_value(json_array_get(b, i));
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
+	return strcmp(json_string_value(json_array_get(a, 2)) ?: "",
+	              json_string_value(json_array_get(b, 2)) ?: "");
+}
+
 /*
  * A site certificate: its window [not_before, not_after) under its name
  * joins the windows of its signing key (a key's windows add up: certifying
@@ -201,9 +215,16 @@ s_site_cert(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const json_t *bo
 	}
 	mine = json_pack("[O, O, O]", json_object_get(body, "not_before"),
 	                 json_object_get(body, "not_after"), json_object_get(body, "site"));
-	json_array_foreach (windows, i, w)
+	/* Kept sorted, so that the record is the same whatever the order the
+	 * certificates came in (verify compares it with a rebuild). */
+	json_array_foreach (windows, i, w) {
 		if (json_equal(w, mine))
 			break;
+		if (s_window_cmp(mine, w) < 0) {
+			json_array_insert(windows, i, mine);
+			break;
+		}
+	}
 	if (i == json_array_size(windows))
 		json_array_append(windows, mine);
 	json_decref(mine);
