@@ -98,7 +98,8 @@ s_proof(node_t *n, const key_sign_t *uk, const uint8_t key[CPT_KEY_LEN], const c
 	int rc = CPT_ENOTFOUND;
 
 	if (uk) {
-		if (evt_proof_sign(sig, uk, node_ingest_ctx(n)->fed, node_cfg(n)->name, handle) != 0)
+		if (evt_proof_sign(sig, uk, node_ingest_ctx(n)->fed, node_cfg(n)->name, handle) !=
+		    0)
 			return CPT_EINVAL;
 		sodium_bin2hex(out, 2 * CPT_SIG_LEN + 1, sig, sizeof(sig));
 		return 0;
@@ -144,7 +145,8 @@ s_enrol(node_t *n, const char *handle, const char *role, const char *password, k
 	/* The key's holder agrees to be this handle at this site: the node made
 	 * the key, so it signs the proof at once (PROTOCOL.md 7.2). */
 	if (s_proof(n, uk, key_sign_public(uk), handle, proof) != 0) {
-		snprintf(err, errlen, "\"%s\" cannot be enrolled: its proof cannot be made", handle);
+		snprintf(err, errlen, "\"%s\" cannot be enrolled: its proof cannot be made",
+		         handle);
 		key_sign_destroy(&uk);
 		return CPT_EINVAL;
 	}
@@ -195,8 +197,8 @@ s_rev_body(const char *khex, uint64_t effective, const char *reason, uint64_t fr
 }
 
 json_t *
-users_revocations(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t effective,
-                  uint64_t to, const char *reason)
+users_revocations(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t effective, uint64_t to,
+                  const char *reason)
 {
 	char khex[CPT_HEX_ID], **ids;
 	uint64_t *ms, from = 0;
@@ -210,7 +212,8 @@ users_revocations(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t eff
 	cpt_hex32(khex, key);
 	ids = malloc(cap * sizeof(*ids));
 	ms = malloc(cap * sizeof(*ms));
-	if (out == NULL || ids == NULL || ms == NULL || store_cur_open(txn, DB_BY_AUTHOR, &cur) != 0)
+	if (out == NULL || ids == NULL || ms == NULL ||
+	    store_cur_open(txn, DB_BY_AUTHOR, &cur) != 0)
 		goto fail;
 	/* What the revoker admitted of key before to, in (ts, id) order. */
 	memcpy(seek, key, CPT_KEY_LEN);
@@ -298,8 +301,8 @@ s_revoke(node_t *n, const uint8_t key[CPT_KEY_LEN], const char *reason, char *er
 		return CPT_ENOMEM;
 	}
 	json_array_foreach (bodies, i, b) {
-		if ((rc = s_publish(n, node_site_key(n), EVT_REVOKE, json_incref(b), err, errlen)) !=
-		    0)
+		if ((rc = s_publish(n, node_site_key(n), EVT_REVOKE, json_incref(b), err,
+		                    errlen)) != 0)
 			break;
 	}
 	json_decref(bodies);

@@ -384,12 +384,14 @@ cmd_root(opts_t *o)
 			}
 			rc = bodies ? 0 : 1;
 			json_array_foreach (bodies, i, b)
-				if (rc == 0 && cli_publish(n, root, EVT_REVOKE, json_incref(b), NULL) != 0)
+				if (rc == 0 &&
+				    cli_publish(n, root, EVT_REVOKE, json_incref(b), NULL) != 0)
 					rc = 1;
 			json_decref(bodies);
 			if (rc == 0)
-				printf("revoked %s (key %s); every site will refuse it from now on\n",
-				       o->args[1], hex);
+				printf(
+				    "revoked %s (key %s); every site will refuse it from now on\n",
+				    o->args[1], hex);
 			else
 				fprintf(stderr, "comptoir: %s was not revoked\n", o->args[1]);
 		}

@@ -23,8 +23,12 @@
 /* --------------------------------------------------- schema (schema.c) */
 
 /* The version of what the store holds. 2: post views live in DB_FEED under
- * (ts, id); 3: DB_REACTIONS and DB_PENDING_IDS. */
-#define INDEX_SCHEMA 3
+ * (ts, id); 3: DB_REACTIONS and DB_PENDING_IDS; 4: protocol version 2 (site
+ * windows and users' enrolments in DB_KEYS, enrolments in DB_BY_REF, held and
+ * aside events in DB_PENDING with their rule in DB_PENDING_IDS). A store
+ * older than INDEX_SCHEMA_V2 is refused: its events are of version 1. */
+#define INDEX_SCHEMA    4
+#define INDEX_SCHEMA_V2 4
 
 /*
  * Opens the store of dir as store_open does (flags: STORE_CREATE), then
