@@ -1,16 +1,10 @@
 /*
  * Replays tests/vectors/rules.txt (docs/PROTOCOL.md 11.2) against the node's single
  * ingest path: each scene on a fresh store with its receiver clock, each arrival's
- * result code, what it admitted or took back, and the final state. Written before the
- * rules of version 2 are implemented: it FAILS against the node of today, and is kept
- * out of `make check` (tests/run.sh runs tests/unit/test_* only). Build and run it by
- * hand: make build/tests/unit/pending_rules && ./build/tests/unit/pending_rules
- * The second phase of the trust-rules issue renames it test_rules.c once it passes.
- *
- * Checked: result codes (not yet the rule names: ingest_res_t carries none), admitted
- * sets after every step, pending events (DB_PENDING_IDS), erased bodies, handles.
- * Held and aside events are checked only as "not admitted" until the node has a place
- * for them. A clock step offers again what was answered EHELD or EAGAIN, as a peer would.
+ * result code, what it admitted or took back, and the final state (admitted, pending
+ * in DB_PENDING_IDS, erased bodies, handles and their home sites). Held and aside
+ * events are checked as kept and not admitted. A clock step offers again what was
+ * answered EHELD or EAGAIN, as a peer would.
  */
 #include <stdarg.h>
 #include <stddef.h>
