@@ -302,9 +302,15 @@ s_rejudge(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 	body = index_body(&ev);
 	rc = ev_judge(ctx, txn, &ev, id, body, &v);
 	if (rc == 0 && v.state == EV_ADMIT) {
+		/* Who may erase depends on enrolments (the roles at the redaction's
+		 * time): what it may erase now is erased; a target it erased but no
+		 * longer may (a demotion dated before it came after it) leaves the
+		 * store, so that a peer's whole copy comes back (PROTOCOL.md 8.6). */
 		if (ev.kind == EVT_REDACT && body && ev_ref_of(&ev, body, ref, 0)) {
 			index_ev_t e = {&ev, body, id, ref};
 			rc = ev_redact_apply(ctx, txn, &e, 1);
+			if (rc == 0)
+				rc = ev_redact_remove(ctx, txn, &e);
 		}
 		json_decref(body);
 		return rc;
