@@ -158,8 +158,8 @@ s_done(sync_t *s, recv_batch_t *b)
 				memcpy(fresh[stored++], ids[i], CPT_ID_LEN);
 			} else if (rc[i] == CPT_EEXIST) {
 				dup++;
-			} else if (rc[i] == CPT_EPENDING) {
-				pend++;
+			} else if (rc[i] == CPT_EPENDING || rc[i] == CPT_EHELD) {
+				pend++; /* kept: waiting for an event, or for the clock */
 			} else {
 				refused++;
 				/* A bare envelope is refused while its redaction has

@@ -4,6 +4,7 @@
  *
  *   fill --dir DIR --posts N [--users M] [--comments C] [--reactions R]
  *        [--password PW] [--prefix P] [--days D] [--batch B] [--seed S]
+ *        [--root ROOTKEY]
  *
  * DIR is a data directory made by `comptoir init` (the node must not be
  * running: the fill is faster alone, and a running node would announce every
@@ -70,6 +71,7 @@ typedef struct batch {
 typedef struct fill {
 	/* options */
 	const char *dir, *password, *prefix;
+	const char *root; /* the root key file (--root; DIR/keys/root.key) */
 	size_t posts, users, comments, reactions, batch;
 	unsigned days;
 	uint64_t seed;
@@ -174,7 +176,10 @@ s_certify_back(fill_t *f)
 	size_t len = 0;
 	int rc = -1;
 
-	snprintf(path, sizeof(path), "%s/keys/root.key", f->dir);
+	if (f->root)
+		snprintf(path, sizeof(path), "%s", f->root);
+	else
+		snprintf(path, sizeof(path), "%s/keys/root.key", f->dir);
 	if ((root = key_sign_load(path, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "fill: %s (the root key certifies the site back in time)\n", err);
 		return -1;
@@ -432,7 +437,8 @@ s_usage(void)
 {
 	fprintf(stderr,
 	        "usage: fill --dir DIR --posts N [--users M] [--comments C] [--reactions R]\n"
-	        "            [--password PW] [--prefix P] [--days D] [--batch B] [--seed S]\n");
+	        "            [--password PW] [--prefix P] [--days D] [--batch B] [--seed S]\n"
+	        "            [--root ROOTKEY]\n");
 	return 2;
 }
 
@@ -475,6 +481,8 @@ main(int argc, char **argv)
 			f.password = v;
 		else if (!bad && strcmp(o, "--prefix") == 0)
 			f.prefix = v;
+		else if (!bad && strcmp(o, "--root") == 0)
+			f.root = v;
 		else if (!bad && strcmp(o, "--posts") == 0)
 			bad = s_num(v, &f.posts, 100000000);
 		else if (!bad && strcmp(o, "--users") == 0)

@@ -87,8 +87,16 @@ main(int argc, char **argv)
 		keys[u] = key_sign_new();
 		snprintf(h, sizeof(h), "bench%zu", u);
 		cpt_hex32(hex, key_sign_public(keys[u]));
-		b = json_pack("{s:s, s:s, s:s, s:s}", "handle", h, "key", hex, "site",
-		              node_cfg(node)->name, "role", "member");
+		{
+			/* The key agrees to be this handle here (PROTOCOL.md 7.2). */
+			uint8_t sig[CPT_SIG_LEN];
+			char proof[2 * CPT_SIG_LEN + 1] = "";
+			if (evt_proof_sign(sig, keys[u], node_ingest_ctx(node)->fed,
+			                   node_cfg(node)->name, h) == 0)
+				sodium_bin2hex(proof, sizeof(proof), sig, sizeof(sig));
+			b = json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", h, "key", hex, "site",
+			              node_cfg(node)->name, "role", "member", "proof", proof);
+		}
 		if (node_publish(node, node_site_key(node), EVT_ENROL, b, &r) != 0 || r.rc != 0) {
 			fprintf(stderr, "ingest: enrolment refused: %s\n", r.why);
 			return 1;
