@@ -150,6 +150,9 @@ int index_handle_of(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], char out[6
 /* The key a handle names now (the newest enrolment of it by the site of
  * its first); 0 or CPT_ENOTFOUND. */
 int index_key_of(store_txn_t *txn, const char *handle, uint8_t key[CPT_KEY_LEN]) CPT_WUR;
+/* Does a window of site record rec (DB_KEYS: the union of its
+ * certificates' [not_before, not_after)) contain t_ms? */
+int index_site_valid_at(const json_t *rec, uint64_t t_ms);
 /* The site name a handle belongs to: the site of its first admitted
  * enrolment (PROTOCOL.md 8.7), copied into out; 0 or CPT_ENOTFOUND. */
 int index_handle_site(store_txn_t *txn, const char *handle, char out[64]) CPT_WUR;

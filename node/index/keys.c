@@ -637,6 +637,21 @@ index_handle_of(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], char out[64])
 }
 
 int
+index_site_valid_at(const json_t *rec, uint64_t t_ms)
+{
+	json_t *w;
+	size_t i;
+
+	json_array_foreach (json_object_get(rec, "windows"), i, w) {
+		uint64_t nb = (uint64_t)json_integer_value(json_array_get(w, 0));
+		uint64_t na = (uint64_t)json_integer_value(json_array_get(w, 1));
+		if (nb <= t_ms && (na == 0 || t_ms < na))
+			return 1;
+	}
+	return 0;
+}
+
+int
 index_handle_site(store_txn_t *txn, const char *handle, char out[64])
 {
 	json_t *enrols;
