@@ -120,6 +120,10 @@ int ev_remove(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t id[CPT_ID_LEN],
  * already (events taken back are never dropped for want of room). */
 int ev_keep(ingest_ctx_t *ctx, store_txn_t *txn, const ev_verdict_t *v, const uint8_t *raw,
             size_t raw_len, const uint8_t id[CPT_ID_LEN], int capped) CPT_WUR;
+/* pending.c: the dep of a site's enrolments and revocations that wait: their
+ * verdict depends on the signer's and the named key's trust state, so they
+ * are judged again whenever any key is settled (there are few of them). */
+extern const uint8_t ev_trust_dep[CPT_KEY_LEN];
 /* pending.c: the verdict of an event held until ms release (PROTOCOL.md 6). */
 void ev_held_verdict(ev_verdict_t *v, uint64_t release);
 /* pending.c: is id kept without being admitted? 1 with its code and rule

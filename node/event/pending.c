@@ -23,6 +23,12 @@
 #define HELD_MARK  (CPT_KEY_LEN - 8)
 #define SETTLE_MAX 1000000 /* keys settled in one transaction, a guard against a bug */
 
+/* 32 bytes of 0xfe: no Ed25519 key is so. */
+const uint8_t ev_trust_dep[CPT_KEY_LEN] = {
+    0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe,
+    0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe,
+};
+
 /* The keys to settle: a stack, with no key twice. */
 struct ev_work {
 	uint8_t (*keys)[CPT_KEY_LEN]; /* pushed, not settled yet */
@@ -335,13 +341,17 @@ s_settle_key(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN]
 	int rc;
 
 	index_cache_clear(&ctx->ix);
-	/* What is kept waiting for it. */
-	memcpy(lo, key, CPT_KEY_LEN);
-	memset(lo + CPT_KEY_LEN, 0, CPT_ID_LEN);
-	memcpy(hi, key, CPT_KEY_LEN);
-	memset(hi + CPT_KEY_LEN, 0xff, CPT_ID_LEN);
-	if ((rc = s_reingest_range(ctx, txn, lo, hi)) != 0)
-		return rc;
+	/* What is kept waiting for it, and the sites' enrolments and
+	 * revocations that wait (they depend on two keys). */
+	for (int pass = 0; pass < 2; pass++) {
+		const uint8_t *dep = pass == 0 ? key : ev_trust_dep;
+		memcpy(lo, dep, CPT_KEY_LEN);
+		memset(lo + CPT_KEY_LEN, 0, CPT_ID_LEN);
+		memcpy(hi, dep, CPT_KEY_LEN);
+		memset(hi + CPT_KEY_LEN, 0xff, CPT_ID_LEN);
+		if ((rc = s_reingest_range(ctx, txn, lo, hi)) != 0)
+			return rc;
+	}
 	/* What it signed, and the enrolments and revocations that name it. */
 	if ((rc = s_ids_under(txn, DB_BY_AUTHOR, key, 0, &ids, &n)) == 0)
 		for (size_t i = 0; i < n && rc == 0; i++)

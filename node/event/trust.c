@@ -268,8 +268,13 @@ s_judge_site(ingest_ctx_t *ctx, store_txn_t *txn, const evt_t *ev, const uint8_t
 			      ev->kind == EVT_ENROL ? "enrol.site_key" : "revoke.site_key", NULL);
 			return 0;
 		}
-		/* The site key may sign then at all: revoked, or outside its windows. */
+		/* The site key may sign then at all: revoked, or outside its windows.
+		 * A site's enrolments and revocations that wait depend on two keys
+		 * (the signer's and the one they name): they wait under the trust
+		 * marker, judged again whenever any key is settled (pending.c). */
 		if (s_site_check(ctx, txn, ev, id, srec, revoked, v, &err)) {
+			if (v->state == EV_PENDING)
+				memcpy(v->dep, ev_trust_dep, CPT_KEY_LEN);
 			json_decref(trec);
 			return err;
 		}
@@ -277,12 +282,12 @@ s_judge_site(ingest_ctx_t *ctx, store_txn_t *txn, const evt_t *ev, const uint8_t
 			/* A site enrols under a name its certificate gave it then. */
 			const char *site = json_string_value(json_object_get(body, "site"));
 			if (!s_in_window(srec, t, site))
-				s_set(v, EV_PENDING, CPT_EPENDING, "site.window", ev->author);
+				s_set(v, EV_PENDING, CPT_EPENDING, "site.window", ev_trust_dep);
 			else
 				s_set(v, EV_ADMIT, 0, NULL, NULL);
 		} else if (s_reach(srec, t, trec) == UINT64_MAX) {
 			/* It revokes only keys that agreed to be its users. */
-			s_set(v, EV_PENDING, CPT_EPENDING, "revoke.not_enrolled", target);
+			s_set(v, EV_PENDING, CPT_EPENDING, "revoke.not_enrolled", ev_trust_dep);
 		} else {
 			s_set(v, EV_ADMIT, 0, NULL, NULL);
 		}

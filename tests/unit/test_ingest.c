@@ -279,6 +279,34 @@ test_only_users_write_content(void **state)
 	s_world_free(&w);
 }
 
+/* A site's enrolment that waits depends on two keys: its signer's windows and
+ * whether the key it names is a site's. When that key is certified as a site
+ * while the enrolment waits for a window, the enrolment is refused for good
+ * and not kept (PROTOCOL.md 8.3: enrol.site_key), whatever the order. */
+static void
+test_waiting_enrolment_of_a_site_key(void **state)
+{
+	fx_t f;
+	world_t w;
+	ev_t en, cert_alice;
+
+	(void)state;
+	s_world(&w);
+	fx_enrol(&en, K_PARIS, K_ALICE, "alice", "lyon", "member", TS(20, 0));
+	fx_cert(&cert_alice, K_ALICE, "alice-site", TS(30, 0));
+	fx_open(&f);
+	FX_IN(&f, &w.cert_paris, 0);
+	FX_IN(&f, &en, CPT_EPENDING); /* paris has no window named lyon */
+	assert_int_equal(fx_count(&f, DB_PENDING), 1);
+	FX_IN(&f, &cert_alice, 0);
+	assert_int_equal(fx_count(&f, DB_PENDING), 0);
+	FX_IN(&f, &en, CPT_EPERM);
+	fx_close(&f);
+	fx_free(&en);
+	fx_free(&cert_alice);
+	s_world_free(&w);
+}
+
 static void
 test_site_enrols_for_itself_only(void **state)
 {
@@ -2097,6 +2125,7 @@ main(void)
 	    cmocka_unit_test(test_site_title),
 	    cmocka_unit_test(test_only_users_write_content),
 	    cmocka_unit_test(test_site_enrols_for_itself_only),
+	    cmocka_unit_test(test_waiting_enrolment_of_a_site_key),
 	    cmocka_unit_test(test_revoked_key_refused_from_effective_time),
 	    cmocka_unit_test(test_late_revocation_purges),
 	    cmocka_unit_test(test_revocation_waits_for_enrolment),
