@@ -193,7 +193,8 @@ ev_ingest_one(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *buf, size_t le
 		if (rc != CPT_ENOTFOUND)
 			return rc;
 	}
-	if (!ctx->reindexing && depth == 0) {
+	/* Most stores keep nothing waiting: one count instead of a seek. */
+	if (!ctx->reindexing && depth == 0 && store_count(txn, DB_PENDING_IDS) > 0) {
 		if ((rc = ev_kept(txn, res->id, &code, rule)) < 0)
 			return rc;
 		if (rc == 1) {
