@@ -1,10 +1,10 @@
 /*
  * Replays tests/vectors/rules.txt (docs/PROTOCOL.md 11.2) against the node's single
  * ingest path: each scene on a fresh store with its receiver clock, each arrival's
- * result code, what it admitted or took back, and the final state (admitted, pending
- * in DB_PENDING_IDS, erased bodies, handles and their home sites). Held and aside
- * events are checked as kept and not admitted. A clock step offers again what was
- * answered EHELD or EAGAIN, as a peer would.
+ * result code and the rule it names, what it admitted or took back, and the final state (admitted,
+ * pending in DB_PENDING_IDS, erased bodies, handles and their home sites). Held and aside events
+ * are checked as kept and not admitted. A clock step offers again what was answered EHELD or
+ * EAGAIN, as a peer would.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,6 +45,7 @@ static struct event {
 	size_t len;             /* its length */
 	uint8_t id[CPT_ID_LEN]; /* its id */
 	int last_rc;            /* the last result in the scene being replayed */
+	char last_rule[40];     /* and the rule it named (PROTOCOL.md 8.8) */
 } s_events[MAX_EVENTS];
 static size_t s_nevents;
 
@@ -181,6 +182,7 @@ s_ingest(struct rx *r, struct event *ev)
 
 	assert_int_equal(store_write(r->st, s_one_fn, &o), 0);
 	ev->last_rc = o.res.rc;
+	snprintf(ev->last_rule, sizeof(ev->last_rule), "%s", o.res.rule);
 	return o.res.rc;
 }
 
@@ -342,7 +344,10 @@ test_scene(void **state)
 				*slash = 0;
 			if (strcmp(s_code(rc), want) != 0)
 				s_problem(&r, "%s: got %s, want %s (%s)", label, s_code(rc), want,
-				          rc && rc != CPT_EEXIST ? "see why" : "");
+				          ev->last_rule);
+			else if (slash && strcmp(ev->last_rule, slash + 1) != 0)
+				s_problem(&r, "%s: %s names rule \"%s\", want \"%s\"", label, want,
+				          ev->last_rule, slash + 1);
 			s_changes(&r, label, before, ev, rest);
 		} else if (strncmp(buf, "admitted:", 9) == 0) {
 			unsigned char now[MAX_EVENTS];
