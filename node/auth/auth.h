@@ -70,8 +70,9 @@ void acct_login_reset(void);
  * the event): a new reference, or NULL; *ts (when not NULL) gets its
  * timestamp. txn: a read transaction. */
 json_t *acct_backup_load(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t *ts);
-/* Is rec (a user's key record) an admin enrolled by this site (site: its
- * signing key; without one, its name site_name)? */
+/* Is rec (a user's key record) an admin of this site: its newest enrolment
+ * is an admin's under site_name (the same site is the same name, PROTOCOL.md
+ * 8.6), or, without a name, one signed by the key site? */
 int acct_is_site_admin(const key_sign_t *site, const char *site_name, const json_t *rec);
 
 /* Device cookies (the trusted browsers above): a MAC of the handle under a
