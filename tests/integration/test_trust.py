@@ -517,6 +517,14 @@ def test_hole3_forward_dating():
     converged()
     at_every_site("the profile dated ahead does not win", shows("Fanny Later", ahead2),
                   "ahead first")
+    # Held, then released by the daemon's timer once the clock reaches it (dated
+    # 5 minutes and 20 seconds ahead: held for about 20 s), with no other event coming.
+    soon = sign(seed, 5, now_ms() + 5 * MIN + 20000, {"fields": {"title": "Held a moment"}})
+    res = inject(A, [soon])
+    t.check(res.get(event_id(soon)) == "pending", "paris holds a profile dated 5 min 20 s ahead",
+            res)
+    t.check(wait_until(lambda: event_id(soon) in export_ids(A), timeout=90),
+            "paris admits the held profile when its clock reaches it")
 
 
 # -------------------------------------------------- hole 4: keys as points
