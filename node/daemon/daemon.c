@@ -192,6 +192,10 @@ daemon_run(node_t *n)
 				next_second = now + 1000;
 				if (watch >= 0)
 					node_poll_store(n);
+				/* Events dated ahead are applied when the clock reaches them. */
+				if (node_release_held(n) != 0)
+					log_warnx("node",
+					          "cannot release held events now: will try again");
 				fed_tick(fed);
 				s_write_status(n, fed);
 			}

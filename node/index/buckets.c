@@ -407,31 +407,6 @@ s_rebuild_fn(store_txn_t *txn, const store_val_t *k, const store_val_t *v, void 
 	return bk_update(txn, key, 1);
 }
 
-int
-bk_drop_fine(store_txn_t *txn)
-{
-	store_cur_t *cur;
-	store_val_t k, v;
-	uint8_t first[1] = {0};
-	int rc;
-
-	if ((rc = store_cur_open(txn, DB_BUCKETS, &cur)) != 0)
-		return rc;
-	for (;;) {
-		uint8_t at[9];
-		k.len = sizeof(first);
-		k.data = first;
-		rc = store_cur_get(cur, &k, &v, STORE_SEEK);
-		if (rc != 0 || k.len != 9 || ((const uint8_t *)k.data)[0] >= LOW)
-			break;
-		memcpy(at, k.data, 9); /* k dies with the delete */
-		if ((rc = store_del_existing(txn, DB_BUCKETS, at, 9)) != 0)
-			break;
-	}
-	store_cur_close(&cur);
-	return rc == CPT_ENOTFOUND || rc == 0 ? 0 : rc;
-}
-
 /* Rebuilds the whole index from DB_ORDER (reindex, or a store from before it). */
 int
 bk_rebuild(store_txn_t *txn)

@@ -21,6 +21,10 @@
 #include "config/config.h"
 #include "node/store/store_internal.h"
 
+/* Free bytes under which an EIO from a write is taken for a full disk: more
+ * than the largest commit writes (3,000 events, about 12 MB at 1M events). */
+#define STORE_NEARLY_FULL (32ull << 20)
+
 static const char *const s_db_names[DB_COUNT] = {
     [DB_META] = "meta",
     [DB_EVENTS] = "events",
@@ -232,6 +236,14 @@ fail:
 	if (txn)
 		mdb_txn_abort(txn);
 	store_close(&st);
+	{
+		/* A short write of the first commit reads EIO, as in s_write_error:
+		 * a nearly full disk tells them apart. */
+		struct statvfs vfs;
+		if (rc == EIO && statvfs(path, &vfs) == 0 &&
+		    (uint64_t)vfs.f_bavail * vfs.f_frsize < STORE_NEARLY_FULL)
+			rc = ENOSPC;
+	}
 	if (rc == ENOSPC || rc == EDQUOT) {
 		snprintf(err, errlen, "no space left on device (%s): cannot write %s", dir, path);
 		return CPT_ENOSPC;
@@ -297,10 +309,6 @@ store_sync(store_t *st)
 }
 
 /* ---------------------------------------------------------- transactions */
-
-/* Free bytes under which an EIO from a write is taken for a full disk: more
- * than the largest commit writes (3,000 events, about 12 MB at 1M events). */
-#define STORE_NEARLY_FULL (32ull << 20)
 
 /*
  * What store_write returns for an LMDB or system error rc of a write. A full
