@@ -637,8 +637,18 @@ s_apply_one(search_t *s, store_txn_t *txn, const sx_change_t *c)
 			return 0;
 		if (s_str(b, "handle") && event_valid_handle(s_str(b, "handle")))
 			rc = s_sync_person(s, txn, s_str(b, "handle"));
+		/* An enrolment admits the events that waited for its key in the
+		 * same commit, and those are not announced: what the key wrote
+		 * is derived again. */
+		if (rc == 0 && index_hex_field(b, "key", ref) == 0)
+			rc = s_sync_key(s, txn, ref);
 		json_decref(b);
 		return rc;
+	case EVT_SITE_CERT:
+		/* A certificate may admit whole enrolments and what their users
+		 * wrote, unannounced: the writer reconciles after this batch. */
+		s->need_recon = 1;
+		return 0;
 	case EVT_REVOKE: return s_ref(txn, c, ref) ? s_sync_key(s, txn, ref) : 0;
 	default: return 0;
 	}
@@ -912,6 +922,17 @@ s_writer(void *arg)
 		if (s_apply(s, batch, n) != 0)
 			s->failed = 1;
 		free(batch);
+		if (s->need_recon) {
+			char err[512] = "";
+			size_t docs, wrong;
+			s->need_recon = 0;
+			pthread_mutex_lock(&s->wlock);
+			if (s_reconcile(s, 1, &docs, &wrong, err, sizeof(err)) != 0) {
+				log_warnx("search", "%s", err);
+				s->failed = 1;
+			}
+			pthread_mutex_unlock(&s->wlock);
+		}
 		pthread_mutex_lock(&s->qlock);
 		s->applied += n;
 	}

@@ -51,6 +51,7 @@ struct search {
 	size_t qn, qcap;         /* used, allocated */
 	int stop;                /* the thread ends once q is empty */
 	uint64_t heard, applied; /* changes queued, applied */
+	int need_recon;          /* writer thread: reconcile after this batch */
 	volatile int failed;     /* a change was lost: not clean at close */
 };
 

@@ -91,8 +91,9 @@ def test_two_sites():
     people = wait_until(lambda: [p["handle"] for p in
                                  search(a, "martn", type="people")["people"]["items"]], DEADLINE)
     t.check(people == ["dave"], "paris finds dave (lyon) by his name with a typo", people)
-    t.check([p["handle"] for p in search(d, "lefevre", type="people")["people"]["items"]]
-            == ["alice"], "lyon finds Lefèvre typed without accents")
+    t.check(wait_until(lambda: [p["handle"] for p in
+                            search(d, "lefevre", type="people")["people"]["items"]] == ["alice"],
+                       DEADLINE), "lyon finds Lefèvre typed without accents")
     # The filters: author and site.
     t.check(pid in found_ids(a, "inventaire") and
             not search(a, "inventaire", author="alice")["posts"]["items"],
