@@ -62,6 +62,11 @@ int ev_check_post(const json_t *b, char *why, size_t wl);
 int ev_check_text_of(const json_t *b, char *why, size_t wl); /* comment, edit */
 int ev_check_reaction(const json_t *b, char *why, size_t wl);
 int ev_check_redact(const json_t *b, char *why, size_t wl);
+/* notify.c: the kinds of notifications and following (16 to 19). */
+int ev_check_follow(const json_t *b, char *why, size_t wl);
+int ev_check_mine(const json_t *b, char *why, size_t wl);
+int ev_check_announce(const json_t *b, char *why, size_t wl);
+int ev_check_ack(const json_t *b, char *why, size_t wl);
 
 /* trust.c: may ev's author sign it? 0, CPT_EPENDING (wait gets the key
  * whose certificate or enrolment is missing), CPT_EPERM, CPT_EREVOKED; why

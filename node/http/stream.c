@@ -29,6 +29,7 @@ struct sse {
 	size_t off;                     /* bytes of buf sent */
 	size_t cap;                     /* bytes allocated */
 	int fd;                         /* the connection's socket, to see the client leave */
+	long bell;                      /* the unread count last sent; -1: none yet */
 };
 
 static int s_sse_add(struct sse *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -150,6 +151,14 @@ s_sse_read(void *cls, uint64_t pos, char *out, size_t max)
 				s_sse_change(s, txn, &ch[i]);
 				s->last = ch[i].seq;
 			}
+			/* The bell: the person's unread count, when it changed. */
+			if (txn) {
+				long n = api_notify_unread(h, txn, &info);
+				if (n >= 0 && n != s->bell) {
+					s->bell = n;
+					s_sse_add(s, "event: bell\ndata: {\"unread\":%ld}\n\n", n);
+				}
+			}
 			store_read_end(h->st, &txn);
 		} else if (now - s->idle_since >= SSE_PING_MS) {
 			s_sse_add(s, ": ping\n\n");
@@ -187,6 +196,7 @@ api_stream(http_req_t *r)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return http_error(r, 500, NULL, "out of memory");
 	s->h = h;
+	s->bell = -1;
 	s->fd = http_guard_fd(r->conn);
 	snprintf(s->token, sizeof(s->token), "%s", r->token);
 	/* The position is taken now, before the client learns the stream is

@@ -102,6 +102,16 @@ s_to_3(store_txn_t *txn, void *arg)
 	return rc != 0 ? rc : s_schema_put(txn, 3);
 }
 
+/* Schema 3 -> 4: the notifications, from the posts and what refers to them. */
+static int
+s_to_4(store_txn_t *txn, void *arg)
+{
+	int rc = ix_notify_rebuild(txn);
+
+	(void)arg;
+	return rc != 0 ? rc : s_schema_put(txn, 4);
+}
+
 /* The steps, in order: step i moves a store of schema to - 1 to schema to. */
 static const struct schema_step {
 	unsigned to;       /* the schema it reaches */
@@ -110,6 +120,7 @@ static const struct schema_step {
 } s_steps[] = {
     {2, "move the post views to schema 2", s_to_2},
     {3, "build the indexes of schema 3", s_to_3},
+    {4, "build the notifications (schema 4)", s_to_4},
 };
 
 static int
