@@ -298,8 +298,9 @@ api_prefs_put(http_req_t *r)
 	}
 	json_object_foreach (body, name, v) {
 		if (query_pref_check(name, v, why, sizeof(why)) != 0) {
-			json_decref(body);
-			return http_fail(r, 400, "bad_value", name, NULL, "%s", why);
+			http_fail(r, 400, "bad_value", name, NULL, "%s", why);
+			json_decref(body); /* after: the reply names a key of it */
+			return 0;
 		}
 	}
 	plain = json_pack("{s:O}", "prefs", body);
@@ -370,9 +371,10 @@ api_follows_set(http_req_t *r)
 		known = index_key_of(txn, target, key) == 0;
 		store_read_end(r->h->st, &txn);
 		if (!known) {
-			json_decref(body);
-			return http_fail(r, 404, "no_person", "target", NULL, "no such person: %s",
-			                 target);
+			http_fail(r, 404, "no_person", "target", NULL, "no such person: %s",
+			          target);
+			json_decref(body); /* after: the message names its target */
+			return 0;
 		}
 		if (strcmp(target, r->sess.handle) == 0) {
 			json_decref(body);

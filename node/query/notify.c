@@ -507,33 +507,32 @@ query_foryou(store_txn_t *txn, const uint8_t viewer[CPT_KEY_LEN], const uint8_t 
 /* ------------------------------------------------------ announcements */
 
 /* The site of the first site certificate in (ts, id) order: the founding
- * site, whose admins speak for the whole company (PROTOCOL.md 17.5). */
+ * site, whose admins speak for the whole company (PROTOCOL.md 17.5). The
+ * first events of a store are its certificates: the walk is short. A
+ * certificate record (DB_KEYS) would not do: it holds the newest
+ * certificate of a key, and a site certified again looks younger. */
 static void
 s_founding_site(store_txn_t *txn, char out[64])
 {
 	store_cur_t *cur;
 	store_val_t k, v;
-	uint64_t best = UINT64_MAX;
-	char best_id[2 * CPT_ID_LEN + 1] = "";
 
 	out[0] = 0;
-	if (store_cur_open(txn, DB_KEYS, &cur) != 0)
+	if (store_cur_open(txn, DB_ORDER, &cur) != 0)
 		return;
-	for (int r = store_cur_get(cur, &k, &v, STORE_FIRST); r == 0;
+	for (int r = store_cur_get(cur, &k, &v, STORE_FIRST); r == 0 && out[0] == 0;
 	     r = store_cur_get(cur, &k, &v, STORE_NEXT)) {
-		json_t *rec = json_loadb(v.data, v.len, 0, NULL);
-		const char *type = json_string_value(json_object_get(rec, "type"));
-		const char *site = json_string_value(json_object_get(rec, "site"));
-		const char *id = json_string_value(json_object_get(rec, "id"));
-		uint64_t ts = (uint64_t)json_integer_value(json_object_get(rec, "ts"));
-		if (type && strcmp(type, "site") == 0 && site && id && strlen(site) < 64 &&
-		    strlen(id) == 2 * CPT_ID_LEN &&
-		    (ts < best || (ts == best && strcmp(id, best_id) < 0))) {
-			best = ts;
-			strcpy(best_id, id);
+		evt_t ev;
+		json_t *b;
+		const char *site;
+		if (k.len != STORE_TSID_LEN || store_get_kind(&v) != EVT_SITE_CERT ||
+		    index_event(txn, (const uint8_t *)k.data + 8, &ev) != 0 ||
+		    (b = index_body(&ev)) == NULL)
+			continue;
+		site = json_string_value(json_object_get(b, "site"));
+		if (site && strlen(site) < 64)
 			strcpy(out, site);
-		}
-		json_decref(rec);
+		json_decref(b);
 	}
 	store_cur_close(&cur);
 }
