@@ -184,32 +184,35 @@ api_notifications_read(http_req_t *r)
 			return mine ? http_error(r, 500, NULL, "the notifications cannot be read")
 			            : 0;
 		}
-		json_array_foreach (json_object_get(list, "items"), i, g)
-			json_object_set(read, json_string_value(json_object_get(g, "group")),
-			                json_object_get(g, "mark"));
+		json_array_foreach (json_object_get(list, "items"), i, g) {
+			uint64_t l, c;
+			if (query_parse_mark(json_string_value(json_object_get(g, "mark")), &l,
+			                     &c) == 0)
+				json_object_set_new(
+				    read, json_string_value(json_object_get(g, "group")),
+				    json_pack("[I, I]", (json_int_t)l, (json_int_t)c));
+		}
 		json_decref(list);
 	} else if (json_is_array(groups) && json_array_size(groups) > 0 &&
 	           json_array_size(groups) <= MARK_ALL_MAX) {
 		json_array_foreach (groups, i, g) {
 			uint8_t id[CPT_ID_LEN];
-			json_t *m = json_object_get(g, "mark");
+			uint64_t l, c;
 			if (!s_group_id(r, json_object_get(g, "group"), "group", id)) {
 				json_decref(read);
 				json_decref(body);
 				return 0;
 			}
-			if (!json_is_array(m) || json_array_size(m) != 2 ||
-			    !json_is_integer(json_array_get(m, 0)) ||
-			    !json_is_integer(json_array_get(m, 1)) ||
-			    json_integer_value(json_array_get(m, 0)) < 0 ||
-			    json_integer_value(json_array_get(m, 1)) < 0) {
+			if (query_parse_mark(json_string_value(json_object_get(g, "mark")), &l,
+			                     &c) != 0) {
 				json_decref(read);
 				json_decref(body);
 				return http_fail(
 				    r, 400, "wrong_type", "mark", NULL,
-				    "\"mark\" must be [latest, n] as the list gave it");
+				    "\"mark\" must be the text the list gave, \"latest:n\"");
 			}
-			json_object_set(read, json_string_value(json_object_get(g, "group")), m);
+			json_object_set_new(read, json_string_value(json_object_get(g, "group")),
+			                    json_pack("[I, I]", (json_int_t)l, (json_int_t)c));
 		}
 	} else {
 		json_decref(read);

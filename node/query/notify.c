@@ -6,6 +6,8 @@
  * Everything is read now from the events: a function of the event set.
  */
 #include <assert.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -227,12 +229,57 @@ s_about(store_txn_t *txn, const uint8_t group[CPT_ID_LEN])
 	return out ? out : json_null();
 }
 
+/* The names (profile names, else null) of the actors a group names. */
+static json_t *
+s_names(store_txn_t *txn, const json_t *types)
+{
+	json_t *out = json_object(), *t, *h;
+	const char *ty;
+	size_t i;
+
+	if (out == NULL)
+		return json_null();
+	json_object_foreach ((json_t *)types, ty, t) {
+		json_array_foreach (json_object_get(t, "by"), i, h) {
+			const char *handle = json_string_value(h);
+			json_t *prof, *name;
+			if (handle == NULL || json_object_get(out, handle))
+				continue;
+			prof = store_get_json(txn, DB_PROFILES, handle, strlen(handle));
+			name = json_object_get(json_object_get(prof, "fields"), "name");
+			json_object_set_new(out, handle,
+			                    json_is_string(name) ? json_incref(name) : json_null());
+			json_decref(prof);
+		}
+	}
+	return out;
+}
+
+int
+query_parse_mark(const char *s, uint64_t *latest, uint64_t *n)
+{
+	char *end;
+	unsigned long long l, c;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return CPT_EINVAL;
+	l = strtoull(s, &end, 10);
+	if (*end != ':' || end[1] < '0' || end[1] > '9')
+		return CPT_EINVAL;
+	c = strtoull(end + 1, &end, 10);
+	if (*end != 0 || l == ULLONG_MAX || c == ULLONG_MAX || l > INT64_MAX || c > INT64_MAX)
+		return CPT_EINVAL;
+	*latest = l;
+	*n = c;
+	return 0;
+}
+
 static int
 s_group(void *arg, uint64_t latest, const uint8_t group[CPT_ID_LEN], uint64_t n, const char *rec,
         size_t len)
 {
 	struct nwalk *w = arg;
-	char hex[2 * CPT_ID_LEN + 1];
+	char hex[2 * CPT_ID_LEN + 1], mark[48];
 	uint64_t shown = latest;
 	json_t *r = NULL, *item;
 	int unread;
@@ -259,10 +306,15 @@ s_group(void *arg, uint64_t latest, const uint8_t group[CPT_ID_LEN], uint64_t n,
 		w->more = 1;
 		return 0; /* the rest is still counted */
 	}
-	item = json_pack("{s:s, s:I, s:I, s:b, s:[I, I], s:O, s:o}", "group", hex, "latest",
-	                 (json_int_t)shown, "at", (json_int_t)HLC_MS(shown), "unread", unread,
-	                 "mark", (json_int_t)latest, (json_int_t)n, "types",
-	                 json_object_get(r, "types"), "post", s_about(w->txn, group));
+	/* The mark as text: a timestamp of 57 bits or more is not a number a
+	 * browser keeps exactly (JavaScript's doubles stop at 2^53). */
+	snprintf(mark, sizeof(mark), "%llu:%llu", (unsigned long long)latest,
+	         (unsigned long long)n);
+	item =
+	    json_pack("{s:s, s:I, s:I, s:b, s:s, s:O, s:o, s:o}", "group", hex, "latest",
+	              (json_int_t)shown, "at", (json_int_t)HLC_MS(shown), "unread", unread, "mark",
+	              mark, "types", json_object_get(r, "types"), "names",
+	              s_names(w->txn, json_object_get(r, "types")), "post", s_about(w->txn, group));
 	json_decref(r);
 	if (item == NULL)
 		return CPT_ENOMEM;

@@ -94,12 +94,15 @@ typedef struct query_notify_opts {
 } query_notify_opts_t;
 /* The notification groups of handle, newest first: muted ones left out,
  * kinds turned off taken out (a group with none left is left out). {"items":
- * [{"group", "latest" (HLC), "at" (its ms), "unread", "mark": [latest, n] (what a read mark of
- * it must say), "types", "post": {id, author, author_name, text} or
+ * [{"group", "latest" (HLC), "at" (its ms), "unread", "mark": "latest:n" (what a read
+ * mark of it must say, as text: query_parse_mark), "types", "names": {handle: profile
+ * name or null} of the actors named, "post": {id, author, author_name, text} or
  * null}], "next": cursor or null, "unread": unread groups in the whole list
  * (null when paged with a cursor)}. NULL on a store error. */
 json_t *query_notifications(store_txn_t *txn, const json_t *mine, const char *handle,
                             const query_notify_opts_t *o);
+/* A mark as the list gives it ("latest:n", decimal): 0, or CPT_EINVAL. */
+int query_parse_mark(const char *s, uint64_t *latest, uint64_t *n) CPT_WUR;
 /* The bell: how many groups of handle are unread. -1 on a store error. */
 long query_unread(store_txn_t *txn, const json_t *mine, const char *handle);
 /* Whom user follows now (the newest follow event of each target wins):

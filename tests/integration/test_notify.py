@@ -206,8 +206,10 @@ def test_api(P):
             "bob: mentioned, and erin replied after him", g)
     t.eq(a.get("/api/notifications/count").json, {"unread": 1}, "alice's bell says 1")
     # Bad input: named, and nothing signed.
-    for body, field in (({"groups": [{"group": "xyz", "mark": [1, 1]}]}, "group"),
-                        ({"groups": [{"group": pid, "mark": [1]}]}, "mark"),
+    for body, field in (({"groups": [{"group": "xyz", "mark": "1:1"}]}, "group"),
+                        ({"groups": [{"group": pid, "mark": [1, 1]}]}, "mark"),
+                        ({"groups": [{"group": pid, "mark": "1:x"}]}, "mark"),
+                        ({"groups": [{"group": pid, "mark": "-1:1"}]}, "mark"),
                         ({}, "groups")):
         r = a.post("/api/notifications/read", body)
         t.check(r.status == 400 and r.json.get("field") == field,
@@ -269,7 +271,7 @@ def test_api(P):
 
 def g_mark(c, pid):
     g = group_of(c, pid)
-    return g["mark"] if g else [0, 0]
+    return g["mark"] if g else "0:0"
 
 
 def test_bell_stream(P):
