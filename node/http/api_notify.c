@@ -30,6 +30,14 @@ api_notify_unread(http_t *h, store_txn_t *txn, const sess_info_t *who)
 	return n;
 }
 
+long
+api_notify_unread_with(http_t *h, store_txn_t *txn, const sess_info_t *who, json_t **mine)
+{
+	if (*mine == NULL)
+		*mine = index_mine_state(txn, s_fed(h), who->key);
+	return *mine ? query_unread(txn, *mine, who->handle) : -1;
+}
+
 /* The person's own state, or replies 500 and NULL. */
 static json_t *
 s_mine(http_req_t *r, store_txn_t *txn)

@@ -278,6 +278,9 @@ json_t *api_feed_pinned(http_req_t *r, store_txn_t *txn);
 /* The bell of who (their unread groups), read in txn; -1 on a store error.
  * The event stream sends it when it changes. */
 long api_notify_unread(http_t *h, store_txn_t *txn, const sess_info_t *who);
+/* The same with who's own state kept in *mine between calls (folded when
+ * NULL; the caller drops it when a kind 17 event was stored). */
+long api_notify_unread_with(http_t *h, store_txn_t *txn, const sess_info_t *who, json_t **mine);
 
 /* api_admin.c: users of this site. */
 int api_admin_users(http_req_t *r);

@@ -24,66 +24,178 @@ static const char *const s_types[] = {"mention",  "comment",    "reply",
 struct group {
 	json_t *recs;     /* handle -> record being built */
 	json_t *reacts;   /* "author hex/reaction" -> [ts, handle, on]: the registers */
-	json_t *seen;     /* handles who commented so far */
+	json_t *comments; /* [[ts, handle], ...]: the comments, in (ts, id) order */
+	json_t *first;    /* handle -> index in comments of their first comment */
 	char author[64];  /* the post's author's handle */
 	index_ctx_t *ix;  /* the transaction's context */
 	store_txn_t *txn; /* where */
 };
 
-/* Adds one item of type to who's record: ts, by whom. */
+/* The record of who, made when missing; NULL when memory is short. */
+static json_t *
+s_rec(struct group *g, const char *who)
+{
+	json_t *rec = json_object_get(g->recs, who);
+
+	if (rec == NULL) {
+		rec = json_pack("{s:I, s:{}}", "latest", (json_int_t)0, "types");
+		if (rec == NULL || json_object_set_new(g->recs, who, rec) != 0)
+			return NULL;
+	}
+	return rec;
+}
+
+static void
+s_latest(json_t *obj, uint64_t ts)
+{
+	const char *name = json_object_get(obj, "latest") ? "latest" : "ts";
+
+	if ((uint64_t)json_integer_value(json_object_get(obj, name)) < ts)
+		json_object_set_new(obj, name, json_integer((json_int_t)ts));
+}
+
+/* Adds one item of type to who's record: ts, by whom. Actors are kept in
+ * "_who" (handle -> their newest ts) until s_trim names the newest. */
 static void
 s_add(struct group *g, const char *who, const char *type, uint64_t ts, const char *by)
 {
-	json_t *rec, *t, *actors;
-	size_t n;
+	json_t *rec, *t, *w, *old;
 
 	if (who[0] == 0 || strcmp(who, by) == 0)
 		return; /* nobody hears of their own doing */
-	if ((rec = json_object_get(g->recs, who)) == NULL) {
-		rec = json_pack("{s:I, s:{}}", "latest", (json_int_t)0, "types");
-		if (rec == NULL || json_object_set_new(g->recs, who, rec) != 0)
-			return;
-	}
-	if ((uint64_t)json_integer_value(json_object_get(rec, "latest")) < ts)
-		json_object_set_new(rec, "latest", json_integer((json_int_t)ts));
+	if ((rec = s_rec(g, who)) == NULL)
+		return;
+	s_latest(rec, ts);
 	t = json_object_get(json_object_get(rec, "types"), type);
 	if (t == NULL) {
-		t = json_pack("{s:i, s:I, s:[], s:i}", "n", 0, "ts", (json_int_t)0, "by", "actors",
-		              0);
+		t = json_pack("{s:i, s:I, s:{}}", "n", 0, "ts", (json_int_t)0, "_who");
 		if (t == NULL || json_object_set_new(json_object_get(rec, "types"), type, t) != 0)
 			return;
 	}
 	json_object_set_new(t, "n", json_integer(json_integer_value(json_object_get(t, "n")) + 1));
-	if ((uint64_t)json_integer_value(json_object_get(t, "ts")) < ts)
-		json_object_set_new(t, "ts", json_integer((json_int_t)ts));
-	/* Actors newest first, distinct: items come in (ts, id) order, so the
-	 * newest is the last added. s_trim counts them, then cuts the list. */
-	actors = json_object_get(t, "by");
-	n = json_array_size(actors);
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(json_string_value(json_array_get(actors, i)), by) == 0) {
-			json_array_remove(actors, i);
-			break;
-		}
-	json_array_insert_new(actors, 0, json_string(by));
+	s_latest(t, ts);
+	w = json_object_get(t, "_who");
+	old = json_object_get(w, by);
+	if (old == NULL || (uint64_t)json_integer_value(old) < ts)
+		json_object_set_new(w, by, json_integer((json_int_t)ts));
 }
 
-/* Cuts each type's "by" to NOTIFY_ACTORS names once the group is complete. */
-static void
+/* One actor, for sorting. */
+struct actor {
+	const char *h;
+	uint64_t ts;
+};
+
+static int
+s_actor_cmp(const void *a, const void *b)
+{
+	const struct actor *x = a, *y = b;
+
+	if (x->ts != y->ts)
+		return x->ts > y->ts ? -1 : 1;
+	return strcmp(x->h, y->h);
+}
+
+/* Names each type's newest NOTIFY_ACTORS actors ("by", newest first, ties
+ * by handle) and counts them ("actors") once the group is complete. */
+static int
 s_trim(json_t *recs)
 {
-	const char *h, *ty;
-	json_t *rec, *t;
+	const char *h, *ty, *a;
+	json_t *rec, *t, *v;
 
 	json_object_foreach (recs, h, rec) {
 		json_object_foreach (json_object_get(rec, "types"), ty, t) {
-			json_t *by = json_object_get(t, "by");
-			json_object_set_new(t, "actors",
-			                    json_integer((json_int_t)json_array_size(by)));
-			while (json_array_size(by) > NOTIFY_ACTORS)
-				json_array_remove(by, json_array_size(by) - 1);
+			json_t *w = json_object_get(t, "_who"), *by;
+			size_t n = json_object_size(w), i = 0;
+			struct actor *list;
+			if (w == NULL)
+				continue; /* made whole by s_set_replies */
+			if ((list = malloc((n ? n : 1) * sizeof(*list))) == NULL)
+				return CPT_ENOMEM;
+			json_object_foreach (w, a, v) {
+				list[i].h = a;
+				list[i++].ts = (uint64_t)json_integer_value(v);
+			}
+			qsort(list, n, sizeof(*list), s_actor_cmp);
+			by = json_array();
+			for (i = 0; by && i < n && i < NOTIFY_ACTORS; i++)
+				json_array_append_new(by, json_string(list[i].h));
+			free(list);
+			if (by == NULL)
+				return CPT_ENOMEM;
+			json_object_set_new(t, "by", by);
+			json_object_set_new(t, "actors", json_integer((json_int_t)n));
+			json_object_del(t, "_who");
 		}
 	}
+	return 0;
+}
+
+/* Replies: for each person who commented, the comments after their first
+ * one by others. One walk back over the comments, keeping who commented
+ * after each point (newest first) and how many comments each wrote:
+ * linear in the thread, where adding each reply to every earlier commenter
+ * was quadratic (and cubic with its actors). */
+static int
+s_set_replies(struct group *g)
+{
+	size_t n = json_array_size(g->comments);
+	json_t *after = json_array(), *in_after = json_object(), *by_count = json_object();
+	int rc = 0;
+
+	if (after == NULL || in_after == NULL || by_count == NULL)
+		rc = CPT_ENOMEM;
+	for (size_t i = n; rc == 0 && i-- > 0;) {
+		json_t *c = json_array_get(g->comments, i);
+		const char *h = json_string_value(json_array_get(c, 1));
+		size_t total = n - 1 - i; /* comments after this one */
+		if ((size_t)json_integer_value(json_object_get(g->first, h)) == i &&
+		    strcmp(h, g->author) != 0) {
+			size_t mine = (size_t)json_integer_value(json_object_get(by_count, h));
+			size_t replies = total - mine, actors = json_array_size(after);
+			if (replies > 0) {
+				json_t *rec = s_rec(g, h), *by = json_array(), *t;
+				uint64_t newest = 0;
+				actors -= json_object_get(in_after, h) != NULL;
+				for (size_t j = 0; by && j < json_array_size(after) &&
+				                   json_array_size(by) < NOTIFY_ACTORS;
+				     j++) {
+					json_t *x = json_array_get(after, j);
+					const char *xh = json_string_value(json_array_get(x, 1));
+					if (strcmp(xh, h) == 0)
+						continue;
+					if (newest == 0)
+						newest = (uint64_t)json_integer_value(
+						    json_array_get(x, 0));
+					json_array_append_new(by, json_string(xh));
+				}
+				t = by ? json_pack("{s:I, s:I, s:o, s:I}", "n", (json_int_t)replies,
+				                   "ts", (json_int_t)newest, "by", by, "actors",
+				                   (json_int_t)actors)
+				       : NULL;
+				if (rec == NULL || t == NULL ||
+				    json_object_set_new(json_object_get(rec, "types"), "reply",
+				                        t) != 0) {
+					rc = CPT_ENOMEM;
+					break;
+				}
+				s_latest(rec, newest);
+			}
+		}
+		json_object_set_new(
+		    by_count, h,
+		    json_integer(json_integer_value(json_object_get(by_count, h)) + 1));
+		if (json_object_get(in_after, h) == NULL) {
+			/* walked back: the first seen is each one's newest */
+			json_object_set_new(in_after, h, json_true());
+			json_array_append(after, c);
+		}
+	}
+	json_decref(after);
+	json_decref(in_after);
+	json_decref(by_count);
+	return rc;
 }
 
 struct mention_to {
@@ -119,17 +231,14 @@ s_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, void 
 	}
 	if (kind == EVT_COMMENT) {
 		const char *text = json_string_value(json_object_get(b, "text"));
-		const char *h;
-		json_t *one;
 		struct mention_to m = {g, ev.ts, by};
 		s_add(g, g->author, "comment", ev.ts, by);
-		json_object_foreach (g->seen, h, one) {
-			if (strcmp(h, g->author) != 0)
-				s_add(g, h, "reply", ev.ts, by);
-		}
+		if (json_object_get(g->first, by) == NULL)
+			json_object_set_new(g->first, by,
+			                    json_integer((json_int_t)json_array_size(g->comments)));
+		json_array_append_new(g->comments, json_pack("[I, s]", (json_int_t)ev.ts, by));
 		if (text)
 			ix_each_mention(text, s_mention_to, &m);
-		json_object_set_new(g->seen, by, json_true());
 	} else {
 		/* The register of (author, reaction): the last in (ts, id) order wins. */
 		const char *r = json_string_value(json_object_get(b, "reaction"));
@@ -187,8 +296,9 @@ s_compute(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int r
 	g.txn = txn;
 	g.recs = json_object();
 	g.reacts = json_object();
-	g.seen = json_object();
-	if (g.recs && g.reacts && g.seen) {
+	g.comments = json_array();
+	g.first = json_object();
+	if (g.recs && g.reacts && g.comments && g.first) {
 		const char *text = json_string_value(json_object_get(b, "text"));
 		struct mention_to m = {&g, ev.ts, g.author};
 		if (text)
@@ -200,13 +310,17 @@ s_compute(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int r
 				      (uint64_t)json_integer_value(json_array_get(reg, 0)),
 				      json_string_value(json_array_get(reg, 1)));
 		}
-		s_trim(g.recs);
+		if (*rc_out == 0)
+			*rc_out = s_trim(g.recs);
+		if (*rc_out == 0)
+			*rc_out = s_set_replies(&g);
 	} else {
 		*rc_out = CPT_ENOMEM;
 	}
 	json_decref(b);
 	json_decref(g.reacts);
-	json_decref(g.seen);
+	json_decref(g.comments);
+	json_decref(g.first);
 	if (*rc_out != 0) {
 		json_decref(g.recs);
 		return NULL;
