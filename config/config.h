@@ -80,10 +80,11 @@ typedef struct cfg_mail {
 	char password_file[CFG_MAX_STR]; /* a file holding the relay password (relative to the
 	                                    config file), "" = none */
 	uint32_t daily_hour;             /* UTC hour daily digests go out [0, 23] */
-	uint32_t weekly_day; /* day weekly digests go out, 1 Monday .. 7 Sunday [1, 7] */
-	uint32_t retry_min;  /* first back-off after a failed delivery, s [1, 3600] */
-	uint32_t retry_max;  /* longest back-off, s [1, 86400] */
-	cfg_pos_t at;        /* the mail: mapping */
+	uint32_t weekly_day;      /* day weekly digests go out, 1 Monday .. 7 Sunday [1, 7] */
+	uint32_t retry_min;       /* first back-off after a failed delivery, s [1, 3600] */
+	uint32_t retry_max;       /* longest back-off, s [1, 86400] */
+	uint32_t immediate_every; /* "immediate" digests gather this long, s [1, 3600] */
+	cfg_pos_t at;             /* the mail: mapping */
 } cfg_mail_t;
 
 /* A trusted reverse proxy: an address, or a network as address/prefix. */

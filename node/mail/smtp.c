@@ -278,13 +278,14 @@ s_worker(void *arg)
 			s_digests(m, "weekly", now);
 			next_schedule = now + SCHEDULE_MS;
 		}
-		/* Immediate digests gather a minute of events into one mail. */
+		/* Immediate digests gather immediate_every (a minute) of events
+		 * into one mail. */
 		if (dirty && now >= next_immediate) {
 			pthread_mutex_lock(&m->mu);
 			m->dirty = 0;
 			pthread_mutex_unlock(&m->mu);
 			s_digests(m, "immediate", now);
-			next_immediate = now + SCHEDULE_MS;
+			next_immediate = now + (uint64_t)m->c.immediate_every * 1000u;
 		}
 		s_deliver(m, now, &next);
 		now = hlc_wall_ms();

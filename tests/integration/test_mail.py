@@ -102,11 +102,12 @@ def main():
     with Node("paris") as n:
         pw = {h: n.add_user(h, admin=(h == "alice"), name=name)
               for h, name in (("alice", "Alice Martin"), ("bob", "Bruno Durand"),
-                              ("carol", "Carol"), ("erin", "Erin"))}
+                              ("carol", "Carol"), ("erin", "Erin"), ("dave", "Dave"))}
         base = "https://paris.example.com"
         with open(n.config_path, "a") as f:
             f.write("\nmail:\n  relay: smtp://127.0.0.1:%d\n  from: comptoir@paris.example.com\n"
-                    "  base_url: %s\n  retry_min: 1\n  retry_max: 2\n" % (port, base))
+                    "  base_url: %s\n  retry_min: 1\n  retry_max: 2\n  immediate_every: 1\n"
+                    % (port, base))
         r = n.cli("mail", "email", "carol", "not-an-address", check=False)
         t.check(r.returncode != 0 and "not an e-mail address" in r.stderr,
                 "a bad address from the admin is refused", r.stderr)
@@ -122,6 +123,9 @@ def main():
         r = c["erin"].put("/api/notifications/prefs", {"email": "erin@example.com",
                                                       "digest": "off"})
         t.eq(r.status, 200, "erin turns digests off")
+        r = c["dave"].put("/api/notifications/prefs", {"email": "dave@example.com",
+                                                      "digest": "immediate"})
+        t.eq(r.status, 200, "dave wants his digests right away")
         r = c["alice"].post("/api/posts", {"text": "Réunion budget jeudi @bob @carol @erin"})
         pid = r.json["id"]
         c["carol"].post("/api/posts/%s/comments" % pid, {"text": "noted"})
@@ -149,6 +153,11 @@ def main():
                     "carol's digest is English, at the address the admin set", text)
             t.eq(str(mc["From"]), "Comptoir <comptoir@paris.example.com>", "from the site")
         t.check(relay.inbox.to("erin@example.com") == [], "none to erin, who turned them off")
+        # Immediate: no command, the node sends it within immediate_every.
+        c["alice"].post("/api/posts", {"text": "@dave the forklift is fixed"})
+        ok = wait_until(lambda: relay.inbox.to("dave@example.com"))
+        t.check(ok and "the forklift is fixed" in body_of(relay.inbox.to("dave@example.com")[-1]),
+                "dave's immediate digest goes out by itself")
         t.check(relay.inbox.to("alice@example.com") == [], "none to alice, who has no address")
         r = n.cli("mail", "digest", "daily", "--force")
         t.check("0 daily digests queued" in r.stdout, "composing again queues nothing twice",
