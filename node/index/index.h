@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "crypto/crypto.h"
+#include "node/space/space.h"
 #include "node/store/store.h"
 
 /* --------------------------------------------------- schema (schema.c) */
@@ -192,8 +193,8 @@ int index_reactions_of(store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
 
 /* The types a record may hold, NULL-terminated: "mention", "comment" (on
  * my post), "reply" (after my comment), "reaction" (on my post),
- * "space_post" (a post in a space I follow), and the types a space index
- * writes through index_notify_group. Static. */
+ * "space_post" (a post in a space I follow), "space_request" (someone asks
+ * to join a space I administer), "space_invite" (I am invited). Static. */
 const char *const *index_notify_types(void);
 /* Recomputes the groups of post from the post and what refers to it (each
  * person's record of it, replaced). The space index calls it for the posts
@@ -205,6 +206,12 @@ int index_notify_post(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_
  * invitations for the invited, under the space's id. 0 or a store error. */
 int index_notify_group(index_ctx_t *ix, store_txn_t *txn, const uint8_t group[CPT_ID_LEN],
                        const json_t *recs) CPT_WUR;
+/* The hook of the space index (PROTOCOL.md 17.3): after it folds a space,
+ * the space's group (under its id) becomes its pending requests, one item
+ * each for every active admin and owner, and its invitations, one item for
+ * each person invited (by whom); an archived space's group is emptied. A
+ * function of the fold, so of the event set. 0 or a store error. */
+int index_notify_space(index_ctx_t *ix, store_txn_t *txn, const space_state_t *st) CPT_WUR;
 /* Calls fn for each group of handle, newest first (by "latest", then
  * group id), strictly before the (latest, group) cursor before (40 bytes)
  * or from the newest when NULL: n is the number of items of the group (all

@@ -15,8 +15,8 @@
 #include "node/index/index_internal.h"
 
 /* The types of a group, in the order a record lists them. */
-static const char *const s_types[] = {"mention",  "comment",    "reply",
-                                      "reaction", "space_post", NULL};
+static const char *const s_types[] = {"mention",    "comment",       "reply",        "reaction",
+                                      "space_post", "space_request", "space_invite", NULL};
 
 #define NOTIFY_ACTORS 3 /* actors named per type ("Claire and 4 others") */
 
@@ -523,6 +523,40 @@ index_notify_each(store_txn_t *txn, const char *handle, const uint8_t *before, i
 	}
 	store_cur_close(&cur);
 	return rc == CPT_ENOTFOUND ? 0 : rc;
+}
+
+/* -------------------------------------------------------------- spaces */
+
+int
+index_notify_space(index_ctx_t *ix, store_txn_t *txn, const space_state_t *st)
+{
+	struct group g = {0};
+	size_t np, nm;
+	int rc = 0;
+
+	assert(txn != NULL && st != NULL);
+	if ((g.recs = json_object()) == NULL)
+		return CPT_ENOMEM;
+	/* An archived space, or one that does not exist (yet): nothing waits. */
+	np = space_state_exists(st) && !space_state_archived(st) ? space_state_npending(st) : 0;
+	nm = space_state_nmembers(st);
+	for (size_t i = 0; i < np; i++) {
+		const space_pending_t *p = space_state_pending(st, i);
+		if (p->invited) {
+			s_add(&g, p->handle, "space_invite", p->ts, p->by);
+			continue;
+		}
+		/* A request: every admin and owner hears of it. */
+		for (size_t j = 0; j < nm; j++) {
+			const space_member_t *m = space_state_member(st, j);
+			if (m->role >= SPACE_ADMIN && m->active)
+				s_add(&g, m->handle, "space_request", p->ts, p->handle);
+		}
+	}
+	if ((rc = s_trim(g.recs)) == 0)
+		rc = index_notify_group(ix, txn, space_state_id(st), g.recs);
+	json_decref(g.recs);
+	return rc;
 }
 
 /* ------------------------------------------------------- announcements */

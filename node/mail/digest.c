@@ -53,14 +53,25 @@ static const char *const s_text[][2] = {
      "l'arrêter : %s/#/settings\n"},
 #define T_POST_GONE 11
     {"(a post you can no longer see)", "(une publication que vous ne voyez plus)"},
+#define T_SPACE_REQUEST 12
+    {"%s asks to join a space you run", "%s demande à rejoindre un espace que vous animez"},
+#define T_SPACE_INVITE 13
+    {"%s invited you to a space", "%s vous a invité dans un espace"},
+#define T_SPACE_LINK 14
+    {"(a space)", "(un espace)"},
 };
 
 static const struct {
 	const char *type;
 	int text;
 } s_types[] = {
-    {"mention", T_MENTION},   {"comment", T_COMMENT},       {"reply", T_REPLY},
-    {"reaction", T_REACTION}, {"space_post", T_SPACE_POST},
+    {"mention", T_MENTION},
+    {"comment", T_COMMENT},
+    {"reply", T_REPLY},
+    {"reaction", T_REACTION},
+    {"space_post", T_SPACE_POST},
+    {"space_request", T_SPACE_REQUEST},
+    {"space_invite", T_SPACE_INVITE},
 };
 
 /* ------------------------------------------------------------- buffers */
@@ -182,6 +193,10 @@ s_group_text(buf_t *b, store_txn_t *txn, const json_t *g, int lang, const char *
 		s_add(b, "\n  \"%s\"\n  %s/#/post/%s\n\n",
 		      json_string_value(json_object_get(post, "text")), base,
 		      json_string_value(json_object_get(post, "id")));
+	} else if (json_object_get(types, "space_request") ||
+	           json_object_get(types, "space_invite")) {
+		s_add(b, "\n  %s %s/#/space/%s\n\n", s_text[T_SPACE_LINK][lang], base,
+		      json_string_value(json_object_get(g, "group")));
 	} else {
 		s_add(b, "\n  %s\n\n", s_text[T_POST_GONE][lang]);
 	}

@@ -10,7 +10,7 @@ import { lang, t } from './i18n.js';
 
 let ctx = null; // app.js's helpers: h, api, state, postCard, enc, relTime, toMs, nameOf, avatar, personLink, userText, showError, notice, announce, errorText
 
-const TYPES = ['mention', 'comment', 'reply', 'reaction', 'space_post'];
+const TYPES = ['mention', 'comment', 'reply', 'reaction', 'space_post', 'space_request', 'space_invite'];
 const LIST_PAGE = 30;
 
 const bell = { count: 0, el: null, badge: null };
@@ -88,7 +88,8 @@ function itemEl(g) {
 	const first = types.length ? (g.types[types[0]].by || [])[0] : null;
 	const lines = types.map(k => h('span', { class: 'notif-line' }, t(`notif.${k}`, { who: who(g.types[k], g.names), n: g.types[k].n })));
 	const text = g.post && typeof g.post.text === 'string' ? g.post.text : '';
-	const href = g.post ? `#/post/${g.group}` : '#/notifications';
+	// A space's group (requests, invitations) goes to the space's page.
+	const href = g.post ? `#/post/${g.group}` : (g.types.space_request || g.types.space_invite) ? `#/space/${g.group}` : '#/notifications';
 	const mute = h('button', { type: 'button', class: 'link notif-mute', onclick: async ev => {
 		ev.preventDefault();
 		try {

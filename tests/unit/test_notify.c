@@ -418,6 +418,129 @@ test_body_rules(void **state)
 	}
 }
 
+/* ------------------------------------------------- the space hook */
+
+static const char *
+s_space_person(void *ctx, const char *handle, int *active)
+{
+	(void)ctx;
+	*active = strcmp(handle, "gone") != 0;
+	return "paris";
+}
+
+static int
+s_space_seal(void *ctx, const char *site, uint8_t out[CPT_KEY_LEN])
+{
+	(void)ctx;
+	(void)site;
+	(void)out;
+	return CPT_ENOTFOUND;
+}
+
+static int
+s_space_roster(void *ctx, const char *site,
+               int (*add)(void *arg, const char *handle, int admin, int active), void *arg)
+{
+	(void)ctx;
+	(void)site;
+	(void)add;
+	(void)arg;
+	return 0;
+}
+
+struct hook_arg {
+	space_state_t *st;
+};
+
+static int
+s_hook_fn(store_txn_t *txn, void *arg)
+{
+	struct hook_arg *h = arg;
+	index_ctx_t ix = {0};
+	int rc = index_notify_space(&ix, txn, h->st);
+
+	index_ctx_release(&ix);
+	return rc;
+}
+
+/* The hook the space index calls after its fold: a request notifies the
+ * space's active admins and owners, an invitation the person invited; once
+ * approved, declined or archived, nothing is left. Written against the pure
+ * fold of node/space (PROTOCOL.md 16.7), ahead of the space index. */
+static void
+test_space_hook(void **state)
+{
+	static const space_env_t env = {s_space_person, s_space_seal, s_space_roster, NULL};
+	space_evt_t ev[6];
+	json_t *b[6];
+	uint8_t space[CPT_ID_LEN];
+	char hex[CPT_HEX_ID];
+	space_state_t *st = NULL;
+	struct hook_arg ha;
+	json_t *rec;
+	fx_t f;
+	ev_t fake = {0};
+
+	(void)state;
+	memset(ev, 0, sizeof(ev));
+	memset(space, 0x5a, sizeof(space));
+	cpt_hex32(hex, space);
+	b[0] =
+	    json_pack("{s:s, s:s, s:s}", "visibility", "open", "join", "request", "name", "Rando");
+	b[1] = json_pack("{s:s, s:s, s:s, s:s}", "space", hex, "action", "promote", "user", "dora",
+	                 "role", "admin");
+	b[2] = json_pack("{s:s, s:s}", "space", hex, "action", "request");
+	b[3] = json_pack("{s:s, s:s, s:s}", "space", hex, "action", "invite", "user", "carol");
+	b[4] = json_pack("{s:s, s:s, s:s}", "space", hex, "action", "approve", "user", "bob");
+	b[5] = json_pack("{s:s, s:s, s:s}", "space", hex, "action", "invite", "user", "dora");
+	const char *authors[] = {"alice", "alice", "bob", "alice", "alice", "alice"};
+	uint16_t kinds[] = {EVT_SPACE,        EVT_SPACE_MEMBER, EVT_SPACE_MEMBER,
+	                    EVT_SPACE_MEMBER, EVT_SPACE_MEMBER, EVT_SPACE_MEMBER};
+	for (int i = 0; i < 6; i++) {
+		ev[i].ts = TS(100 + 10 * (uint64_t)i, 0);
+		memset(ev[i].id, i + 1, CPT_ID_LEN);
+		ev[i].kind = kinds[i];
+		ev[i].author = authors[i];
+		ev[i].body = b[i];
+	}
+	memcpy(ev[0].id, space, CPT_ID_LEN); /* the creation's id is the space's */
+	fx_open(&f);
+
+	/* Creation, dora a member? (promote of a non-member has no effect),
+	 * bob asks, carol is invited. */
+	assert_int_equal(space_fold(&st, space, NULL, ev, 4, &env), 0);
+	ha.st = st;
+	assert_int_equal(store_write(f.st, s_hook_fn, &ha), 0);
+	memcpy(fake.id, space, CPT_ID_LEN);
+	rec = s_group(&f, "alice", &fake, NULL, NULL);
+	assert_non_null(rec);
+	assert_int_equal(s_n(rec, "space_request"), 1);
+	assert_string_equal(s_by0(rec, "space_request"), "bob");
+	json_decref(rec);
+	rec = s_group(&f, "carol", &fake, NULL, NULL);
+	assert_non_null(rec);
+	assert_int_equal(s_n(rec, "space_invite"), 1);
+	assert_string_equal(s_by0(rec, "space_invite"), "alice");
+	json_decref(rec);
+	assert_null(s_group(&f, "bob", &fake, NULL, NULL)); /* nobody hears of their own request */
+	space_state_destroy(&st);
+
+	/* bob approved: alice's request item goes; dora invited. */
+	assert_int_equal(space_fold(&st, space, NULL, ev, 6, &env), 0);
+	ha.st = st;
+	assert_int_equal(store_write(f.st, s_hook_fn, &ha), 0);
+	assert_null(s_group(&f, "alice", &fake, NULL, NULL));
+	rec = s_group(&f, "dora", &fake, NULL, NULL);
+	assert_non_null(rec);
+	assert_int_equal(s_n(rec, "space_invite"), 1);
+	json_decref(rec);
+	assert_int_equal(fx_count(&f, DB_NOTIFY), 2); /* carol's and dora's invitations */
+	space_state_destroy(&st);
+	fx_close(&f);
+	for (int i = 0; i < 6; i++)
+		json_decref(b[i]);
+}
+
 static int
 s_setup(void **state)
 {
@@ -444,6 +567,7 @@ main(void)
 	    cmocka_unit_test(test_body_rules),
 	    cmocka_unit_test(test_mine_box),
 	    cmocka_unit_test(test_orders),
+	    cmocka_unit_test(test_space_hook),
 	};
 	return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
