@@ -484,15 +484,18 @@ api_announce(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	may = query_may_announce(txn, r->sess.key, scope);
 	store_read_end(r->h->st, &txn);
 	if (p == NULL || !may) {
+		/* The reply first: scope is borrowed from the body. */
+		if (p == NULL)
+			http_fail(r, 404, "no_post", NULL, NULL, "no such post");
+		else
+			http_fail(r, 403, "not_admin", "scope", NULL,
+			          strcmp(scope, "all") == 0
+			              ? "only admins of the founding site announce to everyone"
+			              : "only site admins make announcements");
 		json_decref(p);
 		json_decref(until);
 		json_decref(body);
-		return p == NULL ? http_fail(r, 404, "no_post", NULL, NULL, "no such post")
-		                 : http_fail(r, 403, "not_admin", "scope", NULL,
-		                             strcmp(scope, "all") == 0
-		                                 ? "only admins of the founding site announce to "
-		                                   "everyone"
-		                                 : "only site admins make announcements");
+		return 0;
 	}
 	json_decref(p);
 	cpt_hex32(hex, id);
