@@ -222,11 +222,63 @@ s_fold_one(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, 
 	return 0;
 }
 
+/* ------------------------------------------------- the index by author */
+
+static size_t
+s_mine_key(uint8_t k[CPT_KEY_LEN + STORE_TSID_LEN], const evt_t *ev, const uint8_t id[CPT_ID_LEN])
+{
+	memcpy(k, ev->author, CPT_KEY_LEN);
+	store_tsid(k + CPT_KEY_LEN, ev->ts, id);
+	return CPT_KEY_LEN + STORE_TSID_LEN;
+}
+
+int
+ix_mine_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e)
+{
+	uint8_t k[CPT_KEY_LEN + STORE_TSID_LEN];
+
+	(void)ix;
+	return store_put(txn, DB_MINE, k, s_mine_key(k, e->ev, e->id), "", 0);
+}
+
+/* Erased (a redaction by its author) or gone: the fold skips it. */
+int
+ix_mine_removed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e)
+{
+	uint8_t k[CPT_KEY_LEN + STORE_TSID_LEN];
+	int rc;
+
+	(void)ix;
+	rc = store_del(txn, DB_MINE, k, s_mine_key(k, e->ev, e->id));
+	return rc == CPT_ENOTFOUND ? 0 : rc;
+}
+
+/* Calls s_fold_one for each of user's kind 17 events, in (ts, id) order. */
+static int
+s_each_mine(store_txn_t *txn, const uint8_t user[CPT_KEY_LEN], struct fold *f)
+{
+	store_cur_t *cur;
+	store_val_t k = {CPT_KEY_LEN, (void *)user}, v;
+	int rc;
+
+	if ((rc = store_cur_open(txn, DB_MINE, &cur)) != 0)
+		return rc;
+	rc = store_cur_get(cur, &k, &v, STORE_SEEK);
+	while (rc == 0 && k.len == CPT_KEY_LEN + STORE_TSID_LEN &&
+	       memcmp(k.data, user, CPT_KEY_LEN) == 0) {
+		if ((rc = s_fold_one(NULL, txn, (const uint8_t *)k.data + CPT_KEY_LEN + 8, EVT_MINE,
+		                     f)) != 0)
+			break;
+		rc = store_cur_get(cur, &k, &v, STORE_NEXT);
+	}
+	store_cur_close(&cur);
+	return rc == CPT_ENOTFOUND ? 0 : rc;
+}
+
 json_t *
 index_mine_state(store_txn_t *txn, const uint8_t fed[CPT_FED_LEN], const uint8_t user[CPT_KEY_LEN])
 {
 	uint8_t k[INDEX_MINE_KEY_LEN];
-	index_ctx_t ix = {0};
 	struct fold f = {0};
 	int rc, known;
 
@@ -242,7 +294,9 @@ index_mine_state(store_txn_t *txn, const uint8_t fed[CPT_FED_LEN], const uint8_t
 		json_decref(f.order);
 		return NULL;
 	}
-	rc = known ? index_each_by_author(&ix, txn, user, EVT_MINE, s_fold_one, &f) : 0;
+	/* DB_MINE holds only kind 17 events: a person's other events (a year
+	 * of posts and reactions) are not walked. */
+	rc = known ? s_each_mine(txn, user, &f) : 0;
 	sodium_memzero(k, sizeof(k));
 	json_decref(f.order);
 	if (rc != 0) {

@@ -102,13 +102,50 @@ s_to_3(store_txn_t *txn, void *arg)
 	return rc != 0 ? rc : s_schema_put(txn, 3);
 }
 
-/* Schema 3 -> 4: the notifications, from the posts and what refers to them. */
+/* One event of kind 17 or 18 stored by an older binary (an unknown kind to
+ * it) into DB_MINE or DB_ANNOUNCE, through the index's own hook. */
+static int
+s_kind_4_fn(store_txn_t *txn, const store_val_t *k, const store_val_t *v, void *arg)
+{
+	uint16_t kind = store_get_kind(v);
+	index_ctx_t *ix = arg;
+	index_ev_t e = {0};
+	uint8_t ref[CPT_ID_LEN];
+	json_t *body;
+	evt_t ev;
+	int rc;
+
+	if (k->len != STORE_TSID_LEN || (kind != EVT_MINE && kind != EVT_ANNOUNCE) ||
+	    index_event(txn, (const uint8_t *)k->data + 8, &ev) != 0 || ev.body == NULL)
+		return 0;
+	body = index_body(&ev);
+	e.ev = &ev;
+	e.body = body;
+	e.id = (const uint8_t *)k->data + 8;
+	if (kind == EVT_MINE)
+		rc = ix_mine_added(ix, txn, &e);
+	else if (body && index_hex_field(body, "post", ref) == 0 && (e.ref = ref) != NULL)
+		rc = ix_announce_added(ix, txn, &e);
+	else
+		rc = 0;
+	json_decref(body);
+	return rc;
+}
+
+/* Schema 3 -> 4: the notifications, from the posts and what refers to them;
+ * the indexes of kinds 17 and 18, from such events an older binary kept. */
 static int
 s_to_4(store_txn_t *txn, void *arg)
 {
+	index_ctx_t ix = {0};
 	int rc = ix_notify_rebuild(txn);
 
 	(void)arg;
+	if (rc == 0)
+		rc = store_drop(txn, DB_MINE);
+	if (rc == 0)
+		rc = store_rebuild(txn, DB_ANNOUNCE, DB_ORDER, s_kind_4_fn, &ix);
+	index_ctx_release(&ix);
 	return rc != 0 ? rc : s_schema_put(txn, 4);
 }
 

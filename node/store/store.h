@@ -49,6 +49,8 @@ enum store_db {
 	                   grouped by post (node/index/notify.c), newest first when walked back */
 	DB_NOTIFY_BY,   /* group(32) handle -> latest ts(8): the entries of DB_NOTIFY of a group */
 	DB_ANNOUNCE,    /* ts(8) id(32) -> post(32): every announce event (node/index/notify.c) */
+	DB_MINE,        /* author(32) ts(8) id(32) -> "": each person's kind 17 events
+	                   (node/index/mine.c), so that their fold reads only those */
 	DB_MINE_KEYS,   /* user key(32) -> personal key(32): local, never replicated, not a
 	                   view; kept when the person logs in here (node/index/mine.c) */
 	DB_OUTBOX,      /* seq(8) -> JSON mail: local, the SMTP outbox (node/mail) */

@@ -562,6 +562,7 @@ static const char *const fx_db_names[DB_COUNT] = {
     [DB_NOTIFY] = "notify",
     [DB_NOTIFY_BY] = "notify_by",
     [DB_ANNOUNCE] = "announce",
+    [DB_MINE] = "mine",
     [DB_MINE_KEYS] = "mine_keys",
     [DB_OUTBOX] = "outbox",
     [DB_MAIL] = "mail",
