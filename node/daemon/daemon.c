@@ -103,6 +103,8 @@ daemon_run(node_t *n)
 		}
 		node_poll_store(n);
 		if (tick % 10 == 0) {
+			/* Seals owed to other member sites of spaces, new epochs. */
+			node_spaces_tick(n);
 			fed_tick(fed);
 			s_write_status(n, fed);
 		}

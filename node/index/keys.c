@@ -41,6 +41,7 @@ void
 index_cache_clear(index_ctx_t *ix)
 {
 	assert(ix != NULL);
+	ix_spaces_cache_clear(ix); /* a fold reads key records too */
 	if (ix->cache == NULL)
 		return;
 	for (int i = 0; i < IX_CACHE; i++) {
@@ -75,6 +76,7 @@ index_ctx_release(index_ctx_t *ix)
 	index_cache_clear(ix);
 	free(ix->cache);
 	ix->cache = NULL;
+	ix_spaces_cache_free(ix);
 }
 
 static struct ix_centry *

@@ -42,6 +42,13 @@ static const char *const s_db_names[DB_COUNT] = {
     [DB_REACTIONS] = "reactions",
     [DB_PENDING_IDS] = "pending_ids",
     [DB_SESSIONS] = "sessions",
+    [DB_SPACE_GOV] = "space_gov",
+    [DB_SPACE_ITEMS] = "space_items",
+    [DB_SPACES] = "spaces",
+    [DB_MY_SPACES] = "my_spaces",
+    [DB_SPACE_FEED] = "space_feed",
+    [DB_OPENED] = "opened",
+    [DB_SITE_SEALS] = "site_seals",
 };
 
 /* Map size at creation and growth step. A test may define smaller ones before
