@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "node/core/core_internal.h"
 #include "node/index/index.h"
@@ -42,7 +43,7 @@ struct node {
 	store_t *st;              /* the store */
 	ingest_ctx_t ictx;        /* ingest context (the committing leader's) */
 	key_sign_t *site_key;     /* this site's signing key */
-	key_curve_t *seal;        /* this site's seal key pair (keys/site.seal), or NULL */
+	key_curve_t *seal_key;    /* this site's seal key pair (keys/site.seal) */
 	skey_ring_t *skeys;       /* the space keys this site holds (node/core/spaces.c) */
 	pthread_mutex_t hlc_lock; /* guards hlc and the keys below */
 	hlc_t hlc;                /* timestamps of events made here */
@@ -133,6 +134,10 @@ node_open(node_t **out, const char *dir, char *err, size_t errlen)
 		rc = CPT_EKEYFILE;
 		goto fail;
 	}
+	if ((n->seal_key = node_seal_load(dir, err, errlen)) == NULL) {
+		rc = CPT_EKEYFILE;
+		goto fail;
+	}
 	if ((rc = index_store_open(&n->st, dir, 0, err, errlen)) != 0)
 		goto fail;
 	n->ictx.st = n->st;
@@ -140,7 +145,7 @@ node_open(node_t **out, const char *dir, char *err, size_t errlen)
 	evt_federation_id(n->ictx.fed, n->cfg.root_key);
 	n->ictx.max_body = n->cfg.limits.max_body;
 	n->ictx.max_pending = n->cfg.limits.max_pending;
-	if ((rc = node_spaces_open(n, &n->seal, &n->skeys, err, errlen)) != 0)
+	if ((rc = node_spaces_open(n, &n->skeys, err, errlen)) != 0)
 		goto fail;
 	s_hlc_init(n);
 	n->stats.started_ms = hlc_wall_ms();
@@ -159,9 +164,10 @@ node_close(node_t **self_p)
 	if (n == NULL)
 		return;
 	ingest_ctx_release(&n->ictx);
-	node_spaces_close(n, &n->seal, &n->skeys);
+	node_spaces_close(n, &n->skeys);
 	store_close(&n->st);
 	key_sign_destroy(&n->site_key);
+	key_curve_destroy(&n->seal_key);
 	pthread_mutex_destroy(&n->hlc_lock);
 	pthread_mutex_destroy(&n->wlock);
 	pthread_cond_destroy(&n->wcond);
@@ -188,6 +194,27 @@ const key_sign_t *
 node_site_key(node_t *n)
 {
 	return n->site_key;
+}
+
+const key_curve_t *
+node_seal_key(node_t *n)
+{
+	return n->seal_key;
+}
+
+key_curve_t *
+node_seal_load(const char *dir, char *err, size_t errlen)
+{
+	char path[4200];
+	key_curve_t *k;
+
+	snprintf(path, sizeof(path), "%s/" NODE_SEAL_FILE, dir);
+	if ((k = key_curve_load(path, err, errlen)) == NULL && access(path, F_OK) != 0)
+		snprintf(err, errlen,
+		         "%s: no seal key: this node was made before protocol version 2; make "
+		         "it again with comptoir init",
+		         path);
+	return k;
 }
 
 ingest_ctx_t *

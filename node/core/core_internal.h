@@ -7,12 +7,11 @@
 
 #include "node/core/core.h"
 
-/* Loads keys/site.seal when there is one (*seal NULL otherwise), makes the
- * key ring, sets node/index up with both and opens into the ring the keys
- * sealed to this site. 0, or an error with err naming the file. */
-int node_spaces_open(node_t *n, key_curve_t **seal, skey_ring_t **ring, char *err,
-                     size_t errlen) CPT_WUR;
-/* Undoes node_spaces_open; safe on NULLs. */
-void node_spaces_close(node_t *n, key_curve_t **seal, skey_ring_t **ring);
+/* Makes the key ring, sets node/index up with it and the seal key
+ * (node_seal_key) and opens into the ring the keys sealed to this site.
+ * 0, or an error with err saying what. */
+int node_spaces_open(node_t *n, skey_ring_t **ring, char *err, size_t errlen) CPT_WUR;
+/* Undoes node_spaces_open; safe on NULL. */
+void node_spaces_close(node_t *n, skey_ring_t **ring);
 
 #endif

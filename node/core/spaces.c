@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <sodium.h>
 
@@ -23,22 +22,16 @@
 #define NODE_SPACE_KEYS 16384
 
 int
-node_spaces_open(node_t *n, key_curve_t **seal, skey_ring_t **ring, char *err, size_t errlen)
+node_spaces_open(node_t *n, skey_ring_t **ring, char *err, size_t errlen)
 {
-	char path[4200];
 	store_txn_t *txn;
 	int rc;
 
-	snprintf(path, sizeof(path), "%s/keys/site.seal", node_dir(n));
-	*seal = NULL;
-	if (access(path, F_OK) == 0 && (*seal = key_curve_load(path, err, errlen)) == NULL)
-		return CPT_EKEYFILE;
 	if ((*ring = skey_ring_new(NODE_SPACE_KEYS)) == NULL) {
 		snprintf(err, errlen, "no memory for the key ring of spaces");
-		key_curve_destroy(seal);
 		return CPT_ENOMEM;
 	}
-	index_spaces_setup(*ring, *seal, node_ingest_ctx(n)->fed, node_cfg(n)->name);
+	index_spaces_setup(*ring, node_seal_key(n), node_ingest_ctx(n)->fed, node_cfg(n)->name);
 	if ((rc = store_read_begin(node_store(n), &txn)) != 0) {
 		snprintf(err, errlen, "%s: cannot read the store", node_dir(n));
 		return rc;
@@ -51,13 +44,12 @@ node_spaces_open(node_t *n, key_curve_t **seal, skey_ring_t **ring, char *err, s
 }
 
 void
-node_spaces_close(node_t *n, key_curve_t **seal, skey_ring_t **ring)
+node_spaces_close(node_t *n, skey_ring_t **ring)
 {
 	(void)n;
 	if (*ring)
 		index_spaces_setup(NULL, NULL, NULL, NULL);
 	skey_ring_destroy(ring);
-	key_curve_destroy(seal);
 }
 
 /* ------------------------------------------------------------ epochs */

@@ -191,6 +191,9 @@ s_site_cert(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const json_t *bo
 		return CPT_ENOMEM;
 	if (json_is_string(json_object_get(body, "title")))
 		json_object_set(rec, "title", json_object_get(body, "title"));
+	/* What space keys are sealed to (PROTOCOL.md 7.1): the newest certificate's. */
+	if (json_is_string(json_object_get(body, "seal_key")))
+		json_object_set(rec, "seal_key", json_object_get(body, "seal_key"));
 	rc = store_put_json(txn, DB_KEYS, sk, CPT_KEY_LEN, rec);
 	json_decref(rec);
 	return rc;
