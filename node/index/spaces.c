@@ -86,6 +86,31 @@ s_key3(uint8_t k[CPT_ID_LEN + 40], const uint8_t space[CPT_ID_LEN], uint64_t ts,
 	store_tsid(k + CPT_ID_LEN, ts, id);
 }
 
+/* Keys gathered before writing (a cursor must not outlive the writes it
+ * does not expect) are kept as hex strings in a JSON array. */
+static json_t *
+s_hex(const void *p, size_t n)
+{
+	char buf[2 * (CPT_ID_LEN + 64) + 1];
+
+	if (2 * n + 1 > sizeof(buf))
+		return NULL;
+	sodium_bin2hex(buf, sizeof(buf), p, n);
+	return json_string(buf);
+}
+
+static int
+s_unhex(uint8_t *out, size_t n, const json_t *x)
+{
+	const char *h = json_string_value(x);
+	size_t got = 0;
+
+	if (h == NULL || strlen(h) != 2 * n ||
+	    sodium_hex2bin(out, n, h, strlen(h), NULL, &got, NULL) != 0 || got != n)
+		return -1;
+	return 0;
+}
+
 /* ------------------------------------------------ the fold's world */
 
 /* What the fold's callbacks read, and the strings they hand out (kept in
@@ -672,7 +697,7 @@ s_content_again(index_ctx_t *ix, store_txn_t *txn, const uint8_t space[CPT_ID_LE
 	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 		if (k.len != sizeof(from) || memcmp(k.data, space, CPT_ID_LEN) != 0)
 			break;
-		json_array_append_new(todo, json_stringn(k.data, k.len));
+		json_array_append_new(todo, s_hex(k.data, k.len));
 	}
 	store_cur_close(&cur);
 	if (rc != CPT_ENOTFOUND && rc != 0) {
@@ -681,13 +706,13 @@ s_content_again(index_ctx_t *ix, store_txn_t *txn, const uint8_t space[CPT_ID_LE
 	}
 	rc = 0;
 	json_array_foreach (todo, i, x) {
-		const uint8_t *kp = (const uint8_t *)json_string_value(x);
+		uint8_t kp[CPT_ID_LEN + 40];
 		const uint8_t *id = kp + CPT_ID_LEN + 8;
 		evt_t ev;
 		json_t *b = NULL, *plain;
 		store_val_t ov;
 		int has;
-		if (json_string_length(x) != sizeof(from))
+		if (s_unhex(kp, sizeof(kp), x) != 0)
 			continue;
 		if ((rc = index_event(txn, id, &ev)) != 0) {
 			rc = rc == CPT_ENOTFOUND ? 0 : rc;
@@ -834,13 +859,15 @@ s_person_changed(index_ctx_t *ix, store_txn_t *txn, const uint8_t key[CPT_KEY_LE
 	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 		if (k.len != n + 1 + CPT_ID_LEN || memcmp(k.data, from, n + 1) != 0)
 			break;
-		json_array_append_new(todo, json_stringn((const char *)k.data + n + 1, CPT_ID_LEN));
+		json_array_append_new(todo, s_hex((const uint8_t *)k.data + n + 1, CPT_ID_LEN));
 	}
 	store_cur_close(&cur);
 	rc = rc == CPT_ENOTFOUND ? 0 : rc;
-	json_array_foreach (todo, i, x)
-		if (rc == 0)
-			rc = s_refold(ix, txn, (const uint8_t *)json_string_value(x), NULL);
+	json_array_foreach (todo, i, x) {
+		uint8_t sp[CPT_ID_LEN];
+		if (rc == 0 && s_unhex(sp, sizeof(sp), x) == 0)
+			rc = s_refold(ix, txn, sp, NULL);
+	}
 	json_decref(todo);
 	return rc;
 }

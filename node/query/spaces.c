@@ -119,9 +119,15 @@ static json_t *
 s_shown(json_t *s, int access, const char *handle)
 {
 	const char *role = s_role_in(s, handle), *pend = s_pending_in(s, handle);
-	int admin = role && strcmp(role, "member") != 0;
+	const char *join = json_string_value(json_object_get(s, "join"));
+	int admin;
 	json_t *pending = json_array(), *p;
 	size_t i;
+
+	/* A site space's members are its staff: whoever reads it here. */
+	if (role == NULL && access == 2 && join && strcmp(join, "site") == 0)
+		role = "member";
+	admin = role && strcmp(role, "member") != 0;
 
 	json_object_del(s, "duties");
 	json_object_del(s, "keys");
