@@ -60,6 +60,10 @@ void index_ctx_release(index_ctx_t *ix);
 /* Empties the cache: at the start of a transaction, and after any change
  * of the trust state. */
 void index_cache_clear(index_ctx_t *ix);
+/* Empties the folds of spaces kept (spaces.c): at the start of a write
+ * transaction (and of a retry); index_cache_off empties them too. Not
+ * between the events of one transaction: a reindex ingests one at a time. */
+void index_spaces_cache_clear(index_ctx_t *ix);
 /* While a trust event takes effect (off = 1) the records change under their
  * readers: the cache is emptied and keeps nothing until off = 0.
  * index_cache_is_off says which, for a caller that nests. */
@@ -217,9 +221,10 @@ int index_space_fold(space_state_t **out, json_t **keep, store_txn_t *txn,
 /* The stored state of a space (DB_SPACES): a new reference, or NULL. */
 json_t *index_space_get(store_txn_t *txn, const uint8_t space[CPT_ID_LEN]);
 /* The spaces handle is a member of (site spaces aside), up to max, with
- * their roles (enum space_role; roles may be NULL). 0 or a store error. */
+ * their roles (enum space_role) and names ("" when not known here); roles
+ * and names may be NULL. 0 or a store error. */
 int index_my_spaces(store_txn_t *txn, const char *handle, uint8_t (*out)[CPT_ID_LEN], int *roles,
-                    size_t max, size_t *n) CPT_WUR;
+                    char (*names)[SPACE_NAME_MAX + 1], size_t max, size_t *n) CPT_WUR;
 /* Event id with its body as views read it: for a sealed event this site
  * opened, ev->kind is the inner kind and *body its plaintext (with the
  * outer "space" and "sealed_here": true); a sealed event not opened keeps

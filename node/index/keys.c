@@ -41,7 +41,6 @@ void
 index_cache_clear(index_ctx_t *ix)
 {
 	assert(ix != NULL);
-	ix_spaces_cache_clear(ix); /* a fold reads key records too */
 	if (ix->cache == NULL)
 		return;
 	for (int i = 0; i < IX_CACHE; i++) {
@@ -57,6 +56,7 @@ void
 index_cache_off(index_ctx_t *ix, int off)
 {
 	assert(ix != NULL);
+	ix_spaces_cache_clear(ix); /* a fold reads key records too: people, sites */
 	if (ix->cache == NULL && off && (ix->cache = calloc(1, sizeof(*ix->cache))) == NULL)
 		return; /* no cache at all: s_cached reads through */
 	index_cache_clear(ix);

@@ -225,7 +225,8 @@ query_person_spaces(store_txn_t *txn, const char *handle, const char *viewer,
 	size_t n = 0;
 	json_t *out = json_array();
 
-	if (ids == NULL || out == NULL || index_my_spaces(txn, handle, ids, NULL, 512, &n) != 0) {
+	if (ids == NULL || out == NULL ||
+	    index_my_spaces(txn, handle, ids, NULL, NULL, 512, &n) != 0) {
 		free(ids);
 		return out;
 	}
@@ -251,10 +252,12 @@ struct s_src {
 	enum store_db db;
 	uint8_t space[CPT_ID_LEN]; /* the space (DB_SPACE_FEED) */
 	store_cur_t *cur;
-	int valid;       /* cur is on an entry of this source */
-	uint8_t at[40];  /* its (ts, id) */
-	store_val_t val; /* its value */
-	json_t *name;    /* the space's label, or NULL */
+	int valid;        /* cur is on an entry of this source */
+	uint8_t at[40];   /* its (ts, id) */
+	store_val_t val;  /* its value */
+	json_t *name;     /* the space's label, or NULL */
+	int named;        /* name was looked up */
+	const char *site; /* the reader's site (a site space's label), borrowed */
 };
 
 static size_t
@@ -308,11 +311,21 @@ s_src_prev(struct s_src *s)
 	s_src_take(s, rc, &k, &v);
 }
 
+static json_t *s_label(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const char *site);
+
+/* The view under the source's cursor, labelled with its space. The label
+ * is read the first time a source gives a post of the page: a reader in 200
+ * spaces gets 20 posts from a few of them, and reading 200 states for 20
+ * labels cost 18 ms a page (docs/BENCHMARKS.md). */
 static json_t *
-s_src_view(struct s_src *s)
+s_src_view(store_txn_t *txn, struct s_src *s)
 {
 	json_t *p = json_loadb(s->val.data, s->val.len, 0, NULL);
 
+	if (p && s->db == DB_SPACE_FEED && !s->named) {
+		s->name = s_label(txn, s->space, s->site);
+		s->named = 1;
+	}
 	if (p && s->name)
 		json_object_set(p, "space_name", s->name);
 	return p;
@@ -338,7 +351,7 @@ s_merge(store_txn_t *txn, struct s_src *src, size_t ns, const uint8_t *before40,
 				best = &src[i];
 		if (best == NULL)
 			break;
-		p = s_src_view(best);
+		p = s_src_view(txn, best);
 		memcpy(last, best->at, 40);
 		s_src_prev(best);
 		if (p == NULL)
@@ -381,7 +394,7 @@ query_space_feed(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const char *
 
 	assert(txn != NULL && space != NULL && next != NULL);
 	memcpy(src.space, space, CPT_ID_LEN);
-	src.name = s_label(txn, space, site);
+	src.site = site;
 	items = s_merge(txn, &src, 1, before40, limit, next);
 	json_decref(src.name);
 	return items;
@@ -394,26 +407,29 @@ query_main_feed(store_txn_t *txn, const char *handle, const char *site, const ui
                 size_t limit, char next[81])
 {
 	uint8_t(*ids)[CPT_ID_LEN] = malloc(QUERY_MAX_SPACES * CPT_ID_LEN);
+	char(*names)[SPACE_NAME_MAX + 1] = malloc(QUERY_MAX_SPACES * (SPACE_NAME_MAX + 1));
 	struct s_src *src = calloc(QUERY_MAX_SPACES + 2, sizeof(*src));
 	size_t n = 0, ns = 0;
 	json_t *items = NULL;
 
 	assert(txn != NULL && handle != NULL && next != NULL);
 	next[0] = 0;
-	if (ids == NULL || src == NULL ||
-	    index_my_spaces(txn, handle, ids, NULL, QUERY_MAX_SPACES, &n) != 0)
+	if (ids == NULL || names == NULL || src == NULL ||
+	    index_my_spaces(txn, handle, ids, NULL, names, QUERY_MAX_SPACES, &n) != 0)
 		goto out;
 	src[ns++].db = DB_FEED;
 	if (site && *site) {
 		src[ns].db = DB_SPACE_FEED;
 		index_site_space(src[ns].space, site);
-		src[ns].name = s_label(txn, src[ns].space, site);
+		src[ns].site = site;
 		ns++;
 	}
 	for (size_t i = 0; i < n; i++) {
 		src[ns].db = DB_SPACE_FEED;
 		memcpy(src[ns].space, ids[i], CPT_ID_LEN);
-		src[ns].name = s_label(txn, ids[i], NULL);
+		/* Labelled from the list of my spaces (its names are the fold's). */
+		src[ns].name = names[i][0] ? json_string(names[i]) : NULL;
+		src[ns].named = 1;
 		ns++;
 	}
 	items = s_merge(txn, src, ns, before40, limit, next);
@@ -422,6 +438,7 @@ out:
 		json_decref(src[i].name);
 	free(src);
 	free(ids);
+	free(names);
 	return items ? items : json_array();
 }
 
