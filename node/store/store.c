@@ -146,6 +146,10 @@ s_mkdir(const char *path)
 	return 0;
 }
 
+/* Free bytes under which an EIO from a write is taken for a full disk: more
+ * than the largest commit writes (3,000 events, about 12 MB at 1M events). */
+#define STORE_NEARLY_FULL (32ull << 20)
+
 int
 store_open(store_t **out, const char *dir, int flags, store_write_fn first, void *arg, char *err,
            size_t errlen)
@@ -239,6 +243,15 @@ fail:
 	if (txn)
 		mdb_txn_abort(txn);
 	store_close(&st);
+	{
+		/* A short write of the first commit reads EIO, as in s_write_error:
+		 * a nearly full disk says which (seen when the store got the
+		 * databases of spaces, a first commit of more pages). */
+		struct statvfs vfs;
+		if (rc == EIO && statvfs(path, &vfs) == 0 &&
+		    (uint64_t)vfs.f_bavail * vfs.f_frsize < STORE_NEARLY_FULL)
+			rc = ENOSPC;
+	}
 	if (rc == ENOSPC || rc == EDQUOT) {
 		snprintf(err, errlen, "no space left on device (%s): cannot write %s", dir, path);
 		return CPT_ENOSPC;
@@ -304,10 +317,6 @@ store_sync(store_t *st)
 }
 
 /* ---------------------------------------------------------- transactions */
-
-/* Free bytes under which an EIO from a write is taken for a full disk: more
- * than the largest commit writes (3,000 events, about 12 MB at 1M events). */
-#define STORE_NEARLY_FULL (32ull << 20)
 
 /*
  * What store_write returns for an LMDB or system error rc of a write. A full

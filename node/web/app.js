@@ -1456,6 +1456,7 @@ async function viewPerson(main, seq, handle) {
 		skills.length ? h('div', { class: 'profile-block' }, h('h2', {}, t('person.skills')),
 			h('ul', { class: 'chips' }, skills.map(s => h('li', { class: 'chip', dir: 'auto' }, userText(s))))) : null,
 		prof.bio ? h('div', { class: 'profile-block' }, h('h2', {}, t('person.about')), h('p', { class: 'bio', dir: 'auto' }, richText(prof.bio))) : null,
+		spaces.ofPerson(p),
 		p.updated ? h('p', { class: 'muted small' }, t('person.updated', { when: relTime(toMs(p.updated)) })) : null));
 
 	const posts = Array.isArray(p.posts) ? p.posts : [];

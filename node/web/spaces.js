@@ -331,5 +331,16 @@ export function makeSpaces(ui) {
 		await page();
 	}
 
-	return { viewSpaces, viewSpace, picker, label, forget };
+	/* A person's spaces on their page: the open ones, and the private ones
+	 * the reader shares (the API leaves the others out). */
+	function ofPerson(p) {
+		const list = Array.isArray(p.spaces) ? p.spaces : [];
+		if (!list.length)
+			return null;
+		return h('div', { class: 'profile-block' }, h('h2', {}, t('space.title')),
+			h('ul', { class: 'chips' }, list.map(s => h('li', { class: 'chip' },
+				h('a', { href: `#/space/${s.id}`, dir: 'auto' }, userText(s.name || t('space.unnamed')))))));
+	}
+
+	return { viewSpaces, viewSpace, picker, label, forget, ofPerson };
 }
