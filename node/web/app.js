@@ -1286,7 +1286,7 @@ function showPending() {
 /* A post seen live: the feed never jumps; it waits behind the bar. */
 function livePost(view) {
 	const feed = state.feed;
-	if (!feed || state.cards.has(view.id) || feed.pending.has(view.id))
+	if (!feed || state.cards.has(view.id) || feed.pending.has(view.id) || !spaces.inMainFeed(view))
 		return;
 	feed.pending.set(view.id, view);
 	paintNewBar();

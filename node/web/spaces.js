@@ -14,10 +14,21 @@ export function makeSpaces(ui) {
 	/* The spaces I write in, for the picker: fetched once per page. */
 	let mineCache = null;
 
+	let mineIds = new Set(); // ids of mineCache once it came: what the main feed shows live
+
 	async function mySpaces() {
 		if (!mineCache)
-			mineCache = api('GET', '/api/spaces?mine=1').then(r => r.items.filter(s => s.my_role && !s.archived)).catch(() => []);
+			mineCache = api('GET', '/api/spaces?mine=1').then(r => r.items.filter(s => s.my_role)).catch(() => []).then(list => {
+				mineIds = new Set(list.map(s => s.id));
+				return list.filter(s => !s.archived);
+			});
 		return mineCache;
+	}
+
+	/* Does a post seen live belong in my main feed? Company-wide posts and
+	 * those of my spaces do; an open space I am not in does not. */
+	function inMainFeed(view) {
+		return !view || !view.space || mineIds.has(view.space);
 	}
 
 	function forget() {
@@ -342,5 +353,5 @@ export function makeSpaces(ui) {
 				h('a', { href: `#/space/${s.id}`, dir: 'auto' }, userText(s.name || t('space.unnamed')))))));
 	}
 
-	return { viewSpaces, viewSpace, picker, label, forget, ofPerson };
+	return { viewSpaces, viewSpace, picker, label, forget, ofPerson, inMainFeed };
 }
