@@ -259,7 +259,8 @@ s_people(space_state_t *st, struct s_handles *h, const space_env_t *env)
 	size_t u = 0;
 	int rc = 0;
 
-	qsort(h->v, h->n, sizeof(char *), s_str_cmp);
+	if (h->n > 1) /* qsort of NULL is undefined, even of nothing */
+		qsort(h->v, h->n, sizeof(char *), s_str_cmp);
 	for (size_t i = 0; i < h->n; i++)
 		if (u == 0 || strcmp(h->v[u - 1], h->v[i]) != 0)
 			h->v[u++] = h->v[i];
@@ -696,7 +697,8 @@ s_results(space_state_t *st, const space_env_t *env)
 				st->sites[st->nsites++].name = s;
 		}
 	}
-	qsort(st->sites, st->nsites, sizeof(*st->sites), s_site_cmp);
+	if (st->nsites > 1)
+		qsort(st->sites, st->nsites, sizeof(*st->sites), s_site_cmp);
 	for (size_t i = 0; i < st->nsites; i++)
 		st->sites[i].has_seal =
 		    env != NULL && env->seal_key != NULL &&
@@ -775,7 +777,8 @@ space_fold(space_state_t **out, const uint8_t space[CPT_ID_LEN], const char *sit
 		goto fail;
 	for (size_t i = 0; i < n; i++)
 		order[i] = &evs[i];
-	qsort(order, n, sizeof(*order), s_evt_cmp);
+	if (n > 1)
+		qsort(order, n, sizeof(*order), s_evt_cmp);
 	for (size_t i = 0; i < n; i++)
 		if (uniq == 0 || memcmp(order[uniq - 1]->id, order[i]->id, CPT_ID_LEN) != 0)
 			order[uniq++] = order[i];
@@ -824,7 +827,8 @@ space_fold(space_state_t **out, const uint8_t space[CPT_ID_LEN], const char *sit
 		if ((rc = s_apply(st, order[i], &e->effect)) != 0)
 			goto fail;
 	}
-	qsort(st->effects, st->neffects, sizeof(*st->effects), s_effect_cmp);
+	if (st->neffects > 1)
+		qsort(st->effects, st->neffects, sizeof(*st->effects), s_effect_cmp);
 	if ((rc = s_results(st, env)) != 0)
 		goto fail;
 	rc = 0;
@@ -1122,6 +1126,8 @@ space_state_effect(const space_state_t *st, const uint8_t id[CPT_ID_LEN])
 
 	assert(st != NULL && id != NULL);
 	memcpy(key.id, id, CPT_ID_LEN);
+	if (st->neffects == 0)
+		return -1; /* bsearch of NULL is undefined, even of nothing */
 	e = bsearch(&key, st->effects, st->neffects, sizeof(*st->effects), s_effect_cmp);
 	return e != NULL ? e->effect : -1;
 }
