@@ -78,13 +78,13 @@ s_scene(void)
 	json_t *b;
 
 	cpt_hex32(seal, key_curve_public(s_seal));
-	memset(hex, 'c', 64);
-	hex[64] = 0;
+	/* Protocol version 2: keys are valid points, the certificate is valid
+	 * from its own time (PROTOCOL.md 7.1). */
 	fx_mk(&e[X_CERT], K_ROOT, EVT_SITE_CERT, TS(1, 0),
 	      json_pack("{s:s, s:s, s:s, s:s, s:[s], s:I, s:I}", "site", "paris", "sign_key",
-	                fx_hexkey(K_PARIS, sk), "curve_key", hex, "seal_key", seal, "endpoints",
-	                "tcp://127.0.0.1:7400", "not_before", (json_int_t)0, "not_after",
-	                (json_int_t)0));
+	                fx_hexkey(K_PARIS, sk), "curve_key", fx_x25519(0x11, hex), "seal_key", seal,
+	                "endpoints", "tcp://127.0.0.1:7400", "not_before",
+	                (json_int_t)HLC_MS(TS(1, 0)), "not_after", (json_int_t)0));
 	fx_enrol(&e[X_EN_ALICE], K_PARIS, K_ALICE, "alice", "paris", "member", TS(2, 0));
 	fx_enrol(&e[X_EN_BOB], K_PARIS, K_BOB, "bob", "paris", "member", TS(2, 1));
 	fx_enrol(&e[X_EN_CAROL], K_PARIS, K_CAROL, "carol", "paris", "member", TS(2, 2));
