@@ -56,6 +56,11 @@ static const char s_usage[] =
     "  user enable HANDLE [--password-file FILE]\n"
     "                        give a disabled user access again (a new key and password)\n"
     "  user list             the users known here\n"
+    "  mail digest daily|weekly|immediate [--force]\n"
+    "                        compose the e-mail digests due now (the running node sends them)\n"
+    "  mail email HANDLE ADDRESS\n"
+    "                        the address a person's digests go to, when they set none\n"
+    "  mail status           what waits in the mail outbox\n"
     "  verify                check every signature and that the views match a rebuild\n"
     "  reindex               rebuild every view from the events alone (search too)\n"
     "  search WORDS... [--site SITE] [--json]\n"
@@ -348,12 +353,12 @@ cli_main(int argc, char **argv)
 		const char *name;
 		int (*fn)(opts_t *);
 	} cmds[] = {
-	    {"init", cmd_init},       {"run", cmd_run},       {"status", cmd_status},
-	    {"figures", cmd_figures}, {"user", cmd_user},     {"verify", cmd_verify},
-	    {"reindex", cmd_reindex}, {"backup", cmd_backup}, {"export", cmd_export},
-	    {"search", cmd_search},   {"keygen", cmd_keygen}, {"root", cmd_root},
-	    {"site", cmd_site},       {"peer", cmd_peer},     {"restore", cmd_restore},
-	    {"repair", cmd_repair},
+	    {"init", cmd_init},       {"run", cmd_run},         {"status", cmd_status},
+	    {"figures", cmd_figures}, {"user", cmd_user},       {"verify", cmd_verify},
+	    {"reindex", cmd_reindex}, {"backup", cmd_backup},   {"export", cmd_export},
+	    {"keygen", cmd_keygen},   {"root", cmd_root},       {"site", cmd_site},
+	    {"peer", cmd_peer},       {"restore", cmd_restore}, {"repair", cmd_repair},
+	    {"mail", cmd_mail},       {"search", cmd_search},
 	};
 	opts_t o;
 

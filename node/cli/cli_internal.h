@@ -98,6 +98,7 @@ int cmd_backup(opts_t *o);
 int cmd_restore(opts_t *o);
 int cmd_repair(opts_t *o);
 int cmd_export(opts_t *o);
+int cmd_mail(opts_t *o);
 int cmd_search(opts_t *o);
 /* cmd_store.c: the pid of the node running on dir (it writes
  * dir/status.json every second), or 0. */

@@ -21,6 +21,7 @@
 #include "node/daemon/daemon.h"
 #include "node/fed/fed.h"
 #include "node/http/http.h"
+#include "node/mail/mail.h"
 #include "node/search/search.h"
 
 #define REPOLL_MS 10 /* the store looked at again after a change (s_watch_store) */
@@ -154,6 +155,7 @@ daemon_run(node_t *n)
 	search_t *search;
 	http_t *http;
 	fed_t *fed;
+	mail_t *mail = NULL;
 	char err[512];
 
 	assert(n != NULL);
@@ -193,6 +195,9 @@ daemon_run(node_t *n)
 		sess_destroy(&sessions);
 		return 1;
 	}
+	/* Mail last: a relay that is down only delays digests (node/mail). */
+	if (mail_start(&mail, n, err, sizeof(err)) != 0)
+		log_warnx("mail", "no e-mail digests: %s", err);
 	{
 		/* The address as configured, with the port bound when it said 0. */
 		char addr[CFG_MAX_STR];
@@ -240,6 +245,8 @@ daemon_run(node_t *n)
 				if (node_release_held(n) != 0)
 					log_warnx("node",
 					          "cannot release held events now: will try again");
+				/* Seals owed to other member sites of spaces, new epochs. */
+				node_spaces_tick(n);
 				fed_tick(fed);
 				s_write_status(n, fed);
 			}
@@ -254,6 +261,7 @@ daemon_run(node_t *n)
 			close(watch);
 	}
 	log_info("node", "stopping");
+	mail_stop(&mail);
 	http_stop(&http);
 	fed_destroy(&fed);
 	/* Last: every writer has stopped, so the sequence it records is the

@@ -14,6 +14,7 @@
 static const char *const s_login_keys[] = {"handle", "password", NULL};
 static const char *const s_password_keys[] = {"old", "new", NULL};
 static const char *const s_text_keys[] = {"text", NULL};
+static const char *const s_post_keys[] = {"text", "space", NULL}; /* "space": api_posts.c */
 static const char *const s_reaction_keys[] = {"reaction", "on", NULL};
 
 /* Fills in a refusal: its code and field, the bounds broken (or -1), the
@@ -107,7 +108,8 @@ api_body_check(enum api_body call, const json_t *body, api_refusal_t *out)
 	case API_POST:
 	case API_EDIT:
 	case API_COMMENT:
-		if ((rc = s_only_keys(body, s_text_keys, out)) == 0)
+		if ((rc = s_only_keys(body, call == API_POST ? s_post_keys : s_text_keys, out)) ==
+		    0)
 			rc = s_want_str(body, "text", 1, EVT_MAX_TEXT, out);
 		return rc;
 	case API_REACTION:

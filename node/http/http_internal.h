@@ -253,6 +253,29 @@ int api_comments(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_comment_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_comment_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_reaction_set(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+/* api_spaces.c */
+int api_spaces(http_req_t *r);
+int api_space_create(http_req_t *r);
+int api_space_get(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_feed(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_figures(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_archive(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_join(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_leave(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_request(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_approve(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_decline(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_invite(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_remove(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_promote(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_demote(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+/* Publishes body as kind written in space_hex (NULL: company-wide, as
+ * http_publish): in clear in an open space (a post gets "space"), sealed as
+ * a kind 14 event in a private space or a site space. The caller must be a
+ * member. 1 when stored, or replies (404, 403, 409, ...) and returns 0. */
+int api_space_publish(http_req_t *r, const char *space_hex, uint16_t kind, const json_t *body,
+                      ingest_res_t *res);
 /* api_people.c */
 int api_people(http_req_t *r);
 /* api_search.c */
@@ -271,6 +294,29 @@ int api_metrics(http_req_t *r);
 int api_figures(http_req_t *r);
 /* stream.c */
 int api_stream(http_req_t *r);
+/* api_notify.c: notifications, following, announcements. */
+int api_notifications(http_req_t *r);
+int api_notifications_count(http_req_t *r);
+int api_notifications_read(http_req_t *r);
+int api_notifications_mute(http_req_t *r);
+int api_prefs_get(http_req_t *r);
+int api_prefs_put(http_req_t *r);
+int api_follows_get(http_req_t *r);
+int api_follows_set(http_req_t *r);
+int api_announce(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_announce_ack(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_announcements(http_req_t *r);
+/* GET /api/feed?view=foryou (api_feed hands it over). */
+int api_feed_foryou(http_req_t *r, const uint8_t *before40, size_t limit);
+/* The announcements still pinned for the session's person, newest first
+ * (an empty array when they cannot be read): the feed's "pinned". */
+json_t *api_feed_pinned(http_req_t *r, store_txn_t *txn);
+/* The bell of who (their unread groups), read in txn; -1 on a store error.
+ * The event stream sends it when it changes. */
+long api_notify_unread(http_t *h, store_txn_t *txn, const sess_info_t *who);
+/* The same with who's own state kept in *mine between calls (folded when
+ * NULL; the caller drops it when a kind 17 event was stored). */
+long api_notify_unread_with(http_t *h, store_txn_t *txn, const sess_info_t *who, json_t **mine);
 
 /* api_admin.c: users of this site. */
 int api_admin_users(http_req_t *r);

@@ -27,7 +27,34 @@ ID_ROUTE(s_comments, api_comments)
 ID_ROUTE(s_comment_edit, api_comment_edit)
 ID_ROUTE(s_comment_delete, api_comment_delete)
 ID_ROUTE(s_reaction_set, api_reaction_set)
+ID_ROUTE(s_announce, api_announce)
+ID_ROUTE(s_announce_ack, api_announce_ack)
 #undef ID_ROUTE
+
+/* Spaces: the argument is a space id. */
+#define SPACE_ROUTE(name, api)                                                                     \
+	static int name(http_req_t *r, const char *arg)                                            \
+	{                                                                                          \
+		uint8_t id[CPT_ID_LEN];                                                            \
+		if (http_parse_id(id, arg, strlen(arg)) != 0)                                      \
+			return http_error(r, 400, NULL, "a space id is 64 lowercase hex digits");  \
+		return api(r, id);                                                                 \
+	}
+SPACE_ROUTE(s_space_get, api_space_get)
+SPACE_ROUTE(s_space_edit, api_space_edit)
+SPACE_ROUTE(s_space_feed, api_space_feed)
+SPACE_ROUTE(s_space_figures, api_space_figures)
+SPACE_ROUTE(s_space_archive, api_space_archive)
+SPACE_ROUTE(s_space_join, api_space_join)
+SPACE_ROUTE(s_space_leave, api_space_leave)
+SPACE_ROUTE(s_space_request, api_space_request)
+SPACE_ROUTE(s_space_approve, api_space_approve)
+SPACE_ROUTE(s_space_decline, api_space_decline)
+SPACE_ROUTE(s_space_invite, api_space_invite)
+SPACE_ROUTE(s_space_remove, api_space_remove)
+SPACE_ROUTE(s_space_promote, api_space_promote)
+SPACE_ROUTE(s_space_demote, api_space_demote)
+#undef SPACE_ROUTE
 
 #define PLAIN_ROUTE(name, api)                                                                     \
 	static int name(http_req_t *r, const char *arg)                                            \
@@ -50,6 +77,17 @@ PLAIN_ROUTE(s_admin_user_add, api_admin_user_add)
 PLAIN_ROUTE(s_status, api_status)
 PLAIN_ROUTE(s_stream, api_stream)
 PLAIN_ROUTE(s_metrics, api_metrics)
+PLAIN_ROUTE(s_notifications, api_notifications)
+PLAIN_ROUTE(s_notifications_count, api_notifications_count)
+PLAIN_ROUTE(s_notifications_read, api_notifications_read)
+PLAIN_ROUTE(s_notifications_mute, api_notifications_mute)
+PLAIN_ROUTE(s_prefs_get, api_prefs_get)
+PLAIN_ROUTE(s_prefs_put, api_prefs_put)
+PLAIN_ROUTE(s_follows_get, api_follows_get)
+PLAIN_ROUTE(s_follows_set, api_follows_set)
+PLAIN_ROUTE(s_announcements, api_announcements)
+PLAIN_ROUTE(s_spaces, api_spaces)
+PLAIN_ROUTE(s_space_create, api_space_create)
 #undef PLAIN_ROUTE
 
 /* The calls whose argument is a handle, passed as it is. */
@@ -86,6 +124,22 @@ static const struct route {
     {"/api/posts/*/reactions", "POST", s_reaction_set},
     {"/api/comments/*", "PATCH", s_comment_edit},
     {"/api/comments/*", "DELETE", s_comment_delete},
+    {"/api/spaces", "GET", s_spaces},
+    {"/api/spaces", "POST", s_space_create},
+    {"/api/spaces/*", "GET", s_space_get},
+    {"/api/spaces/*", "PATCH", s_space_edit},
+    {"/api/spaces/*/feed", "GET", s_space_feed},
+    {"/api/spaces/*/figures", "GET", s_space_figures},
+    {"/api/spaces/*/archive", "POST", s_space_archive},
+    {"/api/spaces/*/join", "POST", s_space_join},
+    {"/api/spaces/*/leave", "POST", s_space_leave},
+    {"/api/spaces/*/request", "POST", s_space_request},
+    {"/api/spaces/*/approve", "POST", s_space_approve},
+    {"/api/spaces/*/decline", "POST", s_space_decline},
+    {"/api/spaces/*/invite", "POST", s_space_invite},
+    {"/api/spaces/*/remove", "POST", s_space_remove},
+    {"/api/spaces/*/promote", "POST", s_space_promote},
+    {"/api/spaces/*/demote", "POST", s_space_demote},
     {"/api/people", "GET", s_people},
     {"/api/search", "GET", s_search},
     {"/api/figures", "GET", s_figures},
@@ -97,6 +151,17 @@ static const struct route {
     {"/api/admin/users/*/password", "POST", s_admin_user_password},
     {"/api/admin/users/*/enable", "POST", s_admin_user_enable},
     {"/api/admin/users/*", "PATCH", s_admin_user_edit},
+    {"/api/notifications", "GET", s_notifications},
+    {"/api/notifications/count", "GET", s_notifications_count},
+    {"/api/notifications/read", "POST", s_notifications_read},
+    {"/api/notifications/mute", "POST", s_notifications_mute},
+    {"/api/notifications/prefs", "GET", s_prefs_get},
+    {"/api/notifications/prefs", "PUT", s_prefs_put},
+    {"/api/follows", "GET", s_follows_get},
+    {"/api/follows", "POST", s_follows_set},
+    {"/api/announcements", "GET", s_announcements},
+    {"/api/posts/*/announce", "POST", s_announce},
+    {"/api/posts/*/ack", "POST", s_announce_ack},
     {"/api/status", "GET", s_status},
     {"/api/stream", "GET", s_stream},
     {"/metrics", "GET", s_metrics},

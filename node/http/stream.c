@@ -21,6 +21,7 @@
 struct sse {
 	http_t *h;                      /* the server */
 	char token[SESS_TOKEN_LEN + 1]; /* the listener's session: the stream ends with it */
+	char handle[64];                /* who listens: posts of spaces are shown as to them */
 	uint64_t last;                  /* newest change sent */
 	int resync;                     /* send a resync first (Last-Event-ID too old or unknown) */
 	uint64_t idle_since;            /* when something was last written */
@@ -29,6 +30,9 @@ struct sse {
 	size_t off;                     /* bytes of buf sent */
 	size_t cap;                     /* bytes allocated */
 	int fd;                         /* the connection's socket, to see the client leave */
+	long bell;                      /* the unread count last sent; -1: none yet */
+	json_t *mine;                   /* the person's own state (read marks...), folded when
+	                                   a kind 17 event comes; NULL: not yet */
 };
 
 static int s_sse_add(struct sse *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -65,6 +69,8 @@ s_sse_change(struct sse *s, store_txn_t *txn, const node_change_t *c)
 {
 	char id[CPT_HEX_ID], ref[CPT_HEX_ID];
 	const uint8_t *post = NULL;
+	uint8_t inner_post[CPT_ID_LEN];
+	uint16_t kind = c->kind;
 	json_t *data, *view = NULL;
 	char *text;
 
@@ -73,19 +79,42 @@ s_sse_change(struct sse *s, store_txn_t *txn, const node_change_t *c)
 		post = c->ref;
 	else if (c->kind == EVT_POST)
 		post = c->id;
-	if (post)
-		cpt_hex32(ref, post);
 	switch (c->kind) {
 	case EVT_POST:
 	case EVT_COMMENT:
 	case EVT_REACTION:
 	case EVT_EDIT:
 	case EVT_REDACT:
+		/* A post of a space only to those who may read it (PROTOCOL.md 16.9). */
 		if (post && txn)
-			view = query_post(txn, post, 0);
+			view = query_post_as(txn, post, 0, s->handle, index_spaces_site());
+		break;
+	case EVT_SEALED:
+		/* Opened here and readable by the listener: it goes out as what it
+		 * is (a post, a comment...); to anyone else, as "sealed" alone. */
+		if (txn) {
+			evt_t ev;
+			json_t *b = NULL;
+			const char *ph;
+			if (index_event_open(txn, c->id, &ev, &b) == 0 && b) {
+				ph = json_string_value(json_object_get(b, "post"));
+				if (ev.kind == EVT_POST)
+					memcpy(inner_post, c->id, CPT_ID_LEN);
+				if ((ev.kind == EVT_POST ||
+				     (ph && cpt_unhex32(inner_post, ph, strlen(ph)) == 0)) &&
+				    (view = query_post_as(txn, inner_post, 0, s->handle,
+				                          index_spaces_site())) != NULL) {
+					kind = ev.kind;
+					post = inner_post;
+				}
+			}
+			json_decref(b);
+		}
 		break;
 	}
-	data = json_pack("{s:s, s:s, s:s?, s:o?}", "id", id, "kind", evt_kind_name(c->kind), "post",
+	if (post)
+		cpt_hex32(ref, post);
+	data = json_pack("{s:s, s:s, s:s?, s:o?}", "id", id, "kind", evt_kind_name(kind), "post",
 	                 post ? ref : NULL, "view", view);
 	if (data == NULL)
 		return;
@@ -96,7 +125,7 @@ s_sse_change(struct sse *s, store_txn_t *txn, const node_change_t *c)
 	/* Compact JSON holds no newline: one data line per event. */
 	if ((text = json_dumps(data, JSON_COMPACT)) != NULL) {
 		s_sse_add(s, "id: %llu\nevent: %s\ndata: %s\n\n", (unsigned long long)c->seq,
-		          evt_kind_name(c->kind), text);
+		          evt_kind_name(kind), text);
 		free(text);
 	}
 	json_decref(data);
@@ -150,6 +179,21 @@ s_sse_read(void *cls, uint64_t pos, char *out, size_t max)
 				s_sse_change(s, txn, &ch[i]);
 				s->last = ch[i].seq;
 			}
+			/* The bell: the person's unread count, when it changed. Their
+			 * own state is folded again only when a "mine" event came (its
+			 * fold reads all of them; the count alone is cheap). */
+			for (size_t i = 0; i < got; i++)
+				if (ch[i].kind == EVT_MINE) {
+					json_decref(s->mine);
+					s->mine = NULL;
+				}
+			if (txn) {
+				long n = api_notify_unread_with(h, txn, &info, &s->mine);
+				if (n >= 0 && n != s->bell) {
+					s->bell = n;
+					s_sse_add(s, "event: bell\ndata: {\"unread\":%ld}\n\n", n);
+				}
+			}
 			store_read_end(h->st, &txn);
 		} else if (now - s->idle_since >= SSE_PING_MS) {
 			s_sse_add(s, ": ping\n\n");
@@ -168,6 +212,7 @@ s_sse_free(void *cls)
 {
 	struct sse *s = cls;
 
+	json_decref(s->mine);
 	free(s->buf);
 	free(s);
 }
@@ -187,8 +232,10 @@ api_stream(http_req_t *r)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return http_error(r, 500, NULL, "out of memory");
 	s->h = h;
+	s->bell = -1;
 	s->fd = http_guard_fd(r->conn);
 	snprintf(s->token, sizeof(s->token), "%s", r->token);
+	snprintf(s->handle, sizeof(s->handle), "%s", r->sess.handle);
 	/* The position is taken now, before the client learns the stream is
 	 * open: whatever it does next is seen. */
 	now_seq = node_change_seq(h->node);

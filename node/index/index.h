@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "crypto/crypto.h"
+#include "node/space/space.h"
 #include "node/store/store.h"
 
 /* --------------------------------------------------- schema (schema.c) */
@@ -26,7 +27,8 @@
  * (ts, id); 3: DB_REACTIONS and DB_PENDING_IDS; 4: protocol version 2 (site
  * windows and users' enrolments in DB_KEYS, enrolments in DB_BY_REF, held and
  * aside events in DB_PENDING with their rule in DB_PENDING_IDS; the reconciliation
- * index keeps levels 3 to 7 only). A store
+ * index keeps levels 3 to 7 only; DB_NOTIFY, DB_NOTIFY_BY and the databases
+ * of kinds 16 to 19). A store
  * older than INDEX_SCHEMA_V2 is refused: its events are of version 1. */
 #define INDEX_SCHEMA    4
 #define INDEX_SCHEMA_V2 4
@@ -47,13 +49,16 @@ int index_store_open(store_t **out, const char *dir, int flags, char *err, size_
 typedef struct bk_acc bk_acc_t;
 /* Key records read in this transaction, parsed (keys.c). */
 typedef struct ix_cache ix_cache_t;
+/* The fold of the space last asked about in this transaction (spaces.c). */
+typedef struct ix_spaces_cache ix_spaces_cache_t;
 
 /* What the indexes keep while a write transaction runs. Zero it to start;
  * index_ctx_release frees what it holds. A context belongs to one thread. */
 typedef struct index_ctx {
-	ix_cache_t *cache; /* key records, parsed; made on first use; NULL: none yet */
-	bk_acc_t *bk;      /* reconciliation changes gathered, applied by bk_acc_flush;
-	                      NULL: each change is applied at once */
+	ix_cache_t *cache;         /* key records, parsed; made on first use; NULL: none yet */
+	bk_acc_t *bk;              /* reconciliation changes gathered, applied by bk_acc_flush;
+	                              NULL: each change is applied at once */
+	ix_spaces_cache_t *spaces; /* a space's fold; made on first use; emptied with the cache */
 } index_ctx_t;
 
 /* Frees the cache; the context can be used again. */
@@ -61,6 +66,10 @@ void index_ctx_release(index_ctx_t *ix);
 /* Empties the cache: at the start of a transaction, and after any change
  * of the trust state. */
 void index_cache_clear(index_ctx_t *ix);
+/* Empties the folds of spaces kept (spaces.c): at the start of a write
+ * transaction (and of a retry); index_cache_off empties them too. Not
+ * between the events of one transaction: a reindex ingests one at a time. */
+void index_spaces_cache_clear(index_ctx_t *ix);
 /* While a trust event takes effect (off = 1) the records change under their
  * readers: the cache is emptied and keeps nothing until off = 0.
  * index_cache_is_off says which, for a caller that nests. */
@@ -192,6 +201,125 @@ int index_refs(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], index_refs_t *acc
  * (DB_REACTIONS). 0 or a store error. */
 int index_reactions_of(store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
                        const uint8_t author[CPT_KEY_LEN], json_t *out) CPT_WUR;
+
+/* ------------------------------------------------- spaces (spaces.c) */
+
+/*
+ * This site as spaces see it: its key ring (borrowed; NULL: this process
+ * opens nothing), its seal key pair (borrowed, or NULL), the federation and
+ * the site's name. One per process, set by node/core when it opens the node
+ * and before any ingest, so that ingest, reindex and verify open the same
+ * sealed events; the pointers must live until it is set again.
+ */
+void index_spaces_setup(skey_ring_t *ring, const key_curve_t *seal, const uint8_t fed[CPT_FED_LEN],
+                        const char *site);
+/* The ring, locked for the caller (sealing a body, adding a key made here):
+ * index_spaces_ring_unlock after. May return NULL (still locked). */
+skey_ring_t *index_spaces_ring_lock(void);
+void index_spaces_ring_unlock(void);
+/* This site's name as set up (static; "" when none). */
+const char *index_spaces_site(void);
+/* The id of site's space in this federation (skey_site_space). */
+void index_site_space(uint8_t out[CPT_ID_LEN], const char *site);
+/* Opens into the ring every key sealed to this site among the stored key
+ * events (at start: the ring lives in memory, the keys in the events). */
+int index_spaces_load(store_txn_t *txn) CPT_WUR;
+/* A fresh fold of space (site: a site space's site, else NULL) from its
+ * stored governance events. 0 with *out (space_state_destroy it) and *keep
+ * (json_decref it after the state: the strings the state borrows), or an
+ * error. */
+int index_space_fold(space_state_t **out, json_t **keep, store_txn_t *txn,
+                     const uint8_t space[CPT_ID_LEN], const char *site) CPT_WUR;
+/* The stored state of a space (DB_SPACES): a new reference, or NULL. */
+json_t *index_space_get(store_txn_t *txn, const uint8_t space[CPT_ID_LEN]);
+/* The spaces handle is a member of (site spaces aside), up to max, with
+ * their roles (enum space_role) and names ("" when not known here); roles
+ * and names may be NULL. 0 or a store error. */
+int index_my_spaces(store_txn_t *txn, const char *handle, uint8_t (*out)[CPT_ID_LEN], int *roles,
+                    char (*names)[SPACE_NAME_MAX + 1], size_t max, size_t *n) CPT_WUR;
+/* Event id with its body as views read it: for a sealed event this site
+ * opened, ev->kind is the inner kind and *body its plaintext (with the
+ * outer "space" and "sealed_here": true); a sealed event not opened keeps
+ * kind EVT_SEALED and a NULL body. *body is a new reference or NULL. 0,
+ * CPT_ENOTFOUND, or an error, as index_event. */
+int index_event_open(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev,
+                     json_t **body) CPT_WUR;
+
+/* ------------------------------------------ notifications (notify.c) */
+
+/* A person's notifications are grouped: one group per post (its id), or per
+ * space for what concerns a space as a whole (requests, invitations). A
+ * group's record (DB_NOTIFY) is a JSON object {"latest": ms, "types": {type:
+ * {"n": items, "ts": newest ms, "by": [newest handles, at most 3], "actors":
+ * distinct handles}}}; types are listed by index_notify_types. */
+
+/* The types a record may hold, NULL-terminated: "mention", "comment" (on
+ * my post), "reply" (after my comment), "reaction" (on my post),
+ * "space_post" (a post in a space I follow), "space_request" (someone asks
+ * to join a space I administer), "space_invite" (I am invited). Static. */
+const char *const *index_notify_types(void);
+/* Recomputes the groups of post from the post and what refers to it (each
+ * person's record of it, replaced). The space index calls it for the posts
+ * whose visibility a space's fold changed. 0 or a store error. */
+int index_notify_post(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN]) CPT_WUR;
+/* Replaces every record of group by recs (handle -> record, borrowed; NULL
+ * or empty: the group is gone). The hook of the space index (PROTOCOL.md
+ * 17.4): after its fold, a space's join requests for its admins and its
+ * invitations for the invited, under the space's id. 0 or a store error. */
+int index_notify_group(index_ctx_t *ix, store_txn_t *txn, const uint8_t group[CPT_ID_LEN],
+                       const json_t *recs) CPT_WUR;
+/* The hook of the space index (PROTOCOL.md 17.3): after it folds a space,
+ * the space's group (under its id) becomes its pending requests, one item
+ * each for every active admin and owner, and its invitations, one item for
+ * each person invited (by whom); an archived space's group is emptied. A
+ * function of the fold, so of the event set. 0 or a store error. */
+int index_notify_space(index_ctx_t *ix, store_txn_t *txn, const space_state_t *st) CPT_WUR;
+/* Calls fn for each group of handle, newest first (by "latest", then
+ * group id), strictly before the (latest, group) cursor before (40 bytes)
+ * or from the newest when NULL: n is the number of items of the group (all
+ * types), rec its record as JSON text (len bytes, not NUL-terminated,
+ * borrowed for the call). A nonzero return of fn stops the walk and is
+ * returned; 0 when all were seen. */
+typedef int (*index_notify_fn)(void *arg, uint64_t latest, const uint8_t group[CPT_ID_LEN],
+                               uint64_t n, const char *rec, size_t len);
+int index_notify_each(store_txn_t *txn, const char *handle, const uint8_t *before,
+                      index_notify_fn fn, void *arg) CPT_WUR;
+
+/* Calls fn for each announce event (kind 18) held, newest first, with the
+ * post it names. Stops at fn's first nonzero return, which it returns. */
+int index_announce_each(store_txn_t *txn,
+                        int (*fn)(void *arg, uint64_t ts, const uint8_t id[CPT_ID_LEN],
+                                  const uint8_t post[CPT_ID_LEN]),
+                        void *arg) CPT_WUR;
+
+/* ------------------------------------------ personal state (mine.c) */
+
+#define INDEX_MINE_KEY_LEN 32
+/* The personal key of a user: BLAKE2b-256 keyed by their signing seed over
+ * "comptoir/personal-key/v1" (PROTOCOL.md 17.2). */
+void index_mine_derive(uint8_t k[INDEX_MINE_KEY_LEN], const uint8_t seed[CPT_SEED_LEN]);
+/* The personal keys this node learnt (DB_MINE_KEYS, local: never sent):
+ * put when the person logs in here; get: 0, CPT_ENOTFOUND, CPT_EINVAL. */
+int index_mine_key_put(store_txn_t *txn, const uint8_t user[CPT_KEY_LEN],
+                       const uint8_t k[INDEX_MINE_KEY_LEN]) CPT_WUR;
+int index_mine_key_get(store_txn_t *txn, const uint8_t user[CPT_KEY_LEN],
+                       uint8_t k[INDEX_MINE_KEY_LEN]) CPT_WUR;
+/* The body of a kind 17 event: plain (an object: "read", "mute",
+ * "prefs") sealed under k for author in federation fed: {"nonce", "box"}, a
+ * new reference, or NULL when memory is short. */
+json_t *index_mine_seal(const uint8_t k[INDEX_MINE_KEY_LEN], const uint8_t fed[CPT_FED_LEN],
+                        const uint8_t author[CPT_KEY_LEN], const json_t *plain);
+/* The plaintext object of such a body, or NULL (not sealed under k for
+ * that author and federation, or not a JSON object). */
+json_t *index_mine_open(const uint8_t k[INDEX_MINE_KEY_LEN], const uint8_t fed[CPT_FED_LEN],
+                        const uint8_t author[CPT_KEY_LEN], const json_t *body);
+/* The fold of user's kind 17 events this node can open (a function of the
+ * events and the key it holds): {"read": {group hex: [latest,
+ * n]} (each the largest marked), "mute":
+ * {post hex: bool}, "prefs": {name: value}, "known": whether the key is
+ * held, "events", "opened"}. A new reference, NULL on a store error. */
+json_t *index_mine_state(store_txn_t *txn, const uint8_t fed[CPT_FED_LEN],
+                         const uint8_t user[CPT_KEY_LEN]);
 
 /* ------------------------------------------------ backups (backups.c) */
 

@@ -1,10 +1,13 @@
 // The staff web UI of a Comptoir node: one page, routes in the URL hash
-// (#/, #/post/ID, #/people, #/people/HANDLE, #/profile, #/status, #/admin),
+// (#/, #/post/ID, #/spaces, #/space/ID, #/people, #/people/HANDLE, #/profile,
+// #/status, #/admin),
 // built from the JSON API of docs/API.md with DOM calls only. Text that users
 // wrote is always inserted as text nodes, never parsed as HTML, so a post can
 // never run a script; the page also runs under a CSP with no inline code.
 
 import { has, lang, otherLang, setLang, t } from './i18n.js';
+import * as notify from './notify.js';
+import { makeSpaces } from './spaces.js';
 import { searchBox, viewSearch } from './search.js';
 
 const FEED_PAGE = 20;          // posts fetched per page of the feed
@@ -31,8 +34,15 @@ const state = {
 	viewSeq: 0,          // bumped on every render: late answers of an old page are dropped
 	cards: new Map(),    // post id → card controller, for the posts on screen
 	feed: null,          // the feed page's state while it is shown
+	feedView: 'all',     // the feed's tab: "all" or "foryou" (notify.js)
 	flash: '',           // message for the login page (session ended, signed out)
 };
+
+/* Spaces' pages, picker and labels (spaces.js), given the helpers below. */
+const spaces = makeSpaces({
+	h, api, postCard, composer, personLink, userText, errorText, announce, state,
+	enc: s => encodeURIComponent(s),
+});
 
 /* ------------------------------------------------------------------ DOM */
 
@@ -634,7 +644,8 @@ function postCard(post, { open = false } = {}) {
 				h('span', { id: authorId, class: 'author-line' }, personLink(post.author || post.author_key.slice(0, 12))),
 				h('span', { class: 'muted small' }, h('bdi', {}, `@${post.author}`),
 					post.author_site ? [' · ', siteEl(post.author_site, { class: 'site-label', title: t('post.site') })] : null,
-					' · ', timeLink, edited)),
+					' · ', timeLink, edited),
+				spaces.label(post)),
 			tools),
 		confirm,
 		body,
@@ -1111,8 +1122,10 @@ function removeCard(id) {
 
 /* -------------------------------------------------------------- composer */
 
-function composer(onPosted) {
+function composer(onPosted, { space = null } = {}) {
 	const send = h('button', { type: 'submit', class: 'btn' }, t('compose.submit'));
+	// Where the post goes: a space's page posts there; the feed picks.
+	const pick = space ? null : spaces.picker();
 	const form = h('form', { class: 'card composer', 'aria-label': t('compose.label') });
 	const box = textBox({ label: t('compose.label'), placeholder: t('compose.placeholder'), rows: 3, value: draftGet('post'), onSubmit: () => form.requestSubmit() });
 	box.ta.addEventListener('input', () => draftSet('post', box.ta.value));
@@ -1121,7 +1134,7 @@ function composer(onPosted) {
 	form.append(
 		h('div', { class: 'composer-main' }, avatar(state.me.handle), box.wrap),
 		err,
-		h('div', { class: 'composer-foot' }, h('span', { class: 'muted small hint-keys' }, t('compose.hint')), count.el, send));
+		h('div', { class: 'composer-foot' }, pick, h('span', { class: 'muted small hint-keys' }, t('compose.hint')), count.el, send));
 	form.addEventListener('submit', async ev => {
 		ev.preventDefault();
 		err.textContent = '';
@@ -1139,7 +1152,8 @@ function composer(onPosted) {
 		send.disabled = true;
 		send.textContent = t('compose.busy');
 		try {
-			const post = await api('POST', '/api/posts', { text });
+			const where = space ? space.id : pick.value;
+			const post = await api('POST', '/api/posts', where ? { text, space: where } : { text });
 			box.ta.value = '';
 			draftSet('post', '');
 			box.ta.dispatchEvent(new Event('input'));
@@ -1163,10 +1177,13 @@ async function viewFeed(main, seq) {
 	const more = h('button', { type: 'button', class: 'btn btn-quiet more', onclick: () => loadFeedPage() }, t('feed.more'));
 	const end = h('p', { class: 'muted center feed-end', role: 'status' });
 	const bar = h('button', { type: 'button', class: 'newbar', hidden: true, onclick: () => showPending() });
-	const feed = state.feed = { seq, list, more, end, bar, next: null, done: false, loading: false, pending: new Map() };
+	const pinned = h('div', { class: 'pinned-wrap' });
+	const feed = state.feed = { seq, list, more, end, bar, pinned, view: state.feedView, next: null, done: false, loading: false, pending: new Map() };
 
 	main.append(
 		h('h1', { class: 'visually-hidden', tabindex: '-1' }, t('feed.title')),
+		notify.feedTabs(feed.view, v => { state.feedView = v; render(false); }),
+		pinned,
 		composer(post => {
 			feed.pending.delete(post.id);
 			paintNewBar();
@@ -1204,9 +1221,13 @@ async function loadFeedPage() {
 		const q = new URLSearchParams({ limit: String(FEED_PAGE) });
 		if (feed.next)
 			q.set('before', feed.next);
+		if (feed.view !== 'all')
+			q.set('view', feed.view);
 		const res = await api('GET', `/api/feed?${q}`);
 		if (state.feed !== feed)
 			return;
+		if (!feed.next && res && Array.isArray(res.pinned) && res.pinned.length)
+			feed.pinned.replaceChildren(notify.pinnedEl(res.pinned));
 		for (const p of res && res.items || [])
 			if (!state.cards.has(p.id))
 				feed.list.append(postCard(p).el);
@@ -1275,7 +1296,7 @@ function showPending() {
 /* A post seen live: the feed never jumps; it waits behind the bar. */
 function livePost(view) {
 	const feed = state.feed;
-	if (!feed || state.cards.has(view.id) || feed.pending.has(view.id))
+	if (!feed || state.cards.has(view.id) || feed.pending.has(view.id) || !spaces.inMainFeed(view))
 		return;
 	feed.pending.set(view.id, view);
 	paintNewBar();
@@ -1296,7 +1317,7 @@ async function viewPost(main, seq, id) {
 		if (seq !== state.viewSeq)
 			return;
 		h1.textContent = t('post.by', { name: nameOf(p.author) });
-		main.append(postCard(p, { open: true }).el);
+		main.append(postCard(p, { open: true }).el, notify.announceTool(p) || '');
 	} catch (err) {
 		if (seq !== state.viewSeq || err.status === 401)
 			return;
@@ -1434,7 +1455,7 @@ async function viewPerson(main, seq, handle) {
 				[prof.title, prof.department].some(Boolean) ? h('p', { class: 'person-title' }, joinUser([prof.title, prof.department])) : null,
 				h('p', { class: 'muted' }, `@${p.handle}`,
 					p.role === 'admin' ? h('span', { class: 'badge' }, t('person.admin')) : null)),
-			mine ? h('a', { class: 'btn btn-quiet', href: '#/profile' }, t('person.edit')) : null),
+			mine ? h('a', { class: 'btn btn-quiet', href: '#/profile' }, t('person.edit')) : notify.followButton(p.handle)),
 		p.disabled ? notice(t('person.disabled'), 'warn') : null,
 		h('dl', { class: 'profile-facts' },
 			// One row for where they work: the profile's words, with the
@@ -1445,6 +1466,7 @@ async function viewPerson(main, seq, handle) {
 		skills.length ? h('div', { class: 'profile-block' }, h('h2', {}, t('person.skills')),
 			h('ul', { class: 'chips' }, skills.map(s => h('li', { class: 'chip', dir: 'auto' }, userText(s))))) : null,
 		prof.bio ? h('div', { class: 'profile-block' }, h('h2', {}, t('person.about')), h('p', { class: 'bio', dir: 'auto' }, richText(prof.bio))) : null,
+		spaces.ofPerson(p),
 		p.updated ? h('p', { class: 'muted small' }, t('person.updated', { when: relTime(toMs(p.updated)) })) : null));
 
 	const posts = Array.isArray(p.posts) ? p.posts : [];
@@ -2221,7 +2243,7 @@ function paintShell() {
 		top.replaceChildren(h('div', { class: 'topbar-inner topbar-login' }, h('span'), langBtn));
 		return;
 	}
-	const nav = [['feed', '#/', t('nav.feed')], ['people', '#/people', t('nav.people')], ['status', '#/status', t('nav.status')], ['figures', '#/figures', t('nav.figures')]];
+	const nav = [['feed', '#/', t('nav.feed')], ['spaces', '#/spaces', t('nav.spaces')], ['people', '#/people', t('nav.people')], ['status', '#/status', t('nav.status')], ['figures', '#/figures', t('nav.figures')]];
 	if (state.me.admin)
 		nav.push(['admin', '#/admin', t('nav.admin')]);
 	const navEl = h('nav', { class: 'nav', 'aria-label': t('nav.main') }, h('ul', {}, nav.map(([name, href, label]) =>
@@ -2235,6 +2257,7 @@ function paintShell() {
 		navEl,
 		searchBox(searchUi()),
 		h('div', { class: 'top-tools' },
+			notify.bellEl(),
 			h('a', { id: 'conn', href: '#/status', class: 'conn' }),
 			langBtn,
 			accountMenu())));
@@ -2284,7 +2307,8 @@ function searchUi() {
 
 function markNav() {
 	for (const a of document.querySelectorAll('[data-nav]')) {
-		if (a.dataset.nav === state.view || (a.dataset.nav === 'people' && state.view === 'person'))
+		if (a.dataset.nav === state.view || (a.dataset.nav === 'people' && state.view === 'person') ||
+		    (a.dataset.nav === 'spaces' && state.view === 'space'))
 			a.setAttribute('aria-current', 'page');
 		else
 			a.removeAttribute('aria-current');
@@ -2341,6 +2365,12 @@ async function render(focus = true) {
 	} else if (first === 'post' && second) {
 		state.view = 'post';
 		task = viewPost(main, seq, second);
+	} else if (first === 'spaces') {
+		state.view = 'spaces';
+		task = spaces.viewSpaces(main, seq, query);
+	} else if (first === 'space' && second) {
+		state.view = 'space';
+		task = spaces.viewSpace(main, seq, second);
 	} else if (first === 'people' && second) {
 		state.view = 'person';
 		task = viewPerson(main, seq, second);
@@ -2359,6 +2389,12 @@ async function render(focus = true) {
 	} else if (first === 'figures') {
 		state.view = 'figures';
 		task = viewFigures(main, seq, query);
+	} else if (first === 'notifications') {
+		state.view = 'notifications';
+		task = notify.viewNotifications(main, seq);
+	} else if (first === 'settings') {
+		state.view = 'settings';
+		task = notify.viewSettings(main, seq);
 	} else if (first === 'admin' && state.me.admin) {
 		state.view = 'admin';
 		task = viewAdmin(main, seq);
@@ -2403,6 +2439,7 @@ function startStream() {
 	for (const kind of ['profile', 'enrol', 'revoke'])
 		on(kind, loadPeopleSoon);
 	on('resync', liveResync);
+	on('bell', notify.onBell);
 	// data-live tells whether live updates flow (styling, and the tests).
 	es.addEventListener('open', () => { document.documentElement.dataset.live = 'on'; });
 	es.addEventListener('error', () => {
@@ -2542,6 +2579,7 @@ async function logout() {
 /* ----------------------------------------------------------------- start */
 
 async function start() {
+	notify.init({ h, api, state, postCard, relTime, toMs, timeEl, nameOf, avatar, personLink, userText, showError, notice, announce, errorText, field });
 	document.documentElement.lang = lang();
 	document.getElementById('skip').addEventListener('click', ev => {
 		ev.preventDefault();
