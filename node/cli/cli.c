@@ -62,7 +62,10 @@ static const char s_usage[] =
     "                        the address a person's digests go to, when they set none\n"
     "  mail status           what waits in the mail outbox\n"
     "  verify                check every signature and that the views match a rebuild\n"
-    "  reindex               rebuild every view from the events alone\n"
+    "  reindex               rebuild every view from the events alone (search too)\n"
+    "  search WORDS... [--site SITE] [--json]\n"
+    "                        search posts, comments and people as staff would\n"
+    "                        (\"a phrase\", word*; accents, case and endings do not count)\n"
     "  backup DEST           hot, consistent copy of the store, config and keys\n"
     "  restore BACKUP        put a backup in place as a new DIR (then run: it catches up)\n"
     "  repair [--force]      rebuild a damaged (or lost) store: keep every event still\n"
@@ -355,7 +358,7 @@ cli_main(int argc, char **argv)
 	    {"reindex", cmd_reindex}, {"backup", cmd_backup},   {"export", cmd_export},
 	    {"keygen", cmd_keygen},   {"root", cmd_root},       {"site", cmd_site},
 	    {"peer", cmd_peer},       {"restore", cmd_restore}, {"repair", cmd_repair},
-	    {"mail", cmd_mail},
+	    {"mail", cmd_mail},       {"search", cmd_search},
 	};
 	opts_t o;
 

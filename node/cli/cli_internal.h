@@ -15,6 +15,7 @@
 #include "node/http/http.h"
 #include "node/index/index.h"
 #include "node/query/query.h"
+#include "node/search/search.h"
 #include "node/store/store.h"
 
 /* Options shared by every subcommand; each command reads what it needs. */
@@ -98,5 +99,9 @@ int cmd_restore(opts_t *o);
 int cmd_repair(opts_t *o);
 int cmd_export(opts_t *o);
 int cmd_mail(opts_t *o);
+int cmd_search(opts_t *o);
+/* cmd_store.c: the pid of the node running on dir (it writes
+ * dir/status.json every second), or 0. */
+long cli_running_pid(const char *dir);
 
 #endif

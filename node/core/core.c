@@ -624,6 +624,12 @@ node_set_offer(node_t *n, node_offer_fn fn, void *arg)
 
 #define POLL_MAX 256 /* events of another process taken per poll */
 
+uint64_t
+node_polled_seq(node_t *n)
+{
+	return n->store_seq;
+}
+
 void
 node_poll_store(node_t *n)
 {

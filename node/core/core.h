@@ -155,6 +155,10 @@ uint64_t node_change_seq(node_t *n);
  * announced like our own: in the ring and to the listeners
  * (NODE_ELSEWHERE). The running node calls it often. */
 void node_poll_store(node_t *n);
+/* The store's sequence as of the last node_poll_store: every event stored
+ * up to it has been announced (a view kept beside the store, node/search,
+ * records it when it closes). */
+uint64_t node_polled_seq(node_t *n);
 
 /* What was stored since the previous call, for the federation's
  * watermarks: *after gets the key following the newest (ts, id) stored at

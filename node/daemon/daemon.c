@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <time.h>
@@ -21,6 +22,7 @@
 #include "node/fed/fed.h"
 #include "node/http/http.h"
 #include "node/mail/mail.h"
+#include "node/search/search.h"
 
 #define REPOLL_MS 10 /* the store looked at again after a change (s_watch_store) */
 
@@ -107,12 +109,50 @@ s_write_status(node_t *n, fed_t *f)
 	json_decref(root);
 }
 
+/* Opens the search index and starts its writer. The index is a view: a
+ * file that will not open (damaged, foreign) is removed and built again
+ * from the store; when even that fails the node runs without search (its
+ * calls answer 503) rather than not at all. */
+static search_t *
+s_search_open(node_t *n)
+{
+	char err[1024], path[4200];
+	search_t *s = NULL;
+
+	/* For benchmarks (tests/bench/catchup.py): what search costs a fill. */
+	if (getenv("COMPTOIR_NO_SEARCH") && *getenv("COMPTOIR_NO_SEARCH")) {
+		log_warnx("search", "COMPTOIR_NO_SEARCH is set: running without search");
+		return NULL;
+	}
+
+	for (int attempt = 0; attempt < 2 && s == NULL; attempt++) {
+		if (search_open(&s, node_store(n), node_dir(n), 0, err, sizeof(err)) == 0 &&
+		    search_start(s, n, err, sizeof(err)) == 0)
+			break;
+		search_close(&s);
+		log_warnx("search", "%s%s", err,
+		          attempt == 0 ? ": building the index again from the store" : "");
+		if (attempt == 0)
+			for (int i = 0; i < 3; i++) {
+				snprintf(path, sizeof(path), "%s/search.db%s", node_dir(n),
+				         i == 0   ? ""
+				         : i == 1 ? "-wal"
+				                  : "-shm");
+				unlink(path);
+			}
+	}
+	if (s == NULL)
+		log_errorx("search", "running without search: %s", err);
+	return s;
+}
+
 int
 daemon_run(node_t *n)
 {
 	const cfg_t *cfg = node_cfg(n);
 	struct sigaction sa;
 	sess_table_t *sessions;
+	search_t *search;
 	http_t *http;
 	fed_t *fed;
 	mail_t *mail = NULL;
@@ -138,15 +178,19 @@ daemon_run(node_t *n)
 		sess_destroy(&sessions);
 		return 1;
 	}
+	search = s_search_open(n);
 	if ((http = http_start(n, sessions, fed, err, sizeof(err))) == NULL) {
 		log_errorx("http", "%s", err);
+		search_close(&search);
 		fed_destroy(&fed);
 		sess_destroy(&sessions);
 		return 1;
 	}
+	http_set_search(http, search);
 	if (fed_start(fed, err, sizeof(err)) != 0) {
 		log_errorx("sync", "%s", err);
 		http_stop(&http);
+		search_close(&search);
 		fed_destroy(&fed);
 		sess_destroy(&sessions);
 		return 1;
@@ -220,6 +264,9 @@ daemon_run(node_t *n)
 	mail_stop(&mail);
 	http_stop(&http);
 	fed_destroy(&fed);
+	/* Last: every writer has stopped, so the sequence it records is the
+	 * store's whole. */
+	search_close(&search);
 	{
 		char path[4200];
 		snprintf(path, sizeof(path), "%s/status.json", node_dir(n));

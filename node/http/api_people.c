@@ -6,29 +6,35 @@
 
 #include "node/http/http_internal.h"
 
-#define MAX_QUERY    100 /* bytes of a directory search */
-#define PERSON_POSTS 20  /* newest posts shown with a person */
+#define PERSON_POSTS 20 /* newest posts shown with a person */
 
+/* The directory: the search index's people, filtered by site, department
+ * and skill; with no words, everyone in handle order. The answer keeps its
+ * shape ({"items": [...]}) and gains "next". */
 int
 api_people(http_req_t *r)
 {
-	const char *q = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "q");
-	long limit;
-	store_txn_t *txn;
-	json_t *items;
+	search_q_t q;
+	search_t *s;
+	char err[512];
+	json_t *out, *grp;
+	int rc;
 
-	if (!http_need_session(r))
+	if (!http_need_session(r) || !api_search_args(r, &q, 20))
 		return 0;
-	if (q && strlen(q) > MAX_QUERY)
-		return http_fail(r, 400, "too_long", "q", json_pack("{s:i}", "max", MAX_QUERY),
-		                 "\"q\" must be at most %d bytes", MAX_QUERY);
-	if ((limit = http_query_int(r, "limit", 20, 1, 100)) < 0)
-		return http_error(r, 400, "limit", "\"limit\" must be a number from 1 to 100");
-	if (!http_read_begin(r, &txn))
+	if ((s = http_need_search(r)) == NULL)
 		return 0;
-	items = query_people(txn, q ? q : "", (size_t)limit);
-	store_read_end(r->h->st, &txn);
-	return http_reply(r, 200, json_pack("{s:o}", "items", items));
+	q.type = SEARCH_PEOPLE;
+	if (q.q == NULL)
+		q.q = "";
+	out = search_find(s, &q, r->sess.key, &rc, err, sizeof(err));
+	if (out == NULL && rc == CPT_EINVAL)
+		return http_fail(r, 400, "no_words", "q", NULL, "%s", err);
+	if (out == NULL)
+		return http_error(r, 500, NULL, "%s", err);
+	grp = json_incref(json_object_get(out, "people"));
+	json_decref(out);
+	return http_reply(r, 200, grp);
 }
 
 int

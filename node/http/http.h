@@ -15,6 +15,7 @@
 #include "node/auth/auth.h"
 #include "node/core/core.h"
 #include "node/fed/fed.h"
+#include "node/search/search.h"
 
 typedef struct http http_t;
 
@@ -22,6 +23,9 @@ typedef struct http http_t;
  * table and its federation (for the status and the metrics), all borrowed
  * until http_stop. NULL with err set. */
 http_t *http_start(node_t *n, sess_table_t *sessions, fed_t *fed, char *err, size_t errlen);
+/* The search index the calls of search and the directory use (borrowed
+ * until http_stop; NULL: they answer 503). Set once, after http_start. */
+void http_set_search(http_t *h, search_t *s);
 /* Stops serving (live streams end within a second), frees; safe on NULL. */
 void http_stop(http_t **self_p);
 /* The port actually bound (for "127.0.0.1:0"). */

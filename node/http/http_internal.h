@@ -61,19 +61,20 @@ struct http_door_stats {
 };
 
 struct http {
-	node_t *node;              /* the node served (not owned) */
-	fed_t *fed;                /* its federation, for status and metrics (not owned) */
-	store_t *st;               /* its store (not owned) */
-	sess_table_t *sess;        /* login sessions (not owned) */
-	struct MHD_Daemon *mhd;    /* the server */
-	unsigned port;             /* the port bound */
-	atomic_int stopping;       /* set by http_stop: streams end */
-	char site[CFG_MAX_STR];    /* site name, copied: a config reload must not race */
-	uint32_t max_body;         /* largest request body */
-	uint32_t login_per_minute; /* login attempts per address per minute */
-	pthread_mutex_t rl_lock;   /* guards rl */
-	struct http_rl *rl;        /* HTTP_RL_SLOTS buckets */
-	pthread_mutex_t fig_lock;  /* guards fig; held while figures are computed */
+	node_t *node;               /* the node served (not owned) */
+	fed_t *fed;                 /* its federation, for status and metrics (not owned) */
+	_Atomic(search_t *) search; /* the search index (not owned), NULL until set */
+	store_t *st;                /* its store (not owned) */
+	sess_table_t *sess;         /* login sessions (not owned) */
+	struct MHD_Daemon *mhd;     /* the server */
+	unsigned port;              /* the port bound */
+	atomic_int stopping;        /* set by http_stop: streams end */
+	char site[CFG_MAX_STR];     /* site name, copied: a config reload must not race */
+	uint32_t max_body;          /* largest request body */
+	uint32_t login_per_minute;  /* login attempts per address per minute */
+	pthread_mutex_t rl_lock;    /* guards rl */
+	struct http_rl *rl;         /* HTTP_RL_SLOTS buckets */
+	pthread_mutex_t fig_lock;   /* guards fig; held while figures are computed */
 	struct http_fig {
 		unsigned days;  /* the period, 0: free slot */
 		uint64_t at_ms; /* when computed */
@@ -222,6 +223,10 @@ int http_query_cursor(http_req_t *r, uint8_t cur[40], int *has);
  * the field and the bounds it broke: 1 when the body passes, else 0. */
 int http_body_ok(http_req_t *r, enum api_body call, const json_t *body);
 
+/* The search index, or NULL after replying 503 (search.c is starting or
+ * could not open its file). */
+search_t *http_need_search(http_req_t *r);
+
 /* Routes a request to its call (routes.c); the web UI's files otherwise
  * (http_asset). */
 void http_route(http_req_t *r);
@@ -273,6 +278,14 @@ int api_space_publish(http_req_t *r, const char *space_hex, uint16_t kind, const
                       ingest_res_t *res);
 /* api_people.c */
 int api_people(http_req_t *r);
+/* api_search.c */
+int api_search(http_req_t *r);
+/* The arguments of a search (q, type, site, author, space, department,
+ * skill, before, after, order, limit, offset) into q, borrowed from the
+ * request: 1, or 0 after replying 400. */
+int api_search_args(http_req_t *r, search_q_t *q, long def_limit);
+/* Runs q for the session's person and replies 200, 400 or 500. */
+int api_search_reply(http_req_t *r, search_t *s, const search_q_t *q);
 int api_person(http_req_t *r, const char *handle);
 int api_profile_put(http_req_t *r);
 /* api_status.c */

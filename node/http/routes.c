@@ -69,6 +69,7 @@ PLAIN_ROUTE(s_me_password, api_me_password)
 PLAIN_ROUTE(s_post_create, api_post_create)
 PLAIN_ROUTE(s_feed, api_feed)
 PLAIN_ROUTE(s_people, api_people)
+PLAIN_ROUTE(s_search, api_search)
 PLAIN_ROUTE(s_figures, api_figures)
 PLAIN_ROUTE(s_profile_put, api_profile_put)
 PLAIN_ROUTE(s_admin_users, api_admin_users)
@@ -140,6 +141,7 @@ static const struct route {
     {"/api/spaces/*/promote", "POST", s_space_promote},
     {"/api/spaces/*/demote", "POST", s_space_demote},
     {"/api/people", "GET", s_people},
+    {"/api/search", "GET", s_search},
     {"/api/figures", "GET", s_figures},
     {"/api/people/*", "GET", s_person},
     {"/api/profile", "PUT", s_profile_put},

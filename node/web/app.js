@@ -8,6 +8,7 @@
 import { has, lang, otherLang, setLang, t } from './i18n.js';
 import * as notify from './notify.js';
 import { makeSpaces } from './spaces.js';
+import { searchBox, viewSearch } from './search.js';
 
 const FEED_PAGE = 20;          // posts fetched per page of the feed
 const PEOPLE_MAX = 100;        // directory answers hold at most this many (the API's cap)
@@ -2254,6 +2255,7 @@ function paintShell() {
 			h('span', { class: 'brand-name' }, t('app.name')),
 			h('bdi', { class: 'brand-site', id: 'brand-site', hidden: true })),
 		navEl,
+		searchBox(searchUi()),
 		h('div', { class: 'top-tools' },
 			notify.bellEl(),
 			h('a', { id: 'conn', href: '#/status', class: 'conn' }),
@@ -2296,6 +2298,11 @@ function accountMenu() {
 			wrap.show(false);
 	});
 	return wrap;
+}
+
+/* What search.js borrows from here. */
+function searchUi() {
+	return { h, t, api, userText, personLink, avatar, timeEl, showError, viewSeq: () => state.viewSeq };
 }
 
 function markNav() {
@@ -2370,6 +2377,9 @@ async function render(focus = true) {
 	} else if (first === 'people') {
 		state.view = 'people';
 		task = viewPeople(main, seq, query);
+	} else if (first === 'search') {
+		state.view = 'search';
+		task = viewSearch(searchUi(), main, seq, query);
 	} else if (first === 'profile') {
 		state.view = 'profile';
 		task = viewProfileEdit(main, seq);

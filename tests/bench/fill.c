@@ -4,7 +4,13 @@
  *
  *   fill --dir DIR --posts N [--users M] [--comments C] [--reactions R]
  *        [--password PW] [--prefix P] [--days D] [--batch B] [--seed S]
- *        [--root ROOTKEY] [--spaces K [--private]]
+ *        [--root ROOTKEY] [--spaces K [--private]] [--lang fren]
+ *
+ * --lang fren: French and English text for the search benchmark
+ * (tests/bench/search.c): each word is one of 200 common French and English
+ * words, drawn by a Zipf-like law (rank r with weight ~1/r), or, one word in
+ * four, a rarer word of three syllables among 64,000 (a vocabulary shaped like
+ * a real one, not 60 words that each match a tenth of the posts).
  *
  * DIR is a data directory made by `comptoir init` (the node must not be
  * running: the fill is faster alone, and a running node would announce every
@@ -34,6 +40,7 @@
  * Exits 1 if any event was refused.
  */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +75,223 @@ static const char *const s_words[] = {
 };
 #define N_WORDS (sizeof(s_words) / sizeof(s_words[0]))
 
+/* --lang fren: common words, most frequent first. */
+static const char *const s_fren[] = {
+    "le",
+    "la",
+    "the",
+    "de",
+    "et",
+    "and",
+    "à",
+    "to",
+    "les",
+    "of",
+    "un",
+    "a",
+    "une",
+    "in",
+    "est",
+    "is",
+    "pour",
+    "for",
+    "en",
+    "on",
+    "du",
+    "des",
+    "avec",
+    "with",
+    "sur",
+    "at",
+    "réunion",
+    "meeting",
+    "équipe",
+    "team",
+    "projet",
+    "project",
+    "demain",
+    "tomorrow",
+    "semaine",
+    "week",
+    "client",
+    "customer",
+    "commande",
+    "order",
+    "livraison",
+    "delivery",
+    "sécurité",
+    "safety",
+    "qualité",
+    "quality",
+    "usine",
+    "plant",
+    "entrepôt",
+    "warehouse",
+    "stock",
+    "inventory",
+    "rapport",
+    "report",
+    "budget",
+    "réunions",
+    "meetings",
+    "formation",
+    "training",
+    "cantine",
+    "canteen",
+    "bureau",
+    "office",
+    "lundi",
+    "monday",
+    "mardi",
+    "tuesday",
+    "mercredi",
+    "jeudi",
+    "thursday",
+    "vendredi",
+    "friday",
+    "fournisseur",
+    "supplier",
+    "facture",
+    "invoice",
+    "audit",
+    "planning",
+    "schedule",
+    "congés",
+    "holiday",
+    "parking",
+    "badge",
+    "imprimante",
+    "printer",
+    "serveur",
+    "server",
+    "réseau",
+    "network",
+    "mise",
+    "update",
+    "version",
+    "release",
+    "atelier",
+    "workshop",
+    "chariot",
+    "forklift",
+    "quai",
+    "dock",
+    "camion",
+    "truck",
+    "expédition",
+    "shipment",
+    "retard",
+    "delay",
+    "urgent",
+    "merci",
+    "thanks",
+    "rappel",
+    "reminder",
+    "nouveau",
+    "new",
+    "fermé",
+    "closed",
+    "ouvert",
+    "open",
+    "déplacé",
+    "moved",
+    "prochaine",
+    "next",
+    "aujourd'hui",
+    "today",
+    "matin",
+    "morning",
+    "après-midi",
+    "afternoon",
+    "soir",
+    "evening",
+    "direction",
+    "management",
+    "ressources",
+    "humaines",
+    "paie",
+    "payroll",
+    "contrat",
+    "contract",
+    "sinistre",
+    "incident",
+    "panne",
+    "outage",
+    "maintenance",
+    "préventive",
+    "preventive",
+    "chaîne",
+    "line",
+    "soudure",
+    "welding",
+    "peinture",
+    "painting",
+    "contrôle",
+    "inspection",
+    "objectif",
+    "target",
+    "résultat",
+    "result",
+    "trimestre",
+    "quarter",
+    "année",
+    "year",
+    "salon",
+    "fair",
+    "visite",
+    "visit",
+    "Lyon",
+    "Paris",
+    "Nantes",
+    "Lille",
+    "Marseille",
+    "Toulouse",
+    "Bordeaux",
+    "Strasbourg",
+    "Rennes",
+    "Grenoble",
+    "café",
+    "coffee",
+    "pause",
+    "break",
+    "fête",
+    "party",
+    "anniversaire",
+    "birthday",
+    "bienvenue",
+    "welcome",
+    "départ",
+    "leaving",
+    "retraite",
+    "retirement",
+    "félicitations",
+    "congratulations",
+    "question",
+    "réponse",
+    "answer",
+    "aide",
+    "help",
+    "besoin",
+    "need",
+    "document",
+    "procédure",
+    "procedure",
+    "consigne",
+    "instruction",
+    "sondage",
+    "survey",
+    "vote",
+    "élection",
+};
+#define N_FREN (sizeof(s_fren) / sizeof(s_fren[0]))
+/* Syllables of the rarer words: 40^3 = 64,000 of them. */
+static const char *const s_syl[] = {"ba",  "bé",  "co",  "da",  "fi",  "ga",   "jo",  "ka",
+                                    "lu",  "ma",  "né",  "po",  "ri",  "sa",   "tè",  "vo",
+                                    "zu",  "pla", "tra", "cri", "bro", "ster", "mon", "dal",
+                                    "vik", "ron", "tal", "mer", "lin", "gor",  "fan", "nel",
+                                    "qua", "ben", "sol", "dru", "wen", "xa",   "yol", "ç"};
+#define N_SYL (sizeof(s_syl) / sizeof(s_syl[0]))
+
 static const char *const s_reactions[] = {"\xf0\x9f\x91\x8d", "\xf0\x9f\x8e\x89",
                                           "\xe2\x9d\xa4\xef\xb8\x8f", "\xf0\x9f\x98\x82"};
 
@@ -88,6 +312,7 @@ typedef struct fill {
 	int private_;
 	unsigned days;
 	uint64_t seed;
+	int fren; /* --lang fren */
 	/* state */
 	node_t *node;
 	const uint8_t *fed;
@@ -149,8 +374,21 @@ s_text(fill_t *f, char *out, size_t cap)
 			s_handle(f, s_rand(f) % f->users, h);
 			n = snprintf(out + len, cap - len, "%s@%s", w ? " " : "", h);
 		} else {
-			n = snprintf(out + len, cap - len, "%s%s", w ? " " : "",
-			             s_words[s_rand(f) % N_WORDS]);
+			if (!f->fren) {
+				n = snprintf(out + len, cap - len, "%s%s", w ? " " : "",
+				             s_words[s_rand(f) % N_WORDS]);
+			} else if (s_rand(f) % 4 == 0) {
+				uint64_t r = s_rand(f);
+				n = snprintf(out + len, cap - len, "%s%s%s%s", w ? " " : "",
+				             s_syl[r % N_SYL], s_syl[(r / N_SYL) % N_SYL],
+				             s_syl[(r / N_SYL / N_SYL) % N_SYL]);
+			} else {
+				/* Zipf-like: rank = N^u - 1 for u uniform in [0, 1). */
+				double u = (double)(s_rand(f) % 1000000) / 1e6;
+				size_t r = (size_t)(pow((double)N_FREN + 1, u)) - 1;
+				n = snprintf(out + len, cap - len, "%s%s", w ? " " : "",
+				             s_fren[r < N_FREN ? r : N_FREN - 1]);
+			}
 		}
 		len += (size_t)n;
 	}
@@ -575,7 +813,7 @@ s_usage(void)
 	fprintf(stderr,
 	        "usage: fill --dir DIR --posts N [--users M] [--comments C] [--reactions R]\n"
 	        "            [--password PW] [--prefix P] [--days D] [--batch B] [--seed S]\n"
-	        "            [--root ROOTKEY] [--spaces K [--private]]\n");
+	        "            [--root ROOTKEY] [--spaces K [--private]] [--lang fren]\n");
 	return 2;
 }
 
@@ -634,6 +872,8 @@ main(int argc, char **argv)
 			bad = s_num(v, &days, 3650) || days == 0;
 		else if (!bad && strcmp(o, "--seed") == 0)
 			bad = s_num(v, &seed, (size_t)-1);
+		else if (!bad && strcmp(o, "--lang") == 0)
+			f.fren = strcmp(v, "fren") == 0 ? 1 : (bad = 1, 0);
 		else if (!bad && strcmp(o, "--spaces") == 0)
 			bad = s_num(v, &f.spaces, MAX_SPACES);
 		else if (strcmp(o, "--private") == 0) {
