@@ -508,6 +508,85 @@ s_posts_before(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], const uint8_t *
 	return rc == CPT_ENOTFOUND ? 0 : rc;
 }
 
+/* Up to max posts of space's feed (DB_SPACE_FEED: the posts that count
+ * there) strictly before before40, appended as s_posts_before does. */
+static int
+s_space_posts_before(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const uint8_t *before40,
+                     size_t max, struct tsid **v, size_t *n, size_t *cap)
+{
+	uint8_t at[CPT_ID_LEN + 40];
+	store_cur_t *cur;
+	store_val_t k, val;
+	size_t got = 0;
+	int rc;
+
+	if ((rc = store_cur_open(txn, DB_SPACE_FEED, &cur)) != 0)
+		return rc;
+	memcpy(at, space, CPT_ID_LEN);
+	if (before40)
+		memcpy(at + CPT_ID_LEN, before40, 40);
+	else
+		memset(at + CPT_ID_LEN, 0xff, 40);
+	k.len = sizeof(at);
+	k.data = at;
+	rc = store_cur_get(cur, &k, &val, STORE_SEEK);
+	rc = rc == 0               ? store_cur_get(cur, &k, &val, STORE_PREV)
+	     : rc == CPT_ENOTFOUND ? store_cur_get(cur, &k, &val, STORE_LAST)
+	                           : rc;
+	for (; rc == 0 && got < max; rc = store_cur_get(cur, &k, &val, STORE_PREV)) {
+		if (k.len != sizeof(at) || memcmp(k.data, space, CPT_ID_LEN) != 0)
+			break;
+		if (*n == *cap) {
+			size_t nc = *cap ? *cap * 2 : 64;
+			struct tsid *nv = realloc(*v, nc * sizeof(*nv));
+			if (nv == NULL) {
+				rc = CPT_ENOMEM;
+				break;
+			}
+			*v = nv;
+			*cap = nc;
+		}
+		memcpy((*v)[(*n)++].k, (const uint8_t *)k.data + CPT_ID_LEN, 40);
+		got++;
+	}
+	store_cur_close(&cur);
+	return rc == CPT_ENOTFOUND ? 0 : rc;
+}
+
+#define FORYOU_MAX_SPACES 256
+
+/* The spaces whose posts the For you feed of handle shows: theirs, their
+ * site's, and those they follow (PROTOCOL.md 17.6). */
+static int
+s_foryou_spaces(store_txn_t *txn, const char *handle, const json_t *follows, const char *site,
+                size_t limit, const uint8_t *before40, struct tsid **v, size_t *n, size_t *cap)
+{
+	uint8_t(*ids)[CPT_ID_LEN] = malloc(FORYOU_MAX_SPACES * CPT_ID_LEN), sp[CPT_ID_LEN];
+	size_t ns = 0, i;
+	json_t *x;
+	int rc;
+
+	if (ids == NULL)
+		return CPT_ENOMEM;
+	rc = index_my_spaces(txn, handle, ids, NULL, NULL, FORYOU_MAX_SPACES, &ns);
+	for (i = 0; rc == 0 && i < ns; i++)
+		rc = s_space_posts_before(txn, ids[i], before40, limit + 1, v, n, cap);
+	free(ids);
+	if (rc == 0 && site && *site) {
+		index_site_space(sp, site);
+		rc = s_space_posts_before(txn, sp, before40, limit + 1, v, n, cap);
+	}
+	json_array_foreach (json_object_get(follows, "spaces"), i, x) {
+		const char *hx = json_string_value(x);
+		if (rc != 0)
+			break;
+		if (hx && cpt_unhex32(sp, hx, strlen(hx)) == 0 &&
+		    query_space_readable(txn, sp, handle, site))
+			rc = s_space_posts_before(txn, sp, before40, limit + 1, v, n, cap);
+	}
+	return rc;
+}
+
 json_t *
 query_foryou(store_txn_t *txn, const uint8_t viewer[CPT_KEY_LEN], const uint8_t *before40,
              size_t limit, char next[81])
@@ -515,6 +594,8 @@ query_foryou(store_txn_t *txn, const uint8_t viewer[CPT_KEY_LEN], const uint8_t 
 	json_t *follows = query_follows(txn, viewer), *items = json_array(), *h;
 	struct tsid *v = NULL;
 	size_t n = 0, cap = 0, i, shown = 0;
+	const char *site = index_spaces_site();
+	char handle[64];
 	int rc;
 
 	assert(txn != NULL && next != NULL);
@@ -524,10 +605,15 @@ query_foryou(store_txn_t *txn, const uint8_t viewer[CPT_KEY_LEN], const uint8_t 
 		json_decref(items);
 		return NULL;
 	}
-	/* One's own posts, and each followed person's (their key now). The
-	 * posts of "my spaces" join here once spaces are wired (PROTOCOL.md
-	 * 17.6): each space's posts before the cursor, merged the same way. */
+	/* One's own posts, each followed person's (their key now), and the
+	 * posts of my spaces, my site's space and the spaces I follow
+	 * (PROTOCOL.md 17.6), merged by (ts, id); each shown only to a reader
+	 * who may read it. */
+	if (index_handle_of(txn, viewer, handle) != 0)
+		handle[0] = 0;
 	rc = s_posts_before(txn, viewer, before40, limit + 1, &v, &n, &cap);
+	if (rc == 0 && handle[0])
+		rc = s_foryou_spaces(txn, handle, follows, site, limit, before40, &v, &n, &cap);
 	json_array_foreach (json_object_get(follows, "people"), i, h) {
 		uint8_t key[CPT_KEY_LEN];
 		if (rc != 0)
@@ -544,9 +630,13 @@ query_foryou(store_txn_t *txn, const uint8_t viewer[CPT_KEY_LEN], const uint8_t 
 	}
 	qsort(v, n, sizeof(*v), s_tsid_desc);
 	for (i = 0; i < n && shown < limit; i++) {
-		json_t *p = query_post(txn, v[i].k + 8, 0);
+		json_t *p;
+		if (i > 0 && memcmp(v[i].k, v[i - 1].k, 40) == 0)
+			continue; /* a followed person's post in one of my spaces */
+		p = handle[0] ? query_post_as(txn, v[i].k + 8, 0, handle, site)
+		              : query_post(txn, v[i].k + 8, 0);
 		if (p == NULL)
-			continue; /* erased, or not visible */
+			continue; /* erased, or not visible to the viewer */
 		json_array_append_new(items, p);
 		shown++;
 		if (shown == limit && i + 1 < n)

@@ -41,6 +41,7 @@ enum {
 	X_COMMENT, /* alice's sealed comment on carol's post at 61: carol, removed, hears nothing */
 	X_BOB_ASKS,    /* bob asks to join R at 70: alice, its owner, hears */
 	X_INVITE_DAVE, /* alice invites dave to P at 71: dave hears */
+	X_DAVE_FOLLOW, /* dave follows O at 72: its posts in his For you feed */
 	X_COUNT
 };
 
@@ -142,6 +143,8 @@ s_scene(void)
 	                         json_pack("{s:i, s:s, s:s}", "kind", 7, "post",
 	                                   e[X_CAROL_POST].hex, "text", "a sealed reply"))));
 	s_member(&e[X_INVITE_DAVE], K_ALICE, TS(71, 0), &e[X_PRIV], "invite", "dave", NULL);
+	fx_mk(&e[X_DAVE_FOLLOW], K_DAVE, EVT_FOLLOW, TS(72, 0),
+	      json_pack("{s:s, s:s, s:b}", "what", "space", "target", e[X_OPEN].hex, "on", 1));
 }
 
 struct find {
@@ -194,6 +197,26 @@ s_by0(const json_t *rec, const char *type)
 	    json_object_get(json_object_get(json_object_get(rec, "types"), type), "by"), 0));
 }
 
+/* The texts of k's For you feed, newest first, joined by commas. */
+static void
+s_foryou(fx_t *f, int k, char *out, size_t cap)
+{
+	store_txn_t *txn;
+	char next[81];
+	json_t *items, *p;
+	size_t i;
+
+	out[0] = 0;
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	items = query_foryou(txn, fx_pk(k), NULL, 50, next);
+	store_read_end(f->st, &txn);
+	assert_non_null(items);
+	json_array_foreach (items, i, p)
+		snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? "," : "",
+		         json_string_value(json_object_get(p, "text")));
+	json_decref(items);
+}
+
 /* What the scene must give, whatever the order. */
 static void
 s_check(fx_t *f)
@@ -233,6 +256,24 @@ s_check(fx_t *f)
 	json_decref(rec);
 	assert_int_equal(groups, 1);
 	assert_int_equal(fx_count(f, DB_NOTIFY), 4);
+}
+
+/* The For you feed with spaces (PROTOCOL.md 17.6): my spaces' posts (P's
+ * sealed ones opened, O's that count), those of a space I follow, my own;
+ * never a post of a space I may not read, nor one that does not count. */
+static void
+s_check_foryou(fx_t *f)
+{
+	char texts[512];
+
+	s_foryou(f, K_ALICE, texts, sizeof(texts));
+	assert_string_equal(texts, "alice secret @bob,three @carol,carol secret @alice,one");
+	s_foryou(f, K_BOB, texts, sizeof(texts)); /* not "two": it does not count in O */
+	assert_string_equal(texts, "three @carol,one");
+	s_foryou(f, K_CAROL, texts, sizeof(texts)); /* removed from P */
+	assert_string_equal(texts, "");
+	s_foryou(f, K_DAVE, texts, sizeof(texts)); /* follows O; only invited to P */
+	assert_string_equal(texts, "three @carol,one");
 }
 
 /* Ingests the scene in list's order in random batches, with a key ring of
@@ -283,6 +324,7 @@ test_orders_converge(void **state)
 	/* In (timestamp, id) order first, then reindexed: the same bytes. */
 	s_run(&f, list, X_COUNT, &seed, &first, &s);
 	s_check(&f);
+	s_check_foryou(&f);
 	FX_SNAP_EQUAL(&first, &s, "reindex");
 	fx_snap_free(&s);
 	fx_close(&f);
