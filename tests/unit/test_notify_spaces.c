@@ -258,6 +258,57 @@ s_check(fx_t *f)
 	assert_int_equal(fx_count(f, DB_NOTIFY), 4);
 }
 
+/* How many groups handle's list shows with one preference per space set
+ * (space.<hex of sp> = v), and the types of the first. */
+static size_t
+s_listed(fx_t *f, const char *handle, const ev_t *sp, const char *v, char *types, size_t cap)
+{
+	store_txn_t *txn;
+	char name[80];
+	query_notify_opts_t o = {NULL, 50, 0, 0, 0};
+	json_t *mine = json_pack("{s:{}}", "prefs"), *out, *t;
+	const char *ty;
+	size_t n;
+
+	snprintf(name, sizeof(name), "space.%s", sp->hex);
+	json_object_set_new(json_object_get(mine, "prefs"), name, json_string(v));
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	out = query_notifications(txn, mine, handle, &o);
+	store_read_end(f->st, &txn);
+	assert_non_null(out);
+	n = json_array_size(json_object_get(out, "items"));
+	types[0] = 0;
+	json_object_foreach (
+	    json_object_get(json_array_get(json_object_get(out, "items"), 0), "types"), ty, t)
+		snprintf(types + strlen(types), cap - strlen(types), "%s%s", types[0] ? "," : "",
+		         ty);
+	json_decref(out);
+	json_decref(mine);
+	return n;
+}
+
+/* Preferences per space (PROTOCOL.md 17.4): "off" hides a space's groups,
+ * its posts' and its own; "mentions" keeps only mentions, requests and
+ * invitations; another space's preference changes nothing. */
+static void
+s_check_prefs(fx_t *f)
+{
+	char types[128];
+
+	assert_int_equal(s_listed(f, "carol", &s_ev[X_OPEN], "off", types, sizeof(types)), 0);
+	assert_int_equal(s_listed(f, "carol", &s_ev[X_OPEN], "mentions", types, sizeof(types)), 1);
+	assert_string_equal(types, "mention");
+	assert_int_equal(s_listed(f, "carol", &s_ev[X_PRIV], "off", types, sizeof(types)), 1);
+	assert_int_equal(s_listed(f, "alice", &s_ev[X_PRIV], "off", types, sizeof(types)), 1);
+	assert_string_equal(types, "space_request"); /* R's, not P's post */
+	assert_int_equal(s_listed(f, "alice", &s_ev[X_REQ_SPACE], "off", types, sizeof(types)), 1);
+	assert_string_equal(types, "mention");
+	assert_int_equal(s_listed(f, "alice", &s_ev[X_REQ_SPACE], "mentions", types, sizeof(types)),
+	                 2);
+	assert_int_equal(s_listed(f, "dave", &s_ev[X_PRIV], "off", types, sizeof(types)), 0);
+	assert_int_equal(s_listed(f, "dave", &s_ev[X_PRIV], "all", types, sizeof(types)), 1);
+}
+
 /* The For you feed with spaces (PROTOCOL.md 17.6): my spaces' posts (P's
  * sealed ones opened, O's that count), those of a space I follow, my own;
  * never a post of a space I may not read, nor one that does not count. */
@@ -325,6 +376,7 @@ test_orders_converge(void **state)
 	s_run(&f, list, X_COUNT, &seed, &first, &s);
 	s_check(&f);
 	s_check_foryou(&f);
+	s_check_prefs(&f);
 	FX_SNAP_EQUAL(&first, &s, "reindex");
 	fx_snap_free(&s);
 	fx_close(&f);
