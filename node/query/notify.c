@@ -689,7 +689,8 @@ query_foryou(store_txn_t *txn, const uint8_t viewer[CPT_KEY_LEN], const uint8_t 
 		json_decref(items);
 		return NULL;
 	}
-	qsort(v, n, sizeof(*v), s_tsid_desc);
+	if (n > 1) /* no qsort of a NULL array (an empty feed): undefined */
+		qsort(v, n, sizeof(*v), s_tsid_desc);
 	for (i = 0; i < n && shown < limit; i++) {
 		json_t *p;
 		if (i > 0 && memcmp(v[i].k, v[i - 1].k, 40) == 0)
