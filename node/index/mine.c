@@ -192,7 +192,9 @@ s_apply(struct fold *f, const json_t *p, uint64_t ts, const uint8_t id[CPT_ID_LE
 			json_object_set(json_object_get(f->state, "mute"), name, v);
 	}
 	json_object_foreach (json_object_get(p, "prefs"), name, v) {
-		if (strlen(name) > 64)
+		/* The longest name is "space." and a space's 64 hex digits (70):
+		 * 64 here dropped every preference per space. */
+		if (strlen(name) > 96)
 			continue;
 		snprintf(key, sizeof(key), "prefs/%s", name);
 		if (s_newer(f, key, ts, id))

@@ -223,8 +223,9 @@ s_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, void 
 
 	if (kind != EVT_COMMENT && kind != EVT_REACTION)
 		return 0;
-	if (index_event(txn, id, &ev) != 0 || (b = index_body(&ev)) == NULL)
-		return 0; /* erased: it says nothing any more */
+	/* Opened: a sealed comment of a private space says what its plaintext says. */
+	if (index_event_open(txn, id, &ev, &b) != 0 || b == NULL)
+		return 0; /* erased, or sealed and not opened here: it says nothing */
 	if (index_handle_cached(ix, txn, ev.author, by) != 0) {
 		json_decref(b);
 		return 0;
@@ -257,14 +258,65 @@ s_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, void 
 	return 0;
 }
 
-/* Does the post count company-wide? A post that names a space counts only
- * in that space (PROTOCOL.md 16.9), which the space index decides: until it
- * calls index_notify_post for it, such a post notifies nobody, so that
- * nothing of a space reaches a person who may not read it. */
+/* Who of recs may read the post of space (PROTOCOL.md 17.3): anyone in an
+ * open space; in a private space its active members; in a site space the
+ * staff of the site. The others' records are taken out, so that nothing of
+ * a space reaches a person who may not read it. The stored state is the
+ * space index's fold, stored before it calls index_notify_post. */
 static int
-s_company_wide(const json_t *body)
+s_readers_only(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uint8_t space[CPT_ID_LEN],
+               json_t *recs)
 {
-	return json_object_get(body, "space") == NULL;
+	json_t *st = index_space_get(txn, space), *keep = json_object(), *m, *rec;
+	const char *h, *vis = json_string_value(json_object_get(st, "visibility"));
+	size_t i;
+
+	if (keep == NULL) {
+		json_decref(st);
+		return CPT_ENOMEM;
+	}
+	if (st && vis && strcmp(vis, "open") == 0) {
+		json_decref(st);
+		json_decref(keep);
+		return 0;
+	}
+	if (st) {
+		json_array_foreach (json_object_get(st, "members"), i, m) {
+			const char *mh = json_string_value(json_object_get(m, "handle"));
+			if (mh && json_is_true(json_object_get(m, "active")))
+				json_object_set_new(keep, mh, json_true());
+		}
+	} else {
+		/* A site space (not stored): the staff of the author's site. */
+		json_t *ai = index_key_info(txn, ev->author);
+		const char *site = json_string_value(json_object_get(ai, "site"));
+		uint8_t ss[CPT_ID_LEN];
+		if (site && (index_site_space(ss, site), memcmp(ss, space, CPT_ID_LEN) == 0)) {
+			json_object_foreach (recs, h, rec) {
+				uint8_t key[CPT_KEY_LEN];
+				json_t *hi;
+				if (index_key_of(txn, h, key) != 0)
+					continue;
+				hi = index_key_info(txn, key);
+				if (json_equal(json_object_get(hi, "site"),
+				               json_object_get(ai, "site")))
+					json_object_set_new(keep, h, json_true());
+				json_decref(hi);
+			}
+		}
+		json_decref(ai);
+	}
+	(void)ix;
+	{
+		void *tmp;
+		json_object_foreach_safe (recs, tmp, h, rec) {
+			if (json_object_get(keep, h) == NULL)
+				json_object_del(recs, h);
+		}
+	}
+	json_decref(st);
+	json_decref(keep);
+	return 0;
 }
 
 /* The groups of post id, computed: handle -> record (a new reference), or
@@ -277,18 +329,28 @@ s_compute(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int r
 	json_t *b;
 	const char *key;
 	json_t *reg;
+	uint8_t in_space[CPT_ID_LEN];
 	int rc;
 
 	*rc_out = 0;
-	rc = index_event(txn, id, &ev);
+	/* A sealed post opened here is read as its plaintext; one not opened
+	 * (this site is not a member site) notifies nobody. */
+	rc = index_event_open(txn, id, &ev, &b);
 	if (rc != 0) {
 		if (rc != CPT_ENOTFOUND && rc != CPT_EINVAL)
 			*rc_out = rc;
 		return NULL;
 	}
-	if (ev.kind != EVT_POST || (b = index_body(&ev)) == NULL)
+	if (ev.kind != EVT_POST || b == NULL) {
+		json_decref(b);
 		return NULL;
-	if (!s_company_wide(b) || index_handle_cached(ix, txn, ev.author, g.author) != 0) {
+	}
+	if (json_object_get(b, "space") && ix_space_place(ix, txn, &ev, id, b, in_space) != 1) {
+		/* Not (or not yet) a post of its space: it counts nowhere. */
+		json_decref(b);
+		return NULL;
+	}
+	if (index_handle_cached(ix, txn, ev.author, g.author) != 0) {
 		json_decref(b);
 		return NULL;
 	}
@@ -314,6 +376,8 @@ s_compute(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int r
 			*rc_out = s_trim(g.recs);
 		if (*rc_out == 0)
 			*rc_out = s_set_replies(&g);
+		if (*rc_out == 0 && json_object_get(b, "space"))
+			*rc_out = s_readers_only(ix, txn, &ev, in_space, g.recs);
 	} else {
 		*rc_out = CPT_ENOMEM;
 	}

@@ -689,10 +689,13 @@ s_opened_added(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uint8_t
 	}
 	{
 		index_ev_t e = {&inner, plain, id, has_ref ? ref : NULL};
-		if (inner.kind == EVT_POST)
-			return ix_post_rebuild_ev(ix, txn, id, NULL, NULL);
-		return ix_posts_added(ix, txn, &e);
+		rc = inner.kind == EVT_POST ? ix_post_rebuild_ev(ix, txn, id, NULL, NULL)
+		                            : ix_posts_added(ix, txn, &e);
 	}
+	/* Notifications of the post it is or is about (PROTOCOL.md 17.3). */
+	if (rc == 0 && (inner.kind == EVT_POST || has_ref))
+		rc = index_notify_post(ix, txn, inner.kind == EVT_POST ? id : ref);
+	return rc;
 }
 
 /* What s_opened_added did, undone (the sealed event or its body left). */
@@ -720,6 +723,8 @@ s_opened_removed(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uint8
 		index_ev_t e = {&inner, plain, id, has_ref ? ref : NULL};
 		rc = ix_posts_removed(ix, txn, &e);
 	}
+	if (rc == 0 && (inner.kind == EVT_POST || has_ref))
+		rc = index_notify_post(ix, txn, inner.kind == EVT_POST ? id : ref);
 	json_decref(plain);
 	return rc;
 }
@@ -794,6 +799,9 @@ s_content_again(index_ctx_t *ix, store_txn_t *txn, const uint8_t space[CPT_ID_LE
 			has = store_get(txn, DB_SPACE_FEED, kp, sizeof(from), &ov) == 0;
 			if ((place == 1) != has)
 				rc = ix_post_rebuild(ix, txn, id);
+			/* Who may read it, so who hears of it, may have changed. */
+			if (rc == 0)
+				rc = index_notify_post(ix, txn, id);
 		}
 		json_decref(b);
 		if (rc)
@@ -815,6 +823,9 @@ s_refold(index_ctx_t *ix, store_txn_t *txn, const uint8_t space[CPT_ID_LEN], con
 		return CPT_ENOMEM;
 	/* A site space is not stored: its members are its staff, read as such. */
 	if (site == NULL && (rc = s_store_state(txn, st)) != 0)
+		return rc;
+	/* Its requests and invitations (PROTOCOL.md 17.3). */
+	if (site == NULL && (rc = index_notify_space(ix, txn, st)) != 0)
 		return rc;
 	return s_content_again(ix, txn, space);
 }

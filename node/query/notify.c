@@ -136,18 +136,19 @@ query_prefs(const json_t *mine)
 /* ------------------------------------------------------ notifications */
 
 struct nwalk {
-	store_txn_t *txn;    /* where */
-	const json_t *read;  /* group hex -> [latest, n] */
-	const json_t *mute;  /* group hex -> bool */
-	const json_t *on;    /* type -> bool: the in-app preferences */
-	const char *channel; /* "inapp" or "mail": which preferences */
-	json_t *items;       /* the page, or NULL: count only */
-	size_t limit;        /* page size */
-	uint64_t since;      /* only groups with an enabled item newer than this */
-	size_t unread;       /* unread groups seen */
-	int unread_only;     /* list unread groups only */
-	uint8_t last[40];    /* the cursor of the last listed */
-	int more;            /* more groups remain after the page */
+	store_txn_t *txn;     /* where */
+	const json_t *read;   /* group hex -> [latest, n] */
+	const json_t *mute;   /* group hex -> bool */
+	const json_t *on;     /* type -> bool: the in-app preferences */
+	const char *channel;  /* "inapp" or "mail": which preferences */
+	const json_t *spaces; /* space hex -> "all", "mentions" or "off" */
+	json_t *items;        /* the page, or NULL: count only */
+	size_t limit;         /* page size */
+	uint64_t since;       /* only groups with an enabled item newer than this */
+	size_t unread;        /* unread groups seen */
+	int unread_only;      /* list unread groups only */
+	uint8_t last[40];     /* the cursor of the last listed */
+	int more;             /* more groups remain after the page */
 };
 
 /* Is the group unread, given its whole latest and n? */
@@ -187,6 +188,49 @@ s_filter(const struct nwalk *w, const char *rec, size_t len, uint64_t *latest)
 	return r;
 }
 
+/* The preference for the space of group (a space's own group, or a post
+ * of a space): "all" when none is set or the group is of no space. Read
+ * only when the person set some preference per space. */
+static const char *
+s_space_pref(const struct nwalk *w, const char hex[2 * CPT_ID_LEN + 1],
+             const uint8_t group[CPT_ID_LEN])
+{
+	const char *v = json_string_value(json_object_get(w->spaces, hex)), *sp;
+	evt_t ev;
+	json_t *b = NULL;
+
+	if (v || json_object_size(w->spaces) == 0)
+		return v ? v : "all";
+	if (index_event_open(w->txn, group, &ev, &b) != 0 || b == NULL) {
+		json_decref(b);
+		return "all";
+	}
+	sp = json_string_value(json_object_get(b, "space"));
+	v = sp ? json_string_value(json_object_get(w->spaces, sp)) : NULL;
+	json_decref(b);
+	return v ? v : "all"; /* v is the preferences' string, alive for the walk */
+}
+
+/* A record per a space's preference "mentions": only what names me (a
+ * mention) or asks me (a request, an invitation) is left. */
+static void
+s_mentions_only(json_t *r)
+{
+	json_t *types = json_object_get(r, "types"), *t;
+	const char *ty;
+	void *tmp;
+	uint64_t l = 0;
+
+	json_object_foreach_safe (types, tmp, ty, t) {
+		if (strcmp(ty, "mention") != 0 && strcmp(ty, "space_request") != 0 &&
+		    strcmp(ty, "space_invite") != 0)
+			json_object_del(types, ty);
+		else if ((uint64_t)json_integer_value(json_object_get(t, "ts")) > l)
+			l = (uint64_t)json_integer_value(json_object_get(t, "ts"));
+	}
+	json_object_set_new(r, "latest", json_integer((json_int_t)l));
+}
+
 /* Does any type of the preferences' channel say no? */
 static int
 s_some_off(const json_t *on)
@@ -205,7 +249,9 @@ s_some_off(const json_t *on)
 static json_t *
 s_about(store_txn_t *txn, const uint8_t group[CPT_ID_LEN])
 {
-	json_t *p = query_post(txn, group, 0), *out;
+	/* A post of a space too: the index keeps a group only for a person who
+	 * may read its post (PROTOCOL.md 17.3). */
+	json_t *p = query_post_any(txn, group, 0), *out;
 	const char *text;
 	char cut[201];
 	size_t len;
@@ -282,6 +328,7 @@ s_group(void *arg, uint64_t latest, const uint8_t group[CPT_ID_LEN], uint64_t n,
 	char hex[2 * CPT_ID_LEN + 1], mark[48];
 	uint64_t shown = latest;
 	json_t *r = NULL, *item;
+	const char *sp;
 	int unread;
 
 	if (latest <= w->since)
@@ -289,8 +336,20 @@ s_group(void *arg, uint64_t latest, const uint8_t group[CPT_ID_LEN], uint64_t n,
 	sodium_bin2hex(hex, sizeof(hex), group, CPT_ID_LEN);
 	if (json_is_true(json_object_get(w->mute, hex)))
 		return 0;
-	if ((w->items || s_some_off(w->on)) && (r = s_filter(w, rec, len, &shown)) == NULL)
+	sp = s_space_pref(w, hex, group);
+	if (strcmp(sp, "off") == 0)
+		return 0; /* a space the person turned off (PROTOCOL.md 17.4) */
+	if ((w->items || s_some_off(w->on) || strcmp(sp, "mentions") == 0) &&
+	    (r = s_filter(w, rec, len, &shown)) == NULL)
 		return 0; /* only kinds the person turned off */
+	if (strcmp(sp, "mentions") == 0) {
+		s_mentions_only(r);
+		shown = (uint64_t)json_integer_value(json_object_get(r, "latest"));
+		if (json_object_size(json_object_get(r, "types")) == 0) {
+			json_decref(r);
+			return 0;
+		}
+	}
 	if (shown <= w->since) {
 		json_decref(r);
 		return 0;
@@ -340,6 +399,7 @@ query_notifications(store_txn_t *txn, const json_t *mine, const char *handle,
 	w.read = json_object_get(mine, "read");
 	w.mute = json_object_get(mine, "mute");
 	w.on = json_object_get(prefs, o->mail ? "mail" : "inapp");
+	w.spaces = json_object_get(prefs, "spaces");
 	w.items = json_array();
 	w.limit = o->limit;
 	w.since = o->since;
@@ -377,6 +437,7 @@ query_unread(store_txn_t *txn, const json_t *mine, const char *handle)
 	w.read = json_object_get(mine, "read");
 	w.mute = json_object_get(mine, "mute");
 	w.on = json_object_get(prefs, "inapp");
+	w.spaces = json_object_get(prefs, "spaces");
 	rc = index_notify_each(txn, handle, NULL, s_group, &w);
 	json_decref(prefs);
 	return rc == 0 || rc == 1 ? (long)w.unread : -1;
@@ -508,6 +569,85 @@ s_posts_before(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], const uint8_t *
 	return rc == CPT_ENOTFOUND ? 0 : rc;
 }
 
+/* Up to max posts of space's feed (DB_SPACE_FEED: the posts that count
+ * there) strictly before before40, appended as s_posts_before does. */
+static int
+s_space_posts_before(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const uint8_t *before40,
+                     size_t max, struct tsid **v, size_t *n, size_t *cap)
+{
+	uint8_t at[CPT_ID_LEN + 40];
+	store_cur_t *cur;
+	store_val_t k, val;
+	size_t got = 0;
+	int rc;
+
+	if ((rc = store_cur_open(txn, DB_SPACE_FEED, &cur)) != 0)
+		return rc;
+	memcpy(at, space, CPT_ID_LEN);
+	if (before40)
+		memcpy(at + CPT_ID_LEN, before40, 40);
+	else
+		memset(at + CPT_ID_LEN, 0xff, 40);
+	k.len = sizeof(at);
+	k.data = at;
+	rc = store_cur_get(cur, &k, &val, STORE_SEEK);
+	rc = rc == 0               ? store_cur_get(cur, &k, &val, STORE_PREV)
+	     : rc == CPT_ENOTFOUND ? store_cur_get(cur, &k, &val, STORE_LAST)
+	                           : rc;
+	for (; rc == 0 && got < max; rc = store_cur_get(cur, &k, &val, STORE_PREV)) {
+		if (k.len != sizeof(at) || memcmp(k.data, space, CPT_ID_LEN) != 0)
+			break;
+		if (*n == *cap) {
+			size_t nc = *cap ? *cap * 2 : 64;
+			struct tsid *nv = realloc(*v, nc * sizeof(*nv));
+			if (nv == NULL) {
+				rc = CPT_ENOMEM;
+				break;
+			}
+			*v = nv;
+			*cap = nc;
+		}
+		memcpy((*v)[(*n)++].k, (const uint8_t *)k.data + CPT_ID_LEN, 40);
+		got++;
+	}
+	store_cur_close(&cur);
+	return rc == CPT_ENOTFOUND ? 0 : rc;
+}
+
+#define FORYOU_MAX_SPACES 256
+
+/* The spaces whose posts the For you feed of handle shows: theirs, their
+ * site's, and those they follow (PROTOCOL.md 17.6). */
+static int
+s_foryou_spaces(store_txn_t *txn, const char *handle, const json_t *follows, const char *site,
+                size_t limit, const uint8_t *before40, struct tsid **v, size_t *n, size_t *cap)
+{
+	uint8_t(*ids)[CPT_ID_LEN] = malloc(FORYOU_MAX_SPACES * CPT_ID_LEN), sp[CPT_ID_LEN];
+	size_t ns = 0, i;
+	json_t *x;
+	int rc;
+
+	if (ids == NULL)
+		return CPT_ENOMEM;
+	rc = index_my_spaces(txn, handle, ids, NULL, NULL, FORYOU_MAX_SPACES, &ns);
+	for (i = 0; rc == 0 && i < ns; i++)
+		rc = s_space_posts_before(txn, ids[i], before40, limit + 1, v, n, cap);
+	free(ids);
+	if (rc == 0 && site && *site) {
+		index_site_space(sp, site);
+		rc = s_space_posts_before(txn, sp, before40, limit + 1, v, n, cap);
+	}
+	json_array_foreach (json_object_get(follows, "spaces"), i, x) {
+		const char *hx = json_string_value(x);
+		if (rc != 0)
+			break;
+		if (hx && cpt_unhex32(sp, hx, strlen(hx)) == 0 &&
+		    query_space_readable(txn, sp, handle, site))
+			rc = s_space_posts_before(txn, sp, before40, limit + 1, v, n, cap);
+	}
+	return rc;
+}
+
 json_t *
 query_foryou(store_txn_t *txn, const uint8_t viewer[CPT_KEY_LEN], const uint8_t *before40,
              size_t limit, char next[81])
@@ -515,6 +655,8 @@ query_foryou(store_txn_t *txn, const uint8_t viewer[CPT_KEY_LEN], const uint8_t 
 	json_t *follows = query_follows(txn, viewer), *items = json_array(), *h;
 	struct tsid *v = NULL;
 	size_t n = 0, cap = 0, i, shown = 0;
+	const char *site = index_spaces_site();
+	char handle[64];
 	int rc;
 
 	assert(txn != NULL && next != NULL);
@@ -524,10 +666,15 @@ query_foryou(store_txn_t *txn, const uint8_t viewer[CPT_KEY_LEN], const uint8_t 
 		json_decref(items);
 		return NULL;
 	}
-	/* One's own posts, and each followed person's (their key now). The
-	 * posts of "my spaces" join here once spaces are wired (PROTOCOL.md
-	 * 17.6): each space's posts before the cursor, merged the same way. */
+	/* One's own posts, each followed person's (their key now), and the
+	 * posts of my spaces, my site's space and the spaces I follow
+	 * (PROTOCOL.md 17.6), merged by (ts, id); each shown only to a reader
+	 * who may read it. */
+	if (index_handle_of(txn, viewer, handle) != 0)
+		handle[0] = 0;
 	rc = s_posts_before(txn, viewer, before40, limit + 1, &v, &n, &cap);
+	if (rc == 0 && handle[0])
+		rc = s_foryou_spaces(txn, handle, follows, site, limit, before40, &v, &n, &cap);
 	json_array_foreach (json_object_get(follows, "people"), i, h) {
 		uint8_t key[CPT_KEY_LEN];
 		if (rc != 0)
@@ -542,11 +689,16 @@ query_foryou(store_txn_t *txn, const uint8_t viewer[CPT_KEY_LEN], const uint8_t 
 		json_decref(items);
 		return NULL;
 	}
-	qsort(v, n, sizeof(*v), s_tsid_desc);
+	if (n > 1) /* no qsort of a NULL array (an empty feed): undefined */
+		qsort(v, n, sizeof(*v), s_tsid_desc);
 	for (i = 0; i < n && shown < limit; i++) {
-		json_t *p = query_post(txn, v[i].k + 8, 0);
+		json_t *p;
+		if (i > 0 && memcmp(v[i].k, v[i - 1].k, 40) == 0)
+			continue; /* a followed person's post in one of my spaces */
+		p = handle[0] ? query_post_as(txn, v[i].k + 8, 0, handle, site)
+		              : query_post(txn, v[i].k + 8, 0);
 		if (p == NULL)
-			continue; /* erased, or not visible */
+			continue; /* erased, or not visible to the viewer */
 		json_array_append_new(items, p);
 		shown++;
 		if (shown == limit && i + 1 < n)

@@ -157,7 +157,10 @@ long query_unread(store_txn_t *txn, const json_t *mine, const char *handle);
  * {"people": [handle], "spaces": [space hex]}. NULL on a store error. */
 json_t *query_follows(store_txn_t *txn, const uint8_t user[CPT_KEY_LEN]);
 /* The "For you" feed of viewer, newest first, paged as query_feed: their
- * own posts and the posts of the people they follow. NULL on a store error. */
+ * own posts, the posts of the people they follow, and the posts that count
+ * in their spaces, their site's space and the spaces they follow and may
+ * read (PROTOCOL.md 17.6); each post shown only when viewer may read it.
+ * NULL on a store error. */
 json_t *query_foryou(store_txn_t *txn, const uint8_t viewer[CPT_KEY_LEN], const uint8_t *before40,
                      size_t limit, char next[81]);
 /* The announcements viewer sees, newest first: post views with an

@@ -1,8 +1,9 @@
 // End-to-end tests of notifications in the web UI (notify.js): a real node
 // and headless chromium. The bell counts up live over the event stream,
 // opening it marks read, the "For you" feed shows a followed colleague's
-// post and not the others', an announcement is pinned until read, and the
-// settings page saves. Run through tests/browser/run.mjs.
+// post and not the others', an announcement is pinned until read, the
+// settings page saves, and the bell shows a space invitation that leads to
+// the space. Run through tests/browser/run.mjs.
 
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
@@ -92,4 +93,21 @@ uiTest('an announcement is pinned until read; settings save, in French too', asy
 	const prefs = await chloe.call('GET', '/api/notifications/prefs');
 	assert.equal(prefs.digest, 'weekly');
 	assert.equal(prefs.email, 'chloe@example.com');
+});
+
+uiTest('the bell shows a space invitation, and it leads to the space', async ({ newPage }) => {
+	const alice = await apiSession(site, 'alice', PW);
+	const page = await newPage(site);
+	await login(page, 'chloe', PW);
+	await waitLive(page);
+	const before = Number(await page.locator('#bell').getAttribute('data-unread'));
+	const s = await alice.call('POST', '/api/spaces', { name: 'Budget 2026', visibility: 'private', join: 'invite' });
+	await alice.call('POST', `/api/spaces/${s.id}/invite`, { user: 'chloe' });
+	await page.locator(`#bell[data-unread="${before + 1}"]`).waitFor();
+	await page.locator('#bell').click();
+	const n = page.locator('.notif', { hasText: 'Alice Martin invited you to a space' });
+	await n.waitFor();
+	await n.locator('.notif-link').click();
+	await until(async () => page.url().endsWith(`#/space/${s.id}`), 'the link to the space');
+	await page.getByText('Budget 2026').first().waitFor();
 });

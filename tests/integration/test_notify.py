@@ -344,11 +344,63 @@ def test_federation(P, L, relay):
     t.check(ok, "read at lyon, it is read at paris")
 
 
+def test_spaces(P, L):
+    """Spaces (PROTOCOL.md 17.3): a request to join a space at Lyon reaches
+    its admin at Paris and goes once approved; an invitation reaches the
+    invited; a private space's post notifies its members only."""
+    a, b, e = login(P, "alice"), login(P, "bob"), login(P, "erin")
+    d = login(L, "dave")
+    r = a.post("/api/spaces", {"name": "Choir", "join": "request"})
+    t.eq(r.status, 201, "alice makes a space joined on request at paris")
+    sid = r.json["id"]
+    ok = wait_until(lambda: d.get("/api/spaces/%s" % sid).status == 200)
+    t.check(ok, "the space reaches lyon")
+    r = d.post("/api/spaces/%s/request" % sid)
+    t.eq(r.status, 200, "dave asks to join at lyon")
+    g = wait_until(lambda: group_of(a, sid))
+    t.check(g and g["unread"] and g["types"]["space_request"]["by"] == ["dave"],
+            "the request written at lyon reaches the space's owner at paris", g)
+    t.check(group_of(b, sid) is None, "not a member, bob hears nothing of it")
+    r = a.post("/api/spaces/%s/approve" % sid, {"user": "dave"})
+    t.eq(r.status, 200, "alice approves dave")
+    t.check(group_of(a, sid) is None, "approved, the request's group is gone")
+    # A private space: erin invited, a post mentions erin and bob.
+    r = a.post("/api/spaces", {"name": "Budget", "visibility": "private", "join": "invite"})
+    t.eq(r.status, 201, "alice makes a private space")
+    pid = r.json["id"]
+    r = a.post("/api/spaces/%s/invite" % pid, {"user": "erin"})
+    t.eq(r.status, 200, "alice invites erin")
+    g = group_of(e, pid)
+    t.check(g and g["types"]["space_invite"]["by"] == ["alice"], "erin hears of the invitation", g)
+    r = e.post("/api/spaces/%s/join" % pid)
+    t.eq(r.status, 200, "erin accepts")
+    t.check(group_of(e, pid) is None, "accepted, the invitation's group is gone")
+    r = a.post("/api/posts", {"text": "figures for @erin and @bob", "space": pid})
+    t.eq(r.status, 201, "alice posts in the private space")
+    post = r.json["id"]
+    g = group_of(e, post)
+    t.check(g and g["types"]["mention"]["by"] == ["alice"] and g["post"]
+            and g["post"]["text"].startswith("figures"),
+            "erin, a member, is notified with the post", g)
+    t.check(group_of(b, post) is None, "bob, not a member, is not notified of the private post")
+    j = groups(b) or {}
+    t.check(all("figures" not in ((g.get("post") or {}).get("text") or "")
+                for g in j.get("items", [])), "nothing of the post reaches bob", j)
+    # Preferences per space (17.4): off hides the space's groups.
+    r = e.put("/api/notifications/prefs", {"space.%s" % pid: "off"})
+    t.eq(r.status, 200, "erin turns the private space off")
+    j = e.get("/api/notifications/prefs").json
+    t.check(j["spaces"].get(pid) == "off", "erin's preference for the space reads back", j)
+    t.check(group_of(e, post) is None, "turned off, its post's group is not shown",
+            group_of(e, post))
+
+
 def main():
     P, L, relay = setup()
     t.test(test_api, P)
     t.test(test_bell_stream, P)
     t.test(test_federation, P, L, relay)
+    t.test(test_spaces, P, L)
     for n in (P, L):
         v = n.cli("verify", check=False)
         t.check(v.returncode == 0, "%s: verify (views equal a rebuild)" % n.site, v.stdout[-400:])
