@@ -113,4 +113,14 @@ int blob_delete(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN]) CPT_WUR;
  * descriptor. Returns 0 or CPT_ETOOBIG. The file may not exist. */
 int blob_path(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], char *out, size_t cap) CPT_WUR;
 
+/*
+ * The type of an upload from its first len bytes (PROTOCOL.md 18.2), never
+ * from its name: *type gets a static string ("image/jpeg", "text/plain", an
+ * office type…). whole says the head is the whole file (a UTF-8 sequence cut
+ * by its end is then refused). Returns 0, CPT_EPERM (markup a browser would
+ * run: SVG, HTML, XML), CPT_ENOTFOUND (no accepted type) or CPT_EINVAL
+ * (empty). Text is checked over the head only: the upload checks the rest.
+ */
+int blob_sniff(const uint8_t *head, size_t len, int whole, const char **type) CPT_WUR;
+
 #endif
