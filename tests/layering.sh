@@ -22,7 +22,7 @@ cd "$ROOT" || exit 2
 LEVELS='crypto
 config
 sync
-node/store node/space
+node/store node/space node/blob
 node/index
 node/event node/query
 node/core
