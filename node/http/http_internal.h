@@ -19,10 +19,11 @@
 #include "node/index/index.h"
 #include "node/query/query.h"
 
-/* One client address in the login rate limiter: a token bucket. */
+/* One client address in the login rate limiter, or one person in the write
+ * limiter ("w:" and 32 hex digits of their key): a token bucket. */
 struct http_rl {
 	char addr[48];    /* the client address as text, "" = free slot */
-	double tokens;    /* attempts left, refilled at login_per_minute per minute */
+	double tokens;    /* attempts left, refilled at the limit's rate per minute */
 	uint64_t last_ms; /* when tokens was last refilled */
 };
 
@@ -61,19 +62,21 @@ struct http_door_stats {
 };
 
 struct http {
-	node_t *node;              /* the node served (not owned) */
-	fed_t *fed;                /* its federation, for status and metrics (not owned) */
-	store_t *st;               /* its store (not owned) */
-	sess_table_t *sess;        /* login sessions (not owned) */
-	struct MHD_Daemon *mhd;    /* the server */
-	unsigned port;             /* the port bound */
-	atomic_int stopping;       /* set by http_stop: streams end */
-	char site[CFG_MAX_STR];    /* site name, copied: a config reload must not race */
-	uint32_t max_body;         /* largest request body */
-	uint32_t login_per_minute; /* login attempts per address per minute */
-	pthread_mutex_t rl_lock;   /* guards rl */
-	struct http_rl *rl;        /* HTTP_RL_SLOTS buckets */
-	pthread_mutex_t fig_lock;  /* guards fig; held while figures are computed */
+	node_t *node;               /* the node served (not owned) */
+	fed_t *fed;                 /* its federation, for status and metrics (not owned) */
+	store_t *st;                /* its store (not owned) */
+	sess_table_t *sess;         /* login sessions (not owned) */
+	struct MHD_Daemon *mhd;     /* the server */
+	unsigned port;              /* the port bound */
+	atomic_int stopping;        /* set by http_stop: streams end */
+	char site[CFG_MAX_STR];     /* site name, copied: a config reload must not race */
+	uint32_t max_body;          /* largest request body */
+	uint32_t login_per_minute;  /* login attempts per address per minute */
+	uint32_t writes_per_minute; /* signed writes per person per minute */
+	uint32_t writes_burst;      /* writes a person may make at once */
+	pthread_mutex_t rl_lock;    /* guards rl */
+	struct http_rl *rl;         /* HTTP_RL_SLOTS buckets */
+	pthread_mutex_t fig_lock;   /* guards fig; held while figures are computed */
 	struct http_fig {
 		unsigned days;  /* the period, 0: free slot */
 		uint64_t at_ms; /* when computed */
@@ -202,6 +205,9 @@ json_t *api_body_event(enum api_body call, const json_t *body, const char *post,
 
 /* The login rate limiter: 1 when addr may try now, else 0 and *retry_s. */
 int http_login_allowed(http_t *h, const char *addr, unsigned *retry_s);
+/* May the person of key sign one more write now (limits.writes_per_minute,
+ * limits.writes_burst)? 1, or 0 with *retry_s the seconds until one may. */
+int http_write_allowed(http_t *h, const uint8_t key[CPT_KEY_LEN], unsigned *retry_s);
 /* 429 with Retry-After: too many attempts from this address or on this
  * account. Returns 0. */
 int http_too_many(http_req_t *r, unsigned retry, const char *msg);

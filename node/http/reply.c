@@ -383,31 +383,32 @@ http_query_cursor(http_req_t *r, uint8_t cur[40], int *has)
 
 /* ------------------------------------------------------- login limiter */
 
-int
-http_login_allowed(http_t *h, const char *addr, unsigned *retry_s)
+/* Takes one from the bucket of name (refilled at rate per minute, at most
+ * size): 1, or 0 with *retry_s the seconds until one is there. */
+static int
+s_bucket_take(http_t *h, const char *name, double rate, double size, unsigned *retry_s)
 {
 	uint64_t now = hlc_wall_ms();
-	double rate = h->login_per_minute; /* tokens per minute, also the bucket size */
 	struct http_rl *b = NULL, *stalest = &h->rl[0];
 	int ok;
 
 	pthread_mutex_lock(&h->rl_lock);
 	for (size_t i = 0; i < HTTP_RL_SLOTS && b == NULL; i++) {
-		if (strcmp(h->rl[i].addr, addr) == 0)
+		if (strcmp(h->rl[i].addr, name) == 0)
 			b = &h->rl[i];
 		else if (h->rl[i].last_ms < stalest->last_ms)
 			stalest = &h->rl[i];
 	}
 	if (b == NULL) {
-		/* A full bucket for a new address: the stalest one was full by now
+		/* A full bucket for a new name: the stalest one was full by now
 		 * anyway when it is older than a minute. */
 		b = stalest;
-		snprintf(b->addr, sizeof(b->addr), "%s", addr);
-		b->tokens = rate;
+		snprintf(b->addr, sizeof(b->addr), "%s", name);
+		b->tokens = size;
 		b->last_ms = now;
 	}
 	if (now > b->last_ms)
-		b->tokens = fmin(rate, b->tokens + (double)(now - b->last_ms) * rate / 60000.0);
+		b->tokens = fmin(size, b->tokens + (double)(now - b->last_ms) * rate / 60000.0);
 	b->last_ms = now;
 	ok = b->tokens >= 1.0;
 	if (ok)
@@ -418,6 +419,23 @@ http_login_allowed(http_t *h, const char *addr, unsigned *retry_s)
 	if (!ok && *retry_s == 0)
 		*retry_s = 1;
 	return ok;
+}
+
+int
+http_login_allowed(http_t *h, const char *addr, unsigned *retry_s)
+{
+	/* tokens per minute, also the bucket size */
+	return s_bucket_take(h, addr, h->login_per_minute, h->login_per_minute, retry_s);
+}
+
+int
+http_write_allowed(http_t *h, const uint8_t key[CPT_KEY_LEN], unsigned *retry_s)
+{
+	char name[48] = "w:";
+
+	/* 16 bytes of the key name the person: an address is never "w:..." */
+	sodium_bin2hex(name + 2, sizeof(name) - 2, key, 16);
+	return s_bucket_take(h, name, h->writes_per_minute, h->writes_burst, retry_s);
 }
 /* 429 with Retry-After: too many attempts from this address or on this account. */
 int
@@ -452,8 +470,18 @@ http_read_begin(http_req_t *r, store_txn_t **txn)
 int
 http_publish(http_req_t *r, uint16_t kind, const json_t *body, ingest_res_t *res)
 {
-	int rc = sess_publish(r->h->sess, r->token, r->h->node, kind, body, res);
+	unsigned retry = 0;
+	int rc;
 
+	/* Every signed write of the API comes here: one person cannot flood
+	 * every site's feed (the login's own key backup included: it is rare). */
+	if (r->has_sess && !http_write_allowed(r->h, r->sess.key, &retry)) {
+		http_too_many(r, retry,
+		              "too many writes by this person: wait and try again "
+		              "(limits.writes_per_minute)");
+		return 0;
+	}
+	rc = sess_publish(r->h->sess, r->token, r->h->node, kind, body, res);
 	if (rc == CPT_ENOTFOUND) {
 		http_fail(r, 401, "not_logged_in", NULL, NULL, "session expired");
 		return 0;
