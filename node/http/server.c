@@ -117,6 +117,7 @@ s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		sodium_memzero(r->body, r->cap); /* it may hold a password */
 	free(r->body);
 	sodium_memzero(r->token, sizeof(r->token));
+	sodium_memzero(r->bearer, sizeof(r->bearer));
 	free(r);
 	*con_cls = NULL;
 }
