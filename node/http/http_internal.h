@@ -253,6 +253,8 @@ int api_me(http_req_t *r);
 int api_tokens_list(http_req_t *r);
 int api_tokens_create(http_req_t *r);
 int api_tokens_revoke(http_req_t *r, const char *id);
+/* GET /api/openapi.json (assets.c). */
+int api_openapi(http_req_t *r);
 /* Route i of the routing table (for GET /api/openapi.json and its test):
  * its path pattern, method and scope, or NULL past the end. */
 const char *http_route_pattern(size_t i, const char **method, unsigned *scope);

@@ -88,6 +88,7 @@ PLAIN_ROUTE(s_announcements, api_announcements)
 PLAIN_ROUTE(s_spaces, api_spaces)
 PLAIN_ROUTE(s_space_create, api_space_create)
 PLAIN_ROUTE(s_tokens_list, api_tokens_list)
+PLAIN_ROUTE(s_openapi, api_openapi)
 PLAIN_ROUTE(s_tokens_create, api_tokens_create)
 #undef PLAIN_ROUTE
 
@@ -168,6 +169,7 @@ static const struct route {
     {"/api/tokens", "GET", s_tokens_list, 0},
     {"/api/tokens", "POST", s_tokens_create, 0},
     {"/api/tokens/*", "DELETE", s_tokens_revoke, 0},
+    {"/api/openapi.json", "GET", s_openapi, TOK_ALL},
     {"/api/status", "GET", s_status, TOK_READ},
     {"/api/stream", "GET", s_stream, 0},
     {"/metrics", "GET", s_metrics, TOK_READ},
