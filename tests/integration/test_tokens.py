@@ -147,6 +147,33 @@ def test_disabled(n):
     t.eq(bearer(n, tok, "GET", "/api/feed").status, 401, "a disabled person's token is refused")
 
 
+def test_canteen_example(n):
+    """docs/examples/canteen_menu.py, run as the docs say, posts to a space."""
+    import subprocess
+    import tempfile
+    alice = login(n, "alice")
+    sp = alice.post("/api/spaces", {"name": "Canteen", "visibility": "open"})
+    t.eq(sp.status, 201, "a space for the menu")
+    space = (sp.json or {}).get("id", "")
+    tok, _ = make_token(alice, "canteen bot", ["write"])
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write("Blanquette de veau, riz\nTarte aux pommes\n")
+    env = dict(os.environ, COMPTOIR_URL="http://127.0.0.1:%d" % n.http_port,
+               COMPTOIR_TOKEN=tok, COMPTOIR_SPACE=space)
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                          "examples", "canteen_menu.py")
+    p = subprocess.run([sys.executable, script, f.name], env=env, capture_output=True,
+                       text=True, timeout=60)
+    os.unlink(f.name)
+    t.eq(p.returncode, 0, "the example script succeeds: %s" % p.stderr.strip())
+    feed = alice.get("/api/spaces/%s/feed" % space).json or {}
+    texts = [i.get("text", "") for i in feed.get("items", [])]
+    t.check(any("Blanquette de veau" in x and x.startswith("Menu du") for x in texts),
+            "the menu is in the space's feed", texts)
+    with open(script) as fh:
+        t.check(len(fh.read().splitlines()) <= 31, "the example is about 30 lines")
+
+
 def test_malformed(n):
     good, _ = make_token(login(n, "alice"), "kept", ["read", "write"])
     bad = [
@@ -194,6 +221,7 @@ def main():
         t.test(test_scopes, n)
         t.test(test_expiry, n)
         t.test(test_disabled, n)
+        t.test(test_canteen_example, n)
         t.test(test_malformed, n)
         t.test(test_restart_and_secrets, n)
     t.finish()
