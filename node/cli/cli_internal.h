@@ -98,5 +98,6 @@ int cmd_restore(opts_t *o);
 int cmd_repair(opts_t *o);
 int cmd_export(opts_t *o);
 int cmd_mail(opts_t *o);
+int cmd_token(opts_t *o); /* cmd_token.c */
 
 #endif

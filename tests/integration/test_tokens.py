@@ -9,6 +9,7 @@
   token is refused even with a good cookie beside it;
 - a revoked token, an expired one and one whose person was disabled are
   refused at once; a token survives kill -9 of the node;
+- site IT lists tokens and revokes one with `comptoir token`;
 - malformed Authorization headers (a table) are answered 401, never a crash;
 - the token never appears in the node's log nor in its data directory;
 - /api/v1/X answers as /api/X.
@@ -139,6 +140,21 @@ def test_expiry(n):
     t.eq(r.status, 400, "an expiry in the past is refused")
 
 
+def test_cli(n):
+    """`comptoir token list` shows no secret; `comptoir token revoke` works at once."""
+    tok, tid = make_token(login(n, "alice"), "leaked", ["read"])
+    t.eq(bearer(n, tok, "GET", "/api/feed").status, 200, "the leaked token works")
+    out = n.cli("token", "list", "alice")
+    text = out.stdout if hasattr(out, "stdout") else str(out)
+    t.check(tid in text and "leaked" in text and tok not in text,
+            "token list names it, without the secret", text)
+    n.cli("token", "revoke", tid)
+    t.eq(bearer(n, tok, "GET", "/api/feed").status, 401,
+         "revoked by IT with the CLI while the node runs: refused at once")
+    r = n.cli("token", "revoke", tid, check=False)
+    t.check(getattr(r, "returncode", 1) != 0, "revoking it again fails", r)
+
+
 def test_disabled(n):
     bob = login(n, "bob")
     tok, _ = make_token(bob, "bob's", ["read", "write"])
@@ -220,6 +236,7 @@ def main():
         n.start()
         t.test(test_scopes, n)
         t.test(test_expiry, n)
+        t.test(test_cli, n)
         t.test(test_disabled, n)
         t.test(test_canteen_example, n)
         t.test(test_malformed, n)
