@@ -98,13 +98,16 @@ api_tokens_create(http_req_t *r)
 	rc = tok_create(r->h->st, seed, r->sess.handle, r->sess.admin, &anchor, name, scopes,
 	                expires, token, &view);
 	sodium_memzero(seed, sizeof(seed));
-	json_decref(body);
 	if (rc != 0 || view == NULL) {
 		json_decref(view);
+		json_decref(body);
 		return http_error(r, 500, NULL, "could not store the token: %s", cpt_strerror(rc));
 	}
+	/* The view's name: name is the body's, freed below. */
 	log_info("tokens", "%s made the API token %s (%s)", r->sess.handle,
-	         json_string_value(json_object_get(view, "id")), name);
+	         json_string_value(json_object_get(view, "id")),
+	         json_string_value(json_object_get(view, "name")));
+	json_decref(body);
 	/* The only time the token is shown: the node keeps a hash of it. */
 	json_object_set_new(view, "token", json_string(token));
 	sodium_memzero(token, sizeof(token));
