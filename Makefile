@@ -37,7 +37,7 @@ TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:%.c=$(BUILD)/%)
 BENCH_SRC := $(wildcard tests/bench/*.c)
 BENCH_BIN := $(BENCH_SRC:%.c=$(BUILD)/%)
-WEB_SRC  := $(sort $(wildcard node/web/*.html node/web/*.css node/web/*.js node/web/*.svg))
+WEB_SRC  := $(sort $(wildcard node/web/*.html node/web/*.css node/web/*.js node/web/*.svg node/web/*.json))
 
 .PHONY: all run check fuzz bench install clean deps unit demo demo-stop format format-check
 

@@ -82,6 +82,8 @@ static const key_spec_t s_limit_keys[] = {
 	LIMIT(max_connections_per_address, 1, 10000),
 	LIMIT(request_timeout, 2, 3600),
 	LIMIT(max_streams_per_person, 1, 1000),
+	LIMIT(writes_per_minute, 1, 100000),
+	LIMIT(writes_burst, 1, 100000),
 };
 #undef LIMIT
 
@@ -144,6 +146,8 @@ cfg_defaults(cfg_t *cfg)
 	cfg->limits.max_connections_per_address = 16;
 	cfg->limits.request_timeout = 30;
 	cfg->limits.max_streams_per_person = 8;
+	cfg->limits.writes_per_minute = 600;
+	cfg->limits.writes_burst = 120;
 	cfg->tls.hsts_max_age = 31536000;
 	cfg->sync.reconcile_interval = 60;
 	cfg->sync.heartbeat_ms = 1000;

@@ -44,6 +44,8 @@ typedef struct cfg_limits {
 	uint32_t max_connections_per_address; /* from one client address [1, 10000] */
 	uint32_t request_timeout;        /* seconds for a whole request and its answer [2, 3600] */
 	uint32_t max_streams_per_person; /* open /api/stream per person [1, 1000] */
+	uint32_t writes_per_minute;      /* signed writes per person per minute [1, 100000] */
+	uint32_t writes_burst;           /* writes one person may make at once [1, 100000] */
 } cfg_limits_t;
 
 /* Sync tuning. */

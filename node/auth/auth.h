@@ -195,5 +195,76 @@ void sess_close_handle(sess_table_t *t, const char *handle, const char *keep_tok
 void sess_sweep(sess_table_t *t);
 /* Sessions open now (not idle too long). */
 size_t sess_count(sess_table_t *t);
+/* Is a key with this anchor still valid in the store (what sess_get checks)?
+ * 1 yes, 0 no, -1 store error. txn: a read transaction. */
+int sess_anchor_valid(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], const sess_anchor_t *a);
+/* Copies the unlocked seed of a session (a secret: the caller wipes it) and
+ * its anchor, to seal it again under a new API token. 0 or CPT_ENOTFOUND. */
+int sess_seed(sess_table_t *t, const char *token, uint8_t seed[CPT_SEED_LEN],
+              sess_anchor_t *anchor) CPT_WUR;
+
+/* ------------------------------------------------ API tokens (tokens.c) */
+
+/*
+ * Personal API tokens: "cpt_" and 43 base64url chars (256 random bits),
+ * shown once. The store keeps, in DB_TOKENS under a hash of the token, who
+ * it acts as, its name, scopes, expiry and last use, and the person's seed
+ * sealed under a key derived from the token (docs/ARCHITECTURE.md, "API
+ * tokens"): the node signs for the person with no session and no password,
+ * and nothing in the store opens the seed without the token.
+ */
+#define TOK_PREFIX "cpt_"
+#define TOK_LEN    47 /* "cpt_" + 43 */
+#define TOK_ID_LEN 16 /* hex chars of the public id: the first 8 bytes of the hash */
+
+enum tok_scope {
+	TOK_READ = 1,   /* every GET of the API the person may make */
+	TOK_WRITE = 2,  /* posts, comments, reactions, edits and deletes of them */
+	TOK_SPACES = 4, /* creating, editing and joining spaces, their members */
+	TOK_ADMIN = 8,  /* the site's admin calls (admins only) */
+};
+#define TOK_ALL (TOK_READ | TOK_WRITE | TOK_SPACES | TOK_ADMIN)
+
+/* What a request learns of its token (a copy). */
+typedef struct tok_info {
+	char handle[64];          /* who it acts as */
+	uint8_t key[CPT_KEY_LEN]; /* their public key */
+	int admin;                /* made by an admin (the admin scope needs it) */
+	unsigned scopes;          /* enum tok_scope bits */
+	char id[TOK_ID_LEN + 1];  /* the public id (lists, revocation, rate limits) */
+} tok_info_t;
+
+/* Scopes from a JSON array of names ("read", "write", "spaces", "admin"):
+ * the bits, or 0 with a message in err naming what is wrong. */
+unsigned tok_scopes_parse(const json_t *names, char *err, size_t errlen);
+/* The names of scopes: a new JSON array. */
+json_t *tok_scopes_json(unsigned scopes);
+/* Is s shaped like a token ("cpt_" and 43 base64url chars)? */
+int tok_shape_ok(const char *s);
+/*
+ * Makes a token for a person whose seed is unlocked now (a session): seals
+ * seed under the token and writes the record. expires_ms: wall ms, 0 never.
+ * out gets the token (shown once), view (when not NULL) the record as
+ * tok_list shows it. 0, CPT_EINVAL (name empty or over 100 bytes, no scope,
+ * admin scope for a non-admin) or a store error.
+ */
+int tok_create(store_t *st, const uint8_t seed[CPT_SEED_LEN], const char *handle, int admin,
+               const sess_anchor_t *anchor, const char *name, unsigned scopes, uint64_t expires_ms,
+               char out[TOK_LEN + 1], json_t **view) CPT_WUR;
+/* Looks token up: 0 with info when it exists, has not expired at now_ms and
+ * its key is still valid (not revoked, nor its enrolling site before);
+ * CPT_ENOTFOUND for any other token (malformed, unknown, revoked, expired),
+ * CPT_EIO when the store fails. Records the last use (at most once a minute). */
+int tok_check(store_t *st, const char *token, uint64_t now_ms, tok_info_t *info) CPT_WUR;
+/* Signs body as kind with the token's person's key (opened for this call
+ * only) and ingests it: node_publish's codes, CPT_ENOTFOUND as tok_check. */
+int tok_publish(store_t *st, const char *token, node_t *n, uint16_t kind, const json_t *body,
+                ingest_res_t *res) CPT_WUR;
+/* The tokens of key (all when key is NULL), newest first: [{"id", "name",
+ * "handle", "scopes", "created", "expires", "last_used"}], never a secret. */
+json_t *tok_list(store_t *st, const uint8_t *key);
+/* Revokes (deletes) the token of public id, when it is key's (any when key
+ * is NULL: the CLI). 0, CPT_ENOTFOUND or a store error. */
+int tok_revoke(store_t *st, const char *id, const uint8_t *key) CPT_WUR;
 
 #endif

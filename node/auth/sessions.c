@@ -707,6 +707,26 @@ sess_publish(sess_table_t *t, const char *token, node_t *n, uint16_t kind, const
 }
 
 int
+sess_anchor_valid(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], const sess_anchor_t *a)
+{
+	return s_valid(txn, key, a);
+}
+
+int
+sess_seed(sess_table_t *t, const char *token, uint8_t seed[CPT_SEED_LEN], sess_anchor_t *anchor)
+{
+	int64_t now;
+	long i;
+
+	if ((i = s_enter(t, token, &now)) < 0)
+		return CPT_ENOTFOUND;
+	memcpy(seed, t->seeds + (size_t)i * CPT_SEED_LEN, CPT_SEED_LEN);
+	*anchor = t->slots[i].anchor;
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+}
+
+int
 sess_rebase(sess_table_t *t, const char *token, uint64_t backup_ts)
 {
 	uint8_t id[32];

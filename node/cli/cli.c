@@ -61,6 +61,8 @@ static const char s_usage[] =
     "  mail email HANDLE ADDRESS\n"
     "                        the address a person's digests go to, when they set none\n"
     "  mail status           what waits in the mail outbox\n"
+    "  token list [HANDLE]   the personal API tokens (never their secret)\n"
+    "  token revoke ID       revoke an API token at once\n"
     "  verify                check every signature and that the views match a rebuild\n"
     "  reindex               rebuild every view from the events alone (search too)\n"
     "  search WORDS... [--site SITE] [--json]\n"
@@ -358,7 +360,7 @@ cli_main(int argc, char **argv)
 	    {"reindex", cmd_reindex}, {"backup", cmd_backup},   {"export", cmd_export},
 	    {"keygen", cmd_keygen},   {"root", cmd_root},       {"site", cmd_site},
 	    {"peer", cmd_peer},       {"restore", cmd_restore}, {"repair", cmd_repair},
-	    {"mail", cmd_mail},       {"search", cmd_search},
+	    {"mail", cmd_mail},       {"search", cmd_search},   {"token", cmd_token},
 	};
 	opts_t o;
 

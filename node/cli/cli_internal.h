@@ -103,5 +103,6 @@ int cmd_search(opts_t *o);
 /* cmd_store.c: the pid of the node running on dir (it writes
  * dir/status.json every second), or 0. */
 long cli_running_pid(const char *dir);
+int cmd_token(opts_t *o); /* cmd_token.c */
 
 #endif

@@ -26,3 +26,15 @@ http_asset(http_req_t *r)
 			                  NULL);
 	return http_error(r, 404, NULL, "no such page: %s", r->url);
 }
+
+/* GET /api/openapi.json: node/web/openapi.json, the API's description (a
+ * test checks it against the routing table both ways). */
+int
+api_openapi(http_req_t *r)
+{
+	for (const struct web_asset *a = web_assets; a->path; a++)
+		if (strcmp(a->path, "/openapi.json") == 0)
+			return http_queue(r, 200, a->type, a->data, a->len, MHD_RESPMEM_PERSISTENT,
+			                  NULL);
+	return http_error(r, 500, NULL, "openapi.json is not in this build");
+}

@@ -19,10 +19,11 @@
 #include "node/index/index.h"
 #include "node/query/query.h"
 
-/* One client address in the login rate limiter: a token bucket. */
+/* One client address in the login rate limiter, or one person in the write
+ * limiter ("w:" and 32 hex digits of their key): a token bucket. */
 struct http_rl {
 	char addr[48];    /* the client address as text, "" = free slot */
-	double tokens;    /* attempts left, refilled at login_per_minute per minute */
+	double tokens;    /* attempts left, refilled at the limit's rate per minute */
 	uint64_t last_ms; /* when tokens was last refilled */
 };
 
@@ -72,6 +73,8 @@ struct http {
 	char site[CFG_MAX_STR];     /* site name, copied: a config reload must not race */
 	uint32_t max_body;          /* largest request body */
 	uint32_t login_per_minute;  /* login attempts per address per minute */
+	uint32_t writes_per_minute; /* signed writes per person per minute */
+	uint32_t writes_burst;      /* writes a person may make at once */
 	pthread_mutex_t rl_lock;    /* guards rl */
 	struct http_rl *rl;         /* HTTP_RL_SLOTS buckets */
 	pthread_mutex_t fig_lock;   /* guards fig; held while figures are computed */
@@ -125,7 +128,11 @@ typedef struct http_req {
 	int queued;                     /* a response was queued */
 	int has_sess;                   /* sess and token are valid */
 	char token[SESS_TOKEN_LEN + 1]; /* the session cookie */
-	sess_info_t sess;               /* the session */
+	sess_info_t sess;               /* the session (or what the API token acts as) */
+	int via_token;                  /* sess came from an API token, not a cookie */
+	tok_info_t tok;                 /* that token (api_tokens.c) */
+	char bearer[TOK_LEN + 1];       /* the token itself: never logged, wiped at the end */
+	char v1url[512];                /* /api/v1/X read as /api/X (url then points here) */
 	char addr[48];                  /* client address as text */
 	int https;                      /* came over TLS, here or at a trusted proxy */
 } http_req_t;
@@ -163,7 +170,9 @@ int http_need_session(http_req_t *r);
 /* The same without an answer: 1 when the request has a session, 0 when it
  * has none (or it ended), -1 when the store could not be read. */
 int http_has_session(http_req_t *r);
-/* A session and, for a state-changing method, the right X-CSRF-Token. */
+/* A session and, for a state-changing method, the right X-CSRF-Token; a
+ * request with an API token needs none (a page of another site cannot make
+ * a browser send an Authorization header here: no CORS is answered). */
 int http_need_csrf(http_req_t *r);
 /* The body as a JSON object sent as application/json: new reference in *out. */
 int http_need_json(http_req_t *r, json_t **out);
@@ -203,6 +212,11 @@ json_t *api_body_event(enum api_body call, const json_t *body, const char *post,
 
 /* The login rate limiter: 1 when addr may try now, else 0 and *retry_s. */
 int http_login_allowed(http_t *h, const char *addr, unsigned *retry_s);
+/* May the person of key sign one more write now (limits.writes_per_minute,
+ * limits.writes_burst)? 1, or 0 with *retry_s the seconds until one may. */
+int http_write_allowed(http_t *h, const uint8_t key[CPT_KEY_LEN], unsigned *retry_s);
+/* The same for one API token (public id): half the person's rate and burst. */
+int http_token_write_allowed(http_t *h, const char *id, unsigned *retry_s);
 /* 429 with Retry-After: too many attempts from this address or on this
  * account. Returns 0. */
 int http_too_many(http_req_t *r, unsigned retry, const char *msg);
@@ -240,6 +254,15 @@ int http_parse_id(uint8_t out[CPT_ID_LEN], const char *s, size_t len);
 int api_login(http_req_t *r);
 int api_logout(http_req_t *r);
 int api_me(http_req_t *r);
+/* API tokens (api_tokens.c). */
+int api_tokens_list(http_req_t *r);
+int api_tokens_create(http_req_t *r);
+int api_tokens_revoke(http_req_t *r, const char *id);
+/* GET /api/openapi.json (assets.c). */
+int api_openapi(http_req_t *r);
+/* Route i of the routing table (for GET /api/openapi.json and its test):
+ * its path pattern, method and scope, or NULL past the end. */
+const char *http_route_pattern(size_t i, const char **method, unsigned *scope);
 int api_session(http_req_t *r);
 int api_me_password(http_req_t *r);
 /* api_posts.c */

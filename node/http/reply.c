@@ -187,6 +187,35 @@ s_is_token(const char *s)
 	return 1;
 }
 
+/* An "Authorization: Bearer cpt_..." request: 1 with r->sess filled, 0 for
+ * a token that is malformed, unknown, revoked or expired, -1 store error. */
+static int
+s_bearer(http_req_t *r, const char *auth)
+{
+	const char *v = auth;
+	int rc;
+
+	if (strncasecmp(v, "Bearer ", 7) != 0)
+		return 0;
+	v += 7;
+	while (*v == ' ')
+		v++;
+	if (!tok_shape_ok(v))
+		return 0;
+	rc = tok_check(r->h->st, v, hlc_wall_ms(), &r->tok);
+	if (rc != 0)
+		return rc == CPT_EIO ? -1 : 0;
+	memset(&r->sess, 0, sizeof(r->sess));
+	snprintf(r->sess.handle, sizeof(r->sess.handle), "%s", r->tok.handle);
+	memcpy(r->sess.key, r->tok.key, CPT_KEY_LEN);
+	/* An admin's token acts as an admin only with the admin scope. */
+	r->sess.admin = r->tok.admin && (r->tok.scopes & TOK_ADMIN);
+	snprintf(r->bearer, sizeof(r->bearer), "%s", v);
+	r->via_token = 1;
+	r->has_sess = 1;
+	return 1;
+}
+
 int
 http_has_session(http_req_t *r)
 {
@@ -195,6 +224,11 @@ http_has_session(http_req_t *r)
 
 	if (r->has_sess)
 		return 1;
+	/* A request that carries a token is that token's, or nobody's: a bad
+	 * token never falls back to a cookie sent along. */
+	tok = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+	if (tok != NULL)
+		return s_bearer(r, tok);
 	/* The one check every route makes: sess_get also reads the key state in
 	 * the store, so a revoked key, a disabled account or a changed password
 	 * ends the session at its next request, whatever the call. */
@@ -229,6 +263,8 @@ http_need_csrf(http_req_t *r)
 
 	if (!http_need_session(r))
 		return 0;
+	if (r->via_token)
+		return 1;
 	got = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-CSRF-Token");
 	/* Constant time: the token is a secret a cross-site page must not guess. */
 	if (got == NULL || strlen(got) != SESS_TOKEN_LEN ||
@@ -383,31 +419,32 @@ http_query_cursor(http_req_t *r, uint8_t cur[40], int *has)
 
 /* ------------------------------------------------------- login limiter */
 
-int
-http_login_allowed(http_t *h, const char *addr, unsigned *retry_s)
+/* Takes one from the bucket of name (refilled at rate per minute, at most
+ * size): 1, or 0 with *retry_s the seconds until one is there. */
+static int
+s_bucket_take(http_t *h, const char *name, double rate, double size, unsigned *retry_s)
 {
 	uint64_t now = hlc_wall_ms();
-	double rate = h->login_per_minute; /* tokens per minute, also the bucket size */
 	struct http_rl *b = NULL, *stalest = &h->rl[0];
 	int ok;
 
 	pthread_mutex_lock(&h->rl_lock);
 	for (size_t i = 0; i < HTTP_RL_SLOTS && b == NULL; i++) {
-		if (strcmp(h->rl[i].addr, addr) == 0)
+		if (strcmp(h->rl[i].addr, name) == 0)
 			b = &h->rl[i];
 		else if (h->rl[i].last_ms < stalest->last_ms)
 			stalest = &h->rl[i];
 	}
 	if (b == NULL) {
-		/* A full bucket for a new address: the stalest one was full by now
+		/* A full bucket for a new name: the stalest one was full by now
 		 * anyway when it is older than a minute. */
 		b = stalest;
-		snprintf(b->addr, sizeof(b->addr), "%s", addr);
-		b->tokens = rate;
+		snprintf(b->addr, sizeof(b->addr), "%s", name);
+		b->tokens = size;
 		b->last_ms = now;
 	}
 	if (now > b->last_ms)
-		b->tokens = fmin(rate, b->tokens + (double)(now - b->last_ms) * rate / 60000.0);
+		b->tokens = fmin(size, b->tokens + (double)(now - b->last_ms) * rate / 60000.0);
 	b->last_ms = now;
 	ok = b->tokens >= 1.0;
 	if (ok)
@@ -418,6 +455,35 @@ http_login_allowed(http_t *h, const char *addr, unsigned *retry_s)
 	if (!ok && *retry_s == 0)
 		*retry_s = 1;
 	return ok;
+}
+
+int
+http_login_allowed(http_t *h, const char *addr, unsigned *retry_s)
+{
+	/* tokens per minute, also the bucket size */
+	return s_bucket_take(h, addr, h->login_per_minute, h->login_per_minute, retry_s);
+}
+
+int
+http_token_write_allowed(http_t *h, const char *id, unsigned *retry_s)
+{
+	char name[48];
+
+	/* One token of several a person holds (a bot's and a script's) cannot
+	 * take the whole of the person's bucket before the others. */
+	snprintf(name, sizeof(name), "t:%s", id);
+	return s_bucket_take(h, name, h->writes_per_minute / 2.0 + 1, h->writes_burst / 2.0 + 1,
+	                     retry_s);
+}
+
+int
+http_write_allowed(http_t *h, const uint8_t key[CPT_KEY_LEN], unsigned *retry_s)
+{
+	char name[48] = "w:";
+
+	/* 16 bytes of the key name the person: an address is never "w:..." */
+	sodium_bin2hex(name + 2, sizeof(name) - 2, key, 16);
+	return s_bucket_take(h, name, h->writes_per_minute, h->writes_burst, retry_s);
 }
 /* 429 with Retry-After: too many attempts from this address or on this account. */
 int
@@ -452,8 +518,27 @@ http_read_begin(http_req_t *r, store_txn_t **txn)
 int
 http_publish(http_req_t *r, uint16_t kind, const json_t *body, ingest_res_t *res)
 {
-	int rc = sess_publish(r->h->sess, r->token, r->h->node, kind, body, res);
+	unsigned retry = 0;
+	int rc;
 
+	/* Every signed write of the API comes here: one person cannot flood
+	 * every site's feed (the login's own key backup included: it is rare). */
+	if (r->has_sess && !http_write_allowed(r->h, r->sess.key, &retry)) {
+		http_too_many(r, retry,
+		              "too many writes by this person: wait and try again "
+		              "(limits.writes_per_minute)");
+		return 0;
+	}
+	if (r->via_token && !http_token_write_allowed(r->h, r->tok.id, &retry)) {
+		http_too_many(r, retry,
+		              "too many writes with this token: wait and try again "
+		              "(limits.writes_per_minute)");
+		return 0;
+	}
+	if (r->via_token)
+		rc = tok_publish(r->h->st, r->bearer, r->h->node, kind, body, res);
+	else
+		rc = sess_publish(r->h->sess, r->token, r->h->node, kind, body, res);
 	if (rc == CPT_ENOTFOUND) {
 		http_fail(r, 401, "not_logged_in", NULL, NULL, "session expired");
 		return 0;

@@ -117,6 +117,7 @@ s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		sodium_memzero(r->body, r->cap); /* it may hold a password */
 	free(r->body);
 	sodium_memzero(r->token, sizeof(r->token));
+	sodium_memzero(r->bearer, sizeof(r->bearer));
 	free(r);
 	*con_cls = NULL;
 }
@@ -237,6 +238,8 @@ http_start(node_t *n, sess_table_t *sessions, fed_t *fed, char *err, size_t errl
 	snprintf(h->site, sizeof(h->site), "%s", cfg->name);
 	h->max_body = cfg->limits.max_http_body;
 	h->login_per_minute = cfg->limits.login_per_minute ? cfg->limits.login_per_minute : 10;
+	h->writes_per_minute = cfg->limits.writes_per_minute ? cfg->limits.writes_per_minute : 600;
+	h->writes_burst = cfg->limits.writes_burst ? cfg->limits.writes_burst : 120;
 	h->hsts_max_age = cfg->tls.hsts_max_age;
 	atomic_init(&h->stopping, 0);
 	pthread_mutex_init(&h->rl_lock, NULL);

@@ -60,6 +60,7 @@ static const char *const s_db_names[DB_COUNT] = {
     [DB_MINE_KEYS] = "mine_keys",
     [DB_OUTBOX] = "outbox",
     [DB_MAIL] = "mail",
+    [DB_TOKENS] = "tokens",
 };
 
 /* Map size at creation and growth step. A test may define smaller ones before

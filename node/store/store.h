@@ -62,6 +62,8 @@ enum store_db {
 	                   view; kept when the person logs in here (node/index/mine.c) */
 	DB_OUTBOX,      /* seq(8) -> JSON mail: local, the SMTP outbox (node/mail) */
 	DB_MAIL,        /* handle -> JSON: local, when each person's digest last went out */
+	DB_TOKENS,      /* token id(32) -> JSON: local, personal API tokens (node/auth/tokens.c);
+	                   the id is a hash of the token, the seed in it sealed under the token */
 	DB_COUNT
 };
 

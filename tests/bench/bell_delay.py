@@ -21,6 +21,7 @@ def main():
     with Node("paris") as node:
         pa = node.add_user("alice")
         pb = node.add_user("bob")
+        node.set_limits(writes_per_minute=100000, writes_burst=100000)  # not what is measured
         node.start()
         a = node.client()
         a.login("alice", pa)

@@ -105,6 +105,8 @@ test_defaults(void **state)
 	assert_int_equal(cfg.limits.max_connections_per_address, 16);
 	assert_int_equal(cfg.limits.request_timeout, 30);
 	assert_int_equal(cfg.limits.max_streams_per_person, 8);
+	assert_int_equal(cfg.limits.writes_per_minute, 600);
+	assert_int_equal(cfg.limits.writes_burst, 120);
 	assert_string_equal(cfg.tls.cert, "");
 	assert_string_equal(cfg.tls.key, "");
 	assert_string_equal(cfg.tls.redirect_http, "");
@@ -434,6 +436,10 @@ test_err_http_keys(void **state)
 	        "t.yaml:4:27: \"request_timeout\" must be between 2 and 3600");
 	s_fails(BASE "limits: {max_streams_per_person: 1001}\n",
 	        "t.yaml:4:34: \"max_streams_per_person\" must be between 1 and 1000");
+	s_fails(BASE "limits: {writes_per_minute: 0}\n",
+	        "t.yaml:4:29: \"writes_per_minute\" must be between 1 and 100000");
+	s_fails(BASE "limits: {writes_burst: 100001}\n",
+	        "t.yaml:4:24: \"writes_burst\" must be between 1 and 100000");
 }
 
 static void

@@ -19,10 +19,11 @@
 /* What the store holds that is not derived from the events by the
  * registry: the events themselves, what waits (and its index by id, which
  * follows it), meta values, the peers added by hand, login sessions, the
- * personal keys learnt at login, the mail outbox and when digests went. */
-static const enum store_db s_not_derived[] = {DB_META,        DB_EVENTS, DB_PENDING,
-                                              DB_PENDING_IDS, DB_PEERS,  DB_SESSIONS,
-                                              DB_MINE_KEYS,   DB_OUTBOX, DB_MAIL};
+ * personal keys learnt at login, the mail outbox and when digests went,
+ * the API tokens. */
+static const enum store_db s_not_derived[] = {DB_META,  DB_EVENTS,   DB_PENDING,   DB_PENDING_IDS,
+                                              DB_PEERS, DB_SESSIONS, DB_MINE_KEYS, DB_OUTBOX,
+                                              DB_MAIL,  DB_TOKENS};
 
 /* Every database is either owned by exactly one index of the registry or
  * one of the few that are not derived; none is both. */
