@@ -45,6 +45,7 @@ SPACE_ROUTE(s_space_edit, api_space_edit)
 SPACE_ROUTE(s_space_feed, api_space_feed)
 SPACE_ROUTE(s_space_figures, api_space_figures)
 SPACE_ROUTE(s_space_archive, api_space_archive)
+SPACE_ROUTE(s_space_rotate, api_space_rotate)
 SPACE_ROUTE(s_space_join, api_space_join)
 SPACE_ROUTE(s_space_leave, api_space_leave)
 SPACE_ROUTE(s_space_request, api_space_request)
@@ -130,6 +131,7 @@ static const struct route {
     {"/api/spaces/*/feed", "GET", s_space_feed},
     {"/api/spaces/*/figures", "GET", s_space_figures},
     {"/api/spaces/*/archive", "POST", s_space_archive},
+    {"/api/spaces/*/rotate", "POST", s_space_rotate},
     {"/api/spaces/*/join", "POST", s_space_join},
     {"/api/spaces/*/leave", "POST", s_space_leave},
     {"/api/spaces/*/request", "POST", s_space_request},

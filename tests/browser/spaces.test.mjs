@@ -86,6 +86,22 @@ uiTest('a private space across sites: invited, read there, absent for others', a
 	await bob.getByRole('heading', { name: 'Projet Zephyr', level: 1 }).waitFor();
 	await bob.locator('.space-feed article.post', { hasText: 'Kick-off on Thursday' }).waitFor();
 
+	// bob fears a leak: he asks for a new key period from the space's page;
+	// what alice writes next still reaches him at lyon.
+	await bob.getByText('Ask for a new key').click();
+	await bob.getByRole('button', { name: 'Start a new key period' }).click();
+	await bob.getByText('A new key period has started.').waitFor();
+	await alice.goto(spaceUrl);
+	await alice.getByRole('textbox', { name: 'Write a post' }).fill('Minutes under the new key');
+	await alice.getByRole('button', { name: 'Post', exact: true }).click();
+	await alice.locator('article.post', { hasText: 'Minutes under the new key' }).waitFor();
+	await until(async () => {
+		await bob.reload();
+		await bob.locator('.space-feed').waitFor();
+		await bob.waitForTimeout(300);
+		return (await bob.locator('article.post', { hasText: 'Minutes under the new key' }).count()) > 0;
+	}, 'the post under the new key to be readable at lyon', 40000);
+
 	// dave at lyon is no member: no space, no post.
 	const dave = await newPage(lyon);
 	await login(dave, 'dave', PW);
