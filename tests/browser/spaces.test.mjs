@@ -114,4 +114,14 @@ uiTest('a private space across sites: invited, read there, absent for others', a
 	await dave.locator('.space-list').first().waitFor();
 	assert.equal(await dave.locator('.space-item', { hasText: 'Zephyr' }).count(), 0);
 	assert.equal(await dave.locator('.space-item', { hasText: 'Private space' }).count(), 0);
+
+	// The Figures page counts the space for everyone, names it only to its members.
+	await dave.goto(`${lyon.url}/#/figures`);
+	const daveSpaces = dave.locator('section', { has: dave.getByRole('heading', { name: 'Spaces' }) });
+	await daveSpaces.locator('table.figures').waitFor();
+	assert.equal(await daveSpaces.getByText('Zephyr').count(), 0);
+	assert.ok(await daveSpaces.getByText('Private space').count() >= 1);
+	await bob.goto(`${lyon.url}/#/figures`);
+	const bobSpaces = bob.locator('section', { has: bob.getByRole('heading', { name: 'Spaces' }) });
+	await bobSpaces.getByRole('link', { name: 'Projet Zephyr' }).waitFor();
 }, { skip });

@@ -187,6 +187,25 @@ def test_one_site():
         r = a.get("/api/spaces/%s/figures" % priv)
         t.check(r.status == 200 and r.json["posts"] == 1 and r.json["comments"] == 2,
                 "figures per space", r)
+        # Figures per space for management: every space counted, a private
+        # one named only to its readers.
+        def space_fig(client, sid):
+            r = client.get("/api/figures")
+            t.check(r.status == 200 and isinstance(r.json.get("spaces"), list),
+                    "GET /api/figures has spaces", r)
+            return {s["id"]: s for s in r.json["spaces"]}.get(sid)
+        mine, other = space_fig(a, priv), space_fig(b, priv)
+        t.check(mine and mine["name"] == "Budget" and mine["posts"] == 1
+                and mine["comments"] == 2 and mine["active_members"] == 1
+                and mine["members"] == 1, "a member sees the private space's figures", mine)
+        t.check(other and other["name"] is None and other.get("hidden") is True
+                and other["posts"] == 1 and other["comments"] == 2,
+                "a non-member: the private space counted, not named", other)
+        opened = space_fig(b, open_id)
+        t.check(opened and opened["name"] == "Randonnée" and opened["posts"] >= 1,
+                "an open space is named to all", opened)
+        sites = [s for s in a.get("/api/figures").json["spaces"] if s["site"] == "paris"]
+        t.check(len(sites) == 1 and sites[0]["posts"] == 1, "the site's space counted", sites)
         r = a.get("/api/people/bob")
         t.check(r.status == 200 and [s["name"] for s in r.json.get("spaces", [])] == ["Randonnée"],
                 "a person's spaces: open ones and those the viewer shares", r.json)
