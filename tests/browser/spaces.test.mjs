@@ -64,8 +64,12 @@ uiTest('a private space across sites: invited, read there, absent for others', a
 	await bob.getByRole('button', { name: 'Accept the invitation' }).first().click();
 	await bob.getByRole('button', { name: 'Accept the invitation' }).waitFor({ state: 'detached' });
 
-	// alice writes in the space, from its page.
+	// alice writes in the space, from its page: at desk width, the feed and
+	// its side by side (a brace missing in style.css had put every rule of
+	// spaces inside the phone's media query).
 	await alice.goto(spaceUrl);
+	assert.equal(await alice.locator('.space-layout').evaluate(e => getComputedStyle(e).display), 'grid');
+	assert.equal(await alice.locator('.member-list').first().evaluate(e => getComputedStyle(e).listStyleType), 'none');
 	const box = alice.getByRole('textbox', { name: 'Write a post' });
 	await box.fill('Kick-off on Thursday, room Zephyr');
 	await alice.getByRole('button', { name: 'Post', exact: true }).click();
