@@ -103,6 +103,14 @@ int node_space_seal(node_t *n, const uint8_t author[CPT_KEY_LEN], const uint8_t 
  * signed by this site (the first key of a space made here). 0 or an error. */
 int node_space_key_to_self(node_t *n, const uint8_t space[CPT_ID_LEN],
                            const uint8_t key_id[SKEY_ID_LEN], char *err, size_t errlen) CPT_WUR;
+/* Starts a new epoch of the private space or site space space at a
+ * member's request (PROTOCOL.md 16.8, "a member MAY ask for a new epoch"):
+ * a new key sealed to every member site in key events signed by this site.
+ * The caller checked that the asker is a member. key_id gets the new key.
+ * Returns 0, CPT_ESTATE (an open space: no keys; no seal key to seal to),
+ * CPT_EPERM (this site is not a member site) or an error, with err. */
+int node_space_rotate(node_t *n, const uint8_t space[CPT_ID_LEN], uint8_t key_id[SKEY_ID_LEN],
+                      char *err, size_t errlen) CPT_WUR;
 /* Makes what this site owes to spaces (PROTOCOL.md 16.8): the epochs it is
  * designated to start, the seals of keys it holds to member sites lacking
  * them. Called by the daemon's loop; returns how many key events it made. */

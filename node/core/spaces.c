@@ -238,6 +238,32 @@ out:
 }
 
 int
+node_space_rotate(node_t *n, const uint8_t space[CPT_ID_LEN], uint8_t key_id[SKEY_ID_LEN],
+                  char *err, size_t errlen)
+{
+	space_state_t *st = NULL;
+	json_t *keep = NULL;
+	int rc;
+
+	if ((rc = s_fold(n, space, &st, &keep)) != 0) {
+		snprintf(err, errlen, "cannot fold the space: %s", cpt_strerror(rc));
+		return rc;
+	}
+	if (s_site_of(space) == NULL && space_state_visibility(st) == SPACE_OPEN) {
+		snprintf(err, errlen, "an open space has no keys to renew");
+		rc = CPT_ESTATE;
+	} else if (!s_we_hold(st)) {
+		snprintf(err, errlen, "this site is not a member site of the space");
+		rc = CPT_EPERM;
+	} else {
+		rc = s_new_epoch(n, space, st, key_id, err, errlen);
+	}
+	space_state_destroy(&st);
+	json_decref(keep);
+	return rc;
+}
+
+int
 node_space_key_to_self(node_t *n, const uint8_t space[CPT_ID_LEN],
                        const uint8_t key_id[SKEY_ID_LEN], char *err, size_t errlen)
 {

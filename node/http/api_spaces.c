@@ -435,6 +435,39 @@ api_space_archive(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	return s_reply_space(r, 200, id, "applied");
 }
 
+/* A member asks for a new key period (PROTOCOL.md 16.8: a suspected leak):
+ * this site starts a new epoch, sealed to every member site. */
+int
+api_space_rotate(http_req_t *r, const uint8_t id[CPT_ID_LEN])
+{
+	uint8_t kid[SKEY_ID_LEN];
+	char err[256], hex[2 * SKEY_ID_LEN + 1];
+	json_t *s;
+	int rc;
+
+	if (!http_need_csrf(r))
+		return 0;
+	if ((s = s_need_space(r, id)) == NULL)
+		return 0;
+	if (json_is_null(json_object_get(s, "my_role"))) {
+		json_decref(s);
+		return http_fail(r, 403, "not_member", NULL, NULL,
+		                 "only members of the space may ask for a new key period");
+	}
+	json_decref(s);
+	rc = node_space_rotate(r->h->node, id, kid, err, sizeof(err));
+	if (rc != 0)
+		return http_fail(r, rc == CPT_EPERM || rc == CPT_ESTATE ? 409 : 500,
+		                 "cannot_rotate", NULL, NULL, "%s", err);
+	s = s_need_space(r, id);
+	if (s == NULL)
+		return 0;
+	sodium_bin2hex(hex, sizeof(hex), kid, SKEY_ID_LEN);
+	json_object_set_new(s, "effect", json_string("applied"));
+	json_object_set_new(s, "key", json_string(hex));
+	return http_reply(r, 200, s);
+}
+
 /* A membership action (PROTOCOL.md 16.3, kind 12): join, leave, request
  * act for the caller; the others name a "user" (and promote and demote a
  * "role"). */

@@ -284,6 +284,8 @@ int api_space_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_space_feed(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_space_figures(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_space_archive(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+/* POST /api/spaces/ID/rotate: a new key period at a member's request. */
+int api_space_rotate(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_space_join(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_space_leave(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_space_request(http_req_t *r, const uint8_t id[CPT_ID_LEN]);

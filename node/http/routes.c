@@ -45,6 +45,7 @@ SPACE_ROUTE(s_space_edit, api_space_edit)
 SPACE_ROUTE(s_space_feed, api_space_feed)
 SPACE_ROUTE(s_space_figures, api_space_figures)
 SPACE_ROUTE(s_space_archive, api_space_archive)
+SPACE_ROUTE(s_space_rotate, api_space_rotate)
 SPACE_ROUTE(s_space_join, api_space_join)
 SPACE_ROUTE(s_space_leave, api_space_leave)
 SPACE_ROUTE(s_space_request, api_space_request)
@@ -146,6 +147,7 @@ static const struct route {
     {"/api/spaces/*/remove", "POST", s_space_remove, TOK_SPACES},
     {"/api/spaces/*/promote", "POST", s_space_promote, TOK_SPACES},
     {"/api/spaces/*/demote", "POST", s_space_demote, TOK_SPACES},
+    {"/api/spaces/*/rotate", "POST", s_space_rotate, TOK_SPACES},
     {"/api/people", "GET", s_people, TOK_READ},
     {"/api/search", "GET", s_search, TOK_READ},
     {"/api/figures", "GET", s_figures, TOK_READ},

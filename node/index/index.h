@@ -193,6 +193,9 @@ typedef struct index_refs {
 	                                (borrowed from the caller or from edit_body) */
 	json_t *edit_body;           /* the newest edit's body (owned: json_decref it), or NULL */
 	size_t comments;             /* visible comments */
+	const uint8_t *space;        /* in: the post's space when the references are
+	                                counted by PROTOCOL.md 16.9 (the post view), or
+	                                NULL: every one (a company-wide post, a query) */
 } index_refs_t;
 /* Reads the references of id into acc (author and text set by the caller).
  * 0 or a store error; acc->edit_body must be released either way. */

@@ -28,6 +28,20 @@ int ix_posts_removed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT
  * set: it counts there, PROTOCOL.md 16.9), -1 nowhere. */
 int ix_space_place(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
                    const json_t *body, uint8_t space[CPT_ID_LEN]);
+/* spaces.c: whether a comment, reaction or edit (ev, id; body: its opened
+ * body) of a post of space counts on it (PROTOCOL.md 16.9): its author a
+ * member of space at its position, sealed exactly when space is private.
+ * 1 counts, 0 not. */
+int ix_space_ref_in(index_ctx_t *ix, store_txn_t *txn, const uint8_t space[CPT_ID_LEN],
+                    const evt_t *ev, const uint8_t id[CPT_ID_LEN], const json_t *body);
+/* spaces.c: the same with the post's place looked up: 1 counts (a
+ * company-wide post, or one not here yet: its view counts again when it
+ * comes), 0 not, or a negative store error. */
+int ix_space_ref_counts(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
+                        const evt_t *ev, const uint8_t id[CPT_ID_LEN], const json_t *body);
+/* posts.c: the reaction registers and the view of post, again (its
+ * space's membership changed: who counts on it may have). */
+int ix_post_refs_rebuild(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN]) CPT_WUR;
 /* spaces.c: the hooks of the spaces index, and its cached fold. */
 int ix_spaces_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
 int ix_spaces_removed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;

@@ -27,13 +27,23 @@ s_post_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, 
 	evt_t ev;
 	json_t *b;
 
-	if (kind == EVT_COMMENT)
+	if (kind == EVT_COMMENT && a->space == NULL)
 		a->comments++;
-	if (kind != EVT_EDIT)
+	if (kind != EVT_EDIT && (kind != EVT_COMMENT || a->space == NULL))
 		return 0;
 	/* An edit may be sealed: its opened body (node/index/spaces.c). */
 	if (index_event_open(txn, id, &ev, &b) != 0 || b == NULL)
 		return 0;
+	/* In a space, only its members' count (PROTOCOL.md 16.9). */
+	if (a->space && !ix_space_ref_in(ix, txn, a->space, &ev, id, b)) {
+		json_decref(b);
+		return 0;
+	}
+	if (kind == EVT_COMMENT) {
+		a->comments++;
+		json_decref(b);
+		return 0;
+	}
 	if (sodium_memcmp(ev.author, a->author, CPT_KEY_LEN) == 0 &&
 	    (a->edit_body == NULL || store_cmp_tsid(ev.ts, id, a->edit_ts, a->edit_id) > 0)) {
 		json_decref(a->edit_body);
@@ -139,10 +149,17 @@ s_reg_clear(store_txn_t *txn, const uint8_t *prefix, size_t plen)
 	return rc == CPT_ENOTFOUND ? 0 : rc;
 }
 
+/* The post whose registers are built, and its place when known. */
+struct s_reg_arg {
+	const uint8_t *post;  /* the post */
+	int known;            /* its place is known: space says it */
+	const uint8_t *space; /* its space, or NULL: company-wide */
+};
+
 static int
 s_reg_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, void *arg)
 {
-	const uint8_t *post = arg;
+	const struct s_reg_arg *a = arg;
 	evt_t ev;
 	json_t *b;
 	int delta, rc;
@@ -151,19 +168,32 @@ s_reg_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, v
 		return 0;
 	if (index_event_open(txn, id, &ev, &b) != 0 || b == NULL)
 		return 0;
-	rc = s_reg_put(txn, post, &ev, id, b, &delta);
+	/* In a space, only its members' reactions (PROTOCOL.md 16.9). */
+	rc = !a->known  ? ix_space_ref_counts(ix, txn, a->post, &ev, id, b)
+	     : a->space ? ix_space_ref_in(ix, txn, a->space, &ev, id, b)
+	                : 1;
+	if (rc == 1)
+		rc = s_reg_put(txn, a->post, &ev, id, b, &delta);
 	json_decref(b);
-	return rc;
+	return rc < 0 ? rc : 0;
 }
 
 /* The reaction registers of post, from its reactions still stored (after
- * one went). */
+ * one went, or its space's membership changed). */
+static int
+s_reactions_rebuild_in(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN], int known,
+                       const uint8_t *space)
+{
+	struct s_reg_arg a = {post, known, space};
+	int rc = s_reg_clear(txn, post, CPT_ID_LEN);
+
+	return rc != 0 ? rc : index_each_ref(ix, txn, post, s_reg_ref, &a);
+}
+
 static int
 s_reactions_rebuild(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN])
 {
-	int rc = s_reg_clear(txn, post, CPT_ID_LEN);
-
-	return rc != 0 ? rc : index_each_ref(ix, txn, post, s_reg_ref, (void *)post);
+	return s_reactions_rebuild_in(ix, txn, post, 0, NULL);
 }
 
 static int
@@ -172,17 +202,21 @@ s_reg_build_fn(store_txn_t *txn, const store_val_t *k, const store_val_t *v, voi
 	index_ctx_t *ix = arg;
 	const uint8_t *kp = k->data;
 
+	struct s_reg_arg a = {kp, 0, NULL};
+
 	if (k->len != CPT_ID_LEN + 8 + CPT_ID_LEN || store_get_kind(v) != EVT_REACTION)
 		return 0;
-	return s_reg_ref(ix, txn, kp + CPT_ID_LEN + 8, EVT_REACTION, (void *)kp);
+	return s_reg_ref(ix, txn, kp + CPT_ID_LEN + 8, EVT_REACTION, &a);
 }
 
 int
 ix_reactions_build(store_txn_t *txn)
 {
 	index_ctx_t ix = {0};
+	int rc = store_rebuild(txn, DB_REACTIONS, DB_BY_REF, s_reg_build_fn, &ix);
 
-	return store_rebuild(txn, DB_REACTIONS, DB_BY_REF, s_reg_build_fn, &ix);
+	ix_spaces_cache_free(&ix); /* the folds the members were asked of */
+	return rc;
 }
 
 /* The view's "reactions": how many authors have each reaction on. */
@@ -256,6 +290,12 @@ s_post_ref_added(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const json_
 	uint8_t fk[8 + CPT_ID_LEN];
 	json_t *view, *counts;
 
+	/* In a space, only its members' count (PROTOCOL.md 16.9). */
+	if (ev->kind == EVT_REACTION || ev->kind == EVT_COMMENT) {
+		rc = ix_space_ref_counts(ix, txn, post, ev, id, body);
+		if (rc <= 0)
+			return rc;
+	}
 	if (ev->kind == EVT_REACTION) {
 		if ((rc = s_reg_put(txn, post, ev, id, body, &delta)) != 0)
 			return rc;
@@ -367,6 +407,13 @@ ix_post_rebuild_ev(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LE
 	memset(&acc, 0, sizeof(acc));
 	memcpy(acc.author, ev.author, CPT_KEY_LEN);
 	acc.text = json_object_get(body, "text");
+	if (where > 0) {
+		/* Who counts on it is decided with the post's space known: a
+		 * reaction that came before its post was kept in the registers. */
+		acc.space = space;
+		if ((rc = s_reactions_rebuild_in(ix, txn, id, 1, space)) != 0)
+			goto out;
+	}
 	rc = index_each_ref(ix, txn, id, s_post_ref, &acc);
 	if (rc != 0)
 		goto out;
@@ -404,6 +451,13 @@ out:
 	json_decref(acc.edit_body);
 	json_decref(body);
 	return rc;
+}
+
+int
+ix_post_refs_rebuild(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN])
+{
+	/* A post of a space rebuilds its registers with its view. */
+	return ix_post_rebuild(ix, txn, post);
 }
 
 static int

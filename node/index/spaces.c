@@ -611,6 +611,50 @@ ix_space_place(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uint8_t
 	return role >= SPACE_MEMBER ? 1 : -1;
 }
 
+int
+ix_space_ref_in(index_ctx_t *ix, store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const evt_t *ev,
+                const uint8_t id[CPT_ID_LEN], const json_t *body)
+{
+	const space_state_t *st;
+	int sealed = json_is_true(json_object_get(body, "sealed_here"));
+	uint8_t rs[CPT_ID_LEN];
+	char site[64], handle[64];
+
+	/* A sealed reference is of its own space: it counts on that one's posts. */
+	if (sealed &&
+	    (space_hex_member(rs, body, "space") != 0 || memcmp(rs, space, CPT_ID_LEN) != 0))
+		return 0;
+	if (s_is_site_space(txn, space, ev->author, site))
+		return sealed; /* staff of the site, disabled since or not */
+	if ((st = s_state(ix, txn, space, NULL)) == NULL || !space_state_exists(st))
+		return 0;
+	if ((space_state_visibility(st) == SPACE_OPEN) == sealed)
+		return 0; /* in clear on a private space's post, or sealed on an open one's */
+	if (index_handle_cached(ix, txn, ev->author, handle) != 0)
+		return 0;
+	return space_state_role_at(st, handle, ev->ts, id) >= SPACE_MEMBER;
+}
+
+int
+ix_space_ref_counts(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
+                    const evt_t *ev, const uint8_t id[CPT_ID_LEN], const json_t *body)
+{
+	evt_t pe;
+	json_t *pb = NULL;
+	uint8_t space[CPT_ID_LEN];
+	int rc = index_event_open(txn, post, &pe, &pb), where;
+
+	if (rc != 0 || pb == NULL || pe.kind != EVT_POST) {
+		json_decref(pb);
+		return rc == 0 || rc == CPT_ENOTFOUND || rc == CPT_EINVAL ? 1 : rc;
+	}
+	where = ix_space_place(ix, txn, &pe, post, pb, space);
+	json_decref(pb);
+	if (where <= 0)
+		return where == 0; /* company-wide: every one; nowhere: none */
+	return ix_space_ref_in(ix, txn, space, ev, id, body);
+}
+
 /* The body of an opened sealed event as views read it: its plaintext,
  * with the outer event's space and a mark that it was sealed. */
 int
@@ -729,6 +773,22 @@ s_opened_removed(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uint8
 	return rc;
 }
 
+/* Whether anything refers to post (DB_BY_REF). */
+static int
+s_has_refs(store_txn_t *txn, const uint8_t post[CPT_ID_LEN])
+{
+	store_cur_t *cur;
+	store_val_t k = {CPT_ID_LEN, (void *)post}, v;
+	int yes;
+
+	if (store_cur_open(txn, DB_BY_REF, &cur) != 0)
+		return 1; /* counted again rather than left stale */
+	yes = store_cur_get(cur, &k, &v, STORE_SEEK) == 0 && k.len >= CPT_ID_LEN &&
+	      memcmp(k.data, post, CPT_ID_LEN) == 0;
+	store_cur_close(&cur);
+	return yes;
+}
+
 /* The content of space decided again after its state changed: sealed
  * events opened with keys that came, posts' views in or out. */
 static int
@@ -797,8 +857,11 @@ s_content_again(index_ctx_t *ix, store_txn_t *txn, const uint8_t space[CPT_ID_LE
 			uint8_t sp[CPT_ID_LEN];
 			int place = ix_space_place(ix, txn, &ev, id, b, sp);
 			has = store_get(txn, DB_SPACE_FEED, kp, sizeof(from), &ov) == 0;
-			if ((place == 1) != has)
-				rc = ix_post_rebuild(ix, txn, id);
+			/* Who counts on a post is its space's members at their
+			 * comment's, reaction's or edit's position (PROTOCOL.md
+			 * 16.9): a post with references is counted again. */
+			if ((place == 1) != has || (place == 1 && s_has_refs(txn, id)))
+				rc = ix_post_refs_rebuild(ix, txn, id);
 			/* Who may read it, so who hears of it, may have changed. */
 			if (rc == 0)
 				rc = index_notify_post(ix, txn, id);

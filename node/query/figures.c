@@ -324,6 +324,13 @@ query_figures(store_txn_t *txn, uint64_t now_ms, unsigned days)
 	out = json_pack("{s:i, s:I, s:I, s:o, s:o, s:o}", "days", (int)days, "from",
 	                (json_int_t)f.from_ms, "to", (json_int_t)now_ms, "sites",
 	                s_sorted(f.sites, 1), "exchange", s_sorted(f.pairs, 0), "weeks", weeks);
+	if (out) {
+		json_t *sp = query_figures_spaces(txn, now_ms, days);
+		if (sp == NULL || json_object_set_new(out, "spaces", sp) != 0) {
+			json_decref(out);
+			out = NULL;
+		}
+	}
 done:
 	for (size_t i = 0; f.weeks && i < f.nweeks; i++)
 		json_decref(f.weeks[i]);
@@ -333,4 +340,133 @@ done:
 	json_decref(f.sites);
 	json_decref(f.pairs);
 	return out;
+}
+
+/* ------------------------------------------------------ per space */
+
+/* One space's line: its figures (query_space_figures) with what names it. */
+static json_t *
+s_space_line(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const json_t *rec, const char *site,
+             uint64_t since_ms)
+{
+	json_t *f = query_space_figures(txn, id, since_ms);
+	char hex[CPT_HEX_ID];
+
+	if (f == NULL)
+		return NULL;
+	cpt_hex32(hex, id);
+	json_object_set_new(f, "id", json_string(hex));
+	if (site) {
+		json_object_set_new(f, "name", json_string(site));
+		json_object_set_new(f, "visibility", json_string("private"));
+		json_object_set_new(f, "site", json_string(site));
+		json_object_set_new(f, "archived", json_false());
+		json_object_set_new(f, "members", json_null());
+		return f;
+	}
+	json_object_set(f, "name",
+	                json_object_get(rec, "name") ? json_object_get(rec, "name") : json_null());
+	json_object_set(f, "visibility", json_object_get(rec, "visibility"));
+	json_object_set_new(f, "site", json_null());
+	json_object_set_new(f, "archived",
+	                    json_boolean(json_is_true(json_object_get(rec, "archived"))));
+	json_object_set_new(
+	    f, "members",
+	    json_integer((json_int_t)json_array_size(json_object_get(rec, "members"))));
+	return f;
+}
+
+/* Most posts first, then by id: the same order at every site. */
+static int
+s_by_posts(const void *a, const void *b)
+{
+	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	json_int_t px = json_integer_value(json_object_get(x, "posts"));
+	json_int_t py = json_integer_value(json_object_get(y, "posts"));
+
+	if (px != py)
+		return px > py ? -1 : 1;
+	return strcmp(json_string_value(json_object_get(x, "id")),
+	              json_string_value(json_object_get(y, "id")));
+}
+
+json_t *
+query_figures_spaces(store_txn_t *txn, uint64_t now_ms, unsigned days)
+{
+	uint64_t since = now_ms - (uint64_t)days * DAY_MS;
+	struct fig f = {.txn = txn};
+	json_t *lines = json_array(), *out = NULL, *x, *rec;
+	json_t **v = NULL;
+	store_cur_t *cur;
+	store_val_t k, val;
+	const char *site;
+	size_t i, n;
+	int rc;
+
+	assert(txn != NULL);
+	if (lines == NULL || days < 1 || days > QUERY_FIGURES_MAX_DAYS || now_ms < days * DAY_MS)
+		goto done;
+	/* The spaces folded here (DB_SPACES), then each site's own. */
+	if (store_cur_open(txn, DB_SPACES, &cur) != 0)
+		goto done;
+	for (rc = store_cur_get(cur, &k, &val, STORE_FIRST); rc == 0;
+	     rc = store_cur_get(cur, &k, &val, STORE_NEXT)) {
+		if (k.len != CPT_ID_LEN || (rec = json_loadb(val.data, val.len, 0, NULL)) == NULL)
+			continue;
+		if (json_is_true(json_object_get(rec, "exists")) &&
+		    (x = s_space_line(txn, k.data, rec, NULL, since)) != NULL)
+			json_array_append_new(lines, x);
+		json_decref(rec);
+	}
+	store_cur_close(&cur);
+	if (rc != CPT_ENOTFOUND)
+		goto done;
+	if ((f.sites = json_object()) == NULL)
+		goto done;
+	s_sites(&f);
+	json_object_foreach (f.sites, site, x) {
+		uint8_t id[CPT_ID_LEN];
+		json_t *line;
+		index_site_space(id, site);
+		if ((line = s_space_line(txn, id, NULL, site, since)) != NULL)
+			json_array_append_new(lines, line);
+	}
+	n = json_array_size(lines);
+	if ((v = calloc(n ? n : 1, sizeof(*v))) == NULL || (out = json_array()) == NULL)
+		goto done;
+	json_array_foreach (lines, i, x)
+		v[i] = x;
+	qsort(v, n, sizeof(*v), s_by_posts);
+	for (i = 0; i < n; i++)
+		json_array_append(out, v[i]);
+done:
+	free(v);
+	json_decref(f.sites);
+	json_decref(lines);
+	return out;
+}
+
+void
+query_figures_spaces_for(store_txn_t *txn, json_t *spaces, const char *handle, const char *site)
+{
+	json_t *x;
+	size_t i;
+
+	assert(txn != NULL);
+	json_array_foreach (spaces, i, x) {
+		uint8_t id[CPT_ID_LEN];
+		const char *hex = json_string_value(json_object_get(x, "id"));
+		const char *vis = json_string_value(json_object_get(x, "visibility"));
+		int hide = vis == NULL || strcmp(vis, "open") != 0;
+		/* A site space is named by its site, which every site knows. */
+		if (json_is_string(json_object_get(x, "site")))
+			hide = 0;
+		if (hide && hex && cpt_unhex32(id, hex, strlen(hex)) == 0 && handle &&
+		    query_space_readable(txn, id, handle, site))
+			hide = 0;
+		if (hide) {
+			json_object_set_new(x, "name", json_null());
+			json_object_set_new(x, "hidden", json_true());
+		}
+	}
 }

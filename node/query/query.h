@@ -186,5 +186,20 @@ int query_may_announce(store_txn_t *txn, const uint8_t user[CPT_KEY_LEN], const 
  * out of range or on a store error. */
 #define QUERY_FIGURES_MAX_DAYS 366
 json_t *query_figures(store_txn_t *txn, uint64_t now_ms, unsigned days);
+/* Figures per space for management (query_figures gives them as "spaces"):
+ * a new array, the spaces with most posts first, of {"id", "name" (null
+ * when this site cannot open a private space's profile), "visibility",
+ * "site" (a site space's site, or null), "archived", "members" (now; a
+ * site space: null), "posts", "comments" (on its posts), "posts_recent"
+ * (in the last days before now_ms) and "active_members" (their authors)},
+ * every space this site knows and every site's space; for every reader:
+ * query_figures_spaces_for hides the names a reader may not see. NULL on a
+ * store error or a days out of range. */
+json_t *query_figures_spaces(store_txn_t *txn, uint64_t now_ms, unsigned days);
+/* Hides, in place, in spaces (query_figures_spaces's array), the names of
+ * the private spaces handle (a person of site) may not read: counted, not
+ * named ("name" null, "hidden" true). */
+void query_figures_spaces_for(store_txn_t *txn, json_t *spaces, const char *handle,
+                              const char *site);
 
 #endif

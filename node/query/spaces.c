@@ -130,6 +130,9 @@ s_shown(json_t *s, int access, const char *handle)
 	admin = role && strcmp(role, "member") != 0;
 
 	json_object_del(s, "duties");
+	/* How many key periods: key events are in clear everywhere (16.12). */
+	json_object_set_new(s, "key_periods",
+	                    json_integer((json_int_t)json_array_size(json_object_get(s, "keys"))));
 	json_object_del(s, "keys");
 	json_object_del(s, "write_key");
 	json_object_del(s, "epoch_due");

@@ -1918,7 +1918,16 @@ async function viewFigures(main, seq, query) {
 		weeks.map((w, i) => [new Date(weekEnd(i)).toLocaleDateString(lang(), weekFmt),
 			h('span', { class: 'bar-cell' }, bar((Number(w.active) || 0) / most), num(w.active)),
 			num(w.posts), num(w.comments), num(w.reactions)]));
-	// The same three tables as one CSV file, for a spreadsheet.
+	// Per space: a private space the reader does not share is counted, not named.
+	const spaces = Array.isArray(f.spaces) ? f.spaces : [];
+	const spaceName = x => x.site ? t('figures.site_space', { site: x.site })
+		: x.hidden || x.name == null ? t('figures.space_hidden') : x.name;
+	const spaceCell = x => x.hidden ? h('span', { class: 'muted' }, spaceName(x))
+		: h('a', { href: `#/space/${x.id}`, dir: 'auto' }, spaceName(x));
+	const bySpace = figureTable(t('figures.spaces'),
+		[t('figures.space'), t('figures.members'), t('figures.posts'), t('figures.posts_period'), t('figures.comments'), t('figures.active')],
+		spaces.map(x => [spaceCell(x), x.members == null ? '—' : num(x.members), num(x.posts), num(x.posts_recent), num(x.comments), num(x.active_members)]));
+	// The same tables as one CSV file, for a spreadsheet.
 	const q = v => /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v);
 	const csv = [
 		[t('figures.site'), t('figures.staff'), t('figures.active'), t('figures.posts'), t('figures.comments'), t('figures.reactions')],
@@ -1929,6 +1938,9 @@ async function viewFigures(main, seq, query) {
 		[],
 		[t('figures.week_to'), t('figures.active'), t('figures.posts'), t('figures.comments'), t('figures.reactions')],
 		...weeks.map((w, i) => [new Date(weekEnd(i)).toISOString().slice(0, 10), w.active, w.posts, w.comments, w.reactions]),
+		[],
+		[t('figures.space'), t('figures.members'), t('figures.posts'), t('figures.posts_period'), t('figures.comments'), t('figures.active')],
+		...spaces.map(x => [spaceName(x), x.members == null ? '' : x.members, x.posts, x.posts_recent, x.comments, x.active_members]),
 	].map(r => r.map(q).join(',')).join('\r\n');
 	const file = `comptoir-figures-${days}d-${new Date(f.to).toISOString().slice(0, 10)}.csv`;
 	if (state.figuresUrl)
@@ -1941,7 +1953,9 @@ async function viewFigures(main, seq, query) {
 			h('p', { class: 'muted small' }, t('figures.adoption_hint')), sites.length ? adoption : h('p', { class: 'muted' }, t('figures.none'))),
 		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-exchange' }, h('h2', { id: 'fig-exchange' }, t('figures.exchange')),
 			h('p', { class: 'muted small' }, t('figures.exchange_hint')), exchange),
-		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-weeks' }, h('h2', { id: 'fig-weeks' }, t('figures.by_week')), byWeek));
+		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-weeks' }, h('h2', { id: 'fig-weeks' }, t('figures.by_week')), byWeek),
+		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-spaces' }, h('h2', { id: 'fig-spaces' }, t('figures.spaces')),
+			h('p', { class: 'muted small' }, t('figures.spaces_hint')), spaces.length ? bySpace : h('p', { class: 'muted' }, t('figures.no_spaces'))));
 }
 
 /* ----------------------------------------------------------------- admin */

@@ -294,6 +294,24 @@ export function makeSpaces(ui) {
 			s.description ? h('p', { dir: 'auto' }, userText(s.description)) : h('p', { class: 'muted' }, t('space.no_description')),
 			s.creator ? h('p', { class: 'muted small' }, t('space.made_by'), ' ', personLink(s.creator)) : null,
 			s.sites && s.sites.length ? h('p', { class: 'muted small' }, t('space.sites', { sites: s.sites.join(', ') })) : null);
+		if (s.my_role && s.visibility !== 'open') {
+			/* A member who fears a leak asks for a new key period (PROTOCOL.md 16.8). */
+			const msg = h('p', { class: 'small', role: 'status' });
+			const det = h('details', { class: 'space-rotate' });
+			const rotate = async () => {
+				try {
+					await act(s.id, 'rotate');
+					det.open = false;
+					msg.textContent = t('space.rotated');
+				} catch (e) {
+					msg.textContent = errorText(e);
+				}
+			};
+			det.append(h('summary', {}, t('space.rotate')),
+				h('p', { class: 'muted small' }, t('space.rotate_why')),
+				h('button', { type: 'button', class: 'btn btn-quiet', onclick: rotate }, t('space.rotate_confirm')));
+			about.append(det, msg);
+		}
 		const side = h('aside', { class: 'space-side' }, about);
 		if (s.join !== 'site' && s.readable) {
 			side.append(h('section', { class: 'card space-members', 'aria-label': t('space.members') },

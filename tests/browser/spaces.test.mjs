@@ -64,8 +64,12 @@ uiTest('a private space across sites: invited, read there, absent for others', a
 	await bob.getByRole('button', { name: 'Accept the invitation' }).first().click();
 	await bob.getByRole('button', { name: 'Accept the invitation' }).waitFor({ state: 'detached' });
 
-	// alice writes in the space, from its page.
+	// alice writes in the space, from its page: at desk width, the feed and
+	// its side by side (a brace missing in style.css had put every rule of
+	// spaces inside the phone's media query).
 	await alice.goto(spaceUrl);
+	assert.equal(await alice.locator('.space-layout').evaluate(e => getComputedStyle(e).display), 'grid');
+	assert.equal(await alice.locator('.member-list').first().evaluate(e => getComputedStyle(e).listStyleType), 'none');
 	const box = alice.getByRole('textbox', { name: 'Write a post' });
 	await box.fill('Kick-off on Thursday, room Zephyr');
 	await alice.getByRole('button', { name: 'Post', exact: true }).click();
@@ -86,6 +90,22 @@ uiTest('a private space across sites: invited, read there, absent for others', a
 	await bob.getByRole('heading', { name: 'Projet Zephyr', level: 1 }).waitFor();
 	await bob.locator('.space-feed article.post', { hasText: 'Kick-off on Thursday' }).waitFor();
 
+	// bob fears a leak: he asks for a new key period from the space's page;
+	// what alice writes next still reaches him at lyon.
+	await bob.getByText('Ask for a new key').click();
+	await bob.getByRole('button', { name: 'Start a new key period' }).click();
+	await bob.getByText('A new key period has started.').waitFor();
+	await alice.goto(spaceUrl);
+	await alice.getByRole('textbox', { name: 'Write a post' }).fill('Minutes under the new key');
+	await alice.getByRole('button', { name: 'Post', exact: true }).click();
+	await alice.locator('article.post', { hasText: 'Minutes under the new key' }).waitFor();
+	await until(async () => {
+		await bob.reload();
+		await bob.locator('.space-feed').waitFor();
+		await bob.waitForTimeout(300);
+		return (await bob.locator('article.post', { hasText: 'Minutes under the new key' }).count()) > 0;
+	}, 'the post under the new key to be readable at lyon', 40000);
+
 	// dave at lyon is no member: no space, no post.
 	const dave = await newPage(lyon);
 	await login(dave, 'dave', PW);
@@ -98,4 +118,14 @@ uiTest('a private space across sites: invited, read there, absent for others', a
 	await dave.locator('.space-list').first().waitFor();
 	assert.equal(await dave.locator('.space-item', { hasText: 'Zephyr' }).count(), 0);
 	assert.equal(await dave.locator('.space-item', { hasText: 'Private space' }).count(), 0);
+
+	// The Figures page counts the space for everyone, names it only to its members.
+	await dave.goto(`${lyon.url}/#/figures`);
+	const daveSpaces = dave.locator('section', { has: dave.getByRole('heading', { name: 'Spaces' }) });
+	await daveSpaces.locator('table.figures').waitFor();
+	assert.equal(await daveSpaces.getByText('Zephyr').count(), 0);
+	assert.ok(await daveSpaces.getByText('Private space').count() >= 1);
+	await bob.goto(`${lyon.url}/#/figures`);
+	const bobSpaces = bob.locator('section', { has: bob.getByRole('heading', { name: 'Spaces' }) });
+	await bobSpaces.getByRole('link', { name: 'Projet Zephyr' }).waitFor();
 }, { skip });

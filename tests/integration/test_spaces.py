@@ -139,6 +139,21 @@ def test_one_site():
                 "the comment follows its post", r)
         r = a.post("/api/posts/%s/reactions" % ppost, {"reaction": "👍"})
         t.check(r.status == 200 and r.json["reactions"] == {"👍": 1}, "a sealed reaction", r)
+        # A member asks for a new key period (PROTOCOL.md 16.8, a suspected leak).
+        k0 = a.get("/api/spaces/%s" % priv).json["key_periods"]
+        r = b.post("/api/spaces/%s/rotate" % priv)
+        t.check(r.status == 200 and r.json["key_periods"] == k0 + 1 and r.json["key"],
+                "a member starts a new key period", (k0, r))
+        r = b.post("/api/posts/%s/comments" % ppost, {"text": "under the new key"})
+        t.check(r.status == 201, "bob writes under the new key", r)
+        r = a.get("/api/posts/%s/comments" % ppost)
+        t.check(r.status == 200 and "under the new key" in [c["text"] for c in r.json["items"]],
+                "alice reads what was written under the new key", r)
+        r = e.post("/api/spaces/%s/rotate" % priv)
+        t.check(r.status == 404, "a non-member is answered as if the space did not exist", r)
+        r = a.post("/api/spaces/%s/rotate" % open_id)
+        t.check(r.status == 409 and r.json["code"] == "cannot_rotate",
+                "an open space has no keys to renew", r)
         r = e.post("/api/spaces/%s/invite" % priv, {"user": "erin"})
         t.check(r.status == 404, "erin cannot invite herself to what she cannot see", r)
         r = b.post("/api/spaces/%s/invite" % priv, {"user": "erin"})
@@ -170,8 +185,27 @@ def test_one_site():
         t.check("paris staff only" in [p["text"] for p in r.json["items"]],
                 "the site's staff read it in their main feed", r)
         r = a.get("/api/spaces/%s/figures" % priv)
-        t.check(r.status == 200 and r.json["posts"] == 1 and r.json["comments"] == 1,
+        t.check(r.status == 200 and r.json["posts"] == 1 and r.json["comments"] == 2,
                 "figures per space", r)
+        # Figures per space for management: every space counted, a private
+        # one named only to its readers.
+        def space_fig(client, sid):
+            r = client.get("/api/figures")
+            t.check(r.status == 200 and isinstance(r.json.get("spaces"), list),
+                    "GET /api/figures has spaces", r)
+            return {s["id"]: s for s in r.json["spaces"]}.get(sid)
+        mine, other = space_fig(a, priv), space_fig(b, priv)
+        t.check(mine and mine["name"] == "Budget" and mine["posts"] == 1
+                and mine["comments"] == 2 and mine["active_members"] == 1
+                and mine["members"] == 1, "a member sees the private space's figures", mine)
+        t.check(other and other["name"] is None and other.get("hidden") is True
+                and other["posts"] == 1 and other["comments"] == 2,
+                "a non-member: the private space counted, not named", other)
+        opened = space_fig(b, open_id)
+        t.check(opened and opened["name"] == "Randonnée" and opened["posts"] >= 1,
+                "an open space is named to all", opened)
+        sites = [s for s in a.get("/api/figures").json["spaces"] if s["site"] == "paris"]
+        t.check(len(sites) == 1 and sites[0]["posts"] == 1, "the site's space counted", sites)
         r = a.get("/api/people/bob")
         t.check(r.status == 200 and [s["name"] for s in r.json.get("spaces", [])] == ["Randonnée"],
                 "a person's spaces: open ones and those the viewer shares", r.json)

@@ -38,6 +38,15 @@ enum {
 	X_CAROL_LATE, /* carol's sealed post at 55: does not count */
 	X_ALICE_POST, /* alice's sealed post at 60 */
 	X_COMMENT,    /* alice's sealed comment on carol's post at 61 */
+	/* Comments, reactions and edits count when their author is a member of
+	 * the post's space at their position (PROTOCOL.md 16.9). */
+	X_BOB_CMT,    /* bob comments on "one" at 26: counts */
+	X_CAROL_CMT,  /* carol, never in O, comments on "one" at 27: does not count */
+	X_ALICE_LIKE, /* alice likes "one" at 28: counts */
+	X_CAROL_LIKE, /* carol likes "one" at 29: does not count */
+	X_BOB_LIKE,   /* bob, out of O since 30, likes "one" at 32: does not count */
+	X_BOB_EDIT,   /* ... and edits it at 33: does not count */
+	X_CLEAR_CMT,  /* alice's comment in clear on carol's sealed post at 62: nowhere */
 	X_COUNT
 };
 
@@ -132,6 +141,22 @@ s_scene(void)
 	                s_sealed(EVT_SEALED, K_ALICE, e[X_PRIV].id,
 	                         json_pack("{s:i, s:s, s:s}", "kind", 7, "post",
 	                                   e[X_CAROL_POST].hex, "text", "a sealed reply"))));
+	fx_mk(&e[X_BOB_CMT], K_BOB, EVT_COMMENT, TS(26, 0),
+	      json_pack("{s:s, s:s}", "post", e[X_BOB_POST1].hex, "text", "in"));
+	fx_mk(&e[X_CAROL_CMT], K_CAROL, EVT_COMMENT, TS(27, 0),
+	      json_pack("{s:s, s:s}", "post", e[X_BOB_POST1].hex, "text", "out"));
+	fx_mk(
+	    &e[X_ALICE_LIKE], K_ALICE, EVT_REACTION, TS(28, 0),
+	    json_pack("{s:s, s:s, s:b}", "post", e[X_BOB_POST1].hex, "reaction", "like", "on", 1));
+	fx_mk(
+	    &e[X_CAROL_LIKE], K_CAROL, EVT_REACTION, TS(29, 0),
+	    json_pack("{s:s, s:s, s:b}", "post", e[X_BOB_POST1].hex, "reaction", "like", "on", 1));
+	fx_mk(&e[X_BOB_LIKE], K_BOB, EVT_REACTION, TS(32, 0),
+	      json_pack("{s:s, s:s, s:b}", "post", e[X_BOB_POST1].hex, "reaction", "wow", "on", 1));
+	fx_mk(&e[X_BOB_EDIT], K_BOB, EVT_EDIT, TS(33, 0),
+	      json_pack("{s:s, s:s}", "post", e[X_BOB_POST1].hex, "text", "one edited while out"));
+	fx_mk(&e[X_CLEAR_CMT], K_ALICE, EVT_COMMENT, TS(62, 0),
+	      json_pack("{s:s, s:s}", "post", e[X_CAROL_POST].hex, "text", "in clear"));
 }
 
 /* The texts of a space's feed, newest first, joined by commas. */
@@ -184,6 +209,15 @@ s_check(fx_t *f)
 	assert_string_equal(json_string_value(json_object_get(
 	                        json_array_get(json_object_get(post, "comment_list"), 0), "text")),
 	                    "a sealed reply");
+	json_decref(post);
+	/* Only the members' comment and reaction count on "one"; bob's edit
+	 * while out of O does not change its text (checked by the feed above). */
+	post = query_post_as(txn, s_ev[X_BOB_POST1].id, 0, "alice", "paris");
+	assert_non_null(post);
+	assert_int_equal(json_integer_value(json_object_get(post, "comments")), 1);
+	s = json_object_get(post, "reactions");
+	assert_int_equal(json_object_size(s), 1);
+	assert_int_equal(json_integer_value(json_object_get(s, "like")), 1);
 	json_decref(post);
 	feed = query_main_feed(txn, "carol", "paris", NULL, 50, next);
 	assert_int_equal(json_array_size(feed), 0); /* not in O, removed from P */
