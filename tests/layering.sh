@@ -26,7 +26,7 @@ node/store node/space
 node/index
 node/event node/query
 node/core
-node/auth node/fed
+node/auth node/fed node/report
 node/http
 node/daemon
 node/cli

@@ -43,6 +43,7 @@ PLAIN_ROUTE(s_post_create, api_post_create)
 PLAIN_ROUTE(s_feed, api_feed)
 PLAIN_ROUTE(s_people, api_people)
 PLAIN_ROUTE(s_figures, api_figures)
+PLAIN_ROUTE(s_report_workbook, api_report_workbook)
 PLAIN_ROUTE(s_profile_put, api_profile_put)
 PLAIN_ROUTE(s_admin_users, api_admin_users)
 PLAIN_ROUTE(s_admin_user_add, api_admin_user_add)
@@ -87,6 +88,7 @@ static const struct route {
     {"/api/comments/*", "DELETE", s_comment_delete},
     {"/api/people", "GET", s_people},
     {"/api/figures", "GET", s_figures},
+    {"/api/reports/workbook.xlsx", "GET", s_report_workbook},
     {"/api/people/*", "GET", s_person},
     {"/api/profile", "PUT", s_profile_put},
     {"/api/admin/users", "GET", s_admin_users},
