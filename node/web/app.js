@@ -5,6 +5,7 @@
 // never run a script; the page also runs under a CSP with no inline code.
 
 import { has, lang, otherLang, setLang, t } from './i18n.js';
+import { adoptionChart, csvText, exchangeHeat, workbookForm } from './reports.js';
 
 const FEED_PAGE = 20;          // posts fetched per page of the feed
 const PEOPLE_MAX = 100;        // directory answers hold at most this many (the API's cap)
@@ -1896,8 +1897,7 @@ async function viewFigures(main, seq, query) {
 			h('span', { class: 'bar-cell' }, bar((Number(w.active) || 0) / most), num(w.active)),
 			num(w.posts), num(w.comments), num(w.reactions)]));
 	// The same three tables as one CSV file, for a spreadsheet.
-	const q = v => /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v);
-	const csv = [
+	const rows = [
 		[t('figures.site'), t('figures.staff'), t('figures.active'), t('figures.posts'), t('figures.comments'), t('figures.reactions')],
 		...sites.map(x => [x.site, x.staff, x.active, x.posts, x.comments, x.reactions]),
 		[],
@@ -1906,19 +1906,28 @@ async function viewFigures(main, seq, query) {
 		[],
 		[t('figures.week_to'), t('figures.active'), t('figures.posts'), t('figures.comments'), t('figures.reactions')],
 		...weeks.map((w, i) => [new Date(weekEnd(i)).toISOString().slice(0, 10), w.active, w.posts, w.comments, w.reactions]),
-	].map(r => r.map(q).join(',')).join('\r\n');
+	];
+	const csv = csvText(rows, ',');
 	const file = `comptoir-figures-${days}d-${new Date(f.to).toISOString().slice(0, 10)}.csv`;
-	if (state.figuresUrl)
-		URL.revokeObjectURL(state.figuresUrl); // the previous page's file
-	state.figuresUrl = URL.createObjectURL(new Blob(['\ufeff', csv, '\r\n'], { type: 'text/csv' }));
-	const download = h('a', { class: 'btn btn-small btn-quiet', download: file, href: state.figuresUrl }, t('figures.csv'));
-	periods.append(download);
+	for (const u of state.figuresUrls || [])
+		URL.revokeObjectURL(u); // the previous page's files
+	const csvUrl = text => URL.createObjectURL(new Blob(['\ufeff', text, '\r\n'], { type: 'text/csv' }));
+	state.figuresUrls = [csvUrl(csv), csvUrl(csvText(rows, ';'))];
+	const download = h('a', { class: 'btn btn-small btn-quiet', download: file, href: state.figuresUrls[0] }, t('figures.csv'));
+	const downloadFr = h('a', { class: 'btn btn-small btn-quiet', download: file.replace('.csv', '-fr.csv'), href: state.figuresUrls[1] }, t('figures.csv_semicolon'));
+	periods.append(download, downloadFr);
 	body.replaceChildren(
 		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-adoption' }, h('h2', { id: 'fig-adoption' }, t('figures.adoption')),
 			h('p', { class: 'muted small' }, t('figures.adoption_hint')), sites.length ? adoption : h('p', { class: 'muted' }, t('figures.none'))),
 		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-exchange' }, h('h2', { id: 'fig-exchange' }, t('figures.exchange')),
 			h('p', { class: 'muted small' }, t('figures.exchange_hint')), exchange),
-		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-weeks' }, h('h2', { id: 'fig-weeks' }, t('figures.by_week')), byWeek));
+		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-weeks' }, h('h2', { id: 'fig-weeks' }, t('figures.by_week')), byWeek),
+		// Charts and the workbook (reports.js).
+		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-chart-adoption' }, h('h2', { id: 'fig-chart-adoption' }, t('figures.chart_adoption')), adoptionChart(f)),
+		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-heat' }, h('h2', { id: 'fig-heat' }, t('figures.heat')),
+			h('p', { class: 'muted small' }, t('figures.exchange_hint')), exchangeHeat(f)),
+		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-workbook' }, h('h2', { id: 'fig-workbook' }, t('figures.workbook_title')),
+			h('p', { class: 'muted small' }, t('figures.workbook_hint')), workbookForm(h, f)));
 }
 
 /* ----------------------------------------------------------------- admin */

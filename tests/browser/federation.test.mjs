@@ -16,7 +16,7 @@ before(async () => {
 	if (skip)
 	return;
 	[paris, lyon] = await makeFederation(['paris', 'lyon']);
-	addUser(paris, 'alice', PW, { name: 'Alice Martin' });
+	addUser(paris, 'alice', PW, { name: 'Alice Martin', management: true }); // reads the figures
 	addUser(lyon, 'bob', PW, { name: 'Bob Dupont' });
 	await startNode(paris);
 	await startNode(lyon);

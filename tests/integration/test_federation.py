@@ -198,8 +198,8 @@ def setup_chain():
     Fed.paris_cert = certify(A, A, publish=False, install=False)
     for n in (B, C):
         fast_sync(n)
-    PASSWORDS["dave"] = B.add_user("dave", name="Dave")
-    PASSWORDS["carol"] = C.add_user("carol", name="Carol")
+    PASSWORDS["dave"] = B.add_user("dave", name="Dave", management=True)  # figures
+    PASSWORDS["carol"] = C.add_user("carol", name="Carol", management=True)  # figures
     B.cli("peer", "add", Fed.paris_cert)   # B dials A
     C.cli("peer", "add", Fed.lyon_cert)    # C dials B; A and C are not linked
     for n in (A, B, C):
