@@ -51,7 +51,7 @@ static const char s_usage[] =
     "  report --xlsx FILE [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
     "                        the workbook for management (default: the 30 days to\n"
     "                        today, UTC), or its data as JSON with --json\n"
-    "  user add HANDLE [--admin | --management] [--name NAME] [--password-file FILE]\n"
+    "  user add HANDLE [--admin] [--management] [--name NAME] [--password-file FILE]\n"
     "                        enrol a member of staff (prints a password unless given)\n"
     "  user passwd HANDLE [--password-file FILE]\n"
     "                        reset a password (a new key is enrolled, the old revoked)\n"

@@ -40,7 +40,7 @@ cmd_user(opts_t *o)
 
 	if (strcmp(sub, "list") != 0 && (handle == NULL || o->nargs != 2)) {
 		fprintf(stderr,
-		        "usage: comptoir user add HANDLE [--admin | --management] [--name NAME] "
+		        "usage: comptoir user add HANDLE [--admin] [--management] [--name NAME] "
 		        "[--password-file FILE]\n"
 		        "       comptoir user passwd HANDLE [--password-file FILE]\n"
 		        "       comptoir user disable HANDLE\n"
