@@ -5,7 +5,7 @@
 // never run a script; the page also runs under a CSP with no inline code.
 
 import { has, lang, otherLang, setLang, t } from './i18n.js';
-import { adoptionChart, csvText, exchangeHeat, workbookForm } from './reports.js';
+import { adoptionChart, csvText, exchangeHeat, seesFigures, workbookForm } from './reports.js';
 
 const FEED_PAGE = 20;          // posts fetched per page of the feed
 const PEOPLE_MAX = 100;        // directory answers hold at most this many (the API's cap)
@@ -2015,7 +2015,7 @@ async function viewAdmin(main, seq) {
 		const row = h('tr', { class: u.disabled ? 'is-disabled' : '', 'data-handle': u.handle },
 			h('td', { 'data-label': t('admin.handle') }, h('a', { href: `#/people/${enc(u.handle)}` }, u.handle)),
 			h('td', { 'data-label': t('admin.name'), dir: 'auto' }, userText(u.name || '')),
-			h('td', { 'data-label': t('admin.role') }, u.role === 'admin' ? t('admin.role_admin') : t('admin.role_member')),
+			h('td', { 'data-label': t('admin.role') }, u.role === 'admin' ? t('admin.role_admin') : u.role === 'management' ? t('admin.role_management') : t('admin.role_member')),
 			h('td', { 'data-label': t('admin.state') }, h('span', { class: u.disabled ? 'tag tag-off' : 'tag tag-on' }, u.disabled ? t('admin.disabled') : t('admin.active'))),
 			h('td', { class: 'actions', 'data-label': t('admin.actions') }, actions));
 		row.panel = panel;
@@ -2086,11 +2086,13 @@ async function viewAdmin(main, seq) {
 		const me = u.handle === state.me.handle;
 		const name = h('input', { type: 'text', value: u.name || '', autocomplete: 'off', maxlength: 200, dir: 'auto' });
 		const admin = h('input', { type: 'checkbox', id: uid('adm'), checked: u.role === 'admin', disabled: me });
+		const mgmt = h('input', { type: 'checkbox', id: uid('mgt'), checked: u.role === 'management', disabled: me });
 		const err = h('p', { class: 'form-error', role: 'alert' });
 		const save = h('button', { type: 'submit', class: 'btn btn-small' }, t('admin.save'));
 		const form = h('form', { class: 'row-edit', 'aria-label': t('admin.edit_label', { handle: u.handle }) },
 			field(t('admin.name'), name),
 			h('div', { class: 'check' }, admin, h('label', { for: admin.id }, t('admin.is_admin'))),
+			h('div', { class: 'check' }, mgmt, h('label', { for: mgmt.id }, t('admin.is_management'))),
 			me ? h('p', { class: 'hint' }, t('admin.own_role')) : null,
 			h('div', { class: 'form-row' }, save, h('button', { type: 'button', class: 'btn btn-small btn-quiet', onclick: () => closePanel(row, from) }, t('post.cancel'))),
 			err);
@@ -2100,8 +2102,10 @@ async function viewAdmin(main, seq) {
 			const change = {};
 			if (name.value.trim() !== (u.name || ''))
 				change.name = name.value.trim();
-			if (!me && admin.checked !== (u.role === 'admin'))
-				change.admin = admin.checked;
+			// One role: admin (who sees the figures too), management, member.
+			const role = admin.checked ? 'admin' : mgmt.checked ? 'management' : 'member';
+			if (!me && role !== (u.role || 'member'))
+				change.role = role;
 			if (!Object.keys(change).length) {
 				closePanel(row, from);
 				return;
@@ -2229,7 +2233,8 @@ function paintShell() {
 		top.replaceChildren(h('div', { class: 'topbar-inner topbar-login' }, h('span'), langBtn));
 		return;
 	}
-	const nav = [['feed', '#/', t('nav.feed')], ['people', '#/people', t('nav.people')], ['status', '#/status', t('nav.status')], ['figures', '#/figures', t('nav.figures')]];
+	const nav = [['feed', '#/', t('nav.feed')], ['people', '#/people', t('nav.people')], ['status', '#/status', t('nav.status')],
+		...seesFigures(state.me) ? [['figures', '#/figures', t('nav.figures')]] : []];
 	if (state.me.admin)
 		nav.push(['admin', '#/admin', t('nav.admin')]);
 	const navEl = h('nav', { class: 'nav', 'aria-label': t('nav.main') }, h('ul', {}, nav.map(([name, href, label]) =>

@@ -94,3 +94,10 @@ export function workbookForm(h, f) {
 	return h('div', { class: 'workbook-form' },
 		h('label', {}, t('figures.wb_from'), ' ', from), h('label', {}, t('figures.wb_to'), ' ', to), link);
 }
+
+/* Does the signed-in person see the figures? The role management or admin
+ * (the server checks it again at each call: this only hides the link). */
+export function seesFigures(me) {
+	const role = me && me.person && me.person.role;
+	return !!me && (me.admin || role === 'admin' || role === 'management');
+}

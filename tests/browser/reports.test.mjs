@@ -17,6 +17,8 @@ before(async () => {
 	site = await startSite('paris', [
 		{ handle: 'maud', password: PW, management: true, name: 'Maud Perrin' },
 		{ handle: 'bob', password: PW, name: 'Bob Dupont' },
+		{ handle: 'ada', password: PW, admin: true, name: 'Ada Roux' },
+		{ handle: 'zoe', password: PW, name: 'Zoé Marin' },
 	]);
 	const bob = await apiSession(site, 'bob', PW);
 	await bob.call('POST', '/api/posts', { text: 'Who has the key of room 3?', question: true });
@@ -64,10 +66,29 @@ uiTest('figures on a phone: the charts fit the width', async ({ newPage }) => {
 uiTest('a member of staff without the role cannot open the figures, nor the API', async ({ newPage }) => {
 	const page = await newPage(site, {});
 	await login(page, 'bob', PW);
+	await page.getByRole('link', { name: 'Feed', exact: true }).waitFor();
+	assert.equal(await page.getByRole('link', { name: 'Figures', exact: true }).count(), 0, 'no Figures link in the menu');
 	await page.goto(`${site.url}/#/figures`);
 	await page.getByText('The figures are for management').waitFor();
 	assert.equal(await page.locator('svg.chart').count(), 0, 'no chart drawn');
 	assert.equal(await page.locator('table.figures').count(), 0, 'no table shown');
 	const status = await page.evaluate(async () => [(await fetch('/api/figures')).status, (await fetch('/api/reports/workbook.xlsx')).status]);
 	assert.deepEqual(status, [403, 403], 'the API refuses the figures and the workbook');
+});
+
+uiTest('a site admin gives the management role on the users page, and the figures open', async ({ newPage }) => {
+	const page = await newPage(site, {});
+	await login(page, 'ada', PW);
+	await page.goto(`${site.url}/#/admin`);
+	const row = page.getByRole('row', { name: /zoe/ });
+	await row.getByRole('button', { name: 'Edit' }).click();
+	const form = page.getByRole('form', { name: 'Name and role of zoe' });
+	await form.getByLabel(/^Management/).check();
+	await form.getByRole('button', { name: 'Save' }).click();
+	await page.getByText('zoe is updated.').waitFor();
+	await page.getByRole('row', { name: /zoe/ }).getByRole('cell', { name: 'Management', exact: true }).waitFor();
+	const zoe = await newPage(site, {});
+	await login(zoe, 'zoe', PW);
+	await zoe.getByRole('link', { name: 'Figures', exact: true }).click();
+	await zoe.locator('svg.chart-adoption').waitFor();
 });
