@@ -119,8 +119,10 @@ s_event(struct fig *f, const uint8_t id[CPT_ID_LEN], uint16_t kind)
 			q_fig_count(f->weeks[f->nweeks - 1 - back], what, handle);
 	}
 	/* A deleted event has no body left (a comment then says not which
-	 * post it answered). */
-	body = index_body(&ev);
+	 * post it answered); a post's body is read for the report alone (does it
+	 * ask?). */
+	if (kind != EVT_POST || f->rep)
+		body = index_body(&ev);
 	if (kind != EVT_POST) {
 		/* Exchange: staff of one site answering a post of another. */
 		json_t *pair;
