@@ -56,6 +56,13 @@ export function exchangeHeat(f) {
 			if (!sites.includes(s))
 				sites.push(s);
 	const n = sites.length;
+	if (n < 2) {
+		// One site: there is no "between" to draw.
+		const p = document.createElement('p');
+		p.className = 'muted';
+		p.textContent = t('figures.no_exchange');
+		return p;
+	}
 	const v = (a, b) => pairs.filter(p => p.from === a && p.to === b).reduce((s, p) => s + (Number(p.comments) || 0) + (Number(p.reactions) || 0), 0);
 	const most = Math.max(1, ...sites.flatMap(a => sites.map(b => v(a, b))));
 	const C = 56, L = 110, T = 70;
@@ -67,7 +74,8 @@ export function exchangeHeat(f) {
 		if (val !== null)
 			cells.push(svg('text', { x: L + j * C + (C - 2) / 2, y: T + i * C + C / 2 + 4, 'text-anchor': 'middle', class: val > most / 2 ? 'val dark' : 'val' }, fmt(val)));
 	}));
-	return svg('svg', { viewBox: `0 0 ${L + n * C + 4} ${T + n * C + 4}`, class: 'chart chart-heat', role: 'img', 'aria-label': t('figures.heat') },
+	// Its own size at most (width, height): a small matrix is not blown up.
+	return svg('svg', { viewBox: `0 0 ${L + n * C + 4} ${T + n * C + 4}`, width: L + n * C + 4, height: T + n * C + 4, class: 'chart chart-heat', role: 'img', 'aria-label': t('figures.heat') },
 		svg('title', {}, t('figures.heat')),
 		sites.map((s, i) => svg('text', { x: L - 6, y: T + i * C + C / 2 + 4, 'text-anchor': 'end', class: 'tick' }, s)),
 		sites.map((s, j) => svg('text', { x: L + j * C + C / 2, y: T - 8, 'text-anchor': 'start', class: 'tick', transform: `rotate(-35 ${L + j * C + C / 2} ${T - 8})` }, s)),

@@ -136,6 +136,13 @@ uiTest('figures on a phone: the sites of "On posts of" align as words, not numbe
 	await page.getByRole('heading', { name: 'Exchange between sites' }).waitFor();
 	const table = page.locator('table.figures').nth(1);
 	await table.locator('tbody tr').first().waitFor();
+	// The heat map (issue 21): a cell per pair of the two sites, lyon's
+	// comment on paris's post drawn, within the phone's width.
+	const heat = page.locator('svg.chart-heat');
+	assert.equal(await heat.locator('rect').count(), 4, 'two sites: a 2 by 2 map');
+	assert.ok((await heat.locator('rect title').allTextContents()).some(x => /^lyon → paris: [1-9]/.test(x)), 'lyon on paris is drawn');
+	const hb = await heat.boundingBox();
+	assert.ok(hb && hb.x >= 0 && hb.x + hb.width <= PHONE.width + 1, `the map fits the phone (${JSON.stringify(hb)})`);
 	const align = await table.evaluate(t => [...t.rows].map(r => [...r.cells].map(c => getComputedStyle(c).textAlign)));
 	for (const row of align) {
 		assert.deepEqual(row.slice(0, 2).map(a => (a === 'start' ? 'left' : a)), ['left', 'left'], 'From and On posts of are words');
