@@ -108,6 +108,15 @@ def test_workbook(n, boss, alice):
             t.eq([row[1], row[2], row[4], row[5], row[6]],
                  [s["staff"], s["active"], s["posts"], s["comments"], s["reactions"]],
                  "Adoption's %s row equals GET /api/figures" % s["site"])
+    su = wb["Summary"]
+    t.eq([su["A8"].value, su["B8"].value, su["A9"].value, su["B9"].value],
+         ["Staff", sum(x["staff"] for x in f["sites"]), "Active staff", sum(x["active"] for x in f["sites"])],
+         "the Summary's staff and active staff are the figures' totals")
+    t.eq(su["B10"].value, "=IF(B8>0,B9/B8,0)", "the active share is a formula")
+    ex = wb["Exchange"]
+    fin = [r for r in ex.iter_rows(values_only=True) if r[0] == "Finance"]
+    t.check(len(fin) == 1 and fin[0][3] == 2,
+            "between departments: Finance gave Logistics a comment and a reaction", rows(ex)[:20])
     qs = wb["Questions"]
     t.eq(qs["B4"].value, 2, "two questions asked (a mark and a flag)")
     t.eq(qs["B5"].value, 1, "one answered (the asker's own comment is not an answer)")
