@@ -60,8 +60,10 @@ s_on_cmd(sync_t *s)
 			}
 		break;
 	case CMD_ADD_PEER:
-		if (n == 2 && zmq_msg_size(&m[1]) == sizeof(sync_peer_conf_t))
+		if (n == 2 && zmq_msg_size(&m[1]) == sizeof(sync_peer_conf_t)) {
 			link_add(s, zmq_msg_data(&m[1]));
+			s->timers_due = 1; /* dial now, not at the next timer */
+		}
 		break;
 	case CMD_RECHECK: zap_recheck(s); break;
 	case CMD_PUT_DONE:
@@ -77,27 +79,42 @@ out:
 		zmq_msg_close(&m[i]);
 }
 
-/* Heartbeats, link timeouts, dialing, queued events, periodic
- * reconciliation, the rate shown per peer. */
-static void
-s_timers(sync_t *s)
+/* The earlier of two deadlines (0: none). */
+static uint64_t
+s_sooner(uint64_t a, uint64_t b)
 {
-	uint64_t now = sync_now_ms();
+	return a == 0 || (b != 0 && b < a) ? b : a;
+}
+
+/*
+ * Heartbeats, link timeouts, dialing, periodic reconciliation, the rate
+ * shown per peer: the timers, run when the nearest is due (Redis's habit in
+ * ae.c: the loop sleeps until the nearest timer or an event). Returns the
+ * next deadline.
+ */
+static uint64_t
+s_timers(sync_t *s, uint64_t now)
+{
 	int periodic = now >= s->next_reconcile_ms;
 	uint64_t rate_ms = sync_since(now, s->rate_ms);
 	int rate_tick = rate_ms >= 2000;
+	uint64_t next, t;
 
 	if (rate_tick)
 		s->rate_ms = now;
 	if (periodic)
 		s->next_reconcile_ms = now + (uint64_t)s->conf.reconcile_interval_s * 1000;
 	zap_tick(s, now);
+	next = s_sooner(s->next_reconcile_ms, s->rate_ms + 2000);
+	next = s_sooner(next, now + 1000); /* zap_tick's summaries */
 	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
 		link_t *l = &s->links[i];
-		if (!l->used || !link_tick(s, l, now))
+		if (!l->used)
 			continue;
-		reconcile_tick(s, l, periodic);
-		flow_tick(s, l, now);
+		if (link_tick(s, l, now)) {
+			reconcile_tick(s, l, periodic);
+			flow_tick(s, l, now);
+		}
 		if (rate_tick) {
 			pthread_mutex_lock(&s->lock);
 			l->st.rate_in =
@@ -105,6 +122,33 @@ s_timers(sync_t *s)
 			l->rate_mark = l->st.received;
 			pthread_mutex_unlock(&s->lock);
 		}
+		next = s_sooner(next, link_next_ms(s, l, now));
+		if ((t = flow_next_ms(l)) != 0)
+			next = s_sooner(next, t > now ? t : now + 50);
+	}
+	return next;
+}
+
+/*
+ * Work that events of this round made due and that cannot wait for a timer:
+ * a reconciliation to open (a link came up), ranges to stream while the
+ * window has room, a HELLO to send at once (a handshake just succeeded).
+ */
+static void
+s_due(sync_t *s, uint64_t now)
+{
+	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
+		link_t *l = &s->links[i];
+		if (!l->used)
+			continue;
+		if (l->knock_ms && now >= l->knock_ms)
+			link_knock(s, l, now);
+		if (!l->st.connected)
+			continue;
+		if (l->recon_due)
+			reconcile_tick(s, l, 0);
+		if (flow_ready(l))
+			flow_serve(s, l);
 	}
 }
 
@@ -114,12 +158,15 @@ s_main(void *arg)
 	sync_t *s = arg;
 	zmq_pollitem_t items[3 + 2 * SYNC_MAX_PEERS];
 	link_t *owner[3 + 2 * SYNC_MAX_PEERS];
+	uint64_t next_timer = 0;
 
 	s_engine = s;
 	pthread_setname_np(pthread_self(), "cpt-sync");
 	s->next_reconcile_ms = sync_now_ms() + (uint64_t)s->conf.reconcile_interval_s * 1000;
 	while (!s->stop) {
 		int n = 0, busy = 0;
+		long wait;
+		uint64_t now;
 
 		items[n] = (zmq_pollitem_t){s->cmd_in, 0, ZMQ_POLLIN, 0};
 		owner[n++] = NULL;
@@ -143,9 +190,14 @@ s_main(void *arg)
 			}
 			/* Work that can go out now keeps the loop from sleeping. */
 			busy |= l->used && l->st.connected && (l->recon_due || flow_ready(l));
+			if (l->used && l->knock_ms)
+				next_timer = s_sooner(next_timer, l->knock_ms);
 		}
-		/* While work is due, do not sleep between rounds. */
-		if (zmq_poll(items, n, busy ? 0 : 50) < 0 && errno != EINTR)
+		/* Sleep until an event or the nearest timer; not at all while
+		 * work is due. */
+		now = sync_now_ms();
+		wait = busy || next_timer <= now ? 0 : (long)(next_timer - now);
+		if (zmq_poll(items, n, wait) < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < n; i++) {
 			if (!(items[i].revents & ZMQ_POLLIN))
@@ -175,7 +227,12 @@ s_main(void *arg)
 			s->recheck_due = 0;
 			zap_recheck(s);
 		}
-		s_timers(s);
+		now = sync_now_ms();
+		if (now >= next_timer || s->timers_due) {
+			s->timers_due = 0;
+			next_timer = s_timers(s, now);
+		}
+		s_due(s, now);
 	}
 	recv_flush(s);
 	/* Every batch given to the store comes back before the sockets close. */

@@ -306,6 +306,20 @@ flow_ready(const link_t *l)
 	return l->n_ranges && l->inflight < WINDOW;
 }
 
+uint64_t
+flow_next_ms(const link_t *l)
+{
+	uint64_t next = 0;
+
+	if (l->inflight > 0)
+		next = l->inflight_ms + ACK_WAIT_MS + 1;
+	if (l->st.connected && s_backlog(l) != l->backlog_said) {
+		uint64_t t = l->backlog_ms + 1000;
+		next = next == 0 || t < next ? t : next;
+	}
+	return next;
+}
+
 void
 flow_tick(sync_t *s, link_t *l, uint64_t now)
 {

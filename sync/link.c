@@ -331,7 +331,7 @@ link_up(const link_t *l)
 	return l->st.connected && (l->dealer || l->rid_len);
 }
 
-void
+int
 link_send_hello(sync_t *s, link_t *l)
 {
 	uint8_t b[CPT_KEY_LEN + 64];
@@ -344,7 +344,21 @@ link_send_hello(sync_t *s, link_t *l)
 	memcpy(b, s->conf.site_key, CPT_KEY_LEN);
 	memcpy(b + CPT_KEY_LEN, s->conf.site, nl);
 	len[0] = CPT_KEY_LEN + nl;
-	link_send(s, l, SYNC_HELLO, f, len, 1);
+	return link_send(s, l, SYNC_HELLO, f, len, 1);
+}
+
+void
+link_knock(sync_t *s, link_t *l, uint64_t now)
+{
+	if (l->st.connected || l->dealer == NULL) {
+		l->knock_ms = 0;
+		return;
+	}
+	l->hello_ms = now;
+	if (link_send_hello(s, l) == 0 || --l->knock_tries <= 0)
+		l->knock_ms = 0;
+	else
+		l->knock_ms = now + 2;
 }
 
 /* ---------------------------------------------------------- link state */
@@ -364,6 +378,8 @@ link_set_connected(sync_t *s, link_t *l, int up)
 		l->st.to_receive = 0;
 	pthread_mutex_unlock(&s->lock);
 	l->hello_in = 0;
+	l->knock_ms = 0;
+	s->timers_due = 1; /* its deadlines are others now */
 	/* Whatever was queued for it was for the connection that ended: the
 	 * reconciliation of the new one finds what it still lacks. */
 	flow_reset(s, l);
@@ -384,6 +400,7 @@ link_ban(sync_t *s, link_t *l, const char *why)
 	          BAN_MS / 1000, why);
 	l->ban_until_ms = sync_now_ms() + BAN_MS;
 	l->bad = 0;
+	s->timers_due = 1;
 	link_set_connected(s, l, 0);
 	link_close_dealer(l);
 	l->next_dial_ms = l->ban_until_ms;
@@ -431,6 +448,11 @@ link_on_monitor(sync_t *s, link_t *l)
 	switch (ev) {
 	case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
 		l->backoff_ms = DIAL_MIN_MS;
+		/* The link is back: knock now, not at the next heartbeat. The
+		 * session's pipe may attach a moment after this event, so a
+		 * HELLO that finds no connection is tried again shortly. */
+		l->knock_ms = sync_now_ms();
+		l->knock_tries = 50;
 		pthread_mutex_lock(&s->lock);
 		l->st.refused = 0;
 		pthread_mutex_unlock(&s->lock);
@@ -466,6 +488,7 @@ link_on_monitor(sync_t *s, link_t *l)
 		link_close_dealer(l);
 		l->next_dial_ms = sync_now_ms() + l->backoff_ms;
 		l->backoff_ms = l->backoff_ms * 2 > DIAL_MAX_MS ? DIAL_MAX_MS : l->backoff_ms * 2;
+		s->timers_due = 1;
 		break;
 	}
 }
@@ -495,7 +518,8 @@ link_tick(sync_t *s, link_t *l, uint64_t now)
 		        (10 * hb > 5000 ? 10 * hb : 5000)) {
 			link_close_dealer(l);
 			l->next_dial_ms = now;
-		} else if (l->dealer && sync_since(now, l->last_tx_ms) >= hb) {
+		} else if (l->dealer && sync_since(now, l->hello_ms) >= hb) {
+			l->hello_ms = now;
 			link_send_hello(s, l);
 		}
 		return 0;
@@ -503,4 +527,38 @@ link_tick(sync_t *s, link_t *l, uint64_t now)
 	if (sync_since(now, l->last_tx_ms) >= hb)
 		link_send(s, l, SYNC_PING, NULL, NULL, 0);
 	return 1;
+}
+
+/* A deadline already past means its action was tried and could not go
+ * (a full queue): it is tried again a little later, not in a spin. */
+static uint64_t
+s_after(uint64_t t, uint64_t now)
+{
+	return t > now ? t : now + 50;
+}
+
+uint64_t
+link_next_ms(const sync_t *s, const link_t *l, uint64_t now)
+{
+	uint64_t hb = s->conf.heartbeat_ms, next = UINT64_MAX, t;
+
+	if (l->revoked && l->close_ms)
+		next = s_after(l->close_ms, now);
+	if (l->dealer == NULL && l->st.endpoint[0] && !l->revoked) {
+		t = l->next_dial_ms > l->ban_until_ms ? l->next_dial_ms : l->ban_until_ms;
+		next = t < next ? s_after(t, now) : next;
+	}
+	if (l->st.connected) {
+		t = s_after(l->last_rx_ms + 3 * hb + 1, now);
+		next = t < next ? t : next;
+		t = s_after(l->last_tx_ms + hb, now);
+		next = t < next ? t : next;
+	} else if (l->dealer) {
+		uint64_t from = l->dial_ms > l->last_rx_ms ? l->dial_ms : l->last_rx_ms;
+		t = s_after(from + (10 * hb > 5000 ? 10 * hb : 5000) + 1, now);
+		next = t < next ? t : next;
+		t = s_after(l->hello_ms + hb, now);
+		next = t < next ? t : next;
+	}
+	return next == UINT64_MAX ? 0 : next;
 }

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
 #include "sync/sync_internal.h"
 
 #define MAX_FRAMES 1002  /* routing id + type frame + 1000 envelopes */
@@ -156,8 +158,8 @@ s_done(sync_t *s, recv_batch_t *b)
 				memcpy(fresh[stored++], ids[i], CPT_ID_LEN);
 			} else if (rc[i] == CPT_EEXIST) {
 				dup++;
-			} else if (rc[i] == CPT_EPENDING) {
-				pend++;
+			} else if (rc[i] == CPT_EPENDING || rc[i] == CPT_EHELD) {
+				pend++; /* kept: waiting for an event, or for the clock */
 			} else {
 				refused++;
 				/* A bare envelope is refused while its redaction has
@@ -266,6 +268,18 @@ s_handle(sync_t *s, link_t *l, zmq_msg_t *m, size_t n, int overflow)
 	}
 	for (size_t i = 0; i < n; i++)
 		len[i] = zmq_msg_size(&m[i]);
+	if (type < 0 && n > 0 && len[0] == 2 &&
+	    ((const uint8_t *)zmq_msg_data(&m[0]))[0] != SYNC_VERSION) {
+		/* A peer of another protocol version is not malformed: it is
+		 * refused by name, and may come back upgraded (PROTOCOL.md 10.2). */
+		char why[160];
+		snprintf(why, sizeof(why),
+		         "peer site=%s speaks protocol version %u; this node speaks version %d: "
+		         "upgrade that site",
+		         link_name(l), ((const uint8_t *)zmq_msg_data(&m[0]))[0], SYNC_VERSION);
+		link_ban(s, l, why);
+		return;
+	}
 	if (overflow || type < 0 || sync_msg_check(type, n, len, s->recv_limit) != 0) {
 		link_malformed(s, l, type, n);
 		return;

@@ -15,7 +15,7 @@
 #include "config/config.h"
 #include "crypto/crypto.h"
 
-#define SYNC_VERSION    1
+#define SYNC_VERSION    2 /* the protocol version (PROTOCOL.md 10.2); 1 is refused by name */
 #define SYNC_MAX_PEERS  64
 #define SYNC_ZAP_DOMAIN "comptoir"
 #define SYNC_TSID_LEN   40 /* timestamp (8, big-endian) then id (32) */

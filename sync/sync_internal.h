@@ -37,6 +37,9 @@ typedef struct link {
 	uint64_t dial_ms;      /* when the dealer was made */
 	uint32_t backoff_ms;   /* next wait after a refused handshake */
 	int dial_warned;       /* "cannot dial" logged since the last success */
+	uint64_t hello_ms;     /* last HELLO tried while the link is not up */
+	uint64_t knock_ms; /* a handshake succeeded: HELLO then, not at the next timer (0: none) */
+	int knock_tries;   /* retries left of that HELLO (the pipe may attach a moment later) */
 	/* recv.c and link.c: the link it dialed */
 	uint8_t rid[256];                /* routing id on our ROUTER when it dialed us */
 	size_t rid_len;                  /* 0 when it has not */
@@ -108,6 +111,7 @@ struct sync {
 	size_t send_cap;              /* largest message sent (see sync_start) */
 	uint64_t next_reconcile_ms;   /* periodic reconciliation */
 	int recheck_due;              /* a recheck asked from the engine thread itself */
+	int timers_due;               /* a link changed state: run the timers this round */
 	recv_batch_t *in;             /* envelopes waiting for the end of this round, or NULL */
 	size_t jobs_out;              /* batches given to ops.put, not done yet */
 	int stop;                     /* leave the loop */
@@ -197,8 +201,11 @@ int link_up(const link_t *l);
  * callers ignore the answer. frames are copied before it returns. */
 int link_send(sync_t *s, link_t *l, int type, const void *const *frames, const size_t *lens,
               size_t n);
-/* Our HELLO (site key and name), best effort. */
-void link_send_hello(sync_t *s, link_t *l);
+/* Our HELLO (site key and name), best effort: 0 when it went out, -1 when
+ * the link had no connection to send on. */
+int link_send_hello(sync_t *s, link_t *l);
+/* The HELLO due since a handshake succeeded (knock_ms), tried now. */
+void link_knock(sync_t *s, link_t *l, uint64_t now);
 /* Marks a link up or down; either way what was queued for it starts afresh
  * (flow_reset) and, when up, a reconciliation is due. */
 void link_set_connected(sync_t *s, link_t *l, int up);
@@ -219,6 +226,8 @@ void link_on_monitor(sync_t *s, link_t *l);
  * liveness (link down after silence, HELLO until it answers, PING). 1 when
  * the link is up and the rest of its round should run. */
 int link_tick(sync_t *s, link_t *l, uint64_t now);
+/* When link_tick next has something to do for l (after now). */
+uint64_t link_next_ms(const sync_t *s, const link_t *l, uint64_t now);
 
 /* ------------------------------------------ zap.c: admission of sites */
 
@@ -257,6 +266,9 @@ void flow_reset(sync_t *s, link_t *l);
 int flow_ready(const link_t *l);
 /* A timer round for an up link: serves its queues, says its backlog. */
 void flow_tick(sync_t *s, link_t *l, uint64_t now);
+/* When flow_tick next has something to do for l: an ACK given up for lost,
+ * a backlog to say; 0 when nothing. */
+uint64_t flow_next_ms(const link_t *l);
 
 /* ------------------------ reconcile.c: recon.c driven for each link */
 

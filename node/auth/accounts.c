@@ -418,10 +418,14 @@ acct_is_site_admin(const key_sign_t *site, const char *site_name, const json_t *
 
 	if (role == NULL || strcmp(role, "admin") != 0)
 		return 0;
-	if (site == NULL) {
+	/* The same site is the same site name (PROTOCOL.md 8.6): a site
+	 * certified again with a new signing key keeps its admins. */
+	if (site_name) {
 		const char *s = json_string_value(json_object_get(rec, "site"));
-		return s && site_name && strcmp(s, site_name) == 0;
+		return s && strcmp(s, site_name) == 0;
 	}
+	if (site == NULL)
+		return 0;
 	cpt_hex32(hex, key_sign_public(site));
 	return by && strcmp(by, hex) == 0;
 }

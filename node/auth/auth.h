@@ -70,8 +70,9 @@ void acct_login_reset(void);
  * the event): a new reference, or NULL; *ts (when not NULL) gets its
  * timestamp. txn: a read transaction. */
 json_t *acct_backup_load(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t *ts);
-/* Is rec (a user's key record) an admin enrolled by this site (site: its
- * signing key; without one, its name site_name)? */
+/* Is rec (a user's key record) an admin of this site: its newest enrolment
+ * is an admin's under site_name (the same site is the same name, PROTOCOL.md
+ * 8.6), or, without a name, one signed by the key site? */
 int acct_is_site_admin(const key_sign_t *site, const char *site_name, const json_t *rec);
 
 /* Device cookies (the trusted browsers above): a MAC of the handle under a
@@ -116,6 +117,17 @@ int users_edit(node_t *n, const char *handle, const char *name, int admin, char 
                size_t errlen) CPT_WUR;
 /* [{"handle", "site", "role", "disabled", "name"}], of this site or all. */
 json_t *users_list(node_t *n, int this_site_only);
+/*
+ * The bodies of the revocations of key from effective (PROTOCOL.md 7.3):
+ * vouch lists the 16-byte id prefixes of the events by key admitted here
+ * dated before to, in pages of at most EVENT_VOUCH_MAX cut between two ms
+ * (the first from 0, the last up to to); one body with an empty list when
+ * there are none. A new array (json_decref it), or NULL when memory is
+ * short or more than EVENT_VOUCH_MAX events share one ms. A user's
+ * revocation uses to = min(effective, now - 7 days), a site's to = effective.
+ */
+json_t *users_revocations(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t effective,
+                          uint64_t to, const char *reason);
 
 /* ---------------------------------------------------- sessions (sessions.c) */
 

@@ -6,6 +6,7 @@
  */
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -67,8 +68,11 @@ s_lookup(node_t *n, const char *handle, uint8_t key[CPT_KEY_LEN], json_t **rec, 
 		snprintf(err, errlen, "no user \"%s\"", handle);
 		return CPT_ENOTFOUND;
 	}
-	cpt_hex32(mine, key_sign_public(node_site_key(n)));
-	if (strcmp(json_string_value(json_object_get(*rec, "by")) ?: "", mine) != 0) {
+	/* A site manages the handles that belong to its name (PROTOCOL.md 8.7):
+	 * certified again with a new key, it keeps its people. */
+	(void)mine;
+	if (strcmp(json_string_value(json_object_get(*rec, "site")) ?: "", node_cfg(n)->name) !=
+	    0) {
 		snprintf(err, errlen, "\"%s\" belongs to site %s: only that site manages it",
 		         handle, json_string_value(json_object_get(*rec, "site")) ?: "?");
 		json_decref(*rec);
@@ -78,6 +82,49 @@ s_lookup(node_t *n, const char *handle, uint8_t key[CPT_KEY_LEN], json_t **rec, 
 	return 0;
 }
 
+/* The enrolment proof of key (PROTOCOL.md 7.2) as this site's handle, in
+ * hex (129 bytes). The user's key signs it when it is made; a key enrolled
+ * again (a new role, a new name) carries the proof of its last enrolment,
+ * which binds the same site name and handle. 0, or CPT_ENOTFOUND. */
+static int
+s_proof(node_t *n, const key_sign_t *uk, const uint8_t key[CPT_KEY_LEN], const char *handle,
+        char out[2 * CPT_SIG_LEN + 1])
+{
+	uint8_t sig[CPT_SIG_LEN], id[CPT_ID_LEN];
+	store_txn_t *txn;
+	json_t *rec, *body;
+	const char *idh, *p;
+	evt_t ev;
+	int rc = CPT_ENOTFOUND;
+
+	if (uk) {
+		if (evt_proof_sign(sig, uk, node_ingest_ctx(n)->fed, node_cfg(n)->name, handle) !=
+		    0)
+			return CPT_EINVAL;
+		sodium_bin2hex(out, 2 * CPT_SIG_LEN + 1, sig, sizeof(sig));
+		return 0;
+	}
+	if (store_read_begin(node_store(n), &txn) != 0)
+		return CPT_EIO;
+	rec = index_key_info(txn, key);
+	idh = json_string_value(json_object_get(rec, "id"));
+	if (idh && cpt_unhex32(id, idh, strlen(idh)) == 0 && index_event(txn, id, &ev) == 0 &&
+	    (body = index_body(&ev)) != NULL) {
+		p = json_string_value(json_object_get(body, "proof"));
+		if (p && strlen(p) == 2 * CPT_SIG_LEN &&
+		    strcmp(json_string_value(json_object_get(body, "handle")) ?: "", handle) == 0 &&
+		    strcmp(json_string_value(json_object_get(body, "site")) ?: "",
+		           node_cfg(n)->name) == 0) {
+			memcpy(out, p, 2 * CPT_SIG_LEN + 1);
+			rc = 0;
+		}
+		json_decref(body);
+	}
+	json_decref(rec);
+	store_read_end(node_store(n), &txn);
+	return rc;
+}
+
 /* A new key for handle: its enrolment by the site, then its key backup. */
 static int
 s_enrol(node_t *n, const char *handle, const char *role, const char *password, key_sign_t **out,
@@ -85,7 +132,7 @@ s_enrol(node_t *n, const char *handle, const char *role, const char *password, k
 {
 	key_sign_t *uk = key_sign_new();
 	uint8_t seed[CPT_SEED_LEN];
-	char hex[CPT_HEX_ID];
+	char hex[CPT_HEX_ID], proof[2 * CPT_SIG_LEN + 1];
 	json_t *backup;
 	int rc;
 
@@ -95,9 +142,17 @@ s_enrol(node_t *n, const char *handle, const char *role, const char *password, k
 		return CPT_ENOMEM;
 	}
 	cpt_hex32(hex, key_sign_public(uk));
+	/* The key's holder agrees to be this handle at this site: the node made
+	 * the key, so it signs the proof at once (PROTOCOL.md 7.2). */
+	if (s_proof(n, uk, key_sign_public(uk), handle, proof) != 0) {
+		snprintf(err, errlen, "\"%s\" cannot be enrolled: its proof cannot be made",
+		         handle);
+		key_sign_destroy(&uk);
+		return CPT_EINVAL;
+	}
 	rc = s_publish(n, node_site_key(n), EVT_ENROL,
-	               json_pack("{s:s, s:s, s:s, s:s}", "handle", handle, "key", hex, "site",
-	                         node_cfg(n)->name, "role", role),
+	               json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", handle, "key", hex, "site",
+	                         node_cfg(n)->name, "role", role, "proof", proof),
 	               err, errlen);
 	if (rc == 0) {
 		key_sign_seed(uk, seed);
@@ -114,15 +169,144 @@ s_enrol(node_t *n, const char *handle, const char *role, const char *password, k
 }
 
 static int
+s_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* One revocation body: vouch [from, to) with the prefixes of ids (n of
+ * them, hex of 32 digits each, sorted here). */
+static json_t *
+s_rev_body(const char *khex, uint64_t effective, const char *reason, uint64_t from, uint64_t to,
+           char **ids, size_t n)
+{
+	char *list = malloc(32 * n + 1);
+	json_t *b;
+
+	if (list == NULL)
+		return NULL;
+	qsort(ids, n, sizeof(*ids), s_cmp_str);
+	for (size_t i = 0; i < n; i++)
+		memcpy(list + 32 * i, ids[i], 32);
+	list[32 * n] = 0;
+	b = json_pack("{s:s, s:I, s:s, s:{s:I, s:I, s:s}}", "key", khex, "effective",
+	              (json_int_t)effective, "reason", reason ? reason : "", "vouch", "from",
+	              (json_int_t)from, "to", (json_int_t)to, "ids", list);
+	free(list);
+	return b;
+}
+
+json_t *
+users_revocations(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t effective, uint64_t to,
+                  const char *reason)
+{
+	char khex[CPT_HEX_ID], **ids;
+	uint64_t *ms, from = 0;
+	uint8_t seek[CPT_KEY_LEN];
+	store_cur_t *cur;
+	store_val_t k, v;
+	size_t n = 0, cap = 1024, start = 0;
+	json_t *out = json_array(), *b;
+	int rc;
+
+	cpt_hex32(khex, key);
+	ids = malloc(cap * sizeof(*ids));
+	ms = malloc(cap * sizeof(*ms));
+	if (out == NULL || ids == NULL || ms == NULL ||
+	    store_cur_open(txn, DB_BY_AUTHOR, &cur) != 0)
+		goto fail;
+	/* What the revoker admitted of key before to, in (ts, id) order. */
+	memcpy(seek, key, CPT_KEY_LEN);
+	k.len = CPT_KEY_LEN;
+	k.data = seek;
+	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		const uint8_t *kd = k.data;
+		uint64_t t;
+		if (k.len != CPT_KEY_LEN + 8 + CPT_ID_LEN || memcmp(kd, key, CPT_KEY_LEN) != 0)
+			break;
+		t = HLC_MS(store_get_u64(kd + CPT_KEY_LEN));
+		if (t >= to)
+			break;
+		if (n == cap) {
+			char **bi = realloc(ids, 2 * cap * sizeof(*ids));
+			uint64_t *bm = bi ? realloc(ms, 2 * cap * sizeof(*ms)) : NULL;
+			if (bi)
+				ids = bi;
+			if (bm == NULL) {
+				store_cur_close(&cur);
+				goto fail;
+			}
+			ms = bm;
+			cap *= 2;
+		}
+		if ((ids[n] = malloc(33)) == NULL) {
+			store_cur_close(&cur);
+			goto fail;
+		}
+		sodium_bin2hex(ids[n], 33, kd + CPT_KEY_LEN + 8, 16);
+		ms[n++] = t;
+	}
+	store_cur_close(&cur);
+	/* Pages of at most EVENT_VOUCH_MAX, cut between two ms (PROTOCOL.md 7.3). */
+	while (n - start > EVENT_VOUCH_MAX) {
+		size_t end = start + EVENT_VOUCH_MAX;
+		while (end > start && ms[end] == ms[end - 1])
+			end--;
+		if (end == start)
+			goto fail; /* over a thousand events in one ms: cannot be vouched for */
+		if ((b = s_rev_body(khex, effective, reason, from, ms[end], ids + start,
+		                    end - start)) == NULL)
+			goto fail;
+		json_array_append_new(out, b);
+		from = ms[end];
+		start = end;
+	}
+	if ((b = s_rev_body(khex, effective, reason, from, to, ids + start, n - start)) == NULL)
+		goto fail;
+	json_array_append_new(out, b);
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+	free(ms);
+	return out;
+fail:
+	for (size_t i = 0; ids && i < n; i++)
+		free(ids[i]);
+	free(ids);
+	free(ms);
+	json_decref(out);
+	return NULL;
+}
+
+/* Revokes key from now: what it signed before now - 7 days stands only as
+ * listed (PROTOCOL.md 7.3, how a node fills vouch). */
+static int
 s_revoke(node_t *n, const uint8_t key[CPT_KEY_LEN], const char *reason, char *err, size_t errlen)
 {
-	char hex[CPT_HEX_ID];
+	uint64_t now = hlc_wall_ms(), week = 7ull * 86400000ull;
+	store_txn_t *txn;
+	json_t *bodies, *b;
+	size_t i;
+	int rc = 0;
 
-	cpt_hex32(hex, key);
-	return s_publish(n, node_site_key(n), EVT_REVOKE,
-	                 json_pack("{s:s, s:I, s:s}", "key", hex, "effective",
-	                           (json_int_t)hlc_wall_ms(), "reason", reason),
-	                 err, errlen);
+	if (store_read_begin(node_store(n), &txn) != 0) {
+		snprintf(err, errlen, "cannot read the store");
+		return CPT_EIO;
+	}
+	bodies = users_revocations(txn, key, now, now > week ? now - week : 0, reason);
+	store_read_end(node_store(n), &txn);
+	if (bodies == NULL) {
+		snprintf(err, errlen, "out of memory (or over a thousand events in one ms)");
+		return CPT_ENOMEM;
+	}
+	json_array_foreach (bodies, i, b) {
+		if ((rc = s_publish(n, node_site_key(n), EVT_REVOKE, json_incref(b), err,
+		                    errlen)) != 0)
+			break;
+	}
+	json_decref(bodies);
+	return rc;
 }
 
 int
@@ -260,7 +444,7 @@ int
 users_edit(node_t *n, const char *handle, const char *name, int admin, char *err, size_t errlen)
 {
 	uint8_t key[CPT_KEY_LEN];
-	char hex[CPT_HEX_ID];
+	char hex[CPT_HEX_ID], proof[2 * CPT_SIG_LEN + 1];
 	json_t *rec, *body;
 	const char *role;
 	int rc, off;
@@ -284,8 +468,14 @@ users_edit(node_t *n, const char *handle, const char *name, int admin, char *err
 	 * name (docs/PROTOCOL.md). The key, its backup and the sessions opened
 	 * with it are unchanged. */
 	cpt_hex32(hex, key);
-	body = json_pack("{s:s, s:s, s:s, s:s}", "handle", handle, "key", hex, "site",
-	                 node_cfg(n)->name, "role", role);
+	if (s_proof(n, NULL, key, handle, proof) != 0) {
+		json_decref(rec);
+		snprintf(err, errlen, "\"%s\": no enrolment of its key with a proof is known here",
+		         handle);
+		return CPT_ENOTFOUND;
+	}
+	body = json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", handle, "key", hex, "site",
+	                 node_cfg(n)->name, "role", role, "proof", proof);
 	json_decref(rec);
 	if (body && name)
 		json_object_set_new(body, "name", json_string(name));

@@ -76,6 +76,14 @@ int cli_copy_file(const char *from, const char *to);
 
 /* cmd_site.c: checks --title (NULL is fine); 1, or 0 with why printed. */
 int cli_title_ok(const char *title);
+/* cmd_site.c: signs, with root, a site certificate of protocol version 2
+ * (PROTOCOL.md 7.1, 14.2) issued now: not_before is the ms of its own
+ * timestamp, not_after that plus days days (0 or less: never); the keys in
+ * hex, title may be NULL. env (cap bytes) gets the envelope, *len its
+ * length. 0, CPT_ETOOBIG or CPT_ENOMEM. */
+int cli_site_cert(uint8_t *env, size_t cap, size_t *len, const key_sign_t *root, const char *site,
+                  const char *sign_hex, const char *curve_hex, const char *seal_hex,
+                  const char *endpoint, const char *title, int days) CPT_WUR;
 
 /* The commands; each returns the exit code. */
 int cmd_keygen(opts_t *o);

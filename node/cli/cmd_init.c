@@ -224,17 +224,18 @@ cmd_init(opts_t *o)
 	char path[4200], hex[CPT_HEX_ID], fpr[CPT_FPR_LEN], err[1024];
 	char tls_cert[PATH_MAX] = "", tls_key[PATH_MAX] = "";
 	key_sign_t *root = NULL, *sk = NULL;
-	key_curve_t *ck = NULL;
+	key_curve_t *ck = NULL, *xk = NULL;
 	node_t *n = NULL;
 	store_t *st = NULL;
 	struct stat sb;
-	json_t *cert;
 	int rc = 1;
 	/* What this init created, removed again if it fails: a failed init
 	 * (a full disk) leaves nothing half made behind. */
-	static const char *const files[] = {"keys/root.key", "keys/site.key",  "keys/site.curve",
-	                                    "comptoir.yaml", "store/data.mdb", "store/lock.mdb"};
-	int made_dir = 0, made_keys = 0, made_store = 0, made[6] = {0};
+	static const char *const files[] = {"keys/root.key", "keys/site.key", "keys/site.curve",
+	                                    NODE_SEAL_FILE,  "comptoir.yaml", "store/data.mdb",
+	                                    "store/lock.mdb"};
+	enum { NFILES = sizeof(files) / sizeof(files[0]) };
+	int made_dir = 0, made_keys = 0, made_store = 0, made[NFILES] = {0};
 
 	if (!event_valid_site(site)) {
 		fprintf(stderr, "comptoir: \"%s\" is not a valid site name (a-z, 0-9, -)\n", site);
@@ -268,7 +269,8 @@ cmd_init(opts_t *o)
 	root = o->join ? NULL : key_sign_new();
 	sk = key_sign_new();
 	ck = key_curve_new();
-	if ((!root && !o->join) || !sk || !ck)
+	xk = key_curve_new(); /* the seal key: a key of its own, never the transport's */
+	if ((!root && !o->join) || !sk || !ck || !xk)
 		goto out;
 	snprintf(path, sizeof(path), "%s/keys/root.key", o->dir);
 	if (root && key_sign_save(root, path) != 0)
@@ -282,14 +284,18 @@ cmd_init(opts_t *o)
 	if (key_curve_save(ck, path) != 0)
 		goto io;
 	made[2] = 1;
+	snprintf(path, sizeof(path), "%s/" NODE_SEAL_FILE, o->dir);
+	if (key_seal_save(xk, path) != 0)
+		goto io;
+	made[3] = 1;
 	snprintf(path, sizeof(path), "%s/comptoir.yaml", o->dir);
 	if (s_write_config(path, site, http, listen, root ? key_sign_public(root) : NULL,
 	                   tls_cert[0] ? tls_cert : NULL, tls_key[0] ? tls_key : NULL) != 0)
 		goto io;
-	made[3] = 1;
+	made[4] = 1;
 	snprintf(path, sizeof(path), "%s/store", o->dir);
 	made_store = stat(path, &sb) != 0;
-	made[4] = made[5] = made_store;
+	made[5] = made[6] = made_store;
 	if (index_store_open(&st, o->dir, 1, err, sizeof(err)) != 0) {
 		fprintf(stderr, "comptoir: %s\n", err);
 		goto out;
@@ -309,18 +315,26 @@ cmd_init(opts_t *o)
 	if ((n = cli_open(o)) == NULL)
 		goto out;
 	/* The lone site's root certifies it, exactly as it will certify the next. */
-	cpt_hex32(hex, key_sign_public(sk));
 	{
-		char chex[CPT_HEX_ID];
+		char chex[CPT_HEX_ID], xhex[CPT_HEX_ID];
+		uint8_t env[EVT_FIXED_LEN + 4096];
+		const uint8_t *b = env;
+		size_t elen;
+		ingest_res_t res;
+		cpt_hex32(hex, key_sign_public(sk));
 		cpt_hex32(chex, key_curve_public(ck));
-		cert = json_pack("{s:s, s:s, s:s, s:[s], s:I, s:I}", "site", site, "sign_key", hex,
-		                 "curve_key", chex, "endpoints", listen, "not_before",
-		                 (json_int_t)0, "not_after", (json_int_t)0);
-		if (cert && o->title)
-			json_object_set_new(cert, "title", json_string(o->title));
+		cpt_hex32(xhex, key_curve_public(xk));
+		if (cli_site_cert(env, sizeof(env), &elen, root, site, hex, chex, xhex, listen,
+		                  o->title, 0) != 0)
+			goto out;
+		if ((rc = node_submit(n, &b, &elen, 1, &res)) != 0 || res.rc != 0) {
+			fprintf(stderr, "comptoir: the site's certificate was refused: %s (%s)\n",
+			        cpt_strerror(rc ? rc : res.rc), rc ? "" : res.why);
+			rc = 1;
+			goto out;
+		}
+		rc = 1;
 	}
-	if (cli_publish(n, root, EVT_SITE_CERT, cert, NULL) != 0)
-		goto out;
 	key_fingerprint(fpr, key_sign_public(root));
 	printf("initialised site \"%s\"%s%s%s in %s\n"
 	       "  http:   %s://%s/ (staff's browsers)\n"
@@ -340,8 +354,9 @@ out:
 	key_sign_destroy(&root);
 	key_sign_destroy(&sk);
 	key_curve_destroy(&ck);
+	key_curve_destroy(&xk);
 	if (rc != 0) {
-		for (int i = 5; i >= 0; i--) {
+		for (int i = NFILES - 1; i >= 0; i--) {
 			snprintf(path, sizeof(path), "%s/%s", o->dir, files[i]);
 			if (made[i])
 				unlink(path);

@@ -19,8 +19,11 @@
 
 #include "node/cli/cli_internal.h"
 
-/* What a site request's proof of possession signs, before the request's text. */
-#define REQ_DOMAIN "comptoir/site-request/v1"
+/* What a site request's proof of possession signs, before the request's text
+ * (PROTOCOL.md 14.1). */
+#define REQ_DOMAIN "comptoir/site-request/v2"
+#define REQ_TYPE   "comptoir-site-request-v2"
+#define CERT_TYPE  "comptoir-site-cert-v2"
 
 /* Reads a small "key: value" text file (a site request, a certificate; "-"
  * is stdin) into a JSON object of strings; NULL with "path:line: message"
@@ -120,18 +123,59 @@ cli_title_ok(const char *title)
 	return 0;
 }
 
-/* The text signed as a site request's proof: every field line, in order;
- * the title line only when there is one (older requests have none). */
+/* The text signed as a site request's proof (PROTOCOL.md 14.1): every field
+ * line, in this order; the title line only when there is one. */
 static void
 s_request_text(char *out, size_t cap, const char *site, const char *sign, const char *curve,
-               const char *endpoint, const char *title)
+               const char *seal, const char *endpoint, const char *title)
 {
-	snprintf(
-	    out, cap,
-	    "type: comptoir-site-request-v1\nsite: %s\nsign_key: %s\ncurve_key: %s\nendpoint: %s\n"
-	    "%s%s%s",
-	    site, sign, curve, endpoint, title ? "title: " : "", title ? title : "",
-	    title ? "\n" : "");
+	snprintf(out, cap,
+	         "type: " REQ_TYPE "\nsite: %s\nsign_key: %s\ncurve_key: %s\nseal_key: %s\n"
+	         "endpoint: %s\n%s%s%s",
+	         site, sign, curve, seal, endpoint, title ? "title: " : "", title ? title : "",
+	         title ? "\n" : "");
+}
+
+/* The version a file of another type speaks, for the message that names it:
+ * "v1" of "comptoir-site-request-v1", or NULL when it is no such file. */
+static const char *
+s_type_version(const char *type, const char *prefix)
+{
+	size_t pl = strlen(prefix);
+
+	if (type == NULL || strncmp(type, prefix, pl) != 0 || type[pl] != 'v')
+		return NULL;
+	return type + pl + 1;
+}
+
+int
+cli_site_cert(uint8_t *env, size_t cap, size_t *len, const key_sign_t *root, const char *site,
+              const char *sign_hex, const char *curve_hex, const char *seal_hex,
+              const char *endpoint, const char *title, int days)
+{
+	uint8_t fed[CPT_FED_LEN];
+	uint64_t now = hlc_wall_ms();
+	json_t *body;
+	char *text;
+	int rc;
+
+	/* Valid from the moment it is issued, never before (PROTOCOL.md 7.1):
+	 * not_before is the ms of its own timestamp. */
+	body = json_pack("{s:s, s:s, s:s, s:s, s:[s], s:I, s:I}", "site", site, "sign_key",
+	                 sign_hex, "curve_key", curve_hex, "seal_key", seal_hex, "endpoints",
+	                 endpoint, "not_before", (json_int_t)now, "not_after",
+	                 (json_int_t)(days > 0 ? now + (uint64_t)days * 86400000ull : 0));
+	if (body && title)
+		json_object_set_new(body, "title", json_string(title));
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (text == NULL)
+		return CPT_ENOMEM;
+	evt_federation_id(fed, key_sign_public(root));
+	rc = evt_sign(env, cap, len, EVT_SITE_CERT, fed, HLC_MAKE(now, 0), (uint8_t *)text,
+	              strlen(text), root);
+	free(text);
+	return rc;
 }
 
 int
@@ -172,40 +216,62 @@ cmd_root(opts_t *o)
 		return 1;
 	}
 	if (strcmp(sub, "certify") == 0 && o->nargs == 2) {
-		json_t *req = s_read_kv(o->args[1], err, sizeof(err)), *body;
-		const char *sign, *curve, *ep, *proof, *title;
-		char text[2048], *btext, site[64];
-		uint8_t sk[CPT_KEY_LEN], ck[CPT_KEY_LEN], sig[CPT_SIG_LEN], fed[CPT_FED_LEN];
+		json_t *req = s_read_kv(o->args[1], err, sizeof(err));
+		const char *sign, *curve, *seal, *ep, *proof, *title, *type, *ver;
+		char text[2048], site[64];
+		uint8_t sk[CPT_KEY_LEN], ck[CPT_KEY_LEN], xk[CPT_KEY_LEN], sig[CPT_SIG_LEN];
 		uint8_t msg[2048 + sizeof(REQ_DOMAIN)], env[EVT_FIXED_LEN + 4096];
 		size_t sl = 0, elen, mlen;
-		hlc_t clk = {0};
-		uint64_t now = hlc_wall_ms();
 		char *ehex;
 
 		if (req == NULL) {
 			fprintf(stderr, "comptoir: %s\n", err);
 			goto out;
 		}
+		type = json_string_value(json_object_get(req, "type"));
+		ver = s_type_version(type, "comptoir-site-request-");
+		if (ver && strcmp(type, REQ_TYPE) != 0) {
+			fprintf(stderr,
+			        "comptoir: %s: request of protocol version %s: make it again with "
+			        "this version (%d)\n",
+			        o->args[1], ver[0] == 'v' ? ver + 1 : ver, EVT_VERSION);
+			json_decref(req);
+			goto out;
+		}
 		snprintf(site, sizeof(site), "%s",
 		         json_string_value(json_object_get(req, "site")) ?: "");
 		sign = json_string_value(json_object_get(req, "sign_key"));
 		curve = json_string_value(json_object_get(req, "curve_key"));
+		seal = json_string_value(json_object_get(req, "seal_key"));
 		ep = json_string_value(json_object_get(req, "endpoint"));
 		proof = json_string_value(json_object_get(req, "proof"));
 		title = json_string_value(json_object_get(req, "title"));
-		if (!sign || !curve || !ep || !proof ||
-		    (title && !event_valid_title(title, strlen(title))) ||
-		    strcmp(json_string_value(json_object_get(req, "type")) ?: "",
-		           "comptoir-site-request-v1") != 0 ||
-		    !event_valid_site(site) || cpt_unhex32(sk, sign, strlen(sign)) != 0 ||
-		    cpt_unhex32(ck, curve, strlen(curve)) != 0 || strlen(proof) != 128 ||
+		if (!sign || !curve || !seal || !ep || !proof ||
+		    (title && !event_valid_title(title, strlen(title))) || type == NULL ||
+		    strcmp(type, REQ_TYPE) != 0 || !event_valid_site(site) ||
+		    cpt_unhex32(sk, sign, strlen(sign)) != 0 ||
+		    cpt_unhex32(ck, curve, strlen(curve)) != 0 ||
+		    cpt_unhex32(xk, seal, strlen(seal)) != 0 || strlen(proof) != 128 ||
 		    sodium_hex2bin(sig, sizeof(sig), proof, 128, NULL, &sl, NULL) != 0) {
 			fprintf(stderr, "comptoir: %s: not a valid site request\n", o->args[1]);
 			json_decref(req);
 			goto out;
 		}
+		/* Every key a certificate names must be a valid point (PROTOCOL.md 2.2):
+		 * refused here rather than by every site. */
+		if (!key_ed25519_valid(sk) || !key_x25519_valid(ck) || !key_x25519_valid(xk) ||
+		    sodium_memcmp(ck, xk, CPT_KEY_LEN) == 0 ||
+		    sodium_memcmp(sk, key_sign_public(root), CPT_KEY_LEN) == 0) {
+			fprintf(stderr,
+			        "comptoir: %s: a key of the request is not valid (sign_key, "
+			        "curve_key, seal_key: valid points, seal_key apart from curve_key, "
+			        "not the root key)\n",
+			        o->args[1]);
+			json_decref(req);
+			goto out;
+		}
 		/* The request proves the site holds its signing key. */
-		s_request_text(text, sizeof(text), site, sign, curve, ep, title);
+		s_request_text(text, sizeof(text), site, sign, curve, seal, ep, title);
 		mlen = strlen(REQ_DOMAIN) + strlen(text);
 		memcpy(msg, REQ_DOMAIN, strlen(REQ_DOMAIN));
 		memcpy(msg + strlen(REQ_DOMAIN), text, strlen(text));
@@ -222,34 +288,21 @@ cmd_root(opts_t *o)
 			    "dial: have that site make its request again with --endpoint "
 			    "tcp://HOST:PORT\n",
 			    o->args[1], ep);
-		body = json_pack("{s:s, s:s, s:s, s:[s], s:I, s:I}", "site", site, "sign_key", sign,
-		                 "curve_key", curve, "endpoints", ep, "not_before", (json_int_t)0,
-		                 "not_after",
-		                 (json_int_t)(o->days ? now + (uint64_t)o->days * 86400000ull : 0));
-		if (body && title)
-			json_object_set_new(body, "title", json_string(title));
-		btext = json_dumps(body, JSON_COMPACT);
-		json_decref(body);
-		evt_federation_id(fed, key_sign_public(root));
-		if (btext == NULL ||
-		    evt_sign(env, sizeof(env), &elen, EVT_SITE_CERT, fed, hlc_next(&clk, now),
-		             (uint8_t *)btext, strlen(btext), root) != 0) {
-			free(btext);
+		if (cli_site_cert(env, sizeof(env), &elen, root, site, sign, curve, seal, ep, title,
+		                  o->days) != 0) {
 			json_decref(req);
 			goto out;
 		}
-		free(btext);
 		ehex = malloc(2 * elen + 1);
 		sodium_bin2hex(ehex, 2 * elen + 1, env, elen);
 		cpt_hex32(hex, key_sign_public(root));
 		key_fingerprint(fpr, key_sign_public(root));
-		printf(
-		    "# Comptoir site certificate: give it to the site (comptoir site install)\n"
-		    "# and to the sites that will link to it (comptoir peer add).\n"
-		    "type: comptoir-site-cert-v1\nsite: %s\n%s%s%sroot: %s\nroot_fingerprint: %s\n"
-		    "endpoint: %s\nevent: %s\n",
-		    site, title ? "title: " : "", title ? title : "", title ? "\n" : "", hex, fpr,
-		    ep, ehex);
+		printf("# Comptoir site certificate: give it to the site (comptoir site install)\n"
+		       "# and to the sites that will link to it (comptoir peer add).\n"
+		       "type: " CERT_TYPE "\nsite: %s\n%s%s%sroot: %s\nroot_fingerprint: %s\n"
+		       "endpoint: %s\nevent: %s\n",
+		       site, title ? "title: " : "", title ? title : "", title ? "\n" : "", hex,
+		       fpr, ep, ehex);
 		free(ehex);
 		json_decref(req);
 		/* With --dir, the federation learns of the site at once through that node. */
@@ -316,14 +369,31 @@ cmd_root(opts_t *o)
 			goto out;
 		}
 		cpt_hex32(hex, target);
-		if (cli_publish(n, root, EVT_REVOKE,
-		                json_pack("{s:s, s:I, s:s}", "key", hex, "effective",
-		                          (json_int_t)hlc_wall_ms(), "reason",
-		                          o->name ? o->name : "revoked by federation IT"),
-		                NULL) == 0) {
-			printf("revoked %s (key %s); every site will refuse it from now on\n",
-			       o->args[1], hex);
-			rc = 0;
+		{
+			/* A site's revocation vouches for what the site signed
+			 * before it (to = effective): what a thief of its key
+			 * backdated is shut out (PROTOCOL.md 7.3, 8.3). */
+			uint64_t eff = hlc_wall_ms();
+			json_t *bodies = NULL, *b;
+			size_t i;
+			if (store_read_begin(node_store(n), &txn) == 0) {
+				bodies = users_revocations(txn, target, eff, eff,
+				                           o->name ? o->name
+				                                   : "revoked by federation IT");
+				store_read_end(node_store(n), &txn);
+			}
+			rc = bodies ? 0 : 1;
+			json_array_foreach (bodies, i, b)
+				if (rc == 0 &&
+				    cli_publish(n, root, EVT_REVOKE, json_incref(b), NULL) != 0)
+					rc = 1;
+			json_decref(bodies);
+			if (rc == 0)
+				printf(
+				    "revoked %s (key %s); every site will refuse it from now on\n",
+				    o->args[1], hex);
+			else
+				fprintf(stderr, "comptoir: %s was not revoked\n", o->args[1]);
 		}
 		node_close(&n);
 	} else {
@@ -338,9 +408,10 @@ out:
 	return rc;
 }
 
-/* Loads what `site request` and `site install` need without a federation. */
+/* Loads what `site request` and `site install` need without a federation:
+ * the config and the site's three keys (keys/site.key, site.curve, site.seal). */
 static int
-s_load_site(const opts_t *o, cfg_t *cfg, key_sign_t **sk, key_curve_t **ck)
+s_load_site(const opts_t *o, cfg_t *cfg, key_sign_t **sk, key_curve_t **ck, key_curve_t **xk)
 {
 	char path[4200], err[CFG_ERR_LEN + 512];
 
@@ -358,6 +429,12 @@ s_load_site(const opts_t *o, cfg_t *cfg, key_sign_t **sk, key_curve_t **ck)
 	if ((*ck = key_curve_load(path, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "comptoir: %s\n", err);
 		key_sign_destroy(sk);
+		return -1;
+	}
+	if ((*xk = node_seal_load(o->dir, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "comptoir: %s\n", err);
+		key_sign_destroy(sk);
+		key_curve_destroy(ck);
 		return -1;
 	}
 	return 0;
@@ -476,28 +553,44 @@ s_seed(const opts_t *o, const uint8_t fed[CPT_FED_LEN])
 	return 0;
 }
 
-/* Reads a site certificate file: the event, its decoded form, the body. */
+/* Reads a site certificate file: the event, its decoded form, the body.
+ * A file or an event of another protocol version is refused by name. */
 static uint8_t *
 s_read_cert(const char *path, size_t *len, evt_t *ev, json_t **body)
 {
 	char err[1024];
 	json_t *kv = s_read_kv(path, err, sizeof(err));
 	const char *hex = kv ? json_string_value(json_object_get(kv, "event")) : NULL;
+	const char *type = kv ? json_string_value(json_object_get(kv, "type")) : NULL;
+	const char *ver = s_type_version(type, "comptoir-site-cert-");
 	uint8_t *buf = NULL;
 	size_t n = 0;
+	int drc = 0;
 
 	if (kv == NULL) {
 		fprintf(stderr, "comptoir: %s\n", err);
 		return NULL;
 	}
-	if (hex == NULL ||
-	    strcmp(json_string_value(json_object_get(kv, "type")) ?: "", "comptoir-site-cert-v1") !=
-	        0 ||
+	if (ver && strcmp(type, CERT_TYPE) != 0) {
+		fprintf(stderr,
+		        "comptoir: %s: certificate of protocol version %s: have federation IT "
+		        "certify the site again with this version (%d)\n",
+		        path, ver, EVT_VERSION);
+		json_decref(kv);
+		return NULL;
+	}
+	if (hex == NULL || type == NULL || strcmp(type, CERT_TYPE) != 0 ||
 	    strlen(hex) > 2 * EVT_MAX_LEN || (buf = malloc(strlen(hex) / 2 + 1)) == NULL ||
 	    sodium_hex2bin(buf, strlen(hex) / 2 + 1, hex, strlen(hex), NULL, &n, NULL) != 0 ||
-	    evt_decode(ev, buf, n, EVT_MAX_BODY) != 0 || ev->kind != EVT_SITE_CERT ||
+	    (drc = evt_decode(ev, buf, n, EVT_MAX_BODY)) != 0 || ev->kind != EVT_SITE_CERT ||
 	    (*body = json_loadb((const char *)ev->body, ev->body_len, 0, NULL)) == NULL) {
-		fprintf(stderr, "comptoir: %s: not a valid site certificate\n", path);
+		if (drc == CPT_EVERSION)
+			fprintf(stderr,
+			        "comptoir: %s: its event is of protocol version %u, this node "
+			        "speaks version %d: have federation IT certify the site again\n",
+			        path, n > 0 ? buf[0] : 0, EVT_VERSION);
+		else
+			fprintf(stderr, "comptoir: %s: not a valid site certificate\n", path);
 		free(buf);
 		json_decref(kv);
 		return NULL;
@@ -537,8 +630,9 @@ cmd_site(opts_t *o)
 	const char *sub = o->nargs > 0 ? o->args[0] : "";
 	cfg_t cfg;
 	key_sign_t *sk = NULL;
-	key_curve_t *ck = NULL;
-	char sign[CPT_HEX_ID], curve[CPT_HEX_ID], text[2048], proof[129], fpr[CPT_FPR_LEN];
+	key_curve_t *ck = NULL, *xk = NULL;
+	char sign[CPT_HEX_ID], curve[CPT_HEX_ID], seal[CPT_HEX_ID], text[2048], proof[129],
+	    fpr[CPT_FPR_LEN];
 	int rc = 1;
 
 	if (strcmp(sub, "request") == 0) {
@@ -548,7 +642,7 @@ cmd_site(opts_t *o)
 		char title[EVT_MAX_TITLE + 1];
 		if (!cli_title_ok(o->title))
 			return 2;
-		if (s_load_site(o, &cfg, &sk, &ck) != 0)
+		if (s_load_site(o, &cfg, &sk, &ck, &xk) != 0)
 			return 1;
 		ep = o->endpoint ? o->endpoint : cfg.listen;
 		if (strncmp(ep, "tcp://", 6) != 0 || s_ep_wildcard(ep)) {
@@ -574,9 +668,10 @@ cmd_site(opts_t *o)
 			        ep);
 		cpt_hex32(sign, key_sign_public(sk));
 		cpt_hex32(curve, key_curve_public(ck));
+		cpt_hex32(seal, key_curve_public(xk));
 		if (o->title == NULL)
 			s_own_title(o->dir, key_sign_public(sk), title);
-		s_request_text(text, sizeof(text), cfg.name, sign, curve, ep,
+		s_request_text(text, sizeof(text), cfg.name, sign, curve, seal, ep,
 		               o->title   ? o->title
 		               : title[0] ? title
 		                          : NULL);
@@ -597,12 +692,13 @@ cmd_site(opts_t *o)
 		json_t *body = NULL;
 		size_t len;
 		uint8_t *buf, fed[CPT_FED_LEN];
-		if (s_load_site(o, &cfg, &sk, &ck) != 0)
+		if (s_load_site(o, &cfg, &sk, &ck, &xk) != 0)
 			return 1;
 		if ((buf = s_read_cert(o->args[1], &len, &ev, &body)) == NULL)
 			goto out;
 		cpt_hex32(sign, key_sign_public(sk));
 		cpt_hex32(curve, key_curve_public(ck));
+		cpt_hex32(seal, key_curve_public(xk));
 		evt_federation_id(fed, ev.author);
 		if (evt_verify(&ev, fed) != 0) {
 			fprintf(stderr,
@@ -611,7 +707,9 @@ cmd_site(opts_t *o)
 		} else if (strcmp(json_string_value(json_object_get(body, "sign_key")) ?: "",
 		                  sign) != 0 ||
 		           strcmp(json_string_value(json_object_get(body, "curve_key")) ?: "",
-		                  curve) != 0) {
+		                  curve) != 0 ||
+		           strcmp(json_string_value(json_object_get(body, "seal_key")) ?: "",
+		                  seal) != 0) {
 			fprintf(stderr,
 			        "comptoir: %s certifies other keys than this site's (%s/keys)\n",
 			        o->args[1], o->dir);
@@ -666,6 +764,7 @@ cmd_site(opts_t *o)
 out:
 	key_sign_destroy(&sk);
 	key_curve_destroy(&ck);
+	key_curve_destroy(&xk);
 	return rc;
 }
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "node/core/core.h"
 #include "node/index/index.h"
@@ -42,6 +43,7 @@ struct node {
 	store_t *st;              /* the store */
 	ingest_ctx_t ictx;        /* ingest context (the committing leader's) */
 	key_sign_t *site_key;     /* this site's signing key */
+	key_curve_t *seal_key;    /* this site's seal key pair (keys/site.seal) */
 	pthread_mutex_t hlc_lock; /* guards hlc and the keys below */
 	hlc_t hlc;                /* timestamps of events made here */
 
@@ -131,6 +133,10 @@ node_open(node_t **out, const char *dir, char *err, size_t errlen)
 		rc = CPT_EKEYFILE;
 		goto fail;
 	}
+	if ((n->seal_key = node_seal_load(dir, err, errlen)) == NULL) {
+		rc = CPT_EKEYFILE;
+		goto fail;
+	}
 	if ((rc = index_store_open(&n->st, dir, 0, err, errlen)) != 0)
 		goto fail;
 	n->ictx.st = n->st;
@@ -157,6 +163,7 @@ node_close(node_t **self_p)
 	ingest_ctx_release(&n->ictx);
 	store_close(&n->st);
 	key_sign_destroy(&n->site_key);
+	key_curve_destroy(&n->seal_key);
 	pthread_mutex_destroy(&n->hlc_lock);
 	pthread_mutex_destroy(&n->wlock);
 	pthread_cond_destroy(&n->wcond);
@@ -183,6 +190,27 @@ const key_sign_t *
 node_site_key(node_t *n)
 {
 	return n->site_key;
+}
+
+const key_curve_t *
+node_seal_key(node_t *n)
+{
+	return n->seal_key;
+}
+
+key_curve_t *
+node_seal_load(const char *dir, char *err, size_t errlen)
+{
+	char path[4200];
+	key_curve_t *k;
+
+	snprintf(path, sizeof(path), "%s/" NODE_SEAL_FILE, dir);
+	if ((k = key_curve_load(path, err, errlen)) == NULL && access(path, F_OK) != 0)
+		snprintf(err, errlen,
+		         "%s: no seal key: this node was made before protocol version 2; make "
+		         "it again with comptoir init",
+		         path);
+	return k;
 }
 
 ingest_ctx_t *
@@ -214,8 +242,11 @@ s_commit_fn(store_txn_t *txn, void *arg)
 		b->node->ictx.bodies = NULL;
 		if (rc != 0)
 			return rc;
+		/* A request of no event releases held events: it commits. */
+		changed |= r->n == 0;
 		for (size_t i = 0; i < r->n && !changed; i++)
-			changed = r->res[i].rc == 0 || r->res[i].rc == CPT_EPENDING;
+			changed = r->res[i].rc == 0 || r->res[i].rc == CPT_EPENDING ||
+			          r->res[i].rc == CPT_EHELD || r->res[i].rc == CPT_EREVOKED;
 	}
 	/* Duplicates and refusals only: no commit, no fsync. */
 	return changed ? 0 : STORE_NOCHANGE;
@@ -256,6 +287,19 @@ node_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t coun
             ingest_res_t *res)
 {
 	return s_submit(n, buf, len, count, res, NODE_LOCAL, NULL, NULL);
+}
+
+int
+node_release_held(node_t *n)
+{
+	store_txn_t *txn;
+	int due = 0;
+
+	if (store_read_begin(n->st, &txn) == 0) {
+		due = event_held_due(txn, hlc_wall_ms());
+		store_read_end(n->st, &txn);
+	}
+	return due ? s_submit(n, NULL, NULL, 0, NULL, NODE_LOCAL, NULL, NULL) : 0;
 }
 
 int

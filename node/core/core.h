@@ -34,6 +34,15 @@ void node_close(node_t **self_p);
 store_t *node_store(node_t *n);
 const cfg_t *node_cfg(node_t *n);
 const key_sign_t *node_site_key(node_t *n);
+/* The site's seal key pair (the seal_key of its certificates, PROTOCOL.md
+ * 7.1 and 9): what space keys are sealed to. Borrowed for the node's life. */
+const key_curve_t *node_seal_key(node_t *n);
+
+/* The seal key's file in a data directory, written by comptoir init. */
+#define NODE_SEAL_FILE "keys/site.seal"
+/* Loads dir/keys/site.seal; NULL with the reason (naming the file; a node
+ * made before protocol version 2 has none) in err. key_curve_destroy it. */
+key_curve_t *node_seal_load(const char *dir, char *err, size_t errlen);
 const char *node_dir(node_t *n);
 /* The ingest context of the writer: only while no commit runs (a test,
  * a command); its federation id and limits may be read at any time. */
@@ -53,6 +62,10 @@ void node_reload(node_t *n);
  * before returning (group commit with concurrent callers). */
 int node_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
                 ingest_res_t *res) CPT_WUR;
+/* Releases the events held for the clock (PROTOCOL.md 6) whose time has
+ * come: a commit of no event, only when one is due. The daemon's timer
+ * calls it every second. 0, or as node_submit. */
+int node_release_held(node_t *n) CPT_WUR;
 /* The same for events received from a peer: the sync engine relays them
  * itself, so the listeners are told they came from a peer. */
 int node_submit_from_peer(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,

@@ -1,13 +1,18 @@
 /*
  * The foreground loop of `comptoir run`: what starts in which order, what
- * runs every 100 ms, every second and every 10 s, and what stops in which
- * order (the HTTP server before the engine, the engine before the writer
- * that feeds the store).
+ * runs when (signals and other processes' writes to the store at once, a
+ * timer every second and every 10 s; the loop sleeps until the nearest), and
+ * what stops in which order (the HTTP server before the engine, the engine
+ * before the writer that feeds the store).
  */
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,15 +21,72 @@
 #include "node/fed/fed.h"
 #include "node/http/http.h"
 
+#define REPOLL_MS 10 /* the store looked at again after a change (s_watch_store) */
+
 static volatile sig_atomic_t s_stop, s_reload;
+static int s_wake[2] = {-1, -1}; /* the handler writes a byte: the loop wakes at once */
 
 static void
 s_on_signal(int sig)
 {
+	int saved = errno;
+
 	if (sig == SIGHUP)
 		s_reload = 1;
 	else
 		s_stop = 1;
+	if (s_wake[1] >= 0 && write(s_wake[1], "", 1) < 0) {
+		/* full: a wake-up is pending already */
+	}
+	errno = saved;
+}
+
+static uint64_t
+s_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Reads whatever is waiting on a non-blocking descriptor. */
+static void
+s_drain(int fd)
+{
+	char buf[4096];
+
+	while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+/*
+ * Events other processes (the CLI: `user add`, `root revoke`) write to the
+ * store are seen when the store's file changes: inotify on data.mdb (LMDB
+ * writes it with pwrite; this node's own commits wake the loop too, and the
+ * poll then finds nothing new beyond what it announced). LMDB publishes a
+ * commit to readers in lock.mdb (a mapped write, which inotify does not
+ * see) a moment after it writes the meta page: a poll right at the event
+ * may see the transaction before, so the store is looked at again
+ * REPOLL_MS later, and once a second whatever happens. -1 when inotify is
+ * not available: the loop then looks every 100 ms.
+ */
+static int
+s_watch_store(node_t *n)
+{
+	char path[4200];
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+	snprintf(path, sizeof(path), "%s/store/data.mdb", node_dir(n));
+	if (fd >= 0 && inotify_add_watch(fd, path, IN_MODIFY) < 0) {
+		log_warnx("node",
+		          "cannot watch %s (%s): looking for other processes' events "
+		          "every 100 ms instead",
+		          path, strerror(errno));
+		close(fd);
+		fd = -1;
+	}
+	return fd;
 }
 
 /* Writes dir/status.json (atomically) for `comptoir status`: the link state
@@ -55,6 +117,10 @@ daemon_run(node_t *n)
 	char err[512];
 
 	assert(n != NULL);
+	if (s_wake[0] < 0 && pipe2(s_wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+		log_errorx("node", "cannot make the wake-up pipe: %s", strerror(errno));
+		return 1;
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = s_on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -94,22 +160,54 @@ daemon_run(node_t *n)
 		         cfg->tls.cert[0] ? "https" : "http", addr,
 		         cfg->listen[0] ? cfg->listen : "off", node_dir(n));
 	}
-	for (unsigned tick = 0; !s_stop; tick++) {
-		struct timespec ts = {0, 100 * 1000000L};
-		nanosleep(&ts, NULL);
-		if (s_reload) {
-			s_reload = 0;
-			node_reload(n);
+	{
+		int watch = s_watch_store(n);
+		uint64_t now = s_now_ms(), next_second = now, next_sweep = now + 10000;
+		uint64_t next_poll = watch < 0 ? now + 100 : 0; /* 0: none due */
+
+		while (!s_stop) {
+			struct pollfd fds[2] = {{s_wake[0], POLLIN, 0}, {watch, POLLIN, 0}};
+			uint64_t next = next_second < next_sweep ? next_second : next_sweep;
+			if (next_poll && next_poll < next)
+				next = next_poll;
+			now = s_now_ms();
+			if (poll(fds, watch >= 0 ? 2 : 1, next > now ? (int)(next - now) : 0) < 0 &&
+			    errno != EINTR)
+				break;
+			s_drain(s_wake[0]);
+			if (s_reload) {
+				s_reload = 0;
+				node_reload(n);
+			}
+			now = s_now_ms();
+			if (watch >= 0 && (fds[1].revents & POLLIN)) {
+				s_drain(watch);
+				node_poll_store(n);
+				next_poll = now + REPOLL_MS;
+			} else if (next_poll && now >= next_poll) {
+				node_poll_store(n);
+				next_poll = watch < 0 ? now + 100 : 0;
+			}
+			if (now >= next_second) {
+				next_second = now + 1000;
+				if (watch >= 0)
+					node_poll_store(n);
+				/* Events dated ahead are applied when the clock reaches them. */
+				if (node_release_held(n) != 0)
+					log_warnx("node",
+					          "cannot release held events now: will try again");
+				fed_tick(fed);
+				s_write_status(n, fed);
+			}
+			/* Every 10 s: idle sessions, and keys revoked with nobody
+			 * asking since, leave memory (one store read per session). */
+			if (now >= next_sweep) {
+				next_sweep = now + 10000;
+				sess_sweep(sessions);
+			}
 		}
-		node_poll_store(n);
-		if (tick % 10 == 0) {
-			fed_tick(fed);
-			s_write_status(n, fed);
-		}
-		/* Every 10 s: idle sessions, and keys revoked with nobody asking
-		 * since, leave memory (one store read per session). */
-		if (tick % 100 == 0)
-			sess_sweep(sessions);
+		if (watch >= 0)
+			close(watch);
 	}
 	log_info("node", "stopping");
 	http_stop(&http);

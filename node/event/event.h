@@ -40,6 +40,8 @@ typedef struct ingest_ctx {
 	const uint8_t *verified;   /* for one ingest_txn call: verified[i] set when a
 	                              worker checked envelope i's signature; NULL = none */
 	index_ctx_t ix;            /* the indexes' key-record cache and gathered changes */
+	struct ev_work *work;      /* keys whose trust state changed, to settle (pending.c);
+	                              made on first use, freed by ingest_ctx_release */
 } ingest_ctx_t;
 
 /* The outcome of one event. */
@@ -49,20 +51,33 @@ typedef struct ingest_res {
 	uint16_t kind;           /* its kind (when it decoded) */
 	uint8_t ref[CPT_ID_LEN]; /* the event it refers to (comment, reaction, edit, redaction) */
 	int has_ref;             /* ref is set */
+	char rule[40];           /* for any other outcome than 0 and EEXIST: the rule that
+	                            decided it (PROTOCOL.md 8.8: "enrol.proof", "site.window") */
 	char why[128];           /* for a rejection: what was wrong */
 } ingest_res_t;
 
+/* The most id prefixes one revocation's vouch lists (PROTOCOL.md 7.3). */
+#define EVENT_VOUCH_MAX 1000
+
 /*
- * The single ingest path, inside a write transaction: decode, verify,
- * validate the body by kind, authorise, store, update every index, apply
- * what the kind does. One bad event never fails the others; res[i] says
- * what became of buf[i] (the buffers are read during the call only).
- * Admitted pending events are stored too. Returns 0 or a store error (the
- * transaction must then be aborted; store_write() does so, and runs the
- * caller's function again on CPT_EMAPFULL).
+ * The single ingest path, inside a write transaction, in the order of
+ * PROTOCOL.md 8.1: decode, verify, what is kept already, the clock, the
+ * body rules, what no event can change, held events, then the set rules;
+ * an admitted event is stored, every index updated, what its kind does
+ * applied, and the trust state it changes settled (what it admits, takes
+ * back, puts aside). One bad event never fails the others; res[i] says what
+ * became of buf[i] (the buffers are read during the call only). Held events
+ * whose time has come (ctx->now_ms) are released first, so a call with
+ * n = 0 releases them. Returns 0 or a store error (the transaction must
+ * then be aborted; store_write() does so, and runs the caller's function
+ * again on CPT_EMAPFULL).
  */
 int ingest_txn(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *const *buf, const size_t *len,
                size_t n, ingest_res_t *res) CPT_WUR;
+
+/* Is a held event due at now_ms (PROTOCOL.md 6)? An ingest_txn call, even
+ * of no event, then releases it. One seek; 0 on any error. */
+int event_held_due(store_txn_t *txn, uint64_t now_ms);
 
 /* Frees what an ingest context holds (its cache); it can be used again. */
 void ingest_ctx_release(ingest_ctx_t *ctx);
@@ -110,10 +125,15 @@ int repair_store(const char *dir, const cfg_t *cfg, repair_report_t *out, char *
 
 /* ------------------------------------------- signatures on every core */
 
-/* A pool of threads checking signatures (vpool.c). One caller at a time. */
+/* A pool of threads checking signatures (vpool.c): jobs are checked in the
+ * order they were given, each by every worker at once. */
 typedef struct vpool vpool_t;
-/* threads = 0: one per core this process may run on, but the caller's
- * (which works too). NULL when memory is short. */
+/* Called on a worker thread, under the pool's lock, once every envelope of
+ * a job is checked, and in the order the jobs were given: it should only
+ * hand the job on (a queue, a signal), never call the pool. */
+typedef void (*vpool_done_fn)(void *arg);
+/* threads = 0: one per core this process may run on. NULL when memory is
+ * short. */
 vpool_t *vpool_new(size_t threads);
 /* Stops and joins the workers; safe on NULL. */
 void vpool_destroy(vpool_t **self_p);
@@ -124,6 +144,13 @@ void vpool_destroy(vpool_t **self_p);
  * and says why). Blocks until all are done; buf, len live during the call. */
 void vpool_verify(vpool_t *p, const uint8_t *const *buf, const size_t *len, size_t n,
                   const uint8_t fed[CPT_FED_LEN], uint32_t max_body, uint8_t *ok, json_t **bodies);
+/* The same without waiting: done(arg) is called once the job is checked
+ * (see vpool_done_fn); buf, len, ok, bodies and fed live until then. The
+ * caller's thread does none of the work (the network loop stays free).
+ * 0, or CPT_ENOMEM (nothing queued). vpool_destroy finishes queued jobs. */
+int vpool_submit(vpool_t *p, const uint8_t *const *buf, const size_t *len, size_t n,
+                 const uint8_t fed[CPT_FED_LEN], uint32_t max_body, uint8_t *ok, json_t **bodies,
+                 vpool_done_fn done, void *arg) CPT_WUR;
 
 /* ------------------------------------------------------ kinds (kinds.c) */
 
@@ -167,14 +194,18 @@ enum event_key {
 	EVENT_KEY_REVOKED,     /* revoked at or before then */
 	EVENT_KEY_EXPIRED,     /* a site certificate not valid then */
 };
-/* The status of key at ts_ms, through ctx's cache; info (optional) gets the
- * key record, a new reference (NULL when unknown). */
+/* The status of key at ts_ms, through ctx's cache: a site key is
+ * EVENT_KEY_SITE when one of its certificates' windows contains ts_ms and
+ * no revocation by the root is effective then (the ZAP check of the link);
+ * info (optional) gets the key record, a new reference (NULL when unknown). */
 int event_key_status(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN],
                      uint64_t ts_ms, json_t **info);
-/* May the holder of key redactor erase what author wrote? Its author may,
- * and an admin enrolled by the same site as the author. The one rule: the
- * ingest path applies it to every redaction, the API before it signs one. */
+/* May the holder of key redactor erase, at t_ms, what author wrote? Its
+ * author may, and an admin of the author's site at that time: the newest
+ * enrolments of both dated at or before t_ms name the same site, the
+ * redactor's as "admin" (PROTOCOL.md 8.6). The one rule: the ingest path
+ * applies it to every redaction, the API before it signs one. */
 int event_may_redact(store_txn_t *txn, const uint8_t redactor[CPT_KEY_LEN],
-                     const uint8_t author[CPT_KEY_LEN]);
+                     const uint8_t author[CPT_KEY_LEN], uint64_t t_ms);
 
 #endif

@@ -17,17 +17,20 @@ static const ev_kind_t s_kinds[] = {
             .validate = ev_check_site_cert,
             .signers = EV_BY_ROOT,
             .trust = 1,
-            .apply = ev_admit_site, /* what waited for the site's key */
+            .apply = ev_trust_apply, /* what depends on the site's key is settled */
+            .check = ev_check_cert_v2,
         },
     [EVT_ENROL] =
         {
             .kind = EVT_ENROL,
             .validate = ev_check_enrol,
-            .signers = EV_BY_SITE,
-            .authorise = ev_authorise_enrol, /* a site enrols its own users */
+            .ref = "key", /* indexed under the enrolled key, which refers to no post */
+            .ref_is_key = 1,
+            .signers = EV_BY_SITE, /* under a name of its windows then (trust.c) */
             .trust = 1,
-            .apply = ev_admit_user, /* what waited for the user's key */
-            .remove = ev_enrol_remove,
+            .apply = ev_trust_apply, /* what depends on the user's key is settled */
+            .remove = ev_trust_remove,
+            .check = ev_check_enrol_v2,
         },
     [EVT_REVOKE] =
         {
@@ -35,10 +38,11 @@ static const ev_kind_t s_kinds[] = {
             .validate = ev_check_revoke,
             .ref = "key",
             .ref_is_key = 1,
-            .signers = EV_BY_ROOT | EV_BY_SITE,
-            .authorise = ev_authorise_revoke, /* never the root; a site: its users or itself */
+            .signers = EV_BY_ROOT | EV_BY_SITE, /* a site: keys enrolled under its name */
             .trust = 1,
-            .apply = ev_revoke_apply, /* what the key signed from then on goes */
+            .apply = ev_trust_apply, /* what the key signed is judged again */
+            .remove = ev_trust_remove,
+            .check = ev_check_revoke_v2,
         },
     [EVT_KEY_BACKUP] =
         {
@@ -101,8 +105,9 @@ static const ev_kind_t s_kinds[] = {
         },
 };
 
-/* A kind from a newer node: stored and relayed, signed by any certified
- * key, erasable, with no effect here. */
+/* A kind from a newer node: stored and relayed, signed by any key valid at
+ * its time (the root, a site in a window, an enrolled user), erasable, with
+ * no effect here. */
 static const ev_kind_t s_unknown = {
     .signers = EV_BY_ANY,
     .redactable = 1,

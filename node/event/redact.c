@@ -10,7 +10,8 @@
 
 #include "node/event/event_internal.h"
 
-/* Is the redaction rid (stored) allowed to erase an event by author? */
+/* Is the redaction rid (stored) allowed to erase an event by author, with
+ * the roles of its own time (PROTOCOL.md 8.6)? */
 static int
 s_allowed(store_txn_t *txn, const uint8_t rid[CPT_ID_LEN], const uint8_t author[CPT_KEY_LEN])
 {
@@ -18,7 +19,7 @@ s_allowed(store_txn_t *txn, const uint8_t rid[CPT_ID_LEN], const uint8_t author[
 
 	if (index_event(txn, rid, &r) != 0)
 		return 0;
-	return event_may_redact(txn, r.author, author);
+	return event_may_redact(txn, r.author, author, HLC_MS(r.ts));
 }
 
 struct redacted {

@@ -1,7 +1,8 @@
 /*
  * Rebuilding every index from the events alone (comptoir reindex): the
  * registry's databases emptied, then every stored event through the single
- * ingest path, in (timestamp, id) order, in one transaction.
+ * ingest path, in (timestamp, id) order, then every event kept without being
+ * admitted (pending, held, aside), in one transaction.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -63,6 +64,59 @@ struct reindex {
 	size_t errlen;     /* its size */
 };
 
+/* What is kept without being admitted (pending, held, aside) goes through
+ * the same path again, as if it arrived now: bounded by max_pending, so it
+ * fits in memory. */
+static int
+s_rerun_kept(ingest_ctx_t *ctx, store_txn_t *txn)
+{
+	store_cur_t *cur;
+	store_val_t k, v;
+	uint8_t **envs = NULL;
+	size_t *lens = NULL, n = 0, cap = 0;
+	int rc;
+
+	if ((rc = store_cur_open(txn, DB_PENDING, &cur)) != 0)
+		return rc;
+	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		if (n == cap) {
+			uint8_t **be = realloc(envs, (cap = cap ? 2 * cap : 64) * sizeof(*envs));
+			size_t *bl = be ? realloc(lens, cap * sizeof(*lens)) : NULL;
+			if (be)
+				envs = be;
+			if (bl == NULL) {
+				rc = CPT_ENOMEM;
+				break;
+			}
+			lens = bl;
+		}
+		if ((envs[n] = malloc(v.len ? v.len : 1)) == NULL) {
+			rc = CPT_ENOMEM;
+			break;
+		}
+		memcpy(envs[n], v.data, v.len);
+		lens[n++] = v.len;
+	}
+	store_cur_close(&cur);
+	if (rc == CPT_ENOTFOUND)
+		rc = 0;
+	if (rc == 0)
+		rc = store_drop(txn, DB_PENDING);
+	if (rc == 0)
+		rc = store_drop(txn, DB_PENDING_IDS);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		ingest_res_t res;
+		const uint8_t *b = envs[i];
+		rc = ingest_txn(ctx, txn, &b, &lens[i], 1, &res);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(envs[i]);
+	free(envs);
+	free(lens);
+	return rc;
+}
+
 static int
 s_reindex_fn(store_txn_t *txn, void *arg)
 {
@@ -97,7 +151,7 @@ s_reindex_fn(store_txn_t *txn, void *arg)
 		free(copy);
 	}
 	free(all);
-	return rc;
+	return rc == 0 ? s_rerun_kept(r->ctx, txn) : rc;
 }
 
 int
@@ -109,6 +163,7 @@ event_reindex(ingest_ctx_t *ctx, char *err, size_t errlen)
 
 	assert(ctx != NULL && ctx->st != NULL && err != NULL);
 	memset(&c.ix, 0, sizeof(c.ix)); /* its own cache, released below */
+	c.work = NULL;
 	err[0] = 0;
 	c.reindexing = 1;
 	rc = store_write(ctx->st, s_reindex_fn, &r);

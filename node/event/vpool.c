@@ -13,15 +13,9 @@
 
 #include "node/event/event.h"
 
-struct vpool {
-	pthread_t *threads;   /* workers */
-	size_t n_threads;     /* how many */
-	pthread_mutex_t lock; /* guards the job below */
-	pthread_cond_t work;  /* a job is posted */
-	pthread_cond_t done;  /* a worker finished its share */
-	uint64_t generation;  /* bumps with each job */
-	int stop;             /* workers leave */
-	/* the job: */
+/* One batch to check: the caller's arrays, and where the workers are. */
+typedef struct vjob {
+	struct vjob *next;         /* queue */
 	const uint8_t *const *buf; /* envelopes */
 	const size_t *len;         /* lengths */
 	size_t n;                  /* count */
@@ -29,42 +23,84 @@ struct vpool {
 	json_t **bodies;           /* out: parsed bodies, or NULL */
 	const uint8_t *fed;        /* federation id */
 	uint32_t max_body;         /* body cap */
-	size_t next;               /* next index to take */
+	size_t next_i;             /* next index to take */
 	size_t finished;           /* envelopes done */
+	vpool_done_fn done;        /* called once every envelope is checked, or NULL */
+	void *arg;                 /* its argument */
+	int freed_by_pool;         /* malloc'd by vpool_submit (freed once done) */
+} vjob_t;
+
+struct vpool {
+	pthread_t *threads;   /* workers */
+	size_t n_threads;     /* how many */
+	pthread_mutex_t lock; /* guards the queue and the jobs in it */
+	pthread_cond_t work;  /* a job is posted */
+	pthread_cond_t done;  /* a job finished */
+	int stop;             /* workers leave */
+	vjob_t *head, **tail; /* jobs in order: their done callbacks run in this order */
 };
 
 static void
-s_check(vpool_t *p, size_t i)
+s_check(const vjob_t *j, size_t i)
 {
 	evt_t ev;
 
-	p->ok[i] =
-	    evt_decode(&ev, p->buf[i], p->len[i], p->max_body) == 0 && evt_verify(&ev, p->fed) == 0;
+	j->ok[i] =
+	    evt_decode(&ev, j->buf[i], j->len[i], j->max_body) == 0 && evt_verify(&ev, j->fed) == 0;
 	/* The writer's JSON parse, done here on every core. */
-	if (p->bodies)
-		p->bodies[i] = p->ok[i] && ev.body ? index_body(&ev) : NULL;
+	if (j->bodies)
+		j->bodies[i] = j->ok[i] && ev.body ? index_body(&ev) : NULL;
 }
 
-/* Takes envelopes in chunks until the job is exhausted. */
-static void
-s_work(vpool_t *p)
+/* The first job with envelopes left to take (under lock), or NULL. */
+static vjob_t *
+s_open_job(vpool_t *p)
 {
-	for (;;) {
-		size_t from, to;
-		pthread_mutex_lock(&p->lock);
-		from = p->next;
-		to = from + 16 < p->n ? from + 16 : p->n;
-		p->next = to;
+	for (vjob_t *j = p->head; j; j = j->next)
+		if (j->next_i < j->n)
+			return j;
+	return NULL;
+}
+
+/*
+ * Jobs at the head of the queue that are finished leave it, in order, and
+ * their callbacks run (under lock: a callback only hands the job on). A job
+ * finished behind an unfinished one waits for it, so that batches reach the
+ * writer in the order they came.
+ */
+static void
+s_retire(vpool_t *p)
+{
+	while (p->head && p->head->finished == p->head->n) {
+		vjob_t *j = p->head;
+		p->head = j->next;
+		if (p->head == NULL)
+			p->tail = &p->head;
+		if (j->done)
+			j->done(j->arg);
+		if (j->freed_by_pool)
+			free(j);
+	}
+	pthread_cond_broadcast(&p->done);
+}
+
+/* Takes envelopes in chunks of the oldest open job until only job is left
+ * (only == NULL: until none is open). Called and returns under lock. */
+static void
+s_work(vpool_t *p, const vjob_t *only)
+{
+	vjob_t *j;
+
+	while ((j = s_open_job(p)) != NULL && (only == NULL || j == only)) {
+		size_t from = j->next_i, to = from + 16 < j->n ? from + 16 : j->n;
+		j->next_i = to;
 		pthread_mutex_unlock(&p->lock);
-		if (from >= to)
-			return;
 		for (size_t i = from; i < to; i++)
-			s_check(p, i);
+			s_check(j, i);
 		pthread_mutex_lock(&p->lock);
-		p->finished += to - from;
-		if (p->finished == p->n)
-			pthread_cond_broadcast(&p->done);
-		pthread_mutex_unlock(&p->lock);
+		j->finished += to - from;
+		if (j->finished == j->n)
+			s_retire(p);
 	}
 }
 
@@ -72,19 +108,15 @@ static void *
 s_main(void *arg)
 {
 	vpool_t *p = arg;
-	uint64_t seen = 0;
 
 	pthread_setname_np(pthread_self(), "cpt-verify");
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		while (!p->stop && p->generation == seen)
+		while (!p->stop && s_open_job(p) == NULL)
 			pthread_cond_wait(&p->work, &p->lock);
 		if (p->stop)
 			break;
-		seen = p->generation;
-		pthread_mutex_unlock(&p->lock);
-		s_work(p);
-		pthread_mutex_lock(&p->lock);
+		s_work(p, NULL);
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -104,11 +136,12 @@ vpool_new(size_t threads)
 		long c = sched_getaffinity(0, sizeof(set), &set) == 0
 		             ? CPU_COUNT(&set)
 		             : sysconf(_SC_NPROCESSORS_ONLN);
-		threads = c > 1 ? (size_t)c - 1 : 0; /* the caller works too */
+		threads = c > 1 ? (size_t)c : 1;
 	}
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->work, NULL);
 	pthread_cond_init(&p->done, NULL);
+	p->tail = &p->head;
 	p->threads = calloc(threads ? threads : 1, sizeof(*p->threads));
 	for (size_t i = 0; i < threads && p->threads; i++)
 		if (pthread_create(&p->threads[i], NULL, s_main, p) == 0)
@@ -124,6 +157,10 @@ vpool_destroy(vpool_t **self_p)
 	if (p == NULL)
 		return;
 	pthread_mutex_lock(&p->lock);
+	/* Jobs still queued are finished first: their callbacks own memory. */
+	s_work(p, NULL);
+	while (p->head)
+		pthread_cond_wait(&p->done, &p->lock);
 	p->stop = 1;
 	pthread_cond_broadcast(&p->work);
 	pthread_mutex_unlock(&p->lock);
@@ -137,30 +174,53 @@ vpool_destroy(vpool_t **self_p)
 	*self_p = NULL;
 }
 
+/* Queues j (under lock) and wakes the workers. */
+static void
+s_post(vpool_t *p, vjob_t *j)
+{
+	*p->tail = j;
+	p->tail = &j->next;
+	pthread_cond_broadcast(&p->work);
+}
+
 void
 vpool_verify(vpool_t *p, const uint8_t *const *buf, const size_t *len, size_t n,
              const uint8_t fed[CPT_FED_LEN], uint32_t max_body, uint8_t *ok, json_t **bodies)
 {
+	vjob_t j = {NULL, buf, len, n, ok, bodies, fed, max_body, 0, 0, NULL, NULL, 0};
+
 	if (n == 0)
 		return;
 	pthread_mutex_lock(&p->lock);
-	p->buf = buf;
-	p->len = len;
-	p->n = n;
-	p->ok = ok;
-	p->bodies = bodies;
-	p->fed = fed;
-	p->max_body = max_body;
-	p->next = 0;
-	p->finished = 0;
-	p->generation++;
-	pthread_cond_broadcast(&p->work);
-	pthread_mutex_unlock(&p->lock);
-	/* The caller takes its share, then waits for the workers' last chunks. */
-	s_work(p);
-	pthread_mutex_lock(&p->lock);
-	while (p->finished < p->n)
+	s_post(p, &j);
+	/* The caller takes its share, then waits until its job has left the
+	 * queue (after those before it). */
+	s_work(p, &j);
+	for (;;) {
+		int queued = 0;
+		for (vjob_t *q = p->head; q; q = q->next)
+			queued |= q == &j;
+		if (!queued)
+			break;
 		pthread_cond_wait(&p->done, &p->lock);
-	p->n = 0;
+	}
 	pthread_mutex_unlock(&p->lock);
+}
+
+int
+vpool_submit(vpool_t *p, const uint8_t *const *buf, const size_t *len, size_t n,
+             const uint8_t fed[CPT_FED_LEN], uint32_t max_body, uint8_t *ok, json_t **bodies,
+             vpool_done_fn done, void *arg)
+{
+	vjob_t *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return CPT_ENOMEM;
+	*j = (vjob_t){NULL, buf, len, n, ok, bodies, fed, max_body, 0, 0, done, arg, 1};
+	pthread_mutex_lock(&p->lock);
+	s_post(p, j);
+	if (n == 0)
+		s_retire(p);
+	pthread_mutex_unlock(&p->lock);
+	return 0;
 }

@@ -135,12 +135,14 @@ fed_destroy(fed_t **self_p)
 	fed_unsent_save(f);
 	/* The writer commits what it holds: the listeners still hear of it
 	 * (nothing goes out: the engine is gone). */
+	/* The pool first: batches it still checks go to the writer, which
+	 * then commits them. */
+	vpool_destroy(&f->vpool);
 	fed_writer_destroy(&f->writer);
 	if (f->listening) {
 		node_set_offer(f->node, NULL, NULL);
 		node_unlisten(f->node, s_on_commit, f);
 	}
-	vpool_destroy(&f->vpool);
 	key_curve_destroy(&f->curve);
 	pthread_mutex_destroy(&f->unsent_lock);
 	json_decref(f->sites);

@@ -124,6 +124,7 @@ s_admit(void *ctx, const uint8_t curve_pk[CPT_KEY_LEN], uint8_t sign_key[CPT_KEY
 	ingest_ctx_t ic = *node_ingest_ctx(node);
 
 	memset(&ic.ix, 0, sizeof(ic.ix));
+	ic.work = NULL; /* its own, released below */
 	ic.verified = NULL;
 	cpt_hex32(want, curve_pk);
 	if (store_read_begin(st, &txn) != 0)

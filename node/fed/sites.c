@@ -15,17 +15,14 @@ s_site_json(store_txn_t *txn, store_t *st, const uint8_t key[CPT_KEY_LEN], const
 {
 	store_val_t v;
 	char hex[CPT_HEX_ID];
-	json_int_t nb = json_integer_value(json_object_get(rec, "not_before"));
-	json_int_t na = json_integer_value(json_object_get(rec, "not_after"));
 	int revoked = store_get(txn, DB_REVOKED, key, CPT_KEY_LEN, &v) == 0 && v.len == 8 &&
 	              store_get_u64(v.data) <= now;
 	json_t *j;
 
 	cpt_hex32(hex, key);
 	j = json_pack("{s:O, s:s, s:b, s:b, s:b}", "site", json_object_get(rec, "site"), "key", hex,
-	              "revoked", revoked, "expired",
-	              !revoked && ((na && (uint64_t)na <= now) || (uint64_t)nb > now), "self",
-	              self && memcmp(key, self, CPT_KEY_LEN) == 0);
+	              "revoked", revoked, "expired", !revoked && !index_site_valid_at(rec, now),
+	              "self", self && memcmp(key, self, CPT_KEY_LEN) == 0);
 	if (j && json_is_string(json_object_get(rec, "title")))
 		json_object_set(j, "title", json_object_get(rec, "title"));
 	return j;

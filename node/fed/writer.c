@@ -16,8 +16,10 @@
  * Batches from peers, on their way to the store (ops.put). The sync thread
  * drops what is already stored (replays, relays that crossed, a peer's
  * re-announcements: answered from a read transaction, never reaching the
- * write path, so a batch of duplicates costs no fsync) and checks the
- * signatures of the rest on every core (node/event/vpool.c). A writer thread then
+ * write path, so a batch of duplicates costs no fsync) and gives the rest to
+ * the pool that checks signatures on every core (node/event/vpool.c), without
+ * waiting: the network thread goes on reading and sending (during a heal,
+ * its own events go out while the peer's are checked). A writer thread then
  * commits the verified batches — all those waiting, in one transaction —
  * and hands each back to the engine, which acknowledges it. Verification of
  * batch k+1 thus overlaps the commit of batch k, and a backlog is stored in
@@ -35,6 +37,7 @@ typedef struct pjob {
 	size_t *at;           /* their index in job */
 	uint8_t *ok;          /* 1 when the pool verified it */
 	json_t **bodies;      /* their bodies, parsed by the pool (or NULL) */
+	fed_writer_t *w;      /* the writer it goes to once verified */
 } pjob_t;
 
 struct fed_writer {
@@ -207,6 +210,20 @@ fed_writer_destroy(fed_writer_t **self_p)
 	*self_p = NULL;
 }
 
+/* A batch is verified (vpool_done_fn, or directly): to the writer. */
+static void
+s_verified(void *arg)
+{
+	pjob_t *p = arg;
+	fed_writer_t *w = p->w;
+
+	pthread_mutex_lock(&w->lock);
+	*w->tail = p;
+	w->tail = &p->next;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
 int
 fed_put(void *ctx, sync_put_t *job)
 {
@@ -261,20 +278,23 @@ fed_put(void *ctx, sync_put_t *job)
 			w->clean = dups ? 0 : w->clean + 1;
 	}
 	p->k = k;
-	/* Signatures on every core first; the writer then only stores. Without
-	 * a pool, ok[] stays 0 and the writer checks them itself. */
-	if (k > 0 && f->vpool)
-		vpool_verify(f->vpool, p->fbuf, p->flen, k, node_ingest_ctx(node)->fed,
-		             node_ingest_ctx(node)->max_body, p->ok, p->bodies);
 	if (k == 0 || w == NULL) {
-		/* Nothing to store, or no writer thread: done here and now. */
+		/* Nothing to store, or no writer thread: done here and now (the
+		 * store checks the signatures itself when no pool did). */
+		if (k > 0 && f->vpool)
+			vpool_verify(f->vpool, p->fbuf, p->flen, k, node_ingest_ctx(node)->fed,
+			             node_ingest_ctx(node)->max_body, p->ok, p->bodies);
 		s_commit_jobs(f, p, k);
 		return 0;
 	}
-	pthread_mutex_lock(&w->lock);
-	*w->tail = p;
-	w->tail = &p->next;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
+	/* Signatures on every core first, without holding up this (the
+	 * network) thread: the pool hands the batch to the writer, in order.
+	 * Without a pool, ok[] stays 0 and the writer checks them itself. */
+	p->w = w;
+	if (f->vpool &&
+	    vpool_submit(f->vpool, p->fbuf, p->flen, k, node_ingest_ctx(node)->fed,
+	                 node_ingest_ctx(node)->max_body, p->ok, p->bodies, s_verified, p) == 0)
+		return 0;
+	s_verified(p);
 	return 0;
 }

@@ -187,7 +187,7 @@ s_may_delete(http_req_t *r, const uint8_t author[CPT_KEY_LEN])
 		return 1;
 	if (!r->sess.admin || store_read_begin(r->h->st, &txn) != 0)
 		return 0;
-	ok = event_may_redact(txn, r->sess.key, author);
+	ok = event_may_redact(txn, r->sess.key, author, hlc_wall_ms());
 	store_read_end(r->h->st, &txn);
 	return ok;
 }

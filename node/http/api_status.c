@@ -75,7 +75,7 @@ api_metrics(http_req_t *r)
 			fprintf(f, "comptoir_rejected_by_reason_total{reason=\"%s\"} %llu\n",
 			        cpt_strerror(-c), (unsigned long long)ns.rejected_by[c]);
 	METRIC("comptoir_pending_events", "gauge",
-	       "Events waiting for their author's certificate.");
+	       "Events kept without being admitted: pending, held or aside.");
 	fprintf(f, "comptoir_pending_events %zu\n", pending);
 	METRIC("comptoir_http_requests_total", "counter",
 	       "HTTP requests answered, by status class.");

@@ -23,8 +23,13 @@
 /* --------------------------------------------------- schema (schema.c) */
 
 /* The version of what the store holds. 2: post views live in DB_FEED under
- * (ts, id); 3: DB_REACTIONS and DB_PENDING_IDS. */
-#define INDEX_SCHEMA 3
+ * (ts, id); 3: DB_REACTIONS and DB_PENDING_IDS; 4: protocol version 2 (site
+ * windows and users' enrolments in DB_KEYS, enrolments in DB_BY_REF, held and
+ * aside events in DB_PENDING with their rule in DB_PENDING_IDS; the reconciliation
+ * index keeps levels 3 to 7 only). A store
+ * older than INDEX_SCHEMA_V2 is refused: its events are of version 1. */
+#define INDEX_SCHEMA    4
+#define INDEX_SCHEMA_V2 4
 
 /*
  * Opens the store of dir as store_open does (flags: STORE_CREATE), then
@@ -146,6 +151,12 @@ int index_handle_of(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], char out[6
 /* The key a handle names now (the newest enrolment of it by the site of
  * its first); 0 or CPT_ENOTFOUND. */
 int index_key_of(store_txn_t *txn, const char *handle, uint8_t key[CPT_KEY_LEN]) CPT_WUR;
+/* Does a window of site record rec (DB_KEYS: the union of its
+ * certificates' [not_before, not_after)) contain t_ms? */
+int index_site_valid_at(const json_t *rec, uint64_t t_ms);
+/* The site name a handle belongs to: the site of its first admitted
+ * enrolment (PROTOCOL.md 8.7), copied into out; 0 or CPT_ENOTFOUND. */
+int index_handle_site(store_txn_t *txn, const char *handle, char out[64]) CPT_WUR;
 /* The smallest effective revocation time of key (ms), or UINT64_MAX. */
 uint64_t index_revoked_at(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN]);
 /* The same with the store's answer: 0 with *ms (UINT64_MAX when the record
@@ -204,9 +215,12 @@ int index_tombstones(store_txn_t *txn, const uint8_t id[CPT_ID_LEN],
 
 /* -------------------------------------- waiting events (pending.c) */
 
-/* DB_PENDING_IDS follows DB_PENDING (which node/event owns): adds (or
- * removes) the entry of the DB_PENDING key k = (awaited key, id). */
-int index_pending_id(store_txn_t *txn, const uint8_t k[CPT_KEY_LEN + CPT_ID_LEN], int add) CPT_WUR;
+/* DB_PENDING_IDS follows DB_PENDING (which node/event owns): sets the
+ * entry of the DB_PENDING key k = (awaited key, id) to the rule that keeps
+ * it (PROTOCOL.md 8.8: "author.unknown", "clock.hold", "revoked.unvouched"),
+ * or removes it (rule NULL; none there is fine). */
+int index_pending_id(store_txn_t *txn, const uint8_t k[CPT_KEY_LEN + CPT_ID_LEN],
+                     const char *rule) CPT_WUR;
 /* Is event id waiting in DB_PENDING (for any key)? */
 int index_is_pending(store_txn_t *txn, const uint8_t id[CPT_ID_LEN]);
 

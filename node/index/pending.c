@@ -9,15 +9,17 @@
 /* ----------------------------------------------------------- pending */
 
 int
-index_pending_id(store_txn_t *txn, const uint8_t k[CPT_KEY_LEN + CPT_ID_LEN], int add)
+index_pending_id(store_txn_t *txn, const uint8_t k[CPT_KEY_LEN + CPT_ID_LEN], const char *rule)
 {
 	uint8_t ik[CPT_ID_LEN + CPT_KEY_LEN];
+	int rc;
 
 	memcpy(ik, k + CPT_KEY_LEN, CPT_ID_LEN);
 	memcpy(ik + CPT_ID_LEN, k, CPT_KEY_LEN);
-	if (add)
-		return store_put(txn, DB_PENDING_IDS, ik, sizeof(ik), "", 0);
-	return store_del(txn, DB_PENDING_IDS, ik, sizeof(ik));
+	if (rule)
+		return store_put(txn, DB_PENDING_IDS, ik, sizeof(ik), rule, strlen(rule));
+	rc = store_del(txn, DB_PENDING_IDS, ik, sizeof(ik));
+	return rc == CPT_ENOTFOUND ? 0 : rc;
 }
 
 int

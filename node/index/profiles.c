@@ -103,7 +103,7 @@ s_profile_ev(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind
 	return 0;
 }
 
-/* Appends [ts, id hex] of the enrolment of entry e ([ts, id, key, by] of a
+/* Appends [ts, id hex] of the enrolment of entry e ([ts, id, key, by, site] of a
  * DB_HANDLES list) to evs when it carries a "name". */
 static void
 s_enrol_name(index_ctx_t *ix, store_txn_t *txn, const json_t *e, json_t *evs)
@@ -135,7 +135,9 @@ ix_profile_rebuild_handle(index_ctx_t *ix, store_txn_t *txn, const char *handle)
 	int rc = 0;
 
 	enrols = ix_handle_enrols(txn, handle);
-	first_by = json_string_value(json_array_get(json_array_get(enrols, 0), 3));
+	/* The owning site is a site name (PROTOCOL.md 8.7): a site certified
+	 * again with a new key keeps its people. */
+	first_by = json_string_value(json_array_get(json_array_get(enrols, 0), 4));
 	/* Gather the profile events of every key, then apply them in order. */
 	evs = json_array();
 	seen = json_object();
@@ -144,7 +146,7 @@ ix_profile_rebuild_handle(index_ctx_t *ix, store_txn_t *txn, const char *handle)
 		char now[64];
 		const char *kh = json_string_value(json_array_get(e, 2));
 		if (first_by == NULL ||
-		    strcmp(json_string_value(json_array_get(e, 3)), first_by) != 0)
+		    strcmp(json_string_value(json_array_get(e, 4)) ?: "", first_by) != 0)
 			continue;
 		/* The owning site's enrolments that name the person. */
 		s_enrol_name(ix, txn, e, evs);

@@ -20,96 +20,15 @@ s_schema_put(store_txn_t *txn, uint64_t schema)
 	return store_meta_put(txn, "schema", b, 8);
 }
 
-/* Schema 1 -> 2: each post view moves from "posts" (under its id) into the
- * feed entry (ts, id) that already pointed at it. Views are rebuilt from the
- * events by `comptoir reindex`; this only moves bytes, in one transaction. */
-static int
-s_to_2(store_txn_t *txn, void *arg)
-{
-	store_cur_t *cur;
-	store_val_t k, v;
-	int rc;
-
-	uint8_t at[512]; /* the key last seen (LMDB keys: at most 511 bytes) */
-	size_t at_len = 0;
-	int first = 1;
-
-	(void)arg;
-	if ((rc = store_cur_open(txn, DB_FEED, &cur)) != 0)
-		return rc;
-	/* Puts go through store_put and the cursor seeks again after each: a
-	 * value that changes size moves within its page. */
-	for (;;) {
-		store_val_t pv;
-		void *copy;
-		if (first) {
-			rc = store_cur_get(cur, &k, &v, STORE_FIRST);
-		} else {
-			k.len = at_len;
-			k.data = at;
-			rc = store_cur_get(cur, &k, &v, STORE_SEEK);
-			if (rc == 0 && k.len == at_len && memcmp(k.data, at, at_len) == 0)
-				rc = store_cur_get(cur, &k, &v, STORE_NEXT);
-		}
-		first = 0;
-		if (rc != 0)
-			break;
-		at_len = k.len < sizeof(at) ? k.len : sizeof(at) - 1;
-		memcpy(at, k.data, at_len);
-		if (k.len != 8 + CPT_ID_LEN)
-			continue; /* not a feed key: left as it is */
-		rc = store_get(txn, DB_POSTS_V1, at + 8, CPT_ID_LEN, &pv);
-		if (rc == CPT_ENOTFOUND)
-			continue;
-		/* A copy: pv points into the map, which the put may rearrange. */
-		if (rc != 0 || (copy = malloc(pv.len ? pv.len : 1)) == NULL) {
-			rc = rc ? rc : CPT_ENOMEM;
-			break;
-		}
-		memcpy(copy, pv.data, pv.len);
-		rc = store_put(txn, DB_FEED, at, at_len, copy, pv.len);
-		free(copy);
-		if (rc != 0)
-			break;
-	}
-	store_cur_close(&cur);
-	if (rc != CPT_ENOTFOUND)
-		return rc;
-	if ((rc = store_drop(txn, DB_POSTS_V1)) != 0)
-		return rc;
-	return s_schema_put(txn, 2);
-}
-
-/* One DB_PENDING entry into DB_PENDING_IDS. */
-static int
-s_pending_id_fn(store_txn_t *txn, const store_val_t *k, const store_val_t *v, void *arg)
-{
-	(void)v;
-	(void)arg;
-	return k->len == CPT_KEY_LEN + CPT_ID_LEN ? index_pending_id(txn, k->data, 1) : 0;
-}
-
-/* Schema 2 -> 3: the reaction registers from the reactions stored, and the
- * index of waiting events by id. */
-static int
-s_to_3(store_txn_t *txn, void *arg)
-{
-	int rc = ix_reactions_build(txn);
-
-	(void)arg;
-	if (rc == 0)
-		rc = store_rebuild(txn, DB_PENDING_IDS, DB_PENDING, s_pending_id_fn, NULL);
-	return rc != 0 ? rc : s_schema_put(txn, 3);
-}
-
-/* The steps, in order: step i moves a store of schema to - 1 to schema to. */
+/* The steps, in order: step i moves a store of schema to - 1 to schema to.
+ * None yet: stores older than schema 4 hold events of protocol version 1,
+ * which no node of version 2 admits, and are refused (index_store_open). */
 static const struct schema_step {
 	unsigned to;       /* the schema it reaches */
 	const char *what;  /* what it does, for a message ("cannot ...") */
 	store_write_fn fn; /* the step, in one write transaction */
 } s_steps[] = {
-    {2, "move the post views to schema 2", s_to_2},
-    {3, "build the indexes of schema 3", s_to_3},
+    {0, NULL, NULL},
 };
 
 static int
@@ -170,7 +89,17 @@ index_store_open(store_t **out, const char *dir, int flags, char *err, size_t er
 		snprintf(err, errlen, "%s: %s", path, store_strerror(rc));
 		store_close(&st);
 		return rc;
-	} else if ((schema = store_get_u64(b)) > INDEX_SCHEMA) {
+	} else if ((schema = store_get_u64(b)) < INDEX_SCHEMA_V2) {
+		/* Version 1's events are refused by version 2 (EVERSION): such a
+		 * store cannot be carried over, and no site ever ran one. */
+		snprintf(err, errlen,
+		         "%s: store schema %llu was made by a comptoir of protocol version 1; this "
+		         "one speaks version 2 and cannot read it: make the site again with "
+		         "comptoir init (docs/OPERATIONS.md, \"Protocol version 2\")",
+		         path, (unsigned long long)schema);
+		store_close(&st);
+		return CPT_EVERSION;
+	} else if (schema > INDEX_SCHEMA) {
 		snprintf(err, errlen,
 		         "%s: store schema %llu is newer than this comptoir understands (%d); "
 		         "run a newer comptoir",
@@ -179,7 +108,7 @@ index_store_open(store_t **out, const char *dir, int flags, char *err, size_t er
 		return CPT_EVERSION;
 	}
 	for (size_t i = 0; i < sizeof(s_steps) / sizeof(s_steps[0]); i++) {
-		if (s_steps[i].to <= schema)
+		if (s_steps[i].fn == NULL || s_steps[i].to <= schema)
 			continue;
 		if ((rc = store_write(st, s_steps[i].fn, NULL)) != 0) {
 			snprintf(err, errlen, "%s: cannot %s: %s", path, s_steps[i].what,

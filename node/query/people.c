@@ -15,18 +15,19 @@ query_person(store_txn_t *txn, const char *handle)
 {
 	uint8_t key[CPT_KEY_LEN];
 	json_t *rec, *prof, *out;
-	char hex[CPT_HEX_ID];
+	char hex[CPT_HEX_ID], site[64];
 
 	assert(txn != NULL && handle != NULL);
-	if (index_key_of(txn, handle, key) != 0)
+	if (index_key_of(txn, handle, key) != 0 || index_handle_site(txn, handle, site) != 0)
 		return NULL;
 	if ((rec = index_key_info(txn, key)) == NULL)
 		return NULL;
 	prof = store_get_json(txn, DB_PROFILES, handle, strlen(handle));
 	cpt_hex32(hex, key);
-	out = json_pack("{s:s, s:s, s:O, s:O, s:b}", "handle", handle, "key", hex, "home_site",
-	                json_object_get(rec, "site"), "role", json_object_get(rec, "role"),
-	                "disabled", index_revoked_at(txn, key) != UINT64_MAX);
+	/* The home site is the site the handle belongs to (PROTOCOL.md 8.7). */
+	out = json_pack("{s:s, s:s, s:s, s:O, s:b}", "handle", handle, "key", hex, "home_site",
+	                site, "role", json_object_get(rec, "role"), "disabled",
+	                index_revoked_at(txn, key) != UINT64_MAX);
 	if (out) {
 		json_t *fields = prof ? json_object_get(prof, "fields") : NULL;
 		/* A person without a profile yet gets an empty one, owned by out. */

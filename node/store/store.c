@@ -21,6 +21,10 @@
 #include "config/config.h"
 #include "node/store/store_internal.h"
 
+/* Free bytes under which an EIO from a write is taken for a full disk: more
+ * than the largest commit writes (3,000 events, about 12 MB at 1M events). */
+#define STORE_NEARLY_FULL (32ull << 20)
+
 static const char *const s_db_names[DB_COUNT] = {
     [DB_META] = "meta",
     [DB_EVENTS] = "events",
@@ -232,6 +236,14 @@ fail:
 	if (txn)
 		mdb_txn_abort(txn);
 	store_close(&st);
+	{
+		/* A short write of the first commit reads EIO, as in s_write_error:
+		 * a nearly full disk tells them apart. */
+		struct statvfs vfs;
+		if (rc == EIO && statvfs(path, &vfs) == 0 &&
+		    (uint64_t)vfs.f_bavail * vfs.f_frsize < STORE_NEARLY_FULL)
+			rc = ENOSPC;
+	}
 	if (rc == ENOSPC || rc == EDQUOT) {
 		snprintf(err, errlen, "no space left on device (%s): cannot write %s", dir, path);
 		return CPT_ENOSPC;
@@ -297,10 +309,6 @@ store_sync(store_t *st)
 }
 
 /* ---------------------------------------------------------- transactions */
-
-/* Free bytes under which an EIO from a write is taken for a full disk: more
- * than the largest commit writes (3,000 events, about 12 MB at 1M events). */
-#define STORE_NEARLY_FULL (32ull << 20)
 
 /*
  * What store_write returns for an LMDB or system error rc of a write. A full
@@ -482,12 +490,113 @@ store_get(store_txn_t *txn, enum store_db db, const void *key, size_t klen, stor
 	return 0;
 }
 
+/*
+ * Databases whose keys start with a timestamp: new keys mostly come after
+ * nearly every key there (a post now; a catch-up, which streams ranges in
+ * time order). LMDB packs pages full when keys come at the very end (its
+ * split then leaves the old page full), but splits in the middle when a key
+ * lands before even one other: a site that joins holds a few events of its
+ * own, made now, and the whole history it fetches lands just before them,
+ * so every page of DB_ORDER was left half full (106 bytes per event for 52
+ * of data; issue 23, docs/BENCHMARKS.md). So a key that belongs among the
+ * last TAIL_MAX is put at the end: the entries after it are taken out, the
+ * key appended, and they are appended back (the same content). Pages then
+ * end about 3/4 full, not full: taking the tail out of a page just split
+ * leaves it under LMDB's fill threshold, and the rebalance borrows a node
+ * from the full page before it. Anything else is an ordinary put.
+ */
+#define TAIL_MAX 16
+
+static int
+s_time_ordered(enum store_db db)
+{
+	return db == DB_ORDER || db == DB_FEED;
+}
+
+/* The tail of a time-ordered database moved behind key (s_put_ordered).
+ * MDB_KEYEXIST when key is there (the caller decides), MDB_NOTFOUND when it
+ * does not belong among the last TAIL_MAX (an ordinary put then). */
+static int
+s_put_tail(MDB_txn *txn, MDB_dbi dbi, MDB_cursor *c, MDB_val *key, MDB_val *val)
+{
+	MDB_val lk, lv, tk[TAIL_MAX], tv[TAIL_MAX];
+	size_t n = 0, bytes = 0;
+	uint8_t *copy, *at;
+	int rc;
+
+	for (rc = mdb_cursor_get(c, &lk, &lv, MDB_LAST); rc == 0;
+	     rc = mdb_cursor_get(c, &lk, &lv, MDB_PREV)) {
+		int cmp = mdb_cmp(txn, dbi, key, &lk);
+		if (cmp == 0)
+			return MDB_KEYEXIST;
+		if (cmp > 0)
+			break;
+		if (n == TAIL_MAX)
+			return MDB_NOTFOUND;
+		tk[n] = lk;
+		tv[n++] = lv;
+		bytes += lk.mv_size + lv.mv_size;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (n == 0)
+		return MDB_NOTFOUND;
+	/* Copies: the values point into pages the deletes rearrange. */
+	if ((copy = malloc(bytes)) == NULL)
+		return ENOMEM;
+	at = copy;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(at, tk[i].mv_data, tk[i].mv_size);
+		tk[i].mv_data = at;
+		at += tk[i].mv_size;
+		memcpy(at, tv[i].mv_data, tv[i].mv_size);
+		tv[i].mv_data = at;
+		at += tv[i].mv_size;
+	}
+	for (size_t i = 0; i < n && rc != ENOMEM; i++)
+		if ((rc = mdb_cursor_get(c, &lk, &lv, MDB_LAST)) != 0 ||
+		    (rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+	if (rc == 0 || rc == MDB_NOTFOUND)
+		rc = mdb_cursor_put(c, key, val, MDB_APPEND);
+	for (size_t i = n; rc == 0 && i-- > 0;)
+		rc = mdb_cursor_put(c, &tk[i], &tv[i], MDB_APPEND);
+	free(copy);
+	return rc;
+}
+
+static int
+s_put_ordered(store_txn_t *txn, enum store_db db, MDB_val *k, MDB_val *v, unsigned flags)
+{
+	MDB_cursor *c;
+	MDB_val key = *k, val = *v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(TXN(txn), s_dbi(txn, db), &c)) != 0)
+		return rc;
+	rc = mdb_cursor_put(c, &key, &val, MDB_APPEND);
+	if (rc == MDB_KEYEXIST) {
+		key = *k;
+		val = *v;
+		rc = s_put_tail(TXN(txn), s_dbi(txn, db), c, &key, &val);
+		if (rc == MDB_KEYEXIST && !(flags & MDB_NOOVERWRITE))
+			rc = MDB_NOTFOUND; /* replaced by an ordinary put */
+	}
+	mdb_cursor_close(c);
+	return rc;
+}
+
 static int
 s_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen, const void *val,
       size_t vlen, unsigned flags)
 {
 	MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
 
+	if (s_time_ordered(db)) {
+		int rc = s_put_ordered(txn, db, &k, &v, flags);
+		if (rc != MDB_NOTFOUND)
+			return s_err(rc);
+	}
 	return s_err(mdb_put(TXN(txn), s_dbi(txn, db), &k, &v, flags));
 }
 
@@ -555,7 +664,7 @@ store_put_json(store_txn_t *txn, enum store_db db, const void *key, size_t klen,
 json_t *
 store_get_json(store_txn_t *txn, enum store_db db, const void *key, size_t klen)
 {
-	store_val_t v;
+	store_val_t v = {0, NULL}; /* set by store_get; gcc cannot tell once s_put is inlined */
 
 	if (store_get(txn, db, key, klen, &v) != 0)
 		return NULL;

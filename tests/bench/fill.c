@@ -4,6 +4,7 @@
  *
  *   fill --dir DIR --posts N [--users M] [--comments C] [--reactions R]
  *        [--password PW] [--prefix P] [--days D] [--batch B] [--seed S]
+ *        [--root ROOTKEY]
  *
  * DIR is a data directory made by `comptoir init` (the node must not be
  * running: the fill is faster alone, and a running node would announce every
@@ -15,7 +16,9 @@
  * node_submit (the single ingest path: verify, authorise, views, durable
  * commit) in batches of B, so the store is exactly what the API would have
  * built. The timestamps are spread over the last D days, the enrolments just
- * before them, so the site looks as if it had been running that long.
+ * before them, so the site looks as if it had been running that long: the
+ * site is certified again (DIR/keys/root.key) from before them, since a site
+ * signs nothing before its certificate's window (PROTOCOL.md 8.3).
  *
  * A signing thread prepares the next batch while the main thread ingests
  * the current one. Prints the ingest rate ("events_per_s=") on the last line.
@@ -33,6 +36,7 @@
 #include "node/auth/auth.h"
 #include "node/core/core.h"
 #include "node/event/event.h"
+#include "node/index/index.h"
 
 #define MAX_USERS 10000
 #define RECENT    2000 /* comments and reactions go to one of the last RECENT posts */
@@ -67,6 +71,7 @@ typedef struct batch {
 typedef struct fill {
 	/* options */
 	const char *dir, *password, *prefix;
+	const char *root; /* the root key file (--root; DIR/keys/root.key) */
 	size_t posts, users, comments, reactions, batch;
 	unsigned days;
 	uint64_t seed;
@@ -154,6 +159,56 @@ s_sign(fill_t *f, uint8_t *out, uint16_t kind, const json_t *body, uint64_t ts,
 	return len;
 }
 
+static long s_submit(fill_t *f, const uint8_t *const *buf, const size_t *len, size_t n);
+
+/* The site certified again with its own keys, from two hours before the
+ * enrolments: windows add up, and the site may sign from then on. */
+static int
+s_certify_back(fill_t *f)
+{
+	char path[4200], err[1024], sk[CPT_HEX_ID];
+	uint64_t ms = f->ts_from - 2 * 3600 * 1000;
+	key_sign_t *root;
+	store_txn_t *txn;
+	json_t *rec = NULL, *body;
+	uint8_t env[MAX_EVENT];
+	const uint8_t *b = env;
+	size_t len = 0;
+	int rc = -1;
+
+	if (f->root)
+		snprintf(path, sizeof(path), "%s", f->root);
+	else
+		snprintf(path, sizeof(path), "%s/keys/root.key", f->dir);
+	if ((root = key_sign_load(path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "fill: %s (the root key certifies the site back in time)\n", err);
+		return -1;
+	}
+	if (store_read_begin(node_store(f->node), &txn) == 0) {
+		rec = index_key_info(txn, key_sign_public(node_site_key(f->node)));
+		store_read_end(node_store(f->node), &txn);
+	}
+	cpt_hex32(sk, key_sign_public(node_site_key(f->node)));
+	body = rec ? json_pack("{s:O, s:s, s:O, s:O, s:O, s:I, s:I}", "site",
+	                       json_object_get(rec, "site"), "sign_key", sk, "curve_key",
+	                       json_object_get(rec, "curve_key"), "seal_key",
+	                       json_object_get(rec, "seal_key"), "endpoints",
+	                       json_object_get(rec, "endpoints"), "not_before", (json_int_t)ms,
+	                       "not_after", (json_int_t)0)
+	           : NULL;
+	if (body)
+		len = s_sign(f, env, EVT_SITE_CERT, body, HLC_MAKE(ms, 0), root);
+	if (len > 0 && s_submit(f, &b, &len, 1) == 0)
+		rc = 0;
+	else
+		fprintf(stderr, "fill: cannot certify the site from %llu\n",
+		        (unsigned long long)ms);
+	json_decref(body);
+	json_decref(rec);
+	key_sign_destroy(&root);
+	return rc;
+}
+
 /* Ingests a batch and reports refusals; returns the number refused or -1. */
 static long
 s_submit(fill_t *f, const uint8_t *const *buf, const size_t *len, size_t n)
@@ -208,8 +263,16 @@ s_enrol_users(fill_t *f)
 			goto fail;
 		s_handle(f, i, handle);
 		cpt_hex32(hex, key_sign_public(f->keys[i]));
-		enrol = json_pack("{s:s, s:s, s:s, s:s}", "handle", handle, "key", hex, "site",
-		                  cfg->name, "role", "member");
+		{
+			/* The key agrees to be this handle here (PROTOCOL.md 7.2). */
+			uint8_t sig[CPT_SIG_LEN];
+			char proof[2 * CPT_SIG_LEN + 1];
+			if (evt_proof_sign(sig, f->keys[i], f->fed, cfg->name, handle) != 0)
+				goto fail;
+			sodium_bin2hex(proof, sizeof(proof), sig, sizeof(sig));
+			enrol = json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", handle, "key", hex,
+			                  "site", cfg->name, "role", "member", "proof", proof);
+		}
 		key_sign_seed(f->keys[i], seed);
 		backup = acct_backup_make(handle, seed, f->password);
 		sodium_memzero(seed, sizeof(seed));
@@ -374,7 +437,8 @@ s_usage(void)
 {
 	fprintf(stderr,
 	        "usage: fill --dir DIR --posts N [--users M] [--comments C] [--reactions R]\n"
-	        "            [--password PW] [--prefix P] [--days D] [--batch B] [--seed S]\n");
+	        "            [--password PW] [--prefix P] [--days D] [--batch B] [--seed S]\n"
+	        "            [--root ROOTKEY]\n");
 	return 2;
 }
 
@@ -417,6 +481,8 @@ main(int argc, char **argv)
 			f.password = v;
 		else if (!bad && strcmp(o, "--prefix") == 0)
 			f.prefix = v;
+		else if (!bad && strcmp(o, "--root") == 0)
+			f.root = v;
 		else if (!bad && strcmp(o, "--posts") == 0)
 			bad = s_num(v, &f.posts, 100000000);
 		else if (!bad && strcmp(o, "--users") == 0)
@@ -472,6 +538,8 @@ main(int argc, char **argv)
 		goto out;
 	fprintf(stderr, "fill: enrolling %zu users (%s0000..., password \"%s\")\n", f.users,
 	        f.prefix, f.password);
+	if (s_certify_back(&f) != 0)
+		goto out;
 	if (s_enrol_users(&f) != 0)
 		goto out;
 	total = f.posts + f.comments + f.reactions;

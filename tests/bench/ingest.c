@@ -87,8 +87,16 @@ main(int argc, char **argv)
 		keys[u] = key_sign_new();
 		snprintf(h, sizeof(h), "bench%zu", u);
 		cpt_hex32(hex, key_sign_public(keys[u]));
-		b = json_pack("{s:s, s:s, s:s, s:s}", "handle", h, "key", hex, "site",
-		              node_cfg(node)->name, "role", "member");
+		{
+			/* The key agrees to be this handle here (PROTOCOL.md 7.2). */
+			uint8_t sig[CPT_SIG_LEN];
+			char proof[2 * CPT_SIG_LEN + 1] = "";
+			if (evt_proof_sign(sig, keys[u], node_ingest_ctx(node)->fed,
+			                   node_cfg(node)->name, h) == 0)
+				sodium_bin2hex(proof, sizeof(proof), sig, sizeof(sig));
+			b = json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", h, "key", hex, "site",
+			              node_cfg(node)->name, "role", "member", "proof", proof);
+		}
 		if (node_publish(node, node_site_key(node), EVT_ENROL, b, &r) != 0 || r.rc != 0) {
 			fprintf(stderr, "ingest: enrolment refused: %s\n", r.why);
 			return 1;
@@ -101,7 +109,9 @@ main(int argc, char **argv)
 	res = calloc(batch, sizeof(*res));
 	posts = malloc(n * CPT_ID_LEN);
 	memset(ok, 1, n);
-	clk.last = HLC_MAKE(hlc_wall_ms() - 86400000ull * 30, 0);
+	/* After the users' enrolments (made now): a user key signs nothing
+	 * valid before its first enrolment (PROTOCOL.md 8.5). */
+	clk.last = HLC_MAKE(hlc_wall_ms() + 1000, 0);
 	for (size_t i = 0; i < n; i++) {
 		char body[256];
 		uint16_t kind = EVT_POST;

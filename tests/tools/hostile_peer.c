@@ -8,7 +8,7 @@
  * usage: hostile_peer ENDPOINT SERVER_CURVE_HEX CURVE_KEY SITE_KEY SCENARIO [ARG]
  *   hello               say HELLO; exit 0 if the node answers, 3 if not
  *   impersonate PUBHEX  present PUBHEX as our CURVE key without its secret
- *   garbage             random frames, bad versions, unknown types
+ *   garbage             random frames, unknown types, then a frame 0 of version 1
  *   truncated           messages cut short or with wrong frame counts
  *   oversized           too many envelopes, frames over max_msg, then one
  *                       frame over ZMQ_MAXMSGSIZE (ARG: the node's max_msg)
@@ -185,8 +185,13 @@ s_garbage(void)
 		size_t len[1];
 		randombytes_buf(junk, sizeof(junk));
 		len[0] = 1 + randombytes_uniform(sizeof(junk));
-		if (i % 4 == 0) {
-			uint8_t head[2] = {9, SYNC_PING}; /* unknown version */
+		if (i == 12) {
+			/* A peer of protocol version 1: refused by name, which ends
+			 * the link (PROTOCOL.md 10.2) after the malformed ones. */
+			uint8_t head[2] = {1, SYNC_PING};
+			s_send_raw(head, 2, NULL, NULL, 0, 0);
+		} else if (i % 4 == 0) {
+			uint8_t head[2] = {SYNC_VERSION, 0}; /* type 0: unknown */
 			s_send_raw(head, 2, NULL, NULL, 0, 0);
 		} else if (i % 4 == 1) {
 			uint8_t head[2] = {SYNC_VERSION, 200}; /* unknown type */
@@ -199,7 +204,7 @@ s_garbage(void)
 		}
 		s_read_for(5);
 	}
-	printf("garbage: 40 messages with bad versions, unknown types, random frame 0\n");
+	printf("garbage: messages with unknown types and random frame 0, one of version 1\n");
 }
 
 static void

@@ -115,40 +115,67 @@ fx_hexkey(int k, char out[CPT_HEX_ID])
 }
 
 /* The site certificate of a site key, by the root. */
+/* A valid X25519 public key from a fixed scalar (PROTOCOL.md 2.2), in hex. */
+static inline const char *
+fx_x25519(uint8_t fill, char out[CPT_HEX_ID])
+{
+	uint8_t sk[32], pk[32];
+
+	memset(sk, fill, sizeof(sk));
+	assert_int_equal(crypto_scalarmult_base(pk, sk), 0);
+	cpt_hex32(out, pk);
+	return out;
+}
+
+/* The site certificate of a site key, by the root, valid from its own time
+ * (protocol version 2: not_before is the certificate's ms, and a seal_key). */
 static inline void
 fx_cert(ev_t *e, int site_key, const char *name, uint64_t ts)
 {
-	char hex[CPT_HEX_ID], curve[CPT_HEX_ID];
+	char hex[CPT_HEX_ID], curve[CPT_HEX_ID], seal[CPT_HEX_ID];
 
-	memset(curve, 'c', 64);
-	curve[64] = 0;
 	fx_mk(e, K_ROOT, EVT_SITE_CERT, ts,
-	      json_pack("{s:s, s:s, s:s, s:[s], s:I, s:I}", "site", name, "sign_key",
-	                fx_hexkey(site_key, hex), "curve_key", curve, "endpoints",
-	                "tcp://127.0.0.1:7400", "not_before", (json_int_t)0, "not_after",
-	                (json_int_t)0));
+	      json_pack("{s:s, s:s, s:s, s:s, s:[s], s:I, s:I}", "site", name, "sign_key",
+	                fx_hexkey(site_key, hex), "curve_key", fx_x25519(0x11, curve), "seal_key",
+	                fx_x25519(0x22, seal), "endpoints", "tcp://127.0.0.1:7400", "not_before",
+	                (json_int_t)HLC_MS(ts), "not_after", (json_int_t)0));
 }
 
-/* An enrolment of user key k as handle at site (signed by site key by). */
+/* The enrolment proof of user key k as handle at site, in hex. */
+static inline const char *
+fx_proof(int k, const char *site, const char *handle, char out[2 * CPT_SIG_LEN + 1])
+{
+	uint8_t sig[CPT_SIG_LEN];
+
+	assert_int_equal(evt_proof_sign(sig, s_keys[k], s_fed, site, handle), 0);
+	sodium_bin2hex(out, 2 * CPT_SIG_LEN + 1, sig, sizeof(sig));
+	return out;
+}
+
+/* An enrolment of user key k as handle at site (signed by site key by),
+ * with k's proof. */
 static inline void
 fx_enrol(ev_t *e, int by, int k, const char *handle, const char *site, const char *role,
          uint64_t ts)
 {
-	char hex[CPT_HEX_ID];
+	char hex[CPT_HEX_ID], proof[2 * CPT_SIG_LEN + 1];
 
 	fx_mk(e, by, EVT_ENROL, ts,
-	      json_pack("{s:s, s:s, s:s, s:s}", "handle", handle, "key", fx_hexkey(k, hex), "site",
-	                site, "role", role));
+	      json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", handle, "key", fx_hexkey(k, hex),
+	                "site", site, "role", role, "proof", fx_proof(k, site, handle, proof)));
 }
 
+/* A revocation of k from effective_ms; its vouch constrains nothing
+ * (an empty range). */
 static inline void
 fx_revoke(ev_t *e, int by, int k, uint64_t effective_ms, uint64_t ts)
 {
 	char hex[CPT_HEX_ID];
 
 	fx_mk(e, by, EVT_REVOKE, ts,
-	      json_pack("{s:s, s:I, s:s}", "key", fx_hexkey(k, hex), "effective",
-	                (json_int_t)effective_ms, "reason", "test"));
+	      json_pack("{s:s, s:I, s:s, s:{s:I, s:I, s:s}}", "key", fx_hexkey(k, hex), "effective",
+	                (json_int_t)effective_ms, "reason", "test", "vouch", "from", (json_int_t)0,
+	                "to", (json_int_t)0, "ids", ""));
 }
 
 static inline void
@@ -438,7 +465,7 @@ static inline uint8_t *
 fx_get(fx_t *f, enum store_db db, const void *key, size_t klen, size_t *len)
 {
 	store_txn_t *txn;
-	store_val_t k = {klen, (void *)key}, v;
+	store_val_t k = {klen, (void *)key}, v = {0, NULL};
 	uint8_t *out = NULL;
 
 	*len = 0;

@@ -173,7 +173,7 @@ test_site_title(void **state)
 {
 	fx_t f;
 	ev_t e;
-	char hex[CPT_HEX_ID], curve[CPT_HEX_ID];
+	char hex[CPT_HEX_ID], curve[CPT_HEX_ID], seal[CPT_HEX_ID];
 	const char *bad[] = {"", "two\nlines", "tab\there",
 	                     "0123456789012345678901234567890123456789012345678901234567890123x",
 	                     NULL};
@@ -185,10 +185,11 @@ test_site_title(void **state)
 	curve[64] = 0;
 #define CERT(title_json, ts)                                                                       \
 	fx_mk(&e, K_ROOT, EVT_SITE_CERT, ts,                                                       \
-	      json_pack("{s:s, s:o, s:s, s:s, s:[s], s:I, s:I}", "site", "paris", "title",         \
-	                title_json, "sign_key", fx_hexkey(K_PARIS, hex), "curve_key", curve,       \
-	                "endpoints", "tcp://127.0.0.1:7400", "not_before", (json_int_t)0,          \
-	                "not_after", (json_int_t)0))
+	      json_pack("{s:s, s:o, s:s, s:s, s:s, s:[s], s:I, s:I}", "site", "paris", "title",    \
+	                title_json, "sign_key", fx_hexkey(K_PARIS, hex), "curve_key",              \
+	                fx_x25519(0x11, curve), "seal_key", fx_x25519(0x22, seal), "endpoints",    \
+	                "tcp://127.0.0.1:7400", "not_before", (json_int_t)HLC_MS(ts), "not_after", \
+	                (json_int_t)0))
 	fx_open(&f);
 	for (int i = 0; bad[i]; i++) {
 		CERT(json_string(bad[i]), TS(5, i));
@@ -243,20 +244,27 @@ test_only_users_write_content(void **state)
 	FX_IN(&f, &e, CPT_EPERM);
 	fx_free(&e);
 	/* Only the root certifies, only a site enrols, users revoke nothing. */
-	fx_mk(&e, K_PARIS, EVT_SITE_CERT, TS(10, 0),
-	      json_pack("{s:s, s:s, s:s, s:[], s:I, s:I}", "site", "rogue", "sign_key",
-	                fx_hexkey(K_OTHER_ROOT, hex), "curve_key", hex, "endpoints", "not_before",
-	                (json_int_t)0, "not_after", (json_int_t)0));
+	{
+		/* A valid body (PROTOCOL.md 8.1: the body rules come first). */
+		char ck[CPT_HEX_ID], xk[CPT_HEX_ID];
+		fx_mk(&e, K_PARIS, EVT_SITE_CERT, TS(10, 0),
+		      json_pack("{s:s, s:s, s:s, s:s, s:[], s:I, s:I}", "site", "rogue", "sign_key",
+		                fx_hexkey(K_OTHER_ROOT, hex), "curve_key", fx_x25519(0x11, ck),
+		                "seal_key", fx_x25519(0x22, xk), "endpoints", "not_before",
+		                (json_int_t)(T0 + 10), "not_after", (json_int_t)0));
+	}
 	FX_IN(&f, &e, CPT_EPERM);
 	fx_free(&e);
 	fx_enrol(&e, K_ROOT, K_OTHER_ROOT, "eve", "paris", "admin", TS(10, 0));
 	FX_IN(&f, &e, CPT_EPERM);
 	fx_free(&e);
+	/* Version 2: a user key signing an enrolment waits (author.not_site):
+	 * only a certificate naming it could make it valid. */
 	fx_enrol(&e, K_ALICE, K_OTHER_ROOT, "eve", "paris", "admin", TS(10, 0));
-	FX_IN(&f, &e, CPT_EPERM);
+	FX_IN(&f, &e, CPT_EPENDING);
 	fx_free(&e);
 	fx_revoke(&e, K_ALICE, K_BOB, T0, TS(10, 0));
-	FX_IN(&f, &e, CPT_EPERM);
+	FX_IN(&f, &e, CPT_EPENDING);
 	fx_free(&e);
 	/* The root cannot be revoked inside its own federation. */
 	fx_revoke(&e, K_ROOT, K_ROOT, T0, TS(10, 0));
@@ -265,8 +273,37 @@ test_only_users_write_content(void **state)
 	assert_false(fx_has(&f, DB_KEYS, fx_pk(K_OTHER_ROOT), CPT_KEY_LEN));
 	assert_int_equal(fx_count(&f, DB_REVOKED), 0);
 	assert_int_equal(fx_count(&f, DB_EVENTS), 6);
-	assert_int_equal(fx_count(&f, DB_PENDING), 0);
+	/* The enrolment and the revocation alice signed wait (author.not_site). */
+	assert_int_equal(fx_count(&f, DB_PENDING), 2);
 	fx_close(&f);
+	s_world_free(&w);
+}
+
+/* A site's enrolment that waits depends on two keys: its signer's windows and
+ * whether the key it names is a site's. When that key is certified as a site
+ * while the enrolment waits for a window, the enrolment is refused for good
+ * and not kept (PROTOCOL.md 8.3: enrol.site_key), whatever the order. */
+static void
+test_waiting_enrolment_of_a_site_key(void **state)
+{
+	fx_t f;
+	world_t w;
+	ev_t en, cert_alice;
+
+	(void)state;
+	s_world(&w);
+	fx_enrol(&en, K_PARIS, K_ALICE, "alice", "lyon", "member", TS(20, 0));
+	fx_cert(&cert_alice, K_ALICE, "alice-site", TS(30, 0));
+	fx_open(&f);
+	FX_IN(&f, &w.cert_paris, 0);
+	FX_IN(&f, &en, CPT_EPENDING); /* paris has no window named lyon */
+	assert_int_equal(fx_count(&f, DB_PENDING), 1);
+	FX_IN(&f, &cert_alice, 0);
+	assert_int_equal(fx_count(&f, DB_PENDING), 0);
+	FX_IN(&f, &en, CPT_EPERM);
+	fx_close(&f);
+	fx_free(&en);
+	fx_free(&cert_alice);
 	s_world_free(&w);
 }
 
@@ -285,7 +322,9 @@ test_site_enrols_for_itself_only(void **state)
 	fx_open(&f);
 	FX_IN(&f, &w.cert_paris, 0);
 	FX_IN(&f, &w.cert_lyon, 0);
-	FX_IN(&f, &bad, CPT_EPERM);
+	/* Version 2: paris has no window named lyon; only a certificate could
+	 * change that, so the enrolment waits (site.window). */
+	FX_IN(&f, &bad, CPT_EPENDING);
 	assert_false(fx_has(&f, DB_KEYS, fx_pk(K_OTHER_ROOT), CPT_KEY_LEN));
 	assert_false(fx_has(&f, DB_HANDLES, "eve", 3));
 	FX_IN(&f, &post, CPT_EPENDING);
@@ -334,7 +373,9 @@ test_revoked_key_refused_from_effective_time(void **state)
 	assert_int_equal(fx_stored_len(&f, &after), 0);
 	assert_true(fx_in_feed(&f, &before));
 	assert_false(fx_in_feed(&f, &at));
-	assert_int_equal(fx_count(&f, DB_PENDING), 0);
+	/* Version 2: what only the site's revocation covers is kept aside
+	 * (the root may still undo it); the root's covers the rest for good. */
+	assert_int_equal(fx_count(&f, DB_PENDING), 1);
 	fx_close(&f);
 	fx_free(&rv);
 	fx_free(&rv_later);
@@ -508,7 +549,8 @@ test_revocation_waits_for_enrolment(void **state)
 	FX_IN(&f, &w.en_alice, CPT_EPENDING);
 	assert_int_equal(fx_count(&f, DB_PENDING), 3);
 	FX_IN(&f, &w.cert_paris, 0);
-	assert_int_equal(fx_count(&f, DB_PENDING), 0);
+	/* The post stays, aside: only the site's revocation covers it. */
+	assert_int_equal(fx_count(&f, DB_PENDING), 1);
 	assert_int_equal(fx_stored_len(&f, &rv), rv.len);
 	assert_int_equal(fx_stored_len(&f, &post), 0);
 	assert_true(fx_has(&f, DB_REVOKED, fx_pk(K_ALICE), CPT_KEY_LEN));
@@ -1091,7 +1133,7 @@ test_enrol_names_any_order(void **state)
 	scene_t s;
 	ev_t *e = s.ev;
 	ev_t re[3], prof_b;
-	char hex[CPT_HEX_ID];
+	char hex[CPT_HEX_ID], pf[2 * CPT_SIG_LEN + 1];
 	/* 8! orders would take minutes: every order of alice's events with bob's
 	 * first, and of bob's with alice's first. */
 	ev_t *base[] = {&e[S_CERT], &e[S_EN_BOB], &re[2], &prof_b};
@@ -1104,15 +1146,17 @@ test_enrol_names_any_order(void **state)
 	(void)state;
 	s_scene(&s);
 	fx_mk(&re[0], K_PARIS, EVT_ENROL, TS(150, 0),
-	      json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", "alice", "key",
+	      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "handle", "alice", "key",
 	                fx_hexkey(K_ALICE, hex), "site", "paris", "role", "admin", "name",
-	                "Alice Martin"));
+	                "Alice Martin", "proof", fx_proof(K_ALICE, "paris", "alice", pf)));
 	fx_mk(&re[1], K_PARIS, EVT_ENROL, TS(160, 0),
-	      json_pack("{s:s, s:s, s:s, s:s}", "handle", "alice", "key", fx_hexkey(K_ALICE, hex),
-	                "site", "paris", "role", "member"));
+	      json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", "alice", "key",
+	                fx_hexkey(K_ALICE, hex), "site", "paris", "role", "member", "proof",
+	                fx_proof(K_ALICE, "paris", "alice", pf)));
 	fx_mk(&re[2], K_PARIS, EVT_ENROL, TS(165, 0),
-	      json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", "bob", "key", fx_hexkey(K_BOB, hex),
-	                "site", "paris", "role", "member", "name", ""));
+	      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "handle", "bob", "key",
+	                fx_hexkey(K_BOB, hex), "site", "paris", "role", "member", "name", "",
+	                "proof", fx_proof(K_BOB, "paris", "bob", pf)));
 	fx_mk(&prof_b, K_BOB, EVT_PROFILE, TS(120, 0),
 	      json_pack("{s:{s:s}}", "fields", "name", "Bobby"));
 	s_permute(set, 5, s_perm_run, &a);
@@ -2017,6 +2061,8 @@ test_reindex_out_of_order_history(void **state)
 	s_world_in(&f, &w);
 	for (int i = 0; i < 3; i++)
 		FX_IN(&f, &early[i], CPT_EPENDING);
+	/* Version 2: a user key is valid from its first enrolment, so the
+	 * early posts keep waiting (user.before_enrolment), through reindex too. */
 	FX_IN(&f, &late_enrol, 0);
 	FX_IN(&f, &post, 0);
 	FX_IN(&f, &rd, 0);
@@ -2024,7 +2070,8 @@ test_reindex_out_of_order_history(void **state)
 	FX_IN(&f, &rd_b, 0);
 	assert_int_equal(fx_stored_len(&f, &post), EVT_FIXED_LEN);
 	assert_int_equal(fx_stored_len(&f, &post_b), EVT_FIXED_LEN);
-	assert_int_equal(fx_count(&f, DB_EVENTS), 14);
+	assert_int_equal(fx_count(&f, DB_EVENTS), 11);
+	assert_int_equal(fx_count(&f, DB_PENDING), 3);
 	fx_snap(f.st, &before);
 	/* A smaller cap now must not lose what was accepted under the old one. */
 	f.ctx.max_pending = 2;
@@ -2034,7 +2081,7 @@ test_reindex_out_of_order_history(void **state)
 	FX_SNAP_EQUAL(&before, &after, "reindex");
 	if (event_verify(&f.ctx, &n, err, sizeof(err)) != 0)
 		fail_msg("verify: %s", err);
-	assert_int_equal(n, 14);
+	assert_int_equal(n, 11); /* the admitted ones */
 	fx_snap_free(&before);
 	fx_snap_free(&after);
 	fx_close(&f);
@@ -2078,6 +2125,7 @@ main(void)
 	    cmocka_unit_test(test_site_title),
 	    cmocka_unit_test(test_only_users_write_content),
 	    cmocka_unit_test(test_site_enrols_for_itself_only),
+	    cmocka_unit_test(test_waiting_enrolment_of_a_site_key),
 	    cmocka_unit_test(test_revoked_key_refused_from_effective_time),
 	    cmocka_unit_test(test_late_revocation_purges),
 	    cmocka_unit_test(test_revocation_waits_for_enrolment),

@@ -1,16 +1,10 @@
 /*
  * Replays tests/vectors/rules.txt (docs/PROTOCOL.md 11.2) against the node's single
  * ingest path: each scene on a fresh store with its receiver clock, each arrival's
- * result code, what it admitted or took back, and the final state. Written before the
- * rules of version 2 are implemented: it FAILS against the node of today, and is kept
- * out of `make check` (tests/run.sh runs tests/unit/test_* only). Build and run it by
- * hand: make build/tests/unit/pending_rules && ./build/tests/unit/pending_rules
- * The second phase of the trust-rules issue renames it test_rules.c once it passes.
- *
- * Checked: result codes (not yet the rule names: ingest_res_t carries none), admitted
- * sets after every step, pending events (DB_PENDING_IDS), erased bodies, handles.
- * Held and aside events are checked only as "not admitted" until the node has a place
- * for them. A clock step offers again what was answered EHELD or EAGAIN, as a peer would.
+ * result code and the rule it names, what it admitted or took back, and the final state (admitted,
+ * pending in DB_PENDING_IDS, erased bodies, handles and their home sites). Held and aside events
+ * are checked as kept and not admitted. A clock step offers again what was answered EHELD or
+ * EAGAIN, as a peer would.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,7 +21,10 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/event/event.h"
+#include "node/index/index.h"
+#include "node/query/query.h"
+#include "node/store/store.h"
 
 #define MAX_EVENTS  512
 #define MAX_PARTIES 64
@@ -48,6 +45,7 @@ static struct event {
 	size_t len;             /* its length */
 	uint8_t id[CPT_ID_LEN]; /* its id */
 	int last_rc;            /* the last result in the scene being replayed */
+	char last_rule[40];     /* and the rule it named (PROTOCOL.md 8.8) */
 } s_events[MAX_EVENTS];
 static size_t s_nevents;
 
@@ -168,7 +166,7 @@ struct one {
 };
 
 static int
-s_one_fn(MDB_txn *txn, void *arg)
+s_one_fn(store_txn_t *txn, void *arg)
 {
 	struct one *o = arg;
 	const uint8_t *b = o->ev->env;
@@ -184,6 +182,7 @@ s_ingest(struct rx *r, struct event *ev)
 
 	assert_int_equal(store_write(r->st, s_one_fn, &o), 0);
 	ev->last_rc = o.res.rc;
+	snprintf(ev->last_rule, sizeof(ev->last_rule), "%s", o.res.rule);
 	return o.res.rc;
 }
 
@@ -209,13 +208,13 @@ s_code(int rc)
 static size_t
 s_stored_len(struct rx *r, const struct event *ev)
 {
-	MDB_txn *txn;
-	MDB_val k = {CPT_ID_LEN, (void *)ev->id}, v;
+	store_txn_t *txn;
+	store_val_t v;
 	size_t n = 0;
 
 	assert_int_equal(store_read_begin(r->st, &txn), 0);
-	if (mdb_get(txn, r->st->dbi[DB_EVENTS], &k, &v) == 0)
-		n = v.mv_size;
+	if (store_get(txn, DB_EVENTS, ev->id, CPT_ID_LEN, &v) == 0)
+		n = v.len;
 	store_read_end(r->st, &txn);
 	return n;
 }
@@ -223,17 +222,11 @@ s_stored_len(struct rx *r, const struct event *ev)
 static int
 s_pending(struct rx *r, const struct event *ev)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k = {CPT_ID_LEN, (void *)ev->id}, v;
-	int found = 0;
+	store_txn_t *txn;
+	int found;
 
 	assert_int_equal(store_read_begin(r->st, &txn), 0);
-	if (mdb_cursor_open(txn, r->st->dbi[DB_PENDING_IDS], &cur) == 0) {
-		found = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 &&
-		        k.mv_size >= CPT_ID_LEN && memcmp(k.mv_data, ev->id, CPT_ID_LEN) == 0;
-		mdb_cursor_close(cur);
-	}
+	found = index_is_pending(txn, ev->id);
 	store_read_end(r->st, &txn);
 	return found;
 }
@@ -301,9 +294,9 @@ test_scene(void **state)
 	memset(&r, 0, sizeof(r));
 	snprintf(r.dir, sizeof(r.dir), "/tmp/comptoir-rules-XXXXXX");
 	assert_non_null(mkdtemp(r.dir));
-	if (store_open(&r.st, r.dir, 1, err, sizeof(err)) != 0)
+	if (index_store_open(&r.st, r.dir, 1, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
-	assert_int_equal(mdb_env_set_flags(r.st->env, MDB_NOSYNC, 1), 0);
+	assert_int_equal(store_set_nosync(r.st, 1), 0);
 	r.ctx.st = r.st;
 	evt_federation_id(r.ctx.fed, s_root);
 	memcpy(r.ctx.root, s_root, CPT_KEY_LEN);
@@ -351,7 +344,10 @@ test_scene(void **state)
 				*slash = 0;
 			if (strcmp(s_code(rc), want) != 0)
 				s_problem(&r, "%s: got %s, want %s (%s)", label, s_code(rc), want,
-				          rc && rc != CPT_EEXIST ? "see why" : "");
+				          ev->last_rule);
+			else if (slash && strcmp(ev->last_rule, slash + 1) != 0)
+				s_problem(&r, "%s: %s names rule \"%s\", want \"%s\"", label, want,
+				          ev->last_rule, slash + 1);
 			s_changes(&r, label, before, ev, rest);
 		} else if (strncmp(buf, "admitted:", 9) == 0) {
 			unsigned char now[MAX_EVENTS];
@@ -393,7 +389,7 @@ test_scene(void **state)
 		} else if (strncmp(buf, "handle: ", 8) == 0) {
 			char h[64], site[64], who[64];
 			uint8_t key[CPT_KEY_LEN];
-			MDB_txn *txn;
+			store_txn_t *txn;
 			json_t *p;
 			const uint8_t *want = NULL;
 			if (sscanf(buf + 8, "%63s %63s %63s", h, site, who) != 3)
@@ -402,10 +398,10 @@ test_scene(void **state)
 				if (strcmp(s_parties[i].name, who) == 0)
 					want = s_parties[i].pk;
 			assert_int_equal(store_read_begin(r.st, &txn), 0);
-			if (view_key_of(r.st, txn, h, key) != 0 || !want ||
+			if (index_key_of(txn, h, key) != 0 || !want ||
 			    memcmp(key, want, CPT_KEY_LEN) != 0)
 				s_problem(&r, "handle %s: its key is not %s's", h, who);
-			p = view_person(r.st, txn, h);
+			p = query_person(txn, h);
 			if (!p || strcmp(json_string_value(json_object_get(p, "home_site")) ?: "",
 			                 site) != 0)
 				s_problem(&r, "handle %s: its site is not %s", h, site);
@@ -424,6 +420,180 @@ test_scene(void **state)
 	}
 }
 
+/* ------------------------------------------------------------ orders */
+
+/* A digest of every database that is a function of the event set: events,
+ * indexes and views, trust records, what is kept and why. */
+static uint8_t s_per_db[32][32];  /* the last digest's, per database (for a message) */
+static size_t s_lens[MAX_EVENTS]; /* the last delivery's stored length of each event */
+
+static void
+s_digest(store_t *st, uint8_t out[32])
+{
+	static const enum store_db dbs[] = {
+	    DB_EVENTS,   DB_ORDER,   DB_BY_AUTHOR, DB_BY_REF,      DB_TOMBSTONES, DB_PENDING,
+	    DB_KEYS,     DB_REVOKED, DB_HANDLES,   DB_BACKUPS,     DB_FEED,       DB_PROFILES,
+	    DB_MENTIONS, DB_BUCKETS, DB_REACTIONS, DB_PENDING_IDS,
+	};
+	crypto_generichash_state h;
+	store_txn_t *txn;
+
+	crypto_generichash_init(&h, NULL, 0, 32);
+	assert_int_equal(store_read_begin(st, &txn), 0);
+	for (size_t d = 0; d < sizeof(dbs) / sizeof(dbs[0]); d++) {
+		store_cur_t *cur;
+		store_val_t k, v;
+		uint8_t tag[8] = {(uint8_t)dbs[d]};
+		crypto_generichash_state hd;
+		crypto_generichash_init(&hd, NULL, 0, 32);
+		crypto_generichash_update(&h, tag, sizeof(tag));
+		assert_int_equal(store_cur_open(txn, dbs[d], &cur), 0);
+		for (int rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
+		     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+			uint8_t lens[16];
+			store_put_u64(lens, k.len);
+			store_put_u64(lens + 8, v.len);
+			crypto_generichash_update(&h, lens, sizeof(lens));
+			crypto_generichash_update(&h, k.data, k.len);
+			crypto_generichash_update(&h, v.data, v.len);
+			crypto_generichash_update(&hd, k.data, k.len);
+			crypto_generichash_update(&hd, v.data, v.len);
+		}
+		store_cur_close(&cur);
+		crypto_generichash_final(&hd, s_per_db[d], 32);
+	}
+	store_read_end(st, &txn);
+	crypto_generichash_final(&h, out, 32);
+}
+
+/* The arrivals of a scene, once each, and its last clock. */
+static size_t
+s_arrivals(const struct scene *sc, struct event **out, uint64_t *last_clock)
+{
+	size_t n = 0;
+
+	*last_clock = 0;
+	for (size_t li = 0; li < sc->n; li++) {
+		const char *line = sc->lines[li];
+		if (strncmp(line, "clock: ", 7) == 0) {
+			*last_clock = strtoull(line + 7, NULL, 10);
+		} else if (strncmp(line, "arrive: ", 8) == 0) {
+			const char *label = line + 8, *sp = strchr(label, ' ');
+			struct event *ev =
+			    s_event(label, sp ? (size_t)(sp - label) : strlen(label));
+			int seen = 0;
+			for (size_t i = 0; ev && i < n; i++)
+				seen |= out[i] == ev;
+			if (ev && !seen && n < MAX_EVENTS)
+				out[n++] = ev;
+		}
+	}
+	return n;
+}
+
+/* The final state after delivering evs (n) in this order at the clock. */
+static void
+s_deliver(struct event **evs, size_t n, uint64_t clock, uint8_t digest[32])
+{
+	struct rx r;
+	char err[256];
+
+	memset(&r, 0, sizeof(r));
+	snprintf(r.dir, sizeof(r.dir), "/tmp/comptoir-order-XXXXXX");
+	assert_non_null(mkdtemp(r.dir));
+	if (index_store_open(&r.st, r.dir, 1, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	assert_int_equal(store_set_nosync(r.st, 1), 0);
+	r.ctx.st = r.st;
+	evt_federation_id(r.ctx.fed, s_root);
+	memcpy(r.ctx.root, s_root, CPT_KEY_LEN);
+	r.ctx.max_body = EVT_MAX_BODY;
+	r.ctx.max_pending = 1000;
+	r.ctx.now_ms = clock;
+	for (size_t i = 0; i < n; i++)
+		(void)s_ingest(&r, evs[i]);
+	/* Then a peer offers again what this node lacks, as reconciliation does:
+	 * an erasure is not undone in place, the target leaves and comes back. */
+	for (size_t i = 0; i < n; i++)
+		(void)s_ingest(&r, evs[i]);
+	s_digest(r.st, digest);
+	for (size_t i = 0; i < s_nevents; i++)
+		s_lens[i] = s_stored_len(&r, &s_events[i]);
+	ingest_ctx_release(&r.ctx);
+	store_close(&r.st);
+	nftw(r.dir, s_rm, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/*
+ * Every scene whose result is a function of the set (not "orders:
+ * as-written"): its events delivered at its last clock in 30 orders (the
+ * written one, its reverse, and shuffles from a fixed seed), then offered
+ * once more as a peer's reconciliation would, leave the same bytes in every
+ * database (PROTOCOL.md 8: two nodes that hold the same events admit the same
+ * ones, and every view is a function of the set).
+ */
+static void
+test_orders(void **state)
+{
+	const struct scene *sc = *state;
+	struct event *evs[MAX_EVENTS], *tmp[MAX_EVENTS];
+	uint8_t want[32], got[32];
+	uint64_t clock, rng = 0x9e3779b97f4a7c15ull;
+	size_t n;
+
+	for (size_t li = 0; li < sc->n; li++)
+		if (strcmp(sc->lines[li], "orders: as-written") == 0)
+			skip();
+	uint8_t want_db[32][32];
+	size_t want_lens[MAX_EVENTS];
+	n = s_arrivals(sc, evs, &clock);
+	s_deliver(evs, n, clock, want);
+	memcpy(want_db, s_per_db, sizeof(want_db));
+	memcpy(want_lens, s_lens, sizeof(want_lens));
+	for (int round = 0; round < 30; round++) {
+		memcpy(tmp, evs, n * sizeof(*tmp));
+		if (round == 0) {
+			for (size_t i = 0; i < n / 2; i++) {
+				struct event *x = tmp[i];
+				tmp[i] = tmp[n - 1 - i];
+				tmp[n - 1 - i] = x;
+			}
+		} else {
+			for (size_t i = n; i > 1; i--) {
+				size_t j;
+				rng ^= rng << 13;
+				rng ^= rng >> 7;
+				rng ^= rng << 17;
+				j = (size_t)(rng % i);
+				struct event *x = tmp[i - 1];
+				tmp[i - 1] = tmp[j];
+				tmp[j] = x;
+			}
+		}
+		s_deliver(tmp, n, clock, got);
+		if (memcmp(want, got, 32) != 0) {
+			char order[4096] = "";
+			for (size_t d = 0; d < 16; d++)
+				if (memcmp(want_db[d], s_per_db[d], 32) != 0)
+					snprintf(order + strlen(order),
+					         sizeof(order) - strlen(order),
+					         "[database %zu of the digest differs] ", d);
+			for (size_t e = 0; e < s_nevents; e++)
+				if (want_lens[e] != s_lens[e])
+					snprintf(order + strlen(order),
+					         sizeof(order) - strlen(order),
+					         "[%s stored as %zu bytes, not %zu] ",
+					         s_events[e].label, s_lens[e], want_lens[e]);
+			for (size_t i = 0; i < n; i++) {
+				strncat(order, tmp[i]->label, sizeof(order) - strlen(order) - 2);
+				strcat(order, " ");
+			}
+			fail_msg("scene %s: the order %s leaves other bytes than the written one",
+			         sc->name, order);
+		}
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -436,14 +606,23 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: cannot load the rule vectors\n", s_path);
 		return 1;
 	}
-	if ((tests = calloc(s_nscenes, sizeof(*tests))) == NULL)
+	if ((tests = calloc(2 * s_nscenes, sizeof(*tests))) == NULL)
 		return 1;
 	for (size_t i = 0; i < s_nscenes; i++) {
+		char *name = malloc(strlen(s_scenes[i].name) + 16);
 		tests[i].name = s_scenes[i].name;
 		tests[i].test_func = test_scene;
 		tests[i].initial_state = &s_scenes[i];
+		if (name == NULL)
+			return 1;
+		sprintf(name, "%s/orders", s_scenes[i].name);
+		tests[s_nscenes + i].name = name;
+		tests[s_nscenes + i].test_func = test_orders;
+		tests[s_nscenes + i].initial_state = &s_scenes[i];
 	}
-	rc = _cmocka_run_group_tests("rules", tests, s_nscenes, NULL, NULL);
+	rc = _cmocka_run_group_tests("rules", tests, 2 * s_nscenes, NULL, NULL);
+	for (size_t i = 0; i < s_nscenes; i++)
+		free((char *)tests[s_nscenes + i].name);
 	free(tests);
 	for (size_t i = 0; i < s_nevents; i++)
 		free(s_events[i].env);
