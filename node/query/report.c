@@ -250,8 +250,7 @@ query_report(store_txn_t *txn, uint64_t from_ms, uint64_t to_ms)
 	size_t i;
 
 	assert(txn != NULL);
-	if (from_ms >= to_ms || len > (uint64_t)QUERY_REPORT_MAX_DAYS * QUERY_DAY_MS ||
-	    from_ms < len)
+	if (from_ms >= to_ms || len > (uint64_t)QUERY_REPORT_MAX_DAYS * QUERY_DAY_MS)
 		return NULL;
 	r.mfirst = s_month(from_ms);
 	r.nmonths = (size_t)(s_month(to_ms - 1) - r.mfirst + 1);
@@ -268,7 +267,7 @@ query_report(store_txn_t *txn, uint64_t from_ms, uint64_t to_ms)
 	f.from_ms = from_ms;
 	f.now_ms = f.to_ms = to_ms;
 	f.nweeks = (size_t)((len + QUERY_WEEK_MS - 1) / QUERY_WEEK_MS);
-	prev.from_ms = from_ms - len;
+	prev.from_ms = from_ms > len ? from_ms - len : 0; /* a period from 1970 has a short one */
 	prev.now_ms = prev.to_ms = from_ms;
 	if (q_fig_walk(&f) != 0 || q_fig_walk(&prev) != 0)
 		goto done;

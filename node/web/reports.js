@@ -60,7 +60,7 @@ export function exchangeHeat(f) {
 		// One site: there is no "between" to draw.
 		const p = document.createElement('p');
 		p.className = 'muted';
-		p.textContent = t('figures.no_exchange');
+		p.textContent = t('figures.heat_one_site');
 		return p;
 	}
 	const v = (a, b) => pairs.filter(p => p.from === a && p.to === b).reduce((s, p) => s + (Number(p.comments) || 0) + (Number(p.reactions) || 0), 0);

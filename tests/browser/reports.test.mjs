@@ -37,7 +37,7 @@ for (const lang of ['en', 'fr']) {
 		assert.ok(box && box.width > 200 && box.height > 50, `the adoption chart has a size (${JSON.stringify(box)})`);
 		// One site: nothing between sites to map (two sites: federation.test.mjs).
 		const heatCard = page.locator('section', { has: page.locator('#fig-heat') });
-		await heatCard.getByText(lang === 'en' ? 'No exchange between sites in this period.' : 'Aucun échange entre sites sur cette période.').waitFor();
+		await heatCard.getByText(lang === 'en' ? 'One site only: there is nothing between sites to map yet.' : 'Un seul site : rien à cartographier entre sites pour l’instant.').waitFor();
 		const wb = page.getByRole('link', { name: lang === 'en' ? /workbook \(XLSX\)/ : /classeur \(XLSX\)/ });
 		const href = await wb.getAttribute('href');
 		assert.match(href, /^\/api\/reports\/workbook\.xlsx\?from=\d{4}-\d\d-\d\d&to=\d{4}-\d\d-\d\d$/);
