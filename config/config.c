@@ -44,7 +44,7 @@ typedef int (*value_fn)(loader_t *ld, const key_spec_t *spec, int k, void *arg);
 /* The schema, one key per line (kept out of clang-format, which packs tables). */
 /* clang-format off */
 enum { K_NAME, K_DATA_DIR, K_HTTP, K_LISTEN, K_ROOT_KEY, K_LOG_LEVEL, K_PEERS, K_LIMITS, K_SYNC,
-       K_HTTP_NAMES, K_PROXIES, K_TLS, K_INSECURE };
+       K_HTTP_NAMES, K_PROXIES, K_TLS, K_INSECURE, K_MAIL };
 static const key_spec_t s_top_keys[] = {
 	{"name",      1, 0, 0, 0},
 	{"data_dir",  1, 0, 0, 0},
@@ -59,6 +59,7 @@ static const key_spec_t s_top_keys[] = {
 	{"trusted_proxies",     0, 0, 0, 0},
 	{"tls",                 0, 0, 0, 0},
 	{"insecure_plain_http", 0, 0, 0, 0},
+	{"mail",                0, 0, 0, 0},
 };
 
 enum { K_ENDPOINT, K_SITE_KEY };
@@ -98,6 +99,23 @@ static const key_spec_t s_sync_keys[] = {
 	SYNC(heartbeat_ms, 100, 60000),
 };
 #undef SYNC
+
+enum { K_MAIL_RELAY, K_MAIL_FROM, K_MAIL_BASE, K_MAIL_USER, K_MAIL_PWFILE, K_MAIL_DAILY,
+       K_MAIL_WEEKLY, K_MAIL_RETRY_MIN, K_MAIL_RETRY_MAX, K_MAIL_IMMEDIATE };
+#define MAILN(n, lo, hi) {#n, 0, offsetof(cfg_mail_t, n), lo, hi}
+static const key_spec_t s_mail_keys[] = {
+	{"relay",         1, 0, 0, 0},
+	{"from",          1, 0, 0, 0},
+	{"base_url",      1, 0, 0, 0},
+	{"user",          0, 0, 0, 0},
+	{"password_file", 0, 0, 0, 0},
+	MAILN(daily_hour, 0, 23),
+	MAILN(weekly_day, 1, 7),
+	MAILN(retry_min, 1, 3600),
+	MAILN(retry_max, 1, 86400),
+	MAILN(immediate_every, 1, 3600),
+};
+#undef MAILN
 /* clang-format on */
 
 #define NKEYS(t) ((int)(sizeof(t) / sizeof((t)[0])))
@@ -129,6 +147,11 @@ cfg_defaults(cfg_t *cfg)
 	cfg->tls.hsts_max_age = 31536000;
 	cfg->sync.reconcile_interval = 60;
 	cfg->sync.heartbeat_ms = 1000;
+	cfg->mail.daily_hour = 7;
+	cfg->mail.weekly_day = 1;
+	cfg->mail.retry_min = 60;
+	cfg->mail.retry_max = 3600;
+	cfg->mail.immediate_every = 60;
 }
 
 int
@@ -809,6 +832,36 @@ s_tls_value(loader_t *ld, const key_spec_t *spec, int k, void *arg)
 	return rc;
 }
 
+static int
+s_mail_value(loader_t *ld, const key_spec_t *spec, int k, void *arg)
+{
+	cfg_mail_t *m = arg;
+	char *out = NULL;
+	int rc;
+
+	switch (k) {
+	case K_MAIL_RELAY: out = m->relay; break;
+	case K_MAIL_FROM: out = m->from; break;
+	case K_MAIL_BASE: out = m->base_url; break;
+	case K_MAIL_USER: out = m->user; break;
+	case K_MAIL_PWFILE: out = m->password_file; break;
+	default: return s_int_value(ld, spec, k, arg);
+	}
+	if ((rc = s_string(ld, spec->name, out)) != 0)
+		return rc;
+	if (k == K_MAIL_RELAY && strncmp(out, "smtp://", 7) != 0 &&
+	    strncmp(out, "smtps://", 8) != 0)
+		return s_error_at(ld, ld->ev.start_mark,
+		                  "\"relay\" must be smtp://HOST:PORT or smtps://HOST:PORT");
+	if (k == K_MAIL_FROM && (strchr(out, '@') == NULL || strpbrk(out, " <>\"\r\n") != NULL))
+		return s_error_at(ld, ld->ev.start_mark,
+		                  "\"from\" must be an address such as comptoir@example.com");
+	if (k == K_MAIL_BASE && strncmp(out, "http://", 7) != 0 && strncmp(out, "https://", 8) != 0)
+		return s_error_at(ld, ld->ev.start_mark,
+		                  "\"base_url\" must start with https:// (or http://)");
+	return 0;
+}
+
 /* The tls: mapping; the current event is its MAPPING_START. */
 static int
 s_tls(loader_t *ld, cfg_tls_t *tls)
@@ -891,6 +944,15 @@ s_top_value(loader_t *ld, const key_spec_t *spec, int k, void *arg)
 		rc = s_tls(ld, &cfg->tls);
 		break;
 	case K_INSECURE: rc = s_bool(ld, key, &cfg->insecure_plain_http); break;
+	case K_MAIL:
+		if (ld->ev.type != YAML_MAPPING_START_EVENT)
+			return s_error_at(ld, ld->ev.start_mark, "\"%s\" must be a mapping", key);
+		cfg->mail.at = s_pos(ld);
+		rc = s_mapping(ld, s_mail_keys, NKEYS(s_mail_keys), s_mail_value, &cfg->mail);
+		if (rc == 0 && cfg->mail.retry_max < cfg->mail.retry_min)
+			rc = s_error(ld, cfg->mail.at.line, cfg->mail.at.col,
+			             "\"retry_max\" must not be less than \"retry_min\"");
+		break;
 	}
 	return rc;
 }

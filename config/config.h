@@ -71,6 +71,22 @@ typedef struct cfg_tls {
 	cfg_pos_t redirect_at;           /* its redirect_http value */
 } cfg_tls_t;
 
+/* E-mail digests through the company's SMTP relay (node/mail). */
+typedef struct cfg_mail {
+	char relay[CFG_MAX_STR];    /* "smtp://host:port" or "smtps://host:port"; "" = no mail */
+	char from[CFG_MAX_STR];     /* the sender address, "comptoir@paris.example.com" */
+	char base_url[CFG_MAX_STR]; /* this site's web address, for links back: "https://..." */
+	char user[CFG_MAX_STR];     /* relay login, "" = none */
+	char password_file[CFG_MAX_STR]; /* a file holding the relay password (relative to the
+	                                    config file), "" = none */
+	uint32_t daily_hour;             /* UTC hour daily digests go out [0, 23] */
+	uint32_t weekly_day;      /* day weekly digests go out, 1 Monday .. 7 Sunday [1, 7] */
+	uint32_t retry_min;       /* first back-off after a failed delivery, s [1, 3600] */
+	uint32_t retry_max;       /* longest back-off, s [1, 86400] */
+	uint32_t immediate_every; /* "immediate" digests gather this long, s [1, 3600] */
+	cfg_pos_t at;             /* the mail: mapping */
+} cfg_mail_t;
+
 /* A trusted reverse proxy: an address, or a network as address/prefix. */
 typedef struct cfg_net {
 	int family;       /* AF_INET or AF_INET6 */
@@ -100,6 +116,7 @@ typedef struct cfg {
 	cfg_net_t proxies[CFG_MAX_PROXIES];          /* whose X-Forwarded-For/-Proto are believed */
 	cfg_tls_t tls;                               /* HTTPS */
 	int insecure_plain_http; /* serve plain HTTP on a non-loopback address anyway */
+	cfg_mail_t mail;         /* e-mail digests */
 } cfg_t;
 
 /* Fills cfg with the embedded defaults (name "comptoir", data_dir "./var",

@@ -95,6 +95,12 @@ enum evt_kind {
 	EVT_SPACE_MEMBER = 12, /* a membership action */
 	EVT_SPACE_KEY = 13,    /* a space key sealed to member sites, signed by a site */
 	EVT_SEALED = 14,       /* content of a private space, encrypted under a space key */
+	/* Notifications (PROTOCOL.md 17): 15 is left to spaces. */
+	EVT_FOLLOW = 16,   /* follow or unfollow a person or a space, in clear */
+	EVT_MINE = 17,     /* a person's own state (read marks, mutes, preferences), sealed to
+	                      their own key */
+	EVT_ANNOUNCE = 18, /* an admin makes a post an announcement (or ends one) */
+	EVT_ACK = 19,      /* "I have read this announcement", in clear for its author */
 };
 
 /* The lowercase name of a kind ("post"), or "unknown". */

@@ -30,6 +30,8 @@ static const char *const s_kind_names[] = {
     [EVT_EDIT] = "edit",           [EVT_REDACT] = "redaction",
     [EVT_SPACE] = "space",         [EVT_SPACE_MEMBER] = "space_member",
     [EVT_SPACE_KEY] = "space_key", [EVT_SEALED] = "sealed",
+    [EVT_FOLLOW] = "follow",       [EVT_MINE] = "mine",
+    [EVT_ANNOUNCE] = "announce",   [EVT_ACK] = "ack",
 };
 
 const char *

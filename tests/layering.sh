@@ -26,7 +26,7 @@ node/store node/space
 node/index
 node/event node/query
 node/core
-node/auth node/fed node/report
+node/auth node/fed node/mail node/report
 node/http
 node/daemon
 node/cli

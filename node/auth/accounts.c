@@ -4,6 +4,7 @@
  * at most two runs at once (64 MiB each), known browsers served first, a
  * back-off per account, and no KDF at all for handles that do not exist.
  */
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -428,4 +429,43 @@ acct_is_site_admin(const key_sign_t *site, const char *site_name, const json_t *
 		return 0;
 	cpt_hex32(hex, key_sign_public(site));
 	return by && strcmp(by, hex) == 0;
+}
+
+/* ------------------------------------------------------- personal keys */
+
+struct mine_put {
+	const uint8_t *user; /* the user key */
+	const uint8_t *k;    /* their personal key */
+};
+
+static int
+s_mine_put_fn(store_txn_t *txn, void *arg)
+{
+	struct mine_put *m = arg;
+	uint8_t old[INDEX_MINE_KEY_LEN];
+
+	/* Written once: a login that changes nothing commits nothing. */
+	if (index_mine_key_get(txn, m->user, old) == 0 &&
+	    sodium_memcmp(old, m->k, INDEX_MINE_KEY_LEN) == 0) {
+		sodium_memzero(old, sizeof(old));
+		return STORE_NOCHANGE;
+	}
+	sodium_memzero(old, sizeof(old));
+	return index_mine_key_put(txn, m->user, m->k);
+}
+
+int
+acct_mine_remember(store_t *st, const key_sign_t *key)
+{
+	uint8_t seed[CPT_SEED_LEN], k[INDEX_MINE_KEY_LEN];
+	struct mine_put m = {key_sign_public(key), k};
+	int rc;
+
+	assert(st != NULL && key != NULL);
+	key_sign_seed(key, seed);
+	index_mine_derive(k, seed);
+	sodium_memzero(seed, sizeof(seed));
+	rc = store_write(st, s_mine_put_fn, &m);
+	sodium_memzero(k, sizeof(k));
+	return rc == STORE_NOCHANGE ? 0 : rc;
 }

@@ -75,6 +75,12 @@ json_t *acct_backup_load(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint6
  * 8.6), or, without a name, one signed by the key site? */
 int acct_is_site_admin(const key_sign_t *site, const char *site_name, const json_t *rec);
 
+/* Keeps the personal key of key (index_mine_derive: it opens the person's
+ * own sealed state, PROTOCOL.md 17.2) in this node's DB_MINE_KEYS, so that
+ * the node can show their read marks and send their digests while they are
+ * away. Called when someone logs in here. 0 or a store error. */
+int acct_mine_remember(store_t *st, const key_sign_t *key) CPT_WUR;
+
 /* Device cookies (the trusted browsers above): a MAC of the handle under a
  * key derived from the site's signing key, so none is stored and they stay
  * valid across restarts. out gets ACCT_DEVICE_LEN chars and a NUL. */

@@ -59,6 +59,11 @@ static const char s_usage[] =
     "  user enable HANDLE [--password-file FILE]\n"
     "                        give a disabled user access again (a new key and password)\n"
     "  user list             the users known here\n"
+    "  mail digest daily|weekly|immediate [--force]\n"
+    "                        compose the e-mail digests due now (the running node sends them)\n"
+    "  mail email HANDLE ADDRESS\n"
+    "                        the address a person's digests go to, when they set none\n"
+    "  mail status           what waits in the mail outbox\n"
     "  verify                check every signature and that the views match a rebuild\n"
     "  reindex               rebuild every view from the events alone\n"
     "  backup DEST           hot, consistent copy of the store, config and keys\n"
@@ -358,6 +363,7 @@ cli_main(int argc, char **argv)
 	    {"keygen", cmd_keygen},   {"root", cmd_root},       {"site", cmd_site},
 	    {"peer", cmd_peer},       {"restore", cmd_restore}, {"repair", cmd_repair},
 	    {"report", cmd_report},
+	    {"mail", cmd_mail},
 	};
 	opts_t o;
 

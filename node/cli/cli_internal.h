@@ -102,5 +102,6 @@ int cmd_backup(opts_t *o);
 int cmd_restore(opts_t *o);
 int cmd_repair(opts_t *o);
 int cmd_export(opts_t *o);
+int cmd_mail(opts_t *o);
 
 #endif

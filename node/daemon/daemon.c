@@ -20,6 +20,7 @@
 #include "node/daemon/daemon.h"
 #include "node/fed/fed.h"
 #include "node/http/http.h"
+#include "node/mail/mail.h"
 
 #define REPOLL_MS 10 /* the store looked at again after a change (s_watch_store) */
 
@@ -114,6 +115,7 @@ daemon_run(node_t *n)
 	sess_table_t *sessions;
 	http_t *http;
 	fed_t *fed;
+	mail_t *mail = NULL;
 	char err[512];
 
 	assert(n != NULL);
@@ -149,6 +151,9 @@ daemon_run(node_t *n)
 		sess_destroy(&sessions);
 		return 1;
 	}
+	/* Mail last: a relay that is down only delays digests (node/mail). */
+	if (mail_start(&mail, n, err, sizeof(err)) != 0)
+		log_warnx("mail", "no e-mail digests: %s", err);
 	{
 		/* The address as configured, with the port bound when it said 0. */
 		char addr[CFG_MAX_STR];
@@ -210,6 +215,7 @@ daemon_run(node_t *n)
 			close(watch);
 	}
 	log_info("node", "stopping");
+	mail_stop(&mail);
 	http_stop(&http);
 	fed_destroy(&fed);
 	{

@@ -67,6 +67,12 @@ int ev_check_post(const json_t *b, char *why, size_t wl);
 int ev_check_text_of(const json_t *b, char *why, size_t wl); /* comment, edit */
 int ev_check_reaction(const json_t *b, char *why, size_t wl);
 int ev_check_redact(const json_t *b, char *why, size_t wl);
+/* notify.c: the kinds of notifications and following (16 to 19). */
+int ev_check_follow(const json_t *b, char *why, size_t wl);
+int ev_check_mine(const json_t *b, char *why, size_t wl);
+int ev_check_announce(const json_t *b, char *why, size_t wl);
+int ev_check_ack(const json_t *b, char *why, size_t wl);
+
 int ev_check_cert_v2(const ingest_ctx_t *ctx, const evt_t *ev, const json_t *b, char *why,
                      size_t wl);
 int ev_check_enrol_v2(const ingest_ctx_t *ctx, const evt_t *ev, const json_t *b, char *why,

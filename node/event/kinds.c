@@ -103,6 +103,38 @@ static const ev_kind_t s_kinds[] = {
             .apply = ev_redact_apply,   /* the target's body goes, when allowed */
             .remove = ev_redact_remove, /* a target it alone erased goes too */
         },
+    /* Notifications and following (PROTOCOL.md 17): user kinds; what they
+     * change is decided by views, never by acceptance. */
+    [EVT_FOLLOW] =
+        {
+            .kind = EVT_FOLLOW,
+            .validate = ev_check_follow,
+            .signers = EV_BY_USER,
+            .redactable = 1,
+        },
+    [EVT_MINE] =
+        {
+            .kind = EVT_MINE,
+            .validate = ev_check_mine, /* the form; the plaintext is the owner's */
+            .signers = EV_BY_USER,
+            .redactable = 1,
+        },
+    [EVT_ANNOUNCE] =
+        {
+            .kind = EVT_ANNOUNCE,
+            .validate = ev_check_announce,
+            .ref = "post", /* found with the post's references */
+            .signers = EV_BY_USER,
+            .redactable = 1,
+        },
+    [EVT_ACK] =
+        {
+            .kind = EVT_ACK,
+            .validate = ev_check_ack,
+            .ref = "post",
+            .signers = EV_BY_USER,
+            .redactable = 1,
+        },
 };
 
 /* A kind from a newer node: stored and relayed, signed by any key valid at

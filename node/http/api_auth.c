@@ -132,6 +132,11 @@ api_login(http_req_t *r)
 		node_count_login(h->node, 0);
 		return http_fail(r, 403, "disabled", NULL, NULL, "this account is disabled");
 	}
+	/* The node keeps the person's personal key: their read marks follow
+	 * them here, and their digests go out while they are away. */
+	if ((rc = acct_mine_remember(node_store(h->node), kp)) != 0)
+		log_warnx("http", "cannot keep the personal key of %s: %s", handle,
+		          cpt_strerror(rc));
 	rc = sess_open(h->sess, &kp, handle, admin, &anchor, token, &info);
 	key_sign_destroy(&kp); /* NULL when the table took it */
 	if (rc != 0) {

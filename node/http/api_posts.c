@@ -82,7 +82,8 @@ api_feed(http_req_t *r)
 	long limit;
 	int has;
 	store_txn_t *txn;
-	json_t *items;
+	json_t *items, *pinned = NULL;
+	const char *view;
 
 	if (!http_need_session(r))
 		return 0;
@@ -90,13 +91,21 @@ api_feed(http_req_t *r)
 		return http_error(r, 400, "limit", "\"limit\" must be a number from 1 to 100");
 	if (!http_query_cursor(r, cur, &has))
 		return 0;
+	view = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "view");
+	if (view && strcmp(view, "foryou") == 0)
+		return api_feed_foryou(r, has ? cur : NULL, (size_t)limit);
+	if (view && strcmp(view, "all") != 0)
+		return http_error(r, 400, "view", "\"view\" must be all or foryou");
 	if (!http_read_begin(r, &txn))
 		return 0;
 	items = query_feed(txn, has ? cur : NULL, (size_t)limit, next);
+	if (!has) /* announcements pinned for this person, above the first page */
+		pinned = api_feed_pinned(r, txn);
 	store_read_end(r->h->st, &txn);
 	return http_reply(r, 200,
-	                  json_pack("{s:o, s:o}", "items", items, "next",
-	                            next[0] ? json_string(next) : json_null()));
+	                  json_pack("{s:o, s:o, s:o}", "items", items, "next",
+	                            next[0] ? json_string(next) : json_null(), "pinned",
+	                            pinned ? pinned : json_array()));
 }
 
 int

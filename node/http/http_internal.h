@@ -263,6 +263,29 @@ int api_report_workbook(http_req_t *r);
 int http_need_figures(http_req_t *r);
 /* stream.c */
 int api_stream(http_req_t *r);
+/* api_notify.c: notifications, following, announcements. */
+int api_notifications(http_req_t *r);
+int api_notifications_count(http_req_t *r);
+int api_notifications_read(http_req_t *r);
+int api_notifications_mute(http_req_t *r);
+int api_prefs_get(http_req_t *r);
+int api_prefs_put(http_req_t *r);
+int api_follows_get(http_req_t *r);
+int api_follows_set(http_req_t *r);
+int api_announce(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_announce_ack(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_announcements(http_req_t *r);
+/* GET /api/feed?view=foryou (api_feed hands it over). */
+int api_feed_foryou(http_req_t *r, const uint8_t *before40, size_t limit);
+/* The announcements still pinned for the session's person, newest first
+ * (an empty array when they cannot be read): the feed's "pinned". */
+json_t *api_feed_pinned(http_req_t *r, store_txn_t *txn);
+/* The bell of who (their unread groups), read in txn; -1 on a store error.
+ * The event stream sends it when it changes. */
+long api_notify_unread(http_t *h, store_txn_t *txn, const sess_info_t *who);
+/* The same with who's own state kept in *mine between calls (folded when
+ * NULL; the caller drops it when a kind 17 event was stored). */
+long api_notify_unread_with(http_t *h, store_txn_t *txn, const sess_info_t *who, json_t **mine);
 
 /* api_admin.c: users of this site. */
 int api_admin_users(http_req_t *r);

@@ -27,6 +27,8 @@ ID_ROUTE(s_comments, api_comments)
 ID_ROUTE(s_comment_edit, api_comment_edit)
 ID_ROUTE(s_comment_delete, api_comment_delete)
 ID_ROUTE(s_reaction_set, api_reaction_set)
+ID_ROUTE(s_announce, api_announce)
+ID_ROUTE(s_announce_ack, api_announce_ack)
 #undef ID_ROUTE
 
 #define PLAIN_ROUTE(name, api)                                                                     \
@@ -50,6 +52,15 @@ PLAIN_ROUTE(s_admin_user_add, api_admin_user_add)
 PLAIN_ROUTE(s_status, api_status)
 PLAIN_ROUTE(s_stream, api_stream)
 PLAIN_ROUTE(s_metrics, api_metrics)
+PLAIN_ROUTE(s_notifications, api_notifications)
+PLAIN_ROUTE(s_notifications_count, api_notifications_count)
+PLAIN_ROUTE(s_notifications_read, api_notifications_read)
+PLAIN_ROUTE(s_notifications_mute, api_notifications_mute)
+PLAIN_ROUTE(s_prefs_get, api_prefs_get)
+PLAIN_ROUTE(s_prefs_put, api_prefs_put)
+PLAIN_ROUTE(s_follows_get, api_follows_get)
+PLAIN_ROUTE(s_follows_set, api_follows_set)
+PLAIN_ROUTE(s_announcements, api_announcements)
 #undef PLAIN_ROUTE
 
 /* The calls whose argument is a handle, passed as it is. */
@@ -97,6 +108,17 @@ static const struct route {
     {"/api/admin/users/*/password", "POST", s_admin_user_password},
     {"/api/admin/users/*/enable", "POST", s_admin_user_enable},
     {"/api/admin/users/*", "PATCH", s_admin_user_edit},
+    {"/api/notifications", "GET", s_notifications},
+    {"/api/notifications/count", "GET", s_notifications_count},
+    {"/api/notifications/read", "POST", s_notifications_read},
+    {"/api/notifications/mute", "POST", s_notifications_mute},
+    {"/api/notifications/prefs", "GET", s_prefs_get},
+    {"/api/notifications/prefs", "PUT", s_prefs_put},
+    {"/api/follows", "GET", s_follows_get},
+    {"/api/follows", "POST", s_follows_set},
+    {"/api/announcements", "GET", s_announcements},
+    {"/api/posts/*/announce", "POST", s_announce},
+    {"/api/posts/*/ack", "POST", s_announce_ack},
     {"/api/status", "GET", s_status},
     {"/api/stream", "GET", s_stream},
     {"/metrics", "GET", s_metrics},

@@ -29,6 +29,9 @@ struct sse {
 	size_t off;                     /* bytes of buf sent */
 	size_t cap;                     /* bytes allocated */
 	int fd;                         /* the connection's socket, to see the client leave */
+	long bell;                      /* the unread count last sent; -1: none yet */
+	json_t *mine;                   /* the person's own state (read marks...), folded when
+	                                   a kind 17 event comes; NULL: not yet */
 };
 
 static int s_sse_add(struct sse *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -150,6 +153,21 @@ s_sse_read(void *cls, uint64_t pos, char *out, size_t max)
 				s_sse_change(s, txn, &ch[i]);
 				s->last = ch[i].seq;
 			}
+			/* The bell: the person's unread count, when it changed. Their
+			 * own state is folded again only when a "mine" event came (its
+			 * fold reads all of them; the count alone is cheap). */
+			for (size_t i = 0; i < got; i++)
+				if (ch[i].kind == EVT_MINE) {
+					json_decref(s->mine);
+					s->mine = NULL;
+				}
+			if (txn) {
+				long n = api_notify_unread_with(h, txn, &info, &s->mine);
+				if (n >= 0 && n != s->bell) {
+					s->bell = n;
+					s_sse_add(s, "event: bell\ndata: {\"unread\":%ld}\n\n", n);
+				}
+			}
 			store_read_end(h->st, &txn);
 		} else if (now - s->idle_since >= SSE_PING_MS) {
 			s_sse_add(s, ": ping\n\n");
@@ -168,6 +186,7 @@ s_sse_free(void *cls)
 {
 	struct sse *s = cls;
 
+	json_decref(s->mine);
 	free(s->buf);
 	free(s);
 }
@@ -187,6 +206,7 @@ api_stream(http_req_t *r)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return http_error(r, 500, NULL, "out of memory");
 	s->h = h;
+	s->bell = -1;
 	s->fd = http_guard_fd(r->conn);
 	snprintf(s->token, sizeof(s->token), "%s", r->token);
 	/* The position is taken now, before the client learns the stream is

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "crypto/crypto.h"
+#include "node/space/space.h"
 #include "node/store/store.h"
 
 /* --------------------------------------------------- schema (schema.c) */
@@ -26,7 +27,8 @@
  * (ts, id); 3: DB_REACTIONS and DB_PENDING_IDS; 4: protocol version 2 (site
  * windows and users' enrolments in DB_KEYS, enrolments in DB_BY_REF, held and
  * aside events in DB_PENDING with their rule in DB_PENDING_IDS; the reconciliation
- * index keeps levels 3 to 7 only). A store
+ * index keeps levels 3 to 7 only; DB_NOTIFY, DB_NOTIFY_BY and the databases
+ * of kinds 16 to 19). A store
  * older than INDEX_SCHEMA_V2 is refused: its events are of version 1. */
 #define INDEX_SCHEMA    4
 #define INDEX_SCHEMA_V2 4
@@ -192,6 +194,82 @@ int index_refs(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], index_refs_t *acc
  * (DB_REACTIONS). 0 or a store error. */
 int index_reactions_of(store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
                        const uint8_t author[CPT_KEY_LEN], json_t *out) CPT_WUR;
+
+/* ------------------------------------------ notifications (notify.c) */
+
+/* A person's notifications are grouped: one group per post (its id), or per
+ * space for what concerns a space as a whole (requests, invitations). A
+ * group's record (DB_NOTIFY) is a JSON object {"latest": ms, "types": {type:
+ * {"n": items, "ts": newest ms, "by": [newest handles, at most 3], "actors":
+ * distinct handles}}}; types are listed by index_notify_types. */
+
+/* The types a record may hold, NULL-terminated: "mention", "comment" (on
+ * my post), "reply" (after my comment), "reaction" (on my post),
+ * "space_post" (a post in a space I follow), "space_request" (someone asks
+ * to join a space I administer), "space_invite" (I am invited). Static. */
+const char *const *index_notify_types(void);
+/* Recomputes the groups of post from the post and what refers to it (each
+ * person's record of it, replaced). The space index calls it for the posts
+ * whose visibility a space's fold changed. 0 or a store error. */
+int index_notify_post(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN]) CPT_WUR;
+/* Replaces every record of group by recs (handle -> record, borrowed; NULL
+ * or empty: the group is gone). The hook of the space index (PROTOCOL.md
+ * 17.4): after its fold, a space's join requests for its admins and its
+ * invitations for the invited, under the space's id. 0 or a store error. */
+int index_notify_group(index_ctx_t *ix, store_txn_t *txn, const uint8_t group[CPT_ID_LEN],
+                       const json_t *recs) CPT_WUR;
+/* The hook of the space index (PROTOCOL.md 17.3): after it folds a space,
+ * the space's group (under its id) becomes its pending requests, one item
+ * each for every active admin and owner, and its invitations, one item for
+ * each person invited (by whom); an archived space's group is emptied. A
+ * function of the fold, so of the event set. 0 or a store error. */
+int index_notify_space(index_ctx_t *ix, store_txn_t *txn, const space_state_t *st) CPT_WUR;
+/* Calls fn for each group of handle, newest first (by "latest", then
+ * group id), strictly before the (latest, group) cursor before (40 bytes)
+ * or from the newest when NULL: n is the number of items of the group (all
+ * types), rec its record as JSON text (len bytes, not NUL-terminated,
+ * borrowed for the call). A nonzero return of fn stops the walk and is
+ * returned; 0 when all were seen. */
+typedef int (*index_notify_fn)(void *arg, uint64_t latest, const uint8_t group[CPT_ID_LEN],
+                               uint64_t n, const char *rec, size_t len);
+int index_notify_each(store_txn_t *txn, const char *handle, const uint8_t *before,
+                      index_notify_fn fn, void *arg) CPT_WUR;
+
+/* Calls fn for each announce event (kind 18) held, newest first, with the
+ * post it names. Stops at fn's first nonzero return, which it returns. */
+int index_announce_each(store_txn_t *txn,
+                        int (*fn)(void *arg, uint64_t ts, const uint8_t id[CPT_ID_LEN],
+                                  const uint8_t post[CPT_ID_LEN]),
+                        void *arg) CPT_WUR;
+
+/* ------------------------------------------ personal state (mine.c) */
+
+#define INDEX_MINE_KEY_LEN 32
+/* The personal key of a user: BLAKE2b-256 keyed by their signing seed over
+ * "comptoir/personal-key/v1" (PROTOCOL.md 17.2). */
+void index_mine_derive(uint8_t k[INDEX_MINE_KEY_LEN], const uint8_t seed[CPT_SEED_LEN]);
+/* The personal keys this node learnt (DB_MINE_KEYS, local: never sent):
+ * put when the person logs in here; get: 0, CPT_ENOTFOUND, CPT_EINVAL. */
+int index_mine_key_put(store_txn_t *txn, const uint8_t user[CPT_KEY_LEN],
+                       const uint8_t k[INDEX_MINE_KEY_LEN]) CPT_WUR;
+int index_mine_key_get(store_txn_t *txn, const uint8_t user[CPT_KEY_LEN],
+                       uint8_t k[INDEX_MINE_KEY_LEN]) CPT_WUR;
+/* The body of a kind 17 event: plain (an object: "read", "mute",
+ * "prefs") sealed under k for author in federation fed: {"nonce", "box"}, a
+ * new reference, or NULL when memory is short. */
+json_t *index_mine_seal(const uint8_t k[INDEX_MINE_KEY_LEN], const uint8_t fed[CPT_FED_LEN],
+                        const uint8_t author[CPT_KEY_LEN], const json_t *plain);
+/* The plaintext object of such a body, or NULL (not sealed under k for
+ * that author and federation, or not a JSON object). */
+json_t *index_mine_open(const uint8_t k[INDEX_MINE_KEY_LEN], const uint8_t fed[CPT_FED_LEN],
+                        const uint8_t author[CPT_KEY_LEN], const json_t *body);
+/* The fold of user's kind 17 events this node can open (a function of the
+ * events and the key it holds): {"read": {group hex: [latest,
+ * n]} (each the largest marked), "mute":
+ * {post hex: bool}, "prefs": {name: value}, "known": whether the key is
+ * held, "events", "opened"}. A new reference, NULL on a store error. */
+json_t *index_mine_state(store_txn_t *txn, const uint8_t fed[CPT_FED_LEN],
+                         const uint8_t user[CPT_KEY_LEN]);
 
 /* ------------------------------------------------ backups (backups.c) */
 

@@ -28,6 +28,18 @@ void ix_each_mention(const char *text, void (*fn)(const char *h, void *arg), voi
 int ix_mentions_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
 int ix_mentions_removed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
 
+/* notify.c: the hooks of the notifications index, and its rebuild from
+ * the posts (schema 4). */
+int ix_notify_changed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
+int ix_notify_rebuild(store_txn_t *txn) CPT_WUR;
+/* notify.c: the announce events by time (DB_ANNOUNCE). */
+int ix_announce_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
+int ix_announce_removed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
+
+/* mine.c: each person's kind 17 events (DB_MINE). */
+int ix_mine_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
+int ix_mine_removed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
+
 /* profiles.c: the profile of handle, from the events of every key its
  * owning site enrolled for it. */
 int ix_profile_rebuild_handle(index_ctx_t *ix, store_txn_t *txn, const char *handle) CPT_WUR;

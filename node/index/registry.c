@@ -18,6 +18,9 @@ static const enum store_db s_posts[] = {DB_POSTS_V1, DB_FEED, DB_REACTIONS};
 static const enum store_db s_profiles[] = {DB_PROFILES};
 static const enum store_db s_mentions[] = {DB_MENTIONS};
 static const enum store_db s_buckets[] = {DB_BUCKETS};
+static const enum store_db s_notify[] = {DB_NOTIFY, DB_NOTIFY_BY};
+static const enum store_db s_announce[] = {DB_ANNOUNCE};
+static const enum store_db s_mine[] = {DB_MINE};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define K(k) INDEX_KIND(k)
@@ -50,6 +53,11 @@ static const index_def_t s_registry[] = {
      ix_posts_added, ix_posts_removed, s_reactions_rebuild},
     {"profiles", s_profiles, N(s_profiles), K(EVT_PROFILE), ix_profiles_changed,
      ix_profiles_changed, NULL},
+    {"notify", s_notify, N(s_notify), K(EVT_POST) | K(EVT_COMMENT) | K(EVT_REACTION),
+     ix_notify_changed, ix_notify_changed, ix_notify_rebuild},
+    {"announce", s_announce, N(s_announce), K(EVT_ANNOUNCE), ix_announce_added, ix_announce_removed,
+     NULL},
+    {"mine", s_mine, N(s_mine), K(EVT_MINE), ix_mine_added, ix_mine_removed, NULL},
     {"buckets", s_buckets, N(s_buckets), 0, NULL, NULL, s_buckets_rebuild},
 };
 

@@ -70,6 +70,59 @@ json_t *query_people(store_txn_t *txn, const char *q, size_t limit);
  * dropped, anything else is copied. The result is never longer than s. */
 void query_fold(const char *s, char *out, size_t cap);
 
+/* ---------------------------------------- notifications (notify.c) */
+
+/* Every function below that takes mine wants the person's own state, the
+ * fold index_mine_state gives (read marks, mutes, preferences). */
+
+/* The preferences of mine, every one with its value or its default:
+ * {"digest": "daily", "lang": "en", "email": "", "inapp": {type: bool},
+ * "mail": {type: bool}, "spaces": {space hex: "all"|"mentions"|"off"}}. */
+json_t *query_prefs(const json_t *mine);
+/* Is v a valid value of the preference name ("inapp.<type>", "mail.<type>",
+ * "digest", "lang", "email", "space.<id>")? 0, or CPT_EINVAL with why
+ * (what the API answers). */
+int query_pref_check(const char *name, const json_t *v, char *why, size_t wl) CPT_WUR;
+
+/* What query_notifications lists. */
+typedef struct query_notify_opts {
+	const uint8_t *before; /* a (latest, group) cursor (40 bytes), or NULL: from the newest */
+	size_t limit;          /* page size */
+	uint64_t since;        /* only groups whose shown items are newer (ms); 0: all */
+	int unread_only;       /* only unread groups */
+	int mail;              /* apply the e-mail preferences instead of the in-app ones */
+} query_notify_opts_t;
+/* The notification groups of handle, newest first: muted ones left out,
+ * kinds turned off taken out (a group with none left is left out). {"items":
+ * [{"group", "latest" (HLC), "at" (its ms), "unread", "mark": "latest:n" (what a read
+ * mark of it must say, as text: query_parse_mark), "types", "names": {handle: profile
+ * name or null} of the actors named, "post": {id, author, author_name, text} or
+ * null}], "next": cursor or null, "unread": unread groups in the whole list
+ * (null when paged with a cursor)}. NULL on a store error. */
+json_t *query_notifications(store_txn_t *txn, const json_t *mine, const char *handle,
+                            const query_notify_opts_t *o);
+/* A mark as the list gives it ("latest:n", decimal): 0, or CPT_EINVAL. */
+int query_parse_mark(const char *s, uint64_t *latest, uint64_t *n) CPT_WUR;
+/* The bell: how many groups of handle are unread. -1 on a store error. */
+long query_unread(store_txn_t *txn, const json_t *mine, const char *handle);
+/* Whom user follows now (the newest follow event of each target wins):
+ * {"people": [handle], "spaces": [space hex]}. NULL on a store error. */
+json_t *query_follows(store_txn_t *txn, const uint8_t user[CPT_KEY_LEN]);
+/* The "For you" feed of viewer, newest first, paged as query_feed: their
+ * own posts and the posts of the people they follow. NULL on a store error. */
+json_t *query_foryou(store_txn_t *txn, const uint8_t viewer[CPT_KEY_LEN], const uint8_t *before40,
+                     size_t limit, char next[81]);
+/* The announcements viewer sees, newest first: post views with an
+ * "announcement": {"scope", "until", "ts", "read" (viewer acked it), and
+ * for the post's author or the announcer "read_by" and "of" (staff of the
+ * scope now)}. pinned_only: only those still pinned for viewer (not read,
+ * not past their date). NULL on a store error. */
+json_t *query_announcements(store_txn_t *txn, const uint8_t viewer[CPT_KEY_LEN], uint64_t now_ms,
+                            int pinned_only);
+/* May user announce with scope ("site": an admin; "all": an admin of the
+ * founding site)? The same rule the views apply (PROTOCOL.md 17.5). */
+int query_may_announce(store_txn_t *txn, const uint8_t user[CPT_KEY_LEN], const char *scope);
+
 /* -------------------------------------------------- figures (figures.c) */
 
 /* Figures for management over the last days (1..QUERY_FIGURES_MAX_DAYS)

@@ -46,6 +46,13 @@ static const char *const s_db_names[DB_COUNT] = {
     [DB_REACTIONS] = "reactions",
     [DB_PENDING_IDS] = "pending_ids",
     [DB_SESSIONS] = "sessions",
+    [DB_NOTIFY] = "notify",
+    [DB_NOTIFY_BY] = "notify_by",
+    [DB_ANNOUNCE] = "announce",
+    [DB_MINE] = "mine",
+    [DB_MINE_KEYS] = "mine_keys",
+    [DB_OUTBOX] = "outbox",
+    [DB_MAIL] = "mail",
 };
 
 /* Map size at creation and growth step. A test may define smaller ones before

@@ -45,6 +45,16 @@ enum store_db {
 	DB_PENDING_IDS, /* id(32) awaited key(32) -> "": DB_PENDING by event id (sync's has) */
 	DB_SESSIONS,    /* session id(32) -> record (node/auth/sessions.c): local, never replicated,
 	                   not a view; the seed in it is sealed under the browser's cookie */
+	DB_NOTIFY,      /* handle 0x00 latest ts(8) group(32) -> JSON: a person's notifications
+	                   grouped by post (node/index/notify.c), newest first when walked back */
+	DB_NOTIFY_BY,   /* group(32) handle -> latest ts(8): the entries of DB_NOTIFY of a group */
+	DB_ANNOUNCE,    /* ts(8) id(32) -> post(32): every announce event (node/index/notify.c) */
+	DB_MINE,        /* author(32) ts(8) id(32) -> "": each person's kind 17 events
+	                   (node/index/mine.c), so that their fold reads only those */
+	DB_MINE_KEYS,   /* user key(32) -> personal key(32): local, never replicated, not a
+	                   view; kept when the person logs in here (node/index/mine.c) */
+	DB_OUTBOX,      /* seq(8) -> JSON mail: local, the SMTP outbox (node/mail) */
+	DB_MAIL,        /* handle -> JSON: local, when each person's digest last went out */
 	DB_COUNT
 };
 

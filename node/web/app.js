@@ -5,6 +5,7 @@
 // never run a script; the page also runs under a CSP with no inline code.
 
 import { has, lang, otherLang, setLang, t } from './i18n.js';
+import * as notify from './notify.js';
 import { adoptionChart, csvText, exchangeHeat, seesFigures, workbookForm } from './reports.js';
 
 const FEED_PAGE = 20;          // posts fetched per page of the feed
@@ -31,6 +32,7 @@ const state = {
 	viewSeq: 0,          // bumped on every render: late answers of an old page are dropped
 	cards: new Map(),    // post id → card controller, for the posts on screen
 	feed: null,          // the feed page's state while it is shown
+	feedView: 'all',     // the feed's tab: "all" or "foryou" (notify.js)
 	flash: '',           // message for the login page (session ended, signed out)
 };
 
@@ -1163,10 +1165,13 @@ async function viewFeed(main, seq) {
 	const more = h('button', { type: 'button', class: 'btn btn-quiet more', onclick: () => loadFeedPage() }, t('feed.more'));
 	const end = h('p', { class: 'muted center feed-end', role: 'status' });
 	const bar = h('button', { type: 'button', class: 'newbar', hidden: true, onclick: () => showPending() });
-	const feed = state.feed = { seq, list, more, end, bar, next: null, done: false, loading: false, pending: new Map() };
+	const pinned = h('div', { class: 'pinned-wrap' });
+	const feed = state.feed = { seq, list, more, end, bar, pinned, view: state.feedView, next: null, done: false, loading: false, pending: new Map() };
 
 	main.append(
 		h('h1', { class: 'visually-hidden', tabindex: '-1' }, t('feed.title')),
+		notify.feedTabs(feed.view, v => { state.feedView = v; render(false); }),
+		pinned,
 		composer(post => {
 			feed.pending.delete(post.id);
 			paintNewBar();
@@ -1204,9 +1209,13 @@ async function loadFeedPage() {
 		const q = new URLSearchParams({ limit: String(FEED_PAGE) });
 		if (feed.next)
 			q.set('before', feed.next);
+		if (feed.view !== 'all')
+			q.set('view', feed.view);
 		const res = await api('GET', `/api/feed?${q}`);
 		if (state.feed !== feed)
 			return;
+		if (!feed.next && res && Array.isArray(res.pinned) && res.pinned.length)
+			feed.pinned.replaceChildren(notify.pinnedEl(res.pinned));
 		for (const p of res && res.items || [])
 			if (!state.cards.has(p.id))
 				feed.list.append(postCard(p).el);
@@ -1296,7 +1305,7 @@ async function viewPost(main, seq, id) {
 		if (seq !== state.viewSeq)
 			return;
 		h1.textContent = t('post.by', { name: nameOf(p.author) });
-		main.append(postCard(p, { open: true }).el);
+		main.append(postCard(p, { open: true }).el, notify.announceTool(p) || '');
 	} catch (err) {
 		if (seq !== state.viewSeq || err.status === 401)
 			return;
@@ -1434,7 +1443,7 @@ async function viewPerson(main, seq, handle) {
 				[prof.title, prof.department].some(Boolean) ? h('p', { class: 'person-title' }, joinUser([prof.title, prof.department])) : null,
 				h('p', { class: 'muted' }, `@${p.handle}`,
 					p.role === 'admin' ? h('span', { class: 'badge' }, t('person.admin')) : null)),
-			mine ? h('a', { class: 'btn btn-quiet', href: '#/profile' }, t('person.edit')) : null),
+			mine ? h('a', { class: 'btn btn-quiet', href: '#/profile' }, t('person.edit')) : notify.followButton(p.handle)),
 		p.disabled ? notice(t('person.disabled'), 'warn') : null,
 		h('dl', { class: 'profile-facts' },
 			// One row for where they work: the profile's words, with the
@@ -2247,6 +2256,7 @@ function paintShell() {
 			h('bdi', { class: 'brand-site', id: 'brand-site', hidden: true })),
 		navEl,
 		h('div', { class: 'top-tools' },
+			notify.bellEl(),
 			h('a', { id: 'conn', href: '#/status', class: 'conn' }),
 			langBtn,
 			accountMenu())));
@@ -2363,6 +2373,12 @@ async function render(focus = true) {
 	} else if (first === 'figures') {
 		state.view = 'figures';
 		task = viewFigures(main, seq, query);
+	} else if (first === 'notifications') {
+		state.view = 'notifications';
+		task = notify.viewNotifications(main, seq);
+	} else if (first === 'settings') {
+		state.view = 'settings';
+		task = notify.viewSettings(main, seq);
 	} else if (first === 'admin' && state.me.admin) {
 		state.view = 'admin';
 		task = viewAdmin(main, seq);
@@ -2407,6 +2423,7 @@ function startStream() {
 	for (const kind of ['profile', 'enrol', 'revoke'])
 		on(kind, loadPeopleSoon);
 	on('resync', liveResync);
+	on('bell', notify.onBell);
 	// data-live tells whether live updates flow (styling, and the tests).
 	es.addEventListener('open', () => { document.documentElement.dataset.live = 'on'; });
 	es.addEventListener('error', () => {
@@ -2546,6 +2563,7 @@ async function logout() {
 /* ----------------------------------------------------------------- start */
 
 async function start() {
+	notify.init({ h, api, state, postCard, relTime, toMs, timeEl, nameOf, avatar, personLink, userText, showError, notice, announce, errorText, field });
 	document.documentElement.lang = lang();
 	document.getElementById('skip').addEventListener('click', ev => {
 		ev.preventDefault();

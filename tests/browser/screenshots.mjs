@@ -33,6 +33,12 @@ try {
 	await bob.call('POST', `/api/posts/${p3.id}/reactions`, { reaction: '👍' });
 	await chloe.call('POST', '/api/posts', { text: '<script>alert(1)</script> is shown as text, not run.' });
 	await bob.call('POST', '/api/posts', { text: 'The file invoice\u202egnp.exe came by mail: do not open it.' });
+	// Notifications (issue 18): alice is mentioned, commented and reacted to;
+	// she follows chloe; chloe's post is an announcement to the site.
+	await chloe.call('POST', `/api/posts/${p3.id}/comments`, { text: 'Very useful, thanks @alice' });
+	const p6 = await chloe.call('POST', '/api/posts', { text: 'The canteen is closed on Friday: the caterer moves in on Monday.' });
+	await alice.call('POST', '/api/follows', { what: 'person', target: 'chloe', on: true });
+	await alice.call('POST', `/api/posts/${p6.id}/announce`, { scope: 'site' });
 
 	const b = await browser();
 	for (const lang of ['en', 'fr']) {
@@ -84,6 +90,24 @@ try {
 			await page.goto(site.url + '/#/people/alice');
 			await page.locator('.profile').waitFor();
 			await shot('person');
+			await page.goto(site.url + '/#/people/chloe');
+			await page.locator('#follow[aria-pressed="true"]').waitFor();
+			await shot('follow');
+			await page.goto(site.url + '/#/notifications');
+			await page.locator('.notif').first().waitFor();
+			await shot('notifications');
+			await page.goto(site.url + '/#/settings');
+			await page.locator('form.settings').waitFor();
+			await shot('settings');
+			await page.goto(site.url + '/#/');
+			await page.getByRole('tab', { name: /^(For you|Pour vous)$/ }).click();
+			await page.locator('#tab-foryou[aria-selected="true"]').waitFor();
+			await shot('foryou');
+			await page.getByRole('tab', { name: /^(All|Tout)$/ }).click();
+			await page.goto(site.url + `/#/post/${p6.id}`);
+			await page.locator('.announce-form').waitFor();
+			await page.locator('.announce-form').scrollIntoViewIfNeeded();
+			await shot('announce');
 			await page.goto(site.url + '/#/profile');
 			await page.locator('.profile-form').waitFor();
 			await shot('profile-edit');

@@ -585,6 +585,14 @@ static const char *const fx_db_names[DB_COUNT] = {
     [DB_BUCKETS] = "buckets",
     [DB_REACTIONS] = "reactions",
     [DB_PENDING_IDS] = "pending_ids",
+    [DB_SESSIONS] = "sessions",
+    [DB_NOTIFY] = "notify",
+    [DB_NOTIFY_BY] = "notify_by",
+    [DB_ANNOUNCE] = "announce",
+    [DB_MINE] = "mine",
+    [DB_MINE_KEYS] = "mine_keys",
+    [DB_OUTBOX] = "outbox",
+    [DB_MAIL] = "mail",
 };
 
 /* Every database but DB_META (its "seq" counts commits) as bytes. */

@@ -18,9 +18,11 @@
 
 /* What the store holds that is not derived from the events by the
  * registry: the events themselves, what waits (and its index by id, which
- * follows it), meta values, the peers added by hand, login sessions. */
+ * follows it), meta values, the peers added by hand, login sessions, the
+ * personal keys learnt at login, the mail outbox and when digests went. */
 static const enum store_db s_not_derived[] = {DB_META,        DB_EVENTS, DB_PENDING,
-                                              DB_PENDING_IDS, DB_PEERS,  DB_SESSIONS};
+                                              DB_PENDING_IDS, DB_PEERS,  DB_SESSIONS,
+                                              DB_MINE_KEYS,   DB_OUTBOX, DB_MAIL};
 
 /* Every database is either owned by exactly one index of the registry or
  * one of the few that are not derived; none is both. */
@@ -77,6 +79,16 @@ test_every_kind_has_an_entry(void **state)
 	assert_false(event_redactable(EVT_REDACT));
 	assert_true(event_redactable(EVT_POST));
 	assert_true(event_redactable(EVT_REDACT + 1));
+	/* The kinds of notifications (PROTOCOL.md 17): user kinds, erasable. */
+	for (unsigned k = EVT_FOLLOW; k <= EVT_ACK; k++) {
+		const ev_kind_t *e = ev_kind(k);
+		if (e->kind != k)
+			fail_msg("kind %u (%s) has no entry in node/event/kinds.c", k,
+			         evt_kind_name(k));
+		assert_int_equal(e->signers, EV_BY_USER);
+		assert_true(e->validate != NULL);
+		assert_true(event_redactable(k));
+	}
 }
 
 /* What refers to what: a comment, a reaction and an edit to "post", a
