@@ -362,8 +362,7 @@ cli_main(int argc, char **argv)
 	    {"reindex", cmd_reindex}, {"backup", cmd_backup},   {"export", cmd_export},
 	    {"keygen", cmd_keygen},   {"root", cmd_root},       {"site", cmd_site},
 	    {"peer", cmd_peer},       {"restore", cmd_restore}, {"repair", cmd_repair},
-	    {"report", cmd_report},
-	    {"mail", cmd_mail},
+	    {"report", cmd_report},   {"mail", cmd_mail},
 	};
 	opts_t o;
 
