@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "node/core/core.h"
+#include "node/core/core_internal.h"
 #include "node/index/index.h"
 
 #define RING      1024
@@ -44,6 +44,7 @@ struct node {
 	ingest_ctx_t ictx;        /* ingest context (the committing leader's) */
 	key_sign_t *site_key;     /* this site's signing key */
 	key_curve_t *seal_key;    /* this site's seal key pair (keys/site.seal) */
+	skey_ring_t *skeys;       /* the space keys this site holds (node/core/spaces.c) */
 	pthread_mutex_t hlc_lock; /* guards hlc and the keys below */
 	hlc_t hlc;                /* timestamps of events made here */
 
@@ -144,6 +145,8 @@ node_open(node_t **out, const char *dir, char *err, size_t errlen)
 	evt_federation_id(n->ictx.fed, n->cfg.root_key);
 	n->ictx.max_body = n->cfg.limits.max_body;
 	n->ictx.max_pending = n->cfg.limits.max_pending;
+	if ((rc = node_spaces_open(n, &n->skeys, err, errlen)) != 0)
+		goto fail;
 	s_hlc_init(n);
 	n->stats.started_ms = hlc_wall_ms();
 	*out = n;
@@ -161,6 +164,7 @@ node_close(node_t **self_p)
 	if (n == NULL)
 		return;
 	ingest_ctx_release(&n->ictx);
+	node_spaces_close(n, &n->skeys);
 	store_close(&n->st);
 	key_sign_destroy(&n->site_key);
 	key_curve_destroy(&n->seal_key);

@@ -82,6 +82,32 @@ int node_submit_verified(node_t *n, const uint8_t *const *buf, const size_t *len
 int node_publish(node_t *n, const key_sign_t *author, uint16_t kind, const json_t *body,
                  ingest_res_t *res) CPT_WUR;
 
+/* --------------------------------------------------------------- spaces */
+
+/*
+ * Seals plain (a kind 6 to 9 body with "kind", PROTOCOL.md 16.5; or a
+ * profile, for kind EVT_SPACE) written by the user key author as an event of
+ * kind (EVT_SEALED or EVT_SPACE) in the private space or site space space,
+ * with the space's write key, after starting a new epoch (a key event signed
+ * by this site, committed first) when the fold says one is due or this site
+ * lacks the write key. space NULL: a space being created (its id is not
+ * known yet, 16.5): a new key, which node_space_key_to_self then seals to
+ * this site under the new id. *sealed is a new {"key", "nonce", "box"}
+ * object; key_id gets the key used. Returns 0, CPT_EPERM (this site is not
+ * a member site), CPT_ESTATE (no seal key to seal to) or an error, with err.
+ */
+int node_space_seal(node_t *n, const uint8_t author[CPT_KEY_LEN], const uint8_t *space,
+                    uint16_t kind, const json_t *plain, json_t **sealed,
+                    uint8_t key_id[SKEY_ID_LEN], char *err, size_t errlen) CPT_WUR;
+/* Seals key key_id of space to this site's own seal key in a key event
+ * signed by this site (the first key of a space made here). 0 or an error. */
+int node_space_key_to_self(node_t *n, const uint8_t space[CPT_ID_LEN],
+                           const uint8_t key_id[SKEY_ID_LEN], char *err, size_t errlen) CPT_WUR;
+/* Makes what this site owes to spaces (PROTOCOL.md 16.8): the epochs it is
+ * designated to start, the seals of keys it holds to member sites lacking
+ * them. Called by the daemon's loop; returns how many key events it made. */
+int node_spaces_tick(node_t *n);
+
 /* --------------------------------------------------- changes, listeners */
 
 /* A change the node announces: an event stored. */

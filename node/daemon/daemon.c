@@ -201,6 +201,8 @@ daemon_run(node_t *n)
 				if (node_release_held(n) != 0)
 					log_warnx("node",
 					          "cannot release held events now: will try again");
+				/* Seals owed to other member sites of spaces, new epochs. */
+				node_spaces_tick(n);
 				fed_tick(fed);
 				s_write_status(n, fed);
 			}

@@ -389,6 +389,10 @@ ingest_txn(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *const *buf, const
 	if (!ctx->reindexing &&
 	    (rc = ev_held_release(ctx, txn, ctx->now_ms ? ctx->now_ms : hlc_wall_ms())) != 0)
 		return rc;
+	/* Folds of spaces too, but a reindex ingests its one transaction an
+	 * event at a time: it empties them at its start (reindex.c). */
+	if (!ctx->reindexing)
+		index_spaces_cache_clear(&ctx->ix);
 	/* Index changes of a batch go in at its end (bk_acc_flush); one event
 	 * alone is indexed directly. */
 	ctx->ix.bk = n > 1 ? bk_acc_new() : NULL;

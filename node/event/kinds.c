@@ -6,8 +6,56 @@
  * (and, when it is shown, its indexes in node/index/registry.c).
  */
 #include <stddef.h>
+#include <stdio.h>
 
 #include "node/event/event_internal.h"
+#include "node/space/space.h"
+
+/* The body rules of spaces (PROTOCOL.md 16.3) are node/space's, for every
+ * caller; here they answer in the table's form, naming the broken rule. */
+static int
+s_space_rules(uint16_t kind, const json_t *b, char *why, size_t wl)
+{
+	const char *rule = NULL;
+
+	if (space_body_check(kind, b, &rule) == 0)
+		return 0;
+	snprintf(why, wl, "the body breaks rule %s (PROTOCOL.md 16.3)", rule ? rule : "?");
+	return CPT_EINVAL;
+}
+
+/* A post: its text, and its optional "space" (PROTOCOL.md 16.3). */
+static int
+s_check_post(const json_t *b, char *why, size_t wl)
+{
+	int rc = ev_check_post(b, why, wl);
+
+	return rc != 0 ? rc : s_space_rules(EVT_POST, b, why, wl);
+}
+
+static int
+s_check_space(const json_t *b, char *why, size_t wl)
+{
+	return s_space_rules(EVT_SPACE, b, why, wl);
+}
+
+static int
+s_check_space_member(const json_t *b, char *why, size_t wl)
+{
+	return s_space_rules(EVT_SPACE_MEMBER, b, why, wl);
+}
+
+static int
+s_check_space_key(const json_t *b, char *why, size_t wl)
+{
+	return s_space_rules(EVT_SPACE_KEY, b, why, wl);
+}
+
+static int
+s_check_sealed(const json_t *b, char *why, size_t wl)
+{
+	return s_space_rules(EVT_SEALED, b, why, wl);
+}
 
 /* Indexed by kind (enum evt_kind). */
 static const ev_kind_t s_kinds[] = {
@@ -61,7 +109,7 @@ static const ev_kind_t s_kinds[] = {
     [EVT_POST] =
         {
             .kind = EVT_POST,
-            .validate = ev_check_post,
+            .validate = s_check_post,
             .signers = EV_BY_USER,
             .redactable = 1,
             .changes_post = 1,
@@ -102,6 +150,35 @@ static const ev_kind_t s_kinds[] = {
             .changes_post = 1,
             .apply = ev_redact_apply,   /* the target's body goes, when allowed */
             .remove = ev_redact_remove, /* a target it alone erased goes too */
+        },
+    /* Spaces (PROTOCOL.md 16.10): admitted by who signs and the body rules
+     * alone; what they do is the fold's (node/index/spaces.c). Governance
+     * events carry state and are never erased. */
+    [EVT_SPACE] =
+        {
+            .kind = EVT_SPACE,
+            .validate = s_check_space,
+            .signers = EV_BY_USER,
+        },
+    [EVT_SPACE_MEMBER] =
+        {
+            .kind = EVT_SPACE_MEMBER,
+            .validate = s_check_space_member,
+            .signers = EV_BY_USER,
+        },
+    [EVT_SPACE_KEY] =
+        {
+            .kind = EVT_SPACE_KEY,
+            .validate = s_check_space_key,
+            .signers = EV_BY_SITE,
+        },
+    [EVT_SEALED] =
+        {
+            .kind = EVT_SEALED,
+            .validate = s_check_sealed,
+            .signers = EV_BY_USER,
+            .redactable = 1,
+            .changes_post = 1, /* it may be a post, or change one, once opened */
         },
     /* Notifications and following (PROTOCOL.md 17): user kinds; what they
      * change is decided by views, never by acceptance. */

@@ -125,6 +125,7 @@ s_reindex_fn(store_txn_t *txn, void *arg)
 	size_t n = 0;
 	int rc;
 
+	index_spaces_cache_clear(&r->ctx->ix); /* a retried transaction folds afresh */
 	if ((rc = index_drop_all(txn)) != 0)
 		return rc;
 	if ((rc = ev_collect(txn, DB_EVENTS, &all, &n)) != 0) {

@@ -46,6 +46,11 @@ api_person(http_req_t *r, const char *handle)
 		return 0;
 	if ((p = query_person(txn, handle)) != NULL && index_key_of(txn, handle, key) == 0)
 		json_object_set_new(p, "posts", query_posts_of(txn, key, PERSON_POSTS));
+	/* Their open spaces, and the private ones the viewer shares (16.9). */
+	if (p)
+		json_object_set_new(
+		    p, "spaces",
+		    query_person_spaces(txn, handle, r->sess.handle, index_spaces_site()));
 	store_read_end(r->h->st, &txn);
 	if (p == NULL)
 		return http_fail(r, 404, "no_person", NULL, NULL, "no such person");

@@ -19,25 +19,29 @@ s_reply_post(http_req_t *r, unsigned status, const uint8_t id[CPT_ID_LEN], int f
 
 	if (!http_read_begin(r, &txn))
 		return 0;
-	p = full ? query_post_for(txn, id, r->sess.key) : query_post(txn, id, 0);
+	p = full ? query_post_for_as(txn, id, r->sess.key, r->sess.handle, index_spaces_site())
+	         : query_post_as(txn, id, 0, r->sess.handle, index_spaces_site());
 	store_read_end(r->h->st, &txn);
 	if (p == NULL)
 		return http_error(r, 500, NULL, "the post was stored but cannot be shown");
 	return http_reply(r, status, p);
 }
 
-/* Is the post visible? Copies its author key. 1, or replies 404/500 and 0. */
+/* Is the post visible to the caller (a post of a space they may not read
+ * is not, PROTOCOL.md 16.9)? Copies its author key, and its space (hex,
+ * "" when company-wide) when space is not NULL. 1, or replies 404/500 and 0. */
 static int
-s_need_post(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_KEY_LEN])
+s_need_post_in(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_KEY_LEN],
+               char space[CPT_HEX_ID])
 {
 	store_txn_t *txn;
 	json_t *p;
-	const char *ak;
+	const char *ak, *sp;
 	int ok;
 
 	if (!http_read_begin(r, &txn))
 		return 0;
-	p = query_post(txn, id, 0);
+	p = query_post_as(txn, id, 0, r->sess.handle, index_spaces_site());
 	store_read_end(r->h->st, &txn);
 	if (p == NULL) {
 		http_fail(r, 404, "no_post", NULL, NULL, "no such post");
@@ -45,10 +49,19 @@ s_need_post(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_KEY_
 	}
 	ak = json_string_value(json_object_get(p, "author_key"));
 	ok = ak && cpt_unhex32(author, ak, strlen(ak)) == 0;
+	sp = json_string_value(json_object_get(p, "space"));
+	if (space)
+		snprintf(space, CPT_HEX_ID, "%s", sp ? sp : "");
 	json_decref(p);
 	if (!ok)
 		http_error(r, 500, NULL, "the post view has no author key");
 	return ok;
+}
+
+static int
+s_need_post(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_KEY_LEN])
+{
+	return s_need_post_in(r, id, author, NULL);
 }
 
 int
@@ -65,9 +78,16 @@ api_post_create(http_req_t *r)
 		json_decref(body);
 		return 0;
 	}
+	if (json_object_get(body, "space") && !json_is_string(json_object_get(body, "space"))) {
+		json_decref(body);
+		return http_fail(r, 400, "wrong_type", "space", NULL,
+		                 "\"space\" must be a space id");
+	}
 	ev = api_body_event(API_POST, body, NULL, &kind);
+	/* In a space: in clear or sealed, by the space's visibility. */
+	ok = ev && api_space_publish(r, json_string_value(json_object_get(body, "space")), kind, ev,
+	                             &res);
 	json_decref(body);
-	ok = ev && http_publish(r, kind, ev, &res);
 	json_decref(ev);
 	if (!ok)
 		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
@@ -98,7 +118,9 @@ api_feed(http_req_t *r)
 		return http_error(r, 400, "view", "\"view\" must be all or foryou");
 	if (!http_read_begin(r, &txn))
 		return 0;
-	items = query_feed(txn, has ? cur : NULL, (size_t)limit, next);
+	/* Company-wide posts and those of the reader's spaces (PROTOCOL.md 16.9). */
+	items = query_main_feed(txn, r->sess.handle, index_spaces_site(), has ? cur : NULL,
+	                        (size_t)limit, next);
 	if (!has) /* announcements pinned for this person, above the first page */
 		pinned = api_feed_pinned(r, txn);
 	store_read_end(r->h->st, &txn);
@@ -124,7 +146,7 @@ api_comments(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 		return http_error(r, 400, "limit", "\"limit\" must be a number from 1 to 100");
 	if (!http_query_cursor(r, cur, &has) || !http_read_begin(r, &txn))
 		return 0;
-	if ((post = query_post(txn, id, 0)) != NULL)
+	if ((post = query_post_as(txn, id, 0, r->sess.handle, index_spaces_site())) != NULL)
 		items = query_comments(txn, id, has ? cur : NULL, (size_t)limit, next);
 	store_read_end(r->h->st, &txn);
 	if (post == NULL)
@@ -145,7 +167,7 @@ api_post_get(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 
 	if (!http_need_session(r) || !http_read_begin(r, &txn))
 		return 0;
-	p = query_post_for(txn, id, r->sess.key);
+	p = query_post_for_as(txn, id, r->sess.key, r->sess.handle, index_spaces_site());
 	store_read_end(r->h->st, &txn);
 	if (p == NULL)
 		return http_fail(r, 404, "no_post", NULL, NULL, "no such post");
@@ -156,7 +178,7 @@ int
 api_post_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 {
 	uint8_t author[CPT_KEY_LEN];
-	char hex[CPT_HEX_ID];
+	char hex[CPT_HEX_ID], space[CPT_HEX_ID] = "";
 	json_t *body, *ev;
 	uint16_t kind;
 	ingest_res_t res;
@@ -164,7 +186,7 @@ api_post_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 
 	if (!http_need_csrf(r) || !http_need_json(r, &body))
 		return 0;
-	if (!http_body_ok(r, API_EDIT, body) || !s_need_post(r, id, author)) {
+	if (!http_body_ok(r, API_EDIT, body) || !s_need_post_in(r, id, author, space)) {
 		json_decref(body);
 		return 0;
 	}
@@ -176,7 +198,7 @@ api_post_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	cpt_hex32(hex, id);
 	ev = api_body_event(API_EDIT, body, hex, &kind);
 	json_decref(body);
-	ok = ev && http_publish(r, kind, ev, &res);
+	ok = ev && api_space_publish(r, space[0] ? space : NULL, kind, ev, &res);
 	json_decref(ev);
 	if (!ok)
 		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
@@ -244,7 +266,7 @@ int
 api_comment_create(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 {
 	uint8_t author[CPT_KEY_LEN];
-	char hex[CPT_HEX_ID];
+	char hex[CPT_HEX_ID], space[CPT_HEX_ID] = "";
 	json_t *body, *ev;
 	uint16_t kind;
 	ingest_res_t res;
@@ -252,34 +274,48 @@ api_comment_create(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 
 	if (!http_need_csrf(r) || !http_need_json(r, &body))
 		return 0;
-	if (!http_body_ok(r, API_COMMENT, body) || !s_need_post(r, id, author)) {
+	if (!http_body_ok(r, API_COMMENT, body) || !s_need_post_in(r, id, author, space)) {
 		json_decref(body);
 		return 0;
 	}
 	cpt_hex32(hex, id);
 	ev = api_body_event(API_COMMENT, body, hex, &kind);
 	json_decref(body);
-	ok = ev && http_publish(r, kind, ev, &res);
+	ok = ev && api_space_publish(r, space[0] ? space : NULL, kind, ev, &res);
 	json_decref(ev);
 	if (!ok)
 		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
 	return s_reply_comment(r, 201, res.id);
 }
 
-/* Is id a comment that can be shown? Copies its author key. 1, or replies
- * 404/500 and 0. */
+/* Is id a comment that can be shown to the caller (its post is)? Copies
+ * its author key, and its post's space (hex, or "") when space is not NULL.
+ * 1, or replies 404/500 and 0. */
 static int
-s_need_comment(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_KEY_LEN])
+s_need_comment_in(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_KEY_LEN],
+                  char space[CPT_HEX_ID])
 {
 	store_txn_t *txn;
-	json_t *c;
-	const char *ak;
+	json_t *c, *p = NULL;
+	const char *ak, *ph, *sp;
+	uint8_t post[CPT_ID_LEN];
 	int ok;
 
 	if (!http_read_begin(r, &txn))
 		return 0;
 	c = query_comment(txn, id);
+	ph = json_string_value(json_object_get(c, "post"));
+	if (c && ph && cpt_unhex32(post, ph, strlen(ph)) == 0)
+		p = query_post_as(txn, post, 0, r->sess.handle, index_spaces_site());
 	store_read_end(r->h->st, &txn);
+	if (p == NULL) {
+		json_decref(c);
+		c = NULL;
+	}
+	sp = json_string_value(json_object_get(p, "space"));
+	if (space)
+		snprintf(space, CPT_HEX_ID, "%s", sp ? sp : "");
+	json_decref(p);
 	if (c == NULL) {
 		http_fail(r, 404, "no_comment", NULL, NULL, "no such comment");
 		return 0;
@@ -292,11 +328,17 @@ s_need_comment(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_K
 	return ok;
 }
 
+static int
+s_need_comment(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_KEY_LEN])
+{
+	return s_need_comment_in(r, id, author, NULL);
+}
+
 int
 api_comment_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 {
 	uint8_t author[CPT_KEY_LEN];
-	char hex[CPT_HEX_ID];
+	char hex[CPT_HEX_ID], space[CPT_HEX_ID] = "";
 	json_t *body, *ev;
 	uint16_t kind;
 	ingest_res_t res;
@@ -304,7 +346,7 @@ api_comment_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 
 	if (!http_need_csrf(r) || !http_need_json(r, &body))
 		return 0;
-	if (!http_body_ok(r, API_EDIT, body) || !s_need_comment(r, id, author)) {
+	if (!http_body_ok(r, API_EDIT, body) || !s_need_comment_in(r, id, author, space)) {
 		json_decref(body);
 		return 0;
 	}
@@ -317,7 +359,7 @@ api_comment_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	cpt_hex32(hex, id);
 	ev = api_body_event(API_EDIT, body, hex, &kind);
 	json_decref(body);
-	ok = ev && http_publish(r, kind, ev, &res);
+	ok = ev && api_space_publish(r, space[0] ? space : NULL, kind, ev, &res);
 	json_decref(ev);
 	if (!ok)
 		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
@@ -351,7 +393,7 @@ int
 api_reaction_set(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 {
 	uint8_t author[CPT_KEY_LEN];
-	char hex[CPT_HEX_ID];
+	char hex[CPT_HEX_ID], space[CPT_HEX_ID] = "";
 	json_t *body, *ev;
 	uint16_t kind;
 	ingest_res_t res;
@@ -359,14 +401,14 @@ api_reaction_set(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 
 	if (!http_need_csrf(r) || !http_need_json(r, &body))
 		return 0;
-	if (!http_body_ok(r, API_REACTION, body) || !s_need_post(r, id, author)) {
+	if (!http_body_ok(r, API_REACTION, body) || !s_need_post_in(r, id, author, space)) {
 		json_decref(body);
 		return 0;
 	}
 	cpt_hex32(hex, id);
 	ev = api_body_event(API_REACTION, body, hex, &kind);
 	json_decref(body);
-	ok = ev && http_publish(r, kind, ev, &res);
+	ok = ev && api_space_publish(r, space[0] ? space : NULL, kind, ev, &res);
 	json_decref(ev);
 	if (!ok)
 		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");

@@ -14,7 +14,8 @@
 static const char *const s_login_keys[] = {"handle", "password", NULL};
 static const char *const s_password_keys[] = {"old", "new", NULL};
 static const char *const s_text_keys[] = {"text", NULL};
-static const char *const s_post_keys[] = {"text", "question", NULL};
+static const char *const s_post_keys[] = {"text", "question", "space",
+                                          NULL}; /* "space": api_posts.c */
 static const char *const s_reaction_keys[] = {"reaction", "on", NULL};
 
 /* Fills in a refusal: its code and field, the bounds broken (or -1), the

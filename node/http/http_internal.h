@@ -248,6 +248,29 @@ int api_comments(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_comment_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_comment_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
 int api_reaction_set(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+/* api_spaces.c */
+int api_spaces(http_req_t *r);
+int api_space_create(http_req_t *r);
+int api_space_get(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_feed(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_figures(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_archive(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_join(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_leave(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_request(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_approve(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_decline(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_invite(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_remove(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_promote(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+int api_space_demote(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+/* Publishes body as kind written in space_hex (NULL: company-wide, as
+ * http_publish): in clear in an open space (a post gets "space"), sealed as
+ * a kind 14 event in a private space or a site space. The caller must be a
+ * member. 1 when stored, or replies (404, 403, 409, ...) and returns 0. */
+int api_space_publish(http_req_t *r, const char *space_hex, uint16_t kind, const json_t *body,
+                      ingest_res_t *res);
 /* api_people.c */
 int api_people(http_req_t *r);
 int api_person(http_req_t *r, const char *handle);

@@ -31,6 +31,31 @@ ID_ROUTE(s_announce, api_announce)
 ID_ROUTE(s_announce_ack, api_announce_ack)
 #undef ID_ROUTE
 
+/* Spaces: the argument is a space id. */
+#define SPACE_ROUTE(name, api)                                                                     \
+	static int name(http_req_t *r, const char *arg)                                            \
+	{                                                                                          \
+		uint8_t id[CPT_ID_LEN];                                                            \
+		if (http_parse_id(id, arg, strlen(arg)) != 0)                                      \
+			return http_error(r, 400, NULL, "a space id is 64 lowercase hex digits");  \
+		return api(r, id);                                                                 \
+	}
+SPACE_ROUTE(s_space_get, api_space_get)
+SPACE_ROUTE(s_space_edit, api_space_edit)
+SPACE_ROUTE(s_space_feed, api_space_feed)
+SPACE_ROUTE(s_space_figures, api_space_figures)
+SPACE_ROUTE(s_space_archive, api_space_archive)
+SPACE_ROUTE(s_space_join, api_space_join)
+SPACE_ROUTE(s_space_leave, api_space_leave)
+SPACE_ROUTE(s_space_request, api_space_request)
+SPACE_ROUTE(s_space_approve, api_space_approve)
+SPACE_ROUTE(s_space_decline, api_space_decline)
+SPACE_ROUTE(s_space_invite, api_space_invite)
+SPACE_ROUTE(s_space_remove, api_space_remove)
+SPACE_ROUTE(s_space_promote, api_space_promote)
+SPACE_ROUTE(s_space_demote, api_space_demote)
+#undef SPACE_ROUTE
+
 #define PLAIN_ROUTE(name, api)                                                                     \
 	static int name(http_req_t *r, const char *arg)                                            \
 	{                                                                                          \
@@ -61,6 +86,8 @@ PLAIN_ROUTE(s_prefs_put, api_prefs_put)
 PLAIN_ROUTE(s_follows_get, api_follows_get)
 PLAIN_ROUTE(s_follows_set, api_follows_set)
 PLAIN_ROUTE(s_announcements, api_announcements)
+PLAIN_ROUTE(s_spaces, api_spaces)
+PLAIN_ROUTE(s_space_create, api_space_create)
 #undef PLAIN_ROUTE
 
 /* The calls whose argument is a handle, passed as it is. */
@@ -97,6 +124,22 @@ static const struct route {
     {"/api/posts/*/reactions", "POST", s_reaction_set},
     {"/api/comments/*", "PATCH", s_comment_edit},
     {"/api/comments/*", "DELETE", s_comment_delete},
+    {"/api/spaces", "GET", s_spaces},
+    {"/api/spaces", "POST", s_space_create},
+    {"/api/spaces/*", "GET", s_space_get},
+    {"/api/spaces/*", "PATCH", s_space_edit},
+    {"/api/spaces/*/feed", "GET", s_space_feed},
+    {"/api/spaces/*/figures", "GET", s_space_figures},
+    {"/api/spaces/*/archive", "POST", s_space_archive},
+    {"/api/spaces/*/join", "POST", s_space_join},
+    {"/api/spaces/*/leave", "POST", s_space_leave},
+    {"/api/spaces/*/request", "POST", s_space_request},
+    {"/api/spaces/*/approve", "POST", s_space_approve},
+    {"/api/spaces/*/decline", "POST", s_space_decline},
+    {"/api/spaces/*/invite", "POST", s_space_invite},
+    {"/api/spaces/*/remove", "POST", s_space_remove},
+    {"/api/spaces/*/promote", "POST", s_space_promote},
+    {"/api/spaces/*/demote", "POST", s_space_demote},
     {"/api/people", "GET", s_people},
     {"/api/figures", "GET", s_figures},
     {"/api/reports/workbook.xlsx", "GET", s_report_workbook},

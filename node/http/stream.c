@@ -21,6 +21,7 @@
 struct sse {
 	http_t *h;                      /* the server */
 	char token[SESS_TOKEN_LEN + 1]; /* the listener's session: the stream ends with it */
+	char handle[64];                /* who listens: posts of spaces are shown as to them */
 	uint64_t last;                  /* newest change sent */
 	int resync;                     /* send a resync first (Last-Event-ID too old or unknown) */
 	uint64_t idle_since;            /* when something was last written */
@@ -68,6 +69,8 @@ s_sse_change(struct sse *s, store_txn_t *txn, const node_change_t *c)
 {
 	char id[CPT_HEX_ID], ref[CPT_HEX_ID];
 	const uint8_t *post = NULL;
+	uint8_t inner_post[CPT_ID_LEN];
+	uint16_t kind = c->kind;
 	json_t *data, *view = NULL;
 	char *text;
 
@@ -76,19 +79,42 @@ s_sse_change(struct sse *s, store_txn_t *txn, const node_change_t *c)
 		post = c->ref;
 	else if (c->kind == EVT_POST)
 		post = c->id;
-	if (post)
-		cpt_hex32(ref, post);
 	switch (c->kind) {
 	case EVT_POST:
 	case EVT_COMMENT:
 	case EVT_REACTION:
 	case EVT_EDIT:
 	case EVT_REDACT:
+		/* A post of a space only to those who may read it (PROTOCOL.md 16.9). */
 		if (post && txn)
-			view = query_post(txn, post, 0);
+			view = query_post_as(txn, post, 0, s->handle, index_spaces_site());
+		break;
+	case EVT_SEALED:
+		/* Opened here and readable by the listener: it goes out as what it
+		 * is (a post, a comment...); to anyone else, as "sealed" alone. */
+		if (txn) {
+			evt_t ev;
+			json_t *b = NULL;
+			const char *ph;
+			if (index_event_open(txn, c->id, &ev, &b) == 0 && b) {
+				ph = json_string_value(json_object_get(b, "post"));
+				if (ev.kind == EVT_POST)
+					memcpy(inner_post, c->id, CPT_ID_LEN);
+				if ((ev.kind == EVT_POST ||
+				     (ph && cpt_unhex32(inner_post, ph, strlen(ph)) == 0)) &&
+				    (view = query_post_as(txn, inner_post, 0, s->handle,
+				                          index_spaces_site())) != NULL) {
+					kind = ev.kind;
+					post = inner_post;
+				}
+			}
+			json_decref(b);
+		}
 		break;
 	}
-	data = json_pack("{s:s, s:s, s:s?, s:o?}", "id", id, "kind", evt_kind_name(c->kind), "post",
+	if (post)
+		cpt_hex32(ref, post);
+	data = json_pack("{s:s, s:s, s:s?, s:o?}", "id", id, "kind", evt_kind_name(kind), "post",
 	                 post ? ref : NULL, "view", view);
 	if (data == NULL)
 		return;
@@ -99,7 +125,7 @@ s_sse_change(struct sse *s, store_txn_t *txn, const node_change_t *c)
 	/* Compact JSON holds no newline: one data line per event. */
 	if ((text = json_dumps(data, JSON_COMPACT)) != NULL) {
 		s_sse_add(s, "id: %llu\nevent: %s\ndata: %s\n\n", (unsigned long long)c->seq,
-		          evt_kind_name(c->kind), text);
+		          evt_kind_name(kind), text);
 		free(text);
 	}
 	json_decref(data);
@@ -209,6 +235,7 @@ api_stream(http_req_t *r)
 	s->bell = -1;
 	s->fd = http_guard_fd(r->conn);
 	snprintf(s->token, sizeof(s->token), "%s", r->token);
+	snprintf(s->handle, sizeof(s->handle), "%s", r->sess.handle);
 	/* The position is taken now, before the client learns the stream is
 	 * open: whatever it does next is seen. */
 	now_seq = node_change_seq(h->node);

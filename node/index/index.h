@@ -49,13 +49,16 @@ int index_store_open(store_t **out, const char *dir, int flags, char *err, size_
 typedef struct bk_acc bk_acc_t;
 /* Key records read in this transaction, parsed (keys.c). */
 typedef struct ix_cache ix_cache_t;
+/* The fold of the space last asked about in this transaction (spaces.c). */
+typedef struct ix_spaces_cache ix_spaces_cache_t;
 
 /* What the indexes keep while a write transaction runs. Zero it to start;
  * index_ctx_release frees what it holds. A context belongs to one thread. */
 typedef struct index_ctx {
-	ix_cache_t *cache; /* key records, parsed; made on first use; NULL: none yet */
-	bk_acc_t *bk;      /* reconciliation changes gathered, applied by bk_acc_flush;
-	                      NULL: each change is applied at once */
+	ix_cache_t *cache;         /* key records, parsed; made on first use; NULL: none yet */
+	bk_acc_t *bk;              /* reconciliation changes gathered, applied by bk_acc_flush;
+	                              NULL: each change is applied at once */
+	ix_spaces_cache_t *spaces; /* a space's fold; made on first use; emptied with the cache */
 } index_ctx_t;
 
 /* Frees the cache; the context can be used again. */
@@ -63,6 +66,10 @@ void index_ctx_release(index_ctx_t *ix);
 /* Empties the cache: at the start of a transaction, and after any change
  * of the trust state. */
 void index_cache_clear(index_ctx_t *ix);
+/* Empties the folds of spaces kept (spaces.c): at the start of a write
+ * transaction (and of a retry); index_cache_off empties them too. Not
+ * between the events of one transaction: a reindex ingests one at a time. */
+void index_spaces_cache_clear(index_ctx_t *ix);
 /* While a trust event takes effect (off = 1) the records change under their
  * readers: the cache is emptied and keeps nothing until off = 0.
  * index_cache_is_off says which, for a caller that nests. */
@@ -194,6 +201,49 @@ int index_refs(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], index_refs_t *acc
  * (DB_REACTIONS). 0 or a store error. */
 int index_reactions_of(store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
                        const uint8_t author[CPT_KEY_LEN], json_t *out) CPT_WUR;
+
+/* ------------------------------------------------- spaces (spaces.c) */
+
+/*
+ * This site as spaces see it: its key ring (borrowed; NULL: this process
+ * opens nothing), its seal key pair (borrowed, or NULL), the federation and
+ * the site's name. One per process, set by node/core when it opens the node
+ * and before any ingest, so that ingest, reindex and verify open the same
+ * sealed events; the pointers must live until it is set again.
+ */
+void index_spaces_setup(skey_ring_t *ring, const key_curve_t *seal, const uint8_t fed[CPT_FED_LEN],
+                        const char *site);
+/* The ring, locked for the caller (sealing a body, adding a key made here):
+ * index_spaces_ring_unlock after. May return NULL (still locked). */
+skey_ring_t *index_spaces_ring_lock(void);
+void index_spaces_ring_unlock(void);
+/* This site's name as set up (static; "" when none). */
+const char *index_spaces_site(void);
+/* The id of site's space in this federation (skey_site_space). */
+void index_site_space(uint8_t out[CPT_ID_LEN], const char *site);
+/* Opens into the ring every key sealed to this site among the stored key
+ * events (at start: the ring lives in memory, the keys in the events). */
+int index_spaces_load(store_txn_t *txn) CPT_WUR;
+/* A fresh fold of space (site: a site space's site, else NULL) from its
+ * stored governance events. 0 with *out (space_state_destroy it) and *keep
+ * (json_decref it after the state: the strings the state borrows), or an
+ * error. */
+int index_space_fold(space_state_t **out, json_t **keep, store_txn_t *txn,
+                     const uint8_t space[CPT_ID_LEN], const char *site) CPT_WUR;
+/* The stored state of a space (DB_SPACES): a new reference, or NULL. */
+json_t *index_space_get(store_txn_t *txn, const uint8_t space[CPT_ID_LEN]);
+/* The spaces handle is a member of (site spaces aside), up to max, with
+ * their roles (enum space_role) and names ("" when not known here); roles
+ * and names may be NULL. 0 or a store error. */
+int index_my_spaces(store_txn_t *txn, const char *handle, uint8_t (*out)[CPT_ID_LEN], int *roles,
+                    char (*names)[SPACE_NAME_MAX + 1], size_t max, size_t *n) CPT_WUR;
+/* Event id with its body as views read it: for a sealed event this site
+ * opened, ev->kind is the inner kind and *body its plaintext (with the
+ * outer "space" and "sealed_here": true); a sealed event not opened keeps
+ * kind EVT_SEALED and a NULL body. *body is a new reference or NULL. 0,
+ * CPT_ENOTFOUND, or an error, as index_event. */
+int index_event_open(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev,
+                     json_t **body) CPT_WUR;
 
 /* ------------------------------------------ notifications (notify.c) */
 

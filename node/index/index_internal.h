@@ -23,6 +23,17 @@ int ix_reactions_build(store_txn_t *txn) CPT_WUR;
 int ix_posts_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
 int ix_posts_removed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
 
+/* spaces.c: where the view of post id (ev, its body: opened when sealed)
+ * goes: 0 the company-wide feed (no "space"), 1 its space's feed (space
+ * set: it counts there, PROTOCOL.md 16.9), -1 nowhere. */
+int ix_space_place(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
+                   const json_t *body, uint8_t space[CPT_ID_LEN]);
+/* spaces.c: the hooks of the spaces index, and its cached fold. */
+int ix_spaces_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
+int ix_spaces_removed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
+void ix_spaces_cache_clear(index_ctx_t *ix);
+void ix_spaces_cache_free(index_ctx_t *ix);
+
 /* mentions.c: calls fn for each distinct @handle of text (at most 32). */
 void ix_each_mention(const char *text, void (*fn)(const char *h, void *arg), void *arg);
 int ix_mentions_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;

@@ -56,6 +56,7 @@ void
 index_cache_off(index_ctx_t *ix, int off)
 {
 	assert(ix != NULL);
+	ix_spaces_cache_clear(ix); /* a fold reads key records too: people, sites */
 	if (ix->cache == NULL && off && (ix->cache = calloc(1, sizeof(*ix->cache))) == NULL)
 		return; /* no cache at all: s_cached reads through */
 	index_cache_clear(ix);
@@ -75,6 +76,7 @@ index_ctx_release(index_ctx_t *ix)
 	index_cache_clear(ix);
 	free(ix->cache);
 	ix->cache = NULL;
+	ix_spaces_cache_free(ix);
 }
 
 static struct ix_centry *

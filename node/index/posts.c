@@ -31,7 +31,8 @@ s_post_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, 
 		a->comments++;
 	if (kind != EVT_EDIT)
 		return 0;
-	if (index_event(txn, id, &ev) != 0 || (b = index_body(&ev)) == NULL)
+	/* An edit may be sealed: its opened body (node/index/spaces.c). */
+	if (index_event_open(txn, id, &ev, &b) != 0 || b == NULL)
 		return 0;
 	if (sodium_memcmp(ev.author, a->author, CPT_KEY_LEN) == 0 &&
 	    (a->edit_body == NULL || store_cmp_tsid(ev.ts, id, a->edit_ts, a->edit_id) > 0)) {
@@ -148,7 +149,7 @@ s_reg_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, v
 
 	if (kind != EVT_REACTION)
 		return 0;
-	if (index_event(txn, id, &ev) != 0 || (b = index_body(&ev)) == NULL)
+	if (index_event_open(txn, id, &ev, &b) != 0 || b == NULL)
 		return 0;
 	rc = s_reg_put(txn, post, &ev, id, b, &delta);
 	json_decref(b);
@@ -269,7 +270,7 @@ s_post_ref_added(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const json_
 	if (rc != 0)
 		return rc == CPT_ENOTFOUND || rc == CPT_EINVAL ? 0 : rc;
 	if (pe.kind != EVT_POST || pe.body == NULL)
-		return 0;
+		return pe.kind == EVT_SEALED ? ix_post_rebuild(ix, txn, post) : 0;
 	store_put_u64(fk, pe.ts);
 	memcpy(fk + 8, post, CPT_ID_LEN);
 	if ((view = store_get_json(txn, DB_FEED, fk, sizeof(fk))) == NULL ||
@@ -318,20 +319,22 @@ ix_post_rebuild_ev(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LE
 	index_refs_t acc;
 	uint8_t fk[8 + CPT_ID_LEN];
 	char idhex[CPT_HEX_ID], author[CPT_HEX_ID], handle[64];
-	int rc;
+	uint8_t space[CPT_ID_LEN];
+	int rc, where;
 
 	if (have && have_body && have->kind == EVT_POST) {
 		ev = *have;
 		body = json_incref((json_t *)have_body);
 		rc = 0;
 	} else {
-		rc = index_event(txn, id, &ev);
+		/* A sealed post opened here reads as a post (node/index/spaces.c). */
+		rc = index_event_open(txn, id, &ev, &body);
 		if (rc != 0 && rc != CPT_ENOTFOUND)
 			return rc;
-		if (rc == 0 && ev.kind != EVT_POST)
+		if (rc == 0 && ev.kind != EVT_POST) {
+			json_decref(body);
 			return 0;
-		if (rc == 0)
-			body = index_body(&ev);
+		}
 	}
 	if (body == NULL) {
 		/* Gone or erased: out of the feed. The key needs the timestamp:
@@ -347,6 +350,19 @@ ix_post_rebuild_ev(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LE
 		store_put_u64(fk, ts);
 		memcpy(fk + 8, id, CPT_ID_LEN);
 		return store_del(txn, DB_FEED, fk, sizeof(fk));
+	}
+	/* A post of a space has its view in DB_SPACE_FEED, when it counts
+	 * there (PROTOCOL.md 16.9), and never in the company-wide feed. */
+	where = ix_space_place(ix, txn, &ev, id, body, space);
+	if (where != 0) {
+		uint8_t sk[CPT_ID_LEN + 8 + CPT_ID_LEN];
+		memcpy(sk, space, CPT_ID_LEN);
+		store_tsid(sk + CPT_ID_LEN, ev.ts, id);
+		if (where < 0) {
+			rc = store_del(txn, DB_SPACE_FEED, sk, sizeof(sk));
+			json_decref(body);
+			return rc;
+		}
 	}
 	memset(&acc, 0, sizeof(acc));
 	memcpy(acc.author, ev.author, CPT_KEY_LEN);
@@ -369,6 +385,15 @@ ix_post_rebuild_ev(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LE
 	    (json_int_t)acc.comments, "reactions", counts, "mentions", mentions);
 	if (view == NULL) {
 		rc = CPT_ENOMEM;
+		goto out;
+	}
+	if (where > 0) {
+		uint8_t sk[CPT_ID_LEN + 8 + CPT_ID_LEN];
+		cpt_hex32(idhex, space);
+		json_object_set_new(view, "space", json_string(idhex));
+		memcpy(sk, space, CPT_ID_LEN);
+		store_tsid(sk + CPT_ID_LEN, ev.ts, id);
+		rc = store_put_json(txn, DB_SPACE_FEED, sk, sizeof(sk), view);
 		goto out;
 	}
 	store_put_u64(fk, ev.ts);

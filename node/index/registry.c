@@ -21,6 +21,8 @@ static const enum store_db s_buckets[] = {DB_BUCKETS};
 static const enum store_db s_notify[] = {DB_NOTIFY, DB_NOTIFY_BY};
 static const enum store_db s_announce[] = {DB_ANNOUNCE};
 static const enum store_db s_mine[] = {DB_MINE};
+static const enum store_db s_spaces[] = {DB_SPACE_GOV,  DB_SPACE_ITEMS, DB_SPACES,    DB_MY_SPACES,
+                                         DB_SPACE_FEED, DB_OPENED,      DB_SITE_SEALS};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define K(k) INDEX_KIND(k)
@@ -51,6 +53,12 @@ static const index_def_t s_registry[] = {
      ix_mentions_removed, NULL},
     {"posts", s_posts, N(s_posts), K(EVT_POST) | K(EVT_COMMENT) | K(EVT_REACTION) | K(EVT_EDIT),
      ix_posts_added, ix_posts_removed, s_reactions_rebuild},
+    /* After posts (a post's view is placed there) and keys (the records a
+     * fold reads). */
+    {"spaces", s_spaces, N(s_spaces),
+     K(EVT_SITE_CERT) | K(EVT_ENROL) | K(EVT_REVOKE) | K(EVT_POST) | K(EVT_SPACE) |
+         K(EVT_SPACE_MEMBER) | K(EVT_SPACE_KEY) | K(EVT_SEALED),
+     ix_spaces_added, ix_spaces_removed, NULL},
     {"profiles", s_profiles, N(s_profiles), K(EVT_PROFILE), ix_profiles_changed,
      ix_profiles_changed, NULL},
     {"notify", s_notify, N(s_notify), K(EVT_POST) | K(EVT_COMMENT) | K(EVT_REACTION),

@@ -56,6 +56,54 @@ json_t *query_comments(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const uin
 /* The newest visible posts of key, newest first, up to max. */
 json_t *query_posts_of(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], size_t max);
 
+/* The same for a reader: a post of a space too, when handle (a person of
+ * site) may read it (query_space_readable), with "space" and "space_name";
+ * NULL otherwise, as for a post that does not exist (PROTOCOL.md 16.9). */
+json_t *query_post_as(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int with_children,
+                      const char *handle, const char *site);
+json_t *query_post_for_as(store_txn_t *txn, const uint8_t id[CPT_ID_LEN],
+                          const uint8_t viewer[CPT_KEY_LEN], const char *handle, const char *site);
+/* A post's view wherever it is, company-wide or in a space, with nobody's
+ * access checked: for query_post_as and the checks of the API. */
+json_t *query_post_any(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int with_children);
+
+/* ---------------------------------------------------- spaces (spaces.c) */
+
+/* Spaces as a person (handle, of this site site) sees them; a private space
+ * they are neither a member of nor invited to, and another site's space,
+ * do not exist for them (NULL, or left out of lists). */
+
+/* 1 when handle may read the content of space: an open space, a private one
+ * they are a member of, their site's space. */
+int query_space_readable(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const char *handle,
+                         const char *site);
+/* A space: its state ("name", "description", "visibility", "join",
+ * "archived", "members", "pending" (all for its admins, one's own for
+ * others), "sites", "creator", "created") with "my_role", "my_pending",
+ * "readable" and "member_count"; NULL when it does not exist for them. */
+json_t *query_space(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const char *handle,
+                    const char *site);
+/* The spaces handle sees (their site's first, then by id), whose folded
+ * name contains q (NULL: all); mine: only those they are a member of or
+ * invited to or asked to join. An array. */
+json_t *query_spaces(store_txn_t *txn, const char *handle, const char *site, const char *q,
+                     int mine);
+/* A space's feed as query_feed pages it; the views carry "space" and
+ * "space_name". The caller checked the reader (query_space_readable). */
+json_t *query_space_feed(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const char *site,
+                         const uint8_t *before40, size_t limit, char next[81]);
+/* The main feed of handle: company-wide posts, their site's space and the
+ * spaces they are a member of now, newest first, as query_feed pages it. */
+json_t *query_main_feed(store_txn_t *txn, const char *handle, const char *site,
+                        const uint8_t *before40, size_t limit, char next[81]);
+/* The spaces handle is a member of that viewer (of viewer_site) may read:
+ * [{"id", "name", "visibility", "role"}]. */
+json_t *query_person_spaces(store_txn_t *txn, const char *handle, const char *viewer,
+                            const char *viewer_site);
+/* Figures of a space: {"posts", "comments", "posts_recent" (since since_ms),
+ * "active_members" (authors of those)}; NULL on a store error. */
+json_t *query_space_figures(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], uint64_t since_ms);
+
 /* ---------------------------------------------------- people (people.c) */
 
 /* A person's profile and identity by handle, or NULL. */

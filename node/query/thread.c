@@ -22,9 +22,11 @@ s_comment_json(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 	json_t *b, *c;
 	char idhex[CPT_HEX_ID], khex[CPT_HEX_ID], handle[64];
 
-	if (index_event(txn, id, &ev) != 0 || ev.kind != EVT_COMMENT ||
-	    (b = index_body(&ev)) == NULL)
+	/* A comment of a private space is sealed: its opened body. */
+	if (index_event_open(txn, id, &ev, &b) != 0 || ev.kind != EVT_COMMENT || b == NULL) {
+		json_decref(b);
 		return NULL;
+	}
 	memset(&acc, 0, sizeof(acc));
 	memcpy(acc.author, ev.author, CPT_KEY_LEN);
 	acc.text = json_object_get(b, "text");
@@ -115,27 +117,41 @@ query_comments(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const uint8_t *be
 	return items;
 }
 
-/* The view of post id: its feed entry, found by the timestamp in the
- * stored envelope's header. */
+/* The view of post id: its feed entry, found by the event's timestamp;
+ * a post of a space only when any is set (its reader checked by the
+ * caller, query_post_as), from its space's feed. */
 static json_t *
-s_post_view(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
+s_post_view(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int any)
 {
-	store_val_t v;
 	evt_t ev;
-	uint8_t fk[8 + CPT_ID_LEN];
+	json_t *b;
+	uint8_t fk[CPT_ID_LEN + 8 + CPT_ID_LEN], space[CPT_ID_LEN];
+	const char *sp;
 
-	if (store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v) != 0 ||
-	    evt_decode_lazy(&ev, v.data, v.len, EVT_MAX_BODY) != 0 || ev.kind != EVT_POST)
+	if (index_event_open(txn, id, &ev, &b) != 0 || ev.kind != EVT_POST || b == NULL) {
+		json_decref(b);
 		return NULL;
-	store_put_u64(fk, ev.ts);
-	memcpy(fk + 8, id, CPT_ID_LEN);
-	return q_post_extra(txn, store_get_json(txn, DB_FEED, fk, sizeof(fk)));
+	}
+	sp = json_string_value(json_object_get(b, "space"));
+	if (sp == NULL) {
+		json_decref(b);
+		store_tsid(fk, ev.ts, id);
+		return q_post_extra(txn, store_get_json(txn, DB_FEED, fk, STORE_TSID_LEN));
+	}
+	if (!any || cpt_unhex32(space, sp, strlen(sp)) != 0) {
+		json_decref(b);
+		return NULL;
+	}
+	json_decref(b);
+	memcpy(fk, space, CPT_ID_LEN);
+	store_tsid(fk + CPT_ID_LEN, ev.ts, id);
+	return q_post_extra(txn, store_get_json(txn, DB_SPACE_FEED, fk, sizeof(fk)));
 }
 
-json_t *
-query_post(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int with_children)
+static json_t *
+s_post(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int with_children, int any)
 {
-	json_t *post = s_post_view(txn, id), *list;
+	json_t *post = s_post_view(txn, id, any), *list;
 	char before[81];
 
 	assert(txn != NULL && id != NULL);
@@ -153,9 +169,29 @@ query_post(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int with_children)
 }
 
 json_t *
+query_post_any(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int with_children)
+{
+	return s_post(txn, id, with_children, 1);
+}
+
+json_t *
+query_post(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int with_children)
+{
+	return s_post(txn, id, with_children, 0);
+}
+
+json_t *
 query_post_for(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const uint8_t viewer[CPT_KEY_LEN])
 {
-	json_t *p = query_post(txn, id, 1), *mine = json_array();
+	return query_post_for_as(txn, id, viewer, NULL, NULL);
+}
+
+json_t *
+query_post_for_as(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const uint8_t viewer[CPT_KEY_LEN],
+                  const char *handle, const char *site)
+{
+	json_t *p = handle ? query_post_as(txn, id, 1, handle, site) : query_post(txn, id, 1),
+	       *mine = json_array();
 
 	/* A store error here shows as an error, not as "no reactions". */
 	if (p && (mine == NULL || index_reactions_of(txn, id, viewer, mine) != 0 ||

@@ -259,7 +259,7 @@ s_people(space_state_t *st, struct s_handles *h, const space_env_t *env)
 	size_t u = 0;
 	int rc = 0;
 
-	if (h->n > 1)
+	if (h->n > 1) /* qsort of NULL is undefined, even of nothing */
 		qsort(h->v, h->n, sizeof(char *), s_str_cmp);
 	for (size_t i = 0; i < h->n; i++)
 		if (u == 0 || strcmp(h->v[u - 1], h->v[i]) != 0)
@@ -1126,6 +1126,8 @@ space_state_effect(const space_state_t *st, const uint8_t id[CPT_ID_LEN])
 
 	assert(st != NULL && id != NULL);
 	memcpy(key.id, id, CPT_ID_LEN);
+	if (st->neffects == 0)
+		return -1; /* bsearch of NULL is undefined, even of nothing */
 	e = bsearch(&key, st->effects, st->neffects, sizeof(*st->effects), s_effect_cmp);
 	return e != NULL ? e->effect : -1;
 }

@@ -46,6 +46,13 @@ static const char *const s_db_names[DB_COUNT] = {
     [DB_REACTIONS] = "reactions",
     [DB_PENDING_IDS] = "pending_ids",
     [DB_SESSIONS] = "sessions",
+    [DB_SPACE_GOV] = "space_gov",
+    [DB_SPACE_ITEMS] = "space_items",
+    [DB_SPACES] = "spaces",
+    [DB_MY_SPACES] = "my_spaces",
+    [DB_SPACE_FEED] = "space_feed",
+    [DB_OPENED] = "opened",
+    [DB_SITE_SEALS] = "site_seals",
     [DB_NOTIFY] = "notify",
     [DB_NOTIFY_BY] = "notify_by",
     [DB_ANNOUNCE] = "announce",
@@ -150,6 +157,10 @@ s_mkdir(const char *path)
 	return 0;
 }
 
+/* Free bytes under which an EIO from a write is taken for a full disk: more
+ * than the largest commit writes (3,000 events, about 12 MB at 1M events). */
+#define STORE_NEARLY_FULL (32ull << 20)
+
 int
 store_open(store_t **out, const char *dir, int flags, store_write_fn first, void *arg, char *err,
            size_t errlen)
@@ -245,7 +256,8 @@ fail:
 	store_close(&st);
 	{
 		/* A short write of the first commit reads EIO, as in s_write_error:
-		 * a nearly full disk tells them apart. */
+		 * a nearly full disk says which (seen when the store got the
+		 * databases of spaces, a first commit of more pages). */
 		struct statvfs vfs;
 		if (rc == EIO && statvfs(path, &vfs) == 0 &&
 		    (uint64_t)vfs.f_bavail * vfs.f_frsize < STORE_NEARLY_FULL)

@@ -45,6 +45,13 @@ enum store_db {
 	DB_PENDING_IDS, /* id(32) awaited key(32) -> "": DB_PENDING by event id (sync's has) */
 	DB_SESSIONS,    /* session id(32) -> record (node/auth/sessions.c): local, never replicated,
 	                   not a view; the seed in it is sealed under the browser's cookie */
+	DB_SPACE_GOV,   /* space(32) ts(8) id(32) -> kind(2): a space's governance events (11-13) */
+	DB_SPACE_ITEMS, /* space(32) ts(8) id(32) -> kind(2): posts naming a space, sealed events */
+	DB_SPACES,      /* space(32) -> JSON: the fold's state (node/index/spaces.c) */
+	DB_MY_SPACES,   /* handle 0x00 space(32) -> role(1): the spaces a person is a member of */
+	DB_SPACE_FEED,  /* space(32) ts(8) id(32) -> JSON view of a post that counts in the space */
+	DB_OPENED,      /* id(32) -> JSON plaintext of a sealed event this site opened */
+	DB_SITE_SEALS,  /* site name -> JSON {ts, id, seal_key, title}: the newest certificate's */
 	DB_NOTIFY,      /* handle 0x00 latest ts(8) group(32) -> JSON: a person's notifications
 	                   grouped by post (node/index/notify.c), newest first when walked back */
 	DB_NOTIFY_BY,   /* group(32) handle -> latest ts(8): the entries of DB_NOTIFY of a group */

@@ -1,5 +1,6 @@
 // The staff web UI of a Comptoir node: one page, routes in the URL hash
-// (#/, #/post/ID, #/people, #/people/HANDLE, #/profile, #/status, #/admin),
+// (#/, #/post/ID, #/spaces, #/space/ID, #/people, #/people/HANDLE, #/profile,
+// #/status, #/admin),
 // built from the JSON API of docs/API.md with DOM calls only. Text that users
 // wrote is always inserted as text nodes, never parsed as HTML, so a post can
 // never run a script; the page also runs under a CSP with no inline code.
@@ -7,6 +8,7 @@
 import { has, lang, otherLang, setLang, t } from './i18n.js';
 import * as notify from './notify.js';
 import { adoptionChart, csvText, exchangeHeat, seesFigures, workbookForm } from './reports.js';
+import { makeSpaces } from './spaces.js';
 
 const FEED_PAGE = 20;          // posts fetched per page of the feed
 const PEOPLE_MAX = 100;        // directory answers hold at most this many (the API's cap)
@@ -35,6 +37,12 @@ const state = {
 	feedView: 'all',     // the feed's tab: "all" or "foryou" (notify.js)
 	flash: '',           // message for the login page (session ended, signed out)
 };
+
+/* Spaces' pages, picker and labels (spaces.js), given the helpers below. */
+const spaces = makeSpaces({
+	h, api, postCard, composer, personLink, userText, errorText, announce, state,
+	enc: s => encodeURIComponent(s),
+});
 
 /* ------------------------------------------------------------------ DOM */
 
@@ -636,7 +644,8 @@ function postCard(post, { open = false } = {}) {
 				h('span', { id: authorId, class: 'author-line' }, personLink(post.author || post.author_key.slice(0, 12))),
 				h('span', { class: 'muted small' }, h('bdi', {}, `@${post.author}`),
 					post.author_site ? [' · ', siteEl(post.author_site, { class: 'site-label', title: t('post.site') })] : null,
-					' · ', timeLink, edited)),
+					' · ', timeLink, edited),
+				spaces.label(post)),
 			tools),
 		confirm,
 		body,
@@ -1113,8 +1122,10 @@ function removeCard(id) {
 
 /* -------------------------------------------------------------- composer */
 
-function composer(onPosted) {
+function composer(onPosted, { space = null } = {}) {
 	const send = h('button', { type: 'submit', class: 'btn' }, t('compose.submit'));
+	// Where the post goes: a space's page posts there; the feed picks.
+	const pick = space ? null : spaces.picker();
 	const form = h('form', { class: 'card composer', 'aria-label': t('compose.label') });
 	const box = textBox({ label: t('compose.label'), placeholder: t('compose.placeholder'), rows: 3, value: draftGet('post'), onSubmit: () => form.requestSubmit() });
 	box.ta.addEventListener('input', () => draftSet('post', box.ta.value));
@@ -1123,7 +1134,7 @@ function composer(onPosted) {
 	form.append(
 		h('div', { class: 'composer-main' }, avatar(state.me.handle), box.wrap),
 		err,
-		h('div', { class: 'composer-foot' }, h('span', { class: 'muted small hint-keys' }, t('compose.hint')), count.el, send));
+		h('div', { class: 'composer-foot' }, pick, h('span', { class: 'muted small hint-keys' }, t('compose.hint')), count.el, send));
 	form.addEventListener('submit', async ev => {
 		ev.preventDefault();
 		err.textContent = '';
@@ -1141,7 +1152,8 @@ function composer(onPosted) {
 		send.disabled = true;
 		send.textContent = t('compose.busy');
 		try {
-			const post = await api('POST', '/api/posts', { text });
+			const where = space ? space.id : pick.value;
+			const post = await api('POST', '/api/posts', where ? { text, space: where } : { text });
 			box.ta.value = '';
 			draftSet('post', '');
 			box.ta.dispatchEvent(new Event('input'));
@@ -1284,7 +1296,7 @@ function showPending() {
 /* A post seen live: the feed never jumps; it waits behind the bar. */
 function livePost(view) {
 	const feed = state.feed;
-	if (!feed || state.cards.has(view.id) || feed.pending.has(view.id))
+	if (!feed || state.cards.has(view.id) || feed.pending.has(view.id) || !spaces.inMainFeed(view))
 		return;
 	feed.pending.set(view.id, view);
 	paintNewBar();
@@ -1454,6 +1466,7 @@ async function viewPerson(main, seq, handle) {
 		skills.length ? h('div', { class: 'profile-block' }, h('h2', {}, t('person.skills')),
 			h('ul', { class: 'chips' }, skills.map(s => h('li', { class: 'chip', dir: 'auto' }, userText(s))))) : null,
 		prof.bio ? h('div', { class: 'profile-block' }, h('h2', {}, t('person.about')), h('p', { class: 'bio', dir: 'auto' }, richText(prof.bio))) : null,
+		spaces.ofPerson(p),
 		p.updated ? h('p', { class: 'muted small' }, t('person.updated', { when: relTime(toMs(p.updated)) })) : null));
 
 	const posts = Array.isArray(p.posts) ? p.posts : [];
@@ -2242,7 +2255,7 @@ function paintShell() {
 		top.replaceChildren(h('div', { class: 'topbar-inner topbar-login' }, h('span'), langBtn));
 		return;
 	}
-	const nav = [['feed', '#/', t('nav.feed')], ['people', '#/people', t('nav.people')], ['status', '#/status', t('nav.status')],
+	const nav = [['feed', '#/', t('nav.feed')], ['spaces', '#/spaces', t('nav.spaces')], ['people', '#/people', t('nav.people')], ['status', '#/status', t('nav.status')],
 		...seesFigures(state.me) ? [['figures', '#/figures', t('nav.figures')]] : []];
 	if (state.me.admin)
 		nav.push(['admin', '#/admin', t('nav.admin')]);
@@ -2301,7 +2314,8 @@ function accountMenu() {
 
 function markNav() {
 	for (const a of document.querySelectorAll('[data-nav]')) {
-		if (a.dataset.nav === state.view || (a.dataset.nav === 'people' && state.view === 'person'))
+		if (a.dataset.nav === state.view || (a.dataset.nav === 'people' && state.view === 'person') ||
+		    (a.dataset.nav === 'spaces' && state.view === 'space'))
 			a.setAttribute('aria-current', 'page');
 		else
 			a.removeAttribute('aria-current');
@@ -2358,6 +2372,12 @@ async function render(focus = true) {
 	} else if (first === 'post' && second) {
 		state.view = 'post';
 		task = viewPost(main, seq, second);
+	} else if (first === 'spaces') {
+		state.view = 'spaces';
+		task = spaces.viewSpaces(main, seq, query);
+	} else if (first === 'space' && second) {
+		state.view = 'space';
+		task = spaces.viewSpace(main, seq, second);
 	} else if (first === 'people' && second) {
 		state.view = 'person';
 		task = viewPerson(main, seq, second);

@@ -4,7 +4,7 @@
  *
  *   fill --dir DIR --posts N [--users M] [--comments C] [--reactions R]
  *        [--password PW] [--prefix P] [--days D] [--batch B] [--seed S]
- *        [--root ROOTKEY]
+ *        [--root ROOTKEY] [--spaces K [--private]]
  *
  * DIR is a data directory made by `comptoir init` (the node must not be
  * running: the fill is faster alone, and a running node would announce every
@@ -19,6 +19,15 @@
  * before them, so the site looks as if it had been running that long: the
  * site is certified again (DIR/keys/root.key) from before them, since a site
  * signs nothing before its certificate's window (PROTOCOL.md 8.3).
+ *
+ * With --spaces K, user 0 makes K spaces (open; with --private, private,
+ * each with a key sealed to this site by the site key, as the node does) and
+ * every user joins them all; each post then goes to one of the K spaces or
+ * company-wide, at random (1 in K + 1 each): in clear in an open space,
+ * sealed (kind 14) in a private one, which costs the signer a seal per post
+ * ("seal_us_per_post=") and the ingester the opening. The spaces' ids are
+ * printed ("space=ID", the first ones). Comments and reactions stay
+ * company-wide.
  *
  * A signing thread prepares the next batch while the main thread ingests
  * the current one. Prints the ingest rate ("events_per_s=") on the last line.
@@ -37,6 +46,9 @@
 #include "node/core/core.h"
 #include "node/event/event.h"
 #include "node/index/index.h"
+#include "node/space/space.h"
+
+#define MAX_SPACES 1000
 
 #define MAX_USERS 10000
 #define RECENT    2000 /* comments and reactions go to one of the last RECENT posts */
@@ -72,18 +84,24 @@ typedef struct fill {
 	/* options */
 	const char *dir, *password, *prefix;
 	const char *root; /* the root key file (--root; DIR/keys/root.key) */
-	size_t posts, users, comments, reactions, batch;
+	size_t posts, users, comments, reactions, batch, spaces;
+	int private_;
 	unsigned days;
 	uint64_t seed;
 	/* state */
 	node_t *node;
 	const uint8_t *fed;
-	key_sign_t **keys;             /* the users' keys */
-	uint64_t ts_from;              /* first event timestamp (ms) */
-	uint64_t ts_span;              /* ms the events are spread over */
-	uint64_t rng;                  /* xorshift state */
-	uint8_t (*recent)[CPT_ID_LEN]; /* ring of the last RECENT post ids */
-	size_t n_recent;               /* posts made so far */
+	key_sign_t **keys;                 /* the users' keys */
+	uint64_t ts_from;                  /* first event timestamp (ms) */
+	uint64_t ts_span;                  /* ms the events are spread over */
+	uint64_t enrol_back;               /* ms before ts_from the enrolments go */
+	uint64_t space_back;               /* ms before ts_from the spaces go */
+	uint64_t rng;                      /* xorshift state */
+	uint8_t (*recent)[CPT_ID_LEN];     /* ring of the last RECENT post ids */
+	size_t n_recent;                   /* posts made so far */
+	uint8_t (*space)[CPT_ID_LEN];      /* the spaces made (--spaces) */
+	uint8_t (*space_key)[SKEY_ID_LEN]; /* their keys (--private) */
+	double seal_s;                     /* seconds the signer spent sealing */
 	/* queue between the signer and the ingester */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -244,7 +262,7 @@ s_enrol_users(fill_t *f)
 	uint8_t *data = malloc(n * MAX_EVENT);
 	const uint8_t **buf = calloc(n, sizeof(*buf));
 	size_t *len = calloc(n, sizeof(*len));
-	uint64_t ts = HLC_MAKE(f->ts_from - 3600 * 1000, 0);
+	uint64_t ts = HLC_MAKE(f->ts_from - f->enrol_back, 0);
 	size_t k = 0;
 	long bad;
 
@@ -317,6 +335,123 @@ fail:
 	return -1;
 }
 
+/* Makes the spaces (user 0 creates them; private ones get a key sealed to
+ * this site by the site key) and has every user join them, before the
+ * posts. 0 or -1. */
+static int
+s_make_spaces(fill_t *f)
+{
+	size_t n = f->spaces * (f->users + 1);
+	uint8_t *data = malloc(n * MAX_EVENT);
+	const uint8_t **buf = calloc(n, sizeof(*buf));
+	size_t *len = calloc(n, sizeof(*len)), k = 0;
+	uint64_t ts = HLC_MAKE(f->ts_from - f->space_back, 0);
+	uint8_t seal_pk[CPT_KEY_LEN];
+	int rc = -1;
+
+	if (!data || !buf || !len || (f->private_ && node_seal_key(f->node) == NULL))
+		goto out;
+	if (f->private_)
+		memcpy(seal_pk, key_curve_public(node_seal_key(f->node)), CPT_KEY_LEN);
+	for (size_t i = 0; i < f->spaces; i++) {
+		char name[64];
+		json_t *body;
+		snprintf(name, sizeof(name), "Bench space %zu", i);
+		if (f->private_) {
+			skey_ctx_t c = {f->fed, EVT_SPACE, key_sign_public(f->keys[0]), NULL};
+			json_t *sealed = NULL, *profile = json_pack("{s:s}", "name", name);
+			skey_ring_t *ring = index_spaces_ring_lock();
+			int src = ring ? skey_ring_generate(ring, f->space_key[i]) : -1;
+			if (src == 0)
+				src = space_seal(&sealed, ring, f->space_key[i], &c, profile);
+			index_spaces_ring_unlock();
+			json_decref(profile);
+			if (src != 0)
+				goto out;
+			body = json_pack("{s:s, s:s, s:o}", "visibility", "private", "join", "open",
+			                 "sealed", sealed);
+		} else {
+			body = json_pack("{s:s, s:s, s:s}", "visibility", "open", "join", "open",
+			                 "name", name);
+		}
+		buf[k] = data + k * MAX_EVENT;
+		len[k] = s_sign(f, data + k * MAX_EVENT, EVT_SPACE, body, ts++, f->keys[0]);
+		json_decref(body);
+		if (len[k] == 0)
+			goto out;
+		evt_id_raw(f->space[i], buf[k]);
+		k++;
+	}
+	if (s_submit(f, buf, len, k) != 0)
+		goto out;
+	k = 0;
+	for (size_t i = 0; i < f->spaces; i++) {
+		char hex[CPT_HEX_ID];
+		cpt_hex32(hex, f->space[i]);
+		if (f->private_) {
+			json_t *body = NULL;
+			skey_ring_t *ring = index_spaces_ring_lock();
+			int src = ring
+			              ? space_key_body(&body, ring, f->space[i], f->space_key[i],
+			                               (const uint8_t(*)[CPT_KEY_LEN]) & seal_pk, 1)
+			              : -1;
+			index_spaces_ring_unlock();
+			if (src != 0)
+				goto out;
+			buf[k] = data + k * MAX_EVENT;
+			len[k] = s_sign(f, data + k * MAX_EVENT, EVT_SPACE_KEY, body, ts++,
+			                node_site_key(f->node));
+			json_decref(body);
+			if (len[k++] == 0)
+				goto out;
+		}
+		for (size_t u = 1; u < f->users; u++) {
+			json_t *body = json_pack("{s:s, s:s}", "space", hex, "action", "join");
+			buf[k] = data + k * MAX_EVENT;
+			len[k] = s_sign(f, data + k * MAX_EVENT, EVT_SPACE_MEMBER, body, ts++,
+			                f->keys[u]);
+			json_decref(body);
+			if (len[k++] == 0)
+				goto out;
+		}
+	}
+	rc = s_submit(f, buf, len, k) == 0 ? 0 : -1;
+out:
+	free(data);
+	free(buf);
+	free(len);
+	return rc;
+}
+
+/* The body of a post of text in space i (i == f->spaces: company-wide). */
+static json_t *
+s_post_body(fill_t *f, const char *text, size_t i, size_t user, uint16_t *kind)
+{
+	char hex[CPT_HEX_ID];
+	json_t *sealed = NULL, *plain;
+	skey_ctx_t c;
+	skey_ring_t *ring;
+	double t0;
+	int rc;
+
+	*kind = EVT_POST;
+	if (i >= f->spaces)
+		return json_pack("{s:s}", "text", text);
+	cpt_hex32(hex, f->space[i]);
+	if (!f->private_)
+		return json_pack("{s:s, s:s}", "text", text, "space", hex);
+	*kind = EVT_SEALED;
+	t0 = s_now();
+	c = (skey_ctx_t){f->fed, EVT_SEALED, key_sign_public(f->keys[user]), f->space[i]};
+	plain = json_pack("{s:i, s:s}", "kind", EVT_POST, "text", text);
+	ring = index_spaces_ring_lock();
+	rc = ring && plain ? space_seal(&sealed, ring, f->space_key[i], &c, plain) : -1;
+	index_spaces_ring_unlock();
+	json_decref(plain);
+	f->seal_s += s_now() - t0;
+	return rc == 0 ? json_pack("{s:s, s:o}", "space", hex, "sealed", sealed) : NULL;
+}
+
 /* ------------------------------------------------------------- signer */
 
 /* Event number i of total: its timestamp, spread evenly over the span. */
@@ -385,7 +520,9 @@ s_signer(void *arg)
 			}
 			if (kind == EVT_POST) {
 				s_text(f, text, sizeof(text));
-				body = json_pack("{s:s}", "text", text);
+				body = s_post_body(f, text,
+				                   f->spaces ? s_rand(f) % (f->spaces + 1) : 0,
+				                   user, &kind);
 			} else if (kind == EVT_COMMENT) {
 				s_text(f, text, 200);
 				body = json_pack("{s:s, s:s}", "post", hex, "text", text);
@@ -407,7 +544,7 @@ s_signer(void *arg)
 				pthread_mutex_unlock(&f->lock);
 				return NULL;
 			}
-			if (kind == EVT_POST) {
+			if (kind == EVT_POST || kind == EVT_SEALED) {
 				evt_id_raw(f->recent[posts % RECENT], out);
 				posts++;
 			} else if (kind == EVT_COMMENT) {
@@ -438,7 +575,7 @@ s_usage(void)
 	fprintf(stderr,
 	        "usage: fill --dir DIR --posts N [--users M] [--comments C] [--reactions R]\n"
 	        "            [--password PW] [--prefix P] [--days D] [--batch B] [--seed S]\n"
-	        "            [--root ROOTKEY]\n");
+	        "            [--root ROOTKEY] [--spaces K [--private]]\n");
 	return 2;
 }
 
@@ -497,7 +634,12 @@ main(int argc, char **argv)
 			bad = s_num(v, &days, 3650) || days == 0;
 		else if (!bad && strcmp(o, "--seed") == 0)
 			bad = s_num(v, &seed, (size_t)-1);
-		else
+		else if (!bad && strcmp(o, "--spaces") == 0)
+			bad = s_num(v, &f.spaces, MAX_SPACES);
+		else if (strcmp(o, "--private") == 0) {
+			f.private_ = 1;
+			continue;
+		} else
 			bad = 1;
 		if (bad)
 			return s_usage();
@@ -522,6 +664,36 @@ main(int argc, char **argv)
 	f.fed = node_ingest_ctx(f.node)->fed;
 	f.ts_span = (uint64_t)f.days * 86400 * 1000;
 	f.ts_from = hlc_wall_ms() - f.ts_span - 60 * 1000;
+	f.enrol_back = 3600 * 1000;
+	f.space_back = 1800 * 1000;
+	{
+		/* A certificate is valid from its issue (protocol version 2): a
+		 * site made just now cannot enrol anyone a month ago. The events
+		 * then go between the certificate and now. */
+		store_txn_t *txn;
+		json_t *rec = NULL;
+		uint64_t nb = 0;
+		if (store_read_begin(node_store(f.node), &txn) == 0) {
+			rec = index_key_info(txn, key_sign_public(node_site_key(f.node)));
+			store_read_end(node_store(f.node), &txn);
+		}
+		nb = (uint64_t)json_integer_value(json_object_get(rec, "not_before"));
+		json_decref(rec);
+		if (nb && f.ts_from < nb + f.enrol_back + 1000) {
+			f.enrol_back = 1500;
+			f.space_back = 1000;
+			f.ts_from = nb + 2000;
+			while (hlc_wall_ms() < f.ts_from + 2000) {
+				struct timespec w = {0, 100 * 1000000L};
+				nanosleep(&w, NULL);
+			}
+			f.ts_span = hlc_wall_ms() - f.ts_from;
+			fprintf(stderr,
+			        "fill: the site's certificate is recent: the events go in the "
+			        "%.1f s since it\n",
+			        (double)f.ts_span / 1000);
+		}
+	}
 	f.keys = calloc(f.users, sizeof(*f.keys));
 	f.recent = calloc(RECENT, CPT_ID_LEN);
 	pthread_mutex_init(&f.lock, NULL);
@@ -542,6 +714,19 @@ main(int argc, char **argv)
 		goto out;
 	if (s_enrol_users(&f) != 0)
 		goto out;
+	if (f.spaces) {
+		f.space = calloc(f.spaces, CPT_ID_LEN);
+		f.space_key = calloc(f.spaces, SKEY_ID_LEN);
+		if (!f.space || !f.space_key || s_make_spaces(&f) != 0) {
+			fprintf(stderr, "fill: cannot make the spaces\n");
+			goto out;
+		}
+		for (size_t i = 0; i < f.spaces && i < 3; i++) {
+			char hex[CPT_HEX_ID];
+			cpt_hex32(hex, f.space[i]);
+			printf("space=%s\n", hex);
+		}
+	}
 	total = f.posts + f.comments + f.reactions;
 	if (total == 0) {
 		rc = 0;
@@ -584,6 +769,9 @@ main(int argc, char **argv)
 	fprintf(stderr, "\n");
 	printf("fill: %zu events (%zu posts, %zu comments, %zu reactions) by %zu users in %.1f s\n",
 	       total, f.posts, f.comments, f.reactions, f.users, t1 - t0);
+	if (f.private_ && f.posts)
+		printf("seal_us_per_post=%.1f\n", 1e6 * f.seal_s * (double)(f.spaces + 1) /
+		                                      ((double)f.posts * (double)f.spaces));
 	printf("events_per_s=%.0f refused=%ld\n", (double)total / (t1 - t0), refused);
 	rc = refused == 0 ? 0 : 1;
 out:
@@ -599,6 +787,8 @@ out:
 		key_sign_destroy(&f.keys[i]);
 	free(f.keys);
 	free(f.recent);
+	free(f.space);
+	free(f.space_key);
 	for (int i = 0; i < QUEUE; i++) {
 		free(f.q[i].data);
 		free(f.q[i].buf);

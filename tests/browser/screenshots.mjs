@@ -39,6 +39,16 @@ try {
 	const p6 = await chloe.call('POST', '/api/posts', { text: 'The canteen is closed on Friday: the caterer moves in on Monday.' });
 	await alice.call('POST', '/api/follows', { what: 'person', target: 'chloe', on: true });
 	await alice.call('POST', `/api/posts/${p6.id}/announce`, { scope: 'site' });
+	// Spaces: an open one, a private one, one joined on request (with a request waiting).
+	const hike = await alice.call('POST', '/api/spaces', { name: 'Randonnée du dimanche', description: 'Sunday walks around Paris and Lyon. Boots recommended.', visibility: 'open', join: 'open' });
+	await bob.call('POST', `/api/spaces/${hike.id}/join`);
+	await bob.call('POST', '/api/posts', { text: 'Sunday: Forêt de Fontainebleau, 9:00 at the station.', space: hike.id });
+	const budget = await alice.call('POST', '/api/spaces', { name: 'Budget 2025', description: 'Figures before they are final. Members only.', visibility: 'private', join: 'invite' });
+	await alice.call('POST', `/api/spaces/${budget.id}/invite`, { user: 'chloe' });
+	await chloe.call('POST', `/api/spaces/${budget.id}/join`);
+	await chloe.call('POST', '/api/posts', { text: 'Draft budget: +4 % for the IT team, the rest flat.', space: budget.id });
+	const ce = await alice.call('POST', '/api/spaces', { name: 'Comité social', visibility: 'open', join: 'request' });
+	await bob.call('POST', `/api/spaces/${ce.id}/request`);
 
 	const b = await browser();
 	for (const lang of ['en', 'fr']) {
@@ -84,6 +94,19 @@ try {
 			await bob.call('POST', '/api/posts', { text: 'A live post from Bob' });
 			await page.locator('.newbar:not([hidden])').waitFor();
 			await shot('newbar');
+			await page.goto(site.url + '/#/spaces');
+			await page.locator('.space-item').first().waitFor();
+			await shot('spaces');
+			await page.goto(site.url + `/#/space/${budget.id}`);
+			await page.locator('.space-feed article.post').first().waitFor();
+			await shot('space-private');
+			await page.goto(site.url + `/#/space/${ce.id}`);
+			await page.locator('.space-pending').waitFor();
+			await shot('space-requests');
+			await page.goto(site.url + '/#/');
+			await page.locator('article.post .space-label').first().waitFor();
+			await page.locator('.space-picker option').nth(2).waitFor({ state: 'attached' });
+			await shot('feed-spaces');
 			await page.goto(site.url + '/#/people');
 			await page.locator('.person-card').first().waitFor();
 			await shot('people');

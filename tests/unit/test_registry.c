@@ -61,7 +61,7 @@ static void
 test_every_kind_has_an_entry(void **state)
 {
 	(void)state;
-	for (unsigned k = EVT_SITE_CERT; k <= EVT_REDACT; k++) {
+	for (unsigned k = EVT_SITE_CERT; k <= EVT_SEALED; k++) {
 		const ev_kind_t *e = ev_kind(k);
 		if (e->kind != k)
 			fail_msg("kind %u (%s) has no entry in node/event/kinds.c", k,
@@ -70,7 +70,7 @@ test_every_kind_has_an_entry(void **state)
 		assert_int_equal(e->signers & ~EV_BY_ANY, 0);
 	}
 	assert_int_equal(ev_kind(0)->signers, EV_BY_ANY);
-	assert_int_equal(ev_kind(EVT_REDACT + 1)->signers, EV_BY_ANY);
+	assert_int_equal(ev_kind(EVT_SEALED + 1)->signers, EV_BY_ANY);
 	assert_int_equal(ev_kind(65535)->signers, EV_BY_ANY);
 	/* Trust events and redactions carry state: never erased. */
 	assert_false(event_redactable(EVT_SITE_CERT));
@@ -78,7 +78,17 @@ test_every_kind_has_an_entry(void **state)
 	assert_false(event_redactable(EVT_REVOKE));
 	assert_false(event_redactable(EVT_REDACT));
 	assert_true(event_redactable(EVT_POST));
-	assert_true(event_redactable(EVT_REDACT + 1));
+	assert_true(event_redactable(EVT_SEALED + 1));
+	/* Spaces (PROTOCOL.md 16.10): governance is state, never erased; the
+	 * space key is signed by a site, the rest by users; sealed content is
+	 * erased like a post. */
+	assert_false(event_redactable(EVT_SPACE));
+	assert_false(event_redactable(EVT_SPACE_MEMBER));
+	assert_false(event_redactable(EVT_SPACE_KEY));
+	assert_true(event_redactable(EVT_SEALED));
+	assert_int_equal(ev_kind(EVT_SPACE_KEY)->signers, EV_BY_SITE);
+	assert_int_equal(ev_kind(EVT_SPACE)->signers, EV_BY_USER);
+	assert_int_equal(ev_kind(EVT_SEALED)->signers, EV_BY_USER);
 	/* The kinds of notifications (PROTOCOL.md 17): user kinds, erasable. */
 	for (unsigned k = EVT_FOLLOW; k <= EVT_ACK; k++) {
 		const ev_kind_t *e = ev_kind(k);
