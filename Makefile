@@ -6,7 +6,7 @@ DESTDIR  ?=
 CC       ?= cc
 SANITIZE ?=
 
-PKGS := libzmq lmdb libsodium yaml-0.1 libmicrohttpd gnutls jansson cmocka libcurl sqlite3 vips
+PKGS := libzmq lmdb libsodium yaml-0.1 libmicrohttpd gnutls jansson cmocka libcurl sqlite3 vips xlsxwriter
 
 ifeq ($(SANITIZE),)
 BUILD := build

@@ -5,7 +5,8 @@ set -eu
 
 PKGS="build-essential pkg-config clang clang-format libclang-rt-14-dev \
 libzmq3-dev liblmdb-dev lmdb-utils libsodium-dev libyaml-dev libmicrohttpd-dev libgnutls28-dev \
-libjansson-dev libcmocka-dev libcurl4-gnutls-dev libsqlite3-dev libvips-dev python3 python3-aiosmtpd iproute2 openssl"
+libjansson-dev libcmocka-dev libcurl4-gnutls-dev libsqlite3-dev libvips-dev libxlsxwriter-dev python3 python3-aiosmtpd \
+python3-openpyxl libreoffice-calc-nogui iproute2 openssl"
 
 # Browser tests (issue 6) want chromium and node; installed only when asked.
 if [ "${COMPTOIR_WITH_BROWSER:-0}" = 1 ]; then

@@ -26,7 +26,7 @@ node/store node/space node/blob
 node/index
 node/event node/query
 node/core
-node/auth node/fed node/mail node/search
+node/auth node/fed node/mail node/search node/report
 node/http
 node/daemon
 node/cli

@@ -91,6 +91,13 @@ int acct_device_check(const key_sign_t *site, const char *handle, const char *co
 
 /* ------------------------------------------------------ users (users.c) */
 
+/* The roles a site gives its staff in their enrolment: a member, an admin
+ * of the site, or management (sees the figures and the reports, is sent the
+ * monthly workbook; admins see them too). */
+enum { USERS_MEMBER = 0, USERS_ADMIN = 1, USERS_MANAGEMENT = 2 };
+/* "member", "admin" or "management". */
+const char *users_role_name(int role);
+
 /* A site's staff accounts, for the CLI and the admin pages, on a node opened
  * here; each change is a signed event published through the node.
  * Each returns 0 or a CPT_ code with a message in err. */
@@ -107,7 +114,7 @@ int users_disable(node_t *n, const char *handle, char *err, size_t errlen) CPT_W
 int users_enable(node_t *n, const char *handle, const char *password, char *err,
                  size_t errlen) CPT_WUR;
 /* Changes the display name (name: NULL leaves it, "" clears it) and the role
- * (admin: -1 leaves it, 0 member, 1 admin) of an active handle of this site:
+ * (admin: -1 leaves it, else a USERS_ role) of an active handle of this site:
  * one enrolment of its current key again, with the role and the name (the
  * site cannot sign the user's profile; node/index/profiles.c reads the name of an
  * enrolment as a write of the profile's "name"). CPT_EINVAL when name is

@@ -336,7 +336,7 @@ users_add(node_t *n, const char *handle, int admin, const char *name, const char
 		snprintf(err, errlen, "user \"%s\" exists already", handle);
 		return CPT_EEXIST;
 	}
-	if ((rc = s_enrol(n, handle, admin ? "admin" : "member", password, &uk, err, errlen)) != 0)
+	if ((rc = s_enrol(n, handle, users_role_name(admin), password, &uk, err, errlen)) != 0)
 		return rc;
 	/* A first profile: the home site, and the name when given. */
 	fields = json_pack("{s:s}", "site", node_cfg(n)->name);
@@ -434,6 +434,12 @@ users_enable(node_t *n, const char *handle, const char *password, char *err, siz
 	return rc;
 }
 
+const char *
+users_role_name(int role)
+{
+	return role == USERS_ADMIN ? "admin" : role == USERS_MANAGEMENT ? "management" : "member";
+}
+
 int
 users_edit(node_t *n, const char *handle, const char *name, int admin, char *err, size_t errlen)
 {
@@ -456,8 +462,7 @@ users_edit(node_t *n, const char *handle, const char *name, int admin, char *err
 		return off > 0 ? CPT_ESTATE : CPT_EIO;
 	}
 	role = admin < 0 ? json_string_value(json_object_get(rec, "role")) ?: "member"
-	       : admin   ? "admin"
-	                 : "member";
+	                 : users_role_name(admin);
 	/* The same key enrolled again by the same site: the newest enrolment
 	 * gives the key its role, and its "name" is a write of the profile's
 	 * name (docs/PROTOCOL.md). The key, its backup and the sessions opened

@@ -48,7 +48,10 @@ static const char s_usage[] =
     "  figures [--days N] [--json]\n"
     "                        adoption per site and exchange between sites over the\n"
     "                        last N days (default 30, at most 366), for management\n"
-    "  user add HANDLE [--admin] [--name NAME] [--password-file FILE]\n"
+    "  report --xlsx FILE [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
+    "                        the workbook for management (default: the 30 days to\n"
+    "                        today, UTC), or its data as JSON with --json\n"
+    "  user add HANDLE [--admin] [--management] [--name NAME] [--password-file FILE]\n"
     "                        enrol a member of staff (prints a password unless given)\n"
     "  user passwd HANDLE [--password-file FILE]\n"
     "                        reset a password (a new key is enrolled, the old revoked)\n"
@@ -112,6 +115,7 @@ s_parse(opts_t *o, int argc, char **argv)
 	    {"--password-file", offsetof(opts_t, pwfile), 0},
 	    {"--name", offsetof(opts_t, name), 0},
 	    {"--admin", offsetof(opts_t, admin), 1},
+	    {"--management", offsetof(opts_t, management), 1},
 	    {"--check", offsetof(opts_t, check), 1},
 	    {"--json", offsetof(opts_t, json), 1},
 	    {"--key", offsetof(opts_t, key), 0},
@@ -124,6 +128,9 @@ s_parse(opts_t *o, int argc, char **argv)
 	    {"--force", offsetof(opts_t, force), 1},
 	    {"--allow-root", offsetof(opts_t, allow_root), 1},
 	    {"--join", offsetof(opts_t, join), 1},
+	    {"--xlsx", offsetof(opts_t, xlsx), 0},
+	    {"--from", offsetof(opts_t, from), 0},
+	    {"--to", offsetof(opts_t, to), 0},
 	};
 
 	memset(o, 0, sizeof(*o));
@@ -360,7 +367,8 @@ cli_main(int argc, char **argv)
 	    {"reindex", cmd_reindex}, {"backup", cmd_backup},   {"export", cmd_export},
 	    {"keygen", cmd_keygen},   {"root", cmd_root},       {"site", cmd_site},
 	    {"peer", cmd_peer},       {"restore", cmd_restore}, {"repair", cmd_repair},
-	    {"mail", cmd_mail},       {"search", cmd_search},   {"token", cmd_token},
+	    {"report", cmd_report},   {"mail", cmd_mail},       {"search", cmd_search},
+	    {"token", cmd_token},
 	};
 	opts_t o;
 

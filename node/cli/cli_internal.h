@@ -33,12 +33,16 @@ typedef struct opts {
 	const char *tls_cert; /* --tls-cert: the HTTPS certificate (PEM) */
 	const char *tls_key;  /* --tls-key: its key */
 	const char *title;    /* --title: the site's name for staff, in its certificate */
+	const char *xlsx;     /* --xlsx: the workbook to write (report) */
+	const char *from;     /* --from: first day of a report, YYYY-MM-DD */
+	const char *to;       /* --to: its last day */
 	int days;             /* --days: certificate validity, 0 = none */
 	int dir_given;        /* --dir was given */
 	int force;            /* --force */
 	int join;             /* --join: init without a root of its own */
 	int allow_root;       /* --allow-root: run as root anyway */
 	int admin;            /* --admin */
+	int management;       /* --management: the role that sees the figures */
 	int check;            /* --check */
 	int json;             /* --json: machine-readable output */
 	int nargs;            /* positional arguments */
@@ -92,6 +96,7 @@ int cmd_user(opts_t *o);
 int cmd_run(opts_t *o);
 int cmd_status(opts_t *o);
 int cmd_figures(opts_t *o);
+int cmd_report(opts_t *o);
 int cmd_verify(opts_t *o);
 int cmd_reindex(opts_t *o);
 int cmd_backup(opts_t *o);

@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "node/cli/cli_internal.h"
+#include "node/report/report.h"
 
 /*
  * run --check: every key file of the node must load as the node will load it
@@ -370,5 +371,82 @@ cmd_figures(opts_t *o)
 		       (long long)s_int(x, "reactions"));
 	}
 	json_decref(f);
+	return 0;
+}
+
+/* A day "YYYY-MM-DD" (UTC) as ms at its start; -1 when it is not one. */
+static long long
+s_day_ms(const char *s)
+{
+	struct tm tm = {0};
+	char *end;
+
+	if (s == NULL || strlen(s) != 10 || (end = strptime(s, "%Y-%m-%d", &tm)) == NULL || *end)
+		return -1;
+	return (long long)timegm(&tm) * 1000;
+}
+
+int
+cmd_report(opts_t *o)
+{
+	const long long day = 86400000LL;
+	long long from_ms, to_ms;
+	node_t *n;
+	store_t *st;
+	store_txn_t *txn;
+	json_t *data;
+	char err[512], site[CFG_MAX_STR];
+	int rc;
+
+	if (o->xlsx == NULL && !o->json) {
+		fprintf(stderr, "comptoir report: give --xlsx FILE (or --json)\n");
+		return 2;
+	}
+	to_ms = o->to ? s_day_ms(o->to) : (long long)(hlc_wall_ms() / (uint64_t)day) * day;
+	if (to_ms < 0) {
+		fprintf(stderr, "comptoir report: --to must be a day, YYYY-MM-DD (got \"%s\")\n",
+		        o->to);
+		return 2;
+	}
+	to_ms += day;
+	from_ms = o->from ? s_day_ms(o->from) : to_ms - 30 * day;
+	if (from_ms < 0) {
+		fprintf(stderr, "comptoir report: --from must be a day, YYYY-MM-DD (got \"%s\")\n",
+		        o->from);
+		return 2;
+	}
+	if (from_ms >= to_ms || to_ms - from_ms > QUERY_REPORT_MAX_DAYS * day) {
+		fprintf(stderr,
+		        "comptoir report: the period must run forwards and last at most %d days\n",
+		        QUERY_REPORT_MAX_DAYS);
+		return 2;
+	}
+	if ((n = cli_open(o)) == NULL)
+		return 1;
+	snprintf(site, sizeof(site), "%s", node_cfg(n)->name);
+	st = node_store(n);
+	if (store_read_begin(st, &txn) != 0) {
+		node_close(&n);
+		return 1;
+	}
+	data = query_report(txn, (uint64_t)from_ms, (uint64_t)to_ms);
+	store_read_end(st, &txn);
+	node_close(&n);
+	if (data == NULL) {
+		fprintf(stderr, "comptoir report: the store could not be read\n");
+		return 1;
+	}
+	if (o->json) {
+		rc = json_dumpf(data, stdout, JSON_INDENT(2)) != 0 || putchar('\n') == EOF;
+		json_decref(data);
+		return rc;
+	}
+	rc = report_xlsx_write(data, site, hlc_wall_ms(), o->xlsx, err, sizeof(err));
+	json_decref(data);
+	if (rc != 0) {
+		fprintf(stderr, "comptoir report: %s\n", err);
+		return 1;
+	}
+	printf("%s written\n", o->xlsx);
 	return 0;
 }

@@ -39,13 +39,14 @@ cmd_user(opts_t *o)
 	int rc = 1, generated = 0;
 
 	if (strcmp(sub, "list") != 0 && (handle == NULL || o->nargs != 2)) {
-		fprintf(stderr, "usage: comptoir user add HANDLE [--admin] [--name NAME] "
-		                "[--password-file FILE]\n"
-		                "       comptoir user passwd HANDLE [--password-file FILE]\n"
-		                "       comptoir user disable HANDLE\n"
-		                "       comptoir user enable HANDLE [--password-file FILE]\n"
-		                "       comptoir user list\n"
-		                "each takes --dir DIR (default ./var)\n");
+		fprintf(stderr,
+		        "usage: comptoir user add HANDLE [--admin] [--management] [--name NAME] "
+		        "[--password-file FILE]\n"
+		        "       comptoir user passwd HANDLE [--password-file FILE]\n"
+		        "       comptoir user disable HANDLE\n"
+		        "       comptoir user enable HANDLE [--password-file FILE]\n"
+		        "       comptoir user list\n"
+		        "each takes --dir DIR (default ./var)\n");
 		return 2;
 	}
 	if (handle && !event_valid_handle(handle)) {
@@ -60,8 +61,12 @@ cmd_user(opts_t *o)
 	if ((n = cli_open(o)) == NULL)
 		return 1;
 	if (strcmp(sub, "add") == 0) {
-		if (users_add(n, handle, o->admin, o->name, pw, err, sizeof(err)) == 0) {
-			printf("user \"%s\" added%s\n", handle, o->admin ? " as admin" : "");
+		int role = o->admin ? USERS_ADMIN : o->management ? USERS_MANAGEMENT : USERS_MEMBER;
+		if (users_add(n, handle, role, o->name, pw, err, sizeof(err)) == 0) {
+			printf("user \"%s\" added%s\n", handle,
+			       role == USERS_ADMIN        ? " as admin"
+			       : role == USERS_MANAGEMENT ? " for management"
+			                                  : "");
 			if (generated)
 				printf("password: %s\n", pw);
 			rc = 0;

@@ -211,8 +211,9 @@ ev_check_enrol(const json_t *b, char *why, size_t wl)
 	}
 	ok = ok && s_want_str(b, "role", 1, 16, why, wl);
 	role = ok ? json_string_value(json_object_get(b, "role")) : NULL;
-	if (ok && strcmp(role, "member") != 0 && strcmp(role, "admin") != 0) {
-		snprintf(why, wl, "\"role\" must be \"member\" or \"admin\"");
+	if (ok && strcmp(role, "member") != 0 && strcmp(role, "admin") != 0 &&
+	    strcmp(role, "management") != 0) {
+		snprintf(why, wl, "\"role\" must be \"member\", \"admin\" or \"management\"");
 		ok = 0;
 	}
 	if (ok && json_object_get(b, "name"))
@@ -317,7 +318,16 @@ ev_check_profile(const json_t *body, char *why, size_t wl)
 int
 ev_check_post(const json_t *b, char *why, size_t wl)
 {
-	return s_want_str(b, "text", 1, EVT_MAX_TEXT, why, wl) ? 0 : CPT_EINVAL;
+	const json_t *q = json_object_get(b, "question");
+
+	if (!s_want_str(b, "text", 1, EVT_MAX_TEXT, why, wl))
+		return CPT_EINVAL;
+	/* Optional (posts made before it have none): the composer's flag. */
+	if (q != NULL && !json_is_boolean(q)) {
+		snprintf(why, wl, "\"question\" must be true or false");
+		return CPT_EINVAL;
+	}
+	return 0;
 }
 
 int

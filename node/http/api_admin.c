@@ -184,6 +184,19 @@ api_admin_user_enable(http_req_t *r, const char *handle)
 	return rc;
 }
 
+/* A "role" of PATCH: its USERS_ code, or -1 when it is not one. */
+static int
+s_role(const json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	return s == NULL                      ? -1
+	       : strcmp(s, "member") == 0     ? USERS_MEMBER
+	       : strcmp(s, "admin") == 0      ? USERS_ADMIN
+	       : strcmp(s, "management") == 0 ? USERS_MANAGEMENT
+	                                      : -1;
+}
+
 int
 api_admin_user_edit(http_req_t *r, const char *handle)
 {
@@ -196,6 +209,8 @@ api_admin_user_edit(http_req_t *r, const char *handle)
 		return 0;
 	json_object_foreach (body, k, v) {
 		if (strcmp(k, "admin") == 0 && json_is_boolean(v))
+			continue;
+		if (strcmp(k, "role") == 0 && s_role(v) >= 0)
 			continue;
 		if (strcmp(k, "name") == 0 && json_is_string(v) &&
 		    json_string_length(v) <= EVT_MAX_FIELD)
@@ -214,7 +229,9 @@ api_admin_user_edit(http_req_t *r, const char *handle)
 	}
 	v = json_object_get(body, "admin");
 	admin = v ? json_is_true(v) : -1;
-	if (admin >= 0 && strcmp(handle, r->sess.handle) == 0 && !admin) {
+	if ((v = json_object_get(body, "role")) != NULL)
+		admin = s_role(v);
+	if (admin >= 0 && strcmp(handle, r->sess.handle) == 0 && admin != USERS_ADMIN) {
 		/* The last admin of a site could lock everyone out of this page. */
 		json_decref(body);
 		return http_fail(r, 400, "self", "admin", NULL,
@@ -223,14 +240,16 @@ api_admin_user_edit(http_req_t *r, const char *handle)
 	name = json_string_value(json_object_get(body, "name"));
 	if (name == NULL && admin < 0) {
 		json_decref(body);
-		return http_fail(r, 400, "empty", NULL, NULL, "give \"name\" or \"admin\"");
+		return http_fail(r, 400, "empty", NULL, NULL,
+		                 "give \"name\", \"role\" or \"admin\"");
 	}
 	/* Only what changes goes into the event. */
 	u = s_user(r, handle);
 	if (u && name && strcmp(json_string_value(json_object_get(u, "name")) ?: "", name) == 0)
 		name = NULL;
 	if (u && admin >= 0 &&
-	    (strcmp(json_string_value(json_object_get(u, "role")) ?: "", "admin") == 0) == admin)
+	    strcmp(json_string_value(json_object_get(u, "role")) ?: "", users_role_name(admin)) ==
+	        0)
 		admin = -1;
 	json_decref(u);
 	rc = name || admin >= 0 ? users_edit(r->h->node, handle, name, admin, err, sizeof(err)) : 0;

@@ -181,7 +181,7 @@ api_figures(http_req_t *r)
 	store_txn_t *txn;
 	json_t *f;
 
-	if (!http_need_session(r))
+	if (!http_need_figures(r))
 		return 0;
 	if ((days = http_query_int(r, "days", 30, 1, QUERY_FIGURES_MAX_DAYS)) < 0)
 		return http_error(r, 400, "days", "\"days\" must be a number from 1 to %d",

@@ -14,7 +14,8 @@
 static const char *const s_login_keys[] = {"handle", "password", NULL};
 static const char *const s_password_keys[] = {"old", "new", NULL};
 static const char *const s_text_keys[] = {"text", NULL};
-static const char *const s_post_keys[] = {"text", "space", NULL}; /* "space": api_posts.c */
+static const char *const s_post_keys[] = {"text", "question", "space",
+                                          NULL}; /* "space": api_posts.c */
 static const char *const s_reaction_keys[] = {"reaction", "on", NULL};
 
 /* Fills in a refusal: its code and field, the bounds broken (or -1), the
@@ -106,10 +107,15 @@ api_body_check(enum api_body call, const json_t *body, api_refusal_t *out)
 			rc = s_want_str(body, "new", ACCT_MIN_PASSWORD, ACCT_MAX_PASSWORD, out);
 		return rc;
 	case API_POST:
+		if ((rc = s_only_keys(body, s_post_keys, out)) == 0 &&
+		    (rc = s_want_str(body, "text", 1, EVT_MAX_TEXT, out)) == 0 &&
+		    (on = json_object_get(body, "question")) != NULL && !json_is_boolean(on))
+			rc = s_refuse(out, "wrong_type", "question", -1, -1,
+			              "\"question\" must be true or false");
+		return rc;
 	case API_EDIT:
 	case API_COMMENT:
-		if ((rc = s_only_keys(body, call == API_POST ? s_post_keys : s_text_keys, out)) ==
-		    0)
+		if ((rc = s_only_keys(body, s_text_keys, out)) == 0)
 			rc = s_want_str(body, "text", 1, EVT_MAX_TEXT, out);
 		return rc;
 	case API_REACTION:
@@ -142,7 +148,13 @@ api_body_event(enum api_body call, const json_t *body, const char *post, uint16_
 	json_t *on;
 
 	switch (call) {
-	case API_POST: *kind = EVT_POST; return json_pack("{s:s}", "text", text);
+	case API_POST:
+		*kind = EVT_POST;
+		/* The composer's "question" flag goes into the body only when set:
+		 * posts without it stay byte for byte what they were. */
+		return json_is_true(json_object_get(body, "question"))
+		           ? json_pack("{s:s, s:b}", "text", text, "question", 1)
+		           : json_pack("{s:s}", "text", text);
 	case API_EDIT: *kind = EVT_EDIT; return json_pack("{s:s, s:s}", "post", post, "text", text);
 	case API_COMMENT:
 		*kind = EVT_COMMENT;

@@ -317,6 +317,11 @@ int api_profile_put(http_req_t *r);
 int api_status(http_req_t *r);
 int api_metrics(http_req_t *r);
 int api_figures(http_req_t *r);
+/* api_reports.c: the management workbook. */
+int api_report_workbook(http_req_t *r);
+/* A session whose key has the management or the admin role (read from the
+ * key record at each call); else queues 401 or 403 and returns 0. */
+int http_need_figures(http_req_t *r);
 /* stream.c */
 int api_stream(http_req_t *r);
 /* api_notify.c: notifications, following, announcements. */

@@ -72,6 +72,7 @@ PLAIN_ROUTE(s_feed, api_feed)
 PLAIN_ROUTE(s_people, api_people)
 PLAIN_ROUTE(s_search, api_search)
 PLAIN_ROUTE(s_figures, api_figures)
+PLAIN_ROUTE(s_report_workbook, api_report_workbook)
 PLAIN_ROUTE(s_profile_put, api_profile_put)
 PLAIN_ROUTE(s_admin_users, api_admin_users)
 PLAIN_ROUTE(s_admin_user_add, api_admin_user_add)
@@ -151,6 +152,7 @@ static const struct route {
     {"/api/people", "GET", s_people, TOK_READ},
     {"/api/search", "GET", s_search, TOK_READ},
     {"/api/figures", "GET", s_figures, TOK_READ},
+    {"/api/reports/workbook.xlsx", "GET", s_report_workbook, TOK_READ},
     {"/api/people/*", "GET", s_person, TOK_READ},
     {"/api/profile", "PUT", s_profile_put, 0},
     {"/api/admin/users", "GET", s_admin_users, TOK_ADMIN},

@@ -17,49 +17,34 @@
 
 #include "node/query/query_internal.h"
 
-#define DAY_MS  86400000ULL
-#define WEEK_MS (7 * DAY_MS)
-
-struct fig {
-	store_txn_t *txn;
-	json_t *who;       /* author hex -> [site, handle] (or null: unknown key) */
-	json_t *post_site; /* post hex -> site of its author (or null) */
-	json_t *sites;  /* site -> {"staff", "posts", "comments", "reactions", "seen": {handle}} */
-	json_t *pairs;  /* "from\nto" -> {"comments", "reactions"} */
-	json_t **weeks; /* per week, oldest first: {"posts", ..., "seen": {handle}} */
-	size_t nweeks;  /* 7-day windows ending now; the oldest cut at from_ms */
-	uint64_t from_ms; /* start of the period */
-	uint64_t now_ms;  /* its end */
-};
-
-static json_t *
-s_counters(void)
+json_t *
+q_fig_counters(void)
 {
 	return json_pack("{s:i, s:i, s:i, s:i, s:{}}", "staff", 0, "posts", 0, "comments", 0,
 	                 "reactions", 0, "seen");
 }
 
-static void
-s_add(json_t *o, const char *field, json_int_t n)
+void
+q_fig_add(json_t *o, const char *field, json_int_t n)
 {
 	json_t *v = json_object_get(o, field);
 	json_object_set_new(o, field, json_integer((v ? json_integer_value(v) : 0) + n));
 }
 
 /* The counters of site, made on first use. */
-static json_t *
-s_site(struct fig *f, const char *site)
+json_t *
+q_fig_site(struct fig *f, const char *site)
 {
 	json_t *s = json_object_get(f->sites, site);
 
-	if (s == NULL && (s = s_counters()) != NULL)
+	if (s == NULL && (s = q_fig_counters()) != NULL)
 		json_object_set_new(f->sites, site, s);
 	return s;
 }
 
 /* [site, handle] of a user key, or NULL (not a user key we know). */
-static json_t *
-s_who(struct fig *f, const uint8_t key[CPT_KEY_LEN])
+json_t *
+q_fig_who(struct fig *f, const uint8_t key[CPT_KEY_LEN])
 {
 	char hex[CPT_HEX_ID];
 	json_t *w, *rec;
@@ -79,29 +64,29 @@ s_who(struct fig *f, const uint8_t key[CPT_KEY_LEN])
 	return json_is_array(w) ? w : NULL;
 }
 
-/* The home site of the author of post id, or NULL. */
-static const char *
-s_post_site(struct fig *f, const uint8_t id[CPT_ID_LEN])
+/* [site, handle] of the author of post id, or NULL (not a post, or its
+ * author unknown). */
+static json_t *
+s_post_who(struct fig *f, const uint8_t id[CPT_ID_LEN])
 {
 	char hex[CPT_HEX_ID];
-	json_t *s;
+	json_t *w;
 	evt_t ev;
 
 	cpt_hex32(hex, id);
-	if ((s = json_object_get(f->post_site, hex)) == NULL) {
-		json_t *w = NULL;
+	if ((w = json_object_get(f->post_who, hex)) == NULL) {
+		w = NULL;
 		if (index_event(f->txn, id, &ev) == 0 && ev.kind == EVT_POST)
-			w = s_who(f, ev.author);
-		s = w ? json_array_get(w, 0) : json_null();
-		json_object_set(f->post_site, hex, s);
+			w = q_fig_who(f, ev.author);
+		json_object_set(f->post_who, hex, w ? w : json_null());
 	}
-	return json_string_value(s);
+	return json_is_array(w) ? w : NULL;
 }
 
-static void
-s_count(json_t *c, const char *what, const char *handle)
+void
+q_fig_count(json_t *c, const char *what, const char *handle)
 {
-	s_add(c, what, 1);
+	q_fig_add(c, what, 1);
 	json_object_set(json_object_get(c, "seen"), handle, json_true());
 }
 
@@ -114,33 +99,40 @@ s_event(struct fig *f, const uint8_t id[CPT_ID_LEN], uint16_t kind)
 	                   : kind == EVT_REACTION ? "reactions"
 	                                          : NULL;
 	evt_t ev;
-	json_t *w, *site;
+	json_t *w, *site, *body = NULL, *to_w = NULL;
 	const char *handle, *home;
 	uint64_t ms;
 
-	if (what == NULL || index_event(f->txn, id, &ev) != 0 || (w = s_who(f, ev.author)) == NULL)
+	if (what == NULL || index_event(f->txn, id, &ev) != 0 ||
+	    (w = q_fig_who(f, ev.author)) == NULL)
 		return;
 	home = json_string_value(json_array_get(w, 0));
 	handle = json_string_value(json_array_get(w, 1));
-	if ((site = s_site(f, home)) == NULL)
+	if ((site = q_fig_site(f, home)) == NULL)
 		return;
-	s_count(site, what, handle);
+	q_fig_count(site, what, handle);
 	ms = HLC_MS(ev.ts);
 	{
 		/* Weeks back from now; an event from a clock ahead counts now. */
-		uint64_t back = ms < f->now_ms ? (f->now_ms - ms) / WEEK_MS : 0;
+		uint64_t back = ms < f->now_ms ? (f->now_ms - ms) / QUERY_WEEK_MS : 0;
 		if (back < f->nweeks)
-			s_count(f->weeks[f->nweeks - 1 - back], what, handle);
+			q_fig_count(f->weeks[f->nweeks - 1 - back], what, handle);
 	}
+	/* A deleted event has no body left (a comment then says not which
+	 * post it answered); a post's body is read for the report alone (does it
+	 * ask?). */
+	if (kind != EVT_POST || f->rep)
+		body = index_body(&ev);
 	if (kind != EVT_POST) {
-		/* Exchange: staff of one site answering a post of another. A
-		 * deleted comment or reaction has no body left to say which. */
-		json_t *body = index_body(&ev), *pair;
+		/* Exchange: staff of one site answering a post of another. */
+		json_t *pair;
 		uint8_t post[CPT_ID_LEN];
 		const char *to;
 		char k[140];
 		if (body && index_hex_field(body, "post", post) == 0 &&
-		    (to = s_post_site(f, post)) != NULL && strcmp(to, home) != 0) {
+		    (to_w = s_post_who(f, post)) != NULL &&
+		    (to = json_string_value(json_array_get(to_w, 0))) != NULL &&
+		    strcmp(to, home) != 0) {
 			snprintf(k, sizeof(k), "%s\n%s", home, to);
 			if ((pair = json_object_get(f->pairs, k)) == NULL) {
 				pair = json_pack("{s:s, s:s, s:i, s:i}", "from", home, "to", to,
@@ -148,10 +140,12 @@ s_event(struct fig *f, const uint8_t id[CPT_ID_LEN], uint16_t kind)
 				json_object_set_new(f->pairs, k, pair);
 			}
 			if (pair)
-				s_add(pair, what, 1);
+				q_fig_add(pair, what, 1);
 		}
-		json_decref(body);
 	}
+	if (f->rep)
+		q_report_event(f, id, &ev, kind, w, body, to_w);
+	json_decref(body);
 }
 
 /* Every certified site that is not revoked, so that a site with no staff
@@ -174,7 +168,7 @@ s_sites(struct fig *f)
 		if (site &&
 		    strcmp(json_string_value(json_object_get(rec, "type")) ?: "", "site") == 0 &&
 		    index_revoked_at(f->txn, k.data) == UINT64_MAX)
-			s_site(f, site);
+			q_fig_site(f, site);
 		json_decref(rec);
 	}
 	store_cur_close(&cur);
@@ -199,18 +193,21 @@ s_staff(struct fig *f)
 		memcpy(h, k.data, k.len);
 		h[k.len] = 0;
 		if (index_key_of(f->txn, h, key) != 0 ||
-		    index_revoked_at(f->txn, key) != UINT64_MAX || (w = s_who(f, key)) == NULL ||
-		    (site = s_site(f, json_string_value(json_array_get(w, 0)))) == NULL)
+		    index_revoked_at(f->txn, key) != UINT64_MAX ||
+		    (w = q_fig_who(f, key)) == NULL ||
+		    (site = q_fig_site(f, json_string_value(json_array_get(w, 0)))) == NULL)
 			continue;
-		s_add(site, "staff", 1);
+		q_fig_add(site, "staff", 1);
+		if (f->rep)
+			q_report_staff(f, h);
 	}
 	store_cur_close(&cur);
 }
 
 /* {"posts", "comments", "reactions", "active"} of a counter set, plus its
  * "staff" when it has one. */
-static json_t *
-s_out(json_t *c, int with_staff)
+json_t *
+q_fig_out(json_t *c, int with_staff)
 {
 	json_t *o =
 	    json_pack("{s:O, s:O, s:O, s:I}", "posts", json_object_get(c, "posts"), "comments",
@@ -236,8 +233,8 @@ s_by_name(const void *a, const void *b)
 
 /* The values of object o as a sorted array: sites (keyed by name) with their
  * counts, or the pairs as they are. */
-static json_t *
-s_sorted(json_t *o, int name_site)
+json_t *
+q_fig_sorted(json_t *o, int name_site)
 {
 	size_t n = json_object_size(o), i = 0;
 	json_t **v = calloc(n ? n : 1, sizeof(*v)), *arr = json_array(), *val;
@@ -250,7 +247,7 @@ s_sorted(json_t *o, int name_site)
 	}
 	json_object_foreach (o, key, val) {
 		if (name_site) {
-			json_t *counts = s_out(val, 1);
+			json_t *counts = q_fig_out(val, 1);
 			v[i] = counts ? json_pack("{s:s}", "site", key) : NULL;
 			if (v[i])
 				json_object_update(v[i], counts);
@@ -269,61 +266,91 @@ s_sorted(json_t *o, int name_site)
 	return arr;
 }
 
-json_t *
-query_figures(store_txn_t *txn, uint64_t now_ms, unsigned days)
+int
+q_fig_walk(struct fig *f)
 {
-	struct fig f = {.txn = txn};
 	uint8_t from[40];
 	store_cur_t *cur;
 	store_val_t k, v;
-	json_t *out = NULL, *weeks;
 	int rc;
 
-	assert(txn != NULL);
-	if (days < 1 || days > QUERY_FIGURES_MAX_DAYS || now_ms < days * DAY_MS)
-		return NULL;
-	f.nweeks = (days + 6) / 7;
-	f.from_ms = now_ms - (uint64_t)days * DAY_MS;
-	f.now_ms = now_ms;
-	f.who = json_object();
-	f.post_site = json_object();
-	f.sites = json_object();
-	f.pairs = json_object();
-	f.weeks = calloc(f.nweeks, sizeof(*f.weeks));
-	if (!f.who || !f.post_site || !f.sites || !f.pairs || !f.weeks)
-		goto done;
-	for (size_t i = 0; i < f.nweeks; i++)
-		if ((f.weeks[i] = s_counters()) == NULL)
-			goto done;
-	s_sites(&f);
-	s_staff(&f);
-	store_put_u64(from, f.from_ms << 16);
+	f->who = json_object();
+	f->post_who = json_object();
+	f->sites = json_object();
+	f->pairs = json_object();
+	f->weeks = calloc(f->nweeks ? f->nweeks : 1, sizeof(*f->weeks));
+	if (!f->who || !f->post_who || !f->sites || !f->pairs || !f->weeks)
+		return CPT_ENOMEM;
+	for (size_t i = 0; i < f->nweeks; i++)
+		if ((f->weeks[i] = q_fig_counters()) == NULL)
+			return CPT_ENOMEM;
+	s_sites(f);
+	s_staff(f);
+	store_put_u64(from, f->from_ms << 16);
 	memset(from + 8, 0, 32);
-	if (store_cur_open(txn, DB_ORDER, &cur) != 0)
-		goto done;
+	if ((rc = store_cur_open(f->txn, DB_ORDER, &cur)) != 0)
+		return rc;
 	k.len = sizeof(from);
 	k.data = from;
 	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0;
 	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
-		if (k.len == 40)
-			s_event(&f, (uint8_t *)k.data + 8, store_get_kind(&v));
+		if (k.len != 40)
+			continue;
+		if (store_get_u64(k.data) >> 16 >= f->to_ms)
+			break;
+		s_event(f, (uint8_t *)k.data + 8, store_get_kind(&v));
 	}
 	store_cur_close(&cur);
-	if (rc != CPT_ENOTFOUND)
-		goto done;
-	if ((weeks = json_array()) == NULL)
-		goto done;
-	for (size_t i = 0; i < f.nweeks; i++) {
-		json_t *w = s_out(f.weeks[i], 0);
-		uint64_t back = (uint64_t)(f.nweeks - i) * WEEK_MS;
-		uint64_t start = now_ms - back > f.from_ms ? now_ms - back : f.from_ms;
+	return rc == CPT_ENOTFOUND || rc == 0 ? 0 : rc;
+}
+
+void
+q_fig_free(struct fig *f)
+{
+	for (size_t i = 0; f->weeks && i < f->nweeks; i++)
+		json_decref(f->weeks[i]);
+	free(f->weeks);
+	json_decref(f->who);
+	json_decref(f->post_who);
+	json_decref(f->sites);
+	json_decref(f->pairs);
+	memset(f, 0, sizeof(*f));
+}
+
+json_t *
+q_fig_weeks(struct fig *f)
+{
+	json_t *weeks = json_array();
+
+	for (size_t i = 0; weeks && i < f->nweeks; i++) {
+		json_t *w = q_fig_out(f->weeks[i], 0);
+		uint64_t back = (uint64_t)(f->nweeks - i) * QUERY_WEEK_MS;
+		uint64_t start = f->now_ms - back > f->from_ms ? f->now_ms - back : f->from_ms;
 		if (w)
 			json_object_set_new(w, "start", json_integer((json_int_t)start));
 		json_array_append_new(weeks, w ? w : json_null());
 	}
-	out = json_pack("{s:i, s:I, s:I, s:o, s:o, s:o}", "days", (int)days, "from",
-	                (json_int_t)f.from_ms, "to", (json_int_t)now_ms, "sites",
-	                s_sorted(f.sites, 1), "exchange", s_sorted(f.pairs, 0), "weeks", weeks);
+	return weeks;
+}
+
+json_t *
+query_figures(store_txn_t *txn, uint64_t now_ms, unsigned days)
+{
+	struct fig f = {.txn = txn};
+	json_t *out = NULL;
+
+	assert(txn != NULL);
+	if (days < 1 || days > QUERY_FIGURES_MAX_DAYS || now_ms < days * QUERY_DAY_MS)
+		return NULL;
+	f.nweeks = (days + 6) / 7;
+	f.from_ms = now_ms - (uint64_t)days * QUERY_DAY_MS;
+	f.now_ms = now_ms;
+	f.to_ms = UINT64_MAX;
+	if (q_fig_walk(&f) == 0)
+		out = json_pack("{s:i, s:I, s:I, s:o, s:o, s:o}", "days", (int)days, "from",
+		                (json_int_t)f.from_ms, "to", (json_int_t)now_ms, "sites",
+		                q_fig_sorted(f.sites, 1), "exchange", q_fig_sorted(f.pairs, 0),
+		                "weeks", q_fig_weeks(&f));
 	if (out) {
 		json_t *sp = query_figures_spaces(txn, now_ms, days);
 		if (sp == NULL || json_object_set_new(out, "spaces", sp) != 0) {
@@ -331,14 +358,7 @@ query_figures(store_txn_t *txn, uint64_t now_ms, unsigned days)
 			out = NULL;
 		}
 	}
-done:
-	for (size_t i = 0; f.weeks && i < f.nweeks; i++)
-		json_decref(f.weeks[i]);
-	free(f.weeks);
-	json_decref(f.who);
-	json_decref(f.post_site);
-	json_decref(f.sites);
-	json_decref(f.pairs);
+	q_fig_free(&f);
 	return out;
 }
 
@@ -393,7 +413,7 @@ s_by_posts(const void *a, const void *b)
 json_t *
 query_figures_spaces(store_txn_t *txn, uint64_t now_ms, unsigned days)
 {
-	uint64_t since = now_ms - (uint64_t)days * DAY_MS;
+	uint64_t since = now_ms - (uint64_t)days * QUERY_DAY_MS;
 	struct fig f = {.txn = txn};
 	json_t *lines = json_array(), *out = NULL, *x, *rec;
 	json_t **v = NULL;
@@ -404,7 +424,8 @@ query_figures_spaces(store_txn_t *txn, uint64_t now_ms, unsigned days)
 	int rc;
 
 	assert(txn != NULL);
-	if (lines == NULL || days < 1 || days > QUERY_FIGURES_MAX_DAYS || now_ms < days * DAY_MS)
+	if (lines == NULL || days < 1 || days > QUERY_FIGURES_MAX_DAYS ||
+	    now_ms < days * QUERY_DAY_MS)
 		goto done;
 	/* The spaces folded here (DB_SPACES), then each site's own. */
 	if (store_cur_open(txn, DB_SPACES, &cur) != 0)

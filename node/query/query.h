@@ -202,4 +202,20 @@ json_t *query_figures_spaces(store_txn_t *txn, uint64_t now_ms, unsigned days);
 void query_figures_spaces_for(store_txn_t *txn, json_t *spaces, const char *handle,
                               const char *site);
 
+/* --------------------------------------------------- report (report.c) */
+
+/* The data of the management workbook for the events from from_ms up to
+ * (not including) to_ms, at most QUERY_REPORT_MAX_DAYS long: "sites",
+ * "exchange" and "weeks" counted by the walk of query_figures (7-day
+ * windows ending at to_ms); "previous", the totals of the period of the
+ * same length before; "months" ("YYYY-MM", UTC) and "adoption" per site and
+ * month; "departments" (from profiles as they are now; "" for none) with
+ * their staff, totals and months; "department_exchange"; "questions": posts
+ * that ask (a "question" flag or a "?" in the text), how many got a comment
+ * from someone else in the period, from another site, from another
+ * department, the median delay to that first answer and the counts per
+ * site. Names no person. NULL on a bad period or a store error. */
+#define QUERY_REPORT_MAX_DAYS 1100
+json_t *query_report(store_txn_t *txn, uint64_t from_ms, uint64_t to_ms);
+
 #endif

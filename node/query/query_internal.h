@@ -16,4 +16,58 @@ void q_author_extra(store_txn_t *txn, json_t *obj, const uint8_t key[CPT_KEY_LEN
  * returns post (NULL stays NULL). */
 json_t *q_post_extra(store_txn_t *txn, json_t *post);
 
+/* ------------------------------------- the figures walk (figures.c) */
+
+#define QUERY_DAY_MS  86400000ULL
+#define QUERY_WEEK_MS (7 * QUERY_DAY_MS)
+
+struct rep;
+
+/* One walk over the events of a period: the figures (query_figures) and the
+ * report (report.c, which adds its counters through rep) count with the same
+ * code, so that the workbook's numbers are the figures' numbers. */
+struct fig {
+	store_txn_t *txn;
+	json_t *who;      /* author hex -> [site, handle] (or null: unknown key) */
+	json_t *post_who; /* post hex -> [site, handle] of its author (or null) */
+	json_t *sites;  /* site -> {"staff", "posts", "comments", "reactions", "seen": {handle}} */
+	json_t *pairs;  /* "from\nto" -> {"from", "to", "comments", "reactions"} */
+	json_t **weeks; /* per week, oldest first: {"posts", ..., "seen": {handle}} */
+	size_t nweeks;  /* 7-day windows ending at now_ms; the oldest cut at from_ms */
+	uint64_t from_ms; /* start of the period */
+	uint64_t now_ms;  /* its end (events of a clock ahead count in the last week) */
+	uint64_t to_ms;   /* events at or after it are left out (UINT64_MAX: none) */
+	struct rep *rep;  /* the report's own counters (report.c), or NULL */
+};
+
+/* Fills f (txn, nweeks, from_ms, now_ms, to_ms and rep set by the caller):
+ * the sites, their staff, then every event from from_ms to to_ms. 0 or a
+ * CPT_ code; q_fig_free in both cases. */
+int q_fig_walk(struct fig *f) CPT_WUR;
+void q_fig_free(struct fig *f);
+/* Counters {"staff", "posts", "comments", "reactions", "seen": {}}. */
+json_t *q_fig_counters(void);
+/* Adds n to the integer field of o. */
+void q_fig_add(json_t *o, const char *field, json_int_t n);
+/* Counts one event of what ("posts"...) by handle in counters c. */
+void q_fig_count(json_t *c, const char *what, const char *handle);
+/* The counters of site, made on first use (borrowed from f). */
+json_t *q_fig_site(struct fig *f, const char *site);
+/* [site, handle] of a user key (borrowed from f), or NULL. */
+json_t *q_fig_who(struct fig *f, const uint8_t key[CPT_KEY_LEN]);
+/* {"posts", "comments", "reactions", "active"} of counters c, with "staff". */
+json_t *q_fig_out(json_t *c, int with_staff);
+/* f->sites as [{"site", counts...}] (name_site) or f->pairs as they are,
+ * sorted by name. */
+json_t *q_fig_sorted(json_t *o, int name_site);
+/* f->weeks as the API shows them. */
+json_t *q_fig_weeks(struct fig *f);
+/* The report's part of one member of the staff, by handle (report.c). */
+void q_report_staff(struct fig *f, const char *handle);
+/* The report's part of one event (report.c): w the author's [site, handle],
+ * body its body or NULL, post_w the [site, handle] of the post a comment or
+ * a reaction answers, or NULL. */
+void q_report_event(struct fig *f, const uint8_t id[CPT_ID_LEN], const evt_t *ev, uint16_t kind,
+                    json_t *w, json_t *body, json_t *post_w);
+
 #endif

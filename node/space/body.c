@@ -347,6 +347,10 @@ s_check_inner(json_t *p, uint16_t kind, const char **rule)
 		return s_bad(rule, kind == EVT_POST      ? "post.text"
 		                   : kind == EVT_COMMENT ? "comment.text"
 		                                         : "edit.text");
+	/* The composer's optional flag, as in a post in clear (7.6). */
+	if (kind == EVT_POST && json_object_get(p, "question") != NULL &&
+	    !json_is_boolean(json_object_get(p, "question")))
+		return s_bad(rule, "post.question");
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 
 import { has, lang, otherLang, setLang, t } from './i18n.js';
 import * as notify from './notify.js';
+import { adoptionChart, csvText, exchangeHeat, seesFigures, workbookForm } from './reports.js';
 import { makeSpaces } from './spaces.js';
 import { searchBox, viewSearch } from './search.js';
 
@@ -1928,8 +1929,7 @@ async function viewFigures(main, seq, query) {
 		[t('figures.space'), t('figures.members'), t('figures.posts'), t('figures.posts_period'), t('figures.comments'), t('figures.active')],
 		spaces.map(x => [spaceCell(x), x.members == null ? '—' : num(x.members), num(x.posts), num(x.posts_recent), num(x.comments), num(x.active_members)]));
 	// The same tables as one CSV file, for a spreadsheet.
-	const q = v => /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v);
-	const csv = [
+	const rows = [
 		[t('figures.site'), t('figures.staff'), t('figures.active'), t('figures.posts'), t('figures.comments'), t('figures.reactions')],
 		...sites.map(x => [x.site, x.staff, x.active, x.posts, x.comments, x.reactions]),
 		[],
@@ -1941,13 +1941,16 @@ async function viewFigures(main, seq, query) {
 		[],
 		[t('figures.space'), t('figures.members'), t('figures.posts'), t('figures.posts_period'), t('figures.comments'), t('figures.active')],
 		...spaces.map(x => [spaceName(x), x.members == null ? '' : x.members, x.posts, x.posts_recent, x.comments, x.active_members]),
-	].map(r => r.map(q).join(',')).join('\r\n');
+	];
+	const csv = csvText(rows, ',');
 	const file = `comptoir-figures-${days}d-${new Date(f.to).toISOString().slice(0, 10)}.csv`;
-	if (state.figuresUrl)
-		URL.revokeObjectURL(state.figuresUrl); // the previous page's file
-	state.figuresUrl = URL.createObjectURL(new Blob(['\ufeff', csv, '\r\n'], { type: 'text/csv' }));
-	const download = h('a', { class: 'btn btn-small btn-quiet', download: file, href: state.figuresUrl }, t('figures.csv'));
-	periods.append(download);
+	for (const u of state.figuresUrls || [])
+		URL.revokeObjectURL(u); // the previous page's files
+	const csvUrl = text => URL.createObjectURL(new Blob(['\ufeff', text, '\r\n'], { type: 'text/csv' }));
+	state.figuresUrls = [csvUrl(csv), csvUrl(csvText(rows, ';'))];
+	const download = h('a', { class: 'btn btn-small btn-quiet', download: file, href: state.figuresUrls[0] }, t('figures.csv'));
+	const downloadFr = h('a', { class: 'btn btn-small btn-quiet', download: file.replace('.csv', '-fr.csv'), href: state.figuresUrls[1] }, t('figures.csv_semicolon'));
+	periods.append(download, downloadFr);
 	body.replaceChildren(
 		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-adoption' }, h('h2', { id: 'fig-adoption' }, t('figures.adoption')),
 			h('p', { class: 'muted small' }, t('figures.adoption_hint')), sites.length ? adoption : h('p', { class: 'muted' }, t('figures.none'))),
@@ -1955,7 +1958,13 @@ async function viewFigures(main, seq, query) {
 			h('p', { class: 'muted small' }, t('figures.exchange_hint')), exchange),
 		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-weeks' }, h('h2', { id: 'fig-weeks' }, t('figures.by_week')), byWeek),
 		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-spaces' }, h('h2', { id: 'fig-spaces' }, t('figures.spaces')),
-			h('p', { class: 'muted small' }, t('figures.spaces_hint')), spaces.length ? bySpace : h('p', { class: 'muted' }, t('figures.no_spaces'))));
+			h('p', { class: 'muted small' }, t('figures.spaces_hint')), spaces.length ? bySpace : h('p', { class: 'muted' }, t('figures.no_spaces'))),
+		// Charts and the workbook (reports.js).
+		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-chart-adoption' }, h('h2', { id: 'fig-chart-adoption' }, t('figures.chart_adoption')), adoptionChart(f)),
+		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-heat' }, h('h2', { id: 'fig-heat' }, t('figures.heat')),
+			h('p', { class: 'muted small' }, t('figures.exchange_hint')), exchangeHeat(f)),
+		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-workbook' }, h('h2', { id: 'fig-workbook' }, t('figures.workbook_title')),
+			h('p', { class: 'muted small' }, t('figures.workbook_hint')), workbookForm(h, f)));
 }
 
 /* ----------------------------------------------------------------- admin */
@@ -2043,7 +2052,7 @@ async function viewAdmin(main, seq) {
 		const row = h('tr', { class: u.disabled ? 'is-disabled' : '', 'data-handle': u.handle },
 			h('td', { 'data-label': t('admin.handle') }, h('a', { href: `#/people/${enc(u.handle)}` }, u.handle)),
 			h('td', { 'data-label': t('admin.name'), dir: 'auto' }, userText(u.name || '')),
-			h('td', { 'data-label': t('admin.role') }, u.role === 'admin' ? t('admin.role_admin') : t('admin.role_member')),
+			h('td', { 'data-label': t('admin.role') }, u.role === 'admin' ? t('admin.role_admin') : u.role === 'management' ? t('admin.role_management') : t('admin.role_member')),
 			h('td', { 'data-label': t('admin.state') }, h('span', { class: u.disabled ? 'tag tag-off' : 'tag tag-on' }, u.disabled ? t('admin.disabled') : t('admin.active'))),
 			h('td', { class: 'actions', 'data-label': t('admin.actions') }, actions));
 		row.panel = panel;
@@ -2114,11 +2123,13 @@ async function viewAdmin(main, seq) {
 		const me = u.handle === state.me.handle;
 		const name = h('input', { type: 'text', value: u.name || '', autocomplete: 'off', maxlength: 200, dir: 'auto' });
 		const admin = h('input', { type: 'checkbox', id: uid('adm'), checked: u.role === 'admin', disabled: me });
+		const mgmt = h('input', { type: 'checkbox', id: uid('mgt'), checked: u.role === 'management', disabled: me });
 		const err = h('p', { class: 'form-error', role: 'alert' });
 		const save = h('button', { type: 'submit', class: 'btn btn-small' }, t('admin.save'));
 		const form = h('form', { class: 'row-edit', 'aria-label': t('admin.edit_label', { handle: u.handle }) },
 			field(t('admin.name'), name),
 			h('div', { class: 'check' }, admin, h('label', { for: admin.id }, t('admin.is_admin'))),
+			h('div', { class: 'check' }, mgmt, h('label', { for: mgmt.id }, t('admin.is_management'))),
 			me ? h('p', { class: 'hint' }, t('admin.own_role')) : null,
 			h('div', { class: 'form-row' }, save, h('button', { type: 'button', class: 'btn btn-small btn-quiet', onclick: () => closePanel(row, from) }, t('post.cancel'))),
 			err);
@@ -2128,8 +2139,10 @@ async function viewAdmin(main, seq) {
 			const change = {};
 			if (name.value.trim() !== (u.name || ''))
 				change.name = name.value.trim();
-			if (!me && admin.checked !== (u.role === 'admin'))
-				change.admin = admin.checked;
+			// One role: admin (who sees the figures too), management, member.
+			const role = admin.checked ? 'admin' : mgmt.checked ? 'management' : 'member';
+			if (!me && role !== (u.role || 'member'))
+				change.role = role;
 			if (!Object.keys(change).length) {
 				closePanel(row, from);
 				return;
@@ -2257,7 +2270,8 @@ function paintShell() {
 		top.replaceChildren(h('div', { class: 'topbar-inner topbar-login' }, h('span'), langBtn));
 		return;
 	}
-	const nav = [['feed', '#/', t('nav.feed')], ['spaces', '#/spaces', t('nav.spaces')], ['people', '#/people', t('nav.people')], ['status', '#/status', t('nav.status')], ['figures', '#/figures', t('nav.figures')]];
+	const nav = [['feed', '#/', t('nav.feed')], ['spaces', '#/spaces', t('nav.spaces')], ['people', '#/people', t('nav.people')], ['status', '#/status', t('nav.status')],
+		...seesFigures(state.me) ? [['figures', '#/figures', t('nav.figures')]] : []];
 	if (state.me.admin)
 		nav.push(['admin', '#/admin', t('nav.admin')]);
 	const navEl = h('nav', { class: 'nav', 'aria-label': t('nav.main') }, h('ul', {}, nav.map(([name, href, label]) =>

@@ -16,7 +16,7 @@ before(async () => {
 	if (skip)
 	return;
 	[paris, lyon] = await makeFederation(['paris', 'lyon']);
-	addUser(paris, 'alice', PW, { name: 'Alice Martin' });
+	addUser(paris, 'alice', PW, { name: 'Alice Martin', management: true }); // reads the figures
 	addUser(lyon, 'bob', PW, { name: 'Bob Dupont' });
 	await startNode(paris);
 	await startNode(lyon);
@@ -136,6 +136,15 @@ uiTest('figures on a phone: the sites of "On posts of" align as words, not numbe
 	await page.getByRole('heading', { name: 'Exchange between sites' }).waitFor();
 	const table = page.locator('table.figures').nth(1);
 	await table.locator('tbody tr').first().waitFor();
+	// The heat map (issue 21): a cell per pair of the two sites, the
+	// exchange between them drawn, within the phone's width.
+	const heat = page.locator('svg.chart-heat');
+	assert.equal(await heat.locator('rect').count(), 4, 'two sites: a 2 by 2 map');
+	const titles = await heat.locator('rect title').allTextContents();
+	// (Which way: the exchange waited for above may be an earlier test's.)
+	assert.ok(titles.some(x => /^(lyon → paris|paris → lyon): [1-9]/.test(x)), `the exchange between the sites is drawn: ${JSON.stringify(titles)}`);
+	const hb = await heat.boundingBox();
+	assert.ok(hb && hb.x >= 0 && hb.x + hb.width <= PHONE.width + 1, `the map fits the phone (${JSON.stringify(hb)})`);
 	const align = await table.evaluate(t => [...t.rows].map(r => [...r.cells].map(c => getComputedStyle(c).textAlign)));
 	for (const row of align) {
 		assert.deepEqual(row.slice(0, 2).map(a => (a === 'start' ? 'left' : a)), ['left', 'left'], 'From and On posts of are words');

@@ -118,12 +118,14 @@ export async function makeSite(name, { join = false } = {}) {
 	return site;
 }
 
-export function addUser(site, handle, password, { admin = false, name = '' } = {}) {
+export function addUser(site, handle, password, { admin = false, management = false, name = '' } = {}) {
 	const pwFile = path.join(site.dir, `${handle}.pw`);
 	fs.writeFileSync(pwFile, password, { mode: 0o600 });
 	const args = ['user', 'add', handle, '--password-file', pwFile, '--dir', site.nodeDir];
 	if (admin)
 		args.push('--admin');
+	if (management)
+		args.push('--management');
 	if (name)
 		args.push('--name', name);
 	cli(...args);

@@ -161,7 +161,7 @@ try {
 	// Two sites: the sites page with a peer, then during an outage.
 	if (hasFederation()) {
 		const [hq, plant] = await makeFederation(['paris-hq', 'lyon-plant']);
-		addUser(hq, 'alice', PW, { name: 'Alice Martin' });
+		addUser(hq, 'alice', PW, { name: 'Alice Martin', management: true }); // reads the figures
 		addUser(plant, 'bob', PW, { name: 'Bob Dupont' });
 		await startNode(hq);
 		await startNode(plant);

@@ -336,7 +336,7 @@ class Node:
         with open(self.config_path, "w") as f:
             f.write("\n".join(lines) + "\n")
 
-    def add_user(self, handle, password=None, admin=False, name=None):
+    def add_user(self, handle, password=None, admin=False, name=None, management=False):
         """Enrols a user; returns the password (generated when not given)."""
         password = password or ("pw-%s-%s" % (handle, os.urandom(6).hex()))
         pf = os.path.join(self.dir, "pw-%s" % handle)
@@ -346,6 +346,8 @@ class Node:
         args = ["user", "add", handle, "--password-file", pf]
         if admin:
             args.append("--admin")
+        if management:
+            args.append("--management")
         if name:
             args += ["--name", name]
         self.cli(*args)

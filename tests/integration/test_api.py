@@ -845,7 +845,7 @@ def test_figures(n, alice, bob):
 
 def main():
     with Node("paris") as n:
-        n.add_user("alice")
+        n.add_user("alice", management=True)  # reads the figures
         n.add_user("bob")
         n.add_user("carol", admin=True)
         n.add_user("dave")

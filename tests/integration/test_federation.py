@@ -23,6 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import BIN, KEEP, Node, Runner, run_cli  # noqa: E402
+import xlsxread  # noqa: E402  (the workbooks: Debian's python3-openpyxl)
 
 # Our nodes live under a directory of our own, away from other tests' globs.
 tempfile.tempdir = tempfile.mkdtemp(prefix="fedtest-")
@@ -198,8 +199,8 @@ def setup_chain():
     Fed.paris_cert = certify(A, A, publish=False, install=False)
     for n in (B, C):
         fast_sync(n)
-    PASSWORDS["dave"] = B.add_user("dave", name="Dave")
-    PASSWORDS["carol"] = C.add_user("carol", name="Carol")
+    PASSWORDS["dave"] = B.add_user("dave", name="Dave", management=True)  # figures
+    PASSWORDS["carol"] = C.add_user("carol", name="Carol", management=True)  # figures
     B.cli("peer", "add", Fed.paris_cert)   # B dials A
     C.cli("peer", "add", Fed.lyon_cert)    # C dials B; A and C are not linked
     for n in (A, B, C):
@@ -324,6 +325,20 @@ def test_chain_and_outage():
     fa, fb, fc = figures(a), figures(b), figures(c)
     t.check(fa == fb == fc, "the figures are the same at the three sites", (fa, fb, fc))
     t.eq(sorted(x["site"] for x in fa[0]), ["lyon", "nantes", "paris"], "figures name the three sites")
+    # So is the workbook (issue 21): the same cells at the three sites, apart
+    # from the line that names the site and the time it was made.
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    books = []
+    for cl in (a, b, c):
+        r = cl.get("/api/reports/workbook.xlsx?from=%s&to=%s" % (day, day))
+        t.eq(r.status, 200, "the workbook answers")
+        books.append(xlsxread.cells(r.body) if r.status == 200 else None)
+    t.check(books[0] is not None and books[0] == books[1] == books[2],
+            "converged sites make the same workbook (but the time it was made)",
+            [sorted(k for k in (bk or {}) if bk[k] != books[0][k]) for bk in books])
+    ex = (books[0] or {}).get("Exchange") or []
+    t.check(any(r and r[0] == "nantes" and isinstance(r[3], (int, float)) and r[3] >= 4 for r in ex),
+            "the Exchange matrix counts nantes on paris's posts", ex[:8])
     pair = [x for x in fa[1] if (x["from"], x["to"]) == ("nantes", "paris")]
     t.check(len(pair) == 1 and pair[0]["comments"] >= 1 and pair[0]["reactions"] >= 3,
             "carol's comment and reactions count as exchange from nantes to paris", fa[1])

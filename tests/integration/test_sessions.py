@@ -60,6 +60,12 @@ def login(node, handle, source=None, password=None):
     return c
 
 
+def works(name, r):
+    """A live session's answer: the figures are the management role's (403
+    without it, but not 401: the session is alive)."""
+    return r.status in (200, 201) or (name == "figures" and r.status == 403)
+
+
 def calls(c, pid, person="admin"):
     """What a signed-in session can read or do: (name, response) for each."""
     # /api/me last: it was the one call that checked "disabled" (and then
@@ -116,7 +122,7 @@ def test_access_ends_with_the_key(n):
                                  os.path.join(n.dir, "pw-new")))):
         c = login(n, handle, "127.0.0.3")
         for name, r in calls(c, pid):
-            t.check(r.status in (200, 201), "%s: %s works while signed in" % (handle, name), r)
+            t.check(works(name, r), "%s: %s works while signed in" % (handle, name), r)
         t.eq(stream_status(c), 200, "%s: stream opens while signed in" % handle)
         with open(os.path.join(n.dir, "pw-new"), "w") as f:
             f.write("a-new-password-for-%s\n" % handle)
@@ -359,7 +365,7 @@ def test_revoked_at_other_site(A, B):
         return
     pid = lc.post("/api/posts", {"text": "from lyon"}).json["id"]
     rs = calls(lb, pid, "carl")
-    t.check(all(r.status in (200, 201) for _, r in rs), "bob's lyon session works", rs)
+    t.check(all(works(name, r) for name, r in rs), "bob's lyon session works", rs)
     A.cli("user", "disable", "bob")  # at his home site
     arrived = wait_until(lambda: lc.get("/api/people/bob").json["disabled"])
     t.check(arrived, "the revocation reaches lyon")

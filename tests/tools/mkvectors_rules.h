@@ -350,6 +350,10 @@ static const struct r_event r_events[] = {
     {"backup_other_handle", "alice", 4, "@1d+1m", BACKUP("bruno.durand", "2", "67108864"),
      "a key backup whose handle is not alice's: the field is informational", 0},
     {"post_empty", "alice", 6, "@1d", TEXT(""), "", 0},
+    {"post_question", "alice", 6, "@1d",
+     "{\"text\":\"Where is the badge reader\",\"question\":true}",
+     "a post flagged as a question in the composer (7.6)", 0},
+    {"post_question_bad", "alice", 6, "@1d", "{\"text\":\"x\",\"question\":\"yes\"}", "", 0},
     {"reaction_no_on", "alice", 8, "@1d", "{\"post\":\"$id:post_alice\",\"reaction\":\"ok\"}", "",
      0},
     {"comment_upper_post", "alice", 7, "@1d", "{\"post\":\"$ID:post_alice\",\"text\":\"x\"}", "",
@@ -512,11 +516,13 @@ static const char *const r_scenes[] = {
     "arrive: backup_ok ok\n"
     "arrive: backup_other_handle ok\n"
     "arrive: post_empty EINVAL/post.text\n"
+    "arrive: post_question ok\n"
+    "arrive: post_question_bad EINVAL/post.question\n"
     "arrive: reaction_no_on EINVAL/reaction.on\n"
     "arrive: comment_upper_post EINVAL/comment.post\n"
     "arrive: profile_skills_33 EINVAL/profile.skills\n"
     "arrive: redaction_short EINVAL/redaction.target\n"
-    "admitted: backup_ok backup_other_handle cert_lyon enrol_alice post_alice\n",
+    "admitted: backup_ok backup_other_handle cert_lyon enrol_alice post_alice post_question\n",
 
     "scene: old_protocol\n"
     "note: an event of protocol version 1 is refused at decoding\n"

@@ -159,7 +159,7 @@ def check_body(ev, root):
         if not ed25519_key_valid(key) or key == root:
             c.bad("key")
         site = c.pattern("site", SITE)
-        if b.get("role") not in ("member", "admin"):
+        if b.get("role") not in ("member", "admin", "management"):
             c.bad("role")
         c.string("name", 0, 200, optional=True)
         proof = b.get("proof")
@@ -215,6 +215,8 @@ def check_body(ev, root):
                 c.bad(name)
     elif kind == 6:
         Body("post", b).string("text", 1, 10000)
+        if "question" in b and not isinstance(b["question"], bool):
+            Body("post", b).bad("question")
     elif kind in (7, 9):
         c = Body("comment" if kind == 7 else "edit", b)
         c.hexid("post")

@@ -1,0 +1,35 @@
+/*
+ * report — the management workbook (XLSX, libxlsxwriter) written from the
+ * data of query_report: Summary with charts, Adoption, Departments,
+ * Exchange, Questions and Gains with live formulas. It reads only that JSON
+ * (no store, no session): called by node/http and node/cli.
+ */
+#ifndef COMPTOIR_REPORT_H
+#define COMPTOIR_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "crypto/crypto.h"
+
+/* Writes the workbook of data (query_report's answer, borrowed) to path.
+ * site: the site that made it, shown on the Summary. generated_ms: the time
+ * written on the Summary and in the file's properties; everything else is a
+ * function of data, so two sites with the same events give the same file
+ * apart from that time. 0, or CPT_EINVAL (data is not a report) or CPT_EIO
+ * (the file could not be written) with a message in err. */
+int report_xlsx_write(const json_t *data, const char *site, uint64_t generated_ms, const char *path,
+                      char *err, size_t errlen) CPT_WUR;
+
+/* The same into memory: *out (malloc'd, the caller frees) and *len. The
+ * file is made under TMPDIR (or /tmp) and removed. */
+int report_xlsx(const json_t *data, const char *site, uint64_t generated_ms, uint8_t **out,
+                size_t *len, char *err, size_t errlen) CPT_WUR;
+
+/* The sheets of the workbook, in order, NULL-terminated (the tests and the
+ * docs list the same). */
+extern const char *const report_sheets[];
+
+#endif
