@@ -62,8 +62,8 @@ def files_contain(node, words):
 
 def test_one_site():
     with Node("paris") as n:
-        n.add_user("alice", "alice-password-1", admin=True)
-        n.add_user("bob", "bob-password-12")
+        n.add_user("alice", "alice-password-1", admin=True, management=True)
+        n.add_user("bob", "bob-password-12", management=True)
         n.add_user("erin", "erin-password-1")
         n.start()
         a, b, e = n.client(), n.client(), n.client()
