@@ -850,6 +850,9 @@ def main():
         n.add_user("carol", admin=True)
         n.add_user("dave")
         n.add_user("erin")
+        # Writes in bursts of hundreds (the parallel posts): the rate limit
+        # has its own test (test_ratelimit.py).
+        n.set_limits(writes_per_minute=100000, writes_burst=100000)
         n.start()
         t.test(test_public, n)
         t.test(test_login, n)
