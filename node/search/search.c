@@ -799,7 +799,8 @@ s_reconcile(search_t *s, int write, size_t *docs, size_t *wrong, char *err, size
 	if (rc != 0)
 		goto out;
 	/* Rows the store no longer derives. */
-	qsort(r.seen, r.n_seen, sizeof(*r.seen), s_cmp_rid);
+	if (r.n_seen > 1) /* an empty store: no array, and qsort(NULL, 0) is undefined */
+		qsort(r.seen, r.n_seen, sizeof(*r.seen), s_cmp_rid);
 	if (sqlite3_prepare_v2(s->w, "SELECT rid FROM docs", -1, &st, NULL) != SQLITE_OK) {
 		rc = CPT_EIO;
 		goto out;
