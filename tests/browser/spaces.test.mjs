@@ -18,8 +18,8 @@ before(async () => {
 		return;
 	[paris, lyon] = await makeFederation(['paris', 'lyon']);
 	addUser(paris, 'alice', PW, { name: 'Alice Martin' });
-	addUser(lyon, 'bob', PW, { name: 'Bob Dupont' });
-	addUser(lyon, 'dave', PW, { name: 'Dave Petit' });
+	addUser(lyon, 'bob', PW, { name: 'Bob Dupont', management: true }); // reads the figures
+	addUser(lyon, 'dave', PW, { name: 'Dave Petit', management: true });
 	await startNode(paris);
 	await startNode(lyon);
 	await until(async () => {
@@ -119,7 +119,7 @@ uiTest('a private space across sites: invited, read there, absent for others', a
 	assert.equal(await dave.locator('.space-item', { hasText: 'Zephyr' }).count(), 0);
 	assert.equal(await dave.locator('.space-item', { hasText: 'Private space' }).count(), 0);
 
-	// The Figures page counts the space for everyone, names it only to its members.
+	// The Figures page (management) counts the space, names it only to its members.
 	await dave.goto(`${lyon.url}/#/figures`);
 	const daveSpaces = dave.locator('section', { has: dave.getByRole('heading', { name: 'Spaces' }) });
 	await daveSpaces.locator('table.figures').waitFor();
