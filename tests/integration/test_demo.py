@@ -43,7 +43,7 @@ def demo(*args):
 
 def answers(port):
     try:
-        return Client(port, timeout=1.0).get("/api/status").status == 200
+        return Client(port, timeout=5.0).get("/api/status").status == 200
     except OSError:
         return False
 
@@ -112,7 +112,7 @@ def test_stop_after_restart_by_hand():
 def test_stop_and_start_a_site():
     r = demo("stop-site", "nantes")
     t.check(r.returncode == 0 and not answers(http_ports[2]), "stop-site stops nantes", r)
-    t.check(answers(http_ports[0]) and answers(http_ports[1]), "the others go on")
+    t.check(wait_until(lambda: answers(http_ports[0]) and answers(http_ports[1])), "the others go on")
     r = demo("start-site", "nantes")
     t.check(r.returncode == 0 and answers(http_ports[2]), "start-site starts it again", r)
     r = demo("start-site", "nantes")
