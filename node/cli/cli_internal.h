@@ -33,6 +33,7 @@ typedef struct opts {
 	const char *tls_cert; /* --tls-cert: the HTTPS certificate (PEM) */
 	const char *tls_key;  /* --tls-key: its key */
 	const char *title;    /* --title: the site's name for staff, in its certificate */
+	const char *as;       /* --as: figures as this person of the site sees them */
 	int days;             /* --days: certificate validity, 0 = none */
 	int dir_given;        /* --dir was given */
 	int force;            /* --force */

@@ -200,6 +200,10 @@ typedef struct index_refs {
 /* Reads the references of id into acc (author and text set by the caller).
  * 0 or a store error; acc->edit_body must be released either way. */
 int index_refs(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], index_refs_t *acc) CPT_WUR;
+/* The same through ix, whose folds of spaces serve the calls that follow
+ * (index_ctx_release after): the comments of one thread. */
+int index_refs_in(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN],
+                  index_refs_t *acc) CPT_WUR;
 /* Appends to the array out the reactions author has on post
  * (DB_REACTIONS). 0 or a store error. */
 int index_reactions_of(store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
@@ -240,6 +244,19 @@ json_t *index_space_get(store_txn_t *txn, const uint8_t space[CPT_ID_LEN]);
  * and names may be NULL. 0 or a store error. */
 int index_my_spaces(store_txn_t *txn, const char *handle, uint8_t (*out)[CPT_ID_LEN], int *roles,
                     char (*names)[SPACE_NAME_MAX + 1], size_t max, size_t *n) CPT_WUR;
+/* Which references of post count on it (PROTOCOL.md 16.9): 0 every one (a
+ * company-wide post, or one not here yet), 1 those index_space_ref_in
+ * admits in space (set), 2 none (a post that counts nowhere); or a negative
+ * store error. ix: a context whose folds serve the calls that follow
+ * (index_ctx_release after). */
+int index_post_space(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
+                     uint8_t space[CPT_ID_LEN]) CPT_WUR;
+/* Whether a comment, reaction or edit (ev, id; body: its opened body, as
+ * index_event_open gives it) of a post of space counts on it: its author a
+ * member of space at its position, sealed exactly when space is private.
+ * 1 or 0. */
+int index_space_ref_in(index_ctx_t *ix, store_txn_t *txn, const uint8_t space[CPT_ID_LEN],
+                       const evt_t *ev, const uint8_t id[CPT_ID_LEN], const json_t *body);
 /* Event id with its body as views read it: for a sealed event this site
  * opened, ev->kind is the inner kind and *body its plaintext (with the
  * outer "space" and "sealed_here": true); a sealed event not opened keeps

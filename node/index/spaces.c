@@ -639,19 +639,39 @@ int
 ix_space_ref_counts(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
                     const evt_t *ev, const uint8_t id[CPT_ID_LEN], const json_t *body)
 {
+	uint8_t space[CPT_ID_LEN];
+	int where = index_post_space(ix, txn, post, space);
+
+	if (where < 0)
+		return where;
+	if (where != 1)
+		return where == 0; /* company-wide: every one; nowhere: none */
+	return ix_space_ref_in(ix, txn, space, ev, id, body);
+}
+
+int
+index_post_space(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
+                 uint8_t space[CPT_ID_LEN])
+{
 	evt_t pe;
 	json_t *pb = NULL;
-	uint8_t space[CPT_ID_LEN];
 	int rc = index_event_open(txn, post, &pe, &pb), where;
 
+	assert(ix != NULL && txn != NULL && post != NULL && space != NULL);
 	if (rc != 0 || pb == NULL || pe.kind != EVT_POST) {
 		json_decref(pb);
-		return rc == 0 || rc == CPT_ENOTFOUND || rc == CPT_EINVAL ? 1 : rc;
+		return rc == 0 || rc == CPT_ENOTFOUND || rc == CPT_EINVAL ? 0 : rc;
 	}
 	where = ix_space_place(ix, txn, &pe, post, pb, space);
 	json_decref(pb);
-	if (where <= 0)
-		return where == 0; /* company-wide: every one; nowhere: none */
+	return where == 0 ? 0 : where > 0 ? 1 : 2;
+}
+
+int
+index_space_ref_in(index_ctx_t *ix, store_txn_t *txn, const uint8_t space[CPT_ID_LEN],
+                   const evt_t *ev, const uint8_t id[CPT_ID_LEN], const json_t *body)
+{
+	assert(ix != NULL && txn != NULL && space != NULL && ev != NULL && body != NULL);
 	return ix_space_ref_in(ix, txn, space, ev, id, body);
 }
 
