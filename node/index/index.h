@@ -28,9 +28,9 @@
  * windows and users' enrolments in DB_KEYS, enrolments in DB_BY_REF, held and
  * aside events in DB_PENDING with their rule in DB_PENDING_IDS; the reconciliation
  * index keeps levels 3 to 7 only; DB_NOTIFY, DB_NOTIFY_BY and the databases
- * of kinds 16 to 19). A store
+ * of kinds 16 to 19); 5: DB_SPACE_FOLLOWS, the followers of spaces. A store
  * older than INDEX_SCHEMA_V2 is refused: its events are of version 1. */
-#define INDEX_SCHEMA    4
+#define INDEX_SCHEMA    5
 #define INDEX_SCHEMA_V2 4
 
 /*
@@ -282,6 +282,12 @@ const char *const *index_notify_types(void);
  * person's record of it, replaced). The space index calls it for the posts
  * whose visibility a space's fold changed. 0 or a store error. */
 int index_notify_post(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN]) CPT_WUR;
+/* The same for one person (a handle): only who's record of post is
+ * computed and replaced, the others' are left as they are; for a change
+ * that concerns who alone (their follow of the post's space). 0 or a store
+ * error. */
+int index_notify_post_for(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
+                          const char *who) CPT_WUR;
 /* Replaces every record of group by recs (handle -> record, borrowed; NULL
  * or empty: the group is gone). The hook of the space index (PROTOCOL.md
  * 17.4): after its fold, a space's join requests for its admins and its
