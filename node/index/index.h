@@ -257,6 +257,11 @@ int index_post_space(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_I
  * 1 or 0. */
 int index_space_ref_in(index_ctx_t *ix, store_txn_t *txn, const uint8_t space[CPT_ID_LEN],
                        const evt_t *ev, const uint8_t id[CPT_ID_LEN], const json_t *body);
+/* Whether handle is a member of space now (DB_MY_SPACES: site spaces
+ * aside), with the space's name ("" when not known here) into name when
+ * not NULL: 1 yes, 0 no, or a store error. */
+int index_my_space(store_txn_t *txn, const char *handle, const uint8_t space[CPT_ID_LEN],
+                   char name[SPACE_NAME_MAX + 1]);
 /* Event id with its body as views read it: for a sealed event this site
  * opened, ev->kind is the inner kind and *body its plaintext (with the
  * outer "space" and "sealed_here": true); a sealed event not opened keeps

@@ -1157,6 +1157,32 @@ index_spaces_load(store_txn_t *txn)
 }
 
 int
+index_my_space(store_txn_t *txn, const char *handle, const uint8_t space[CPT_ID_LEN],
+               char name[SPACE_NAME_MAX + 1])
+{
+	uint8_t k[64 + CPT_ID_LEN];
+	size_t hl = strlen(handle), nl;
+	store_val_t v;
+	int rc;
+
+	if (hl == 0 || hl > 32)
+		return 0;
+	memcpy(k, handle, hl);
+	k[hl] = 0;
+	memcpy(k + hl + 1, space, CPT_ID_LEN);
+	if ((rc = store_get(txn, DB_MY_SPACES, k, hl + 1 + CPT_ID_LEN, &v)) != 0)
+		return rc == CPT_ENOTFOUND ? 0 : rc;
+	if (name) {
+		nl = v.len > 1 ? v.len - 1 : 0;
+		if (nl > SPACE_NAME_MAX)
+			nl = SPACE_NAME_MAX;
+		memcpy(name, (const char *)v.data + 1, nl);
+		name[nl] = 0;
+	}
+	return 1;
+}
+
+int
 index_my_spaces(store_txn_t *txn, const char *handle, uint8_t (*out)[CPT_ID_LEN], int *roles,
                 char (*names)[SPACE_NAME_MAX + 1], size_t max, size_t *n)
 {

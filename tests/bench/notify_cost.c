@@ -45,13 +45,19 @@ static key_sign_t *
 s_user(const char *handle)
 {
 	key_sign_t *k = key_sign_new();
-	char hex[CPT_HEX_ID];
+	char hex[CPT_HEX_ID], proof[2 * CPT_SIG_LEN + 1];
+	uint8_t sig[CPT_SIG_LEN];
 	ingest_res_t r;
 	json_t *b;
 
 	cpt_hex32(hex, key_sign_public(k));
-	b = json_pack("{s:s, s:s, s:s, s:s}", "handle", handle, "key", hex, "site",
-	              node_cfg(s_node)->name, "role", "member");
+	/* The key's proof that it takes the handle (PROTOCOL.md 7.2). */
+	if (evt_proof_sign(sig, k, node_ingest_ctx(s_node)->fed, node_cfg(s_node)->name, handle) !=
+	    0)
+		exit(1);
+	sodium_bin2hex(proof, sizeof(proof), sig, sizeof(sig));
+	b = json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", handle, "key", hex, "site",
+	              node_cfg(s_node)->name, "role", "member", "proof", proof);
 	if (node_publish(s_node, node_site_key(s_node), EVT_ENROL, b, &r) != 0 || r.rc != 0) {
 		fprintf(stderr, "notify_cost: enrolment refused: %s\n", r.why);
 		exit(1);
@@ -241,14 +247,18 @@ s_space(size_t m)
 	double med0, max0, med1, max1, t;
 	size_t before;
 
+	for (size_t i = 0; i < m; i++) {
+		char h[32];
+		snprintf(h, sizeof(h), "m%05zu", i);
+		people[i] = s_user(h);
+	}
+	/* Everything after the enrolments (PROTOCOL.md 8.5), which are now. */
+	s_clk.last = HLC_MAKE(hlc_wall_ms(), 0);
 	s_add(&bt, a, EVT_SPACE, "{\"visibility\":\"open\",\"join\":\"open\",\"name\":\"Hiking\"}",
 	      sid);
 	s_store(&bt);
 	cpt_hex32(hex, sid);
 	for (size_t i = 0; i < m; i++) {
-		char h[32];
-		snprintf(h, sizeof(h), "m%05zu", i);
-		people[i] = s_user(h);
 		snprintf(body, sizeof(body), "{\"space\":\"%s\",\"action\":\"join\"}", hex);
 		s_add(&bt, people[i], EVT_SPACE_MEMBER, body, NULL);
 	}
