@@ -45,9 +45,10 @@ static const char s_usage[] =
     "                        run the node in the foreground (--check: validate the\n"
     "                        config and exit); refuses to run as root unless told\n"
     "  status                what the store holds, whether the node runs, each peer's link\n"
-    "  figures [--days N] [--json]\n"
+    "  figures [--days N] [--json [--as HANDLE]]\n"
     "                        adoption per site and exchange between sites over the\n"
-    "                        last N days (default 30, at most 366), for management\n"
+    "                        last N days (default 30, at most 366), for management;\n"
+    "                        private spaces counted, named only as HANDLE may read them\n"
     "  report --xlsx FILE [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
     "                        the workbook for management (default: the 30 days to\n"
     "                        today, UTC), or its data as JSON with --json\n"
@@ -125,6 +126,7 @@ s_parse(opts_t *o, int argc, char **argv)
 	    {"--tls-key", offsetof(opts_t, tls_key), 0},
 	    {"--seed", offsetof(opts_t, seed), 0},
 	    {"--title", offsetof(opts_t, title), 0},
+	    {"--as", offsetof(opts_t, as), 0},
 	    {"--force", offsetof(opts_t, force), 1},
 	    {"--allow-root", offsetof(opts_t, allow_root), 1},
 	    {"--join", offsetof(opts_t, join), 1},

@@ -302,7 +302,7 @@ cmd_figures(opts_t *o)
 	store_txn_t *txn;
 	json_t *f, *x;
 	size_t i;
-	char a[16], b[16];
+	char a[16], b[16], hs[64];
 	int days = o->days ? o->days : 30;
 
 	if (days < 1 || days > QUERY_FIGURES_MAX_DAYS) {
@@ -317,7 +317,20 @@ cmd_figures(opts_t *o)
 		node_close(&n);
 		return 1;
 	}
+	if (o->as &&
+	    (index_handle_site(txn, o->as, hs) != 0 || strcmp(hs, index_spaces_site()) != 0)) {
+		fprintf(stderr, "comptoir figures: no person %s at this site (--as)\n", o->as);
+		store_read_end(st, &txn);
+		node_close(&n);
+		return 2;
+	}
 	f = query_figures(txn, hlc_wall_ms(), (unsigned)days);
+	/* As GET /api/figures answers: a private space is counted, and named
+	 * only to a reader of it (--as HANDLE, a person of this site); the
+	 * site's IT is nobody's reader. */
+	if (f != NULL)
+		query_figures_spaces_for(txn, json_object_get(f, "spaces"), o->as,
+		                         index_spaces_site());
 	store_read_end(st, &txn);
 	node_close(&n);
 	if (f == NULL) {

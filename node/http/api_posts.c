@@ -58,12 +58,6 @@ s_need_post_in(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_K
 	return ok;
 }
 
-static int
-s_need_post(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_KEY_LEN])
-{
-	return s_need_post_in(r, id, author, NULL);
-}
-
 int
 api_post_create(http_req_t *r)
 {
@@ -174,37 +168,6 @@ api_post_get(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	return http_reply(r, 200, p);
 }
 
-int
-api_post_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
-{
-	uint8_t author[CPT_KEY_LEN];
-	char hex[CPT_HEX_ID], space[CPT_HEX_ID] = "";
-	json_t *body, *ev;
-	uint16_t kind;
-	ingest_res_t res;
-	int ok;
-
-	if (!http_need_csrf(r) || !http_need_json(r, &body))
-		return 0;
-	if (!http_body_ok(r, API_EDIT, body) || !s_need_post_in(r, id, author, space)) {
-		json_decref(body);
-		return 0;
-	}
-	if (sodium_memcmp(author, r->sess.key, CPT_KEY_LEN) != 0) {
-		json_decref(body);
-		return http_fail(r, 403, "not_author", NULL, NULL,
-		                 "only the author may edit a post");
-	}
-	cpt_hex32(hex, id);
-	ev = api_body_event(API_EDIT, body, hex, &kind);
-	json_decref(body);
-	ok = ev && api_space_publish(r, space[0] ? space : NULL, kind, ev, &res);
-	json_decref(ev);
-	if (!ok)
-		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
-	return s_reply_post(r, 200, id, 1);
-}
-
 /* May the caller erase a post or comment of author? Its author may, and an
  * admin of this site when the author's site enrolled them both: the rule
  * the ingest path applies (event_may_redact), asked of a session admin. */
@@ -221,29 +184,6 @@ s_may_delete(http_req_t *r, const uint8_t author[CPT_KEY_LEN])
 	ok = event_may_redact(txn, r->sess.key, author, hlc_wall_ms());
 	store_read_end(r->h->st, &txn);
 	return ok;
-}
-
-int
-api_post_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN])
-{
-	uint8_t author[CPT_KEY_LEN];
-	char hex[CPT_HEX_ID];
-	ingest_res_t res;
-	json_t *ev;
-	int ok;
-
-	if (!http_need_csrf(r) || !s_need_post(r, id, author))
-		return 0;
-	if (!s_may_delete(r, author))
-		return http_fail(r, 403, "not_allowed", NULL, NULL,
-		                 "only the author or an admin of their site may delete a post");
-	cpt_hex32(hex, id);
-	ev = json_pack("{s:s}", "target", hex);
-	ok = ev && http_publish(r, EVT_REDACT, ev, &res);
-	json_decref(ev);
-	if (!ok)
-		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
-	return http_reply(r, 200, json_pack("{s:s}", "deleted", hex));
 }
 
 /* Replies with comment id as query_comment shows it. */
@@ -328,14 +268,38 @@ s_need_comment_in(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CP
 	return ok;
 }
 
+/* ------------------------------------------- editing and deleting */
+
 static int
-s_need_comment(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_KEY_LEN])
+s_edited_post(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 {
-	return s_need_comment_in(r, id, author, NULL);
+	return s_reply_post(r, 200, id, 1);
 }
 
-int
-api_comment_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
+static int
+s_edited_comment(http_req_t *r, const uint8_t id[CPT_ID_LEN])
+{
+	return s_reply_comment(r, 200, id);
+}
+
+/* What an edit or a deletion is of: a post or a comment. */
+struct target {
+	const char *word; /* "post" or "comment", for the messages */
+	/* Is it visible to the caller? Its author key and its space (hex, or
+	 * ""): 1, or replied 404/500 and 0. */
+	int (*need)(http_req_t *r, const uint8_t id[CPT_ID_LEN], uint8_t author[CPT_KEY_LEN],
+	            char space[CPT_HEX_ID]);
+	/* Replies 200 with it as edited. */
+	int (*edited)(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+};
+
+static const struct target s_post_t = {"post", s_need_post_in, s_edited_post};
+static const struct target s_comment_t = {"comment", s_need_comment_in, s_edited_comment};
+
+/* An edit by its author, sealed as its space says. It names what it edits
+ * in "post", a comment as well as a post (PROTOCOL.md 7.9). */
+static int
+s_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN], const struct target *t)
 {
 	uint8_t author[CPT_KEY_LEN];
 	char hex[CPT_HEX_ID], space[CPT_HEX_ID] = "";
@@ -346,16 +310,15 @@ api_comment_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 
 	if (!http_need_csrf(r) || !http_need_json(r, &body))
 		return 0;
-	if (!http_body_ok(r, API_EDIT, body) || !s_need_comment_in(r, id, author, space)) {
+	if (!http_body_ok(r, API_EDIT, body) || !t->need(r, id, author, space)) {
 		json_decref(body);
 		return 0;
 	}
 	if (sodium_memcmp(author, r->sess.key, CPT_KEY_LEN) != 0) {
 		json_decref(body);
-		return http_fail(r, 403, "not_author", NULL, NULL,
-		                 "only the author may edit a comment");
+		return http_fail(r, 403, "not_author", NULL, NULL, "only the author may edit a %s",
+		                 t->word);
 	}
-	/* An edit names what it edits in "post": here the comment (PROTOCOL.md). */
 	cpt_hex32(hex, id);
 	ev = api_body_event(API_EDIT, body, hex, &kind);
 	json_decref(body);
@@ -363,23 +326,25 @@ api_comment_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	json_decref(ev);
 	if (!ok)
 		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
-	return s_reply_comment(r, 200, id);
+	return t->edited(r, id);
 }
 
-int
-api_comment_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN])
+/* A redaction, by its author or an admin of their site (s_may_delete). */
+static int
+s_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN], const struct target *t)
 {
 	uint8_t author[CPT_KEY_LEN];
-	char hex[CPT_HEX_ID];
+	char hex[CPT_HEX_ID], space[CPT_HEX_ID];
 	ingest_res_t res;
 	json_t *ev;
 	int ok;
 
-	if (!http_need_csrf(r) || !s_need_comment(r, id, author))
+	if (!http_need_csrf(r) || !t->need(r, id, author, space))
 		return 0;
 	if (!s_may_delete(r, author))
 		return http_fail(r, 403, "not_allowed", NULL, NULL,
-		                 "only the author or an admin of their site may delete a comment");
+		                 "only the author or an admin of their site may delete a %s",
+		                 t->word);
 	cpt_hex32(hex, id);
 	ev = json_pack("{s:s}", "target", hex);
 	ok = ev && http_publish(r, EVT_REDACT, ev, &res);
@@ -387,6 +352,30 @@ api_comment_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	if (!ok)
 		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
 	return http_reply(r, 200, json_pack("{s:s}", "deleted", hex));
+}
+
+int
+api_post_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
+{
+	return s_edit(r, id, &s_post_t);
+}
+
+int
+api_post_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN])
+{
+	return s_delete(r, id, &s_post_t);
+}
+
+int
+api_comment_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
+{
+	return s_edit(r, id, &s_comment_t);
+}
+
+int
+api_comment_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN])
+{
+	return s_delete(r, id, &s_comment_t);
 }
 
 int

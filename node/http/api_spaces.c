@@ -187,8 +187,8 @@ api_space_feed(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 		return http_error(r, 400, "limit", "\"limit\" must be a number from 1 to 100");
 	if (!http_query_cursor(r, cur, &has) || !http_read_begin(r, &txn))
 		return 0;
-	if (query_space_readable(txn, id, r->sess.handle, s_site()))
-		items = query_space_feed(txn, id, s_site(), has ? cur : NULL, (size_t)limit, next);
+	items = query_space_feed_as(txn, id, r->sess.handle, s_site(), has ? cur : NULL,
+	                            (size_t)limit, next);
 	store_read_end(r->h->st, &txn);
 	if (items == NULL)
 		return http_fail(r, 404, "no_space", NULL, NULL, "no such space");

@@ -28,9 +28,9 @@
  * windows and users' enrolments in DB_KEYS, enrolments in DB_BY_REF, held and
  * aside events in DB_PENDING with their rule in DB_PENDING_IDS; the reconciliation
  * index keeps levels 3 to 7 only; DB_NOTIFY, DB_NOTIFY_BY and the databases
- * of kinds 16 to 19). A store
+ * of kinds 16 to 19); 5: DB_SPACE_FOLLOWS, the followers of spaces. A store
  * older than INDEX_SCHEMA_V2 is refused: its events are of version 1. */
-#define INDEX_SCHEMA    4
+#define INDEX_SCHEMA    5
 #define INDEX_SCHEMA_V2 4
 
 /*
@@ -200,6 +200,10 @@ typedef struct index_refs {
 /* Reads the references of id into acc (author and text set by the caller).
  * 0 or a store error; acc->edit_body must be released either way. */
 int index_refs(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], index_refs_t *acc) CPT_WUR;
+/* The same through ix, whose folds of spaces serve the calls that follow
+ * (index_ctx_release after): the comments of one thread. */
+int index_refs_in(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN],
+                  index_refs_t *acc) CPT_WUR;
 /* Appends to the array out the reactions author has on post
  * (DB_REACTIONS). 0 or a store error. */
 int index_reactions_of(store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
@@ -240,6 +244,24 @@ json_t *index_space_get(store_txn_t *txn, const uint8_t space[CPT_ID_LEN]);
  * and names may be NULL. 0 or a store error. */
 int index_my_spaces(store_txn_t *txn, const char *handle, uint8_t (*out)[CPT_ID_LEN], int *roles,
                     char (*names)[SPACE_NAME_MAX + 1], size_t max, size_t *n) CPT_WUR;
+/* Which references of post count on it (PROTOCOL.md 16.9): 0 every one (a
+ * company-wide post, or one not here yet), 1 those index_space_ref_in
+ * admits in space (set), 2 none (a post that counts nowhere); or a negative
+ * store error. ix: a context whose folds serve the calls that follow
+ * (index_ctx_release after). */
+int index_post_space(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
+                     uint8_t space[CPT_ID_LEN]) CPT_WUR;
+/* Whether a comment, reaction or edit (ev, id; body: its opened body, as
+ * index_event_open gives it) of a post of space counts on it: its author a
+ * member of space at its position, sealed exactly when space is private.
+ * 1 or 0. */
+int index_space_ref_in(index_ctx_t *ix, store_txn_t *txn, const uint8_t space[CPT_ID_LEN],
+                       const evt_t *ev, const uint8_t id[CPT_ID_LEN], const json_t *body);
+/* Whether handle is a member of space now (DB_MY_SPACES: site spaces
+ * aside), with the space's name ("" when not known here) into name when
+ * not NULL: 1 yes, 0 no, or a store error. */
+int index_my_space(store_txn_t *txn, const char *handle, const uint8_t space[CPT_ID_LEN],
+                   char name[SPACE_NAME_MAX + 1]);
 /* Event id with its body as views read it: for a sealed event this site
  * opened, ev->kind is the inner kind and *body its plaintext (with the
  * outer "space" and "sealed_here": true); a sealed event not opened keeps
@@ -265,6 +287,12 @@ const char *const *index_notify_types(void);
  * person's record of it, replaced). The space index calls it for the posts
  * whose visibility a space's fold changed. 0 or a store error. */
 int index_notify_post(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN]) CPT_WUR;
+/* The same for one person (a handle): only who's record of post is
+ * computed and replaced, the others' are left as they are; for a change
+ * that concerns who alone (their follow of the post's space). 0 or a store
+ * error. */
+int index_notify_post_for(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
+                          const char *who) CPT_WUR;
 /* Replaces every record of group by recs (handle -> record, borrowed; NULL
  * or empty: the group is gone). The hook of the space index (PROTOCOL.md
  * 17.4): after its fold, a space's join requests for its admins and its

@@ -48,6 +48,20 @@ int ix_spaces_removed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CP
 void ix_spaces_cache_clear(index_ctx_t *ix);
 void ix_spaces_cache_free(index_ctx_t *ix);
 
+/* follows.c: the hook of the followers index (kind 16 events): the
+ * author's register of the space named, and the posts it changes. */
+int ix_follows_changed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
+/* follows.c: every register again from the follow events (DB_ORDER): a
+ * store from before the index (schema 5). */
+int ix_follows_rebuild(store_txn_t *txn) CPT_WUR;
+/* follows.c: calls fn with the handle of each follower of space whose
+ * register follows since before (ts, id): who hears of that post of the
+ * space (space_post, PROTOCOL.md 17.3); a person with two keys that follow
+ * may be named twice. 0 or a store error. */
+int ix_space_followers(index_ctx_t *ix, store_txn_t *txn, const uint8_t space[CPT_ID_LEN],
+                       uint64_t ts, const uint8_t id[CPT_ID_LEN],
+                       void (*fn)(const char *who, void *arg), void *arg) CPT_WUR;
+
 /* mentions.c: calls fn for each distinct @handle of text (at most 32). */
 void ix_each_mention(const char *text, void (*fn)(const char *h, void *arg), void *arg);
 int ix_mentions_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;

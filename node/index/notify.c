@@ -27,6 +27,7 @@ struct group {
 	json_t *comments; /* [[ts, handle], ...]: the comments, in (ts, id) order */
 	json_t *first;    /* handle -> index in comments of their first comment */
 	char author[64];  /* the post's author's handle */
+	const char *only; /* compute this person's record alone, or NULL: everyone's */
 	index_ctx_t *ix;  /* the transaction's context */
 	store_txn_t *txn; /* where */
 };
@@ -63,6 +64,8 @@ s_add(struct group *g, const char *who, const char *type, uint64_t ts, const cha
 
 	if (who[0] == 0 || strcmp(who, by) == 0)
 		return; /* nobody hears of their own doing */
+	if (g->only && strcmp(who, g->only) != 0)
+		return;
 	if ((rec = s_rec(g, who)) == NULL)
 		return;
 	s_latest(rec, ts);
@@ -151,7 +154,7 @@ s_set_replies(struct group *g)
 		const char *h = json_string_value(json_array_get(c, 1));
 		size_t total = n - 1 - i; /* comments after this one */
 		if ((size_t)json_integer_value(json_object_get(g->first, h)) == i &&
-		    strcmp(h, g->author) != 0) {
+		    strcmp(h, g->author) != 0 && (g->only == NULL || strcmp(h, g->only) == 0)) {
 			size_t mine = (size_t)json_integer_value(json_object_get(by_count, h));
 			size_t replies = total - mine, actors = json_array_size(after);
 			if (replies > 0) {
@@ -210,6 +213,18 @@ s_mention_to(const char *h, void *arg)
 	struct mention_to *m = arg;
 
 	s_add(m->g, h, "mention", m->ts, m->by);
+}
+
+/* A follower of the post's space (ix_space_followers): one space_post,
+ * once, whatever the number of their keys that follow. */
+static void
+s_follower(const char *h, void *arg)
+{
+	struct mention_to *m = arg;
+	json_t *rec = json_object_get(m->g->recs, h);
+
+	if (json_object_get(json_object_get(rec, "types"), "space_post") == NULL)
+		s_add(m->g, h, "space_post", m->ts, m->by);
 }
 
 /* One event referring to the post, in (ts, id) order. */
@@ -320,9 +335,11 @@ s_readers_only(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uint8_t
 }
 
 /* The groups of post id, computed: handle -> record (a new reference), or
- * NULL when it has none (gone, erased, not a post, or in a space). */
+ * NULL when it has none (gone, erased, not a post, or in a space). only:
+ * that person's record alone, or NULL. */
 static json_t *
-s_compute(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int rc_out[1])
+s_compute(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const char *only,
+          int rc_out[1])
 {
 	struct group g = {0};
 	evt_t ev;
@@ -356,6 +373,7 @@ s_compute(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int r
 	}
 	g.ix = ix;
 	g.txn = txn;
+	g.only = only;
 	g.recs = json_object();
 	g.reacts = json_object();
 	g.comments = json_array();
@@ -365,7 +383,11 @@ s_compute(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int r
 		struct mention_to m = {&g, ev.ts, g.author};
 		if (text)
 			ix_each_mention(text, s_mention_to, &m);
-		*rc_out = index_each_ref(ix, txn, id, s_ref, &g);
+		/* A post of a space: its followers since before it (17.3). */
+		if (json_object_get(b, "space"))
+			*rc_out = ix_space_followers(ix, txn, in_space, ev.ts, id, s_follower, &m);
+		if (*rc_out == 0)
+			*rc_out = index_each_ref(ix, txn, id, s_ref, &g);
 		json_object_foreach (g.reacts, key, reg) {
 			if (json_is_true(json_array_get(reg, 2)))
 				s_add(&g, g.author, "reaction",
@@ -437,6 +459,46 @@ s_clear(store_txn_t *txn, const uint8_t group[CPT_ID_LEN])
 	return rc == CPT_ENOTFOUND ? 0 : rc;
 }
 
+/* Puts who's record of group (DB_NOTIFY, and DB_NOTIFY_BY to find it). */
+static int
+s_put(store_txn_t *txn, const uint8_t group[CPT_ID_LEN], const char *h, const json_t *rec)
+{
+	uint8_t k[64 + 9 + CPT_ID_LEN], bk[CPT_ID_LEN + 64], lt[8], *val;
+	size_t hl = strlen(h), jl;
+	uint64_t latest = (uint64_t)json_integer_value(json_object_get(rec, "latest"));
+	uint64_t n = 0;
+	const char *ty;
+	json_t *t;
+	char *js;
+	int rc;
+
+	if (hl == 0 || hl >= 64)
+		return 0;
+	json_object_foreach ((json_t *)json_object_get(rec, "types"), ty, t) {
+		n += (uint64_t)json_integer_value(json_object_get(t, "n"));
+	}
+	/* The value: the items' count (8 bytes), then the record: a reader
+	 * tells unread from read with no JSON to parse. */
+	if ((js = json_dumps(rec, JSON_COMPACT)) == NULL)
+		return CPT_ENOMEM;
+	jl = strlen(js);
+	if ((val = malloc(8 + jl)) == NULL) {
+		free(js);
+		return CPT_ENOMEM;
+	}
+	store_put_u64(val, n);
+	memcpy(val + 8, js, jl);
+	free(js);
+	rc = store_put(txn, DB_NOTIFY, k, s_key(k, h, latest, group), val, 8 + jl);
+	free(val);
+	if (rc != 0)
+		return rc;
+	memcpy(bk, group, CPT_ID_LEN);
+	memcpy(bk + CPT_ID_LEN, h, hl);
+	store_put_u64(lt, latest);
+	return store_put(txn, DB_NOTIFY_BY, bk, CPT_ID_LEN + hl, lt, 8);
+}
+
 int
 index_notify_group(index_ctx_t *ix, store_txn_t *txn, const uint8_t group[CPT_ID_LEN],
                    const json_t *recs)
@@ -450,48 +512,50 @@ index_notify_group(index_ctx_t *ix, store_txn_t *txn, const uint8_t group[CPT_ID
 	if ((rc = s_clear(txn, group)) != 0)
 		return rc;
 	json_object_foreach ((json_t *)recs, h, rec) {
-		uint8_t k[64 + 9 + CPT_ID_LEN], bk[CPT_ID_LEN + 64], lt[8], *val;
-		size_t hl = strlen(h), jl;
-		uint64_t latest = (uint64_t)json_integer_value(json_object_get(rec, "latest"));
-		uint64_t n = 0;
-		const char *ty;
-		json_t *t;
-		char *js;
-		if (hl == 0 || hl >= 64)
-			continue;
-		json_object_foreach (json_object_get(rec, "types"), ty, t) {
-			n += (uint64_t)json_integer_value(json_object_get(t, "n"));
-		}
-		/* The value: the items' count (8 bytes), then the record: a reader
-		 * tells unread from read with no JSON to parse. */
-		if ((js = json_dumps(rec, JSON_COMPACT)) == NULL)
-			return CPT_ENOMEM;
-		jl = strlen(js);
-		if ((val = malloc(8 + jl)) == NULL) {
-			free(js);
-			return CPT_ENOMEM;
-		}
-		store_put_u64(val, n);
-		memcpy(val + 8, js, jl);
-		free(js);
-		rc = store_put(txn, DB_NOTIFY, k, s_key(k, h, latest, group), val, 8 + jl);
-		free(val);
-		if (rc != 0)
-			return rc;
-		memcpy(bk, group, CPT_ID_LEN);
-		memcpy(bk + CPT_ID_LEN, h, hl);
-		store_put_u64(lt, latest);
-		if ((rc = store_put(txn, DB_NOTIFY_BY, bk, CPT_ID_LEN + hl, lt, 8)) != 0)
+		if ((rc = s_put(txn, group, h, rec)) != 0)
 			return rc;
 	}
 	return 0;
 }
 
 int
+index_notify_post_for(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
+                      const char *who)
+{
+	uint8_t bk[CPT_ID_LEN + 64], k[64 + 9 + CPT_ID_LEN];
+	size_t hl = strlen(who);
+	store_val_t v;
+	json_t *recs, *rec;
+	int rc;
+
+	assert(txn != NULL && post != NULL && who != NULL);
+	if (hl == 0 || hl >= 64)
+		return 0;
+	recs = s_compute(ix, txn, post, who, &rc);
+	if (rc != 0)
+		return rc;
+	/* Who's entry only: out, then in again as computed. */
+	memcpy(bk, post, CPT_ID_LEN);
+	memcpy(bk + CPT_ID_LEN, who, hl);
+	rc = store_get(txn, DB_NOTIFY_BY, bk, CPT_ID_LEN + hl, &v);
+	if (rc == 0 && v.len == 8) {
+		rc = store_del(txn, DB_NOTIFY, k, s_key(k, who, store_get_u64(v.data), post));
+		if (rc == 0)
+			rc = store_del(txn, DB_NOTIFY_BY, bk, CPT_ID_LEN + hl);
+	}
+	if (rc == CPT_ENOTFOUND)
+		rc = 0;
+	if (rc == 0 && (rec = json_object_get(recs, who)) != NULL)
+		rc = s_put(txn, post, who, rec);
+	json_decref(recs);
+	return rc;
+}
+
+int
 index_notify_post(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN])
 {
 	int rc;
-	json_t *recs = s_compute(ix, txn, post, &rc);
+	json_t *recs = s_compute(ix, txn, post, NULL, &rc);
 
 	if (rc != 0)
 		return rc;

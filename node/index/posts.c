@@ -57,12 +57,20 @@ s_post_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, 
 }
 
 int
+index_refs_in(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], index_refs_t *acc)
+{
+	assert(ix != NULL && txn != NULL && acc != NULL);
+	return index_each_ref(ix, txn, id, s_post_ref, acc);
+}
+
+int
 index_refs(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], index_refs_t *acc)
 {
-	index_ctx_t ix = {0}; /* no cache: only events are read */
+	index_ctx_t ix = {0};
+	int rc = index_refs_in(&ix, txn, id, acc);
 
-	assert(txn != NULL && acc != NULL);
-	return index_each_ref(&ix, txn, id, s_post_ref, acc);
+	index_ctx_release(&ix); /* a space's fold when acc->space is set */
+	return rc;
 }
 
 /* ------------------------------------------------------------ reactions */

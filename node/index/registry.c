@@ -21,6 +21,7 @@ static const enum store_db s_buckets[] = {DB_BUCKETS};
 static const enum store_db s_notify[] = {DB_NOTIFY, DB_NOTIFY_BY};
 static const enum store_db s_announce[] = {DB_ANNOUNCE};
 static const enum store_db s_mine[] = {DB_MINE};
+static const enum store_db s_follows[] = {DB_SPACE_FOLLOWS};
 static const enum store_db s_spaces[] = {DB_SPACE_GOV,  DB_SPACE_ITEMS, DB_SPACES,    DB_MY_SPACES,
                                          DB_SPACE_FEED, DB_OPENED,      DB_SITE_SEALS};
 
@@ -63,6 +64,10 @@ static const index_def_t s_registry[] = {
      ix_profiles_changed, NULL},
     {"notify", s_notify, N(s_notify), K(EVT_POST) | K(EVT_COMMENT) | K(EVT_REACTION),
      ix_notify_changed, ix_notify_changed, ix_notify_rebuild},
+    /* After notify and spaces: a change of a register computes again the
+     * groups of the space's posts (DB_SPACE_FEED) for its author. */
+    {"follows", s_follows, N(s_follows), K(EVT_FOLLOW), ix_follows_changed, ix_follows_changed,
+     ix_follows_rebuild},
     {"announce", s_announce, N(s_announce), K(EVT_ANNOUNCE), ix_announce_added, ix_announce_removed,
      NULL},
     {"mine", s_mine, N(s_mine), K(EVT_MINE), ix_mine_added, ix_mine_removed, NULL},

@@ -20,15 +20,28 @@ s_schema_put(store_txn_t *txn, uint64_t schema)
 	return store_meta_put(txn, "schema", b, 8);
 }
 
+/* Schema 5: the followers of spaces (DB_SPACE_FOLLOWS), and the
+ * notifications again, which now name them (space_post). */
+static int
+s_to_5(store_txn_t *txn, void *arg)
+{
+	int rc;
+
+	(void)arg;
+	if ((rc = ix_follows_rebuild(txn)) == 0 && (rc = ix_notify_rebuild(txn)) == 0)
+		rc = s_schema_put(txn, 5);
+	return rc;
+}
+
 /* The steps, in order: step i moves a store of schema to - 1 to schema to.
- * None yet: stores older than schema 4 hold events of protocol version 1,
- * which no node of version 2 admits, and are refused (index_store_open). */
+ * Stores older than schema 4 hold events of protocol version 1, which no
+ * node of version 2 admits, and are refused (index_store_open). */
 static const struct schema_step {
 	unsigned to;       /* the schema it reaches */
 	const char *what;  /* what it does, for a message ("cannot ...") */
 	store_write_fn fn; /* the step, in one write transaction */
 } s_steps[] = {
-    {0, NULL, NULL},
+    {5, "index the followers of spaces", s_to_5},
 };
 
 static int

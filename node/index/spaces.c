@@ -639,19 +639,39 @@ int
 ix_space_ref_counts(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
                     const evt_t *ev, const uint8_t id[CPT_ID_LEN], const json_t *body)
 {
+	uint8_t space[CPT_ID_LEN];
+	int where = index_post_space(ix, txn, post, space);
+
+	if (where < 0)
+		return where;
+	if (where != 1)
+		return where == 0; /* company-wide: every one; nowhere: none */
+	return ix_space_ref_in(ix, txn, space, ev, id, body);
+}
+
+int
+index_post_space(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
+                 uint8_t space[CPT_ID_LEN])
+{
 	evt_t pe;
 	json_t *pb = NULL;
-	uint8_t space[CPT_ID_LEN];
 	int rc = index_event_open(txn, post, &pe, &pb), where;
 
+	assert(ix != NULL && txn != NULL && post != NULL && space != NULL);
 	if (rc != 0 || pb == NULL || pe.kind != EVT_POST) {
 		json_decref(pb);
-		return rc == 0 || rc == CPT_ENOTFOUND || rc == CPT_EINVAL ? 1 : rc;
+		return rc == 0 || rc == CPT_ENOTFOUND || rc == CPT_EINVAL ? 0 : rc;
 	}
 	where = ix_space_place(ix, txn, &pe, post, pb, space);
 	json_decref(pb);
-	if (where <= 0)
-		return where == 0; /* company-wide: every one; nowhere: none */
+	return where == 0 ? 0 : where > 0 ? 1 : 2;
+}
+
+int
+index_space_ref_in(index_ctx_t *ix, store_txn_t *txn, const uint8_t space[CPT_ID_LEN],
+                   const evt_t *ev, const uint8_t id[CPT_ID_LEN], const json_t *body)
+{
+	assert(ix != NULL && txn != NULL && space != NULL && ev != NULL && body != NULL);
 	return ix_space_ref_in(ix, txn, space, ev, id, body);
 }
 
@@ -1134,6 +1154,32 @@ index_spaces_load(store_txn_t *txn)
 	}
 	store_cur_close(&cur);
 	return rc == CPT_ENOTFOUND ? 0 : rc;
+}
+
+int
+index_my_space(store_txn_t *txn, const char *handle, const uint8_t space[CPT_ID_LEN],
+               char name[SPACE_NAME_MAX + 1])
+{
+	uint8_t k[64 + CPT_ID_LEN];
+	size_t hl = strlen(handle), nl;
+	store_val_t v;
+	int rc;
+
+	if (hl == 0 || hl > 32)
+		return 0;
+	memcpy(k, handle, hl);
+	k[hl] = 0;
+	memcpy(k + hl + 1, space, CPT_ID_LEN);
+	if ((rc = store_get(txn, DB_MY_SPACES, k, hl + 1 + CPT_ID_LEN, &v)) != 0)
+		return rc == CPT_ENOTFOUND ? 0 : rc;
+	if (name) {
+		nl = v.len > 1 ? v.len - 1 : 0;
+		if (nl > SPACE_NAME_MAX)
+			nl = SPACE_NAME_MAX;
+		memcpy(name, (const char *)v.data + 1, nl);
+		name[nl] = 0;
+	}
+	return 1;
 }
 
 int

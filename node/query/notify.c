@@ -522,58 +522,13 @@ s_tsid_desc(const void *a, const void *b)
 	return -memcmp(((const struct tsid *)a)->k, ((const struct tsid *)b)->k, 40);
 }
 
-/* Up to max posts of key strictly before before40 (or from the newest),
- * appended to *v (n, cap). */
+/* Up to max entries of db under the 32-byte prefix (an author in
+ * DB_BY_AUTHOR, a space in DB_SPACE_FEED: prefix, ts, id) strictly before
+ * before40 (or from the newest), appended to *v (n, cap) as their (ts, id).
+ * kind: only the entries of that kind (DB_BY_AUTHOR's values), or 0: all. */
 static int
-s_posts_before(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], const uint8_t *before40,
-               size_t max, struct tsid **v, size_t *n, size_t *cap)
-{
-	uint8_t at[CPT_KEY_LEN + 40];
-	store_cur_t *cur;
-	store_val_t k, val;
-	size_t got = 0;
-	int rc;
-
-	if ((rc = store_cur_open(txn, DB_BY_AUTHOR, &cur)) != 0)
-		return rc;
-	memcpy(at, key, CPT_KEY_LEN);
-	if (before40)
-		memcpy(at + CPT_KEY_LEN, before40, 40);
-	else
-		memset(at + CPT_KEY_LEN, 0xff, 40);
-	k.len = sizeof(at);
-	k.data = at;
-	rc = store_cur_get(cur, &k, &val, STORE_SEEK);
-	rc = rc == 0               ? store_cur_get(cur, &k, &val, STORE_PREV)
-	     : rc == CPT_ENOTFOUND ? store_cur_get(cur, &k, &val, STORE_LAST)
-	                           : rc;
-	for (; rc == 0 && got < max; rc = store_cur_get(cur, &k, &val, STORE_PREV)) {
-		if (k.len != sizeof(at) || memcmp(k.data, key, CPT_KEY_LEN) != 0)
-			break;
-		if (store_get_kind(&val) != EVT_POST)
-			continue;
-		if (*n == *cap) {
-			size_t nc = *cap ? *cap * 2 : 64;
-			struct tsid *nv = realloc(*v, nc * sizeof(*nv));
-			if (nv == NULL) {
-				rc = CPT_ENOMEM;
-				break;
-			}
-			*v = nv;
-			*cap = nc;
-		}
-		memcpy((*v)[(*n)++].k, (const uint8_t *)k.data + CPT_KEY_LEN, 40);
-		got++;
-	}
-	store_cur_close(&cur);
-	return rc == CPT_ENOTFOUND ? 0 : rc;
-}
-
-/* Up to max posts of space's feed (DB_SPACE_FEED: the posts that count
- * there) strictly before before40, appended as s_posts_before does. */
-static int
-s_space_posts_before(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const uint8_t *before40,
-                     size_t max, struct tsid **v, size_t *n, size_t *cap)
+s_before(store_txn_t *txn, enum store_db db, const uint8_t prefix[CPT_ID_LEN], uint16_t kind,
+         const uint8_t *before40, size_t max, struct tsid **v, size_t *n, size_t *cap)
 {
 	uint8_t at[CPT_ID_LEN + 40];
 	store_cur_t *cur;
@@ -581,9 +536,9 @@ s_space_posts_before(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const ui
 	size_t got = 0;
 	int rc;
 
-	if ((rc = store_cur_open(txn, DB_SPACE_FEED, &cur)) != 0)
+	if ((rc = store_cur_open(txn, db, &cur)) != 0)
 		return rc;
-	memcpy(at, space, CPT_ID_LEN);
+	memcpy(at, prefix, CPT_ID_LEN);
 	if (before40)
 		memcpy(at + CPT_ID_LEN, before40, 40);
 	else
@@ -595,8 +550,10 @@ s_space_posts_before(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const ui
 	     : rc == CPT_ENOTFOUND ? store_cur_get(cur, &k, &val, STORE_LAST)
 	                           : rc;
 	for (; rc == 0 && got < max; rc = store_cur_get(cur, &k, &val, STORE_PREV)) {
-		if (k.len != sizeof(at) || memcmp(k.data, space, CPT_ID_LEN) != 0)
+		if (k.len != sizeof(at) || memcmp(k.data, prefix, CPT_ID_LEN) != 0)
 			break;
+		if (kind && store_get_kind(&val) != kind)
+			continue;
 		if (*n == *cap) {
 			size_t nc = *cap ? *cap * 2 : 64;
 			struct tsid *nv = realloc(*v, nc * sizeof(*nv));
@@ -612,6 +569,22 @@ s_space_posts_before(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const ui
 	}
 	store_cur_close(&cur);
 	return rc == CPT_ENOTFOUND ? 0 : rc;
+}
+
+/* The posts of key (DB_BY_AUTHOR), as s_before lists them. */
+static int
+s_posts_before(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], const uint8_t *before40,
+               size_t max, struct tsid **v, size_t *n, size_t *cap)
+{
+	return s_before(txn, DB_BY_AUTHOR, key, EVT_POST, before40, max, v, n, cap);
+}
+
+/* The posts of space's feed (DB_SPACE_FEED: those that count there). */
+static int
+s_space_posts_before(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const uint8_t *before40,
+                     size_t max, struct tsid **v, size_t *n, size_t *cap)
+{
+	return s_before(txn, DB_SPACE_FEED, space, 0, before40, max, v, n, cap);
 }
 
 #define FORYOU_MAX_SPACES 256

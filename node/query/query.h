@@ -96,6 +96,12 @@ json_t *query_space_feed(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], cons
  * spaces they are a member of now, newest first, as query_feed pages it. */
 json_t *query_main_feed(store_txn_t *txn, const char *handle, const char *site,
                         const uint8_t *before40, size_t limit, char next[81]);
+/* A space's feed for handle (a person of site): as query_space_feed, or
+ * NULL when they may not read it (query_space_readable). A member's read
+ * parses no state of the space: membership and label come from the list
+ * of their spaces (a space's state, its member list, is kilobytes). */
+json_t *query_space_feed_as(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const char *handle,
+                            const char *site, const uint8_t *before40, size_t limit, char next[81]);
 /* The spaces handle is a member of that viewer (of viewer_site) may read:
  * [{"id", "name", "visibility", "role"}]. */
 json_t *query_person_spaces(store_txn_t *txn, const char *handle, const char *viewer,

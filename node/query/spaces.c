@@ -403,6 +403,38 @@ query_space_feed(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const char *
 	return items;
 }
 
+json_t *
+query_space_feed_as(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const char *handle,
+                    const char *site, const uint8_t *before40, size_t limit, char next[81])
+{
+	struct s_src src = {.db = DB_SPACE_FEED};
+	char name[SPACE_NAME_MAX + 1];
+	json_t *items, *s;
+	int ss;
+
+	assert(txn != NULL && space != NULL && handle != NULL && next != NULL);
+	next[0] = 0;
+	memcpy(src.space, space, CPT_ID_LEN);
+	src.site = site;
+	src.named = 1;
+	if (index_my_space(txn, handle, space, name) == 1) {
+		/* A member reads it: labelled from the list, as the main feed. */
+		src.name = name[0] ? json_string(name) : NULL;
+	} else {
+		/* Anyone else: the state, once, for both access and label. */
+		s = s_state(txn, space, site, &ss);
+		if (s_access(s, ss, handle) != 2) {
+			json_decref(s);
+			return NULL;
+		}
+		src.name = json_incref(json_object_get(s, "name"));
+		json_decref(s);
+	}
+	items = s_merge(txn, &src, 1, before40, limit, next);
+	json_decref(src.name);
+	return items;
+}
+
 #define QUERY_MAX_SPACES 256
 
 json_t *

@@ -12,10 +12,13 @@
 
 /* One comment as the API lists it, or NULL when it cannot be shown (not a
  * comment, gone, erased: erased comments have no DB_BY_REF entry, but a
- * store may be old). Its text is the newest edit by its own author, as for
- * a post: edits name the comment in "post" and are indexed under it. */
+ * store may be old; or not counted by PROTOCOL.md 16.9 on its post, whose
+ * place index_post_space gave: where, space). Its text is the newest edit by
+ * its own author, as for a post: edits name the comment in "post" and are
+ * indexed under it, and in a space count as the comment does. */
 static json_t *
-s_comment_json(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
+s_comment_json(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int where,
+               const uint8_t space[CPT_ID_LEN])
 {
 	evt_t ev;
 	index_refs_t acc;
@@ -23,14 +26,16 @@ s_comment_json(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 	char idhex[CPT_HEX_ID], khex[CPT_HEX_ID], handle[64];
 
 	/* A comment of a private space is sealed: its opened body. */
-	if (index_event_open(txn, id, &ev, &b) != 0 || ev.kind != EVT_COMMENT || b == NULL) {
+	if (index_event_open(txn, id, &ev, &b) != 0 || ev.kind != EVT_COMMENT || b == NULL ||
+	    where == 2 || (where == 1 && !index_space_ref_in(ix, txn, space, &ev, id, b))) {
 		json_decref(b);
 		return NULL;
 	}
 	memset(&acc, 0, sizeof(acc));
 	memcpy(acc.author, ev.author, CPT_KEY_LEN);
 	acc.text = json_object_get(b, "text");
-	if (index_refs(txn, id, &acc) != 0) {
+	acc.space = where == 1 ? space : NULL;
+	if (index_refs_in(ix, txn, id, &acc) != 0) {
 		json_decref(acc.edit_body);
 		json_decref(b);
 		return NULL;
@@ -53,8 +58,26 @@ s_comment_json(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 json_t *
 query_comment(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 {
+	index_ctx_t ix = {0};
+	evt_t ev;
+	json_t *b = NULL, *c = NULL;
+	uint8_t post[CPT_ID_LEN], space[CPT_ID_LEN];
+	const char *ph;
+	int where;
+
 	assert(txn != NULL && id != NULL);
-	return s_comment_json(txn, id);
+	/* Its post's place first: the comment counts by it (16.9). */
+	if (index_event_open(txn, id, &ev, &b) != 0 || b == NULL ||
+	    (ph = json_string_value(json_object_get(b, "post"))) == NULL ||
+	    cpt_unhex32(post, ph, strlen(ph)) != 0) {
+		json_decref(b);
+		return NULL;
+	}
+	json_decref(b);
+	if ((where = index_post_space(&ix, txn, post, space)) >= 0)
+		c = s_comment_json(&ix, txn, id, where, space);
+	index_ctx_release(&ix);
+	return c;
 }
 
 json_t *
@@ -66,11 +89,17 @@ query_comments(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const uint8_t *be
 	store_val_t k = {sizeof(from), from}, v;
 	json_t *newest = json_array(), *items = NULL;
 	size_t n = 0;
-	int rc, more = 0;
+	int rc, more = 0, where;
+	index_ctx_t ix = {0};
+	uint8_t space[CPT_ID_LEN];
 
 	assert(txn != NULL && id != NULL && next != NULL);
 	next[0] = 0;
-	if (newest == NULL || store_cur_open(txn, DB_BY_REF, &cur) != 0) {
+	/* Which comments count on the post (PROTOCOL.md 16.9): the thread
+	 * lists those its count counts. */
+	if (newest == NULL || (where = index_post_space(&ix, txn, id, space)) < 0 ||
+	    store_cur_open(txn, DB_BY_REF, &cur) != 0) {
+		index_ctx_release(&ix);
 		json_decref(newest);
 		return NULL;
 	}
@@ -94,7 +123,9 @@ query_comments(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const uint8_t *be
 				more = 1;
 				break;
 			}
-			if ((c = s_comment_json(txn, (uint8_t *)k.data + CPT_ID_LEN + 8)) != NULL) {
+			c = s_comment_json(&ix, txn, (uint8_t *)k.data + CPT_ID_LEN + 8, where,
+			                   space);
+			if (c != NULL) {
 				json_array_append_new(newest, c);
 				memcpy(last, (uint8_t *)k.data + CPT_ID_LEN, 40);
 				n++;
@@ -103,6 +134,7 @@ query_comments(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const uint8_t *be
 		rc = store_cur_get(cur, &k, &v, STORE_PREV);
 	}
 	store_cur_close(&cur);
+	index_ctx_release(&ix);
 	if (rc != 0 && rc != CPT_ENOTFOUND) {
 		json_decref(newest);
 		return NULL;

@@ -64,6 +64,8 @@ enum store_db {
 	DB_MAIL,        /* handle -> JSON: local, when each person's digest last went out */
 	DB_TOKENS,      /* token id(32) -> JSON: local, personal API tokens (node/auth/tokens.c);
 	                   the id is a hash of the token, the seed in it sealed under the token */
+	DB_SPACE_FOLLOWS, /* space(32) author(32) -> ts(8) id(32) on(1): the newest follow event
+	                     of each author naming the space (node/index/follows.c) */
 	DB_COUNT
 };
 

@@ -315,11 +315,15 @@ export function announceTool(post) {
 
 let follows = null; // {people: [...], spaces: [...]}, loaded once per page
 
-/* Follow / Following on a person's page. */
-export function followButton(handle) {
+/* Follow / Following on a person's page, or on a space's (what: 'space',
+ * target its id, name its name): a space followed notifies its new posts
+ * (space_post). */
+export function followButton(handle, what = 'person', name = null) {
 	const { h } = ctx;
-	if (!ctx.state.me || handle === ctx.state.me.handle)
+	if (!ctx.state.me || (what === 'person' && handle === ctx.state.me.handle))
 		return null;
+	const list = f => (what === 'person' ? f.people : f.spaces);
+	const label = () => (what === 'person' ? ctx.nameOf(handle) : name);
 	const btn = h('button', { type: 'button', class: 'btn btn-quiet follow', id: 'follow', 'aria-pressed': 'false' }, t('follow.follow'));
 	const paint = on => {
 		btn.setAttribute('aria-pressed', String(on));
@@ -328,7 +332,7 @@ export function followButton(handle) {
 	(async () => {
 		try {
 			follows = await ctx.api('GET', '/api/follows');
-			paint(follows.people.includes(handle));
+			paint(list(follows).includes(handle));
 		} catch {
 			/* the button stays "Follow" */
 		}
@@ -337,9 +341,10 @@ export function followButton(handle) {
 		const on = btn.getAttribute('aria-pressed') !== 'true';
 		btn.disabled = true;
 		try {
-			follows = await ctx.api('POST', '/api/follows', { what: 'person', target: handle, on });
-			paint(follows.people.includes(handle));
-			ctx.announce(on ? t('follow.now', { name: ctx.nameOf(handle) }) : t('follow.stopped', { name: ctx.nameOf(handle) }));
+			follows = await ctx.api('POST', '/api/follows', { what, target: handle, on });
+			paint(list(follows).includes(handle));
+			ctx.announce(on ? t(what === 'person' ? 'follow.now' : 'follow.space_now', { name: label() })
+				: t('follow.stopped', { name: label() }));
 		} catch (err) {
 			ctx.showError(err);
 		} finally {

@@ -7,6 +7,7 @@
 // inserted as text nodes only, as everywhere in the UI.
 
 import { t } from './i18n.js';
+import { followButton } from './notify.js';
 
 export function makeSpaces(ui) {
 	const { h, api, enc, postCard, composer, personLink, userText, errorText, announce, state } = ui;
@@ -281,6 +282,9 @@ export function makeSpaces(ui) {
 			head.push(h('button', { type: 'button', class: 'btn', onclick: async () => { await act(id, 'request'); reload(); } }, t('space.request')));
 		else if (s.my_role && s.join !== 'site')
 			head.push(h('button', { type: 'button', class: 'btn btn-quiet', onclick: async () => { try { await act(id, 'leave'); } catch (e) { announce(errorText(e)); } location.hash = '#/spaces'; } }, t('space.leave')));
+		/* Follow: its new posts notify (space_post), for whoever reads it. */
+		if ((s.my_role || s.visibility === 'open') && !s.archived)
+			head.push(followButton(id, 'space', spaceName(s)));
 		document.title = `${spaceName(s)} · ${t('app.name')}`;
 		main.append(h('header', { class: 'card space-head' },
 			h('h1', { tabindex: '-1', dir: 'auto' }, userText(spaceName(s))),

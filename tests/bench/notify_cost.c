@@ -5,6 +5,10 @@
  *                                     against N posts mentioning nobody
  *   notify_cost --dir DIR fanout M    one group written for M people at once
  *                                     (the hook a space's post will use)
+ *   notify_cost --dir DIR space M     through a real open space of M members
+ *                                     who all follow it: each post notifies M
+ *                                     (space_post), against the same posts when
+ *                                     nobody follows; then one member stops
  *   notify_cost --dir DIR hot N       one post, N comments by N people: each
  *                                     comment notifies everyone before it
  *   notify_cost --dir DIR year        a year of one person's normal activity:
@@ -41,13 +45,19 @@ static key_sign_t *
 s_user(const char *handle)
 {
 	key_sign_t *k = key_sign_new();
-	char hex[CPT_HEX_ID];
+	char hex[CPT_HEX_ID], proof[2 * CPT_SIG_LEN + 1];
+	uint8_t sig[CPT_SIG_LEN];
 	ingest_res_t r;
 	json_t *b;
 
 	cpt_hex32(hex, key_sign_public(k));
-	b = json_pack("{s:s, s:s, s:s, s:s}", "handle", handle, "key", hex, "site",
-	              node_cfg(s_node)->name, "role", "member");
+	/* The key's proof that it takes the handle (PROTOCOL.md 7.2). */
+	if (evt_proof_sign(sig, k, node_ingest_ctx(s_node)->fed, node_cfg(s_node)->name, handle) !=
+	    0)
+		exit(1);
+	sodium_bin2hex(proof, sizeof(proof), sig, sizeof(sig));
+	b = json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", handle, "key", hex, "site",
+	              node_cfg(s_node)->name, "role", "member", "proof", proof);
 	if (node_publish(s_node, node_site_key(s_node), EVT_ENROL, b, &r) != 0 || r.rc != 0) {
 		fprintf(stderr, "notify_cost: enrolment refused: %s\n", r.why);
 		exit(1);
@@ -198,6 +208,91 @@ s_fanout(size_t m)
 	       "included; written again (an update of the group): %.1f ms; notify entries %zu\n",
 	       m, (t1 - t0) * 1e3, (t1 - t0) * 1e6 / m, (t2 - t1) * 1e3, s_count(DB_NOTIFY));
 	json_decref(f.recs);
+}
+
+/* Posts n posts in space (hex) one transaction each, as staff write them:
+ * the median and the slowest, in ms. */
+static void
+s_space_posts(const key_sign_t *a, const char *hex, size_t n, const char *what, double *med,
+              double *max)
+{
+	batch_t bt = {0};
+	double *t = calloc(n, sizeof(*t));
+	char body[192];
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(body, sizeof(body), "{\"text\":\"%s, walk %zu\",\"space\":\"%s\"}", what,
+		         i, hex);
+		s_add(&bt, a, EVT_POST, body, NULL);
+		t[i] = s_store(&bt) * 1e3;
+	}
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && t[j - 1] > t[j]; j--) {
+			double x = t[j];
+			t[j] = t[j - 1];
+			t[j - 1] = x;
+		}
+	*med = t[n / 2];
+	*max = t[n - 1];
+	free(t);
+}
+
+static void
+s_space(size_t m)
+{
+	key_sign_t *a = s_user("alice"), **people = calloc(m, sizeof(*people));
+	batch_t bt = {0};
+	uint8_t sid[CPT_ID_LEN];
+	char hex[CPT_HEX_ID], body[192];
+	double med0, max0, med1, max1, t;
+	size_t before;
+
+	for (size_t i = 0; i < m; i++) {
+		char h[32];
+		snprintf(h, sizeof(h), "m%05zu", i);
+		people[i] = s_user(h);
+	}
+	/* Everything after the enrolments (PROTOCOL.md 8.5), which are now. */
+	s_clk.last = HLC_MAKE(hlc_wall_ms(), 0);
+	s_add(&bt, a, EVT_SPACE, "{\"visibility\":\"open\",\"join\":\"open\",\"name\":\"Hiking\"}",
+	      sid);
+	s_store(&bt);
+	cpt_hex32(hex, sid);
+	for (size_t i = 0; i < m; i++) {
+		snprintf(body, sizeof(body), "{\"space\":\"%s\",\"action\":\"join\"}", hex);
+		s_add(&bt, people[i], EVT_SPACE_MEMBER, body, NULL);
+	}
+	s_store(&bt);
+	/* Members who do not follow: a post notifies nobody. */
+	s_space_posts(a, hex, 21, "nobody follows", &med0, &max0);
+	for (size_t i = 0; i < m; i++) {
+		snprintf(body, sizeof(body), "{\"what\":\"space\",\"target\":\"%s\",\"on\":true}",
+		         hex);
+		s_add(&bt, people[i], EVT_FOLLOW, body, NULL);
+	}
+	t = s_store(&bt);
+	printf("space: %zu members; their %zu follows stored in %.2f s\n", m, m, t);
+	before = s_count(DB_NOTIFY);
+	s_space_posts(a, hex, 21, "everyone follows", &med1, &max1);
+	printf("space: a post notifying nobody: median %.1f ms, max %.1f ms (21 posts, one "
+	       "transaction each)\n",
+	       med0, max0);
+	printf("space: a post notifying %zu followers: median %.1f ms, max %.1f ms; %.1f us per "
+	       "notification over the post alone; notify entries +%zu\n",
+	       m, med1, max1, (med1 - med0) * 1e3 / m, s_count(DB_NOTIFY) - before);
+	/* One member stops: only their records of the 21 posts are computed. */
+	snprintf(body, sizeof(body), "{\"what\":\"space\",\"target\":\"%s\",\"on\":false}", hex);
+	s_add(&bt, people[0], EVT_FOLLOW, body, NULL);
+	before = s_count(DB_NOTIFY);
+	t = s_store(&bt);
+	printf("space: one follower stops: %.1f ms; notify entries -%zu\n", t * 1e3,
+	       before - s_count(DB_NOTIFY));
+	for (size_t i = 0; i < m; i++)
+		key_sign_destroy(&people[i]);
+	key_sign_destroy(&a);
+	free(people);
+	free(bt.env);
+	free(bt.len);
 }
 
 static void
@@ -418,7 +513,9 @@ main(int argc, char **argv)
 			n = strtoul(argv[i], NULL, 10);
 	}
 	if (dir == NULL || mode == NULL || cpt_init() != 0) {
-		fprintf(stderr, "usage: notify_cost --dir DIR storm N | fanout M | hot N | year\n");
+		fprintf(
+		    stderr,
+		    "usage: notify_cost --dir DIR storm N | fanout M | space M | hot N | year\n");
 		return 2;
 	}
 	if (node_open(&s_node, dir, err, sizeof(err)) != 0) {
@@ -430,6 +527,8 @@ main(int argc, char **argv)
 		s_storm(n ? n : 10000);
 	else if (strcmp(mode, "fanout") == 0)
 		s_fanout(n ? n : 5000);
+	else if (strcmp(mode, "space") == 0)
+		s_space(n ? n : 5000);
 	else if (strcmp(mode, "hot") == 0)
 		s_hot(n ? n : 1000);
 	else if (strcmp(mode, "year") == 0)

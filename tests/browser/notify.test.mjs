@@ -71,6 +71,23 @@ uiTest('For you shows a followed colleague\'s post, not the others\'', async ({ 
 	await page.locator('article.post', { hasText: 'Alice: not followed by bob' }).waitFor();
 });
 
+uiTest('following a space from its page notifies its next post', async ({ newPage }) => {
+	const alice = await apiSession(site, 'alice', PW);
+	const sp = await alice.call('POST', '/api/spaces', { name: 'Choir', visibility: 'open', join: 'open' });
+	const page = await newPage(site);
+	await login(page, 'chloe', PW);
+	await page.goto(site.url + `/#/space/${sp.id}`);
+	const follow = page.locator('#follow');
+	await page.locator('#follow[aria-pressed="false"]').waitFor();
+	await follow.click();
+	await page.locator('#follow[aria-pressed="true"]').waitFor();
+	const chloe = await apiSession(site, 'chloe', PW);
+	assert.deepEqual((await chloe.call('GET', '/api/follows')).spaces, [sp.id]);
+	await alice.call('POST', '/api/posts', { text: 'Rehearsal moved to Friday', space: sp.id });
+	await page.goto(site.url + '/#/notifications');
+	await page.locator('.notif', { hasText: 'Alice Martin posted in a space you follow' }).waitFor();
+});
+
 uiTest('an announcement is pinned until read; settings save, in French too', async ({ newPage }) => {
 	const alice = await apiSession(site, 'alice', PW);
 	const a = await alice.call('POST', '/api/posts', { text: 'Fire drill on Thursday at 10' });

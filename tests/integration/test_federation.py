@@ -540,11 +540,15 @@ def test_hostile_peer():
         t.check(p.returncode == 0, "hostile peer ran the %s scenario" % s, out)
         log = log_of(A)
         site = "h-" + s
+        # The log lines may come a little after the peer is done (the node
+        # writes them from its own thread): waited for, not read once.
         if s in ("garbage", "truncated", "oversized"):
-            t.check("malformed message from site=%s" % site in log, "paris logs %s's malformed messages" % site)
+            t.check(wait_until(lambda: "malformed message from site=%s" % site in log_of(A), timeout=10),
+                    "paris logs %s's malformed messages" % site)
         if s == "garbage":
-            t.check("peer site=%s speaks protocol version 1; this node speaks version 2: upgrade that site"
-                    % site in log, "paris names the protocol version of %s, which it refuses" % site)
+            t.check(wait_until(lambda: "peer site=%s speaks protocol version 1; this node speaks "
+                               "version 2: upgrade that site" % site in log_of(A), timeout=10),
+                    "paris names the protocol version of %s, which it refuses" % site)
         if s in ("garbage", "truncated", "badsig", "flood"):
             t.check(wait_until(lambda: "disconnecting peer site=%s" % site in log_of(A), timeout=5),
                     "paris logs and disconnects %s" % site, out)

@@ -395,12 +395,62 @@ def test_spaces(P, L):
             group_of(e, post))
 
 
+def test_space_post(P, L):
+    """A new post in a space one follows (PROTOCOL.md 17.3, space_post):
+    dave follows at Lyon an open space of Paris and hears of its next posts
+    there; nobody hears of a post before their follow, nor after they stop;
+    a follower who may not read a private space hears nothing of it."""
+    a, b = login(P, "alice"), login(P, "bob")
+    d = login(L, "dave")
+    r = a.post("/api/spaces", {"name": "Hiking", "visibility": "open", "join": "open"})
+    t.eq(r.status, 201, "alice makes an open space at paris")
+    sid = r.json["id"]
+    r = a.post("/api/posts", {"text": "before anyone follows", "space": sid})
+    t.eq(r.status, 201, "alice posts in it")
+    early = r.json["id"]
+    t.check(wait_until(lambda: d.get("/api/posts/%s" % early).status == 200),
+            "the space and its post reach lyon")
+    r = d.post("/api/follows", {"what": "space", "target": sid, "on": True})
+    t.check(r.status == 200 and r.json["spaces"] == [sid], "dave follows it at lyon", r)
+    # The follow must be at paris before alice's next post, or the post is
+    # older than the follow there and rightly notifies nobody.
+    ok = wait_until(lambda: P.status()["events"] == L.status()["events"])
+    t.check(ok, "the follow reaches paris")
+    r = a.post("/api/posts", {"text": "sunday walk @bob", "space": sid})
+    t.eq(r.status, 201, "alice posts again")
+    post = r.json["id"]
+    g = wait_until(lambda: group_of(d, post))
+    t.check(g and g["types"].get("space_post", {}).get("by") == ["alice"]
+            and g["post"]["text"] == "sunday walk @bob",
+            "dave hears at lyon of the new post in the space he follows", g)
+    t.check(group_of(d, early) is None, "not of the post before his follow")
+    g = group_of(b, post)
+    t.check(g and "space_post" not in g["types"] and g["types"]["mention"]["n"] == 1,
+            "bob, who does not follow it, hears of his mention only", g)
+    t.check(group_of(a, post) is None, "nor does alice hear of her own post")
+    # Bob follows a private space he is not a member of: nothing reaches him.
+    r = a.post("/api/spaces", {"name": "Board", "visibility": "private", "join": "invite"})
+    t.eq(r.status, 201, "alice makes a private space")
+    pid = r.json["id"]
+    r = b.post("/api/follows", {"what": "space", "target": pid, "on": True})
+    t.eq(r.status, 200, "bob follows the private space's id")
+    r = a.post("/api/posts", {"text": "board minutes", "space": pid})
+    t.eq(r.status, 201, "alice posts in the private space")
+    t.check(group_of(b, r.json["id"]) is None, "bob, not a member, hears nothing of it")
+    # Dave stops: his items of the space go.
+    r = d.post("/api/follows", {"what": "space", "target": sid, "on": False})
+    t.check(r.status == 200 and r.json["spaces"] == [], "dave stops following", r)
+    ok = wait_until(lambda: group_of(d, post) is None)
+    t.check(ok, "his space_post item goes with his follow", group_of(d, post))
+
+
 def main():
     P, L, relay = setup()
     t.test(test_api, P)
     t.test(test_bell_stream, P)
     t.test(test_federation, P, L, relay)
     t.test(test_spaces, P, L)
+    t.test(test_space_post, P, L)
     for n in (P, L):
         v = n.cli("verify", check=False)
         t.check(v.returncode == 0, "%s: verify (views equal a rebuild)" % n.site, v.stdout[-400:])

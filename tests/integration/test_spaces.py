@@ -204,6 +204,20 @@ def test_one_site():
         opened = space_fig(b, open_id)
         t.check(opened and opened["name"] == "Randonnée" and opened["posts"] >= 1,
                 "an open space is named to all", opened)
+        # The CLI answers as the API: to site IT, who reads no space, a
+        # private space is counted, not named; --as names what one reader may.
+        def cli_fig(*args):
+            j = json.loads(n.cli("figures", "--json", *args).stdout)
+            return {s["id"]: s for s in j["spaces"]}
+        it, as_a, as_b = cli_fig(), cli_fig("--as", "alice"), cli_fig("--as", "bob")
+        t.check(it[priv]["name"] is None and it[priv].get("hidden") is True
+                and it[priv]["posts"] == 1 and it[open_id]["name"] == "Randonnée",
+                "comptoir figures --json: a private space counted, not named", it[priv])
+        t.check(as_a[priv]["name"] == "Budget" and as_b[priv]["name"] is None,
+                "comptoir figures --json --as: named only to its reader", (as_a[priv], as_b[priv]))
+        bad = n.cli("figures", "--json", "--as", "nobody", check=False)
+        t.check(bad.returncode == 2 and "no person nobody" in bad.stderr,
+                "figures --as an unknown person is refused, naming them", bad.stderr)
         sites = [s for s in a.get("/api/figures").json["spaces"] if s["site"] == "paris"]
         t.check(len(sites) == 1 and sites[0]["posts"] == 1, "the site's space counted", sites)
         r = a.get("/api/people/bob")

@@ -42,6 +42,16 @@ enum {
 	X_BOB_ASKS,    /* bob asks to join R at 70: alice, its owner, hears */
 	X_INVITE_DAVE, /* alice invites dave to P at 71: dave hears */
 	X_DAVE_FOLLOW, /* dave follows O at 72: its posts in his For you feed */
+	/* space_post (PROTOCOL.md 17.3): a post of a space notifies who follows
+	 * the space now, when the follow is older than the post. */
+	X_CAROL_FOLLOW,   /* carol follows O at 42 ... */
+	X_CAROL_UNFOLLOW, /* ... stops at 43 ... */
+	X_CAROL_REFOLLOW, /* ... and follows again at 44: "three" (45) and "four" notify her */
+	X_ALICE_FOLLOW,   /* alice follows O at 46 ... */
+	X_ALICE_UNFOLLOW, /* ... and stops at 47: "four" does not notify her */
+	X_BOB_FOLLOW,     /* bob follows O at 79: nobody hears of their own post */
+	X_BOB_POST4,      /* bob posts "four" in O at 80: carol and dave hear */
+	X_ALICE_REDACT, /* alice erases her unfollow at 90: she follows since 46, hears of "four" */
 	X_COUNT
 };
 
@@ -72,6 +82,13 @@ s_member(ev_t *e, int k, uint64_t ts, const ev_t *space, const char *action, con
 	if (role)
 		json_object_set_new(b, "role", json_string(role));
 	fx_mk(e, k, EVT_SPACE_MEMBER, ts, b);
+}
+
+static void
+s_follow(ev_t *e, int k, uint64_t ts, const ev_t *space, int on)
+{
+	fx_mk(e, k, EVT_FOLLOW, ts,
+	      json_pack("{s:s, s:s, s:b}", "what", "space", "target", space->hex, "on", on));
 }
 
 static void
@@ -143,8 +160,17 @@ s_scene(void)
 	                         json_pack("{s:i, s:s, s:s}", "kind", 7, "post",
 	                                   e[X_CAROL_POST].hex, "text", "a sealed reply"))));
 	s_member(&e[X_INVITE_DAVE], K_ALICE, TS(71, 0), &e[X_PRIV], "invite", "dave", NULL);
-	fx_mk(&e[X_DAVE_FOLLOW], K_DAVE, EVT_FOLLOW, TS(72, 0),
-	      json_pack("{s:s, s:s, s:b}", "what", "space", "target", e[X_OPEN].hex, "on", 1));
+	s_follow(&e[X_DAVE_FOLLOW], K_DAVE, TS(72, 0), &e[X_OPEN], 1);
+	s_follow(&e[X_CAROL_FOLLOW], K_CAROL, TS(42, 0), &e[X_OPEN], 1);
+	s_follow(&e[X_CAROL_UNFOLLOW], K_CAROL, TS(43, 0), &e[X_OPEN], 0);
+	s_follow(&e[X_CAROL_REFOLLOW], K_CAROL, TS(44, 0), &e[X_OPEN], 1);
+	s_follow(&e[X_ALICE_FOLLOW], K_ALICE, TS(46, 0), &e[X_OPEN], 1);
+	s_follow(&e[X_ALICE_UNFOLLOW], K_ALICE, TS(47, 0), &e[X_OPEN], 0);
+	s_follow(&e[X_BOB_FOLLOW], K_BOB, TS(79, 0), &e[X_OPEN], 1);
+	fx_mk(&e[X_BOB_POST4], K_BOB, EVT_POST, TS(80, 0),
+	      json_pack("{s:s, s:s}", "text", "four", "space", e[X_OPEN].hex));
+	fx_mk(&e[X_ALICE_REDACT], K_ALICE, EVT_REDACT, TS(90, 0),
+	      json_pack("{s:s}", "target", e[X_ALICE_UNFOLLOW].hex));
 }
 
 struct find {
@@ -237,25 +263,45 @@ s_check(fx_t *f)
 	assert_int_equal(s_n(rec, "space_request"), 1);
 	assert_string_equal(s_by0(rec, "space_request"), "bob");
 	json_decref(rec);
-	assert_int_equal(groups, 2);
+	/* Her unfollow erased, she follows O since 46: "four", not "three". */
+	rec = s_group(f, "alice", &s_ev[X_BOB_POST4], NULL);
+	assert_non_null(rec);
+	assert_int_equal(s_n(rec, "space_post"), 1);
+	json_decref(rec);
+	assert_int_equal(groups, 3);
 	/* Bob: mentioned in a private space he is not in: nothing. */
 	assert_null(s_group(f, "bob", NULL, &groups));
 	assert_int_equal(groups, 0);
-	/* Carol: the mention in the open space O, whose member she is not;
-	 * not alice's comment on her post of P, where she was removed. */
+	/* Carol: the mention in the open space O, whose member she is not,
+	 * and O's posts since she follows it again (one item each, whatever
+	 * her earlier follow); not alice's comment on her post of P, where she
+	 * was removed. */
 	rec = s_group(f, "carol", &s_ev[X_BOB_POST3], &groups);
 	assert_non_null(rec);
 	assert_int_equal(s_n(rec, "mention"), 1);
+	assert_int_equal(s_n(rec, "space_post"), 1);
+	assert_string_equal(s_by0(rec, "space_post"), "bob");
 	json_decref(rec);
-	assert_int_equal(groups, 1);
-	/* Dave: invited to P. */
+	rec = s_group(f, "carol", &s_ev[X_BOB_POST4], NULL);
+	assert_non_null(rec);
+	assert_int_equal(s_n(rec, "space_post"), 1);
+	json_decref(rec);
+	assert_int_equal(groups, 2);
+	/* Dave: invited to P; "four", posted in O after he followed it, not
+	 * "three", posted before. */
 	rec = s_group(f, "dave", &s_ev[X_PRIV], &groups);
 	assert_non_null(rec);
 	assert_int_equal(s_n(rec, "space_invite"), 1);
 	assert_string_equal(s_by0(rec, "space_invite"), "alice");
 	json_decref(rec);
-	assert_int_equal(groups, 1);
-	assert_int_equal(fx_count(f, DB_NOTIFY), 4);
+	rec = s_group(f, "dave", &s_ev[X_BOB_POST4], NULL);
+	assert_non_null(rec);
+	assert_int_equal(s_n(rec, "space_post"), 1);
+	json_decref(rec);
+	assert_int_equal(groups, 2);
+	/* Bob wrote "four": he does not hear of it. */
+	assert_int_equal(fx_count(f, DB_NOTIFY), 7);
+	assert_int_equal(fx_count(f, DB_SPACE_FOLLOWS), 4);
 }
 
 /* How many groups handle's list shows with one preference per space set
@@ -298,15 +344,20 @@ s_check_prefs(fx_t *f)
 	assert_int_equal(s_listed(f, "carol", &s_ev[X_OPEN], "off", types, sizeof(types)), 0);
 	assert_int_equal(s_listed(f, "carol", &s_ev[X_OPEN], "mentions", types, sizeof(types)), 1);
 	assert_string_equal(types, "mention");
-	assert_int_equal(s_listed(f, "carol", &s_ev[X_PRIV], "off", types, sizeof(types)), 1);
-	assert_int_equal(s_listed(f, "alice", &s_ev[X_PRIV], "off", types, sizeof(types)), 1);
-	assert_string_equal(types, "space_request"); /* R's, not P's post */
-	assert_int_equal(s_listed(f, "alice", &s_ev[X_REQ_SPACE], "off", types, sizeof(types)), 1);
-	assert_string_equal(types, "mention");
+	assert_int_equal(s_listed(f, "carol", &s_ev[X_PRIV], "off", types, sizeof(types)), 2);
+	assert_int_equal(s_listed(f, "alice", &s_ev[X_PRIV], "off", types, sizeof(types)), 2);
+	assert_string_equal(types, "space_post"); /* O's "four" and R's, not P's post */
+	assert_int_equal(s_listed(f, "alice", &s_ev[X_OPEN], "off", types, sizeof(types)), 2);
+	assert_string_equal(types, "space_request"); /* R's and P's, not O's "four" */
+	assert_int_equal(s_listed(f, "alice", &s_ev[X_REQ_SPACE], "off", types, sizeof(types)), 2);
+	assert_string_equal(types, "space_post");
 	assert_int_equal(s_listed(f, "alice", &s_ev[X_REQ_SPACE], "mentions", types, sizeof(types)),
-	                 2);
-	assert_int_equal(s_listed(f, "dave", &s_ev[X_PRIV], "off", types, sizeof(types)), 0);
-	assert_int_equal(s_listed(f, "dave", &s_ev[X_PRIV], "all", types, sizeof(types)), 1);
+	                 3);
+	assert_int_equal(s_listed(f, "dave", &s_ev[X_PRIV], "off", types, sizeof(types)), 1);
+	assert_string_equal(types, "space_post");
+	assert_int_equal(s_listed(f, "dave", &s_ev[X_PRIV], "all", types, sizeof(types)), 2);
+	assert_int_equal(s_listed(f, "dave", &s_ev[X_OPEN], "off", types, sizeof(types)), 1);
+	assert_string_equal(types, "space_invite");
 }
 
 /* The For you feed with spaces (PROTOCOL.md 17.6): my spaces' posts (P's
@@ -318,13 +369,13 @@ s_check_foryou(fx_t *f)
 	char texts[512];
 
 	s_foryou(f, K_ALICE, texts, sizeof(texts));
-	assert_string_equal(texts, "alice secret @bob,three @carol,carol secret @alice,one");
+	assert_string_equal(texts, "four,alice secret @bob,three @carol,carol secret @alice,one");
 	s_foryou(f, K_BOB, texts, sizeof(texts)); /* not "two": it does not count in O */
-	assert_string_equal(texts, "three @carol,one");
-	s_foryou(f, K_CAROL, texts, sizeof(texts)); /* removed from P */
-	assert_string_equal(texts, "");
+	assert_string_equal(texts, "four,three @carol,one");
+	s_foryou(f, K_CAROL, texts, sizeof(texts)); /* removed from P, follows O */
+	assert_string_equal(texts, "four,three @carol,one");
 	s_foryou(f, K_DAVE, texts, sizeof(texts)); /* follows O; only invited to P */
-	assert_string_equal(texts, "three @carol,one");
+	assert_string_equal(texts, "four,three @carol,one");
 }
 
 /* Ingests the scene in list's order in random batches, with a key ring of

@@ -47,6 +47,7 @@ enum {
 	X_BOB_LIKE,   /* bob, out of O since 30, likes "one" at 32: does not count */
 	X_BOB_EDIT,   /* ... and edits it at 33: does not count */
 	X_CLEAR_CMT,  /* alice's comment in clear on carol's sealed post at 62: nowhere */
+	X_BOB_CMT_ED, /* bob, out of O, edits his comment "in" at 34: does not count */
 	X_COUNT
 };
 
@@ -157,6 +158,8 @@ s_scene(void)
 	      json_pack("{s:s, s:s}", "post", e[X_BOB_POST1].hex, "text", "one edited while out"));
 	fx_mk(&e[X_CLEAR_CMT], K_ALICE, EVT_COMMENT, TS(62, 0),
 	      json_pack("{s:s, s:s}", "post", e[X_CAROL_POST].hex, "text", "in clear"));
+	fx_mk(&e[X_BOB_CMT_ED], K_BOB, EVT_EDIT, TS(34, 0),
+	      json_pack("{s:s, s:s}", "post", e[X_BOB_CMT].hex, "text", "in, edited while out"));
 }
 
 /* The texts of a space's feed, newest first, joined by commas. */
@@ -206,15 +209,27 @@ s_check(fx_t *f)
 	post = query_post_as(txn, s_ev[X_CAROL_POST].id, 1, "alice", "paris");
 	assert_non_null(post);
 	assert_int_equal(json_integer_value(json_object_get(post, "comments")), 1);
+	/* The thread lists what the count counts: not the comment in clear. */
+	assert_int_equal(json_array_size(json_object_get(post, "comment_list")), 1);
 	assert_string_equal(json_string_value(json_object_get(
 	                        json_array_get(json_object_get(post, "comment_list"), 0), "text")),
 	                    "a sealed reply");
 	json_decref(post);
 	/* Only the members' comment and reaction count on "one"; bob's edit
 	 * while out of O does not change its text (checked by the feed above). */
-	post = query_post_as(txn, s_ev[X_BOB_POST1].id, 0, "alice", "paris");
+	post = query_post_as(txn, s_ev[X_BOB_POST1].id, 1, "alice", "paris");
 	assert_non_null(post);
 	assert_int_equal(json_integer_value(json_object_get(post, "comments")), 1);
+	/* Its thread too: bob's comment alone, in its text before his edit
+	 * made while out of O; carol's comment is no comment of it. */
+	s = json_object_get(post, "comment_list");
+	assert_int_equal(json_array_size(s), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(s, 0), "text")), "in");
+	assert_null(query_comment(txn, s_ev[X_CAROL_CMT].id));
+	s = query_comment(txn, s_ev[X_BOB_CMT].id);
+	assert_non_null(s);
+	assert_string_equal(json_string_value(json_object_get(s, "text")), "in");
+	json_decref(s);
 	s = json_object_get(post, "reactions");
 	assert_int_equal(json_object_size(s), 1);
 	assert_int_equal(json_integer_value(json_object_get(s, "like")), 1);
