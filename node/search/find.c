@@ -207,22 +207,31 @@ search_distance(const char *a, const char *b, unsigned max)
 int
 search_may_read(store_txn_t *txn, const json_t *v, const uint8_t *viewer)
 {
-	const char *post;
-	uint8_t pid[CPT_ID_LEN];
+	const char *post, *sp, *site = index_spaces_site();
+	char handle[64] = "";
+	uint8_t id[CPT_ID_LEN];
 	json_t *p;
 
-	(void)viewer; /* spaces: a private space's content for its members only */
 	if (v == NULL)
+		return 0;
+	/* The viewer's handle: a private space's content is read by its
+	 * members, as the space's own pages decide it (query_post_as,
+	 * query_space_readable); site IT ("") reads what any staff member of
+	 * this site may: company-wide, open spaces, this site's space. */
+	if (viewer && index_handle_of(txn, viewer, handle) != 0)
 		return 0;
 	/* A comment is read with its post: none without it. */
 	if ((post = json_string_value(json_object_get(v, "post"))) != NULL &&
 	    json_object_get(v, "comments") == NULL) {
-		if (cpt_unhex32(pid, post, strlen(post)) != 0 ||
-		    (p = query_post(txn, pid, 0)) == NULL)
+		if (cpt_unhex32(id, post, strlen(post)) != 0 ||
+		    (p = query_post_as(txn, id, 0, handle, site)) == NULL)
 			return 0;
 		json_decref(p);
+		return 1;
 	}
-	return 1;
+	if ((sp = json_string_value(json_object_get(v, "space"))) == NULL)
+		return 1;
+	return cpt_unhex32(id, sp, strlen(sp)) == 0 && query_space_readable(txn, id, handle, site);
 }
 
 /* ------------------------------------------------------------- searching */
@@ -255,6 +264,10 @@ struct group {
 	const char *pexpr;     /* the same for people: every word a prefix */
 	store_txn_t *txn;      /* the store now */
 	sqlite3 *db;           /* a read connection */
+	char handle[64];       /* the viewer's handle, "" for site IT */
+	const char *site;      /* this site's name (spaces' access) */
+	char *readable;        /* JSON array of the spaces whose content viewer reads */
+	char *visible;         /* JSON array of the spaces viewer sees */
 };
 
 static void
@@ -308,8 +321,13 @@ s_posts(struct group *g, int *rc, char *err, size_t errlen)
 	char bounds[128];
 	snprintf(bounds, sizeof(bounds), "%s%s", q->before_ms ? " AND fts.rowid < :before" : "",
 	         q->after_ms ? " AND fts.rowid >= :after" : "");
-	snprintf(filt, sizeof(filt), "d.type IN (%d, %d)%s%s%s", SX_POST, SX_COMMENT,
-	         q->site && *q->site ? " AND d.site = :site" : "",
+	/* Spaces the viewer may not read are left out by the query itself, so
+	 * that a page is not eaten by hits dropped afterwards; each hit is
+	 * still checked against the store below. */
+	snprintf(filt, sizeof(filt),
+	         "d.type IN (%d, %d) AND (d.space IS NULL OR d.space IN"
+	         " (SELECT value FROM json_each(:spaces)))%s%s%s",
+	         SX_POST, SX_COMMENT, q->site && *q->site ? " AND d.site = :site" : "",
 	         q->author && *q->author ? " AND d.author = :author" : "",
 	         q->space && *q->space ? " AND d.space = :space" : "");
 	if (q->newest)
@@ -337,6 +355,7 @@ s_posts(struct group *g, int *rc, char *err, size_t errlen)
 	s_bind_opt(st, ":site", q->site);
 	s_bind_opt(st, ":author", q->author);
 	s_bind_opt(st, ":space", q->space);
+	s_bind_opt(st, ":spaces", g->readable ? g->readable : "[]");
 	if (q->before_ms)
 		sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":before"),
 		                   (sqlite3_int64)(q->before_ms << SX_RID_SHIFT));
@@ -358,7 +377,8 @@ s_posts(struct group *g, int *rc, char *err, size_t errlen)
 			continue;
 		/* The store now, not the index: what was redacted a moment ago
 		 * is not shown, whatever the writer thread has done. */
-		v = key[0] == 'p' ? query_post(g->txn, id, 0) : query_comment(g->txn, id);
+		v = key[0] == 'p' ? query_post_as(g->txn, id, 0, g->handle, g->site)
+		                  : query_comment(g->txn, id);
 		if (v == NULL || !search_may_read(g->txn, v, g->viewer)) {
 			json_decref(v);
 			continue;
@@ -519,12 +539,97 @@ s_people(struct group *g, int *rc, char *err, size_t errlen)
 	                 more ? json_integer((json_int_t)(q->offset + scanned)) : json_null());
 }
 
+/* Spaces whose name or description matches, among those the viewer sees
+ * (query_spaces: a private space only for its members and invitees), best
+ * match first; each read again from the store as the viewer is shown it. */
+static json_t *
+s_spaces(struct group *g, int *rc, char *err, size_t errlen)
+{
+	const search_q_t *q = g->q;
+	sqlite3_stmt *st;
+	json_t *items = json_array();
+	size_t n = 0, scanned = 0;
+	int more = 0, r;
+
+	if (sqlite3_prepare_v2(g->db,
+	                       "SELECT d.key, snippet(pfts, -1, char(2), char(3), '…', 16)"
+	                       " FROM docs d JOIN pfts ON pfts.rowid = d.rid WHERE d.type = 4"
+	                       " AND pfts MATCH :expr AND d.space IN"
+	                       " (SELECT value FROM json_each(:spaces))"
+	                       " ORDER BY pfts.rank, d.key LIMIT :lim OFFSET :off",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		*rc = sx_fail(g->db, "preparing a search", err, errlen);
+		json_decref(items);
+		return NULL;
+	}
+	sqlite3_bind_text(st, 1, g->pexpr, -1, SQLITE_STATIC);
+	s_bind_opt(st, ":spaces", g->visible ? g->visible : "[]");
+	sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":lim"), SX_SCAN_MAX);
+	sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":off"), (sqlite3_int64)q->offset);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *key = (const char *)sqlite3_column_text(st, 0);
+		uint8_t id[CPT_ID_LEN];
+		json_t *sp, *o;
+		if (n == q->limit) {
+			more = 1;
+			break;
+		}
+		scanned++;
+		if (key == NULL || strlen(key) != 65 || cpt_unhex32(id, key + 1, 64) != 0)
+			continue;
+		if ((sp = query_space(g->txn, id, g->handle, g->site)) == NULL)
+			continue;
+		o = json_pack(
+		    "{s:O, s:O, s:O, s:O, s:O, s:O, s:o}", "id", json_object_get(sp, "id"), "name",
+		    json_object_get(sp, "name"), "description", json_object_get(sp, "description"),
+		    "visibility", json_object_get(sp, "visibility"), "member_count",
+		    json_object_get(sp, "member_count"), "my_role", json_object_get(sp, "my_role"),
+		    "snippet", s_snippet((const char *)sqlite3_column_text(st, 1)));
+		json_decref(sp);
+		if (o) {
+			json_array_append_new(items, o);
+			n++;
+		}
+	}
+	if (r != SQLITE_ROW && r != SQLITE_DONE) {
+		*rc = sx_fail(g->db, "searching", err, errlen);
+		sqlite3_finalize(st);
+		json_decref(items);
+		return NULL;
+	}
+	sqlite3_finalize(st);
+	return json_pack("{s:o, s:o}", "items", items, "next",
+	                 more ? json_integer((json_int_t)(q->offset + scanned)) : json_null());
+}
+
+/* The spaces the viewer reads the content of (readable) and sees (visible)
+ * as JSON arrays of ids, into g. */
+static void
+s_viewer_spaces(struct group *g)
+{
+	json_t *all = query_spaces(g->txn, g->handle, g->site, NULL, 0), *sp;
+	json_t *rd = json_array(), *vs = json_array();
+	size_t i;
+
+	json_array_foreach (all, i, sp) {
+		json_t *id = json_object_get(sp, "id");
+		json_array_append(vs, id);
+		if (json_is_true(json_object_get(sp, "readable")))
+			json_array_append(rd, id);
+	}
+	g->readable = json_dumps(rd, JSON_COMPACT);
+	g->visible = json_dumps(vs, JSON_COMPACT);
+	json_decref(all);
+	json_decref(rd);
+	json_decref(vs);
+}
+
 json_t *
 search_find(search_t *s, const search_q_t *q, const uint8_t *viewer, int *rc, char *err,
             size_t errlen)
 {
 	char expr[SEARCH_MAX_Q * 48 + 64], pexpr[SEARCH_MAX_Q * 4 + 64];
-	struct group g = {s, q, viewer, NULL, NULL, NULL, NULL};
+	struct group g = {s, q, viewer, NULL, NULL, NULL, NULL, "", NULL, NULL, NULL};
 	json_t *out = NULL, *grp;
 	int has_expr;
 
@@ -552,6 +657,14 @@ search_find(search_t *s, const search_q_t *q, const uint8_t *viewer, int *rc, ch
 		snprintf(err, errlen, "search index: cannot read the store");
 		return NULL;
 	}
+	g.site = index_spaces_site();
+	if (viewer && index_handle_of(g.txn, viewer, g.handle) != 0) {
+		/* Not a person of this store (yet): company-wide content only. */
+		snprintf(g.handle, sizeof(g.handle), "%s", "");
+		g.viewer = NULL;
+	}
+	if (q->type != SEARCH_PEOPLE)
+		s_viewer_spaces(&g);
 	g.db = sx_reader(s);
 	out = json_object();
 	if (q->type == SEARCH_ALL || q->type == SEARCH_POSTS) {
@@ -564,15 +677,23 @@ search_find(search_t *s, const search_q_t *q, const uint8_t *viewer, int *rc, ch
 			goto fail;
 		json_object_set_new(out, "people", grp);
 	}
-	if (q->type == SEARCH_ALL || q->type == SEARCH_SPACES)
-		/* Spaces are indexed when they land (issue 17): none yet. */
-		json_object_set_new(out, "spaces", json_pack("{s:[], s:n}", "items", "next"));
+	if (q->type == SEARCH_ALL || q->type == SEARCH_SPACES) {
+		if (g.expr == NULL)
+			grp = json_pack("{s:[], s:n}", "items", "next");
+		else if ((grp = s_spaces(&g, rc, err, errlen)) == NULL)
+			goto fail;
+		json_object_set_new(out, "spaces", grp);
+	}
 	sx_reader_done(s, g.db);
 	store_read_end(s->st, &g.txn);
+	free(g.readable);
+	free(g.visible);
 	return out;
 fail:
 	sx_reader_done(s, g.db);
 	store_read_end(s->st, &g.txn);
+	free(g.readable);
+	free(g.visible);
 	json_decref(out);
 	return NULL;
 }
