@@ -621,13 +621,23 @@ s_sync_target(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 	int rc;
 
 	/* A sealed event counts as its inner kind when this site opened it. */
-	if (index_event_open(txn, id, &ev, &b) != 0)
-		return 0; /* not here (yet): nothing to show */
+	rc = index_event_open(txn, id, &ev, &b);
 	json_decref(b);
-	if (ev.kind != EVT_POST && ev.kind != EVT_COMMENT)
-		return 0;
-	if ((rc = s_sync_text(s, txn, id, ev.kind)) != 0 || ev.kind != EVT_POST)
+	if (rc != 0 || (ev.kind != EVT_POST && ev.kind != EVT_COMMENT)) {
+		/* Not here, or a sealed event not opened here (any more: a
+		 * redaction erases its body): no row of it, nor of its
+		 * comments, which are shown with it. */
+		char key[80], hex[CPT_HEX_ID];
+		cpt_hex32(hex, id);
+		snprintf(key, sizeof(key), "p%s", hex);
+		if ((rc = s_put(s, key, NULL, NULL)) != 0)
+			return rc;
+		key[0] = 'c';
+		if ((rc = s_put(s, key, NULL, NULL)) != 0)
+			return rc;
+	} else if ((rc = s_sync_text(s, txn, id, ev.kind)) != 0 || ev.kind != EVT_POST) {
 		return rc;
+	}
 	rc = index_each_ref(&ix, txn, id, s_ref_comment, &w);
 	index_ctx_release(&ix);
 	return rc ? rc : w.rc;
