@@ -110,6 +110,10 @@ try {
 			await page.goto(site.url + '/#/people');
 			await page.locator('.person-card').first().waitFor();
 			await shot('people');
+			await page.goto(site.url + '/#/people?skill=lean');
+			await page.locator('.person-card').first().waitFor();
+			await page.locator('.people-filters select option').nth(1).waitFor({ state: 'attached' });
+			await shot('people-filtered');
 			await page.goto(site.url + '/#/people/alice');
 			await page.locator('.profile').waitFor();
 			await shot('person');

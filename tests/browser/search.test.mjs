@@ -62,3 +62,56 @@ uiTest('search on a phone, in French', async ({ newPage }) => {
 	const w = await page.evaluate(() => document.documentElement.scrollWidth);
 	assert.ok(w <= 390, `nothing wider than the phone (${w} px)`);
 });
+
+/* --------------------------------------------------- the directory's filters */
+
+uiTest('the directory filtered by site, department and skill', async ({ newPage }) => {
+	const alice = await apiSession(site, 'alice', PW);
+	const chloe = await apiSession(site, 'chloe', PW);
+	await alice.call('PUT', '/api/profile', { department: 'Logistique', skills: ['Excel', 'Caristes'] });
+	await chloe.call('PUT', '/api/profile', { department: 'Qualité', skills: ['Audit', 'Excel'] });
+	const page = await newPage(site);
+	await login(page, 'alice', PW);
+	await page.goto(site.url + '/#/people');
+	const cards = page.locator('.person-card .person-name');
+	await page.getByText('2 people', { exact: true }).waitFor();
+	// A department, typed without its accent: Chloé only.
+	await page.getByLabel('Department', { exact: true }).fill('qualite');
+	await page.getByText('1 person', { exact: true }).waitFor();
+	assert.deepEqual(await cards.allInnerTexts(), ['Chloé Lefèvre']);
+	assert.match(page.url(), /#\/people\?department=qualite$/, 'the filter is in the address');
+	// A skill both have, with the department cleared: both; then a skill one has.
+	await page.getByRole('button', { name: 'Clear the filters' }).click();
+	await page.getByLabel('Skill', { exact: true }).fill('excel');
+	await page.getByText('2 people', { exact: true }).waitFor();
+	await page.getByLabel('Skill', { exact: true }).fill('caristes');
+	await page.getByText('1 person', { exact: true }).waitFor();
+	assert.deepEqual(await cards.allInnerTexts(), ['Alice Martin']);
+	// Skill and words together; then a site: this one holds both, none other.
+	await page.getByLabel('Skill', { exact: true }).fill('');
+	const sites = await page.getByLabel('Site', { exact: true }).locator('option').allInnerTexts();
+	assert.ok(sites.length >= 2 && sites[0] === 'Every site', `the sites are offered (${sites})`);
+	await page.getByLabel('Site', { exact: true }).selectOption({ index: 1 });
+	await page.getByText('2 people', { exact: true }).waitFor();
+	// Reload: the filters come back from the address.
+	await page.getByLabel('Department', { exact: true }).fill('logistique');
+	await page.getByText('1 person', { exact: true }).waitFor();
+	await page.reload();
+	await page.getByText('1 person', { exact: true }).waitFor();
+	assert.equal(await page.getByLabel('Department', { exact: true }).inputValue(), 'logistique');
+	await page.getByLabel('Department', { exact: true }).fill('nulle part');
+	await page.getByText('Nobody matches these filters.', { exact: true }).waitFor();
+});
+
+uiTest('the directory\'s filters on a phone, in French', async ({ newPage }) => {
+	const page = await newPage(site, { lang: 'fr', width: 390, height: 844 });
+	await login(page, 'alice', PW);
+	await page.goto(site.url + '/#/people?skill=audit');
+	await page.getByText('1 personne', { exact: true }).waitFor();
+	assert.equal(await page.getByLabel('Compétence', { exact: true }).inputValue(), 'audit');
+	await page.getByRole('button', { name: 'Effacer les filtres' }).waitFor();
+	await page.getByLabel('Service', { exact: true }).waitFor();
+	await page.getByLabel('Site', { exact: true }).waitFor();
+	const w = await page.evaluate(() => document.documentElement.scrollWidth);
+	assert.ok(w <= 390, `nothing wider than the phone (${w} px)`);
+});
