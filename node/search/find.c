@@ -286,24 +286,234 @@ s_bind_opt(sqlite3_stmt *st, const char *name, const char *v)
  * million posts costs as much as a rare one (docs/ARCHITECTURE.md). */
 #define SX_BEST_WINDOW 200
 
-/* The snippet of one row, as s_snippet gives it. */
-static json_t *
-s_row_snippet(struct group *g, int64_t rid)
+static const char *
+s_vstr(const json_t *o, const char *k)
 {
-	sqlite3_stmt *st;
-	json_t *sn = NULL;
+	return json_string_value(json_object_get(o, k));
+}
 
-	if (sqlite3_prepare_v2(g->db,
-	                       "SELECT snippet(fts, -1, char(2), char(3), '…', 24) FROM fts"
-	                       " WHERE fts MATCH ?1 AND rowid = ?2",
-	                       -1, &st, NULL) != SQLITE_OK)
-		return json_pack("[s]", "");
-	sqlite3_bind_text(st, 1, g->expr, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, rid);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		sn = s_snippet((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return sn ? sn : json_pack("[s]", "");
+/* ------------------------------------------------------------- snippets */
+
+/* The snippet of a post or comment is cut from the text the store gives
+ * (the one shown), with the words the query matches marked by the same
+ * rules as search_expr: FTS5's snippet() ran the whole match again for each
+ * hit, a tenth of a search's time (docs/BENCHMARKS.md, "Search"). */
+
+#define HL_WORDS 32 /* query words marked at most */
+#define HL_SPAN  24 /* tokens in a snippet, as snippet() had */
+
+enum { HL_STEM, HL_PREFIX, HL_EXACT };
+
+struct hl {
+	char w[HL_WORDS][64]; /* folded stems, prefixes or words */
+	int mode[HL_WORDS];   /* HL_* */
+	size_t n;             /* used */
+};
+
+static void
+s_hl_add(struct hl *hl, const char *part, int mode)
+{
+	/* "jean pierre": each word of it, exactly. */
+	for (const char *p = part; *p && hl->n < HL_WORDS;) {
+		size_t l = strcspn(p, " ");
+		if (l > 0 && l < sizeof(hl->w[0])) {
+			memcpy(hl->w[hl->n], p, l);
+			hl->w[hl->n][l] = 0;
+			hl->mode[hl->n++] = strchr(part, ' ') && mode == HL_STEM ? HL_EXACT : mode;
+		}
+		p += l;
+		p += strspn(p, " ");
+	}
+}
+
+/* The words of q as search_expr reads them (prefix: every word a prefix). */
+static void
+s_hl_words(const char *q, int prefix, struct hl *hl)
+{
+	char buf[SEARCH_MAX_Q * 2 + 8], f[SEARCH_MAX_Q * 2 + 8], part[SEARCH_MAX_Q * 2 + 8];
+	const char *p = q;
+
+	hl->n = 0;
+	while (*p && strlen(q) <= SEARCH_MAX_Q) {
+		size_t l;
+		p += strspn(p, " \t\r\n");
+		if (*p == 0)
+			break;
+		if (*p == '"') {
+			const char *e = strchr(p + 1, '"');
+			l = e ? (size_t)(e - p - 1) : strlen(p + 1);
+			memcpy(buf, p + 1, l);
+			buf[l] = 0;
+			p = e ? e + 1 : p + 1 + l;
+			query_fold(buf, f, sizeof(f));
+			if (s_clean(f, part, sizeof(part)))
+				s_hl_add(hl, part, HL_EXACT);
+			continue;
+		}
+		l = strcspn(p, " \t\r\n\"");
+		memcpy(buf, p, l);
+		buf[l] = 0;
+		p += l;
+		if (prefix || (l > 1 && buf[l - 1] == '*')) {
+			query_fold(buf, f, sizeof(f));
+			if (s_clean(f, part, sizeof(part)))
+				s_hl_add(hl, part, HL_PREFIX);
+		} else {
+			search_stem(buf, f, sizeof(f));
+			if (s_clean(f, part, sizeof(part)))
+				s_hl_add(hl, part, HL_STEM);
+		}
+	}
+}
+
+/* Does the folded token t match one of the query's words? */
+static int
+s_hl_match(const struct hl *hl, const char *t)
+{
+	for (size_t i = 0; i < hl->n; i++) {
+		const char *w = hl->w[i];
+		size_t lw = strlen(w);
+		if (hl->mode[i] == HL_EXACT) {
+			if (strcmp(t, w) == 0)
+				return 1;
+			continue;
+		}
+		if (strncmp(t, w, lw) != 0)
+			continue;
+		if (hl->mode[i] == HL_PREFIX)
+			return 1;
+		for (int e = 0; s_endings[e]; e++)
+			if (strcmp(t + lw, s_endings[e]) == 0)
+				return 1;
+		/* The doubled final consonant of English, as search_expr. */
+		if (lw >= 3 && strchr("aeiouy", w[lw - 1]) == NULL && t[lw] == w[lw - 1] &&
+		    (strcmp(t + lw + 1, "ed") == 0 || strcmp(t + lw + 1, "ing") == 0))
+			return 1;
+	}
+	return 0;
+}
+
+/* Length of the token character at p (a letter or digit, as the tokenizer
+ * sees them closely enough for marking), or 0 for a separator; *len gets
+ * the character's bytes. */
+static int
+s_hl_letter(const unsigned char *p, size_t *len)
+{
+	unsigned cp;
+
+	if (p[0] < 0x80) {
+		*len = 1;
+		return isalnum(p[0]) != 0;
+	}
+	if ((p[0] & 0xe0) == 0xc0 && (p[1] & 0xc0) == 0x80) {
+		*len = 2;
+		cp = (unsigned)(p[0] & 0x1f) << 6 | (p[1] & 0x3f);
+		/* Latin-1's signs and spaces, × and ÷, are separators. */
+		return !(cp < 0xc0 || cp == 0xd7 || cp == 0xf7);
+	}
+	if ((p[0] & 0xf0) == 0xe0 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80) {
+		*len = 3;
+		cp = (unsigned)(p[0] & 0x0f) << 12 | (unsigned)(p[1] & 0x3f) << 6 | (p[2] & 0x3f);
+		/* General punctuation (’ « … – and the spaces) separates. */
+		return !(cp >= 0x2000 && cp <= 0x206f) && !(cp >= 0x3000 && cp <= 0x303f);
+	}
+	if ((p[0] & 0xf8) == 0xf0 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 &&
+	    (p[3] & 0xc0) == 0x80) {
+		*len = 4;
+		return 0; /* emoji and other symbols */
+	}
+	*len = 1; /* not UTF-8: the store never gives it, but never loop on it */
+	return 0;
+}
+
+/* Appends n bytes at from to the snippet a as a plain or a marked piece:
+ * a snippet alternates plain (even places) and matches (odd places), so a
+ * piece of the same kind as the last one is joined to it. */
+static void
+s_hl_piece(json_t *a, const char *from, size_t n, int match)
+{
+	size_t sz = json_array_size(a);
+
+	if (n == 0)
+		return;
+	if (sz > 0 && ((sz - 1) % 2 == 1) == (match != 0)) {
+		json_t *last = json_array_get(a, sz - 1);
+		size_t ll = json_string_length(last);
+		char *j = malloc(ll + n);
+		if (j == NULL)
+			return;
+		memcpy(j, json_string_value(last), ll);
+		memcpy(j + ll, from, n);
+		json_array_set_new(a, sz - 1, json_stringn(j, ll + n));
+		free(j);
+		return;
+	}
+	if (sz == 0 && match)
+		json_array_append_new(a, json_string(""));
+	json_array_append_new(a, json_stringn(from, n));
+}
+
+/* The snippet of text for the words of hl: HL_SPAN tokens around the first
+ * match, "…" where the text goes on. */
+static json_t *
+s_text_snippet(const struct hl *hl, const char *text)
+{
+	const unsigned char *p = (const unsigned char *)(text ? text : "");
+	size_t ntok = 0, first = (size_t)-1, start, cut_from, cut_to, len;
+	struct {
+		size_t a, b;
+		int m;
+	} tok[512];
+	json_t *a = json_array();
+
+	while (*p && ntok < sizeof(tok) / sizeof(tok[0])) {
+		const unsigned char *t0;
+		char word[128], f[256];
+		if (!s_hl_letter(p, &len)) {
+			p += len;
+			continue;
+		}
+		t0 = p;
+		while (*p && s_hl_letter(p, &len))
+			p += len;
+		tok[ntok].a = (size_t)(t0 - (const unsigned char *)text);
+		tok[ntok].b = (size_t)(p - (const unsigned char *)text);
+		tok[ntok].m = 0;
+		if ((size_t)(p - t0) < sizeof(word)) {
+			memcpy(word, t0, (size_t)(p - t0));
+			word[p - t0] = 0;
+			query_fold(word, f, sizeof(f));
+			tok[ntok].m = s_hl_match(hl, f);
+		}
+		if (tok[ntok].m && first == (size_t)-1)
+			first = ntok;
+		ntok++;
+		if (first != (size_t)-1 && ntok >= first + HL_SPAN)
+			break;
+	}
+	if (a == NULL || text == NULL || ntok == 0)
+		return a ? (json_array_append_new(a, json_string(text ? text : "")), a) : NULL;
+	/* From the start when the match is seen there with a few words after
+	 * it; else from three words before it. */
+	start = first == (size_t)-1 || first + 4 <= HL_SPAN ? 0 : first - 3;
+	cut_from = start ? tok[start].a : 0;
+	{
+		size_t end = start + HL_SPAN < ntok ? start + HL_SPAN : ntok;
+		int more = end < ntok || *p;
+		cut_to = more ? tok[end - 1].b : strlen(text);
+		if (start)
+			s_hl_piece(a, "…", strlen("…"), 0);
+		for (size_t i = start, at = cut_from; i < end; i++) {
+			s_hl_piece(a, text + at, tok[i].a - at, 0);
+			s_hl_piece(a, text + tok[i].a, tok[i].b - tok[i].a, tok[i].m);
+			at = tok[i].b;
+		}
+		if (cut_to > tok[end - 1].b)
+			s_hl_piece(a, text + tok[end - 1].b, cut_to - tok[end - 1].b, 0);
+		if (more)
+			s_hl_piece(a, "…", strlen("…"), 0);
+	}
+	return a;
 }
 
 static json_t *
@@ -315,6 +525,9 @@ s_posts(struct group *g, int *rc, char *err, size_t errlen)
 	sqlite3_stmt *st;
 	json_t *items = json_array(), *out;
 	int more = 0, r;
+	struct hl hl;
+
+	s_hl_words(q->q, 0, &hl);
 
 	/* Rowids are ms << SX_RID_SHIFT: the time bounds are rowid bounds,
 	 * which FTS5 itself applies. */
@@ -384,7 +597,7 @@ s_posts(struct group *g, int *rc, char *err, size_t errlen)
 			continue;
 		}
 		json_object_set_new(v, "type", json_string(key[0] == 'p' ? "post" : "comment"));
-		json_object_set_new(v, "snippet", s_row_snippet(g, sqlite3_column_int64(st, 1)));
+		json_object_set_new(v, "snippet", s_text_snippet(&hl, s_vstr(v, "text")));
 		json_object_del(v, "mentions");
 		json_array_append_new(items, v);
 		n++;
