@@ -91,19 +91,36 @@ static const char *const s_endings[] = {"",      "s",      "x",   "e",    "es", 
                                         "er",    "ers",    "ed",  "ing",  "ings", "ement", "ements",
                                         "ation", "ations", "ion", "ions", NULL};
 
+/* Expands a folded prefix into an FTS5 expression of the terms it begins
+ * (into out, cap bytes): 0, or non-zero to keep it a prefix. */
+typedef int (*sx_expand_fn)(void *arg, const char *prefix, char *out, size_t cap);
+
+#define SX_EXPAND_CAP   8192 /* bytes of one prefix's terms */
+#define SX_EXPAND_TERMS 100  /* terms a prefix is read as at most; more: FTS5's prefix */
+
+static int sx_expr(const char *q, int prefix, char *out, size_t cap, sx_expand_fn expand,
+                   void *arg);
+
 int
 search_expr(const char *q, int prefix, char *out, size_t cap)
+{
+	return sx_expr(q, prefix, out, cap, NULL, NULL);
+}
+
+static int
+sx_expr(const char *q, int prefix, char *out, size_t cap, sx_expand_fn expand, void *arg)
 {
 	size_t n = 0;
 	const char *p = q;
 	char buf[SEARCH_MAX_Q * 2 + 8], f[SEARCH_MAX_Q * 2 + 8], part[SEARCH_MAX_Q * 2 + 8];
-	char t[SEARCH_MAX_Q * 6 + 64];
+	char t[SEARCH_MAX_Q * 6 + 64], *ex = NULL;
 	int parts = 0;
 
 	assert(q != NULL && out != NULL && cap > 8);
 	out[0] = 0;
 	if (strlen(q) > SEARCH_MAX_Q)
 		return CPT_EINVAL;
+	/* ex: the terms of a prefix, from expand (allocated once needed). */
 	while (*p) {
 		size_t l;
 		int rc = 0, star;
@@ -133,8 +150,28 @@ search_expr(const char *q, int prefix, char *out, size_t cap)
 				query_fold(buf, f, sizeof(f));
 				if (s_clean(f, part, sizeof(part)) == 0)
 					continue;
-				snprintf(t, sizeof(t), "%s\"%s\"*", parts ? " AND " : "", part);
-				rc = s_cat(out, cap, &n, t);
+				/* One word: the terms it begins, when the index has
+				 * few (expand); else FTS5's prefix. */
+				rc = CPT_ENOTFOUND;
+				if (expand && !strchr(part, ' ') &&
+				    (ex || (ex = malloc(SX_EXPAND_CAP))) &&
+				    expand(arg, part, ex, SX_EXPAND_CAP) == 0) {
+					size_t n0 = n;
+					rc = s_cat(out, cap, &n, parts ? " AND (" : "(");
+					if (rc == 0)
+						rc = s_cat(out, cap, &n, ex);
+					if (rc == 0)
+						rc = s_cat(out, cap, &n, ")");
+					if (rc != 0) { /* too long for out: the prefix */
+						n = n0;
+						out[n] = 0;
+					}
+				}
+				if (rc != 0) {
+					snprintf(t, sizeof(t), "%s\"%s\"*", parts ? " AND " : "",
+					         part);
+					rc = s_cat(out, cap, &n, t);
+				}
 			} else {
 				/* A word: its stem with each ending, exact terms that
 				 * FTS5 reads lazily (a prefix merges whole doclists). */
@@ -166,10 +203,13 @@ search_expr(const char *q, int prefix, char *out, size_t cap)
 				}
 			}
 		}
-		if (rc != 0)
+		if (rc != 0) {
+			free(ex);
 			return CPT_EINVAL;
+		}
 		parts++;
 	}
+	free(ex);
 	return parts ? 0 : CPT_EINVAL;
 }
 
@@ -815,6 +855,44 @@ s_spaces(struct group *g, int *rc, char *err, size_t errlen)
 	                 more ? json_integer((json_int_t)(q->offset + scanned)) : json_null());
 }
 
+#define SX_XEXPR_CAP 65536 /* bytes of an expression with its prefixes read as terms */
+
+/* sx_expand_fn over the index's vocabulary (fts_v): the terms prefix
+ * begins, "t1" OR "t2" ..., when there are 1 to SX_EXPAND_TERMS of them
+ * and the prefix is longer than the prefix indexes (2 and 3 letters). */
+static int
+s_expand(void *arg, const char *prefix, char *out, size_t cap)
+{
+	struct group *g = arg;
+	sqlite3_stmt *st;
+	char hi[128];
+	size_t n = 0, k = 0;
+	int r;
+
+	if (strlen(prefix) < 4 || strlen(prefix) + 2 > sizeof(hi))
+		return 1;
+	snprintf(hi, sizeof(hi), "%s\xff", prefix); /* above every term so begun */
+	if (sqlite3_prepare_v2(g->db,
+	                       "SELECT term FROM fts_v WHERE term >= ?1 AND term < ?2 LIMIT ?3", -1,
+	                       &st, NULL) != SQLITE_OK)
+		return 1;
+	sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, SX_EXPAND_TERMS + 1);
+	out[0] = 0;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+		size_t l = t ? strlen(t) : 0;
+		if (++k > SX_EXPAND_TERMS || l == 0 || strchr(t, '"') || n + l + 8 >= cap) {
+			r = SQLITE_ERROR;
+			break;
+		}
+		n += (size_t)snprintf(out + n, cap - n, "%s\"%s\"", n ? " OR " : "", t);
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE && k > 0 ? 0 : 1;
+}
+
 /* The spaces the viewer reads the content of (readable) and sees (visible)
  * as JSON arrays of ids, into g. */
 static void
@@ -841,7 +919,7 @@ json_t *
 search_find(search_t *s, const search_q_t *q, const uint8_t *viewer, int *rc, char *err,
             size_t errlen)
 {
-	char expr[SEARCH_MAX_Q * 48 + 64], pexpr[SEARCH_MAX_Q * 4 + 64];
+	char expr[SEARCH_MAX_Q * 48 + 64], pexpr[SEARCH_MAX_Q * 4 + 64], *xexpr = NULL;
 	struct group g = {s, q, viewer, NULL, NULL, NULL, NULL, "", NULL, NULL, NULL};
 	json_t *out = NULL, *grp;
 	int has_expr;
@@ -879,6 +957,14 @@ search_find(search_t *s, const search_q_t *q, const uint8_t *viewer, int *rc, ch
 	if (q->type != SEARCH_PEOPLE)
 		s_viewer_spaces(&g);
 	g.db = sx_reader(s);
+	/* A word typed as a prefix is read as the terms it begins when the
+	 * index has few (a prefix of four letters or more has no prefix index,
+	 * and FTS5 merges the whole doclist of every term so begun: hundreds
+	 * of ms at a million posts, docs/BENCHMARKS.md). */
+	if (has_expr && (q->type == SEARCH_ALL || q->type == SEARCH_POSTS) && strchr(q->q, '*') &&
+	    (xexpr = malloc(SX_XEXPR_CAP)) != NULL &&
+	    sx_expr(q->q, 0, xexpr, SX_XEXPR_CAP, s_expand, &g) == 0)
+		g.expr = xexpr;
 	out = json_object();
 	if (q->type == SEARCH_ALL || q->type == SEARCH_POSTS) {
 		if ((grp = s_posts(&g, rc, err, errlen)) == NULL)
@@ -901,12 +987,14 @@ search_find(search_t *s, const search_q_t *q, const uint8_t *viewer, int *rc, ch
 	store_read_end(s->st, &g.txn);
 	free(g.readable);
 	free(g.visible);
+	free(xexpr);
 	return out;
 fail:
 	sx_reader_done(s, g.db);
 	store_read_end(s->st, &g.txn);
 	free(g.readable);
 	free(g.visible);
+	free(xexpr);
 	json_decref(out);
 	return NULL;
 }

@@ -32,7 +32,9 @@ static const char s_schema[] =
     "CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(title, body, alt,"
     " tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');"
     "CREATE VIRTUAL TABLE IF NOT EXISTS pfts USING fts5(title, body, alt,"
-    " tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');";
+    " tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');"
+    /* The terms of fts, to read a long prefix as the terms it begins. */
+    "CREATE VIRTUAL TABLE IF NOT EXISTS fts_v USING fts5vocab(fts, 'row');";
 
 #define SCHEMA_VERSION "5" /* 2: rowids in time order; 3: alt; 4: pfts; 5: spaces */
 

@@ -310,6 +310,25 @@ test_languages(void **state)
 	              "trente-deux trente-trois trente-quatre trente-cinq trente-six fin"),
 	    NULL);
 	s_settle(f);
+	/* A long prefix is read as the terms it begins, or as FTS5's prefix
+	 * when they are many: the same posts either way. */
+	{
+		char text[2048] = "";
+		for (int i = 0; i < 120; i++)
+			snprintf(text + strlen(text), sizeof(text) - strlen(text), "zq%04d ", i);
+		s_pub(f, f->alice, EVT_POST, json_pack("{s:s}", "text", text), NULL);
+		s_pub(f, f->bob, EVT_POST, json_pack("{s:s}", "text", "zq0005 et rien d'autre"),
+		      NULL);
+		s_settle(f);
+		assert_int_equal(s_count(f, "zq00*", "posts", NULL, NULL, 0), 2); /* 100 terms */
+		assert_int_equal(s_count(f, "zq0*", "posts", NULL, NULL, 0), 2); /* 120: a prefix */
+		assert_int_equal(s_count(f, "zq001*", "posts", NULL, NULL, 0), 1); /* 10 terms */
+		assert_int_equal(s_count(f, "zq0005* rien", "posts", NULL, NULL, 0), 1);
+		assert_int_equal(s_count(f, "zq9*", "posts", NULL, NULL, 0), 0);
+		assert_int_equal(s_count(f, "livr*", "posts", NULL, NULL, 0), 0);
+		assert_int_equal(s_count(f, "deplac*", "posts", NULL, NULL, 0), 1);
+	}
+	s_snip_is(f, "zq0005*", "[zq0005] et rien d'autre");
 	s_snip_is(f, "equipe",
 	          "…vingt-cinq: l’[équipe] « Œnologie » arrive, puis vingt-six vingt-sept "
 	          "vingt-huit vingt-neuf trente trente-et-un trente-deux trente-trois trente…");
