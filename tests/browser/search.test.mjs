@@ -19,6 +19,8 @@ before(async () => {
 	const chloe = await apiSession(site, 'chloe', PW);
 	await chloe.call('POST', '/api/posts', { text: 'Les réunions de sécurité reprennent jeudi au quai B' });
 	await chloe.call('POST', '/api/posts', { text: 'Menu de la cantine: gratin' });
+	const sp = await chloe.call('POST', '/api/spaces', { name: 'Randonnée du dimanche', description: 'Sorties en montagne', visibility: 'open', join: 'open' });
+	await chloe.call('POST', '/api/posts', { text: 'Départ de la randonnée à huit heures', space: sp.id });
 });
 after(cleanup);
 
@@ -48,6 +50,14 @@ uiTest('search from the header: grouped, highlighted, opened', async ({ newPage 
 	await page.locator('.search-hit .search-open').first().click();
 	await page.locator('article.post', { hasText: 'Les réunions de sécurité reprennent jeudi' }).waitFor();
 	assert.match(page.url(), /#\/post\/[0-9a-f]{64}$/, 'the post has its own page');
+	// A space by its name, and a post of it labelled with it; open the space.
+	await box.fill('randonnee');
+	await box.press('Enter');
+	const spaceHit = page.locator('.search-group', { hasText: 'Spaces' }).locator('.search-space');
+	await spaceHit.locator('mark', { hasText: 'Randonnée' }).waitFor();
+	await page.locator('.search-hit', { hasText: 'huit heures' }).locator('.space-label', { hasText: 'Randonnée du dimanche' }).waitFor();
+	await spaceHit.locator('.search-open').click();
+	await page.waitForURL(/#\/space\/[0-9a-f]{64}$/);
 });
 
 uiTest('search on a phone, in French', async ({ newPage }) => {
