@@ -601,6 +601,8 @@ s_ref_comment(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kin
 	return 0;
 }
 
+static int s_sync_target(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_LEN]);
+
 static int
 s_by_author(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, void *arg)
 {
@@ -609,6 +611,8 @@ s_by_author(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind,
 	(void)ix;
 	if ((kind == EVT_POST || kind == EVT_COMMENT) && w->rc == 0)
 		w->rc = s_sync_text(w->s, txn, id, kind);
+	else if (kind == EVT_SEALED && w->rc == 0) /* a private space's: as what it opens to */
+		w->rc = s_sync_target(w->s, txn, id);
 	return 0;
 }
 
@@ -714,6 +718,8 @@ s_sync_key(search_t *s, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN])
 	rc = index_each_by_author(&ix, txn, key, EVT_POST, s_by_author, &w);
 	if (rc == 0 && w.rc == 0)
 		rc = index_each_by_author(&ix, txn, key, EVT_COMMENT, s_by_author, &w);
+	if (rc == 0 && w.rc == 0)
+		rc = index_each_by_author(&ix, txn, key, EVT_SEALED, s_by_author, &w);
 	index_ctx_release(&ix);
 	return rc ? rc : w.rc;
 }
