@@ -841,9 +841,6 @@ s_meta_get(sqlite3 *db, const char *k, char *out, size_t cap)
 
 #define SX_RECON_TXN 5000 /* rows written per transaction of a reconciliation */
 
-#define SX_CACHE_SMALL "PRAGMA cache_size=-4096"  /* 4 MiB: the writer thread */
-#define SX_CACHE_LARGE "PRAGMA cache_size=-32768" /* 32 MiB: FTS5's merges in a rebuild */
-
 /* The walk of the store that reconcile, rebuild and verify share. */
 struct recon {
 	search_t *s;             /* the index */
@@ -912,8 +909,6 @@ s_reconcile(search_t *s, int write, size_t *docs, size_t *wrong, char *err, size
 	sqlite3_stmt *st;
 	int rc;
 
-	if (write && s_exec(s->w, SX_CACHE_LARGE, err, errlen) != 0)
-		return CPT_EIO;
 	if (write && s_exec(s->w, "BEGIN", err, errlen) != 0)
 		return CPT_EIO;
 	if (write && s_meta_put(s, "state", "dirty") != 0) {
@@ -1029,8 +1024,6 @@ out:
 		else if (rc != 0)
 			sqlite3_exec(s->w, "ROLLBACK", NULL, NULL, NULL);
 	}
-	if (write) /* the cache shrinks back (sqlite frees the pages above it) */
-		sqlite3_exec(s->w, SX_CACHE_SMALL, NULL, NULL, NULL);
 	if (rc != 0 && err[0] == 0)
 		snprintf(err, errlen, "search index: reconciling with the store failed: %s",
 		         rc == CPT_EIO ? sqlite3_errmsg(s->w) : cpt_strerror(rc));
@@ -1222,11 +1215,8 @@ search_open(search_t **out, store_t *st, const char *dir, int flags, char *err, 
 		 * answer: synchronous NORMAL, and FULL where it matters. */
 		if ((rc = s_exec(s->w, "PRAGMA synchronous=NORMAL", err, errlen)) != 0)
 			goto fail;
-		/* A small page cache while following the commits (the node's
-		 * heap in a catch-up: a 32 MiB cache took it from 54 to 93 MiB,
-		 * docs/BENCHMARKS.md); a reconciliation takes a large one for
-		 * its walk (s_reconcile). */
-		if ((rc = s_exec(s->w, SX_CACHE_SMALL, err, errlen)) != 0)
+		/* 32 MiB of page cache: FTS5's segment merges touch many pages. */
+		if ((rc = s_exec(s->w, "PRAGMA cache_size=-32768", err, errlen)) != 0)
 			goto fail;
 		for (int i = 0; i < ST_COUNT; i++)
 			if (sqlite3_prepare_v3(s->w, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
