@@ -32,9 +32,11 @@ static const char s_schema[] =
     "CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(title, body, alt,"
     " tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');"
     "CREATE VIRTUAL TABLE IF NOT EXISTS pfts USING fts5(title, body, alt,"
-    " tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');";
+    " tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');"
+    /* The terms of fts, to read a long prefix as the terms it begins. */
+    "CREATE VIRTUAL TABLE IF NOT EXISTS fts_v USING fts5vocab(fts, 'row');";
 
-#define SCHEMA_VERSION "4" /* 2: rowids in time order; 3: alt; 4: pfts */
+#define SCHEMA_VERSION "5" /* 2: rowids in time order; 3: alt; 4: pfts; 5: spaces */
 
 int
 sx_fail(sqlite3 *db, const char *what, char *err, size_t errlen)
@@ -175,12 +177,27 @@ s_derive_text(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint16_t kind, doc
 	json_t *v;
 
 	memset(d, 0, sizeof(*d));
-	v = kind == EVT_POST ? query_post(txn, id, 0) : query_comment(txn, id);
+	/* A post of a space too: its view exists here only when this site
+	 * may read it (a private space's sealed text is opened only at its
+	 * member sites), and who may read it is decided at search time
+	 * (search_may_read): the row depends on the events, not on a viewer. */
+	v = kind == EVT_POST ? query_post_any(txn, id, 0) : query_comment(txn, id);
 	if (v == NULL)
 		return 0;
-	if (!search_may_read(txn, v, NULL)) {
-		json_decref(v);
-		return 0;
+	if (kind == EVT_COMMENT) {
+		/* A comment is shown with its post, and is in its post's space. */
+		const char *post = s_str(v, "post");
+		uint8_t pid[CPT_ID_LEN];
+		json_t *p;
+		if (post == NULL || cpt_unhex32(pid, post, strlen(post)) != 0 ||
+		    (p = query_post_any(txn, pid, 0)) == NULL) {
+			json_decref(v);
+			return 0;
+		}
+		d->space = s_dup(s_str(p, "space"));
+		json_decref(p);
+	} else {
+		d->space = s_dup(s_str(v, "space"));
 	}
 	cpt_hex32(hex, id);
 	snprintf(d->key, sizeof(d->key), "%c%s", kind == EVT_POST ? 'p' : 'c', hex);
@@ -189,7 +206,6 @@ s_derive_text(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint16_t kind, doc
 	d->author = s_dup(s_str(v, "author"));
 	d->site = s_dup(s_str(v, "author_site"));
 	d->post = kind == EVT_COMMENT ? s_dup(s_str(v, "post")) : NULL;
-	d->space = s_dup(s_str(v, "space"));
 	d->body = s_dup(s_str(v, "text"));
 	d->title = NULL;
 	json_decref(v);
@@ -269,6 +285,37 @@ s_derive_person(store_txn_t *txn, const char *handle, doc_t *d)
 	d->body = body;
 	d->skills = skills;
 	json_decref(p);
+	s_doc_hash(d);
+	return 1;
+}
+
+/* The row of a space (its name and description, matched like people's
+ * names), or 0 when it has none here: no such space, or a private space
+ * whose profile this site cannot open (its name is sealed). Who may see it
+ * is decided at search time (query_space). */
+static int
+s_derive_space(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], doc_t *d)
+{
+	json_t *st;
+	const char *name;
+	char hex[CPT_HEX_ID];
+
+	memset(d, 0, sizeof(*d));
+	if ((st = index_space_get(txn, space)) == NULL)
+		return 0;
+	name = s_str(st, "name");
+	if (!json_is_true(json_object_get(st, "exists")) || name == NULL || *name == 0) {
+		json_decref(st);
+		return 0;
+	}
+	cpt_hex32(hex, space);
+	snprintf(d->key, sizeof(d->key), "s%s", hex);
+	d->type = SX_SPACE;
+	d->space = s_dup(hex);
+	d->title = s_dup(name);
+	d->name = s_fold_dup(name);
+	d->body = s_dup(s_str(st, "description") ? s_str(st, "description") : "");
+	json_decref(st);
 	s_doc_hash(d);
 	return 1;
 }
@@ -522,6 +569,21 @@ s_sync_person(search_t *s, store_txn_t *txn, const char *handle)
 	return rc;
 }
 
+static int
+s_sync_space_row(search_t *s, store_txn_t *txn, const uint8_t space[CPT_ID_LEN])
+{
+	doc_t d;
+	char key[80], hex[CPT_HEX_ID];
+	int has, rc;
+
+	has = s_derive_space(txn, space, &d);
+	cpt_hex32(hex, space);
+	snprintf(key, sizeof(key), "s%s", hex);
+	rc = s_put(s, key, has ? &d : NULL, NULL);
+	s_doc_clear(&d);
+	return rc;
+}
+
 /* Each comment of a post is derived again (its post went or came back). */
 struct ref_walk {
 	search_t *s; /* the index */
@@ -539,6 +601,8 @@ s_ref_comment(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kin
 	return 0;
 }
 
+static int s_sync_target(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_LEN]);
+
 static int
 s_by_author(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, void *arg)
 {
@@ -547,6 +611,8 @@ s_by_author(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind,
 	(void)ix;
 	if ((kind == EVT_POST || kind == EVT_COMMENT) && w->rc == 0)
 		w->rc = s_sync_text(w->s, txn, id, kind);
+	else if (kind == EVT_SEALED && w->rc == 0) /* a private space's: as what it opens to */
+		w->rc = s_sync_target(w->s, txn, id);
 	return 0;
 }
 
@@ -557,17 +623,85 @@ s_sync_target(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 	index_ctx_t ix = {0};
 	struct ref_walk w = {s, 0};
 	evt_t ev;
+	json_t *b = NULL;
 	int rc;
 
-	if (index_event(txn, id, &ev) != 0)
-		return 0; /* not here (yet): nothing to show */
-	if (ev.kind != EVT_POST && ev.kind != EVT_COMMENT)
-		return 0;
-	if ((rc = s_sync_text(s, txn, id, ev.kind)) != 0 || ev.kind != EVT_POST)
+	/* A sealed event counts as its inner kind when this site opened it. */
+	rc = index_event_open(txn, id, &ev, &b);
+	json_decref(b);
+	if (rc != 0 || (ev.kind != EVT_POST && ev.kind != EVT_COMMENT)) {
+		/* Not here, or a sealed event not opened here (any more: a
+		 * redaction erases its body): no row of it, nor of its
+		 * comments, which are shown with it. */
+		char key[80], hex[CPT_HEX_ID];
+		cpt_hex32(hex, id);
+		snprintf(key, sizeof(key), "p%s", hex);
+		if ((rc = s_put(s, key, NULL, NULL)) != 0)
+			return rc;
+		key[0] = 'c';
+		if ((rc = s_put(s, key, NULL, NULL)) != 0)
+			return rc;
+	} else if ((rc = s_sync_text(s, txn, id, ev.kind)) != 0 || ev.kind != EVT_POST) {
 		return rc;
+	}
 	rc = index_each_ref(&ix, txn, id, s_ref_comment, &w);
 	index_ctx_release(&ix);
 	return rc ? rc : w.rc;
+}
+
+/* A space's row and everything that names it (DB_SPACE_ITEMS: its posts,
+ * clear or sealed, and the sealed comments and edits of them), derived
+ * again: a membership, a key or a profile changes what this site holds of
+ * it (posts placed or not, sealed events opened), and the space's store
+ * views are decided again in the same commit without being announced. */
+static int
+s_sync_space(search_t *s, store_txn_t *txn, const uint8_t space[CPT_ID_LEN])
+{
+	uint8_t from[CPT_ID_LEN + 40], (*ids)[CPT_ID_LEN] = NULL;
+	store_cur_t *cur;
+	store_val_t k = {sizeof(from), from}, v;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	if ((rc = s_sync_space_row(s, txn, space)) != 0)
+		return rc;
+	memset(from, 0, sizeof(from));
+	memcpy(from, space, CPT_ID_LEN);
+	if ((rc = store_cur_open(txn, DB_SPACE_ITEMS, &cur)) != 0)
+		return rc;
+	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		if (k.len != sizeof(from) || memcmp(k.data, space, CPT_ID_LEN) != 0)
+			break;
+		if (n == cap) {
+			void *ni = realloc(ids, (cap = cap ? cap * 2 : 64) * CPT_ID_LEN);
+			if (ni == NULL) {
+				rc = CPT_ENOMEM;
+				break;
+			}
+			ids = ni;
+		}
+		memcpy(ids[n++], (const uint8_t *)k.data + CPT_ID_LEN + 8, CPT_ID_LEN);
+	}
+	store_cur_close(&cur);
+	rc = rc == CPT_ENOTFOUND ? 0 : rc;
+	/* s_sync_target takes a post with its comments; a sealed comment or
+	 * edit is derived as what it is about. */
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		evt_t ev;
+		json_t *b = NULL;
+		uint8_t ref[CPT_ID_LEN];
+		if (index_event_open(txn, ids[i], &ev, &b) != 0)
+			continue;
+		if (ev.kind == EVT_POST || ev.kind == EVT_COMMENT)
+			rc = s_sync_target(s, txn, ids[i]);
+		else if (b && (index_hex_field(b, "post", ref) == 0 ||
+		               index_hex_field(b, "target", ref) == 0))
+			rc = s_sync_target(s, txn, ref);
+		json_decref(b);
+	}
+	free(ids);
+	return rc;
 }
 
 /* Everything a key wrote, and its person (a revocation). */
@@ -584,6 +718,8 @@ s_sync_key(search_t *s, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN])
 	rc = index_each_by_author(&ix, txn, key, EVT_POST, s_by_author, &w);
 	if (rc == 0 && w.rc == 0)
 		rc = index_each_by_author(&ix, txn, key, EVT_COMMENT, s_by_author, &w);
+	if (rc == 0 && w.rc == 0)
+		rc = index_each_by_author(&ix, txn, key, EVT_SEALED, s_by_author, &w);
 	index_ctx_release(&ix);
 	return rc ? rc : w.rc;
 }
@@ -594,9 +730,7 @@ s_sync_key(search_t *s, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN])
 static int
 s_ref(store_txn_t *txn, const sx_change_t *c, uint8_t ref[CPT_ID_LEN])
 {
-	const char *field = c->kind == EVT_REDACT   ? "target"
-	                    : c->kind == EVT_REVOKE ? "key"
-	                                            : "post";
+	const char *field;
 	evt_t ev;
 	json_t *b;
 	int ok;
@@ -605,8 +739,10 @@ s_ref(store_txn_t *txn, const sx_change_t *c, uint8_t ref[CPT_ID_LEN])
 		memcpy(ref, c->ref, CPT_ID_LEN);
 		return 1;
 	}
-	if (index_event(txn, c->id, &ev) != 0 || (b = index_body(&ev)) == NULL)
+	/* A sealed edit or comment: the opened body's fields. */
+	if (index_event_open(txn, c->id, &ev, &b) != 0 || b == NULL)
 		return 0;
+	field = ev.kind == EVT_REDACT ? "target" : ev.kind == EVT_REVOKE ? "key" : "post";
 	ok = index_hex_field(b, field, ref) == 0;
 	json_decref(b);
 	return ok;
@@ -650,6 +786,28 @@ s_apply_one(search_t *s, store_txn_t *txn, const sx_change_t *c)
 		s->need_recon = 1;
 		return 0;
 	case EVT_REVOKE: return s_ref(txn, c, ref) ? s_sync_key(s, txn, ref) : 0;
+	case EVT_SEALED:
+		/* Content of a private space: as its inner kind, when opened
+		 * here (else nothing: the key event that opens it later walks
+		 * the space). */
+		if (index_event_open(txn, c->id, &ev, &b) != 0)
+			return 0;
+		json_decref(b);
+		if (ev.kind == EVT_POST || ev.kind == EVT_COMMENT)
+			return s_sync_target(s, txn, c->id);
+		if (ev.kind == EVT_EDIT || ev.kind == EVT_REDACT)
+			return s_ref(txn, c, ref) ? s_sync_target(s, txn, ref) : 0;
+		return 0;
+	case EVT_SPACE:
+	case EVT_SPACE_MEMBER:
+	case EVT_SPACE_KEY:
+		/* The space it names (its own id when it creates one). */
+		if (index_event(txn, c->id, &ev) != 0 || (b = index_body(&ev)) == NULL)
+			return 0;
+		if (index_hex_field(b, "space", ref) != 0)
+			memcpy(ref, c->id, CPT_ID_LEN);
+		json_decref(b);
+		return s_sync_space(s, txn, ref);
 	default: return 0;
 	}
 }
@@ -767,9 +925,20 @@ s_reconcile(search_t *s, int write, size_t *docs, size_t *wrong, char *err, size
 		uint16_t kind = store_get_kind(&v);
 		uint8_t id[CPT_ID_LEN];
 		doc_t d;
-		if ((kind != EVT_POST && kind != EVT_COMMENT) || k.len != STORE_TSID_LEN)
+		if ((kind != EVT_POST && kind != EVT_COMMENT && kind != EVT_SEALED) ||
+		    k.len != STORE_TSID_LEN)
 			continue;
 		memcpy(id, (const uint8_t *)k.data + 8, CPT_ID_LEN);
+		if (kind == EVT_SEALED) { /* a private space's: its inner kind, if opened */
+			evt_t ev;
+			json_t *b = NULL;
+			if (index_event_open(txn, id, &ev, &b) != 0)
+				continue;
+			json_decref(b);
+			kind = ev.kind;
+			if (kind != EVT_POST && kind != EVT_COMMENT)
+				continue;
+		}
 		if (s_derive_text(txn, id, kind, &d))
 			s_recon_doc(&r, d.key, &d);
 		s_doc_clear(&d);
@@ -789,6 +958,21 @@ s_reconcile(search_t *s, int write, size_t *docs, size_t *wrong, char *err, size
 		memcpy(h, k.data, k.len);
 		h[k.len] = 0;
 		if (s_derive_person(txn, h, &d))
+			s_recon_doc(&r, d.key, &d);
+		s_doc_clear(&d);
+	}
+	store_cur_close(&cur);
+	if (rc != CPT_ENOTFOUND)
+		goto out;
+	/* Spaces, by id. */
+	if ((rc = store_cur_open(txn, DB_SPACES, &cur)) != 0)
+		goto out;
+	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0 && r.rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		doc_t d;
+		if (k.len != CPT_ID_LEN)
+			continue;
+		if (s_derive_space(txn, k.data, &d))
 			s_recon_doc(&r, d.key, &d);
 		s_doc_clear(&d);
 	}

@@ -1,6 +1,6 @@
 /*
  * search — the full-text index of what a person may read (posts, comments,
- * people; spaces when they land), kept in SQLite FTS5 beside the LMDB store
+ * people, spaces and their content), kept in SQLite FTS5 beside the LMDB store
  * (dir/search.db), and the searches over it. The index is a view: every row
  * is derived from the views of node/query, a writer thread follows the
  * group commit through an after-commit listener, and a file not closed
@@ -104,8 +104,12 @@ typedef struct search_q {
 json_t *search_find(search_t *s, const search_q_t *q, const uint8_t *viewer, int *rc, char *err,
                     size_t errlen);
 
-/* May viewer (NULL: site IT) read the post or comment whose view is v, in
- * txn? The one place where visibility is decided for search results. */
+/* May viewer (NULL: site IT, who reads what any staff member of this site
+ * may) read the post or comment whose view is v, in txn? A comment is read
+ * with its post; a post of a space when the space's rules let the viewer
+ * read it (query_space_readable: open, a member of a private one, their
+ * site's space). The one place where visibility is decided for search
+ * results. */
 int search_may_read(store_txn_t *txn, const json_t *v, const uint8_t *viewer);
 
 /* ------------------------------------------------------------- language */

@@ -1376,15 +1376,59 @@ function personCard(p) {
 				: null));
 }
 
+/* The directory's filters (site, department, skill), in the address with
+ * the words, so that Back and reload return to them. */
+const PEOPLE_FILTERS = ['site', 'department', 'skill'];
+
 async function viewPeople(main, seq, query) {
 	const q0 = query.get('q') || '';
 	const input = h('input', { type: 'search', id: 'people-q', value: q0, placeholder: t('people.placeholder'), autocomplete: 'off', spellcheck: 'false' });
 	const count = h('p', { class: 'muted small', role: 'status' });
 	const results = h('ul', { class: 'people-grid' });
+	// Sites from the status (every site this one knows, by name); the
+	// departments and skills suggested from the people listed so far.
+	const siteSel = h('select', { id: 'people-site' }, h('option', { value: '' }, t('people.any_site')));
+	const deptList = h('datalist', { id: uid('dept') }), skillList = h('datalist', { id: uid('skill') });
+	const dept = h('input', { type: 'text', id: 'people-dept', list: deptList.id, autocomplete: 'off', value: query.get('department') || '' });
+	const skill = h('input', { type: 'text', id: 'people-skill', list: skillList.id, autocomplete: 'off', value: query.get('skill') || '' });
+	const clear = h('button', { type: 'button', class: 'btn btn-quiet', hidden: true }, t('people.clear'));
+	const controls = { site: siteSel, department: dept, skill };
+	const seenDept = new Map(), seenSkill = new Map();
+	function fillSites() {
+		const s = state.status || {};
+		const ids = new Set([s.site, ...(Array.isArray(s.sites) ? s.sites.map(x => x.site) : [])].filter(Boolean));
+		const want = siteSel.value || query.get('site') || '';
+		if (want)
+			ids.add(want);
+		const opts = [...ids].map(id => ({ id, name: siteName(id) })).sort((a, b) => a.name.localeCompare(b.name, lang()));
+		siteSel.replaceChildren(h('option', { value: '' }, t('people.any_site')), ...opts.map(o => h('option', { value: o.id, dir: 'auto' }, o.name)));
+		siteSel.value = want;
+	}
+	function suggest(items) {
+		for (const p of items) {
+			const prof = p.profile || {};
+			if (typeof prof.department === 'string' && prof.department.trim())
+				seenDept.set(fold(prof.department.trim()), prof.department.trim());
+			for (const k of Array.isArray(prof.skills) ? prof.skills : [])
+				if (typeof k === 'string' && k.trim())
+					seenSkill.set(fold(k.trim()), k.trim());
+		}
+		const opts = m => [...m.values()].sort((a, b) => a.localeCompare(b, lang())).slice(0, 200).map(v => h('option', { value: v }));
+		deptList.replaceChildren(...opts(seenDept));
+		skillList.replaceChildren(...opts(seenSkill));
+	}
+	fillSites();
 	main.append(
 		h('div', { class: 'page-head' }, h('h1', { tabindex: '-1' }, t('people.title'))),
 		h('form', { class: 'search', role: 'search', onsubmit: ev => { ev.preventDefault(); run(); } },
-			field(t('people.search'), input, t('people.all_sites'))),
+			field(t('people.search'), input, t('people.all_sites')),
+			h('fieldset', { class: 'people-filters' },
+				h('legend', { class: 'visually-hidden' }, t('people.filters')),
+				field(t('people.site'), siteSel),
+				field(t('people.department'), dept),
+				field(t('people.skill'), skill),
+				h('div', { class: 'field people-clear' }, clear)),
+			deptList, skillList),
 		count,
 		results);
 
@@ -1392,20 +1436,33 @@ async function viewPeople(main, seq, query) {
 	async function run() {
 		const q = input.value.trim();
 		const mine = ++runSeq;
+		const args = new URLSearchParams();
+		if (q)
+			args.set('q', q);
+		for (const k of PEOPLE_FILTERS) {
+			const v = controls[k].value.trim();
+			if (v)
+				args.set(k, v);
+		}
+		const filtered = PEOPLE_FILTERS.some(k => args.has(k));
+		clear.hidden = !filtered;
 		// Keep the search in the address so Back and reload return to it.
-		const want = q ? `#/people?q=${enc(q)}` : '#/people';
+		const want = args.toString() ? `#/people?${args}` : '#/people';
 		if (location.hash !== want)
 			history.replaceState(null, '', want);
 		count.textContent = t('people.loading');
 		try {
-			const res = await api('GET', `/api/people?q=${enc(q)}&limit=${PEOPLE_MAX}`);
+			args.set('limit', PEOPLE_MAX);
+			const res = await api('GET', `/api/people?${args}`);
 			if (mine !== runSeq || seq !== state.viewSeq)
 				return;
 			const items = (res && res.items || []).filter(p => !p.disabled);
 			items.forEach(rememberPerson);
+			suggest(items);
 			items.sort((a, b) => nameOf(a.handle).localeCompare(nameOf(b.handle), lang()));
 			results.replaceChildren(...items.map(personCard));
-			count.textContent = items.length ? t('people.count', { n: items.length }) : (q ? t('people.none', { q }) : t('people.count', { n: 0 }));
+			count.textContent = items.length ? t('people.count', { n: items.length })
+				: q ? t('people.none', { q }) : filtered ? t('people.none_filtered') : t('people.count', { n: 0 });
 			if (res && res.items && res.items.length >= PEOPLE_MAX)
 				count.textContent += ` ${t('people.more')}`;
 		} catch (err) {
@@ -1415,10 +1472,29 @@ async function viewPeople(main, seq, query) {
 			}
 		}
 	}
-	input.addEventListener('input', () => {
+	function later() {
 		clearTimeout(timer);
 		timer = setTimeout(run, 250);
+	}
+	input.addEventListener('input', later);
+	dept.addEventListener('input', later);
+	skill.addEventListener('input', later);
+	siteSel.addEventListener('change', run);
+	clear.addEventListener('click', () => {
+		siteSel.value = '';
+		dept.value = '';
+		skill.value = '';
+		run();
+		input.focus();
 	});
+	// The status may come after the page: its sites then fill the list.
+	if (!state.status)
+		api('GET', '/api/status', null, { quiet401: true }).then(s => {
+			if (s && seq === state.viewSeq) {
+				state.status = s;
+				fillSites();
+			}
+		}).catch(() => {});
 	await run();
 }
 

@@ -40,8 +40,19 @@ function postHit(ui, it) {
 		ui.h('div', { class: 'search-hit-head' },
 			ui.personLink(it.author),
 			ui.h('span', { class: 'muted small' }, it.type === 'comment' ? ui.t('search.comment') : ui.t('search.post')),
+			it.space_name ? ui.h('span', { class: 'space-label small', dir: 'auto' }, ui.userText(it.space_name)) : null,
 			ui.h('a', { class: 'when muted small', href }, ui.timeEl(it.created))),
 		ui.h('a', { class: 'search-open', href }, snippetEl(ui, it.snippet)));
+}
+
+function spaceHit(ui, sp) {
+	const bits = [ui.t(sp.visibility === 'private' ? 'space.private' : 'space.open'),
+		ui.t('space.members_n', { n: sp.member_count || 0 })].join(' · ');
+	return ui.h('li', { class: 'search-hit search-space' },
+		ui.h('a', { href: `#/space/${encodeURIComponent(sp.id)}`, class: 'search-open' },
+			ui.h('strong', { dir: 'auto' }, ui.userText(sp.name || '')), ' ',
+			ui.h('span', { class: 'muted small' }, bits)),
+		snippetEl(ui, sp.snippet && sp.snippet.length > 1 ? sp.snippet : [sp.description || '']));
 }
 
 function personHit(ui, p) {
@@ -80,7 +91,7 @@ export async function viewSearch(ui, main, seq, query) {
 	const groups = [
 		['posts', ui.t('search.posts'), postHit],
 		['people', ui.t('search.people'), personHit],
-		['spaces', ui.t('search.spaces'), null],
+		['spaces', ui.t('search.spaces'), spaceHit],
 	];
 	let res;
 	try {

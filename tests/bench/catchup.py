@@ -16,7 +16,9 @@ CATCHUP_PERF=FILE records a perf profile of the receiving node
 of its writes and fsyncs; CATCHUP_CPUS=R:S pins the receiving node to the
 cores R and the source to S (taskset lists, e.g. 0:1), to see how the rate
 scales with the receiver's cores; COMPTOIR_KEEP=1 keeps both nodes'
-directories (their paths are printed on stderr).
+directories (their paths are printed on stderr). The source always runs
+without search; COMPTOIR_NO_SEARCH=1 runs the receiver without it too (the
+search index's cost in a catch-up is the difference).
 """
 
 import os
@@ -113,9 +115,13 @@ def main():
     with open(src.config_path, "a") as f:
         f.write("sync:\n  heartbeat_ms: 500\n  reconcile_interval: 5\n")
     pins = os.environ.get("CATCHUP_CPUS", "")
+    # The source runs without search: a cached source has no index and would
+    # build one during the run, on the cores the receiver is measured on.
+    # The receiver has search unless COMPTOIR_NO_SEARCH is set for the run.
+    src.wrap = ["env", "COMPTOIR_NO_SEARCH=1"]
     if pins:
         recv_cpus, send_cpus = pins.split(":")
-        src.wrap = ["taskset", "-c", send_cpus]
+        src.wrap += ["taskset", "-c", send_cpus]
         print("receiving node on cores %s, source on cores %s" % (recv_cpus, send_cpus))
     src.start(timeout=60)
     total = src.status()["events"]

@@ -110,6 +110,13 @@ try {
 			await page.goto(site.url + '/#/people');
 			await page.locator('.person-card').first().waitFor();
 			await shot('people');
+			await page.goto(site.url + '/#/people?skill=lean');
+			await page.locator('.person-card').first().waitFor();
+			await page.locator('.people-filters select option').nth(1).waitFor({ state: 'attached' });
+			await shot('people-filtered');
+			await page.goto(site.url + '/#/search?q=lyon');
+			await page.locator('.search-space').first().waitFor();
+			await shot('search-spaces');
 			await page.goto(site.url + '/#/people/alice');
 			await page.locator('.profile').waitFor();
 			await shot('person');

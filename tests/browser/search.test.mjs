@@ -19,6 +19,8 @@ before(async () => {
 	const chloe = await apiSession(site, 'chloe', PW);
 	await chloe.call('POST', '/api/posts', { text: 'Les réunions de sécurité reprennent jeudi au quai B' });
 	await chloe.call('POST', '/api/posts', { text: 'Menu de la cantine: gratin' });
+	const sp = await chloe.call('POST', '/api/spaces', { name: 'Randonnée du dimanche', description: 'Sorties en montagne', visibility: 'open', join: 'open' });
+	await chloe.call('POST', '/api/posts', { text: 'Départ de la randonnée à huit heures', space: sp.id });
 });
 after(cleanup);
 
@@ -48,6 +50,14 @@ uiTest('search from the header: grouped, highlighted, opened', async ({ newPage 
 	await page.locator('.search-hit .search-open').first().click();
 	await page.locator('article.post', { hasText: 'Les réunions de sécurité reprennent jeudi' }).waitFor();
 	assert.match(page.url(), /#\/post\/[0-9a-f]{64}$/, 'the post has its own page');
+	// A space by its name, and a post of it labelled with it; open the space.
+	await box.fill('randonnee');
+	await box.press('Enter');
+	const spaceHit = page.locator('.search-group', { hasText: 'Spaces' }).locator('.search-space');
+	await spaceHit.locator('mark', { hasText: 'Randonnée' }).waitFor();
+	await page.locator('.search-hit', { hasText: 'huit heures' }).locator('.space-label', { hasText: 'Randonnée du dimanche' }).waitFor();
+	await spaceHit.locator('.search-open').click();
+	await page.waitForURL(/#\/space\/[0-9a-f]{64}$/);
 });
 
 uiTest('search on a phone, in French', async ({ newPage }) => {
@@ -59,6 +69,59 @@ uiTest('search on a phone, in French', async ({ newPage }) => {
 	await page.getByRole('heading', { name: 'Recherche : cantine', level: 1 }).waitFor();
 	await page.locator('.search-hit mark', { hasText: 'cantine' }).waitFor();
 	await page.getByText('1 résultat', { exact: true }).waitFor();
+	const w = await page.evaluate(() => document.documentElement.scrollWidth);
+	assert.ok(w <= 390, `nothing wider than the phone (${w} px)`);
+});
+
+/* --------------------------------------------------- the directory's filters */
+
+uiTest('the directory filtered by site, department and skill', async ({ newPage }) => {
+	const alice = await apiSession(site, 'alice', PW);
+	const chloe = await apiSession(site, 'chloe', PW);
+	await alice.call('PUT', '/api/profile', { department: 'Logistique', skills: ['Excel', 'Caristes'] });
+	await chloe.call('PUT', '/api/profile', { department: 'Qualité', skills: ['Audit', 'Excel'] });
+	const page = await newPage(site);
+	await login(page, 'alice', PW);
+	await page.goto(site.url + '/#/people');
+	const cards = page.locator('.person-card .person-name');
+	await page.getByText('2 people', { exact: true }).waitFor();
+	// A department, typed without its accent: Chloé only.
+	await page.getByLabel('Department', { exact: true }).fill('qualite');
+	await page.getByText('1 person', { exact: true }).waitFor();
+	assert.deepEqual(await cards.allInnerTexts(), ['Chloé Lefèvre']);
+	assert.match(page.url(), /#\/people\?department=qualite$/, 'the filter is in the address');
+	// A skill both have, with the department cleared: both; then a skill one has.
+	await page.getByRole('button', { name: 'Clear the filters' }).click();
+	await page.getByLabel('Skill', { exact: true }).fill('excel');
+	await page.getByText('2 people', { exact: true }).waitFor();
+	await page.getByLabel('Skill', { exact: true }).fill('caristes');
+	await page.getByText('1 person', { exact: true }).waitFor();
+	assert.deepEqual(await cards.allInnerTexts(), ['Alice Martin']);
+	// Skill and words together; then a site: this one holds both, none other.
+	await page.getByLabel('Skill', { exact: true }).fill('');
+	const sites = await page.getByLabel('Site', { exact: true }).locator('option').allInnerTexts();
+	assert.ok(sites.length >= 2 && sites[0] === 'Every site', `the sites are offered (${sites})`);
+	await page.getByLabel('Site', { exact: true }).selectOption({ index: 1 });
+	await page.getByText('2 people', { exact: true }).waitFor();
+	// Reload: the filters come back from the address.
+	await page.getByLabel('Department', { exact: true }).fill('logistique');
+	await page.getByText('1 person', { exact: true }).waitFor();
+	await page.reload();
+	await page.getByText('1 person', { exact: true }).waitFor();
+	assert.equal(await page.getByLabel('Department', { exact: true }).inputValue(), 'logistique');
+	await page.getByLabel('Department', { exact: true }).fill('nulle part');
+	await page.getByText('Nobody matches these filters.', { exact: true }).waitFor();
+});
+
+uiTest('the directory\'s filters on a phone, in French', async ({ newPage }) => {
+	const page = await newPage(site, { lang: 'fr', width: 390, height: 844 });
+	await login(page, 'alice', PW);
+	await page.goto(site.url + '/#/people?skill=audit');
+	await page.getByText('1 personne', { exact: true }).waitFor();
+	assert.equal(await page.getByLabel('Compétence', { exact: true }).inputValue(), 'audit');
+	await page.getByRole('button', { name: 'Effacer les filtres' }).waitFor();
+	await page.getByLabel('Service', { exact: true }).waitFor();
+	await page.getByLabel('Site', { exact: true }).waitFor();
 	const w = await page.evaluate(() => document.documentElement.scrollWidth);
 	assert.ok(w <= 390, `nothing wider than the phone (${w} px)`);
 });

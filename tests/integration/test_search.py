@@ -1,6 +1,8 @@
 """Search with real processes: two sites linked over ZeroMQ CURVE (Lyon dials
 Paris), a post written at Lyon found at Paris once it has arrived, a deleted
-post gone from every site's search, and kill -9 during heavy posting: after
+post gone from every site's search; a private space's posts, comments and
+name found by its members only (not once they leave), a deleted space post
+gone at once, the index equal to a rebuild; and kill -9 during heavy posting: after
 the restart the search index equals one rebuilt from the store, and every
 acknowledged post is found.
 
@@ -171,6 +173,82 @@ def test_kill_during_posting():
     A.cleanup()
 
 
+def test_spaces():
+    A = Node("paris")
+    A.add_user("alice", admin=True)
+    A.add_user("bob")
+    A.add_user("carol")
+    A.start()
+    a, b, c = login(A, "alice"), login(A, "bob"), login(A, "carol")
+    r = a.post("/api/spaces", {"name": "Budget secret", "description": "Chiffres zébrés",
+                               "visibility": "private", "join": "invite"})
+    t.check(r.status == 201, "alice makes a private space", r)
+    priv = r.json["id"]
+    r = a.post("/api/spaces", {"name": "Randonnée", "visibility": "open", "join": "open"})
+    t.check(r.status == 201, "alice makes an open space", r)
+    open_id = r.json["id"]
+    r = a.post("/api/posts", {"text": "le budget des ornithorynques", "space": priv})
+    t.check(r.status == 201, "alice posts in the private space", r)
+    ppost = r.json["id"]
+    r = a.post("/api/posts", {"text": "la cascade de dimanche", "space": open_id})
+    t.check(r.status == 201, "alice posts in the open space", r)
+    opost = r.json["id"]
+    t.check(a.post("/api/spaces/%s/invite" % priv, {"user": "bob"}).status == 200 and
+            b.post("/api/spaces/%s/join" % priv).status == 200, "bob is invited and joins")
+    r = b.post("/api/posts/%s/comments" % ppost, {"text": "un ornithorynque de plus"})
+    t.check(r.status == 201, "bob comments in the private space", r)
+    cid = r.json["id"]
+
+    def posts(cl, q):
+        return {i["id"] for i in search(cl, q, type="posts")["posts"]["items"]}
+
+    def spaces(cl, q):
+        return {i["id"] for i in search(cl, q, type="spaces")["spaces"]["items"]}
+
+    t.check(wait_until(lambda: posts(b, "ornithorynque") == {ppost, cid}, DEADLINE, 0.05),
+            "bob (a member) finds the private post and his comment", posts(b, "ornithorynque"))
+    t.check(posts(c, "ornithorynque") == set() and posts(c, "cascade") == {opost},
+            "carol finds the open space's post, nothing of the private space",
+            (posts(c, "ornithorynque"), posts(c, "cascade")))
+    t.check(spaces(b, "budget") == {priv} and spaces(c, "budget") == set() and
+            spaces(c, "randonnee") == {open_id}, "a private space's name: its members only",
+            (spaces(b, "budget"), spaces(c, "budget")))
+    hit = [h for h in search(b, "ornithorynque", type="posts")["posts"]["items"]
+           if h["type"] == "post"]
+    t.check(len(hit) == 1 and hit[0].get("space") == priv and
+            hit[0].get("space_name") == "Budget secret", "a hit says its space", hit)
+    # Carol asks the private space by id: nothing either.
+    t.check(search(c, "ornithorynque", type="posts", space=priv)["posts"]["items"] == [],
+            "the space filter does not open a private space")
+    # Bob leaves: he no longer finds it, at once.
+    r = b.post("/api/spaces/%s/leave" % priv)
+    t.check(r.status == 200, "bob leaves", r)
+    t.check(posts(b, "ornithorynque") == set() and spaces(b, "budget") == set(),
+            "bob, gone, finds nothing of it", posts(b, "ornithorynque"))
+    t.check(posts(a, "ornithorynque") == {ppost, cid}, "alice still does")
+    # Deleted: gone at once, and from the index once applied.
+    r = a.delete("/api/posts/" + ppost)
+    t.check(r.status in (200, 204), "alice deletes her private post", r)
+    t.check(posts(a, "ornithorynque") == set(), "the deleted post and its comment are gone at once")
+    A.stop()
+    live = dump(os.path.join(A.data, "search.db"))
+    copy = tempfile.mkdtemp(prefix="search-rebuilt-")
+    try:
+        shutil.copytree(A.data, os.path.join(copy, "data"))
+        run_cli("reindex", "--dir", os.path.join(copy, "data"))
+        rebuilt = dump(os.path.join(copy, "data", "search.db"))
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+    keys = [row[0] for row in live]
+    if live != rebuilt:
+        print("live:", [r[:2] for r in live], "\nrebuilt:", [r[:2] for r in rebuilt])
+    t.check(live == rebuilt and ("s" + open_id) in keys and ("p" + opost) in keys
+            and ("p" + ppost) not in keys,
+            "the live index (spaces, a leave, a deletion) equals a rebuild", len(live))
+    A.cleanup()
+
+
 t.test(test_two_sites)
+t.test(test_spaces)
 t.test(test_kill_during_posting)
 t.finish()

@@ -3,7 +3,9 @@
  * a scene of an open, a private and a request-to-join space with mentions,
  * a sealed comment, a removal, a request and an invitation, ingested in many
  * orders and batchings, gives the same databases byte for byte (and again
- * after reindex); a private space's posts notify only its members.
+ * after reindex); a private space's posts notify only its members. The
+ * search index derived from each order is the same rows, and finds a
+ * private space's content and name for its members only.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +13,10 @@
 
 #include <cmocka.h>
 
+#include <sqlite3.h>
+
 #include "ingest_fixture.h"
+#include "node/search/search.h"
 #include "node/event/event_internal.h"
 #include "node/space/space.h"
 
@@ -378,10 +383,125 @@ s_check_foryou(fx_t *f)
 	assert_string_equal(texts, "four,three @carol,one");
 }
 
+/* ------------------------------------------------------------- search */
+
+/* The search index of the store f (built by search_open in a directory of
+ * its own, as after a crash or for a new file), as "key|type|space|hash"
+ * lines in key order: a new string. */
+static char *
+s_search_dump(fx_t *f, search_t **keep)
+{
+	char dir[128], path[160], err[512], *out = NULL;
+	search_t *s = NULL;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	size_t n = 0;
+
+	snprintf(dir, sizeof(dir), "%s/sx", f->dir);
+	fx_rmtree(dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	if (search_open(&s, f->st, dir, 0, err, sizeof(err)) != 0)
+		fail_msg("search_open: %s", err);
+	snprintf(path, sizeof(path), "%s/search.db", dir);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db,
+	                       "SELECT key || '|' || type || '|' || coalesce(space, '-')"
+	                       " || '|' || hex(hash) FROM docs ORDER BY key",
+	                       -1, &st, NULL),
+	    SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *l = (const char *)sqlite3_column_text(st, 0);
+		out = realloc(out, n + strlen(l) + 2);
+		assert_non_null(out);
+		n += (size_t)sprintf(out + n, "%s\n", l);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	if (keep)
+		*keep = s;
+	else
+		search_close(&s);
+	return out ? out : strdup("");
+}
+
+/* The texts (posts and comments) and space names q finds for k, sorted and
+ * joined by commas. */
+static void
+s_found(search_t *s, int k, const char *q, char *out, size_t cap)
+{
+	search_q_t sq = {0};
+	char err[256], *t[16];
+	json_t *r, *it;
+	size_t i, n = 0;
+	int rc;
+
+	sq.q = q;
+	sq.type = SEARCH_ALL;
+	sq.limit = 16;
+	r = search_find(s, &sq, fx_pk(k), &rc, err, sizeof(err));
+	if (r == NULL)
+		fail_msg("search %s: %s", q, err);
+	json_array_foreach (json_object_get(json_object_get(r, "posts"), "items"), i, it)
+		if (n < 16)
+			t[n++] = (char *)json_string_value(json_object_get(it, "text"));
+	json_array_foreach (json_object_get(json_object_get(r, "spaces"), "items"), i, it)
+		if (n < 16)
+			t[n++] = (char *)json_string_value(json_object_get(it, "name"));
+	for (size_t a = 0; a < n; a++) /* sorted: the order is not under test */
+		for (size_t b = a + 1; b < n; b++)
+			if (strcmp(t[b] ? t[b] : "", t[a] ? t[a] : "") < 0) {
+				char *x = t[a];
+				t[a] = t[b];
+				t[b] = x;
+			}
+	out[0] = 0;
+	for (i = 0; i < n; i++)
+		snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? "," : "",
+		         t[i] ? t[i] : "?");
+	json_decref(r);
+}
+
+/* Who finds what: a private space's posts, comment and name for its
+ * members (carol was removed: nothing), an open space's posts that count
+ * and its name for everyone; never a post that does not count. */
+static void
+s_check_search(search_t *s)
+{
+	char got[512];
+
+	s_found(s, K_ALICE, "secret", got, sizeof(got));
+	assert_string_equal(got, "alice secret @bob,carol secret @alice");
+	s_found(s, K_ALICE, "reply", got, sizeof(got));
+	assert_string_equal(got, "a sealed reply");
+	s_found(s, K_ALICE, "budget", got, sizeof(got));
+	assert_string_equal(got, "Budget");
+	s_found(s, K_ALICE, "late", got, sizeof(got)); /* did not count: carol was removed */
+	assert_string_equal(got, "");
+	for (int k = K_BOB; k <= K_CAROL; k++) {
+		s_found(s, k, "secret", got, sizeof(got));
+		assert_string_equal(got, "");
+		s_found(s, k, "reply", got, sizeof(got));
+		assert_string_equal(got, "");
+		s_found(s, k, "budget", got, sizeof(got));
+		assert_string_equal(got, "");
+	}
+	s_found(s, K_DAVE, "budget", got, sizeof(got)); /* invited: sees the name only */
+	assert_string_equal(got, "Budget");
+	s_found(s, K_DAVE, "secret", got, sizeof(got));
+	assert_string_equal(got, "");
+	s_found(s, K_CAROL, "hiking", got, sizeof(got));
+	assert_string_equal(got, "Hiking");
+	s_found(s, K_CAROL, "three", got, sizeof(got));
+	assert_string_equal(got, "three @carol");
+	s_found(s, K_ALICE, "two", got, sizeof(got)); /* did not count in O */
+	assert_string_equal(got, "");
+}
+
 /* Ingests the scene in list's order in random batches, with a key ring of
  * its own; snapshots every database (after a reindex when reindex). */
 static void
-s_run(fx_t *f, ev_t **list, size_t n, uint64_t *seed, snap_t *out, snap_t *reindexed)
+s_run(fx_t *f, ev_t **list, size_t n, uint64_t *seed, snap_t *out, snap_t *reindexed, char **search)
 {
 	ingest_res_t res[X_COUNT];
 	skey_ring_t *ring = skey_ring_new(16);
@@ -403,6 +523,14 @@ s_run(fx_t *f, ev_t **list, size_t n, uint64_t *seed, snap_t *out, snap_t *reind
 			         cpt_strerror(res[i].rc), res[i].why);
 	assert_int_equal(fx_count(f, DB_PENDING), 0);
 	fx_snap(f->st, out);
+	if (search) {
+		search_t *sx = NULL;
+		*search = s_search_dump(f, reindexed ? &sx : NULL);
+		if (sx) {
+			s_check_search(sx);
+			search_close(&sx);
+		}
+	}
 	if (reindexed) {
 		if (event_reindex(&f->ctx, err, sizeof(err)) != 0)
 			fail_msg("reindex: %s", err);
@@ -419,12 +547,14 @@ test_orders_converge(void **state)
 	snap_t first, s;
 	uint64_t seed = 0x17e18;
 	fx_t f;
+	char *sx_first = NULL, *sx = NULL;
 
 	(void)state;
 	for (int i = 0; i < X_COUNT; i++)
 		list[i] = &s_ev[i];
 	/* In (timestamp, id) order first, then reindexed: the same bytes. */
-	s_run(&f, list, X_COUNT, &seed, &first, &s);
+	s_run(&f, list, X_COUNT, &seed, &first, &s, &sx_first);
+	assert_non_null(strstr(sx_first, "|4|")); /* the spaces' rows are there */
 	s_check(&f);
 	s_check_foryou(&f);
 	s_check_prefs(&f);
@@ -434,15 +564,23 @@ test_orders_converge(void **state)
 	for (int run = 0; run < 200; run++) {
 		char what[64];
 		fx_shuffle(list, X_COUNT, &seed);
-		s_run(&f, list, X_COUNT, &seed, &s, NULL);
+		s_run(&f, list, X_COUNT, &seed, &s, NULL, run % 4 == 0 ? &sx : NULL);
 		snprintf(what, sizeof(what), "order %d", run);
 		FX_SNAP_EQUAL(&first, &s, what);
+		if (sx) {
+			if (strcmp(sx, sx_first) != 0)
+				fail_msg("search index of order %d:\n%s\nfirst:\n%s", run, sx,
+				         sx_first);
+			free(sx);
+			sx = NULL;
+		}
 		if (run % 40 == 0)
 			s_check(&f);
 		fx_snap_free(&s);
 		fx_close(&f);
 	}
 	fx_snap_free(&first);
+	free(sx_first);
 }
 
 static int

@@ -222,6 +222,24 @@ s_count(struct fx *f, const char *q, const char *grp, const char *k, char *first
 	return n;
 }
 
+/* The snippet of the first post q finds, its matches in brackets. */
+static void
+s_snip_is(struct fx *f, const char *q, const char *want)
+{
+	json_t *out = s_find(f, q, SEARCH_POSTS), *sn, *x;
+	char got[1024] = "";
+	size_t i;
+
+	sn = json_object_get(
+	    json_array_get(json_object_get(json_object_get(out, "posts"), "items"), 0), "snippet");
+	json_array_foreach (sn, i, x)
+		snprintf(got + strlen(got), sizeof(got) - strlen(got), i % 2 ? "[%s]" : "%s",
+		         json_string_value(x));
+	json_decref(out);
+	if (strcmp(got, want) != 0)
+		fail_msg("snippet of \"%s\": \"%s\", want \"%s\"", q, got, want);
+}
+
 static void
 test_languages(void **state)
 {
@@ -275,6 +293,45 @@ test_languages(void **state)
 	assert_string_equal(json_string_value(json_array_get(sn, 3)), "lundi");
 	assert_null(json_object_get(out, "people"));
 	json_decref(out);
+	/* Cut from the text the store gives, marked by the rules of the
+	 * search: endings, a doubled consonant, prefixes, accents, a French
+	 * apostrophe; a short text whole. */
+	s_snip_is(f, "cancel", "The weekly meetings are [cancelled]");
+	s_snip_is(f, "meeting weekly", "The [weekly] [meetings] are cancelled");
+	s_snip_is(f, "déplac*", "La Réunion de lundi est [déplacée]");
+	s_snip_is(f, "\"de lundi\"", "La Réunion [de] [lundi] est déplacée");
+	s_pub(
+	    f, f->bob, EVT_POST,
+	    json_pack("{s:s}", "text",
+	              "Un deux trois quatre cinq six sept huit neuf dix onze douze treize "
+	              "quatorze quinze seize dix-sept dix-huit dix-neuf vingt vingt-et-un "
+	              "vingt-deux vingt-trois vingt-quatre vingt-cinq: l’équipe « Œnologie » "
+	              "arrive, puis vingt-six vingt-sept vingt-huit vingt-neuf trente trente-et-un "
+	              "trente-deux trente-trois trente-quatre trente-cinq trente-six fin"),
+	    NULL);
+	s_settle(f);
+	/* A long prefix is read as the terms it begins, or as FTS5's prefix
+	 * when they are many: the same posts either way. */
+	{
+		char text[2048] = "";
+		for (int i = 0; i < 120; i++)
+			snprintf(text + strlen(text), sizeof(text) - strlen(text), "zq%04d ", i);
+		s_pub(f, f->alice, EVT_POST, json_pack("{s:s}", "text", text), NULL);
+		s_pub(f, f->bob, EVT_POST, json_pack("{s:s}", "text", "zq0005 et rien d'autre"),
+		      NULL);
+		s_settle(f);
+		assert_int_equal(s_count(f, "zq00*", "posts", NULL, NULL, 0), 2); /* 100 terms */
+		assert_int_equal(s_count(f, "zq0*", "posts", NULL, NULL, 0), 2); /* 120: a prefix */
+		assert_int_equal(s_count(f, "zq001*", "posts", NULL, NULL, 0), 1); /* 10 terms */
+		assert_int_equal(s_count(f, "zq0005* rien", "posts", NULL, NULL, 0), 1);
+		assert_int_equal(s_count(f, "zq9*", "posts", NULL, NULL, 0), 0);
+		assert_int_equal(s_count(f, "livr*", "posts", NULL, NULL, 0), 0);
+		assert_int_equal(s_count(f, "deplac*", "posts", NULL, NULL, 0), 1);
+	}
+	s_snip_is(f, "zq0005*", "[zq0005] et rien d'autre");
+	s_snip_is(f, "equipe",
+	          "…vingt-cinq: l’[équipe] « Œnologie » arrive, puis vingt-six vingt-sept "
+	          "vingt-huit vingt-neuf trente trente-et-un trente-deux trente-trois trente…");
 }
 
 static void
