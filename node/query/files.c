@@ -193,3 +193,80 @@ query_blob_counts(store_txn_t *txn, blob_store_t *bs, query_blob_counts_t *out)
 		s_close(&w);
 	return rc;
 }
+
+/* --------------------------------------------- files as views show them */
+
+/* The file event hex id, as a view shows it when it is a file by author
+ * with its body: {"id", "blob", "name", "size", "type", "w", "h",
+ * "thumbs", "url", "thumb"}; NULL otherwise (erased, someone else's, not a
+ * file: PROTOCOL.md 18.3 shows only the author's own files). */
+static json_t *
+s_file_view(store_txn_t *txn, const char *hex, const uint8_t author[CPT_KEY_LEN])
+{
+	uint8_t id[CPT_ID_LEN];
+	evt_t ev;
+	json_t *body = NULL, *v = NULL, *thumbs, *small = NULL, *t;
+	const char *blob;
+	size_t i;
+
+	if (hex == NULL || strlen(hex) != 64 || cpt_unhex32(id, hex, 64) != 0)
+		return NULL;
+	if (index_event_open(txn, id, &ev, &body) != 0 || body == NULL || ev.kind != EVT_FILE ||
+	    memcmp(ev.author, author, CPT_KEY_LEN) != 0 ||
+	    (blob = json_string_value(json_object_get(body, "blob"))) == NULL) {
+		json_decref(body);
+		return NULL;
+	}
+	thumbs = json_object_get(body, "thumbs");
+	json_array_foreach (thumbs, i, t)
+		if (small == NULL || json_integer_value(json_object_get(t, "w")) <
+		                         json_integer_value(json_object_get(small, "w")))
+			small = t;
+	v = json_pack("{s:s, s:s, s:O, s:O, s:O, s:o}", "id", hex, "blob", blob, "name",
+	              json_object_get(body, "name"), "size", json_object_get(body, "size"), "type",
+	              json_object_get(body, "type"), "url", json_sprintf("/api/files/%s", blob));
+	if (v != NULL) {
+		json_t *w = json_object_get(body, "w"), *h = json_object_get(body, "h");
+		if (w && h) {
+			json_object_set(v, "w", w);
+			json_object_set(v, "h", h);
+		}
+		json_object_set_new(v, "thumbs", thumbs ? json_incref(thumbs) : json_array());
+		/* What a list shows: the small thumbnail, or the picture itself
+		 * when it is small enough to have none. */
+		if (small)
+			json_object_set_new(
+			    v, "thumb",
+			    json_sprintf("/api/files/%s",
+			                 json_string_value(json_object_get(small, "blob"))));
+		else if (blob_type_is_image(json_string_value(json_object_get(body, "type"))))
+			json_object_set_new(v, "thumb", json_sprintf("/api/files/%s", blob));
+	}
+	json_decref(body);
+	return v;
+}
+
+json_t *
+query_files_view(store_txn_t *txn, const json_t *ids, const uint8_t author[CPT_KEY_LEN])
+{
+	json_t *out = json_array(), *x, *v;
+	size_t i;
+
+	if (out == NULL || !json_is_array(ids))
+		return out;
+	json_array_foreach (ids, i, x)
+		if ((v = s_file_view(txn, json_string_value(x), author)) != NULL)
+			json_array_append_new(out, v);
+	return out;
+}
+
+json_t *
+query_photo_url(store_txn_t *txn, const char *file_hex, const uint8_t author[CPT_KEY_LEN])
+{
+	json_t *v = s_file_view(txn, file_hex, author), *u = NULL;
+
+	if (v != NULL && blob_type_is_image(json_string_value(json_object_get(v, "type"))))
+		u = json_incref(json_object_get(v, "thumb"));
+	json_decref(v);
+	return u;
+}

@@ -271,4 +271,14 @@ typedef struct query_blob_counts {
  * or a store error. */
 int query_blob_counts(store_txn_t *txn, blob_store_t *bs, query_blob_counts_t *out) CPT_WUR;
 
+/* The file events of a post's or comment's "files" (ids: its array of hex
+ * ids, borrowed) as views show them, in order: only file events by author
+ * with their body (PROTOCOL.md 18.3), each {"id", "blob", "name", "size",
+ * "type", "w", "h" (pictures), "thumbs", "url", "thumb" (pictures: the
+ * small thumbnail's URL)}. A new array (empty when none). */
+json_t *query_files_view(store_txn_t *txn, const json_t *ids, const uint8_t author[CPT_KEY_LEN]);
+/* The URL of a profile photo or space cover: the small thumbnail of file
+ * event file_hex when it is a picture by author, else NULL. New reference. */
+json_t *query_photo_url(store_txn_t *txn, const char *file_hex, const uint8_t author[CPT_KEY_LEN]);
+
 #endif

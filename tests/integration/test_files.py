@@ -137,6 +137,39 @@ def test_picture(n, c):
             not webp_has_chunk(tg.body, b"XMP "), "no EXIF or XMP chunk in the thumbnail")
 
 
+def test_views(n, c):
+    img = upload(c, "equipe.png", png(900, 600)).json or {}
+    doc = upload(c, "notes.txt", "Réunion à 9h\n".encode()).json or {}
+    r = c.post("/api/posts", {"text": "photos du quai", "files": [img.get("id"), doc.get("id")]})
+    t.eq(r.status, 201, "a post with a picture and a text file")
+    feed = c.get("/api/feed").json or {}
+    p = next((x for x in feed.get("items", []) if x.get("text") == "photos du quai"), {})
+    files = p.get("files") or []
+    t.eq([f.get("name") for f in files], ["equipe.png", "notes.txt"], "the feed shows its files")
+    t.eq(files[0].get("thumb") if files else None,
+         "/api/files/" + ((img.get("thumbs") or [{}])[0].get("blob") or ""),
+         "a picture shows its small thumbnail")
+    t.eq(files[1].get("type") if len(files) > 1 else None, "text/plain", "a text file its type")
+    # Someone else's file is not shown on one's post (PROTOCOL.md 18.3).
+    b = n.client()
+    b.login("bob", n.passwords["bob"])
+    r = b.post("/api/posts", {"text": "pas a moi", "files": [img.get("id")]})
+    t.eq(r.status, 201, "a post naming someone else's file is stored")
+    feed = b.get("/api/feed").json or {}
+    p = next((x for x in feed.get("items", []) if x.get("text") == "pas a moi"), {})
+    t.eq(p.get("files"), [], "but shows none of it")
+    # A profile photo, everywhere the author is shown.
+    r = c.put("/api/profile", {"photo": img.get("id")})
+    t.eq(r.status, 200, "a profile photo is set")
+    t.check((r.json or {}).get("photo_url", "").startswith("/api/files/"),
+            "the person has a photo URL", r.json)
+    feed = c.get("/api/feed").json or {}
+    p = next((x for x in feed.get("items", []) if x.get("text") == "photos du quai"), {})
+    t.eq(p.get("author_photo"), (r.json or {}).get("photo_url"), "the feed shows it")
+    r = c.put("/api/profile", {"photo": "nope"})
+    t.eq(r.status, 400, "a photo that is not a file id is refused")
+
+
 def test_refused(n, c):
     before = blobs(n)
     r = upload(c, "x.svg", b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>")
@@ -184,8 +217,8 @@ def test_cut(n, c):
 
 
 def test_post_and_erase(n, c, f):
-    r = c.post("/api/posts", {"text": "le rapport", "files": [f["id"]]})
-    t.eq(r.status, 201, "a post carries its file")
+    r_post = c.post("/api/posts", {"text": "le rapport", "files": [f["id"]]})
+    t.eq(r_post.status, 201, "a post carries its file")
     r = c.post("/api/posts", {"text": "x", "files": ["nothex"]})
     t.eq(r.status, 400, "files must be ids")
     path = os.path.join(n.data, "blobs", f["blob"][:2], f["blob"])
@@ -193,11 +226,15 @@ def test_post_and_erase(n, c, f):
     # Both file events naming it (the upload and the chunked one) go.
     r = c.get("/api/files/" + f["blob"])
     t.eq(r.status, 200, "served before the deletion")
-    # The post goes with its file; the second upload's event by hand.
-    d = c.delete("/api/posts/" + (r.json or {}).get("id", "x")) if False else None
-    for ev in f["events"]:
-        d = c.delete("/api/files/" + ev)
-        t.check(d.status in (200, 204), "the file event is deleted", d.status)
+    # Deleting the post deletes its file event (PROTOCOL.md 18.9); the
+    # blob stays while the second upload's event names it.
+    post = (r_post.json or {}).get("id", "x")
+    d = c.delete("/api/posts/" + post)
+    t.eq(d.status, 200, "the post is deleted")
+    t.check(os.path.exists(path), "the blob stays: another file event names it")
+    t.eq(c.get("/api/files/" + f["blob"]).status, 200, "and it is still served")
+    d = c.delete("/api/files/" + f["events"][1])
+    t.eq(d.status, 200, "the other file event is deleted")
     t.check(wait_log(n, "erased %s" % f["blob"]), "the node logs the erasure")
     t.check(not os.path.exists(path), "the blob file is gone from disk")
     r = c.get("/api/files/" + f["blob"])
@@ -222,12 +259,14 @@ def main():
     with Node("paris") as n:
         n.set_limits(max_file_mb=21, request_timeout=120)
         n.add_user("alice")
+        n.add_user("bob")
         n.start()
         c = n.client()
         c.login("alice", n.passwords["alice"])
         f = {}
         t.test(test_roundtrip, n, c, f)
         t.test(test_picture, n, c)
+        t.test(test_views, n, c)
         t.test(test_refused, n, c)
         t.test(test_cut, n, c)
         t.test(test_kill9, n, c)
