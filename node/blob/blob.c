@@ -162,6 +162,23 @@ blob_store_open(blob_store_t **bs, const char *dir)
 	return 0;
 }
 
+int
+blob_store_peek(blob_store_t **bs, const char *dir)
+{
+	blob_store_t *s;
+
+	*bs = NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return CPT_ENOMEM;
+	if ((size_t)snprintf(s->root, sizeof(s->root), "%s/blobs", dir) >= sizeof(s->root)) {
+		free(s);
+		return CPT_EIO;
+	}
+	pthread_mutex_init(&s->pin_lock, NULL);
+	*bs = s;
+	return 0;
+}
+
 void
 blob_store_close(blob_store_t **bs)
 {

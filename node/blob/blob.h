@@ -45,6 +45,12 @@ typedef struct blob_put blob_put_t;
  */
 int blob_store_open(blob_store_t **bs, const char *dir) CPT_WUR;
 
+/* The same for reading beside a running node (comptoir status, backup):
+ * nothing is made and blobs/tmp/ is left alone (the node may be writing
+ * there). Use it for blob_has, blob_path and reads only. Returns 0 or
+ * CPT_ENOMEM. */
+int blob_store_peek(blob_store_t **bs, const char *dir) CPT_WUR;
+
 /* Releases a store; safe on NULL, sets *bs to NULL. Puts not committed must
  * have been aborted first. */
 void blob_store_close(blob_store_t **bs);

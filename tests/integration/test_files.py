@@ -242,6 +242,26 @@ def test_post_and_erase(n, c, f):
     t.eq((r.json or {}).get("code"), "no_such_file", "as deleted")
 
 
+def test_status_backup(n, c):
+    st = c.get("/api/status").json or {}
+    files = st.get("files") or {}
+    held = len(blobs(n))
+    t.eq(files.get("held"), held, "/api/status counts the files here")
+    t.eq(files.get("bytes"), sum(os.path.getsize(p) for p in blobs(n)), "and their bytes")
+    t.eq(files.get("missing"), 0, "nothing to fetch on a lone site")
+    m = c.get("/metrics").body.decode()
+    t.check("comptoir_blobs_held %d" % held in m, "/metrics counts them", held)
+    out = n.cli("status").stdout
+    t.check("files:     %d here" % held in out, "comptoir status counts them", out[-300:])
+    bk = os.path.join(n.dir, "backup")
+    out = n.cli("backup", bk).stdout
+    copied = sorted(os.path.relpath(p, bk) for p in glob.glob(os.path.join(bk, "blobs", "??", "*"))
+                    if not p.endswith(".map"))
+    t.eq(copied, sorted(os.path.relpath(p, n.data) for p in blobs(n)),
+         "comptoir backup copies every file")
+    t.check("%d new file(s)" % held in out, "and says how many", out)
+
+
 def test_kill9(n, c):
     data = b"%PDF-1.7\n" + os.urandom(300000)
     r = upload(c, "kept.pdf", data)
@@ -269,6 +289,7 @@ def main():
         t.test(test_views, n, c)
         t.test(test_refused, n, c)
         t.test(test_cut, n, c)
+        t.test(test_status_backup, n, c)
         t.test(test_kill9, n, c)
         c = n.client()
         c.login("alice", n.passwords["alice"])
