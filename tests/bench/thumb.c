@@ -69,8 +69,10 @@ main(int argc, char **argv)
 	uint8_t id[BLOB_ID_LEN];
 	size_t len = 0;
 	void *jpg;
-	double *dims = calloc((size_t)runs, sizeof(double)), *t320 = calloc((size_t)runs, sizeof(double));
-	double *t1280 = calloc((size_t)runs, sizeof(double)), *all = calloc((size_t)runs, sizeof(double));
+	double *dims = calloc((size_t)runs, sizeof(double)),
+	       *t320 = calloc((size_t)runs, sizeof(double));
+	double *t1280 = calloc((size_t)runs, sizeof(double)),
+	       *all = calloc((size_t)runs, sizeof(double));
 
 	if (VIPS_INIT(argv[0]) != 0 || mkdtemp(dir) == NULL || blob_store_open(&bs, dir) != 0)
 		return 1;
@@ -108,8 +110,8 @@ main(int argc, char **argv)
 	qsort(t1280, (size_t)runs, sizeof(double), s_cmp);
 	qsort(all, (size_t)runs, sizeof(double), s_cmp);
 	printf("photo %dx%d JPEG, %zu bytes; median of %d runs, one core:\n", w, h, len, runs);
-	printf("dims_ms=%.1f thumb320_ms=%.1f thumb1280_ms=%.1f per_photo_ms=%.1f\n", dims[runs / 2],
-	       t320[runs / 2], t1280[runs / 2], all[runs / 2]);
+	printf("dims_ms=%.1f thumb320_ms=%.1f thumb1280_ms=%.1f per_photo_ms=%.1f\n",
+	       dims[runs / 2], t320[runs / 2], t1280[runs / 2], all[runs / 2]);
 	if (blob_delete(bs, id) != 0)
 		return 1;
 	blob_store_close(&bs);

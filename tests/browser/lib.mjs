@@ -102,8 +102,11 @@ export async function makeSite(name, { join = false } = {}) {
 	cli(...args);
 	const cfg = path.join(nodeDir, 'comptoir.yaml');
 	let text = fs.readFileSync(cfg, 'utf8');
+	// Every browser of a test comes from 127.0.0.1: several open at once (the
+	// screenshots keep four per site) are several people, not one address
+	// holding too many connections (limits.max_connections_per_address).
 	if (!/^limits:/m.test(text))
-		text += '\nlimits:\n  login_per_minute: 600\n';
+		text += '\nlimits:\n  login_per_minute: 600\n  max_connections_per_address: 64\n';
 	fs.writeFileSync(cfg, text);
 	const site = {
 		name, dir, nodeDir, httpPort, zmqPort,
