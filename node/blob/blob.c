@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -24,9 +25,10 @@
 #define BLOB_PINS 256 /* blobs between their put and the event naming them */
 
 struct blob_store {
-	char root[4096];                      /* <dir>/blobs, no trailing slash */
-	unsigned seq;                         /* names temporary files, with the pid */
-	pthread_mutex_t pin_lock;             /* guards pins */
+	char root[4096];          /* <dir>/blobs, no trailing slash */
+	atomic_uint seq;          /* names temporary files, with the pid: puts run on several
+	                             threads at once (one per HTTP upload, and the fetches) */
+	pthread_mutex_t pin_lock; /* guards pins */
 	uint8_t pins[BLOB_PINS][BLOB_ID_LEN]; /* pinned ids (a pin count of 0: free) */
 	unsigned pin_n[BLOB_PINS];            /* how many pins each holds */
 };
@@ -234,8 +236,10 @@ blob_put_begin(blob_store_t *bs, blob_put_t **p, uint64_t max)
 		return CPT_ENOMEM;
 	w->bs = bs;
 	w->max = max < BLOB_MAX_SIZE ? max : BLOB_MAX_SIZE;
-	snprintf(w->tmp, sizeof(w->tmp), "%s/tmp/%ld.%u", bs->root, (long)getpid(), bs->seq++);
-	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	snprintf(w->tmp, sizeof(w->tmp), "%s/tmp/%ld.%u", bs->root, (long)getpid(),
+	         atomic_fetch_add(&bs->seq, 1));
+	/* O_EXCL: two puts never share a file, whatever happens to the names. */
+	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (w->fd < 0) {
 		log_warnx("blob", "cannot create %s: %s", w->tmp, strerror(errno));
 		free(w);

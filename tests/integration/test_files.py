@@ -170,6 +170,25 @@ def test_views(n, c):
     t.eq(r.status, 400, "a photo that is not a file id is refused")
 
 
+def test_parallel(n, c):
+    """Uploads at once, each on its own connection (a thread each in the
+    node): every one comes back as it was sent."""
+    import threading
+    datas = [b"%PDF-1.5\n" + os.urandom(700000 + i) for i in range(8)]
+    res = [None] * len(datas)
+
+    def go(i):
+        res[i] = upload(c, "par-%d.pdf" % i, datas[i])
+    ths = [threading.Thread(target=go, args=(i,)) for i in range(len(datas))]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    t.eq([r.status for r in res], [201] * len(datas), "8 uploads at once are stored")
+    same = [c.get((r.json or {}).get("url", "/x")).body == d for r, d in zip(res, datas)]
+    t.eq(same, [True] * len(datas), "each comes back byte for byte")
+
+
 def test_refused(n, c):
     before = blobs(n)
     r = upload(c, "x.svg", b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>")
@@ -287,6 +306,7 @@ def main():
         t.test(test_roundtrip, n, c, f)
         t.test(test_picture, n, c)
         t.test(test_views, n, c)
+        t.test(test_parallel, n, c)
         t.test(test_refused, n, c)
         t.test(test_cut, n, c)
         t.test(test_status_backup, n, c)
