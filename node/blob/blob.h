@@ -45,6 +45,12 @@ typedef struct blob_put blob_put_t;
  */
 int blob_store_open(blob_store_t **bs, const char *dir) CPT_WUR;
 
+/* The same for reading beside a running node (comptoir status, backup):
+ * nothing is made and blobs/tmp/ is left alone (the node may be writing
+ * there). Use it for blob_has, blob_path and reads only. Returns 0 or
+ * CPT_ENOMEM. */
+int blob_store_peek(blob_store_t **bs, const char *dir) CPT_WUR;
+
 /* Releases a store; safe on NULL, sets *bs to NULL. Puts not committed must
  * have been aborted first. */
 void blob_store_close(blob_store_t **bs);
@@ -109,6 +115,25 @@ int blob_manifest(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], uint8_t **man
  */
 int blob_delete(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN]) CPT_WUR;
 
+/*
+ * Pins a blob between its put and the commit of the event that names it,
+ * so that a sweep running meanwhile does not erase it as unwanted
+ * (blob_unpin after the event is committed, or not). Pins count. Returns 0
+ * or CPT_EFULL (256 blobs pinned at once: try again later).
+ */
+int blob_pin(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN]) CPT_WUR;
+void blob_unpin(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN]);
+
+/*
+ * Erasure (PROTOCOL.md 18.5, 18.9): calls keep(arg, id) for every blob here
+ * that is not pinned, and deletes (blob_delete) those for which it returns
+ * 0; a negative return stops the sweep and is returned. *erased (when not
+ * NULL) gets how many went. Thread-safe with puts and reads. Returns 0,
+ * keep's error or CPT_EIO.
+ */
+int blob_sweep(blob_store_t *bs, int (*keep)(void *arg, const uint8_t id[BLOB_ID_LEN]), void *arg,
+               uint64_t *erased) CPT_WUR;
+
 /* The path of a blob's file into out (cap bytes): for serving with a file
  * descriptor. Returns 0 or CPT_ETOOBIG. The file may not exist. */
 int blob_path(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], char *out, size_t cap) CPT_WUR;
@@ -122,5 +147,35 @@ int blob_path(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], char *out, size_t
  * (empty). Text is checked over the head only: the upload checks the rest.
  */
 int blob_sniff(const uint8_t *head, size_t len, int whole, const char **type) CPT_WUR;
+
+/*
+ * The dimensions of an image blob here, after its EXIF orientation, read
+ * from its header with libvips (no decode). Returns 0, CPT_ENOTFOUND,
+ * CPT_EINVAL (libvips cannot read it as an image), CPT_ETOOBIG (a side over
+ * 20 000 pixels or over 100 megapixels: PROTOCOL.md 18.2) or CPT_EIO
+ * (libvips did not start). Thread-safe.
+ */
+int blob_image_dims(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], int *w, int *h) CPT_WUR;
+
+/*
+ * A WebP thumbnail of an image blob here, its longest side side pixels
+ * (never enlarged), upright, without EXIF or any metadata: *out is a new
+ * malloc'd buffer of *len bytes the caller frees, *w and *h its size.
+ * Returns 0, CPT_ENOTFOUND, CPT_EINVAL (not a readable image), CPT_ENOMEM
+ * or CPT_EIO. Decodes the image: call it off any loop that must stay
+ * responsive (the HTTP connection's own thread does).
+ */
+int blob_thumb(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], int side, uint8_t **out,
+               size_t *len, int *w, int *h) CPT_WUR;
+
+/* 1 when the bytes are valid UTF-8 with no NUL (whole: a sequence cut by
+ * the end is refused): the text rule of PROTOCOL.md 18.2. */
+int blob_utf8_ok(const uint8_t *b, size_t len, int whole);
+
+/* 1 when type is one of the closed list of PROTOCOL.md 18.2 (what a file
+ * event may name), else 0. */
+int blob_type_known(const char *type);
+/* 1 for the image types of that list (shown inline, with thumbnails). */
+int blob_type_is_image(const char *type);
 
 #endif

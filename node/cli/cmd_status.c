@@ -271,6 +271,16 @@ cmd_status(opts_t *o)
 	printf("pending:   %zu\n", store_count(txn, DB_PENDING));
 	printf("store:     %zu bytes used of a %zu-byte map\n", (size_t)store_bytes(st),
 	       (size_t)store_map_size(st));
+	{
+		/* Files: read beside a running node, nothing touched. */
+		blob_store_t *bs = NULL;
+		query_blob_counts_t c;
+		if (blob_store_peek(&bs, o->dir) == 0 && query_blob_counts(txn, bs, &c) == 0)
+			printf("files:     %llu here (%llu bytes), %llu still to fetch\n",
+			       (unsigned long long)c.held, (unsigned long long)c.held_bytes,
+			       (unsigned long long)c.missing);
+		blob_store_close(&bs);
+	}
 	store_read_end(st, &txn);
 	s_print_peers(o->dir);
 	node_close(&n);

@@ -2,6 +2,7 @@
  * The commands of the store: verify (in a child: a damaged page must not
  * crash the command), reindex, backup, restore, repair, export.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -163,6 +164,66 @@ cmd_reindex(opts_t *o)
 	return rc == 0 ? 0 : 1;
 }
 
+/* Copies the complete blobs (PROTOCOL.md 18.7: blobs/<2 hex>/<64 hex> and
+ * its manifest) of data directory from into to/blobs/, skipping a file
+ * already there (a blob never changes under its id). Half-written ones
+ * (tmp/, part/) are not copied: they never counted. *n gets how many blobs
+ * were copied. 0, or -1 with the file named on stderr. */
+static int
+s_copy_blobs(const char *from, const char *to, size_t *n)
+{
+	char src[4200], dst[4200], f1[4600], f2[4600];
+	DIR *top, *d;
+	struct dirent *de, *fe;
+	int rc = 0;
+
+	*n = 0;
+	snprintf(src, sizeof(src), "%s/blobs", from);
+	if ((top = opendir(src)) == NULL)
+		return errno == ENOENT ? 0 : -1;
+	snprintf(dst, sizeof(dst), "%s/blobs", to);
+	if (cli_mkdir(dst) != 0) {
+		closedir(top);
+		return -1;
+	}
+	while (rc == 0 && (de = readdir(top)) != NULL) {
+		if (strlen(de->d_name) != 2 || strspn(de->d_name, "0123456789abcdef") != 2)
+			continue;
+		snprintf(f1, sizeof(f1), "%s/%s", src, de->d_name);
+		snprintf(f2, sizeof(f2), "%s/%s", dst, de->d_name);
+		if ((d = opendir(f1)) == NULL)
+			continue;
+		if (cli_mkdir(f2) != 0) {
+			closedir(d);
+			rc = -1;
+			break;
+		}
+		while ((fe = readdir(d)) != NULL) {
+			char a[5000], b[5000];
+			struct stat sb;
+			size_t l = strlen(fe->d_name);
+			if (strspn(fe->d_name, "0123456789abcdef") != 64 ||
+			    (l != 64 && (l != 68 || strcmp(fe->d_name + 64, ".map") != 0)))
+				continue;
+			snprintf(a, sizeof(a), "%s/%s", f1, fe->d_name);
+			snprintf(b, sizeof(b), "%s/%s", f2, fe->d_name);
+			if (stat(b, &sb) == 0)
+				continue;
+			if (cli_copy_file(a, b) != 0) {
+				fprintf(stderr, "comptoir: cannot copy %s to %s: %s\n", a, b,
+				        strerror(errno));
+				rc = -1;
+				break;
+			}
+			if (l == 64)
+				(*n)++;
+		}
+		closedir(d);
+	}
+	closedir(top);
+	return rc;
+}
+
 int
 cmd_backup(opts_t *o)
 {
@@ -171,6 +232,7 @@ cmd_backup(opts_t *o)
 	const char *dest = o->nargs == 1 ? o->args[0] : NULL;
 	char err[1024], from[4200], to[4200];
 	node_t *n;
+	size_t nblobs = 0;
 	int rc = 1;
 
 	if (dest == NULL) {
@@ -199,8 +261,15 @@ cmd_backup(opts_t *o)
 			goto out;
 		}
 	}
-	printf("backup of site \"%s\" written to %s (store, config and keys: keep it safe)\n",
-	       node_cfg(n)->name, dest);
+	/* The files after the store: a blob the copied events name is on disk
+	 * before them (PROTOCOL.md 18.3), so it is here now. */
+	if (s_copy_blobs(o->dir, dest, &nblobs) != 0) {
+		fprintf(stderr, "comptoir: backup: the files (blobs/) could not all be copied\n");
+		goto out;
+	}
+	printf("backup of site \"%s\" written to %s (store, config, keys and %zu new file(s): "
+	       "keep it safe)\n",
+	       node_cfg(n)->name, dest, nblobs);
 	rc = 0;
 out:
 	node_close(&n);
@@ -253,6 +322,14 @@ cmd_restore(opts_t *o)
 		if (cli_copy_file(from, to) != 0) {
 			fprintf(stderr, "comptoir: restore: cannot copy %s to %s: %s\n", from, to,
 			        strerror(errno));
+			return 1;
+		}
+	}
+	{
+		size_t nb = 0;
+		if (s_copy_blobs(src, o->dir, &nb) != 0) {
+			fprintf(stderr,
+			        "comptoir: restore: the files (blobs/) could not be copied\n");
 			return 1;
 		}
 	}

@@ -134,6 +134,13 @@ event_profile_field(const char *k, const json_t *v, event_refusal_t *out)
 
 	if (json_is_null(v))
 		return 0;
+	if (strcmp(k, "photo") == 0) {
+		const char *h = json_string_value(v);
+		if (h && strlen(h) == 64 && strspn(h, "0123456789abcdef") == 64)
+			return 0;
+		return s_refuse(out, "wrong_type", -1, -1,
+		                "\"photo\" must be a file id (64 lowercase hex digits) or null");
+	}
 	if (strcmp(k, "skills") != 0) {
 		if (json_is_string(v) && json_string_length(v) <= max)
 			return 0;

@@ -35,6 +35,17 @@ api_status(http_req_t *r)
 	              (json_int_t)store_count(txn, DB_HANDLES), "pending",
 	              (json_int_t)store_count(txn, DB_PENDING), "store_bytes",
 	              (json_int_t)store_bytes(h->st), "sessions", (json_int_t)sess_count(h->sess));
+	if (j) {
+		/* Files (PROTOCOL.md 18.5): what the events want, what is here. */
+		query_blob_counts_t c;
+		if (query_blob_counts(txn, h->bs, &c) == 0)
+			json_object_set_new(
+			    j, "files",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I}", "wanted", (json_int_t)c.wanted,
+			              "held", (json_int_t)c.held, "bytes", (json_int_t)c.held_bytes,
+			              "missing", (json_int_t)c.missing, "missing_bytes",
+			              (json_int_t)c.missing_bytes));
+	}
 	store_read_end(h->st, &txn);
 	if (j) /* this site's title and state, the sites by name, the peer links */
 		fed_status_json(h->fed, j);
@@ -51,12 +62,15 @@ api_metrics(http_req_t *r)
 	uint64_t bytes = 0;
 	char *buf = NULL;
 	FILE *f;
+	query_blob_counts_t bc;
+	int have_bc = 0;
 
 	node_stats(h->node, &ns);
 	if (store_read_begin(h->st, &txn) == 0) {
 		events = store_count(txn, DB_EVENTS);
 		pending = store_count(txn, DB_PENDING);
 		bytes = store_bytes(h->st);
+		have_bc = query_blob_counts(txn, h->bs, &bc) == 0;
 		store_read_end(h->st, &txn);
 	}
 	if ((f = open_memstream(&buf, &len)) == NULL)
@@ -64,6 +78,18 @@ api_metrics(http_req_t *r)
 #define METRIC(name, type, help) fprintf(f, "# HELP " name " " help "\n# TYPE " name " " type "\n")
 	METRIC("comptoir_events_stored", "gauge", "Events held in the store.");
 	fprintf(f, "comptoir_events_stored %zu\n", events);
+	if (have_bc) {
+		METRIC("comptoir_blobs_wanted", "gauge",
+		       "Files (blobs) named by an unredacted event: what this site keeps.");
+		fprintf(f, "comptoir_blobs_wanted %llu\n", (unsigned long long)bc.wanted);
+		METRIC("comptoir_blobs_held", "gauge", "Of them, files on this site's disk.");
+		fprintf(f, "comptoir_blobs_held %llu\n", (unsigned long long)bc.held);
+		METRIC("comptoir_blob_bytes", "gauge", "Bytes of the files on this site's disk.");
+		fprintf(f, "comptoir_blob_bytes %llu\n", (unsigned long long)bc.held_bytes);
+		METRIC("comptoir_blobs_missing", "gauge",
+		       "Files wanted and not here yet (to fetch from peers).");
+		fprintf(f, "comptoir_blobs_missing %llu\n", (unsigned long long)bc.missing);
+	}
 	METRIC("comptoir_ingested_total", "counter", "Events accepted by ingest since start.");
 	fprintf(f, "comptoir_ingested_total %llu\n", (unsigned long long)ns.ingested);
 	METRIC("comptoir_rejected_total", "counter", "Events refused by ingest since start.");

@@ -9,8 +9,9 @@
 
 #include "node/index/index_internal.h"
 
-const char *const index_profile_fields[] = {"name",     "title", "department", "site", "phone",
-                                            "location", "bio",   "skills",     NULL};
+/* "photo": a file event id of the person's own picture (PROTOCOL.md 18.3). */
+const char *const index_profile_fields[] = {"name",     "title", "department", "site",  "phone",
+                                            "location", "bio",   "skills",     "photo", NULL};
 
 /* Collects [ts, id hex] of events into a JSON array (arg). */
 static int

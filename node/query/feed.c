@@ -19,6 +19,14 @@ q_author_extra(store_txn_t *txn, json_t *obj, const uint8_t key[CPT_KEY_LEN], co
 		prof = store_get_json(txn, DB_PROFILES, handle, strlen(handle));
 	site = json_object_get(rec, "site");
 	name = json_object_get(json_object_get(prof, "fields"), "name");
+	/* The photo of the profile's newest "photo" (PROTOCOL.md 18.3), null
+	 * when none: the UI shows initials then. */
+	{
+		const char *ph =
+		    json_string_value(json_object_get(json_object_get(prof, "fields"), "photo"));
+		json_t *url = ph ? query_photo_url(txn, ph, key) : NULL;
+		json_object_set_new(obj, "author_photo", url ? url : json_null());
+	}
 	json_object_set_new(obj, "author_site",
 	                    json_is_string(site) ? json_incref(site) : json_null());
 	json_object_set_new(obj, "author_name",
@@ -33,8 +41,22 @@ q_post_extra(store_txn_t *txn, json_t *post)
 	uint8_t key[CPT_KEY_LEN];
 	const char *hex = json_string_value(json_object_get(post, "author_key"));
 
-	if (post && hex && cpt_unhex32(key, hex, strlen(hex)) == 0)
+	if (post && hex && cpt_unhex32(key, hex, strlen(hex)) == 0) {
+		const char *idh = json_string_value(json_object_get(post, "id"));
+		uint8_t id[CPT_ID_LEN];
+		evt_t ev;
+		json_t *body = NULL;
 		q_author_extra(txn, post, key, json_string_value(json_object_get(post, "author")));
+		/* Its files, read now: a file event that arrives after its post
+		 * shows when it comes (a view is a function of the event set). */
+		if (idh && cpt_unhex32(id, idh, strlen(idh)) == 0 &&
+		    index_event_open(txn, id, &ev, &body) == 0 && body != NULL &&
+		    json_object_get(body, "files") != NULL)
+			json_object_set_new(
+			    post, "files",
+			    query_files_view(txn, json_object_get(body, "files"), key));
+		json_decref(body);
+	}
 	return post;
 }
 

@@ -35,6 +35,11 @@ query_person(store_txn_t *txn, const char *handle)
 		json_object_set_new(out, "updated",
 		                    prof ? json_incref(json_object_get(prof, "updated"))
 		                         : json_null());
+		{
+			const char *ph = json_string_value(json_object_get(fields, "photo"));
+			json_t *url = ph ? query_photo_url(txn, ph, key) : NULL;
+			json_object_set_new(out, "photo_url", url ? url : json_null());
+		}
 	}
 	json_decref(prof);
 	json_decref(rec);

@@ -50,6 +50,9 @@ s_comment_json(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], 
 	              acc.edit_body ? json_integer((json_int_t)HLC_MS(acc.edit_ts)) : json_null());
 	if (c)
 		q_author_extra(txn, c, ev.author, handle);
+	if (c && json_object_get(b, "files") != NULL)
+		json_object_set_new(c, "files",
+		                    query_files_view(txn, json_object_get(b, "files"), ev.author));
 	json_decref(acc.edit_body);
 	json_decref(b);
 	return c;

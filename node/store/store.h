@@ -66,6 +66,9 @@ enum store_db {
 	                   the id is a hash of the token, the seed in it sealed under the token */
 	DB_SPACE_FOLLOWS, /* space(32) author(32) -> ts(8) id(32) on(1): the newest follow event
 	                     of each author naming the space (node/index/follows.c) */
+	DB_BLOB_REFS,     /* 'b' blob(32) ts(8) id(32) -> size(8) flags(1) author(32) type: the
+	                     events naming a blob; 'e' id(32) -> blob ids (n x 32) it names
+	                     (node/index/blobrefs.c, PROTOCOL.md 18.5) */
 	DB_COUNT
 };
 

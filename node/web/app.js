@@ -10,6 +10,7 @@ import * as notify from './notify.js';
 import { adoptionChart, csvText, exchangeHeat, seesFigures, workbookForm } from './reports.js';
 import { makeSpaces } from './spaces.js';
 import { searchBox, viewSearch } from './search.js';
+import { makeFiles } from './files.js';
 
 const FEED_PAGE = 20;          // posts fetched per page of the feed
 const PEOPLE_MAX = 100;        // directory answers hold at most this many (the API's cap)
@@ -43,6 +44,11 @@ const state = {
 const spaces = makeSpaces({
 	h, api, postCard, composer, personLink, userText, errorText, announce, state,
 	enc: s => encodeURIComponent(s),
+});
+
+/* Attachments, the composer's uploads, the profile photo (files.js). */
+const files = makeFiles({
+	h, t, api, userText, showError, announce, lang, csrf: () => state.csrf,
 });
 
 /* ------------------------------------------------------------------ DOM */
@@ -314,8 +320,9 @@ function noteAuthor(x) {
 	const name = typeof x.author_name === 'string' ? x.author_name.trim() : '';
 	const site = typeof x.author_site === 'string' ? x.author_site : '';
 	const old = state.authors.get(x.author);
-	state.authors.set(x.author, { name, site: site || (old && old.site) || '' });
-	if (old && old.name !== name)
+	const photo = typeof x.author_photo === 'string' ? x.author_photo : '';
+	state.authors.set(x.author, { name, site: site || (old && old.site) || '', photo });
+	if (old && (old.name !== name || (old.photo || '') !== photo))
 		refreshNames();
 }
 
@@ -331,7 +338,7 @@ function refreshNames() {
 	for (const el of document.querySelectorAll('[data-name-of]'))
 		el.replaceChildren(userText(nameOf(el.dataset.nameOf)));
 	for (const el of document.querySelectorAll('[data-initials-of]'))
-		el.textContent = initials(el.dataset.initialsOf);
+		paintAvatar(el, el.dataset.initialsOf);
 	for (const c of state.cards.values())
 		paintTools(c); // an admin's delete needs the authors' home sites
 }
@@ -366,9 +373,37 @@ function hueOf(handle) {
 	return x % 8;
 }
 
+/* The profile photo of a handle (its small thumbnail), when known: from
+ * the directory, else as posts and comments showed their author. */
+function photoOf(handle) {
+	const p = state.people.get(handle);
+	if (p && typeof p.photo_url === 'string' && p.photo_url)
+		return p.photo_url;
+	const a = state.authors.get(handle);
+	return (a && a.photo) || '';
+}
+
+/* A photo where there is one, the initials otherwise (and when the photo
+ * cannot be loaded: it may not have reached this site yet). */
+function paintAvatar(el, handle) {
+	const url = photoOf(handle);
+	const img = el.querySelector('img');
+	if (url && (!img || img.getAttribute('src') !== url)) {
+		const im = h('img', { src: url, alt: '', loading: 'lazy', decoding: 'async' });
+		im.addEventListener('error', () => { el.classList.remove('has-photo'); el.textContent = initials(handle); }, { once: true });
+		el.replaceChildren(im);
+		el.classList.add('has-photo');
+	} else if (!url) {
+		el.classList.remove('has-photo');
+		el.textContent = initials(handle);
+	}
+}
+
 function avatar(handle, size = '') {
-	return h('span', { class: `avatar hue-${hueOf(handle)} ${size}`, 'aria-hidden': 'true', 'data-initials-of': handle },
+	const el = h('span', { class: `avatar hue-${hueOf(handle)} ${size}`, 'aria-hidden': 'true', 'data-initials-of': handle },
 		initials(handle));
+	paintAvatar(el, handle);
+	return el;
 }
 
 function personLink(handle, cls = 'author') {
@@ -748,7 +783,8 @@ function paintCard(c) {
 		parts.edited.replaceChildren();
 	}
 	if (!c.editing)
-		parts.body.replaceChildren(h('p', { class: 'post-text', dir: 'auto' }, richText(p.text, p.mentions)));
+		parts.body.replaceChildren(...[h('p', { class: 'post-text', dir: 'auto' }, richText(p.text, p.mentions)),
+			files.attachments(p.files)].filter(Boolean));
 
 	const counts = p.reactions && typeof p.reactions === 'object' ? p.reactions : {};
 	const shown = Object.keys(counts).filter(r => counts[r] > 0);
@@ -957,6 +993,7 @@ function commentItem(c, cm) {
 						cm.edited ? [' · ', h('span', { class: 'edited', title: t('post.edited_at', { when: fullDate(cm.edited) }) }, t('post.edited'))] : null)),
 				tools.length ? h('span', { class: 'comment-tools', role: 'group', 'aria-label': t('comment.actions') }, tools) : null),
 			editing ? commentEditForm(c, cm) : h('p', { class: 'comment-text', dir: 'auto' }, richText(cm.text)),
+			editing ? null : files.attachments(cm.files),
 			c.commentConfirm === cm.id ? commentConfirm(c, cm) : null));
 }
 
@@ -1132,14 +1169,22 @@ function composer(onPosted, { space = null } = {}) {
 	box.ta.addEventListener('input', () => draftSet('post', box.ta.value));
 	const count = lengthCounter(box.ta, true);
 	const err = h('p', { class: 'form-error', role: 'alert' });
+	const att = files.composerFiles(form, box.ta);
 	form.append(
 		h('div', { class: 'composer-main' }, avatar(state.me.handle), box.wrap),
+		att.list,
 		err,
-		h('div', { class: 'composer-foot' }, pick, h('span', { class: 'muted small hint-keys' }, t('compose.hint')), count.el, send));
+		h('div', { class: 'composer-foot' }, att.button, att.input, pick, h('span', { class: 'muted small hint-keys' }, t('compose.hint')), count.el, send));
 	form.addEventListener('submit', async ev => {
 		ev.preventDefault();
 		err.textContent = '';
-		const text = box.ta.value.trim();
+		const ids = att.ids();
+		// A post of pictures alone still needs words: their names say enough.
+		const text = box.ta.value.trim() || (ids.length ? '📎' : '');
+		if (att.busy()) {
+			err.textContent = t('files.wait_upload');
+			return;
+		}
 		if (!text) {
 			err.textContent = t('compose.empty');
 			box.ta.focus();
@@ -1154,7 +1199,11 @@ function composer(onPosted, { space = null } = {}) {
 		send.textContent = t('compose.busy');
 		try {
 			const where = space ? space.id : pick.value;
-			const post = await api('POST', '/api/posts', where ? { text, space: where } : { text });
+			const body = where ? { text, space: where } : { text };
+			if (ids.length)
+				body.files = ids;
+			const post = await api('POST', '/api/posts', body);
+			att.clear();
 			box.ta.value = '';
 			draftSet('post', '');
 			box.ta.dispatchEvent(new Event('input'));
@@ -1532,7 +1581,9 @@ async function viewPerson(main, seq, handle) {
 				[prof.title, prof.department].some(Boolean) ? h('p', { class: 'person-title' }, joinUser([prof.title, prof.department])) : null,
 				h('p', { class: 'muted' }, `@${p.handle}`,
 					p.role === 'admin' ? h('span', { class: 'badge' }, t('person.admin')) : null)),
-			mine ? h('a', { class: 'btn btn-quiet', href: '#/profile' }, t('person.edit')) : notify.followButton(p.handle)),
+			mine ? h('div', { class: 'profile-actions' }, h('a', { class: 'btn btn-quiet', href: '#/profile' }, t('person.edit')),
+				files.photoButton(person => { rememberPerson(person); refreshNames(); }))
+				: notify.followButton(p.handle)),
 		p.disabled ? notice(t('person.disabled'), 'warn') : null,
 		h('dl', { class: 'profile-facts' },
 			// One row for where they work: the profile's words, with the

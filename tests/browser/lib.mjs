@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -101,8 +102,11 @@ export async function makeSite(name, { join = false } = {}) {
 	cli(...args);
 	const cfg = path.join(nodeDir, 'comptoir.yaml');
 	let text = fs.readFileSync(cfg, 'utf8');
+	// Every browser of a test comes from 127.0.0.1: several open at once (the
+	// screenshots keep four per site) are several people, not one address
+	// holding too many connections (limits.max_connections_per_address).
 	if (!/^limits:/m.test(text))
-		text += '\nlimits:\n  login_per_minute: 600\n';
+		text += '\nlimits:\n  login_per_minute: 600\n  max_connections_per_address: 64\n';
 	fs.writeFileSync(cfg, text);
 	const site = {
 		name, dir, nodeDir, httpPort, zmqPort,
@@ -248,7 +252,61 @@ export async function apiSession(site, handle, password) {
 			throw new Error(`${method} ${p}: ${res.status} ${text}`);
 		return text ? JSON.parse(text) : null;
 	};
-	return { me, call };
+	// POST /api/files: the bytes as the body, the name in ?name=.
+	const upload = async (name, bytes) => {
+		const res = await fetch(`${site.url}/api/files?name=${encodeURIComponent(name)}`, {
+			method: 'POST',
+			headers: { Cookie: cookie, 'X-CSRF-Token': me.csrf_token, 'Content-Type': 'application/octet-stream' },
+			body: bytes,
+		});
+		const text = await res.text();
+		if (res.status !== 201)
+			throw new Error(`upload ${name}: ${res.status} ${text}`);
+		return JSON.parse(text);
+	};
+	return { me, call, upload };
+}
+
+/* A real PNG of w x h pixels: a diagonal gradient of hue (r, g, b base),
+ * made with node's zlib (tests upload pictures without a file on disk). */
+export function makePng(w, h, [r0, g0, b0] = [40, 110, 160]) {
+	const crcTable = Array.from({ length: 256 }, (_, n) => {
+		let c = n;
+		for (let k = 0; k < 8; k++)
+			c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+		return c >>> 0;
+	});
+	const crc = buf => {
+		let c = 0xffffffff;
+		for (const b of buf)
+			c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+		return (c ^ 0xffffffff) >>> 0;
+	};
+	const chunk = (tag, body) => {
+		const len = Buffer.alloc(4);
+		len.writeUInt32BE(body.length);
+		const tb = Buffer.concat([Buffer.from(tag, 'latin1'), body]);
+		const c = Buffer.alloc(4);
+		c.writeUInt32BE(crc(tb));
+		return Buffer.concat([len, tb, c]);
+	};
+	const raw = Buffer.alloc((w * 3 + 1) * h);
+	for (let y = 0; y < h; y++) {
+		raw[y * (w * 3 + 1)] = 0;
+		for (let x = 0; x < w; x++) {
+			const o = y * (w * 3 + 1) + 1 + x * 3, f = (x + y) / (w + h);
+			raw[o] = Math.min(255, r0 + 120 * f);
+			raw[o + 1] = Math.min(255, g0 + 80 * (1 - f));
+			raw[o + 2] = Math.min(255, b0 + 60 * f);
+		}
+	}
+	const ihdr = Buffer.alloc(13);
+	ihdr.writeUInt32BE(w, 0);
+	ihdr.writeUInt32BE(h, 4);
+	ihdr[8] = 8;
+	ihdr[9] = 2;
+	return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr),
+		chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
 }
 
 /* --------------------------------------------------------------- browser */

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { addUser, apiSession, browser, cleanup, hasFederation, login, makeFederation, sleep, startNode, startSite, stopNode, until } from './lib.mjs';
+import { addUser, apiSession, makePng, browser, cleanup, hasFederation, login, makeFederation, sleep, startNode, startSite, stopNode, until } from './lib.mjs';
 
 const out = process.argv[2] || '/tmp/comptoir-shots';
 fs.mkdirSync(out, { recursive: true });
@@ -31,6 +31,15 @@ try {
 	await alice.call('POST', `/api/posts/${p1.id}/reactions`, { reaction: '👍' });
 	await chloe.call('POST', `/api/posts/${p1.id}/reactions`, { reaction: '🎉' });
 	await bob.call('POST', `/api/posts/${p3.id}/reactions`, { reaction: '👍' });
+	// Files (issue 20): a gallery of pictures and a PDF, profile photos.
+	const pics = [await bob.upload('quai-1.png', makePng(1600, 1000)), await bob.upload('quai-2.png', makePng(900, 1200, [150, 90, 40])),
+		await bob.upload('quai-3.png', makePng(1200, 800, [60, 140, 70]))];
+	const pdf = await bob.upload('consignes-quai.pdf', Buffer.concat([Buffer.from('%PDF-1.4\n'), Buffer.alloc(240000, 32)]));
+	await bob.call('POST', '/api/posts', { text: 'Photos of the new dock, and the safety rules.', files: [...pics.map(p => p.id), pdf.id] });
+	const face = await alice.upload('alice.png', makePng(600, 600, [200, 120, 90]));
+	await alice.call('PUT', '/api/profile', { photo: face.id });
+	const single = await chloe.upload('canteen.png', makePng(1280, 720, [90, 90, 170]));
+	await chloe.call('POST', '/api/posts', { text: 'The new canteen menu board.', files: [single.id] });
 	await chloe.call('POST', '/api/posts', { text: '<script>alert(1)</script> is shown as text, not run.' });
 	await bob.call('POST', '/api/posts', { text: 'The file invoice\u202egnp.exe came by mail: do not open it.' });
 	// Notifications (issue 18): alice is mentioned, commented and reacted to;
@@ -68,6 +77,13 @@ try {
 			await login(page, 'alice', PW);
 			await page.locator('article.post').first().waitFor();
 			await shot('feed');
+			// Files: a gallery of three pictures and a PDF, one big picture.
+			await page.locator('article.post', { hasText: 'new dock' }).scrollIntoViewIfNeeded();
+			await page.locator('article.post', { hasText: 'new dock' }).evaluate(el => el.scrollIntoView({ block: 'start' }));
+			await shot('files');
+			await page.locator('article.post', { hasText: 'canteen menu' }).evaluate(el => el.scrollIntoView({ block: 'start' }));
+			await shot('files-one');
+			await page.evaluate(() => window.scrollTo(0, 0));
 			await page.locator('article.post', { hasText: 'loading dock' }).getByRole('button', { name: /comment/i }).click();
 			await page.locator('.comment').first().waitFor();
 			await page.locator('article.post', { hasText: 'loading dock' }).scrollIntoViewIfNeeded();
