@@ -656,10 +656,11 @@ blob_round(sync_t *s, uint64_t now)
 		bfetch_t *f = &s->fetch[order[j]];
 		if (!f->used)
 			continue;
-		if (f->manifest == NULL) {
-			s_ask_maps(s, f, now);
+		/* The manifest is asked of every peer, also once we have it:
+		 * its answer (BMAP or BNONE) says who holds the blob. */
+		s_ask_maps(s, f, now);
+		if (f->manifest == NULL)
 			continue;
-		}
 		if (check_timeouts)
 			s_timeouts(s, f, now);
 		s_ask_chunks(s, f, now, &total);
