@@ -101,6 +101,8 @@ enum evt_kind {
 	                      their own key */
 	EVT_ANNOUNCE = 18, /* an admin makes a post an announcement (or ends one) */
 	EVT_ACK = 19,      /* "I have read this announcement", in clear for its author */
+	/* Files and pictures (PROTOCOL.md 18). */
+	EVT_FILE = 20, /* "this person published this blob under this name" */
 };
 
 /* The lowercase name of a kind ("post"), or "unknown". */

@@ -32,6 +32,7 @@ static const char *const s_kind_names[] = {
     [EVT_SPACE_KEY] = "space_key", [EVT_SEALED] = "sealed",
     [EVT_FOLLOW] = "follow",       [EVT_MINE] = "mine",
     [EVT_ANNOUNCE] = "announce",   [EVT_ACK] = "ack",
+    [EVT_FILE] = "file",
 };
 
 const char *

@@ -149,4 +149,30 @@ int blob_path(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], char *out, size_t
  */
 int blob_sniff(const uint8_t *head, size_t len, int whole, const char **type) CPT_WUR;
 
+/*
+ * The dimensions of an image blob here, after its EXIF orientation, read
+ * from its header with libvips (no decode). Returns 0, CPT_ENOTFOUND,
+ * CPT_EINVAL (libvips cannot read it as an image), CPT_ETOOBIG (a side over
+ * 20 000 pixels or over 100 megapixels: PROTOCOL.md 18.2) or CPT_EIO
+ * (libvips did not start). Thread-safe.
+ */
+int blob_image_dims(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], int *w, int *h) CPT_WUR;
+
+/*
+ * A WebP thumbnail of an image blob here, its longest side side pixels
+ * (never enlarged), upright, without EXIF or any metadata: *out is a new
+ * malloc'd buffer of *len bytes the caller frees, *w and *h its size.
+ * Returns 0, CPT_ENOTFOUND, CPT_EINVAL (not a readable image), CPT_ENOMEM
+ * or CPT_EIO. Decodes the image: call it off any loop that must stay
+ * responsive (the HTTP connection's own thread does).
+ */
+int blob_thumb(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], int side, uint8_t **out,
+               size_t *len, int *w, int *h) CPT_WUR;
+
+/* 1 when type is one of the closed list of PROTOCOL.md 18.2 (what a file
+ * event may name), else 0. */
+int blob_type_known(const char *type);
+/* 1 for the image types of that list (shown inline, with thumbnails). */
+int blob_type_is_image(const char *type);
+
 #endif

@@ -167,3 +167,36 @@ blob_sniff(const uint8_t *head, size_t len, int whole, const char **type)
 		*type = "text/plain";
 	return *type != NULL ? 0 : CPT_ENOTFOUND;
 }
+
+/* The closed list of PROTOCOL.md 18.2, for events that name a type. */
+static const char *const s_types[] = {
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "application/pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "application/vnd.oasis.opendocument.presentation",
+    "text/plain",
+    "text/csv",
+    "application/octet-stream",
+};
+
+int
+blob_type_known(const char *type)
+{
+	for (size_t i = 0; type != NULL && i < sizeof(s_types) / sizeof(s_types[0]); i++)
+		if (strcmp(type, s_types[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int
+blob_type_is_image(const char *type)
+{
+	return type != NULL && strncmp(type, "image/", 6) == 0 && blob_type_known(type);
+}

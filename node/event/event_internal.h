@@ -72,6 +72,10 @@ int ev_check_follow(const json_t *b, char *why, size_t wl);
 int ev_check_mine(const json_t *b, char *why, size_t wl);
 int ev_check_announce(const json_t *b, char *why, size_t wl);
 int ev_check_ack(const json_t *b, char *why, size_t wl);
+/* files.c: the file event (kind 20), and the optional "files" list of a
+ * post, comment or edit (PROTOCOL.md 18.3). */
+int ev_check_file(const json_t *b, char *why, size_t wl);
+int ev_check_files_of(const json_t *b, char *why, size_t wl);
 
 int ev_check_cert_v2(const ingest_ctx_t *ctx, const evt_t *ev, const json_t *b, char *why,
                      size_t wl);

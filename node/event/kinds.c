@@ -30,7 +30,18 @@ s_check_post(const json_t *b, char *why, size_t wl)
 {
 	int rc = ev_check_post(b, why, wl);
 
+	if (rc == 0)
+		rc = ev_check_files_of(b, why, wl);
 	return rc != 0 ? rc : s_space_rules(EVT_POST, b, why, wl);
+}
+
+/* A comment or an edit: its post, its text, and its optional "files". */
+static int
+s_check_text_of(const json_t *b, char *why, size_t wl)
+{
+	int rc = ev_check_text_of(b, why, wl);
+
+	return rc != 0 ? rc : ev_check_files_of(b, why, wl);
 }
 
 static int
@@ -117,7 +128,7 @@ static const ev_kind_t s_kinds[] = {
     [EVT_COMMENT] =
         {
             .kind = EVT_COMMENT,
-            .validate = ev_check_text_of,
+            .validate = s_check_text_of,
             .ref = "post",
             .signers = EV_BY_USER,
             .redactable = 1,
@@ -135,7 +146,7 @@ static const ev_kind_t s_kinds[] = {
     [EVT_EDIT] =
         {
             .kind = EVT_EDIT,
-            .validate = ev_check_text_of,
+            .validate = s_check_text_of,
             .ref = "post", /* the post or the comment edited */
             .signers = EV_BY_USER,
             .redactable = 1,
@@ -209,6 +220,15 @@ static const ev_kind_t s_kinds[] = {
             .kind = EVT_ACK,
             .validate = ev_check_ack,
             .ref = "post",
+            .signers = EV_BY_USER,
+            .redactable = 1,
+        },
+    /* Files (PROTOCOL.md 18.3): what a site wants follows from them
+     * (node/index/blobrefs.c); a redaction erases the body, then the blob. */
+    [EVT_FILE] =
+        {
+            .kind = EVT_FILE,
+            .validate = ev_check_file,
             .signers = EV_BY_USER,
             .redactable = 1,
         },

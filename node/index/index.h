@@ -337,6 +337,31 @@ int index_backup(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t *ts,
  * may set (other names, from a newer node, are ignored). */
 extern const char *const index_profile_fields[];
 
+/* ----------------------------------------------- blob refs (blobrefs.c) */
+
+#define INDEX_BLOB_THUMB                                                                           \
+	1                   /* the ref names a thumbnail (of a file event, or a                    \
+	                       sealed event's second or third blob) */
+#define INDEX_BLOB_SEALED 2 /* named by a sealed event's outer "blobs": ciphertext */
+
+/* One event naming one blob (DB_BLOB_REFS), copied out of the store. */
+typedef struct index_blob_ref {
+	uint8_t blob[32];            /* the blob id */
+	uint64_t ts;                 /* the naming event's timestamp */
+	uint8_t id[CPT_ID_LEN];      /* its id */
+	uint8_t author[CPT_KEY_LEN]; /* its author */
+	uint64_t size;               /* the size it gives (0: not known, sealed) */
+	unsigned flags;              /* INDEX_BLOB_* */
+	char type[129];              /* its type ("" when not known) */
+} index_blob_ref_t;
+
+/* Called for each ref found; r is the caller's for the call only. A
+ * nonzero return stops the walk and is returned. */
+typedef int (*index_blob_fn)(void *arg, const index_blob_ref_t *r);
+/* Each ref of blob in (ts, id) order, or of every blob (blob NULL) in
+ * (blob, ts, id) order. 0, fn's return or a store error. */
+int index_blob_refs(store_txn_t *txn, const uint8_t *blob, index_blob_fn fn, void *arg) CPT_WUR;
+
 /* --------------------------------------------- tombstones (tombstones.c) */
 
 /* Calls fn(arg, rid) for each redaction rid recorded against id; a nonzero

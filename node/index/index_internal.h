@@ -70,6 +70,10 @@ int ix_mine_removed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_
 int ix_profile_rebuild_handle(index_ctx_t *ix, store_txn_t *txn, const char *handle) CPT_WUR;
 int ix_profiles_changed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
 
+/* blobrefs.c: the events naming each blob (DB_BLOB_REFS). */
+int ix_blobrefs_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
+int ix_blobrefs_removed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
+
 /* backups.c */
 int ix_backups_changed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
 

@@ -21,6 +21,7 @@ static const enum store_db s_buckets[] = {DB_BUCKETS};
 static const enum store_db s_notify[] = {DB_NOTIFY, DB_NOTIFY_BY};
 static const enum store_db s_announce[] = {DB_ANNOUNCE};
 static const enum store_db s_mine[] = {DB_MINE};
+static const enum store_db s_blobrefs[] = {DB_BLOB_REFS};
 static const enum store_db s_spaces[] = {DB_SPACE_GOV,  DB_SPACE_ITEMS, DB_SPACES,    DB_MY_SPACES,
                                          DB_SPACE_FEED, DB_OPENED,      DB_SITE_SEALS};
 
@@ -66,6 +67,8 @@ static const index_def_t s_registry[] = {
     {"announce", s_announce, N(s_announce), K(EVT_ANNOUNCE), ix_announce_added, ix_announce_removed,
      NULL},
     {"mine", s_mine, N(s_mine), K(EVT_MINE), ix_mine_added, ix_mine_removed, NULL},
+    {"blob refs", s_blobrefs, N(s_blobrefs), K(EVT_FILE) | K(EVT_SEALED), ix_blobrefs_added,
+     ix_blobrefs_removed, NULL},
     {"buckets", s_buckets, N(s_buckets), 0, NULL, NULL, s_buckets_rebuild},
 };
 

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "crypto/crypto.h"
+#include "node/blob/blob.h"
 #include "node/store/store.h"
 
 /* Every function takes a read transaction (store_read_begin) and returns a
@@ -201,5 +202,73 @@ json_t *query_figures_spaces(store_txn_t *txn, uint64_t now_ms, unsigned days);
  * named ("name" null, "hidden" true). */
 void query_figures_spaces_for(store_txn_t *txn, json_t *spaces, const char *handle,
                               const char *site);
+
+/* ------------------------------------------------------ files (files.c) */
+
+/* The fetch classes of PROTOCOL.md 18.6, in the order to fetch (class 1,
+ * "a person is waiting for it now", is the sync side's: on demand). */
+enum query_blob_prio {
+	QUERY_BLOB_THUMB = 2,      /* thumbnails: what the feed, profile photos (drawn from
+	                              their thumbnail) and space covers show */
+	QUERY_BLOB_SMALL_FILE = 3, /* other blobs of QUERY_BLOB_SMALL bytes or less */
+	QUERY_BLOB_LARGE_FILE = 4, /* larger ones (and sealed ones of unknown size), smallest
+	                              first */
+};
+#define QUERY_BLOB_SMALL (1u << 20)
+
+/* What the events naming a blob say of it, folded (a copy: no pointer
+ * into the store). */
+typedef struct query_blob {
+	uint8_t id[32];              /* the blob id */
+	size_t refs;                 /* admitted, unredacted events naming it (>= 1) */
+	int is_private;              /* 1: named only by sealed events' "blobs": ciphertext of a
+	                                private space, served to browsers only to members */
+	int thumb;                   /* 1: every ref names it as a thumbnail */
+	uint64_t size;               /* its size as a clear file event gives it; 0 when only
+	                                sealed events name it (the manifest says, BMAP) */
+	char type[129];              /* its type (PROTOCOL.md 18.2), "" when not known here */
+	int prio;                    /* enum query_blob_prio */
+	uint64_t newest;             /* the newest naming event's timestamp (HLC) */
+	uint8_t event[CPT_ID_LEN];   /* that event's id */
+	uint8_t author[CPT_KEY_LEN]; /* the oldest naming event's author: whose home site
+	                                first had it ("arrives when the link to X is back") */
+} query_blob_t;
+
+/*
+ * Is blob id wanted here (PROTOCOL.md 18.5: named by an admitted,
+ * unredacted file event, or by the "blobs" of a sealed one)? 0 with *out
+ * filled, CPT_ENOTFOUND when nobody wants it (never fetch it, never serve
+ * it: answer BNONE erased), or a store error. Reads in txn only; the
+ * sync side calls it for each BGET and BMAP_GET it serves and before it
+ * writes a fetched chunk.
+ */
+int query_blob_wanted(store_txn_t *txn, const uint8_t id[32], query_blob_t *out) CPT_WUR;
+
+/* Called with each blob in order; b is the caller's for the call only. A
+ * nonzero return stops the walk and is returned. */
+typedef int (*query_blob_fn)(void *arg, const query_blob_t *b);
+/*
+ * The wanted blobs bs does not hold (blob_has), best first (PROTOCOL.md
+ * 18.6): thumbnails, then blobs of 1 MiB or less, newest first, then larger
+ * ones smallest first; ties by newest event, then id, so that the order is
+ * a function of the event set. Blobs larger than fetch_max (0: no cap) are
+ * left out (fetched on demand only). fn gets the first max of them. Memory:
+ * one query_blob_t per missing blob for the call (about 300 bytes each).
+ * 0, fn's return, CPT_ENOMEM or a store error.
+ */
+int query_blobs_missing(store_txn_t *txn, blob_store_t *bs, uint64_t fetch_max, size_t max,
+                        query_blob_fn fn, void *arg) CPT_WUR;
+
+/* Counts for status and /metrics. */
+typedef struct query_blob_counts {
+	uint64_t wanted;        /* blobs wanted here */
+	uint64_t held;          /* of them, here */
+	uint64_t held_bytes;    /* their bytes on disk */
+	uint64_t missing;       /* wanted and not here yet */
+	uint64_t missing_bytes; /* their sizes, as far as known (sealed ones count 0) */
+} query_blob_counts_t;
+/* Fills *out from one walk of the refs (bs may be NULL: nothing held). 0
+ * or a store error. */
+int query_blob_counts(store_txn_t *txn, blob_store_t *bs, query_blob_counts_t *out) CPT_WUR;
 
 #endif

@@ -64,6 +64,9 @@ enum store_db {
 	DB_MAIL,        /* handle -> JSON: local, when each person's digest last went out */
 	DB_TOKENS,      /* token id(32) -> JSON: local, personal API tokens (node/auth/tokens.c);
 	                   the id is a hash of the token, the seed in it sealed under the token */
+	DB_BLOB_REFS,   /* 'b' blob(32) ts(8) id(32) -> size(8) flags(1) author(32) type: the
+	                   events naming a blob; 'e' id(32) -> blob ids (n x 32) it names
+	                   (node/index/blobrefs.c, PROTOCOL.md 18.5) */
 	DB_COUNT
 };
 

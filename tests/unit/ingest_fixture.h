@@ -593,6 +593,7 @@ static const char *const fx_db_names[DB_COUNT] = {
     [DB_MINE_KEYS] = "mine_keys",
     [DB_OUTBOX] = "outbox",
     [DB_MAIL] = "mail",
+    [DB_BLOB_REFS] = "blob_refs",
 };
 
 /* Every database but DB_META (its "seq" counts commits) as bytes. */

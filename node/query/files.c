@@ -1,0 +1,195 @@
+/*
+ * Files as the sync side and the API read them (PROTOCOL.md 18.5, 18.6):
+ * whether a blob is wanted here, what the events naming it say, and the
+ * wanted blobs this site lacks in the order to fetch them. Only reads.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/index/index.h"
+#include "node/query/query.h"
+
+/* Folds one ref into the blob's summary. */
+static void
+s_fold(query_blob_t *b, const index_blob_ref_t *r)
+{
+	if (b->refs == 0) {
+		memcpy(b->id, r->blob, 32);
+		memcpy(b->author, r->author, CPT_KEY_LEN); /* the oldest: where it was first */
+		b->is_private = 1;
+		b->thumb = 1;
+	}
+	b->refs++;
+	/* Public as soon as one file event names it in clear; a thumbnail only
+	 * when every ref says so (an image also posted as itself is a file). */
+	if (!(r->flags & INDEX_BLOB_SEALED)) {
+		b->is_private = 0;
+		if (r->size)
+			b->size = r->size;
+		if (r->type[0])
+			memcpy(b->type, r->type, sizeof(b->type));
+	}
+	if (!(r->flags & INDEX_BLOB_THUMB))
+		b->thumb = 0;
+	if (r->ts >= b->newest) {
+		b->newest = r->ts;
+		memcpy(b->event, r->id, CPT_ID_LEN);
+	}
+}
+
+static void
+s_classify(query_blob_t *b)
+{
+	if (b->thumb)
+		b->prio = QUERY_BLOB_THUMB;
+	else if (b->size != 0 && b->size <= QUERY_BLOB_SMALL)
+		b->prio = QUERY_BLOB_SMALL_FILE;
+	else
+		b->prio = QUERY_BLOB_LARGE_FILE;
+}
+
+static int
+s_one(void *arg, const index_blob_ref_t *r)
+{
+	s_fold(arg, r);
+	return 0;
+}
+
+int
+query_blob_wanted(store_txn_t *txn, const uint8_t id[32], query_blob_t *out)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = index_blob_refs(txn, id, s_one, out)) != 0)
+		return rc;
+	if (out->refs == 0)
+		return CPT_ENOTFOUND;
+	s_classify(out);
+	return 0;
+}
+
+/* The walk over every ref: blobs one after the other. */
+struct walk {
+	blob_store_t *bs;            /* what is here */
+	uint64_t fetch_max;          /* larger blobs are left out (0: none is) */
+	query_blob_t cur;            /* the blob being folded */
+	query_blob_t *miss;          /* the missing ones, grown */
+	size_t n, cap;               /* how many, room */
+	query_blob_counts_t *counts; /* or NULL */
+	int rc;                      /* CPT_ENOMEM when growing failed */
+};
+
+/* The blob folded so far is complete: count it, keep it when missing. */
+static void
+s_close(struct walk *w)
+{
+	query_blob_t *b = &w->cur;
+	uint64_t have = 0;
+	int here;
+
+	if (b->refs == 0)
+		return;
+	s_classify(b);
+	here = w->bs != NULL && blob_has(w->bs, b->id, &have);
+	if (w->counts) {
+		w->counts->wanted++;
+		if (here) {
+			w->counts->held++;
+			w->counts->held_bytes += have;
+		} else {
+			w->counts->missing++;
+			w->counts->missing_bytes += b->size;
+		}
+	}
+	if (!here && w->miss != NULL && (w->fetch_max == 0 || b->size <= w->fetch_max)) {
+		if (w->n == w->cap) {
+			size_t cap = w->cap ? 2 * w->cap : 64;
+			query_blob_t *m = realloc(w->miss, cap * sizeof(*m));
+			if (m == NULL) {
+				w->rc = CPT_ENOMEM;
+				return;
+			}
+			w->miss = m;
+			w->cap = cap;
+		}
+		w->miss[w->n++] = *b;
+	}
+	memset(b, 0, sizeof(*b));
+}
+
+static int
+s_walk(void *arg, const index_blob_ref_t *r)
+{
+	struct walk *w = arg;
+
+	if (w->cur.refs != 0 && memcmp(w->cur.id, r->blob, 32) != 0)
+		s_close(w);
+	s_fold(&w->cur, r);
+	return w->rc;
+}
+
+/* Fetch order (PROTOCOL.md 18.6): class, then within thumbnails and small
+ * files newest first, large files smallest first (then newest); the id
+ * breaks ties, so the order is a function of the event set. */
+static int
+s_order(const void *pa, const void *pb)
+{
+	const query_blob_t *a = pa, *b = pb;
+
+	if (a->prio != b->prio)
+		return a->prio < b->prio ? -1 : 1;
+	if (a->prio == QUERY_BLOB_LARGE_FILE && a->size != b->size) {
+		uint64_t sa = a->size ? a->size : UINT64_MAX, sb = b->size ? b->size : UINT64_MAX;
+		if (sa != sb)
+			return sa < sb ? -1 : 1;
+	}
+	if (a->newest != b->newest)
+		return a->newest > b->newest ? -1 : 1;
+	return memcmp(a->id, b->id, 32);
+}
+
+int
+query_blobs_missing(store_txn_t *txn, blob_store_t *bs, uint64_t fetch_max, size_t max,
+                    query_blob_fn fn, void *arg)
+{
+	struct walk w;
+	int rc;
+
+	memset(&w, 0, sizeof(w));
+	w.bs = bs;
+	w.fetch_max = fetch_max;
+	w.miss = malloc(64 * sizeof(*w.miss));
+	w.cap = w.miss ? 64 : 0;
+	if (w.miss == NULL)
+		return CPT_ENOMEM;
+	rc = index_blob_refs(txn, NULL, s_walk, &w);
+	if (rc == 0)
+		s_close(&w);
+	if (rc == 0)
+		rc = w.rc;
+	if (rc == 0) {
+		if (w.n > 1)
+			qsort(w.miss, w.n, sizeof(*w.miss), s_order);
+		for (size_t i = 0; i < w.n && i < max && rc == 0; i++)
+			rc = fn(arg, &w.miss[i]);
+	}
+	free(w.miss);
+	return rc;
+}
+
+int
+query_blob_counts(store_txn_t *txn, blob_store_t *bs, query_blob_counts_t *out)
+{
+	struct walk w;
+	int rc;
+
+	memset(&w, 0, sizeof(w));
+	memset(out, 0, sizeof(*out));
+	w.bs = bs;
+	w.counts = out;
+	rc = index_blob_refs(txn, NULL, s_walk, &w);
+	if (rc == 0)
+		s_close(&w);
+	return rc;
+}
