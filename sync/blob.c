@@ -547,6 +547,16 @@ s_ask_chunks(sync_t *s, bfetch_t *f, uint64_t now, int *total)
 			count++;
 		if (count == 0)
 			return; /* every chunk is asked or held */
+		/* The site's cap on what files may take of its links: chunks are
+		 * asked only as fast as it allows (a chunk at a time at least). */
+		if (s->conf.blob_rate) {
+			uint32_t afford = (uint32_t)(s->blob_tokens / SYNC_BLOB_CHUNK);
+			if (afford == 0)
+				return;
+			if (count > afford)
+				count = afford;
+			s->blob_tokens -= (double)count * SYNC_BLOB_CHUNK;
+		}
 		memcpy(b, f->id, 32);
 		sync_be_put(b + 32, first, 4);
 		sync_be_put(b + 36, count, 2);
@@ -639,6 +649,17 @@ blob_round(sync_t *s, uint64_t now)
 	}
 	if (s->blob_kick || now >= s->blob_next_ms)
 		s_scan(s, now);
+	if (s->conf.blob_rate) {
+		/* Refilled with the time passed; at most a second's worth (and
+		 * never less than a chunk) saved up. */
+		double cap =
+		    s->conf.blob_rate > SYNC_BLOB_CHUNK ? s->conf.blob_rate : SYNC_BLOB_CHUNK;
+		s->blob_tokens +=
+		    (double)sync_since(now, s->blob_tokens_ms) * s->conf.blob_rate / 1000.0;
+		if (s->blob_tokens > cap)
+			s->blob_tokens = cap;
+		s->blob_tokens_ms = now;
+	}
 	if (sync_since(now, s->blob_timeout_ms) >= 1000) {
 		s->blob_timeout_ms = now;
 		check_timeouts = 1;
@@ -704,7 +725,7 @@ blob_next_ms(const sync_t *s, uint64_t now)
 		    s->links[i].b_stall_ms < next)
 			next = s->links[i].b_stall_ms;
 	for (int k = 0; k < BFETCH_MAX; k++)
-		if (s->fetch[k].used && now + 250 < next)
-			next = now + 250;
+		if (s->fetch[k].used && now + (s->conf.blob_rate ? 20 : 250) < next)
+			next = now + (s->conf.blob_rate ? 20 : 250);
 	return next;
 }

@@ -209,6 +209,7 @@ typedef struct sync_conf {
 	uint32_t heartbeat_ms;         /* heartbeat interval */
 	uint32_t reconcile_interval_s; /* periodic reconciliation */
 	sync_ops_t ops;                /* the store */
+	uint32_t blob_rate;            /* bytes per second of chunks asked in all, 0: no cap */
 	sync_blob_ops_t blob;          /* the blob store; blob.wanted NULL: no blob messages
 	                                  (BHELLO is not sent, blob messages are malformed) */
 } sync_conf_t;

@@ -167,6 +167,8 @@ struct sync {
 	uint8_t *bbuf;              /* one chunk, to serve (SYNC_BLOB_CHUNK bytes) */
 	uint64_t blob_status_ms;    /* last refresh of the blob status counts */
 	uint64_t blob_timeout_ms;   /* last look for chunks given up for lost */
+	double blob_tokens;         /* bytes that may be asked now (conf.blob_rate) */
+	uint64_t blob_tokens_ms;    /* when they were last refilled */
 };
 
 /* ------------------------------------------------------------- clocks */

@@ -107,6 +107,7 @@ fed_start(fed_t *f, char *err, size_t errlen)
 	sc.reconcile_interval_s = cfg->sync.reconcile_interval;
 	fed_sync_ops(f, &sc.ops);
 	fed_blob_ops(f, &sc.blob);
+	sc.blob_rate = cfg->sync.file_rate_kb * 1024u;
 	np = fed_peers_dialed(n, peers, SYNC_MAX_PEERS);
 	if ((f->sync = sync_start(&sc, peers, np, err, errlen)) == NULL)
 		return -1;
