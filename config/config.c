@@ -84,6 +84,9 @@ static const key_spec_t s_limit_keys[] = {
 	LIMIT(max_streams_per_person, 1, 1000),
 	LIMIT(writes_per_minute, 1, 100000),
 	LIMIT(writes_burst, 1, 100000),
+	LIMIT(max_file_mb, 1, 8192),
+	LIMIT(max_blobs_gb, 1, 1000000),
+	LIMIT(fetch_max_mb, 1, 8192),
 };
 #undef LIMIT
 
@@ -149,6 +152,9 @@ cfg_defaults(cfg_t *cfg)
 	cfg->limits.max_streams_per_person = 8;
 	cfg->limits.writes_per_minute = 600;
 	cfg->limits.writes_burst = 120;
+	cfg->limits.max_file_mb = 100;
+	cfg->limits.max_blobs_gb = 100;
+	cfg->limits.fetch_max_mb = 256;
 	cfg->tls.hsts_max_age = 31536000;
 	cfg->sync.reconcile_interval = 60;
 	cfg->sync.heartbeat_ms = 1000;

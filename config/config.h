@@ -46,6 +46,12 @@ typedef struct cfg_limits {
 	uint32_t max_streams_per_person; /* open /api/stream per person [1, 1000] */
 	uint32_t writes_per_minute;      /* signed writes per person per minute [1, 100000] */
 	uint32_t writes_burst;           /* writes one person may make at once [1, 100000] */
+	/* Files and pictures (PROTOCOL.md 18). */
+	uint32_t max_file_mb;  /* largest upload, MiB [1, 8192] */
+	uint32_t max_blobs_gb; /* the site's blob store: uploads past it are refused, GiB
+	                          [1, 1000000] */
+	uint32_t fetch_max_mb; /* blobs above it are fetched from peers on demand only, MiB
+	                          [1, 8192] */
 } cfg_limits_t;
 
 /* Sync tuning. */

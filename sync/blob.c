@@ -488,6 +488,8 @@ s_scan(sync_t *s, uint64_t now)
 	for (int k = 0; k < BFETCH_MAX; k++) {
 		bfetch_t *f = &s->fetch[k];
 		if (f->used && f->seen != s->blob_gen) {
+			if (o->forget)
+				o->forget(o->ctx, f->id);
 			s_unask(s, f, -1);
 			s_fetch_free(f);
 		}

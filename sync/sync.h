@@ -95,6 +95,10 @@ typedef struct sync_blob_ops {
 	/* Every chunk is written: the blob is made durable under its id (fsync,
 	 * rename): held from then on. */
 	int (*part_finish)(void *ctx, const uint8_t id[32]);
+	/* A fetch is given up: next_missing no longer lists the blob (erased,
+	 * or come by another way). Its partial file goes if the blob is no
+	 * longer wanted. May be NULL. */
+	void (*forget)(void *ctx, const uint8_t id[32]);
 } sync_blob_ops_t;
 
 /* A batch of envelopes received from peers, on its way to the store. */

@@ -6,6 +6,7 @@
 #include "node/blob/blob.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,9 +21,14 @@
 
 #define BLOB_DOMAIN "comptoir/blob/v1"
 
+#define BLOB_PINS 256 /* blobs between their put and the event naming them */
+
 struct blob_store {
-	char root[4096]; /* <dir>/blobs, no trailing slash */
-	unsigned seq;    /* names temporary files, with the pid */
+	char root[4096];                      /* <dir>/blobs, no trailing slash */
+	unsigned seq;                         /* names temporary files, with the pid */
+	pthread_mutex_t pin_lock;             /* guards pins */
+	uint8_t pins[BLOB_PINS][BLOB_ID_LEN]; /* pinned ids (a pin count of 0: free) */
+	unsigned pin_n[BLOB_PINS];            /* how many pins each holds */
 };
 
 struct blob_put {
@@ -132,6 +138,7 @@ blob_store_open(blob_store_t **bs, const char *dir)
 		free(s);
 		return CPT_EIO;
 	}
+	pthread_mutex_init(&s->pin_lock, NULL);
 	snprintf(path, sizeof(path), "%s/tmp", s->root);
 	if (s_mkdir(s->root) != 0 || s_mkdir(path) != 0) {
 		free(s);
@@ -160,6 +167,7 @@ blob_store_close(blob_store_t **bs)
 {
 	if (bs == NULL || *bs == NULL)
 		return;
+	pthread_mutex_destroy(&(*bs)->pin_lock);
 	free(*bs);
 	*bs = NULL;
 }
@@ -691,4 +699,104 @@ blob_part_drop(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN])
 		unlink(path);
 	if (s_part_path(bs, id, ".map", path, sizeof(path)) == 0)
 		unlink(path);
+}
+
+/* ------------------------------------------------------- pins and sweep */
+
+int
+blob_pin(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN])
+{
+	int rc = CPT_EFULL, freeslot = -1;
+
+	pthread_mutex_lock(&bs->pin_lock);
+	for (int i = 0; i < BLOB_PINS; i++) {
+		if (bs->pin_n[i] && memcmp(bs->pins[i], id, BLOB_ID_LEN) == 0) {
+			bs->pin_n[i]++;
+			rc = 0;
+			break;
+		}
+		if (!bs->pin_n[i] && freeslot < 0)
+			freeslot = i;
+	}
+	if (rc != 0 && freeslot >= 0) {
+		memcpy(bs->pins[freeslot], id, BLOB_ID_LEN);
+		bs->pin_n[freeslot] = 1;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&bs->pin_lock);
+	return rc;
+}
+
+void
+blob_unpin(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN])
+{
+	pthread_mutex_lock(&bs->pin_lock);
+	for (int i = 0; i < BLOB_PINS; i++)
+		if (bs->pin_n[i] && memcmp(bs->pins[i], id, BLOB_ID_LEN) == 0) {
+			bs->pin_n[i]--;
+			break;
+		}
+	pthread_mutex_unlock(&bs->pin_lock);
+}
+
+static int
+s_pinned(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN])
+{
+	int pinned = 0;
+
+	pthread_mutex_lock(&bs->pin_lock);
+	for (int i = 0; i < BLOB_PINS && !pinned; i++)
+		pinned = bs->pin_n[i] && memcmp(bs->pins[i], id, BLOB_ID_LEN) == 0;
+	pthread_mutex_unlock(&bs->pin_lock);
+	return pinned;
+}
+
+int
+blob_sweep(blob_store_t *bs, int (*keep)(void *arg, const uint8_t id[BLOB_ID_LEN]), void *arg,
+           uint64_t *erased)
+{
+	DIR *top, *d;
+	struct dirent *de, *fe;
+	char sub[4400];
+	int rc = 0;
+
+	if (erased)
+		*erased = 0;
+	if ((top = opendir(bs->root)) == NULL)
+		return CPT_EIO;
+	while ((de = readdir(top)) != NULL) {
+		if (strlen(de->d_name) != 2 || strspn(de->d_name, "0123456789abcdef") != 2)
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", bs->root, de->d_name);
+		if ((d = opendir(sub)) == NULL)
+			continue;
+		while ((fe = readdir(d)) != NULL) {
+			uint8_t id[BLOB_ID_LEN];
+			int k;
+			if (strlen(fe->d_name) != 64 ||
+			    strspn(fe->d_name, "0123456789abcdef") != 64 ||
+			    cpt_unhex32(id, fe->d_name, 64) != 0)
+				continue;
+			/* Pinned: put, and its event not yet committed. */
+			if (s_pinned(bs, id))
+				continue;
+			if ((k = keep(arg, id)) < 0) {
+				rc = k;
+				break;
+			}
+			if (k == 0) {
+				if (blob_delete(bs, id) == 0) {
+					log_info("blob", "erased %s: no event names it any more",
+					         fe->d_name);
+					if (erased)
+						(*erased)++;
+				}
+			}
+		}
+		closedir(d);
+		if (rc != 0)
+			break;
+	}
+	closedir(top);
+	return rc;
 }

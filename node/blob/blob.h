@@ -135,6 +135,25 @@ int blob_part_finish(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN]) CPT_WUR;
  * wanted); safe when there is none. */
 void blob_part_drop(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN]);
 
+/*
+ * Pins a blob between its put and the commit of the event that names it,
+ * so that a sweep running meanwhile does not erase it as unwanted
+ * (blob_unpin after the event is committed, or not). Pins count. Returns 0
+ * or CPT_EFULL (256 blobs pinned at once: try again later).
+ */
+int blob_pin(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN]) CPT_WUR;
+void blob_unpin(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN]);
+
+/*
+ * Erasure (PROTOCOL.md 18.5, 18.9): calls keep(arg, id) for every blob here
+ * that is not pinned, and deletes (blob_delete) those for which it returns
+ * 0; a negative return stops the sweep and is returned. *erased (when not
+ * NULL) gets how many went. Thread-safe with puts and reads. Returns 0,
+ * keep's error or CPT_EIO.
+ */
+int blob_sweep(blob_store_t *bs, int (*keep)(void *arg, const uint8_t id[BLOB_ID_LEN]), void *arg,
+               uint64_t *erased) CPT_WUR;
+
 /* The path of a blob's file into out (cap bytes): for serving with a file
  * descriptor. Returns 0 or CPT_ETOOBIG. The file may not exist. */
 int blob_path(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], char *out, size_t cap) CPT_WUR;
@@ -168,6 +187,10 @@ int blob_image_dims(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], int *w, int
  */
 int blob_thumb(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], int side, uint8_t **out,
                size_t *len, int *w, int *h) CPT_WUR;
+
+/* 1 when the bytes are valid UTF-8 with no NUL (whole: a sequence cut by
+ * the end is refused): the text rule of PROTOCOL.md 18.2. */
+int blob_utf8_ok(const uint8_t *b, size_t len, int whole);
 
 /* 1 when type is one of the closed list of PROTOCOL.md 18.2 (what a file
  * event may name), else 0. */

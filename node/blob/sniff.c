@@ -200,3 +200,9 @@ blob_type_is_image(const char *type)
 {
 	return type != NULL && strncmp(type, "image/", 6) == 0 && blob_type_known(type);
 }
+
+int
+blob_utf8_ok(const uint8_t *b, size_t len, int whole)
+{
+	return s_utf8(b, len, whole);
+}

@@ -48,6 +48,50 @@ s_orientation(VipsImage *im)
 	return o;
 }
 
+static uint32_t
+s_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void
+s_put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Drops the EXIF, XMP and ICC chunks of a WebP file in place and clears
+ * their flags in the VP8X header; *n is its new length. libvips 8.14
+ * writes an EXIF chunk of its own (orientation, resolution) even with
+ * "strip": this is what makes "no metadata in a thumbnail" hold whatever
+ * the libvips version. A file that is not the RIFF it should be is left
+ * as it is (it came from libvips: never from a browser). */
+static void
+s_webp_strip(uint8_t *b, size_t *n)
+{
+	size_t off = 12, out = 12;
+
+	if (*n < 12 || memcmp(b, "RIFF", 4) != 0 || memcmp(b + 8, "WEBP", 4) != 0)
+		return;
+	while (off + 8 <= *n) {
+		uint32_t sz = s_le32(b + off + 4);
+		size_t whole = 8 + (size_t)sz + (sz & 1);
+		if (whole > *n - off)
+			return; /* cut: leave it */
+		if (memcmp(b + off, "EXIF", 4) != 0 && memcmp(b + off, "XMP ", 4) != 0 &&
+		    memcmp(b + off, "ICCP", 4) != 0) {
+			memmove(b + out, b + off, whole);
+			if (memcmp(b + out, "VP8X", 4) == 0 && sz >= 1)
+				b[out + 8] &= (uint8_t) ~(0x20 | 0x08 | 0x04); /* ICC, EXIF, XMP */
+			out += whole;
+		}
+		off += whole;
+	}
+	s_put_le32(b + 4, (uint32_t)(out - 8));
+	*n = out;
+}
+
 int
 blob_image_dims(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], int *w, int *h)
 {
@@ -105,7 +149,31 @@ blob_thumb(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], int side, uint8_t **
 		vips_error_clear();
 		return CPT_EINVAL;
 	}
-	/* strip: no EXIF, XMP or ICC in the thumbnail, so no position. */
+	/* No EXIF, XMP, IPTC or ICC in the thumbnail, so no position: libvips
+	 * 8.14's "strip" of webpsave still wrote the EXIF block (seen: the
+	 * VP8X header's EXIF flag), so the fields go from a private copy
+	 * first, and strip drops what else it knows. */
+	{
+		VipsImage *bare = NULL;
+		char **fields;
+		if (vips_copy(im, &bare, NULL) != 0) {
+			vips_error_clear();
+			g_object_unref(im);
+			return CPT_EINVAL;
+		}
+		g_object_unref(im);
+		im = bare;
+		if ((fields = vips_image_get_fields(im)) != NULL) {
+			for (int i = 0; fields[i]; i++)
+				if (strcmp(fields[i], VIPS_META_EXIF_NAME) == 0 ||
+				    strcmp(fields[i], VIPS_META_XMP_NAME) == 0 ||
+				    strcmp(fields[i], VIPS_META_IPTC_NAME) == 0 ||
+				    strcmp(fields[i], VIPS_META_ICC_NAME) == 0 ||
+				    strncmp(fields[i], "exif-", 5) == 0)
+					vips_image_remove(im, fields[i]);
+			g_strfreev(fields);
+		}
+	}
 	if (vips_webpsave_buffer(im, &buf, &n, "Q", 80, "strip", TRUE, NULL) != 0) {
 		log_warnx("blob", "no thumbnail of %s: %s", path, vips_error_buffer());
 		vips_error_clear();
@@ -121,6 +189,7 @@ blob_thumb(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], int side, uint8_t **
 	}
 	memcpy(*out, buf, n);
 	g_free(buf);
+	s_webp_strip(*out, &n);
 	*len = n;
 	return 0;
 }

@@ -22,6 +22,7 @@
 #include "node/fed/fed.h"
 #include "node/http/http.h"
 #include "node/mail/mail.h"
+#include "node/query/query.h"
 #include "node/search/search.h"
 
 #define REPOLL_MS 10 /* the store looked at again after a change (s_watch_store) */
@@ -110,6 +111,74 @@ s_write_status(node_t *n, fed_t *f)
 	json_decref(root);
 }
 
+/* ------------------------------------------------------------ files */
+
+/* Erasure (PROTOCOL.md 18.5, 18.9): a blob stays while an event names it.
+ * The sweep asks the blob refs of each blob file; a redaction (ours or a
+ * peer's) runs it after its commit, since unlinking is no part of a
+ * transaction, and start-up runs it once (a crash between a blob's put and
+ * its event, or before a sweep). */
+struct files {
+	node_t *n;        /* the node */
+	blob_store_t *bs; /* its blobs */
+};
+static struct files s_files;
+
+static int
+s_blob_keep(void *arg, const uint8_t id[BLOB_ID_LEN])
+{
+	struct files *f = arg;
+	store_txn_t *txn;
+	query_blob_t b;
+	int rc;
+
+	if (store_read_begin(node_store(f->n), &txn) != 0)
+		return 1; /* cannot say: keep */
+	rc = query_blob_wanted(txn, id, &b);
+	store_read_end(node_store(f->n), &txn);
+	return rc == CPT_ENOTFOUND ? 0 : 1;
+}
+
+static void
+s_files_sweep(struct files *f)
+{
+	uint64_t erased = 0;
+
+	if (blob_sweep(f->bs, s_blob_keep, f, &erased) != 0)
+		log_warnx("blob", "the sweep of unwanted files stopped early");
+	else if (erased)
+		log_info("blob", "%llu file(s) erased", (unsigned long long)erased);
+}
+
+static void
+s_files_on_commit(void *arg, const node_change_t *changes, size_t n, enum node_origin origin)
+{
+	(void)origin;
+	for (size_t i = 0; i < n; i++)
+		if (changes[i].kind == EVT_REDACT) {
+			s_files_sweep(arg);
+			return;
+		}
+}
+
+static void
+daemon_files_start(node_t *n, blob_store_t *bs)
+{
+	s_files.n = n;
+	s_files.bs = bs;
+	s_files_sweep(&s_files);
+	if (node_listen(n, s_files_on_commit, &s_files) != 0)
+		log_warnx("blob", "no erasure of files after redactions: too many listeners");
+}
+
+static void
+daemon_files_stop(node_t *n)
+{
+	if (s_files.bs != NULL)
+		node_unlisten(n, s_files_on_commit, &s_files);
+	s_files.bs = NULL;
+}
+
 /* Opens the search index and starts its writer. The index is a view: a
  * file that will not open (damaged, foreign) is removed and built again
  * from the store; when even that fails the node runs without search (its
@@ -154,6 +223,7 @@ daemon_run(node_t *n)
 	struct sigaction sa;
 	sess_table_t *sessions;
 	search_t *search;
+	blob_store_t *blobs = NULL;
 	http_t *http;
 	fed_t *fed;
 	mail_t *mail = NULL;
@@ -188,6 +258,16 @@ daemon_run(node_t *n)
 		return 1;
 	}
 	http_set_search(http, search);
+	/* The blob store beside the LMDB store (PROTOCOL.md 18.7): files are
+	 * served and uploaded through it; the node runs without files when it
+	 * cannot open (the calls answer 503). */
+	if (blob_store_open(&blobs, node_dir(n)) != 0)
+		log_warnx("blob", "no file store under %s/blobs: %s", node_dir(n), strerror(errno));
+	else {
+		http_set_blobs(http, blobs);
+		fed_set_blobs(fed, blobs); /* fetched from and served to peers (18.6) */
+		daemon_files_start(n, blobs);
+	}
 	if (fed_start(fed, err, sizeof(err)) != 0) {
 		log_errorx("sync", "%s", err);
 		http_stop(&http);
@@ -264,7 +344,9 @@ daemon_run(node_t *n)
 	log_info("node", "stopping");
 	mail_stop(&mail);
 	http_stop(&http);
+	daemon_files_stop(n);
 	fed_destroy(&fed);
+	blob_store_close(&blobs);
 	/* Last: every writer has stopped, so the sequence it records is the
 	 * store's whole. */
 	search_close(&search);

@@ -116,6 +116,16 @@ s_part_finish(void *ctx, const uint8_t id[32])
 	return rc;
 }
 
+static void
+s_forget(void *ctx, const uint8_t id[32])
+{
+	fed_t *f = ctx;
+
+	/* An erased blob leaves nothing, not even part of it (18.9). */
+	if (!s_wanted(f, id))
+		blob_part_drop(f->blobs, id);
+}
+
 void
 fed_blob_ops(fed_t *f, sync_blob_ops_t *ops)
 {

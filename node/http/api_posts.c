@@ -223,13 +223,32 @@ s_may_delete(http_req_t *r, const uint8_t author[CPT_KEY_LEN])
 	return ok;
 }
 
+/* The "files" list of post id's body (a new reference, an empty array
+ * when none). */
+static json_t *
+s_files_of(http_req_t *r, const uint8_t id[CPT_ID_LEN])
+{
+	store_txn_t *txn;
+	evt_t ev;
+	json_t *body = NULL, *files = NULL;
+
+	if (store_read_begin(r->h->st, &txn) == 0) {
+		if (index_event(txn, id, &ev) == 0 && (body = index_body(&ev)) != NULL)
+			files = json_incref(json_object_get(body, "files"));
+		store_read_end(r->h->st, &txn);
+	}
+	json_decref(body);
+	return json_is_array(files) ? files : (json_decref(files), json_array());
+}
+
 int
 api_post_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 {
 	uint8_t author[CPT_KEY_LEN];
 	char hex[CPT_HEX_ID];
 	ingest_res_t res;
-	json_t *ev;
+	json_t *ev, *files, *f;
+	size_t i;
 	int ok;
 
 	if (!http_need_csrf(r) || !s_need_post(r, id, author))
@@ -239,10 +258,20 @@ api_post_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 		                 "only the author or an admin of their site may delete a post");
 	cpt_hex32(hex, id);
 	ev = json_pack("{s:s}", "target", hex);
+	files = s_files_of(r, id);
 	ok = ev && http_publish(r, EVT_REDACT, ev, &res);
 	json_decref(ev);
-	if (!ok)
+	if (!ok) {
+		json_decref(files);
 		return r->queued ? 0 : http_error(r, 500, NULL, "out of memory");
+	}
+	/* Its files go with it, one redaction each (PROTOCOL.md 18.9). */
+	json_array_foreach (files, i, f) {
+		uint8_t fid[CPT_ID_LEN];
+		if (http_parse_id(fid, json_string_value(f), json_string_length(f)) == 0)
+			(void)api_files_redact_of(r, fid, author);
+	}
+	json_decref(files);
 	return http_reply(r, 200, json_pack("{s:s}", "deleted", hex));
 }
 

@@ -13,8 +13,10 @@
 
 static const char *const s_login_keys[] = {"handle", "password", NULL};
 static const char *const s_password_keys[] = {"old", "new", NULL};
-static const char *const s_text_keys[] = {"text", NULL};
-static const char *const s_post_keys[] = {"text", "space", NULL}; /* "space": api_posts.c */
+/* "files": ids of file events by the same person (PROTOCOL.md 18.3) */
+static const char *const s_text_keys[] = {"text", "files", NULL};
+static const char *const s_post_keys[] = {"text", "space", "files",
+                                          NULL}; /* "space": api_posts.c */
 static const char *const s_reaction_keys[] = {"reaction", "on", NULL};
 
 /* Fills in a refusal: its code and field, the bounds broken (or -1), the
@@ -111,6 +113,23 @@ api_body_check(enum api_body call, const json_t *body, api_refusal_t *out)
 		if ((rc = s_only_keys(body, call == API_POST ? s_post_keys : s_text_keys, out)) ==
 		    0)
 			rc = s_want_str(body, "text", 1, EVT_MAX_TEXT, out);
+		if (rc == 0 && json_object_get(body, "files") != NULL) {
+			json_t *f = json_object_get(body, "files"), *x;
+			size_t i;
+			int ok =
+			    json_is_array(f) && json_array_size(f) >= 1 && json_array_size(f) <= 10;
+			json_array_foreach (f, i, x) {
+				uint8_t id[CPT_ID_LEN];
+				ok = ok && json_is_string(x) &&
+				     http_parse_id(id, json_string_value(x),
+				                   json_string_length(x)) == 0;
+			}
+			if (!ok)
+				rc = s_refuse(
+				    out, "wrong_type", "files", 1, 10,
+				    "\"files\" must be a list of 1 to 10 file ids (64 lowercase "
+				    "hex digits, from POST /api/files)");
+		}
 		return rc;
 	case API_REACTION:
 		if ((rc = s_only_keys(body, s_reaction_keys, out)) == 0 &&
@@ -139,14 +158,21 @@ json_t *
 api_body_event(enum api_body call, const json_t *body, const char *post, uint16_t *kind)
 {
 	const char *text = json_string_value(json_object_get(body, "text"));
-	json_t *on;
+	json_t *on, *files = json_object_get(body, "files"), *ev = NULL;
 
 	switch (call) {
-	case API_POST: *kind = EVT_POST; return json_pack("{s:s}", "text", text);
-	case API_EDIT: *kind = EVT_EDIT; return json_pack("{s:s, s:s}", "post", post, "text", text);
+	case API_POST:
+		*kind = EVT_POST;
+		ev = json_pack("{s:s}", "text", text);
+		break;
+	case API_EDIT:
+		*kind = EVT_EDIT;
+		ev = json_pack("{s:s, s:s}", "post", post, "text", text);
+		break;
 	case API_COMMENT:
 		*kind = EVT_COMMENT;
-		return json_pack("{s:s, s:s}", "post", post, "text", text);
+		ev = json_pack("{s:s, s:s}", "post", post, "text", text);
+		break;
 	case API_REACTION:
 		*kind = EVT_REACTION;
 		on = json_object_get(body, "on");
@@ -158,7 +184,9 @@ api_body_event(enum api_body call, const json_t *body, const char *post, uint16_
 	case API_PASSWORD:
 	case API_BODY_COUNT: break;
 	}
-	return NULL;
+	if (ev != NULL && files != NULL)
+		json_object_set(ev, "files", files);
+	return ev;
 }
 
 /* A body that fails api_body_check is answered 400 with its code, naming

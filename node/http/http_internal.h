@@ -112,6 +112,11 @@ struct http {
 	unsigned hsts_max_age;       /* tls.hsts_max_age */
 	struct MHD_Daemon *redirect; /* the plain port answering 308 to https, or NULL */
 	unsigned redirect_port;      /* its port */
+	/* Files (api_files.c). */
+	blob_store_t *bs;      /* the blob store (not owned), NULL until http_set_blobs */
+	uint32_t max_file_mb;  /* limits.max_file_mb */
+	uint32_t max_blobs_gb; /* limits.max_blobs_gb */
+	int allow_other;       /* files of no listed type are taken as octet-stream (off) */
 };
 
 /* One request: the body being received, then what the handler learnt. */
@@ -135,6 +140,7 @@ typedef struct http_req {
 	char v1url[512];                /* /api/v1/X read as /api/X (url then points here) */
 	char addr[48];                  /* client address as text */
 	int https;                      /* came over TLS, here or at a trusted proxy */
+	struct http_upload *up;         /* POST /api/files: the upload being streamed, or NULL */
 } http_req_t;
 
 /* The session cookie's name. */
@@ -301,6 +307,27 @@ int api_space_demote(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
  * member. 1 when stored, or replies (404, 403, 409, ...) and returns 0. */
 int api_space_publish(http_req_t *r, const char *space_hex, uint16_t kind, const json_t *body,
                       ingest_res_t *res);
+/* api_files.c: POST /api/files streams its body (never buffered): server.c
+ * calls api_files_is_upload on a request's first call, api_files_begin
+ * (checks who and the limits before a byte is stored: 1 to go on, 0 when
+ * answered), api_files_data for each piece of the body, the route
+ * (api_files_create) at its end, and api_files_done when the request ends
+ * in any way (a cut upload is dropped there: nothing half-stored stays). */
+int api_files_is_upload(const http_req_t *r);
+int api_files_begin(http_req_t *r);
+void api_files_data(http_req_t *r, const char *data, size_t n);
+int api_files_create(http_req_t *r);
+void api_files_done(http_req_t *r);
+/* GET /api/files/ID: a blob with the headers of PROTOCOL.md 18.8. */
+int api_file_get(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+/* DELETE /api/files/ID: the person's own file event ID is redacted (its
+ * blob is erased when no other event names it). */
+int api_file_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
+/* Redacts file event file when it is a file by author with its body
+ * (PROTOCOL.md 18.9: a post's deletion takes its files): 1 when
+ * published, 0 when not such an event or the write failed (replied). */
+int api_files_redact_of(http_req_t *r, const uint8_t file[CPT_ID_LEN],
+                        const uint8_t author[CPT_KEY_LEN]);
 /* api_people.c */
 int api_people(http_req_t *r);
 /* api_search.c */

@@ -31,6 +31,26 @@ ID_ROUTE(s_announce, api_announce)
 ID_ROUTE(s_announce_ack, api_announce_ack)
 #undef ID_ROUTE
 
+static int
+s_file_get(http_req_t *r, const char *arg)
+{
+	uint8_t id[CPT_ID_LEN];
+
+	if (http_parse_id(id, arg, strlen(arg)) != 0)
+		return http_error(r, 400, NULL, "a file id is 64 lowercase hex digits");
+	return api_file_get(r, id);
+}
+
+static int
+s_file_delete(http_req_t *r, const char *arg)
+{
+	uint8_t id[CPT_ID_LEN];
+
+	if (http_parse_id(id, arg, strlen(arg)) != 0)
+		return http_error(r, 400, NULL, "a file id is 64 lowercase hex digits");
+	return api_file_delete(r, id);
+}
+
 /* Spaces: the argument is a space id. */
 #define SPACE_ROUTE(name, api)                                                                     \
 	static int name(http_req_t *r, const char *arg)                                            \
@@ -68,6 +88,7 @@ PLAIN_ROUTE(s_me, api_me)
 PLAIN_ROUTE(s_session, api_session)
 PLAIN_ROUTE(s_me_password, api_me_password)
 PLAIN_ROUTE(s_post_create, api_post_create)
+PLAIN_ROUTE(s_files_create, api_files_create)
 PLAIN_ROUTE(s_feed, api_feed)
 PLAIN_ROUTE(s_people, api_people)
 PLAIN_ROUTE(s_search, api_search)
@@ -123,6 +144,9 @@ static const struct route {
     {"/api/me/password", "POST", s_me_password, 0},
     {"/api/feed", "GET", s_feed, TOK_READ},
     {"/api/posts", "POST", s_post_create, TOK_WRITE},
+    {"/api/files", "POST", s_files_create, TOK_WRITE},
+    {"/api/files/*", "GET", s_file_get, TOK_READ},
+    {"/api/files/*", "DELETE", s_file_delete, TOK_WRITE},
     {"/api/posts/*", "GET", s_post_get, TOK_READ},
     {"/api/posts/*", "PATCH", s_post_edit, TOK_WRITE},
     {"/api/posts/*", "DELETE", s_post_delete, TOK_WRITE},

@@ -57,6 +57,12 @@ s_access(void *cls, struct MHD_Connection *conn, const char *url, const char *me
 		/* Framing and Host before anything reads the request. */
 		if (!http_guard_request(r))
 			return r->queued ? MHD_YES : MHD_NO;
+		/* An upload streams to the blob store: its own checks and caps. */
+		if (api_files_is_upload(r)) {
+			if (!api_files_begin(r))
+				return r->queued ? MHD_YES : MHD_NO;
+			return MHD_YES;
+		}
 		/* A declared length over the cap is refused before the body is read. */
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -72,6 +78,10 @@ s_access(void *cls, struct MHD_Connection *conn, const char *url, const char *me
 		*upload_size = 0;
 		if (r->queued)
 			return MHD_YES;
+		if (r->up != NULL) {
+			api_files_data(r, upload, n);
+			return MHD_YES;
+		}
 		if (r->too_big || r->len + n > h->max_body) {
 			/* Read on to the end to answer 413, but not forever. */
 			r->too_big = 1;
@@ -113,6 +123,7 @@ s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	http_guard_done(conn);
 	if (r == NULL)
 		return;
+	api_files_done(r);
 	if (r->body)
 		sodium_memzero(r->body, r->cap); /* it may hold a password */
 	free(r->body);
@@ -241,6 +252,8 @@ http_start(node_t *n, sess_table_t *sessions, fed_t *fed, char *err, size_t errl
 	h->writes_per_minute = cfg->limits.writes_per_minute ? cfg->limits.writes_per_minute : 600;
 	h->writes_burst = cfg->limits.writes_burst ? cfg->limits.writes_burst : 120;
 	h->hsts_max_age = cfg->tls.hsts_max_age;
+	h->max_file_mb = cfg->limits.max_file_mb ? cfg->limits.max_file_mb : 100;
+	h->max_blobs_gb = cfg->limits.max_blobs_gb ? cfg->limits.max_blobs_gb : 100;
 	atomic_init(&h->stopping, 0);
 	pthread_mutex_init(&h->rl_lock, NULL);
 	pthread_mutex_init(&h->fig_lock, NULL);
@@ -321,6 +334,12 @@ http_stop(http_t **self_p)
 	free(h->rl);
 	free(h);
 	*self_p = NULL;
+}
+
+void
+http_set_blobs(http_t *h, blob_store_t *bs)
+{
+	h->bs = bs;
 }
 
 unsigned

@@ -1,0 +1,630 @@
+/*
+ * Files and pictures over HTTP (docs/API.md "Files", PROTOCOL.md 18.8):
+ * POST /api/files streams the request body into the blob store as it
+ * arrives (never whole in memory), checks its type from the content, makes
+ * thumbnails and signs the file event; GET /api/files/ID serves a blob with
+ * the headers of 18.8, one range at a time, each chunk checked against its
+ * hash as it is read.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "node/http/http_internal.h"
+
+#define UP_HEAD    65536 /* bytes kept to decide the type (PROTOCOL.md 18.2) */
+#define THUMB_S    320   /* the feed's and the avatars' thumbnail */
+#define THUMB_L    1280  /* the full-width one */
+#define NAME_MAX_B 255
+
+/* An upload being received (http_req_t.up): the put, the head and the
+ * UTF-8 state of a text. Freed by api_files_done. */
+struct http_upload {
+	blob_put_t *put;       /* the blob being written; NULL once committed or aborted */
+	uint8_t head[UP_HEAD]; /* its first bytes */
+	size_t hlen;           /* how many */
+	uint64_t total;        /* bytes received */
+	int err;               /* the first error of a write (CPT_ETOOBIG, CPT_ENOSPC…), or 0 */
+	int utf8_need;         /* continuation bytes still expected */
+	uint8_t utf8_lo, utf8_hi;  /* the range of the next continuation byte */
+	int utf8_bad;              /* a byte past the head broke UTF-8 (or was NUL) */
+	char name[NAME_MAX_B + 1]; /* the name given (?name=) */
+};
+
+/* A name as PROTOCOL.md 18.3 takes it: 1..255 bytes, valid UTF-8, no '/',
+ * '\\' or control character. */
+static int
+s_name_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > NAME_MAX_B || !blob_utf8_ok((const uint8_t *)s, n, 1))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == '/' || s[i] == '\\')
+			return 0;
+	return 1;
+}
+
+/* Feeds bytes past the head to the UTF-8 check (a text must be valid over
+ * the whole file, PROTOCOL.md 18.2), across the chunks' edges. */
+static void
+s_utf8_feed(struct http_upload *u, const uint8_t *b, size_t n)
+{
+	for (size_t i = 0; i < n && !u->utf8_bad; i++) {
+		uint8_t c = b[i];
+		if (u->utf8_need > 0) {
+			if (c < u->utf8_lo || c > u->utf8_hi) {
+				u->utf8_bad = 1;
+				break;
+			}
+			u->utf8_need--;
+			u->utf8_lo = 0x80;
+			u->utf8_hi = 0xbf;
+			continue;
+		}
+		u->utf8_lo = 0x80;
+		u->utf8_hi = 0xbf;
+		if (c == 0)
+			u->utf8_bad = 1;
+		else if (c < 0x80)
+			continue;
+		else if (c >= 0xc2 && c <= 0xdf)
+			u->utf8_need = 1;
+		else if (c >= 0xe0 && c <= 0xef) {
+			u->utf8_need = 2;
+			if (c == 0xe0)
+				u->utf8_lo = 0xa0;
+			if (c == 0xed)
+				u->utf8_hi = 0x9f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			u->utf8_need = 3;
+			if (c == 0xf0)
+				u->utf8_lo = 0x90;
+			if (c == 0xf4)
+				u->utf8_hi = 0x8f;
+		} else
+			u->utf8_bad = 1;
+	}
+}
+
+int
+api_files_is_upload(const http_req_t *r)
+{
+	return strcmp(r->method, "POST") == 0 &&
+	       (strcmp(r->url, "/api/files") == 0 || strcmp(r->url, "/api/v1/files") == 0);
+}
+
+int
+api_files_begin(http_req_t *r)
+{
+	http_t *h = r->h;
+	struct http_upload *u;
+	const char *name = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "name");
+	const char *cl =
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	uint64_t max = (uint64_t)h->max_file_mb << 20, declared = cl ? strtoull(cl, NULL, 10) : 0;
+	store_txn_t *txn;
+	query_blob_counts_t c;
+	int rc;
+
+	/* Who, before one byte is stored: a session with its CSRF token, or a
+	 * token with the write scope. */
+	if (!http_need_csrf(r))
+		return 0;
+	if (r->via_token && (r->tok.scopes & TOK_WRITE) == 0)
+		return http_fail(r, 403, "scope", NULL, NULL,
+		                 "this API token lacks the scope \"write\""),
+		       0;
+	if (h->bs == NULL)
+		return http_error(r, 503, NULL, "the file store is not open on this node"), 0;
+	if (!s_name_ok(name))
+		return http_fail(r, 400, "bad_name", "name", NULL,
+		                 "the file name (?name=) must be 1 to 255 bytes of UTF-8 without / "
+		                 "\\ or control characters"),
+		       0;
+	if (declared > max)
+		return http_fail(r, 413, "file_too_big", NULL,
+		                 json_pack("{s:I}", "max", (json_int_t)max),
+		                 "the file is over %u MiB (limits.max_file_mb)", h->max_file_mb),
+		       0;
+	/* The site's store: what is held plus this one must fit. */
+	if (!http_read_begin(r, &txn))
+		return 0;
+	rc = query_blob_counts(txn, h->bs, &c);
+	store_read_end(h->st, &txn);
+	if (rc != 0)
+		return http_error(r, 500, NULL, "store unavailable"), 0;
+	if (c.held_bytes + declared > ((uint64_t)h->max_blobs_gb << 30))
+		return http_fail(r, 507, "store_full", NULL, NULL,
+		                 "the site's file store is full (limits.max_blobs_gb = %u GiB)",
+		                 h->max_blobs_gb),
+		       0;
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return http_error(r, 500, NULL, "out of memory"), 0;
+	snprintf(u->name, sizeof(u->name), "%s", name);
+	if (blob_put_begin(h->bs, &u->put, max) != 0) {
+		free(u);
+		return http_error(r, 500, NULL, "cannot write to the file store"), 0;
+	}
+	r->up = u;
+	return 1;
+}
+
+void
+api_files_data(http_req_t *r, const char *data, size_t n)
+{
+	struct http_upload *u = r->up;
+	const uint8_t *b = (const uint8_t *)data;
+	int rc;
+
+	if (u == NULL || u->err != 0 || u->put == NULL)
+		return;
+	if (u->hlen < UP_HEAD) {
+		size_t k = UP_HEAD - u->hlen < n ? UP_HEAD - u->hlen : n;
+		memcpy(u->head + u->hlen, b, k);
+		u->hlen += k;
+		if (k < n)
+			s_utf8_feed(u, b + k, n - k);
+	} else {
+		s_utf8_feed(u, b, n);
+	}
+	u->total += n;
+	if ((rc = blob_put_write(u->put, data, n)) != 0) {
+		u->err = rc;
+		blob_put_abort(&u->put); /* nothing half-stored stays */
+	}
+}
+
+void
+api_files_done(http_req_t *r)
+{
+	struct http_upload *u = r->up;
+
+	if (u == NULL)
+		return;
+	if (u->put != NULL) {
+		log_info("http", "upload of \"%s\" cut after %llu bytes: dropped", u->name,
+		         (unsigned long long)u->total);
+		blob_put_abort(&u->put);
+	}
+	free(u);
+	r->up = NULL;
+}
+
+/* Drops a blob put by this upload when no event wants it (it may have
+ * been here before, named by another file event: then it stays). */
+static void
+s_drop_unwanted(http_req_t *r, const uint8_t id[BLOB_ID_LEN])
+{
+	store_txn_t *txn;
+	query_blob_t b;
+	int rc;
+
+	if (store_read_begin(r->h->st, &txn) != 0)
+		return;
+	rc = query_blob_wanted(txn, id, &b);
+	store_read_end(r->h->st, &txn);
+	if (rc == CPT_ENOTFOUND && blob_delete(r->h->bs, id) != 0)
+		log_warnx("http", "cannot remove an unused upload");
+}
+
+/* A thumbnail of image id, longest side side, put and pinned: 1 with its
+ * entry appended to thumbs, 0 when none could be made (the file goes on
+ * without it). */
+static int
+s_thumb(http_req_t *r, const uint8_t id[BLOB_ID_LEN], int side, json_t *thumbs,
+        uint8_t tid[BLOB_ID_LEN])
+{
+	uint8_t *webp = NULL;
+	size_t len = 0;
+	int w = 0, h = 0, rc;
+	blob_put_t *p = NULL;
+	uint64_t size = 0;
+	char hex[CPT_HEX_ID];
+
+	if (blob_thumb(r->h->bs, id, side, &webp, &len, &w, &h) != 0)
+		return 0;
+	rc = blob_put_begin(r->h->bs, &p, BLOB_MAX_SIZE);
+	if (rc == 0 && (rc = blob_put_write(p, webp, len)) != 0)
+		blob_put_abort(&p);
+	if (rc == 0)
+		rc = blob_put_commit(&p, tid, &size);
+	free(webp);
+	if (rc != 0 || blob_pin(r->h->bs, tid) != 0)
+		return 0;
+	cpt_hex32(hex, tid);
+	json_array_append_new(thumbs, json_pack("{s:s, s:I, s:i, s:i}", "blob", hex, "size",
+	                                        (json_int_t)size, "w", w, "h", h));
+	return 1;
+}
+
+int
+api_files_create(http_req_t *r)
+{
+	struct http_upload *u = r->up;
+	const char *type = NULL;
+	uint8_t id[BLOB_ID_LEN], tids[2][BLOB_ID_LEN];
+	uint64_t size = 0;
+	int rc, w = 0, h = 0, nthumbs = 0, pinned = 0;
+	json_t *body = NULL, *thumbs = NULL;
+	ingest_res_t res;
+	char hex[CPT_HEX_ID], ehex[CPT_HEX_ID];
+
+	if (u == NULL)
+		return http_error(r, 500, NULL, "the upload was not started");
+	if (u->err == CPT_ETOOBIG)
+		return http_fail(r, 413, "file_too_big", NULL,
+		                 json_pack("{s:I}", "max", (json_int_t)r->h->max_file_mb << 20),
+		                 "the file is over %u MiB (limits.max_file_mb)", r->h->max_file_mb);
+	if (u->err == CPT_ENOSPC)
+		return http_fail(r, 507, "no_space", NULL, NULL,
+		                 "the node's disk is full: the file was not stored");
+	if (u->err != 0)
+		return http_error(r, 500, NULL, "cannot write the file: %s", cpt_strerror(u->err));
+	if (u->total == 0) {
+		blob_put_abort(&u->put);
+		return http_fail(r, 400, "empty", NULL, NULL, "the file is empty");
+	}
+	/* The type from the bytes, never from the name (PROTOCOL.md 18.2). */
+	rc = blob_sniff(u->head, u->hlen, u->total == u->hlen, &type);
+	if (rc == 0 && strcmp(type, "text/plain") == 0) {
+		size_t nl = strlen(u->name);
+		if (u->utf8_bad || u->utf8_need > 0)
+			rc = CPT_ENOTFOUND;
+		else if (nl > 4 && strcasecmp(u->name + nl - 4, ".csv") == 0)
+			type = "text/csv";
+	}
+	if (rc == CPT_ENOTFOUND && r->h->allow_other)
+		type = "application/octet-stream", rc = 0;
+	if (rc != 0) {
+		blob_put_abort(&u->put);
+		return http_fail(
+		    r, 415, rc == CPT_EPERM ? "markup_refused" : "type_refused", NULL, NULL,
+		    rc == CPT_EPERM
+		        ? "SVG, HTML and XML files are refused: a browser would run them"
+		        : "this kind of file is not accepted: pictures (JPEG, PNG, "
+		          "WebP, GIF), PDF, office documents and plain text are");
+	}
+	rc = blob_put_commit(&u->put, id, &size);
+	if (rc == CPT_ENOSPC)
+		return http_fail(r, 507, "no_space", NULL, NULL,
+		                 "the node's disk is full: the file was not stored");
+	if (rc != 0)
+		return http_error(r, 500, NULL, "cannot store the file: %s", cpt_strerror(rc));
+	if (blob_pin(r->h->bs, id) != 0) {
+		s_drop_unwanted(r, id);
+		return http_error(r, 503, NULL, "too many uploads at once: try again");
+	}
+	pinned = 1;
+	cpt_hex32(hex, id);
+	body = json_pack("{s:s, s:I, s:s, s:s}", "blob", hex, "size", (json_int_t)size, "type",
+	                 type, "name", u->name);
+	if (body == NULL)
+		goto oom;
+	if (blob_type_is_image(type)) {
+		rc = blob_image_dims(r->h->bs, id, &w, &h);
+		if (rc != 0) {
+			blob_unpin(r->h->bs, id);
+			s_drop_unwanted(r, id);
+			json_decref(body);
+			return http_fail(
+			    r, rc == CPT_ETOOBIG ? 413 : 415,
+			    rc == CPT_ETOOBIG ? "image_too_big" : "bad_image", NULL, NULL,
+			    rc == CPT_ETOOBIG
+			        ? "the picture is over 20000 pixels a side or 100 megapixels"
+			        : "the picture cannot be read (damaged or not what it "
+			          "says)");
+		}
+		json_object_set_new(body, "w", json_integer(w));
+		json_object_set_new(body, "h", json_integer(h));
+		if ((thumbs = json_array()) == NULL)
+			goto oom;
+		if ((w > THUMB_S || h > THUMB_S) && s_thumb(r, id, THUMB_S, thumbs, tids[nthumbs]))
+			nthumbs++;
+		if ((w > THUMB_L || h > THUMB_L) && s_thumb(r, id, THUMB_L, thumbs, tids[nthumbs]))
+			nthumbs++;
+		if (nthumbs > 0)
+			json_object_set(body, "thumbs", thumbs);
+	}
+	/* The event names blobs that are durable here (PROTOCOL.md 18.3). */
+	rc = http_publish(r, EVT_FILE, body, &res);
+	for (int i = 0; i < nthumbs; i++)
+		blob_unpin(r->h->bs, tids[i]);
+	blob_unpin(r->h->bs, id);
+	pinned = 0;
+	if (!rc) {
+		for (int i = 0; i < nthumbs; i++)
+			s_drop_unwanted(r, tids[i]);
+		s_drop_unwanted(r, id);
+		json_decref(body);
+		json_decref(thumbs);
+		return 0; /* answered */
+	}
+	cpt_hex32(ehex, res.id);
+	json_object_set_new(body, "id", json_string(ehex));
+	json_object_set_new(body, "url", json_sprintf("/api/files/%s", hex));
+	json_decref(thumbs);
+	return http_reply(r, 201, body);
+oom:
+	if (pinned)
+		blob_unpin(r->h->bs, id);
+	json_decref(body);
+	json_decref(thumbs);
+	return http_error(r, 500, NULL, "out of memory");
+}
+
+/* ------------------------------------------------------------- serving */
+
+/* A download being sent: chunks read and checked one at a time. */
+struct dl {
+	blob_store_t *bs;        /* where */
+	uint8_t id[BLOB_ID_LEN]; /* what */
+	uint64_t first;          /* the first byte sent (a range's start) */
+	uint32_t chunk;          /* the chunk in buf, or UINT32_MAX */
+	size_t clen;             /* its length */
+	uint8_t buf[BLOB_CHUNK]; /* its bytes, checked */
+};
+
+static ssize_t
+s_dl_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+	struct dl *d = cls;
+	uint64_t at = d->first + pos;
+	uint32_t c = (uint32_t)(at / BLOB_CHUNK);
+	size_t off = (size_t)(at % BLOB_CHUNK), n;
+
+	if (c != d->chunk) {
+		/* A chunk that does not match its hash is not sent: the blob is
+		 * moved to blobs/bad/ and the transfer ends in error. */
+		if (blob_read_chunk(d->bs, d->id, c, d->buf, &d->clen) != 0)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		d->chunk = c;
+	}
+	if (off >= d->clen)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	n = d->clen - off < max ? d->clen - off : max;
+	memcpy(out, d->buf + off, n);
+	return (ssize_t)n;
+}
+
+static void
+s_dl_free(void *cls)
+{
+	free(cls);
+}
+
+/* Parses one "bytes=a-b", "bytes=a-" or "bytes=-n" of a blob of size:
+ * 1 with [*from, *to], 0 when absent or not understood (the whole is
+ * sent, RFC 9110 allows it), -1 when unsatisfiable. */
+static int
+s_range(const char *v, uint64_t size, uint64_t *from, uint64_t *to)
+{
+	char *end;
+	unsigned long long a, b;
+
+	if (v == NULL || strncmp(v, "bytes=", 6) != 0 || strchr(v, ',') != NULL)
+		return 0;
+	v += 6;
+	if (*v == '-') {
+		b = strtoull(v + 1, &end, 10);
+		if (end == v + 1 || *end)
+			return 0;
+		if (b == 0)
+			return -1;
+		*from = b >= size ? 0 : size - b;
+		*to = size - 1;
+		return 1;
+	}
+	a = strtoull(v, &end, 10);
+	if (end == v || *end != '-')
+		return 0;
+	v = end + 1;
+	if (*v == 0)
+		b = size - 1;
+	else {
+		b = strtoull(v, &end, 10);
+		if (*end)
+			return 0;
+	}
+	if (a >= size || b < a)
+		return -1;
+	*from = a;
+	*to = b >= size ? size - 1 : b;
+	return 1;
+}
+
+/* The site of a user key, for "arrives when the link to X is back". */
+static void
+s_site_of(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], char site[64])
+{
+	char handle[64];
+
+	site[0] = 0;
+	if (index_handle_of(txn, key, handle) == 0 && index_handle_site(txn, handle, site) != 0)
+		site[0] = 0;
+}
+
+/* The name the newest file event gives the blob, into out ("" when none). */
+static void
+s_name_of(store_txn_t *txn, const query_blob_t *b, char *out, size_t cap)
+{
+	evt_t ev;
+	json_t *body = NULL;
+
+	out[0] = 0;
+	if (index_event_open(txn, b->event, &ev, &body) == 0 && body != NULL)
+		snprintf(out, cap, "%s",
+		         json_string_value(json_object_get(body, "name"))
+		             ? json_string_value(json_object_get(body, "name"))
+		             : "");
+	json_decref(body);
+}
+
+int
+api_file_get(http_req_t *r, const uint8_t id[BLOB_ID_LEN])
+{
+	http_t *h = r->h;
+	store_txn_t *txn;
+	query_blob_t b;
+	uint64_t size = 0, from = 0, to = 0;
+	char hex[CPT_HEX_ID], etag[CPT_HEX_ID + 2], name[NAME_MAX_B + 1], site[64];
+	char disp[1024], crange[96], len[32];
+	const char *inm, *type;
+	struct dl *d;
+	struct MHD_Response *resp;
+	unsigned status = 200;
+	int rc, rg, image;
+
+	if (!http_need_session(r))
+		return 0;
+	if (h->bs == NULL)
+		return http_error(r, 503, NULL, "the file store is not open on this node");
+	if (!http_read_begin(r, &txn))
+		return 0;
+	rc = query_blob_wanted(txn, id, &b);
+	if (rc == 0)
+		s_name_of(txn, &b, name, sizeof(name));
+	if (rc == 0)
+		s_site_of(txn, b.author, site);
+	store_read_end(h->st, &txn);
+	/* Nobody wants it (never named, or erased): never served again. */
+	if (rc == CPT_ENOTFOUND)
+		return http_fail(r, 404, "no_such_file", NULL, NULL,
+		                 "no such file (or it was deleted)");
+	if (rc != 0)
+		return http_error(r, 500, NULL, "store unavailable");
+	if (b.is_private)
+		return http_fail(r, 403, "private_file", NULL, NULL,
+		                 "this file belongs to a private space: it is not served here yet");
+	if (!blob_has(h->bs, id, &size))
+		return http_fail(r, 404, "not_here_yet", NULL, json_pack("{s:s}", "from", site),
+		                 "file not here yet: it arrives when the link to %s is back",
+		                 site[0] ? site : "its site");
+	cpt_hex32(hex, id);
+	snprintf(etag, sizeof(etag), "\"%s\"", hex);
+	inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+	type = b.type[0] && blob_type_known(b.type) ? b.type : "application/octet-stream";
+	image = blob_type_is_image(type);
+	if (image)
+		snprintf(disp, sizeof(disp), "inline");
+	else {
+		/* RFC 5987: the name percent-encoded, nothing a header could break on. */
+		size_t o = (size_t)snprintf(disp, sizeof(disp), "attachment; filename*=UTF-8''");
+		for (const char *p = name[0] ? name : "file"; *p && o + 4 < sizeof(disp); p++) {
+			unsigned char c = (unsigned char)*p;
+			if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || strchr("-._~", c))
+				disp[o++] = (char)c;
+			else
+				o += (size_t)snprintf(disp + o, sizeof(disp) - o, "%%%02X", c);
+		}
+		disp[o] = 0;
+	}
+	from = 0;
+	to = size - 1;
+	if (inm && strstr(inm, hex) != NULL) {
+		status = 304;
+	} else {
+		rg = s_range(
+		    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE),
+		    size, &from, &to);
+		if (rg < 0) {
+			const char *hdr[] = {"Content-Range", crange, NULL};
+			snprintf(crange, sizeof(crange), "bytes */%llu", (unsigned long long)size);
+			return http_reply_hdr(r, 416,
+			                      json_pack("{s:s, s:s}", "error",
+			                                "the range is past the end of the file",
+			                                "code", "bad_range"),
+			                      hdr);
+		}
+		if (rg > 0)
+			status = 206;
+	}
+	if (status == 304) {
+		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	} else {
+		if ((d = calloc(1, sizeof(*d))) == NULL)
+			return http_error(r, 500, NULL, "out of memory");
+		d->bs = h->bs;
+		memcpy(d->id, id, BLOB_ID_LEN);
+		d->first = from;
+		d->chunk = UINT32_MAX;
+		resp = MHD_create_response_from_callback(to - from + 1, 64 * 1024, s_dl_read, d,
+		                                         s_dl_free);
+		if (resp == NULL)
+			free(d);
+	}
+	if (resp == NULL)
+		return http_error(r, 500, NULL, "out of memory");
+	MHD_add_response_header(resp, "Content-Type", type);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Content-Security-Policy", "sandbox; default-src 'none'");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, "Content-Disposition", disp);
+	MHD_add_response_header(resp, "ETag", etag);
+	MHD_add_response_header(resp, "Cache-Control", "private, max-age=31536000, immutable");
+	MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+	if (r->https && h->hsts_max_age > 0) {
+		char v[32];
+		snprintf(v, sizeof(v), "max-age=%u", h->hsts_max_age);
+		MHD_add_response_header(resp, "Strict-Transport-Security", v);
+	}
+	if (status == 206) {
+		snprintf(crange, sizeof(crange), "bytes %llu-%llu/%llu", (unsigned long long)from,
+		         (unsigned long long)to, (unsigned long long)size);
+		MHD_add_response_header(resp, "Content-Range", crange);
+	}
+	(void)len;
+	MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	r->queued = 1;
+	return 0;
+}
+
+/* ------------------------------------------------------------- erasure */
+
+int
+api_files_redact_of(http_req_t *r, const uint8_t file[CPT_ID_LEN],
+                    const uint8_t author[CPT_KEY_LEN])
+{
+	store_txn_t *txn;
+	evt_t ev;
+	int rc, ok;
+	char hex[CPT_HEX_ID];
+	ingest_res_t res;
+	json_t *body;
+
+	if (store_read_begin(r->h->st, &txn) != 0)
+		return 0;
+	rc = index_event(txn, file, &ev);
+	ok = rc == 0 && ev.kind == EVT_FILE && ev.body != NULL &&
+	     sodium_memcmp(ev.author, author, CPT_KEY_LEN) == 0;
+	store_read_end(r->h->st, &txn);
+	if (!ok)
+		return 0;
+	cpt_hex32(hex, file);
+	if ((body = json_pack("{s:s}", "target", hex)) == NULL)
+		return 0;
+	ok = http_publish(r, EVT_REDACT, body, &res);
+	json_decref(body);
+	return ok;
+}
+
+int
+api_file_delete(http_req_t *r, const uint8_t id[CPT_ID_LEN])
+{
+	char hex[CPT_HEX_ID];
+
+	if (!http_need_csrf(r))
+		return 0;
+	if (!api_files_redact_of(r, id, r->sess.key))
+		return r->queued ? 0
+		                 : http_fail(r, 404, "no_such_file", NULL, NULL,
+		                             "no file event of yours with this id");
+	cpt_hex32(hex, id);
+	return http_reply(r, 200, json_pack("{s:s}", "deleted", hex));
+}
