@@ -134,7 +134,7 @@ fed_blob_ops(fed_t *f, sync_blob_ops_t *ops)
 		return; /* no blob store: the engine speaks no blob message */
 	*ops =
 	    (sync_blob_ops_t){f,           s_wanted,     s_next_missing, s_manifest, s_read_chunk,
-	                      s_part_open, s_part_write, s_part_finish};
+	                      s_part_open, s_part_write, s_part_finish,  s_forget};
 }
 
 void

@@ -227,8 +227,9 @@ s_start(int i, int peer)
 	c.reconcile_interval_s = 60;
 	c.ops = (sync_ops_t){NULL, s_has,   NULL,    s_get_many, s_put,   s_scan,
 	                     s_fp, s_items, s_split, s_admit,    s_lookup};
-	c.blob = (sync_blob_ops_t){st,           s_wanted,    s_next_missing, s_manifest,
-	                           s_read_chunk, s_part_open, s_part_write,   s_part_finish};
+	c.blob =
+	    (sync_blob_ops_t){st,          s_wanted,     s_next_missing, s_manifest, s_read_chunk,
+	                      s_part_open, s_part_write, s_part_finish,  NULL};
 	if (peer >= 0) {
 		snprintf(pc.endpoint, sizeof(pc.endpoint), "tcp://127.0.0.1:%u",
 		         sync_port(s_sites[peer].s));
