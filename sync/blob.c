@@ -21,6 +21,7 @@
 #define SCAN_MS          2000  /* next_missing is read this often (and when kicked) */
 #define STALL_MS         20    /* a full send queue is tried again after this */
 #define STATUS_MS        500   /* the status counts are refreshed this often */
+#define SERVE_BURST      4     /* chunks served to a link per round when no event waits */
 
 enum { BC_MISSING = 0, BC_ASKED = 1, BC_HELD = 2 };
 
@@ -646,7 +647,12 @@ blob_round(sync_t *s, uint64_t now)
 	 * never queued behind a file. */
 	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
 		link_t *l = &s->links[i];
-		if (l->used && l->bq_len > 0 && link_up(l) && l->b_stall_ms <= now)
+		/* More than one when no event waits for that link: a round of
+		 * the loop then costs less than the chunk it carries. */
+		int burst = l->wq_len == 0 && l->n_ranges == 0 ? SERVE_BURST : 1;
+		for (int k = 0;
+		     k < burst && l->used && l->bq_len > 0 && link_up(l) && l->b_stall_ms <= now;
+		     k++)
 			s_serve_one(s, l, now);
 	}
 	if (s->blob_kick || now >= s->blob_next_ms)
