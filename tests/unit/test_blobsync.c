@@ -164,7 +164,12 @@ s_next_missing(void *ctx, sync_blob_want_t *out, size_t max)
 static int
 s_manifest(void *ctx, const uint8_t id[32], uint8_t **m, uint64_t *size, size_t *mlen)
 {
-	return blob_manifest(((site_t *)ctx)->bs, id, m, size, mlen);
+	site_t *st = ctx;
+	int rc = blob_manifest(st->bs, id, m, size, mlen);
+
+	if (rc == 0 && st->corrupt == 2)
+		(*m)[*mlen - 1] ^= 1; /* a hostile peer: a manifest that is not the id's */
+	return rc;
 }
 
 static int
@@ -173,7 +178,7 @@ s_read_chunk(void *ctx, const uint8_t id[32], uint32_t index, uint8_t *buf, size
 	site_t *st = ctx;
 	int rc = blob_read_chunk(st->bs, id, index, buf, len);
 
-	if (rc == 0 && st->corrupt)
+	if (rc == 0 && st->corrupt == 1)
 		buf[*len / 2] ^= 1; /* a hostile peer: the bytes do not match */
 	return rc;
 }
@@ -511,12 +516,44 @@ test_hostile_chunk(void **state)
 	free(b);
 }
 
+/* A hostile site sending a manifest that does not hash to the blob id:
+ * banned at once, nothing asked of it, nothing written. */
+static void
+test_hostile_map(void **state)
+{
+	size_t len = 2 * BLOB_CHUNK + 5;
+	uint8_t *b = s_bytes(len, 11), id[32];
+	sync_peer_status_t ps;
+	sync_blob_status_t bs;
+	int banned = 0;
+
+	s_store(&s_sites[2], b, len, id);
+	s_sites[2].corrupt = 2;
+	s_want(&s_sites[2], id);
+	s_start(2, -1);
+	s_start(1, 2);
+	s_want(&s_sites[1], id);
+	for (int k = 0; k < 1500 && !banned; k++) {
+		banned = s_peer(1, 2, &ps) && ps.blob_refused >= 1 && !ps.connected;
+		if (!banned)
+			s_sleep_ms(20);
+	}
+	assert_true(banned);
+	assert_true(s_peer(2, 1, &ps));
+	assert_int_equal(ps.blob_bytes_out, 0); /* no chunk was asked of it */
+	sync_blob_status(s_sites[1].s, &bs);
+	assert_int_equal(bs.bytes_in, 0);
+	assert_false(blob_has(s_sites[1].bs, id, NULL));
+	free(b);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_transfer, s_setup, s_teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile_chunk, s_setup, s_teardown),
+	    cmocka_unit_test_setup_teardown(test_hostile_map, s_setup, s_teardown),
 	};
 
 	if (sodium_init() < 0)
