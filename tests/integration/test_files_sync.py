@@ -180,6 +180,11 @@ def test_hostile(A, B, C):
     B.start()
     t.check(F.wait_until(lambda: F.linked(A, "lyon")), "paris and lyon linked again")
     t.check(F.wait_until(lambda: a.get("/api/files/%s" % blob).status == 404), "paris knows the file, not its bytes")
+    # "Arrives later": wanted, and no linked site holds it.
+    t.check(F.wait_until(lambda: file_sync(A).get("unreachable", 0) >= 1),
+            "paris's status counts the file no linked site holds", file_sync(A))
+    t.check(F.wait_until(lambda: "no linked site holds now" in A.cli("status").stdout),
+            "comptoir status at paris says the file arrives when the site that has it is linked")
     path = os.path.join(h.dir, "h.pdf")
     with open(path, "wb") as f:
         f.write(data)
