@@ -133,8 +133,10 @@ blob_link_reset(sync_t *s, link_t *l, int up)
 {
 	uint64_t bit = s_bit(s, l);
 
+	/* The peer's blob version stays: a link that one side saw go down
+	 * for a moment (silence under load) is the same peer, which would not
+	 * say BHELLO again. A HELLO (a new or restarted peer) clears it. */
 	(void)up;
-	l->bver = 0;
 	l->bhello_out = 0;
 	l->bq_head = l->bq_len = 0;
 	l->b_stall_ms = 0;
@@ -148,6 +150,13 @@ blob_link_reset(sync_t *s, link_t *l, int up)
 		f->refused &= ~bit;
 	}
 	l->b_inflight = 0;
+}
+
+void
+blob_on_hello(sync_t *s, link_t *l)
+{
+	blob_link_reset(s, l, 1);
+	l->bver = 0;
 	pthread_mutex_lock(&s->lock);
 	l->st.blob_version = 0;
 	pthread_mutex_unlock(&s->lock);
@@ -440,8 +449,8 @@ blob_on(sync_t *s, link_t *l, int type, zmq_msg_t *m, const size_t *len, size_t 
 		return;
 	}
 	if (l->bver == 0) {
-		/* Blob messages before its BHELLO: out of protocol. */
-		link_malformed(s, l, type, n);
+		/* Before its BHELLO (after its HELLO, our side forgot it): a
+		 * message that crossed a HELLO, dropped; the BHELLO follows. */
 		return;
 	}
 	switch (type) {
@@ -500,7 +509,7 @@ s_scan(sync_t *s, uint64_t now)
 static int
 s_can_ask(const link_t *l, uint64_t now)
 {
-	return l->used && link_up(l) && l->bver > 0 && l->b_stall_ms <= now;
+	return l->used && link_up(l) && l->bver > 0 && l->bhello_out && l->b_stall_ms <= now;
 }
 
 /* Manifests to ask: of every peer not asked yet, and again of those that

@@ -300,10 +300,9 @@ s_handle(sync_t *s, link_t *l, zmq_msg_t *m, size_t n, int overflow)
 	switch (type) {
 	case SYNC_HELLO:
 		/* Our BHELLO goes (again) after each HELLO: a peer that knocks
-		 * again restarted and forgot it, and what we asked of it. */
-		if (l->hello_in)
-			blob_link_reset(s, l, 1);
-		l->bhello_out = 0;
+		 * again may have restarted and forgotten it, and what we asked
+		 * of it; its own BHELLO follows its HELLO. */
+		blob_on_hello(s, l);
 		if (!l->hello_in) {
 			l->hello_in = 1;
 			link_send_hello(s, l); /* answer so that both sides come up at once */

@@ -347,6 +347,9 @@ void blob_on(sync_t *s, link_t *l, int type, zmq_msg_t *m, const size_t *len, si
 /* The link came up or went down: our BHELLO is due (up), what was asked of it
  * is asked elsewhere and what it asked is forgotten. */
 void blob_link_reset(sync_t *s, link_t *l, int up);
+/* A HELLO from l: a new or restarted peer; its blob version is forgotten
+ * until its BHELLO, ours is sent again, what was asked of it asked again. */
+void blob_on_hello(sync_t *s, link_t *l);
 /* Work of a round: BHELLO due, new fetches, chunks to ask, one chunk per
  * link served, chunks given up for lost. */
 void blob_round(sync_t *s, uint64_t now);
