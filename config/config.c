@@ -102,6 +102,7 @@ static const key_spec_t s_tls_keys[] = {
 static const key_spec_t s_sync_keys[] = {
 	SYNC(reconcile_interval, 1, 86400),
 	SYNC(heartbeat_ms, 100, 60000),
+	SYNC(file_rate_kb, 0, 4000000),
 };
 #undef SYNC
 

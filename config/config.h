@@ -58,6 +58,8 @@ typedef struct cfg_limits {
 typedef struct cfg_sync {
 	uint32_t reconcile_interval; /* seconds between periodic reconciliations [1, 86400] */
 	uint32_t heartbeat_ms;       /* ZMQ heartbeat interval [100, 60000] */
+	uint32_t file_rate_kb;       /* files fetched from peers, KiB/s in all; 0: no cap
+	                                [0, 4000000] (PROTOCOL.md 18.6) */
 } cfg_sync_t;
 
 /* Where a value was in the file (1-based), for messages about it that only

@@ -17,7 +17,15 @@
 #define READ_BURST   64            /* messages read from one socket per round */
 #define CMD_ENDPOINT "inproc://comptoir-sync-cmd"
 
-enum cmd { CMD_STOP = 1, CMD_ANNOUNCE, CMD_ADD_PEER, CMD_RECHECK, CMD_OFFER, CMD_PUT_DONE };
+enum cmd {
+	CMD_STOP = 1,
+	CMD_ANNOUNCE,
+	CMD_ADD_PEER,
+	CMD_RECHECK,
+	CMD_OFFER,
+	CMD_PUT_DONE,
+	CMD_BLOB_KICK
+};
 
 /* The engine whose thread this is, NULL on other threads. */
 static _Thread_local sync_t *s_engine;
@@ -66,6 +74,7 @@ s_on_cmd(sync_t *s)
 		}
 		break;
 	case CMD_RECHECK: zap_recheck(s); break;
+	case CMD_BLOB_KICK: s->blob_kick = 1; break;
 	case CMD_PUT_DONE:
 		if (n == 2 && zmq_msg_size(&m[1]) == sizeof(sync_put_t *)) {
 			sync_put_t *job;
@@ -126,6 +135,7 @@ s_timers(sync_t *s, uint64_t now)
 		if ((t = flow_next_ms(l)) != 0)
 			next = s_sooner(next, t > now ? t : now + 50);
 	}
+	next = s_sooner(next, blob_next_ms(s, now));
 	return next;
 }
 
@@ -150,6 +160,8 @@ s_due(sync_t *s, uint64_t now)
 		if (flow_ready(l))
 			flow_serve(s, l);
 	}
+	/* After the events: files never hold back EVENTS and ACKs. */
+	blob_round(s, now);
 }
 
 static void *
@@ -193,6 +205,9 @@ s_main(void *arg)
 			if (l->used && l->knock_ms)
 				next_timer = s_sooner(next_timer, l->knock_ms);
 		}
+		busy |= blob_busy(s);
+		if (blob_enabled(s))
+			next_timer = s_sooner(next_timer, blob_next_ms(s, sync_now_ms()));
 		/* Sleep until an event or the nearest timer; not at all while
 		 * work is due. */
 		now = sync_now_ms();
@@ -285,6 +300,7 @@ s_free(sync_t *s)
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->cmd_lock);
 	reconcile_fini(s);
+	blob_fini(s);
 	free(s);
 }
 
@@ -297,6 +313,9 @@ sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peer
 
 	assert(conf != NULL && conf->curve != NULL && err != NULL && errlen > 0);
 	assert(peers != NULL || n_peers == 0);
+	assert(!conf->blob.wanted ||
+	       (conf->blob.next_missing && conf->blob.manifest && conf->blob.read_chunk &&
+	        conf->blob.part_open && conf->blob.part_write && conf->blob.part_finish));
 	assert(conf->ops.has && conf->ops.get_many && conf->ops.put && conf->ops.scan &&
 	       conf->ops.fingerprint && conf->ops.items && conf->ops.split && conf->ops.admit &&
 	       conf->ops.lookup);
@@ -320,7 +339,9 @@ sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peer
 	s->send_cap = s->conf.max_msg < MSG_FLOOR ? s->conf.max_msg : MSG_FLOOR;
 	if (s->send_cap < EVT_MAX_LEN + 4096)
 		s->send_cap = EVT_MAX_LEN + 4096;
-	if (reconcile_init(s) != 0) {
+	if (reconcile_init(s) != 0 || blob_init(s) != 0) {
+		reconcile_fini(s);
+		blob_fini(s);
 		free(s);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -450,6 +471,29 @@ sync_status(sync_t *s, sync_peer_status_t *out, size_t max)
 			out[k++] = s->links[i].st;
 	pthread_mutex_unlock(&s->lock);
 	return k;
+}
+
+void
+sync_blob_kick(sync_t *s)
+{
+	if (s == NULL)
+		return;
+	if (engine_on_thread(s))
+		s->blob_kick = 1;
+	else
+		s_cmd(s, CMD_BLOB_KICK, NULL, 0);
+}
+
+void
+sync_blob_status(sync_t *s, sync_blob_status_t *out)
+{
+	assert(out != NULL);
+	memset(out, 0, sizeof(*out));
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->lock);
+	*out = s->bst;
+	pthread_mutex_unlock(&s->lock);
 }
 
 unsigned

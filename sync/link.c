@@ -383,6 +383,7 @@ link_set_connected(sync_t *s, link_t *l, int up)
 	/* Whatever was queued for it was for the connection that ended: the
 	 * reconciliation of the new one finds what it still lacks. */
 	flow_reset(s, l);
+	blob_link_reset(s, l, up);
 	log_info("sync", "peer %s site=%s", up ? "connected" : "disconnected", link_name(l));
 	if (up)
 		reconcile_schedule(l);

@@ -293,8 +293,16 @@ s_handle(sync_t *s, link_t *l, zmq_msg_t *m, size_t n, int overflow)
 	if (!l->st.connected)
 		link_set_connected(s, l, 1);
 
+	if (type >= SYNC_BHELLO && type <= SYNC_BNONE) {
+		blob_on(s, l, type, m, len, n);
+		return;
+	}
 	switch (type) {
 	case SYNC_HELLO:
+		/* Our BHELLO goes (again) after each HELLO: a peer that knocks
+		 * again may have restarted and forgotten it, and what we asked
+		 * of it; its own BHELLO follows its HELLO. */
+		blob_on_hello(s, l);
 		if (!l->hello_in) {
 			l->hello_in = 1;
 			link_send_hello(s, l); /* answer so that both sides come up at once */

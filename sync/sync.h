@@ -31,7 +31,75 @@ enum sync_msg {
 	SYNC_WANT = 7,    /* frame 1: n x id (32) */
 	SYNC_RECON = 8,   /* frame 1: a reconciliation message (recon.c) */
 	SYNC_BACKLOG = 9, /* frame 1: u64 big-endian: events the sender has queued for us */
+	/* Blob messages (PROTOCOL.md 18.6), sent only to a peer that said BHELLO. */
+	SYNC_BHELLO = 10,   /* frame 1: blob version (u8), flags (u8) */
+	SYNC_BMAP_GET = 11, /* frame 1: blob id (32) */
+	SYNC_BMAP = 12,     /* frame 1: blob id (32), size (u64); frame 2: manifest (n x 32) */
+	SYNC_BGET = 13,     /* frame 1: blob id (32), first chunk (u32), count (u16, 1..8) */
+	SYNC_BCHUNK = 14,   /* frame 1: blob id (32), chunk index (u32); frame 2: its bytes */
+	SYNC_BNONE = 15,    /* frame 1: blob id (32), reason (u8), chunks held (u32) */
 };
+
+#define SYNC_BLOB_VERSION    1
+#define SYNC_BLOB_CHUNK      262144u /* bytes of a chunk (PROTOCOL.md 18.1) */
+#define SYNC_BLOB_MAX_SIZE   ((uint64_t)1 << 33)
+#define SYNC_BLOB_MAX_CHUNKS 32768u /* a manifest is at most 1 MiB */
+#define SYNC_BGET_MAX        8      /* chunks in one BGET */
+
+/* The reasons of BNONE (PROTOCOL.md 18.6). */
+enum sync_bnone {
+	SYNC_BNONE_NOT_YET = 0, /* wanted there, not held (yet): ask again later */
+	SYNC_BNONE_ERASED = 1,  /* not wanted there (redacted, erased, unknown): never served */
+	SYNC_BNONE_BUSY = 2,    /* its queue for us is full: ask again later */
+};
+
+/* A blob this site wants and lacks, as the node lists them for fetching. */
+typedef struct sync_blob_want {
+	uint8_t id[32]; /* the blob id */
+	uint64_t size;  /* its size as the event says (0 when unknown) */
+	int prio;       /* 1 (on demand) .. 4 (large): lower is fetched first */
+} sync_blob_want_t;
+
+/*
+ * Where the engine finds blobs (PROTOCOL.md 18.5-18.7): node/ provides them
+ * over its blob store, sync/ knows no file. Called from the sync thread only.
+ * Every function returns 0 or a CPT_ error unless said otherwise.
+ */
+typedef struct sync_blob_ops {
+	void *ctx; /* passed back to every function */
+	/* 1 when an admitted, unredacted event names the blob here, else 0:
+	 * only such blobs are fetched or served. */
+	int (*wanted)(void *ctx, const uint8_t id[32]);
+	/* Up to max blobs wanted and not held here, the first to fetch first
+	 * (priority, then newest); returns how many. */
+	size_t (*next_missing)(void *ctx, sync_blob_want_t *out, size_t max);
+	/* The manifest of a blob held here: *manifest malloc'd (the caller
+	 * frees), *mlen bytes. CPT_ENOTFOUND, CPT_EDAMAGED (the store moved it
+	 * away: it is to fetch again). */
+	int (*manifest)(void *ctx, const uint8_t id[32], uint8_t **manifest, uint64_t *size,
+	                size_t *mlen);
+	/* Chunk index of a blob held here into buf (SYNC_BLOB_CHUNK bytes),
+	 * checked against its manifest: *len its length. CPT_ENOTFOUND,
+	 * CPT_EDAMAGED (moved away, to fetch again). */
+	int (*read_chunk)(void *ctx, const uint8_t id[32], uint32_t index, uint8_t *buf,
+	                  size_t *len);
+	/* Opens (or makes) the partial file of a blob to fetch, with its
+	 * manifest, already checked against the id (mlen = n x 32): held[i] set
+	 * to 1 for each chunk already there that matches its hash, else 0 (n
+	 * bytes, the caller's). */
+	int (*part_open)(void *ctx, const uint8_t id[32], uint64_t size, const uint8_t *manifest,
+	                 size_t mlen, uint8_t *held);
+	/* Writes a checked chunk at its offset in the partial file. */
+	int (*part_write)(void *ctx, const uint8_t id[32], uint32_t index, const uint8_t *data,
+	                  size_t len);
+	/* Every chunk is written: the blob is made durable under its id (fsync,
+	 * rename): held from then on. */
+	int (*part_finish)(void *ctx, const uint8_t id[32]);
+	/* A fetch is given up: next_missing no longer lists the blob (erased,
+	 * or come by another way). Its partial file goes if the blob is no
+	 * longer wanted. May be NULL. */
+	void (*forget)(void *ctx, const uint8_t id[32]);
+} sync_blob_ops_t;
 
 /* A batch of envelopes received from peers, on its way to the store. */
 typedef struct sync_put {
@@ -113,7 +181,25 @@ typedef struct sync_peer_status {
 	                                  refused our last handshake: it does not admit us */
 	int settled;                   /* a reconciliation ran to its end since the link came
 	                                  up: to_send is then all it lacks of ours */
+	int blob_version;              /* the blob version it announced (BHELLO), 0: none */
+	uint64_t blob_bytes_in;        /* chunk bytes received from it and checked */
+	uint64_t blob_bytes_out;       /* chunk bytes served to it */
+	uint64_t blob_wait;            /* blobs being fetched that it holds (from its BMAP) */
+	uint64_t blob_wait_bytes;      /* bytes of those still to fetch */
+	uint64_t blob_refused;         /* chunks or manifests of it that failed their check */
 } sync_peer_status_t;
+
+/* What the engine's fetching looks like as a whole (sync_blob_status). */
+typedef struct sync_blob_status {
+	uint64_t fetching;       /* blobs being fetched now */
+	uint64_t fetching_bytes; /* bytes of them still to fetch */
+	uint64_t unreachable;    /* blobs being fetched that no linked peer holds now: they arrive
+	                            when the site that has them is linked again */
+	uint64_t fetched;        /* blobs completed since the start */
+	uint64_t bytes_in;       /* chunk bytes received and checked since the start */
+	uint64_t resumed_bytes;  /* bytes found already held in partial files (not fetched again) */
+	uint64_t damaged;        /* blobs found damaged on disk here when read to serve */
+} sync_blob_status_t;
 
 typedef struct sync sync_t;
 
@@ -127,6 +213,9 @@ typedef struct sync_conf {
 	uint32_t heartbeat_ms;         /* heartbeat interval */
 	uint32_t reconcile_interval_s; /* periodic reconciliation */
 	sync_ops_t ops;                /* the store */
+	uint32_t blob_rate;            /* bytes per second of chunks asked in all, 0: no cap */
+	sync_blob_ops_t blob;          /* the blob store; blob.wanted NULL: no blob messages
+	                                  (BHELLO is not sent, blob messages are malformed) */
 } sync_conf_t;
 
 /*
@@ -168,6 +257,13 @@ void sync_recheck(sync_t *s);
 /* Copies the status of up to max peers into out (owned by the caller);
  * returns how many (any thread). 0 when s is NULL. */
 size_t sync_status(sync_t *s, sync_peer_status_t *out, size_t max);
+/* New blobs may be wanted (an event naming one was stored, a redaction
+ * erased one, a blob was found damaged): the engine asks next_missing again
+ * now rather than at its next timer (any thread). s may be NULL. */
+void sync_blob_kick(sync_t *s);
+/* The engine's fetching as a whole into *out (any thread); zeros when s is
+ * NULL. */
+void sync_blob_status(sync_t *s, sync_blob_status_t *out);
 /* The port bound for listen (for "tcp://127.0.0.1:0" style endpoints), or 0
  * (no listen, or s NULL). */
 unsigned sync_port(sync_t *s);
@@ -275,5 +371,33 @@ int sync_msg_type(const uint8_t *frame0, size_t len);
  * an action that can fail, and the fuzz target calls it for its decoding
  * alone. */
 int sync_msg_check(int type, size_t n_frames, const size_t *frame_len, size_t max_msg);
+
+/* The blob id of PROTOCOL.md 18.1 from a size and its manifest (mlen bytes):
+ * 0, or CPT_EINVAL when size is 0 or too large, or mlen is not
+ * ceil(size / SYNC_BLOB_CHUNK) x 32. Pure, any thread. */
+int sync_blob_id(uint8_t id[32], uint64_t size, const uint8_t *manifest, size_t mlen) CPT_WUR;
+/* The number of chunks of a blob of size bytes. */
+uint32_t sync_blob_nchunks(uint64_t size);
+/* The length of chunk index of a blob of size bytes (0 past its end). */
+size_t sync_blob_chunk_len(uint64_t size, uint32_t index);
+
+/* A blob message's fixed fields, decoded from frame 1 (and frame 2's length)
+ * after sync_msg_check passed. */
+typedef struct sync_bmsg {
+	uint8_t id[32];  /* the blob id (every type but BHELLO) */
+	uint8_t version; /* BHELLO */
+	uint64_t size;   /* BMAP */
+	uint32_t index;  /* BGET: first chunk; BCHUNK: the chunk */
+	uint16_t count;  /* BGET */
+	uint8_t reason;  /* BNONE */
+	uint32_t held;   /* BNONE: chunks held */
+} sync_bmsg_t;
+
+/* Decodes a blob message (type SYNC_BHELLO..SYNC_BNONE, its frames 1..n-1 in
+ * f and len, n_frames counting frame 0) with the rules of 18.6 a single
+ * message can be checked against: sizes, BGET's count, BMAP's manifest length
+ * against its size, BCHUNK's length within a chunk. 0 or CPT_EINVAL. Pure. */
+int sync_bmsg_decode(int type, const uint8_t *const *f, const size_t *len, size_t n_frames,
+                     sync_bmsg_t *out) CPT_WUR;
 
 #endif

@@ -77,7 +77,45 @@ typedef struct link {
 	size_t storing;               /* its EVENTS messages on their way to our store (recv.c) */
 	uint64_t inflight_ms;         /* last EVENTS sent or ACK received */
 	uint64_t inflight_events;     /* envelopes in them */
+	/* blob.c: blob messages (PROTOCOL.md 18.6) */
+	int bver;               /* blob version it announced (BHELLO), 0: none yet */
+	int bhello_out;         /* our BHELLO went out on this connection */
+	int b_inflight;         /* chunks asked of it and not received */
+	uint64_t b_stall_ms;    /* its send queue was full, or it was busy: wait until */
+	struct bserve *bq;      /* BGET requests to serve, malloc'd (BSERVE_MAX) */
+	size_t bq_head, bq_len; /* next to serve, how many */
 } link_t;
+
+/* blob.c: a BGET of a peer waiting to be served. */
+typedef struct bserve {
+	uint8_t id[32]; /* the blob */
+	uint32_t index; /* next chunk to send */
+	uint32_t left;  /* chunks of the request still to send */
+} bserve_t;
+
+#define BFETCH_MAX 4 /* blobs fetched at once */
+
+/* blob.c: one blob being fetched. */
+typedef struct bfetch {
+	int used;            /* slot in use */
+	uint8_t id[32];      /* the blob */
+	int prio;            /* its class (sync_blob_want_t) */
+	uint64_t size;       /* from the checked manifest, 0 until then */
+	uint64_t size_hint;  /* from the event, for the status until then */
+	uint32_t n;          /* chunks */
+	uint32_t n_held;     /* chunks checked and written */
+	uint64_t held_bytes; /* their bytes */
+	uint32_t lo;         /* no chunk before this one is still to ask */
+	uint8_t *state;      /* per chunk: BC_MISSING, BC_ASKED, BC_HELD */
+	uint8_t *owner;      /* per chunk asked: the link index asked */
+	uint64_t *asked_ms;  /* per chunk asked: when */
+	uint8_t *manifest;   /* n x 32, checked against id */
+	uint64_t map_asked;  /* links asked for the manifest (bit per link slot) */
+	uint64_t holders;    /* links that sent its manifest: they hold it */
+	uint64_t refused;    /* links that answered BNONE since the last round of asking */
+	uint64_t map_ms;     /* when the manifest was last asked */
+	uint64_t seen;       /* the generation of next_missing that last listed it */
+} bfetch_t;
 
 /* A connection refused at the ZAP stage, for the rate-limited log (zap.c). */
 typedef struct zap_refused {
@@ -120,6 +158,17 @@ struct sync {
 	uint64_t refused_other;               /* refusals of addresses past the table, not logged */
 	uint64_t refused_other_since;         /* when the first of those came */
 	uint64_t refused_check_ms;            /* when the windows were last looked at */
+	/* blob.c */
+	bfetch_t fetch[BFETCH_MAX]; /* blobs being fetched */
+	uint64_t blob_next_ms;      /* next look at next_missing */
+	int blob_kick;              /* look now (sync_blob_kick, a damaged blob) */
+	uint64_t blob_gen;          /* generation of next_missing lists */
+	sync_blob_status_t bst;     /* the status counters (under lock) */
+	uint8_t *bbuf;              /* one chunk, to serve (SYNC_BLOB_CHUNK bytes) */
+	uint64_t blob_status_ms;    /* last refresh of the blob status counts */
+	uint64_t blob_timeout_ms;   /* last look for chunks given up for lost */
+	double blob_tokens;         /* bytes that may be asked now (conf.blob_rate) */
+	uint64_t blob_tokens_ms;    /* when they were last refilled */
 };
 
 /* ------------------------------------------------------------- clocks */
@@ -283,6 +332,31 @@ void reconcile_schedule(link_t *l);
 void reconcile_tick(sync_t *s, link_t *l, int periodic);
 /* Answers a RECON message from l (msg is only read). */
 void reconcile_on(sync_t *s, link_t *l, const uint8_t *msg, size_t len);
+
+/* ------------------------------------ blob.c: blobs, pulled by chunks */
+
+/* Makes the chunk buffer: 0, or -1 (out of memory). */
+int blob_init(sync_t *s) CPT_WUR;
+/* Frees every fetch, every serving queue and the buffer. */
+void blob_fini(sync_t *s);
+/* 1 when blob messages are spoken at all (conf.blob set). */
+int blob_enabled(const sync_t *s);
+/* A blob message from l (type SYNC_BHELLO..SYNC_BNONE, frames 1..n-1 of m
+ * checked by sync_msg_check). */
+void blob_on(sync_t *s, link_t *l, int type, zmq_msg_t *m, const size_t *len, size_t n);
+/* The link came up or went down: our BHELLO is due (up), what was asked of it
+ * is asked elsewhere and what it asked is forgotten. */
+void blob_link_reset(sync_t *s, link_t *l, int up);
+/* A HELLO from l: a new or restarted peer; its blob version is forgotten
+ * until its BHELLO, ours is sent again, what was asked of it asked again. */
+void blob_on_hello(sync_t *s, link_t *l);
+/* Work of a round: BHELLO due, new fetches, chunks to ask, one chunk per
+ * link served, chunks given up for lost. */
+void blob_round(sync_t *s, uint64_t now);
+/* 1 when chunks wait to be served: the loop does not sleep. */
+int blob_busy(const sync_t *s);
+/* When blob_round next has something to do (0: nothing). */
+uint64_t blob_next_ms(const sync_t *s, uint64_t now);
 
 /* ----------------------- recv.c: from the sockets to the store and ACKs */
 

@@ -558,6 +558,170 @@ blob_delete(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN])
 	return rc;
 }
 
+/* ------------------------------------------------------ partial fetches */
+
+/* <root>/part/<64 hex><suffix> into out, making the folder. */
+static int
+s_part_path(const blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], const char *suffix, char *out,
+            size_t cap)
+{
+	char hex[CPT_HEX_ID], dir[4200];
+
+	sodium_bin2hex(hex, sizeof(hex), id, BLOB_ID_LEN);
+	snprintf(dir, sizeof(dir), "%s/part", bs->root);
+	if (s_mkdir(dir) != 0)
+		return CPT_EIO;
+	if ((size_t)snprintf(out, cap, "%s/%s%s", dir, hex, suffix) >= cap)
+		return CPT_ETOOBIG;
+	return 0;
+}
+
+int
+blob_part_open(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], uint64_t size,
+               const uint8_t *manifest, size_t mlen, uint8_t *held)
+{
+	char path[4200], map[4200];
+	uint32_t n = blob_nchunks(size);
+	uint8_t *buf = NULL, h[32];
+	struct stat st;
+	int fd, rc = 0, fresh;
+
+	if (size == 0 || size > BLOB_MAX_SIZE || mlen != (size_t)n * 32 || held == NULL)
+		return CPT_EINVAL;
+	memset(held, 0, n);
+	if ((rc = s_part_path(bs, id, "", path, sizeof(path))) != 0 ||
+	    (rc = s_part_path(bs, id, ".map", map, sizeof(map))) != 0)
+		return rc;
+	/* The manifest first, durably: a partial file is never read without it. */
+	if ((rc = s_write_file(map, manifest, mlen)) != 0)
+		return rc;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return s_errno_code(errno);
+	fresh = fstat(fd, &st) == 0 && st.st_size == 0;
+	if (fstat(fd, &st) != 0 ||
+	    ((uint64_t)st.st_size != size && ftruncate(fd, (off_t)size) != 0)) {
+		rc = s_errno_code(errno);
+		goto out;
+	}
+	if (fresh)
+		goto out; /* nothing to keep */
+	if ((buf = malloc(BLOB_CHUNK)) == NULL) {
+		rc = CPT_ENOMEM;
+		goto out;
+	}
+	/* What a cut left: each chunk that matches its hash is kept. */
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t off = (uint64_t)i * BLOB_CHUNK;
+		size_t want = size - off < BLOB_CHUNK ? (size_t)(size - off) : BLOB_CHUNK, got;
+		if ((rc = s_read_all(fd, buf, want, (off_t)off, &got)) != 0)
+			goto out;
+		crypto_generichash(h, sizeof(h), buf, got, NULL, 0);
+		held[i] = got == want && sodium_memcmp(h, manifest + (size_t)i * 32, 32) == 0;
+	}
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+int
+blob_part_write(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], uint32_t index,
+                const uint8_t *data, size_t len)
+{
+	char path[4200];
+	size_t done = 0;
+	int fd, rc = 0;
+
+	if (len == 0 || len > BLOB_CHUNK)
+		return CPT_EINVAL;
+	if ((rc = s_part_path(bs, id, "", path, sizeof(path))) != 0)
+		return rc;
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? CPT_ENOTFOUND : s_errno_code(errno);
+	while (done < len) {
+		ssize_t k =
+		    pwrite(fd, data + done, len - done, (off_t)index * BLOB_CHUNK + (off_t)done);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			rc = s_errno_code(errno);
+			break;
+		}
+		done += (size_t)k;
+	}
+	close(fd);
+	return rc;
+}
+
+int
+blob_part_finish(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN])
+{
+	char part[4200], pmap[4200], dir[4200], path[4200], map[4200];
+	uint8_t *m = NULL;
+	size_t got;
+	struct stat st;
+	int fd, rc;
+
+	if ((rc = s_part_path(bs, id, "", part, sizeof(part))) != 0 ||
+	    (rc = s_part_path(bs, id, ".map", pmap, sizeof(pmap))) != 0 ||
+	    (rc = s_path(bs, id, "", path, sizeof(path))) != 0 ||
+	    (rc = s_path(bs, id, ".map", map, sizeof(map))) != 0)
+		return rc;
+	if ((fd = open(part, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? CPT_ENOTFOUND : CPT_EIO;
+	if (fstat(fd, &st) != 0 || st.st_size <= 0 || (uint64_t)st.st_size > BLOB_MAX_SIZE) {
+		close(fd);
+		return CPT_EIO;
+	}
+	/* The data durable first, then the manifest beside the final name,
+	 * then the rename that makes the blob count (as blob_put_commit). */
+	if (fsync(fd) != 0) {
+		rc = s_errno_code(errno);
+		close(fd);
+		return rc;
+	}
+	close(fd);
+	{
+		size_t mlen = (size_t)blob_nchunks((uint64_t)st.st_size) * 32;
+		int mfd = open(pmap, O_RDONLY | O_CLOEXEC);
+		if (mfd < 0)
+			return CPT_EIO;
+		if ((m = malloc(mlen)) == NULL) {
+			close(mfd);
+			return CPT_ENOMEM;
+		}
+		rc = s_read_all(mfd, m, mlen, 0, &got);
+		close(mfd);
+		if (rc == 0 && got != mlen)
+			rc = CPT_EIO;
+		snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(path, '/') - path), path);
+		if (rc == 0)
+			rc = s_mkdir(dir);
+		if (rc == 0)
+			rc = s_write_file(map, m, mlen);
+		free(m);
+		if (rc != 0)
+			return rc;
+	}
+	if (chmod(part, 0400) != 0 || rename(part, path) != 0)
+		return CPT_EIO;
+	unlink(pmap);
+	if ((rc = s_sync_dir(dir)) != 0 || (rc = s_sync_dir(bs->root)) != 0)
+		return rc;
+	return 0;
+}
+
+void
+blob_part_drop(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN])
+{
+	char path[4200];
+
+	if (s_part_path(bs, id, "", path, sizeof(path)) == 0)
+		unlink(path);
+	if (s_part_path(bs, id, ".map", path, sizeof(path)) == 0)
+		unlink(path);
+}
+
 /* ------------------------------------------------------- pins and sweep */
 
 int

@@ -116,6 +116,32 @@ int blob_manifest(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], uint8_t **man
 int blob_delete(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN]) CPT_WUR;
 
 /*
+ * Partial fetches (PROTOCOL.md 18.6 "Resume", 18.7): a blob fetched from
+ * peers by chunks is written at its offsets in blobs/part/<64 hex>, its
+ * manifest beside it (<64 hex>.map), and renamed into place when whole.
+ *
+ * blob_part_open makes (or reopens) the partial file of a blob whose
+ * manifest (mlen = nchunks(size) x 32 bytes) was checked against id by the
+ * caller, and sets held[i] (nchunks bytes, the caller's) to 1 for each chunk
+ * already there that matches its hash, else 0: after a cut, a restart or
+ * kill -9 only the others are fetched. 0, CPT_EINVAL, CPT_ENOSPC or CPT_EIO.
+ */
+int blob_part_open(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], uint64_t size,
+                   const uint8_t *manifest, size_t mlen, uint8_t *held) CPT_WUR;
+/* Writes chunk index (len bytes, checked against the manifest by the
+ * caller) at its offset. 0, CPT_ENOTFOUND (no partial file: erased
+ * meanwhile), CPT_ENOSPC or CPT_EIO. Not durable until blob_part_finish. */
+int blob_part_write(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], uint32_t index,
+                    const uint8_t *data, size_t len) CPT_WUR;
+/* Every chunk is written: fsync, the manifest beside the final name, the
+ * rename, fsync of the folder; the blob is here from then on (blob_has),
+ * surviving kill -9. 0, CPT_ENOTFOUND, CPT_ENOSPC or CPT_EIO. */
+int blob_part_finish(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN]) CPT_WUR;
+/* Removes a partial file and its manifest (the blob is erased, or no longer
+ * wanted); safe when there is none. */
+void blob_part_drop(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN]);
+
+/*
  * Pins a blob between its put and the commit of the event that names it,
  * so that a sweep running meanwhile does not erase it as unwanted
  * (blob_unpin after the event is committed, or not). Pins count. Returns 0

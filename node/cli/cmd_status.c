@@ -225,6 +225,31 @@ s_print_peers(const char *dir)
 		    site, (long long)json_integer_value(json_object_get(p, "to_receive")),
 		    (long long)json_integer_value(json_object_get(p, "rate_in")), left);
 	}
+	/* Files still to fetch, by the peer that holds them (PROTOCOL.md 18.6). */
+	json_array_foreach (json_object_get(st, "peers"), i, p) {
+		json_t *fs = json_object_get(p, "files");
+		if (json_integer_value(json_object_get(fs, "to_fetch")) == 0)
+			continue;
+		printf("files from %s: %lld to fetch, %lld bytes left\n",
+		       json_string_value(json_object_get(p, "site")),
+		       (long long)json_integer_value(json_object_get(fs, "to_fetch")),
+		       (long long)json_integer_value(json_object_get(fs, "to_fetch_bytes")));
+	}
+	{
+		json_t *fs = json_object_get(st, "file_sync");
+		if (json_integer_value(json_object_get(fs, "unreachable")) > 0)
+			printf("files:     %lld wanted that no linked site holds now: they arrive "
+			       "when the site that has them is linked again\n",
+			       (long long)json_integer_value(json_object_get(fs, "unreachable")));
+		if (json_is_object(fs))
+			printf(
+			    "files:     %lld fetched since start (%lld bytes; %lld bytes kept from "
+			    "cut transfers), %lld damaged on disk found\n",
+			    (long long)json_integer_value(json_object_get(fs, "fetched")),
+			    (long long)json_integer_value(json_object_get(fs, "bytes_in")),
+			    (long long)json_integer_value(json_object_get(fs, "resumed_bytes")),
+			    (long long)json_integer_value(json_object_get(fs, "damaged")));
+	}
 	json_decref(st);
 }
 

@@ -101,8 +101,9 @@ s_write_status(node_t *n, fed_t *f)
 	char path[4200], tmp[4300];
 	json_t *root;
 
-	root = json_pack("{s:I, s:i, s:o}", "written_ms", (json_int_t)hlc_wall_ms(), "pid",
-	                 (int)getpid(), "peers", fed_peers_json(f));
+	root = json_pack("{s:I, s:i, s:o, s:o}", "written_ms", (json_int_t)hlc_wall_ms(), "pid",
+	                 (int)getpid(), "peers", fed_peers_json(f), "file_sync",
+	                 fed_file_sync_json(f));
 	snprintf(path, sizeof(path), "%s/status.json", node_dir(n));
 	snprintf(tmp, sizeof(tmp), "%s/status.json.tmp", node_dir(n));
 	if (root && json_dump_file(root, tmp, JSON_COMPACT) == 0)
@@ -264,6 +265,7 @@ daemon_run(node_t *n)
 		log_warnx("blob", "no file store under %s/blobs: %s", node_dir(n), strerror(errno));
 	else {
 		http_set_blobs(http, blobs);
+		fed_set_blobs(fed, blobs); /* fetched from and served to peers (18.6) */
 		daemon_files_start(n, blobs);
 	}
 	if (fed_start(fed, err, sizeof(err)) != 0) {

@@ -58,6 +58,13 @@ s_on_commit(void *arg, const node_change_t *c, size_t n, enum node_origin origin
 	uint8_t(*ids)[CPT_ID_LEN];
 	int trust = 0;
 
+	/* A file event (clear or sealed) may name a blob to fetch; a
+	 * redaction may end a fetch: the engine looks again now. */
+	for (size_t i = 0; i < n; i++)
+		if (c[i].kind == EVT_FILE || c[i].kind == EVT_SEALED || c[i].kind == EVT_REDACT) {
+			fed_blob_kick(f);
+			break;
+		}
 	if (origin == NODE_PEER)
 		return;
 	for (size_t i = 0; i < n; i++)
@@ -99,6 +106,8 @@ fed_start(fed_t *f, char *err, size_t errlen)
 	sc.heartbeat_ms = cfg->sync.heartbeat_ms;
 	sc.reconcile_interval_s = cfg->sync.reconcile_interval;
 	fed_sync_ops(f, &sc.ops);
+	fed_blob_ops(f, &sc.blob);
+	sc.blob_rate = cfg->sync.file_rate_kb * 1024u;
 	np = fed_peers_dialed(n, peers, SYNC_MAX_PEERS);
 	if ((f->sync = sync_start(&sc, peers, np, err, errlen)) == NULL)
 		return -1;

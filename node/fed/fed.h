@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "crypto/crypto.h"
+#include "node/blob/blob.h"
 #include "node/core/core.h"
 #include "sync/sync.h"
 
@@ -32,6 +33,14 @@ fed_t *fed_new(node_t *n);
  * against the links). 0, or -1 with err set (the transport key unreadable,
  * the endpoint not bound). */
 int fed_start(fed_t *f, char *err, size_t errlen) CPT_WUR;
+/* The blob store the engine fetches into and serves from (PROTOCOL.md
+ * 18.6), not owned: it must outlive fed_destroy. Set before fed_start;
+ * without it the engine speaks no blob message. */
+void fed_set_blobs(fed_t *f, blob_store_t *bs);
+/* New blobs may be wanted, or fewer (a file event or a redaction was
+ * committed): the engine looks again now. Safe on NULL and when not
+ * running. */
+void fed_blob_kick(fed_t *f);
 /* Stops the engine, keeps each down peer's watermark, lets the writer
  * commit what it holds, frees everything; safe on NULL. */
 void fed_destroy(fed_t **self_p);
@@ -63,6 +72,12 @@ json_t *fed_peers_json(fed_t *f);
 /* Adds to a status object what the node knows of the federation: "title"
  * and "revoked" of this site, "sites" (fed_sites) and "peers". */
 void fed_status_json(fed_t *f, json_t *status);
+/* The blob fetching as a whole (sync_blob_status) as /api/status's
+ * "file_sync" and status.json show it: fetching, fetching_bytes,
+ * unreachable (no linked peer holds them: they arrive when the site that
+ * has them is linked again), fetched, bytes_in, resumed_bytes, damaged. New
+ * reference, or NULL; zeros when not running. */
+json_t *fed_file_sync_json(fed_t *f);
 
 /* ------------------------------------------------ peers kept (peers.c) */
 

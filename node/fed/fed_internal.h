@@ -41,6 +41,7 @@ struct fed {
 	fed_writer_t *writer; /* commits batches from peers, while running */
 	key_curve_t *curve;   /* transport key while running */
 	int listening;        /* the node's listeners are set */
+	blob_store_t *blobs;  /* the blob store (not owned), NULL: no blob messages */
 
 	pthread_mutex_t unsent_lock;     /* guards what follows */
 	unsent_t unsent[SYNC_MAX_PEERS]; /* per peer seen, in order of first sight */
@@ -49,6 +50,9 @@ struct fed {
 	json_t *sites;                   /* fed_sites() for /api/status, or NULL */
 	uint64_t sites_ms;               /* when it was read (a second old at most) */
 };
+
+/* blobs.c: the blob functions of the engine (all NULL without a store). */
+void fed_blob_ops(fed_t *f, sync_blob_ops_t *ops);
 
 /* writer.c: started before the sync engine, destroyed after it (it commits
  * what is queued, then stops; safe on NULL). */

@@ -216,6 +216,16 @@ fed_peer_json(fed_t *f, const sync_peer_status_t *p)
 		        : json_null());
 	if (j && json_is_string(json_object_get(site, "title")))
 		json_object_set(j, "title", json_object_get(site, "title"));
+	/* Files (PROTOCOL.md 18.6): what is still to fetch from it, and the
+	 * traffic; blob_version 0: it speaks no blob message. */
+	if (j)
+		json_object_set_new(j, "files",
+		                    json_pack("{s:i, s:I, s:I, s:I, s:I, s:I}", "blob_version",
+		                              p->blob_version, "to_fetch", (json_int_t)p->blob_wait,
+		                              "to_fetch_bytes", (json_int_t)p->blob_wait_bytes,
+		                              "bytes_in", (json_int_t)p->blob_bytes_in, "bytes_out",
+		                              (json_int_t)p->blob_bytes_out, "refused",
+		                              (json_int_t)p->blob_refused));
 	json_decref(site);
 	return j;
 }
@@ -264,4 +274,18 @@ fed_status_json(fed_t *f, json_t *status)
 		json_object_set_new(status, "revoked", json_false());
 	json_object_set_new(status, "sites", sites);
 	json_object_set_new(status, "peers", fed_peers_json(f));
+	json_object_set_new(status, "file_sync", fed_file_sync_json(f));
+}
+
+json_t *
+fed_file_sync_json(fed_t *f)
+{
+	sync_blob_status_t b;
+
+	sync_blob_status(f->sync, &b);
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "fetching", (json_int_t)b.fetching,
+	                 "fetching_bytes", (json_int_t)b.fetching_bytes, "unreachable",
+	                 (json_int_t)b.unreachable, "fetched", (json_int_t)b.fetched, "bytes_in",
+	                 (json_int_t)b.bytes_in, "resumed_bytes", (json_int_t)b.resumed_bytes,
+	                 "damaged", (json_int_t)b.damaged);
 }

@@ -150,6 +150,33 @@ api_metrics(http_req_t *r)
 			        event_valid_site(ps[i].site) ? ps[i].site : "", key,
 			        (unsigned long long)ps[i].rate_in);
 		}
+		/* Files (PROTOCOL.md 18.6): bytes fetched and served, what is
+		 * still to fetch from each peer. */
+		METRIC("comptoir_peer_file_bytes_total", "counter",
+		       "Checked file chunk bytes exchanged with a peer since start, by direction.");
+		for (size_t i = 0; i < np; i++)
+			for (int d = 0; d < 2; d++) {
+				char key[CPT_HEX_ID];
+				cpt_hex32(key, ps[i].site_key);
+				fprintf(f,
+				        "comptoir_peer_file_bytes_total{site=\"%s\",key=\"%.16s\","
+				        "direction=\"%s\"} %llu\n",
+				        event_valid_site(ps[i].site) ? ps[i].site : "", key,
+				        d ? "out" : "in",
+				        (unsigned long long)(d ? ps[i].blob_bytes_out
+				                               : ps[i].blob_bytes_in));
+			}
+		METRIC("comptoir_peer_files_to_fetch_bytes", "gauge",
+		       "Bytes of files being fetched that a peer holds, still to fetch.");
+		for (size_t i = 0; i < np; i++) {
+			char key[CPT_HEX_ID];
+			cpt_hex32(key, ps[i].site_key);
+			fprintf(
+			    f,
+			    "comptoir_peer_files_to_fetch_bytes{site=\"%s\",key=\"%.16s\"} %llu\n",
+			    event_valid_site(ps[i].site) ? ps[i].site : "", key,
+			    (unsigned long long)ps[i].blob_wait_bytes);
+		}
 		free(ps);
 	}
 	{

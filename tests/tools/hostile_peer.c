@@ -16,6 +16,9 @@
  *   replay FILE         envelopes of FILE (hex, one per line) sent 3 times
  *   unknown ROOTHEX     events validly signed by keys nobody certified
  *   flood               PINGs as fast as possible (1,000,000 or 10 s at most)
+ *   badblob FILE        speaks blob messages (BHELLO) and serves FILE when the
+ *                       node asks for it: a true manifest (BMAP), then chunks
+ *                       with one byte changed (BCHUNK); up to 30 s
  *   refused N           N connections one after the other, each until its
  *                       handshake fails (a key the node does not admit);
  *                       exit 0 when all N were refused. ENDPOINT may name a
@@ -175,6 +178,122 @@ s_report(const char *what)
 }
 
 /* ------------------------------------------------------------ scenarios */
+
+/* The "badblob" scenario: the node wants the blob of FILE and asks us (we
+ * hold it, as BMAP says truly); every chunk we send has a byte changed. */
+static void
+s_badblob(const char *path)
+{
+	FILE *fp = fopen(path, "rb");
+	uint8_t *data = NULL, *man = NULL, id[32], hello[2] = {1, 0};
+	size_t size = 0, cap = 0, k;
+	uint32_t n;
+	unsigned long maps = 0, chunks = 0, other = 0;
+	uint64_t until = s_ms() + 30000;
+	const void *f[2];
+	size_t len[2];
+
+	if (fp == NULL) {
+		printf("badblob: cannot read %s\n", path);
+		return;
+	}
+	for (;;) {
+		if (size == cap && (data = realloc(data, cap = cap ? 2 * cap : 1 << 20)) == NULL)
+			return;
+		if ((k = fread(data + size, 1, cap - size, fp)) == 0)
+			break;
+		size += k;
+	}
+	fclose(fp);
+	n = sync_blob_nchunks(size);
+	man = malloc((size_t)n * 32);
+	for (uint32_t i = 0; i < n; i++)
+		crypto_generichash(man + (size_t)i * 32, 32, data + (size_t)i * SYNC_BLOB_CHUNK,
+		                   sync_blob_chunk_len(size, i), NULL, 0);
+	if (size == 0 || sync_blob_id(id, size, man, (size_t)n * 32) != 0) {
+		printf("badblob: %s is empty\n", path);
+		goto out;
+	}
+	f[0] = hello;
+	len[0] = 2;
+	s_send(SYNC_BHELLO, f, len, 1);
+	while (s_ms() < until && !s_disconnected) {
+		zmq_pollitem_t it[2] = {{s_sock, 0, ZMQ_POLLIN, 0}, {s_mon, 0, ZMQ_POLLIN, 0}};
+		zmq_msg_t m[3];
+		size_t got = 0;
+		int more = 1, type;
+
+		if (zmq_poll(it, 2, 50) < 0)
+			break;
+		s_drain_monitor();
+		if (!(it[0].revents & ZMQ_POLLIN))
+			continue;
+		while (more) {
+			zmq_msg_t tmp, *cur = got < 3 ? &m[got] : &tmp;
+			zmq_msg_init(cur);
+			if (zmq_msg_recv(cur, s_sock, got == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+				zmq_msg_close(cur);
+				break;
+			}
+			more = zmq_msg_more(cur);
+			if (got < 3)
+				got++;
+			else
+				zmq_msg_close(cur);
+		}
+		type = got ? sync_msg_type(zmq_msg_data(&m[0]), zmq_msg_size(&m[0])) : -1;
+		if (type == SYNC_BMAP_GET && got == 2 && zmq_msg_size(&m[1]) == 32 &&
+		    memcmp(zmq_msg_data(&m[1]), id, 32) == 0) {
+			uint8_t head[40];
+			memcpy(head, id, 32);
+			for (int i = 0; i < 8; i++)
+				head[32 + i] = (uint8_t)((uint64_t)size >> (56 - 8 * i));
+			f[0] = head;
+			len[0] = 40;
+			f[1] = man;
+			len[1] = (size_t)n * 32;
+			s_send(SYNC_BMAP, f, len, 2);
+			maps++;
+		} else if (type == SYNC_BGET && got == 2 && zmq_msg_size(&m[1]) == 38 &&
+		           memcmp(zmq_msg_data(&m[1]), id, 32) == 0) {
+			const uint8_t *q = zmq_msg_data(&m[1]);
+			uint32_t first = (uint32_t)q[32] << 24 | (uint32_t)q[33] << 16 |
+			                 (uint32_t)q[34] << 8 | q[35];
+			unsigned count = (unsigned)q[36] << 8 | q[37];
+			for (unsigned c = 0; c < count && first + c < n; c++) {
+				uint8_t head[36], *chunk;
+				size_t cl = sync_blob_chunk_len(size, first + c);
+				chunk = malloc(cl);
+				memcpy(chunk, data + (size_t)(first + c) * SYNC_BLOB_CHUNK, cl);
+				chunk[cl / 2] ^= 0x01; /* the bytes do not match the manifest */
+				memcpy(head, id, 32);
+				head[32] = (uint8_t)((first + c) >> 24);
+				head[33] = (uint8_t)((first + c) >> 16);
+				head[34] = (uint8_t)((first + c) >> 8);
+				head[35] = (uint8_t)(first + c);
+				f[0] = head;
+				len[0] = 36;
+				f[1] = chunk;
+				len[1] = cl;
+				s_send(SYNC_BCHUNK, f, len, 2);
+				free(chunk);
+				chunks++;
+			}
+		} else if (type == SYNC_PING) {
+			s_send(SYNC_PONG, NULL, NULL, 0);
+		} else {
+			other++;
+		}
+		for (size_t i = 0; i < got; i++)
+			zmq_msg_close(&m[i]);
+	}
+	printf("badblob: answered %lu manifest requests, sent %lu bad chunks (%lu other "
+	       "messages)\n",
+	       maps, chunks, other);
+out:
+	free(man);
+	free(data);
+}
 
 static void
 s_garbage(void)
@@ -466,7 +585,7 @@ main(int argc, char **argv)
 	     (!arg || cpt_unhex32(claimed, arg, strlen(arg)) != 0)) ||
 	    ((strcmp(scen, "badsig") == 0 || strcmp(scen, "unknown") == 0) &&
 	     (!arg || cpt_unhex32(root, arg, strlen(arg)) != 0)) ||
-	    (strcmp(scen, "replay") == 0 && !arg)) {
+	    ((strcmp(scen, "replay") == 0 || strcmp(scen, "badblob") == 0) && !arg)) {
 		fprintf(stderr, "hostile_peer: scenario %s needs its argument\n", scen);
 		return 2;
 	}
@@ -531,6 +650,8 @@ main(int argc, char **argv)
 		s_replay(arg);
 	} else if (strcmp(scen, "flood") == 0) {
 		s_flood();
+	} else if (strcmp(scen, "badblob") == 0) {
+		s_badblob(arg);
 	} else {
 		fprintf(stderr, "hostile_peer: unknown scenario %s\n", scen);
 		rc = 2;
