@@ -15,6 +15,7 @@
 #include "node/auth/auth.h"
 #include "node/core/core.h"
 #include "node/fed/fed.h"
+#include "node/hooks/hooks.h"
 #include "node/search/search.h"
 
 typedef struct http http_t;
@@ -26,6 +27,9 @@ http_t *http_start(node_t *n, sess_table_t *sessions, fed_t *fed, char *err, siz
 /* The search index the calls of search and the directory use (borrowed
  * until http_stop; NULL: they answer 503). Set once, after http_start. */
 void http_set_search(http_t *h, search_t *s);
+/* The webhooks, kicked when a call changes them (borrowed until http_stop;
+ * NULL: changes are seen within a second). Set once, after http_start. */
+void http_set_hooks(http_t *h, hooks_t *hooks);
 /* Stops serving (live streams end within a second), frees; safe on NULL. */
 void http_stop(http_t **self_p);
 /* The port actually bound (for "127.0.0.1:0"). */

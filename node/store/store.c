@@ -61,6 +61,7 @@ static const char *const s_db_names[DB_COUNT] = {
     [DB_OUTBOX] = "outbox",
     [DB_MAIL] = "mail",
     [DB_TOKENS] = "tokens",
+    [DB_HOOKS] = "hooks",
 };
 
 /* Map size at creation and growth step. A test may define smaller ones before

@@ -60,10 +60,13 @@ enum store_db {
 	                   (node/index/mine.c), so that their fold reads only those */
 	DB_MINE_KEYS,   /* user key(32) -> personal key(32): local, never replicated, not a
 	                   view; kept when the person logs in here (node/index/mine.c) */
-	DB_OUTBOX,      /* seq(8) -> JSON mail: local, the SMTP outbox (node/mail) */
+	DB_OUTBOX,      /* ms(8) order(8) -> JSON entry: local, the durable outbox of mails and
+	                   webhook deliveries (node/outbox) */
 	DB_MAIL,        /* handle -> JSON: local, when each person's digest last went out */
 	DB_TOKENS,      /* token id(32) -> JSON: local, personal API tokens (node/auth/tokens.c);
 	                   the id is a hash of the token, the seed in it sealed under the token */
+	DB_HOOKS,       /* hook id(16) -> JSON: local, outgoing webhooks and their delivery log
+	                   (node/hooks) */
 	DB_COUNT
 };
 
