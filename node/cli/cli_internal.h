@@ -33,6 +33,7 @@ typedef struct opts {
 	const char *tls_cert; /* --tls-cert: the HTTPS certificate (PEM) */
 	const char *tls_key;  /* --tls-key: its key */
 	const char *title;    /* --title: the site's name for staff, in its certificate */
+	const char *owner;    /* --owner: the person who owns a bot */
 	int days;             /* --days: certificate validity, 0 = none */
 	int dir_given;        /* --dir was given */
 	int force;            /* --force */
@@ -104,5 +105,6 @@ int cmd_search(opts_t *o);
  * dir/status.json every second), or 0. */
 long cli_running_pid(const char *dir);
 int cmd_token(opts_t *o); /* cmd_token.c */
+int cmd_bot(opts_t *o);   /* cmd_bot.c */
 
 #endif

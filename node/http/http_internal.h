@@ -259,6 +259,11 @@ int api_me(http_req_t *r);
 int api_tokens_list(http_req_t *r);
 int api_tokens_create(http_req_t *r);
 int api_tokens_revoke(http_req_t *r, const char *id);
+/* Service accounts (api_tokens.c): the bots I own and their tokens, a bot
+ * added by a site admin, a token of my bot (argument: its handle). */
+int api_bots_list(http_req_t *r);
+int api_bots_add(http_req_t *r);
+int api_bots_token(http_req_t *r, const char *bot);
 /* Outgoing webhooks (api_hooks.c): the argument is a webhook id. */
 int api_hooks_list(http_req_t *r);
 int api_hooks_create(http_req_t *r);

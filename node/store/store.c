@@ -62,6 +62,7 @@ static const char *const s_db_names[DB_COUNT] = {
     [DB_MAIL] = "mail",
     [DB_TOKENS] = "tokens",
     [DB_HOOKS] = "hooks",
+    [DB_BOTS] = "bots",
 };
 
 /* Map size at creation and growth step. A test may define smaller ones before

@@ -67,6 +67,8 @@ enum store_db {
 	                   the id is a hash of the token, the seed in it sealed under the token */
 	DB_HOOKS,       /* hook id(16) -> JSON: local, outgoing webhooks and their delivery log
 	                   (node/hooks) */
+	DB_BOTS,        /* bot handle -> JSON {owner, sealed}: local, service accounts made here;
+	                   the bot's seed sealed to its owner's key (node/auth/users.c) */
 	DB_COUNT
 };
 
