@@ -23,16 +23,20 @@
 #include "node/store/store.h"
 
 #define RING 4096 /* changes noted and not yet matched; more are dropped, logged */
+#define SEEN 256  /* events matched lately, told apart from one announced again */
 
 struct hooks {
-	node_t *n;                /* the node */
-	store_t *st;              /* its store */
-	cfg_hooks_t c;            /* the webhooks: section, copied at start */
-	outbox_t *ob;             /* the "hook" channel's worker */
-	pthread_mutex_t mu;       /* guards the ring */
-	node_change_t ring[RING]; /* changes to match, oldest at head */
-	size_t head, count;       /* the ring's first slot and length */
-	uint64_t dropped;         /* changes dropped because the ring was full */
+	node_t *n;                      /* the node */
+	store_t *st;                    /* its store */
+	cfg_hooks_t c;                  /* the webhooks: section, copied at start */
+	outbox_t *ob;                   /* the "hook" channel's worker */
+	pthread_mutex_t mu;             /* guards the ring */
+	node_change_t ring[RING];       /* changes to match, oldest at head */
+	size_t head, count;             /* the ring's first slot and length */
+	uint64_t dropped;               /* changes dropped because the ring was full */
+	json_t *results;                /* deliveries of the pass not recorded yet (worker only) */
+	uint8_t seen[SEEN][CPT_ID_LEN]; /* the events matched last (worker only) */
+	size_t seen_at;                 /* the next slot of seen */
 };
 
 static const char *const s_events[] = {"post", "comment", "mention", "reply"};
@@ -605,9 +609,18 @@ s_tick(void *arg, uint64_t now)
 				store_cur_close(&cur);
 			}
 		}
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
+			/* One event may be announced twice (seen with a sealed comment
+			 * of a private space): it makes one delivery. */
+			int seen = 0;
+			for (size_t j = 0; j < SEEN && !seen; j++)
+				seen = memcmp(h->seen[j], batch[i].id, CPT_ID_LEN) == 0;
+			if (seen)
+				continue;
+			memcpy(h->seen[h->seen_at++ % SEEN], batch[i].id, CPT_ID_LEN);
 			for (size_t j = 0; j < json_array_size(recs); j++)
 				s_match(txn, &batch[i], json_array_get(recs, j), &p);
+		}
 		store_read_end(h->st, &txn);
 		if (json_array_size(p.entries)) {
 			int rc = store_write(h->st, s_enqueue_fn, &p);
@@ -637,68 +650,90 @@ s_discard(char *data, size_t size, size_t nitems, void *arg)
 	return r->got > HOOK_REPLY_MAX ? 0 : size * nitems;
 }
 
-/* What a delivery did to its webhook's record. */
-struct result {
-	const char *id;    /* the webhook */
-	const json_t *e;   /* the outbox entry */
-	int ok;            /* delivered */
-	long status;       /* HTTP status, 0: none */
-	const char *error; /* why it failed */
-	uint64_t ms;       /* how long it took */
-	uint32_t max_failures;
-	int disabled; /* out: this failure disabled the webhook */
-	int gone;     /* out: the webhook is gone */
-};
-
+/* What a delivery did to its webhook's record: a result ({"id", "event",
+ * "delivery", "ping", "ok", "status", "error", "ms"}) applied in the
+ * outbox's commit of the pass (s_flush). */
 static int
-s_result_fn(store_txn_t *txn, void *arg)
+s_result_apply(store_txn_t *txn, const json_t *r, uint32_t max_failures)
 {
-	struct result *r = arg;
+	const char *id = json_string_value(json_object_get(r, "id"));
+	const char *error = json_string_value(json_object_get(r, "error"));
+	int ok = json_is_true(json_object_get(r, "ok"));
 	uint8_t key[16];
-	json_t *rec = s_get(txn, NULL, r->id, key), *log, *item;
-	int ping = json_is_true(json_object_get(r->e, "ping")), rc;
+	json_t *rec = s_get(txn, NULL, id, key), *log, *item;
+	int rc;
 
-	r->disabled = 0;
-	r->gone = rec == NULL;
 	if (rec == NULL)
-		return STORE_NOCHANGE;
+		return 0; /* removed meanwhile */
 	log = json_object_get(rec, "log");
 	if (!json_is_array(log)) {
 		log = json_array();
 		json_object_set_new(rec, "log", log);
 	}
-	item = json_pack("{s:I, s:s?, s:s?, s:b, s:I, s:o, s:I}", "at", (json_int_t)hlc_wall_ms(),
-	                 "event", json_string_value(json_object_get(r->e, "event")), "delivery",
-	                 json_string_value(json_object_get(r->e, "delivery")), "ok", r->ok,
-	                 "status", (json_int_t)r->status, "error",
-	                 r->error ? json_string(r->error) : json_null(), "ms", (json_int_t)r->ms);
+	item = json_pack("{s:O, s:O, s:O, s:b, s:O, s:O, s:O}", "at", json_object_get(r, "at"),
+	                 "event", json_object_get(r, "event"), "delivery",
+	                 json_object_get(r, "delivery"), "ok", ok, "status",
+	                 json_object_get(r, "status"), "error", json_object_get(r, "error"), "ms",
+	                 json_object_get(r, "ms"));
 	json_array_insert_new(log, 0, item);
 	while (json_array_size(log) > HOOK_LOG_MAX)
 		json_array_remove(log, HOOK_LOG_MAX);
-	if (r->ok) {
+	if (ok) {
 		json_object_set_new(rec, "failures", json_integer(0));
 		json_object_set_new(
 		    rec, "delivered",
 		    json_integer(json_integer_value(json_object_get(rec, "delivered")) + 1));
-		json_object_set_new(rec, "last_delivery", json_integer((json_int_t)hlc_wall_ms()));
-	} else if (!ping) {
+		json_object_set(rec, "last_delivery", json_object_get(r, "at"));
+	} else if (!json_is_true(json_object_get(r, "ping"))) {
 		json_int_t f = json_integer_value(json_object_get(rec, "failures")) + 1;
 		json_object_set_new(rec, "failures", json_integer(f));
-		if (f >= (json_int_t)r->max_failures &&
+		if (f >= (json_int_t)max_failures &&
 		    json_is_true(json_object_get(rec, "enabled"))) {
 			char why[400];
 			snprintf(why, sizeof(why), "%lld deliveries failed in a row; the last: %s",
-			         (long long)f, r->error ? r->error : "?");
+			         (long long)f, error ? error : "?");
 			json_object_set_new(rec, "enabled", json_false());
 			json_object_set_new(rec, "disabled_reason", json_string(why));
 			json_object_set_new(rec, "disabled_at",
 			                    json_integer((json_int_t)hlc_wall_ms()));
-			r->disabled = 1;
+			log_warnx("hooks", "webhook %s disabled after %lld failures in a row", id,
+			          (long long)f);
+			/* Its waiting deliveries go with it, in this same commit (the
+			 * outbox's outcomes were written first). */
+			if ((rc = outbox_drop_lane(txn, "hook", id)) != 0) {
+				json_decref(rec);
+				return rc;
+			}
 		}
 	}
 	rc = store_put_json(txn, DB_HOOKS, key, 16, rec);
 	json_decref(rec);
 	return rc;
+}
+
+/* The "hook" channel's flush: the results of the pass, in its commit. */
+static int
+s_flush(void *arg, store_txn_t *txn)
+{
+	struct hooks *h = arg;
+	int rc;
+
+	for (size_t i = 0; i < json_array_size(h->results); i++)
+		if ((rc = s_result_apply(txn, json_array_get(h->results, i), h->c.max_failures)) !=
+		    0)
+			return rc;
+	return 0;
+}
+
+static void
+s_flushed(void *arg, int ok)
+{
+	struct hooks *h = arg;
+
+	if (!ok)
+		log_warnx("hooks", "cannot record %zu webhook deliveries",
+		          json_array_size(h->results));
+	json_array_clear(h->results);
 }
 
 /* POSTs body to url signed with secret. 0 (a 2xx answer) or -1 with why;
@@ -782,7 +817,7 @@ s_deliver(void *arg, const json_t *e, char *err, size_t errlen)
 	uint8_t key[16];
 	json_t *rec;
 	char url[HOOK_URL_MAX + 1], secret[HOOK_SECRET_LEN + 1];
-	struct result r = {0};
+	long status = 0;
 	uint64_t t0;
 	int rc;
 
@@ -796,6 +831,7 @@ s_deliver(void *arg, const json_t *e, char *err, size_t errlen)
 	store_read_end(h->st, &txn);
 	if (rec == NULL)
 		return OUTBOX_DROP;
+	/* A disabled webhook's deliveries go; a ping is sent anyway. */
 	if (!ping && !json_is_true(json_object_get(rec, "enabled"))) {
 		json_decref(rec);
 		return OUTBOX_DROP;
@@ -805,25 +841,20 @@ s_deliver(void *arg, const json_t *e, char *err, size_t errlen)
 	         json_string_value(json_object_get(rec, "secret")) ?: "");
 	json_decref(rec);
 	t0 = hlc_wall_ms();
-	rc = s_post(h, url, secret, e, body, &r.status, err, errlen);
+	rc = s_post(h, url, secret, e, body, &status, err, errlen);
 	sodium_memzero(secret, sizeof(secret));
-	r.id = id;
-	r.e = e;
-	r.ok = rc == 0;
-	r.error = rc == 0 ? NULL : err;
-	r.ms = hlc_wall_ms() - t0;
-	r.max_failures = h->c.max_failures;
-	if (store_write(h->st, s_result_fn, &r) != 0)
-		log_warnx("hooks", "cannot record a delivery to webhook %s", id);
+	json_array_append_new(h->results,
+	                      json_pack("{s:s, s:O, s:O, s:b, s:b, s:I, s:s?, s:I, s:I}", "id", id,
+	                                "event", json_object_get(e, "event"), "delivery",
+	                                json_object_get(e, "delivery"), "ping", ping, "ok", rc == 0,
+	                                "status", (json_int_t)status, "error", rc == 0 ? NULL : err,
+	                                "ms", (json_int_t)(hlc_wall_ms() - t0), "at",
+	                                (json_int_t)hlc_wall_ms()));
 	if (rc == 0)
 		return OUTBOX_SENT;
 	log_warnx("hooks", "cannot deliver to webhook %s: %s", id, err);
-	if (r.disabled)
-		log_warnx("hooks", "webhook %s disabled after %u failures in a row", id,
-		          h->c.max_failures);
-	/* A ping is tried once: its outcome is in the log. A disabled webhook's
-	 * deliveries go. */
-	return ping || r.disabled || r.gone ? OUTBOX_DROP : OUTBOX_RETRY;
+	/* A ping is tried once: its outcome is in the log. */
+	return ping ? OUTBOX_DROP : OUTBOX_RETRY;
 }
 
 /* -------------------------------------------------------------- worker */
@@ -849,15 +880,26 @@ hooks_start(hooks_t **out, node_t *n, char *err, size_t errlen)
 		return -1;
 	}
 	pthread_mutex_init(&h->mu, NULL);
-	ops = (outbox_ops_t){"hook",
-	                     s_deliver,
-	                     s_tick,
-	                     h,
-	                     h->c.retry_min,
-	                     h->c.retry_max,
-	                     (uint64_t)h->c.give_up * 1000u,
-	                     1000};
+	if ((h->results = json_array()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		pthread_mutex_destroy(&h->mu);
+		curl_global_cleanup();
+		free(h);
+		return -1;
+	}
+	memset(&ops, 0, sizeof(ops));
+	ops.name = "hook";
+	ops.deliver = s_deliver;
+	ops.tick = s_tick;
+	ops.flush = s_flush;
+	ops.flushed = s_flushed;
+	ops.arg = h;
+	ops.retry_min_s = h->c.retry_min;
+	ops.retry_max_s = h->c.retry_max;
+	ops.give_up_ms = (uint64_t)h->c.give_up * 1000u;
+	ops.poll_ms = 1000;
 	if (outbox_start(&h->ob, h->st, &ops, err, errlen) != 0) {
+		json_decref(h->results);
 		pthread_mutex_destroy(&h->mu);
 		curl_global_cleanup();
 		free(h);
@@ -866,6 +908,7 @@ hooks_start(hooks_t **out, node_t *n, char *err, size_t errlen)
 	if (node_listen(n, s_on_commit, h) != 0) {
 		snprintf(err, errlen, "cannot listen to the node's commits");
 		outbox_stop(&h->ob);
+		json_decref(h->results);
 		pthread_mutex_destroy(&h->mu);
 		curl_global_cleanup();
 		free(h);
@@ -897,6 +940,7 @@ hooks_stop(hooks_t **self_p)
 		return;
 	node_unlisten(h->n, s_on_commit, h);
 	outbox_stop(&h->ob);
+	json_decref(h->results);
 	pthread_mutex_destroy(&h->mu);
 	curl_global_cleanup();
 	free(h);

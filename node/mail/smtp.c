@@ -235,8 +235,15 @@ mail_start(mail_t **out, node_t *n, char *err, size_t errlen)
 	}
 	pthread_mutex_init(&m->mu, NULL);
 	{
-		outbox_ops_t ops = {"mail",         s_deliver,      s_tick,         m,
-		                    m->c.retry_min, m->c.retry_max, OUTBOX_GIVE_UP, WAIT_MAX_MS};
+		outbox_ops_t ops = {0};
+		ops.name = "mail";
+		ops.deliver = s_deliver;
+		ops.tick = s_tick;
+		ops.arg = m;
+		ops.retry_min_s = m->c.retry_min;
+		ops.retry_max_s = m->c.retry_max;
+		ops.give_up_ms = OUTBOX_GIVE_UP;
+		ops.poll_ms = WAIT_MAX_MS;
 		if (node_listen(n, s_on_commit, m) != 0 ||
 		    outbox_start(&m->ob, m->st, &ops, err, errlen) != 0) {
 			node_unlisten(n, s_on_commit, m);

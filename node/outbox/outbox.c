@@ -18,7 +18,7 @@
 #include "config/config.h"
 #include "node/outbox/outbox.h"
 
-#define BATCH    16 /* entries taken per pass */
+#define BATCH    OUTBOX_BATCH
 #define LANES    64 /* lanes told apart per pass; more wait for the next pass */
 #define KEY_LEN  16
 #define LANE_MAX 64
@@ -173,15 +173,21 @@ struct taken {
 /* What a delivery changes in the outbox. */
 struct outcome {
 	const struct taken *t;
-	int gone;          /* delivered or dropped: the entry goes */
-	uint64_t next_at;  /* else: when to try again */
-	const char *error; /* and why it failed */
+	int gone;         /* delivered or dropped: the entry goes */
+	uint64_t next_at; /* else: when to try again */
+	char error[512];  /* and why it failed */
+};
+
+/* The outcomes of one pass, recorded in one commit with the channel's own. */
+struct outcomes {
+	struct outbox *o;
+	struct outcome *oc;
+	size_t n;
 };
 
 static int
-s_outcome_fn(store_txn_t *txn, void *arg)
+s_outcome_one(store_txn_t *txn, const struct outcome *o)
 {
-	struct outcome *o = arg;
 	json_t *e;
 	int rc;
 
@@ -191,7 +197,7 @@ s_outcome_fn(store_txn_t *txn, void *arg)
 	}
 	/* Deleted meanwhile (a webhook removed): nothing to update. */
 	if ((e = store_get_json(txn, DB_OUTBOX, o->t->key, KEY_LEN)) == NULL)
-		return STORE_NOCHANGE;
+		return 0;
 	json_decref(e);
 	if ((e = json_deep_copy(o->t->e)) == NULL)
 		return CPT_ENOMEM;
@@ -202,6 +208,18 @@ s_outcome_fn(store_txn_t *txn, void *arg)
 	rc = store_put_json(txn, DB_OUTBOX, o->t->key, KEY_LEN, e);
 	json_decref(e);
 	return rc;
+}
+
+static int
+s_outcomes_fn(store_txn_t *txn, void *arg)
+{
+	struct outcomes *a = arg;
+	int rc;
+
+	for (size_t i = 0; i < a->n; i++)
+		if ((rc = s_outcome_one(txn, &a->oc[i])) != 0)
+			return rc;
+	return a->o->ops.flush ? a->o->ops.flush(a->o->ops.arg, txn) : 0;
 }
 
 /* Lanes seen in one pass: a lane whose first entry is not due, or failed,
@@ -291,9 +309,14 @@ s_deliver(struct outbox *o, uint64_t now, uint64_t *next)
 {
 	struct taken t[BATCH];
 	struct lanes *lanes = calloc(1, sizeof(*lanes));
+	struct outcome *oc = calloc(BATCH, sizeof(*oc));
+	struct outcomes all = {o, oc, 0};
 	size_t n;
+	int rc;
 
-	if (lanes == NULL) {
+	if (lanes == NULL || oc == NULL) {
+		free(lanes);
+		free(oc);
 		*next = now + 1000;
 		return;
 	}
@@ -305,41 +328,48 @@ s_deliver(struct outbox *o, uint64_t now, uint64_t *next)
 		uint64_t created = (uint64_t)json_integer_value(json_object_get(t[i].e, "created"));
 		json_int_t tries = json_integer_value(json_object_get(t[i].e, "attempts"));
 		int li = s_lane(lanes, json_string_value(json_object_get(t[i].e, "lane")));
-		struct outcome oc = {&t[i], 0, 0, NULL};
-		char err[512] = "";
+		struct outcome *c = &oc[all.n];
 		enum outbox_result res;
-		int rc;
 
-		if (li >= 0 && lanes->blocked[li]) {
-			json_decref(t[i].e);
+		if (li >= 0 && lanes->blocked[li])
 			continue;
-		}
-		res = o->ops.deliver(o->ops.arg, t[i].e, err, sizeof(err));
+		c->t = &t[i];
+		res = o->ops.deliver(o->ops.arg, t[i].e, c->error, sizeof(c->error));
 		now = hlc_wall_ms();
 		if (res == OUTBOX_SENT) {
-			oc.gone = 1;
+			c->gone = 1;
 			atomic_fetch_add(&o->sent, 1);
 		} else if (res == OUTBOX_DROP) {
-			oc.gone = 1;
+			c->gone = 1;
 		} else if (now - created > o->ops.give_up_ms) {
-			oc.gone = 1;
+			c->gone = 1;
 			log_warnx(o->name, "giving up on an entry after %lld attempts: %s",
-			          (long long)tries + 1, err);
+			          (long long)tries + 1, c->error);
 		} else {
-			uint64_t d = s_backoff(&o->ops, tries);
-			oc.next_at = now + d;
-			oc.error = err;
+			c->next_at = now + s_backoff(&o->ops, tries);
 			if (li >= 0)
 				lanes->blocked[li] = 1;
+			if (c->next_at < *next)
+				*next = c->next_at;
 		}
-		if ((rc = store_write(o->st, s_outcome_fn, &oc)) != 0)
-			log_warnx(o->name, "cannot update the outbox: %s", store_strerror(rc));
-		if (!oc.gone && oc.next_at < *next)
-			*next = oc.next_at;
-		json_decref(t[i].e);
+		all.n++;
 	}
+	/* One commit for the pass: the outcomes and what the channel keeps. */
+	if (all.n) {
+		rc = store_write(o->st, s_outcomes_fn, &all);
+		if (rc != 0) {
+			log_warnx(o->name, "cannot update the outbox: %s", store_strerror(rc));
+			/* Nothing recorded: what went is sent again (at least once). */
+			*next = now + 1000;
+		}
+		if (o->ops.flushed)
+			o->ops.flushed(o->ops.arg, rc == 0);
+	}
+	for (size_t i = 0; i < n; i++)
+		json_decref(t[i].e);
 	if (n == BATCH)
 		*next = now; /* more may be due */
+	free(oc);
 	free(lanes);
 }
 

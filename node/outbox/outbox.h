@@ -17,6 +17,7 @@
 #include "node/store/store.h"
 
 /* One channel's worker. */
+#define OUTBOX_BATCH 32 /* entries taken, and outcomes recorded together, per pass */
 typedef struct outbox outbox_t;
 
 /* What a delivery returns (outbox_ops_t.deliver). */
@@ -35,12 +36,23 @@ typedef struct outbox_ops {
 	const char *name; /* the channel, "mail" or "hook"; the log's name too */
 	/* Delivers one entry (borrowed for the call; it holds what the putter put,
 	 * with "attempts" so far); err gets why it failed. Runs on the worker
-	 * thread, outside every transaction: it may block up to its own timeout. */
+	 * thread, outside every transaction: it may block up to its own timeout.
+	 * The outcome is recorded after the pass (at most OUTBOX_BATCH entries):
+	 * a crash in between sends an entry again (at least once). */
 	enum outbox_result (*deliver)(void *arg, const json_t *entry, char *err, size_t errlen);
 	/* Optional: called at each turn of the worker before deliveries, to put
 	 * new entries (a digest run, events to turn into deliveries); returns
 	 * when it wants to run again (wall ms), UINT64_MAX: when kicked. */
 	uint64_t (*tick)(void *arg, uint64_t now_ms);
+	/* Optional: called inside the write transaction that records the
+	 * outcomes of a pass's deliveries, so that what the channel keeps of
+	 * them (a webhook's log) goes in the same commit: one fsync per pass,
+	 * not per delivery. It may run more than once for one pass (a map grown):
+	 * it must not forget what it writes until flushed() is called. 0, or an
+	 * error that aborts the commit (logged; the entries are tried again). */
+	int (*flush)(void *arg, store_txn_t *txn);
+	/* Optional: the commit above is done (ok: it committed). */
+	void (*flushed)(void *arg, int ok);
 	void *arg;            /* handed to deliver and tick */
 	uint32_t retry_min_s; /* first back-off, doubled at each failure */
 	uint32_t retry_max_s; /* longest back-off */
