@@ -10,7 +10,8 @@ loopback (http.server threads started here):
 - a delivery queued before kill -9 of the node arrives after the restart;
 - a webhook whose receiver keeps failing is disabled with the reason shown,
   and enabled again by hand; the test button sends a ping;
-- a redirect is not followed;
+- a redirect is not followed; an answer of 4 MiB is cut, a receiver that
+  never answers times out, and the node takes posts meanwhile;
 - a post of a private space goes only to webhooks whose owner may read it;
 - docs/examples/webhook_receiver.py receives and checks a real delivery.
 
@@ -36,7 +37,8 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
 class Receiver:
     """A webhook receiver on a loopback port: records what it is sent;
-    answers with the status of `mode` ("ok" 200, "fail" 500, "redirect" 302)."""
+    answers with the status of `mode` ("ok" 200, "fail" 500, "redirect" 302),
+    or misbehaves: "huge" sends 4 MiB back, "hang" never answers."""
 
     def __init__(self):
         self.port = free_port()
@@ -44,6 +46,7 @@ class Receiver:
         self.mode = "ok"
         self.fail_next = 0  # answer 500 to this many, then follow mode
         self.lock = threading.Lock()
+        self.hung = threading.Event()  # set: a hanging answer ends
         rec = self
 
         class H(http.server.BaseHTTPRequestHandler):
@@ -55,9 +58,24 @@ class Receiver:
                         rec.fail_next -= 1
                         status = 500
                     else:
-                        status = {"ok": 200, "fail": 500, "redirect": 302}[rec.mode]
+                        status = {"ok": 200, "fail": 500, "redirect": 302, "huge": 200,
+                                  "hang": 200}[rec.mode]
+                    mode = rec.mode
                     rec.got.append(({k.lower(): v for k, v in self.headers.items()}, body,
-                                    status))
+                                    status if mode not in ("huge", "hang") else -1))
+                if mode == "hang":
+                    rec.hung.wait(30)  # longer than the node's timeout
+                    return
+                if mode == "huge":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(4 << 20))
+                    self.end_headers()
+                    try:
+                        for _ in range(64):
+                            self.wfile.write(b"x" * 65536)
+                    except OSError:
+                        pass
+                    return
                 self.send_response(status)
                 if status == 302:
                     self.send_header("Location", "http://192.0.2.1/elsewhere")
@@ -260,6 +278,32 @@ def test_redirect(n, rx, hid):
     wait(lambda: rx.delivered("post"), "delivered once the receiver answers")
 
 
+def test_hostile(n, rx, hid):
+    """A receiver that answers 4 MiB, then one that never answers: each is a
+    failure with its reason (the answer cut at 64 KiB, the timeout), and the
+    node goes on taking posts meanwhile."""
+    root, alice = login(n, "root"), login(n, "alice")
+    for mode, word in (("huge", "longer than 65536 bytes"), ("hang", "imed out")):
+        with rx.lock:
+            rx.got.clear()
+            rx.mode = mode
+        rx.hung.clear()
+        alice.post("/api/posts", {"text": "hostile %s" % mode})
+        wait(lambda: rx.got, "the %s receiver reached" % mode)
+        for i in range(5):
+            r = alice.post("/api/posts", {"text": "during %s %d" % (mode, i)})
+            t.eq(r.status, 201, "the node takes posts while the receiver is %s" % mode)
+        v = wait(lambda: (lambda j: j if j["log"] and not j["log"][0]["ok"] else None)(
+            root.get("/api/hooks/" + hid).json), "the %s delivery failed" % mode)
+        t.check(v and word in (v["log"][0]["error"] or ""), "the reason: %s" % word,
+                v and v["log"][0])
+        rx.hung.set()
+        with rx.lock:
+            rx.mode = "ok"
+        wait(lambda: any(x["post"]["text"] == "during %s 4" % mode
+                         for x in rx.delivered("post")), "delivered once it behaves")
+
+
 def test_private_space(n, rx_admin, hid):
     """root's site-wide webhook does not get a private space's posts he may
     not read; alice's webhook on her private space does; bob's mention
@@ -376,6 +420,7 @@ def main():
             t.test(test_kill9, n, rx, hid)
             t.test(test_disabled_and_ping, n, rx, hid)
             t.test(test_redirect, n, rx, hid)
+            t.test(test_hostile, n, rx, hid)
             t.test(test_private_space, n, rx, hid)
             t.test(test_example_receiver, n)
     finally:
