@@ -61,6 +61,10 @@ class Receiver:
                         status = {"ok": 200, "fail": 500, "redirect": 302, "huge": 200,
                                   "hang": 200}[rec.mode]
                     mode = rec.mode
+                    if mode in ("huge", "hang"):
+                        # Once: a slow test machine must not see it fail
+                        # until the webhook is disabled.
+                        rec.mode = "ok"
                     rec.got.append(({k.lower(): v for k, v in self.headers.items()}, body,
                                     status if mode not in ("huge", "hang") else -1))
                 if mode == "hang":
