@@ -171,9 +171,11 @@ api_bots_add(http_req_t *r)
 	}
 	json_object_foreach (body, k, v) {
 		if (strcmp(k, "handle") != 0 && strcmp(k, "owner") != 0 && strcmp(k, "name") != 0) {
+			/* k is body's: answered before body goes. */
+			http_fail(r, 400, "unknown_field", k, NULL,
+			          "unknown field \"%.40s\": handle, owner, name", k);
 			json_decref(body);
-			return http_fail(r, 400, "unknown_field", k, NULL,
-			                 "unknown field \"%.40s\": handle, owner, name", k);
+			return 0;
 		}
 	}
 	handle = json_string_value(json_object_get(body, "handle"));

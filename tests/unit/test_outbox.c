@@ -49,8 +49,8 @@ struct seen {
 	pthread_mutex_t mu;
 	char log[64][16]; /* "lane:n" delivered or "lane:n!" failed */
 	size_t n;
-	int fail_a;       /* the first deliveries of lane "a" to fail */
-	int flushes;      /* flush calls */
+	int fail_a;  /* the first deliveries of lane "a" to fail */
+	int flushes; /* flush calls */
 };
 
 static enum outbox_result
