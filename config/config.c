@@ -44,7 +44,7 @@ typedef int (*value_fn)(loader_t *ld, const key_spec_t *spec, int k, void *arg);
 /* The schema, one key per line (kept out of clang-format, which packs tables). */
 /* clang-format off */
 enum { K_NAME, K_DATA_DIR, K_HTTP, K_LISTEN, K_ROOT_KEY, K_LOG_LEVEL, K_PEERS, K_LIMITS, K_SYNC,
-       K_HTTP_NAMES, K_PROXIES, K_TLS, K_INSECURE, K_MAIL };
+       K_HTTP_NAMES, K_PROXIES, K_TLS, K_INSECURE, K_MAIL, K_WEBHOOKS };
 static const key_spec_t s_top_keys[] = {
 	{"name",      1, 0, 0, 0},
 	{"data_dir",  1, 0, 0, 0},
@@ -60,6 +60,7 @@ static const key_spec_t s_top_keys[] = {
 	{"tls",                 0, 0, 0, 0},
 	{"insecure_plain_http", 0, 0, 0, 0},
 	{"mail",                0, 0, 0, 0},
+	{"webhooks",            0, 0, 0, 0},
 };
 
 enum { K_ENDPOINT, K_SITE_KEY };
@@ -122,6 +123,16 @@ static const key_spec_t s_mail_keys[] = {
 	MAILN(immediate_every, 1, 3600),
 };
 #undef MAILN
+
+#define HOOKN(n, lo, hi) {#n, 0, offsetof(cfg_hooks_t, n), lo, hi}
+static const key_spec_t s_hooks_keys[] = {
+	HOOKN(retry_min, 1, 3600),
+	HOOKN(retry_max, 1, 86400),
+	HOOKN(max_failures, 1, 1000),
+	HOOKN(timeout, 1, 60),
+	HOOKN(give_up, 60, 30 * 86400),
+};
+#undef HOOKN
 /* clang-format on */
 
 #define NKEYS(t) ((int)(sizeof(t) / sizeof((t)[0])))
@@ -163,6 +174,11 @@ cfg_defaults(cfg_t *cfg)
 	cfg->mail.retry_min = 60;
 	cfg->mail.retry_max = 3600;
 	cfg->mail.immediate_every = 60;
+	cfg->hooks.retry_min = 10;
+	cfg->hooks.retry_max = 3600;
+	cfg->hooks.max_failures = 50;
+	cfg->hooks.timeout = 10;
+	cfg->hooks.give_up = 3 * 86400;
 }
 
 int
@@ -962,6 +978,15 @@ s_top_value(loader_t *ld, const key_spec_t *spec, int k, void *arg)
 		rc = s_mapping(ld, s_mail_keys, NKEYS(s_mail_keys), s_mail_value, &cfg->mail);
 		if (rc == 0 && cfg->mail.retry_max < cfg->mail.retry_min)
 			rc = s_error(ld, cfg->mail.at.line, cfg->mail.at.col,
+			             "\"retry_max\" must not be less than \"retry_min\"");
+		break;
+	case K_WEBHOOKS:
+		if (ld->ev.type != YAML_MAPPING_START_EVENT)
+			return s_error_at(ld, ld->ev.start_mark, "\"%s\" must be a mapping", key);
+		cfg->hooks.at = s_pos(ld);
+		rc = s_mapping(ld, s_hooks_keys, NKEYS(s_hooks_keys), s_int_value, &cfg->hooks);
+		if (rc == 0 && cfg->hooks.retry_max < cfg->hooks.retry_min)
+			rc = s_error(ld, cfg->hooks.at.line, cfg->hooks.at.col,
 			             "\"retry_max\" must not be less than \"retry_min\"");
 		break;
 	}

@@ -97,6 +97,16 @@ typedef struct cfg_mail {
 	cfg_pos_t at;             /* the mail: mapping */
 } cfg_mail_t;
 
+/* Outgoing webhooks (node/hooks): how deliveries are retried. */
+typedef struct cfg_hooks {
+	uint32_t retry_min;    /* first back-off after a failed delivery, s [1, 3600] */
+	uint32_t retry_max;    /* longest back-off, s [1, 86400] */
+	uint32_t max_failures; /* failures in a row that disable a webhook [1, 1000] */
+	uint32_t timeout;      /* longest a delivery may take, connection included, s [1, 60] */
+	uint32_t give_up;      /* a delivery older than this is dropped, s [60, 30 days] */
+	cfg_pos_t at;          /* the webhooks: mapping */
+} cfg_hooks_t;
+
 /* A trusted reverse proxy: an address, or a network as address/prefix. */
 typedef struct cfg_net {
 	int family;       /* AF_INET or AF_INET6 */
@@ -127,6 +137,7 @@ typedef struct cfg {
 	cfg_tls_t tls;                               /* HTTPS */
 	int insecure_plain_http; /* serve plain HTTP on a non-loopback address anyway */
 	cfg_mail_t mail;         /* e-mail digests */
+	cfg_hooks_t hooks;       /* outgoing webhooks */
 } cfg_t;
 
 /* Fills cfg with the embedded defaults (name "comptoir", data_dir "./var",

@@ -25,8 +25,8 @@ sync
 node/store node/space node/blob
 node/index
 node/event node/query
-node/core
-node/auth node/fed node/mail node/search node/report
+node/core node/outbox
+node/auth node/fed node/mail node/search node/report node/hooks
 node/http
 node/daemon
 node/cli

@@ -123,6 +123,7 @@ int users_edit(node_t *n, const char *handle, const char *name, int admin, char 
                size_t errlen) CPT_WUR;
 /* [{"handle", "site", "role", "disabled", "name"}], of this site or all. */
 json_t *users_list(node_t *n, int this_site_only);
+
 /*
  * The bodies of the revocations of key from effective (PROTOCOL.md 7.3):
  * vouch lists the 16-byte id prefixes of the events by key admitted here
@@ -273,5 +274,36 @@ json_t *tok_list(store_t *st, const uint8_t *key);
 /* Revokes (deletes) the token of public id, when it is key's (any when key
  * is NULL: the CLI). 0, CPT_ENOTFOUND or a store error. */
 int tok_revoke(store_t *st, const char *id, const uint8_t *key) CPT_WUR;
+
+/* ------------------------------------------ service accounts (users.c) */
+
+/*
+ * Service accounts (bots). users_add_bot makes one for site IT: a key of
+ * its own enrolled with the role "bot" (shown as a bot wherever its posts
+ * go) and no password anyone knows, so it never logs in; its seed is kept
+ * here only sealed to the key of owner, a person of this site, in DB_BOTS,
+ * so that the owner, logged in, makes and revokes the bot's API tokens.
+ * 0, CPT_EINVAL (handle), CPT_EEXIST, CPT_ENOTFOUND (no such owner here) or
+ * an error, with err.
+ */
+int users_add_bot(node_t *n, const char *handle, const char *name, const char *owner, char *err,
+                  size_t errlen) CPT_WUR;
+/* The bots of owner (NULL: every bot of this site): [{"handle", "owner",
+ * "name", "key", "created", "disabled"}]. A new array, NULL on a store error. */
+json_t *users_bots(store_t *st, const char *owner);
+/*
+ * Makes an API token for the bot handle, owned by the person whose seed
+ * owner_seed is (unlocked by their session): opens the bot's seed with it
+ * and seals it under the new token (tok_create; never the admin scope).
+ * 0, CPT_ENOTFOUND (no such bot of theirs), CPT_EINVAL (as tok_create) or
+ * an error. out and view as tok_create.
+ */
+int users_bot_token(store_t *st, const uint8_t owner_seed[CPT_SEED_LEN], const char *owner,
+                    const char *handle, const char *name, unsigned scopes, uint64_t expires_ms,
+                    char out[TOK_LEN + 1], json_t **view) CPT_WUR;
+/* The key of the bot handle when owner owns it (owner NULL: any owner): 0
+ * or CPT_ENOTFOUND. For listing and revoking its tokens (tok_list, tok_revoke). */
+int users_bot_key(store_t *st, const char *owner, const char *handle,
+                  uint8_t key[CPT_KEY_LEN]) CPT_WUR;
 
 #endif

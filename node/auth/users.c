@@ -522,3 +522,199 @@ users_list(node_t *n, int this_site_only)
 	store_read_end(st, &txn);
 	return out;
 }
+
+/* ------------------------------------------------------ service accounts */
+
+struct bot_put {
+	const char *handle; /* the bot */
+	json_t *rec;        /* its DB_BOTS record */
+};
+
+static int
+s_bot_put_fn(store_txn_t *txn, void *arg)
+{
+	struct bot_put *b = arg;
+	return store_put_json(txn, DB_BOTS, b->handle, strlen(b->handle), b->rec);
+}
+
+int
+users_add_bot(node_t *n, const char *handle, const char *name, const char *owner, char *err,
+              size_t errlen)
+{
+	store_t *st = node_store(n);
+	uint8_t okey[CPT_KEY_LEN], xpk[crypto_box_PUBLICKEYBYTES], seed[CPT_SEED_LEN],
+	    sealed[crypto_box_SEALBYTES + CPT_SEED_LEN];
+	char pw[33], hex[2 * sizeof(sealed) + 1];
+	key_sign_t *uk = NULL;
+	store_txn_t *txn;
+	json_t *orec, *fields;
+	int rc, exists;
+
+	assert(n != NULL && handle != NULL && owner != NULL);
+	if (!event_valid_handle(handle)) {
+		snprintf(err, errlen, "\"%s\" is not a valid handle (a-z, 0-9, . _ -, up to 32)",
+		         handle);
+		return CPT_EINVAL;
+	}
+	if (store_read_begin(st, &txn) != 0) {
+		snprintf(err, errlen, "cannot read the store");
+		return CPT_EIO;
+	}
+	exists = index_key_of(txn, handle, okey) == 0;
+	orec = index_key_of(txn, owner, okey) == 0 ? index_key_info(txn, okey) : NULL;
+	store_read_end(st, &txn);
+	if (exists) {
+		json_decref(orec);
+		snprintf(err, errlen, "user \"%s\" exists already", handle);
+		return CPT_EEXIST;
+	}
+	/* The owner is a person of this site, not a bot: their session opens
+	 * the bot's seed. */
+	if (orec == NULL ||
+	    strcmp(json_string_value(json_object_get(orec, "site")) ?: "", node_cfg(n)->name) !=
+	        0 ||
+	    strcmp(json_string_value(json_object_get(orec, "role")) ?: "", "bot") == 0) {
+		json_decref(orec);
+		snprintf(err, errlen, "no person \"%s\" of this site to own the bot", owner);
+		return CPT_ENOTFOUND;
+	}
+	json_decref(orec);
+	if (crypto_sign_ed25519_pk_to_curve25519(xpk, okey) != 0) {
+		snprintf(err, errlen, "the key of \"%s\" cannot seal", owner);
+		return CPT_EINVAL;
+	}
+	/* A password nobody keeps: the bot never logs in; its key backup is
+	 * published as every key's is, and opens for nobody. */
+	randombytes_buf(seed, 16);
+	sodium_bin2hex(pw, sizeof(pw), seed, 16);
+	rc = s_enrol(n, handle, "bot", pw, &uk, err, errlen);
+	sodium_memzero(pw, sizeof(pw));
+	if (rc != 0)
+		return rc;
+	key_sign_seed(uk, seed);
+	crypto_box_seal(sealed, seed, sizeof(seed), xpk);
+	sodium_memzero(seed, sizeof(seed));
+	sodium_bin2hex(hex, sizeof(hex), sealed, sizeof(sealed));
+	{
+		struct bot_put b = {handle, json_pack("{s:s, s:s, s:I}", "owner", owner, "sealed",
+		                                      hex, "created", (json_int_t)hlc_wall_ms())};
+		rc = b.rec ? store_write(st, s_bot_put_fn, &b) : CPT_ENOMEM;
+		json_decref(b.rec);
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot record the bot: %s", store_strerror(rc));
+		key_sign_destroy(&uk);
+		return rc;
+	}
+	fields = json_pack("{s:s}", "site", node_cfg(n)->name);
+	if (fields && name && *name)
+		json_object_set_new(fields, "name", json_string(name));
+	rc = s_publish(n, uk, EVT_PROFILE, json_pack("{s:o}", "fields", fields), err, errlen);
+	key_sign_destroy(&uk);
+	return rc;
+}
+
+json_t *
+users_bots(store_t *st, const char *owner)
+{
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k, v;
+	json_t *out = json_array();
+
+	if (out == NULL || store_read_begin(st, &txn) != 0) {
+		json_decref(out);
+		return NULL;
+	}
+	if (store_cur_open(txn, DB_BOTS, &cur) == 0) {
+		for (int r = store_cur_get(cur, &k, &v, STORE_FIRST); r == 0;
+		     r = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+			json_t *rec = json_loadb(v.data, v.len, 0, NULL), *p;
+			char handle[64];
+			const char *o = json_string_value(json_object_get(rec, "owner"));
+			if (rec == NULL || o == NULL || k.len >= sizeof(handle) ||
+			    (owner && strcmp(o, owner) != 0)) {
+				json_decref(rec);
+				continue;
+			}
+			memcpy(handle, k.data, k.len);
+			handle[k.len] = 0;
+			p = query_person(txn, handle);
+			json_array_append_new(
+			    out,
+			    json_pack("{s:s, s:s, s:O, s:O, s:O, s:b}", "handle", handle, "owner",
+			              o, "name",
+			              json_object_get(json_object_get(p, "profile"), "name")
+			                  ?: json_null(),
+			              "key", json_object_get(p, "key") ?: json_null(), "created",
+			              json_object_get(rec, "created") ?: json_null(), "disabled",
+			              json_is_true(json_object_get(p, "disabled"))));
+			json_decref(p);
+			json_decref(rec);
+		}
+		store_cur_close(&cur);
+	}
+	store_read_end(st, &txn);
+	return out;
+}
+
+int
+users_bot_key(store_t *st, const char *owner, const char *handle, uint8_t key[CPT_KEY_LEN])
+{
+	store_txn_t *txn;
+	json_t *rec;
+	const char *o;
+	int rc = CPT_ENOTFOUND;
+
+	if (handle == NULL || strlen(handle) > 32 || store_read_begin(st, &txn) != 0)
+		return handle == NULL || strlen(handle) > 32 ? CPT_ENOTFOUND : CPT_EIO;
+	rec = store_get_json(txn, DB_BOTS, handle, strlen(handle));
+	o = json_string_value(json_object_get(rec, "owner"));
+	if (o && (owner == NULL || strcmp(o, owner) == 0) && index_key_of(txn, handle, key) == 0)
+		rc = 0;
+	json_decref(rec);
+	store_read_end(st, &txn);
+	return rc;
+}
+
+int
+users_bot_token(store_t *st, const uint8_t owner_seed[CPT_SEED_LEN], const char *owner,
+                const char *handle, const char *name, unsigned scopes, uint64_t expires_ms,
+                char out[TOK_LEN + 1], json_t **view)
+{
+	uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES],
+	    xpk[crypto_box_PUBLICKEYBYTES], xsk[crypto_box_SECRETKEYBYTES], seed[CPT_SEED_LEN],
+	    sealed[crypto_box_SEALBYTES + CPT_SEED_LEN], key[CPT_KEY_LEN];
+	const char *hex;
+	store_txn_t *txn;
+	json_t *rec, *krec = NULL;
+	sess_anchor_t anchor;
+	int rc = CPT_ENOTFOUND;
+
+	if (users_bot_key(st, owner, handle, key) != 0)
+		return CPT_ENOTFOUND;
+	if (store_read_begin(st, &txn) != 0)
+		return CPT_EIO;
+	rec = store_get_json(txn, DB_BOTS, handle, strlen(handle));
+	krec = index_key_info(txn, key);
+	store_read_end(st, &txn);
+	hex = json_string_value(json_object_get(rec, "sealed"));
+	if (hex == NULL || sess_anchor_of(krec, UINT64_MAX, &anchor) != 0 ||
+	    sodium_hex2bin(sealed, sizeof(sealed), hex, strlen(hex), NULL, NULL, NULL) != 0) {
+		json_decref(rec);
+		json_decref(krec);
+		return CPT_ENOTFOUND;
+	}
+	json_decref(rec);
+	json_decref(krec);
+	crypto_sign_seed_keypair(pk, sk, owner_seed);
+	if (crypto_sign_ed25519_pk_to_curve25519(xpk, pk) == 0 &&
+	    crypto_sign_ed25519_sk_to_curve25519(xsk, sk) == 0 &&
+	    crypto_box_seal_open(seed, sealed, sizeof(sealed), xpk, xsk) == 0)
+		rc = tok_create(st, seed, handle, 0, &anchor, name, scopes & ~(unsigned)TOK_ADMIN,
+		                expires_ms, out, view);
+	sodium_memzero(sk, sizeof(sk));
+	sodium_memzero(xsk, sizeof(xsk));
+	sodium_memzero(seed, sizeof(seed));
+	return rc;
+}

@@ -67,6 +67,9 @@ static const char s_usage[] =
     "  mail status           what waits in the mail outbox\n"
     "  token list [HANDLE]   the personal API tokens (never their secret)\n"
     "  token revoke ID       revoke an API token at once\n"
+    "  bot add HANDLE --owner HANDLE [--name NAME]   a service account: its own key,\n"
+    "                        shown as a bot; its owner makes its API tokens\n"
+    "  bot list              the service accounts of this site and their owners\n"
     "  verify                check every signature and that the views match a rebuild\n"
     "  reindex               rebuild every view from the events alone (search too)\n"
     "  search WORDS... [--site SITE] [--json]\n"
@@ -127,6 +130,7 @@ s_parse(opts_t *o, int argc, char **argv)
 	    {"--seed", offsetof(opts_t, seed), 0},
 	    {"--title", offsetof(opts_t, title), 0},
 	    {"--as", offsetof(opts_t, as), 0},
+	    {"--owner", offsetof(opts_t, owner), 0},
 	    {"--force", offsetof(opts_t, force), 1},
 	    {"--allow-root", offsetof(opts_t, allow_root), 1},
 	    {"--join", offsetof(opts_t, join), 1},
@@ -370,7 +374,7 @@ cli_main(int argc, char **argv)
 	    {"keygen", cmd_keygen},   {"root", cmd_root},       {"site", cmd_site},
 	    {"peer", cmd_peer},       {"restore", cmd_restore}, {"repair", cmd_repair},
 	    {"report", cmd_report},   {"mail", cmd_mail},       {"search", cmd_search},
-	    {"token", cmd_token},
+	    {"token", cmd_token},     {"bot", cmd_bot},
 	};
 	opts_t o;
 

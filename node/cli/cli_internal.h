@@ -37,6 +37,7 @@ typedef struct opts {
 	const char *from;     /* --from: first day of a report, YYYY-MM-DD */
 	const char *to;       /* --to: its last day */
 	const char *as;       /* --as: figures as this person of the site sees them */
+	const char *owner;    /* --owner: the person who owns a bot */
 	int days;             /* --days: certificate validity, 0 = none */
 	int dir_given;        /* --dir was given */
 	int force;            /* --force */
@@ -110,5 +111,6 @@ int cmd_search(opts_t *o);
  * dir/status.json every second), or 0. */
 long cli_running_pid(const char *dir);
 int cmd_token(opts_t *o); /* cmd_token.c */
+int cmd_bot(opts_t *o);   /* cmd_bot.c */
 
 #endif

@@ -21,6 +21,7 @@
 #include "node/daemon/daemon.h"
 #include "node/fed/fed.h"
 #include "node/http/http.h"
+#include "node/hooks/hooks.h"
 #include "node/mail/mail.h"
 #include "node/query/query.h"
 #include "node/search/search.h"
@@ -227,6 +228,7 @@ daemon_run(node_t *n)
 	http_t *http;
 	fed_t *fed;
 	mail_t *mail = NULL;
+	hooks_t *hooks = NULL;
 	char err[512];
 
 	assert(n != NULL);
@@ -279,6 +281,10 @@ daemon_run(node_t *n)
 	/* Mail last: a relay that is down only delays digests (node/mail). */
 	if (mail_start(&mail, n, err, sizeof(err)) != 0)
 		log_warnx("mail", "no e-mail digests: %s", err);
+	/* Webhooks: a dead receiver only delays its own deliveries. */
+	if (hooks_start(&hooks, n, err, sizeof(err)) != 0)
+		log_warnx("hooks", "no webhooks: %s", err);
+	http_set_hooks(http, hooks);
 	{
 		/* The address as configured, with the port bound when it said 0. */
 		char addr[CFG_MAX_STR];
@@ -342,8 +348,9 @@ daemon_run(node_t *n)
 			close(watch);
 	}
 	log_info("node", "stopping");
-	mail_stop(&mail);
 	http_stop(&http);
+	hooks_stop(&hooks);
+	mail_stop(&mail);
 	daemon_files_stop(n);
 	fed_destroy(&fed);
 	blob_store_close(&blobs);

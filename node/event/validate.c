@@ -218,9 +218,11 @@ ev_check_enrol(const json_t *b, char *why, size_t wl)
 	}
 	ok = ok && s_want_str(b, "role", 1, 16, why, wl);
 	role = ok ? json_string_value(json_object_get(b, "role")) : NULL;
+	/* "bot": a service account, a member shown as a bot (PROTOCOL.md 7.2). */
 	if (ok && strcmp(role, "member") != 0 && strcmp(role, "admin") != 0 &&
-	    strcmp(role, "management") != 0) {
-		snprintf(why, wl, "\"role\" must be \"member\", \"admin\" or \"management\"");
+	    strcmp(role, "management") != 0 && strcmp(role, "bot") != 0) {
+		snprintf(why, wl,
+		         "\"role\" must be \"member\", \"admin\", \"management\" or \"bot\"");
 		ok = 0;
 	}
 	if (ok && json_object_get(b, "name"))

@@ -16,6 +16,7 @@
 #include "node/blob/blob.h"
 #include "node/core/core.h"
 #include "node/fed/fed.h"
+#include "node/hooks/hooks.h"
 #include "node/search/search.h"
 
 typedef struct http http_t;
@@ -30,6 +31,9 @@ void http_set_search(http_t *h, search_t *s);
 /* The blob store the file calls use (not owned: it must outlive the
  * server; NULL: they answer 503). Set once, after http_start. */
 void http_set_blobs(http_t *h, blob_store_t *bs);
+/* The webhooks, kicked when a call changes them (borrowed until http_stop;
+ * NULL: changes are seen within a second). Set once, after http_start. */
+void http_set_hooks(http_t *h, hooks_t *hooks);
 /* Stops serving (live streams end within a second), frees; safe on NULL. */
 void http_stop(http_t **self_p);
 /* The port actually bound (for "127.0.0.1:0"). */

@@ -65,6 +65,7 @@ struct http {
 	node_t *node;               /* the node served (not owned) */
 	fed_t *fed;                 /* its federation, for status and metrics (not owned) */
 	_Atomic(search_t *) search; /* the search index (not owned), NULL until set */
+	_Atomic(hooks_t *) hooks;   /* the webhooks (not owned), NULL until set */
 	store_t *st;                /* its store (not owned) */
 	sess_table_t *sess;         /* login sessions (not owned) */
 	struct MHD_Daemon *mhd;     /* the server */
@@ -264,6 +265,18 @@ int api_me(http_req_t *r);
 int api_tokens_list(http_req_t *r);
 int api_tokens_create(http_req_t *r);
 int api_tokens_revoke(http_req_t *r, const char *id);
+/* Service accounts (api_tokens.c): the bots I own and their tokens, a bot
+ * added by a site admin, a token of my bot (argument: its handle). */
+int api_bots_list(http_req_t *r);
+int api_bots_add(http_req_t *r);
+int api_bots_token(http_req_t *r, const char *bot);
+/* Outgoing webhooks (api_hooks.c): the argument is a webhook id. */
+int api_hooks_list(http_req_t *r);
+int api_hooks_create(http_req_t *r);
+int api_hooks_get(http_req_t *r, const char *id);
+int api_hooks_edit(http_req_t *r, const char *id);
+int api_hooks_delete(http_req_t *r, const char *id);
+int api_hooks_test(http_req_t *r, const char *id);
 /* GET /api/openapi.json (assets.c). */
 int api_openapi(http_req_t *r);
 /* Route i of the routing table (for GET /api/openapi.json and its test):

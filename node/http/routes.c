@@ -114,6 +114,10 @@ PLAIN_ROUTE(s_space_create, api_space_create)
 PLAIN_ROUTE(s_tokens_list, api_tokens_list)
 PLAIN_ROUTE(s_openapi, api_openapi)
 PLAIN_ROUTE(s_tokens_create, api_tokens_create)
+PLAIN_ROUTE(s_hooks_list, api_hooks_list)
+PLAIN_ROUTE(s_hooks_create, api_hooks_create)
+PLAIN_ROUTE(s_bots_list, api_bots_list)
+PLAIN_ROUTE(s_bots_add, api_bots_add)
 #undef PLAIN_ROUTE
 
 /* The calls whose argument is a handle, passed as it is. */
@@ -128,6 +132,11 @@ NAME_ROUTE(s_admin_user_enable, api_admin_user_enable)
 NAME_ROUTE(s_admin_user_edit, api_admin_user_edit)
 NAME_ROUTE(s_person, api_person)
 NAME_ROUTE(s_tokens_revoke, api_tokens_revoke)
+NAME_ROUTE(s_hooks_get, api_hooks_get)
+NAME_ROUTE(s_hooks_edit, api_hooks_edit)
+NAME_ROUTE(s_hooks_delete, api_hooks_delete)
+NAME_ROUTE(s_hooks_test, api_hooks_test)
+NAME_ROUTE(s_bots_token, api_bots_token)
 #undef NAME_ROUTE
 
 /* "*" matches one non-empty path segment, handed to the call. */
@@ -199,6 +208,15 @@ static const struct route {
     {"/api/tokens", "GET", s_tokens_list, 0},
     {"/api/tokens", "POST", s_tokens_create, 0},
     {"/api/tokens/*", "DELETE", s_tokens_revoke, 0},
+    {"/api/bots", "GET", s_bots_list, TOK_READ},
+    {"/api/bots/*/tokens", "POST", s_bots_token, 0},
+    {"/api/admin/bots", "POST", s_bots_add, TOK_ADMIN},
+    {"/api/hooks", "GET", s_hooks_list, TOK_READ},
+    {"/api/hooks", "POST", s_hooks_create, TOK_WRITE},
+    {"/api/hooks/*", "GET", s_hooks_get, TOK_READ},
+    {"/api/hooks/*", "PATCH", s_hooks_edit, TOK_WRITE},
+    {"/api/hooks/*", "DELETE", s_hooks_delete, TOK_WRITE},
+    {"/api/hooks/*/test", "POST", s_hooks_test, TOK_WRITE},
     {"/api/openapi.json", "GET", s_openapi, TOK_ALL},
     {"/api/status", "GET", s_status, TOK_READ},
     {"/api/stream", "GET", s_stream, 0},

@@ -16,6 +16,7 @@
 
 #include "node/index/index.h"
 #include "node/mail/mail_internal.h"
+#include "node/outbox/outbox.h"
 #include "node/query/query.h"
 
 #define DIGEST_MAX 50 /* groups one mail lists */
@@ -307,14 +308,9 @@ s_queue_fn(store_txn_t *txn, void *arg)
 	rc = store_put_json(txn, DB_MAIL, q->handle, strlen(q->handle), rec);
 	json_decref(rec);
 	if (rc == 0 && q->message) {
-		json_t *e =
-		    json_pack("{s:s, s:s, s:s, s:I, s:i, s:I}", "to", q->to, "handle", q->handle,
-		              "message", q->message, "created", (json_int_t)q->now, "attempts", 0,
-		              "next_at", (json_int_t)q->now);
-		uint8_t k[16];
-		store_put_u64(k, q->now);
-		randombytes_buf(k + 8, 8);
-		rc = e ? store_put_json(txn, DB_OUTBOX, k, sizeof(k), e) : CPT_ENOMEM;
+		json_t *e = json_pack("{s:s, s:s, s:s}", "to", q->to, "handle", q->handle,
+		                      "message", q->message);
+		rc = e ? outbox_put(txn, "mail", NULL, e, q->now) : CPT_ENOMEM;
 		json_decref(e);
 		q->queued = rc == 0;
 	}
@@ -537,39 +533,5 @@ mail_set_email(store_t *st, const char *handle, const char *email)
 json_t *
 mail_outbox_status(store_t *st)
 {
-	store_txn_t *txn;
-	store_cur_t *cur;
-	store_val_t k, v;
-	json_int_t waiting = 0, attempts = 0, oldest = -1;
-	json_t *last = NULL, *out;
-	int rc;
-
-	if (store_read_begin(st, &txn) != 0)
-		return NULL;
-	if (store_cur_open(txn, DB_OUTBOX, &cur) != 0) {
-		store_read_end(st, &txn);
-		return NULL;
-	}
-	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
-	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
-		json_t *e = json_loadb(v.data, v.len, 0, NULL);
-		json_int_t a = json_integer_value(json_object_get(e, "attempts"));
-		waiting++;
-		if (oldest < 0 || json_integer_value(json_object_get(e, "created")) < oldest)
-			oldest = json_integer_value(json_object_get(e, "created"));
-		if (a >= attempts) {
-			attempts = a;
-			if (json_is_string(json_object_get(e, "last_error"))) {
-				json_decref(last);
-				last = json_incref(json_object_get(e, "last_error"));
-			}
-		}
-		json_decref(e);
-	}
-	store_cur_close(&cur);
-	store_read_end(st, &txn);
-	out = json_pack("{s:I, s:o, s:I, s:o}", "waiting", waiting, "oldest_ms",
-	                oldest < 0 ? json_null() : json_integer(oldest), "attempts", attempts,
-	                "last_error", last ? last : json_null());
-	return out;
+	return outbox_status(st, "mail", NULL);
 }

@@ -1,8 +1,8 @@
 /*
- * The outbox worker: one thread that composes the digests when they are due
- * and delivers what waits in DB_OUTBOX to the company's relay with libcurl's
- * SMTP, with a timeout on every delivery and an exponential back-off when the
- * relay fails. Nothing else waits on it: the node's other threads only kick it.
+ * The mail channel of the outbox (node/outbox): its tick composes the
+ * digests when they are due, its delivery hands a message to the company's
+ * relay with libcurl's SMTP, with a timeout on every delivery; the outbox's
+ * worker retries with back-off. The node's other threads only kick it.
  */
 #include <assert.h>
 #include <errno.h>
@@ -16,9 +16,9 @@
 
 #include "config/config.h"
 #include "node/mail/mail_internal.h"
+#include "node/outbox/outbox.h"
 #include "node/store/store.h"
 
-#define OUTBOX_BATCH   8                    /* mails taken per pass */
 #define OUTBOX_GIVE_UP (3ull * 86400000ull) /* a mail older than this is dropped, logged */
 #define SCHEDULE_MS    60000                /* how often due digests are looked for */
 #define WAIT_MAX_MS                                                                                \
@@ -26,17 +26,16 @@
 	        the CLI may have queued a digest */
 
 struct mail {
-	node_t *n;          /* the node */
-	store_t *st;        /* its store */
-	cfg_mail_t c;       /* the mail: section, copied at start */
-	char password[256]; /* the relay's password, "" = none */
-	pthread_t th;       /* the worker */
-	pthread_mutex_t mu; /* guards what follows */
-	pthread_cond_t cv;  /* kicks */
-	int stop;           /* the worker must end */
-	int kicked;         /* something may be due */
-	int dirty;          /* events were stored since the last immediate pass */
-	uint64_t sent;      /* mails delivered (log and tests) */
+	node_t *n;               /* the node */
+	store_t *st;             /* its store */
+	cfg_mail_t c;            /* the mail: section, copied at start */
+	char password[256];      /* the relay's password, "" = none */
+	outbox_t *ob;            /* the mail channel of the outbox: its worker delivers */
+	pthread_mutex_t mu;      /* guards dirty */
+	int dirty;               /* events were stored since the last immediate pass */
+	uint64_t next_schedule;  /* when due digests are looked for next (worker only) */
+	uint64_t next_immediate; /* when immediate digests may go next (worker only) */
+	uint64_t sent;           /* mails delivered (log and tests; worker only) */
 };
 
 /* --------------------------------------------------------------- curl */
@@ -103,131 +102,27 @@ s_send(const struct mail *m, const char *to, const char *message, char *err, siz
 
 /* ------------------------------------------------------------- outbox */
 
-/* One mail taken from the outbox (copied out of the read transaction). */
-struct taken {
-	uint8_t key[16];
-	json_t *e; /* the entry */
-};
-
-/* What a delivery changes in the outbox. */
-struct outcome {
-	const struct taken *t;
-	int ok;            /* delivered: the entry goes */
-	int drop;          /* too old: it goes too */
-	uint64_t next_at;  /* else: when to try again */
-	const char *error; /* and why it failed */
-};
-
-static int
-s_outcome_fn(store_txn_t *txn, void *arg)
+/* The mail channel's delivery (node/outbox runs it on its worker). */
+static enum outbox_result
+s_deliver(void *arg, const json_t *e, char *err, size_t errlen)
 {
-	struct outcome *o = arg;
-	json_t *e;
-	int rc;
+	struct mail *m = arg;
+	const char *to = json_string_value(json_object_get(e, "to"));
+	const char *msg = json_string_value(json_object_get(e, "message"));
+	json_int_t tries = json_integer_value(json_object_get(e, "attempts"));
 
-	if (o->ok || o->drop) {
-		rc = store_del(txn, DB_OUTBOX, o->t->key, sizeof(o->t->key));
-		return rc == CPT_ENOTFOUND ? 0 : rc;
+	if (to == NULL || msg == NULL) {
+		log_warnx("mail", "dropping a malformed outbox entry");
+		return OUTBOX_DROP;
 	}
-	e = json_deep_copy(o->t->e);
-	if (e == NULL)
-		return CPT_ENOMEM;
-	json_object_set_new(e, "attempts",
-	                    json_integer(json_integer_value(json_object_get(e, "attempts")) + 1));
-	json_object_set_new(e, "next_at", json_integer((json_int_t)o->next_at));
-	json_object_set_new(e, "last_error", json_string(o->error));
-	rc = store_put_json(txn, DB_OUTBOX, o->t->key, sizeof(o->t->key), e);
-	json_decref(e);
-	return rc;
-}
-
-/* Takes up to OUTBOX_BATCH entries due at now; *next gets the soonest
- * next_at of those not due (UINT64_MAX: none). */
-static size_t
-s_take(struct mail *m, uint64_t now, struct taken *out, uint64_t *next)
-{
-	store_txn_t *txn;
-	store_cur_t *cur;
-	store_val_t k, v;
-	size_t n = 0;
-
-	*next = UINT64_MAX;
-	if (store_read_begin(m->st, &txn) != 0)
-		return 0;
-	if (store_cur_open(txn, DB_OUTBOX, &cur) == 0) {
-		for (int r = store_cur_get(cur, &k, &v, STORE_FIRST); r == 0;
-		     r = store_cur_get(cur, &k, &v, STORE_NEXT)) {
-			json_t *e;
-			uint64_t at;
-			if (k.len != 16 || (e = json_loadb(v.data, v.len, 0, NULL)) == NULL)
-				continue;
-			at = (uint64_t)json_integer_value(json_object_get(e, "next_at"));
-			if (at > now || n == OUTBOX_BATCH) {
-				if (at < *next)
-					*next = at;
-				json_decref(e);
-				continue;
-			}
-			memcpy(out[n].key, k.data, 16);
-			out[n++].e = e;
-		}
-		store_cur_close(&cur);
+	if (s_send(m, to, msg, err, errlen) != 0) {
+		log_warnx("mail", "cannot deliver a digest to %s through %s (attempt %lld): %s", to,
+		          m->c.relay, (long long)tries + 1, err);
+		return OUTBOX_RETRY;
 	}
-	store_read_end(m->st, &txn);
-	return n;
-}
-
-/* Delivers what is due; *next as s_take. */
-static void
-s_deliver(struct mail *m, uint64_t now, uint64_t *next)
-{
-	struct taken t[OUTBOX_BATCH];
-	size_t n = s_take(m, now, t, next);
-
-	for (size_t i = 0; i < n; i++) {
-		const char *to = json_string_value(json_object_get(t[i].e, "to"));
-		const char *msg = json_string_value(json_object_get(t[i].e, "message"));
-		uint64_t created = (uint64_t)json_integer_value(json_object_get(t[i].e, "created"));
-		json_int_t tries = json_integer_value(json_object_get(t[i].e, "attempts"));
-		struct outcome o = {&t[i], 0, 0, 0, NULL};
-		char err[CURL_ERROR_SIZE + 64] = "";
-		int rc;
-
-		if (to == NULL || msg == NULL) {
-			o.drop = 1;
-			log_warnx("mail", "dropping a malformed outbox entry");
-		} else if (s_send(m, to, msg, err, sizeof(err)) == 0) {
-			o.ok = 1;
-			m->sent++;
-			log_info("mail", "digest delivered to %s", to);
-		} else if (now - created > OUTBOX_GIVE_UP) {
-			o.drop = 1;
-			log_warnx("mail", "giving up on a digest to %s after %lld attempts: %s", to,
-			          (long long)tries + 1, err);
-		} else {
-			/* retry_min, doubling, up to retry_max */
-			uint64_t d = (uint64_t)m->c.retry_min * 1000u;
-			for (json_int_t j = 0; j < tries && d < (uint64_t)m->c.retry_max * 1000u;
-			     j++)
-				d *= 2;
-			if (d > (uint64_t)m->c.retry_max * 1000u)
-				d = (uint64_t)m->c.retry_max * 1000u;
-			o.next_at = now + d;
-			o.error = err;
-			log_warnx("mail",
-			          "cannot deliver a digest to %s through %s (attempt %lld, next in "
-			          "%llu s): %s",
-			          to, m->c.relay, (long long)tries + 1,
-			          (unsigned long long)(d / 1000), err);
-		}
-		if ((rc = store_write(m->st, s_outcome_fn, &o)) != 0)
-			log_warnx("mail", "cannot update the outbox: %s", store_strerror(rc));
-		if (!o.ok && !o.drop && o.next_at < *next)
-			*next = o.next_at;
-		json_decref(t[i].e);
-	}
-	if (n == OUTBOX_BATCH)
-		*next = now; /* more may be due */
+	m->sent++;
+	log_info("mail", "digest delivered to %s", to);
+	return OUTBOX_SENT;
 }
 
 /* ------------------------------------------------------------- worker */
@@ -258,58 +153,31 @@ s_digests(struct mail *m, const char *period, uint64_t now)
 		log_info("mail", "%zu %s digests queued", queued, period);
 }
 
-static void *
-s_worker(void *arg)
+/* The mail channel's tick: the digests due, before the outbox delivers. */
+static uint64_t
+s_tick(void *arg, uint64_t now)
 {
 	struct mail *m = arg;
-	uint64_t next_schedule = 0, next_immediate = 0;
+	int dirty;
 
-	pthread_mutex_lock(&m->mu);
-	while (!m->stop) {
-		uint64_t now, next, wait;
-		int dirty = m->dirty;
-		struct timespec ts;
-
-		m->kicked = 0;
-		pthread_mutex_unlock(&m->mu);
-		now = hlc_wall_ms();
-		if (now >= next_schedule) {
-			s_digests(m, "daily", now);
-			s_digests(m, "weekly", now);
-			next_schedule = now + SCHEDULE_MS;
-		}
-		/* Immediate digests gather immediate_every (a minute) of events
-		 * into one mail. */
-		if (dirty && now >= next_immediate) {
-			pthread_mutex_lock(&m->mu);
-			m->dirty = 0;
-			pthread_mutex_unlock(&m->mu);
-			s_digests(m, "immediate", now);
-			next_immediate = now + (uint64_t)m->c.immediate_every * 1000u;
-		}
-		s_deliver(m, now, &next);
-		now = hlc_wall_ms();
-		wait = WAIT_MAX_MS;
-		if (next > now && next - now < wait)
-			wait = next - now;
-		else if (next <= now)
-			wait = 10;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)(wait / 1000);
-		ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_mutex_lock(&m->mu);
-		while (!m->stop && !m->kicked) {
-			int rc = pthread_cond_timedwait(&m->cv, &m->mu, &ts);
-			if (rc == ETIMEDOUT)
-				break;
-		}
+	if (now >= m->next_schedule) {
+		s_digests(m, "daily", now);
+		s_digests(m, "weekly", now);
+		m->next_schedule = now + SCHEDULE_MS;
 	}
+	/* Immediate digests gather immediate_every (a minute) of events into
+	 * one mail. */
+	pthread_mutex_lock(&m->mu);
+	dirty = m->dirty;
+	if (dirty && now >= m->next_immediate)
+		m->dirty = 0;
 	pthread_mutex_unlock(&m->mu);
-	return NULL;
+	if (dirty && now >= m->next_immediate) {
+		s_digests(m, "immediate", now);
+		m->next_immediate = now + (uint64_t)m->c.immediate_every * 1000u;
+	}
+	/* The dirty flag is looked at again within WAIT_MAX_MS. */
+	return m->next_schedule < now + WAIT_MAX_MS ? m->next_schedule : now + WAIT_MAX_MS;
 }
 
 /* The password file, relative to the config file's folder. */
@@ -366,15 +234,25 @@ mail_start(mail_t **out, node_t *n, char *err, size_t errlen)
 		return -1;
 	}
 	pthread_mutex_init(&m->mu, NULL);
-	pthread_cond_init(&m->cv, NULL);
-	if (node_listen(n, s_on_commit, m) != 0 || pthread_create(&m->th, NULL, s_worker, m) != 0) {
-		node_unlisten(n, s_on_commit, m);
-		snprintf(err, errlen, "cannot start the mail worker");
-		pthread_mutex_destroy(&m->mu);
-		pthread_cond_destroy(&m->cv);
-		curl_global_cleanup();
-		free(m);
-		return -1;
+	{
+		outbox_ops_t ops = {0};
+		ops.name = "mail";
+		ops.deliver = s_deliver;
+		ops.tick = s_tick;
+		ops.arg = m;
+		ops.retry_min_s = m->c.retry_min;
+		ops.retry_max_s = m->c.retry_max;
+		ops.give_up_ms = OUTBOX_GIVE_UP;
+		ops.poll_ms = WAIT_MAX_MS;
+		if (node_listen(n, s_on_commit, m) != 0 ||
+		    outbox_start(&m->ob, m->st, &ops, err, errlen) != 0) {
+			node_unlisten(n, s_on_commit, m);
+			snprintf(err, errlen, "cannot start the mail worker");
+			pthread_mutex_destroy(&m->mu);
+			curl_global_cleanup();
+			free(m);
+			return -1;
+		}
 	}
 	log_info("mail", "digests go through %s from %s", m->c.relay, m->c.from);
 	*out = m;
@@ -384,12 +262,8 @@ mail_start(mail_t **out, node_t *n, char *err, size_t errlen)
 void
 mail_kick(mail_t *m)
 {
-	if (m == NULL)
-		return;
-	pthread_mutex_lock(&m->mu);
-	m->kicked = 1;
-	pthread_cond_signal(&m->cv);
-	pthread_mutex_unlock(&m->mu);
+	if (m != NULL)
+		outbox_kick(m->ob);
 }
 
 void
@@ -400,13 +274,8 @@ mail_stop(mail_t **self_p)
 	if (self_p == NULL || (m = *self_p) == NULL)
 		return;
 	node_unlisten(m->n, s_on_commit, m);
-	pthread_mutex_lock(&m->mu);
-	m->stop = 1;
-	pthread_cond_signal(&m->cv);
-	pthread_mutex_unlock(&m->mu);
-	pthread_join(m->th, NULL);
+	outbox_stop(&m->ob);
 	pthread_mutex_destroy(&m->mu);
-	pthread_cond_destroy(&m->cv);
 	curl_global_cleanup();
 	memset(m->password, 0, sizeof(m->password));
 	free(m);

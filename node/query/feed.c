@@ -31,6 +31,11 @@ q_author_extra(store_txn_t *txn, json_t *obj, const uint8_t key[CPT_KEY_LEN], co
 	                    json_is_string(site) ? json_incref(site) : json_null());
 	json_object_set_new(obj, "author_name",
 	                    json_is_string(name) ? json_incref(name) : json_null());
+	/* A service account's posts are shown as a bot's (its enrolment's role). */
+	json_object_set_new(
+	    obj, "author_bot",
+	    json_boolean(json_string_value(json_object_get(rec, "role")) &&
+	                 strcmp(json_string_value(json_object_get(rec, "role")), "bot") == 0));
 	json_decref(rec);
 	json_decref(prof);
 }

@@ -9,7 +9,8 @@
 
 /* Adds what a post or comment shows of its author, read now from the key
  * record and the profile: "author_site", the home site, and "author_name",
- * the profile's name, or null (feed.c). */
+ * the profile's name, or null, and "author_bot", true for a service
+ * account (feed.c). */
 void q_author_extra(store_txn_t *txn, json_t *obj, const uint8_t key[CPT_KEY_LEN],
                     const char *handle);
 /* The same for a post view, whose author is "author_key" and "author";

@@ -63,6 +63,8 @@ static const char *const s_db_names[DB_COUNT] = {
     [DB_TOKENS] = "tokens",
     [DB_SPACE_FOLLOWS] = "space_follows",
     [DB_BLOB_REFS] = "blob_refs",
+    [DB_HOOKS] = "hooks",
+    [DB_BOTS] = "bots",
 };
 
 /* Map size at creation and growth step. A test may define smaller ones before

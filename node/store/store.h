@@ -60,7 +60,8 @@ enum store_db {
 	                   (node/index/mine.c), so that their fold reads only those */
 	DB_MINE_KEYS,   /* user key(32) -> personal key(32): local, never replicated, not a
 	                   view; kept when the person logs in here (node/index/mine.c) */
-	DB_OUTBOX,      /* seq(8) -> JSON mail: local, the SMTP outbox (node/mail) */
+	DB_OUTBOX,      /* ms(8) order(8) -> JSON entry: local, the durable outbox of mails and
+	                   webhook deliveries (node/outbox) */
 	DB_MAIL,        /* handle -> JSON: local, when each person's digest last went out */
 	DB_TOKENS,      /* token id(32) -> JSON: local, personal API tokens (node/auth/tokens.c);
 	                   the id is a hash of the token, the seed in it sealed under the token */
@@ -69,6 +70,10 @@ enum store_db {
 	DB_BLOB_REFS,     /* 'b' blob(32) ts(8) id(32) -> size(8) flags(1) author(32) type: the
 	                     events naming a blob; 'e' id(32) -> blob ids (n x 32) it names
 	                     (node/index/blobrefs.c, PROTOCOL.md 18.5) */
+	DB_HOOKS,         /* hook id(16) -> JSON: local, outgoing webhooks and their delivery log
+	                     (node/hooks) */
+	DB_BOTS,          /* bot handle -> JSON {owner, sealed}: local, service accounts made here;
+	                     the bot's seed sealed to its owner's key (node/auth/users.c) */
 	DB_COUNT
 };
 

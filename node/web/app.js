@@ -8,6 +8,7 @@
 import { has, lang, otherLang, setLang, t } from './i18n.js';
 import * as notify from './notify.js';
 import { adoptionChart, csvText, exchangeHeat, seesFigures, workbookForm } from './reports.js';
+import * as apps from './apps.js';
 import { makeSpaces } from './spaces.js';
 import { searchBox, viewSearch } from './search.js';
 import { makeFiles } from './files.js';
@@ -677,7 +678,8 @@ function postCard(post, { open = false } = {}) {
 		h('header', { class: 'post-head' },
 			h('a', { href: `#/people/${enc(post.author)}`, tabindex: '-1', 'aria-hidden': 'true', class: 'avatar-link' }, avatar(post.author)),
 			h('div', { class: 'post-meta' },
-				h('span', { id: authorId, class: 'author-line' }, personLink(post.author || post.author_key.slice(0, 12))),
+				h('span', { id: authorId, class: 'author-line' }, personLink(post.author || post.author_key.slice(0, 12)),
+					post.author_bot ? [' ', h('span', { class: 'badge bot-badge', title: t('post.bot_title') }, t('post.bot'))] : null),
 				h('span', { class: 'muted small' }, h('bdi', {}, `@${post.author}`),
 					post.author_site ? [' · ', siteEl(post.author_site, { class: 'site-label', title: t('post.site') })] : null,
 					' · ', timeLink, edited),
@@ -986,7 +988,7 @@ function commentItem(c, cm) {
 		avatar(cm.author, 'small'),
 		h('div', { class: 'comment-body' },
 			h('div', { class: 'comment-head' },
-				h('span', {}, personLink(cm.author), ' ',
+				h('span', {}, personLink(cm.author), cm.author_bot ? [' ', h('span', { class: 'badge bot-badge', title: t('post.bot_title') }, t('post.bot'))] : null, ' ',
 					h('span', { class: 'muted small' },
 						cm.author_site ? [siteEl(cm.author_site, { class: 'site-label', title: t('post.site') }), ' · '] : null,
 						timeEl(cm.created),
@@ -2432,6 +2434,7 @@ function accountMenu() {
 		h('p', { class: 'menu-head' }, h('strong', { 'data-name-of': handle, dir: 'auto' }, userText(nameOf(handle))), h('span', { class: 'muted small' }, `@${handle}`)),
 		h('a', { class: 'menu-item', href: `#/people/${enc(handle)}` }, t('nav.me')),
 		h('a', { class: 'menu-item', href: '#/profile' }, t('person.edit')),
+		h('a', { class: 'menu-item', href: '#/apps', id: 'menu-apps' }, t('nav.apps')),
 		h('button', { type: 'button', class: 'menu-item', id: 'logout', onclick: logout }, t('nav.logout')));
 	const wrap = h('div', { class: 'account' }, btn, menu);
 	wrap.show = open => {
@@ -2550,6 +2553,9 @@ async function render(focus = true) {
 	} else if (first === 'settings') {
 		state.view = 'settings';
 		task = notify.viewSettings(main, seq);
+	} else if (first === 'apps') {
+		state.view = 'apps';
+		task = apps.viewApps(main, seq);
 	} else if (first === 'admin' && state.me.admin) {
 		state.view = 'admin';
 		task = viewAdmin(main, seq);
@@ -2735,6 +2741,7 @@ async function logout() {
 
 async function start() {
 	notify.init({ h, api, state, postCard, relTime, toMs, timeEl, nameOf, avatar, personLink, userText, showError, notice, announce, errorText, field });
+	apps.init({ h, api, state, timeEl, showError, notice, announce, errorText, field });
 	document.documentElement.lang = lang();
 	document.getElementById('skip').addEventListener('click', ev => {
 		ev.preventDefault();

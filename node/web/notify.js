@@ -245,7 +245,7 @@ export async function viewSettings(main, seq) {
 		h('div', { class: 'form-row' }, save), status);
 	if (p.known === false)
 		main.append(ctx.notice(t('settings.relogin'), 'warn'));
-	main.append(form);
+	main.append(form, h('p', {}, h('a', { class: 'btn btn-quiet', href: '#/apps', id: 'settings-apps' }, t('nav.apps'))));
 }
 
 /* --------------------------------------------------------- feed: tabs */

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { addUser, apiSession, makePng, browser, cleanup, hasFederation, login, makeFederation, sleep, startNode, startSite, stopNode, until } from './lib.mjs';
+import { addUser, apiSession, makePng, browser, cleanup, cli, hasFederation, login, makeFederation, sleep, startNode, startSite, stopNode, until } from './lib.mjs';
 
 const out = process.argv[2] || '/tmp/comptoir-shots';
 fs.mkdirSync(out, { recursive: true });
@@ -58,6 +58,13 @@ try {
 	await chloe.call('POST', '/api/posts', { text: 'Draft budget: +4 % for the IT team, the rest flat.', space: budget.id });
 	const ce = await alice.call('POST', '/api/spaces', { name: 'Comité social', visibility: 'open', join: 'request' });
 	await bob.call('POST', `/api/spaces/${ce.id}/request`);
+
+	// Apps (issue 22): a token, a bot with its token, a webhook.
+	await alice.call('POST', '/api/tokens', { name: 'Dashboard of the IT team', scopes: ['read'], expires_days: 90 });
+	cli('bot', 'add', 'canteen', '--owner', 'alice', '--name', 'Menu de la cantine', '--dir', site.nodeDir);
+	const bt = await alice.call('POST', '/api/bots/canteen/tokens', { name: 'daily menu', scopes: ['write'] });
+	await fetch(site.url + '/api/posts', { method: 'POST', headers: { Authorization: `Bearer ${bt.token}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ text: 'Menu du jour : blanquette de veau, tarte aux pommes.' }) });
+	await alice.call('POST', '/api/hooks', { url: 'http://127.0.0.1:9/comptoir', events: ['post', 'comment'], name: 'Wall screen in the hall' });
 
 	const b = await browser();
 	for (const lang of ['en', 'fr']) {
@@ -145,6 +152,19 @@ try {
 			await page.goto(site.url + '/#/settings');
 			await page.locator('form.settings').waitFor();
 			await shot('settings');
+			await page.goto(site.url + '/#/apps');
+			await page.locator('#tok-list').waitFor();
+			await page.locator('.card.hook').waitFor();
+			await shot('apps');
+			await page.locator('#tok-name').fill('Export script');
+			await page.locator('#tok-create').click();
+			await page.locator('#tok-secret').waitFor();
+			await page.locator('#tok-secret').scrollIntoViewIfNeeded();
+			await shot('apps-token-once');
+			await page.locator('.card.hook').scrollIntoViewIfNeeded();
+			await page.locator('.card.hook .hook-log-btn').click();
+			await page.locator('.hook-log:not([hidden])').waitFor();
+			await shot('apps-hooks');
 			await page.goto(site.url + '/#/');
 			await page.getByRole('tab', { name: /^(For you|Pour vous)$/ }).click();
 			await page.locator('#tab-foryou[aria-selected="true"]').waitFor();

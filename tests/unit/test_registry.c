@@ -20,10 +20,10 @@
  * registry: the events themselves, what waits (and its index by id, which
  * follows it), meta values, the peers added by hand, login sessions, the
  * personal keys learnt at login, the mail outbox and when digests went,
- * the API tokens. */
+ * the API tokens, the webhooks, the bots' sealed seeds. */
 static const enum store_db s_not_derived[] = {DB_META,  DB_EVENTS,   DB_PENDING,   DB_PENDING_IDS,
                                               DB_PEERS, DB_SESSIONS, DB_MINE_KEYS, DB_OUTBOX,
-                                              DB_MAIL,  DB_TOKENS};
+                                              DB_MAIL,  DB_TOKENS,   DB_HOOKS,     DB_BOTS};
 
 /* Every database is either owned by exactly one index of the registry or
  * one of the few that are not derived; none is both. */
