@@ -382,7 +382,11 @@ ev_settle(ingest_ctx_t *ctx, store_txn_t *txn)
 	}
 	if (rc != 0 && ctx->work)
 		ctx->work->n = 0; /* the transaction aborts: a retry starts afresh */
-	index_cache_clear(&ctx->ix);
+	/* Only a key settled changed the records: called after every event,
+	 * an unconditional clear made each event parse its author's record
+	 * again (4% of a receiving node's CPU during a fill). */
+	if (rounds > 0)
+		index_cache_clear(&ctx->ix);
 	return rc;
 }
 

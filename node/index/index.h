@@ -75,6 +75,10 @@ void index_spaces_cache_clear(index_ctx_t *ix);
  * index_cache_is_off says which, for a caller that nests. */
 void index_cache_off(index_ctx_t *ix, int off);
 int index_cache_is_off(const index_ctx_t *ix);
+/* How many key records the cache has read from the store since it was
+ * made (index_ctx_release ends it): what a test counts to see that records
+ * stay cached between the events of a transaction. */
+size_t index_cache_reads(const index_ctx_t *ix);
 
 /* ------------------------------------------------- registry (registry.c) */
 

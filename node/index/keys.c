@@ -35,6 +35,7 @@ struct ix_cache {
 	} e[IX_CACHE];
 	struct ix_centry scratch; /* read through, while the trust state changes */
 	int off;                  /* in a trust event's effects: keep nothing */
+	size_t reads;             /* records read from the store (index_cache_reads) */
 };
 
 void
@@ -70,6 +71,12 @@ index_cache_is_off(const index_ctx_t *ix)
 	return ix->cache && ix->cache->off;
 }
 
+size_t
+index_cache_reads(const index_ctx_t *ix)
+{
+	return ix->cache ? ix->cache->reads : 0;
+}
+
 void
 index_ctx_release(index_ctx_t *ix)
 {
@@ -92,6 +99,7 @@ s_cached(index_ctx_t *ix, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN])
 		return e;
 	json_decref(e->rec);
 	e->used = 1;
+	ix->cache->reads++;
 	memcpy(e->key, key, CPT_KEY_LEN);
 	e->rec = store_get_json(txn, DB_KEYS, key, CPT_KEY_LEN);
 	e->revoked = index_revoked_at(txn, key);
