@@ -132,12 +132,66 @@ test_verify_after_submit(void **state)
 	key_sign_destroy(&key);
 }
 
+/* With bodies, the pool's one parse is also the check of the body's rules
+ * (an object, no duplicate keys, no NUL byte, UTF-8): a signed envelope
+ * whose body breaks one is refused with no body kept, as evt_decode refuses
+ * it; a redacted envelope (header and signature only) passes with none. */
+static void
+test_bodies_checked(void **state)
+{
+	static const char *const body[] = {
+	    "{\"text\":\"fine\"}",             /* ok */
+	    "{\"text\":\"a\",\"text\":\"b\"}", /* duplicate key */
+	    "[\"not an object\"]",             /* not an object */
+	    "{\"text\":\"\xc3\x28\"}",         /* not UTF-8 */
+	    "{\"text\":\"a\\u0000b\"}",        /* NUL in a string */
+	    "{\"text\":",                      /* cut */
+	    "{\"text\":\"also fine\"}",        /* ok, then redacted below */
+	};
+	enum { N = sizeof(body) / sizeof(body[0]) };
+	static uint8_t env[N][256];
+	const uint8_t *buf[N];
+	size_t len[N];
+	uint8_t ok[N], fed[CPT_FED_LEN];
+	json_t *bodies[N];
+	key_sign_t *key = key_sign_new();
+	vpool_t *p = vpool_new(0);
+
+	(void)state;
+	assert_non_null(key);
+	assert_non_null(p);
+	memset(fed, 3, sizeof(fed));
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(evt_sign(env[i], sizeof(env[i]), &len[i], EVT_POST, fed,
+		                          100 + (uint64_t)i, (const uint8_t *)body[i],
+		                          strlen(body[i]), key),
+		                 0);
+		buf[i] = env[i];
+	}
+	len[N - 1] = EVT_FIXED_LEN; /* redacted */
+	memset(ok, 0xee, sizeof(ok));
+	vpool_verify(p, buf, len, N, fed, 4096, ok, bodies);
+	assert_int_equal(ok[0], 1);
+	assert_non_null(bodies[0]);
+	assert_string_equal(json_string_value(json_object_get(bodies[0], "text")), "fine");
+	for (int i = 1; i < N - 1; i++) {
+		assert_int_equal(ok[i], 0);
+		assert_null(bodies[i]);
+	}
+	assert_int_equal(ok[N - 1], 1);
+	assert_null(bodies[N - 1]);
+	json_decref(bodies[0]);
+	vpool_destroy(&p);
+	key_sign_destroy(&key);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_submit_in_order),
 	    cmocka_unit_test(test_verify_after_submit),
+	    cmocka_unit_test(test_bodies_checked),
 	};
 
 	if (cpt_init() != 0)
