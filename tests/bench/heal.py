@@ -38,6 +38,9 @@ CYCLES = int(os.environ.get("CYCLES", "3"))
 BUILD = os.path.dirname(BIN) or "."
 FILL = os.path.join(BUILD, "tests", "bench", "fill")
 TARGET_MS = 100.0
+# A node started on a copied store first builds its search index (the whole
+# store, before it answers): minutes on a loaded machine.
+START_S = int(os.environ.get("HEAL_START_S", "900"))
 
 
 class Relay:
@@ -179,8 +182,8 @@ def main():
             f.write("sync:\n  heartbeat_ms: 500\n  reconcile_interval: 5\n")
 
     relay.heal()
-    a.start(timeout=60)
-    b.start(timeout=60)
+    a.start(timeout=START_S)
+    b.start(timeout=START_S)
     ca, cb = Client(a.http_port), Client(b.http_port)
     total = events(ca)
     t0 = time.monotonic()
@@ -209,8 +212,8 @@ def main():
              users="1")
         fill(b, int(D * 0.8), D // 10, D - int(D * 0.8) - D // 10, "b%d" % cycle, days="1",
              users="1")
-        a.start(timeout=60)
-        b.start(timeout=60)
+        a.start(timeout=START_S)
+        b.start(timeout=START_S)
         ca, cb = Client(a.http_port), Client(b.http_port)
         na, nb = events(ca), events(cb)
         union = na + nb - total
