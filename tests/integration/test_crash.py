@@ -59,8 +59,13 @@ def main():
                                         name="w%d" % k) for k in range(WRITERS)]
             for th in threads:
                 th.start()
-            # Let the writers get going, then pull the plug at a random moment.
+            # Let the writers get going, then pull the plug at a random moment,
+            # once this round has a few acknowledged posts to lose (at load
+            # 100+ on 2 cores, a fixed 0.3-1 s saw too few: 46 in 12 rounds).
             time.sleep(0.3 + rnd.random() * 0.7)
+            deadline = time.monotonic() + 120
+            while len(acked) < 6 and not errors and time.monotonic() < deadline:
+                time.sleep(0.01)
             n.kill()
             stop.set()
             for th in threads:
