@@ -1082,6 +1082,9 @@ s_writer(void *arg)
 {
 	search_t *s = arg;
 
+	/* Its CPU apart from the main thread's in top -H, perf and catchup.py
+	 * (a third of a receiving node's during a fill went unnamed). */
+	pthread_setname_np(pthread_self(), "cpt-search");
 	pthread_mutex_lock(&s->qlock);
 	for (;;) {
 		sx_change_t *batch;
