@@ -1,7 +1,7 @@
 /*
  * report — the management workbook (XLSX, libxlsxwriter) written from the
  * data of query_report: Summary with charts, Adoption, Departments,
- * Exchange, Questions and Gains with live formulas. It reads only that JSON
+ * Exchange, Questions, Spaces and Gains with live formulas. It reads only that JSON
  * (no store, no session): called by node/http and node/cli.
  */
 #ifndef COMPTOIR_REPORT_H
