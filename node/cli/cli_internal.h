@@ -36,6 +36,7 @@ typedef struct opts {
 	const char *xlsx;     /* --xlsx: the workbook to write (report) */
 	const char *from;     /* --from: first day of a report, YYYY-MM-DD */
 	const char *to;       /* --to: its last day */
+	const char *month;    /* --month: the month of report send, YYYY-MM */
 	int days;             /* --days: certificate validity, 0 = none */
 	int dir_given;        /* --dir was given */
 	int force;            /* --force */

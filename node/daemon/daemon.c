@@ -22,6 +22,7 @@
 #include "node/fed/fed.h"
 #include "node/http/http.h"
 #include "node/mail/mail.h"
+#include "node/report/report.h"
 #include "node/search/search.h"
 
 #define REPOLL_MS 10 /* the store looked at again after a change (s_watch_store) */
@@ -198,6 +199,8 @@ daemon_run(node_t *n)
 	/* Mail last: a relay that is down only delays digests (node/mail). */
 	if (mail_start(&mail, n, err, sizeof(err)) != 0)
 		log_warnx("mail", "no e-mail digests: %s", err);
+	/* The monthly report's workbook is node/report's: mail sits beside it. */
+	mail_set_report(mail, report_workbook_of, n);
 	{
 		/* The address as configured, with the port bound when it said 0. */
 		char addr[CFG_MAX_STR];
