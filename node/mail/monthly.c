@@ -150,6 +150,7 @@ struct queue_all {
 	json_t **mime;     /* their messages (NULL: not due) */
 	size_t n;          /* how many */
 	const char *month; /* "YYYY-MM" */
+	int complete;      /* the month is over: recorded as sent */
 	uint64_t now;      /* when */
 	int force;         /* by hand */
 	size_t queued;     /* out */
@@ -178,7 +179,9 @@ s_queue_fn(store_txn_t *txn, void *arg)
 			json_decref(rec);
 			continue;
 		}
-		if (was == NULL || strcmp(was, q->month) < 0)
+		/* A month still running, sent by hand, is not the whole month
+		 * the schedule owes once it is over. */
+		if (q->complete && (was == NULL || strcmp(was, q->month) < 0))
 			json_object_set_new(rec, "report", json_string(q->month));
 		rc = store_put_json(txn, DB_MAIL, h, strlen(h), rec);
 		json_decref(rec);
@@ -259,7 +262,8 @@ mail_report_run(node_t *n, uint64_t now_ms, const char *month, int force, mail_r
 			rc = CPT_ENOMEM;
 	}
 	if (rc == 0) {
-		struct queue_all q = {r, mime, count, m, now_ms, force, 0};
+		struct queue_all q = {r,      mime,  count, m, s_month_start(ym + 1) <= now_ms,
+		                      now_ms, force, 0};
 		rc = store_write(node_store(n), s_queue_fn, &q);
 		if (rc == 0)
 			*queued = q.queued;

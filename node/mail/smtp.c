@@ -69,8 +69,9 @@ s_read(char *out, size_t size, size_t nitems, void *arg)
 
 /* mail_mime's message as libcurl's MIME structure of c, its headers into
  * *heads (the caller frees both, after the transfer): the text part, then
- * each attachment, base64 by libcurl. 0, or -1 with err (a malformed
- * entry: it will not get better). */
+ * each attachment, base64 by libcurl. 0; -1 with err when memory is short
+ * (try again later); -2 with err for a malformed entry (it will not get
+ * better). */
 static int
 s_mime(CURL *c, const json_t *msg, curl_mime **out, struct curl_slist **heads, char *err,
        size_t errlen)
@@ -82,37 +83,55 @@ s_mime(CURL *c, const json_t *msg, curl_mime **out, struct curl_slist **heads, c
 	const char *text = json_string_value(json_object_get(msg, "text"));
 
 	*out = mime;
-	json_array_foreach (json_object_get(msg, "headers"), i, x)
-		if (json_is_string(x))
-			*heads = curl_slist_append(*heads, json_string_value(x));
-	if (mime == NULL || text == NULL || (part = curl_mime_addpart(mime)) == NULL ||
+	if (text == NULL || !json_is_array(json_object_get(msg, "headers"))) {
+		snprintf(err, errlen, "a malformed message in the outbox");
+		return -2;
+	}
+	json_array_foreach (json_object_get(msg, "headers"), i, x) {
+		struct curl_slist *more;
+		if (!json_is_string(x))
+			continue;
+		if ((more = curl_slist_append(*heads, json_string_value(x))) == NULL)
+			goto oom;
+		*heads = more;
+	}
+	if (mime == NULL || (part = curl_mime_addpart(mime)) == NULL ||
 	    curl_mime_data(part, text, CURL_ZERO_TERMINATED) != CURLE_OK ||
 	    curl_mime_type(part, "text/plain; charset=UTF-8") != CURLE_OK ||
-	    curl_mime_encoder(part, "base64") != CURLE_OK) {
-		snprintf(err, errlen, "a malformed message in the outbox");
-		return -1;
-	}
+	    curl_mime_encoder(part, "base64") != CURLE_OK)
+		goto oom;
 	json_array_foreach (json_object_get(msg, "attachments"), i, x) {
 		const char *b64 = json_string_value(json_object_get(x, "data"));
 		const char *name = json_string_value(json_object_get(x, "name"));
 		const char *type = json_string_value(json_object_get(x, "type"));
 		size_t cap = b64 ? strlen(b64) / 4 * 3 + 3 : 0, len = 0;
-		unsigned char *bin = cap ? malloc(cap) : NULL;
-		int ok = bin && name && type &&
-		         sodium_base642bin(bin, cap, b64, strlen(b64), NULL, &len, NULL,
-		                           sodium_base64_VARIANT_ORIGINAL) == 0 &&
-		         (part = curl_mime_addpart(mime)) != NULL &&
-		         curl_mime_data(part, (const char *)bin, len) == CURLE_OK &&
-		         curl_mime_filename(part, name) == CURLE_OK &&
-		         curl_mime_type(part, type) == CURLE_OK &&
-		         curl_mime_encoder(part, "base64") == CURLE_OK;
-		free(bin); /* curl_mime_data copied it */
-		if (!ok) {
+		unsigned char *bin;
+		int ok;
+		if (b64 == NULL || name == NULL || type == NULL) {
 			snprintf(err, errlen, "a malformed attachment in the outbox");
-			return -1;
+			return -2;
 		}
+		if ((bin = malloc(cap)) == NULL)
+			goto oom;
+		if (sodium_base642bin(bin, cap, b64, strlen(b64), NULL, &len, NULL,
+		                      sodium_base64_VARIANT_ORIGINAL) != 0) {
+			free(bin);
+			snprintf(err, errlen, "an attachment in the outbox is not base64");
+			return -2;
+		}
+		ok = (part = curl_mime_addpart(mime)) != NULL &&
+		     curl_mime_data(part, (const char *)bin, len) == CURLE_OK &&
+		     curl_mime_filename(part, name) == CURLE_OK &&
+		     curl_mime_type(part, type) == CURLE_OK &&
+		     curl_mime_encoder(part, "base64") == CURLE_OK;
+		free(bin); /* curl_mime_data copied it */
+		if (!ok)
+			goto oom;
 	}
 	return 0;
+oom:
+	snprintf(err, errlen, "the message cannot be built now: out of memory");
+	return -1;
 }
 
 /* Delivers to to through the relay: message (an RFC 5322 text), or mime
@@ -127,6 +146,7 @@ s_send(const struct mail *m, const char *to, const char *message, const json_t *
 	struct upload u = {message, message ? strlen(message) : 0, 0};
 	char from[CFG_MAX_STR + 2], rto[300], ebuf[CURL_ERROR_SIZE] = "";
 	CURLcode rc;
+	int built;
 
 	if (c == NULL) {
 		snprintf(err, errlen, "cannot start libcurl");
@@ -142,12 +162,12 @@ s_send(const struct mail *m, const char *to, const char *message, const json_t *
 		curl_easy_setopt(c, CURLOPT_READFUNCTION, s_read);
 		curl_easy_setopt(c, CURLOPT_READDATA, &u);
 		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-	} else if (s_mime(c, mime, &parts, &heads, err, errlen) != 0) {
+	} else if ((built = s_mime(c, mime, &parts, &heads, err, errlen)) != 0) {
 		curl_mime_free(parts);
 		curl_slist_free_all(heads);
 		curl_slist_free_all(rcpt);
 		curl_easy_cleanup(c);
-		return -2;
+		return built;
 	} else {
 		/* For SMTP, libcurl takes the mail's headers from HTTPHEADER and
 		 * adds MIME-Version and the multipart Content-Type itself. */
