@@ -108,7 +108,7 @@ static const key_spec_t s_sync_keys[] = {
 #undef SYNC
 
 enum { K_MAIL_RELAY, K_MAIL_FROM, K_MAIL_BASE, K_MAIL_USER, K_MAIL_PWFILE, K_MAIL_DAILY,
-       K_MAIL_WEEKLY, K_MAIL_RETRY_MIN, K_MAIL_RETRY_MAX, K_MAIL_IMMEDIATE };
+       K_MAIL_WEEKLY, K_MAIL_RETRY_MIN, K_MAIL_RETRY_MAX, K_MAIL_IMMEDIATE, K_MAIL_REPORT_DAY };
 #define MAILN(n, lo, hi) {#n, 0, offsetof(cfg_mail_t, n), lo, hi}
 static const key_spec_t s_mail_keys[] = {
 	{"relay",         1, 0, 0, 0},
@@ -121,6 +121,7 @@ static const key_spec_t s_mail_keys[] = {
 	MAILN(retry_min, 1, 3600),
 	MAILN(retry_max, 1, 86400),
 	MAILN(immediate_every, 1, 3600),
+	MAILN(report_day, 0, 28),
 };
 #undef MAILN
 
@@ -179,6 +180,7 @@ cfg_defaults(cfg_t *cfg)
 	cfg->hooks.max_failures = 50;
 	cfg->hooks.timeout = 10;
 	cfg->hooks.give_up = 3 * 86400;
+	cfg->mail.report_day = 1;
 }
 
 int

@@ -94,6 +94,8 @@ typedef struct cfg_mail {
 	uint32_t retry_min;       /* first back-off after a failed delivery, s [1, 3600] */
 	uint32_t retry_max;       /* longest back-off, s [1, 86400] */
 	uint32_t immediate_every; /* "immediate" digests gather this long, s [1, 3600] */
+	uint32_t report_day;      /* day of the month the workbook of the month before goes to
+	                             the management role, at daily_hour [1, 28]; 0 = never */
 	cfg_pos_t at;             /* the mail: mapping */
 } cfg_mail_t;
 

@@ -52,6 +52,9 @@ static const char s_usage[] =
     "  report --xlsx FILE [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
     "                        the workbook for management (default: the 30 days to\n"
     "                        today, UTC), or its data as JSON with --json\n"
+    "  report send [--month YYYY-MM]\n"
+    "                        mail the workbook of a month (default: the last one the\n"
+    "                        schedule owes) to the management role now\n"
     "  user add HANDLE [--admin] [--management] [--name NAME] [--password-file FILE]\n"
     "                        enrol a member of staff (prints a password unless given)\n"
     "  user passwd HANDLE [--password-file FILE]\n"
@@ -137,6 +140,7 @@ s_parse(opts_t *o, int argc, char **argv)
 	    {"--xlsx", offsetof(opts_t, xlsx), 0},
 	    {"--from", offsetof(opts_t, from), 0},
 	    {"--to", offsetof(opts_t, to), 0},
+	    {"--month", offsetof(opts_t, month), 0},
 	};
 
 	memset(o, 0, sizeof(*o));

@@ -38,6 +38,7 @@ typedef struct opts {
 	const char *to;       /* --to: its last day */
 	const char *as;       /* --as: figures as this person of the site sees them */
 	const char *owner;    /* --owner: the person who owns a bot */
+	const char *month;    /* --month: the month of report send, YYYY-MM */
 	int days;             /* --days: certificate validity, 0 = none */
 	int dir_given;        /* --dir was given */
 	int force;            /* --force */

@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "node/cli/cli_internal.h"
+#include "node/mail/mail.h"
 #include "node/report/report.h"
 
 /*
@@ -434,6 +435,43 @@ s_day_ms(const char *s)
 	return (long long)timegm(&tm) * 1000;
 }
 
+/* comptoir report send: the monthly report queued now, by hand; the
+ * running node's worker delivers it. */
+static int
+s_report_send(opts_t *o)
+{
+	node_t *n;
+	size_t queued = 0;
+	char err[512] = "", month[8];
+	int rc;
+
+	if (o->nargs != 1 || o->xlsx || o->from || o->to) {
+		fprintf(stderr, "usage: comptoir report send [--month YYYY-MM] [--dir DIR]\n");
+		return 2;
+	}
+	if ((n = cli_open(o)) == NULL)
+		return 1;
+	rc = mail_report_run(n, hlc_wall_ms(), o->month, 1, report_workbook_of, n, &queued, month,
+	                     err, sizeof(err));
+	if (rc == 0 && month[0] == 0) {
+		fprintf(stderr, "comptoir report: no month owed (mail.report_day is 0): give "
+		                "--month YYYY-MM\n");
+		rc = 2;
+	} else if (rc == 0) {
+		printf("report of %s queued for %zu people of the management role%s\n", month,
+		       queued,
+		       queued == 0 ? " (none has the role and an e-mail address)"
+		       : node_cfg(n)->mail.relay[0]
+		           ? ""
+		           : " (no mail: section in the config: nothing will deliver it)");
+	} else {
+		fprintf(stderr, "comptoir report: %s\n", err);
+		rc = rc == CPT_EINVAL ? 2 : 1;
+	}
+	node_close(&n);
+	return rc;
+}
+
 int
 cmd_report(opts_t *o)
 {
@@ -446,6 +484,13 @@ cmd_report(opts_t *o)
 	char err[512], site[CFG_MAX_STR];
 	int rc;
 
+	if (o->nargs > 0 && strcmp(o->args[0], "send") == 0)
+		return s_report_send(o);
+	if (o->nargs > 0) {
+		fprintf(stderr, "comptoir report: no such command \"%s\" (send, or --xlsx FILE)\n",
+		        o->args[0]);
+		return 2;
+	}
 	if (o->xlsx == NULL && !o->json) {
 		fprintf(stderr, "comptoir report: give --xlsx FILE (or --json)\n");
 		return 2;

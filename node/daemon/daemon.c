@@ -24,6 +24,7 @@
 #include "node/hooks/hooks.h"
 #include "node/mail/mail.h"
 #include "node/query/query.h"
+#include "node/report/report.h"
 #include "node/search/search.h"
 
 #define REPOLL_MS 10 /* the store looked at again after a change (s_watch_store) */
@@ -285,6 +286,8 @@ daemon_run(node_t *n)
 	if (hooks_start(&hooks, n, err, sizeof(err)) != 0)
 		log_warnx("hooks", "no webhooks: %s", err);
 	http_set_hooks(http, hooks);
+	/* The monthly report's workbook is node/report's: mail sits beside it. */
+	mail_set_report(mail, report_workbook_of, n);
 	{
 		/* The address as configured, with the port bound when it said 0. */
 		char addr[CFG_MAX_STR];

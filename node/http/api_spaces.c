@@ -211,7 +211,8 @@ api_space_figures(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	if (!http_read_begin(r, &txn))
 		return 0;
 	if (query_space_readable(txn, id, r->sess.handle, s_site()))
-		f = query_space_figures(txn, id, hlc_wall_ms() - (uint64_t)days * 86400000ull);
+		f = query_space_figures(txn, id, hlc_wall_ms() - (uint64_t)days * 86400000ull,
+		                        UINT64_MAX);
 	store_read_end(r->h->st, &txn);
 	if (f == NULL)
 		return http_fail(r, 404, "no_space", NULL, NULL, "no such space");

@@ -227,11 +227,10 @@ s_header(buf_t *b, const char *name, const char *value)
 	free(enc);
 }
 
-char *
-mail_message(const char *from, const char *to, const char *subject, const char *text,
-             uint64_t now_ms)
+/* The headers every mail of Comptoir has, each line ending in CRLF. */
+static void
+s_headers(buf_t *b, const char *from, const char *to, const char *subject, uint64_t now_ms)
 {
-	buf_t b = {0};
 	char date[64], id[33];
 	uint8_t rnd[16];
 	time_t s = (time_t)(now_ms / 1000);
@@ -241,19 +240,69 @@ mail_message(const char *from, const char *to, const char *subject, const char *
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
 	randombytes_buf(rnd, sizeof(rnd));
 	sodium_bin2hex(id, sizeof(id), rnd, sizeof(rnd));
-	s_add(&b, "Date: %s\r\nFrom: Comptoir <%s>\r\nTo: <%s>\r\n", date, from, to);
-	s_header(&b, "Subject", subject);
-	s_add(&b,
-	      "Message-ID: <%s@comptoir>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; "
-	      "charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\nAuto-Submitted: "
-	      "auto-generated\r\n\r\n",
-	      id);
+	s_add(b, "Date: %s\r\nFrom: Comptoir <%s>\r\nTo: <%s>\r\n", date, from, to);
+	s_header(b, "Subject", subject);
+	s_add(b, "Message-ID: <%s@comptoir>\r\nAuto-Submitted: auto-generated\r\n", id);
+}
+
+char *
+mail_message(const char *from, const char *to, const char *subject, const char *text,
+             uint64_t now_ms)
+{
+	buf_t b = {0};
+
+	s_headers(&b, from, to, subject, now_ms);
+	s_add(&b, "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n"
+	          "Content-Transfer-Encoding: base64\r\n\r\n");
 	s_b64_lines(&b, text, strlen(text));
 	if (b.oom) {
 		free(b.p);
 		return NULL;
 	}
 	return b.p;
+}
+
+json_t *
+mail_mime(const char *from, const char *to, const char *subject, const char *text,
+          const mail_attachment_t *att, size_t natt, uint64_t now_ms)
+{
+	buf_t b = {0};
+	json_t *out = json_object(), *heads = json_array(), *atts = json_array();
+	int bad = out == NULL || heads == NULL || atts == NULL;
+
+	s_headers(&b, from, to, subject, now_ms);
+	/* libcurl takes the headers one by one, without their CRLF. */
+	for (char *line = b.p, *end; !b.oom && !bad && line && *line; line = end + 2) {
+		if ((end = strstr(line, "\r\n")) == NULL)
+			break;
+		bad |= json_array_append_new(heads, json_stringn(line, (size_t)(end - line))) != 0;
+	}
+	for (size_t i = 0; i < natt && !bad; i++) {
+		size_t cap = sodium_base64_encoded_len(att[i].len, sodium_base64_VARIANT_ORIGINAL);
+		char *enc = malloc(cap);
+		json_t *a;
+		if (enc == NULL) {
+			bad = 1;
+			break;
+		}
+		sodium_bin2base64(enc, cap, att[i].data, att[i].len,
+		                  sodium_base64_VARIANT_ORIGINAL);
+		a = json_pack("{s:s, s:s, s:s}", "name", att[i].name, "type", att[i].type, "data",
+		              enc);
+		free(enc);
+		bad |= a == NULL || json_array_append_new(atts, a) != 0;
+	}
+	bad |= b.oom || json_object_set_new(out, "headers", heads) != 0;
+	heads = NULL;
+	bad |= json_object_set_new(out, "text", json_string(text)) != 0;
+	bad |= json_object_set_new(out, "attachments", atts) != 0;
+	atts = NULL;
+	free(b.p);
+	if (bad) {
+		json_decref(out);
+		return NULL;
+	}
+	return out;
 }
 
 /* ------------------------------------------------------------ schedule */
@@ -317,15 +366,8 @@ s_queue_fn(store_txn_t *txn, void *arg)
 	return rc;
 }
 
-/* The people this site sends digests to: whose personal key it holds
- * (they logged in here) and whose home site it is. */
-struct person {
-	uint8_t key[CPT_KEY_LEN];
-	char handle[64];
-};
-
-static int
-s_people(store_t *st, const char *site, struct person **out, size_t *n)
+int
+mail_people(store_t *st, const char *site, mail_person_t **out, size_t *n)
 {
 	store_txn_t *txn;
 	store_cur_t *cur;
@@ -356,7 +398,7 @@ s_people(store_t *st, const char *site, struct person **out, size_t *n)
 			continue;
 		if (*n == cap) {
 			size_t nc = cap ? cap * 2 : 32;
-			struct person *np = realloc(*out, nc * sizeof(*np));
+			mail_person_t *np = realloc(*out, nc * sizeof(*np));
 			if (np == NULL) {
 				rc = CPT_ENOMEM;
 				break;
@@ -375,7 +417,7 @@ s_people(store_t *st, const char *site, struct person **out, size_t *n)
 
 /* Composes person's digest of period, or decides there is none. */
 static int
-s_compose(node_t *n, const struct person *p, const char *period, uint64_t now, uint64_t slot,
+s_compose(node_t *n, const mail_person_t *p, const char *period, uint64_t now, uint64_t slot,
           int force, size_t *queued)
 {
 	const cfg_mail_t *c = &node_cfg(n)->mail;
@@ -470,7 +512,7 @@ int
 mail_digest_run(node_t *n, const char *period, uint64_t now_ms, int force, size_t *queued)
 {
 	const cfg_t *cfg = node_cfg(n);
-	struct person *people;
+	mail_person_t *people;
 	size_t count;
 	uint64_t slot;
 	int rc;
@@ -482,7 +524,7 @@ mail_digest_run(node_t *n, const char *period, uint64_t now_ms, int force, size_
 		return CPT_EINVAL;
 	slot =
 	    strcmp(period, "immediate") == 0 || force ? now_ms : s_slot(&cfg->mail, period, now_ms);
-	if ((rc = s_people(node_store(n), cfg->name, &people, &count)) != 0)
+	if ((rc = mail_people(node_store(n), cfg->name, &people, &count)) != 0)
 		return rc;
 	for (size_t i = 0; i < count && rc == 0; i++)
 		rc = s_compose(n, &people[i], period, now_ms, slot, force, queued);

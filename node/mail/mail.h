@@ -1,7 +1,8 @@
 /*
  * mail — e-mail digests through the company's own SMTP relay: the durable
  * outbox in the store (DB_OUTBOX), the digests composed from each person's
- * notifications in their language (DB_MAIL says when each went out), and
+ * notifications in their language (DB_MAIL says when each went out), the
+ * monthly report to the management role with its workbook attached, and
  * a worker thread that delivers with libcurl's SMTP and backs off when the
  * relay is down, so that a dead relay never slows or stops the node.
  * Calls node/core, node/query, node/index, node/store; called by
@@ -49,6 +50,35 @@ void mail_kick(mail_t *m);
  */
 int mail_digest_run(node_t *n, const char *period, uint64_t now_ms, int force,
                     size_t *queued) CPT_WUR;
+
+/*
+ * The monthly report: the workbook of a month, made by whoever calls (node/report
+ * is beside this module, not below it: the daemon and the CLI pass its maker).
+ * It writes the attachment of the events from from_ms up to (not including)
+ * to_ms into *out (malloc'd; the caller frees it) and *len: 0, or -1 with err.
+ */
+typedef int (*mail_report_fn)(void *arg, uint64_t from_ms, uint64_t to_ms, uint8_t **out,
+                              size_t *len, char *err, size_t errlen);
+
+/*
+ * Queues the monthly report into the outbox: one mail to each person of this
+ * site who has the management role and an address, in their language, with
+ * the workbook of month (made once by fn) attached. month: "YYYY-MM", or NULL
+ * for the month the schedule owes at now_ms (the month before the latest
+ * report_day at daily_hour; none when report_day is 0). Without force, a
+ * person who was sent that month (or a later one) gets nothing; force (by
+ * hand: comptoir report send) sends to every one. DB_MAIL records the month
+ * sent in the same write transaction as the outbox entry: the schedule
+ * queues each month once, across restarts and kill -9. *queued gets how
+ * many were queued; *month_out (8 bytes) the month. 0, CPT_EINVAL (a month
+ * that is not YYYY-MM), CPT_EIO (fn failed: err says why) or a store error.
+ */
+int mail_report_run(node_t *n, uint64_t now_ms, const char *month, int force, mail_report_fn fn,
+                    void *arg, size_t *queued, char month_out[8], char *err, size_t errlen) CPT_WUR;
+
+/* Lets the worker m compose the monthly report when it is due (looked at
+ * once a minute, and at once after this call), with fn and arg. */
+void mail_set_report(mail_t *m, mail_report_fn fn, void *arg);
 
 /* The address a site admin sets for handle ("" clears it): used when the
  * person has set none in their preferences. 0, CPT_EINVAL (not an address)

@@ -1,8 +1,10 @@
 /*
  * The mail channel of the outbox (node/outbox): its tick composes the
- * digests when they are due, its delivery hands a message to the company's
- * relay with libcurl's SMTP, with a timeout on every delivery; the outbox's
- * worker retries with back-off. The node's other threads only kick it.
+ * digests and the monthly report when they are due, its delivery hands a
+ * message to the company's relay with libcurl's SMTP (and its MIME builder
+ * for mail with attachments), with a timeout on every delivery; the
+ * outbox's worker retries with back-off. The node's other threads only
+ * kick it.
  */
 #include <assert.h>
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <sodium.h>
 
 #include "config/config.h"
 #include "node/mail/mail_internal.h"
@@ -31,11 +34,15 @@ struct mail {
 	cfg_mail_t c;            /* the mail: section, copied at start */
 	char password[256];      /* the relay's password, "" = none */
 	outbox_t *ob;            /* the mail channel of the outbox: its worker delivers */
-	pthread_mutex_t mu;      /* guards dirty */
+	pthread_mutex_t mu;      /* guards dirty and the report's fields */
 	int dirty;               /* events were stored since the last immediate pass */
 	uint64_t next_schedule;  /* when due digests are looked for next (worker only) */
 	uint64_t next_immediate; /* when immediate digests may go next (worker only) */
 	uint64_t sent;           /* mails delivered (log and tests; worker only) */
+	mail_report_fn report;   /* makes the monthly workbook (NULL: no monthly report) */
+	void *report_arg;        /* its argument */
+	int report_now;          /* look whether the monthly report is due at the next tick */
+	char report_said[8];     /* the month the log last said was owed nothing (worker only) */
 };
 
 /* --------------------------------------------------------------- curl */
@@ -59,15 +66,86 @@ s_read(char *out, size_t size, size_t nitems, void *arg)
 	return n;
 }
 
-/* Delivers message to to through the relay. 0, or -1 with err. */
+/* mail_mime's message as libcurl's MIME structure of c, its headers into
+ * *heads (the caller frees both, after the transfer): the text part, then
+ * each attachment, base64 by libcurl. 0; -1 with err when memory is short
+ * (try again later); -2 with err for a malformed entry (it will not get
+ * better). */
 static int
-s_send(const struct mail *m, const char *to, const char *message, char *err, size_t errlen)
+s_mime(CURL *c, const json_t *msg, curl_mime **out, struct curl_slist **heads, char *err,
+       size_t errlen)
+{
+	const json_t *x;
+	size_t i;
+	curl_mime *mime = curl_mime_init(c);
+	curl_mimepart *part;
+	const char *text = json_string_value(json_object_get(msg, "text"));
+
+	*out = mime;
+	if (text == NULL || !json_is_array(json_object_get(msg, "headers"))) {
+		snprintf(err, errlen, "a malformed message in the outbox");
+		return -2;
+	}
+	json_array_foreach (json_object_get(msg, "headers"), i, x) {
+		struct curl_slist *more;
+		if (!json_is_string(x))
+			continue;
+		if ((more = curl_slist_append(*heads, json_string_value(x))) == NULL)
+			goto oom;
+		*heads = more;
+	}
+	if (mime == NULL || (part = curl_mime_addpart(mime)) == NULL ||
+	    curl_mime_data(part, text, CURL_ZERO_TERMINATED) != CURLE_OK ||
+	    curl_mime_type(part, "text/plain; charset=UTF-8") != CURLE_OK ||
+	    curl_mime_encoder(part, "base64") != CURLE_OK)
+		goto oom;
+	json_array_foreach (json_object_get(msg, "attachments"), i, x) {
+		const char *b64 = json_string_value(json_object_get(x, "data"));
+		const char *name = json_string_value(json_object_get(x, "name"));
+		const char *type = json_string_value(json_object_get(x, "type"));
+		size_t cap = b64 ? strlen(b64) / 4 * 3 + 3 : 0, len = 0;
+		unsigned char *bin;
+		int ok;
+		if (b64 == NULL || name == NULL || type == NULL) {
+			snprintf(err, errlen, "a malformed attachment in the outbox");
+			return -2;
+		}
+		if ((bin = malloc(cap)) == NULL)
+			goto oom;
+		if (sodium_base642bin(bin, cap, b64, strlen(b64), NULL, &len, NULL,
+		                      sodium_base64_VARIANT_ORIGINAL) != 0) {
+			free(bin);
+			snprintf(err, errlen, "an attachment in the outbox is not base64");
+			return -2;
+		}
+		ok = (part = curl_mime_addpart(mime)) != NULL &&
+		     curl_mime_data(part, (const char *)bin, len) == CURLE_OK &&
+		     curl_mime_filename(part, name) == CURLE_OK &&
+		     curl_mime_type(part, type) == CURLE_OK &&
+		     curl_mime_encoder(part, "base64") == CURLE_OK;
+		free(bin); /* curl_mime_data copied it */
+		if (!ok)
+			goto oom;
+	}
+	return 0;
+oom:
+	snprintf(err, errlen, "the message cannot be built now: out of memory");
+	return -1;
+}
+
+/* Delivers to to through the relay: message (an RFC 5322 text), or mime
+ * (mail_mime's). 0; -1 with err; -2 with err when the entry is malformed. */
+static int
+s_send(const struct mail *m, const char *to, const char *message, const json_t *mime, char *err,
+       size_t errlen)
 {
 	CURL *c = curl_easy_init();
-	struct curl_slist *rcpt = NULL;
-	struct upload u = {message, strlen(message), 0};
+	struct curl_slist *rcpt = NULL, *heads = NULL;
+	curl_mime *parts = NULL;
+	struct upload u = {message, message ? strlen(message) : 0, 0};
 	char from[CFG_MAX_STR + 2], rto[300], ebuf[CURL_ERROR_SIZE] = "";
 	CURLcode rc;
+	int built;
 
 	if (c == NULL) {
 		snprintf(err, errlen, "cannot start libcurl");
@@ -79,9 +157,22 @@ s_send(const struct mail *m, const char *to, const char *message, char *err, siz
 	curl_easy_setopt(c, CURLOPT_URL, m->c.relay);
 	curl_easy_setopt(c, CURLOPT_MAIL_FROM, from);
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
-	curl_easy_setopt(c, CURLOPT_READFUNCTION, s_read);
-	curl_easy_setopt(c, CURLOPT_READDATA, &u);
-	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+	if (message) {
+		curl_easy_setopt(c, CURLOPT_READFUNCTION, s_read);
+		curl_easy_setopt(c, CURLOPT_READDATA, &u);
+		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+	} else if ((built = s_mime(c, mime, &parts, &heads, err, errlen)) != 0) {
+		curl_mime_free(parts);
+		curl_slist_free_all(heads);
+		curl_slist_free_all(rcpt);
+		curl_easy_cleanup(c);
+		return built;
+	} else {
+		/* For SMTP, libcurl takes the mail's headers from HTTPHEADER and
+		 * adds MIME-Version and the multipart Content-Type itself. */
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, heads);
+		curl_easy_setopt(c, CURLOPT_MIMEPOST, parts);
+	}
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)MAIL_TIMEOUT_S);
@@ -97,6 +188,8 @@ s_send(const struct mail *m, const char *to, const char *message, char *err, siz
 		snprintf(err, errlen, "%s", ebuf[0] ? ebuf : curl_easy_strerror(rc));
 	curl_slist_free_all(rcpt);
 	curl_easy_cleanup(c);
+	curl_mime_free(parts);
+	curl_slist_free_all(heads);
 	return rc == CURLE_OK ? 0 : -1;
 }
 
@@ -109,19 +202,25 @@ s_deliver(void *arg, const json_t *e, char *err, size_t errlen)
 	struct mail *m = arg;
 	const char *to = json_string_value(json_object_get(e, "to"));
 	const char *msg = json_string_value(json_object_get(e, "message"));
+	const json_t *mime = json_object_get(e, "mime");
 	json_int_t tries = json_integer_value(json_object_get(e, "attempts"));
+	int rc;
 
-	if (to == NULL || msg == NULL) {
+	if (to == NULL || (msg == NULL && !json_is_object(mime))) {
 		log_warnx("mail", "dropping a malformed outbox entry");
 		return OUTBOX_DROP;
 	}
-	if (s_send(m, to, msg, err, errlen) != 0) {
-		log_warnx("mail", "cannot deliver a digest to %s through %s (attempt %lld): %s", to,
-		          m->c.relay, (long long)tries + 1, err);
+	if ((rc = s_send(m, to, msg, mime, err, errlen)) == -2) {
+		log_warnx("mail", "dropping a malformed outbox entry: %s", err);
+		return OUTBOX_DROP;
+	}
+	if (rc != 0) {
+		log_warnx("mail", "cannot deliver a %s to %s through %s (attempt %lld): %s",
+		          msg ? "digest" : "mail", to, m->c.relay, (long long)tries + 1, err);
 		return OUTBOX_RETRY;
 	}
 	m->sent++;
-	log_info("mail", "digest delivered to %s", to);
+	log_info("mail", "%s delivered to %s", msg ? "digest" : "mail", to);
 	return OUTBOX_SENT;
 }
 
@@ -153,16 +252,54 @@ s_digests(struct mail *m, const char *period, uint64_t now)
 		log_info("mail", "%zu %s digests queued", queued, period);
 }
 
-/* The mail channel's tick: the digests due, before the outbox delivers. */
+/* The monthly report when it is due (mail_report_run says, from DB_MAIL). */
+static void
+s_report(struct mail *m, mail_report_fn fn, void *arg, uint64_t now)
+{
+	size_t queued = 0;
+	char err[512] = "", month[8] = "";
+	int rc = mail_report_run(m->n, now, NULL, 0, fn, arg, &queued, month, err, sizeof(err));
+
+	if (rc != 0) {
+		log_warnx("mail", "cannot compose the monthly report of %s: %s", month, err);
+	} else if (queued) {
+		log_info("mail", "the report of %s queued for %zu people of the management role",
+		         month, queued);
+	} else if (month[0] && strcmp(month, m->report_said) != 0) {
+		/* Once per month and process: the schedule did look. */
+		log_info("mail",
+		         "the report of %s: nothing owed (sent before, or nobody has the "
+		         "management role and an address)",
+		         month);
+		memcpy(m->report_said, month, sizeof(month));
+	}
+}
+
+/* The mail channel's tick: the digests and the report due, before the
+ * outbox delivers. */
 static uint64_t
 s_tick(void *arg, uint64_t now)
 {
 	struct mail *m = arg;
 	int dirty;
 
-	if (now >= m->next_schedule) {
-		s_digests(m, "daily", now);
-		s_digests(m, "weekly", now);
+	mail_report_fn report;
+	void *report_arg;
+	int report_now;
+
+	pthread_mutex_lock(&m->mu);
+	report = m->report;
+	report_arg = m->report_arg;
+	report_now = m->report_now;
+	m->report_now = 0;
+	pthread_mutex_unlock(&m->mu);
+	if (now >= m->next_schedule || report_now) {
+		if (now >= m->next_schedule) {
+			s_digests(m, "daily", now);
+			s_digests(m, "weekly", now);
+		}
+		if (report)
+			s_report(m, report, report_arg, now);
 		m->next_schedule = now + SCHEDULE_MS;
 	}
 	/* Immediate digests gather immediate_every (a minute) of events into
@@ -257,6 +394,19 @@ mail_start(mail_t **out, node_t *n, char *err, size_t errlen)
 	log_info("mail", "digests go through %s from %s", m->c.relay, m->c.from);
 	*out = m;
 	return 0;
+}
+
+void
+mail_set_report(mail_t *m, mail_report_fn fn, void *arg)
+{
+	if (m == NULL)
+		return;
+	pthread_mutex_lock(&m->mu);
+	m->report = fn;
+	m->report_arg = arg;
+	m->report_now = 1;
+	pthread_mutex_unlock(&m->mu);
+	outbox_kick(m->ob);
 }
 
 void

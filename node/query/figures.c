@@ -367,9 +367,9 @@ query_figures(store_txn_t *txn, uint64_t now_ms, unsigned days)
 /* One space's line: its figures (query_space_figures) with what names it. */
 static json_t *
 s_space_line(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const json_t *rec, const char *site,
-             uint64_t since_ms)
+             uint64_t since_ms, uint64_t until_ms)
 {
-	json_t *f = query_space_figures(txn, id, since_ms);
+	json_t *f = query_space_figures(txn, id, since_ms, until_ms);
 	char hex[CPT_HEX_ID];
 
 	if (f == NULL)
@@ -413,7 +413,15 @@ s_by_posts(const void *a, const void *b)
 json_t *
 query_figures_spaces(store_txn_t *txn, uint64_t now_ms, unsigned days)
 {
-	uint64_t since = now_ms - (uint64_t)days * QUERY_DAY_MS;
+	assert(txn != NULL);
+	if (days < 1 || days > QUERY_FIGURES_MAX_DAYS || now_ms < days * QUERY_DAY_MS)
+		return NULL;
+	return q_fig_spaces(txn, now_ms - (uint64_t)days * QUERY_DAY_MS, UINT64_MAX);
+}
+
+json_t *
+q_fig_spaces(store_txn_t *txn, uint64_t since, uint64_t until)
+{
 	struct fig f = {.txn = txn};
 	json_t *lines = json_array(), *out = NULL, *x, *rec;
 	json_t **v = NULL;
@@ -423,9 +431,7 @@ query_figures_spaces(store_txn_t *txn, uint64_t now_ms, unsigned days)
 	size_t i, n;
 	int rc;
 
-	assert(txn != NULL);
-	if (lines == NULL || days < 1 || days > QUERY_FIGURES_MAX_DAYS ||
-	    now_ms < days * QUERY_DAY_MS)
+	if (lines == NULL)
 		goto done;
 	/* The spaces folded here (DB_SPACES), then each site's own. */
 	if (store_cur_open(txn, DB_SPACES, &cur) != 0)
@@ -435,7 +441,7 @@ query_figures_spaces(store_txn_t *txn, uint64_t now_ms, unsigned days)
 		if (k.len != CPT_ID_LEN || (rec = json_loadb(val.data, val.len, 0, NULL)) == NULL)
 			continue;
 		if (json_is_true(json_object_get(rec, "exists")) &&
-		    (x = s_space_line(txn, k.data, rec, NULL, since)) != NULL)
+		    (x = s_space_line(txn, k.data, rec, NULL, since, until)) != NULL)
 			json_array_append_new(lines, x);
 		json_decref(rec);
 	}
@@ -449,7 +455,7 @@ query_figures_spaces(store_txn_t *txn, uint64_t now_ms, unsigned days)
 		uint8_t id[CPT_ID_LEN];
 		json_t *line;
 		index_site_space(id, site);
-		if ((line = s_space_line(txn, id, NULL, site, since)) != NULL)
+		if ((line = s_space_line(txn, id, NULL, site, since, until)) != NULL)
 			json_array_append_new(lines, line);
 	}
 	n = json_array_size(lines);

@@ -107,9 +107,11 @@ json_t *query_space_feed_as(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], c
  * [{"id", "name", "visibility", "role"}]. */
 json_t *query_person_spaces(store_txn_t *txn, const char *handle, const char *viewer,
                             const char *viewer_site);
-/* Figures of a space: {"posts", "comments", "posts_recent" (since since_ms),
+/* Figures of a space: {"posts", "comments", "posts_recent" (made from
+ * since_ms up to, not including, until_ms: UINT64_MAX for "until now"),
  * "active_members" (authors of those)}; NULL on a store error. */
-json_t *query_space_figures(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], uint64_t since_ms);
+json_t *query_space_figures(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], uint64_t since_ms,
+                            uint64_t until_ms);
 
 /* ---------------------------------------------------- people (people.c) */
 
@@ -205,7 +207,8 @@ json_t *query_figures(store_txn_t *txn, uint64_t now_ms, unsigned days);
 json_t *query_figures_spaces(store_txn_t *txn, uint64_t now_ms, unsigned days);
 /* Hides, in place, in spaces (query_figures_spaces's array), the names of
  * the private spaces handle (a person of site) may not read: counted, not
- * named ("name" null, "hidden" true). */
+ * named ("name" null, "hidden" true). handle NULL: every private space's
+ * name (a workbook, which travels). */
 void query_figures_spaces_for(store_txn_t *txn, json_t *spaces, const char *handle,
                               const char *site);
 
@@ -221,7 +224,9 @@ void query_figures_spaces_for(store_txn_t *txn, json_t *spaces, const char *hand
  * that ask (a "question" flag or a "?" in the text), how many got a comment
  * from someone else in the period, from another site, from another
  * department, the median delay to that first answer and the counts per
- * site. Names no person. NULL on a bad period or a store error. */
+ * site; "spaces", query_figures_spaces's lines with "posts_recent" and
+ * "active_members" counted over the period, and no private space named.
+ * Names no person. NULL on a bad period or a store error. */
 #define QUERY_REPORT_MAX_DAYS 1100
 json_t *query_report(store_txn_t *txn, uint64_t from_ms, uint64_t to_ms);
 

@@ -63,6 +63,9 @@ json_t *q_fig_out(json_t *c, int with_staff);
 json_t *q_fig_sorted(json_t *o, int name_site);
 /* f->weeks as the API shows them. */
 json_t *q_fig_weeks(struct fig *f);
+/* query_figures_spaces's lines, their posts_recent and active_members
+ * counted from since up to (not including) until. */
+json_t *q_fig_spaces(store_txn_t *txn, uint64_t since, uint64_t until);
 /* The report's part of one member of the staff, by handle (report.c). */
 void q_report_staff(struct fig *f, const char *handle);
 /* The report's part of one event (report.c): w the author's [site, handle],

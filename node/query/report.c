@@ -245,6 +245,7 @@ query_report(store_txn_t *txn, uint64_t from_ms, uint64_t to_ms)
 	struct rep r = {0};
 	struct fig f = {.txn = txn, .rep = &r}, prev = {.txn = txn};
 	json_t *out = NULL, *months = NULL, *depts = NULL, *qsites = NULL, *prevt = NULL, *x;
+	json_t *spaces = NULL;
 	uint64_t len = to_ms - from_ms;
 	const char *k;
 	size_t i;
@@ -312,6 +313,11 @@ query_report(store_txn_t *txn, uint64_t from_ms, uint64_t to_ms)
 		}
 		json_decref(sorted);
 	}
+	/* A workbook travels (forwarded, attached to mail): no private space
+	 * is named in it, whoever asked for it. */
+	if ((spaces = q_fig_spaces(txn, from_ms, to_ms)) == NULL)
+		goto done;
+	query_figures_spaces_for(txn, spaces, NULL, NULL);
 	if (r.ndelays > 1)
 		qsort(r.delays, r.ndelays, sizeof(*r.delays), s_cmp_u64);
 	out = json_pack(
@@ -327,12 +333,21 @@ query_report(store_txn_t *txn, uint64_t from_ms, uint64_t to_ms)
 	              (json_int_t)((r.delays[(r.ndelays - 1) / 2] + r.delays[r.ndelays / 2]) / 2))
 	        : json_null(),
 	    "sites", qsites);
+	if (out) {
+		int bad = json_object_set_new(out, "spaces", spaces) != 0;
+		spaces = NULL; /* taken, even on a failure */
+		if (bad) {
+			json_decref(out);
+			out = NULL;
+		}
+	}
 	prevt = months = depts = qsites = NULL;
 done:
 	json_decref(prevt);
 	json_decref(months);
 	json_decref(depts);
 	json_decref(qsites);
+	json_decref(spaces);
 	q_fig_free(&f);
 	q_fig_free(&prev);
 	json_decref(r.site_months);

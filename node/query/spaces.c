@@ -480,7 +480,8 @@ out:
 /* ---------------------------------------------------------- figures */
 
 json_t *
-query_space_figures(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], uint64_t since_ms)
+query_space_figures(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], uint64_t since_ms,
+                    uint64_t until_ms)
 {
 	uint8_t key[CPT_ID_LEN + 40];
 	store_cur_t *cur;
@@ -498,13 +499,15 @@ query_space_figures(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], uint64_t 
 	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0;
 	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 		json_t *p;
+		uint64_t created;
 		if (k.len != sizeof(key) || memcmp(k.data, space, CPT_ID_LEN) != 0)
 			break;
 		if ((p = json_loadb(v.data, v.len, 0, NULL)) == NULL)
 			continue;
 		posts++;
 		comments += json_integer_value(json_object_get(p, "comments"));
-		if ((uint64_t)json_integer_value(json_object_get(p, "created")) >= since_ms) {
+		created = (uint64_t)json_integer_value(json_object_get(p, "created"));
+		if (created >= since_ms && created < until_ms) {
 			const char *a = json_string_value(json_object_get(p, "author"));
 			recent++;
 			if (a && *a)

@@ -1,8 +1,10 @@
 /*
  * report — the management workbook (XLSX, libxlsxwriter) written from the
  * data of query_report: Summary with charts, Adoption, Departments,
- * Exchange, Questions and Gains with live formulas. It reads only that JSON
- * (no store, no session): called by node/http and node/cli.
+ * Exchange, Questions, Spaces and Gains with live formulas. xlsx.c reads
+ * only that JSON (no store, no session); store.c makes the workbook of a
+ * period from a node's store, for the monthly mail. Called by node/http,
+ * node/daemon and node/cli.
  */
 #ifndef COMPTOIR_REPORT_H
 #define COMPTOIR_REPORT_H
@@ -27,6 +29,14 @@ int report_xlsx_write(const json_t *data, const char *site, uint64_t generated_m
  * file is made under TMPDIR (or /tmp) and removed. */
 int report_xlsx(const json_t *data, const char *site, uint64_t generated_ms, uint8_t **out,
                 size_t *len, char *err, size_t errlen) CPT_WUR;
+
+/* The workbook of the events from from_ms up to (not including) to_ms in
+ * node's store (a node_t *; the name of this site on its Summary), into
+ * *out (malloc'd, the caller frees) and *len: a mail_report_fn of
+ * node/mail, which the daemon and the CLI give to the monthly report. 0, or
+ * -1 with err. */
+int report_workbook_of(void *node, uint64_t from_ms, uint64_t to_ms, uint8_t **out, size_t *len,
+                       char *err, size_t errlen) CPT_WUR;
 
 /* The sheets of the workbook, in order, NULL-terminated (the tests and the
  * docs list the same). */

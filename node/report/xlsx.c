@@ -1,7 +1,7 @@
 /*
  * The management workbook: one sheet per question management asks (how many
  * use it, where, do sites and departments talk to each other, are questions
- * answered, what is it worth), native charts, and a Gains sheet whose
+ * answered, which spaces live, what is it worth), native charts, and a Gains sheet whose
  * estimate is live formulas over assumptions typed by management.
  */
 #include <errno.h>
@@ -16,7 +16,7 @@
 #include "node/report/report.h"
 
 const char *const report_sheets[] = {"Summary",   "Adoption", "Departments", "Exchange",
-                                     "Questions", "Gains",    NULL};
+                                     "Questions", "Spaces",   "Gains",       NULL};
 
 /* The formats, made once per workbook. */
 struct fmt {
@@ -130,7 +130,7 @@ struct book {
 	const json_t *d;
 	lxw_row_t adopt_first, adopt_last; /* Adoption: rows of the active-by-month table */
 	lxw_row_t adopt_head;              /* its heading row (the months) */
-	lxw_worksheet *ws[6];              /* the sheets, in the order of report_sheets */
+	lxw_worksheet *ws[7];              /* the sheets, in the order of report_sheets */
 	lxw_row_t exch_total;              /* Exchange: the row of the cross-site total */
 	lxw_col_t exch_col;                /* and its column */
 	double exch_cross;                 /* its value */
@@ -431,13 +431,86 @@ s_questions(struct book *b)
 	b->answered = (double)answered;
 }
 
+/* Activity and members per space. A private space is counted, never
+ * named: the workbook travels beyond its members. */
+static void
+s_spaces(struct book *b)
+{
+	static const char *const heads[] = {"Space",
+	                                    "Kind",
+	                                    "Members now",
+	                                    "Posts in the period",
+	                                    "Active members in the period",
+	                                    "Posts, all time",
+	                                    "Comments on its posts, all time",
+	                                    NULL};
+	lxw_worksheet *ws = b->ws[5];
+	const json_t *spaces = json_object_get(b->d, "spaces");
+	lxw_row_t row = 4, first;
+	double t[7] = {0};
+	size_t i, n = json_array_size(spaces);
+	json_t *x;
+	lxw_chart *chart;
+
+	worksheet_write_string(ws, 0, 0, "Spaces: activity and members", b->fm.title);
+	worksheet_write_string(ws, 1, 0,
+	                       "Active members: who posted in the space in the period. A private "
+	                       "space is counted but not named; a site's space is named by its "
+	                       "site.",
+	                       b->fm.note);
+	worksheet_set_column(ws, 0, 0, 30, NULL);
+	worksheet_set_column(ws, 1, 1, 10, NULL);
+	worksheet_set_column(ws, 2, 6, 15, NULL);
+	s_heads(ws, 3, heads, &b->fm);
+	first = row;
+	json_array_foreach (spaces, i, x) {
+		const char *name = json_string_value(json_object_get(x, "name"));
+		const char *vis = json_string_value(json_object_get(x, "visibility"));
+		const json_t *members = json_object_get(x, "members");
+		static const char *const field[] = {"posts_recent", "active_members", "posts",
+		                                    "comments"};
+		int site = json_is_string(json_object_get(x, "site"));
+		worksheet_write_string(ws, row, 0, name ? name : "(a private space)", NULL);
+		worksheet_write_string(ws, row, 1, site ? "site" : vis ? vis : "", NULL);
+		if (json_is_integer(members)) {
+			worksheet_write_number(ws, row, 2, (double)json_integer_value(members),
+			                       b->fm.num);
+			t[2] += (double)json_integer_value(members);
+		}
+		for (int k = 0; k < 4; k++) {
+			double v = (double)s_int(x, field[k]);
+			worksheet_write_number(ws, row, (lxw_col_t)(3 + k), v, b->fm.num);
+			t[3 + k] += v;
+		}
+		row++;
+	}
+	worksheet_write_string(ws, row, 0, "All spaces", b->fm.head);
+	/* Members and active members are not summed: one person is in many
+	 * spaces. */
+	s_sum(ws, row, 3, first, row - 1, t[3], b->fm.num);
+	s_sum(ws, row, 5, first, row - 1, t[5], b->fm.num);
+	s_sum(ws, row, 6, first, row - 1, t[6], b->fm.num);
+	/* The period's posts of the busiest spaces (the table's first rows,
+	 * most posts first). */
+	if (n > 0 && (chart = workbook_add_chart(b->wb, LXW_CHART_BAR)) != NULL) {
+		lxw_row_t last = first + (lxw_row_t)(n < 15 ? n : 15) - 1;
+		lxw_chart_series *sr = chart_add_series(chart, NULL, NULL);
+		chart_series_set_categories(sr, "Spaces", first, 0, last, 0);
+		chart_series_set_values(sr, "Spaces", first, 3, last, 3);
+		chart_series_set_name_range(sr, "Spaces", 3, 3);
+		chart_title_set_name(chart, "Posts in the period, by space");
+		chart_legend_set_position(chart, LXW_CHART_LEGEND_NONE);
+		worksheet_insert_chart(ws, 3, 8, chart);
+	}
+}
+
 /* The assumptions, then the estimate as formulas over them and over the
  * other sheets' cells: LibreOffice or Excel recompute it when management
  * changes an assumption. The cached values are those of the defaults. */
 static void
 s_gains(struct book *b)
 {
-	lxw_worksheet *ws = b->ws[5];
+	lxw_worksheet *ws = b->ws[6];
 	char f[160], cell[16];
 	const double min_q = 20, min_x = 5, cost = 40;
 	double hours, gain;
@@ -644,6 +717,7 @@ report_xlsx_write(const json_t *data, const char *site, uint64_t generated_ms, c
 	s_departments(&b);
 	s_exchange(&b);
 	s_questions(&b);
+	s_spaces(&b);
 	s_gains(&b);
 	s_summary(&b, site, generated_ms);
 	if ((rc = workbook_close(b.wb)) != LXW_NO_ERROR) {

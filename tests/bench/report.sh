@@ -3,7 +3,9 @@
 # year of events (fill: posts, comments, reactions spread over 365 days),
 # then times `comptoir report --xlsx` (the figures' walk over the year and
 # over the year before, then the workbook) and `comptoir figures --days 365`
-# for comparison, with their peak resident memory.
+# for comparison, with their CPU time and peak resident memory (which counts
+# the pages of the store's memory map that the walk touched: the store's
+# size is printed beside it).
 #
 #   sh tests/bench/report.sh [POSTS COMMENTS REACTIONS]   (default 30000 40000 30000)
 #
@@ -19,7 +21,9 @@ trap 'rm -rf "$D"' EXIT
 to=$(date -u +%Y-%m-%d)
 from=$(date -u -d "$to - 364 days" +%Y-%m-%d)
 for i in 1 2 3; do
-	/usr/bin/time -f "report %e s %M KB" "$B/comptoir" report --dir "$D/n" --xlsx "$D/r.xlsx" --from "$from" --to "$to" >/dev/null
-	/usr/bin/time -f "figures %e s %M KB" "$B/comptoir" figures --dir "$D/n" --days 365 >/dev/null
+	/usr/bin/time -f "report %e s wall, %U s user, %S s sys, %M KB peak RSS" "$B/comptoir" report --dir "$D/n" --xlsx "$D/r.xlsx" --from "$from" --to "$to" >/dev/null
+	/usr/bin/time -f "figures %e s wall, %U s user, %S s sys, %M KB peak RSS" "$B/comptoir" figures --dir "$D/n" --days 365 >/dev/null
 done
 ls -l "$D/r.xlsx" | awk '{print "workbook", $5, "bytes"}'
+du -k "$D/n/store/data.mdb" 2>/dev/null | awk '{print "store", $1, "KB"}' || true
+uptime

@@ -20,7 +20,7 @@ import xlsxread  # noqa: E402  (first: it may run the test again under Debian's 
 import openpyxl  # noqa: E402
 
 t = Runner()
-SHEETS = ["Summary", "Adoption", "Departments", "Exchange", "Questions", "Gains"]
+SHEETS = ["Summary", "Adoption", "Departments", "Exchange", "Questions", "Spaces", "Gains"]
 
 
 def today():
@@ -91,6 +91,19 @@ def test_workbook(n, boss, alice):
          "alice's own comment is no answer")
     t.eq(boss.post("/api/posts/%s/reactions" % q2, {"reaction": "👍"}).status, 200,
          "a reaction")
+    # Spaces: an open one with two posts, a private one the manager is not in.
+    r = alice.post("/api/spaces", {"name": "Forklift club", "visibility": "open",
+                                   "join": "open"})
+    t.eq(r.status, 201, "alice makes an open space")
+    open_id = r.json["id"]
+    for text in ("first drive", "second drive"):
+        t.eq(alice.post("/api/posts", {"text": text, "space": open_id}).status, 201,
+             "a post in the open space")
+    r = alice.post("/api/spaces", {"name": "Zebra merger", "visibility": "private",
+                                   "join": "invite"})
+    t.eq(r.status, 201, "alice makes a private space")
+    t.eq(alice.post("/api/posts", {"text": "hush", "space": r.json["id"]}).status, 201,
+         "a post in the private space")
     # (days=2: not the answer of a minute ago that the figures keep)
     f = boss.get("/api/figures?days=2").json
     body = workbook(boss, "?from=%s&to=%s" % (today(), today()))
@@ -124,7 +137,27 @@ def test_workbook(n, boss, alice):
     dep = wb["Departments"]
     t.check(find_row(dep, "Logistics") is not None and find_row(dep, "Finance") is not None,
             "Departments lists the departments of the profiles", rows(dep)[:8])
+    sp = wb["Spaces"]
+    fsp = {x["id"]: x for x in f["spaces"]}
+    club = find_row(sp, "Forklift club")
+    t.check(club is not None and club[1] == "open" and club[2] == 1,
+            "Spaces names the open space, its kind and its one member", rows(sp)[:10])
+    if club:
+        t.eq([club[3], club[4], club[5], club[6]],
+             [fsp[open_id]["posts_recent"], fsp[open_id]["active_members"],
+              fsp[open_id]["posts"], fsp[open_id]["comments"]],
+             "its posts in the period, active members, posts and comments equal "
+             "GET /api/figures")
+        t.eq(club[3], 2, "two posts in the period")
+    hidden = [r for r in sp.iter_rows(values_only=True) if r[0] == "(a private space)"]
+    t.check(len(hidden) == 1 and hidden[0][1] == "private" and hidden[0][3] == 1,
+            "the private space is counted (its post), not named", rows(sp)[:10])
+    total = find_row(sp, "All spaces")
+    t.check(total is not None and str(total[3]).startswith("=SUM("),
+            "the period's posts are summed by a formula", total)
     text = json.dumps([rows(wb[s]) for s in SHEETS], default=str)
+    t.check("Zebra merger" not in text and "hush" not in text,
+            "the private space's name and text appear nowhere in the workbook")
     for h in ("alice", "bob", "chief", "carol"):
         t.check(h not in text, "no person's handle appears in the workbook (%s)" % h)
     gains = wb["Gains"]
@@ -140,16 +173,22 @@ def test_workbook(n, boss, alice):
                             "--convert-to", "xlsx", "--outdir", out, path],
                            check=True, capture_output=True, timeout=180, env=env)
             return openpyxl.load_workbook(os.path.join(out, os.path.basename(path)),
-                                          data_only=True)["Gains"]
+                                          data_only=True)
         a = os.path.join(tmp, "a.xlsx")
         with open(a, "wb") as fh:
             fh.write(body)
-        g0 = recalc(a)["B16"].value
+        w0 = recalc(a)
+        g0 = w0["Gains"]["B16"].value
+        tot = find_row(w0["Spaces"], "All spaces")
+        t.check(tot is not None and total is not None and tot[3] is not None
+                and tot[3] == sum(r[3] for r in w0["Spaces"].iter_rows(min_row=5, values_only=True)
+                                  if r[0] not in (None, "All spaces")),
+                "LibreOffice recomputes the Spaces total to the sum of its rows", (tot, total))
         b = os.path.join(tmp, "b.xlsx")
         wb2 = openpyxl.load_workbook(a)
         wb2["Gains"]["B5"] = 120
         wb2.save(b)
-        g1 = recalc(b)["B16"].value
+        g1 = recalc(b)["Gains"]["B16"].value
         t.check(isinstance(g0, (int, float)) and isinstance(g1, (int, float)) and g1 > g0,
                 "changing an assumption and recalculating in LibreOffice changes the gain",
                 (g0, g1))
@@ -168,6 +207,14 @@ def test_workbook(n, boss, alice):
         if s == "Summary":  # the generation time alone differs
             a_rows, b_rows = a_rows[:2] + a_rows[3:], b_rows[:2] + b_rows[3:]
         t.eq(a_rows, b_rows, "the %s sheet is the same from the API and the CLI" % s)
+    # A period that ended yesterday counts none of today's posts in a space.
+    y = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1)).strftime(
+        "%Y-%m-%d")
+    data = json.loads(n.cli("report", "--json", "--from", y, "--to", y).stdout)
+    club = [x for x in data["spaces"] if x["id"] == open_id]
+    t.check(len(club) == 1 and club[0]["posts_recent"] == 0 and club[0]["active_members"] == 0
+            and club[0]["posts"] == 2,
+            "a space's posts after the period are not counted in it", club)
     bad = n.cli("report", "--xlsx", out, "--from", "2026-13-01", check=False)
     t.check(bad.returncode != 0 and "--from" in bad.stderr, "a bad day is refused, named",
             bad.stderr)

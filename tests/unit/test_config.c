@@ -354,6 +354,7 @@ test_mail_keys(void **state)
 	assert_int_equal(s_cfg.mail.weekly_day, 1);
 	assert_int_equal(s_cfg.mail.retry_min, 60);
 	assert_int_equal(s_cfg.mail.retry_max, 3600);
+	assert_int_equal(s_cfg.mail.report_day, 1); /* the monthly workbook, on the 1st */
 	s_ok(BASE "mail:\n"
 	          "  relay: smtp://127.0.0.1:2525\n"
 	          "  from: comptoir@paris.example.com\n"
@@ -363,7 +364,8 @@ test_mail_keys(void **state)
 	          "  daily_hour: 23\n"
 	          "  weekly_day: 7\n"
 	          "  retry_min: 1\n"
-	          "  retry_max: 2\n");
+	          "  retry_max: 2\n"
+	          "  report_day: 0\n");
 	assert_string_equal(s_cfg.mail.relay, "smtp://127.0.0.1:2525");
 	assert_string_equal(s_cfg.mail.from, "comptoir@paris.example.com");
 	assert_string_equal(s_cfg.mail.base_url, "https://intranet.paris.example.com");
@@ -371,6 +373,10 @@ test_mail_keys(void **state)
 	assert_int_equal(s_cfg.mail.daily_hour, 23);
 	assert_int_equal(s_cfg.mail.weekly_day, 7);
 	assert_int_equal(s_cfg.mail.retry_max, 2);
+	assert_int_equal(s_cfg.mail.report_day, 0);
+	s_fails(BASE "mail:\n  relay: smtp://x:25\n  from: a@b\n  base_url: https://x\n"
+	             "  report_day: 29\n",
+	        "t.yaml:8:15: \"report_day\" must be between 0 and 28");
 	s_fails(BASE "mail:\n  relay: http://x\n  from: a@b\n  base_url: https://x\n",
 	        "t.yaml:5:10: \"relay\" must be smtp://HOST:PORT or smtps://HOST:PORT");
 	s_fails(BASE "mail:\n  relay: smtp://x:25\n  from: nobody\n  base_url: https://x\n",
