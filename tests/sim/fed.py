@@ -151,6 +151,7 @@ class Site:
         self.fed = fed
         self.name = name
         self.index = index
+        self.role = fed.spec.roles[name]
         self.dir = os.path.join(fed.root, name)
         self.data = os.path.join(self.dir, "data")
         self.log_path = os.path.join(self.dir, "node.log")
@@ -287,13 +288,14 @@ class Wan:
     """The namespaces: PREFIXlan (the simulator and each site's LAN side),
     PREFIXwan (the bridges), PREFIXsI (site I). Removed by destroy()."""
 
-    def __init__(self, prefix, sites, groups, rate=None):
+    def __init__(self, prefix, sites, groups, rate=None, hub_rate=None):
         self.prefix = prefix
         self.lan = prefix + "lan"
         self.wan = prefix + "wan"
         self.sites = sites
         self.groups = groups          # site name -> group name
         self.rate = rate
+        self.hub_rate = hub_rate or rate
         self.made = []                # namespaces made, for destroy()
         self.uplink = {}              # group -> uplink port name on the core bridge
         self.port = {}                # site name -> its port on its group's bridge
@@ -304,13 +306,13 @@ class Wan:
         self.made.append(name)
         _sh("ip", "-n", name, "link", "set", "dev", "lo", "up")
 
-    def _tbf(self, ns, dev):
-        if not self.rate:
+    def _tbf(self, ns, dev, rate):
+        if not rate:
             return
-        bits = _rate_bits(self.rate)
+        bits = _rate_bits(rate)
         # 20 ms worth of bytes, at least 5,000: a smaller bucket caps the rate below itself.
         burst = max(5000, bits // 8 // 50)
-        _sh("tc", "-n", ns, "qdisc", "replace", "dev", dev, "root", "tbf", "rate", self.rate,
+        _sh("tc", "-n", ns, "qdisc", "replace", "dev", dev, "root", "tbf", "rate", rate,
             "burst", burst, "latency", "400ms")
 
     def create(self):
@@ -349,8 +351,9 @@ class Wan:
             _sh("ip", "-n", self.lan, "link", "set", "dev", l, "master", "lanbr", "up")
             _sh("ip", "-n", s.ns, "addr", "add", s.lan_ip + "/16", "dev", "lan")
             _sh("ip", "-n", s.ns, "link", "set", "dev", "lan", "up")
-            self._tbf(s.ns, "wan")
-            self._tbf(self.wan, w)
+            rate = self.hub_rate if s.role in ("hq", "region") else self.rate
+            self._tbf(s.ns, "wan", rate)
+            self._tbf(self.wan, w, rate)
             self.port[s.name] = w
 
     def enter_lan(self):
@@ -397,13 +400,15 @@ class Federation:
 
     heartbeat_ms and reconcile_s go into every site's sync: section (the
     defaults, 1000 and 60, are what a real site runs). netns puts each site in
-    its own namespace (root only), rate limits each WAN link with tbf."""
+    its own namespace (root only), rate limits each WAN link with tbf (hub_rate
+    the links of hq and the regions, when it differs)."""
 
     def __init__(self, spec, netns=False, rate=None, heartbeat_ms=None, reconcile_s=None,
-                 workdir=None, log=None):
+                 workdir=None, log=None, hub_rate=None):
         self.spec = spec
         self.netns = netns
         self.rate = rate
+        self.hub_rate = hub_rate
         self.heartbeat_ms = heartbeat_ms
         self.reconcile_s = reconcile_s
         self.root = tempfile.mkdtemp(prefix="comptoir-sim-", dir=workdir)
@@ -457,7 +462,7 @@ class Federation:
         one argon2id for the lot); None no user."""
         t0 = time.monotonic()
         if self.netns:
-            self.wan = Wan(self.prefix, self.sites, self.spec.groups, self.rate)
+            self.wan = Wan(self.prefix, self.sites, self.spec.groups, self.rate, self.hub_rate)
             self.wan.create()
             # Threads made from now on (HTTP clients, streams) reach the sites' LANs.
             self.wan.enter_lan()

@@ -140,7 +140,7 @@ def proc_report(before, after):
 
 
 def say_proc(label, pr, rest=False):
-    c, r, a = pr["cpu"], pr["rss_mb"], pr["anon_mb"]
+    c, r, a, h = pr["cpu"], pr["rss_mb"], pr["anon_mb"], pr["hwm_mb"]
     if c["max"] is None:
         say("  %s: no process sampled" % label)
         return
@@ -148,9 +148,10 @@ def say_proc(label, pr, rest=False):
            if rest else "")
     say("  %s CPU per node: median %.1f%%, max %.1f%% (%s), hq %.1f%% of a core%s" % (
         label, c["median"], c["max"], c["at"], c["hq"] or 0.0, tgt))
-    say("  %s memory per node: RSS median %.1f MB, max %.1f MB (%s); anonymous max %.1f MB (%s)"
-        "   [target ≤ %.0f MB: %s]" % (label, r["median"], r["max"], r["at"], a["max"], a["at"],
-                                       TARGET_RSS_MB, mark(r["max"] <= TARGET_RSS_MB)))
+    say("  %s memory per node: RSS median %.1f MB, max %.1f MB (%s); anonymous max %.1f MB (%s); "
+        "high-water max %.1f MB (%s)   [target ≤ %.0f MB: %s]" % (
+            label, r["median"], r["max"], r["at"], a["max"], a["at"], h["max"], h["at"],
+            TARGET_RSS_MB, mark(r["max"] <= TARGET_RSS_MB)))
 
 
 def one_run(args, kind, n):
@@ -164,10 +165,11 @@ def one_run(args, kind, n):
     say("\n== %s, %d sites (%s), %d links, %s%s; load average %s" % (
         kind, n, ", ".join("%d %s" % (v, k) for k, v in sorted(roles.items())), len(spec.links),
         "network namespaces" if args.netns else "loopback",
-        ", %s per link" % args.link_rate if args.link_rate else "", res["load_start"]))
+        ", %s per link%s" % (args.link_rate, ", hubs %s" % args.hub_link_rate if args.hub_link_rate
+                             else "") if args.link_rate else "", res["load_start"]))
     fed = fedmod.Federation(spec, netns=args.netns, rate=args.link_rate,
                             heartbeat_ms=args.heartbeat_ms, reconcile_s=args.reconcile_s,
-                            log=lambda m: say("  " + m))
+                            log=lambda m: say("  " + m), hub_rate=args.hub_link_rate)
     watcher = load.Watcher()
     try:
         t = time.monotonic()
@@ -277,6 +279,10 @@ def one_run(args, kind, n):
             "federation; the simulator itself used %.0f%% of a core" % (
                 1000.0 * (pr["cpu_s_hq"] or 0) / ev, 1000.0 * (pr["cpu_s_median"] or 0) / ev,
                 1000.0 * pr["cpu_s_total"] / ev, res["load"]["driver_cpu"]))
+
+        # -- a burst of writes at full speed
+        if args.burst:
+            res["burst"] = burst_phase(args, fed, watcher, clients)
 
         # -- a region cut off, then healed
         if args.cut or args.cut_events:
@@ -414,6 +420,63 @@ def cut_phase(args, fed, watcher, clients):
     return out
 
 
+def burst_phase(args, fed, watcher, clients):
+    """--burst N writes at full speed (at hq, or at every site): how long until
+    every site holds them all, and what crossed the links meanwhile."""
+    writers = [fed.hq] if args.burst_at == "hq" else list(fed.sites)
+    fed.wait_equal(timeout=args.drain)
+    watcher.stop()
+    _, e0 = load.sample_links(fed)
+    base = max(v for v in e0.values())
+    l0, _ = load.sample_links(fed)
+    p0 = load.sample_procs(fed.sites)
+    say("  burst: %d writes at full speed at %s…" % (args.burst, args.burst_at))
+    t0 = time.monotonic()
+    w = load.Workload(writers, clients, None, seed=args.seed + 13, logins=0.0, reads=0.0)
+    th = w.run_background(rate=0, count=args.burst, concurrency=args.cut_concurrency)
+    done = {}
+    deadline = t0 + args.catchup_timeout
+    while len(done) < len(fed.sites) and time.monotonic() < deadline:
+        finished = not th.is_alive()
+        want = base + w.ok if finished else None
+        for s in fed.sites:
+            if s.name in done or want is None:
+                continue
+            try:
+                c = s.status(timeout=5)["events"]
+            except (OSError, RuntimeError, ValueError):
+                continue
+            if c >= want:
+                done[s.name] = time.monotonic() - t0
+        time.sleep(0.25)
+    th.join()
+    p1 = load.sample_procs(fed.sites)
+    l1, _ = load.sample_links(fed)
+    tot, per_edge = load.link_delta(l0, l1)
+    ev = max(1, w.ok)
+    times = sorted(done.values())
+    out = {"writes": w.ok, "failed": w.failed, "at": args.burst_at, "sites_done": len(done),
+           "all_s": times[-1] if len(done) == len(fed.sites) else None,
+           "median_site_s": load.pct(times, 50), "first_site_s": times[0] if times else None,
+           "sent_per_event": tot["sent"] / ev, "duplicates_per_event":
+           max(0, tot["sent"] - tot["received"]) / ev, "reconciliation_msgs": tot["reconciliations"],
+           "bytes_per_event": tot["bytes_out"] / ev, "proc": proc_report(p0, p1)}
+    say("  burst: %d writes (%d failed); every site held them %s after the first write (median "
+        "site %.1f s, %d of %d sites within %d s)" % (
+            w.ok, w.failed, "%.1f s" % out["all_s"] if out["all_s"] is not None else "NOT",
+            out["median_site_s"] or 0, len(done), len(fed.sites), args.catchup_timeout))
+    say("  burst: %.2f events sent per event (minimum %d), %.2f duplicates, %d reconciliation "
+        "messages, %.0f B per event" % (out["sent_per_event"], len(fed.sites) - 1,
+                                        out["duplicates_per_event"], tot["reconciliations"],
+                                        out["bytes_per_event"]))
+    say_proc("burst:", out["proc"])
+    slow = sorted(done.items(), key=lambda kv: -kv[1])[:5]
+    if slow:
+        say("  burst: slowest sites %s" % ", ".join("%s %.1f s" % kv for kv in slow))
+    watcher.start(fed.sites, clients)
+    return out
+
+
 def storm_phase(args, fed, watcher, clients):
     """hq goes down while the other sites keep writing; when it comes back,
     every link it had heals at once."""
@@ -503,10 +566,15 @@ def main():
     ap.add_argument("--catchup-rate", type=float, default=20.0,
                     help="writes per second at the other sites during the catch-up")
     ap.add_argument("--catchup-timeout", type=int, default=600)
+    ap.add_argument("--burst", type=int, default=0,
+                    help="after the load, this many writes at full speed (--burst-at)")
+    ap.add_argument("--burst-at", default="hq", choices=("hq", "all"))
     ap.add_argument("--storm-writes", type=int, default=0,
                     help="hq stops, the others write this many, hq starts: every link heals at once")
     ap.add_argument("--netns", action="store_true", help="each site in a network namespace (root)")
     ap.add_argument("--link-rate", help="tbf bandwidth of each WAN link, e.g. 10mbit (--netns)")
+    ap.add_argument("--hub-link-rate",
+                    help="the WAN links of hq and the regions, when they differ (--netns)")
     ap.add_argument("--heartbeat-ms", type=int, help="sync.heartbeat_ms of every site")
     ap.add_argument("--reconcile-s", type=int, help="sync.reconcile_interval of every site")
     ap.add_argument("--jobs", type=int, default=3, help="set-up commands and logins at once")
