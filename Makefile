@@ -6,7 +6,7 @@ DESTDIR  ?=
 CC       ?= cc
 SANITIZE ?=
 
-PKGS := libzmq lmdb libsodium yaml-0.1 libmicrohttpd gnutls jansson cmocka
+PKGS := libzmq lmdb libsodium yaml-0.1 libmicrohttpd gnutls jansson cmocka libcurl sqlite3 vips
 
 ifeq ($(SANITIZE),)
 BUILD := build
@@ -24,9 +24,10 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -fstack-protector-strong -MMD -MP \
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS = $(PKG_LIBS) -lpthread -lm
 
-# Sources: every .c of a module folder goes into the library; main.c is the binary.
-MODULES  := crypto config sync node
-LIB_SRC  := $(filter-out node/main.c,$(wildcard $(addsuffix /*.c,$(MODULES))))
+# Sources: every .c of a module folder (and of the module folders inside node/)
+# goes into the library; node/main.c is the binary.
+MODULES  := crypto config sync node $(sort $(dir $(wildcard node/*/*.c)))
+LIB_SRC  := $(filter-out node/main.c,$(wildcard $(addsuffix /*.c,$(patsubst %/,%,$(MODULES)))))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
@@ -36,9 +37,9 @@ TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:%.c=$(BUILD)/%)
 BENCH_SRC := $(wildcard tests/bench/*.c)
 BENCH_BIN := $(BENCH_SRC:%.c=$(BUILD)/%)
-WEB_SRC  := $(sort $(wildcard node/web/*.html node/web/*.css node/web/*.js node/web/*.svg))
+WEB_SRC  := $(sort $(wildcard node/web/*.html node/web/*.css node/web/*.js node/web/*.svg node/web/*.json))
 
-.PHONY: all run check fuzz bench install clean deps unit demo demo-stop
+.PHONY: all run check fuzz bench install clean deps unit demo demo-stop format format-check
 
 all: $(BUILD)/comptoir
 
@@ -100,6 +101,16 @@ run: $(BUILD)/comptoir
 check: $(BUILD)/comptoir $(UNIT_BIN) $(REPLAY_BIN) $(TOOL_BIN) $(BENCH_BIN)
 	@./deploy/install-browser-deps.sh
 	BUILD=$(BUILD) ./tests/run.sh
+
+# The house format (.clang-format) over every C source.
+FORMAT_SKIP ?=
+FORMAT_SRC = $(filter-out $(FORMAT_SKIP),$(sort $(shell find crypto config sync node tests \
+             -name node_modules -prune -o -name '*.[ch]' -print)))
+format-check:
+	@command -v clang-format >/dev/null || ./deploy/install-deps.sh
+	clang-format --dry-run --Werror $(FORMAT_SRC)
+format:
+	clang-format -i $(FORMAT_SRC)
 
 # libFuzzer needs clang; each target runs FUZZ_SECONDS on its corpus.
 FUZZ_SECONDS ?= 60

@@ -44,7 +44,7 @@ typedef int (*value_fn)(loader_t *ld, const key_spec_t *spec, int k, void *arg);
 /* The schema, one key per line (kept out of clang-format, which packs tables). */
 /* clang-format off */
 enum { K_NAME, K_DATA_DIR, K_HTTP, K_LISTEN, K_ROOT_KEY, K_LOG_LEVEL, K_PEERS, K_LIMITS, K_SYNC,
-       K_HTTP_NAMES, K_PROXIES, K_TLS, K_INSECURE };
+       K_HTTP_NAMES, K_PROXIES, K_TLS, K_INSECURE, K_MAIL };
 static const key_spec_t s_top_keys[] = {
 	{"name",      1, 0, 0, 0},
 	{"data_dir",  1, 0, 0, 0},
@@ -59,6 +59,7 @@ static const key_spec_t s_top_keys[] = {
 	{"trusted_proxies",     0, 0, 0, 0},
 	{"tls",                 0, 0, 0, 0},
 	{"insecure_plain_http", 0, 0, 0, 0},
+	{"mail",                0, 0, 0, 0},
 };
 
 enum { K_ENDPOINT, K_SITE_KEY };
@@ -81,6 +82,8 @@ static const key_spec_t s_limit_keys[] = {
 	LIMIT(max_connections_per_address, 1, 10000),
 	LIMIT(request_timeout, 2, 3600),
 	LIMIT(max_streams_per_person, 1, 1000),
+	LIMIT(writes_per_minute, 1, 100000),
+	LIMIT(writes_burst, 1, 100000),
 };
 #undef LIMIT
 
@@ -98,6 +101,23 @@ static const key_spec_t s_sync_keys[] = {
 	SYNC(heartbeat_ms, 100, 60000),
 };
 #undef SYNC
+
+enum { K_MAIL_RELAY, K_MAIL_FROM, K_MAIL_BASE, K_MAIL_USER, K_MAIL_PWFILE, K_MAIL_DAILY,
+       K_MAIL_WEEKLY, K_MAIL_RETRY_MIN, K_MAIL_RETRY_MAX, K_MAIL_IMMEDIATE };
+#define MAILN(n, lo, hi) {#n, 0, offsetof(cfg_mail_t, n), lo, hi}
+static const key_spec_t s_mail_keys[] = {
+	{"relay",         1, 0, 0, 0},
+	{"from",          1, 0, 0, 0},
+	{"base_url",      1, 0, 0, 0},
+	{"user",          0, 0, 0, 0},
+	{"password_file", 0, 0, 0, 0},
+	MAILN(daily_hour, 0, 23),
+	MAILN(weekly_day, 1, 7),
+	MAILN(retry_min, 1, 3600),
+	MAILN(retry_max, 1, 86400),
+	MAILN(immediate_every, 1, 3600),
+};
+#undef MAILN
 /* clang-format on */
 
 #define NKEYS(t) ((int)(sizeof(t) / sizeof((t)[0])))
@@ -126,9 +146,16 @@ cfg_defaults(cfg_t *cfg)
 	cfg->limits.max_connections_per_address = 16;
 	cfg->limits.request_timeout = 30;
 	cfg->limits.max_streams_per_person = 8;
+	cfg->limits.writes_per_minute = 600;
+	cfg->limits.writes_burst = 120;
 	cfg->tls.hsts_max_age = 31536000;
 	cfg->sync.reconcile_interval = 60;
 	cfg->sync.heartbeat_ms = 1000;
+	cfg->mail.daily_hour = 7;
+	cfg->mail.weekly_day = 1;
+	cfg->mail.retry_min = 60;
+	cfg->mail.retry_max = 3600;
+	cfg->mail.immediate_every = 60;
 }
 
 int
@@ -335,11 +362,8 @@ s_check_stream(loader_t *ld)
 				                "nesting is deeper than %d levels", CFG_MAX_DEPTH);
 			break;
 		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			depth--;
-			break;
-		default:
-			break;
+		case YAML_MAPPING_END_EVENT: depth--; break;
+		default: break;
 		}
 		yaml_event_delete(&ev);
 		if (rc != 0)
@@ -670,7 +694,8 @@ s_peers(loader_t *ld, cfg_t *cfg)
 static cfg_pos_t
 s_pos(const loader_t *ld)
 {
-	cfg_pos_t p = {(uint32_t)ld->ev.start_mark.line + 1, (uint32_t)ld->ev.start_mark.column + 1};
+	cfg_pos_t p = {(uint32_t)ld->ev.start_mark.line + 1,
+	               (uint32_t)ld->ev.start_mark.column + 1};
 
 	return p;
 }
@@ -681,7 +706,8 @@ s_bool(loader_t *ld, const char *key, int *out)
 {
 	const char *v = (const char *)ld->ev.data.scalar.value;
 
-	if (ld->ev.type == YAML_SCALAR_EVENT && ld->ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+	if (ld->ev.type == YAML_SCALAR_EVENT &&
+	    ld->ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
 		if (strcmp(v, "true") == 0 && ld->ev.data.scalar.length == 4) {
 			*out = 1;
 			return 0;
@@ -765,9 +791,9 @@ s_proxy(loader_t *ld, const char *key, size_t i, void *arg)
 		net->family = AF_INET6;
 		net->prefix = 128;
 	} else {
-		return s_error_at(ld, ld->ev.start_mark,
-		                  "\"%s\" entries must be an IPv4 or IPv6 address, or ADDRESS/PREFIX",
-		                  key);
+		return s_error_at(
+		    ld, ld->ev.start_mark,
+		    "\"%s\" entries must be an IPv4 or IPv6 address, or ADDRESS/PREFIX", key);
 	}
 	if (slash != NULL) {
 		errno = 0;
@@ -775,7 +801,8 @@ s_proxy(loader_t *ld, const char *key, size_t i, void *arg)
 		if (slash[1] < '0' || slash[1] > '9' || *end != '\0' || errno != 0 ||
 		    prefix > net->prefix)
 			return s_error_at(ld, ld->ev.start_mark,
-			                  "\"%s\" prefix must be between 0 and %u", key, net->prefix);
+			                  "\"%s\" prefix must be between 0 and %u", key,
+			                  net->prefix);
 		net->prefix = (unsigned)prefix;
 	}
 	return 0;
@@ -804,11 +831,39 @@ s_tls_value(loader_t *ld, const key_spec_t *spec, int k, void *arg)
 		if ((rc = s_string(ld, spec->name, tls->redirect_http)) == 0)
 			rc = s_check_address(ld, spec->name, tls->redirect_http, 0, 0);
 		break;
-	case K_TLS_HSTS:
-		rc = s_int_value(ld, spec, k, arg);
-		break;
+	case K_TLS_HSTS: rc = s_int_value(ld, spec, k, arg); break;
 	}
 	return rc;
+}
+
+static int
+s_mail_value(loader_t *ld, const key_spec_t *spec, int k, void *arg)
+{
+	cfg_mail_t *m = arg;
+	char *out = NULL;
+	int rc;
+
+	switch (k) {
+	case K_MAIL_RELAY: out = m->relay; break;
+	case K_MAIL_FROM: out = m->from; break;
+	case K_MAIL_BASE: out = m->base_url; break;
+	case K_MAIL_USER: out = m->user; break;
+	case K_MAIL_PWFILE: out = m->password_file; break;
+	default: return s_int_value(ld, spec, k, arg);
+	}
+	if ((rc = s_string(ld, spec->name, out)) != 0)
+		return rc;
+	if (k == K_MAIL_RELAY && strncmp(out, "smtp://", 7) != 0 &&
+	    strncmp(out, "smtps://", 8) != 0)
+		return s_error_at(ld, ld->ev.start_mark,
+		                  "\"relay\" must be smtp://HOST:PORT or smtps://HOST:PORT");
+	if (k == K_MAIL_FROM && (strchr(out, '@') == NULL || strpbrk(out, " <>\"\r\n") != NULL))
+		return s_error_at(ld, ld->ev.start_mark,
+		                  "\"from\" must be an address such as comptoir@example.com");
+	if (k == K_MAIL_BASE && strncmp(out, "http://", 7) != 0 && strncmp(out, "https://", 8) != 0)
+		return s_error_at(ld, ld->ev.start_mark,
+		                  "\"base_url\" must start with https:// (or http://)");
+	return 0;
 }
 
 /* The tls: mapping; the current event is its MAPPING_START. */
@@ -869,9 +924,7 @@ s_top_value(loader_t *ld, const key_spec_t *spec, int k, void *arg)
 			rc = s_error_at(ld, ld->ev.start_mark,
 			                "\"log_level\" must be one of error, warn, info, debug");
 		break;
-	case K_PEERS:
-		rc = s_peers(ld, cfg);
-		break;
+	case K_PEERS: rc = s_peers(ld, cfg); break;
 	case K_LIMITS:
 	case K_SYNC:
 		if (ld->ev.type != YAML_MAPPING_START_EVENT)
@@ -894,8 +947,15 @@ s_top_value(loader_t *ld, const key_spec_t *spec, int k, void *arg)
 			return s_error_at(ld, ld->ev.start_mark, "\"%s\" must be a mapping", key);
 		rc = s_tls(ld, &cfg->tls);
 		break;
-	case K_INSECURE:
-		rc = s_bool(ld, key, &cfg->insecure_plain_http);
+	case K_INSECURE: rc = s_bool(ld, key, &cfg->insecure_plain_http); break;
+	case K_MAIL:
+		if (ld->ev.type != YAML_MAPPING_START_EVENT)
+			return s_error_at(ld, ld->ev.start_mark, "\"%s\" must be a mapping", key);
+		cfg->mail.at = s_pos(ld);
+		rc = s_mapping(ld, s_mail_keys, NKEYS(s_mail_keys), s_mail_value, &cfg->mail);
+		if (rc == 0 && cfg->mail.retry_max < cfg->mail.retry_min)
+			rc = s_error(ld, cfg->mail.at.line, cfg->mail.at.col,
+			             "\"retry_max\" must not be less than \"retry_min\"");
 		break;
 	}
 	return rc;

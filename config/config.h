@@ -13,13 +13,13 @@
 
 /* ---------------------------------------------------------------- config */
 
-#define CFG_MAX_PEERS     64
-#define CFG_MAX_STR       256    /* longest string value, NUL included */
-#define CFG_MAX_FILE      65536  /* a config file larger than this is refused */
-#define CFG_MAX_DEPTH     16     /* deepest nesting of mappings and sequences */
-#define CFG_ERR_LEN       512    /* size of an error message buffer */
-#define CFG_MAX_NAMES     16     /* entries of http_names */
-#define CFG_MAX_PROXIES   16     /* entries of trusted_proxies */
+#define CFG_MAX_PEERS   64
+#define CFG_MAX_STR     256   /* longest string value, NUL included */
+#define CFG_MAX_FILE    65536 /* a config file larger than this is refused */
+#define CFG_MAX_DEPTH   16    /* deepest nesting of mappings and sequences */
+#define CFG_ERR_LEN     512   /* size of an error message buffer */
+#define CFG_MAX_NAMES   16    /* entries of http_names */
+#define CFG_MAX_PROXIES 16    /* entries of trusted_proxies */
 
 enum cfg_log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
@@ -31,19 +31,21 @@ typedef struct cfg_peer {
 
 /* Bounds on what the node accepts; every one has a default and a range. */
 typedef struct cfg_limits {
-	uint32_t max_body;         /* largest event body accepted, bytes [256, 65536] */
-	uint32_t max_pending;      /* events kept waiting for a certificate [0, 10M] */
-	uint32_t max_http_body;    /* largest HTTP request body, bytes [1024, 1 MiB] */
-	uint32_t max_sessions;     /* open login sessions [1, 100000] */
-	uint32_t session_ttl;      /* idle session lifetime, seconds [60, 30 days] */
+	uint32_t max_body;            /* largest event body accepted, bytes [256, 65536] */
+	uint32_t max_pending;         /* events kept waiting for a certificate [0, 10M] */
+	uint32_t max_http_body;       /* largest HTTP request body, bytes [1024, 1 MiB] */
+	uint32_t max_sessions;        /* open login sessions [1, 100000] */
+	uint32_t session_ttl;         /* idle session lifetime, seconds [60, 30 days] */
 	uint32_t sessions_per_person; /* open sessions of one handle [1, 1000] */
-	uint32_t login_per_minute; /* login attempts per client address [1, 1000] */
-	uint32_t max_msg;          /* largest sync message, bytes [1 MiB, 64 MiB] */
+	uint32_t login_per_minute;    /* login attempts per client address [1, 1000] */
+	uint32_t max_msg;             /* largest sync message, bytes [1 MiB, 64 MiB] */
 	/* The HTTP server's connections (PITFALLS 25). */
 	uint32_t max_connections;             /* open HTTP connections in all [16, 10000] */
 	uint32_t max_connections_per_address; /* from one client address [1, 10000] */
-	uint32_t request_timeout;   /* seconds for a whole request and its answer [2, 3600] */
-	uint32_t max_streams_per_person;      /* open /api/stream per person [1, 1000] */
+	uint32_t request_timeout;        /* seconds for a whole request and its answer [2, 3600] */
+	uint32_t max_streams_per_person; /* open /api/stream per person [1, 1000] */
+	uint32_t writes_per_minute;      /* signed writes per person per minute [1, 100000] */
+	uint32_t writes_burst;           /* writes one person may make at once [1, 100000] */
 } cfg_limits_t;
 
 /* Sync tuning. */
@@ -71,11 +73,27 @@ typedef struct cfg_tls {
 	cfg_pos_t redirect_at;           /* its redirect_http value */
 } cfg_tls_t;
 
+/* E-mail digests through the company's SMTP relay (node/mail). */
+typedef struct cfg_mail {
+	char relay[CFG_MAX_STR];    /* "smtp://host:port" or "smtps://host:port"; "" = no mail */
+	char from[CFG_MAX_STR];     /* the sender address, "comptoir@paris.example.com" */
+	char base_url[CFG_MAX_STR]; /* this site's web address, for links back: "https://..." */
+	char user[CFG_MAX_STR];     /* relay login, "" = none */
+	char password_file[CFG_MAX_STR]; /* a file holding the relay password (relative to the
+	                                    config file), "" = none */
+	uint32_t daily_hour;             /* UTC hour daily digests go out [0, 23] */
+	uint32_t weekly_day;      /* day weekly digests go out, 1 Monday .. 7 Sunday [1, 7] */
+	uint32_t retry_min;       /* first back-off after a failed delivery, s [1, 3600] */
+	uint32_t retry_max;       /* longest back-off, s [1, 86400] */
+	uint32_t immediate_every; /* "immediate" digests gather this long, s [1, 3600] */
+	cfg_pos_t at;             /* the mail: mapping */
+} cfg_mail_t;
+
 /* A trusted reverse proxy: an address, or a network as address/prefix. */
 typedef struct cfg_net {
-	int family;        /* AF_INET or AF_INET6 */
-	uint8_t addr[16];  /* network byte order; 4 bytes used for AF_INET */
-	unsigned prefix;   /* leading bits that must match: 32 or 128 for one address */
+	int family;       /* AF_INET or AF_INET6 */
+	uint8_t addr[16]; /* network byte order; 4 bytes used for AF_INET */
+	unsigned prefix;  /* leading bits that must match: 32 or 128 for one address */
 } cfg_net_t;
 
 /* A loaded configuration. Plain data: copy it, free nothing. */
@@ -96,10 +114,11 @@ typedef struct cfg {
 	size_t n_http_names;             /* number of http_names */
 	char http_names[CFG_MAX_NAMES][CFG_MAX_STR]; /* host names staff use, besides the
 	                                               bind address and localhost */
-	size_t n_proxies;                /* number of trusted_proxies */
-	cfg_net_t proxies[CFG_MAX_PROXIES]; /* whose X-Forwarded-For/-Proto are believed */
-	cfg_tls_t tls;                   /* HTTPS */
-	int insecure_plain_http;         /* serve plain HTTP on a non-loopback address anyway */
+	size_t n_proxies;                            /* number of trusted_proxies */
+	cfg_net_t proxies[CFG_MAX_PROXIES];          /* whose X-Forwarded-For/-Proto are believed */
+	cfg_tls_t tls;                               /* HTTPS */
+	int insecure_plain_http; /* serve plain HTTP on a non-loopback address anyway */
+	cfg_mail_t mail;         /* e-mail digests */
 } cfg_t;
 
 /* Fills cfg with the embedded defaults (name "comptoir", data_dir "./var",
@@ -124,7 +143,7 @@ int cfg_load(cfg_t *cfg, const char *path, char err[CFG_ERR_LEN]) CPT_WUR;
 /* The same from a memory buffer (len bytes, NULs allowed); name is used in
  * messages in place of a path, and cfg->path stays "". */
 int cfg_load_buffer(cfg_t *cfg, const char *name, const char *buf, size_t len,
-		    char err[CFG_ERR_LEN]) CPT_WUR;
+                    char err[CFG_ERR_LEN]) CPT_WUR;
 
 /* Parses "error", "warn", "info" or "debug"; returns 0 or CPT_EINVAL. */
 int cfg_log_level_parse(enum cfg_log_level *out, const char *s) CPT_WUR;
@@ -138,21 +157,21 @@ int cfg_log_level_parse(enum cfg_log_level *out, const char *s) CPT_WUR;
 void log_set_level(enum cfg_log_level level);
 int log_enabled(enum cfg_log_level level);
 void log_msg(enum cfg_log_level level, const char *component, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 _Noreturn void fatalx(const char *component, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
-#define log_debug(c, ...) \
-	do { \
-		if (log_enabled(LOG_LEVEL_DEBUG)) \
-			log_msg(LOG_LEVEL_DEBUG, c, __VA_ARGS__); \
+#define log_debug(c, ...)                                                                          \
+	do {                                                                                       \
+		if (log_enabled(LOG_LEVEL_DEBUG))                                                  \
+			log_msg(LOG_LEVEL_DEBUG, c, __VA_ARGS__);                                  \
 	} while (0)
-#define log_info(c, ...) \
-	do { \
-		if (log_enabled(LOG_LEVEL_INFO)) \
-			log_msg(LOG_LEVEL_INFO, c, __VA_ARGS__); \
+#define log_info(c, ...)                                                                           \
+	do {                                                                                       \
+		if (log_enabled(LOG_LEVEL_INFO))                                                   \
+			log_msg(LOG_LEVEL_INFO, c, __VA_ARGS__);                                   \
 	} while (0)
-#define log_warnx(c, ...) log_msg(LOG_LEVEL_WARN, c, __VA_ARGS__)
+#define log_warnx(c, ...)  log_msg(LOG_LEVEL_WARN, c, __VA_ARGS__)
 #define log_errorx(c, ...) log_msg(LOG_LEVEL_ERROR, c, __VA_ARGS__)
 
 #endif

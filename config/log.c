@@ -35,7 +35,7 @@ s_vlog(enum cfg_log_level level, const char *component, const char *fmt, va_list
 	if (s_journal < 0)
 		s_journal = getenv("JOURNAL_STREAM") != NULL;
 	n = snprintf(line, sizeof(line), "%s%s %s ", s_journal ? s_prio[level] : "", s_names[level],
-		     component);
+	             component);
 
 	if (n < 0)
 		return;

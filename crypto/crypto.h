@@ -39,6 +39,8 @@ enum cpt_err {
 	CPT_EAUTH = -20,      /* authentication failed */
 	CPT_ENOSPC = -21,     /* no space left on the device (or over the disk quota) */
 	CPT_EDAMAGED = -22,   /* a file (the store) is damaged: its bytes cannot be trusted */
+	CPT_EMAPFULL = -23,   /* the store's map is full: store_write grows it and runs again */
+	CPT_EHELD = -24,      /* kept until its time: dated ahead of the receiver's clock */
 };
 
 /* A static string describing err, never NULL. */
@@ -56,14 +58,26 @@ const char *cpt_strerror(int err);
 
 /* -------------------------------------------------------- event envelope */
 
-#define EVT_VERSION    1
-#define EVT_HEADER_LEN 112              /* signed header, see PROTOCOL.md */
-#define EVT_FIXED_LEN  176              /* header + signature */
-#define EVT_MAX_BODY   65536            /* protocol cap on a body */
+#define EVT_VERSION    2     /* protocol version 2 (PROTOCOL.md, "Version 2") */
+#define EVT_HEADER_LEN 112   /* signed header, see PROTOCOL.md */
+#define EVT_FIXED_LEN  176   /* header + signature */
+#define EVT_MAX_BODY   65536 /* protocol cap on a body */
 #define EVT_MAX_LEN    (EVT_FIXED_LEN + EVT_MAX_BODY)
 #define EVT_SIG_DOMAIN "comptoir/event/v1"
 
-/* Kinds of the first set. Unknown kinds are stored and relayed, not rejected. */
+/* Sizes of what people write into bodies, in bytes of UTF-8: protocol
+ * rules (docs/PROTOCOL.md), since every site must accept the same events.
+ * The one place they are set: node/event validates with them, node/index
+ * relies on them as bounds, the API checks and the UI reads them. */
+#define EVT_MAX_TEXT     10000 /* a post, a comment, an edit */
+#define EVT_MAX_FIELD    200   /* a profile field (name, title, ...) */
+#define EVT_MAX_BIO      2000  /* the profile's "bio" */
+#define EVT_MAX_SKILLS   32    /* skills in a profile */
+#define EVT_MAX_SKILL    64    /* one skill */
+#define EVT_MAX_REACTION 32    /* a reaction's name */
+#define EVT_MAX_TITLE    64    /* a site's title ("Nantes plant") */
+
+/* Kinds of the protocol. Unknown kinds are stored and relayed, not rejected. */
 enum evt_kind {
 	EVT_SITE_CERT = 1,
 	EVT_ENROL = 2,
@@ -75,6 +89,18 @@ enum evt_kind {
 	EVT_REACTION = 8,
 	EVT_EDIT = 9,
 	EVT_REDACT = 10,
+	/* Spaces (PROTOCOL.md 16): acceptance by the trust rules alone, effect by the
+	 * space's fold (node/space). */
+	EVT_SPACE = 11,        /* create or edit a space */
+	EVT_SPACE_MEMBER = 12, /* a membership action */
+	EVT_SPACE_KEY = 13,    /* a space key sealed to member sites, signed by a site */
+	EVT_SEALED = 14,       /* content of a private space, encrypted under a space key */
+	/* Notifications (PROTOCOL.md 17): 15 is left to spaces. */
+	EVT_FOLLOW = 16,   /* follow or unfollow a person or a space, in clear */
+	EVT_MINE = 17,     /* a person's own state (read marks, mutes, preferences), sealed to
+	                      their own key */
+	EVT_ANNOUNCE = 18, /* an admin makes a post an announcement (or ends one) */
+	EVT_ACK = 19,      /* "I have read this announcement", in clear for its author */
 };
 
 /* The lowercase name of a kind ("post"), or "unknown". */
@@ -153,7 +179,7 @@ const uint8_t *key_sign_public(const key_sign_t *self);
 void key_sign_seed(const key_sign_t *self, uint8_t out[CPT_SEED_LEN]);
 /* Signs msg into sig (detached). */
 void key_sign_sign(const key_sign_t *self, uint8_t sig[CPT_SIG_LEN], const uint8_t *msg,
-		   size_t len);
+                   size_t len);
 
 key_curve_t *key_curve_new(void);
 void key_curve_destroy(key_curve_t **self_p);
@@ -173,6 +199,9 @@ int key_sign_save(const key_sign_t *self, const char *path) CPT_WUR;
 key_sign_t *key_sign_load(const char *path, char *err, size_t errlen);
 int key_curve_save(const key_curve_t *self, const char *path) CPT_WUR;
 key_curve_t *key_curve_load(const char *path, char *err, size_t errlen);
+/* A site's seal key (keys/site.seal, PROTOCOL.md 9): the same file type as a
+ * CURVE key, with a comment that says what it seals; load it with key_curve_load(). */
+int key_seal_save(const key_curve_t *self, const char *path) CPT_WUR;
 
 /* Public-key file ("comptoir-ed25519-public-v1"), mode 0644, for sharing a root key. */
 int key_public_save(const uint8_t pk[CPT_KEY_LEN], const char *path) CPT_WUR;
@@ -187,8 +216,163 @@ void key_fingerprint(char out[CPT_FPR_LEN], const uint8_t pk[CPT_KEY_LEN]);
  * Returns 0, CPT_ETOOBIG (body over EVT_MAX_BODY or cap too small). The body is
  * not checked here; evt_decode() the result to check it. */
 int evt_sign(uint8_t *out, size_t cap, size_t *out_len, uint16_t kind,
-	     const uint8_t fed[CPT_FED_LEN], uint64_t ts, const uint8_t *body, size_t body_len,
-	     const key_sign_t *key) CPT_WUR;
+             const uint8_t fed[CPT_FED_LEN], uint64_t ts, const uint8_t *body, size_t body_len,
+             const key_sign_t *key) CPT_WUR;
+
+/* ------------------------------------------------------------ trust checks */
+
+/*
+ * What the trust rules check that is cryptography alone (PROTOCOL.md,
+ * "Keys in bodies" and "enrol"); crypto/trust.c.
+ */
+
+/* 1 when pk is a valid Ed25519 key for a body: canonical, not of small order,
+ * in the prime-order subgroup (crypto_core_ed25519_is_valid_point); else 0. */
+int key_ed25519_valid(const uint8_t pk[CPT_KEY_LEN]);
+/* 1 when pk is a valid X25519 key for a body: bit 255 clear, u < p, and u not
+ * one of the five small-order values libsodium refuses; else 0. */
+int key_x25519_valid(const uint8_t pk[CPT_KEY_LEN]);
+
+#define EVT_PROOF_DOMAIN "comptoir/enrolment-proof/v1"
+/* The longest statement: domain, federation, key, then site (<= 63 bytes) and
+ * handle (<= 32 bytes), each after a one-byte length. */
+#define EVT_PROOF_MAX (sizeof(EVT_PROOF_DOMAIN) - 1 + CPT_FED_LEN + CPT_KEY_LEN + 1 + 63 + 1 + 32)
+
+/* Writes the statement an enrolment proof signs into out and returns its
+ * length; 0 when site is not 1..63 bytes or handle not 1..32 bytes. */
+size_t evt_proof_statement(uint8_t out[EVT_PROOF_MAX], const uint8_t fed[CPT_FED_LEN],
+                           const uint8_t key[CPT_KEY_LEN], const char *site, const char *handle);
+/* The proof that user, the key being enrolled, agrees to be handle at site in
+ * federation fed. Returns 0, or CPT_EINVAL when site or handle is too long. */
+int evt_proof_sign(uint8_t sig[CPT_SIG_LEN], const key_sign_t *user, const uint8_t fed[CPT_FED_LEN],
+                   const char *site, const char *handle) CPT_WUR;
+/* Checks a proof by key (strict rules of PROTOCOL.md 5). Returns 0, CPT_EINVAL
+ * (site or handle too long), or CPT_ESIG. */
+int evt_proof_verify(const uint8_t sig[CPT_SIG_LEN], const uint8_t fed[CPT_FED_LEN],
+                     const uint8_t key[CPT_KEY_LEN], const char *site, const char *handle) CPT_WUR;
+
+/* ------------------------------------------------------------- space keys */
+
+/*
+ * What private spaces need of cryptography (PROTOCOL.md 16.4 to 16.6;
+ * crypto/spacekey.c): a space key is a random XChaCha20-Poly1305 key named by
+ * its key id, sealed (crypto_box_seal) with the space's id to the seal_key of
+ * each member site, and used to encrypt bodies with associated data that binds
+ * them to their event (federation, kind, author, space, key id).
+ *
+ * Space keys live in a key ring: one sodium_malloc region for many keys
+ * (PITFALLS 20: a guarded allocation per key would exhaust the mappings),
+ * read-only except while a key is added, wiped when destroyed. A seal key pair
+ * (keys/site.seal) is a key_curve_t, loaded with key_curve_load().
+ */
+
+#define SKEY_LEN         32  /* a space key */
+#define SKEY_ID_LEN      32  /* its id: BLAKE2b-256(SKEY_ID_DOMAIN || key) */
+#define SKEY_NONCE_LEN   24  /* XChaCha20-Poly1305 nonce */
+#define SKEY_TAG_LEN     16  /* Poly1305 tag, after the ciphertext */
+#define SKEY_SEAL_LEN    112 /* crypto_box_seal of key || space id: 48 + 64 bytes */
+#define SKEY_PAD         64  /* plaintexts are padded with spaces to a multiple of this */
+#define SKEY_ID_DOMAIN   "comptoir/space-key-id/v1"
+#define SKEY_AD_DOMAIN   "comptoir/space-seal/v1"
+#define SKEY_SITE_DOMAIN "comptoir/site-space/v1"
+/* Associated data: domain (22), federation (32), kind (2), author (32), space (32), key id (32). */
+#define SKEY_AD_LEN                                                                                \
+	(sizeof(SKEY_AD_DOMAIN) - 1 + CPT_FED_LEN + 2 + CPT_KEY_LEN + CPT_ID_LEN + SKEY_ID_LEN)
+
+/* A set of space keys in guarded memory. Not thread-safe: one owner. */
+typedef struct skey_ring skey_ring_t;
+
+/* A ring for at most cap keys (cap >= 1), or NULL when memory is short. */
+skey_ring_t *skey_ring_new(size_t cap);
+/* Wipes and frees the ring, sets *self_p to NULL; safe on NULL. */
+void skey_ring_destroy(skey_ring_t **self_p);
+/* How many keys the ring holds. */
+size_t skey_ring_count(const skey_ring_t *self);
+/* 1 when the ring holds the key of id, else 0. */
+int skey_ring_has(const skey_ring_t *self, const uint8_t id[SKEY_ID_LEN]);
+
+/* Makes a new random key, adds it, and writes its id. 0, CPT_EFULL. */
+int skey_ring_generate(skey_ring_t *self, uint8_t id[SKEY_ID_LEN]) CPT_WUR;
+/* Adds a given key (test vectors; a key the caller decrypted itself) and writes
+ * its id. 0 (also when it was there already) or CPT_EFULL. */
+int skey_ring_add(skey_ring_t *self, const uint8_t key[SKEY_LEN], uint8_t id[SKEY_ID_LEN]) CPT_WUR;
+
+/* The id of a key: BLAKE2b-256("comptoir/space-key-id/v1" || key). */
+void skey_id_of(uint8_t id[SKEY_ID_LEN], const uint8_t key[SKEY_LEN]);
+
+/*
+ * Seals the key of id with the space's id to a site's seal public key:
+ * box = crypto_box_seal(key || space, seal_pk), SKEY_SEAL_LEN bytes (random:
+ * two seals of one key differ). Returns 0, CPT_ENOTFOUND (no such key in the
+ * ring) or CPT_EINVAL (seal_pk is not a valid X25519 key, PROTOCOL.md 2.2).
+ */
+int skey_ring_seal(const skey_ring_t *self, uint8_t box[SKEY_SEAL_LEN],
+                   const uint8_t id[SKEY_ID_LEN], const uint8_t space[CPT_ID_LEN],
+                   const uint8_t seal_pk[CPT_KEY_LEN]) CPT_WUR;
+/*
+ * Opens a box sealed to this site's seal key pair and adds the key to the
+ * ring, after checking that the box names space and that the key's id is id
+ * (a sealer cannot hand one site another key under the same id, nor a key of
+ * another space). Returns 0, CPT_EAUTH (the box does not open with seal),
+ * CPT_EINVAL (it opens but names another space, or the key is not id's),
+ * or CPT_EFULL.
+ */
+int skey_ring_open(skey_ring_t *self, const uint8_t box[SKEY_SEAL_LEN],
+                   const uint8_t space[CPT_ID_LEN], const uint8_t id[SKEY_ID_LEN],
+                   const key_curve_t *seal) CPT_WUR;
+
+/* What a sealed body is bound to: the event that carries it. */
+typedef struct skey_ctx {
+	const uint8_t *fed;    /* federation id, CPT_FED_LEN bytes */
+	uint16_t kind;         /* the carrying event's kind (EVT_SPACE or EVT_SEALED) */
+	const uint8_t *author; /* the carrying event's author key */
+	const uint8_t *space;  /* the space's id, or NULL in the event that creates it (zeros) */
+} skey_ctx_t;
+
+/* Writes the associated data of ctx and key id into ad (SKEY_AD_LEN bytes). */
+void skey_ad(uint8_t ad[SKEY_AD_LEN], const skey_ctx_t *ctx, const uint8_t id[SKEY_ID_LEN]);
+
+/* The ciphertext length of a plaintext of plain_len bytes: padded, plus the tag. */
+size_t skey_sealed_len(size_t plain_len);
+
+/*
+ * Encrypts plain (a JSON text: it is padded with spaces, 0x20, to a multiple of
+ * SKEY_PAD bytes, which a JSON reader ignores) under the key of id with the
+ * associated data of ctx, with XChaCha20-Poly1305-IETF. out receives
+ * skey_sealed_len(plain_len) bytes: the ciphertext then the tag. nonce must be
+ * random (randombytes_buf; fixed only in test vectors) and never reused with
+ * the key. Returns 0, CPT_ENOTFOUND (no such key), CPT_ETOOBIG (cap too small).
+ */
+int skey_encrypt(const skey_ring_t *self, uint8_t *out, size_t cap, size_t *out_len,
+                 const uint8_t id[SKEY_ID_LEN], const skey_ctx_t *ctx,
+                 const uint8_t nonce[SKEY_NONCE_LEN], const uint8_t *plain,
+                 size_t plain_len) CPT_WUR;
+/*
+ * Decrypts ct (ciphertext and tag) into out (cap >= ct_len - SKEY_TAG_LEN) and
+ * sets *out_len; the padding is left in. Returns 0, CPT_ENOTFOUND (no such key
+ * here: not a member site, or not yet sealed to it), CPT_EAUTH (forged, or
+ * bound to another event), CPT_EINVAL (shorter than a tag), CPT_ETOOBIG.
+ * out is never written with unauthenticated bytes (zeros on CPT_EAUTH).
+ */
+int skey_decrypt(const skey_ring_t *self, uint8_t *out, size_t cap, size_t *out_len,
+                 const uint8_t id[SKEY_ID_LEN], const skey_ctx_t *ctx,
+                 const uint8_t nonce[SKEY_NONCE_LEN], const uint8_t *ct, size_t ct_len) CPT_WUR;
+
+/* The id of a site's space: BLAKE2b-256("comptoir/site-space/v1" || fed || site name). */
+void skey_site_space(uint8_t id[CPT_ID_LEN], const uint8_t fed[CPT_FED_LEN], const char *site);
+
+/* ---------------------------------------------------------------- base64 */
+
+/* RFC 4648 section 4 (the standard alphabet, with '=' padding, no line break):
+ * the form of sealed boxes in bodies. */
+
+/* The length of the base64 of n bytes, without a NUL. */
+size_t cpt_b64_len(size_t n);
+/* Writes the base64 of in (n bytes) and a NUL into out (cpt_b64_len(n) + 1 bytes). */
+void cpt_b64(char *out, const uint8_t *in, size_t n);
+/* Decodes exactly len characters of canonical base64 (padding present, unused
+ * bits zero, nothing else) into out (cap bytes). 0, CPT_EINVAL, CPT_ETOOBIG. */
+int cpt_unb64(uint8_t *out, size_t cap, size_t *out_len, const char *s, size_t len) CPT_WUR;
 
 /* ------------------------------------------------------------------- HLC */
 
@@ -205,6 +389,9 @@ typedef struct hlc {
 #define HLC_MAKE(ms, c) (((uint64_t)(ms) << 16) | ((uint64_t)(c)&0xffff))
 /* Timestamps further than this ahead of the wall clock are not absorbed. */
 #define HLC_MAX_DRIFT_MS (24ull * 3600 * 1000)
+/* Events dated further ahead than this are held until their time (PROTOCOL.md 6);
+ * the skew between two sites' clocks that goes unnoticed. */
+#define EVT_HOLD_MS (5ull * 60 * 1000)
 
 /* A timestamp greater than every one issued or observed. wall_ms is the
  * current wall clock in ms (hlc_wall_ms() in production, fixed in tests). */

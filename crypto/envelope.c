@@ -23,10 +23,15 @@ enum {
 };
 
 static const char *const s_kind_names[] = {
-	[EVT_SITE_CERT] = "site_cert", [EVT_ENROL] = "enrol",	    [EVT_REVOKE] = "revoke",
-	[EVT_KEY_BACKUP] = "key_backup", [EVT_PROFILE] = "profile", [EVT_POST] = "post",
-	[EVT_COMMENT] = "comment",	 [EVT_REACTION] = "reaction", [EVT_EDIT] = "edit",
-	[EVT_REDACT] = "redaction",
+    [EVT_SITE_CERT] = "site_cert", [EVT_ENROL] = "enrol",
+    [EVT_REVOKE] = "revoke",       [EVT_KEY_BACKUP] = "key_backup",
+    [EVT_PROFILE] = "profile",     [EVT_POST] = "post",
+    [EVT_COMMENT] = "comment",     [EVT_REACTION] = "reaction",
+    [EVT_EDIT] = "edit",           [EVT_REDACT] = "redaction",
+    [EVT_SPACE] = "space",         [EVT_SPACE_MEMBER] = "space_member",
+    [EVT_SPACE_KEY] = "space_key", [EVT_SEALED] = "sealed",
+    [EVT_FOLLOW] = "follow",       [EVT_MINE] = "mine",
+    [EVT_ANNOUNCE] = "announce",   [EVT_ACK] = "ack",
 };
 
 const char *
@@ -100,7 +105,7 @@ s_signed_message(uint8_t *msg, const uint8_t header[EVT_HEADER_LEN])
 
 int
 evt_sign(uint8_t *out, size_t cap, size_t *out_len, uint16_t kind, const uint8_t fed[CPT_FED_LEN],
-	 uint64_t ts, const uint8_t *body, size_t body_len, const key_sign_t *key)
+         uint64_t ts, const uint8_t *body, size_t body_len, const key_sign_t *key)
 {
 	uint8_t msg[SIGNED_MSG_LEN];
 

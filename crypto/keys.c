@@ -50,6 +50,14 @@ static const struct s_format s_curve_secret = {
     .secret = 1,
     .mode = 0600,
 };
+/* A seal key is an X25519 pair like the transport key and its file has the same
+ * type (PROTOCOL.md 9); only the comment differs, so that site IT can tell them apart. */
+static const struct s_format s_seal_secret = {
+    .type = "comptoir-curve-secret-v1",
+    .comment = "comptoir X25519 seal key, opens space keys: keep this file secret (mode 0600)",
+    .secret = 1,
+    .mode = 0600,
+};
 static const struct s_format s_sign_public = {
     .type = "comptoir-ed25519-public-v1",
     .comment = "comptoir Ed25519 public key: safe to share",
@@ -246,8 +254,9 @@ s_save(const struct s_format *fmt, const char *path, const uint8_t pk[CPT_KEY_LE
 	assert(len > 0 && (size_t)len < sizeof(text));
 
 	randombytes_buf(rnd, sizeof(rnd));
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-%02x%02x%02x%02x%02x%02x%02x%02x", path, rnd[0],
-	                     rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]) >= sizeof(tmp)) {
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-%02x%02x%02x%02x%02x%02x%02x%02x", path,
+	                     rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6],
+	                     rnd[7]) >= sizeof(tmp)) {
 		saved_errno = ENAMETOOLONG;
 		goto out;
 	}
@@ -318,6 +327,13 @@ key_curve_save(const key_curve_t *self, const char *path)
 {
 	assert(self != NULL);
 	return s_save(&s_curve_secret, path, self->pk, self->sk);
+}
+
+int
+key_seal_save(const key_curve_t *self, const char *path)
+{
+	assert(self != NULL);
+	return s_save(&s_seal_secret, path, self->pk, self->sk);
 }
 
 int

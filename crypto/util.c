@@ -36,6 +36,8 @@ cpt_strerror(int err)
 	case CPT_EAUTH: return "authentication failed";
 	case CPT_ENOSPC: return "no space left on device";
 	case CPT_EDAMAGED: return "damaged";
+	case CPT_EMAPFULL: return "store map full";
+	case CPT_EHELD: return "held until its time";
 	}
 	return "unknown error";
 }

@@ -24,6 +24,7 @@ shift
 		*.css) t="text/css; charset=utf-8" ;;
 		*.js) t="text/javascript; charset=utf-8" ;;
 		*.svg) t="image/svg+xml" ;;
+		*.json) t="application/json" ;;
 		*) t="application/octet-stream" ;;
 		esac
 		echo "{\"/$(basename "$f")\", \"$t\", s_a$i, sizeof(s_a$i) - 1},"

@@ -3,9 +3,9 @@
 # Called by the Makefile when pkg-config cannot find a library; safe to run by hand.
 set -eu
 
-PKGS="build-essential pkg-config clang libclang-rt-14-dev \
+PKGS="build-essential pkg-config clang clang-format libclang-rt-14-dev \
 libzmq3-dev liblmdb-dev lmdb-utils libsodium-dev libyaml-dev libmicrohttpd-dev libgnutls28-dev \
-libjansson-dev libcmocka-dev python3 iproute2 openssl"
+libjansson-dev libcmocka-dev libcurl4-gnutls-dev libsqlite3-dev libvips-dev python3 python3-aiosmtpd iproute2 openssl"
 
 # Browser tests (issue 6) want chromium and node; installed only when asked.
 if [ "${COMPTOIR_WITH_BROWSER:-0}" = 1 ]; then

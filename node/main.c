@@ -3,7 +3,7 @@
  */
 #include <sys/resource.h>
 
-#include "node/node.h"
+#include "node/cli/cli.h"
 
 int
 main(int argc, char **argv)

@@ -29,10 +29,10 @@ sync_msg_check(int type, size_t n, const size_t *len, size_t max_msg)
 		return CPT_EINVAL;
 	switch (type) {
 	case SYNC_HELLO:
-		return n == 2 && len[1] > CPT_KEY_LEN && len[1] <= CPT_KEY_LEN + 63 ? 0 : CPT_EINVAL;
+		return n == 2 && len[1] > CPT_KEY_LEN && len[1] <= CPT_KEY_LEN + 63 ? 0
+		                                                                    : CPT_EINVAL;
 	case SYNC_PING:
-	case SYNC_PONG:
-		return n == 1 ? 0 : CPT_EINVAL;
+	case SYNC_PONG: return n == 1 ? 0 : CPT_EINVAL;
 	case SYNC_EVENTS:
 		if (n < 2 || n > 1 + 1000)
 			return CPT_EINVAL;
@@ -40,16 +40,11 @@ sync_msg_check(int type, size_t n, const size_t *len, size_t max_msg)
 			if (len[i] < EVT_FIXED_LEN || len[i] > EVT_MAX_LEN)
 				return CPT_EINVAL;
 		return 0;
-	case SYNC_ACK:
-		return n == 2 && len[1] == 16 ? 0 : CPT_EINVAL;
-	case SYNC_IDS:
-		return n == 3 && len[1] % SYNC_TSID_LEN == 0 && len[2] == 1 ? 0 : CPT_EINVAL;
-	case SYNC_WANT:
-		return n == 2 && len[1] > 0 && len[1] % CPT_ID_LEN == 0 ? 0 : CPT_EINVAL;
-	case SYNC_RECON:
-		return n == 2 && len[1] > 0 ? 0 : CPT_EINVAL;
-	case SYNC_BACKLOG:
-		return n == 2 && len[1] == 8 ? 0 : CPT_EINVAL;
+	case SYNC_ACK: return n == 2 && len[1] == 16 ? 0 : CPT_EINVAL;
+	case SYNC_IDS: return n == 3 && len[1] % SYNC_TSID_LEN == 0 && len[2] == 1 ? 0 : CPT_EINVAL;
+	case SYNC_WANT: return n == 2 && len[1] > 0 && len[1] % CPT_ID_LEN == 0 ? 0 : CPT_EINVAL;
+	case SYNC_RECON: return n == 2 && len[1] > 0 ? 0 : CPT_EINVAL;
+	case SYNC_BACKLOG: return n == 2 && len[1] == 8 ? 0 : CPT_EINVAL;
 	}
 	return CPT_EINVAL;
 }

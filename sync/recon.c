@@ -214,7 +214,7 @@ s_get_bound(rbuf_t *r, uint8_t k[RECON_KEY_LEN])
  * shortest id prefix that still sorts after prev. */
 static void
 s_min_bound(uint8_t out[RECON_KEY_LEN], const uint8_t prev[RECON_KEY_LEN],
-	    const uint8_t next[RECON_KEY_LEN])
+            const uint8_t next[RECON_KEY_LEN])
 {
 	size_t i = 0;
 
@@ -231,7 +231,7 @@ s_min_bound(uint8_t out[RECON_KEY_LEN], const uint8_t prev[RECON_KEY_LEN],
 
 static void
 s_emit_fp(recon_t *rc, wbuf_t *w, const uint8_t hi[RECON_KEY_LEN], uint64_t count,
-	  const uint8_t fp[RECON_FP_LEN])
+          const uint8_t fp[RECON_FP_LEN])
 {
 	s_bound(w, hi);
 	s_varint(w, MODE_FP);
@@ -242,7 +242,7 @@ s_emit_fp(recon_t *rc, wbuf_t *w, const uint8_t hi[RECON_KEY_LEN], uint64_t coun
 
 static void
 s_emit_skip(wbuf_t *w, const uint8_t hi[RECON_KEY_LEN], int *pending_skip,
-	    uint8_t skip_hi[RECON_KEY_LEN])
+            uint8_t skip_hi[RECON_KEY_LEN])
 {
 	/* Adjacent skips merge into one range: written before the next range. */
 	*pending_skip = 1;
@@ -272,8 +272,8 @@ s_list(recon_t *rc, const uint8_t lo[RECON_KEY_LEN], const uint8_t hi[RECON_KEY_
 /* Splits our part of [lo, hi) into RECON_BRANCH ranges and emits their
  * fingerprints. */
 static void
-s_emit_split(recon_t *rc, wbuf_t *w, const uint8_t lo[RECON_KEY_LEN], const uint8_t hi[RECON_KEY_LEN],
-	     uint64_t count)
+s_emit_split(recon_t *rc, wbuf_t *w, const uint8_t lo[RECON_KEY_LEN],
+             const uint8_t hi[RECON_KEY_LEN], uint64_t count)
 {
 	uint8_t bounds[RECON_BRANCH][RECON_KEY_LEN], cur[RECON_KEY_LEN];
 	size_t nb = rc->src.split(rc->src.ctx, lo, hi, count, RECON_BRANCH, bounds);
@@ -306,8 +306,8 @@ s_emit_ids(recon_t *rc, wbuf_t *w, const uint8_t hi[RECON_KEY_LEN], size_t n)
 /* Our answer to the peer's fingerprint of [lo, hi). */
 static void
 s_on_fp(recon_t *rc, wbuf_t *w, const uint8_t lo[RECON_KEY_LEN], const uint8_t hi[RECON_KEY_LEN],
-	uint64_t peer_count, const uint8_t peer_fp[RECON_FP_LEN], int *pending_skip,
-	uint8_t skip_hi[RECON_KEY_LEN], size_t reserve)
+        uint64_t peer_count, const uint8_t peer_fp[RECON_FP_LEN], int *pending_skip,
+        uint8_t skip_hi[RECON_KEY_LEN], size_t reserve)
 {
 	uint64_t own, delta;
 	uint8_t fp[RECON_FP_LEN];
@@ -356,7 +356,7 @@ s_cmp_id(const void *a, const void *b)
  * Both lists are sorted by id and merged. */
 static void
 s_on_ids(recon_t *rc, const uint8_t lo[RECON_KEY_LEN], const uint8_t hi[RECON_KEY_LEN],
-	 const uint8_t *ids, size_t n)
+         const uint8_t *ids, size_t n)
 {
 	uint64_t own;
 	uint8_t fp[RECON_FP_LEN];
@@ -456,8 +456,8 @@ recon_start(recon_t *rc, uint8_t *out, size_t cap, size_t *len)
 }
 
 int
-recon_process(recon_t *rc, const uint8_t *in, size_t inlen, uint8_t *out, size_t cap, size_t *outlen,
-	      int *done)
+recon_process(recon_t *rc, const uint8_t *in, size_t inlen, uint8_t *out, size_t cap,
+              size_t *outlen, int *done)
 {
 	rbuf_t r = {in, inlen, 0, 0};
 	wbuf_t w = {out, 0, cap, 0, 0};
@@ -483,26 +483,24 @@ recon_process(recon_t *rc, const uint8_t *in, size_t inlen, uint8_t *out, size_t
 		if (++ranges_in > RECON_MAX_RANGES)
 			return CPT_EINVAL;
 		switch (mode) {
-		case MODE_SKIP:
-			s_emit_skip(&w, hi, &pending_skip, skip_hi);
-			break;
+		case MODE_SKIP: s_emit_skip(&w, hi, &pending_skip, skip_hi); break;
 		case MODE_FP:
 			if (s_get_varint(&r, &count) != 0 || r.len - r.pos < RECON_FP_LEN)
 				return CPT_EINVAL;
 			/* Keep room to close every remaining range with a fingerprint. */
 			s_on_fp(rc, &w, lo, hi, count, r.p + r.pos, &pending_skip, skip_hi,
-				(r.len - r.pos) / 2);
+			        (r.len - r.pos) / 2);
 			r.pos += RECON_FP_LEN;
 			break;
 		case MODE_IDS:
-			if (s_get_varint(&r, &n) != 0 || n > RECON_LIST_MAX || (r.len - r.pos) / 32 < n)
+			if (s_get_varint(&r, &n) != 0 || n > RECON_LIST_MAX ||
+			    (r.len - r.pos) / 32 < n)
 				return CPT_EINVAL;
 			s_on_ids(rc, lo, hi, r.p + r.pos, (size_t)n);
 			r.pos += 32 * n;
 			s_emit_skip(&w, hi, &pending_skip, skip_hi);
 			break;
-		default:
-			return CPT_EINVAL;
+		default: return CPT_EINVAL;
 		}
 		if (w.len != before)
 			sent_ranges = 1;
@@ -528,7 +526,7 @@ recon_process(recon_t *rc, const uint8_t *in, size_t inlen, uint8_t *out, size_t
 
 void
 recon_bound_between(uint8_t out[RECON_KEY_LEN], const uint8_t prev[RECON_KEY_LEN],
-		    const uint8_t next[RECON_KEY_LEN])
+                    const uint8_t next[RECON_KEY_LEN])
 {
 	s_min_bound(out, prev, next);
 }

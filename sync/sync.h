@@ -3,6 +3,8 @@
  * handler, live push of events, relaying, and reconciliation on (re)connect.
  * It knows nothing of LMDB or HTTP: it reaches the events through the
  * functions of sync_ops_t that node/ provides. One thread owns every socket.
+ * This is the one header of sync/ for the rest of the tree; the files of
+ * sync/ share sync/sync_internal.h, which nothing outside sync/ includes.
  */
 #ifndef COMPTOIR_SYNC_H
 #define COMPTOIR_SYNC_H
@@ -13,32 +15,32 @@
 #include "config/config.h"
 #include "crypto/crypto.h"
 
-#define SYNC_VERSION     1
-#define SYNC_MAX_PEERS   64
-#define SYNC_ZAP_DOMAIN  "comptoir"
-#define SYNC_TSID_LEN    40 /* timestamp (8, big-endian) then id (32) */
+#define SYNC_VERSION    2 /* the protocol version (PROTOCOL.md 10.2); 1 is refused by name */
+#define SYNC_MAX_PEERS  64
+#define SYNC_ZAP_DOMAIN "comptoir"
+#define SYNC_TSID_LEN   40 /* timestamp (8, big-endian) then id (32) */
 
 /* Message types: frame 0 of every message is [version, type]. PROTOCOL.md. */
 enum sync_msg {
-	SYNC_HELLO = 1,  /* frame 1: sender's site sign key (32) + site name */
-	SYNC_PING = 2,   /* no payload */
-	SYNC_PONG = 3,   /* no payload */
-	SYNC_EVENTS = 4, /* frames 1..n: one envelope each */
-	SYNC_ACK = 5,    /* frame 1: stored u32, duplicate u32, pending u32, rejected u32 */
-	SYNC_IDS = 6,    /* frame 1: n x (ts, id); frame 2: [last-page flag] */
-	SYNC_WANT = 7,   /* frame 1: n x id (32) */
-	SYNC_RECON = 8,  /* frame 1: a reconciliation message (recon.c) */
+	SYNC_HELLO = 1,   /* frame 1: sender's site sign key (32) + site name */
+	SYNC_PING = 2,    /* no payload */
+	SYNC_PONG = 3,    /* no payload */
+	SYNC_EVENTS = 4,  /* frames 1..n: one envelope each */
+	SYNC_ACK = 5,     /* frame 1: stored u32, duplicate u32, pending u32, rejected u32 */
+	SYNC_IDS = 6,     /* frame 1: n x (ts, id); frame 2: [last-page flag] */
+	SYNC_WANT = 7,    /* frame 1: n x id (32) */
+	SYNC_RECON = 8,   /* frame 1: a reconciliation message (recon.c) */
 	SYNC_BACKLOG = 9, /* frame 1: u64 big-endian: events the sender has queued for us */
 };
 
 /* A batch of envelopes received from peers, on its way to the store. */
 typedef struct sync_put {
-	const uint8_t *const *buf;   /* envelopes */
-	const size_t *len;           /* their sizes */
-	size_t n;                    /* how many */
-	int *rc;                     /* out: 0 (stored), CPT_EEXIST, CPT_EPENDING or an error */
-	uint8_t (*ids)[CPT_ID_LEN];  /* out: event ids (zeros when undecodable) */
-	int err;                     /* out: 0, or a store error (nothing committed) */
+	const uint8_t *const *buf;  /* envelopes */
+	const size_t *len;          /* their sizes */
+	size_t n;                   /* how many */
+	int *rc;                    /* out: 0 (stored), CPT_EEXIST, CPT_EPENDING or an error */
+	uint8_t (*ids)[CPT_ID_LEN]; /* out: event ids (zeros when undecodable) */
+	int err;                    /* out: 0, or a store error (nothing committed) */
 } sync_put_t;
 
 /* Where the engine finds the events. Called from the sync thread only;
@@ -47,16 +49,19 @@ typedef struct sync_ops {
 	void *ctx; /* passed back to every function */
 	/* 1 when the event is stored (or pending) here, 0 when not. */
 	int (*has)(void *ctx, const uint8_t id[CPT_ID_LEN]);
-	/* A malloc'd copy of the envelope (caller frees), or NULL. */
+	/* A malloc'd copy of the envelope (caller frees), or NULL. The engine
+	 * itself reads through get_many only. */
 	uint8_t *(*get)(void *ctx, const uint8_t id[CPT_ID_LEN], size_t *len);
-	/* The same for n ids in one read: out[i] NULL when absent. */
+	/* The same for n ids in one read: out[i] a malloc'd copy (caller
+	 * frees), NULL when absent. */
 	void (*get_many)(void *ctx, const uint8_t (*ids)[CPT_ID_LEN], size_t n, uint8_t **out,
-			 size_t *len);
+	                 size_t *len);
 	/* Takes a batch of envelopes from peers to ingest through the node's
 	 * single path, and returns at once: 0 when taken, else an error (the
 	 * job was not taken). Once the batch is durably committed (or failed),
 	 * the node fills job's outputs and calls sync_put_done(job), from any
-	 * thread, possibly before put returns. Jobs complete in order. */
+	 * thread, possibly before put returns. Jobs complete in order. job and
+	 * the envelopes it points to stay valid until that call, no longer. */
 	int (*put)(void *ctx, sync_put_t *job);
 	/* Fills out with up to max (ts, id) keys strictly after `after` (NULL =
 	 * from the start) in order; returns how many. */
@@ -64,19 +69,19 @@ typedef struct sync_ops {
 	/* Reconciliation (recon_src_t): count and fingerprint of [lo, hi), items
 	 * of [lo, hi), and split points; from an index, never a scan of all. */
 	void (*fingerprint)(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t *count,
-			    uint8_t fp[16]);
-	size_t (*items)(void *ctx, const uint8_t *lo, const uint8_t *hi, uint8_t (*out)[SYNC_TSID_LEN],
-			size_t max);
+	                    uint8_t fp[16]);
+	size_t (*items)(void *ctx, const uint8_t *lo, const uint8_t *hi,
+	                uint8_t (*out)[SYNC_TSID_LEN], size_t max);
 	size_t (*split)(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t count, size_t k,
-			uint8_t (*bounds)[SYNC_TSID_LEN]);
+	                uint8_t (*bounds)[SYNC_TSID_LEN]);
 	/* Admission: 1 when curve_pk is the transport key of a certified,
 	 * unrevoked site of this federation; fills sign_key and site (64). */
 	int (*admit)(void *ctx, const uint8_t curve_pk[CPT_KEY_LEN], uint8_t sign_key[CPT_KEY_LEN],
-		     char site[64]);
-	/* The transport key and endpoints of a site from its certificate: 0 or
-	 * CPT_ENOTFOUND. endpoint may be NULL. */
+	             char site[64]);
+	/* The transport key and name (site, 64 bytes) of a site from its
+	 * certificate: 0, CPT_ENOTFOUND, or another error (not read). */
 	int (*lookup)(void *ctx, const uint8_t sign_key[CPT_KEY_LEN], uint8_t curve_pk[CPT_KEY_LEN],
-		      char site[64]);
+	              char site[64]);
 } sync_ops_t;
 
 /* An outgoing link to set up: where, and which site we expect there. */
@@ -114,39 +119,57 @@ typedef struct sync sync_t;
 
 /* What the engine needs to run. */
 typedef struct sync_conf {
-	char listen[CFG_MAX_STR];        /* "" = accept no incoming links */
-	const key_curve_t *curve;        /* our transport key (borrowed for the life of the engine) */
-	uint8_t site_key[CPT_KEY_LEN];   /* our Ed25519 site key */
-	char site[64];                   /* our site name */
-	uint32_t max_msg;                /* largest message accepted (never under 1 MiB) */
-	uint32_t heartbeat_ms;           /* heartbeat interval */
-	uint32_t reconcile_interval_s;   /* periodic reconciliation */
-	sync_ops_t ops;                  /* the store */
+	char listen[CFG_MAX_STR];      /* "" = accept no incoming links */
+	const key_curve_t *curve;      /* our transport key (borrowed for the life of the engine) */
+	uint8_t site_key[CPT_KEY_LEN]; /* our Ed25519 site key */
+	char site[64];                 /* our site name */
+	uint32_t max_msg;              /* largest message accepted (never under 1 MiB) */
+	uint32_t heartbeat_ms;         /* heartbeat interval */
+	uint32_t reconcile_interval_s; /* periodic reconciliation */
+	sync_ops_t ops;                /* the store */
 } sync_conf_t;
 
-/* Starts the engine thread: binds listen, dials every peer. NULL with err
- * set when the endpoint cannot be bound. */
+/*
+ * Starts the engine thread: binds listen, dials every peer (on its first
+ * round). conf is copied, except conf->curve, which must outlive the engine
+ * (sync_stop), and conf->ops.ctx, which must stay valid until then; every
+ * function of conf->ops but get must be set. peers (n_peers of them) are
+ * copied. Returns the engine, to be freed with sync_stop, or NULL with err
+ * (errlen bytes, NUL-terminated) saying why: the endpoint cannot be bound,
+ * out of memory, no thread. Call from one thread at a time.
+ */
 sync_t *sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peers,
-		   char *err, size_t errlen);
-/* Stops the thread and closes every link; safe on NULL. */
+                   char *err, size_t errlen) CPT_WUR;
+/* Stops the thread, once every job given to ops.put has come back through
+ * sync_put_done (so whatever completes them must still run), closes every
+ * link, frees the engine and sets *self_p to NULL. Safe when *self_p is NULL;
+ * never from the engine's own thread (an ops function). */
 void sync_stop(sync_t **self_p);
-/* Offers newly stored events to every connected peer (any thread). */
+/* Offers newly stored events to every connected peer (any thread). ids (n of
+ * them) are copied before it returns. s may be NULL (no engine: nothing). */
 void sync_announce(sync_t *s, const uint8_t (*ids)[CPT_ID_LEN], size_t n);
 /* Sends a local event (its envelope) to every connected peer at once, before
  * it is stored here, so that the peers' commits overlap ours (any thread).
- * The event is not announced again after the commit. */
+ * The event is not announced again after the commit. env (len bytes) is
+ * copied before it returns. s may be NULL. */
 void sync_offer(sync_t *s, const uint8_t *env, size_t len);
 /* A job given to ops.put is committed (or failed): the engine acknowledges
- * its events to their senders and relays them (any thread). */
+ * its events to their senders and relays them (any thread, once per job).
+ * The job belongs to the engine again: the node must not touch it after
+ * this call, nor the buffers it pointed to. */
 void sync_put_done(sync_put_t *job);
-/* Adds an outgoing link (any thread). */
+/* Adds an outgoing link, or gives a known site a new endpoint (any thread).
+ * peer is copied. s may be NULL. */
 void sync_add_peer(sync_t *s, const sync_peer_conf_t *peer);
 /* The trust state changed (a revocation): re-check every link now and drop
- * those no longer admitted (any thread). */
+ * those no longer admitted (any thread, the engine's own included). s may be
+ * NULL. */
 void sync_recheck(sync_t *s);
-/* Copies the status of up to max peers; returns how many (any thread). */
+/* Copies the status of up to max peers into out (owned by the caller);
+ * returns how many (any thread). 0 when s is NULL. */
 size_t sync_status(sync_t *s, sync_peer_status_t *out, size_t max);
-/* The port bound for listen (for "tcp://127.0.0.1:0" style endpoints), or 0. */
+/* The port bound for listen (for "tcp://127.0.0.1:0" style endpoints), or 0
+ * (no listen, or s NULL). */
 unsigned sync_port(sync_t *s);
 
 /* ------------------------------------------------------ reconciliation */
@@ -158,7 +181,7 @@ unsigned sync_port(sync_t *s);
 #define RECON_SMALL      16   /* ranges this small are settled with id lists */
 #define RECON_MAX_IDS    1024 /* longest id list we send for one range */
 #define RECON_LIST_MAX   (4 * RECON_MAX_IDS) /* longest we accept or compare */
-#define RECON_MAX_RANGES 65536 /* ranges in one message */
+#define RECON_MAX_RANGES 65536               /* ranges in one message */
 
 /* Where the reconciliation reads our set. Keys are 40 bytes: timestamp
  * (8, big-endian) then id; ranges are [lo, hi) by memcmp order; hi may be
@@ -167,14 +190,14 @@ typedef struct recon_src {
 	void *ctx; /* passed back */
 	/* Count and fingerprint of our items in [lo, hi). */
 	void (*fingerprint)(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t *count,
-			    uint8_t fp[RECON_FP_LEN]);
+	                    uint8_t fp[RECON_FP_LEN]);
 	/* Up to max of our items in [lo, hi), in order; returns how many. */
-	size_t (*items)(void *ctx, const uint8_t *lo, const uint8_t *hi, uint8_t (*out)[RECON_KEY_LEN],
-			size_t max);
+	size_t (*items)(void *ctx, const uint8_t *lo, const uint8_t *hi,
+	                uint8_t (*out)[RECON_KEY_LEN], size_t max);
 	/* Up to k-1 bounds cutting our count items of [lo, hi) into k parts of
 	 * about equal count, in order, each within (lo, hi); returns how many. */
 	size_t (*split)(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t count, size_t k,
-			uint8_t (*bounds)[RECON_KEY_LEN]);
+	                uint8_t (*bounds)[RECON_KEY_LEN]);
 	/* 1 when the event id is here (under any key), else 0. */
 	int (*has)(void *ctx, const uint8_t id[32]);
 } recon_src_t;
@@ -205,39 +228,52 @@ typedef struct recon_stats {
 /* One side of a reconciliation. Its memory is fixed (about 0.5 MiB),
  * whatever the size of the sets. */
 typedef struct recon {
-	recon_src_t src;                                 /* our set */
-	recon_sink_t sink;                               /* findings */
-	recon_stats_t stats;                             /* counters */
+	recon_src_t src;                                    /* our set */
+	recon_sink_t sink;                                  /* findings */
+	recon_stats_t stats;                                /* counters */
 	uint8_t scratch[RECON_LIST_MAX + 1][RECON_KEY_LEN]; /* our items of a range */
-	uint8_t mine[RECON_LIST_MAX][32];                /* their ids, sorted */
-	uint8_t peer[RECON_LIST_MAX][32];                /* the peer's list, sorted */
-	uint8_t want[RECON_LIST_MAX][32];                /* ids we lack */
-	uint8_t push[RECON_LIST_MAX][32];                /* ids the peer lacks */
+	uint8_t mine[RECON_LIST_MAX][32];                   /* their ids, sorted */
+	uint8_t peer[RECON_LIST_MAX][32];                   /* the peer's list, sorted */
+	uint8_t want[RECON_LIST_MAX][32];                   /* ids we lack */
+	uint8_t push[RECON_LIST_MAX][32];                   /* ids the peer lacks */
 } recon_t;
 
-recon_t *recon_new(const recon_src_t *src, const recon_sink_t *sink);
+/* A reconciliation side over src, reporting to sink (both copied; their ctx
+ * and arg must outlive it). NULL when out of memory. Free with
+ * recon_destroy. One message at a time: not thread-safe. */
+recon_t *recon_new(const recon_src_t *src, const recon_sink_t *sink) CPT_WUR;
+/* Frees it and sets *self_p to NULL; safe on NULL. */
 void recon_destroy(recon_t **self_p);
-/* The first message of a reconciliation (out: cap bytes). */
+/* The first message of a reconciliation, into out (cap bytes, the
+ * caller's): 0 with *len set, or CPT_ETOOBIG when cap cannot hold it. */
 int recon_start(recon_t *rc, uint8_t *out, size_t cap, size_t *len) CPT_WUR;
-/* Answers a peer's message: findings go to the sink, the answer to out. *done
- * is set (and nothing is to be sent) when every range is settled. Returns 0,
- * CPT_EVERSION or CPT_EINVAL for a malformed message (a hostile peer). */
+/* Answers a peer's message (in is only read): findings go to the sink while
+ * it runs, the answer to out (cap bytes, the caller's). *done is set (and
+ * nothing is to be sent) when every range is settled. Returns 0, CPT_EVERSION
+ * or CPT_EINVAL for a malformed message (a hostile peer), CPT_ETOOBIG when the
+ * answer does not fit cap. */
 int recon_process(recon_t *rc, const uint8_t *in, size_t inlen, uint8_t *out, size_t cap,
-		  size_t *outlen, int *done) CPT_WUR;
+                  size_t *outlen, int *done) CPT_WUR;
 
-/* Fingerprint arithmetic, shared with the store's index. */
+/* Fingerprint arithmetic, shared with the store's index: pure functions of
+ * their arguments, safe from any thread. */
 void recon_sum_add(uint8_t sum[32], const uint8_t id[32]);
 void recon_sum_sub(uint8_t sum[32], const uint8_t id[32]);
 void recon_fingerprint(uint8_t fp[RECON_FP_LEN], const uint8_t sum[32], uint64_t count);
 /* The shortest bound b with prev < b <= next (splits between two items). */
 void recon_bound_between(uint8_t out[RECON_KEY_LEN], const uint8_t prev[RECON_KEY_LEN],
-			 const uint8_t next[RECON_KEY_LEN]);
+                         const uint8_t next[RECON_KEY_LEN]);
 
 /* ------------------------------------------------------ message codec */
 
-/* Checks frame 0 and returns the message type, or -1 (bad version/length). */
+/* Checks frame 0 (len bytes, only read; NULL gives -1) and returns the
+ * message type, or -1 (bad version/length). Pure, any thread. */
 int sync_msg_type(const uint8_t *frame0, size_t len);
-/* Validates a message's frames before use: counts and sizes. 0 or CPT_EINVAL. */
+/* Validates a message's frames before use: n_frames of them, frame_len their
+ * sizes (frame 0 included; each and their sum at most max_msg), counts and
+ * sizes per type. 0 or CPT_EINVAL. Pure, any thread. Not warn_unused_result: it is a verdict, not
+ * an action that can fail, and the fuzz target calls it for its decoding
+ * alone. */
 int sync_msg_check(int type, size_t n_frames, const size_t *frame_len, size_t max_msg);
 
 #endif

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Runs every test of `make check`: cmocka unit tests, fuzz corpus replays and
-# integration tests with real processes. Ends with "N passed, N failed".
+# Runs every test of `make check`: the layering check, cmocka unit tests,
+# fuzz corpus replays and integration tests with real processes. Ends with
+# "N passed, N failed".
 # TESTS=pattern runs only the suites whose path contains the pattern.
 set -u
 BUILD=${BUILD:-build}
@@ -47,6 +48,8 @@ run_suite() { # name command...
 	account "$name" $? "$out"
 }
 
+# The modules' arrows point one way (docs/ARCHITECTURE.md, "Modules").
+run_suite "layering" sh tests/layering.sh
 for t in "$BUILD"/tests/unit/test_*; do
 	[ -x "$t" ] || continue
 	case "$t" in *.d|*.o) continue ;; esac

@@ -1,10 +1,14 @@
 // The staff web UI of a Comptoir node: one page, routes in the URL hash
-// (#/, #/post/ID, #/people, #/people/HANDLE, #/profile, #/status, #/admin),
+// (#/, #/post/ID, #/spaces, #/space/ID, #/people, #/people/HANDLE, #/profile,
+// #/status, #/admin),
 // built from the JSON API of docs/API.md with DOM calls only. Text that users
 // wrote is always inserted as text nodes, never parsed as HTML, so a post can
 // never run a script; the page also runs under a CSP with no inline code.
 
 import { has, lang, otherLang, setLang, t } from './i18n.js';
+import * as notify from './notify.js';
+import { makeSpaces } from './spaces.js';
+import { searchBox, viewSearch } from './search.js';
 
 const FEED_PAGE = 20;          // posts fetched per page of the feed
 const PEOPLE_MAX = 100;        // directory answers hold at most this many (the API's cap)
@@ -30,8 +34,15 @@ const state = {
 	viewSeq: 0,          // bumped on every render: late answers of an old page are dropped
 	cards: new Map(),    // post id → card controller, for the posts on screen
 	feed: null,          // the feed page's state while it is shown
+	feedView: 'all',     // the feed's tab: "all" or "foryou" (notify.js)
 	flash: '',           // message for the login page (session ended, signed out)
 };
+
+/* Spaces' pages, picker and labels (spaces.js), given the helpers below. */
+const spaces = makeSpaces({
+	h, api, postCard, composer, personLink, userText, errorText, announce, state,
+	enc: s => encodeURIComponent(s),
+});
 
 /* ------------------------------------------------------------------ DOM */
 
@@ -633,7 +644,8 @@ function postCard(post, { open = false } = {}) {
 				h('span', { id: authorId, class: 'author-line' }, personLink(post.author || post.author_key.slice(0, 12))),
 				h('span', { class: 'muted small' }, h('bdi', {}, `@${post.author}`),
 					post.author_site ? [' · ', siteEl(post.author_site, { class: 'site-label', title: t('post.site') })] : null,
-					' · ', timeLink, edited)),
+					' · ', timeLink, edited),
+				spaces.label(post)),
 			tools),
 		confirm,
 		body,
@@ -1110,8 +1122,10 @@ function removeCard(id) {
 
 /* -------------------------------------------------------------- composer */
 
-function composer(onPosted) {
+function composer(onPosted, { space = null } = {}) {
 	const send = h('button', { type: 'submit', class: 'btn' }, t('compose.submit'));
+	// Where the post goes: a space's page posts there; the feed picks.
+	const pick = space ? null : spaces.picker();
 	const form = h('form', { class: 'card composer', 'aria-label': t('compose.label') });
 	const box = textBox({ label: t('compose.label'), placeholder: t('compose.placeholder'), rows: 3, value: draftGet('post'), onSubmit: () => form.requestSubmit() });
 	box.ta.addEventListener('input', () => draftSet('post', box.ta.value));
@@ -1120,7 +1134,7 @@ function composer(onPosted) {
 	form.append(
 		h('div', { class: 'composer-main' }, avatar(state.me.handle), box.wrap),
 		err,
-		h('div', { class: 'composer-foot' }, h('span', { class: 'muted small hint-keys' }, t('compose.hint')), count.el, send));
+		h('div', { class: 'composer-foot' }, pick, h('span', { class: 'muted small hint-keys' }, t('compose.hint')), count.el, send));
 	form.addEventListener('submit', async ev => {
 		ev.preventDefault();
 		err.textContent = '';
@@ -1138,7 +1152,8 @@ function composer(onPosted) {
 		send.disabled = true;
 		send.textContent = t('compose.busy');
 		try {
-			const post = await api('POST', '/api/posts', { text });
+			const where = space ? space.id : pick.value;
+			const post = await api('POST', '/api/posts', where ? { text, space: where } : { text });
 			box.ta.value = '';
 			draftSet('post', '');
 			box.ta.dispatchEvent(new Event('input'));
@@ -1162,10 +1177,13 @@ async function viewFeed(main, seq) {
 	const more = h('button', { type: 'button', class: 'btn btn-quiet more', onclick: () => loadFeedPage() }, t('feed.more'));
 	const end = h('p', { class: 'muted center feed-end', role: 'status' });
 	const bar = h('button', { type: 'button', class: 'newbar', hidden: true, onclick: () => showPending() });
-	const feed = state.feed = { seq, list, more, end, bar, next: null, done: false, loading: false, pending: new Map() };
+	const pinned = h('div', { class: 'pinned-wrap' });
+	const feed = state.feed = { seq, list, more, end, bar, pinned, view: state.feedView, next: null, done: false, loading: false, pending: new Map() };
 
 	main.append(
 		h('h1', { class: 'visually-hidden', tabindex: '-1' }, t('feed.title')),
+		notify.feedTabs(feed.view, v => { state.feedView = v; render(false); }),
+		pinned,
 		composer(post => {
 			feed.pending.delete(post.id);
 			paintNewBar();
@@ -1203,9 +1221,13 @@ async function loadFeedPage() {
 		const q = new URLSearchParams({ limit: String(FEED_PAGE) });
 		if (feed.next)
 			q.set('before', feed.next);
+		if (feed.view !== 'all')
+			q.set('view', feed.view);
 		const res = await api('GET', `/api/feed?${q}`);
 		if (state.feed !== feed)
 			return;
+		if (!feed.next && res && Array.isArray(res.pinned) && res.pinned.length)
+			feed.pinned.replaceChildren(notify.pinnedEl(res.pinned));
 		for (const p of res && res.items || [])
 			if (!state.cards.has(p.id))
 				feed.list.append(postCard(p).el);
@@ -1274,7 +1296,7 @@ function showPending() {
 /* A post seen live: the feed never jumps; it waits behind the bar. */
 function livePost(view) {
 	const feed = state.feed;
-	if (!feed || state.cards.has(view.id) || feed.pending.has(view.id))
+	if (!feed || state.cards.has(view.id) || feed.pending.has(view.id) || !spaces.inMainFeed(view))
 		return;
 	feed.pending.set(view.id, view);
 	paintNewBar();
@@ -1295,7 +1317,7 @@ async function viewPost(main, seq, id) {
 		if (seq !== state.viewSeq)
 			return;
 		h1.textContent = t('post.by', { name: nameOf(p.author) });
-		main.append(postCard(p, { open: true }).el);
+		main.append(postCard(p, { open: true }).el, notify.announceTool(p) || '');
 	} catch (err) {
 		if (seq !== state.viewSeq || err.status === 401)
 			return;
@@ -1433,7 +1455,7 @@ async function viewPerson(main, seq, handle) {
 				[prof.title, prof.department].some(Boolean) ? h('p', { class: 'person-title' }, joinUser([prof.title, prof.department])) : null,
 				h('p', { class: 'muted' }, `@${p.handle}`,
 					p.role === 'admin' ? h('span', { class: 'badge' }, t('person.admin')) : null)),
-			mine ? h('a', { class: 'btn btn-quiet', href: '#/profile' }, t('person.edit')) : null),
+			mine ? h('a', { class: 'btn btn-quiet', href: '#/profile' }, t('person.edit')) : notify.followButton(p.handle)),
 		p.disabled ? notice(t('person.disabled'), 'warn') : null,
 		h('dl', { class: 'profile-facts' },
 			// One row for where they work: the profile's words, with the
@@ -1444,6 +1466,7 @@ async function viewPerson(main, seq, handle) {
 		skills.length ? h('div', { class: 'profile-block' }, h('h2', {}, t('person.skills')),
 			h('ul', { class: 'chips' }, skills.map(s => h('li', { class: 'chip', dir: 'auto' }, userText(s))))) : null,
 		prof.bio ? h('div', { class: 'profile-block' }, h('h2', {}, t('person.about')), h('p', { class: 'bio', dir: 'auto' }, richText(prof.bio))) : null,
+		spaces.ofPerson(p),
 		p.updated ? h('p', { class: 'muted small' }, t('person.updated', { when: relTime(toMs(p.updated)) })) : null));
 
 	const posts = Array.isArray(p.posts) ? p.posts : [];
@@ -1895,7 +1918,16 @@ async function viewFigures(main, seq, query) {
 		weeks.map((w, i) => [new Date(weekEnd(i)).toLocaleDateString(lang(), weekFmt),
 			h('span', { class: 'bar-cell' }, bar((Number(w.active) || 0) / most), num(w.active)),
 			num(w.posts), num(w.comments), num(w.reactions)]));
-	// The same three tables as one CSV file, for a spreadsheet.
+	// Per space: a private space the reader does not share is counted, not named.
+	const spaces = Array.isArray(f.spaces) ? f.spaces : [];
+	const spaceName = x => x.site ? t('figures.site_space', { site: x.site })
+		: x.hidden || x.name == null ? t('figures.space_hidden') : x.name;
+	const spaceCell = x => x.hidden ? h('span', { class: 'muted' }, spaceName(x))
+		: h('a', { href: `#/space/${x.id}`, dir: 'auto' }, spaceName(x));
+	const bySpace = figureTable(t('figures.spaces'),
+		[t('figures.space'), t('figures.members'), t('figures.posts'), t('figures.posts_period'), t('figures.comments'), t('figures.active')],
+		spaces.map(x => [spaceCell(x), x.members == null ? '—' : num(x.members), num(x.posts), num(x.posts_recent), num(x.comments), num(x.active_members)]));
+	// The same tables as one CSV file, for a spreadsheet.
 	const q = v => /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v);
 	const csv = [
 		[t('figures.site'), t('figures.staff'), t('figures.active'), t('figures.posts'), t('figures.comments'), t('figures.reactions')],
@@ -1906,6 +1938,9 @@ async function viewFigures(main, seq, query) {
 		[],
 		[t('figures.week_to'), t('figures.active'), t('figures.posts'), t('figures.comments'), t('figures.reactions')],
 		...weeks.map((w, i) => [new Date(weekEnd(i)).toISOString().slice(0, 10), w.active, w.posts, w.comments, w.reactions]),
+		[],
+		[t('figures.space'), t('figures.members'), t('figures.posts'), t('figures.posts_period'), t('figures.comments'), t('figures.active')],
+		...spaces.map(x => [spaceName(x), x.members == null ? '' : x.members, x.posts, x.posts_recent, x.comments, x.active_members]),
 	].map(r => r.map(q).join(',')).join('\r\n');
 	const file = `comptoir-figures-${days}d-${new Date(f.to).toISOString().slice(0, 10)}.csv`;
 	if (state.figuresUrl)
@@ -1918,7 +1953,9 @@ async function viewFigures(main, seq, query) {
 			h('p', { class: 'muted small' }, t('figures.adoption_hint')), sites.length ? adoption : h('p', { class: 'muted' }, t('figures.none'))),
 		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-exchange' }, h('h2', { id: 'fig-exchange' }, t('figures.exchange')),
 			h('p', { class: 'muted small' }, t('figures.exchange_hint')), exchange),
-		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-weeks' }, h('h2', { id: 'fig-weeks' }, t('figures.by_week')), byWeek));
+		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-weeks' }, h('h2', { id: 'fig-weeks' }, t('figures.by_week')), byWeek),
+		h('section', { class: 'card figures-card', 'aria-labelledby': 'fig-spaces' }, h('h2', { id: 'fig-spaces' }, t('figures.spaces')),
+			h('p', { class: 'muted small' }, t('figures.spaces_hint')), spaces.length ? bySpace : h('p', { class: 'muted' }, t('figures.no_spaces'))));
 }
 
 /* ----------------------------------------------------------------- admin */
@@ -2220,7 +2257,7 @@ function paintShell() {
 		top.replaceChildren(h('div', { class: 'topbar-inner topbar-login' }, h('span'), langBtn));
 		return;
 	}
-	const nav = [['feed', '#/', t('nav.feed')], ['people', '#/people', t('nav.people')], ['status', '#/status', t('nav.status')], ['figures', '#/figures', t('nav.figures')]];
+	const nav = [['feed', '#/', t('nav.feed')], ['spaces', '#/spaces', t('nav.spaces')], ['people', '#/people', t('nav.people')], ['status', '#/status', t('nav.status')], ['figures', '#/figures', t('nav.figures')]];
 	if (state.me.admin)
 		nav.push(['admin', '#/admin', t('nav.admin')]);
 	const navEl = h('nav', { class: 'nav', 'aria-label': t('nav.main') }, h('ul', {}, nav.map(([name, href, label]) =>
@@ -2232,7 +2269,9 @@ function paintShell() {
 			h('span', { class: 'brand-name' }, t('app.name')),
 			h('bdi', { class: 'brand-site', id: 'brand-site', hidden: true })),
 		navEl,
+		searchBox(searchUi()),
 		h('div', { class: 'top-tools' },
+			notify.bellEl(),
 			h('a', { id: 'conn', href: '#/status', class: 'conn' }),
 			langBtn,
 			accountMenu())));
@@ -2275,9 +2314,15 @@ function accountMenu() {
 	return wrap;
 }
 
+/* What search.js borrows from here. */
+function searchUi() {
+	return { h, t, api, userText, personLink, avatar, timeEl, showError, viewSeq: () => state.viewSeq };
+}
+
 function markNav() {
 	for (const a of document.querySelectorAll('[data-nav]')) {
-		if (a.dataset.nav === state.view || (a.dataset.nav === 'people' && state.view === 'person'))
+		if (a.dataset.nav === state.view || (a.dataset.nav === 'people' && state.view === 'person') ||
+		    (a.dataset.nav === 'spaces' && state.view === 'space'))
 			a.setAttribute('aria-current', 'page');
 		else
 			a.removeAttribute('aria-current');
@@ -2334,12 +2379,21 @@ async function render(focus = true) {
 	} else if (first === 'post' && second) {
 		state.view = 'post';
 		task = viewPost(main, seq, second);
+	} else if (first === 'spaces') {
+		state.view = 'spaces';
+		task = spaces.viewSpaces(main, seq, query);
+	} else if (first === 'space' && second) {
+		state.view = 'space';
+		task = spaces.viewSpace(main, seq, second);
 	} else if (first === 'people' && second) {
 		state.view = 'person';
 		task = viewPerson(main, seq, second);
 	} else if (first === 'people') {
 		state.view = 'people';
 		task = viewPeople(main, seq, query);
+	} else if (first === 'search') {
+		state.view = 'search';
+		task = viewSearch(searchUi(), main, seq, query);
 	} else if (first === 'profile') {
 		state.view = 'profile';
 		task = viewProfileEdit(main, seq);
@@ -2349,6 +2403,12 @@ async function render(focus = true) {
 	} else if (first === 'figures') {
 		state.view = 'figures';
 		task = viewFigures(main, seq, query);
+	} else if (first === 'notifications') {
+		state.view = 'notifications';
+		task = notify.viewNotifications(main, seq);
+	} else if (first === 'settings') {
+		state.view = 'settings';
+		task = notify.viewSettings(main, seq);
 	} else if (first === 'admin' && state.me.admin) {
 		state.view = 'admin';
 		task = viewAdmin(main, seq);
@@ -2393,6 +2453,7 @@ function startStream() {
 	for (const kind of ['profile', 'enrol', 'revoke'])
 		on(kind, loadPeopleSoon);
 	on('resync', liveResync);
+	on('bell', notify.onBell);
 	// data-live tells whether live updates flow (styling, and the tests).
 	es.addEventListener('open', () => { document.documentElement.dataset.live = 'on'; });
 	es.addEventListener('error', () => {
@@ -2532,6 +2593,7 @@ async function logout() {
 /* ----------------------------------------------------------------- start */
 
 async function start() {
+	notify.init({ h, api, state, postCard, relTime, toMs, timeEl, nameOf, avatar, personLink, userText, showError, notice, announce, errorText, field });
 	document.documentElement.lang = lang();
 	document.getElementById('skip').addEventListener('click', ev => {
 		ev.preventDefault();

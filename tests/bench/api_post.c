@@ -43,25 +43,26 @@
 /* ---------------------------------------------- minimal HTTP/1.1 client */
 
 #include "tests/bench/httpc.h"
-	const char *net;         /* client addresses are NET.(i+1) */
-	const char *prefix;      /* user handles */
-	const char *password;    /* their password */
-	unsigned users;          /* how many users there are */
-	unsigned text_bytes;     /* length of each post */
-	atomic_int ready;        /* clients done with their login */
-	atomic_int go;           /* every client is in: post */
-	atomic_int phase;        /* 0 warm-up, 1 measured, 2 stop */
-	atomic_ulong issued;     /* posts started, bounded by MAX_POSTS */
-} shared_t;
+const char *net;      /* client addresses are NET.(i+1) */
+const char *prefix;   /* user handles */
+const char *password; /* their password */
+unsigned users;       /* how many users there are */
+unsigned text_bytes;  /* length of each post */
+atomic_int ready;     /* clients done with their login */
+atomic_int go;        /* every client is in: post */
+atomic_int phase;     /* 0 warm-up, 1 measured, 2 stop */
+atomic_ulong issued;  /* posts started, bounded by MAX_POSTS */
+}
+shared_t;
 
 typedef struct worker {
 	shared_t *sh;
-	unsigned idx;            /* client number */
+	unsigned idx; /* client number */
 	pthread_t th;
-	double *lat;             /* latencies (s) of measured posts */
-	size_t n, cap;           /* how many, room */
-	unsigned long errors;    /* bad answers while measured */
-	int failed;              /* could not log in */
+	double *lat;          /* latencies (s) of measured posts */
+	size_t n, cap;        /* how many, room */
+	unsigned long errors; /* bad answers while measured */
+	int failed;           /* could not log in */
 } worker_t;
 
 static void *
@@ -77,7 +78,8 @@ s_work(void *arg)
 	snprintf(src, sizeof(src), "%s.%u", sh->net, w->idx + 1);
 	snprintf(handle, sizeof(handle), "%s%04u", sh->prefix, w->idx % sh->users);
 	if (req == NULL || text == NULL || h_login(&c, handle, sh->password, cookie, csrf) != 0) {
-		fprintf(stderr, "api_post: client %u (%s from %s) cannot log in\n", w->idx, handle, src);
+		fprintf(stderr, "api_post: client %u (%s from %s) cannot log in\n", w->idx, handle,
+		        src);
 		w->failed = 1;
 		atomic_fetch_add(&sh->ready, 1);
 		free(req);
@@ -100,15 +102,16 @@ s_work(void *arg)
 		size_t tl;
 
 		/* "bench post N by H:" then filler words up to text_bytes. */
-		tl = (size_t)snprintf(text, sh->text_bytes + 1, "bench post %lu by %s:", seq++, handle);
+		tl = (size_t)snprintf(text, sh->text_bytes + 1, "bench post %lu by %s:", seq++,
+		                      handle);
 		while (tl + 8 < sh->text_bytes)
 			tl += (size_t)snprintf(text + tl, sh->text_bytes + 1 - tl, " lorem");
 		n = snprintf(req, sh->text_bytes + 1024,
-			     "POST /api/posts HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-			     "Cookie: comptoir_session=%s\r\nX-CSRF-Token: %s\r\n"
-			     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n"
-			     "{\"text\":\"%s\"}",
-			     cookie, csrf, tl + 11, text);
+		             "POST /api/posts HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		             "Cookie: comptoir_session=%s\r\nX-CSRF-Token: %s\r\n"
+		             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n"
+		             "{\"text\":\"%s\"}",
+		             cookie, csrf, tl + 11, text);
 		t0 = s_now();
 		good = h_request(&c, req, (size_t)n, &r) == 0 && r.status == 201;
 		t1 = s_now();
@@ -119,7 +122,7 @@ s_work(void *arg)
 			w->errors++;
 			if (w->errors <= 3)
 				fprintf(stderr, "api_post: bad answer: HTTP %d %.200s\n", r.status,
-					r.body ? r.body : "(none)");
+				        r.body ? r.body : "(none)");
 			if (c.fd < 0 && h_connect(&c) != 0)
 				usleep(10000);
 			continue;
@@ -160,9 +163,10 @@ s_pct(const double *v, size_t n, double p)
 static int
 s_usage(void)
 {
-	fprintf(stderr, "usage: api_post --port P [--clients K] [--prefix P] [--users M] [--password PW]\n"
-			"                [--duration S] [--warmup S] [--src-net A.B.C] [--text-bytes N]\n"
-			"                [--node-pid PID]\n");
+	fprintf(stderr,
+	        "usage: api_post --port P [--clients K] [--prefix P] [--users M] [--password PW]\n"
+	        "                [--duration S] [--warmup S] [--src-net A.B.C] [--text-bytes N]\n"
+	        "                [--node-pid PID]\n");
 	return 2;
 }
 

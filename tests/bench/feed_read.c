@@ -4,15 +4,15 @@
  *
  *   feed_read --port P --handle H --password PW [--conns C] [--duration S]
  *             [--warmup S] [--limit N] [--pages N] [--src ADDR] [--node-pid PID]
+ *             [--path /api/spaces/ID/feed]
  *
  * Logs in once (POST /api/login from ADDR, default 127.0.0.1), then C
  * threads each keep one HTTP/1.1 keep-alive connection and ask
- * GET /api/feed?limit=N in a closed loop (a new request as soon as the
- * previous answer is read) with the session cookie. With --pages N > 1 each
- * connection follows the "next" cursor N pages deep, then starts again at the
- * top (the UI's infinite scroll). Latency is from the first byte sent to the
- * last byte of the answer. The first --warmup seconds are not counted; the
- * run stops after --duration more seconds (or 50M requests).
+ * GET /api/feed?limit=N (or the --path given: a space's feed) in a closed loop (a new request as
+ * soon as the previous answer is read) with the session cookie. With --pages N > 1 each connection
+ * follows the "next" cursor N pages deep, then starts again at the top (the UI's infinite scroll).
+ * Latency is from the first byte sent to the last byte of the answer. The first --warmup seconds
+ * are not counted; the run stops after --duration more seconds (or 50M requests).
  *
  * Prints one line of key=value figures, reads_per_s, p50_ms, p99_ms among
  * them, and the CPU time per read of this client and, with --node-pid, of
@@ -43,21 +43,23 @@
 /* ---------------------------------------------- minimal HTTP/1.1 client */
 
 #include "tests/bench/httpc.h"
-	const char *src;         /* client address */
-	char cookie[128];        /* the session */
-	unsigned limit, pages;   /* feed page size, pages followed */
-	atomic_int phase;        /* 0 warm-up, 1 measured, 2 stop */
-	atomic_ulong issued;     /* requests started, bounded by MAX_REQUESTS */
-} shared_t;
+const char *src;       /* client address */
+char cookie[128];      /* the session */
+const char *path;      /* the feed read: /api/feed, or a space's (--path) */
+unsigned limit, pages; /* feed page size, pages followed */
+atomic_int phase;      /* 0 warm-up, 1 measured, 2 stop */
+atomic_ulong issued;   /* requests started, bounded by MAX_REQUESTS */
+}
+shared_t;
 
 typedef struct worker {
 	shared_t *sh;
 	pthread_t th;
-	double *lat;             /* latencies (s) of measured reads */
-	size_t n, cap;           /* how many, room */
-	unsigned long errors;    /* bad answers while measured */
-	unsigned long items;     /* posts received while measured */
-	int failed;              /* could not connect at all */
+	double *lat;          /* latencies (s) of measured reads */
+	size_t n, cap;        /* how many, room */
+	unsigned long errors; /* bad answers while measured */
+	unsigned long items;  /* posts received while measured */
+	int failed;           /* could not connect at all */
 } worker_t;
 
 static void *
@@ -81,14 +83,14 @@ s_work(void *arg)
 
 		if (next[0])
 			n = snprintf(req, sizeof(req),
-				     "GET /api/feed?limit=%u&before=%s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-				     "Cookie: comptoir_session=%s\r\n\r\n",
-				     sh->limit, next, sh->cookie);
+			             "GET %s?limit=%u&before=%s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+			             "Cookie: comptoir_session=%s\r\n\r\n",
+			             sh->path, sh->limit, next, sh->cookie);
 		else
 			n = snprintf(req, sizeof(req),
-				     "GET /api/feed?limit=%u HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-				     "Cookie: comptoir_session=%s\r\n\r\n",
-				     sh->limit, sh->cookie);
+			             "GET %s?limit=%u HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+			             "Cookie: comptoir_session=%s\r\n\r\n",
+			             sh->path, sh->limit, sh->cookie);
 		t0 = s_now();
 		good = h_request(&c, req, (size_t)n, &r) == 0 && r.status == 200 &&
 		       strncmp(r.body, "{\"items\":[", 10) == 0;
@@ -107,7 +109,7 @@ s_work(void *arg)
 			w->errors++;
 			if (w->errors <= 3)
 				fprintf(stderr, "feed_read: bad answer: HTTP %d %.200s\n", r.status,
-					r.body ? r.body : "(none)");
+				        r.body ? r.body : "(none)");
 			if (c.fd < 0 && h_connect(&c) != 0)
 				usleep(10000);
 			continue;
@@ -146,8 +148,10 @@ s_pct(const double *v, size_t n, double p)
 static int
 s_usage(void)
 {
-	fprintf(stderr, "usage: feed_read --port P --handle H --password PW [--conns C] [--duration S]\n"
-			"                 [--warmup S] [--limit N] [--pages N] [--src ADDR] [--node-pid PID]\n");
+	fprintf(stderr,
+	        "usage: feed_read --port P --handle H --password PW [--conns C] [--duration S]\n"
+	        "                 [--warmup S] [--limit N] [--pages N] [--src ADDR] [--node-pid "
+	        "PID]\n");
 	return 2;
 }
 
@@ -170,6 +174,7 @@ main(int argc, char **argv)
 	memset(&sh, 0, sizeof(sh));
 	sh.limit = 20;
 	sh.pages = 1;
+	sh.path = "/api/feed";
 	sh.src = "127.0.0.1";
 	for (int i = 1; i + 1 < argc; i += 2) {
 		const char *o = argv[i], *v = argv[i + 1];
@@ -182,6 +187,8 @@ main(int argc, char **argv)
 			password = v;
 		else if (strcmp(o, "--src") == 0)
 			sh.src = v;
+		else if (strcmp(o, "--path") == 0 && strlen(v) < 200 && v[0] == '/')
+			sh.path = v;
 		else if (strcmp(o, "--conns") == 0 && x >= 1 && x <= MAX_CONNS)
 			conns = (unsigned)x;
 		else if (strcmp(o, "--node-pid") == 0 && x > 0)

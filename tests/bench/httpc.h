@@ -15,11 +15,11 @@ typedef struct hconn {
 } hconn_t;
 
 typedef struct hresp {
-	int status;         /* HTTP status */
-	const char *body;   /* into the connection buffer, valid until the next request */
-	size_t body_len;    /* its length */
-	char cookie[128];   /* comptoir_session value from Set-Cookie, or "" */
-	unsigned retry;     /* Retry-After seconds, or 0 */
+	int status;       /* HTTP status */
+	const char *body; /* into the connection buffer, valid until the next request */
+	size_t body_len;  /* its length */
+	char cookie[128]; /* comptoir_session value from Set-Cookie, or "" */
+	unsigned retry;   /* Retry-After seconds, or 0 */
 } hresp_t;
 
 static double
@@ -182,7 +182,8 @@ h_request(hconn_t *c, const char *req, size_t len, hresp_t *r)
 			return -1;
 		}
 		need = strtoul(v, NULL, 10);
-		if (h_header(c->buf, "Connection", v, sizeof(v)) == 0 && strcasecmp(v, "close") == 0)
+		if (h_header(c->buf, "Connection", v, sizeof(v)) == 0 &&
+		    strcasecmp(v, "close") == 0)
 			close_after = 1;
 		if (h_header(c->buf, "Retry-After", v, sizeof(v)) == 0)
 			r->retry = (unsigned)strtoul(v, NULL, 10);
@@ -190,8 +191,8 @@ h_request(hconn_t *c, const char *req, size_t len, hresp_t *r)
 		{
 			const char *p = strstr(c->buf, "\r\nSet-Cookie: comptoir_session=");
 			if (p)
-				snprintf(r->cookie, sizeof(r->cookie), "%.*s", (int)strcspn(p + 31, ";\r"),
-					 p + 31);
+				snprintf(r->cookie, sizeof(r->cookie), "%.*s",
+				         (int)strcspn(p + 31, ";\r"), p + 31);
 		}
 		c->buf[head_len - 2] = save;
 	}
@@ -234,10 +235,11 @@ h_login(hconn_t *c, const char *handle, const char *password, char cookie[128], 
 	json_decref(b);
 	if (body == NULL)
 		return -1;
-	n = snprintf(req, sizeof(req),
-		     "POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-		     "Content-Length: %zu\r\n\r\n%s",
-		     strlen(body), body);
+	n = snprintf(
+	    req, sizeof(req),
+	    "POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %zu\r\n\r\n%s",
+	    strlen(body), body);
 	free(body);
 	for (int attempt = 0; attempt < 20 && s_now() < deadline; attempt++) {
 		hresp_t r;
@@ -257,7 +259,8 @@ h_login(hconn_t *c, const char *handle, const char *password, char cookie[128], 
 		j = json_loadb(r.body, r.body_len, 0, NULL);
 		if (json_is_string(json_object_get(j, "csrf_token"))) {
 			snprintf(cookie, 128, "%s", r.cookie);
-			snprintf(csrf, 64, "%s", json_string_value(json_object_get(j, "csrf_token")));
+			snprintf(csrf, 64, "%s",
+			         json_string_value(json_object_get(j, "csrf_token")));
 			rc = 0;
 		}
 		json_decref(j);
@@ -270,5 +273,5 @@ h_login(hconn_t *c, const char *handle, const char *password, char cookie[128], 
 /* ------------------------------------------------------------ the load */
 
 typedef struct shared {
-	int port;                /* node port */
+	int port; /* node port */
 #endif

@@ -18,8 +18,7 @@
 
 #include <sodium.h>
 
-#include "node/node.h"
-
+#include "node/core/core.h"
 
 /* CPU seconds of this process (every thread). */
 static double
@@ -27,7 +26,8 @@ s_cpu(void)
 {
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+	       ru.ru_stime.tv_usec / 1e6;
 }
 
 static double
@@ -70,7 +70,9 @@ main(int argc, char **argv)
 			hot = 1;
 	}
 	if (dir == NULL || cpt_init() != 0) {
-		fprintf(stderr, "usage: ingest --dir DIR [--events N] [--batch N] [--writer-only] [--hot]\n");
+		fprintf(
+		    stderr,
+		    "usage: ingest --dir DIR [--events N] [--batch N] [--writer-only] [--hot]\n");
 		return 2;
 	}
 	if (node_open(&node, dir, err, sizeof(err)) != 0) {
@@ -85,8 +87,16 @@ main(int argc, char **argv)
 		keys[u] = key_sign_new();
 		snprintf(h, sizeof(h), "bench%zu", u);
 		cpt_hex32(hex, key_sign_public(keys[u]));
-		b = json_pack("{s:s, s:s, s:s, s:s}", "handle", h, "key", hex, "site", node_cfg(node)->name,
-			      "role", "member");
+		{
+			/* The key agrees to be this handle here (PROTOCOL.md 7.2). */
+			uint8_t sig[CPT_SIG_LEN];
+			char proof[2 * CPT_SIG_LEN + 1] = "";
+			if (evt_proof_sign(sig, keys[u], node_ingest_ctx(node)->fed,
+			                   node_cfg(node)->name, h) == 0)
+				sodium_bin2hex(proof, sizeof(proof), sig, sizeof(sig));
+			b = json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", h, "key", hex, "site",
+			              node_cfg(node)->name, "role", "member", "proof", proof);
+		}
 		if (node_publish(node, node_site_key(node), EVT_ENROL, b, &r) != 0 || r.rc != 0) {
 			fprintf(stderr, "ingest: enrolment refused: %s\n", r.why);
 			return 1;
@@ -99,7 +109,9 @@ main(int argc, char **argv)
 	res = calloc(batch, sizeof(*res));
 	posts = malloc(n * CPT_ID_LEN);
 	memset(ok, 1, n);
-	clk.last = HLC_MAKE(hlc_wall_ms() - 86400000ull * 30, 0);
+	/* After the users' enrolments (made now): a user key signs nothing
+	 * valid before its first enrolment (PROTOCOL.md 8.5). */
+	clk.last = HLC_MAKE(hlc_wall_ms() + 1000, 0);
 	for (size_t i = 0; i < n; i++) {
 		char body[256];
 		uint16_t kind = EVT_POST;
@@ -110,39 +122,56 @@ main(int argc, char **argv)
 			cpt_hex32(ph, posts[0]);
 			kind = i % 2 ? EVT_COMMENT : EVT_REACTION;
 			if (kind == EVT_COMMENT)
-				snprintf(body, sizeof(body), "{\"post\":\"%s\",\"text\":\"well done #%zu\"}", ph, i);
+				snprintf(body, sizeof(body),
+				         "{\"post\":\"%s\",\"text\":\"well done #%zu\"}", ph, i);
 			else
-				snprintf(body, sizeof(body), "{\"post\":\"%s\",\"reaction\":\"%s\",\"on\":%s}", ph,
-					 i % 4 ? "+1" : "heart", i % 6 ? "true" : "false");
+				snprintf(body, sizeof(body),
+				         "{\"post\":\"%s\",\"reaction\":\"%s\",\"on\":%s}", ph,
+				         i % 4 ? "+1" : "heart", i % 6 ? "true" : "false");
 		} else if (n_posts > 10 && r == 8) {
 			kind = EVT_COMMENT;
-			cpt_hex32(ph, posts[n_posts - 1 - randombytes_uniform(n_posts < 500 ? (uint32_t)n_posts : 500)]);
-			snprintf(body, sizeof(body), "{\"post\":\"%s\",\"text\":\"agreed, see you there #%zu\"}", ph, i);
+			cpt_hex32(
+			    ph,
+			    posts[n_posts - 1 -
+			          randombytes_uniform(n_posts < 500 ? (uint32_t)n_posts : 500)]);
+			snprintf(body, sizeof(body),
+			         "{\"post\":\"%s\",\"text\":\"agreed, see you there #%zu\"}", ph,
+			         i);
 		} else if (n_posts > 10 && r == 9) {
 			kind = EVT_REACTION;
-			cpt_hex32(ph, posts[n_posts - 1 - randombytes_uniform(n_posts < 500 ? (uint32_t)n_posts : 500)]);
-			snprintf(body, sizeof(body), "{\"post\":\"%s\",\"reaction\":\"+1\",\"on\":true}", ph);
+			cpt_hex32(
+			    ph,
+			    posts[n_posts - 1 -
+			          randombytes_uniform(n_posts < 500 ? (uint32_t)n_posts : 500)]);
+			snprintf(body, sizeof(body),
+			         "{\"post\":\"%s\",\"reaction\":\"+1\",\"on\":true}", ph);
 		} else {
 			snprintf(body, sizeof(body),
-				 "{\"text\":\"the canteen will be closed on friday for the audit, event %zu\"}", i);
+			         "{\"text\":\"the canteen will be closed on friday for the audit, "
+			         "event %zu\"}",
+			         i);
 		}
 		env[i] = malloc(EVT_FIXED_LEN + strlen(body));
 		clk.last += 1 << 10;
-		if (evt_sign(env[i], EVT_FIXED_LEN + strlen(body), &len[i], kind, node_ingest_ctx(node)->fed,
-			     clk.last, (uint8_t *)body, strlen(body), keys[i % users]) != 0)
+		if (evt_sign(env[i], EVT_FIXED_LEN + strlen(body), &len[i], kind,
+		             node_ingest_ctx(node)->fed, clk.last, (uint8_t *)body, strlen(body),
+		             keys[i % users]) != 0)
 			return 1;
 		if (kind == EVT_POST)
 			evt_id_raw(posts[n_posts++], env[i]);
 	}
 	for (int pass = 0; pass < passes; pass++) {
-		size_t half = passes == 1 ? n : n / 2, from = pass ? half : 0, to = pass ? n : half, stored = 0;
+		size_t half = passes == 1 ? n : n / 2, from = pass ? half : 0, to = pass ? n : half,
+		       stored = 0;
 		double c0 = s_cpu();
 		t0 = s_now();
 		for (size_t i = from; i < to; i += batch) {
 			size_t k = to - i < batch ? to - i : batch;
-			int rc = pass == 0 ? node_submit_verified(node, (const uint8_t *const *)env + i, len + i, k,
-								  ok + i, NULL, res)
-					   : node_submit(node, (const uint8_t *const *)env + i, len + i, k, res);
+			int rc = pass == 0
+			             ? node_submit_verified(node, (const uint8_t *const *)env + i,
+			                                    len + i, k, ok + i, NULL, res)
+			             : node_submit(node, (const uint8_t *const *)env + i, len + i,
+			                           k, res);
 			if (rc != 0) {
 				fprintf(stderr, "ingest: store error\n");
 				return 1;
@@ -153,7 +182,7 @@ main(int argc, char **argv)
 		t = s_now() - t0;
 		printf("%s: %zu events stored in %.2f s: %.0f events/s, CPU %.1f us/event\n",
 		       pass == 0 ? "writer only (signatures checked by the pool)"
-				 : "writer checking signatures itself",
+		                 : "writer checking signatures itself",
 		       stored, t, stored / t, (s_cpu() - c0) * 1e6 / (stored ? stored : 1));
 	}
 	node_close(&node);

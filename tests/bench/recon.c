@@ -1,6 +1,6 @@
 /*
  * recon — benchmark of the range-based reconciliation over two real LMDB
- * stores kept by the node's own index (node/buckets.c): round trips, bytes
+ * stores kept by the node's own index (node/index/buckets.c): round trips, bytes
  * and CPU time per side, next to the targets of the catch-up issue.
  *
  *   recon [N]     (default N = 1,000,000)
@@ -17,15 +17,16 @@
 
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/index/index.h"
+#include "sync/sync.h"
 
 typedef struct side {
-	store_t *st;        /* the store */
-	const char *name;   /* "a" or "b" */
-	double cpu_ms;      /* CPU spent answering */
-	struct side *peer;  /* the other side */
-	size_t pushed;      /* events it sent */
-	size_t wanted;      /* events it asked for */
+	store_t *st;          /* the store */
+	const char *name;     /* "a" or "b" */
+	double cpu_ms;        /* CPU spent answering */
+	struct side *peer;    /* the other side */
+	size_t pushed;        /* events it sent */
+	size_t wanted;        /* events it asked for */
 	uint8_t (*moved)[40]; /* keys to insert at the peer after this message */
 	size_t n_moved, cap_moved;
 } side_t;
@@ -45,19 +46,19 @@ struct ins {
 };
 
 static int
-s_ins_fn(MDB_txn *txn, void *arg)
+s_ins_fn(store_txn_t *txn, void *arg)
 {
 	struct ins *a = arg;
 	int rc;
 
 	for (size_t i = 0; i < a->n; i++) {
-		MDB_val k = {40, a->keys[i]}, v = {2, "\0\6"};
-		if ((rc = mdb_put(txn, a->st->dbi[DB_ORDER], &k, &v, MDB_NOOVERWRITE)) != 0) {
-			if (rc == MDB_KEYEXIST)
+		store_val_t k = {40, a->keys[i]}, v = {2, "\0\6"};
+		if ((rc = store_put_new(txn, DB_ORDER, k.data, k.len, v.data, v.len)) != 0) {
+			if (rc == CPT_EEXIST)
 				continue;
 			return rc;
 		}
-		if ((rc = bk_update(a->st, txn, a->keys[i], 1)) != 0)
+		if ((rc = bk_update(txn, a->keys[i], 1)) != 0)
 			return rc;
 	}
 	return 0;
@@ -75,17 +76,17 @@ s_insert(store_t *st, uint8_t (*keys)[40], size_t n)
 	}
 }
 
-/* recon_src over a store, as node/federation.c does it. */
+/* recon_src over a store, as node/fed/ops.c does it. */
 static void
 s_fp(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t *count, uint8_t fp[RECON_FP_LEN])
 {
 	side_t *sd = ctx;
-	MDB_txn *txn;
+	store_txn_t *txn;
 	uint8_t sum[32] = {0};
 
 	*count = 0;
 	if (store_read_begin(sd->st, &txn) == 0) {
-		bk_fingerprint(sd->st, txn, lo, hi, count, sum);
+		bk_fingerprint(txn, lo, hi, count, sum);
 		store_read_end(sd->st, &txn);
 	}
 	recon_fingerprint(fp, sum, *count);
@@ -95,36 +96,39 @@ static size_t
 s_items(void *ctx, const uint8_t *lo, const uint8_t *hi, uint8_t (*out)[RECON_KEY_LEN], size_t max)
 {
 	side_t *sd = ctx;
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k = {40, (void *)lo}, v;
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k = {40, (void *)lo}, v;
 	size_t n = 0;
 
 	if (store_read_begin(sd->st, &txn) != 0)
 		return 0;
-	mdb_cursor_open(txn, sd->st->dbi[DB_ORDER], &cur);
-	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && n < max;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (memcmp(k.mv_data, hi, 40) >= 0)
-			break;
-		memcpy(out[n++], k.mv_data, 40);
+	if (store_cur_open(txn, DB_ORDER, &cur) != 0) {
+		store_read_end(sd->st, &txn);
+		return 0;
 	}
-	mdb_cursor_close(cur);
+	for (int rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0 && n < max;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		if (memcmp(k.data, hi, 40) >= 0)
+			break;
+		memcpy(out[n++], k.data, 40);
+	}
+	store_cur_close(&cur);
 	store_read_end(sd->st, &txn);
 	return n;
 }
 
 static size_t
 s_split(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t count, size_t k,
-	uint8_t (*bounds)[RECON_KEY_LEN])
+        uint8_t (*bounds)[RECON_KEY_LEN])
 {
 	side_t *sd = ctx;
-	MDB_txn *txn;
+	store_txn_t *txn;
 	size_t n;
 
 	if (store_read_begin(sd->st, &txn) != 0)
 		return 0;
-	n = bk_split(sd->st, txn, lo, hi, count, k, bounds);
+	n = bk_split(txn, lo, hi, count, k, bounds);
 	store_read_end(sd->st, &txn);
 	return n;
 }
@@ -245,8 +249,10 @@ typedef struct result {
 static result_t
 s_run(side_t *a, side_t *b)
 {
-	recon_src_t sa = {a, s_fp, s_items, s_split, s_has}, sb = {b, s_fp, s_items, s_split, s_has};
-	recon_sink_t ka = {a, s_push_ids, s_push_range, s_want}, kb = {b, s_push_ids, s_push_range, s_want};
+	recon_src_t sa = {a, s_fp, s_items, s_split, s_has},
+	            sb = {b, s_fp, s_items, s_split, s_has};
+	recon_sink_t ka = {a, s_push_ids, s_push_range, s_want},
+	             kb = {b, s_push_ids, s_push_range, s_want};
 	recon_t *ra = recon_new(&sa, &ka), *rb = recon_new(&sb, &kb);
 	size_t cap = 1 << 20, len, outlen;
 	uint8_t *msg = malloc(cap), *out = malloc(cap);
@@ -305,11 +311,12 @@ s_open(const char *dir, const char *name)
 	store_t *st;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (store_open(&st, path, 1, err, sizeof(err)) != 0) {
+	if (index_store_open(&st, path, 1, err, sizeof(err)) != 0) {
 		fprintf(stderr, "recon: %s\n", err);
 		exit(1);
 	}
-	mdb_env_set_flags(st->env, MDB_NOSYNC, 1); /* a benchmark store: speed over safety */
+	if (store_set_nosync(st, 1) != 0) /* a benchmark store: speed over safety */
+		exit(1);
 	return st;
 }
 
@@ -360,7 +367,8 @@ main(int argc, char **argv)
 	{
 		uint8_t k[10][40];
 		for (int i = 0; i < 10; i++)
-			s_key(k[i], base + randombytes_uniform((uint32_t)(span >> 20)) * (1ull << 20));
+			s_key(k[i],
+			      base + randombytes_uniform((uint32_t)(span >> 20)) * (1ull << 20));
 		s_remember(k, 10);
 		s_insert(a.st, k, 5);
 		s_insert(b.st, k + 5, 5);
@@ -376,7 +384,8 @@ main(int argc, char **argv)
 		s_remember(k, d);
 		s_insert(a.st, k, d);
 		r = s_run(&a, &b);
-		s_report("3. d=10,000 at the newest timestamps", r, d, "<= 3 round trips, <= 40 B/diff");
+		s_report("3. d=10,000 at the newest timestamps", r, d,
+		         "<= 3 round trips, <= 40 B/diff");
 		free(k);
 	}
 	/* 1,000 scattered over all timestamps, both sides. */
@@ -384,12 +393,14 @@ main(int argc, char **argv)
 		size_t d = 1000;
 		uint8_t(*k)[40] = malloc(d * 40);
 		for (size_t i = 0; i < d; i++)
-			s_key(k[i], base + (uint64_t)((double)span * randombytes_uniform(1u << 30) / (1u << 30)));
+			s_key(k[i], base + (uint64_t)((double)span * randombytes_uniform(1u << 30) /
+			                              (1u << 30)));
 		s_remember(k, d);
 		s_insert(a.st, k, d / 2);
 		s_insert(b.st, k + d / 2, d - d / 2);
 		r = s_run(&a, &b);
-		s_report("4. d=1,000 scattered over all timestamps", r, d, "<= 1 KiB per difference");
+		s_report("4. d=1,000 scattered over all timestamps", r, d,
+		         "<= 1 KiB per difference");
 		free(k);
 	}
 	r = s_run(&a, &b);

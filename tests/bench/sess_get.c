@@ -1,6 +1,6 @@
 /*
  * sess_get — what finding and checking a session costs per request
- * (node/sessions.c), for docs/BENCHMARKS.md.
+ * (node/auth/sessions.c), for docs/BENCHMARKS.md.
  *
  *   sess_get [--sessions N] [--lookups M]
  *
@@ -18,7 +18,8 @@
 
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/auth/auth.h"
+#include "node/index/index.h"
 
 static double
 s_now(void)
@@ -94,7 +95,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: sess_get [--sessions N] [--lookups M]\n");
 		return 2;
 	}
-	if (store_open(&st, dir, 1, err, sizeof(err)) != 0) {
+	if (index_store_open(&st, dir, 1, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sess_get: %s\n", err);
 		return 1;
 	}

@@ -32,15 +32,17 @@ main(void)
 {
 	key_sign_t *k;
 	uint8_t fed[CPT_FED_LEN] = {1}, env[EVT_FIXED_LEN + 256];
-	const char *body = "{\"text\":\"the canteen will be closed on friday for the quality audit, "
-			   "please plan your lunch accordingly\"}";
+	const char *body =
+	    "{\"text\":\"the canteen will be closed on friday for the quality audit, "
+	    "please plan your lunch accordingly\"}";
 	size_t len;
 	evt_t ev;
 	double rates[3];
 
 	if (cpt_init() != 0 || (k = key_sign_new()) == NULL)
 		return 1;
-	if (evt_sign(env, sizeof(env), &len, EVT_POST, fed, 1, (const uint8_t *)body, strlen(body), k) != 0 ||
+	if (evt_sign(env, sizeof(env), &len, EVT_POST, fed, 1, (const uint8_t *)body, strlen(body),
+	             k) != 0 ||
 	    evt_decode(&ev, env, len, EVT_MAX_BODY) != 0)
 		return 1;
 	for (int r = 0; r < 3; r++) {

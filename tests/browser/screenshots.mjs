@@ -33,6 +33,22 @@ try {
 	await bob.call('POST', `/api/posts/${p3.id}/reactions`, { reaction: '👍' });
 	await chloe.call('POST', '/api/posts', { text: '<script>alert(1)</script> is shown as text, not run.' });
 	await bob.call('POST', '/api/posts', { text: 'The file invoice\u202egnp.exe came by mail: do not open it.' });
+	// Notifications (issue 18): alice is mentioned, commented and reacted to;
+	// she follows chloe; chloe's post is an announcement to the site.
+	await chloe.call('POST', `/api/posts/${p3.id}/comments`, { text: 'Very useful, thanks @alice' });
+	const p6 = await chloe.call('POST', '/api/posts', { text: 'The canteen is closed on Friday: the caterer moves in on Monday.' });
+	await alice.call('POST', '/api/follows', { what: 'person', target: 'chloe', on: true });
+	await alice.call('POST', `/api/posts/${p6.id}/announce`, { scope: 'site' });
+	// Spaces: an open one, a private one, one joined on request (with a request waiting).
+	const hike = await alice.call('POST', '/api/spaces', { name: 'Randonnée du dimanche', description: 'Sunday walks around Paris and Lyon. Boots recommended.', visibility: 'open', join: 'open' });
+	await bob.call('POST', `/api/spaces/${hike.id}/join`);
+	await bob.call('POST', '/api/posts', { text: 'Sunday: Forêt de Fontainebleau, 9:00 at the station.', space: hike.id });
+	const budget = await alice.call('POST', '/api/spaces', { name: 'Budget 2025', description: 'Figures before they are final. Members only.', visibility: 'private', join: 'invite' });
+	await alice.call('POST', `/api/spaces/${budget.id}/invite`, { user: 'chloe' });
+	await chloe.call('POST', `/api/spaces/${budget.id}/join`);
+	await chloe.call('POST', '/api/posts', { text: 'Draft budget: +4 % for the IT team, the rest flat.', space: budget.id });
+	const ce = await alice.call('POST', '/api/spaces', { name: 'Comité social', visibility: 'open', join: 'request' });
+	await bob.call('POST', `/api/spaces/${ce.id}/request`);
 
 	const b = await browser();
 	for (const lang of ['en', 'fr']) {
@@ -78,12 +94,43 @@ try {
 			await bob.call('POST', '/api/posts', { text: 'A live post from Bob' });
 			await page.locator('.newbar:not([hidden])').waitFor();
 			await shot('newbar');
+			await page.goto(site.url + '/#/spaces');
+			await page.locator('.space-item').first().waitFor();
+			await shot('spaces');
+			await page.goto(site.url + `/#/space/${budget.id}`);
+			await page.locator('.space-feed article.post').first().waitFor();
+			await shot('space-private');
+			await page.goto(site.url + `/#/space/${ce.id}`);
+			await page.locator('.space-pending').waitFor();
+			await shot('space-requests');
+			await page.goto(site.url + '/#/');
+			await page.locator('article.post .space-label').first().waitFor();
+			await page.locator('.space-picker option').nth(2).waitFor({ state: 'attached' });
+			await shot('feed-spaces');
 			await page.goto(site.url + '/#/people');
 			await page.locator('.person-card').first().waitFor();
 			await shot('people');
 			await page.goto(site.url + '/#/people/alice');
 			await page.locator('.profile').waitFor();
 			await shot('person');
+			await page.goto(site.url + '/#/people/chloe');
+			await page.locator('#follow[aria-pressed="true"]').waitFor();
+			await shot('follow');
+			await page.goto(site.url + '/#/notifications');
+			await page.locator('.notif').first().waitFor();
+			await shot('notifications');
+			await page.goto(site.url + '/#/settings');
+			await page.locator('form.settings').waitFor();
+			await shot('settings');
+			await page.goto(site.url + '/#/');
+			await page.getByRole('tab', { name: /^(For you|Pour vous)$/ }).click();
+			await page.locator('#tab-foryou[aria-selected="true"]').waitFor();
+			await shot('foryou');
+			await page.getByRole('tab', { name: /^(All|Tout)$/ }).click();
+			await page.goto(site.url + `/#/post/${p6.id}`);
+			await page.locator('.announce-form').waitFor();
+			await page.locator('.announce-form').scrollIntoViewIfNeeded();
+			await shot('announce');
 			await page.goto(site.url + '/#/profile');
 			await page.locator('.profile-form').waitFor();
 			await shot('profile-edit');

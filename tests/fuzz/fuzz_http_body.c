@@ -1,16 +1,16 @@
 /*
  * libFuzzer target for HTTP request bodies, through the checks the API makes
- * before it signs anything (api_body_check in node/http_api.c, after
+ * before it signs anything (api_body_check in node/http/body.c, after
  * http_parse_body), then through the ingest path's own body rules
- * (evt_decode, vw_validate) for what the API lets through. Byte 0 picks the
+ * (evt_decode, event_validate) for what the API lets through. Byte 0 picks the
  * call; the rest is the body. Seed corpus: tests/fuzz/corpus/http_body.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "node/http_internal.h"
-#include "node/ingest_internal.h"
+#include "node/http/http_internal.h"
+#include "node/event/event.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -36,7 +36,7 @@ s_message(const char *why, size_t cap)
 }
 
 /* A body the API accepted makes an event that the ingest path accepts: the
- * two sets of rules (the API's and views.c's) must never disagree, or the
+ * two sets of rules (the API's and node/event's) must never disagree, or the
  * API would sign what every site then refuses. */
 static void
 s_accepted(enum api_body call, const json_t *body)
@@ -70,7 +70,7 @@ s_accepted(enum api_body call, const json_t *body)
 		back = json_loadb((const char *)e.body, e.body_len, JSON_REJECT_DUPLICATES, NULL);
 		CHECK(back != NULL);
 		why[0] = 0;
-		CHECK(vw_validate(&e, back, why, sizeof(why)) == 0);
+		CHECK(event_validate(&e, back, why, sizeof(why)) == 0);
 		json_decref(back);
 	} else {
 		/* Only a body over the protocol's cap may fail to sign. */
@@ -81,7 +81,7 @@ s_accepted(enum api_body call, const json_t *body)
 	json_decref(ev);
 }
 
-/* A body a peer could send in an event of any kind: vw_validate answers,
+/* A body a peer could send in an event of any kind: event_validate answers,
  * with a message when it refuses. */
 static void
 s_event_body(uint16_t kind, const json_t *body)
@@ -93,7 +93,7 @@ s_event_body(uint16_t kind, const json_t *body)
 	memset(&e, 0, sizeof(e));
 	e.version = EVT_VERSION;
 	e.kind = kind;
-	rc = vw_validate(&e, body, why, sizeof(why));
+	rc = event_validate(&e, body, why, sizeof(why));
 	CHECK(rc == 0 || rc == CPT_EINVAL);
 	if (rc != 0)
 		s_message(why, sizeof(why));

@@ -50,7 +50,7 @@ s_items(void *ctx, const uint8_t *lo, const uint8_t *hi, uint8_t (*out)[RECON_KE
 
 static size_t
 s_split(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t count, size_t k,
-	uint8_t (*bounds)[RECON_KEY_LEN])
+        uint8_t (*bounds)[RECON_KEY_LEN])
 {
 	size_t a = s_lower(lo), b = s_lower(hi), n = 0;
 
@@ -100,7 +100,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* A fixed set: ascending timestamps, ids from a simple generator. */
 		for (int i = 0; i < SET; i++) {
 			for (int b = 0; b < 8; b++)
-				s_keys[i][b] = (uint8_t)((1000ull + 7ull * (uint64_t)i) >> (56 - 8 * b));
+				s_keys[i][b] =
+				    (uint8_t)((1000ull + 7ull * (uint64_t)i) >> (56 - 8 * b));
 			for (int b = 0; b < 32; b++)
 				s_keys[i][8 + b] = (uint8_t)(i * 31 + b * 7);
 		}

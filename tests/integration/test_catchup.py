@@ -27,10 +27,13 @@ def fast_sync(node):
         f.write("sync:\n  heartbeat_ms: 200\n  reconcile_interval: 2\n")
 
 
-def fill(node, prefix, posts):
+def fill(node, prefix, posts, root=None):
+    """root: the node holding the root key (a joined site has none; the fill
+    certifies the site back in time with it)."""
     r = subprocess.run([FILL, "--dir", node.data, "--posts", str(posts), "--users", "3",
                         "--prefix", prefix, "--comments", str(posts // 10),
-                        "--reactions", str(posts // 10)],
+                        "--reactions", str(posts // 10),
+                        "--root", os.path.join((root or node).data, "keys", "root.key")],
                        capture_output=True, text=True, timeout=300)
     if r.returncode != 0:
         raise RuntimeError("fill failed: %s" % r.stderr[-500:])
@@ -109,7 +112,7 @@ def main():
     # Apart: each site receives its own posts while the other is away.
     before = event_count_offline(paris)
     fill(paris, "pa", POSTS)
-    fill(lyon, "ly", POSTS)
+    fill(lyon, "ly", POSTS, root=paris)
     a, b = event_count_offline(paris), event_count_offline(lyon)
     t.check(a - before > POSTS, "paris holds its posts")
     paris.start()

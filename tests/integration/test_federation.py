@@ -527,6 +527,9 @@ def test_hostile_peer():
         site = "h-" + s
         if s in ("garbage", "truncated", "oversized"):
             t.check("malformed message from site=%s" % site in log, "paris logs %s's malformed messages" % site)
+        if s == "garbage":
+            t.check("peer site=%s speaks protocol version 1; this node speaks version 2: upgrade that site"
+                    % site in log, "paris names the protocol version of %s, which it refuses" % site)
         if s in ("garbage", "truncated", "badsig", "flood"):
             t.check(wait_until(lambda: "disconnecting peer site=%s" % site in log_of(A), timeout=5),
                     "paris logs and disconnects %s" % site, out)

@@ -142,6 +142,18 @@ def commands_refuse(node, what, needle):
 
 def main():
     work = tempfile.mkdtemp(prefix="repairtest-")
+    # Every process of the test (verify's scratch stores among them) keeps
+    # its temporary files here, where the test can look for leftovers.
+    os.environ["TMPDIR"] = tempfile.tempdir = os.path.join(work, "tmp")
+    os.mkdir(tempfile.tempdir)
+    try:
+        run_test(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    t.finish()
+
+
+def run_test(work):
     paris = Node("paris")
     lyon = Node("lyon", init=False)
     run_cli("init", "--dir", lyon.data, "--site", "lyon", "--http", "127.0.0.1:%d" % lyon.http_port,
@@ -298,9 +310,8 @@ def main():
     # A store that is not damaged is left alone.
     p = lyon.cli("repair", check=False)
     t.check(p.returncode == 0 and "not damaged" in p.stdout, "a sound store is not repaired", p.stdout)
-
-    shutil.rmtree(work, ignore_errors=True)
-    t.finish()
+    v = [d for d in os.listdir(os.environ["TMPDIR"]) if d.startswith("comptoir-verify-")]
+    t.check(not v, "verify left no scratch directory behind", v)
 
 
 if __name__ == "__main__":

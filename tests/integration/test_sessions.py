@@ -36,7 +36,7 @@ t = Runner()
 DEADLINE = 20.0  # seconds for anything that crosses the federation
 OPEN_BACKUP = os.path.join(os.environ.get("COMPTOIR_BUILD") or os.path.dirname(BIN) or ".",
                            "tests", "tools", "open_backup")
-FREE_FAILURES = 5  # ACCT_FREE_FAILURES in node/node.h
+FREE_FAILURES = 5  # ACCT_FREE_FAILURES in node/auth/auth.h
 
 
 def wait_until(fn, timeout=DEADLINE, interval=0.1):

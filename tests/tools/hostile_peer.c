@@ -8,7 +8,7 @@
  * usage: hostile_peer ENDPOINT SERVER_CURVE_HEX CURVE_KEY SITE_KEY SCENARIO [ARG]
  *   hello               say HELLO; exit 0 if the node answers, 3 if not
  *   impersonate PUBHEX  present PUBHEX as our CURVE key without its secret
- *   garbage             random frames, bad versions, unknown types
+ *   garbage             random frames, unknown types, then a frame 0 of version 1
  *   truncated           messages cut short or with wrong frame counts
  *   oversized           too many envelopes, frames over max_msg, then one
  *                       frame over ZMQ_MAXMSGSIZE (ARG: the node's max_msg)
@@ -34,18 +34,18 @@
 #include "crypto/crypto.h"
 #include "sync/sync.h"
 
-#define MAX_SEND    2000000 /* messages per run, whatever the scenario */
-#define FLOOD_MS    10000   /* longest flood */
+#define MAX_SEND 2000000 /* messages per run, whatever the scenario */
+#define FLOOD_MS 10000   /* longest flood */
 
-static void *s_sock;          /* the DEALER to the node */
-static void *s_mon;           /* its monitor */
-static int s_disconnected;    /* the node closed the connection */
-static int s_refused;         /* a handshake failed */
-static int s_up;              /* a handshake succeeded */
-static unsigned long s_sent;  /* messages sent */
-#define OTHER (SYNC_BACKLOG + 1) /* a type this tool does not know */
+static void *s_sock;                     /* the DEALER to the node */
+static void *s_mon;                      /* its monitor */
+static int s_disconnected;               /* the node closed the connection */
+static int s_refused;                    /* a handshake failed */
+static int s_up;                         /* a handshake succeeded */
+static unsigned long s_sent;             /* messages sent */
+#define OTHER (SYNC_BACKLOG + 1)         /* a type this tool does not know */
 static unsigned long s_recvd[OTHER + 1]; /* messages received by type (last: other) */
-static const key_sign_t *s_site; /* our site key (HELLO, signed events) */
+static const key_sign_t *s_site;         /* our site key (HELLO, signed events) */
 
 static uint64_t
 s_ms(void)
@@ -74,8 +74,9 @@ s_drain_monitor(void)
 				s_up = 1;
 			else if (ev == ZMQ_EVENT_DISCONNECTED)
 				s_disconnected = 1;
-			else if (ev & (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-				       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))
+			else if (ev & (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+			               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+			               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))
 				s_refused = 1;
 		}
 		zmq_msg_close(&m);
@@ -122,7 +123,7 @@ s_read_for(int ms)
 /* Sends one message: [version, type] then n frames. Returns 0 or -1. */
 static int
 s_send_raw(const uint8_t *head, size_t hlen, const void *const *f, const size_t *len, size_t n,
-	   int flags)
+           int flags)
 {
 	s_drain_monitor();
 	if (s_sent >= MAX_SEND || s_disconnected || s_refused)
@@ -161,11 +162,13 @@ static void
 s_report(const char *what)
 {
 	s_drain_monitor();
-	printf("%s: %llu ms; sent %lu messages; received hello=%lu pong=%lu ack=%lu ids=%lu want=%lu "
-	       "events=%lu other=%lu; %s\n",
-	       what, (unsigned long long)(s_ms() - s_t0), s_sent, s_recvd[SYNC_HELLO], s_recvd[SYNC_PONG], s_recvd[SYNC_ACK],
-	       s_recvd[SYNC_IDS], s_recvd[SYNC_WANT], s_recvd[SYNC_EVENTS], s_recvd[OTHER],
-	       s_disconnected ? "the node closed the connection" : "still connected");
+	printf(
+	    "%s: %llu ms; sent %lu messages; received hello=%lu pong=%lu ack=%lu ids=%lu want=%lu "
+	    "events=%lu other=%lu; %s\n",
+	    what, (unsigned long long)(s_ms() - s_t0), s_sent, s_recvd[SYNC_HELLO],
+	    s_recvd[SYNC_PONG], s_recvd[SYNC_ACK], s_recvd[SYNC_IDS], s_recvd[SYNC_WANT],
+	    s_recvd[SYNC_EVENTS], s_recvd[OTHER],
+	    s_disconnected ? "the node closed the connection" : "still connected");
 	if (s_refused)
 		printf("%s: the node refused a later handshake\n", what);
 	fflush(stdout);
@@ -182,8 +185,13 @@ s_garbage(void)
 		size_t len[1];
 		randombytes_buf(junk, sizeof(junk));
 		len[0] = 1 + randombytes_uniform(sizeof(junk));
-		if (i % 4 == 0) {
-			uint8_t head[2] = {9, SYNC_PING}; /* unknown version */
+		if (i == 12) {
+			/* A peer of protocol version 1: refused by name, which ends
+			 * the link (PROTOCOL.md 10.2) after the malformed ones. */
+			uint8_t head[2] = {1, SYNC_PING};
+			s_send_raw(head, 2, NULL, NULL, 0, 0);
+		} else if (i % 4 == 0) {
+			uint8_t head[2] = {SYNC_VERSION, 0}; /* type 0: unknown */
 			s_send_raw(head, 2, NULL, NULL, 0, 0);
 		} else if (i % 4 == 1) {
 			uint8_t head[2] = {SYNC_VERSION, 200}; /* unknown type */
@@ -196,7 +204,7 @@ s_garbage(void)
 		}
 		s_read_for(5);
 	}
-	printf("garbage: 40 messages with bad versions, unknown types, random frame 0\n");
+	printf("garbage: messages with unknown types and random frame 0, one of version 1\n");
 }
 
 static void
@@ -217,9 +225,9 @@ s_truncated(void)
 		len[0] = 15;
 		s_send(SYNC_ACK, f, len, 1); /* short ACK */
 		len[0] = 100;
-		s_send(SYNC_EVENTS, f, len, 1); /* envelope shorter than its header */
+		s_send(SYNC_EVENTS, f, len, 1);     /* envelope shorter than its header */
 		s_send(SYNC_EVENTS, NULL, NULL, 0); /* EVENTS without envelopes */
-		s_send(SYNC_PING, f, len, 1); /* PING with a payload */
+		s_send(SYNC_PING, f, len, 1);       /* PING with a payload */
 		s_read_for(5);
 	}
 	printf("truncated: 56 messages cut short or with wrong frame counts\n");
@@ -264,14 +272,14 @@ s_oversized(size_t max_msg)
 /* A well-formed post signed by key for federation fed. */
 static size_t
 s_make_post(uint8_t *out, size_t cap, const uint8_t fed[CPT_FED_LEN], const key_sign_t *key,
-	    const char *text)
+            const char *text)
 {
 	char body[256];
 	size_t len = 0;
 
 	snprintf(body, sizeof(body), "{\"text\":\"%s\"}", text);
 	if (evt_sign(out, cap, &len, EVT_POST, fed, HLC_MAKE(hlc_wall_ms(), 0), (uint8_t *)body,
-		     strlen(body), key) != 0)
+	             strlen(body), key) != 0)
 		return 0;
 	return len;
 }
@@ -291,7 +299,8 @@ s_badsig(const uint8_t root[CPT_KEY_LEN])
 		for (int i = 0; i < 10; i++) {
 			char text[64];
 			snprintf(text, sizeof(text), "forged %d.%d", round, i);
-			len[i] = s_make_post(env[i], sizeof(env[i]), i % 3 == 2 ? other_fed : fed, s_site, text);
+			len[i] = s_make_post(env[i], sizeof(env[i]), i % 3 == 2 ? other_fed : fed,
+			                     s_site, text);
 			if (i % 3 == 0)
 				env[i][EVT_HEADER_LEN + 5] ^= 0x40; /* signature */
 			else if (i % 3 == 1)
@@ -393,7 +402,7 @@ s_flood(void)
  * were refused. */
 static int
 s_refused_n(void *ctx, const char *ep, const uint8_t server[CPT_KEY_LEN], const key_curve_t *ck,
-	    int n)
+            int n)
 {
 	int zero = 0, refused = 0;
 
@@ -445,15 +454,16 @@ main(int argc, char **argv)
 
 	if (argc < 6 || cpt_init() != 0 || cpt_unhex32(server, argv[2], strlen(argv[2])) != 0) {
 		fprintf(stderr, "usage: hostile_peer ENDPOINT SERVER_CURVE_HEX CURVE_KEY SITE_KEY "
-				"hello|impersonate PUBHEX|garbage|truncated|oversized [MAXMSG]|"
-				"badsig ROOTHEX|replay FILE|unknown ROOTHEX|flood|refused N\n");
+		                "hello|impersonate PUBHEX|garbage|truncated|oversized [MAXMSG]|"
+		                "badsig ROOTHEX|replay FILE|unknown ROOTHEX|flood|refused N\n");
 		return 2;
 	}
 	if (!s_loopback(argv[1])) {
 		fprintf(stderr, "hostile_peer: %s is not a loopback endpoint\n", argv[1]);
 		return 2;
 	}
-	if ((strcmp(scen, "impersonate") == 0 && (!arg || cpt_unhex32(claimed, arg, strlen(arg)) != 0)) ||
+	if ((strcmp(scen, "impersonate") == 0 &&
+	     (!arg || cpt_unhex32(claimed, arg, strlen(arg)) != 0)) ||
 	    ((strcmp(scen, "badsig") == 0 || strcmp(scen, "unknown") == 0) &&
 	     (!arg || cpt_unhex32(root, arg, strlen(arg)) != 0)) ||
 	    (strcmp(scen, "replay") == 0 && !arg)) {
@@ -483,7 +493,7 @@ main(int argc, char **argv)
 	zmq_setsockopt(s_sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
 	zmq_setsockopt(s_sock, ZMQ_CURVE_SERVERKEY, server, 32);
 	zmq_setsockopt(s_sock, ZMQ_CURVE_PUBLICKEY,
-		       strcmp(scen, "impersonate") == 0 ? claimed : key_curve_public(ck), 32);
+	               strcmp(scen, "impersonate") == 0 ? claimed : key_curve_public(ck), 32);
 	zmq_setsockopt(s_sock, ZMQ_CURVE_SECRETKEY, key_curve_secret(ck), 32);
 	zmq_socket_monitor(s_sock, "inproc://hostile-mon", ZMQ_EVENT_ALL);
 	s_mon = zmq_socket(ctx, ZMQ_PAIR);
@@ -497,7 +507,8 @@ main(int argc, char **argv)
 	for (until = s_ms() + 3000; s_ms() < until && !s_up && !s_refused;)
 		s_read_for(20);
 	if (!s_up) {
-		printf("%s: handshake %s\n", scen, s_refused ? "refused (CURVE or ZAP)" : "never completed");
+		printf("%s: handshake %s\n", scen,
+		       s_refused ? "refused (CURVE or ZAP)" : "never completed");
 		rc = 3;
 		goto out;
 	}

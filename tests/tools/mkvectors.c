@@ -3,6 +3,8 @@
  * fixed seeds and bodies, with the library itself; -c DIR also writes each envelope
  * as a binary file into DIR, the seed corpus of tests/fuzz/fuzz_envelope.c.
  * Usage: mkvectors [-c DIR] > tests/vectors/events.txt
+ *        mkvectors -r > tests/vectors/rules.txt   (the receiver-rule vectors)
+ *        mkvectors -s > tests/vectors/spaces.txt  (the space vectors)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +70,31 @@ s_hex_into(char *out, const uint8_t *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* The enrolment proof of who as handle at site, in hex (129 bytes with NUL). */
+static void
+s_proof_hex(char out[2 * CPT_SIG_LEN + 1], const struct s_party *who, const char *site,
+            const char *handle)
+{
+	uint8_t sig[CPT_SIG_LEN];
+
+	if (evt_proof_sign(sig, who->key, s_fed, site, handle) != 0)
+		s_die("proof");
+	s_hex_into(out, sig, sizeof(sig));
+}
+
+/* The X25519 public key of the secret whose bytes are first, first + 1, ... */
+static void
+s_x25519_hex(char out[CPT_HEX_ID], uint8_t first)
+{
+	uint8_t sk[32], pk[32];
+
+	for (int i = 0; i < 32; i++)
+		sk[i] = (uint8_t)(first + i);
+	if (crypto_scalarmult_base(pk, sk) != 0)
+		s_die("x25519");
+	cpt_hex32(out, pk);
 }
 
 /* Writes buf as DIR/NAME.bin when -c was given. */
@@ -241,54 +268,62 @@ static void
 s_valid(struct s_made *post, struct s_made *comment)
 {
 	static struct s_made m; /* events no later vector refers to */
-	uint8_t curve_sk[32], curve_pk[32];
-	char body[8192], curve_hex[CPT_HEX_ID];
+	char body[8192], curve_hex[CPT_HEX_ID], seal_hex[CPT_HEX_ID], proof[2 * CPT_SIG_LEN + 1];
 	const char *password = "correct horse battery staple";
 
-	for (int i = 0; i < 32; i++)
-		curve_sk[i] = (uint8_t)(0xc0 + i);
-	if (crypto_scalarmult_base(curve_pk, curve_sk) != 0)
-		s_die("x25519");
-	cpt_hex32(curve_hex, curve_pk);
+	s_x25519_hex(curve_hex, 0xc0);
+	s_x25519_hex(seal_hex, 0xe0);
 
 	snprintf(body, sizeof(body),
-	         "{\"site\":\"lyon\",\"sign_key\":\"%s\",\"curve_key\":\"%s\",\"endpoints\":"
-	         "[\"tcp://lyon.intranet.example:7450\",\"tcp://10.1.0.5:7450\"],"
+	         "{\"site\":\"lyon\",\"sign_key\":\"%s\",\"curve_key\":\"%s\",\"seal_key\":\"%s\","
+	         "\"endpoints\":[\"tcp://lyon.intranet.example:7450\",\"tcp://10.1.0.5:7450\"],"
 	         "\"not_before\":%llu,\"not_after\":0}",
-	         s_lyon.hex, curve_hex, (unsigned long long)T0);
-	s_event(&m, "site_cert_lyon",
-	        "the root certifies site lyon (curve_key is X25519 of the secret c0c1..df)",
-	        &s_root, EVT_SITE_CERT, HLC_MAKE(T0, 0), body, 0, NULL);
+	         s_lyon.hex, curve_hex, seal_hex, (unsigned long long)T0);
+	s_event(
+	    &m, "site_cert_lyon",
+	    "the root certifies site lyon from the moment it signs (not_before = the ms of the "
+	    "timestamp); curve_key and seal_key are X25519 of the secrets c0c1..df and e0e1..ff",
+	    &s_root, EVT_SITE_CERT, HLC_MAKE(T0, 0), body, 0, NULL);
 
 	snprintf(body, sizeof(body),
 	         "{\"site\":\"lyon\",\"title\":\"Entrepôt de Lyon\",\"sign_key\":\"%s\","
-	         "\"curve_key\":\"%s\",\"endpoints\":[\"tcp://lyon.intranet.example:7450\"],"
-	         "\"not_before\":%llu,\"not_after\":0}",
-	         s_lyon.hex, curve_hex, (unsigned long long)T0);
+	         "\"curve_key\":\"%s\",\"seal_key\":\"%s\",\"endpoints\":"
+	         "[\"tcp://lyon.intranet.example:7450\"],\"not_before\":%llu,\"not_after\":0}",
+	         s_lyon.hex, curve_hex, seal_hex, (unsigned long long)(T0 + 6 * MINUTE));
 	s_event(&m, "site_cert_lyon_title",
 	        "the root certifies lyon again, now with the title staff read; this newer "
-	        "certificate replaces the first",
+	        "certificate gives the site's name, keys and endpoints, and adds its window to "
+	        "the first one's",
 	        &s_root, EVT_SITE_CERT, HLC_MAKE(T0 + 6 * MINUTE, 0), body, 0, NULL);
 
-	snprintf(
-	    body, sizeof(body),
-	    "{\"handle\":\"alice.martin\",\"key\":\"%s\",\"site\":\"lyon\",\"role\":\"admin\"}",
-	    s_alice.hex);
-	s_event(&m, "enrol_alice", "lyon enrols alice.martin as an admin", &s_lyon, EVT_ENROL,
-	        HLC_MAKE(T0 + MINUTE, 0), body, 0, NULL);
+	s_proof_hex(proof, &s_alice, "lyon", "alice.martin");
+	snprintf(body, sizeof(body),
+	         "{\"handle\":\"alice.martin\",\"key\":\"%s\",\"site\":\"lyon\",\"role\":\"admin\","
+	         "\"proof\":\"%s\"}",
+	         s_alice.hex, proof);
+	s_event(&m, "enrol_alice",
+	        "lyon enrols alice.martin as an admin; the proof is alice's signature of the "
+	        "statement of section 7.2",
+	        &s_lyon, EVT_ENROL, HLC_MAKE(T0 + MINUTE, 0), body, 0, NULL);
 
+	s_proof_hex(proof, &s_bruno, "lyon", "bruno.durand");
 	snprintf(
 	    body, sizeof(body),
-	    "{\"handle\":\"bruno.durand\",\"key\":\"%s\",\"site\":\"lyon\",\"role\":\"member\"}",
-	    s_bruno.hex);
+	    "{\"handle\":\"bruno.durand\",\"key\":\"%s\",\"site\":\"lyon\",\"role\":\"member\","
+	    "\"proof\":\"%s\"}",
+	    s_bruno.hex, proof);
 	s_event(&m, "enrol_bruno", "lyon enrols bruno.durand in the same millisecond", &s_lyon,
 	        EVT_ENROL, HLC_MAKE(T0 + MINUTE, 1), body, 0, NULL);
 
 	snprintf(body, sizeof(body),
-	         "{\"key\":\"%s\",\"effective\":%llu,\"reason\":\"ordinateur portable volé\"}",
-	         s_bruno_old.hex, (unsigned long long)(T0 + 2 * MINUTE));
-	s_event(&m, "revoke_key", "lyon revokes bruno's stolen old key (seed 8081..9f)", &s_lyon,
-	        EVT_REVOKE, HLC_MAKE(T0 + 3 * MINUTE, 0), body, 0, NULL);
+	         "{\"key\":\"%s\",\"effective\":%llu,\"reason\":\"ordinateur portable volé\","
+	         "\"vouch\":{\"from\":0,\"to\":%llu,\"ids\":\"\"}}",
+	         s_bruno_old.hex, (unsigned long long)(T0 + 2 * MINUTE),
+	         (unsigned long long)(T0 + 2 * MINUTE));
+	s_event(&m, "revoke_key",
+	        "lyon revokes bruno's stolen old key (seed 8081..9f) and vouches for none of "
+	        "its events before the revocation",
+	        &s_lyon, EVT_REVOKE, HLC_MAKE(T0 + 3 * MINUTE, 0), body, 0, NULL);
 
 	s_backup_body(body, sizeof(body), password);
 	s_event(&m, "key_backup_alice",
@@ -404,8 +439,13 @@ s_invalid(const struct s_made *post)
 #define RAW(kind, fed, lit) s_sign_raw(b, sizeof(b), kind, fed, lit, sizeof(lit) - 1)
 	s_reject("truncated_175", "post_reunion cut to 175 bytes", "EINVAL", post->env, 175);
 	POST_COPY();
-	b[0] = 2;
-	s_reject("version_2", "post_reunion with version 2", "EVERSION", b, n);
+	b[0] = 1;
+	s_reject("version_1",
+	         "post_reunion with version 1, the protocol before this one (its "
+	         "signature still holds: refused at step 2 all the same)",
+	         "EVERSION", b, n);
+	b[0] = 3;
+	s_reject("version_3", "post_reunion with version 3", "EVERSION", b, n);
 	b[0] = 0;
 	s_reject("version_0", "post_reunion with version 0", "EVERSION", b, n);
 	POST_COPY();
@@ -482,11 +522,14 @@ s_invalid(const struct s_made *post)
 	         b, n);
 	POST_COPY();
 	memset(b + 36, 0, 32);
-	b[36] = 1;
+	b[36] = 1; /* A: y = 1, the identity */
 	memset(b + 112, 0, 64);
-	b[112] = 1;
+	if (crypto_scalarmult_ed25519_base_noclamp(b + 112, (const uint8_t[32]){1}) != 0)
+		s_die("base point");
+	b[144] = 1; /* S = 1, R = [1]B */
 	s_reject("author_small_order",
-	         "author and R the identity point, S = 0: the equation holds, the key is refused",
+	         "author the identity point, S = 1, R = [1]B: [S]B - [k]A = B = R holds and R is "
+	         "no small-order point; only rule 3 refuses the key",
 	         "ESIG", b, n);
 	POST_COPY();
 	s_small_order_r(b);
@@ -514,15 +557,381 @@ s_extra_corpus(const struct s_made *post, const struct s_made *comment)
 	s_corpus("extra_version_255", b, EVT_FIXED_LEN);
 }
 
+/* ------------------------------------------------ receiver-rule vectors */
+
+#include "tests/tools/mkvectors_rules.h"
+
+#define R_NEVENTS  (sizeof(r_events) / sizeof(r_events[0]))
+#define R_NPARTIES (sizeof(r_parties) / sizeof(r_parties[0]))
+
+static struct s_made r_made[R_NEVENTS]; /* each event, signed */
+static size_t r_count;                  /* how many are signed so far */
+
+static struct r_party *
+r_party(const char *name, size_t len, int upper)
+{
+	for (size_t i = 0; i < R_NPARTIES; i++) {
+		const char *n = r_parties[i].name;
+		int same = strlen(n) == len;
+		for (size_t j = 0; same && j < len; j++)
+			same = (upper ? (char)(n[j] >= 'a' && n[j] <= 'z' ? n[j] - 32 : n[j])
+			              : n[j]) == name[j];
+		if (same)
+			return &r_parties[i];
+	}
+	return NULL;
+}
+
+static const struct s_made *
+r_made_of(const char *label, size_t len)
+{
+	for (size_t i = 0; i < r_count; i++)
+		if (strlen(r_events[i].label) == len && memcmp(r_events[i].label, label, len) == 0)
+			return &r_made[i];
+	fprintf(stderr, "mkvectors: no event \"%.*s\" before this one\n", (int)len, label);
+	exit(1);
+}
+
+/* "@30d+2h-5m": ms from T0 (d, h, m, s units; a bare number is ms). */
+static uint64_t
+r_time(const char *p, size_t len)
+{
+	int64_t total = 0, sign = 1;
+	size_t i = 0;
+
+	while (i < len) {
+		int64_t n = 0;
+		if (p[i] == '+' || p[i] == '-') {
+			sign = p[i] == '-' ? -1 : 1;
+			i++;
+		}
+		while (i < len && p[i] >= '0' && p[i] <= '9')
+			n = 10 * n + (p[i++] - '0');
+		if (i < len && p[i] == 'd')
+			n *= 86400000, i++;
+		else if (i < len && p[i] == 'h')
+			n *= 3600000, i++;
+		else if (i < len && p[i] == 'm')
+			n *= 60000, i++;
+		else if (i < len && p[i] == 's')
+			n *= 1000, i++;
+		total += sign * n;
+	}
+	return T0 + (uint64_t)total;
+}
+
+static void
+r_upper(char *s)
+{
+	for (; *s; s++)
+		if (*s >= 'a' && *s <= 'f')
+			*s = (char)(*s - 32);
+}
+
+/* Small-order Ed25519 encodings (PROTOCOL.md 5) and X25519 values (2.2). */
+static const char *const r_ed_small[] = {
+    "0000000000000000000000000000000000000000000000000000000000000000",
+    "0100000000000000000000000000000000000000000000000000000000000000",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+};
+static const char *const r_x_small[] = {
+    "0000000000000000000000000000000000000000000000000000000000000000",
+    "0100000000000000000000000000000000000000000000000000000000000000",
+    "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+};
+
+static int
+r_cmp16(const void *a, const void *b)
+{
+	return memcmp(a, b, 16);
+}
+
+/* Appends the expansion of the token tok (after '$') to out. */
+static size_t
+r_token(char *out, size_t cap, const char *tok, size_t len)
+{
+	char hex[2 * CPT_SIG_LEN + 1];
+	const char *colon = memchr(tok, ':', len);
+	size_t wl = colon ? (size_t)(colon - tok) : len;
+	const char *arg = colon ? colon + 1 : "";
+	size_t al = colon ? len - wl - 1 : 0;
+	struct r_party *p;
+
+#define WORD(w) (wl == strlen(w) && memcmp(tok, w, wl) == 0)
+	if (!colon) {
+		int upper = tok[0] >= 'A' && tok[0] <= 'Z';
+		if ((p = r_party(tok, len, upper)) == NULL) {
+			fprintf(stderr, "mkvectors: no party \"%.*s\"\n", (int)len, tok);
+			exit(1);
+		}
+		snprintf(hex, sizeof(hex), "%s", p->hex);
+		if (upper)
+			r_upper(hex);
+		return (size_t)snprintf(out, cap, "%s", hex);
+	}
+	if (WORD("x") || WORD("xhigh")) {
+		unsigned first;
+		uint8_t sk[32], pk[32];
+		sscanf(arg, "%2x", &first);
+		for (int i = 0; i < 32; i++)
+			sk[i] = (uint8_t)(first + (unsigned)i);
+		if (crypto_scalarmult_base(pk, sk) != 0)
+			s_die("x25519");
+		if (WORD("xhigh"))
+			pk[31] |= 0x80;
+		cpt_hex32(hex, pk);
+		return (size_t)snprintf(out, cap, "%s", hex);
+	}
+	if (WORD("small"))
+		return (size_t)snprintf(out, cap, "%s", r_ed_small[arg[0] - '0']);
+	if (WORD("xsmall"))
+		return (size_t)snprintf(out, cap, "%s", r_x_small[arg[0] - '0']);
+	if (WORD("torsion")) {
+		uint8_t t8[32], sum[32];
+		if ((p = r_party(arg, al, 0)) == NULL || cpt_unhex32(t8, r_ed_small[2], 64) != 0 ||
+		    crypto_core_ed25519_add(sum, key_sign_public(p->key), t8) != 0)
+			s_die("torsion");
+		cpt_hex32(hex, sum);
+		return (size_t)snprintf(out, cap, "%s", hex);
+	}
+	if (WORD("proof") || WORD("PROOF")) {
+		/* signer:keyparty:site:handle */
+		char a[4][64];
+		uint8_t m[EVT_PROOF_MAX], sig[CPT_SIG_LEN];
+		struct r_party *signer, *keyp;
+		size_t n;
+		if (sscanf(arg, "%63[^:]:%63[^:]:%63[^:]:%63[^\"]", a[0], a[1], a[2], a[3]) != 4)
+			s_die("proof token");
+		a[3][al - strlen(a[0]) - strlen(a[1]) - strlen(a[2]) - 3] = 0;
+		signer = r_party(a[0], strlen(a[0]), 0);
+		keyp = r_party(a[1], strlen(a[1]), 0);
+		if (!signer || !keyp ||
+		    (n = evt_proof_statement(m, s_fed, key_sign_public(keyp->key), a[2], a[3])) ==
+		        0)
+			s_die("proof parties");
+		key_sign_sign(signer->key, sig, m, n);
+		s_hex_into(hex, sig, sizeof(sig));
+		if (WORD("PROOF"))
+			r_upper(hex);
+		return (size_t)snprintf(out, cap, "%s", hex);
+	}
+	if (WORD("id") || WORD("ID")) {
+		snprintf(hex, sizeof(hex), "%s", r_made_of(arg, al)->id);
+		if (WORD("ID"))
+			r_upper(hex);
+		return (size_t)snprintf(out, cap, "%s", hex);
+	}
+	if (WORD("pfx") || WORD("PFX") || WORD("pfxrev")) {
+		/* the first 16 bytes of each event's id, sorted */
+		uint8_t ids[16][16];
+		size_t n = 0, w = 0;
+		for (const char *q = arg; q < arg + al && n < 16;) {
+			const char *e = memchr(q, '+', (size_t)(arg + al - q));
+			size_t l = e ? (size_t)(e - q) : (size_t)(arg + al - q);
+			const struct s_made *mm = r_made_of(q, l);
+			if (sodium_hex2bin(ids[n++], 16, mm->id, 32, NULL, NULL, NULL) != 0)
+				s_die("prefix");
+			q += l + 1;
+		}
+		qsort(ids, n, 16, r_cmp16);
+		for (size_t i = 0; i < n; i++) {
+			size_t j = WORD("pfxrev") ? n - 1 - i : i;
+			s_hex_into(hex, ids[j], 16);
+			if (WORD("PFX"))
+				r_upper(hex);
+			w += (size_t)snprintf(out + w, cap - w, "%s", hex);
+		}
+		return w;
+	}
+	if (WORD("rep")) {
+		unsigned n;
+		char c;
+		size_t w;
+		if (sscanf(arg, "%u:%c", &n, &c) != 2 || n >= cap)
+			s_die("rep token");
+		for (w = 0; w < n; w++)
+			out[w] = c;
+		out[w] = 0;
+		return w;
+	}
+#undef WORD
+	fprintf(stderr, "mkvectors: unknown token $%.*s\n", (int)len, tok);
+	exit(1);
+}
+
+/* Expands "@time" and "$token" in tmpl into out. */
+static void
+r_expand(char *out, size_t cap, const char *tmpl)
+{
+	size_t w = 0;
+
+	for (const char *p = tmpl; *p && w + 1 < cap;) {
+		if (*p == '@') {
+			size_t l = strspn(p + 1, "0123456789dhms+-");
+			w += (size_t)snprintf(out + w, cap - w, "%llu",
+			                      (unsigned long long)r_time(p + 1, l));
+			p += 1 + l;
+		} else if (*p == '$') {
+			size_t l =
+			    strspn(p + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			                  "0123456789_.:+-");
+			w += r_token(out + w, cap - w, p + 1, l);
+			p += 1 + l;
+		} else {
+			out[w++] = *p++;
+		}
+	}
+	if (w >= cap)
+		s_die("expansion too long");
+	out[w] = 0;
+}
+
+static void
+r_print_events(void)
+{
+	static char body[EVT_MAX_BODY + 1];
+
+	for (size_t i = 0; i < R_NEVENTS; i++) {
+		const struct r_event *e = &r_events[i];
+		struct r_party *who = r_party(e->author, strlen(e->author), 0);
+		const char *hash = strchr(e->ts, '#');
+		size_t tl = hash ? (size_t)(hash - e->ts) : strlen(e->ts);
+		uint64_t ts = HLC_MAKE(r_time(e->ts + 1, tl - 1), hash ? atoi(hash + 1) : 0);
+		struct s_made *m = &r_made[i];
+		uint8_t id[CPT_ID_LEN];
+		size_t shown;
+		evt_t ev;
+
+		if (who == NULL)
+			s_die(e->label);
+		r_expand(body, sizeof(body), e->body);
+		if (evt_sign(m->env, sizeof(m->env), &m->len, (uint16_t)e->kind, s_fed, ts,
+		             (const uint8_t *)body, strlen(body), who->key) != 0)
+			s_die(e->label);
+		shown = e->flags & R_BARE ? EVT_FIXED_LEN : m->len;
+		if (evt_decode(&ev, m->env, shown, EVT_MAX_BODY) != 0 ||
+		    evt_verify(&ev, s_fed) != 0)
+			s_die(e->label);
+		evt_id(id, &ev);
+		cpt_hex32(m->id, id);
+		if (e->flags & R_V1)
+			m->env[0] = 1; /* as a node of the old protocol sends it */
+		r_count = i + 1;
+		printf("event: %s\n", e->label);
+		if (e->note[0])
+			printf("note: %s\n", e->note);
+		printf("author: %s\nkind: %u\ntimestamp: %llu\nbody: %s\nredacted: %s\nid: %s\n",
+		       e->author, e->kind, (unsigned long long)ts, body,
+		       e->flags & R_BARE ? "yes" : "no", m->id);
+		s_put_hex("envelope", m->env, shown);
+		printf("\n");
+		s_nvectors++;
+	}
+}
+
+/* Checks that every label a scene names exists. */
+static void
+r_check_label(const char *p, size_t len)
+{
+	for (size_t i = 0; i < R_NEVENTS; i++)
+		if (strlen(r_events[i].label) == len && memcmp(r_events[i].label, p, len) == 0)
+			return;
+	fprintf(stderr, "mkvectors: a scene names \"%.*s\", which is no event\n", (int)len, p);
+	exit(1);
+}
+
+static void
+r_print_scenes(void)
+{
+	static char line[4096];
+
+	for (size_t i = 0; i < sizeof(r_scenes) / sizeof(r_scenes[0]); i++) {
+		const char *p = r_scenes[i];
+		while (*p) {
+			const char *eol = strchr(p, '\n');
+			size_t l = eol ? (size_t)(eol - p) : strlen(p);
+			char raw[4096];
+			snprintf(raw, sizeof(raw), "%.*s", (int)l, p);
+			if (strncmp(raw, "arrive: ", 8) == 0 || strncmp(raw, "admitted:", 9) == 0 ||
+			    strncmp(raw, "pending:", 8) == 0 || strncmp(raw, "aside:", 6) == 0 ||
+			    strncmp(raw, "erased:", 7) == 0 || strncmp(raw, "held:", 5) == 0) {
+				/* every word that is a label (not a result, not +/-) must be one */
+				char copy[4096], *tok, *save = NULL;
+				snprintf(copy, sizeof(copy), "%s", strchr(raw, ':') + 1);
+				int first = strncmp(raw, "arrive: ", 8) == 0;
+				for (tok = strtok_r(copy, " ", &save); tok;
+				     tok = strtok_r(NULL, " ", &save)) {
+					if (first) {
+						r_check_label(tok, strlen(tok));
+						first = 0;
+						(void)strtok_r(NULL, " ", &save); /* the result */
+						continue;
+					}
+					if (tok[0] == '+' || tok[0] == '-')
+						tok++;
+					r_check_label(tok, strlen(tok));
+				}
+			}
+			/* Times are expanded in clock lines; notes keep "@30d" readable. */
+			if (strncmp(raw, "clock: ", 7) == 0)
+				r_expand(line, sizeof(line), raw);
+			else
+				snprintf(line, sizeof(line), "%s", raw);
+			printf("%s\n", line);
+			p += l + (eol ? 1 : 0);
+		}
+		printf("\n");
+		s_nvectors++;
+	}
+}
+
+static void
+r_rules(void)
+{
+	for (size_t i = 0; i < R_NPARTIES; i++) {
+		uint8_t seed[CPT_SEED_LEN];
+		for (int j = 0; j < CPT_SEED_LEN; j++)
+			seed[j] = (uint8_t)(r_parties[i].first + j);
+		if ((r_parties[i].key = key_sign_from_seed(seed)) == NULL)
+			s_die("out of memory");
+		cpt_hex32(r_parties[i].hex, key_sign_public(r_parties[i].key));
+	}
+	printf(
+	    "# Comptoir receiver-rule vectors, written by tests/tools/mkvectors -r: do not edit.\n"
+	    "# Format and meaning: docs/PROTOCOL.md, section 11.2. Root seed 000102..1f;\n"
+	    "# T0 = %llu (2025-03-03T08:00:00Z).\n"
+	    "# Check them: python3 tests/vectors/replay_rules.py\n\n",
+	    (unsigned long long)T0);
+	printf("# Parties: name, then the first byte of its seed (32 consecutive byte values).\n");
+	for (size_t i = 0; i < R_NPARTIES; i++)
+		printf("party: %s %02x %s\n", r_parties[i].name, r_parties[i].first,
+		       r_parties[i].hex);
+	printf("\n");
+	r_print_events();
+	r_print_scenes();
+	for (size_t i = 0; i < R_NPARTIES; i++)
+		key_sign_destroy(&r_parties[i].key);
+}
+
+#include "tests/tools/mkvectors_spaces.h"
+
 int
 main(int argc, char **argv)
 {
 	static struct s_made post, comment;
 
+	int rules = 0, spaces = 0;
+
 	if (argc == 3 && strcmp(argv[1], "-c") == 0)
 		s_corpus_dir = argv[2];
+	else if (argc == 2 && strcmp(argv[1], "-r") == 0)
+		rules = 1;
+	else if (argc == 2 && strcmp(argv[1], "-s") == 0)
+		spaces = 1;
 	else if (argc != 1)
-		s_die("usage: mkvectors [-c DIR] > tests/vectors/events.txt");
+		s_die("usage: mkvectors [-c DIR] > tests/vectors/events.txt\n"
+		      "       mkvectors -r > tests/vectors/rules.txt\n"
+		      "       mkvectors -s > tests/vectors/spaces.txt");
 	if (cpt_init() != 0)
 		s_die("libsodium did not initialise");
 	s_party_init(&s_root, 0x00);
@@ -534,6 +943,22 @@ main(int argc, char **argv)
 	evt_federation_id(s_fed, key_sign_public(s_root.key));
 	evt_federation_id(s_other_fed, key_sign_public(s_other_root.key));
 
+	if (rules || spaces) {
+		if (spaces) {
+			sp_vectors();
+			fprintf(stderr, "mkvectors: %u space vectors\n", s_nvectors);
+		} else {
+			r_rules();
+			fprintf(stderr, "mkvectors: %u events and scenes\n", s_nvectors);
+		}
+		key_sign_destroy(&s_root.key);
+		key_sign_destroy(&s_lyon.key);
+		key_sign_destroy(&s_alice.key);
+		key_sign_destroy(&s_bruno.key);
+		key_sign_destroy(&s_bruno_old.key);
+		key_sign_destroy(&s_other_root.key);
+		return fflush(stdout) == 0 ? 0 : 1;
+	}
 	printf("# Comptoir event test vectors, written by tests/tools/mkvectors: do not edit.\n"
 	       "# Format and meaning: docs/PROTOCOL.md, \"Test vectors\".\n"
 	       "# Check them: python3 tests/vectors/verify_vectors.py\n\n");

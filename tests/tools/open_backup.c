@@ -11,7 +11,8 @@
 
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/auth/auth.h"
+#include "node/index/index.h"
 
 int
 main(int argc, char **argv)
@@ -21,8 +22,8 @@ main(int argc, char **argv)
 	store_t *st = NULL;
 	json_t *body = NULL;
 	key_sign_t *k = NULL;
-	MDB_txn *txn;
-	MDB_val kv, v;
+	store_txn_t *txn;
+	store_val_t kv, v;
 	evt_t ev;
 	int rc = 1;
 
@@ -30,19 +31,20 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: open_backup DIR HANDLE PASSWORD\n");
 		return 2;
 	}
-	if (sodium_init() < 0 || store_open(&st, argv[1], 0, err, sizeof(err)) != 0) {
+	if (sodium_init() < 0 || index_store_open(&st, argv[1], 0, err, sizeof(err)) != 0) {
 		fprintf(stderr, "open_backup: %s\n", err);
 		return 1;
 	}
 	if (store_read_begin(st, &txn) == 0) {
-		kv.mv_size = CPT_KEY_LEN;
-		kv.mv_data = key;
-		if (view_key_of(st, txn, argv[2], key) == 0 &&
-		    mdb_get(txn, st->dbi[DB_BACKUPS], &kv, &v) == 0 && v.mv_size == 8 + CPT_ID_LEN) {
-			kv.mv_size = CPT_ID_LEN;
-			kv.mv_data = (uint8_t *)v.mv_data + 8;
-			if (mdb_get(txn, st->dbi[DB_EVENTS], &kv, &v) == 0 &&
-			    evt_decode(&ev, v.mv_data, v.mv_size, EVT_MAX_BODY) == 0 && ev.body)
+		kv.len = CPT_KEY_LEN;
+		kv.data = key;
+		if (index_key_of(txn, argv[2], key) == 0 &&
+		    store_get(txn, DB_BACKUPS, kv.data, kv.len, &v) == 0 &&
+		    v.len == 8 + CPT_ID_LEN) {
+			kv.len = CPT_ID_LEN;
+			kv.data = (uint8_t *)v.data + 8;
+			if (store_get(txn, DB_EVENTS, kv.data, kv.len, &v) == 0 &&
+			    evt_decode(&ev, v.data, v.len, EVT_MAX_BODY) == 0 && ev.body)
 				body = json_loadb((const char *)ev.body, ev.body_len, 0, NULL);
 		}
 		store_read_end(st, &txn);
@@ -54,7 +56,8 @@ main(int argc, char **argv)
 		sodium_memzero(seed, sizeof(seed));
 		rc = 0;
 	} else {
-		fprintf(stderr, "open_backup: no key backup of %s opens with this password\n", argv[2]);
+		fprintf(stderr, "open_backup: no key backup of %s opens with this password\n",
+		        argv[2]);
 		rc = 1;
 	}
 	key_sign_destroy(&k);

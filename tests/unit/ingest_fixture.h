@@ -18,7 +18,9 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/event/event.h"
+#include "node/index/index.h"
+#include "node/query/query.h"
 
 /* The test world's wall clock: timestamps are offsets from T0 in ms. */
 #define T0        1700000000000ull
@@ -113,40 +115,67 @@ fx_hexkey(int k, char out[CPT_HEX_ID])
 }
 
 /* The site certificate of a site key, by the root. */
+/* A valid X25519 public key from a fixed scalar (PROTOCOL.md 2.2), in hex. */
+static inline const char *
+fx_x25519(uint8_t fill, char out[CPT_HEX_ID])
+{
+	uint8_t sk[32], pk[32];
+
+	memset(sk, fill, sizeof(sk));
+	assert_int_equal(crypto_scalarmult_base(pk, sk), 0);
+	cpt_hex32(out, pk);
+	return out;
+}
+
+/* The site certificate of a site key, by the root, valid from its own time
+ * (protocol version 2: not_before is the certificate's ms, and a seal_key). */
 static inline void
 fx_cert(ev_t *e, int site_key, const char *name, uint64_t ts)
 {
-	char hex[CPT_HEX_ID], curve[CPT_HEX_ID];
+	char hex[CPT_HEX_ID], curve[CPT_HEX_ID], seal[CPT_HEX_ID];
 
-	memset(curve, 'c', 64);
-	curve[64] = 0;
 	fx_mk(e, K_ROOT, EVT_SITE_CERT, ts,
-	      json_pack("{s:s, s:s, s:s, s:[s], s:I, s:I}", "site", name, "sign_key",
-	                fx_hexkey(site_key, hex), "curve_key", curve, "endpoints",
-	                "tcp://127.0.0.1:7400", "not_before", (json_int_t)0, "not_after",
-	                (json_int_t)0));
+	      json_pack("{s:s, s:s, s:s, s:s, s:[s], s:I, s:I}", "site", name, "sign_key",
+	                fx_hexkey(site_key, hex), "curve_key", fx_x25519(0x11, curve), "seal_key",
+	                fx_x25519(0x22, seal), "endpoints", "tcp://127.0.0.1:7400", "not_before",
+	                (json_int_t)HLC_MS(ts), "not_after", (json_int_t)0));
 }
 
-/* An enrolment of user key k as handle at site (signed by site key by). */
+/* The enrolment proof of user key k as handle at site, in hex. */
+static inline const char *
+fx_proof(int k, const char *site, const char *handle, char out[2 * CPT_SIG_LEN + 1])
+{
+	uint8_t sig[CPT_SIG_LEN];
+
+	assert_int_equal(evt_proof_sign(sig, s_keys[k], s_fed, site, handle), 0);
+	sodium_bin2hex(out, 2 * CPT_SIG_LEN + 1, sig, sizeof(sig));
+	return out;
+}
+
+/* An enrolment of user key k as handle at site (signed by site key by),
+ * with k's proof. */
 static inline void
 fx_enrol(ev_t *e, int by, int k, const char *handle, const char *site, const char *role,
          uint64_t ts)
 {
-	char hex[CPT_HEX_ID];
+	char hex[CPT_HEX_ID], proof[2 * CPT_SIG_LEN + 1];
 
 	fx_mk(e, by, EVT_ENROL, ts,
-	      json_pack("{s:s, s:s, s:s, s:s}", "handle", handle, "key", fx_hexkey(k, hex), "site",
-	                site, "role", role));
+	      json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", handle, "key", fx_hexkey(k, hex),
+	                "site", site, "role", role, "proof", fx_proof(k, site, handle, proof)));
 }
 
+/* A revocation of k from effective_ms; its vouch constrains nothing
+ * (an empty range). */
 static inline void
 fx_revoke(ev_t *e, int by, int k, uint64_t effective_ms, uint64_t ts)
 {
 	char hex[CPT_HEX_ID];
 
 	fx_mk(e, by, EVT_REVOKE, ts,
-	      json_pack("{s:s, s:I, s:s}", "key", fx_hexkey(k, hex), "effective",
-	                (json_int_t)effective_ms, "reason", "test"));
+	      json_pack("{s:s, s:I, s:s, s:{s:I, s:I, s:s}}", "key", fx_hexkey(k, hex), "effective",
+	                (json_int_t)effective_ms, "reason", "test", "vouch", "from", (json_int_t)0,
+	                "to", (json_int_t)0, "ids", ""));
 }
 
 static inline void
@@ -233,7 +262,7 @@ fx_template_init(void)
 
 	snprintf(s_template, sizeof(s_template), "/tmp/comptoir-ingest-tpl-XXXXXX");
 	assert_non_null(mkdtemp(s_template));
-	if (store_open(&st, s_template, 1, err, sizeof(err)) != 0)
+	if (index_store_open(&st, s_template, 1, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
 	store_close(&st);
 	snprintf(s_scratch, sizeof(s_scratch), "/tmp/comptoir-ingest-scr-XXXXXX");
@@ -260,11 +289,11 @@ fx_copy_file(const char *from, const char *to)
 static inline size_t
 fx_count_db(store_t *st, int db)
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 	size_t n;
 
 	assert_int_equal(store_read_begin(st, &txn), 0);
-	n = store_count(st, txn, (enum store_db)db);
+	n = store_count(txn, (enum store_db)db);
 	store_read_end(st, &txn);
 	return n;
 }
@@ -285,11 +314,11 @@ fx_open_in(fx_t *f)
 		snprintf(to, sizeof(to), "%s/store/data.mdb", f->dir);
 		fx_copy_file(from, to);
 	}
-	if (store_open(&f->st, f->dir, 1, err, sizeof(err)) != 0)
+	if (index_store_open(&f->st, f->dir, 1, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
 	/* Thousands of throwaway stores: durability is not under test here,
 	 * and an fsync per commit would make the run minutes long. */
-	assert_int_equal(mdb_env_set_flags(f->st->env, MDB_NOSYNC, 1), 0);
+	assert_int_equal(store_set_nosync(f->st, 1), 0);
 	f->ctx.st = f->st;
 	memcpy(f->ctx.fed, s_fed, CPT_FED_LEN);
 	memcpy(f->ctx.root, fx_pk(K_ROOT), CPT_KEY_LEN);
@@ -309,13 +338,13 @@ fx_open(fx_t *f)
 }
 
 static inline int
-fx_empty_fn(MDB_txn *txn, void *arg)
+fx_empty_fn(store_txn_t *txn, void *arg)
 {
-	store_t *st = arg;
 	int rc;
 
+	(void)arg;
 	for (int db = 0; db < DB_COUNT; db++)
-		if (db != DB_META && (rc = mdb_drop(txn, st->dbi[db], 0)) != 0)
+		if (db != DB_META && (rc = store_drop(txn, (enum store_db)db)) != 0)
 			return rc;
 	return 0;
 }
@@ -376,7 +405,7 @@ struct fx_batch {
 };
 
 static inline int
-fx_batch_fn(MDB_txn *txn, void *arg)
+fx_batch_fn(store_txn_t *txn, void *arg)
 {
 	struct fx_batch *b = arg;
 
@@ -435,18 +464,18 @@ fx_in(fx_t *f, const ev_t *e)
 static inline uint8_t *
 fx_get(fx_t *f, enum store_db db, const void *key, size_t klen, size_t *len)
 {
-	MDB_txn *txn;
-	MDB_val k = {klen, (void *)key}, v;
+	store_txn_t *txn;
+	store_val_t k = {klen, (void *)key}, v = {0, NULL};
 	uint8_t *out = NULL;
 
 	*len = 0;
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	if (mdb_get(txn, f->st->dbi[db], &k, &v) == 0) {
-		out = malloc(v.mv_size + 1);
+	if (store_get(txn, db, k.data, k.len, &v) == 0) {
+		out = malloc(v.len + 1);
 		assert_non_null(out);
-		memcpy(out, v.mv_data, v.mv_size);
-		out[v.mv_size] = 0;
-		*len = v.mv_size;
+		memcpy(out, v.data, v.len);
+		out[v.len] = 0;
+		*len = v.len;
 	}
 	store_read_end(f->st, &txn);
 	return out;
@@ -476,11 +505,11 @@ fx_stored_len(fx_t *f, const ev_t *e)
 static inline size_t
 fx_count(fx_t *f, enum store_db db)
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 	size_t n;
 
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	n = store_count(f->st, txn, db);
+	n = store_count(txn, db);
 	store_read_end(f->st, &txn);
 	return n;
 }
@@ -499,11 +528,11 @@ fx_in_feed(fx_t *f, const ev_t *post)
 static inline json_t *
 fx_post_view(fx_t *f, const ev_t *post)
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *j;
 
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	j = view_post(f->st, txn, post->id, 0);
+	j = query_post(txn, post->id, 0);
 	store_read_end(f->st, &txn);
 	return j;
 }
@@ -511,11 +540,11 @@ fx_post_view(fx_t *f, const ev_t *post)
 static inline json_t *
 fx_person(fx_t *f, const char *handle)
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *j;
 
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	j = view_person(f->st, txn, handle);
+	j = query_person(txn, handle);
 	store_read_end(f->st, &txn);
 	return j;
 }
@@ -537,13 +566,33 @@ fx_mentioned(fx_t *f, const char *handle, const ev_t *e)
 /* --------------------------------------------------------- snapshots */
 
 static const char *const fx_db_names[DB_COUNT] = {
-    [DB_META] = "meta",           [DB_EVENTS] = "events",     [DB_ORDER] = "order",
-    [DB_BY_AUTHOR] = "by_author", [DB_BY_REF] = "by_ref",     [DB_TOMBSTONES] = "tombstones",
-    [DB_PENDING] = "pending",     [DB_KEYS] = "keys",         [DB_REVOKED] = "revoked",
-    [DB_HANDLES] = "handles",     [DB_BACKUPS] = "backups",   [DB_POSTS_V1] = "posts",
-    [DB_FEED] = "feed",           [DB_PROFILES] = "profiles", [DB_MENTIONS] = "mentions",
-    [DB_PEERS] = "peers",         [DB_BUCKETS] = "buckets",   [DB_REACTIONS] = "reactions",
+    [DB_META] = "meta",
+    [DB_EVENTS] = "events",
+    [DB_ORDER] = "order",
+    [DB_BY_AUTHOR] = "by_author",
+    [DB_BY_REF] = "by_ref",
+    [DB_TOMBSTONES] = "tombstones",
+    [DB_PENDING] = "pending",
+    [DB_KEYS] = "keys",
+    [DB_REVOKED] = "revoked",
+    [DB_HANDLES] = "handles",
+    [DB_BACKUPS] = "backups",
+    [DB_POSTS_V1] = "posts",
+    [DB_FEED] = "feed",
+    [DB_PROFILES] = "profiles",
+    [DB_MENTIONS] = "mentions",
+    [DB_PEERS] = "peers",
+    [DB_BUCKETS] = "buckets",
+    [DB_REACTIONS] = "reactions",
     [DB_PENDING_IDS] = "pending_ids",
+    [DB_SESSIONS] = "sessions",
+    [DB_NOTIFY] = "notify",
+    [DB_NOTIFY_BY] = "notify_by",
+    [DB_ANNOUNCE] = "announce",
+    [DB_MINE] = "mine",
+    [DB_MINE_KEYS] = "mine_keys",
+    [DB_OUTBOX] = "outbox",
+    [DB_MAIL] = "mail",
 };
 
 /* Every database but DB_META (its "seq" counts commits) as bytes. */
@@ -556,35 +605,35 @@ typedef struct snap {
 static inline void
 fx_snap(store_t *st, snap_t *s)
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 
 	memset(s, 0, sizeof(*s));
 	assert_int_equal(store_read_begin(st, &txn), 0);
 	for (int db = DB_EVENTS; db < DB_COUNT; db++) {
-		MDB_cursor *cur;
-		MDB_val k, v;
+		store_cur_t *cur;
+		store_val_t k, v;
 		size_t cap = 4096;
 		uint8_t *out = malloc(cap);
 
 		assert_non_null(out);
-		assert_int_equal(mdb_cursor_open(txn, st->dbi[db], &cur), 0);
-		for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-			size_t need = s->len[db] + 16 + k.mv_size + v.mv_size;
+		assert_int_equal(store_cur_open(txn, db, &cur), 0);
+		for (int rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
+		     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+			size_t need = s->len[db] + 16 + k.len + v.len;
 			if (need > cap) {
 				while (need > cap)
 					cap *= 2;
 				out = realloc(out, cap);
 				assert_non_null(out);
 			}
-			store_put_u64(out + s->len[db], k.mv_size);
-			memcpy(out + s->len[db] + 8, k.mv_data, k.mv_size);
-			store_put_u64(out + s->len[db] + 8 + k.mv_size, v.mv_size);
-			memcpy(out + s->len[db] + 16 + k.mv_size, v.mv_data, v.mv_size);
+			store_put_u64(out + s->len[db], k.len);
+			memcpy(out + s->len[db] + 8, k.data, k.len);
+			store_put_u64(out + s->len[db] + 8 + k.len, v.len);
+			memcpy(out + s->len[db] + 16 + k.len, v.data, v.len);
 			s->len[db] = need;
 			s->entries[db]++;
 		}
-		mdb_cursor_close(cur);
+		store_cur_close(&cur);
 		s->data[db] = out;
 	}
 	store_read_end(st, &txn);

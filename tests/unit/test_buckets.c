@@ -1,5 +1,5 @@
 /*
- * The reconciliation index in LMDB (node/buckets.c) against brute force:
+ * The reconciliation index in LMDB (node/index/buckets.c) against brute force:
  * range counts and sums, ranks and split points, after inserts and deletes,
  * on clustered and spread timestamps. Then a whole reconciliation between
  * two real stores through that index.
@@ -17,7 +17,8 @@
 
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/index/index.h"
+#include "sync/sync.h"
 
 static char s_dir[64];
 
@@ -28,7 +29,7 @@ s_store(const char *name)
 	store_t *st = NULL;
 
 	snprintf(path, sizeof(path), "%s/%s", s_dir, name);
-	assert_int_equal(store_open(&st, path, 1, err, sizeof(err)), 0);
+	assert_int_equal(index_store_open(&st, path, 1, err, sizeof(err)), 0);
 	return st;
 }
 
@@ -41,35 +42,35 @@ struct ins {
 };
 
 static int
-s_apply_fn(MDB_txn *txn, void *arg)
+s_apply_fn(store_txn_t *txn, void *arg)
 {
 	struct ins *a = arg;
 	int rc;
 
 	for (size_t i = 0; i < a->n; i++) {
-		MDB_val k = {40, a->keys[i]}, v = {2, "\0\6"};
+		store_val_t k = {40, a->keys[i]}, v = {2, "\0\6"};
 		if (a->add)
-			rc = mdb_put(txn, a->st->dbi[DB_ORDER], &k, &v, 0);
+			rc = store_put(txn, DB_ORDER, k.data, k.len, v.data, v.len);
 		else
-			rc = mdb_del(txn, a->st->dbi[DB_ORDER], &k, NULL);
+			rc = store_del_existing(txn, DB_ORDER, k.data, k.len);
 		if (rc != 0)
 			return rc;
 		if (a->acc)
 			rc = bk_acc_add(a->acc, a->keys[i], a->add);
 		else
-			rc = bk_update(a->st, txn, a->keys[i], a->add);
+			rc = bk_update(txn, a->keys[i], a->add);
 		if (rc != 0)
 			return rc;
 	}
-	return a->acc ? bk_acc_flush(a->acc, a->st, txn) : 0;
+	return a->acc ? bk_acc_flush(a->acc, txn) : 0;
 }
 
 static int
-s_flush_fn(MDB_txn *txn, void *arg)
+s_flush_fn(store_txn_t *txn, void *arg)
 {
 	struct ins *a = arg;
 
-	return bk_acc_flush(a->acc, a->st, txn);
+	return bk_acc_flush(a->acc, txn);
 }
 
 static int
@@ -80,7 +81,7 @@ s_cmp(const void *a, const void *b)
 
 static void
 s_brute(uint8_t (*keys)[40], size_t n, const uint8_t lo[40], const uint8_t hi[40], uint64_t *count,
-	uint8_t sum[32])
+        uint8_t sum[32])
 {
 	*count = 0;
 	memset(sum, 0, 32);
@@ -98,7 +99,7 @@ s_random_keys(uint8_t (*keys)[40], size_t n, int clustered)
 
 	for (size_t i = 0; i < n; i++) {
 		uint64_t ts = clustered ? base + (randombytes_uniform(4000) << 3)
-					: base + ((uint64_t)randombytes_random() << 12);
+		                        : base + ((uint64_t)randombytes_random() << 12);
 		store_put_u64(keys[i], ts);
 		randombytes_buf(keys[i] + 8, 32);
 	}
@@ -110,7 +111,7 @@ s_random_keys(uint8_t (*keys)[40], size_t n, int clustered)
 static void
 s_check_ranges(store_t *st, uint8_t (*keys)[40], size_t n)
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 
 	qsort(keys, n, 40, s_cmp);
 	assert_int_equal(store_read_begin(st, &txn), 0);
@@ -135,7 +136,7 @@ s_check_ranges(store_t *st, uint8_t (*keys)[40], size_t n)
 			memcpy(hi, tmp, 40);
 		}
 		s_brute(keys, n, lo, hi, &cb, sb);
-		bk_fingerprint(st, txn, lo, hi, &ck, sk);
+		bk_fingerprint(txn, lo, hi, &ck, sk);
 		assert_int_equal(ck, cb);
 		assert_memory_equal(sk, sb, 32);
 	}
@@ -143,12 +144,12 @@ s_check_ranges(store_t *st, uint8_t (*keys)[40], size_t n)
 	for (int t = 0; t < 100; t++) {
 		uint64_t r = randombytes_uniform((uint32_t)n);
 		uint8_t at[40];
-		assert_int_equal(bk_key_at(st, txn, r, at), 0);
+		assert_int_equal(bk_key_at(txn, r, at), 0);
 		assert_memory_equal(at, keys[r], 40);
 	}
 	{
 		uint8_t at[40];
-		assert_int_equal(bk_key_at(st, txn, n, at), CPT_ENOTFOUND);
+		assert_int_equal(bk_key_at(txn, n, at), CPT_ENOTFOUND);
 	}
 	/* splits fall strictly inside, in order, and cut about equal parts */
 	{
@@ -156,7 +157,7 @@ s_check_ranges(store_t *st, uint8_t (*keys)[40], size_t n)
 		size_t nb;
 		memset(lo, 0, 40);
 		memset(hi, 0xff, 40);
-		nb = bk_split(st, txn, lo, hi, n, 16, b);
+		nb = bk_split(txn, lo, hi, n, 16, b);
 		assert_true(n < 32 || nb >= 8);
 		for (size_t i = 0; i < nb; i++) {
 			uint64_t c;
@@ -164,7 +165,7 @@ s_check_ranges(store_t *st, uint8_t (*keys)[40], size_t n)
 			assert_true(memcmp(b[i], lo, 40) > 0 && memcmp(b[i], hi, 40) < 0);
 			if (i)
 				assert_true(memcmp(b[i], b[i - 1], 40) > 0);
-			bk_fingerprint(st, txn, i ? b[i - 1] : lo, b[i], &c, s);
+			bk_fingerprint(txn, i ? b[i - 1] : lo, b[i], &c, s);
 			assert_true(c <= n / 16 + 2 + n / 17);
 		}
 	}
@@ -197,14 +198,14 @@ test_index_matches_brute_force(void **state)
 		s_check_ranges(st, keys + n / 3, n - n / 3);
 		/* inserted and deleted in the same transaction: no trace */
 		if (acc) {
-			uint8_t (*more)[40] = malloc(500 * 40);
+			uint8_t(*more)[40] = malloc(500 * 40);
 			uint8_t lo[40], hi[40], s1[32], s2[32];
 			uint64_t c1, c2;
-			MDB_txn *txn;
+			store_txn_t *txn;
 			memset(lo, 0, 40);
 			memset(hi, 0xff, 40);
 			assert_int_equal(store_read_begin(st, &txn), 0);
-			bk_fingerprint(st, txn, lo, hi, &c1, s1);
+			bk_fingerprint(txn, lo, hi, &c1, s1);
 			store_read_end(st, &txn);
 			s_random_keys(more, 500, clustered);
 			assert_int_equal(bk_acc_add(acc, more[0], 1), 0);
@@ -213,9 +214,10 @@ test_index_matches_brute_force(void **state)
 			for (size_t i = 0; i < 500; i++)
 				assert_int_equal(bk_acc_add(acc, more[i], 0), 0);
 			assert_int_equal(bk_acc_add(acc, more[0], 0), 0);
-			assert_int_equal(store_write(st, s_flush_fn, &(struct ins){st, NULL, 0, 0, acc}), 0);
+			assert_int_equal(
+			    store_write(st, s_flush_fn, &(struct ins){st, NULL, 0, 0, acc}), 0);
 			assert_int_equal(store_read_begin(st, &txn), 0);
-			bk_fingerprint(st, txn, lo, hi, &c2, s2);
+			bk_fingerprint(txn, lo, hi, &c2, s2);
 			store_read_end(st, &txn);
 			assert_int_equal(c2, c1);
 			assert_memory_equal(s2, s1, 32);
@@ -228,9 +230,9 @@ test_index_matches_brute_force(void **state)
 }
 
 static int
-s_rebuild_fn(MDB_txn *txn, void *arg)
+s_rebuild_fn(store_txn_t *txn, void *arg)
 {
-	return bk_rebuild(arg, txn);
+	return bk_rebuild(txn);
 }
 
 static void
@@ -240,7 +242,7 @@ test_rebuild_gives_same_index(void **state)
 	uint8_t(*keys)[40] = malloc(n * 40);
 	store_t *st = s_store("r");
 	struct ins a = {st, keys, n, 1, NULL};
-	MDB_txn *txn;
+	store_txn_t *txn;
 	uint8_t lo[40], hi[40], s1[32], s2[32];
 	uint64_t c1, c2;
 
@@ -250,11 +252,11 @@ test_rebuild_gives_same_index(void **state)
 	memset(lo, 0, 40);
 	memset(hi, 0xff, 40);
 	assert_int_equal(store_read_begin(st, &txn), 0);
-	bk_fingerprint(st, txn, lo, hi, &c1, s1);
+	bk_fingerprint(txn, lo, hi, &c1, s1);
 	store_read_end(st, &txn);
 	assert_int_equal(store_write(st, s_rebuild_fn, st), 0);
 	assert_int_equal(store_read_begin(st, &txn), 0);
-	bk_fingerprint(st, txn, lo, hi, &c2, s2);
+	bk_fingerprint(txn, lo, hi, &c2, s2);
 	store_read_end(st, &txn);
 	assert_int_equal(c1, n);
 	assert_int_equal(c2, n);
@@ -285,8 +287,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_index_matches_brute_force),
-		cmocka_unit_test(test_rebuild_gives_same_index),
+	    cmocka_unit_test(test_index_matches_brute_force),
+	    cmocka_unit_test(test_rebuild_gives_same_index),
 	};
 
 	if (sodium_init() < 0)

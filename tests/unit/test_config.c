@@ -105,6 +105,8 @@ test_defaults(void **state)
 	assert_int_equal(cfg.limits.max_connections_per_address, 16);
 	assert_int_equal(cfg.limits.request_timeout, 30);
 	assert_int_equal(cfg.limits.max_streams_per_person, 8);
+	assert_int_equal(cfg.limits.writes_per_minute, 600);
+	assert_int_equal(cfg.limits.writes_burst, 120);
 	assert_string_equal(cfg.tls.cert, "");
 	assert_string_equal(cfg.tls.key, "");
 	assert_string_equal(cfg.tls.redirect_http, "");
@@ -340,6 +342,52 @@ test_http_keys(void **state)
 	assert_int_equal(s_cfg.n_proxies, 0);
 }
 
+/* The mail: section (e-mail digests, issue 18): its values, its defaults,
+ * and each error named with its place. */
+static void
+test_mail_keys(void **state)
+{
+	(void)state;
+	s_ok(BASE);
+	assert_string_equal(s_cfg.mail.relay, "");
+	assert_int_equal(s_cfg.mail.daily_hour, 7);
+	assert_int_equal(s_cfg.mail.weekly_day, 1);
+	assert_int_equal(s_cfg.mail.retry_min, 60);
+	assert_int_equal(s_cfg.mail.retry_max, 3600);
+	s_ok(BASE "mail:\n"
+	          "  relay: smtp://127.0.0.1:2525\n"
+	          "  from: comptoir@paris.example.com\n"
+	          "  base_url: https://intranet.paris.example.com\n"
+	          "  user: comptoir\n"
+	          "  password_file: smtp.pw\n"
+	          "  daily_hour: 23\n"
+	          "  weekly_day: 7\n"
+	          "  retry_min: 1\n"
+	          "  retry_max: 2\n");
+	assert_string_equal(s_cfg.mail.relay, "smtp://127.0.0.1:2525");
+	assert_string_equal(s_cfg.mail.from, "comptoir@paris.example.com");
+	assert_string_equal(s_cfg.mail.base_url, "https://intranet.paris.example.com");
+	assert_string_equal(s_cfg.mail.password_file, "smtp.pw");
+	assert_int_equal(s_cfg.mail.daily_hour, 23);
+	assert_int_equal(s_cfg.mail.weekly_day, 7);
+	assert_int_equal(s_cfg.mail.retry_max, 2);
+	s_fails(BASE "mail:\n  relay: http://x\n  from: a@b\n  base_url: https://x\n",
+	        "t.yaml:5:10: \"relay\" must be smtp://HOST:PORT or smtps://HOST:PORT");
+	s_fails(BASE "mail:\n  relay: smtp://x:25\n  from: nobody\n  base_url: https://x\n",
+	        "t.yaml:6:9: \"from\" must be an address such as comptoir@example.com");
+	s_fails(BASE "mail:\n  relay: smtp://x:25\n  from: a@b\n  base_url: x\n",
+	        "t.yaml:7:13: \"base_url\" must start with https:// (or http://)");
+	s_fails(BASE "mail:\n  relay: smtp://x:25\n  from: a@b\n",
+	        "t.yaml:5:3: missing required key \"base_url\"");
+	s_fails(BASE "mail:\n  relay: smtp://x:25\n  from: a@b\n  base_url: https://x\n"
+	             "  daily_hour: 24\n",
+	        "t.yaml:8:15: \"daily_hour\" must be between 0 and 23");
+	s_fails(BASE "mail:\n  relay: smtp://x:25\n  from: a@b\n  base_url: https://x\n"
+	             "  retry_min: 10\n  retry_max: 5\n",
+	        "t.yaml:5:3: \"retry_max\" must not be less than \"retry_min\"");
+	s_fails(BASE "mail: smtp://x\n", "t.yaml:4:7: \"mail\" must be a mapping");
+}
+
 static void
 test_err_http_keys(void **state)
 {
@@ -388,6 +436,10 @@ test_err_http_keys(void **state)
 	        "t.yaml:4:27: \"request_timeout\" must be between 2 and 3600");
 	s_fails(BASE "limits: {max_streams_per_person: 1001}\n",
 	        "t.yaml:4:34: \"max_streams_per_person\" must be between 1 and 1000");
+	s_fails(BASE "limits: {writes_per_minute: 0}\n",
+	        "t.yaml:4:29: \"writes_per_minute\" must be between 1 and 100000");
+	s_fails(BASE "limits: {writes_burst: 100001}\n",
+	        "t.yaml:4:24: \"writes_burst\" must be between 1 and 100000");
 }
 
 static void
@@ -966,6 +1018,7 @@ main(void)
 	    cmocka_unit_test(test_err_data_dir_empty),
 	    cmocka_unit_test(test_err_http),
 	    cmocka_unit_test(test_err_listen),
+	    cmocka_unit_test(test_mail_keys),
 	    cmocka_unit_test(test_err_log_level),
 	    cmocka_unit_test(test_err_long_name),
 	};

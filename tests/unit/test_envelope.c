@@ -119,7 +119,7 @@ test_round_trip(void **state)
 	assert_int_equal(ev.raw_len, len);
 
 	/* The fixed bytes of the header, big-endian (PROTOCOL.md, "Envelope"). */
-	assert_int_equal(s_buf[0], 1);
+	assert_int_equal(s_buf[0], 2); /* protocol version 2 */
 	assert_int_equal(s_buf[1], 0);
 	assert_int_equal(s_buf[2], 0);
 	assert_int_equal(s_buf[3], EVT_POST);
@@ -446,7 +446,7 @@ test_body_depth(void **state)
 static void
 test_versions(void **state)
 {
-	static const uint8_t bad[] = {0, 2, 3, 0x7f, 0x80, 255};
+	static const uint8_t bad[] = {0, 1, 3, 0x7f, 0x80, 255}; /* 1: the old protocol */
 	size_t len = s_sign(s_buf, EVT_POST, s_fed, TS, POST);
 
 	for (size_t i = 0; i < sizeof(bad); i++) {
@@ -638,16 +638,16 @@ test_hlc_observe(void **state)
 static void
 test_kind_names(void **state)
 {
-	static const char *const names[] = {"site_cert", "enrol",    "revoke",  "key_backup",
-	                                    "profile",   "post",     "comment", "reaction",
-	                                    "edit",      "redaction"};
+	static const char *const names[] = {
+	    "site_cert", "enrol", "revoke",    "key_backup", "profile",      "post",      "comment",
+	    "reaction",  "edit",  "redaction", "space",      "space_member", "space_key", "sealed"};
 
-	for (unsigned k = 1; k <= 10; k++) {
+	for (unsigned k = 1; k <= 14; k++) {
 		assert_string_equal(evt_kind_name(k), names[k - 1]);
 		assert_int_equal(evt_kind_from_name(names[k - 1]), k);
 	}
 	assert_string_equal(evt_kind_name(0), "unknown");
-	assert_string_equal(evt_kind_name(11), "unknown");
+	assert_string_equal(evt_kind_name(15), "unknown");
 	assert_string_equal(evt_kind_name(200), "unknown");
 	assert_string_equal(evt_kind_name(0xffff), "unknown");
 	assert_string_equal(evt_kind_name(~0u), "unknown");

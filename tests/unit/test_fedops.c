@@ -1,5 +1,5 @@
 /*
- * Unit tests for what the sync engine asks of a node (node/federation.c,
+ * Unit tests for what the sync engine asks of a node (node/fed/ops.c,
  * fed_sync_ops): a real node opened on a directory made by `comptoir init`.
  */
 #include <stdarg.h>
@@ -14,7 +14,7 @@
 
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/fed/fed.h"
 #include "sync/sync.h"
 #include "tests/unit/node_util.h"
 
@@ -27,22 +27,26 @@ test_has_sees_pending(void **state)
 	char dir[64];
 	node_t *n = tu_node(dir, "ops");
 	sync_ops_t ops;
+	fed_t *fed = fed_new(n);
 	key_sign_t *stranger = key_sign_new(), *user = key_sign_new();
 	uint8_t env[2][512], id[2][CPT_ID_LEN], other[CPT_ID_LEN];
 	size_t len[2];
 
 	(void)state;
+	assert_non_null(fed);
 	memset(&ops, 0, sizeof(ops));
-	fed_sync_ops(n, &ops);
+	fed_sync_ops(fed, &ops);
 	assert_non_null(ops.has);
 	/* One from a key nobody enrolled: it waits. */
-	len[0] = tu_sign(n, stranger, EVT_POST, "{\"text\":\"who am i\"}", hlc_wall_ms(), env[0], sizeof(env[0]));
+	len[0] = tu_sign(n, stranger, EVT_POST, "{\"text\":\"who am i\"}", hlc_wall_ms(), env[0],
+	                 sizeof(env[0]));
 	evt_id_raw(id[0], env[0]);
 	assert_int_equal(tu_submit(n, env[0], len[0], NULL), CPT_EPENDING);
 	assert_int_equal(ops.has(ops.ctx, id[0]), 1);
 	/* One from an enrolled user: stored. */
 	tu_enrol(n, user, "ops1");
-	len[1] = tu_sign(n, user, EVT_POST, "{\"text\":\"hello\"}", hlc_wall_ms(), env[1], sizeof(env[1]));
+	len[1] = tu_sign(n, user, EVT_POST, "{\"text\":\"hello\"}", hlc_wall_ms(), env[1],
+	                 sizeof(env[1]));
 	evt_id_raw(id[1], env[1]);
 	assert_int_equal(tu_submit(n, env[1], len[1], NULL), 0);
 	assert_int_equal(ops.has(ops.ctx, id[1]), 1);
@@ -55,6 +59,7 @@ test_has_sees_pending(void **state)
 	assert_int_equal(ops.has(ops.ctx, other), 0);
 	key_sign_destroy(&stranger);
 	key_sign_destroy(&user);
+	fed_destroy(&fed);
 	node_close(&n);
 	tu_rm(dir);
 }

@@ -1,8 +1,8 @@
 /*
- * Unit tests for the single ingest path (node/ingest.c, node/views.c,
- * node/rebuild.c): the trust chain and pending events, revocations and their
- * purge, redactions, views that are the same whatever order events arrive in,
- * mentions, and reindex/verify giving back exactly the views ingest made.
+ * Unit tests for the single ingest path (node/event/, node/index/:
+ * ingest, the indexes, reindex and verify): the trust chain and pending events, revocations and
+ * their purge, redactions, views that are the same whatever order events arrive in, mentions, and
+ * reindex/verify giving back exactly the views ingest made.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "node/ingest_internal.h"
+#include "node/event/event.h"
 #include "tests/unit/ingest_fixture.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -173,20 +173,23 @@ test_site_title(void **state)
 {
 	fx_t f;
 	ev_t e;
-	char hex[CPT_HEX_ID], curve[CPT_HEX_ID];
+	char hex[CPT_HEX_ID], curve[CPT_HEX_ID], seal[CPT_HEX_ID];
 	const char *bad[] = {"", "two\nlines", "tab\there",
-			     "0123456789012345678901234567890123456789012345678901234567890123x", NULL};
+	                     "0123456789012345678901234567890123456789012345678901234567890123x",
+	                     NULL};
 	size_t len;
 	uint8_t *rec;
 
 	(void)state;
 	memset(curve, 'c', 64);
 	curve[64] = 0;
-#define CERT(title_json, ts)                                                                   \
-	fx_mk(&e, K_ROOT, EVT_SITE_CERT, ts,                                                   \
-	      json_pack("{s:s, s:o, s:s, s:s, s:[s], s:I, s:I}", "site", "paris", "title", title_json, \
-			"sign_key", fx_hexkey(K_PARIS, hex), "curve_key", curve, "endpoints",  \
-			"tcp://127.0.0.1:7400", "not_before", (json_int_t)0, "not_after", (json_int_t)0))
+#define CERT(title_json, ts)                                                                       \
+	fx_mk(&e, K_ROOT, EVT_SITE_CERT, ts,                                                       \
+	      json_pack("{s:s, s:o, s:s, s:s, s:s, s:[s], s:I, s:I}", "site", "paris", "title",    \
+	                title_json, "sign_key", fx_hexkey(K_PARIS, hex), "curve_key",              \
+	                fx_x25519(0x11, curve), "seal_key", fx_x25519(0x22, seal), "endpoints",    \
+	                "tcp://127.0.0.1:7400", "not_before", (json_int_t)HLC_MS(ts), "not_after", \
+	                (json_int_t)0))
 	fx_open(&f);
 	for (int i = 0; bad[i]; i++) {
 		CERT(json_string(bad[i]), TS(5, i));
@@ -203,7 +206,8 @@ test_site_title(void **state)
 	fx_free(&e);
 	rec = fx_get(&f, DB_KEYS, fx_pk(K_PARIS), CPT_KEY_LEN, &len);
 	assert_non_null(rec);
-	assert_non_null(memmem(rec, len, "\"title\":\"Entrepôt de Paris\"", strlen("\"title\":\"Entrepôt de Paris\"")));
+	assert_non_null(memmem(rec, len, "\"title\":\"Entrepôt de Paris\"",
+	                       strlen("\"title\":\"Entrepôt de Paris\"")));
 	free(rec);
 	/* A newer certificate without a title: the site has none any more. */
 	fx_cert(&e, K_PARIS, "paris", TS(20, 0));
@@ -240,20 +244,27 @@ test_only_users_write_content(void **state)
 	FX_IN(&f, &e, CPT_EPERM);
 	fx_free(&e);
 	/* Only the root certifies, only a site enrols, users revoke nothing. */
-	fx_mk(&e, K_PARIS, EVT_SITE_CERT, TS(10, 0),
-	      json_pack("{s:s, s:s, s:s, s:[], s:I, s:I}", "site", "rogue", "sign_key",
-	                fx_hexkey(K_OTHER_ROOT, hex), "curve_key", hex, "endpoints", "not_before",
-	                (json_int_t)0, "not_after", (json_int_t)0));
+	{
+		/* A valid body (PROTOCOL.md 8.1: the body rules come first). */
+		char ck[CPT_HEX_ID], xk[CPT_HEX_ID];
+		fx_mk(&e, K_PARIS, EVT_SITE_CERT, TS(10, 0),
+		      json_pack("{s:s, s:s, s:s, s:s, s:[], s:I, s:I}", "site", "rogue", "sign_key",
+		                fx_hexkey(K_OTHER_ROOT, hex), "curve_key", fx_x25519(0x11, ck),
+		                "seal_key", fx_x25519(0x22, xk), "endpoints", "not_before",
+		                (json_int_t)(T0 + 10), "not_after", (json_int_t)0));
+	}
 	FX_IN(&f, &e, CPT_EPERM);
 	fx_free(&e);
 	fx_enrol(&e, K_ROOT, K_OTHER_ROOT, "eve", "paris", "admin", TS(10, 0));
 	FX_IN(&f, &e, CPT_EPERM);
 	fx_free(&e);
+	/* Version 2: a user key signing an enrolment waits (author.not_site):
+	 * only a certificate naming it could make it valid. */
 	fx_enrol(&e, K_ALICE, K_OTHER_ROOT, "eve", "paris", "admin", TS(10, 0));
-	FX_IN(&f, &e, CPT_EPERM);
+	FX_IN(&f, &e, CPT_EPENDING);
 	fx_free(&e);
 	fx_revoke(&e, K_ALICE, K_BOB, T0, TS(10, 0));
-	FX_IN(&f, &e, CPT_EPERM);
+	FX_IN(&f, &e, CPT_EPENDING);
 	fx_free(&e);
 	/* The root cannot be revoked inside its own federation. */
 	fx_revoke(&e, K_ROOT, K_ROOT, T0, TS(10, 0));
@@ -262,8 +273,37 @@ test_only_users_write_content(void **state)
 	assert_false(fx_has(&f, DB_KEYS, fx_pk(K_OTHER_ROOT), CPT_KEY_LEN));
 	assert_int_equal(fx_count(&f, DB_REVOKED), 0);
 	assert_int_equal(fx_count(&f, DB_EVENTS), 6);
-	assert_int_equal(fx_count(&f, DB_PENDING), 0);
+	/* The enrolment and the revocation alice signed wait (author.not_site). */
+	assert_int_equal(fx_count(&f, DB_PENDING), 2);
 	fx_close(&f);
+	s_world_free(&w);
+}
+
+/* A site's enrolment that waits depends on two keys: its signer's windows and
+ * whether the key it names is a site's. When that key is certified as a site
+ * while the enrolment waits for a window, the enrolment is refused for good
+ * and not kept (PROTOCOL.md 8.3: enrol.site_key), whatever the order. */
+static void
+test_waiting_enrolment_of_a_site_key(void **state)
+{
+	fx_t f;
+	world_t w;
+	ev_t en, cert_alice;
+
+	(void)state;
+	s_world(&w);
+	fx_enrol(&en, K_PARIS, K_ALICE, "alice", "lyon", "member", TS(20, 0));
+	fx_cert(&cert_alice, K_ALICE, "alice-site", TS(30, 0));
+	fx_open(&f);
+	FX_IN(&f, &w.cert_paris, 0);
+	FX_IN(&f, &en, CPT_EPENDING); /* paris has no window named lyon */
+	assert_int_equal(fx_count(&f, DB_PENDING), 1);
+	FX_IN(&f, &cert_alice, 0);
+	assert_int_equal(fx_count(&f, DB_PENDING), 0);
+	FX_IN(&f, &en, CPT_EPERM);
+	fx_close(&f);
+	fx_free(&en);
+	fx_free(&cert_alice);
 	s_world_free(&w);
 }
 
@@ -282,7 +322,9 @@ test_site_enrols_for_itself_only(void **state)
 	fx_open(&f);
 	FX_IN(&f, &w.cert_paris, 0);
 	FX_IN(&f, &w.cert_lyon, 0);
-	FX_IN(&f, &bad, CPT_EPERM);
+	/* Version 2: paris has no window named lyon; only a certificate could
+	 * change that, so the enrolment waits (site.window). */
+	FX_IN(&f, &bad, CPT_EPENDING);
 	assert_false(fx_has(&f, DB_KEYS, fx_pk(K_OTHER_ROOT), CPT_KEY_LEN));
 	assert_false(fx_has(&f, DB_HANDLES, "eve", 3));
 	FX_IN(&f, &post, CPT_EPENDING);
@@ -331,7 +373,9 @@ test_revoked_key_refused_from_effective_time(void **state)
 	assert_int_equal(fx_stored_len(&f, &after), 0);
 	assert_true(fx_in_feed(&f, &before));
 	assert_false(fx_in_feed(&f, &at));
-	assert_int_equal(fx_count(&f, DB_PENDING), 0);
+	/* Version 2: what only the site's revocation covers is kept aside
+	 * (the root may still undo it); the root's covers the rest for good. */
+	assert_int_equal(fx_count(&f, DB_PENDING), 1);
 	fx_close(&f);
 	fx_free(&rv);
 	fx_free(&rv_later);
@@ -505,7 +549,8 @@ test_revocation_waits_for_enrolment(void **state)
 	FX_IN(&f, &w.en_alice, CPT_EPENDING);
 	assert_int_equal(fx_count(&f, DB_PENDING), 3);
 	FX_IN(&f, &w.cert_paris, 0);
-	assert_int_equal(fx_count(&f, DB_PENDING), 0);
+	/* The post stays, aside: only the site's revocation covers it. */
+	assert_int_equal(fx_count(&f, DB_PENDING), 1);
 	assert_int_equal(fx_stored_len(&f, &rv), rv.len);
 	assert_int_equal(fx_stored_len(&f, &post), 0);
 	assert_true(fx_has(&f, DB_REVOKED, fx_pk(K_ALICE), CPT_KEY_LEN));
@@ -932,21 +977,21 @@ test_all_orders_edits_reactions(void **state)
 	s_scene_free(&s);
 }
 
-/* A comment as GET /api/posts/ID/comments shows it: view_comment. */
+/* A comment as GET /api/posts/ID/comments shows it: query_comment. */
 static json_t *
 s_comment_view(fx_t *f, const ev_t *c)
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *j;
 
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	j = view_comment(f->st, txn, c->id);
+	j = query_comment(txn, c->id);
 	store_read_end(f->st, &txn);
 	return j;
 }
 
 struct comment_scene {
-	scene_t *s; /* the events */
+	scene_t *s;   /* the events */
 	ev_t edit[4]; /* bob's two edits of C1 (same ms), alice's of C1, bob's of C3 */
 	ev_t redact;  /* bob's redaction of his second edit */
 };
@@ -958,7 +1003,7 @@ s_check_comment_edits(fx_t *f, void *arg)
 	ev_t *e = cs->s->ev;
 	json_t *c1 = s_comment_view(f, &e[S_C1]), *c3 = s_comment_view(f, &e[S_C3]), *list, *v;
 	char next[81];
-	MDB_txn *txn;
+	store_txn_t *txn;
 
 	/* Bob's edit at (300, 1) was erased: his (300, 0) one gives the text;
 	 * alice's edit of his comment counts for nothing, nor bob's of hers. */
@@ -979,7 +1024,7 @@ s_check_comment_edits(fx_t *f, void *arg)
 	assert_null(v);
 	/* The thread lists the same texts, and the edits do not count as comments. */
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	list = view_comments(f->st, txn, e[S_POST].id, NULL, 10, next);
+	list = query_comments(txn, e[S_POST].id, NULL, 10, next);
 	store_read_end(f->st, &txn);
 	assert_int_equal(json_array_size(list), 2);
 	assert_string_equal(s_text(json_array_get(list, 0)), "c1 v1");
@@ -1006,10 +1051,11 @@ test_all_orders_comment_edits(void **state)
 	/* 8! orders would take minutes. Every order of the post, bob's comment,
 	 * his edits and the redaction, the rest first; every order of the rest,
 	 * those first (backwards); then 200 random orders and batchings. */
-	ev_t *base[] = {&e[S_CERT], &e[S_EN_ALICE], &e[S_EN_BOB], &e[S_C3], &cs.edit[2], &cs.edit[3]};
+	ev_t *base[] = {&e[S_CERT], &e[S_EN_ALICE], &e[S_EN_BOB],
+	                &e[S_C3],   &cs.edit[2],    &cs.edit[3]};
 	ev_t *set[] = {&e[S_POST], &e[S_C1], &cs.edit[0], &cs.edit[1], &cs.redact};
-	ev_t *base2[] = {&e[S_CERT], &e[S_EN_ALICE], &e[S_EN_BOB], &cs.redact,
-	                 &cs.edit[1], &cs.edit[0],   &e[S_C1]};
+	ev_t *base2[] = {&e[S_CERT],  &e[S_EN_ALICE], &e[S_EN_BOB], &cs.redact,
+	                 &cs.edit[1], &cs.edit[0],    &e[S_C1]};
 	ev_t *set2[] = {&e[S_POST], &e[S_C3], &cs.edit[2], &cs.edit[3]};
 	struct perm_arg a = {.base = base,
 	                     .nbase = 6,
@@ -1087,7 +1133,7 @@ test_enrol_names_any_order(void **state)
 	scene_t s;
 	ev_t *e = s.ev;
 	ev_t re[3], prof_b;
-	char hex[CPT_HEX_ID];
+	char hex[CPT_HEX_ID], pf[2 * CPT_SIG_LEN + 1];
 	/* 8! orders would take minutes: every order of alice's events with bob's
 	 * first, and of bob's with alice's first. */
 	ev_t *base[] = {&e[S_CERT], &e[S_EN_BOB], &re[2], &prof_b};
@@ -1100,14 +1146,17 @@ test_enrol_names_any_order(void **state)
 	(void)state;
 	s_scene(&s);
 	fx_mk(&re[0], K_PARIS, EVT_ENROL, TS(150, 0),
-	      json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", "alice", "key", fx_hexkey(K_ALICE, hex),
-	                "site", "paris", "role", "admin", "name", "Alice Martin"));
+	      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "handle", "alice", "key",
+	                fx_hexkey(K_ALICE, hex), "site", "paris", "role", "admin", "name",
+	                "Alice Martin", "proof", fx_proof(K_ALICE, "paris", "alice", pf)));
 	fx_mk(&re[1], K_PARIS, EVT_ENROL, TS(160, 0),
-	      json_pack("{s:s, s:s, s:s, s:s}", "handle", "alice", "key", fx_hexkey(K_ALICE, hex),
-	                "site", "paris", "role", "member"));
+	      json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", "alice", "key",
+	                fx_hexkey(K_ALICE, hex), "site", "paris", "role", "member", "proof",
+	                fx_proof(K_ALICE, "paris", "alice", pf)));
 	fx_mk(&re[2], K_PARIS, EVT_ENROL, TS(165, 0),
-	      json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", "bob", "key", fx_hexkey(K_BOB, hex),
-	                "site", "paris", "role", "member", "name", ""));
+	      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "handle", "bob", "key",
+	                fx_hexkey(K_BOB, hex), "site", "paris", "role", "member", "name", "",
+	                "proof", fx_proof(K_BOB, "paris", "bob", pf)));
 	fx_mk(&prof_b, K_BOB, EVT_PROFILE, TS(120, 0),
 	      json_pack("{s:{s:s}}", "fields", "name", "Bobby"));
 	s_permute(set, 5, s_perm_run, &a);
@@ -1282,9 +1331,10 @@ test_pool_verified_path(void **state)
 	for (size_t i = 0; i < 2 * N; i++) {
 		evt_t ev;
 		ok[i] = 1;
-		bodies[i] = evt_decode(&ev, list[i]->buf, list[i]->len, EVT_MAX_BODY) == 0 && ev.body
-				    ? ig_body(&ev)
-				    : NULL;
+		bodies[i] =
+		    evt_decode(&ev, list[i]->buf, list[i]->len, EVT_MAX_BODY) == 0 && ev.body
+		        ? index_body(&ev)
+		        : NULL;
 	}
 	fx_open(&f);
 	f.ctx.verified = ok;
@@ -1403,12 +1453,12 @@ test_trust_changes_any_order(void **state)
 			{
 				char err[256] = "";
 				size_t n_events;
-				if (ingest_reindex(&f.ctx, err, sizeof(err)) != 0)
+				if (event_reindex(&f.ctx, err, sizeof(err)) != 0)
 					fail_msg("reindex: %s", err);
 				fx_snap(f.st, &cur);
 				FX_SNAP_EQUAL(&first, &cur, "reindex");
 				fx_snap_free(&cur);
-				if (ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)) != 0)
+				if (event_verify(&f.ctx, &n_events, err, sizeof(err)) != 0)
 					fail_msg("verify: %s", err);
 			}
 		} else {
@@ -1729,21 +1779,33 @@ s_history_in(fx_t *f, history_t *h, ev_t **list)
 	}
 }
 
-static void
-s_mdb_put(fx_t *f, enum store_db db, const void *k, size_t kl, const void *v, size_t vl)
-{
-	MDB_txn *txn;
-	MDB_val key = {kl, (void *)k}, val = {vl, (void *)v};
+struct raw_put {
+	enum store_db db;  /* where */
+	const void *k, *v; /* key and value */
+	size_t kl, vl;     /* their lengths */
+};
 
-	assert_int_equal(mdb_txn_begin(f->st->env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_put(txn, f->st->dbi[db], &key, &val, 0), 0);
-	assert_int_equal(mdb_txn_commit(txn), 0);
+static int
+s_raw_put_fn(store_txn_t *txn, void *arg)
+{
+	struct raw_put *p = arg;
+
+	return store_put(txn, p->db, p->k, p->kl, p->v, p->vl);
+}
+
+/* Writes one entry behind the ingest path's back (a forged view). */
+static void
+s_raw_put(fx_t *f, enum store_db db, const void *k, size_t kl, const void *v, size_t vl)
+{
+	struct raw_put p = {db, k, v, kl, vl};
+
+	assert_int_equal(store_write(f->st, s_raw_put_fn, &p), 0);
 }
 
 static int
-s_bk_rebuild_fn(MDB_txn *txn, void *arg)
+s_bk_rebuild_fn(store_txn_t *txn, void *arg)
 {
-	return bk_rebuild(arg, txn);
+	return bk_rebuild(txn);
 }
 
 static void
@@ -1773,12 +1835,12 @@ test_reindex_and_verify(void **state)
 	assert_true(fx_has(&f, DB_REVOKED, fx_pk(K_ALICE), CPT_KEY_LEN));
 	fx_snap(f.st, &before);
 
-	if (ingest_reindex(&f.ctx, err, sizeof(err)) != 0)
+	if (event_reindex(&f.ctx, err, sizeof(err)) != 0)
 		fail_msg("reindex: %s", err);
 	fx_snap(f.st, &after);
 	FX_SNAP_EQUAL(&before, &after, "reindex");
 	fx_snap_free(&after);
-	if (ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)) != 0)
+	if (event_verify(&f.ctx, &n_events, err, sizeof(err)) != 0)
 		fail_msg("verify: %s", err);
 	assert_int_equal(n_events, fx_count(&f, DB_EVENTS));
 	/* The reconciliation index kept up by ingest is the one made from
@@ -1791,24 +1853,24 @@ test_reindex_and_verify(void **state)
 
 	/* A damaged view is found, and reindex repairs it. */
 	{
-		MDB_txn *txn;
-		MDB_cursor *cur;
-		MDB_val k, val;
+		store_txn_t *txn;
+		store_cur_t *cur;
+		store_val_t k, val;
 		uint8_t fk[8 + CPT_ID_LEN];
 		assert_int_equal(store_read_begin(f.st, &txn), 0);
-		assert_int_equal(mdb_cursor_open(txn, f.st->dbi[DB_FEED], &cur), 0);
-		assert_int_equal(mdb_cursor_get(cur, &k, &val, MDB_FIRST), 0);
-		assert_int_equal(k.mv_size, sizeof(fk));
-		memcpy(fk, k.mv_data, sizeof(fk));
-		mdb_cursor_close(cur);
+		assert_int_equal(store_cur_open(txn, DB_FEED, &cur), 0);
+		assert_int_equal(store_cur_get(cur, &k, &val, STORE_FIRST), 0);
+		assert_int_equal(k.len, sizeof(fk));
+		memcpy(fk, k.data, sizeof(fk));
+		store_cur_close(&cur);
 		store_read_end(f.st, &txn);
-		s_mdb_put(&f, DB_FEED, fk, sizeof(fk), "{\"text\":\"forged\"}", 17);
+		s_raw_put(&f, DB_FEED, fk, sizeof(fk), "{\"text\":\"forged\"}", 17);
 	}
-	assert_int_not_equal(ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)), 0);
+	assert_int_not_equal(event_verify(&f.ctx, &n_events, err, sizeof(err)), 0);
 	err[0] = 0;
-	if (ingest_reindex(&f.ctx, err, sizeof(err)) != 0)
+	if (event_reindex(&f.ctx, err, sizeof(err)) != 0)
 		fail_msg("reindex: %s", err);
-	if (ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)) != 0)
+	if (event_verify(&f.ctx, &n_events, err, sizeof(err)) != 0)
 		fail_msg("verify after reindex: %s", err);
 	fx_snap(f.st, &after);
 	FX_SNAP_EQUAL(&before, &after, "reindex after damage");
@@ -1833,9 +1895,9 @@ test_reindex_and_verify(void **state)
 	v = fx_get(&f, DB_EVENTS, h.ev[10].id, CPT_ID_LEN, &len);
 	assert_non_null(v);
 	v[EVT_HEADER_LEN + 7] ^= 1;
-	s_mdb_put(&f, DB_EVENTS, h.ev[10].id, CPT_ID_LEN, v, len);
+	s_raw_put(&f, DB_EVENTS, h.ev[10].id, CPT_ID_LEN, v, len);
 	free(v);
-	assert_int_equal(ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)), CPT_ESIG);
+	assert_int_equal(event_verify(&f.ctx, &n_events, err, sizeof(err)), CPT_ESIG);
 
 	fx_snap_free(&before);
 	fx_close(&f);
@@ -1881,18 +1943,21 @@ test_popular_post_counts(void **state)
 		if (i % 2 && who[i] == who[i - 1] && what[i] == what[i - 1])
 			on[i] = !on[i - 1]; /* not the very same event twice */
 		/* Pairs share a timestamp: the greater id wins those. */
-		fx_react(&ev[n++], users[who[i]], TS(200 + (uint64_t)i / 2, 0), &ev[post], names[what[i]],
-		         on[i]);
+		fx_react(&ev[n++], users[who[i]], TS(200 + (uint64_t)i / 2, 0), &ev[post],
+		         names[what[i]], on[i]);
 	}
 	first_comment = n;
 	for (int i = 0; i < NC; i++)
-		fx_child(&ev[n++], users[i % 4], EVT_COMMENT, TS(300 + (uint64_t)i, 0), &ev[post], "agreed");
+		fx_child(&ev[n++], users[i % 4], EVT_COMMENT, TS(300 + (uint64_t)i, 0), &ev[post],
+		         "agreed");
 	memset(gone, 0, sizeof(gone));
 	for (int i = 0; i < NRD; i++) {
 		/* Authors take back some of their reactions and comments. */
 		size_t t = first_react + (size_t)(i * 9 % (NR + NC));
 		gone[t - first_react] = 1;
-		fx_redact(&ev[n++], users[t < first_comment ? who[t - first_react] : (int)((t - first_comment) % 4)],
+		fx_redact(&ev[n++],
+		          users[t < first_comment ? who[t - first_react]
+		                                  : (int)((t - first_comment) % 4)],
 		          TS(400 + (uint64_t)i, 0), &ev[t]);
 	}
 	assert_int_equal(n, N);
@@ -1915,22 +1980,25 @@ test_popular_post_counts(void **state)
 					if (who[i] != u || what[i] != r || gone[i])
 						continue;
 					if (b == NULL || e->ts > b->ts ||
-					    (e->ts == b->ts && memcmp(e->id, b->id, CPT_ID_LEN) > 0))
+					    (e->ts == b->ts &&
+					     memcmp(e->id, b->id, CPT_ID_LEN) > 0))
 						best = i;
 				}
 				if (best >= 0 && on[best])
 					expect[r]++;
 				{
 					/* Her own reactions, as GET /api/posts/ID lists them. */
-					MDB_txn *txn;
+					store_txn_t *txn;
 					json_t *mine = json_array();
 					int has = 0;
 					assert_int_equal(store_read_begin(f.st, &txn), 0);
-					assert_int_equal(view_my_reactions(f.st, txn, ev[post].id,
-					                                   fx_pk(users[u]), mine), 0);
+					assert_int_equal(index_reactions_of(txn, ev[post].id,
+					                                    fx_pk(users[u]), mine),
+					                 0);
 					store_read_end(f.st, &txn);
 					for (size_t j = 0; j < json_array_size(mine); j++)
-						has |= strcmp(json_string_value(json_array_get(mine, j)),
+						has |= strcmp(json_string_value(
+						                  json_array_get(mine, j)),
 						              names[r]) == 0;
 					assert_int_equal(has, best >= 0 && on[best]);
 					json_decref(mine);
@@ -1993,6 +2061,8 @@ test_reindex_out_of_order_history(void **state)
 	s_world_in(&f, &w);
 	for (int i = 0; i < 3; i++)
 		FX_IN(&f, &early[i], CPT_EPENDING);
+	/* Version 2: a user key is valid from its first enrolment, so the
+	 * early posts keep waiting (user.before_enrolment), through reindex too. */
 	FX_IN(&f, &late_enrol, 0);
 	FX_IN(&f, &post, 0);
 	FX_IN(&f, &rd, 0);
@@ -2000,17 +2070,18 @@ test_reindex_out_of_order_history(void **state)
 	FX_IN(&f, &rd_b, 0);
 	assert_int_equal(fx_stored_len(&f, &post), EVT_FIXED_LEN);
 	assert_int_equal(fx_stored_len(&f, &post_b), EVT_FIXED_LEN);
-	assert_int_equal(fx_count(&f, DB_EVENTS), 14);
+	assert_int_equal(fx_count(&f, DB_EVENTS), 11);
+	assert_int_equal(fx_count(&f, DB_PENDING), 3);
 	fx_snap(f.st, &before);
 	/* A smaller cap now must not lose what was accepted under the old one. */
 	f.ctx.max_pending = 2;
-	if (ingest_reindex(&f.ctx, err, sizeof(err)) != 0)
+	if (event_reindex(&f.ctx, err, sizeof(err)) != 0)
 		fail_msg("reindex: %s", err);
 	fx_snap(f.st, &after);
 	FX_SNAP_EQUAL(&before, &after, "reindex");
-	if (ingest_verify_all(&f.ctx, &n, err, sizeof(err)) != 0)
+	if (event_verify(&f.ctx, &n, err, sizeof(err)) != 0)
 		fail_msg("verify: %s", err);
-	assert_int_equal(n, 14);
+	assert_int_equal(n, 11); /* the admitted ones */
 	fx_snap_free(&before);
 	fx_snap_free(&after);
 	fx_close(&f);
@@ -2054,6 +2125,7 @@ main(void)
 	    cmocka_unit_test(test_site_title),
 	    cmocka_unit_test(test_only_users_write_content),
 	    cmocka_unit_test(test_site_enrols_for_itself_only),
+	    cmocka_unit_test(test_waiting_enrolment_of_a_site_key),
 	    cmocka_unit_test(test_revoked_key_refused_from_effective_time),
 	    cmocka_unit_test(test_late_revocation_purges),
 	    cmocka_unit_test(test_revocation_waits_for_enrolment),

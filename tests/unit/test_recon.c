@@ -93,7 +93,7 @@ s_items(void *ctx, const uint8_t *lo, const uint8_t *hi, uint8_t (*out)[RECON_KE
 
 static size_t
 s_split(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t count, size_t k,
-	uint8_t (*bounds)[RECON_KEY_LEN])
+        uint8_t (*bounds)[RECON_KEY_LEN])
 {
 	set_t *s = ctx;
 	size_t a = s_lower(s, lo), b = s_lower(s, hi), n = 0;
@@ -125,8 +125,8 @@ s_has(void *ctx, const uint8_t id[32])
 /* One side: its set, and what the other side must receive from it. */
 typedef struct side {
 	set_t set;
-	set_t outbox;     /* events to send to the other side */
-	set_t wanted;     /* ids asked of the other side (stored as keys with ts 0) */
+	set_t outbox; /* events to send to the other side */
+	set_t wanted; /* ids asked of the other side (stored as keys with ts 0) */
 	struct side *peer;
 } side_t;
 
@@ -177,8 +177,8 @@ s_deliver(side_t *from, side_t *to)
 }
 
 typedef struct result {
-	int rounds;         /* messages sent, both ways */
-	size_t bytes;       /* their total size */
+	int rounds;   /* messages sent, both ways */
+	size_t bytes; /* their total size */
 } result_t;
 
 /* Runs a whole reconciliation; events found missing travel after each message. */
@@ -256,7 +256,8 @@ s_case(size_t n, size_t da, size_t db, int clustered)
 		s_add(&uni, k);
 	}
 	for (size_t i = 0; i < da + db; i++) {
-		uint64_t ts = clustered ? base + (1ull << 30) + i * 7 : base + randombytes_uniform(1u << 30);
+		uint64_t ts =
+		    clustered ? base + (1ull << 30) + i * 7 : base + randombytes_uniform(1u << 30);
 		s_key(k, ts);
 		s_add(i < da ? &a.set : &b.set, k);
 		s_add(&uni, k);
@@ -342,21 +343,28 @@ test_malformed_messages_refused(void **state)
 	uint8_t bad_mode[] = {1, 0, 7};                  /* unknown mode */
 	uint8_t short_fp[] = {1, 0, 1, 3, 1, 2};         /* fingerprint cut short */
 	uint8_t ids_overrun[] = {1, 0, 2, 100, 1, 2, 3}; /* 100 ids announced, 3 bytes */
-	uint8_t decreasing[] = {1, 9, 0, 0, 1, 0, 0, 0, 0}; /* second bound == first (not increasing) */
+	uint8_t decreasing[] = {1, 9, 0, 0, 1,
+	                        0, 0, 0, 0}; /* second bound == first (not increasing) */
 
 	a.peer = &a;
-	assert_int_equal(recon_process(r, bad_version, sizeof(bad_version), out, sizeof(out), &outlen, &done),
-			 CPT_EVERSION);
-	assert_int_equal(recon_process(r, not_to_inf, sizeof(not_to_inf), out, sizeof(out), &outlen, &done),
-			 CPT_EINVAL);
-	assert_int_equal(recon_process(r, bad_mode, sizeof(bad_mode), out, sizeof(out), &outlen, &done),
-			 CPT_EINVAL);
-	assert_int_equal(recon_process(r, short_fp, sizeof(short_fp), out, sizeof(out), &outlen, &done),
-			 CPT_EINVAL);
-	assert_int_equal(recon_process(r, ids_overrun, sizeof(ids_overrun), out, sizeof(out), &outlen, &done),
-			 CPT_EINVAL);
-	assert_int_equal(recon_process(r, decreasing, sizeof(decreasing), out, sizeof(out), &outlen, &done),
-			 CPT_EINVAL);
+	assert_int_equal(
+	    recon_process(r, bad_version, sizeof(bad_version), out, sizeof(out), &outlen, &done),
+	    CPT_EVERSION);
+	assert_int_equal(
+	    recon_process(r, not_to_inf, sizeof(not_to_inf), out, sizeof(out), &outlen, &done),
+	    CPT_EINVAL);
+	assert_int_equal(
+	    recon_process(r, bad_mode, sizeof(bad_mode), out, sizeof(out), &outlen, &done),
+	    CPT_EINVAL);
+	assert_int_equal(
+	    recon_process(r, short_fp, sizeof(short_fp), out, sizeof(out), &outlen, &done),
+	    CPT_EINVAL);
+	assert_int_equal(
+	    recon_process(r, ids_overrun, sizeof(ids_overrun), out, sizeof(out), &outlen, &done),
+	    CPT_EINVAL);
+	assert_int_equal(
+	    recon_process(r, decreasing, sizeof(decreasing), out, sizeof(out), &outlen, &done),
+	    CPT_EINVAL);
 	assert_int_equal(recon_process(r, NULL, 0, out, sizeof(out), &outlen, &done), CPT_EVERSION);
 	/* and a valid one still works afterwards */
 	assert_int_equal(recon_start(r, good, sizeof(good), &len), 0);
@@ -446,21 +454,21 @@ test_sum_arithmetic(void **state)
 	recon_sum_add(r, one);
 	assert_memory_equal(r, zero, 32); /* 2^256 - 1 + 1 wraps to 0 */
 	recon_sum_sub(r, one);
-	assert_memory_equal(r, ff, 32);   /* 0 - 1 wraps to 2^256 - 1 */
+	assert_memory_equal(r, ff, 32); /* 0 - 1 wraps to 2^256 - 1 */
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sum_arithmetic),
-		cmocka_unit_test(test_identical_sets_one_round_trip),
-		cmocka_unit_test(test_empty_against_full),
-		cmocka_unit_test(test_random_property),
-		cmocka_unit_test(test_outage_clustered_newest),
-		cmocka_unit_test(test_scattered_differences),
-		cmocka_unit_test(test_malformed_messages_refused),
-		cmocka_unit_test(test_truncated_messages_never_crash),
+	    cmocka_unit_test(test_sum_arithmetic),
+	    cmocka_unit_test(test_identical_sets_one_round_trip),
+	    cmocka_unit_test(test_empty_against_full),
+	    cmocka_unit_test(test_random_property),
+	    cmocka_unit_test(test_outage_clustered_newest),
+	    cmocka_unit_test(test_scattered_differences),
+	    cmocka_unit_test(test_malformed_messages_refused),
+	    cmocka_unit_test(test_truncated_messages_never_crash),
 	};
 
 	if (sodium_init() < 0)

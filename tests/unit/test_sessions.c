@@ -1,8 +1,8 @@
 /*
- * Unit tests of login sessions (node/sessions.c) on a real node's store:
+ * Unit tests of login sessions (node/auth/sessions.c) on a real node's store:
  * records that survive the table, hold no seed in clear and do not open when
  * tampered with; the checks against the key state; the per-person cap; and
- * the login guard and device cookies of node/accounts.c.
+ * the login guard and device cookies of node/auth/accounts.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +16,8 @@
 
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/auth/auth.h"
+#include "node/index/index.h"
 #include "tests/unit/node_util.h"
 
 /* A node with one user: handle's key, enrolled and with a key backup. */
@@ -54,15 +55,15 @@ static void
 s_anchor(struct fix *f)
 {
 	key_sign_t *k = s_key(f);
-	MDB_txn *txn;
-	MDB_val kv = {CPT_KEY_LEN, (void *)key_sign_public(k)}, v;
+	store_txn_t *txn;
+	store_val_t kv = {CPT_KEY_LEN, (void *)key_sign_public(k)}, v;
 	json_t *rec;
 
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	rec = view_key_info(f->st, txn, key_sign_public(k));
+	rec = index_key_info(txn, key_sign_public(k));
 	assert_non_null(rec);
-	assert_int_equal(mdb_get(txn, f->st->dbi[DB_BACKUPS], &kv, &v), 0);
-	f->anchor.backup_ts = store_get_u64(v.mv_data);
+	assert_int_equal(store_get(txn, DB_BACKUPS, kv.data, kv.len, &v), 0);
+	f->anchor.backup_ts = store_get_u64(v.data);
 	store_read_end(f->st, &txn);
 	memcpy(f->anchor.site, key_sign_public(node_site_key(f->n)), CPT_KEY_LEN);
 	f->anchor.enrol_ms = HLC_MS((uint64_t)json_integer_value(json_object_get(rec, "ts")));
@@ -105,11 +106,11 @@ s_open(struct fix *f, sess_table_t *t, char token[SESS_TOKEN_LEN + 1])
 static size_t
 s_records(struct fix *f)
 {
-	MDB_txn *txn;
+	store_txn_t *txn;
 	size_t n;
 
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	n = store_count(f->st, txn, DB_SESSIONS);
+	n = store_count(txn, DB_SESSIONS);
 	store_read_end(f->st, &txn);
 	return n;
 }
@@ -152,14 +153,14 @@ test_restart(void **state)
 	{
 		char bdir[128], err[512];
 		store_t *copy = NULL;
-		MDB_txn *txn;
+		store_txn_t *txn;
 		snprintf(bdir, sizeof(bdir), "%s/backup", f.dir);
 		assert_int_equal(s_records(&f), 1);
 		assert_int_equal(store_backup(f.st, bdir, err, sizeof(err)), 0);
-		assert_int_equal(store_open(&copy, bdir, 0, err, sizeof(err)), 0);
+		assert_int_equal(index_store_open(&copy, bdir, 0, err, sizeof(err)), 0);
 		assert_int_equal(store_read_begin(copy, &txn), 0);
-		assert_int_equal(store_count(copy, txn, DB_SESSIONS), 0);
-		assert_true(store_count(copy, txn, DB_EVENTS) > 0);
+		assert_int_equal(store_count(txn, DB_SESSIONS), 0);
+		assert_true(store_count(txn, DB_EVENTS) > 0);
 		store_read_end(copy, &txn);
 		store_close(&copy);
 		assert_int_equal(s_records(&f), 1);
@@ -186,12 +187,12 @@ struct put {
 };
 
 static int
-s_put_fn(MDB_txn *wt, void *arg)
+s_put_fn(store_txn_t *wt, void *arg)
 {
 	struct put *p = arg;
-	MDB_val k = {32, p->id}, v = {p->len, p->rec};
+	store_val_t k = {32, p->id}, v = {p->len, p->rec};
 
-	return mdb_put(wt, p->st->dbi[DB_SESSIONS], &k, &v, 0);
+	return store_put(wt, DB_SESSIONS, k.data, k.len, v.data, v.len);
 }
 
 /* The records hold the seed sealed only; one changed does not open, and goes. */
@@ -202,9 +203,9 @@ test_record_sealed(void **state)
 	char tok[SESS_TOKEN_LEN + 1];
 	sess_info_t info;
 	sess_table_t *t;
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k, v;
 	uint8_t id[32], rec[512];
 	size_t len = 0;
 
@@ -213,14 +214,14 @@ test_record_sealed(void **state)
 	assert_int_equal(s_open(&f, t, tok), 0);
 	sess_destroy(&t);
 	assert_int_equal(store_read_begin(f.st, &txn), 0);
-	assert_int_equal(mdb_cursor_open(txn, f.st->dbi[DB_SESSIONS], &cur), 0);
-	assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
-	assert_int_equal(k.mv_size, 32);
-	assert_true(v.mv_size <= sizeof(rec));
-	memcpy(id, k.mv_data, 32);
-	memcpy(rec, v.mv_data, v.mv_size);
-	len = v.mv_size;
-	mdb_cursor_close(cur);
+	assert_int_equal(store_cur_open(txn, DB_SESSIONS, &cur), 0);
+	assert_int_equal(store_cur_get(cur, &k, &v, STORE_FIRST), 0);
+	assert_int_equal(k.len, 32);
+	assert_true(v.len <= sizeof(rec));
+	memcpy(id, k.data, 32);
+	memcpy(rec, v.data, v.len);
+	len = v.len;
+	store_cur_close(&cur);
 	store_read_end(f.st, &txn);
 	assert_null(memmem(rec, len, f.seed, sizeof(f.seed)));
 	assert_null(memmem(rec, len, tok, SESS_TOKEN_LEN));
@@ -395,9 +396,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_restart),     cmocka_unit_test(test_record_sealed),
-	    cmocka_unit_test(test_key_state),   cmocka_unit_test(test_cap),
-	    cmocka_unit_test(test_guard),       cmocka_unit_test(test_device),
+	    cmocka_unit_test(test_restart),   cmocka_unit_test(test_record_sealed),
+	    cmocka_unit_test(test_key_state), cmocka_unit_test(test_cap),
+	    cmocka_unit_test(test_guard),     cmocka_unit_test(test_device),
 	};
 
 	if (sodium_init() < 0)

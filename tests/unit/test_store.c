@@ -1,8 +1,8 @@
 /*
- * Unit tests for node/store.c: the schema check, map growth on MDB_MAP_FULL
- * and hot backups. The store is compiled into this test with a 1 MiB map
- * that grows by 1 MiB, so that MDB_MAP_FULL strikes everywhere in ingest,
- * reindex and verify: every path must hand it back to store_write().
+ * Unit tests for node/store/store.c (and node/index/schema.c): the schema check, map growth on
+ * CPT_EMAPFULL and hot backups. The store is compiled into this test with a 1 MiB map that grows by
+ * 1 MiB, so that CPT_EMAPFULL strikes everywhere in ingest, reindex and verify: every path must
+ * hand it back to store_write().
  */
 #include <signal.h>
 #include <stdarg.h>
@@ -13,7 +13,8 @@
 
 #define STORE_MAP_INITIAL (1ull << 20)
 #define STORE_MAP_STEP    (1ull << 20)
-#include "node/store.c"
+#include "node/store/store.c"
+#include "node/store/walk.c"
 
 #include "tests/unit/ingest_fixture.h"
 
@@ -34,11 +35,11 @@ struct meta_put {
 };
 
 static int
-s_meta_put_fn(MDB_txn *txn, void *arg)
+s_meta_put_fn(store_txn_t *txn, void *arg)
 {
 	struct meta_put *m = arg;
 
-	return store_meta_put(m->st, txn, m->key, m->val, m->len);
+	return store_meta_put(txn, m->key, m->val, m->len);
 }
 
 /* ------------------------------------------------------------- schema */
@@ -54,11 +55,11 @@ test_newer_schema_refused(void **state)
 
 	(void)state;
 	fx_open(&f);
-	store_put_u64(v, STORE_SCHEMA + 1);
+	store_put_u64(v, INDEX_SCHEMA + 1);
 	m = (struct meta_put){f.st, "schema", v, 8};
 	assert_int_equal(store_write(f.st, s_meta_put_fn, &m), 0);
 	store_close(&f.st);
-	assert_int_equal(store_open(&st, f.dir, 0, err, sizeof(err)), CPT_EVERSION);
+	assert_int_equal(index_store_open(&st, f.dir, 0, err, sizeof(err)), CPT_EVERSION);
 	assert_null(st);
 	snprintf(path, sizeof(path), "%s/store", f.dir);
 	assert_non_null(strstr(err, path));
@@ -66,7 +67,7 @@ test_newer_schema_refused(void **state)
 
 	/* Not even when asked to create a store. */
 	err[0] = 0;
-	assert_int_equal(store_open(&st, f.dir, 1, err, sizeof(err)), CPT_EVERSION);
+	assert_int_equal(index_store_open(&st, f.dir, 1, err, sizeof(err)), CPT_EVERSION);
 	fx_close(&f);
 
 	/* A schema value that is not 8 bytes is not taken for an old one. */
@@ -74,27 +75,25 @@ test_newer_schema_refused(void **state)
 	m = (struct meta_put){f.st, "schema", "1", 1};
 	assert_int_equal(store_write(f.st, s_meta_put_fn, &m), 0);
 	store_close(&f.st);
-	assert_int_equal(store_open(&st, f.dir, 0, err, sizeof(err)), CPT_EVERSION);
+	assert_int_equal(index_store_open(&st, f.dir, 0, err, sizeof(err)), CPT_EVERSION);
 	assert_null(st);
 	fx_close(&f);
 
 	/* The current schema opens, and no store at all is named. */
 	fx_open(&f);
 	store_close(&f.st);
-	assert_int_equal(store_open(&st, f.dir, 0, err, sizeof(err)), 0);
+	assert_int_equal(index_store_open(&st, f.dir, 0, err, sizeof(err)), 0);
 	store_close(&st);
 	snprintf(path, sizeof(path), "%s/nothing", f.dir);
-	assert_int_equal(store_open(&st, path, 0, err, sizeof(err)), CPT_ENOTFOUND);
+	assert_int_equal(index_store_open(&st, path, 0, err, sizeof(err)), CPT_ENOTFOUND);
 	assert_non_null(strstr(err, path));
 	fx_close(&f);
 }
 
 static int
-s_drop_buckets_fn(MDB_txn *txn, void *arg)
+s_drop_buckets_fn(store_txn_t *txn, void *arg)
 {
-	store_t *st = arg;
-
-	return mdb_drop(txn, st->dbi[DB_BUCKETS], 0);
+	return store_drop(txn, DB_BUCKETS);
 }
 
 /* A store from before the reconciliation index gets it when opened. */
@@ -121,7 +120,7 @@ test_old_store_gets_buckets(void **state)
 	assert_int_equal(store_write(f.st, s_drop_buckets_fn, f.st), 0);
 	assert_int_equal(fx_count(&f, DB_BUCKETS), 0);
 	store_close(&f.st);
-	if (store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
+	if (index_store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
 	fx_snap(f.st, &b);
 	FX_SNAP_EQUAL(&a, &b, "buckets built at open");
@@ -132,187 +131,93 @@ test_old_store_gets_buckets(void **state)
 		fx_free(&ev[i]);
 }
 
-/* Turns a store back into schema 1: post views under their id in "posts",
- * empty feed values. */
+/* A site that joins holds a few events of its own, made now; the history it
+ * then fetches comes in time order but lands just before them. Its pages
+ * must still be mostly full (LMDB split each in the middle, leaving them
+ * half full; with the tail moved they are 74% full here: see store.c); a key
+ * among those is still put, and one there already refused. */
 static int
-s_to_v1_fn(MDB_txn *txn, void *arg)
+s_ordered_fn(store_txn_t *txn, void *arg)
 {
-	store_t *st = arg;
-	MDB_cursor *cur;
-	MDB_val k, v, empty = {0, ""}, sk = {6, "schema"}, sv;
-	uint8_t one[8];
+	uint8_t key[40], kind[2] = {0, 6};
+	int rc, *round = arg;
+
+	for (uint64_t i = 0; i < (*round == 0 ? 5 : 1000); i++) {
+		memset(key, 0, sizeof(key));
+		store_put_u64(key, *round == 0 ? 9000000 + i : 1000000 + (*round * 1000 + i) * 7);
+		store_put_u64(key + 8, i * 2654435761u);
+		if ((rc = store_put_new(txn, DB_ORDER, key, 40, kind, 2)) != 0)
+			return rc;
+	}
+	if (*round != 20)
+		return 0;
+	store_put_u64(key, 9000002); /* among the newest */
+	if ((rc = store_put_new(txn, DB_ORDER, key, 40, kind, 2)) != 0)
+		return rc;
+	return store_put_new(txn, DB_ORDER, key, 40, kind, 2) == CPT_EEXIST ? 0 : CPT_EIO;
+}
+
+static void
+test_time_ordered_pages_full(void **state)
+{
+	fx_t f;
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k, v;
+	MDB_stat ms;
+	size_t data, n = 0;
+	uint8_t prev[40] = {0};
 	int rc;
 
-	uint8_t (*keys)[40] = malloc(4096 * 40);
-	size_t n = 0;
-
-	/* Keys first, then the writes: no cursor across changes. */
-	assert_int_equal(mdb_cursor_open(txn, st->dbi[DB_FEED], &cur), 0);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < 4096;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-		memcpy(keys[n++], k.mv_data, 40);
-	mdb_cursor_close(cur);
-	for (size_t i = 0; i < n; i++) {
-		MDB_val fk = {40, keys[i]}, pk = {CPT_ID_LEN, keys[i] + 8}, pv;
-		char *copy;
-		assert_int_equal(mdb_get(txn, st->dbi[DB_FEED], &fk, &v), 0);
-		copy = malloc(v.mv_size);
-		memcpy(copy, v.mv_data, v.mv_size);
-		pv.mv_size = v.mv_size;
-		pv.mv_data = copy;
-		if ((rc = mdb_put(txn, st->dbi[DB_POSTS_V1], &pk, &pv, 0)) == 0)
-			rc = mdb_put(txn, st->dbi[DB_FEED], &fk, &empty, 0);
-		free(copy);
-		if (rc != 0) {
-			free(keys);
-			return rc;
-		}
+	(void)state;
+	fx_open(&f);
+	for (int round = 0; round <= 20; round++)
+		assert_int_equal(store_write(f.st, s_ordered_fn, &round), 0);
+	assert_int_equal(store_read_begin(f.st, &txn), 0);
+	assert_int_equal(mdb_stat(TXN(txn), s_dbi(txn, DB_ORDER), &ms), 0);
+	/* Every key there once, in order. */
+	assert_int_equal(store_cur_open(txn, DB_ORDER, &cur), 0);
+	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT), n++) {
+		assert_true(memcmp(prev, k.data, 40) < 0);
+		memcpy(prev, k.data, 40);
 	}
-	free(keys);
-	store_put_u64(one, 1);
-	sv.mv_size = 8;
-	sv.mv_data = one;
-	return mdb_put(txn, st->dbi[DB_META], &sk, &sv, 0);
+	store_cur_close(&cur);
+	store_read_end(f.st, &txn);
+	assert_int_equal(ms.ms_entries, 5 + 20000 + 1);
+	assert_int_equal(n, ms.ms_entries);
+	/* 40-byte key, 2-byte value, 8-byte node header, 2-byte pointer */
+	data = ms.ms_entries * (40 + 2 + 8 + 2);
+	if (ms.ms_leaf_pages * ms.ms_psize * 70 / 100 > data)
+		fail_msg("DB_ORDER leaf pages %zu for %zu bytes: under 70%% full",
+		         (size_t)ms.ms_leaf_pages, data);
+	fx_close(&f);
 }
 
-/* A schema 1 store (post views under their id) is moved to schema 2 at open:
- * the same bytes as a store made by this version, views in the feed. Long
- * texts make the move itself grow the 1 MiB map. */
+/* A store of protocol version 1 (schema 3 or older) is refused with a
+ * message that names the version and what to do. */
 static void
-test_schema1_store_moved(void **state)
+test_v1_store_refused(void **state)
 {
-	enum { N = 300 };
-	static ev_t ev[N];
-	ev_t *list[N];
-	ingest_res_t res[N];
 	fx_t f;
-	snap_t a, b;
-	char err[256] = "", text[3000];
-	MDB_txn *txn;
-	MDB_val k = {6, "schema"}, v;
+	store_t *st = NULL;
+	uint8_t v[8];
+	char err[512] = "";
+	struct meta_put m;
 
 	(void)state;
-	fx_cert(&ev[0], K_PARIS, "paris", TS(1, 0));
-	fx_enrol(&ev[1], K_PARIS, K_BOB, "bob", "paris", "member", TS(2, 0));
-	for (int i = 2; i < N; i++) {
-		memset(text, 'a' + i % 26, 2500);
-		text[2500] = 0;
-		fx_post(&ev[i], K_BOB, TS(10 + i, 0), text);
+	for (uint64_t old = 1; old < INDEX_SCHEMA_V2; old++) {
+		fx_open(&f);
+		store_put_u64(v, old);
+		m = (struct meta_put){f.st, "schema", v, 8};
+		assert_int_equal(store_write(f.st, s_meta_put_fn, &m), 0);
+		store_close(&f.st);
+		assert_int_equal(index_store_open(&st, f.dir, 0, err, sizeof(err)), CPT_EVERSION);
+		assert_null(st);
+		assert_non_null(strstr(err, "protocol version 1"));
+		assert_non_null(strstr(err, "comptoir init"));
+		fx_close(&f);
 	}
-	for (int i = 0; i < N; i++)
-		list[i] = &ev[i];
-	fx_open(&f);
-	assert_int_equal(fx_ingest_n(&f, list, N, res), 0);
-	fx_snap(f.st, &a);
-	assert_int_equal(a.entries[DB_FEED], N - 2);
-	assert_int_equal(store_write(f.st, s_to_v1_fn, f.st), 0);
-	assert_int_equal(fx_count(&f, DB_POSTS_V1), N - 2);
-	store_close(&f.st);
-	if (store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
-		fail_msg("store_open: %s", err);
-	fx_snap(f.st, &b);
-	FX_SNAP_EQUAL(&a, &b, "schema 1 moved to schema 2");
-	assert_int_equal(fx_count(&f, DB_POSTS_V1), 0);
-	assert_int_equal(store_read_begin(f.st, &txn), 0);
-	assert_int_equal(mdb_get(txn, f.st->dbi[DB_META], &k, &v), 0);
-	assert_int_equal(store_get_u64(v.mv_data), STORE_SCHEMA);
-	store_read_end(f.st, &txn);
-	fx_snap_free(&a);
-	fx_snap_free(&b);
-	fx_close(&f);
-	for (int i = 0; i < N; i++)
-		fx_free(&ev[i]);
-}
-
-/* Turns a store back into schema 2: no reaction registers, no index of
- * waiting events by id. */
-static int
-s_to_v2_fn(MDB_txn *txn, void *arg)
-{
-	store_t *st = arg;
-	int rc = mdb_drop(txn, st->dbi[DB_REACTIONS], 0);
-
-	if (rc == 0)
-		rc = mdb_drop(txn, st->dbi[DB_PENDING_IDS], 0);
-	return rc != 0 ? rc : s_schema_put(st, txn, 2);
-}
-
-/* A schema 2 store gets its reaction registers and its index of waiting
- * events at open: the same bytes as a store made by this version, and the
- * same counts in the views. */
-static void
-test_schema2_reactions_built(void **state)
-{
-	enum { POSTS = 40, WAIT = 3, N = 4 + POSTS * 5 + WAIT };
-	static ev_t ev[N];
-	ev_t *list[N];
-	ingest_res_t res[N];
-	fx_t f;
-	snap_t a, b;
-	char err[256] = "", text[1200];
-	MDB_txn *txn;
-	MDB_val k = {6, "schema"}, v;
-	size_t n = 0;
-
-	(void)state;
-	fx_cert(&ev[n++], K_PARIS, "paris", TS(1, 0));
-	fx_enrol(&ev[n++], K_PARIS, K_ALICE, "alice", "paris", "member", TS(2, 0));
-	fx_enrol(&ev[n++], K_PARIS, K_BOB, "bob", "paris", "member", TS(2, 1));
-	fx_enrol(&ev[n++], K_PARIS, K_CAROL, "carol", "paris", "member", TS(2, 2));
-	for (int i = 0; i < POSTS; i++) {
-		size_t p = n;
-		uint64_t ms = 10 + (uint64_t)i * 10;
-		memset(text, 'a' + i % 26, 1000);
-		text[1000] = 0;
-		fx_post(&ev[n++], K_ALICE, TS(ms, 0), text);
-		fx_react(&ev[n++], K_BOB, TS(ms + 1, 0), &ev[p], "like", 1);
-		fx_react(&ev[n++], K_CAROL, TS(ms + 2, 0), &ev[p], "like", 1);
-		fx_react(&ev[n++], K_BOB, TS(ms + 3, 0), &ev[p], "like", i % 2);
-		fx_react(&ev[n++], K_CAROL, TS(ms + 4, 0), &ev[p], "heart", 1);
-	}
-	for (int i = 0; i < WAIT; i++) /* dave is not enrolled: these wait */
-		fx_post(&ev[n++], K_DAVE, TS(9000 + (uint64_t)i, 0), "early");
-	assert_int_equal(n, N);
-	for (size_t i = 0; i < N; i++)
-		list[i] = &ev[i];
-	fx_open(&f);
-	assert_int_equal(fx_ingest_n(&f, list, N, res), 0);
-	for (size_t i = 0; i < N; i++)
-		assert_int_equal(res[i].rc, i < N - WAIT ? 0 : CPT_EPENDING);
-	fx_snap(f.st, &a);
-	/* bob like, carol like, carol heart on each post */
-	assert_int_equal(a.entries[DB_REACTIONS], 3 * POSTS);
-	assert_int_equal(a.entries[DB_PENDING_IDS], WAIT);
-	assert_int_equal(store_write(f.st, s_to_v2_fn, f.st), 0);
-	assert_int_equal(fx_count(&f, DB_REACTIONS), 0);
-	assert_int_equal(fx_count(&f, DB_PENDING_IDS), 0);
-	store_close(&f.st);
-	if (store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
-		fail_msg("store_open: %s", err);
-	fx_snap(f.st, &b);
-	f.ctx.st = f.st;
-	FX_SNAP_EQUAL(&a, &b, "schema 2 moved to schema 3");
-	assert_int_equal(store_read_begin(f.st, &txn), 0);
-	assert_int_equal(mdb_get(txn, f.st->dbi[DB_META], &k, &v), 0);
-	assert_int_equal(store_get_u64(v.mv_data), STORE_SCHEMA);
-	store_read_end(f.st, &txn);
-	{
-		/* A later reaction counts from the registers moved. */
-		ev_t late;
-		json_t *view;
-		fx_react(&late, K_ALICE, TS(5000, 0), &ev[4], "heart", 1);
-		FX_IN(&f, &late, 0);
-		view = fx_post_view(&f, &ev[4]);
-		assert_int_equal(json_integer_value(json_object_get(json_object_get(view, "reactions"), "heart")), 2);
-		assert_int_equal(json_integer_value(json_object_get(json_object_get(view, "reactions"), "like")), 1);
-		json_decref(view);
-		fx_free(&late);
-	}
-	fx_snap_free(&a);
-	fx_snap_free(&b);
-	fx_close(&f);
-	for (int i = 0; i < N; i++)
-		fx_free(&ev[i]);
 }
 
 /* ------------------------------------------------------------ map full */
@@ -347,9 +252,7 @@ test_map_full_grows(void **state)
 		text[0] = '@';
 		switch (fx_rand(&seed) % 6) {
 		case 0:
-		case 1:
-			fx_post(&ev[n], k, ts, text);
-			break;
+		case 1: fx_post(&ev[n], k, ts, text); break;
 		case 2:
 			/* On any earlier event: the views take posts only. */
 			fx_child(&ev[n], k, EVT_COMMENT, ts,
@@ -358,9 +261,7 @@ test_map_full_grows(void **state)
 		case 3:
 			fx_react(&ev[n], k, ts, &ev[n - 1], "like", (int)(fx_rand(&seed) % 2));
 			break;
-		case 4:
-			fx_child(&ev[n], k, EVT_EDIT, ts, &ev[n - 1], text);
-			break;
+		case 4: fx_child(&ev[n], k, EVT_EDIT, ts, &ev[n - 1], text); break;
 		default:
 			fx_mk(&ev[n], k, EVT_PROFILE, ts,
 			      json_pack("{s:{s:s}}", "fields", "bio", text + 200));
@@ -395,11 +296,11 @@ test_map_full_grows(void **state)
 	/* A reindex in one transaction, and a verify whose scratch store starts
 	 * small too, both outgrow the map on the way. */
 	fx_snap(f.st, &before);
-	if (ingest_reindex(&f.ctx, err, sizeof(err)) != 0)
+	if (event_reindex(&f.ctx, err, sizeof(err)) != 0)
 		fail_msg("reindex: %s", err);
 	fx_snap(f.st, &after);
 	FX_SNAP_EQUAL(&before, &after, "reindex in a growing map");
-	if (ingest_verify_all(&f.ctx, &n_events, err, sizeof(err)) != 0)
+	if (event_verify(&f.ctx, &n_events, err, sizeof(err)) != 0)
 		fail_msg("verify: %s", err);
 	assert_int_equal(n_events, N);
 	fx_snap_free(&before);
@@ -464,7 +365,7 @@ test_backup(void **state)
 	ingest_res_t res[40];
 	snap_t a, b;
 	char err[512] = "", dest[128];
-	MDB_txn *reader;
+	store_txn_t *reader;
 
 	(void)state;
 	fx_cert(&ev[0], K_PARIS, "paris", TS(1, 0));
@@ -492,7 +393,7 @@ test_backup(void **state)
 	store_read_end(f.st, &reader);
 
 	memset(&g, 0, sizeof(g));
-	if (store_open(&g.st, dest, 0, err, sizeof(err)) != 0)
+	if (index_store_open(&g.st, dest, 0, err, sizeof(err)) != 0)
 		fail_msg("open the copy: %s", err);
 	fx_snap(g.st, &b);
 	FX_SNAP_EQUAL(&a, &b, "backup");
@@ -587,7 +488,8 @@ test_damaged_file_refused(void **state)
 		s_write_all(path, orig, half ? len / 2 : len - 4096);
 		for (int create = 0; create < 2; create++) {
 			err[0] = 0;
-			assert_int_equal(store_open(&st, f.dir, create, err, sizeof(err)), CPT_EDAMAGED);
+			assert_int_equal(index_store_open(&st, f.dir, create, err, sizeof(err)),
+			                 CPT_EDAMAGED);
 			assert_null(st);
 			assert_non_null(strstr(err, path));
 			assert_non_null(strstr(err, "truncated"));
@@ -601,7 +503,7 @@ test_damaged_file_refused(void **state)
 		memset(bad + page * 4096, 0xa5, 4096);
 		s_write_all(path, bad, len);
 		err[0] = 0;
-		assert_int_equal(store_open(&st, f.dir, 0, err, sizeof(err)), CPT_EDAMAGED);
+		assert_int_equal(index_store_open(&st, f.dir, 0, err, sizeof(err)), CPT_EDAMAGED);
 		snprintf(want, sizeof(want), "meta page %d", page);
 		assert_non_null(strstr(err, want));
 		assert_non_null(strstr(err, "comptoir repair --dir"));
@@ -614,7 +516,7 @@ test_damaged_file_refused(void **state)
 		memcpy(bad + 4096 + LM_LAST_PG, &last, 8);
 	}
 	s_write_all(path, bad, len);
-	assert_int_equal(store_open(&st, f.dir, 0, err, sizeof(err)), CPT_EDAMAGED);
+	assert_int_equal(index_store_open(&st, f.dir, 0, err, sizeof(err)), CPT_EDAMAGED);
 	assert_non_null(strstr(err, "truncated"));
 
 	/* Empty or missing: no store, and only create makes one (init). */
@@ -625,7 +527,7 @@ test_damaged_file_refused(void **state)
 			s_write_all(path, orig, 0);
 		unlink(lock);
 		err[0] = 0;
-		assert_int_equal(store_open(&st, f.dir, 0, err, sizeof(err)), CPT_ENOTFOUND);
+		assert_int_equal(index_store_open(&st, f.dir, 0, err, sizeof(err)), CPT_ENOTFOUND);
 		assert_non_null(strstr(err, "no store here"));
 		assert_non_null(strstr(err, missing ? "missing" : "empty"));
 		assert_non_null(strstr(err, "comptoir repair --dir"));
@@ -638,13 +540,13 @@ test_damaged_file_refused(void **state)
 			assert_int_equal(sb.st_size, 0);
 		}
 	}
-	assert_int_equal(store_open(&st, f.dir, 1, err, sizeof(err)), 0);
+	assert_int_equal(index_store_open(&st, f.dir, 1, err, sizeof(err)), 0);
 	store_close(&st);
 
 	/* The original opens and walks whole. */
 	unlink(lock);
 	s_write_all(path, orig, len);
-	if (store_open(&st, f.dir, 0, err, sizeof(err)) != 0)
+	if (index_store_open(&st, f.dir, 0, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
 	store_close(&st);
 	if (store_walk(f.dir, 0, NULL, NULL, &entries, err, sizeof(err)) != 0)
@@ -695,7 +597,8 @@ test_check_in_child(void **state)
 		assert_non_null(strstr(err, "comptoir repair --dir /some/dir"));
 	}
 	k.sig = 0;
-	assert_int_equal(chk_run("/some/dir", s_crash_fn, &k, NULL, NULL, err, sizeof(err)), CPT_EINVAL);
+	assert_int_equal(chk_run("/some/dir", s_crash_fn, &k, NULL, NULL, err, sizeof(err)),
+	                 CPT_EINVAL);
 	assert_string_equal(err, "a clean refusal");
 
 	/* Every page but the meta pages overwritten: the walk says so. */
@@ -745,9 +648,9 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_newer_schema_refused),
-	    cmocka_unit_test(test_schema1_store_moved),
-	    cmocka_unit_test(test_schema2_reactions_built),
+	    cmocka_unit_test(test_v1_store_refused),
 	    cmocka_unit_test(test_old_store_gets_buckets),
+	    cmocka_unit_test(test_time_ordered_pages_full),
 	    cmocka_unit_test(test_map_full_grows),
 	    cmocka_unit_test(test_map_full_big_events),
 	    cmocka_unit_test(test_backup),

@@ -1,6 +1,6 @@
 /*
- * Unit tests of the read side that pages and counts (node/views.c
- * view_comments, node/figures.c view_figures) on a real node made by
+ * Unit tests of the read side that pages and counts (node/query/:
+ * query_comments, query_figures) on a real node made by
  * `comptoir init`, with events signed in its federation.
  */
 #include <stdarg.h>
@@ -15,7 +15,9 @@
 
 #include <sodium.h>
 
-#include "node/node.h"
+#include "node/auth/auth.h"
+#include "node/core/core.h"
+#include "node/query/query.h"
 #include "tests/unit/node_util.h"
 
 #define DAY 86400000ULL
@@ -49,7 +51,7 @@ s_site_of(json_t *f, const char *site)
 	size_t i;
 	json_t *x;
 
-	json_array_foreach(json_object_get(f, "sites"), i, x)
+	json_array_foreach (json_object_get(f, "sites"), i, x)
 		if (strcmp(json_string_value(json_object_get(x, "site")), site) == 0)
 			return x;
 	fail_msg("no site %s in the figures", site);
@@ -75,7 +77,7 @@ test_comments_pages(void **state)
 	uint64_t now = hlc_wall_ms();
 	const char *want[3][2] = {{"c3", "c4"}, {"c1", "c2"}, {"c0", NULL}};
 	store_t *st = node_store(n);
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *page, *p;
 
 	(void)state;
@@ -83,25 +85,30 @@ test_comments_pages(void **state)
 	s_put(n, a, EVT_POST, "{\"text\":\"a thread\"}", now - 60000, post);
 	for (int i = 0; i < 5; i++) {
 		snprintf(text, sizeof(text), "c%d", i);
-		s_put(n, a, EVT_COMMENT, s_ref_body(body, sizeof(body), post, "\"text\":\"%s\"", text),
+		s_put(n, a, EVT_COMMENT,
+		      s_ref_body(body, sizeof(body), post, "\"text\":\"%s\"", text),
 		      now - 50000 + (uint64_t)i * 1000, c[i]);
 		s_put(n, a, EVT_REACTION,
-		      s_ref_body(body, sizeof(body), post, "\"reaction\":\"%s\",\"on\":true", i % 2 ? "+1" : "ok"),
+		      s_ref_body(body, sizeof(body), post, "\"reaction\":\"%s\",\"on\":true",
+		                 i % 2 ? "+1" : "ok"),
 		      now - 49500 + (uint64_t)i * 1000, NULL);
 	}
 	assert_int_equal(store_read_begin(st, &txn), 0);
 	for (int pg = 0; pg < 3; pg++) {
-		page = view_comments(st, txn, post, pg ? cur : NULL, 2, next);
+		page = query_comments(txn, post, pg ? cur : NULL, 2, next);
 		assert_non_null(page);
 		assert_int_equal(json_array_size(page), want[pg][1] ? 2 : 1);
 		for (size_t i = 0; i < json_array_size(page); i++)
-			assert_string_equal(json_string_value(json_object_get(json_array_get(page, i), "text")),
-			                    want[pg][i]);
-		assert_string_equal(json_string_value(json_object_get(json_array_get(page, 0), "author")), "ann");
+			assert_string_equal(
+			    json_string_value(json_object_get(json_array_get(page, i), "text")),
+			    want[pg][i]);
+		assert_string_equal(
+		    json_string_value(json_object_get(json_array_get(page, 0), "author")), "ann");
 		if (pg < 2) {
 			size_t got = 0;
 			assert_int_equal(strlen(next), 80);
-			assert_int_equal(sodium_hex2bin(cur, sizeof(cur), next, 80, NULL, &got, NULL), 0);
+			assert_int_equal(
+			    sodium_hex2bin(cur, sizeof(cur), next, 80, NULL, &got, NULL), 0);
 			assert_int_equal(got, 40);
 			/* The cursor is the oldest listed: (ts, id) of its comment. */
 			assert_memory_equal(cur + 8, c[3 - 2 * pg], CPT_ID_LEN);
@@ -111,7 +118,7 @@ test_comments_pages(void **state)
 		json_decref(page);
 	}
 	/* The post carries them all (fewer than a page) and no cursor. */
-	p = view_post(st, txn, post, 1);
+	p = query_post(txn, post, 1);
 	assert_non_null(p);
 	assert_int_equal(json_array_size(json_object_get(p, "comment_list")), 5);
 	assert_true(json_is_null(json_object_get(p, "comments_before")));
@@ -119,8 +126,8 @@ test_comments_pages(void **state)
 	json_decref(p);
 	/* A post nobody wrote: no view, and no comments to page through. */
 	randombytes_buf(other, sizeof(other));
-	assert_null(view_post(st, txn, other, 1));
-	page = view_comments(st, txn, other, NULL, 50, next);
+	assert_null(query_post(txn, other, 1));
+	page = query_comments(txn, other, NULL, 50, next);
 	assert_non_null(page);
 	assert_int_equal(json_array_size(page), 0);
 	assert_string_equal(next, "");
@@ -142,22 +149,24 @@ test_figures(void **state)
 	uint8_t post[CPT_ID_LEN];
 	uint64_t now = hlc_wall_ms();
 	store_t *st = node_store(n);
-	MDB_txn *txn;
+	store_txn_t *txn;
 	json_t *f, *s, *w;
 	json_int_t staff0;
 
 	(void)state;
 	assert_int_equal(store_read_begin(st, &txn), 0);
-	assert_null(view_figures(st, txn, now, 0));
-	assert_null(view_figures(st, txn, now, FIGURES_MAX_DAYS + 1));
-	assert_null(view_figures(st, txn, 1000, 1)); /* a clock before the period */
+	assert_null(query_figures(txn, now, 0));
+	assert_null(query_figures(txn, now, QUERY_FIGURES_MAX_DAYS + 1));
+	assert_null(query_figures(txn, 1000, 1)); /* a clock before the period */
 	/* A new site is listed before anyone is enrolled or writes. */
-	f = view_figures(st, txn, now, 30);
+	f = query_figures(txn, now, 30);
 	assert_non_null(f);
 	assert_int_equal(json_array_size(json_object_get(f, "sites")), 1);
 	s = s_site_of(f, "unit");
 	staff0 = s_int(s, "staff");
-	assert_int_equal(s_int(s, "active") + s_int(s, "posts") + s_int(s, "comments") + s_int(s, "reactions"), 0);
+	assert_int_equal(s_int(s, "active") + s_int(s, "posts") + s_int(s, "comments") +
+	                     s_int(s, "reactions"),
+	                 0);
 	json_decref(f);
 	store_read_end(st, &txn);
 
@@ -166,12 +175,14 @@ test_figures(void **state)
 	s_put(n, a, EVT_POST, "{\"text\":\"old\"}", now - 40 * DAY, NULL);
 	s_put(n, a, EVT_POST, "{\"text\":\"last week\"}", now - 10 * DAY, NULL);
 	s_put(n, a, EVT_POST, "{\"text\":\"today\"}", now - 3600000, post);
-	s_put(n, b, EVT_COMMENT, s_ref_body(body, sizeof(body), post, "\"text\":\"%s\"", "yes"), now - 1800000, NULL);
-	s_put(n, b, EVT_REACTION, s_ref_body(body, sizeof(body), post, "\"reaction\":\"%s\",\"on\":true", "+1"),
+	s_put(n, b, EVT_COMMENT, s_ref_body(body, sizeof(body), post, "\"text\":\"%s\"", "yes"),
+	      now - 1800000, NULL);
+	s_put(n, b, EVT_REACTION,
+	      s_ref_body(body, sizeof(body), post, "\"reaction\":\"%s\",\"on\":true", "+1"),
 	      now - 1700000, NULL);
 
 	assert_int_equal(store_read_begin(st, &txn), 0);
-	f = view_figures(st, txn, now, 30);
+	f = query_figures(txn, now, 30);
 	assert_non_null(f);
 	s = s_site_of(f, "unit");
 	assert_int_equal(s_int(s, "staff"), staff0 + 2);
@@ -190,7 +201,7 @@ test_figures(void **state)
 	assert_int_equal(s_int(w, "active"), 1);
 	assert_int_equal(s_int(f, "to") - s_int(f, "from"), (json_int_t)(30 * DAY));
 	json_decref(f);
-	f = view_figures(st, txn, now, 366);
+	f = query_figures(txn, now, 366);
 	assert_int_equal(s_int(s_site_of(f, "unit"), "posts"), 3);
 	json_decref(f);
 	store_read_end(st, &txn);
@@ -198,7 +209,7 @@ test_figures(void **state)
 	/* Disabled: out of the staff, still active in a period she wrote in. */
 	assert_int_equal(users_disable(n, "bea", err, sizeof(err)), 0);
 	assert_int_equal(store_read_begin(st, &txn), 0);
-	f = view_figures(st, txn, now, 30);
+	f = query_figures(txn, now, 30);
 	s = s_site_of(f, "unit");
 	assert_int_equal(s_int(s, "staff"), staff0 + 1);
 	assert_int_equal(s_int(s, "active"), 2);
@@ -216,30 +227,34 @@ static void
 test_fold(void **state)
 {
 	static const char *const cases[][2] = {
-	    {"Lef\xc3\xa8vre", "lefevre"},           /* è */
-	    {"LEF\xc3\x88VRE", "lefevre"},           /* È */
-	    {"Lefe\xcc\x80vre", "lefevre"},          /* e + U+0300 */
+	    {"Lef\xc3\xa8vre", "lefevre"},  /* è */
+	    {"LEF\xc3\x88VRE", "lefevre"},  /* È */
+	    {"Lefe\xcc\x80vre", "lefevre"}, /* e + U+0300 */
 	    {"\xc3\x89lodie \xc3\x86sir", "elodie aesir"},
-	    {"Stra\xc3\x9f" "e", "strasse"},         /* ß */
-	    {"\xc5\x92uvre \xc5\x81\xc3\xb3" "d\xc5\xba", "oeuvre lodz"},
+	    {"Stra\xc3\x9f"
+	     "e",
+	     "strasse"}, /* ß */
+	    {"\xc5\x92uvre \xc5\x81\xc3\xb3"
+	     "d\xc5\xba",
+	     "oeuvre lodz"},
 	    {"\xc3\x97\xc3\xb7", "\xc3\x97\xc3\xb7"}, /* × ÷ stay */
 	    {"\xe6\x9d\xb1\xe4\xba\xac \xd0\x9c", "\xe6\x9d\xb1\xe4\xba\xac \xd0\x9c"},
-	    {"\xc3", "\xc3"},                         /* a cut sequence is copied */
+	    {"\xc3", "\xc3"}, /* a cut sequence is copied */
 	    {"", ""},
 	};
 	char out[64];
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		vw_fold(cases[i][0], out, sizeof(out));
+		query_fold(cases[i][0], out, sizeof(out));
 		assert_string_equal(out, cases[i][1]);
 	}
 	/* A small buffer: whole characters only, always terminated. */
-	vw_fold("\xc3\x89t\xc3\xa9", out, 4);
+	query_fold("\xc3\x89t\xc3\xa9", out, 4);
 	assert_string_equal(out, "ete");
-	vw_fold("ab\xe6\x9d\xb1", out, 4);
+	query_fold("ab\xe6\x9d\xb1", out, 4);
 	assert_string_equal(out, "ab");
-	vw_fold("\xc3\x86", out, 2);
+	query_fold("\xc3\x86", out, 2);
 	assert_string_equal(out, "");
 }
 

@@ -11,20 +11,13 @@ static const char *
 s_code(int rc)
 {
 	switch (rc) {
-	case 0:
-		return "ok";
-	case CPT_EINVAL:
-		return "EINVAL";
-	case CPT_ETOOBIG:
-		return "ETOOBIG";
-	case CPT_EVERSION:
-		return "EVERSION";
-	case CPT_EFEDERATION:
-		return "EFEDERATION";
-	case CPT_ESIG:
-		return "ESIG";
-	case CPT_EHASH:
-		return "EHASH";
+	case 0: return "ok";
+	case CPT_EINVAL: return "EINVAL";
+	case CPT_ETOOBIG: return "ETOOBIG";
+	case CPT_EVERSION: return "EVERSION";
+	case CPT_EFEDERATION: return "EFEDERATION";
+	case CPT_ESIG: return "ESIG";
+	case CPT_EHASH: return "EHASH";
 	}
 	return "unexpected";
 }

@@ -134,6 +134,7 @@ def ed25519_verify(sig, msg, pk):
 
 # ------------------------------------------------------------------- envelope
 
+VERSION = 2  # protocol version 2: the first byte of every envelope
 EVENT_DOMAIN = b"comptoir/event/v1"
 FEDERATION_DOMAIN = b"comptoir/federation/v1"
 HEADER = struct.Struct(">BBH32s32sQ32sI")  # 112 bytes, big-endian
@@ -160,7 +161,7 @@ def fingerprint(pk):
 
 
 def encode_header(kind, fed, author, ts, body):
-    return HEADER.pack(1, 0, kind, fed, author, ts, b2b(body), len(body))
+    return HEADER.pack(VERSION, 0, kind, fed, author, ts, b2b(body), len(body))
 
 
 def s_depth(text):
@@ -241,7 +242,7 @@ def decode(buf, max_body=MAX_BODY):
     if len(buf) < FIXED_LEN:
         raise Reject("EINVAL")
     version, reserved, kind, fed, author, ts, body_hash, body_len = HEADER.unpack(buf[:112])
-    if version != 1:
+    if version != VERSION:
         raise Reject("EVERSION")
     if reserved != 0 or kind == 0 or body_len == 0:
         raise Reject("EINVAL")

@@ -1,0 +1,530 @@
+/*
+ * The blob store (docs/PROTOCOL.md 18.1 and 18.7): streamed, chunk-hashed
+ * writes into blobs/tmp/, made durable by fsync and rename; reads that check
+ * each chunk against the manifest kept beside the blob; erasure by unlink.
+ */
+#include "node/blob/blob.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "config/config.h"
+
+#define BLOB_DOMAIN "comptoir/blob/v1"
+
+struct blob_store {
+	char root[4096]; /* <dir>/blobs, no trailing slash */
+	unsigned seq;    /* names temporary files, with the pid */
+};
+
+struct blob_put {
+	blob_store_t *bs;               /* the store it goes to (borrowed) */
+	int fd;                         /* the temporary file */
+	char tmp[4200];                 /* its path */
+	uint64_t size;                  /* bytes written so far */
+	uint64_t max;                   /* the largest size accepted */
+	crypto_generichash_state chunk; /* the hash of the chunk being written */
+	uint32_t in_chunk;              /* bytes of it so far */
+	uint8_t *manifest;              /* the hashes of the chunks done */
+	size_t mcap;                    /* bytes allocated to manifest */
+	size_t mlen;                    /* bytes of it used */
+	int failed;                     /* a write failed: only abort is left */
+};
+
+uint32_t
+blob_nchunks(uint64_t size)
+{
+	return (uint32_t)((size + BLOB_CHUNK - 1) / BLOB_CHUNK);
+}
+
+int
+blob_id_of(uint8_t id[BLOB_ID_LEN], uint64_t size, const uint8_t *manifest, size_t mlen)
+{
+	crypto_generichash_state st;
+	uint8_t be[8];
+
+	if (size == 0 || size > BLOB_MAX_SIZE || mlen != (size_t)blob_nchunks(size) * 32)
+		return CPT_EINVAL;
+	for (int i = 0; i < 8; i++)
+		be[i] = (uint8_t)(size >> (56 - 8 * i));
+	crypto_generichash_init(&st, NULL, 0, BLOB_ID_LEN);
+	crypto_generichash_update(&st, (const uint8_t *)BLOB_DOMAIN, strlen(BLOB_DOMAIN));
+	crypto_generichash_update(&st, be, sizeof(be));
+	crypto_generichash_update(&st, manifest, mlen);
+	crypto_generichash_final(&st, id, BLOB_ID_LEN);
+	return 0;
+}
+
+int
+blob_id_of_bytes(uint8_t id[BLOB_ID_LEN], const uint8_t *data, size_t len)
+{
+	uint32_t n = blob_nchunks(len);
+	uint8_t *m;
+	int rc;
+
+	if (len == 0 || len > BLOB_MAX_SIZE)
+		return CPT_EINVAL;
+	if ((m = malloc((size_t)n * 32)) == NULL)
+		return CPT_ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		size_t off = (size_t)i * BLOB_CHUNK;
+		size_t cl = len - off < BLOB_CHUNK ? len - off : BLOB_CHUNK;
+		crypto_generichash(m + (size_t)i * 32, 32, data + off, cl, NULL, 0);
+	}
+	rc = blob_id_of(id, len, m, (size_t)n * 32);
+	free(m);
+	return rc;
+}
+
+/* ------------------------------------------------------------- the store */
+
+static int
+s_mkdir(const char *path)
+{
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		log_warnx("blob", "cannot create folder %s: %s", path, strerror(errno));
+		return CPT_EIO;
+	}
+	return 0;
+}
+
+/* fsync of a folder, so that a rename or unlink in it is durable. */
+static int
+s_sync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return CPT_EIO;
+	if (fsync(fd) != 0)
+		rc = CPT_EIO;
+	close(fd);
+	return rc;
+}
+
+static int
+s_errno_code(int e)
+{
+	return e == ENOSPC || e == EDQUOT ? CPT_ENOSPC : CPT_EIO;
+}
+
+int
+blob_store_open(blob_store_t **bs, const char *dir)
+{
+	blob_store_t *s;
+	char path[4300];
+	DIR *d;
+	struct dirent *de;
+
+	*bs = NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return CPT_ENOMEM;
+	if ((size_t)snprintf(s->root, sizeof(s->root), "%s/blobs", dir) >= sizeof(s->root)) {
+		free(s);
+		return CPT_EIO;
+	}
+	snprintf(path, sizeof(path), "%s/tmp", s->root);
+	if (s_mkdir(s->root) != 0 || s_mkdir(path) != 0) {
+		free(s);
+		return CPT_EIO;
+	}
+	/* What tmp/ holds was being written when the node stopped: it never
+	 * counted (nothing was acknowledged before the rename), so it goes. */
+	if ((d = opendir(path)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			char f[4600];
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(f, sizeof(f), "%s/%s", path, de->d_name);
+			if (unlink(f) != 0)
+				log_warnx("blob", "cannot remove the half-written %s: %s", f,
+				          strerror(errno));
+		}
+		closedir(d);
+	}
+	*bs = s;
+	return 0;
+}
+
+void
+blob_store_close(blob_store_t **bs)
+{
+	if (bs == NULL || *bs == NULL)
+		return;
+	free(*bs);
+	*bs = NULL;
+}
+
+/* <root>/<2 hex>/<64 hex><suffix> into out. */
+static int
+s_path(const blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], const char *suffix, char *out,
+       size_t cap)
+{
+	char hex[CPT_HEX_ID];
+
+	sodium_bin2hex(hex, sizeof(hex), id, BLOB_ID_LEN);
+	if ((size_t)snprintf(out, cap, "%s/%.2s/%s%s", bs->root, hex, hex, suffix) >= cap)
+		return CPT_ETOOBIG;
+	return 0;
+}
+
+int
+blob_path(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], char *out, size_t cap)
+{
+	return s_path(bs, id, "", out, cap);
+}
+
+int
+blob_has(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], uint64_t *size)
+{
+	char path[4200];
+	struct stat st;
+
+	if (s_path(bs, id, "", path, sizeof(path)) != 0 || stat(path, &st) != 0 ||
+	    !S_ISREG(st.st_mode) || st.st_size <= 0)
+		return 0;
+	if (size != NULL)
+		*size = (uint64_t)st.st_size;
+	return 1;
+}
+
+/* -------------------------------------------------------------- writing */
+
+int
+blob_put_begin(blob_store_t *bs, blob_put_t **p, uint64_t max)
+{
+	blob_put_t *w;
+
+	*p = NULL;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return CPT_ENOMEM;
+	w->bs = bs;
+	w->max = max < BLOB_MAX_SIZE ? max : BLOB_MAX_SIZE;
+	snprintf(w->tmp, sizeof(w->tmp), "%s/tmp/%ld.%u", bs->root, (long)getpid(), bs->seq++);
+	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (w->fd < 0) {
+		log_warnx("blob", "cannot create %s: %s", w->tmp, strerror(errno));
+		free(w);
+		return CPT_EIO;
+	}
+	crypto_generichash_init(&w->chunk, NULL, 0, 32);
+	*p = w;
+	return 0;
+}
+
+/* Closes the chunk being hashed into the manifest. */
+static int
+s_end_chunk(blob_put_t *w)
+{
+	if (w->mlen + 32 > w->mcap) {
+		size_t cap = w->mcap ? w->mcap * 2 : 32 * 16;
+		uint8_t *m = realloc(w->manifest, cap);
+		if (m == NULL)
+			return CPT_ENOMEM;
+		w->manifest = m;
+		w->mcap = cap;
+	}
+	crypto_generichash_final(&w->chunk, w->manifest + w->mlen, 32);
+	w->mlen += 32;
+	w->in_chunk = 0;
+	crypto_generichash_init(&w->chunk, NULL, 0, 32);
+	return 0;
+}
+
+static int
+s_write_all(int fd, const uint8_t *b, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, b, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return s_errno_code(errno);
+		}
+		b += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+blob_put_write(blob_put_t *w, const void *data, size_t len)
+{
+	const uint8_t *b = data;
+	int rc;
+
+	if (w->failed)
+		return CPT_ESTATE;
+	if (len > w->max - w->size) {
+		w->failed = 1;
+		return CPT_ETOOBIG;
+	}
+	if ((rc = s_write_all(w->fd, b, len)) != 0) {
+		w->failed = 1;
+		return rc;
+	}
+	w->size += len;
+	while (len > 0) {
+		size_t take = BLOB_CHUNK - w->in_chunk;
+		if (take > len)
+			take = len;
+		crypto_generichash_update(&w->chunk, b, take);
+		w->in_chunk += (uint32_t)take;
+		b += take;
+		len -= take;
+		if (w->in_chunk == BLOB_CHUNK && (rc = s_end_chunk(w)) != 0) {
+			w->failed = 1;
+			return rc;
+		}
+	}
+	return 0;
+}
+
+void
+blob_put_abort(blob_put_t **p)
+{
+	if (p == NULL || *p == NULL)
+		return;
+	if ((*p)->fd >= 0)
+		close((*p)->fd);
+	unlink((*p)->tmp);
+	free((*p)->manifest);
+	free(*p);
+	*p = NULL;
+}
+
+/* Writes a whole small file durably at path (through path.tmp, fsync, rename). */
+static int
+s_write_file(const char *path, const uint8_t *b, size_t len)
+{
+	char tmp[4300];
+	int fd, rc;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+		return s_errno_code(errno);
+	rc = s_write_all(fd, b, len);
+	if (rc == 0 && fsync(fd) != 0)
+		rc = s_errno_code(errno);
+	close(fd);
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = CPT_EIO;
+	if (rc != 0)
+		unlink(tmp);
+	return rc;
+}
+
+int
+blob_put_commit(blob_put_t **p, uint8_t id[BLOB_ID_LEN], uint64_t *size)
+{
+	blob_put_t *w = *p;
+	char dir[4200], path[4200], map[4200];
+	int rc;
+
+	if (w->failed) {
+		rc = CPT_ESTATE;
+		goto out;
+	}
+	if (w->size == 0) {
+		rc = CPT_EINVAL;
+		goto out;
+	}
+	if (w->in_chunk > 0 && (rc = s_end_chunk(w)) != 0)
+		goto out;
+	if ((rc = blob_id_of(id, w->size, w->manifest, w->mlen)) != 0)
+		goto out;
+	if (size != NULL)
+		*size = w->size;
+	if (blob_has(w->bs, id, NULL)) {
+		rc = 0; /* the same bytes are here already */
+		goto out;
+	}
+	/* The data first, then the manifest beside its final name, then the
+	 * rename that makes the blob count: a crash before it leaves a file in
+	 * tmp/ (removed at open) and perhaps a manifest alone (never read
+	 * without its blob, replaced by the next put). */
+	if (fsync(w->fd) != 0) {
+		rc = s_errno_code(errno);
+		goto out;
+	}
+	if ((rc = s_path(w->bs, id, "", path, sizeof(path))) != 0 ||
+	    (rc = s_path(w->bs, id, ".map", map, sizeof(map))) != 0)
+		goto out;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(path, '/') - path), path);
+	if ((rc = s_mkdir(dir)) != 0 || (rc = s_write_file(map, w->manifest, w->mlen)) != 0)
+		goto out;
+	if (fchmod(w->fd, 0400) != 0 || rename(w->tmp, path) != 0) {
+		rc = CPT_EIO;
+		goto out;
+	}
+	if ((rc = s_sync_dir(dir)) != 0 || (rc = s_sync_dir(w->bs->root)) != 0)
+		goto out;
+out:
+	blob_put_abort(p); /* closes; the unlink of the renamed tmp name fails harmlessly */
+	return rc;
+}
+
+/* -------------------------------------------------------------- reading */
+
+/* Moves a blob that failed its check to blobs/bad/: it no longer counts. */
+static void
+s_quarantine(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], const char *why)
+{
+	char bad[4200], path[4200], to[4400], hex[CPT_HEX_ID];
+
+	sodium_bin2hex(hex, sizeof(hex), id, BLOB_ID_LEN);
+	log_warnx("blob", "blob %s is damaged on disk (%s): moved to blobs/bad, to fetch again",
+	          hex, why);
+	snprintf(bad, sizeof(bad), "%s/bad", bs->root);
+	(void)s_mkdir(bad);
+	if (s_path(bs, id, "", path, sizeof(path)) == 0) {
+		snprintf(to, sizeof(to), "%s/%s", bad, hex);
+		if (rename(path, to) != 0)
+			unlink(path);
+	}
+	if (s_path(bs, id, ".map", path, sizeof(path)) == 0) {
+		snprintf(to, sizeof(to), "%s/%s.map", bad, hex);
+		if (rename(path, to) != 0)
+			unlink(path);
+	}
+}
+
+static int
+s_read_all(int fd, uint8_t *b, size_t len, off_t off, size_t *got)
+{
+	*got = 0;
+	while (*got < len) {
+		ssize_t n = pread(fd, b + *got, len - *got, off + (off_t)*got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return CPT_EIO;
+		}
+		if (n == 0)
+			break;
+		*got += (size_t)n;
+	}
+	return 0;
+}
+
+int
+blob_manifest(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], uint8_t **manifest, uint64_t *size,
+              size_t *mlen)
+{
+	char map[4200];
+	uint8_t check[BLOB_ID_LEN];
+	uint64_t sz;
+	size_t want, got;
+	uint8_t *m;
+	int fd, rc;
+
+	*manifest = NULL;
+	if (!blob_has(bs, id, &sz))
+		return CPT_ENOTFOUND;
+	if (sz > BLOB_MAX_SIZE) {
+		s_quarantine(bs, id, "too large");
+		return CPT_EDAMAGED;
+	}
+	want = (size_t)blob_nchunks(sz) * 32;
+	if ((rc = s_path(bs, id, ".map", map, sizeof(map))) != 0)
+		return rc;
+	if ((fd = open(map, O_RDONLY | O_CLOEXEC)) < 0) {
+		s_quarantine(bs, id, "its manifest is missing");
+		return CPT_EDAMAGED;
+	}
+	if ((m = malloc(want + 1)) == NULL) {
+		close(fd);
+		return CPT_ENOMEM;
+	}
+	rc = s_read_all(fd, m, want + 1, 0, &got);
+	close(fd);
+	if (rc != 0) {
+		free(m);
+		return rc;
+	}
+	/* The size comes from the blob's file, the manifest from its own: both
+	 * must hash to the id, so a blob cut short or grown fails here. */
+	if (got != want || blob_id_of(check, sz, m, want) != 0 ||
+	    sodium_memcmp(check, id, BLOB_ID_LEN) != 0) {
+		free(m);
+		s_quarantine(bs, id, "its size or manifest does not match its id");
+		return CPT_EDAMAGED;
+	}
+	*manifest = m;
+	*mlen = want;
+	if (size != NULL)
+		*size = sz;
+	return 0;
+}
+
+int
+blob_read_chunk(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], uint32_t index, uint8_t *buf,
+                size_t *len)
+{
+	char path[4200];
+	uint8_t *m, h[32];
+	uint64_t sz;
+	size_t mlen, want, got;
+	int fd, rc;
+
+	*len = 0;
+	if ((rc = blob_manifest(bs, id, &m, &sz, &mlen)) != 0)
+		return rc;
+	if ((uint64_t)index >= blob_nchunks(sz)) {
+		free(m);
+		return CPT_ENOTFOUND;
+	}
+	want = sz - (uint64_t)index * BLOB_CHUNK < BLOB_CHUNK
+	           ? (size_t)(sz - (uint64_t)index * BLOB_CHUNK)
+	           : BLOB_CHUNK;
+	if ((rc = s_path(bs, id, "", path, sizeof(path))) != 0 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		free(m);
+		return rc != 0 ? rc : CPT_ENOTFOUND;
+	}
+	rc = s_read_all(fd, buf, want, (off_t)index * BLOB_CHUNK, &got);
+	close(fd);
+	if (rc == 0) {
+		crypto_generichash(h, sizeof(h), buf, got, NULL, 0);
+		if (got != want || sodium_memcmp(h, m + (size_t)index * 32, 32) != 0) {
+			s_quarantine(bs, id, "a chunk does not match its hash");
+			rc = CPT_EDAMAGED;
+		} else {
+			*len = got;
+		}
+	}
+	free(m);
+	return rc;
+}
+
+/* ------------------------------------------------------------- erasure */
+
+int
+blob_delete(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN])
+{
+	char path[4200], map[4200], dir[4200];
+	int rc = 0;
+
+	if (s_path(bs, id, "", path, sizeof(path)) != 0 ||
+	    s_path(bs, id, ".map", map, sizeof(map)) != 0)
+		return CPT_EIO;
+	if (unlink(path) != 0 && errno != ENOENT)
+		rc = CPT_EIO;
+	if (unlink(map) != 0 && errno != ENOENT)
+		rc = CPT_EIO;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(path, '/') - path), path);
+	if (rc == 0 && access(dir, F_OK) == 0 && s_sync_dir(dir) != 0)
+		rc = CPT_EIO;
+	if (rc != 0)
+		log_warnx("blob", "cannot erase %s: %s", path, strerror(errno));
+	return rc;
+}

@@ -1,0 +1,277 @@
+/*
+ * The foreground loop of `comptoir run`: what starts in which order, what
+ * runs when (signals and other processes' writes to the store at once, a
+ * timer every second and every 10 s; the loop sleeps until the nearest), and
+ * what stops in which order (the HTTP server before the engine, the engine
+ * before the writer that feeds the store).
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "node/auth/auth.h"
+#include "node/daemon/daemon.h"
+#include "node/fed/fed.h"
+#include "node/http/http.h"
+#include "node/mail/mail.h"
+#include "node/search/search.h"
+
+#define REPOLL_MS 10 /* the store looked at again after a change (s_watch_store) */
+
+static volatile sig_atomic_t s_stop, s_reload;
+static int s_wake[2] = {-1, -1}; /* the handler writes a byte: the loop wakes at once */
+
+static void
+s_on_signal(int sig)
+{
+	int saved = errno;
+
+	if (sig == SIGHUP)
+		s_reload = 1;
+	else
+		s_stop = 1;
+	if (s_wake[1] >= 0 && write(s_wake[1], "", 1) < 0) {
+		/* full: a wake-up is pending already */
+	}
+	errno = saved;
+}
+
+static uint64_t
+s_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Reads whatever is waiting on a non-blocking descriptor. */
+static void
+s_drain(int fd)
+{
+	char buf[4096];
+
+	while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+/*
+ * Events other processes (the CLI: `user add`, `root revoke`) write to the
+ * store are seen when the store's file changes: inotify on data.mdb (LMDB
+ * writes it with pwrite; this node's own commits wake the loop too, and the
+ * poll then finds nothing new beyond what it announced). LMDB publishes a
+ * commit to readers in lock.mdb (a mapped write, which inotify does not
+ * see) a moment after it writes the meta page: a poll right at the event
+ * may see the transaction before, so the store is looked at again
+ * REPOLL_MS later, and once a second whatever happens. -1 when inotify is
+ * not available: the loop then looks every 100 ms.
+ */
+static int
+s_watch_store(node_t *n)
+{
+	char path[4200];
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+	snprintf(path, sizeof(path), "%s/store/data.mdb", node_dir(n));
+	if (fd >= 0 && inotify_add_watch(fd, path, IN_MODIFY) < 0) {
+		log_warnx("node",
+		          "cannot watch %s (%s): looking for other processes' events "
+		          "every 100 ms instead",
+		          path, strerror(errno));
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Writes dir/status.json (atomically) for `comptoir status`: the link state
+ * lives in this process, the CLI reads it from there. */
+static void
+s_write_status(node_t *n, fed_t *f)
+{
+	char path[4200], tmp[4300];
+	json_t *root;
+
+	root = json_pack("{s:I, s:i, s:o}", "written_ms", (json_int_t)hlc_wall_ms(), "pid",
+	                 (int)getpid(), "peers", fed_peers_json(f));
+	snprintf(path, sizeof(path), "%s/status.json", node_dir(n));
+	snprintf(tmp, sizeof(tmp), "%s/status.json.tmp", node_dir(n));
+	if (root && json_dump_file(root, tmp, JSON_COMPACT) == 0)
+		rename(tmp, path);
+	json_decref(root);
+}
+
+/* Opens the search index and starts its writer. The index is a view: a
+ * file that will not open (damaged, foreign) is removed and built again
+ * from the store; when even that fails the node runs without search (its
+ * calls answer 503) rather than not at all. */
+static search_t *
+s_search_open(node_t *n)
+{
+	char err[1024], path[4200];
+	search_t *s = NULL;
+
+	/* For benchmarks (tests/bench/catchup.py): what search costs a fill. */
+	if (getenv("COMPTOIR_NO_SEARCH") && *getenv("COMPTOIR_NO_SEARCH")) {
+		log_warnx("search", "COMPTOIR_NO_SEARCH is set: running without search");
+		return NULL;
+	}
+
+	for (int attempt = 0; attempt < 2 && s == NULL; attempt++) {
+		if (search_open(&s, node_store(n), node_dir(n), 0, err, sizeof(err)) == 0 &&
+		    search_start(s, n, err, sizeof(err)) == 0)
+			break;
+		search_close(&s);
+		log_warnx("search", "%s%s", err,
+		          attempt == 0 ? ": building the index again from the store" : "");
+		if (attempt == 0)
+			for (int i = 0; i < 3; i++) {
+				snprintf(path, sizeof(path), "%s/search.db%s", node_dir(n),
+				         i == 0   ? ""
+				         : i == 1 ? "-wal"
+				                  : "-shm");
+				unlink(path);
+			}
+	}
+	if (s == NULL)
+		log_errorx("search", "running without search: %s", err);
+	return s;
+}
+
+int
+daemon_run(node_t *n)
+{
+	const cfg_t *cfg = node_cfg(n);
+	struct sigaction sa;
+	sess_table_t *sessions;
+	search_t *search;
+	http_t *http;
+	fed_t *fed;
+	mail_t *mail = NULL;
+	char err[512];
+
+	assert(n != NULL);
+	if (s_wake[0] < 0 && pipe2(s_wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+		log_errorx("node", "cannot make the wake-up pipe: %s", strerror(errno));
+		return 1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = s_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((sessions = sess_new(node_store(n), cfg->limits.max_sessions, cfg->limits.session_ttl,
+	                         cfg->limits.sessions_per_person)) == NULL ||
+	    (fed = fed_new(n)) == NULL) {
+		log_errorx("node", "cannot allocate the session table");
+		sess_destroy(&sessions);
+		return 1;
+	}
+	search = s_search_open(n);
+	if ((http = http_start(n, sessions, fed, err, sizeof(err))) == NULL) {
+		log_errorx("http", "%s", err);
+		search_close(&search);
+		fed_destroy(&fed);
+		sess_destroy(&sessions);
+		return 1;
+	}
+	http_set_search(http, search);
+	if (fed_start(fed, err, sizeof(err)) != 0) {
+		log_errorx("sync", "%s", err);
+		http_stop(&http);
+		search_close(&search);
+		fed_destroy(&fed);
+		sess_destroy(&sessions);
+		return 1;
+	}
+	/* Mail last: a relay that is down only delays digests (node/mail). */
+	if (mail_start(&mail, n, err, sizeof(err)) != 0)
+		log_warnx("mail", "no e-mail digests: %s", err);
+	{
+		/* The address as configured, with the port bound when it said 0. */
+		char addr[CFG_MAX_STR];
+		const char *colon = strrchr(cfg->http, ':');
+		snprintf(addr, sizeof(addr), "%.*s:%u",
+		         colon ? (int)(colon - cfg->http) : (int)strlen(cfg->http), cfg->http,
+		         http_port(http));
+		log_info("node", "site %s running http=%s://%s/ listen=%s dir=%s", cfg->name,
+		         cfg->tls.cert[0] ? "https" : "http", addr,
+		         cfg->listen[0] ? cfg->listen : "off", node_dir(n));
+	}
+	{
+		int watch = s_watch_store(n);
+		uint64_t now = s_now_ms(), next_second = now, next_sweep = now + 10000;
+		uint64_t next_poll = watch < 0 ? now + 100 : 0; /* 0: none due */
+
+		while (!s_stop) {
+			struct pollfd fds[2] = {{s_wake[0], POLLIN, 0}, {watch, POLLIN, 0}};
+			uint64_t next = next_second < next_sweep ? next_second : next_sweep;
+			if (next_poll && next_poll < next)
+				next = next_poll;
+			now = s_now_ms();
+			if (poll(fds, watch >= 0 ? 2 : 1, next > now ? (int)(next - now) : 0) < 0 &&
+			    errno != EINTR)
+				break;
+			s_drain(s_wake[0]);
+			if (s_reload) {
+				s_reload = 0;
+				node_reload(n);
+			}
+			now = s_now_ms();
+			if (watch >= 0 && (fds[1].revents & POLLIN)) {
+				s_drain(watch);
+				node_poll_store(n);
+				next_poll = now + REPOLL_MS;
+			} else if (next_poll && now >= next_poll) {
+				node_poll_store(n);
+				next_poll = watch < 0 ? now + 100 : 0;
+			}
+			if (now >= next_second) {
+				next_second = now + 1000;
+				if (watch >= 0)
+					node_poll_store(n);
+				/* Events dated ahead are applied when the clock reaches them. */
+				if (node_release_held(n) != 0)
+					log_warnx("node",
+					          "cannot release held events now: will try again");
+				/* Seals owed to other member sites of spaces, new epochs. */
+				node_spaces_tick(n);
+				fed_tick(fed);
+				s_write_status(n, fed);
+			}
+			/* Every 10 s: idle sessions, and keys revoked with nobody
+			 * asking since, leave memory (one store read per session). */
+			if (now >= next_sweep) {
+				next_sweep = now + 10000;
+				sess_sweep(sessions);
+			}
+		}
+		if (watch >= 0)
+			close(watch);
+	}
+	log_info("node", "stopping");
+	mail_stop(&mail);
+	http_stop(&http);
+	fed_destroy(&fed);
+	/* Last: every writer has stopped, so the sequence it records is the
+	 * store's whole. */
+	search_close(&search);
+	{
+		char path[4200];
+		snprintf(path, sizeof(path), "%s/status.json", node_dir(n));
+		unlink(path);
+	}
+	sess_destroy(&sessions);
+	return 0;
+}

@@ -1,0 +1,282 @@
+/*
+ * Checking a store (comptoir verify): every signature, and every index of
+ * the registry (and the events, the waiting ones) equal to a rebuild made
+ * from the events alone in a scratch store.
+ */
+#include <assert.h>
+#include <errno.h>
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "node/event/event_internal.h"
+
+struct rebuild {
+	store_t *from;     /* the store checked */
+	ingest_ctx_t *ctx; /* context on the scratch store */
+	ev_tsid_t *ids;    /* DB_EVENTS pass: events to ingest, in order */
+	size_t n, at;      /* how many, next one */
+	enum store_db db;  /* DB_EVENTS, or DB_PENDING walked in key order */
+	uint8_t after[64]; /* DB_PENDING pass: resume after this key */
+	int has_after;     /* after is set */
+	uint8_t last[64];  /* the last pending key this transaction took */
+	int more;          /* pending entries remain after last */
+};
+
+/* Copies up to 1000 events per transaction into the scratch store. The pass
+ * over DB_PENDING walks it in key order: those events only wait again, in
+ * whatever order they come. */
+static int
+s_rebuild_fn(store_txn_t *txn, void *arg)
+{
+	struct rebuild *b = arg;
+	store_txn_t *rtxn;
+	size_t end = b->at + 1000 < b->n ? b->at + 1000 : b->n;
+	int rc = 0;
+
+	if (store_read_begin(b->from, &rtxn) != 0)
+		return CPT_EIO;
+	if (b->db == DB_PENDING) {
+		store_cur_t *cur;
+		store_val_t k = {sizeof(b->after), b->after}, v;
+		size_t count = 0;
+		int r;
+
+		b->more = 0;
+		if ((rc = store_cur_open(rtxn, DB_PENDING, &cur)) != 0) {
+			store_read_end(b->from, &rtxn);
+			return rc;
+		}
+		if (b->has_after) {
+			r = store_cur_get(cur, &k, &v, STORE_SEEK);
+			if (r == 0 && k.len == sizeof(b->after) &&
+			    memcmp(k.data, b->after, sizeof(b->after)) == 0)
+				r = store_cur_get(cur, &k, &v, STORE_NEXT);
+		} else {
+			r = store_cur_get(cur, &k, &v, STORE_FIRST);
+		}
+		for (; r == 0 && count < 1000 && rc == 0;
+		     r = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+			ingest_res_t res;
+			const uint8_t *p = v.data;
+			size_t len = v.len;
+			if (k.len != sizeof(b->last))
+				continue;
+			rc = ingest_txn(b->ctx, txn, &p, &len, 1, &res);
+			memcpy(b->last, k.data, sizeof(b->last));
+			count++;
+		}
+		b->more = r == 0 && count > 0;
+		store_cur_close(&cur);
+		store_read_end(b->from, &rtxn);
+		return rc;
+	}
+	for (size_t i = b->at; i < end && rc == 0; i++) {
+		store_val_t v;
+		ingest_res_t res;
+		const uint8_t *p;
+		size_t len;
+
+		if (store_get(rtxn, DB_EVENTS, b->ids[i].id, CPT_ID_LEN, &v) != 0)
+			continue;
+		p = v.data;
+		len = v.len;
+		rc = ingest_txn(b->ctx, txn, &p, &len, 1, &res);
+	}
+	store_read_end(b->from, &rtxn);
+	return rc;
+}
+
+/* Compares one database of two stores; reports the first differences. */
+static size_t
+s_diff(store_txn_t *ta, store_txn_t *tb, enum store_db db)
+{
+	const char *name = store_db_name(db);
+	store_cur_t *ca, *cb;
+	store_val_t ka, va, kb, vb;
+	size_t diffs = 0;
+	int ra, rb;
+
+	if (store_cur_open(ta, db, &ca) != 0)
+		return 1;
+	if (store_cur_open(tb, db, &cb) != 0) {
+		store_cur_close(&ca);
+		return 1;
+	}
+	ra = store_cur_get(ca, &ka, &va, STORE_FIRST);
+	rb = store_cur_get(cb, &kb, &vb, STORE_FIRST);
+	while (ra == 0 || rb == 0) {
+		int c;
+		if (ra != 0)
+			c = 1;
+		else if (rb != 0)
+			c = -1;
+		else {
+			size_t m = ka.len < kb.len ? ka.len : kb.len;
+			c = memcmp(ka.data, kb.data, m);
+			if (c == 0 && ka.len != kb.len)
+				c = ka.len < kb.len ? -1 : 1;
+		}
+		if (c == 0 && (va.len != vb.len || memcmp(va.data, vb.data, va.len) != 0)) {
+			if (diffs++ < 5)
+				fprintf(
+				    stderr,
+				    "verify: %s: an entry differs from the rebuild: %.*s / %.*s\n",
+				    name, (int)(va.len > 200 ? 200 : va.len), (char *)va.data,
+				    (int)(vb.len > 200 ? 200 : vb.len), (char *)vb.data);
+		} else if (c != 0) {
+			if (diffs++ < 5)
+				fprintf(stderr, "verify: %s: an entry %s\n", name,
+				        c < 0 ? "is in the store but not in the rebuild"
+				              : "is in the rebuild but not in the store");
+		}
+		if (c <= 0)
+			ra = store_cur_get(ca, &ka, &va, STORE_NEXT);
+		if (c >= 0)
+			rb = store_cur_get(cb, &kb, &vb, STORE_NEXT);
+	}
+	store_cur_close(&ca);
+	store_cur_close(&cb);
+	return diffs;
+}
+
+static int
+s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+int
+event_verify(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
+{
+	store_t *st = ctx->st, *scratch = NULL;
+	char tmp[4200];
+	store_txn_t *txn = NULL, *t2 = NULL;
+	store_cur_t *cur;
+	store_val_t k, v;
+	size_t bad = 0, diffs = 0;
+	ingest_ctx_t sc;
+	ev_tsid_t *ids = NULL;
+	size_t n = 0;
+	int rc;
+
+	assert(ctx != NULL && ctx->st != NULL && n_events != NULL && err != NULL);
+	*n_events = 0;
+	/* 1. Every stored event decodes, verifies, and sits under its own id. */
+	if (store_read_begin(st, &txn) != 0) {
+		snprintf(err, errlen, "cannot read the store");
+		return CPT_EIO;
+	}
+	if (store_cur_open(txn, DB_EVENTS, &cur) == 0) {
+		for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
+		     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+			evt_t e;
+			uint8_t id[CPT_ID_LEN];
+			(*n_events)++;
+			if (evt_decode(&e, v.data, v.len, EVT_MAX_BODY) != 0 ||
+			    evt_verify(&e, ctx->fed) != 0 || k.len != CPT_ID_LEN ||
+			    (evt_id(id, &e), memcmp(id, k.data, CPT_ID_LEN) != 0)) {
+				char hex[CPT_HEX_ID];
+				if (k.len == CPT_ID_LEN)
+					cpt_hex32(hex, k.data);
+				else
+					snprintf(hex, sizeof(hex), "(bad key)");
+				fprintf(stderr, "verify: event %s does not verify\n", hex);
+				bad++;
+			}
+		}
+		store_cur_close(&cur);
+	}
+	store_read_end(st, &txn);
+	if (bad) {
+		snprintf(err, errlen, "%zu of %zu events do not verify", bad, *n_events);
+		return CPT_ESIG;
+	}
+	/* 2. The views equal a rebuild from the events alone, in a scratch store.
+	 * $TMPDIR when set: `comptoir verify` points it at a directory it
+	 * removes itself, should this process die in the middle. */
+	snprintf(tmp, sizeof(tmp), "%s/comptoir-verify-XXXXXX",
+	         getenv("TMPDIR") && getenv("TMPDIR")[0] ? getenv("TMPDIR") : "/tmp");
+	if (mkdtemp(tmp) == NULL) {
+		snprintf(err, errlen, "cannot create a scratch directory %s: %s", tmp,
+		         strerror(errno));
+		return CPT_EIO;
+	}
+	if (index_store_open(&scratch, tmp, 1, err, errlen) != 0) {
+		nftw(tmp, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+		return CPT_EIO;
+	}
+	/* A scratch copy is thrown away: no fsync per batch. */
+	if (store_set_nosync(scratch, 1) != 0)
+		log_warnx("verify", "the scratch store syncs every commit");
+	sc = *ctx;
+	sc.st = scratch;
+	memset(&sc.ix, 0, sizeof(sc.ix)); /* the scratch store's own; released below */
+	sc.work = NULL;
+	sc.reindexing = 0;
+	/* Events wait in the rebuild whenever their certificate is newer than
+	 * they are; all of them had been accepted, whatever the cap is now. */
+	sc.max_pending = UINT32_MAX;
+	rc = 0;
+	{
+		struct rebuild b = {.from = st, .ctx = &sc, .db = DB_EVENTS};
+		if (store_read_begin(st, &txn) != 0) {
+			rc = CPT_EIO;
+		} else {
+			rc = ev_collect(txn, DB_EVENTS, &ids, &n);
+			store_read_end(st, &txn);
+		}
+		b.ids = ids;
+		b.n = n;
+		while (rc == 0 && b.at < b.n) {
+			rc = store_write(scratch, s_rebuild_fn, &b);
+			b.at = b.at + 1000 < b.n ? b.at + 1000 : b.n;
+		}
+		free(ids);
+		ids = NULL;
+		b.db = DB_PENDING;
+		do {
+			if (rc == 0)
+				rc = store_write(scratch, s_rebuild_fn, &b);
+			if (rc == 0 && b.more) {
+				memcpy(b.after, b.last, sizeof(b.after));
+				b.has_after = 1;
+			}
+		} while (rc == 0 && b.more);
+	}
+	if (rc == 0 && store_read_begin(st, &txn) == 0) {
+		if (store_read_begin(scratch, &t2) == 0) {
+			/* Every index of the registry, then what is not derived. */
+			static const enum store_db also[] = {DB_EVENTS, DB_PENDING, DB_PENDING_IDS};
+			size_t nr;
+			const index_def_t *reg = index_registry(&nr);
+			for (size_t i = 0; i < nr; i++)
+				for (size_t j = 0; j < reg[i].n_dbs; j++)
+					diffs += s_diff(txn, t2, reg[i].dbs[j]);
+			for (size_t i = 0; i < sizeof(also) / sizeof(also[0]); i++)
+				diffs += s_diff(txn, t2, also[i]);
+			store_read_end(scratch, &t2);
+		}
+		store_read_end(st, &txn);
+	}
+	ingest_ctx_release(&sc);
+	store_close(&scratch);
+	nftw(tmp, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+	if (rc != 0) {
+		snprintf(err, errlen, "rebuild failed: %s", store_strerror(rc));
+		return rc;
+	}
+	if (diffs) {
+		snprintf(err, errlen,
+		         "%zu view entries differ from a rebuild (run comptoir reindex)", diffs);
+		return CPT_EINVAL;
+	}
+	return 0;
+}

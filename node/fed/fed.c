@@ -1,0 +1,151 @@
+/*
+ * The federation side of a running node: started by the daemon after the
+ * node opened, it owns the sync engine, the verification pool and the
+ * writer thread, and listens to the node's commits: local events are
+ * offered to peers before their commit and announced after it, and a
+ * revocation makes the engine check its links again.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/fed/fed_internal.h"
+
+fed_t *
+fed_new(node_t *n)
+{
+	fed_t *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return NULL;
+	f->node = n;
+	pthread_mutex_init(&f->unsent_lock, NULL);
+	return f;
+}
+
+void
+fed_trust_changed(fed_t *f)
+{
+	if (f->sync)
+		sync_recheck(f->sync);
+}
+
+/* Events made here go to the peers while the node commits them: a peer's
+ * copy of an event we then lose in a crash comes back here by
+ * reconciliation. What counts as acknowledged (the 201) still waits for our
+ * own commit. */
+static int
+s_offer(void *arg, const uint8_t *env, size_t len)
+{
+	fed_t *f = arg;
+
+	if (f->sync == NULL)
+		return 0;
+	sync_offer(f->sync, env, len);
+	return 1;
+}
+
+/* After a commit: peers hear of local events at once (and of another
+ * process's, seen by the node's poll); a revocation (or, from another
+ * process, a certificate) checks the links again. Events from peers are
+ * relayed by the engine itself, and it checks its links after their batch
+ * (writer.c). */
+static void
+s_on_commit(void *arg, const node_change_t *c, size_t n, enum node_origin origin)
+{
+	fed_t *f = arg;
+	uint8_t(*ids)[CPT_ID_LEN];
+	int trust = 0;
+
+	if (origin == NODE_PEER)
+		return;
+	for (size_t i = 0; i < n; i++)
+		trust |= c[i].kind == EVT_REVOKE ||
+		         (origin == NODE_ELSEWHERE && c[i].kind == EVT_SITE_CERT);
+	if ((origin == NODE_LOCAL || origin == NODE_ELSEWHERE) && f->sync &&
+	    (ids = malloc(n * CPT_ID_LEN)) != NULL) {
+		for (size_t i = 0; i < n; i++)
+			memcpy(ids[i], c[i].id, CPT_ID_LEN);
+		sync_announce(f->sync, (const uint8_t(*)[CPT_ID_LEN])ids, n);
+		free(ids);
+	}
+	if (trust)
+		fed_trust_changed(f);
+}
+
+int
+fed_start(fed_t *f, char *err, size_t errlen)
+{
+	node_t *n = f->node;
+	const cfg_t *cfg = node_cfg(n);
+	sync_conf_t sc;
+	sync_peer_conf_t peers[SYNC_MAX_PEERS];
+	size_t np;
+	char path[4200];
+
+	assert(f != NULL && f->sync == NULL);
+	snprintf(path, sizeof(path), "%s/keys/site.curve", node_dir(n));
+	if ((f->curve = key_curve_load(path, err, errlen)) == NULL)
+		return -1;
+	f->vpool = vpool_new(0);
+	f->writer = fed_writer_new(f);
+	memset(&sc, 0, sizeof(sc));
+	snprintf(sc.listen, sizeof(sc.listen), "%s", cfg->listen);
+	sc.curve = f->curve;
+	memcpy(sc.site_key, key_sign_public(node_site_key(n)), CPT_KEY_LEN);
+	snprintf(sc.site, sizeof(sc.site), "%.63s", cfg->name);
+	sc.max_msg = cfg->limits.max_msg;
+	sc.heartbeat_ms = cfg->sync.heartbeat_ms;
+	sc.reconcile_interval_s = cfg->sync.reconcile_interval;
+	fed_sync_ops(f, &sc.ops);
+	np = fed_peers_dialed(n, peers, SYNC_MAX_PEERS);
+	if ((f->sync = sync_start(&sc, peers, np, err, errlen)) == NULL)
+		return -1;
+	if (node_listen(n, s_on_commit, f) != 0) {
+		snprintf(err, errlen, "too many listeners on the node");
+		return -1;
+	}
+	node_set_offer(n, s_offer, f);
+	f->listening = 1;
+	fed_unsent_load(f);
+	return 0;
+}
+
+void
+fed_tick(fed_t *f)
+{
+	sync_peer_conf_t peers[SYNC_MAX_PEERS];
+	size_t np = fed_peers_dialed(f->node, peers, SYNC_MAX_PEERS);
+
+	/* Peers added with `comptoir peer add` while running are dialed. */
+	for (size_t i = 0; i < np; i++)
+		sync_add_peer(f->sync, &peers[i]);
+	fed_unsent_tick(f);
+}
+
+void
+fed_destroy(fed_t **self_p)
+{
+	fed_t *f = *self_p;
+
+	if (f == NULL)
+		return;
+	sync_stop(&f->sync);
+	fed_unsent_save(f);
+	/* The writer commits what it holds: the listeners still hear of it
+	 * (nothing goes out: the engine is gone). */
+	/* The pool first: batches it still checks go to the writer, which
+	 * then commits them. */
+	vpool_destroy(&f->vpool);
+	fed_writer_destroy(&f->writer);
+	if (f->listening) {
+		node_set_offer(f->node, NULL, NULL);
+		node_unlisten(f->node, s_on_commit, f);
+	}
+	key_curve_destroy(&f->curve);
+	pthread_mutex_destroy(&f->unsent_lock);
+	json_decref(f->sites);
+	free(f);
+	*self_p = NULL;
+}

@@ -1,0 +1,79 @@
+/*
+ * Shared by the files of node/fed/: the federation's state and the writer
+ * that commits peers' batches. Not for other folders.
+ */
+#ifndef COMPTOIR_FED_INTERNAL_H
+#define COMPTOIR_FED_INTERNAL_H
+
+#include <pthread.h>
+
+#include "node/fed/fed.h"
+
+/*
+ * What a peer may still lack of ours when the engine cannot tell (the link
+ * is down, or up but not yet reconciled): the events stored here at or after
+ * a watermark. The watermark follows the peer while it is in step (link up,
+ * a reconciliation ended since, nothing left to send); it goes down to any
+ * older event that arrives meanwhile. Counted from the reconciliation index
+ * (bk_fingerprint): an upper bound, since the peer may have some of them
+ * from elsewhere. Kept in the store while the link is down (fed_peer_mark).
+ */
+typedef struct unsent {
+	uint8_t key[CPT_KEY_LEN]; /* the peer's site key */
+	char site[64];            /* its name, for a peer the engine has no link for */
+	uint8_t from[40];         /* events at or after this (ts, id) may be missing there */
+	int known;                /* from is set (never in step, nothing persisted: unknown) */
+	uint8_t saved[40];        /* the watermark the store holds */
+	int saved_known;          /* saved is set */
+	uint64_t down_ms;         /* when its link went down (wall ms), 0 unknown */
+	uint64_t count;           /* events stored here at or after from, at the last tick */
+	int linked;               /* the engine had a link for it at the last tick */
+	int revoked;              /* its certificate is revoked or expired */
+} unsent_t;
+
+/* The thread that commits batches from peers once verified (writer.c). */
+typedef struct fed_writer fed_writer_t;
+
+struct fed {
+	node_t *node;         /* the node (not owned) */
+	sync_t *sync;         /* the sync engine while running, else NULL */
+	vpool_t *vpool;       /* signature checks on every core, while running */
+	fed_writer_t *writer; /* commits batches from peers, while running */
+	key_curve_t *curve;   /* transport key while running */
+	int listening;        /* the node's listeners are set */
+
+	pthread_mutex_t unsent_lock;     /* guards what follows */
+	unsent_t unsent[SYNC_MAX_PEERS]; /* per peer seen, in order of first sight */
+	size_t n_unsent;                 /* how many */
+	int self_revoked;                /* this site is revoked: nothing goes out, ever */
+	json_t *sites;                   /* fed_sites() for /api/status, or NULL */
+	uint64_t sites_ms;               /* when it was read (a second old at most) */
+};
+
+/* writer.c: started before the sync engine, destroyed after it (it commits
+ * what is queued, then stops; safe on NULL). */
+fed_writer_t *fed_writer_new(fed_t *f);
+void fed_writer_destroy(fed_writer_t **self_p);
+/* writer.c: ops.put (sync/sync.h). */
+int fed_put(void *ctx, sync_put_t *job);
+/* fed.c: the trust state changed (a revocation): links are checked again. */
+void fed_trust_changed(fed_t *f);
+
+/* unsent.c: the watermarks kept in the store are loaded (at start), moved
+ * (each tick), kept (at stop). */
+void fed_unsent_load(fed_t *f);
+void fed_unsent_tick(fed_t *f);
+void fed_unsent_save(fed_t *f);
+
+/* peers.c: the watermark of what a peer may lack (unsent.c): events at or
+ * after the (ts, id) key from, and since when its link is down (wall ms,
+ * 0 unknown). Kept in the peer's DB_PEERS record, beside what `peer add`
+ * wrote. 0 or a store error; _marked: 0 or CPT_ENOTFOUND when none was kept.
+ * fed_peer_keys: the keys of every DB_PEERS record, up to max. */
+int fed_peer_mark(node_t *n, const uint8_t site_key[CPT_KEY_LEN], const uint8_t from[40],
+                  uint64_t down_ms) CPT_WUR;
+int fed_peer_marked(node_t *n, const uint8_t site_key[CPT_KEY_LEN], uint8_t from[40],
+                    uint64_t *down_ms) CPT_WUR;
+size_t fed_peer_keys(node_t *n, uint8_t (*out)[CPT_KEY_LEN], size_t max);
+
+#endif

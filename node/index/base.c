@@ -1,0 +1,184 @@
+/*
+ * The base indexes every event gets when it is stored: its place in time
+ * (DB_ORDER, with the reconciliation index), by author (DB_BY_AUTHOR) and
+ * by what it refers to (DB_BY_REF); and reading stored events back.
+ */
+#include <string.h>
+
+#include "node/index/index_internal.h"
+
+/* ------------------------------------------------------- stored events */
+
+int
+index_event(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev)
+{
+	store_val_t v;
+	int rc = store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v);
+
+	if (rc != 0)
+		return rc;
+	/* Stored events passed every check on the way in: the body is parsed
+	 * by whoever needs it (index_body), not twice. */
+	return evt_decode_lazy(ev, v.data, v.len, EVT_MAX_BODY) == 0 ? 0 : CPT_EINVAL;
+}
+
+json_t *
+index_body(const evt_t *ev)
+{
+	json_t *j;
+
+	/* The body rules of evt_decode: no NUL byte, valid UTF-8 (jansson), no
+	 * duplicate keys, an object. */
+	if (ev->body == NULL || memchr(ev->body, 0, ev->body_len) != NULL)
+		return NULL;
+	j = json_loadb((const char *)ev->body, ev->body_len, JSON_REJECT_DUPLICATES, NULL);
+	if (j && !json_is_object(j)) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+int
+index_hex_field(const json_t *obj, const char *name, uint8_t out[32])
+{
+	json_t *v = json_object_get(obj, name);
+
+	if (!json_is_string(v))
+		return CPT_EINVAL;
+	return cpt_unhex32(out, json_string_value(v), json_string_length(v));
+}
+
+/* -------------------------------------------------------- base indexes */
+
+/* The reconciliation index follows DB_ORDER: gathered over the batch when
+ * the caller gathers (ix->bk), else at once. */
+static int
+s_bk_change(index_ctx_t *ix, store_txn_t *txn, const uint8_t key[40], int add)
+{
+	return ix->bk ? bk_acc_add(ix->bk, key, add) : bk_update(txn, key, add);
+}
+
+int
+index_base_add(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
+               const uint8_t *ref)
+{
+	uint8_t k[CPT_KEY_LEN + 8 + CPT_ID_LEN], kind[2];
+	int rc;
+
+	store_put_kind(kind, ev->kind);
+	store_tsid(k, ev->ts, id);
+	{
+		/* The reconciliation index counts each DB_ORDER entry once: an
+		 * event indexed again (reindex, re-admission) must not add twice. */
+		store_val_t key = {8 + CPT_ID_LEN, k}, val = {2, kind};
+		rc = store_put_new(txn, DB_ORDER, key.data, key.len, val.data, val.len);
+		if (rc == 0)
+			rc = s_bk_change(ix, txn, k, 1);
+		else if (rc == CPT_EEXIST)
+			rc = 0;
+		if (rc != 0)
+			return rc;
+	}
+	memcpy(k, ev->author, CPT_KEY_LEN);
+	store_put_u64(k + CPT_KEY_LEN, ev->ts);
+	memcpy(k + CPT_KEY_LEN + 8, id, CPT_ID_LEN);
+	if ((rc = store_put(txn, DB_BY_AUTHOR, k, sizeof(k), kind, 2)) != 0)
+		return rc;
+	if (ref) {
+		memcpy(k, ref, CPT_ID_LEN);
+		if ((rc = store_put(txn, DB_BY_REF, k, sizeof(k), kind, 2)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int
+index_base_del(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
+               const uint8_t *ref)
+{
+	uint8_t k[CPT_KEY_LEN + 8 + CPT_ID_LEN];
+	int rc;
+
+	store_tsid(k, ev->ts, id);
+	{
+		store_val_t key = {8 + CPT_ID_LEN, k};
+		rc = store_del_existing(txn, DB_ORDER, key.data, key.len);
+		if (rc == 0)
+			rc = s_bk_change(ix, txn, k, 0);
+		else if (rc == CPT_ENOTFOUND)
+			rc = 0;
+		if (rc != 0)
+			return rc;
+	}
+	memcpy(k, ev->author, CPT_KEY_LEN);
+	store_put_u64(k + CPT_KEY_LEN, ev->ts);
+	memcpy(k + CPT_KEY_LEN + 8, id, CPT_ID_LEN);
+	if ((rc = store_del(txn, DB_BY_AUTHOR, k, sizeof(k))) != 0)
+		return rc;
+	if (ref) {
+		memcpy(k, ref, CPT_ID_LEN);
+		if ((rc = store_del(txn, DB_BY_REF, k, sizeof(k))) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int
+index_base_unref(store_txn_t *txn, const uint8_t ref[CPT_ID_LEN], uint64_t ts,
+                 const uint8_t id[CPT_ID_LEN])
+{
+	uint8_t k[CPT_ID_LEN + 8 + CPT_ID_LEN];
+
+	memcpy(k, ref, CPT_ID_LEN);
+	store_tsid(k + CPT_ID_LEN, ts, id);
+	return store_del(txn, DB_BY_REF, k, sizeof(k));
+}
+
+/* ------------------------------------------------------------- walks */
+
+/* Comments, reactions, edits, redactions of target; revocations of a key. */
+int
+index_each_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t target[CPT_ID_LEN],
+               index_each_fn fn, void *arg)
+{
+	store_cur_t *cur;
+	store_val_t k = {CPT_ID_LEN, (void *)target}, v;
+	int rc;
+
+	if ((rc = store_cur_open(txn, DB_BY_REF, &cur)) != 0)
+		return rc;
+	rc = store_cur_get(cur, &k, &v, STORE_SEEK);
+	while (rc == 0 && k.len == CPT_ID_LEN + 8 + CPT_ID_LEN &&
+	       memcmp(k.data, target, CPT_ID_LEN) == 0) {
+		uint16_t kind = store_get_kind(&v);
+		if ((rc = fn(ix, txn, (uint8_t *)k.data + CPT_ID_LEN + 8, kind, arg)) != 0)
+			break;
+		rc = store_cur_get(cur, &k, &v, STORE_NEXT);
+	}
+	store_cur_close(&cur);
+	return rc == CPT_ENOTFOUND ? 0 : rc;
+}
+
+int
+index_each_by_author(index_ctx_t *ix, store_txn_t *txn, const uint8_t author[CPT_KEY_LEN],
+                     uint16_t want, index_each_fn fn, void *arg)
+{
+	store_cur_t *cur;
+	store_val_t k = {CPT_KEY_LEN, (void *)author}, v;
+	int rc;
+
+	if ((rc = store_cur_open(txn, DB_BY_AUTHOR, &cur)) != 0)
+		return rc;
+	rc = store_cur_get(cur, &k, &v, STORE_SEEK);
+	while (rc == 0 && k.len == CPT_KEY_LEN + 8 + CPT_ID_LEN &&
+	       memcmp(k.data, author, CPT_KEY_LEN) == 0) {
+		uint16_t kind = store_get_kind(&v);
+		if (kind == want &&
+		    (rc = fn(ix, txn, (uint8_t *)k.data + CPT_KEY_LEN + 8, kind, arg)) != 0)
+			break;
+		rc = store_cur_get(cur, &k, &v, STORE_NEXT);
+	}
+	store_cur_close(&cur);
+	return rc == CPT_ENOTFOUND ? 0 : rc;
+}

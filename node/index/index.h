@@ -1,0 +1,382 @@
+/*
+ * index — every index derived from the events, behind one registry. Each
+ * index says which databases it owns, which kinds it listens to, what to do
+ * when an event of them is added or removed, and how to rebuild itself:
+ * insert, redaction, revocation, `comptoir reindex` and `comptoir verify`
+ * reach every index through the registry, never by hand. Also the reads
+ * the layers above need of them (key records, handles, events by id), the
+ * reconciliation index and the schema of the store. Called by node/event
+ * (which decides what is accepted) and by every module above it; it calls
+ * only node/store.
+ */
+#ifndef COMPTOIR_INDEX_H
+#define COMPTOIR_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "crypto/crypto.h"
+#include "node/space/space.h"
+#include "node/store/store.h"
+
+/* --------------------------------------------------- schema (schema.c) */
+
+/* The version of what the store holds. 2: post views live in DB_FEED under
+ * (ts, id); 3: DB_REACTIONS and DB_PENDING_IDS; 4: protocol version 2 (site
+ * windows and users' enrolments in DB_KEYS, enrolments in DB_BY_REF, held and
+ * aside events in DB_PENDING with their rule in DB_PENDING_IDS; the reconciliation
+ * index keeps levels 3 to 7 only; DB_NOTIFY, DB_NOTIFY_BY and the databases
+ * of kinds 16 to 19). A store
+ * older than INDEX_SCHEMA_V2 is refused: its events are of version 1. */
+#define INDEX_SCHEMA    4
+#define INDEX_SCHEMA_V2 4
+
+/*
+ * Opens the store of dir as store_open does (flags: STORE_CREATE), then
+ * checks its schema: a new store gets INDEX_SCHEMA, an older one is moved
+ * forward by the steps of schema.c (each in a transaction of its own), a
+ * newer one or an unknown value is refused (CPT_EVERSION), and an index a
+ * store from before it lacks is built. Every command opens the store through
+ * this. *out is NULL on failure; err names the path.
+ */
+int index_store_open(store_t **out, const char *dir, int flags, char *err, size_t errlen) CPT_WUR;
+
+/* ----------------------------------------------------- context (keys.c) */
+
+/* Changes of the reconciliation index gathered over a transaction (buckets.c). */
+typedef struct bk_acc bk_acc_t;
+/* Key records read in this transaction, parsed (keys.c). */
+typedef struct ix_cache ix_cache_t;
+/* The fold of the space last asked about in this transaction (spaces.c). */
+typedef struct ix_spaces_cache ix_spaces_cache_t;
+
+/* What the indexes keep while a write transaction runs. Zero it to start;
+ * index_ctx_release frees what it holds. A context belongs to one thread. */
+typedef struct index_ctx {
+	ix_cache_t *cache;         /* key records, parsed; made on first use; NULL: none yet */
+	bk_acc_t *bk;              /* reconciliation changes gathered, applied by bk_acc_flush;
+	                              NULL: each change is applied at once */
+	ix_spaces_cache_t *spaces; /* a space's fold; made on first use; emptied with the cache */
+} index_ctx_t;
+
+/* Frees the cache; the context can be used again. */
+void index_ctx_release(index_ctx_t *ix);
+/* Empties the cache: at the start of a transaction, and after any change
+ * of the trust state. */
+void index_cache_clear(index_ctx_t *ix);
+/* Empties the folds of spaces kept (spaces.c): at the start of a write
+ * transaction (and of a retry); index_cache_off empties them too. Not
+ * between the events of one transaction: a reindex ingests one at a time. */
+void index_spaces_cache_clear(index_ctx_t *ix);
+/* While a trust event takes effect (off = 1) the records change under their
+ * readers: the cache is emptied and keeps nothing until off = 0.
+ * index_cache_is_off says which, for a caller that nests. */
+void index_cache_off(index_ctx_t *ix, int off);
+int index_cache_is_off(const index_ctx_t *ix);
+
+/* ------------------------------------------------- registry (registry.c) */
+
+/* An event as the registry hands it to an index. Every pointer is borrowed
+ * for the call (ev's bytes may live in the transaction's map). */
+typedef struct index_ev {
+	const evt_t *ev;    /* the event; ev->body may be NULL (erased) */
+	const json_t *body; /* its parsed body, or NULL: erased, or removed without it */
+	const uint8_t *id;  /* its id */
+	const uint8_t *ref; /* what it refers to (post, target, revoked key), or NULL */
+} index_ev_t;
+
+/* One derived index. */
+typedef struct index_def {
+	const char *name;         /* for messages */
+	const enum store_db *dbs; /* the databases it owns: emptied by reindex, compared
+	                             by verify */
+	size_t n_dbs;             /* how many */
+	uint64_t kinds;           /* bit k: it listens to events of kind k (k < 64) */
+	/* An event of its kinds is stored with its body (after the base
+	 * indexes). 0 or a store error. NULL: nothing to do. */
+	int (*added)(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e);
+	/* An event of its kinds left the store, or its body did (a redaction,
+	 * or it arrived erased): undo what added did. e->body is the body it
+	 * had when the caller still has it. 0 or a store error. */
+	int (*removed)(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e);
+	/* Rebuilds the index from another one (schema steps, a store from
+	 * before it), or NULL: only a reindex from the events rebuilds it. */
+	int (*rebuild)(store_txn_t *txn);
+} index_def_t;
+
+/* The bit of a kind in index_def_t.kinds. */
+#define INDEX_KIND(k) (1ull << (k))
+
+/* The registry, in the order its hooks run; *n gets how many. Static. */
+const index_def_t *index_registry(size_t *n);
+/* Calls added (index_removed: removed) of every index that listens to
+ * e->ev->kind, in registry order; stops at the first error. */
+int index_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
+int index_removed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
+/* Empties every database of the registry (before a reindex). */
+int index_drop_all(store_txn_t *txn) CPT_WUR;
+
+/* -------------------------------------------- base indexes (base.c) */
+
+/* The stored event id, decoded into ev (borrowed from the transaction; its
+ * body not parsed: index_body). 0, CPT_ENOTFOUND, CPT_EINVAL or an error. */
+int index_event(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev) CPT_WUR;
+/* The parsed body of ev under the decoder's rules (an object, no NUL, no
+ * duplicate key): a new reference, NULL when erased or not such an object. */
+json_t *index_body(const evt_t *ev);
+/* The 32 bytes of the 64-hex-digit string field name of obj. 0 or CPT_EINVAL. */
+int index_hex_field(const json_t *obj, const char *name, uint8_t out[32]) CPT_WUR;
+
+/* The base indexes of a stored event: DB_ORDER (and the reconciliation
+ * index), DB_BY_AUTHOR, and DB_BY_REF under ref when it refers to something.
+ * add: put (an event indexed again is counted once); del: take out. */
+int index_base_add(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
+                   const uint8_t *ref) CPT_WUR;
+int index_base_del(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
+                   const uint8_t *ref) CPT_WUR;
+/* An erased event refers to nothing any more: its DB_BY_REF entry goes. */
+int index_base_unref(store_txn_t *txn, const uint8_t ref[CPT_ID_LEN], uint64_t ts,
+                     const uint8_t id[CPT_ID_LEN]) CPT_WUR;
+
+/* Called for each event found, in (timestamp, id) order; a nonzero return
+ * stops the walk and is returned. id is borrowed for the call. */
+typedef int (*index_each_fn)(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind,
+                             void *arg);
+/* Each event referring to target (DB_BY_REF). */
+int index_each_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t target[CPT_ID_LEN],
+                   index_each_fn fn, void *arg) CPT_WUR;
+/* Each event of kind want by author (DB_BY_AUTHOR). */
+int index_each_by_author(index_ctx_t *ix, store_txn_t *txn, const uint8_t author[CPT_KEY_LEN],
+                         uint16_t want, index_each_fn fn, void *arg) CPT_WUR;
+
+/* ------------------------------------------ trust records (keys.c) */
+
+/* The key record (DB_KEYS) of key: a new reference, or NULL. */
+json_t *index_key_info(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN]);
+/* The handle of a user key, copied into out (64 bytes); 0 or CPT_ENOTFOUND. */
+int index_handle_of(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], char out[64]) CPT_WUR;
+/* The key a handle names now (the newest enrolment of it by the site of
+ * its first); 0 or CPT_ENOTFOUND. */
+int index_key_of(store_txn_t *txn, const char *handle, uint8_t key[CPT_KEY_LEN]) CPT_WUR;
+/* Does a window of site record rec (DB_KEYS: the union of its
+ * certificates' [not_before, not_after)) contain t_ms? */
+int index_site_valid_at(const json_t *rec, uint64_t t_ms);
+/* The site name a handle belongs to: the site of its first admitted
+ * enrolment (PROTOCOL.md 8.7), copied into out; 0 or CPT_ENOTFOUND. */
+int index_handle_site(store_txn_t *txn, const char *handle, char out[64]) CPT_WUR;
+/* The smallest effective revocation time of key (ms), or UINT64_MAX. */
+uint64_t index_revoked_at(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN]);
+/* The same with the store's answer: 0 with *ms (UINT64_MAX when the record
+ * is not 8 bytes), CPT_ENOTFOUND when the key was never revoked, or a store
+ * error (a caller that must tell "not revoked" from "cannot say"). */
+int index_revoked(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t *ms) CPT_WUR;
+/* The same two through the context's cache: *rec a new reference to the
+ * record (NULL when none), *revoked as index_revoked_at. 0, or CPT_ENOMEM
+ * (no cache could be made: the caller treats the key as unknown). */
+int index_key_cached(index_ctx_t *ix, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN],
+                     json_t **rec, uint64_t *revoked) CPT_WUR;
+/* index_handle_of through the cache. */
+int index_handle_cached(index_ctx_t *ix, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN],
+                        char out[64]) CPT_WUR;
+
+/* ------------------------------------------------- posts (posts.c) */
+
+/* What the references of a post or a comment say: its comments, and its
+ * text, the newest edit by its own author. */
+typedef struct index_refs {
+	uint8_t author[CPT_KEY_LEN]; /* in: whose edits count */
+	uint64_t edit_ts;            /* the newest edit's timestamp */
+	uint8_t edit_id[CPT_ID_LEN]; /* its id */
+	json_t *text;                /* in: the event's own text; out: the current one
+	                                (borrowed from the caller or from edit_body) */
+	json_t *edit_body;           /* the newest edit's body (owned: json_decref it), or NULL */
+	size_t comments;             /* visible comments */
+	const uint8_t *space;        /* in: the post's space when the references are
+	                                counted by PROTOCOL.md 16.9 (the post view), or
+	                                NULL: every one (a company-wide post, a query) */
+} index_refs_t;
+/* Reads the references of id into acc (author and text set by the caller).
+ * 0 or a store error; acc->edit_body must be released either way. */
+int index_refs(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], index_refs_t *acc) CPT_WUR;
+/* Appends to the array out the reactions author has on post
+ * (DB_REACTIONS). 0 or a store error. */
+int index_reactions_of(store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
+                       const uint8_t author[CPT_KEY_LEN], json_t *out) CPT_WUR;
+
+/* ------------------------------------------------- spaces (spaces.c) */
+
+/*
+ * This site as spaces see it: its key ring (borrowed; NULL: this process
+ * opens nothing), its seal key pair (borrowed, or NULL), the federation and
+ * the site's name. One per process, set by node/core when it opens the node
+ * and before any ingest, so that ingest, reindex and verify open the same
+ * sealed events; the pointers must live until it is set again.
+ */
+void index_spaces_setup(skey_ring_t *ring, const key_curve_t *seal, const uint8_t fed[CPT_FED_LEN],
+                        const char *site);
+/* The ring, locked for the caller (sealing a body, adding a key made here):
+ * index_spaces_ring_unlock after. May return NULL (still locked). */
+skey_ring_t *index_spaces_ring_lock(void);
+void index_spaces_ring_unlock(void);
+/* This site's name as set up (static; "" when none). */
+const char *index_spaces_site(void);
+/* The id of site's space in this federation (skey_site_space). */
+void index_site_space(uint8_t out[CPT_ID_LEN], const char *site);
+/* Opens into the ring every key sealed to this site among the stored key
+ * events (at start: the ring lives in memory, the keys in the events). */
+int index_spaces_load(store_txn_t *txn) CPT_WUR;
+/* A fresh fold of space (site: a site space's site, else NULL) from its
+ * stored governance events. 0 with *out (space_state_destroy it) and *keep
+ * (json_decref it after the state: the strings the state borrows), or an
+ * error. */
+int index_space_fold(space_state_t **out, json_t **keep, store_txn_t *txn,
+                     const uint8_t space[CPT_ID_LEN], const char *site) CPT_WUR;
+/* The stored state of a space (DB_SPACES): a new reference, or NULL. */
+json_t *index_space_get(store_txn_t *txn, const uint8_t space[CPT_ID_LEN]);
+/* The spaces handle is a member of (site spaces aside), up to max, with
+ * their roles (enum space_role) and names ("" when not known here); roles
+ * and names may be NULL. 0 or a store error. */
+int index_my_spaces(store_txn_t *txn, const char *handle, uint8_t (*out)[CPT_ID_LEN], int *roles,
+                    char (*names)[SPACE_NAME_MAX + 1], size_t max, size_t *n) CPT_WUR;
+/* Event id with its body as views read it: for a sealed event this site
+ * opened, ev->kind is the inner kind and *body its plaintext (with the
+ * outer "space" and "sealed_here": true); a sealed event not opened keeps
+ * kind EVT_SEALED and a NULL body. *body is a new reference or NULL. 0,
+ * CPT_ENOTFOUND, or an error, as index_event. */
+int index_event_open(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev,
+                     json_t **body) CPT_WUR;
+
+/* ------------------------------------------ notifications (notify.c) */
+
+/* A person's notifications are grouped: one group per post (its id), or per
+ * space for what concerns a space as a whole (requests, invitations). A
+ * group's record (DB_NOTIFY) is a JSON object {"latest": ms, "types": {type:
+ * {"n": items, "ts": newest ms, "by": [newest handles, at most 3], "actors":
+ * distinct handles}}}; types are listed by index_notify_types. */
+
+/* The types a record may hold, NULL-terminated: "mention", "comment" (on
+ * my post), "reply" (after my comment), "reaction" (on my post),
+ * "space_post" (a post in a space I follow), "space_request" (someone asks
+ * to join a space I administer), "space_invite" (I am invited). Static. */
+const char *const *index_notify_types(void);
+/* Recomputes the groups of post from the post and what refers to it (each
+ * person's record of it, replaced). The space index calls it for the posts
+ * whose visibility a space's fold changed. 0 or a store error. */
+int index_notify_post(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN]) CPT_WUR;
+/* Replaces every record of group by recs (handle -> record, borrowed; NULL
+ * or empty: the group is gone). The hook of the space index (PROTOCOL.md
+ * 17.4): after its fold, a space's join requests for its admins and its
+ * invitations for the invited, under the space's id. 0 or a store error. */
+int index_notify_group(index_ctx_t *ix, store_txn_t *txn, const uint8_t group[CPT_ID_LEN],
+                       const json_t *recs) CPT_WUR;
+/* The hook of the space index (PROTOCOL.md 17.3): after it folds a space,
+ * the space's group (under its id) becomes its pending requests, one item
+ * each for every active admin and owner, and its invitations, one item for
+ * each person invited (by whom); an archived space's group is emptied. A
+ * function of the fold, so of the event set. 0 or a store error. */
+int index_notify_space(index_ctx_t *ix, store_txn_t *txn, const space_state_t *st) CPT_WUR;
+/* Calls fn for each group of handle, newest first (by "latest", then
+ * group id), strictly before the (latest, group) cursor before (40 bytes)
+ * or from the newest when NULL: n is the number of items of the group (all
+ * types), rec its record as JSON text (len bytes, not NUL-terminated,
+ * borrowed for the call). A nonzero return of fn stops the walk and is
+ * returned; 0 when all were seen. */
+typedef int (*index_notify_fn)(void *arg, uint64_t latest, const uint8_t group[CPT_ID_LEN],
+                               uint64_t n, const char *rec, size_t len);
+int index_notify_each(store_txn_t *txn, const char *handle, const uint8_t *before,
+                      index_notify_fn fn, void *arg) CPT_WUR;
+
+/* Calls fn for each announce event (kind 18) held, newest first, with the
+ * post it names. Stops at fn's first nonzero return, which it returns. */
+int index_announce_each(store_txn_t *txn,
+                        int (*fn)(void *arg, uint64_t ts, const uint8_t id[CPT_ID_LEN],
+                                  const uint8_t post[CPT_ID_LEN]),
+                        void *arg) CPT_WUR;
+
+/* ------------------------------------------ personal state (mine.c) */
+
+#define INDEX_MINE_KEY_LEN 32
+/* The personal key of a user: BLAKE2b-256 keyed by their signing seed over
+ * "comptoir/personal-key/v1" (PROTOCOL.md 17.2). */
+void index_mine_derive(uint8_t k[INDEX_MINE_KEY_LEN], const uint8_t seed[CPT_SEED_LEN]);
+/* The personal keys this node learnt (DB_MINE_KEYS, local: never sent):
+ * put when the person logs in here; get: 0, CPT_ENOTFOUND, CPT_EINVAL. */
+int index_mine_key_put(store_txn_t *txn, const uint8_t user[CPT_KEY_LEN],
+                       const uint8_t k[INDEX_MINE_KEY_LEN]) CPT_WUR;
+int index_mine_key_get(store_txn_t *txn, const uint8_t user[CPT_KEY_LEN],
+                       uint8_t k[INDEX_MINE_KEY_LEN]) CPT_WUR;
+/* The body of a kind 17 event: plain (an object: "read", "mute",
+ * "prefs") sealed under k for author in federation fed: {"nonce", "box"}, a
+ * new reference, or NULL when memory is short. */
+json_t *index_mine_seal(const uint8_t k[INDEX_MINE_KEY_LEN], const uint8_t fed[CPT_FED_LEN],
+                        const uint8_t author[CPT_KEY_LEN], const json_t *plain);
+/* The plaintext object of such a body, or NULL (not sealed under k for
+ * that author and federation, or not a JSON object). */
+json_t *index_mine_open(const uint8_t k[INDEX_MINE_KEY_LEN], const uint8_t fed[CPT_FED_LEN],
+                        const uint8_t author[CPT_KEY_LEN], const json_t *body);
+/* The fold of user's kind 17 events this node can open (a function of the
+ * events and the key it holds): {"read": {group hex: [latest,
+ * n]} (each the largest marked), "mute":
+ * {post hex: bool}, "prefs": {name: value}, "known": whether the key is
+ * held, "events", "opened"}. A new reference, NULL on a store error. */
+json_t *index_mine_state(store_txn_t *txn, const uint8_t fed[CPT_FED_LEN],
+                         const uint8_t user[CPT_KEY_LEN]);
+
+/* ------------------------------------------------ backups (backups.c) */
+
+/* The newest key backup of a user key: 0 with its timestamp and id,
+ * CPT_ENOTFOUND, CPT_EINVAL (a record of another size), or a store error. */
+int index_backup(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t *ts,
+                 uint8_t id[CPT_ID_LEN]) CPT_WUR;
+
+/* ----------------------------------------------- profiles (profiles.c) */
+
+/* The fields of a profile, in order, NULL-terminated: what a profile event
+ * may set (other names, from a newer node, are ignored). */
+extern const char *const index_profile_fields[];
+
+/* --------------------------------------------- tombstones (tombstones.c) */
+
+/* Calls fn(arg, rid) for each redaction rid recorded against id; a nonzero
+ * return stops and is returned. 0 when none stopped it. */
+int index_tombstones(store_txn_t *txn, const uint8_t id[CPT_ID_LEN],
+                     int (*fn)(void *arg, const uint8_t rid[CPT_ID_LEN]), void *arg);
+
+/* -------------------------------------- waiting events (pending.c) */
+
+/* DB_PENDING_IDS follows DB_PENDING (which node/event owns): sets the
+ * entry of the DB_PENDING key k = (awaited key, id) to the rule that keeps
+ * it (PROTOCOL.md 8.8: "author.unknown", "clock.hold", "revoked.unvouched"),
+ * or removes it (rule NULL; none there is fine). */
+int index_pending_id(store_txn_t *txn, const uint8_t k[CPT_KEY_LEN + CPT_ID_LEN],
+                     const char *rule) CPT_WUR;
+/* Is event id waiting in DB_PENDING (for any key)? */
+int index_is_pending(store_txn_t *txn, const uint8_t id[CPT_ID_LEN]);
+
+/* ------------------------------- reconciliation index (buckets.c) */
+
+/* Every DB_ORDER insert and delete changes it in the same transaction.
+ * Keys are DB_ORDER keys (40 bytes). */
+int bk_update(store_txn_t *txn, const uint8_t key[40], int add) CPT_WUR;
+/* The same changes gathered over a transaction and applied once at its end:
+ * bk_acc_add per event, then bk_acc_flush (which empties it) before the
+ * commit; bk_acc_reset drops them (the transaction was aborted). */
+bk_acc_t *bk_acc_new(void);
+void bk_acc_free(bk_acc_t **self_p);
+int bk_acc_add(bk_acc_t *a, const uint8_t key[40], int add) CPT_WUR;
+int bk_acc_flush(bk_acc_t *a, store_txn_t *txn) CPT_WUR;
+void bk_acc_reset(bk_acc_t *a);
+/* Count and id sum of the events with lo <= key < hi (hi may be all 0xff). */
+void bk_fingerprint(store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40], uint64_t *count,
+                    uint8_t sum[32]);
+/* The key of the event of rank r in (ts, id) order; 0 or CPT_ENOTFOUND. */
+int bk_key_at(store_txn_t *txn, uint64_t r, uint8_t out[40]) CPT_WUR;
+/* Up to k-1 bounds cutting the count events of [lo, hi) into k equal parts. */
+size_t bk_split(store_txn_t *txn, const uint8_t lo[40], const uint8_t hi[40], uint64_t count,
+                size_t k, uint8_t (*bounds)[40]);
+/* Rebuilds the index from DB_ORDER. */
+int bk_rebuild(store_txn_t *txn) CPT_WUR;
+
+#endif

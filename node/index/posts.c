@@ -1,0 +1,510 @@
+/*
+ * Post views (DB_FEED under the post's (ts, id)) and the reaction registers
+ * they count from (DB_REACTIONS). A view is a function of the stored
+ * events: rebuilt from the post and what refers to it, or changed by
+ * difference when a comment or a reaction comes (the same result, which the
+ * order tests check).
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "node/index/index_internal.h"
+
+/* ---------------------------------------------------------- references */
+
+/* What the view needs from one reference. An erased comment has no DB_BY_REF
+ * entry (index_base_unref), so each entry of a comment is one visible
+ * comment: no load. Reactions are counted from DB_REACTIONS; only edits are
+ * read. */
+static int
+s_post_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, void *arg)
+{
+	index_refs_t *a = arg;
+	evt_t ev;
+	json_t *b;
+
+	if (kind == EVT_COMMENT && a->space == NULL)
+		a->comments++;
+	if (kind != EVT_EDIT && (kind != EVT_COMMENT || a->space == NULL))
+		return 0;
+	/* An edit may be sealed: its opened body (node/index/spaces.c). */
+	if (index_event_open(txn, id, &ev, &b) != 0 || b == NULL)
+		return 0;
+	/* In a space, only its members' count (PROTOCOL.md 16.9). */
+	if (a->space && !ix_space_ref_in(ix, txn, a->space, &ev, id, b)) {
+		json_decref(b);
+		return 0;
+	}
+	if (kind == EVT_COMMENT) {
+		a->comments++;
+		json_decref(b);
+		return 0;
+	}
+	if (sodium_memcmp(ev.author, a->author, CPT_KEY_LEN) == 0 &&
+	    (a->edit_body == NULL || store_cmp_tsid(ev.ts, id, a->edit_ts, a->edit_id) > 0)) {
+		json_decref(a->edit_body);
+		a->edit_body = json_incref(b);
+		a->edit_ts = ev.ts;
+		memcpy(a->edit_id, id, CPT_ID_LEN);
+		a->text = json_object_get(b, "text");
+	}
+	json_decref(b);
+	return 0;
+}
+
+int
+index_refs(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], index_refs_t *acc)
+{
+	index_ctx_t ix = {0}; /* no cache: only events are read */
+
+	assert(txn != NULL && acc != NULL);
+	return index_each_ref(&ix, txn, id, s_post_ref, acc);
+}
+
+/* ------------------------------------------------------------ reactions */
+
+/* DB_REACTIONS holds, for each post, author and reaction, the newest
+ * (timestamp, id) reaction event: last writer wins. A reaction that arrives
+ * changes one entry and at most one count of the post view, whatever the
+ * number of reactions already there; a reaction that goes rebuilds the post's
+ * entries from the reactions that stay. */
+
+#define REG_KEY_MAX (CPT_ID_LEN + CPT_KEY_LEN + EVT_MAX_REACTION)
+#define REG_VAL_LEN (8 + CPT_ID_LEN + 1)
+
+static size_t
+s_reg_key(uint8_t k[REG_KEY_MAX], const uint8_t post[CPT_ID_LEN], const uint8_t author[CPT_KEY_LEN],
+          const char *reaction)
+{
+	size_t n = strlen(reaction);
+
+	if (n > EVT_MAX_REACTION) /* validated on the way in; a bound all the same */
+		n = EVT_MAX_REACTION;
+	memcpy(k, post, CPT_ID_LEN);
+	memcpy(k + CPT_ID_LEN, author, CPT_KEY_LEN);
+	memcpy(k + CPT_ID_LEN + CPT_KEY_LEN, reaction, n);
+	return CPT_ID_LEN + CPT_KEY_LEN + n;
+}
+
+/* Records reaction event id (ev, body) on post if it is the newest of its
+ * author and name there. *delta gets the change of that name's count: -1, 0
+ * or +1. Returns 0 or a store error. */
+static int
+s_reg_put(store_txn_t *txn, const uint8_t post[CPT_ID_LEN], const evt_t *ev,
+          const uint8_t id[CPT_ID_LEN], const json_t *body, int *delta)
+{
+	const char *r = json_string_value(json_object_get(body, "reaction"));
+	int on = json_is_true(json_object_get(body, "on")), was = 0, rc;
+	uint8_t k[REG_KEY_MAX], val[REG_VAL_LEN];
+	size_t kl;
+	store_val_t v;
+
+	*delta = 0;
+	if (r == NULL || *r == 0)
+		return 0;
+	kl = s_reg_key(k, post, ev->author, r);
+	rc = store_get(txn, DB_REACTIONS, k, kl, &v);
+	if (rc != 0 && rc != CPT_ENOTFOUND)
+		return rc;
+	if (rc == 0 && v.len == REG_VAL_LEN) {
+		const uint8_t *p = v.data;
+		if (store_cmp_tsid(store_get_u64(p), p + 8, ev->ts, id) >= 0)
+			return 0; /* an older one, arrived late: changes nothing */
+		was = p[8 + CPT_ID_LEN] != 0;
+	}
+	store_put_u64(val, ev->ts);
+	memcpy(val + 8, id, CPT_ID_LEN);
+	val[8 + CPT_ID_LEN] = (uint8_t)on;
+	if ((rc = store_put(txn, DB_REACTIONS, k, kl, val, sizeof(val))) != 0)
+		return rc;
+	*delta = on - was;
+	return 0;
+}
+
+/* Deletes every entry of DB_REACTIONS under prefix (plen bytes). */
+static int
+s_reg_clear(store_txn_t *txn, const uint8_t *prefix, size_t plen)
+{
+	store_cur_t *cur;
+	store_val_t k = {plen, (void *)prefix}, v;
+	int rc;
+
+	if ((rc = store_cur_open(txn, DB_REACTIONS, &cur)) != 0)
+		return rc;
+	/* Seek again after each delete: the first entry left under prefix. */
+	for (;;) {
+		k.len = plen;
+		k.data = (void *)prefix;
+		rc = store_cur_get(cur, &k, &v, STORE_SEEK);
+		if (rc != 0 || k.len < plen || memcmp(k.data, prefix, plen) != 0)
+			break;
+		if ((rc = store_cur_del(cur)) != 0)
+			break;
+	}
+	store_cur_close(&cur);
+	return rc == CPT_ENOTFOUND ? 0 : rc;
+}
+
+/* The post whose registers are built, and its place when known. */
+struct s_reg_arg {
+	const uint8_t *post;  /* the post */
+	int known;            /* its place is known: space says it */
+	const uint8_t *space; /* its space, or NULL: company-wide */
+};
+
+static int
+s_reg_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, void *arg)
+{
+	const struct s_reg_arg *a = arg;
+	evt_t ev;
+	json_t *b;
+	int delta, rc;
+
+	if (kind != EVT_REACTION)
+		return 0;
+	if (index_event_open(txn, id, &ev, &b) != 0 || b == NULL)
+		return 0;
+	/* In a space, only its members' reactions (PROTOCOL.md 16.9). */
+	rc = !a->known  ? ix_space_ref_counts(ix, txn, a->post, &ev, id, b)
+	     : a->space ? ix_space_ref_in(ix, txn, a->space, &ev, id, b)
+	                : 1;
+	if (rc == 1)
+		rc = s_reg_put(txn, a->post, &ev, id, b, &delta);
+	json_decref(b);
+	return rc < 0 ? rc : 0;
+}
+
+/* The reaction registers of post, from its reactions still stored (after
+ * one went, or its space's membership changed). */
+static int
+s_reactions_rebuild_in(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN], int known,
+                       const uint8_t *space)
+{
+	struct s_reg_arg a = {post, known, space};
+	int rc = s_reg_clear(txn, post, CPT_ID_LEN);
+
+	return rc != 0 ? rc : index_each_ref(ix, txn, post, s_reg_ref, &a);
+}
+
+static int
+s_reactions_rebuild(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN])
+{
+	return s_reactions_rebuild_in(ix, txn, post, 0, NULL);
+}
+
+static int
+s_reg_build_fn(store_txn_t *txn, const store_val_t *k, const store_val_t *v, void *arg)
+{
+	index_ctx_t *ix = arg;
+	const uint8_t *kp = k->data;
+
+	struct s_reg_arg a = {kp, 0, NULL};
+
+	if (k->len != CPT_ID_LEN + 8 + CPT_ID_LEN || store_get_kind(v) != EVT_REACTION)
+		return 0;
+	return s_reg_ref(ix, txn, kp + CPT_ID_LEN + 8, EVT_REACTION, &a);
+}
+
+int
+ix_reactions_build(store_txn_t *txn)
+{
+	index_ctx_t ix = {0};
+	int rc = store_rebuild(txn, DB_REACTIONS, DB_BY_REF, s_reg_build_fn, &ix);
+
+	ix_spaces_cache_free(&ix); /* the folds the members were asked of */
+	return rc;
+}
+
+/* The view's "reactions": how many authors have each reaction on. */
+static json_t *
+s_reaction_counts(store_txn_t *txn, const uint8_t post[CPT_ID_LEN])
+{
+	store_cur_t *cur;
+	store_val_t k = {CPT_ID_LEN, (void *)post}, v;
+	json_t *counts = json_object();
+	int rc;
+
+	if (counts == NULL || store_cur_open(txn, DB_REACTIONS, &cur) != 0) {
+		json_decref(counts); /* no view at all rather than a view without its counts */
+		return NULL;
+	}
+	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		char name[EVT_MAX_REACTION + 1];
+		size_t n;
+		if (k.len < CPT_ID_LEN + CPT_KEY_LEN || memcmp(k.data, post, CPT_ID_LEN) != 0)
+			break;
+		if (v.len != REG_VAL_LEN || ((uint8_t *)v.data)[8 + CPT_ID_LEN] == 0)
+			continue;
+		n = k.len - CPT_ID_LEN - CPT_KEY_LEN;
+		if (n > EVT_MAX_REACTION)
+			continue;
+		memcpy(name, (uint8_t *)k.data + CPT_ID_LEN + CPT_KEY_LEN, n);
+		name[n] = 0;
+		json_object_set_new(
+		    counts, name,
+		    json_integer(json_integer_value(json_object_get(counts, name)) + 1));
+	}
+	store_cur_close(&cur);
+	return counts;
+}
+
+int
+index_reactions_of(store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
+                   const uint8_t author[CPT_KEY_LEN], json_t *out)
+{
+	uint8_t prefix[CPT_ID_LEN + CPT_KEY_LEN];
+	store_cur_t *cur;
+	store_val_t k = {sizeof(prefix), prefix}, v;
+	int rc;
+
+	memcpy(prefix, post, CPT_ID_LEN);
+	memcpy(prefix + CPT_ID_LEN, author, CPT_KEY_LEN);
+	if ((rc = store_cur_open(txn, DB_REACTIONS, &cur)) != 0)
+		return rc;
+	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		if (k.len < sizeof(prefix) || memcmp(k.data, prefix, sizeof(prefix)) != 0)
+			break;
+		if (v.len == REG_VAL_LEN && ((uint8_t *)v.data)[8 + CPT_ID_LEN] != 0)
+			json_array_append_new(out, json_stringn((char *)k.data + sizeof(prefix),
+			                                        k.len - sizeof(prefix)));
+	}
+	store_cur_close(&cur);
+	return rc == CPT_ENOTFOUND ? 0 : rc;
+}
+
+/* A comment or reaction came: the register, then the post view by what
+ * changed (one count), without reading the post's other references. */
+static int
+s_post_ref_added(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const json_t *body,
+                 const uint8_t id[CPT_ID_LEN], const uint8_t post[CPT_ID_LEN])
+{
+	const char *r = NULL;
+	int delta = 0, rc;
+	evt_t pe;
+	uint8_t fk[8 + CPT_ID_LEN];
+	json_t *view, *counts;
+
+	/* In a space, only its members' count (PROTOCOL.md 16.9). */
+	if (ev->kind == EVT_REACTION || ev->kind == EVT_COMMENT) {
+		rc = ix_space_ref_counts(ix, txn, post, ev, id, body);
+		if (rc <= 0)
+			return rc;
+	}
+	if (ev->kind == EVT_REACTION) {
+		if ((rc = s_reg_put(txn, post, ev, id, body, &delta)) != 0)
+			return rc;
+		if (delta == 0)
+			return 0;
+		r = json_string_value(json_object_get(body, "reaction"));
+	} else if (ev->kind != EVT_COMMENT) {
+		return ix_post_rebuild(ix, txn, post);
+	}
+	/* The view exists while the post is here with its body. */
+	rc = index_event(txn, post, &pe);
+	if (rc != 0)
+		return rc == CPT_ENOTFOUND || rc == CPT_EINVAL ? 0 : rc;
+	if (pe.kind != EVT_POST || pe.body == NULL)
+		return pe.kind == EVT_SEALED ? ix_post_rebuild(ix, txn, post) : 0;
+	store_put_u64(fk, pe.ts);
+	memcpy(fk + 8, post, CPT_ID_LEN);
+	if ((view = store_get_json(txn, DB_FEED, fk, sizeof(fk))) == NULL ||
+	    !json_is_object(counts = json_object_get(view, "reactions"))) {
+		json_decref(view);
+		return ix_post_rebuild(ix, txn, post);
+	}
+	if (r == NULL) {
+		json_object_set_new(
+		    view, "comments",
+		    json_integer(json_integer_value(json_object_get(view, "comments")) + 1));
+	} else {
+		char name[EVT_MAX_REACTION + 1];
+		json_int_t n;
+		snprintf(name, sizeof(name), "%s", r);
+		n = json_integer_value(json_object_get(counts, name)) + delta;
+		if (n > 0)
+			json_object_set_new(counts, name, json_integer(n));
+		else
+			json_object_del(counts, name);
+	}
+	rc = store_put_json(txn, DB_FEED, fk, sizeof(fk), view);
+	json_decref(view);
+	return rc;
+}
+
+/* Collects the mentions of a text into a JSON array (arg). */
+static void
+s_mention_list(const char *h, void *arg)
+{
+	json_array_append_new(arg, json_string(h));
+}
+
+int
+ix_post_rebuild(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
+{
+	return ix_post_rebuild_ev(ix, txn, id, NULL, NULL);
+}
+
+int
+ix_post_rebuild_ev(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN],
+                   const evt_t *have, const json_t *have_body)
+{
+	evt_t ev;
+	json_t *body = NULL, *view = NULL, *counts, *mentions;
+	index_refs_t acc;
+	uint8_t fk[8 + CPT_ID_LEN];
+	char idhex[CPT_HEX_ID], author[CPT_HEX_ID], handle[64];
+	uint8_t space[CPT_ID_LEN];
+	int rc, where;
+
+	if (have && have_body && have->kind == EVT_POST) {
+		ev = *have;
+		body = json_incref((json_t *)have_body);
+		rc = 0;
+	} else {
+		/* A sealed post opened here reads as a post (node/index/spaces.c). */
+		rc = index_event_open(txn, id, &ev, &body);
+		if (rc != 0 && rc != CPT_ENOTFOUND)
+			return rc;
+		if (rc == 0 && ev.kind != EVT_POST) {
+			json_decref(body);
+			return 0;
+		}
+	}
+	if (body == NULL) {
+		/* Gone or erased: out of the feed. The key needs the timestamp:
+		 * from the header when the event is still here, else from the
+		 * caller that just removed it. Neither: it never had a view. */
+		uint64_t ts;
+		if (rc == 0)
+			ts = ev.ts;
+		else if (have && have->kind == EVT_POST)
+			ts = have->ts;
+		else
+			return 0;
+		store_put_u64(fk, ts);
+		memcpy(fk + 8, id, CPT_ID_LEN);
+		return store_del(txn, DB_FEED, fk, sizeof(fk));
+	}
+	/* A post of a space has its view in DB_SPACE_FEED, when it counts
+	 * there (PROTOCOL.md 16.9), and never in the company-wide feed. */
+	where = ix_space_place(ix, txn, &ev, id, body, space);
+	if (where != 0) {
+		uint8_t sk[CPT_ID_LEN + 8 + CPT_ID_LEN];
+		memcpy(sk, space, CPT_ID_LEN);
+		store_tsid(sk + CPT_ID_LEN, ev.ts, id);
+		if (where < 0) {
+			rc = store_del(txn, DB_SPACE_FEED, sk, sizeof(sk));
+			json_decref(body);
+			return rc;
+		}
+	}
+	memset(&acc, 0, sizeof(acc));
+	memcpy(acc.author, ev.author, CPT_KEY_LEN);
+	acc.text = json_object_get(body, "text");
+	if (where > 0) {
+		/* Who counts on it is decided with the post's space known: a
+		 * reaction that came before its post was kept in the registers. */
+		acc.space = space;
+		if ((rc = s_reactions_rebuild_in(ix, txn, id, 1, space)) != 0)
+			goto out;
+	}
+	rc = index_each_ref(ix, txn, id, s_post_ref, &acc);
+	if (rc != 0)
+		goto out;
+	counts = s_reaction_counts(txn, id);
+	mentions = json_array();
+	ix_each_mention(json_string_value(acc.text), s_mention_list, mentions);
+	cpt_hex32(idhex, id);
+	cpt_hex32(author, ev.author);
+	if (index_handle_cached(ix, txn, ev.author, handle) != 0)
+		handle[0] = 0;
+	view = json_pack(
+	    "{s:s, s:s, s:s, s:O, s:I, s:I, s:o, s:I, s:o, s:o}", "id", idhex, "author", handle,
+	    "author_key", author, "text", acc.text, "created", (json_int_t)HLC_MS(ev.ts), "ts",
+	    (json_int_t)ev.ts, "edited",
+	    acc.edit_body ? json_integer((json_int_t)HLC_MS(acc.edit_ts)) : json_null(), "comments",
+	    (json_int_t)acc.comments, "reactions", counts, "mentions", mentions);
+	if (view == NULL) {
+		rc = CPT_ENOMEM;
+		goto out;
+	}
+	if (where > 0) {
+		uint8_t sk[CPT_ID_LEN + 8 + CPT_ID_LEN];
+		cpt_hex32(idhex, space);
+		json_object_set_new(view, "space", json_string(idhex));
+		memcpy(sk, space, CPT_ID_LEN);
+		store_tsid(sk + CPT_ID_LEN, ev.ts, id);
+		rc = store_put_json(txn, DB_SPACE_FEED, sk, sizeof(sk), view);
+		goto out;
+	}
+	store_put_u64(fk, ev.ts);
+	memcpy(fk + 8, id, CPT_ID_LEN);
+	rc = store_put_json(txn, DB_FEED, fk, sizeof(fk), view);
+out:
+	json_decref(view);
+	json_decref(acc.edit_body);
+	json_decref(body);
+	return rc;
+}
+
+int
+ix_post_refs_rebuild(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN])
+{
+	/* A post of a space rebuilds its registers with its view. */
+	return ix_post_rebuild(ix, txn, post);
+}
+
+static int
+s_post_of_key(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, void *arg)
+{
+	(void)kind;
+	(void)arg;
+	return ix_post_rebuild(ix, txn, id);
+}
+
+/* The posts of a key show its handle: rebuilt when the handle changes. */
+int
+ix_posts_of_rebuild(index_ctx_t *ix, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN])
+{
+	return index_each_by_author(ix, txn, key, EVT_POST, s_post_of_key, NULL);
+}
+
+/* ------------------------------------------------------------- hooks */
+
+int
+ix_posts_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e)
+{
+	switch (e->ev->kind) {
+	case EVT_POST: return ix_post_rebuild_ev(ix, txn, e->id, e->ev, e->body);
+	case EVT_COMMENT:
+	case EVT_REACTION:
+		/* One more reference: the post view changes by difference. */
+		return e->ref ? s_post_ref_added(ix, txn, e->ev, e->body, e->id, e->ref) : 0;
+	case EVT_EDIT: return e->ref ? ix_post_rebuild(ix, txn, e->ref) : 0;
+	}
+	return 0;
+}
+
+int
+ix_posts_removed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e)
+{
+	switch (e->ev->kind) {
+	case EVT_POST:
+		/* e->ev: the header, for the view's key when the post just left */
+		return ix_post_rebuild_ev(ix, txn, e->id, e->ev, NULL);
+	case EVT_REACTION: {
+		/* A reaction went: its post's registers from those that stay. */
+		int rc = e->ref ? s_reactions_rebuild(ix, txn, e->ref) : 0;
+		return rc == 0 && e->ref ? ix_post_rebuild(ix, txn, e->ref) : rc;
+	}
+	case EVT_COMMENT:
+	case EVT_EDIT: return e->ref ? ix_post_rebuild(ix, txn, e->ref) : 0;
+	}
+	return 0;
+}

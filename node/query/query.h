@@ -1,0 +1,205 @@
+/*
+ * query — what the API and the CLI show, read from the indexes: the feed,
+ * a post with its thread, people and the directory, figures for
+ * management. It only reads, in the caller's read transaction, and every
+ * answer is a function of the event set. Calls node/index and node/store;
+ * called by node/http, node/cli and node/auth.
+ */
+#ifndef COMPTOIR_QUERY_H
+#define COMPTOIR_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "crypto/crypto.h"
+#include "node/store/store.h"
+
+/* Every function takes a read transaction (store_read_begin) and returns a
+ * new reference the caller decrefs, or NULL; nothing borrowed from the
+ * transaction outlives it. */
+
+/* ------------------------------------------------------- feed (feed.c) */
+
+/* The feed, newest first, before the cursor (NULL = from the top): up to
+ * limit post views; next gets the cursor (80 hex) of the last one when more
+ * may follow, else "". Post views (here and from query_post) carry, read
+ * now, "author_site" (the author's home site) and "author_name" (their
+ * profile's name, or null). An array, empty on a store error. */
+json_t *query_feed(store_txn_t *txn, const uint8_t *before40, size_t limit, char next[81]);
+
+/* --------------------------------------------------- threads (thread.c) */
+
+/* Comments a post answer carries, newest first page. */
+#define QUERY_COMMENTS_PAGE 50
+/* A post view as the API shows it, or NULL (no such post, or not visible).
+ * With children: also its newest QUERY_COMMENTS_PAGE comments
+ * ("comment_list", oldest first) and "comments_before", the cursor of
+ * earlier ones or null. */
+json_t *query_post(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int with_children);
+/* The same with children, and "my_reactions": the reactions viewer has on
+ * it (GET /api/posts/ID). NULL also on a store error. */
+json_t *query_post_for(store_txn_t *txn, const uint8_t id[CPT_ID_LEN],
+                       const uint8_t viewer[CPT_KEY_LEN]);
+/* A comment as the API shows it ({"id", "post", "author", "author_key",
+ * "author_site", "author_name", "text", "created", "edited"}: the text is
+ * the newest edit by its author), or NULL when id is not a comment with its
+ * body. */
+json_t *query_comment(store_txn_t *txn, const uint8_t id[CPT_ID_LEN]);
+/* Up to limit comments of post id, oldest first: the newest, or those
+ * strictly before the (ts, id) cursor before40. next gets the cursor (80
+ * hex) of the oldest listed when earlier comments remain, else "". NULL on
+ * a store error. */
+json_t *query_comments(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const uint8_t *before40,
+                       size_t limit, char next[81]);
+/* The newest visible posts of key, newest first, up to max. */
+json_t *query_posts_of(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], size_t max);
+
+/* The same for a reader: a post of a space too, when handle (a person of
+ * site) may read it (query_space_readable), with "space" and "space_name";
+ * NULL otherwise, as for a post that does not exist (PROTOCOL.md 16.9). */
+json_t *query_post_as(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int with_children,
+                      const char *handle, const char *site);
+json_t *query_post_for_as(store_txn_t *txn, const uint8_t id[CPT_ID_LEN],
+                          const uint8_t viewer[CPT_KEY_LEN], const char *handle, const char *site);
+/* A post's view wherever it is, company-wide or in a space, with nobody's
+ * access checked: for query_post_as and the checks of the API. */
+json_t *query_post_any(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int with_children);
+
+/* ---------------------------------------------------- spaces (spaces.c) */
+
+/* Spaces as a person (handle, of this site site) sees them; a private space
+ * they are neither a member of nor invited to, and another site's space,
+ * do not exist for them (NULL, or left out of lists). */
+
+/* 1 when handle may read the content of space: an open space, a private one
+ * they are a member of, their site's space. */
+int query_space_readable(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const char *handle,
+                         const char *site);
+/* A space: its state ("name", "description", "visibility", "join",
+ * "archived", "members", "pending" (all for its admins, one's own for
+ * others), "sites", "creator", "created") with "my_role", "my_pending",
+ * "readable" and "member_count"; NULL when it does not exist for them. */
+json_t *query_space(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const char *handle,
+                    const char *site);
+/* The spaces handle sees (their site's first, then by id), whose folded
+ * name contains q (NULL: all); mine: only those they are a member of or
+ * invited to or asked to join. An array. */
+json_t *query_spaces(store_txn_t *txn, const char *handle, const char *site, const char *q,
+                     int mine);
+/* A space's feed as query_feed pages it; the views carry "space" and
+ * "space_name". The caller checked the reader (query_space_readable). */
+json_t *query_space_feed(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const char *site,
+                         const uint8_t *before40, size_t limit, char next[81]);
+/* The main feed of handle: company-wide posts, their site's space and the
+ * spaces they are a member of now, newest first, as query_feed pages it. */
+json_t *query_main_feed(store_txn_t *txn, const char *handle, const char *site,
+                        const uint8_t *before40, size_t limit, char next[81]);
+/* The spaces handle is a member of that viewer (of viewer_site) may read:
+ * [{"id", "name", "visibility", "role"}]. */
+json_t *query_person_spaces(store_txn_t *txn, const char *handle, const char *viewer,
+                            const char *viewer_site);
+/* Figures of a space: {"posts", "comments", "posts_recent" (since since_ms),
+ * "active_members" (authors of those)}; NULL on a store error. */
+json_t *query_space_figures(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], uint64_t since_ms);
+
+/* ---------------------------------------------------- people (people.c) */
+
+/* A person's profile and identity by handle, or NULL. */
+json_t *query_person(store_txn_t *txn, const char *handle);
+/* Directory search: a substring of the handle, home site, name, title,
+ * department, site, location or a skill, compared folded (query_fold: case
+ * and accents do not count). Disabled users are left out. */
+json_t *query_people(store_txn_t *txn, const char *q, size_t limit);
+/* Folds UTF-8 text for search into out (cap bytes, NUL-terminated): ASCII
+ * and the Latin letters of U+00C0..U+017F lose case and accents ("Lefèvre"
+ * gives "lefevre", "Æ" "ae"), combining accents (U+0300..U+036F) are
+ * dropped, anything else is copied. The result is never longer than s. */
+void query_fold(const char *s, char *out, size_t cap);
+
+/* ---------------------------------------- notifications (notify.c) */
+
+/* Every function below that takes mine wants the person's own state, the
+ * fold index_mine_state gives (read marks, mutes, preferences). */
+
+/* The preferences of mine, every one with its value or its default:
+ * {"digest": "daily", "lang": "en", "email": "", "inapp": {type: bool},
+ * "mail": {type: bool}, "spaces": {space hex: "all"|"mentions"|"off"}}. */
+json_t *query_prefs(const json_t *mine);
+/* Is v a valid value of the preference name ("inapp.<type>", "mail.<type>",
+ * "digest", "lang", "email", "space.<id>")? 0, or CPT_EINVAL with why
+ * (what the API answers). */
+int query_pref_check(const char *name, const json_t *v, char *why, size_t wl) CPT_WUR;
+
+/* What query_notifications lists. */
+typedef struct query_notify_opts {
+	const uint8_t *before; /* a (latest, group) cursor (40 bytes), or NULL: from the newest */
+	size_t limit;          /* page size */
+	uint64_t since;        /* only groups whose shown items are newer (ms); 0: all */
+	int unread_only;       /* only unread groups */
+	int mail;              /* apply the e-mail preferences instead of the in-app ones */
+} query_notify_opts_t;
+/* The notification groups of handle, newest first: muted ones left out,
+ * kinds turned off taken out (a group with none left is left out). {"items":
+ * [{"group", "latest" (HLC), "at" (its ms), "unread", "mark": "latest:n" (what a read
+ * mark of it must say, as text: query_parse_mark), "types", "names": {handle: profile
+ * name or null} of the actors named, "post": {id, author, author_name, text} or
+ * null}], "next": cursor or null, "unread": unread groups in the whole list
+ * (null when paged with a cursor)}. NULL on a store error. */
+json_t *query_notifications(store_txn_t *txn, const json_t *mine, const char *handle,
+                            const query_notify_opts_t *o);
+/* A mark as the list gives it ("latest:n", decimal): 0, or CPT_EINVAL. */
+int query_parse_mark(const char *s, uint64_t *latest, uint64_t *n) CPT_WUR;
+/* The bell: how many groups of handle are unread. -1 on a store error. */
+long query_unread(store_txn_t *txn, const json_t *mine, const char *handle);
+/* Whom user follows now (the newest follow event of each target wins):
+ * {"people": [handle], "spaces": [space hex]}. NULL on a store error. */
+json_t *query_follows(store_txn_t *txn, const uint8_t user[CPT_KEY_LEN]);
+/* The "For you" feed of viewer, newest first, paged as query_feed: their
+ * own posts, the posts of the people they follow, and the posts that count
+ * in their spaces, their site's space and the spaces they follow and may
+ * read (PROTOCOL.md 17.6); each post shown only when viewer may read it.
+ * NULL on a store error. */
+json_t *query_foryou(store_txn_t *txn, const uint8_t viewer[CPT_KEY_LEN], const uint8_t *before40,
+                     size_t limit, char next[81]);
+/* The announcements viewer sees, newest first: post views with an
+ * "announcement": {"scope", "until", "ts", "read" (viewer acked it), and
+ * for the post's author or the announcer "read_by" and "of" (staff of the
+ * scope now)}. pinned_only: only those still pinned for viewer (not read,
+ * not past their date). NULL on a store error. */
+json_t *query_announcements(store_txn_t *txn, const uint8_t viewer[CPT_KEY_LEN], uint64_t now_ms,
+                            int pinned_only);
+/* May user announce with scope ("site": an admin; "all": an admin of the
+ * founding site)? The same rule the views apply (PROTOCOL.md 17.5). */
+int query_may_announce(store_txn_t *txn, const uint8_t user[CPT_KEY_LEN], const char *scope);
+
+/* -------------------------------------------------- figures (figures.c) */
+
+/* Figures for management over the last days (1..QUERY_FIGURES_MAX_DAYS)
+ * before now_ms: per site (every certified site not revoked, and any other
+ * home site of an author of the period), staff (enrolled, not disabled)
+ * and, in the period, active staff (who posted, commented or reacted),
+ * posts, comments and reactions; "exchange", comments and reactions by
+ * staff of one site on posts of another; "weeks", the same per 7-day window
+ * ending now, oldest first. A function of the event set. NULL when days is
+ * out of range or on a store error. */
+#define QUERY_FIGURES_MAX_DAYS 366
+json_t *query_figures(store_txn_t *txn, uint64_t now_ms, unsigned days);
+/* Figures per space for management (query_figures gives them as "spaces"):
+ * a new array, the spaces with most posts first, of {"id", "name" (null
+ * when this site cannot open a private space's profile), "visibility",
+ * "site" (a site space's site, or null), "archived", "members" (now; a
+ * site space: null), "posts", "comments" (on its posts), "posts_recent"
+ * (in the last days before now_ms) and "active_members" (their authors)},
+ * every space this site knows and every site's space; for every reader:
+ * query_figures_spaces_for hides the names a reader may not see. NULL on a
+ * store error or a days out of range. */
+json_t *query_figures_spaces(store_txn_t *txn, uint64_t now_ms, unsigned days);
+/* Hides, in place, in spaces (query_figures_spaces's array), the names of
+ * the private spaces handle (a person of site) may not read: counted, not
+ * named ("name" null, "hidden" true). */
+void query_figures_spaces_for(store_txn_t *txn, json_t *spaces, const char *handle,
+                              const char *site);
+
+#endif

@@ -1,0 +1,578 @@
+/*
+ * The searches: a query turned into an FTS5 expression (folded words,
+ * French and English endings stripped, prefixes, phrases), the groups run
+ * against the read connections, every hit checked against the store at the
+ * moment of the search, and one typo forgiven in people's names.
+ */
+#include <assert.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "node/index/index.h"
+#include "node/query/query.h"
+#include "node/search/search_internal.h"
+
+/* ------------------------------------------------------------- language */
+
+static int
+s_ends(const char *w, size_t n, const char *suf)
+{
+	size_t l = strlen(suf);
+	return n > l && memcmp(w + n - l, suf, l) == 0;
+}
+
+void
+search_stem(const char *word, char *out, size_t cap)
+{
+	size_t n;
+
+	assert(word != NULL && out != NULL && cap > 0);
+	query_fold(word, out, cap);
+	n = strlen(out);
+	/* Plurals of both languages first: "reunions", "travaux", "meetings". */
+	if (n >= 5 && s_ends(out, n, "ies"))
+		n -= 3;
+	else if (n >= 4 && (out[n - 1] == 's' || out[n - 1] == 'x') && out[n - 2] != 's')
+		n -= 1;
+	/* Then one ending of each: the prefix match does the rest. */
+	if (n >= 8 && s_ends(out, n, "ement"))
+		n -= 5; /* "rapidement" */
+	else if (n >= 7 && s_ends(out, n, "ing"))
+		n -= 3; /* "meeting" */
+	else if (n >= 6 && (s_ends(out, n, "ed") || s_ends(out, n, "ee")))
+		n -= 2; /* "planned", "livree" */
+	else if (n >= 5 && out[n - 1] == 'e')
+		n -= 1; /* "grande", "equipe" */
+	out[n] = 0;
+}
+
+/* The letters and digits of w, words split by anything else ("jean-pierre"
+ * gives "jean pierre"), into part (cap bytes). 0 when nothing is left. */
+static size_t
+s_clean(const char *w, char *part, size_t cap)
+{
+	size_t k = 0;
+	int any = 0, sep = 0;
+
+	for (const unsigned char *p = (const unsigned char *)w; *p && k + 4 < cap; p++) {
+		if (isalnum(*p) || *p >= 0x80) {
+			if (sep && any)
+				part[k++] = ' ';
+			part[k++] = (char)*p;
+			any = 1;
+			sep = 0;
+		} else {
+			sep = 1;
+		}
+	}
+	part[k] = 0;
+	return any ? k : 0;
+}
+
+/* Appends text to out (*n used of cap). CPT_ETOOBIG when it does not fit. */
+static int
+s_cat(char *out, size_t cap, size_t *n, const char *text)
+{
+	size_t l = strlen(text);
+
+	if (*n + l + 1 >= cap)
+		return CPT_ETOOBIG;
+	memcpy(out + *n, text, l + 1);
+	*n += l;
+	return 0;
+}
+
+/* The endings a stem is tried with: French and English inflections. */
+static const char *const s_endings[] = {"",      "s",      "x",   "e",    "es",   "ee",    "ees",
+                                        "er",    "ers",    "ed",  "ing",  "ings", "ement", "ements",
+                                        "ation", "ations", "ion", "ions", NULL};
+
+int
+search_expr(const char *q, int prefix, char *out, size_t cap)
+{
+	size_t n = 0;
+	const char *p = q;
+	char buf[SEARCH_MAX_Q * 2 + 8], f[SEARCH_MAX_Q * 2 + 8], part[SEARCH_MAX_Q * 2 + 8];
+	char t[SEARCH_MAX_Q * 6 + 64];
+	int parts = 0;
+
+	assert(q != NULL && out != NULL && cap > 8);
+	out[0] = 0;
+	if (strlen(q) > SEARCH_MAX_Q)
+		return CPT_EINVAL;
+	while (*p) {
+		size_t l;
+		int rc = 0, star;
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			p++;
+		if (*p == 0)
+			break;
+		if (*p == '"') { /* a phrase: words as they are, folded */
+			const char *e = strchr(p + 1, '"');
+			l = e ? (size_t)(e - p - 1) : strlen(p + 1);
+			memcpy(buf, p + 1, l);
+			buf[l] = 0;
+			p = e ? e + 1 : p + 1 + l;
+			query_fold(buf, f, sizeof(f));
+			if (s_clean(f, part, sizeof(part)) == 0)
+				continue;
+			snprintf(t, sizeof(t), "%s\"%s\"", parts ? " AND " : "", part);
+			rc = s_cat(out, cap, &n, t);
+		} else {
+			l = strcspn(p, " \t\r\n\"");
+			memcpy(buf, p, l);
+			buf[l] = 0;
+			p += l;
+			star = l > 1 && buf[l - 1] == '*';
+			if (prefix || star) {
+				/* A prefix: as typed (folded), no ending taken off. */
+				query_fold(buf, f, sizeof(f));
+				if (s_clean(f, part, sizeof(part)) == 0)
+					continue;
+				snprintf(t, sizeof(t), "%s\"%s\"*", parts ? " AND " : "", part);
+				rc = s_cat(out, cap, &n, t);
+			} else {
+				/* A word: its stem with each ending, exact terms that
+				 * FTS5 reads lazily (a prefix merges whole doclists). */
+				search_stem(buf, f, sizeof(f));
+				if (s_clean(f, part, sizeof(part)) == 0)
+					continue;
+				if (strchr(part, ' ')) { /* "jean-pierre": a phrase */
+					snprintf(t, sizeof(t), "%s\"%s\"", parts ? " AND " : "",
+					         part);
+					rc = s_cat(out, cap, &n, t);
+				} else {
+					rc = s_cat(out, cap, &n, parts ? " AND (" : "(");
+					for (int i = 0; rc == 0 && s_endings[i]; i++) {
+						snprintf(t, sizeof(t), "%s\"%s%s\"",
+						         i ? " OR " : "", part, s_endings[i]);
+						rc = s_cat(out, cap, &n, t);
+					}
+					/* English doubles a final consonant: cancel, cancelled. */
+					if (rc == 0 && strlen(part) >= 3 &&
+					    strchr("aeiouy", part[strlen(part) - 1]) == NULL) {
+						char last = part[strlen(part) - 1];
+						snprintf(t, sizeof(t),
+						         " OR \"%s%ced\" OR \"%s%cing\"", part,
+						         last, part, last);
+						rc = s_cat(out, cap, &n, t);
+					}
+					if (rc == 0)
+						rc = s_cat(out, cap, &n, ")");
+				}
+			}
+		}
+		if (rc != 0)
+			return CPT_EINVAL;
+		parts++;
+	}
+	return parts ? 0 : CPT_EINVAL;
+}
+
+unsigned
+search_distance(const char *a, const char *b, unsigned max)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned d[34][34];
+
+	if (la > 32 || lb > 32)
+		return max + 1;
+	if ((la > lb ? la - lb : lb - la) > max)
+		return max + 1;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = (unsigned)i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			unsigned c = a[i - 1] == b[j - 1] ? 0 : 1, m = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < m)
+				m = d[i][j - 1] + 1;
+			if (d[i - 1][j - 1] + c < m)
+				m = d[i - 1][j - 1] + c;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < m)
+				m = d[i - 2][j - 2] + 1; /* two letters swapped */
+			d[i][j] = m;
+		}
+	return d[la][lb] > max ? max + 1 : d[la][lb];
+}
+
+/* ----------------------------------------------------------- visibility */
+
+int
+search_may_read(store_txn_t *txn, const json_t *v, const uint8_t *viewer)
+{
+	const char *post;
+	uint8_t pid[CPT_ID_LEN];
+	json_t *p;
+
+	(void)viewer; /* spaces: a private space's content for its members only */
+	if (v == NULL)
+		return 0;
+	/* A comment is read with its post: none without it. */
+	if ((post = json_string_value(json_object_get(v, "post"))) != NULL &&
+	    json_object_get(v, "comments") == NULL) {
+		if (cpt_unhex32(pid, post, strlen(post)) != 0 ||
+		    (p = query_post(txn, pid, 0)) == NULL)
+			return 0;
+		json_decref(p);
+	}
+	return 1;
+}
+
+/* ------------------------------------------------------------- searching */
+
+/* Splits a snippet with \x02 before and \x03 after each match into
+ * ["plain", "match", "plain", ...]: odd places are matches. */
+static json_t *
+s_snippet(const char *s)
+{
+	json_t *a = json_array();
+	const char *p = s ? s : "";
+
+	for (int hl = 0;; hl = !hl) {
+		size_t l = strcspn(p, hl ? "\x03" : "\x02");
+		json_array_append_new(a, json_stringn(p, l));
+		p += l;
+		if (*p == 0)
+			break;
+		p++;
+	}
+	return a;
+}
+
+/* What one group needs from the query. */
+struct group {
+	search_t *s;           /* the index */
+	const search_q_t *q;   /* the search */
+	const uint8_t *viewer; /* who reads */
+	const char *expr;      /* the FTS5 expression of posts, or NULL (people: a listing) */
+	const char *pexpr;     /* the same for people: every word a prefix */
+	store_txn_t *txn;      /* the store now */
+	sqlite3 *db;           /* a read connection */
+};
+
+static void
+s_bind_opt(sqlite3_stmt *st, const char *name, const char *v)
+{
+	int i = sqlite3_bind_parameter_index(st, name);
+	if (i > 0)
+		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+}
+
+/* Rows of a group scanned per page at most (hits the viewer may not read
+ * are skipped; a page stops there and says where to go on). */
+#define SX_SCAN_MAX 2000
+/* "Best match" ranks the newest SX_BEST_WINDOW matches: FTS5 walks rowids
+ * (time order) from the newest and stops there, so a word in a tenth of a
+ * million posts costs as much as a rare one (docs/ARCHITECTURE.md). */
+#define SX_BEST_WINDOW 200
+
+/* The snippet of one row, as s_snippet gives it. */
+static json_t *
+s_row_snippet(struct group *g, int64_t rid)
+{
+	sqlite3_stmt *st;
+	json_t *sn = NULL;
+
+	if (sqlite3_prepare_v2(g->db,
+	                       "SELECT snippet(fts, -1, char(2), char(3), '…', 24) FROM fts"
+	                       " WHERE fts MATCH ?1 AND rowid = ?2",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return json_pack("[s]", "");
+	sqlite3_bind_text(st, 1, g->expr, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, rid);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		sn = s_snippet((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return sn ? sn : json_pack("[s]", "");
+}
+
+static json_t *
+s_posts(struct group *g, int *rc, char *err, size_t errlen)
+{
+	const search_q_t *q = g->q;
+	char sql[1600], filt[600];
+	size_t n = 0, scanned = 0;
+	sqlite3_stmt *st;
+	json_t *items = json_array(), *out;
+	int more = 0, r;
+
+	/* Rowids are ms << SX_RID_SHIFT: the time bounds are rowid bounds,
+	 * which FTS5 itself applies. */
+	char bounds[128];
+	snprintf(bounds, sizeof(bounds), "%s%s", q->before_ms ? " AND fts.rowid < :before" : "",
+	         q->after_ms ? " AND fts.rowid >= :after" : "");
+	snprintf(filt, sizeof(filt), "d.type IN (%d, %d)%s%s%s", SX_POST, SX_COMMENT,
+	         q->site && *q->site ? " AND d.site = :site" : "",
+	         q->author && *q->author ? " AND d.author = :author" : "",
+	         q->space && *q->space ? " AND d.space = :space" : "");
+	if (q->newest)
+		snprintf(sql, sizeof(sql),
+		         "SELECT d.key, fts.rowid FROM fts JOIN docs d ON d.rid = fts.rowid"
+		         " WHERE fts MATCH :expr%s AND %s ORDER BY fts.rowid DESC LIMIT :lim "
+		         "OFFSET :off",
+		         bounds, filt);
+	else
+		/* bm25 over the window alone, then the filters: ranking inside
+		 * the join cost five times more. */
+		snprintf(sql, sizeof(sql),
+		         "SELECT d.key, m.r FROM (SELECT fts.rowid AS r, fts.rank AS rk FROM fts"
+		         " WHERE fts MATCH :expr%s ORDER BY fts.rowid DESC LIMIT %d) m"
+		         " JOIN docs d ON d.rid = m.r WHERE %s ORDER BY m.rk, m.r DESC"
+		         " LIMIT :lim OFFSET :off",
+		         bounds, SX_BEST_WINDOW, filt);
+	if (sqlite3_prepare_v2(g->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		*rc = sx_fail(g->db, "preparing a search", err, errlen);
+		json_decref(items);
+		return NULL;
+	}
+	sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":expr"), g->expr, -1,
+	                  SQLITE_STATIC);
+	s_bind_opt(st, ":site", q->site);
+	s_bind_opt(st, ":author", q->author);
+	s_bind_opt(st, ":space", q->space);
+	if (q->before_ms)
+		sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":before"),
+		                   (sqlite3_int64)(q->before_ms << SX_RID_SHIFT));
+	if (q->after_ms)
+		sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":after"),
+		                   (sqlite3_int64)(q->after_ms << SX_RID_SHIFT));
+	sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":lim"), SX_SCAN_MAX);
+	sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":off"), (sqlite3_int64)q->offset);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *key = (const char *)sqlite3_column_text(st, 0);
+		uint8_t id[CPT_ID_LEN];
+		json_t *v;
+		if (n == q->limit) {
+			more = 1;
+			break;
+		}
+		scanned++;
+		if (key == NULL || strlen(key) != 65 || cpt_unhex32(id, key + 1, 64) != 0)
+			continue;
+		/* The store now, not the index: what was redacted a moment ago
+		 * is not shown, whatever the writer thread has done. */
+		v = key[0] == 'p' ? query_post(g->txn, id, 0) : query_comment(g->txn, id);
+		if (v == NULL || !search_may_read(g->txn, v, g->viewer)) {
+			json_decref(v);
+			continue;
+		}
+		json_object_set_new(v, "type", json_string(key[0] == 'p' ? "post" : "comment"));
+		json_object_set_new(v, "snippet", s_row_snippet(g, sqlite3_column_int64(st, 1)));
+		json_object_del(v, "mentions");
+		json_array_append_new(items, v);
+		n++;
+	}
+	if (r != SQLITE_ROW && r != SQLITE_DONE) {
+		*rc = sx_fail(g->db, "searching", err, errlen);
+		sqlite3_finalize(st);
+		json_decref(items);
+		return NULL;
+	}
+	if (r == SQLITE_ROW && scanned == SX_SCAN_MAX)
+		more = 1;
+	sqlite3_finalize(st);
+	out = json_pack("{s:o, s:o}", "items", items, "next",
+	                more ? json_integer((json_int_t)(q->offset + scanned)) : json_null());
+	return out;
+}
+
+/* Adds the people whose name or handle is one typo away from the single
+ * word of the query (FTS5 knows no typos; the directory is small). */
+static void
+s_people_typos(struct group *g, json_t *items, const char *word)
+{
+	char f[80];
+	sqlite3_stmt *st;
+
+	query_fold(word, f, sizeof(f));
+	if (strlen(f) < 4 || strlen(f) > 32)
+		return;
+	if (sqlite3_prepare_v2(g->db, "SELECT key, name FROM docs WHERE type = 3 ORDER BY key", -1,
+	                       &st, NULL) != SQLITE_OK)
+		return;
+	while (sqlite3_step(st) == SQLITE_ROW && json_array_size(items) < g->q->limit) {
+		const char *key = (const char *)sqlite3_column_text(st, 0);
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		char tok[80];
+		int hit = 0;
+		size_t i;
+		json_t *it, *p;
+		if (key == NULL || name == NULL)
+			continue;
+		for (const char *n = name; *n && !hit;) {
+			size_t l = strcspn(n, " -'.");
+			if (l > 0 && l < sizeof(tok)) {
+				memcpy(tok, n, l);
+				tok[l] = 0;
+				hit = search_distance(f, tok, 1) <= 1;
+			}
+			n += l;
+			n += strspn(n, " -'.");
+		}
+		if (!hit)
+			continue;
+		json_array_foreach (items, i, it)
+			if (strcmp(json_string_value(json_object_get(it, "handle")), key + 1) == 0)
+				hit = 0;
+		if (hit && (p = query_person(g->txn, key + 1)) != NULL) {
+			if (json_is_true(json_object_get(p, "disabled"))) {
+				json_decref(p);
+				continue;
+			}
+			json_object_set_new(p, "snippet", json_pack("[s]", ""));
+			json_object_set_new(p, "typo", json_true());
+			json_array_append_new(items, p);
+		}
+	}
+	sqlite3_finalize(st);
+}
+
+static json_t *
+s_people(struct group *g, int *rc, char *err, size_t errlen)
+{
+	const search_q_t *q = g->q;
+	char sql[1200], *skill = NULL, *dept = NULL;
+	sqlite3_stmt *st;
+	json_t *items = json_array();
+	size_t n = 0, scanned = 0;
+	int more = 0, r;
+
+	snprintf(sql, sizeof(sql),
+	         "SELECT d.key, %s FROM docs d%s WHERE d.type = %d%s%s%s%s ORDER BY %s"
+	         " LIMIT :lim OFFSET :off",
+	         g->expr ? "snippet(pfts, -1, char(2), char(3), '…', 16)" : "NULL",
+	         g->expr ? " JOIN pfts ON pfts.rowid = d.rid" : "", SX_PERSON,
+	         g->expr ? " AND pfts MATCH :expr" : "",
+	         q->site && *q->site ? " AND d.site = :site" : "",
+	         q->department && *q->department ? " AND d.dept = :dept" : "",
+	         q->skill && *q->skill ? " AND instr(d.skills, :skill) > 0" : "",
+	         g->expr ? "pfts.rank, d.key" : "d.key");
+	if (sqlite3_prepare_v2(g->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		*rc = sx_fail(g->db, "preparing a search", err, errlen);
+		json_decref(items);
+		return NULL;
+	}
+	if (g->expr)
+		sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":expr"), g->pexpr, -1,
+		                  SQLITE_STATIC);
+	s_bind_opt(st, ":site", q->site);
+	if (q->department && *q->department) {
+		size_t l = strlen(q->department) + 1;
+		if ((dept = malloc(l)) != NULL)
+			query_fold(q->department, dept, l);
+		s_bind_opt(st, ":dept", dept ? dept : "");
+	}
+	if (q->skill && *q->skill) {
+		size_t l = strlen(q->skill) + 3;
+		char *f = malloc(l);
+		if (f && (skill = malloc(l)) != NULL) {
+			query_fold(q->skill, f, l);
+			snprintf(skill, l, "|%s|", f);
+		}
+		free(f);
+		s_bind_opt(st, ":skill", skill ? skill : "||");
+	}
+	sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":lim"), SX_SCAN_MAX);
+	sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":off"), (sqlite3_int64)q->offset);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *key = (const char *)sqlite3_column_text(st, 0);
+		json_t *p;
+		if (n == q->limit) {
+			more = 1;
+			break;
+		}
+		scanned++;
+		if (key == NULL || key[0] != 'u')
+			continue;
+		p = query_person(g->txn, key + 1);
+		if (p == NULL || json_is_true(json_object_get(p, "disabled"))) {
+			json_decref(p);
+			continue;
+		}
+		json_object_set_new(p, "snippet",
+		                    s_snippet((const char *)sqlite3_column_text(st, 1)));
+		json_array_append_new(items, p);
+		n++;
+	}
+	free(skill);
+	free(dept);
+	if (r != SQLITE_ROW && r != SQLITE_DONE) {
+		*rc = sx_fail(g->db, "searching", err, errlen);
+		sqlite3_finalize(st);
+		json_decref(items);
+		return NULL;
+	}
+	sqlite3_finalize(st);
+	/* One word, first page, room left: a name typed with one typo. */
+	if (g->expr && q->offset == 0 && !more && strchr(q->q, ' ') == NULL &&
+	    strchr(q->q, '"') == NULL && !(q->department && *q->department) &&
+	    !(q->skill && *q->skill) && !(q->site && *q->site))
+		s_people_typos(g, items, q->q);
+	return json_pack("{s:o, s:o}", "items", items, "next",
+	                 more ? json_integer((json_int_t)(q->offset + scanned)) : json_null());
+}
+
+json_t *
+search_find(search_t *s, const search_q_t *q, const uint8_t *viewer, int *rc, char *err,
+            size_t errlen)
+{
+	char expr[SEARCH_MAX_Q * 48 + 64], pexpr[SEARCH_MAX_Q * 4 + 64];
+	struct group g = {s, q, viewer, NULL, NULL, NULL, NULL};
+	json_t *out = NULL, *grp;
+	int has_expr;
+
+	assert(s != NULL && q != NULL && rc != NULL);
+	*rc = 0;
+	err[0] = 0;
+	if (q->limit < 1 || q->limit > SEARCH_MAX_LIMIT) {
+		*rc = CPT_EINVAL;
+		snprintf(err, errlen, "\"limit\" must be from 1 to %d", SEARCH_MAX_LIMIT);
+		return NULL;
+	}
+	has_expr = q->q && *q->q && search_expr(q->q, 0, expr, sizeof(expr)) == 0 &&
+	           search_expr(q->q, 1, pexpr, sizeof(pexpr)) == 0;
+	if (!has_expr &&
+	    (q->type != SEARCH_PEOPLE || (q->q && strspn(q->q, " \t") != strlen(q->q)))) {
+		*rc = CPT_EINVAL;
+		snprintf(err, errlen,
+		         q->q && *q->q ? "\"q\" has no word to search for"
+		                       : "\"q\" is missing: say what to search for");
+		return NULL;
+	}
+	g.expr = has_expr ? expr : NULL;
+	g.pexpr = has_expr ? pexpr : NULL;
+	if ((*rc = store_read_begin(s->st, &g.txn)) != 0) {
+		snprintf(err, errlen, "search index: cannot read the store");
+		return NULL;
+	}
+	g.db = sx_reader(s);
+	out = json_object();
+	if (q->type == SEARCH_ALL || q->type == SEARCH_POSTS) {
+		if ((grp = s_posts(&g, rc, err, errlen)) == NULL)
+			goto fail;
+		json_object_set_new(out, "posts", grp);
+	}
+	if (q->type == SEARCH_ALL || q->type == SEARCH_PEOPLE) {
+		if ((grp = s_people(&g, rc, err, errlen)) == NULL)
+			goto fail;
+		json_object_set_new(out, "people", grp);
+	}
+	if (q->type == SEARCH_ALL || q->type == SEARCH_SPACES)
+		/* Spaces are indexed when they land (issue 17): none yet. */
+		json_object_set_new(out, "spaces", json_pack("{s:[], s:n}", "items", "next"));
+	sx_reader_done(s, g.db);
+	store_read_end(s->st, &g.txn);
+	return out;
+fail:
+	sx_reader_done(s, g.db);
+	store_read_end(s->st, &g.txn);
+	json_decref(out);
+	return NULL;
+}

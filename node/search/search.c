@@ -1,0 +1,1227 @@
+/*
+ * The index file (dir/search.db): its schema, the rows derived from the
+ * store's views, the writer thread that follows the group commit, and the
+ * reconciliation that opening, reindex and verify share (one walk of the
+ * store compared row by row with the file).
+ */
+#include <assert.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "node/index/index.h"
+#include "node/query/query.h"
+#include "node/search/search_internal.h"
+
+/* ------------------------------------------------------------- schema */
+
+/* docs holds what filters and orders; fts what is matched and quoted. A
+ * row of fts has the rowid of its docs row. The hash is of every derived
+ * field: reconciliation compares it, nothing else. */
+static const char s_schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS docs(rid INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL,"
+    " type INTEGER NOT NULL, ts INTEGER NOT NULL, author TEXT, site TEXT, space TEXT,"
+    " post TEXT, name TEXT, dept TEXT, skills TEXT, hash BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS docs_type_ts ON docs(type, ts);"
+    "CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(title, body, alt,"
+    " tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');"
+    "CREATE VIRTUAL TABLE IF NOT EXISTS pfts USING fts5(title, body, alt,"
+    " tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');";
+
+#define SCHEMA_VERSION "4" /* 2: rowids in time order; 3: alt; 4: pfts */
+
+int
+sx_fail(sqlite3 *db, const char *what, char *err, size_t errlen)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "search index: %s: %s", what,
+		         db ? sqlite3_errmsg(db) : "no file");
+	return CPT_EIO;
+}
+
+static int
+s_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return sx_fail(db, sql, err, errlen);
+	return 0;
+}
+
+int
+sx_connect(sqlite3 **out, const char *path, int readonly, char *err, size_t errlen)
+{
+	int fl = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+
+	*out = NULL;
+	if (sqlite3_open_v2(path, out, fl | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s: %s", path,
+		         *out ? sqlite3_errmsg(*out) : "out of memory");
+		sqlite3_close(*out);
+		*out = NULL;
+		return CPT_EIO;
+	}
+	/* A reader waits for a checkpoint or a schema change, never fails on it. */
+	sqlite3_busy_timeout(*out, 5000);
+	return 0;
+}
+
+/* ------------------------------------------------------------- docs */
+
+/* One derived row, its strings owned. */
+typedef struct doc {
+	char key[80];     /* "p"/"c" + event id in hex, "u" + handle */
+	int type;         /* SX_POST, ... */
+	int64_t ts;       /* ms it was written (people: 0) */
+	char *author;     /* handle, or NULL */
+	char *site;       /* author's home site key, hex, or NULL */
+	char *space;      /* space id, or NULL */
+	char *post;       /* a comment's post, or NULL */
+	char *name;       /* people: name and handle, folded (for typos) */
+	char *dept;       /* people: department, folded */
+	char *skills;     /* people: "|skill|skill|", folded */
+	char *title;      /* matched: a person's name and handle */
+	char *body;       /* matched: a text, a person's other fields */
+	uint8_t hash[16]; /* of everything above */
+} doc_t;
+
+static char *
+s_dup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static char *
+s_fold_dup(const char *s)
+{
+	size_t n;
+	char *f;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s) + 1;
+	if ((f = malloc(n)) != NULL)
+		query_fold(s, f, n);
+	return f;
+}
+
+static void
+s_doc_clear(doc_t *d)
+{
+	free(d->author);
+	free(d->site);
+	free(d->space);
+	free(d->post);
+	free(d->name);
+	free(d->dept);
+	free(d->skills);
+	free(d->title);
+	free(d->body);
+	memset(d, 0, sizeof(*d));
+}
+
+static void
+s_hash_str(crypto_generichash_state *h, const char *s)
+{
+	uint8_t z = 0;
+
+	if (s)
+		crypto_generichash_update(h, (const uint8_t *)s, strlen(s) + 1);
+	else
+		crypto_generichash_update(h, &z, 1); /* NULL is not "" */
+}
+
+static void
+s_doc_hash(doc_t *d)
+{
+	crypto_generichash_state h;
+	uint8_t t[12];
+
+	crypto_generichash_init(&h, NULL, 0, sizeof(d->hash));
+	store_put_u64(t, (uint64_t)d->ts);
+	t[8] = (uint8_t)d->type;
+	t[9] = t[10] = t[11] = 0;
+	crypto_generichash_update(&h, t, sizeof(t));
+	s_hash_str(&h, d->key);
+	s_hash_str(&h, d->author);
+	s_hash_str(&h, d->site);
+	s_hash_str(&h, d->space);
+	s_hash_str(&h, d->post);
+	s_hash_str(&h, d->name);
+	s_hash_str(&h, d->dept);
+	s_hash_str(&h, d->skills);
+	s_hash_str(&h, d->title);
+	s_hash_str(&h, d->body);
+	crypto_generichash_final(&h, d->hash, sizeof(d->hash));
+}
+
+static const char *
+s_str(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* The row of a post or a comment from its view, or 0 with nothing when it
+ * is not shown (a comment of a post that is not shown either). 1: a row. */
+static int
+s_derive_text(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint16_t kind, doc_t *d)
+{
+	char hex[CPT_HEX_ID];
+	json_t *v;
+
+	memset(d, 0, sizeof(*d));
+	v = kind == EVT_POST ? query_post(txn, id, 0) : query_comment(txn, id);
+	if (v == NULL)
+		return 0;
+	if (!search_may_read(txn, v, NULL)) {
+		json_decref(v);
+		return 0;
+	}
+	cpt_hex32(hex, id);
+	snprintf(d->key, sizeof(d->key), "%c%s", kind == EVT_POST ? 'p' : 'c', hex);
+	d->type = kind == EVT_POST ? SX_POST : SX_COMMENT;
+	d->ts = (int64_t)json_integer_value(json_object_get(v, "created"));
+	d->author = s_dup(s_str(v, "author"));
+	d->site = s_dup(s_str(v, "author_site"));
+	d->post = kind == EVT_COMMENT ? s_dup(s_str(v, "post")) : NULL;
+	d->space = s_dup(s_str(v, "space"));
+	d->body = s_dup(s_str(v, "text"));
+	d->title = NULL;
+	json_decref(v);
+	s_doc_hash(d);
+	return 1;
+}
+
+/* Appends s to the buffer b (*n used of *cap) with a separator. */
+static void
+s_cat(char **b, size_t *n, size_t *cap, const char *s, const char *sep)
+{
+	size_t l;
+
+	if (s == NULL || *s == 0 || *b == NULL)
+		return;
+	l = strlen(s) + strlen(sep);
+	if (*n + l + 1 > *cap) {
+		char *nb = realloc(*b, *n + l + 1 + 256);
+		if (nb == NULL)
+			return;
+		*b = nb;
+		*cap = *n + l + 1 + 256;
+	}
+	if (*n)
+		*n += (size_t)sprintf(*b + *n, "%s", sep);
+	*n += (size_t)sprintf(*b + *n, "%s", s);
+}
+
+/* The row of a person, or 0 when they are not in the directory. */
+static int
+s_derive_person(store_txn_t *txn, const char *handle, doc_t *d)
+{
+	json_t *p, *prof, *s;
+	size_t i, n = 0, cap = 256, sn = 1, scap = 256;
+	char *body, *skills;
+
+	memset(d, 0, sizeof(*d));
+	if ((p = query_person(txn, handle)) == NULL)
+		return 0;
+	if (json_is_true(json_object_get(p, "disabled"))) {
+		json_decref(p);
+		return 0;
+	}
+	prof = json_object_get(p, "profile");
+	snprintf(d->key, sizeof(d->key), "u%s", handle);
+	d->type = SX_PERSON;
+	d->author = s_dup(handle);
+	d->site = s_dup(s_str(p, "home_site"));
+	{
+		char t[400];
+		snprintf(t, sizeof(t), "%s %s", s_str(prof, "name") ? s_str(prof, "name") : "",
+		         handle);
+		d->title = s_dup(t);
+		d->name = s_fold_dup(t);
+	}
+	d->dept = s_fold_dup(s_str(prof, "department"));
+	body = malloc(cap);
+	skills = malloc(scap);
+	if (body)
+		body[0] = 0;
+	if (skills)
+		strcpy(skills, "|");
+	s_cat(&body, &n, &cap, s_str(prof, "title"), " · ");
+	s_cat(&body, &n, &cap, s_str(prof, "department"), " · ");
+	s_cat(&body, &n, &cap, s_str(prof, "site"), " · ");
+	s_cat(&body, &n, &cap, s_str(prof, "location"), " · ");
+	json_array_foreach (json_object_get(prof, "skills"), i, s) {
+		char *f = s_fold_dup(json_string_value(s));
+		s_cat(&body, &n, &cap, json_string_value(s), " · ");
+		if (f) {
+			s_cat(&skills, &sn, &scap, f, "");
+			s_cat(&skills, &sn, &scap, "|", "");
+		}
+		free(f);
+	}
+	s_cat(&body, &n, &cap, s_str(prof, "bio"), " · ");
+	d->body = body;
+	d->skills = skills;
+	json_decref(p);
+	s_doc_hash(d);
+	return 1;
+}
+
+/* ------------------------------------------------------------- writes */
+
+enum {
+	ST_GET,
+	ST_INS,
+	ST_UPD,
+	ST_DEL,
+	ST_FTS_DEL,
+	ST_FTS_INS,
+	ST_PFTS_DEL,
+	ST_PFTS_INS,
+	ST_META_PUT,
+	ST_LAST_RID,
+	ST_COUNT,
+};
+
+static const char *const s_sql[ST_COUNT] = {
+    "SELECT rid, hash FROM docs WHERE key = ?1",
+    "INSERT INTO docs(key, type, ts, author, site, space, post, name, dept, skills, hash, rid)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    "UPDATE docs SET key = ?1, type = ?2, ts = ?3, author = ?4, site = ?5, space = ?6,"
+    " post = ?7, name = ?8, dept = ?9, skills = ?10, hash = ?11 WHERE rid = ?12",
+    "DELETE FROM docs WHERE rid = ?1",
+    "DELETE FROM fts WHERE rowid = ?1",
+    "INSERT INTO fts(rowid, title, body, alt) VALUES(?1, ?2, ?3, ?4)",
+    "DELETE FROM pfts WHERE rowid = ?1",
+    "INSERT INTO pfts(rowid, title, body, alt) VALUES(?1, ?2, ?3, ?4)",
+    "INSERT OR REPLACE INTO meta(k, v) VALUES(?1, ?2)",
+    "SELECT max(rid) FROM docs WHERE rid BETWEEN ?1 AND ?2",
+};
+
+static sqlite3_stmt *
+s_st(search_t *s, int which)
+{
+	sqlite3_stmt *st = s->stmt[which];
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+static void
+s_bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* The rowid of a new row. Posts and comments sort by time: rid = ms <<
+ * SX_RID_SHIFT plus a counter, so that FTS5 walks the newest first by
+ * rowid and stops at the page (docs/ARCHITECTURE.md, "Search"); people and
+ * spaces take the next rowid under SX_RID_TIMED. 0 on an error. */
+static int64_t
+s_new_rid(search_t *s, const doc_t *d)
+{
+	sqlite3_stmt *st = s_st(s, ST_LAST_RID);
+	int64_t lo, hi, last;
+
+	if (d->type == SX_POST || d->type == SX_COMMENT) {
+		lo = (d->ts > 0 ? d->ts : 1) * ((int64_t)1 << SX_RID_SHIFT);
+		if (lo < SX_RID_TIMED)
+			lo = SX_RID_TIMED;
+		hi = lo + ((int64_t)1 << SX_RID_SHIFT) - 1;
+	} else {
+		lo = 1;
+		hi = SX_RID_TIMED - 1;
+	}
+	sqlite3_bind_int64(st, 1, lo);
+	sqlite3_bind_int64(st, 2, hi);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return 0;
+	}
+	last = sqlite3_column_type(st, 0) == SQLITE_NULL ? lo - 1 : sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);               /* see s_lookup */
+	return last < hi ? last + 1 : 0; /* 1024 rows in one ms: refused, logged */
+}
+
+/* The rowid and hash of key: 1 found, 0 not, <0 error. */
+static int
+s_lookup(search_t *s, const char *key, int64_t *rid, uint8_t hash[16])
+{
+	sqlite3_stmt *st = s_st(s, ST_GET);
+	int rc;
+
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*rid = sqlite3_column_int64(st, 0);
+		memset(hash, 0, 16);
+		if (sqlite3_column_bytes(st, 1) == 16)
+			memcpy(hash, sqlite3_column_blob(st, 1), 16);
+	}
+	/* A statement left on its row holds a read transaction open on the
+	 * writer's connection: no checkpoint could pass it and the WAL grew
+	 * without end (600 MB during a rebuild). Reset as soon as read. */
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : CPT_EIO;
+}
+
+static int
+s_step_done(sqlite3_stmt *st)
+{
+	return sqlite3_step(st) == SQLITE_DONE ? 0 : CPT_EIO;
+}
+
+static int
+s_remove_rid(search_t *s, int64_t rid)
+{
+	sqlite3_stmt *st = s_st(s, rid < SX_RID_TIMED ? ST_PFTS_DEL : ST_FTS_DEL);
+
+	sqlite3_bind_int64(st, 1, rid);
+	if (s_step_done(st) != 0)
+		return CPT_EIO;
+	st = s_st(s, ST_DEL);
+	sqlite3_bind_int64(st, 1, rid);
+	return s_step_done(st);
+}
+
+/* The title and body folded (query_fold) when they hold a ligature that
+ * folds to two letters (æ œ ß þ ĳ), else NULL. Freed by the caller. */
+static char *
+s_ligatures(const doc_t *d)
+{
+	static const char *const lig[] = {"\xc3\xa6", "\xc3\x86", "\xc5\x93", "\xc5\x92",
+	                                  "\xc3\x9f", "\xc3\xbe", "\xc3\x9e", "\xc4\xb3",
+	                                  "\xc4\xb2", NULL};
+	const char *t = d->title ? d->title : "", *b = d->body ? d->body : "";
+	size_t n;
+	char *both, *out;
+	int any = 0;
+
+	for (int i = 0; lig[i] && !any; i++)
+		any = strstr(t, lig[i]) != NULL || strstr(b, lig[i]) != NULL;
+	if (!any)
+		return NULL;
+	n = strlen(t) + strlen(b) + 2;
+	if ((both = malloc(n)) == NULL || (out = malloc(n * 2)) == NULL) {
+		free(both);
+		return NULL;
+	}
+	snprintf(both, n, "%s %s", t, b);
+	query_fold(both, out, n * 2);
+	free(both);
+	return out;
+}
+
+/* Writes d (present: a row) or takes key out (d NULL). *rid gets the row's
+ * id (0 when none). */
+static int
+s_put(search_t *s, const char *key, const doc_t *d, int64_t *rid_out)
+{
+	int64_t rid = 0;
+	uint8_t h[16];
+	sqlite3_stmt *st;
+	int found, rc;
+
+	if (rid_out)
+		*rid_out = 0;
+	if ((found = s_lookup(s, key, &rid, h)) < 0)
+		return found;
+	if (d == NULL)
+		return found ? s_remove_rid(s, rid) : 0;
+	if (found && memcmp(h, d->hash, 16) == 0) {
+		if (rid_out)
+			*rid_out = rid;
+		return 0;
+	}
+	if (!found && (rid = s_new_rid(s, d)) == 0) {
+		log_warnx("search", "no rowid left for %s (over %d rows in one millisecond)",
+		          d->key, 1 << SX_RID_SHIFT);
+		return CPT_EFULL;
+	}
+	st = s_st(s, found ? ST_UPD : ST_INS);
+	s_bind_text(st, 1, d->key);
+	sqlite3_bind_int(st, 2, d->type);
+	sqlite3_bind_int64(st, 3, d->ts);
+	s_bind_text(st, 4, d->author);
+	s_bind_text(st, 5, d->site);
+	s_bind_text(st, 6, d->space);
+	s_bind_text(st, 7, d->post);
+	s_bind_text(st, 8, d->name);
+	s_bind_text(st, 9, d->dept);
+	s_bind_text(st, 10, d->skills);
+	sqlite3_bind_blob(st, 11, d->hash, 16, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 12, rid);
+	if (s_step_done(st) != 0)
+		return CPT_EIO;
+	if (found) {
+		st = s_st(s, rid < SX_RID_TIMED ? ST_PFTS_DEL : ST_FTS_DEL);
+		sqlite3_bind_int64(st, 1, rid);
+		if (s_step_done(st) != 0)
+			return CPT_EIO;
+	}
+	/* People in a table of their own: the directory matches prefixes as
+	 * one types, which over the posts' table would merge the doclists of
+	 * every word so begun (docs/ARCHITECTURE.md, "Search"). */
+	st = s_st(s, rid < SX_RID_TIMED ? ST_PFTS_INS : ST_FTS_INS);
+	sqlite3_bind_int64(st, 1, rid);
+	s_bind_text(st, 2, d->title ? d->title : "");
+	s_bind_text(st, 3, d->body ? d->body : "");
+	{
+		/* The tokenizer folds accents, not ligatures: "Œnologie" is
+		 * found as "oenologie" through this column, only filled for
+		 * texts that have one. */
+		char *alt = s_ligatures(d);
+		s_bind_text(st, 4, alt ? alt : "");
+		rc = s_step_done(st);
+		free(alt);
+		if (rc != 0)
+			return CPT_EIO;
+	}
+	if (rid_out)
+		*rid_out = rid;
+	return 0;
+}
+
+/* Derives the row of a post or comment id now and writes it. */
+static int
+s_sync_text(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint16_t kind)
+{
+	doc_t d;
+	char key[80], hex[CPT_HEX_ID];
+	int has, rc;
+
+	has = s_derive_text(txn, id, kind, &d);
+	cpt_hex32(hex, id);
+	snprintf(key, sizeof(key), "%c%s", kind == EVT_POST ? 'p' : 'c', hex);
+	rc = s_put(s, key, has ? &d : NULL, NULL);
+	s_doc_clear(&d);
+	return rc;
+}
+
+static int
+s_sync_person(search_t *s, store_txn_t *txn, const char *handle)
+{
+	doc_t d;
+	char key[80];
+	int has, rc;
+
+	has = s_derive_person(txn, handle, &d);
+	snprintf(key, sizeof(key), "u%s", handle);
+	rc = s_put(s, key, has ? &d : NULL, NULL);
+	s_doc_clear(&d);
+	return rc;
+}
+
+/* Each comment of a post is derived again (its post went or came back). */
+struct ref_walk {
+	search_t *s; /* the index */
+	int rc;      /* the first error */
+};
+
+static int
+s_ref_comment(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, void *arg)
+{
+	struct ref_walk *w = arg;
+
+	(void)ix;
+	if (kind == EVT_COMMENT && w->rc == 0)
+		w->rc = s_sync_text(w->s, txn, id, EVT_COMMENT);
+	return 0;
+}
+
+static int
+s_by_author(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, void *arg)
+{
+	struct ref_walk *w = arg;
+
+	(void)ix;
+	if ((kind == EVT_POST || kind == EVT_COMMENT) && w->rc == 0)
+		w->rc = s_sync_text(w->s, txn, id, kind);
+	return 0;
+}
+
+/* A post or comment and, for a post, its comments. */
+static int
+s_sync_target(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
+{
+	index_ctx_t ix = {0};
+	struct ref_walk w = {s, 0};
+	evt_t ev;
+	int rc;
+
+	if (index_event(txn, id, &ev) != 0)
+		return 0; /* not here (yet): nothing to show */
+	if (ev.kind != EVT_POST && ev.kind != EVT_COMMENT)
+		return 0;
+	if ((rc = s_sync_text(s, txn, id, ev.kind)) != 0 || ev.kind != EVT_POST)
+		return rc;
+	rc = index_each_ref(&ix, txn, id, s_ref_comment, &w);
+	index_ctx_release(&ix);
+	return rc ? rc : w.rc;
+}
+
+/* Everything a key wrote, and its person (a revocation). */
+static int
+s_sync_key(search_t *s, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN])
+{
+	index_ctx_t ix = {0};
+	struct ref_walk w = {s, 0};
+	char handle[64];
+	int rc;
+
+	if (index_handle_of(txn, key, handle) == 0 && (rc = s_sync_person(s, txn, handle)) != 0)
+		return rc;
+	rc = index_each_by_author(&ix, txn, key, EVT_POST, s_by_author, &w);
+	if (rc == 0 && w.rc == 0)
+		rc = index_each_by_author(&ix, txn, key, EVT_COMMENT, s_by_author, &w);
+	index_ctx_release(&ix);
+	return rc ? rc : w.rc;
+}
+
+/* What the change refers to, from the change or else from its body
+ * (changes announced by node_poll_store carry no reference). 1 with ref
+ * set, or 0. */
+static int
+s_ref(store_txn_t *txn, const sx_change_t *c, uint8_t ref[CPT_ID_LEN])
+{
+	const char *field = c->kind == EVT_REDACT   ? "target"
+	                    : c->kind == EVT_REVOKE ? "key"
+	                                            : "post";
+	evt_t ev;
+	json_t *b;
+	int ok;
+
+	if (c->has_ref) {
+		memcpy(ref, c->ref, CPT_ID_LEN);
+		return 1;
+	}
+	if (index_event(txn, c->id, &ev) != 0 || (b = index_body(&ev)) == NULL)
+		return 0;
+	ok = index_hex_field(b, field, ref) == 0;
+	json_decref(b);
+	return ok;
+}
+
+/* What one stored event changes in the index. */
+static int
+s_apply_one(search_t *s, store_txn_t *txn, const sx_change_t *c)
+{
+	uint8_t ref[CPT_ID_LEN];
+	evt_t ev;
+	json_t *b;
+	char handle[64];
+	int rc = 0;
+
+	switch (c->kind) {
+	case EVT_POST:
+	case EVT_COMMENT: return s_sync_target(s, txn, c->id);
+	case EVT_EDIT:
+	case EVT_REDACT: return s_ref(txn, c, ref) ? s_sync_target(s, txn, ref) : 0;
+	case EVT_PROFILE:
+		if (index_event(txn, c->id, &ev) == 0 &&
+		    index_handle_of(txn, ev.author, handle) == 0)
+			return s_sync_person(s, txn, handle);
+		return 0;
+	case EVT_ENROL:
+		if (index_event(txn, c->id, &ev) != 0 || (b = index_body(&ev)) == NULL)
+			return 0;
+		if (s_str(b, "handle") && event_valid_handle(s_str(b, "handle")))
+			rc = s_sync_person(s, txn, s_str(b, "handle"));
+		/* An enrolment admits the events that waited for its key in the
+		 * same commit, and those are not announced: what the key wrote
+		 * is derived again. */
+		if (rc == 0 && index_hex_field(b, "key", ref) == 0)
+			rc = s_sync_key(s, txn, ref);
+		json_decref(b);
+		return rc;
+	case EVT_SITE_CERT:
+		/* A certificate may admit whole enrolments and what their users
+		 * wrote, unannounced: the writer reconciles after this batch. */
+		s->need_recon = 1;
+		return 0;
+	case EVT_REVOKE: return s_ref(txn, c, ref) ? s_sync_key(s, txn, ref) : 0;
+	default: return 0;
+	}
+}
+
+static int
+s_meta_put(search_t *s, const char *k, const char *v)
+{
+	sqlite3_stmt *st = s_st(s, ST_META_PUT);
+
+	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, v, -1, SQLITE_STATIC);
+	return s_step_done(st);
+}
+
+/* The value of meta k into out ("" when none). */
+static void
+s_meta_get(sqlite3 *db, const char *k, char *out, size_t cap)
+{
+	sqlite3_stmt *st;
+
+	out[0] = 0;
+	if (sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k = ?1", -1, &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+}
+
+/* ----------------------------------------------------- reconciliation */
+
+#define SX_RECON_TXN 5000 /* rows written per transaction of a reconciliation */
+
+/* The walk of the store that reconcile, rebuild and verify share. */
+struct recon {
+	search_t *s;             /* the index */
+	int write;               /* put the index right; else only count */
+	int64_t *seen;           /* rowids of the rows the store derives (sorted at the end) */
+	size_t n_seen, cap_seen; /* used, allocated */
+	size_t docs;             /* rows the store derives */
+	size_t wrong;            /* rows missing, different or extra */
+	int rc;                  /* the first error */
+};
+
+static void
+s_recon_doc(struct recon *r, const char *key, const doc_t *d)
+{
+	int64_t rid = 0;
+	uint8_t h[16];
+	int found;
+
+	r->docs++;
+	if ((found = s_lookup(r->s, key, &rid, h)) < 0) {
+		r->rc = found;
+		return;
+	}
+	if (!found || memcmp(h, d->hash, 16) != 0) {
+		r->wrong++;
+		if (r->write && (r->rc = s_put(r->s, key, d, &rid)) != 0)
+			return;
+		/* One transaction per few thousand rows: one for a million
+		 * spilled the same FTS5 pages to the WAL again and again (a
+		 * 900 MB WAL for a 600 MB file). The file says "dirty" until
+		 * the end, so a crash half-way is caught up at the next open. */
+		if (r->write && r->wrong % SX_RECON_TXN == 0 &&
+		    (sqlite3_exec(r->s->w, "COMMIT", NULL, NULL, NULL) != SQLITE_OK ||
+		     sqlite3_exec(r->s->w, "BEGIN", NULL, NULL, NULL) != SQLITE_OK))
+			r->rc = CPT_EIO;
+	}
+	if (rid == 0)
+		return; /* verify: missing, nothing to keep */
+	if (r->n_seen == r->cap_seen) {
+		size_t cap = r->cap_seen ? r->cap_seen * 2 : 4096;
+		int64_t *ns = realloc(r->seen, cap * sizeof(*ns));
+		if (ns == NULL) {
+			r->rc = CPT_ENOMEM;
+			return;
+		}
+		r->seen = ns;
+		r->cap_seen = cap;
+	}
+	r->seen[r->n_seen++] = rid;
+}
+
+static int
+s_cmp_rid(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int
+s_reconcile(search_t *s, int write, size_t *docs, size_t *wrong, char *err, size_t errlen)
+{
+	struct recon r = {s, write, NULL, 0, 0, 0, 0, 0};
+	store_txn_t *txn = NULL;
+	store_cur_t *cur = NULL;
+	store_val_t k, v;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (write && s_exec(s->w, "BEGIN", err, errlen) != 0)
+		return CPT_EIO;
+	if (write && s_meta_put(s, "state", "dirty") != 0) {
+		sqlite3_exec(s->w, "ROLLBACK", NULL, NULL, NULL);
+		return sx_fail(s->w, "writing the state", err, errlen);
+	}
+	if ((rc = store_read_begin(s->st, &txn)) != 0)
+		goto out;
+	/* Posts and comments, in time order. */
+	if ((rc = store_cur_open(txn, DB_ORDER, &cur)) != 0)
+		goto out;
+	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0 && r.rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		uint16_t kind = store_get_kind(&v);
+		uint8_t id[CPT_ID_LEN];
+		doc_t d;
+		if ((kind != EVT_POST && kind != EVT_COMMENT) || k.len != STORE_TSID_LEN)
+			continue;
+		memcpy(id, (const uint8_t *)k.data + 8, CPT_ID_LEN);
+		if (s_derive_text(txn, id, kind, &d))
+			s_recon_doc(&r, d.key, &d);
+		s_doc_clear(&d);
+	}
+	store_cur_close(&cur);
+	if (rc != CPT_ENOTFOUND)
+		goto out;
+	/* People, by handle. */
+	if ((rc = store_cur_open(txn, DB_HANDLES, &cur)) != 0)
+		goto out;
+	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0 && r.rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		char h[64];
+		doc_t d;
+		if (k.len == 0 || k.len >= sizeof(h))
+			continue;
+		memcpy(h, k.data, k.len);
+		h[k.len] = 0;
+		if (s_derive_person(txn, h, &d))
+			s_recon_doc(&r, d.key, &d);
+		s_doc_clear(&d);
+	}
+	store_cur_close(&cur);
+	if (rc != CPT_ENOTFOUND)
+		goto out;
+	rc = r.rc;
+	if (rc != 0)
+		goto out;
+	/* Rows the store no longer derives. */
+	if (r.n_seen > 1) /* an empty store: no array, and qsort(NULL, 0) is undefined */
+		qsort(r.seen, r.n_seen, sizeof(*r.seen), s_cmp_rid);
+	if (sqlite3_prepare_v2(s->w, "SELECT rid FROM docs", -1, &st, NULL) != SQLITE_OK) {
+		rc = CPT_EIO;
+		goto out;
+	}
+	{
+		int64_t *gone = NULL;
+		size_t n = 0, cap = 0;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			int64_t rid = sqlite3_column_int64(st, 0);
+			if (r.n_seen && bsearch(&rid, r.seen, r.n_seen, sizeof(*r.seen), s_cmp_rid))
+				continue;
+			r.wrong++;
+			if (!write)
+				continue;
+			if (n == cap) {
+				int64_t *ng =
+				    realloc(gone, (cap = cap ? cap * 2 : 256) * sizeof(*ng));
+				if (ng == NULL)
+					break;
+				gone = ng;
+			}
+			gone[n++] = rid;
+		}
+		sqlite3_finalize(st);
+		rc = rc == SQLITE_DONE ? 0 : CPT_EIO;
+		for (size_t i = 0; rc == 0 && i < n; i++)
+			rc = s_remove_rid(s, gone[i]);
+		free(gone);
+	}
+out:
+	store_cur_close(&cur);
+	store_read_end(s->st, &txn);
+	free(r.seen);
+	if (write) {
+		if (rc == 0 && s_exec(s->w, "COMMIT", err, errlen) != 0)
+			rc = CPT_EIO;
+		else if (rc != 0)
+			sqlite3_exec(s->w, "ROLLBACK", NULL, NULL, NULL);
+	}
+	if (rc != 0 && err[0] == 0)
+		snprintf(err, errlen, "search index: reconciling with the store failed: %s",
+		         rc == CPT_EIO ? sqlite3_errmsg(s->w) : cpt_strerror(rc));
+	*docs = r.docs;
+	*wrong = r.wrong;
+	return rc;
+}
+
+/* The store's commit sequence now. */
+static uint64_t
+s_store_seq(store_t *st)
+{
+	store_txn_t *txn;
+	uint64_t seq;
+
+	if (store_read_begin(st, &txn) != 0)
+		return 0;
+	seq = store_seq(txn);
+	store_read_end(st, &txn);
+	return seq;
+}
+
+/* ------------------------------------------------------------- writer */
+
+/* Applies a batch of changes in one read transaction and one SQLite
+ * transaction. */
+static int
+s_apply(search_t *s, const sx_change_t *c, size_t n)
+{
+	store_txn_t *txn;
+	int rc = 0;
+
+	if (store_read_begin(s->st, &txn) != 0)
+		return CPT_EIO;
+	pthread_mutex_lock(&s->wlock);
+	if (sqlite3_exec(s->w, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		rc = CPT_EIO;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = s_apply_one(s, txn, &c[i]);
+	if (rc == 0 && sqlite3_exec(s->w, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		rc = CPT_EIO;
+	if (rc != 0) {
+		log_warnx("search", "indexing %zu changes failed: %s", n, sqlite3_errmsg(s->w));
+		sqlite3_exec(s->w, "ROLLBACK", NULL, NULL, NULL);
+	}
+	pthread_mutex_unlock(&s->wlock);
+	store_read_end(s->st, &txn);
+	return rc;
+}
+
+/* Changes of one SQLite transaction at most: keeps the LMDB reader short. */
+#define SX_BATCH 2000
+
+static void *
+s_writer(void *arg)
+{
+	search_t *s = arg;
+
+	pthread_mutex_lock(&s->qlock);
+	for (;;) {
+		sx_change_t *batch;
+		size_t n;
+		while (s->qn == 0 && !s->stop)
+			pthread_cond_wait(&s->qcond, &s->qlock);
+		if (s->qn == 0 && s->stop)
+			break;
+		n = s->qn < SX_BATCH ? s->qn : SX_BATCH;
+		batch = malloc(n * sizeof(*batch));
+		if (batch == NULL) {
+			pthread_mutex_unlock(&s->qlock);
+			s->failed = 1;
+			pthread_mutex_lock(&s->qlock);
+			continue;
+		}
+		memcpy(batch, s->q, n * sizeof(*batch));
+		memmove(s->q, s->q + n, (s->qn - n) * sizeof(*batch));
+		s->qn -= n;
+		pthread_mutex_unlock(&s->qlock);
+		/* A failed batch leaves the file "not clean": the next open
+		 * reconciles it with the store. */
+		if (s_apply(s, batch, n) != 0)
+			s->failed = 1;
+		free(batch);
+		if (s->need_recon) {
+			char err[512] = "";
+			size_t docs, wrong;
+			s->need_recon = 0;
+			pthread_mutex_lock(&s->wlock);
+			if (s_reconcile(s, 1, &docs, &wrong, err, sizeof(err)) != 0) {
+				log_warnx("search", "%s", err);
+				s->failed = 1;
+			}
+			pthread_mutex_unlock(&s->wlock);
+		}
+		pthread_mutex_lock(&s->qlock);
+		s->applied += n;
+	}
+	pthread_mutex_unlock(&s->qlock);
+	return NULL;
+}
+
+/* The node's after-commit listener: queues, never blocks on SQLite. */
+static void
+s_listener(void *arg, const node_change_t *changes, size_t n, enum node_origin origin)
+{
+	search_t *s = arg;
+
+	(void)origin;
+	pthread_mutex_lock(&s->qlock);
+	if (s->qn + n > s->qcap) {
+		size_t cap = (s->qn + n) * 2;
+		sx_change_t *nq = realloc(s->q, cap * sizeof(*nq));
+		if (nq == NULL) {
+			s->failed = 1; /* lost: the next open reconciles */
+			pthread_mutex_unlock(&s->qlock);
+			return;
+		}
+		s->q = nq;
+		s->qcap = cap;
+	}
+	for (size_t i = 0; i < n; i++) {
+		sx_change_t *c = &s->q[s->qn++];
+		c->kind = changes[i].kind;
+		memcpy(c->id, changes[i].id, CPT_ID_LEN);
+		memcpy(c->ref, changes[i].ref, CPT_ID_LEN);
+		c->has_ref = changes[i].has_ref;
+	}
+	s->heard += n;
+	pthread_cond_signal(&s->qcond);
+	pthread_mutex_unlock(&s->qlock);
+}
+
+/* ------------------------------------------------------------- opening */
+
+static void
+s_finalize_all(search_t *s)
+{
+	for (int i = 0; i < ST_COUNT; i++)
+		if (s->stmt[i]) {
+			sqlite3_finalize(s->stmt[i]);
+			s->stmt[i] = NULL;
+		}
+}
+
+static void
+s_free(search_t *s)
+{
+	s_finalize_all(s);
+	sqlite3_close(s->w);
+	for (int i = 0; i < SX_READERS; i++)
+		sqlite3_close(s->r[i]);
+	pthread_mutex_destroy(&s->qlock);
+	pthread_mutex_destroy(&s->wlock);
+	pthread_mutex_destroy(&s->rlock);
+	pthread_cond_destroy(&s->qcond);
+	pthread_cond_destroy(&s->rcond);
+	free(s->q);
+	free(s);
+}
+
+int
+search_open(search_t **out, store_t *st, const char *dir, int flags, char *err, size_t errlen)
+{
+	search_t *s;
+	char state[64], want[64], ver[16];
+	int rc = 0;
+
+	assert(out != NULL && st != NULL && dir != NULL);
+	*out = NULL;
+	err[0] = 0;
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		snprintf(err, errlen, "search index: out of memory");
+		return CPT_ENOMEM;
+	}
+	s->st = st;
+	s->readonly = (flags & SEARCH_READONLY) != 0;
+	snprintf(s->path, sizeof(s->path), "%s/search.db", dir);
+	pthread_mutex_init(&s->qlock, NULL);
+	pthread_mutex_init(&s->wlock, NULL);
+	pthread_mutex_init(&s->rlock, NULL);
+	pthread_cond_init(&s->qcond, NULL);
+	pthread_cond_init(&s->rcond, NULL);
+	if (!s->readonly) {
+		if ((rc = sx_connect(&s->w, s->path, 0, err, errlen)) != 0)
+			goto fail;
+		if ((rc = s_exec(s->w, s_schema, err, errlen)) != 0)
+			goto fail;
+		/* A lost SQLite commit costs a reconciliation, never a wrong
+		 * answer: synchronous NORMAL, and FULL where it matters. */
+		if ((rc = s_exec(s->w, "PRAGMA synchronous=NORMAL", err, errlen)) != 0)
+			goto fail;
+		/* 32 MiB of page cache: FTS5's segment merges touch many pages. */
+		if ((rc = s_exec(s->w, "PRAGMA cache_size=-32768", err, errlen)) != 0)
+			goto fail;
+		for (int i = 0; i < ST_COUNT; i++)
+			if (sqlite3_prepare_v3(s->w, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+			                       &s->stmt[i], NULL) != SQLITE_OK) {
+				rc = sx_fail(s->w, "preparing", err, errlen);
+				goto fail;
+			}
+		s_meta_get(s->w, "version", ver, sizeof(ver));
+		s_meta_get(s->w, "state", state, sizeof(state));
+		if (ver[0] && strcmp(ver, SCHEMA_VERSION) != 0)
+			state[0] = 0; /* another layout: rebuilt below */
+		snprintf(want, sizeof(want), "clean %llu", (unsigned long long)s_store_seq(st));
+		s->current = strcmp(state, want) == 0;
+		if (flags & SEARCH_AS_IS) {
+			s->as_is = 1;
+		} else if ((flags & SEARCH_REBUILD_AT_OPEN) ||
+		           (ver[0] && strcmp(ver, SCHEMA_VERSION) != 0)) {
+			if ((rc = search_rebuild(s, err, errlen)) != 0)
+				goto fail;
+		} else if (strcmp(state, want) != 0) {
+			size_t docs, wrong;
+			if ((rc = s_reconcile(s, 1, &docs, &wrong, err, errlen)) != 0)
+				goto fail;
+			if (wrong)
+				log_info("search",
+				         "index brought up to the store: %zu of %zu rows put right",
+				         wrong, docs);
+		}
+		if (!s->as_is && s_meta_put(s, "version", SCHEMA_VERSION) != 0) {
+			rc = sx_fail(s->w, "writing the version", err, errlen);
+			goto fail;
+		}
+	}
+	for (int i = 0; i < SX_READERS; i++)
+		if ((rc = sx_connect(&s->r[i], s->path, 1, err, errlen)) != 0)
+			goto fail;
+	*out = s;
+	return 0;
+fail:
+	s_free(s);
+	return rc ? rc : CPT_EIO;
+}
+
+int
+search_start(search_t *s, node_t *n, char *err, size_t errlen)
+{
+	int rc;
+
+	assert(s != NULL && n != NULL && !s->readonly && !s->started);
+	/* From here the file may be behind the store: said durably before the
+	 * first event is heard. */
+	pthread_mutex_lock(&s->wlock);
+	rc = s_exec(s->w, "PRAGMA synchronous=FULL", err, errlen);
+	if (rc == 0 && s_meta_put(s, "state", "dirty") != 0)
+		rc = sx_fail(s->w, "writing the state", err, errlen);
+	if (rc == 0)
+		rc = s_exec(s->w, "PRAGMA synchronous=NORMAL", err, errlen);
+	pthread_mutex_unlock(&s->wlock);
+	if (rc != 0)
+		return rc;
+	if (pthread_create(&s->thread, NULL, s_writer, s) != 0) {
+		snprintf(err, errlen, "search index: cannot start the writer thread");
+		return CPT_EIO;
+	}
+	s->started = 1;
+	if ((rc = node_listen(n, s_listener, s)) != 0) {
+		snprintf(err, errlen, "search index: no room for another commit listener");
+		return rc;
+	}
+	s->node = n;
+	return 0;
+}
+
+void
+search_close(search_t **self_p)
+{
+	search_t *s;
+	uint64_t seq;
+
+	if (self_p == NULL || (s = *self_p) == NULL)
+		return;
+	*self_p = NULL;
+	seq = 0;
+	if (s->node) {
+		/* What another process (the CLI) stored since the node's last
+		 * poll is announced now, while we still listen; the sequence of
+		 * that poll is what the file will say it holds. A write after it
+		 * makes the next open catch up. */
+		node_poll_store(s->node);
+		seq = node_polled_seq(s->node);
+		node_unlisten(s->node, s_listener, s);
+	}
+	if (s->started) {
+		pthread_mutex_lock(&s->qlock);
+		s->stop = 1;
+		pthread_cond_signal(&s->qcond);
+		pthread_mutex_unlock(&s->qlock);
+		pthread_join(s->thread, NULL);
+	}
+	if (!s->readonly && !s->as_is && !s->failed) {
+		char state[64];
+		snprintf(state, sizeof(state), "clean %llu",
+		         (unsigned long long)(s->node ? seq : s_store_seq(s->st)));
+		if (s_meta_put(s, "state", state) != 0)
+			log_warnx("search", "cannot record the index's state: %s",
+			          sqlite3_errmsg(s->w));
+	}
+	s_free(s);
+}
+
+int
+search_rebuild(search_t *s, char *err, size_t errlen)
+{
+	size_t docs, wrong;
+	int rc;
+
+	assert(s != NULL && !s->readonly);
+	err[0] = 0;
+	pthread_mutex_lock(&s->wlock);
+	/* "dirty" first: a crash after the emptying is caught up at open. */
+	if (s_meta_put(s, "state", "dirty") != 0)
+		rc = sx_fail(s->w, "writing the state", err, errlen);
+	else
+		rc = s_exec(s->w, "DELETE FROM docs; DELETE FROM fts; DELETE FROM pfts;", err,
+		            errlen);
+	if (rc == 0)
+		rc = s_reconcile(s, 1, &docs, &wrong, err, errlen);
+	pthread_mutex_unlock(&s->wlock);
+	return rc;
+}
+
+int
+search_verify(search_t *s, size_t *docs, size_t *wrong, char *err, size_t errlen)
+{
+	int rc;
+
+	assert(s != NULL && !s->readonly);
+	err[0] = 0;
+	pthread_mutex_lock(&s->wlock);
+	rc = s_reconcile(s, 0, docs, wrong, err, errlen);
+	pthread_mutex_unlock(&s->wlock);
+	return rc;
+}
+
+int
+search_is_current(search_t *s)
+{
+	return s->current;
+}
+
+void
+search_counts(search_t *s, uint64_t *heard, uint64_t *applied)
+{
+	pthread_mutex_lock(&s->qlock);
+	*heard = s->heard;
+	*applied = s->applied;
+	pthread_mutex_unlock(&s->qlock);
+}
+
+/* ------------------------------------------------------------- readers */
+
+sqlite3 *
+sx_reader(search_t *s)
+{
+	sqlite3 *db = NULL;
+
+	pthread_mutex_lock(&s->rlock);
+	for (;;) {
+		for (int i = 0; i < SX_READERS; i++)
+			if (!s->r_busy[i]) {
+				s->r_busy[i] = 1;
+				db = s->r[i];
+				break;
+			}
+		if (db)
+			break;
+		pthread_cond_wait(&s->rcond, &s->rlock);
+	}
+	pthread_mutex_unlock(&s->rlock);
+	return db;
+}
+
+void
+sx_reader_done(search_t *s, sqlite3 *db)
+{
+	pthread_mutex_lock(&s->rlock);
+	for (int i = 0; i < SX_READERS; i++)
+		if (s->r[i] == db)
+			s->r_busy[i] = 0;
+	pthread_cond_signal(&s->rcond);
+	pthread_mutex_unlock(&s->rlock);
+}

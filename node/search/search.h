@@ -1,0 +1,127 @@
+/*
+ * search — the full-text index of what a person may read (posts, comments,
+ * people; spaces when they land), kept in SQLite FTS5 beside the LMDB store
+ * (dir/search.db), and the searches over it. The index is a view: every row
+ * is derived from the views of node/query, a writer thread follows the
+ * group commit through an after-commit listener, and a file not closed
+ * cleanly at the store's sequence is reconciled with the store at open
+ * (docs/ARCHITECTURE.md, "Search"). Every answer is checked against the
+ * store at the moment of the search, so that a redacted or deleted text is
+ * never shown. The only module that includes sqlite3.h. Calls node/core and
+ * below; called by node/http, node/daemon and node/cli.
+ */
+#ifndef COMPTOIR_SEARCH_H
+#define COMPTOIR_SEARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "crypto/crypto.h"
+#include "node/core/core.h"
+#include "node/store/store.h"
+
+/* An open index; its functions may be called from any thread. */
+typedef struct search search_t;
+
+#define SEARCH_READONLY        1 /* search_open: only search (another process writes it) */
+#define SEARCH_REBUILD_AT_OPEN 2 /* search_open: fill it again whole (comptoir reindex) */
+#define SEARCH_AS_IS           4 /* search_open: no catch-up, nothing written (verify) */
+
+/*
+ * Opens (creating it when missing) the index of data directory dir, whose
+ * store st is open, and brings it up to the store: when the file does not
+ * say it was closed cleanly at the store's current sequence (a crash, a CLI
+ * write, a new file), every row is compared with the store and put right.
+ * With SEARCH_READONLY nothing is written (a CLI while the node runs).
+ * *out is NULL on failure, with a message naming the file in err. Returns 0,
+ * CPT_EIO (SQLite's error) or CPT_ENOMEM. st must outlive the index.
+ */
+int search_open(search_t **out, store_t *st, const char *dir, int flags, char *err,
+                size_t errlen) CPT_WUR;
+/*
+ * Starts the writer thread and listens to the commits of n (whose store is
+ * the index's): the events of each commit are indexed by the thread soon
+ * after. Marks the file "not clean" durably first. 0, CPT_EIO or CPT_EFULL.
+ */
+int search_start(search_t *s, node_t *n, char *err, size_t errlen) CPT_WUR;
+/* Stops listening, indexes what is queued, records the store's sequence
+ * (the file is clean) and closes. Call it once no writer commits any more.
+ * Safe on NULL; NULLs the pointer. */
+void search_close(search_t **self_p);
+
+/* Empties the index and fills it again from the store (comptoir reindex).
+ * 0 or an error with a message in err. */
+int search_rebuild(search_t *s, char *err, size_t errlen) CPT_WUR;
+/* Compares every row with what the store derives now, writing nothing:
+ * *docs gets the rows the store derives, *wrong those missing, different or
+ * extra in the index. 0 (also when *wrong > 0) or an error. */
+int search_verify(search_t *s, size_t *docs, size_t *wrong, char *err, size_t errlen) CPT_WUR;
+/* 1 when the file says it was closed cleanly at the store's current
+ * sequence: it then holds exactly what the store derives. */
+int search_is_current(search_t *s);
+/* Changes applied by the writer thread since start, and changes heard. */
+void search_counts(search_t *s, uint64_t *heard, uint64_t *applied);
+
+/* ------------------------------------------------------------- searching */
+
+enum search_type {
+	SEARCH_ALL,    /* every group, a page of each */
+	SEARCH_POSTS,  /* posts and comments */
+	SEARCH_PEOPLE, /* people (the directory) */
+	SEARCH_SPACES, /* spaces */
+};
+
+#define SEARCH_MAX_Q     200 /* bytes of a query */
+#define SEARCH_MAX_LIMIT 100 /* results of one group per page */
+
+/* A search; strings are borrowed for the call, NULL or "" for none. */
+typedef struct search_q {
+	const char *q;          /* words, "a phrase", prefixes; "" lists (people only) */
+	enum search_type type;  /* which groups */
+	const char *site;       /* author's home site (key, 64 hex) */
+	const char *author;     /* author's handle */
+	const char *space;      /* a space id (64 hex) */
+	const char *department; /* people: department, compared folded */
+	const char *skill;      /* people: one skill, compared folded */
+	uint64_t before_ms;     /* only what was written before (0: no bound) */
+	uint64_t after_ms;      /* only what was written at or after (0: no bound) */
+	int newest;             /* newest first; else best match first */
+	size_t limit;           /* results per group, 1..SEARCH_MAX_LIMIT */
+	size_t offset;          /* paging: the "next" of the previous page */
+} search_q_t;
+
+/*
+ * Searches for the person viewer (their key; NULL: site IT at the console,
+ * who sees what any staff member may). Returns a new object {"posts":
+ * {"items", "next"}, "people": {...}, "spaces": {...}} with the groups the
+ * type asks for; "next" is the offset of the following page or null. Each
+ * item is read from the store now and kept only when viewer may read it
+ * (search_may_read). NULL with a message in err when q is not a search
+ * (CPT_EINVAL in *rc) or on an error.
+ */
+json_t *search_find(search_t *s, const search_q_t *q, const uint8_t *viewer, int *rc, char *err,
+                    size_t errlen);
+
+/* May viewer (NULL: site IT) read the post or comment whose view is v, in
+ * txn? The one place where visibility is decided for search results. */
+int search_may_read(store_txn_t *txn, const json_t *v, const uint8_t *viewer);
+
+/* ------------------------------------------------------------- language */
+
+/* The form of one word as the index matches it, into out (cap bytes): folded
+ * (query_fold), then stripped of a French or English ending ("réunions"
+ * gives "reunion", "meetings" "meet"); the search then takes it as a
+ * prefix. */
+void search_stem(const char *word, char *out, size_t cap);
+/* The FTS5 expression of a query into out: each word stemmed and tried
+ * with the French and English endings (exact terms: FTS5 reads them
+ * lazily), or, when prefix is set or the word ends in "*", taken as a
+ * prefix; "quoted words" as a phrase; every part required. 0, or
+ * CPT_EINVAL when nothing is left to search. */
+int search_expr(const char *q, int prefix, char *out, size_t cap) CPT_WUR;
+/* Optimal string alignment distance of a and b (ASCII bytes), capped at max+1. */
+unsigned search_distance(const char *a, const char *b, unsigned max);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * Shared by the files of node/search/: search.c (the file, the rows, the
+ * writer) and find.c (the searches). Not for other folders.
+ */
+#ifndef COMPTOIR_SEARCH_INTERNAL_H
+#define COMPTOIR_SEARCH_INTERNAL_H
+
+#include <pthread.h>
+
+#include <sqlite3.h>
+
+#include "node/search/search.h"
+
+/* Row types (docs.type). */
+enum { SX_POST = 1, SX_COMMENT = 2, SX_PERSON = 3, SX_SPACE = 4 };
+
+/* Rowids: posts and comments at ms << SX_RID_SHIFT (+ a counter), in time
+ * order; people and spaces below SX_RID_TIMED. */
+#define SX_RID_SHIFT 10
+#define SX_RID_TIMED ((int64_t)1 << 40)
+
+#define SX_READERS 4 /* read connections: searches at once */
+
+/* A change heard from the node, queued for the writer thread. */
+typedef struct sx_change {
+	uint16_t kind;           /* event kind */
+	uint8_t id[CPT_ID_LEN];  /* the event */
+	uint8_t ref[CPT_ID_LEN]; /* what it refers to */
+	int has_ref;             /* ref is set */
+} sx_change_t;
+
+struct search {
+	store_t *st;             /* the store (not owned) */
+	node_t *node;            /* listened to, or NULL */
+	char path[4200];         /* dir/search.db */
+	int readonly;            /* SEARCH_READONLY */
+	int as_is;               /* SEARCH_AS_IS: the file is not written */
+	int current;             /* the file was clean at the store\'s sequence when opened */
+	sqlite3 *w;              /* the writer's connection (NULL when read-only) */
+	sqlite3_stmt *stmt[16];  /* its prepared statements (search.c) */
+	pthread_mutex_t wlock;   /* guards w and st */
+	sqlite3 *r[SX_READERS];  /* read connections */
+	int r_busy[SX_READERS];  /* in use */
+	pthread_mutex_t rlock;   /* guards r_busy */
+	pthread_cond_t rcond;    /* a reader came back */
+	pthread_t thread;        /* the writer thread */
+	int started;             /* thread runs */
+	pthread_mutex_t qlock;   /* guards q, qn, qcap, stop, heard, applied */
+	pthread_cond_t qcond;    /* changes queued, or stop */
+	sx_change_t *q;          /* changes not applied yet */
+	size_t qn, qcap;         /* used, allocated */
+	int stop;                /* the thread ends once q is empty */
+	uint64_t heard, applied; /* changes queued, applied */
+	int need_recon;          /* writer thread: reconcile after this batch */
+	volatile int failed;     /* a change was lost: not clean at close */
+};
+
+/* Opens path with its own connection. 0 or CPT_EIO with a message. */
+int sx_connect(sqlite3 **out, const char *path, int readonly, char *err, size_t errlen);
+/* err gets "search index: what: SQLite's message"; returns CPT_EIO. */
+int sx_fail(sqlite3 *db, const char *what, char *err, size_t errlen);
+/* A read connection for one search (waits for a free one), and its return. */
+sqlite3 *sx_reader(search_t *s);
+void sx_reader_done(search_t *s, sqlite3 *db);
+
+#endif

@@ -1,0 +1,868 @@
+/*
+ * The LMDB store: opening (after the checks of walk.c), transactions with
+ * on-demand map growth, typed reads and writes, cursors, meta values, hot
+ * backups, and LMDB's error codes turned into the project's. Transactions
+ * and cursors handed out are LMDB's own under opaque names: no allocation
+ * and one call between a caller and LMDB on the hot paths (ingest, feed
+ * reads).
+ */
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "config/config.h"
+#include "node/store/store_internal.h"
+
+/* Free bytes under which an EIO from a write is taken for a full disk: more
+ * than the largest commit writes (3,000 events, about 12 MB at 1M events). */
+#define STORE_NEARLY_FULL (32ull << 20)
+
+static const char *const s_db_names[DB_COUNT] = {
+    [DB_META] = "meta",
+    [DB_EVENTS] = "events",
+    [DB_ORDER] = "order",
+    [DB_BY_AUTHOR] = "by_author",
+    [DB_BY_REF] = "by_ref",
+    [DB_TOMBSTONES] = "tombstones",
+    [DB_PENDING] = "pending",
+    [DB_KEYS] = "keys",
+    [DB_REVOKED] = "revoked",
+    [DB_HANDLES] = "handles",
+    [DB_BACKUPS] = "backups",
+    [DB_POSTS_V1] = "posts",
+    [DB_FEED] = "feed",
+    [DB_PROFILES] = "profiles",
+    [DB_MENTIONS] = "mentions",
+    [DB_PEERS] = "peers",
+    [DB_BUCKETS] = "buckets",
+    [DB_REACTIONS] = "reactions",
+    [DB_PENDING_IDS] = "pending_ids",
+    [DB_SESSIONS] = "sessions",
+    [DB_SPACE_GOV] = "space_gov",
+    [DB_SPACE_ITEMS] = "space_items",
+    [DB_SPACES] = "spaces",
+    [DB_MY_SPACES] = "my_spaces",
+    [DB_SPACE_FEED] = "space_feed",
+    [DB_OPENED] = "opened",
+    [DB_SITE_SEALS] = "site_seals",
+    [DB_NOTIFY] = "notify",
+    [DB_NOTIFY_BY] = "notify_by",
+    [DB_ANNOUNCE] = "announce",
+    [DB_MINE] = "mine",
+    [DB_MINE_KEYS] = "mine_keys",
+    [DB_OUTBOX] = "outbox",
+    [DB_MAIL] = "mail",
+    [DB_TOKENS] = "tokens",
+};
+
+/* Map size at creation and growth step. A test may define smaller ones before
+ * including this file, to make MDB_MAP_FULL happen in every code path. */
+#ifndef STORE_MAP_INITIAL
+#define STORE_MAP_INITIAL (64ull << 20)
+#endif
+#ifndef STORE_MAP_STEP
+#define STORE_MAP_STEP (256ull << 20)
+#endif
+#define MAP_INITIAL STORE_MAP_INITIAL
+#define MAP_STEP    STORE_MAP_STEP
+
+struct store {
+	MDB_env *env;          /* the LMDB environment; its user context is this store */
+	MDB_dbi dbi[DB_COUNT]; /* handles of the named databases */
+	char dir[4096];        /* data directory */
+	pthread_rwlock_t grow; /* held for reading by every txn, for writing to resize the map */
+};
+
+/* A store_txn_t is an MDB_txn, a store_cur_t an MDB_cursor: the names are
+ * opaque, the pointers LMDB's. */
+#define TXN(t) ((MDB_txn *)(t))
+#define CUR(c) ((MDB_cursor *)(c))
+
+/* ---------------------------------------------------------------- errors */
+
+/* The LMDB code behind this thread's last CPT_EIO or CPT_EDAMAGED. */
+static _Thread_local int s_last_lmdb;
+
+/* An LMDB (or system) code as the project's. */
+static int
+s_err(int rc)
+{
+	switch (rc) {
+	case 0: return 0;
+	case MDB_NOTFOUND: return CPT_ENOTFOUND;
+	case MDB_KEYEXIST: return CPT_EEXIST;
+	case MDB_MAP_FULL: return CPT_EMAPFULL;
+	case ENOMEM: return CPT_ENOMEM;
+	case ENOSPC:
+	case EDQUOT: return CPT_ENOSPC;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID:
+	case MDB_VERSION_MISMATCH: s_last_lmdb = rc; return CPT_EDAMAGED;
+	}
+	s_last_lmdb = rc;
+	return CPT_EIO;
+}
+
+const char *
+store_strerror(int rc)
+{
+	if ((rc == CPT_EIO || rc == CPT_EDAMAGED) && s_last_lmdb != 0)
+		return mdb_strerror(s_last_lmdb);
+	return cpt_strerror(rc);
+}
+
+/* The store of a transaction: the environment's user context. */
+static store_t *
+s_store(store_txn_t *txn)
+{
+	return mdb_env_get_userctx(mdb_txn_env(TXN(txn)));
+}
+
+static MDB_dbi
+s_dbi(store_txn_t *txn, enum store_db db)
+{
+	assert(db >= 0 && db < DB_COUNT);
+	return s_store(txn)->dbi[db];
+}
+
+const char *
+store_db_name(enum store_db db)
+{
+	assert(db >= 0 && db < DB_COUNT);
+	return s_db_names[db];
+}
+
+store_t *
+store_of(store_txn_t *txn)
+{
+	assert(txn != NULL);
+	return s_store(txn);
+}
+
+/* --------------------------------------------------------------- opening */
+
+static int
+s_mkdir(const char *path)
+{
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* Free bytes under which an EIO from a write is taken for a full disk: more
+ * than the largest commit writes (3,000 events, about 12 MB at 1M events). */
+#define STORE_NEARLY_FULL (32ull << 20)
+
+int
+store_open(store_t **out, const char *dir, int flags, store_write_fn first, void *arg, char *err,
+           size_t errlen)
+{
+	store_t *st;
+	char path[4200];
+	MDB_txn *txn = NULL;
+	struct stat sb;
+	int rc, create = (flags & STORE_CREATE) != 0;
+
+	assert(out != NULL && dir != NULL);
+	*out = NULL;
+	snprintf(path, sizeof(path), "%s/store", dir);
+	if (stat(path, &sb) != 0) {
+		if (!create) {
+			snprintf(err, errlen, "%s: no store here (run comptoir init --dir %s)",
+			         path, dir);
+			return CPT_ENOTFOUND;
+		}
+		if (s_mkdir(dir) != 0 || s_mkdir(path) != 0) {
+			rc = errno;
+			snprintf(err, errlen, "%s: %s", path, strerror(rc));
+			return rc == ENOSPC || rc == EDQUOT ? CPT_ENOSPC : CPT_EIO;
+		}
+	}
+	{
+		/* LMDB would make a new empty store of a missing or empty data.mdb:
+		 * only init and site install may (create); for everyone else the
+		 * site's events are gone, and saying so is the only safe answer. */
+		char file[4300];
+		snprintf(file, sizeof(file), "%s/data.mdb", path);
+		char why[64];
+		rc = store_check_file(file, dir, err, errlen, why, sizeof(why));
+		if (rc == CPT_ENOTFOUND && !create) {
+			snprintf(
+			    err, errlen,
+			    "%s: no store here (%s); only comptoir init makes one: to rebuild "
+			    "this site's store from its peers run comptoir repair --dir %s, or "
+			    "restore a backup (comptoir restore BACKUP --dir NEWDIR)",
+			    file, why, dir);
+			return CPT_ENOTFOUND;
+		}
+		if (rc != 0 && rc != CPT_ENOTFOUND)
+			return rc;
+	}
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return CPT_ENOMEM;
+	snprintf(st->dir, sizeof(st->dir), "%s", dir);
+	pthread_rwlock_init(&st->grow, NULL);
+	if ((rc = mdb_env_create(&st->env)) != 0)
+		goto fail;
+	mdb_env_set_userctx(st->env, st);
+	mdb_env_set_maxdbs(st->env, DB_COUNT + 4);
+	mdb_env_set_maxreaders(st->env, 512);
+	mdb_env_set_mapsize(st->env, MAP_INITIAL);
+	if ((rc = store_lock_alloc(path, dir, err, errlen)) != 0) {
+		store_close(&st);
+		return rc;
+	}
+	/* MDB_NOTLS: HTTP threads each run their own short read transactions. */
+	if ((rc = mdb_env_open(st->env, path, MDB_NOTLS, 0600)) != 0)
+		goto fail;
+	{
+		int dead = 0;
+		mdb_reader_check(st->env, &dead);
+	}
+	/* The map may have been grown by another process: adopt its size. */
+	mdb_env_set_mapsize(st->env, 0);
+	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+		goto fail;
+	for (int i = 0; i < DB_COUNT; i++)
+		if ((rc = mdb_dbi_open(txn, s_db_names[i], MDB_CREATE, &st->dbi[i])) != 0)
+			goto fail;
+	if (first && (rc = first((store_txn_t *)txn, arg)) != 0) {
+		mdb_txn_abort(txn);
+		store_close(&st);
+		if (rc == CPT_ENOSPC)
+			snprintf(err, errlen, "no space left on device (%s): cannot write %s", dir,
+			         path);
+		else
+			snprintf(err, errlen, "%s: %s", path, store_strerror(rc));
+		return rc;
+	}
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0)
+		goto fail;
+	*out = st;
+	return 0;
+fail:
+	if (txn)
+		mdb_txn_abort(txn);
+	store_close(&st);
+	{
+		/* A short write of the first commit reads EIO, as in s_write_error:
+		 * a nearly full disk says which (seen when the store got the
+		 * databases of spaces, a first commit of more pages). */
+		struct statvfs vfs;
+		if (rc == EIO && statvfs(path, &vfs) == 0 &&
+		    (uint64_t)vfs.f_bavail * vfs.f_frsize < STORE_NEARLY_FULL)
+			rc = ENOSPC;
+	}
+	if (rc == ENOSPC || rc == EDQUOT) {
+		snprintf(err, errlen, "no space left on device (%s): cannot write %s", dir, path);
+		return CPT_ENOSPC;
+	}
+	snprintf(err, errlen, "%s: %s", path, mdb_strerror(rc));
+	return CPT_EIO;
+}
+
+void
+store_close(store_t **self_p)
+{
+	store_t *st = *self_p;
+
+	if (st == NULL)
+		return;
+	if (st->env)
+		mdb_env_close(st->env);
+	pthread_rwlock_destroy(&st->grow);
+	free(st);
+	*self_p = NULL;
+}
+
+const char *
+store_dir(const store_t *st)
+{
+	assert(st != NULL);
+	return st->dir;
+}
+
+uint64_t
+store_bytes(store_t *st)
+{
+	MDB_envinfo info;
+	MDB_stat est;
+
+	assert(st != NULL);
+	if (mdb_env_info(st->env, &info) != 0 || mdb_env_stat(st->env, &est) != 0)
+		return 0;
+	return (info.me_last_pgno + 1) * (uint64_t)est.ms_psize;
+}
+
+uint64_t
+store_map_size(store_t *st)
+{
+	MDB_envinfo info;
+
+	assert(st != NULL);
+	return mdb_env_info(st->env, &info) == 0 ? info.me_mapsize : 0;
+}
+
+int
+store_set_nosync(store_t *st, int on)
+{
+	assert(st != NULL);
+	return mdb_env_set_flags(st->env, MDB_NOSYNC, on ? 1 : 0) == 0 ? 0 : CPT_EIO;
+}
+
+int
+store_sync(store_t *st)
+{
+	assert(st != NULL);
+	return mdb_env_sync(st->env, 1) == 0 ? 0 : CPT_EIO;
+}
+
+/* ---------------------------------------------------------- transactions */
+
+/*
+ * What store_write returns for an LMDB or system error rc of a write. A full
+ * disk (or a quota) is named in the log, at most every 10 s, and returned as
+ * CPT_ENOSPC for the callers to name too: before, it read "input/output
+ * error". Nothing acknowledged is lost: the transaction was not committed.
+ */
+static int
+s_write_error(store_t *st, int rc)
+{
+	static uint64_t last_ms; /* when it was last logged */
+	char path[4200];
+	struct statvfs vfs;
+
+	/* LMDB turns a short write (the disk filled up in the middle of a
+	 * commit's pwritev) into EIO: a nearly full disk tells them apart. */
+	snprintf(path, sizeof(path), "%s/store", st->dir);
+	if (rc == EIO && statvfs(path, &vfs) == 0 &&
+	    (uint64_t)vfs.f_bavail * vfs.f_frsize < STORE_NEARLY_FULL)
+		rc = ENOSPC;
+	if (rc == ENOSPC || rc == EDQUOT) {
+		uint64_t now = hlc_wall_ms(), then = __atomic_load_n(&last_ms, __ATOMIC_RELAXED);
+		if (now - then >= 10000 &&
+		    __atomic_compare_exchange_n(&last_ms, &then, now, 0, __ATOMIC_RELAXED,
+		                                __ATOMIC_RELAXED))
+			log_warnx("store",
+			          "no space left on device (%s): writes are refused until "
+			          "space is freed; nothing acknowledged was lost",
+			          st->dir);
+		return CPT_ENOSPC;
+	}
+	s_last_lmdb = rc;
+	return CPT_EIO;
+}
+
+/* Adopts a map grown by another process, or grows it by step. lmdb.h: only
+ * while no transaction of this process is open, hence the write lock that
+ * every transaction holds for reading. */
+static void
+s_resize(store_t *st, size_t step)
+{
+	MDB_envinfo info;
+
+	pthread_rwlock_wrlock(&st->grow);
+	mdb_env_info(st->env, &info);
+	mdb_env_set_mapsize(st->env, step ? info.me_mapsize + step : 0);
+	pthread_rwlock_unlock(&st->grow);
+}
+
+/* Grows a full map. Each MDB_MAP_FULL reruns the caller's function from the
+ * start: the step doubles each time (the file is sparse), so that a large
+ * transaction such as a reindex runs a few times, not once per step. */
+static void
+s_grow(store_t *st, int *fulls)
+{
+	s_resize(st, MAP_STEP << *fulls);
+	if (*fulls < 8)
+		(*fulls)++;
+}
+
+int
+store_read_begin(store_t *st, store_txn_t **txn)
+{
+	MDB_txn *t;
+	int rc;
+
+	assert(st != NULL && txn != NULL);
+	for (int attempt = 0; attempt < 4; attempt++) {
+		pthread_rwlock_rdlock(&st->grow);
+		rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &t);
+		if (rc == 0) {
+			*txn = (store_txn_t *)t;
+			return 0;
+		}
+		pthread_rwlock_unlock(&st->grow);
+		if (rc != MDB_MAP_RESIZED)
+			break;
+		s_resize(st, 0);
+	}
+	s_last_lmdb = rc;
+	*txn = NULL;
+	return CPT_EIO;
+}
+
+void
+store_read_end(store_t *st, store_txn_t **txn)
+{
+	assert(st != NULL && txn != NULL);
+	if (*txn == NULL)
+		return;
+	mdb_txn_abort(TXN(*txn));
+	*txn = NULL;
+	pthread_rwlock_unlock(&st->grow);
+}
+
+/* Bumps the sequence so other processes see the change. */
+static int
+s_bump_seq(store_t *st, MDB_txn *txn)
+{
+	MDB_val k = {3, "seq"}, v;
+	uint8_t b[8];
+	uint64_t seq = 0;
+
+	if (mdb_get(txn, st->dbi[DB_META], &k, &v) == 0 && v.mv_size == 8)
+		seq = store_get_u64(v.mv_data);
+	store_put_u64(b, seq + 1);
+	v.mv_size = 8;
+	v.mv_data = b;
+	return mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
+}
+
+int
+store_write(store_t *st, store_write_fn fn, void *arg)
+{
+	MDB_txn *txn;
+	int rc, fulls = 0;
+
+	assert(st != NULL && fn != NULL);
+	for (int attempt = 0; attempt < 64; attempt++) {
+		pthread_rwlock_rdlock(&st->grow);
+		rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+		if (rc != 0) {
+			pthread_rwlock_unlock(&st->grow);
+			if (rc == MDB_MAP_RESIZED) {
+				s_resize(st, 0);
+				continue;
+			}
+			return s_write_error(st, rc);
+		}
+		rc = fn((store_txn_t *)txn, arg);
+		if (rc == CPT_EMAPFULL) {
+			mdb_txn_abort(txn);
+			pthread_rwlock_unlock(&st->grow);
+			s_grow(st, &fulls);
+			continue;
+		}
+		if (rc != 0) {
+			mdb_txn_abort(txn);
+			pthread_rwlock_unlock(&st->grow);
+			/* STORE_NOCHANGE: nothing to store, no commit (no fsync) needed.
+			 * A put that spilled pages to a full disk says ENOSPC. */
+			if (rc == CPT_ENOSPC)
+				return s_write_error(st, ENOSPC);
+			return rc == STORE_NOCHANGE ? 0 : rc;
+		}
+		if ((rc = s_bump_seq(st, txn)) != 0) {
+			mdb_txn_abort(txn);
+			pthread_rwlock_unlock(&st->grow);
+			if (rc == MDB_MAP_FULL) {
+				s_grow(st, &fulls);
+				continue;
+			}
+			return s_write_error(st, rc);
+		}
+		/* A failed commit has freed the txn already (lmdb.h): never abort it. */
+		rc = mdb_txn_commit(txn);
+		pthread_rwlock_unlock(&st->grow);
+		if (rc == MDB_MAP_FULL) {
+			s_grow(st, &fulls);
+			continue;
+		}
+		return rc == 0 ? 0 : s_write_error(st, rc);
+	}
+	return CPT_EFULL;
+}
+
+/* ------------------------------------------------------ reads and writes */
+
+int
+store_get(store_txn_t *txn, enum store_db db, const void *key, size_t klen, store_val_t *out)
+{
+	MDB_val k = {klen, (void *)key}, v;
+	int rc = mdb_get(TXN(txn), s_dbi(txn, db), &k, &v);
+
+	if (rc != 0)
+		return s_err(rc);
+	out->len = v.mv_size;
+	out->data = v.mv_data;
+	return 0;
+}
+
+/*
+ * Databases whose keys start with a timestamp: new keys mostly come after
+ * nearly every key there (a post now; a catch-up, which streams ranges in
+ * time order). LMDB packs pages full when keys come at the very end (its
+ * split then leaves the old page full), but splits in the middle when a key
+ * lands before even one other: a site that joins holds a few events of its
+ * own, made now, and the whole history it fetches lands just before them,
+ * so every page of DB_ORDER was left half full (106 bytes per event for 52
+ * of data; issue 23, docs/BENCHMARKS.md). So a key that belongs among the
+ * last TAIL_MAX is put at the end: the entries after it are taken out, the
+ * key appended, and they are appended back (the same content). Pages then
+ * end about 3/4 full, not full: taking the tail out of a page just split
+ * leaves it under LMDB's fill threshold, and the rebalance borrows a node
+ * from the full page before it. Anything else is an ordinary put.
+ */
+#define TAIL_MAX 16
+
+static int
+s_time_ordered(enum store_db db)
+{
+	return db == DB_ORDER || db == DB_FEED;
+}
+
+/* The tail of a time-ordered database moved behind key (s_put_ordered).
+ * MDB_KEYEXIST when key is there (the caller decides), MDB_NOTFOUND when it
+ * does not belong among the last TAIL_MAX (an ordinary put then). */
+static int
+s_put_tail(MDB_txn *txn, MDB_dbi dbi, MDB_cursor *c, MDB_val *key, MDB_val *val)
+{
+	MDB_val lk, lv, tk[TAIL_MAX], tv[TAIL_MAX];
+	size_t n = 0, bytes = 0;
+	uint8_t *copy, *at;
+	int rc;
+
+	for (rc = mdb_cursor_get(c, &lk, &lv, MDB_LAST); rc == 0;
+	     rc = mdb_cursor_get(c, &lk, &lv, MDB_PREV)) {
+		int cmp = mdb_cmp(txn, dbi, key, &lk);
+		if (cmp == 0)
+			return MDB_KEYEXIST;
+		if (cmp > 0)
+			break;
+		if (n == TAIL_MAX)
+			return MDB_NOTFOUND;
+		tk[n] = lk;
+		tv[n++] = lv;
+		bytes += lk.mv_size + lv.mv_size;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (n == 0)
+		return MDB_NOTFOUND;
+	/* Copies: the values point into pages the deletes rearrange. */
+	if ((copy = malloc(bytes)) == NULL)
+		return ENOMEM;
+	at = copy;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(at, tk[i].mv_data, tk[i].mv_size);
+		tk[i].mv_data = at;
+		at += tk[i].mv_size;
+		memcpy(at, tv[i].mv_data, tv[i].mv_size);
+		tv[i].mv_data = at;
+		at += tv[i].mv_size;
+	}
+	for (size_t i = 0; i < n && rc != ENOMEM; i++)
+		if ((rc = mdb_cursor_get(c, &lk, &lv, MDB_LAST)) != 0 ||
+		    (rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+	if (rc == 0 || rc == MDB_NOTFOUND)
+		rc = mdb_cursor_put(c, key, val, MDB_APPEND);
+	for (size_t i = n; rc == 0 && i-- > 0;)
+		rc = mdb_cursor_put(c, &tk[i], &tv[i], MDB_APPEND);
+	free(copy);
+	return rc;
+}
+
+static int
+s_put_ordered(store_txn_t *txn, enum store_db db, MDB_val *k, MDB_val *v, unsigned flags)
+{
+	MDB_cursor *c;
+	MDB_val key = *k, val = *v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(TXN(txn), s_dbi(txn, db), &c)) != 0)
+		return rc;
+	rc = mdb_cursor_put(c, &key, &val, MDB_APPEND);
+	if (rc == MDB_KEYEXIST) {
+		key = *k;
+		val = *v;
+		rc = s_put_tail(TXN(txn), s_dbi(txn, db), c, &key, &val);
+		if (rc == MDB_KEYEXIST && !(flags & MDB_NOOVERWRITE))
+			rc = MDB_NOTFOUND; /* replaced by an ordinary put */
+	}
+	mdb_cursor_close(c);
+	return rc;
+}
+
+static int
+s_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen, const void *val,
+      size_t vlen, unsigned flags)
+{
+	MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+
+	if (s_time_ordered(db)) {
+		int rc = s_put_ordered(txn, db, &k, &v, flags);
+		if (rc != MDB_NOTFOUND)
+			return s_err(rc);
+	}
+	return s_err(mdb_put(TXN(txn), s_dbi(txn, db), &k, &v, flags));
+}
+
+int
+store_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen, const void *val,
+          size_t vlen)
+{
+	return s_put(txn, db, key, klen, val, vlen, 0);
+}
+
+int
+store_put_new(store_txn_t *txn, enum store_db db, const void *key, size_t klen, const void *val,
+              size_t vlen)
+{
+	return s_put(txn, db, key, klen, val, vlen, MDB_NOOVERWRITE);
+}
+
+int
+store_del_existing(store_txn_t *txn, enum store_db db, const void *key, size_t klen)
+{
+	MDB_val k = {klen, (void *)key};
+
+	return s_err(mdb_del(TXN(txn), s_dbi(txn, db), &k, NULL));
+}
+
+int
+store_del(store_txn_t *txn, enum store_db db, const void *key, size_t klen)
+{
+	int rc = store_del_existing(txn, db, key, klen);
+
+	return rc == CPT_ENOTFOUND ? 0 : rc;
+}
+
+int
+store_drop(store_txn_t *txn, enum store_db db)
+{
+	return s_err(mdb_drop(TXN(txn), s_dbi(txn, db), 0));
+}
+
+int
+store_put_json(store_txn_t *txn, enum store_db db, const void *key, size_t klen, const json_t *j)
+{
+	/* Into a buffer on the stack: most views are well under 4 KiB, and
+	 * json_dumps would grow a heap buffer and copy it once more. */
+	char buf[4096], *s = buf;
+	size_t n = json_dumpb(j, buf, sizeof(buf), JSON_COMPACT | JSON_SORT_KEYS);
+	int rc;
+
+	if (n == 0)
+		return CPT_ENOMEM;
+	if (n > sizeof(buf)) {
+		if ((s = malloc(n)) == NULL)
+			return CPT_ENOMEM;
+		if (json_dumpb(j, s, n, JSON_COMPACT | JSON_SORT_KEYS) != n) {
+			free(s);
+			return CPT_ENOMEM;
+		}
+	}
+	rc = store_put(txn, db, key, klen, s, n);
+	if (s != buf)
+		free(s);
+	return rc;
+}
+
+json_t *
+store_get_json(store_txn_t *txn, enum store_db db, const void *key, size_t klen)
+{
+	store_val_t v = {0, NULL}; /* set by store_get; gcc cannot tell once s_put is inlined */
+
+	if (store_get(txn, db, key, klen, &v) != 0)
+		return NULL;
+	return json_loadb(v.data, v.len, 0, NULL);
+}
+
+size_t
+store_count(store_txn_t *txn, enum store_db db)
+{
+	MDB_stat s;
+
+	if (mdb_stat(TXN(txn), s_dbi(txn, db), &s) != 0)
+		return 0;
+	return s.ms_entries;
+}
+
+int
+store_meta_get(store_txn_t *txn, const char *key, void *out, size_t *len)
+{
+	MDB_val k = {strlen(key), (void *)key}, v;
+	int rc = mdb_get(TXN(txn), s_dbi(txn, DB_META), &k, &v);
+
+	if (rc == MDB_NOTFOUND)
+		return CPT_ENOTFOUND;
+	if (rc != 0)
+		return s_err(rc) == CPT_EDAMAGED ? CPT_EDAMAGED : CPT_EIO;
+	if (v.mv_size > *len) {
+		*len = v.mv_size;
+		return CPT_ETOOBIG;
+	}
+	memcpy(out, v.mv_data, v.mv_size);
+	*len = v.mv_size;
+	return 0;
+}
+
+int
+store_meta_put(store_txn_t *txn, const char *key, const void *val, size_t len)
+{
+	return store_put(txn, DB_META, key, strlen(key), val, len);
+}
+
+uint64_t
+store_seq(store_txn_t *txn)
+{
+	uint8_t b[8];
+	size_t len = sizeof(b);
+
+	if (store_meta_get(txn, "seq", b, &len) != 0 || len != 8)
+		return 0;
+	return store_get_u64(b);
+}
+
+int
+store_rebuild(store_txn_t *txn, enum store_db db, enum store_db from, store_entry_fn fn, void *arg)
+{
+	store_cur_t *cur;
+	store_val_t k, v;
+	int rc;
+
+	if ((rc = store_drop(txn, db)) != 0)
+		return rc;
+	/* Puts go to another database: the cursor on from stays valid. */
+	if ((rc = store_cur_open(txn, from, &cur)) != 0)
+		return rc;
+	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT))
+		if ((rc = fn(txn, &k, &v, arg)) != 0)
+			break;
+	store_cur_close(&cur);
+	return rc == CPT_ENOTFOUND ? 0 : rc;
+}
+
+/* --------------------------------------------------------------- cursors */
+
+int
+store_cur_open(store_txn_t *txn, enum store_db db, store_cur_t **out)
+{
+	MDB_cursor *c;
+	int rc;
+
+	assert(txn != NULL && out != NULL);
+	*out = NULL;
+	if ((rc = mdb_cursor_open(TXN(txn), s_dbi(txn, db), &c)) != 0)
+		return s_err(rc);
+	*out = (store_cur_t *)c;
+	return 0;
+}
+
+void
+store_cur_close(store_cur_t **cur)
+{
+	if (*cur == NULL)
+		return;
+	mdb_cursor_close(CUR(*cur));
+	*cur = NULL;
+}
+
+int
+store_cur_get(store_cur_t *cur, store_val_t *k, store_val_t *v, enum store_op op)
+{
+	static const MDB_cursor_op ops[] = {
+	    [STORE_FIRST] = MDB_FIRST, [STORE_LAST] = MDB_LAST,      [STORE_NEXT] = MDB_NEXT,
+	    [STORE_PREV] = MDB_PREV,   [STORE_SEEK] = MDB_SET_RANGE,
+	};
+	MDB_val mk = {0, NULL}, mv;
+	int rc;
+
+	assert(cur != NULL && k != NULL && op >= STORE_FIRST && op <= STORE_SEEK);
+	if (op == STORE_SEEK) {
+		mk.mv_size = k->len;
+		mk.mv_data = (void *)k->data;
+	}
+	if ((rc = mdb_cursor_get(CUR(cur), &mk, &mv, ops[op])) != 0)
+		return s_err(rc);
+	k->len = mk.mv_size;
+	k->data = mk.mv_data;
+	if (v) {
+		v->len = mv.mv_size;
+		v->data = mv.mv_data;
+	}
+	return 0;
+}
+
+int
+store_cur_del(store_cur_t *cur)
+{
+	assert(cur != NULL);
+	return s_err(mdb_cursor_del(CUR(cur), 0));
+}
+
+/* --------------------------------------------------------------- backups */
+
+static int
+s_drop_sessions_fn(store_txn_t *txn, void *arg)
+{
+	(void)arg;
+	return store_drop(txn, DB_SESSIONS);
+}
+
+int
+store_backup(store_t *st, const char *dest_dir, char *err, size_t errlen)
+{
+	char path[4200];
+	int rc;
+
+	assert(st != NULL && dest_dir != NULL);
+	if (mkdir(dest_dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", dest_dir, strerror(errno));
+		return CPT_EIO;
+	}
+	snprintf(path, sizeof(path), "%s/store", dest_dir);
+	if (mkdir(path, 0700) != 0) {
+		snprintf(err, errlen, "%s: %s", path,
+		         errno == EEXIST ? "already exists" : strerror(errno));
+		return CPT_EIO;
+	}
+	/* mdb_env_copy2 runs in a read transaction: writers go on meanwhile. */
+	rc = mdb_env_copy2(st->env, path, MDB_CP_COMPACT);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: %s", path, mdb_strerror(rc));
+		return CPT_EIO;
+	}
+	/* The copy holds every event: private like the original. */
+	snprintf(path, sizeof(path), "%s/store/data.mdb", dest_dir);
+	chmod(path, 0600);
+	/* But no login sessions: a restored backup must not bring back one
+	 * closed since (nor a seeded site open another site's). */
+	{
+		store_t *copy = NULL;
+		if ((rc = store_open(&copy, dest_dir, 0, NULL, NULL, err, errlen)) != 0)
+			return rc;
+		rc = store_write(copy, s_drop_sessions_fn, NULL);
+		store_close(&copy);
+		if (rc != 0) {
+			snprintf(err, errlen, "%s: cannot drop the session records: %s", dest_dir,
+			         store_strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,323 @@
+/*
+ * store — the node's LMDB store, and the only module that includes lmdb.h.
+ * Opaque handles (a store, its transactions, their cursors), typed reads
+ * and writes of the named databases, transactions that grow the map when it
+ * is full, meta values, hot backups, the checks LMDB does not make on its
+ * own file, and LMDB's errors turned into the project's codes. It knows no
+ * view: what each database holds is written by node/index and node/event.
+ * Every module of node/ above it may call it.
+ */
+#ifndef COMPTOIR_STORE_H
+#define COMPTOIR_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "crypto/crypto.h"
+
+/* The named databases. What each holds, and who writes it, is in
+ * docs/ARCHITECTURE.md ("Store"); keys that sort by time start with the
+ * 8-byte big-endian HLC timestamp. */
+enum store_db {
+	DB_META,      /* "schema", "fed", "root", "site", "seq" -> values */
+	DB_EVENTS,    /* id(32) -> envelope bytes (176 only when redacted) */
+	DB_ORDER,     /* ts(8) id(32) -> kind(2) */
+	DB_BY_AUTHOR, /* author(32) ts(8) id(32) -> kind(2) */
+	DB_BY_REF,    /* target(32) ts(8) id(32) -> kind(2): comments, reactions, edits, redactions;
+	                 revocations under the revoked key */
+	DB_TOMBSTONES, /* target id(32) redaction id(32) -> "": bodies never accepted again */
+	DB_PENDING,    /* awaited key(32) id(32) -> envelope: waiting for that key's certificate
+	                  or enrolment (the author's, or the user a site revokes) */
+	DB_KEYS,       /* key(32) -> JSON: what a key is (site, user), who vouched, roles */
+	DB_REVOKED,    /* key(32) -> effective ms (8): smallest effective time seen */
+	DB_HANDLES,    /* handle -> JSON list of its enrolments [ts, id, key, by] in order */
+	DB_BACKUPS,    /* user key(32) -> ts(8) id(32) of the newest key backup */
+	DB_POSTS_V1,   /* schema 1 only: post id(32) -> JSON view; emptied at open */
+	DB_FEED,       /* ts(8) id(32) -> JSON view of every visible post */
+	DB_PROFILES,   /* handle -> JSON profile: LWW registers per field */
+	DB_MENTIONS,   /* handle 0x00 ts(8) id(32) -> "" */
+	DB_PEERS,      /* site key(32) -> JSON {"endpoint"}: peers added with comptoir peer add */
+	DB_BUCKETS,   /* level(1) ts>>8*level(8) -> count(8) sum of ids(32): node/index/buckets.c */
+	DB_REACTIONS, /* post(32) author(32) reaction -> ts(8) id(32) on(1): the newest (ts, id)
+	                 reaction event of each author and reaction on each post */
+	DB_PENDING_IDS, /* id(32) awaited key(32) -> "": DB_PENDING by event id (sync's has) */
+	DB_SESSIONS,    /* session id(32) -> record (node/auth/sessions.c): local, never replicated,
+	                   not a view; the seed in it is sealed under the browser's cookie */
+	DB_SPACE_GOV,   /* space(32) ts(8) id(32) -> kind(2): a space's governance events (11-13) */
+	DB_SPACE_ITEMS, /* space(32) ts(8) id(32) -> kind(2): posts naming a space, sealed events */
+	DB_SPACES,      /* space(32) -> JSON: the fold's state (node/index/spaces.c) */
+	DB_MY_SPACES,   /* handle 0x00 space(32) -> role(1): the spaces a person is a member of */
+	DB_SPACE_FEED,  /* space(32) ts(8) id(32) -> JSON view of a post that counts in the space */
+	DB_OPENED,      /* id(32) -> JSON plaintext of a sealed event this site opened */
+	DB_SITE_SEALS,  /* site name -> JSON {ts, id, seal_key, title}: the newest certificate's */
+	DB_NOTIFY,      /* handle 0x00 latest ts(8) group(32) -> JSON: a person's notifications
+	                   grouped by post (node/index/notify.c), newest first when walked back */
+	DB_NOTIFY_BY,   /* group(32) handle -> latest ts(8): the entries of DB_NOTIFY of a group */
+	DB_ANNOUNCE,    /* ts(8) id(32) -> post(32): every announce event (node/index/notify.c) */
+	DB_MINE,        /* author(32) ts(8) id(32) -> "": each person's kind 17 events
+	                   (node/index/mine.c), so that their fold reads only those */
+	DB_MINE_KEYS,   /* user key(32) -> personal key(32): local, never replicated, not a
+	                   view; kept when the person logs in here (node/index/mine.c) */
+	DB_OUTBOX,      /* seq(8) -> JSON mail: local, the SMTP outbox (node/mail) */
+	DB_MAIL,        /* handle -> JSON: local, when each person's digest last went out */
+	DB_TOKENS,      /* token id(32) -> JSON: local, personal API tokens (node/auth/tokens.c);
+	                   the id is a hash of the token, the seed in it sealed under the token */
+	DB_COUNT
+};
+
+/* A store (one data directory's dir/store), safe to share between threads. */
+typedef struct store store_t;
+/* A transaction: read-only (store_read_begin) or the one writer's
+ * (store_write). Used by one thread at a time. */
+typedef struct store_txn store_txn_t;
+/* A cursor on one database, inside one transaction. */
+typedef struct store_cur store_cur_t;
+
+/* A key or a value. What the store hands out points into the map: valid
+ * until the end of the transaction, or until the next write in it to the
+ * same database, whichever comes first (as LMDB's MDB_val). Copy it before. */
+typedef struct store_val {
+	size_t len;       /* bytes */
+	const void *data; /* the bytes, borrowed */
+} store_val_t;
+
+/* ------------------------------------------------------------- opening */
+
+#define STORE_CREATE 1 /* store_open: make dir/store when it is missing or empty */
+
+/* A function run in a write transaction (store_write, store_open). */
+typedef int (*store_write_fn)(store_txn_t *txn, void *arg);
+
+/*
+ * Opens the store of data directory dir (dir/store). The file is checked
+ * before LMDB maps it (a truncated or foreign data.mdb is refused, PITFALLS
+ * 23) and a missing or empty one is refused unless flags has STORE_CREATE.
+ * Opening knows no schema: node/index/schema.c (index_store_open) checks the
+ * version and moves an older store forward, and every command opens the
+ * store through it. first (or NULL) runs with arg in the write transaction
+ * that opens the databases, so that a new store's first values (its schema)
+ * go in its first commit; a nonzero return aborts the opening and is
+ * returned. *out is NULL on failure. Returns 0, CPT_ENOTFOUND, CPT_EDAMAGED,
+ * CPT_ENOSPC, CPT_EIO or first's error, with a message naming the path in err.
+ */
+int store_open(store_t **out, const char *dir, int flags, store_write_fn first, void *arg,
+               char *err, size_t errlen) CPT_WUR;
+/* Closes a store (no transaction may be open on it); safe on NULL. */
+void store_close(store_t **self_p);
+/* The data directory (borrowed, lives as long as the store). */
+const char *store_dir(const store_t *st);
+/* Bytes of the map in use (up to the last page of the newest commit), and
+ * the map's size, for status; 0 when LMDB cannot say. */
+uint64_t store_bytes(store_t *st);
+uint64_t store_map_size(store_t *st);
+/* Turns fsync at each commit off (on = 1) or on: only for a store thrown
+ * away or rebuilt whole before use (verify's scratch store, repair's new
+ * one, unit tests), never for the node's. 0 or CPT_EIO. */
+int store_set_nosync(store_t *st, int on) CPT_WUR;
+/* Flushes everything to disk (after writes made with nosync). 0 or CPT_EIO. */
+int store_sync(store_t *st) CPT_WUR;
+
+/* --------------------------------------------------------- transactions */
+
+/* A read transaction, usable from any thread (LMDB's MDB_NOTLS). Keep it
+ * short (PITFALLS 9: a reader held open stops page reuse) and end it with
+ * store_read_end; never across a network wait or a streamed response.
+ * 0 or CPT_EIO (*txn is then NULL). */
+int store_read_begin(store_t *st, store_txn_t **txn) CPT_WUR;
+/* Ends a read transaction; *txn is NULLed. Safe on a NULL *txn. */
+void store_read_end(store_t *st, store_txn_t **txn);
+
+/*
+ * Runs fn(txn, arg) in a write transaction and commits it. When the map is
+ * full (a store_put or store_del returned CPT_EMAPFULL, which fn must pass
+ * back as it is) the transaction is aborted, the map grown and fn run
+ * again: fn must not keep state across calls except through arg, reset at
+ * its start. fn returns 0 to commit, STORE_NOCHANGE to end without a commit
+ * (no fsync: store_write then returns 0), anything else to abort (returned
+ * as is). Every commit bumps the sequence (store_seq). Returns 0, fn's
+ * error, CPT_ENOSPC (logged here, at most every 10 s) or CPT_EIO. One write
+ * transaction at a time in the process: fn must not call store_write.
+ */
+#define STORE_NOCHANGE 1
+int store_write(store_t *st, store_write_fn fn, void *arg) CPT_WUR;
+
+/* The name of a database ("events", "feed", ...): static. */
+const char *store_db_name(enum store_db db);
+
+/* The store a transaction belongs to. */
+store_t *store_of(store_txn_t *txn);
+
+/* ------------------------------------------------------ reads and writes */
+
+/* The value of key in db into *out (borrowed, see store_val_t). 0,
+ * CPT_ENOTFOUND or an error. */
+int store_get(store_txn_t *txn, enum store_db db, const void *key, size_t klen,
+              store_val_t *out) CPT_WUR;
+/* Writes key -> val (replacing). 0, CPT_EMAPFULL (give it back to
+ * store_write), CPT_ENOSPC or an error. key and val are copied. */
+int store_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen, const void *val,
+              size_t vlen) CPT_WUR;
+/* The same, but CPT_EEXIST (nothing written) when key is there already. */
+int store_put_new(store_txn_t *txn, enum store_db db, const void *key, size_t klen, const void *val,
+                  size_t vlen) CPT_WUR;
+/* Deletes key; 0 also when it was not there. */
+int store_del(store_txn_t *txn, enum store_db db, const void *key, size_t klen) CPT_WUR;
+/* Deletes key; CPT_ENOTFOUND when it was not there. */
+int store_del_existing(store_txn_t *txn, enum store_db db, const void *key, size_t klen) CPT_WUR;
+/* Empties db. */
+int store_drop(store_txn_t *txn, enum store_db db) CPT_WUR;
+/* Writes a JSON value canonically (sorted keys, compact). */
+int store_put_json(store_txn_t *txn, enum store_db db, const void *key, size_t klen,
+                   const json_t *j) CPT_WUR;
+/* The JSON value of key: a new reference, or NULL (absent, not JSON, or an error). */
+json_t *store_get_json(store_txn_t *txn, enum store_db db, const void *key, size_t klen);
+/* Number of entries of db (0 on an error). */
+size_t store_count(store_txn_t *txn, enum store_db db);
+
+/* Meta values (DB_META) by name. get: 0, CPT_ENOTFOUND, CPT_ETOOBIG (out
+ * holds *len bytes at most; *len gets the size), CPT_EIO. */
+int store_meta_get(store_txn_t *txn, const char *key, void *out, size_t *len) CPT_WUR;
+int store_meta_put(store_txn_t *txn, const char *key, const void *val, size_t len) CPT_WUR;
+/* The sequence bumped by every commit: a running node sees writes made by
+ * another process (the CLI) when it changes. 0 when never written. */
+uint64_t store_seq(store_txn_t *txn);
+
+/*
+ * Empties db, then calls fn on each entry of from in key order to fill it
+ * again (an index rebuilt from what it indexes). fn may write to db, not to
+ * from. Returns 0, fn's first nonzero return or an error.
+ */
+typedef int (*store_entry_fn)(store_txn_t *txn, const store_val_t *k, const store_val_t *v,
+                              void *arg);
+int store_rebuild(store_txn_t *txn, enum store_db db, enum store_db from, store_entry_fn fn,
+                  void *arg) CPT_WUR;
+
+/* --------------------------------------------------------------- cursors */
+
+/* Where store_cur_get moves. */
+enum store_op {
+	STORE_FIRST, /* the first entry */
+	STORE_LAST,  /* the last entry */
+	STORE_NEXT,  /* the entry after the current one (the first when none) */
+	STORE_PREV,  /* the entry before the current one (the last when none) */
+	STORE_SEEK,  /* the first entry whose key is >= *k (k is read, then set) */
+};
+
+/* A cursor on db; close it before the transaction ends. 0 or an error. */
+int store_cur_open(store_txn_t *txn, enum store_db db, store_cur_t **out) CPT_WUR;
+/* Closes a cursor; *cur is NULLed. Safe on a NULL *cur. */
+void store_cur_close(store_cur_t **cur);
+/* Moves the cursor (op) and gives the entry there in k and v (v may be
+ * NULL), borrowed as store_val_t says. 0, CPT_ENOTFOUND (no such entry:
+ * the end of the walk) or an error. */
+int store_cur_get(store_cur_t *cur, store_val_t *k, store_val_t *v, enum store_op op) CPT_WUR;
+/* Deletes the entry under the cursor; the next STORE_NEXT gives the one
+ * after it. 0 or an error. */
+int store_cur_del(store_cur_t *cur) CPT_WUR;
+
+/* ---------------------------------------------------------------- errors */
+
+/* What an error of this thread's last store call was: LMDB's own message
+ * for CPT_EIO and CPT_EDAMAGED when LMDB gave one, else cpt_strerror(rc).
+ * Static string. */
+const char *store_strerror(int rc);
+
+/* ------------------------------------------------- key layouts (keys.c) */
+
+/* Big-endian u64 at p (8 bytes). */
+void store_put_u64(uint8_t *p, uint64_t v);
+uint64_t store_get_u64(const uint8_t *p);
+/* The event kind an index entry holds (DB_ORDER, DB_BY_AUTHOR, DB_BY_REF:
+ * 2 bytes, big-endian), or 0 when the value is not 2 bytes. */
+uint16_t store_get_kind(const store_val_t *v);
+/* The 2-byte value of those entries. */
+void store_put_kind(uint8_t out[2], uint16_t kind);
+/* The (ts, id) key of an event, 40 bytes: DB_ORDER's, DB_FEED's, and the
+ * tail of DB_BY_AUTHOR's and DB_BY_REF's. */
+#define STORE_TSID_LEN (8 + CPT_ID_LEN)
+void store_tsid(uint8_t out[STORE_TSID_LEN], uint64_t ts, const uint8_t id[CPT_ID_LEN]);
+/* Orders two (timestamp, id) pairs: <0, 0, >0. */
+int store_cmp_tsid(uint64_t ts_a, const uint8_t *id_a, uint64_t ts_b, const uint8_t *id_b);
+/* The HLC timestamp in a stored envelope's header (offset 68); the bytes
+ * must hold at least EVT_FIXED_LEN. */
+uint64_t store_env_ts(const void *envelope);
+
+/* ------------------------------------------------ backups and the walk */
+
+/* Hot, consistent, compacted copy into dest_dir (created when missing; its
+ * store subdirectory must not exist), without login sessions. The writer
+ * goes on meanwhile. 0 or a CPT_ code with a message in err. */
+int store_backup(store_t *st, const char *dest_dir, char *err, size_t errlen) CPT_WUR;
+
+/* What every message about a damaged store ends with; %s is the data directory. */
+#define STORE_REPAIR_HINT                                                                          \
+	"run comptoir repair --dir %s: it keeps every event that can still be read and the "       \
+	"peers send the rest (docs/OPERATIONS.md, \"A damaged store\")"
+
+/* Where store_walk() is: the database it reads, how many of its entries it
+ * has read, and the first bytes of the last key of a report. */
+typedef struct store_walk_pos {
+	const char *db;  /* a database name, "(free pages)" or "(list of databases)" */
+	size_t entries;  /* entries of it read so far */
+	uint8_t key[40]; /* the first bytes of the last key reported */
+	size_t key_len;  /* how many */
+} store_walk_pos_t;
+/* Called at each database and every few thousand entries; pos is borrowed
+ * for the call. */
+typedef void (*store_walk_fn)(void *arg, const store_walk_pos_t *pos);
+
+/*
+ * Reads every entry of every database of the store in dir/store (and the
+ * free-page list), touching each byte, and checks what LMDB does not: keys in
+ * order, one key in 16 found again from the root, entry counts, free pages
+ * inside the file. LMDB has no checksums (PITFALLS 23): a damaged page may
+ * crash the process that reads it, so run this in a child process
+ * (chk_store) and never in a process that has the store open (it opens
+ * its own environment, PITFALLS 12). *entries gets how many were read.
+ * Returns 0, CPT_ENOTFOUND (no store), CPT_EDAMAGED with what and where in
+ * err, or CPT_EIO.
+ */
+#define STORE_WALK_LIGHT                                                                           \
+	1 /* flags: only the first and last entries of each database                               \
+	     (and all of meta), what opening the store reads */
+int store_walk(const char *dir, int flags, store_walk_fn progress, void *arg, size_t *entries,
+               char *err, size_t errlen) CPT_WUR;
+
+/* Reads every entry of database name of the LMDB environment in path (the
+ * directory holding data.mdb), read-only, calling fn(arg, key, value) on
+ * each; the values live during the call. For salvaging what is not an event
+ * from a damaged store: run it in a child (chk_run). Returns 0, fn's
+ * nonzero return, or CPT_EDAMAGED with a message. */
+typedef int (*store_kv_fn)(void *arg, const store_val_t *k, const store_val_t *v);
+int store_read_db(const char *path, const char *name, store_kv_fn fn, void *arg, char *err,
+                  size_t errlen) CPT_WUR;
+
+/* ------------------------------------------ reading in a child (check.c) */
+
+/* Reading a store in a child process: a damaged store may crash its
+ * reader; the parent lives and says where. */
+typedef struct chk chk_t;
+/* Runs in the child; returns 0 or a CPT_ code with a message in err. */
+typedef int (*chk_fn)(chk_t *c, void *arg, char *err, size_t errlen);
+/* Forks (call it with no store open and one thread: PITFALLS 12), runs
+ * fn(c, arg) in the child, passes the lines it sends with chk_data to
+ * on_data(data_arg, line) (may be NULL), waits. Returns fn's result and
+ * message; when the child died, CPT_EDAMAGED with "DIR/store/data.mdb is damaged: reading it
+ * crashed (SIGSEGV) in <the child's last chk_at>; <STORE_REPAIR_HINT>". */
+typedef void (*chk_data_fn)(void *arg, const char *line);
+int chk_run(const char *dir, chk_fn fn, void *arg, chk_data_fn on_data, void *data_arg, char *err,
+            size_t errlen) CPT_WUR;
+/* In the child: a line of text (no newline, under 1 KiB) for the parent's
+ * on_data, called while the child runs. */
+void chk_data(chk_t *c, const char *line);
+/* In the child: where it is now, for the message if it crashes. */
+void chk_at(chk_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A store_walk_fn for a walk in a child: arg is the chk_t. */
+void chk_walk_progress(void *arg, const store_walk_pos_t *pos);
+/* store_walk(dir) in a child (light: STORE_WALK_LIGHT). 0 (entries gets how
+ * many were read), CPT_ENOTFOUND, CPT_EDAMAGED or CPT_EIO with a message. */
+int chk_store(const char *dir, int light, size_t *entries, char *err, size_t errlen) CPT_WUR;
+
+#endif

@@ -1,0 +1,329 @@
+/*
+ * Flow control, per peer: the events it asked for and the ranges it lacks,
+ * sent in EVENTS of bounded size with at most WINDOW unacknowledged, so that
+ * memory stays flat however far behind it is; and the backlog both sides show.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sync/sync_internal.h"
+
+#define WANTQ_MAX   16384 /* ids a peer may have asked for and not received yet */
+#define WINDOW      12    /* EVENTS messages answering WANTs sent and not yet ACKed */
+#define ACK_WAIT_MS 5000  /* an ACK not back by then is taken as lost */
+
+/*
+ * Envelopes that arrive without a body (erased by a redaction) go after the
+ * others: the receiver accepts one only once it holds the redaction, which
+ * is then likely in the same answer.
+ */
+int
+flow_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], size_t n)
+{
+	const void *f[BATCH_EVENTS];
+	size_t len[BATCH_EVENTS], k = 0, bytes = 0, sent = 0;
+	uint8_t **env = calloc(n ? n : 1, sizeof(*env));
+	size_t *elen = calloc(n ? n : 1, sizeof(*elen));
+	int msgs = 0;
+
+	if (env == NULL || elen == NULL) {
+		free(env);
+		free(elen);
+		return 0;
+	}
+	/* One read for the lot, not one per event. */
+	s->conf.ops.get_many(s->conf.ops.ctx, ids, n, env, elen);
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i <= n; i++) {
+			int last = pass == 1 && i == n;
+			int bare = i < n && env[i] && elen[i] <= EVT_FIXED_LEN;
+			if (i < n && (env[i] == NULL || bare != pass))
+				continue;
+			if (k > 0 && (last || i == n || k == BATCH_EVENTS ||
+			              bytes + (i < n ? elen[i] : 0) + 64 > s->send_cap)) {
+				if (link_send(s, l, SYNC_EVENTS, f, len, k) == 0) {
+					sent += k;
+					msgs++;
+				}
+				k = 0;
+				bytes = 0;
+			}
+			if (i < n) {
+				f[k] = env[i];
+				len[k++] = elen[i];
+				bytes += elen[i] + 8;
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(env[i]);
+	free(env);
+	free(elen);
+	if (msgs) {
+		l->inflight += msgs;
+		l->inflight_events += sent;
+		l->inflight_ms = sync_now_ms();
+	}
+	pthread_mutex_lock(&s->lock);
+	l->st.sent += sent;
+	pthread_mutex_unlock(&s->lock);
+	return msgs;
+}
+
+void
+flow_offer(sync_t *s, link_t *l, const void *env, size_t len)
+{
+	const void *f[1] = {env};
+	size_t fl[1] = {len};
+
+	if (link_send(s, l, SYNC_EVENTS, f, fl, 1) != 0)
+		return;
+	l->inflight++;
+	l->inflight_events++;
+	l->inflight_ms = sync_now_ms();
+	pthread_mutex_lock(&s->lock);
+	l->st.sent++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* What we have for the peer and it has not acknowledged: queued ids, the rest
+ * of the ranges being streamed, events in flight (to_send, BACKLOG). */
+static uint64_t
+s_backlog(const link_t *l)
+{
+	return l->wq_len - l->wq_head + l->stream_left + l->inflight_events;
+}
+
+void
+flow_reset(sync_t *s, link_t *l)
+{
+	free(l->wantq);
+	l->wantq = NULL;
+	l->wq_head = l->wq_len = 0;
+	l->inflight = 0;
+	l->inflight_events = 0;
+	pthread_mutex_lock(&s->lock);
+	l->st.to_send = 0;
+	pthread_mutex_unlock(&s->lock);
+	l->n_ranges = 0;
+	l->range_at_set = 0;
+	l->stream_left = 0;
+	l->backlog_said = 0;
+}
+
+/* What does not fit is dropped: the peer asks again at the next
+ * reconciliation. */
+void
+flow_want(sync_t *s, link_t *l, const uint8_t *ids, size_t n)
+{
+	size_t room;
+
+	if (l->wantq == NULL && (l->wantq = malloc(WANTQ_MAX * CPT_ID_LEN)) == NULL)
+		return;
+	if (l->wq_head > 0) {
+		memmove(l->wantq, l->wantq + l->wq_head, (l->wq_len - l->wq_head) * CPT_ID_LEN);
+		l->wq_len -= l->wq_head;
+		l->wq_head = 0;
+	}
+	room = WANTQ_MAX - l->wq_len;
+	if (n > room)
+		n = room;
+	memcpy(l->wantq + l->wq_len, ids, n * CPT_ID_LEN);
+	l->wq_len += n;
+	pthread_mutex_lock(&s->lock);
+	l->st.to_send = s_backlog(l);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * Streamed later, a batch at a time, as the peer acknowledges: memory stays
+ * flat however much it lacks. A full queue drops the range; the next
+ * reconciliation finds it again.
+ */
+void
+flow_ranges_add(sync_t *s, link_t *l, const uint8_t *lo, const uint8_t *hi)
+{
+	uint8_t from[SYNC_TSID_LEN], to[SYNC_TSID_LEN];
+
+	/* What an earlier reconciliation queued (sent in part, perhaps not yet
+	 * stored there) is not queued twice: the new range loses the ends it
+	 * shares with a queued one, or goes when one holds it whole. */
+	memcpy(from, lo, SYNC_TSID_LEN);
+	memcpy(to, hi, SYNC_TSID_LEN);
+	for (size_t i = 0; i < l->n_ranges; i++) {
+		const uint8_t *qlo = l->ranges[i][0], *qhi = l->ranges[i][1];
+		int lo_in =
+		    memcmp(from, qlo, SYNC_TSID_LEN) >= 0 && memcmp(from, qhi, SYNC_TSID_LEN) < 0;
+		int hi_in =
+		    memcmp(to, qlo, SYNC_TSID_LEN) > 0 && memcmp(to, qhi, SYNC_TSID_LEN) <= 0;
+		if (lo_in && hi_in)
+			return;
+		if (lo_in)
+			memcpy(from, qhi, SYNC_TSID_LEN);
+		else if (hi_in)
+			memcpy(to, qlo, SYNC_TSID_LEN);
+		if (memcmp(from, to, SYNC_TSID_LEN) >= 0)
+			return;
+	}
+	if (l->n_ranges == RANGES_MAX)
+		return;
+	lo = from;
+	hi = to;
+	{
+		/* How many: for the backlog both sides show (BACKLOG). */
+		uint64_t count = 0;
+		uint8_t fp[RECON_FP_LEN];
+		s->conf.ops.fingerprint(s->conf.ops.ctx, lo, hi, &count, fp);
+		l->stream_left += count;
+	}
+	memcpy(l->ranges[l->n_ranges][0], lo, SYNC_TSID_LEN);
+	memcpy(l->ranges[l->n_ranges][1], hi, SYNC_TSID_LEN);
+	l->n_ranges++;
+}
+
+/* Refills the queue of events to send from the ranges the peer lacks. */
+static void
+s_ranges_feed(sync_t *s, link_t *l)
+{
+	uint8_t(*page)[SYNC_TSID_LEN];
+	size_t n, k = 0;
+
+	if (l->n_ranges == 0 || (l->wantq && l->wq_len - l->wq_head > 0))
+		return;
+	if ((page = malloc(BATCH_EVENTS * SYNC_TSID_LEN)) == NULL)
+		return;
+	n = s->conf.ops.scan(s->conf.ops.ctx, l->range_at_set ? l->range_at : l->ranges[0][0], page,
+	                     BATCH_EVENTS);
+	/* scan starts after its key: include the range's first key itself. */
+	if (!l->range_at_set && s->conf.ops.has(s->conf.ops.ctx, l->ranges[0][0] + 8)) {
+		l->stream_left -= l->stream_left > 0;
+		flow_want(s, l, l->ranges[0][0] + 8, 1);
+	}
+	while (k < n && memcmp(page[k], l->ranges[0][1], SYNC_TSID_LEN) < 0)
+		k++;
+	l->stream_left = l->stream_left > k ? l->stream_left - k : 0;
+	for (size_t i = 0; i < k; i++)
+		flow_want(s, l, page[i] + 8, 1);
+	if (k > 0) {
+		memcpy(l->range_at, page[k - 1], SYNC_TSID_LEN);
+		l->range_at_set = 1;
+	}
+	if (k < n || n < BATCH_EVENTS) {
+		/* This range is done: the next one. */
+		memmove(l->ranges[0], l->ranges[1], (l->n_ranges - 1) * sizeof(l->ranges[0]));
+		l->n_ranges--;
+		l->range_at_set = 0;
+		if (l->n_ranges == 0)
+			l->stream_left = 0; /* the count was an estimate if events came meanwhile */
+	}
+	free(page);
+}
+
+/* Sends queued events while fewer than WINDOW answers are unacknowledged:
+ * memory stays flat however far behind the peer is. What cannot be sent now
+ * (link down, queue full) is dropped: the next reconciliation asks again. */
+void
+flow_serve(sync_t *s, link_t *l)
+{
+	uint64_t now = sync_now_ms();
+
+	if (l->inflight > 0 && sync_since(now, l->inflight_ms) > ACK_WAIT_MS) {
+		l->inflight = 0; /* ACKs lost: do not stall the link for good */
+		l->inflight_events = 0;
+	}
+	if (l->inflight < WINDOW && link_up(l))
+		s_ranges_feed(s, l);
+	while (l->wantq && l->wq_head < l->wq_len && l->inflight < WINDOW && link_up(l)) {
+		size_t k = l->wq_len - l->wq_head;
+		if (k > BATCH_EVENTS)
+			k = BATCH_EVENTS;
+		flow_send_events(s, l, (const uint8_t(*)[CPT_ID_LEN])(l->wantq + l->wq_head), k);
+		l->wq_head += k;
+	}
+	if (l->wantq && l->wq_head >= l->wq_len) {
+		free(l->wantq);
+		l->wantq = NULL;
+		l->wq_head = l->wq_len = 0;
+	}
+	pthread_mutex_lock(&s->lock);
+	l->st.to_send = s_backlog(l);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+flow_on_ack(sync_t *s, link_t *l, const uint8_t *ack, uint64_t now)
+{
+	/* stored + duplicate + pending + refused: every envelope of the
+	 * message it acknowledges */
+	uint64_t k = sync_be_get(ack, 4) + sync_be_get(ack + 4, 4) + sync_be_get(ack + 8, 4) +
+	             sync_be_get(ack + 12, 4);
+
+	if (l->inflight > 0)
+		l->inflight--;
+	l->inflight_ms = now;
+	l->inflight_events = l->inflight_events > k ? l->inflight_events - k : 0;
+	flow_serve(s, l);
+}
+
+void
+flow_on_backlog(sync_t *s, link_t *l, const uint8_t *backlog)
+{
+	/* What it has queued for us: shown as our backlog from it. */
+	uint64_t v = sync_be_get(backlog, 8);
+
+	pthread_mutex_lock(&s->lock);
+	l->st.to_receive = v;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* So that the peer's status shows what remains of a catch-up: when it
+ * changes, at most once a second, and at once when it reaches zero or grows
+ * from zero. */
+void
+flow_backlog_say(sync_t *s, link_t *l, uint64_t now)
+{
+	uint64_t v = s_backlog(l);
+	uint8_t b[8];
+	const void *f[1] = {b};
+	size_t fl[1] = {8};
+
+	if (v == l->backlog_said || !link_up(l))
+		return;
+	if (v != 0 && l->backlog_said != 0 && sync_since(now, l->backlog_ms) < 1000)
+		return;
+	sync_be_put(b, v, 8);
+	if (link_send(s, l, SYNC_BACKLOG, f, fl, 1) == 0) {
+		l->backlog_said = v;
+		l->backlog_ms = now;
+	}
+}
+
+/* Ranges waiting for ACKs (a full window) do not count: spinning on them
+ * took a whole core from the rest of the machine. */
+int
+flow_ready(const link_t *l)
+{
+	return l->n_ranges && l->inflight < WINDOW;
+}
+
+uint64_t
+flow_next_ms(const link_t *l)
+{
+	uint64_t next = 0;
+
+	if (l->inflight > 0)
+		next = l->inflight_ms + ACK_WAIT_MS + 1;
+	if (l->st.connected && s_backlog(l) != l->backlog_said) {
+		uint64_t t = l->backlog_ms + 1000;
+		next = next == 0 || t < next ? t : next;
+	}
+	return next;
+}
+
+void
+flow_tick(sync_t *s, link_t *l, uint64_t now)
+{
+	if (l->wantq || l->n_ranges)
+		flow_serve(s, l);
+	flow_backlog_say(s, l, now);
+}

@@ -1,0 +1,165 @@
+/*
+ * Reconciliation driven for each link: when one opens (the side that dialed,
+ * on connect and periodically), answering the peer's messages through
+ * recon.c, and what its findings become (WANTs now, queued ids and ranges).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sync/sync_internal.h"
+
+#define WANT_MAX 8000 /* ids per WANT: 256 KB, under every node's MSG_FLOOR */
+
+/* The store's functions serve recon.c as they are: its keys are ours. */
+_Static_assert(RECON_KEY_LEN == SYNC_TSID_LEN, "recon keys are (ts, id) keys");
+_Static_assert(RECON_FP_LEN == 16, "sync_ops_t.fingerprint fills 16 bytes");
+
+/* Findings, for the link whose message is being processed (s->recon_link). */
+static void
+s_push_ids(void *arg, const uint8_t (*ids)[32], size_t n)
+{
+	sync_t *s = arg;
+	flow_want(s, s->recon_link, (const uint8_t *)ids, n);
+}
+
+static void
+s_push_range(void *arg, const uint8_t *lo, const uint8_t *hi)
+{
+	sync_t *s = arg;
+	flow_ranges_add(s, s->recon_link, lo, hi);
+}
+
+static void
+s_want(void *arg, const uint8_t (*ids)[32], size_t n)
+{
+	sync_t *s = arg;
+	link_t *l = s->recon_link;
+
+	/* Asked for at once, while the reconciliation goes on. */
+	for (size_t i = 0; i < n; i += WANT_MAX) {
+		const void *f[1] = {ids[i]};
+		size_t fl[1] = {(n - i < WANT_MAX ? n - i : WANT_MAX) * CPT_ID_LEN};
+		if (link_send(s, l, SYNC_WANT, f, fl, 1) == 0) {
+			pthread_mutex_lock(&s->lock);
+			l->st.to_receive += fl[0] / CPT_ID_LEN;
+			pthread_mutex_unlock(&s->lock);
+		}
+	}
+}
+
+int
+reconcile_init(sync_t *s)
+{
+	const sync_ops_t *o = &s->conf.ops;
+	recon_src_t src = {o->ctx, o->fingerprint, o->items, o->split, o->has};
+	recon_sink_t sink = {s, s_push_ids, s_push_range, s_want};
+
+	s->recon = recon_new(&src, &sink);
+	s->recon_out = malloc(s->send_cap);
+	if (s->recon == NULL || s->recon_out == NULL) {
+		reconcile_fini(s);
+		return -1;
+	}
+	return 0;
+}
+
+void
+reconcile_fini(sync_t *s)
+{
+	recon_destroy(&s->recon);
+	free(s->recon_out);
+	s->recon_out = NULL;
+}
+
+static void
+s_count(sync_t *s, link_t *l)
+{
+	pthread_mutex_lock(&s->lock);
+	l->st.reconciliations++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+reconcile_schedule(link_t *l)
+{
+	l->recon_due = 1;
+	l->reconcile_ms = sync_now_ms();
+}
+
+/* Opens a reconciliation with a link: our first message. */
+static void
+s_open(sync_t *s, link_t *l)
+{
+	size_t len;
+	const void *f[1];
+	size_t fl[1];
+
+	s->recon_link = l;
+	if (recon_start(s->recon, s->recon_out, s->send_cap - 64, &len) != 0) {
+		s->recon_link = NULL;
+		return;
+	}
+	s->recon_link = NULL;
+	f[0] = s->recon_out;
+	fl[0] = len;
+	if (link_send(s, l, SYNC_RECON, f, fl, 1) == 0) {
+		l->recon_due = 0;
+		s_count(s, l);
+	}
+}
+
+void
+reconcile_tick(sync_t *s, link_t *l, int periodic)
+{
+	/* The side that dialed opens reconciliations, so that two sites in
+	 * agreement settle it in one round trip, not two crossing ones. Not
+	 * while what it sends is still going into our store: the backlog
+	 * would be found missing and asked for a second time. */
+	if (periodic && l->dealer && l->storing == 0)
+		reconcile_schedule(l);
+	if (l->recon_due && l->dealer)
+		s_open(s, l);
+	else
+		l->recon_due = 0;
+}
+
+/* A malformed message counts against the peer. */
+void
+reconcile_on(sync_t *s, link_t *l, const uint8_t *msg, size_t len)
+{
+	size_t outlen;
+	int done, rc;
+
+	s->recon_link = l;
+	rc = recon_process(s->recon, msg, len, s->recon_out, s->send_cap - 64, &outlen, &done);
+	s->recon_link = NULL;
+	s_count(s, l);
+	flow_backlog_say(s, l, sync_now_ms());
+	if (rc != 0) {
+		link_malformed(s, l, SYNC_RECON, 2);
+		return;
+	}
+	if (done) {
+		/* Over: both sides know it, so that each can tell all the other
+		 * lacks of its events is in its queue (settled, PROTOCOL.md 10.3).
+		 * The message that says so is the one-range Skip; it is not
+		 * answered itself. */
+		static const uint8_t over[3] = {RECON_VERSION, 0, 0};
+		pthread_mutex_lock(&s->lock);
+		l->st.last_reconcile_ms = sync_wall_ms();
+		l->st.settled = 1;
+		pthread_mutex_unlock(&s->lock);
+		if (len != sizeof(over) || memcmp(msg, over, sizeof(over)) != 0) {
+			const void *f[1] = {over};
+			size_t fl[1] = {sizeof(over)};
+			link_send(s, l, SYNC_RECON, f, fl, 1);
+		}
+		return;
+	}
+	{
+		const void *f[1] = {s->recon_out};
+		size_t fl[1] = {outlen};
+		if (link_send(s, l, SYNC_RECON, f, fl, 1) == 0)
+			s_count(s, l);
+	}
+}

@@ -1,0 +1,254 @@
+"""Healing after an outage: two sites holding the same N events (default
+100,000) lose their link, each writes D new events (default 1,000) meanwhile,
+and the link comes back. Printed: the time from the link being up (the TCP
+connection of the dialing site accepted again) to both sites holding the
+union, next to the target (<= 100 ms), for each of CYCLES cuts (default 3),
+and their median.
+
+Run from the repository root after `make build/comptoir build/tests/bench/fill`:
+    python3 tests/bench/heal.py [N] [D]
+
+The link runs through a TCP relay in this script (the cut: the relay closes
+its connections and stops listening; the heal: it listens again). The new
+events are written by `fill` while both nodes are stopped (fill wants the
+store to itself); both nodes are then started with the link still cut, and
+the link is healed once both answer. The union is seen by polling both nodes'
+/api/status every few milliseconds (the resolution of the figure).
+Environment: HEAL_CACHE=DIR keeps the filled first site there and reuses it;
+CYCLES; COMPTOIR_BIN picks the binary (fill is taken from beside it, under
+tests/bench/); COMPTOIR_KEEP=1 keeps the directories.
+"""
+
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from harness import BIN, Client, Node, free_port, run_cli  # noqa: E402
+
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
+D = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+CYCLES = int(os.environ.get("CYCLES", "3"))
+BUILD = os.path.dirname(BIN) or "."
+FILL = os.path.join(BUILD, "tests", "bench", "fill")
+TARGET_MS = 100.0
+
+
+class Relay:
+    """A TCP relay on loopback that can be cut and healed; records when it
+    accepted its first connection after each heal."""
+
+    def __init__(self, upstream_port):
+        self.port = free_port()
+        self.upstream = upstream_port
+        self.lsock = None
+        self.conns = []
+        self.lock = threading.Lock()
+        self.first_accept = None
+
+    def heal(self):
+        self.first_accept = None
+        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("127.0.0.1", self.port))
+        ls.listen(16)
+        self.lsock = ls
+        threading.Thread(target=self._accept, args=(ls,), daemon=True).start()
+
+    def cut(self):
+        ls, self.lsock = self.lsock, None
+        if ls:
+            try:
+                ls.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            ls.close()
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+
+    def _accept(self, ls):
+        while True:
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            if self.first_accept is None:
+                self.first_accept = time.monotonic()
+            try:
+                u = socket.create_connection(("127.0.0.1", self.upstream))
+            except OSError:
+                c.close()
+                continue
+            for s in (c, u):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self.lock:
+                self.conns += [c, u]
+            threading.Thread(target=self._pump, args=(c, u), daemon=True).start()
+            threading.Thread(target=self._pump, args=(u, c), daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b):
+        try:
+            while True:
+                d = a.recv(1 << 16)
+                if not d:
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def fill(node, posts, comments, reactions, prefix, days="365", users="20"):
+    r = subprocess.run([FILL, "--dir", node.data, "--posts", str(posts), "--comments",
+                        str(comments), "--reactions", str(reactions), "--users", users,
+                        "--days", days, "--prefix", prefix], capture_output=True, text=True)
+    if r.returncode != 0:
+        print(r.stderr)
+        sys.exit(1)
+    return r.stdout.strip().splitlines()[-1]
+
+
+def events(client):
+    r = client.get("/api/status")
+    return r.json["events"] if r.status == 200 else -1
+
+
+def main():
+    rate = subprocess.run([os.path.join(BUILD, "tests", "bench", "verify_rate")],
+                          capture_output=True, text=True).stdout.strip()
+    print("binary %s; load average %s; single-core verify %s" %
+          (BIN, open("/proc/loadavg").read().split()[0], rate))
+    a = Node("alpha")
+    cache = os.environ.get("HEAL_CACHE")
+    if cache and os.path.isdir(os.path.join(cache, "store")):
+        with open(a.config_path) as f:
+            conf = f.read()
+        shutil.rmtree(a.data)
+        shutil.copytree(cache, a.data)
+        with open(a.config_path) as f:
+            old = f.read()
+        for key in ("http", "listen"):
+            line = re.search(r"^%s: .*$" % key, conf, re.M).group(0)
+            old = re.sub(r"^%s: .*$" % key, line, old, flags=re.M)
+        with open(a.config_path, "w") as f:
+            f.write(old)
+    else:
+        t0 = time.monotonic()
+        out = fill(a, int(N * 0.8), int(N * 0.1), int(N * 0.1), "u")
+        print("first site filled: %s (%.0f s)" % (out, time.monotonic() - t0))
+        if cache:
+            shutil.copytree(a.data, cache)
+    relay = Relay(a.listen_port)
+
+    b = Node("beta", init=False)
+    run_cli("init", "--dir", b.data, "--site", "beta", "--http", "127.0.0.1:%d" % b.http_port,
+            "--listen", "tcp://127.0.0.1:%d" % b.listen_port, "--join")
+    req, cert, acert = (os.path.join(b.dir, x) for x in ("b.req", "b.cert", "a.cert"))
+    with open(req, "w") as f:
+        f.write(b.cli("site", "request").stdout)
+    root = os.path.join(a.data, "keys", "root.key")
+    with open(cert, "w") as f:
+        f.write(run_cli("root", "certify", "--key", root, "--dir", a.data, req).stdout)
+    b.cli("site", "install", cert)
+    areq = os.path.join(b.dir, "a.req")
+    with open(areq, "w") as f:
+        f.write(a.cli("site", "request", "--endpoint",
+                      "tcp://127.0.0.1:%d" % relay.port).stdout)
+    with open(acert, "w") as f:
+        f.write(run_cli("root", "certify", "--key", root, areq).stdout)
+    b.cli("peer", "add", acert)
+    for n in (a, b):
+        with open(n.config_path, "a") as f:
+            f.write("sync:\n  heartbeat_ms: 500\n  reconcile_interval: 5\n")
+
+    relay.heal()
+    a.start(timeout=60)
+    b.start(timeout=60)
+    ca, cb = Client(a.http_port), Client(b.http_port)
+    total = events(ca)
+    t0 = time.monotonic()
+    while events(cb) < total:
+        if time.monotonic() - t0 > 1200:
+            print("the second site did not catch up")
+            sys.exit(1)
+        time.sleep(0.2)
+    print("second site caught up: %d events in %.1f s" % (total, time.monotonic() - t0))
+    # The second site's own events (its enrolments) reach the first: the
+    # common set is what both hold once they agree.
+    while True:
+        na, nb = events(ca), events(cb)
+        if na == nb:
+            break
+        time.sleep(0.2)
+    total = na
+
+    figures = []
+    for cycle in range(CYCLES):
+        # The outage: the link cut, both sites write meanwhile.
+        relay.cut()
+        b.stop()
+        a.stop()
+        fill(a, int(D * 0.8), D // 10, D - int(D * 0.8) - D // 10, "a%d" % cycle, days="1",
+             users="1")
+        fill(b, int(D * 0.8), D // 10, D - int(D * 0.8) - D // 10, "b%d" % cycle, days="1",
+             users="1")
+        a.start(timeout=60)
+        b.start(timeout=60)
+        ca, cb = Client(a.http_port), Client(b.http_port)
+        na, nb = events(ca), events(cb)
+        union = na + nb - total
+        time.sleep(1.0)  # both settled, the dialer knocking on a closed port
+        # The heal.
+        t_open = time.monotonic()
+        relay.heal()
+        done = {}
+        while len(done) < 2:
+            now = time.monotonic()
+            for name, c in (("alpha", ca), ("beta", cb)):
+                if name not in done and events(c) >= union:
+                    done[name] = time.monotonic()
+            if now - t_open > 120:
+                print("no union after 120 s: %d, %d of %d" % (events(ca), events(cb), union))
+                sys.exit(1)
+            time.sleep(0.002)
+        up = relay.first_accept or t_open
+        if os.environ.get("HEAL_DEBUG"):
+            print("monotonic: open %.3f up %.3f alpha %.3f beta %.3f" % (t_open, up, done["alpha"], done["beta"]))
+        t_union = max(done.values())
+        ms = (t_union - up) * 1000
+        figures.append(ms)
+        print("cut %d: %d and %d new events (union %d); link up %.0f ms after the relay "
+              "listened; alpha holds the union %.0f ms and beta %.0f ms after link-up: "
+              "heal %.0f ms [target <= %.0f ms]" %
+              (cycle + 1, na - total, nb - total, union, (up - t_open) * 1000,
+               (done["alpha"] - up) * 1000, (done["beta"] - up) * 1000, ms, TARGET_MS))
+        total = union
+    print("heal, N = %d, %d new on each side: median of %d cuts %.0f ms (runs %s) "
+          "[target <= %.0f ms]; load average %s" %
+          (N, D, len(figures), statistics.median(figures),
+           ", ".join("%.0f" % f for f in figures), TARGET_MS,
+           open("/proc/loadavg").read().split()[0]))
+    relay.cut()
+    b.cleanup()
+    a.cleanup()
+
+
+if __name__ == "__main__":
+    main()

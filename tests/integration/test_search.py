@@ -1,0 +1,176 @@
+"""Search with real processes: two sites linked over ZeroMQ CURVE (Lyon dials
+Paris), a post written at Lyon found at Paris once it has arrived, a deleted
+post gone from every site's search, and kill -9 during heavy posting: after
+the restart the search index equals one rebuilt from the store, and every
+acknowledged post is found.
+
+    make && python3 tests/integration/test_search.py
+
+Ends with "N passed, M failed" and exits 1 on failure.
+"""
+import os
+import shutil
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Node, Runner, run_cli  # noqa: E402
+from test_federation import certify, fast_sync, join_node, linked, wait_until  # noqa: E402
+
+t = Runner()
+DEADLINE = 20.0
+
+
+def search(client, q, **kw):
+    args = dict(kw, q=q)
+    r = client.get("/api/search?" + urllib.parse.urlencode(args))
+    if r.status != 200:
+        raise RuntimeError("search %r: %r" % (q, r))
+    return r.json
+
+
+def found_ids(client, q):
+    return {i["id"] for i in search(client, q, type="posts")["posts"]["items"]}
+
+
+def login(node, handle):
+    c = node.client()
+    c.login(handle, node.passwords[handle])
+    return c
+
+
+def dump(path):
+    """Every row of a search index file: (key, hash, title, body), in order."""
+    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+    try:
+        return db.execute("SELECT d.key, hex(d.hash), coalesce(f.title, p.title),"
+                          " coalesce(f.body, p.body) FROM docs d"
+                          " LEFT JOIN fts f ON f.rowid = d.rid"
+                          " LEFT JOIN pfts p ON p.rowid = d.rid ORDER BY d.key").fetchall()
+    finally:
+        db.close()
+
+
+def test_two_sites():
+    A = Node("paris")
+    A.add_user("alice", admin=True, name="Aurélie Lefèvre")
+    fast_sync(A)
+    B = join_node("lyon")
+    certify(A, B)
+    paris_cert = certify(A, A, publish=False, install=False)
+    fast_sync(B)
+    B.add_user("dave", name="Dave Martin")
+    B.cli("peer", "add", paris_cert)
+    A.start()
+    B.start()
+    t.check(wait_until(lambda: linked(A, "lyon") and linked(B, "paris"), DEADLINE),
+            "paris and lyon link")
+    a, d = login(A, "alice"), login(B, "dave")
+
+    # A post written at Lyon, found at Paris once it has arrived there.
+    r = d.post("/api/posts", {"text": "Les réunions d'inventaire de Lyon commencent lundi"})
+    t.check(r.status == 201, "dave posts at lyon", r)
+    pid = r.json["id"]
+    arrived = wait_until(lambda: a.get("/api/posts/" + pid).status == 200, DEADLINE)
+    t0 = time.monotonic()
+    t.check(arrived, "the post arrives at paris")
+    found = wait_until(lambda: pid in found_ids(a, "réunion inventaire"), DEADLINE, 0.02)
+    t.check(found, "paris finds the lyon post by its words (réunion, inventaire)")
+    print("info: found at paris %.0f ms after it could be read there" %
+          ((time.monotonic() - t0) * 1000))
+    t.check(pid in found_ids(a, "REUNIONS"), "accents, case and plural do not count")
+    hits = search(a, "inventaire")["posts"]["items"]
+    snip = hits[0]["snippet"] if hits else []
+    t.check(len(snip) >= 2 and snip[1].lower() == "inventaire", "the snippet marks the match",
+            snip)
+    # The people of the other site too, typo and accents forgiven.
+    people = wait_until(lambda: [p["handle"] for p in
+                                 search(a, "martn", type="people")["people"]["items"]], DEADLINE)
+    t.check(people == ["dave"], "paris finds dave (lyon) by his name with a typo", people)
+    t.check(wait_until(lambda: [p["handle"] for p in
+                            search(d, "lefevre", type="people")["people"]["items"]] == ["alice"],
+                       DEADLINE), "lyon finds Lefèvre typed without accents")
+    # The filters: author and site.
+    t.check(pid in found_ids(a, "inventaire") and
+            not search(a, "inventaire", author="alice")["posts"]["items"],
+            "the author filter keeps only that author's posts")
+    # Deleted at Lyon: gone from the search of every site.
+    r = d.delete("/api/posts/" + pid)
+    t.check(r.status in (200, 204), "dave deletes his post", r)
+    t.check(pid not in found_ids(d, "inventaire"), "lyon no longer finds it, at once")
+    gone = wait_until(lambda: pid not in found_ids(a, "inventaire"), DEADLINE, 0.05)
+    t.check(gone, "paris no longer finds it once the deletion arrives")
+    # Bad searches are answered, not crashed on.
+    r = a.get("/api/search?q=")
+    t.check(r.status == 400, "an empty search is a 400", r)
+    r = a.get("/api/search?q=" + "x" * 300)
+    t.check(r.status == 400 and r.json.get("code") == "too_long", "a long search is a 400", r)
+    r = a.get("/api/search?q=a&type=nope")
+    t.check(r.status == 400, "an unknown type is a 400", r)
+    r = A.client().get("/api/search?q=a")
+    t.check(r.status == 401, "search needs a session", r)
+    A.stop()
+    B.stop()
+    A.cleanup()
+    B.cleanup()
+
+
+def test_kill_during_posting():
+    A = Node("paris")
+    A.add_user("alice", admin=True)
+    A.start()
+    acked = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def writer(n):
+        c = login(A, "alice")
+        i = 0
+        while not stop.is_set():
+            word = "mot%dx%d" % (n, i)
+            try:
+                r = c.post("/api/posts", {"text": "charge %s pendant la panne" % word})
+            except OSError:
+                return
+            if r.status == 201:
+                with lock:
+                    acked.append(word)
+            i += 1
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
+    for th in threads:
+        th.start()
+    wait_until(lambda: len(acked) >= 150, 60, 0.05)
+    A.kill()
+    stop.set()
+    for th in threads:
+        th.join()
+    t.check(len(acked) >= 150, "posts acknowledged before the kill: %d" % len(acked))
+    A.start()
+    c = login(A, "alice")
+    missing = [w for w in acked if not search(c, w)["posts"]["items"]]
+    t.check(not missing, "every acknowledged post is found after the restart",
+            missing[:5])
+    A.stop()
+    live = dump(os.path.join(A.data, "search.db"))
+    r = A.cli("verify", check=False)
+    t.check(r.returncode == 0, "comptoir verify passes (search index included)", r.stderr)
+    copy = tempfile.mkdtemp(prefix="search-rebuilt-")
+    try:
+        shutil.copytree(A.data, os.path.join(copy, "data"))
+        run_cli("reindex", "--dir", os.path.join(copy, "data"))
+        rebuilt = dump(os.path.join(copy, "data", "search.db"))
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+    t.check(len(live) >= len(acked) and live == rebuilt,
+            "the index after kill -9 and restart equals a rebuild (%d rows)" % len(live))
+    A.cleanup()
+
+
+t.test(test_two_sites)
+t.test(test_kill_during_posting)
+t.finish()

@@ -1,0 +1,573 @@
+/*
+ * Unit tests of notifications, following and announcements (PROTOCOL.md
+ * 17): the notifications index (node/index/notify.c) and the personal
+ * state (mine.c) are functions of the event set, whatever the order and the
+ * batching, and reindex gives them back byte for byte; what the queries
+ * read from them (groups, read marks that a late arrival does not fool,
+ * mutes, follows, announcements by admins only); the body rules of kinds 16
+ * to 19; a personal box opens only for its author, federation and key.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "tests/unit/ingest_fixture.h"
+
+#include "node/event/event_internal.h"
+
+/* The scene. Indexes into ev[] are named. */
+enum {
+	N_CERT,
+	N_EN_ALICE, /* admin */
+	N_EN_BOB,
+	N_EN_CAROL,
+	N_POST,   /* alice: "hello @bob" */
+	N_POST2,  /* bob: "bob's own" */
+	N_C1,     /* bob comments */
+	N_C2,     /* carol: "@alice see", redacted by N_RED */
+	N_C3,     /* alice: "thanks @carol" */
+	N_C4,     /* carol, late: older than bob's read mark, arrives whenever */
+	N_LIKE_B, /* bob likes, then */
+	N_UNLIKE_B /* takes it back */,
+	N_LIKE_C,  /* carol likes */
+	N_HEART_C, /* and hearts */
+	N_RED,     /* carol erases her comment C2 */
+	N_F_ON,    /* bob follows alice, then */
+	N_F_OFF,   /* stops */
+	N_F_CAROL, /* bob follows carol */
+	N_ANN,     /* alice (admin) announces her post */
+	N_ANN_BOB, /* bob (not an admin) announces his */
+	N_ACK,     /* bob has read alice's announcement */
+	N_MINE1,   /* bob: read mark of the post's group, mute it */
+	N_MINE2,   /* bob: unmute it (newer) */
+	N_COUNT
+};
+
+typedef struct scene {
+	ev_t ev[N_COUNT];
+} scene_t;
+
+static uint8_t s_bob_k[INDEX_MINE_KEY_LEN]; /* bob's personal key */
+
+/* A kind 17 event of k with plaintext plain (stolen). */
+static void
+s_mine(ev_t *e, int k, const uint8_t pk[INDEX_MINE_KEY_LEN], uint64_t ts, json_t *plain)
+{
+	json_t *body = index_mine_seal(pk, s_fed, fx_pk(k), plain);
+
+	assert_non_null(body);
+	json_decref(plain);
+	fx_mk(e, k, EVT_MINE, ts, body);
+}
+
+static void
+s_scene(scene_t *s)
+{
+	ev_t *e = s->ev;
+	uint8_t seed[CPT_SEED_LEN];
+
+	key_sign_seed(s_keys[K_BOB], seed);
+	index_mine_derive(s_bob_k, seed);
+	fx_cert(&e[N_CERT], K_PARIS, "paris", TS(1, 0));
+	fx_enrol(&e[N_EN_ALICE], K_PARIS, K_ALICE, "alice", "paris", "admin", TS(2, 0));
+	fx_enrol(&e[N_EN_BOB], K_PARIS, K_BOB, "bob", "paris", "member", TS(2, 1));
+	fx_enrol(&e[N_EN_CAROL], K_PARIS, K_CAROL, "carol", "paris", "member", TS(2, 2));
+	fx_post(&e[N_POST], K_ALICE, TS(200, 0), "hello @bob");
+	fx_post(&e[N_POST2], K_BOB, TS(205, 0), "bob's own");
+	fx_child(&e[N_C1], K_BOB, EVT_COMMENT, TS(260, 0), &e[N_POST], "nice");
+	fx_child(&e[N_C2], K_CAROL, EVT_COMMENT, TS(270, 0), &e[N_POST], "@alice see");
+	fx_child(&e[N_C3], K_ALICE, EVT_COMMENT, TS(280, 0), &e[N_POST], "thanks @carol");
+	fx_child(&e[N_C4], K_CAROL, EVT_COMMENT, TS(275, 0), &e[N_POST], "late from lyon");
+	fx_react(&e[N_LIKE_B], K_BOB, TS(210, 0), &e[N_POST], "like", 1);
+	fx_react(&e[N_UNLIKE_B], K_BOB, TS(220, 0), &e[N_POST], "like", 0);
+	fx_react(&e[N_LIKE_C], K_CAROL, TS(215, 0), &e[N_POST], "like", 1);
+	fx_react(&e[N_HEART_C], K_CAROL, TS(240, 0), &e[N_POST], "heart", 1);
+	fx_redact(&e[N_RED], K_CAROL, TS(290, 0), &e[N_C2]);
+	fx_mk(&e[N_F_ON], K_BOB, EVT_FOLLOW, TS(300, 0),
+	      json_pack("{s:s, s:s, s:b}", "what", "person", "target", "alice", "on", 1));
+	fx_mk(&e[N_F_OFF], K_BOB, EVT_FOLLOW, TS(310, 0),
+	      json_pack("{s:s, s:s, s:b}", "what", "person", "target", "alice", "on", 0));
+	fx_mk(&e[N_F_CAROL], K_BOB, EVT_FOLLOW, TS(305, 0),
+	      json_pack("{s:s, s:s, s:b}", "what", "person", "target", "carol", "on", 1));
+	fx_mk(&e[N_ANN], K_ALICE, EVT_ANNOUNCE, TS(320, 0),
+	      json_pack("{s:s, s:s, s:i}", "post", e[N_POST].hex, "scope", "site", "until", 0));
+	fx_mk(&e[N_ANN_BOB], K_BOB, EVT_ANNOUNCE, TS(330, 0),
+	      json_pack("{s:s, s:s, s:i}", "post", e[N_POST2].hex, "scope", "site", "until", 0));
+	fx_mk(&e[N_ACK], K_BOB, EVT_ACK, TS(340, 0), json_pack("{s:s}", "post", e[N_POST].hex));
+	/* Bob read the group when it held the mention and alice's reply (its
+	 * newest at 280, two items): carol's late comment, older than the
+	 * mark's time, still makes it unread. */
+	s_mine(&e[N_MINE1], K_BOB, s_bob_k, TS(350, 0),
+	       json_pack("{s:{s:[I, i]}, s:{s:b}, s:{s:s}}", "read", e[N_POST].hex,
+	                 (json_int_t)TS(280, 0), 2, "mute", e[N_POST].hex, 1, "prefs", "digest",
+	                 "weekly"));
+	s_mine(&e[N_MINE2], K_BOB, s_bob_k, TS(360, 0),
+	       json_pack("{s:{s:b}}", "mute", e[N_POST].hex, 0));
+}
+
+static void
+s_scene_free(scene_t *s)
+{
+	for (int i = 0; i < N_COUNT; i++)
+		fx_free(&s->ev[i]);
+}
+
+static int
+s_put_key_fn(store_txn_t *txn, void *arg)
+{
+	(void)arg;
+	return index_mine_key_put(txn, fx_pk(K_BOB), s_bob_k);
+}
+
+/* The record of handle's group for post, parsed, or NULL. */
+struct find {
+	const uint8_t *group;
+	json_t *rec;
+	uint64_t n;
+	size_t groups;
+};
+
+static int
+s_find_fn(void *arg, uint64_t latest, const uint8_t group[CPT_ID_LEN], uint64_t n, const char *rec,
+          size_t len)
+{
+	struct find *f = arg;
+
+	(void)latest;
+	f->groups++;
+	if (memcmp(group, f->group, CPT_ID_LEN) == 0) {
+		f->rec = json_loadb(rec, len, 0, NULL);
+		f->n = n;
+	}
+	return 0;
+}
+
+static json_t *
+s_group(fx_t *f, const char *handle, const ev_t *post, uint64_t *n, size_t *groups)
+{
+	store_txn_t *txn;
+	struct find fd = {post->id, NULL, 0, 0};
+
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	assert_int_equal(index_notify_each(txn, handle, NULL, s_find_fn, &fd), 0);
+	store_read_end(f->st, &txn);
+	if (n)
+		*n = fd.n;
+	if (groups)
+		*groups = fd.groups;
+	return fd.rec;
+}
+
+static json_int_t
+s_n(const json_t *rec, const char *type)
+{
+	return json_integer_value(
+	    json_object_get(json_object_get(json_object_get(rec, "types"), type), "n"));
+}
+
+static const char *
+s_by0(const json_t *rec, const char *type)
+{
+	return json_string_value(json_array_get(
+	    json_object_get(json_object_get(json_object_get(rec, "types"), type), "by"), 0));
+}
+
+/* What the scene must give, whatever the order. */
+static void
+s_check(fx_t *f, scene_t *s)
+{
+	ev_t *e = s->ev;
+	json_t *rec, *mine, *fl, *ann, *list;
+	store_txn_t *txn;
+	uint64_t n;
+	size_t groups;
+	long unread;
+
+	/* Alice: bob's and carol's comments (carol's erased one gone), carol's
+	 * two reactions grouped (bob took his back). */
+	rec = s_group(f, "alice", &e[N_POST], &n, &groups);
+	assert_non_null(rec);
+	assert_int_equal(groups, 1);
+	assert_int_equal(s_n(rec, "comment"), 2);
+	assert_string_equal(s_by0(rec, "comment"), "carol"); /* the newest first */
+	assert_int_equal(s_n(rec, "reaction"), 2);
+	assert_int_equal(json_integer_value(json_object_get(
+	                     json_object_get(json_object_get(rec, "types"), "reaction"), "actors")),
+	                 1);
+	assert_null(json_object_get(json_object_get(rec, "types"), "mention"));
+	assert_int_equal(n, 4);
+	assert_int_equal(json_integer_value(json_object_get(rec, "latest")),
+	                 (json_int_t)TS(275, 0));
+	json_decref(rec);
+
+	/* Bob: alice's mention, then replies after his comment by carol (the
+	 * late one) and alice; nothing of his own post. */
+	rec = s_group(f, "bob", &e[N_POST], &n, &groups);
+	assert_non_null(rec);
+	assert_int_equal(groups, 1);
+	assert_int_equal(s_n(rec, "mention"), 1);
+	assert_int_equal(s_n(rec, "reply"), 2);
+	assert_int_equal(n, 3);
+	json_decref(rec);
+
+	/* Carol: alice's mention in C3 and her reply after carol's late C4. */
+	rec = s_group(f, "carol", &e[N_POST], &n, NULL);
+	assert_non_null(rec);
+	assert_int_equal(s_n(rec, "mention"), 1);
+	assert_int_equal(s_n(rec, "reply"), 1);
+	assert_string_equal(s_by0(rec, "mention"), "alice");
+	json_decref(rec);
+
+	assert_int_equal(store_write(f->st, s_put_key_fn, NULL), 0);
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	mine = index_mine_state(txn, s_fed, fx_pk(K_BOB));
+	assert_non_null(mine);
+	assert_true(json_is_true(json_object_get(mine, "known")));
+	assert_int_equal(json_integer_value(json_object_get(mine, "opened")), 2);
+	/* The newer unmute wins; the preference stays. */
+	assert_true(json_is_false(json_object_get(json_object_get(mine, "mute"), e[N_POST].hex)));
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(mine, "prefs"), "digest")), "weekly");
+	/* Carol's late comment makes the group unread again. */
+	unread = query_unread(txn, mine, "bob");
+	assert_int_equal(unread, 1);
+	json_decref(mine);
+
+	/* Follows: the newest event per target. */
+	fl = query_follows(txn, fx_pk(K_BOB));
+	assert_non_null(fl);
+	assert_int_equal(json_array_size(json_object_get(fl, "people")), 1);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(fl, "people"), 0)),
+	                    "carol");
+	json_decref(fl);
+
+	/* Announcements: alice's counts (an admin), bob's does not; bob has
+	 * read it, carol has not; alice (the author) sees 1 of 3. */
+	ann = query_announcements(txn, fx_pk(K_CAROL), T0 + 1000, 1);
+	assert_non_null(ann);
+	assert_int_equal(json_array_size(ann), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(ann, 0), "id")),
+	                    e[N_POST].hex);
+	json_decref(ann);
+	ann = query_announcements(txn, fx_pk(K_BOB), T0 + 1000, 1);
+	assert_int_equal(json_array_size(ann), 0);
+	json_decref(ann);
+	ann = query_announcements(txn, fx_pk(K_ALICE), T0 + 1000, 0);
+	list = json_object_get(json_array_get(ann, 0), "announcement");
+	assert_int_equal(json_integer_value(json_object_get(list, "read_by")), 1);
+	assert_int_equal(json_integer_value(json_object_get(list, "of")), 3);
+	json_decref(ann);
+	store_read_end(f->st, &txn);
+}
+
+/* Ingests list in order, in batches of random sizes; snapshots it. */
+static void
+s_run(fx_t *f, ev_t **list, size_t n, uint64_t *seed, snap_t *out)
+{
+	ingest_res_t res[N_COUNT];
+
+	fx_open_scratch(f);
+	for (size_t at = 0; at < n;) {
+		size_t k = 1 + fx_rand(seed) % 5;
+		if (k > n - at)
+			k = n - at;
+		assert_int_equal(fx_ingest_n(f, list + at, k, res + at), 0);
+		at += k;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (res[i].rc != 0 && res[i].rc != CPT_EPENDING)
+			fail_msg("event %zu (%s): %s (%s)", i, evt_kind_name(res[i].kind),
+			         cpt_strerror(res[i].rc), res[i].why);
+	assert_int_equal(fx_count(f, DB_PENDING), 0);
+	fx_snap(f->st, out);
+}
+
+/* The scene in order, then in 150 random orders and batchings: the same
+ * bytes in every database each time, and the values above; reindex gives
+ * the same bytes back. */
+static void
+test_orders(void **state)
+{
+	scene_t s;
+	ev_t *list[N_COUNT];
+	snap_t first, cur;
+	uint64_t seed = 18;
+	fx_t f;
+	char err[256];
+
+	(void)state;
+	s_scene(&s);
+	for (int i = 0; i < N_COUNT; i++)
+		list[i] = &s.ev[i];
+	s_run(&f, list, N_COUNT, &seed, &first);
+	assert_true(first.entries[DB_NOTIFY] == 3); /* alice, bob, carol on the post; none else */
+	assert_true(first.entries[DB_ANNOUNCE] == 2);
+	s_check(&f, &s); /* it keeps bob's personal key: snapshot again */
+	fx_snap_free(&first);
+	fx_snap(f.st, &first);
+	/* reindex: every view from the events alone, the same bytes (the
+	 * personal key, local, stays) */
+	if (event_reindex(&f.ctx, err, sizeof(err)) != 0)
+		fail_msg("reindex: %s", err);
+	fx_snap(f.st, &cur);
+	FX_SNAP_EQUAL(&first, &cur, "reindex");
+	fx_snap_free(&cur);
+	fx_close(&f);
+	fx_snap_free(&first);
+	s_run(&f, list, N_COUNT, &seed, &first);
+	fx_close(&f);
+	for (int run = 0; run < 150; run++) {
+		char what[64];
+		fx_shuffle(list, N_COUNT, &seed);
+		s_run(&f, list, N_COUNT, &seed, &cur);
+		snprintf(what, sizeof(what), "random order %d", run);
+		FX_SNAP_EQUAL(&first, &cur, what);
+		if (run % 25 == 0)
+			s_check(&f, &s);
+		fx_snap_free(&cur);
+		fx_close(&f);
+	}
+	fx_snap_free(&first);
+	s_scene_free(&s);
+}
+
+/* A personal box opens under its key, for its author, in its federation,
+ * and nowhere else. */
+static void
+test_mine_box(void **state)
+{
+	uint8_t k[INDEX_MINE_KEY_LEN], k2[INDEX_MINE_KEY_LEN], seed[CPT_SEED_LEN],
+	    fed2[CPT_FED_LEN];
+	json_t *plain = json_pack("{s:{s:s}}", "prefs", "lang", "fr"), *box, *back;
+	const char *b64;
+	char why[128];
+
+	(void)state;
+	key_sign_seed(s_keys[K_ALICE], seed);
+	index_mine_derive(k, seed);
+	key_sign_seed(s_keys[K_BOB], seed);
+	index_mine_derive(k2, seed);
+	assert_memory_not_equal(k, k2, sizeof(k));
+	box = index_mine_seal(k, s_fed, fx_pk(K_ALICE), plain);
+	assert_non_null(box);
+	back = index_mine_open(k, s_fed, fx_pk(K_ALICE), box);
+	assert_non_null(back);
+	assert_true(json_equal(back, plain));
+	json_decref(back);
+	assert_null(index_mine_open(k2, s_fed, fx_pk(K_ALICE), box));
+	assert_null(index_mine_open(k, s_fed, fx_pk(K_BOB), box));
+	memcpy(fed2, s_fed, sizeof(fed2));
+	fed2[0] ^= 1;
+	assert_null(index_mine_open(k, fed2, fx_pk(K_ALICE), box));
+	/* Padded to a multiple of 64 bytes, plus the tag. */
+	b64 = json_string_value(json_object_get(box, "box"));
+	assert_int_equal(strlen(b64), cpt_b64_len(64 + 16));
+	/* The body rule accepts it, and refuses a box cut short. */
+	assert_int_equal(ev_check_mine(box, why, sizeof(why)), 0);
+	json_object_set_new(box, "box", json_string("QQ=="));
+	assert_int_equal(ev_check_mine(box, why, sizeof(why)), CPT_EINVAL);
+	json_object_set_new(box, "box", json_string("not base64"));
+	assert_int_equal(ev_check_mine(box, why, sizeof(why)), CPT_EINVAL);
+	json_decref(box);
+	json_decref(plain);
+}
+
+/* The body rules of kinds 16, 18 and 19. */
+static void
+test_body_rules(void **state)
+{
+	static const char hex[] =
+	    "0101010101010101010101010101010101010101010101010101010101010101";
+	struct {
+		const char *body;
+		int (*check)(const json_t *, char *, size_t);
+		int ok;
+	} cases[] = {
+	    {"{\"what\":\"person\",\"target\":\"bob\",\"on\":true}", ev_check_follow, 1},
+	    {"{\"what\":\"person\",\"target\":\"Bob\",\"on\":true}", ev_check_follow, 0},
+	    {"{\"what\":\"person\",\"target\":\"bob\",\"on\":1}", ev_check_follow, 0},
+	    {"{\"what\":\"group\",\"target\":\"bob\",\"on\":true}", ev_check_follow, 0},
+	    {"{\"what\":\"space\",\"target\":\"bob\",\"on\":true}", ev_check_follow, 0},
+	    {"{\"post\":\"H\",\"scope\":\"site\",\"until\":0}", ev_check_announce, 1},
+	    {"{\"post\":\"H\",\"scope\":\"site\"}", ev_check_announce, 0},
+	    {"{\"post\":\"H\",\"scope\":\"site\",\"until\":-1}", ev_check_announce, 0},
+	    {"{\"post\":\"H\",\"scope\":\"world\",\"until\":0}", ev_check_announce, 0},
+	    {"{\"post\":\"H\",\"scope\":\"all\",\"until\":1800000000000}", ev_check_announce, 1},
+	    {"{\"post\":\"H\"}", ev_check_ack, 1},
+	    {"{\"post\":\"ABAB\"}", ev_check_ack, 0},
+	};
+	char why[128], buf[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *h = strchr(cases[i].body, 'H');
+		json_t *b;
+		if (h && h[1] == '"')
+			snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(h - cases[i].body),
+			         cases[i].body, hex, h + 1);
+		else
+			snprintf(buf, sizeof(buf), "%s", cases[i].body);
+		b = json_loads(buf, 0, NULL);
+		assert_non_null(b);
+		if ((cases[i].check(b, why, sizeof(why)) == 0) != cases[i].ok)
+			fail_msg("%s: expected %s (%s)", buf, cases[i].ok ? "valid" : "refused",
+			         why);
+		json_decref(b);
+	}
+}
+
+/* ------------------------------------------------- the space hook */
+
+static const char *
+s_space_person(void *ctx, const char *handle, int *active)
+{
+	(void)ctx;
+	*active = strcmp(handle, "gone") != 0;
+	return "paris";
+}
+
+static int
+s_space_seal(void *ctx, const char *site, uint8_t out[CPT_KEY_LEN])
+{
+	(void)ctx;
+	(void)site;
+	(void)out;
+	return CPT_ENOTFOUND;
+}
+
+static int
+s_space_roster(void *ctx, const char *site,
+               int (*add)(void *arg, const char *handle, int admin, int active), void *arg)
+{
+	(void)ctx;
+	(void)site;
+	(void)add;
+	(void)arg;
+	return 0;
+}
+
+struct hook_arg {
+	space_state_t *st;
+};
+
+static int
+s_hook_fn(store_txn_t *txn, void *arg)
+{
+	struct hook_arg *h = arg;
+	index_ctx_t ix = {0};
+	int rc = index_notify_space(&ix, txn, h->st);
+
+	index_ctx_release(&ix);
+	return rc;
+}
+
+/* The hook the space index calls after its fold: a request notifies the
+ * space's active admins and owners, an invitation the person invited; once
+ * approved, declined or archived, nothing is left. Written against the pure
+ * fold of node/space (PROTOCOL.md 16.7), ahead of the space index. */
+static void
+test_space_hook(void **state)
+{
+	static const space_env_t env = {s_space_person, s_space_seal, s_space_roster, NULL};
+	space_evt_t ev[6];
+	json_t *b[6];
+	uint8_t space[CPT_ID_LEN];
+	char hex[CPT_HEX_ID];
+	space_state_t *st = NULL;
+	struct hook_arg ha;
+	json_t *rec;
+	fx_t f;
+	ev_t fake = {0};
+
+	(void)state;
+	memset(ev, 0, sizeof(ev));
+	memset(space, 0x5a, sizeof(space));
+	cpt_hex32(hex, space);
+	b[0] =
+	    json_pack("{s:s, s:s, s:s}", "visibility", "open", "join", "request", "name", "Rando");
+	b[1] = json_pack("{s:s, s:s, s:s, s:s}", "space", hex, "action", "promote", "user", "dora",
+	                 "role", "admin");
+	b[2] = json_pack("{s:s, s:s}", "space", hex, "action", "request");
+	b[3] = json_pack("{s:s, s:s, s:s}", "space", hex, "action", "invite", "user", "carol");
+	b[4] = json_pack("{s:s, s:s, s:s}", "space", hex, "action", "approve", "user", "bob");
+	b[5] = json_pack("{s:s, s:s, s:s}", "space", hex, "action", "invite", "user", "dora");
+	const char *authors[] = {"alice", "alice", "bob", "alice", "alice", "alice"};
+	uint16_t kinds[] = {EVT_SPACE,        EVT_SPACE_MEMBER, EVT_SPACE_MEMBER,
+	                    EVT_SPACE_MEMBER, EVT_SPACE_MEMBER, EVT_SPACE_MEMBER};
+	for (int i = 0; i < 6; i++) {
+		ev[i].ts = TS(100 + 10 * (uint64_t)i, 0);
+		memset(ev[i].id, i + 1, CPT_ID_LEN);
+		ev[i].kind = kinds[i];
+		ev[i].author = authors[i];
+		ev[i].body = b[i];
+	}
+	memcpy(ev[0].id, space, CPT_ID_LEN); /* the creation's id is the space's */
+	fx_open(&f);
+
+	/* Creation, dora a member? (promote of a non-member has no effect),
+	 * bob asks, carol is invited. */
+	assert_int_equal(space_fold(&st, space, NULL, ev, 4, &env), 0);
+	ha.st = st;
+	assert_int_equal(store_write(f.st, s_hook_fn, &ha), 0);
+	memcpy(fake.id, space, CPT_ID_LEN);
+	rec = s_group(&f, "alice", &fake, NULL, NULL);
+	assert_non_null(rec);
+	assert_int_equal(s_n(rec, "space_request"), 1);
+	assert_string_equal(s_by0(rec, "space_request"), "bob");
+	json_decref(rec);
+	rec = s_group(&f, "carol", &fake, NULL, NULL);
+	assert_non_null(rec);
+	assert_int_equal(s_n(rec, "space_invite"), 1);
+	assert_string_equal(s_by0(rec, "space_invite"), "alice");
+	json_decref(rec);
+	assert_null(s_group(&f, "bob", &fake, NULL, NULL)); /* nobody hears of their own request */
+	space_state_destroy(&st);
+
+	/* bob approved: alice's request item goes; dora invited. */
+	assert_int_equal(space_fold(&st, space, NULL, ev, 6, &env), 0);
+	ha.st = st;
+	assert_int_equal(store_write(f.st, s_hook_fn, &ha), 0);
+	assert_null(s_group(&f, "alice", &fake, NULL, NULL));
+	rec = s_group(&f, "dora", &fake, NULL, NULL);
+	assert_non_null(rec);
+	assert_int_equal(s_n(rec, "space_invite"), 1);
+	json_decref(rec);
+	assert_int_equal(fx_count(&f, DB_NOTIFY), 2); /* carol's and dora's invitations */
+	space_state_destroy(&st);
+	fx_close(&f);
+	for (int i = 0; i < 6; i++)
+		json_decref(b[i]);
+}
+
+static int
+s_setup(void **state)
+{
+	(void)state;
+	fx_keys_init();
+	fx_template_init();
+	return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+	(void)state;
+	fx_scratch_free();
+	fx_rmtree(s_template);
+	fx_keys_free();
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_body_rules),
+	    cmocka_unit_test(test_mine_box),
+	    cmocka_unit_test(test_orders),
+	    cmocka_unit_test(test_space_hook),
+	};
+	return cmocka_run_group_tests(tests, s_setup, s_teardown);
+}

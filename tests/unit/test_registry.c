@@ -1,0 +1,140 @@
+/*
+ * Unit tests of the two tables that wire the ingest path: the registry of
+ * derived indexes (node/index/registry.c) and the table of event kinds
+ * (node/event/kinds.c). A database nobody registers would be skipped by
+ * reindex and verify without a word; a kind without its entry would be
+ * signed by anyone: both are caught here.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "node/event/event_internal.h"
+#include "node/index/index.h"
+
+/* What the store holds that is not derived from the events by the
+ * registry: the events themselves, what waits (and its index by id, which
+ * follows it), meta values, the peers added by hand, login sessions, the
+ * personal keys learnt at login, the mail outbox and when digests went,
+ * the API tokens. */
+static const enum store_db s_not_derived[] = {DB_META,  DB_EVENTS,   DB_PENDING,   DB_PENDING_IDS,
+                                              DB_PEERS, DB_SESSIONS, DB_MINE_KEYS, DB_OUTBOX,
+                                              DB_MAIL,  DB_TOKENS};
+
+/* Every database is either owned by exactly one index of the registry or
+ * one of the few that are not derived; none is both. */
+static void
+test_every_database_has_one_owner(void **state)
+{
+	int owners[DB_COUNT] = {0};
+	size_t n;
+	const index_def_t *reg = index_registry(&n);
+
+	(void)state;
+	assert_true(n > 0);
+	for (size_t i = 0; i < n; i++) {
+		assert_non_null(reg[i].name);
+		assert_true(reg[i].n_dbs > 0);
+		for (size_t j = 0; j < reg[i].n_dbs; j++) {
+			assert_true(reg[i].dbs[j] >= 0 && reg[i].dbs[j] < DB_COUNT);
+			owners[reg[i].dbs[j]]++;
+		}
+		/* An index that listens to kinds does something with them. */
+		if (reg[i].kinds)
+			assert_true(reg[i].added != NULL || reg[i].removed != NULL);
+	}
+	for (size_t i = 0; i < sizeof(s_not_derived) / sizeof(s_not_derived[0]); i++)
+		owners[s_not_derived[i]] += 100;
+	for (int db = 0; db < DB_COUNT; db++) {
+		if (owners[db] != 1 && owners[db] != 100)
+			fail_msg("database \"%s\": %d owners in the registry%s", store_db_name(db),
+			         owners[db] % 100, owners[db] >= 100 ? " and not derived" : "");
+	}
+}
+
+/* Every kind of the protocol has its entry, and the entry says who signs
+ * it; kinds from a newer node are stored by any certified key. */
+static void
+test_every_kind_has_an_entry(void **state)
+{
+	(void)state;
+	for (unsigned k = EVT_SITE_CERT; k <= EVT_SEALED; k++) {
+		const ev_kind_t *e = ev_kind(k);
+		if (e->kind != k)
+			fail_msg("kind %u (%s) has no entry in node/event/kinds.c", k,
+			         evt_kind_name(k));
+		assert_true(e->signers != 0);
+		assert_int_equal(e->signers & ~EV_BY_ANY, 0);
+	}
+	assert_int_equal(ev_kind(0)->signers, EV_BY_ANY);
+	assert_int_equal(ev_kind(EVT_SEALED + 1)->signers, EV_BY_ANY);
+	assert_int_equal(ev_kind(65535)->signers, EV_BY_ANY);
+	/* Trust events and redactions carry state: never erased. */
+	assert_false(event_redactable(EVT_SITE_CERT));
+	assert_false(event_redactable(EVT_ENROL));
+	assert_false(event_redactable(EVT_REVOKE));
+	assert_false(event_redactable(EVT_REDACT));
+	assert_true(event_redactable(EVT_POST));
+	assert_true(event_redactable(EVT_SEALED + 1));
+	/* Spaces (PROTOCOL.md 16.10): governance is state, never erased; the
+	 * space key is signed by a site, the rest by users; sealed content is
+	 * erased like a post. */
+	assert_false(event_redactable(EVT_SPACE));
+	assert_false(event_redactable(EVT_SPACE_MEMBER));
+	assert_false(event_redactable(EVT_SPACE_KEY));
+	assert_true(event_redactable(EVT_SEALED));
+	assert_int_equal(ev_kind(EVT_SPACE_KEY)->signers, EV_BY_SITE);
+	assert_int_equal(ev_kind(EVT_SPACE)->signers, EV_BY_USER);
+	assert_int_equal(ev_kind(EVT_SEALED)->signers, EV_BY_USER);
+	/* The kinds of notifications (PROTOCOL.md 17): user kinds, erasable. */
+	for (unsigned k = EVT_FOLLOW; k <= EVT_ACK; k++) {
+		const ev_kind_t *e = ev_kind(k);
+		if (e->kind != k)
+			fail_msg("kind %u (%s) has no entry in node/event/kinds.c", k,
+			         evt_kind_name(k));
+		assert_int_equal(e->signers, EV_BY_USER);
+		assert_true(e->validate != NULL);
+		assert_true(event_redactable(k));
+	}
+}
+
+/* What refers to what: a comment, a reaction and an edit to "post", a
+ * redaction to "target", a revocation to its key only where keys count. */
+static void
+test_refs_by_kind(void **state)
+{
+	static const char hex[] =
+	    "0101010101010101010101010101010101010101010101010101010101010101";
+	json_t *b = json_pack("{s:s, s:s, s:s}", "post", hex, "target", hex, "key", hex);
+	uint8_t ref[CPT_ID_LEN];
+	evt_t ev;
+
+	(void)state;
+	assert_non_null(b);
+	memset(&ev, 0, sizeof(ev));
+	for (unsigned k = EVT_SITE_CERT; k <= EVT_REDACT + 1; k++) {
+		int want =
+		    k == EVT_COMMENT || k == EVT_REACTION || k == EVT_EDIT || k == EVT_REDACT;
+		ev.kind = (uint16_t)k;
+		assert_int_equal(ev_ref_of(&ev, b, ref, 0), want);
+		assert_int_equal(ev_ref_of(&ev, b, ref, 1),
+		                 want || k == EVT_REVOKE || k == EVT_ENROL);
+	}
+	json_decref(b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_every_database_has_one_owner),
+	    cmocka_unit_test(test_every_kind_has_an_entry),
+	    cmocka_unit_test(test_refs_by_kind),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

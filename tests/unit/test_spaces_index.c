@@ -1,0 +1,355 @@
+/*
+ * The spaces index (node/index/spaces.c) through the single ingest path:
+ * a scene of an open and a private space (membership, a removal and a
+ * re-join, roles, a key sealed to the site, sealed posts) ingested in
+ * hundreds of orders and batchings gives the same databases byte for byte,
+ * and the views the scene must give: members, feeds per space (a post counts
+ * only when its author is a member at its position), sealed posts opened
+ * once their key comes, the main feed, a private space hidden from others.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "ingest_fixture.h"
+#include "node/space/space.h"
+
+enum {
+	X_CERT,
+	X_EN_ALICE,
+	X_EN_BOB,
+	X_EN_CAROL,
+	X_OPEN,       /* alice makes the open space O */
+	X_PRIV,       /* alice makes the private space P, its profile sealed */
+	X_KEY,        /* paris seals P's key to itself */
+	X_BOB_JOIN,   /* bob joins O at 20 */
+	X_BOB_POST1,  /* ... posts at 25: counts */
+	X_BOB_LEAVE,  /* ... leaves at 30 */
+	X_BOB_POST2,  /* ... posts at 35: does not count */
+	X_BOB_JOIN2,  /* ... joins again at 40 */
+	X_PROMOTE,    /* alice makes bob an admin of O at 41 */
+	X_BOB_POST3,  /* bob posts at 45: counts */
+	X_INVITE,     /* alice invites carol to P at 20 */
+	X_CAROL_JOIN, /* carol accepts at 21 */
+	X_CAROL_POST, /* carol's sealed post at 30: counts */
+	X_REMOVE,     /* alice removes carol at 50 */
+	X_CAROL_LATE, /* carol's sealed post at 55: does not count */
+	X_ALICE_POST, /* alice's sealed post at 60 */
+	X_COMMENT,    /* alice's sealed comment on carol's post at 61 */
+	/* Comments, reactions and edits count when their author is a member of
+	 * the post's space at their position (PROTOCOL.md 16.9). */
+	X_BOB_CMT,    /* bob comments on "one" at 26: counts */
+	X_CAROL_CMT,  /* carol, never in O, comments on "one" at 27: does not count */
+	X_ALICE_LIKE, /* alice likes "one" at 28: counts */
+	X_CAROL_LIKE, /* carol likes "one" at 29: does not count */
+	X_BOB_LIKE,   /* bob, out of O since 30, likes "one" at 32: does not count */
+	X_BOB_EDIT,   /* ... and edits it at 33: does not count */
+	X_CLEAR_CMT,  /* alice's comment in clear on carol's sealed post at 62: nowhere */
+	X_COUNT
+};
+
+static key_curve_t *s_seal;
+static skey_ring_t *s_author_ring; /* the writers' keys, to make the scene */
+static uint8_t s_key[SKEY_ID_LEN];
+static ev_t s_ev[X_COUNT];
+
+static json_t *
+s_sealed(uint16_t kind, int author, const uint8_t *space, json_t *plain)
+{
+	skey_ctx_t c = {s_fed, kind, fx_pk(author), space};
+	json_t *sealed = NULL;
+
+	assert_int_equal(space_seal(&sealed, s_author_ring, s_key, &c, plain), 0);
+	json_decref(plain);
+	return sealed;
+}
+
+static void
+s_member(ev_t *e, int k, uint64_t ts, const ev_t *space, const char *action, const char *user,
+         const char *role)
+{
+	json_t *b = json_pack("{s:s, s:s}", "space", space->hex, "action", action);
+
+	if (user)
+		json_object_set_new(b, "user", json_string(user));
+	if (role)
+		json_object_set_new(b, "role", json_string(role));
+	fx_mk(e, k, EVT_SPACE_MEMBER, ts, b);
+}
+
+static void
+s_scene(void)
+{
+	ev_t *e = s_ev;
+	char hex[CPT_HEX_ID], seal[CPT_HEX_ID], sk[CPT_HEX_ID];
+	json_t *b;
+
+	cpt_hex32(seal, key_curve_public(s_seal));
+	/* Protocol version 2: keys are valid points, the certificate is valid
+	 * from its own time (PROTOCOL.md 7.1). */
+	fx_mk(&e[X_CERT], K_ROOT, EVT_SITE_CERT, TS(1, 0),
+	      json_pack("{s:s, s:s, s:s, s:s, s:[s], s:I, s:I}", "site", "paris", "sign_key",
+	                fx_hexkey(K_PARIS, sk), "curve_key", fx_x25519(0x11, hex), "seal_key", seal,
+	                "endpoints", "tcp://127.0.0.1:7400", "not_before",
+	                (json_int_t)HLC_MS(TS(1, 0)), "not_after", (json_int_t)0));
+	fx_enrol(&e[X_EN_ALICE], K_PARIS, K_ALICE, "alice", "paris", "member", TS(2, 0));
+	fx_enrol(&e[X_EN_BOB], K_PARIS, K_BOB, "bob", "paris", "member", TS(2, 1));
+	fx_enrol(&e[X_EN_CAROL], K_PARIS, K_CAROL, "carol", "paris", "member", TS(2, 2));
+	fx_mk(&e[X_OPEN], K_ALICE, EVT_SPACE, TS(10, 0),
+	      json_pack("{s:s, s:s, s:s}", "visibility", "open", "join", "open", "name", "Hiking"));
+	b = json_pack("{s:s, s:s, s:o}", "visibility", "private", "join", "invite", "sealed",
+	              s_sealed(EVT_SPACE, K_ALICE, NULL,
+	                       json_pack("{s:s, s:s}", "name", "Budget", "description", "2025")));
+	fx_mk(&e[X_PRIV], K_ALICE, EVT_SPACE, TS(11, 0), b);
+	{
+		uint8_t pk[CPT_KEY_LEN];
+		memcpy(pk, key_curve_public(s_seal), CPT_KEY_LEN);
+		assert_int_equal(space_key_body(&b, s_author_ring, e[X_PRIV].id, s_key,
+		                                (const uint8_t(*)[CPT_KEY_LEN]) & pk, 1),
+		                 0);
+		fx_mk(&e[X_KEY], K_PARIS, EVT_SPACE_KEY, TS(12, 0), b);
+	}
+	s_member(&e[X_BOB_JOIN], K_BOB, TS(20, 0), &e[X_OPEN], "join", NULL, NULL);
+	fx_mk(&e[X_BOB_POST1], K_BOB, EVT_POST, TS(25, 0),
+	      json_pack("{s:s, s:s}", "text", "one", "space", e[X_OPEN].hex));
+	s_member(&e[X_BOB_LEAVE], K_BOB, TS(30, 0), &e[X_OPEN], "leave", NULL, NULL);
+	fx_mk(&e[X_BOB_POST2], K_BOB, EVT_POST, TS(35, 0),
+	      json_pack("{s:s, s:s}", "text", "two", "space", e[X_OPEN].hex));
+	s_member(&e[X_BOB_JOIN2], K_BOB, TS(40, 0), &e[X_OPEN], "join", NULL, NULL);
+	s_member(&e[X_PROMOTE], K_ALICE, TS(41, 0), &e[X_OPEN], "promote", "bob", "admin");
+	fx_mk(&e[X_BOB_POST3], K_BOB, EVT_POST, TS(45, 0),
+	      json_pack("{s:s, s:s}", "text", "three", "space", e[X_OPEN].hex));
+	s_member(&e[X_INVITE], K_ALICE, TS(20, 0), &e[X_PRIV], "invite", "carol", NULL);
+	s_member(&e[X_CAROL_JOIN], K_CAROL, TS(21, 0), &e[X_PRIV], "join", NULL, NULL);
+	fx_mk(&e[X_CAROL_POST], K_CAROL, EVT_SEALED, TS(30, 0),
+	      json_pack("{s:s, s:o}", "space", e[X_PRIV].hex, "sealed",
+	                s_sealed(EVT_SEALED, K_CAROL, e[X_PRIV].id,
+	                         json_pack("{s:i, s:s}", "kind", 6, "text", "carol secret"))));
+	s_member(&e[X_REMOVE], K_ALICE, TS(50, 0), &e[X_PRIV], "remove", "carol", NULL);
+	fx_mk(&e[X_CAROL_LATE], K_CAROL, EVT_SEALED, TS(55, 0),
+	      json_pack("{s:s, s:o}", "space", e[X_PRIV].hex, "sealed",
+	                s_sealed(EVT_SEALED, K_CAROL, e[X_PRIV].id,
+	                         json_pack("{s:i, s:s}", "kind", 6, "text", "too late"))));
+	fx_mk(&e[X_ALICE_POST], K_ALICE, EVT_SEALED, TS(60, 0),
+	      json_pack("{s:s, s:o}", "space", e[X_PRIV].hex, "sealed",
+	                s_sealed(EVT_SEALED, K_ALICE, e[X_PRIV].id,
+	                         json_pack("{s:i, s:s}", "kind", 6, "text", "alice secret"))));
+	fx_mk(&e[X_COMMENT], K_ALICE, EVT_SEALED, TS(61, 0),
+	      json_pack("{s:s, s:o}", "space", e[X_PRIV].hex, "sealed",
+	                s_sealed(EVT_SEALED, K_ALICE, e[X_PRIV].id,
+	                         json_pack("{s:i, s:s, s:s}", "kind", 7, "post",
+	                                   e[X_CAROL_POST].hex, "text", "a sealed reply"))));
+	fx_mk(&e[X_BOB_CMT], K_BOB, EVT_COMMENT, TS(26, 0),
+	      json_pack("{s:s, s:s}", "post", e[X_BOB_POST1].hex, "text", "in"));
+	fx_mk(&e[X_CAROL_CMT], K_CAROL, EVT_COMMENT, TS(27, 0),
+	      json_pack("{s:s, s:s}", "post", e[X_BOB_POST1].hex, "text", "out"));
+	fx_mk(
+	    &e[X_ALICE_LIKE], K_ALICE, EVT_REACTION, TS(28, 0),
+	    json_pack("{s:s, s:s, s:b}", "post", e[X_BOB_POST1].hex, "reaction", "like", "on", 1));
+	fx_mk(
+	    &e[X_CAROL_LIKE], K_CAROL, EVT_REACTION, TS(29, 0),
+	    json_pack("{s:s, s:s, s:b}", "post", e[X_BOB_POST1].hex, "reaction", "like", "on", 1));
+	fx_mk(&e[X_BOB_LIKE], K_BOB, EVT_REACTION, TS(32, 0),
+	      json_pack("{s:s, s:s, s:b}", "post", e[X_BOB_POST1].hex, "reaction", "wow", "on", 1));
+	fx_mk(&e[X_BOB_EDIT], K_BOB, EVT_EDIT, TS(33, 0),
+	      json_pack("{s:s, s:s}", "post", e[X_BOB_POST1].hex, "text", "one edited while out"));
+	fx_mk(&e[X_CLEAR_CMT], K_ALICE, EVT_COMMENT, TS(62, 0),
+	      json_pack("{s:s, s:s}", "post", e[X_CAROL_POST].hex, "text", "in clear"));
+}
+
+/* The texts of a space's feed, newest first, joined by commas. */
+static void
+s_feed_texts(fx_t *f, const ev_t *space, char *out, size_t cap)
+{
+	store_txn_t *txn;
+	char next[81];
+	json_t *items, *p;
+	size_t i;
+
+	out[0] = 0;
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	items = query_space_feed(txn, space->id, "paris", NULL, 50, next);
+	store_read_end(f->st, &txn);
+	json_array_foreach (items, i, p)
+		snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? "," : "",
+		         json_string_value(json_object_get(p, "text")));
+	json_decref(items);
+}
+
+static void
+s_check(fx_t *f)
+{
+	store_txn_t *txn;
+	json_t *s, *feed, *post;
+	char texts[256], next[81];
+
+	s_feed_texts(f, &s_ev[X_OPEN], texts, sizeof(texts));
+	assert_string_equal(texts, "three,one");
+	s_feed_texts(f, &s_ev[X_PRIV], texts, sizeof(texts));
+	assert_string_equal(texts, "alice secret,carol secret");
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	s = query_space(txn, s_ev[X_OPEN].id, "bob", "paris");
+	assert_non_null(s);
+	assert_string_equal(json_string_value(json_object_get(s, "my_role")), "admin");
+	json_decref(s);
+	s = query_space(txn, s_ev[X_PRIV].id, "alice", "paris");
+	assert_non_null(s);
+	assert_string_equal(json_string_value(json_object_get(s, "name")), "Budget");
+	assert_int_equal(json_integer_value(json_object_get(s, "member_count")), 1);
+	json_decref(s);
+	/* Carol was removed: the space and its posts do not exist for her. */
+	assert_null(query_space(txn, s_ev[X_PRIV].id, "carol", "paris"));
+	assert_null(query_post_as(txn, s_ev[X_ALICE_POST].id, 0, "carol", "paris"));
+	assert_null(query_post(txn, s_ev[X_ALICE_POST].id, 0));
+	post = query_post_as(txn, s_ev[X_CAROL_POST].id, 1, "alice", "paris");
+	assert_non_null(post);
+	assert_int_equal(json_integer_value(json_object_get(post, "comments")), 1);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(json_object_get(post, "comment_list"), 0), "text")),
+	                    "a sealed reply");
+	json_decref(post);
+	/* Only the members' comment and reaction count on "one"; bob's edit
+	 * while out of O does not change its text (checked by the feed above). */
+	post = query_post_as(txn, s_ev[X_BOB_POST1].id, 0, "alice", "paris");
+	assert_non_null(post);
+	assert_int_equal(json_integer_value(json_object_get(post, "comments")), 1);
+	s = json_object_get(post, "reactions");
+	assert_int_equal(json_object_size(s), 1);
+	assert_int_equal(json_integer_value(json_object_get(s, "like")), 1);
+	json_decref(post);
+	feed = query_main_feed(txn, "carol", "paris", NULL, 50, next);
+	assert_int_equal(json_array_size(feed), 0); /* not in O, removed from P */
+	json_decref(feed);
+	feed = query_main_feed(txn, "alice", "paris", NULL, 50, next);
+	assert_int_equal(json_array_size(feed), 4);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(feed, 0), "space_name")), "Budget");
+	json_decref(feed);
+	store_read_end(f->st, &txn);
+}
+
+/* Ingests the scene in list's order in random batches, with a key ring of
+ * its own (empty: keys come with the key event, as at a site), and
+ * snapshots every database. */
+static void
+s_run(fx_t *f, ev_t **list, size_t n, uint64_t *seed, snap_t *out)
+{
+	ingest_res_t res[X_COUNT];
+	skey_ring_t *ring = skey_ring_new(16);
+
+	assert_non_null(ring);
+	index_spaces_setup(ring, s_seal, s_fed, "paris");
+	fx_open_scratch(f);
+	for (size_t at = 0; at < n;) {
+		size_t k = 1 + fx_rand(seed) % 5;
+		if (k > n - at)
+			k = n - at;
+		assert_int_equal(fx_ingest_n(f, list + at, k, res + at), 0);
+		at += k;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (res[i].rc != 0 && res[i].rc != CPT_EPENDING)
+			fail_msg("event %zu (%s): %s (%s)", i, evt_kind_name(res[i].kind),
+			         cpt_strerror(res[i].rc), res[i].why);
+	assert_int_equal(fx_count(f, DB_PENDING), 0);
+	fx_snap(f->st, out);
+	index_spaces_setup(NULL, NULL, NULL, NULL);
+	skey_ring_destroy(&ring);
+}
+
+static void
+test_orders_converge(void **state)
+{
+	ev_t *list[X_COUNT];
+	snap_t first, s;
+	uint64_t seed = 0x5ace5;
+	fx_t f;
+
+	(void)state;
+	for (int i = 0; i < X_COUNT; i++)
+		list[i] = &s_ev[i];
+	/* In (timestamp, id) order first, as reindex replays. */
+	s_run(&f, list, X_COUNT, &seed, &first);
+	s_check(&f);
+	fx_close(&f);
+	for (int run = 0; run < 300; run++) {
+		char what[64];
+		fx_shuffle(list, X_COUNT, &seed);
+		s_run(&f, list, X_COUNT, &seed, &s);
+		snprintf(what, sizeof(what), "order %d", run);
+		FX_SNAP_EQUAL(&first, &s, what);
+		if (run % 50 == 0)
+			s_check(&f);
+		fx_snap_free(&s);
+		fx_close(&f);
+	}
+	fx_snap_free(&first);
+}
+
+/* A site without the key stores the sealed events and shows nothing. */
+static void
+test_no_key_no_content(void **state)
+{
+	ev_t *list[X_COUNT];
+	ingest_res_t res[X_COUNT];
+	store_txn_t *txn;
+	fx_t f;
+	json_t *s;
+
+	(void)state;
+	for (int i = 0; i < X_COUNT; i++)
+		list[i] = &s_ev[i];
+	index_spaces_setup(NULL, NULL, s_fed, "lyon"); /* no ring: not a member site */
+	fx_open_scratch(&f);
+	assert_int_equal(fx_ingest_n(&f, list, X_COUNT, res), 0);
+	assert_int_equal(fx_count(&f, DB_OPENED), 0);
+	assert_int_equal(store_read_begin(f.st, &txn), 0);
+	s = query_space(txn, s_ev[X_PRIV].id, "alice", "lyon");
+	assert_non_null(s); /* membership is in clear (PROTOCOL.md 16.14) */
+	assert_true(json_is_null(json_object_get(s, "name")));
+	json_decref(s);
+	assert_null(query_post_as(txn, s_ev[X_ALICE_POST].id, 0, "alice", "lyon"));
+	store_read_end(f.st, &txn);
+	fx_close(&f);
+	index_spaces_setup(NULL, NULL, NULL, NULL);
+}
+
+static int
+s_setup(void **state)
+{
+	(void)state;
+	fx_keys_init();
+	fx_template_init();
+	assert_non_null(s_seal = key_curve_new());
+	assert_non_null(s_author_ring = skey_ring_new(4));
+	assert_int_equal(skey_ring_generate(s_author_ring, s_key), 0);
+	s_scene();
+	return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+	(void)state;
+	for (int i = 0; i < X_COUNT; i++)
+		fx_free(&s_ev[i]);
+	skey_ring_destroy(&s_author_ring);
+	key_curve_destroy(&s_seal);
+	fx_keys_free();
+	fx_rmtree(s_template);
+	fx_scratch_free();
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_orders_converge),
+	    cmocka_unit_test(test_no_key_no_content),
+	};
+
+	return cmocka_run_group_tests(tests, s_setup, s_teardown);
+}
