@@ -15,8 +15,11 @@
 #include "config/config.h"
 #include "crypto/crypto.h"
 
-#define SYNC_VERSION    2 /* the protocol version (PROTOCOL.md 10.2); 1 is refused by name */
-#define SYNC_MAX_PEERS  64
+#define SYNC_VERSION 2 /* the protocol version (PROTOCOL.md 10.2); 1 is refused by name */
+/* Links one engine holds, dialed and dialing in: a hub of a few hundred
+ * branches fits. A peer past it is refused, counted (sync_over_limit) and
+ * logged, never dropped in silence. */
+#define SYNC_MAX_PEERS  512
 #define SYNC_ZAP_DOMAIN "comptoir"
 #define SYNC_TSID_LEN   40 /* timestamp (8, big-endian) then id (32) */
 
@@ -168,6 +171,11 @@ void sync_recheck(sync_t *s);
 /* Copies the status of up to max peers into out (owned by the caller);
  * returns how many (any thread). 0 when s is NULL. */
 size_t sync_status(sync_t *s, sync_peer_status_t *out, size_t max);
+/* Peers refused because every one of the SYNC_MAX_PEERS links was taken
+ * (dialed peers past it at start or when added, sites dialing in past it),
+ * counted once per site key since the start (at most SYNC_MAX_PEERS of
+ * them); 0 on NULL. */
+uint64_t sync_over_limit(sync_t *s);
 /* The port bound for listen (for "tcp://127.0.0.1:0" style endpoints), or 0
  * (no listen, or s NULL). */
 unsigned sync_port(sync_t *s);

@@ -48,6 +48,7 @@ struct fed {
 	int self_revoked;                /* this site is revoked: nothing goes out, ever */
 	json_t *sites;                   /* fed_sites() for /api/status, or NULL */
 	uint64_t sites_ms;               /* when it was read (a second old at most) */
+	size_t dial_excess;              /* peers to dial past SYNC_MAX_PEERS, not dialed */
 };
 
 /* writer.c: started before the sync engine, destroyed after it (it commits

@@ -171,6 +171,7 @@ class Site:
             self.http_host, self.http_port = "127.0.0.1", free_port()
             self.listen = "tcp://127.0.0.1:%d" % free_port()
             self.ns = None
+        self.moved = 0  # web ports taken by another program meanwhile (move_http)
 
     def __repr__(self):
         return "<site %s>" % self.name
@@ -214,12 +215,33 @@ class Site:
         if self.proc.poll() is not None:
             rc = self.proc.returncode
             self.proc = None
+            if self.ns is None and self.moved < 3 and "cannot listen on 127.0.0.1:%d" % (
+                    self.http_port) in self.log_tail(5):
+                # Another program on this shared machine took the free port
+                # picked minutes ago (at 100 sites, set-up takes that long):
+                # a new one in the config, and again. Only the web port: the
+                # sync port is in the peers' records.
+                self.move_http()
+                self.spawn()
+                return False
             raise RuntimeError("%s: comptoir run exited with %d:\n%s" % (self.name, rc,
                                                                          self.log_tail()))
         try:
             return self.client(timeout=2.0).get("/api/status").status == 200
         except OSError:
             return False
+
+    def move_http(self):
+        old = "http: 127.0.0.1:%d" % self.http_port
+        path = os.path.join(self.data, "comptoir.yaml")
+        with open(path) as f:
+            text = f.read()
+        if old not in text:
+            raise RuntimeError("%s: %r not in %s" % (self.name, old, path))
+        self.http_port = free_port()
+        with open(path, "w") as f:
+            f.write(text.replace(old, "http: 127.0.0.1:%d" % self.http_port))
+        self.moved += 1
 
     def stop(self, timeout=20.0):
         if self.proc is None:

@@ -64,11 +64,73 @@ test_has_sees_pending(void **state)
 	tu_rm(dir);
 }
 
+/* An engine over this node's store with n peers to dial (random keys: no
+ * certificate here, so none is dialed); sync_status fills got. */
+static sync_t *
+s_engine_with(fed_t *fed, const key_curve_t *curve, size_t n, size_t *got)
+{
+	sync_conf_t sc;
+	sync_peer_conf_t *peers = calloc(n, sizeof(*peers));
+	sync_peer_status_t *ps = calloc(n, sizeof(*ps));
+	char err[256];
+	sync_t *s;
+
+	assert_non_null(peers);
+	assert_non_null(ps);
+	memset(&sc, 0, sizeof(sc));
+	sc.curve = curve;
+	snprintf(sc.site, sizeof(sc.site), "hub");
+	fed_sync_ops(fed, &sc.ops);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(peers[i].endpoint, sizeof(peers[i].endpoint), "tcp://127.0.0.1:%zu",
+		         10000 + i);
+		randombytes_buf(peers[i].site_key, CPT_KEY_LEN);
+	}
+	s = sync_start(&sc, peers, n, err, sizeof(err));
+	if (s == NULL)
+		fail_msg("sync_start: %s", err);
+	*got = sync_status(s, ps, n);
+	free(peers);
+	free(ps);
+	return s;
+}
+
+/* A hub of a hundred branches holds a link for each (issue 24: it held 64,
+ * and the 65th and later were dropped without a word); past the limit,
+ * each peer left out is counted, for the status and the log. */
+static void
+test_many_peers(void **state)
+{
+	char dir[64];
+	node_t *n = tu_node(dir, "hub");
+	fed_t *fed = fed_new(n);
+	key_curve_t *curve = key_curve_new();
+	size_t got;
+	sync_t *s;
+
+	(void)state;
+	assert_non_null(fed);
+	assert_non_null(curve);
+	s = s_engine_with(fed, curve, 100, &got);
+	assert_int_equal(got, 100);
+	assert_int_equal(sync_over_limit(s), 0);
+	sync_stop(&s);
+	s = s_engine_with(fed, curve, SYNC_MAX_PEERS + 3, &got);
+	assert_int_equal(got, SYNC_MAX_PEERS);
+	assert_int_equal(sync_over_limit(s), 3);
+	sync_stop(&s);
+	key_curve_destroy(&curve);
+	fed_destroy(&fed);
+	node_close(&n);
+	tu_rm(dir);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_has_sees_pending),
+	    cmocka_unit_test(test_many_peers),
 	};
 
 	if (cpt_init() != 0)
