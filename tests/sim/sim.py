@@ -33,6 +33,10 @@ WRITE_KINDS = ("post", "comment", "reaction")
 
 
 def say(msg=""):
+    # Every figure line carries the machine's load when it was printed: on a
+    # shared machine the figures are upper bounds, and this says how loose.
+    if msg.startswith("  ") and msg.strip():
+        msg += "   (load %.1f)" % os.getloadavg()[0]
     print(msg, flush=True)
 
 
