@@ -17,6 +17,7 @@ import socket
 import statistics
 import threading
 import time
+import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
@@ -188,6 +189,16 @@ class Watcher:
 
 # ------------------------------------------------------------------ workload
 
+_LIVE = weakref.WeakSet()  # every Workload made, for stop_all()
+
+
+def stop_all():
+    """Stops every workload's writers (on SIGTERM: a run() waiting for its
+    writers would otherwise go on until its count is reached)."""
+    for w in list(_LIVE):
+        w.stop()
+
+
 class Workload:
     """Staff writing through the HTTP API of the given sites: posts, comments
     and reactions in the proportions of MIX, logins and feed reads beside.
@@ -221,6 +232,7 @@ class Workload:
         self.latency = []      # seconds of each write's HTTP answer
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        _LIVE.add(self)
 
     def _pick(self):
         with self._rng_lock:

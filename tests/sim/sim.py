@@ -17,6 +17,7 @@ federation cannot be built or started). $COMPTOIR_BIN picks the binary
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 
@@ -30,6 +31,16 @@ TARGET_RSS_MB = 50.0            # per node
 TARGET_CONVERGE_S = 60.0        # a cut region, healed, converges within 60 s
 TARGET_CATCHUP_P99_MS = 2000.0  # p99 seen by the other sites meanwhile
 WRITE_KINDS = ("post", "comment", "reaction")
+
+
+def _on_sigterm(sig, frame):
+    # The writers stop first (their pool is waited for on the way out), then
+    # fed's atexit stops the nodes and removes the namespaces.
+    load.stop_all()
+    raise SystemExit(128 + sig)
+
+
+signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def say(msg=""):
