@@ -696,22 +696,27 @@ s_peers(loader_t *ld, cfg_t *cfg)
 		return s_error_at(ld, ld->ev.start_mark, "\"peers\" must be a sequence");
 	cfg->n_peers = 0;
 	for (;;) {
-		cfg_peer_t *peer;
+		cfg_peer_t peer;
+		yaml_mark_t at;
 
 		if ((rc = s_next(ld)) != 0)
 			return rc;
 		if (ld->ev.type == YAML_SEQUENCE_END_EVENT)
 			return 0;
-		if (cfg->n_peers == CFG_MAX_PEERS)
-			return s_error_at(ld, ld->ev.start_mark,
-			                  "\"peers\" has more than %d entries", CFG_MAX_PEERS);
 		if (ld->ev.type != YAML_MAPPING_START_EVENT)
 			return s_error_at(ld, ld->ev.start_mark, "a peer must be a mapping");
-		peer = &cfg->peers[cfg->n_peers];
-		memset(peer, 0, sizeof(*peer));
-		if ((rc = s_mapping(ld, s_peer_keys, NKEYS(s_peer_keys), s_peer_value, peer)) != 0)
+		at = ld->ev.start_mark;
+		memset(&peer, 0, sizeof(peer));
+		if ((rc = s_mapping(ld, s_peer_keys, NKEYS(s_peer_keys), s_peer_value, &peer)) != 0)
 			return rc;
-		cfg->n_peers++;
+		/* Parsed first, so that the error names the peer left out. */
+		if (cfg->n_peers == CFG_MAX_PEERS)
+			return s_error_at(ld, at,
+			                  "too many peers: %s is peer %d, over the limit of %d in "
+			                  "\"peers\" (add more with `comptoir peer add`)",
+			                  peer.endpoint[0] ? peer.endpoint : "this one",
+			                  CFG_MAX_PEERS + 1, CFG_MAX_PEERS);
+		cfg->peers[cfg->n_peers++] = peer;
 	}
 }
 

@@ -168,8 +168,8 @@ static void *
 s_main(void *arg)
 {
 	sync_t *s = arg;
-	zmq_pollitem_t items[3 + 2 * SYNC_MAX_PEERS];
-	link_t *owner[3 + 2 * SYNC_MAX_PEERS];
+	zmq_pollitem_t *items = s->poll_items;
+	link_t **owner = s->poll_owner;
 	uint64_t next_timer = 0;
 
 	s_engine = s;
@@ -301,6 +301,9 @@ s_free(sync_t *s)
 	pthread_mutex_destroy(&s->cmd_lock);
 	reconcile_fini(s);
 	blob_fini(s);
+	free(s->over_keys);
+	free(s->poll_items);
+	free(s->poll_owner);
 	free(s);
 }
 
@@ -323,6 +326,15 @@ sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peer
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	s->poll_items = calloc(POLL_ITEMS, sizeof(*s->poll_items));
+	s->poll_owner = calloc(POLL_ITEMS, sizeof(*s->poll_owner));
+	if (s->poll_items == NULL || s->poll_owner == NULL) {
+		free(s->poll_items);
+		free(s->poll_owner);
+		free(s);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
 	s->conf = *conf;
 	if (s->conf.heartbeat_ms < 100)
 		s->conf.heartbeat_ms = 1000;
@@ -342,6 +354,8 @@ sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peer
 	if (reconcile_init(s) != 0 || blob_init(s) != 0) {
 		reconcile_fini(s);
 		blob_fini(s);
+		free(s->poll_items);
+		free(s->poll_owner);
 		free(s);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -353,6 +367,10 @@ sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peer
 		snprintf(err, errlen, "cannot create a ZeroMQ context");
 		pthread_mutex_destroy(&s->lock);
 		pthread_mutex_destroy(&s->cmd_lock);
+		reconcile_fini(s); /* what reconcile_init took */
+		blob_fini(s);      /* and blob_init */
+		free(s->poll_items);
+		free(s->poll_owner);
 		free(s);
 		return NULL;
 	}
@@ -376,7 +394,7 @@ sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peer
 	for (size_t i = 0; i < n_peers; i++) {
 		link_t *l = link_new(s, peers[i].site_key);
 		if (l == NULL)
-			break;
+			continue; /* counted and logged by link_new, each of them */
 		snprintf(l->st.endpoint, sizeof(l->st.endpoint), "%s", peers[i].endpoint);
 	}
 	if (pthread_create(&s->thread, NULL, s_main, s) != 0) {
@@ -494,6 +512,19 @@ sync_blob_status(sync_t *s, sync_blob_status_t *out)
 	pthread_mutex_lock(&s->lock);
 	*out = s->bst;
 	pthread_mutex_unlock(&s->lock);
+}
+
+uint64_t
+sync_over_limit(sync_t *s)
+{
+	uint64_t n;
+
+	if (s == NULL)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	n = s->over_limit;
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }
 
 unsigned

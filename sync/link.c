@@ -134,6 +134,33 @@ link_by_key(sync_t *s, const uint8_t key[CPT_KEY_LEN])
 	return NULL;
 }
 
+/*
+ * Every link is taken: the peer is refused, and that is said once per key
+ * (a log line naming it and the limit, the count in sync_over_limit) rather
+ * than at each of its messages.
+ */
+static void
+s_over_limit(sync_t *s, const uint8_t key[CPT_KEY_LEN])
+{
+	char hex[CPT_HEX_ID];
+
+	if (s->over_keys == NULL &&
+	    (s->over_keys = calloc(SYNC_MAX_PEERS, sizeof(*s->over_keys))) == NULL)
+		return;
+	for (uint64_t i = 0; i < s->over_limit && i < SYNC_MAX_PEERS; i++)
+		if (memcmp(s->over_keys[i], key, CPT_KEY_LEN) == 0)
+			return;
+	if (s->over_limit == SYNC_MAX_PEERS)
+		return;
+	memcpy(s->over_keys[s->over_limit], key, CPT_KEY_LEN);
+	pthread_mutex_lock(&s->lock);
+	s->over_limit++;
+	pthread_mutex_unlock(&s->lock);
+	cpt_hex32(hex, key);
+	log_errorx("sync", "peer refused: site key %s would be link %d, over the limit of %d links",
+	           hex, SYNC_MAX_PEERS + 1, SYNC_MAX_PEERS);
+}
+
 link_t *
 link_new(sync_t *s, const uint8_t key[CPT_KEY_LEN])
 {
@@ -153,6 +180,7 @@ link_new(sync_t *s, const uint8_t key[CPT_KEY_LEN])
 			pthread_mutex_unlock(&s->lock);
 			return l;
 		}
+	s_over_limit(s, key);
 	return NULL;
 }
 

@@ -15,8 +15,11 @@
 #include "config/config.h"
 #include "crypto/crypto.h"
 
-#define SYNC_VERSION    2 /* the protocol version (PROTOCOL.md 10.2); 1 is refused by name */
-#define SYNC_MAX_PEERS  64
+#define SYNC_VERSION 2 /* the protocol version (PROTOCOL.md 10.2); 1 is refused by name */
+/* Links one engine holds, dialed and dialing in: a hub of a few hundred
+ * branches fits. A peer past it is refused, counted (sync_over_limit) and
+ * logged, never dropped in silence. */
+#define SYNC_MAX_PEERS  512
 #define SYNC_ZAP_DOMAIN "comptoir"
 #define SYNC_TSID_LEN   40 /* timestamp (8, big-endian) then id (32) */
 
@@ -264,6 +267,11 @@ void sync_blob_kick(sync_t *s);
 /* The engine's fetching as a whole into *out (any thread); zeros when s is
  * NULL. */
 void sync_blob_status(sync_t *s, sync_blob_status_t *out);
+/* Peers refused because every one of the SYNC_MAX_PEERS links was taken
+ * (dialed peers past it at start or when added, sites dialing in past it),
+ * counted once per site key since the start (at most SYNC_MAX_PEERS of
+ * them); 0 on NULL. */
+uint64_t sync_over_limit(sync_t *s);
 /* The port bound for listen (for "tcp://127.0.0.1:0" style endpoints), or 0
  * (no listen, or s NULL). */
 unsigned sync_port(sync_t *s);

@@ -128,6 +128,8 @@ typedef struct zap_refused {
 /* EVENTS received and gathered for one put (recv.c; opaque elsewhere). */
 typedef struct recv_batch recv_batch_t;
 
+#define POLL_ITEMS (3 + 2 * SYNC_MAX_PEERS) /* sync.poll_items */
+
 struct sync {
 	sync_conf_t conf;             /* settings */
 	void *ctx;                    /* ZeroMQ context */
@@ -169,6 +171,15 @@ struct sync {
 	uint64_t blob_timeout_ms;   /* last look for chunks given up for lost */
 	double blob_tokens;         /* bytes that may be asked now (conf.blob_rate) */
 	uint64_t blob_tokens_ms;    /* when they were last refilled */
+	/* Peers refused for want of a link (link_new): each key counted and
+	 * logged once, up to SYNC_MAX_PEERS of them (then the count stops). */
+	uint8_t (*over_keys)[CPT_KEY_LEN]; /* those keys, allocated at the first */
+	uint64_t over_limit;               /* how many (under lock) */
+	/* The engine thread's zmq_poll items and the link of each: its three
+	 * sockets, then a dealer and a monitor per link (POLL_ITEMS); on the
+	 * heap, as hundreds of links would be tens of KB of its stack. */
+	zmq_pollitem_t *poll_items;
+	link_t **poll_owner;
 };
 
 /* ------------------------------------------------------------- clocks */

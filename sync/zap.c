@@ -165,6 +165,32 @@ zap_on_request(sync_t *s)
 		zmq_msg_close(&m[i]);
 }
 
+/*
+ * A revoked or expired peer that we dial, certified again (its certificate
+ * renewed): dialed again now. One that dials us is let back in by the ZAP
+ * handler above; one we dial never dials, so without this its link stayed
+ * down for good (issue 24).
+ */
+static void
+s_certified_again(sync_t *s, link_t *l)
+{
+	uint8_t sign[CPT_KEY_LEN];
+	char site[64];
+
+	if (l->st.endpoint[0] == 0 || link_learn(s, l) != 0 ||
+	    !s->conf.ops.admit(s->conf.ops.ctx, l->curve, sign, site) ||
+	    memcmp(sign, l->st.site_key, CPT_KEY_LEN) != 0)
+		return;
+	l->revoked = 0;
+	l->close_ms = 0; /* still open in its grace second: it stays */
+	l->next_dial_ms = 0;
+	l->dial_warned = 0;
+	pthread_mutex_lock(&s->lock);
+	l->st.revoked = 0;
+	pthread_mutex_unlock(&s->lock);
+	log_warnx("sync", "site=%s is certified again: dialing it", link_name(l));
+}
+
 void
 zap_recheck(sync_t *s)
 {
@@ -173,6 +199,8 @@ zap_recheck(sync_t *s)
 		link_t *l = &s->links[i];
 		uint8_t sign[CPT_KEY_LEN];
 		char site[64];
+		if (l->used && l->revoked)
+			s_certified_again(s, l);
 		if (!l->used || l->revoked || (!l->has_curve && link_learn(s, l) != 0))
 			continue;
 		if (s->conf.ops.admit(s->conf.ops.ctx, l->curve, sign, site) &&

@@ -81,13 +81,36 @@ s_on_commit(void *arg, const node_change_t *c, size_t n, enum node_origin origin
 		fed_trust_changed(f);
 }
 
+/*
+ * The peers to dial, at most SYNC_MAX_PEERS of them in peers (which has room
+ * for that many); returns how many it holds. Those past the limit are not
+ * dialed, and that is said: an error in the log when their number changes,
+ * and "peers_over_limit" in the status.
+ */
+static size_t
+s_dialed(fed_t *f, sync_peer_conf_t *peers)
+{
+	size_t all = fed_peers_dialed(f->node, peers, SYNC_MAX_PEERS);
+	size_t over = all > SYNC_MAX_PEERS ? all - SYNC_MAX_PEERS : 0;
+
+	if (over != f->dial_excess && over > 0)
+		log_errorx("fed",
+		           "%zu peers to dial, over the limit of %d links: the last %zu (config "
+		           "first, then `peer add` in key order) are not dialed",
+		           all, SYNC_MAX_PEERS, over);
+	pthread_mutex_lock(&f->unsent_lock);
+	f->dial_excess = over;
+	pthread_mutex_unlock(&f->unsent_lock);
+	return all - over;
+}
+
 int
 fed_start(fed_t *f, char *err, size_t errlen)
 {
 	node_t *n = f->node;
 	const cfg_t *cfg = node_cfg(n);
 	sync_conf_t sc;
-	sync_peer_conf_t peers[SYNC_MAX_PEERS];
+	sync_peer_conf_t *peers;
 	size_t np;
 	char path[4200];
 
@@ -108,8 +131,14 @@ fed_start(fed_t *f, char *err, size_t errlen)
 	fed_sync_ops(f, &sc.ops);
 	fed_blob_ops(f, &sc.blob);
 	sc.blob_rate = cfg->sync.file_rate_kb * 1024u;
-	np = fed_peers_dialed(n, peers, SYNC_MAX_PEERS);
-	if ((f->sync = sync_start(&sc, peers, np, err, errlen)) == NULL)
+	if ((peers = calloc(SYNC_MAX_PEERS, sizeof(*peers))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	np = s_dialed(f, peers);
+	f->sync = sync_start(&sc, peers, np, err, errlen);
+	free(peers);
+	if (f->sync == NULL)
 		return -1;
 	if (node_listen(n, s_on_commit, f) != 0) {
 		snprintf(err, errlen, "too many listeners on the node");
@@ -124,12 +153,13 @@ fed_start(fed_t *f, char *err, size_t errlen)
 void
 fed_tick(fed_t *f)
 {
-	sync_peer_conf_t peers[SYNC_MAX_PEERS];
-	size_t np = fed_peers_dialed(f->node, peers, SYNC_MAX_PEERS);
+	sync_peer_conf_t *peers = calloc(SYNC_MAX_PEERS, sizeof(*peers));
+	size_t np = peers ? s_dialed(f, peers) : 0;
 
 	/* Peers added with `comptoir peer add` while running are dialed. */
 	for (size_t i = 0; i < np; i++)
 		sync_add_peer(f->sync, &peers[i]);
+	free(peers);
 	fed_unsent_tick(f);
 }
 

@@ -81,7 +81,8 @@ json_t *fed_file_sync_json(fed_t *f);
 
 /* ------------------------------------------------ peers kept (peers.c) */
 
-/* The peers this site dials (config, then `peer add`); returns how many. */
+/* The peers this site dials (config, then `peer add`): the first max of
+ * them in out; returns how many there are, which may be more than max. */
 size_t fed_peers_dialed(node_t *n, sync_peer_conf_t *out, size_t max);
 /* Records a peer this site dials (keeping what its record held). 0 or a
  * store error. */

@@ -49,6 +49,7 @@ struct fed {
 	int self_revoked;                /* this site is revoked: nothing goes out, ever */
 	json_t *sites;                   /* fed_sites() for /api/status, or NULL */
 	uint64_t sites_ms;               /* when it was read (a second old at most) */
+	size_t dial_excess;              /* peers to dial past SYNC_MAX_PEERS, not dialed */
 };
 
 /* blobs.c: the blob functions of the engine (all NULL without a store). */

@@ -20,23 +20,25 @@ fed_peers_dialed(node_t *n, sync_peer_conf_t *out, size_t max)
 	store_val_t k, v;
 	size_t count = 0;
 
-	for (size_t i = 0; i < cfg->n_peers && count < max; i++) {
-		snprintf(out[count].endpoint, sizeof(out[count].endpoint), "%s",
-		         cfg->peers[i].endpoint);
-		memcpy(out[count].site_key, cfg->peers[i].site_key, CPT_KEY_LEN);
-		count++;
-	}
+	for (size_t i = 0; i < cfg->n_peers; i++, count++)
+		if (count < max) {
+			snprintf(out[count].endpoint, sizeof(out[count].endpoint), "%s",
+			         cfg->peers[i].endpoint);
+			memcpy(out[count].site_key, cfg->peers[i].site_key, CPT_KEY_LEN);
+		}
 	if (store_read_begin(st, &txn) != 0)
 		return count;
 	if (store_cur_open(txn, DB_PEERS, &cur) == 0) {
-		for (int rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0 && count < max;
+		for (int rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
 		     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 			json_t *rec = json_loadb(v.data, v.len, 0, NULL);
 			const char *ep = json_string_value(json_object_get(rec, "endpoint"));
 			int dup = 0;
-			for (size_t i = 0; i < count; i++)
+			for (size_t i = 0; i < count && i < max; i++)
 				dup |= memcmp(out[i].site_key, k.data, CPT_KEY_LEN) == 0;
-			if (ep && k.len == CPT_KEY_LEN && !dup) {
+			if (ep && k.len == CPT_KEY_LEN && !dup && count >= max) {
+				count++; /* counted, not kept: the caller says so */
+			} else if (ep && k.len == CPT_KEY_LEN && !dup) {
 				snprintf(out[count].endpoint, sizeof(out[count].endpoint), "%s",
 				         ep);
 				memcpy(out[count].site_key, k.data, CPT_KEY_LEN);

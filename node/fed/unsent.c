@@ -248,7 +248,7 @@ fed_status_json(fed_t *f, json_t *status)
 {
 	json_t *sites, *x;
 	uint64_t now = hlc_wall_ms();
-	size_t i;
+	size_t i, over;
 
 	/* Every open tab polls the status: the scan of the key records (0.4 ms
 	 * at 5,000 users) is made once a second at most. */
@@ -274,6 +274,13 @@ fed_status_json(fed_t *f, json_t *status)
 		json_object_set_new(status, "revoked", json_false());
 	json_object_set_new(status, "sites", sites);
 	json_object_set_new(status, "peers", fed_peers_json(f));
+	/* Peers past the engine's limit of links: never dropped in silence. */
+	pthread_mutex_lock(&f->unsent_lock);
+	over = f->dial_excess;
+	pthread_mutex_unlock(&f->unsent_lock);
+	json_object_set_new(status, "peers_limit", json_integer(SYNC_MAX_PEERS));
+	json_object_set_new(status, "peers_over_limit",
+	                    json_integer((json_int_t)(over + sync_over_limit(f->sync))));
 	json_object_set_new(status, "file_sync", fed_file_sync_json(f));
 }
 

@@ -14,7 +14,7 @@
 #define HTTP_VERSION_STR "0.1.0"
 #endif
 
-#define MAX_PEERS_SHOWN 128
+#define MAX_PEERS_SHOWN SYNC_MAX_PEERS
 
 int
 api_status(http_req_t *r)

@@ -747,7 +747,8 @@ test_err_too_many_peers(void **state)
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
 		                      "  - {endpoint: \"tcp://h%d:1\", site_key: %s}\n", i, KEY0);
 	assert_true(n < sizeof(buf));
-	s_fails(buf, "t.yaml:69:5: \"peers\" has more than 64 entries");
+	s_fails(buf, "t.yaml:69:5: too many peers: tcp://h64:1 is peer 65, over the limit of 64 in "
+	             "\"peers\" (add more with `comptoir peer add`)");
 	/* one fewer is fine */
 	*strstr(buf, "  - {endpoint: \"tcp://h64:1\"") = '\0';
 	s_ok(buf);

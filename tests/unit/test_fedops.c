@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -64,11 +65,166 @@ test_has_sees_pending(void **state)
 	tu_rm(dir);
 }
 
+/* An engine over this node's store with n peers to dial (random keys: no
+ * certificate here, so none is dialed); sync_status fills got. */
+static sync_t *
+s_engine_with(fed_t *fed, const key_curve_t *curve, size_t n, size_t *got)
+{
+	sync_conf_t sc;
+	sync_peer_conf_t *peers = calloc(n, sizeof(*peers));
+	sync_peer_status_t *ps = calloc(n, sizeof(*ps));
+	char err[256];
+	sync_t *s;
+
+	assert_non_null(peers);
+	assert_non_null(ps);
+	memset(&sc, 0, sizeof(sc));
+	sc.curve = curve;
+	snprintf(sc.site, sizeof(sc.site), "hub");
+	fed_sync_ops(fed, &sc.ops);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(peers[i].endpoint, sizeof(peers[i].endpoint), "tcp://127.0.0.1:%zu",
+		         10000 + i);
+		randombytes_buf(peers[i].site_key, CPT_KEY_LEN);
+	}
+	s = sync_start(&sc, peers, n, err, sizeof(err));
+	if (s == NULL)
+		fail_msg("sync_start: %s", err);
+	*got = sync_status(s, ps, n);
+	free(peers);
+	free(ps);
+	return s;
+}
+
+/* A hub of a hundred branches holds a link for each (issue 24: it held 64,
+ * and the 65th and later were dropped without a word); past the limit,
+ * each peer left out is counted, for the status and the log. */
+static void
+test_many_peers(void **state)
+{
+	char dir[64];
+	node_t *n = tu_node(dir, "hub");
+	fed_t *fed = fed_new(n);
+	key_curve_t *curve = key_curve_new();
+	size_t got;
+	sync_t *s;
+
+	(void)state;
+	assert_non_null(fed);
+	assert_non_null(curve);
+	s = s_engine_with(fed, curve, 100, &got);
+	assert_int_equal(got, 100);
+	assert_int_equal(sync_over_limit(s), 0);
+	sync_stop(&s);
+	s = s_engine_with(fed, curve, SYNC_MAX_PEERS + 3, &got);
+	assert_int_equal(got, SYNC_MAX_PEERS);
+	assert_int_equal(sync_over_limit(s), 3);
+	sync_stop(&s);
+	key_curve_destroy(&curve);
+	fed_destroy(&fed);
+	node_close(&n);
+	tu_rm(dir);
+}
+
+/* Certifies a site "lyon" of these keys in n's federation, valid from
+ * from_ms until until_ms (0: no end), signed by the root of dir. */
+static void
+s_certify(node_t *n, const char *dir, const key_sign_t *sign, const key_curve_t *curve,
+          const key_curve_t *seal, uint64_t from_ms, uint64_t until_ms)
+{
+	char path[128], err[256], hex[3][CPT_HEX_ID], *text;
+	key_sign_t *root;
+	uint8_t env[2048];
+	size_t len;
+	json_t *body;
+
+	snprintf(path, sizeof(path), "%s/n/keys/root.key", dir);
+	assert_non_null(root = key_sign_load(path, err, sizeof(err)));
+	cpt_hex32(hex[0], key_sign_public(sign));
+	cpt_hex32(hex[1], key_curve_public(curve));
+	cpt_hex32(hex[2], key_curve_public(seal));
+	body =
+	    json_pack("{s:s, s:s, s:s, s:s, s:[s], s:I, s:I}", "site", "lyon", "sign_key", hex[0],
+	              "curve_key", hex[1], "seal_key", hex[2], "endpoints", "tcp://127.0.0.1:9",
+	              "not_before", (json_int_t)from_ms, "not_after", (json_int_t)until_ms);
+	text = json_dumps(body, JSON_COMPACT);
+	len = tu_sign(n, root, EVT_SITE_CERT, text, from_ms, env, sizeof(env));
+	assert_int_equal(tu_submit(n, env, len, NULL), 0);
+	free(text);
+	json_decref(body);
+	key_sign_destroy(&root);
+}
+
+/* Waits (5 s at most) until the one link's revoked flag is want. */
+static int
+s_revoked_becomes(sync_t *s, int want)
+{
+	sync_peer_status_t ps;
+
+	for (int i = 0; i < 500; i++) {
+		if (sync_status(s, &ps, 1) == 1 && ps.revoked == want)
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
+/* A site we dial whose certificate expired, then was renewed, is dialed
+ * again (issue 24: only a site that dialed us came back; one we dialed
+ * stayed shut out until the node restarted). */
+static void
+test_redial_when_certified_again(void **state)
+{
+	char dir[64], err[256];
+	node_t *n = tu_node(dir, "hub");
+	fed_t *fed = fed_new(n);
+	key_curve_t *curve = key_curve_new(), *lcurve = key_curve_new(), *lseal = key_curve_new();
+	key_sign_t *lsign = key_sign_new();
+	uint64_t now = hlc_wall_ms();
+	sync_peer_conf_t peer;
+	sync_conf_t sc;
+	sync_t *s;
+
+	(void)state;
+	assert_non_null(fed);
+	/* Valid for two seconds from now. */
+	s_certify(n, dir, lsign, lcurve, lseal, now, now + 2000);
+	memset(&sc, 0, sizeof(sc));
+	sc.curve = curve;
+	snprintf(sc.site, sizeof(sc.site), "hub");
+	fed_sync_ops(fed, &sc.ops);
+	memset(&peer, 0, sizeof(peer));
+	snprintf(peer.endpoint, sizeof(peer.endpoint), "tcp://127.0.0.1:9");
+	memcpy(peer.site_key, key_sign_public(lsign), CPT_KEY_LEN);
+	if ((s = sync_start(&sc, &peer, 1, err, sizeof(err))) == NULL)
+		fail_msg("sync_start: %s", err);
+	assert_true(s_revoked_becomes(s, 0));
+	/* Expired: the check after a change of trust shuts it out. */
+	while (hlc_wall_ms() <= now + 2000)
+		usleep(50000);
+	sync_recheck(s);
+	assert_true(s_revoked_becomes(s, 1));
+	/* Renewed: the same keys, from now on, no end. */
+	s_certify(n, dir, lsign, lcurve, lseal, hlc_wall_ms(), 0);
+	sync_recheck(s);
+	assert_true(s_revoked_becomes(s, 0));
+	sync_stop(&s);
+	key_curve_destroy(&curve);
+	key_curve_destroy(&lcurve);
+	key_curve_destroy(&lseal);
+	key_sign_destroy(&lsign);
+	fed_destroy(&fed);
+	node_close(&n);
+	tu_rm(dir);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_has_sees_pending),
+	    cmocka_unit_test(test_many_peers),
+	    cmocka_unit_test(test_redial_when_certified_again),
 	};
 
 	if (cpt_init() != 0)

@@ -1,0 +1,445 @@
+"""What the simulator does to a federation and what it reads back: the staff
+workload through the HTTP API (Workload), each site's event stream
+(Watcher: when each event reached each site), and the counters of the nodes
+(sample_procs from /proc, sample_links from /api/status). Python 3 standard
+library only; used by tests/sim/sim.py and tests/integration/test_sim.py.
+
+The workload's mix, per 100 writes: 15 posts, 30 comments, 55 reactions;
+plus a login (and logout) for every 10 writes and a feed read for every
+write. Why these proportions: README.md, "The workload".
+"""
+
+import http.client
+import os
+import random
+import re
+import socket
+import statistics
+import threading
+import time
+import weakref
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+MIX = {"post": 15, "comment": 30, "reaction": 55}
+LOGINS_PER_WRITE = 0.1
+READS_PER_WRITE = 1.0
+EMOJI = ["\U0001F44D", "\U0001F389", "\u2764\ufe0f", "\U0001F602", "\U0001F64F", "\U0001F4A1"]
+WORDS = ("the canteen meeting project deadline report shipment plant customer line quality "
+         "audit safety training badge parking budget review team friday monday coffee server "
+         "printer office holiday schedule update release invoice supplier warehouse forklift "
+         "inventory roadmap workshop is will be closed open moved to on at for with please "
+         "thanks reminder new again today tomorrow next week").split()
+ID_RE = re.compile(r'"id":"([0-9a-f]{64})"')
+POST_RE = re.compile(r'"post":"([0-9a-f]{64})"')
+
+
+def pct(values, p):
+    """The p-th percentile (nearest rank) of values, or None."""
+    if not values:
+        return None
+    v = sorted(values)
+    k = min(len(v) - 1, max(0, int(-(-p * len(v) // 100)) - 1))
+    return v[k]
+
+
+# ------------------------------------------------------------------ sessions
+
+def login(site, handle=None, password=None, tries=20):
+    """A harness Client of site logged in as its user (or the one given).
+    Retries a busy node (503) or a rate limit (429) a few times."""
+    handle = handle or site.handle
+    password = password or site.password
+    last = None
+    for i in range(tries):
+        c = site.client()
+        try:
+            r = c.login(handle, password, check=False)
+        except OSError as e:
+            last = e
+            time.sleep(0.2 * (i + 1))
+            continue
+        if r.status == 200:
+            return c
+        last = r
+        if r.status not in (429, 503, 401):
+            break
+        # 401: the user's key backup has not reached this site yet
+        time.sleep(0.2 * (i + 1))
+    raise RuntimeError("login of %s at %s failed: %r" % (handle, site.name, last))
+
+
+def login_all(sites, jobs=3):
+    """{site name: logged-in Client}, logins made jobs at a time (each costs
+    the node an argon2id)."""
+    with ThreadPoolExecutor(jobs) as ex:
+        return dict(zip([s.name for s in sites], ex.map(login, sites)))
+
+
+# ------------------------------------------------------------------ watcher
+
+class Watcher:
+    """Follows /api/stream at each site: arrivals[event id][site] is the
+    monotonic time the event showed up there (the moment its line was read).
+    posts[site] holds the newest posts seen at that site. resyncs counts the
+    streams that fell more than the node's ring behind (their arrivals are
+    incomplete from then on)."""
+
+    def __init__(self):
+        self.arrivals = {}
+        self.kind = {}
+        self.posts = {}
+        self.resyncs = {}
+        self.errors = {}
+        self._lock = threading.Lock()
+        self._streams = {}   # site name -> (thread, connection)
+
+    def start(self, sites, clients):
+        """Opens the streams of these sites (clients: {name: logged-in Client})
+        and returns once each answered 200."""
+        ready = []
+        for s in sites:
+            if s.name in self._streams:
+                continue
+            c = clients[s.name]
+            conn = http.client.HTTPConnection(c.host, c.port, timeout=30)
+            conn.request("GET", "/api/stream", headers={
+                "Accept": "text/event-stream", "Cookie": "comptoir_session=" + c.cookie})
+            resp = conn.getresponse()
+            if resp.status != 200:
+                raise RuntimeError("stream of %s: HTTP %d" % (s.name, resp.status))
+            conn.sock.settimeout(None)
+            self.posts.setdefault(s.name, deque(maxlen=200))
+            t = threading.Thread(target=self._read, args=(s.name, resp), daemon=True)
+            self._streams[s.name] = (t, conn)
+            ready.append(t)
+        for t in ready:
+            t.start()
+
+    def _read(self, name, resp):
+        event = None
+        posts = self.posts[name]
+        arrivals, kinds = self.arrivals, self.kind
+        try:
+            while True:
+                line = resp.readline()
+                if not line:
+                    break
+                if line.startswith(b"event: "):
+                    event = line[7:].strip().decode()
+                elif line.startswith(b"data: ") and event:
+                    now = time.monotonic()
+                    if event == "resync":
+                        self.resyncs[name] = self.resyncs.get(name, 0) + 1
+                        continue
+                    text = line[6:].decode("utf-8", "replace")
+                    m = ID_RE.search(text)
+                    if not m:
+                        continue
+                    eid = m.group(1)
+                    # dict operations are atomic under the GIL: no lock per event
+                    seen = arrivals.get(eid)
+                    if seen is None:
+                        seen = arrivals.setdefault(eid, {})
+                    seen.setdefault(name, now)
+                    kinds.setdefault(eid, event)
+                    if event == "post":
+                        posts.append(eid)
+                elif line == b"\n":
+                    event = None
+        except Exception as e:  # noqa: BLE001 (a stream closed under it by stop())
+            if name in self._streams:
+                self.errors[name] = repr(e)
+
+    def stop(self, names=None):
+        """Closes the streams of these sites (all by default)."""
+        for name in list(self._streams if names is None else names):
+            t, conn = self._streams.pop(name, (None, None))
+            if conn is None:
+                continue
+            try:
+                conn.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+            t.join(5)
+
+    def watching(self):
+        return set(self._streams)
+
+    def spread(self, eids, sites, t0=None):
+        """For each event of eids: (t_all, missing) where t_all is the time
+        from its first sight (or t0[eid] when given and earlier) until every
+        one of sites had it, and missing how many of sites never showed it."""
+        out = {}
+        names = [s if isinstance(s, str) else s.name for s in sites]
+        for eid in eids:
+            seen = self.arrivals.get(eid, {})
+            times = [seen[n] for n in names if n in seen]
+            if not seen:
+                out[eid] = (None, len(names))
+                continue
+            first = min(seen.values())
+            if t0 and eid in t0:
+                first = min(first, t0[eid])
+            missing = len(names) - len(times)
+            out[eid] = ((max(times) - first) if not missing else None, missing)
+        return out
+
+
+# ------------------------------------------------------------------ workload
+
+_LIVE = weakref.WeakSet()  # every Workload made, for stop_all()
+
+
+def stop_all():
+    """Stops every workload's writers (on SIGTERM: a run() waiting for its
+    writers would otherwise go on until its count is reached)."""
+    for w in list(_LIVE):
+        w.stop()
+
+
+class Workload:
+    """Staff writing through the HTTP API of the given sites: posts, comments
+    and reactions in the proportions of MIX, logins and feed reads beside.
+
+    run(rate=R, duration=D) keeps an open-loop schedule of R writes per
+    second (a request that is late does not delay the next ones; up to
+    `concurrency` requests at once); rate=0 writes as fast as the
+    `concurrency` workers go. count= stops after that many writes.
+    Each write makes exactly one event, so the counters say how many events
+    the federation must hold."""
+
+    def __init__(self, sites, clients, watcher=None, mix=None, logins=LOGINS_PER_WRITE,
+                 reads=READS_PER_WRITE, seed=1):
+        self.sites = list(sites)
+        self.clients = clients
+        self.watcher = watcher
+        self.mix = dict(mix or MIX)
+        self.logins = logins
+        self.reads = reads
+        self.rng = random.Random(seed)
+        self._rng_lock = threading.Lock()
+        self.created = {}      # event id -> (monotonic start, site, kind) when the answer names it
+        self.own_posts = {s.name: deque(maxlen=50) for s in self.sites}
+        self.started = 0       # writes begun (each makes one event when it succeeds)
+        self.ok = 0
+        self.failed = 0
+        self.fail_codes = {}
+        self.by_kind = {k: 0 for k in self.mix}
+        self.logins_done = 0
+        self.reads_done = 0
+        self.latency = []      # seconds of each write's HTTP answer
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        _LIVE.add(self)
+
+    def _pick(self):
+        with self._rng_lock:
+            site = self.rng.choice(self.sites)
+            kinds, weights = zip(*self.mix.items())
+            kind = self.rng.choices(kinds, weights)[0]
+            extra_login = self.rng.random() < self.logins
+            reads = int(self.reads) + (1 if self.rng.random() < self.reads - int(self.reads) else 0)
+            text = " ".join(self.rng.choice(WORDS) for _ in range(self.rng.randint(4, 30)))
+            emoji = self.rng.choice(EMOJI)
+            pick = self.rng.random()
+        return site, kind, extra_login, reads, text, emoji, pick
+
+    def _target(self, site, pick):
+        """A recent post that this site holds: one it made, or one its
+        stream showed."""
+        pool = list(self.own_posts[site.name])
+        if self.watcher and site.name in self.watcher.posts:
+            pool += list(self.watcher.posts[site.name])[-50:]
+        if not pool:
+            return None
+        return pool[int(pick * len(pool)) % len(pool)]
+
+    def _one(self):
+        site, kind, extra_login, reads, text, emoji, pick = self._pick()
+        c = self.clients[site.name]
+        target = self._target(site, pick) if kind != "post" else None
+        if target is None:
+            kind = "post"
+        with self._lock:
+            self.started += 1
+        t0 = time.monotonic()
+        try:
+            if kind == "post":
+                r = c.post("/api/posts", {"text": text})
+            elif kind == "comment":
+                r = c.post("/api/posts/%s/comments" % target, {"text": text})
+            else:
+                r = c.post("/api/posts/%s/reactions" % target, {"reaction": emoji})
+            good = r.status in (200, 201)
+        except OSError as e:
+            r, good = e, False
+        t1 = time.monotonic()
+        with self._lock:
+            if good:
+                self.ok += 1
+                self.by_kind[kind] += 1
+                self.latency.append(t1 - t0)
+                if kind in ("post", "comment") and r.json and "id" in r.json:
+                    self.created[r.json["id"]] = (t0, site.name, kind)
+                    if kind == "post":
+                        self.own_posts[site.name].append(r.json["id"])
+            else:
+                self.failed += 1
+                code = getattr(r, "status", type(r).__name__)
+                self.fail_codes[code] = self.fail_codes.get(code, 0) + 1
+        for _ in range(reads):
+            try:
+                c.get("/api/feed?limit=20")
+                with self._lock:
+                    self.reads_done += 1
+            except OSError:
+                pass
+        if extra_login:
+            try:
+                extra = site.client()
+                if extra.login(site.handle, site.password, check=False).status == 200:
+                    extra.logout()
+                    with self._lock:
+                        self.logins_done += 1
+            except OSError:
+                pass
+
+    def stop(self):
+        self._stop.set()
+
+    def run(self, rate=20.0, duration=None, count=None, concurrency=8):
+        """Runs until duration seconds passed, count writes were made, or
+        stop(); returns the number of writes begun."""
+        self._stop.clear()
+        start = time.monotonic()
+        begun = 0
+        with ThreadPoolExecutor(concurrency) as ex:
+            if rate and rate > 0:
+                pending = deque()
+                k = 0
+                while not self._stop.is_set():
+                    now = time.monotonic()
+                    if duration is not None and now - start >= duration:
+                        break
+                    if count is not None and begun >= count:
+                        break
+                    due = start + k / rate
+                    if due > now:
+                        time.sleep(min(due - now, 0.05))
+                        continue
+                    # at most `concurrency` in flight: a late request delays nobody
+                    while pending and pending[0].done():
+                        pending.popleft()
+                    if len(pending) >= 4 * concurrency:
+                        time.sleep(0.005)
+                        continue
+                    pending.append(ex.submit(self._one))
+                    begun += 1
+                    k += 1
+            else:
+                lock = threading.Lock()
+                left = [count if count is not None else float("inf")]
+
+                def loop():
+                    n = 0
+                    while not self._stop.is_set():
+                        if duration is not None and time.monotonic() - start >= duration:
+                            break
+                        with lock:
+                            if left[0] <= 0:
+                                break
+                            left[0] -= 1
+                        self._one()
+                        n += 1
+                    return n
+
+                begun = sum(f.result() for f in [ex.submit(loop) for _ in range(concurrency)])
+        return begun
+
+    def run_background(self, **kw):
+        t = threading.Thread(target=self.run, kwargs=kw, daemon=True)
+        t.start()
+        return t
+
+
+# ------------------------------------------------------------------ counters
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def sample_procs(sites):
+    """{site name: (monotonic time, cpu seconds, rss KiB, anon KiB, hwm KiB)}
+    from /proc, for the running sites."""
+    out = {}
+    for s in sites:
+        pid = s.pid
+        if pid is None:
+            continue
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                stat = f.read()
+            with open("/proc/%d/status" % pid) as f:
+                status = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        cpu = (int(fields[11]) + int(fields[12])) / TICK
+        mem = {}
+        for line in status.splitlines():
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "RssAnon", "VmHWM"):
+                mem[k] = int(v.split()[0])
+        out[s.name] = (time.monotonic(), cpu, mem.get("VmRSS", 0), mem.get("RssAnon", 0),
+                       mem.get("VmHWM", 0))
+    return out
+
+
+def cpu_percent(before, after):
+    """{site: percent of one core} between two sample_procs()."""
+    out = {}
+    for k, a in after.items():
+        b = before.get(k)
+        if b and a[0] > b[0]:
+            out[k] = 100.0 * (a[1] - b[1]) / (a[0] - b[0])
+    return out
+
+
+def sample_links(fed, sites=None):
+    """{(site, peer): counters} of every peer link the sites report, plus
+    {site: events} — from /api/status."""
+    st = fed.statuses(sites)
+    links, events = {}, {}
+    for name, s in st.items():
+        if not s:
+            continue
+        events[name] = s["events"]
+        for p in s.get("peers", []):
+            links[(name, p.get("site", "?"))] = {k: p.get(k, 0) for k in (
+                "sent", "received", "rejected", "bytes_in", "bytes_out", "reconciliations",
+                "connected", "to_send", "to_receive")}
+    return links, events
+
+
+def link_delta(before, after):
+    """Sums of the counters' growth over every link, and the largest growth
+    of `sent + received-by-the-other-side` per undirected link."""
+    tot = {k: 0 for k in ("sent", "received", "rejected", "bytes_in", "bytes_out",
+                          "reconciliations")}
+    per_edge = {}
+    for key, a in after.items():
+        b = before.get(key, {})
+        for k in tot:
+            tot[k] += max(0, a.get(k, 0) - b.get(k, 0))
+        edge = frozenset(key)
+        per_edge[edge] = per_edge.get(edge, 0) + max(0, a.get("sent", 0) - b.get("sent", 0))
+    return tot, per_edge
+
+
+def summary(values, scale=1000.0):
+    """p50, p99 and max of values (seconds), scaled (to ms by default)."""
+    if not values:
+        return {"n": 0, "p50": None, "p99": None, "max": None, "mean": None}
+    return {"n": len(values), "p50": pct(values, 50) * scale, "p99": pct(values, 99) * scale,
+            "max": max(values) * scale, "mean": statistics.mean(values) * scale}
