@@ -63,6 +63,10 @@ s_user(const char *handle)
 		exit(1);
 	}
 	json_decref(b);
+	/* The events signed after it come after it (PROTOCOL.md 8.5: an event
+	 * older than its author's enrolment is refused). */
+	if (s_clk.last < HLC_MAKE(hlc_wall_ms() + 1, 0))
+		s_clk.last = HLC_MAKE(hlc_wall_ms() + 1, 0);
 	return k;
 }
 
@@ -522,7 +526,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "notify_cost: %s\n", err);
 		return 1;
 	}
-	s_clk.last = HLC_MAKE(hlc_wall_ms() - 86400000ull * 30, 0);
+	s_clk.last = HLC_MAKE(hlc_wall_ms(), 0);
 	if (strcmp(mode, "storm") == 0)
 		s_storm(n ? n : 10000);
 	else if (strcmp(mode, "fanout") == 0)
