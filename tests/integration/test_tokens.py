@@ -59,6 +59,11 @@ def test_scopes(n):
     t.eq(r.status, 403, "a member cannot give a token the admin scope")
     r = alice.post("/api/tokens", {"name": "x", "scopes": ["root"]})
     t.eq(r.status, 400, "an unknown scope is refused")
+    # An unknown field is refused by name; under ASan this once read freed
+    # memory (the body was released before the refusal named the field).
+    r = alice.post("/api/tokens", {"name": "x", "scopes": ["read"], "colour": "blue"})
+    t.eq(r.status, 400, "a token with an unknown field is refused")
+    t.check(b"colour" in r.body, "the refusal names the field", r)
     tok_r, id_r = make_token(alice, "reader", ["read"])
     t.check(tok_r.startswith("cpt_") and len(tok_r) == 47, "a token is cpt_ and 43 chars", tok_r)
     tok_w, _ = make_token(alice, "poster", ["write"])
