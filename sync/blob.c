@@ -31,12 +31,6 @@ s_slot(const sync_t *s, const link_t *l)
 	return (int)(l - s->links);
 }
 
-static uint64_t
-s_bit(const sync_t *s, const link_t *l)
-{
-	return (uint64_t)1 << s_slot(s, l);
-}
-
 int
 blob_enabled(const sync_t *s)
 {
@@ -131,7 +125,7 @@ s_unask(sync_t *s, bfetch_t *f, int k)
 void
 blob_link_reset(sync_t *s, link_t *l, int up)
 {
-	uint64_t bit = s_bit(s, l);
+	int bit = s_slot(s, l);
 
 	/* The peer's blob version stays: a link that one side saw go down
 	 * for a moment (silence under load) is the same peer, which would not
@@ -145,9 +139,9 @@ blob_link_reset(sync_t *s, link_t *l, int up)
 		if (!f->used)
 			continue;
 		s_unask(s, f, s_slot(s, l));
-		f->holders &= ~bit;
-		f->map_asked &= ~bit;
-		f->refused &= ~bit;
+		peerset_del(&f->holders, bit);
+		peerset_del(&f->map_asked, bit);
+		peerset_del(&f->refused, bit);
 	}
 	l->b_inflight = 0;
 }
@@ -310,15 +304,15 @@ s_on_map(sync_t *s, link_t *l, const sync_bmsg_t *b, const uint8_t *m, size_t ml
 	}
 	if (f == NULL)
 		return; /* fetched meanwhile, or no longer wanted: harmless */
-	f->holders |= s_bit(s, l);
-	f->refused &= ~s_bit(s, l);
+	peerset_add(&f->holders, s_slot(s, l));
+	peerset_del(&f->refused, s_slot(s, l));
 	if (f->manifest != NULL)
 		return;
 	f->n = sync_blob_nchunks(b->size);
 	f->size = b->size;
 	f->manifest = malloc(mlen);
 	f->state = calloc(f->n, 1);
-	f->owner = calloc(f->n, 1);
+	f->owner = calloc(f->n, sizeof(*f->owner));
 	f->asked_ms = calloc(f->n, sizeof(uint64_t));
 	if (!f->manifest || !f->state || !f->owner || !f->asked_ms) {
 		s_fetch_free(f);
@@ -412,8 +406,8 @@ s_on_none(sync_t *s, link_t *l, const sync_bmsg_t *b, uint64_t now)
 	if (b->reason == SYNC_BNONE_BUSY) {
 		l->b_stall_ms = now + 1000; /* asked again after a pause */
 	} else {
-		f->holders &= ~s_bit(s, l);
-		f->refused |= s_bit(s, l);
+		peerset_del(&f->holders, s_slot(s, l));
+		peerset_add(&f->refused, s_slot(s, l));
 	}
 	s_unask(s, f, s_slot(s, l));
 	f->lo = 0;
@@ -518,16 +512,15 @@ static void
 s_ask_maps(sync_t *s, bfetch_t *f, uint64_t now)
 {
 	if (f->map_ms && sync_since(now, f->map_ms) >= MAP_RETRY_MS) {
-		f->map_asked = 0;
-		f->refused = 0;
+		memset(&f->map_asked, 0, sizeof(f->map_asked));
+		memset(&f->refused, 0, sizeof(f->refused));
 	}
 	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
 		link_t *l = &s->links[i];
-		uint64_t bit = (uint64_t)1 << i;
-		if (!s_can_ask(l, now) || (f->map_asked & bit))
+		if (!s_can_ask(l, now) || peerset_has(&f->map_asked, i))
 			continue;
 		if (s_send(s, l, SYNC_BMAP_GET, f->id, 32, NULL, 0) == 0) {
-			f->map_asked |= bit;
+			peerset_add(&f->map_asked, i);
 			if (f->map_ms == 0 || sync_since(now, f->map_ms) >= MAP_RETRY_MS)
 				f->map_ms = now;
 		}
@@ -543,7 +536,7 @@ s_ask_chunks(sync_t *s, bfetch_t *f, uint64_t now, int *total)
 		uint8_t b[38];
 		uint32_t first, count = 0, room;
 
-		if (!(f->holders & ((uint64_t)1 << k)) || !s_can_ask(l, now) ||
+		if (!peerset_has(&f->holders, k) || !s_can_ask(l, now) ||
 		    l->b_inflight >= PEER_WINDOW)
 			continue;
 		room = (uint32_t)(PEER_WINDOW - l->b_inflight);
@@ -578,7 +571,7 @@ s_ask_chunks(sync_t *s, bfetch_t *f, uint64_t now, int *total)
 		}
 		for (uint32_t i = first; i < first + count; i++) {
 			f->state[i] = BC_ASKED;
-			f->owner[i] = (uint8_t)k;
+			f->owner[i] = (uint16_t)k;
 			f->asked_ms[i] = now;
 		}
 		l->b_inflight += (int)count;
@@ -616,10 +609,10 @@ s_status(sync_t *s)
 			continue;
 		fetching++;
 		bytes += left;
-		if (f->holders == 0)
+		if (peerset_empty(&f->holders))
 			unreachable++;
 		for (int i = 0; i < SYNC_MAX_PEERS; i++)
-			if (f->holders & ((uint64_t)1 << i)) {
+			if (peerset_has(&f->holders, i)) {
 				wait[i]++;
 				wait_bytes[i] += left;
 			}

@@ -95,6 +95,36 @@ typedef struct bserve {
 
 #define BFETCH_MAX 4 /* blobs fetched at once */
 
+/* A set of link slots, a bit each: SYNC_MAX_PEERS of them (512 since the
+ * limit was raised: a 64-bit mask wrapped past slot 63). */
+#define PEERSET_WORDS ((SYNC_MAX_PEERS + 63) / 64)
+typedef struct peerset {
+	uint64_t w[PEERSET_WORDS];
+} peerset_t;
+static inline void
+peerset_add(peerset_t *p, int i)
+{
+	p->w[i >> 6] |= (uint64_t)1 << (i & 63);
+}
+static inline void
+peerset_del(peerset_t *p, int i)
+{
+	p->w[i >> 6] &= ~((uint64_t)1 << (i & 63));
+}
+static inline int
+peerset_has(const peerset_t *p, int i)
+{
+	return (int)((p->w[i >> 6] >> (i & 63)) & 1);
+}
+static inline int
+peerset_empty(const peerset_t *p)
+{
+	for (int k = 0; k < PEERSET_WORDS; k++)
+		if (p->w[k])
+			return 0;
+	return 1;
+}
+
 /* blob.c: one blob being fetched. */
 typedef struct bfetch {
 	int used;            /* slot in use */
@@ -107,12 +137,12 @@ typedef struct bfetch {
 	uint64_t held_bytes; /* their bytes */
 	uint32_t lo;         /* no chunk before this one is still to ask */
 	uint8_t *state;      /* per chunk: BC_MISSING, BC_ASKED, BC_HELD */
-	uint8_t *owner;      /* per chunk asked: the link index asked */
+	uint16_t *owner;     /* per chunk asked: the link index asked */
 	uint64_t *asked_ms;  /* per chunk asked: when */
 	uint8_t *manifest;   /* n x 32, checked against id */
-	uint64_t map_asked;  /* links asked for the manifest (bit per link slot) */
-	uint64_t holders;    /* links that sent its manifest: they hold it */
-	uint64_t refused;    /* links that answered BNONE since the last round of asking */
+	peerset_t map_asked; /* links asked for the manifest (a bit per link slot) */
+	peerset_t holders;   /* links that sent its manifest: they hold it */
+	peerset_t refused;   /* links that answered BNONE since the last round of asking */
 	uint64_t map_ms;     /* when the manifest was last asked */
 	uint64_t seen;       /* the generation of next_missing that last listed it */
 } bfetch_t;

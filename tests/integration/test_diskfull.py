@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 MARK = "COMPTOIR_DISKFULL_NS"
 
@@ -148,13 +149,27 @@ def test_node_on_full_disk():
             f.write("a-long-enough-password\n")
         # What the node's own threads freed since (a search batch, a
         # checkpoint of its journal) is taken too: the disk is full again.
-        fill(n.data)
+        fillers = [filler, fill(n.data)]
         p = n.cli("user", "add", "bob", "--password-file", pf, check=False)
-        t.check(p.returncode == 1 and "no space left on device (%s)" % n.data in p.stderr,
-                "the CLI names the full disk", (p.returncode, p.stderr))
-        # Space comes back: writes go on, nothing acknowledged was lost.
-        os.unlink(filler)
-        r = c.post("/api/posts", {"text": "after space was freed"})
+        # The CLI's write may still fit in pages the store's file already
+        # holds (LMDB reuses its free pages): then bob is there. When it
+        # does not fit, the CLI says why, naming the disk.
+        if p.returncode == 0:
+            t.check("bob" in n.cli("user", "list").stdout, "the CLI's write fit: bob is enrolled")
+        else:
+            t.check(p.returncode == 1 and "no space left on device (%s)" % n.data in p.stderr,
+                    "the CLI names the full disk", (p.returncode, p.stderr))
+        # Space comes back: writes go on, nothing acknowledged was lost. The
+        # node's own threads (the search index catching up on what it could
+        # not write) may take some of it first: the post is tried again.
+        for f in fillers:
+            os.unlink(f)
+        deadline = time.monotonic() + 30
+        while True:
+            r = c.post("/api/posts", {"text": "after space was freed"})
+            if r.status == 201 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         t.eq(r.status, 201, "a post once space is freed")
         if r.status == 201:
             acked.append(r.json["id"])
