@@ -23,6 +23,8 @@ COMPTOIR_KEEP=1 to keep the directories for a post-mortem.
 """
 
 import atexit
+import email
+import email.policy
 import http.client
 import json
 import os
@@ -33,6 +35,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -447,6 +450,29 @@ def _cleanup_all():
             n.cleanup()
         except Exception:
             pass
+
+
+class Inbox:
+    """What an SMTP server on loopback (aiosmtpd's Controller, started by the
+    test) received: (envelope recipients, parsed message)."""
+
+    def __init__(self):
+        self.mails = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.lock:
+            self.mails.append((list(envelope.rcpt_tos), msg))
+        return "250 OK"
+
+    def to(self, addr):
+        with self.lock:
+            return [m for rc, m in self.mails if addr in rc]
+
+    def count(self):
+        with self.lock:
+            return len(self.mails)
 
 
 class Runner:

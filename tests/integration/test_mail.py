@@ -12,15 +12,12 @@ the digest, and it goes out once the relay is back. Ends with "N passed,
 M failed"; exit 1 on failure.
 """
 
-import email
-import email.policy
 import os
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Node, Runner, free_port  # noqa: E402
+from harness import Inbox, Node, Runner, free_port  # noqa: E402
 
 try:
     from aiosmtpd.controller import Controller
@@ -51,28 +48,6 @@ def wait_until(fn, timeout=DEADLINE, interval=0.1):
         if time.monotonic() >= deadline:
             return None
         time.sleep(interval)
-
-
-class Inbox:
-    """What the SMTP server received: (envelope recipients, parsed message)."""
-
-    def __init__(self):
-        self.mails = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        with self.lock:
-            self.mails.append((list(envelope.rcpt_tos), msg))
-        return "250 OK"
-
-    def to(self, addr):
-        with self.lock:
-            return [m for rc, m in self.mails if addr in rc]
-
-    def count(self):
-        with self.lock:
-            return len(self.mails)
 
 
 class Relay:

@@ -14,17 +14,14 @@ the figures of that month. Ends with "N passed, M failed"; exit 1 on failure.
 """
 
 import datetime
-import email
-import email.policy
 import json
 import os
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import xlsxread  # noqa: E402  (first: it may run the test again under Debian's python3)
-from harness import Node, Runner, free_port  # noqa: E402
+from harness import Inbox, Node, Runner, free_port  # noqa: E402
 
 try:
     from aiosmtpd.controller import Controller
@@ -51,26 +48,6 @@ def wait_until(fn, timeout=DEADLINE, interval=0.1):
         if time.monotonic() >= deadline:
             return None
         time.sleep(interval)
-
-
-class Inbox:
-    def __init__(self):
-        self.mails = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        with self.lock:
-            self.mails.append((list(envelope.rcpt_tos), msg))
-        return "250 OK"
-
-    def to(self, addr):
-        with self.lock:
-            return [m for rc, m in self.mails if addr in rc]
-
-    def count(self):
-        with self.lock:
-            return len(self.mails)
 
 
 def months():
