@@ -287,6 +287,7 @@ s_free(sync_t *s)
 	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
 		link_close_dealer(&s->links[i]);
 		free(s->links[i].wantq);
+		free(s->links[i].ranges);
 	}
 	if (s->srv)
 		zmq_close(s->srv);

@@ -105,7 +105,9 @@ flow_reset(sync_t *s, link_t *l)
 	pthread_mutex_lock(&s->lock);
 	l->st.to_send = 0;
 	pthread_mutex_unlock(&s->lock);
-	l->n_ranges = 0;
+	free(l->ranges);
+	l->ranges = NULL;
+	l->n_ranges = l->ranges_cap = l->ranges_head = 0;
 	l->range_at_set = 0;
 	l->stream_left = 0;
 	l->backlog_said = 0;
@@ -137,20 +139,26 @@ flow_want(sync_t *s, link_t *l, const uint8_t *ids, size_t n)
 
 /*
  * Streamed later, a batch at a time, as the peer acknowledges: memory stays
- * flat however much it lacks. A full queue drops the range; the next
- * reconciliation finds it again.
+ * flat however much it lacks. The queue grows to RANGES_MAX; past it, the
+ * last range is stretched to take the new one in (a range that holds more
+ * sends a few events the peer has, which it counts as duplicates). A range
+ * dropped would wait for the next periodic reconciliation, a minute by
+ * default, and a heal after an outage finds a hundred small ranges or more.
  */
 void
 flow_ranges_add(sync_t *s, link_t *l, const uint8_t *lo, const uint8_t *hi)
 {
 	uint8_t from[SYNC_TSID_LEN], to[SYNC_TSID_LEN];
+	uint8_t(*last)[SYNC_TSID_LEN];
+	uint64_t count = 0;
+	uint8_t fp[RECON_FP_LEN];
 
 	/* What an earlier reconciliation queued (sent in part, perhaps not yet
 	 * stored there) is not queued twice: the new range loses the ends it
 	 * shares with a queued one, or goes when one holds it whole. */
 	memcpy(from, lo, SYNC_TSID_LEN);
 	memcpy(to, hi, SYNC_TSID_LEN);
-	for (size_t i = 0; i < l->n_ranges; i++) {
+	for (size_t i = l->ranges_head; i < l->n_ranges; i++) {
 		const uint8_t *qlo = l->ranges[i][0], *qhi = l->ranges[i][1];
 		int lo_in =
 		    memcmp(from, qlo, SYNC_TSID_LEN) >= 0 && memcmp(from, qhi, SYNC_TSID_LEN) < 0;
@@ -165,56 +173,88 @@ flow_ranges_add(sync_t *s, link_t *l, const uint8_t *lo, const uint8_t *hi)
 		if (memcmp(from, to, SYNC_TSID_LEN) >= 0)
 			return;
 	}
-	if (l->n_ranges == RANGES_MAX)
-		return;
-	lo = from;
-	hi = to;
-	{
-		/* How many: for the backlog both sides show (BACKLOG). */
-		uint64_t count = 0;
-		uint8_t fp[RECON_FP_LEN];
-		s->conf.ops.fingerprint(s->conf.ops.ctx, lo, hi, &count, fp);
-		l->stream_left += count;
+	/* How many: for the backlog both sides show (BACKLOG). */
+	s->conf.ops.fingerprint(s->conf.ops.ctx, from, to, &count, fp);
+	l->stream_left += count;
+	if (l->n_ranges == l->ranges_cap && l->ranges_head > 0) {
+		/* Room at the front, from ranges streamed already. */
+		memmove(l->ranges[0], l->ranges[l->ranges_head],
+		        (l->n_ranges - l->ranges_head) * sizeof(l->ranges[0]));
+		l->n_ranges -= l->ranges_head;
+		l->ranges_head = 0;
 	}
-	memcpy(l->ranges[l->n_ranges][0], lo, SYNC_TSID_LEN);
-	memcpy(l->ranges[l->n_ranges][1], hi, SYNC_TSID_LEN);
-	l->n_ranges++;
+	if (l->n_ranges == l->ranges_cap && l->ranges_cap < RANGES_MAX) {
+		size_t cap = l->ranges_cap ? l->ranges_cap * 2 : 16;
+		void *p = realloc(l->ranges, cap * sizeof(l->ranges[0]));
+		if (p != NULL) {
+			l->ranges = p;
+			l->ranges_cap = cap;
+		}
+	}
+	if (l->n_ranges < l->ranges_cap) {
+		memcpy(l->ranges[l->n_ranges][0], from, SYNC_TSID_LEN);
+		memcpy(l->ranges[l->n_ranges][1], to, SYNC_TSID_LEN);
+		l->n_ranges++;
+		return;
+	}
+	/* Full (or no memory for a first range: the next reconciliation finds
+	 * it). The last range is stretched, unless it is the one being streamed
+	 * from its cursor, whose start has passed. */
+	if (l->n_ranges == 0 || (l->n_ranges == l->ranges_head + 1 && l->range_at_set))
+		return;
+	last = l->ranges[l->n_ranges - 1];
+	if (memcmp(from, last[0], SYNC_TSID_LEN) < 0)
+		memcpy(last[0], from, SYNC_TSID_LEN);
+	if (memcmp(to, last[1], SYNC_TSID_LEN) > 0)
+		memcpy(last[1], to, SYNC_TSID_LEN);
 }
 
-/* Refills the queue of events to send from the ranges the peer lacks. */
+/*
+ * Refills the queue of events to send from the ranges the peer lacks: up to
+ * one EVENTS message's worth, across as many ranges as it takes. A heal
+ * finds many ranges of a few events each; a message per range cost a round
+ * trip each, WINDOW of them at a time.
+ */
 static void
 s_ranges_feed(sync_t *s, link_t *l)
 {
 	uint8_t(*page)[SYNC_TSID_LEN];
-	size_t n, k = 0;
+	size_t queued = 0;
 
 	if (l->n_ranges == 0 || (l->wantq && l->wq_len - l->wq_head > 0))
 		return;
 	if ((page = malloc(BATCH_EVENTS * SYNC_TSID_LEN)) == NULL)
 		return;
-	n = s->conf.ops.scan(s->conf.ops.ctx, l->range_at_set ? l->range_at : l->ranges[0][0], page,
-	                     BATCH_EVENTS);
-	/* scan starts after its key: include the range's first key itself. */
-	if (!l->range_at_set && s->conf.ops.has(s->conf.ops.ctx, l->ranges[0][0] + 8)) {
-		l->stream_left -= l->stream_left > 0;
-		flow_want(s, l, l->ranges[0][0] + 8, 1);
-	}
-	while (k < n && memcmp(page[k], l->ranges[0][1], SYNC_TSID_LEN) < 0)
-		k++;
-	l->stream_left = l->stream_left > k ? l->stream_left - k : 0;
-	for (size_t i = 0; i < k; i++)
-		flow_want(s, l, page[i] + 8, 1);
-	if (k > 0) {
-		memcpy(l->range_at, page[k - 1], SYNC_TSID_LEN);
-		l->range_at_set = 1;
-	}
-	if (k < n || n < BATCH_EVENTS) {
+	while (l->n_ranges > 0 && queued < BATCH_EVENTS) {
+		uint8_t(*r)[SYNC_TSID_LEN] = l->ranges[l->ranges_head];
+		size_t max = BATCH_EVENTS - queued, n, k = 0;
+
+		n = s->conf.ops.scan(s->conf.ops.ctx, l->range_at_set ? l->range_at : r[0], page,
+		                     max);
+		/* scan starts after its key: include the range's first key itself. */
+		if (!l->range_at_set && s->conf.ops.has(s->conf.ops.ctx, r[0] + 8)) {
+			l->stream_left -= l->stream_left > 0;
+			flow_want(s, l, r[0] + 8, 1);
+			queued++;
+		}
+		while (k < n && memcmp(page[k], r[1], SYNC_TSID_LEN) < 0)
+			k++;
+		l->stream_left = l->stream_left > k ? l->stream_left - k : 0;
+		for (size_t i = 0; i < k; i++)
+			flow_want(s, l, page[i] + 8, 1);
+		queued += k;
+		if (k > 0) {
+			memcpy(l->range_at, page[k - 1], SYNC_TSID_LEN);
+			l->range_at_set = 1;
+		}
+		if (k == n && n == max)
+			break; /* the page is full: this range goes on at the next refill */
 		/* This range is done: the next one. */
-		memmove(l->ranges[0], l->ranges[1], (l->n_ranges - 1) * sizeof(l->ranges[0]));
-		l->n_ranges--;
 		l->range_at_set = 0;
-		if (l->n_ranges == 0)
+		if (++l->ranges_head == l->n_ranges) {
+			l->ranges_head = l->n_ranges = 0;
 			l->stream_left = 0; /* the count was an estimate if events came meanwhile */
+		}
 	}
 	free(page);
 }

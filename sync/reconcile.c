@@ -29,21 +29,34 @@ s_push_range(void *arg, const uint8_t *lo, const uint8_t *hi)
 	flow_ranges_add(s, s->recon_link, lo, hi);
 }
 
+/* Asks for what the message being processed showed we lack: one WANT for
+ * all of it, sent once the message is done (recon.c finds them a leaf at a
+ * time; a WANT and an EVENTS answer per leaf cost a round trip each). */
+static void
+s_want_flush(sync_t *s, link_t *l)
+{
+	const void *f[1] = {s->recon_want};
+	size_t fl[1] = {s->recon_nwant * CPT_ID_LEN};
+
+	if (s->recon_nwant == 0)
+		return;
+	if (link_send(s, l, SYNC_WANT, f, fl, 1) == 0) {
+		pthread_mutex_lock(&s->lock);
+		l->st.to_receive += s->recon_nwant;
+		pthread_mutex_unlock(&s->lock);
+	}
+	s->recon_nwant = 0;
+}
+
 static void
 s_want(void *arg, const uint8_t (*ids)[32], size_t n)
 {
 	sync_t *s = arg;
-	link_t *l = s->recon_link;
 
-	/* Asked for at once, while the reconciliation goes on. */
-	for (size_t i = 0; i < n; i += WANT_MAX) {
-		const void *f[1] = {ids[i]};
-		size_t fl[1] = {(n - i < WANT_MAX ? n - i : WANT_MAX) * CPT_ID_LEN};
-		if (link_send(s, l, SYNC_WANT, f, fl, 1) == 0) {
-			pthread_mutex_lock(&s->lock);
-			l->st.to_receive += fl[0] / CPT_ID_LEN;
-			pthread_mutex_unlock(&s->lock);
-		}
+	for (size_t i = 0; i < n; i++) {
+		if (s->recon_nwant == WANT_MAX)
+			s_want_flush(s, s->recon_link);
+		memcpy(s->recon_want[s->recon_nwant++], ids[i], CPT_ID_LEN);
 	}
 }
 
@@ -56,7 +69,8 @@ reconcile_init(sync_t *s)
 
 	s->recon = recon_new(&src, &sink);
 	s->recon_out = malloc(s->send_cap);
-	if (s->recon == NULL || s->recon_out == NULL) {
+	s->recon_want = malloc(WANT_MAX * CPT_ID_LEN);
+	if (s->recon == NULL || s->recon_out == NULL || s->recon_want == NULL) {
 		reconcile_fini(s);
 		return -1;
 	}
@@ -69,6 +83,8 @@ reconcile_fini(sync_t *s)
 	recon_destroy(&s->recon);
 	free(s->recon_out);
 	s->recon_out = NULL;
+	free(s->recon_want);
+	s->recon_want = NULL;
 }
 
 static void
@@ -132,6 +148,7 @@ reconcile_on(sync_t *s, link_t *l, const uint8_t *msg, size_t len)
 
 	s->recon_link = l;
 	rc = recon_process(s->recon, msg, len, s->recon_out, s->send_cap - 64, &outlen, &done);
+	s_want_flush(s, l);
 	s->recon_link = NULL;
 	s_count(s, l);
 	flow_backlog_say(s, l, sync_now_ms());

@@ -19,7 +19,7 @@
 
 /* Limits more than one file needs; the others live in the file they bound. */
 #define BATCH_EVENTS  1000 /* envelopes per EVENTS (flow.c sends, recv.c takes in) */
-#define RANGES_MAX    64   /* ranges a peer lacks, queued for streaming (flow.c) */
+#define RANGES_MAX    4096 /* ranges a peer lacks, queued for streaming (flow.c) */
 #define BAD_LIMIT     20   /* malformed messages or forged events before a ban */
 #define REFUSED_SLOTS 64   /* addresses whose ZAP refusals are logged one by one (zap.c) */
 
@@ -62,10 +62,11 @@ typedef struct link {
 	int recon_due;         /* a reconciliation should start */
 	uint64_t reconcile_ms; /* when the current (or last) one started */
 	/* flow.c: ranges the peer lacks entirely, streamed as its ACKs come back */
-	uint8_t ranges[RANGES_MAX][2][SYNC_TSID_LEN]; /* [lo, hi) */
-	size_t n_ranges;                              /* how many queued */
-	uint8_t range_at[SYNC_TSID_LEN];              /* cursor in the first range */
-	int range_at_set;                             /* cursor is set */
+	uint8_t (*ranges)[2][SYNC_TSID_LEN]; /* [lo, hi), malloc'd while non-empty */
+	size_t ranges_head;                  /* first not yet streamed; 0 when empty */
+	size_t n_ranges, ranges_cap;         /* end of the queue (0: empty), room */
+	uint8_t range_at[SYNC_TSID_LEN];     /* cursor in the first range */
+	int range_at_set;                    /* cursor is set */
 	uint64_t stream_left;  /* events of the queued ranges not yet queued to send */
 	uint64_t backlog_said; /* what our last BACKLOG to it said */
 	uint64_t backlog_ms;   /* when */
@@ -161,31 +162,33 @@ typedef struct recv_batch recv_batch_t;
 #define POLL_ITEMS (3 + 2 * SYNC_MAX_PEERS) /* sync.poll_items */
 
 struct sync {
-	sync_conf_t conf;             /* settings */
-	void *ctx;                    /* ZeroMQ context */
-	void *srv;                    /* ROUTER peers dial, or NULL */
-	void *zap;                    /* ZAP handler (REP) */
-	void *cmd_in;                 /* command pipe, engine side */
-	void *cmd_out;                /* command pipe, callers' side (under cmd_lock) */
-	pthread_mutex_t cmd_lock;     /* serialises callers of cmd_out */
-	pthread_t thread;             /* the engine */
-	pthread_mutex_t lock;         /* guards links[].st and links[].used for sync_status */
-	link_t links[SYNC_MAX_PEERS]; /* peers */
-	unsigned port;                /* bound port */
-	unsigned mon_seq;             /* names monitor endpoints uniquely */
-	recon_t *recon;               /* reconciliation state, shared: one message at a time */
-	link_t *recon_link;           /* the link whose message is being processed */
-	uint8_t *recon_out;           /* its answer, send_cap bytes */
-	uint64_t rate_ms;             /* last rate tick */
-	size_t recv_limit;            /* largest message accepted: max(max_msg, MSG_FLOOR) */
-	size_t send_cap;              /* largest message sent (see sync_start) */
-	uint64_t next_reconcile_ms;   /* periodic reconciliation */
-	int recheck_due;              /* a recheck asked from the engine thread itself */
-	int timers_due;               /* a link changed state: run the timers this round */
-	recv_batch_t *in;             /* envelopes waiting for the end of this round, or NULL */
-	size_t jobs_out;              /* batches given to ops.put, not done yet */
-	int stop;                     /* leave the loop */
-	int thread_started;           /* the engine thread ran (engine.c, s_free) */
+	sync_conf_t conf;                  /* settings */
+	void *ctx;                         /* ZeroMQ context */
+	void *srv;                         /* ROUTER peers dial, or NULL */
+	void *zap;                         /* ZAP handler (REP) */
+	void *cmd_in;                      /* command pipe, engine side */
+	void *cmd_out;                     /* command pipe, callers' side (under cmd_lock) */
+	pthread_mutex_t cmd_lock;          /* serialises callers of cmd_out */
+	pthread_t thread;                  /* the engine */
+	pthread_mutex_t lock;              /* guards links[].st and links[].used for sync_status */
+	link_t links[SYNC_MAX_PEERS];      /* peers */
+	unsigned port;                     /* bound port */
+	unsigned mon_seq;                  /* names monitor endpoints uniquely */
+	recon_t *recon;                    /* reconciliation state, shared: one message at a time */
+	link_t *recon_link;                /* the link whose message is being processed */
+	uint8_t *recon_out;                /* its answer, send_cap bytes */
+	uint8_t (*recon_want)[CPT_ID_LEN]; /* ids it showed we lack: one WANT per message */
+	size_t recon_nwant;                /* how many in recon_want */
+	uint64_t rate_ms;                  /* last rate tick */
+	size_t recv_limit;                 /* largest message accepted: max(max_msg, MSG_FLOOR) */
+	size_t send_cap;                   /* largest message sent (see sync_start) */
+	uint64_t next_reconcile_ms;        /* periodic reconciliation */
+	int recheck_due;                   /* a recheck asked from the engine thread itself */
+	int timers_due;                    /* a link changed state: run the timers this round */
+	recv_batch_t *in;   /* envelopes waiting for the end of this round, or NULL */
+	size_t jobs_out;    /* batches given to ops.put, not done yet */
+	int stop;           /* leave the loop */
+	int thread_started; /* the engine thread ran (engine.c, s_free) */
 	zap_refused_t refused[REFUSED_SLOTS]; /* addresses refused lately, for the log */
 	uint64_t refused_other;               /* refusals of addresses past the table, not logged */
 	uint64_t refused_other_since;         /* when the first of those came */

@@ -180,6 +180,11 @@ def main():
     for n in (a, b):
         with open(n.config_path, "a") as f:
             f.write("sync:\n  heartbeat_ms: 500\n  reconcile_interval: 5\n")
+        if os.environ.get("HEAL_DEBUG"):
+            with open(n.config_path) as f:
+                conf = f.read()
+            with open(n.config_path, "w") as f:
+                f.write(re.sub(r"^log_level: .*$", "log_level: debug", conf, flags=re.M))
 
     relay.heal()
     a.start(timeout=START_S)
@@ -249,6 +254,9 @@ def main():
            ", ".join("%.0f" % f for f in figures), TARGET_MS,
            open("/proc/loadavg").read().split()[0]))
     relay.cut()
+    if os.environ.get("HEAL_DEBUG"):
+        for n in (a, b):
+            shutil.copy(n.log_path, "/tmp/heal-%s.log" % n.site)
     b.cleanup()
     a.cleanup()
 

@@ -1,0 +1,253 @@
+/*
+ * The queue of ranges a peer lacks (sync/flow.c), alone: a store of keys in
+ * memory answers the engine's questions, and the two calls that reach the
+ * network (link_send, link_up) are this file's, so that what would be sent
+ * is counted. Whole engines over CURVE are tests/unit/test_blobsync.c's and
+ * tests/integration's; this is the arithmetic of the queue at its limits.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sync/sync_internal.h"
+
+#define KEYS 5000 /* (ts, id) keys in the store, ts = 10 * i */
+
+static uint8_t g_keys[KEYS][SYNC_TSID_LEN];
+static size_t g_sent[KEYS]; /* times each key's event was sent */
+static size_t g_msgs;       /* EVENTS messages sent */
+
+static void
+s_key(uint8_t out[SYNC_TSID_LEN], uint64_t ts)
+{
+	memset(out, 0, SYNC_TSID_LEN);
+	for (int i = 0; i < 8; i++)
+		out[i] = (uint8_t)(ts >> (56 - 8 * i));
+	/* The id names the key's index, for the counting below. */
+	memcpy(out + 8, &ts, sizeof(ts));
+}
+
+static long
+s_index_of_id(const uint8_t *id)
+{
+	uint64_t ts;
+	memcpy(&ts, id, sizeof(ts));
+	return ts % 10 == 0 && ts / 10 < KEYS ? (long)(ts / 10) : -1;
+}
+
+/* The first key >= k. */
+static size_t
+s_lower(const uint8_t *k)
+{
+	size_t lo = 0, hi = KEYS;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (memcmp(g_keys[mid], k, SYNC_TSID_LEN) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int
+s_has(void *ctx, const uint8_t id[CPT_ID_LEN])
+{
+	(void)ctx;
+	return s_index_of_id(id) >= 0;
+}
+
+static void
+s_get_many(void *ctx, const uint8_t (*ids)[CPT_ID_LEN], size_t n, uint8_t **out, size_t *len)
+{
+	(void)ctx;
+	for (size_t i = 0; i < n; i++) {
+		/* Envelopes with a body (longer than the fixed part). */
+		len[i] = EVT_FIXED_LEN + 40;
+		out[i] = calloc(1, len[i]);
+		assert_non_null(out[i]);
+		memcpy(out[i], ids[i], CPT_ID_LEN);
+	}
+}
+
+static size_t
+s_scan(void *ctx, const uint8_t *after, uint8_t (*out)[SYNC_TSID_LEN], size_t max)
+{
+	size_t i = after ? s_lower(after) : 0, n = 0;
+	(void)ctx;
+	if (after && i < KEYS && memcmp(g_keys[i], after, SYNC_TSID_LEN) == 0)
+		i++;
+	for (; i < KEYS && n < max; i++)
+		memcpy(out[n++], g_keys[i], SYNC_TSID_LEN);
+	return n;
+}
+
+static void
+s_fingerprint(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t *count, uint8_t fp[16])
+{
+	(void)ctx;
+	*count = s_lower(hi) - s_lower(lo);
+	memset(fp, 0, 16);
+}
+
+int
+link_up(const link_t *l)
+{
+	(void)l;
+	return 1;
+}
+
+int
+link_send(sync_t *s, link_t *l, int type, const void *const *frames, const size_t *lens, size_t n)
+{
+	(void)s;
+	(void)l;
+	(void)lens;
+	if (type != SYNC_EVENTS)
+		return 0;
+	g_msgs++;
+	for (size_t i = 0; i < n; i++) {
+		long k = s_index_of_id(frames[i]);
+		assert_true(k >= 0);
+		g_sent[k]++;
+	}
+	return 0;
+}
+
+static sync_t *
+s_engine(void)
+{
+	sync_t *s = calloc(1, sizeof(*s));
+	assert_non_null(s);
+	pthread_mutex_init(&s->lock, NULL);
+	s->send_cap = 64 << 20;
+	s->conf.ops.has = s_has;
+	s->conf.ops.get_many = s_get_many;
+	s->conf.ops.scan = s_scan;
+	s->conf.ops.fingerprint = s_fingerprint;
+	for (size_t i = 0; i < KEYS; i++)
+		s_key(g_keys[i], 10 * i);
+	memset(g_sent, 0, sizeof(g_sent));
+	g_msgs = 0;
+	return s;
+}
+
+static void
+s_engine_free(sync_t *s, link_t *l)
+{
+	flow_reset(s, l);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+/* Serves until the queue is empty, acknowledging each message. */
+static void
+s_drain(sync_t *s, link_t *l)
+{
+	static const uint8_t ack[16];
+	for (int round = 0; round < 10000 && (l->n_ranges || l->wantq || l->inflight); round++) {
+		flow_serve(s, l);
+		while (l->inflight > 0)
+			flow_on_ack(s, l, ack, 0);
+	}
+}
+
+/* Queues the range of keys [a, b) (indexes). */
+static void
+s_add(sync_t *s, link_t *l, size_t a, size_t b)
+{
+	uint8_t lo[SYNC_TSID_LEN], hi[SYNC_TSID_LEN];
+	s_key(lo, 10 * a);
+	s_key(hi, 10 * b);
+	flow_ranges_add(s, l, lo, hi);
+}
+
+/* A heal finds a few hundred small ranges: all are kept (64 were, and the
+ * rest waited for the next periodic reconciliation, a minute), and they go
+ * out in few messages, not one each (a round trip each). */
+static void
+test_many_small_ranges_kept_and_batched(void **state)
+{
+	sync_t *s = s_engine();
+	link_t l;
+	size_t n = 0;
+
+	(void)state;
+	memset(&l, 0, sizeof(l));
+	/* 300 ranges of 3 events, with gaps of 7 the peer holds. */
+	for (size_t r = 0; r < 300; r++)
+		s_add(s, &l, 10 * r, 10 * r + 3);
+	assert_int_equal(l.n_ranges, 300);
+	s_drain(s, &l);
+	for (size_t i = 0; i < KEYS; i++) {
+		int in = i < 3000 && i % 10 < 3;
+		assert_int_equal(g_sent[i], in ? 1 : 0);
+		n += g_sent[i];
+	}
+	assert_int_equal(n, 900);
+	/* 900 events fit one message of BATCH_EVENTS. */
+	assert_true(g_msgs <= 2);
+	s_engine_free(s, &l);
+}
+
+/* Past RANGES_MAX, a range is not dropped: the last one stretches to take
+ * it in, so every event still goes (a few the peer holds go with them). */
+static void
+test_ranges_past_the_limit_stretch(void **state)
+{
+	sync_t *s = s_engine();
+	link_t l;
+	const size_t ranges = RANGES_MAX + 200;
+
+	(void)state;
+	assert_true(ranges <= KEYS);
+	memset(&l, 0, sizeof(l));
+	/* Keys are 10 apart in ts: ranges of one key each, [10 i, 10 i + 1). */
+	for (size_t r = 0; r < ranges; r++) {
+		uint8_t lo[SYNC_TSID_LEN], hi[SYNC_TSID_LEN];
+		s_key(lo, 10 * r);
+		s_key(hi, 10 * r + 1);
+		flow_ranges_add(s, &l, lo, hi);
+	}
+	assert_int_equal(l.n_ranges, RANGES_MAX);
+	s_drain(s, &l);
+	for (size_t i = 0; i < ranges; i++)
+		assert_int_equal(g_sent[i], 1);
+	for (size_t i = ranges; i < KEYS; i++)
+		assert_int_equal(g_sent[i], 0);
+	s_engine_free(s, &l);
+}
+
+/* A range queued again, whole or in part, is not sent twice. */
+static void
+test_overlap_not_queued_twice(void **state)
+{
+	sync_t *s = s_engine();
+	link_t l;
+
+	(void)state;
+	memset(&l, 0, sizeof(l));
+	s_add(s, &l, 100, 200);
+	s_add(s, &l, 120, 180); /* inside */
+	s_add(s, &l, 150, 250); /* overlaps the end */
+	s_drain(s, &l);
+	for (size_t i = 0; i < KEYS; i++)
+		assert_int_equal(g_sent[i], i >= 100 && i < 250 ? 1 : 0);
+	s_engine_free(s, &l);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_many_small_ranges_kept_and_batched),
+	    cmocka_unit_test(test_ranges_past_the_limit_stretch),
+	    cmocka_unit_test(test_overlap_not_queued_twice),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
