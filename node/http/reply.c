@@ -208,8 +208,21 @@ s_bearer(http_req_t *r, const char *auth)
 	memset(&r->sess, 0, sizeof(r->sess));
 	snprintf(r->sess.handle, sizeof(r->sess.handle), "%s", r->tok.handle);
 	memcpy(r->sess.key, r->tok.key, CPT_KEY_LEN);
-	/* An admin's token acts as an admin only with the admin scope. */
+	/* An admin's token acts as an admin only with the admin scope, and only
+	 * while its person is still an admin here: the role is read now, as a
+	 * login reads it (a demotion closes sessions; a token has none). */
 	r->sess.admin = r->tok.admin && (r->tok.scopes & TOK_ADMIN);
+	if (r->sess.admin) {
+		store_txn_t *txn;
+		json_t *rec;
+		if (store_read_begin(r->h->st, &txn) != 0)
+			return -1;
+		rec = index_key_info(txn, r->tok.key);
+		r->sess.admin =
+		    rec && acct_is_site_admin(node_site_key(r->h->node), r->h->site, rec);
+		json_decref(rec);
+		store_read_end(r->h->st, &txn);
+	}
 	snprintf(r->bearer, sizeof(r->bearer), "%s", v);
 	r->via_token = 1;
 	r->has_sess = 1;

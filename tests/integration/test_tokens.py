@@ -168,6 +168,23 @@ def test_disabled(n):
     t.eq(bearer(n, tok, "GET", "/api/feed").status, 401, "a disabled person's token is refused")
 
 
+def test_demoted(n):
+    """An admin-scope token stops acting as an admin once its person is no
+    longer one (it kept the role it was made with)."""
+    boss = login(n, "boss")
+    tok, _ = make_token(boss, "boss's", ["admin"])
+    t.eq(bearer(n, tok, "GET", "/api/admin/users").status, 200, "an admin's admin token works")
+    root = login(n, "root")
+    r = root.request("PATCH", "/api/admin/users/boss", body={"role": "member"})
+    t.check(r.status == 200, "root makes boss a member", r.json)
+    t.eq(bearer(n, tok, "GET", "/api/admin/users").status, 403,
+         "the token of a demoted admin is no longer an admin's")
+    r = root.request("PATCH", "/api/admin/users/boss", body={"role": "admin"})
+    t.check(r.status == 200, "root makes boss an admin again", r.json)
+    t.eq(bearer(n, tok, "GET", "/api/admin/users").status, 200,
+         "the token acts as an admin again")
+
+
 def test_canteen_example(n):
     """docs/examples/canteen_menu.py, run as the docs say, posts to a space."""
     import subprocess
@@ -238,11 +255,13 @@ def main():
         n.add_user("root", admin=True)
         n.add_user("alice")
         n.add_user("bob")
+        n.add_user("boss", admin=True)
         n.start()
         t.test(test_scopes, n)
         t.test(test_expiry, n)
         t.test(test_cli, n)
         t.test(test_disabled, n)
+        t.test(test_demoted, n)
         t.test(test_canteen_example, n)
         t.test(test_malformed, n)
         t.test(test_restart_and_secrets, n)
