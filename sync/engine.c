@@ -113,8 +113,16 @@ s_timers(sync_t *s, uint64_t now)
 		s->rate_ms = now;
 	if (periodic)
 		s->next_reconcile_ms = now + (uint64_t)s->conf.reconcile_interval_s * 1000;
+	/* Nothing else happens when a certificate expires (or one made for
+	 * later comes into force): a link would stay up until the next change
+	 * of trust. */
+	if (now >= s->next_recheck_ms) {
+		s->next_recheck_ms = now + s->conf.recheck_ms;
+		zap_recheck(s);
+	}
 	zap_tick(s, now);
 	next = s_sooner(s->next_reconcile_ms, s->rate_ms + 2000);
+	next = s_sooner(next, s->next_recheck_ms);
 	next = s_sooner(next, now + 1000); /* zap_tick's summaries */
 	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
 		link_t *l = &s->links[i];
@@ -175,6 +183,7 @@ s_main(void *arg)
 	s_engine = s;
 	pthread_setname_np(pthread_self(), "cpt-sync");
 	s->next_reconcile_ms = sync_now_ms() + (uint64_t)s->conf.reconcile_interval_s * 1000;
+	s->next_recheck_ms = sync_now_ms() + s->conf.recheck_ms;
 	while (!s->stop) {
 		int n = 0, busy = 0;
 		long wait;
@@ -341,6 +350,8 @@ sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peer
 		s->conf.heartbeat_ms = 1000;
 	if (s->conf.reconcile_interval_s == 0)
 		s->conf.reconcile_interval_s = 60;
+	if (s->conf.recheck_ms == 0)
+		s->conf.recheck_ms = 30000;
 	/*
 	 * Sites may set different limits.max_msg, and a message over the
 	 * receiver's limit is malformed there (and counts towards a ban). So

@@ -215,6 +215,8 @@ typedef struct sync_conf {
 	uint32_t max_msg;              /* largest message accepted (never under 1 MiB) */
 	uint32_t heartbeat_ms;         /* heartbeat interval */
 	uint32_t reconcile_interval_s; /* periodic reconciliation */
+	uint32_t recheck_ms;           /* links' certificates checked again (0: 30 s), so
+	                                  that one that expires ends its link in time */
 	sync_ops_t ops;                /* the store */
 	uint32_t blob_rate;            /* bytes per second of chunks asked in all, 0: no cap */
 	sync_blob_ops_t blob;          /* the blob store; blob.wanted NULL: no blob messages

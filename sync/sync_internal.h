@@ -183,6 +183,7 @@ struct sync {
 	size_t recv_limit;                 /* largest message accepted: max(max_msg, MSG_FLOOR) */
 	size_t send_cap;                   /* largest message sent (see sync_start) */
 	uint64_t next_reconcile_ms;        /* periodic reconciliation */
+	uint64_t next_recheck_ms;          /* certificates checked again (expiry) */
 	int recheck_due;                   /* a recheck asked from the engine thread itself */
 	int timers_due;                    /* a link changed state: run the timers this round */
 	recv_batch_t *in;   /* envelopes waiting for the end of this round, or NULL */

@@ -218,6 +218,50 @@ test_redial_when_certified_again(void **state)
 	tu_rm(dir);
 }
 
+/* A link whose certificate expires closes on its own: nothing else
+ * happens at that moment, and it stayed up until the next change of trust
+ * (a revocation, a certificate). */
+static void
+test_expiry_closes_link(void **state)
+{
+	char dir[64], err[256];
+	node_t *n = tu_node(dir, "hub");
+	fed_t *fed = fed_new(n);
+	key_curve_t *curve = key_curve_new(), *lcurve = key_curve_new(), *lseal = key_curve_new();
+	key_sign_t *lsign = key_sign_new();
+	uint64_t now = hlc_wall_ms();
+	sync_peer_conf_t peer;
+	sync_conf_t sc;
+	sync_t *s;
+
+	(void)state;
+	assert_non_null(fed);
+	s_certify(n, dir, lsign, lcurve, lseal, now, now + 1500);
+	memset(&sc, 0, sizeof(sc));
+	sc.curve = curve;
+	sc.recheck_ms = 200;
+	snprintf(sc.site, sizeof(sc.site), "hub");
+	fed_sync_ops(fed, &sc.ops);
+	memset(&peer, 0, sizeof(peer));
+	snprintf(peer.endpoint, sizeof(peer.endpoint), "tcp://127.0.0.1:9");
+	memcpy(peer.site_key, key_sign_public(lsign), CPT_KEY_LEN);
+	if ((s = sync_start(&sc, &peer, 1, err, sizeof(err))) == NULL)
+		fail_msg("sync_start: %s", err);
+	assert_true(s_revoked_becomes(s, 0));
+	while (hlc_wall_ms() <= now + 1500)
+		usleep(50000);
+	/* No sync_recheck here: the engine's own timer. */
+	assert_true(s_revoked_becomes(s, 1));
+	sync_stop(&s);
+	key_curve_destroy(&curve);
+	key_curve_destroy(&lcurve);
+	key_curve_destroy(&lseal);
+	key_sign_destroy(&lsign);
+	fed_destroy(&fed);
+	node_close(&n);
+	tu_rm(dir);
+}
+
 int
 main(void)
 {
@@ -225,6 +269,7 @@ main(void)
 	    cmocka_unit_test(test_has_sees_pending),
 	    cmocka_unit_test(test_many_peers),
 	    cmocka_unit_test(test_redial_when_certified_again),
+	    cmocka_unit_test(test_expiry_closes_link),
 	};
 
 	if (cpt_init() != 0)
