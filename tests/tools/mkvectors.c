@@ -34,7 +34,7 @@ struct s_made {
 #define MINUTE 60000ull
 
 static const char *s_corpus_dir; /* -c DIR, or NULL */
-static struct s_party s_root, s_lyon, s_alice, s_bruno, s_bruno_old, s_other_root;
+static struct s_party s_root, s_lyon, s_alice, s_bruno, s_bruno_old, s_other_root, s_bot;
 static uint8_t s_fed[CPT_FED_LEN];       /* the federation id of s_root */
 static uint8_t s_other_fed[CPT_FED_LEN]; /* the federation id of s_other_root */
 static unsigned s_nvectors;
@@ -267,7 +267,8 @@ s_nested(char *out, size_t cap, size_t depth)
 static void
 s_valid(struct s_made *post, struct s_made *comment)
 {
-	static struct s_made m; /* events no later vector refers to */
+	static struct s_made m, filem; /* events no later vector refers to; the file */
+	struct s_made *file = &filem;
 	char body[8192], curve_hex[CPT_HEX_ID], seal_hex[CPT_HEX_ID], proof[2 * CPT_SIG_LEN + 1];
 	const char *password = "correct horse battery staple";
 
@@ -315,6 +316,16 @@ s_valid(struct s_made *post, struct s_made *comment)
 	s_event(&m, "enrol_bruno", "lyon enrols bruno.durand in the same millisecond", &s_lyon,
 	        EVT_ENROL, HLC_MAKE(T0 + MINUTE, 1), body, 0, NULL);
 
+	s_proof_hex(proof, &s_bot, "lyon", "cantine.bot");
+	snprintf(body, sizeof(body),
+	         "{\"handle\":\"cantine.bot\",\"key\":\"%s\",\"site\":\"lyon\",\"role\":\"bot\","
+	         "\"name\":\"Menu de la cantine\",\"proof\":\"%s\"}",
+	         s_bot.hex, proof);
+	s_event(&m, "enrol_bot",
+	        "lyon enrols a service account (role bot, 7.2), whose key is held for its owner's "
+	        "API tokens",
+	        &s_lyon, EVT_ENROL, HLC_MAKE(T0 + MINUTE, 2), body, 0, NULL);
+
 	snprintf(body, sizeof(body),
 	         "{\"key\":\"%s\",\"effective\":%llu,\"reason\":\"ordinateur portable volé\","
 	         "\"vouch\":{\"from\":0,\"to\":%llu,\"ids\":\"\"}}",
@@ -337,6 +348,19 @@ s_valid(struct s_made *post, struct s_made *comment)
 	        "\"department\":\"Ressources humaines\",\"site\":\"lyon\","
 	        "\"phone\":\"+33 4 72 00 00 00\",\"location\":\"Bâtiment B, 2e étage\","
 	        "\"skills\":[\"recrutement\",\"formation\"],\"bio\":null}}",
+	        0, NULL);
+
+	s_event(file, "file_alice",
+	        "alice publishes a photo (18.3): the blob, its size, type and name, its "
+	        "dimensions after EXIF orientation and its two WebP thumbnails",
+	        &s_alice, EVT_FILE, HLC_MAKE(T0 + 59 * MINUTE, 0),
+	        "{\"blob\":\"7d1e5c0a9b3f2e4d6c8a0b1f3e5d7c9a2b4f6e8d0c1a3b5f7e9d2c4a6b8f0c3a\","
+	        "\"size\":2483117,\"type\":\"image/jpeg\",\"name\":\"quai-3 été.jpg\","
+	        "\"w\":4032,\"h\":3024,\"thumbs\":["
+	        "{\"blob\":\"19aa3c5e7f9b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c3e5b7d9f1a3c5e7b0b7e\","
+	        "\"size\":18004,\"w\":320,\"h\":240},"
+	        "{\"blob\":\"c0de2a4c6e8f0b2d4f6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e5512\","
+	        "\"size\":161230,\"w\":1280,\"h\":960}]}",
 	        0, NULL);
 
 	s_event(post, "post_reunion", "alice posts and mentions bruno", &s_alice, EVT_POST,
@@ -370,6 +394,11 @@ s_valid(struct s_made *post, struct s_made *comment)
 	s_event(&m, "comment_bruno_redacted",
 	        "comment_bruno after redaction_comment: header and signature only, same id",
 	        &s_bruno, EVT_COMMENT, HLC_MAKE(T0 + 61 * MINUTE, 0), body, 1, NULL);
+
+	snprintf(body, sizeof(body), "{\"text\":\"Le quai 3 ce matin.\",\"files\":[\"%s\"]}",
+	         file->id);
+	s_event(&m, "post_files", "alice posts with file_alice attached (post.files, 18.3)",
+	        &s_alice, EVT_POST, HLC_MAKE(T0 + 64 * MINUTE, 0), body, 0, NULL);
 
 	s_event(
 	    &m, "unknown_kind_200", "a kind from a newer node: stored and relayed, not shown",
@@ -940,6 +969,7 @@ main(int argc, char **argv)
 	s_party_init(&s_bruno, 0x60);
 	s_party_init(&s_bruno_old, 0x80);
 	s_party_init(&s_other_root, 0xa0);
+	s_party_init(&s_bot, 0xd0);
 	evt_federation_id(s_fed, key_sign_public(s_root.key));
 	evt_federation_id(s_other_fed, key_sign_public(s_other_root.key));
 
@@ -957,6 +987,7 @@ main(int argc, char **argv)
 		key_sign_destroy(&s_bruno.key);
 		key_sign_destroy(&s_bruno_old.key);
 		key_sign_destroy(&s_other_root.key);
+		key_sign_destroy(&s_bot.key);
 		return fflush(stdout) == 0 ? 0 : 1;
 	}
 	printf("# Comptoir event test vectors, written by tests/tools/mkvectors: do not edit.\n"
@@ -973,5 +1004,6 @@ main(int argc, char **argv)
 	key_sign_destroy(&s_bruno.key);
 	key_sign_destroy(&s_bruno_old.key);
 	key_sign_destroy(&s_other_root.key);
+	key_sign_destroy(&s_bot.key);
 	return fflush(stdout) == 0 ? 0 : 1;
 }
