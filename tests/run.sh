@@ -17,7 +17,7 @@ log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
 # Adds the counts a suite printed; a suite that failed without counts counts one.
-account() { # name rc outfile
+account() { # name rc outfile seconds
 	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$3" | tail -n 1)
 	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$3" | tail -n 1)
 	if [ -z "$p$f" ]; then
@@ -32,10 +32,10 @@ account() { # name rc outfile
 	fail=$((fail + f))
 	if [ "$2" -ne 0 ]; then
 		failed_suites="$failed_suites $1"
-		echo "FAIL $1 (exit $2)"
+		echo "FAIL $1 (exit $2, $4 s)"
 		sed 's/^/    /' "$3" | tail -n 60
 	else
-		echo "ok   $1 ($p passed)"
+		echo "ok   $1 ($p passed, $4 s)"
 	fi
 }
 
@@ -44,8 +44,10 @@ run_suite() { # name command...
 	shift
 	case "$name" in *"${TESTS:-}"*) ;; *) return 0 ;; esac
 	out="$log/out"
+	t0=$(date +%s)
 	"$@" >"$out" 2>&1
-	account "$name" $? "$out"
+	rc=$?
+	account "$name" $rc "$out" $(($(date +%s) - t0))
 }
 
 # The modules' arrows point one way (docs/ARCHITECTURE.md, "Modules").
