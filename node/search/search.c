@@ -181,7 +181,7 @@ s_derive_text(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint16_t kind, doc
 	 * may read it (a private space's sealed text is opened only at its
 	 * member sites), and who may read it is decided at search time
 	 * (search_may_read): the row depends on the events, not on a viewer. */
-	v = kind == EVT_POST ? query_post_any(txn, id, 0) : query_comment(txn, id);
+	v = kind == EVT_POST ? query_post_lean(txn, id) : query_comment_lean(txn, id);
 	if (v == NULL)
 		return 0;
 	if (kind == EVT_COMMENT) {
@@ -190,7 +190,7 @@ s_derive_text(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint16_t kind, doc
 		uint8_t pid[CPT_ID_LEN];
 		json_t *p;
 		if (post == NULL || cpt_unhex32(pid, post, strlen(post)) != 0 ||
-		    (p = query_post_any(txn, pid, 0)) == NULL) {
+		    (p = query_post_lean(txn, pid)) == NULL) {
 			json_decref(v);
 			return 0;
 		}
