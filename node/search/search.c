@@ -1225,8 +1225,13 @@ search_open(search_t **out, store_t *st, const char *dir, int flags, char *err, 
 		 * answer: synchronous NORMAL, and FULL where it matters. */
 		if ((rc = s_exec(s->w, "PRAGMA synchronous=NORMAL", err, errlen)) != 0)
 			goto fail;
-		/* 32 MiB of page cache: FTS5's segment merges touch many pages. */
-		if ((rc = s_exec(s->w, "PRAGMA cache_size=-32768", err, errlen)) != 0)
+		/* FTS5's segment merges read many pages: through a map of the
+		 * file (the kernel's page cache, given back under pressure)
+		 * rather than 32 MiB of SQLite's own cache on the heap, which
+		 * took a catch-up's heap over its 64 MiB target; the heap
+		 * keeps 4 MiB, for the pages being written. */
+		if ((rc = s_exec(s->w, "PRAGMA cache_size=-4096; PRAGMA mmap_size=1073741824", err,
+		                 errlen)) != 0)
 			goto fail;
 		for (int i = 0; i < ST_COUNT; i++)
 			if (sqlite3_prepare_v3(s->w, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
