@@ -65,7 +65,7 @@ uiTest('search from the header: grouped, highlighted, opened', async ({ newPage 
 	await page.waitForURL(/#\/space\/[0-9a-f]{64}$/);
 });
 
-uiTest('search on a phone, in French', async ({ newPage }) => {
+uiTest('search and its filters on a phone, in French', async ({ newPage }) => {
 	const page = await newPage(site, { lang: 'fr', width: 390, height: 844 });
 	await login(page, 'alice', PW);
 	const box = page.getByRole('searchbox', { name: 'Rechercher dans les messages, commentaires et personnes' });
@@ -74,6 +74,13 @@ uiTest('search on a phone, in French', async ({ newPage }) => {
 	await page.getByRole('heading', { name: 'Recherche : cantine', level: 1 }).waitFor();
 	await page.locator('.search-hit mark', { hasText: 'cantine' }).waitFor();
 	await page.getByText('1 résultat', { exact: true }).waitFor();
+	// The results' filters, from the address (one page and login serve both).
+	await page.goto(site.url + '/#/search?q=palette&author=alice');
+	await page.getByText('1 résultat', { exact: true }).waitFor();
+	assert.equal(await page.getByLabel('Auteur', { exact: true }).inputValue(), 'alice');
+	for (const label of ['Type', 'Site', 'Espace', 'Du', 'Au'])
+		await page.getByLabel(label, { exact: true }).waitFor();
+	await page.getByRole('button', { name: 'Effacer les filtres' }).waitFor();
 	const w = await page.evaluate(() => document.documentElement.scrollWidth);
 	assert.ok(w <= 390, `nothing wider than the phone (${w} px)`);
 });
@@ -115,19 +122,6 @@ uiTest('the results narrowed by author, space, kind and dates, kept in the addre
 	await page.getByLabel('From', { exact: true }).fill(today);
 	await page.getByText('3 results', { exact: true }).waitFor();
 	assert.match(page.url(), new RegExp(`after=${today}&before=${today}`), 'the days are in the address');
-});
-
-uiTest('the results\' filters on a phone, in French', async ({ newPage }) => {
-	const page = await newPage(site, { lang: 'fr', width: 390, height: 844 });
-	await login(page, 'alice', PW);
-	await page.goto(site.url + '/#/search?q=palette&author=alice');
-	await page.getByText('1 résultat', { exact: true }).waitFor();
-	assert.equal(await page.getByLabel('Auteur', { exact: true }).inputValue(), 'alice');
-	for (const label of ['Type', 'Site', 'Espace', 'Du', 'Au'])
-		await page.getByLabel(label, { exact: true }).waitFor();
-	await page.getByRole('button', { name: 'Effacer les filtres' }).waitFor();
-	const w = await page.evaluate(() => document.documentElement.scrollWidth);
-	assert.ok(w <= 390, `nothing wider than the phone (${w} px)`);
 });
 
 /* --------------------------------------------------- the directory's filters */
