@@ -110,6 +110,11 @@ uiTest('the results narrowed by author, space, kind and dates, kept in the addre
 	// Cleared: the three posts again; then people only: none of them.
 	await page.getByRole('button', { name: 'Clear the filters' }).click();
 	await page.getByText('3 results', { exact: true }).waitFor();
+	// The authors' site: this one, where all three were written.
+	await page.getByLabel('Site', { exact: true }).selectOption('paris');
+	await page.waitForFunction(() => /[?&]site=paris(&|$)/.test(location.hash));
+	await page.getByText('3 results', { exact: true }).waitFor();
+	await page.getByLabel('Site', { exact: true }).selectOption('');
 	await page.getByLabel('Kind', { exact: true }).selectOption('people');
 	await page.getByText('Nothing matches “palette” with these filters.', { exact: true }).waitFor();
 	assert.equal(await hits.count(), 0);
