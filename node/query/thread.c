@@ -15,10 +15,11 @@
  * store may be old; or not counted by PROTOCOL.md 16.9 on its post, whose
  * place index_post_space gave: where, space). Its text is the newest edit by
  * its own author, as for a post: edits name the comment in "post" and are
- * indexed under it, and in a space count as the comment does. */
+ * indexed under it, and in a space count as the comment does. Lean: of its
+ * author only "author_site", and no files. */
 static json_t *
 s_comment_json(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int where,
-               const uint8_t space[CPT_ID_LEN])
+               const uint8_t space[CPT_ID_LEN], int lean)
 {
 	evt_t ev;
 	index_refs_t acc;
@@ -48,9 +49,11 @@ s_comment_json(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], 
 	              json_object_get(b, "post"), "author", handle, "author_key", khex, "text",
 	              acc.text, "created", (json_int_t)HLC_MS(ev.ts), "edited",
 	              acc.edit_body ? json_integer((json_int_t)HLC_MS(acc.edit_ts)) : json_null());
-	if (c)
+	if (c && lean)
+		q_author_site(txn, c, ev.author);
+	else if (c)
 		q_author_extra(txn, c, ev.author, handle);
-	if (c && json_object_get(b, "files") != NULL)
+	if (c && !lean && json_object_get(b, "files") != NULL)
 		json_object_set_new(c, "files",
 		                    query_files_view(txn, json_object_get(b, "files"), ev.author));
 	json_decref(acc.edit_body);
@@ -58,8 +61,8 @@ s_comment_json(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], 
 	return c;
 }
 
-json_t *
-query_comment(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
+static json_t *
+s_comment(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int lean)
 {
 	index_ctx_t ix = {0};
 	evt_t ev;
@@ -78,9 +81,21 @@ query_comment(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 	}
 	json_decref(b);
 	if ((where = index_post_space(&ix, txn, post, space)) >= 0)
-		c = s_comment_json(&ix, txn, id, where, space);
+		c = s_comment_json(&ix, txn, id, where, space, lean);
 	index_ctx_release(&ix);
 	return c;
+}
+
+json_t *
+query_comment(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
+{
+	return s_comment(txn, id, 0);
+}
+
+json_t *
+query_comment_lean(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
+{
+	return s_comment(txn, id, 1);
 }
 
 json_t *
@@ -127,7 +142,7 @@ query_comments(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const uint8_t *be
 				break;
 			}
 			c = s_comment_json(&ix, txn, (uint8_t *)k.data + CPT_ID_LEN + 8, where,
-			                   space);
+			                   space, 0);
 			if (c != NULL) {
 				json_array_append_new(newest, c);
 				memcpy(last, (uint8_t *)k.data + CPT_ID_LEN, 40);
@@ -154,9 +169,10 @@ query_comments(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const uint8_t *be
 
 /* The view of post id: its feed entry, found by the event's timestamp;
  * a post of a space only when any is set (its reader checked by the
- * caller, query_post_as), from its space's feed. */
+ * caller, query_post_as), from its space's feed. Lean: of its author only
+ * "author_site", and no files. */
 static json_t *
-s_post_view(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int any)
+s_post_view(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int any, int lean)
 {
 	evt_t ev;
 	json_t *b;
@@ -171,7 +187,7 @@ s_post_view(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int any)
 	if (sp == NULL) {
 		json_decref(b);
 		store_tsid(fk, ev.ts, id);
-		return q_post_extra(txn, store_get_json(txn, DB_FEED, fk, STORE_TSID_LEN));
+		return q_post_extra_as(txn, store_get_json(txn, DB_FEED, fk, STORE_TSID_LEN), lean);
 	}
 	if (!any || cpt_unhex32(space, sp, strlen(sp)) != 0) {
 		json_decref(b);
@@ -180,13 +196,13 @@ s_post_view(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int any)
 	json_decref(b);
 	memcpy(fk, space, CPT_ID_LEN);
 	store_tsid(fk + CPT_ID_LEN, ev.ts, id);
-	return q_post_extra(txn, store_get_json(txn, DB_SPACE_FEED, fk, sizeof(fk)));
+	return q_post_extra_as(txn, store_get_json(txn, DB_SPACE_FEED, fk, sizeof(fk)), lean);
 }
 
 static json_t *
 s_post(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int with_children, int any)
 {
-	json_t *post = s_post_view(txn, id, any), *list;
+	json_t *post = s_post_view(txn, id, any, 0), *list;
 	char before[81];
 
 	assert(txn != NULL && id != NULL);
@@ -207,6 +223,13 @@ json_t *
 query_post_any(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int with_children)
 {
 	return s_post(txn, id, with_children, 1);
+}
+
+json_t *
+query_post_lean(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
+{
+	assert(txn != NULL && id != NULL);
+	return s_post_view(txn, id, 1, 1);
 }
 
 json_t *

@@ -181,7 +181,7 @@ s_derive_text(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint16_t kind, doc
 	 * may read it (a private space's sealed text is opened only at its
 	 * member sites), and who may read it is decided at search time
 	 * (search_may_read): the row depends on the events, not on a viewer. */
-	v = kind == EVT_POST ? query_post_any(txn, id, 0) : query_comment(txn, id);
+	v = kind == EVT_POST ? query_post_lean(txn, id) : query_comment_lean(txn, id);
 	if (v == NULL)
 		return 0;
 	if (kind == EVT_COMMENT) {
@@ -190,7 +190,7 @@ s_derive_text(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint16_t kind, doc
 		uint8_t pid[CPT_ID_LEN];
 		json_t *p;
 		if (post == NULL || cpt_unhex32(pid, post, strlen(post)) != 0 ||
-		    (p = query_post_any(txn, pid, 0)) == NULL) {
+		    (p = query_post_lean(txn, pid)) == NULL) {
 			json_decref(v);
 			return 0;
 		}
@@ -1087,29 +1087,25 @@ s_writer(void *arg)
 	pthread_setname_np(pthread_self(), "cpt-search");
 	pthread_mutex_lock(&s->qlock);
 	for (;;) {
-		sx_change_t *batch;
-		size_t n;
+		size_t n, first;
 		while (s->qn == 0 && !s->stop)
 			pthread_cond_wait(&s->qcond, &s->qlock);
 		if (s->qn == 0 && s->stop)
 			break;
+		/* Taken out of the ring now, so that a waiting commit goes on
+		 * while this batch is indexed. */
 		n = s->qn < SX_BATCH ? s->qn : SX_BATCH;
-		batch = malloc(n * sizeof(*batch));
-		if (batch == NULL) {
-			pthread_mutex_unlock(&s->qlock);
-			s->failed = 1;
-			pthread_mutex_lock(&s->qlock);
-			continue;
-		}
-		memcpy(batch, s->q, n * sizeof(*batch));
-		memmove(s->q, s->q + n, (s->qn - n) * sizeof(*batch));
+		first = s->qcap - s->qhead < n ? s->qcap - s->qhead : n;
+		memcpy(s->batch, s->q + s->qhead, first * sizeof(*s->batch));
+		memcpy(s->batch + first, s->q, (n - first) * sizeof(*s->batch));
+		s->qhead = (s->qhead + n) % s->qcap;
 		s->qn -= n;
+		pthread_cond_broadcast(&s->qroom);
 		pthread_mutex_unlock(&s->qlock);
 		/* A failed batch leaves the file "not clean": the next open
 		 * reconciles it with the store. */
-		if (s_apply(s, batch, n) != 0)
+		if (s_apply(s, s->batch, n) != 0)
 			s->failed = 1;
-		free(batch);
 		if (s->need_recon) {
 			char err[512] = "";
 			size_t docs, wrong;
@@ -1128,34 +1124,41 @@ s_writer(void *arg)
 	return NULL;
 }
 
-/* The node's after-commit listener: queues, never blocks on SQLite. */
+/*
+ * The node's after-commit listener: copies the changes into the ring and
+ * never touches SQLite. When the ring is full it waits for the writer to
+ * take a batch out: the ring is bounded in bytes (search_start), and no
+ * change is ever dropped, so the index stays a function of the event set.
+ * The wait holds back the committing thread (a peer's batches, through the
+ * federation's writer, and so the peer's acknowledgements), never the
+ * network thread; see docs/ARCHITECTURE.md, "Search", for why not a drop.
+ */
 static void
 s_listener(void *arg, const node_change_t *changes, size_t n, enum node_origin origin)
 {
 	search_t *s = arg;
+	size_t i = 0;
 
 	(void)origin;
 	pthread_mutex_lock(&s->qlock);
-	if (s->qn + n > s->qcap) {
-		size_t cap = (s->qn + n) * 2;
-		sx_change_t *nq = realloc(s->q, cap * sizeof(*nq));
-		if (nq == NULL) {
-			s->failed = 1; /* lost: the next open reconciles */
-			pthread_mutex_unlock(&s->qlock);
-			return;
+	while (i < n) {
+		if (s->qn == s->qcap) {
+			s->q_waits++;
+			while (s->qn == s->qcap)
+				pthread_cond_wait(&s->qroom, &s->qlock);
 		}
-		s->q = nq;
-		s->qcap = cap;
+		for (; i < n && s->qn < s->qcap; i++) {
+			sx_change_t *c = &s->q[(s->qhead + s->qn++) % s->qcap];
+			c->kind = changes[i].kind;
+			memcpy(c->id, changes[i].id, CPT_ID_LEN);
+			memcpy(c->ref, changes[i].ref, CPT_ID_LEN);
+			c->has_ref = changes[i].has_ref;
+			s->heard++;
+		}
+		if (s->qn > s->q_peak)
+			s->q_peak = s->qn;
+		pthread_cond_signal(&s->qcond);
 	}
-	for (size_t i = 0; i < n; i++) {
-		sx_change_t *c = &s->q[s->qn++];
-		c->kind = changes[i].kind;
-		memcpy(c->id, changes[i].id, CPT_ID_LEN);
-		memcpy(c->ref, changes[i].ref, CPT_ID_LEN);
-		c->has_ref = changes[i].has_ref;
-	}
-	s->heard += n;
-	pthread_cond_signal(&s->qcond);
 	pthread_mutex_unlock(&s->qlock);
 }
 
@@ -1183,7 +1186,9 @@ s_free(search_t *s)
 	pthread_mutex_destroy(&s->rlock);
 	pthread_cond_destroy(&s->qcond);
 	pthread_cond_destroy(&s->rcond);
+	pthread_cond_destroy(&s->qroom);
 	free(s->q);
+	free(s->batch);
 	free(s);
 }
 
@@ -1209,6 +1214,8 @@ search_open(search_t **out, store_t *st, const char *dir, int flags, char *err, 
 	pthread_mutex_init(&s->rlock, NULL);
 	pthread_cond_init(&s->qcond, NULL);
 	pthread_cond_init(&s->rcond, NULL);
+	pthread_cond_init(&s->qroom, NULL);
+	s->qcap = SEARCH_QUEUE_BYTES / sizeof(sx_change_t);
 	if (!s->readonly) {
 		if ((rc = sx_connect(&s->w, s->path, 0, err, errlen)) != 0)
 			goto fail;
@@ -1218,8 +1225,13 @@ search_open(search_t **out, store_t *st, const char *dir, int flags, char *err, 
 		 * answer: synchronous NORMAL, and FULL where it matters. */
 		if ((rc = s_exec(s->w, "PRAGMA synchronous=NORMAL", err, errlen)) != 0)
 			goto fail;
-		/* 32 MiB of page cache: FTS5's segment merges touch many pages. */
-		if ((rc = s_exec(s->w, "PRAGMA cache_size=-32768", err, errlen)) != 0)
+		/* FTS5's segment merges read many pages: through a map of the
+		 * file (the kernel's page cache, given back under pressure)
+		 * rather than 32 MiB of SQLite's own cache on the heap, which
+		 * took a catch-up's heap over its 64 MiB target; the heap
+		 * keeps 4 MiB, for the pages being written. */
+		if ((rc = s_exec(s->w, "PRAGMA cache_size=-4096; PRAGMA mmap_size=1073741824", err,
+		                 errlen)) != 0)
 			goto fail;
 		for (int i = 0; i < ST_COUNT; i++)
 			if (sqlite3_prepare_v3(s->w, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
@@ -1269,6 +1281,12 @@ search_start(search_t *s, node_t *n, char *err, size_t errlen)
 	int rc;
 
 	assert(s != NULL && n != NULL && !s->readonly && !s->started);
+	s->q = malloc(s->qcap * sizeof(*s->q));
+	s->batch = malloc(SX_BATCH * sizeof(*s->batch));
+	if (s->q == NULL || s->batch == NULL) {
+		snprintf(err, errlen, "search index: out of memory for the writer's queue");
+		return CPT_ENOMEM;
+	}
 	/* From here the file may be behind the store: said durably before the
 	 * first event is heard. */
 	pthread_mutex_lock(&s->wlock);
@@ -1376,6 +1394,23 @@ search_counts(search_t *s, uint64_t *heard, uint64_t *applied)
 	pthread_mutex_lock(&s->qlock);
 	*heard = s->heard;
 	*applied = s->applied;
+	pthread_mutex_unlock(&s->qlock);
+}
+
+void
+search_set_queue_bytes(search_t *s, size_t bytes)
+{
+	assert(s != NULL && !s->started && bytes >= sizeof(sx_change_t));
+	s->qcap = bytes / sizeof(sx_change_t);
+}
+
+void
+search_queue_stats(search_t *s, size_t *peak_bytes, size_t *bound_bytes, uint64_t *waits)
+{
+	pthread_mutex_lock(&s->qlock);
+	*peak_bytes = s->q_peak * sizeof(sx_change_t);
+	*bound_bytes = s->qcap * sizeof(sx_change_t);
+	*waits = s->q_waits;
 	pthread_mutex_unlock(&s->qlock);
 }
 

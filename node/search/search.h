@@ -43,7 +43,8 @@ int search_open(search_t **out, store_t *st, const char *dir, int flags, char *e
 /*
  * Starts the writer thread and listens to the commits of n (whose store is
  * the index's): the events of each commit are indexed by the thread soon
- * after. Marks the file "not clean" durably first. 0, CPT_EIO or CPT_EFULL.
+ * after. Marks the file "not clean" durably first. 0, CPT_EIO, CPT_ENOMEM
+ * or CPT_EFULL.
  */
 int search_start(search_t *s, node_t *n, char *err, size_t errlen) CPT_WUR;
 /* Stops listening, indexes what is queued, records the store's sequence
@@ -63,6 +64,18 @@ int search_verify(search_t *s, size_t *docs, size_t *wrong, char *err, size_t er
 int search_is_current(search_t *s);
 /* Changes applied by the writer thread since start, and changes heard. */
 void search_counts(search_t *s, uint64_t *heard, uint64_t *applied);
+
+/* The bound of the queue between the commits and the writer thread, in
+ * bytes: a commit that finds it full waits until the writer has taken a
+ * batch out (nothing is dropped). 1 MiB holds about 14,500 changes, seven
+ * batches of the writer. */
+#define SEARCH_QUEUE_BYTES (1024 * 1024)
+/* Sets the bound (tests: a small one) before search_start; at least one
+ * change's size. */
+void search_set_queue_bytes(search_t *s, size_t bytes);
+/* The most bytes the queue ever held, its bound, and how many times a
+ * commit waited for room. */
+void search_queue_stats(search_t *s, size_t *peak_bytes, size_t *bound_bytes, uint64_t *waits);
 
 /* ------------------------------------------------------------- searching */
 

@@ -45,10 +45,14 @@ struct search {
 	pthread_cond_t rcond;    /* a reader came back */
 	pthread_t thread;        /* the writer thread */
 	int started;             /* thread runs */
-	pthread_mutex_t qlock;   /* guards q, qn, qcap, stop, heard, applied */
+	pthread_mutex_t qlock;   /* guards q to q_waits, stop, heard, applied */
 	pthread_cond_t qcond;    /* changes queued, or stop */
-	sx_change_t *q;          /* changes not applied yet */
-	size_t qn, qcap;         /* used, allocated */
+	pthread_cond_t qroom;    /* the writer took changes out: room in q */
+	sx_change_t *q;          /* a ring of changes not taken yet, qcap long */
+	size_t qhead, qn, qcap;  /* first, used, slots (the bound / sizeof) */
+	size_t q_peak;           /* most slots ever used at once */
+	uint64_t q_waits;        /* times a commit waited for room */
+	sx_change_t *batch;      /* the writer's batch, SX_BATCH long */
 	int stop;                /* the thread ends once q is empty */
 	uint64_t heard, applied; /* changes queued, applied */
 	int need_recon;          /* writer thread: reconcile after this batch */

@@ -2460,7 +2460,10 @@ function accountMenu() {
 
 /* What search.js borrows from here. */
 function searchUi() {
-	return { h, t, api, userText, personLink, avatar, timeEl, showError, viewSeq: () => state.viewSeq };
+	return {
+		h, t, api, userText, personLink, avatar, timeEl, showError, field, siteName,
+		viewSeq: () => state.viewSeq, status: () => state.status, setStatus: s => { state.status = s; },
+	};
 }
 
 function markNav() {

@@ -21,6 +21,11 @@ before(async () => {
 	await chloe.call('POST', '/api/posts', { text: 'Menu de la cantine: gratin' });
 	const sp = await chloe.call('POST', '/api/spaces', { name: 'Randonnée du dimanche', description: 'Sorties en montagne', visibility: 'open', join: 'open' });
 	await chloe.call('POST', '/api/posts', { text: 'Départ de la randonnée à huit heures', space: sp.id });
+	// For the results' filters: one word, three posts, two authors, one in a space.
+	const alice = await apiSession(site, 'alice', PW);
+	await alice.call('POST', '/api/posts', { text: 'Palettes livrées à l’entrepôt nord' });
+	await chloe.call('POST', '/api/posts', { text: 'Une palette cassée à l’atelier' });
+	await chloe.call('POST', '/api/posts', { text: 'Palette de couleurs pour l’affiche', space: sp.id });
 });
 after(cleanup);
 
@@ -60,7 +65,7 @@ uiTest('search from the header: grouped, highlighted, opened', async ({ newPage 
 	await page.waitForURL(/#\/space\/[0-9a-f]{64}$/);
 });
 
-uiTest('search on a phone, in French', async ({ newPage }) => {
+uiTest('search and its filters on a phone, in French', async ({ newPage }) => {
 	const page = await newPage(site, { lang: 'fr', width: 390, height: 844 });
 	await login(page, 'alice', PW);
 	const box = page.getByRole('searchbox', { name: 'Rechercher dans les messages, commentaires et personnes' });
@@ -69,8 +74,59 @@ uiTest('search on a phone, in French', async ({ newPage }) => {
 	await page.getByRole('heading', { name: 'Recherche : cantine', level: 1 }).waitFor();
 	await page.locator('.search-hit mark', { hasText: 'cantine' }).waitFor();
 	await page.getByText('1 résultat', { exact: true }).waitFor();
+	// The results' filters, from the address (one page and login serve both).
+	await page.goto(site.url + '/#/search?q=palette&author=alice');
+	await page.getByText('1 résultat', { exact: true }).waitFor();
+	assert.equal(await page.getByLabel('Auteur', { exact: true }).inputValue(), 'alice');
+	for (const label of ['Type', 'Site', 'Espace', 'Du', 'Au'])
+		await page.getByLabel(label, { exact: true }).waitFor();
+	await page.getByRole('button', { name: 'Effacer les filtres' }).waitFor();
 	const w = await page.evaluate(() => document.documentElement.scrollWidth);
 	assert.ok(w <= 390, `nothing wider than the phone (${w} px)`);
+});
+
+/* ----------------------------------------------------- the results' filters */
+
+uiTest('the results narrowed by author, space, kind and dates, kept in the address', async ({ newPage }) => {
+	const page = await newPage(site);
+	await login(page, 'alice', PW);
+	await page.goto(site.url + '/#/search?q=palette');
+	const hits = page.locator('.search-group .search-hit');
+	await page.getByText('3 results', { exact: true }).waitFor();
+	// An author: chloe's two posts.
+	await page.getByLabel('Author', { exact: true }).fill('chloe');
+	await page.getByText('2 results', { exact: true }).waitFor();
+	assert.equal(await hits.filter({ hasText: 'entrepôt' }).count(), 0, 'alice\'s post is gone');
+	assert.match(page.url(), /[?&]author=chloe(&|$)/, 'the author is in the address');
+	// A space: the one post of chloe's in it.
+	await page.getByLabel('Space', { exact: true }).selectOption({ label: 'Randonnée du dimanche' });
+	await page.getByText('1 result', { exact: true }).waitFor();
+	assert.deepEqual(await hits.locator('mark').allInnerTexts(), ['Palette']);
+	assert.match(page.url(), /[?&]space=[0-9a-f]{64}(&|$)/, 'the space is in the address');
+	// Reload: the filters come back from the address.
+	await page.reload();
+	await page.getByText('1 result', { exact: true }).waitFor();
+	assert.equal(await page.getByLabel('Author', { exact: true }).inputValue(), 'chloe');
+	// Cleared: the three posts again; then people only: none of them.
+	await page.getByRole('button', { name: 'Clear the filters' }).click();
+	await page.getByText('3 results', { exact: true }).waitFor();
+	// The authors' site: this one, where all three were written.
+	await page.getByLabel('Site', { exact: true }).selectOption('paris');
+	await page.waitForFunction(() => /[?&]site=paris(&|$)/.test(location.hash));
+	await page.getByText('3 results', { exact: true }).waitFor();
+	await page.getByLabel('Site', { exact: true }).selectOption('');
+	await page.getByLabel('Kind', { exact: true }).selectOption('people');
+	await page.getByText('Nothing matches “palette” with these filters.', { exact: true }).waitFor();
+	assert.equal(await hits.count(), 0);
+	// A date range that ends before the posts were written: none; today: all.
+	await page.getByLabel('Kind', { exact: true }).selectOption('all');
+	await page.getByLabel('To', { exact: true }).fill('2001-01-31');
+	await page.getByText('Nothing matches “palette” with these filters.', { exact: true }).waitFor();
+	const today = await page.evaluate(() => new Date().toLocaleDateString('sv'));
+	await page.getByLabel('To', { exact: true }).fill(today);
+	await page.getByLabel('From', { exact: true }).fill(today);
+	await page.getByText('3 results', { exact: true }).waitFor();
+	assert.match(page.url(), new RegExp(`after=${today}&before=${today}`), 'the days are in the address');
 });
 
 /* --------------------------------------------------- the directory's filters */

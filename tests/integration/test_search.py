@@ -2,7 +2,8 @@
 Paris), a post written at Lyon found at Paris once it has arrived, a deleted
 post gone from every site's search; a private space's posts, comments and
 name found by its members only (not once they leave), a deleted space post
-gone at once, the index equal to a rebuild; and kill -9 during heavy posting: after
+gone at once, the index equal to a rebuild; a private space with members at
+two of three sites, searched at each; and kill -9 during heavy posting: after
 the restart the search index equals one rebuilt from the store, and every
 acknowledged post is found.
 
@@ -10,6 +11,7 @@ acknowledged post is found.
 
 Ends with "N passed, M failed" and exits 1 on failure.
 """
+import json
 import os
 import shutil
 import sqlite3
@@ -248,7 +250,64 @@ def test_spaces():
     A.cleanup()
 
 
+def test_private_space_sites():
+    """A private space with members at paris and lyon: its post, written at
+    paris, is found by lyon's member at lyon, by nobody else at lyon or at
+    nantes (which relays it sealed), and no longer once the member leaves."""
+    A = Node("paris")
+    fast_sync(A)
+    paris_cert = certify(A, A, publish=False, install=False)
+    A.add_user("alice", admin=True)
+    B, C = join_node("lyon"), join_node("nantes")
+    certify(A, B)
+    certify(A, C)
+    for n in (B, C):
+        fast_sync(n)
+        n.cli("peer", "add", paris_cert)
+    B.add_user("dave")
+    B.add_user("erin")
+    C.add_user("carol")
+    for n in (A, B, C):
+        n.start()
+    t.check(wait_until(lambda: linked(A, "lyon") and linked(A, "nantes"), DEADLINE),
+            "lyon and nantes link to paris")
+    a, d, e, c = login(A, "alice"), login(B, "dave"), login(B, "erin"), login(C, "carol")
+    r = a.post("/api/spaces", {"name": "Projet Zéphyr", "visibility": "private",
+                               "join": "invite"})
+    t.check(r.status == 201, "alice makes a private space at paris", r)
+    sid = r.json["id"]
+    t.check(a.post("/api/spaces/%s/invite" % sid, {"user": "dave"}).status == 200,
+            "alice invites dave of lyon")
+    t.check(wait_until(lambda: d.get("/api/spaces/%s" % sid).json.get("my_pending") == "invited",
+                       DEADLINE) and d.post("/api/spaces/%s/join" % sid).status == 200,
+            "dave joins at lyon")
+    r = a.post("/api/posts", {"text": "les tarifs confidentiels du pangolin", "space": sid})
+    t.check(r.status == 201, "alice posts in the private space at paris", r)
+    pid = r.json["id"]
+    # Once lyon holds the key (sealed to it on paris's timer), its index has the post.
+    t.check(wait_until(lambda: found_ids(d, "pangolin tarif") == {pid}, DEADLINE, 0.05),
+            "dave (a member) finds it at lyon", found_ids(d, "pangolin"))
+    t.check(found_ids(e, "pangolin") == set(), "erin (no member) does not, at lyon")
+    t.check(wait_until(lambda: pid in export_ids(C), DEADLINE), "nantes stores the sealed post")
+    t.check(found_ids(c, "pangolin") == set() and
+            search(c, "pangolin", type="posts", space=sid)["posts"]["items"] == [],
+            "carol does not find it at nantes, even asking for the space")
+    r = d.post("/api/spaces/%s/leave" % sid)
+    t.check(r.status == 200, "dave leaves", r)
+    t.check(found_ids(d, "pangolin") == set(), "dave, gone, no longer finds it at lyon")
+    t.check(found_ids(a, "pangolin") == {pid}, "alice still does at paris")
+    for n in (A, B, C):
+        n.stop()
+        n.cleanup()
+
+
+def export_ids(node):
+    p = run_cli("export", "--dir", node.data)
+    return {json.loads(x)["id"] for x in p.stdout.splitlines() if x.strip()}
+
+
 t.test(test_two_sites)
 t.test(test_spaces)
+t.test(test_private_space_sites)
 t.test(test_kill_during_posting)
 t.finish()

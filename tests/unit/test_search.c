@@ -589,6 +589,60 @@ test_wal_checkpoints(void **state)
 	sqlite3_close(db);
 }
 
+/* A burst far larger than the writer's queue, in one commit: the commit
+ * waits for room (the queue never holds more bytes than its bound) and the
+ * index ends with every event (nothing dropped). */
+static void
+test_queue_bounded(void **state)
+{
+	struct fx *f = *state;
+	enum { BURST = 400, ROOM = 16 };
+	static uint8_t env[BURST][512];
+	const uint8_t *bufs[BURST];
+	size_t lens[BURST], peak, bound, docs, wrong;
+	ingest_res_t res[BURST];
+	uint64_t waits;
+	char err[1024], path[128];
+	uint64_t ms = hlc_wall_ms() - 60000;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	/* A new index with a queue of ROOM changes. */
+	search_close(&f->s);
+	if (search_open(&f->s, node_store(f->n), f->data, 0, err, sizeof(err)) != 0)
+		fail_msg("search: %s", err);
+	search_set_queue_bytes(f->s, ROOM * 72);
+	if (search_start(f->s, f->n, err, sizeof(err)) != 0)
+		fail_msg("search: %s", err);
+	for (int i = 0; i < BURST; i++) {
+		char body[96];
+		snprintf(body, sizeof(body), "{\"text\":\"rafale numéro %d\"}", i);
+		lens[i] = tu_sign(f->n, f->alice, EVT_POST, body, ms + (uint64_t)i, env[i],
+		                  sizeof(env[i]));
+		bufs[i] = env[i];
+	}
+	assert_int_equal(node_submit(f->n, bufs, lens, BURST, res), 0);
+	for (int i = 0; i < BURST; i++)
+		assert_int_equal(res[i].rc, 0);
+	s_settle(f);
+	search_queue_stats(f->s, &peak, &bound, &waits);
+	assert_true(bound <= ROOM * 72);
+	assert_true(peak <= bound);
+	assert_true(waits > 0); /* the burst did not fit: the commit waited */
+	/* Every post has its row, and the file is what the store derives. */
+	snprintf(path, sizeof(path), "%s/search.db", f->data);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "SELECT count(*) FROM docs WHERE type = 1", -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), BURST);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_int_equal(search_verify(f->s, &docs, &wrong, err, sizeof(err)), 0);
+	assert_int_equal(wrong, 0);
+}
+
 int
 main(void)
 {
@@ -602,6 +656,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_rebuild_equals_live, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_catch_up_and_verify, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wal_checkpoints, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_queue_bounded, setup, teardown),
 	};
 
 	assert_int_equal(cpt_init(), 0);
