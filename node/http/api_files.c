@@ -31,7 +31,16 @@ struct http_upload {
 	uint8_t utf8_lo, utf8_hi;  /* the range of the next continuation byte */
 	int utf8_bad;              /* a byte past the head broke UTF-8 (or was NUL) */
 	char name[NAME_MAX_B + 1]; /* the name given (?name=) */
+	blob_strip_t *strip;       /* metadata out of pictures, between the body and put */
+	uint64_t max;              /* bytes of body accepted (limits.max_file_mb) */
 };
+
+/* The strip filter's sink: the blob being written. */
+static int
+s_to_put(void *arg, const void *data, size_t len)
+{
+	return blob_put_write(arg, data, len);
+}
 
 /* A name as PROTOCOL.md 18.3 takes it: 1..255 bytes, valid UTF-8, no '/',
  * '\\' or control character. */
@@ -145,9 +154,17 @@ api_files_begin(http_req_t *r)
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return http_error(r, 500, NULL, "out of memory"), 0;
 	snprintf(u->name, sizeof(u->name), "%s", name);
+	u->max = max;
 	if (blob_put_begin(h->bs, &u->put, max) != 0) {
 		free(u);
 		return http_error(r, 500, NULL, "cannot write to the file store"), 0;
+	}
+	/* A picture's metadata (GPS, serial numbers, XMP) goes before its bytes
+	 * are hashed: the id is that of the clean file (PROTOCOL.md 18.2). */
+	if (blob_strip_new(&u->strip, s_to_put, u->put) != 0) {
+		blob_put_abort(&u->put);
+		free(u);
+		return http_error(r, 500, NULL, "out of memory"), 0;
 	}
 	r->up = u;
 	return 1;
@@ -172,7 +189,13 @@ api_files_data(http_req_t *r, const char *data, size_t n)
 		s_utf8_feed(u, b, n);
 	}
 	u->total += n;
-	if ((rc = blob_put_write(u->put, data, n)) != 0) {
+	/* The body's bytes count, not only what is kept: a picture followed by
+	 * an endless trailer (dropped) still meets the limit. */
+	if (u->total > u->max)
+		rc = CPT_ETOOBIG;
+	else
+		rc = blob_strip_feed(u->strip, data, n);
+	if (rc != 0) {
 		u->err = rc;
 		blob_put_abort(&u->put); /* nothing half-stored stays */
 	}
@@ -190,6 +213,7 @@ api_files_done(http_req_t *r)
 		         (unsigned long long)u->total);
 		blob_put_abort(&u->put);
 	}
+	blob_strip_destroy(&u->strip);
 	free(u);
 	r->up = NULL;
 }
@@ -255,6 +279,11 @@ api_files_create(http_req_t *r)
 
 	if (u == NULL)
 		return http_error(r, 500, NULL, "the upload was not started");
+	/* The last bytes the filter held go to the put (they may fail too). */
+	if (u->err == 0 && u->put != NULL && (rc = blob_strip_end(u->strip)) != 0) {
+		u->err = rc;
+		blob_put_abort(&u->put);
+	}
 	if (u->err == CPT_ETOOBIG)
 		return http_fail(r, 413, "file_too_big", NULL,
 		                 json_pack("{s:I}", "max", (json_int_t)r->h->max_file_mb << 20),
@@ -262,8 +291,15 @@ api_files_create(http_req_t *r)
 	if (u->err == CPT_ENOSPC)
 		return http_fail(r, 507, "no_space", NULL, NULL,
 		                 "the node's disk is full: the file was not stored");
+	if (u->err == CPT_EINVAL)
+		return http_fail(r, 415, "bad_image", NULL, NULL,
+		                 "the picture is damaged: %s; it was not stored",
+		                 blob_strip_error(u->strip));
 	if (u->err != 0)
 		return http_error(r, 500, NULL, "cannot write the file: %s", cpt_strerror(u->err));
+	if (blob_strip_dropped(u->strip) > 0)
+		log_info("http", "upload of \"%s\": %llu bytes of metadata removed", u->name,
+		         (unsigned long long)blob_strip_dropped(u->strip));
 	if (u->total == 0) {
 		blob_put_abort(&u->put);
 		return http_fail(r, 400, "empty", NULL, NULL, "the file is empty");
