@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "node/http/http_internal.h"
+#include "node/outbox/outbox.h"
 
 #define UP_HEAD    65536 /* bytes kept to decide the type (PROTOCOL.md 18.2) */
 #define THUMB_S    320   /* the feed's and the avatars' thumbnail */
@@ -235,6 +236,57 @@ s_drop_unwanted(http_req_t *r, const uint8_t id[BLOB_ID_LEN])
 		log_warnx("http", "cannot remove an unused upload");
 }
 
+/* What an upload's clean-up puts in the outbox (under a write transaction). */
+struct unposted {
+	const json_t *entry; /* {"file", "redaction", "not_before"} */
+	uint64_t now;        /* wall ms */
+};
+
+static int
+s_unposted_put(store_txn_t *txn, void *arg)
+{
+	struct unposted *u = arg;
+	return outbox_put(txn, "unposted", NULL, u->entry, u->now);
+}
+
+/*
+ * The clean-up of an upload never posted (docs/ARCHITECTURE.md, "Files and
+ * pictures"): the redaction of file event file, signed now by the uploader
+ * (whose key is open for this request only), kept in the outbox's
+ * "unposted" channel until limits.unposted_ttl has passed; the daemon's
+ * worker then submits it unless an event of the author names the file. A
+ * failure here is logged: the file then stays until its author deletes it.
+ */
+static void
+s_unposted_schedule(http_req_t *r, const uint8_t file[CPT_ID_LEN])
+{
+	char hex[CPT_HEX_ID], *env = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	json_t *body, *entry = NULL;
+	struct unposted u;
+	int rc = CPT_ENOMEM;
+
+	cpt_hex32(hex, file);
+	if ((body = json_pack("{s:s}", "target", hex)) != NULL &&
+	    (rc = http_sign(r, EVT_REDACT, body, &buf, &len)) == 0 &&
+	    (env = malloc(len * 2 + 1)) != NULL) {
+		sodium_bin2hex(env, len * 2 + 1, buf, len);
+		u.now = hlc_wall_ms();
+		entry = json_pack("{s:s, s:s, s:I}", "file", hex, "redaction", env, "not_before",
+		                  (json_int_t)(u.now + (uint64_t)r->h->unposted_ttl * 1000));
+		u.entry = entry;
+		rc = entry ? store_write(r->h->st, s_unposted_put, &u) : CPT_ENOMEM;
+	}
+	if (rc != 0)
+		log_warnx("http", "upload %s: its clean-up if never posted is not set: %s", hex,
+		          cpt_strerror(rc));
+	json_decref(entry);
+	json_decref(body);
+	free(env);
+	free(buf);
+}
+
 /* A thumbnail of image id, longest side side, put and pinned: 1 with its
  * entry appended to thumbs, 0 when none could be made (the file goes on
  * without it). */
@@ -379,6 +431,7 @@ api_files_create(http_req_t *r)
 		json_decref(thumbs);
 		return 0; /* answered */
 	}
+	s_unposted_schedule(r, res.id);
 	cpt_hex32(ehex, res.id);
 	json_object_set_new(body, "id", json_string(ehex));
 	json_object_set_new(body, "url", json_sprintf("/api/files/%s", hex));
