@@ -226,7 +226,7 @@ s_phone_jpeg(buf_t *o, int le, size_t *sos, size_t *vsos, buf_t *plain)
 	s_segment(o, 0xe1, ex.b, ex.len);
 	free(ex.b);
 	s_segment(o, 0xe1, "http://ns.adobe.com/xap/1.0/\0<x:xmpmeta exif:GPSLatitude=\"47,13N\"/>",
-	          71);
+	          67);
 	s_segment(o, 0xe2, "MPF\0MM\0*", 8);
 	s_segment(o, 0xe2, "ICC_PROFILE\0\1\1fake-profile", 26);
 	s_segment(o, 0xed, "Photoshop 3.0\0IPTC-byline", 25);
