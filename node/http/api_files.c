@@ -588,10 +588,13 @@ api_file_get(http_req_t *r, const uint8_t id[BLOB_ID_LEN])
 	if (b.is_private)
 		return http_fail(r, 403, "private_file", NULL, NULL,
 		                 "this file belongs to a private space: it is not served here yet");
-	if (!blob_has(h->bs, id, &size))
+	if (!blob_has(h->bs, id, &size)) {
+		/* Someone waits for it: fetched first, whatever its size (18.6). */
+		fed_blob_demand(h->fed, id);
 		return http_fail(r, 404, "not_here_yet", NULL, json_pack("{s:s}", "from", site),
 		                 "file not here yet: it arrives when the link to %s is back",
 		                 site[0] ? site : "its site");
+	}
 	cpt_hex32(hex, id);
 	snprintf(etag, sizeof(etag), "\"%s\"", hex);
 	inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
