@@ -221,6 +221,8 @@ int blob_type_is_image(const char *type);
  *   - WebP: EXIF and XMP chunks are blanked (a JUNK chunk of zeros of the
  *     same size: the RIFF size at the head was passed on already), VP8X's
  *     flags for them cleared, anything after the RIFF goes.
+ *   - GIF: comments, application extensions but looping (XMP), unknown
+ *     extensions and anything after the trailer go.
  *   - anything else passes unchanged.
  * A picture whose structure is broken before its image data is refused
  * (CPT_EINVAL, blob_strip_error names what and where); one cut inside its
@@ -241,7 +243,7 @@ int blob_strip_end(blob_strip_t *s) CPT_WUR;
 const char *blob_strip_error(const blob_strip_t *s);
 /* Input bytes not passed on (metadata, junk, trailers): for the log. */
 uint64_t blob_strip_dropped(const blob_strip_t *s);
-/* 1 when the input was taken for a JPEG, PNG or WebP. */
+/* 1 when the input was taken for a JPEG, PNG, WebP or GIF. */
 int blob_strip_is_picture(const blob_strip_t *s);
 /* Frees a filter; safe on NULL, NULLs *s. */
 void blob_strip_destroy(blob_strip_t **s);

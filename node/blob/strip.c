@@ -1,7 +1,7 @@
 /*
  * Metadata removed from an upload's original before it is hashed (PROTOCOL.md
- * 18.2 "Metadata"): a streaming rewriter of JPEG segments, PNG chunks and WebP
- * chunks that passes the image data through unchanged (lossless: libvips would
+ * 18.2 "Metadata"): a streaming rewriter of JPEG segments, PNG chunks, WebP
+ * chunks and GIF blocks that passes the image data through unchanged (lossless: libvips would
  * re-encode, docs/ARCHITECTURE.md "Files and pictures"). It holds one JPEG
  * segment at most (64 KiB), whatever the file's size.
  */
@@ -20,6 +20,7 @@ enum s_fmt {
 	F_JPEG,
 	F_PNG,
 	F_WEBP,
+	F_GIF,
 };
 
 enum s_state {
@@ -42,6 +43,16 @@ enum s_state {
 	W_CH,   /* a chunk's FourCC and size (8 bytes) */
 	W_PASS, /* a kept chunk's payload and pad byte */
 	W_ZERO, /* a blanked chunk's payload: zeros instead */
+	/* GIF */
+	G_HDR,     /* signature and logical screen descriptor (13 bytes) */
+	G_PASS,    /* a colour table (or the LZW code size) passed, then next */
+	G_BLOCK,   /* the introducer of the next block */
+	G_EXT,     /* an extension's label */
+	G_IMG,     /* an image descriptor after its 0x2C (9 bytes) */
+	G_APPSZ,   /* the size of an application extension's first sub-block */
+	G_APPID,   /* that sub-block: the application's name, which decides */
+	G_SUB,     /* a data sub-block's size (0 ends the block) */
+	G_SUBDATA, /* its bytes, kept or dropped */
 	/* all */
 	S_TRAIL, /* after the image's end: dropped */
 	S_PASS,  /* passed unchanged */
@@ -68,6 +79,8 @@ struct blob_strip {
 	uint8_t marker;          /* JPEG: the segment's marker */
 	uint32_t seglen, seggot; /* its payload's length, and bytes gathered */
 	int exif_done;           /* JPEG: the first EXIF segment was seen */
+	int keep;                /* GIF: the sub-blocks being read are kept */
+	enum s_state next;       /* GIF: the state after a G_PASS */
 	uint8_t seg[65536];      /* JPEG: a segment's payload */
 	uint8_t obuf[STRIP_OUT]; /* bytes kept, not yet given to the sink */
 	size_t olen;             /* how many */
@@ -618,6 +631,146 @@ s_webp(blob_strip_t *s, const uint8_t *b, size_t n)
 	return rc;
 }
 
+/* ----------------------------------------------------------------- GIF */
+
+/* A GIF's blocks: images, graphic control and plain text extensions and the
+ * looping extension are kept; comments and other application extensions
+ * (XMP) go, and anything after the trailer. */
+static int
+s_gif(blob_strip_t *s, const uint8_t *b, size_t n)
+{
+	size_t i = 0;
+	int rc = 0;
+
+	while (i < n && rc == 0) {
+		switch (s->state) {
+		case G_HDR:
+		case G_IMG:
+		case G_APPID: {
+			size_t k = s->seglen - s->seggot;
+			if (k > n - i)
+				k = n - i;
+			memcpy(s->seg + s->seggot, b + i, k);
+			s->seggot += (uint32_t)k;
+			s->pos += k;
+			i += k;
+			if (s->seggot < s->seglen)
+				break;
+			if (s->state == G_HDR) {
+				uint8_t f = s->seg[10];
+				rc = s_emit(s, s->seg, 13);
+				s->left =
+				    f & 0x80 ? 3u << ((f & 7) + 1) : 0; /* global colour table */
+				s->next = G_BLOCK;
+				s->state = s->left ? G_PASS : G_BLOCK;
+			} else if (s->state == G_IMG) {
+				uint8_t f = s->seg[8], sep = 0x2c;
+				s->image_seen = 1;
+				if ((rc = s_emit(s, &sep, 1)) == 0)
+					rc = s_emit(s, s->seg, 9);
+				/* the local colour table, then the LZW code size byte */
+				s->left = (f & 0x80 ? 3u << ((f & 7) + 1) : 0) + 1;
+				s->next = G_SUB;
+				s->keep = 1;
+				s->state = G_PASS;
+			} else {
+				uint8_t h[3] = {0x21, 0xff, (uint8_t)s->seglen};
+				s->keep =
+				    s->seglen == 11 && (memcmp(s->seg, "NETSCAPE2.0", 11) == 0 ||
+				                        memcmp(s->seg, "ANIMEXTS1.0", 11) == 0);
+				if (s->keep && (rc = s_emit(s, h, 3)) == 0)
+					rc = s_emit(s, s->seg, s->seglen);
+				else if (!s->keep)
+					s->dropped += 3 + s->seglen;
+				s->state = G_SUB;
+			}
+			break;
+		}
+		case G_PASS:
+		case G_SUBDATA: {
+			size_t k = s->left < n - i ? (size_t)s->left : n - i;
+			if (s->state == G_PASS || s->keep)
+				rc = s_emit(s, b + i, k);
+			else
+				s->dropped += k;
+			s->left -= k;
+			s->pos += k;
+			i += k;
+			if (s->left == 0)
+				s->state = s->state == G_PASS ? s->next : G_SUB;
+			break;
+		}
+		case G_BLOCK: {
+			uint8_t c = b[i++];
+			s->pos++;
+			if (c == 0x21) {
+				s->state = G_EXT;
+			} else if (c == 0x2c) {
+				s->seglen = 9;
+				s->seggot = 0;
+				s->state = G_IMG;
+			} else if (c == 0x3b) {
+				rc = s_emit(s, &c, 1);
+				s->state = S_TRAIL;
+			} else {
+				return s_fail(
+				    s,
+				    "a GIF block is neither an image, an extension nor the "
+				    "end (0x%02X at byte %llu)",
+				    c, (unsigned long long)s->pos - 1);
+			}
+			break;
+		}
+		case G_EXT: {
+			uint8_t label = b[i++], h[2] = {0x21, label};
+			s->pos++;
+			if (label == 0xff) {
+				s->state = G_APPSZ;
+				break;
+			}
+			/* Graphic control (timing, transparency) and plain text are
+			 * part of the picture; comments and unknown labels go. */
+			s->keep = label == 0xf9 || label == 0x01;
+			if (s->keep)
+				rc = s_emit(s, h, 2);
+			else
+				s->dropped += 2;
+			s->state = G_SUB;
+			break;
+		}
+		case G_APPSZ:
+			s->seglen = b[i++];
+			s->seggot = 0;
+			s->pos++;
+			if (s->seglen == 0) {
+				s->dropped += 3; /* an empty application extension */
+				s->state = G_BLOCK;
+			} else {
+				s->state = G_APPID;
+			}
+			break;
+		case G_SUB: {
+			uint8_t size = b[i++];
+			s->pos++;
+			if (s->keep)
+				rc = s_emit(s, &size, 1);
+			else
+				s->dropped++;
+			s->left = size;
+			s->state = size ? G_SUBDATA : G_BLOCK;
+			break;
+		}
+		case S_TRAIL:
+			s->dropped += n - i;
+			s->pos += n - i;
+			i = n;
+			break;
+		default: return s_fail(s, "internal state %d", (int)s->state);
+		}
+	}
+	return rc;
+}
+
 /* ----------------------------------------------------------------- API */
 
 int
@@ -648,6 +801,7 @@ s_run(blob_strip_t *s, const uint8_t *b, size_t n)
 	case F_JPEG: return s_jpeg(s, b, n);
 	case F_PNG: return s_png(s, b, n);
 	case F_WEBP: return s_webp(s, b, n);
+	case F_GIF: return s_gif(s, b, n);
 	default: s->pos += n; return s_emit(s, b, n);
 	}
 }
@@ -665,7 +819,11 @@ s_decide(blob_strip_t *s)
 		s->fmt = F_PNG, s->state = P_SIG;
 	else if (s->mlen >= 12 && memcmp(m, "RIFF", 4) == 0 && memcmp(m + 8, "WEBP", 4) == 0)
 		s->fmt = F_WEBP, s->state = W_HDR;
-	else
+	else if (s->mlen >= 6 && (memcmp(m, "GIF87a", 6) == 0 || memcmp(m, "GIF89a", 6) == 0)) {
+		s->fmt = F_GIF, s->state = G_HDR;
+		s->seglen = 13;
+		s->seggot = 0;
+	} else
 		s->fmt = F_PASS, s->state = S_PASS;
 	return s_run(s, s->magic, s->mlen);
 }
@@ -740,6 +898,11 @@ blob_strip_end(blob_strip_t *s)
 			rc = s_fail(s, "the WebP ends before its image data (at byte %llu)",
 			            (unsigned long long)s->pos);
 		break;
+	case F_GIF:
+		if (!s->image_seen)
+			rc = s_fail(s, "the GIF ends before its image data (at byte %llu)",
+			            (unsigned long long)s->pos);
+		break;
 	default: break;
 	}
 	if (rc == 0)
@@ -765,5 +928,5 @@ blob_strip_dropped(const blob_strip_t *s)
 int
 blob_strip_is_picture(const blob_strip_t *s)
 {
-	return s->fmt == F_JPEG || s->fmt == F_PNG || s->fmt == F_WEBP;
+	return s->fmt == F_JPEG || s->fmt == F_PNG || s->fmt == F_WEBP || s->fmt == F_GIF;
 }

@@ -455,6 +455,47 @@ test_webp(void **state)
 	free(in.b), free(out.b), free(plain.b);
 }
 
+/* ----------------------------------------------------------------- GIF */
+
+static void
+test_gif(void **state)
+{
+	/* A real 1 x 1 GIF: header, screen, two colours, graphic control,
+	 * image, trailer. */
+	static const uint8_t head[] = {'G',  'I', 'F', '8',  '9',  'a',  1, 0, 1, 0,
+	                               0x80, 0,   0,   0xff, 0xff, 0xff, 0, 0, 0};
+	static const uint8_t loop[] = {0x21, 0xff, 11,  'N', 'E', 'T', 'S', 'C', 'A', 'P',
+	                               'E',  '2',  '.', '0', 3,   1,   0,   0,   0};
+	static const uint8_t rest[] = {0x21, 0xf9, 4, 1, 0, 0, 0, 0, 0x2c, 0,    0, 0,
+	                               0,    1,    0, 1, 0, 0, 2, 2, 0x44, 0x01, 0, 0x3b};
+	buf_t in = {0}, out = {0}, want = {0}, plain = {0};
+	char why[160];
+
+	b_add(&plain, head, sizeof(head));
+	b_add(&plain, rest, sizeof(rest));
+	b_add(&in, head, sizeof(head));
+	b_add(&in, "\x21\xfe\x05GPS!!\x00", 9);                  /* a comment */
+	b_add(&in, loop, sizeof(loop));                          /* looping: kept */
+	b_add(&in, "\x21\xff\x0bXMP DataXMP\x06<gps/>\x00", 22); /* XMP */
+	b_add(&in, rest, sizeof(rest));
+	b_add(&in, "appended GPS", 12);
+	b_add(&want, head, sizeof(head));
+	b_add(&want, loop, sizeof(loop));
+	b_add(&want, rest, sizeof(rest));
+	assert_int_equal(s_strip(in.b, in.len, steps, 8, &out, NULL), 0);
+	assert_int_equal(out.len, want.len);
+	assert_memory_equal(out.b, want.b, want.len);
+	assert_false(s_has(&out, "GPS"));
+	s_same_pixels(plain.b, plain.len, out.b, out.len);
+	/* A block that is no block; a GIF cut before its image. */
+	in.b[sizeof(head)] = 0x99;
+	assert_int_equal(s_strip(in.b, in.len, NULL, 0, &out, why), CPT_EINVAL);
+	assert_non_null(strstr(why, "neither an image"));
+	assert_int_equal(s_strip(want.b, sizeof(head) + 5, NULL, 0, &out, why), CPT_EINVAL);
+	assert_non_null(strstr(why, "the GIF ends before its image data"));
+	free(in.b), free(out.b), free(want.b), free(plain.b);
+}
+
 /* Other files (and tiny ones) pass byte for byte. */
 static void
 test_other(void **state)
@@ -474,9 +515,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_jpeg),  cmocka_unit_test(test_jpeg_broken),
-	    cmocka_unit_test(test_png),   cmocka_unit_test(test_webp),
-	    cmocka_unit_test(test_other),
+	    cmocka_unit_test(test_jpeg), cmocka_unit_test(test_jpeg_broken),
+	    cmocka_unit_test(test_png),  cmocka_unit_test(test_webp),
+	    cmocka_unit_test(test_gif),  cmocka_unit_test(test_other),
 	};
 
 	if (VIPS_INIT("test_strip") != 0)
