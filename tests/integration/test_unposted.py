@@ -3,7 +3,8 @@
 
 - an upload no post, comment or profile names is erased once the time has
   passed: its blob file is gone, it is no longer served, its file event is
-  redacted (the redaction its author signed at upload);
+  redacted (the redaction its author signed at upload); a post naming it
+  then is refused (file_gone);
 - an upload named by a post, one set as the profile photo, and one named by
   a post written after the upload but before the time, all stay;
 - a file already deleted by its author is not redacted twice.
@@ -82,6 +83,11 @@ def test_unposted(n, c):
     t.check("upload %s was never posted: erased" % files["abandoned"]["id"] in log,
             "the log names it")
     t.eq(log.count("was never posted: erased"), 2, "only those two were erased")
+    # A composer left open past the time: posting it says the file is gone.
+    r = c.post("/api/posts", {"text": "enfin", "files": [files["abandoned"]["id"]]})
+    t.eq(r.status, 400, "a post naming the erased upload is refused")
+    t.eq((r.json or {}).get("code"), "file_gone", "by name")
+    t.check(files["abandoned"]["id"] in ((r.json or {}).get("error") or ""), "naming the file", r.json)
     for name in ("posted", "late"):
         g = c.get("/api/files/" + files[name]["blob"])
         t.eq(g.status, 200, "the %s upload is still served" % name)
