@@ -88,6 +88,7 @@ static const key_spec_t s_limit_keys[] = {
 	LIMIT(max_file_mb, 1, 8192),
 	LIMIT(max_blobs_gb, 1, 1000000),
 	LIMIT(fetch_max_mb, 1, 8192),
+	LIMIT(unposted_ttl, 1, 31536000),
 };
 #undef LIMIT
 
@@ -167,6 +168,7 @@ cfg_defaults(cfg_t *cfg)
 	cfg->limits.max_file_mb = 100;
 	cfg->limits.max_blobs_gb = 100;
 	cfg->limits.fetch_max_mb = 256;
+	cfg->limits.unposted_ttl = 86400;
 	cfg->tls.hsts_max_age = 31536000;
 	cfg->sync.reconcile_interval = 60;
 	cfg->sync.heartbeat_ms = 1000;

@@ -52,6 +52,8 @@ typedef struct cfg_limits {
 	                          [1, 1000000] */
 	uint32_t fetch_max_mb; /* blobs above it are fetched from peers on demand only, MiB
 	                          [1, 8192] */
+	uint32_t unposted_ttl; /* seconds after which an upload no event of its author names
+	                          is erased [1, 31536000] */
 } cfg_limits_t;
 
 /* Sync tuning. */

@@ -98,11 +98,14 @@ s_send(sync_t *s, link_t *l, int type, const void *a, size_t alen, const void *b
 static void
 s_send_none(sync_t *s, link_t *l, const uint8_t id[32], int reason)
 {
+	bfetch_t *f = reason == SYNC_BNONE_ERASED ? NULL : s_fetch_of(s, id);
 	uint8_t b[37];
 
 	memcpy(b, id, 32);
 	b[32] = (uint8_t)reason;
-	sync_be_put(b + 33, 0, 4);
+	/* The chunks of it this site holds: a fetch under way here, so the
+	 * asker knows it comes (partial files are not served). */
+	sync_be_put(b + 33, f && f->manifest ? f->n_held : 0, 4);
 	s_send(s, l, SYNC_BNONE, b, sizeof(b), NULL, 0);
 }
 
@@ -134,6 +137,14 @@ blob_link_reset(sync_t *s, link_t *l, int up)
 	l->bhello_out = 0;
 	l->bq_head = l->bq_len = 0;
 	l->b_stall_ms = 0;
+	/* What was served on the connection that ended no longer waits. */
+	s->blob_unread -= l->b_sent - l->b_read;
+	l->b_sent = l->b_read = l->b_probe_at = 0;
+	l->b_probe_out = l->b_budget_wait = 0;
+	pthread_mutex_lock(&s->lock);
+	l->st.blob_unread = 0;
+	s->bst.unread = s->blob_unread;
+	pthread_mutex_unlock(&s->lock);
 	for (int i = 0; i < BFETCH_MAX; i++) {
 		bfetch_t *f = &s->fetch[i];
 		if (!f->used)
@@ -223,26 +234,92 @@ s_on_get(sync_t *s, link_t *l, const sync_bmsg_t *b)
 	q->left = b->count;
 }
 
-/* One chunk of the first request queued for l. */
+/*
+ * The serving budget (PROTOCOL.md 18.6): a peer that asks and never reads
+ * would have every chunk it asks for sit in our send queue (up to its high
+ * water mark of 2000 messages: 500 MiB). So a link gets at most
+ * SYNC_BLOB_PEER_BUDGET bytes of chunks, and all links together
+ * SYNC_BLOB_TOTAL_BUDGET, beyond what the peer is known to have read. It is
+ * known from a probe: a BMAP_GET of a random id, which every peer answers
+ * (BNONE 1) after reading what came before it, since a link delivers in
+ * order. A probe goes out when half the budget is unread, so an honest
+ * reader (8 chunks asked at a time) never waits for it.
+ */
 static void
+s_probe(sync_t *s, link_t *l)
+{
+	if (l->b_probe_out)
+		return;
+	randombytes_buf(l->b_probe_id, sizeof(l->b_probe_id));
+	if (s_send(s, l, SYNC_BMAP_GET, l->b_probe_id, 32, NULL, 0) == 0) {
+		l->b_probe_out = 1;
+		l->b_probe_at = l->b_sent;
+	}
+}
+
+static void
+s_unread_status(sync_t *s, link_t *l)
+{
+	pthread_mutex_lock(&s->lock);
+	l->st.blob_unread = l->b_sent - l->b_read;
+	s->bst.unread = s->blob_unread;
+	if (s->blob_unread > s->bst.unread_max)
+		s->bst.unread_max = s->blob_unread;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* The answer to l's probe: what was served before it was read. */
+static int
+s_probe_answer(sync_t *s, link_t *l, const uint8_t id[32])
+{
+	if (!l->b_probe_out || sodium_memcmp(id, l->b_probe_id, 32) != 0)
+		return 0;
+	s->blob_unread -= l->b_probe_at - l->b_read;
+	l->b_read = l->b_probe_at;
+	l->b_probe_out = 0;
+	l->b_budget_wait = 0;
+	s_unread_status(s, l);
+	return 1;
+}
+
+/* One chunk of the first request queued for l: 1, or 0 when l must wait
+ * (its send queue is full, or the budget is spent). */
+static int
 s_serve_one(sync_t *s, link_t *l, uint64_t now)
 {
 	const sync_blob_ops_t *o = &s->conf.blob;
 	bserve_t *q = &l->bq[l->bq_head];
 	uint8_t head[36];
 	size_t len = 0;
-	int rc = o->read_chunk(o->ctx, q->id, q->index, s->bbuf, &len);
+	int rc;
 
+	if (l->b_sent - l->b_read + SYNC_BLOB_CHUNK > SYNC_BLOB_PEER_BUDGET ||
+	    s->blob_unread + SYNC_BLOB_CHUNK > SYNC_BLOB_TOTAL_BUDGET) {
+		if (!l->b_budget_wait) {
+			l->b_budget_wait = 1;
+			pthread_mutex_lock(&s->lock);
+			l->st.blob_held_back++;
+			pthread_mutex_unlock(&s->lock);
+		}
+		s_probe(s, l);
+		return 0;
+	}
+	rc = o->read_chunk(o->ctx, q->id, q->index, s->bbuf, &len);
 	if (rc == 0) {
 		memcpy(head, q->id, 32);
 		sync_be_put(head + 32, q->index, 4);
 		if (s_send(s, l, SYNC_BCHUNK, head, sizeof(head), s->bbuf, len) != 0) {
 			l->b_stall_ms = now + STALL_MS; /* its queue is full: later */
-			return;
+			return 0;
 		}
+		l->b_sent += len;
+		s->blob_unread += len;
+		s_unread_status(s, l);
 		pthread_mutex_lock(&s->lock);
 		l->st.blob_bytes_out += len;
 		pthread_mutex_unlock(&s->lock);
+		if (l->b_sent - l->b_read >= SYNC_BLOB_PEER_BUDGET / 2)
+			s_probe(s, l);
 		q->index++;
 		q->left--;
 	} else {
@@ -257,6 +334,7 @@ s_serve_one(sync_t *s, link_t *l, uint64_t now)
 		l->bq_head = (l->bq_head + 1) % BSERVE_MAX;
 		l->bq_len--;
 	}
+	return 1;
 }
 
 /* ----------------------------------------------------------- fetching */
@@ -399,10 +477,18 @@ s_on_chunk(sync_t *s, link_t *l, const sync_bmsg_t *b, const uint8_t *data, size
 static void
 s_on_none(sync_t *s, link_t *l, const sync_bmsg_t *b, uint64_t now)
 {
-	bfetch_t *f = s_fetch_of(s, b->id);
+	bfetch_t *f;
 
-	if (f == NULL)
+	if (s_probe_answer(s, l, b->id))
 		return;
+	if ((f = s_fetch_of(s, b->id)) == NULL)
+		return;
+	if (b->reason == SYNC_BNONE_NOT_YET) {
+		/* It fetches the blob too: the chunks it holds arrive there first. */
+		pthread_mutex_lock(&s->lock);
+		l->st.blob_held_said = b->held;
+		pthread_mutex_unlock(&s->lock);
+	}
 	if (b->reason == SYNC_BNONE_BUSY) {
 		l->b_stall_ms = now + 1000; /* asked again after a pause */
 	} else {
@@ -655,7 +741,8 @@ blob_round(sync_t *s, uint64_t now)
 		for (int k = 0;
 		     k < burst && l->used && l->bq_len > 0 && link_up(l) && l->b_stall_ms <= now;
 		     k++)
-			s_serve_one(s, l, now);
+			if (!s_serve_one(s, l, now))
+				break;
 	}
 	if (s->blob_kick || now >= s->blob_next_ms)
 		s_scan(s, now);

@@ -43,11 +43,15 @@ enum sync_msg {
 	SYNC_BNONE = 15,    /* frame 1: blob id (32), reason (u8), chunks held (u32) */
 };
 
-#define SYNC_BLOB_VERSION    1
-#define SYNC_BLOB_CHUNK      262144u /* bytes of a chunk (PROTOCOL.md 18.1) */
-#define SYNC_BLOB_MAX_SIZE   ((uint64_t)1 << 33)
-#define SYNC_BLOB_MAX_CHUNKS 32768u /* a manifest is at most 1 MiB */
-#define SYNC_BGET_MAX        8      /* chunks in one BGET */
+#define SYNC_BLOB_VERSION 1
+#define SYNC_BLOB_CHUNK   262144u /* bytes of a chunk (PROTOCOL.md 18.1) */
+/* Chunk bytes a site serves to one peer, and to all, before the peer shows
+ * it read them (PROTOCOL.md 18.6, "Serving budget"). */
+#define SYNC_BLOB_PEER_BUDGET  (16u * SYNC_BLOB_CHUNK)  /* 4 MiB */
+#define SYNC_BLOB_TOTAL_BUDGET (128u * SYNC_BLOB_CHUNK) /* 32 MiB */
+#define SYNC_BLOB_MAX_SIZE     ((uint64_t)1 << 33)
+#define SYNC_BLOB_MAX_CHUNKS   32768u /* a manifest is at most 1 MiB */
+#define SYNC_BGET_MAX          8      /* chunks in one BGET */
 
 /* The reasons of BNONE (PROTOCOL.md 18.6). */
 enum sync_bnone {
@@ -190,6 +194,11 @@ typedef struct sync_peer_status {
 	uint64_t blob_wait;            /* blobs being fetched that it holds (from its BMAP) */
 	uint64_t blob_wait_bytes;      /* bytes of those still to fetch */
 	uint64_t blob_refused;         /* chunks or manifests of it that failed their check */
+	uint64_t blob_unread;          /* chunk bytes served to it not yet known read (at most
+	                                  SYNC_BLOB_PEER_BUDGET) */
+	uint64_t blob_held_back;       /* times serving it waited for the budget */
+	uint64_t blob_held_said;       /* chunks of a blob we fetch that it said it holds (its
+	                                  last BNONE "not here yet": a fetch under way there) */
 } sync_peer_status_t;
 
 /* What the engine's fetching looks like as a whole (sync_blob_status). */
@@ -202,6 +211,8 @@ typedef struct sync_blob_status {
 	uint64_t bytes_in;       /* chunk bytes received and checked since the start */
 	uint64_t resumed_bytes;  /* bytes found already held in partial files (not fetched again) */
 	uint64_t damaged;        /* blobs found damaged on disk here when read to serve */
+	uint64_t unread;         /* chunk bytes served to peers, not yet known read */
+	uint64_t unread_max;     /* the most it was since the start (SYNC_BLOB_TOTAL_BUDGET) */
 } sync_blob_status_t;
 
 typedef struct sync sync_t;

@@ -85,6 +85,13 @@ typedef struct link {
 	uint64_t b_stall_ms;    /* its send queue was full, or it was busy: wait until */
 	struct bserve *bq;      /* BGET requests to serve, malloc'd (BSERVE_MAX) */
 	size_t bq_head, bq_len; /* next to serve, how many */
+	uint64_t b_sent;        /* chunk bytes served on this connection */
+	uint64_t b_read;        /* of them, those the peer is known to have read (a probe's
+	                           answer came back after them) */
+	uint64_t b_probe_at;    /* b_sent when the probe awaiting its answer went out */
+	int b_probe_out;        /* a probe (BMAP_GET of b_probe_id) awaits its answer */
+	int b_budget_wait;      /* serving is held back by the budget until an answer */
+	uint8_t b_probe_id[32]; /* the probe's id: random, no blob's */
 } link_t;
 
 /* blob.c: a BGET of a peer waiting to be served. */
@@ -203,6 +210,7 @@ struct sync {
 	uint8_t *bbuf;              /* one chunk, to serve (SYNC_BLOB_CHUNK bytes) */
 	uint64_t blob_status_ms;    /* last refresh of the blob status counts */
 	uint64_t blob_timeout_ms;   /* last look for chunks given up for lost */
+	uint64_t blob_unread;       /* chunk bytes served to every link and not known read */
 	double blob_tokens;         /* bytes that may be asked now (conf.blob_rate) */
 	uint64_t blob_tokens_ms;    /* when they were last refilled */
 	/* Peers refused for want of a link (link_new): each key counted and

@@ -189,6 +189,10 @@ int sess_get(sess_table_t *t, const char *token, sess_info_t *info) CPT_WUR;
 /* Signs with the session's key (under the table lock): node_publish for a session. */
 int sess_publish(sess_table_t *t, const char *token, node_t *n, uint16_t kind, const json_t *body,
                  ingest_res_t *res) CPT_WUR;
+/* Signs with the session's key without ingesting (node_sign): *out the
+ * caller's to free. 0, CPT_ENOTFOUND (no such session) or node_sign's codes. */
+int sess_sign(sess_table_t *t, const char *token, node_t *n, uint16_t kind, const json_t *body,
+              uint8_t **out, size_t *out_len) CPT_WUR;
 /* The session's anchor now takes the key backup of timestamp backup_ts
  * (UINT64_MAX: any, while the caller publishes a new one). */
 int sess_rebase(sess_table_t *t, const char *token, uint64_t backup_ts) CPT_WUR;
@@ -268,6 +272,9 @@ int tok_check(store_t *st, const char *token, uint64_t now_ms, tok_info_t *info)
  * only) and ingests it: node_publish's codes, CPT_ENOTFOUND as tok_check. */
 int tok_publish(store_t *st, const char *token, node_t *n, uint16_t kind, const json_t *body,
                 ingest_res_t *res) CPT_WUR;
+/* Signs without ingesting (node_sign): *out the caller's to free. */
+int tok_sign(store_t *st, const char *token, node_t *n, uint16_t kind, const json_t *body,
+             uint8_t **out, size_t *out_len) CPT_WUR;
 /* The tokens of key (all when key is NULL), newest first: [{"id", "name",
  * "handle", "scopes", "created", "expires", "last_used"}], never a secret. */
 json_t *tok_list(store_t *st, const uint8_t *key);

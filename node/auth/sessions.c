@@ -707,6 +707,26 @@ sess_publish(sess_table_t *t, const char *token, node_t *n, uint16_t kind, const
 }
 
 int
+sess_sign(sess_table_t *t, const char *token, node_t *n, uint16_t kind, const json_t *body,
+          uint8_t **out, size_t *out_len)
+{
+	key_sign_t *k;
+	int64_t now;
+	long i;
+	int rc;
+
+	if ((i = s_enter(t, token, &now)) < 0)
+		return CPT_ENOTFOUND;
+	k = key_sign_from_seed(t->seeds + (size_t)i * CPT_SEED_LEN);
+	pthread_mutex_unlock(&t->lock);
+	if (k == NULL)
+		return CPT_ENOMEM;
+	rc = node_sign(n, k, kind, body, out, out_len);
+	key_sign_destroy(&k);
+	return rc;
+}
+
+int
 sess_anchor_valid(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], const sess_anchor_t *a)
 {
 	return s_valid(txn, key, a);

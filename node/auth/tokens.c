@@ -297,16 +297,15 @@ tok_check(store_t *st, const char *token, uint64_t now_ms, tok_info_t *info)
 	return 0;
 }
 
-int
-tok_publish(store_t *st, const char *token, node_t *n, uint16_t kind, const json_t *body,
-            ingest_res_t *res)
+/* The key a token signs with, opened from its record: *k the caller's. */
+static int
+s_token_key(store_t *st, const char *token, key_sign_t **k)
 {
 	uint8_t id[32], seal[crypto_aead_xchacha20poly1305_ietf_KEYBYTES], seed[CPT_SEED_LEN];
 	uint8_t nonce[TOK_SEAL_NONCE], box[TOK_SEAL_BOX];
 	const char *nh, *bh;
 	char ad[512];
 	size_t nl = 0, bl = 0;
-	key_sign_t *k = NULL;
 	json_t *rec;
 	int rc, adlen;
 
@@ -323,16 +322,40 @@ tok_publish(store_t *st, const char *token, node_t *n, uint16_t kind, const json
 		if (crypto_aead_xchacha20poly1305_ietf_decrypt(seed, NULL, NULL, box, sizeof(box),
 		                                               (const uint8_t *)ad, (size_t)adlen,
 		                                               nonce, seal) == 0) {
-			k = key_sign_from_seed(seed);
-			rc = k ? 0 : CPT_ENOMEM;
+			*k = key_sign_from_seed(seed);
+			rc = *k ? 0 : CPT_ENOMEM;
 		}
 		sodium_memzero(seal, sizeof(seal));
 		sodium_memzero(seed, sizeof(seed));
 	}
 	json_decref(rec);
-	if (rc != 0)
+	return rc;
+}
+
+int
+tok_publish(store_t *st, const char *token, node_t *n, uint16_t kind, const json_t *body,
+            ingest_res_t *res)
+{
+	key_sign_t *k = NULL;
+	int rc;
+
+	if ((rc = s_token_key(st, token, &k)) != 0)
 		return rc;
 	rc = node_publish(n, k, kind, body, res);
+	key_sign_destroy(&k);
+	return rc;
+}
+
+int
+tok_sign(store_t *st, const char *token, node_t *n, uint16_t kind, const json_t *body,
+         uint8_t **out, size_t *out_len)
+{
+	key_sign_t *k = NULL;
+	int rc;
+
+	if ((rc = s_token_key(st, token, &k)) != 0)
+		return rc;
+	rc = node_sign(n, k, kind, body, out, out_len);
 	key_sign_destroy(&k);
 	return rc;
 }

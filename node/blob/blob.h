@@ -204,4 +204,51 @@ int blob_type_known(const char *type);
 /* 1 for the image types of that list (shown inline, with thumbnails). */
 int blob_type_is_image(const char *type);
 
+/*
+ * Metadata removed from an upload's original before it is hashed
+ * (PROTOCOL.md 18.2 "Metadata"), losslessly and as the bytes stream in: a
+ * filter fed the upload's bytes in order (blob_strip_feed) that gives out
+ * (arg, bytes, len) the bytes to store, in order, in pieces of its choosing.
+ *   - JPEG: EXIF is replaced by an EXIF block that holds the orientation
+ *     only (so GPS, maker notes, serial numbers, dates and the EXIF
+ *     thumbnail go); XMP, IPTC and Photoshop data, every other APPn but
+ *     JFIF (its thumbnail removed), the ICC profile and Adobe's colour
+ *     marker, comments, junk between segments and anything after the end of
+ *     the image (a phone's MPF pictures) go. Tables and scans pass unchanged.
+ *   - PNG: ancillary chunks other than those that say how to show the
+ *     picture (tEXt, zTXt, iTXt, eXIf, tIME, private chunks) and anything
+ *     after IEND go.
+ *   - WebP: EXIF and XMP chunks are blanked (a JUNK chunk of zeros of the
+ *     same size: the RIFF size at the head was passed on already), VP8X's
+ *     flags for them cleared, anything after the RIFF goes.
+ *   - GIF: comments, application extensions but looping (XMP), unknown
+ *     extensions and anything after the trailer go.
+ *   - anything else passes unchanged.
+ * A picture whose structure is broken before its image data is refused
+ * (CPT_EINVAL, blob_strip_error names what and where); one cut inside its
+ * image data is kept as far as it goes. Holds at most 192 KiB, whatever the
+ * file's size. Not thread-safe; one per upload.
+ */
+typedef int (*blob_sink_fn)(void *arg, const void *data, size_t len);
+typedef struct blob_strip blob_strip_t;
+
+/* A new filter that writes to out(arg, …). Returns 0 or CPT_ENOMEM. */
+int blob_strip_new(blob_strip_t **s, blob_sink_fn out, void *arg) CPT_WUR;
+/* Feeds the next n bytes. Returns 0, CPT_EINVAL (broken picture), the
+ * sink's own error, or CPT_ESTATE after an earlier error. */
+int blob_strip_feed(blob_strip_t *s, const void *data, size_t n) CPT_WUR;
+/* The input is over: the last bytes go out. Same returns. */
+int blob_strip_end(blob_strip_t *s) CPT_WUR;
+/* What was wrong after CPT_EINVAL, lowercase, naming the byte; static to s. */
+const char *blob_strip_error(const blob_strip_t *s);
+/* Input bytes not passed on (metadata, junk, trailers): for the log. */
+uint64_t blob_strip_dropped(const blob_strip_t *s);
+/* 1 when the input was taken for a JPEG, PNG, WebP or GIF. */
+int blob_strip_is_picture(const blob_strip_t *s);
+/* Frees a filter; safe on NULL, NULLs *s. */
+void blob_strip_destroy(blob_strip_t **s);
+/* The EXIF orientation (1..8) in a TIFF block of n bytes (an EXIF segment
+ * after its "Exif\0\0"), 0 when none or unreadable. Bounds-checked. */
+int blob_exif_orientation(const uint8_t *tiff, size_t n);
+
 #endif

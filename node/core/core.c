@@ -434,16 +434,17 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
 }
 
 int
-node_publish(node_t *n, const key_sign_t *author, uint16_t kind, const json_t *body,
-             ingest_res_t *res)
+node_sign(node_t *n, const key_sign_t *author, uint16_t kind, const json_t *body, uint8_t **out,
+          size_t *out_len)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
 	uint8_t *buf;
-	size_t len, tlen;
+	size_t tlen;
 	uint64_t ts;
 	int rc;
 
-	assert(n != NULL && author != NULL && body != NULL && res != NULL);
+	assert(n != NULL && author != NULL && body != NULL && out != NULL && out_len != NULL);
+	*out = NULL;
 	if (text == NULL)
 		return CPT_ENOMEM;
 	tlen = strlen(text);
@@ -454,9 +455,29 @@ node_publish(node_t *n, const key_sign_t *author, uint16_t kind, const json_t *b
 	pthread_mutex_lock(&n->hlc_lock);
 	ts = hlc_next(&n->hlc, hlc_wall_ms());
 	pthread_mutex_unlock(&n->hlc_lock);
-	rc = evt_sign(buf, EVT_FIXED_LEN + tlen, &len, kind, n->ictx.fed, ts, (const uint8_t *)text,
-	              tlen, author);
+	rc = evt_sign(buf, EVT_FIXED_LEN + tlen, out_len, kind, n->ictx.fed, ts,
+	              (const uint8_t *)text, tlen, author);
 	free(text);
+	if (rc != 0) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	return 0;
+}
+
+int
+node_publish(node_t *n, const key_sign_t *author, uint16_t kind, const json_t *body,
+             ingest_res_t *res)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	assert(n != NULL && author != NULL && body != NULL && res != NULL);
+	rc = node_sign(n, author, kind, body, &buf, &len);
+	if (rc == CPT_ENOMEM)
+		return rc;
 	if (rc == 0) {
 		const uint8_t *b = buf;
 		/* Peers get it while we commit: a peer's copy of an event we then

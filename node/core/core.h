@@ -76,6 +76,13 @@ int node_submit_from_peer(node_t *n, const uint8_t *const *buf, const size_t *le
 int node_submit_verified(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
                          const uint8_t *verified, json_t *const *bodies, ingest_res_t *res) CPT_WUR;
 
+/* Signs body as kind by author with the next HLC timestamp, without
+ * submitting it: *out (a new malloc'd buffer of *out_len bytes the caller
+ * frees) is an envelope to submit later (node_submit), e.g. the redaction of
+ * an upload that is never posted. 0, CPT_ENOMEM or CPT_ETOOBIG. */
+int node_sign(node_t *n, const key_sign_t *author, uint16_t kind, const json_t *body, uint8_t **out,
+              size_t *out_len) CPT_WUR;
+
 /* Signs body as kind by author with the next HLC timestamp, then submits it
  * (offered to peers first when a listener takes offers). res->id is the
  * event id. Returns 0 when the call ran (see res->rc). */

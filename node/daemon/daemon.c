@@ -17,12 +17,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "node/auth/auth.h"
 #include "node/daemon/daemon.h"
 #include "node/fed/fed.h"
 #include "node/http/http.h"
 #include "node/hooks/hooks.h"
 #include "node/mail/mail.h"
+#include "node/outbox/outbox.h"
 #include "node/query/query.h"
 #include "node/report/report.h"
 #include "node/search/search.h"
@@ -121,8 +124,9 @@ s_write_status(node_t *n, fed_t *f)
  * transaction, and start-up runs it once (a crash between a blob's put and
  * its event, or before a sweep). */
 struct files {
-	node_t *n;        /* the node */
-	blob_store_t *bs; /* its blobs */
+	node_t *n;          /* the node */
+	blob_store_t *bs;   /* its blobs */
+	outbox_t *unposted; /* the worker that erases uploads never posted */
 };
 static struct files s_files;
 
@@ -163,19 +167,101 @@ s_files_on_commit(void *arg, const node_change_t *changes, size_t n, enum node_o
 		}
 }
 
-static void
-daemon_files_start(node_t *n, blob_store_t *bs)
+/*
+ * Uploads never posted (docs/ARCHITECTURE.md, "Files and pictures"): the
+ * upload put, in the outbox's "unposted" channel, the redaction of its file
+ * event signed by its author at upload time, due limits.unposted_ttl later.
+ * When it is due, the redaction is submitted through the single ingest path,
+ * as if the author had deleted the file, unless an event of the author names
+ * the file by then (or the file event is gone or already erased): the blob
+ * then goes by the sweep above, at this site and every site the redaction
+ * reaches.
+ */
+static enum outbox_result
+s_unposted_deliver(void *arg, const json_t *e, char *err, size_t errlen)
 {
+	struct files *f = arg;
+	const char *fh = json_string_value(json_object_get(e, "file"));
+	const char *env = json_string_value(json_object_get(e, "redaction"));
+	uint8_t file[CPT_ID_LEN], *buf = NULL;
+	size_t len = 0, hl = env ? strlen(env) : 0;
+	store_txn_t *txn;
+	ingest_res_t res;
+	evt_t ev;
+	int rc, used = 0;
+
+	if (fh == NULL || cpt_unhex32(file, fh, strlen(fh)) != 0 || env == NULL || hl == 0 ||
+	    hl % 2 != 0 || (buf = malloc(hl / 2)) == NULL ||
+	    sodium_hex2bin(buf, hl / 2, env, hl, NULL, &len, NULL) != 0) {
+		free(buf);
+		snprintf(err, errlen, "a malformed entry");
+		return OUTBOX_DROP;
+	}
+	if (store_read_begin(node_store(f->n), &txn) != 0) {
+		free(buf);
+		snprintf(err, errlen, "store unavailable");
+		return OUTBOX_RETRY;
+	}
+	rc = index_event(txn, file, &ev);
+	if (rc == 0 && ev.kind == EVT_FILE && ev.body != NULL)
+		used = query_file_used(txn, file, ev.author, ev.ts);
+	store_read_end(node_store(f->n), &txn);
+	if (rc != 0 || ev.kind != EVT_FILE || ev.body == NULL || used != 0) {
+		free(buf);
+		if (rc == CPT_ENOTFOUND || rc == 0) {
+			if (used == 1)
+				log_info("blob", "upload %s is used: kept", fh);
+			if (used >= 0)
+				return OUTBOX_DROP; /* used, erased already, or never committed */
+		}
+		snprintf(err, errlen, "store error");
+		return OUTBOX_RETRY;
+	}
+	{
+		const uint8_t *b = buf;
+		rc = node_submit(f->n, &b, &len, 1, &res);
+	}
+	free(buf);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot commit: %s", cpt_strerror(rc));
+		return OUTBOX_RETRY;
+	}
+	if (res.rc != 0 && res.rc != CPT_EEXIST) {
+		log_warnx("blob", "the redaction of upload %s was refused (%s): the file stays", fh,
+		          res.why);
+		return OUTBOX_DROP;
+	}
+	log_info("blob", "upload %s was never posted: erased", fh);
+	return OUTBOX_SENT;
+}
+
+static void
+daemon_files_start(node_t *n, blob_store_t *bs, const cfg_t *cfg)
+{
+	outbox_ops_t ops = {
+	    .name = "unposted",
+	    .deliver = s_unposted_deliver,
+	    .arg = &s_files,
+	    .retry_min_s = 60,
+	    .retry_max_s = 3600,
+	    /* An entry is due ttl after it was put: give up a month after that. */
+	    .give_up_ms = ((uint64_t)cfg->limits.unposted_ttl + 30ull * 86400) * 1000,
+	};
+	char err[256];
+
 	s_files.n = n;
 	s_files.bs = bs;
 	s_files_sweep(&s_files);
 	if (node_listen(n, s_files_on_commit, &s_files) != 0)
 		log_warnx("blob", "no erasure of files after redactions: too many listeners");
+	if (outbox_start(&s_files.unposted, node_store(n), &ops, err, sizeof(err)) != 0)
+		log_warnx("blob", "uploads never posted are kept: %s", err);
 }
 
 static void
 daemon_files_stop(node_t *n)
 {
+	outbox_stop(&s_files.unposted);
 	if (s_files.bs != NULL)
 		node_unlisten(n, s_files_on_commit, &s_files);
 	s_files.bs = NULL;
@@ -269,7 +355,7 @@ daemon_run(node_t *n)
 	else {
 		http_set_blobs(http, blobs);
 		fed_set_blobs(fed, blobs); /* fetched from and served to peers (18.6) */
-		daemon_files_start(n, blobs);
+		daemon_files_start(n, blobs, cfg);
 	}
 	if (fed_start(fed, err, sizeof(err)) != 0) {
 		log_errorx("sync", "%s", err);

@@ -5,13 +5,68 @@
  * store (node/blob). A blob is never fetched, kept or served unless an
  * admitted, unredacted event names it.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "node/fed/fed_internal.h"
 #include "node/query/query.h"
 
-#define FETCH_MAX_DEFAULT ((uint64_t)256 << 20) /* files.fetch_max (18.6): on demand above */
+#define DEMAND_MAX 32           /* blobs asked for on demand at once */
+#define DEMAND_MS  (600 * 1000) /* how long a demand lasts: 10 minutes */
+
+/*
+ * Fetching on demand (PROTOCOL.md 18.6, class 1): a file a person opens
+ * that is not here (above limits.fetch_max_mb, so never fetched on its own,
+ * or not reached yet in the order) goes first in the list the engine reads,
+ * whatever its size, for DEMAND_MS; opening it again renews it. One fed per
+ * process, so the table is the module's (a static, under its lock).
+ */
+static pthread_mutex_t s_dlock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	uint8_t id[32];    /* the blob */
+	uint64_t until_ms; /* wall ms the demand lasts to; 0: free */
+} s_demand[DEMAND_MAX];
+
+void
+fed_blob_demand(fed_t *f, const uint8_t id[32])
+{
+	uint64_t now = hlc_wall_ms();
+	int slot = -1, oldest = 0;
+
+	pthread_mutex_lock(&s_dlock);
+	for (int i = 0; i < DEMAND_MAX; i++) {
+		if (s_demand[i].until_ms > now && memcmp(s_demand[i].id, id, 32) == 0) {
+			slot = i;
+			break;
+		}
+		if (slot < 0 && s_demand[i].until_ms <= now)
+			slot = i;
+		if (s_demand[i].until_ms < s_demand[oldest].until_ms)
+			oldest = i;
+	}
+	if (slot < 0)
+		slot = oldest; /* full: the oldest demand gives way */
+	memcpy(s_demand[slot].id, id, 32);
+	s_demand[slot].until_ms = now + DEMAND_MS;
+	pthread_mutex_unlock(&s_dlock);
+	fed_blob_kick(f);
+}
+
+/* The blobs demanded now into ids (at most DEMAND_MAX): how many. */
+static size_t
+s_demanded(uint8_t (*ids)[32])
+{
+	uint64_t now = hlc_wall_ms();
+	size_t n = 0;
+
+	pthread_mutex_lock(&s_dlock);
+	for (int i = 0; i < DEMAND_MAX; i++)
+		if (s_demand[i].until_ms > now)
+			memcpy(ids[n++], s_demand[i].id, 32);
+	pthread_mutex_unlock(&s_dlock);
+	return n;
+}
 
 void
 fed_set_blobs(fed_t *f, blob_store_t *bs)
@@ -37,6 +92,7 @@ s_wanted(void *ctx, const uint8_t id[32])
 typedef struct missing {
 	sync_blob_want_t *out; /* where */
 	size_t n, max;         /* filled, room */
+	size_t first;          /* the first n of out are demanded (class 1) */
 } missing_t;
 
 static int
@@ -46,6 +102,9 @@ s_missing_one(void *arg, const query_blob_t *b)
 
 	if (m->n >= m->max)
 		return 1;
+	for (size_t i = 0; i < m->first; i++)
+		if (memcmp(m->out[i].id, b->id, 32) == 0)
+			return 0; /* listed first already */
 	memcpy(m->out[m->n].id, b->id, 32);
 	m->out[m->n].size = b->size;
 	m->out[m->n].prio = b->prio;
@@ -58,12 +117,28 @@ s_next_missing(void *ctx, sync_blob_want_t *out, size_t max)
 {
 	fed_t *f = ctx;
 	store_txn_t *txn;
-	missing_t m = {out, 0, max};
+	missing_t m = {out, 0, max, 0};
+	uint8_t ids[DEMAND_MAX][32];
+	size_t nd = s_demanded(ids);
+	uint64_t fetch_max = (uint64_t)node_cfg(f->node)->limits.fetch_max_mb << 20;
 
+	if (fetch_max == 0)
+		fetch_max = (uint64_t)256 << 20;
 	if (store_read_begin(node_store(f->node), &txn) != 0)
 		return 0;
-	if (query_blobs_missing(txn, f->blobs, FETCH_MAX_DEFAULT, max, s_missing_one, &m) < 0)
-		m.n = 0;
+	/* Class 1 first: what a person is waiting for, wanted and not here. */
+	for (size_t i = 0; i < nd && m.n < max; i++) {
+		query_blob_t b;
+		if (query_blob_wanted(txn, ids[i], &b) != 0 || blob_has(f->blobs, ids[i], NULL))
+			continue;
+		memcpy(out[m.n].id, ids[i], 32);
+		out[m.n].size = b.size;
+		out[m.n].prio = 1;
+		m.n++;
+	}
+	m.first = m.n;
+	if (query_blobs_missing(txn, f->blobs, fetch_max, max, s_missing_one, &m) < 0)
+		m.n = m.first;
 	store_read_end(node_store(f->node), &txn);
 	return m.n;
 }

@@ -41,6 +41,10 @@ void fed_set_blobs(fed_t *f, blob_store_t *bs);
  * committed): the engine looks again now. Safe on NULL and when not
  * running. */
 void fed_blob_kick(fed_t *f);
+/* A person opened blob id and it is not here: it is fetched first (class 1
+ * of PROTOCOL.md 18.6), whatever its size (limits.fetch_max_mb), for ten
+ * minutes from this call. Safe from any thread, on NULL. */
+void fed_blob_demand(fed_t *f, const uint8_t id[32]);
 /* Stops the engine, keeps each down peer's watermark, lets the writer
  * commit what it holds, frees everything; safe on NULL. */
 void fed_destroy(fed_t **self_p);

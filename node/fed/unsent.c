@@ -219,13 +219,16 @@ fed_peer_json(fed_t *f, const sync_peer_status_t *p)
 	/* Files (PROTOCOL.md 18.6): what is still to fetch from it, and the
 	 * traffic; blob_version 0: it speaks no blob message. */
 	if (j)
-		json_object_set_new(j, "files",
-		                    json_pack("{s:i, s:I, s:I, s:I, s:I, s:I}", "blob_version",
-		                              p->blob_version, "to_fetch", (json_int_t)p->blob_wait,
-		                              "to_fetch_bytes", (json_int_t)p->blob_wait_bytes,
-		                              "bytes_in", (json_int_t)p->blob_bytes_in, "bytes_out",
-		                              (json_int_t)p->blob_bytes_out, "refused",
-		                              (json_int_t)p->blob_refused));
+		json_object_set_new(
+		    j, "files",
+		    json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "blob_version",
+		              p->blob_version, "to_fetch", (json_int_t)p->blob_wait,
+		              "to_fetch_bytes", (json_int_t)p->blob_wait_bytes, "bytes_in",
+		              (json_int_t)p->blob_bytes_in, "bytes_out",
+		              (json_int_t)p->blob_bytes_out, "refused", (json_int_t)p->blob_refused,
+		              "unread", (json_int_t)p->blob_unread, "held_back",
+		              (json_int_t)p->blob_held_back, "held_there",
+		              (json_int_t)p->blob_held_said));
 	json_decref(site);
 	return j;
 }
@@ -290,9 +293,10 @@ fed_file_sync_json(fed_t *f)
 	sync_blob_status_t b;
 
 	sync_blob_status(f->sync, &b);
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "fetching", (json_int_t)b.fetching,
-	                 "fetching_bytes", (json_int_t)b.fetching_bytes, "unreachable",
-	                 (json_int_t)b.unreachable, "fetched", (json_int_t)b.fetched, "bytes_in",
-	                 (json_int_t)b.bytes_in, "resumed_bytes", (json_int_t)b.resumed_bytes,
-	                 "damaged", (json_int_t)b.damaged);
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "fetching",
+	                 (json_int_t)b.fetching, "fetching_bytes", (json_int_t)b.fetching_bytes,
+	                 "unreachable", (json_int_t)b.unreachable, "fetched", (json_int_t)b.fetched,
+	                 "bytes_in", (json_int_t)b.bytes_in, "resumed_bytes",
+	                 (json_int_t)b.resumed_bytes, "damaged", (json_int_t)b.damaged, "unread",
+	                 (json_int_t)b.unread, "unread_max", (json_int_t)b.unread_max);
 }

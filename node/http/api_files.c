@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "node/http/http_internal.h"
+#include "node/outbox/outbox.h"
 
 #define UP_HEAD    65536 /* bytes kept to decide the type (PROTOCOL.md 18.2) */
 #define THUMB_S    320   /* the feed's and the avatars' thumbnail */
@@ -31,7 +32,16 @@ struct http_upload {
 	uint8_t utf8_lo, utf8_hi;  /* the range of the next continuation byte */
 	int utf8_bad;              /* a byte past the head broke UTF-8 (or was NUL) */
 	char name[NAME_MAX_B + 1]; /* the name given (?name=) */
+	blob_strip_t *strip;       /* metadata out of pictures, between the body and put */
+	uint64_t max;              /* bytes of body accepted (limits.max_file_mb) */
 };
+
+/* The strip filter's sink: the blob being written. */
+static int
+s_to_put(void *arg, const void *data, size_t len)
+{
+	return blob_put_write(arg, data, len);
+}
 
 /* A name as PROTOCOL.md 18.3 takes it: 1..255 bytes, valid UTF-8, no '/',
  * '\\' or control character. */
@@ -145,9 +155,17 @@ api_files_begin(http_req_t *r)
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return http_error(r, 500, NULL, "out of memory"), 0;
 	snprintf(u->name, sizeof(u->name), "%s", name);
+	u->max = max;
 	if (blob_put_begin(h->bs, &u->put, max) != 0) {
 		free(u);
 		return http_error(r, 500, NULL, "cannot write to the file store"), 0;
+	}
+	/* A picture's metadata (GPS, serial numbers, XMP) goes before its bytes
+	 * are hashed: the id is that of the clean file (PROTOCOL.md 18.2). */
+	if (blob_strip_new(&u->strip, s_to_put, u->put) != 0) {
+		blob_put_abort(&u->put);
+		free(u);
+		return http_error(r, 500, NULL, "out of memory"), 0;
 	}
 	r->up = u;
 	return 1;
@@ -172,7 +190,13 @@ api_files_data(http_req_t *r, const char *data, size_t n)
 		s_utf8_feed(u, b, n);
 	}
 	u->total += n;
-	if ((rc = blob_put_write(u->put, data, n)) != 0) {
+	/* The body's bytes count, not only what is kept: a picture followed by
+	 * an endless trailer (dropped) still meets the limit. */
+	if (u->total > u->max)
+		rc = CPT_ETOOBIG;
+	else
+		rc = blob_strip_feed(u->strip, data, n);
+	if (rc != 0) {
 		u->err = rc;
 		blob_put_abort(&u->put); /* nothing half-stored stays */
 	}
@@ -190,6 +214,7 @@ api_files_done(http_req_t *r)
 		         (unsigned long long)u->total);
 		blob_put_abort(&u->put);
 	}
+	blob_strip_destroy(&u->strip);
 	free(u);
 	r->up = NULL;
 }
@@ -209,6 +234,57 @@ s_drop_unwanted(http_req_t *r, const uint8_t id[BLOB_ID_LEN])
 	store_read_end(r->h->st, &txn);
 	if (rc == CPT_ENOTFOUND && blob_delete(r->h->bs, id) != 0)
 		log_warnx("http", "cannot remove an unused upload");
+}
+
+/* What an upload's clean-up puts in the outbox (under a write transaction). */
+struct unposted {
+	const json_t *entry; /* {"file", "redaction", "not_before"} */
+	uint64_t now;        /* wall ms */
+};
+
+static int
+s_unposted_put(store_txn_t *txn, void *arg)
+{
+	struct unposted *u = arg;
+	return outbox_put(txn, "unposted", NULL, u->entry, u->now);
+}
+
+/*
+ * The clean-up of an upload never posted (docs/ARCHITECTURE.md, "Files and
+ * pictures"): the redaction of file event file, signed now by the uploader
+ * (whose key is open for this request only), kept in the outbox's
+ * "unposted" channel until limits.unposted_ttl has passed; the daemon's
+ * worker then submits it unless an event of the author names the file. A
+ * failure here is logged: the file then stays until its author deletes it.
+ */
+static void
+s_unposted_schedule(http_req_t *r, const uint8_t file[CPT_ID_LEN])
+{
+	char hex[CPT_HEX_ID], *env = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	json_t *body, *entry = NULL;
+	struct unposted u;
+	int rc = CPT_ENOMEM;
+
+	cpt_hex32(hex, file);
+	if ((body = json_pack("{s:s}", "target", hex)) != NULL &&
+	    (rc = http_sign(r, EVT_REDACT, body, &buf, &len)) == 0 &&
+	    (env = malloc(len * 2 + 1)) != NULL) {
+		sodium_bin2hex(env, len * 2 + 1, buf, len);
+		u.now = hlc_wall_ms();
+		entry = json_pack("{s:s, s:s, s:I}", "file", hex, "redaction", env, "not_before",
+		                  (json_int_t)(u.now + (uint64_t)r->h->unposted_ttl * 1000));
+		u.entry = entry;
+		rc = entry ? store_write(r->h->st, s_unposted_put, &u) : CPT_ENOMEM;
+	}
+	if (rc != 0)
+		log_warnx("http", "upload %s: its clean-up if never posted is not set: %s", hex,
+		          cpt_strerror(rc));
+	json_decref(entry);
+	json_decref(body);
+	free(env);
+	free(buf);
 }
 
 /* A thumbnail of image id, longest side side, put and pinned: 1 with its
@@ -255,6 +331,11 @@ api_files_create(http_req_t *r)
 
 	if (u == NULL)
 		return http_error(r, 500, NULL, "the upload was not started");
+	/* The last bytes the filter held go to the put (they may fail too). */
+	if (u->err == 0 && u->put != NULL && (rc = blob_strip_end(u->strip)) != 0) {
+		u->err = rc;
+		blob_put_abort(&u->put);
+	}
 	if (u->err == CPT_ETOOBIG)
 		return http_fail(r, 413, "file_too_big", NULL,
 		                 json_pack("{s:I}", "max", (json_int_t)r->h->max_file_mb << 20),
@@ -262,8 +343,15 @@ api_files_create(http_req_t *r)
 	if (u->err == CPT_ENOSPC)
 		return http_fail(r, 507, "no_space", NULL, NULL,
 		                 "the node's disk is full: the file was not stored");
+	if (u->err == CPT_EINVAL)
+		return http_fail(r, 415, "bad_image", NULL, NULL,
+		                 "the picture is damaged: %s; it was not stored",
+		                 blob_strip_error(u->strip));
 	if (u->err != 0)
 		return http_error(r, 500, NULL, "cannot write the file: %s", cpt_strerror(u->err));
+	if (blob_strip_dropped(u->strip) > 0)
+		log_info("http", "upload of \"%s\": %llu bytes of metadata removed", u->name,
+		         (unsigned long long)blob_strip_dropped(u->strip));
 	if (u->total == 0) {
 		blob_put_abort(&u->put);
 		return http_fail(r, 400, "empty", NULL, NULL, "the file is empty");
@@ -343,6 +431,7 @@ api_files_create(http_req_t *r)
 		json_decref(thumbs);
 		return 0; /* answered */
 	}
+	s_unposted_schedule(r, res.id);
 	cpt_hex32(ehex, res.id);
 	json_object_set_new(body, "id", json_string(ehex));
 	json_object_set_new(body, "url", json_sprintf("/api/files/%s", hex));
@@ -499,10 +588,13 @@ api_file_get(http_req_t *r, const uint8_t id[BLOB_ID_LEN])
 	if (b.is_private)
 		return http_fail(r, 403, "private_file", NULL, NULL,
 		                 "this file belongs to a private space: it is not served here yet");
-	if (!blob_has(h->bs, id, &size))
+	if (!blob_has(h->bs, id, &size)) {
+		/* Someone waits for it: fetched first, whatever its size (18.6). */
+		fed_blob_demand(h->fed, id);
 		return http_fail(r, 404, "not_here_yet", NULL, json_pack("{s:s}", "from", site),
 		                 "file not here yet: it arrives when the link to %s is back",
 		                 site[0] ? site : "its site");
+	}
 	cpt_hex32(hex, id);
 	snprintf(etag, sizeof(etag), "\"%s\"", hex);
 	inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "node/http/http_internal.h"
 
 static const char *const s_login_keys[] = {"handle", "password", NULL};
@@ -200,14 +202,56 @@ api_body_event(enum api_body call, const json_t *body, const char *post, uint16_
 
 /* A body that fails api_body_check is answered 400 with its code, naming
  * the field and the bounds it broke. */
+/* A file of the caller's own that a post, comment or edit names and that
+ * was deleted meanwhile (by its author, or as an upload never posted within
+ * limits.unposted_ttl): 1 with its id in hex, so the call is refused by
+ * name instead of carrying a file that never shows. */
+static int
+s_file_gone(http_req_t *r, const json_t *body, char hex[CPT_HEX_ID])
+{
+	const json_t *files = json_object_get(body, "files"), *x;
+	store_txn_t *txn;
+	size_t i;
+	int gone = 0;
+
+	if (!json_is_array(files) || store_read_begin(r->h->st, &txn) != 0)
+		return 0;
+	json_array_foreach (files, i, x) {
+		uint8_t id[CPT_ID_LEN];
+		evt_t ev;
+		if (!json_is_string(x) ||
+		    http_parse_id(id, json_string_value(x), json_string_length(x)) != 0)
+			continue;
+		if (index_event(txn, id, &ev) == 0 && ev.kind == EVT_FILE && ev.body == NULL &&
+		    sodium_memcmp(ev.author, r->sess.key, CPT_KEY_LEN) == 0) {
+			cpt_hex32(hex, id);
+			gone = 1;
+			break;
+		}
+	}
+	store_read_end(r->h->st, &txn);
+	return gone;
+}
+
 int
 http_body_ok(http_req_t *r, enum api_body call, const json_t *body)
 {
 	api_refusal_t why;
 	json_t *params = NULL;
+	char hex[CPT_HEX_ID];
 
-	if (api_body_check(call, body, &why) == 0)
+	if (api_body_check(call, body, &why) == 0) {
+		if ((call == API_POST || call == API_COMMENT || call == API_EDIT) &&
+		    s_file_gone(r, body, hex)) {
+			http_fail(
+			    r, 400, "file_gone", "files", json_pack("{s:s}", "file", hex),
+			    "the file %s was deleted (an upload is deleted when no post names "
+			    "it within limits.unposted_ttl): attach it again",
+			    hex);
+			return 0;
+		}
 		return 1;
+	}
 	if (why.min >= 0 || why.max >= 0) {
 		params = json_object();
 		if (params && why.min >= 0)

@@ -117,6 +117,7 @@ struct http {
 	blob_store_t *bs;      /* the blob store (not owned), NULL until http_set_blobs */
 	uint32_t max_file_mb;  /* limits.max_file_mb */
 	uint32_t max_blobs_gb; /* limits.max_blobs_gb */
+	uint32_t unposted_ttl; /* limits.unposted_ttl: an upload never posted goes after it, s */
 	int allow_other;       /* files of no listed type are taken as octet-stream (off) */
 };
 
@@ -235,6 +236,9 @@ int http_read_begin(http_req_t *r, store_txn_t **txn);
  * waits for readers). 1 when it was stored (res->id is the event), or
  * replies (401, 403, 400, 507, 500 with what went wrong) and returns 0. */
 int http_publish(http_req_t *r, uint16_t kind, const json_t *body, ingest_res_t *res);
+/* Signs body as kind with the caller's key (session or token) without
+ * ingesting it: *out the caller's to free. 0 or an error (nothing answered). */
+int http_sign(http_req_t *r, uint16_t kind, const json_t *body, uint8_t **out, size_t *out_len);
 /* A decimal query argument in lo..hi; def when absent; -1 when bad. */
 long http_query_int(http_req_t *r, const char *name, long def, long lo, long hi);
 /* The "before" cursor (80 hex: ts, id) into cur: 1 when absent (*has = 0)

@@ -529,6 +529,14 @@ http_read_begin(http_req_t *r, store_txn_t **txn)
  * waits for readers.
  */
 int
+http_sign(http_req_t *r, uint16_t kind, const json_t *body, uint8_t **out, size_t *out_len)
+{
+	if (r->via_token)
+		return tok_sign(r->h->st, r->bearer, r->h->node, kind, body, out, out_len);
+	return sess_sign(r->h->sess, r->token, r->h->node, kind, body, out, out_len);
+}
+
+int
 http_publish(http_req_t *r, uint16_t kind, const json_t *body, ingest_res_t *res)
 {
 	unsigned retry = 0;

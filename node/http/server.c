@@ -254,6 +254,7 @@ http_start(node_t *n, sess_table_t *sessions, fed_t *fed, char *err, size_t errl
 	h->hsts_max_age = cfg->tls.hsts_max_age;
 	h->max_file_mb = cfg->limits.max_file_mb ? cfg->limits.max_file_mb : 100;
 	h->max_blobs_gb = cfg->limits.max_blobs_gb ? cfg->limits.max_blobs_gb : 100;
+	h->unposted_ttl = cfg->limits.unposted_ttl ? cfg->limits.unposted_ttl : 86400;
 	atomic_init(&h->stopping, 0);
 	pthread_mutex_init(&h->rl_lock, NULL);
 	pthread_mutex_init(&h->fig_lock, NULL);

@@ -68,6 +68,9 @@ outbox_put(store_txn_t *txn, const char *channel, const char *lane, const json_t
 	json_object_set_new(e, "created", json_integer((json_int_t)now_ms));
 	json_object_set_new(e, "attempts", json_integer(0));
 	json_object_set_new(e, "next_at", json_integer((json_int_t)now_ms));
+	/* An entry not due before a time of its own (an upload's clean-up). */
+	if (json_integer_value(json_object_get(entry, "not_before")) > (json_int_t)now_ms)
+		json_object_set(e, "next_at", json_object_get(entry, "not_before"));
 	rc = store_put_json(txn, DB_OUTBOX, k, sizeof(k), e);
 	json_decref(e);
 	return rc;

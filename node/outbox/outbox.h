@@ -63,7 +63,8 @@ typedef struct outbox_ops {
 
 /*
  * Puts entry (borrowed; copied with "channel", "lane", "created",
- * "attempts": 0 and "next_at": now_ms added) in the outbox within the write
+ * "attempts": 0 and "next_at": now_ms added, or the entry's own "not_before"
+ * (wall ms) when it is later: not delivered before) in the outbox within the write
  * transaction txn. lane (or NULL): entries of one lane are delivered one at
  * a time in the order put, a later one waiting while an earlier one backs
  * off (a webhook's deliveries); entries without a lane do not wait for each

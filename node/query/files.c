@@ -270,3 +270,71 @@ query_photo_url(store_txn_t *txn, const char *file_hex, const uint8_t author[CPT
 	json_decref(v);
 	return u;
 }
+
+/* ------------------------------------------------- uploads never posted */
+
+/* 1 when the string hex is a value anywhere in j (depth-bounded). */
+static int
+s_names(const json_t *j, const char *hex, int depth)
+{
+	const char *k;
+	const json_t *v;
+	size_t i;
+
+	if (depth > 8)
+		return 0;
+	if (json_is_string(j))
+		return strcmp(json_string_value(j), hex) == 0;
+	if (json_is_array(j)) {
+		json_array_foreach (j, i, v)
+			if (s_names(v, hex, depth + 1))
+				return 1;
+	} else if (json_is_object(j)) {
+		json_object_foreach ((json_t *)j, k, v)
+			if (s_names(v, hex, depth + 1))
+				return 1;
+	}
+	return 0;
+}
+
+int
+query_file_used(store_txn_t *txn, const uint8_t file[CPT_ID_LEN], const uint8_t author[CPT_KEY_LEN],
+                uint64_t ts)
+{
+	uint8_t seek[CPT_KEY_LEN + 8];
+	char hex[CPT_HEX_ID];
+	store_cur_t *cur;
+	store_val_t k = {sizeof(seek), seek}, v;
+	int rc, used = 0;
+
+	memcpy(seek, author, CPT_KEY_LEN);
+	store_put_u64(seek + CPT_KEY_LEN, ts);
+	cpt_hex32(hex, file);
+	if ((rc = store_cur_open(txn, DB_BY_AUTHOR, &cur)) != 0)
+		return rc;
+	/* The author's events from ts on, in time order (DB_BY_AUTHOR). */
+	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK);
+	     rc == 0 && !used && k.len == CPT_KEY_LEN + 8 + CPT_ID_LEN &&
+	     memcmp(k.data, author, CPT_KEY_LEN) == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		uint16_t kind = store_get_kind(&v);
+		uint8_t id[CPT_ID_LEN];
+		json_t *body = NULL;
+		evt_t ev;
+		if (kind == EVT_REDACT || kind == EVT_FILE)
+			continue;
+		memcpy(id, (const uint8_t *)k.data + CPT_KEY_LEN + 8, CPT_ID_LEN);
+		if (index_event_open(txn, id, &ev, &body) != 0)
+			continue;
+		/* Sealed and not opened here: it may name the file. */
+		if (ev.kind == EVT_SEALED && body == NULL && ev.body != NULL)
+			used = 1;
+		else if (body != NULL && s_names(body, hex, 0))
+			used = 1;
+		json_decref(body);
+	}
+	store_cur_close(&cur);
+	if (rc != 0 && rc != CPT_ENOTFOUND && !used)
+		return rc;
+	return used;
+}

@@ -314,5 +314,17 @@ json_t *query_files_view(store_txn_t *txn, const json_t *ids, const uint8_t auth
 /* The URL of a profile photo or space cover: the small thumbnail of file
  * event file_hex when it is a picture by author, else NULL. New reference. */
 json_t *query_photo_url(store_txn_t *txn, const char *file_hex, const uint8_t author[CPT_KEY_LEN]);
+/*
+ * Whether file event file (by author, signed at ts, an HLC timestamp) is
+ * used: named by an event of its author signed at or after ts, anywhere in
+ * its body (a post's, comment's or edit's "files", a profile's "photo", a
+ * space's "cover", a kind this node does not know), a redaction aside. A
+ * sealed event this site cannot open counts as naming it (what it holds is
+ * not known: the clean-up of unposted uploads must never erase a used file).
+ * Only the author's own events count, as only they are shown (PROTOCOL.md
+ * 18.3). 1 used, 0 not, or a store error (negative).
+ */
+int query_file_used(store_txn_t *txn, const uint8_t file[CPT_ID_LEN],
+                    const uint8_t author[CPT_KEY_LEN], uint64_t ts) CPT_WUR;
 
 #endif

@@ -64,19 +64,38 @@ function upload(ui, file, onProgress) {
 export function makeFiles(ui) {
 	const { h, t } = ui;
 
-	/* A picture not here yet says where it comes from, never a broken image. */
-	function notHere(img, f) {
+	/* A picture not here yet says where it comes from, never a broken image.
+	 * Asking for it makes the node fetch it first (PROTOCOL.md 18.6, on
+	 * demand): it is asked again every 5 s for a few minutes, and shown once
+	 * it is here. */
+	function notHere(img, f, round = 0) {
 		const box = h('span', { class: 'file-wait', role: 'note' }, t('files.wait'));
+		const src = img.getAttribute('src') || f.thumb || f.url;
+		let tries = 0;
 		img.replaceWith(box);
-		fetch(f.url, { credentials: 'same-origin', headers: { Range: 'bytes=0-0' } }).then(async r => {
+		if (round > 2)
+			return; /* here, yet it would not show: no loop of requests */
+		const ask = () => fetch(src, { credentials: 'same-origin', headers: { Range: 'bytes=0-0' } }).then(async r => {
+			if (r.ok) {
+				if (!box.isConnected)
+					return;
+				const again = h('img', { src, alt: img.alt || '', decoding: 'async' });
+				again.addEventListener('error', () => notHere(again, f, round + 1), { once: true });
+				box.replaceWith(again);
+				return;
+			}
 			if (r.status !== 404)
 				return;
 			const j = await r.json().catch(() => null);
-			if (j && j.code === 'not_here_yet' && j.from)
-				box.textContent = t('files.wait_from', { site: j.from });
-			else if (j && j.code === 'no_such_file')
+			if (j && j.code === 'not_here_yet') {
+				if (j.from)
+					box.textContent = t('files.wait_from', { site: j.from });
+				if (++tries < 36 && box.isConnected)
+					setTimeout(ask, 5000);
+			} else if (j && j.code === 'no_such_file')
 				box.textContent = t('files.gone');
 		}).catch(() => {});
+		ask();
 	}
 
 	/* What a post or a comment carries: pictures first, as a gallery. */

@@ -441,6 +441,7 @@ const en = {
 	// Errors of the API by their "code" (docs/API.md); {field} is one of
 	// the phrases below, {max} and {min} are sizes in bytes.
 	'apierr.too_long': 'Too long: {field} takes at most {max} bytes.',
+	'apierr.file_gone': 'An attached file was deleted meanwhile (files not posted within a day are): remove it and attach it again.',
 	'apierr.too_short': 'Write something: {field} cannot be empty.',
 	'apierr.wrong_type': 'The server did not understand {field}.',
 	'apierr.unknown_field': 'The server does not know {field}: reload the page.',
@@ -1052,6 +1053,7 @@ const fr = {
 	'err.dismiss': 'Fermer',
 
 	'apierr.too_long': 'Trop long : {field} ne peut dépasser {max} octets.',
+	'apierr.file_gone': 'Un fichier joint a été supprimé entre-temps (ceux qui ne sont pas publiés dans la journée le sont) : retirez-le et joignez-le de nouveau.',
 	'apierr.too_short': 'Écrivez quelque chose : {field} ne peut pas être vide.',
 	'apierr.wrong_type': 'Le serveur n’a pas compris {field}.',
 	'apierr.unknown_field': 'Le serveur ne connaît pas {field} : rechargez la page.',

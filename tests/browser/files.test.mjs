@@ -1,10 +1,13 @@
 // End-to-end test of files in the web UI (issue 20): drop a picture into the
 // composer, see its thumbnail while it is sent, post it, see it in the feed
 // and open the full picture; a PDF shows as a download; set a profile photo
-// and see it where the initials were. A real comptoir node and headless
+// and see it where the initials were; a picture not here yet says so, and
+// shows once it arrives. A real comptoir node and headless
 // chromium, at desk and phone widths. Run through tests/browser/run.mjs.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before } from 'node:test';
 
 import { PHONE, apiSession, cleanup, login, makePng, startSite, uiTest } from './lib.mjs';
@@ -85,4 +88,25 @@ uiTest('a profile photo replaces the initials, in the feed too', async ({ newPag
 	await av.waitFor();
 	await other.waitForFunction(el => el.complete && el.naturalWidth > 0, await av.elementHandle());
 	assert.equal(await card.locator('.post-head .avatar').innerText(), '', 'no initials where the photo is');
+});
+
+uiTest('a picture not here yet says so, then shows once it arrives', async ({ newPage }) => {
+	const alice = await apiSession(site, 'alice', PW);
+	const f = await alice.upload('arrive.png', makePng(900, 600, [30, 120, 200]));
+	const small = f.thumbs[0].blob;
+	await alice.call('POST', '/api/posts', { text: 'Arrive bientot', files: [f.id] });
+	// Its thumbnail leaves the disk, as if it were still on its way.
+	const file = path.join(site.nodeDir, 'blobs', small.slice(0, 2), small);
+	fs.renameSync(file, `${file}.aside`);
+	const page = await newPage(site);
+	await login(page, 'alice', PW);
+	const card = page.locator('article.post', { hasText: 'Arrive bientot' });
+	await card.locator('.file-wait').waitFor();
+	assert.equal(await card.locator('.gallery img').count(), 0, 'no broken image meanwhile');
+	// It arrives: the page asks again and shows it, with no reload.
+	fs.renameSync(`${file}.aside`, file);
+	const img = card.locator('.gallery img');
+	await img.waitFor({ timeout: 30000 });
+	await page.waitForFunction(el => el.complete && el.naturalWidth > 0, await img.elementHandle());
+	assert.equal(await card.locator('.file-wait').count(), 0, 'the note is gone');
 });

@@ -5,6 +5,9 @@
   of 18.8: type from the content, nosniff, sandbox, attachment for anything
   but pictures, ETag = blob id, immutable cache; a Range gives 206;
 - a picture gets thumbnails (WebP, no EXIF) and its dimensions;
+- a phone's JPEG (EXIF with GPS, serial, XMP, IPTC, a comment, a second
+  picture after its end) is stored without them, orientation kept, same
+  pixels (tests/tools/mkimage), id of the clean bytes; a broken one is 415;
 - limits: over limits.max_file_mb is 413, SVG/HTML and unknown types 415,
   and none of them leaves a blob on disk; a cut upload leaves nothing;
 - a post carries its files; kill -9 after the 201 keeps the file;
@@ -22,7 +25,7 @@ import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Node, Runner  # noqa: E402
+from harness import BIN, Node, Runner  # noqa: E402
 
 t = Runner()
 
@@ -77,6 +80,127 @@ def png(w, h):
                 struct.pack(">I", zlib.crc32(tag + body) & 0xffffffff))
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
             chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+MKIMAGE = os.path.join(os.environ.get("COMPTOIR_BUILD") or os.path.dirname(BIN) or ".",
+                       "tests", "tools", "mkimage")
+
+
+def exif_block(orientation):
+    """ "Exif\\0\\0" and a big-endian TIFF block as a phone writes it: make,
+    model, serial number, orientation, a GPS IFD with a position, and an
+    IFD1 thumbnail (built by hand: python3 has no image library here)."""
+    import struct
+
+    def entry(tag, typ, count, value):
+        if typ == 3 and count == 1:
+            return struct.pack(">HHIHH", tag, typ, count, value, 0)
+        return struct.pack(">HHII", tag, typ, count, value)
+    ifd0 = (struct.pack(">H", 5) + entry(0x010f, 2, 8, 74) + entry(0x0110, 2, 8, 82) +
+            entry(0x0112, 3, 1, orientation) + entry(0xa431, 2, 12, 90) +
+            entry(0x8825, 4, 1, 102) + struct.pack(">I", 160))
+    gps = (struct.pack(">H", 2) + entry(0x0001, 2, 2, ord("N") << 24) +
+           entry(0x0002, 5, 3, 132) + struct.pack(">I", 0) +
+           struct.pack(">6I", 47, 1, 13, 1, 2577, 100))
+    tiff = (b"MM\x00\x2a" + struct.pack(">I", 8) + ifd0 + b"PhoneCo\x00Pixel-9\x00" +
+            b"SN-4242-XYZ\x00" + gps + b"GPS!" + struct.pack(">HI", 0, 0) +
+            b"\xff\xd8\xff\xdbTHUMB\xff\xd9")
+    assert tiff.index(b"GPS!") == 156
+    return b"Exif\x00\x00" + tiff
+
+
+def segment(marker, payload):
+    import struct
+    return b"\xff" + bytes([marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def jpeg_segments(b):
+    """The (marker, payload) of a JPEG's segments up to its scan, and where
+    the scan starts."""
+    import struct
+    out, i = [], 2
+    while i + 4 <= len(b) and b[i] == 0xff:
+        m, ln = b[i + 1], struct.unpack(">H", b[i + 2:i + 4])[0]
+        if m == 0xda:
+            return out, i
+        out.append((m, b[i + 4:i + 2 + ln]))
+        i += 2 + ln
+    return out, i
+
+
+def exif_tags(payload):
+    """The tags of IFD0 of an EXIF segment's payload, with SHORT values."""
+    import struct
+    tiff = payload[6:]
+    e = "<" if tiff[:2] == b"II" else ">"
+    off = struct.unpack(e + "I", tiff[4:8])[0]
+    n = struct.unpack(e + "H", tiff[off:off + 2])[0]
+    tags = {}
+    for k in range(n):
+        tag, typ, cnt = struct.unpack(e + "HHI", tiff[off + 2 + 12 * k:off + 10 + 12 * k])
+        val = tiff[off + 10 + 12 * k:off + 14 + 12 * k]
+        tags[tag] = struct.unpack(e + "H", val[:2])[0] if typ == 3 else val
+    return tags
+
+
+def pixels(data):
+    """W, H, bands, orientation and a hash of the decoded pixels (libvips)."""
+    import subprocess
+    import tempfile
+    with tempfile.NamedTemporaryFile(suffix=".img") as fh:
+        fh.write(data)
+        fh.flush()
+        return subprocess.run([MKIMAGE, "pixels", fh.name], check=True,
+                              capture_output=True, text=True).stdout.split()
+
+
+def test_jpeg_metadata(n, c):
+    """A phone's JPEG: its GPS position and serial number never reach the
+    store, its orientation does, and it is the same picture."""
+    import subprocess
+    plain = subprocess.run([MKIMAGE, "jpeg", "96", "64"], check=True, capture_output=True).stdout
+    _, vsos = jpeg_segments(plain)
+    phone = (b"\xff\xd8" + segment(0xe1, exif_block(6)) +
+             segment(0xe1, b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta exif:GPSLatitude='47,13N'/>") +
+             segment(0xed, b"Photoshop 3.0\x00IPTC byline Jean") + segment(0xfe, b"secret comment") +
+             plain[2:] + b"\xff\xd8\xff\xe1second picture GPS\xff\xd9")
+    t.check(b"GPS!" in phone and b"SN-4242" in phone, "the upload holds a GPS position")
+    r = upload(c, "quai-phone.jpg", phone)
+    t.eq(r.status, 201, "the phone's JPEG is stored")
+    f = r.json or {}
+    t.eq((f.get("w"), f.get("h")), (64, 96), "its dimensions after the orientation (6: turned)")
+    got = c.get(f.get("url", "/api/files/x"))
+    t.eq(got.status, 200, "the original is served")
+    b = got.body
+    t.check(f.get("size") == len(b) < len(phone), "the stored original is smaller", (len(b), len(phone)))
+    for word in (b"GPS", b"PhoneCo", b"Pixel-9", b"SN-4242", b"THUMB", b"ns.adobe.com",
+                 b"Photoshop", b"Jean", b"secret", b"second picture"):
+        t.check(word not in b, "no %r in the stored original" % word)
+    segs, sos = jpeg_segments(b)
+    exif = [p for m, p in segs if m == 0xe1]
+    t.eq(len(exif), 1, "one EXIF segment is left")
+    tags = exif_tags(exif[0]) if exif else {}
+    t.eq(sorted(tags), [0x0112], "it holds the orientation only (no GPS IFD, no make, no serial)")
+    t.eq(tags.get(0x0112), 6, "the orientation is kept")
+    t.check(all(m < 0xe0 or m in (0xe0, 0xe1) for m, _ in segs),
+            "no other APPn (IPTC, XMP), no comment", [hex(m) for m, _ in segs])
+    t.check(b[sos:] == plain[vsos:], "the scan is the encoder's, byte for byte (no re-encode)",
+            (len(b) - sos, len(plain) - vsos))
+    t.eq(pixels(b)[4], pixels(plain)[4], "the same pixels")
+    t.eq(pixels(b)[3], "6", "libvips reads the orientation")
+    import struct
+    manifest = b"".join(hashlib.blake2b(b[i:i + 262144], digest_size=32).digest()
+                        for i in range(0, len(b), 262144))
+    t.eq(f.get("blob"), hashlib.blake2b(b"comptoir/blob/v1" + struct.pack(">Q", len(b)) + manifest,
+                                        digest_size=32).hexdigest(),
+         "the blob id is that of the clean bytes (PROTOCOL.md 18.1)")
+    # A JPEG broken before its picture is refused by name, nothing kept.
+    before = blobs(n)
+    bad = upload(c, "broken.jpg", b"\xff\xd8" + segment(0xe1, exif_block(1))[:40])
+    t.eq(bad.status, 415, "a JPEG cut in its EXIF is refused")
+    t.check("ends before its image data" in ((bad.json or {}).get("error") or ""),
+            "the error says what is wrong", bad.json)
+    t.eq(blobs(n), before, "and nothing is stored")
 
 
 def test_roundtrip(n, c, f):
@@ -305,6 +429,7 @@ def main():
         f = {}
         t.test(test_roundtrip, n, c, f)
         t.test(test_picture, n, c)
+        t.test(test_jpeg_metadata, n, c)
         t.test(test_views, n, c)
         t.test(test_parallel, n, c)
         t.test(test_refused, n, c)

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#include <zmq.h>
 
 #include "node/blob/blob.h"
 #include "sync/sync.h"
@@ -547,6 +548,159 @@ test_hostile_map(void **state)
 	free(b);
 }
 
+/* A raw peer (site me's CURVE key, admitted): a DEALER dialing site server. */
+static void *
+s_raw_dial(void *ctx, int server, int me)
+{
+	void *d = zmq_socket(ctx, ZMQ_DEALER);
+	int zero = 0;
+	char ep[64];
+
+	assert_non_null(d);
+	zmq_setsockopt(d, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(d, ZMQ_CURVE_SERVERKEY, key_curve_public(s_sites[server].curve), 32);
+	zmq_setsockopt(d, ZMQ_CURVE_PUBLICKEY, key_curve_public(s_sites[me].curve), 32);
+	zmq_setsockopt(d, ZMQ_CURVE_SECRETKEY, key_curve_secret(s_sites[me].curve), 32);
+	snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%u", sync_port(s_sites[server].s));
+	assert_int_equal(zmq_connect(d, ep), 0);
+	return d;
+}
+
+static void
+s_be(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+}
+
+static void
+s_raw_send(void *d, int type, const void *b, size_t n)
+{
+	uint8_t head[2] = {SYNC_VERSION, (uint8_t)type};
+
+	assert_true(zmq_send(d, head, 2, n ? ZMQ_SNDMORE : 0) == 2);
+	if (n)
+		assert_true(zmq_send(d, b, n, 0) == (int)n);
+}
+
+/*
+ * A peer that asks for chunks and never reads them (a raw DEALER: HELLO,
+ * BHELLO, then 64 BGETs of 8 chunks, 128 MiB in all) gets no more than the
+ * budget of chunk bytes from Nantes, whose serving then waits for a probe's
+ * answer that never comes: its send queue holds at most 4 MiB of chunks for
+ * that peer, not the 2000 messages (500 MiB) of the socket's high-water
+ * mark. An honest site then fetches the same 8 MiB blob, past the budget:
+ * its answers to the probes let serving go on.
+ */
+static void
+test_budget(void **state)
+{
+	size_t len = 32 * BLOB_CHUNK;
+	uint8_t *b = s_bytes(len, 21), id[32], hello[32 + 8], get[38], bh[2] = {1, 0};
+	void *ctx = zmq_ctx_new(), *d;
+	sync_peer_status_t ps;
+	sync_blob_status_t bs;
+	int held = 0;
+
+	s_store(&s_sites[0], b, len, id);
+	s_want(&s_sites[0], id);
+	s_start(0, -1);
+	d = s_raw_dial(ctx, 0, 2);
+	memcpy(hello, s_sites[2].sign, 32);
+	memcpy(hello + 32, "hostile", 7);
+	s_raw_send(d, SYNC_HELLO, hello, 39);
+	s_raw_send(d, SYNC_BHELLO, bh, 2);
+	for (int k = 0; k < 64; k++) {
+		memcpy(get, id, 32);
+		s_be(get + 32, (uint64_t)(k * 8) % 32, 4);
+		s_be(get + 36, 8, 2);
+		s_raw_send(d, SYNC_BGET, get, sizeof(get));
+	}
+	/* The condition: Nantes holds back (its budget for that peer spent). */
+	for (int k = 0; k < 1500 && !held; k++) {
+		held = s_peer(0, 2, &ps) && ps.blob_held_back >= 1;
+		if (!held)
+			s_sleep_ms(20);
+	}
+	assert_true(held);
+	assert_true(ps.blob_bytes_out <= SYNC_BLOB_PEER_BUDGET);
+	assert_true(ps.blob_bytes_out >= SYNC_BLOB_PEER_BUDGET / 2);
+	assert_true(ps.blob_unread <= SYNC_BLOB_PEER_BUDGET);
+	sync_blob_status(s_sites[0].s, &bs);
+	assert_true(bs.unread_max <= SYNC_BLOB_TOTAL_BUDGET);
+	/* More asking changes nothing: still held back at the same bytes. */
+	for (int k = 0; k < 8; k++) {
+		memcpy(get, id, 32);
+		s_be(get + 32, 0, 4);
+		s_be(get + 36, 8, 2);
+		s_raw_send(d, SYNC_BGET, get, sizeof(get));
+	}
+	s_raw_send(d, SYNC_PING, NULL, 0);
+	assert_true(s_peer(0, 2, &ps));
+	assert_true(ps.blob_bytes_out <= SYNC_BLOB_PEER_BUDGET);
+	/* An honest reader gets the whole 8 MiB, twice the budget. */
+	s_start(1, 0);
+	s_want(&s_sites[1], id);
+	assert_true(s_wait_has(1, id));
+	s_same(1, id, b, len);
+	assert_true(s_peer(0, 1, &ps));
+	assert_int_equal(ps.blob_bytes_out, len);
+	assert_true(s_peer(0, 2, &ps));
+	assert_true(ps.blob_bytes_out <= SYNC_BLOB_PEER_BUDGET);
+	sync_blob_status(s_sites[0].s, &bs);
+	assert_true(bs.unread_max <= SYNC_BLOB_TOTAL_BUDGET);
+	zmq_close(d);
+	zmq_ctx_term(ctx);
+	free(b);
+}
+
+/*
+ * BNONE's "chunks held": Lyon holds half of a blob (a partial file, its
+ * fetch under way: the only holder it had was banned for a bad chunk);
+ * Nantes, which wants the blob too, asks Lyon and is told 4 chunks are held
+ * there (it was always 0).
+ */
+static void
+test_held_said(void **state)
+{
+	size_t len = 8 * BLOB_CHUNK;
+	uint8_t *b = s_bytes(len, 31), id[32], held[8], *man = NULL;
+	uint64_t size;
+	size_t mlen;
+	sync_peer_status_t ps;
+	int banned = 0, said = 0;
+
+	s_store(&s_sites[2], b, len, id);
+	s_sites[2].corrupt = 1;
+	s_want(&s_sites[2], id);
+	assert_int_equal(blob_manifest(s_sites[2].bs, id, &man, &size, &mlen), 0);
+	assert_int_equal(blob_part_open(s_sites[1].bs, id, size, man, mlen, held), 0);
+	for (uint32_t k = 0; k < 4; k++)
+		assert_int_equal(
+		    blob_part_write(s_sites[1].bs, id, k, b + (size_t)k * BLOB_CHUNK, BLOB_CHUNK),
+		    0);
+	free(man);
+	s_start(2, -1);
+	s_start(1, 2);
+	s_want(&s_sites[1], id);
+	for (int k = 0; k < 1500 && !banned; k++) {
+		banned = s_peer(1, 2, &ps) && ps.blob_refused >= 1 && !ps.connected;
+		if (!banned)
+			s_sleep_ms(20);
+	}
+	assert_true(banned);
+	s_want(&s_sites[0], id);
+	s_start(0, 1);
+	for (int k = 0; k < 1500 && !said; k++) {
+		said = s_peer(0, 1, &ps) && ps.blob_held_said == 4;
+		if (!said)
+			s_sleep_ms(20);
+	}
+	assert_true(said);
+	assert_false(blob_has(s_sites[0].bs, id, NULL));
+	free(b);
+}
+
 int
 main(void)
 {
@@ -554,6 +708,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_transfer, s_setup, s_teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile_chunk, s_setup, s_teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile_map, s_setup, s_teardown),
+	    cmocka_unit_test_setup_teardown(test_budget, s_setup, s_teardown),
+	    cmocka_unit_test_setup_teardown(test_held_said, s_setup, s_teardown),
 	};
 
 	if (sodium_init() < 0)
