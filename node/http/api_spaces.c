@@ -67,17 +67,11 @@ s_effect(http_req_t *r, const uint8_t space[CPT_ID_LEN], const uint8_t ev[CPT_ID
 }
 
 int
-api_space_publish(http_req_t *r, const char *space_hex, uint16_t kind, const json_t *body,
-                  ingest_res_t *res)
+api_space_writable(http_req_t *r, const char *space_hex, uint8_t space[CPT_ID_LEN], int *sealed)
 {
-	uint8_t space[CPT_ID_LEN], kid[SKEY_ID_LEN];
-	json_t *s, *plain, *sealed = NULL, *ev;
+	json_t *s;
 	const char *vis;
-	char err[256];
-	int ok, rc;
 
-	if (space_hex == NULL)
-		return http_publish(r, kind, body, res);
 	if (http_parse_id(space, space_hex, strlen(space_hex)) != 0) {
 		http_error(r, 400, "space", "a space id is 64 lowercase hex digits");
 		return 0;
@@ -101,9 +95,34 @@ api_space_publish(http_req_t *r, const char *space_hex, uint16_t kind, const jso
 		return 0;
 	}
 	vis = json_string_value(json_object_get(s, "visibility"));
-	if (vis && strcmp(vis, "open") == 0) {
-		/* In clear: a post names its space; the rest follow their post. */
-		json_decref(s);
+	*sealed = !(vis && strcmp(vis, "open") == 0);
+	json_decref(s);
+	return 1;
+}
+
+int
+api_space_publish(http_req_t *r, const char *space_hex, uint16_t kind, const json_t *body,
+                  ingest_res_t *res)
+{
+	return api_space_publish_outer(r, space_hex, kind, body, NULL, res);
+}
+
+int
+api_space_publish_outer(http_req_t *r, const char *space_hex, uint16_t kind, const json_t *body,
+                        const json_t *outer, ingest_res_t *res)
+{
+	uint8_t space[CPT_ID_LEN], kid[SKEY_ID_LEN];
+	json_t *plain, *sealed = NULL, *ev;
+	char err[256];
+	int ok, rc, is_sealed = 0;
+
+	if (space_hex == NULL)
+		return http_publish(r, kind, body, res);
+	if (!api_space_writable(r, space_hex, space, &is_sealed))
+		return 0;
+	if (!is_sealed) {
+		/* In clear: a post names its space; the rest follow their post
+		 * (a file is named by what refers to it). */
 		ev = json_deep_copy(body);
 		if (ev && kind == EVT_POST)
 			json_object_set_new(ev, "space", json_string(space_hex));
@@ -113,7 +132,6 @@ api_space_publish(http_req_t *r, const char *space_hex, uint16_t kind, const jso
 			http_error(r, 500, NULL, "out of memory");
 		return ok;
 	}
-	json_decref(s);
 	/* Private, or a site space: sealed (PROTOCOL.md 16.5). */
 	plain = json_deep_copy(body);
 	if (plain == NULL) {
@@ -123,6 +141,10 @@ api_space_publish(http_req_t *r, const char *space_hex, uint16_t kind, const jso
 	json_object_set_new(plain, "kind", json_integer(kind));
 	rc = node_space_seal(r->h->node, r->sess.key, space, EVT_SEALED, plain, &sealed, kid, err,
 	                     sizeof(err));
+	/* A file's plaintext holds its key: wiped before it is freed. */
+	if (kind == EVT_FILE && json_is_string(json_object_get(plain, "fkey")))
+		sodium_memzero((void *)json_string_value(json_object_get(plain, "fkey")),
+		               json_string_length(json_object_get(plain, "fkey")));
 	json_decref(plain);
 	if (rc != 0) {
 		http_fail(r, rc == CPT_EPERM || rc == CPT_ESTATE ? 409 : 500, "cannot_seal", NULL,
@@ -130,6 +152,8 @@ api_space_publish(http_req_t *r, const char *space_hex, uint16_t kind, const jso
 		return 0;
 	}
 	ev = json_pack("{s:s, s:o}", "space", space_hex, "sealed", sealed);
+	if (ev && outer)
+		json_object_update(ev, (json_t *)outer);
 	ok = ev && http_publish(r, EVT_SEALED, ev, res);
 	json_decref(ev);
 	if (!ok && !r->queued)

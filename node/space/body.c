@@ -319,6 +319,21 @@ space_body_check(uint16_t kind, const json_t *body, const char **rule)
 	case EVT_SEALED:
 		if (space_hex_member(id, body, "space") != 0)
 			return s_bad(rule, "sealed.space");
+		/* A sealed file's ciphertext blobs, in clear so that every
+		 * site keeps and relays them (PROTOCOL.md 18.4). */
+		if (json_object_get(body, "blobs") != NULL) {
+			const json_t *blobs = json_object_get(body, "blobs"), *v;
+			size_t i;
+			if (!json_is_array(blobs) || json_array_size(blobs) < 1 ||
+			    json_array_size(blobs) > 3)
+				return s_bad(rule, "sealed.blobs");
+			json_array_foreach (blobs, i, v) {
+				const char *h = json_string_value(v);
+				if (h == NULL || json_string_length(v) != 64 ||
+				    strspn(h, "0123456789abcdef") != 64)
+					return s_bad(rule, "sealed.blobs");
+			}
+		}
 		return s_sealed_check(json_object_get(body, "sealed"), rule);
 	}
 	return 0;
@@ -332,6 +347,8 @@ s_check_inner(json_t *p, uint16_t kind, const char **rule)
 {
 	uint8_t id[CPT_ID_LEN];
 
+	if (kind == EVT_FILE)
+		return 0;
 	if (kind != EVT_POST && space_hex_member(id, p, "post") != 0)
 		return s_bad(rule, kind == EVT_COMMENT    ? "comment.post"
 		                   : kind == EVT_REACTION ? "reaction.post"
@@ -389,7 +406,10 @@ space_plain_parse(json_t **plain, uint16_t *inner_kind, uint16_t outer_kind, con
 		const json_t *k = json_object_get(p, "kind");
 		json_int_t kv = json_is_integer(k) ? json_integer_value(k) : 0;
 
-		if (kv < EVT_POST || kv > EVT_EDIT) {
+		/* 6 to 9, or a file (PROTOCOL.md 18.4), whose fields the
+		 * opener checks with blob_file_check: node/blob is at this
+		 * module's level, and one rule has one owner. */
+		if ((kv < EVT_POST || kv > EVT_EDIT) && kv != EVT_FILE) {
 			rc = s_bad(rule, "plain.kind");
 			goto fail;
 		}
