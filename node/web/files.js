@@ -33,11 +33,13 @@ function kindOf(type) {
 }
 
 /* Uploads one File with its progress (fetch has none for uploads):
- * resolves with the file event, rejects with {status, message}. */
-function upload(ui, file, onProgress) {
+ * resolves with the file event, rejects with {status, message}. A file for
+ * a space names it: in a private one the node seals it as it arrives. */
+function upload(ui, file, onProgress, space = '') {
 	return new Promise((resolve, reject) => {
 		const x = new XMLHttpRequest();
-		x.open('POST', `/api/files?name=${encodeURIComponent(file.name || 'file')}`);
+		const sp = space ? `&space=${encodeURIComponent(space)}` : '';
+		x.open('POST', `/api/files?name=${encodeURIComponent(file.name || 'file')}${sp}`);
 		x.setRequestHeader('X-CSRF-Token', ui.csrf());
 		x.setRequestHeader('Content-Type', 'application/octet-stream');
 		x.upload.onprogress = ev => {
@@ -109,7 +111,9 @@ export function makeFiles(ui) {
 
 	/* The composer's files: a button, drop and paste, each upload with its
 	 * bar; ids() gives the files ready, busy() whether some still upload. */
-	function composerFiles(form, textarea) {
+	/* where() says the space the post goes to ('' company-wide): each file
+	 * is sent for it, and remembers it (mismatch). */
+	function composerFiles(form, textarea, where = () => '') {
 		const list = h('ul', { class: 'uploads', 'aria-live': 'polite' });
 		const input = h('input', { type: 'file', multiple: true, class: 'visually-hidden', tabindex: '-1', 'aria-hidden': 'true' });
 		const button = h('button', { type: 'button', class: 'btn btn-small btn-quiet attach', title: t('files.attach') },
@@ -131,14 +135,14 @@ export function makeFiles(ui) {
 				const status = h('span', { class: 'muted small' }, sizeText(ui, file.size));
 				const remove = h('button', { type: 'button', class: 'btn btn-small btn-quiet', 'aria-label': t('files.remove', { name: file.name }) }, '×');
 				const li = h('li', { class: 'upload' }, h('span', { class: 'doc-name', dir: 'auto' }, ui.userText(file.name || '')), bar, status, remove);
-				const it = { li, done: null, failed: false };
+				const it = { li, done: null, failed: false, space: where() || '' };
 				items.push(it);
 				remove.addEventListener('click', () => {
 					items.splice(items.indexOf(it), 1);
 					li.remove();
 				});
 				list.append(li);
-				it.promise = upload(ui, file, p => { bar.value = String(p); }).then(ev => {
+				it.promise = upload(ui, file, p => { bar.value = String(p); }, it.space).then(ev => {
 					it.done = ev;
 					bar.value = '1';
 					status.textContent = t('files.ready');
@@ -180,6 +184,10 @@ export function makeFiles(ui) {
 			button, input, list,
 			busy: () => items.some(it => !it.done && !it.failed),
 			ids: () => items.filter(it => it.done).map(it => it.done.id),
+			// Files sent for another place than space: a file sent in clear
+			// must not go into a private space's post, nor a private one's
+			// into another (its readers could not open it).
+			mismatch: space => items.some(it => it.done && it.space !== (space || '')),
 			clear: () => {
 				items.length = 0;
 				list.replaceChildren();

@@ -264,7 +264,7 @@ export async function apiSession(site, handle, password) {
 			throw new Error(`upload ${name}: ${res.status} ${text}`);
 		return JSON.parse(text);
 	};
-	return { me, call, upload };
+	return { me, cookie, call, upload };
 }
 
 /* A real PNG of w x h pixels: a diagonal gradient of hue (r, g, b base),
