@@ -251,7 +251,8 @@ api_space_figures(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 static int
 s_check_fields(http_req_t *r, const json_t *body, int creating)
 {
-	static const char *const keys[] = {"name", "description", "join", "visibility", NULL};
+	static const char *const keys[] = {"name",       "description", "join",
+	                                   "visibility", "cover",       NULL};
 	const char *k;
 	json_t *v;
 
@@ -259,10 +260,13 @@ s_check_fields(http_req_t *r, const json_t *body, int creating)
 		int known = 0;
 		for (size_t i = 0; keys[i]; i++)
 			known |= strcmp(k, keys[i]) == 0;
-		if (!known || (!creating && strcmp(k, "visibility") == 0)) {
+		if (!known || (!creating && strcmp(k, "visibility") == 0) ||
+		    (creating && strcmp(k, "cover") == 0)) {
 			http_fail(r, 400, "unknown_field", k, NULL, "unknown field \"%s\"", k);
 			return 0;
 		}
+		if (strcmp(k, "cover") == 0 && json_is_null(v))
+			continue; /* takes the cover off */
 		if (!json_is_string(v)) {
 			http_fail(r, 400, "wrong_type", k, NULL, "\"%s\" must be a string", k);
 			return 0;
@@ -358,6 +362,32 @@ api_space_create(http_req_t *r)
 	return s_reply_space(r, 201, res.id, NULL);
 }
 
+/* A cover is one of the caller's own picture file events (PROTOCOL.md 18.3),
+ * in clear or sealed and opened here. 1, or replies 400 and 0. */
+static int
+s_cover_ok(http_req_t *r, const char *hex)
+{
+	uint8_t fid[CPT_ID_LEN];
+	store_txn_t *txn;
+	evt_t ev;
+	json_t *b = NULL;
+	int ok = 0;
+
+	if (http_parse_id(fid, hex, strlen(hex)) == 0 && http_read_begin(r, &txn)) {
+		ok = index_event_open(txn, fid, &ev, &b) == 0 && b != NULL && ev.kind == EVT_FILE &&
+		     sodium_memcmp(ev.author, r->sess.key, CPT_KEY_LEN) == 0 &&
+		     blob_type_is_image(json_string_value(json_object_get(b, "type")));
+		store_read_end(r->h->st, &txn);
+		json_decref(b);
+	} else if (r->queued) {
+		return 0;
+	}
+	if (!ok)
+		http_fail(r, 400, "bad_cover", "cover", NULL,
+		          "\"cover\" must be the id of a picture you uploaded (POST /api/files)");
+	return ok;
+}
+
 int
 api_space_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 {
@@ -372,12 +402,19 @@ api_space_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 		json_decref(body);
 		return 0;
 	}
+	if (json_is_string(json_object_get(body, "cover")) &&
+	    !s_cover_ok(r, json_string_value(json_object_get(body, "cover")))) {
+		json_decref(body);
+		json_decref(s);
+		return 0;
+	}
 	cpt_hex32(hex, id);
 	ev = json_pack("{s:s}", "space", hex);
 	if (json_object_get(body, "join"))
 		json_object_set(ev, "join", json_object_get(body, "join"));
 	if (strcmp(json_string_value(json_object_get(s, "visibility")) ?: "", "private") == 0 &&
-	    (json_object_get(body, "name") || json_object_get(body, "description"))) {
+	    (json_object_get(body, "name") || json_object_get(body, "description") ||
+	     json_object_get(body, "cover"))) {
 		/* A private profile is sealed whole: what is not given is kept. */
 		json_t *profile = json_object(), *sealed = NULL;
 		uint8_t kid[SKEY_ID_LEN];
@@ -389,6 +426,13 @@ api_space_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 			json_object_set(profile, "description",
 			                json_object_get(body, "description")
 			                    ?: json_object_get(s, "description"));
+		/* The cover is in the sealed profile too (18.3): kept unless given. */
+		{
+			json_t *c =
+			    json_object_get(body, "cover") ?: json_object_get(s, "cover_id");
+			if (json_is_string(c))
+				json_object_set(profile, "cover", c);
+		}
 		rc = node_space_seal(r->h->node, r->sess.key, id, EVT_SPACE, profile, &sealed, kid,
 		                     err, sizeof(err));
 		json_decref(profile);
@@ -404,6 +448,8 @@ api_space_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 			json_object_set(ev, "name", json_object_get(body, "name"));
 		if (json_object_get(body, "description"))
 			json_object_set(ev, "description", json_object_get(body, "description"));
+		if (json_object_get(body, "cover"))
+			json_object_set(ev, "cover", json_object_get(body, "cover"));
 	}
 	json_decref(body);
 	json_decref(s);

@@ -404,6 +404,11 @@ s_state_json(const space_state_t *st)
 		cpt_hex32(hex, wk->id);
 		json_object_set_new(j, "write_key", json_string(hex));
 	}
+	if (j && space_state_cover(st, NULL) != NULL) {
+		const char *by = NULL, *cover = space_state_cover(st, &by);
+		json_object_set_new(j, "cover", json_string(cover));
+		json_object_set_new(j, "cover_by", by ? json_string(by) : json_null());
+	}
 	return j;
 }
 

@@ -348,3 +348,40 @@ query_photo_url(store_txn_t *txn, const char *file_hex, const uint8_t author[CPT
 	json_decref(v);
 	return u;
 }
+
+json_t *
+query_cover(store_txn_t *txn, const char *file_hex, const char *by)
+{
+	uint8_t id[CPT_ID_LEN];
+	evt_t ev;
+	json_t *body = NULL, *v, *out = NULL, *t, *large = NULL;
+	char handle[64];
+	size_t i;
+
+	if (file_hex == NULL || by == NULL || strlen(file_hex) != 64 ||
+	    cpt_unhex32(id, file_hex, 64) != 0)
+		return NULL;
+	if (index_event_open(txn, id, &ev, &body) != 0 || body == NULL || ev.kind != EVT_FILE) {
+		json_decref(body);
+		return NULL;
+	}
+	json_decref(body);
+	/* The setter's own picture, as a profile photo is its owner's. */
+	if (index_handle_of(txn, ev.author, handle) != 0 || strcmp(handle, by) != 0)
+		return NULL;
+	v = s_file_view(txn, file_hex, ev.author);
+	if (v == NULL || !blob_type_is_image(json_string_value(json_object_get(v, "type")))) {
+		json_decref(v);
+		return NULL;
+	}
+	json_array_foreach (json_object_get(v, "thumbs"), i, t)
+		if (large == NULL || json_integer_value(json_object_get(t, "w")) >
+		                         json_integer_value(json_object_get(large, "w")))
+			large = t;
+	out = json_pack(
+	    "{s:O, s:o}", "thumb", json_object_get(v, "thumb"), "url",
+	    large ? json_sprintf("/api/files/%s", json_string_value(json_object_get(large, "blob")))
+	          : json_incref(json_object_get(v, "url")));
+	json_decref(v);
+	return out;
+}

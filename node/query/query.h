@@ -286,6 +286,12 @@ typedef int (*query_blob_fn)(void *arg, const query_blob_t *b);
 int query_blobs_missing(store_txn_t *txn, blob_store_t *bs, uint64_t fetch_max, size_t max,
                         query_blob_fn fn, void *arg) CPT_WUR;
 
+/* A space's cover as views show it (PROTOCOL.md 18.3 "space.cover"):
+ * {"thumb", "url"} (the small thumbnail, and the large one or the picture)
+ * when file_hex is a picture file event of by's (a handle) that this site
+ * reads (a private space's is opened here); NULL otherwise. New reference. */
+json_t *query_cover(store_txn_t *txn, const char *file_hex, const char *by);
+
 /* What a reader needs to open a sealed blob (PROTOCOL.md 18.4). */
 typedef struct query_sealed_blob {
 	uint8_t fkey[32];          /* the file key (the caller wipes it: sodium_memzero) */

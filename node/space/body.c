@@ -186,6 +186,10 @@ s_check_space(const json_t *b, const char **rule)
 		return s_bad(rule, "space.join");
 	if (archived != NULL && !json_is_boolean(archived))
 		return s_bad(rule, "space.archived");
+	/* A cover: a file event's id, or null to take it off (18.3). */
+	if (json_object_get(b, "cover") != NULL && !json_is_null(json_object_get(b, "cover")) &&
+	    s_hex_of(id, CPT_ID_LEN, json_object_get(b, "cover")) != 0)
+		return s_bad(rule, "space.cover");
 	if (sealed != NULL && (rc = s_sealed_check(sealed, rule)) != 0)
 		return rc;
 	if (space == NULL) {
@@ -202,6 +206,8 @@ s_check_space(const json_t *b, const char **rule)
 			/* Private: the profile is sealed, never in clear. */
 			if (name != NULL || desc != NULL)
 				return s_bad(rule, "space.name");
+			if (json_object_get(b, "cover") != NULL)
+				return s_bad(rule, "space.cover");
 			if (sealed == NULL)
 				return s_bad(rule, "space.sealed");
 		} else {
@@ -215,7 +221,7 @@ s_check_space(const json_t *b, const char **rule)
 	/* An edit: visibility is fixed at creation (PROTOCOL.md 16.2). */
 	if (json_object_get(b, "visibility") != NULL)
 		return s_bad(rule, "space.visibility");
-	if (sealed != NULL && (name != NULL || desc != NULL))
+	if (sealed != NULL && (name != NULL || desc != NULL || json_object_get(b, "cover") != NULL))
 		return s_bad(rule, "space.sealed");
 	return 0;
 }
@@ -399,6 +405,14 @@ space_plain_parse(json_t **plain, uint16_t *inner_kind, uint16_t outer_kind, con
 		    !s_text(json_object_get(p, "description"), 0, SPACE_DESC_MAX, 1, 1)) {
 			rc = s_bad(rule, "plain.description");
 			goto fail;
+		}
+		if (json_object_get(p, "cover") != NULL &&
+		    !json_is_null(json_object_get(p, "cover"))) {
+			uint8_t cid[CPT_ID_LEN];
+			if (space_hex_member(cid, p, "cover") != 0) {
+				rc = s_bad(rule, "plain.cover");
+				goto fail;
+			}
 		}
 		if (inner_kind != NULL)
 			*inner_kind = EVT_SPACE;

@@ -12,6 +12,8 @@ space with members at paris and nantes only (lyon has none and relays).
 - lyon holds the ciphertext blobs (checked against their ids like any blob)
   and serves them to nantes, but its admin and staff get 403, and none of
   its files hold the picture's bytes; erin at nantes (no member) gets 403;
+- alice sets a sealed picture as the space's cover: carol sees it on the
+  space and in the list, lyon's staff get 403 and lyon holds ciphertext;
 - carol leaves: 403 from then on;
 - alice deletes the post: its sealed file goes with it, and the blobs are
   erased at every site.
@@ -83,6 +85,14 @@ def blob_id(data):
                    for i in range(0, len(data), 262144))
     return hashlib.blake2b(b"comptoir/blob/v1" + len(data).to_bytes(8, "big") + man,
                            digest_size=32).hexdigest()
+
+
+def alice_cover_ciphertext(node, blob):
+    """The cover's blob is at node, sealed (its bytes do not start as a PNG)."""
+    if not F.wait_until(lambda: os.path.exists(blob_path(node, blob))):
+        return False
+    with open(blob_path(node, blob), "rb") as f:
+        return not f.read(8).startswith(b"\x89PNG")
 
 
 def setup():
@@ -200,6 +210,25 @@ def test_private_picture(A, B, C):
         t.check(disk_holds(n, needles) is None,
                 "no bytes of the picture or its thumbnail in %s's files" % n.site,
                 disk_holds(n, needles))
+
+    # A cover for the space: a picture of the space's own, sealed like it.
+    cov = upload(a, "couverture.png", png(900, 300), sid).json or {}
+    r = a.request("PATCH", "/api/spaces/%s" % sid, {"cover": cov.get("id")})
+    t.check(r.status == 200 and (r.json.get("cover") or {}).get("thumb"),
+            "alice sets the space's cover (sealed in the space)", r)
+    r = a.request("PATCH", "/api/spaces/%s" % sid, {"cover": "%064x" % 3})
+    t.eq(r.status, 400, "a cover that is not one of one's pictures is refused")
+    ok = F.wait_until(lambda: (carol.get("/api/spaces/%s" % sid).json.get("cover") or {})
+                      .get("thumb") is not None)
+    t.check(ok, "carol sees the cover at nantes", carol.get("/api/spaces/%s" % sid).json)
+    cover = (carol.get("/api/spaces/%s" % sid).json.get("cover") or {}).get("thumb", "/x")
+    ok = F.wait_until(lambda: carol.get(cover).status == 200)
+    t.check(ok and carol.get(cover).body[:4] == b"RIFF", "and its picture")
+    listed = [x for x in carol.get("/api/spaces?mine=1").json["items"] if x["id"] == sid]
+    t.check(listed and (listed[0].get("cover") or {}).get("thumb") == cover,
+            "the spaces list shows it", listed)
+    t.eq(dave.get(cover).status, 403, "lyon's staff cannot read the cover")
+    t.check(alice_cover_ciphertext(B, cov.get("blob", "")), "lyon holds the cover as ciphertext")
 
     # carol leaves: 403 from then on.
     r = carol.post("/api/spaces/%s/leave" % sid)
