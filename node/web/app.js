@@ -45,6 +45,7 @@ const state = {
 const spaces = makeSpaces({
 	h, api, postCard, composer, personLink, userText, errorText, announce, state,
 	enc: s => encodeURIComponent(s),
+	coverButton: (id, onDone) => files.coverButton(id, onDone),
 });
 
 /* Attachments, the composer's uploads, the profile photo (files.js). */

@@ -223,5 +223,34 @@ export function makeFiles(ui) {
 		return h('span', { class: 'photo-tools' }, btn, bar, input);
 	}
 
-	return { attachments, composerFiles, photoButton };
+	/* A space admin's button that uploads a picture for the space (sealed
+	 * in a private one) and makes it the space's cover. */
+	function coverButton(spaceId, onDone) {
+		const input = h('input', { type: 'file', accept: 'image/jpeg,image/png,image/webp,image/gif', class: 'visually-hidden', tabindex: '-1', 'aria-hidden': 'true' });
+		const bar = h('progress', { max: '1', value: '0', hidden: true });
+		const btn = h('button', { type: 'button', class: 'btn btn-small btn-quiet cover-set' }, t('files.cover_set'));
+		btn.addEventListener('click', () => input.click());
+		input.addEventListener('change', async () => {
+			const file = input.files[0];
+			input.value = '';
+			if (!file)
+				return;
+			btn.disabled = true;
+			bar.hidden = false;
+			try {
+				const ev = await upload(ui, file, p => { bar.value = String(p); }, spaceId);
+				await ui.api('PATCH', `/api/spaces/${encodeURIComponent(spaceId)}`, { cover: ev.id });
+				ui.announce(t('files.cover_done'));
+				onDone();
+			} catch (err) {
+				ui.showError(err);
+			} finally {
+				btn.disabled = false;
+				bar.hidden = true;
+			}
+		});
+		return h('span', { class: 'photo-tools' }, btn, bar, input);
+	}
+
+	return { attachments, composerFiles, photoButton, coverButton };
 }

@@ -75,6 +75,10 @@ const en = {
 	'files.gone': 'This file was deleted.',
 	'files.photo_set': 'Change photo',
 	'files.photo_done': 'Your photo is updated.',
+	'files.cover_set': 'Choose a cover picture',
+	'files.cover_done': 'The space’s cover is updated.',
+	'files.cover_remove': 'Remove the cover',
+	'space.cover': 'Cover picture',
 
 	'mention.list': 'Colleagues matching',
 
@@ -673,6 +677,10 @@ const fr = {
 	'files.gone': 'Ce fichier a été supprimé.',
 	'files.photo_set': 'Changer de photo',
 	'files.photo_done': 'Votre photo est à jour.',
+	'files.cover_set': 'Choisir une image de couverture',
+	'files.cover_done': 'La couverture de l’espace est à jour.',
+	'files.cover_remove': 'Retirer la couverture',
+	'space.cover': 'Image de couverture',
 
 	'mention.list': 'Collègues correspondants',
 
