@@ -117,3 +117,25 @@ uiTest('a picture in a private space: sealed, shown to members in the space and 
 	const r = await fetch(`${site.url}${src}`, { headers: { Cookie: bob.cookie } });
 	assert.equal(r.status, 403, 'a non-member gets 403');
 });
+
+uiTest('a space admin sets a cover: it shows on the space page and in the list', async ({ newPage }) => {
+	const alice = await apiSession(site, 'alice', PW);
+	const space = await alice.call('POST', '/api/spaces', { name: 'Atelier', visibility: 'private', join: 'invite' });
+	const page = await newPage(site, { width: 1200, height: 900 });
+	await login(page, 'alice', PW);
+	await page.goto(`${site.url}/#/space/${space.id}`);
+	await page.locator('.space-settings summary').click();
+	const input = page.locator('.space-cover-tools input[type=file]');
+	await input.waitFor({ state: 'attached' });
+	await input.setInputFiles({ name: 'atelier.png', mimeType: 'image/png', buffer: makePng(1400, 500, [90, 60, 140]) });
+	const cover = page.locator('.space-head img.space-cover');
+	await cover.waitFor();
+	await page.waitForFunction(el => el.complete && el.naturalWidth > 0, await cover.elementHandle());
+	assert.equal(await cover.evaluate(el => el.naturalWidth), 1280, 'the large thumbnail is the cover');
+	await page.goto(`${site.url}/#/spaces`);
+	const thumb = page.locator('.space-item', { hasText: 'Atelier' }).locator('img.space-cover-thumb');
+	await thumb.waitFor();
+	await page.waitForFunction(el => el.complete && el.naturalWidth > 0, await thumb.elementHandle());
+	const s = await alice.call('GET', `/api/spaces/${space.id}`);
+	assert.ok(s.cover && s.cover.thumb, 'the API gives the cover');
+});
