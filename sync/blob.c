@@ -182,6 +182,32 @@ s_damaged(sync_t *s, const uint8_t id[32])
 	s->blob_kick = 1;
 }
 
+/* Remembers that link l asked for blob id's manifest and was answered
+ * BNONE (s_maps_later); the oldest entry gives way when all are taken. */
+static void
+s_map_later(sync_t *s, link_t *l, const uint8_t id[32])
+{
+	size_t n = sizeof(s->map_later) / sizeof(s->map_later[0]), k = 0;
+	int tag = s_slot(s, l) + 1;
+
+	for (size_t i = 0; i < n; i++)
+		if (s->map_later[i].slot == tag && memcmp(s->map_later[i].id, id, 32) == 0) {
+			s->map_later[i].until_ms = sync_now_ms() + MAP_RETRY_MS;
+			return;
+		}
+	for (size_t i = 0; i < n; i++) {
+		if (s->map_later[i].slot == 0) {
+			k = i;
+			break;
+		}
+		if (s->map_later[i].until_ms < s->map_later[k].until_ms)
+			k = i;
+	}
+	memcpy(s->map_later[k].id, id, 32);
+	s->map_later[k].slot = tag;
+	s->map_later[k].until_ms = sync_now_ms() + MAP_RETRY_MS;
+}
+
 static void
 s_on_map_get(sync_t *s, link_t *l, const sync_bmsg_t *b)
 {
@@ -194,6 +220,7 @@ s_on_map_get(sync_t *s, link_t *l, const sync_bmsg_t *b)
 	/* Never serve what this site does not want: an erased blob stays
 	 * erased, whoever asks (18.5). */
 	if (!o->wanted(o->ctx, b->id)) {
+		s_map_later(s, l, b->id);
 		s_send_none(s, l, b->id, SYNC_BNONE_ERASED);
 		return;
 	}
@@ -205,9 +232,45 @@ s_on_map_get(sync_t *s, link_t *l, const sync_bmsg_t *b)
 	} else {
 		if (rc == CPT_EDAMAGED)
 			s_damaged(s, b->id);
+		s_map_later(s, l, b->id);
 		s_send_none(s, l, b->id, SYNC_BNONE_NOT_YET);
 	}
 	free(m);
+}
+
+/* The manifests asked while they could not be served, looked at again (a
+ * scan follows each commit of a file event and each fetch completed): the
+ * asker, whose fetch is still under way, takes a BMAP as from a holder
+ * (18.6), instead of asking again in MAP_RETRY_MS. A relay in a chain so
+ * passes a new blob on at once, and the author's site answers a peer that
+ * got the event before its own commit. */
+static void
+s_maps_later(sync_t *s, uint64_t now)
+{
+	const sync_blob_ops_t *o = &s->conf.blob;
+
+	for (size_t i = 0; i < sizeof(s->map_later) / sizeof(s->map_later[0]); i++) {
+		uint8_t *m = NULL, head[40];
+		uint64_t size = 0;
+		size_t mlen = 0;
+		link_t *l;
+
+		if (s->map_later[i].slot == 0)
+			continue;
+		l = &s->links[s->map_later[i].slot - 1];
+		if (now >= s->map_later[i].until_ms || !l->used || !link_up(l)) {
+			s->map_later[i].slot = 0;
+			continue;
+		}
+		if (!o->wanted(o->ctx, s->map_later[i].id) ||
+		    o->manifest(o->ctx, s->map_later[i].id, &m, &size, &mlen) != 0)
+			continue;
+		memcpy(head, s->map_later[i].id, 32);
+		sync_be_put(head + 32, size, 8);
+		s_send(s, l, SYNC_BMAP, head, sizeof(head), m, mlen);
+		free(m);
+		s->map_later[i].slot = 0;
+	}
 }
 
 static void
@@ -744,8 +807,10 @@ blob_round(sync_t *s, uint64_t now)
 			if (!s_serve_one(s, l, now))
 				break;
 	}
-	if (s->blob_kick || now >= s->blob_next_ms)
+	if (s->blob_kick || now >= s->blob_next_ms) {
 		s_scan(s, now);
+		s_maps_later(s, now);
+	}
 	if (s->conf.blob_rate) {
 		/* Refilled with the time passed; at most a second's worth (and
 		 * never less than a chunk) saved up. */

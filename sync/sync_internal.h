@@ -205,14 +205,23 @@ struct sync {
 	bfetch_t fetch[BFETCH_MAX]; /* blobs being fetched */
 	uint64_t blob_next_ms;      /* next look at next_missing */
 	int blob_kick;              /* look now (sync_blob_kick, a damaged blob) */
-	uint64_t blob_gen;          /* generation of next_missing lists */
-	sync_blob_status_t bst;     /* the status counters (under lock) */
-	uint8_t *bbuf;              /* one chunk, to serve (SYNC_BLOB_CHUNK bytes) */
-	uint64_t blob_status_ms;    /* last refresh of the blob status counts */
-	uint64_t blob_timeout_ms;   /* last look for chunks given up for lost */
-	uint64_t blob_unread;       /* chunk bytes served to every link and not known read */
-	double blob_tokens;         /* bytes that may be asked now (conf.blob_rate) */
-	uint64_t blob_tokens_ms;    /* when they were last refilled */
+	/* Manifests asked of this site while it could not serve them (not here
+	 * yet, or not wanted yet: a local event is offered to peers before its
+	 * commit); looked at again at each scan, answered with BMAP when they
+	 * can be, forgotten after MAP_RETRY_MS, when the asker asks again. */
+	struct {
+		uint8_t id[32];    /* the blob */
+		int slot;          /* the link slot that asked plus 1, 0 when free */
+		uint64_t until_ms; /* forgotten after */
+	} map_later[32];
+	uint64_t blob_gen;        /* generation of next_missing lists */
+	sync_blob_status_t bst;   /* the status counters (under lock) */
+	uint8_t *bbuf;            /* one chunk, to serve (SYNC_BLOB_CHUNK bytes) */
+	uint64_t blob_status_ms;  /* last refresh of the blob status counts */
+	uint64_t blob_timeout_ms; /* last look for chunks given up for lost */
+	uint64_t blob_unread;     /* chunk bytes served to every link and not known read */
+	double blob_tokens;       /* bytes that may be asked now (conf.blob_rate) */
+	uint64_t blob_tokens_ms;  /* when they were last refilled */
 	/* Peers refused for want of a link (link_new): each key counted and
 	 * logged once, up to SYNC_MAX_PEERS of them (then the count stops). */
 	uint8_t (*over_keys)[CPT_KEY_LEN]; /* those keys, allocated at the first */

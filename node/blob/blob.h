@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "crypto/crypto.h"
 
 #define BLOB_ID_LEN     32                           /* a blob id, BLAKE2b-256 */
@@ -250,5 +252,80 @@ void blob_strip_destroy(blob_strip_t **s);
 /* The EXIF orientation (1..8) in a TIFF block of n bytes (an EXIF segment
  * after its "Exif\0\0"), 0 when none or unreadable. Bounds-checked. */
 int blob_exif_orientation(const uint8_t *tiff, size_t n);
+/* The body rules of a file (PROTOCOL.md 18.3), and with sealed those of a
+ * private space's sealed file too (18.4: "fkey", "plain", and each size
+ * that of a sealed blob). 0, or CPT_EINVAL with why (wl bytes) saying
+ * which rule broke. */
+int blob_file_check(const json_t *b, int sealed, char *why, size_t wl) CPT_WUR;
+
+/* ------------------------------------- sealed blobs (seal.c, 18.4) */
+
+#define BLOB_FKEY_LEN 32     /* a file key */
+#define BLOB_SEG      65536u /* plaintext bytes of a segment */
+#define BLOB_SEG_TAG  16     /* the tag after each sealed segment */
+/* The largest plaintext whose sealed blob fits BLOB_MAX_SIZE. */
+#define BLOB_SEALED_MAX ((BLOB_MAX_SIZE / (BLOB_SEG + BLOB_SEG_TAG)) * BLOB_SEG)
+
+/* The size of the sealed blob of a plain-byte file (PROTOCOL.md 18.4: each
+ * segment plus its tag, the last padded to 4 KiB); 0 when plain is 0 or
+ * over BLOB_SEALED_MAX. */
+uint64_t blob_sealed_size(uint64_t plain);
+
+typedef struct blob_sput blob_sput_t;
+typedef struct blob_sread blob_sread_t;
+
+/*
+ * Writes a sealed blob as its plaintext streams in: plain bytes (known
+ * before the first, since each segment's associated data holds the size)
+ * given by blob_sput_write, sealed segment by segment under key with the
+ * part number part (0 for a file, 1 and 2 for its thumbnails: each blob
+ * of one key has its own nonces) and written through blob_put. No
+ * plaintext byte reaches the disk. *sp is the caller's until commit or
+ * abort. Returns 0, CPT_EINVAL (plain 0 or too big), CPT_ENOMEM, CPT_EIO.
+ */
+int blob_sput_begin(blob_store_t *bs, blob_sput_t **sp, const uint8_t key[BLOB_FKEY_LEN],
+                    uint8_t part, uint64_t plain) CPT_WUR;
+/* Appends len plaintext bytes. 0, CPT_ETOOBIG (past the size announced),
+ * CPT_ESTATE (an earlier write failed), or blob_put_write's errors. */
+int blob_sput_write(blob_sput_t *sp, const void *data, size_t len) CPT_WUR;
+/* As blob_put_commit, for the ciphertext: *id is the sealed blob's id, *size
+ * its size. CPT_EINVAL when fewer bytes than announced were written. Releases
+ * *sp and NULLs it in every case. */
+int blob_sput_commit(blob_sput_t **sp, uint8_t id[BLOB_ID_LEN], uint64_t *size) CPT_WUR;
+/* Drops a sealed put; safe on NULL, NULLs *sp. */
+void blob_sput_abort(blob_sput_t **sp);
+/* The three above for bytes in memory (a thumbnail). */
+int blob_seal_bytes(blob_store_t *bs, const uint8_t key[BLOB_FKEY_LEN], uint8_t part,
+                    const uint8_t *data, size_t len, uint8_t id[BLOB_ID_LEN],
+                    uint64_t *size) CPT_WUR;
+
+/*
+ * Reads a sealed blob here as plaintext, by range: only the segments asked
+ * are read (each chunk checked against the manifest, as blob_read_chunk)
+ * and opened. plain is the plaintext size the sealed event gives. *r is the
+ * caller's, released by blob_sread_close (which wipes the key and what was
+ * opened). Returns 0, CPT_ENOTFOUND (not here), CPT_EAUTH (the blob's size
+ * is not that of plain bytes sealed), CPT_EINVAL or CPT_ENOMEM.
+ */
+int blob_sread_open(blob_store_t *bs, blob_sread_t **r, const uint8_t id[BLOB_ID_LEN],
+                    const uint8_t key[BLOB_FKEY_LEN], uint8_t part, uint64_t plain) CPT_WUR;
+/* Up to max plaintext bytes at off into out, *got how many (0 at the end).
+ * Returns 0, CPT_EAUTH (a segment does not open: another key, part or size,
+ * or bytes changed), or blob_read_chunk's errors. */
+int blob_sread_at(blob_sread_t *r, uint64_t off, uint8_t *out, size_t max, size_t *got) CPT_WUR;
+void blob_sread_close(blob_sread_t **r);
+/* The whole plaintext in a new malloc'd buffer (*out, plain bytes, the
+ * caller frees it and should wipe it): for a picture's thumbnails. Returns
+ * as blob_sread_open and blob_sread_at. */
+int blob_sread_all(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN],
+                   const uint8_t key[BLOB_FKEY_LEN], uint8_t part, uint64_t plain,
+                   uint8_t **out) CPT_WUR;
+
+/* blob_image_dims and blob_thumb for an image held in memory (a private
+ * space's picture, opened: it never touches the disk in clear). Same
+ * returns. */
+int blob_image_dims_buf(const uint8_t *data, size_t len, int *w, int *h) CPT_WUR;
+int blob_thumb_buf(const uint8_t *data, size_t len, int side, uint8_t **out, size_t *len_out,
+                   int *w, int *h) CPT_WUR;
 
 #endif

@@ -92,25 +92,13 @@ s_webp_strip(uint8_t *b, size_t *n)
 	*n = out;
 }
 
-int
-blob_image_dims(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], int *w, int *h)
+/* The dimensions of im (opened lazily: its header only) after its EXIF
+ * orientation, against the limits of PROTOCOL.md 18.2. Drops im. */
+static int
+s_dims(VipsImage *im, int *w, int *h)
 {
-	char path[4200];
-	VipsImage *im;
-	int iw, ih;
+	int iw = vips_image_get_width(im), ih = vips_image_get_height(im);
 
-	pthread_once(&s_once, s_init);
-	if (!s_ok)
-		return CPT_EIO;
-	if (blob_path(bs, id, path, sizeof(path)) != 0)
-		return CPT_ENOTFOUND;
-	/* The header only: libvips opens lazily, nothing is decoded yet. */
-	if ((im = vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, NULL)) == NULL) {
-		vips_error_clear();
-		return CPT_EINVAL;
-	}
-	iw = vips_image_get_width(im);
-	ih = vips_image_get_height(im);
 	if (s_orientation(im) >= 5) {
 		int t = iw;
 		iw = ih;
@@ -126,29 +114,48 @@ blob_image_dims(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], int *w, int *h)
 }
 
 int
-blob_thumb(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], int side, uint8_t **out, size_t *len,
-           int *w, int *h)
+blob_image_dims(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], int *w, int *h)
 {
 	char path[4200];
-	VipsImage *im = NULL;
-	void *buf = NULL;
-	size_t n = 0;
+	VipsImage *im;
 
-	*out = NULL;
-	*len = 0;
 	pthread_once(&s_once, s_init);
 	if (!s_ok)
 		return CPT_EIO;
 	if (blob_path(bs, id, path, sizeof(path)) != 0)
 		return CPT_ENOTFOUND;
-	/* Shrink on load (a JPEG decodes at 1/8 for a small side), upright
-	 * (autorotate is vips_thumbnail's default), never enlarged. */
-	if (vips_thumbnail(path, &im, side, "size", VIPS_SIZE_DOWN, "fail_on", VIPS_FAIL_ON_ERROR,
-	                   NULL) != 0) {
-		log_warnx("blob", "no thumbnail of %s: %s", path, vips_error_buffer());
+	/* The header only: libvips opens lazily, nothing is decoded yet. */
+	if ((im = vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, NULL)) == NULL) {
 		vips_error_clear();
 		return CPT_EINVAL;
 	}
+	return s_dims(im, w, h);
+}
+
+int
+blob_image_dims_buf(const uint8_t *data, size_t len, int *w, int *h)
+{
+	VipsImage *im;
+
+	pthread_once(&s_once, s_init);
+	if (!s_ok)
+		return CPT_EIO;
+	if ((im = vips_image_new_from_buffer(data, len, "", "access", VIPS_ACCESS_SEQUENTIAL,
+	                                     NULL)) == NULL) {
+		vips_error_clear();
+		return CPT_EINVAL;
+	}
+	return s_dims(im, w, h);
+}
+
+/* The WebP of thumbnail im (what names it in logs): *out a new malloc'd
+ * buffer of *len bytes, *w and *h its size. Drops im. */
+static int
+s_webp(VipsImage *im, const char *what, uint8_t **out, size_t *len, int *w, int *h)
+{
+	void *buf = NULL;
+	size_t n = 0;
+
 	/* No EXIF, XMP, IPTC or ICC in the thumbnail, so no position: libvips
 	 * 8.14's "strip" of webpsave still wrote the EXIF block (seen: the
 	 * VP8X header's EXIF flag), so the fields go from a private copy
@@ -175,7 +182,7 @@ blob_thumb(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], int side, uint8_t **
 		}
 	}
 	if (vips_webpsave_buffer(im, &buf, &n, "Q", 80, "strip", TRUE, NULL) != 0) {
-		log_warnx("blob", "no thumbnail of %s: %s", path, vips_error_buffer());
+		log_warnx("blob", "no thumbnail of %s: %s", what, vips_error_buffer());
 		vips_error_clear();
 		g_object_unref(im);
 		return CPT_EINVAL;
@@ -192,4 +199,50 @@ blob_thumb(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], int side, uint8_t **
 	s_webp_strip(*out, &n);
 	*len = n;
 	return 0;
+}
+
+int
+blob_thumb(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN], int side, uint8_t **out, size_t *len,
+           int *w, int *h)
+{
+	char path[4200];
+	VipsImage *im = NULL;
+
+	*out = NULL;
+	*len = 0;
+	pthread_once(&s_once, s_init);
+	if (!s_ok)
+		return CPT_EIO;
+	if (blob_path(bs, id, path, sizeof(path)) != 0)
+		return CPT_ENOTFOUND;
+	/* Shrink on load (a JPEG decodes at 1/8 for a small side), upright
+	 * (autorotate is vips_thumbnail's default), never enlarged. */
+	if (vips_thumbnail(path, &im, side, "size", VIPS_SIZE_DOWN, "fail_on", VIPS_FAIL_ON_ERROR,
+	                   NULL) != 0) {
+		log_warnx("blob", "no thumbnail of %s: %s", path, vips_error_buffer());
+		vips_error_clear();
+		return CPT_EINVAL;
+	}
+	return s_webp(im, path, out, len, w, h);
+}
+
+int
+blob_thumb_buf(const uint8_t *data, size_t len, int side, uint8_t **out, size_t *len_out, int *w,
+               int *h)
+{
+	VipsImage *im = NULL;
+
+	*out = NULL;
+	*len_out = 0;
+	pthread_once(&s_once, s_init);
+	if (!s_ok)
+		return CPT_EIO;
+	/* As blob_thumb; libvips reads the buffer where it is (no copy). */
+	if (vips_thumbnail_buffer((void *)data, len, &im, side, "size", VIPS_SIZE_DOWN, "fail_on",
+	                          VIPS_FAIL_ON_ERROR, NULL) != 0) {
+		log_warnx("blob", "no thumbnail of a sealed picture: %s", vips_error_buffer());
+		vips_error_clear();
+		return CPT_EINVAL;
+	}
+	return s_webp(im, "a sealed picture", out, len_out, w, h);
 }

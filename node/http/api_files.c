@@ -34,6 +34,12 @@ struct http_upload {
 	char name[NAME_MAX_B + 1]; /* the name given (?name=) */
 	blob_strip_t *strip;       /* metadata out of pictures, between the body and put */
 	uint64_t max;              /* bytes of body accepted (limits.max_file_mb) */
+	/* In a space (?space=): */
+	char space[CPT_HEX_ID];      /* its id in hex, "" when company-wide */
+	int sealed;                  /* 1: a private space's, sealed as it streams (18.4) */
+	blob_sput_t *sput;           /* then the sealed blob being written, instead of put */
+	uint8_t fkey[BLOB_FKEY_LEN]; /* and its file key (wiped in api_files_done) */
+	uint64_t declared;           /* the plaintext size (Content-Length) */
 };
 
 /* The strip filter's sink: the blob being written. */
@@ -113,6 +119,7 @@ api_files_begin(http_req_t *r)
 	http_t *h = r->h;
 	struct http_upload *u;
 	const char *name = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "name");
+	const char *space = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "space");
 	const char *cl =
 	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	uint64_t max = (uint64_t)h->max_file_mb << 20, declared = cl ? strtoull(cl, NULL, 10) : 0;
@@ -156,13 +163,38 @@ api_files_begin(http_req_t *r)
 		return http_error(r, 500, NULL, "out of memory"), 0;
 	snprintf(u->name, sizeof(u->name), "%s", name);
 	u->max = max;
-	if (blob_put_begin(h->bs, &u->put, max) != 0) {
+	if (space != NULL) {
+		uint8_t sid[CPT_ID_LEN];
+		if (!api_space_writable(r, space, sid, &u->sealed)) {
+			free(u);
+			return 0;
+		}
+		snprintf(u->space, sizeof(u->space), "%s", space);
+	}
+	if (u->sealed) {
+		/* A private space's file never reaches the disk in clear: it
+		 * is sealed segment by segment as it arrives, and each
+		 * segment's associated data holds the size (PROTOCOL.md 18.4). */
+		if (cl == NULL || declared == 0) {
+			free(u);
+			return http_fail(r, 411, "length_required", NULL, NULL,
+			                 "a file of a private space needs its Content-Length"),
+			       0;
+		}
+		u->declared = declared;
+		randombytes_buf(u->fkey, sizeof(u->fkey));
+		rc = blob_sput_begin(h->bs, &u->sput, u->fkey, 0, declared);
+	} else {
+		rc = blob_put_begin(h->bs, &u->put, max);
+	}
+	if (rc != 0) {
+		sodium_memzero(u, sizeof(*u));
 		free(u);
 		return http_error(r, 500, NULL, "cannot write to the file store"), 0;
 	}
 	/* A picture's metadata (GPS, serial numbers, XMP) goes before its bytes
 	 * are hashed: the id is that of the clean file (PROTOCOL.md 18.2). */
-	if (blob_strip_new(&u->strip, s_to_put, u->put) != 0) {
+	if (!u->sealed && blob_strip_new(&u->strip, s_to_put, u->put) != 0) {
 		blob_put_abort(&u->put);
 		free(u);
 		return http_error(r, 500, NULL, "out of memory"), 0;
@@ -178,7 +210,7 @@ api_files_data(http_req_t *r, const char *data, size_t n)
 	const uint8_t *b = (const uint8_t *)data;
 	int rc;
 
-	if (u == NULL || u->err != 0 || u->put == NULL)
+	if (u == NULL || u->err != 0 || (u->put == NULL && u->sput == NULL))
 		return;
 	if (u->hlen < UP_HEAD) {
 		size_t k = UP_HEAD - u->hlen < n ? UP_HEAD - u->hlen : n;
@@ -192,6 +224,13 @@ api_files_data(http_req_t *r, const char *data, size_t n)
 	u->total += n;
 	/* The body's bytes count, not only what is kept: a picture followed by
 	 * an endless trailer (dropped) still meets the limit. */
+	if (u->sput != NULL) {
+		if ((rc = blob_sput_write(u->sput, data, n)) != 0) {
+			u->err = rc;
+			blob_sput_abort(&u->sput);
+		}
+		return;
+	}
 	if (u->total > u->max)
 		rc = CPT_ETOOBIG;
 	else
@@ -209,12 +248,14 @@ api_files_done(http_req_t *r)
 
 	if (u == NULL)
 		return;
-	if (u->put != NULL) {
+	if (u->put != NULL || u->sput != NULL) {
 		log_info("http", "upload of \"%s\" cut after %llu bytes: dropped", u->name,
 		         (unsigned long long)u->total);
 		blob_put_abort(&u->put);
+		blob_sput_abort(&u->sput);
 	}
 	blob_strip_destroy(&u->strip);
+	sodium_memzero(u, sizeof(*u)); /* the file key, the head of a private file */
 	free(u);
 	r->up = NULL;
 }
@@ -317,6 +358,176 @@ s_thumb(http_req_t *r, const uint8_t id[BLOB_ID_LEN], int side, json_t *thumbs,
 	return 1;
 }
 
+/* ------------------------------------------------ private spaces (18.4) */
+
+#define SEALED_PIC_MAX (64u << 20) /* a private picture opened in memory for its thumbnails */
+
+/* Wipes the file key of a sealed file's body before it is freed. */
+static void
+s_wipe_fkey(json_t *body)
+{
+	json_t *k = json_object_get(body, "fkey");
+
+	if (json_is_string(k))
+		sodium_memzero((void *)json_string_value(k), json_string_length(k));
+}
+
+/* A thumbnail of the opened picture pic (len bytes), sealed under the
+ * upload's key as part part, put and pinned: 1 with its entry appended to
+ * thumbs and its id to blobs, 0 when none could be made. */
+static int
+s_thumb_sealed(http_req_t *r, struct http_upload *u, const uint8_t *pic, size_t len, int side,
+               uint8_t part, json_t *thumbs, json_t *blobs, uint8_t tid[BLOB_ID_LEN])
+{
+	uint8_t *webp = NULL;
+	size_t wl = 0;
+	int w = 0, h = 0, rc;
+	uint64_t size = 0;
+	char hex[CPT_HEX_ID];
+
+	if (blob_thumb_buf(pic, len, side, &webp, &wl, &w, &h) != 0)
+		return 0;
+	rc = blob_seal_bytes(r->h->bs, u->fkey, part, webp, wl, tid, &size);
+	sodium_memzero(webp, wl);
+	free(webp);
+	if (rc != 0 || blob_pin(r->h->bs, tid) != 0)
+		return 0;
+	cpt_hex32(hex, tid);
+	json_array_append_new(thumbs,
+	                      json_pack("{s:s, s:I, s:i, s:i, s:I}", "blob", hex, "size",
+	                                (json_int_t)size, "w", w, "h", h, "plain", (json_int_t)wl));
+	json_array_append_new(blobs, json_string(hex));
+	return 1;
+}
+
+/* The end of an upload in a private space: the sealed blob is committed,
+ * a picture is opened in memory (never on disk) for its dimensions and
+ * thumbnails, sealed under the same key, and the sealed file event is
+ * signed with the ciphertext blobs in clear (PROTOCOL.md 18.4). */
+static int
+s_create_sealed(http_req_t *r, struct http_upload *u, const char *type)
+{
+	uint8_t id[BLOB_ID_LEN], tids[2][BLOB_ID_LEN];
+	uint64_t size = 0;
+	int rc, w = 0, h = 0, nthumbs = 0, ok;
+	json_t *body = NULL, *thumbs = NULL, *blobs = NULL, *outer = NULL, *reply;
+	uint8_t *pic = NULL;
+	char hex[CPT_HEX_ID], ehex[CPT_HEX_ID], khex[2 * BLOB_FKEY_LEN + 1];
+	ingest_res_t res;
+
+	if (u->total != u->declared) {
+		blob_sput_abort(&u->sput);
+		return http_fail(r, 400, "cut", NULL, NULL,
+		                 "the file is shorter than its Content-Length: nothing was stored");
+	}
+	rc = blob_sput_commit(&u->sput, id, &size);
+	if (rc == CPT_ENOSPC)
+		return http_fail(r, 507, "no_space", NULL, NULL,
+		                 "the node's disk is full: the file was not stored");
+	if (rc != 0)
+		return http_error(r, 500, NULL, "cannot store the file: %s", cpt_strerror(rc));
+	if (blob_pin(r->h->bs, id) != 0) {
+		s_drop_unwanted(r, id);
+		return http_error(r, 503, NULL, "too many uploads at once: try again");
+	}
+	cpt_hex32(hex, id);
+	sodium_bin2hex(khex, sizeof(khex), u->fkey, sizeof(u->fkey));
+	body =
+	    json_pack("{s:s, s:I, s:s, s:s, s:I, s:s}", "blob", hex, "size", (json_int_t)size,
+	              "type", type, "name", u->name, "plain", (json_int_t)u->total, "fkey", khex);
+	sodium_memzero(khex, sizeof(khex));
+	blobs = json_array();
+	thumbs = json_array();
+	if (body == NULL || blobs == NULL || thumbs == NULL ||
+	    json_array_append_new(blobs, json_string(hex)) != 0) {
+		rc = CPT_ENOMEM;
+		goto fail;
+	}
+	if (blob_type_is_image(type)) {
+		if (u->total > SEALED_PIC_MAX) {
+			rc = http_fail(r, 413, "image_too_big", NULL, NULL,
+			               "a picture of a private space is at most %u MiB",
+			               SEALED_PIC_MAX >> 20);
+			goto answered;
+		}
+		if ((rc = blob_sread_all(r->h->bs, id, u->fkey, 0, u->total, &pic)) != 0)
+			goto fail;
+		rc = blob_image_dims_buf(pic, (size_t)u->total, &w, &h);
+		if (rc != 0) {
+			rc = http_fail(
+			    r, rc == CPT_ETOOBIG ? 413 : 415,
+			    rc == CPT_ETOOBIG ? "image_too_big" : "bad_image", NULL, NULL,
+			    rc == CPT_ETOOBIG
+			        ? "the picture is over 20000 pixels a side or 100 megapixels"
+			        : "the picture cannot be read (damaged or not what it says)");
+			goto answered;
+		}
+		json_object_set_new(body, "w", json_integer(w));
+		json_object_set_new(body, "h", json_integer(h));
+		if ((w > THUMB_S || h > THUMB_S) &&
+		    s_thumb_sealed(r, u, pic, (size_t)u->total, THUMB_S, (uint8_t)(nthumbs + 1),
+		                   thumbs, blobs, tids[nthumbs]))
+			nthumbs++;
+		if ((w > THUMB_L || h > THUMB_L) &&
+		    s_thumb_sealed(r, u, pic, (size_t)u->total, THUMB_L, (uint8_t)(nthumbs + 1),
+		                   thumbs, blobs, tids[nthumbs]))
+			nthumbs++;
+		sodium_memzero(pic, (size_t)u->total);
+		free(pic);
+		pic = NULL;
+		if (nthumbs > 0)
+			json_object_set(body, "thumbs", thumbs);
+	}
+	if ((outer = json_pack("{s:O}", "blobs", blobs)) == NULL) {
+		rc = CPT_ENOMEM;
+		goto fail;
+	}
+	ok = api_space_publish_outer(r, u->space, EVT_FILE, body, outer, &res);
+	for (int i = 0; i < nthumbs; i++)
+		blob_unpin(r->h->bs, tids[i]);
+	blob_unpin(r->h->bs, id);
+	if (!ok) {
+		for (int i = 0; i < nthumbs; i++)
+			s_drop_unwanted(r, tids[i]);
+		s_drop_unwanted(r, id);
+		rc = 0;
+		goto out;
+	}
+	/* The answer says what the person sent; the key stays in the event. */
+	s_wipe_fkey(body);
+	json_object_del(body, "fkey");
+	reply = body;
+	body = NULL;
+	cpt_hex32(ehex, res.id);
+	json_object_set_new(reply, "id", json_string(ehex));
+	json_object_set_new(reply, "size", json_integer((json_int_t)u->total));
+	json_object_set_new(reply, "space", json_string(u->space));
+	json_object_set_new(reply, "sealed", json_true());
+	json_object_set_new(reply, "url", json_sprintf("/api/files/%s", hex));
+	rc = http_reply(r, 201, reply);
+	goto out;
+fail:
+	rc = http_error(r, 500, NULL, "cannot store the file: %s", cpt_strerror(rc));
+answered:
+	for (int i = 0; i < nthumbs; i++)
+		blob_unpin(r->h->bs, tids[i]);
+	blob_unpin(r->h->bs, id);
+	for (int i = 0; i < nthumbs; i++)
+		s_drop_unwanted(r, tids[i]);
+	s_drop_unwanted(r, id);
+out:
+	if (pic != NULL) {
+		sodium_memzero(pic, (size_t)u->total);
+		free(pic);
+	}
+	s_wipe_fkey(body);
+	json_decref(body);
+	json_decref(thumbs);
+	json_decref(blobs);
+	json_decref(outer);
+	return rc;
+}
+
 int
 api_files_create(http_req_t *r)
 {
@@ -354,6 +565,7 @@ api_files_create(http_req_t *r)
 		         (unsigned long long)blob_strip_dropped(u->strip));
 	if (u->total == 0) {
 		blob_put_abort(&u->put);
+		blob_sput_abort(&u->sput);
 		return http_fail(r, 400, "empty", NULL, NULL, "the file is empty");
 	}
 	/* The type from the bytes, never from the name (PROTOCOL.md 18.2). */
@@ -369,6 +581,7 @@ api_files_create(http_req_t *r)
 		type = "application/octet-stream", rc = 0;
 	if (rc != 0) {
 		blob_put_abort(&u->put);
+		blob_sput_abort(&u->sput);
 		return http_fail(
 		    r, 415, rc == CPT_EPERM ? "markup_refused" : "type_refused", NULL, NULL,
 		    rc == CPT_EPERM
@@ -376,6 +589,8 @@ api_files_create(http_req_t *r)
 		        : "this kind of file is not accepted: pictures (JPEG, PNG, "
 		          "WebP, GIF), PDF, office documents and plain text are");
 	}
+	if (u->sealed)
+		return s_create_sealed(r, u, type);
 	rc = blob_put_commit(&u->put, id, &size);
 	if (rc == CPT_ENOSPC)
 		return http_fail(r, 507, "no_space", NULL, NULL,
@@ -485,6 +700,33 @@ s_dl_free(void *cls)
 	free(cls);
 }
 
+/* A sealed download (PROTOCOL.md 18.4): the plaintext, opened segment by
+ * segment as the range is sent. */
+struct sdl {
+	blob_sread_t *rd; /* the reader (holds the file key) */
+	uint64_t first;   /* the first plaintext byte sent */
+};
+
+static ssize_t
+s_sdl_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+	struct sdl *d = cls;
+	size_t got = 0;
+
+	if (blob_sread_at(d->rd, d->first + pos, (uint8_t *)out, max, &got) != 0)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	return got ? (ssize_t)got : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void
+s_sdl_free(void *cls)
+{
+	struct sdl *d = cls;
+
+	blob_sread_close(&d->rd);
+	free(d);
+}
+
 /* Parses one "bytes=a-b", "bytes=a-" or "bytes=-n" of a blob of size:
  * 1 with [*from, *to], 0 when absent or not understood (the whole is
  * sent, RFC 9110 allows it), -1 when unsatisfiable. */
@@ -565,8 +807,10 @@ api_file_get(http_req_t *r, const uint8_t id[BLOB_ID_LEN])
 	struct dl *d;
 	struct MHD_Response *resp;
 	unsigned status = 200;
-	int rc, rg, image;
+	int rc, rg, image, srk = CPT_EPERM;
+	query_sealed_blob_t sb;
 
+	memset(&sb, 0, sizeof(sb));
 	if (!http_need_session(r))
 		return 0;
 	if (h->bs == NULL)
@@ -578,6 +822,10 @@ api_file_get(http_req_t *r, const uint8_t id[BLOB_ID_LEN])
 		s_name_of(txn, &b, name, sizeof(name));
 	if (rc == 0)
 		s_site_of(txn, b.author, site);
+	/* A private space's blob: its key, from a sealed file event this site
+	 * opened, of a space the caller may read now (PROTOCOL.md 18.4). */
+	if (rc == 0 && b.is_private)
+		srk = query_blob_sealed_for(txn, id, r->sess.handle, index_spaces_site(), &sb);
 	store_read_end(h->st, &txn);
 	/* Nobody wants it (never named, or erased): never served again. */
 	if (rc == CPT_ENOTFOUND)
@@ -585,15 +833,24 @@ api_file_get(http_req_t *r, const uint8_t id[BLOB_ID_LEN])
 		                 "no such file (or it was deleted)");
 	if (rc != 0)
 		return http_error(r, 500, NULL, "store unavailable");
-	if (b.is_private)
+	if (b.is_private && srk != 0) {
+		sodium_memzero(&sb, sizeof(sb));
 		return http_fail(r, 403, "private_file", NULL, NULL,
-		                 "this file belongs to a private space: it is not served here yet");
+		                 "this file belongs to a private space you are not a member of");
+	}
 	if (!blob_has(h->bs, id, &size)) {
+		sodium_memzero(&sb, sizeof(sb));
 		/* Someone waits for it: fetched first, whatever its size (18.6). */
 		fed_blob_demand(h->fed, id);
 		return http_fail(r, 404, "not_here_yet", NULL, json_pack("{s:s}", "from", site),
 		                 "file not here yet: it arrives when the link to %s is back",
 		                 site[0] ? site : "its site");
+	}
+	if (b.is_private) {
+		/* The member reads the plaintext: its type, name and size. */
+		snprintf(b.type, sizeof(b.type), "%s", sb.type);
+		snprintf(name, sizeof(name), "%s", sb.name);
+		size = sb.plain;
 	}
 	cpt_hex32(hex, id);
 	snprintf(etag, sizeof(etag), "\"%s\"", hex);
@@ -625,6 +882,7 @@ api_file_get(http_req_t *r, const uint8_t id[BLOB_ID_LEN])
 		    size, &from, &to);
 		if (rg < 0) {
 			const char *hdr[] = {"Content-Range", crange, NULL};
+			sodium_memzero(&sb, sizeof(sb));
 			snprintf(crange, sizeof(crange), "bytes */%llu", (unsigned long long)size);
 			return http_reply_hdr(r, 416,
 			                      json_pack("{s:s, s:s}", "error",
@@ -637,6 +895,19 @@ api_file_get(http_req_t *r, const uint8_t id[BLOB_ID_LEN])
 	}
 	if (status == 304) {
 		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	} else if (b.is_private) {
+		struct sdl *sd = calloc(1, sizeof(*sd));
+		if (sd == NULL ||
+		    blob_sread_open(h->bs, &sd->rd, id, sb.fkey, sb.part, sb.plain) != 0) {
+			sodium_memzero(&sb, sizeof(sb));
+			free(sd);
+			return http_error(r, 500, NULL, "cannot open the file");
+		}
+		sd->first = from;
+		resp = MHD_create_response_from_callback(to - from + 1, 64 * 1024, s_sdl_read, sd,
+		                                         s_sdl_free);
+		if (resp == NULL)
+			s_sdl_free(sd);
 	} else {
 		if ((d = calloc(1, sizeof(*d))) == NULL)
 			return http_error(r, 500, NULL, "out of memory");
@@ -649,6 +920,7 @@ api_file_get(http_req_t *r, const uint8_t id[BLOB_ID_LEN])
 		if (resp == NULL)
 			free(d);
 	}
+	sodium_memzero(&sb, sizeof(sb)); /* the reader holds its own copy of the key */
 	if (resp == NULL)
 		return http_error(r, 500, NULL, "out of memory");
 	MHD_add_response_header(resp, "Content-Type", type);
@@ -688,14 +960,16 @@ api_files_redact_of(http_req_t *r, const uint8_t file[CPT_ID_LEN],
 	int rc, ok;
 	char hex[CPT_HEX_ID];
 	ingest_res_t res;
-	json_t *body;
+	json_t *body, *opened = NULL;
 
 	if (store_read_begin(r->h->st, &txn) != 0)
 		return 0;
-	rc = index_event(txn, file, &ev);
-	ok = rc == 0 && ev.kind == EVT_FILE && ev.body != NULL &&
+	/* A private space's file is a sealed event opened here as a file. */
+	rc = index_event_open(txn, file, &ev, &opened);
+	ok = rc == 0 && ev.kind == EVT_FILE && ev.body != NULL && opened != NULL &&
 	     sodium_memcmp(ev.author, author, CPT_KEY_LEN) == 0;
 	store_read_end(r->h->st, &txn);
+	json_decref(opened);
 	if (!ok)
 		return 0;
 	cpt_hex32(hex, file);

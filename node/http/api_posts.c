@@ -196,7 +196,8 @@ s_files_of(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 	json_t *body = NULL, *files = NULL;
 
 	if (store_read_begin(r->h->st, &txn) == 0) {
-		if (index_event(txn, id, &ev) == 0 && (body = index_body(&ev)) != NULL)
+		/* A sealed post's files are in its plaintext (opened here). */
+		if (index_event_open(txn, id, &ev, &body) == 0 && body != NULL)
 			files = json_incref(json_object_get(body, "files"));
 		store_read_end(r->h->st, &txn);
 	}

@@ -67,17 +67,11 @@ s_effect(http_req_t *r, const uint8_t space[CPT_ID_LEN], const uint8_t ev[CPT_ID
 }
 
 int
-api_space_publish(http_req_t *r, const char *space_hex, uint16_t kind, const json_t *body,
-                  ingest_res_t *res)
+api_space_writable(http_req_t *r, const char *space_hex, uint8_t space[CPT_ID_LEN], int *sealed)
 {
-	uint8_t space[CPT_ID_LEN], kid[SKEY_ID_LEN];
-	json_t *s, *plain, *sealed = NULL, *ev;
+	json_t *s;
 	const char *vis;
-	char err[256];
-	int ok, rc;
 
-	if (space_hex == NULL)
-		return http_publish(r, kind, body, res);
 	if (http_parse_id(space, space_hex, strlen(space_hex)) != 0) {
 		http_error(r, 400, "space", "a space id is 64 lowercase hex digits");
 		return 0;
@@ -101,9 +95,34 @@ api_space_publish(http_req_t *r, const char *space_hex, uint16_t kind, const jso
 		return 0;
 	}
 	vis = json_string_value(json_object_get(s, "visibility"));
-	if (vis && strcmp(vis, "open") == 0) {
-		/* In clear: a post names its space; the rest follow their post. */
-		json_decref(s);
+	*sealed = !(vis && strcmp(vis, "open") == 0);
+	json_decref(s);
+	return 1;
+}
+
+int
+api_space_publish(http_req_t *r, const char *space_hex, uint16_t kind, const json_t *body,
+                  ingest_res_t *res)
+{
+	return api_space_publish_outer(r, space_hex, kind, body, NULL, res);
+}
+
+int
+api_space_publish_outer(http_req_t *r, const char *space_hex, uint16_t kind, const json_t *body,
+                        const json_t *outer, ingest_res_t *res)
+{
+	uint8_t space[CPT_ID_LEN], kid[SKEY_ID_LEN];
+	json_t *plain, *sealed = NULL, *ev;
+	char err[256];
+	int ok, rc, is_sealed = 0;
+
+	if (space_hex == NULL)
+		return http_publish(r, kind, body, res);
+	if (!api_space_writable(r, space_hex, space, &is_sealed))
+		return 0;
+	if (!is_sealed) {
+		/* In clear: a post names its space; the rest follow their post
+		 * (a file is named by what refers to it). */
 		ev = json_deep_copy(body);
 		if (ev && kind == EVT_POST)
 			json_object_set_new(ev, "space", json_string(space_hex));
@@ -113,7 +132,6 @@ api_space_publish(http_req_t *r, const char *space_hex, uint16_t kind, const jso
 			http_error(r, 500, NULL, "out of memory");
 		return ok;
 	}
-	json_decref(s);
 	/* Private, or a site space: sealed (PROTOCOL.md 16.5). */
 	plain = json_deep_copy(body);
 	if (plain == NULL) {
@@ -123,6 +141,10 @@ api_space_publish(http_req_t *r, const char *space_hex, uint16_t kind, const jso
 	json_object_set_new(plain, "kind", json_integer(kind));
 	rc = node_space_seal(r->h->node, r->sess.key, space, EVT_SEALED, plain, &sealed, kid, err,
 	                     sizeof(err));
+	/* A file's plaintext holds its key: wiped before it is freed. */
+	if (kind == EVT_FILE && json_is_string(json_object_get(plain, "fkey")))
+		sodium_memzero((void *)json_string_value(json_object_get(plain, "fkey")),
+		               json_string_length(json_object_get(plain, "fkey")));
 	json_decref(plain);
 	if (rc != 0) {
 		http_fail(r, rc == CPT_EPERM || rc == CPT_ESTATE ? 409 : 500, "cannot_seal", NULL,
@@ -130,6 +152,8 @@ api_space_publish(http_req_t *r, const char *space_hex, uint16_t kind, const jso
 		return 0;
 	}
 	ev = json_pack("{s:s, s:o}", "space", space_hex, "sealed", sealed);
+	if (ev && outer)
+		json_object_update(ev, (json_t *)outer);
 	ok = ev && http_publish(r, EVT_SEALED, ev, res);
 	json_decref(ev);
 	if (!ok && !r->queued)
@@ -227,7 +251,8 @@ api_space_figures(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 static int
 s_check_fields(http_req_t *r, const json_t *body, int creating)
 {
-	static const char *const keys[] = {"name", "description", "join", "visibility", NULL};
+	static const char *const keys[] = {"name",       "description", "join",
+	                                   "visibility", "cover",       NULL};
 	const char *k;
 	json_t *v;
 
@@ -235,10 +260,13 @@ s_check_fields(http_req_t *r, const json_t *body, int creating)
 		int known = 0;
 		for (size_t i = 0; keys[i]; i++)
 			known |= strcmp(k, keys[i]) == 0;
-		if (!known || (!creating && strcmp(k, "visibility") == 0)) {
+		if (!known || (!creating && strcmp(k, "visibility") == 0) ||
+		    (creating && strcmp(k, "cover") == 0)) {
 			http_fail(r, 400, "unknown_field", k, NULL, "unknown field \"%s\"", k);
 			return 0;
 		}
+		if (strcmp(k, "cover") == 0 && json_is_null(v))
+			continue; /* takes the cover off */
 		if (!json_is_string(v)) {
 			http_fail(r, 400, "wrong_type", k, NULL, "\"%s\" must be a string", k);
 			return 0;
@@ -334,6 +362,32 @@ api_space_create(http_req_t *r)
 	return s_reply_space(r, 201, res.id, NULL);
 }
 
+/* A cover is one of the caller's own picture file events (PROTOCOL.md 18.3),
+ * in clear or sealed and opened here. 1, or replies 400 and 0. */
+static int
+s_cover_ok(http_req_t *r, const char *hex)
+{
+	uint8_t fid[CPT_ID_LEN];
+	store_txn_t *txn;
+	evt_t ev;
+	json_t *b = NULL;
+	int ok = 0;
+
+	if (http_parse_id(fid, hex, strlen(hex)) == 0 && http_read_begin(r, &txn)) {
+		ok = index_event_open(txn, fid, &ev, &b) == 0 && b != NULL && ev.kind == EVT_FILE &&
+		     sodium_memcmp(ev.author, r->sess.key, CPT_KEY_LEN) == 0 &&
+		     blob_type_is_image(json_string_value(json_object_get(b, "type")));
+		store_read_end(r->h->st, &txn);
+		json_decref(b);
+	} else if (r->queued) {
+		return 0;
+	}
+	if (!ok)
+		http_fail(r, 400, "bad_cover", "cover", NULL,
+		          "\"cover\" must be the id of a picture you uploaded (POST /api/files)");
+	return ok;
+}
+
 int
 api_space_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 {
@@ -348,12 +402,19 @@ api_space_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 		json_decref(body);
 		return 0;
 	}
+	if (json_is_string(json_object_get(body, "cover")) &&
+	    !s_cover_ok(r, json_string_value(json_object_get(body, "cover")))) {
+		json_decref(body);
+		json_decref(s);
+		return 0;
+	}
 	cpt_hex32(hex, id);
 	ev = json_pack("{s:s}", "space", hex);
 	if (json_object_get(body, "join"))
 		json_object_set(ev, "join", json_object_get(body, "join"));
 	if (strcmp(json_string_value(json_object_get(s, "visibility")) ?: "", "private") == 0 &&
-	    (json_object_get(body, "name") || json_object_get(body, "description"))) {
+	    (json_object_get(body, "name") || json_object_get(body, "description") ||
+	     json_object_get(body, "cover"))) {
 		/* A private profile is sealed whole: what is not given is kept. */
 		json_t *profile = json_object(), *sealed = NULL;
 		uint8_t kid[SKEY_ID_LEN];
@@ -365,6 +426,13 @@ api_space_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 			json_object_set(profile, "description",
 			                json_object_get(body, "description")
 			                    ?: json_object_get(s, "description"));
+		/* The cover is in the sealed profile too (18.3): kept unless given. */
+		{
+			json_t *c =
+			    json_object_get(body, "cover") ?: json_object_get(s, "cover_id");
+			if (json_is_string(c))
+				json_object_set(profile, "cover", c);
+		}
 		rc = node_space_seal(r->h->node, r->sess.key, id, EVT_SPACE, profile, &sealed, kid,
 		                     err, sizeof(err));
 		json_decref(profile);
@@ -380,6 +448,8 @@ api_space_edit(http_req_t *r, const uint8_t id[CPT_ID_LEN])
 			json_object_set(ev, "name", json_object_get(body, "name"));
 		if (json_object_get(body, "description"))
 			json_object_set(ev, "description", json_object_get(body, "description"));
+		if (json_object_get(body, "cover"))
+			json_object_set(ev, "cover", json_object_get(body, "cover"));
 	}
 	json_decref(body);
 	json_decref(s);

@@ -324,6 +324,16 @@ int api_space_demote(http_req_t *r, const uint8_t id[CPT_ID_LEN]);
  * member. 1 when stored, or replies (404, 403, 409, ...) and returns 0. */
 int api_space_publish(http_req_t *r, const char *space_hex, uint16_t kind, const json_t *body,
                       ingest_res_t *res);
+/* The same with outer fields (borrowed) added in clear to the sealed event
+ * of a private space (a sealed file's "blobs", PROTOCOL.md 18.4); ignored
+ * in an open space. */
+int api_space_publish_outer(http_req_t *r, const char *space_hex, uint16_t kind, const json_t *body,
+                            const json_t *outer, ingest_res_t *res);
+/* Whether the caller may write in space_hex (a member, not archived):
+ * 1 with space (its id) and *sealed (1 private or a site space, 0 open),
+ * or replies (400, 404, 403) and returns 0. */
+int api_space_writable(http_req_t *r, const char *space_hex, uint8_t space[CPT_ID_LEN],
+                       int *sealed);
 /* api_files.c: POST /api/files streams its body (never buffered): server.c
  * calls api_files_is_upload on a request's first call, api_files_begin
  * (checks who and the limits before a byte is stored: 1 to go on, 0 when

@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "config/config.h"
+#include "node/blob/blob.h"
 #include "node/index/index_internal.h"
 #include "node/space/space.h"
 
@@ -403,6 +404,11 @@ s_state_json(const space_state_t *st)
 		cpt_hex32(hex, wk->id);
 		json_object_set_new(j, "write_key", json_string(hex));
 	}
+	if (j && space_state_cover(st, NULL) != NULL) {
+		const char *by = NULL, *cover = space_state_cover(st, &by);
+		json_object_set_new(j, "cover", json_string(cover));
+		json_object_set_new(j, "cover_by", by ? json_string(by) : json_null());
+	}
 	return j;
 }
 
@@ -702,6 +708,28 @@ index_event_open(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev, json
 	return 0;
 }
 
+/* A sealed file (PROTOCOL.md 18.4): its fields follow 18.3 and 18.4, and
+ * the outer "blobs" are exactly its blob and its thumbnails', in order, so
+ * that what every site keeps is what members read. 1 yes, 0 not content. */
+static int
+s_file_ok(const json_t *plain, const json_t *outer)
+{
+	const json_t *blobs = json_object_get(outer, "blobs"), *thumbs, *t;
+	char why[160];
+	size_t i;
+
+	if (blob_file_check(plain, 1, why, sizeof(why)) != 0)
+		return 0;
+	thumbs = json_object_get(plain, "thumbs");
+	if (!json_is_array(blobs) || json_array_size(blobs) != 1 + json_array_size(thumbs) ||
+	    !json_equal(json_array_get(blobs, 0), json_object_get(plain, "blob")))
+		return 0;
+	json_array_foreach (thumbs, i, t)
+		if (!json_equal(json_array_get(blobs, i + 1), json_object_get(t, "blob")))
+			return 0;
+	return 1;
+}
+
 /* Opens sealed event id (ev, body: its outer event) with the ring. 0 with
  * *plain (the inner body, "space" and "sealed_here" added) or CPT_ENOTFOUND
  * (no key here), CPT_EAUTH, CPT_EINVAL: not content. */
@@ -723,6 +751,11 @@ s_open_sealed(const evt_t *ev, const json_t *body, json_t **plain)
 	pthread_mutex_unlock(&S.lock);
 	if (rc != 0)
 		return rc;
+	if (ik == EVT_FILE && !s_file_ok(*plain, body)) {
+		json_decref(*plain);
+		*plain = NULL;
+		return CPT_EINVAL;
+	}
 	json_object_set(*plain, "space", json_object_get(body, "space"));
 	json_object_set_new(*plain, "sealed_here", json_true());
 	if (!json_is_integer(json_object_get(*plain, "kind")))

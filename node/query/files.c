@@ -3,6 +3,7 @@
  * whether a blob is wanted here, what the events naming it say, and the
  * wanted blobs this site lacks in the order to fetch them. Only reads.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,6 +195,79 @@ query_blob_counts(store_txn_t *txn, blob_store_t *bs, query_blob_counts_t *out)
 	return rc;
 }
 
+/* ------------------------------------ sealed blobs (PROTOCOL.md 18.4) */
+
+struct sealed_for {
+	const char *handle, *site; /* who reads */
+	store_txn_t *txn;          /* where */
+	query_sealed_blob_t *out;  /* what was found */
+	int found;                 /* 1 once found */
+};
+
+static int
+s_sealed_one(void *arg, const index_blob_ref_t *r)
+{
+	struct sealed_for *f = arg;
+	evt_t ev;
+	json_t *body = NULL, *thumbs, *t, *hit = NULL;
+	uint8_t space[CPT_ID_LEN];
+	const char *fkey, *type, *name;
+	char hex[65];
+	size_t i;
+	int part = -1;
+
+	if (!(r->flags & INDEX_BLOB_SEALED))
+		return 0;
+	/* Opened here (a member site) as a file: else this site has only
+	 * the ciphertext, and so does everyone it could serve. */
+	if (index_event_open(f->txn, r->id, &ev, &body) != 0 || body == NULL ||
+	    ev.kind != EVT_FILE || index_hex_field(body, "space", space) != 0 ||
+	    query_space_readable(f->txn, space, f->handle, f->site) != 1)
+		goto next;
+	cpt_hex32(hex, r->blob);
+	if (json_is_string(json_object_get(body, "blob")) &&
+	    strcmp(json_string_value(json_object_get(body, "blob")), hex) == 0) {
+		part = 0;
+		hit = body;
+	}
+	thumbs = json_object_get(body, "thumbs");
+	json_array_foreach (thumbs, i, t)
+		if (part < 0 && json_is_string(json_object_get(t, "blob")) &&
+		    strcmp(json_string_value(json_object_get(t, "blob")), hex) == 0) {
+			part = (int)i + 1;
+			hit = t;
+		}
+	fkey = json_string_value(json_object_get(body, "fkey"));
+	if (part < 0 || fkey == NULL || strlen(fkey) != 64 ||
+	    cpt_unhex32(f->out->fkey, fkey, 64) != 0)
+		goto next;
+	f->out->part = (uint8_t)part;
+	f->out->plain = (uint64_t)json_integer_value(json_object_get(hit, "plain"));
+	type = part == 0 ? json_string_value(json_object_get(body, "type")) : "image/webp";
+	name = json_string_value(json_object_get(body, "name"));
+	snprintf(f->out->type, sizeof(f->out->type), "%s", type ? type : "");
+	snprintf(f->out->name, sizeof(f->out->name), "%s", name ? name : "");
+	memcpy(f->out->event, r->id, CPT_ID_LEN);
+	f->found = 1;
+next:
+	json_decref(body);
+	return f->found;
+}
+
+int
+query_blob_sealed_for(store_txn_t *txn, const uint8_t id[32], const char *handle, const char *site,
+                      query_sealed_blob_t *out)
+{
+	struct sealed_for f = {handle, site, txn, out, 0};
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = index_blob_refs(txn, id, s_sealed_one, &f);
+	if (rc < 0)
+		return rc;
+	return f.found ? 0 : CPT_EPERM;
+}
+
 /* --------------------------------------------- files as views show them */
 
 /* The file event hex id, as a view shows it when it is a file by author
@@ -222,9 +296,13 @@ s_file_view(store_txn_t *txn, const char *hex, const uint8_t author[CPT_KEY_LEN]
 		if (small == NULL || json_integer_value(json_object_get(t, "w")) <
 		                         json_integer_value(json_object_get(small, "w")))
 			small = t;
+	/* A sealed file (PROTOCOL.md 18.4) shows its plaintext size, not its blob's. */
 	v = json_pack("{s:s, s:s, s:O, s:O, s:O, s:o}", "id", hex, "blob", blob, "name",
-	              json_object_get(body, "name"), "size", json_object_get(body, "size"), "type",
-	              json_object_get(body, "type"), "url", json_sprintf("/api/files/%s", blob));
+	              json_object_get(body, "name"), "size",
+	              json_object_get(body, "plain") ? json_object_get(body, "plain")
+	                                             : json_object_get(body, "size"),
+	              "type", json_object_get(body, "type"), "url",
+	              json_sprintf("/api/files/%s", blob));
 	if (v != NULL) {
 		json_t *w = json_object_get(body, "w"), *h = json_object_get(body, "h");
 		if (w && h) {
@@ -337,4 +415,41 @@ query_file_used(store_txn_t *txn, const uint8_t file[CPT_ID_LEN], const uint8_t 
 	if (rc != 0 && rc != CPT_ENOTFOUND && !used)
 		return rc;
 	return used;
+}
+
+json_t *
+query_cover(store_txn_t *txn, const char *file_hex, const char *by)
+{
+	uint8_t id[CPT_ID_LEN];
+	evt_t ev;
+	json_t *body = NULL, *v, *out = NULL, *t, *large = NULL;
+	char handle[64];
+	size_t i;
+
+	if (file_hex == NULL || by == NULL || strlen(file_hex) != 64 ||
+	    cpt_unhex32(id, file_hex, 64) != 0)
+		return NULL;
+	if (index_event_open(txn, id, &ev, &body) != 0 || body == NULL || ev.kind != EVT_FILE) {
+		json_decref(body);
+		return NULL;
+	}
+	json_decref(body);
+	/* The setter's own picture, as a profile photo is its owner's. */
+	if (index_handle_of(txn, ev.author, handle) != 0 || strcmp(handle, by) != 0)
+		return NULL;
+	v = s_file_view(txn, file_hex, ev.author);
+	if (v == NULL || !blob_type_is_image(json_string_value(json_object_get(v, "type")))) {
+		json_decref(v);
+		return NULL;
+	}
+	json_array_foreach (json_object_get(v, "thumbs"), i, t)
+		if (large == NULL || json_integer_value(json_object_get(t, "w")) >
+		                         json_integer_value(json_object_get(large, "w")))
+			large = t;
+	out = json_pack(
+	    "{s:O, s:o}", "thumb", json_object_get(v, "thumb"), "url",
+	    large ? json_sprintf("/api/files/%s", json_string_value(json_object_get(large, "blob")))
+	          : json_incref(json_object_get(v, "url")));
+	json_decref(v);
+	return out;
 }

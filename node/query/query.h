@@ -293,6 +293,31 @@ typedef int (*query_blob_fn)(void *arg, const query_blob_t *b);
 int query_blobs_missing(store_txn_t *txn, blob_store_t *bs, uint64_t fetch_max, size_t max,
                         query_blob_fn fn, void *arg) CPT_WUR;
 
+/* A space's cover as views show it (PROTOCOL.md 18.3 "space.cover"):
+ * {"thumb", "url"} (the small thumbnail, and the large one or the picture)
+ * when file_hex is a picture file event of by's (a handle) that this site
+ * reads (a private space's is opened here); NULL otherwise. New reference. */
+json_t *query_cover(store_txn_t *txn, const char *file_hex, const char *by);
+
+/* What a reader needs to open a sealed blob (PROTOCOL.md 18.4). */
+typedef struct query_sealed_blob {
+	uint8_t fkey[32];          /* the file key (the caller wipes it: sodium_memzero) */
+	uint8_t part;              /* 0 the file, 1 or 2 a thumbnail */
+	uint64_t plain;            /* the plaintext size */
+	char type[129];            /* its type: the file's, or image/webp for a thumbnail */
+	char name[256];            /* the file's name */
+	uint8_t event[CPT_ID_LEN]; /* the sealed event it was found in */
+} query_sealed_blob_t;
+/*
+ * The key of sealed blob id as handle (a person of site) may read it: one
+ * sealed file event naming it in its "blobs", opened here, of a space the
+ * person may read now (query_space_readable). 0 with *out, CPT_EPERM when
+ * no such event (not a member, or this site cannot open any: it holds only
+ * ciphertext), or a store error.
+ */
+int query_blob_sealed_for(store_txn_t *txn, const uint8_t id[32], const char *handle,
+                          const char *site, query_sealed_blob_t *out) CPT_WUR;
+
 /* Counts for status and /metrics. */
 typedef struct query_blob_counts {
 	uint64_t wanted;        /* blobs wanted here */

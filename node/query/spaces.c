@@ -116,7 +116,7 @@ query_space_readable(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const ch
 /* The state as a viewer is shown it: what only this site's duties need goes,
  * and members and requests only to those who may see them. */
 static json_t *
-s_shown(json_t *s, int access, const char *handle)
+s_shown(store_txn_t *txn, json_t *s, int access, const char *handle)
 {
 	const char *role = s_role_in(s, handle), *pend = s_pending_in(s, handle);
 	const char *join = json_string_value(json_object_get(s, "join"));
@@ -151,6 +151,19 @@ s_shown(json_t *s, int access, const char *handle)
 	json_object_set_new(s, "pending", pending);
 	if (access != 2)
 		json_object_set_new(s, "members", json_array());
+	/* Its cover, to those who read the space (a private one's is sealed
+	 * in it: served to its members only). */
+	{
+		json_t *c = access == 2
+		                ? query_cover(txn, json_string_value(json_object_get(s, "cover")),
+		                              json_string_value(json_object_get(s, "cover_by")))
+		                : NULL;
+		json_t *id = json_object_get(s, "cover");
+		if (access == 2 && json_is_string(id))
+			json_object_set(s, "cover_id", id);
+		json_object_set_new(s, "cover", c ? c : json_null());
+		json_object_del(s, "cover_by");
+	}
 	return s;
 }
 
@@ -166,7 +179,7 @@ query_space(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const char *handl
 		json_decref(s);
 		return NULL;
 	}
-	return s_shown(s, a, handle);
+	return s_shown(txn, s, a, handle);
 }
 
 json_t *
@@ -192,7 +205,7 @@ query_spaces(store_txn_t *txn, const char *handle, const char *site, const char 
 			query_fold(json_string_value(json_object_get(s, "name")) ?: "", fn,
 			           sizeof(fn));
 			if (!fq[0] || strstr(fn, fq))
-				json_array_append_new(out, s_shown(s, 2, handle));
+				json_array_append_new(out, s_shown(txn, s, 2, handle));
 			else
 				json_decref(s);
 		}
@@ -214,7 +227,7 @@ query_spaces(store_txn_t *txn, const char *handle, const char *site, const char 
 			json_decref(s);
 			continue;
 		}
-		json_array_append_new(out, s_shown(s, a, handle));
+		json_array_append_new(out, s_shown(txn, s, a, handle));
 	}
 	store_cur_close(&cur);
 	return out;

@@ -186,6 +186,10 @@ s_check_space(const json_t *b, const char **rule)
 		return s_bad(rule, "space.join");
 	if (archived != NULL && !json_is_boolean(archived))
 		return s_bad(rule, "space.archived");
+	/* A cover: a file event's id, or null to take it off (18.3). */
+	if (json_object_get(b, "cover") != NULL && !json_is_null(json_object_get(b, "cover")) &&
+	    s_hex_of(id, CPT_ID_LEN, json_object_get(b, "cover")) != 0)
+		return s_bad(rule, "space.cover");
 	if (sealed != NULL && (rc = s_sealed_check(sealed, rule)) != 0)
 		return rc;
 	if (space == NULL) {
@@ -202,6 +206,8 @@ s_check_space(const json_t *b, const char **rule)
 			/* Private: the profile is sealed, never in clear. */
 			if (name != NULL || desc != NULL)
 				return s_bad(rule, "space.name");
+			if (json_object_get(b, "cover") != NULL)
+				return s_bad(rule, "space.cover");
 			if (sealed == NULL)
 				return s_bad(rule, "space.sealed");
 		} else {
@@ -215,7 +221,7 @@ s_check_space(const json_t *b, const char **rule)
 	/* An edit: visibility is fixed at creation (PROTOCOL.md 16.2). */
 	if (json_object_get(b, "visibility") != NULL)
 		return s_bad(rule, "space.visibility");
-	if (sealed != NULL && (name != NULL || desc != NULL))
+	if (sealed != NULL && (name != NULL || desc != NULL || json_object_get(b, "cover") != NULL))
 		return s_bad(rule, "space.sealed");
 	return 0;
 }
@@ -319,6 +325,21 @@ space_body_check(uint16_t kind, const json_t *body, const char **rule)
 	case EVT_SEALED:
 		if (space_hex_member(id, body, "space") != 0)
 			return s_bad(rule, "sealed.space");
+		/* A sealed file's ciphertext blobs, in clear so that every
+		 * site keeps and relays them (PROTOCOL.md 18.4). */
+		if (json_object_get(body, "blobs") != NULL) {
+			const json_t *blobs = json_object_get(body, "blobs"), *v;
+			size_t i;
+			if (!json_is_array(blobs) || json_array_size(blobs) < 1 ||
+			    json_array_size(blobs) > 3)
+				return s_bad(rule, "sealed.blobs");
+			json_array_foreach (blobs, i, v) {
+				const char *h = json_string_value(v);
+				if (h == NULL || json_string_length(v) != 64 ||
+				    strspn(h, "0123456789abcdef") != 64)
+					return s_bad(rule, "sealed.blobs");
+			}
+		}
 		return s_sealed_check(json_object_get(body, "sealed"), rule);
 	}
 	return 0;
@@ -332,6 +353,8 @@ s_check_inner(json_t *p, uint16_t kind, const char **rule)
 {
 	uint8_t id[CPT_ID_LEN];
 
+	if (kind == EVT_FILE)
+		return 0;
 	if (kind != EVT_POST && space_hex_member(id, p, "post") != 0)
 		return s_bad(rule, kind == EVT_COMMENT    ? "comment.post"
 		                   : kind == EVT_REACTION ? "reaction.post"
@@ -383,13 +406,24 @@ space_plain_parse(json_t **plain, uint16_t *inner_kind, uint16_t outer_kind, con
 			rc = s_bad(rule, "plain.description");
 			goto fail;
 		}
+		if (json_object_get(p, "cover") != NULL &&
+		    !json_is_null(json_object_get(p, "cover"))) {
+			uint8_t cid[CPT_ID_LEN];
+			if (space_hex_member(cid, p, "cover") != 0) {
+				rc = s_bad(rule, "plain.cover");
+				goto fail;
+			}
+		}
 		if (inner_kind != NULL)
 			*inner_kind = EVT_SPACE;
 	} else if (outer_kind == EVT_SEALED) {
 		const json_t *k = json_object_get(p, "kind");
 		json_int_t kv = json_is_integer(k) ? json_integer_value(k) : 0;
 
-		if (kv < EVT_POST || kv > EVT_EDIT) {
+		/* 6 to 9, or a file (PROTOCOL.md 18.4), whose fields the
+		 * opener checks with blob_file_check: node/blob is at this
+		 * module's level, and one rule has one owner. */
+		if ((kv < EVT_POST || kv > EVT_EDIT) && kv != EVT_FILE) {
 			rc = s_bad(rule, "plain.kind");
 			goto fail;
 		}

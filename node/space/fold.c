@@ -62,6 +62,8 @@ struct space_state {
 	size_t creator;                 /* index in people, or SIZE_MAX */
 	int vis, join, archived;        /* policies now */
 	char *name, *desc;              /* profile now, owned; NULL when unknown */
+	char *cover, *cover_by;         /* its cover (a file event id, hex) and the handle that
+	                                   set it, owned; NULL when none */
 	struct s_person *people;        /* sorted by handle */
 	size_t npeople;
 	size_t nowners; /* during the fold */
@@ -316,6 +318,16 @@ s_clear_pending(struct s_person *p)
 
 /* ----------------------------------------------------------- applying */
 
+/* The cover an edit sets (NULL clears it), with who set it: a cover is a
+ * file event of its setter's (PROTOCOL.md 18.3), which the reader checks. */
+static int
+s_cover(space_state_t *st, const space_evt_t *ev, const char *cover)
+{
+	int rc = s_set_str(&st->cover, cover);
+
+	return rc != 0 ? rc : s_set_str(&st->cover_by, cover ? ev->author : NULL);
+}
+
 /* The profile of a creating event or an edit (PROTOCOL.md 16.4). */
 static int
 s_profile(space_state_t *st, const space_evt_t *ev)
@@ -331,6 +343,8 @@ s_profile(space_state_t *st, const space_evt_t *ev)
 		if (json_object_get(ev->body, "description") != NULL &&
 		    (rc = s_set_str(&st->desc, s_str(ev->body, "description"))) != 0)
 			return rc;
+		if (json_object_get(ev->body, "cover") != NULL)
+			return s_cover(st, ev, s_str(ev->body, "cover"));
 		return 0;
 	}
 	/* Private: only a sealed profile counts, as a whole; one this site
@@ -339,6 +353,8 @@ s_profile(space_state_t *st, const space_evt_t *ev)
 		return 0;
 	src = ev->profile;
 	if ((rc = s_set_str(&st->name, src ? s_str(src, "name") : NULL)) != 0)
+		return rc;
+	if ((rc = s_cover(st, ev, src ? s_str(src, "cover") : NULL)) != 0)
 		return rc;
 	return s_set_str(&st->desc, src ? s_str(src, "description") : NULL);
 }
@@ -866,6 +882,8 @@ space_state_destroy(space_state_t **self_p)
 	free(st->site);
 	free(st->name);
 	free(st->desc);
+	free(st->cover);
+	free(st->cover_by);
 	free(st->arch);
 	free(st->effects);
 	free(st->members);
@@ -962,6 +980,15 @@ space_state_description(const space_state_t *st)
 {
 	assert(st != NULL);
 	return st->desc;
+}
+
+const char *
+space_state_cover(const space_state_t *st, const char **by)
+{
+	assert(st != NULL);
+	if (by != NULL)
+		*by = st->cover_by;
+	return st->cover;
 }
 
 size_t

@@ -191,6 +191,10 @@ int space_state_archived(const space_state_t *st);
 /* The name and description, or NULL when not set or sealed and not opened here. */
 const char *space_state_name(const space_state_t *st);
 const char *space_state_description(const space_state_t *st);
+/* The space's cover (PROTOCOL.md 18.3 "space.cover"): the hex id of a file
+ * event, or NULL; *by (when not NULL) the handle of the admin who set it,
+ * whose file event it must be. Borrowed from the state. */
+const char *space_state_cover(const space_state_t *st, const char **by);
 
 /* A member now. */
 typedef struct space_member {

@@ -45,6 +45,7 @@ const state = {
 const spaces = makeSpaces({
 	h, api, postCard, composer, personLink, userText, errorText, announce, state,
 	enc: s => encodeURIComponent(s),
+	coverButton: (id, onDone) => files.coverButton(id, onDone),
 });
 
 /* Attachments, the composer's uploads, the profile photo (files.js). */
@@ -1171,7 +1172,7 @@ function composer(onPosted, { space = null } = {}) {
 	box.ta.addEventListener('input', () => draftSet('post', box.ta.value));
 	const count = lengthCounter(box.ta, true);
 	const err = h('p', { class: 'form-error', role: 'alert' });
-	const att = files.composerFiles(form, box.ta);
+	const att = files.composerFiles(form, box.ta, () => (space ? space.id : pick.value) || '');
 	form.append(
 		h('div', { class: 'composer-main' }, avatar(state.me.handle), box.wrap),
 		att.list,
@@ -1185,6 +1186,10 @@ function composer(onPosted, { space = null } = {}) {
 		const text = box.ta.value.trim() || (ids.length ? '📎' : '');
 		if (att.busy()) {
 			err.textContent = t('files.wait_upload');
+			return;
+		}
+		if (att.mismatch(space ? space.id : pick.value)) {
+			err.textContent = t('files.other_space');
 			return;
 		}
 		if (!text) {

@@ -33,11 +33,13 @@ function kindOf(type) {
 }
 
 /* Uploads one File with its progress (fetch has none for uploads):
- * resolves with the file event, rejects with {status, message}. */
-function upload(ui, file, onProgress) {
+ * resolves with the file event, rejects with {status, message}. A file for
+ * a space names it: in a private one the node seals it as it arrives. */
+function upload(ui, file, onProgress, space = '') {
 	return new Promise((resolve, reject) => {
 		const x = new XMLHttpRequest();
-		x.open('POST', `/api/files?name=${encodeURIComponent(file.name || 'file')}`);
+		const sp = space ? `&space=${encodeURIComponent(space)}` : '';
+		x.open('POST', `/api/files?name=${encodeURIComponent(file.name || 'file')}${sp}`);
 		x.setRequestHeader('X-CSRF-Token', ui.csrf());
 		x.setRequestHeader('Content-Type', 'application/octet-stream');
 		x.upload.onprogress = ev => {
@@ -128,7 +130,9 @@ export function makeFiles(ui) {
 
 	/* The composer's files: a button, drop and paste, each upload with its
 	 * bar; ids() gives the files ready, busy() whether some still upload. */
-	function composerFiles(form, textarea) {
+	/* where() says the space the post goes to ('' company-wide): each file
+	 * is sent for it, and remembers it (mismatch). */
+	function composerFiles(form, textarea, where = () => '') {
 		const list = h('ul', { class: 'uploads', 'aria-live': 'polite' });
 		const input = h('input', { type: 'file', multiple: true, class: 'visually-hidden', tabindex: '-1', 'aria-hidden': 'true' });
 		const button = h('button', { type: 'button', class: 'btn btn-small btn-quiet attach', title: t('files.attach') },
@@ -150,14 +154,14 @@ export function makeFiles(ui) {
 				const status = h('span', { class: 'muted small' }, sizeText(ui, file.size));
 				const remove = h('button', { type: 'button', class: 'btn btn-small btn-quiet', 'aria-label': t('files.remove', { name: file.name }) }, '×');
 				const li = h('li', { class: 'upload' }, h('span', { class: 'doc-name', dir: 'auto' }, ui.userText(file.name || '')), bar, status, remove);
-				const it = { li, done: null, failed: false };
+				const it = { li, done: null, failed: false, space: where() || '' };
 				items.push(it);
 				remove.addEventListener('click', () => {
 					items.splice(items.indexOf(it), 1);
 					li.remove();
 				});
 				list.append(li);
-				it.promise = upload(ui, file, p => { bar.value = String(p); }).then(ev => {
+				it.promise = upload(ui, file, p => { bar.value = String(p); }, it.space).then(ev => {
 					it.done = ev;
 					bar.value = '1';
 					status.textContent = t('files.ready');
@@ -199,6 +203,10 @@ export function makeFiles(ui) {
 			button, input, list,
 			busy: () => items.some(it => !it.done && !it.failed),
 			ids: () => items.filter(it => it.done).map(it => it.done.id),
+			// Files sent for another place than space: a file sent in clear
+			// must not go into a private space's post, nor a private one's
+			// into another (its readers could not open it).
+			mismatch: space => items.some(it => it.done && it.space !== (space || '')),
 			clear: () => {
 				items.length = 0;
 				list.replaceChildren();
@@ -234,5 +242,34 @@ export function makeFiles(ui) {
 		return h('span', { class: 'photo-tools' }, btn, bar, input);
 	}
 
-	return { attachments, composerFiles, photoButton };
+	/* A space admin's button that uploads a picture for the space (sealed
+	 * in a private one) and makes it the space's cover. */
+	function coverButton(spaceId, onDone) {
+		const input = h('input', { type: 'file', accept: 'image/jpeg,image/png,image/webp,image/gif', class: 'visually-hidden', tabindex: '-1', 'aria-hidden': 'true' });
+		const bar = h('progress', { max: '1', value: '0', hidden: true });
+		const btn = h('button', { type: 'button', class: 'btn btn-small btn-quiet cover-set' }, t('files.cover_set'));
+		btn.addEventListener('click', () => input.click());
+		input.addEventListener('change', async () => {
+			const file = input.files[0];
+			input.value = '';
+			if (!file)
+				return;
+			btn.disabled = true;
+			bar.hidden = false;
+			try {
+				const ev = await upload(ui, file, p => { bar.value = String(p); }, spaceId);
+				await ui.api('PATCH', `/api/spaces/${encodeURIComponent(spaceId)}`, { cover: ev.id });
+				ui.announce(t('files.cover_done'));
+				onDone();
+			} catch (err) {
+				ui.showError(err);
+			} finally {
+				btn.disabled = false;
+				bar.hidden = true;
+			}
+		});
+		return h('span', { class: 'photo-tools' }, btn, bar, input);
+	}
+
+	return { attachments, composerFiles, photoButton, coverButton };
 }

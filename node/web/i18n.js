@@ -67,6 +67,7 @@ const en = {
 	'files.remove': 'Remove {name}',
 	'files.max10': 'At most 10 files per post.',
 	'files.wait_upload': 'Wait until the files are sent.',
+	'files.other_space': 'These files were added for another place: remove them and add them again here.',
 	'files.download': 'Download',
 	'files.open': 'Open the picture {name}',
 	'files.wait': 'Picture on its way…',
@@ -74,6 +75,10 @@ const en = {
 	'files.gone': 'This file was deleted.',
 	'files.photo_set': 'Change photo',
 	'files.photo_done': 'Your photo is updated.',
+	'files.cover_set': 'Choose a cover picture',
+	'files.cover_done': 'The space’s cover is updated.',
+	'files.cover_remove': 'Remove the cover',
+	'space.cover': 'Cover picture',
 
 	'mention.list': 'Colleagues matching',
 
@@ -681,6 +686,7 @@ const fr = {
 	'files.remove': 'Retirer {name}',
 	'files.max10': 'Dix fichiers au plus par publication.',
 	'files.wait_upload': 'Attendez la fin de l’envoi des fichiers.',
+	'files.other_space': 'Ces fichiers ont été ajoutés pour un autre endroit : retirez-les et ajoutez-les de nouveau ici.',
 	'files.download': 'Télécharger',
 	'files.open': 'Ouvrir l’image {name}',
 	'files.wait': 'Image en route…',
@@ -688,6 +694,10 @@ const fr = {
 	'files.gone': 'Ce fichier a été supprimé.',
 	'files.photo_set': 'Changer de photo',
 	'files.photo_done': 'Votre photo est à jour.',
+	'files.cover_set': 'Choisir une image de couverture',
+	'files.cover_done': 'La couverture de l’espace est à jour.',
+	'files.cover_remove': 'Retirer la couverture',
+	'space.cover': 'Image de couverture',
 
 	'mention.list': 'Collègues correspondants',
 

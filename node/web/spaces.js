@@ -10,7 +10,7 @@ import { t } from './i18n.js';
 import { followButton } from './notify.js';
 
 export function makeSpaces(ui) {
-	const { h, api, enc, postCard, composer, personLink, userText, errorText, announce, state } = ui;
+	const { h, api, enc, postCard, composer, personLink, userText, errorText, announce, state, coverButton } = ui;
 
 	/* The spaces I write in, for the picker: fetched once per page. */
 	let mineCache = null;
@@ -85,6 +85,7 @@ export function makeSpaces(ui) {
 		else if (s.my_pending === 'requested')
 			btns.push(h('span', { class: 'muted small' }, t('space.requested')));
 		return h('li', { class: 'card space-item' },
+			s.cover ? h('img', { class: 'space-cover-thumb', src: s.cover.thumb, alt: '', loading: 'lazy' }) : null,
 			h('div', { class: 'space-item-main' },
 				h('a', { class: 'space-name', href: `#/space/${s.id}`, dir: 'auto' }, userText(spaceName(s))),
 				badges(s),
@@ -232,7 +233,21 @@ export function makeSpaces(ui) {
 		const join = h('select', { id: 'space-edit-join' }, ['open', 'request', 'invite'].map(j =>
 			h('option', { value: j, selected: j === s.join ? 'selected' : null }, t(`space.join_${j}`))));
 		const err = h('p', { class: 'form-error', role: 'alert' });
+		/* The cover: a picture sent for the space (sealed in a private one). */
+		const cover = h('div', { class: 'form-row space-cover-tools' },
+			h('span', {}, t('space.cover')),
+			coverButton(s.id, reload),
+			s.cover ? h('button', { type: 'button', class: 'btn btn-small btn-quiet', onclick: async () => {
+				try {
+					await api('PATCH', `/api/spaces/${s.id}`, { cover: null });
+					reload();
+				} catch (e) {
+					if (e.status !== 401)
+						err.textContent = errorText(e);
+				}
+			} }, t('files.cover_remove')) : null);
 		const form = h('form', { class: 'space-form' },
+			cover,
 			h('label', { htmlFor: 'space-edit-name' }, t('space.name')), name,
 			h('label', { htmlFor: 'space-edit-desc' }, t('space.description')), desc,
 			h('label', {}, t('space.join_policy'), ' ', join),
@@ -286,7 +301,8 @@ export function makeSpaces(ui) {
 		if ((s.my_role || s.visibility === 'open') && !s.archived)
 			head.push(followButton(id, 'space', spaceName(s)));
 		document.title = `${spaceName(s)} · ${t('app.name')}`;
-		main.append(h('header', { class: 'card space-head' },
+		main.append(h('header', { class: `card space-head${s.cover ? ' has-cover' : ''}` },
+			s.cover ? h('img', { class: 'space-cover', src: s.cover.url, alt: '' }) : null,
 			h('h1', { tabindex: '-1', dir: 'auto' }, userText(spaceName(s))),
 			badges(s),
 			s.my_role ? h('span', { class: 'muted small' }, t('space.you_are', { role: t(`space.role_${s.my_role}`) })) : null,

@@ -110,3 +110,56 @@ uiTest('a picture not here yet says so, then shows once it arrives', async ({ ne
 	await page.waitForFunction(el => el.complete && el.naturalWidth > 0, await img.elementHandle());
 	assert.equal(await card.locator('.file-wait').count(), 0, 'the note is gone');
 });
+
+uiTest('a picture in a private space: sealed, shown to members in the space and the feed', async ({ newPage }) => {
+	const alice = await apiSession(site, 'alice', PW);
+	const bob = await apiSession(site, 'bob', PW);
+	const space = await alice.call('POST', '/api/spaces', { name: 'Chantier nord', visibility: 'private', join: 'invite' });
+	const page = await newPage(site, { width: 1200, height: 900 });
+	await login(page, 'alice', PW);
+	await page.goto(`${site.url}/#/space/${space.id}`);
+	const composer = page.locator('form.composer');
+	await composer.waitFor();
+	// The upload names the space: the node seals the file as it arrives.
+	const sent = page.waitForRequest(r => r.url().includes('/api/files?') && r.method() === 'POST');
+	await dropFiles(page, 'form.composer', [{ name: 'fondations.png', type: 'image/png', bytes: makePng(1400, 900, [40, 90, 160]) }]);
+	assert.ok((await sent).url().includes(`space=${space.id}`), 'the upload is for the space');
+	await composer.locator('.upload.ready img.upload-thumb').waitFor();
+	await composer.getByRole('textbox').fill('Les fondations');
+	await composer.getByRole('button', { name: 'Post' }).click();
+	const img = page.locator('article.post', { hasText: 'Les fondations' }).locator('.gallery img');
+	await img.waitFor();
+	await page.waitForFunction(el => el.complete && el.naturalWidth > 0, await img.elementHandle());
+	assert.equal(await img.evaluate(el => el.naturalWidth), 320, 'the thumbnail shows in the space');
+	// In alice's main feed too, labelled with its space.
+	await page.goto(`${site.url}/#/`);
+	const inFeed = page.locator('article.post', { hasText: 'Les fondations' }).locator('.gallery img');
+	await inFeed.waitFor();
+	await page.waitForFunction(el => el.complete && el.naturalWidth > 0, await inFeed.elementHandle());
+	// Bob, no member, is refused the picture and its thumbnail.
+	const src = await inFeed.getAttribute('src');
+	const r = await fetch(`${site.url}${src}`, { headers: { Cookie: bob.cookie } });
+	assert.equal(r.status, 403, 'a non-member gets 403');
+});
+
+uiTest('a space admin sets a cover: it shows on the space page and in the list', async ({ newPage }) => {
+	const alice = await apiSession(site, 'alice', PW);
+	const space = await alice.call('POST', '/api/spaces', { name: 'Atelier', visibility: 'private', join: 'invite' });
+	const page = await newPage(site, { width: 1200, height: 900 });
+	await login(page, 'alice', PW);
+	await page.goto(`${site.url}/#/space/${space.id}`);
+	await page.locator('.space-settings summary').click();
+	const input = page.locator('.space-cover-tools input[type=file]');
+	await input.waitFor({ state: 'attached' });
+	await input.setInputFiles({ name: 'atelier.png', mimeType: 'image/png', buffer: makePng(1400, 500, [90, 60, 140]) });
+	const cover = page.locator('.space-head img.space-cover');
+	await cover.waitFor();
+	await page.waitForFunction(el => el.complete && el.naturalWidth > 0, await cover.elementHandle());
+	assert.equal(await cover.evaluate(el => el.naturalWidth), 1280, 'the large thumbnail is the cover');
+	await page.goto(`${site.url}/#/spaces`);
+	const thumb = page.locator('.space-item', { hasText: 'Atelier' }).locator('img.space-cover-thumb');
+	await thumb.waitFor();
+	await page.waitForFunction(el => el.complete && el.naturalWidth > 0, await thumb.elementHandle());
+	const s = await alice.call('GET', `/api/spaces/${space.id}`);
+	assert.ok(s.cover && s.cover.thumb, 'the API gives the cover');
+});

@@ -252,9 +252,11 @@ export async function apiSession(site, handle, password) {
 			throw new Error(`${method} ${p}: ${res.status} ${text}`);
 		return text ? JSON.parse(text) : null;
 	};
-	// POST /api/files: the bytes as the body, the name in ?name=.
-	const upload = async (name, bytes) => {
-		const res = await fetch(`${site.url}/api/files?name=${encodeURIComponent(name)}`, {
+	// POST /api/files: the bytes as the body, the name in ?name=, for a space
+	// when given (sealed in a private one).
+	const upload = async (name, bytes, space) => {
+		const sp = space ? `&space=${encodeURIComponent(space)}` : '';
+		const res = await fetch(`${site.url}/api/files?name=${encodeURIComponent(name)}${sp}`, {
 			method: 'POST',
 			headers: { Cookie: cookie, 'X-CSRF-Token': me.csrf_token, 'Content-Type': 'application/octet-stream' },
 			body: bytes,
@@ -264,7 +266,7 @@ export async function apiSession(site, handle, password) {
 			throw new Error(`upload ${name}: ${res.status} ${text}`);
 		return JSON.parse(text);
 	};
-	return { me, call, upload };
+	return { me, cookie, call, upload };
 }
 
 /* A real PNG of w x h pixels: a diagonal gradient of hue (r, g, b base),

@@ -56,6 +56,11 @@ try {
 	await alice.call('POST', `/api/spaces/${budget.id}/invite`, { user: 'chloe' });
 	await chloe.call('POST', `/api/spaces/${budget.id}/join`);
 	await chloe.call('POST', '/api/posts', { text: 'Draft budget: +4 % for the IT team, the rest flat.', space: budget.id });
+	// A private space's pictures: a cover and a post, sealed in the space.
+	const cover = await alice.upload('budget-cover.png', makePng(1400, 420, [30, 90, 70]), budget.id);
+	await alice.call('PATCH', `/api/spaces/${budget.id}`, { cover: cover.id });
+	const chart = await alice.upload('budget-chart.png', makePng(1200, 800, [150, 60, 40]), budget.id);
+	await alice.call('POST', '/api/posts', { text: 'The chart for Thursday.', space: budget.id, files: [chart.id] });
 	const ce = await alice.call('POST', '/api/spaces', { name: 'Comité social', visibility: 'open', join: 'request' });
 	await bob.call('POST', `/api/spaces/${ce.id}/request`);
 

@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "crypto/crypto.h"
+#include "node/blob/blob.h"
 
 /* Someone whose key signs vectors: its seed is 32 consecutive byte values. */
 struct s_party {

@@ -161,6 +161,49 @@ sp_unhex_id(uint8_t out[CPT_ID_LEN], const char *hex)
 		s_die("id");
 }
 
+/* The plaintext of the blob_seal vector: byte i is (7 i + 3) mod 256. */
+#define SP_BLOB_PLAIN 66536 /* two segments, the second padded to 4 KiB */
+
+/*
+ * A private space's file sealed as PROTOCOL.md 18.4 says: the ids of the
+ * sealed blob of that plaintext under a fixed file key, as part 0 (the
+ * file) and part 1 (a thumbnail), made through node/blob in a store of a
+ * temporary folder.
+ */
+static void
+sp_blob_seal(void)
+{
+	static uint8_t plain[SP_BLOB_PLAIN];
+	uint8_t fkey[BLOB_FKEY_LEN], id[BLOB_ID_LEN];
+	char dir[] = "/tmp/mkvectors.XXXXXX", cmd[64], hex[CPT_HEX_ID];
+	blob_store_t *bs = NULL;
+	uint64_t size = 0;
+
+	for (size_t i = 0; i < sizeof(plain); i++)
+		plain[i] = (uint8_t)(7 * i + 3);
+	sp_bytes(fkey, sizeof(fkey), 0xa0);
+	if (mkdtemp(dir) == NULL || blob_store_open(&bs, dir) != 0)
+		s_die("blob store");
+	printf("name: blob_seal\nexpect: ok\n"
+	       "note: a private space's file of %d bytes sealed in 64 KiB segments under its file "
+	       "key (PROTOCOL.md 18.4), as the file (part 0) and as a thumbnail (part 1)\n",
+	       SP_BLOB_PLAIN);
+	s_put_hex("fkey", fkey, sizeof(fkey));
+	printf("plain_size: %d\nplain_rule: byte i is (7 i + 3) mod 256\n", SP_BLOB_PLAIN);
+	for (uint8_t part = 0; part < 2; part++) {
+		if (blob_seal_bytes(bs, fkey, part, plain, sizeof(plain), id, &size) != 0)
+			s_die("blob seal");
+		cpt_hex32(hex, id);
+		printf("blob_part%u: %s\n", part, hex);
+	}
+	printf("size: %llu\n\n", (unsigned long long)size);
+	blob_store_close(&bs);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		s_die("rm");
+	s_nvectors++;
+}
+
 static void
 sp_vectors(void)
 {
@@ -293,4 +336,5 @@ sp_vectors(void)
 	sp_key_event(&m, "seal_wrong_key", "EINVAL",
 	             "a seal of another key under k1's id: it opens, but the key's id is not k1's",
 	             space, k2, k1_id, space, HLC_MAKE(t + 9 * MINUTE, 0), 0x51);
+	sp_blob_seal();
 }

@@ -1,8 +1,9 @@
 /*
  * Unit tests for node/blob (PROTOCOL.md 18.1, 18.7): blob ids against the
  * vector of the protocol, streamed puts of several chunks, damage on disk
- * caught by the chunk checks, erasure, and crash safety with a real child
- * process killed by SIGKILL after and during a put.
+ * caught by the chunk checks, erasure, crash safety with a real child
+ * process killed by SIGKILL after and during a put, and the sealed blobs
+ * of private spaces (18.4).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -273,6 +274,112 @@ test_kill9(void **state)
 	blob_store_close(&bs);
 }
 
+/* Sealed blobs (PROTOCOL.md 18.4): the sizes of the formula, a round trip
+ * written in odd pieces and read back by ranges across segments and
+ * chunks, no plaintext in the stored file, and what does not open: another
+ * part, another size, another key, a byte changed on disk. */
+static void
+test_sealed(void **state)
+{
+	static const size_t sizes[] = {1, 4096, 4097, 65536, 65537, 300000, 600001};
+	blob_store_t *bs = NULL;
+	uint8_t key[BLOB_FKEY_LEN], other[BLOB_FKEY_LEN], id[BLOB_ID_LEN], id2[BLOB_ID_LEN];
+	uint64_t size = 0;
+
+	(void)state;
+	assert_int_equal(blob_store_open(&bs, s_dir), 0);
+	randombytes_buf(key, sizeof(key));
+	randombytes_buf(other, sizeof(other));
+	assert_true(blob_sealed_size(0) == 0);
+	assert_true(blob_sealed_size(1) == 4096 + 16);
+	assert_true(blob_sealed_size(65536) == 65552);
+	assert_true(blob_sealed_size(65537) == 65552 + 4096 + 16);
+	assert_true(blob_sealed_size(BLOB_SEALED_MAX) <= BLOB_MAX_SIZE);
+	assert_true(blob_sealed_size(BLOB_SEALED_MAX + 1) == 0);
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t len = sizes[k], got = 0;
+		uint8_t *b = s_bytes(len, (uint8_t)k), *all = NULL, buf[70000];
+		blob_sput_t *sp = NULL;
+		blob_sread_t *r = NULL;
+		char path[4200];
+		FILE *f;
+		uint8_t *disk;
+
+		/* Written in pieces of 1000 bytes: segments cross the pieces. */
+		assert_int_equal(blob_sput_begin(bs, &sp, key, 0, len), 0);
+		for (size_t o = 0; o < len; o += 1000)
+			assert_int_equal(
+			    blob_sput_write(sp, b + o, len - o < 1000 ? len - o : 1000), 0);
+		assert_int_equal(blob_sput_commit(&sp, id, &size), 0);
+		assert_true(size == blob_sealed_size(len));
+		/* The store holds ciphertext: not one 64-byte run of the plaintext. */
+		assert_int_equal(blob_path(bs, id, path, sizeof(path)), 0);
+		disk = malloc(size);
+		assert_non_null(f = fopen(path, "rb"));
+		assert_int_equal(fread(disk, 1, size, f), size);
+		fclose(f);
+		if (len >= 64)
+			assert_null(memmem(disk, size, b + len / 2 - 32, 64));
+		free(disk);
+		assert_int_equal(blob_sread_all(bs, id, key, 0, len, &all), 0);
+		assert_memory_equal(all, b, len);
+		free(all);
+		/* A range across a segment's end and, for the larger, a chunk's. */
+		assert_int_equal(blob_sread_open(bs, &r, id, key, 0, len), 0);
+		for (uint64_t at = len > 65500 ? 65500 : 0; at < len && at < 300000; at += got) {
+			assert_int_equal(blob_sread_at(r, at, buf, sizeof(buf), &got), 0);
+			assert_true(got > 0);
+			assert_memory_equal(buf, b + at, got);
+		}
+		assert_int_equal(blob_sread_at(r, len, buf, sizeof(buf), &got), 0);
+		assert_int_equal(got, 0);
+		blob_sread_close(&r);
+		assert_null(r);
+		/* Another part (a thumbnail's nonces), key or size: not opened. */
+		assert_int_equal(blob_sread_all(bs, id, key, 1, len, &all), CPT_EAUTH);
+		assert_int_equal(blob_sread_all(bs, id, other, 0, len, &all), CPT_EAUTH);
+		if (len % 4096 != 0)
+			assert_int_equal(blob_sread_all(bs, id, key, 0, len + 1, &all), CPT_EAUTH);
+		assert_int_equal(blob_sread_all(bs, id, key, 0, len + 65536, &all), CPT_EAUTH);
+		/* The same bytes sealed again: another blob (a fresh random
+		 * key each time in real use; here another part). */
+		assert_int_equal(blob_seal_bytes(bs, key, 1, b, len, id2, NULL), 0);
+		assert_memory_not_equal(id, id2, BLOB_ID_LEN);
+		free(b);
+	}
+	/* Fewer bytes than announced: nothing stored; more: refused. */
+	{
+		blob_sput_t *sp = NULL;
+		uint8_t b[10] = {0};
+		assert_int_equal(blob_sput_begin(bs, &sp, key, 0, 20), 0);
+		assert_int_equal(blob_sput_write(sp, b, 10), 0);
+		assert_int_equal(blob_sput_commit(&sp, id, &size), CPT_EINVAL);
+		assert_null(sp);
+		assert_int_equal(blob_sput_begin(bs, &sp, key, 0, 5), 0);
+		assert_int_equal(blob_sput_write(sp, b, 10), CPT_ETOOBIG);
+		blob_sput_abort(&sp);
+		assert_null(sp);
+	}
+	/* A byte changed on disk: the chunk check catches it first. */
+	{
+		char path[4200];
+		uint8_t *b = s_bytes(5000, 9), *all = NULL, x;
+		FILE *f;
+		assert_int_equal(blob_seal_bytes(bs, key, 0, b, 5000, id, &size), 0);
+		assert_int_equal(blob_path(bs, id, path, sizeof(path)), 0);
+		assert_non_null(f = fopen(path, "r+b"));
+		fseek(f, 100, SEEK_SET);
+		assert_int_equal(fread(&x, 1, 1, f), 1);
+		x ^= 1;
+		fseek(f, 100, SEEK_SET);
+		assert_int_equal(fwrite(&x, 1, 1, f), 1);
+		fclose(f);
+		assert_int_equal(blob_sread_all(bs, id, key, 0, 5000, &all), CPT_EDAMAGED);
+		free(b);
+	}
+	blob_store_close(&bs);
+}
+
 int
 main(void)
 {
@@ -283,6 +390,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_damage, s_setup, s_teardown),
 	    cmocka_unit_test_setup_teardown(test_delete, s_setup, s_teardown),
 	    cmocka_unit_test_setup_teardown(test_kill9, s_setup, s_teardown),
+	    cmocka_unit_test_setup_teardown(test_sealed, s_setup, s_teardown),
 	};
 	if (sodium_init() < 0)
 		return 1;

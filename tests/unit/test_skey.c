@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "crypto/crypto.h"
+#include "node/blob/blob.h"
 
 static uint8_t s_fed[CPT_FED_LEN];
 static uint8_t s_alice[CPT_KEY_LEN], s_bruno[CPT_KEY_LEN];
@@ -455,6 +456,37 @@ s_check_vector(const struct s_vec *v, int *nsealed, int *nkeys)
 		assert_memory_equal(id, want, 32);
 		goto out;
 	}
+	if (strcmp(name, "blob_seal") == 0) {
+		/* PROTOCOL.md 18.4 through node/blob: the same ids, and the
+		 * plaintext back. */
+		static uint8_t plain[70000];
+		char dir[] = "/tmp/test_skey.XXXXXX", cmd[64], hex[CPT_HEX_ID], field[16];
+		size_t n = strtoul(s_need(v, "plain_size"), NULL, 10);
+		blob_store_t *bs = NULL;
+		uint8_t fkey[BLOB_FKEY_LEN], bid[BLOB_ID_LEN], *back = NULL;
+		uint64_t size = 0;
+
+		assert_true(n <= sizeof(plain));
+		for (size_t i = 0; i < n; i++)
+			plain[i] = (uint8_t)(7 * i + 3);
+		s_unhex_any(fkey, sizeof(fkey), s_need(v, "fkey"));
+		assert_non_null(mkdtemp(dir));
+		assert_int_equal(blob_store_open(&bs, dir), 0);
+		for (uint8_t part = 0; part < 2; part++) {
+			snprintf(field, sizeof(field), "blob_part%u", part);
+			assert_int_equal(blob_seal_bytes(bs, fkey, part, plain, n, bid, &size), 0);
+			cpt_hex32(hex, bid);
+			assert_string_equal(hex, s_need(v, field));
+			assert_int_equal(size, strtoull(s_need(v, "size"), NULL, 10));
+			assert_int_equal(blob_sread_all(bs, bid, fkey, part, n, &back), 0);
+			assert_memory_equal(back, plain, n);
+			free(back);
+		}
+		blob_store_close(&bs);
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		assert_int_equal(system(cmd), 0);
+		goto out;
+	}
 	if (strcmp(name, "site_space_lyon") == 0) {
 		uint8_t root[32], fed[32];
 		s_unhex_any(root, 32, s_need(v, "root_public"));
@@ -593,7 +625,7 @@ test_vectors(void **state)
 	}
 	free(text);
 	/* The file holds what the document lists (16.11). */
-	assert_int_equal(nvec, 13);
+	assert_int_equal(nvec, 14);
 	assert_int_equal(nsealed, 4);
 	assert_int_equal(nkeys, 3);
 }

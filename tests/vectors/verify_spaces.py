@@ -112,6 +112,16 @@ def xchacha20poly1305_open(key, nonce24, ct_and_tag, ad):
                                       ct_and_tag, ad)
 
 
+def xchacha20poly1305_seal(key, nonce24, pt, ad):
+    """The sealing side of xchacha20poly1305_open (a sealed blob is made
+    again from its plaintext, PROTOCOL.md 18.4)."""
+    sub, n12 = hchacha20(key, nonce24[:16]), b"\0" * 4 + nonce24[16:]
+    otk = chacha20_block(sub, 0, n12)[:32]
+    ct = chacha20_xor(sub, 1, n12, pt)
+    mac_data = ad + pad16(ad) + ct + pad16(ct) + struct.pack("<QQ", len(ad), len(ct))
+    return ct + poly1305(otk, mac_data)
+
+
 # ------------------------------------------------- Salsa20, HSalsa20, XSalsa20-Poly1305
 
 def salsa_rounds(state):
@@ -393,6 +403,38 @@ def check_site_space(v, problems):
     return "ok"
 
 
+def blob_id(data):
+    """PROTOCOL.md 18.1: the tag, the size, the hashes of the 256 KiB chunks."""
+    man = b"".join(b2b(data[i:i + 262144]) for i in range(0, len(data), 262144))
+    return b2b(b"comptoir/blob/v1" + len(data).to_bytes(8, "big") + man)
+
+
+def check_blob_seal(v, problems):
+    """PROTOCOL.md 18.4: the plaintext cut in 64 KiB segments, the last padded
+    with zeros to 4 KiB, each sealed with nonce i || part || 15 zeros and the
+    associated data tag || size || last; the blob id of the whole (18.1)."""
+    key, n = bytes.fromhex(v["fkey"]), int(v["plain_size"])
+    plain = bytes((7 * i + 3) & 0xff for i in range(n))
+    nseg = (n + 65535) // 65536
+    for part in (0, 1):
+        segs = []
+        for i in range(nseg):
+            seg = plain[i * 65536:(i + 1) * 65536]
+            seg += b"\0" * (-len(seg) % 4096)
+            nonce = i.to_bytes(8, "big") + bytes([part]) + b"\0" * 15
+            ad = (b"comptoir/blob-seal/v1" + n.to_bytes(8, "big") +
+                  bytes([1 if i == nseg - 1 else 0]))
+            segs.append(xchacha20poly1305_seal(key, nonce, seg, ad))
+            if xchacha20poly1305_open(key, nonce, segs[-1], ad) != seg:
+                problems.append(f"part {part} segment {i} does not open")
+        blob = b"".join(segs)
+        if len(blob) != int(v["size"]):
+            problems.append(f"size {len(blob)}, want {v['size']}")
+        if blob_id(blob).hex() != v[f"blob_part{part}"]:
+            problems.append(f"part {part}: blob id {blob_id(blob).hex()}")
+    return "ok" if not problems else "bad"
+
+
 def main():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, "tests/vectors/spaces.txt")
@@ -410,6 +452,8 @@ def main():
         try:
             if name == "space_key_id":
                 got = check_key_id(v, problems)
+            elif name == "blob_seal":
+                got = check_blob_seal(v, problems)
             elif name.startswith("site_space"):
                 got = check_site_space(v, problems)
             elif v.get("kind") == "13":
