@@ -64,7 +64,7 @@ static const index_def_t s_registry[] = {
     {"profiles", s_profiles, N(s_profiles), K(EVT_PROFILE), ix_profiles_changed,
      ix_profiles_changed, NULL},
     {"notify", s_notify, N(s_notify), K(EVT_POST) | K(EVT_COMMENT) | K(EVT_REACTION),
-     ix_notify_changed, ix_notify_changed, ix_notify_rebuild},
+     ix_notify_added, ix_notify_changed, ix_notify_rebuild},
     /* After notify and spaces: a change of a register computes again the
      * groups of the space's posts (DB_SPACE_FEED) for its author. */
     {"follows", s_follows, N(s_follows), K(EVT_FOLLOW), ix_follows_changed, ix_follows_changed,
