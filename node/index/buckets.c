@@ -10,7 +10,13 @@
  * less and held one event almost always — 200,000 of the 400,000 entries of
  * a store of 100,000 events, half of this index. Below level 3 (256 ms) the
  * events themselves are walked in DB_ORDER, whose keys carry the ids.
+ *
+ * Each level is a database of its own (schema 6, issue 23): in one database
+ * keyed by level first, each level's new buckets landed before every coarser
+ * level's entries, and LMDB split those pages in the middle (half full: 180
+ * bytes per event at 1M). Alone, a level's new buckets come at its end.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,12 +26,22 @@
 #define LEVELS 7 /* levels LOW..7; below LOW, DB_ORDER itself is walked */
 #define LOW    3 /* the finest level kept: 2^24 timestamp units, 256 ms */
 
-/* Bucket key: level (1) then ts >> (8 * level) (8, big-endian). */
+/* Bucket key: level (1) then ts >> (8 * level) (8, big-endian). In the
+ * store, the level picks the database (s_db) and the 8 bytes are the key;
+ * the level byte orders the changes of a transaction (bk_acc_flush). */
 static void
 s_bkey(uint8_t k[9], int level, uint64_t ts)
 {
 	k[0] = (uint8_t)level;
 	store_put_u64(k + 1, level >= 8 ? 0 : ts >> (8 * level));
+}
+
+/* The database of level (LOW..LEVELS). */
+static enum store_db
+s_db(int level)
+{
+	assert(level >= LOW && level <= LEVELS);
+	return (enum store_db)(DB_BUCKETS_L3 + (level - LOW));
 }
 
 /* Value: count (8, big-endian) then the sum of ids (32, little-endian number). */
@@ -49,7 +65,8 @@ s_bucket_apply(store_txn_t *txn, const uint8_t k[9], int64_t count_delta,
 	uint8_t val[40], sum[32];
 	uint64_t count;
 	store_val_t v;
-	int rc = store_get(txn, DB_BUCKETS, k, 9, &v);
+	enum store_db db = s_db(k[0]);
+	int rc = store_get(txn, db, k + 1, 8, &v);
 
 	if (rc != 0 && rc != CPT_ENOTFOUND)
 		return rc;
@@ -63,10 +80,10 @@ s_bucket_apply(store_txn_t *txn, const uint8_t k[9], int64_t count_delta,
 	count =
 	    count_delta < 0 && (uint64_t)-count_delta >= count ? 0 : count + (uint64_t)count_delta;
 	if (count == 0)
-		return store_del(txn, DB_BUCKETS, k, 9);
+		return store_del(txn, db, k + 1, 8);
 	store_put_u64(val, count);
 	memcpy(val + 8, sum, 32);
-	return store_put(txn, DB_BUCKETS, k, 9, val, sizeof(val));
+	return store_put(txn, db, k + 1, 8, val, sizeof(val));
 }
 
 int
@@ -205,21 +222,19 @@ s_sum_buckets(store_txn_t *txn, int level, uint64_t from, uint64_t to, uint64_t 
 {
 	store_cur_t *cur;
 	store_val_t k, v;
-	uint8_t start[9];
+	uint8_t start[8];
 	int rc;
 
-	if (from >= to || store_cur_open(txn, DB_BUCKETS, &cur) != 0)
+	if (from >= to || store_cur_open(txn, s_db(level), &cur) != 0)
 		return;
-	start[0] = (uint8_t)level;
-	store_put_u64(start + 1, from);
+	store_put_u64(start, from);
 	k.len = sizeof(start);
 	k.data = start;
 	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0;
 	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 		uint64_t c;
 		uint8_t s[32];
-		if (k.len != 9 || ((uint8_t *)k.data)[0] != level ||
-		    store_get_u64((uint8_t *)k.data + 1) >= to)
+		if (k.len != 8 || store_get_u64(k.data) >= to)
 			break;
 		s_bval_read(&v, &c, s);
 		*count += c;
@@ -308,22 +323,21 @@ bk_key_at(store_txn_t *txn, uint64_t r, uint8_t out[40])
 	store_val_t k, v;
 	int rc;
 
-	if (store_cur_open(txn, DB_BUCKETS, &cur) != 0)
-		return CPT_EIO;
 	for (int level = LEVELS; level >= LOW; level--) {
-		uint8_t start[9];
+		uint8_t start[8];
 		int found = 0;
-		start[0] = (uint8_t)level;
-		store_put_u64(start + 1, from);
+		if (store_cur_open(txn, s_db(level), &cur) != 0)
+			return CPT_EIO;
+		store_put_u64(start, from);
 		k.len = sizeof(start);
 		k.data = start;
 		for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0;
 		     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 			uint64_t idx, c;
 			uint8_t s[32];
-			if (k.len != 9 || ((uint8_t *)k.data)[0] != level)
+			if (k.len != 8)
 				break;
-			idx = store_get_u64((uint8_t *)k.data + 1);
+			idx = store_get_u64(k.data);
 			if (idx >= to)
 				break;
 			s_bval_read(&v, &c, s);
@@ -336,12 +350,10 @@ bk_key_at(store_txn_t *txn, uint64_t r, uint8_t out[40])
 			}
 			r -= c;
 		}
-		if (!found) {
-			store_cur_close(&cur);
+		store_cur_close(&cur);
+		if (!found)
 			return CPT_ENOTFOUND;
-		}
 	}
-	store_cur_close(&cur);
 	/* from is now the first index of level LOW - 1 under the level-LOW
 	 * bucket found: walk that bucket's items. */
 	{
@@ -407,9 +419,15 @@ s_rebuild_fn(store_txn_t *txn, const store_val_t *k, const store_val_t *v, void 
 	return bk_update(txn, key, 1);
 }
 
-/* Rebuilds the whole index from DB_ORDER (reindex, or a store from before it). */
+/* Rebuilds the whole index from DB_ORDER (reindex, or a store from before
+ * it): every level emptied, then the events of DB_ORDER added. */
 int
 bk_rebuild(store_txn_t *txn)
 {
-	return store_rebuild(txn, DB_BUCKETS, DB_ORDER, s_rebuild_fn, NULL);
+	int rc;
+
+	for (int level = LEVELS; level > LOW; level--)
+		if ((rc = store_drop(txn, s_db(level))) != 0)
+			return rc;
+	return store_rebuild(txn, s_db(LOW), DB_ORDER, s_rebuild_fn, NULL);
 }

@@ -70,6 +70,9 @@ int ix_mentions_removed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) 
 /* notify.c: the hooks of the notifications index, and its rebuild from
  * the posts (schema 4). */
 int ix_notify_changed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
+/* As ix_notify_changed, for an event being added: a post's groups are
+ * computed from e->body, not from the store's bytes parsed again. */
+int ix_notify_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
 int ix_notify_rebuild(store_txn_t *txn) CPT_WUR;
 /* notify.c: the announce events by time (DB_ANNOUNCE). */
 int ix_announce_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;

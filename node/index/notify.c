@@ -336,10 +336,11 @@ s_readers_only(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uint8_t
 
 /* The groups of post id, computed: handle -> record (a new reference), or
  * NULL when it has none (gone, erased, not a post, or in a space). only:
- * that person's record alone, or NULL. */
+ * that person's record alone, or NULL. known: the post's body when the
+ * caller holds it parsed (the post being ingested), else NULL. */
 static json_t *
 s_compute(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const char *only,
-          int rc_out[1])
+          const json_t *known, int rc_out[1])
 {
 	struct group g = {0};
 	evt_t ev;
@@ -350,9 +351,15 @@ s_compute(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const
 	int rc;
 
 	*rc_out = 0;
-	/* A sealed post opened here is read as its plaintext; one not opened
-	 * (this site is not a member site) notifies nobody. */
-	rc = index_event_open(txn, id, &ev, &b);
+	/* A post in clear whose body the caller parsed is not parsed again (2%
+	 * of a receiving node's CPU, issue 23). A sealed post opened here is
+	 * read as its plaintext; one not opened (this site is not a member
+	 * site) notifies nobody. */
+	rc = index_event(txn, id, &ev);
+	if (rc == 0 && known && ev.kind == EVT_POST && ev.body)
+		b = json_incref((json_t *)known);
+	else
+		rc = index_event_open(txn, id, &ev, &b);
 	if (rc != 0) {
 		if (rc != CPT_ENOTFOUND && rc != CPT_EINVAL)
 			*rc_out = rc;
@@ -531,7 +538,7 @@ index_notify_post_for(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_
 	assert(txn != NULL && post != NULL && who != NULL);
 	if (hl == 0 || hl >= 64)
 		return 0;
-	recs = s_compute(ix, txn, post, who, &rc);
+	recs = s_compute(ix, txn, post, who, NULL, &rc);
 	if (rc != 0)
 		return rc;
 	/* Who's entry only: out, then in again as computed. */
@@ -551,17 +558,26 @@ index_notify_post_for(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_
 	return rc;
 }
 
-int
-index_notify_post(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN])
+/* index_notify_post, with the post's body when the caller holds it (known,
+ * or NULL). */
+static int
+s_notify_post(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
+              const json_t *known)
 {
 	int rc;
-	json_t *recs = s_compute(ix, txn, post, NULL, &rc);
+	json_t *recs = s_compute(ix, txn, post, NULL, known, &rc);
 
 	if (rc != 0)
 		return rc;
 	rc = index_notify_group(ix, txn, post, recs);
 	json_decref(recs);
 	return rc;
+}
+
+int
+index_notify_post(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN])
+{
+	return s_notify_post(ix, txn, post, NULL);
 }
 
 /* The post an event is about: itself, or what it refers to. */
@@ -577,6 +593,18 @@ ix_notify_changed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e)
 	const uint8_t *p = s_post_of(e);
 
 	return p ? index_notify_post(ix, txn, p) : 0;
+}
+
+int
+ix_notify_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e)
+{
+	const uint8_t *p = s_post_of(e);
+
+	if (p == NULL)
+		return 0;
+	/* A post being added: its body is at hand (when one leaves, the store
+	 * says what remains of it: ix_notify_changed). */
+	return s_notify_post(ix, txn, p, e->ev->kind == EVT_POST ? e->body : NULL);
 }
 
 /* Every post again (a store from before the index: schema 4). */

@@ -17,7 +17,10 @@ static const enum store_db s_backups[] = {DB_BACKUPS};
 static const enum store_db s_posts[] = {DB_POSTS_V1, DB_FEED, DB_REACTIONS};
 static const enum store_db s_profiles[] = {DB_PROFILES};
 static const enum store_db s_mentions[] = {DB_MENTIONS};
-static const enum store_db s_buckets[] = {DB_BUCKETS};
+/* DB_BUCKETS_V5 as DB_POSTS_V1: empty since its schema step, emptied by a
+ * reindex, compared (empty) by verify. */
+static const enum store_db s_buckets[] = {DB_BUCKETS_V5, DB_BUCKETS_L3, DB_BUCKETS_L4,
+                                          DB_BUCKETS_L5, DB_BUCKETS_L6, DB_BUCKETS_L7};
 static const enum store_db s_notify[] = {DB_NOTIFY, DB_NOTIFY_BY};
 static const enum store_db s_announce[] = {DB_ANNOUNCE};
 static const enum store_db s_mine[] = {DB_MINE};
@@ -64,7 +67,7 @@ static const index_def_t s_registry[] = {
     {"profiles", s_profiles, N(s_profiles), K(EVT_PROFILE), ix_profiles_changed,
      ix_profiles_changed, NULL},
     {"notify", s_notify, N(s_notify), K(EVT_POST) | K(EVT_COMMENT) | K(EVT_REACTION),
-     ix_notify_changed, ix_notify_changed, ix_notify_rebuild},
+     ix_notify_added, ix_notify_changed, ix_notify_rebuild},
     /* After notify and spaces: a change of a register computes again the
      * groups of the space's posts (DB_SPACE_FEED) for its author. */
     {"follows", s_follows, N(s_follows), K(EVT_FOLLOW), ix_follows_changed, ix_follows_changed,

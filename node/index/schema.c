@@ -33,6 +33,20 @@ s_to_5(store_txn_t *txn, void *arg)
 	return rc;
 }
 
+/* Schema 6: the reconciliation index, one database per level (issue 23:
+ * full pages). The old one is emptied and the new one made from DB_ORDER;
+ * its pages come back to LMDB's free list for the new levels to use. */
+static int
+s_to_6(store_txn_t *txn, void *arg)
+{
+	int rc;
+
+	(void)arg;
+	if ((rc = store_drop(txn, DB_BUCKETS_V5)) == 0 && (rc = bk_rebuild(txn)) == 0)
+		rc = s_schema_put(txn, 6);
+	return rc;
+}
+
 /* The steps, in order: step i moves a store of schema to - 1 to schema to.
  * Stores older than schema 4 hold events of protocol version 1, which no
  * node of version 2 admits, and are refused (index_store_open). */
@@ -42,6 +56,7 @@ static const struct schema_step {
 	store_write_fn fn; /* the step, in one write transaction */
 } s_steps[] = {
     {5, "index the followers of spaces", s_to_5},
+    {6, "move the reconciliation index to one database per level", s_to_6},
 };
 
 static int
@@ -133,7 +148,7 @@ index_store_open(store_t **out, const char *dir, int flags, char *err, size_t er
 	/* A store from before the reconciliation index gets it once, in a
 	 * transaction of its own: it may need the map to grow. */
 	if (store_read_begin(st, &txn) == 0) {
-		nb = store_count(txn, DB_BUCKETS);
+		nb = store_count(txn, DB_BUCKETS_L7);
 		no = store_count(txn, DB_ORDER);
 		store_read_end(st, &txn);
 	}

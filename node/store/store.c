@@ -42,7 +42,7 @@ static const char *const s_db_names[DB_COUNT] = {
     [DB_PROFILES] = "profiles",
     [DB_MENTIONS] = "mentions",
     [DB_PEERS] = "peers",
-    [DB_BUCKETS] = "buckets",
+    [DB_BUCKETS_V5] = "buckets",
     [DB_REACTIONS] = "reactions",
     [DB_PENDING_IDS] = "pending_ids",
     [DB_SESSIONS] = "sessions",
@@ -65,6 +65,11 @@ static const char *const s_db_names[DB_COUNT] = {
     [DB_BLOB_REFS] = "blob_refs",
     [DB_HOOKS] = "hooks",
     [DB_BOTS] = "bots",
+    [DB_BUCKETS_L3] = "buckets_3",
+    [DB_BUCKETS_L4] = "buckets_4",
+    [DB_BUCKETS_L5] = "buckets_5",
+    [DB_BUCKETS_L6] = "buckets_6",
+    [DB_BUCKETS_L7] = "buckets_7",
 };
 
 /* Map size at creation and growth step. A test may define smaller ones before
@@ -527,14 +532,16 @@ store_get(store_txn_t *txn, enum store_db db, const void *key, size_t klen, stor
  * key appended, and they are appended back (the same content). Pages then
  * end about 3/4 full, not full: taking the tail out of a page just split
  * leaves it under LMDB's fill threshold, and the rebalance borrows a node
- * from the full page before it. Anything else is an ordinary put.
+ * from the full page before it. Anything else is an ordinary put. The
+ * reconciliation index's levels (DB_BUCKETS_L3..L7) are keyed by time too:
+ * a bucket already there is updated in place (an ordinary put).
  */
 #define TAIL_MAX 16
 
 static int
 s_time_ordered(enum store_db db)
 {
-	return db == DB_ORDER || db == DB_FEED;
+	return db == DB_ORDER || db == DB_FEED || (db >= DB_BUCKETS_L3 && db <= DB_BUCKETS_L7);
 }
 
 /* The tail of a time-ordered database moved behind key (s_put_ordered).

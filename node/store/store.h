@@ -27,21 +27,22 @@ enum store_db {
 	DB_BY_AUTHOR, /* author(32) ts(8) id(32) -> kind(2) */
 	DB_BY_REF,    /* target(32) ts(8) id(32) -> kind(2): comments, reactions, edits, redactions;
 	                 revocations under the revoked key */
-	DB_TOMBSTONES, /* target id(32) redaction id(32) -> "": bodies never accepted again */
-	DB_PENDING,    /* awaited key(32) id(32) -> envelope: waiting for that key's certificate
-	                  or enrolment (the author's, or the user a site revokes) */
-	DB_KEYS,       /* key(32) -> JSON: what a key is (site, user), who vouched, roles */
-	DB_REVOKED,    /* key(32) -> effective ms (8): smallest effective time seen */
-	DB_HANDLES,    /* handle -> JSON list of its enrolments [ts, id, key, by] in order */
-	DB_BACKUPS,    /* user key(32) -> ts(8) id(32) of the newest key backup */
-	DB_POSTS_V1,   /* schema 1 only: post id(32) -> JSON view; emptied at open */
-	DB_FEED,       /* ts(8) id(32) -> JSON view of every visible post */
-	DB_PROFILES,   /* handle -> JSON profile: LWW registers per field */
-	DB_MENTIONS,   /* handle 0x00 ts(8) id(32) -> "" */
-	DB_PEERS,      /* site key(32) -> JSON {"endpoint"}: peers added with comptoir peer add */
-	DB_BUCKETS,   /* level(1) ts>>8*level(8) -> count(8) sum of ids(32): node/index/buckets.c */
-	DB_REACTIONS, /* post(32) author(32) reaction -> ts(8) id(32) on(1): the newest (ts, id)
-	                 reaction event of each author and reaction on each post */
+	DB_TOMBSTONES,  /* target id(32) redaction id(32) -> "": bodies never accepted again */
+	DB_PENDING,     /* awaited key(32) id(32) -> envelope: waiting for that key's certificate
+	                   or enrolment (the author's, or the user a site revokes) */
+	DB_KEYS,        /* key(32) -> JSON: what a key is (site, user), who vouched, roles */
+	DB_REVOKED,     /* key(32) -> effective ms (8): smallest effective time seen */
+	DB_HANDLES,     /* handle -> JSON list of its enrolments [ts, id, key, by] in order */
+	DB_BACKUPS,     /* user key(32) -> ts(8) id(32) of the newest key backup */
+	DB_POSTS_V1,    /* schema 1 only: post id(32) -> JSON view; emptied at open */
+	DB_FEED,        /* ts(8) id(32) -> JSON view of every visible post */
+	DB_PROFILES,    /* handle -> JSON profile: LWW registers per field */
+	DB_MENTIONS,    /* handle 0x00 ts(8) id(32) -> "" */
+	DB_PEERS,       /* site key(32) -> JSON {"endpoint"}: peers added with comptoir peer add */
+	DB_BUCKETS_V5,  /* schema 5 and older: level(1) ts>>8*level(8) -> count(8) sum of ids(32);
+	                   emptied by the step to schema 6 (DB_BUCKETS_L3..L7 since) */
+	DB_REACTIONS,   /* post(32) author(32) reaction -> ts(8) id(32) on(1): the newest (ts, id)
+	                   reaction event of each author and reaction on each post */
 	DB_PENDING_IDS, /* id(32) awaited key(32) -> "": DB_PENDING by event id (sync's has) */
 	DB_SESSIONS,    /* session id(32) -> record (node/auth/sessions.c): local, never replicated,
 	                   not a view; the seed in it is sealed under the browser's cookie */
@@ -74,6 +75,16 @@ enum store_db {
 	                     (node/hooks) */
 	DB_BOTS,          /* bot handle -> JSON {owner, sealed}: local, service accounts made here;
 	                     the bot's seed sealed to its owner's key (node/auth/users.c) */
+	/* The reconciliation index (node/index/buckets.c), one database per
+	 * level (schema 6): ts >> 8*level (8) -> count(8) sum of ids(32). Each
+	 * level's new buckets come at its end, so its pages fill (one database
+	 * for all levels put each level's new buckets before the coarser
+	 * levels' entries: pages half full, issue 23). Consecutive values. */
+	DB_BUCKETS_L3,
+	DB_BUCKETS_L4,
+	DB_BUCKETS_L5,
+	DB_BUCKETS_L6,
+	DB_BUCKETS_L7,
 	DB_COUNT
 };
 

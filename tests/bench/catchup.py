@@ -18,7 +18,10 @@ cores R and the source to S (taskset lists, e.g. 0:1), to see how the rate
 scales with the receiver's cores; COMPTOIR_KEEP=1 keeps both nodes'
 directories (their paths are printed on stderr). The source always runs
 without search; COMPTOIR_NO_SEARCH=1 runs the receiver without it too (the
-search index's cost in a catch-up is the difference).
+search index's cost in a catch-up is the difference). CATCHUP_BACKDATE=1
+spreads the source's events over a year (fill --backdate: the root key
+certifies the new site back); without it they go in the seconds since the
+source's certificate, and the reconciliation index holds a few buckets.
 """
 
 import os
@@ -102,10 +105,13 @@ def main():
             f.write(old)
         print("source copied from %s" % cache)
     else:
-        # Posts with some comments and reactions, by 20 users, spread over a year.
+        # Posts with some comments and reactions, by 20 users, spread over a
+        # year with CATCHUP_BACKDATE=1 (else over the seconds since the new
+        # site's certificate: fill's --backdate).
         r = subprocess.run([os.path.join(BUILD, "tests", "bench", "fill"), "--dir", src.data,
                             "--posts", str(int(N * 0.8)), "--comments", str(int(N * 0.1)),
-                            "--reactions", str(int(N * 0.1)), "--users", "20", "--days", "365"],
+                            "--reactions", str(int(N * 0.1)), "--users", "20", "--days", "365"]
+                           + (["--backdate"] if os.environ.get("CATCHUP_BACKDATE") else []),
                            capture_output=True, text=True)
         if r.returncode != 0:
             print(r.stderr)

@@ -24,7 +24,11 @@
  * built. The timestamps are spread over the last D days, the enrolments just
  * before them, so the site looks as if it had been running that long: the
  * site is certified again (DIR/keys/root.key) from before them, since a site
- * signs nothing before its certificate's window (PROTOCOL.md 8.3).
+ * signs nothing before its certificate's window (PROTOCOL.md 8.3). A site
+ * whose certificate is recent (made just now, as every bench does) gets its
+ * events in the seconds since it, unless --backdate: then the root key
+ * certifies it back and the events do span the D days (a year's store has
+ * its reconciliation buckets spread as a real one's: issue 23).
  *
  * With --spaces K, user 0 makes K spaces (open; with --private, private,
  * each with a key sealed to this site by the site key, as the node does) and
@@ -311,6 +315,7 @@ typedef struct fill {
 	size_t posts, users, comments, reactions, batch, spaces;
 	int private_;
 	unsigned days;
+	int backdate; /* --backdate: spread over the days even after a recent certificate */
 	uint64_t seed;
 	int fren; /* --lang fren */
 	/* state */
@@ -838,10 +843,11 @@ s_signer(void *arg)
 static int
 s_usage(void)
 {
-	fprintf(stderr,
-	        "usage: fill --dir DIR --posts N [--users M] [--comments C] [--reactions R]\n"
-	        "            [--password PW] [--prefix P] [--days D] [--batch B] [--seed S]\n"
-	        "            [--root ROOTKEY] [--spaces K [--private]] [--lang fren]\n");
+	fprintf(
+	    stderr,
+	    "usage: fill --dir DIR --posts N [--users M] [--comments C] [--reactions R]\n"
+	    "            [--password PW] [--prefix P] [--days D] [--batch B] [--seed S]\n"
+	    "            [--root ROOTKEY] [--spaces K [--private]] [--lang fren] [--backdate]\n");
 	return 2;
 }
 
@@ -907,6 +913,9 @@ main(int argc, char **argv)
 		else if (strcmp(o, "--private") == 0) {
 			f.private_ = 1;
 			continue;
+		} else if (strcmp(o, "--backdate") == 0) {
+			f.backdate = 1;
+			continue;
 		} else
 			bad = 1;
 		if (bad)
@@ -947,7 +956,7 @@ main(int argc, char **argv)
 		}
 		nb = (uint64_t)json_integer_value(json_object_get(rec, "not_before"));
 		json_decref(rec);
-		if (nb && f.ts_from < nb + f.enrol_back + 1000) {
+		if (!f.backdate && nb && f.ts_from < nb + f.enrol_back + 1000) {
 			f.enrol_back = 1500;
 			f.space_back = 1000;
 			f.ts_from = nb + 2000;

@@ -582,7 +582,7 @@ static const char *const fx_db_names[DB_COUNT] = {
     [DB_PROFILES] = "profiles",
     [DB_MENTIONS] = "mentions",
     [DB_PEERS] = "peers",
-    [DB_BUCKETS] = "buckets",
+    [DB_BUCKETS_V5] = "buckets",
     [DB_REACTIONS] = "reactions",
     [DB_PENDING_IDS] = "pending_ids",
     [DB_SESSIONS] = "sessions",
@@ -594,6 +594,11 @@ static const char *const fx_db_names[DB_COUNT] = {
     [DB_OUTBOX] = "outbox",
     [DB_MAIL] = "mail",
     [DB_BLOB_REFS] = "blob_refs",
+    [DB_BUCKETS_L3] = "buckets_3",
+    [DB_BUCKETS_L4] = "buckets_4",
+    [DB_BUCKETS_L5] = "buckets_5",
+    [DB_BUCKETS_L6] = "buckets_6",
+    [DB_BUCKETS_L7] = "buckets_7",
 };
 
 /* Every database but DB_META (its "seq" counts commits) as bytes. */

@@ -1882,7 +1882,7 @@ test_reindex_and_verify(void **state)
 	assert_int_equal(n_events, fx_count(&f, DB_EVENTS));
 	/* The reconciliation index kept up by ingest is the one made from
 	 * DB_ORDER in one go. */
-	assert_true(fx_count(&f, DB_BUCKETS) > 0);
+	assert_true(fx_count(&f, DB_BUCKETS_L3) > 0 && fx_count(&f, DB_BUCKETS_L7) > 0);
 	assert_int_equal(store_write(f.st, s_bk_rebuild_fn, f.st), 0);
 	fx_snap(f.st, &after);
 	FX_SNAP_EQUAL(&before, &after, "buckets rebuilt from the order");

@@ -431,9 +431,10 @@ static void
 s_digest(store_t *st, uint8_t out[32])
 {
 	static const enum store_db dbs[] = {
-	    DB_EVENTS,   DB_ORDER,   DB_BY_AUTHOR, DB_BY_REF,      DB_TOMBSTONES, DB_PENDING,
-	    DB_KEYS,     DB_REVOKED, DB_HANDLES,   DB_BACKUPS,     DB_FEED,       DB_PROFILES,
-	    DB_MENTIONS, DB_BUCKETS, DB_REACTIONS, DB_PENDING_IDS,
+	    DB_EVENTS,     DB_ORDER,      DB_BY_AUTHOR,  DB_BY_REF,     DB_TOMBSTONES,
+	    DB_PENDING,    DB_KEYS,       DB_REVOKED,    DB_HANDLES,    DB_BACKUPS,
+	    DB_FEED,       DB_PROFILES,   DB_MENTIONS,   DB_REACTIONS,  DB_PENDING_IDS,
+	    DB_BUCKETS_L3, DB_BUCKETS_L4, DB_BUCKETS_L5, DB_BUCKETS_L6, DB_BUCKETS_L7,
 	};
 	crypto_generichash_state h;
 	store_txn_t *txn;

@@ -93,7 +93,12 @@ test_newer_schema_refused(void **state)
 static int
 s_drop_buckets_fn(store_txn_t *txn, void *arg)
 {
-	return store_drop(txn, DB_BUCKETS);
+	int rc = 0;
+
+	(void)arg;
+	for (int db = DB_BUCKETS_L3; db <= DB_BUCKETS_L7 && rc == 0; db++)
+		rc = store_drop(txn, (enum store_db)db);
+	return rc;
 }
 
 /* A store from before the reconciliation index gets it when opened. */
@@ -116,9 +121,9 @@ test_old_store_gets_buckets(void **state)
 	fx_open(&f);
 	assert_int_equal(fx_ingest_n(&f, list, 12, res), 0);
 	fx_snap(f.st, &a);
-	assert_true(a.entries[DB_BUCKETS] > 0);
+	assert_true(a.entries[DB_BUCKETS_L3] > 0 && a.entries[DB_BUCKETS_L7] > 0);
 	assert_int_equal(store_write(f.st, s_drop_buckets_fn, f.st), 0);
-	assert_int_equal(fx_count(&f, DB_BUCKETS), 0);
+	assert_int_equal(fx_count(&f, DB_BUCKETS_L3) + fx_count(&f, DB_BUCKETS_L7), 0);
 	store_close(&f.st);
 	if (index_store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
@@ -128,6 +133,93 @@ test_old_store_gets_buckets(void **state)
 	fx_snap_free(&b);
 	fx_close(&f);
 	for (int i = 0; i < 12; i++)
+		fx_free(&ev[i]);
+}
+
+/* A store of schema 5 as that version wrote it: the reconciliation index in
+ * one database, keyed level(1) then the bucket (8); the levels' own
+ * databases empty. */
+static int
+s_make_schema5_fn(store_txn_t *txn, void *arg)
+{
+	uint8_t v[8], k[9];
+	int rc = 0;
+
+	(void)arg;
+	for (int db = DB_BUCKETS_L3; db <= DB_BUCKETS_L7 && rc == 0; db++) {
+		store_cur_t *cur;
+		store_val_t bk, bv;
+		assert_int_equal(store_cur_open(txn, (enum store_db)db, &cur), 0);
+		for (rc = store_cur_get(cur, &bk, &bv, STORE_FIRST); rc == 0;
+		     rc = store_cur_get(cur, &bk, &bv, STORE_NEXT)) {
+			assert_int_equal(bk.len, 8);
+			k[0] = (uint8_t)(3 + db - DB_BUCKETS_L3);
+			memcpy(k + 1, bk.data, 8);
+			if ((rc = store_put(txn, DB_BUCKETS_V5, k, 9, bv.data, bv.len)) != 0)
+				break;
+		}
+		store_cur_close(&cur);
+		if (rc == CPT_ENOTFOUND)
+			rc = 0;
+	}
+	if (rc == 0)
+		rc = s_drop_buckets_fn(txn, NULL);
+	store_put_u64(v, 5);
+	return rc != 0 ? rc : store_meta_put(txn, "schema", v, 8);
+}
+
+/* A store made by schema 5 opens, and is moved to schema 6: the same
+ * buckets, now one database per level, the old database empty, and the
+ * schema says 6; opened again, nothing changes. */
+static void
+test_schema5_store_moves_to_6(void **state)
+{
+	fx_t f;
+	ev_t ev[40], *list[40];
+	ingest_res_t res[40];
+	snap_t a, b;
+	char err[256] = "";
+	uint8_t v[8];
+	size_t len = sizeof(v);
+	store_txn_t *txn;
+
+	(void)state;
+	fx_cert(&ev[0], K_PARIS, "paris", TS(1, 0));
+	fx_enrol(&ev[1], K_PARIS, K_BOB, "bob", "paris", "member", TS(2, 0));
+	/* 17 minutes apart: several buckets at levels 3 to 5 (each event has
+	 * one at every level). */
+	for (int i = 2; i < 40; i++)
+		fx_post(&ev[i], K_BOB, HLC_MAKE(T0 + ((uint64_t)i << 20), 0), "spread in time");
+	for (int i = 0; i < 40; i++)
+		list[i] = &ev[i];
+	fx_open(&f);
+	assert_int_equal(fx_ingest_n(&f, list, 40, res), 0);
+	fx_snap(f.st, &a);
+	for (int db = DB_BUCKETS_L3; db <= DB_BUCKETS_L7; db++)
+		assert_true(a.entries[db] > 0);
+	assert_int_equal(a.entries[DB_BUCKETS_V5], 0);
+	assert_int_equal(store_write(f.st, s_make_schema5_fn, NULL), 0);
+	assert_int_equal(fx_count(&f, DB_BUCKETS_L3), 0);
+	assert_true(fx_count(&f, DB_BUCKETS_V5) > 0);
+	store_close(&f.st);
+	if (index_store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	fx_snap(f.st, &b);
+	FX_SNAP_EQUAL(&a, &b, "schema 5 moved to 6");
+	fx_snap_free(&b);
+	assert_int_equal(store_read_begin(f.st, &txn), 0);
+	assert_int_equal(store_meta_get(txn, "schema", v, &len), 0);
+	store_read_end(f.st, &txn);
+	assert_int_equal(store_get_u64(v), 6);
+	store_close(&f.st);
+	if (index_store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	fx_snap(f.st, &b);
+	FX_SNAP_EQUAL(&a, &b, "schema 6 opened again");
+	fx_snap_free(&a);
+	fx_snap_free(&b);
+	fx_close(&f);
+	for (int i = 0; i < 40; i++)
 		fx_free(&ev[i]);
 }
 
@@ -648,6 +740,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_newer_schema_refused),
+	    cmocka_unit_test(test_schema5_store_moves_to_6),
 	    cmocka_unit_test(test_v1_store_refused),
 	    cmocka_unit_test(test_old_store_gets_buckets),
 	    cmocka_unit_test(test_time_ordered_pages_full),
