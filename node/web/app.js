@@ -2056,7 +2056,7 @@ async function viewFigures(main, seq, query) {
 		: h('a', { href: `#/space/${x.id}`, dir: 'auto' }, spaceName(x));
 	const bySpace = figureTable(t('figures.spaces'),
 		[t('figures.space'), t('figures.members'), t('figures.posts'), t('figures.posts_period'), t('figures.comments'), t('figures.active')],
-		spaces.map(x => [spaceCell(x), x.members == null ? '—' : num(x.members), num(x.posts), num(x.posts_recent), num(x.comments), num(x.active_members)]));
+		spaces.map(x => [spaceCell(x), x.members == null ? '—' : num(x.members), num(x.posts), num(x.posts_recent), x.comments == null ? '—' : num(x.comments), num(x.active_members)]));
 	// The same tables as one CSV file, for a spreadsheet.
 	const rows = [
 		[t('figures.site'), t('figures.staff'), t('figures.active'), t('figures.posts'), t('figures.comments'), t('figures.reactions')],
@@ -2069,7 +2069,7 @@ async function viewFigures(main, seq, query) {
 		...weeks.map((w, i) => [new Date(weekEnd(i)).toISOString().slice(0, 10), w.active, w.posts, w.comments, w.reactions]),
 		[],
 		[t('figures.space'), t('figures.members'), t('figures.posts'), t('figures.posts_period'), t('figures.comments'), t('figures.active')],
-		...spaces.map(x => [spaceName(x), x.members == null ? '' : x.members, x.posts, x.posts_recent, x.comments, x.active_members]),
+		...spaces.map(x => [spaceName(x), x.members == null ? '' : x.members, x.posts, x.posts_recent, x.comments == null ? '' : x.comments, x.active_members]),
 	];
 	const csv = csvText(rows, ',');
 	const file = `comptoir-figures-${days}d-${new Date(f.to).toISOString().slice(0, 10)}.csv`;
