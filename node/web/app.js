@@ -1983,9 +1983,11 @@ const FIGURE_PERIODS = [7, 30, 90, 365];
 
 /* A table of figures: head labels, then rows of cells; the first column
  * names the row, the next labels - 1 columns are words too (left-aligned,
- * as "On posts of" is a site), the others numbers (right-aligned). */
+ * as "On posts of" is a site), the others numbers (right-aligned). On a
+ * phone each row is shown as a block of labelled numbers. */
 function figureTable(caption, head, rows, foot, labels = 1) {
-	const cell = (v, i) => i === 0 ? h('th', { scope: 'row' }, v) : h('td', { class: i < labels ? 'w' : 'n' }, v);
+	// data-label: on a phone each row is a block whose cells name themselves (style.css).
+	const cell = (v, i) => i === 0 ? h('th', { scope: 'row' }, v) : h('td', { class: i < labels ? 'w' : 'n', 'data-label': head[i] }, v);
 	return h('div', { class: 'table-wrap' }, h('table', { class: 'figures' },
 		h('caption', { class: 'visually-hidden' }, caption),
 		h('thead', {}, h('tr', {}, head.map((x, i) => h('th', i >= labels ? { scope: 'col', class: 'n' } : { scope: 'col' }, x)))),
