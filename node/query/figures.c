@@ -86,11 +86,16 @@ s_post_who(struct fig *f, const uint8_t id[CPT_ID_LEN])
 void
 q_fig_count(json_t *c, const char *what, const char *handle)
 {
-	q_fig_add(c, what, 1);
+	if (what)
+		q_fig_add(c, what, 1);
 	json_object_set(json_object_get(c, "seen"), handle, json_true());
 }
 
-/* One event of the period. */
+/* One event of the period. A sealed event (a private space's post, comment,
+ * reaction or edit) makes its author active and is counted nowhere else: its
+ * author and time are in clear at every site, its kind and its post are
+ * not (PROTOCOL.md 16.12), so every site counts it alike; without it, staff
+ * who write in their site's space or a private one looked inactive. */
 static void
 s_event(struct fig *f, const uint8_t id[CPT_ID_LEN], uint16_t kind)
 {
@@ -103,7 +108,7 @@ s_event(struct fig *f, const uint8_t id[CPT_ID_LEN], uint16_t kind)
 	const char *handle, *home;
 	uint64_t ms;
 
-	if (what == NULL || index_event(f->txn, id, &ev) != 0 ||
+	if ((what == NULL && kind != EVT_SEALED) || index_event(f->txn, id, &ev) != 0 ||
 	    (w = q_fig_who(f, ev.author)) == NULL)
 		return;
 	home = json_string_value(json_array_get(w, 0));
@@ -117,6 +122,13 @@ s_event(struct fig *f, const uint8_t id[CPT_ID_LEN], uint16_t kind)
 		uint64_t back = ms < f->now_ms ? (f->now_ms - ms) / QUERY_WEEK_MS : 0;
 		if (back < f->nweeks)
 			q_fig_count(f->weeks[f->nweeks - 1 - back], what, handle);
+	}
+	if (what == NULL) {
+		/* Sealed: active, nothing else (the report's months and
+		 * departments likewise). */
+		if (f->rep)
+			q_report_event(f, id, &ev, kind, w, NULL, NULL);
+		return;
 	}
 	/* A deleted event has no body left (a comment then says not which
 	 * post it answered); a post's body is read for the report alone (does it

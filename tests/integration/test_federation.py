@@ -357,6 +357,9 @@ def test_chain_and_outage():
     t.check(len(priv_line) == 1 and priv_line[0]["posts"] == 3 and priv_line[0]["sealed"]
             and priv_line[0]["active_members"] == 2,
             "nantes, no member site, counts the private space's three sealed messages", priv_line)
+    paris = [x for x in fc[0] if x["site"] == "paris"]
+    t.check(len(paris) == 1 and paris[0]["active"] == 2,
+            "at paris alice and bob are active: bob wrote in the private space only", paris)
     paris_sp = [x for x in fc[3] if x.get("site") == "paris"]
     t.check(len(paris_sp) == 1 and paris_sp[0]["posts"] == 1,
             "nantes counts paris's site space", paris_sp)
