@@ -60,19 +60,36 @@ static const char *const s_text[][2] = {
     {"%s invited you to a space", "%s vous a invité dans un espace"},
 #define T_SPACE_LINK 14
     {"(a space)", "(un espace)"},
+/* The same with several people ("Erin et 1 autre ont répondu"): the
+ * French verb agrees, and so does "ask" in English. */
+#define T_MENTION_N 15
+    {"%s mentioned you", "%s vous ont mentionné"},
+#define T_COMMENT_N 16
+    {"%s commented on your post", "%s ont commenté votre publication"},
+#define T_REPLY_N 17
+    {"%s replied after you", "%s ont répondu après vous"},
+#define T_REACTION_N 18
+    {"%s reacted to your post", "%s ont réagi à votre publication"},
+#define T_SPACE_POST_N 19
+    {"%s posted in a space you follow", "%s ont publié dans un espace que vous suivez"},
+#define T_SPACE_REQUEST_N 20
+    {"%s ask to join a space you run", "%s demandent à rejoindre un espace que vous animez"},
+#define T_SPACE_INVITE_N 21
+    {"%s invited you to a space", "%s vous ont invité dans un espace"},
 };
 
 static const struct {
 	const char *type;
-	int text;
+	int text;   /* one person did it */
+	int text_n; /* several did */
 } s_types[] = {
-    {"mention", T_MENTION},
-    {"comment", T_COMMENT},
-    {"reply", T_REPLY},
-    {"reaction", T_REACTION},
-    {"space_post", T_SPACE_POST},
-    {"space_request", T_SPACE_REQUEST},
-    {"space_invite", T_SPACE_INVITE},
+    {"mention", T_MENTION, T_MENTION_N},
+    {"comment", T_COMMENT, T_COMMENT_N},
+    {"reply", T_REPLY, T_REPLY_N},
+    {"reaction", T_REACTION, T_REACTION_N},
+    {"space_post", T_SPACE_POST, T_SPACE_POST_N},
+    {"space_request", T_SPACE_REQUEST, T_SPACE_REQUEST_N},
+    {"space_invite", T_SPACE_INVITE, T_SPACE_INVITE_N},
 };
 
 /* ------------------------------------------------------------- buffers */
@@ -187,7 +204,7 @@ s_group_text(buf_t *b, store_txn_t *txn, const json_t *g, int lang, const char *
 			         (long long)(actors - 1));
 		if (!first)
 			s_add(b, "; ");
-		s_add(b, s_text[s_types[i].text][lang], who);
+		s_add(b, s_text[actors > 1 ? s_types[i].text_n : s_types[i].text][lang], who);
 		first = 0;
 	}
 	if (json_is_object(post)) {

@@ -86,11 +86,16 @@ s_post_who(struct fig *f, const uint8_t id[CPT_ID_LEN])
 void
 q_fig_count(json_t *c, const char *what, const char *handle)
 {
-	q_fig_add(c, what, 1);
+	if (what)
+		q_fig_add(c, what, 1);
 	json_object_set(json_object_get(c, "seen"), handle, json_true());
 }
 
-/* One event of the period. */
+/* One event of the period. A sealed event (a private space's post, comment,
+ * reaction or edit) makes its author active and is counted nowhere else: its
+ * author and time are in clear at every site, its kind and its post are
+ * not (PROTOCOL.md 16.12), so every site counts it alike; without it, staff
+ * who write in their site's space or a private one looked inactive. */
 static void
 s_event(struct fig *f, const uint8_t id[CPT_ID_LEN], uint16_t kind)
 {
@@ -103,7 +108,7 @@ s_event(struct fig *f, const uint8_t id[CPT_ID_LEN], uint16_t kind)
 	const char *handle, *home;
 	uint64_t ms;
 
-	if (what == NULL || index_event(f->txn, id, &ev) != 0 ||
+	if ((what == NULL && kind != EVT_SEALED) || index_event(f->txn, id, &ev) != 0 ||
 	    (w = q_fig_who(f, ev.author)) == NULL)
 		return;
 	home = json_string_value(json_array_get(w, 0));
@@ -117,6 +122,13 @@ s_event(struct fig *f, const uint8_t id[CPT_ID_LEN], uint16_t kind)
 		uint64_t back = ms < f->now_ms ? (f->now_ms - ms) / QUERY_WEEK_MS : 0;
 		if (back < f->nweeks)
 			q_fig_count(f->weeks[f->nweeks - 1 - back], what, handle);
+	}
+	if (what == NULL) {
+		/* Sealed: active, nothing else (the report's months and
+		 * departments likewise). */
+		if (f->rep)
+			q_report_event(f, id, &ev, kind, w, NULL, NULL);
+		return;
 	}
 	/* A deleted event has no body left (a comment then says not which
 	 * post it answered); a post's body is read for the report alone (does it
@@ -364,12 +376,89 @@ query_figures(store_txn_t *txn, uint64_t now_ms, unsigned days)
 
 /* ------------------------------------------------------ per space */
 
-/* One space's line: its figures (query_space_figures) with what names it. */
+/*
+ * A private space's figures (site: a site's space, else NULL) from its sealed
+ * events, which every site stores whether it can open them or not: the
+ * events of kind 14 naming the space (DB_SPACE_ITEMS: its `space` is in
+ * clear) whose author was a member at their position (PROTOCOL.md 16.9, the
+ * part that needs no key). Its feed (DB_SPACE_FEED) holds them only at member
+ * sites, so counting from it gave a site with no member 0. A sealed event
+ * does not say whether it is a post, a comment, a reaction or an edit, and
+ * putting that in clear would show the shape of the space's threads
+ * (16.12): "posts" counts the messages, "comments" is null, and "sealed"
+ * says so. The same numbers at every site holding the same events.
+ */
+static json_t *
+s_sealed_figures(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const char *site,
+                 uint64_t since_ms, uint64_t until_ms)
+{
+	struct fig f = {.txn = txn};
+	uint8_t key[CPT_ID_LEN + 40];
+	store_cur_t *cur = NULL;
+	store_val_t k = {sizeof(key), key}, v;
+	space_state_t *st = NULL;
+	json_t *keep = NULL, *authors = json_object(), *out = NULL;
+	json_int_t all = 0, recent = 0;
+	int rc;
+
+	memset(key, 0, sizeof(key));
+	memcpy(key, space, CPT_ID_LEN);
+	if (authors == NULL || (f.who = json_object()) == NULL)
+		goto done;
+	if (site == NULL &&
+	    (index_space_fold(&st, &keep, txn, space, NULL) != 0 || !space_state_exists(st)))
+		goto done;
+	if (store_cur_open(txn, DB_SPACE_ITEMS, &cur) != 0)
+		goto done;
+	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		const uint8_t *id = (const uint8_t *)k.data + CPT_ID_LEN + 8;
+		const char *handle;
+		uint64_t ts, ms;
+		json_t *w;
+		evt_t ev;
+		if (k.len != sizeof(key) || memcmp(k.data, space, CPT_ID_LEN) != 0)
+			break;
+		if (store_get_kind(&v) != EVT_SEALED)
+			continue; /* a post naming a private space in clear counts nowhere */
+		ts = store_get_u64((const uint8_t *)k.data + CPT_ID_LEN);
+		if (index_event(txn, id, &ev) != 0 || (w = q_fig_who(&f, ev.author)) == NULL)
+			continue;
+		handle = json_string_value(json_array_get(w, 1));
+		if (site ? strcmp(json_string_value(json_array_get(w, 0)), site) != 0
+		         : !space_state_open_at(st, ts, id) ||
+		               space_state_role_at(st, handle, ts, id) < SPACE_MEMBER)
+			continue;
+		all++;
+		ms = HLC_MS(ts);
+		if (ms >= since_ms && ms < until_ms) {
+			recent++;
+			json_object_set_new(authors, handle, json_true());
+		}
+	}
+	if (rc == 0 || rc == CPT_ENOTFOUND)
+		out = json_pack("{s:I, s:n, s:I, s:I, s:b}", "posts", all, "comments",
+		                "posts_recent", recent, "active_members",
+		                (json_int_t)json_object_size(authors), "sealed", 1);
+done:
+	store_cur_close(&cur);
+	space_state_destroy(&st);
+	json_decref(keep);
+	json_decref(f.who);
+	json_decref(authors);
+	return out;
+}
+
+/* One space's line: its figures (query_space_figures, or s_sealed_figures
+ * for a private space) with what names it. */
 static json_t *
 s_space_line(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const json_t *rec, const char *site,
              uint64_t since_ms, uint64_t until_ms)
 {
-	json_t *f = query_space_figures(txn, id, since_ms, until_ms);
+	const char *vis = json_string_value(json_object_get(rec, "visibility"));
+	int open = site == NULL && vis && strcmp(vis, "open") == 0;
+	json_t *f = open ? query_space_figures(txn, id, since_ms, until_ms)
+	                 : s_sealed_figures(txn, id, site, since_ms, until_ms);
 	char hex[CPT_HEX_ID];
 
 	if (f == NULL)

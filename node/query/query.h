@@ -195,7 +195,7 @@ int query_may_announce(store_txn_t *txn, const uint8_t user[CPT_KEY_LEN], const 
 /* Figures for management over the last days (1..QUERY_FIGURES_MAX_DAYS)
  * before now_ms: per site (every certified site not revoked, and any other
  * home site of an author of the period), staff (enrolled, not disabled)
- * and, in the period, active staff (who posted, commented or reacted),
+ * and, in the period, active staff (who posted, commented or reacted, in a private space too),
  * posts, comments and reactions; "exchange", comments and reactions by
  * staff of one site on posts of another; "weeks", the same per 7-day window
  * ending now, oldest first. A function of the event set. NULL when days is

@@ -56,7 +56,8 @@ void q_fig_free(struct fig *f);
 json_t *q_fig_counters(void);
 /* Adds n to the integer field of o. */
 void q_fig_add(json_t *o, const char *field, json_int_t n);
-/* Counts one event of what ("posts"...) by handle in counters c. */
+/* Counts one event of what ("posts"...; NULL: none, a sealed event) by
+ * handle in counters c, and handle as active there. */
 void q_fig_count(json_t *c, const char *what, const char *handle);
 /* The counters of site, made on first use (borrowed from f). */
 json_t *q_fig_site(struct fig *f, const char *site);
@@ -76,7 +77,8 @@ json_t *q_fig_spaces(store_txn_t *txn, uint64_t since, uint64_t until);
 void q_report_staff(struct fig *f, const char *handle);
 /* The report's part of one event (report.c): w the author's [site, handle],
  * body its body or NULL, post_w the [site, handle] of the post a comment or
- * a reaction answers, or NULL. */
+ * a reaction answers, or NULL. A sealed event (kind 14) makes its author
+ * active in their site's month and department, nothing more. */
 void q_report_event(struct fig *f, const uint8_t id[CPT_ID_LEN], const evt_t *ev, uint16_t kind,
                     json_t *w, json_t *body, json_t *post_w);
 

@@ -101,9 +101,10 @@ q_report_event(struct fig *f, const uint8_t id[CPT_ID_LEN], const evt_t *ev, uin
                json_t *w, json_t *body, json_t *post_w)
 {
 	struct rep *r = f->rep;
-	const char *what = kind == EVT_POST      ? "posts"
-	                   : kind == EVT_COMMENT ? "comments"
-	                                         : "reactions";
+	const char *what = kind == EVT_POST       ? "posts"
+	                   : kind == EVT_COMMENT  ? "comments"
+	                   : kind == EVT_REACTION ? "reactions"
+	                                          : NULL; /* sealed: its author active */
 	const char *site = json_string_value(json_array_get(w, 0));
 	const char *handle = json_string_value(json_array_get(w, 1));
 	const char *dept = s_dept(f, handle);
@@ -120,6 +121,8 @@ q_report_event(struct fig *f, const uint8_t id[CPT_ID_LEN], const evt_t *ev, uin
 		q_fig_count(c, what, handle);
 	if ((c = s_get(r->dept_months, dept, r->nmonths)) != NULL)
 		q_fig_count(json_array_get(c, (size_t)m), what, handle);
+	if (what == NULL)
+		return;
 	if (kind == EVT_POST) {
 		json_t *q, *qs;
 		if (body == NULL || !s_asks(body))

@@ -453,11 +453,15 @@ s_spaces(struct book *b)
 	lxw_chart *chart;
 
 	worksheet_write_string(ws, 0, 0, "Spaces: activity and members", b->fm.title);
-	worksheet_write_string(ws, 1, 0,
-	                       "Active members: who posted in the space in the period. A private "
-	                       "space is counted but not named; a site's space is named by its "
-	                       "site.",
-	                       b->fm.note);
+	worksheet_write_string(
+	    ws, 1, 0,
+	    "Active members: who posted in the space in the period (who wrote, in a private "
+	    "one). A private "
+	    "space (and a site's space) is counted but not named, and its "
+	    "posts are all its messages (posts, comments, reactions, edits): "
+	    "they are sealed, and every site counts them alike without "
+	    "opening them. A site's space is named by its site.",
+	    b->fm.note);
 	worksheet_set_column(ws, 0, 0, 30, NULL);
 	worksheet_set_column(ws, 1, 1, 10, NULL);
 	worksheet_set_column(ws, 2, 6, 15, NULL);
@@ -479,6 +483,10 @@ s_spaces(struct book *b)
 		}
 		for (int k = 0; k < 4; k++) {
 			double v = (double)s_int(x, field[k]);
+			/* A private space's comments are not told from its posts:
+			 * blank, not 0. */
+			if (json_is_null(json_object_get(x, field[k])))
+				continue;
 			worksheet_write_number(ws, row, (lxw_col_t)(3 + k), v, b->fm.num);
 			t[3 + k] += v;
 		}

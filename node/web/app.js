@@ -1988,9 +1988,11 @@ const FIGURE_PERIODS = [7, 30, 90, 365];
 
 /* A table of figures: head labels, then rows of cells; the first column
  * names the row, the next labels - 1 columns are words too (left-aligned,
- * as "On posts of" is a site), the others numbers (right-aligned). */
+ * as "On posts of" is a site), the others numbers (right-aligned). On a
+ * phone each row is shown as a block of labelled numbers. */
 function figureTable(caption, head, rows, foot, labels = 1) {
-	const cell = (v, i) => i === 0 ? h('th', { scope: 'row' }, v) : h('td', { class: i < labels ? 'w' : 'n' }, v);
+	// data-label: on a phone each row is a block whose cells name themselves (style.css).
+	const cell = (v, i) => i === 0 ? h('th', { scope: 'row' }, v) : h('td', { class: i < labels ? 'w' : 'n', 'data-label': head[i] }, v);
 	return h('div', { class: 'table-wrap' }, h('table', { class: 'figures' },
 		h('caption', { class: 'visually-hidden' }, caption),
 		h('thead', {}, h('tr', {}, head.map((x, i) => h('th', i >= labels ? { scope: 'col', class: 'n' } : { scope: 'col' }, x)))),
@@ -2061,7 +2063,7 @@ async function viewFigures(main, seq, query) {
 		: h('a', { href: `#/space/${x.id}`, dir: 'auto' }, spaceName(x));
 	const bySpace = figureTable(t('figures.spaces'),
 		[t('figures.space'), t('figures.members'), t('figures.posts'), t('figures.posts_period'), t('figures.comments'), t('figures.active')],
-		spaces.map(x => [spaceCell(x), x.members == null ? '—' : num(x.members), num(x.posts), num(x.posts_recent), num(x.comments), num(x.active_members)]));
+		spaces.map(x => [spaceCell(x), x.members == null ? '—' : num(x.members), num(x.posts), num(x.posts_recent), x.comments == null ? '—' : num(x.comments), num(x.active_members)]));
 	// The same tables as one CSV file, for a spreadsheet.
 	const rows = [
 		[t('figures.site'), t('figures.staff'), t('figures.active'), t('figures.posts'), t('figures.comments'), t('figures.reactions')],
@@ -2074,7 +2076,7 @@ async function viewFigures(main, seq, query) {
 		...weeks.map((w, i) => [new Date(weekEnd(i)).toISOString().slice(0, 10), w.active, w.posts, w.comments, w.reactions]),
 		[],
 		[t('figures.space'), t('figures.members'), t('figures.posts'), t('figures.posts_period'), t('figures.comments'), t('figures.active')],
-		...spaces.map(x => [spaceName(x), x.members == null ? '' : x.members, x.posts, x.posts_recent, x.comments, x.active_members]),
+		...spaces.map(x => [spaceName(x), x.members == null ? '' : x.members, x.posts, x.posts_recent, x.comments == null ? '' : x.comments, x.active_members]),
 	];
 	const csv = csvText(rows, ',');
 	const file = `comptoir-figures-${days}d-${new Date(f.to).toISOString().slice(0, 10)}.csv`;

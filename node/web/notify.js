@@ -86,7 +86,9 @@ function itemEl(g) {
 	const { h } = ctx;
 	const types = TYPES.filter(k => g.types && g.types[k]);
 	const first = types.length ? (g.types[types[0]].by || [])[0] : null;
-	const lines = types.map(k => h('span', { class: 'notif-line' }, t(`notif.${k}`, { who: who(g.types[k], g.names), n: g.types[k].n })));
+	// Several people: the verb agrees ("Claire et 4 autres ont réagi").
+	const key = k => (g.types[k].actors || 1) > 1 ? `notif.${k}_many` : `notif.${k}`;
+	const lines = types.map(k => h('span', { class: 'notif-line' }, t(key(k), { who: who(g.types[k], g.names), n: g.types[k].n })));
 	const text = g.post && typeof g.post.text === 'string' ? g.post.text : '';
 	// A space's group (requests, invitations) goes to the space's page.
 	const href = g.post ? `#/post/${g.group}` : (g.types.space_request || g.types.space_invite) ? `#/space/${g.group}` : '#/notifications';

@@ -47,6 +47,19 @@ uiTest('the bell counts up live, opening it marks read', async ({ newPage }) => 
 	assert.ok(page.url().endsWith(`#/post/${p.id}`));
 });
 
+uiTest('in French, the verb of several people agrees: "… et 1 autre ont réagi"', async ({ newPage }) => {
+	const bob = await apiSession(site, 'bob', PW);
+	const p = await bob.call('POST', '/api/posts', { text: 'Le nouveau quai ouvre lundi' });
+	for (const h of ['alice', 'chloe'])
+		await (await apiSession(site, h, PW)).call('POST', `/api/posts/${p.id}/reactions`, { reaction: '👍' });
+	const page = await newPage(site, { lang: 'fr' });
+	await login(page, 'bob', PW);
+	await page.goto(`${site.url}/#/notifications`);
+	const item = page.locator('.notif', { hasText: 'Le nouveau quai' });
+	await item.waitFor();
+	assert.match(await item.locator('.notif-link').innerText(), /et 1 autre ont réagi à votre publication/);
+});
+
 uiTest('For you shows a followed colleague\'s post, not the others\'', async ({ newPage }) => {
 	const page = await newPage(site);
 	await login(page, 'bob', PW);

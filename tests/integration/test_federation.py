@@ -184,6 +184,10 @@ class Fed:
     """The federation of the tests: paris (root) - lyon - nantes in a chain."""
     A = B = C = None
     paris_cert = lyon_cert = nantes_cert = None
+    private = None  # a private space whose members are at paris only
+
+
+PRIVATE_NAME = "Zebra council"
 
 
 def setup_chain():
@@ -232,6 +236,25 @@ def test_chain_and_outage():
     t.eq(r.status, 200, "reaction at paris")
     r = a.put("/api/profile", {"title": "Head of Federation", "skills": ["zeromq"]})
     t.eq(r.status, 200, "profile edit at paris")
+    # A private space whose members are all at paris, and paris's own site
+    # space: nantes and lyon hold only their sealed events, and must count
+    # them as paris does (issue 21).
+    r = a.post("/api/spaces", {"name": PRIVATE_NAME, "visibility": "private", "join": "invite"})
+    t.eq(r.status, 201, "a private space at paris")
+    Fed.private = priv = r.json["id"]
+    bo = login(A, "bob")
+    t.eq(a.post("/api/spaces/%s/invite" % priv, {"user": "bob"}).status, 200, "bob is invited")
+    t.eq(bo.post("/api/spaces/%s/join" % priv).status, 200, "bob joins")
+    r = a.post("/api/posts", {"text": "zebra budget, members only", "space": priv})
+    t.eq(r.status, 201, "a post in the private space")
+    ppost = r.json["id"]
+    t.eq(bo.post("/api/posts/%s/comments" % ppost, {"text": "sealed reply"}).status, 201,
+         "bob comments in the private space")
+    t.eq(a.post("/api/posts/%s/reactions" % ppost, {"reaction": "\U0001F44D"}).status, 200,
+         "alice reacts in the private space")
+    site_sp = [s for s in a.get("/api/spaces?mine=1").json["items"] if s["join"] == "site"][0]
+    t.eq(a.post("/api/posts", {"text": "paris staff only", "space": site_sp["id"]}).status, 201,
+         "a post in paris's site space")
     r = a.post("/api/posts", {"text": "this one will be deleted"})
     t.eq(r.status, 201, "second post at paris")
     gone = r.json["id"]
@@ -293,15 +316,18 @@ def test_chain_and_outage():
     t.check(pa in ids and pc in ids, "both outage posts are in the common set")
     b = login(B, "dave")
 
+    def company_feed(cl):
+        # The posts of spaces are for their members (alice's private space,
+        # paris's site space): the company-wide ones must be the same.
+        return [p for p in cl.get("/api/feed?limit=100").json["items"] if p.get("space") is None]
+
     def feeds_equal():
-        fa = a.get("/api/feed?limit=100").json["items"]
-        fb = b.get("/api/feed?limit=100").json["items"]
-        fc = c.get("/api/feed?limit=100").json["items"]
+        fa, fb, fc = company_feed(a), company_feed(b), company_feed(c)
         return fa == fb == fc and fa
     ok = wait_until(feeds_equal, timeout=5)
     t.check(ok, "the three feeds are identical",
-            [len(x.get("/api/feed?limit=100").json["items"]) for x in (a, b, c)] if not ok else None)
-    feed = a.get("/api/feed?limit=100").json["items"]
+            [len(company_feed(x)) for x in (a, b, c)] if not ok else None)
+    feed = company_feed(a)
     t.eq(set(p["id"] for p in feed[:2]), {pa, pc}, "the outage posts are at the top of the feed")
     for site, cl in (("paris", a), ("lyon", b), ("nantes", c)):
         t.eq(cl.get("/api/posts/%s" % pid).json["reactions"], {up: 1, heart: 1},
@@ -311,6 +337,7 @@ def test_chain_and_outage():
 
     def person(cl):
         j = cl.get("/api/people/alice").json
+        j.pop("spaces", None)  # the spaces the reader shares with her
         return j
     pa_, pb_, pc_ = person(a), person(b), person(c)
     t.check(pa_ == pb_ == pc_, "alice's profile is the same at the three sites", (pa_, pb_, pc_))
@@ -320,10 +347,22 @@ def test_chain_and_outage():
     # paris post count as exchange from nantes to paris.
     def figures(cl):
         f = cl.get("/api/figures?days=7").json
+        # A private space is named to its members only: the rest must agree.
         return (f["sites"], f["exchange"],
-                [{k: v for k, v in w.items() if k != "start"} for w in f["weeks"]])
+                [{k: v for k, v in w.items() if k != "start"} for w in f["weeks"]],
+                [{k: v for k, v in x.items() if k not in ("name", "hidden")} for x in f["spaces"]])
     fa, fb, fc = figures(a), figures(b), figures(c)
     t.check(fa == fb == fc, "the figures are the same at the three sites", (fa, fb, fc))
+    priv_line = [x for x in fc[3] if x["id"] == Fed.private]
+    t.check(len(priv_line) == 1 and priv_line[0]["posts"] == 3 and priv_line[0]["sealed"]
+            and priv_line[0]["active_members"] == 2,
+            "nantes, no member site, counts the private space's three sealed messages", priv_line)
+    paris = [x for x in fc[0] if x["site"] == "paris"]
+    t.check(len(paris) == 1 and paris[0]["active"] == 2,
+            "at paris alice and bob are active: bob wrote in the private space only", paris)
+    paris_sp = [x for x in fc[3] if x.get("site") == "paris"]
+    t.check(len(paris_sp) == 1 and paris_sp[0]["posts"] == 1,
+            "nantes counts paris's site space", paris_sp)
     t.eq(sorted(x["site"] for x in fa[0]), ["lyon", "nantes", "paris"], "figures name the three sites")
     # So is the workbook (issue 21): the same cells at the three sites, apart
     # from the line that names the site and the time it was made.
@@ -336,6 +375,8 @@ def test_chain_and_outage():
     t.check(books[0] is not None and books[0] == books[1] == books[2],
             "converged sites make the same workbook (but the time it was made)",
             [sorted(k for k in (bk or {}) if bk[k] != books[0][k]) for bk in books])
+    t.check(books[0] is not None and PRIVATE_NAME not in repr(books),
+            "no workbook names the private space, not even at its member site")
     ex = (books[0] or {}).get("Exchange") or []
     t.check(any(r and r[0] == "nantes" and isinstance(r[3], (int, float)) and r[3] >= 4 for r in ex),
             "the Exchange matrix counts nantes on paris's posts", ex[:8])

@@ -245,6 +245,53 @@ s_check(fx_t *f)
 	store_read_end(f->st, &txn);
 }
 
+/* The figures of the spaces for management as the workbook has them (no
+ * private name), as text: what every site holding the scene must give,
+ * member site or not (issue 21). */
+static char *
+s_space_figures(fx_t *f)
+{
+	store_txn_t *txn;
+	json_t *sp;
+	char *out;
+
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	sp = query_figures_spaces(txn, T0 + 1000, 1);
+	assert_non_null(sp);
+	query_figures_spaces_for(txn, sp, NULL, NULL);
+	store_read_end(f->st, &txn);
+	out = json_dumps(sp, JSON_SORT_KEYS | JSON_COMPACT);
+	assert_non_null(out);
+	json_decref(sp);
+	return out;
+}
+
+/* The line of the private space P in the figures: its sealed messages
+ * by members (carol's first post, alice's post and comment; not carol's
+ * post after her removal), from two writers. */
+static void
+s_check_figures(const char *text)
+{
+	json_t *sp = json_loads(text, 0, NULL), *x, *p = NULL;
+	size_t i;
+
+	assert_non_null(sp);
+	json_array_foreach (sp, i, x)
+		if (strcmp(json_string_value(json_object_get(x, "id")), s_ev[X_PRIV].hex) == 0)
+			p = x;
+	assert_non_null(p);
+	assert_true(json_is_true(json_object_get(p, "sealed")));
+	assert_true(json_is_null(json_object_get(p, "name")));
+	assert_true(json_is_null(json_object_get(p, "comments")));
+	assert_int_equal(json_integer_value(json_object_get(p, "posts")), 3);
+	assert_int_equal(json_integer_value(json_object_get(p, "posts_recent")), 3);
+	assert_int_equal(json_integer_value(json_object_get(p, "active_members")), 2);
+	assert_int_equal(json_integer_value(json_object_get(p, "members")), 1);
+	json_decref(sp);
+}
+
+static char *s_figs_first; /* the figures of the first order, at the member site */
+
 /* Ingests the scene in list's order in random batches, with a key ring of
  * its own (empty: keys come with the key event, as at a site), and
  * snapshots every database. */
@@ -288,6 +335,8 @@ test_orders_converge(void **state)
 	/* In (timestamp, id) order first, as reindex replays. */
 	s_run(&f, list, X_COUNT, &seed, &first);
 	s_check(&f);
+	s_figs_first = s_space_figures(&f);
+	s_check_figures(s_figs_first);
 	fx_close(&f);
 	for (int run = 0; run < 300; run++) {
 		char what[64];
@@ -297,6 +346,13 @@ test_orders_converge(void **state)
 		FX_SNAP_EQUAL(&first, &s, what);
 		if (run % 50 == 0)
 			s_check(&f);
+		{
+			char *figs = s_space_figures(&f);
+			if (strcmp(figs, s_figs_first) != 0)
+				fail_msg("%s: figures of the spaces differ:\n%s\n%s", what,
+				         s_figs_first, figs);
+			free(figs);
+		}
 		fx_snap_free(&s);
 		fx_close(&f);
 	}
@@ -327,6 +383,13 @@ test_no_key_no_content(void **state)
 	json_decref(s);
 	assert_null(query_post_as(txn, s_ev[X_ALICE_POST].id, 0, "alice", "lyon"));
 	store_read_end(f.st, &txn);
+	/* It counts the private space as the member site does (issue 21). */
+	{
+		char *figs = s_space_figures(&f);
+		assert_non_null(s_figs_first);
+		assert_string_equal(figs, s_figs_first);
+		free(figs);
+	}
 	fx_close(&f);
 	index_spaces_setup(NULL, NULL, NULL, NULL);
 }
@@ -350,6 +413,8 @@ s_teardown(void **state)
 	(void)state;
 	for (int i = 0; i < X_COUNT; i++)
 		fx_free(&s_ev[i]);
+	free(s_figs_first);
+	s_figs_first = NULL;
 	skey_ring_destroy(&s_author_ring);
 	key_curve_destroy(&s_seal);
 	fx_keys_free();
