@@ -59,6 +59,23 @@ def free_port(host="127.0.0.1"):
     raise RuntimeError("no free port found")
 
 
+def wait_until(fn, timeout, interval=0.1):
+    """Polls fn() until it returns a true value; returns it, or None after
+    timeout seconds. An error of fn (a node still starting, an answer not
+    yet there) counts as not yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            v = fn()
+        except (OSError, RuntimeError, ValueError, KeyError, TypeError):
+            v = None
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(interval)
+
+
 def run_cli(*args, check=True, timeout=60, input=None):
     """Runs `comptoir ARGS...`; returns the CompletedProcess (text mode)."""
     p = subprocess.run([BIN] + [str(a) for a in args], capture_output=True, text=True,

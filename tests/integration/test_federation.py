@@ -22,6 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import BIN, KEEP, Node, Runner, run_cli  # noqa: E402
 import xlsxread  # noqa: E402  (the workbooks: Debian's python3-openpyxl)
 
@@ -42,18 +43,7 @@ _procs = []   # helper processes (hostile peers) to kill at the end
 # ------------------------------------------------------------------ helpers
 
 def wait_until(fn, timeout=DEADLINE, interval=0.1):
-    """Polls fn() until it returns a true value; returns it, or None."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            v = fn()
-        except (OSError, RuntimeError, ValueError, KeyError, TypeError):
-            v = None
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(interval)
+    return harness.wait_until(fn, timeout, interval)
 
 
 def fast_sync(node):

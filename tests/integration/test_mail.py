@@ -17,6 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import Inbox, Node, Runner, free_port  # noqa: E402
 
 try:
@@ -37,17 +38,7 @@ t = Runner()
 
 
 def wait_until(fn, timeout=DEADLINE, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            v = fn()
-        except (OSError, RuntimeError, ValueError, KeyError, TypeError):
-            v = None
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(interval)
+    return harness.wait_until(fn, timeout, interval)
 
 
 class Relay:

@@ -22,6 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import BIN, Node, Runner, run_cli  # noqa: E402
 
 DEADLINE = 30.0
@@ -32,17 +33,7 @@ t = Runner()
 
 
 def wait_until(fn, timeout=DEADLINE, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            v = fn()
-        except (OSError, RuntimeError, ValueError, KeyError, TypeError):
-            v = None
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(interval)
+    return harness.wait_until(fn, timeout, interval)
 
 
 def export_lines(node):

@@ -31,6 +31,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import BIN, Node, Runner, run_cli  # noqa: E402
 
 t = Runner()
@@ -41,18 +42,7 @@ FREE_FAILURES = 5  # ACCT_FREE_FAILURES in node/auth/auth.h
 
 
 def wait_until(fn, timeout=DEADLINE, interval=0.1):
-    """Polls fn() until it returns a true value; returns it, or None."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            v = fn()
-        except (OSError, RuntimeError, ValueError, KeyError, TypeError):
-            v = None
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(interval)
+    return harness.wait_until(fn, timeout, interval)
 
 
 def login(node, handle, source=None, password=None):

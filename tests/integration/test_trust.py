@@ -24,6 +24,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import BIN, KEEP, Node, Runner, run_cli  # noqa: E402
 
 tempfile.tempdir = tempfile.mkdtemp(prefix="trusttest-")
@@ -44,17 +45,7 @@ t = Runner()
 # ------------------------------------------------------------------ helpers
 
 def wait_until(fn, timeout=DEADLINE, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            v = fn()
-        except (OSError, RuntimeError, ValueError, KeyError, TypeError):
-            v = None
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(interval)
+    return harness.wait_until(fn, timeout, interval)
 
 
 def now_ms():

@@ -169,28 +169,19 @@ s_revoked_becomes(sync_t *s, int want)
 	return 0;
 }
 
-/* A site we dial whose certificate expired, then was renewed, is dialed
- * again (issue 24: only a site that dialed us came back; one we dialed
- * stayed shut out until the node restarted). */
-static void
-test_redial_when_certified_again(void **state)
+/* An engine over fed's store that dials one peer, lyon (whose signing key
+ * is lsign), at a closed port; recheck_ms as sync_conf_t's (0: default). */
+static sync_t *
+s_engine_dialing(fed_t *fed, const key_curve_t *curve, const key_sign_t *lsign, uint32_t recheck_ms)
 {
-	char dir[64], err[256];
-	node_t *n = tu_node(dir, "hub");
-	fed_t *fed = fed_new(n);
-	key_curve_t *curve = key_curve_new(), *lcurve = key_curve_new(), *lseal = key_curve_new();
-	key_sign_t *lsign = key_sign_new();
-	uint64_t now = hlc_wall_ms();
+	char err[256];
 	sync_peer_conf_t peer;
 	sync_conf_t sc;
 	sync_t *s;
 
-	(void)state;
-	assert_non_null(fed);
-	/* Valid for two seconds from now. */
-	s_certify(n, dir, lsign, lcurve, lseal, now, now + 2000);
 	memset(&sc, 0, sizeof(sc));
 	sc.curve = curve;
+	sc.recheck_ms = recheck_ms;
 	snprintf(sc.site, sizeof(sc.site), "hub");
 	fed_sync_ops(fed, &sc.ops);
 	memset(&peer, 0, sizeof(peer));
@@ -198,6 +189,28 @@ test_redial_when_certified_again(void **state)
 	memcpy(peer.site_key, key_sign_public(lsign), CPT_KEY_LEN);
 	if ((s = sync_start(&sc, &peer, 1, err, sizeof(err))) == NULL)
 		fail_msg("sync_start: %s", err);
+	return s;
+}
+
+/* A site we dial whose certificate expired, then was renewed, is dialed
+ * again (issue 24: only a site that dialed us came back; one we dialed
+ * stayed shut out until the node restarted). */
+static void
+test_redial_when_certified_again(void **state)
+{
+	char dir[64];
+	node_t *n = tu_node(dir, "hub");
+	fed_t *fed = fed_new(n);
+	key_curve_t *curve = key_curve_new(), *lcurve = key_curve_new(), *lseal = key_curve_new();
+	key_sign_t *lsign = key_sign_new();
+	uint64_t now = hlc_wall_ms();
+	sync_t *s;
+
+	(void)state;
+	assert_non_null(fed);
+	/* Valid for two seconds from now. */
+	s_certify(n, dir, lsign, lcurve, lseal, now, now + 2000);
+	s = s_engine_dialing(fed, curve, lsign, 0);
 	assert_true(s_revoked_becomes(s, 0));
 	/* Expired: the check after a change of trust shuts it out. */
 	while (hlc_wall_ms() <= now + 2000)
@@ -224,29 +237,18 @@ test_redial_when_certified_again(void **state)
 static void
 test_expiry_closes_link(void **state)
 {
-	char dir[64], err[256];
+	char dir[64];
 	node_t *n = tu_node(dir, "hub");
 	fed_t *fed = fed_new(n);
 	key_curve_t *curve = key_curve_new(), *lcurve = key_curve_new(), *lseal = key_curve_new();
 	key_sign_t *lsign = key_sign_new();
 	uint64_t now = hlc_wall_ms();
-	sync_peer_conf_t peer;
-	sync_conf_t sc;
 	sync_t *s;
 
 	(void)state;
 	assert_non_null(fed);
 	s_certify(n, dir, lsign, lcurve, lseal, now, now + 1500);
-	memset(&sc, 0, sizeof(sc));
-	sc.curve = curve;
-	sc.recheck_ms = 200;
-	snprintf(sc.site, sizeof(sc.site), "hub");
-	fed_sync_ops(fed, &sc.ops);
-	memset(&peer, 0, sizeof(peer));
-	snprintf(peer.endpoint, sizeof(peer.endpoint), "tcp://127.0.0.1:9");
-	memcpy(peer.site_key, key_sign_public(lsign), CPT_KEY_LEN);
-	if ((s = sync_start(&sc, &peer, 1, err, sizeof(err))) == NULL)
-		fail_msg("sync_start: %s", err);
+	s = s_engine_dialing(fed, curve, lsign, 200);
 	assert_true(s_revoked_becomes(s, 0));
 	while (hlc_wall_ms() <= now + 1500)
 		usleep(50000);
