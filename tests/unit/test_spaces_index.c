@@ -181,6 +181,43 @@ s_feed_texts(fx_t *f, const ev_t *space, char *out, size_t cap)
 	json_decref(items);
 }
 
+/* The feeds as the API writes them (stored views spliced as text) are the
+ * bytes of the same feeds built as JSON and dumped. */
+static void
+s_text_same(store_txn_t *txn, const char *handle)
+{
+	const ev_t *spaces[] = {&s_ev[X_OPEN], &s_ev[X_PRIV]};
+	char next[81], next2[81];
+	query_text_t t = {0};
+	json_t *items;
+	char *dump;
+
+	items = query_main_feed(txn, handle, "paris", NULL, 50, next);
+	dump = json_dumps(items, JSON_COMPACT | JSON_ENCODE_ANY);
+	assert_int_equal(query_main_feed_text(txn, handle, "paris", NULL, 50, next2, &t), 0);
+	assert_string_equal(t.p, dump);
+	assert_string_equal(next, next2);
+	free(dump);
+	json_decref(items);
+	query_text_free(&t);
+	for (size_t i = 0; i < 2; i++) {
+		int rc;
+		items = query_space_feed_as(txn, spaces[i]->id, handle, "paris", NULL, 50, next);
+		rc = query_space_feed_as_text(txn, spaces[i]->id, handle, "paris", NULL, 50, next2,
+		                              &t);
+		if (items == NULL) {
+			assert_int_equal(rc, CPT_ENOTFOUND);
+		} else {
+			assert_int_equal(rc, 0);
+			dump = json_dumps(items, JSON_COMPACT | JSON_ENCODE_ANY);
+			assert_string_equal(t.p, dump);
+			free(dump);
+		}
+		json_decref(items);
+		query_text_free(&t);
+	}
+}
+
 static void
 s_check(fx_t *f)
 {
@@ -234,6 +271,9 @@ s_check(fx_t *f)
 	assert_int_equal(json_object_size(s), 1);
 	assert_int_equal(json_integer_value(json_object_get(s, "like")), 1);
 	json_decref(post);
+	s_text_same(txn, "alice");
+	s_text_same(txn, "bob");
+	s_text_same(txn, "carol");
 	feed = query_main_feed(txn, "carol", "paris", NULL, 50, next);
 	assert_int_equal(json_array_size(feed), 0); /* not in O, removed from P */
 	json_decref(feed);
