@@ -90,9 +90,9 @@ void index_spaces_cache_clear(index_ctx_t *ix);
  */
 void index_txn_begin(index_ctx_t *ix, store_txn_t *txn);
 void index_txn_end(index_ctx_t *ix, int committed);
-/* Compares every fold kept with a fresh fold of the same space in txn (a
- * test's and verify's check that the cache is not ahead of or behind the
- * store): the number of folds compared, -1 with why filled at the first
+/* Compares every fold kept with a fresh fold of the same space in txn (the
+ * tests' check that the cache is neither ahead of nor behind the store):
+ * the number of folds compared, -1 with why filled at the first
  * that differs, or CPT_ENOMEM. */
 int index_spaces_cache_check(index_ctx_t *ix, store_txn_t *txn, char *why, size_t whylen) CPT_WUR;
 /* How many folds of spaces the context has made (a test counts that a
