@@ -432,7 +432,7 @@ test_more_converge(void **state)
 		list[n++] = &s_more[i];
 	s_run(&f, list, n, &seed, &first);
 	fx_close(&f);
-	for (int run = 0; run < 30; run++) {
+	for (int run = 0; run < 20; run++) {
 		char what[64];
 		fx_shuffle(list, n, &seed);
 		s_run(&f, list, n, &seed, &s);
@@ -492,7 +492,7 @@ test_kept_folds(void **state)
 		list[n++] = &s_more[i];
 	s_run(&f, list, n, &seed, &first);
 	fx_close(&f);
-	for (int run = 0; run < 60; run++) {
+	for (int run = 0; run < 40; run++) {
 		ingest_res_t res[X_COUNT + Y_COUNT];
 		skey_ring_t *ring = skey_ring_new(16);
 		fx_t other;
