@@ -141,6 +141,9 @@ node_open(node_t **out, const char *dir, char *err, size_t errlen)
 	if ((rc = index_store_open(&n->st, dir, 0, err, errlen)) != 0)
 		goto fail;
 	n->ictx.st = n->st;
+	/* One writer (the group commit's leader) ingests for the node: the
+	 * folds of spaces are kept between its transactions (index_txn_begin). */
+	n->ictx.ix.keep_folds = 1;
 	memcpy(n->ictx.root, n->cfg.root_key, CPT_KEY_LEN);
 	evt_federation_id(n->ictx.fed, n->cfg.root_key);
 	n->ictx.max_body = n->cfg.limits.max_body;
@@ -228,6 +231,7 @@ node_ingest_ctx(node_t *n)
 struct batch {
 	node_t *node; /* whose store */
 	wreq_t *head; /* the requests of this commit */
+	int changed;  /* the last attempt had something to commit */
 };
 
 static int
@@ -238,6 +242,9 @@ s_commit_fn(store_txn_t *txn, void *arg)
 
 	int changed = 0;
 
+	/* The folds of spaces outlive the transaction only if it commits. */
+	index_txn_begin(&b->node->ictx.ix, txn);
+	b->changed = 0;
 	for (wreq_t *r = b->head; r; r = r->next) {
 		b->node->ictx.verified = r->verified;
 		b->node->ictx.bodies = r->bodies;
@@ -253,6 +260,7 @@ s_commit_fn(store_txn_t *txn, void *arg)
 			          r->res[i].rc == CPT_EHELD || r->res[i].rc == CPT_EREVOKED;
 	}
 	/* Duplicates and refusals only: no commit, no fsync. */
+	b->changed = changed;
 	return changed ? 0 : STORE_NOCHANGE;
 }
 
@@ -390,12 +398,13 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
 			continue;
 		}
 		/* Lead: commit everything queued so far in one transaction. */
-		struct batch b = {n, n->queue};
+		struct batch b = {n, n->queue, 0};
 		n->queue = NULL;
 		n->queue_tail = &n->queue;
 		n->leader = 1;
 		pthread_mutex_unlock(&n->wlock);
 		int rc = store_write(n->st, s_commit_fn, &b);
+		index_txn_end(&n->ictx.ix, rc == 0 && b.changed);
 		pthread_mutex_lock(&n->clock_);
 		for (wreq_t *r = b.head; r; r = r->next)
 			for (size_t i = 0; i < r->n; i++) {

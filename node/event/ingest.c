@@ -383,7 +383,7 @@ ingest_txn(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *const *buf, const
 	int rc = 0;
 
 	assert(ctx != NULL && ctx->st != NULL && txn != NULL && (n == 0 || (buf && len && res)));
-	index_cache_clear(&ctx->ix); /* a new (or retried) transaction: read afresh */
+	index_cache_renew(&ctx->ix); /* a new (or retried) transaction: read afresh */
 	ev_work_reset(ctx);
 	/* Held events whose time has come go first, as if they arrived now. */
 	if (!ctx->reindexing &&

@@ -159,6 +159,10 @@ int http_queue(http_req_t *r, unsigned status, const char *type, const void *dat
 /* Replies. Each queues one response with the common headers, counts it,
  * and returns 0. json is stolen (decref'd) in every case. */
 int http_reply(http_req_t *r, unsigned status, json_t *json);
+/* The same for JSON written as text (the feeds, spliced from stored views):
+ * t is sent and freed (query_text_free); a t that ran out of memory is a
+ * 500 as http_reply's. */
+int http_reply_text(http_req_t *r, unsigned status, query_text_t *t);
 /* {"error": message, "code": the status's code ("not_found", ...)}, plus
  * "field": field when field is not NULL. */
 int http_error(http_req_t *r, unsigned status, const char *field, const char *fmt, ...)

@@ -110,6 +110,20 @@ http_reply(http_req_t *r, unsigned status, json_t *json)
 	return http_reply_hdr(r, status, json, NULL);
 }
 
+int
+http_reply_text(http_req_t *r, unsigned status, query_text_t *t)
+{
+	if (t->oom || t->p == NULL) {
+		static const char oom[] = "{\"error\":\"out of memory\"}";
+		query_text_free(t);
+		return http_queue(r, 500, "application/json", oom, sizeof(oom) - 1,
+		                  MHD_RESPMEM_PERSISTENT, NULL);
+	}
+	http_queue(r, status, "application/json", t->p, t->len, MHD_RESPMEM_MUST_COPY, NULL);
+	query_text_free(t);
+	return 0;
+}
+
 /* The code of an error that has none of its own: its status's. */
 static const char *
 s_status_code(unsigned status)

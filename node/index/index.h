@@ -58,18 +58,46 @@ typedef struct index_ctx {
 	ix_cache_t *cache;         /* key records, parsed; made on first use; NULL: none yet */
 	bk_acc_t *bk;              /* reconciliation changes gathered, applied by bk_acc_flush;
 	                              NULL: each change is applied at once */
-	ix_spaces_cache_t *spaces; /* a space's fold; made on first use; emptied with the cache */
+	ix_spaces_cache_t *spaces; /* folds of spaces; made on first use; emptied with the cache */
+	int keep_folds;            /* folds are kept between the transactions bracketed by
+	                              index_txn_begin/end (the node's writer); 0: within one */
 } index_ctx_t;
 
 /* Frees the cache; the context can be used again. */
 void index_ctx_release(index_ctx_t *ix);
-/* Empties the cache: at the start of a transaction, and after any change
- * of the trust state. */
+/* Empties the cache after any change of the trust state: the key records
+ * and the folds of spaces, which read them. */
 void index_cache_clear(index_ctx_t *ix);
+/* At the start of a transaction: the key records are read afresh (another
+ * process may have written them); the folds are left to
+ * index_spaces_cache_clear. */
+void index_cache_renew(index_ctx_t *ix);
 /* Empties the folds of spaces kept (spaces.c): at the start of a write
- * transaction (and of a retry); index_cache_off empties them too. Not
- * between the events of one transaction: a reindex ingests one at a time. */
+ * transaction (and of a retry), except between index_txn_begin and
+ * index_txn_end of a context that keeps them; index_cache_off empties them
+ * too. Not between the events of one transaction: a reindex ingests one at
+ * a time. */
 void index_spaces_cache_clear(index_ctx_t *ix);
+/*
+ * Brackets a write transaction of a context with keep_folds set (the
+ * node's writer, node/core), so that the folds of spaces outlive it:
+ * index_txn_begin inside the transaction, at the start of each attempt
+ * (store_write runs its function again after growing the map), and
+ * index_txn_end after store_write returned, committed = 1 when it committed
+ * (0: aborted, failed, or nothing to commit). What was folded in a
+ * transaction that did not commit is dropped; another writer's commit (the
+ * store's sequence moved) empties them all. No-ops without keep_folds.
+ */
+void index_txn_begin(index_ctx_t *ix, store_txn_t *txn);
+void index_txn_end(index_ctx_t *ix, int committed);
+/* Compares every fold kept with a fresh fold of the same space in txn (the
+ * tests' check that the cache is neither ahead of nor behind the store):
+ * the number of folds compared, -1 with why filled at the first
+ * that differs, or CPT_ENOMEM. */
+int index_spaces_cache_check(index_ctx_t *ix, store_txn_t *txn, char *why, size_t whylen) CPT_WUR;
+/* How many folds of spaces the context has made (a test counts that a
+ * post in a space does not fold it again). */
+size_t index_spaces_folds(const index_ctx_t *ix);
 /* While a trust event takes effect (off = 1) the records change under their
  * readers: the cache is emptied and keeps nothing until off = 0.
  * index_cache_is_off says which, for a caller that nests. */

@@ -41,6 +41,13 @@ struct ix_cache {
 void
 index_cache_clear(index_ctx_t *ix)
 {
+	index_cache_renew(ix);
+	ix_spaces_cache_clear(ix); /* a fold reads key records too: people, sites */
+}
+
+void
+index_cache_renew(index_ctx_t *ix)
+{
 	assert(ix != NULL);
 	if (ix->cache == NULL)
 		return;

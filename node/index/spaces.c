@@ -478,21 +478,41 @@ index_space_get(store_txn_t *txn, const uint8_t space[CPT_ID_LEN])
 
 /* -------------------------------------------- the state, cached */
 
-/* The folded states of the spaces a transaction touched, kept while it
- * ingests their content (each post asks role_at of its author): a batch
- * of posts across many spaces folds each once, not once per post (the
- * benchmark of 100,000 posts in 200 spaces went from 507 posts/s with one
- * state kept to the figure in docs/BENCHMARKS.md). Direct-mapped by the
- * space id's first bytes; emptied with the key-record cache. */
+/*
+ * The folded states of spaces, kept so that content asks role_at of a
+ * state folded once, not once per event (a post in a space of 1,000 members
+ * cost a fold of its 1,000 joins: docs/BENCHMARKS.md, "Spaces"). Within one
+ * transaction every context keeps them (a batch of posts across many spaces
+ * folds each once). The node's writer context keeps them between its
+ * transactions too (index_txn_begin/end): a fold is a function of what it
+ * reads, and everything it reads changes only
+ *   - by a governance event of its space coming or going (s_refold drops
+ *     and refolds the space, in the transaction that changes it),
+ *   - by the trust records (people's sites and keys, handles, the sites'
+ *     seal keys): every change of them empties all folds (index_cache_clear,
+ *     index_cache_off),
+ *   - by the key ring, which only grows: with the key event of its space
+ *     (refolded) or with a key made here before anything is sealed with it;
+ * and another process's commit, or an aborted one of ours, is seen by the
+ * store's sequence and by the state each entry was built in: an entry built
+ * in a transaction is "tentative" until that transaction commits, and is
+ * dropped when it does not. Direct-mapped by the space id's first bytes.
+ */
 #define IX_SPACES_CACHE 256
 
 struct ix_spaces_cache {
 	struct ix_spaces_entry {
 		int used;                  /* holds space's state */
+		int tentative;             /* built in a transaction not known committed */
 		uint8_t space[CPT_ID_LEN]; /* the space */
+		char site[64];             /* the site it was folded as the space of; "" none */
 		space_state_t *st;         /* its fold */
 		json_t *keep;              /* what the fold borrows */
 	} e[IX_SPACES_CACHE];
+	int in_txn;       /* between index_txn_begin and index_txn_end */
+	uint64_t seq;     /* the store's sequence the kept entries are true at */
+	uint64_t txn_seq; /* the sequence the current transaction started from */
+	size_t folds;     /* folds made (index_spaces_folds) */
 };
 
 static void
@@ -502,12 +522,21 @@ s_entry_clear(struct ix_spaces_entry *e)
 	json_decref(e->keep);
 	e->keep = NULL;
 	e->used = 0;
+	e->tentative = 0;
 }
 
 static struct ix_spaces_entry *
 s_entry(struct ix_spaces_cache *c, const uint8_t space[CPT_ID_LEN])
 {
 	return &c->e[(unsigned)(space[0] | space[1] << 8) % IX_SPACES_CACHE];
+}
+
+static struct ix_spaces_cache *
+s_cache(index_ctx_t *ix)
+{
+	if (ix->spaces == NULL)
+		ix->spaces = calloc(1, sizeof(*ix->spaces));
+	return ix->spaces;
 }
 
 void
@@ -523,6 +552,9 @@ ix_spaces_cache_clear(index_ctx_t *ix)
 void
 index_spaces_cache_clear(index_ctx_t *ix)
 {
+	/* Kept between the writer's transactions: index_txn_begin decides. */
+	if (ix->keep_folds && ix->spaces && ix->spaces->in_txn)
+		return;
 	ix_spaces_cache_clear(ix);
 }
 
@@ -532,6 +564,52 @@ ix_spaces_cache_free(index_ctx_t *ix)
 	ix_spaces_cache_clear(ix);
 	free(ix->spaces);
 	ix->spaces = NULL;
+}
+
+void
+index_txn_begin(index_ctx_t *ix, store_txn_t *txn)
+{
+	struct ix_spaces_cache *c;
+	uint64_t seq = store_seq(txn);
+
+	if (!ix->keep_folds || (c = s_cache(ix)) == NULL)
+		return;
+	/* A retry after an abort: what the aborted attempt built goes. */
+	for (int i = 0; i < IX_SPACES_CACHE; i++)
+		if (c->e[i].used && c->e[i].tentative)
+			s_entry_clear(&c->e[i]);
+	/* Someone else committed since (the CLI, another context). */
+	if (seq != c->seq)
+		ix_spaces_cache_clear(ix);
+	c->seq = seq;
+	c->txn_seq = seq;
+	c->in_txn = 1;
+}
+
+void
+index_txn_end(index_ctx_t *ix, int committed)
+{
+	struct ix_spaces_cache *c = ix->spaces;
+
+	if (c == NULL || !c->in_txn)
+		return;
+	for (int i = 0; i < IX_SPACES_CACHE; i++)
+		if (c->e[i].used && c->e[i].tentative) {
+			if (committed)
+				c->e[i].tentative = 0;
+			else
+				s_entry_clear(&c->e[i]);
+		}
+	/* A commit bumps the sequence by one (store_write); without one the
+	 * store is as it was and the entries kept from before stay true. */
+	c->seq = committed ? c->txn_seq + 1 : c->txn_seq;
+	c->in_txn = 0;
+}
+
+size_t
+index_spaces_folds(const index_ctx_t *ix)
+{
+	return ix->spaces ? ix->spaces->folds : 0;
 }
 
 /* The state of space is stale (one of its governance events came or went). */
@@ -572,20 +650,66 @@ s_is_site_space(store_txn_t *txn, const uint8_t space[CPT_ID_LEN],
 static const space_state_t *
 s_state(index_ctx_t *ix, store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const char *site)
 {
+	struct ix_spaces_cache *c = s_cache(ix);
 	struct ix_spaces_entry *e;
+	const char *as = site ? site : "";
 
-	if (ix->spaces == NULL && (ix->spaces = calloc(1, sizeof(*ix->spaces))) == NULL)
+	if (c == NULL || strlen(as) >= sizeof(e->site))
 		return NULL;
-	e = s_entry(ix->spaces, space);
-	if (e->used && memcmp(e->space, space, CPT_ID_LEN) == 0)
+	e = s_entry(c, space);
+	/* A space folded as a site's space differs from the same id folded
+	 * without one: the entry holds one way only. */
+	if (e->used && memcmp(e->space, space, CPT_ID_LEN) == 0 && strcmp(e->site, as) == 0)
 		return e->st;
 	if (e->used)
 		s_entry_clear(e);
+	c->folds++;
 	if (index_space_fold(&e->st, &e->keep, txn, space, site) != 0)
 		return NULL;
 	memcpy(e->space, space, CPT_ID_LEN);
+	snprintf(e->site, sizeof(e->site), "%s", as);
 	e->used = 1;
+	/* Until its transaction is known committed (index_txn_end); outside
+	 * the writer's brackets every entry is, and none outlives its
+	 * transaction. */
+	e->tentative = 1;
 	return e->st;
+}
+
+int
+index_spaces_cache_check(index_ctx_t *ix, store_txn_t *txn, char *why, size_t whylen)
+{
+	int n = 0;
+
+	if (ix->spaces == NULL)
+		return 0;
+	for (int i = 0; i < IX_SPACES_CACHE; i++) {
+		struct ix_spaces_entry *e = &ix->spaces->e[i];
+		space_state_t *fresh = NULL;
+		json_t *keep = NULL, *a, *b;
+		char hex[CPT_HEX_ID];
+		int same;
+		if (!e->used)
+			continue;
+		if (index_space_fold(&fresh, &keep, txn, e->space, e->site[0] ? e->site : NULL) !=
+		    0)
+			return CPT_ENOMEM;
+		a = s_state_json(e->st);
+		b = s_state_json(fresh);
+		same = a && b && json_equal(a, b);
+		json_decref(a);
+		json_decref(b);
+		space_state_destroy(&fresh);
+		json_decref(keep);
+		if (!same) {
+			cpt_hex32(hex, e->space);
+			snprintf(why, whylen, "the fold kept of space %s differs from a fresh one",
+			         hex);
+			return -1;
+		}
+		n++;
+	}
+	return n;
 }
 
 /* ------------------------------------------------------ content */
@@ -1052,6 +1176,57 @@ s_person_changed(index_ctx_t *ix, store_txn_t *txn, const uint8_t key[CPT_KEY_LE
 	return rc;
 }
 
+/* A site's certificate came or went: its seal key (and whether it has one)
+ * is what makes it a member site and what keys are sealed to, so the spaces
+ * where it is a member site, or has members, are folded again (the stored
+ * state's sites, duties and epoch would otherwise depend on whether the
+ * certificate came before or after their events). */
+static int
+s_site_changed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e, int add)
+{
+	const char *site = json_string_value(json_object_get(e->body, "site"));
+	store_cur_t *cur;
+	store_val_t k, v;
+	json_t *todo, *x;
+	size_t i;
+	int rc;
+
+	if ((rc = s_site_cert(txn, e, add)) != 0 || site == NULL)
+		return rc;
+	if ((todo = json_array()) == NULL)
+		return CPT_ENOMEM;
+	if ((rc = store_cur_open(txn, DB_SPACES, &cur)) != 0) {
+		json_decref(todo);
+		return rc;
+	}
+	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		json_t *st, *m;
+		size_t j;
+		int hit = 0;
+		if (k.len != CPT_ID_LEN || (st = json_loadb(v.data, v.len, 0, NULL)) == NULL)
+			continue;
+		json_array_foreach (json_object_get(st, "sites"), j, m)
+			hit |= json_is_string(m) && strcmp(json_string_value(m), site) == 0;
+		json_array_foreach (json_object_get(st, "members"), j, m) {
+			const char *ms = json_string_value(json_object_get(m, "site"));
+			hit |= ms && strcmp(ms, site) == 0;
+		}
+		json_decref(st);
+		if (hit)
+			json_array_append_new(todo, s_hex(k.data, CPT_ID_LEN));
+	}
+	store_cur_close(&cur);
+	rc = rc == CPT_ENOTFOUND ? 0 : rc;
+	json_array_foreach (todo, i, x) {
+		uint8_t sp[CPT_ID_LEN];
+		if (rc == 0 && s_unhex(sp, sizeof(sp), x) == 0)
+			rc = s_refold(ix, txn, sp, NULL);
+	}
+	json_decref(todo);
+	return rc;
+}
+
 int
 ix_spaces_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e)
 {
@@ -1059,7 +1234,7 @@ ix_spaces_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e)
 	int rc;
 
 	switch (e->ev->kind) {
-	case EVT_SITE_CERT: return e->body ? s_site_cert(txn, e, 1) : 0;
+	case EVT_SITE_CERT: return e->body ? s_site_changed(ix, txn, e, 1) : 0;
 	case EVT_ENROL:
 	case EVT_REVOKE: {
 		/* A person enrolled or disabled: the member sites of their spaces. */
@@ -1125,7 +1300,7 @@ ix_spaces_removed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e)
 	int rc;
 
 	switch (e->ev->kind) {
-	case EVT_SITE_CERT: return e->body ? s_site_cert(txn, e, 0) : 0;
+	case EVT_SITE_CERT: return e->body ? s_site_changed(ix, txn, e, 0) : 0;
 	case EVT_ENROL:
 	case EVT_REVOKE: return ix_spaces_added(ix, txn, e);
 	case EVT_SPACE:

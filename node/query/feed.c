@@ -4,6 +4,9 @@
  * every post).
  */
 #include <assert.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -75,6 +78,226 @@ q_post_extra_as(store_txn_t *txn, json_t *post, int lean)
 		json_decref(body);
 	}
 	return post;
+}
+
+/* ------------------------------------------------- views as text */
+
+void
+query_text_add(query_text_t *t, const void *s, size_t n)
+{
+	if (t->oom)
+		return;
+	if (t->len + n + 1 > t->cap) {
+		size_t nc = t->cap ? t->cap : 4096;
+		char *np;
+		while (nc < t->len + n + 1)
+			nc *= 2;
+		if ((np = realloc(t->p, nc)) == NULL) {
+			t->oom = 1;
+			return;
+		}
+		t->p = np;
+		t->cap = nc;
+	}
+	memcpy(t->p + t->len, s, n);
+	t->len += n;
+	t->p[t->len] = 0;
+}
+
+static int
+s_text_dump_cb(const char *buf, size_t n, void *arg)
+{
+	query_text_add(arg, buf, n);
+	return ((query_text_t *)arg)->oom ? -1 : 0;
+}
+
+void
+query_text_json(query_text_t *t, const json_t *j)
+{
+	if (j == NULL ||
+	    json_dump_callback(j, s_text_dump_cb, t, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
+		t->oom = 1;
+}
+
+void
+query_text_free(query_text_t *t)
+{
+	free(t->p);
+	memset(t, 0, sizeof(*t));
+}
+
+/*
+ * What q_author_extra adds, as text, kept between reads: parsing the key
+ * record and the profile of each post's author was a third of a feed read.
+ * Everything it reads is in the store, so the texts are true while the
+ * store's sequence (bumped by every commit) is the one they were made at:
+ * the first read after a commit empties them. Shared by the HTTP threads.
+ */
+#define Q_AUTHORS 512
+
+static struct {
+	pthread_mutex_t lock;
+	const store_t *st; /* the store they were read from */
+	uint64_t seq;      /* at this commit */
+	struct q_author {
+		int used;                 /* holds key's text */
+		uint8_t key[CPT_KEY_LEN]; /* the author's key */
+		char handle[64];          /* and handle, as the view names it */
+		char *text;               /* ",\"author_photo\":...": malloc'd */
+		size_t len;               /* its length */
+	} e[Q_AUTHORS];
+} A = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void
+s_authors_clear(void)
+{
+	for (int i = 0; i < Q_AUTHORS; i++) {
+		free(A.e[i].text);
+		A.e[i].text = NULL;
+		A.e[i].used = 0;
+	}
+}
+
+static void
+s_author_text(store_txn_t *txn, query_text_t *out, const uint8_t key[CPT_KEY_LEN],
+              const char *handle)
+{
+	const store_t *st = store_of(txn);
+	uint64_t seq = store_seq(txn);
+	struct q_author *e = &A.e[(unsigned)(key[0] | key[1] << 8) % Q_AUTHORS];
+	query_text_t t = {0};
+	json_t *o;
+
+	pthread_mutex_lock(&A.lock);
+	if (A.st != st || A.seq != seq) {
+		s_authors_clear();
+		A.st = st;
+		A.seq = seq;
+	}
+	if (e->used && memcmp(e->key, key, CPT_KEY_LEN) == 0 && strcmp(e->handle, handle) == 0) {
+		query_text_add(out, e->text, e->len);
+		pthread_mutex_unlock(&A.lock);
+		return;
+	}
+	pthread_mutex_unlock(&A.lock);
+	if ((o = json_object()) == NULL) {
+		out->oom = 1;
+		return;
+	}
+	q_author_extra(txn, o, key, handle);
+	query_text_json(&t, o);
+	json_decref(o);
+	/* "{...}" → ",..." (q_author_extra always sets its four members). */
+	if (t.oom || t.len < 2) {
+		out->oom = 1;
+		query_text_free(&t);
+		return;
+	}
+	t.p[0] = ',';
+	t.len--;
+	query_text_add(out, t.p, t.len);
+	pthread_mutex_lock(&A.lock);
+	if (A.st == st && A.seq == seq && strlen(handle) < sizeof(e->handle)) {
+		free(e->text);
+		e->used = 1;
+		memcpy(e->key, key, CPT_KEY_LEN);
+		snprintf(e->handle, sizeof(e->handle), "%s", handle);
+		e->text = t.p; /* taken */
+		e->len = t.len;
+		t.p = NULL;
+	}
+	pthread_mutex_unlock(&A.lock);
+	query_text_free(&t);
+}
+
+/* The author of a stored view from its first members: sorted, a view
+ * starts {"author":"HANDLE","author_key":"HEX",. 0, or -1 when it does not
+ * (the caller then parses it). */
+static int
+s_view_author(const char *v, size_t n, char handle[64], uint8_t key[CPT_KEY_LEN])
+{
+	static const char a[] = "{\"author\":\"", b[] = "\",\"author_key\":\"";
+	size_t i = sizeof(a) - 1, h = 0;
+
+	if (n < sizeof(a) - 1 || memcmp(v, a, sizeof(a) - 1) != 0)
+		return -1;
+	for (; i < n && v[i] != '"'; i++) {
+		/* An escape or a long handle: not what views hold; parse it. */
+		if (v[i] == '\\' || h + 1 >= 64)
+			return -1;
+		handle[h++] = v[i];
+	}
+	handle[h] = 0;
+	if (n - i < sizeof(b) - 1 + 2 * CPT_KEY_LEN + 1 || memcmp(v + i, b, sizeof(b) - 1) != 0)
+		return -1;
+	i += sizeof(b) - 1;
+	if (v[i + 2 * CPT_KEY_LEN] != '"' || cpt_unhex32(key, v + i, 2 * CPT_KEY_LEN) != 0)
+		return -1;
+	return 0;
+}
+
+/* The "files" member of post id by author key, when its body names files
+ * (q_post_extra's rule). A clear body whose bytes hold neither "files" nor
+ * a \u escape (the only way to spell a key's letters otherwise) has no such
+ * member: its body is not parsed. */
+static void
+s_files_text(store_txn_t *txn, query_text_t *out, const uint8_t id[CPT_ID_LEN],
+             const uint8_t key[CPT_KEY_LEN])
+{
+	evt_t ev;
+	json_t *body = NULL, *f;
+
+	if (index_event(txn, id, &ev) != 0)
+		return;
+	if (ev.kind == EVT_POST && ev.body != NULL &&
+	    memmem(ev.body, ev.body_len, "files", 5) == NULL &&
+	    memmem(ev.body, ev.body_len, "\\u", 2) == NULL)
+		return;
+	if (index_event_open(txn, id, &ev, &body) == 0 && body != NULL &&
+	    json_object_get(body, "files") != NULL &&
+	    (f = query_files_view(txn, json_object_get(body, "files"), key)) != NULL) {
+		query_text_add(out, ",\"files\":", 9);
+		query_text_json(out, f);
+		json_decref(f);
+	}
+	json_decref(body);
+}
+
+int
+q_view_text(store_txn_t *txn, query_text_t *out, const uint8_t id[CPT_ID_LEN], const store_val_t *v,
+            const json_t *label, int comma)
+{
+	const char *p = v->data;
+	char handle[64];
+	uint8_t key[CPT_KEY_LEN];
+
+	if (v->len < 2 || p[v->len - 1] != '}' || s_view_author(p, v->len, handle, key) != 0) {
+		/* Not the shape views are stored in: the slow way, same result. */
+		json_t *j = json_loadb(v->data, v->len, 0, NULL);
+		if (j == NULL)
+			return 0;
+		if (label)
+			json_object_set(j, "space_name", (json_t *)label);
+		q_post_extra(txn, j);
+		if (comma)
+			query_text_add(out, ",", 1);
+		query_text_json(out, j);
+		json_decref(j);
+		return 1;
+	}
+	if (comma)
+		query_text_add(out, ",", 1);
+	/* The view's members as stored, then what is added in q_post_extra's
+	 * order after the label, which s_src_view sets first. */
+	query_text_add(out, p, v->len - 1);
+	if (label) {
+		query_text_add(out, ",\"space_name\":", 14);
+		query_text_json(out, label);
+	}
+	s_author_text(txn, out, key, handle);
+	s_files_text(txn, out, id, key);
+	query_text_add(out, "}", 1);
+	return 1;
 }
 
 json_t *

@@ -100,6 +100,35 @@ json_t *query_spaces(store_txn_t *txn, const char *handle, const char *site, con
  * "space_name". The caller checked the reader (query_space_readable). */
 json_t *query_space_feed(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const char *site,
                          const uint8_t *before40, size_t limit, char next[81]);
+/* JSON text being written: the feeds' answers, where each stored view is
+ * copied as it is stored and what is read now spliced in (a view parsed and
+ * dumped again cost most of a read: docs/BENCHMARKS.md). Zero it to start;
+ * query_text_free frees p. */
+typedef struct query_text {
+	char *p;    /* the bytes, NUL-terminated after each append; malloc'd */
+	size_t len; /* bytes written */
+	size_t cap; /* bytes allocated */
+	int oom;    /* an append failed: the text is incomplete, do not send it */
+} query_text_t;
+/* Appends n bytes of s (or marks oom). */
+void query_text_add(query_text_t *t, const void *s, size_t n);
+/* Appends j dumped as http_reply dumps (JSON_COMPACT, any value). */
+void query_text_json(query_text_t *t, const json_t *j);
+/* Frees the bytes; t can be used again. Safe on a zeroed t. */
+void query_text_free(query_text_t *t);
+
+/* The main feed of handle as query_main_feed, appended to out as the JSON
+ * text of its array of items, byte for byte what json_dumps(JSON_COMPACT)
+ * of query_main_feed's array gives. 0, or CPT_ENOMEM (out->oom). */
+int query_main_feed_text(store_txn_t *txn, const char *handle, const char *site,
+                         const uint8_t *before40, size_t limit, char next[81],
+                         query_text_t *out) CPT_WUR;
+/* A space's feed for handle as query_space_feed_as, as text the same way:
+ * 0, CPT_ENOTFOUND when they may not read it (nothing appended), or
+ * CPT_ENOMEM. */
+int query_space_feed_as_text(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const char *handle,
+                             const char *site, const uint8_t *before40, size_t limit, char next[81],
+                             query_text_t *out) CPT_WUR;
 /* The main feed of handle: company-wide posts, their site's space and the
  * spaces they are a member of now, newest first, as query_feed pages it. */
 json_t *query_main_feed(store_txn_t *txn, const char *handle, const char *site,

@@ -347,34 +347,56 @@ s_src_view(store_txn_t *txn, struct s_src *s)
 	return p;
 }
 
-/* Newest first over the sources, before the cursor, up to limit. */
+/* The view under the source's cursor appended to out as text (q_view_text),
+ * labelled as s_src_view labels it. 1 when appended. */
+static int
+s_src_text(store_txn_t *txn, struct s_src *s, query_text_t *out, int comma)
+{
+	if (s->db == DB_SPACE_FEED && !s->named) {
+		s->name = s_label(txn, s->space, s->site);
+		s->named = 1;
+	}
+	return q_view_text(txn, out, s->at + 8, &s->val, s->name, comma);
+}
+
+/* Newest first over the sources, before the cursor, up to limit: an array
+ * of views, or with out (then NULL is returned) their text appended. */
 static json_t *
 s_merge(store_txn_t *txn, struct s_src *src, size_t ns, const uint8_t *before40, size_t limit,
-        char next[81])
+        char next[81], query_text_t *out)
 {
-	json_t *items = json_array();
+	json_t *items = out ? NULL : json_array();
 	uint8_t last[40];
 	size_t n = 0;
 
 	next[0] = 0;
 	for (size_t i = 0; i < ns; i++)
 		s_src_start(txn, &src[i], before40);
-	while (items && n < limit) {
+	if (out)
+		query_text_add(out, "[", 1);
+	while ((items || out) && n < limit) {
 		struct s_src *best = NULL;
-		json_t *p;
+		json_t *p = NULL;
+		int got;
 		for (size_t i = 0; i < ns; i++)
 			if (src[i].valid && (best == NULL || memcmp(src[i].at, best->at, 40) > 0))
 				best = &src[i];
 		if (best == NULL)
 			break;
-		p = s_src_view(txn, best);
+		if (out)
+			got = s_src_text(txn, best, out, n > 0);
+		else
+			got = (p = s_src_view(txn, best)) != NULL;
 		memcpy(last, best->at, 40);
 		s_src_prev(best);
-		if (p == NULL)
+		if (!got)
 			continue;
-		json_array_append_new(items, q_post_extra(txn, p));
+		if (p)
+			json_array_append_new(items, q_post_extra(txn, p));
 		n++;
 	}
+	if (out)
+		query_text_add(out, "]", 1);
 	if (n == limit) {
 		/* More when some source still has an entry. */
 		for (size_t i = 0; i < ns; i++)
@@ -411,22 +433,26 @@ query_space_feed(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const char *
 	assert(txn != NULL && space != NULL && next != NULL);
 	memcpy(src.space, space, CPT_ID_LEN);
 	src.site = site;
-	items = s_merge(txn, &src, 1, before40, limit, next);
+	items = s_merge(txn, &src, 1, before40, limit, next, NULL);
 	json_decref(src.name);
 	return items;
 }
 
-json_t *
-query_space_feed_as(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const char *handle,
-                    const char *site, const uint8_t *before40, size_t limit, char next[81])
+/* The space feed of handle into items or out (s_merge); -1 when they may
+ * not read it. */
+static int
+s_space_feed_as(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const char *handle,
+                const char *site, const uint8_t *before40, size_t limit, char next[81],
+                json_t **items, query_text_t *out)
 {
 	struct s_src src = {.db = DB_SPACE_FEED};
 	char name[SPACE_NAME_MAX + 1];
-	json_t *items, *s;
+	json_t *s;
 	int ss;
 
 	assert(txn != NULL && space != NULL && handle != NULL && next != NULL);
 	next[0] = 0;
+	*items = NULL;
 	memcpy(src.space, space, CPT_ID_LEN);
 	src.site = site;
 	src.named = 1;
@@ -438,21 +464,45 @@ query_space_feed_as(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const cha
 		s = s_state(txn, space, site, &ss);
 		if (s_access(s, ss, handle) != 2) {
 			json_decref(s);
-			return NULL;
+			return -1;
 		}
 		src.name = json_incref(json_object_get(s, "name"));
 		json_decref(s);
 	}
-	items = s_merge(txn, &src, 1, before40, limit, next);
+	*items = s_merge(txn, &src, 1, before40, limit, next, out);
 	json_decref(src.name);
+	return 0;
+}
+
+json_t *
+query_space_feed_as(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const char *handle,
+                    const char *site, const uint8_t *before40, size_t limit, char next[81])
+{
+	json_t *items;
+
+	if (s_space_feed_as(txn, space, handle, site, before40, limit, next, &items, NULL) != 0)
+		return NULL;
 	return items;
+}
+
+int
+query_space_feed_as_text(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const char *handle,
+                         const char *site, const uint8_t *before40, size_t limit, char next[81],
+                         query_text_t *out)
+{
+	json_t *items;
+
+	assert(out != NULL);
+	if (s_space_feed_as(txn, space, handle, site, before40, limit, next, &items, out) != 0)
+		return CPT_ENOTFOUND;
+	return out->oom ? CPT_ENOMEM : 0;
 }
 
 #define QUERY_MAX_SPACES 256
 
-json_t *
-query_main_feed(store_txn_t *txn, const char *handle, const char *site, const uint8_t *before40,
-                size_t limit, char next[81])
+static json_t *
+s_main_feed(store_txn_t *txn, const char *handle, const char *site, const uint8_t *before40,
+            size_t limit, char next[81], query_text_t *out)
 {
 	uint8_t(*ids)[CPT_ID_LEN] = malloc(QUERY_MAX_SPACES * CPT_ID_LEN);
 	char(*names)[SPACE_NAME_MAX + 1] = malloc(QUERY_MAX_SPACES * (SPACE_NAME_MAX + 1));
@@ -480,14 +530,36 @@ query_main_feed(store_txn_t *txn, const char *handle, const char *site, const ui
 		src[ns].named = 1;
 		ns++;
 	}
-	items = s_merge(txn, src, ns, before40, limit, next);
+	items = s_merge(txn, src, ns, before40, limit, next, out);
 out:
 	for (size_t i = 0; src && i < ns; i++)
 		json_decref(src[i].name);
 	free(src);
 	free(ids);
 	free(names);
+	if (out) /* nothing appended when the sources could not be read: the caller's "[]" */
+		return NULL;
 	return items ? items : json_array();
+}
+
+json_t *
+query_main_feed(store_txn_t *txn, const char *handle, const char *site, const uint8_t *before40,
+                size_t limit, char next[81])
+{
+	return s_main_feed(txn, handle, site, before40, limit, next, NULL);
+}
+
+int
+query_main_feed_text(store_txn_t *txn, const char *handle, const char *site,
+                     const uint8_t *before40, size_t limit, char next[81], query_text_t *out)
+{
+	size_t at = out->len;
+
+	assert(out != NULL);
+	(void)s_main_feed(txn, handle, site, before40, limit, next, out);
+	if (out->len == at)
+		query_text_add(out, "[]", 2);
+	return out->oom ? CPT_ENOMEM : 0;
 }
 
 /* ---------------------------------------------------------- figures */

@@ -181,6 +181,43 @@ s_feed_texts(fx_t *f, const ev_t *space, char *out, size_t cap)
 	json_decref(items);
 }
 
+/* The feeds as the API writes them (stored views spliced as text) are the
+ * bytes of the same feeds built as JSON and dumped. */
+static void
+s_text_same(store_txn_t *txn, const char *handle)
+{
+	const ev_t *spaces[] = {&s_ev[X_OPEN], &s_ev[X_PRIV]};
+	char next[81], next2[81];
+	query_text_t t = {0};
+	json_t *items;
+	char *dump;
+
+	items = query_main_feed(txn, handle, "paris", NULL, 50, next);
+	dump = json_dumps(items, JSON_COMPACT | JSON_ENCODE_ANY);
+	assert_int_equal(query_main_feed_text(txn, handle, "paris", NULL, 50, next2, &t), 0);
+	assert_string_equal(t.p, dump);
+	assert_string_equal(next, next2);
+	free(dump);
+	json_decref(items);
+	query_text_free(&t);
+	for (size_t i = 0; i < 2; i++) {
+		int rc;
+		items = query_space_feed_as(txn, spaces[i]->id, handle, "paris", NULL, 50, next);
+		rc = query_space_feed_as_text(txn, spaces[i]->id, handle, "paris", NULL, 50, next2,
+		                              &t);
+		if (items == NULL) {
+			assert_int_equal(rc, CPT_ENOTFOUND);
+		} else {
+			assert_int_equal(rc, 0);
+			dump = json_dumps(items, JSON_COMPACT | JSON_ENCODE_ANY);
+			assert_string_equal(t.p, dump);
+			free(dump);
+		}
+		json_decref(items);
+		query_text_free(&t);
+	}
+}
+
 static void
 s_check(fx_t *f)
 {
@@ -234,6 +271,9 @@ s_check(fx_t *f)
 	assert_int_equal(json_object_size(s), 1);
 	assert_int_equal(json_integer_value(json_object_get(s, "like")), 1);
 	json_decref(post);
+	s_text_same(txn, "alice");
+	s_text_same(txn, "bob");
+	s_text_same(txn, "carol");
 	feed = query_main_feed(txn, "carol", "paris", NULL, 50, next);
 	assert_int_equal(json_array_size(feed), 0); /* not in O, removed from P */
 	json_decref(feed);
@@ -298,9 +338,10 @@ static char *s_figs_first; /* the figures of the first order, at the member site
 static void
 s_run(fx_t *f, ev_t **list, size_t n, uint64_t *seed, snap_t *out)
 {
-	ingest_res_t res[X_COUNT];
+	ingest_res_t res[X_COUNT + 8];
 	skey_ring_t *ring = skey_ring_new(16);
 
+	assert_true(n <= X_COUNT + 8);
 	assert_non_null(ring);
 	index_spaces_setup(ring, s_seal, s_fed, "paris");
 	fx_open_scratch(f);
@@ -394,6 +435,227 @@ test_no_key_no_content(void **state)
 	index_spaces_setup(NULL, NULL, NULL, NULL);
 }
 
+/* ------------------------------------------- folds kept between commits */
+
+/* Beyond the scene: a revocation and a new certificate of the site with
+ * another seal key (the trust records the folds read change, with no event
+ * of a space), redactions of a clear and a sealed post, and a second space
+ * joined and posted in. */
+enum {
+	Y_REVOKE,
+	Y_REDACT,
+	Y_REDACT_SEALED,
+	Y_TEAM,
+	Y_TEAM_JOIN,
+	Y_TEAM_POST,
+	Y_CERT2, /* paris certified again with another seal key: no space's event */
+	Y_COUNT
+};
+static ev_t s_more[Y_COUNT];
+
+static void
+s_more_scene(void)
+{
+	fx_revoke(&s_more[Y_REVOKE], K_PARIS, K_CAROL, HLC_MS(TS(70, 0)), TS(70, 0));
+	fx_redact(&s_more[Y_REDACT], K_BOB, TS(71, 0), &s_ev[X_BOB_POST3]);
+	fx_redact(&s_more[Y_REDACT_SEALED], K_ALICE, TS(72, 0), &s_ev[X_ALICE_POST]);
+	fx_mk(&s_more[Y_TEAM], K_BOB, EVT_SPACE, TS(13, 0),
+	      json_pack("{s:s, s:s, s:s}", "visibility", "open", "join", "open", "name", "Team"));
+	s_member(&s_more[Y_TEAM_JOIN], K_ALICE, TS(14, 0), &s_more[Y_TEAM], "join", NULL, NULL);
+	fx_mk(&s_more[Y_TEAM_POST], K_ALICE, EVT_POST, TS(15, 0),
+	      json_pack("{s:s, s:s}", "text", "team", "space", s_more[Y_TEAM].hex));
+	{
+		char hex[CPT_HEX_ID], seal[CPT_HEX_ID], sk[CPT_HEX_ID];
+		fx_mk(&s_more[Y_CERT2], K_ROOT, EVT_SITE_CERT, TS(75, 0),
+		      json_pack("{s:s, s:s, s:s, s:s, s:[s], s:I, s:I}", "site", "paris",
+		                "sign_key", fx_hexkey(K_PARIS, sk), "curve_key",
+		                fx_x25519(0x11, hex), "seal_key", fx_x25519(0x22, seal),
+		                "endpoints", "tcp://127.0.0.1:7400", "not_before",
+		                (json_int_t)HLC_MS(TS(75, 0)), "not_after", (json_int_t)0));
+	}
+}
+
+/* The scene and its additions converge over orders through the plain
+ * ingest: a certificate with a new seal key folds the spaces of its site
+ * again (before, DB_SPACES kept the sites and duties of whichever seal key
+ * was there when the space's events came). */
+static void
+test_more_converge(void **state)
+{
+	ev_t *list[X_COUNT + Y_COUNT];
+	size_t n = 0;
+	uint64_t seed = 0xce27;
+	snap_t first, s;
+	fx_t f;
+
+	(void)state;
+	for (int i = 0; i < X_COUNT; i++)
+		list[n++] = &s_ev[i];
+	for (int i = 0; i < Y_COUNT; i++)
+		list[n++] = &s_more[i];
+	s_run(&f, list, n, &seed, &first);
+	fx_close(&f);
+	for (int run = 0; run < 20; run++) {
+		char what[64];
+		fx_shuffle(list, n, &seed);
+		s_run(&f, list, n, &seed, &s);
+		snprintf(what, sizeof(what), "order %d", run);
+		FX_SNAP_EQUAL(&first, &s, what);
+		fx_snap_free(&s);
+		fx_close(&f);
+	}
+	fx_snap_free(&first);
+}
+
+/* One bracketed transaction of the node's kind: ingest, then commit or
+ * abort (abort = 1: the function fails after ingesting, as a transaction
+ * that runs out of room does). */
+struct kept_batch {
+	fx_t *f;
+	ev_t **evs;
+	size_t n;
+	int abort;
+	ingest_res_t *res;
+};
+
+static int
+s_kept_fn(store_txn_t *txn, void *arg)
+{
+	struct kept_batch *b = arg;
+	const uint8_t *bufs[8];
+	size_t lens[8];
+	int rc;
+
+	index_txn_begin(&b->f->ctx.ix, txn);
+	for (size_t i = 0; i < b->n; i++) {
+		bufs[i] = b->evs[i]->buf;
+		lens[i] = b->evs[i]->len;
+	}
+	rc = ingest_txn(&b->f->ctx, txn, bufs, lens, b->n, b->res);
+	return rc == 0 && b->abort ? CPT_EINVAL : rc;
+}
+
+/* The folds the writer keeps, compared with fresh folds after each of its
+ * transactions, committed or aborted, in random orders with another
+ * writer's commits between (the CLI's): never ahead of the store, never
+ * behind; and the databases at the end are those of the plain ingest. */
+static void
+test_kept_folds(void **state)
+{
+	ev_t *list[X_COUNT + Y_COUNT];
+	size_t n = 0, compared = 0, aborted = 0;
+	uint64_t seed = 0xf01d;
+	snap_t first, s;
+	fx_t f;
+
+	(void)state;
+	for (int i = 0; i < X_COUNT; i++)
+		list[n++] = &s_ev[i];
+	for (int i = 0; i < Y_COUNT; i++)
+		list[n++] = &s_more[i];
+	s_run(&f, list, n, &seed, &first);
+	fx_close(&f);
+	for (int run = 0; run < 40; run++) {
+		ingest_res_t res[X_COUNT + Y_COUNT];
+		skey_ring_t *ring = skey_ring_new(16);
+		fx_t other;
+		char what[64], why[160];
+		assert_non_null(ring);
+		index_spaces_setup(ring, s_seal, s_fed, "paris");
+		fx_shuffle(list, n, &seed);
+		fx_open_scratch(&f);
+		f.ctx.ix.keep_folds = 1;
+		memset(&other, 0, sizeof(other));
+		other = f; /* the same store, a context of its own */
+		memset(&other.ctx.ix, 0, sizeof(other.ctx.ix));
+		for (size_t at = 0; at < n;) {
+			size_t k = 1 + fx_rand(&seed) % 4;
+			uint64_t r = fx_rand(&seed) % 8;
+			store_txn_t *txn;
+			int rc, got;
+			if (k > n - at)
+				k = n - at;
+			if (r == 0) {
+				/* Another writer commits these: the kept folds must go. */
+				assert_int_equal(fx_ingest_n(&other, list + at, k, res + at), 0);
+				at += k;
+				continue;
+			}
+			struct kept_batch b = {&f, list + at, k, r == 1, res + at};
+			rc = store_write(f.st, s_kept_fn, &b);
+			index_txn_end(&f.ctx.ix, rc == 0);
+			if (r == 1) {
+				assert_int_equal(rc, CPT_EINVAL);
+				aborted++; /* the same events come again in the next one */
+			} else {
+				assert_int_equal(rc, 0);
+				at += k;
+			}
+			assert_int_equal(store_read_begin(f.st, &txn), 0);
+			got = index_spaces_cache_check(&f.ctx.ix, txn, why, sizeof(why));
+			store_read_end(f.st, &txn);
+			if (got < 0)
+				fail_msg("run %d, after %s of %zu: %s", run,
+				         r == 1 ? "an abort" : "a commit", at, why);
+			compared += (size_t)got;
+		}
+		ingest_ctx_release(&other.ctx);
+		fx_snap(f.st, &s);
+		snprintf(what, sizeof(what), "kept folds, order %d", run);
+		FX_SNAP_EQUAL(&first, &s, what);
+		fx_snap_free(&s);
+		fx_close(&f);
+		index_spaces_setup(NULL, NULL, NULL, NULL);
+		skey_ring_destroy(&ring);
+	}
+	/* The check compared something, and aborts happened. */
+	assert_true(compared > 100);
+	assert_true(aborted > 10);
+	fx_snap_free(&first);
+}
+
+/* A post in a space in a later transaction uses the fold kept: no fold. */
+static void
+test_post_folds_nothing(void **state)
+{
+	ev_t *head[] = {&s_ev[X_CERT], &s_ev[X_EN_ALICE], &s_ev[X_EN_BOB],   &s_ev[X_EN_CAROL],
+	                &s_ev[X_OPEN], &s_ev[X_BOB_JOIN], &s_ev[X_BOB_POST1]};
+	ev_t *tail[] = {&s_ev[X_BOB_LEAVE], &s_ev[X_BOB_POST2], &s_ev[X_BOB_JOIN2],
+	                &s_ev[X_BOB_POST3]};
+	ingest_res_t res[8];
+	skey_ring_t *ring = skey_ring_new(16);
+	fx_t f;
+	size_t before;
+
+	(void)state;
+	assert_non_null(ring);
+	index_spaces_setup(ring, s_seal, s_fed, "paris");
+	fx_open_scratch(&f);
+	f.ctx.ix.keep_folds = 1;
+	for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++) {
+		struct kept_batch b = {&f, &head[i], 1, 0, res};
+		assert_int_equal(store_write(f.st, s_kept_fn, &b), 0);
+		index_txn_end(&f.ctx.ix, 1);
+		assert_int_equal(res[0].rc, 0);
+	}
+	/* Each post alone, each in its transaction, the space folded already:
+	 * a leave and a join fold it again, a post does not. */
+	for (size_t i = 0; i < sizeof(tail) / sizeof(tail[0]); i++) {
+		struct kept_batch b = {&f, &tail[i], 1, 0, res};
+		before = index_spaces_folds(&f.ctx.ix);
+		assert_int_equal(store_write(f.st, s_kept_fn, &b), 0);
+		index_txn_end(&f.ctx.ix, 1);
+		assert_int_equal(res[0].rc, 0);
+		if (i % 2 == 1) /* a post */
+			assert_int_equal(index_spaces_folds(&f.ctx.ix), before);
+		else
+			assert_int_equal(index_spaces_folds(&f.ctx.ix), before + 1);
+	}
+	fx_close(&f);
+	index_spaces_setup(NULL, NULL, NULL, NULL);
+	skey_ring_destroy(&ring);
+}
+
 static int
 s_setup(void **state)
 {
@@ -404,6 +666,7 @@ s_setup(void **state)
 	assert_non_null(s_author_ring = skey_ring_new(4));
 	assert_int_equal(skey_ring_generate(s_author_ring, s_key), 0);
 	s_scene();
+	s_more_scene();
 	return 0;
 }
 
@@ -415,6 +678,8 @@ s_teardown(void **state)
 		fx_free(&s_ev[i]);
 	free(s_figs_first);
 	s_figs_first = NULL;
+	for (int i = 0; i < Y_COUNT; i++)
+		fx_free(&s_more[i]);
 	skey_ring_destroy(&s_author_ring);
 	key_curve_destroy(&s_seal);
 	fx_keys_free();
@@ -427,8 +692,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_orders_converge),
-	    cmocka_unit_test(test_no_key_no_content),
+	    cmocka_unit_test(test_orders_converge),    cmocka_unit_test(test_no_key_no_content),
+	    cmocka_unit_test(test_more_converge),      cmocka_unit_test(test_kept_folds),
+	    cmocka_unit_test(test_post_folds_nothing),
 	};
 
 	return cmocka_run_group_tests(tests, s_setup, s_teardown);
