@@ -557,10 +557,12 @@ api_files_create(http_req_t *r)
 	if (u->err == CPT_EINVAL)
 		return http_fail(r, 415, "bad_image", NULL, NULL,
 		                 "the picture is damaged: %s; it was not stored",
-		                 blob_strip_error(u->strip));
+		                 u->strip ? blob_strip_error(u->strip) : "its bytes do not seal");
 	if (u->err != 0)
 		return http_error(r, 500, NULL, "cannot write the file: %s", cpt_strerror(u->err));
-	if (blob_strip_dropped(u->strip) > 0)
+	/* A private space's file is sealed as it arrives: no filter (its size
+	 * is fixed before the first byte; OPERATIONS.md says what that leaves). */
+	if (u->strip != NULL && blob_strip_dropped(u->strip) > 0)
 		log_info("http", "upload of \"%s\": %llu bytes of metadata removed", u->name,
 		         (unsigned long long)blob_strip_dropped(u->strip));
 	if (u->total == 0) {
