@@ -165,9 +165,12 @@ def test_hostile(A, B, C):
     h = F.join_node("h-blob")
     F.certify(A, h, install=False)
     a = F.login(A, "alice")
-    # lyon uploads a file while paris is away, then loses its copy: paris
-    # gets the event and wants the blob, and no honest site holds it.
+    # lyon uploads a file while paris and nantes are away, then loses its
+    # copy: paris gets the event and wants the blob, and no honest site
+    # holds it (nantes, linked, would fetch it from lyon within a second
+    # and relay it).
     A.stop()
+    C.stop()
     b = F.login(B, "dave")
     data = pdf_bytes(3 * 1024 * 1024 + 777, "hostile")
     r = upload(b, "h.pdf", data)
