@@ -198,7 +198,8 @@ class Site:
     def spawn(self):
         """Starts `comptoir run` without waiting for it (see Federation.start)."""
         assert self.proc is None, "%s is running" % self.name
-        env = dict(os.environ, COMPTOIR_ALLOW_ROOT="1")
+        # COMPTOIR_LOG_MS: each log line stamped to the ms, to order the sites' logs.
+        env = dict(os.environ, COMPTOIR_ALLOW_ROOT="1", COMPTOIR_LOG_MS="1")
         wrap = ["ip", "netns", "exec", self.ns] if self.ns else []
         log = open(self.log_path, "ab")
         try:
