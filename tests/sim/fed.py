@@ -722,3 +722,6 @@ def _on_signal(sig, frame):
 
 
 signal.signal(signal.SIGTERM, _on_signal)
+# A closed terminal too (its default kills us without atexit: every node and
+# namespace would stay).
+signal.signal(signal.SIGHUP, _on_signal)

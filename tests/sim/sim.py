@@ -41,6 +41,7 @@ def _on_sigterm(sig, frame):
 
 
 signal.signal(signal.SIGTERM, _on_sigterm)
+signal.signal(signal.SIGHUP, _on_sigterm)
 
 
 def say(msg=""):
