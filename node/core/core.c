@@ -392,7 +392,7 @@ s_after_commit(node_t *n, const uint8_t *const *buf, const size_t *len, const in
  * another's. When this was done later, in each submitter's s_after_commit,
  * a poll woken by the commit's write to data.mdb (inotify) in between
  * announced peers' events again as the CLI's, to every peer: a duplicate
- * on every link (1.5 to 2.7 duplicates per event in tests/sim).
+ * on every link (1.5 to 3.2 duplicates per event in tests/sim).
  */
 static void
 s_newest(node_t *n, const struct batch *b)
