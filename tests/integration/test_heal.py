@@ -32,7 +32,11 @@ from harness import Node, Runner, run_cli  # noqa: E402
 
 DEADLINE = 30.0   # seconds; the periodic reconciliation is 3600 s away
 N_COUNTED = 60    # posts whose crossings are counted
-SYNC = "sync:\n  heartbeat_ms: 500\n  reconcile_interval: 3600\n"
+SYNC = "sync:\n  heartbeat_ms: %d\n  reconcile_interval: 3600\n"
+# nantes pings every 600 ms, within lyon's 900 ms of patience, and waits
+# 1.8 s itself: frozen for less than that, it never sees the link go down,
+# while lyon does (step 2).
+HEARTBEAT = {"paris": 300, "lyon": 300, "nantes": 600}
 
 t = Runner()
 
@@ -100,7 +104,7 @@ def main():
     C.cli("peer", "add", lyon_cert)
     for n, h in ((A, "alice"), (B, "bruno"), (C, "claire")):
         with open(n.config_path, "a") as f:
-            f.write("\n" + SYNC)
+            f.write("\n" + SYNC % HEARTBEAT[n.site])
         # Enrolled before the first start: the sets differ at link-up.
         n.add_user(h)
     for n in (A, B, C):
@@ -125,6 +129,9 @@ def main():
     # for most events in the simulator.)
     def sent(node, peer):
         return {p["site"]: p for p in node.status()["peers"]}[peer]["sent"]
+    def downs():
+        return sum(n.log_tail(100000).count("peer disconnected") for n in (A, B, C))
+    downs0 = downs()
     out0, back0, on0 = sent(A, "lyon"), sent(B, "paris"), sent(B, "nantes")
     # Staff post at once, as they do (commits of several posts together).
     with ThreadPoolExecutor(8) as ex:
@@ -132,20 +139,23 @@ def main():
     t.check(wait_until(lambda: set(ids) <= export_ids(C)),
             "nantes holds paris's %d posts" % N_COUNTED)
     got = (sent(A, "lyon") - out0, sent(B, "paris") - back0, sent(B, "nantes") - on0)
-    t.check(got == (N_COUNTED, 0, N_COUNTED), "paris sent its posts to lyon once each, lyon "
-            "sent them on to nantes once each and none back to paris",
-            # A link that went down meanwhile (a machine too loaded to answer
-            # for 1.5 s) resends what was in flight: its log says so.
-            (got, [l for n in (A, B) for l in n.log_tail(200).splitlines()
-                   if "disconnected" in l]))
+    if downs() == downs0:
+        t.check(got == (N_COUNTED, 0, N_COUNTED), "paris sent its posts to lyon once each, "
+                "lyon sent them on to nantes once each and none back to paris", got)
+    else:
+        # A link taken for dead meanwhile (a machine too loaded to answer for
+        # a second) resends what was in flight: only "never back" holds then.
+        print("note: a link went down while posts were counted: %r" % (got,))
+        t.check(got[1] == 0, "lyon sent none of paris's posts back to paris", got)
 
-    # 2. nantes frozen: lyon declares the link dead after three silent
-    # heartbeats (1.5 s), paris posts meanwhile.
+    # 2. nantes frozen: lyon declares the link dead after three of its
+    # heartbeats of silence (900 ms), and paris posts meanwhile; thawed
+    # within 1.8 s, nantes never saw the link go down.
     C.proc.send_signal(signal.SIGSTOP)
     try:
         t.check(wait_until(lambda: not linked(B, "nantes"), timeout=10),
                 "lyon sees nantes down while it is frozen")
-        ids = [post(a, "paris while nantes sleeps #%d" % i) for i in range(5)]
+        ids = [post(a, "paris while nantes sleeps #%d" % i) for i in range(3)]
         t.check(wait_until(lambda: set(ids) <= export_ids(B)), "lyon holds paris's posts")
     finally:
         C.proc.send_signal(signal.SIGCONT)
