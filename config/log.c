@@ -1,10 +1,13 @@
 /*
  * The logger: one line per message on stderr, "LEVEL component message k=v",
  * level checked before formatting. Thread-safe (one fprintf per line).
+ * COMPTOIR_LOG_MS=1 starts each line with the UTC time to the millisecond.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "config/config.h"
 
@@ -13,6 +16,9 @@ static const char *const s_names[] = {"error", "warn", "info", "debug"};
 /* Under systemd, journald reads a "<N>" prefix as the syslog priority. */
 static const char *const s_prio[] = {"<3>", "<4>", "<6>", "<7>"};
 static int s_journal = -1;
+/* COMPTOIR_LOG_MS=1: each line starts with the UTC time to the ms, to order
+ * the logs of several sites (tests/sim). journald stamps lines itself. */
+static int s_stamp = -1;
 
 void
 log_set_level(enum cfg_log_level level)
@@ -32,10 +38,25 @@ s_vlog(enum cfg_log_level level, const char *component, const char *fmt, va_list
 	char line[2048];
 	int n;
 
+	char stamp[64] = "";
+
 	if (s_journal < 0)
 		s_journal = getenv("JOURNAL_STREAM") != NULL;
-	n = snprintf(line, sizeof(line), "%s%s %s ", s_journal ? s_prio[level] : "", s_names[level],
-	             component);
+	if (s_stamp < 0) {
+		const char *v = getenv("COMPTOIR_LOG_MS");
+		s_stamp = v != NULL && strcmp(v, "1") == 0;
+	}
+	if (s_stamp && !s_journal) {
+		struct timespec ts;
+		struct tm tm;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ",
+		         (tm.tm_year + 1900) % 10000, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		         tm.tm_min, tm.tm_sec, (long)(ts.tv_nsec / 1000000) % 1000);
+	}
+	n = snprintf(line, sizeof(line), "%s%s%s %s ", s_journal ? s_prio[level] : "", stamp,
+	             s_names[level], component);
 
 	if (n < 0)
 		return;

@@ -182,14 +182,25 @@ status() {
 down() {
 	[ "$(id -u)" -eq 0 ] || die "needs root"
 	demo_env
+	rc=0
 	if [ -f "$DIR/.comptoir-demo" ]; then
-		sh "$HERE/demo.sh" stop
+		# A failed stop (a node slow to go) must not keep the namespaces:
+		# they are removed all the same, and down says it failed.
+		sh "$HERE/demo.sh" stop || {
+			rc=1
+			echo "wan-sim: stopping the nodes failed; removing the namespaces anyway" >&2
+		}
 	fi
 	for n in $(for s in $SITES; do echo "$P$s"; done) "$WAN"; do
 		if ns_exists "$n"; then
-			ip netns del "$n" && echo "wan-sim: removed namespace $n"
+			if ip netns del "$n"; then
+				echo "wan-sim: removed namespace $n"
+			else
+				rc=1
+			fi
 		fi
 	done
+	return $rc
 }
 
 cmd=${1:-}

@@ -290,8 +290,16 @@ s_handle(sync_t *s, link_t *l, zmq_msg_t *m, size_t n, int overflow)
 	for (size_t i = 0; i < n; i++)
 		l->st.bytes_in += len[i];
 	pthread_mutex_unlock(&s->lock);
-	if (!l->st.connected)
+	if (!l->st.connected) {
 		link_set_connected(s, l, 1);
+		/* Up again on a link it dialed, by anything but its HELLO: our
+		 * side went down alone (silence while it kept the link) and
+		 * dropped what was queued for it. Only the dialing side opens
+		 * reconciliations, and it saw no change: a HELLO on a link it
+		 * holds up already makes it open one (SYNC_HELLO below). */
+		if (l->dealer == NULL && type != SYNC_HELLO)
+			link_send_hello(s, l);
+	}
 
 	if (type >= SYNC_BHELLO && type <= SYNC_BNONE) {
 		blob_on(s, l, type, m, len, n);

@@ -141,6 +141,9 @@ enum node_origin {
 	NODE_OFFERED,   /* made here and offered to peers before the commit */
 	NODE_PEER,      /* received from a peer (the sync engine relays them) */
 	NODE_ELSEWHERE, /* stored by another process (the CLI), seen by node_poll_store */
+	NODE_ADMITTED,  /* stored once what it waited for came (a certificate, an
+	                   enrolment, its time): received earlier, perhaps from a
+	                   peer, but relayed by nobody yet */
 };
 
 /* Called after each commit (on the committing thread, outside every lock of

@@ -25,6 +25,17 @@
 
 /* ------------------------------------------------------ ingest (ingest.c) */
 
+/* An event stored by a transaction other than as one of its own arrivals:
+ * a waiting event admitted because its certificate or enrolment came, or a
+ * held one whose time came (ingest_ctx_t.later). */
+typedef struct ingest_later {
+	uint8_t id[CPT_ID_LEN];  /* the event */
+	uint64_t ts;             /* its timestamp */
+	uint16_t kind;           /* its kind */
+	uint8_t ref[CPT_ID_LEN]; /* the event it refers to, or zeros */
+	int has_ref;             /* ref is set */
+} ingest_later_t;
+
 /* What ingest needs to know of its site. Set the fields, zero the rest;
  * ingest_ctx_release frees what it gathers. One thread at a time. */
 typedef struct ingest_ctx {
@@ -42,6 +53,14 @@ typedef struct ingest_ctx {
 	index_ctx_t ix;            /* the indexes' key-record cache and gathered changes */
 	struct ev_work *work;      /* keys whose trust state changed, to settle (pending.c);
 	                              made on first use, freed by ingest_ctx_release */
+	/* Events stored at depth > 0 (admitted from waiting, released when
+	 * held) since the caller last set n_later to 0, for its announcements:
+	 * no res[] names them, and nobody else would tell the peers, the
+	 * streams or the search index. Not kept while reindexing. Grown on
+	 * use, freed by ingest_ctx_release; the caller empties it at the start
+	 * of each write transaction (a retried one records them again). */
+	ingest_later_t *later;
+	size_t n_later, cap_later; /* used, room */
 } ingest_ctx_t;
 
 /* The outcome of one event. */

@@ -20,6 +20,32 @@ ingest_ctx_release(ingest_ctx_t *ctx)
 {
 	index_ctx_release(&ctx->ix);
 	ev_work_free(ctx);
+	free(ctx->later);
+	ctx->later = NULL;
+	ctx->n_later = ctx->cap_later = 0;
+}
+
+/* An event stored at depth > 0, for the caller's announcements. Out of
+ * memory, it is not recorded: reconciliation still brings it to peers. */
+static void
+s_note_later(ingest_ctx_t *ctx, const evt_t *ev, const ingest_res_t *res)
+{
+	ingest_later_t *x;
+
+	if (ctx->n_later == ctx->cap_later) {
+		size_t cap = ctx->cap_later ? 2 * ctx->cap_later : 16;
+		ingest_later_t *bigger = realloc(ctx->later, cap * sizeof(*bigger));
+		if (bigger == NULL)
+			return;
+		ctx->later = bigger;
+		ctx->cap_later = cap;
+	}
+	x = &ctx->later[ctx->n_later++];
+	memcpy(x->id, res->id, CPT_ID_LEN);
+	x->ts = ev->ts;
+	x->kind = res->kind;
+	memcpy(x->ref, res->ref, CPT_ID_LEN);
+	x->has_ref = res->has_ref;
 }
 
 /* Refuses the event with rc and rule (res->why may already say why). While
@@ -319,6 +345,8 @@ ev_ingest_one(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *buf, size_t le
 		rc = index_removed(&ctx->ix, txn, &e);
 	}
 	json_decref(body);
+	if (rc == 0 && depth > 0 && !ctx->reindexing)
+		s_note_later(ctx, &ev, res);
 	/* What it admits, takes back or puts aside, once, at the outermost call. */
 	if (rc == 0 && depth == 0)
 		rc = ev_settle(ctx, txn);

@@ -165,6 +165,8 @@ event_reindex(ingest_ctx_t *ctx, char *err, size_t errlen)
 	assert(ctx != NULL && ctx->st != NULL && err != NULL);
 	memset(&c.ix, 0, sizeof(c.ix)); /* its own cache, released below */
 	c.work = NULL;
+	c.later = NULL; /* the caller's list stays the caller's (a reindex records none) */
+	c.n_later = c.cap_later = 0;
 	err[0] = 0;
 	c.reindexing = 1;
 	rc = store_write(ctx->st, s_reindex_fn, &r);

@@ -220,6 +220,8 @@ event_verify(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 	sc.st = scratch;
 	memset(&sc.ix, 0, sizeof(sc.ix)); /* the scratch store's own; released below */
 	sc.work = NULL;
+	sc.later = NULL; /* the scratch store's own list; released below */
+	sc.n_later = sc.cap_later = 0;
 	sc.reindexing = 0;
 	/* Events wait in the rebuild whenever their certificate is newer than
 	 * they are; all of them had been accepted, whatever the cap is now. */

@@ -70,8 +70,11 @@ s_on_commit(void *arg, const node_change_t *c, size_t n, enum node_origin origin
 	for (size_t i = 0; i < n; i++)
 		trust |= c[i].kind == EVT_REVOKE ||
 		         (origin == NODE_ELSEWHERE && c[i].kind == EVT_SITE_CERT);
-	if ((origin == NODE_LOCAL || origin == NODE_ELSEWHERE) && f->sync &&
-	    (ids = malloc(n * CPT_ID_LEN)) != NULL) {
+	/* Events admitted from waiting were never relayed when they came (the
+	 * engine relays what a batch stores, and they were kept): they go to
+	 * every peer now, not at the next periodic reconciliation. */
+	if ((origin == NODE_LOCAL || origin == NODE_ELSEWHERE || origin == NODE_ADMITTED) &&
+	    f->sync && (ids = malloc(n * CPT_ID_LEN)) != NULL) {
 		for (size_t i = 0; i < n; i++)
 			memcpy(ids[i], c[i].id, CPT_ID_LEN);
 		sync_announce(f->sync, (const uint8_t(*)[CPT_ID_LEN])ids, n);

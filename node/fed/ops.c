@@ -124,7 +124,9 @@ s_admit(void *ctx, const uint8_t curve_pk[CPT_KEY_LEN], uint8_t sign_key[CPT_KEY
 	ingest_ctx_t ic = *node_ingest_ctx(node);
 
 	memset(&ic.ix, 0, sizeof(ic.ix));
-	ic.work = NULL; /* its own, released below */
+	ic.work = NULL;  /* its own, released below */
+	ic.later = NULL; /* the node's list stays the node's */
+	ic.n_later = ic.cap_later = 0;
 	ic.verified = NULL;
 	cpt_hex32(want, curve_pk);
 	if (store_read_begin(st, &txn) != 0)

@@ -58,8 +58,51 @@ ip netns del $probe
 }
 
 TMP=$(mktemp -d)
+# Whatever wan-sim.sh down manages (its demo.sh stop may fail: a node slow to
+# stop under the sanitizers, and down used to end there, namespaces kept), the
+# nodes of this test are killed by pid and its namespaces deleted: a CI run
+# once left three nodes and four namespaces behind. Our nodes are those whose
+# command line runs a directory under this test's own temporary one: the pids
+# deploy/demo.sh recorded, and any other found so (pids are checked, as they
+# are reused).
+our_pids() {
+	[ -n "${COMPTOIR_WAN_DIR:-}" ] || return 0
+	for f in "$COMPTOIR_WAN_DIR"/*.pid /proc/[0-9]*/cmdline; do
+		case $f in
+		*.pid) pid=$(cat "$f" 2>/dev/null) || continue ;;
+		*) pid=${f#/proc/} pid=${pid%/cmdline} ;;
+		esac
+		{ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q " run --dir $COMPTOIR_WAN_DIR/" &&
+			echo "$pid"
+	done | sort -u
+}
+kill_ours() {
+	pids=$(our_pids)
+	[ -z "$pids" ] || echo "note: nodes outlived wan-sim.sh down, stopped by pid:" $pids
+	[ -z "$pids" ] || kill -TERM $pids 2>/dev/null
+	i=0
+	while [ -n "$pids" ] && [ $i -lt 50 ]; do
+		left=
+		for p in $pids; do kill -0 "$p" 2>/dev/null && left="$left $p"; done
+		pids=$left
+		[ -z "$pids" ] || sleep 0.2
+		i=$((i + 1))
+	done
+	for p in $pids; do
+		kill -KILL "$p" 2>/dev/null && echo "note: killed node pid $p: it outlived wan-sim.sh down"
+	done
+	[ -n "${NS:-}" ] || return 0
+	for n in "${NS}paris" "${NS}lyon" "${NS}nantes" "${NS}wan"; do
+		ip netns del "$n" 2>/dev/null && echo "note: removed namespace $n: it outlived wan-sim.sh down"
+	done
+	return 0
+}
 cleanup() {
-	sh "$SIM" down >/dev/null 2>&1
+	sh "$SIM" down >"$TMP/down.log" 2>&1 || {
+		echo "note: deploy/wan-sim.sh down failed:"
+		tail -n 5 "$TMP/down.log"
+	}
+	kill_ours
 	rm -rf "$TMP"
 }
 trap cleanup EXIT

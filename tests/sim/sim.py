@@ -41,6 +41,7 @@ def _on_sigterm(sig, frame):
 
 
 signal.signal(signal.SIGTERM, _on_sigterm)
+signal.signal(signal.SIGHUP, _on_sigterm)
 
 
 def say(msg=""):
@@ -340,6 +341,7 @@ def cut_phase(args, fed, watcher, clients):
     rest = [s for s in fed.sites if s.name not in names]
     out = {"spec": spec_text, "sites": len(cut), "mode": args.cut_mode}
     ok, counts = fed.wait_equal(timeout=args.drain)
+    before = max([c for c in counts.values() if c is not None] or [0])  # each site held
     watcher.stop()  # a stream per site would read every event of the bulk
     say("  cut: %s (%d sites, %s); the other %d sites write %d events at %s…" % (
         spec_text, len(cut), args.cut_mode, len(rest), args.cut_events,
@@ -364,12 +366,14 @@ def cut_phase(args, fed, watcher, clients):
     R = inside.ok if inside else 0
     if inside:
         fed.wait_equal(sites=cut, timeout=args.drain)
-    out.update({"writes": bulk.ok, "failed": bulk.failed, "bulk_s": t_bulk,
+    out.update({"writes": bulk.ok, "failed": bulk.failed, "fail_codes": bulk.fail_codes,
+                "bulk_s": t_bulk,
                 "rest_converged_s": t_rest, "rest_converged": ok, "region_writes": R,
                 "held_by_rest": H, "proc_during_bulk": proc_report(p0, p1)})
-    say("  the rest wrote %d events in %.1f s (%.0f/s, %d failed); all %d held them %.1f s after "
-        "the cut began%s" % (bulk.ok, t_bulk, bulk.ok / max(0.001, t_bulk), bulk.failed, len(rest),
-                             t_rest, "" if ok else " (NOT converged)"))
+    say("  the rest wrote %d events in %.1f s (%.0f/s, %d failed%s); all %d held them %.1f s "
+        "after the cut began%s" % (bulk.ok, t_bulk, bulk.ok / max(0.001, t_bulk), bulk.failed,
+                                    " %s" % bulk.fail_codes if bulk.fail_codes else "",
+                                    len(rest), t_rest, "" if ok else " (NOT converged)"))
     if inside:
         say("  the cut sites wrote %d events meanwhile" % R)
     say_proc("during the bulk:", out["proc_during_bulk"])
@@ -411,10 +415,17 @@ def cut_phase(args, fed, watcher, clients):
     lat, never, _ = latency_report(watcher, live, ids, rest)
     tot, _ = load.link_delta(l0, l1)
     conv = max(done.values()) if len(done) == len(cut) else None
+    # What the heal had to carry, at the least: every cut site gets what the
+    # rest wrote meanwhile, every other site what the cut sites wrote, and
+    # every live write of the catch-up crosses the N - 1 links of the tree
+    # (the bytes of the window count those too).
+    needed = ((H - before) * len(cut) + R * len(rest) +
+              live.ok * (len(fed.sites) - 1))
     out.update({"converged_s": conv, "converged_sites": len(done),
                 "per_site_s": done, "live_latency_ms": lat, "live_never": len(never),
                 "live_writes": live.ok, "heal_reconciliation_msgs": tot["reconciliations"],
-                "heal_bytes": tot["bytes_out"], "proc_catchup": proc_report(p0, p1)})
+                "heal_bytes": tot["bytes_out"], "heal_sent": tot["sent"],
+                "heal_needed": needed, "proc_catchup": proc_report(p0, p1)})
     if conv is None:
         say("  healed: %d of %d cut sites converged within %d s (counts %s, expected ≥ %d)"
             "   [target ≤ %.0f s: MISSED]" % (len(done), len(cut), args.catchup_timeout,
@@ -428,8 +439,12 @@ def cut_phase(args, fed, watcher, clients):
         "each within p50 %s, p99 %s, max %s   [target p99 ≤ %.0f ms: %s]" % (
             live.ok, args.catchup_rate, fmt_ms(lat["p50"]), fmt_ms(lat["p99"]), fmt_ms(lat["max"]),
             TARGET_CATCHUP_P99_MS, mark(p99_ok)))
-    say("  the heal cost %d reconciliation messages and %.1f MB sent over the federation" % (
-        tot["reconciliations"], tot["bytes_out"] / 1e6))
+    say("  the heal cost %d reconciliation messages and %.1f MB sent over the federation: "
+        "%d events sent where %d deliveries were needed (x%.2f; %d events x %d cut sites, "
+        "%d live writes x %d links), %.0f B per event needed" % (
+            tot["reconciliations"], tot["bytes_out"] / 1e6, tot["sent"], needed,
+            tot["sent"] / max(1, needed), H - before, len(cut), live.ok, len(fed.sites) - 1,
+            tot["bytes_out"] / max(1, needed)))
     say_proc("during the catch-up:", out["proc_catchup"])
     watcher.start(cut, clients)
     return out

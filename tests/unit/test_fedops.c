@@ -264,6 +264,58 @@ test_expiry_closes_link(void **state)
 	tu_rm(dir);
 }
 
+/* What a listener heard: the ids of one origin. */
+struct heard {
+	enum node_origin origin;    /* the origin listened for */
+	uint8_t ids[8][CPT_ID_LEN]; /* the first ids of it */
+	size_t n;                   /* how many */
+};
+
+static void
+s_heard(void *arg, const node_change_t *c, size_t n, enum node_origin origin)
+{
+	struct heard *h = arg;
+
+	for (size_t i = 0; i < n && origin == h->origin && h->n < 8; i++)
+		memcpy(h->ids[h->n++], c[i].id, CPT_ID_LEN);
+}
+
+/* An event from a peer that waits for its author's enrolment and is
+ * admitted when the enrolment comes is told to the listeners (origin
+ * NODE_ADMITTED, which the federation relays to every peer). Before, only
+ * the events a commit's own requests stored were told: an admitted event
+ * reached no peer, no stream and no search index until something else
+ * (the periodic reconciliation, a restart) brought it (issue 24: a two-level
+ * federation was not equal after start until the 60 s reconciliation). */
+static void
+test_admitted_events_told(void **state)
+{
+	char dir[64];
+	node_t *n = tu_node(dir, "mid");
+	key_sign_t *user = key_sign_new();
+	struct heard h = {NODE_ADMITTED, {{0}}, 0};
+	uint8_t env[512], id[CPT_ID_LEN];
+	size_t len;
+	const uint8_t *b = env;
+	ingest_res_t res;
+
+	(void)state;
+	assert_int_equal(node_listen(n, s_heard, &h), 0);
+	len = tu_sign(n, user, EVT_POST, "{\"text\":\"before my enrolment\"}", hlc_wall_ms(), env,
+	              sizeof(env));
+	evt_id_raw(id, env);
+	assert_int_equal(node_submit_from_peer(n, &b, &len, 1, &res), 0);
+	assert_int_equal(res.rc, CPT_EPENDING);
+	assert_int_equal(h.n, 0);
+	tu_enrol(n, user, "late1");
+	assert_int_equal(h.n, 1);
+	assert_memory_equal(h.ids[0], id, CPT_ID_LEN);
+	node_unlisten(n, s_heard, &h);
+	key_sign_destroy(&user);
+	node_close(&n);
+	tu_rm(dir);
+}
+
 int
 main(void)
 {
@@ -272,6 +324,7 @@ main(void)
 	    cmocka_unit_test(test_many_peers),
 	    cmocka_unit_test(test_redial_when_certified_again),
 	    cmocka_unit_test(test_expiry_closes_link),
+	    cmocka_unit_test(test_admitted_events_told),
 	};
 
 	if (cpt_init() != 0)
