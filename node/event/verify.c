@@ -92,6 +92,24 @@ s_rebuild_fn(store_txn_t *txn, void *arg)
 }
 
 /* Compares one database of two stores; reports the first differences. */
+/* Up to max bytes of v on stderr, printable ASCII as is and every other
+ * byte as \xNN: keys and values may be binary, and the output is read as
+ * text (a terminal, a test's UTF-8 decoding). */
+static void
+s_show(const store_val_t *v, size_t max)
+{
+	const unsigned char *p = v->data;
+	size_t n = v->len < max ? v->len : max;
+
+	for (size_t i = 0; i < n; i++)
+		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\')
+			fputc(p[i], stderr);
+		else
+			fprintf(stderr, "\\x%02x", p[i]);
+	if (v->len > max)
+		fputs("...", stderr);
+}
+
 static size_t
 s_diff(store_txn_t *ta, store_txn_t *tb, enum store_db db)
 {
@@ -122,12 +140,17 @@ s_diff(store_txn_t *ta, store_txn_t *tb, enum store_db db)
 				c = ka.len < kb.len ? -1 : 1;
 		}
 		if (c == 0 && (va.len != vb.len || memcmp(va.data, vb.data, va.len) != 0)) {
-			if (diffs++ < 5)
-				fprintf(
-				    stderr,
-				    "verify: %s: an entry differs from the rebuild: %.*s / %.*s\n",
-				    name, (int)(va.len > 200 ? 200 : va.len), (char *)va.data,
-				    (int)(vb.len > 200 ? 200 : vb.len), (char *)vb.data);
+			if (diffs++ < 5) {
+				fprintf(stderr,
+				        "verify: %s: an entry differs from the rebuild: key ",
+				        name);
+				s_show(&ka, 64);
+				fputs(", stored ", stderr);
+				s_show(&va, 200);
+				fputs(" / rebuilt ", stderr);
+				s_show(&vb, 200);
+				fputc('\n', stderr);
+			}
 		} else if (c != 0) {
 			if (diffs++ < 5)
 				fprintf(stderr, "verify: %s: an entry %s\n", name,

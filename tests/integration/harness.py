@@ -79,7 +79,7 @@ def wait_until(fn, timeout, interval=0.1):
 def run_cli(*args, check=True, timeout=60, input=None):
     """Runs `comptoir ARGS...`; returns the CompletedProcess (text mode)."""
     p = subprocess.run([BIN] + [str(a) for a in args], capture_output=True, text=True,
-                       timeout=timeout, input=input)
+                       errors="replace", timeout=timeout, input=input)
     if check and p.returncode != 0:
         raise RuntimeError("comptoir %s: exit %d\n%s%s" % (" ".join(map(str, args)),
                                                            p.returncode, p.stdout, p.stderr))

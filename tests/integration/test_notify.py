@@ -457,7 +457,8 @@ def main():
     t.test(test_space_post, P, L)
     for n in (P, L):
         v = n.cli("verify", check=False)
-        t.check(v.returncode == 0, "%s: verify (views equal a rebuild)" % n.site, v.stdout[-400:])
+        t.check(v.returncode == 0, "%s: verify (views equal a rebuild)" % n.site,
+                v.stdout[-400:] + v.stderr[-1500:])
     t.finish()
 
 
