@@ -25,6 +25,7 @@ struct rebuild {
 	int has_after;     /* after is set */
 	uint8_t last[64];  /* the last pending key this transaction took */
 	int more;          /* pending entries remain after last */
+	store_txn_t *snap; /* the one snapshot of the store verified, read throughout */
 };
 
 /* Copies up to 1000 events per transaction into the scratch store. The pass
@@ -38,8 +39,10 @@ s_rebuild_fn(store_txn_t *txn, void *arg)
 	size_t end = b->at + 1000 < b->n ? b->at + 1000 : b->n;
 	int rc = 0;
 
-	if (store_read_begin(b->from, &rtxn) != 0)
-		return CPT_EIO;
+	/* Every pass reads the same snapshot as the comparison: on a live
+	 * store, an event committed between two reads was "in the store but
+	 * not in the rebuild". */
+	rtxn = b->snap;
 	if (b->db == DB_PENDING) {
 		store_cur_t *cur;
 		store_val_t k = {sizeof(b->after), b->after}, v;
@@ -48,7 +51,6 @@ s_rebuild_fn(store_txn_t *txn, void *arg)
 
 		b->more = 0;
 		if ((rc = store_cur_open(rtxn, DB_PENDING, &cur)) != 0) {
-			store_read_end(b->from, &rtxn);
 			return rc;
 		}
 		if (b->has_after) {
@@ -72,7 +74,6 @@ s_rebuild_fn(store_txn_t *txn, void *arg)
 		}
 		b->more = r == 0 && count > 0;
 		store_cur_close(&cur);
-		store_read_end(b->from, &rtxn);
 		return rc;
 	}
 	for (size_t i = b->at; i < end && rc == 0; i++) {
@@ -87,7 +88,6 @@ s_rebuild_fn(store_txn_t *txn, void *arg)
 		len = v.len;
 		rc = ingest_txn(b->ctx, txn, &p, &len, 1, &res);
 	}
-	store_read_end(b->from, &rtxn);
 	return rc;
 }
 
@@ -152,10 +152,13 @@ s_diff(store_txn_t *ta, store_txn_t *tb, enum store_db db)
 				fputc('\n', stderr);
 			}
 		} else if (c != 0) {
-			if (diffs++ < 5)
-				fprintf(stderr, "verify: %s: an entry %s\n", name,
+			if (diffs++ < 5) {
+				fprintf(stderr, "verify: %s: an entry %s: key ", name,
 				        c < 0 ? "is in the store but not in the rebuild"
 				              : "is in the rebuild but not in the store");
+				s_show(c < 0 ? &ka : &kb, 64);
+				fputc('\n', stderr);
+			}
 		}
 		if (c <= 0)
 			ra = store_cur_get(ca, &ka, &va, STORE_NEXT);
@@ -252,12 +255,12 @@ event_verify(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 	rc = 0;
 	{
 		struct rebuild b = {.from = st, .ctx = &sc, .db = DB_EVENTS};
-		if (store_read_begin(st, &txn) != 0) {
+		/* One snapshot for the rebuild and the comparison (below). */
+		if (store_read_begin(st, &txn) != 0)
 			rc = CPT_EIO;
-		} else {
+		else
 			rc = ev_collect(txn, DB_EVENTS, &ids, &n);
-			store_read_end(st, &txn);
-		}
+		b.snap = txn;
 		b.ids = ids;
 		b.n = n;
 		while (rc == 0 && b.at < b.n) {
@@ -276,7 +279,7 @@ event_verify(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 			}
 		} while (rc == 0 && b.more);
 	}
-	if (rc == 0 && store_read_begin(st, &txn) == 0) {
+	if (rc == 0 && txn != NULL) {
 		if (store_read_begin(scratch, &t2) == 0) {
 			/* Every index of the registry, then what is not derived. */
 			static const enum store_db also[] = {DB_EVENTS, DB_PENDING, DB_PENDING_IDS};
@@ -289,8 +292,9 @@ event_verify(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 				diffs += s_diff(txn, t2, also[i]);
 			store_read_end(scratch, &t2);
 		}
-		store_read_end(st, &txn);
 	}
+	if (txn != NULL)
+		store_read_end(st, &txn);
 	ingest_ctx_release(&sc);
 	store_close(&scratch);
 	nftw(tmp, s_rm, 16, FTW_DEPTH | FTW_PHYS);
