@@ -614,48 +614,49 @@ users_add_bot(node_t *n, const char *handle, const char *name, const char *owner
 	return rc;
 }
 
+struct bots_of {
+	const char *owner; /* NULL: every bot */
+	json_t *out;       /* the array filled */
+};
+
+static void
+s_bot_row(void *arg, store_txn_t *txn, const store_val_t *k, json_t *rec)
+{
+	struct bots_of *b = arg;
+	const char *o = json_string_value(json_object_get(rec, "owner"));
+	char handle[64];
+	json_t *p;
+
+	if (rec == NULL || o == NULL || k->len >= sizeof(handle) ||
+	    (b->owner && strcmp(o, b->owner) != 0))
+		return;
+	memcpy(handle, k->data, k->len);
+	handle[k->len] = 0;
+	p = query_person(txn, handle);
+	json_array_append_new(
+	    b->out,
+	    json_pack("{s:s, s:s, s:O, s:O, s:O, s:b}", "handle", handle, "owner", o, "name",
+	              json_object_get(json_object_get(p, "profile"), "name") ?: json_null(), "key",
+	              json_object_get(p, "key") ?: json_null(), "created",
+	              json_object_get(rec, "created") ?: json_null(), "disabled",
+	              json_is_true(json_object_get(p, "disabled"))));
+	json_decref(p);
+}
+
 json_t *
 users_bots(store_t *st, const char *owner)
 {
 	store_txn_t *txn;
-	store_cur_t *cur;
-	store_val_t k, v;
-	json_t *out = json_array();
+	struct bots_of b = {owner, json_array()};
 
-	if (out == NULL || store_read_begin(st, &txn) != 0) {
-		json_decref(out);
+	if (b.out == NULL || store_read_begin(st, &txn) != 0) {
+		json_decref(b.out);
 		return NULL;
 	}
-	if (store_cur_open(txn, DB_BOTS, &cur) == 0) {
-		for (int r = store_cur_get(cur, &k, &v, STORE_FIRST); r == 0;
-		     r = store_cur_get(cur, &k, &v, STORE_NEXT)) {
-			json_t *rec = json_loadb(v.data, v.len, 0, NULL), *p;
-			char handle[64];
-			const char *o = json_string_value(json_object_get(rec, "owner"));
-			if (rec == NULL || o == NULL || k.len >= sizeof(handle) ||
-			    (owner && strcmp(o, owner) != 0)) {
-				json_decref(rec);
-				continue;
-			}
-			memcpy(handle, k.data, k.len);
-			handle[k.len] = 0;
-			p = query_person(txn, handle);
-			json_array_append_new(
-			    out,
-			    json_pack("{s:s, s:s, s:O, s:O, s:O, s:b}", "handle", handle, "owner",
-			              o, "name",
-			              json_object_get(json_object_get(p, "profile"), "name")
-			                  ?: json_null(),
-			              "key", json_object_get(p, "key") ?: json_null(), "created",
-			              json_object_get(rec, "created") ?: json_null(), "disabled",
-			              json_is_true(json_object_get(p, "disabled"))));
-			json_decref(p);
-			json_decref(rec);
-		}
-		store_cur_close(&cur);
-	}
+	if (store_each_json(txn, DB_BOTS, s_bot_row, &b) != 0)
+		log_warnx("users", "cannot read every bot record");
 	store_read_end(st, &txn);
-	return out;
+	return b.out;
 }
 
 int

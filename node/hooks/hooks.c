@@ -269,30 +269,36 @@ hooks_create(store_t *st, const hooks_who_t *who, const json_t *req, json_t **vi
 	return rc;
 }
 
+struct hooks_of {
+	const hooks_who_t *who; /* whose */
+	json_t *out;            /* the array filled */
+};
+
+static void
+s_hook_row(void *arg, store_txn_t *txn, const store_val_t *k, json_t *rec)
+{
+	struct hooks_of *h = arg;
+
+	(void)txn;
+	(void)k;
+	if (rec && s_mine(rec, h->who))
+		json_array_append_new(h->out, s_view(rec));
+}
+
 json_t *
 hooks_list(store_t *st, const hooks_who_t *who)
 {
 	store_txn_t *txn;
-	store_cur_t *cur;
-	store_val_t k, v;
-	json_t *out = json_array();
+	struct hooks_of h = {who, json_array()};
 
-	if (out == NULL || store_read_begin(st, &txn) != 0) {
-		json_decref(out);
+	if (h.out == NULL || store_read_begin(st, &txn) != 0) {
+		json_decref(h.out);
 		return NULL;
 	}
-	if (store_cur_open(txn, DB_HOOKS, &cur) == 0) {
-		for (int r = store_cur_get(cur, &k, &v, STORE_FIRST); r == 0;
-		     r = store_cur_get(cur, &k, &v, STORE_NEXT)) {
-			json_t *rec = json_loadb(v.data, v.len, 0, NULL);
-			if (rec && s_mine(rec, who))
-				json_array_append_new(out, s_view(rec));
-			json_decref(rec);
-		}
-		store_cur_close(&cur);
-	}
+	if (store_each_json(txn, DB_HOOKS, s_hook_row, &h) != 0)
+		log_warnx("hooks", "cannot read every webhook record");
 	store_read_end(st, &txn);
-	return out;
+	return h.out;
 }
 
 /* The record of id if who may see it: a new reference, or NULL. */

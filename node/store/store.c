@@ -702,6 +702,27 @@ store_get_json(store_txn_t *txn, enum store_db db, const void *key, size_t klen)
 	return json_loadb(v.data, v.len, 0, NULL);
 }
 
+int
+store_each_json(store_txn_t *txn, enum store_db db,
+                void (*fn)(void *arg, store_txn_t *txn, const store_val_t *key, json_t *rec),
+                void *arg)
+{
+	store_cur_t *cur;
+	store_val_t k, v;
+	int rc;
+
+	if ((rc = store_cur_open(txn, db, &cur)) != 0)
+		return rc;
+	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		json_t *rec = json_loadb(v.data, v.len, 0, NULL);
+		fn(arg, txn, &k, rec);
+		json_decref(rec);
+	}
+	store_cur_close(&cur);
+	return rc == CPT_ENOTFOUND ? 0 : rc;
+}
+
 size_t
 store_count(store_txn_t *txn, enum store_db db)
 {

@@ -194,6 +194,13 @@ int store_put_json(store_txn_t *txn, enum store_db db, const void *key, size_t k
                    const json_t *j) CPT_WUR;
 /* The JSON value of key: a new reference, or NULL (absent, not JSON, or an error). */
 json_t *store_get_json(store_txn_t *txn, enum store_db db, const void *key, size_t klen);
+/* Calls fn(arg, txn, key, rec) for each entry of db in key order, rec its
+ * value parsed as JSON (NULL when it does not parse; fn does not own it).
+ * For the small databases of records (DB_BOTS, DB_HOOKS). Returns 0, or the
+ * cursor's error. */
+int store_each_json(store_txn_t *txn, enum store_db db,
+                    void (*fn)(void *arg, store_txn_t *txn, const store_val_t *key, json_t *rec),
+                    void *arg) CPT_WUR;
 /* Number of entries of db (0 on an error). */
 size_t store_count(store_txn_t *txn, enum store_db db);
 
