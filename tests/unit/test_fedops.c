@@ -192,43 +192,68 @@ s_engine_dialing(fed_t *fed, const key_curve_t *curve, const key_sign_t *lsign, 
 	return s;
 }
 
+/* A hub node and the keys of a site lyon it will dial (lyon_open), released
+ * with the engine by lyon_close. */
+struct lyon {
+	char dir[64];
+	node_t *n;
+	fed_t *fed;
+	key_curve_t *curve, *lcurve, *lseal; /* the hub's transport key; lyon's two */
+	key_sign_t *lsign;                   /* lyon's site key */
+	sync_t *s;                           /* the hub's engine, once started */
+};
+
+static void
+lyon_open(struct lyon *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->n = tu_node(l->dir, "hub");
+	assert_non_null(l->fed = fed_new(l->n));
+	l->curve = key_curve_new();
+	l->lcurve = key_curve_new();
+	l->lseal = key_curve_new();
+	l->lsign = key_sign_new();
+}
+
+static void
+lyon_close(struct lyon *l)
+{
+	sync_stop(&l->s);
+	key_curve_destroy(&l->curve);
+	key_curve_destroy(&l->lcurve);
+	key_curve_destroy(&l->lseal);
+	key_sign_destroy(&l->lsign);
+	fed_destroy(&l->fed);
+	node_close(&l->n);
+	tu_rm(l->dir);
+}
+
 /* A site we dial whose certificate expired, then was renewed, is dialed
  * again (issue 24: only a site that dialed us came back; one we dialed
  * stayed shut out until the node restarted). */
 static void
 test_redial_when_certified_again(void **state)
 {
-	char dir[64];
-	node_t *n = tu_node(dir, "hub");
-	fed_t *fed = fed_new(n);
-	key_curve_t *curve = key_curve_new(), *lcurve = key_curve_new(), *lseal = key_curve_new();
-	key_sign_t *lsign = key_sign_new();
-	uint64_t now = hlc_wall_ms();
-	sync_t *s;
+	struct lyon l;
+	uint64_t now;
 
 	(void)state;
-	assert_non_null(fed);
+	lyon_open(&l);
+	now = hlc_wall_ms();
 	/* Valid for two seconds from now. */
-	s_certify(n, dir, lsign, lcurve, lseal, now, now + 2000);
-	s = s_engine_dialing(fed, curve, lsign, 0);
-	assert_true(s_revoked_becomes(s, 0));
+	s_certify(l.n, l.dir, l.lsign, l.lcurve, l.lseal, now, now + 2000);
+	l.s = s_engine_dialing(l.fed, l.curve, l.lsign, 0);
+	assert_true(s_revoked_becomes(l.s, 0));
 	/* Expired: the check after a change of trust shuts it out. */
 	while (hlc_wall_ms() <= now + 2000)
 		usleep(50000);
-	sync_recheck(s);
-	assert_true(s_revoked_becomes(s, 1));
+	sync_recheck(l.s);
+	assert_true(s_revoked_becomes(l.s, 1));
 	/* Renewed: the same keys, from now on, no end. */
-	s_certify(n, dir, lsign, lcurve, lseal, hlc_wall_ms(), 0);
-	sync_recheck(s);
-	assert_true(s_revoked_becomes(s, 0));
-	sync_stop(&s);
-	key_curve_destroy(&curve);
-	key_curve_destroy(&lcurve);
-	key_curve_destroy(&lseal);
-	key_sign_destroy(&lsign);
-	fed_destroy(&fed);
-	node_close(&n);
-	tu_rm(dir);
+	s_certify(l.n, l.dir, l.lsign, l.lcurve, l.lseal, hlc_wall_ms(), 0);
+	sync_recheck(l.s);
+	assert_true(s_revoked_becomes(l.s, 0));
+	lyon_close(&l);
 }
 
 /* A link whose certificate expires closes on its own: nothing else
@@ -237,31 +262,20 @@ test_redial_when_certified_again(void **state)
 static void
 test_expiry_closes_link(void **state)
 {
-	char dir[64];
-	node_t *n = tu_node(dir, "hub");
-	fed_t *fed = fed_new(n);
-	key_curve_t *curve = key_curve_new(), *lcurve = key_curve_new(), *lseal = key_curve_new();
-	key_sign_t *lsign = key_sign_new();
-	uint64_t now = hlc_wall_ms();
-	sync_t *s;
+	struct lyon l;
+	uint64_t now;
 
 	(void)state;
-	assert_non_null(fed);
-	s_certify(n, dir, lsign, lcurve, lseal, now, now + 1500);
-	s = s_engine_dialing(fed, curve, lsign, 200);
-	assert_true(s_revoked_becomes(s, 0));
+	lyon_open(&l);
+	now = hlc_wall_ms();
+	s_certify(l.n, l.dir, l.lsign, l.lcurve, l.lseal, now, now + 1500);
+	l.s = s_engine_dialing(l.fed, l.curve, l.lsign, 200);
+	assert_true(s_revoked_becomes(l.s, 0));
 	while (hlc_wall_ms() <= now + 1500)
 		usleep(50000);
 	/* No sync_recheck here: the engine's own timer. */
-	assert_true(s_revoked_becomes(s, 1));
-	sync_stop(&s);
-	key_curve_destroy(&curve);
-	key_curve_destroy(&lcurve);
-	key_curve_destroy(&lseal);
-	key_sign_destroy(&lsign);
-	fed_destroy(&fed);
-	node_close(&n);
-	tu_rm(dir);
+	assert_true(s_revoked_becomes(l.s, 1));
+	lyon_close(&l);
 }
 
 /* What a listener heard: the ids of one origin. */
