@@ -47,6 +47,14 @@ api_status(http_req_t *r)
 			              (json_int_t)c.missing_bytes));
 	}
 	store_read_end(h->st, &txn);
+	if (j) {
+		/* How far the search index is behind the store (a catch-up). */
+		search_t *s = atomic_load(&h->search);
+		if (s)
+			json_object_set_new(
+			    j, "search",
+			    json_pack("{s:I}", "behind", (json_int_t)search_backlog(s)));
+	}
 	if (j) /* this site's title and state, the sites by name, the peer links */
 		fed_status_json(h->fed, j);
 	return http_reply(r, 200, j);
@@ -78,6 +86,15 @@ api_metrics(http_req_t *r)
 #define METRIC(name, type, help) fprintf(f, "# HELP " name " " help "\n# TYPE " name " " type "\n")
 	METRIC("comptoir_events_stored", "gauge", "Events held in the store.");
 	fprintf(f, "comptoir_events_stored %zu\n", events);
+	{
+		search_t *s = atomic_load(&h->search);
+		if (s) {
+			METRIC("comptoir_search_behind", "gauge",
+			       "Changes stored and not yet in the search index.");
+			fprintf(f, "comptoir_search_behind %llu\n",
+			        (unsigned long long)search_backlog(s));
+		}
+	}
 	if (have_bc) {
 		METRIC("comptoir_blobs_wanted", "gauge",
 		       "Files (blobs) named by an unredacted event: what this site keeps.");

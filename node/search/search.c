@@ -5,10 +5,15 @@
  * store compared row by row with the file).
  */
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <sqlite3.h>
@@ -1077,6 +1082,94 @@ s_apply(search_t *s, const sx_change_t *c, size_t n)
 /* Changes of one SQLite transaction at most: keeps the LMDB reader short. */
 #define SX_BATCH 2000
 
+/* The backlog file's path into out. */
+static void
+s_behind_path(const search_t *s, char *out, size_t cap)
+{
+	snprintf(out, cap, "%.*s.behind", (int)(strlen(s->path) - 3), s->path); /* search.db */
+}
+
+/* Changes not taken yet (the ring and the file); qlock held. */
+static uint64_t
+s_backlog(const search_t *s)
+{
+	return s->qn + (s->b_wr - s->b_rd) / sizeof(sx_change_t);
+}
+
+/* Appends n changes to the backlog file; qlock held. 0, or -1 when the file
+ * is missing or cannot be written (nothing counted: the caller waits for
+ * room in the ring instead). */
+static int
+s_spill(search_t *s, const sx_change_t *c, size_t n)
+{
+	size_t len = n * sizeof(*c), off = 0;
+
+	if (s->bfd < 0)
+		return -1;
+	while (off < len) {
+		ssize_t w =
+		    pwrite(s->bfd, (const char *)c + off, len - off, (off_t)(s->b_wr + off));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			log_warnx("search",
+			          "cannot write the backlog file: %s: commits wait for "
+			          "the index instead",
+			          strerror(w < 0 ? errno : EIO));
+			close(s->bfd);
+			s->bfd = -1;
+			if (s->b_rd < s->b_wr)
+				s->need_recon = 1; /* what it held is lost: derived again */
+			s->b_rd = s->b_wr = 0;
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	s->b_wr += len;
+	s->spilled += n;
+	return 0;
+}
+
+/* Reads up to max changes from the backlog file into out; qlock held. The
+ * number read; an unreadable file is given up and the writer reconciles
+ * the whole index instead (need_recon), so nothing is lost. */
+static size_t
+s_unspill(search_t *s, sx_change_t *out, size_t max)
+{
+	uint64_t avail = (s->b_wr - s->b_rd) / sizeof(*out);
+	size_t n = avail < max ? (size_t)avail : max, len = n * sizeof(*out), off = 0;
+
+	while (off < len) {
+		ssize_t r = pread(s->bfd, (char *)out + off, len - off, (off_t)(s->b_rd + off));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			log_warnx("search",
+			          "cannot read the backlog file: %s: the index is "
+			          "reconciled with the store instead",
+			          r < 0 ? strerror(errno) : "shorter than written");
+			s->need_recon = 1;
+			s->b_rd = s->b_wr = 0;
+			if (ftruncate(s->bfd, 0) != 0) {
+				close(s->bfd);
+				s->bfd = -1;
+			}
+			return 0;
+		}
+		off += (size_t)r;
+	}
+	s->b_rd += len;
+	if (s->b_rd == s->b_wr) {
+		/* Emptied: the file starts again at 0 (its pages are given back). */
+		s->b_rd = s->b_wr = 0;
+		if (ftruncate(s->bfd, 0) != 0) {
+			close(s->bfd);
+			s->bfd = -1;
+		}
+	}
+	return n;
+}
+
 static void *
 s_writer(void *arg)
 {
@@ -1088,23 +1181,29 @@ s_writer(void *arg)
 	pthread_mutex_lock(&s->qlock);
 	for (;;) {
 		size_t n, first;
-		while (s->qn == 0 && !s->stop)
+		while ((s_backlog(s) == 0 || s->held) && !s->stop)
 			pthread_cond_wait(&s->qcond, &s->qlock);
-		if (s->qn == 0 && s->stop)
+		/* Stopping: a long backlog is kept in the file for the next
+		 * start (search_close) rather than holding the stop. */
+		if (s->stop && (s_backlog(s) == 0 || s_backlog(s) > s->drain_max))
 			break;
-		/* Taken out of the ring now, so that a waiting commit goes on
-		 * while this batch is indexed. */
+		/* Taken out of the ring now, so that a commit goes on while this
+		 * batch is indexed; the ring first (the newest changes: a post
+		 * written here is found soon even during a catch-up), then the
+		 * file. */
 		n = s->qn < SX_BATCH ? s->qn : SX_BATCH;
 		first = s->qcap - s->qhead < n ? s->qcap - s->qhead : n;
 		memcpy(s->batch, s->q + s->qhead, first * sizeof(*s->batch));
 		memcpy(s->batch + first, s->q, (n - first) * sizeof(*s->batch));
 		s->qhead = (s->qhead + n) % s->qcap;
 		s->qn -= n;
+		if (n < SX_BATCH && s->b_rd < s->b_wr)
+			n += s_unspill(s, s->batch + n, SX_BATCH - n);
 		pthread_cond_broadcast(&s->qroom);
 		pthread_mutex_unlock(&s->qlock);
 		/* A failed batch leaves the file "not clean": the next open
 		 * reconciles it with the store. */
-		if (s_apply(s, s->batch, n) != 0)
+		if (n > 0 && s_apply(s, s->batch, n) != 0)
 			s->failed = 1;
 		if (s->need_recon) {
 			char err[512] = "";
@@ -1126,23 +1225,39 @@ s_writer(void *arg)
 
 /*
  * The node's after-commit listener: copies the changes into the ring and
- * never touches SQLite. When the ring is full it waits for the writer to
- * take a batch out: the ring is bounded in bytes (search_start), and no
- * change is ever dropped, so the index stays a function of the event set.
- * The wait holds back the committing thread (a peer's batches, through the
- * federation's writer, and so the peer's acknowledgements), never the
- * network thread; see docs/ARCHITECTURE.md, "Search", for why not a drop.
+ * never touches SQLite. What does not fit in the ring goes to the backlog
+ * file, which the writer reads back: the ring is bounded in bytes
+ * (search_start), the commit does not wait for the index, and no change is
+ * ever dropped, so the index stays a function of the event set. Only when
+ * the file cannot be written does the commit wait for room in the ring;
+ * see docs/ARCHITECTURE.md, "Search".
  */
 static void
 s_listener(void *arg, const node_change_t *changes, size_t n, enum node_origin origin)
 {
 	search_t *s = arg;
+	sx_change_t spill[256];
 	size_t i = 0;
 
 	(void)origin;
 	pthread_mutex_lock(&s->qlock);
 	while (i < n) {
 		if (s->qn == s->qcap) {
+			size_t k = 0;
+			for (; i + k < n && k < sizeof(spill) / sizeof(spill[0]); k++) {
+				const node_change_t *ch = &changes[i + k];
+				memset(&spill[k], 0, sizeof(spill[k]));
+				spill[k].kind = ch->kind;
+				memcpy(spill[k].id, ch->id, CPT_ID_LEN);
+				memcpy(spill[k].ref, ch->ref, CPT_ID_LEN);
+				spill[k].has_ref = ch->has_ref;
+			}
+			if (s_spill(s, spill, k) == 0) {
+				i += k;
+				s->heard += k;
+				pthread_cond_signal(&s->qcond);
+				continue;
+			}
 			s->q_waits++;
 			while (s->qn == s->qcap)
 				pthread_cond_wait(&s->qroom, &s->qlock);
@@ -1187,9 +1302,44 @@ s_free(search_t *s)
 	pthread_cond_destroy(&s->qcond);
 	pthread_cond_destroy(&s->rcond);
 	pthread_cond_destroy(&s->qroom);
+	if (s->bfd >= 0)
+		close(s->bfd);
 	free(s->q);
 	free(s->batch);
 	free(s);
+}
+
+/* When state is want followed by " behind R W" and the backlog file holds
+ * those bytes, opens it as the writer's backlog: 0. Else -1 (the index is
+ * reconciled as after a crash). */
+static int
+s_behind_load(search_t *s, const char *state, const char *want)
+{
+	char path[sizeof(s->path) + 8];
+	size_t wl = strlen(want);
+	uint64_t rd, wr;
+	struct stat sb;
+	int fd;
+
+	if (strncmp(state, want, wl) != 0 ||
+	    sscanf(state + wl, " behind %" SCNu64 " %" SCNu64, &rd, &wr) != 2 || rd >= wr ||
+	    (wr - rd) % sizeof(sx_change_t) != 0)
+		return -1;
+	s_behind_path(s, path, sizeof(path));
+	if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+		return -1;
+	if (fstat(fd, &sb) != 0 || (uint64_t)sb.st_size < wr) {
+		close(fd);
+		return -1;
+	}
+	s->bfd = fd;
+	s->b_rd = rd;
+	s->b_wr = wr;
+	s->heard = (wr - rd) / sizeof(sx_change_t);
+	log_info("search",
+	         "the index is %" PRIu64 " changes behind the store: indexed after the start",
+	         s->heard);
+	return 0;
 }
 
 int
@@ -1216,6 +1366,8 @@ search_open(search_t **out, store_t *st, const char *dir, int flags, char *err, 
 	pthread_cond_init(&s->rcond, NULL);
 	pthread_cond_init(&s->qroom, NULL);
 	s->qcap = SEARCH_QUEUE_BYTES / sizeof(sx_change_t);
+	s->bfd = -1;
+	s->drain_max = SEARCH_DRAIN_MAX;
 	if (!s->readonly) {
 		if ((rc = sx_connect(&s->w, s->path, 0, err, errlen)) != 0)
 			goto fail;
@@ -1247,6 +1399,11 @@ search_open(search_t **out, store_t *st, const char *dir, int flags, char *err, 
 		s->current = strcmp(state, want) == 0;
 		if (flags & SEARCH_AS_IS) {
 			s->as_is = 1;
+		} else if (!(flags & SEARCH_REBUILD_AT_OPEN) &&
+		           s_behind_load(s, state, want) == 0) {
+			/* Closed during a catch-up: the rows are the store's but for
+			 * the changes of the backlog file, indexed after the start. */
+			strcpy(state, want);
 		} else if ((flags & SEARCH_REBUILD_AT_OPEN) ||
 		           (ver[0] && strcmp(ver, SCHEMA_VERSION) != 0)) {
 			if ((rc = search_rebuild(s, err, errlen)) != 0)
@@ -1259,6 +1416,11 @@ search_open(search_t **out, store_t *st, const char *dir, int flags, char *err, 
 				log_info("search",
 				         "index brought up to the store: %zu of %zu rows put right",
 				         wrong, docs);
+		}
+		if (!s->as_is && s->bfd < 0) {
+			char bpath[sizeof(s->path) + 8];
+			s_behind_path(s, bpath, sizeof(bpath));
+			(void)unlink(bpath); /* a backlog of a state no longer current */
 		}
 		if (!s->as_is && s_meta_put(s, "version", SCHEMA_VERSION) != 0) {
 			rc = sx_fail(s->w, "writing the version", err, errlen);
@@ -1286,6 +1448,15 @@ search_start(search_t *s, node_t *n, char *err, size_t errlen)
 	if (s->q == NULL || s->batch == NULL) {
 		snprintf(err, errlen, "search index: out of memory for the writer's queue");
 		return CPT_ENOMEM;
+	}
+	if (s->bfd < 0) {
+		char path[sizeof(s->path) + 8];
+		s_behind_path(s, path, sizeof(path));
+		/* Without it commits wait for the index when the ring is full
+		 * (s_listener): slower, never wrong. */
+		if ((s->bfd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+			log_warnx("search", "cannot open %s: %s: commits will wait for the index",
+			          path, strerror(errno));
 	}
 	/* From here the file may be behind the store: said durably before the
 	 * first event is heard. */
@@ -1338,10 +1509,39 @@ search_close(search_t **self_p)
 		pthread_join(s->thread, NULL);
 	}
 	if (!s->readonly && !s->as_is && !s->failed) {
-		char state[64];
-		snprintf(state, sizeof(state), "clean %llu",
-		         (unsigned long long)(s->node ? seq : s_store_seq(s->st)));
-		if (s_meta_put(s, "state", state) != 0)
+		char state[96];
+		int n = snprintf(state, sizeof(state), "clean %llu",
+		                 (unsigned long long)(s->node ? seq : s_store_seq(s->st)));
+		/* What the writer left (a stop during a catch-up) is kept: the
+		 * ring after the file, made durable before the state names it. */
+		if (s->qn > 0 || s->b_rd < s->b_wr) {
+			sx_change_t c;
+			int ok = s->bfd >= 0;
+			for (size_t i = 0; ok && i < s->qn; i++) {
+				const sx_change_t *q = &s->q[(s->qhead + i) % s->qcap];
+				memset(&c, 0, sizeof(c)); /* no stray bytes in the file */
+				c.kind = q->kind;
+				memcpy(c.id, q->id, CPT_ID_LEN);
+				memcpy(c.ref, q->ref, CPT_ID_LEN);
+				c.has_ref = q->has_ref;
+				ok = s_spill(s, &c, 1) == 0;
+			}
+			if (ok && fsync(s->bfd) == 0)
+				snprintf(state + n, sizeof(state) - (size_t)n,
+				         " behind %" PRIu64 " %" PRIu64, s->b_rd, s->b_wr);
+			else
+				state[0] = 0; /* "dirty" stays: reconciled at open */
+			if (state[0])
+				log_info("search",
+				         "%" PRIu64
+				         " changes not indexed yet: kept for the next start",
+				         (s->b_wr - s->b_rd) / sizeof(sx_change_t));
+		} else if (s->bfd >= 0) {
+			char path[sizeof(s->path) + 8];
+			s_behind_path(s, path, sizeof(path));
+			(void)unlink(path);
+		}
+		if (state[0] && s_meta_put(s, "state", state) != 0)
 			log_warnx("search", "cannot record the index's state: %s",
 			          sqlite3_errmsg(s->w));
 	}
@@ -1405,12 +1605,40 @@ search_set_queue_bytes(search_t *s, size_t bytes)
 }
 
 void
-search_queue_stats(search_t *s, size_t *peak_bytes, size_t *bound_bytes, uint64_t *waits)
+search_queue_stats(search_t *s, size_t *peak_bytes, size_t *bound_bytes, uint64_t *waits,
+                   uint64_t *spilled)
 {
 	pthread_mutex_lock(&s->qlock);
 	*peak_bytes = s->q_peak * sizeof(sx_change_t);
 	*bound_bytes = s->qcap * sizeof(sx_change_t);
 	*waits = s->q_waits;
+	*spilled = s->spilled;
+	pthread_mutex_unlock(&s->qlock);
+}
+
+uint64_t
+search_backlog(search_t *s)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&s->qlock);
+	n = s_backlog(s);
+	pthread_mutex_unlock(&s->qlock);
+	return n;
+}
+
+void
+search_set_drain_max(search_t *s, size_t changes)
+{
+	s->drain_max = changes;
+}
+
+void
+search_hold(search_t *s, int held)
+{
+	pthread_mutex_lock(&s->qlock);
+	s->held = held;
+	pthread_cond_signal(&s->qcond);
 	pthread_mutex_unlock(&s->qlock);
 }
 

@@ -47,10 +47,21 @@ int search_open(search_t **out, store_t *st, const char *dir, int flags, char *e
  * or CPT_EFULL.
  */
 int search_start(search_t *s, node_t *n, char *err, size_t errlen) CPT_WUR;
-/* Stops listening, indexes what is queued, records the store's sequence
- * (the file is clean) and closes. Call it once no writer commits any more.
- * Safe on NULL; NULLs the pointer. */
+/* Stops listening and closes. A backlog of SEARCH_DRAIN_MAX changes or
+ * fewer is indexed first and the file records the store's sequence (it is
+ * clean); a longer one (a stop during a catch-up) is kept in
+ * dir/search.behind, made durable, and indexed by the writer after the next
+ * start, in the background, instead of holding the stop. Call it once no
+ * writer commits any more. Safe on NULL; NULLs the pointer. */
 void search_close(search_t **self_p);
+/* At close, a backlog this long or shorter is indexed before the file is
+ * closed: about 1.5 s of the writer's work. */
+#define SEARCH_DRAIN_MAX 20000
+/* Sets the longest backlog drained at close (tests: 0) before search_close. */
+void search_set_drain_max(search_t *s, size_t changes);
+/* Tests: while held is set, the writer thread takes no change (they pile
+ * up in the queue and the backlog file); search_close releases it. */
+void search_hold(search_t *s, int held);
 
 /* Empties the index and fills it again from the store (comptoir reindex).
  * 0 or an error with a message in err. */
@@ -65,17 +76,28 @@ int search_is_current(search_t *s);
 /* Changes applied by the writer thread since start, and changes heard. */
 void search_counts(search_t *s, uint64_t *heard, uint64_t *applied);
 
-/* The bound of the queue between the commits and the writer thread, in
- * bytes: a commit that finds it full waits until the writer has taken a
- * batch out (nothing is dropped). 1 MiB holds about 14,500 changes, seven
- * batches of the writer. */
+/*
+ * The queue between the commits and the writer thread is a ring bounded in
+ * bytes. A commit that finds it full writes the rest of its changes to the
+ * backlog file (dir/search.behind, 72 bytes a change, not synced: a crash
+ * leaves the index "not clean", reconciled at open), which the writer reads
+ * back once it has room: the commit never waits for the index and nothing
+ * is dropped. Only when the file cannot be written does the commit wait for
+ * room in the ring. 1 MiB holds about 14,500 changes, seven batches of the
+ * writer.
+ */
 #define SEARCH_QUEUE_BYTES (1024 * 1024)
 /* Sets the bound (tests: a small one) before search_start; at least one
  * change's size. */
 void search_set_queue_bytes(search_t *s, size_t bytes);
-/* The most bytes the queue ever held, its bound, and how many times a
- * commit waited for room. */
-void search_queue_stats(search_t *s, size_t *peak_bytes, size_t *bound_bytes, uint64_t *waits);
+/* The most bytes the ring ever held, its bound, how many times a commit
+ * waited for room (the backlog file could not be written), and how many
+ * changes went to the backlog file. */
+void search_queue_stats(search_t *s, size_t *peak_bytes, size_t *bound_bytes, uint64_t *waits,
+                        uint64_t *spilled);
+/* Changes heard and not yet indexed (the ring and the backlog file): how
+ * far the index is behind the store. */
+uint64_t search_backlog(search_t *s);
 
 /* ------------------------------------------------------------- searching */
 

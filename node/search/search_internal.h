@@ -45,7 +45,7 @@ struct search {
 	pthread_cond_t rcond;    /* a reader came back */
 	pthread_t thread;        /* the writer thread */
 	int started;             /* thread runs */
-	pthread_mutex_t qlock;   /* guards q to q_waits, stop, heard, applied */
+	pthread_mutex_t qlock;   /* guards q to q_waits, the backlog, stop, heard, applied */
 	pthread_cond_t qcond;    /* changes queued, or stop */
 	pthread_cond_t qroom;    /* the writer took changes out: room in q */
 	sx_change_t *q;          /* a ring of changes not taken yet, qcap long */
@@ -53,6 +53,11 @@ struct search {
 	size_t q_peak;           /* most slots ever used at once */
 	uint64_t q_waits;        /* times a commit waited for room */
 	sx_change_t *batch;      /* the writer's batch, SX_BATCH long */
+	int bfd;                 /* the backlog file (dir/search.behind), or -1 */
+	uint64_t b_rd, b_wr;     /* its changes not taken yet: bytes [b_rd, b_wr) */
+	uint64_t spilled;        /* changes ever written to it */
+	size_t drain_max;        /* at close: drained when the backlog is this or less */
+	int held;                /* tests: the writer takes nothing (search_hold) */
 	int stop;                /* the thread ends once q is empty */
 	uint64_t heard, applied; /* changes queued, applied */
 	int need_recon;          /* writer thread: reconcile after this batch */

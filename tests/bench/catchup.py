@@ -18,7 +18,8 @@ cores R and the source to S (taskset lists, e.g. 0:1), to see how the rate
 scales with the receiver's cores; COMPTOIR_KEEP=1 keeps both nodes'
 directories (their paths are printed on stderr). The source always runs
 without search; COMPTOIR_NO_SEARCH=1 runs the receiver without it too (the
-search index's cost in a catch-up is the difference). CATCHUP_BACKDATE=1
+search index's cost in a catch-up is the difference; with search, the time
+until the index also holds every event is printed). CATCHUP_BACKDATE=1
 spreads the source's events over a year (fill --backdate: the root key
 certifies the new site back); without it they go in the seconds since the
 source's certificate, and the reconciliation index holds a few buckets.
@@ -205,6 +206,14 @@ def main():
             last = got
         time.sleep(0.1)
     took = time.monotonic() - t0
+    # The search index follows the store in the background (its backlog
+    # file): the time until it holds everything too.
+    indexed = None
+    if "search" in dst.status():
+        while dst.status().get("search", {}).get("behind", 0) > 0 and \
+                time.monotonic() - t0 < 3600:
+            time.sleep(0.1)
+        indexed = time.monotonic() - t0
     src_cpu, dst_cpu = thread_cpu(src.proc.pid), thread_cpu(dst.proc.pid)
     sent = sum(p.get("sent", 0) for p in src.status().get("peers", []))
     for p in (perf, trace):
@@ -216,6 +225,9 @@ def main():
     rate = total / took if took > 0 else 0
     print("filled an empty site with %d events in %.1f s: %.0f events/s end to end "
           "[target >= 25,000/s on 2 cores; single-core verify %s]" % (total, took, rate, rate1))
+    if indexed is not None:
+        print("search index: holds every event %.1f s after the start (%.1f s after the store): "
+              "%.0f events/s stored and indexed" % (indexed, indexed - took, total / indexed))
     print("receiving node: peak anonymous memory (heap) %.1f MiB, VmHWM %.1f MiB incl. mapped "
           "store pages [target heap <= 64 MiB]" % (peak["anon"] / 1024, peak["hwm"] / 1024))
     if halfway:
