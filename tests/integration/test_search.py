@@ -87,6 +87,8 @@ def test_two_sites():
     print("info: found at paris %.0f ms after it could be read there" %
           ((time.monotonic() - t0) * 1000))
     t.check(pid in found_ids(a, "REUNIONS"), "accents, case and plural do not count")
+    t.check(wait_until(lambda: A.status().get("search", {}).get("behind") == 0, DEADLINE),
+            "paris's status says its index is not behind at rest", A.status().get("search"))
     hits = search(a, "inventaire")["posts"]["items"]
     snip = hits[0]["snippet"] if hits else []
     t.check(len(snip) >= 2 and snip[1].lower() == "inventaire", "the snippet marks the match",
