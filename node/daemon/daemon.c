@@ -284,7 +284,11 @@ s_search_open(node_t *n)
 	}
 
 	for (int attempt = 0; attempt < 2 && s == NULL; attempt++) {
-		if (search_open(&s, node_store(n), node_dir(n), 0, err, sizeof(err)) == 0 &&
+		/* A file not clean (a crash) is caught up by the writer after
+		 * the start: the site answers at once, and at a million posts
+		 * the reconciliation takes minutes. */
+		if (search_open(&s, node_store(n), node_dir(n), SEARCH_CATCH_UP_LATER, err,
+		                sizeof(err)) == 0 &&
 		    search_start(s, n, err, sizeof(err)) == 0)
 			break;
 		search_close(&s);

@@ -934,6 +934,12 @@ s_reconcile(search_t *s, int write, size_t *docs, size_t *wrong, char *err, size
 	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0 && r.rc == 0;
 	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 		uint16_t kind = store_get_kind(&v);
+		if (s->quit) { /* the node stops: the next start reconciles */
+			snprintf(err, errlen,
+			         "search index: reconciliation stopped by the node's stop");
+			rc = CPT_EAGAIN;
+			goto out;
+		}
 		uint8_t id[CPT_ID_LEN];
 		doc_t d;
 		if ((kind != EVT_POST && kind != EVT_COMMENT && kind != EVT_SEALED) ||
@@ -1102,6 +1108,13 @@ s_backlog(const search_t *s)
 	return s->qn + (s->b_wr - s->b_rd) / sizeof(sx_change_t);
 }
 
+/* The writer has work: changes, or a reconciliation; qlock held. */
+static int
+s_work(const search_t *s)
+{
+	return s_backlog(s) > 0 || s->need_recon;
+}
+
 /* Appends n changes to the backlog file; qlock held. 0, or -1 when the file
  * is missing or cannot be written (nothing counted: the caller waits for
  * room in the ring instead). */
@@ -1187,10 +1200,12 @@ s_writer(void *arg)
 	pthread_mutex_lock(&s->qlock);
 	for (;;) {
 		size_t n, first;
-		while ((s_backlog(s) == 0 || s->held) && !s->stop)
+		int recon;
+		while ((!s_work(s) || s->held) && !s->stop)
 			pthread_cond_wait(&s->qcond, &s->qlock);
 		/* Stopping: a long backlog is kept in the file for the next
-		 * start (search_close) rather than holding the stop. */
+		 * start (search_close) rather than holding the stop, and a
+		 * reconciliation not begun is left to the next start. */
 		if (s->stop && (s_backlog(s) == 0 || s_backlog(s) > s->drain_max))
 			break;
 		/* Taken out of the ring now, so that a commit goes on while this
@@ -1211,18 +1226,32 @@ s_writer(void *arg)
 		 * reconciles it with the store. */
 		if (n > 0 && s_apply(s, s->batch, n) != 0)
 			s->failed = 1;
-		if (s->need_recon) {
+		pthread_mutex_lock(&s->qlock);
+		recon = s->need_recon && !s->stop;
+		s->need_recon = 0;
+		s->reconciling = recon;
+		pthread_mutex_unlock(&s->qlock);
+		if (recon) {
+			/* A certificate's batch, a lost backlog, or a start after a
+			 * crash (SEARCH_CATCH_UP_LATER): the whole file against the
+			 * store, in one snapshot; the changes heard meanwhile wait
+			 * in the ring and the backlog file. */
 			char err[512] = "";
 			size_t docs, wrong;
-			s->need_recon = 0;
 			pthread_mutex_lock(&s->wlock);
 			if (s_reconcile(s, 1, &docs, &wrong, err, sizeof(err)) != 0) {
-				log_warnx("search", "%s", err);
-				s->failed = 1;
+				if (!s->quit)
+					log_warnx("search", "%s", err);
+				s->failed = 1; /* "dirty" stays: reconciled at the next start */
+			} else if (wrong) {
+				log_info("search",
+				         "index brought up to the store: %zu of %zu rows put right",
+				         wrong, docs);
 			}
 			pthread_mutex_unlock(&s->wlock);
 		}
 		pthread_mutex_lock(&s->qlock);
+		s->reconciling = 0;
 		s->applied += n;
 	}
 	pthread_mutex_unlock(&s->qlock);
@@ -1414,6 +1443,8 @@ search_open(search_t **out, store_t *st, const char *dir, int flags, char *err, 
 		           (ver[0] && strcmp(ver, SCHEMA_VERSION) != 0)) {
 			if ((rc = search_rebuild(s, err, errlen)) != 0)
 				goto fail;
+		} else if (strcmp(state, want) != 0 && (flags & SEARCH_CATCH_UP_LATER)) {
+			s->need_recon = 1; /* by the writer, after search_start */
 		} else if (strcmp(state, want) != 0) {
 			size_t docs, wrong;
 			if ((rc = s_reconcile(s, 1, &docs, &wrong, err, errlen)) != 0)
@@ -1508,11 +1539,14 @@ search_close(search_t **self_p)
 		node_unlisten(s->node, s_listener, s);
 	}
 	if (s->started) {
+		s->quit = 1;
 		pthread_mutex_lock(&s->qlock);
 		s->stop = 1;
 		pthread_cond_signal(&s->qcond);
 		pthread_mutex_unlock(&s->qlock);
 		pthread_join(s->thread, NULL);
+		if (s->need_recon)
+			s->failed = 1; /* a reconciliation not done: "dirty" stays */
 	}
 	if (!s->readonly && !s->as_is && !s->failed) {
 		char state[96];
@@ -1628,7 +1662,7 @@ search_backlog(search_t *s)
 	uint64_t n;
 
 	pthread_mutex_lock(&s->qlock);
-	n = s_backlog(s);
+	n = s_backlog(s) + (s->need_recon || s->reconciling ? 1 : 0);
 	pthread_mutex_unlock(&s->qlock);
 	return n;
 }

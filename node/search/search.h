@@ -28,13 +28,19 @@ typedef struct search search_t;
 #define SEARCH_READONLY        1 /* search_open: only search (another process writes it) */
 #define SEARCH_REBUILD_AT_OPEN 2 /* search_open: fill it again whole (comptoir reindex) */
 #define SEARCH_AS_IS           4 /* search_open: no catch-up, nothing written (verify) */
+#define SEARCH_CATCH_UP_LATER                                                                      \
+	8 /* search_open: a file not clean is reconciled by the                                    \
+	   * writer after search_start (the daemon) */
 
 /*
  * Opens (creating it when missing) the index of data directory dir, whose
  * store st is open, and brings it up to the store: when the file does not
  * say it was closed cleanly at the store's current sequence (a crash, a CLI
- * write, a new file), every row is compared with the store and put right.
- * With SEARCH_READONLY nothing is written (a CLI while the node runs).
+ * write, a new file), every row is compared with the store and put right,
+ * here, or with SEARCH_CATCH_UP_LATER by the writer thread once started
+ * (searches meanwhile find what the file holds; every hit is still read
+ * from the store). With SEARCH_READONLY nothing is written (a CLI while
+ * the node runs).
  * *out is NULL on failure, with a message naming the file in err. Returns 0,
  * CPT_EIO (SQLite's error) or CPT_ENOMEM. st must outlive the index.
  */
@@ -95,8 +101,9 @@ void search_set_queue_bytes(search_t *s, size_t bytes);
  * changes went to the backlog file. */
 void search_queue_stats(search_t *s, size_t *peak_bytes, size_t *bound_bytes, uint64_t *waits,
                         uint64_t *spilled);
-/* Changes heard and not yet indexed (the ring and the backlog file): how
- * far the index is behind the store. */
+/* Changes heard and not yet indexed (the ring and the backlog file), plus
+ * one while the file is being reconciled with the store (a start after a
+ * crash): how far the index is behind the store; 0 when it holds it all. */
 uint64_t search_backlog(search_t *s);
 
 /* ------------------------------------------------------------- searching */

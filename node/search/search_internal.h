@@ -61,6 +61,8 @@ struct search {
 	int stop;                /* the thread ends once q is empty */
 	uint64_t heard, applied; /* changes queued, applied */
 	int need_recon;          /* writer thread: reconcile after this batch */
+	int reconciling;         /* the writer is reconciling the file (qlock) */
+	volatile int quit;       /* search_close: a reconciliation under way gives up */
 	volatile int failed;     /* a change was lost: not clean at close */
 };
 

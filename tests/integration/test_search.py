@@ -157,6 +157,10 @@ def test_kill_during_posting():
         th.join()
     t.check(len(acked) >= 150, "posts acknowledged before the kill: %d" % len(acked))
     A.start()
+    # The index is reconciled with the store by its writer after the start
+    # (the site answers at once): the status says when it holds it all.
+    t.check(wait_until(lambda: A.status().get("search", {}).get("behind") == 0, DEADLINE),
+            "the index catches up after the restart", A.status().get("search"))
     c = login(A, "alice")
     missing = [w for w in acked if not search(c, w)["posts"]["items"]]
     t.check(not missing, "every acknowledged post is found after the restart",
