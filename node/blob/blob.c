@@ -657,9 +657,7 @@ int
 blob_part_finish(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN])
 {
 	char part[4200], pmap[4200], dir[4200], path[4200], map[4200];
-	uint8_t *m = NULL;
-	size_t got;
-	struct stat st;
+	struct stat st, ms;
 	int fd, rc;
 
 	if ((rc = s_part_path(bs, id, "", part, sizeof(part))) != 0 ||
@@ -674,38 +672,26 @@ blob_part_finish(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN])
 		return CPT_EIO;
 	}
 	/* The data durable first, then the manifest beside the final name,
-	 * then the rename that makes the blob count (as blob_put_commit). */
+	 * then the rename that makes the blob count (as blob_put_commit). The
+	 * manifest is the file blob_part_open wrote and fsync'd: moved, not
+	 * written again (an fsync less per blob fetched, on the sync thread:
+	 * docs/BENCHMARKS.md, "Files between two sites"). */
 	if (fsync(fd) != 0) {
 		rc = s_errno_code(errno);
 		close(fd);
 		return rc;
 	}
 	close(fd);
-	{
-		size_t mlen = (size_t)blob_nchunks((uint64_t)st.st_size) * 32;
-		int mfd = open(pmap, O_RDONLY | O_CLOEXEC);
-		if (mfd < 0)
-			return CPT_EIO;
-		if ((m = malloc(mlen)) == NULL) {
-			close(mfd);
-			return CPT_ENOMEM;
-		}
-		rc = s_read_all(mfd, m, mlen, 0, &got);
-		close(mfd);
-		if (rc == 0 && got != mlen)
-			rc = CPT_EIO;
-		snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(path, '/') - path), path);
-		if (rc == 0)
-			rc = s_mkdir(dir);
-		if (rc == 0)
-			rc = s_write_file(map, m, mlen);
-		free(m);
-		if (rc != 0)
-			return rc;
-	}
+	if (stat(pmap, &ms) != 0 ||
+	    (uint64_t)ms.st_size != (uint64_t)blob_nchunks((uint64_t)st.st_size) * 32)
+		return CPT_EIO;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(path, '/') - path), path);
+	if ((rc = s_mkdir(dir)) != 0)
+		return rc;
+	if (rename(pmap, map) != 0)
+		return CPT_EIO;
 	if (chmod(part, 0400) != 0 || rename(part, path) != 0)
 		return CPT_EIO;
-	unlink(pmap);
 	if ((rc = s_sync_dir(dir)) != 0 || (rc = s_sync_dir(bs->root)) != 0)
 		return rc;
 	return 0;
