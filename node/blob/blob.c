@@ -31,6 +31,8 @@ struct blob_store {
 	pthread_mutex_t pin_lock; /* guards pins */
 	uint8_t pins[BLOB_PINS][BLOB_ID_LEN]; /* pinned ids (a pin count of 0: free) */
 	unsigned pin_n[BLOB_PINS];            /* how many pins each holds */
+	atomic_uint_least64_t shard_ok[4];    /* bit k: blobs/<k in hex>/ is durable in
+	                                         blobs/ (fsync'd since this store opened) */
 };
 
 struct blob_put {
@@ -189,6 +191,27 @@ blob_store_close(blob_store_t **bs)
 	pthread_mutex_destroy(&(*bs)->pin_lock);
 	free(*bs);
 	*bs = NULL;
+}
+
+/*
+ * Makes the shard folder of a blob (made by the caller) durable in blobs/:
+ * blobs/ is fsync'd once per shard and per store opened, not once per blob
+ * (an fsync less per upload and per blob fetched). The bit is set only after
+ * an fsync that followed the folder's creation, so a shard another thread
+ * just made is synced again here rather than trusted.
+ */
+static int
+s_shard_durable(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN])
+{
+	uint64_t bit = (uint64_t)1 << (id[0] & 63);
+	int rc;
+
+	if (atomic_load(&bs->shard_ok[id[0] >> 6]) & bit)
+		return 0;
+	if ((rc = s_sync_dir(bs->root)) != 0)
+		return rc;
+	atomic_fetch_or(&bs->shard_ok[id[0] >> 6], bit);
+	return 0;
 }
 
 /* <root>/<2 hex>/<64 hex><suffix> into out. */
@@ -395,7 +418,7 @@ blob_put_commit(blob_put_t **p, uint8_t id[BLOB_ID_LEN], uint64_t *size)
 		rc = CPT_EIO;
 		goto out;
 	}
-	if ((rc = s_sync_dir(dir)) != 0 || (rc = s_sync_dir(w->bs->root)) != 0)
+	if ((rc = s_sync_dir(dir)) != 0 || (rc = s_shard_durable(w->bs, id)) != 0)
 		goto out;
 out:
 	blob_put_abort(p); /* closes; the unlink of the renamed tmp name fails harmlessly */
@@ -692,7 +715,7 @@ blob_part_finish(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN])
 		return CPT_EIO;
 	if (chmod(part, 0400) != 0 || rename(part, path) != 0)
 		return CPT_EIO;
-	if ((rc = s_sync_dir(dir)) != 0 || (rc = s_sync_dir(bs->root)) != 0)
+	if ((rc = s_sync_dir(dir)) != 0 || (rc = s_shard_durable(bs, id)) != 0)
 		return rc;
 	return 0;
 }
