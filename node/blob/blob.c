@@ -31,6 +31,8 @@ struct blob_store {
 	pthread_mutex_t pin_lock; /* guards pins */
 	uint8_t pins[BLOB_PINS][BLOB_ID_LEN]; /* pinned ids (a pin count of 0: free) */
 	unsigned pin_n[BLOB_PINS];            /* how many pins each holds */
+	atomic_uint_least64_t shard_ok[4];    /* bit k: blobs/<k in hex>/ is durable in
+	                                         blobs/ (fsync'd since this store opened) */
 };
 
 struct blob_put {
@@ -189,6 +191,27 @@ blob_store_close(blob_store_t **bs)
 	pthread_mutex_destroy(&(*bs)->pin_lock);
 	free(*bs);
 	*bs = NULL;
+}
+
+/*
+ * Makes the shard folder of a blob (made by the caller) durable in blobs/:
+ * blobs/ is fsync'd once per shard and per store opened, not once per blob
+ * (an fsync less per upload and per blob fetched). The bit is set only after
+ * an fsync that followed the folder's creation, so a shard another thread
+ * just made is synced again here rather than trusted.
+ */
+static int
+s_shard_durable(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN])
+{
+	uint64_t bit = (uint64_t)1 << (id[0] & 63);
+	int rc;
+
+	if (atomic_load(&bs->shard_ok[id[0] >> 6]) & bit)
+		return 0;
+	if ((rc = s_sync_dir(bs->root)) != 0)
+		return rc;
+	atomic_fetch_or(&bs->shard_ok[id[0] >> 6], bit);
+	return 0;
 }
 
 /* <root>/<2 hex>/<64 hex><suffix> into out. */
@@ -395,7 +418,7 @@ blob_put_commit(blob_put_t **p, uint8_t id[BLOB_ID_LEN], uint64_t *size)
 		rc = CPT_EIO;
 		goto out;
 	}
-	if ((rc = s_sync_dir(dir)) != 0 || (rc = s_sync_dir(w->bs->root)) != 0)
+	if ((rc = s_sync_dir(dir)) != 0 || (rc = s_shard_durable(w->bs, id)) != 0)
 		goto out;
 out:
 	blob_put_abort(p); /* closes; the unlink of the renamed tmp name fails harmlessly */
@@ -657,9 +680,7 @@ int
 blob_part_finish(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN])
 {
 	char part[4200], pmap[4200], dir[4200], path[4200], map[4200];
-	uint8_t *m = NULL;
-	size_t got;
-	struct stat st;
+	struct stat st, ms;
 	int fd, rc;
 
 	if ((rc = s_part_path(bs, id, "", part, sizeof(part))) != 0 ||
@@ -674,39 +695,27 @@ blob_part_finish(blob_store_t *bs, const uint8_t id[BLOB_ID_LEN])
 		return CPT_EIO;
 	}
 	/* The data durable first, then the manifest beside the final name,
-	 * then the rename that makes the blob count (as blob_put_commit). */
+	 * then the rename that makes the blob count (as blob_put_commit). The
+	 * manifest is the file blob_part_open wrote and fsync'd: moved, not
+	 * written again (an fsync less per blob fetched, on the sync thread:
+	 * docs/BENCHMARKS.md, "Files between two sites"). */
 	if (fsync(fd) != 0) {
 		rc = s_errno_code(errno);
 		close(fd);
 		return rc;
 	}
 	close(fd);
-	{
-		size_t mlen = (size_t)blob_nchunks((uint64_t)st.st_size) * 32;
-		int mfd = open(pmap, O_RDONLY | O_CLOEXEC);
-		if (mfd < 0)
-			return CPT_EIO;
-		if ((m = malloc(mlen)) == NULL) {
-			close(mfd);
-			return CPT_ENOMEM;
-		}
-		rc = s_read_all(mfd, m, mlen, 0, &got);
-		close(mfd);
-		if (rc == 0 && got != mlen)
-			rc = CPT_EIO;
-		snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(path, '/') - path), path);
-		if (rc == 0)
-			rc = s_mkdir(dir);
-		if (rc == 0)
-			rc = s_write_file(map, m, mlen);
-		free(m);
-		if (rc != 0)
-			return rc;
-	}
+	if (stat(pmap, &ms) != 0 ||
+	    (uint64_t)ms.st_size != (uint64_t)blob_nchunks((uint64_t)st.st_size) * 32)
+		return CPT_EIO;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(strrchr(path, '/') - path), path);
+	if ((rc = s_mkdir(dir)) != 0)
+		return rc;
+	if (rename(pmap, map) != 0)
+		return CPT_EIO;
 	if (chmod(part, 0400) != 0 || rename(part, path) != 0)
 		return CPT_EIO;
-	unlink(pmap);
-	if ((rc = s_sync_dir(dir)) != 0 || (rc = s_sync_dir(bs->root)) != 0)
+	if ((rc = s_sync_dir(dir)) != 0 || (rc = s_shard_durable(bs, id)) != 0)
 		return rc;
 	return 0;
 }

@@ -15,13 +15,21 @@
 #include "node/http/http_internal.h"
 #include "node/outbox/outbox.h"
 
-#define UP_HEAD    65536 /* bytes kept to decide the type (PROTOCOL.md 18.2) */
-#define THUMB_S    320   /* the feed's and the avatars' thumbnail */
-#define THUMB_L    1280  /* the full-width one */
-#define NAME_MAX_B 255
+#define UP_HEAD        65536 /* bytes kept to decide the type (PROTOCOL.md 18.2) */
+#define THUMB_S        320   /* the feed's and the avatars' thumbnail */
+#define THUMB_L        1280  /* the full-width one */
+#define NAME_MAX_B     255
+#define SEALED_PIC_MAX (64u << 20) /* a private picture, held in memory (stripped, thumbnails) */
 
 /* An upload being received (http_req_t.up): the put, the head and the
- * UTF-8 state of a text. Freed by api_files_done. */
+ * UTF-8 state of a text. Freed by api_files_done.
+ *
+ * The body always goes through the strip filter. Where its kept bytes go:
+ *   - company-wide: to put, as they come;
+ *   - a private space's file that is no picture: to sput, sealed as they
+ *     come (the size is the Content-Length, known before the first byte);
+ *   - a private space's picture: to pic, in memory, then sealed once whole,
+ *     with the size after stripping (which is not known before the end). */
 struct http_upload {
 	blob_put_t *put;       /* the blob being written; NULL once committed or aborted */
 	uint8_t head[UP_HEAD]; /* its first bytes */
@@ -36,17 +44,102 @@ struct http_upload {
 	uint64_t max;              /* bytes of body accepted (limits.max_file_mb) */
 	/* In a space (?space=): */
 	char space[CPT_HEX_ID];      /* its id in hex, "" when company-wide */
-	int sealed;                  /* 1: a private space's, sealed as it streams (18.4) */
+	int sealed;                  /* 1: a private space's, sealed (18.4) */
+	blob_store_t *bs;            /* the node's blob store (borrowed from http_t) */
 	blob_sput_t *sput;           /* then the sealed blob being written, instead of put */
 	uint8_t fkey[BLOB_FKEY_LEN]; /* and its file key (wiped in api_files_done) */
 	uint64_t declared;           /* the plaintext size (Content-Length) */
+	int routed;                  /* sealed: the first kept bytes chose sput or pic */
+	uint8_t *pic;                /* sealed picture: its stripped bytes (wiped, freed) */
+	size_t plen, pcap;           /* their length, and pic's capacity */
+	int pic_big;                 /* sealed picture: over SEALED_PIC_MAX */
 };
+
+/* Drops what an upload wrote or holds: its put, its sealed put, and a
+ * private picture's bytes in memory (wiped). Nothing half-stored stays. */
+static void
+s_upload_drop(struct http_upload *u)
+{
+	blob_put_abort(&u->put);
+	blob_sput_abort(&u->sput);
+	if (u->pic != NULL) {
+		sodium_memzero(u->pic, u->pcap);
+		free(u->pic);
+		u->pic = NULL;
+	}
+	u->plen = u->pcap = 0;
+}
 
 /* The strip filter's sink: the blob being written. */
 static int
 s_to_put(void *arg, const void *data, size_t len)
 {
 	return blob_put_write(arg, data, len);
+}
+
+/* Appends a private picture's kept bytes in memory, growing by copies that
+ * wipe the old buffer (realloc would leave the plaintext in freed memory). */
+static int
+s_pic_append(struct http_upload *u, const void *data, size_t len)
+{
+	if (len > SEALED_PIC_MAX - u->plen) {
+		u->pic_big = 1;
+		return CPT_ETOOBIG;
+	}
+	if (u->plen + len > u->pcap) {
+		size_t cap = u->pcap * 2 > u->plen + len ? u->pcap * 2 : u->plen + len;
+		uint8_t *nb;
+		if (cap > SEALED_PIC_MAX)
+			cap = SEALED_PIC_MAX;
+		if ((nb = malloc(cap)) == NULL)
+			return CPT_ENOMEM;
+		if (u->pic != NULL) {
+			memcpy(nb, u->pic, u->plen);
+			sodium_memzero(u->pic, u->pcap);
+			free(u->pic);
+		}
+		u->pic = nb;
+		u->pcap = cap;
+	}
+	memcpy(u->pic + u->plen, data, len);
+	u->plen += len;
+	return 0;
+}
+
+/*
+ * The strip filter's sink for a private space's file. The filter has told
+ * the format by its first call: a picture is held in memory (at most
+ * SEALED_PIC_MAX, the Content-Length's worth reserved up front) and sealed
+ * at the end with its size after stripping, since each segment's
+ * associated data holds the size and the metadata removed changes it; any
+ * other file passes unchanged and is sealed as it streams, under the size
+ * announced.
+ */
+static int
+s_to_sealed(void *arg, const void *data, size_t len)
+{
+	struct http_upload *u = arg;
+	int rc;
+
+	if (!u->routed) {
+		u->routed = 1;
+		if (blob_strip_is_picture(u->strip)) {
+			if (u->declared > SEALED_PIC_MAX) {
+				u->pic_big = 1;
+				return CPT_ETOOBIG;
+			}
+			if ((u->pic = malloc((size_t)u->declared)) == NULL)
+				return CPT_ENOMEM;
+			u->pcap = (size_t)u->declared;
+		} else {
+			rc = blob_sput_begin(u->bs, &u->sput, u->fkey, 0, u->declared);
+			if (rc != 0)
+				return rc == CPT_EINVAL ? CPT_ETOOBIG : rc;
+		}
+	}
+	if (u->pic != NULL)
+		return s_pic_append(u, data, len);
+	return blob_sput_write(u->sput, data, len);
 }
 
 /* A name as PROTOCOL.md 18.3 takes it: 1..255 bytes, valid UTF-8, no '/',
@@ -171,10 +264,12 @@ api_files_begin(http_req_t *r)
 		}
 		snprintf(u->space, sizeof(u->space), "%s", space);
 	}
+	u->bs = h->bs;
 	if (u->sealed) {
 		/* A private space's file never reaches the disk in clear: it
-		 * is sealed segment by segment as it arrives, and each
-		 * segment's associated data holds the size (PROTOCOL.md 18.4). */
+		 * is sealed segment by segment, and each segment's associated
+		 * data holds the size (PROTOCOL.md 18.4). The sealed put starts
+		 * at the first kept bytes (s_to_sealed). */
 		if (cl == NULL || declared == 0) {
 			free(u);
 			return http_fail(r, 411, "length_required", NULL, NULL,
@@ -183,21 +278,20 @@ api_files_begin(http_req_t *r)
 		}
 		u->declared = declared;
 		randombytes_buf(u->fkey, sizeof(u->fkey));
-		rc = blob_sput_begin(h->bs, &u->sput, u->fkey, 0, declared);
-	} else {
-		rc = blob_put_begin(h->bs, &u->put, max);
+		rc = blob_strip_new(&u->strip, s_to_sealed, u);
+	} else if ((rc = blob_put_begin(h->bs, &u->put, max)) == 0) {
+		/* A picture's metadata (GPS, serial numbers, XMP) goes before
+		 * its bytes are hashed: the id is that of the clean file
+		 * (PROTOCOL.md 18.2). */
+		if ((rc = blob_strip_new(&u->strip, s_to_put, u->put)) != 0)
+			blob_put_abort(&u->put);
 	}
 	if (rc != 0) {
 		sodium_memzero(u, sizeof(*u));
 		free(u);
-		return http_error(r, 500, NULL, "cannot write to the file store"), 0;
-	}
-	/* A picture's metadata (GPS, serial numbers, XMP) goes before its bytes
-	 * are hashed: the id is that of the clean file (PROTOCOL.md 18.2). */
-	if (!u->sealed && blob_strip_new(&u->strip, s_to_put, u->put) != 0) {
-		blob_put_abort(&u->put);
-		free(u);
-		return http_error(r, 500, NULL, "out of memory"), 0;
+		return http_error(r, 500, NULL, "cannot write to the file store: %s",
+		                  cpt_strerror(rc)),
+		       0;
 	}
 	r->up = u;
 	return 1;
@@ -210,7 +304,7 @@ api_files_data(http_req_t *r, const char *data, size_t n)
 	const uint8_t *b = (const uint8_t *)data;
 	int rc;
 
-	if (u == NULL || u->err != 0 || (u->put == NULL && u->sput == NULL))
+	if (u == NULL || u->err != 0 || u->strip == NULL)
 		return;
 	if (u->hlen < UP_HEAD) {
 		size_t k = UP_HEAD - u->hlen < n ? UP_HEAD - u->hlen : n;
@@ -224,20 +318,13 @@ api_files_data(http_req_t *r, const char *data, size_t n)
 	u->total += n;
 	/* The body's bytes count, not only what is kept: a picture followed by
 	 * an endless trailer (dropped) still meets the limit. */
-	if (u->sput != NULL) {
-		if ((rc = blob_sput_write(u->sput, data, n)) != 0) {
-			u->err = rc;
-			blob_sput_abort(&u->sput);
-		}
-		return;
-	}
 	if (u->total > u->max)
 		rc = CPT_ETOOBIG;
 	else
 		rc = blob_strip_feed(u->strip, data, n);
 	if (rc != 0) {
 		u->err = rc;
-		blob_put_abort(&u->put); /* nothing half-stored stays */
+		s_upload_drop(u); /* nothing half-stored stays */
 	}
 }
 
@@ -248,11 +335,10 @@ api_files_done(http_req_t *r)
 
 	if (u == NULL)
 		return;
-	if (u->put != NULL || u->sput != NULL) {
+	if (u->put != NULL || u->sput != NULL || u->pic != NULL) {
 		log_info("http", "upload of \"%s\" cut after %llu bytes: dropped", u->name,
 		         (unsigned long long)u->total);
-		blob_put_abort(&u->put);
-		blob_sput_abort(&u->sput);
+		s_upload_drop(u);
 	}
 	blob_strip_destroy(&u->strip);
 	sodium_memzero(u, sizeof(*u)); /* the file key, the head of a private file */
@@ -360,8 +446,6 @@ s_thumb(http_req_t *r, const uint8_t id[BLOB_ID_LEN], int side, json_t *thumbs,
 
 /* ------------------------------------------------ private spaces (18.4) */
 
-#define SEALED_PIC_MAX (64u << 20) /* a private picture opened in memory for its thumbnails */
-
 /* Wipes the file key of a sealed file's body before it is freed. */
 static void
 s_wipe_fkey(json_t *body)
@@ -400,41 +484,69 @@ s_thumb_sealed(http_req_t *r, struct http_upload *u, const uint8_t *pic, size_t 
 	return 1;
 }
 
-/* The end of an upload in a private space: the sealed blob is committed,
- * a picture is opened in memory (never on disk) for its dimensions and
- * thumbnails, sealed under the same key, and the sealed file event is
- * signed with the ciphertext blobs in clear (PROTOCOL.md 18.4). */
+/* The end of an upload in a private space: a picture, held in memory
+ * stripped of its metadata, is read there for its dimensions and
+ * thumbnails, then sealed with its size after stripping (never on disk in
+ * clear, nor sealed with its GPS position); any other file was sealed as
+ * it came and is committed. The thumbnails are sealed under the same key,
+ * and the sealed file event is signed with the ciphertext blobs in clear
+ * (PROTOCOL.md 18.4). */
 static int
 s_create_sealed(http_req_t *r, struct http_upload *u, const char *type)
 {
 	uint8_t id[BLOB_ID_LEN], tids[2][BLOB_ID_LEN];
-	uint64_t size = 0;
-	int rc, w = 0, h = 0, nthumbs = 0, ok;
+	uint64_t size = 0, plain;
+	int rc, w = 0, h = 0, nthumbs = 0, ok, image = blob_type_is_image(type);
 	json_t *body = NULL, *thumbs = NULL, *blobs = NULL, *outer = NULL, *reply;
-	uint8_t *pic = NULL;
 	char hex[CPT_HEX_ID], ehex[CPT_HEX_ID], khex[2 * BLOB_FKEY_LEN + 1];
 	ingest_res_t res;
 
 	if (u->total != u->declared) {
-		blob_sput_abort(&u->sput);
+		s_upload_drop(u);
 		return http_fail(r, 400, "cut", NULL, NULL,
 		                 "the file is shorter than its Content-Length: nothing was stored");
 	}
-	rc = blob_sput_commit(&u->sput, id, &size);
+	/* The filter and blob_sniff read the same magic numbers: a picture
+	 * is in memory, anything else was sealed as it came. */
+	if (image != (u->pic != NULL) || (!image && u->sput == NULL)) {
+		s_upload_drop(u);
+		return http_error(r, 500, NULL, "the upload of \"%s\" lost its way", u->name);
+	}
+	if (image) {
+		/* Read before anything is written: a picture refused leaves
+		 * nothing behind. */
+		rc = blob_image_dims_buf(u->pic, u->plen, &w, &h);
+		if (rc != 0) {
+			s_upload_drop(u);
+			return http_fail(
+			    r, rc == CPT_ETOOBIG ? 413 : 415,
+			    rc == CPT_ETOOBIG ? "image_too_big" : "bad_image", NULL, NULL,
+			    rc == CPT_ETOOBIG
+			        ? "the picture is over 20000 pixels a side or 100 megapixels"
+			        : "the picture cannot be read (damaged or not what it says)");
+		}
+		plain = u->plen;
+		rc = blob_seal_bytes(r->h->bs, u->fkey, 0, u->pic, u->plen, id, &size);
+	} else {
+		plain = u->total;
+		rc = blob_sput_commit(&u->sput, id, &size);
+	}
+	if (rc != 0)
+		s_upload_drop(u);
 	if (rc == CPT_ENOSPC)
 		return http_fail(r, 507, "no_space", NULL, NULL,
 		                 "the node's disk is full: the file was not stored");
 	if (rc != 0)
 		return http_error(r, 500, NULL, "cannot store the file: %s", cpt_strerror(rc));
 	if (blob_pin(r->h->bs, id) != 0) {
+		s_upload_drop(u);
 		s_drop_unwanted(r, id);
 		return http_error(r, 503, NULL, "too many uploads at once: try again");
 	}
 	cpt_hex32(hex, id);
 	sodium_bin2hex(khex, sizeof(khex), u->fkey, sizeof(u->fkey));
-	body =
-	    json_pack("{s:s, s:I, s:s, s:s, s:I, s:s}", "blob", hex, "size", (json_int_t)size,
-	              "type", type, "name", u->name, "plain", (json_int_t)u->total, "fkey", khex);
+	body = json_pack("{s:s, s:I, s:s, s:s, s:I, s:s}", "blob", hex, "size", (json_int_t)size,
+	                 "type", type, "name", u->name, "plain", (json_int_t)plain, "fkey", khex);
 	sodium_memzero(khex, sizeof(khex));
 	blobs = json_array();
 	thumbs = json_array();
@@ -443,38 +555,18 @@ s_create_sealed(http_req_t *r, struct http_upload *u, const char *type)
 		rc = CPT_ENOMEM;
 		goto fail;
 	}
-	if (blob_type_is_image(type)) {
-		if (u->total > SEALED_PIC_MAX) {
-			rc = http_fail(r, 413, "image_too_big", NULL, NULL,
-			               "a picture of a private space is at most %u MiB",
-			               SEALED_PIC_MAX >> 20);
-			goto answered;
-		}
-		if ((rc = blob_sread_all(r->h->bs, id, u->fkey, 0, u->total, &pic)) != 0)
-			goto fail;
-		rc = blob_image_dims_buf(pic, (size_t)u->total, &w, &h);
-		if (rc != 0) {
-			rc = http_fail(
-			    r, rc == CPT_ETOOBIG ? 413 : 415,
-			    rc == CPT_ETOOBIG ? "image_too_big" : "bad_image", NULL, NULL,
-			    rc == CPT_ETOOBIG
-			        ? "the picture is over 20000 pixels a side or 100 megapixels"
-			        : "the picture cannot be read (damaged or not what it says)");
-			goto answered;
-		}
+	if (image) {
 		json_object_set_new(body, "w", json_integer(w));
 		json_object_set_new(body, "h", json_integer(h));
 		if ((w > THUMB_S || h > THUMB_S) &&
-		    s_thumb_sealed(r, u, pic, (size_t)u->total, THUMB_S, (uint8_t)(nthumbs + 1),
-		                   thumbs, blobs, tids[nthumbs]))
+		    s_thumb_sealed(r, u, u->pic, u->plen, THUMB_S, (uint8_t)(nthumbs + 1), thumbs,
+		                   blobs, tids[nthumbs]))
 			nthumbs++;
 		if ((w > THUMB_L || h > THUMB_L) &&
-		    s_thumb_sealed(r, u, pic, (size_t)u->total, THUMB_L, (uint8_t)(nthumbs + 1),
-		                   thumbs, blobs, tids[nthumbs]))
+		    s_thumb_sealed(r, u, u->pic, u->plen, THUMB_L, (uint8_t)(nthumbs + 1), thumbs,
+		                   blobs, tids[nthumbs]))
 			nthumbs++;
-		sodium_memzero(pic, (size_t)u->total);
-		free(pic);
-		pic = NULL;
+		s_upload_drop(u); /* the plaintext, wiped */
 		if (nthumbs > 0)
 			json_object_set(body, "thumbs", thumbs);
 	}
@@ -500,7 +592,7 @@ s_create_sealed(http_req_t *r, struct http_upload *u, const char *type)
 	body = NULL;
 	cpt_hex32(ehex, res.id);
 	json_object_set_new(reply, "id", json_string(ehex));
-	json_object_set_new(reply, "size", json_integer((json_int_t)u->total));
+	json_object_set_new(reply, "size", json_integer((json_int_t)plain));
 	json_object_set_new(reply, "space", json_string(u->space));
 	json_object_set_new(reply, "sealed", json_true());
 	json_object_set_new(reply, "url", json_sprintf("/api/files/%s", hex));
@@ -508,7 +600,6 @@ s_create_sealed(http_req_t *r, struct http_upload *u, const char *type)
 	goto out;
 fail:
 	rc = http_error(r, 500, NULL, "cannot store the file: %s", cpt_strerror(rc));
-answered:
 	for (int i = 0; i < nthumbs; i++)
 		blob_unpin(r->h->bs, tids[i]);
 	blob_unpin(r->h->bs, id);
@@ -516,10 +607,7 @@ answered:
 		s_drop_unwanted(r, tids[i]);
 	s_drop_unwanted(r, id);
 out:
-	if (pic != NULL) {
-		sodium_memzero(pic, (size_t)u->total);
-		free(pic);
-	}
+	s_upload_drop(u);
 	s_wipe_fkey(body);
 	json_decref(body);
 	json_decref(thumbs);
@@ -542,11 +630,15 @@ api_files_create(http_req_t *r)
 
 	if (u == NULL)
 		return http_error(r, 500, NULL, "the upload was not started");
-	/* The last bytes the filter held go to the put (they may fail too). */
-	if (u->err == 0 && u->put != NULL && (rc = blob_strip_end(u->strip)) != 0) {
+	/* The last bytes the filter held go out (they may fail too). */
+	if (u->err == 0 && (rc = blob_strip_end(u->strip)) != 0) {
 		u->err = rc;
-		blob_put_abort(&u->put);
+		s_upload_drop(u);
 	}
+	if (u->pic_big)
+		return http_fail(r, 413, "image_too_big", NULL, NULL,
+		                 "a picture of a private space is at most %u MiB",
+		                 SEALED_PIC_MAX >> 20);
 	if (u->err == CPT_ETOOBIG)
 		return http_fail(r, 413, "file_too_big", NULL,
 		                 json_pack("{s:I}", "max", (json_int_t)r->h->max_file_mb << 20),
@@ -557,17 +649,14 @@ api_files_create(http_req_t *r)
 	if (u->err == CPT_EINVAL)
 		return http_fail(r, 415, "bad_image", NULL, NULL,
 		                 "the picture is damaged: %s; it was not stored",
-		                 u->strip ? blob_strip_error(u->strip) : "its bytes do not seal");
+		                 blob_strip_error(u->strip));
 	if (u->err != 0)
 		return http_error(r, 500, NULL, "cannot write the file: %s", cpt_strerror(u->err));
-	/* A private space's file is sealed as it arrives: no filter (its size
-	 * is fixed before the first byte; OPERATIONS.md says what that leaves). */
-	if (u->strip != NULL && blob_strip_dropped(u->strip) > 0)
+	if (blob_strip_dropped(u->strip) > 0)
 		log_info("http", "upload of \"%s\": %llu bytes of metadata removed", u->name,
 		         (unsigned long long)blob_strip_dropped(u->strip));
 	if (u->total == 0) {
-		blob_put_abort(&u->put);
-		blob_sput_abort(&u->sput);
+		s_upload_drop(u);
 		return http_fail(r, 400, "empty", NULL, NULL, "the file is empty");
 	}
 	/* The type from the bytes, never from the name (PROTOCOL.md 18.2). */
@@ -582,8 +671,7 @@ api_files_create(http_req_t *r)
 	if (rc == CPT_ENOTFOUND && r->h->allow_other)
 		type = "application/octet-stream", rc = 0;
 	if (rc != 0) {
-		blob_put_abort(&u->put);
-		blob_sput_abort(&u->sput);
+		s_upload_drop(u);
 		return http_fail(
 		    r, 415, rc == CPT_EPERM ? "markup_refused" : "type_refused", NULL, NULL,
 		    rc == CPT_EPERM

@@ -11,8 +11,9 @@ to the moment every blob file is in place at lyon (polled every 10 ms).
 The same files are then copied by `rsync -a` from an rsync daemon on
 loopback (rsync://127.0.0.1:PORT/, a real TCP transfer; no ssh), and by a
 plain TCP copy (Python sendfile, the loopback's ceiling), each into an
-empty folder, fsync'd. Printed: MB/s of each and the ratios. rsync missing
-on the machine: its line says so (deploy/install-deps.sh installs it).
+empty folder, fsync'd. Printed: MB/s of each and the ratios. rsync is a
+tool of this benchmark only (`apt-get install rsync`; make check does not
+need it): missing, its line says so.
 COMPTOIR_BIN picks the binary; COMPTOIR_KEEP=1 keeps the directories.
 """
 
@@ -106,8 +107,10 @@ def rsync_copy(src, dest):
     port = free_port()
     conf = os.path.join(dest + ".conf")
     with open(conf, "w") as f:
-        f.write("use chroot = no\nport = %d\naddress = 127.0.0.1\n[blobs]\npath = %s\nread only = yes\n"
-                % (port, src))
+        # As this user: a daemon started by root would read as nobody, and
+        # blobs/ is 0700.
+        f.write("use chroot = no\nport = %d\naddress = 127.0.0.1\nuid = %d\ngid = %d\n"
+                "[blobs]\npath = %s\nread only = yes\n" % (port, os.getuid(), os.getgid(), src))
     d = subprocess.Popen([rsync, "--daemon", "--no-detach", "--config", conf])
     time.sleep(0.5)
     t0 = time.monotonic()
@@ -126,6 +129,8 @@ def main():
     F.certify(A, B)
     paris_cert = F.certify(A, A, publish=False, install=False)
     B.cli("peer", "add", paris_cert)
+    # The big file is over the default limits.max_file_mb (100).
+    A.set_limits(max_file_mb=max(BIG_MB + 1, 100), request_timeout=3600)
     A.start()
     a = F.login(A, "alice")
     total = 0
@@ -164,7 +169,7 @@ def main():
     print("plain TCP copy (sendfile, fsync):                       %.2f s, %.1f MB/s; comptoir/tcp = %.2f"
           % (dt_tcp, mbs(dt_tcp), dt_tcp / dt_cpt))
     if dt_rsync is None:
-        print("rsync: not installed on this machine (deploy/install-deps.sh installs it)")
+        print("rsync: not installed on this machine (apt-get install rsync: this benchmark only)")
     else:
         print("rsync -a over rsync:// on loopback (fsync):             %.2f s, %.1f MB/s; comptoir/rsync = %.2f"
               % (dt_rsync, mbs(dt_rsync), dt_rsync / dt_cpt))

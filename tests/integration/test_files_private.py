@@ -7,6 +7,10 @@ space with members at paris and nantes only (lyon has none and relays).
 - alice at paris posts a picture in the space: what the node stores is the
   ciphertext (the upload never lands in clear on any disk), the blob id is
   its hash, and alice reads it back (ranges, ETag, 304);
+- a phone's photo in the space loses its GPS position, make and serial
+  before it is sealed: alice is served it without them, it is sealed with
+  its size after that, and no byte of its EXIF block is on paris's disk;
+  a PDF is sealed as it streams, unchanged;
 - carol at nantes sees the post, its thumbnail and the picture, which came
   through lyon;
 - lyon holds the ciphertext blobs (checked against their ids like any blob)
@@ -31,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_federation as F  # noqa: E402  (its helpers: certify, join_node, ...)
 from harness import Node  # noqa: E402
 from test_files import png  # noqa: E402  (a real PNG made with zlib)
+from test_files import MKIMAGE, exif_block, segment  # noqa: E402  (a phone's JPEG)
 
 t = F.t
 DEADLINE = 30.0
@@ -160,6 +165,28 @@ def test_private_picture(A, B, C):
             (len(got), sealed_size(len(img))))
     t.check(disk_holds(A, marks) is None, "the picture is in clear nowhere in paris's files",
             disk_holds(A, marks))
+
+    # A phone's photo: what locates it goes before it is sealed (PROTOCOL.md 18.2).
+    import subprocess
+    exif = exif_block(6)
+    phone = (b"\xff\xd8" + segment(0xe1, exif) +
+             subprocess.run([MKIMAGE, "jpeg", "96", "64"], check=True, capture_output=True).stdout[2:])
+    r = upload(a, "quai.jpg", phone, sid)
+    ph = r.json or {}
+    got = a.get(ph.get("url", "/api/files/x")).body
+    t.check(r.status == 201 and ph.get("size") == len(got) < len(phone),
+            "a phone's photo in the space is stored, smaller", (r.status, len(got), len(phone)))
+    t.check(not any(w in got for w in (b"GPS", b"PhoneCo", b"Pixel-9", b"SN-4242")),
+            "alice is served it without its GPS position, make, model or serial")
+    sealed = (open(blob_path(A, ph["blob"]), "rb").read()
+              if os.path.exists(blob_path(A, ph.get("blob", "x"))) else b"")
+    t.eq(len(sealed), sealed_size(len(got)), "it was sealed with its size after that")
+    t.check(disk_holds(A, [exif[6:40], exif[-60:], b"SN-4242"]) is None,
+            "no byte of its EXIF block in paris's files", disk_holds(A, [exif[6:40], b"SN-4242"]))
+    doc = b"%PDF-1.4\n" + os.urandom(70000)
+    r = upload(a, "plan.pdf", doc, sid)
+    t.check(r.status == 201 and a.get((r.json or {}).get("url", "/x")).body == doc,
+            "a PDF in the space is sealed as it streams, unchanged", r.status)
 
     r = a.post("/api/posts", {"text": "les fondations", "space": sid, "files": [f.get("id")]})
     t.check(r.status == 201, "alice posts it in the space", r)
