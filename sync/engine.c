@@ -51,10 +51,7 @@ s_on_cmd(sync_t *s)
 	case CMD_STOP: s->stop = 1; break;
 	case CMD_ANNOUNCE:
 		if (n == 2 && zmq_msg_size(&m[1]) % CPT_ID_LEN == 0)
-			for (int i = 0; i < SYNC_MAX_PEERS; i++)
-				if (s->links[i].used && link_up(&s->links[i]))
-					flow_send_events(s, &s->links[i], zmq_msg_data(&m[1]),
-					                 zmq_msg_size(&m[1]) / CPT_ID_LEN);
+			flow_relay(s, NULL, zmq_msg_data(&m[1]), zmq_msg_size(&m[1]) / CPT_ID_LEN);
 		break;
 	case CMD_OFFER:
 		/* A local event on its way to our store: peers get it now, in

@@ -192,12 +192,7 @@ s_done(sync_t *s, recv_batch_t *b)
 			}
 		}
 		/* Relay: every other connected peer may lack them. */
-		if (stored)
-			for (int i = 0; i < SYNC_MAX_PEERS; i++)
-				if (&s->links[i] != l && s->links[i].used && link_up(&s->links[i]))
-					flow_send_events(s, &s->links[i],
-					                 (const uint8_t(*)[CPT_ID_LEN])fresh,
-					                 stored);
+		flow_relay(s, l, (const uint8_t(*)[CPT_ID_LEN])fresh, stored);
 	}
 	free(fresh);
 	for (size_t i = 0; i < b->n_env; i++)

@@ -357,6 +357,9 @@ void zap_tick(sync_t *s, uint64_t now);
 /* Sends events (by id) to l in EVENTS messages, counted in its window;
  * returns how many messages went out. ids are only read. */
 int flow_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], size_t n);
+/* Sends events (by id, read once from the store) to every link that is up
+ * but from (NULL: to all), counted in each one's window. ids are only read. */
+void flow_relay(sync_t *s, const link_t *from, const uint8_t (*ids)[CPT_ID_LEN], size_t n);
 /* Sends one local envelope (sync_offer) to l, counted in its window. */
 void flow_offer(sync_t *s, link_t *l, const void *env, size_t len);
 /* Queues ids l asked for (copied); what does not fit is dropped. */
