@@ -198,7 +198,7 @@ s_main(void *arg)
 		}
 		for (int i = 0; i < SYNC_MAX_PEERS; i++) {
 			link_t *l = &s->links[i];
-			if (l->used && l->dealer && !recv_saturated(s)) {
+			if (l->used && l->dealer && !recv_held(s, l)) {
 				items[n] = (zmq_pollitem_t){l->dealer, 0, ZMQ_POLLIN, 0};
 				owner[n++] = l;
 			}
@@ -236,8 +236,9 @@ s_main(void *arg)
 					;
 			else if (owner[i] && owner[i]->dealer &&
 			         owner[i]->dealer == items[i].socket)
-				for (int k = 0; k < READ_BURST && owner[i]->dealer &&
-				                !recv_saturated(s) && recv_on_dealer(s, owner[i]);
+				for (int k = 0;
+				     k < READ_BURST && owner[i]->dealer &&
+				     !recv_held(s, owner[i]) && recv_on_dealer(s, owner[i]);
 				     k++)
 					;
 			else if (owner[i] && owner[i]->mon && owner[i]->mon == items[i].socket)
