@@ -244,7 +244,7 @@ static void
 test_branch_answered_during_catch_up(void **state)
 {
 	void *ctx = zmq_ctx_new(), *router = zmq_socket(ctx, ZMQ_ROUTER);
-	int one = 1, settled = 0;
+	int one = 1, zero = 0, settled = 0;
 	char ep[64];
 	size_t eplen = sizeof(ep);
 	zmq_msg_t m, rid;
@@ -254,6 +254,7 @@ test_branch_answered_during_catch_up(void **state)
 	assert_non_null(router);
 	/* hq: a CURVE server (no ZAP handler in this context: it admits any
 	 * client, which is the hub). */
+	assert_int_equal(zmq_setsockopt(router, ZMQ_LINGER, &zero, sizeof(zero)), 0);
 	assert_int_equal(zmq_setsockopt(router, ZMQ_CURVE_SERVER, &one, sizeof(one)), 0);
 	assert_int_equal(
 	    zmq_setsockopt(router, ZMQ_CURVE_SECRETKEY, key_curve_secret(s_sites[HQ].curve), 32),
