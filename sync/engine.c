@@ -51,10 +51,7 @@ s_on_cmd(sync_t *s)
 	case CMD_STOP: s->stop = 1; break;
 	case CMD_ANNOUNCE:
 		if (n == 2 && zmq_msg_size(&m[1]) % CPT_ID_LEN == 0)
-			for (int i = 0; i < SYNC_MAX_PEERS; i++)
-				if (s->links[i].used && link_up(&s->links[i]))
-					flow_send_events(s, &s->links[i], zmq_msg_data(&m[1]),
-					                 zmq_msg_size(&m[1]) / CPT_ID_LEN);
+			flow_relay(s, NULL, zmq_msg_data(&m[1]), zmq_msg_size(&m[1]) / CPT_ID_LEN);
 		break;
 	case CMD_OFFER:
 		/* A local event on its way to our store: peers get it now, in
@@ -201,7 +198,7 @@ s_main(void *arg)
 		}
 		for (int i = 0; i < SYNC_MAX_PEERS; i++) {
 			link_t *l = &s->links[i];
-			if (l->used && l->dealer && !recv_saturated(s)) {
+			if (l->used && l->dealer && !recv_held(s, l)) {
 				items[n] = (zmq_pollitem_t){l->dealer, 0, ZMQ_POLLIN, 0};
 				owner[n++] = l;
 			}
@@ -239,8 +236,9 @@ s_main(void *arg)
 					;
 			else if (owner[i] && owner[i]->dealer &&
 			         owner[i]->dealer == items[i].socket)
-				for (int k = 0; k < READ_BURST && owner[i]->dealer &&
-				                !recv_saturated(s) && recv_on_dealer(s, owner[i]);
+				for (int k = 0;
+				     k < READ_BURST && owner[i]->dealer &&
+				     !recv_held(s, owner[i]) && recv_on_dealer(s, owner[i]);
 				     k++)
 					;
 			else if (owner[i] && owner[i]->mon && owner[i]->mon == items[i].socket)

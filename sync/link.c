@@ -532,9 +532,9 @@ link_tick(sync_t *s, link_t *l, uint64_t now)
 	if (l->dealer == NULL && l->st.endpoint[0] && !l->revoked && now >= l->next_dial_ms &&
 	    l->ban_until_ms <= now)
 		s_dial(s, l);
-	/* Silence means nothing while we do not read (recv_saturated): the
+	/* Silence means nothing while we do not read it (recv_held): the
 	 * deadlines count from when we listen again. */
-	if (recv_saturated(s))
+	if (recv_held(s, l))
 		l->last_rx_ms = now;
 	if (l->st.connected && sync_since(now, l->last_rx_ms) > 3 * hb)
 		link_set_connected(s, l, 0);

@@ -13,6 +13,9 @@
 #define MAX_FRAMES 1002  /* routing id + type frame + 1000 envelopes */
 #define JOBS_MAX   12    /* batches on their way to the store before reading stops */
 #define FLOOD_MSGS 20000 /* messages per second from one peer beyond which it is banned */
+/* Envelopes of one link we dial on their way to the store, beyond which its
+ * dealer is not read: fewer than JOBS_MAX batches of them (recv_held). */
+#define LINK_HELD (8 * BATCH_EVENTS)
 
 /* EVENTS received, ingested together: one put job (recv_flush), back
  * through sync_put_done once committed (recv_done). */
@@ -118,6 +121,21 @@ recv_saturated(const sync_t *s)
 	return s->jobs_out >= JOBS_MAX;
 }
 
+/*
+ * A region's hub healing from HQ had twelve batches of HQ's events on their
+ * way to its store all along (HQ's window is twelve messages of 1,000): it
+ * read none of its branches for the whole catch-up, answered their
+ * reconciliations seconds late, from a state its relays had overtaken
+ * (events sent twice), and read their ACKs late. A link we dial is held
+ * alone a little before that, so the ROUTER and the other links are still
+ * read; a link that dialed us comes on the ROUTER, held only with the rest.
+ */
+int
+recv_held(const sync_t *s, const link_t *l)
+{
+	return recv_saturated(s) || (l->dealer && l->storing_events >= LINK_HELD);
+}
+
 sync_t *
 recv_job_engine(const sync_put_t *job)
 {
@@ -139,8 +157,10 @@ s_done(sync_t *s, recv_batch_t *b)
 	int stored_ok = b->job.err == 0;
 
 	s->jobs_out--;
-	for (size_t j = 0; j < b->n_msgs; j++)
+	for (size_t j = 0; j < b->n_msgs; j++) {
 		b->msgs[j].l->storing--;
+		b->msgs[j].l->storing_events -= b->msgs[j].count;
+	}
 	if (!stored_ok)
 		log_warnx("sync", "store error while ingesting %zu events from peers", b->n_env);
 	else if ((fresh = malloc(b->n_env * CPT_ID_LEN)) == NULL)
@@ -192,12 +212,7 @@ s_done(sync_t *s, recv_batch_t *b)
 			}
 		}
 		/* Relay: every other connected peer may lack them. */
-		if (stored)
-			for (int i = 0; i < SYNC_MAX_PEERS; i++)
-				if (&s->links[i] != l && s->links[i].used && link_up(&s->links[i]))
-					flow_send_events(s, &s->links[i],
-					                 (const uint8_t(*)[CPT_ID_LEN])fresh,
-					                 stored);
+		flow_relay(s, l, (const uint8_t(*)[CPT_ID_LEN])fresh, stored);
 	}
 	free(fresh);
 	for (size_t i = 0; i < b->n_env; i++)
@@ -231,6 +246,7 @@ s_batch_add(sync_t *s, link_t *l, zmq_msg_t *m, const size_t *len, size_t n)
 		s->in = b;
 	}
 	l->storing++;
+	l->storing_events += k;
 	b->msgs[b->n_msgs].l = l;
 	b->msgs[b->n_msgs].first = b->n_env;
 	b->msgs[b->n_msgs].count = k;

@@ -76,6 +76,7 @@ typedef struct link {
 	size_t wq_head, wq_len;       /* next to send, end */
 	int inflight;                 /* EVENTS sent and not yet ACKed */
 	size_t storing;               /* its EVENTS messages on their way to our store (recv.c) */
+	size_t storing_events;        /* the envelopes in them (recv.c) */
 	uint64_t inflight_ms;         /* last EVENTS sent or ACK received */
 	uint64_t inflight_events;     /* envelopes in them */
 	/* blob.c: blob messages (PROTOCOL.md 18.6) */
@@ -357,6 +358,9 @@ void zap_tick(sync_t *s, uint64_t now);
 /* Sends events (by id) to l in EVENTS messages, counted in its window;
  * returns how many messages went out. ids are only read. */
 int flow_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], size_t n);
+/* Sends events (by id, read once from the store) to every link that is up
+ * but from (NULL: to all), counted in each one's window. ids are only read. */
+void flow_relay(sync_t *s, const link_t *from, const uint8_t (*ids)[CPT_ID_LEN], size_t n);
 /* Sends one local envelope (sync_offer) to l, counted in its window. */
 void flow_offer(sync_t *s, link_t *l, const void *env, size_t len);
 /* Queues ids l asked for (copied); what does not fit is dropped. */
@@ -435,6 +439,9 @@ int recv_on_dealer(sync_t *s, link_t *l);
 void recv_flush(sync_t *s);
 /* 1 while so many batches are on their way to the store that reads pause. */
 int recv_saturated(const sync_t *s);
+/* 1 while l's dealer is not read: the store is saturated, or l alone has
+ * so many events on their way to it (the other sockets are still read). */
+int recv_held(const sync_t *s, const link_t *l);
 /* The engine a put job belongs to (any thread). */
 sync_t *recv_job_engine(const sync_put_t *job);
 /* A put job came back: ACKs, counts and relay; frees the batch. */

@@ -224,6 +224,7 @@ class Workload:
         self.own_posts = {s.name: deque(maxlen=50) for s in self.sites}
         self.started = 0       # writes begun (each makes one event when it succeeds)
         self.ok = 0
+        self.answered = []     # monotonic time of each write answered OK
         self.failed = 0
         self.fail_codes = {}
         self.by_kind = {k: 0 for k in self.mix}
@@ -279,6 +280,7 @@ class Workload:
         with self._lock:
             if good:
                 self.ok += 1
+                self.answered.append(t1)
                 self.by_kind[kind] += 1
                 self.latency.append(t1 - t0)
                 if kind in ("post", "comment") and r.json and "id" in r.json:

@@ -15,6 +15,7 @@ federation cannot be built or started). $COMPTOIR_BIN picks the binary
 """
 
 import argparse
+import bisect
 import json
 import os
 import signal
@@ -30,6 +31,7 @@ TARGET_CPU_REST = 5.0           # % of a core per node at rest
 TARGET_RSS_MB = 50.0            # per node
 TARGET_CONVERGE_S = 60.0        # a cut region, healed, converges within 60 s
 TARGET_CATCHUP_P99_MS = 2000.0  # p99 seen by the other sites meanwhile
+HEAL_LAG_S = TARGET_CATCHUP_P99_MS / 1000  # a healed site may lag the live writes this much
 WRITE_KINDS = ("post", "comment", "reaction")
 
 
@@ -387,28 +389,65 @@ def cut_phase(args, fed, watcher, clients):
     t_heal = time.monotonic()
     fed.heal(cid, wait=False)
     live_thread = live.run_background(rate=args.catchup_rate, concurrency=args.concurrency)
-    done = {}
+    # Two counts per cut site. "Caught up" (the heal's figure): it holds as
+    # many events as the rest held at the heal, plus the cut sites' own, plus
+    # every live write answered more than HEAL_LAG_S before the poll: as
+    # current as a site of the rest is allowed to be (the 2 s of the target).
+    # "Exact": it holds at least every event begun anywhere, a count no site
+    # reaches while it lacks one; but while live writes flow some are always
+    # on their way, so it is reached only in a pause of the workload (issue
+    # 24, session 9: at 100 sites and a load of 98 that pause came minutes
+    # after the cut sites had caught up, and the heal was read as 442 s).
+    # A site counted caught up while it lacks k events of the cut holds k
+    # live writes of the last HEAL_LAG_S instead: at most that many (the
+    # exact count, after the workload stops, says whether it happened).
+    done, exact = {}, {}
     deadline = t_heal + args.catchup_timeout
     last_counts = {}
-    while len(done) < len(cut) and time.monotonic() < deadline:
+    # --heal-trace: every status read of a cut site during the heal, one JSON
+    # line each (its peers' counters show how the catch-up flows per link).
+    trace = open(args.heal_trace, "w") if args.heal_trace else None
+
+    def poll(names, live_on):
+        now = time.monotonic()
         with live._lock:
-            expected = H + R + live.started - live.failed
+            begun = H + R + live.started - live.failed
+            answered = sorted(live.answered)
+        lagging = H + R + bisect.bisect_right(answered, now - HEAL_LAG_S)
         for s in cut:
-            if s.name in done:
+            if s.name not in names:
                 continue
             try:
-                c = s.status(timeout=5)["events"]
+                st = s.status(timeout=5)
+                c = st["events"]
             except (OSError, RuntimeError, ValueError):
                 continue
+            t = time.monotonic() - t_heal
             last_counts[s.name] = c
-            if c >= expected:
-                done[s.name] = time.monotonic() - t_heal
+            if trace is not None:
+                trace.write(json.dumps({"t": round(t, 3), "site": s.name, "begun": begun,
+                                        "caught_up_at": lagging, "held_at_heal": H + R,
+                                        "live_on": live_on, "status": st}) + "\n")
+            if c >= lagging and s.name not in done:
+                done[s.name] = t
+            if c >= begun and s.name not in exact:
+                exact[s.name] = t
+
+    while len(done) < len(cut) and time.monotonic() < deadline:
+        poll({s.name for s in cut} - set(done), True)
         time.sleep(0.25)
-    t_conv = time.monotonic() - t_heal
     live.stop()
     live_thread.join()
     t_live_end = time.monotonic()
     p1 = load.sample_procs(fed.sites)
+    # The exact count once no write is on its way: when it comes soon after
+    # the workload stops, the caught-up figure did not count live writes in
+    # place of missing events.
+    while len(exact) < len(cut) and time.monotonic() < t_live_end + args.drain:
+        poll({s.name for s in cut} - set(exact), False)
+        time.sleep(0.25)
+    if trace is not None:
+        trace.close()
     ids = phase_events(watcher, live, t_heal, t_live_end)
     wait_spread(watcher, ids, rest, args.drain)
     l1, _ = load.sample_links(fed)
@@ -422,18 +461,25 @@ def cut_phase(args, fed, watcher, clients):
     needed = ((H - before) * len(cut) + R * len(rest) +
               live.ok * (len(fed.sites) - 1))
     out.update({"converged_s": conv, "converged_sites": len(done),
-                "per_site_s": done, "live_latency_ms": lat, "live_never": len(never),
+                "per_site_s": done, "exact_per_site_s": exact,
+                "live_stopped_s": t_live_end - t_heal, "live_latency_ms": lat, "live_never": len(never),
                 "live_writes": live.ok, "heal_reconciliation_msgs": tot["reconciliations"],
                 "heal_bytes": tot["bytes_out"], "heal_sent": tot["sent"],
                 "heal_needed": needed, "proc_catchup": proc_report(p0, p1)})
     if conv is None:
-        say("  healed: %d of %d cut sites converged within %d s (counts %s, expected ≥ %d)"
+        say("  healed: %d of %d cut sites caught up within %d s (counts %s, held at the heal %d)"
             "   [target ≤ %.0f s: MISSED]" % (len(done), len(cut), args.catchup_timeout,
-                                              last_counts, expected, TARGET_CONVERGE_S))
+                                              last_counts, H + R, TARGET_CONVERGE_S))
     else:
-        say("  healed: the %d cut sites hold every event %.1f s after the heal (first %.1f s)"
-            "   [target ≤ %.0f s: %s]" % (len(cut), conv, min(done.values()), TARGET_CONVERGE_S,
-                                           mark(conv <= TARGET_CONVERGE_S)))
+        say("  healed: the %d cut sites caught up %.1f s after the heal (first %.1f s): each "
+            "held what the rest held then and every live write answered %.0f s before"
+            "   [target ≤ %.0f s: %s]" % (len(cut), conv, min(done.values()), HEAL_LAG_S,
+                                           TARGET_CONVERGE_S, mark(conv <= TARGET_CONVERGE_S)))
+    ex = sorted(exact.values())
+    say("  healed, exact count (every event begun anywhere, reached only while no write is on "
+        "its way): %d of %d cut sites, %s; the live writes stopped %.1f s after the heal" % (
+            len(exact), len(cut), "last %.1f s after the heal" % ex[-1] if ex else "none",
+            t_live_end - t_heal))
     p99_ok = lat["p99"] is not None and lat["p99"] <= TARGET_CATCHUP_P99_MS and not never
     say("  meanwhile at the other sites (%d live writes at %.0f/s): every site of the rest held "
         "each within p50 %s, p99 %s, max %s   [target p99 ≤ %.0f ms: %s]" % (
@@ -613,6 +659,9 @@ def main():
     ap.add_argument("--keep-on-failure", action="store_true",
                     help="keep the directories when the final event sets differ")
     ap.add_argument("--json", help="write every figure to this file")
+    ap.add_argument("--heal-trace",
+                    help="write every status read of a cut site during the heal to this file "
+                         "(JSON lines: seconds since the heal, site, /api/status)")
     args = ap.parse_args()
     if args.link_rate and not args.netns:
         ap.error("--link-rate needs --netns")

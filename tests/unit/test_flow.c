@@ -21,6 +21,9 @@
 static uint8_t g_keys[KEYS][SYNC_TSID_LEN];
 static size_t g_sent[KEYS]; /* times each key's event was sent */
 static size_t g_msgs;       /* EVENTS messages sent */
+static size_t g_reads;      /* calls of get_many: reads of envelopes from the store */
+static size_t g_link_events[SYNC_MAX_PEERS]; /* envelopes sent to each link of the engine */
+static size_t g_link_msgs[SYNC_MAX_PEERS];   /* EVENTS messages sent to each */
 
 static void
 s_key(uint8_t out[SYNC_TSID_LEN], uint64_t ts)
@@ -66,6 +69,7 @@ static void
 s_get_many(void *ctx, const uint8_t (*ids)[CPT_ID_LEN], size_t n, uint8_t **out, size_t *len)
 {
 	(void)ctx;
+	g_reads++;
 	for (size_t i = 0; i < n; i++) {
 		/* Envelopes with a body (longer than the fixed part). */
 		len[i] = EVT_FIXED_LEN + 40;
@@ -105,12 +109,14 @@ link_up(const link_t *l)
 int
 link_send(sync_t *s, link_t *l, int type, const void *const *frames, const size_t *lens, size_t n)
 {
-	(void)s;
-	(void)l;
 	(void)lens;
 	if (type != SYNC_EVENTS)
 		return 0;
 	g_msgs++;
+	if (l >= s->links && l < s->links + SYNC_MAX_PEERS) {
+		g_link_events[l - s->links] += n;
+		g_link_msgs[l - s->links]++;
+	}
 	for (size_t i = 0; i < n; i++) {
 		long k = s_index_of_id(frames[i]);
 		assert_true(k >= 0);
@@ -134,6 +140,9 @@ s_engine(void)
 		s_key(g_keys[i], 10 * i);
 	memset(g_sent, 0, sizeof(g_sent));
 	g_msgs = 0;
+	g_reads = 0;
+	memset(g_link_events, 0, sizeof(g_link_events));
+	memset(g_link_msgs, 0, sizeof(g_link_msgs));
 	return s;
 }
 
@@ -241,6 +250,51 @@ test_overlap_not_queued_twice(void **state)
 	s_engine_free(s, &l);
 }
 
+/* A region's hub relays each batch it stores to its ten branches (and a
+ * node announces its own events to every peer): one read of the batch from
+ * the store serves every link, not one read per link on the engine thread.
+ * Each other link gets each event once, in one message; the sender none. */
+static void
+test_relay_reads_once_for_every_link(void **state)
+{
+	sync_t *s = s_engine();
+	uint8_t(*ids)[CPT_ID_LEN] = malloc(1000 * CPT_ID_LEN);
+	const int links = 11; /* the link it came from and ten others */
+
+	(void)state;
+	assert_non_null(ids);
+	for (size_t i = 0; i < 1000; i++)
+		memcpy(ids[i], g_keys[i] + 8, CPT_ID_LEN);
+	for (int i = 0; i < links; i++)
+		s->links[i].used = 1;
+	flow_relay(s, &s->links[0], (const uint8_t(*)[CPT_ID_LEN])ids, 1000);
+	assert_int_equal(g_reads, 1);
+	assert_int_equal(g_link_events[0], 0);
+	for (int i = 1; i < links; i++) {
+		assert_int_equal(g_link_events[i], 1000);
+		assert_int_equal(g_link_msgs[i], 1);
+		assert_int_equal(s->links[i].inflight, 1); /* counted in its window */
+		assert_int_equal(s->links[i].st.sent, 1000);
+	}
+	for (size_t i = 0; i < 1000; i++)
+		assert_int_equal(g_sent[i], links - 1);
+	/* Announced (no link to leave out): every link, still one read. */
+	g_reads = 0;
+	flow_relay(s, NULL, (const uint8_t(*)[CPT_ID_LEN])ids, 10);
+	assert_int_equal(g_reads, 1);
+	assert_int_equal(g_link_events[0], 10);
+	/* Nobody to relay to: no read at all. */
+	g_reads = 0;
+	for (int i = 1; i < links; i++)
+		s->links[i].used = 0;
+	flow_relay(s, &s->links[0], (const uint8_t(*)[CPT_ID_LEN])ids, 1000);
+	assert_int_equal(g_reads, 0);
+	free(ids);
+	for (int i = 0; i < links; i++)
+		flow_reset(s, &s->links[i]);
+	s_engine_free(s, &s->links[0]);
+}
+
 int
 main(void)
 {
@@ -248,6 +302,7 @@ main(void)
 	    cmocka_unit_test(test_many_small_ranges_kept_and_batched),
 	    cmocka_unit_test(test_ranges_past_the_limit_stretch),
 	    cmocka_unit_test(test_overlap_not_queued_twice),
+	    cmocka_unit_test(test_relay_reads_once_for_every_link),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
