@@ -25,6 +25,7 @@ flow_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], size_t 
 	uint8_t **env = calloc(n ? n : 1, sizeof(*env));
 	size_t *elen = calloc(n ? n : 1, sizeof(*elen));
 	int msgs = 0;
+	uint64_t t0 = sync_now_us();
 
 	if (env == NULL || elen == NULL) {
 		free(env);
@@ -59,6 +60,8 @@ flow_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], size_t 
 		free(env[i]);
 	free(env);
 	free(elen);
+	log_debug("sync", "trace events out site=%s ids=%zu sent=%zu msgs=%d in %llu us",
+	          l->st.site, n, sent, msgs, (unsigned long long)(sync_now_us() - t0));
 	if (msgs) {
 		l->inflight += msgs;
 		l->inflight_events += sent;
