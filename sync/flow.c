@@ -214,17 +214,21 @@ flow_ranges_add(sync_t *s, link_t *l, const uint8_t *lo, const uint8_t *hi)
 
 /*
  * Refills the queue of events to send from the ranges the peer lacks: up to
- * one EVENTS message's worth, across as many ranges as it takes. A heal
- * finds many ranges of a few events each; a message per range cost a round
- * trip each, WINDOW of them at a time.
+ * one EVENTS message's worth with the ids queued already, across as many
+ * ranges as it takes. A heal finds many ranges of a few events each; a
+ * message per range cost a round trip each, WINDOW of them at a time. And
+ * the ids a reconciliation message pushes and the ranges it finds go out
+ * together: sent as two messages, they were verified as two batches and
+ * committed in two transactions at the peer, the second waiting for the
+ * first's fsync (issue 23).
  */
 static void
 s_ranges_feed(sync_t *s, link_t *l)
 {
 	uint8_t(*page)[SYNC_TSID_LEN];
-	size_t queued = 0;
+	size_t queued = l->wantq ? l->wq_len - l->wq_head : 0;
 
-	if (l->n_ranges == 0 || (l->wantq && l->wq_len - l->wq_head > 0))
+	if (l->n_ranges == 0 || queued >= BATCH_EVENTS)
 		return;
 	if ((page = malloc(BATCH_EVENTS * SYNC_TSID_LEN)) == NULL)
 		return;

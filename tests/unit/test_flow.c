@@ -241,6 +241,32 @@ test_overlap_not_queued_twice(void **state)
 	s_engine_free(s, &l);
 }
 
+/* The ids a reconciliation message pushes and the ranges it finds go out in
+ * one EVENTS message when they fit: two messages were two batches at the
+ * peer, verified and committed (an fsync each) one after the other. */
+static void
+test_ids_and_ranges_share_a_message(void **state)
+{
+	sync_t *s = s_engine();
+	link_t l;
+	uint8_t(*ids)[CPT_ID_LEN] = malloc(600 * CPT_ID_LEN);
+
+	(void)state;
+	assert_non_null(ids);
+	memset(&l, 0, sizeof(l));
+	for (size_t i = 0; i < 600; i++)
+		memcpy(ids[i], g_keys[i] + 8, CPT_ID_LEN);
+	flow_want(s, &l, (const uint8_t *)ids, 600);
+	for (size_t r = 0; r < 100; r++)
+		s_add(s, &l, 1000 + 10 * r, 1000 + 10 * r + 3);
+	flow_serve(s, &l);
+	assert_int_equal(g_msgs, 1);
+	for (size_t i = 0; i < KEYS; i++)
+		assert_int_equal(g_sent[i], i < 600 || (i >= 1000 && i < 2000 && i % 10 < 3));
+	free(ids);
+	s_engine_free(s, &l);
+}
+
 int
 main(void)
 {
@@ -248,6 +274,7 @@ main(void)
 	    cmocka_unit_test(test_many_small_ranges_kept_and_batched),
 	    cmocka_unit_test(test_ranges_past_the_limit_stretch),
 	    cmocka_unit_test(test_overlap_not_queued_twice),
+	    cmocka_unit_test(test_ids_and_ranges_share_a_message),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
