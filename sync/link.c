@@ -347,6 +347,8 @@ link_send(sync_t *s, link_t *l, int type, const void *const *frames, const size_
 		bytes += lens[i];
 	}
 	l->last_tx_ms = sync_now_ms();
+	log_debug("sync", "trace send site=%s type=%d frames=%zu bytes=%zu", link_name(l), type, n,
+	          bytes);
 	pthread_mutex_lock(&s->lock);
 	l->st.bytes_out += bytes;
 	pthread_mutex_unlock(&s->lock);
@@ -476,6 +478,7 @@ link_on_monitor(sync_t *s, link_t *l)
 		zmq_msg_close(&m[i]);
 	switch (ev) {
 	case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+		log_debug("sync", "trace handshake succeeded site=%s", link_name(l));
 		l->backoff_ms = DIAL_MIN_MS;
 		/* The link is back: knock now, not at the next heartbeat. The
 		 * session's pipe may attach a moment after this event, so a

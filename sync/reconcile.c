@@ -109,12 +109,15 @@ s_open(sync_t *s, link_t *l)
 	size_t len;
 	const void *f[1];
 	size_t fl[1];
+	uint64_t t0 = sync_now_us();
 
 	s->recon_link = l;
 	if (recon_start(s->recon, s->recon_out, s->send_cap - 64, &len) != 0) {
 		s->recon_link = NULL;
 		return;
 	}
+	log_debug("sync", "trace recon open site=%s bytes=%zu in %llu us", l->st.site, len,
+	          (unsigned long long)(sync_now_us() - t0));
 	s->recon_link = NULL;
 	f[0] = s->recon_out;
 	fl[0] = len;
@@ -145,9 +148,15 @@ reconcile_on(sync_t *s, link_t *l, const uint8_t *msg, size_t len)
 {
 	size_t outlen;
 	int done, rc;
+	uint64_t t0 = sync_now_us();
 
 	s->recon_link = l;
 	rc = recon_process(s->recon, msg, len, s->recon_out, s->send_cap - 64, &outlen, &done);
+	log_debug("sync",
+	          "trace recon answer site=%s in=%zu out=%zu done=%d want=%zu queued=%zu "
+	          "ranges=%zu in %llu us",
+	          l->st.site, len, outlen, done, s->recon_nwant, l->wq_len - l->wq_head,
+	          l->n_ranges - l->ranges_head, (unsigned long long)(sync_now_us() - t0));
 	s_want_flush(s, l);
 	s->recon_link = NULL;
 	s_count(s, l);

@@ -25,6 +25,7 @@ struct recv_batch {
 	zmq_msg_t env[BATCH_EVENTS]; /* the envelope frames, moved out of their messages */
 	size_t n_env;                /* how many */
 	size_t bytes;                /* their total size */
+	uint64_t put_us;             /* when given to ops.put (the debug trace) */
 	struct {
 		link_t *l;                     /* who sent it */
 		size_t first, count;           /* its envelopes in env[] */
@@ -104,6 +105,8 @@ recv_flush(sync_t *s)
 		b->lens[i] = zmq_msg_size(&b->env[i]);
 	}
 	b->job = (sync_put_t){b->bufs, b->lens, b->n_env, b->rc, b->ids, 0};
+	b->put_us = sync_now_us();
+	log_debug("sync", "trace put events=%zu msgs=%zu", b->n_env, b->n_msgs);
 	s->jobs_out++;
 	if (s->conf.ops.put(s->conf.ops.ctx, &b->job) != 0) {
 		/* Not taken: as a store error, nothing acknowledged. */
@@ -157,6 +160,8 @@ s_done(sync_t *s, recv_batch_t *b)
 	int stored_ok = b->job.err == 0;
 
 	s->jobs_out--;
+	log_debug("sync", "trace put done events=%zu in %llu us", b->n_env,
+	          (unsigned long long)(sync_now_us() - b->put_us));
 	for (size_t j = 0; j < b->n_msgs; j++) {
 		b->msgs[j].l->storing--;
 		b->msgs[j].l->storing_events -= b->msgs[j].count;
@@ -301,6 +306,13 @@ s_handle(sync_t *s, link_t *l, zmq_msg_t *m, size_t n, int overflow)
 		return;
 	}
 	l->last_rx_ms = now;
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
+		size_t bytes = 0;
+		for (size_t i = 0; i < n; i++)
+			bytes += len[i];
+		log_msg(LOG_LEVEL_DEBUG, "sync", "trace recv site=%s type=%d frames=%zu bytes=%zu",
+		        link_name(l), type, n, bytes);
+	}
 	pthread_mutex_lock(&s->lock);
 	l->st.last_exchange_ms = sync_wall_ms();
 	for (size_t i = 0; i < n; i++)

@@ -246,6 +246,16 @@ sync_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Microseconds on the monotonic clock: the durations of the debug trace. */
+static inline uint64_t
+sync_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /* Milliseconds since the epoch: only for what the status page shows. */
 static inline uint64_t
 sync_wall_ms(void)

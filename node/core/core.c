@@ -229,10 +229,21 @@ node_ingest_ctx(node_t *n)
 /* ---------------------------------------------------------- group commit */
 
 struct batch {
-	node_t *node; /* whose store */
-	wreq_t *head; /* the requests of this commit */
-	int changed;  /* the last attempt had something to commit */
+	node_t *node;      /* whose store */
+	wreq_t *head;      /* the requests of this commit */
+	int changed;       /* the last attempt had something to commit */
+	uint64_t built_us; /* when the transaction was built, before its commit (debug trace) */
 };
+
+/* Microseconds on the monotonic clock: the debug trace's durations. */
+static uint64_t
+s_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
 static int
 s_commit_fn(store_txn_t *txn, void *arg)
@@ -262,6 +273,7 @@ s_commit_fn(store_txn_t *txn, void *arg)
 	}
 	/* Duplicates and refusals only: no commit, no fsync. */
 	b->changed = changed || b->node->ictx.n_later;
+	b->built_us = s_now_us();
 	return b->changed ? 0 : STORE_NOCHANGE;
 }
 
@@ -459,12 +471,20 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
 			continue;
 		}
 		/* Lead: commit everything queued so far in one transaction. */
-		struct batch b = {n, n->queue, 0};
+		struct batch b = {n, n->queue, 0, 0};
 		n->queue = NULL;
 		n->queue_tail = &n->queue;
 		n->leader = 1;
 		pthread_mutex_unlock(&n->wlock);
+		uint64_t t0 = s_now_us();
 		int rc = store_write(n->st, s_commit_fn, &b);
+		if (log_enabled(LOG_LEVEL_DEBUG)) {
+			uint64_t t1 = s_now_us();
+			log_msg(LOG_LEVEL_DEBUG, "store",
+			        "trace group commit rc=%d build %llu us commit %llu us", rc,
+			        (unsigned long long)(b.built_us ? b.built_us - t0 : 0),
+			        (unsigned long long)(b.built_us ? t1 - b.built_us : 0));
+		}
 		index_txn_end(&n->ictx.ix, rc == 0 && b.changed);
 		node_change_t *later = NULL;
 		size_t n_later = 0;

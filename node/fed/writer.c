@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "node/fed/fed_internal.h"
 
@@ -38,6 +39,7 @@ typedef struct pjob {
 	uint8_t *ok;          /* 1 when the pool verified it */
 	json_t **bodies;      /* their bodies, parsed by the pool (or NULL) */
 	fed_writer_t *w;      /* the writer it goes to once verified */
+	uint64_t t_us;        /* when it was taken (the debug trace) */
 } pjob_t;
 
 struct fed_writer {
@@ -51,6 +53,16 @@ struct fed_writer {
 	unsigned clean;        /* batches in a row looked up with no duplicate */
 	unsigned long batches; /* batches seen */
 };
+
+/* Microseconds on the monotonic clock: the debug trace's durations. */
+static uint64_t
+s_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
 static void
 s_pjob_free(pjob_t *p)
@@ -122,7 +134,10 @@ s_commit_jobs(fed_t *f, pjob_t *list, size_t n)
 			memcpy(bodies + at, p->bodies, p->k * sizeof(*bodies));
 			at += p->k;
 		}
+		uint64_t t0 = s_now_us();
 		err = n ? node_submit_verified(f->node, buf, len, n, ok, bodies, res) : 0;
+		log_debug("fed", "trace commit events=%zu in %llu us", n,
+		          (unsigned long long)(s_now_us() - t0));
 	}
 	at = 0;
 	while (list) {
@@ -217,6 +232,8 @@ s_verified(void *arg)
 	pjob_t *p = arg;
 	fed_writer_t *w = p->w;
 
+	log_debug("fed", "trace verified events=%zu in %llu us", p->k,
+	          (unsigned long long)(s_now_us() - p->t_us));
 	pthread_mutex_lock(&w->lock);
 	*w->tail = p;
 	w->tail = &p->next;
@@ -245,6 +262,7 @@ fed_put(void *ctx, sync_put_t *job)
 		return CPT_ENOMEM;
 	}
 	p->job = job;
+	p->t_us = s_now_us();
 	/* Duplicates are looked up before verification while batches bring
 	 * some (relays crossing in a mesh): a lookup is ~20x cheaper than a
 	 * signature check. A catch-up brings none, and there the lookups were

@@ -229,6 +229,71 @@ test_index_matches_brute_force(void **state)
 	free(keys);
 }
 
+/*
+ * A range's fingerprint is summed from its two ends and the buckets between
+ * them (issue 23): checked against brute force on timestamps spread over
+ * every level (milliseconds to years, and the top of the clock), with bounds
+ * at the edges of buckets of every level, just before and just after them.
+ */
+static void
+test_fingerprint_at_bucket_edges(void **state)
+{
+	size_t n = 3000;
+	uint8_t(*keys)[40] = malloc(n * 40);
+	store_t *st = s_store("edges");
+	struct ins a = {st, keys, n, 1, NULL};
+	store_txn_t *txn;
+
+	(void)state;
+	for (size_t i = 0; i < n; i++) {
+		/* 8 to 63 random bits of timestamp: every level gets buckets */
+		int bits = 8 + (int)randombytes_uniform(56);
+		uint64_t ts =
+		    ((uint64_t)randombytes_random() << 32 | randombytes_random()) >> (64 - bits);
+		if (i % 50 == 0)
+			ts = UINT64_MAX - randombytes_uniform(1u << 30); /* the last buckets */
+		store_put_u64(keys[i], ts);
+		randombytes_buf(keys[i] + 8, 32);
+	}
+	for (size_t i = 1; i < n; i += 13)
+		memcpy(keys[i], keys[i - 1], 8);
+	assert_int_equal(store_write(st, s_apply_fn, &a), 0);
+	qsort(keys, n, 40, s_cmp);
+	assert_int_equal(store_read_begin(st, &txn), 0);
+	for (int t = 0; t < 2000; t++) {
+		uint8_t b[2][40], sb[32], sk[32];
+		uint64_t cb, ck;
+		for (int e = 0; e < 2; e++) {
+			uint64_t ts = store_get_u64(keys[randombytes_uniform((uint32_t)n)]);
+			int level = 3 + (int)randombytes_uniform(6); /* 3..8: the bucket edges */
+			memset(b[e], 0, 40);
+			if (level < 8)
+				ts = ts >> (8 * level) << (8 * level);
+			else
+				ts = 0;
+			ts += randombytes_uniform(3) - 1; /* just before, on, just after */
+			store_put_u64(b[e], ts);
+			if (t % 4 == 0)
+				memcpy(b[e], keys[randombytes_uniform((uint32_t)n)], 40);
+			if (t % 11 == 0 && e == 1)
+				memset(b[e], 0xff, 40);
+		}
+		if (memcmp(b[0], b[1], 40) > 0) {
+			uint8_t tmp[40];
+			memcpy(tmp, b[0], 40);
+			memcpy(b[0], b[1], 40);
+			memcpy(b[1], tmp, 40);
+		}
+		s_brute(keys, n, b[0], b[1], &cb, sb);
+		bk_fingerprint(txn, b[0], b[1], &ck, sk);
+		assert_int_equal(ck, cb);
+		assert_memory_equal(sk, sb, 32);
+	}
+	store_read_end(st, &txn);
+	store_close(&st);
+	free(keys);
+}
+
 static int
 s_rebuild_fn(store_txn_t *txn, void *arg)
 {
@@ -289,6 +354,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_index_matches_brute_force),
 	    cmocka_unit_test(test_rebuild_gives_same_index),
+	    cmocka_unit_test(test_fingerprint_at_bucket_edges),
 	};
 
 	if (sodium_init() < 0)

@@ -24,6 +24,7 @@ static size_t g_msgs;       /* EVENTS messages sent */
 static size_t g_reads;      /* calls of get_many: reads of envelopes from the store */
 static size_t g_link_events[SYNC_MAX_PEERS]; /* envelopes sent to each link of the engine */
 static size_t g_link_msgs[SYNC_MAX_PEERS];   /* EVENTS messages sent to each */
+static size_t g_sizes[64];  /* envelopes in each of the first 64 */
 
 static void
 s_key(uint8_t out[SYNC_TSID_LEN], uint64_t ts)
@@ -112,6 +113,8 @@ link_send(sync_t *s, link_t *l, int type, const void *const *frames, const size_
 	(void)lens;
 	if (type != SYNC_EVENTS)
 		return 0;
+	if (g_msgs < 64)
+		g_sizes[g_msgs] = n;
 	g_msgs++;
 	if (l >= s->links && l < s->links + SYNC_MAX_PEERS) {
 		g_link_events[l - s->links] += n;
@@ -295,6 +298,58 @@ test_relay_reads_once_for_every_link(void **state)
 	s_engine_free(s, &s->links[0]);
 }
 
+/* The ids a reconciliation message pushes and the ranges it finds go out in
+ * one EVENTS message when they fit: two messages were two batches at the
+ * peer, verified and committed (an fsync each) one after the other. */
+static void
+test_ids_and_ranges_share_a_message(void **state)
+{
+	sync_t *s = s_engine();
+	link_t l;
+	uint8_t(*ids)[CPT_ID_LEN] = malloc(600 * CPT_ID_LEN);
+
+	(void)state;
+	assert_non_null(ids);
+	memset(&l, 0, sizeof(l));
+	for (size_t i = 0; i < 600; i++)
+		memcpy(ids[i], g_keys[i] + 8, CPT_ID_LEN);
+	flow_want(s, &l, (const uint8_t *)ids, 600);
+	for (size_t r = 0; r < 100; r++)
+		s_add(s, &l, 1000 + 10 * r, 1000 + 10 * r + 3);
+	flow_serve(s, &l);
+	assert_int_equal(g_msgs, 1);
+	for (size_t i = 0; i < KEYS; i++)
+		assert_int_equal(g_sent[i], i < 600 || (i >= 1000 && i < 2000 && i % 10 < 3));
+	free(ids);
+	s_engine_free(s, &l);
+}
+
+/* 1,003 ids asked: the 3 that do not fill a message go first, so that the
+ * peer verifies and commits them while it verifies the 1,000 (sent last,
+ * they were a second commit after the first, on the way to the union). */
+static void
+test_partial_message_first(void **state)
+{
+	sync_t *s = s_engine();
+	link_t l;
+	uint8_t(*ids)[CPT_ID_LEN] = malloc(1003 * CPT_ID_LEN);
+
+	(void)state;
+	assert_non_null(ids);
+	memset(&l, 0, sizeof(l));
+	for (size_t i = 0; i < 1003; i++)
+		memcpy(ids[i], g_keys[i] + 8, CPT_ID_LEN);
+	flow_want(s, &l, (const uint8_t *)ids, 1003);
+	flow_serve(s, &l);
+	assert_int_equal(g_msgs, 2);
+	assert_int_equal(g_sizes[0], 3);
+	assert_int_equal(g_sizes[1], BATCH_EVENTS);
+	for (size_t i = 0; i < KEYS; i++)
+		assert_int_equal(g_sent[i], i < 1003);
+	free(ids);
+	s_engine_free(s, &l);
+}
+
 int
 main(void)
 {
@@ -303,6 +358,8 @@ main(void)
 	    cmocka_unit_test(test_ranges_past_the_limit_stretch),
 	    cmocka_unit_test(test_overlap_not_queued_twice),
 	    cmocka_unit_test(test_relay_reads_once_for_every_link),
+	    cmocka_unit_test(test_ids_and_ranges_share_a_message),
+	    cmocka_unit_test(test_partial_message_first),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
