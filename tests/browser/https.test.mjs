@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 
 import { chromium } from 'playwright-core';
 
-import { CHROMIUM, browser, cleanup, freePort, login, makeSite, startNode, waitLive, writePost } from './lib.mjs';
+import { CHROMIUM, cleanup, freePort, login, makeSite, startNode, waitLive, writePost } from './lib.mjs';
 
 // startNode polls the node with fetch, which knows nothing of the test CA.
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
@@ -63,12 +63,11 @@ test('the UI over HTTPS: sign in, live stream, post, Secure cookie, HSTS, redire
 		site.url = `https://127.0.0.1:${site.httpPort}`;
 		await startNode(site);
 
-		// Without being told about the key, Chromium (the run's shared one,
-		// started with no certificate flag) refuses the page.
-		const strict = await (await browser()).newContext();
+		// Without being told about the key, Chromium refuses the page.
+		const strict = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+		browsers.push(strict);
 		const refused = await strict.newPage();
 		await assert.rejects(refused.goto(site.url + '/'), /ERR_CERT/, 'an unknown CA is refused');
-		await strict.close();
 
 		const b = await chromium.launch({
 			executablePath: CHROMIUM, headless: true,

@@ -34,7 +34,7 @@ const KEEP = process.env.COMPTOIR_KEEP === '1';
 
 // The arguments the brief asks for; playwright adds --headless and a fresh
 // --user-data-dir of its own for each launch (it refuses one in args).
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
 	'--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 export const sleep = ms => new Promise(r => setTimeout(r, ms));
@@ -315,22 +315,13 @@ export function makePng(w, h, [r0, g0, b0] = [40, 110, 160]) {
 
 let browserPromise = null;
 
-/* The browser of this file. run.mjs starts one chromium for every file and
- * names it in $COMPTOIR_BROWSER_WS (a launch costs seconds, a connection a
- * few ms); each test still gets fresh contexts (newPage), which share no
- * cookie, storage or cache with another's. Alone (screenshots.mjs, or
- * a file run with node --test), a file launches its own. */
 export function browser() {
-	if (!browserPromise) {
-		const ws = process.env.COMPTOIR_BROWSER_WS;
-		browserPromise = ws ? chromium.connect(ws, { timeout: 60000 })
-			: chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60000 });
-	}
+	if (!browserPromise)
+		browserPromise = chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60000 });
 	return browserPromise;
 }
 
-/* Closes the browser (or, when shared, this file's connection to it and
- * the contexts it made), stops every node and removes their folders; a test
+/* Closes the browser, stops every node and removes their folders; a test
  * file calls after(cleanup). */
 export async function cleanup() {
 	if (browserPromise)
@@ -400,15 +391,6 @@ export function uiTest(name, fn, opts = {}) {
 				await ctx.close().catch(() => {});
 		}
 	});
-}
-
-/* The text of a download. Read through its stream: download.path() is not
- * there when the browser is the run's shared one (a remote connection). */
-export async function downloadText(download) {
-	const chunks = [];
-	for await (const chunk of await download.createReadStream())
-		chunks.push(chunk);
-	return Buffer.concat(chunks).toString('utf8');
 }
 
 /* ------------------------------------------------------------ UI actions */

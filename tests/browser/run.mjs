@@ -4,9 +4,6 @@
 //
 //   node tests/browser/run.mjs [FILE...]      (from anywhere)
 //
-// One chromium serves every file (each file connects to it; each test has
-// fresh contexts): launching it once per file cost seconds each.
-//
 // Environment: COMPTOIR_BIN (default build/comptoir), CHROMIUM (default
 // /usr/bin/chromium), COMPTOIR_ARTIFACTS (screenshots of failures),
 // COMPTOIR_KEEP=1 (keep the nodes' folders).
@@ -17,18 +14,10 @@ import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
 import { fileURLToPath } from 'node:url';
 
-import { chromium } from 'playwright-core';
-
-import { CHROMIUM, CHROMIUM_ARGS } from './lib.mjs';
-
 const here = path.dirname(fileURLToPath(import.meta.url));
 const files = process.argv.length > 2
 	? process.argv.slice(2).map(f => path.resolve(f))
 	: fs.readdirSync(here).filter(f => f.endsWith('.test.mjs')).sort().map(f => path.join(here, f));
-
-// The files' processes inherit the address (lib.mjs, browser()).
-const server = await chromium.launchServer({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60000 });
-process.env.COMPTOIR_BROWSER_WS = server.wsEndpoint();
 
 let passed = 0, failed = 0, skipped = 0;
 const stream = run({ files, concurrency: 1, timeout: 10 * 60 * 1000 });
@@ -48,8 +37,7 @@ stream.on('test:fail', d => {
 // The count is printed after the whole report, as its last line.
 const report = stream.compose(spec);
 report.on('data', chunk => process.stdout.write(chunk));
-report.on('end', async () => {
-	await server.close().catch(() => {});
+report.on('end', () => {
 	console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 	process.exitCode = failed ? 1 : 0;
 });

@@ -2,9 +2,10 @@
 // headless chromium. Run through tests/browser/run.mjs (see its header).
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
 import { after, before } from 'node:test';
 
-import { apiSession, cleanup, downloadText, login, logout, startSite, uiTest, until, waitLive, writePost } from './lib.mjs';
+import { apiSession, cleanup, login, logout, startSite, uiTest, until, waitLive, writePost } from './lib.mjs';
 
 const PW = 'correct-horse-battery-1';
 let site;
@@ -380,7 +381,7 @@ uiTest('the figures page shows adoption per site and follows the period', async 
 	// The tables as a CSV file for a spreadsheet.
 	const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download (CSV)' }).click()]);
 	assert.match(download.suggestedFilename(), /^comptoir-figures-7d-\d{4}-\d{2}-\d{2}\.csv$/);
-	const text = (await downloadText(download)).replace(/^\ufeff/, '');
+	const text = (await fs.readFile(await download.path(), 'utf8')).replace(/^\ufeff/, '');
 	const lines = text.split('\r\n');
 	assert.equal(lines[0], 'Site,Staff,Active,Posts,Comments,Reactions');
 	assert.equal(lines[1], ['paris', f.staff, f.active, f.posts, f.comments, f.reactions].join(','));
