@@ -95,14 +95,16 @@ s_drain_monitor(void)
 		}
 		if (zmq_msg_more(&m) && zmq_msg_size(&m) >= 2) {
 			memcpy(&ev, zmq_msg_data(&m), 2);
-			if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+			if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
 				s_up = 1;
-			else if (ev == ZMQ_EVENT_DISCONNECTED)
+				s_gone = 0; /* gone is said of this connection */
+			} else if (ev == ZMQ_EVENT_DISCONNECTED) {
 				s_gone = 1;
-			else if (ev & (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-			               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-			               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))
+			} else if (ev & (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+			                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+			                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)) {
 				s_refused = 1;
+			}
 		}
 		zmq_msg_close(&m);
 	}
@@ -133,6 +135,10 @@ s_read(int ms, uint32_t ack[4])
 			return 0;
 		if (it[1].revents & ZMQ_POLLIN)
 			s_drain_monitor();
+		/* A link that was up and went down brings no ACK: the node
+		 * closed it (a ban, a peer of another protocol version). */
+		if (s_up && s_gone)
+			return 0;
 		while (it[0].revents & ZMQ_POLLIN) {
 			zmq_msg_t m;
 			int type = -1, got_ack = 0, n = 0, more = 1;

@@ -303,7 +303,13 @@ s_garbage(void)
 		const void *f[1] = {junk};
 		size_t len[1];
 		randombytes_buf(junk, sizeof(junk));
+		/* Never 2 bytes: a frame 0 of two bytes is a header, and one
+		 * whose first byte is not our version is another protocol
+		 * version's, which ends the link before the version 1 frame
+		 * below is read (1 run in 22 lost that frame). */
 		len[0] = 1 + randombytes_uniform(sizeof(junk));
+		if (len[0] == 2)
+			len[0] = 3;
 		if (i == 12) {
 			/* A peer of protocol version 1: refused by name, which ends
 			 * the link (PROTOCOL.md 10.2) after the malformed ones. */
@@ -517,8 +523,9 @@ s_flood(void)
 /* ------------------------------------------------------------------ main */
 
 /* The "refused" scenario: n connections, each with its own socket, each
- * waiting up to 3 s for the node to refuse its handshake. Returns how many
- * were refused. */
+ * waiting until the node refuses its handshake (up to 30 s: a loaded
+ * machine may take seconds, and a handshake given up on may still reach
+ * the node's log). Returns how many were refused. */
 static int
 s_refused_n(void *ctx, const char *ep, const uint8_t server[CPT_KEY_LEN], const key_curve_t *ck,
             int n)
@@ -540,7 +547,7 @@ s_refused_n(void *ctx, const char *ep, const uint8_t server[CPT_KEY_LEN], const 
 		zmq_connect(s_mon, mon);
 		s_up = s_refused = 0;
 		if (zmq_connect(s_sock, ep) == 0)
-			for (until = s_ms() + 3000; s_ms() < until && !s_up && !s_refused;)
+			for (until = s_ms() + 30000; s_ms() < until && !s_up && !s_refused;)
 				s_read_for(10);
 		refused += s_refused && !s_up;
 		zmq_socket_monitor(s_sock, NULL, 0);
