@@ -100,7 +100,7 @@ run: $(BUILD)/comptoir
 
 check: $(BUILD)/comptoir $(UNIT_BIN) $(REPLAY_BIN) $(TOOL_BIN) $(BENCH_BIN)
 	@./deploy/install-browser-deps.sh
-	BUILD=$(BUILD) SANITIZE=$(SANITIZE) ./tests/run.sh
+	BUILD=$(BUILD) ./tests/run.sh
 
 # The house format (.clang-format) over every C source.
 FORMAT_SKIP ?=

@@ -3,13 +3,8 @@
 # fuzz corpus replays and integration tests with real processes. Ends with
 # "N passed, N failed".
 # TESTS=pattern runs only the suites whose path contains the pattern.
-# SANITIZE set (make SANITIZE=... check) leaves out the suites listed in
-# SAN_SKIP, which reach no line of C the others do not and so give the
-# sanitizers nothing more to check (docs/ARCHITECTURE.md, "Tests"); TESTS
-# naming one runs it all the same.
 set -u
 BUILD=${BUILD:-build}
-SAN_SKIP="integration/test_browser"
 export CMOCKA_MESSAGE_OUTPUT=stdout
 export COMPTOIR_BIN="$PWD/$BUILD/comptoir"
 export COMPTOIR_BUILD="$PWD/$BUILD"
@@ -48,12 +43,6 @@ run_suite() { # name command...
 	name=$1
 	shift
 	case "$name" in *"${TESTS:-}"*) ;; *) return 0 ;; esac
-	if [ -n "${SANITIZE:-}" ] && [ -z "${TESTS:-}" ]; then
-		case " $SAN_SKIP " in *" $name "*)
-			echo "skip $name (no C of its own for the sanitizers: docs/ARCHITECTURE.md, \"Tests\")"
-			return 0 ;;
-		esac
-	fi
 	out="$log/out"
 	t0=$(date +%s)
 	"$@" >"$out" 2>&1
