@@ -24,7 +24,7 @@ static size_t g_msgs;       /* EVENTS messages sent */
 static size_t g_reads;      /* calls of get_many: reads of envelopes from the store */
 static size_t g_link_events[SYNC_MAX_PEERS]; /* envelopes sent to each link of the engine */
 static size_t g_link_msgs[SYNC_MAX_PEERS];   /* EVENTS messages sent to each */
-static size_t g_sizes[64];  /* envelopes in each of the first 64 */
+static size_t g_sizes[64];                   /* envelopes in each of the first 64 */
 
 static void
 s_key(uint8_t out[SYNC_TSID_LEN], uint64_t ts)
