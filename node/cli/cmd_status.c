@@ -226,6 +226,12 @@ s_print_peers(const char *dir)
 		    site, (long long)json_integer_value(json_object_get(p, "to_receive")),
 		    (long long)json_integer_value(json_object_get(p, "rate_in")), left);
 	}
+	/* The search index behind the store: a catch-up, or a start after a crash. */
+	if (json_integer_value(json_object_get(json_object_get(st, "search"), "behind")) > 0)
+		printf("search:    %lld changes not in the index yet: it follows the store, and "
+		       "finds what it holds so far\n",
+		       (long long)json_integer_value(
+		           json_object_get(json_object_get(st, "search"), "behind")));
 	/* Files still to fetch, by the peer that holds them (PROTOCOL.md 18.6). */
 	json_array_foreach (json_object_get(st, "peers"), i, p) {
 		json_t *fs = json_object_get(p, "files");
