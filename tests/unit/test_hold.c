@@ -38,28 +38,16 @@ typedef struct site {
 
 static site_t s_sites[SITES];
 
+/* An empty store's event ops and the sites by key, over s_sites. */
+#include "tests/unit/sync_sites.h"
+
 /* The hub's store: holds the batches it is given (the test's lock). */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static sync_put_t *g_held[64];
 static size_t g_n_held, g_envelopes_held;
 static int g_release; /* the test let go: batches are answered at once */
 
-/* ---------------------------------------------- an empty store's ops */
-
-static int
-s_has(void *ctx, const uint8_t id[CPT_ID_LEN])
-{
-	return 0;
-}
-
-static void
-s_get_many(void *ctx, const uint8_t (*ids)[CPT_ID_LEN], size_t n, uint8_t **out, size_t *len)
-{
-	for (size_t i = 0; i < n; i++) {
-		out[i] = NULL;
-		len[i] = 0;
-	}
-}
+/* --------------------- putting events (the other ops: sync_sites.h) */
 
 static void
 s_answer(sync_put_t *job)
@@ -94,60 +82,6 @@ s_put(void *ctx, sync_put_t *job)
 {
 	s_answer(job);
 	return 0;
-}
-
-static size_t
-s_scan(void *ctx, const uint8_t *after, uint8_t (*out)[SYNC_TSID_LEN], size_t max)
-{
-	return 0;
-}
-
-static void
-s_fp(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t *count, uint8_t fp[16])
-{
-	uint8_t sum[32] = {0};
-
-	*count = 0;
-	recon_fingerprint(fp, sum, 0);
-}
-
-static size_t
-s_items(void *ctx, const uint8_t *lo, const uint8_t *hi, uint8_t (*out)[SYNC_TSID_LEN], size_t max)
-{
-	return 0;
-}
-
-static size_t
-s_split(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t count, size_t k,
-        uint8_t (*bounds)[SYNC_TSID_LEN])
-{
-	return 0;
-}
-
-static int
-s_admit(void *ctx, const uint8_t curve_pk[CPT_KEY_LEN], uint8_t sign_key[CPT_KEY_LEN],
-        char site[64])
-{
-	for (int i = 0; i < SITES; i++)
-		if (memcmp(key_curve_public(s_sites[i].curve), curve_pk, CPT_KEY_LEN) == 0) {
-			memcpy(sign_key, s_sites[i].sign, CPT_KEY_LEN);
-			snprintf(site, 64, "%s", s_sites[i].name);
-			return 1;
-		}
-	return 0;
-}
-
-static int
-s_lookup(void *ctx, const uint8_t sign_key[CPT_KEY_LEN], uint8_t curve_pk[CPT_KEY_LEN],
-         char site[64])
-{
-	for (int i = 0; i < SITES; i++)
-		if (memcmp(s_sites[i].sign, sign_key, CPT_KEY_LEN) == 0) {
-			memcpy(curve_pk, key_curve_public(s_sites[i].curve), CPT_KEY_LEN);
-			snprintf(site, 64, "%s", s_sites[i].name);
-			return 0;
-		}
-	return CPT_ENOTFOUND;
 }
 
 /* ------------------------------------------------------------ helpers */
