@@ -88,4 +88,21 @@ s_lookup(void *ctx, const uint8_t sign_key[CPT_KEY_LEN], uint8_t curve_pk[CPT_KE
 	return CPT_ENOTFOUND;
 }
 
+/* The configuration every test engine shares for site st: loopback,
+ * its keys, small messages, a fast heartbeat, the ops above with put. */
+static void
+s_conf(sync_conf_t *c, const site_t *st, int (*put)(void *, sync_put_t *))
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->listen, sizeof(c->listen), "tcp://127.0.0.1:0");
+	c->curve = st->curve;
+	memcpy(c->site_key, st->sign, 32);
+	snprintf(c->site, sizeof(c->site), "%s", st->name);
+	c->max_msg = 1 << 20;
+	c->heartbeat_ms = 200;
+	c->reconcile_interval_s = 60;
+	c->ops = (sync_ops_t){NULL, s_has,   NULL,    s_get_many, put,     s_scan,
+	                      s_fp, s_items, s_split, s_admit,    s_lookup};
+}
+
 #endif

@@ -156,16 +156,7 @@ s_start(int i, int peer)
 	sync_peer_conf_t pc;
 	char err[256];
 
-	memset(&c, 0, sizeof(c));
-	snprintf(c.listen, sizeof(c.listen), "tcp://127.0.0.1:0");
-	c.curve = st->curve;
-	memcpy(c.site_key, st->sign, 32);
-	snprintf(c.site, sizeof(c.site), "%s", st->name);
-	c.max_msg = 1 << 20;
-	c.heartbeat_ms = 200;
-	c.reconcile_interval_s = 60;
-	c.ops = (sync_ops_t){NULL, s_has,   NULL,    s_get_many, s_put,   s_scan,
-	                     s_fp, s_items, s_split, s_admit,    s_lookup};
+	s_conf(&c, st, s_put);
 	c.blob =
 	    (sync_blob_ops_t){st,          s_wanted,     s_next_missing, s_manifest, s_read_chunk,
 	                      s_part_open, s_part_write, s_part_finish,  NULL};
