@@ -1227,8 +1227,11 @@ s_writer(void *arg)
 		if (n > 0 && s_apply(s, s->batch, n) != 0)
 			s->failed = 1;
 		pthread_mutex_lock(&s->qlock);
+		/* Stopping: a reconciliation still owed stays owed, so that
+		 * search_close leaves the file "dirty" for the next start. */
 		recon = s->need_recon && !s->stop;
-		s->need_recon = 0;
+		if (recon)
+			s->need_recon = 0;
 		s->reconciling = recon;
 		pthread_mutex_unlock(&s->qlock);
 		if (recon) {

@@ -588,6 +588,38 @@ test_catch_up_later(void **state)
 	assert_int_equal(wrong, 0);
 }
 
+/* A stop that comes before the writer could reconcile (changes drained at
+ * close, the reconciliation still owed) leaves the file not clean: the next
+ * start reconciles it, rather than trusting a file that misses a post. */
+static void
+test_stop_before_catch_up(void **state)
+{
+	struct fx *f = *state;
+	char err[1024];
+	search_t *as_is;
+
+	search_close(&f->s);
+	s_pub(f, f->alice, EVT_POST, json_pack("{s:s}", "text", "écrit hors ligne"), NULL);
+	assert_int_equal(
+	    search_open(&f->s, node_store(f->n), f->data, SEARCH_CATCH_UP_LATER, err, sizeof(err)),
+	    0);
+	search_hold(f->s, 1);
+	if (search_start(f->s, f->n, err, sizeof(err)) != 0)
+		fail_msg("search: %s", err);
+	s_pub(f, f->alice, EVT_POST, json_pack("{s:s}", "text", "écrit en ligne"), NULL);
+	search_close(&f->s);
+	assert_int_equal(
+	    search_open(&as_is, node_store(f->n), f->data, SEARCH_AS_IS, err, sizeof(err)), 0);
+	assert_false(search_is_current(as_is));
+	search_close(&as_is);
+	/* Reconciled at the next start: both posts found. */
+	if (search_open(&f->s, node_store(f->n), f->data, 0, err, sizeof(err)) != 0 ||
+	    search_start(f->s, f->n, err, sizeof(err)) != 0)
+		fail_msg("search: %s", err);
+	s_settle(f);
+	assert_int_equal(s_count(f, "ligne", "posts", NULL, NULL, 0), 2);
+}
+
 /* The writer leaves no read transaction open between batches: a
  * checkpoint from another connection copies the whole WAL (a statement left
  * on its row once kept the WAL growing to 600 MB during a rebuild). */
@@ -802,6 +834,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_rebuild_equals_live, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_catch_up_and_verify, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_catch_up_later, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stop_before_catch_up, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wal_checkpoints, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_queue_bounded, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_backlog_kept_at_close, setup, teardown),
