@@ -28,9 +28,12 @@
  * windows and users' enrolments in DB_KEYS, enrolments in DB_BY_REF, held and
  * aside events in DB_PENDING with their rule in DB_PENDING_IDS; the reconciliation
  * index keeps levels 3 to 7 only; DB_NOTIFY, DB_NOTIFY_BY and the databases
- * of kinds 16 to 19); 5: DB_SPACE_FOLLOWS, the followers of spaces. A store
- * older than INDEX_SCHEMA_V2 is refused: its events are of version 1. */
-#define INDEX_SCHEMA    6
+ * of kinds 16 to 19); 5: DB_SPACE_FOLLOWS, the followers of spaces; 6: the
+ * reconciliation index one database per level; 8: post views (DB_FEED,
+ * DB_SPACE_FEED) as records of what the envelope does not hold (views.c;
+ * 7 is another branch's step). A store older than INDEX_SCHEMA_V2 is refused:
+ * its events are of version 1. */
+#define INDEX_SCHEMA    8
 #define INDEX_SCHEMA_V2 4
 
 /*
@@ -294,6 +297,26 @@ int index_space_ref_in(index_ctx_t *ix, store_txn_t *txn, const uint8_t space[CP
  * not NULL: 1 yes, 0 no, or a store error. */
 int index_my_space(store_txn_t *txn, const char *handle, const uint8_t space[CPT_ID_LEN],
                    char name[SPACE_NAME_MAX + 1]);
+/* ------------------------------------------------- post views (views.c) */
+
+/* The view of a post as the API shows it, from its stored record (rec: a
+ * value of DB_FEED, or of DB_SPACE_FEED with space its space; NULL for
+ * DB_FEED), the key's tsid (ts(8) id(32)) and the post's envelope (read
+ * here, opened when sealed): {"author", "author_key", "comments", "created",
+ * "edited", "id", "mentions", "reactions", ["space",] "text", "ts"}, in that
+ * order. author, when not NULL, gets the post's author key. A new reference,
+ * or NULL when the record is not one this version reads or the post is not
+ * here with its body. */
+json_t *index_view_json(store_txn_t *txn, const uint8_t *space, const uint8_t tsid[STORE_TSID_LEN],
+                        const store_val_t *rec, uint8_t author[CPT_KEY_LEN]);
+/* The same, read from DB_FEED (space NULL) or space's DB_SPACE_FEED under
+ * tsid. NULL when there is no view there. */
+json_t *index_view_get(store_txn_t *txn, const uint8_t *space, const uint8_t tsid[STORE_TSID_LEN]);
+/* Only what the record holds, no envelope read: {"author", "comments",
+ * "edited"} and "text" when edited. A new reference, or NULL
+ * (a record this version does not read). */
+json_t *index_view_lean(const store_val_t *rec);
+
 /* Event id with its body as views read it: for a sealed event this site
  * opened, ev->kind is the inner kind and *body its plaintext (with the
  * outer "space" and "sealed_here": true); a sealed event not opened keeps

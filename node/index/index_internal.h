@@ -15,6 +15,16 @@
 int ix_post_rebuild(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN]) CPT_WUR;
 int ix_post_rebuild_ev(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN],
                        const evt_t *have, const json_t *have_body) CPT_WUR;
+/* posts.c: a post view's "reactions" from the registers of post (DB_REACTIONS):
+ * {name: authors with it on}, names in byte order. A new reference, or NULL
+ * when out of memory. */
+json_t *ix_reaction_counts(store_txn_t *txn, const uint8_t post[CPT_ID_LEN]);
+/* views.c: stores view (a post view as index_view_json makes it, or as
+ * index_view_lean reads it) under key in db (DB_FEED or DB_SPACE_FEED) as
+ * a record: only its "author", "comments", "edited", and "text" when
+ * edited. 0 or a store error. */
+int ix_view_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen,
+                const json_t *view) CPT_WUR;
 /* posts.c: the views of every post of key (they show its handle). */
 int ix_posts_of_rebuild(index_ctx_t *ix, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN]) CPT_WUR;
 /* posts.c: every reaction register, from DB_BY_REF (schema 3). */

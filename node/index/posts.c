@@ -1,6 +1,6 @@
 /*
- * Post views (DB_FEED under the post's (ts, id)) and the reaction registers
- * they count from (DB_REACTIONS). A view is a function of the stored
+ * Post views (DB_FEED under the post's (ts, id); the record is views.c's)
+ * and the reaction registers they count from (DB_REACTIONS). A view is a function of the stored
  * events: rebuilt from the post and what refers to it, or changed by
  * difference when a comment or a reaction comes (the same result, which the
  * order tests check).
@@ -227,9 +227,16 @@ ix_reactions_build(store_txn_t *txn)
 	return rc;
 }
 
-/* The view's "reactions": how many authors have each reaction on. */
-static json_t *
-s_reaction_counts(store_txn_t *txn, const uint8_t post[CPT_ID_LEN])
+static int
+s_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The view's "reactions": how many authors have each reaction on, the names
+ * in byte order (as the views stored as JSON had them, JSON_SORT_KEYS). */
+json_t *
+ix_reaction_counts(store_txn_t *txn, const uint8_t post[CPT_ID_LEN])
 {
 	store_cur_t *cur;
 	store_val_t k = {CPT_ID_LEN, (void *)post}, v;
@@ -258,6 +265,30 @@ s_reaction_counts(store_txn_t *txn, const uint8_t post[CPT_ID_LEN])
 		    json_integer(json_integer_value(json_object_get(counts, name)) + 1));
 	}
 	store_cur_close(&cur);
+	if (json_object_size(counts) > 1) {
+		/* Found author by author: put in byte order. */
+		const char **names = malloc(json_object_size(counts) * sizeof(*names)), *nk;
+		json_t *sorted = json_object(), *n;
+		size_t m = 0;
+		if (names && sorted) {
+			json_object_foreach (counts, nk, n)
+				names[m++] = nk;
+			qsort(names, m, sizeof(names[0]), s_name_cmp);
+			for (size_t i = 0; i < m; i++)
+				json_object_set(sorted, names[i],
+				                json_object_get(counts, names[i]));
+		} else {
+			json_decref(sorted);
+			sorted = NULL;
+		}
+		free(names);
+		if (sorted == NULL) {
+			json_decref(counts); /* no view rather than one out of order */
+			return NULL;
+		}
+		json_decref(counts);
+		counts = sorted;
+	}
 	return counts;
 }
 
@@ -286,17 +317,17 @@ index_reactions_of(store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
 	return rc == CPT_ENOTFOUND ? 0 : rc;
 }
 
-/* A comment or reaction came: the register, then the post view by what
- * changed (one count), without reading the post's other references. */
+/* A comment or reaction came: a reaction's register, or the post view's
+ * count of comments, without reading the post's other references. */
 static int
 s_post_ref_added(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const json_t *body,
                  const uint8_t id[CPT_ID_LEN], const uint8_t post[CPT_ID_LEN])
 {
-	const char *r = NULL;
 	int delta = 0, rc;
 	evt_t pe;
 	uint8_t fk[8 + CPT_ID_LEN];
-	json_t *view, *counts;
+	store_val_t rec;
+	json_t *view = NULL;
 
 	/* In a space, only its members' count (PROTOCOL.md 16.9). */
 	if (ev->kind == EVT_REACTION || ev->kind == EVT_COMMENT) {
@@ -309,7 +340,6 @@ s_post_ref_added(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const json_
 			return rc;
 		if (delta == 0)
 			return 0;
-		r = json_string_value(json_object_get(body, "reaction"));
 	} else if (ev->kind != EVT_COMMENT) {
 		return ix_post_rebuild(ix, txn, post);
 	}
@@ -321,35 +351,23 @@ s_post_ref_added(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const json_
 		return pe.kind == EVT_SEALED ? ix_post_rebuild(ix, txn, post) : 0;
 	store_put_u64(fk, pe.ts);
 	memcpy(fk + 8, post, CPT_ID_LEN);
-	if ((view = store_get_json(txn, DB_FEED, fk, sizeof(fk))) == NULL ||
-	    !json_is_object(counts = json_object_get(view, "reactions"))) {
+	if (store_get(txn, DB_FEED, fk, sizeof(fk), &rec) != 0 ||
+	    (view = index_view_lean(&rec)) == NULL) {
 		json_decref(view);
 		return ix_post_rebuild(ix, txn, post);
 	}
-	if (r == NULL) {
-		json_object_set_new(
-		    view, "comments",
-		    json_integer(json_integer_value(json_object_get(view, "comments")) + 1));
-	} else {
-		char name[EVT_MAX_REACTION + 1];
-		json_int_t n;
-		snprintf(name, sizeof(name), "%s", r);
-		n = json_integer_value(json_object_get(counts, name)) + delta;
-		if (n > 0)
-			json_object_set_new(counts, name, json_integer(n));
-		else
-			json_object_del(counts, name);
+	if (ev->kind == EVT_REACTION) {
+		/* Its count is read from the registers (index_view_json): the
+		 * record does not change, so its page is not rewritten. */
+		json_decref(view);
+		return 0;
 	}
-	rc = store_put_json(txn, DB_FEED, fk, sizeof(fk), view);
+	json_object_set_new(
+	    view, "comments",
+	    json_integer(json_integer_value(json_object_get(view, "comments")) + 1));
+	rc = ix_view_put(txn, DB_FEED, fk, sizeof(fk), view);
 	json_decref(view);
 	return rc;
-}
-
-/* Collects the mentions of a text into a JSON array (arg). */
-static void
-s_mention_list(const char *h, void *arg)
-{
-	json_array_append_new(arg, json_string(h));
 }
 
 int
@@ -363,10 +381,10 @@ ix_post_rebuild_ev(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LE
                    const evt_t *have, const json_t *have_body)
 {
 	evt_t ev;
-	json_t *body = NULL, *view = NULL, *counts, *mentions;
+	json_t *body = NULL, *view = NULL;
 	index_refs_t acc;
 	uint8_t fk[8 + CPT_ID_LEN];
-	char idhex[CPT_HEX_ID], author[CPT_HEX_ID], handle[64];
+	char handle[64];
 	uint8_t space[CPT_ID_LEN];
 	int rc, where;
 
@@ -425,35 +443,29 @@ ix_post_rebuild_ev(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LE
 	rc = index_each_ref(ix, txn, id, s_post_ref, &acc);
 	if (rc != 0)
 		goto out;
-	counts = s_reaction_counts(txn, id);
-	mentions = json_array();
-	ix_each_mention(json_string_value(acc.text), s_mention_list, mentions);
-	cpt_hex32(idhex, id);
-	cpt_hex32(author, ev.author);
 	if (index_handle_cached(ix, txn, ev.author, handle) != 0)
 		handle[0] = 0;
-	view = json_pack(
-	    "{s:s, s:s, s:s, s:O, s:I, s:I, s:o, s:I, s:o, s:o}", "id", idhex, "author", handle,
-	    "author_key", author, "text", acc.text, "created", (json_int_t)HLC_MS(ev.ts), "ts",
-	    (json_int_t)ev.ts, "edited",
-	    acc.edit_body ? json_integer((json_int_t)HLC_MS(acc.edit_ts)) : json_null(), "comments",
-	    (json_int_t)acc.comments, "reactions", counts, "mentions", mentions);
+	/* What the stored record keeps (views.c); the rest of what the API
+	 * shows is read when it is read: from the post's envelope and key, and
+	 * the counts of reactions from their registers (DB_REACTIONS). */
+	view =
+	    json_pack("{s:s, s:O, s:o, s:I}", "author", handle, "text", acc.text, "edited",
+	              acc.edit_body ? json_integer((json_int_t)HLC_MS(acc.edit_ts)) : json_null(),
+	              "comments", (json_int_t)acc.comments);
 	if (view == NULL) {
 		rc = CPT_ENOMEM;
 		goto out;
 	}
 	if (where > 0) {
 		uint8_t sk[CPT_ID_LEN + 8 + CPT_ID_LEN];
-		cpt_hex32(idhex, space);
-		json_object_set_new(view, "space", json_string(idhex));
 		memcpy(sk, space, CPT_ID_LEN);
 		store_tsid(sk + CPT_ID_LEN, ev.ts, id);
-		rc = store_put_json(txn, DB_SPACE_FEED, sk, sizeof(sk), view);
+		rc = ix_view_put(txn, DB_SPACE_FEED, sk, sizeof(sk), view);
 		goto out;
 	}
 	store_put_u64(fk, ev.ts);
 	memcpy(fk + 8, id, CPT_ID_LEN);
-	rc = store_put_json(txn, DB_FEED, fk, sizeof(fk), view);
+	rc = ix_view_put(txn, DB_FEED, fk, sizeof(fk), view);
 out:
 	json_decref(view);
 	json_decref(acc.edit_body);

@@ -14,7 +14,8 @@ static const enum store_db s_base[] = {DB_ORDER, DB_BY_AUTHOR, DB_BY_REF};
 static const enum store_db s_tomb[] = {DB_TOMBSTONES};
 static const enum store_db s_keys[] = {DB_KEYS, DB_REVOKED, DB_HANDLES};
 static const enum store_db s_backups[] = {DB_BACKUPS};
-static const enum store_db s_posts[] = {DB_POSTS_V1, DB_FEED, DB_REACTIONS};
+/* DB_FEED_V7 and DB_SPACE_FEED_V7 as DB_POSTS_V1 (empty since schema 8). */
+static const enum store_db s_posts[] = {DB_POSTS_V1, DB_FEED, DB_REACTIONS, DB_FEED_V7};
 static const enum store_db s_profiles[] = {DB_PROFILES};
 static const enum store_db s_mentions[] = {DB_MENTIONS};
 /* DB_BUCKETS_V5 as DB_POSTS_V1: empty since its schema step, emptied by a
@@ -26,8 +27,9 @@ static const enum store_db s_announce[] = {DB_ANNOUNCE};
 static const enum store_db s_mine[] = {DB_MINE};
 static const enum store_db s_follows[] = {DB_SPACE_FOLLOWS};
 static const enum store_db s_blobrefs[] = {DB_BLOB_REFS};
-static const enum store_db s_spaces[] = {DB_SPACE_GOV,  DB_SPACE_ITEMS, DB_SPACES,    DB_MY_SPACES,
-                                         DB_SPACE_FEED, DB_OPENED,      DB_SITE_SEALS};
+static const enum store_db s_spaces[] = {DB_SPACE_GOV,  DB_SPACE_ITEMS,  DB_SPACES,
+                                         DB_MY_SPACES,  DB_SPACE_FEED,   DB_OPENED,
+                                         DB_SITE_SEALS, DB_SPACE_FEED_V7};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define K(k) INDEX_KIND(k)

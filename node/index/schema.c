@@ -47,6 +47,92 @@ s_to_6(store_txn_t *txn, void *arg)
 	return rc;
 }
 
+/* What a step is given: a step that sets more is run again, in a
+ * transaction of its own, until it does not (a step too large for one). */
+struct schema_run {
+	int more; /* run the step again */
+};
+
+/* Schema 8: post views as records of what the post's envelope does not
+ * hold (views.c, issue 23). The JSON views of DB_FEED_V7 and
+ * DB_SPACE_FEED_V7 are read in key order and written to DB_FEED and
+ * DB_SPACE_FEED at their end (full pages), at most S_TO_8_BATCH a
+ * transaction: a million views in one would keep ~100 MB of dirty pages in
+ * the heap. The last transaction empties the old databases and writes the
+ * schema; killed in between, the next start goes on after the last key
+ * moved. */
+#define S_TO_8_BATCH 50000
+
+static int
+s_move_views(store_txn_t *txn, enum store_db from, enum store_db to, size_t *budget)
+{
+	uint8_t at[CPT_ID_LEN + STORE_TSID_LEN];
+	store_cur_t *cur;
+	store_val_t k, v;
+	size_t al = 0;
+	int rc;
+
+	if ((rc = store_cur_open(txn, to, &cur)) != 0)
+		return rc;
+	rc = store_cur_get(cur, &k, &v, STORE_LAST);
+	if (rc == 0 && k.len <= sizeof(at)) {
+		memcpy(at, k.data, k.len);
+		al = k.len;
+	}
+	store_cur_close(&cur);
+	if (rc != 0 && rc != CPT_ENOTFOUND)
+		return rc;
+	if ((rc = store_cur_open(txn, from, &cur)) != 0)
+		return rc;
+	if (al > 0) {
+		k.len = al;
+		k.data = at;
+		rc = store_cur_get(cur, &k, &v, STORE_SEEK);
+		if (rc == 0 && k.len == al && memcmp(k.data, at, al) == 0)
+			rc = store_cur_get(cur, &k, &v, STORE_NEXT);
+	} else {
+		rc = store_cur_get(cur, &k, &v, STORE_FIRST);
+	}
+	for (; rc == 0 && *budget > 0; rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		json_t *view = json_loadb(v.data, v.len, 0, NULL);
+		/* Copied: the map's bytes are not ours past the next write. */
+		if (k.len > sizeof(at)) {
+			json_decref(view);
+			continue;
+		}
+		memcpy(at, k.data, k.len);
+		al = k.len;
+		rc = view ? ix_view_put(txn, to, at, al, view)
+		          : 0; /* one that does not parse: none */
+		json_decref(view);
+		if (rc != 0)
+			break;
+		(*budget)--;
+	}
+	store_cur_close(&cur);
+	return rc == CPT_ENOTFOUND ? 0 : rc;
+}
+
+static int
+s_to_8(store_txn_t *txn, void *arg)
+{
+	struct schema_run *run = arg;
+	size_t budget = S_TO_8_BATCH;
+	int rc;
+
+	if ((rc = s_move_views(txn, DB_FEED_V7, DB_FEED, &budget)) != 0 ||
+	    (rc = s_move_views(txn, DB_SPACE_FEED_V7, DB_SPACE_FEED, &budget)) != 0)
+		return rc;
+	if (budget == 0) {
+		run->more = 1;
+		return 0;
+	}
+	if ((rc = store_drop(txn, DB_FEED_V7)) == 0 &&
+	    (rc = store_drop(txn, DB_SPACE_FEED_V7)) == 0)
+		rc = s_schema_put(txn, 8);
+	return rc;
+}
+
 /* The steps, in order: step i moves a store of schema to - 1 to schema to.
  * Stores older than schema 4 hold events of protocol version 1, which no
  * node of version 2 admits, and are refused (index_store_open). */
@@ -57,6 +143,7 @@ static const struct schema_step {
 } s_steps[] = {
     {5, "index the followers of spaces", s_to_5},
     {6, "move the reconciliation index to one database per level", s_to_6},
+    {8, "move post views to records of what envelopes do not hold", s_to_8},
 };
 
 static int
@@ -136,9 +223,14 @@ index_store_open(store_t **out, const char *dir, int flags, char *err, size_t er
 		return CPT_EVERSION;
 	}
 	for (size_t i = 0; i < sizeof(s_steps) / sizeof(s_steps[0]); i++) {
+		struct schema_run run;
 		if (s_steps[i].fn == NULL || s_steps[i].to <= schema)
 			continue;
-		if ((rc = store_write(st, s_steps[i].fn, NULL)) != 0) {
+		do {
+			run.more = 0;
+			rc = store_write(st, s_steps[i].fn, &run);
+		} while (rc == 0 && run.more);
+		if (rc != 0) {
 			snprintf(err, errlen, "%s: cannot %s: %s", path, s_steps[i].what,
 			         store_strerror(rc));
 			store_close(&st);

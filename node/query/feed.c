@@ -210,32 +210,6 @@ s_author_text(store_txn_t *txn, query_text_t *out, const uint8_t key[CPT_KEY_LEN
 	query_text_free(&t);
 }
 
-/* The author of a stored view from its first members: sorted, a view
- * starts {"author":"HANDLE","author_key":"HEX",. 0, or -1 when it does not
- * (the caller then parses it). */
-static int
-s_view_author(const char *v, size_t n, char handle[64], uint8_t key[CPT_KEY_LEN])
-{
-	static const char a[] = "{\"author\":\"", b[] = "\",\"author_key\":\"";
-	size_t i = sizeof(a) - 1, h = 0;
-
-	if (n < sizeof(a) - 1 || memcmp(v, a, sizeof(a) - 1) != 0)
-		return -1;
-	for (; i < n && v[i] != '"'; i++) {
-		/* An escape or a long handle: not what views hold; parse it. */
-		if (v[i] == '\\' || h + 1 >= 64)
-			return -1;
-		handle[h++] = v[i];
-	}
-	handle[h] = 0;
-	if (n - i < sizeof(b) - 1 + 2 * CPT_KEY_LEN + 1 || memcmp(v + i, b, sizeof(b) - 1) != 0)
-		return -1;
-	i += sizeof(b) - 1;
-	if (v[i + 2 * CPT_KEY_LEN] != '"' || cpt_unhex32(key, v + i, 2 * CPT_KEY_LEN) != 0)
-		return -1;
-	return 0;
-}
-
 /* The "files" member of post id by author key, when its body names files
  * (q_post_extra's rule). A clear body whose bytes hold neither "files" nor
  * a \u escape (the only way to spell a key's letters otherwise) has no such
@@ -264,38 +238,33 @@ s_files_text(store_txn_t *txn, query_text_t *out, const uint8_t id[CPT_ID_LEN],
 }
 
 int
-q_view_text(store_txn_t *txn, query_text_t *out, const uint8_t id[CPT_ID_LEN], const store_val_t *v,
-            const json_t *label, int comma)
+q_view_text(store_txn_t *txn, query_text_t *out, const uint8_t *space,
+            const uint8_t tsid[STORE_TSID_LEN], const store_val_t *v, const json_t *label,
+            int comma)
 {
-	const char *p = v->data;
-	char handle[64];
 	uint8_t key[CPT_KEY_LEN];
+	json_t *j = index_view_json(txn, space, tsid, v, key);
+	const char *handle;
 
-	if (v->len < 2 || p[v->len - 1] != '}' || s_view_author(p, v->len, handle, key) != 0) {
-		/* Not the shape views are stored in: the slow way, same result. */
-		json_t *j = json_loadb(v->data, v->len, 0, NULL);
-		if (j == NULL)
-			return 0;
-		if (label)
-			json_object_set(j, "space_name", (json_t *)label);
-		q_post_extra(txn, j);
-		if (comma)
-			query_text_add(out, ",", 1);
-		query_text_json(out, j);
-		json_decref(j);
-		return 1;
-	}
+	if (j == NULL)
+		return 0;
+	handle = json_string_value(json_object_get(j, "author"));
 	if (comma)
 		query_text_add(out, ",", 1);
-	/* The view's members as stored, then what is added in q_post_extra's
-	 * order after the label, which s_src_view sets first. */
-	query_text_add(out, p, v->len - 1);
+	/* The view's members in their order, then what is added in
+	 * q_post_extra's order after the label, which s_src_view sets first:
+	 * the author's part is kept between reads (s_author_text). */
+	query_text_json(out, j);
+	json_decref(j);
+	if (out->oom || out->len == 0)
+		return 1;
+	out->p[--out->len] = 0; /* the closing brace, added back below */
 	if (label) {
 		query_text_add(out, ",\"space_name\":", 14);
 		query_text_json(out, label);
 	}
-	s_author_text(txn, out, key, handle);
-	s_files_text(txn, out, id, key);
+	s_author_text(txn, out, key, handle ? handle : "");
+	s_files_text(txn, out, tsid + 8, key);
 	query_text_add(out, "}", 1);
 	return 1;
 }
@@ -332,7 +301,7 @@ query_feed(store_txn_t *txn, const uint8_t *before40, size_t limit, char next[81
 	}
 	while (rc == 0 && n < limit) {
 		json_t *p;
-		if (k.len == 40 && (p = json_loadb(v.data, v.len, 0, NULL)) != NULL) {
+		if (k.len == 40 && (p = index_view_json(txn, NULL, k.data, &v, NULL)) != NULL) {
 			json_array_append_new(items, q_post_extra(txn, p));
 			n++;
 			memcpy(last, k.data, 40);

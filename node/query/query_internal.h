@@ -22,14 +22,16 @@ json_t *q_post_extra(store_txn_t *txn, json_t *post);
 void q_author_site(store_txn_t *txn, json_t *obj, const uint8_t key[CPT_KEY_LEN]);
 /* q_post_extra, or with lean set only "author_site". */
 json_t *q_post_extra_as(store_txn_t *txn, json_t *post, int lean);
-/* Appends to out the stored view v of post id (its bytes as stored: an
- * object with sorted keys) with "space_name" (label, when not NULL) and what
- * q_post_extra adds, spliced in without parsing the view; the same bytes as
- * json_dumps(JSON_COMPACT) of the view loaded, labelled and passed through
- * q_post_extra. comma: a "," goes first. 1 when appended, 0 when the view
- * is not one (skipped, as a view that does not parse). */
-int q_view_text(store_txn_t *txn, query_text_t *out, const uint8_t id[CPT_ID_LEN],
-                const store_val_t *v, const json_t *label, int comma);
+/* Appends to out the stored view v of the post under tsid (ts(8) id(32)) in
+ * DB_FEED, or in space's DB_SPACE_FEED (space not NULL), as the API shows
+ * it (index_view_json) with "space_name" (label, when not NULL) and what
+ * q_post_extra adds: the same bytes as json_dumps(JSON_COMPACT) of the view,
+ * labelled and passed through q_post_extra, the author's part kept between
+ * reads. comma: a "," goes first. 1 when appended, 0 when the view is not
+ * one (skipped). */
+int q_view_text(store_txn_t *txn, query_text_t *out, const uint8_t *space,
+                const uint8_t tsid[STORE_TSID_LEN], const store_val_t *v, const json_t *label,
+                int comma);
 
 /* ------------------------------------- the figures walk (figures.c) */
 

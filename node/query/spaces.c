@@ -336,7 +336,8 @@ static json_t *s_label(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], const 
 static json_t *
 s_src_view(store_txn_t *txn, struct s_src *s)
 {
-	json_t *p = json_loadb(s->val.data, s->val.len, 0, NULL);
+	json_t *p =
+	    index_view_json(txn, s->db == DB_SPACE_FEED ? s->space : NULL, s->at, &s->val, NULL);
 
 	if (p && s->db == DB_SPACE_FEED && !s->named) {
 		s->name = s_label(txn, s->space, s->site);
@@ -356,7 +357,8 @@ s_src_text(store_txn_t *txn, struct s_src *s, query_text_t *out, int comma)
 		s->name = s_label(txn, s->space, s->site);
 		s->named = 1;
 	}
-	return q_view_text(txn, out, s->at + 8, &s->val, s->name, comma);
+	return q_view_text(txn, out, s->db == DB_SPACE_FEED ? s->space : NULL, s->at, &s->val,
+	                   s->name, comma);
 }
 
 /* Newest first over the sources, before the cursor, up to limit: an array
@@ -587,11 +589,12 @@ query_space_figures(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], uint64_t 
 		uint64_t created;
 		if (k.len != sizeof(key) || memcmp(k.data, space, CPT_ID_LEN) != 0)
 			break;
-		if ((p = json_loadb(v.data, v.len, 0, NULL)) == NULL)
+		/* What the record holds: no envelope read (index_view_lean). */
+		if ((p = index_view_lean(&v)) == NULL)
 			continue;
 		posts++;
 		comments += json_integer_value(json_object_get(p, "comments"));
-		created = (uint64_t)json_integer_value(json_object_get(p, "created"));
+		created = HLC_MS(store_get_u64((const uint8_t *)k.data + CPT_ID_LEN));
 		if (created >= since_ms && created < until_ms) {
 			const char *a = json_string_value(json_object_get(p, "author"));
 			recent++;

@@ -187,16 +187,15 @@ s_post_view(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int any, int lean)
 	if (sp == NULL) {
 		json_decref(b);
 		store_tsid(fk, ev.ts, id);
-		return q_post_extra_as(txn, store_get_json(txn, DB_FEED, fk, STORE_TSID_LEN), lean);
+		return q_post_extra_as(txn, index_view_get(txn, NULL, fk), lean);
 	}
 	if (!any || cpt_unhex32(space, sp, strlen(sp)) != 0) {
 		json_decref(b);
 		return NULL;
 	}
 	json_decref(b);
-	memcpy(fk, space, CPT_ID_LEN);
-	store_tsid(fk + CPT_ID_LEN, ev.ts, id);
-	return q_post_extra_as(txn, store_get_json(txn, DB_SPACE_FEED, fk, sizeof(fk)), lean);
+	store_tsid(fk, ev.ts, id);
+	return q_post_extra_as(txn, index_view_get(txn, space, fk), lean);
 }
 
 static json_t *

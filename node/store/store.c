@@ -38,7 +38,7 @@ static const char *const s_db_names[DB_COUNT] = {
     [DB_HANDLES] = "handles",
     [DB_BACKUPS] = "backups",
     [DB_POSTS_V1] = "posts",
-    [DB_FEED] = "feed",
+    [DB_FEED] = "feed_views",
     [DB_PROFILES] = "profiles",
     [DB_MENTIONS] = "mentions",
     [DB_PEERS] = "peers",
@@ -50,7 +50,7 @@ static const char *const s_db_names[DB_COUNT] = {
     [DB_SPACE_ITEMS] = "space_items",
     [DB_SPACES] = "spaces",
     [DB_MY_SPACES] = "my_spaces",
-    [DB_SPACE_FEED] = "space_feed",
+    [DB_SPACE_FEED] = "space_views",
     [DB_OPENED] = "opened",
     [DB_SITE_SEALS] = "site_seals",
     [DB_NOTIFY] = "notify",
@@ -70,6 +70,8 @@ static const char *const s_db_names[DB_COUNT] = {
     [DB_BUCKETS_L5] = "buckets_5",
     [DB_BUCKETS_L6] = "buckets_6",
     [DB_BUCKETS_L7] = "buckets_7",
+    [DB_FEED_V7] = "feed",
+    [DB_SPACE_FEED_V7] = "space_feed",
 };
 
 /* Map size at creation and growth step. A test may define smaller ones before

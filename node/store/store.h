@@ -35,7 +35,8 @@ enum store_db {
 	DB_HANDLES,     /* handle -> JSON list of its enrolments [ts, id, key, by] in order */
 	DB_BACKUPS,     /* user key(32) -> ts(8) id(32) of the newest key backup */
 	DB_POSTS_V1,    /* schema 1 only: post id(32) -> JSON view; emptied at open */
-	DB_FEED,        /* ts(8) id(32) -> JSON view of every visible post */
+	DB_FEED,        /* ts(8) id(32) -> record of every visible post's view (schema 8: what its
+	                   envelope does not hold, node/index/views.c) */
 	DB_PROFILES,    /* handle -> JSON profile: LWW registers per field */
 	DB_MENTIONS,    /* handle 0x00 ts(8) id(32) -> "" */
 	DB_PEERS,       /* site key(32) -> JSON {"endpoint"}: peers added with comptoir peer add */
@@ -50,7 +51,8 @@ enum store_db {
 	DB_SPACE_ITEMS, /* space(32) ts(8) id(32) -> kind(2): posts naming a space, sealed events */
 	DB_SPACES,      /* space(32) -> JSON: the fold's state (node/index/spaces.c) */
 	DB_MY_SPACES,   /* handle 0x00 space(32) -> role(1): the spaces a person is a member of */
-	DB_SPACE_FEED,  /* space(32) ts(8) id(32) -> JSON view of a post that counts in the space */
+	DB_SPACE_FEED,  /* space(32) ts(8) id(32) -> record of the view of a post that counts in the
+	                   space (as DB_FEED's) */
 	DB_OPENED,      /* id(32) -> JSON plaintext of a sealed event this site opened */
 	DB_SITE_SEALS,  /* site name -> JSON {ts, id, seal_key, title}: the newest certificate's */
 	DB_NOTIFY,      /* handle 0x00 latest ts(8) group(32) -> JSON: a person's notifications
@@ -85,6 +87,9 @@ enum store_db {
 	DB_BUCKETS_L5,
 	DB_BUCKETS_L6,
 	DB_BUCKETS_L7,
+	DB_FEED_V7,       /* schema 7 and older: DB_FEED's views as JSON; moved and emptied by
+	                     the step to schema 8 */
+	DB_SPACE_FEED_V7, /* the same for DB_SPACE_FEED */
 	DB_COUNT
 };
 

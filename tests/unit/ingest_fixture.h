@@ -578,7 +578,7 @@ static const char *const fx_db_names[DB_COUNT] = {
     [DB_HANDLES] = "handles",
     [DB_BACKUPS] = "backups",
     [DB_POSTS_V1] = "posts",
-    [DB_FEED] = "feed",
+    [DB_FEED] = "feed_views",
     [DB_PROFILES] = "profiles",
     [DB_MENTIONS] = "mentions",
     [DB_PEERS] = "peers",
@@ -599,6 +599,8 @@ static const char *const fx_db_names[DB_COUNT] = {
     [DB_BUCKETS_L5] = "buckets_5",
     [DB_BUCKETS_L6] = "buckets_6",
     [DB_BUCKETS_L7] = "buckets_7",
+    [DB_FEED_V7] = "feed",
+    [DB_SPACE_FEED_V7] = "space_feed",
 };
 
 /* Every database but DB_META (its "seq" counts commits) as bytes. */

@@ -338,10 +338,10 @@ static char *s_figs_first; /* the figures of the first order, at the member site
 static void
 s_run(fx_t *f, ev_t **list, size_t n, uint64_t *seed, snap_t *out)
 {
-	ingest_res_t res[X_COUNT + 8];
+	ingest_res_t res[X_COUNT + 16];
 	skey_ring_t *ring = skey_ring_new(16);
 
-	assert_true(n <= X_COUNT + 8);
+	assert_true(n <= X_COUNT + 16);
 	assert_non_null(ring);
 	index_spaces_setup(ring, s_seal, s_fed, "paris");
 	fx_open_scratch(f);
@@ -656,6 +656,209 @@ test_post_folds_nothing(void **state)
 	skey_ring_destroy(&ring);
 }
 
+/* ------------------------------------------- post views, schema 8 */
+
+/* Company-wide posts beside the scene: a mention, escapes, an edit, a
+ * deleted post, comments and reactions (names out of byte order). */
+enum {
+	Z_MENTION,
+	Z_ESCAPES,
+	Z_EDITED,
+	Z_EDIT,
+	Z_GONE,
+	Z_REDACT,
+	Z_CMT1,
+	Z_CMT2,
+	Z_LIKE1,
+	Z_LIKE2,
+	Z_ZZ,
+	Z_AA,
+	Z_AA_OFF,
+	Z_COUNT
+};
+static ev_t s_z[Z_COUNT];
+
+static void
+s_z_scene(void)
+{
+	fx_post(&s_z[Z_MENTION], K_ALICE, TS(70, 0), "Canteen closed @bob and @carol.");
+	fx_post(&s_z[Z_ESCAPES], K_BOB, TS(71, 0),
+	        "quote \" slash / \xc3\xa9 tab\t line\n \xe2\x80\xa8 <b>x</b>");
+	fx_post(&s_z[Z_EDITED], K_CAROL, TS(72, 0), "to be edited");
+	fx_child(&s_z[Z_EDIT], K_CAROL, EVT_EDIT, TS(73, 0), &s_z[Z_EDITED], "edited, @alice");
+	fx_post(&s_z[Z_GONE], K_ALICE, TS(74, 0), "to be deleted");
+	fx_redact(&s_z[Z_REDACT], K_ALICE, TS(75, 0), &s_z[Z_GONE]);
+	fx_child(&s_z[Z_CMT1], K_BOB, EVT_COMMENT, TS(76, 0), &s_z[Z_MENTION], "first");
+	fx_child(&s_z[Z_CMT2], K_CAROL, EVT_COMMENT, TS(77, 0), &s_z[Z_MENTION], "second");
+	fx_react(&s_z[Z_LIKE1], K_BOB, TS(78, 0), &s_z[Z_MENTION], "like", 1);
+	fx_react(&s_z[Z_LIKE2], K_CAROL, TS(79, 0), &s_z[Z_MENTION], "like", 1);
+	fx_react(&s_z[Z_ZZ], K_ALICE, TS(80, 0), &s_z[Z_MENTION], "zz", 1);
+	fx_react(&s_z[Z_AA], K_ALICE, TS(81, 0), &s_z[Z_MENTION], "aa", 1);
+	fx_react(&s_z[Z_AA_OFF], K_BOB, TS(82, 0), &s_z[Z_EDITED], "aa", 0);
+}
+
+/* What the API shows of every post, for each reader, as one text. */
+static char *
+s_answers(fx_t *f)
+{
+	const char *who[] = {"alice", "bob", "carol"};
+	const ev_t *posts[] = {&s_ev[X_BOB_POST1],  &s_ev[X_BOB_POST3], &s_ev[X_CAROL_POST],
+	                       &s_ev[X_ALICE_POST], &s_z[Z_MENTION],    &s_z[Z_ESCAPES],
+	                       &s_z[Z_EDITED],      &s_z[Z_GONE]};
+	const ev_t *spaces[] = {&s_ev[X_OPEN], &s_ev[X_PRIV]};
+	query_text_t all = {0}, t = {0};
+	store_txn_t *txn;
+	char next[81], *figs;
+
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	for (size_t w = 0; w < 3; w++) {
+		assert_int_equal(query_main_feed_text(txn, who[w], "paris", NULL, 50, next, &t), 0);
+		query_text_add(&all, t.p, t.len);
+		query_text_free(&t);
+		for (size_t i = 0; i < 2; i++)
+			if (query_space_feed_as_text(txn, spaces[i]->id, who[w], "paris", NULL, 50,
+			                             next, &t) == 0) {
+				query_text_add(&all, t.p, t.len);
+				query_text_free(&t);
+			}
+		for (size_t i = 0; i < sizeof(posts) / sizeof(posts[0]); i++) {
+			json_t *p = query_post_as(txn, posts[i]->id, 1, who[w], "paris");
+			query_text_add(&all, "\n", 1);
+			if (p)
+				query_text_json(&all, p);
+			json_decref(p);
+		}
+	}
+	{
+		json_t *feed = query_feed(txn, NULL, 50, next);
+		query_text_json(&all, feed);
+		json_decref(feed);
+	}
+	store_read_end(f->st, &txn);
+	figs = s_space_figures(f);
+	query_text_add(&all, figs, strlen(figs));
+	free(figs);
+	assert_false(all.oom);
+	return all.p;
+}
+
+/* The views of db back as schema 7 held them (JSON in old), keeping only
+ * the first keep records of db: the state a step to schema 8 killed after
+ * moving keep records leaves. */
+struct to7 {
+	size_t keep_feed;  /* records of DB_FEED kept */
+	size_t keep_space; /* of DB_SPACE_FEED */
+};
+
+static int
+s_back_to_7(store_txn_t *txn, enum store_db db, enum store_db old, size_t keep)
+{
+	store_cur_t *cur;
+	store_val_t k, v;
+	size_t n = 0;
+	int rc;
+
+	assert_int_equal(store_cur_open(txn, db, &cur), 0);
+	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		uint8_t key[CPT_ID_LEN + 40];
+		size_t p = db == DB_SPACE_FEED ? CPT_ID_LEN : 0;
+		json_t *j =
+		    index_view_json(txn, p ? k.data : NULL, (const uint8_t *)k.data + p, &v, NULL);
+		assert_non_null(j);
+		assert_int_equal(k.len, p + 40);
+		memcpy(key, k.data, k.len);
+		assert_int_equal(store_put_json(txn, old, key, p + 40, j), 0);
+		json_decref(j);
+		if (n++ >= keep)
+			assert_int_equal(store_cur_del(cur), 0);
+	}
+	store_cur_close(&cur);
+	return rc == CPT_ENOTFOUND ? 0 : rc;
+}
+
+static int
+s_to7_fn(store_txn_t *txn, void *arg)
+{
+	const struct to7 *a = arg;
+	uint8_t v[8];
+	int rc;
+
+	store_put_u64(v, 7);
+	if ((rc = s_back_to_7(txn, DB_FEED, DB_FEED_V7, a->keep_feed)) != 0 ||
+	    (rc = s_back_to_7(txn, DB_SPACE_FEED, DB_SPACE_FEED_V7, a->keep_space)) != 0)
+		return rc;
+	return store_meta_put(txn, "schema", v, 8);
+}
+
+/* A store of schema 7 (post views as JSON) is moved to schema 8 when
+ * opened: the same databases as a store made by this version, and the same
+ * answers, byte for byte, for every reader; also when the step was killed
+ * after some of its transactions (they commit records in key order, DB_FEED
+ * first: what is moved is a prefix). */
+static void
+test_views_move_to_8(void **state)
+{
+	ev_t *list[X_COUNT + Z_COUNT];
+	snap_t first, s;
+	uint64_t seed = 0x8;
+	char *want, *got, err[256] = "";
+	size_t n = 0, nf, ns;
+	fx_t f;
+	const struct to7 cases[] = {{0, 0}, {1, 0}, {3, 0}, {(size_t)-1, 1}, {(size_t)-1, 0}};
+
+	(void)state;
+	for (int i = 0; i < X_COUNT; i++)
+		list[n++] = &s_ev[i];
+	for (int i = 0; i < Z_COUNT; i++)
+		list[n++] = &s_z[i];
+	s_run(&f, list, n, &seed, &first);
+	want = s_answers(&f);
+	/* The scene has what the records hold: an edit, reactions, comments,
+	 * mentions, sealed posts; and the views are small. */
+	assert_non_null(strstr(want, "\"edited\":"));
+	assert_non_null(strstr(want, "\"text\":\"edited, @alice\""));
+	assert_non_null(strstr(want, "\"mentions\":[\"bob\",\"carol\"]"));
+	assert_non_null(strstr(want, "\"reactions\":{\"aa\":1,\"like\":2,\"zz\":1}"));
+	assert_non_null(strstr(want, "\"text\":\"alice secret\""));
+	assert_null(strstr(want, "to be deleted"));
+	nf = fx_count(&f, DB_FEED);
+	ns = fx_count(&f, DB_SPACE_FEED);
+	if (nf < 3 || ns < 3)
+		fail_msg("%zu company-wide views, %zu in spaces", nf, ns);
+	fx_close(&f);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct to7 a = cases[c];
+		uint8_t v[8];
+		size_t len = sizeof(v);
+		store_txn_t *txn;
+		char what[64];
+		s_run(&f, list, n, &seed, &s);
+		fx_snap_free(&s);
+		assert_int_equal(store_write(f.st, s_to7_fn, &a), 0);
+		assert_int_equal(fx_count(&f, DB_FEED_V7), nf);
+		assert_int_equal(fx_count(&f, DB_SPACE_FEED_V7), ns);
+		store_close(&f.st);
+		if (index_store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
+			fail_msg("index_store_open: %s", err);
+		s_scratch_st = f.st; /* the shared scratch store, opened again */
+		fx_snap(f.st, &s);
+		snprintf(what, sizeof(what), "schema 7 moved to 8, case %zu", c);
+		FX_SNAP_EQUAL(&first, &s, what);
+		fx_snap_free(&s);
+		assert_int_equal(store_read_begin(f.st, &txn), 0);
+		assert_int_equal(store_meta_get(txn, "schema", v, &len), 0);
+		store_read_end(f.st, &txn);
+		assert_int_equal(store_get_u64(v), 8);
+		got = s_answers(&f);
+		assert_string_equal(got, want);
+		free(got);
+		fx_close(&f);
+	}
+	fx_snap_free(&first);
+	free(want);
+}
+
 static int
 s_setup(void **state)
 {
@@ -667,6 +870,7 @@ s_setup(void **state)
 	assert_int_equal(skey_ring_generate(s_author_ring, s_key), 0);
 	s_scene();
 	s_more_scene();
+	s_z_scene();
 	return 0;
 }
 
@@ -680,6 +884,8 @@ s_teardown(void **state)
 	s_figs_first = NULL;
 	for (int i = 0; i < Y_COUNT; i++)
 		fx_free(&s_more[i]);
+	for (int i = 0; i < Z_COUNT; i++)
+		fx_free(&s_z[i]);
 	skey_ring_destroy(&s_author_ring);
 	key_curve_destroy(&s_seal);
 	fx_keys_free();
@@ -694,7 +900,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_orders_converge),    cmocka_unit_test(test_no_key_no_content),
 	    cmocka_unit_test(test_more_converge),      cmocka_unit_test(test_kept_folds),
-	    cmocka_unit_test(test_post_folds_nothing),
+	    cmocka_unit_test(test_post_folds_nothing), cmocka_unit_test(test_views_move_to_8),
 	};
 
 	return cmocka_run_group_tests(tests, s_setup, s_teardown);

@@ -210,7 +210,7 @@ test_schema5_store_moves_to_6(void **state)
 	assert_int_equal(store_read_begin(f.st, &txn), 0);
 	assert_int_equal(store_meta_get(txn, "schema", v, &len), 0);
 	store_read_end(f.st, &txn);
-	assert_int_equal(store_get_u64(v), 6);
+	assert_int_equal(store_get_u64(v), INDEX_SCHEMA); /* and the steps after 6 */
 	store_close(&f.st);
 	if (index_store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);

@@ -1,0 +1,237 @@
+/*
+ * Stored post views (DB_FEED, DB_SPACE_FEED), schema 8: a small binary
+ * record of what the post's envelope does not hold (its author's handle, the
+ * count of comments, an edit's text), and the one reader that makes the JSON
+ * the API shows from that record, the key's (ts, id), the envelope and the
+ * reaction registers (DB_REACTIONS).
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/index/index_internal.h"
+
+/*
+ * Record, version 1 (docs/ARCHITECTURE.md, "Post views"):
+ *   version(1) = 1, flags(1): bit 0 edited
+ *   comments: varint
+ *   handle: len(1) bytes
+ *   edited only: edit's ms varint, its text as compact JSON: len varint bytes
+ * Varints are LEB128, 7 bits a byte, low first.
+ */
+#define VIEW_V1     1
+#define VIEW_EDITED 1u
+
+struct buf {
+	uint8_t *p; /* malloc'd */
+	size_t len; /* used */
+	size_t cap; /* allocated */
+	int oom;    /* an allocation failed */
+};
+
+static void
+s_add(struct buf *b, const void *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n > b->cap) {
+		size_t nc = b->cap ? b->cap * 2 : 128;
+		uint8_t *np;
+		while (nc < b->len + n)
+			nc *= 2;
+		if ((np = realloc(b->p, nc)) == NULL) {
+			b->oom = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = nc;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+static void
+s_varint(struct buf *b, uint64_t v)
+{
+	uint8_t t[10];
+	size_t n = 0;
+
+	do {
+		t[n] = (uint8_t)(v & 0x7f);
+		v >>= 7;
+		if (v)
+			t[n] |= 0x80;
+		n++;
+	} while (v);
+	s_add(b, t, n);
+}
+
+/* Reads a varint at *p (before end): 0, or -1 when it runs past end. */
+static int
+s_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	uint64_t r = 0;
+
+	for (unsigned sh = 0; *p < end && sh < 64; sh += 7) {
+		uint8_t c = *(*p)++;
+		r |= (uint64_t)(c & 0x7f) << sh;
+		if (!(c & 0x80)) {
+			*v = r;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int
+ix_view_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen, const json_t *view)
+{
+	struct buf b = {0};
+	const json_t *edited = json_object_get(view, "edited");
+	const char *handle = json_string_value(json_object_get(view, "author"));
+	size_t hl = handle ? strlen(handle) : 0;
+	uint8_t head[2] = {VIEW_V1, json_is_integer(edited) ? VIEW_EDITED : 0};
+	int rc;
+
+	assert(txn != NULL && key != NULL && view != NULL);
+	if (hl > 255) /* handles are at most 32 bytes; a bound all the same */
+		hl = 0;
+	s_add(&b, head, 2);
+	s_varint(&b, (uint64_t)json_integer_value(json_object_get(view, "comments")));
+	s_add(&b, (uint8_t[]){(uint8_t)hl}, 1);
+	s_add(&b, handle, hl);
+	if (json_is_integer(edited)) {
+		char *t = json_dumps(json_object_get(view, "text"), JSON_COMPACT | JSON_ENCODE_ANY);
+		s_varint(&b, (uint64_t)json_integer_value(edited));
+		if (t == NULL) {
+			b.oom = 1;
+		} else {
+			s_varint(&b, strlen(t));
+			s_add(&b, t, strlen(t));
+		}
+		free(t);
+	}
+	rc = b.oom ? CPT_ENOMEM : store_put(txn, db, key, klen, b.p, b.len);
+	free(b.p);
+	return rc;
+}
+
+json_t *
+index_view_lean(const store_val_t *rec)
+{
+	const uint8_t *p, *end;
+	uint64_t comments;
+	json_t *o;
+	unsigned flags;
+
+	assert(rec != NULL);
+	p = rec->data;
+	end = p + rec->len;
+	if (rec->len < 2 || p[0] != VIEW_V1)
+		return NULL;
+	flags = p[1];
+	p += 2;
+	if (s_get_varint(&p, end, &comments) != 0 || p >= end || (size_t)(end - p) < 1u + *p)
+		return NULL;
+	if ((o = json_object()) == NULL)
+		return NULL;
+	json_object_set_new(o, "author", json_stringn((const char *)p + 1, *p));
+	p += 1 + *p;
+	json_object_set_new(o, "comments", json_integer((json_int_t)comments));
+	if (flags & VIEW_EDITED) {
+		uint64_t ms, tl;
+		json_t *t;
+		if (s_get_varint(&p, end, &ms) != 0 || s_get_varint(&p, end, &tl) != 0 ||
+		    tl > (uint64_t)(end - p) ||
+		    (t = json_loadb((const char *)p, tl, JSON_DECODE_ANY, NULL)) == NULL)
+			goto bad;
+		json_object_set_new(o, "edited", json_integer((json_int_t)ms));
+		json_object_set_new(o, "text", t);
+	} else {
+		json_object_set_new(o, "edited", json_null());
+	}
+	return o;
+bad:
+	json_decref(o);
+	return NULL;
+}
+
+static void
+s_mention(const char *h, void *arg)
+{
+	json_array_append_new(arg, json_string(h));
+}
+
+json_t *
+index_view_json(store_txn_t *txn, const uint8_t *space, const uint8_t tsid[STORE_TSID_LEN],
+                const store_val_t *rec, uint8_t author[CPT_KEY_LEN])
+{
+	const uint8_t *id = tsid + 8;
+	uint64_t ts = store_get_u64(tsid);
+	json_t *lean = index_view_lean(rec), *body = NULL, *text, *view = NULL, *mentions,
+	       *reactions;
+	char hex[CPT_HEX_ID];
+	evt_t ev;
+
+	assert(txn != NULL && tsid != NULL);
+	if (lean == NULL)
+		return NULL;
+	/* The post's envelope, opened when sealed: its author, and its text
+	 * unless an edit replaced it. The one read of the event. */
+	if (index_event_open(txn, id, &ev, &body) != 0 || ev.kind != EVT_POST || body == NULL)
+		goto out;
+	text = json_is_null(json_object_get(lean, "edited")) ? json_object_get(body, "text")
+	                                                     : json_object_get(lean, "text");
+	if (!json_is_string(text) || (mentions = json_array()) == NULL)
+		goto out;
+	ix_each_mention(json_string_value(text), s_mention, mentions);
+	/* The members in byte order: the order the JSON views were stored in,
+	 * so that the API's bytes are those of schema 7. */
+	if ((view = json_object()) == NULL) {
+		json_decref(mentions);
+		goto out;
+	}
+	json_object_set(view, "author", json_object_get(lean, "author"));
+	cpt_hex32(hex, ev.author);
+	json_object_set_new(view, "author_key", json_string(hex));
+	json_object_set(view, "comments", json_object_get(lean, "comments"));
+	json_object_set_new(view, "created", json_integer((json_int_t)HLC_MS(ts)));
+	json_object_set(view, "edited", json_object_get(lean, "edited"));
+	cpt_hex32(hex, id);
+	json_object_set_new(view, "id", json_string(hex));
+	json_object_set_new(view, "mentions", mentions);
+	if ((reactions = ix_reaction_counts(txn, id)) == NULL) {
+		json_decref(view);
+		view = NULL;
+		goto out;
+	}
+	json_object_set_new(view, "reactions", reactions);
+	if (space) {
+		cpt_hex32(hex, space);
+		json_object_set_new(view, "space", json_string(hex));
+	}
+	json_object_set(view, "text", text);
+	json_object_set_new(view, "ts", json_integer((json_int_t)ts));
+	if (author)
+		memcpy(author, ev.author, CPT_KEY_LEN);
+out:
+	json_decref(body);
+	json_decref(lean);
+	return view;
+}
+
+json_t *
+index_view_get(store_txn_t *txn, const uint8_t *space, const uint8_t tsid[STORE_TSID_LEN])
+{
+	uint8_t k[CPT_ID_LEN + STORE_TSID_LEN];
+	size_t p = space ? CPT_ID_LEN : 0;
+	store_val_t v;
+
+	assert(txn != NULL && tsid != NULL);
+	if (space)
+		memcpy(k, space, CPT_ID_LEN);
+	memcpy(k + p, tsid, STORE_TSID_LEN);
+	if (store_get(txn, space ? DB_SPACE_FEED : DB_FEED, k, p + STORE_TSID_LEN, &v) != 0)
+		return NULL;
+	return index_view_json(txn, space, tsid, &v, NULL);
+}
