@@ -312,6 +312,15 @@ json_t *index_view_json(store_txn_t *txn, const uint8_t *space, const uint8_t ts
 /* The same, read from DB_FEED (space NULL) or space's DB_SPACE_FEED under
  * tsid. NULL when there is no view there. */
 json_t *index_view_get(store_txn_t *txn, const uint8_t *space, const uint8_t tsid[STORE_TSID_LEN]);
+/* The same view as JSON text, as json_dumps(JSON_COMPACT) writes
+ * index_view_json's object, made without parsing the post's body when it
+ * can be (a clear post whose text needs no escape: the feed's common case).
+ * *len gets its length, author the post's author key, handle (64 bytes) the
+ * view's "author", *files 0 when the post's body names no files for sure.
+ * malloc'd (the caller frees it), or NULL as index_view_json. */
+char *index_view_text(store_txn_t *txn, const uint8_t *space, const uint8_t tsid[STORE_TSID_LEN],
+                      const store_val_t *rec, size_t *len, uint8_t author[CPT_KEY_LEN],
+                      char handle[64], int *files);
 /* Only what the record holds, no envelope read: {"author", "comments",
  * "edited"} and "text" when edited. A new reference, or NULL
  * (a record this version does not read). */

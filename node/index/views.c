@@ -235,3 +235,162 @@ index_view_get(store_txn_t *txn, const uint8_t *space, const uint8_t tsid[STORE_
 		return NULL;
 	return index_view_json(txn, space, tsid, &v, NULL);
 }
+
+/* The bytes of a JSON string s[0..n) are those jansson writes for it
+ * (JSON_COMPACT): no quote, backslash or control character to escape. The
+ * caller knows them to be valid UTF-8 (a validated body, a register's key). */
+static int
+s_plain(const uint8_t *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] == '"' || s[i] == '\\')
+			return 0;
+	return 1;
+}
+
+static void
+s_mention_text(const char *h, void *arg)
+{
+	struct buf *b = arg;
+
+	/* Handles of mentions are lowercase letters, digits, '.', '_', '-'. */
+	if (b->len > 0 && b->p[b->len - 1] != '[')
+		s_add(b, ",", 1);
+	s_add(b, "\"", 1);
+	s_add(b, h, strlen(h));
+	s_add(b, "\"", 1);
+}
+
+/* Appends a string literal, without its NUL. */
+#define S_LIT(b, lit) s_add((b), (lit), sizeof(lit) - 1)
+
+static void
+s_add_u64(struct buf *b, uint64_t v)
+{
+	char t[24];
+	int n = snprintf(t, sizeof(t), "%llu", (unsigned long long)v);
+
+	s_add(b, t, (size_t)n);
+}
+
+/* index_view_text without parsing: a clear post, not edited, whose body
+ * holds its text once, as "text":"..." with nothing escaped in the body.
+ * NULL when the view is not such a one (the caller then takes the JSON
+ * path, which gives the same bytes). */
+static char *
+s_view_text_fast(store_txn_t *txn, const uint8_t *space, const uint8_t tsid[STORE_TSID_LEN],
+                 const store_val_t *rec, size_t *len, uint8_t author[CPT_KEY_LEN], char handle[64],
+                 int *files)
+{
+	static const char key[] = "\"text\"";
+	const uint8_t *p = rec->data, *end = p + rec->len, *id = tsid + 8, *t, *te, *h;
+	uint64_t ts = store_get_u64(tsid), comments;
+	struct buf b = {0};
+	json_t *counts;
+	char hex[CPT_HEX_ID], *text;
+	size_t hl;
+	evt_t ev;
+
+	if (rec->len < 2 || p[0] != VIEW_V1 || p[1] != 0)
+		return NULL; /* not version 1, or edited */
+	p += 2;
+	if (s_get_varint(&p, end, &comments) != 0 || p >= end || (size_t)(end - p) != 1u + *p)
+		return NULL;
+	hl = *p;
+	h = p + 1;
+	if (hl >= 64 || !s_plain(h, hl))
+		return NULL;
+	if (index_event(txn, id, &ev) != 0 || ev.kind != EVT_POST || ev.body == NULL ||
+	    memchr(ev.body, '\\', ev.body_len) != NULL)
+		return NULL;
+	t = memmem(ev.body, ev.body_len, key, sizeof(key) - 1);
+	if (t == NULL ||
+	    memmem(t + 1, ev.body_len - (size_t)(t + 1 - ev.body), key, sizeof(key) - 1) != NULL)
+		return NULL;
+	t += sizeof(key) - 1;
+	if ((size_t)(ev.body + ev.body_len - t) < 3 || t[0] != ':' || t[1] != '"')
+		return NULL;
+	t += 2;
+	if ((te = memchr(t, '"', (size_t)(ev.body + ev.body_len - t))) == NULL ||
+	    !s_plain(t, (size_t)(te - t)))
+		return NULL;
+	if ((counts = ix_reaction_counts(txn, id)) == NULL)
+		return NULL;
+	S_LIT(&b, "{\"author\":\"");
+	s_add(&b, h, hl);
+	S_LIT(&b, "\",\"author_key\":\"");
+	cpt_hex32(hex, ev.author);
+	s_add(&b, hex, 2 * CPT_KEY_LEN);
+	S_LIT(&b, "\",\"comments\":");
+	s_add_u64(&b, comments);
+	S_LIT(&b, ",\"created\":");
+	s_add_u64(&b, HLC_MS(ts));
+	S_LIT(&b, ",\"edited\":null,\"id\":\"");
+	cpt_hex32(hex, id);
+	s_add(&b, hex, 2 * CPT_ID_LEN);
+	S_LIT(&b, "\",\"mentions\":[");
+	if ((text = malloc((size_t)(te - t) + 1)) == NULL) {
+		b.oom = 1;
+	} else {
+		memcpy(text, t, (size_t)(te - t));
+		text[te - t] = 0;
+		ix_each_mention(text, s_mention_text, &b);
+		free(text);
+	}
+	S_LIT(&b, "],\"reactions\":");
+	if (json_object_size(counts) == 0) {
+		S_LIT(&b, "{}");
+	} else {
+		char *c = json_dumps(counts, JSON_COMPACT);
+		if (c == NULL)
+			b.oom = 1;
+		else
+			s_add(&b, c, strlen(c));
+		free(c);
+	}
+	json_decref(counts);
+	if (space) {
+		S_LIT(&b, ",\"space\":\"");
+		cpt_hex32(hex, space);
+		s_add(&b, hex, 2 * CPT_ID_LEN);
+		S_LIT(&b, "\"");
+	}
+	S_LIT(&b, ",\"text\":\"");
+	s_add(&b, t, (size_t)(te - t));
+	S_LIT(&b, "\",\"ts\":");
+	s_add_u64(&b, ts);
+	s_add(&b, "}", 2); /* with its NUL */
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	*len = b.len - 1;
+	memcpy(author, ev.author, CPT_KEY_LEN);
+	memcpy(handle, h, hl);
+	handle[hl] = 0;
+	*files = memmem(ev.body, ev.body_len, "files", 5) != NULL;
+	return (char *)b.p;
+}
+
+char *
+index_view_text(store_txn_t *txn, const uint8_t *space, const uint8_t tsid[STORE_TSID_LEN],
+                const store_val_t *rec, size_t *len, uint8_t author[CPT_KEY_LEN], char handle[64],
+                int *files)
+{
+	char *s = s_view_text_fast(txn, space, tsid, rec, len, author, handle, files);
+	json_t *j;
+
+	assert(txn != NULL && tsid != NULL && rec != NULL && len != NULL);
+	if (s != NULL)
+		return s;
+	/* Sealed, edited, or a body with escapes: the JSON path. */
+	if ((j = index_view_json(txn, space, tsid, rec, author)) == NULL)
+		return NULL;
+	if ((s = json_dumps(j, JSON_COMPACT)) != NULL) {
+		*len = strlen(s);
+		snprintf(handle, 64, "%s", json_string_value(json_object_get(j, "author")) ?: "");
+		*files = 1; /* the caller looks */
+	}
+	json_decref(j);
+	return s;
+}

@@ -243,28 +243,27 @@ q_view_text(store_txn_t *txn, query_text_t *out, const uint8_t *space,
             int comma)
 {
 	uint8_t key[CPT_KEY_LEN];
-	json_t *j = index_view_json(txn, space, tsid, v, key);
-	const char *handle;
+	char handle[64], *s;
+	size_t len = 0;
+	int files = 1;
 
-	if (j == NULL)
+	if ((s = index_view_text(txn, space, tsid, v, &len, key, handle, &files)) == NULL)
 		return 0;
-	handle = json_string_value(json_object_get(j, "author"));
 	if (comma)
 		query_text_add(out, ",", 1);
 	/* The view's members in their order, then what is added in
 	 * q_post_extra's order after the label, which s_src_view sets first:
 	 * the author's part is kept between reads (s_author_text). */
-	query_text_json(out, j);
-	json_decref(j);
-	if (out->oom || out->len == 0)
-		return 1;
-	out->p[--out->len] = 0; /* the closing brace, added back below */
+	if (len > 0)
+		query_text_add(out, s, len - 1); /* without its closing brace */
+	free(s);
 	if (label) {
 		query_text_add(out, ",\"space_name\":", 14);
 		query_text_json(out, label);
 	}
-	s_author_text(txn, out, key, handle ? handle : "");
-	s_files_text(txn, out, tsid + 8, key);
+	s_author_text(txn, out, key, handle);
+	if (files)
+		s_files_text(txn, out, tsid + 8, key);
 	query_text_add(out, "}", 1);
 	return 1;
 }
