@@ -178,7 +178,15 @@ s_post_view(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int any, int lean)
 	json_t *b;
 	uint8_t fk[CPT_ID_LEN + 8 + CPT_ID_LEN], space[CPT_ID_LEN];
 	const char *sp;
+	store_val_t v;
 
+	/* A company-wide post has its view in DB_FEED (never in a space's):
+	 * found by the header alone, its body is parsed once, for the view. */
+	if (index_event(txn, id, &ev) == 0 && ev.kind == EVT_POST && ev.body != NULL) {
+		store_tsid(fk, ev.ts, id);
+		if (store_get(txn, DB_FEED, fk, STORE_TSID_LEN, &v) == 0)
+			return q_post_extra_as(txn, index_view_json(txn, NULL, fk, &v, NULL), lean);
+	}
 	if (index_event_open(txn, id, &ev, &b) != 0 || ev.kind != EVT_POST || b == NULL) {
 		json_decref(b);
 		return NULL;

@@ -697,6 +697,34 @@ s_z_scene(void)
 	fx_react(&s_z[Z_AA_OFF], K_BOB, TS(82, 0), &s_z[Z_EDITED], "aa", 0);
 }
 
+/* The view of post (in space's feed, or the company-wide one) as
+ * index_view_get makes it, dumped as schema 7 stored it (sorted keys,
+ * compact), against want: a format(author key, id, created, ts) of the
+ * stored JSON views, written out here rather than taken from the code. */
+static void
+s_view_is(fx_t *f, const ev_t *post, int author, uint64_t ts, const ev_t *space, const char *format)
+{
+	char want[1024], akey[CPT_HEX_ID], tsid[40], *got;
+	store_txn_t *txn;
+	json_t *v;
+
+	cpt_hex32(akey, fx_pk(author));
+	snprintf(want, sizeof(want), format, akey, (unsigned long long)HLC_MS(ts), post->hex,
+	         (unsigned long long)ts);
+	store_tsid((uint8_t *)tsid, ts, post->id);
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	v = index_view_get(txn, space ? space->id : NULL, (uint8_t *)tsid);
+	store_read_end(f->st, &txn);
+	assert_non_null(v);
+	got = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(got, want);
+	free(got);
+	got = json_dumps(v, JSON_COMPACT);
+	assert_string_equal(got, want);
+	free(got);
+	json_decref(v);
+}
+
 /* What the API shows of every post, for each reader, as one text. */
 static char *
 s_answers(fx_t *f)
@@ -822,6 +850,41 @@ test_views_move_to_8(void **state)
 	assert_non_null(strstr(want, "\"reactions\":{\"aa\":1,\"like\":2,\"zz\":1}"));
 	assert_non_null(strstr(want, "\"text\":\"alice secret\""));
 	assert_null(strstr(want, "to be deleted"));
+	/* The feed's text (index_view_text: without parsing a clear post's
+	 * body) is the JSON path's, here with escapes, edits, mentions. */
+	{
+		store_txn_t *txn;
+		assert_int_equal(store_read_begin(f.st, &txn), 0);
+		s_text_same(txn, "alice");
+		s_text_same(txn, "carol");
+		store_read_end(f.st, &txn);
+	}
+	/* The views as schema 7 stored them, member for member. */
+	s_view_is(&f, &s_z[Z_MENTION], K_ALICE, TS(70, 0), NULL,
+	          "{\"author\":\"alice\",\"author_key\":\"%s\",\"comments\":2,\"created\":%llu,"
+	          "\"edited\":null,\"id\":\"%s\",\"mentions\":[\"bob\",\"carol\"],\"reactions\":"
+	          "{\"aa\":1,\"like\":2,\"zz\":1},\"text\":\"Canteen closed @bob and @carol.\","
+	          "\"ts\":%llu}");
+	s_view_is(
+	    &f, &s_z[Z_ESCAPES], K_BOB, TS(71, 0), NULL,
+	    "{\"author\":\"bob\",\"author_key\":\"%s\",\"comments\":0,\"created\":%llu,"
+	    "\"edited\":null,\"id\":\"%s\",\"mentions\":[],\"reactions\":{},\"text\":"
+	    "\"quote \\\" slash / \xc3\xa9 tab\\t line\\n \xe2\x80\xa8 <b>x</b>\",\"ts\":%llu}");
+	s_view_is(
+	    &f, &s_z[Z_EDITED], K_CAROL, TS(72, 0), NULL,
+	    "{\"author\":\"carol\",\"author_key\":\"%s\",\"comments\":0,\"created\":%llu,"
+	    "\"edited\":1700000000073,\"id\":\"%s\",\"mentions\":[\"alice\"],\"reactions\":{},"
+	    "\"text\":\"edited, @alice\",\"ts\":%llu}");
+	{
+		char fmt[512], sp[CPT_HEX_ID];
+		cpt_hex32(sp, s_ev[X_PRIV].id);
+		snprintf(fmt, sizeof(fmt),
+		         "{\"author\":\"alice\",\"author_key\":\"%%s\",\"comments\":0,\"created\":"
+		         "%%llu,\"edited\":null,\"id\":\"%%s\",\"mentions\":[],\"reactions\":{},"
+		         "\"space\":\"%s\",\"text\":\"alice secret\",\"ts\":%%llu}",
+		         sp);
+		s_view_is(&f, &s_ev[X_ALICE_POST], K_ALICE, TS(60, 0), &s_ev[X_PRIV], fmt);
+	}
 	nf = fx_count(&f, DB_FEED);
 	ns = fx_count(&f, DB_SPACE_FEED);
 	if (nf < 3 || ns < 3)
