@@ -292,6 +292,27 @@ ix_reaction_counts(store_txn_t *txn, const uint8_t post[CPT_ID_LEN])
 	return counts;
 }
 
+/* Whether some reaction on post is on (its registers): 1, 0, or a store
+ * error. Stops at the first: a popular post's thousands are not counted. */
+static int
+s_reaction_any(store_txn_t *txn, const uint8_t post[CPT_ID_LEN])
+{
+	store_cur_t *cur;
+	store_val_t k = {CPT_ID_LEN, (void *)post}, v;
+	int rc, on = 0;
+
+	if ((rc = store_cur_open(txn, DB_REACTIONS, &cur)) != 0)
+		return rc;
+	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0 && !on;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		if (k.len < CPT_ID_LEN + CPT_KEY_LEN || memcmp(k.data, post, CPT_ID_LEN) != 0)
+			break;
+		on = v.len == REG_VAL_LEN && ((uint8_t *)v.data)[8 + CPT_ID_LEN] != 0;
+	}
+	store_cur_close(&cur);
+	return rc != 0 && rc != CPT_ENOTFOUND ? rc : on;
+}
+
 int
 index_reactions_of(store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
                    const uint8_t author[CPT_KEY_LEN], json_t *out)
@@ -357,10 +378,17 @@ s_post_ref_added(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const json_
 		return ix_post_rebuild(ix, txn, post);
 	}
 	if (ev->kind == EVT_REACTION) {
-		/* Its count is read from the registers (index_view_json): the
-		 * record does not change, so its page is not rewritten. */
+		/* Its count is read from the registers (index_view_json); the
+		 * record says only whether one is on, rewritten in place (the same
+		 * size) when that changes. */
+		int on = delta > 0 ? 1 : s_reaction_any(txn, post);
+		rc = on < 0 ? on : 0;
+		if (rc == 0 && on != json_is_true(json_object_get(view, "reacted"))) {
+			json_object_set_new(view, "reacted", json_boolean(on));
+			rc = ix_view_put(txn, DB_FEED, fk, sizeof(fk), view);
+		}
 		json_decref(view);
-		return 0;
+		return rc;
 	}
 	json_object_set_new(
 	    view, "comments",
@@ -381,12 +409,12 @@ ix_post_rebuild_ev(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LE
                    const evt_t *have, const json_t *have_body)
 {
 	evt_t ev;
-	json_t *body = NULL, *view = NULL;
+	json_t *body = NULL, *view = NULL, *counts;
 	index_refs_t acc;
 	uint8_t fk[8 + CPT_ID_LEN];
 	char handle[64];
 	uint8_t space[CPT_ID_LEN];
-	int rc, where;
+	int rc, where, reacted;
 
 	if (have && have_body && have->kind == EVT_POST) {
 		ev = *have;
@@ -443,15 +471,21 @@ ix_post_rebuild_ev(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LE
 	rc = index_each_ref(ix, txn, id, s_post_ref, &acc);
 	if (rc != 0)
 		goto out;
+	if ((counts = ix_reaction_counts(txn, id)) == NULL) {
+		rc = CPT_ENOMEM;
+		goto out;
+	}
+	reacted = json_object_size(counts) > 0;
+	json_decref(counts);
 	if (index_handle_cached(ix, txn, ev.author, handle) != 0)
 		handle[0] = 0;
 	/* What the stored record keeps (views.c); the rest of what the API
 	 * shows is read when it is read: from the post's envelope and key, and
 	 * the counts of reactions from their registers (DB_REACTIONS). */
 	view =
-	    json_pack("{s:s, s:O, s:o, s:I}", "author", handle, "text", acc.text, "edited",
+	    json_pack("{s:s, s:O, s:o, s:I, s:b}", "author", handle, "text", acc.text, "edited",
 	              acc.edit_body ? json_integer((json_int_t)HLC_MS(acc.edit_ts)) : json_null(),
-	              "comments", (json_int_t)acc.comments);
+	              "comments", (json_int_t)acc.comments, "reacted", reacted);
 	if (view == NULL) {
 		rc = CPT_ENOMEM;
 		goto out;

@@ -13,14 +13,16 @@
 
 /*
  * Record, version 1 (docs/ARCHITECTURE.md, "Post views"):
- *   version(1) = 1, flags(1): bit 0 edited
+ *   version(1) = 1, flags(1): bit 0 edited, bit 1 reacted (some reaction is
+ *   on: the counts are then read from DB_REACTIONS, else they are {})
  *   comments: varint
  *   handle: len(1) bytes
  *   edited only: edit's ms varint, its text as compact JSON: len varint bytes
  * Varints are LEB128, 7 bits a byte, low first.
  */
-#define VIEW_V1     1
-#define VIEW_EDITED 1u
+#define VIEW_V1      1
+#define VIEW_EDITED  1u
+#define VIEW_REACTED 2u
 
 struct buf {
 	uint8_t *p; /* malloc'd */
@@ -90,7 +92,11 @@ ix_view_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen, co
 	const json_t *edited = json_object_get(view, "edited");
 	const char *handle = json_string_value(json_object_get(view, "author"));
 	size_t hl = handle ? strlen(handle) : 0;
-	uint8_t head[2] = {VIEW_V1, json_is_integer(edited) ? VIEW_EDITED : 0};
+	/* "reacted", or the counts of a JSON view of schema 7 (s_to_8). */
+	int reacted = json_is_true(json_object_get(view, "reacted")) ||
+	              json_object_size(json_object_get(view, "reactions")) > 0;
+	uint8_t head[2] = {VIEW_V1, (uint8_t)((json_is_integer(edited) ? VIEW_EDITED : 0) |
+	                                      (reacted ? VIEW_REACTED : 0))};
 	int rc;
 
 	assert(txn != NULL && key != NULL && view != NULL);
@@ -138,6 +144,7 @@ index_view_lean(const store_val_t *rec)
 	json_object_set_new(o, "author", json_stringn((const char *)p + 1, *p));
 	p += 1 + *p;
 	json_object_set_new(o, "comments", json_integer((json_int_t)comments));
+	json_object_set_new(o, "reacted", json_boolean(flags & VIEW_REACTED));
 	if (flags & VIEW_EDITED) {
 		uint64_t ms, tl;
 		json_t *t;
@@ -200,7 +207,9 @@ index_view_json(store_txn_t *txn, const uint8_t *space, const uint8_t tsid[STORE
 	cpt_hex32(hex, id);
 	json_object_set_new(view, "id", json_string(hex));
 	json_object_set_new(view, "mentions", mentions);
-	if ((reactions = ix_reaction_counts(txn, id)) == NULL) {
+	reactions = json_is_true(json_object_get(lean, "reacted")) ? ix_reaction_counts(txn, id)
+	                                                           : json_object();
+	if (reactions == NULL) {
 		json_decref(view);
 		view = NULL;
 		goto out;
@@ -273,25 +282,61 @@ s_add_u64(struct buf *b, uint64_t v)
 	s_add(b, t, (size_t)n);
 }
 
-/* index_view_text without parsing: a clear post, not edited, whose body
- * holds its text once, as "text":"..." with nothing escaped in the body.
- * NULL when the view is not such a one (the caller then takes the JSON
- * path, which gives the same bytes). */
+/* The bytes the text of post id is read from: its clear body, or for a
+ * sealed post opened here its plaintext as stored (DB_OPENED: JSON as
+ * jansson wrote it) when it holds "kind":EVT_POST once. 0, or -1: none
+ * that s_view_text_fast reads. */
+static int
+s_post_bytes(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev, const uint8_t **b,
+             size_t *n)
+{
+	char kind[24];
+	const uint8_t *k;
+	store_val_t v;
+	int kl;
+
+	if (index_event(txn, id, ev) != 0 || ev->body == NULL)
+		return -1;
+	if (ev->kind == EVT_POST) {
+		*b = ev->body;
+		*n = ev->body_len;
+		return 0;
+	}
+	if (ev->kind != EVT_SEALED || store_get(txn, DB_OPENED, id, CPT_ID_LEN, &v) != 0)
+		return -1;
+	kl = snprintf(kind, sizeof(kind), "\"kind\":%d", EVT_POST);
+	if ((k = memmem(v.data, v.len, kind, (size_t)kl)) == NULL ||
+	    (size_t)((const uint8_t *)v.data + v.len - k) <= (size_t)kl ||
+	    (k[kl] != ',' && k[kl] != '}') ||
+	    memmem(k + 1, v.len - (size_t)(k + 1 - (const uint8_t *)v.data), "\"kind\"", 6) !=
+	        NULL ||
+	    memmem(v.data, (size_t)(k - (const uint8_t *)v.data), "\"kind\"", 6) != NULL)
+		return -1;
+	*b = v.data;
+	*n = v.len;
+	return 0;
+}
+
+/* index_view_text without parsing: a post (clear, or sealed and opened
+ * here), not edited, whose body holds its text once, as "text":"..." with
+ * nothing escaped in the body. NULL when the view is not such a one (the
+ * caller then takes the JSON path, which gives the same bytes). */
 static char *
 s_view_text_fast(store_txn_t *txn, const uint8_t *space, const uint8_t tsid[STORE_TSID_LEN],
                  const store_val_t *rec, size_t *len, uint8_t author[CPT_KEY_LEN], char handle[64],
                  int *files)
 {
 	static const char key[] = "\"text\"";
-	const uint8_t *p = rec->data, *end = p + rec->len, *id = tsid + 8, *t, *te, *h;
+	const uint8_t *p = rec->data, *end = p + rec->len, *id = tsid + 8, *t, *te, *h, *body;
 	uint64_t ts = store_get_u64(tsid), comments;
 	struct buf b = {0};
 	json_t *counts;
 	char hex[CPT_HEX_ID], *text;
-	size_t hl;
+	size_t hl, bl;
+	int reacted;
 	evt_t ev;
 
-	if (rec->len < 2 || p[0] != VIEW_V1 || p[1] != 0)
+	if (rec->len < 2 || p[0] != VIEW_V1 || (p[1] & ~VIEW_REACTED) != 0)
 		return NULL; /* not version 1, or edited */
 	p += 2;
 	if (s_get_varint(&p, end, &comments) != 0 || p >= end || (size_t)(end - p) != 1u + *p)
@@ -300,21 +345,21 @@ s_view_text_fast(store_txn_t *txn, const uint8_t *space, const uint8_t tsid[STOR
 	h = p + 1;
 	if (hl >= 64 || !s_plain(h, hl))
 		return NULL;
-	if (index_event(txn, id, &ev) != 0 || ev.kind != EVT_POST || ev.body == NULL ||
-	    memchr(ev.body, '\\', ev.body_len) != NULL)
+	if (s_post_bytes(txn, id, &ev, &body, &bl) != 0 || memchr(body, '\\', bl) != NULL)
 		return NULL;
-	t = memmem(ev.body, ev.body_len, key, sizeof(key) - 1);
-	if (t == NULL ||
-	    memmem(t + 1, ev.body_len - (size_t)(t + 1 - ev.body), key, sizeof(key) - 1) != NULL)
+	t = memmem(body, bl, key, sizeof(key) - 1);
+	if (t == NULL || memmem(t + 1, bl - (size_t)(t + 1 - body), key, sizeof(key) - 1) != NULL)
 		return NULL;
 	t += sizeof(key) - 1;
-	if ((size_t)(ev.body + ev.body_len - t) < 3 || t[0] != ':' || t[1] != '"')
+	if ((size_t)(body + bl - t) < 3 || t[0] != ':' || t[1] != '"')
 		return NULL;
 	t += 2;
-	if ((te = memchr(t, '"', (size_t)(ev.body + ev.body_len - t))) == NULL ||
-	    !s_plain(t, (size_t)(te - t)))
+	if ((te = memchr(t, '"', (size_t)(body + bl - t))) == NULL || !s_plain(t, (size_t)(te - t)))
 		return NULL;
-	if ((counts = ix_reaction_counts(txn, id)) == NULL)
+	/* Most posts have no reaction on: their record says so, no lookup. */
+	reacted = (((const uint8_t *)rec->data)[1] & VIEW_REACTED) != 0;
+	counts = reacted ? ix_reaction_counts(txn, id) : NULL;
+	if (reacted && counts == NULL)
 		return NULL;
 	S_LIT(&b, "{\"author\":\"");
 	s_add(&b, h, hl);
@@ -338,7 +383,7 @@ s_view_text_fast(store_txn_t *txn, const uint8_t *space, const uint8_t tsid[STOR
 		free(text);
 	}
 	S_LIT(&b, "],\"reactions\":");
-	if (json_object_size(counts) == 0) {
+	if (counts == NULL || json_object_size(counts) == 0) {
 		S_LIT(&b, "{}");
 	} else {
 		char *c = json_dumps(counts, JSON_COMPACT);
@@ -368,7 +413,7 @@ s_view_text_fast(store_txn_t *txn, const uint8_t *space, const uint8_t tsid[STOR
 	memcpy(author, ev.author, CPT_KEY_LEN);
 	memcpy(handle, h, hl);
 	handle[hl] = 0;
-	*files = memmem(ev.body, ev.body_len, "files", 5) != NULL;
+	*files = memmem(body, bl, "files", 5) != NULL;
 	return (char *)b.p;
 }
 
