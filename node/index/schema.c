@@ -120,6 +120,7 @@ s_to_8(store_txn_t *txn, void *arg)
 	size_t budget = S_TO_8_BATCH;
 	int rc;
 
+	run->more = 0; /* this attempt's (store_write runs it again after growing the map) */
 	if ((rc = s_move_views(txn, DB_FEED_V7, DB_FEED, &budget)) != 0 ||
 	    (rc = s_move_views(txn, DB_SPACE_FEED_V7, DB_SPACE_FEED, &budget)) != 0)
 		return rc;

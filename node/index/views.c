@@ -12,7 +12,7 @@
 #include "node/index/index_internal.h"
 
 /*
- * Record, version 1 (docs/ARCHITECTURE.md, "Post views"):
+ * Record, version 1 (docs/ARCHITECTURE.md, "Store", "Schema 8"):
  *   version(1) = 1, flags(1): bit 0 edited, bit 1 reacted (some reaction is
  *   on: the counts are then read from DB_REACTIONS, else they are {})
  *   comments: varint
@@ -37,7 +37,7 @@ s_add(struct buf *b, const void *s, size_t n)
 	if (b->oom)
 		return;
 	if (b->len + n > b->cap) {
-		size_t nc = b->cap ? b->cap * 2 : 128;
+		size_t nc = b->cap ? b->cap * 2 : 512; /* a feed view: one allocation */
 		uint8_t *np;
 		while (nc < b->len + n)
 			nc *= 2;
