@@ -85,6 +85,14 @@ enum store_db {
 	DB_BUCKETS_L5,
 	DB_BUCKETS_L6,
 	DB_BUCKETS_L7,
+	/* Schema 8 and older: the flat databases that DB_BY_AUTHOR, DB_BY_REF,
+	 * DB_MINE, DB_SPACE_GOV and DB_SPACE_ITEMS were before they were split
+	 * (schema 9, store_split); emptied by the step to schema 9. */
+	DB_BY_AUTHOR_V8,
+	DB_BY_REF_V8,
+	DB_MINE_V8,
+	DB_SPACE_GOV_V8,
+	DB_SPACE_ITEMS_V8,
 	DB_COUNT
 };
 
@@ -166,6 +174,35 @@ int store_write(store_t *st, store_write_fn fn, void *arg) CPT_WUR;
 
 /* The name of a database ("events", "feed", ...): static. */
 const char *store_db_name(enum store_db db);
+
+/*
+ * Split databases (schema 9, issue 23). DB_BY_AUTHOR, DB_BY_REF, DB_MINE,
+ * DB_SPACE_GOV and DB_SPACE_ITEMS hold keys prefix(32) ts(8) id(32), many
+ * under each prefix. LMDB holds them split after the prefix: one key per
+ * prefix with sorted duplicates ts id value (MDB_DUPSORT | MDB_DUPFIXED),
+ * so that each prefix's new entries come at the end of its own run and
+ * pages fill (docs/ARCHITECTURE.md, "Store"). Callers see the same flat
+ * keys and values as for any database, with every call of this header;
+ * what differs: keys put there must be STORE_SPLIT_KEY_LEN bytes and their
+ * values the database's fixed length (CPT_EINVAL otherwise), and a key
+ * handed out by store_cur_get lives in the cursor until its next move or
+ * close (values still point into the map). store_split_old gives the
+ * flat database a split one was before (its old name, DB_*_V8), or DB_COUNT
+ * for a database that is not split.
+ */
+#define STORE_SPLIT_PREFIX  32
+#define STORE_SPLIT_KEY_LEN (STORE_SPLIT_PREFIX + 8 + 32)
+enum store_db store_split_old(enum store_db db);
+/*
+ * Moves on the filling of split database db from the flat one it was
+ * (store_split_old): copies up to max entries of that one, those after the
+ * last entry db holds, in key order, and sets *moved to how many. Fewer than
+ * max: it is all there (the flat one is not emptied: store_drop it). Each
+ * call goes on where the last committed one stopped, so that a fill cut
+ * short (kill -9) goes on at the next. 0, CPT_EMAPFULL (to store_write),
+ * CPT_EDAMAGED (a flat entry no split key can hold) or an error.
+ */
+int store_split_fill(store_txn_t *txn, enum store_db db, size_t max, size_t *moved) CPT_WUR;
 
 /* The store a transaction belongs to. */
 store_t *store_of(store_txn_t *txn);

@@ -569,8 +569,8 @@ static const char *const fx_db_names[DB_COUNT] = {
     [DB_META] = "meta",
     [DB_EVENTS] = "events",
     [DB_ORDER] = "order",
-    [DB_BY_AUTHOR] = "by_author",
-    [DB_BY_REF] = "by_ref",
+    [DB_BY_AUTHOR] = "by_author_s",
+    [DB_BY_REF] = "by_ref_s",
     [DB_TOMBSTONES] = "tombstones",
     [DB_PENDING] = "pending",
     [DB_KEYS] = "keys",
@@ -589,7 +589,7 @@ static const char *const fx_db_names[DB_COUNT] = {
     [DB_NOTIFY] = "notify",
     [DB_NOTIFY_BY] = "notify_by",
     [DB_ANNOUNCE] = "announce",
-    [DB_MINE] = "mine",
+    [DB_MINE] = "mine_s",
     [DB_MINE_KEYS] = "mine_keys",
     [DB_OUTBOX] = "outbox",
     [DB_MAIL] = "mail",
@@ -599,6 +599,13 @@ static const char *const fx_db_names[DB_COUNT] = {
     [DB_BUCKETS_L5] = "buckets_5",
     [DB_BUCKETS_L6] = "buckets_6",
     [DB_BUCKETS_L7] = "buckets_7",
+    [DB_SPACE_GOV] = "space_gov_s",
+    [DB_SPACE_ITEMS] = "space_items_s",
+    [DB_BY_AUTHOR_V8] = "by_author",
+    [DB_BY_REF_V8] = "by_ref",
+    [DB_MINE_V8] = "mine",
+    [DB_SPACE_GOV_V8] = "space_gov",
+    [DB_SPACE_ITEMS_V8] = "space_items",
 };
 
 /* Every database but DB_META (its "seq" counts commits) as bytes. */
