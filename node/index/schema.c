@@ -91,7 +91,7 @@ static const struct schema_step {
 } s_steps[] = {
     {5, "index the followers of spaces", s_to_5},
     {6, "move the reconciliation index to one database per level", s_to_6},
-    {9, "split the indexes by author, by reference, of spaces and of own events", s_to_9},
+    {9, "split the indexes by author, of spaces and of own events", s_to_9},
 };
 
 static int

@@ -85,11 +85,10 @@ enum store_db {
 	DB_BUCKETS_L5,
 	DB_BUCKETS_L6,
 	DB_BUCKETS_L7,
-	/* Schema 8 and older: the flat databases that DB_BY_AUTHOR, DB_BY_REF,
-	 * DB_MINE, DB_SPACE_GOV and DB_SPACE_ITEMS were before they were split
+	/* Schema 8 and older: the flat databases that DB_BY_AUTHOR, DB_MINE,
+	 * DB_SPACE_GOV and DB_SPACE_ITEMS were before they were split
 	 * (schema 9, store_split); emptied by the step to schema 9. */
 	DB_BY_AUTHOR_V8,
-	DB_BY_REF_V8,
 	DB_MINE_V8,
 	DB_SPACE_GOV_V8,
 	DB_SPACE_ITEMS_V8,
@@ -176,9 +175,9 @@ int store_write(store_t *st, store_write_fn fn, void *arg) CPT_WUR;
 const char *store_db_name(enum store_db db);
 
 /*
- * Split databases (schema 9, issue 23). DB_BY_AUTHOR, DB_BY_REF, DB_MINE,
- * DB_SPACE_GOV and DB_SPACE_ITEMS hold keys prefix(32) ts(8) id(32), many
- * under each prefix. LMDB holds them split after the prefix: one key per
+ * Split databases (schema 9, issue 23). DB_BY_AUTHOR, DB_MINE, DB_SPACE_GOV
+ * and DB_SPACE_ITEMS hold keys prefix(32) ts(8) id(32), many under each
+ * prefix. LMDB holds them split after the prefix: one key per
  * prefix with sorted duplicates ts id value (MDB_DUPSORT | MDB_DUPFIXED),
  * so that each prefix's new entries come at the end of its own run and
  * pages fill (docs/ARCHITECTURE.md, "Store"). Callers see the same flat
