@@ -29,6 +29,7 @@ static const char *const s_db_names[DB_COUNT] = {
     [DB_META] = "meta",
     [DB_EVENTS] = "events",
     [DB_ORDER] = "order",
+    [DB_BY_REF] = "by_ref",
     [DB_TOMBSTONES] = "tombstones",
     [DB_PENDING] = "pending",
     [DB_KEYS] = "keys",
@@ -57,7 +58,6 @@ static const char *const s_db_names[DB_COUNT] = {
     [DB_MAIL] = "mail",
     [DB_TOKENS] = "tokens",
     [DB_SPACE_FOLLOWS] = "space_follows",
-    [DB_BY_REF] = "by_ref",
     [DB_BLOB_REFS] = "blob_refs",
     [DB_HOOKS] = "hooks",
     [DB_BOTS] = "bots",
@@ -95,7 +95,6 @@ struct s_split {
 };
 static const struct s_split s_splits[DB_COUNT] = {
     [DB_BY_AUTHOR] = {DB_BY_AUTHOR_V8, 2},
-
     [DB_MINE] = {DB_MINE_V8, 0},
     [DB_SPACE_GOV] = {DB_SPACE_GOV_V8, 2},
     [DB_SPACE_ITEMS] = {DB_SPACE_ITEMS_V8, 2},
@@ -691,7 +690,7 @@ static int
 s_split_seek(MDB_cursor *c, const uint8_t *key, size_t klen, MDB_val *k, MDB_val *d)
 {
 	uint8_t want[SPLIT_K];
-	size_t rest = klen > SPLIT_K ? SPLIT_REST : klen - SPLIT_P;
+	size_t rest;
 	int rc;
 
 	k->mv_size = klen < SPLIT_P ? klen : SPLIT_P;
@@ -699,6 +698,7 @@ s_split_seek(MDB_cursor *c, const uint8_t *key, size_t klen, MDB_val *k, MDB_val
 	if ((rc = mdb_cursor_get(c, k, d, MDB_SET_RANGE)) != 0 || klen <= SPLIT_P ||
 	    k->mv_size != SPLIT_P || memcmp(k->mv_data, key, SPLIT_P) != 0)
 		return rc; /* a prefix after the key's: its first duplicate */
+	rest = klen > SPLIT_K ? SPLIT_REST : klen - SPLIT_P;
 	/* The key's own prefix: its first duplicate >= the rest (duplicates
 	 * compare as the flat keys do, bytes then length, as long as the rest
 	 * is no longer than a key's: a longer one comes after its first

@@ -24,7 +24,7 @@ enum store_db {
 	DB_META,      /* "schema", "fed", "root", "site", "seq" -> values */
 	DB_EVENTS,    /* id(32) -> envelope bytes (176 only when redacted) */
 	DB_ORDER,     /* ts(8) id(32) -> kind(2) */
-	DB_BY_AUTHOR, /* author(32) ts(8) id(32) -> kind(2) */
+	DB_BY_AUTHOR, /* author(32) ts(8) id(32) -> kind(2); split (below) */
 	DB_BY_REF,    /* target(32) ts(8) id(32) -> kind(2): comments, reactions, edits, redactions;
 	                 revocations under the revoked key */
 	DB_TOMBSTONES,  /* target id(32) redaction id(32) -> "": bodies never accepted again */
@@ -46,8 +46,10 @@ enum store_db {
 	DB_PENDING_IDS, /* id(32) awaited key(32) -> "": DB_PENDING by event id (sync's has) */
 	DB_SESSIONS,    /* session id(32) -> record (node/auth/sessions.c): local, never replicated,
 	                   not a view; the seed in it is sealed under the browser's cookie */
-	DB_SPACE_GOV,   /* space(32) ts(8) id(32) -> kind(2): a space's governance events (11-13) */
-	DB_SPACE_ITEMS, /* space(32) ts(8) id(32) -> kind(2): posts naming a space, sealed events */
+	DB_SPACE_GOV,   /* space(32) ts(8) id(32) -> kind(2): a space's governance events (11-13);
+	                   split (below) */
+	DB_SPACE_ITEMS, /* space(32) ts(8) id(32) -> kind(2): posts naming a space, sealed events;
+	                   split (below) */
 	DB_SPACES,      /* space(32) -> JSON: the fold's state (node/index/spaces.c) */
 	DB_MY_SPACES,   /* handle 0x00 space(32) -> role(1): the spaces a person is a member of */
 	DB_SPACE_FEED,  /* space(32) ts(8) id(32) -> JSON view of a post that counts in the space */
@@ -58,7 +60,7 @@ enum store_db {
 	DB_NOTIFY_BY,   /* group(32) handle -> latest ts(8): the entries of DB_NOTIFY of a group */
 	DB_ANNOUNCE,    /* ts(8) id(32) -> post(32): every announce event (node/index/notify.c) */
 	DB_MINE,        /* author(32) ts(8) id(32) -> "": each person's kind 17 events
-	                   (node/index/mine.c), so that their fold reads only those */
+	                   (node/index/mine.c), so that their fold reads only those; split */
 	DB_MINE_KEYS,   /* user key(32) -> personal key(32): local, never replicated, not a
 	                   view; kept when the person logs in here (node/index/mine.c) */
 	DB_OUTBOX,      /* ms(8) order(8) -> JSON entry: local, the durable outbox of mails and
