@@ -711,6 +711,8 @@ s_split_seek(MDB_cursor *c, const uint8_t *key, size_t klen, MDB_val *k, MDB_val
 	rc = mdb_cursor_get(c, k, d, MDB_GET_BOTH_RANGE);
 	if (rc == 0 && klen > SPLIT_K && memcmp(d->mv_data, want + SPLIT_P, SPLIT_REST) == 0)
 		rc = mdb_cursor_get(c, k, d, MDB_NEXT);
+	else if (rc == 0) /* k still points at want, which dies here: the map's */
+		rc = mdb_cursor_get(c, k, d, MDB_GET_CURRENT);
 	else if (rc == MDB_NOTFOUND) {
 		/* All of the prefix's are before: the next prefix's first. */
 		k->mv_size = SPLIT_P;
