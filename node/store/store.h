@@ -89,7 +89,7 @@ enum store_db {
 	DB_BUCKETS_L7,
 	/* Schema 8 and older: the flat databases that DB_BY_AUTHOR, DB_MINE,
 	 * DB_SPACE_GOV and DB_SPACE_ITEMS were before they were split
-	 * (schema 9, store_split); emptied by the step to schema 9. */
+	 * (schema 9, store_split_old); emptied by the step to schema 9. */
 	DB_BY_AUTHOR_V8,
 	DB_MINE_V8,
 	DB_SPACE_GOV_V8,
@@ -179,17 +179,17 @@ const char *store_db_name(enum store_db db);
 /*
  * Split databases (schema 9, issue 23). DB_BY_AUTHOR, DB_MINE, DB_SPACE_GOV
  * and DB_SPACE_ITEMS hold keys prefix(32) ts(8) id(32), many under each
- * prefix. LMDB holds them split after the prefix: one key per
- * prefix with sorted duplicates ts id value (MDB_DUPSORT | MDB_DUPFIXED),
- * so that each prefix's new entries come at the end of its own run and
- * pages fill (docs/ARCHITECTURE.md, "Store"). Callers see the same flat
- * keys and values as for any database, with every call of this header;
- * what differs: keys put there must be STORE_SPLIT_KEY_LEN bytes and their
- * values the database's fixed length (CPT_EINVAL otherwise), and a key
- * handed out by store_cur_get lives in the cursor until its next move or
- * close (values still point into the map). store_split_old gives the
- * flat database a split one was before (its old name, DB_*_V8), or DB_COUNT
- * for a database that is not split.
+ * prefix. LMDB holds them split after the prefix: one key per prefix with
+ * sorted duplicates ts id value (MDB_DUPSORT | MDB_DUPFIXED), so that each
+ * prefix's new entries come at the end of its own run and pages fill
+ * (docs/ARCHITECTURE.md, "Store"). Callers see the same flat keys and values
+ * as for any database, with every call of this header; what differs: keys
+ * put there must be STORE_SPLIT_KEY_LEN bytes and their values the
+ * database's fixed length (CPT_EINVAL otherwise), and a key handed out by
+ * store_cur_get lives in the cursor until its next move or close (values
+ * still point into the map). store_split_old gives the flat database a
+ * split one was before (its old name, DB_*_V8), or DB_COUNT for a database
+ * that is not split.
  */
 #define STORE_SPLIT_PREFIX  32
 #define STORE_SPLIT_KEY_LEN (STORE_SPLIT_PREFIX + 8 + 32)
