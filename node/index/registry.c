@@ -10,7 +10,10 @@
 
 #include "node/index/index_internal.h"
 
-static const enum store_db s_base[] = {DB_ORDER, DB_BY_AUTHOR, DB_BY_REF};
+/* The flat databases of schema 8 (DB_*_V8) as DB_POSTS_V1: empty since the
+ * step to schema 9 split them, emptied by a reindex, compared (empty) by
+ * verify. */
+static const enum store_db s_base[] = {DB_ORDER, DB_BY_AUTHOR, DB_BY_REF, DB_BY_AUTHOR_V8};
 static const enum store_db s_tomb[] = {DB_TOMBSTONES};
 static const enum store_db s_keys[] = {DB_KEYS, DB_REVOKED, DB_HANDLES};
 static const enum store_db s_backups[] = {DB_BACKUPS};
@@ -24,12 +27,12 @@ static const enum store_db s_buckets[] = {DB_BUCKETS_V5, DB_BUCKETS_L3, DB_BUCKE
                                           DB_BUCKETS_L5, DB_BUCKETS_L6, DB_BUCKETS_L7};
 static const enum store_db s_notify[] = {DB_NOTIFY, DB_NOTIFY_BY};
 static const enum store_db s_announce[] = {DB_ANNOUNCE};
-static const enum store_db s_mine[] = {DB_MINE};
+static const enum store_db s_mine[] = {DB_MINE, DB_MINE_V8};
 static const enum store_db s_follows[] = {DB_SPACE_FOLLOWS};
 static const enum store_db s_blobrefs[] = {DB_BLOB_REFS};
-static const enum store_db s_spaces[] = {DB_SPACE_GOV,  DB_SPACE_ITEMS,  DB_SPACES,
-                                         DB_MY_SPACES,  DB_SPACE_FEED,   DB_OPENED,
-                                         DB_SITE_SEALS, DB_SPACE_FEED_V7};
+static const enum store_db s_spaces[] = {
+    DB_SPACE_GOV, DB_SPACE_ITEMS, DB_SPACES,        DB_MY_SPACES,    DB_SPACE_FEED,
+    DB_OPENED,    DB_SITE_SEALS,  DB_SPACE_FEED_V7, DB_SPACE_GOV_V8, DB_SPACE_ITEMS_V8};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define K(k) INDEX_KIND(k)

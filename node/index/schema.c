@@ -134,17 +134,54 @@ s_to_8(store_txn_t *txn, void *arg)
 	return rc;
 }
 
+/* Schema 9: the indexes keyed prefix(32) ts(8) id(32) become split
+ * databases, one LMDB key per prefix with sorted duplicates (store.h; issue
+ * 23: their pages were half full, 20 authors' events interleaving). LMDB
+ * keeps a database's flags for its life: each is filled from the flat one
+ * it was, SPLIT_CHUNK entries per transaction, each going on where the last
+ * committed one stopped, so that a million events need no transaction of a
+ * million entries and a step cut short (kill -9) goes on at the next start.
+ * Then the flat ones are emptied. run->more (arg) asks for another round. */
+#define SPLIT_CHUNK 100000
+static int
+s_to_9(store_txn_t *txn, void *arg)
+{
+	size_t left = SPLIT_CHUNK, moved;
+	struct schema_run *run = arg;
+	int rc;
+
+	run->more = 0;
+	for (int db = 0; db < DB_COUNT; db++) {
+		if (store_split_old((enum store_db)db) == DB_COUNT)
+			continue;
+		if ((rc = store_split_fill(txn, (enum store_db)db, left, &moved)) != 0)
+			return rc;
+		if ((left -= moved) == 0) {
+			run->more = 1;
+			return 0;
+		}
+	}
+	for (int db = 0; db < DB_COUNT; db++)
+		if (store_split_old((enum store_db)db) != DB_COUNT &&
+		    (rc = store_drop(txn, store_split_old((enum store_db)db))) != 0)
+			return rc;
+	return s_schema_put(txn, 9);
+}
+
 /* The steps, in order: step i moves a store of schema to - 1 to schema to.
  * Stores older than schema 4 hold events of protocol version 1, which no
  * node of version 2 admits, and are refused (index_store_open). */
 static const struct schema_step {
 	unsigned to;       /* the schema it reaches */
 	const char *what;  /* what it does, for a message ("cannot ...") */
-	store_write_fn fn; /* the step, in one write transaction */
+	store_write_fn fn; /* the step, in one write transaction; its arg is a
+	                      struct schema_run whose more it sets to be run again
+	                      (in a new one) */
 } s_steps[] = {
     {5, "index the followers of spaces", s_to_5},
     {6, "move the reconciliation index to one database per level", s_to_6},
     {8, "move post views to records of what envelopes do not hold", s_to_8},
+    {9, "split the indexes by author, of spaces and of own events", s_to_9},
 };
 
 static int

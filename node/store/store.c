@@ -29,7 +29,6 @@ static const char *const s_db_names[DB_COUNT] = {
     [DB_META] = "meta",
     [DB_EVENTS] = "events",
     [DB_ORDER] = "order",
-    [DB_BY_AUTHOR] = "by_author",
     [DB_BY_REF] = "by_ref",
     [DB_TOMBSTONES] = "tombstones",
     [DB_PENDING] = "pending",
@@ -46,8 +45,6 @@ static const char *const s_db_names[DB_COUNT] = {
     [DB_REACTIONS] = "reactions",
     [DB_PENDING_IDS] = "pending_ids",
     [DB_SESSIONS] = "sessions",
-    [DB_SPACE_GOV] = "space_gov",
-    [DB_SPACE_ITEMS] = "space_items",
     [DB_SPACES] = "spaces",
     [DB_MY_SPACES] = "my_spaces",
     [DB_SPACE_FEED] = "space_views",
@@ -56,7 +53,6 @@ static const char *const s_db_names[DB_COUNT] = {
     [DB_NOTIFY] = "notify",
     [DB_NOTIFY_BY] = "notify_by",
     [DB_ANNOUNCE] = "announce",
-    [DB_MINE] = "mine",
     [DB_MINE_KEYS] = "mine_keys",
     [DB_OUTBOX] = "outbox",
     [DB_MAIL] = "mail",
@@ -72,7 +68,56 @@ static const char *const s_db_names[DB_COUNT] = {
     [DB_BUCKETS_L7] = "buckets_7",
     [DB_FEED_V7] = "feed",
     [DB_SPACE_FEED_V7] = "space_feed",
+    [DB_BY_AUTHOR] = "by_author_s",
+    [DB_MINE] = "mine_s",
+    [DB_SPACE_GOV] = "space_gov_s",
+    [DB_SPACE_ITEMS] = "space_items_s",
+    [DB_BY_AUTHOR_V8] = "by_author",
+    [DB_MINE_V8] = "mine",
+    [DB_SPACE_GOV_V8] = "space_gov",
+    [DB_SPACE_ITEMS_V8] = "space_items",
 };
+
+/*
+ * The split databases (store.h, "Split databases"): a flat key prefix(32)
+ * ts(8) id(32) -> value is LMDB's key prefix -> duplicate ts id value, sorted
+ * (MDB_DUPSORT) and of one size (MDB_DUPFIXED: a duplicate costs its bytes
+ * and no node header). Within a prefix the (ts, id) are unique, so the
+ * duplicates' order (bytes of ts id value) is the flat keys' order. New names:
+ * LMDB keeps a database's flags for its life, so the step to schema 9 fills
+ * these from the flat ones (DB_*_V8) and empties those. Not split, measured
+ * or bounded: DB_BY_REF (a target has one or two references on average in
+ * the bench's mix, and a target's run costs a node, a sub-page header and
+ * the prefix: 27 B/event split against 26 flat at 200,000 events), and
+ * DB_SPACE_FEED (JSON views: a duplicate is at most 511 bytes).
+ */
+struct s_split {
+	enum store_db old; /* the flat database it was (schema 8) */
+	size_t vlen;       /* the fixed length of its values */
+};
+static const struct s_split s_splits[DB_COUNT] = {
+    [DB_BY_AUTHOR] = {DB_BY_AUTHOR_V8, 2},
+    [DB_MINE] = {DB_MINE_V8, 0},
+    [DB_SPACE_GOV] = {DB_SPACE_GOV_V8, 2},
+    [DB_SPACE_ITEMS] = {DB_SPACE_ITEMS_V8, 2},
+};
+#define SPLIT_P    STORE_SPLIT_PREFIX
+#define SPLIT_K    STORE_SPLIT_KEY_LEN
+#define SPLIT_REST (SPLIT_K - SPLIT_P) /* the key's bytes in a duplicate: ts id */
+
+/* Whether db is split (a DB_META, never split, marks the others). */
+static int
+s_is_split(enum store_db db)
+{
+	return s_splits[db].old != DB_META;
+}
+
+enum store_db
+store_split_old(enum store_db db)
+{
+	assert(db >= 0 && db < DB_COUNT);
+	return s_is_split(db) ? s_splits[db].old : DB_COUNT;
+}
 
 /* Map size at creation and growth step. A test may define smaller ones before
  * including this file, to make MDB_MAP_FULL happen in every code path. */
@@ -92,10 +137,18 @@ struct store {
 	pthread_rwlock_t grow; /* held for reading by every txn, for writing to resize the map */
 };
 
-/* A store_txn_t is an MDB_txn, a store_cur_t an MDB_cursor: the names are
- * opaque, the pointers LMDB's. */
+/* A store_txn_t is an MDB_txn: the name is opaque, the pointer LMDB's. */
 #define TXN(t) ((MDB_txn *)(t))
-#define CUR(c) ((MDB_cursor *)(c))
+
+/* A cursor: LMDB's, and for a split database the flat key it is at. */
+struct store_cur {
+	MDB_cursor *mc;       /* LMDB's cursor */
+	int split;            /* on a split database */
+	int at;               /* split: it was moved once (LMDB 0.9.24's MDB_PREV on an
+	                         unplaced cursor of duplicates gives a wrong entry) */
+	uint8_t key[SPLIT_K]; /* split: the flat key of the entry it is at */
+};
+#define CUR(x) ((x)->mc)
 
 /* ---------------------------------------------------------------- errors */
 
@@ -244,7 +297,10 @@ store_open(store_t **out, const char *dir, int flags, store_write_fn first, void
 	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
 		goto fail;
 	for (int i = 0; i < DB_COUNT; i++)
-		if ((rc = mdb_dbi_open(txn, s_db_names[i], MDB_CREATE, &st->dbi[i])) != 0)
+		if ((rc =
+		         mdb_dbi_open(txn, s_db_names[i],
+		                      MDB_CREATE | (s_is_split(i) ? MDB_DUPSORT | MDB_DUPFIXED : 0),
+		                      &st->dbi[i])) != 0)
 			goto fail;
 	if (first && (rc = first((store_txn_t *)txn, arg)) != 0) {
 		mdb_txn_abort(txn);
@@ -506,15 +562,243 @@ store_write(store_t *st, store_write_fn fn, void *arg)
 	return CPT_EFULL;
 }
 
+/* ------------------------------------------------------ split databases */
+
+/* Puts c of a split database at the duplicate of the flat key key (klen
+ * bytes). 0 (found: *d is the duplicate), MDB_NOTFOUND, or an LMDB error.
+ * *end (may be NULL) says, when not found, that the key would come after
+ * every duplicate of its prefix (or that there is none). */
+static int
+s_split_find(MDB_cursor *c, const void *key, size_t klen, MDB_val *d, int *end)
+{
+	MDB_val k = {SPLIT_P, (void *)key};
+	int rc;
+
+	if (end)
+		*end = 0;
+	if (klen != SPLIT_K)
+		return MDB_NOTFOUND; /* every flat key there is SPLIT_K bytes */
+	d->mv_size = SPLIT_REST;
+	d->mv_data = (uint8_t *)key + SPLIT_P;
+	if ((rc = mdb_cursor_get(c, &k, d, MDB_GET_BOTH_RANGE)) != 0) {
+		if (rc == MDB_NOTFOUND && end)
+			*end = 1;
+		return rc;
+	}
+	if (d->mv_size < SPLIT_REST ||
+	    memcmp(d->mv_data, (const uint8_t *)key + SPLIT_P, SPLIT_REST))
+		return MDB_NOTFOUND;
+	return 0;
+}
+
+static int
+s_split_get(store_txn_t *txn, enum store_db db, const void *key, size_t klen, store_val_t *out)
+{
+	MDB_cursor *c;
+	MDB_val d;
+	int rc;
+
+	if ((rc = mdb_cursor_open(TXN(txn), s_dbi(txn, db), &c)) != 0)
+		return s_err(rc);
+	rc = s_split_find(c, key, klen, &d, NULL);
+	mdb_cursor_close(c);
+	if (rc != 0)
+		return s_err(rc);
+	out->len = d.mv_size - SPLIT_REST;
+	out->data = (const uint8_t *)d.mv_data + SPLIT_REST;
+	return 0;
+}
+
+/* A flat put on a split database: the duplicate of the same flat key, when
+ * there, is replaced (or kept when its value is the same). */
+static int
+s_split_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen, const void *val,
+            size_t vlen, unsigned flags)
+{
+	uint8_t buf[SPLIT_REST + 8];
+	MDB_val k = {SPLIT_P, (void *)key}, d;
+	MDB_cursor *c;
+	int rc, end;
+
+	/* Code builds these keys: another length is a caller's mistake. */
+	if (klen != SPLIT_K || vlen != s_splits[db].vlen || vlen > sizeof(buf) - SPLIT_REST)
+		return CPT_EINVAL;
+	if ((rc = mdb_cursor_open(TXN(txn), s_dbi(txn, db), &c)) != 0)
+		return s_err(rc);
+	rc = s_split_find(c, key, klen, &d, &end);
+	if (rc == 0) {
+		if (flags & MDB_NOOVERWRITE)
+			rc = MDB_KEYEXIST;
+		else if (d.mv_size == SPLIT_REST + vlen &&
+		         memcmp((uint8_t *)d.mv_data + SPLIT_REST, val, vlen) == 0)
+			rc = 0; /* the same entry: nothing to write */
+		else if ((rc = mdb_cursor_del(c, 0)) == 0)
+			rc = MDB_NOTFOUND; /* another value: put the new one below */
+	}
+	if (rc == MDB_NOTFOUND) {
+		memcpy(buf, (const uint8_t *)key + SPLIT_P, SPLIT_REST);
+		if (vlen)
+			memcpy(buf + SPLIT_REST, val, vlen);
+		d.mv_size = SPLIT_REST + vlen;
+		d.mv_data = buf;
+		/* After every duplicate of its prefix (a new event of an author
+		 * mostly is): appended, so that LMDB leaves the page before it
+		 * full. Any other put of a fixed-size duplicate splits its page
+		 * in the middle (mdb_page_split, LEAF2 pages), as LMDB does when
+		 * flat keys land before others (s_time_ordered). */
+		rc = mdb_cursor_put(c, &k, &d, end ? MDB_APPENDDUP : 0);
+	}
+	mdb_cursor_close(c);
+	return s_err(rc);
+}
+
+static int
+s_split_del(store_txn_t *txn, enum store_db db, const void *key, size_t klen)
+{
+	MDB_cursor *c;
+	MDB_val d;
+	int rc;
+
+	if ((rc = mdb_cursor_open(TXN(txn), s_dbi(txn, db), &c)) != 0)
+		return s_err(rc);
+	if ((rc = s_split_find(c, key, klen, &d, NULL)) == 0)
+		rc = mdb_cursor_del(c, 0);
+	mdb_cursor_close(c);
+	return s_err(rc);
+}
+
+/* The flat key of the entry c is at (k, d its LMDB key and duplicate) into
+ * cur->key, and its value out of d. */
+static void
+s_split_out(store_cur_t *cur, const MDB_val *k, const MDB_val *d, store_val_t *fk, store_val_t *v)
+{
+	/* A damaged page could hand out other sizes: never copy past them. */
+	size_t kl = k->mv_size < SPLIT_P ? k->mv_size : SPLIT_P;
+	size_t dl = d->mv_size < SPLIT_REST ? d->mv_size : SPLIT_REST;
+
+	memcpy(cur->key, k->mv_data, kl);
+	memcpy(cur->key + kl, d->mv_data, dl);
+	fk->len = kl + dl;
+	fk->data = cur->key;
+	if (v) {
+		v->len = d->mv_size - dl;
+		v->data = (const uint8_t *)d->mv_data + dl;
+	}
+}
+
+/* STORE_SEEK on a split database: the first entry whose flat key is >= the
+ * klen bytes at key. */
+static int
+s_split_seek(MDB_cursor *c, const uint8_t *key, size_t klen, MDB_val *k, MDB_val *d)
+{
+	uint8_t want[SPLIT_K];
+	size_t rest;
+	int rc;
+
+	k->mv_size = klen < SPLIT_P ? klen : SPLIT_P;
+	k->mv_data = (void *)key;
+	if ((rc = mdb_cursor_get(c, k, d, MDB_SET_RANGE)) != 0 || klen <= SPLIT_P ||
+	    k->mv_size != SPLIT_P || memcmp(k->mv_data, key, SPLIT_P) != 0)
+		return rc; /* a prefix after the key's: its first duplicate */
+	rest = klen > SPLIT_K ? SPLIT_REST : klen - SPLIT_P;
+	/* The key's own prefix: its first duplicate >= the rest (duplicates
+	 * compare as the flat keys do, bytes then length, as long as the rest
+	 * is no longer than a key's: a longer one comes after its first
+	 * SPLIT_REST bytes). */
+	memcpy(want, key, SPLIT_P + rest);
+	k->mv_size = SPLIT_P;
+	k->mv_data = want;
+	d->mv_size = rest;
+	d->mv_data = want + SPLIT_P;
+	rc = mdb_cursor_get(c, k, d, MDB_GET_BOTH_RANGE);
+	if (rc == 0 && klen > SPLIT_K && memcmp(d->mv_data, want + SPLIT_P, SPLIT_REST) == 0)
+		rc = mdb_cursor_get(c, k, d, MDB_NEXT);
+	else if (rc == 0) /* k still points at want, which dies here: the map's */
+		rc = mdb_cursor_get(c, k, d, MDB_GET_CURRENT);
+	else if (rc == MDB_NOTFOUND) {
+		/* All of the prefix's are before: the next prefix's first. */
+		k->mv_size = SPLIT_P;
+		k->mv_data = want;
+		if ((rc = mdb_cursor_get(c, k, d, MDB_SET_KEY)) == 0)
+			rc = mdb_cursor_get(c, k, d, MDB_NEXT_NODUP);
+	}
+	return rc;
+}
+
+int
+store_split_fill(store_txn_t *txn, enum store_db db, size_t max, size_t *moved)
+{
+	uint8_t buf[SPLIT_REST + 8], last[SPLIT_K];
+	MDB_cursor *from = NULL, *to = NULL;
+	MDB_val k, d, pk, pd;
+	size_t vlen;
+	int rc, have = 0;
+
+	assert(txn != NULL && moved != NULL && db >= 0 && db < DB_COUNT && s_is_split(db));
+	*moved = 0;
+	vlen = s_splits[db].vlen;
+	if ((rc = mdb_cursor_open(TXN(txn), s_dbi(txn, s_splits[db].old), &from)) != 0 ||
+	    (rc = mdb_cursor_open(TXN(txn), s_dbi(txn, db), &to)) != 0)
+		goto out;
+	/* Where the last call stopped: after the last entry of db. */
+	rc = mdb_cursor_get(to, &pk, &pd, MDB_LAST);
+	if (rc == 0 && (pk.mv_size != SPLIT_P || pd.mv_size != SPLIT_REST + vlen))
+		rc = MDB_CORRUPTED;
+	if (rc == 0) {
+		have = 1;
+		memcpy(last, pk.mv_data, SPLIT_P);
+		memcpy(last + SPLIT_P, pd.mv_data, SPLIT_REST);
+		k.mv_size = SPLIT_K;
+		k.mv_data = last;
+		rc = mdb_cursor_get(from, &k, &d, MDB_SET_RANGE);
+		if (rc == 0 && k.mv_size == SPLIT_K && memcmp(k.mv_data, last, SPLIT_K) == 0)
+			rc = mdb_cursor_get(from, &k, &d, MDB_NEXT);
+	} else if (rc == MDB_NOTFOUND) {
+		rc = mdb_cursor_get(from, &k, &d, MDB_FIRST);
+	}
+	/* In key order, so each one goes at the end: LMDB's appends, which
+	 * leave full pages behind them. */
+	for (; rc == 0 && *moved < max; rc = mdb_cursor_get(from, &k, &d, MDB_NEXT)) {
+		int same;
+		if (k.mv_size != SPLIT_K || d.mv_size != vlen) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		same = have && memcmp(last, k.mv_data, SPLIT_P) == 0;
+		memcpy(buf, (uint8_t *)k.mv_data + SPLIT_P, SPLIT_REST);
+		if (vlen)
+			memcpy(buf + SPLIT_REST, d.mv_data, vlen);
+		memcpy(last, k.mv_data, SPLIT_P);
+		have = 1;
+		pk.mv_size = SPLIT_P;
+		pk.mv_data = last;
+		pd.mv_size = SPLIT_REST + vlen;
+		pd.mv_data = buf;
+		if ((rc = mdb_cursor_put(to, &pk, &pd, same ? MDB_APPENDDUP : MDB_APPEND)) != 0)
+			break;
+		(*moved)++;
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+out:
+	if (to)
+		mdb_cursor_close(to);
+	if (from)
+		mdb_cursor_close(from);
+	return s_err(rc);
+}
+
 /* ------------------------------------------------------ reads and writes */
 
 int
 store_get(store_txn_t *txn, enum store_db db, const void *key, size_t klen, store_val_t *out)
 {
 	MDB_val k = {klen, (void *)key}, v;
-	int rc = mdb_get(TXN(txn), s_dbi(txn, db), &k, &v);
+	int rc;
 
-	if (rc != 0)
+	if (s_is_split(db))
+		return s_split_get(txn, db, key, klen, out);
+	if ((rc = mdb_get(TXN(txn), s_dbi(txn, db), &k, &v)) != 0)
 		return s_err(rc);
 	out->len = v.mv_size;
 	out->data = v.mv_data;
@@ -625,6 +909,8 @@ s_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen, const vo
 {
 	MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
 
+	if (s_is_split(db))
+		return s_split_put(txn, db, key, klen, val, vlen, flags);
 	if (s_time_ordered(db)) {
 		int rc = s_put_ordered(txn, db, &k, &v, flags);
 		if (rc != MDB_NOTFOUND)
@@ -652,6 +938,8 @@ store_del_existing(store_txn_t *txn, enum store_db db, const void *key, size_t k
 {
 	MDB_val k = {klen, (void *)key};
 
+	if (s_is_split(db))
+		return s_split_del(txn, db, key, klen);
 	return s_err(mdb_del(TXN(txn), s_dbi(txn, db), &k, NULL));
 }
 
@@ -796,14 +1084,20 @@ store_rebuild(store_txn_t *txn, enum store_db db, enum store_db from, store_entr
 int
 store_cur_open(store_txn_t *txn, enum store_db db, store_cur_t **out)
 {
-	MDB_cursor *c;
+	store_cur_t *cur;
 	int rc;
 
 	assert(txn != NULL && out != NULL);
 	*out = NULL;
-	if ((rc = mdb_cursor_open(TXN(txn), s_dbi(txn, db), &c)) != 0)
+	if ((cur = malloc(sizeof(*cur))) == NULL)
+		return CPT_ENOMEM;
+	if ((rc = mdb_cursor_open(TXN(txn), s_dbi(txn, db), &cur->mc)) != 0) {
+		free(cur);
 		return s_err(rc);
-	*out = (store_cur_t *)c;
+	}
+	cur->split = s_is_split(db);
+	cur->at = 0;
+	*out = cur;
 	return 0;
 }
 
@@ -813,6 +1107,7 @@ store_cur_close(store_cur_t **cur)
 	if (*cur == NULL)
 		return;
 	mdb_cursor_close(CUR(*cur));
+	free(*cur);
 	*cur = NULL;
 }
 
@@ -831,8 +1126,21 @@ store_cur_get(store_cur_t *cur, store_val_t *k, store_val_t *v, enum store_op op
 		mk.mv_size = k->len;
 		mk.mv_data = (void *)k->data;
 	}
-	if ((rc = mdb_cursor_get(CUR(cur), &mk, &mv, ops[op])) != 0)
+	/* Split: LMDB's next and previous walk the duplicates and cross
+	 * from one prefix's last to the next one's first, as flat keys do. */
+	if (cur->split && !cur->at && (op == STORE_NEXT || op == STORE_PREV))
+		op = op == STORE_NEXT ? STORE_FIRST : STORE_LAST; /* what they mean there */
+	if (cur->split && op == STORE_SEEK)
+		rc = s_split_seek(CUR(cur), k->data, k->len, &mk, &mv);
+	else
+		rc = mdb_cursor_get(CUR(cur), &mk, &mv, ops[op]);
+	if (rc != 0)
 		return s_err(rc);
+	if (cur->split) {
+		cur->at = 1;
+		s_split_out(cur, &mk, &mv, k, v);
+		return 0;
+	}
 	k->len = mk.mv_size;
 	k->data = mk.mv_data;
 	if (v) {

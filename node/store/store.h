@@ -24,7 +24,7 @@ enum store_db {
 	DB_META,      /* "schema", "fed", "root", "site", "seq" -> values */
 	DB_EVENTS,    /* id(32) -> envelope bytes (176 only when redacted) */
 	DB_ORDER,     /* ts(8) id(32) -> kind(2) */
-	DB_BY_AUTHOR, /* author(32) ts(8) id(32) -> kind(2) */
+	DB_BY_AUTHOR, /* author(32) ts(8) id(32) -> kind(2); split (below) */
 	DB_BY_REF,    /* target(32) ts(8) id(32) -> kind(2): comments, reactions, edits, redactions;
 	                 revocations under the revoked key */
 	DB_TOMBSTONES,  /* target id(32) redaction id(32) -> "": bodies never accepted again */
@@ -47,8 +47,10 @@ enum store_db {
 	DB_PENDING_IDS, /* id(32) awaited key(32) -> "": DB_PENDING by event id (sync's has) */
 	DB_SESSIONS,    /* session id(32) -> record (node/auth/sessions.c): local, never replicated,
 	                   not a view; the seed in it is sealed under the browser's cookie */
-	DB_SPACE_GOV,   /* space(32) ts(8) id(32) -> kind(2): a space's governance events (11-13) */
-	DB_SPACE_ITEMS, /* space(32) ts(8) id(32) -> kind(2): posts naming a space, sealed events */
+	DB_SPACE_GOV,   /* space(32) ts(8) id(32) -> kind(2): a space's governance events (11-13);
+	                   split (below) */
+	DB_SPACE_ITEMS, /* space(32) ts(8) id(32) -> kind(2): posts naming a space, sealed events;
+	                   split (below) */
 	DB_SPACES,      /* space(32) -> JSON: the fold's state (node/index/spaces.c) */
 	DB_MY_SPACES,   /* handle 0x00 space(32) -> role(1): the spaces a person is a member of */
 	DB_SPACE_FEED,  /* space(32) ts(8) id(32) -> record of the view of a post that counts in the
@@ -60,7 +62,7 @@ enum store_db {
 	DB_NOTIFY_BY,   /* group(32) handle -> latest ts(8): the entries of DB_NOTIFY of a group */
 	DB_ANNOUNCE,    /* ts(8) id(32) -> post(32): every announce event (node/index/notify.c) */
 	DB_MINE,        /* author(32) ts(8) id(32) -> "": each person's kind 17 events
-	                   (node/index/mine.c), so that their fold reads only those */
+	                   (node/index/mine.c), so that their fold reads only those; split */
 	DB_MINE_KEYS,   /* user key(32) -> personal key(32): local, never replicated, not a
 	                   view; kept when the person logs in here (node/index/mine.c) */
 	DB_OUTBOX,      /* ms(8) order(8) -> JSON entry: local, the durable outbox of mails and
@@ -90,6 +92,13 @@ enum store_db {
 	DB_FEED_V7,       /* schema 7 and older: DB_FEED's views as JSON; moved and emptied by
 	                     the step to schema 8 */
 	DB_SPACE_FEED_V7, /* the same for DB_SPACE_FEED */
+	/* Schema 8 and older: the flat databases that DB_BY_AUTHOR, DB_MINE,
+	 * DB_SPACE_GOV and DB_SPACE_ITEMS were before they were split
+	 * (schema 9, store_split_old); emptied by the step to schema 9. */
+	DB_BY_AUTHOR_V8,
+	DB_MINE_V8,
+	DB_SPACE_GOV_V8,
+	DB_SPACE_ITEMS_V8,
 	DB_COUNT
 };
 
@@ -171,6 +180,35 @@ int store_write(store_t *st, store_write_fn fn, void *arg) CPT_WUR;
 
 /* The name of a database ("events", "feed", ...): static. */
 const char *store_db_name(enum store_db db);
+
+/*
+ * Split databases (schema 9, issue 23). DB_BY_AUTHOR, DB_MINE, DB_SPACE_GOV
+ * and DB_SPACE_ITEMS hold keys prefix(32) ts(8) id(32), many under each
+ * prefix. LMDB holds them split after the prefix: one key per prefix with
+ * sorted duplicates ts id value (MDB_DUPSORT | MDB_DUPFIXED), so that each
+ * prefix's new entries come at the end of its own run and pages fill
+ * (docs/ARCHITECTURE.md, "Store"). Callers see the same flat keys and values
+ * as for any database, with every call of this header; what differs: keys
+ * put there must be STORE_SPLIT_KEY_LEN bytes and their values the
+ * database's fixed length (CPT_EINVAL otherwise), and a key handed out by
+ * store_cur_get lives in the cursor until its next move or close (values
+ * still point into the map). store_split_old gives the flat database a
+ * split one was before (its old name, DB_*_V8), or DB_COUNT for a database
+ * that is not split.
+ */
+#define STORE_SPLIT_PREFIX  32
+#define STORE_SPLIT_KEY_LEN (STORE_SPLIT_PREFIX + 8 + 32)
+enum store_db store_split_old(enum store_db db);
+/*
+ * Moves on the filling of split database db from the flat one it was
+ * (store_split_old): copies up to max entries of that one, those after the
+ * last entry db holds, in key order, and sets *moved to how many. Fewer than
+ * max: it is all there (the flat one is not emptied: store_drop it). Each
+ * call goes on where the last committed one stopped, so that a fill cut
+ * short (kill -9) goes on at the next. 0, CPT_EMAPFULL (to store_write),
+ * CPT_EDAMAGED (a flat entry no split key can hold) or an error.
+ */
+int store_split_fill(store_txn_t *txn, enum store_db db, size_t max, size_t *moved) CPT_WUR;
 
 /* The store a transaction belongs to. */
 store_t *store_of(store_txn_t *txn);

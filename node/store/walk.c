@@ -285,6 +285,17 @@ s_walk_damaged(walk_t *w, char *err, size_t errlen, const char *fmt, const char 
 	return CPT_EDAMAGED;
 }
 
+/* LMDB's default order of keys and of duplicates (mdb_cmp_memn): bytes,
+ * then length. */
+static int
+s_walk_cmp(const MDB_val *a, const MDB_val *b)
+{
+	size_t m = a->mv_size < b->mv_size ? a->mv_size : b->mv_size;
+	int c = memcmp(a->mv_data, b->mv_data, m);
+
+	return c ? c : (a->mv_size > b->mv_size) - (a->mv_size < b->mv_size);
+}
+
 /* Reads every entry of dbi in key order. free_list: the free-page list,
  * whose values are page numbers that must lie inside the file. */
 static int
@@ -292,8 +303,9 @@ s_walk_db(walk_t *w, MDB_dbi dbi, const char *name, int free_list, char *err, si
 {
 	MDB_cursor *cur, *look;
 	MDB_stat ms;
-	MDB_val k, v, prev = {0, NULL};
-	int rc;
+	MDB_val k, v, prev = {0, NULL}, prev_v = {0, NULL};
+	unsigned flags = 0;
+	int rc, dups;
 
 	w->pos.db = name;
 	w->pos.entries = 0;
@@ -307,6 +319,9 @@ s_walk_db(walk_t *w, MDB_dbi dbi, const char *name, int free_list, char *err, si
 		mdb_cursor_close(cur);
 		return s_walk_damaged(w, err, errlen, ": %s", mdb_strerror(rc));
 	}
+	/* A split database (store.c) holds sorted duplicates: a key comes
+	 * again, each time with a greater value. */
+	dups = !free_list && mdb_dbi_flags(w->txn, dbi, &flags) == 0 && (flags & MDB_DUPSORT);
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		s_walk_touch(w, &k);
@@ -335,22 +350,24 @@ s_walk_db(walk_t *w, MDB_dbi dbi, const char *name, int free_list, char *err, si
 			}
 		} else if (prev.mv_data) {
 			/* LMDB's default order (mdb_cmp_memn): bytes, then length. */
-			size_t m = prev.mv_size < k.mv_size ? prev.mv_size : k.mv_size;
-			int c = memcmp(prev.mv_data, k.mv_data, m);
-			if (c > 0 || (c == 0 && prev.mv_size >= k.mv_size)) {
+			int c = s_walk_cmp(&prev, &k);
+			if (c > 0 || (c == 0 && (!dups || s_walk_cmp(&prev_v, &v) >= 0))) {
 				rc = CPT_EDAMAGED;
 				break;
 			}
 		}
 		if (w->pos.entries % WALK_LOOKUP_EVERY == 0) {
-			MDB_val lk = k, lv;
-			int r = mdb_cursor_get(look, &lk, &lv, MDB_SET_KEY);
-			if (r != 0 || lv.mv_size != v.mv_size || lv.mv_data != v.mv_data) {
+			MDB_val lk = k, lv = v;
+			int r = mdb_cursor_get(look, &lk, &lv, dups ? MDB_GET_BOTH : MDB_SET_KEY);
+			if (r != 0 || lv.mv_size != v.mv_size ||
+			    (dups ? memcmp(lv.mv_data, v.mv_data, v.mv_size) != 0
+			          : lv.mv_data != v.mv_data)) {
 				rc = r ? r : CPT_EDAMAGED;
 				break;
 			}
 		}
 		prev = k;
+		prev_v = v;
 		w->pos.entries++;
 		w->total++;
 		if (w->pos.entries % WALK_REPORT_EVERY == 0) {

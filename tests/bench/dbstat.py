@@ -1,46 +1,49 @@
 #!/usr/bin/env python3
-"""
-Where a store's bytes go: `mdb_stat -a -e` of DIR/store (or of the store
-directory itself) as one line per database with pages, MiB and bytes per
-event (events: the entries of `events`), largest first; databases with no
-page are left out. Used for docs/BENCHMARKS.md ("Disk per event").
+"""Where a store's bytes go: each database's pages from `mdb_stat -a -e`, per
+event stored, and the pages `mdb_stat -a` does not show: free pages, and the
+sub-databases of the split databases (schema 9: one LMDB key per prefix, its
+duplicates in a tree of their own once they outgrow a sub-page), which are the
+pages in use less the free ones less every database's own tree (less the
+free-page list's own tree, a few dozen pages, which a store without split
+databases shows there too).
 
-    python3 tests/bench/dbstat.py DIR
+    python3 tests/bench/dbstat.py DIR/data/store
 """
-import os
 import re
 import subprocess
 import sys
 
 
 def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: dbstat.py STORE_DIR (the directory holding data.mdb)")
     d = sys.argv[1]
-    if os.path.isdir(os.path.join(d, "store")):
-        d = os.path.join(d, "store")
-    out = subprocess.run(["mdb_stat", "-a", "-e", d], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(["mdb_stat", "-a", "-e", d], capture_output=True, text=True, check=True).stdout
+    psize = int(re.search(r"Page size: (\d+)", out).group(1))
     used = int(re.search(r"Number of pages used: (\d+)", out).group(1))
-    dbs = []
-    for m in re.finditer(r"Status of (.+)\n(?:  .*\n)*?  Branch pages: (\d+)\n  Leaf pages: (\d+)\n"
-                         r"  Overflow pages: (\d+)\n  Entries: (\d+)", out):
-        name, br, lf, ov, n = m.group(1), *map(int, m.groups()[1:])
-        dbs.append((name, n, br, lf, ov))
-    events = next((n for name, n, *_ in dbs if name == "events"), 1)
-    total = 0
-    print("%-16s %8s %7s %8s %8s %10s %8s" % ("db", "entries", "branch", "leaf", "overflow",
-                                              "MiB", "B/event"))
-    for name, n, br, lf, ov in sorted(dbs, key=lambda x: -(x[2] + x[3] + x[4])):
-        pages = br + lf + ov
-        if pages == 0:
-            continue
-        total += pages
-        print("%-16s %8d %7d %8d %8d %10.1f %8d" % (name, n, br, lf, ov, pages * 4096 / 2**20,
-                                                    round(pages * 4096 / events)))
-    size = os.path.getsize(os.path.join(d, "data.mdb"))
-    print("sum of databases %.1f MiB (%d B/event); pages used %d (%.1f MiB); file %.1f MiB "
-          "(%d B/event); events %d" % (total * 4096 / 2**20, round(total * 4096 / events), used,
-                                       used * 4096 / 2**20, size / 2**20, round(size / events),
-                                       events))
+    rows = []
+    for m in re.finditer(r"Status of (.*?)\n(.*?)(?=Status of |\Z)", out, re.S):
+        body = m.group(2)
+
+        def g(k):
+            return int(re.search(k + r": (\d+)", body).group(1))
+
+        rows.append((m.group(1), g("Entries"), g("Branch pages"), g("Leaf pages"), g("Overflow pages")))
+    events = next(r[1] for r in rows if r[0] == "events") or 1
+    print(f"{'db':16} {'entries':>8} {'branch':>7} {'leaf':>8} {'overflow':>8} {'MiB':>8} {'B/event':>8}")
+    tot = 0
+    for name, e, b, l, o in sorted(rows, key=lambda r: -(r[2] + r[3] + r[4])):
+        p = b + l + o
+        tot += p
+        if p:
+            print(f"{name:16} {e:8} {b:7} {l:8} {o:8} {p * psize / 2**20:8.1f} {p * psize / events:8.0f}")
+    fr = subprocess.run(["mdb_stat", "-f", d], capture_output=True, text=True, check=True).stdout
+    free = int(re.search(r"Free pages: (\d+)", fr).group(1))
+    live = used - free - 2  # the two meta pages
+    print(f"databases' own trees: {tot} pages ({tot * psize / events:.0f} B/event)")
+    print(f"sub-databases of duplicates: {live - tot} pages ({(live - tot) * psize / events:.0f} B/event)")
+    print(f"in use less free pages: {live} pages ({live * psize / events:.0f} B/event)")
+    print(f"file: {used} pages ({used * psize / events:.0f} B/event), {free} free; events {events}")
 
 
 if __name__ == "__main__":

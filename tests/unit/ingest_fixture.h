@@ -569,7 +569,7 @@ static const char *const fx_db_names[DB_COUNT] = {
     [DB_META] = "meta",
     [DB_EVENTS] = "events",
     [DB_ORDER] = "order",
-    [DB_BY_AUTHOR] = "by_author",
+    [DB_BY_AUTHOR] = "by_author_s",
     [DB_BY_REF] = "by_ref",
     [DB_TOMBSTONES] = "tombstones",
     [DB_PENDING] = "pending",
@@ -589,7 +589,7 @@ static const char *const fx_db_names[DB_COUNT] = {
     [DB_NOTIFY] = "notify",
     [DB_NOTIFY_BY] = "notify_by",
     [DB_ANNOUNCE] = "announce",
-    [DB_MINE] = "mine",
+    [DB_MINE] = "mine_s",
     [DB_MINE_KEYS] = "mine_keys",
     [DB_OUTBOX] = "outbox",
     [DB_MAIL] = "mail",
@@ -601,6 +601,12 @@ static const char *const fx_db_names[DB_COUNT] = {
     [DB_BUCKETS_L7] = "buckets_7",
     [DB_FEED_V7] = "feed",
     [DB_SPACE_FEED_V7] = "space_feed",
+    [DB_SPACE_GOV] = "space_gov_s",
+    [DB_SPACE_ITEMS] = "space_items_s",
+    [DB_BY_AUTHOR_V8] = "by_author",
+    [DB_MINE_V8] = "mine",
+    [DB_SPACE_GOV_V8] = "space_gov",
+    [DB_SPACE_ITEMS_V8] = "space_items",
 };
 
 /* Every database but DB_META (its "seq" counts commits) as bytes. */

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 
 #define STORE_MAP_INITIAL (1ull << 20)
@@ -40,6 +41,265 @@ s_meta_put_fn(store_txn_t *txn, void *arg)
 	struct meta_put *m = arg;
 
 	return store_meta_put(txn, m->key, m->val, m->len);
+}
+
+/* ---------------------------------------------------- split databases */
+
+/* A split database (DB_BY_AUTHOR: prefix -> sorted duplicates) against a
+ * flat one of the same keys (DB_BY_AUTHOR_V8, as before schema 9): the
+ * same random operations give the same answers, entry for entry. Keys are
+ * drawn from a few prefixes (two sharing their first 31 bytes), times and
+ * ids, so that puts replace, deletes find, and seeks land between prefixes
+ * and past the ends; seek keys are of every length around the prefix's and
+ * the key's. */
+struct diff {
+	uint64_t seed; /* the random sequence */
+	int round;     /* which round of operations */
+};
+
+static void
+s_diff_key(uint64_t *seed, uint8_t k[80], size_t *len, int any_len)
+{
+	static const size_t lens[] = {1, 2, 31, 32, 33, 39, 40, 41, 71, 72, 73, 80};
+	uint64_t r = fx_rand(seed);
+
+	memset(k, 0, 80);
+	memset(k, 0x40, 31);
+	k[31] = (uint8_t)(0x10 * (r % 4)); /* prefixes 00, 10, 20, 30 */
+	if (r % 16 == 5)
+		k[30] = 0x41;                 /* another prefix, after all of those */
+	store_put_u64(k + 32, (r >> 8) % 12); /* ts */
+	k[40] = (uint8_t)((r >> 16) % 3);     /* id */
+	memset(k + 41, 0x77, 31);
+	if ((r >> 24) % 8 == 0) /* the ends of a prefix's run */
+		memset(k + 32, (r >> 27) % 2 ? 0xff : 0x00, 48);
+	*len = 72;
+	if (any_len && (r >> 30) % 3 == 0)
+		*len = lens[(r >> 32) % (sizeof(lens) / sizeof(lens[0]))];
+}
+
+static int
+s_same(int rc_a, const store_val_t *ka, const store_val_t *va, int rc_b, const store_val_t *kb,
+       const store_val_t *vb)
+{
+	if (rc_a != rc_b)
+		return 0;
+	if (rc_a != 0)
+		return 1;
+	return ka->len == kb->len && memcmp(ka->data, kb->data, ka->len) == 0 &&
+	       (va == NULL || (va->len == vb->len && memcmp(va->data, vb->data, va->len) == 0));
+}
+
+static void s_split_same_txn(store_txn_t *txn);
+
+static int
+s_split_diff_fn(store_txn_t *txn, void *arg)
+{
+	struct diff *d = arg;
+	const enum store_db flat = DB_BY_AUTHOR_V8, split = DB_BY_AUTHOR;
+	uint64_t seed = d->seed;
+	uint8_t key[80], val[2];
+	size_t klen;
+	int rc_a, rc_b;
+
+	for (int i = 0; i < 400; i++) {
+		uint64_t op = fx_rand(&seed) % 10;
+		store_val_t va = {0, NULL}, vb = {0, NULL};
+		s_diff_key(&seed, key, &klen, 0);
+		store_put_kind(val, (uint16_t)(fx_rand(&seed) % 3));
+		switch (op) {
+		case 0:
+		case 1:
+		case 2:
+			rc_a = store_put(txn, flat, key, klen, val, 2);
+			rc_b = store_put(txn, split, key, klen, val, 2);
+			break;
+		case 3:
+		case 4:
+			rc_a = store_put_new(txn, flat, key, klen, val, 2);
+			rc_b = store_put_new(txn, split, key, klen, val, 2);
+			break;
+		case 5:
+			rc_a = store_del(txn, flat, key, klen);
+			rc_b = store_del(txn, split, key, klen);
+			break;
+		case 6:
+			rc_a = store_del_existing(txn, flat, key, klen);
+			rc_b = store_del_existing(txn, split, key, klen);
+			break;
+		default:
+			s_diff_key(&seed, key, &klen, 1);
+			rc_a = store_get(txn, flat, key, klen, &va);
+			rc_b = store_get(txn, split, key, klen, &vb);
+			if (!s_same(rc_a, &va, &va, rc_b, &vb, &vb))
+				fail_msg("round %d, op %d: get %zu bytes: %d and %d", d->round, i,
+				         klen, rc_a, rc_b);
+			break;
+		}
+		if (rc_a != rc_b)
+			fail_msg("round %d, op %d (%d): %d and %d", d->round, i, (int)op, rc_a,
+			         rc_b);
+		assert_int_equal(store_count(txn, flat), store_count(txn, split));
+	}
+	s_split_same_txn(txn);
+	/* Cursors: walks in both directions from seeks, deletes under them. */
+	{
+		store_cur_t *ca, *cb;
+		store_val_t ka, va, kb, vb;
+		int last = CPT_ENOTFOUND;
+		assert_int_equal(store_cur_open(txn, flat, &ca), 0);
+		assert_int_equal(store_cur_open(txn, split, &cb), 0);
+		/* A new cursor's next is the first entry, its previous the last. */
+		rc_a = store_cur_get(ca, &ka, &va, d->round % 2 ? STORE_NEXT : STORE_PREV);
+		rc_b = store_cur_get(cb, &kb, &vb, d->round % 2 ? STORE_NEXT : STORE_PREV);
+		if (!s_same(rc_a, &ka, &va, rc_b, &kb, &vb))
+			fail_msg("round %d: a new cursor's %s: %d and %d", d->round,
+			         d->round % 2 ? "next" : "previous", rc_a, rc_b);
+		last = rc_a;
+		for (int i = 0; i < 300; i++) {
+			uint64_t op = fx_rand(&seed) % 8;
+			enum store_op o;
+			/* After the end of a walk only a new start is defined. */
+			if (last != 0 && op >= 3)
+				op = fx_rand(&seed) % 3;
+			switch (op) {
+			case 0: o = STORE_SEEK; break;
+			case 1: o = STORE_FIRST; break;
+			case 2: o = STORE_LAST; break;
+			case 3:
+			case 4: o = STORE_NEXT; break;
+			case 5: o = STORE_PREV; break;
+			case 6:
+				/* Deleted under the cursor: the next one comes next. */
+				rc_a = store_cur_del(ca);
+				rc_b = store_cur_del(cb);
+				assert_int_equal(rc_a, 0);
+				assert_int_equal(rc_b, 0);
+				o = STORE_NEXT;
+				break;
+			default: o = STORE_PREV; break;
+			}
+			if (o == STORE_SEEK) {
+				s_diff_key(&seed, key, &klen, 1);
+				ka = (store_val_t){klen, key};
+				kb = (store_val_t){klen, key};
+			}
+			rc_a = store_cur_get(ca, &ka, &va, o);
+			rc_b = store_cur_get(cb, &kb, &vb, o);
+			if (!s_same(rc_a, &ka, &va, rc_b, &kb, &vb))
+				fail_msg(
+				    "round %d, cursor op %d (%d, seek of %zu bytes): %d and %d",
+				    d->round, i, (int)op, klen, rc_a, rc_b);
+			last = rc_a;
+		}
+		store_cur_close(&ca);
+		store_cur_close(&cb);
+		assert_int_equal(store_count(txn, flat), store_count(txn, split));
+	}
+	/* Not a key of a split database: refused, nothing written. */
+	assert_int_equal(store_put(txn, split, key, 40, val, 2), CPT_EINVAL);
+	assert_int_equal(store_put(txn, split, key, 72, val, 1), CPT_EINVAL);
+	return 0;
+}
+
+/* Both databases, entry by entry, with store_each_json's walk too. */
+static void
+s_each_count(void *arg, store_txn_t *txn, const store_val_t *key, json_t *rec)
+{
+	(void)txn;
+	(void)rec;
+	assert_int_equal(key->len, 72);
+	(*(size_t *)arg)++;
+}
+
+static void
+s_split_same_txn(store_txn_t *txn)
+{
+	store_cur_t *ca, *cb;
+	store_val_t ka, va, kb, vb;
+	size_t n = 0, each = 0;
+	int rc_a, rc_b;
+
+	assert_int_equal(store_cur_open(txn, DB_BY_AUTHOR_V8, &ca), 0);
+	assert_int_equal(store_cur_open(txn, DB_BY_AUTHOR, &cb), 0);
+	do {
+		rc_a = store_cur_get(ca, &ka, &va, n ? STORE_NEXT : STORE_FIRST);
+		rc_b = store_cur_get(cb, &kb, &vb, n ? STORE_NEXT : STORE_FIRST);
+		if (!s_same(rc_a, &ka, &va, rc_b, &kb, &vb))
+			fail_msg("entry %zu differs: %d and %d", n, rc_a, rc_b);
+		n++;
+	} while (rc_a == 0);
+	assert_int_equal(n - 1, store_count(txn, DB_BY_AUTHOR));
+	assert_int_equal(store_each_json(txn, DB_BY_AUTHOR, s_each_count, &each), 0);
+	assert_int_equal(each, n - 1);
+	store_cur_close(&ca);
+	store_cur_close(&cb);
+}
+
+static void
+s_split_same(store_t *st)
+{
+	store_txn_t *txn;
+
+	assert_int_equal(store_read_begin(st, &txn), 0);
+	s_split_same_txn(txn);
+	store_read_end(st, &txn);
+}
+
+static int
+s_split_copy_fn(store_txn_t *txn, const store_val_t *k, const store_val_t *v, void *arg)
+{
+	(void)arg;
+	return store_put_new(txn, DB_BY_AUTHOR, k->data, k->len, v->data, v->len);
+}
+
+static int
+s_split_rebuild_fn(store_txn_t *txn, void *arg)
+{
+	(void)arg;
+	return store_rebuild(txn, DB_BY_AUTHOR, DB_BY_AUTHOR_V8, s_split_copy_fn, NULL);
+}
+
+static int
+s_split_drop_fn(store_txn_t *txn, void *arg)
+{
+	int rc;
+
+	(void)arg;
+	if ((rc = store_drop(txn, DB_BY_AUTHOR)) == 0)
+		rc = store_drop(txn, DB_BY_AUTHOR_V8);
+	return rc;
+}
+
+static void
+test_split_same_as_flat(void **state)
+{
+	fx_t f;
+	struct diff d = {.seed = 0x5eed};
+	char err[512] = "";
+	size_t entries = 0;
+
+	(void)state;
+	fx_open(&f);
+	for (d.round = 0; d.round < 40; d.round++) {
+		d.seed = 0x9e3779b97f4a7c15ull * (uint64_t)(d.round + 1);
+		assert_int_equal(store_write(f.st, s_split_diff_fn, &d), 0);
+		s_split_same(f.st);
+		if (d.round % 10 == 9)
+			assert_int_equal(store_write(f.st, s_split_drop_fn, NULL), 0);
+	}
+	/* Filled again from the flat one (store_rebuild), then walked by the
+	 * check (store_walk: duplicates in order, found again). */
+	d.round = 0;
+	d.seed = 42;
+	assert_int_equal(store_write(f.st, s_split_diff_fn, &d), 0);
+	assert_int_equal(store_write(f.st, s_split_rebuild_fn, NULL), 0);
+	s_split_same(f.st);
+	assert_true(fx_count(&f, DB_BY_AUTHOR) > 20);
+	store_close(&f.st);
+	if (store_walk(f.dir, 0, NULL, NULL, &entries, err, sizeof(err)) != 0)
+		fail_msg("walk: %s", err);
+	fx_close(&f);
 }
 
 /* ------------------------------------------------------------- schema */
@@ -170,7 +430,8 @@ s_make_schema5_fn(store_txn_t *txn, void *arg)
 
 /* A store made by schema 5 opens, and is moved to schema 6: the same
  * buckets, now one database per level, the old database empty, and the
- * schema says 6; opened again, nothing changes. */
+ * schema says the newest (the later steps find nothing to do); opened
+ * again, nothing changes. */
 static void
 test_schema5_store_moves_to_6(void **state)
 {
@@ -221,6 +482,192 @@ test_schema5_store_moves_to_6(void **state)
 	fx_close(&f);
 	for (int i = 0; i < 40; i++)
 		fx_free(&ev[i]);
+}
+
+/* A store as schema 8 and older wrote it: the split databases' entries in
+ * the flat ones of their old names (DB_*_V8), the split ones empty. Also a
+ * few entries of the split databases no event of the test makes. */
+static int
+s_make_schema8_fn(store_txn_t *txn, void *arg)
+{
+	uint8_t v[8];
+	int rc = 0;
+
+	(void)arg;
+	for (int db = 0; db < DB_COUNT && rc == 0; db++) {
+		enum store_db old = store_split_old((enum store_db)db);
+		store_cur_t *cur;
+		store_val_t k, val;
+		if (old == DB_COUNT)
+			continue;
+		assert_int_equal(store_cur_open(txn, (enum store_db)db, &cur), 0);
+		for (rc = store_cur_get(cur, &k, &val, STORE_FIRST); rc == 0;
+		     rc = store_cur_get(cur, &k, &val, STORE_NEXT))
+			if ((rc = store_put(txn, old, k.data, k.len, val.data, val.len)) != 0)
+				break;
+		store_cur_close(&cur);
+		if (rc == CPT_ENOTFOUND)
+			rc = store_drop(txn, (enum store_db)db);
+	}
+	store_put_u64(v, 6);
+	return rc != 0 ? rc : store_meta_put(txn, "schema", v, 8);
+}
+
+static int
+s_split_extra_fn(store_txn_t *txn, void *arg)
+{
+	uint8_t k[72], kind[2] = {0, 11};
+	int rc = 0;
+
+	(void)arg;
+	for (int i = 0; i < 30 && rc == 0; i++) {
+		memset(k, 0x30 + i % 3, 32);
+		store_put_u64(k + 32, 1000 + (uint64_t)i);
+		memset(k + 40, i, 32);
+		if ((rc = store_put(txn, DB_MINE, k, 72, "", 0)) == 0 &&
+		    (rc = store_put(txn, DB_SPACE_GOV, k, 72, kind, 2)) == 0)
+			rc = store_put(txn, DB_SPACE_ITEMS, k, 72, kind, 2);
+	}
+	return rc;
+}
+
+/* A store of a few authors, posts and their comments and reactions, made
+ * by this version; snapshot in a, then turned into what schema 8 held. */
+static void
+s_schema8_store(fx_t *f, snap_t *a)
+{
+	ev_t ev[60], *list[60];
+	ingest_res_t res[60];
+	static const int who[] = {K_ALICE, K_BOB, K_CAROL};
+
+	fx_cert(&ev[0], K_PARIS, "paris", TS(1, 0));
+	fx_enrol(&ev[1], K_PARIS, K_ALICE, "alice", "paris", "member", TS(2, 0));
+	fx_enrol(&ev[2], K_PARIS, K_BOB, "bob", "paris", "member", TS(3, 0));
+	fx_enrol(&ev[3], K_PARIS, K_CAROL, "carol", "paris", "member", TS(4, 0));
+	for (int i = 4; i < 60; i++) {
+		int k = who[i % 3];
+		if (i < 20)
+			fx_post(&ev[i], k, TS(10 + i, 0), "a post");
+		else if (i % 2)
+			fx_child(&ev[i], k, EVT_COMMENT, TS(10 + i, 0), &ev[4 + i % 16],
+			         "a comment");
+		else
+			fx_react(&ev[i], k, TS(10 + i, 0), &ev[4 + i % 16], "+1", 1);
+	}
+	for (int i = 0; i < 60; i++)
+		list[i] = &ev[i];
+	fx_open(f);
+	assert_int_equal(fx_ingest_n(f, list, 60, res), 0);
+	assert_int_equal(store_write(f->st, s_split_extra_fn, NULL), 0);
+	fx_snap(f->st, a);
+	assert_true(a->entries[DB_BY_AUTHOR] >= 59 && a->entries[DB_BY_REF] >= 40);
+	assert_int_equal(a->entries[DB_MINE], 30);
+	assert_int_equal(store_write(f->st, s_make_schema8_fn, NULL), 0);
+	assert_int_equal(fx_count(f, DB_BY_AUTHOR), 0);
+	assert_int_equal(fx_count(f, DB_BY_AUTHOR_V8), a->entries[DB_BY_AUTHOR]);
+	assert_int_equal(fx_count(f, DB_MINE_V8), 30);
+	for (int i = 0; i < 60; i++)
+		fx_free(&ev[i]);
+}
+
+/* Opens f's store through the schema steps: the same entries as a, the
+ * flat databases empty, schema 9. */
+static void
+s_schema9_check(fx_t *f, const snap_t *a, const char *what)
+{
+	snap_t b;
+	store_txn_t *txn;
+	uint8_t v[8];
+	size_t len = sizeof(v), entries = 0;
+	char err[512] = "";
+
+	if (index_store_open(&f->st, f->dir, 0, err, sizeof(err)) != 0)
+		fail_msg("%s: store_open: %s", what, err);
+	fx_snap(f->st, &b);
+	FX_SNAP_EQUAL(a, &b, what);
+	for (int db = 0; db < DB_COUNT; db++)
+		if (store_split_old((enum store_db)db) != DB_COUNT)
+			assert_int_equal(b.entries[store_split_old((enum store_db)db)], 0);
+	fx_snap_free(&b);
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	assert_int_equal(store_meta_get(txn, "schema", v, &len), 0);
+	store_read_end(f->st, &txn);
+	assert_int_equal(store_get_u64(v), 9);
+	store_close(&f->st);
+	if (store_walk(f->dir, 0, NULL, NULL, &entries, err, sizeof(err)) != 0)
+		fail_msg("%s: walk: %s", what, err);
+}
+
+static void
+test_schema8_store_moves_to_9(void **state)
+{
+	fx_t f;
+	snap_t a;
+
+	(void)state;
+	s_schema8_store(&f, &a);
+	store_close(&f.st);
+	s_schema9_check(&f, &a, "schema 8 moved to 9");
+	s_schema9_check(&f, &a, "schema 9 opened again");
+	fx_snap_free(&a);
+	fx_close(&f);
+}
+
+/* The step to schema 9 killed (SIGKILL) in the middle: after one committed
+ * part, inside the next one's transaction. The next start finishes it. */
+struct part {
+	size_t max; /* entries of DB_BY_AUTHOR to move */
+	int die;    /* then die, the transaction open */
+};
+
+static int
+s_part_fn(store_txn_t *txn, void *arg)
+{
+	struct part *p = arg;
+	size_t moved;
+	int rc = store_split_fill(txn, DB_BY_AUTHOR, p->max, &moved);
+
+	/* In the child: no cmocka assertion there, an exit code instead. */
+	if (rc == 0 && moved != p->max)
+		rc = CPT_EIO;
+	if (rc == 0 && p->die)
+		raise(SIGKILL);
+	return rc;
+}
+
+static void
+test_schema9_killed_then_finished(void **state)
+{
+	fx_t f;
+	snap_t a;
+	char err[512] = "";
+	pid_t pid;
+	int status;
+
+	(void)state;
+	s_schema8_store(&f, &a);
+	store_close(&f.st);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		store_t *st = NULL;
+		struct part one = {7, 0}, two = {5, 1};
+		if (store_open(&st, f.dir, 0, NULL, NULL, err, sizeof(err)) != 0 ||
+		    store_write(st, s_part_fn, &one) != 0)
+			_exit(2);
+		_exit(store_write(st, s_part_fn, &two) == 0 ? 3 : 4);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	/* What the first part committed is there, not the second's. */
+	if (store_open(&f.st, f.dir, 0, NULL, NULL, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	assert_int_equal(fx_count(&f, DB_BY_AUTHOR), 7);
+	store_close(&f.st);
+	s_schema9_check(&f, &a, "schema 9 after a kill");
+	fx_snap_free(&a);
+	fx_close(&f);
 }
 
 /* A site that joins holds a few events of its own, made now; the history it
@@ -490,7 +937,14 @@ test_backup(void **state)
 	fx_snap(g.st, &b);
 	FX_SNAP_EQUAL(&a, &b, "backup");
 	assert_int_equal(b.entries[DB_EVENTS], 40);
+	assert_true(b.entries[DB_BY_AUTHOR] >= 38); /* a split database, copied */
 	store_close(&g.st);
+	{
+		/* The compacted copy passes the check's walk (duplicates too). */
+		size_t entries = 0;
+		if (store_walk(dest, 0, NULL, NULL, &entries, err, sizeof(err)) != 0)
+			fail_msg("walk of the copy: %s", err);
+	}
 
 	/* Never over an existing store. */
 	err[0] = 0;
@@ -739,8 +1193,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_split_same_as_flat),
 	    cmocka_unit_test(test_newer_schema_refused),
 	    cmocka_unit_test(test_schema5_store_moves_to_6),
+	    cmocka_unit_test(test_schema8_store_moves_to_9),
+	    cmocka_unit_test(test_schema9_killed_then_finished),
 	    cmocka_unit_test(test_v1_store_refused),
 	    cmocka_unit_test(test_old_store_gets_buckets),
 	    cmocka_unit_test(test_time_ordered_pages_full),
