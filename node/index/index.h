@@ -30,7 +30,7 @@
  * index keeps levels 3 to 7 only; DB_NOTIFY, DB_NOTIFY_BY and the databases
  * of kinds 16 to 19); 5: DB_SPACE_FOLLOWS, the followers of spaces. A store
  * older than INDEX_SCHEMA_V2 is refused: its events are of version 1. */
-#define INDEX_SCHEMA    6
+#define INDEX_SCHEMA    10
 #define INDEX_SCHEMA_V2 4
 
 /*

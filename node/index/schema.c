@@ -47,6 +47,20 @@ s_to_6(store_txn_t *txn, void *arg)
 	return rc;
 }
 
+/* Schema 10: the reconciliation index's level 3 only under dense level-4
+ * buckets (issue 23: node/index/buckets.c): rebuilt whole from DB_ORDER,
+ * one walk, in one transaction (a crash leaves the schema-6 index). */
+static int
+s_to_10(store_txn_t *txn, void *arg)
+{
+	int rc;
+
+	(void)arg;
+	if ((rc = bk_rebuild(txn)) == 0)
+		rc = s_schema_put(txn, 10);
+	return rc;
+}
+
 /* The steps, in order: step i moves a store of schema to - 1 to schema to.
  * Stores older than schema 4 hold events of protocol version 1, which no
  * node of version 2 admits, and are refused (index_store_open). */
@@ -57,6 +71,7 @@ static const struct schema_step {
 } s_steps[] = {
     {5, "index the followers of spaces", s_to_5},
     {6, "move the reconciliation index to one database per level", s_to_6},
+    {10, "keep the reconciliation index's finest level only where it is dense", s_to_10},
 };
 
 static int
