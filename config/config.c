@@ -105,6 +105,7 @@ static const key_spec_t s_sync_keys[] = {
 	SYNC(reconcile_interval, 1, 86400),
 	SYNC(heartbeat_ms, 100, 60000),
 	SYNC(file_rate_kb, 0, 4000000),
+	SYNC(refused_log_s, 1, 3600),
 };
 #undef SYNC
 
@@ -171,6 +172,7 @@ cfg_defaults(cfg_t *cfg)
 	cfg->limits.unposted_ttl = 86400;
 	cfg->tls.hsts_max_age = 31536000;
 	cfg->sync.reconcile_interval = 60;
+	cfg->sync.refused_log_s = 60;
 	cfg->sync.heartbeat_ms = 1000;
 	cfg->mail.daily_hour = 7;
 	cfg->mail.weekly_day = 1;

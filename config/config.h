@@ -62,6 +62,9 @@ typedef struct cfg_sync {
 	uint32_t heartbeat_ms;       /* ZMQ heartbeat interval [100, 60000] */
 	uint32_t file_rate_kb;       /* files fetched from peers, KiB/s in all; 0: no cap
 	                                [0, 4000000] (PROTOCOL.md 18.6) */
+	uint32_t refused_log_s;      /* connections refused at the ZAP stage: after the first
+	                                of an address, one line per address per this many
+	                                seconds counts the rest [1, 3600] */
 } cfg_sync_t;
 
 /* Where a value was in the file (1-based), for messages about it that only

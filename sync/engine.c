@@ -350,6 +350,8 @@ sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peer
 		s->conf.reconcile_interval_s = 60;
 	if (s->conf.recheck_ms == 0)
 		s->conf.recheck_ms = 30000;
+	if (s->conf.refused_log_ms == 0)
+		s->conf.refused_log_ms = 60000;
 	/*
 	 * Sites may set different limits.max_msg, and a message over the
 	 * receiver's limit is malformed there (and counts towards a ban). So

@@ -228,6 +228,8 @@ typedef struct sync_conf {
 	uint32_t reconcile_interval_s; /* periodic reconciliation */
 	uint32_t recheck_ms;           /* links' certificates checked again (0: 30 s), so
 	                                  that one that expires ends its link in time */
+	uint32_t refused_log_ms;       /* refused connections after an address's first are
+	                                  counted in one line per address per this (0: 60 s) */
 	sync_ops_t ops;                /* the store */
 	uint32_t blob_rate;            /* bytes per second of chunks asked in all, 0: no cap */
 	sync_blob_ops_t blob;          /* the blob store; blob.wanted NULL: no blob messages

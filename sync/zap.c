@@ -12,12 +12,11 @@
 #define REVOKE_GRACE_MS 1000 /* a revoked peer's link stays open this long for what was sent */
 
 /* Connections refused at the ZAP stage are logged per address and key:
- * the first of a minute in full, the next ones counted and summed up in one
- * line at the end of the minute (a site redialing every few seconds, or a
- * flood from one address, writes two lines a minute). Past REFUSED_SLOTS
- * pairs, one line a minute counts all the others: whatever the flood, a
- * bounded number of lines. */
-#define REFUSED_WINDOW_MS 60000
+ * the first of a window (sync.refused_log_s, a minute by default) in full,
+ * the next ones counted and summed up in one line at the end of the window
+ * (a site redialing every few seconds, or a flood from one address, writes
+ * two lines a minute). Past REFUSED_SLOTS pairs, one line a window counts
+ * all the others: whatever the flood, a bounded number of lines. */
 
 int
 zap_start(sync_t *s, char *err, size_t errlen)
@@ -84,7 +83,7 @@ zap_tick(sync_t *s, uint64_t now)
 	s->refused_check_ms = now;
 	for (int i = 0; i < REFUSED_SLOTS; i++) {
 		zap_refused_t *r = &s->refused[i];
-		if (!r->addr[0] || sync_since(now, r->since_ms) < REFUSED_WINDOW_MS)
+		if (!r->addr[0] || sync_since(now, r->since_ms) < s->conf.refused_log_ms)
 			continue;
 		if (r->more == 0) {
 			r->addr[0] = 0;
@@ -98,7 +97,7 @@ zap_tick(sync_t *s, uint64_t now)
 		r->more = 0;
 		r->since_ms = now;
 	}
-	if (s->refused_other && sync_since(now, s->refused_other_since) >= REFUSED_WINDOW_MS) {
+	if (s->refused_other && sync_since(now, s->refused_other_since) >= s->conf.refused_log_ms) {
 		log_warnx("sync",
 		          "refused %llu connections at the ZAP stage in the last %llu s from "
 		          "addresses and keys past the %d logged one by one",

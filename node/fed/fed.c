@@ -131,6 +131,7 @@ fed_start(fed_t *f, char *err, size_t errlen)
 	sc.max_msg = cfg->limits.max_msg;
 	sc.heartbeat_ms = cfg->sync.heartbeat_ms;
 	sc.reconcile_interval_s = cfg->sync.reconcile_interval;
+	sc.refused_log_ms = cfg->sync.refused_log_s * 1000;
 	fed_sync_ops(f, &sc.ops);
 	fed_blob_ops(f, &sc.blob);
 	sc.blob_rate = cfg->sync.file_rate_kb * 1024u;

@@ -31,9 +31,10 @@
  * of kinds 16 to 19); 5: DB_SPACE_FOLLOWS, the followers of spaces; 6: the
  * reconciliation index one database per level; 8: post views (DB_FEED,
  * DB_SPACE_FEED) as records of what the envelope does not hold (views.c);
- * 9: DB_BY_AUTHOR, DB_MINE, DB_SPACE_GOV and DB_SPACE_ITEMS split (store.h).
+ * 9: DB_BY_AUTHOR, DB_MINE, DB_SPACE_GOV and DB_SPACE_ITEMS split (store.h);
+ * 10: the reconciliation index's level 3 only under dense level-4 buckets.
  * A store older than INDEX_SCHEMA_V2 is refused: its events are of version 1. */
-#define INDEX_SCHEMA    9
+#define INDEX_SCHEMA    10
 #define INDEX_SCHEMA_V2 4
 
 /*

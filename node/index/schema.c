@@ -168,6 +168,20 @@ s_to_9(store_txn_t *txn, void *arg)
 	return s_schema_put(txn, 9);
 }
 
+/* Schema 10: the reconciliation index's level 3 only under dense level-4
+ * buckets (issue 23: node/index/buckets.c): rebuilt whole from DB_ORDER,
+ * one walk, in one transaction (a crash leaves the schema-6 index). */
+static int
+s_to_10(store_txn_t *txn, void *arg)
+{
+	int rc;
+
+	(void)arg;
+	if ((rc = bk_rebuild(txn)) == 0)
+		rc = s_schema_put(txn, 10);
+	return rc;
+}
+
 /* The steps, in order: step i moves a store of schema to - 1 to schema to.
  * Stores older than schema 4 hold events of protocol version 1, which no
  * node of version 2 admits, and are refused (index_store_open). */
@@ -182,6 +196,7 @@ static const struct schema_step {
     {6, "move the reconciliation index to one database per level", s_to_6},
     {8, "move post views to records of what envelopes do not hold", s_to_8},
     {9, "split the indexes by author, of spaces and of own events", s_to_9},
+    {10, "keep the reconciliation index's finest level only where it is dense", s_to_10},
 };
 
 static int

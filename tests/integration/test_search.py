@@ -59,6 +59,21 @@ def dump(path):
         db.close()
 
 
+def thread_nice(node, name):
+    """The nice value of node's thread called name (field 19 of its stat)."""
+    task = "/proc/%d/task" % node.proc.pid
+    for tid in os.listdir(task):
+        try:
+            with open("%s/%s/comm" % (task, tid)) as f:
+                if f.read().strip() != name:
+                    continue
+            with open("%s/%s/stat" % (task, tid)) as f:
+                return int(f.read().rsplit(")", 1)[1].split()[16])
+        except OSError:
+            continue
+    return None
+
+
 def test_two_sites():
     A = Node("paris")
     A.add_user("alice", admin=True, name="Aurélie Lefèvre")
@@ -89,6 +104,9 @@ def test_two_sites():
     t.check(pid in found_ids(a, "REUNIONS"), "accents, case and plural do not count")
     t.check(wait_until(lambda: A.status().get("search", {}).get("behind") == 0, DEADLINE),
             "paris's status says its index is not behind at rest", A.status().get("search"))
+    t.eq(thread_nice(A, "cpt-search"), 10,
+         "the index writer runs below the threads that store events (nice 10)")
+    t.eq(thread_nice(A, "cpt-writer"), 0, "the store's writer does not")
     hits = search(a, "inventaire")["posts"]["items"]
     snip = hits[0]["snippet"] if hits else []
     t.check(len(snip) >= 2 and snip[1].lower() == "inventaire", "the snippet marks the match",

@@ -330,6 +330,155 @@ test_rebuild_gives_same_index(void **state)
 	free(keys);
 }
 
+/* Every entry of the index's levels, keys and values one after the other. */
+static size_t
+s_dump(store_t *st, uint8_t **out)
+{
+	store_txn_t *txn;
+	size_t n = 0, cap = 1 << 20;
+	uint8_t *buf = malloc(cap);
+
+	assert_non_null(buf);
+	assert_int_equal(store_read_begin(st, &txn), 0);
+	for (enum store_db db = DB_BUCKETS_L3; db <= DB_BUCKETS_L7; db++) {
+		store_cur_t *cur;
+		store_val_t k, v;
+		assert_int_equal(store_cur_open(txn, db, &cur), 0);
+		buf[n++] = (uint8_t)db;
+		while (store_cur_get(cur, &k, &v, STORE_NEXT) == 0) {
+			assert_true(n + k.len + v.len <= cap);
+			memcpy(buf + n, k.data, k.len);
+			memcpy(buf + n + k.len, v.data, v.len);
+			n += k.len + v.len;
+		}
+		store_cur_close(&cur);
+	}
+	store_read_end(st, &txn);
+	*out = buf;
+	return n;
+}
+
+/* The level-3 buckets the index must hold: those under level-4 buckets
+ * of 64 events or more, with their exact counts; none under the others. */
+static void
+s_check_level3(store_t *st, uint8_t (*keys)[40], size_t n)
+{
+	store_txn_t *txn;
+	size_t expected = 0;
+
+	assert_int_equal(store_read_begin(st, &txn), 0);
+	for (size_t i = 0; i < n;) {
+		uint64_t idx4 = store_get_u64(keys[i]) >> 32;
+		size_t j = i;
+		while (j < n && store_get_u64(keys[j]) >> 32 == idx4)
+			j++;
+		for (size_t a = i; a < j;) {
+			uint64_t idx3 = store_get_u64(keys[a]) >> 24, c = 0;
+			uint8_t kb[8];
+			store_val_t v;
+			while (a < j && store_get_u64(keys[a]) >> 24 == idx3)
+				a++, c++;
+			store_put_u64(kb, idx3);
+			if (j - i >= 64) {
+				expected++;
+				assert_int_equal(store_get(txn, DB_BUCKETS_L3, kb, 8, &v), 0);
+				assert_int_equal(store_get_u64(v.data), c);
+			} else {
+				assert_int_equal(store_get(txn, DB_BUCKETS_L3, kb, 8, &v),
+				                 CPT_ENOTFOUND);
+			}
+		}
+		i = j;
+	}
+	assert_int_equal(store_count(txn, DB_BUCKETS_L3), expected);
+	store_read_end(st, &txn);
+}
+
+/*
+ * Level 3 is kept only under level-4 buckets of 64 events or more (schema
+ * 10): buckets of 1 to 150 events, some at the threshold, inserted over
+ * several transactions and then partly deleted, so that buckets cross it
+ * both ways; each change at once and gathered per transaction. After each
+ * phase: fingerprints, ranks and splits against brute force, level 3 exactly
+ * where it belongs, and the same bytes as an index rebuilt from the events.
+ */
+static void
+test_sparse_level_3(void **state)
+{
+	size_t cap = 6000, n = 0;
+	uint8_t(*keys)[40] = malloc(cap * 40);
+	uint8_t(*sorted)[40] = malloc(cap * 40);
+
+	(void)state;
+	for (uint64_t b = 0; b < 48 && n < cap; b++) {
+		/* bucket b of level 4: 1 to 150 events, or 62 to 66 */
+		size_t c = b % 4 == 0 ? 62 + randombytes_uniform(5) : 1 + randombytes_uniform(150);
+		uint64_t base = (0x19000000ull + b * 3) << 32;
+		for (size_t i = 0; i < c && n < cap; i++, n++) {
+			uint64_t ts = base + ((uint64_t)randombytes_random() & 0xffffffffull);
+			if (i % 5 == 1)
+				ts =
+				    base + (ts & 0x00ffffffull); /* several in one level-3 bucket */
+			store_put_u64(keys[n], ts);
+			randombytes_buf(keys[n] + 8, 32);
+		}
+	}
+	for (int mode = 0; mode < 2; mode++) {
+		bk_acc_t *acc = mode ? bk_acc_new() : NULL;
+		char name[16];
+		store_t *st, *re;
+		size_t live;
+		snprintf(name, sizeof(name), "sparse%d", mode);
+		st = s_store(name);
+		/* in four transactions, in random order */
+		for (size_t i = n - 1; i > 0; i--) {
+			uint8_t t[40];
+			size_t j = randombytes_uniform((uint32_t)(i + 1));
+			memcpy(t, keys[i], 40);
+			memcpy(keys[i], keys[j], 40);
+			memcpy(keys[j], t, 40);
+		}
+		for (size_t q = 0; q < 4; q++) {
+			struct ins a = {st, keys + q * n / 4, (q + 1) * n / 4 - q * n / 4, 1, acc};
+			assert_int_equal(store_write(st, s_apply_fn, &a), 0);
+		}
+		for (int phase = 0; phase < 3; phase++) {
+			uint8_t *d1, *d2;
+			size_t l1, l2;
+			struct ins a;
+			/* phase 1 deletes the last 2/5, phase 2 puts half of them back */
+			size_t gone = 2 * (n / 5);
+			live = phase == 0 ? n : phase == 1 ? n - gone : n - gone / 2;
+			if (phase == 1) {
+				a = (struct ins){st, keys + live, gone, 0, acc};
+				assert_int_equal(store_write(st, s_apply_fn, &a), 0);
+			} else if (phase == 2) {
+				a = (struct ins){st, keys + n - gone, gone / 2, 1, acc};
+				assert_int_equal(store_write(st, s_apply_fn, &a), 0);
+			}
+			memcpy(sorted, keys, live * 40);
+			s_check_ranges(st, sorted, live); /* sorts them */
+			s_check_level3(st, sorted, live);
+			snprintf(name, sizeof(name), "rb%d%d", mode, phase);
+			re = s_store(name);
+			a = (struct ins){re, sorted, live, 1, NULL};
+			assert_int_equal(store_write(re, s_apply_fn, &a), 0);
+			assert_int_equal(store_write(re, s_rebuild_fn, re), 0);
+			l1 = s_dump(st, &d1);
+			l2 = s_dump(re, &d2);
+			assert_int_equal(l1, l2);
+			assert_memory_equal(d1, d2, l1);
+			free(d1);
+			free(d2);
+			store_close(&re);
+		}
+		bk_acc_free(&acc);
+		store_close(&st);
+	}
+	free(keys);
+	free(sorted);
+}
+
 static int
 s_setup(void **state)
 {
@@ -355,6 +504,7 @@ main(void)
 	    cmocka_unit_test(test_index_matches_brute_force),
 	    cmocka_unit_test(test_rebuild_gives_same_index),
 	    cmocka_unit_test(test_fingerprint_at_bucket_edges),
+	    cmocka_unit_test(test_sparse_level_3),
 	};
 
 	if (sodium_init() < 0)

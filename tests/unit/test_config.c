@@ -101,6 +101,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.limits.max_msg, 4194304);
 	assert_int_equal(cfg.sync.reconcile_interval, 60);
 	assert_int_equal(cfg.sync.heartbeat_ms, 1000);
+	assert_int_equal(cfg.sync.refused_log_s, 60);
 	assert_int_equal(cfg.limits.max_connections, 512);
 	assert_int_equal(cfg.limits.max_connections_per_address, 16);
 	assert_int_equal(cfg.limits.request_timeout, 30);
@@ -195,7 +196,7 @@ test_upper_bounds(void **state)
 	          "  max_http_body: 1048576\n  max_sessions: 100000\n  session_ttl: 60\n"
 	          "  sessions_per_person: 1000\n"
 	          "  login_per_minute: 1\n  max_msg: 67108864\n"
-	          "sync:\n  reconcile_interval: 1\n  heartbeat_ms: 60000\n");
+	          "sync:\n  reconcile_interval: 1\n  heartbeat_ms: 60000\n  refused_log_s: 3600\n");
 	assert_int_equal(s_cfg.limits.max_pending, 10000000);
 	assert_int_equal(s_cfg.limits.max_sessions, 100000);
 	assert_int_equal(s_cfg.limits.session_ttl, 60);
@@ -203,6 +204,7 @@ test_upper_bounds(void **state)
 	assert_int_equal(s_cfg.limits.max_msg, 67108864);
 	assert_int_equal(s_cfg.sync.reconcile_interval, 1);
 	assert_int_equal(s_cfg.sync.heartbeat_ms, 60000);
+	assert_int_equal(s_cfg.sync.refused_log_s, 3600);
 }
 
 static void
@@ -633,6 +635,8 @@ test_err_range(void **state)
 	        "t.yaml:5:24: expected an integer for \"sessions_per_person\"");
 	s_fails(BASE "sync:\n  heartbeat_ms: 60001\n",
 	        "t.yaml:5:17: \"heartbeat_ms\" must be between 100 and 60000");
+	s_fails(BASE "sync:\n  refused_log_s: 0\n",
+	        "t.yaml:5:18: \"refused_log_s\" must be between 1 and 3600");
 }
 
 static void

@@ -17,6 +17,7 @@
 #include "node/store/store.c"
 #include "node/store/walk.c"
 
+#include "sync/sync.h"
 #include "tests/unit/ingest_fixture.h"
 
 static size_t
@@ -381,7 +382,7 @@ test_old_store_gets_buckets(void **state)
 	fx_open(&f);
 	assert_int_equal(fx_ingest_n(&f, list, 12, res), 0);
 	fx_snap(f.st, &a);
-	assert_true(a.entries[DB_BUCKETS_L3] > 0 && a.entries[DB_BUCKETS_L7] > 0);
+	assert_true(a.entries[DB_BUCKETS_L4] > 0 && a.entries[DB_BUCKETS_L7] > 0);
 	assert_int_equal(store_write(f.st, s_drop_buckets_fn, f.st), 0);
 	assert_int_equal(fx_count(&f, DB_BUCKETS_L3) + fx_count(&f, DB_BUCKETS_L7), 0);
 	store_close(&f.st);
@@ -428,10 +429,9 @@ s_make_schema5_fn(store_txn_t *txn, void *arg)
 	return rc != 0 ? rc : store_meta_put(txn, "schema", v, 8);
 }
 
-/* A store made by schema 5 opens, and is moved to schema 6: the same
- * buckets, now one database per level, the old database empty, and the
- * schema says the newest (the later steps find nothing to do); opened
- * again, nothing changes. */
+/* A store made by schema 5 opens, and is moved to schema 6 (and on): the
+ * same buckets, now one database per level, the old database empty, and
+ * the schema says this version's; opened again, nothing changes. */
 static void
 test_schema5_store_moves_to_6(void **state)
 {
@@ -447,8 +447,9 @@ test_schema5_store_moves_to_6(void **state)
 	(void)state;
 	fx_cert(&ev[0], K_PARIS, "paris", TS(1, 0));
 	fx_enrol(&ev[1], K_PARIS, K_BOB, "bob", "paris", "member", TS(2, 0));
-	/* 17 minutes apart: several buckets at levels 3 to 5 (each event has
-	 * one at every level). */
+	/* 17 minutes apart: several buckets at levels 4 to 5 (each event has
+	 * one at every level from 4; level 3 is kept under dense level-4
+	 * buckets only, schema 10). */
 	for (int i = 2; i < 40; i++)
 		fx_post(&ev[i], K_BOB, HLC_MAKE(T0 + ((uint64_t)i << 20), 0), "spread in time");
 	for (int i = 0; i < 40; i++)
@@ -456,11 +457,12 @@ test_schema5_store_moves_to_6(void **state)
 	fx_open(&f);
 	assert_int_equal(fx_ingest_n(&f, list, 40, res), 0);
 	fx_snap(f.st, &a);
-	for (int db = DB_BUCKETS_L3; db <= DB_BUCKETS_L7; db++)
+	for (int db = DB_BUCKETS_L4; db <= DB_BUCKETS_L7; db++)
 		assert_true(a.entries[db] > 0);
+	assert_int_equal(a.entries[DB_BUCKETS_L3], 0);
 	assert_int_equal(a.entries[DB_BUCKETS_V5], 0);
 	assert_int_equal(store_write(f.st, s_make_schema5_fn, NULL), 0);
-	assert_int_equal(fx_count(&f, DB_BUCKETS_L3), 0);
+	assert_int_equal(fx_count(&f, DB_BUCKETS_L4), 0);
 	assert_true(fx_count(&f, DB_BUCKETS_V5) > 0);
 	store_close(&f.st);
 	if (index_store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
@@ -592,7 +594,7 @@ s_schema9_check(fx_t *f, const snap_t *a, const char *what)
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
 	assert_int_equal(store_meta_get(txn, "schema", v, &len), 0);
 	store_read_end(f->st, &txn);
-	assert_int_equal(store_get_u64(v), 9);
+	assert_int_equal(store_get_u64(v), INDEX_SCHEMA); /* and the steps after 9 */
 	store_close(&f->st);
 	if (store_walk(f->dir, 0, NULL, NULL, &entries, err, sizeof(err)) != 0)
 		fail_msg("%s: walk: %s", what, err);
@@ -668,6 +670,98 @@ test_schema9_killed_then_finished(void **state)
 	s_schema9_check(&f, &a, "schema 9 after a kill");
 	fx_snap_free(&a);
 	fx_close(&f);
+}
+
+/* A store of schema 6 as that version wrote it: level 3 of the
+ * reconciliation index under every level-4 bucket, one entry per level-3
+ * bucket holding events (from DB_ORDER). */
+static int
+s_make_schema6_fn(store_txn_t *txn, void *arg)
+{
+	store_cur_t *cur;
+	store_val_t k, v;
+	uint8_t sum[32], key[8], val[40], b[8];
+	uint64_t idx = 0, count = 0;
+	int rc;
+
+	(void)arg;
+	memset(sum, 0, sizeof(sum));
+	assert_int_equal(store_cur_open(txn, DB_ORDER, &cur), 0);
+	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST);;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		uint64_t ts = rc == 0 ? store_get_u64(k.data) : 0;
+		if (count > 0 && (rc != 0 || ts >> 24 != idx)) {
+			store_put_u64(key, idx);
+			store_put_u64(val, count);
+			memcpy(val + 8, sum, 32);
+			assert_int_equal(store_put(txn, DB_BUCKETS_L3, key, 8, val, 40), 0);
+			count = 0;
+			memset(sum, 0, sizeof(sum));
+		}
+		if (rc != 0)
+			break;
+		idx = ts >> 24;
+		count++;
+		recon_sum_add(sum, (const uint8_t *)k.data + 8);
+	}
+	store_cur_close(&cur);
+	store_put_u64(b, 6);
+	return store_meta_put(txn, "schema", b, 8);
+}
+
+/* A store of schema 6 opens, and its level 3 is dropped under the sparse
+ * level-4 buckets, kept under the dense one (schema 10): the same index as
+ * this version builds; opened again, nothing changes. */
+static void
+test_schema6_store_moves_to_10(void **state)
+{
+	fx_t f;
+	ev_t ev[110], *list[110];
+	ingest_res_t res[110];
+	snap_t a, b;
+	char err[256] = "";
+	uint8_t v[8];
+	size_t len = sizeof(v);
+	store_txn_t *txn;
+
+	(void)state;
+	fx_cert(&ev[0], K_PARIS, "paris", TS(1, 0));
+	fx_enrol(&ev[1], K_PARIS, K_BOB, "bob", "paris", "member", TS(2, 0));
+	/* 38 posts 17 minutes apart (sparse), then 70 within a minute (dense) */
+	for (int i = 2; i < 40; i++)
+		fx_post(&ev[i], K_BOB, HLC_MAKE(T0 + ((uint64_t)i << 20), 0), "spread in time");
+	for (int i = 40; i < 110; i++) /* 100 ms apart, from the start of a 65.5 s bucket */
+		fx_post(&ev[i], K_BOB,
+		        HLC_MAKE(((T0 + (41ull << 20)) / 65536 + 1) * 65536 + (uint64_t)i * 100, 0),
+		        "a burst");
+	for (int i = 0; i < 110; i++)
+		list[i] = &ev[i];
+	fx_open(&f);
+	assert_int_equal(fx_ingest_n(&f, list, 110, res), 0);
+	fx_snap(f.st, &a);
+	assert_true(a.entries[DB_BUCKETS_L3] > 20 && a.entries[DB_BUCKETS_L3] < 40);
+	assert_int_equal(store_write(f.st, s_make_schema6_fn, NULL), 0);
+	assert_true(fx_count(&f, DB_BUCKETS_L3) > a.entries[DB_BUCKETS_L3] + 30);
+	store_close(&f.st);
+	if (index_store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	fx_snap(f.st, &b);
+	FX_SNAP_EQUAL(&a, &b, "schema 6 moved to 10");
+	fx_snap_free(&b);
+	assert_int_equal(store_read_begin(f.st, &txn), 0);
+	assert_int_equal(store_meta_get(txn, "schema", v, &len), 0);
+	store_read_end(f.st, &txn);
+	assert_int_equal(store_get_u64(v), INDEX_SCHEMA);
+	store_close(&f.st);
+	if (index_store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	fx_snap(f.st, &b);
+	FX_SNAP_EQUAL(&a, &b, "schema 10 opened again");
+	fx_snap_free(&a);
+	fx_snap_free(&b);
+	fx_close(&f);
+	for (int i = 0; i < 110; i++)
+		fx_free(&ev[i]);
 }
 
 /* A site that joins holds a few events of its own, made now; the history it
@@ -1198,6 +1292,8 @@ main(void)
 	    cmocka_unit_test(test_schema5_store_moves_to_6),
 	    cmocka_unit_test(test_schema8_store_moves_to_9),
 	    cmocka_unit_test(test_schema9_killed_then_finished),
+
+	    cmocka_unit_test(test_schema6_store_moves_to_10),
 	    cmocka_unit_test(test_v1_store_refused),
 	    cmocka_unit_test(test_old_store_gets_buckets),
 	    cmocka_unit_test(test_time_ordered_pages_full),
