@@ -351,6 +351,7 @@ link_send(sync_t *s, link_t *l, int type, const void *const *frames, const size_
 	          bytes);
 	pthread_mutex_lock(&s->lock);
 	l->st.bytes_out += bytes;
+	l->st.msgs_out++;
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }

@@ -317,6 +317,7 @@ s_handle(sync_t *s, link_t *l, zmq_msg_t *m, size_t n, int overflow)
 	l->st.last_exchange_ms = sync_wall_ms();
 	for (size_t i = 0; i < n; i++)
 		l->st.bytes_in += len[i];
+	l->st.msgs_in++;
 	pthread_mutex_unlock(&s->lock);
 	if (!l->st.connected) {
 		link_set_connected(s, l, 1);

@@ -420,7 +420,7 @@ def sample_links(fed, sites=None):
         for p in s.get("peers", []):
             links[(name, p.get("site", "?"))] = {k: p.get(k, 0) for k in (
                 "sent", "received", "rejected", "bytes_in", "bytes_out", "reconciliations",
-                "connected", "to_send", "to_receive")}
+                "connected", "to_send", "to_receive", "msgs_in", "msgs_out")}
     return links, events
 
 
@@ -428,7 +428,7 @@ def link_delta(before, after):
     """Sums of the counters' growth over every link, and the largest growth
     of `sent + received-by-the-other-side` per undirected link."""
     tot = {k: 0 for k in ("sent", "received", "rejected", "bytes_in", "bytes_out",
-                          "reconciliations")}
+                          "reconciliations", "msgs_in", "msgs_out")}
     per_edge = {}
     for key, a in after.items():
         b = before.get(key, {})

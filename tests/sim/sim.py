@@ -139,9 +139,12 @@ def latency_report(watcher, work, ids, sites):
     return load.summary(done), never, missing_by_site
 
 
-def proc_report(before, after):
+def proc_report(before, after, roles=None):
     cpu = load.cpu_percent(before, after)
     used = {k: a[1] - before[k][1] for k, a in after.items() if k in before}
+    by_role = {}
+    for k, v in used.items():
+        by_role.setdefault((roles or {}).get(k, "site"), []).append(v)
     rss = {k: v[2] / 1024.0 for k, v in after.items()}
     anon = {k: v[3] / 1024.0 for k, v in after.items()}
     hwm = {k: v[4] / 1024.0 for k, v in after.items()}
@@ -154,7 +157,9 @@ def proc_report(before, after):
                 "hq": d.get("hq")}
     return {"cpu": top(cpu), "rss_mb": top(rss), "anon_mb": top(anon), "hwm_mb": top(hwm),
             "cpu_s_total": sum(used.values()), "cpu_s_hq": used.get("hq"),
-            "cpu_s_median": load.pct(list(used.values()), 50)}
+            "cpu_s_median": load.pct(list(used.values()), 50),
+            "cpu_s_by_role": {r: {"median": load.pct(v, 50), "max": max(v), "n": len(v)}
+                              for r, v in by_role.items()}}
 
 
 def say_proc(label, pr, rest=False):
@@ -230,7 +235,8 @@ def one_run(args, kind, n):
             "%d link ends" % (res["rest_bytes_per_link_s"], nlinks))
 
         # -- load
-        work = load.Workload(fed.sites, clients, watcher, seed=args.seed)
+        work = load.Workload(fed.sites, clients, watcher, seed=args.seed, logins=args.logins,
+                             reads=args.reads)
         say("  load: %.0f writes/s for %d s across the federation…" % (args.rate, args.duration))
         l0, e0 = load.sample_links(fed)
         p0 = load.sample_procs(fed.sites)
@@ -289,7 +295,7 @@ def one_run(args, kind, n):
             "traffic), %.0f B per event sent; %d reconciliation messages" % (
                 res["load"]["bytes_per_event"], res["load"]["bytes_per_event_beyond_rest"],
                 res["load"]["bytes_per_crossing"], tot["reconciliations"]))
-        pr = res["load"]["proc"] = proc_report(p0, p1)
+        pr = res["load"]["proc"] = proc_report(p0, p1, fed.spec.roles)
         say_proc("under load:", pr)
         res["load"]["driver_cpu"] = 100.0 * ((me1.user + me1.system) - (me0.user + me0.system)) / (
             t_to - t_from)
@@ -297,6 +303,16 @@ def one_run(args, kind, n):
             "federation; the simulator itself used %.0f%% of a core" % (
                 1000.0 * (pr["cpu_s_hq"] or 0) / ev, 1000.0 * (pr["cpu_s_median"] or 0) / ev,
                 1000.0 * pr["cpu_s_total"] / ev, res["load"]["driver_cpu"]))
+        say("  CPU per write by role: %s" % "; ".join(
+            "%s %.2f ms (median of %d, max %.2f)" % (r, 1000.0 * v["median"] / ev, v["n"],
+                                                     1000.0 * v["max"] / ev)
+            for r, v in sorted(pr["cpu_s_by_role"].items())))
+        msgs = tot["msgs_out"]
+        res["load"].update({"msgs_per_event": msgs / ev,
+                            "msgs_per_event_per_link": msgs / ev / max(1, len(per_edge))})
+        say("  messages sent per event: %.2f over the federation, %.2f per link (both ways; "
+            "%d links; all types: events, ACKs, reconciliation, pings)" % (
+                msgs / ev, msgs / ev / max(1, len(per_edge)), len(per_edge)))
 
         # -- a burst of writes at full speed
         if args.burst:
@@ -625,6 +641,10 @@ def main():
     ap.add_argument("--rate", type=float, default=20.0, help="writes per second (federation)")
     ap.add_argument("--duration", type=int, default=60, help="seconds of load")
     ap.add_argument("--concurrency", type=int, default=8, help="requests at once (load)")
+    ap.add_argument("--logins", type=float, default=load.LOGINS_PER_WRITE,
+                    help="logins per write (load); 0 leaves argon2id out of the CPU per write")
+    ap.add_argument("--reads", type=float, default=load.READS_PER_WRITE,
+                    help="feed reads per write (load)")
     ap.add_argument("--rest", type=int, default=20, help="seconds at rest before the load")
     ap.add_argument("--settle", type=int, default=60,
                     help="seconds to wait for the links and the first convergence")
