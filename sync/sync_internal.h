@@ -170,19 +170,22 @@ typedef struct recv_batch recv_batch_t;
 #define POLL_ITEMS (3 + 2 * SYNC_MAX_PEERS) /* sync.poll_items */
 
 struct sync {
-	sync_conf_t conf;                  /* settings */
-	void *ctx;                         /* ZeroMQ context */
-	void *srv;                         /* ROUTER peers dial, or NULL */
-	void *zap;                         /* ZAP handler (REP) */
-	void *cmd_in;                      /* command pipe, engine side */
-	void *cmd_out;                     /* command pipe, callers' side (under cmd_lock) */
-	pthread_mutex_t cmd_lock;          /* serialises callers of cmd_out */
-	pthread_t thread;                  /* the engine */
-	pthread_mutex_t lock;              /* guards links[].st and links[].used for sync_status */
-	link_t links[SYNC_MAX_PEERS];      /* peers */
-	unsigned port;                     /* bound port */
-	unsigned mon_seq;                  /* names monitor endpoints uniquely */
-	recon_t *recon;                    /* reconciliation state, shared: one message at a time */
+	sync_conf_t conf;             /* settings */
+	void *ctx;                    /* ZeroMQ context */
+	void *srv;                    /* ROUTER peers dial, or NULL */
+	void *zap;                    /* ZAP handler (REP) */
+	void *cmd_in;                 /* command pipe, engine side */
+	void *cmd_out;                /* command pipe, callers' side (under cmd_lock) */
+	pthread_mutex_t cmd_lock;     /* serialises callers of cmd_out */
+	pthread_t thread;             /* the engine */
+	pthread_mutex_t lock;         /* guards links[].st and links[].used for sync_status */
+	link_t links[SYNC_MAX_PEERS]; /* peers */
+	int n_links;      /* slots ever used (slots are taken in order and never freed): every loop
+	                     over the links stops there. A loop round walked all 512 slots (about
+	                     1 MB of link_t) several times, for each message, at a site of 2 links */
+	unsigned port;    /* bound port */
+	unsigned mon_seq; /* names monitor endpoints uniquely */
+	recon_t *recon;   /* reconciliation state, shared: one message at a time */
 	link_t *recon_link;                /* the link whose message is being processed */
 	uint8_t *recon_out;                /* its answer, send_cap bytes */
 	uint8_t (*recon_want)[CPT_ID_LEN]; /* ids it showed we lack: one WANT per message */

@@ -195,7 +195,7 @@ void
 zap_recheck(sync_t *s)
 {
 	s->timers_due = 1; /* links closed or shut out: their deadlines change */
-	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
+	for (int i = 0; i < s->n_links; i++) {
 		link_t *l = &s->links[i];
 		uint8_t sign[CPT_KEY_LEN];
 		char site[64];

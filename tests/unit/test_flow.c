@@ -270,6 +270,7 @@ test_relay_reads_once_for_every_link(void **state)
 		memcpy(ids[i], g_keys[i] + 8, CPT_ID_LEN);
 	for (int i = 0; i < links; i++)
 		s->links[i].used = 1;
+	s->n_links = links;
 	flow_relay(s, &s->links[0], (const uint8_t(*)[CPT_ID_LEN])ids, 1000);
 	assert_int_equal(g_reads, 1);
 	assert_int_equal(g_link_events[0], 0);
