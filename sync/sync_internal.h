@@ -74,7 +74,9 @@ typedef struct link {
 	/* flow.c: events it asked for, sent as its ACKs come back */
 	uint8_t (*wantq)[CPT_ID_LEN]; /* queued ids, malloc'd while non-empty */
 	size_t wq_head, wq_len;       /* next to send, end */
-	int inflight;                 /* EVENTS sent and not yet ACKed */
+	int inflight;                 /* EVENTS of more than SMALL_MAX envelopes sent and not yet
+	                                 ACKed: the window (flow.c) */
+	int inflight_small;           /* the smaller ones (live relays), outside the window */
 	size_t storing;               /* its EVENTS messages on their way to our store (recv.c) */
 	size_t storing_events;        /* the envelopes in them (recv.c) */
 	uint64_t inflight_ms;         /* last EVENTS sent or ACK received */

@@ -211,7 +211,7 @@ zap_recheck(sync_t *s)
 		 * link stays open until that is acknowledged, or a second, so
 		 * that the revoked site learns why nobody answers any more. */
 		l->revoked = 1;
-		l->grace_acks = l->inflight;
+		l->grace_acks = l->inflight + l->inflight_small;
 		pthread_mutex_lock(&s->lock);
 		l->st.revoked = 1;
 		pthread_mutex_unlock(&s->lock);
