@@ -418,6 +418,7 @@ link_set_connected(sync_t *s, link_t *l, int up)
 	flow_reset(s, l);
 	blob_link_reset(s, l, up);
 	log_info("sync", "peer %s site=%s", up ? "connected" : "disconnected", link_name(l));
+	l->recon_owed = 0; /* either way, owed no longer: up reconciles now */
 	if (up)
 		reconcile_schedule(l);
 	else

@@ -18,10 +18,13 @@
 #include "sync/sync.h"
 
 /* Limits more than one file needs; the others live in the file they bound. */
-#define BATCH_EVENTS  1000 /* envelopes per EVENTS (flow.c sends, recv.c takes in) */
-#define RANGES_MAX    4096 /* ranges a peer lacks, queued for streaming (flow.c) */
-#define BAD_LIMIT     20   /* malformed messages or forged events before a ban */
-#define REFUSED_SLOTS 64   /* addresses whose ZAP refusals are logged one by one (zap.c) */
+#define BATCH_EVENTS 1000 /* envelopes per EVENTS (flow.c sends, recv.c takes in) */
+#define RANGES_MAX   4096 /* ranges a peer lacks, queued for streaming (flow.c) */
+#define BAD_LIMIT    20   /* malformed messages or forged events before a ban */
+#define RECON_HELD_EVENTS                                                                          \
+	BATCH_EVENTS     /* a link's envelopes on their way to our store from                      \
+	                    which its periodic reconciliation waits (reconcile.c) */
+#define REFUSED_SLOTS 64 /* addresses whose ZAP refusals are logged one by one (zap.c) */
 
 /* One peer site: how to reach it and what we know of the link. The fields
  * are grouped by concern, each group headed by the files that write it. */
@@ -60,6 +63,8 @@ typedef struct link {
 	int hello_in;          /* it said HELLO since the link came up */
 	/* reconcile.c (link.c clears recon_due when the link goes down) */
 	int recon_due;         /* a reconciliation should start */
+	int recon_owed;        /* a periodic one was put off by a catch-up into our store: it
+	                          starts when the store has taken it (recv.c) */
 	uint64_t reconcile_ms; /* when the current (or last) one started */
 	/* flow.c: ranges the peer lacks entirely, streamed as its ACKs come back */
 	uint8_t (*ranges)[2][SYNC_TSID_LEN]; /* [lo, hi), malloc'd while non-empty */
