@@ -142,9 +142,15 @@ def latency_report(watcher, work, ids, sites):
 def proc_report(before, after, roles=None):
     cpu = load.cpu_percent(before, after)
     used = {k: a[1] - before[k][1] for k, a in after.items() if k in before}
-    by_role = {}
+    by_role, threads = {}, {}
     for k, v in used.items():
-        by_role.setdefault((roles or {}).get(k, "site"), []).append(v)
+        role = (roles or {}).get(k, "site")
+        by_role.setdefault(role, []).append(v)
+        tb, ta = before[k][5] if len(before[k]) > 5 else {}, after[k][5] if len(after[k]) > 5 else {}
+        per = {t: max(0.0, c - tb.get(t, 0.0)) for t, c in ta.items()}
+        per["(ended threads)"] = max(0.0, v - sum(per.values()))
+        for t, c in per.items():
+            threads.setdefault(role, {}).setdefault(t, []).append(c)
     rss = {k: v[2] / 1024.0 for k, v in after.items()}
     anon = {k: v[3] / 1024.0 for k, v in after.items()}
     hwm = {k: v[4] / 1024.0 for k, v in after.items()}
@@ -159,7 +165,9 @@ def proc_report(before, after, roles=None):
             "cpu_s_total": sum(used.values()), "cpu_s_hq": used.get("hq"),
             "cpu_s_median": load.pct(list(used.values()), 50),
             "cpu_s_by_role": {r: {"median": load.pct(v, 50), "max": max(v), "n": len(v)}
-                              for r, v in by_role.items()}}
+                              for r, v in by_role.items()},
+            "cpu_s_by_thread": {r: {t: load.pct(c, 50) for t, c in d.items()}
+                                for r, d in threads.items()}}
 
 
 def say_proc(label, pr, rest=False):
@@ -307,6 +315,10 @@ def one_run(args, kind, n):
             "%s %.2f ms (median of %d, max %.2f)" % (r, 1000.0 * v["median"] / ev, v["n"],
                                                      1000.0 * v["max"] / ev)
             for r, v in sorted(pr["cpu_s_by_role"].items())))
+        for r, d in sorted(pr["cpu_s_by_thread"].items()):
+            say("  CPU per write by thread, %s (median): %s" % (r, ", ".join(
+                "%s %.3f ms" % (t, 1000.0 * c / ev)
+                for t, c in sorted(d.items(), key=lambda kv: -kv[1]) if c > 0)))
         msgs = tot["msgs_out"]
         res["load"].update({"msgs_per_event": msgs / ev,
                             "msgs_per_event_per_link": msgs / ev / max(1, len(per_edge))})
