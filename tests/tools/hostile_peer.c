@@ -437,8 +437,9 @@ s_badsig(const uint8_t root[CPT_KEY_LEN])
 			s_read_for(30);
 			continue;
 		}
-		/* One by one, as live events come: the node checks a batch this
-		 * small in its writer rather than in its pool (node/fed/writer.c). */
+		/* One by one, as live events come: the node takes a batch this
+		 * small to its writer past its verification pool
+		 * (node/fed/writer.c), and must refuse them there all the same. */
 		for (int i = 0; i < 10; i++) {
 			s_send(SYNC_EVENTS, f + i, len + i, 1);
 			s_read_for(5);
