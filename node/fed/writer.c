@@ -242,6 +242,7 @@ s_verified(void *arg)
 {
 	pjob_t *p = arg;
 	fed_writer_t *w = p->w;
+	int pooled = p->pooled; /* read now: once queued, p is the writer's to free */
 
 	log_debug("fed", "trace verified events=%zu in %llu us", p->k,
 	          (unsigned long long)(s_now_us() - p->t_us));
@@ -249,10 +250,10 @@ s_verified(void *arg)
 	*w->tail = p;
 	w->tail = &p->next;
 	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-	/* After it is queued: a batch that sees 0 comes after this one. */
-	if (p->pooled)
+	/* Once it is queued: a batch that sees 0 comes after this one. */
+	if (pooled)
 		atomic_fetch_sub(&w->pooled, 1);
+	pthread_mutex_unlock(&w->lock);
 }
 
 unsigned long
