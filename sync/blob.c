@@ -61,7 +61,7 @@ blob_fini(sync_t *s)
 {
 	for (int i = 0; i < BFETCH_MAX; i++)
 		s_fetch_free(&s->fetch[i]);
-	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
+	for (int i = 0; i < s->n_links; i++) {
 		free(s->links[i].bq);
 		s->links[i].bq = NULL;
 	}
@@ -664,7 +664,7 @@ s_ask_maps(sync_t *s, bfetch_t *f, uint64_t now)
 		memset(&f->map_asked, 0, sizeof(f->map_asked));
 		memset(&f->refused, 0, sizeof(f->refused));
 	}
-	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
+	for (int i = 0; i < s->n_links; i++) {
 		link_t *l = &s->links[i];
 		if (!s_can_ask(l, now) || peerset_has(&f->map_asked, i))
 			continue;
@@ -680,7 +680,7 @@ s_ask_maps(sync_t *s, bfetch_t *f, uint64_t now)
 static void
 s_ask_chunks(sync_t *s, bfetch_t *f, uint64_t now, int *total)
 {
-	for (int k = 0; k < SYNC_MAX_PEERS && *total < TOTAL_WINDOW; k++) {
+	for (int k = 0; k < s->n_links && *total < TOTAL_WINDOW; k++) {
 		link_t *l = &s->links[k];
 		uint8_t b[38];
 		uint32_t first, count = 0, room;
@@ -760,14 +760,14 @@ s_status(sync_t *s)
 		bytes += left;
 		if (peerset_empty(&f->holders))
 			unreachable++;
-		for (int i = 0; i < SYNC_MAX_PEERS; i++)
+		for (int i = 0; i < s->n_links; i++)
 			if (peerset_has(&f->holders, i)) {
 				wait[i]++;
 				wait_bytes[i] += left;
 			}
 	}
 	pthread_mutex_lock(&s->lock);
-	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
+	for (int i = 0; i < s->n_links; i++) {
 		s->links[i].st.blob_wait = wait[i];
 		s->links[i].st.blob_wait_bytes = wait_bytes[i];
 	}
@@ -786,7 +786,7 @@ blob_round(sync_t *s, uint64_t now)
 	if (!blob_enabled(s))
 		return;
 	/* BHELLO once per connection, after HELLO brought it up. */
-	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
+	for (int i = 0; i < s->n_links; i++) {
 		link_t *l = &s->links[i];
 		if (l->used && link_up(l) && !l->bhello_out) {
 			uint8_t b[2] = {SYNC_BLOB_VERSION, 0};
@@ -796,7 +796,7 @@ blob_round(sync_t *s, uint64_t now)
 	}
 	/* Serving: one chunk per link per round, so that EVENTS and ACKs are
 	 * never queued behind a file. */
-	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
+	for (int i = 0; i < s->n_links; i++) {
 		link_t *l = &s->links[i];
 		/* More than one when no event waits for that link: a round of
 		 * the loop then costs less than the chunk it carries. */
@@ -833,7 +833,7 @@ blob_round(sync_t *s, uint64_t now)
 			if (s->fetch[k].used && q == p)
 				order[n++] = k;
 		}
-	for (int i = 0; i < SYNC_MAX_PEERS; i++)
+	for (int i = 0; i < s->n_links; i++)
 		total += s->links[i].b_inflight;
 	for (int j = 0; j < n; j++) {
 		bfetch_t *f = &s->fetch[order[j]];
@@ -864,7 +864,7 @@ blob_busy(const sync_t *s)
 	if (s->blob_kick)
 		return 1;
 	now = sync_now_ms();
-	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
+	for (int i = 0; i < s->n_links; i++) {
 		const link_t *l = &s->links[i];
 		if (l->used && l->bq_len > 0 && link_up(l) && l->b_stall_ms <= now)
 			return 1;
@@ -882,7 +882,7 @@ blob_next_ms(const sync_t *s, uint64_t now)
 	next = s->blob_next_ms > now ? s->blob_next_ms : now + 50;
 	/* Stalled sends, timeouts, manifests to ask again, the status: a
 	 * quarter second is soon enough for each. */
-	for (int i = 0; i < SYNC_MAX_PEERS; i++)
+	for (int i = 0; i < s->n_links; i++)
 		if (s->links[i].used && s->links[i].b_stall_ms > now &&
 		    s->links[i].b_stall_ms < next)
 			next = s->links[i].b_stall_ms;

@@ -58,7 +58,7 @@ s_on_cmd(sync_t *s)
 		 * parallel with our own commit. */
 		if (n == 2 && zmq_msg_size(&m[1]) >= EVT_FIXED_LEN &&
 		    zmq_msg_size(&m[1]) <= EVT_MAX_LEN)
-			for (int i = 0; i < SYNC_MAX_PEERS; i++) {
+			for (int i = 0; i < s->n_links; i++) {
 				link_t *l = &s->links[i];
 				if (l->used && link_up(l))
 					flow_offer(s, l, zmq_msg_data(&m[1]), zmq_msg_size(&m[1]));
@@ -121,7 +121,7 @@ s_timers(sync_t *s, uint64_t now)
 	next = s_sooner(s->next_reconcile_ms, s->rate_ms + 2000);
 	next = s_sooner(next, s->next_recheck_ms);
 	next = s_sooner(next, now + 1000); /* zap_tick's summaries */
-	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
+	for (int i = 0; i < s->n_links; i++) {
 		link_t *l = &s->links[i];
 		if (!l->used)
 			continue;
@@ -152,7 +152,7 @@ s_timers(sync_t *s, uint64_t now)
 static void
 s_due(sync_t *s, uint64_t now)
 {
-	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
+	for (int i = 0; i < s->n_links; i++) {
 		link_t *l = &s->links[i];
 		if (!l->used)
 			continue;
@@ -196,7 +196,7 @@ s_main(void *arg)
 			items[n] = (zmq_pollitem_t){s->srv, 0, ZMQ_POLLIN, 0};
 			owner[n++] = NULL;
 		}
-		for (int i = 0; i < SYNC_MAX_PEERS; i++) {
+		for (int i = 0; i < s->n_links; i++) {
 			link_t *l = &s->links[i];
 			if (l->used && l->dealer && !recv_held(s, l)) {
 				items[n] = (zmq_pollitem_t){l->dealer, 0, ZMQ_POLLIN, 0};
@@ -291,7 +291,7 @@ s_free(sync_t *s)
 		pthread_mutex_lock(&s->cmd_lock);
 		pthread_mutex_unlock(&s->cmd_lock);
 	}
-	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
+	for (int i = 0; i < s->n_links; i++) {
 		link_close_dealer(&s->links[i]);
 		free(s->links[i].wantq);
 		free(s->links[i].ranges);
@@ -496,7 +496,7 @@ sync_status(sync_t *s, sync_peer_status_t *out, size_t max)
 	if (s == NULL)
 		return 0;
 	pthread_mutex_lock(&s->lock);
-	for (int i = 0; i < SYNC_MAX_PEERS && k < max; i++)
+	for (int i = 0; i < s->n_links && k < max; i++)
 		if (s->links[i].used)
 			out[k++] = s->links[i].st;
 	pthread_mutex_unlock(&s->lock);

@@ -128,7 +128,7 @@ link_drop_incoming(link_t *l)
 link_t *
 link_by_key(sync_t *s, const uint8_t key[CPT_KEY_LEN])
 {
-	for (int i = 0; i < SYNC_MAX_PEERS; i++)
+	for (int i = 0; i < s->n_links; i++)
 		if (s->links[i].used && memcmp(s->links[i].st.site_key, key, CPT_KEY_LEN) == 0)
 			return &s->links[i];
 	return NULL;
@@ -177,6 +177,8 @@ link_new(sync_t *s, const uint8_t key[CPT_KEY_LEN])
 			l->fd = -1;
 			l->backoff_ms = DIAL_MIN_MS;
 			memcpy(l->st.site_key, key, CPT_KEY_LEN);
+			if (i >= s->n_links)
+				s->n_links = i + 1;
 			pthread_mutex_unlock(&s->lock);
 			return l;
 		}
@@ -351,6 +353,7 @@ link_send(sync_t *s, link_t *l, int type, const void *const *frames, const size_
 	          bytes);
 	pthread_mutex_lock(&s->lock);
 	l->st.bytes_out += bytes;
+	l->st.msgs_out++;
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
@@ -415,6 +418,7 @@ link_set_connected(sync_t *s, link_t *l, int up)
 	flow_reset(s, l);
 	blob_link_reset(s, l, up);
 	log_info("sync", "peer %s site=%s", up ? "connected" : "disconnected", link_name(l));
+	l->recon_owed = 0; /* either way, owed no longer: up reconciles now */
 	if (up)
 		reconcile_schedule(l);
 	else

@@ -132,10 +132,19 @@ reconcile_tick(sync_t *s, link_t *l, int periodic)
 {
 	/* The side that dialed opens reconciliations, so that two sites in
 	 * agreement settle it in one round trip, not two crossing ones. Not
-	 * while what it sends is still going into our store: the backlog
-	 * would be found missing and asked for a second time. */
-	if (periodic && l->dealer && l->storing == 0)
-		reconcile_schedule(l);
+	 * while a catch-up from it is going into our store (a batch's worth or
+	 * more): that backlog would be found missing and asked for a second
+	 * time; the reconciliation is owed, and opens once the store has taken
+	 * it (recv.c). A few live events on their way do not hold it back:
+	 * under a steady live flow some nearly always are, and the periodic
+	 * reconciliation was skipped interval after interval (test_hold); at
+	 * worst they are asked for once more. */
+	if (periodic && l->dealer) {
+		if (l->storing_events < RECON_HELD_EVENTS)
+			reconcile_schedule(l);
+		else
+			l->recon_owed = 1;
+	}
 	if (l->recon_due && l->dealer)
 		s_open(s, l);
 	else

@@ -163,8 +163,15 @@ s_done(sync_t *s, recv_batch_t *b)
 	log_debug("sync", "trace put done events=%zu in %llu us", b->n_env,
 	          (unsigned long long)(sync_now_us() - b->put_us));
 	for (size_t j = 0; j < b->n_msgs; j++) {
-		b->msgs[j].l->storing--;
-		b->msgs[j].l->storing_events -= b->msgs[j].count;
+		link_t *l = b->msgs[j].l;
+		l->storing--;
+		l->storing_events -= b->msgs[j].count;
+		/* The catch-up that put off its periodic reconciliation is in. */
+		if (l->recon_owed && l->storing == 0) {
+			l->recon_owed = 0;
+			if (l->st.connected)
+				reconcile_schedule(l);
+		}
 	}
 	if (!stored_ok)
 		log_warnx("sync", "store error while ingesting %zu events from peers", b->n_env);
@@ -317,6 +324,7 @@ s_handle(sync_t *s, link_t *l, zmq_msg_t *m, size_t n, int overflow)
 	l->st.last_exchange_ms = sync_wall_ms();
 	for (size_t i = 0; i < n; i++)
 		l->st.bytes_in += len[i];
+	l->st.msgs_in++;
 	pthread_mutex_unlock(&s->lock);
 	if (!l->st.connected) {
 		link_set_connected(s, l, 1);

@@ -180,6 +180,8 @@ typedef struct sync_peer_status {
 	uint64_t to_send;              /* events it asked for, not yet sent */
 	uint64_t to_receive;           /* events we asked for, not yet received */
 	uint64_t bytes_in, bytes_out;  /* traffic */
+	uint64_t msgs_in, msgs_out;    /* messages received from it and sent to it, of every type
+	                                  (what a live event costs per link: sim.py) */
 	uint64_t rate_in;              /* events stored from it per second, last seconds */
 	uint64_t reconciliations;      /* reconciliation messages exchanged */
 	int revoked;                   /* its certificate is no longer valid here (revoked or

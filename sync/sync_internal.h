@@ -18,10 +18,13 @@
 #include "sync/sync.h"
 
 /* Limits more than one file needs; the others live in the file they bound. */
-#define BATCH_EVENTS  1000 /* envelopes per EVENTS (flow.c sends, recv.c takes in) */
-#define RANGES_MAX    4096 /* ranges a peer lacks, queued for streaming (flow.c) */
-#define BAD_LIMIT     20   /* malformed messages or forged events before a ban */
-#define REFUSED_SLOTS 64   /* addresses whose ZAP refusals are logged one by one (zap.c) */
+#define BATCH_EVENTS 1000 /* envelopes per EVENTS (flow.c sends, recv.c takes in) */
+#define RANGES_MAX   4096 /* ranges a peer lacks, queued for streaming (flow.c) */
+#define BAD_LIMIT    20   /* malformed messages or forged events before a ban */
+#define RECON_HELD_EVENTS                                                                          \
+	BATCH_EVENTS     /* a link's envelopes on their way to our store from                      \
+	                    which its periodic reconciliation waits (reconcile.c) */
+#define REFUSED_SLOTS 64 /* addresses whose ZAP refusals are logged one by one (zap.c) */
 
 /* One peer site: how to reach it and what we know of the link. The fields
  * are grouped by concern, each group headed by the files that write it. */
@@ -60,6 +63,8 @@ typedef struct link {
 	int hello_in;          /* it said HELLO since the link came up */
 	/* reconcile.c (link.c clears recon_due when the link goes down) */
 	int recon_due;         /* a reconciliation should start */
+	int recon_owed;        /* a periodic one was put off by a catch-up into our store: it
+	                          starts when the store has taken it (recv.c) */
 	uint64_t reconcile_ms; /* when the current (or last) one started */
 	/* flow.c: ranges the peer lacks entirely, streamed as its ACKs come back */
 	uint8_t (*ranges)[2][SYNC_TSID_LEN]; /* [lo, hi), malloc'd while non-empty */
@@ -74,7 +79,9 @@ typedef struct link {
 	/* flow.c: events it asked for, sent as its ACKs come back */
 	uint8_t (*wantq)[CPT_ID_LEN]; /* queued ids, malloc'd while non-empty */
 	size_t wq_head, wq_len;       /* next to send, end */
-	int inflight;                 /* EVENTS sent and not yet ACKed */
+	int inflight;                 /* EVENTS of more than SMALL_MAX envelopes sent and not yet
+	                                 ACKed: the window (flow.c) */
+	int inflight_small;           /* the smaller ones (live relays), outside the window */
 	size_t storing;               /* its EVENTS messages on their way to our store (recv.c) */
 	size_t storing_events;        /* the envelopes in them (recv.c) */
 	uint64_t inflight_ms;         /* last EVENTS sent or ACK received */
@@ -170,19 +177,22 @@ typedef struct recv_batch recv_batch_t;
 #define POLL_ITEMS (3 + 2 * SYNC_MAX_PEERS) /* sync.poll_items */
 
 struct sync {
-	sync_conf_t conf;                  /* settings */
-	void *ctx;                         /* ZeroMQ context */
-	void *srv;                         /* ROUTER peers dial, or NULL */
-	void *zap;                         /* ZAP handler (REP) */
-	void *cmd_in;                      /* command pipe, engine side */
-	void *cmd_out;                     /* command pipe, callers' side (under cmd_lock) */
-	pthread_mutex_t cmd_lock;          /* serialises callers of cmd_out */
-	pthread_t thread;                  /* the engine */
-	pthread_mutex_t lock;              /* guards links[].st and links[].used for sync_status */
-	link_t links[SYNC_MAX_PEERS];      /* peers */
-	unsigned port;                     /* bound port */
-	unsigned mon_seq;                  /* names monitor endpoints uniquely */
-	recon_t *recon;                    /* reconciliation state, shared: one message at a time */
+	sync_conf_t conf;             /* settings */
+	void *ctx;                    /* ZeroMQ context */
+	void *srv;                    /* ROUTER peers dial, or NULL */
+	void *zap;                    /* ZAP handler (REP) */
+	void *cmd_in;                 /* command pipe, engine side */
+	void *cmd_out;                /* command pipe, callers' side (under cmd_lock) */
+	pthread_mutex_t cmd_lock;     /* serialises callers of cmd_out */
+	pthread_t thread;             /* the engine */
+	pthread_mutex_t lock;         /* guards links[].st and links[].used for sync_status */
+	link_t links[SYNC_MAX_PEERS]; /* peers */
+	int n_links;      /* slots ever used (slots are taken in order and never freed): every loop
+	                     over the links stops there. A loop round walked all 512 slots (about
+	                     1 MB of link_t) several times, for each message, at a site of 2 links */
+	unsigned port;    /* bound port */
+	unsigned mon_seq; /* names monitor endpoints uniquely */
+	recon_t *recon;   /* reconciliation state, shared: one message at a time */
 	link_t *recon_link;                /* the link whose message is being processed */
 	uint8_t *recon_out;                /* its answer, send_cap bytes */
 	uint8_t (*recon_want)[CPT_ID_LEN]; /* ids it showed we lack: one WANT per message */

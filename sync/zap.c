@@ -194,7 +194,7 @@ void
 zap_recheck(sync_t *s)
 {
 	s->timers_due = 1; /* links closed or shut out: their deadlines change */
-	for (int i = 0; i < SYNC_MAX_PEERS; i++) {
+	for (int i = 0; i < s->n_links; i++) {
 		link_t *l = &s->links[i];
 		uint8_t sign[CPT_KEY_LEN];
 		char site[64];
@@ -210,7 +210,7 @@ zap_recheck(sync_t *s)
 		 * link stays open until that is acknowledged, or a second, so
 		 * that the revoked site learns why nobody answers any more. */
 		l->revoked = 1;
-		l->grace_acks = l->inflight;
+		l->grace_acks = l->inflight + l->inflight_small;
 		pthread_mutex_lock(&s->lock);
 		l->st.revoked = 1;
 		pthread_mutex_unlock(&s->lock);

@@ -59,6 +59,9 @@ void fed_blob_ops(fed_t *f, sync_blob_ops_t *ops);
  * what is queued, then stops; safe on NULL). */
 fed_writer_t *fed_writer_new(fed_t *f);
 void fed_writer_destroy(fed_writer_t **self_p);
+/* writer.c: batches verified by the writer rather than by the pool (small
+ * ones, the pool idle), since the writer started; 0 for NULL. */
+unsigned long fed_writer_inlined(fed_writer_t *w);
 /* writer.c: ops.put (sync/sync.h). */
 int fed_put(void *ctx, sync_put_t *job);
 /* fed.c: the trust state changed (a revocation): links are checked again. */

@@ -196,16 +196,17 @@ fed_peer_json(fed_t *f, const sync_peer_status_t *p)
 	if (p->revoked)
 		state = json_is_true(json_object_get(site, "expired")) ? "expired" : "revoked";
 	cpt_hex32(key, p->site_key);
-	j = json_pack(
-	    "{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-	    "site", p->site, "site_key", key, "endpoint", p->endpoint, "state", state, "connected",
-	    p->connected, "since_ms", (json_int_t)p->since_ms, "last_exchange_ms",
-	    (json_int_t)p->last_exchange_ms, "last_reconcile_ms", (json_int_t)p->last_reconcile_ms,
-	    "sent", (json_int_t)p->sent, "received", (json_int_t)p->received, "rejected",
-	    (json_int_t)p->rejected, "to_send", (json_int_t)p->to_send, "to_receive",
-	    (json_int_t)p->to_receive, "bytes_in", (json_int_t)p->bytes_in, "bytes_out",
-	    (json_int_t)p->bytes_out, "rate_in", (json_int_t)p->rate_in, "reconciliations",
-	    (json_int_t)p->reconciliations);
+	j = json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+	              "s:I, s:I, s:I, s:I}",
+	              "site", p->site, "site_key", key, "endpoint", p->endpoint, "state", state,
+	              "connected", p->connected, "since_ms", (json_int_t)p->since_ms,
+	              "last_exchange_ms", (json_int_t)p->last_exchange_ms, "last_reconcile_ms",
+	              (json_int_t)p->last_reconcile_ms, "sent", (json_int_t)p->sent, "received",
+	              (json_int_t)p->received, "rejected", (json_int_t)p->rejected, "to_send",
+	              (json_int_t)p->to_send, "to_receive", (json_int_t)p->to_receive, "bytes_in",
+	              (json_int_t)p->bytes_in, "bytes_out", (json_int_t)p->bytes_out, "msgs_in",
+	              (json_int_t)p->msgs_in, "msgs_out", (json_int_t)p->msgs_out, "rate_in",
+	              (json_int_t)p->rate_in, "reconciliations", (json_int_t)p->reconciliations);
 	/* How long receiving to_receive takes at rate_in, rounded up; null when
 	 * nothing is coming or nothing is being stored yet. */
 	if (j)

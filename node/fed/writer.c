@@ -4,6 +4,7 @@
  * group commit, then handed back to the engine, which acknowledges them.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,12 @@
  * shared by more events the further behind the site is.
  */
 #define MERGE_MAX 3000 /* events per writer transaction, at most (heap: LMDB's dirty pages) */
+/* Batches of at most this many envelopes go to the writer unverified, which
+ * checks them in its transaction, when the pool holds none of ours: a live
+ * event comes alone, and handing it to a verify thread cost a wake-up of
+ * every verify thread and a hand-off more than its check (~60 us).
+ * (vpool_verify on this thread wakes the workers all the same.) */
+#define INLINE_MAX 4
 
 typedef struct pjob {
 	struct pjob *next;    /* queue */
@@ -40,6 +47,7 @@ typedef struct pjob {
 	json_t **bodies;      /* their bodies, parsed by the pool (or NULL) */
 	fed_writer_t *w;      /* the writer it goes to once verified */
 	uint64_t t_us;        /* when it was taken (the debug trace) */
+	int pooled;           /* verified by the pool (counted in fed_writer.pooled) */
 } pjob_t;
 
 struct fed_writer {
@@ -52,6 +60,9 @@ struct fed_writer {
 	/* the sync thread's (s_put), not under lock: */
 	unsigned clean;        /* batches in a row looked up with no duplicate */
 	unsigned long batches; /* batches seen */
+	atomic_int pooled;     /* batches in the pool, not yet queued here: while one is, a
+	                          small batch goes through the pool too, to keep the order */
+	atomic_ulong inlined;  /* batches sent past the pool (fed_writer_inlined) */
 };
 
 /* Microseconds on the monotonic clock: the debug trace's durations. */
@@ -231,6 +242,7 @@ s_verified(void *arg)
 {
 	pjob_t *p = arg;
 	fed_writer_t *w = p->w;
+	int pooled = p->pooled; /* read now: once queued, p is the writer's to free */
 
 	log_debug("fed", "trace verified events=%zu in %llu us", p->k,
 	          (unsigned long long)(s_now_us() - p->t_us));
@@ -238,7 +250,16 @@ s_verified(void *arg)
 	*w->tail = p;
 	w->tail = &p->next;
 	pthread_cond_signal(&w->cond);
+	/* Once it is queued: a batch that sees 0 comes after this one. */
+	if (pooled)
+		atomic_fetch_sub(&w->pooled, 1);
 	pthread_mutex_unlock(&w->lock);
+}
+
+unsigned long
+fed_writer_inlined(fed_writer_t *w)
+{
+	return w ? atomic_load(&w->inlined) : 0;
 }
 
 int
@@ -309,10 +330,22 @@ fed_put(void *ctx, sync_put_t *job)
 	 * network) thread: the pool hands the batch to the writer, in order.
 	 * Without a pool, ok[] stays 0 and the writer checks them itself. */
 	p->w = w;
-	if (f->vpool &&
-	    vpool_submit(f->vpool, p->fbuf, p->flen, k, node_ingest_ctx(node)->fed,
-	                 node_ingest_ctx(node)->max_body, p->ok, p->bodies, s_verified, p) == 0)
+	if (f->vpool && k <= INLINE_MAX && atomic_load(&w->pooled) == 0) {
+		/* ok[] stays 0: the writer checks them in its transaction. */
+		atomic_fetch_add(&w->inlined, 1);
+		s_verified(p);
 		return 0;
+	}
+	if (f->vpool) {
+		p->pooled = 1;
+		atomic_fetch_add(&w->pooled, 1);
+		if (vpool_submit(f->vpool, p->fbuf, p->flen, k, node_ingest_ctx(node)->fed,
+		                 node_ingest_ctx(node)->max_body, p->ok, p->bodies, s_verified,
+		                 p) == 0)
+			return 0;
+		p->pooled = 0;
+		atomic_fetch_sub(&w->pooled, 1);
+	}
 	s_verified(p);
 	return 0;
 }

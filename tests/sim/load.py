@@ -372,7 +372,8 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def sample_procs(sites):
-    """{site name: (monotonic time, cpu seconds, rss KiB, anon KiB, hwm KiB)}
+    """{site name: (monotonic time, cpu seconds, rss KiB, anon KiB, hwm KiB,
+    {thread name: cpu seconds})}
     from /proc, for the running sites."""
     out = {}
     for s in sites:
@@ -394,7 +395,29 @@ def sample_procs(sites):
             if k in ("VmRSS", "RssAnon", "VmHWM"):
                 mem[k] = int(v.split()[0])
         out[s.name] = (time.monotonic(), cpu, mem.get("VmRSS", 0), mem.get("RssAnon", 0),
-                       mem.get("VmHWM", 0))
+                       mem.get("VmHWM", 0), thread_cpu(pid))
+    return out
+
+
+def thread_cpu(pid):
+    """{thread name: cpu seconds} of a process's live threads, those of one
+    name summed (cpt-sync, cpt-writer, cpt-verify, ZMQbg/IO/0, MHD-connection,
+    the main thread under the process's name...). A thread that ended is
+    counted in the process's total only."""
+    out = {}
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.find("(") + 1:stat.rfind(")")]
+        fields = stat[stat.rfind(")") + 2:].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
     return out
 
 
@@ -420,7 +443,7 @@ def sample_links(fed, sites=None):
         for p in s.get("peers", []):
             links[(name, p.get("site", "?"))] = {k: p.get(k, 0) for k in (
                 "sent", "received", "rejected", "bytes_in", "bytes_out", "reconciliations",
-                "connected", "to_send", "to_receive")}
+                "connected", "to_send", "to_receive", "msgs_in", "msgs_out")}
     return links, events
 
 
@@ -428,7 +451,7 @@ def link_delta(before, after):
     """Sums of the counters' growth over every link, and the largest growth
     of `sent + received-by-the-other-side` per undirected link."""
     tot = {k: 0 for k in ("sent", "received", "rejected", "bytes_in", "bytes_out",
-                          "reconciliations")}
+                          "reconciliations", "msgs_in", "msgs_out")}
     per_edge = {}
     for key, a in after.items():
         b = before.get(key, {})

@@ -139,9 +139,18 @@ def latency_report(watcher, work, ids, sites):
     return load.summary(done), never, missing_by_site
 
 
-def proc_report(before, after):
+def proc_report(before, after, roles=None):
     cpu = load.cpu_percent(before, after)
     used = {k: a[1] - before[k][1] for k, a in after.items() if k in before}
+    by_role, threads = {}, {}
+    for k, v in used.items():
+        role = (roles or {}).get(k, "site")
+        by_role.setdefault(role, []).append(v)
+        tb, ta = before[k][5] if len(before[k]) > 5 else {}, after[k][5] if len(after[k]) > 5 else {}
+        per = {t: max(0.0, c - tb.get(t, 0.0)) for t, c in ta.items()}
+        per["(ended threads)"] = max(0.0, v - sum(per.values()))
+        for t, c in per.items():
+            threads.setdefault(role, {}).setdefault(t, []).append(c)
     rss = {k: v[2] / 1024.0 for k, v in after.items()}
     anon = {k: v[3] / 1024.0 for k, v in after.items()}
     hwm = {k: v[4] / 1024.0 for k, v in after.items()}
@@ -154,7 +163,11 @@ def proc_report(before, after):
                 "hq": d.get("hq")}
     return {"cpu": top(cpu), "rss_mb": top(rss), "anon_mb": top(anon), "hwm_mb": top(hwm),
             "cpu_s_total": sum(used.values()), "cpu_s_hq": used.get("hq"),
-            "cpu_s_median": load.pct(list(used.values()), 50)}
+            "cpu_s_median": load.pct(list(used.values()), 50),
+            "cpu_s_by_role": {r: {"median": load.pct(v, 50), "max": max(v), "n": len(v)}
+                              for r, v in by_role.items()},
+            "cpu_s_by_thread": {r: {t: load.pct(c, 50) for t, c in d.items()}
+                                for r, d in threads.items()}}
 
 
 def say_proc(label, pr, rest=False):
@@ -230,7 +243,8 @@ def one_run(args, kind, n):
             "%d link ends" % (res["rest_bytes_per_link_s"], nlinks))
 
         # -- load
-        work = load.Workload(fed.sites, clients, watcher, seed=args.seed)
+        work = load.Workload(fed.sites, clients, watcher, seed=args.seed, logins=args.logins,
+                             reads=args.reads)
         say("  load: %.0f writes/s for %d s across the federation…" % (args.rate, args.duration))
         l0, e0 = load.sample_links(fed)
         p0 = load.sample_procs(fed.sites)
@@ -289,7 +303,7 @@ def one_run(args, kind, n):
             "traffic), %.0f B per event sent; %d reconciliation messages" % (
                 res["load"]["bytes_per_event"], res["load"]["bytes_per_event_beyond_rest"],
                 res["load"]["bytes_per_crossing"], tot["reconciliations"]))
-        pr = res["load"]["proc"] = proc_report(p0, p1)
+        pr = res["load"]["proc"] = proc_report(p0, p1, fed.spec.roles)
         say_proc("under load:", pr)
         res["load"]["driver_cpu"] = 100.0 * ((me1.user + me1.system) - (me0.user + me0.system)) / (
             t_to - t_from)
@@ -297,6 +311,20 @@ def one_run(args, kind, n):
             "federation; the simulator itself used %.0f%% of a core" % (
                 1000.0 * (pr["cpu_s_hq"] or 0) / ev, 1000.0 * (pr["cpu_s_median"] or 0) / ev,
                 1000.0 * pr["cpu_s_total"] / ev, res["load"]["driver_cpu"]))
+        say("  CPU per write by role: %s" % "; ".join(
+            "%s %.2f ms (median of %d, max %.2f)" % (r, 1000.0 * v["median"] / ev, v["n"],
+                                                     1000.0 * v["max"] / ev)
+            for r, v in sorted(pr["cpu_s_by_role"].items())))
+        for r, d in sorted(pr["cpu_s_by_thread"].items()):
+            say("  CPU per write by thread, %s (median): %s" % (r, ", ".join(
+                "%s %.3f ms" % (t, 1000.0 * c / ev)
+                for t, c in sorted(d.items(), key=lambda kv: -kv[1]) if c > 0)))
+        msgs = tot["msgs_out"]
+        res["load"].update({"msgs_per_event": msgs / ev,
+                            "msgs_per_event_per_link": msgs / ev / max(1, len(per_edge))})
+        say("  messages sent per event: %.2f over the federation, %.2f per link (both ways; "
+            "%d links; all types: events, ACKs, reconciliation, pings)" % (
+                msgs / ev, msgs / ev / max(1, len(per_edge)), len(per_edge)))
 
         # -- a burst of writes at full speed
         if args.burst:
@@ -625,6 +653,10 @@ def main():
     ap.add_argument("--rate", type=float, default=20.0, help="writes per second (federation)")
     ap.add_argument("--duration", type=int, default=60, help="seconds of load")
     ap.add_argument("--concurrency", type=int, default=8, help="requests at once (load)")
+    ap.add_argument("--logins", type=float, default=load.LOGINS_PER_WRITE,
+                    help="logins per write (load); 0 leaves argon2id out of the CPU per write")
+    ap.add_argument("--reads", type=float, default=load.READS_PER_WRITE,
+                    help="feed reads per write (load)")
     ap.add_argument("--rest", type=int, default=20, help="seconds at rest before the load")
     ap.add_argument("--settle", type=int, default=60,
                     help="seconds to wait for the links and the first convergence")

@@ -270,6 +270,7 @@ test_relay_reads_once_for_every_link(void **state)
 		memcpy(ids[i], g_keys[i] + 8, CPT_ID_LEN);
 	for (int i = 0; i < links; i++)
 		s->links[i].used = 1;
+	s->n_links = links;
 	flow_relay(s, &s->links[0], (const uint8_t(*)[CPT_ID_LEN])ids, 1000);
 	assert_int_equal(g_reads, 1);
 	assert_int_equal(g_link_events[0], 0);
@@ -350,6 +351,52 @@ test_partial_message_first(void **state)
 	s_engine_free(s, &l);
 }
 
+/* Live events relayed one by one and not acknowledged yet (a busy peer
+ * commits in seconds) leave the window to the ranges a reconciliation found:
+ * each counted as much as a batch of 1,000, twelve of them stopped the
+ * streaming until their ACKs came back. Their ACKs (one envelope each) close
+ * what they opened, not the window. */
+static void
+test_live_relays_leave_the_window(void **state)
+{
+	sync_t *s = s_engine();
+	link_t *l = &s->links[1];
+	uint8_t ack1[16] = {0};
+
+	(void)state;
+	s->links[0].used = s->links[1].used = 1;
+	s->n_links = 2;
+	for (size_t i = 0; i < 30; i++)
+		flow_relay(s, &s->links[0], (const uint8_t(*)[CPT_ID_LEN])(g_keys[4000 + i] + 8),
+		           1);
+	assert_int_equal(g_link_msgs[1], 30);
+	/* A reconciliation finds 3,000 events missing: streamed at once, and
+	 * on as each batch is acknowledged (their ACKs say 1,000 each). */
+	s_add(s, l, 0, 3000);
+	flow_serve(s, l);
+	assert_true(g_link_msgs[1] > 30);
+	assert_true(l->inflight >= 1);
+	for (int round = 0; round < 100 && (l->inflight || l->n_ranges); round++) {
+		uint8_t ackb[16] = {0};
+		ackb[2] = 1000 >> 8;
+		ackb[3] = 1000 & 0xff;
+		flow_on_ack(s, l, ackb, sync_now_ms());
+	}
+	for (size_t i = 0; i < 3000; i++)
+		assert_int_equal(g_sent[i], 1);
+	/* The relays (and the odd envelope of the ranges that went first,
+	 * alone) are still unacknowledged: their ACKs close what they opened. */
+	assert_int_equal(l->inflight, 0);
+	assert_true(l->inflight_small >= 30);
+	ack1[3] = 1; /* stored: 1 */
+	for (int i = l->inflight_small; i > 0; i--)
+		flow_on_ack(s, l, ack1, sync_now_ms());
+	assert_int_equal(l->inflight_small, 0);
+	assert_int_equal(l->inflight, 0);
+	flow_reset(s, &s->links[0]);
+	s_engine_free(s, l);
+}
+
 int
 main(void)
 {
@@ -360,6 +407,7 @@ main(void)
 	    cmocka_unit_test(test_relay_reads_once_for_every_link),
 	    cmocka_unit_test(test_ids_and_ranges_share_a_message),
 	    cmocka_unit_test(test_partial_message_first),
+	    cmocka_unit_test(test_live_relays_leave_the_window),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
