@@ -43,25 +43,13 @@ q_author_extra(store_txn_t *txn, json_t *obj, const uint8_t key[CPT_KEY_LEN], co
 	json_decref(prof);
 }
 
-void
-q_author_site(store_txn_t *txn, json_t *obj, const uint8_t key[CPT_KEY_LEN])
-{
-	json_t *rec = index_key_info(txn, key), *site = json_object_get(rec, "site");
-
-	json_object_set_new(obj, "author_site",
-	                    json_is_string(site) ? json_incref(site) : json_null());
-	json_decref(rec);
-}
-
 json_t *
 q_post_extra_as(store_txn_t *txn, json_t *post, int lean)
 {
 	uint8_t key[CPT_KEY_LEN];
 	const char *hex = json_string_value(json_object_get(post, "author_key"));
 
-	if (post && hex && cpt_unhex32(key, hex, strlen(hex)) == 0 && lean) {
-		q_author_site(txn, post, key);
-	} else if (post && hex && cpt_unhex32(key, hex, strlen(hex)) == 0) {
+	if (post && hex && !lean && cpt_unhex32(key, hex, strlen(hex)) == 0) {
 		const char *idh = json_string_value(json_object_get(post, "id"));
 		uint8_t id[CPT_ID_LEN];
 		evt_t ev;

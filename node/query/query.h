@@ -68,10 +68,12 @@ json_t *query_post_for_as(store_txn_t *txn, const uint8_t id[CPT_ID_LEN],
  * access checked: for query_post_as and the checks of the API. */
 json_t *query_post_any(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int with_children);
 /* query_post_any(txn, id, 0) and query_comment, lean: of the author only
- * "author_site" (no "author_name", "author_photo", "author_bot": the
- * profile is not read), and no "files" (the body is not opened again). For
- * node/search, whose rows hold none of these: reading them was a fifth of
- * indexing a post. */
+ * "author" and "author_key" (no "author_site", "author_name",
+ * "author_photo", "author_bot": neither the key record nor the profile is
+ * read), and no "files" (the body is not opened again). For node/search,
+ * whose rows hold none of these but the site, which it reads once per
+ * author and batch: the key record parsed again for each post was a tenth
+ * of indexing one, the profile a fifth. */
 json_t *query_post_lean(store_txn_t *txn, const uint8_t id[CPT_ID_LEN]);
 json_t *query_comment_lean(store_txn_t *txn, const uint8_t id[CPT_ID_LEN]);
 

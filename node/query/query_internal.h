@@ -16,11 +16,7 @@ void q_author_extra(store_txn_t *txn, json_t *obj, const uint8_t key[CPT_KEY_LEN
 /* The same for a post view, whose author is "author_key" and "author";
  * returns post (NULL stays NULL). */
 json_t *q_post_extra(store_txn_t *txn, json_t *post);
-/* Only "author_site", from the key record (the lean views of node/search:
- * the profile's parse and the files' second opening of the body were a
- * fifth of indexing a post). */
-void q_author_site(store_txn_t *txn, json_t *obj, const uint8_t key[CPT_KEY_LEN]);
-/* q_post_extra, or with lean set only "author_site". */
+/* q_post_extra, or with lean set post as it is (the lean views). */
 json_t *q_post_extra_as(store_txn_t *txn, json_t *post, int lean);
 /* Appends to out the stored view v of the post under tsid (ts(8) id(32)) in
  * DB_FEED, or in space's DB_SPACE_FEED (space not NULL), as the API shows

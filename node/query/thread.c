@@ -15,8 +15,8 @@
  * store may be old; or not counted by PROTOCOL.md 16.9 on its post, whose
  * place index_post_space gave: where, space). Its text is the newest edit by
  * its own author, as for a post: edits name the comment in "post" and are
- * indexed under it, and in a space count as the comment does. Lean: of its
- * author only "author_site", and no files. */
+ * indexed under it, and in a space count as the comment does. Lean: nothing
+ * of its author but "author" and "author_key", and no files. */
 static json_t *
 s_comment_json(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int where,
                const uint8_t space[CPT_ID_LEN], int lean)
@@ -49,9 +49,7 @@ s_comment_json(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], 
 	              json_object_get(b, "post"), "author", handle, "author_key", khex, "text",
 	              acc.text, "created", (json_int_t)HLC_MS(ev.ts), "edited",
 	              acc.edit_body ? json_integer((json_int_t)HLC_MS(acc.edit_ts)) : json_null());
-	if (c && lean)
-		q_author_site(txn, c, ev.author);
-	else if (c)
+	if (c && !lean)
 		q_author_extra(txn, c, ev.author, handle);
 	if (c && !lean && json_object_get(b, "files") != NULL)
 		json_object_set_new(c, "files",
@@ -169,8 +167,8 @@ query_comments(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const uint8_t *be
 
 /* The view of post id: its feed entry, found by the event's timestamp;
  * a post of a space only when any is set (its reader checked by the
- * caller, query_post_as), from its space's feed. Lean: of its author only
- * "author_site", and no files. */
+ * caller, query_post_as), from its space's feed. Lean: nothing of its
+ * author but "author" and "author_key", and no files. */
 static json_t *
 s_post_view(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int any, int lean)
 {

@@ -174,12 +174,134 @@ s_str(const json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
+/* ------------------------------------------------------------- memos */
+
+/*
+ * A writer's batch, and a reconciliation, read one LMDB snapshot, in which
+ * the same author's home site and the same post's place are derived again
+ * for every post and comment: the key record's JSON parsed once per post
+ * was a tenth of the index's CPU, a post's view parsed again for each of
+ * its comments more. Within a snapshot the answer cannot change, so each
+ * is kept until the next snapshot (s_memo_reset), and the ids derived in a
+ * batch are derived once (a post's comments are derived with it and again
+ * by their own change). A memo only ever skips work that would give the
+ * same row: a full table or a miss derives as before.
+ */
+static void
+s_memo_reset(search_t *s)
+{
+	if (++s->gen == 0) { /* wrapped: no entry of 2^32 snapshots ago counts */
+		memset(s->sites, 0, sizeof(s->sites));
+		memset(s->posts, 0, sizeof(s->posts));
+		if (s->done)
+			memset(s->done, 0, SX_DONE * sizeof(*s->done));
+		s->gen = 1;
+	}
+	s->n_done = 0;
+}
+
+/* The home site of an author (their key record's "site"), as the lean
+ * views do not give it: a new string, or NULL when none. */
+static char *
+s_author_site(search_t *s, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN])
+{
+	sx_site_t *e = &s->sites[(key[0] ^ key[CPT_KEY_LEN - 1]) % SX_SITES];
+	json_t *rec;
+	const char *site;
+	char *out;
+
+	if (e->gen == s->gen && memcmp(e->key, key, CPT_KEY_LEN) == 0)
+		return e->has ? strdup(e->site) : NULL;
+	rec = index_key_info(txn, key);
+	site = json_string_value(json_object_get(rec, "site"));
+	out = s_dup(site);
+	if (site == NULL || strlen(site) < sizeof(e->site)) {
+		e->gen = s->gen;
+		memcpy(e->key, key, CPT_KEY_LEN);
+		e->has = site != NULL;
+		if (site)
+			strcpy(e->site, site);
+	}
+	json_decref(rec);
+	return out;
+}
+
+/* Notes the place of post id in this snapshot: shown (it has a view here),
+ * and its space or NULL. */
+static void
+s_post_note(search_t *s, const uint8_t id[CPT_ID_LEN], int shown, const char *space)
+{
+	sx_post_t *e = &s->posts[(id[0] | (unsigned)id[1] << 8) % SX_POSTS];
+
+	if (space && strlen(space) >= sizeof(e->space))
+		return; /* not a space id: not kept */
+	e->gen = s->gen;
+	memcpy(e->id, id, CPT_ID_LEN);
+	e->shown = shown;
+	e->has_space = space != NULL;
+	if (space)
+		strcpy(e->space, space);
+}
+
+/* The place of post id for its comments' rows: 1 when it has a view here,
+ * with its space (a new string) or NULL into *space; 0 when it has none. */
+static int
+s_post_place(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], char **space)
+{
+	sx_post_t *e = &s->posts[(id[0] | (unsigned)id[1] << 8) % SX_POSTS];
+	json_t *p;
+
+	*space = NULL;
+	if (e->gen == s->gen && memcmp(e->id, id, CPT_ID_LEN) == 0) {
+		if (e->shown && e->has_space)
+			*space = strdup(e->space);
+		return e->shown;
+	}
+	if ((p = query_post_lean(txn, id)) == NULL) {
+		s_post_note(s, id, 0, NULL);
+		return 0;
+	}
+	*space = s_dup(s_str(p, "space"));
+	s_post_note(s, id, 1, s_str(p, "space"));
+	json_decref(p);
+	return 1;
+}
+
+/* Whether id (of kind) was derived already in this batch; when not, it is
+ * marked as derived (when the table has room). */
+static int
+s_done(search_t *s, const uint8_t id[CPT_ID_LEN], uint16_t kind)
+{
+	size_t h;
+	uint64_t x;
+
+	if (s->done == NULL)
+		return 0;
+	memcpy(&x, id, sizeof(x)); /* an id is a hash: its bytes are spread */
+	for (h = (size_t)x & (SX_DONE - 1);; h = (h + 1) & (SX_DONE - 1)) {
+		sx_done_t *e = &s->done[h];
+		if (e->gen != s->gen) {
+			if (s->n_done >= SX_DONE / 2)
+				return 0; /* full enough: derived again, as before */
+			e->gen = s->gen;
+			e->kind = kind;
+			memcpy(e->id, id, CPT_ID_LEN);
+			s->n_done++;
+			return 0;
+		}
+		if (e->kind == kind && memcmp(e->id, id, CPT_ID_LEN) == 0)
+			return 1;
+	}
+}
+
 /* The row of a post or a comment from its view, or 0 with nothing when it
  * is not shown (a comment of a post that is not shown either). 1: a row. */
 static int
-s_derive_text(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint16_t kind, doc_t *d)
+s_derive_text(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint16_t kind, doc_t *d)
 {
 	char hex[CPT_HEX_ID];
+	const char *akey;
+	uint8_t key[CPT_KEY_LEN];
 	json_t *v;
 
 	memset(d, 0, sizeof(*d));
@@ -188,20 +310,19 @@ s_derive_text(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint16_t kind, doc
 	 * member sites), and who may read it is decided at search time
 	 * (search_may_read): the row depends on the events, not on a viewer. */
 	v = kind == EVT_POST ? query_post_lean(txn, id) : query_comment_lean(txn, id);
+	if (kind == EVT_POST)
+		s_post_note(s, id, v != NULL, v ? s_str(v, "space") : NULL);
 	if (v == NULL)
 		return 0;
 	if (kind == EVT_COMMENT) {
 		/* A comment is shown with its post, and is in its post's space. */
 		const char *post = s_str(v, "post");
 		uint8_t pid[CPT_ID_LEN];
-		json_t *p;
 		if (post == NULL || cpt_unhex32(pid, post, strlen(post)) != 0 ||
-		    (p = query_post_lean(txn, pid)) == NULL) {
+		    !s_post_place(s, txn, pid, &d->space)) {
 			json_decref(v);
 			return 0;
 		}
-		d->space = s_dup(s_str(p, "space"));
-		json_decref(p);
 	} else {
 		d->space = s_dup(s_str(v, "space"));
 	}
@@ -210,7 +331,9 @@ s_derive_text(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint16_t kind, doc
 	d->type = kind == EVT_POST ? SX_POST : SX_COMMENT;
 	d->ts = (int64_t)json_integer_value(json_object_get(v, "created"));
 	d->author = s_dup(s_str(v, "author"));
-	d->site = s_dup(s_str(v, "author_site"));
+	akey = s_str(v, "author_key");
+	d->site =
+	    akey && cpt_unhex32(key, akey, strlen(akey)) == 0 ? s_author_site(s, txn, key) : NULL;
 	d->post = kind == EVT_COMMENT ? s_dup(s_str(v, "post")) : NULL;
 	d->body = s_dup(s_str(v, "text"));
 	d->title = NULL;
@@ -553,7 +676,9 @@ s_sync_text(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint16_
 	char key[80], hex[CPT_HEX_ID];
 	int has, rc;
 
-	has = s_derive_text(txn, id, kind, &d);
+	if (s_done(s, id, kind))
+		return 0; /* derived in this batch, from the same snapshot */
+	has = s_derive_text(s, txn, id, kind, &d);
 	cpt_hex32(hex, id);
 	snprintf(key, sizeof(key), "%c%s", kind == EVT_POST ? 'p' : 'c', hex);
 	rc = s_put(s, key, has ? &d : NULL, NULL);
@@ -607,7 +732,8 @@ s_ref_comment(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kin
 	return 0;
 }
 
-static int s_sync_target(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_LEN]);
+static int s_sync_target(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_LEN],
+                         uint16_t known);
 
 static int
 s_by_author(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, void *arg)
@@ -618,13 +744,15 @@ s_by_author(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind,
 	if ((kind == EVT_POST || kind == EVT_COMMENT) && w->rc == 0)
 		w->rc = s_sync_text(w->s, txn, id, kind);
 	else if (kind == EVT_SEALED && w->rc == 0) /* a private space's: as what it opens to */
-		w->rc = s_sync_target(w->s, txn, id);
+		w->rc = s_sync_target(w->s, txn, id, 0);
 	return 0;
 }
 
-/* A post or comment and, for a post, its comments. */
+/* A post or comment and, for a post, its comments. known: the kind of id
+ * when the caller knows it is a clear post or comment (a change of that
+ * kind: the id commits to its kind), else 0. */
 static int
-s_sync_target(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
+s_sync_target(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint16_t known)
 {
 	index_ctx_t ix = {0};
 	struct ref_walk w = {s, 0};
@@ -635,8 +763,15 @@ s_sync_target(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 	/* A sealed event counts as its inner kind when this site opened it;
 	 * a clear one's body is not parsed here (the row's derivation reads
 	 * it once: a parse less per post, jansson being a quarter of the
-	 * indexing's CPU). */
-	rc = index_event(txn, id, &ev);
+	 * indexing's CPU), nor its envelope read when the change says what it
+	 * is (one that is not stored any more derives no row either way). */
+	if (known == EVT_POST || known == EVT_COMMENT) {
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = known;
+		rc = 0;
+	} else {
+		rc = index_event(txn, id, &ev);
+	}
 	if (rc == 0 && ev.kind == EVT_SEALED) {
 		rc = index_event_open(txn, id, &ev, &b);
 		json_decref(b);
@@ -706,10 +841,10 @@ s_sync_space(search_t *s, store_txn_t *txn, const uint8_t space[CPT_ID_LEN])
 		if (index_event_open(txn, ids[i], &ev, &b) != 0)
 			continue;
 		if (ev.kind == EVT_POST || ev.kind == EVT_COMMENT)
-			rc = s_sync_target(s, txn, ids[i]);
+			rc = s_sync_target(s, txn, ids[i], 0);
 		else if (b && (index_hex_field(b, "post", ref) == 0 ||
 		               index_hex_field(b, "target", ref) == 0))
-			rc = s_sync_target(s, txn, ref);
+			rc = s_sync_target(s, txn, ref, 0);
 		json_decref(b);
 	}
 	free(ids);
@@ -772,9 +907,9 @@ s_apply_one(search_t *s, store_txn_t *txn, const sx_change_t *c)
 
 	switch (c->kind) {
 	case EVT_POST:
-	case EVT_COMMENT: return s_sync_target(s, txn, c->id);
+	case EVT_COMMENT: return s_sync_target(s, txn, c->id, c->kind);
 	case EVT_EDIT:
-	case EVT_REDACT: return s_ref(txn, c, ref) ? s_sync_target(s, txn, ref) : 0;
+	case EVT_REDACT: return s_ref(txn, c, ref) ? s_sync_target(s, txn, ref, 0) : 0;
 	case EVT_PROFILE:
 		if (index_event(txn, c->id, &ev) == 0 &&
 		    index_handle_of(txn, ev.author, handle) == 0)
@@ -806,9 +941,9 @@ s_apply_one(search_t *s, store_txn_t *txn, const sx_change_t *c)
 			return 0;
 		json_decref(b);
 		if (ev.kind == EVT_POST || ev.kind == EVT_COMMENT)
-			return s_sync_target(s, txn, c->id);
+			return s_sync_target(s, txn, c->id, 0);
 		if (ev.kind == EVT_EDIT || ev.kind == EVT_REDACT)
-			return s_ref(txn, c, ref) ? s_sync_target(s, txn, ref) : 0;
+			return s_ref(txn, c, ref) ? s_sync_target(s, txn, ref, 0) : 0;
 		return 0;
 	case EVT_SPACE:
 	case EVT_SPACE_MEMBER:
@@ -929,6 +1064,7 @@ s_reconcile(search_t *s, int write, size_t *docs, size_t *wrong, char *err, size
 	}
 	if ((rc = store_read_begin(s->st, &txn)) != 0)
 		goto out;
+	s_memo_reset(s); /* a new snapshot */
 	/* Posts and comments, in time order. */
 	if ((rc = store_cur_open(txn, DB_ORDER, &cur)) != 0)
 		goto out;
@@ -957,7 +1093,7 @@ s_reconcile(search_t *s, int write, size_t *docs, size_t *wrong, char *err, size
 			if (kind != EVT_POST && kind != EVT_COMMENT)
 				continue;
 		}
-		if (s_derive_text(txn, id, kind, &d))
+		if (s_derive_text(s, txn, id, kind, &d))
 			s_recon_doc(&r, d.key, &d);
 		s_doc_clear(&d);
 	}
@@ -1077,6 +1213,7 @@ s_apply(search_t *s, const sx_change_t *c, size_t n)
 	if (store_read_begin(s->st, &txn) != 0)
 		return CPT_EIO;
 	pthread_mutex_lock(&s->wlock);
+	s_memo_reset(s); /* a new snapshot */
 	if (sqlite3_exec(s->w, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
 		rc = CPT_EIO;
 	for (size_t i = 0; rc == 0 && i < n; i++)
@@ -1351,6 +1488,7 @@ s_free(search_t *s)
 		close(s->bfd);
 	free(s->q);
 	free(s->batch);
+	free(s->done);
 	free(s);
 }
 
@@ -1492,7 +1630,8 @@ search_start(search_t *s, node_t *n, char *err, size_t errlen)
 	assert(s != NULL && n != NULL && !s->readonly && !s->started);
 	s->q = malloc(s->qcap * sizeof(*s->q));
 	s->batch = malloc(SX_BATCH * sizeof(*s->batch));
-	if (s->q == NULL || s->batch == NULL) {
+	s->done = calloc(SX_DONE, sizeof(*s->done));
+	if (s->q == NULL || s->batch == NULL || s->done == NULL) {
 		snprintf(err, errlen, "search index: out of memory for the writer's queue");
 		return CPT_ENOMEM;
 	}

@@ -29,41 +29,71 @@ typedef struct sx_change {
 	int has_ref;             /* ref is set */
 } sx_change_t;
 
+/* What one LMDB snapshot (a writer's batch, a reconciliation) derives
+ * again and again, kept for that snapshot only: an entry counts when its
+ * gen is the search's (search.c, s_memo_reset). */
+#define SX_SITES 64   /* authors' home sites (direct-mapped by key) */
+#define SX_POSTS 256  /* posts' places, for their comments (by id) */
+#define SX_DONE  4096 /* ids derived in this batch (open addressing) */
+typedef struct sx_site {
+	uint32_t gen;             /* valid when the search's gen */
+	uint8_t key[CPT_KEY_LEN]; /* the author's key */
+	int has;                  /* a site is known */
+	char site[CPT_HEX_ID];    /* its "site", hex */
+} sx_site_t;
+typedef struct sx_post {
+	uint32_t gen;           /* valid when the search's gen */
+	uint8_t id[CPT_ID_LEN]; /* the post */
+	int shown;              /* it has a view here */
+	int has_space;          /* it is in a space */
+	char space[CPT_HEX_ID]; /* which, hex */
+} sx_post_t;
+typedef struct sx_done {
+	uint32_t gen;           /* taken when the search's gen */
+	uint16_t kind;          /* derived as EVT_POST or EVT_COMMENT */
+	uint8_t id[CPT_ID_LEN]; /* a post or comment derived in this batch */
+} sx_done_t;
+
 struct search {
-	store_t *st;             /* the store (not owned) */
-	node_t *node;            /* listened to, or NULL */
-	char path[4200];         /* dir/search.db */
-	int readonly;            /* SEARCH_READONLY */
-	int as_is;               /* SEARCH_AS_IS: the file is not written */
-	int current;             /* the file was clean at the store\'s sequence when opened */
-	sqlite3 *w;              /* the writer's connection (NULL when read-only) */
-	sqlite3_stmt *stmt[16];  /* its prepared statements (search.c) */
-	pthread_mutex_t wlock;   /* guards w and st */
-	sqlite3 *r[SX_READERS];  /* read connections */
-	int r_busy[SX_READERS];  /* in use */
-	pthread_mutex_t rlock;   /* guards r_busy */
-	pthread_cond_t rcond;    /* a reader came back */
-	pthread_t thread;        /* the writer thread */
-	int started;             /* thread runs */
-	pthread_mutex_t qlock;   /* guards q to q_waits, the backlog, stop, heard, applied */
-	pthread_cond_t qcond;    /* changes queued, or stop */
-	pthread_cond_t qroom;    /* the writer took changes out: room in q */
-	sx_change_t *q;          /* a ring of changes not taken yet, qcap long */
-	size_t qhead, qn, qcap;  /* first, used, slots (the bound / sizeof) */
-	size_t q_peak;           /* most slots ever used at once */
-	uint64_t q_waits;        /* times a commit waited for room */
-	sx_change_t *batch;      /* the writer's batch, SX_BATCH long */
-	int bfd;                 /* the backlog file (dir/search.behind), or -1 */
-	uint64_t b_rd, b_wr;     /* its changes not taken yet: bytes [b_rd, b_wr) */
-	uint64_t spilled;        /* changes ever written to it */
-	size_t drain_max;        /* at close: drained when the backlog is this or less */
-	int held;                /* tests: the writer takes nothing (search_hold) */
-	int stop;                /* the thread ends once q is empty */
-	uint64_t heard, applied; /* changes queued, applied */
-	int need_recon;          /* writer thread: reconcile after this batch */
-	int reconciling;         /* the writer is reconciling the file (qlock) */
-	volatile int quit;       /* search_close: a reconciliation under way gives up */
-	volatile int failed;     /* a change was lost: not clean at close */
+	store_t *st;               /* the store (not owned) */
+	node_t *node;              /* listened to, or NULL */
+	char path[4200];           /* dir/search.db */
+	int readonly;              /* SEARCH_READONLY */
+	int as_is;                 /* SEARCH_AS_IS: the file is not written */
+	int current;               /* the file was clean at the store\'s sequence when opened */
+	sqlite3 *w;                /* the writer's connection (NULL when read-only) */
+	sqlite3_stmt *stmt[16];    /* its prepared statements (search.c) */
+	pthread_mutex_t wlock;     /* guards w and st */
+	sqlite3 *r[SX_READERS];    /* read connections */
+	int r_busy[SX_READERS];    /* in use */
+	pthread_mutex_t rlock;     /* guards r_busy */
+	pthread_cond_t rcond;      /* a reader came back */
+	pthread_t thread;          /* the writer thread */
+	int started;               /* thread runs */
+	pthread_mutex_t qlock;     /* guards q to q_waits, the backlog, stop, heard, applied */
+	pthread_cond_t qcond;      /* changes queued, or stop */
+	pthread_cond_t qroom;      /* the writer took changes out: room in q */
+	sx_change_t *q;            /* a ring of changes not taken yet, qcap long */
+	size_t qhead, qn, qcap;    /* first, used, slots (the bound / sizeof) */
+	size_t q_peak;             /* most slots ever used at once */
+	uint64_t q_waits;          /* times a commit waited for room */
+	sx_change_t *batch;        /* the writer's batch, SX_BATCH long */
+	int bfd;                   /* the backlog file (dir/search.behind), or -1 */
+	uint64_t b_rd, b_wr;       /* its changes not taken yet: bytes [b_rd, b_wr) */
+	uint64_t spilled;          /* changes ever written to it */
+	size_t drain_max;          /* at close: drained when the backlog is this or less */
+	int held;                  /* tests: the writer takes nothing (search_hold) */
+	int stop;                  /* the thread ends once q is empty */
+	uint64_t heard, applied;   /* changes queued, applied */
+	int need_recon;            /* writer thread: reconcile after this batch */
+	int reconciling;           /* the writer is reconciling the file (qlock) */
+	volatile int quit;         /* search_close: a reconciliation under way gives up */
+	volatile int failed;       /* a change was lost: not clean at close */
+	uint32_t gen;              /* the snapshot the memos below hold (wlock) */
+	sx_site_t sites[SX_SITES]; /* authors' sites in this snapshot */
+	sx_post_t posts[SX_POSTS]; /* posts' places in this snapshot */
+	sx_done_t *done;           /* SX_DONE slots, or NULL: ids derived in this batch */
+	size_t n_done;             /* slots taken in this batch */
 };
 
 /* Opens path with its own connection. 0 or CPT_EIO with a message. */

@@ -522,6 +522,90 @@ test_rebuild_equals_live(void **state)
 		fail_msg("reopen: %s", err);
 }
 
+/* One batch of the writer (held while everything is published) reads one
+ * snapshot, in which an author's site, a post's place and a row derived
+ * once serve every change that needs them again (search.c, "memos"): the
+ * index it makes equals the one rebuilt from the store. Posts with
+ * comments by both authors, a comment on a post redacted in the same
+ * batch, edits of a post and of a comment, comments on posts of another
+ * batch (one redacted in this one), and a profile. */
+static void
+test_one_batch_equals_rebuild(void **state)
+{
+	struct fx *f = *state;
+	char hex[CPT_HEX_ID], chex[CPT_HEX_ID], old[CPT_HEX_ID], gone[CPT_HEX_ID], path[128],
+	    other[128], err[1024], *a, *b;
+	uint8_t p[CPT_ID_LEN], c[CPT_ID_LEN];
+	search_t *s2 = NULL;
+	size_t docs, wrong;
+
+	s_pub(f, f->alice, EVT_POST, json_pack("{s:s}", "text", "un ancien message"), p);
+	cpt_hex32(old, p);
+	s_pub(f, f->bob, EVT_POST, json_pack("{s:s}", "text", "bientôt retiré"), p);
+	cpt_hex32(gone, p);
+	s_pub(f, f->alice, EVT_COMMENT, json_pack("{s:s, s:s}", "post", gone, "text", "vu"), NULL);
+	s_settle(f); /* a batch before: the place of gone was read then */
+	search_hold(f->s, 1);
+	/* A comment on a post, then the post's redaction: no row for either
+	 * (a place remembered from the batch before would give one). */
+	s_pub(f, f->alice, EVT_COMMENT,
+	      json_pack("{s:s, s:s}", "post", gone, "text", "plus valable"), NULL);
+	s_pub(f, f->bob, EVT_REDACT, json_pack("{s:s}", "target", gone), NULL);
+	for (int i = 0; i < 24; i++) {
+		char text[80];
+		const key_sign_t *by = i % 2 ? f->alice : f->bob;
+		snprintf(text, sizeof(text), "livraison %d du quai numéro %d", i, i * 3);
+		s_pub(f, by, EVT_POST, json_pack("{s:s}", "text", text), p);
+		cpt_hex32(hex, p);
+		s_pub(f, f->alice, EVT_COMMENT,
+		      json_pack("{s:s, s:s}", "post", hex, "text", "reçu au quai, merci"), c);
+		cpt_hex32(chex, c);
+		s_pub(f, f->bob, EVT_COMMENT,
+		      json_pack("{s:s, s:s}", "post", hex, "text", "colis abîmé"), NULL);
+		if (i % 4 == 1)
+			s_pub(f, f->alice, EVT_EDIT,
+			      json_pack("{s:s, s:s}", "post", chex, "text", "reçu au hangar"),
+			      NULL);
+		if (i % 4 == 2)
+			s_pub(f, by, EVT_EDIT,
+			      json_pack("{s:s, s:s}", "post", hex, "text", "livraison reportée"),
+			      NULL);
+		if (i % 5 == 0)
+			s_pub(f, by, EVT_REDACT, json_pack("{s:s}", "target", hex), NULL);
+		if (i % 6 == 0)
+			s_pub(f, f->bob, EVT_COMMENT,
+			      json_pack("{s:s, s:s}", "post", old, "text", "toujours valable"),
+			      NULL);
+	}
+	s_pub(f, f->bob, EVT_PROFILE, json_pack("{s:{s:s}}", "fields", "name", "Bob Martin"), NULL);
+	assert_int_equal(search_backlog(f->s), 96); /* one batch (SX_BATCH is 2,000) */
+	search_hold(f->s, 0);
+	s_settle(f);
+	assert_int_equal(search_verify(f->s, &docs, &wrong, err, sizeof(err)), 0);
+	assert_int_equal(wrong, 0);
+	assert_int_equal(s_count(f, "hangar", "posts", NULL, NULL, 0), 5);
+	assert_int_equal(s_count(f, "toujours", "posts", NULL, NULL, 0), 4);
+	assert_int_equal(s_count(f, "valable", "posts", NULL, NULL, 0), 4);
+	assert_int_equal(s_count(f, "retiré", "posts", NULL, NULL, 0), 0);
+	search_close(&f->s);
+	snprintf(path, sizeof(path), "%s/search.db", f->data);
+	snprintf(other, sizeof(other), "%s/rebuilt", f->dir);
+	assert_int_equal(mkdir(other, 0700), 0);
+	if (search_open(&s2, node_store(f->n), other, SEARCH_REBUILD_AT_OPEN, err, sizeof(err)) !=
+	    0)
+		fail_msg("rebuild: %s", err);
+	search_close(&s2);
+	snprintf(other, sizeof(other), "%s/rebuilt/search.db", f->dir);
+	a = s_dump(path);
+	b = s_dump(other);
+	assert_true(strlen(a) > 5000);
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+	if (search_open(&f->s, node_store(f->n), f->data, 0, err, sizeof(err)) != 0)
+		fail_msg("reopen: %s", err);
+}
+
 /* A file behind its store (events stored while no index was open, as
  * after a crash) is brought up to it at open; verify sees a wrong row. */
 static void
@@ -832,6 +916,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_filters_and_directory, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_redaction, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rebuild_equals_live, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_one_batch_equals_rebuild, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_catch_up_and_verify, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_catch_up_later, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stop_before_catch_up, setup, teardown),
