@@ -402,9 +402,9 @@ acct_backup_load(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t *ts)
 		return NULL;
 	if (ts)
 		*ts = t;
-	if (store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v) != 0 ||
-	    evt_decode(&ev, v.data, v.len, EVT_MAX_BODY) != 0 || ev.body == NULL ||
-	    ev.kind != EVT_KEY_BACKUP || memcmp(ev.author, key, CPT_KEY_LEN) != 0)
+	if (index_env_get(txn, id, &v) != 0 || evt_decode(&ev, v.data, v.len, EVT_MAX_BODY) != 0 ||
+	    ev.body == NULL || ev.kind != EVT_KEY_BACKUP ||
+	    memcmp(ev.author, key, CPT_KEY_LEN) != 0)
 		return NULL;
 	/* Parsed (copied) before the transaction ends. */
 	return json_loadb((const char *)ev.body, ev.body_len, 0, NULL);

@@ -491,20 +491,35 @@ s_seed_clear_fn(store_txn_t *txn, void *arg)
  * has the tail to fetch. Refuses a store that already holds events and a
  * backup of another federation.
  */
+/* Whether the first envelope of a seed names this federation. */
+struct seed_fed {
+	const uint8_t *fed; /* this federation */
+	int same;           /* 1 yes, 0 no, -1 no envelope */
+};
+
+static int
+s_seed_fed(void *arg, const uint8_t *id, const store_val_t *env)
+{
+	struct seed_fed *sf = arg;
+
+	(void)id;
+	sf->same = env->len >= EVT_FIXED_LEN &&
+	           memcmp((const uint8_t *)env->data + 4, sf->fed, CPT_FED_LEN) == 0;
+	return 1; /* one is enough */
+}
+
 static int
 s_seed(const opts_t *o, const uint8_t fed[CPT_FED_LEN])
 {
 	char from[4200], to[4200], err[1024];
 	store_t *st = NULL;
 	store_txn_t *txn;
-	store_cur_t *cur;
-	store_val_t k, v;
 	size_t have = 0;
 	int same = -1;
 
 	if (index_store_open(&st, o->dir, 1, err, sizeof(err)) == 0) {
 		if (store_read_begin(st, &txn) == 0) {
-			have = store_count(txn, DB_EVENTS);
+			have = index_env_count(txn);
 			store_read_end(st, &txn);
 		}
 		store_close(&st);
@@ -532,12 +547,10 @@ s_seed(const opts_t *o, const uint8_t fed[CPT_FED_LEN])
 	}
 	/* Every event of the seed must belong to this federation: check one. */
 	if (store_read_begin(st, &txn) == 0) {
-		if (store_cur_open(txn, DB_EVENTS, &cur) == 0) {
-			if (store_cur_get(cur, &k, &v, STORE_FIRST) == 0 && v.len >= EVT_FIXED_LEN)
-				same = memcmp((uint8_t *)v.data + 4, fed, CPT_FED_LEN) == 0;
-			store_cur_close(&cur);
-		}
-		have = store_count(txn, DB_EVENTS);
+		struct seed_fed sf = {fed, -1};
+		if (index_env_each(txn, s_seed_fed, &sf) >= 0)
+			same = sf.same;
+		have = index_env_count(txn);
 		store_read_end(st, &txn);
 	}
 	if (same != 1 || store_write(st, s_seed_clear_fn, NULL) != 0) {

@@ -297,7 +297,7 @@ cmd_status(opts_t *o)
 	       node_cfg(n)->http);
 	printf("listen:    %s\n", node_cfg(n)->listen);
 	printf("root key:  %s\n", fpr);
-	printf("events:    %zu\n", store_count(txn, DB_EVENTS));
+	printf("events:    %zu\n", index_env_count(txn));
 	printf("posts:     %zu\n", store_count(txn, DB_FEED));
 	printf("users:     %zu\n", store_count(txn, DB_HANDLES));
 	printf("pending:   %zu\n", store_count(txn, DB_PENDING));

@@ -483,7 +483,7 @@ cmd_export(opts_t *o)
 
 		/* Every event of the order index is stored and decodes: one that
 		 * does not is counted and reported, never skipped in silence. */
-		if (k.len != 40 || store_get(txn, DB_EVENTS, idk.data, idk.len, &ev) != 0 ||
+		if (k.len != 40 || index_env_get(txn, idk.data, &ev) != 0 ||
 		    evt_decode(&e, ev.data, ev.len, EVT_MAX_BODY) != 0) {
 			unreadable++;
 			continue;

@@ -45,7 +45,7 @@ typedef struct ingest_ctx {
 	uint32_t max_body;         /* body cap */
 	uint32_t max_pending;      /* pending cap */
 	uint64_t now_ms;           /* wall clock for the drift check, 0 = read it */
-	int reindexing;            /* events are already in DB_EVENTS: rebuilding views */
+	int reindexing;            /* events are stored already: rebuilding views */
 	json_t *const *bodies;     /* for one ingest_txn call: bodies[i] parsed by the pool
 	                              (vpool_verify), or NULL: parsed here; borrowed */
 	const uint8_t *verified;   /* for one ingest_txn call: verified[i] set when a

@@ -166,8 +166,7 @@ int ev_is_redacted(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t id[CPT_ID_
 int ev_redact_apply(ingest_ctx_t *ctx, store_txn_t *txn, const index_ev_t *e, int depth);
 int ev_redact_remove(ingest_ctx_t *ctx, store_txn_t *txn, const index_ev_t *e);
 
-/* reindex.c: every event id of db (DB_EVENTS, or DB_PENDING whose keys end
- * with the id) with its timestamp, sorted: full events in (timestamp, id)
+/* reindex.c: every stored event's id with its timestamp, sorted: full events in (timestamp, id)
  * order, then bodiless (redacted) ones, which are taken back only once
  * their redaction is known, and a redaction is usually newer than what it
  * erases. *out is malloc'd (free it, on failure too). 0 or an error. */
@@ -176,6 +175,6 @@ typedef struct ev_tsid {
 	uint8_t id[CPT_ID_LEN]; /* its id */
 	int bare;               /* stored without its body */
 } ev_tsid_t;
-int ev_collect(store_txn_t *txn, enum store_db db, ev_tsid_t **out, size_t *n) CPT_WUR;
+int ev_collect(store_txn_t *txn, ev_tsid_t **out, size_t *n) CPT_WUR;
 
 #endif

@@ -49,7 +49,7 @@ s_note_later(ingest_ctx_t *ctx, const evt_t *ev, const ingest_res_t *res)
 }
 
 /* Refuses the event with rc and rule (res->why may already say why). While
- * reindexing the event is in DB_EVENTS and must leave it, as it would never
+ * reindexing the event is stored and must leave it, as it would never
  * have been stored. Returns 0 or a store error. */
 static int
 s_refuse(ingest_ctx_t *ctx, store_txn_t *txn, ingest_res_t *res, int rc, const char *rule,
@@ -64,7 +64,7 @@ s_refuse(ingest_ctx_t *ctx, store_txn_t *txn, ingest_res_t *res, int rc, const c
 		snprintf(res->why, sizeof(res->why), "%s", why);
 	if (!ctx->reindexing)
 		return 0;
-	drc = store_del(txn, DB_EVENTS, res->id, CPT_ID_LEN);
+	drc = index_env_del(txn, res->id);
 	return drc == CPT_ENOTFOUND ? 0 : drc;
 }
 
@@ -110,7 +110,7 @@ s_verdict_why(const char *rule)
 
 /* Keeps the event (pending, held or aside) and says so in res. A new
  * arrival (depth 0, not reindexing) counts against max_pending. While
- * reindexing it leaves DB_EVENTS first. 0 or a store error. */
+ * reindexing it leaves the envelopes first. 0 or a store error. */
 static int
 s_keep(ingest_ctx_t *ctx, store_txn_t *txn, const evt_t *ev, ingest_res_t *res,
        const ev_verdict_t *v, int depth)
@@ -118,7 +118,7 @@ s_keep(ingest_ctx_t *ctx, store_txn_t *txn, const evt_t *ev, ingest_res_t *res,
 	int rc = 0;
 
 	if (ctx->reindexing) {
-		rc = store_del(txn, DB_EVENTS, res->id, CPT_ID_LEN);
+		rc = index_env_del(txn, res->id);
 		rc = rc == CPT_ENOTFOUND ? 0 : rc;
 	}
 	if (rc == 0)
@@ -185,7 +185,6 @@ ev_ingest_one(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *buf, size_t le
 	const uint8_t *refp = NULL;
 	const char *never;
 	ev_verdict_t v;
-	store_val_t sv;
 	char rule[40];
 	int rc, redacted = 0, has_iref = 0, code;
 	uint64_t now = ctx->now_ms ? ctx->now_ms : hlc_wall_ms();
@@ -211,7 +210,7 @@ ev_ingest_one(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *buf, size_t le
 	 * (store_put_new) catches the rest. An event kept without being
 	 * admitted answers the code of its state, unchanged. */
 	if (!ctx->reindexing && !preverified) {
-		rc = store_get(txn, DB_EVENTS, res->id, CPT_ID_LEN, &sv);
+		rc = index_env_ts(txn, res->id, NULL);
 		if (rc == 0) {
 			res->rc = CPT_EEXIST;
 			return 0;
@@ -319,10 +318,8 @@ ev_ingest_one(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *buf, size_t le
 	if (ev.body == NULL ||
 	    (event_redactable(ev.kind) && ev_is_redacted(ctx, txn, res->id, ev.author)))
 		redacted = 1;
-	rc = ctx->reindexing ? store_put(txn, DB_EVENTS, res->id, CPT_ID_LEN, ev.raw,
-	                                 redacted ? EVT_FIXED_LEN : ev.raw_len)
-	                     : store_put_new(txn, DB_EVENTS, res->id, CPT_ID_LEN, ev.raw,
-	                                     redacted ? EVT_FIXED_LEN : ev.raw_len);
+	rc = index_env_put(txn, res->id, ev.raw, redacted ? EVT_FIXED_LEN : ev.raw_len,
+	                   ctx->reindexing ? 0 : INDEX_ENV_NEW);
 	if (rc == CPT_EEXIST) {
 		json_decref(body);
 		res->rc = CPT_EEXIST;
@@ -366,7 +363,7 @@ ev_remove(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uin
 
 	if (keep)
 		*keep = NULL;
-	if ((rc = store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &mv)) != 0)
+	if ((rc = index_env_get(txn, id, &mv)) != 0)
 		return rc;
 	raw_len = mv.len;
 	if ((raw = malloc(raw_len)) == NULL)
@@ -378,7 +375,7 @@ ev_remove(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uin
 	}
 	body = index_body(&ev);
 	has_ref = body && ev_ref_of(&ev, body, ref, 1);
-	rc = store_del(txn, DB_EVENTS, id, CPT_ID_LEN);
+	rc = index_env_del(txn, id);
 	if (rc == 0)
 		rc = index_base_del(&ctx->ix, txn, &ev, id, has_ref ? ref : NULL);
 	if (rc == 0) {

@@ -51,12 +51,12 @@ s_strip_body(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 {
 	store_val_t v;
 	uint8_t fixed[EVT_FIXED_LEN];
-	int rc = store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v);
+	int rc = index_env_get(txn, id, &v);
 
 	if (rc != 0 || v.len <= EVT_FIXED_LEN)
 		return rc == CPT_ENOTFOUND ? 0 : rc;
 	memcpy(fixed, v.data, EVT_FIXED_LEN);
-	return store_put(txn, DB_EVENTS, id, CPT_ID_LEN, fixed, sizeof(fixed));
+	return index_env_put(txn, id, fixed, sizeof(fixed), 0);
 }
 
 /* A redaction came (its tombstone is recorded): erase the target if it is
@@ -112,7 +112,7 @@ ev_redact_remove(ingest_ctx_t *ctx, store_txn_t *txn, const index_ev_t *e)
 
 	if (target == NULL)
 		return 0;
-	rc = store_get(txn, DB_EVENTS, target, CPT_ID_LEN, &v);
+	rc = index_env_get(txn, target, &v);
 	if (rc != 0)
 		return rc == CPT_ENOTFOUND ? 0 : rc;
 	if (v.len != EVT_FIXED_LEN || evt_decode(&t, v.data, v.len, EVT_MAX_BODY) != 0 ||

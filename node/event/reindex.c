@@ -22,40 +22,49 @@ s_cmp(const void *a, const void *b)
 	return store_cmp_tsid(x->ts, x->id, y->ts, y->id);
 }
 
-int
-ev_collect(store_txn_t *txn, enum store_db db, ev_tsid_t **out, size_t *n)
+/* What ev_collect gathers. */
+struct collect {
+	ev_tsid_t *out; /* the array */
+	size_t n, cap;  /* its length and capacity */
+};
+
+static int
+s_collect(void *arg, const uint8_t *id, const store_val_t *v)
 {
-	store_cur_t *cur;
-	store_val_t k, v;
-	size_t cap = 1024;
+	struct collect *c = arg;
+
+	if (id == NULL || v->len < EVT_FIXED_LEN)
+		return 0;
+	if (c->n == c->cap) {
+		ev_tsid_t *bigger = realloc(c->out, 2 * c->cap * sizeof(*c->out));
+		if (bigger == NULL)
+			return CPT_ENOMEM;
+		c->out = bigger;
+		c->cap *= 2;
+	}
+	c->out[c->n].ts = store_env_ts(v->data);
+	c->out[c->n].bare = v->len == EVT_FIXED_LEN;
+	memcpy(c->out[c->n].id, id, CPT_ID_LEN);
+	c->n++;
+	return 0;
+}
+
+int
+ev_collect(store_txn_t *txn, ev_tsid_t **out, size_t *n)
+{
+	struct collect c = {NULL, 0, 1024};
 	int rc;
 
 	*n = 0;
-	if ((*out = malloc(cap * sizeof(**out))) == NULL)
+	if ((c.out = malloc(c.cap * sizeof(*c.out))) == NULL) {
+		*out = NULL;
 		return CPT_ENOMEM;
-	if ((rc = store_cur_open(txn, db, &cur)) != 0)
-		return rc;
-	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
-	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
-		if (v.len < EVT_FIXED_LEN || k.len < CPT_ID_LEN)
-			continue;
-		if (*n == cap) {
-			ev_tsid_t *bigger = realloc(*out, 2 * cap * sizeof(**out));
-			if (bigger == NULL) {
-				store_cur_close(&cur);
-				return CPT_ENOMEM;
-			}
-			*out = bigger;
-			cap *= 2;
-		}
-		(*out)[*n].ts = store_env_ts(v.data);
-		(*out)[*n].bare = v.len == EVT_FIXED_LEN;
-		memcpy((*out)[*n].id, (uint8_t *)k.data + k.len - CPT_ID_LEN, CPT_ID_LEN);
-		(*n)++;
 	}
-	store_cur_close(&cur);
+	rc = index_env_each(txn, s_collect, &c);
+	*out = c.out;
+	*n = c.n;
 	qsort(*out, *n, sizeof(**out), s_cmp);
-	return rc == CPT_ENOTFOUND ? 0 : rc;
+	return rc;
 }
 
 struct reindex {
@@ -128,7 +137,7 @@ s_reindex_fn(store_txn_t *txn, void *arg)
 	index_spaces_cache_clear(&r->ctx->ix); /* a retried transaction folds afresh */
 	if ((rc = index_drop_all(txn)) != 0)
 		return rc;
-	if ((rc = ev_collect(txn, DB_EVENTS, &all, &n)) != 0) {
+	if ((rc = ev_collect(txn, &all, &n)) != 0) {
 		free(all);
 		return rc;
 	}
@@ -139,7 +148,7 @@ s_reindex_fn(store_txn_t *txn, void *arg)
 		ingest_res_t res;
 		const uint8_t *b;
 
-		if (store_get(txn, DB_EVENTS, all[i].id, CPT_ID_LEN, &v) != 0)
+		if (index_env_get(txn, all[i].id, &v) != 0)
 			continue; /* purged by a revocation met earlier in this rebuild */
 		len = v.len;
 		if ((copy = malloc(len)) == NULL) {

@@ -18,9 +18,9 @@
 struct rebuild {
 	store_t *from;     /* the store checked */
 	ingest_ctx_t *ctx; /* context on the scratch store */
-	ev_tsid_t *ids;    /* DB_EVENTS pass: events to ingest, in order */
+	ev_tsid_t *ids;    /* envelopes pass: events to ingest, in order */
 	size_t n, at;      /* how many, next one */
-	enum store_db db;  /* DB_EVENTS, or DB_PENDING walked in key order */
+	enum store_db db;  /* DB_META for the envelopes, or DB_PENDING walked in key order */
 	uint8_t after[64]; /* DB_PENDING pass: resume after this key */
 	int has_after;     /* after is set */
 	uint8_t last[64];  /* the last pending key this transaction took */
@@ -82,7 +82,7 @@ s_rebuild_fn(store_txn_t *txn, void *arg)
 		const uint8_t *p;
 		size_t len;
 
-		if (store_get(rtxn, DB_EVENTS, b->ids[i].id, CPT_ID_LEN, &v) != 0)
+		if (index_env_get(rtxn, b->ids[i].id, &v) != 0)
 			continue;
 		p = v.data;
 		len = v.len;
@@ -179,14 +179,42 @@ s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 	return remove(path);
 }
 
+/* Step 1 of verify: each stored envelope decodes, verifies, and is stored
+ * as the envelope of its own id. */
+struct check1 {
+	ingest_ctx_t *ctx; /* the federation */
+	size_t *n;         /* envelopes read */
+	size_t *bad;       /* of them, those that fail */
+};
+
+static int
+s_check1(void *arg, const uint8_t *id, const store_val_t *v)
+{
+	struct check1 *c = arg;
+	evt_t e;
+	uint8_t mine[CPT_ID_LEN];
+
+	(*c->n)++;
+	if (id == NULL || evt_decode(&e, v->data, v->len, EVT_MAX_BODY) != 0 ||
+	    evt_verify(&e, c->ctx->fed) != 0 ||
+	    (evt_id(mine, &e), memcmp(mine, id, CPT_ID_LEN) != 0)) {
+		char hex[CPT_HEX_ID];
+		if (id)
+			cpt_hex32(hex, id);
+		else
+			snprintf(hex, sizeof(hex), "(bad key)");
+		fprintf(stderr, "verify: event %s does not verify\n", hex);
+		(*c->bad)++;
+	}
+	return 0;
+}
+
 int
 event_verify(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 {
 	store_t *st = ctx->st, *scratch = NULL;
 	char tmp[4200];
 	store_txn_t *txn = NULL, *t2 = NULL;
-	store_cur_t *cur;
-	store_val_t k, v;
 	size_t bad = 0, diffs = 0;
 	ingest_ctx_t sc;
 	ev_tsid_t *ids = NULL;
@@ -200,25 +228,10 @@ event_verify(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot read the store");
 		return CPT_EIO;
 	}
-	if (store_cur_open(txn, DB_EVENTS, &cur) == 0) {
-		for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
-		     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
-			evt_t e;
-			uint8_t id[CPT_ID_LEN];
-			(*n_events)++;
-			if (evt_decode(&e, v.data, v.len, EVT_MAX_BODY) != 0 ||
-			    evt_verify(&e, ctx->fed) != 0 || k.len != CPT_ID_LEN ||
-			    (evt_id(id, &e), memcmp(id, k.data, CPT_ID_LEN) != 0)) {
-				char hex[CPT_HEX_ID];
-				if (k.len == CPT_ID_LEN)
-					cpt_hex32(hex, k.data);
-				else
-					snprintf(hex, sizeof(hex), "(bad key)");
-				fprintf(stderr, "verify: event %s does not verify\n", hex);
-				bad++;
-			}
-		}
-		store_cur_close(&cur);
+	{
+		struct check1 c1 = {ctx, n_events, &bad};
+		if (index_env_each(txn, s_check1, &c1) != 0)
+			bad++; /* the walk stopped: not every event was read */
 	}
 	store_read_end(st, &txn);
 	if (bad) {
@@ -254,12 +267,12 @@ event_verify(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 	sc.max_pending = UINT32_MAX;
 	rc = 0;
 	{
-		struct rebuild b = {.from = st, .ctx = &sc, .db = DB_EVENTS};
+		struct rebuild b = {.from = st, .ctx = &sc, .db = DB_META};
 		/* One snapshot for the rebuild and the comparison (below). */
 		if (store_read_begin(st, &txn) != 0)
 			rc = CPT_EIO;
 		else
-			rc = ev_collect(txn, DB_EVENTS, &ids, &n);
+			rc = ev_collect(txn, &ids, &n);
 		b.snap = txn;
 		b.ids = ids;
 		b.n = n;
@@ -282,12 +295,15 @@ event_verify(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 	if (rc == 0 && txn != NULL) {
 		if (store_read_begin(scratch, &t2) == 0) {
 			/* Every index of the registry, then what is not derived. */
-			static const enum store_db also[] = {DB_EVENTS, DB_PENDING, DB_PENDING_IDS};
-			size_t nr;
+			static const enum store_db also[] = {DB_PENDING, DB_PENDING_IDS};
+			size_t nr, ne;
 			const index_def_t *reg = index_registry(&nr);
+			const enum store_db *env = index_env_dbs(&ne);
 			for (size_t i = 0; i < nr; i++)
 				for (size_t j = 0; j < reg[i].n_dbs; j++)
 					diffs += s_diff(txn, t2, reg[i].dbs[j]);
+			for (size_t i = 0; i < ne; i++)
+				diffs += s_diff(txn, t2, env[i]);
 			for (size_t i = 0; i < sizeof(also) / sizeof(also[0]); i++)
 				diffs += s_diff(txn, t2, also[i]);
 			store_read_end(scratch, &t2);

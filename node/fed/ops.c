@@ -23,14 +23,13 @@ s_has(void *ctx, const uint8_t id[CPT_ID_LEN])
 {
 	store_t *st = s_store(ctx);
 	store_txn_t *txn;
-	store_val_t v;
 	int found;
 
 	if (store_read_begin(st, &txn) != 0)
 		return 1; /* cannot tell: do not ask for it now */
 	/* Or waiting for its author's certificate: asking again would only
 	 * bring the same bytes back at every reconciliation. */
-	found = store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v) == 0 || index_is_pending(txn, id);
+	found = index_env_ts(txn, id, NULL) == 0 || index_is_pending(txn, id);
 	store_read_end(st, &txn);
 	return found;
 }
@@ -45,7 +44,7 @@ s_get(void *ctx, const uint8_t id[CPT_ID_LEN], size_t *len)
 
 	if (store_read_begin(st, &txn) != 0)
 		return NULL;
-	if (store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v) == 0 && (copy = malloc(v.len))) {
+	if (index_env_get(txn, id, &v) == 0 && (copy = malloc(v.len))) {
 		memcpy(copy, v.data, v.len);
 		*len = v.len;
 	}
@@ -65,8 +64,7 @@ s_get_many(void *ctx, const uint8_t (*ids)[CPT_ID_LEN], size_t n, uint8_t **out,
 	if (store_read_begin(st, &txn) != 0)
 		return;
 	for (size_t i = 0; i < n; i++)
-		if (store_get(txn, DB_EVENTS, ids[i], CPT_ID_LEN, &v) == 0 &&
-		    (out[i] = malloc(v.len)) != NULL) {
+		if (index_env_get(txn, ids[i], &v) == 0 && (out[i] = malloc(v.len)) != NULL) {
 			memcpy(out[i], v.data, v.len);
 			len[i] = v.len;
 		}

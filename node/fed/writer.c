@@ -297,12 +297,11 @@ fed_put(void *ctx, sync_put_t *job)
 	if (!look || store_read_begin(st, &txn) != 0)
 		txn = NULL;
 	for (size_t i = 0; i < n; i++) {
-		store_val_t v;
 		memset(job->ids[i], 0, CPT_ID_LEN);
 		job->rc[i] = CPT_EEXIST;
 		if (txn && job->len[i] >= EVT_FIXED_LEN) {
 			evt_id_raw(job->ids[i], job->buf[i]);
-			if (store_get(txn, DB_EVENTS, job->ids[i], CPT_ID_LEN, &v) == 0) {
+			if (index_env_ts(txn, job->ids[i], NULL) == 0) {
 				dups++;
 				continue;
 			}

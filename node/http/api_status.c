@@ -30,7 +30,7 @@ api_status(http_req_t *r)
 	j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "site", h->site, "version",
 	              HTTP_VERSION_STR, "uptime_s",
 	              (json_int_t)((hlc_wall_ms() - ns.started_ms) / 1000), "events",
-	              (json_int_t)store_count(txn, DB_EVENTS), "posts",
+	              (json_int_t)index_env_count(txn), "posts",
 	              (json_int_t)store_count(txn, DB_FEED), "users",
 	              (json_int_t)store_count(txn, DB_HANDLES), "pending",
 	              (json_int_t)store_count(txn, DB_PENDING), "store_bytes",
@@ -75,7 +75,7 @@ api_metrics(http_req_t *r)
 
 	node_stats(h->node, &ns);
 	if (store_read_begin(h->st, &txn) == 0) {
-		events = store_count(txn, DB_EVENTS);
+		events = index_env_count(txn);
 		pending = store_count(txn, DB_PENDING);
 		bytes = store_bytes(h->st);
 		have_bc = query_blob_counts(txn, h->bs, &bc) == 0;

@@ -13,7 +13,7 @@ int
 index_event(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev)
 {
 	store_val_t v;
-	int rc = store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v);
+	int rc = index_env_get(txn, id, &v);
 
 	if (rc != 0)
 		return rc;

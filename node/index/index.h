@@ -154,6 +154,42 @@ int index_removed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WU
 /* Empties every database of the registry (before a reindex). */
 int index_drop_all(store_txn_t *txn) CPT_WUR;
 
+/* ------------------------------------------ envelopes (envelopes.c) */
+
+/* The envelopes of admitted events are read and written only through
+ * these: their layout in the store is envelopes.c's (docs/ARCHITECTURE.md,
+ * "Store"). An envelope and whatever finds it by id change in the caller's
+ * transaction, together. */
+
+/* The stored envelope of id into *out (borrowed, as store_val_t says: until
+ * the end of the transaction or the next write to the envelopes). 0,
+ * CPT_ENOTFOUND or a store error. */
+int index_env_get(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], store_val_t *out) CPT_WUR;
+/* Is id stored? 0 (*ts, when not NULL, gets its timestamp), CPT_ENOTFOUND
+ * or a store error. Cheaper than index_env_get where only that matters. */
+int index_env_ts(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint64_t *ts) CPT_WUR;
+/* Stores env (len >= EVT_FIXED_LEN bytes, copied; its timestamp is read
+ * from its header) as the envelope of id. flags INDEX_ENV_NEW: CPT_EEXIST,
+ * nothing written, when id is stored already; 0: replaces it (a redaction
+ * keeping the header, a reindex). 0, CPT_EINVAL (too short), CPT_EMAPFULL
+ * (give it back to store_write) or a store error. */
+#define INDEX_ENV_NEW 1
+int index_env_put(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const void *env, size_t len,
+                  int flags) CPT_WUR;
+/* Deletes the envelope of id; 0 also when it was not there. */
+int index_env_del(store_txn_t *txn, const uint8_t id[CPT_ID_LEN]) CPT_WUR;
+/* The databases that hold the envelopes (verify compares them with a
+ * rebuild's); *n gets how many. Static. */
+const enum store_db *index_env_dbs(size_t *n);
+/* How many envelopes are stored (0 on an error). */
+size_t index_env_count(store_txn_t *txn);
+/* Calls fn(arg, id, env) on each stored envelope in the store's order; id
+ * is NULL when the entry's key is not an id (a damaged store), and both
+ * are borrowed for the call. A nonzero return stops the walk and is
+ * returned; else 0 or the cursor's error. */
+typedef int (*index_env_fn)(void *arg, const uint8_t *id, const store_val_t *env);
+int index_env_each(store_txn_t *txn, index_env_fn fn, void *arg) CPT_WUR;
+
 /* -------------------------------------------- base indexes (base.c) */
 
 /* The stored event id, decoded into ev (borrowed from the transaction; its

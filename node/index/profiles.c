@@ -17,13 +17,13 @@ const char *const index_profile_fields[] = {"name",     "title", "department", "
 static int
 s_collect_ev(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, void *arg)
 {
-	store_val_t v;
+	uint64_t ts;
 	char hex[CPT_HEX_ID];
 
-	if (store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v) != 0 || v.len < EVT_FIXED_LEN)
+	if (index_env_ts(txn, id, &ts) != 0)
 		return 0;
 	cpt_hex32(hex, id);
-	json_array_append_new(arg, json_pack("[I, s]", (json_int_t)store_env_ts(v.data), hex));
+	json_array_append_new(arg, json_pack("[I, s]", (json_int_t)ts, hex));
 	return 0;
 }
 

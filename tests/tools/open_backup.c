@@ -43,7 +43,7 @@ main(int argc, char **argv)
 		    v.len == 8 + CPT_ID_LEN) {
 			kv.len = CPT_ID_LEN;
 			kv.data = (uint8_t *)v.data + 8;
-			if (store_get(txn, DB_EVENTS, kv.data, kv.len, &v) == 0 &&
+			if (index_env_get(txn, kv.data, &v) == 0 &&
 			    evt_decode(&ev, v.data, v.len, EVT_MAX_BODY) == 0 && ev.body)
 				body = json_loadb((const char *)ev.body, ev.body_len, 0, NULL);
 		}

@@ -364,7 +364,7 @@ fx_open_scratch(fx_t *f)
 	}
 	f->st = s_scratch_st;
 	assert_int_equal(store_write(f->st, fx_empty_fn, f->st), 0);
-	for (int db = DB_EVENTS; db < DB_COUNT; db++)
+	for (int db = DB_META + 1; db < DB_COUNT; db++)
 		assert_int_equal(fx_count_db(f->st, db), 0);
 	f->ctx.st = f->st;
 	memcpy(f->ctx.fed, s_fed, CPT_FED_LEN);
@@ -492,13 +492,47 @@ fx_has(fx_t *f, enum store_db db, const void *key, size_t klen)
 	return has;
 }
 
+/* A copy of the stored envelope of id (free it), NULL when absent; *len
+ * its length (0 when absent). */
+static inline uint8_t *
+fx_env(fx_t *f, const uint8_t id[CPT_ID_LEN], size_t *len)
+{
+	store_txn_t *txn;
+	store_val_t v = {0, NULL};
+	uint8_t *out = NULL;
+
+	*len = 0;
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	if (index_env_get(txn, id, &v) == 0) {
+		out = malloc(v.len + 1);
+		assert_non_null(out);
+		memcpy(out, v.data, v.len);
+		*len = v.len;
+	}
+	store_read_end(f->st, &txn);
+	return out;
+}
+
+/* How many envelopes are stored. */
+static inline size_t
+fx_env_count(fx_t *f)
+{
+	store_txn_t *txn;
+	size_t n;
+
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	n = index_env_count(txn);
+	store_read_end(f->st, &txn);
+	return n;
+}
+
 /* The stored length of an event, 0 when absent. */
 static inline size_t
 fx_stored_len(fx_t *f, const ev_t *e)
 {
 	size_t len;
 
-	free(fx_get(f, DB_EVENTS, e->id, CPT_ID_LEN, &len));
+	free(fx_env(f, e->id, &len));
 	return len;
 }
 
@@ -623,7 +657,7 @@ fx_snap(store_t *st, snap_t *s)
 
 	memset(s, 0, sizeof(*s));
 	assert_int_equal(store_read_begin(st, &txn), 0);
-	for (int db = DB_EVENTS; db < DB_COUNT; db++) {
+	for (int db = DB_META + 1; db < DB_COUNT; db++) {
 		store_cur_t *cur;
 		store_val_t k, v;
 		size_t cap = 4096;
@@ -665,7 +699,7 @@ fx_snap_free(snap_t *s)
 static inline int
 fx_snap_diff(const snap_t *a, const snap_t *b)
 {
-	for (int db = DB_EVENTS; db < DB_COUNT; db++)
+	for (int db = DB_META + 1; db < DB_COUNT; db++)
 		if (a->len[db] != b->len[db] || memcmp(a->data[db], b->data[db], a->len[db]) != 0)
 			return db;
 	return -1;

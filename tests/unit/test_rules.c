@@ -213,7 +213,7 @@ s_stored_len(struct rx *r, const struct event *ev)
 	size_t n = 0;
 
 	assert_int_equal(store_read_begin(r->st, &txn), 0);
-	if (store_get(txn, DB_EVENTS, ev->id, CPT_ID_LEN, &v) == 0)
+	if (index_env_get(txn, ev->id, &v) == 0)
 		n = v.len;
 	store_read_end(r->st, &txn);
 	return n;

@@ -915,10 +915,10 @@ test_map_full_grows(void **state)
 	}
 	/* Everything is there, byte for byte, in a map that grew. */
 	assert_true(s_mapsize(f.st) > (4u << 20));
-	assert_int_equal(fx_count(&f, DB_EVENTS), N);
+	assert_int_equal(fx_env_count(&f), N);
 	for (size_t i = 0; i < N; i++) {
 		size_t len;
-		uint8_t *v = fx_get(&f, DB_EVENTS, ev[i].id, CPT_ID_LEN, &len);
+		uint8_t *v = fx_env(&f, ev[i].id, &len);
 		assert_non_null(v);
 		assert_int_equal(len, ev[i].len);
 		assert_memory_equal(v, ev[i].buf, len);
@@ -977,7 +977,7 @@ test_map_full_big_events(void **state)
 		for (int j = 0; j < k; j++)
 			assert_int_equal(res[j].rc, 0);
 	}
-	assert_int_equal(fx_count(&f, DB_EVENTS), N + 2);
+	assert_int_equal(fx_env_count(&f), N + 2);
 	for (int i = 0; i < N + 2; i++)
 		assert_int_equal(fx_stored_len(&f, &ev[i]), ev[i].len);
 	assert_true(s_mapsize(f.st) >= (size_t)N * 60 * 1024);
