@@ -429,6 +429,35 @@ s_make_schema5_fn(store_txn_t *txn, void *arg)
 	return rc != 0 ? rc : store_meta_put(txn, "schema", v, 8);
 }
 
+/* Opens f's store through the schema steps: the same entries as a, the
+ * split databases' flat ones empty, this version's schema, a store the walk
+ * passes; closed again. */
+static void
+s_moved_check(fx_t *f, const snap_t *a, const char *what)
+{
+	snap_t b;
+	store_txn_t *txn;
+	uint8_t v[8];
+	size_t len = sizeof(v), entries = 0;
+	char err[512] = "";
+
+	if (index_store_open(&f->st, f->dir, 0, err, sizeof(err)) != 0)
+		fail_msg("%s: store_open: %s", what, err);
+	fx_snap(f->st, &b);
+	FX_SNAP_EQUAL(a, &b, what);
+	for (int db = 0; db < DB_COUNT; db++)
+		if (store_split_old((enum store_db)db) != DB_COUNT)
+			assert_int_equal(b.entries[store_split_old((enum store_db)db)], 0);
+	fx_snap_free(&b);
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	assert_int_equal(store_meta_get(txn, "schema", v, &len), 0);
+	store_read_end(f->st, &txn);
+	assert_int_equal(store_get_u64(v), INDEX_SCHEMA);
+	store_close(&f->st);
+	if (store_walk(f->dir, 0, NULL, NULL, &entries, err, sizeof(err)) != 0)
+		fail_msg("%s: walk: %s", what, err);
+}
+
 /* A store made by schema 5 opens, and is moved to schema 6 (and on): the
  * same buckets, now one database per level, the old database empty, and
  * the schema says this version's; opened again, nothing changes. */
@@ -438,11 +467,7 @@ test_schema5_store_moves_to_6(void **state)
 	fx_t f;
 	ev_t ev[40], *list[40];
 	ingest_res_t res[40];
-	snap_t a, b;
-	char err[256] = "";
-	uint8_t v[8];
-	size_t len = sizeof(v);
-	store_txn_t *txn;
+	snap_t a;
 
 	(void)state;
 	fx_cert(&ev[0], K_PARIS, "paris", TS(1, 0));
@@ -465,22 +490,9 @@ test_schema5_store_moves_to_6(void **state)
 	assert_int_equal(fx_count(&f, DB_BUCKETS_L4), 0);
 	assert_true(fx_count(&f, DB_BUCKETS_V5) > 0);
 	store_close(&f.st);
-	if (index_store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
-		fail_msg("store_open: %s", err);
-	fx_snap(f.st, &b);
-	FX_SNAP_EQUAL(&a, &b, "schema 5 moved to 6");
-	fx_snap_free(&b);
-	assert_int_equal(store_read_begin(f.st, &txn), 0);
-	assert_int_equal(store_meta_get(txn, "schema", v, &len), 0);
-	store_read_end(f.st, &txn);
-	assert_int_equal(store_get_u64(v), INDEX_SCHEMA); /* and the steps after 6 */
-	store_close(&f.st);
-	if (index_store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
-		fail_msg("store_open: %s", err);
-	fx_snap(f.st, &b);
-	FX_SNAP_EQUAL(&a, &b, "schema 6 opened again");
+	s_moved_check(&f, &a, "schema 5 moved to 6 and on");
+	s_moved_check(&f, &a, "opened again");
 	fx_snap_free(&a);
-	fx_snap_free(&b);
 	fx_close(&f);
 	for (int i = 0; i < 40; i++)
 		fx_free(&ev[i]);
@@ -572,34 +584,6 @@ s_schema8_store(fx_t *f, snap_t *a)
 		fx_free(&ev[i]);
 }
 
-/* Opens f's store through the schema steps: the same entries as a, the
- * flat databases empty, schema 9. */
-static void
-s_schema9_check(fx_t *f, const snap_t *a, const char *what)
-{
-	snap_t b;
-	store_txn_t *txn;
-	uint8_t v[8];
-	size_t len = sizeof(v), entries = 0;
-	char err[512] = "";
-
-	if (index_store_open(&f->st, f->dir, 0, err, sizeof(err)) != 0)
-		fail_msg("%s: store_open: %s", what, err);
-	fx_snap(f->st, &b);
-	FX_SNAP_EQUAL(a, &b, what);
-	for (int db = 0; db < DB_COUNT; db++)
-		if (store_split_old((enum store_db)db) != DB_COUNT)
-			assert_int_equal(b.entries[store_split_old((enum store_db)db)], 0);
-	fx_snap_free(&b);
-	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	assert_int_equal(store_meta_get(txn, "schema", v, &len), 0);
-	store_read_end(f->st, &txn);
-	assert_int_equal(store_get_u64(v), INDEX_SCHEMA); /* and the steps after 9 */
-	store_close(&f->st);
-	if (store_walk(f->dir, 0, NULL, NULL, &entries, err, sizeof(err)) != 0)
-		fail_msg("%s: walk: %s", what, err);
-}
-
 static void
 test_schema8_store_moves_to_9(void **state)
 {
@@ -609,8 +593,8 @@ test_schema8_store_moves_to_9(void **state)
 	(void)state;
 	s_schema8_store(&f, &a);
 	store_close(&f.st);
-	s_schema9_check(&f, &a, "schema 8 moved to 9");
-	s_schema9_check(&f, &a, "schema 9 opened again");
+	s_moved_check(&f, &a, "schema 8 moved to 9");
+	s_moved_check(&f, &a, "schema 9 opened again");
 	fx_snap_free(&a);
 	fx_close(&f);
 }
@@ -667,7 +651,7 @@ test_schema9_killed_then_finished(void **state)
 		fail_msg("store_open: %s", err);
 	assert_int_equal(fx_count(&f, DB_BY_AUTHOR), 7);
 	store_close(&f.st);
-	s_schema9_check(&f, &a, "schema 9 after a kill");
+	s_moved_check(&f, &a, "schema 9 after a kill");
 	fx_snap_free(&a);
 	fx_close(&f);
 }
@@ -718,11 +702,7 @@ test_schema6_store_moves_to_10(void **state)
 	fx_t f;
 	ev_t ev[110], *list[110];
 	ingest_res_t res[110];
-	snap_t a, b;
-	char err[256] = "";
-	uint8_t v[8];
-	size_t len = sizeof(v);
-	store_txn_t *txn;
+	snap_t a;
 
 	(void)state;
 	fx_cert(&ev[0], K_PARIS, "paris", TS(1, 0));
@@ -743,22 +723,9 @@ test_schema6_store_moves_to_10(void **state)
 	assert_int_equal(store_write(f.st, s_make_schema6_fn, NULL), 0);
 	assert_true(fx_count(&f, DB_BUCKETS_L3) > a.entries[DB_BUCKETS_L3] + 30);
 	store_close(&f.st);
-	if (index_store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
-		fail_msg("store_open: %s", err);
-	fx_snap(f.st, &b);
-	FX_SNAP_EQUAL(&a, &b, "schema 6 moved to 10");
-	fx_snap_free(&b);
-	assert_int_equal(store_read_begin(f.st, &txn), 0);
-	assert_int_equal(store_meta_get(txn, "schema", v, &len), 0);
-	store_read_end(f.st, &txn);
-	assert_int_equal(store_get_u64(v), INDEX_SCHEMA);
-	store_close(&f.st);
-	if (index_store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
-		fail_msg("store_open: %s", err);
-	fx_snap(f.st, &b);
-	FX_SNAP_EQUAL(&a, &b, "schema 10 opened again");
+	s_moved_check(&f, &a, "schema 6 moved to 10");
+	s_moved_check(&f, &a, "schema 10 opened again");
 	fx_snap_free(&a);
-	fx_snap_free(&b);
 	fx_close(&f);
 	for (int i = 0; i < 110; i++)
 		fx_free(&ev[i]);
