@@ -352,6 +352,16 @@ def test_hole2_user_key_backdating():
         at_every_site("hole 2 (user key): the backdated post is refused, the vouched one "
                       "stays", fn, order)
 
+    # A live event comes alone in its message: the writer checks it in its own
+    # transaction instead of the verify pool (issue 24, session 10). A signature
+    # broken in one bit is refused there too, and stored nowhere.
+    broken = sign(seed, 6, forged_at, {"text": "bruno's key, a signature broken in one bit"})
+    at = 2 * (112 + 5)  # a byte of the signature, after the 112-byte header
+    broken = broken[:at] + "%02x" % (int(broken[at:at + 2], 16) ^ 0x40) + broken[at + 2:]
+    res = inject(A, [broken])
+    t.eq(res.get(event_id(broken)), "refused", "an event with a broken signature, alone in its "
+         "message, is refused")
+    t.check(event_id(broken) not in export_ids(A), "and is not stored")
     # Order 1: the forgery arrives first (admitted everywhere), then the revocation.
     res = inject(A, [forged])
     t.eq(res.get(event_id(forged)), "stored", "the forgery, before any revocation, is stored")
