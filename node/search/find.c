@@ -948,6 +948,7 @@ search_find(search_t *s, const search_q_t *q, const uint8_t *viewer, int *rc, ch
 	}
 	g.expr = has_expr ? expr : NULL;
 	g.pexpr = has_expr ? pexpr : NULL;
+	sx_wait_fresh(s, SX_FRESH_MS);
 	if ((*rc = store_read_begin(s->st, &g.txn)) != 0) {
 		snprintf(err, errlen, "search index: cannot read the store");
 		return NULL;

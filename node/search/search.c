@@ -1430,6 +1430,7 @@ s_writer(void *arg)
 		pthread_mutex_lock(&s->qlock);
 		s->reconciling = 0;
 		s->applied += n;
+		pthread_cond_broadcast(&s->acond);
 	}
 	pthread_mutex_unlock(&s->qlock);
 	return NULL;
@@ -1514,6 +1515,7 @@ s_free(search_t *s)
 	pthread_cond_destroy(&s->qcond);
 	pthread_cond_destroy(&s->rcond);
 	pthread_cond_destroy(&s->qroom);
+	pthread_cond_destroy(&s->acond);
 	if (s->bfd >= 0)
 		close(s->bfd);
 	free(s->q);
@@ -1578,6 +1580,7 @@ search_open(search_t **out, store_t *st, const char *dir, int flags, char *err, 
 	pthread_cond_init(&s->qcond, NULL);
 	pthread_cond_init(&s->rcond, NULL);
 	pthread_cond_init(&s->qroom, NULL);
+	pthread_cond_init(&s->acond, NULL);
 	s->qcap = SEARCH_QUEUE_BYTES / sizeof(sx_change_t);
 	s->bfd = -1;
 	s->drain_max = SEARCH_DRAIN_MAX;
@@ -1722,6 +1725,7 @@ search_close(search_t **self_p)
 		pthread_mutex_lock(&s->qlock);
 		s->stop = 1;
 		pthread_cond_signal(&s->qcond);
+		pthread_cond_broadcast(&s->acond);
 		pthread_mutex_unlock(&s->qlock);
 		pthread_join(s->thread, NULL);
 		if (s->need_recon)
@@ -1808,6 +1812,29 @@ search_is_current(search_t *s)
 }
 
 void
+sx_wait_fresh(search_t *s, unsigned ms)
+{
+	struct timespec until;
+	uint64_t want;
+
+	pthread_mutex_lock(&s->qlock);
+	want = s->heard;
+	if (s->started && !s->stop && s->applied < want) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += ms / 1000;
+		until.tv_nsec += (long)(ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (s->applied < want && !s->stop)
+			if (pthread_cond_timedwait(&s->acond, &s->qlock, &until) != 0)
+				break; /* the time is up: answer from the index as it is */
+	}
+	pthread_mutex_unlock(&s->qlock);
+}
+
+void
 search_counts(search_t *s, uint64_t *heard, uint64_t *applied)
 {
 	pthread_mutex_lock(&s->qlock);
@@ -1858,6 +1885,7 @@ search_hold(search_t *s, int held)
 	pthread_mutex_lock(&s->qlock);
 	s->held = held;
 	pthread_cond_signal(&s->qcond);
+	pthread_cond_broadcast(&s->acond);
 	pthread_mutex_unlock(&s->qlock);
 }
 

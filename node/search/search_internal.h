@@ -73,6 +73,7 @@ struct search {
 	pthread_mutex_t qlock;     /* guards q to q_waits, the backlog, stop, heard, applied */
 	pthread_cond_t qcond;      /* changes queued, or stop */
 	pthread_cond_t qroom;      /* the writer took changes out: room in q */
+	pthread_cond_t acond;      /* the writer applied a batch (applied grew) */
 	sx_change_t *q;            /* a ring of changes not taken yet, qcap long */
 	size_t qhead, qn, qcap;    /* first, used, slots (the bound / sizeof) */
 	size_t q_peak;             /* most slots ever used at once */
@@ -95,6 +96,14 @@ struct search {
 	sx_done_t *done;           /* SX_DONE slots, or NULL: ids derived in this batch */
 	size_t n_done;             /* slots taken in this batch */
 };
+
+/* Read your writes: waits, at most ms, until the writer has applied every
+ * change heard before the call (a profile saved, then the directory
+ * searched). At rest that is at once; behind a catch-up, where the writer
+ * runs below the threads that store events, the search then answers from
+ * the index as it is. No wait while the writer stops. */
+void sx_wait_fresh(search_t *s, unsigned ms);
+#define SX_FRESH_MS 1000 /* search_find's wait, at most */
 
 /* Opens path with its own connection. 0 or CPT_EIO with a message. */
 int sx_connect(sqlite3 **out, const char *path, int readonly, char *err, size_t errlen);

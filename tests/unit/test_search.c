@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -905,6 +906,44 @@ test_backlog_damaged(void **state)
 	s_rows_check(f, BURST);
 }
 
+/* Lets the writer go 300 ms after the search began. */
+static void *
+s_release_later(void *arg)
+{
+	struct fx *f = arg;
+
+	usleep(300 * 1000);
+	search_hold(f->s, 0);
+	return NULL;
+}
+
+/* Read your writes: a search waits for the changes committed before it (a
+ * profile saved, then the directory searched), so that it finds them even
+ * when the writer is late (it runs at nice 10, behind a catch-up). The
+ * writer held, a post and a profile committed, the writer let go 300 ms
+ * into the search: the search finds both. */
+static void
+test_search_reads_its_writes(void **state)
+{
+	struct fx *f = *state;
+	pthread_t t;
+	json_t *out;
+
+	s_settle(f);
+	search_hold(f->s, 1);
+	s_pub(f, f->alice, EVT_POST, json_pack("{s:s}", "text", "inventaire du hangar nord"), NULL);
+	s_pub(f, f->alice, EVT_PROFILE,
+	      json_pack("{s:{s:s}}", "fields", "department", "Logistique portuaire"), NULL);
+	assert_true(search_backlog(f->s) > 0);
+	assert_int_equal(pthread_create(&t, NULL, s_release_later, f), 0);
+	assert_int_equal(s_count(f, "hangar", "posts", NULL, NULL, 0), 1);
+	out = s_find(f, "portuaire", SEARCH_PEOPLE);
+	assert_int_equal(json_array_size(json_object_get(json_object_get(out, "people"), "items")),
+	                 1);
+	json_decref(out);
+	pthread_join(t, NULL);
+}
+
 int
 main(void)
 {
@@ -924,6 +963,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_queue_bounded, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_backlog_kept_at_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_backlog_damaged, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_search_reads_its_writes, setup, teardown),
 	};
 
 	assert_int_equal(cpt_init(), 0);
