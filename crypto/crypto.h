@@ -404,6 +404,11 @@ int hlc_observe(hlc_t *clk, uint64_t ts, uint64_t wall_ms);
 /* The wall clock in milliseconds since the epoch. */
 uint64_t hlc_wall_ms(void);
 
+struct timespec;
+/* The wall-clock time ms milliseconds from now, as pthread_cond_timedwait
+ * takes it (a condition variable on CLOCK_REALTIME, the default). */
+void cpt_deadline(struct timespec *out, uint64_t ms);
+
 /* ------------------------------------------------------------------- hex */
 
 /* Lowercase hex of 32 bytes into out (65 bytes with NUL). */

@@ -68,6 +68,18 @@ cpt_unhex32(uint8_t out[32], const char *hex, size_t len)
 	return 0;
 }
 
+void
+cpt_deadline(struct timespec *out, uint64_t ms)
+{
+	clock_gettime(CLOCK_REALTIME, out);
+	out->tv_sec += (time_t)(ms / 1000);
+	out->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (out->tv_nsec >= 1000000000L) {
+		out->tv_sec++;
+		out->tv_nsec -= 1000000000L;
+	}
+}
+
 uint64_t
 hlc_wall_ms(void)
 {

@@ -628,13 +628,7 @@ node_changes(node_t *n, uint64_t after, node_change_t *out, size_t max, int time
 	struct timespec until;
 	size_t k = 0;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	cpt_deadline(&until, timeout_ms > 0 ? (uint64_t)timeout_ms : 0);
 	*lost = 0;
 	pthread_mutex_lock(&n->clock_);
 	while (n->seq <= after) {

@@ -402,13 +402,7 @@ s_worker(void *arg)
 			wait = next - now;
 		else if (next <= now)
 			wait = 10;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)(wait / 1000);
-		ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		cpt_deadline(&ts, wait);
 		pthread_mutex_lock(&o->mu);
 		while (!o->stop && !o->kicked) {
 			if (pthread_cond_timedwait(&o->cv, &o->mu, &ts) == ETIMEDOUT)

@@ -1820,13 +1820,7 @@ sx_wait_fresh(search_t *s, unsigned ms)
 	pthread_mutex_lock(&s->qlock);
 	want = s->heard;
 	if (s->started && !s->stop && s->applied < want) {
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += ms / 1000;
-		until.tv_nsec += (long)(ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		cpt_deadline(&until, ms);
 		while (s->applied < want && !s->stop)
 			if (pthread_cond_timedwait(&s->acond, &s->qlock, &until) != 0)
 				break; /* the time is up: answer from the index as it is */
