@@ -371,6 +371,29 @@ class Workload:
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+def sample_pressure():
+    """The kernel's pressure stall totals (/proc/pressure, microseconds):
+    {"cpu": some, "io": some, "io_full": full}, empty where the kernel has
+    none. "some": time at least one task waited for that resource."""
+    out = {}
+    for res in ("cpu", "io"):
+        try:
+            with open("/proc/pressure/" + res) as f:
+                for line in f:
+                    kind, _, rest = line.partition(" ")
+                    total = int(rest.rsplit("total=", 1)[1])
+                    out[res if kind == "some" else res + "_full"] = total
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def pressure_percent(before, after, seconds):
+    """Share of the time stalled, per resource, between two samples."""
+    return {k: 100.0 * (after[k] - before[k]) / 1e6 / max(seconds, 1e-3)
+            for k in after if k in before}
+
+
 def sample_procs(sites):
     """{site name: (monotonic time, cpu seconds, rss KiB, anon KiB, hwm KiB,
     {thread name: cpu seconds})}

@@ -139,6 +139,46 @@ def latency_report(watcher, work, ids, sites):
     return load.summary(done), never, missing_by_site
 
 
+def heal_breakdown(watcher, work, ids, sites, t_heal):
+    """Where a live write's time went during a heal (issue 24, session 11):
+    its HTTP answer at the site written to; from the start of its request to
+    its first sighting on any stream (the origin's commit and stream); from
+    that sighting to each other site (the hops), per site; and the spread to
+    every site per 5 s since the heal, to lay beside the catch-up."""
+    names = [s.name for s in sites]
+    to_first, per_site, by_bin = [], {n: [] for n in names}, {}
+    for eid in ids:
+        seen = watcher.arrivals.get(eid, {})
+        if not seen:
+            continue
+        first = min(seen.values())
+        if eid in work.created:
+            to_first.append(max(0.0, first - work.created[eid][0]))
+        for n in names:
+            if n in seen:
+                per_site[n].append(seen[n] - first)
+        if all(n in seen for n in names):
+            t0 = min(first, work.created[eid][0]) if eid in work.created else first
+            b = int((t0 - t_heal) // 5) * 5
+            by_bin.setdefault(b, []).append(max(seen[n] for n in names) - t0)
+    return {"answer_ms": load.summary(list(work.latency)),
+            "to_first_sighting_ms": load.summary(to_first),
+            "per_site_after_first_ms": {n: load.summary(v) for n, v in per_site.items()},
+            "spread_by_5s_ms": {b: load.summary(v) for b, v in sorted(by_bin.items())}}
+
+
+def say_breakdown(bd):
+    a, f = bd["answer_ms"], bd["to_first_sighting_ms"]
+    say("    where the time went: HTTP answer p50 %s p99 %s; request to first sighting p50 %s "
+        "p99 %s" % (fmt_ms(a["p50"]), fmt_ms(a["p99"]), fmt_ms(f["p50"]), fmt_ms(f["p99"])))
+    slow = sorted(bd["per_site_after_first_ms"].items(), key=lambda kv: -(kv[1]["p99"] or 0))
+    say("    after the first sighting, the slowest sites (p50/p99): " + ", ".join(
+        "%s %s/%s" % (n, fmt_ms(v["p50"]), fmt_ms(v["p99"])) for n, v in slow[:6]))
+    say("    spread to every site by time since the heal (p50/p99, n): " + ", ".join(
+        "%ds %s/%s %d" % (b, fmt_ms(v["p50"]), fmt_ms(v["p99"]), v["n"])
+        for b, v in bd["spread_by_5s_ms"].items()))
+
+
 def proc_report(before, after, roles=None):
     cpu = load.cpu_percent(before, after)
     used = {k: a[1] - before[k][1] for k, a in after.items() if k in before}
@@ -414,6 +454,7 @@ def cut_phase(args, fed, watcher, clients):
     live = load.Workload(rest, clients, watcher, seed=args.seed + 5)
     l0, _ = load.sample_links(fed)
     p0 = load.sample_procs(fed.sites)
+    psi0 = load.sample_pressure()
     t_heal = time.monotonic()
     fed.heal(cid, wait=False)
     live_thread = live.run_background(rate=args.catchup_rate, concurrency=args.concurrency)
@@ -468,6 +509,7 @@ def cut_phase(args, fed, watcher, clients):
     live_thread.join()
     t_live_end = time.monotonic()
     p1 = load.sample_procs(fed.sites)
+    psi = load.pressure_percent(psi0, load.sample_pressure(), t_live_end - t_heal)
     # The exact count once no write is on its way: when it comes soon after
     # the workload stops, the caught-up figure did not count live writes in
     # place of missing events.
@@ -480,6 +522,7 @@ def cut_phase(args, fed, watcher, clients):
     wait_spread(watcher, ids, rest, args.drain)
     l1, _ = load.sample_links(fed)
     lat, never, _ = latency_report(watcher, live, ids, rest)
+    breakdown = heal_breakdown(watcher, live, ids, rest, t_heal)
     tot, _ = load.link_delta(l0, l1)
     conv = max(done.values()) if len(done) == len(cut) else None
     # What the heal had to carry, at the least: every cut site gets what the
@@ -493,7 +536,8 @@ def cut_phase(args, fed, watcher, clients):
                 "live_stopped_s": t_live_end - t_heal, "live_latency_ms": lat, "live_never": len(never),
                 "live_writes": live.ok, "heal_reconciliation_msgs": tot["reconciliations"],
                 "heal_bytes": tot["bytes_out"], "heal_sent": tot["sent"],
-                "heal_needed": needed, "proc_catchup": proc_report(p0, p1)})
+                "heal_needed": needed, "proc_catchup": proc_report(p0, p1),
+                "live_breakdown": breakdown, "pressure_percent": psi})
     if conv is None:
         say("  healed: %d of %d cut sites caught up within %d s (counts %s, held at the heal %d)"
             "   [target ≤ %.0f s: MISSED]" % (len(done), len(cut), args.catchup_timeout,
@@ -513,6 +557,11 @@ def cut_phase(args, fed, watcher, clients):
         "each within p50 %s, p99 %s, max %s   [target p99 ≤ %.0f ms: %s]" % (
             live.ok, args.catchup_rate, fmt_ms(lat["p50"]), fmt_ms(lat["p99"]), fmt_ms(lat["max"]),
             TARGET_CATCHUP_P99_MS, mark(p99_ok)))
+    say_breakdown(breakdown)
+    if psi:
+        say("    the machine meanwhile (/proc/pressure, share of the time some task waited): "
+            "CPU %.0f%%, disk I/O %.0f%% (all tasks at once: %.0f%%)" % (
+                psi.get("cpu", 0), psi.get("io", 0), psi.get("io_full", 0)))
     say("  the heal cost %d reconciliation messages and %.1f MB sent over the federation: "
         "%d events sent where %d deliveries were needed (x%.2f; %d events x %d cut sites, "
         "%d live writes x %d links), %.0f B per event needed" % (
