@@ -8,9 +8,22 @@
 
 #include "sync/sync_internal.h"
 
-#define WANTQ_MAX   16384 /* ids a peer may have asked for and not received yet */
-#define WINDOW      12    /* EVENTS messages answering WANTs sent and not yet ACKed */
-#define ACK_WAIT_MS 5000  /* an ACK not back by then is taken as lost */
+#define WANTQ_MAX 16384 /* ids a peer may have asked for and not received yet */
+/*
+ * EVENTS messages of more than SMALL_MAX envelopes sent and not yet ACKed,
+ * per link: ranges streamed, ids asked for, and relays of a catch-up. Four
+ * since issue 24's eleventh session (twelve before): the receiver reads a
+ * link alone no further once 8,000 of its envelopes are on their way to its
+ * store (recv_held), and stops reading every peer at twelve batches, so a
+ * window of twelve let one healing link stop the reading of the live relays
+ * behind it, and a hub healing from HQ held twelve batches of HQ's and up to
+ * twelve relayed batches per branch in memory. Four batches of 1,000 still
+ * keep the receiver's pool verifying while its writer commits three, and at
+ * a round trip of 100 ms they carry 40,000 events a second, more than a
+ * node stores.
+ */
+#define WINDOW      4
+#define ACK_WAIT_MS 5000 /* an ACK not back by then is taken as lost */
 /*
  * A message of at most SMALL_MAX envelopes (a live event relayed or offered,
  * the odd few a reconciliation found) is counted apart from the window: under
@@ -21,7 +34,7 @@
  * are small. The ACK says how many envelopes it answers (stored, duplicate,
  * pending, refused), so each side tells the two kinds apart alike.
  */
-#define SMALL_MAX 8
+#define SMALL_MAX SYNC_LIVE_MAX
 
 /*
  * Sends envelopes (borrowed, only read; NULL ones skipped) to l in EVENTS
@@ -125,6 +138,15 @@ flow_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], size_t 
  * received: an event whose redaction is held here is stored without its body, and that is what goes
  * on.
  */
+/*
+ * A relay of more than SMALL_MAX events (a catch-up's batch, relayed by a
+ * hub to its branches) to a link whose window is full waits in the link's
+ * queue of ids and goes as its ACKs come back (flow_serve), read again from
+ * the store then: 32 bytes an event while it waits, where a message sent at
+ * once held the envelopes in ZeroMQ's queues, and, at a branch slower than
+ * its hub, as many batches as the hub was ahead (issue 24, session 11).
+ * What the queue cannot take is sent at once, as before: never dropped.
+ */
 void
 flow_relay(sync_t *s, const link_t *from, const uint8_t (*ids)[CPT_ID_LEN], size_t n)
 {
@@ -135,6 +157,12 @@ flow_relay(sync_t *s, const link_t *from, const uint8_t (*ids)[CPT_ID_LEN], size
 		link_t *l = &s->links[i];
 		if (l == from || !l->used || !link_up(l) || n == 0)
 			continue;
+		if (n > SMALL_MAX &&
+		    (l->inflight >= WINDOW || (l->wantq && l->wq_head < l->wq_len)) &&
+		    l->wq_len - l->wq_head + n <= WANTQ_MAX) {
+			flow_want(s, l, (const uint8_t *)ids, n);
+			continue;
+		}
 		if (env == NULL && s_read(s, ids, n, &env, &elen) != 0)
 			return;
 		s_send_envs(s, l, (const uint8_t *const *)env, elen, n);

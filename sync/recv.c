@@ -16,6 +16,10 @@
 /* Envelopes of one link we dial on their way to the store, beyond which its
  * dealer is not read: fewer than JOBS_MAX batches of them (recv_held). */
 #define LINK_HELD (8 * BATCH_EVENTS)
+/* Live batches on their way to the store beyond which reading stops too.
+ * They are counted apart from the JOBS_MAX of a catch-up: a live relay
+ * neither waits for nor holds up the catch-up's batches (see recv_flush). */
+#define LIVE_JOBS_MAX 16
 
 /* EVENTS received, ingested together: one put job (recv_flush), back
  * through sync_put_done once committed (recv_done). */
@@ -92,22 +96,32 @@ s_forged(int rc)
  */
 static void s_done(sync_t *s, recv_batch_t *b);
 
-void
-recv_flush(sync_t *s)
+/*
+ * Two lanes (issue 24, session 11). The envelopes of live messages (at most
+ * SYNC_LIVE_MAX: a relay or an offer of what was just written) go to the
+ * store in batches of their own, marked live, which the node stores ahead of
+ * the catch-up batches given to it before (node/fed/writer.c). In one batch
+ * with a catch-up's 1,000, or queued behind twelve of them, a live event
+ * waited for thousands of envelopes to be verified and committed: seconds
+ * at a site healing from an outage, for an event its other peers wait for.
+ */
+static void
+s_flush_one(sync_t *s, recv_batch_t **slot, int live)
 {
-	recv_batch_t *b = s->in;
+	recv_batch_t *b = *slot;
 
 	if (b == NULL || b->n_env == 0)
 		return;
-	s->in = NULL;
+	*slot = NULL;
 	for (size_t i = 0; i < b->n_env; i++) {
 		b->bufs[i] = zmq_msg_data(&b->env[i]);
 		b->lens[i] = zmq_msg_size(&b->env[i]);
 	}
-	b->job = (sync_put_t){b->bufs, b->lens, b->n_env, b->rc, b->ids, 0};
+	b->job = (sync_put_t){b->bufs, b->lens, b->n_env, b->rc, b->ids, 0, live};
 	b->put_us = sync_now_us();
-	log_debug("sync", "trace put events=%zu msgs=%zu", b->n_env, b->n_msgs);
+	log_debug("sync", "trace put events=%zu msgs=%zu live=%d", b->n_env, b->n_msgs, live);
 	s->jobs_out++;
+	s->live_out += live != 0;
 	if (s->conf.ops.put(s->conf.ops.ctx, &b->job) != 0) {
 		/* Not taken: as a store error, nothing acknowledged. */
 		b->job.err = CPT_EIO;
@@ -116,12 +130,19 @@ recv_flush(sync_t *s)
 	/* b may be gone already: the node completes small jobs at once. */
 }
 
+void
+recv_flush(sync_t *s)
+{
+	s_flush_one(s, &s->in_live, 1);
+	s_flush_one(s, &s->in, 0);
+}
+
 /* Reads from peers pause while this many batches are on their way to the
  * store: memory stays bounded whatever peers send. */
 int
 recv_saturated(const sync_t *s)
 {
-	return s->jobs_out >= JOBS_MAX;
+	return s->jobs_out - s->live_out >= JOBS_MAX || s->live_out >= LIVE_JOBS_MAX;
 }
 
 /*
@@ -160,6 +181,7 @@ s_done(sync_t *s, recv_batch_t *b)
 	int stored_ok = b->job.err == 0;
 
 	s->jobs_out--;
+	s->live_out -= b->job.live != 0;
 	log_debug("sync", "trace put done events=%zu in %llu us", b->n_env,
 	          (unsigned long long)(sync_now_us() - b->put_us));
 	for (size_t j = 0; j < b->n_msgs; j++) {
@@ -237,15 +259,16 @@ s_done(sync_t *s, recv_batch_t *b)
 static void
 s_batch_add(sync_t *s, link_t *l, zmq_msg_t *m, const size_t *len, size_t n)
 {
-	recv_batch_t *b = s->in;
 	size_t k = n - 1, bytes = 0;
+	int live = k <= SYNC_LIVE_MAX;
+	recv_batch_t **slot = live ? &s->in_live : &s->in, *b = *slot;
 
 	for (size_t i = 1; i < n; i++)
 		bytes += len[i];
 	if (b &&
 	    (b->n_env + k > BATCH_EVENTS || (b->n_env > 0 && b->bytes + bytes > s->recv_limit)))
-		recv_flush(s);
-	if ((b = s->in) == NULL) {
+		s_flush_one(s, slot, live);
+	if ((b = *slot) == NULL) {
 		if ((b = malloc(sizeof(*b))) == NULL) {
 			/* Dropped unacknowledged: the sender's window and the next
 			 * reconciliation bring them again. */
@@ -255,7 +278,7 @@ s_batch_add(sync_t *s, link_t *l, zmq_msg_t *m, const size_t *len, size_t n)
 		}
 		b->s = s;
 		b->n_env = b->n_msgs = b->bytes = 0;
-		s->in = b;
+		*slot = b;
 	}
 	l->storing++;
 	l->storing_events += k;

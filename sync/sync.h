@@ -116,7 +116,15 @@ typedef struct sync_put {
 	int *rc;                    /* out: 0 (stored), CPT_EEXIST, CPT_EPENDING or an error */
 	uint8_t (*ids)[CPT_ID_LEN]; /* out: event ids (zeros when undecodable) */
 	int err;                    /* out: 0, or a store error (nothing committed) */
+	int live; /* the envelopes came in messages of at most SYNC_LIVE_MAX (live relays and
+	             offers), never with a catch-up's: ops.put may store this job before batches
+	             given to it earlier, which the engine acknowledges in any order */
 } sync_put_t;
+
+/* EVENTS messages of at most this many envelopes are a live relay or offer
+ * (or the odd few a reconciliation found): they leave the flow-control window
+ * (sync/flow.c) and take the live lane to the store (sync/recv.c). */
+#define SYNC_LIVE_MAX 8
 
 /* Where the engine finds the events. Called from the sync thread only;
  * every function must be safe to call while the node serves HTTP. */

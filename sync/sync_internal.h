@@ -204,10 +204,13 @@ struct sync {
 	uint64_t next_recheck_ms;          /* certificates checked again (expiry) */
 	int recheck_due;                   /* a recheck asked from the engine thread itself */
 	int timers_due;                    /* a link changed state: run the timers this round */
-	recv_batch_t *in;   /* envelopes waiting for the end of this round, or NULL */
-	size_t jobs_out;    /* batches given to ops.put, not done yet */
-	int stop;           /* leave the loop */
-	int thread_started; /* the engine thread ran (engine.c, s_free) */
+	recv_batch_t *in;      /* envelopes of catch-up messages waiting for the end of this round,
+	                          or NULL */
+	recv_batch_t *in_live; /* those of live messages (at most SYNC_LIVE_MAX), apart */
+	size_t jobs_out;       /* batches given to ops.put, not done yet */
+	size_t live_out;       /* of them, live ones */
+	int stop;              /* leave the loop */
+	int thread_started;    /* the engine thread ran (engine.c, s_free) */
 	zap_refused_t refused[REFUSED_SLOTS]; /* addresses refused lately, for the log */
 	uint64_t refused_other;               /* refusals of addresses past the table, not logged */
 	uint64_t refused_other_since;         /* when the first of those came */

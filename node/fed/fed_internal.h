@@ -34,6 +34,22 @@ typedef struct unsent {
 /* The thread that commits batches from peers once verified (writer.c). */
 typedef struct fed_writer fed_writer_t;
 
+/* writer.c: one batch waiting for the writer, the first member of the
+ * writer's own job (which owns it); k its envelopes, live set for a live
+ * batch (sync_put_t.live). */
+typedef struct fed_wq_item {
+	struct fed_wq_item *next; /* queue */
+	size_t k;                 /* envelopes */
+	int live;                 /* a live batch: taken before the others */
+} fed_wq_item_t;
+
+/* writer.c: the writer's queue, two lanes, each in arrival order. Not
+ * locked: the writer's lock guards it. */
+typedef struct fed_wq {
+	fed_wq_item_t *head, **tail;   /* catch-up batches */
+	fed_wq_item_t *lhead, **ltail; /* live batches */
+} fed_wq_t;
+
 struct fed {
 	node_t *node;         /* the node (not owned) */
 	sync_t *sync;         /* the sync engine while running, else NULL */
@@ -62,6 +78,15 @@ void fed_writer_destroy(fed_writer_t **self_p);
 /* writer.c: batches verified by the writer rather than by the pool (small
  * ones, the pool idle), since the writer started; 0 for NULL. */
 unsigned long fed_writer_inlined(fed_writer_t *w);
+/* writer.c: an empty queue; it (borrowed, not copied) queued in its lane;
+ * the next transaction's batches taken off the queue: every live batch
+ * waiting when there is one, else the catch-up's, in both cases in arrival
+ * order and up to max envelopes (at least one batch). Returns the first of
+ * the list (linked by next, NULL-terminated; NULL when the queue is empty)
+ * and their envelopes in *n. */
+void fed_wq_init(fed_wq_t *q);
+void fed_wq_push(fed_wq_t *q, fed_wq_item_t *it);
+fed_wq_item_t *fed_wq_take(fed_wq_t *q, size_t max, size_t *n);
 /* writer.c: ops.put (sync/sync.h). */
 int fed_put(void *ctx, sync_put_t *job);
 /* fed.c: the trust state changed (a revocation): links are checked again. */

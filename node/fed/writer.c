@@ -35,11 +35,15 @@
  * every verify thread and a hand-off more than its check (~60 us).
  * (vpool_verify on this thread wakes the workers all the same.) */
 #define INLINE_MAX 4
+/* A live batch (sync_put_t.live) of at most this many envelopes is checked
+ * by the writer in its transaction, whatever the pool holds: through the
+ * pool it would wait for the catch-up's batches queued there before it. */
+#define LIVE_INLINE_MAX 64
 
 typedef struct pjob {
-	struct pjob *next;    /* queue */
+	fed_wq_item_t q;      /* first: its place in the writer's queue; q.k the envelopes to
+	                         store (not known here already), q.live a live batch */
 	sync_put_t *job;      /* the engine's */
-	size_t k;             /* envelopes to store (not known here already) */
 	const uint8_t **fbuf; /* them */
 	size_t *flen;         /* their sizes */
 	size_t *at;           /* their index in job */
@@ -55,7 +59,7 @@ struct fed_writer {
 	pthread_t thread;     /* the writer */
 	pthread_mutex_t lock; /* guards what follows */
 	pthread_cond_t cond;  /* a job was queued, or stop */
-	pjob_t *head, **tail; /* verified batches, in arrival order */
+	fed_wq_t q;           /* verified batches, two lanes (fed_wq_take) */
 	int stop;             /* leave once the queue is empty */
 	/* the sync thread's (s_put), not under lock: */
 	unsigned clean;        /* batches in a row looked up with no duplicate */
@@ -80,7 +84,7 @@ s_pjob_free(pjob_t *p)
 {
 	if (p == NULL)
 		return;
-	for (size_t i = 0; p->bodies && i < p->k; i++)
+	for (size_t i = 0; p->bodies && i < p->q.k; i++)
 		json_decref(p->bodies[i]);
 	free(p->bodies);
 	free(p->fbuf);
@@ -99,7 +103,7 @@ s_pjob_finish(fed_t *f, pjob_t *p, const ingest_res_t *res, int err)
 	int revoked = 0;
 
 	job->err = err;
-	for (size_t j = 0; j < p->k; j++) {
+	for (size_t j = 0; j < p->q.k; j++) {
 		size_t i = p->at[j];
 		job->rc[i] = err ? CPT_EIO : res[j].rc;
 		memcpy(job->ids[i], res[j].id, CPT_ID_LEN);
@@ -138,12 +142,12 @@ s_commit_jobs(fed_t *f, pjob_t *list, size_t n)
 	int err = CPT_ENOMEM;
 
 	if (buf && len && ok && bodies && res) {
-		for (pjob_t *p = list; p; p = p->next) {
-			memcpy(buf + at, p->fbuf, p->k * sizeof(*buf));
-			memcpy(len + at, p->flen, p->k * sizeof(*len));
-			memcpy(ok + at, p->ok, p->k);
-			memcpy(bodies + at, p->bodies, p->k * sizeof(*bodies));
-			at += p->k;
+		for (pjob_t *p = list; p; p = (pjob_t *)p->q.next) {
+			memcpy(buf + at, p->fbuf, p->q.k * sizeof(*buf));
+			memcpy(len + at, p->flen, p->q.k * sizeof(*len));
+			memcpy(ok + at, p->ok, p->q.k);
+			memcpy(bodies + at, p->bodies, p->q.k * sizeof(*bodies));
+			at += p->q.k;
 		}
 		uint64_t t0 = s_now_us();
 		err = n ? node_submit_verified(f->node, buf, len, n, ok, bodies, res) : 0;
@@ -152,8 +156,8 @@ s_commit_jobs(fed_t *f, pjob_t *list, size_t n)
 	}
 	at = 0;
 	while (list) {
-		pjob_t *next = list->next;
-		size_t k = list->k;
+		pjob_t *next = (pjob_t *)list->q.next;
+		size_t k = list->q.k;
 		s_pjob_finish(f, list, res ? res + at : NULL, res ? err : CPT_ENOMEM);
 		at += k;
 		list = next;
@@ -165,6 +169,59 @@ s_commit_jobs(fed_t *f, pjob_t *list, size_t n)
 	free(res);
 }
 
+void
+fed_wq_init(fed_wq_t *q)
+{
+	q->head = q->lhead = NULL;
+	q->tail = &q->head;
+	q->ltail = &q->lhead;
+}
+
+void
+fed_wq_push(fed_wq_t *q, fed_wq_item_t *it)
+{
+	it->next = NULL;
+	if (it->live) {
+		*q->ltail = it;
+		q->ltail = &it->next;
+	} else {
+		*q->tail = it;
+		q->tail = &it->next;
+	}
+}
+
+/*
+ * Every live batch waiting goes alone, when there is one; else the
+ * catch-up's waiting, up to max. A live event thus waits at most for the
+ * commit under way, never for the thousands of envelopes queued before it;
+ * committed with them, it would wait for their pages to be written as well.
+ * Out of order is safe: an event whose parent is still queued waits in
+ * `pending` and is admitted when the parent comes (what the batches of two
+ * peers already do), and the engine acknowledges each message when its own
+ * batch is committed, whatever the order.
+ */
+fed_wq_item_t *
+fed_wq_take(fed_wq_t *q, size_t max, size_t *n_out)
+{
+	fed_wq_item_t **qh = q->lhead ? &q->lhead : &q->head;
+	fed_wq_item_t ***qt = q->lhead ? &q->ltail : &q->tail;
+	fed_wq_item_t *list = NULL, **lt = &list;
+	size_t n = 0;
+
+	while (*qh && (n == 0 || n + (*qh)->k <= max)) {
+		fed_wq_item_t *it = *qh;
+		*qh = it->next;
+		it->next = NULL;
+		n += it->k;
+		*lt = it;
+		lt = &it->next;
+	}
+	if (*qh == NULL)
+		*qt = qh;
+	*n_out = n;
+	return list;
+}
+
 static void *
 s_writer_main(void *arg)
 {
@@ -173,23 +230,14 @@ s_writer_main(void *arg)
 	pthread_setname_np(pthread_self(), "cpt-writer"); /* top -H, perf */
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		pjob_t *list, **lt = &list;
+		pjob_t *list;
 		size_t n = 0;
-		while (w->head == NULL && !w->stop)
+		while (w->q.head == NULL && w->q.lhead == NULL && !w->stop)
 			pthread_cond_wait(&w->cond, &w->lock);
-		if (w->head == NULL)
+		/* The pjob_t of each item: its first member. */
+		list = (pjob_t *)fed_wq_take(&w->q, MERGE_MAX, &n);
+		if (list == NULL)
 			break;
-		/* Everything waiting, up to MERGE_MAX envelopes (at least one job). */
-		while (w->head && (n == 0 || n + w->head->k <= MERGE_MAX)) {
-			pjob_t *p = w->head;
-			w->head = p->next;
-			p->next = NULL;
-			n += p->k;
-			*lt = p;
-			lt = &p->next;
-		}
-		if (w->head == NULL)
-			w->tail = &w->head;
 		pthread_mutex_unlock(&w->lock);
 		s_commit_jobs(w->fed, list, n);
 		pthread_mutex_lock(&w->lock);
@@ -206,7 +254,7 @@ fed_writer_new(fed_t *f)
 	if (w == NULL)
 		return NULL;
 	w->fed = f;
-	w->tail = &w->head;
+	fed_wq_init(&w->q);
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	if (pthread_create(&w->thread, NULL, s_writer_main, w) != 0) {
@@ -244,11 +292,10 @@ s_verified(void *arg)
 	fed_writer_t *w = p->w;
 	int pooled = p->pooled; /* read now: once queued, p is the writer's to free */
 
-	log_debug("fed", "trace verified events=%zu in %llu us", p->k,
+	log_debug("fed", "trace verified events=%zu in %llu us", p->q.k,
 	          (unsigned long long)(s_now_us() - p->t_us));
 	pthread_mutex_lock(&w->lock);
-	*w->tail = p;
-	w->tail = &p->next;
+	fed_wq_push(&w->q, &p->q);
 	pthread_cond_signal(&w->cond);
 	/* Once it is queued: a batch that sees 0 comes after this one. */
 	if (pooled)
@@ -315,7 +362,7 @@ fed_put(void *ctx, sync_put_t *job)
 		if (w)
 			w->clean = dups ? 0 : w->clean + 1;
 	}
-	p->k = k;
+	p->q.k = k;
 	if (k == 0 || w == NULL) {
 		/* Nothing to store, or no writer thread: done here and now (the
 		 * store checks the signatures itself when no pool did). */
@@ -329,7 +376,9 @@ fed_put(void *ctx, sync_put_t *job)
 	 * network) thread: the pool hands the batch to the writer, in order.
 	 * Without a pool, ok[] stays 0 and the writer checks them itself. */
 	p->w = w;
-	if (f->vpool && k <= INLINE_MAX && atomic_load(&w->pooled) == 0) {
+	p->q.live = job->live;
+	if (f->vpool && ((p->q.live && k <= LIVE_INLINE_MAX) ||
+	                 (k <= INLINE_MAX && atomic_load(&w->pooled) == 0))) {
 		/* ok[] stays 0: the writer checks them in its transaction. */
 		atomic_fetch_add(&w->inlined, 1);
 		s_verified(p);

@@ -397,6 +397,58 @@ test_live_relays_leave_the_window(void **state)
 	s_engine_free(s, l);
 }
 
+/*
+ * A hub relays each batch of its catch-up to a branch slower than itself:
+ * past the window, the relays wait as ids in the link's queue and go as the
+ * branch acknowledges, each event once. Before, every relay went at once:
+ * twelve batches and more unacknowledged per branch, held in ZeroMQ's
+ * queues at the hub (tens of MB at a region's hub, issue 24), and more than
+ * the branch reads of one link before it stops reading it, so a live relay
+ * behind them waited for the whole of them.
+ */
+static void
+test_catch_up_relays_keep_the_window(void **state)
+{
+	sync_t *s = s_engine();
+	link_t *l = &s->links[1];
+	uint8_t ack[16] = {0}, ack1[16] = {0};
+	const size_t batches = 10, per = KEYS / 10; /* events per batch relayed */
+
+	(void)state;
+	s->links[0].used = s->links[1].used = 1;
+	s->n_links = 2;
+	for (size_t b = 0; b < batches; b++) {
+		uint8_t(*ids)[CPT_ID_LEN] = malloc(per * CPT_ID_LEN);
+		assert_non_null(ids);
+		for (size_t i = 0; i < per; i++)
+			memcpy(ids[i], g_keys[b * per + i] + 8, CPT_ID_LEN);
+		flow_relay(s, &s->links[0], (const uint8_t(*)[CPT_ID_LEN])ids, per);
+		free(ids);
+	}
+	/* Four batches out, the other six waiting as ids. */
+	assert_true(l->inflight <= 4);
+	assert_true(g_link_msgs[1] <= 4);
+	assert_int_equal(l->wq_len - l->wq_head, (batches - g_link_msgs[1]) * per);
+	/* A live relay (one event) still goes at once, outside the window. */
+	flow_relay(s, &s->links[0], (const uint8_t(*)[CPT_ID_LEN])(g_keys[0] + 8), 1);
+	assert_int_equal(l->inflight_small, 1);
+	/* As the branch acknowledges, the rest go, each event once (and the
+	 * queued ones merge into messages of up to 1,000). */
+	ack[2] = 1000 >> 8;
+	ack[3] = 1000 & 0xff;
+	for (int round = 0; round < 100 && l->inflight; round++)
+		flow_on_ack(s, l, ack, sync_now_ms());
+	assert_null(l->wantq);
+	for (size_t i = 1; i < KEYS; i++)
+		assert_int_equal(g_sent[i], 1);
+	assert_int_equal(g_sent[0], 2); /* its batch, and the live relay */
+	ack1[3] = 1;
+	flow_on_ack(s, l, ack1, sync_now_ms());
+	assert_int_equal(l->inflight_small, 0);
+	flow_reset(s, &s->links[0]);
+	s_engine_free(s, l);
+}
+
 int
 main(void)
 {
@@ -408,6 +460,7 @@ main(void)
 	    cmocka_unit_test(test_ids_and_ranges_share_a_message),
 	    cmocka_unit_test(test_partial_message_first),
 	    cmocka_unit_test(test_live_relays_leave_the_window),
+	    cmocka_unit_test(test_catch_up_relays_keep_the_window),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,7 +27,9 @@
 #define HUB    1
 #define BRANCH 2
 #define SITES  3
-#define SENT   12 /* EVENTS of 1,000 hq sends: its whole window */
+#define SENT                                                                                       \
+	12 /* EVENTS of 1,000 hq sends (the window of a sender before issue 24's                   \
+	      eleventh session; four since) */
 
 typedef struct site {
 	char name[16];
@@ -357,12 +359,78 @@ test_periodic_reconciliation_under_live_flow(void **state)
 	zmq_ctx_term(ctx);
 }
 
+/*
+ * A live relay that comes while a catch-up is on its way into the store
+ * takes a batch of its own, marked live, which the node stores ahead of the
+ * catch-up's (node/fed/writer.c). hq sends a catch-up message of 500 events
+ * and, right behind it, a live one of one: before, the engine gathered both
+ * into one batch of 501, and the live event was verified and committed with
+ * the 500, behind whatever the store had queued before them.
+ */
+static void
+test_live_relay_takes_its_own_batch(void **state)
+{
+	void *ctx = zmq_ctx_new(), *router;
+	char ep[64];
+	zmq_msg_t rid;
+	int type, live = 0, mixed = 0;
+	size_t held = 0;
+
+	(void)state;
+	pthread_mutex_lock(&g_lock);
+	g_release = 0;
+	g_n_held = g_envelopes_held = 0;
+	pthread_mutex_unlock(&g_lock);
+	router = s_hq_router(ctx, ep, sizeof(ep));
+	s_start(HUB, HQ, ep, s_put_held);
+	zmq_msg_init(&rid);
+	assert_int_equal(s_hq_recv(router, &rid, 1, 5000), SYNC_HELLO);
+	assert_int_equal(s_hq_send(router, &rid, SYNC_HELLO, 1, 0), 0);
+	for (int k = 0; k < 100 && (type = s_hq_recv(router, NULL, 0, 100)) != SYNC_RECON; k++)
+		;
+	assert_int_equal(type, SYNC_RECON);
+	for (int round = 0; round < 5; round++) {
+		assert_int_equal(s_hq_send(router, &rid, SYNC_EVENTS, 500, 200), 0);
+		assert_int_equal(s_hq_send(router, &rid, SYNC_EVENTS, 1, 200), 0);
+	}
+	for (int k = 0; k < 250 && held < 5 * 501; k++) {
+		pthread_mutex_lock(&g_lock);
+		held = g_envelopes_held;
+		pthread_mutex_unlock(&g_lock);
+		if (held < 5 * 501)
+			s_sleep_ms(20);
+	}
+	assert_int_equal(held, 5 * 501);
+	pthread_mutex_lock(&g_lock);
+	for (size_t i = 0; i < g_n_held; i++) {
+		live += g_held[i]->live && g_held[i]->n <= SYNC_LIVE_MAX;
+		/* a catch-up batch (one or two messages of 500) never carries
+		 * a live event, nor the reverse */
+		mixed += g_held[i]->live != (g_held[i]->n <= SYNC_LIVE_MAX) ||
+		         (!g_held[i]->live && g_held[i]->n % 500 != 0);
+	}
+	pthread_mutex_unlock(&g_lock);
+	assert_int_equal(mixed, 0);
+	assert_true(live >= 1);
+	pthread_mutex_lock(&g_lock);
+	g_release = 1;
+	for (size_t i = 0; i < g_n_held; i++)
+		s_answer(g_held[i]);
+	g_n_held = 0;
+	pthread_mutex_unlock(&g_lock);
+	sync_stop(&s_sites[HUB].s);
+	zmq_msg_close(&rid);
+	zmq_close(router);
+	zmq_ctx_term(ctx);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_branch_answered_during_catch_up),
 	    cmocka_unit_test(test_periodic_reconciliation_under_live_flow),
+	    cmocka_unit_test(test_live_relay_takes_its_own_batch),
 	};
 	const char *names[SITES] = {"hq", "hub", "branch"};
 	int rc;

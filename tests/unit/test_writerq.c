@@ -1,0 +1,106 @@
+/*
+ * The order in which the writer of peers' batches (node/fed/writer.c) takes
+ * them: a live batch (a relay of what was just written) goes into the next
+ * transaction alone, ahead of the catch-up batches queued before it, which
+ * keep their own order and merge up to the transaction's cap.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "node/fed/fed_internal.h"
+
+#define CAP 3000 /* envelopes per transaction, as MERGE_MAX */
+
+/* Pushes k envelopes, live or not, as item it. */
+static void
+s_push(fed_wq_t *q, fed_wq_item_t *it, size_t k, int live)
+{
+	it->k = k;
+	it->live = live;
+	fed_wq_push(q, it);
+}
+
+/*
+ * Twelve catch-up batches of 1,000 are waiting (a heal: hq's window), then
+ * a live relay of one event comes. Before, one queue in arrival order: the
+ * live event went into the fifth transaction, after 12,000 envelopes had
+ * been committed (seconds at a site healing on a busy machine).
+ */
+static void
+test_live_batch_goes_first(void **state)
+{
+	fed_wq_t q;
+	fed_wq_item_t bulk[12], live, live2, *list;
+	size_t n = 0;
+
+	(void)state;
+	fed_wq_init(&q);
+	for (int i = 0; i < 12; i++)
+		s_push(&q, &bulk[i], 1000, 0);
+	s_push(&q, &live, 1, 1);
+	/* The next transaction is the live batch, alone. */
+	list = fed_wq_take(&q, CAP, &n);
+	assert_ptr_equal(list, &live);
+	assert_null(list->next);
+	assert_int_equal(n, 1);
+	/* Then the catch-up's, in their order, three per transaction. */
+	list = fed_wq_take(&q, CAP, &n);
+	assert_ptr_equal(list, &bulk[0]);
+	assert_ptr_equal(list->next, &bulk[1]);
+	assert_ptr_equal(list->next->next, &bulk[2]);
+	assert_null(list->next->next->next);
+	assert_int_equal(n, 3000);
+	/* A live batch coming in between goes before the rest again. */
+	s_push(&q, &live, 2, 1);
+	s_push(&q, &live2, 1, 1);
+	list = fed_wq_take(&q, CAP, &n);
+	assert_ptr_equal(list, &live);
+	assert_ptr_equal(list->next, &live2);
+	assert_null(list->next->next);
+	assert_int_equal(n, 3);
+	for (int t = 1; t < 4; t++) {
+		list = fed_wq_take(&q, CAP, &n);
+		assert_ptr_equal(list, &bulk[3 * t]);
+		assert_int_equal(n, 3000);
+	}
+	assert_null(fed_wq_take(&q, CAP, &n));
+	assert_int_equal(n, 0);
+	/* Emptied, both lanes take new batches again. */
+	s_push(&q, &bulk[0], 1000, 0);
+	list = fed_wq_take(&q, CAP, &n);
+	assert_ptr_equal(list, &bulk[0]);
+	s_push(&q, &live, 1, 1);
+	assert_ptr_equal(fed_wq_take(&q, CAP, &n), &live);
+	assert_null(fed_wq_take(&q, CAP, &n));
+}
+
+/* A batch larger than the cap still goes (alone): nothing waits for ever. */
+static void
+test_batch_over_the_cap_goes_alone(void **state)
+{
+	fed_wq_t q;
+	fed_wq_item_t big, small;
+	size_t n = 0;
+
+	(void)state;
+	fed_wq_init(&q);
+	s_push(&q, &big, CAP + 1, 0);
+	s_push(&q, &small, 1, 0);
+	assert_ptr_equal(fed_wq_take(&q, CAP, &n), &big);
+	assert_int_equal(n, CAP + 1);
+	assert_ptr_equal(fed_wq_take(&q, CAP, &n), &small);
+	assert_int_equal(n, 1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_live_batch_goes_first),
+	    cmocka_unit_test(test_batch_over_the_cap_goes_alone),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
