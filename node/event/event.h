@@ -151,8 +151,9 @@ typedef struct vpool vpool_t;
  * a job is checked, and in the order the jobs were given: it should only
  * hand the job on (a queue, a signal), never call the pool. */
 typedef void (*vpool_done_fn)(void *arg);
-/* threads = 0: one per core this process may run on. NULL when memory is
- * short. */
+/* threads = 0: one per core this process may run on. The workers run at
+ * nice 10 (bulk work: they yield to the node's other threads). NULL when
+ * memory is short. */
 vpool_t *vpool_new(size_t threads);
 /* Stops and joins the workers; safe on NULL. */
 void vpool_destroy(vpool_t **self_p);

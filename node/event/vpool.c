@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "node/event/event.h"
@@ -117,12 +118,28 @@ s_work(vpool_t *p, const vjob_t *only)
 	}
 }
 
+/*
+ * The workers run at a lower CPU priority than the node's other threads
+ * (issue 24, session 11). What reaches the pool is bulk: a catch-up's or a
+ * repair's batches (a live relay is checked by the writer, in its lane). At
+ * nice 0 a site catching up gave its verification as much of the machine as
+ * the threads that answer its staff and pass live events on; at nice 10 it
+ * takes what they leave, which on an idle machine is all of it. Linux gives
+ * each thread its own nice value (setpriority on a thread id); a process may
+ * always lower its own priority, so this needs no privilege, and a failure
+ * changes nothing but the priority.
+ */
+#define WORKER_NICE 10
+
 static void *
 s_main(void *arg)
 {
 	vpool_t *p = arg;
 
 	pthread_setname_np(pthread_self(), "cpt-verify");
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), WORKER_NICE) != 0) {
+		/* not fatal: the pool only loses its yielding */
+	}
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		while (!p->stop && s_open_job(p) == NULL)
