@@ -152,7 +152,7 @@ typedef struct vpool vpool_t;
  * hand the job on (a queue, a signal), never call the pool. */
 typedef void (*vpool_done_fn)(void *arg);
 /* threads = 0: one per core this process may run on. The workers run at
- * nice 10 (bulk work: they yield to the node's other threads). NULL when
+ * nice 5 (bulk work: they yield to the node's other threads). NULL when
  * memory is short. */
 vpool_t *vpool_new(size_t threads);
 /* Stops and joins the workers; safe on NULL. */

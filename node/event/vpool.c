@@ -123,13 +123,15 @@ s_work(vpool_t *p, const vjob_t *only)
  * (issue 24, session 11). What reaches the pool is bulk: a catch-up's or a
  * repair's batches (a live relay is checked by the writer, in its lane). At
  * nice 0 a site catching up gave its verification as much of the machine as
- * the threads that answer its staff and pass live events on; at nice 10 it
- * takes what they leave, which on an idle machine is all of it. Linux gives
+ * the threads that answer its staff and pass live events on; at nice 5 it
+ * yields to them (a quarter of their weight), and takes the whole machine
+ * when they are idle. The search index's writer stays below it, at nice 10
+ * (issue 23: in a catch-up the index follows the store). Linux gives
  * each thread its own nice value (setpriority on a thread id); a process may
  * always lower its own priority, so this needs no privilege, and a failure
  * changes nothing but the priority.
  */
-#define WORKER_NICE 10
+#define WORKER_NICE 5
 
 static void *
 s_main(void *arg)
