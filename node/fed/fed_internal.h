@@ -80,8 +80,8 @@ void fed_writer_destroy(fed_writer_t **self_p);
 unsigned long fed_writer_inlined(fed_writer_t *w);
 /* writer.c: an empty queue; it (borrowed, not copied) queued in its lane;
  * the next transaction's batches taken off the queue: every live batch
- * waiting when there is one, else the catch-up's, in both cases in arrival
- * order and up to max envelopes (at least one batch). Returns the first of
+ * waiting, then the catch-up's, each lane in arrival order, up to max
+ * envelopes in all (at least one batch). Returns the first of
  * the list (linked by next, NULL-terminated; NULL when the queue is empty)
  * and their envelopes in *n. */
 void fed_wq_init(fed_wq_t *q);

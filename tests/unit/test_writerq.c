@@ -24,10 +24,11 @@ s_push(fed_wq_t *q, fed_wq_item_t *it, size_t k, int live)
 }
 
 /*
- * Twelve catch-up batches of 1,000 are waiting (a heal: hq's window), then
- * a live relay of one event comes. Before, one queue in arrival order: the
- * live event went into the fifth transaction, after 12,000 envelopes had
- * been committed (seconds at a site healing on a busy machine).
+ * Twelve catch-up batches of 1,000 are waiting (a heal: an older sender's
+ * window), then a live relay of one event comes. Before, one queue in
+ * arrival order: the live event went into the fifth transaction, after
+ * 12,000 envelopes had been committed (seconds at a site healing on a busy
+ * machine). Now it opens the next one, which the catch-up fills up.
  */
 static void
 test_live_batch_goes_first(void **state)
@@ -41,31 +42,38 @@ test_live_batch_goes_first(void **state)
 	for (int i = 0; i < 12; i++)
 		s_push(&q, &bulk[i], 1000, 0);
 	s_push(&q, &live, 1, 1);
-	/* The next transaction is the live batch, alone. */
+	/* The next transaction: the live batch, then the first two of the
+	 * catch-up (a third would pass the cap). */
 	list = fed_wq_take(&q, CAP, &n);
 	assert_ptr_equal(list, &live);
-	assert_null(list->next);
-	assert_int_equal(n, 1);
+	assert_ptr_equal(list->next, &bulk[0]);
+	assert_ptr_equal(list->next->next, &bulk[1]);
+	assert_null(list->next->next->next);
+	assert_int_equal(n, 2001);
 	/* Then the catch-up's, in their order, three per transaction. */
 	list = fed_wq_take(&q, CAP, &n);
-	assert_ptr_equal(list, &bulk[0]);
-	assert_ptr_equal(list->next, &bulk[1]);
-	assert_ptr_equal(list->next->next, &bulk[2]);
+	assert_ptr_equal(list, &bulk[2]);
+	assert_ptr_equal(list->next, &bulk[3]);
+	assert_ptr_equal(list->next->next, &bulk[4]);
 	assert_null(list->next->next->next);
 	assert_int_equal(n, 3000);
-	/* A live batch coming in between goes before the rest again. */
+	/* Live batches coming in between go before the rest again, in their
+	 * own order. */
 	s_push(&q, &live, 2, 1);
 	s_push(&q, &live2, 1, 1);
 	list = fed_wq_take(&q, CAP, &n);
 	assert_ptr_equal(list, &live);
 	assert_ptr_equal(list->next, &live2);
-	assert_null(list->next->next);
-	assert_int_equal(n, 3);
-	for (int t = 1; t < 4; t++) {
-		list = fed_wq_take(&q, CAP, &n);
-		assert_ptr_equal(list, &bulk[3 * t]);
-		assert_int_equal(n, 3000);
-	}
+	assert_ptr_equal(list->next->next, &bulk[5]);
+	assert_ptr_equal(list->next->next->next, &bulk[6]);
+	assert_null(list->next->next->next->next);
+	assert_int_equal(n, 2003);
+	list = fed_wq_take(&q, CAP, &n);
+	assert_ptr_equal(list, &bulk[7]);
+	assert_int_equal(n, 3000);
+	list = fed_wq_take(&q, CAP, &n);
+	assert_ptr_equal(list, &bulk[10]);
+	assert_int_equal(n, 2000);
 	assert_null(fed_wq_take(&q, CAP, &n));
 	assert_int_equal(n, 0);
 	/* Emptied, both lanes take new batches again. */
