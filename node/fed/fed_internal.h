@@ -87,6 +87,10 @@ unsigned long fed_writer_inlined(fed_writer_t *w);
 void fed_wq_init(fed_wq_t *q);
 void fed_wq_push(fed_wq_t *q, fed_wq_item_t *it);
 fed_wq_item_t *fed_wq_take(fed_wq_t *q, size_t max, size_t *n);
+/* writer.c: the calling thread's I/O class for what it writes next: idle
+ * for a catch-up's commit (bulk 1), its default otherwise. 0, or CPT_EIO
+ * when the kernel refused (the class is then unchanged). */
+int fed_writer_io_bulk(int bulk) CPT_WUR;
 /* writer.c: ops.put (sync/sync.h). */
 int fed_put(void *ctx, sync_put_t *job);
 /* fed.c: the trust state changed (a revocation): links are checked again. */

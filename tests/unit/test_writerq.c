@@ -10,6 +10,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include "node/fed/fed_internal.h"
 
 #define CAP 3000 /* envelopes per transaction, as MERGE_MAX */
@@ -103,12 +106,28 @@ test_batch_over_the_cap_goes_alone(void **state)
 	assert_int_equal(n, 1);
 }
 
+/*
+ * The writer commits a catch-up with the idle I/O class and goes back to its
+ * default after (the class of this thread, read back from the kernel).
+ */
+static void
+test_catch_up_writes_idle(void **state)
+{
+	(void)state;
+	assert_int_equal(fed_writer_io_bulk(1), 0);
+	assert_int_equal(syscall(SYS_ioprio_get, 1, 0) >> 13, 3); /* IOPRIO_CLASS_IDLE */
+	assert_int_equal(fed_writer_io_bulk(0), 0);
+	/* the default: class none (best effort at the thread's nice level) */
+	assert_int_equal(syscall(SYS_ioprio_get, 1, 0) >> 13, 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_live_batch_goes_first),
 	    cmocka_unit_test(test_batch_over_the_cap_goes_alone),
+	    cmocka_unit_test(test_catch_up_writes_idle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
