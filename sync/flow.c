@@ -137,8 +137,7 @@ flow_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], size_t 
  * the engine read no peer meanwhile): one read serves them all. Read, not taken from the batch as
  * received: an event whose redaction is held here is stored without its body, and that is what goes
  * on.
- */
-/*
+ *
  * A relay of more than SMALL_MAX events (a catch-up's batch, relayed by a
  * hub to its branches) to a link whose window is full waits in the link's
  * queue of ids and goes as its ACKs come back (flow_serve), read again from
