@@ -219,7 +219,7 @@ index_env_ts(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint64_t *ts)
 	p = v.data;
 	/* The timestamp, where each form keeps it: no rebuilding for this. */
 	if (v.len > 0 && (p[0] == ENV_FULL || p[0] == ENV_REDACTED)) {
-		if (v.len < C_TS + 8)
+		if (p[0] == ENV_FULL ? v.len <= C_BODY : v.len != C_RLEN)
 			return s_damaged(id, "compact value of a wrong length");
 		p += C_TS;
 	} else {
