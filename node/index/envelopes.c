@@ -113,34 +113,36 @@ s_damaged(const uint8_t id[CPT_ID_LEN], const char *why)
 	return CPT_EDAMAGED;
 }
 
-/* The stored value v of id as an envelope into *out. */
+/* The stored value p (len bytes) as an envelope into *out, fed the
+ * store's federation (read only for a compact form). 0, or CPT_EDAMAGED
+ * and *why what is wrong. */
 static int
-s_unpack(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const store_val_t *v, index_env_t *out)
+s_form(const uint8_t *fed, const uint8_t *p, size_t len, index_env_t *out, const char **why)
 {
-	const uint8_t *p = v->data;
 	uint8_t *f = out->fixed;
-	int rc;
+	size_t skip = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (v->len == 0)
-		return s_damaged(id, "empty value");
+	if (len == 0) {
+		*why = "empty value";
+		return CPT_EDAMAGED;
+	}
 	switch (p[0]) {
 	case ENV_FULL:
 	case ENV_REDACTED:
-		if (p[0] == ENV_FULL ? v->len <= C_BODY || v->len - C_BODY > UINT32_MAX
-		                     : v->len != C_RLEN)
-			return s_damaged(id, "compact value of a wrong length");
-		if ((rc = s_fed(txn, f + E_FED)) != 0)
-			return rc == CPT_ENOTFOUND ? s_damaged(id, "the store names no federation")
-			                           : rc;
+		if (p[0] == ENV_FULL ? len <= C_BODY || len - C_BODY > UINT32_MAX : len != C_RLEN) {
+			*why = "compact value of a wrong length";
+			return CPT_EDAMAGED;
+		}
 		f[0] = EVT_VERSION;
 		f[1] = 0;
 		memcpy(f + 2, p + C_KIND, 2);
+		memcpy(f + E_FED, fed, CPT_FED_LEN);
 		memcpy(f + E_AUTHOR, p + C_AUTHOR, CPT_KEY_LEN);
 		memcpy(f + E_TS, p + C_TS, 8);
 		if (p[0] == ENV_FULL) {
 			out->body = p + C_BODY;
-			out->body_len = v->len - C_BODY;
+			out->body_len = len - C_BODY;
 			crypto_generichash(f + E_HASH, CPT_HASH_LEN, out->body, out->body_len, NULL,
 			                   0);
 			s_put32(f + E_LEN, (uint32_t)out->body_len);
@@ -151,15 +153,48 @@ s_unpack(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const store_val_t *v, i
 			memcpy(f + E_SIG, p + C_RSIG, CPT_SIG_LEN);
 		}
 		return 0;
-	case ENV_VERBATIM: p++; /* FALLTHROUGH */
+	case ENV_VERBATIM: skip = 1; /* FALLTHROUGH */
 	default:
-		if (v->len - (size_t)(p - (const uint8_t *)v->data) < EVT_FIXED_LEN)
-			return s_damaged(id, "shorter than an envelope's header");
-		memcpy(f, p, EVT_FIXED_LEN);
-		out->body_len = v->len - (size_t)(p - (const uint8_t *)v->data) - EVT_FIXED_LEN;
-		out->body = out->body_len ? p + EVT_FIXED_LEN : NULL;
+		if (len - skip < EVT_FIXED_LEN) {
+			*why = "shorter than an envelope's header";
+			return CPT_EDAMAGED;
+		}
+		memcpy(f, p + skip, EVT_FIXED_LEN);
+		out->body_len = len - skip - EVT_FIXED_LEN;
+		out->body = out->body_len ? p + skip + EVT_FIXED_LEN : NULL;
 		return 0;
 	}
+}
+
+int
+index_env_unpack(const uint8_t fed[CPT_FED_LEN], const uint8_t *val, size_t len, index_env_t *out)
+{
+	const char *why = NULL;
+
+	return s_form(fed, val, len, out, &why);
+}
+
+int
+index_env_is_compact(const uint8_t *val, size_t len)
+{
+	return len > 0 && (val[0] == ENV_FULL || val[0] == ENV_REDACTED);
+}
+
+/* The stored value v of id as an envelope into *out. */
+static int
+s_unpack(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const store_val_t *v, index_env_t *out)
+{
+	uint8_t fed[CPT_FED_LEN];
+	const char *why = NULL;
+	int rc;
+
+	if (index_env_is_compact(v->data, v->len) && (rc = s_fed(txn, fed)) != 0) {
+		memset(out, 0, sizeof(*out));
+		return rc == CPT_ENOTFOUND ? s_damaged(id, "the store names no federation") : rc;
+	}
+	if (s_form(fed, v->data, v->len, out, &why) != 0)
+		return s_damaged(id, why);
+	return 0;
 }
 
 int

@@ -195,6 +195,14 @@ uint8_t *index_env_dup(const index_env_t *e, size_t *len);
  * evt_decode_parts: ev borrows from e (ev->raw is e->fixed) and from the
  * transaction (ev->body). 0 or evt_decode's error. */
 int index_env_decode(const index_env_t *e, evt_t *ev, int lazy) CPT_WUR;
+/* A stored value val (len bytes, as the events database holds it) as an
+ * envelope into *out (borrowing from val), for fed, the store's federation:
+ * for `comptoir repair`, which reads the file's bytes, not LMDB's trees. 0
+ * or CPT_EDAMAGED. index_env_is_compact: is val of a compact form, one
+ * without the federation in it (1) or not (0)? */
+int index_env_unpack(const uint8_t fed[CPT_FED_LEN], const uint8_t *val, size_t len,
+                     index_env_t *out) CPT_WUR;
+int index_env_is_compact(const uint8_t *val, size_t len);
 /* At open (index_store_open): keeps the federation of the store's compact
  * envelopes with st, so that reading one needs no meta read. 0, or a store
  * error. */
