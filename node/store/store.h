@@ -22,7 +22,7 @@
  * 8-byte big-endian HLC timestamp. */
 enum store_db {
 	DB_META,      /* "schema", "fed", "root", "site", "seq" -> values */
-	DB_EVENTS,    /* id(32) -> envelope bytes (176 only when redacted) */
+	DB_EVENTS,    /* id(32) -> stored envelope (node/index/envelopes.c: compact) */
 	DB_ORDER,     /* ts(8) id(32) -> kind(2) */
 	DB_BY_AUTHOR, /* author(32) ts(8) id(32) -> kind(2); split (below) */
 	DB_BY_REF,    /* target(32) ts(8) id(32) -> kind(2): comments, reactions, edits, redactions;
