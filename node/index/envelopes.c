@@ -288,6 +288,34 @@ s_compactable(const uint8_t *env, size_t len, const uint8_t fed[CPT_FED_LEN])
 	return memcmp(hash, env + E_HASH, CPT_HASH_LEN) == 0;
 }
 
+size_t
+index_env_pack(const uint8_t *fed, const uint8_t *env, size_t len, uint8_t *out)
+{
+	if (fed && s_compactable(env, len, fed)) {
+		size_t blen = len - EVT_FIXED_LEN;
+		out[0] = blen ? ENV_FULL : ENV_REDACTED;
+		memcpy(out + C_KIND, env + 2, 2);
+		memcpy(out + C_AUTHOR, env + E_AUTHOR, CPT_KEY_LEN);
+		memcpy(out + C_TS, env + E_TS, 8);
+		if (blen == 0) {
+			memcpy(out + C_HASH, env + E_HASH, CPT_HASH_LEN);
+			memcpy(out + C_LEN, env + E_LEN, 4);
+			memcpy(out + C_RSIG, env + E_SIG, CPT_SIG_LEN);
+			return C_RLEN;
+		}
+		memcpy(out + C_SIG, env + E_SIG, CPT_SIG_LEN);
+		memcpy(out + C_BODY, env + EVT_FIXED_LEN, blen);
+		return C_BODY + blen;
+	}
+	if (env[0] == ENV_VERBATIM || env[0] == ENV_FULL || env[0] == ENV_REDACTED) {
+		out[0] = ENV_VERBATIM; /* a first byte that would read as a form */
+		memcpy(out + 1, env, len);
+		return len + 1;
+	}
+	memcpy(out, env, len);
+	return len;
+}
+
 /* The stored form of env (len bytes) into out (at least len + 1 bytes),
  * compact when it can be; *olen its length. */
 static int
@@ -296,7 +324,7 @@ s_pack(store_txn_t *txn, const uint8_t *env, size_t len, uint8_t *out, size_t *o
 	uint8_t fed[CPT_FED_LEN];
 	int rc = s_fed(txn, fed);
 
-	if (rc == CPT_ENOTFOUND && len >= EVT_FIXED_LEN && env[0] == EVT_VERSION) {
+	if (rc == CPT_ENOTFOUND && env[0] == EVT_VERSION) {
 		/* The store's first envelope names its federation (every admitted
 		 * event is of the node's own: PROTOCOL.md receiver rule step 10),
 		 * written in the same transaction as the envelope. */
@@ -307,32 +335,7 @@ s_pack(store_txn_t *txn, const uint8_t *env, size_t len, uint8_t *out, size_t *o
 	} else if (rc != 0 && rc != CPT_ENOTFOUND) {
 		return rc;
 	}
-	if (rc == 0 && s_compactable(env, len, fed)) {
-		size_t blen = len - EVT_FIXED_LEN;
-		out[0] = blen ? ENV_FULL : ENV_REDACTED;
-		memcpy(out + C_KIND, env + 2, 2);
-		memcpy(out + C_AUTHOR, env + E_AUTHOR, CPT_KEY_LEN);
-		memcpy(out + C_TS, env + E_TS, 8);
-		if (blen) {
-			memcpy(out + C_SIG, env + E_SIG, CPT_SIG_LEN);
-			memcpy(out + C_BODY, env + EVT_FIXED_LEN, blen);
-			*olen = C_BODY + blen;
-		} else {
-			memcpy(out + C_HASH, env + E_HASH, CPT_HASH_LEN);
-			memcpy(out + C_LEN, env + E_LEN, 4);
-			memcpy(out + C_RSIG, env + E_SIG, CPT_SIG_LEN);
-			*olen = C_RLEN;
-		}
-		return 0;
-	}
-	if (env[0] == ENV_VERBATIM || env[0] == ENV_FULL || env[0] == ENV_REDACTED) {
-		out[0] = ENV_VERBATIM; /* a first byte that would read as a form */
-		memcpy(out + 1, env, len);
-		*olen = len + 1;
-	} else {
-		memcpy(out, env, len);
-		*olen = len;
-	}
+	*olen = index_env_pack(rc == 0 ? fed : NULL, env, len, out);
 	return 0;
 }
 

@@ -203,6 +203,11 @@ int index_env_decode(const index_env_t *e, evt_t *ev, int lazy) CPT_WUR;
 int index_env_unpack(const uint8_t fed[CPT_FED_LEN], const uint8_t *val, size_t len,
                      index_env_t *out) CPT_WUR;
 int index_env_is_compact(const uint8_t *val, size_t len);
+/* The stored form of the envelope env (len >= EVT_FIXED_LEN bytes) into
+ * out (room for len + 1 bytes), compact for federation fed when reading it
+ * back gives the same bytes (fed NULL: never); its length. What
+ * index_env_put stores, and index_env_unpack reads. */
+size_t index_env_pack(const uint8_t *fed, const uint8_t *env, size_t len, uint8_t *out);
 /* At open (index_store_open): keeps the federation of the store's compact
  * envelopes with st, so that reading one needs no meta read. 0, or a store
  * error. */
