@@ -21,7 +21,7 @@
  * docs/ARCHITECTURE.md ("Store"); keys that sort by time start with the
  * 8-byte big-endian HLC timestamp. */
 enum store_db {
-	DB_META,      /* "schema", "fed", "root", "site", "seq" -> values */
+	DB_META,      /* "schema", "env_fed", "env11_at", "seq", ... -> values */
 	DB_EVENTS,    /* id(32) -> stored envelope (node/index/envelopes.c: compact) */
 	DB_ORDER,     /* ts(8) id(32) -> kind(2) */
 	DB_BY_AUTHOR, /* author(32) ts(8) id(32) -> kind(2); split (below) */
