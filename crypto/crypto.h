@@ -149,6 +149,19 @@ int evt_decode(evt_t *ev, const uint8_t *buf, size_t len, size_t max_body) CPT_W
 int evt_decode_lazy(evt_t *ev, const uint8_t *buf, size_t len, size_t max_body) CPT_WUR;
 
 /*
+ * The same checks (evt_decode, or evt_decode_lazy when lazy is nonzero) on
+ * an envelope held in two pieces: its header and signature at fixed, and
+ * its body_len body bytes at body (NULL and 0: a redacted event), as a
+ * store that keeps them apart gives them back. ev->raw is fixed and only
+ * its first EVT_FIXED_LEN bytes are the envelope's (enough for evt_id and
+ * evt_verify); ev->raw_len is 0 unless body follows fixed in memory (or
+ * there is none): raw is then not the whole envelope; ev->body points into
+ * body. Both are borrowed for the life of ev.
+ */
+int evt_decode_parts(evt_t *ev, const uint8_t fixed[EVT_FIXED_LEN], const uint8_t *body,
+                     size_t body_len, size_t max_body, int lazy) CPT_WUR;
+
+/*
  * Checks that a decoded event belongs to federation fed and that its signature
  * by ev->author is valid. Returns 0, CPT_EFEDERATION or CPT_ESIG.
  */

@@ -146,30 +146,55 @@ s_check_body(const uint8_t *body, size_t len)
 	return ok ? 0 : CPT_EINVAL;
 }
 
-static int s_decode(evt_t *ev, const uint8_t *buf, size_t len, size_t max_body, int check_body);
+static int s_decode(evt_t *ev, const uint8_t *fixed, const uint8_t *body, size_t body_len,
+                    size_t max_body, int check_body);
 
 int
 evt_decode(evt_t *ev, const uint8_t *buf, size_t len, size_t max_body)
 {
-	return s_decode(ev, buf, len, max_body, 1);
+	if (buf == NULL || len < EVT_FIXED_LEN) {
+		memset(ev, 0, sizeof(*ev));
+		return CPT_EINVAL;
+	}
+	return s_decode(ev, buf, len > EVT_FIXED_LEN ? buf + EVT_FIXED_LEN : NULL,
+	                len - EVT_FIXED_LEN, max_body, 1);
 }
 
 int
 evt_decode_lazy(evt_t *ev, const uint8_t *buf, size_t len, size_t max_body)
 {
-	return s_decode(ev, buf, len, max_body, 0);
+	if (buf == NULL || len < EVT_FIXED_LEN) {
+		memset(ev, 0, sizeof(*ev));
+		return CPT_EINVAL;
+	}
+	return s_decode(ev, buf, len > EVT_FIXED_LEN ? buf + EVT_FIXED_LEN : NULL,
+	                len - EVT_FIXED_LEN, max_body, 0);
 }
 
-static int
-s_decode(evt_t *ev, const uint8_t *buf, size_t len, size_t max_body, int check_body)
+int
+evt_decode_parts(evt_t *ev, const uint8_t fixed[EVT_FIXED_LEN], const uint8_t *body,
+                 size_t body_len, size_t max_body, int lazy)
 {
+	if (fixed == NULL || (body == NULL && body_len > 0)) {
+		memset(ev, 0, sizeof(*ev));
+		return CPT_EINVAL;
+	}
+	return s_decode(ev, fixed, body_len ? body : NULL, body_len, max_body, !lazy);
+}
+
+/* One decoder for both shapes: the header and signature at fixed, the body
+ * (blen bytes, NULL when there are none: a redacted event) at body, which
+ * follows fixed in memory when the envelope was given whole. */
+static int
+s_decode(evt_t *ev, const uint8_t *fixed, const uint8_t *body, size_t blen, size_t max_body,
+         int check_body)
+{
+	const uint8_t *buf = fixed;
 	uint8_t hash[CPT_HASH_LEN];
 
 	memset(ev, 0, sizeof(*ev));
 	if (max_body > EVT_MAX_BODY)
 		max_body = EVT_MAX_BODY;
-	if (buf == NULL || len < EVT_FIXED_LEN)
-		return CPT_EINVAL;
 	if (buf[OFF_VERSION] != EVT_VERSION)
 		return CPT_EVERSION;
 	if (buf[OFF_RESERVED] != 0)
@@ -187,17 +212,18 @@ s_decode(evt_t *ev, const uint8_t *buf, size_t len, size_t max_body, int check_b
 	if (ev->body_len > max_body)
 		return CPT_ETOOBIG;
 	ev->raw = buf;
-	ev->raw_len = len;
-	if (len == EVT_FIXED_LEN) /* redacted: header and signature only */
+	/* Whole only when the body follows the header (evt_decode_parts). */
+	ev->raw_len = blen == 0 || body == buf + EVT_FIXED_LEN ? EVT_FIXED_LEN + blen : 0;
+	if (blen == 0) /* redacted: header and signature only */
 		return 0;
-	if (len - EVT_FIXED_LEN != ev->body_len)
+	if (blen != ev->body_len)
 		return CPT_EINVAL;
-	crypto_generichash(hash, sizeof(hash), buf + EVT_FIXED_LEN, ev->body_len, NULL, 0);
+	crypto_generichash(hash, sizeof(hash), body, ev->body_len, NULL, 0);
 	if (sodium_memcmp(hash, ev->body_hash, sizeof(hash)) != 0)
 		return CPT_EHASH;
-	if (check_body && s_check_body(buf + EVT_FIXED_LEN, ev->body_len) != 0)
+	if (check_body && s_check_body(body, ev->body_len) != 0)
 		return CPT_EINVAL;
-	ev->body = buf + EVT_FIXED_LEN;
+	ev->body = body;
 	return 0;
 }
 

@@ -395,14 +395,14 @@ acct_backup_load(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN], uint64_t *ts)
 {
 	uint8_t id[CPT_ID_LEN];
 	uint64_t t;
-	store_val_t v;
+	index_env_t v;
 	evt_t ev;
 
 	if (index_backup(txn, key, &t, id) != 0)
 		return NULL;
 	if (ts)
 		*ts = t;
-	if (index_env_get(txn, id, &v) != 0 || evt_decode(&ev, v.data, v.len, EVT_MAX_BODY) != 0 ||
+	if (index_env_read(txn, id, &v) != 0 || index_env_decode(&v, &ev, 0) != 0 ||
 	    ev.body == NULL || ev.kind != EVT_KEY_BACKUP ||
 	    memcmp(ev.author, key, CPT_KEY_LEN) != 0)
 		return NULL;

@@ -498,13 +498,12 @@ struct seed_fed {
 };
 
 static int
-s_seed_fed(void *arg, const uint8_t *id, const store_val_t *env)
+s_seed_fed(void *arg, const uint8_t *id, const index_env_t *env)
 {
 	struct seed_fed *sf = arg;
 
 	(void)id;
-	sf->same = env->len >= EVT_FIXED_LEN &&
-	           memcmp((const uint8_t *)env->data + 4, sf->fed, CPT_FED_LEN) == 0;
+	sf->same = env != NULL && memcmp(env->fixed + 4, sf->fed, CPT_FED_LEN) == 0;
 	return 1; /* one is enough */
 }
 

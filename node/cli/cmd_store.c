@@ -475,26 +475,32 @@ cmd_export(opts_t *o)
 	}
 	for (r = store_cur_get(cur, &k, &v, STORE_FIRST); r == 0;
 	     r = store_cur_get(cur, &k, &v, STORE_NEXT)) {
-		store_val_t ev;
+		index_env_t ev;
 		store_val_t idk = {CPT_ID_LEN, (uint8_t *)k.data + 8};
 		evt_t e;
 		char idhex[CPT_HEX_ID], author[CPT_HEX_ID], *hex, *line;
+		size_t elen;
 		json_t *obj, *body;
 
 		/* Every event of the order index is stored and decodes: one that
 		 * does not is counted and reported, never skipped in silence. */
-		if (k.len != 40 || index_env_get(txn, idk.data, &ev) != 0 ||
-		    evt_decode(&e, ev.data, ev.len, EVT_MAX_BODY) != 0) {
+		if (k.len != 40 || index_env_read(txn, idk.data, &ev) != 0 ||
+		    index_env_decode(&ev, &e, 0) != 0) {
 			unreadable++;
 			continue;
 		}
 		cpt_hex32(idhex, idk.data);
 		cpt_hex32(author, e.author);
-		if ((hex = malloc(2 * ev.len + 1)) == NULL) {
+		elen = index_env_len(&ev);
+		if ((hex = malloc(2 * elen + 1)) == NULL) {
 			r = CPT_ENOMEM;
 			break;
 		}
-		sodium_bin2hex(hex, 2 * ev.len + 1, ev.data, ev.len);
+		/* The signed bytes as they were signed: header, then body. */
+		sodium_bin2hex(hex, 2 * EVT_FIXED_LEN + 1, ev.fixed, EVT_FIXED_LEN);
+		if (ev.body_len)
+			sodium_bin2hex(hex + 2 * EVT_FIXED_LEN, 2 * ev.body_len + 1, ev.body,
+			               ev.body_len);
 		body = e.body ? json_loadb((const char *)e.body, e.body_len, 0, NULL) : NULL;
 		obj = json_pack("{s:s, s:s, s:i, s:s, s:I, s:I, s:o, s:b, s:s}", "id", idhex,
 		                "kind", evt_kind_name(e.kind), "kind_code", e.kind, "author",

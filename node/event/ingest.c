@@ -354,7 +354,7 @@ int
 ev_remove(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint8_t **keep,
           size_t *keep_len)
 {
-	store_val_t mv;
+	index_env_t mv;
 	uint8_t *raw, ref[CPT_ID_LEN];
 	size_t raw_len;
 	evt_t ev;
@@ -363,12 +363,10 @@ ev_remove(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uin
 
 	if (keep)
 		*keep = NULL;
-	if ((rc = index_env_get(txn, id, &mv)) != 0)
-		return rc;
-	raw_len = mv.len;
-	if ((raw = malloc(raw_len)) == NULL)
+	if ((rc = index_env_read(txn, id, &mv)) != 0)
+		return rc == CPT_EDAMAGED ? CPT_EINVAL : rc;
+	if ((raw = index_env_dup(&mv, &raw_len)) == NULL)
 		return CPT_ENOMEM;
-	memcpy(raw, mv.data, raw_len);
 	if (evt_decode(&ev, raw, raw_len, EVT_MAX_BODY) != 0) {
 		free(raw);
 		return CPT_EINVAL;

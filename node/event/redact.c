@@ -49,13 +49,13 @@ ev_is_redacted(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t id[CPT_ID_LEN]
 static int
 s_strip_body(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 {
-	store_val_t v;
+	index_env_t v;
 	uint8_t fixed[EVT_FIXED_LEN];
-	int rc = index_env_get(txn, id, &v);
+	int rc = index_env_read(txn, id, &v);
 
-	if (rc != 0 || v.len <= EVT_FIXED_LEN)
+	if (rc != 0 || v.body == NULL)
 		return rc == CPT_ENOTFOUND ? 0 : rc;
-	memcpy(fixed, v.data, EVT_FIXED_LEN);
+	memcpy(fixed, v.fixed, EVT_FIXED_LEN); /* v dies with the put */
 	return index_env_put(txn, id, fixed, sizeof(fixed), 0);
 }
 
@@ -106,17 +106,17 @@ int
 ev_redact_remove(ingest_ctx_t *ctx, store_txn_t *txn, const index_ev_t *e)
 {
 	const uint8_t *target = e->ref;
-	store_val_t v;
+	index_env_t v;
 	evt_t t;
 	int rc;
 
 	if (target == NULL)
 		return 0;
-	rc = index_env_get(txn, target, &v);
+	rc = index_env_read(txn, target, &v);
 	if (rc != 0)
 		return rc == CPT_ENOTFOUND ? 0 : rc;
-	if (v.len != EVT_FIXED_LEN || evt_decode(&t, v.data, v.len, EVT_MAX_BODY) != 0 ||
-	    t.body != NULL || ev_is_redacted(ctx, txn, target, t.author))
+	if (v.body != NULL || index_env_decode(&v, &t, 0) != 0 || t.body != NULL ||
+	    ev_is_redacted(ctx, txn, target, t.author))
 		return 0;
 	rc = ev_remove(ctx, txn, target, NULL, NULL);
 	return rc == CPT_ENOTFOUND ? 0 : rc;

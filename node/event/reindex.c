@@ -29,11 +29,11 @@ struct collect {
 };
 
 static int
-s_collect(void *arg, const uint8_t *id, const store_val_t *v)
+s_collect(void *arg, const uint8_t *id, const index_env_t *v)
 {
 	struct collect *c = arg;
 
-	if (id == NULL || v->len < EVT_FIXED_LEN)
+	if (id == NULL || v == NULL)
 		return 0;
 	if (c->n == c->cap) {
 		ev_tsid_t *bigger = realloc(c->out, 2 * c->cap * sizeof(*c->out));
@@ -42,8 +42,8 @@ s_collect(void *arg, const uint8_t *id, const store_val_t *v)
 		c->out = bigger;
 		c->cap *= 2;
 	}
-	c->out[c->n].ts = store_env_ts(v->data);
-	c->out[c->n].bare = v->len == EVT_FIXED_LEN;
+	c->out[c->n].ts = store_env_ts(v->fixed);
+	c->out[c->n].bare = v->body == NULL;
 	memcpy(c->out[c->n].id, id, CPT_ID_LEN);
 	c->n++;
 	return 0;
@@ -142,20 +142,18 @@ s_reindex_fn(store_txn_t *txn, void *arg)
 		return rc;
 	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		store_val_t v;
+		index_env_t v;
 		uint8_t *copy;
 		size_t len;
 		ingest_res_t res;
 		const uint8_t *b;
 
-		if (index_env_get(txn, all[i].id, &v) != 0)
+		if (index_env_read(txn, all[i].id, &v) != 0)
 			continue; /* purged by a revocation met earlier in this rebuild */
-		len = v.len;
-		if ((copy = malloc(len)) == NULL) {
+		if ((copy = index_env_dup(&v, &len)) == NULL) {
 			rc = CPT_ENOMEM;
 			break;
 		}
-		memcpy(copy, v.data, len);
 		b = copy;
 		rc = ingest_txn(r->ctx, txn, &b, &len, 1, &res);
 		free(copy);

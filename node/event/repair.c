@@ -32,6 +32,8 @@ typedef struct found {
 	uint64_t ts;            /* its timestamp */
 	uint64_t off;           /* where it starts in its file */
 	uint32_t len;           /* its length: EVT_FIXED_LEN + body, or EVT_FIXED_LEN (bodiless) */
+	uint32_t vlen;          /* 0: the envelope's bytes are at off; else the length of its
+	                           compact stored value there (node/index/envelopes.c) */
 	uint16_t src;           /* which file */
 	uint16_t kind;          /* its kind */
 	uint8_t bare;           /* found without its body */
@@ -43,6 +45,7 @@ typedef struct found {
 typedef struct rep {
 	const char *dir;                          /* the data directory */
 	uint8_t fed[CPT_FED_LEN];                 /* the federation id: what the scan looks for */
+	size_t psize;                             /* the page size of the file being scanned */
 	char src[MAX_SOURCES][4200];              /* the damaged stores (directories) */
 	int fd[MAX_SOURCES];                      /* their data.mdb, open */
 	size_t n_src;                             /* how many */
@@ -110,6 +113,127 @@ s_candidate(rep_t *r, uint16_t src, const uint8_t *p, size_t avail, uint64_t off
 	return s_add(r, &f);
 }
 
+/* The envelope of f (f->len bytes) into out: as the file holds it, or
+ * rebuilt from its compact stored value. 0, or -1 when it cannot be read. */
+static int
+s_read(rep_t *r, const found_t *f, uint8_t *out)
+{
+	index_env_t e;
+	uint8_t *v;
+	int ok;
+
+	if (f->vlen == 0)
+		return pread(r->fd[f->src], out, f->len, (off_t)f->off) == (ssize_t)f->len ? 0 : -1;
+	if ((v = malloc(f->vlen)) == NULL)
+		return -1;
+	ok = pread(r->fd[f->src], v, f->vlen, (off_t)f->off) == (ssize_t)f->vlen &&
+	     index_env_unpack(r->fed, v, f->vlen, &e) == 0 && index_env_len(&e) == f->len;
+	if (ok)
+		index_env_copy(&e, out);
+	free(v);
+	return ok ? 0 : -1;
+}
+
+/* Little-endian fields of LMDB's pages (lmdb.h's MDB_page and MDB_node on
+ * the machines Debian builds for). */
+static unsigned
+s_le16(const uint8_t *p)
+{
+	return (unsigned)p[0] | (unsigned)p[1] << 8;
+}
+
+/* The value val (vlen bytes, at offset off of source src) of the entry of
+ * key: kept when it is the compact form of the envelope of that id, which
+ * is what rebuilding it and hashing the header tells. */
+static int
+s_compact(rep_t *r, uint16_t src, const uint8_t key[CPT_ID_LEN], const uint8_t *val, size_t vlen,
+          uint64_t off)
+{
+	found_t f = {.src = src, .off = off, .vlen = (uint32_t)vlen};
+	index_env_t e;
+	evt_t ev;
+
+	if (!index_env_is_compact(val, vlen) || index_env_unpack(r->fed, val, vlen, &e) != 0 ||
+	    evt_decode_parts(&ev, e.fixed, e.body, e.body_len, EVT_MAX_BODY, 1) != 0)
+		return 0;
+	evt_id(f.id, &ev);
+	if (memcmp(f.id, key, CPT_ID_LEN) != 0)
+		return 0;
+	f.len = (uint32_t)index_env_len(&e);
+	f.bare = e.body == NULL;
+	f.ts = ev.ts;
+	f.kind = ev.kind;
+	memcpy(f.head, ev.body_hash, 8);
+	memcpy(f.head + 8, ev.author, 8);
+	return s_add(r, &f);
+}
+
+/* The compact envelopes of the leaf pages in buf (n bytes of source i from
+ * offset base, page-aligned): they hold no federation id for the scan
+ * below to find, so each leaf's entries of 32-byte keys are read, as far
+ * as the page's own bounds allow (the bytes are not trusted), and a value
+ * that went to overflow pages is read where its entry points. */
+static int
+s_scan_leaves(rep_t *r, uint16_t i, const uint8_t *buf, size_t n, uint64_t base)
+{
+	const size_t ps = r->psize;
+	uint8_t *big = NULL;
+	int rc = 0;
+
+	for (size_t pg = 0; pg + ps <= n && pg < SCAN_CHUNK && rc == 0; pg += ps) {
+		const uint8_t *page = buf + pg;
+		unsigned flags = s_le16(page + 10), lower = s_le16(page + 12);
+		if (!(flags & 0x02) || (flags & 0x25) || lower < 16 || lower > ps)
+			continue; /* not a leaf of whole nodes (P_LEAF, not LEAF2/branch/overflow)
+			           */
+		for (unsigned k = 0; k < (lower - 16) / 2 && rc == 0; k++) {
+			unsigned at = s_le16(page + 16 + 2 * k);
+			const uint8_t *node = page + at;
+			size_t dsize;
+			if (at < 16 || (size_t)at + 48 > ps || s_le16(node + 6) != CPT_ID_LEN)
+				continue;
+			dsize = s_le16(node) | (size_t)s_le16(node + 2) << 16;
+			if (dsize <= 1 || dsize > EVT_MAX_LEN)
+				continue;
+			if (s_le16(node + 4) == 0 && (size_t)at + 40 + dsize <= ps) {
+				rc = s_compact(r, i, node + 8, node + 40, dsize,
+				               base + pg + at + 40);
+			} else if (s_le16(node + 4) == 0x01) { /* F_BIGDATA: on overflow pages */
+				uint64_t pgno = 0, voff;
+				for (int b = 7; b >= 0; b--)
+					pgno = pgno << 8 | node[40 + b];
+				if (pgno > UINT64_MAX / ps - 1)
+					continue;
+				voff = pgno * ps + 16;
+				if (big == NULL && (big = malloc(EVT_MAX_LEN)) == NULL)
+					return CPT_ENOMEM;
+				if (pread(r->fd[i], big, dsize, (off_t)voff) == (ssize_t)dsize)
+					rc = s_compact(r, i, node + 8, big, dsize, voff);
+			}
+		}
+	}
+	free(big);
+	return rc;
+}
+
+/* The page size the file was made with: in its first meta page (LMDB keeps
+ * it where the free list's record has padding), else the usual 4096. */
+static size_t
+s_psize(int fd)
+{
+	uint8_t m[48];
+	uint32_t magic, ps;
+
+	if (pread(fd, m, sizeof(m), 0) != (ssize_t)sizeof(m))
+		return 4096;
+	magic =
+	    (uint32_t)m[16] | (uint32_t)m[17] << 8 | (uint32_t)m[18] << 16 | (uint32_t)m[19] << 24;
+	ps = (uint32_t)m[40] | (uint32_t)m[41] << 8 | (uint32_t)m[42] << 16 | (uint32_t)m[43] << 24;
+	if (magic != 0xBEEFC0DEu || ps < 512 || ps > 65536 || (ps & (ps - 1)) != 0)
+		return 4096;
+	return ps;
+}
+
 /* Every envelope of the federation in the bytes of source i: the federation
  * id sits 4 bytes into each (docs/PROTOCOL.md), wherever LMDB put it (a
  * leaf, an overflow page, a free page). */
@@ -124,6 +248,7 @@ s_scan(rep_t *r, uint16_t i)
 		return CPT_EIO;
 	if ((buf = malloc(SCAN_CHUNK + SCAN_OVER)) == NULL)
 		return CPT_ENOMEM;
+	r->psize = s_psize(r->fd[i]);
 	for (uint64_t base = 0; base < (uint64_t)sb.st_size && rc == 0; base += SCAN_CHUNK) {
 		size_t n = 0;
 		const uint8_t *p, *hit;
@@ -143,6 +268,8 @@ s_scan(rep_t *r, uint16_t i)
 				break;
 			n += (size_t)got;
 		}
+		/* Compact envelopes (schema 11), in this chunk's leaf pages. */
+		rc = s_scan_leaves(r, i, buf, n, base);
 		/* Envelopes starting in [base, base + SCAN_CHUNK): the next chunk
 		 * has the later ones, and SCAN_OVER holds the end of the last. */
 		for (p = buf + 4; n >= CPT_FED_LEN + 4 && p + CPT_FED_LEN <= buf + n && rc == 0;
@@ -235,8 +362,7 @@ s_bare(rep_t *r)
 		if (f->bare) {
 			if (n_whole && bsearch(f, whole, n_whole, sizeof(*whole), s_cmp_head))
 				continue;
-			if (pread(r->fd[f->src], buf, sizeof(buf), (off_t)f->off) !=
-			        (ssize_t)sizeof(buf) ||
+			if (f->len != sizeof(buf) || s_read(r, f, buf) != 0 ||
 			    evt_decode_lazy(&ev, buf, sizeof(buf), EVT_MAX_BODY) != 0 ||
 			    evt_verify(&ev, r->fed) != 0)
 				continue;
@@ -501,8 +627,7 @@ s_build(rep_t *r, const cfg_t *cfg, char *err, size_t errlen)
 		bytes = 0;
 		for (size_t i = at; i < end; i++) {
 			const found_t *e = &r->all[i];
-			if (pread(r->fd[e->src], data + bytes, e->len, (off_t)e->off) !=
-			    (ssize_t)e->len) {
+			if (s_read(r, e, data + bytes) != 0) {
 				r->out->damaged++;
 				continue;
 			}

@@ -77,16 +77,20 @@ s_rebuild_fn(store_txn_t *txn, void *arg)
 		return rc;
 	}
 	for (size_t i = b->at; i < end && rc == 0; i++) {
-		store_val_t v;
+		index_env_t v;
 		ingest_res_t res;
 		const uint8_t *p;
+		uint8_t *copy;
 		size_t len;
 
-		if (index_env_get(rtxn, b->ids[i].id, &v) != 0)
+		if (index_env_read(rtxn, b->ids[i].id, &v) != 0)
 			continue;
-		p = v.data;
-		len = v.len;
+		/* Contiguous for ingest: the header is rebuilt, not in the map. */
+		if ((copy = index_env_dup(&v, &len)) == NULL)
+			return CPT_ENOMEM;
+		p = copy;
 		rc = ingest_txn(b->ctx, txn, &p, &len, 1, &res);
+		free(copy);
 	}
 	return rc;
 }
@@ -188,14 +192,14 @@ struct check1 {
 };
 
 static int
-s_check1(void *arg, const uint8_t *id, const store_val_t *v)
+s_check1(void *arg, const uint8_t *id, const index_env_t *v)
 {
 	struct check1 *c = arg;
 	evt_t e;
 	uint8_t mine[CPT_ID_LEN];
 
 	(*c->n)++;
-	if (id == NULL || evt_decode(&e, v->data, v->len, EVT_MAX_BODY) != 0 ||
+	if (id == NULL || v == NULL || index_env_decode(v, &e, 0) != 0 ||
 	    evt_verify(&e, c->ctx->fed) != 0 ||
 	    (evt_id(mine, &e), memcmp(mine, id, CPT_ID_LEN) != 0)) {
 		char hex[CPT_HEX_ID];

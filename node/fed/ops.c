@@ -39,15 +39,13 @@ s_get(void *ctx, const uint8_t id[CPT_ID_LEN], size_t *len)
 {
 	store_t *st = s_store(ctx);
 	store_txn_t *txn;
-	store_val_t v;
+	index_env_t v;
 	uint8_t *copy = NULL;
 
 	if (store_read_begin(st, &txn) != 0)
 		return NULL;
-	if (index_env_get(txn, id, &v) == 0 && (copy = malloc(v.len))) {
-		memcpy(copy, v.data, v.len);
-		*len = v.len;
-	}
+	if (index_env_read(txn, id, &v) == 0)
+		copy = index_env_dup(&v, len);
 	store_read_end(st, &txn);
 	return copy;
 }
@@ -58,16 +56,14 @@ s_get_many(void *ctx, const uint8_t (*ids)[CPT_ID_LEN], size_t n, uint8_t **out,
 {
 	store_t *st = s_store(ctx);
 	store_txn_t *txn;
-	store_val_t v;
+	index_env_t v;
 
 	memset(out, 0, n * sizeof(*out));
 	if (store_read_begin(st, &txn) != 0)
 		return;
 	for (size_t i = 0; i < n; i++)
-		if (index_env_get(txn, ids[i], &v) == 0 && (out[i] = malloc(v.len)) != NULL) {
-			memcpy(out[i], v.data, v.len);
-			len[i] = v.len;
-		}
+		if (index_env_read(txn, ids[i], &v) == 0)
+			out[i] = index_env_dup(&v, &len[i]);
 	store_read_end(st, &txn);
 }
 

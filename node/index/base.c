@@ -12,14 +12,21 @@
 int
 index_event(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev)
 {
-	store_val_t v;
-	int rc = index_env_get(txn, id, &v);
+	index_env_t e;
+	int rc = index_env_read(txn, id, &e);
 
-	if (rc != 0)
-		return rc;
+	if (rc != 0) {
+		memset(ev, 0, sizeof(*ev));
+		return rc == CPT_EDAMAGED ? CPT_EINVAL : rc;
+	}
 	/* Stored events passed every check on the way in: the body is parsed
 	 * by whoever needs it (index_body), not twice. */
-	return evt_decode_lazy(ev, v.data, v.len, EVT_MAX_BODY) == 0 ? 0 : CPT_EINVAL;
+	if (index_env_decode(&e, ev, 1) != 0)
+		return CPT_EINVAL;
+	/* The rebuilt header dies with e: ev keeps its fields, not raw. */
+	ev->raw = NULL;
+	ev->raw_len = 0;
+	return 0;
 }
 
 json_t *

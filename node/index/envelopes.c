@@ -2,29 +2,340 @@
  * The stored envelopes: the one place that knows how the signed bytes of
  * each admitted event are laid out in the store. Every reader of "the
  * envelope of id" and every writer of one goes through here.
+ *
+ * Schema 11 stores them compact (issue 23, docs/ARCHITECTURE.md "Stored
+ * envelopes"): the first byte of a value says its form.
+ *   0xC1  [kind 2][author 32][ts 8][sig 64][body]: version 2, reserved 0,
+ *         the store's federation, BLAKE2b-256(body) and the body's length
+ *         are put back on reading;
+ *   0xC2  [kind 2][author 32][ts 8][body hash 32][body length 4][sig 64]: a
+ *         redacted event (no body: its hash and length are kept);
+ *   0xC0  [the envelope, verbatim]: what neither form can hold exactly;
+ *   other the envelope verbatim (its first byte is its version, 2): as
+ *         schema 10 stored every one.
+ * Reading gives back the exact signed bytes: the header is fixed-width
+ * binary, rebuilt field by field, and the body is never touched.
  */
+#include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "config/config.h"
 #include "node/index/index_internal.h"
 
-int
-index_env_get(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], store_val_t *out)
+/* The forms, and where the fields sit in the compact ones. */
+enum {
+	ENV_VERBATIM = 0xC0,
+	ENV_FULL = 0xC1,
+	ENV_REDACTED = 0xC2,
+	C_KIND = 1,
+	C_AUTHOR = 3,
+	C_TS = 35,
+	C_SIG = 43,    /* ENV_FULL */
+	C_BODY = 107,  /* ENV_FULL: its length */
+	C_HASH = 43,   /* ENV_REDACTED */
+	C_LEN = 75,    /* ENV_REDACTED */
+	C_RSIG = 79,   /* ENV_REDACTED */
+	C_RLEN = 143,  /* ENV_REDACTED: its length */
+	E_FED = 4,     /* offsets in the envelope (PROTOCOL.md 3) */
+	E_AUTHOR = 36, /* ... */
+	E_TS = 68,
+	E_HASH = 76,
+	E_LEN = 108,
+	E_SIG = 112,
+};
+
+/* The meta key of the federation the compact forms leave out. */
+#define META_FED "env_fed"
+
+static uint32_t
+s_get32(const uint8_t *p)
 {
-	return store_get(txn, DB_EVENTS, id, CPT_ID_LEN, out);
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void
+s_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* The federation of the store's compact envelopes into fed: kept with the
+ * store once read at open (index_env_open), else read from the meta (a
+ * store with no event yet when it was opened). 0 or CPT_ENOTFOUND. */
+static int
+s_fed(store_txn_t *txn, uint8_t fed[CPT_FED_LEN])
+{
+	size_t len = CPT_FED_LEN;
+	int rc;
+
+	if (store_memo_get(store_of(txn), fed) == 0)
+		return 0;
+	rc = store_meta_get(txn, META_FED, fed, &len);
+	if ((rc == 0 && len != CPT_FED_LEN) || rc == CPT_ETOOBIG)
+		rc = CPT_EDAMAGED;
+	return rc;
+}
+
+int
+index_env_open(store_t *st)
+{
+	store_txn_t *txn;
+	uint8_t fed[CPT_FED_LEN];
+	size_t len = sizeof(fed);
+	int rc;
+
+	if ((rc = store_read_begin(st, &txn)) != 0)
+		return rc;
+	rc = store_meta_get(txn, META_FED, fed, &len);
+	store_read_end(st, &txn);
+	if (rc == CPT_ENOTFOUND)
+		return 0; /* none yet: the first envelope stored names it */
+	if ((rc == 0 && len != CPT_FED_LEN) || rc == CPT_ETOOBIG)
+		return CPT_EDAMAGED;
+	if (rc == 0)
+		store_memo_set(st, fed);
+	return rc;
+}
+
+/* A stored value that is no envelope: said once per read, naming the id. */
+static int
+s_damaged(const uint8_t id[CPT_ID_LEN], const char *why)
+{
+	char hex[CPT_HEX_ID];
+
+	cpt_hex32(hex, id);
+	log_warnx("store", "stored envelope of event %s is damaged: %s", hex, why);
+	return CPT_EDAMAGED;
+}
+
+/* The stored value p (len bytes) as an envelope into *out, fed the
+ * store's federation (read only for a compact form). 0, or CPT_EDAMAGED
+ * and *why what is wrong. */
+static int
+s_form(const uint8_t *fed, const uint8_t *p, size_t len, index_env_t *out, const char **why)
+{
+	uint8_t *f = out->fixed;
+	size_t skip = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (len == 0) {
+		*why = "empty value";
+		return CPT_EDAMAGED;
+	}
+	switch (p[0]) {
+	case ENV_FULL:
+	case ENV_REDACTED:
+		if (p[0] == ENV_FULL ? len <= C_BODY || len - C_BODY > UINT32_MAX : len != C_RLEN) {
+			*why = "compact value of a wrong length";
+			return CPT_EDAMAGED;
+		}
+		f[0] = EVT_VERSION;
+		f[1] = 0;
+		memcpy(f + 2, p + C_KIND, 2);
+		memcpy(f + E_FED, fed, CPT_FED_LEN);
+		memcpy(f + E_AUTHOR, p + C_AUTHOR, CPT_KEY_LEN);
+		memcpy(f + E_TS, p + C_TS, 8);
+		if (p[0] == ENV_FULL) {
+			out->body = p + C_BODY;
+			out->body_len = len - C_BODY;
+			crypto_generichash(f + E_HASH, CPT_HASH_LEN, out->body, out->body_len, NULL,
+			                   0);
+			s_put32(f + E_LEN, (uint32_t)out->body_len);
+			memcpy(f + E_SIG, p + C_SIG, CPT_SIG_LEN);
+		} else {
+			memcpy(f + E_HASH, p + C_HASH, CPT_HASH_LEN);
+			memcpy(f + E_LEN, p + C_LEN, 4);
+			memcpy(f + E_SIG, p + C_RSIG, CPT_SIG_LEN);
+		}
+		return 0;
+	case ENV_VERBATIM: skip = 1; /* FALLTHROUGH */
+	default:
+		if (len - skip < EVT_FIXED_LEN) {
+			*why = "shorter than an envelope's header";
+			return CPT_EDAMAGED;
+		}
+		memcpy(f, p + skip, EVT_FIXED_LEN);
+		out->body_len = len - skip - EVT_FIXED_LEN;
+		out->body = out->body_len ? p + skip + EVT_FIXED_LEN : NULL;
+		return 0;
+	}
+}
+
+int
+index_env_unpack(const uint8_t fed[CPT_FED_LEN], const uint8_t *val, size_t len, index_env_t *out)
+{
+	const char *why = NULL;
+
+	return s_form(fed, val, len, out, &why);
+}
+
+int
+index_env_is_compact(const uint8_t *val, size_t len)
+{
+	return len > 0 && (val[0] == ENV_FULL || val[0] == ENV_REDACTED);
+}
+
+/* The stored value v of id as an envelope into *out. */
+static int
+s_unpack(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const store_val_t *v, index_env_t *out)
+{
+	uint8_t fed[CPT_FED_LEN];
+	const char *why = NULL;
+	int rc;
+
+	if (index_env_is_compact(v->data, v->len) && (rc = s_fed(txn, fed)) != 0) {
+		memset(out, 0, sizeof(*out));
+		return rc == CPT_ENOTFOUND ? s_damaged(id, "the store names no federation") : rc;
+	}
+	if (s_form(fed, v->data, v->len, out, &why) != 0)
+		return s_damaged(id, why);
+	return 0;
+}
+
+int
+index_env_read(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], index_env_t *out)
+{
+	store_val_t v;
+	int rc = store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v);
+
+	if (rc != 0) {
+		memset(out, 0, sizeof(*out));
+		return rc;
+	}
+	return s_unpack(txn, id, &v, out);
+}
+
+size_t
+index_env_len(const index_env_t *e)
+{
+	return EVT_FIXED_LEN + e->body_len;
+}
+
+void
+index_env_copy(const index_env_t *e, uint8_t *out)
+{
+	memcpy(out, e->fixed, EVT_FIXED_LEN);
+	if (e->body_len)
+		memcpy(out + EVT_FIXED_LEN, e->body, e->body_len);
+}
+
+uint8_t *
+index_env_dup(const index_env_t *e, size_t *len)
+{
+	uint8_t *b = malloc(index_env_len(e));
+
+	if (b == NULL)
+		return NULL;
+	index_env_copy(e, b);
+	*len = index_env_len(e);
+	return b;
+}
+
+int
+index_env_decode(const index_env_t *e, evt_t *ev, int lazy)
+{
+	return evt_decode_parts(ev, e->fixed, e->body, e->body_len, EVT_MAX_BODY, lazy);
 }
 
 int
 index_env_ts(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint64_t *ts)
 {
 	store_val_t v;
+	const uint8_t *p;
 	int rc = store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v);
 
 	if (rc != 0)
 		return rc;
-	if (v.len < EVT_FIXED_LEN)
-		return CPT_EINVAL;
+	p = v.data;
+	/* The timestamp, where each form keeps it: no rebuilding for this. */
+	if (v.len > 0 && (p[0] == ENV_FULL || p[0] == ENV_REDACTED)) {
+		if (p[0] == ENV_FULL ? v.len <= C_BODY : v.len != C_RLEN)
+			return s_damaged(id, "compact value of a wrong length");
+		p += C_TS;
+	} else {
+		if (v.len > 0 && p[0] == ENV_VERBATIM)
+			p++;
+		if (v.len - (size_t)(p - (const uint8_t *)v.data) < EVT_FIXED_LEN)
+			return s_damaged(id, "shorter than an envelope's header");
+		p += E_TS;
+	}
 	if (ts)
-		*ts = store_env_ts(v.data);
+		*ts = store_get_u64(p);
+	return 0;
+}
+
+/* Can fixed (and body, body_len) be stored compact under federation fed,
+ * and given back byte for byte? */
+static int
+s_compactable(const uint8_t *env, size_t len, const uint8_t fed[CPT_FED_LEN])
+{
+	uint8_t hash[CPT_HASH_LEN];
+	size_t blen = len - EVT_FIXED_LEN;
+
+	if (env[0] != EVT_VERSION || env[1] != 0 || memcmp(env + E_FED, fed, CPT_FED_LEN) != 0)
+		return 0;
+	if (blen == 0)
+		return 1; /* redacted: hash and length are kept */
+	if (blen > UINT32_MAX || s_get32(env + E_LEN) != blen)
+		return 0;
+	/* The hash is put back from the body: it must be the body's. */
+	crypto_generichash(hash, sizeof(hash), env + EVT_FIXED_LEN, blen, NULL, 0);
+	return memcmp(hash, env + E_HASH, CPT_HASH_LEN) == 0;
+}
+
+size_t
+index_env_pack(const uint8_t *fed, const uint8_t *env, size_t len, uint8_t *out)
+{
+	if (fed && s_compactable(env, len, fed)) {
+		size_t blen = len - EVT_FIXED_LEN;
+		out[0] = blen ? ENV_FULL : ENV_REDACTED;
+		memcpy(out + C_KIND, env + 2, 2);
+		memcpy(out + C_AUTHOR, env + E_AUTHOR, CPT_KEY_LEN);
+		memcpy(out + C_TS, env + E_TS, 8);
+		if (blen == 0) {
+			memcpy(out + C_HASH, env + E_HASH, CPT_HASH_LEN);
+			memcpy(out + C_LEN, env + E_LEN, 4);
+			memcpy(out + C_RSIG, env + E_SIG, CPT_SIG_LEN);
+			return C_RLEN;
+		}
+		memcpy(out + C_SIG, env + E_SIG, CPT_SIG_LEN);
+		memcpy(out + C_BODY, env + EVT_FIXED_LEN, blen);
+		return C_BODY + blen;
+	}
+	if (env[0] == ENV_VERBATIM || env[0] == ENV_FULL || env[0] == ENV_REDACTED) {
+		out[0] = ENV_VERBATIM; /* a first byte that would read as a form */
+		memcpy(out + 1, env, len);
+		return len + 1;
+	}
+	memcpy(out, env, len);
+	return len;
+}
+
+/* The stored form of env (len bytes) into out (at least len + 1 bytes),
+ * compact when it can be; *olen its length. */
+static int
+s_pack(store_txn_t *txn, const uint8_t *env, size_t len, uint8_t *out, size_t *olen)
+{
+	uint8_t fed[CPT_FED_LEN];
+	int rc = s_fed(txn, fed);
+
+	if (rc == CPT_ENOTFOUND && env[0] == EVT_VERSION) {
+		/* The store's first envelope names its federation (every admitted
+		 * event is of the node's own: PROTOCOL.md receiver rule step 10),
+		 * written in the same transaction as the envelope. */
+		memcpy(fed, env + E_FED, CPT_FED_LEN);
+		rc = store_meta_put(txn, META_FED, fed, CPT_FED_LEN);
+		if (rc != 0)
+			return rc;
+	} else if (rc != 0 && rc != CPT_ENOTFOUND) {
+		return rc;
+	}
+	*olen = index_env_pack(rc == 0 ? fed : NULL, env, len, out);
 	return 0;
 }
 
@@ -32,10 +343,23 @@ int
 index_env_put(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const void *env, size_t len,
               int flags)
 {
+	uint8_t small[EVT_FIXED_LEN + 1024], *buf = small;
+	size_t olen = 0;
+	int rc;
+
 	if (len < EVT_FIXED_LEN)
 		return CPT_EINVAL;
-	return (flags & INDEX_ENV_NEW) ? store_put_new(txn, DB_EVENTS, id, CPT_ID_LEN, env, len)
-	                               : store_put(txn, DB_EVENTS, id, CPT_ID_LEN, env, len);
+	/* Most envelopes are a few hundred bytes: the stack; a big one the heap. */
+	if (len + 1 > sizeof(small) && (buf = malloc(len + 1)) == NULL)
+		return CPT_ENOMEM;
+	rc = s_pack(txn, env, len, buf, &olen);
+	if (rc == 0)
+		rc = (flags & INDEX_ENV_NEW)
+		         ? store_put_new(txn, DB_EVENTS, id, CPT_ID_LEN, buf, olen)
+		         : store_put(txn, DB_EVENTS, id, CPT_ID_LEN, buf, olen);
+	if (buf != small)
+		free(buf);
+	return rc;
 }
 
 int
@@ -71,9 +395,89 @@ index_env_each(store_txn_t *txn, index_env_fn fn, void *arg)
 	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
 	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 		const uint8_t *id = k.len == CPT_ID_LEN ? k.data : NULL;
-		if ((rc = fn(arg, id, &v)) != 0)
+		index_env_t e;
+		int ok = id != NULL && s_unpack(txn, id, &v, &e) == 0;
+		if ((rc = fn(arg, id, ok ? &e : NULL)) != 0)
 			break;
 	}
 	store_cur_close(&cur);
 	return rc == CPT_ENOTFOUND ? 0 : rc;
+}
+
+/* ------------------------------------------------ schema 11 (schema.c) */
+
+/* How far the rewrite went: the last id rewritten, in the meta. */
+#define META_AT "env11_at"
+
+int
+index_env_compact_step(store_txn_t *txn, size_t max, int *done)
+{
+	uint8_t at[CPT_ID_LEN], (*ids)[CPT_ID_LEN] = NULL, *buf = NULL;
+	size_t alen = sizeof(at), n = 0, cap = 0;
+	store_cur_t *cur;
+	store_val_t k, v;
+	int rc, has_at;
+
+	*done = 0;
+	rc = store_meta_get(txn, META_AT, at, &alen);
+	if (rc != 0 && rc != CPT_ENOTFOUND)
+		return rc;
+	has_at = rc == 0 && alen == CPT_ID_LEN;
+	if ((ids = malloc(max * sizeof(*ids))) == NULL)
+		return CPT_ENOMEM;
+	/* The ids of this round first: the values are replaced below, and a
+	 * cursor is not walked over a database being rewritten under it. */
+	if ((rc = store_cur_open(txn, DB_EVENTS, &cur)) != 0) {
+		free(ids);
+		return rc;
+	}
+	if (has_at) {
+		k.len = CPT_ID_LEN;
+		k.data = at;
+		rc = store_cur_get(cur, &k, &v, STORE_SEEK);
+		if (rc == 0 && k.len == CPT_ID_LEN && memcmp(k.data, at, CPT_ID_LEN) == 0)
+			rc = store_cur_get(cur, &k, &v, STORE_NEXT);
+	} else {
+		rc = store_cur_get(cur, &k, &v, STORE_FIRST);
+	}
+	for (; rc == 0 && n < max; rc = store_cur_get(cur, &k, &v, STORE_NEXT))
+		if (k.len == CPT_ID_LEN)
+			memcpy(ids[n++], k.data, CPT_ID_LEN);
+	store_cur_close(&cur);
+	if (rc != 0 && rc != CPT_ENOTFOUND) {
+		free(ids);
+		return rc;
+	}
+	*done = rc == CPT_ENOTFOUND;
+	rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const uint8_t *p;
+		size_t len;
+		if ((rc = store_get(txn, DB_EVENTS, ids[i], CPT_ID_LEN, &v)) != 0)
+			break;
+		p = v.data;
+		len = v.len;
+		/* Only what schema 10 wrote (verbatim, version first) is
+		 * rewritten: a compact value is left as it is (idempotent). */
+		if (len < EVT_FIXED_LEN || p[0] != EVT_VERSION)
+			continue;
+		if (len > cap) {
+			uint8_t *b = realloc(buf, len);
+			if (b == NULL) {
+				rc = CPT_ENOMEM;
+				break;
+			}
+			buf = b;
+			cap = len;
+		}
+		memcpy(buf, p, len); /* the map's bytes change with the put */
+		rc = index_env_put(txn, ids[i], buf, len, 0);
+	}
+	if (rc == 0 && n > 0)
+		rc = store_meta_put(txn, META_AT, ids[n - 1], CPT_ID_LEN);
+	if (rc == 0 && *done)
+		rc = store_del(txn, DB_META, META_AT, strlen(META_AT));
+	free(buf);
+	free(ids);
+	return rc;
 }

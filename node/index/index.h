@@ -32,9 +32,11 @@
  * reconciliation index one database per level; 8: post views (DB_FEED,
  * DB_SPACE_FEED) as records of what the envelope does not hold (views.c);
  * 9: DB_BY_AUTHOR, DB_MINE, DB_SPACE_GOV and DB_SPACE_ITEMS split (store.h);
- * 10: the reconciliation index's level 3 only under dense level-4 buckets.
+ * 10: the reconciliation index's level 3 only under dense level-4 buckets;
+ * 11: envelopes stored compact (envelopes.c: no federation, body hash or
+ * body length where they can be put back).
  * A store older than INDEX_SCHEMA_V2 is refused: its events are of version 1. */
-#define INDEX_SCHEMA    10
+#define INDEX_SCHEMA    11
 #define INDEX_SCHEMA_V2 4
 
 /*
@@ -161,15 +163,66 @@ int index_drop_all(store_txn_t *txn) CPT_WUR;
  * "Store"). An envelope and whatever finds it by id change in the caller's
  * transaction, together. */
 
-/* The stored envelope of id into *out (borrowed, as store_val_t says: until
- * the end of the transaction or the next write to the envelopes). 0,
- * CPT_ENOTFOUND or a store error. */
-int index_env_get(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], store_val_t *out) CPT_WUR;
+/*
+ * A stored envelope (envelopes.c): its header and signature rebuilt, byte
+ * for byte the signed ones, and its body where the store keeps it. The
+ * store leaves out what every envelope of the site holds alike or what the
+ * body gives (federation, body hash and length): a reader never assumes
+ * the envelope is one run of bytes in the map.
+ */
+typedef struct index_env {
+	uint8_t fixed[EVT_FIXED_LEN]; /* header and signature, as signed */
+	const uint8_t *body;          /* the body, borrowed as store_val_t says (until the end
+	                                 of the transaction or the next write to the
+	                                 envelopes); NULL when redacted */
+	size_t body_len;              /* bytes at body; 0 when redacted */
+} index_env_t;
+
+/* The stored envelope of id into *out (its body borrowed, see
+ * index_env_t): no copy of the body is made. 0, CPT_ENOTFOUND,
+ * CPT_EDAMAGED (the stored value is no envelope: logged with the id) or a
+ * store error. */
+int index_env_read(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], index_env_t *out) CPT_WUR;
+/* The length of the envelope's bytes: EVT_FIXED_LEN + body_len. */
+size_t index_env_len(const index_env_t *e);
+/* The envelope's bytes, contiguous, into out (index_env_len(e) bytes). */
+void index_env_copy(const index_env_t *e, uint8_t *out);
+/* The same in a new heap buffer (the caller frees it), *len its length;
+ * NULL when memory is short. For what outlives the transaction (sending,
+ * exporting, ingesting again). */
+uint8_t *index_env_dup(const index_env_t *e, size_t *len);
+/* evt_decode (lazy: evt_decode_lazy) of the envelope, through
+ * evt_decode_parts: ev borrows from e (ev->raw is e->fixed) and from the
+ * transaction (ev->body). 0 or evt_decode's error. */
+int index_env_decode(const index_env_t *e, evt_t *ev, int lazy) CPT_WUR;
+/* A stored value val (len bytes, as the events database holds it) as an
+ * envelope into *out (borrowing from val), for fed, the store's federation:
+ * for `comptoir repair`, which reads the file's bytes, not LMDB's trees. 0
+ * or CPT_EDAMAGED. index_env_is_compact: is val of a compact form, one
+ * without the federation in it (1) or not (0)? */
+int index_env_unpack(const uint8_t fed[CPT_FED_LEN], const uint8_t *val, size_t len,
+                     index_env_t *out) CPT_WUR;
+int index_env_is_compact(const uint8_t *val, size_t len);
+/* The stored form of the envelope env (len >= EVT_FIXED_LEN bytes) into
+ * out (room for len + 1 bytes), compact for federation fed when reading it
+ * back gives the same bytes (fed NULL: never); its length. What
+ * index_env_put stores, and index_env_unpack reads. */
+size_t index_env_pack(const uint8_t *fed, const uint8_t *env, size_t len, uint8_t *out);
+/* At open (index_store_open): keeps the federation of the store's compact
+ * envelopes with st, so that reading one needs no meta read. 0, or a store
+ * error. */
+int index_env_open(store_t *st) CPT_WUR;
+/* One round of schema 11 (schema.c): up to max stored envelopes after the
+ * last round's, rewritten compact where they can be; *done is set when
+ * none is left. Idempotent: a compact value is left alone, and the place
+ * reached is written in the same transaction. 0 or a store error. */
+int index_env_compact_step(store_txn_t *txn, size_t max, int *done) CPT_WUR;
 /* Is id stored? 0 (*ts, when not NULL, gets its timestamp), CPT_ENOTFOUND
- * or a store error. Cheaper than index_env_get where only that matters. */
+ * or a store error. Cheaper than index_env_read where only that matters. */
 int index_env_ts(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint64_t *ts) CPT_WUR;
 /* Stores env (len >= EVT_FIXED_LEN bytes, copied; its timestamp is read
- * from its header) as the envelope of id. flags INDEX_ENV_NEW: CPT_EEXIST,
+ * from its header) as the envelope of id, compact when index_env_read can
+ * give back the same bytes (else verbatim: nothing is ever lost). flags INDEX_ENV_NEW: CPT_EEXIST,
  * nothing written, when id is stored already; 0: replaces it (a redaction
  * keeping the header, a reindex). 0, CPT_EINVAL (too short), CPT_EMAPFULL
  * (give it back to store_write) or a store error. */
@@ -184,16 +237,18 @@ const enum store_db *index_env_dbs(size_t *n);
 /* How many envelopes are stored (0 on an error). */
 size_t index_env_count(store_txn_t *txn);
 /* Calls fn(arg, id, env) on each stored envelope in the store's order; id
- * is NULL when the entry's key is not an id (a damaged store), and both
- * are borrowed for the call. A nonzero return stops the walk and is
- * returned; else 0 or the cursor's error. */
-typedef int (*index_env_fn)(void *arg, const uint8_t *id, const store_val_t *env);
+ * is NULL when the entry's key is not an id, env NULL when its value is no
+ * envelope (a damaged store: logged), and both are borrowed for the call.
+ * A nonzero return stops the walk and is returned; else 0 or the cursor's
+ * error. */
+typedef int (*index_env_fn)(void *arg, const uint8_t *id, const index_env_t *env);
 int index_env_each(store_txn_t *txn, index_env_fn fn, void *arg) CPT_WUR;
 
 /* -------------------------------------------- base indexes (base.c) */
 
-/* The stored event id, decoded into ev (borrowed from the transaction; its
- * body not parsed: index_body). 0, CPT_ENOTFOUND, CPT_EINVAL or an error. */
+/* The stored event id, decoded into ev (its body borrowed from the
+ * transaction and not parsed: index_body; ev->raw is NULL: the signed bytes
+ * are index_env_read's). 0, CPT_ENOTFOUND, CPT_EINVAL or an error. */
 int index_event(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev) CPT_WUR;
 /* The parsed body of ev under the decoder's rules (an object, no NUL, no
  * duplicate key): a new reference, NULL when erased or not such an object. */

@@ -135,6 +135,8 @@ struct store {
 	MDB_dbi dbi[DB_COUNT]; /* handles of the named databases */
 	char dir[4096];        /* data directory */
 	pthread_rwlock_t grow; /* held for reading by every txn, for writing to resize the map */
+	uint8_t memo[STORE_MEMO_LEN]; /* the layer above's value (store_memo_set) */
+	int has_memo;                 /* memo was set */
 };
 
 /* A store_txn_t is an MDB_txn: the name is opaque, the pointer LMDB's. */
@@ -210,6 +212,24 @@ store_of(store_txn_t *txn)
 {
 	assert(txn != NULL);
 	return s_store(txn);
+}
+
+void
+store_memo_set(store_t *st, const uint8_t v[STORE_MEMO_LEN])
+{
+	assert(st != NULL && v != NULL);
+	memcpy(st->memo, v, STORE_MEMO_LEN);
+	st->has_memo = 1;
+}
+
+int
+store_memo_get(const store_t *st, uint8_t out[STORE_MEMO_LEN])
+{
+	assert(st != NULL && out != NULL);
+	if (!st->has_memo)
+		return CPT_ENOTFOUND;
+	memcpy(out, st->memo, STORE_MEMO_LEN);
+	return 0;
 }
 
 /* --------------------------------------------------------------- opening */

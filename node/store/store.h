@@ -21,8 +21,8 @@
  * docs/ARCHITECTURE.md ("Store"); keys that sort by time start with the
  * 8-byte big-endian HLC timestamp. */
 enum store_db {
-	DB_META,      /* "schema", "fed", "root", "site", "seq" -> values */
-	DB_EVENTS,    /* id(32) -> envelope bytes (176 only when redacted) */
+	DB_META,      /* "schema", "env_fed", "env11_at", "seq", ... -> values */
+	DB_EVENTS,    /* id(32) -> stored envelope (node/index/envelopes.c: compact) */
 	DB_ORDER,     /* ts(8) id(32) -> kind(2) */
 	DB_BY_AUTHOR, /* author(32) ts(8) id(32) -> kind(2); split (below) */
 	DB_BY_REF,    /* target(32) ts(8) id(32) -> kind(2): comments, reactions, edits, redactions;
@@ -212,6 +212,17 @@ int store_split_fill(store_txn_t *txn, enum store_db db, size_t max, size_t *mov
 
 /* The store a transaction belongs to. */
 store_t *store_of(store_txn_t *txn);
+
+/*
+ * A 32-byte value the layer above keeps with an open store for its life
+ * (node/index/envelopes.c: the federation its envelopes are stored for,
+ * read once from a committed transaction). store_memo_set copies it, before
+ * the store is shared between threads; store_memo_get copies it to out: 0,
+ * or CPT_ENOTFOUND when none was set.
+ */
+#define STORE_MEMO_LEN 32
+void store_memo_set(store_t *st, const uint8_t v[STORE_MEMO_LEN]);
+int store_memo_get(const store_t *st, uint8_t out[STORE_MEMO_LEN]) CPT_WUR;
 
 /* ------------------------------------------------------ reads and writes */
 

@@ -185,6 +185,12 @@ def run_test(work):
     r = b.post("/api/posts", {"text": secret})
     t.eq(r.status, 201, "post at lyon while paris is down")
     only_lyon = r.json["id"]
+    # And a long one: its stored value is on overflow pages, which the
+    # repair reaches from the entry of the leaf page that points there.
+    secret_long = "only lyon has this long one %s " % os.urandom(6).hex() + "y" * 5000
+    r = b.post("/api/posts", {"text": secret_long})
+    t.eq(r.status, 201, "a long post at lyon while paris is down")
+    only_lyon_long = r.json["id"]
     lyon.stop()
 
     # A compacted copy has no free pages: every page damaged below is one the
@@ -201,11 +207,18 @@ def run_test(work):
     with open(store_file(lyon), "rb") as f:
         data = f.read()
     secret_pages = set()
-    at = data.find(secret.encode())
+    for text in (secret, secret_long):
+        at = data.find(text.encode())
+        t.check(at >= 0, "the post only lyon has is in its store file")
+        while at >= 0:
+            for pg in range(at // PAGE, (at + len(text)) // PAGE + 1):
+                secret_pages.add(pg)
+            at = data.find(text.encode(), at + 1)
+    # The entries that point to the long one's overflow pages (its id is their key).
+    at = data.find(bytes.fromhex(only_lyon_long))
     while at >= 0:
         secret_pages.add(at // PAGE)
-        at = data.find(secret.encode(), at + 1)
-    t.check(secret_pages, "the post only lyon has is in its store file")
+        at = data.find(bytes.fromhex(only_lyon_long), at + 1)
 
     def reset():
         shutil.rmtree(lyon.data)
@@ -268,6 +281,8 @@ def run_test(work):
         if want_secret:
             t.check(only_lyon in export_ids(paris),
                     "%s: paris gets the post only lyon had, kept by the repair" % what)
+            t.check(only_lyon_long in export_ids(paris),
+                    "%s: paris gets the long post only lyon had, kept by the repair" % what)
         r = b.login("bob", pw_bob, check=False)
         t.eq(r.status, 200, "%s: bob logs in at lyon again" % what)
         paris.stop()

@@ -25,6 +25,7 @@ main(int argc, char **argv)
 	store_txn_t *txn;
 	store_val_t kv, v;
 	evt_t ev;
+	index_env_t e;
 	int rc = 1;
 
 	if (argc != 4) {
@@ -43,8 +44,8 @@ main(int argc, char **argv)
 		    v.len == 8 + CPT_ID_LEN) {
 			kv.len = CPT_ID_LEN;
 			kv.data = (uint8_t *)v.data + 8;
-			if (index_env_get(txn, kv.data, &v) == 0 &&
-			    evt_decode(&ev, v.data, v.len, EVT_MAX_BODY) == 0 && ev.body)
+			if (index_env_read(txn, kv.data, &e) == 0 &&
+			    index_env_decode(&e, &ev, 0) == 0 && ev.body)
 				body = json_loadb((const char *)ev.body, ev.body_len, 0, NULL);
 		}
 		store_read_end(st, &txn);

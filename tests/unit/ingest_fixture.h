@@ -498,16 +498,16 @@ static inline uint8_t *
 fx_env(fx_t *f, const uint8_t id[CPT_ID_LEN], size_t *len)
 {
 	store_txn_t *txn;
-	store_val_t v = {0, NULL};
+	index_env_t v;
 	uint8_t *out = NULL;
 
 	*len = 0;
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	if (index_env_get(txn, id, &v) == 0) {
-		out = malloc(v.len + 1);
+	if (index_env_read(txn, id, &v) == 0) {
+		out = malloc(index_env_len(&v) + 1);
 		assert_non_null(out);
-		memcpy(out, v.data, v.len);
-		*len = v.len;
+		index_env_copy(&v, out);
+		*len = index_env_len(&v);
 	}
 	store_read_end(f->st, &txn);
 	return out;

@@ -209,12 +209,12 @@ static size_t
 s_stored_len(struct rx *r, const struct event *ev)
 {
 	store_txn_t *txn;
-	store_val_t v;
+	index_env_t v;
 	size_t n = 0;
 
 	assert_int_equal(store_read_begin(r->st, &txn), 0);
-	if (index_env_get(txn, ev->id, &v) == 0)
-		n = v.len;
+	if (index_env_read(txn, ev->id, &v) == 0)
+		n = index_env_len(&v);
 	store_read_end(r->st, &txn);
 	return n;
 }

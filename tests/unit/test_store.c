@@ -731,6 +731,446 @@ test_schema6_store_moves_to_10(void **state)
 		fx_free(&ev[i]);
 }
 
+/* ------------------------------------------------ compact envelopes */
+
+/* Puts env (len bytes) as the envelope of id, behind ingest's back. */
+struct env_put {
+	const uint8_t *id;  /* key */
+	const uint8_t *env; /* envelope */
+	size_t len;         /* its length */
+	int raw;            /* store these bytes as the value, not through index_env_put */
+};
+
+static int
+s_env_put_fn(store_txn_t *txn, void *arg)
+{
+	struct env_put *p = arg;
+
+	return p->raw ? store_put(txn, DB_EVENTS, p->id, CPT_ID_LEN, p->env, p->len)
+	              : index_env_put(txn, p->id, p->env, p->len, 0);
+}
+
+static void
+s_env_put(fx_t *f, const uint8_t id[CPT_ID_LEN], const uint8_t *env, size_t len, int raw)
+{
+	struct env_put p = {id, env, len, raw};
+
+	assert_int_equal(store_write(f->st, s_env_put_fn, &p), 0);
+}
+
+/* The value the store holds for id (a copy; free it), *len its length. */
+static uint8_t *
+s_stored(fx_t *f, const uint8_t id[CPT_ID_LEN], size_t *len)
+{
+	store_txn_t *txn;
+	store_val_t v;
+	uint8_t *out = NULL;
+
+	*len = 0;
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	if (store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v) == 0) {
+		out = malloc(v.len + 1);
+		assert_non_null(out);
+		memcpy(out, v.data, v.len);
+		*len = v.len;
+	}
+	store_read_end(f->st, &txn);
+	return out;
+}
+
+/* Reads back env as the envelope of id: the same bytes, index_env_ts its
+ * timestamp; the value stored is vlen bytes. */
+static void
+s_env_back(fx_t *f, const uint8_t id[CPT_ID_LEN], const uint8_t *env, size_t len, size_t vlen)
+{
+	size_t got_len, slen;
+	uint8_t *got = fx_env(f, id, &got_len), *stored = s_stored(f, id, &slen);
+	store_txn_t *txn;
+	uint64_t ts = 0;
+
+	assert_non_null(got);
+	assert_int_equal(got_len, len);
+	assert_memory_equal(got, env, len);
+	assert_int_equal(slen, vlen);
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	assert_int_equal(index_env_ts(txn, id, &ts), 0);
+	store_read_end(f->st, &txn);
+	assert_int_equal(ts, store_env_ts(env));
+	free(got);
+	free(stored);
+}
+
+/* Every kind (and one no node knows) stored compact and given back byte for
+ * byte: 69 bytes less than the envelope; redacted, 33 less; what cannot be
+ * put back (another federation, a hash that is not the body's, a first
+ * byte that reads as a form) stored verbatim and given back the same. */
+static void
+test_envelopes_compact_round_trip(void **state)
+{
+	static const uint16_t kinds[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
+	                                 11, 12, 13, 14, 16, 17, 18, 19, 20, 300};
+	uint8_t other[CPT_FED_LEN], fixed[EVT_FIXED_LEN];
+	fx_t f;
+	ev_t ev;
+
+	(void)state;
+	fx_open(&f);
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		fx_mk(&ev, K_ALICE, kinds[i], TS(10 + i, i),
+		      json_pack("{s:s, s:i}", "text", "every kind, stored compact", "n", (int)i));
+		s_env_put(&f, ev.id, ev.buf, ev.len, 0);
+		s_env_back(&f, ev.id, ev.buf, ev.len, ev.len - 69);
+		/* Redacted: header and signature only. */
+		memcpy(fixed, ev.buf, EVT_FIXED_LEN);
+		s_env_put(&f, ev.id, fixed, EVT_FIXED_LEN, 0);
+		s_env_back(&f, ev.id, fixed, EVT_FIXED_LEN, EVT_FIXED_LEN - 33);
+		fx_free(&ev);
+	}
+	/* A body of the protocol's largest size. */
+	{
+		char *big = malloc(EVT_MAX_BODY);
+		assert_non_null(big);
+		memset(big, 'a', EVT_MAX_BODY - 20);
+		big[EVT_MAX_BODY - 20] = 0;
+		fx_mk(&ev, K_BOB, EVT_POST, TS(50, 0), json_pack("{s:s}", "text", big));
+		free(big);
+		s_env_put(&f, ev.id, ev.buf, ev.len, 0);
+		s_env_back(&f, ev.id, ev.buf, ev.len, ev.len - 69);
+		fx_free(&ev);
+	}
+	/* Another federation's: verbatim. */
+	memset(other, 0x5a, sizeof(other));
+	fx_mk_fed(&ev, other, K_ALICE, EVT_POST, TS(60, 0),
+	          json_pack("{s:s}", "text", "elsewhere"));
+	s_env_put(&f, ev.id, ev.buf, ev.len, 0);
+	s_env_back(&f, ev.id, ev.buf, ev.len, ev.len);
+	fx_free(&ev);
+	/* A body hash that is not the body's: verbatim (rebuilding it from
+	 * the body would change the bytes). */
+	fx_mk(&ev, K_ALICE, EVT_POST, TS(61, 0), json_pack("{s:s}", "text", "hash"));
+	ev.buf[76] ^= 1;
+	s_env_put(&f, ev.id, ev.buf, ev.len, 0);
+	s_env_back(&f, ev.id, ev.buf, ev.len, ev.len);
+	/* Bytes whose first would read as a form: one byte more. */
+	ev.buf[0] = 0xC1;
+	s_env_put(&f, ev.id, ev.buf, ev.len, 0);
+	s_env_back(&f, ev.id, ev.buf, ev.len, ev.len + 1);
+	fx_free(&ev);
+	fx_close(&f);
+}
+
+/* Runs fn(f, id) with stderr in a file; what it wrote comes back in out. */
+static void
+s_stderr_of(void (*fn)(fx_t *, const uint8_t *), fx_t *f, const uint8_t *id, char *out, size_t cap)
+{
+	char path[] = "/tmp/comptoir-stderr-XXXXXX";
+	int fd = mkstemp(path), saved = dup(2);
+	ssize_t n;
+
+	assert_true(fd >= 0 && saved >= 0);
+	fflush(stderr);
+	assert_true(dup2(fd, 2) >= 0);
+	fn(f, id);
+	fflush(stderr);
+	assert_true(dup2(saved, 2) >= 0);
+	close(saved);
+	n = pread(fd, out, cap - 1, 0);
+	out[n > 0 ? n : 0] = 0;
+	close(fd);
+	unlink(path);
+}
+
+static void
+s_read_damaged(fx_t *f, const uint8_t *id)
+{
+	store_txn_t *txn;
+	index_env_t e;
+	evt_t ev;
+	uint64_t ts;
+
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	assert_int_equal(index_env_read(txn, id, &e), CPT_EDAMAGED);
+	assert_int_equal(index_event(txn, id, &ev), CPT_EINVAL);
+	assert_int_equal(index_env_ts(txn, id, &ts), CPT_EDAMAGED);
+	store_read_end(f->st, &txn);
+}
+
+/* Values that are no envelope (cut short, of a wrong length for their
+ * form, empty) are refused with an error naming the event; none crashes
+ * (under ASan: no read past the value). */
+static void
+test_envelopes_damaged_refused(void **state)
+{
+	static const struct {
+		uint8_t lead; /* first byte */
+		size_t len;   /* length */
+	} bad[] = {{0xC1, 1},   {0xC1, 50},  {0xC1, 107}, {0xC2, 142}, {0xC2, 144},
+	           {0xC0, 100}, {0x02, 175}, {0x02, 1},   {0, 0}};
+	uint8_t id[CPT_ID_LEN], val[300];
+	char hex[CPT_HEX_ID], said[4096];
+	fx_t f;
+	ev_t ev;
+
+	(void)state;
+	fx_open(&f);
+	/* A first envelope, so that the store names its federation. */
+	fx_post(&ev, K_ALICE, TS(1, 0), "first");
+	s_env_put(&f, ev.id, ev.buf, ev.len, 0);
+	fx_free(&ev);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(id, 0x30 + (int)i, sizeof(id));
+		memset(val, 0x41, sizeof(val));
+		val[0] = bad[i].lead;
+		s_env_put(&f, id, val, bad[i].len, 1);
+		s_stderr_of(s_read_damaged, &f, id, said, sizeof(said));
+		cpt_hex32(hex, id);
+		if (strstr(said, hex) == NULL || strstr(said, "damaged") == NULL)
+			fail_msg("case %zu: the message does not name event %s: %s", i, hex, said);
+	}
+	fx_close(&f);
+}
+
+/* A body changed on disk: its hash is now made from it, so the signature
+ * no longer matches and `comptoir verify` says so, naming the event. */
+static void
+test_envelopes_changed_body_fails_verify(void **state)
+{
+	ev_t ev[6], *list[6];
+	ingest_res_t res[6];
+	size_t len, n = 0;
+	uint8_t *v;
+	char err[256] = "";
+	fx_t f;
+
+	(void)state;
+	fx_cert(&ev[0], K_PARIS, "paris", TS(1, 0));
+	fx_enrol(&ev[1], K_PARIS, K_ALICE, "alice", "paris", "member", TS(2, 0));
+	for (int i = 2; i < 6; i++)
+		fx_post(&ev[i], K_ALICE, TS(10 + i, 0), "a post, its body changed on disk");
+	for (int i = 0; i < 6; i++)
+		list[i] = &ev[i];
+	fx_open(&f);
+	assert_int_equal(fx_ingest_n(&f, list, 6, res), 0);
+	assert_int_equal(event_verify(&f.ctx, &n, err, sizeof(err)), 0);
+	v = s_stored(&f, ev[3].id, &len);
+	assert_int_equal(v[0], 0xC1);
+	v[len - 5] ^= 0x01; /* a letter of the text: still JSON */
+	s_env_put(&f, ev[3].id, v, len, 1);
+	free(v);
+	assert_int_equal(event_verify(&f.ctx, &n, err, sizeof(err)), CPT_ESIG);
+	assert_non_null(strstr(err, "1 of 6 events do not verify"));
+	fx_close(&f);
+	for (int i = 0; i < 6; i++)
+		fx_free(&ev[i]);
+}
+
+/* Each envelope of the store, as read (id, bytes), in the store's order. */
+typedef struct envs {
+	uint8_t *data; /* (id, len 8, bytes)* */
+	size_t len;    /* its length */
+	size_t n;      /* envelopes */
+} envs_t;
+
+static int
+s_envs_fn(void *arg, const uint8_t *id, const index_env_t *e)
+{
+	envs_t *s = arg;
+	size_t need = CPT_ID_LEN + 8 + index_env_len(e);
+
+	assert_non_null(id);
+	assert_non_null(e);
+	s->data = realloc(s->data, s->len + need);
+	assert_non_null(s->data);
+	memcpy(s->data + s->len, id, CPT_ID_LEN);
+	store_put_u64(s->data + s->len + CPT_ID_LEN, index_env_len(e));
+	index_env_copy(e, s->data + s->len + CPT_ID_LEN + 8);
+	s->len += need;
+	s->n++;
+	return 0;
+}
+
+static void
+s_envs(store_t *st, envs_t *s)
+{
+	store_txn_t *txn;
+
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(store_read_begin(st, &txn), 0);
+	assert_int_equal(index_env_each(txn, s_envs_fn, s), 0);
+	store_read_end(st, &txn);
+}
+
+/* Every envelope back as schema 10 wrote it: verbatim, the store naming no
+ * federation, schema 10. */
+static int
+s_make_schema10_fn(store_txn_t *txn, void *arg)
+{
+	envs_t *s = arg;
+	uint8_t b[8];
+	int rc;
+
+	for (size_t at = 0; at < s->len;) {
+		const uint8_t *id = s->data + at;
+		size_t len = store_get_u64(s->data + at + CPT_ID_LEN);
+		if ((rc = store_put(txn, DB_EVENTS, id, CPT_ID_LEN, s->data + at + CPT_ID_LEN + 8,
+		                    len)) != 0)
+			return rc;
+		at += CPT_ID_LEN + 8 + len;
+	}
+	if ((rc = store_del(txn, DB_META, "env_fed", 7)) != 0)
+		return rc;
+	store_put_u64(b, 10);
+	return store_meta_put(txn, "schema", b, 8);
+}
+
+/* A store of posts, comments, reactions and a redaction, made by this
+ * version (a: its databases; e: its envelopes), then turned into what
+ * schema 10 held. */
+static void
+s_schema10_store(fx_t *f, snap_t *a, envs_t *e)
+{
+	ev_t ev[60], *list[60];
+	ingest_res_t res[60];
+	size_t len;
+	uint8_t *v;
+
+	fx_cert(&ev[0], K_PARIS, "paris", TS(1, 0));
+	fx_enrol(&ev[1], K_PARIS, K_ALICE, "alice", "paris", "member", TS(2, 0));
+	fx_enrol(&ev[2], K_PARIS, K_BOB, "bob", "paris", "member", TS(3, 0));
+	for (int i = 3; i < 59; i++) {
+		int k = i % 2 ? K_ALICE : K_BOB;
+		if (i < 20)
+			fx_post(&ev[i], k, TS(10 + i, 0), "a post");
+		else if (i % 2)
+			fx_child(&ev[i], k, EVT_COMMENT, TS(10 + i, 0), &ev[3 + i % 16],
+			         "a comment");
+		else
+			fx_react(&ev[i], k, TS(10 + i, 0), &ev[3 + i % 16], "+1", 1);
+	}
+	fx_redact(&ev[59], K_BOB, TS(90, 0), &ev[4]); /* bob's post */
+	for (int i = 0; i < 60; i++)
+		list[i] = &ev[i];
+	fx_open(f);
+	assert_int_equal(fx_ingest_n(f, list, 60, res), 0);
+	v = s_stored(f, ev[4].id, &len);
+	assert_int_equal(len, EVT_FIXED_LEN - 33); /* erased, stored compact */
+	free(v);
+	fx_snap(f->st, a);
+	s_envs(f->st, e);
+	assert_int_equal(e->n, 60);
+	assert_int_equal(store_write(f->st, s_make_schema10_fn, e), 0);
+	v = s_stored(f, ev[5].id, &len);
+	assert_int_equal(len, ev[5].len); /* verbatim */
+	free(v);
+	for (int i = 0; i < 60; i++)
+		fx_free(&ev[i]);
+}
+
+/* Opens f's store (migrating it), and checks it holds a's databases and
+ * e's envelopes, byte for byte. */
+static void
+s_compact_check(fx_t *f, const snap_t *a, const envs_t *e, const char *what)
+{
+	envs_t b;
+	char err[512] = "";
+
+	if (index_store_open(&f->st, f->dir, 0, err, sizeof(err)) != 0)
+		fail_msg("%s: store_open: %s", what, err);
+	s_envs(f->st, &b);
+	assert_int_equal(b.n, e->n);
+	assert_int_equal(b.len, e->len);
+	assert_memory_equal(b.data, e->data, e->len);
+	free(b.data);
+	store_close(&f->st);
+	s_moved_check(f, a, what);
+}
+
+/* A store of schema 10 opens, every envelope is rewritten compact (the
+ * same values as this version stores), and each reads back as the same
+ * bytes; opened again, nothing changes. */
+static void
+test_schema10_store_moves_to_11(void **state)
+{
+	fx_t f;
+	snap_t a;
+	envs_t e;
+
+	(void)state;
+	s_schema10_store(&f, &a, &e);
+	store_close(&f.st);
+	s_compact_check(&f, &a, &e, "schema 10 moved to 11");
+	s_compact_check(&f, &a, &e, "schema 11 opened again");
+	free(e.data);
+	fx_snap_free(&a);
+	fx_close(&f);
+}
+
+/* The step to schema 11 killed (SIGKILL) in the middle: after one committed
+ * round, inside the next one's transaction. The next start finishes it
+ * and nothing is lost. */
+struct round {
+	size_t max; /* envelopes of the round */
+	int die;    /* then die, the transaction open */
+};
+
+static int
+s_round_fn(store_txn_t *txn, void *arg)
+{
+	struct round *r = arg;
+	int done = 0, rc = index_env_compact_step(txn, r->max, &done);
+
+	if (rc == 0 && done)
+		rc = CPT_EIO; /* in the child: an exit code, no assertion */
+	if (rc == 0 && r->die)
+		raise(SIGKILL);
+	return rc;
+}
+
+static void
+test_schema11_killed_then_finished(void **state)
+{
+	fx_t f;
+	snap_t a;
+	envs_t e;
+	char err[512] = "";
+	pid_t pid;
+	int status;
+	size_t compact = 0;
+
+	(void)state;
+	s_schema10_store(&f, &a, &e);
+	store_close(&f.st);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		store_t *st = NULL;
+		struct round one = {7, 0}, two = {5, 1};
+		if (store_open(&st, f.dir, 0, NULL, NULL, err, sizeof(err)) != 0 ||
+		    store_write(st, s_round_fn, &one) != 0)
+			_exit(2);
+		_exit(store_write(st, s_round_fn, &two) == 0 ? 3 : 4);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	/* What the first round committed is there, not the second's. */
+	if (store_open(&f.st, f.dir, 0, NULL, NULL, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	for (size_t at = 0; at < e.len;) {
+		size_t len = store_get_u64(e.data + at + CPT_ID_LEN), slen;
+		uint8_t *v = s_stored(&f, e.data + at, &slen);
+		compact += v[0] == 0xC1 || v[0] == 0xC2;
+		free(v);
+		at += CPT_ID_LEN + 8 + len;
+	}
+	assert_int_equal(compact, 7);
+	store_close(&f.st);
+	s_compact_check(&f, &a, &e, "schema 11 after a kill");
+	free(e.data);
+	fx_snap_free(&a);
+	fx_close(&f);
+}
+
 /* A site that joins holds a few events of its own, made now; the history it
  * then fetches comes in time order but lands just before them. Its pages
  * must still be mostly full (LMDB split each in the middle, leaving them
@@ -1261,6 +1701,11 @@ main(void)
 	    cmocka_unit_test(test_schema9_killed_then_finished),
 
 	    cmocka_unit_test(test_schema6_store_moves_to_10),
+	    cmocka_unit_test(test_envelopes_compact_round_trip),
+	    cmocka_unit_test(test_envelopes_damaged_refused),
+	    cmocka_unit_test(test_envelopes_changed_body_fails_verify),
+	    cmocka_unit_test(test_schema10_store_moves_to_11),
+	    cmocka_unit_test(test_schema11_killed_then_finished),
 	    cmocka_unit_test(test_v1_store_refused),
 	    cmocka_unit_test(test_old_store_gets_buckets),
 	    cmocka_unit_test(test_time_ordered_pages_full),
