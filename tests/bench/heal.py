@@ -23,10 +23,10 @@ their logs in /tmp/heal-*.log and prints, after each cut, the heal's timeline
 per node from their trace lines (milliseconds after link-up: the handshake,
 each reconciliation message in and out with its size and the CPU of its
 answer, the events out, each put, its verification, the commit's building
-and its commit with fsync, the put done and ACKed), then the CPU each node's
-threads spent from the relay listening to the union (/proc/PID/task/*/stat,
-by thread name). The debug lines cost a little CPU themselves: compare figures taken
-the same way.
+and its commit with fsync, the put done and ACKed), then, by thread, the CPU
+each node spent from the relay listening to the union and how long its
+threads waited for a CPU (/proc/PID/task/*/schedstat). The debug lines cost
+a little CPU themselves: compare figures taken the same way.
 """
 
 import os
@@ -139,8 +139,8 @@ def fill(node, posts, comments, reactions, prefix, days="365", users="20"):
 
 
 def thread_cpu(pid):
-    """CPU seconds by thread name of a process (utime + stime)."""
-    tick = os.sysconf("SC_CLK_TCK")
+    """By thread name of a process: (ns on a CPU, ns waiting for one) from
+    /proc/PID/task/*/schedstat."""
     out = {}
     try:
         tids = os.listdir("/proc/%d/task" % pid)
@@ -148,13 +148,14 @@ def thread_cpu(pid):
         return out
     for tid in tids:
         try:
-            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
-                st = f.read()
-        except OSError:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                name = f.read().strip()
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                run, wait = (int(x) for x in f.read().split()[:2])
+        except (OSError, ValueError):
             continue
-        name = st[st.index("(") + 1:st.rindex(")")]
-        fields = st[st.rindex(")") + 2:].split()
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        r, w = out.get(name, (0, 0))
+        out[name] = (r + run, w + wait)
     return out
 
 
@@ -321,11 +322,13 @@ def main():
         if debug:
             for n in (a, b):
                 cpu1 = thread_cpu(n.proc.pid)
-                spent = {k: v - cpu0[n.site].get(k, 0.0) for k, v in cpu1.items()}
-                print("  %s, CPU from the relay listening to the union: %s" %
-                      (n.site, ", ".join("%s %.0f ms" % (k, v * 1000)
-                                          for k, v in sorted(spent.items(), key=lambda x: -x[1])
-                                          if v > 0)))
+                spent = {k: (v[0] - cpu0[n.site].get(k, (0, 0))[0],
+                             v[1] - cpu0[n.site].get(k, (0, 0))[1]) for k, v in cpu1.items()}
+                print("  %s, from the relay listening to the union, by thread: ms on a CPU "
+                      "(+ ms waiting for one): %s" %
+                      (n.site, ", ".join("%s %.1f (+%.1f)" % (k, v[0] / 1e6, v[1] / 1e6)
+                                          for k, v in sorted(spent.items(), key=lambda x: -x[1][0])
+                                          if v[0] >= 50000)))
                 for ms, text in timeline(n.log_path, offs[n.site], up + wall_minus_mono,
                                          t_union + wall_minus_mono):
                     print("  %s %7.1f ms  %s" % (n.site, ms, text))
