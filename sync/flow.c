@@ -451,12 +451,16 @@ flow_backlog_say(sync_t *s, link_t *l, uint64_t now)
 	}
 }
 
-/* Ranges waiting for ACKs (a full window) do not count: spinning on them
- * took a whole core from the rest of the machine. */
+/* Ranges or ids to send, and room in the window. Waiting for ACKs (a full
+ * window) does not count: spinning on it took a whole core from the rest of
+ * the machine. Ids count as ranges do: those a reconciliation message pushes
+ * (a peer's id list showed what it lacks) waited for the next ACK or timer,
+ * 50 to 500 ms into a heal, when the message found no range besides. */
 int
 flow_ready(const link_t *l)
 {
-	return l->n_ranges && l->inflight < WINDOW;
+	return (l->n_ranges || (l->wantq && l->wq_head < l->wq_len)) && l->inflight < WINDOW &&
+	       link_up(l);
 }
 
 uint64_t

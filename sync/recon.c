@@ -4,6 +4,7 @@
  * settled with id lists. Stateless between messages: each side answers the
  * message it got from its own set alone. docs/PROTOCOL.md, "Reconciliation".
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -309,17 +310,25 @@ s_emit_ids(recon_t *rc, wbuf_t *w, const uint8_t hi[RECON_KEY_LEN], size_t n)
 	rc->stats.ranges_sent++;
 }
 
-/* Our answer to the peer's fingerprint of [lo, hi). */
+/* Our count and fingerprint of one of the message's fingerprinted ranges,
+ * computed in the first pass over it (recon_process). */
+struct recon_memo {
+	uint64_t own;             /* our events in the range */
+	uint8_t fp[RECON_FP_LEN]; /* their fingerprint */
+};
+
+/* Our answer to the peer's fingerprint of [lo, hi), ours being m.
+ * dense_max: a range of at most this many of ours is listed, not split, the
+ * message's ranges differing densely enough (recon_process). */
 static void
 s_on_fp(recon_t *rc, wbuf_t *w, const uint8_t lo[RECON_KEY_LEN], const uint8_t hi[RECON_KEY_LEN],
-        uint64_t peer_count, const uint8_t peer_fp[RECON_FP_LEN], int *pending_skip,
-        uint8_t skip_hi[RECON_KEY_LEN], size_t reserve)
+        uint64_t peer_count, const uint8_t peer_fp[RECON_FP_LEN], const struct recon_memo *m,
+        uint64_t dense_max, int *pending_skip, uint8_t skip_hi[RECON_KEY_LEN], size_t reserve)
 {
-	uint64_t own, delta;
-	uint8_t fp[RECON_FP_LEN];
+	uint64_t own = m->own, delta;
+	const uint8_t *fp = m->fp;
 	long n;
 
-	rc->src.fingerprint(rc->src.ctx, lo, hi, &own, fp);
 	if (own == peer_count && sodium_memcmp(fp, peer_fp, RECON_FP_LEN) == 0) {
 		s_emit_skip(w, hi, pending_skip, skip_hi);
 		return;
@@ -338,8 +347,12 @@ s_on_fp(recon_t *rc, wbuf_t *w, const uint8_t lo[RECON_KEY_LEN], const uint8_t h
 		s_emit_fp(rc, w, hi, own, fp);
 		return;
 	}
-	/* Few of ours, or mostly different: our id list settles the range. */
-	if (own <= RECON_MAX_IDS && (own <= RECON_SMALL || own <= 2 * delta) &&
+	/* Few of ours, or mostly different: our id list settles the range.
+	 * Dense differences (both sites wrote in the same span during an
+	 * outage: the counts hardly differ, the sets do) are mostly different
+	 * too: split, nearly every part would differ again, and the next round
+	 * would list them all the same, a round trip later. */
+	if (own <= RECON_MAX_IDS && (own <= RECON_SMALL || own <= 2 * delta || own <= dense_max) &&
 	    (n = s_list(rc, lo, hi, RECON_MAX_IDS)) >= 0) {
 		s_emit_ids(rc, w, hi, (size_t)n);
 		return;
@@ -436,6 +449,8 @@ recon_new(const recon_src_t *src, const recon_sink_t *sink)
 void
 recon_destroy(recon_t **self_p)
 {
+	if (*self_p)
+		free((*self_p)->memo);
 	free(*self_p);
 	*self_p = NULL;
 }
@@ -461,60 +476,143 @@ recon_start(recon_t *rc, uint8_t *out, size_t cap, size_t *len)
 	return w.overflow ? CPT_ETOOBIG : 0;
 }
 
+/* One range of a message: its upper bound, mode and payload. */
+typedef struct range_in {
+	uint8_t hi[RECON_KEY_LEN]; /* upper bound (the lower is the previous one's) */
+	uint64_t mode;             /* MODE_* */
+	uint64_t count;            /* MODE_FP: the peer's count; MODE_IDS: ids listed */
+	const uint8_t *data;       /* MODE_FP: its fingerprint; MODE_IDS: its ids */
+} range_in_t;
+
+/* Reads the next range after lo; CPT_EINVAL when malformed. */
+static int
+s_range_in(rbuf_t *r, const uint8_t lo[RECON_KEY_LEN], range_in_t *g)
+{
+	if (s_get_bound(r, g->hi) != 0 || memcmp(g->hi, lo, RECON_KEY_LEN) <= 0 ||
+	    s_get_varint(r, &g->mode) != 0)
+		return CPT_EINVAL;
+	g->count = 0;
+	g->data = NULL;
+	switch (g->mode) {
+	case MODE_SKIP: return 0;
+	case MODE_FP:
+		if (s_get_varint(r, &g->count) != 0 || r->len - r->pos < RECON_FP_LEN)
+			return CPT_EINVAL;
+		g->data = r->p + r->pos;
+		r->pos += RECON_FP_LEN;
+		return 0;
+	case MODE_IDS:
+		if (s_get_varint(r, &g->count) != 0 || g->count > RECON_LIST_MAX ||
+		    (r->len - r->pos) / 32 < g->count)
+			return CPT_EINVAL;
+		g->data = r->p + r->pos;
+		r->pos += 32 * g->count;
+		return 0;
+	}
+	return CPT_EINVAL;
+}
+
+/* The memo's room for n ranges. */
+static int
+s_memo_room(recon_t *rc, size_t n)
+{
+	size_t cap = rc->memo_cap ? rc->memo_cap : 64;
+	struct recon_memo *m;
+
+	if (n <= rc->memo_cap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	if ((m = realloc(rc->memo, cap * sizeof(*m))) == NULL)
+		return CPT_ENOMEM;
+	rc->memo = m;
+	rc->memo_cap = cap;
+	return 0;
+}
+
+/*
+ * Two passes over the message. The first checks it whole and computes our
+ * fingerprint of each range the peer fingerprinted, counting those that
+ * differ; the second answers range by range. Whether most ranges differ is
+ * what tells dense differences (an outage both sites wrote through: every
+ * part of the newest span differs) from scattered ones (a few parts do), which
+ * the counts alone cannot: there both sides hold about as many.
+ */
 int
 recon_process(recon_t *rc, const uint8_t *in, size_t inlen, uint8_t *out, size_t cap,
               size_t *outlen, int *done)
 {
 	rbuf_t r = {in, inlen, 0, 0};
 	wbuf_t w = {out, 0, cap, 0, 0};
-	uint8_t lo[RECON_KEY_LEN], hi[RECON_KEY_LEN], skip_hi[RECON_KEY_LEN];
+	uint8_t lo[RECON_KEY_LEN], skip_hi[RECON_KEY_LEN];
 	uint8_t v = RECON_VERSION;
-	int pending_skip = 0, sent_ranges = 0;
-	size_t ranges_in = 0;
+	int pending_skip = 0, sent_ranges = 0, rcode;
+	uint64_t dense_max;
+	size_t ranges_in = 0, n_fp = 0, n_diff = 0, at = 0;
+	range_in_t g;
 
 	*done = 0;
 	*outlen = 0;
 	rc->stats.bytes_received += inlen;
 	if (inlen < 1 || in[0] != RECON_VERSION)
 		return CPT_EVERSION;
+	/* First pass: the message checked whole, our fingerprints. */
 	r.pos = 1;
-	s_put(&w, &v, 1);
 	memcpy(lo, s_zero, RECON_KEY_LEN);
 	while (r.pos < r.len) {
-		uint64_t mode, count, n;
-		size_t before = w.len;
-		if (s_get_bound(&r, hi) != 0 || memcmp(hi, lo, RECON_KEY_LEN) <= 0 ||
-		    s_get_varint(&r, &mode) != 0)
+		if (s_range_in(&r, lo, &g) != 0)
 			return CPT_EINVAL;
 		if (++ranges_in > RECON_MAX_RANGES)
 			return CPT_EINVAL;
-		switch (mode) {
-		case MODE_SKIP: s_emit_skip(&w, hi, &pending_skip, skip_hi); break;
-		case MODE_FP:
-			if (s_get_varint(&r, &count) != 0 || r.len - r.pos < RECON_FP_LEN)
-				return CPT_EINVAL;
-			/* Keep room to close every remaining range with a fingerprint. */
-			s_on_fp(rc, &w, lo, hi, count, r.p + r.pos, &pending_skip, skip_hi,
-			        (r.len - r.pos) / 2);
-			r.pos += RECON_FP_LEN;
-			break;
-		case MODE_IDS:
-			if (s_get_varint(&r, &n) != 0 || n > RECON_LIST_MAX ||
-			    (r.len - r.pos) / 32 < n)
-				return CPT_EINVAL;
-			s_on_ids(rc, lo, hi, r.p + r.pos, (size_t)n);
-			r.pos += 32 * n;
-			s_emit_skip(&w, hi, &pending_skip, skip_hi);
-			break;
-		default: return CPT_EINVAL;
+		if (g.mode == MODE_FP) {
+			struct recon_memo *m;
+			if ((rcode = s_memo_room(rc, n_fp + 1)) != 0)
+				return rcode;
+			m = &rc->memo[n_fp++];
+			rc->src.fingerprint(rc->src.ctx, lo, g.hi, &m->own, m->fp);
+			if (m->own != g.count || sodium_memcmp(m->fp, g.data, RECON_FP_LEN) != 0)
+				n_diff++;
 		}
-		if (w.len != before)
-			sent_ranges = 1;
-		memcpy(lo, hi, RECON_KEY_LEN);
+		memcpy(lo, g.hi, RECON_KEY_LEN);
 	}
 	/* The ranges must cover everything up to infinity. */
 	if (!s_is_inf(lo))
 		return CPT_EINVAL;
+	/* How many differences a range holds, on average, from the share of
+	 * ranges that differ (a Poisson count: P(none) = e^-lambda; one range
+	 * more in the share's denominator keeps it finite when all differ). A
+	 * lone differing range says nothing (the top of a reconciliation, or a
+	 * single difference). Listed up to RECON_DENSE_BYTES per difference. */
+	dense_max = 0;
+	if (n_diff >= 2) {
+		double lambda = -log(1.0 - (double)n_diff / (double)(n_fp + 1));
+		dense_max = (uint64_t)(lambda * RECON_DENSE_BYTES / 32);
+	}
+	/* Second pass: the answers. */
+	r.pos = 1;
+	r.prev = 0;
+	s_put(&w, &v, 1);
+	memcpy(lo, s_zero, RECON_KEY_LEN);
+	while (r.pos < r.len) {
+		size_t before = w.len;
+		if (s_range_in(&r, lo, &g) != 0)
+			return CPT_EINVAL; /* checked above: cannot happen */
+		switch (g.mode) {
+		case MODE_SKIP: s_emit_skip(&w, g.hi, &pending_skip, skip_hi); break;
+		case MODE_FP:
+			/* Keep room to close every remaining range with a fingerprint. */
+			s_on_fp(rc, &w, lo, g.hi, g.count, g.data, &rc->memo[at++], dense_max,
+			        &pending_skip, skip_hi, (r.len - r.pos) / 2);
+			break;
+		case MODE_IDS:
+			s_on_ids(rc, lo, g.hi, g.data, (size_t)g.count);
+			s_emit_skip(&w, g.hi, &pending_skip, skip_hi);
+			break;
+		}
+		if (w.len != before)
+			sent_ranges = 1;
+		memcpy(lo, g.hi, RECON_KEY_LEN);
+	}
 	if (w.overflow)
 		return CPT_ETOOBIG;
 	if (!sent_ranges) {

@@ -170,6 +170,12 @@ reconcile_on(sync_t *s, link_t *l, const uint8_t *msg, size_t len)
 	s->recon_link = NULL;
 	s_count(s, l);
 	flow_backlog_say(s, l, sync_now_ms());
+	if (rc == CPT_ENOMEM) {
+		/* Ours, not the peer's fault: unanswered, the reconciliation
+		 * stops here and the next one starts again. */
+		log_warnx("sync", "out of memory answering a reconciliation from %s", l->st.site);
+		return;
+	}
 	if (rc != 0) {
 		link_malformed(s, l, SYNC_RECON, 2);
 		return;

@@ -303,14 +303,19 @@ unsigned sync_port(sync_t *s);
 
 /* ------------------------------------------------------ reconciliation */
 
-#define RECON_VERSION    1
-#define RECON_KEY_LEN    40   /* (ts, id) keys and bounds, compared with memcmp */
-#define RECON_FP_LEN     16   /* fingerprint: BLAKE2b-128 of (sum mod 2^256, count) */
-#define RECON_BRANCH     16   /* a differing range splits into this many */
-#define RECON_SMALL      16   /* ranges this small are settled with id lists */
-#define RECON_MAX_IDS    1024 /* longest id list we send for one range */
-#define RECON_LIST_MAX   (4 * RECON_MAX_IDS) /* longest we accept or compare */
-#define RECON_MAX_RANGES 65536               /* ranges in one message */
+#define RECON_VERSION 1
+#define RECON_KEY_LEN 40   /* (ts, id) keys and bounds, compared with memcmp */
+#define RECON_FP_LEN  16   /* fingerprint: BLAKE2b-128 of (sum mod 2^256, count) */
+#define RECON_BRANCH  16   /* a differing range splits into this many */
+#define RECON_SMALL   16   /* ranges this small are settled with id lists */
+#define RECON_MAX_IDS 1024 /* longest id list we send for one range */
+/* Where most of a message's ranges differ (dense differences: both sites
+ * wrote through an outage), a range is listed rather than split when its ids
+ * cost at most this many bytes per difference it is expected to hold: a
+ * round trip saved, within the 1 KiB per difference of scattered ones. */
+#define RECON_DENSE_BYTES 1024
+#define RECON_LIST_MAX    (4 * RECON_MAX_IDS) /* longest we accept or compare */
+#define RECON_MAX_RANGES  65536               /* ranges in one message */
 
 /* Where the reconciliation reads our set. Keys are 40 bytes: timestamp
  * (8, big-endian) then id; ranges are [lo, hi) by memcmp order; hi may be
@@ -354,7 +359,8 @@ typedef struct recon_stats {
 	uint64_t wanted;         /* events we asked for */
 } recon_stats_t;
 
-/* One side of a reconciliation. Its memory is fixed (about 0.5 MiB),
+/* One side of a reconciliation. Its memory is bounded (about 0.7 MiB, and
+ * 24 bytes per range of the largest message answered, at most 1.5 MiB),
  * whatever the size of the sets. */
 typedef struct recon {
 	recon_src_t src;                                    /* our set */
@@ -365,6 +371,9 @@ typedef struct recon {
 	uint8_t peer[RECON_LIST_MAX][32];                   /* the peer's list, sorted */
 	uint8_t want[RECON_LIST_MAX][32];                   /* ids we lack */
 	uint8_t push[RECON_LIST_MAX][32];                   /* ids the peer lacks */
+	struct recon_memo *memo; /* our count and fingerprint of each of the message's
+	                            fingerprinted ranges (first pass), grown as needed */
+	size_t memo_cap;         /* its size, in ranges (at most RECON_MAX_RANGES) */
 } recon_t;
 
 /* A reconciliation side over src, reporting to sink (both copied; their ctx
@@ -380,7 +389,8 @@ int recon_start(recon_t *rc, uint8_t *out, size_t cap, size_t *len) CPT_WUR;
  * it runs, the answer to out (cap bytes, the caller's). *done is set (and
  * nothing is to be sent) when every range is settled. Returns 0, CPT_EVERSION
  * or CPT_EINVAL for a malformed message (a hostile peer), CPT_ETOOBIG when the
- * answer does not fit cap. */
+ * answer does not fit cap, CPT_ENOMEM when the memo of a large message could
+ * not grow (nothing answered: the next reconciliation tries again). */
 int recon_process(recon_t *rc, const uint8_t *in, size_t inlen, uint8_t *out, size_t cap,
                   size_t *outlen, int *done) CPT_WUR;
 

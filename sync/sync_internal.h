@@ -400,7 +400,8 @@ void flow_on_backlog(sync_t *s, link_t *l, const uint8_t *backlog);
 void flow_backlog_say(sync_t *s, link_t *l, uint64_t now);
 /* Forgets everything queued for l (its link went up or down). */
 void flow_reset(sync_t *s, link_t *l);
-/* 1 when ranges wait for l and its window has room: the loop does not sleep. */
+/* 1 when ranges or ids wait for l, it is up and its window has room: the
+ * loop does not sleep. */
 int flow_ready(const link_t *l);
 /* A timer round for an up link: serves its queues, says its backlog. */
 void flow_tick(sync_t *s, link_t *l, uint64_t now);

@@ -17,6 +17,16 @@ the link is healed once both answer. The union is seen by polling both nodes'
 Environment: HEAL_CACHE=DIR keeps the filled first site there and reuses it;
 CYCLES; COMPTOIR_BIN picks the binary (fill is taken from beside it, under
 tests/bench/); COMPTOIR_KEEP=1 keeps the directories.
+
+HEAL_DEBUG=1 runs both nodes at log level debug with millisecond stamps, keeps
+their logs in /tmp/heal-*.log and prints, after each cut, the heal's timeline
+per node from their trace lines (milliseconds after link-up: the handshake,
+each reconciliation message in and out with its size and the CPU of its
+answer, the events out, each put, its verification, the commit's building
+and its commit with fsync, the put done and ACKed), then, by thread, the CPU
+each node spent from the relay listening to the union and how long its
+threads waited for a CPU (/proc/PID/task/*/schedstat). The debug lines cost
+a little CPU themselves: compare figures taken the same way.
 """
 
 import os
@@ -128,6 +138,56 @@ def fill(node, posts, comments, reactions, prefix, days="365", users="20"):
     return r.stdout.strip().splitlines()[-1]
 
 
+def thread_cpu(pid):
+    """By thread name of a process: (ns on a CPU, ns waiting for one) from
+    /proc/PID/task/*/schedstat."""
+    out = {}
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                name = f.read().strip()
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                run, wait = (int(x) for x in f.read().split()[:2])
+        except (OSError, ValueError):
+            continue
+        r, w = out.get(name, (0, 0))
+        out[name] = (r + run, w + wait)
+    return out
+
+
+TRACE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z debug (\w+) (.*)$")
+NAMES = {"1": "HELLO", "4": "EVENTS", "5": "ACK", "7": "WANT", "8": "RECON", "9": "STATUS",
+         "10": "BACKLOG"}
+
+
+def timeline(path, offset, up_wall, until_wall):
+    """The trace lines of one node's log written from offset on, between
+    link-up and the union (plus a second), as (ms after link-up, text)."""
+    import calendar
+    rows = []
+    with open(path, "rb") as f:
+        f.seek(offset)
+        data = f.read().decode("utf-8", "replace")
+    for line in data.splitlines():
+        m = TRACE.match(line)
+        if not m or "trace" not in m.group(3):
+            continue
+        t = calendar.timegm(time.strptime(m.group(1)[:19], "%Y-%m-%dT%H:%M:%S"))
+        t += int(m.group(1)[20:23]) / 1000.0
+        if t < up_wall - 0.05 or t > until_wall + 1.0:
+            continue
+        text = m.group(3).replace("trace ", "")
+        if " type=2 " in text or " type=3 " in text or " type=9 " in text or " type=10 " in text:
+            continue  # heartbeats and status
+        text = re.sub(r"type=(\d+)", lambda x: NAMES.get(x.group(1), "type " + x.group(1)), text)
+        rows.append(((t - up_wall) * 1000, text))
+    return rows
+
+
 def events(client):
     r = client.get("/api/status")
     return r.json["events"] if r.status == 200 else -1
@@ -181,6 +241,7 @@ def main():
         with open(n.config_path, "a") as f:
             f.write("sync:\n  heartbeat_ms: 500\n  reconcile_interval: 5\n")
         if os.environ.get("HEAL_DEBUG"):
+            os.environ["COMPTOIR_LOG_MS"] = "1"
             with open(n.config_path) as f:
                 conf = f.read()
             with open(n.config_path, "w") as f:
@@ -230,6 +291,11 @@ def main():
                 time.sleep(0.05)
         time.sleep(1.0)  # both settled, the dialer knocking on a closed port
         # The heal.
+        debug = os.environ.get("HEAL_DEBUG")
+        if debug:
+            offs = {n.site: os.path.getsize(n.log_path) for n in (a, b)}
+            cpu0 = {n.site: thread_cpu(n.proc.pid) for n in (a, b)}
+            wall_minus_mono = time.time() - time.monotonic()
         t_open = time.monotonic()
         relay.heal()
         done = {}
@@ -253,6 +319,19 @@ def main():
               "heal %.0f ms [target <= %.0f ms]" %
               (cycle + 1, na - total, nb - total, union, (up - t_open) * 1000,
                (done["alpha"] - up) * 1000, (done["beta"] - up) * 1000, ms, TARGET_MS))
+        if debug:
+            for n in (a, b):
+                cpu1 = thread_cpu(n.proc.pid)
+                spent = {k: (v[0] - cpu0[n.site].get(k, (0, 0))[0],
+                             v[1] - cpu0[n.site].get(k, (0, 0))[1]) for k, v in cpu1.items()}
+                print("  %s, from the relay listening to the union, by thread: ms on a CPU "
+                      "(+ ms waiting for one): %s" %
+                      (n.site, ", ".join("%s %.1f (+%.1f)" % (k, v[0] / 1e6, v[1] / 1e6)
+                                          for k, v in sorted(spent.items(), key=lambda x: -x[1][0])
+                                          if v[0] >= 50000)))
+                for ms, text in timeline(n.log_path, offs[n.site], up + wall_minus_mono,
+                                         t_union + wall_minus_mono):
+                    print("  %s %7.1f ms  %s" % (n.site, ms, text))
         total = union
     print("heal, N = %d, %d new on each side: median of %d cuts %.0f ms (runs %s) "
           "[target <= %.0f ms]; load average %s" %

@@ -351,6 +351,37 @@ test_partial_message_first(void **state)
 	s_engine_free(s, &l);
 }
 
+/* Ids a reconciliation message pushes, with no range besides, are work the
+ * engine's loop sees (flow_ready): they go out in the round that found them,
+ * not at the next ACK or timer. */
+static void
+test_pushed_ids_are_ready(void **state)
+{
+	sync_t *s = s_engine();
+	link_t l;
+	uint8_t(*ids)[CPT_ID_LEN] = malloc(1003 * CPT_ID_LEN);
+
+	(void)state;
+	assert_non_null(ids);
+	memset(&l, 0, sizeof(l));
+	assert_false(flow_ready(&l));
+	for (size_t i = 0; i < 1003; i++)
+		memcpy(ids[i], g_keys[i] + 8, CPT_ID_LEN);
+	flow_want(s, &l, (const uint8_t *)ids, 1003);
+	assert_true(flow_ready(&l));
+	flow_serve(s, &l);
+	assert_false(flow_ready(&l)); /* all sent */
+	assert_int_equal(g_msgs, 2);
+	/* A full window holds them back until an ACK. */
+	l.inflight = 12;
+	flow_want(s, &l, (const uint8_t *)ids, 5);
+	assert_false(flow_ready(&l));
+	l.inflight = 0;
+	assert_true(flow_ready(&l));
+	free(ids);
+	s_engine_free(s, &l);
+}
+
 /* Live events relayed one by one and not acknowledged yet (a busy peer
  * commits in seconds) leave the window to the ranges a reconciliation found:
  * each counted as much as a batch of 1,000, twelve of them stopped the
@@ -461,6 +492,7 @@ main(void)
 	    cmocka_unit_test(test_partial_message_first),
 	    cmocka_unit_test(test_live_relays_leave_the_window),
 	    cmocka_unit_test(test_catch_up_relays_keep_the_window),
+	    cmocka_unit_test(test_pushed_ids_are_ready),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
