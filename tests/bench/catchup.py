@@ -53,6 +53,38 @@ def proc_kb(pid, field):
     return 0
 
 
+def anon_maps(pid):
+    """Anonymous resident KiB of a process by kind of mapping: glibc's main
+    arena ([heap]), its thread arenas (64 MiB-aligned heaps), thread stacks,
+    and the other anonymous mappings (large allocations, libraries' own)."""
+    out = {"main arena": 0, "thread arenas": 0, "stacks": 0, "other anon": 0}
+    cur = None
+    try:
+        with open("/proc/%d/smaps" % pid) as f:
+            for line in f:
+                if not line[0].isupper():  # a mapping's first line
+                    parts = line.split()
+                    lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                    name = parts[5] if len(parts) > 5 else ""
+                    if name == "[heap]":
+                        cur = "main arena"
+                    elif name.startswith("[stack"):
+                        cur = "stacks"
+                    elif name:
+                        cur = None  # file-backed or [vdso] etc.
+                    elif lo % (64 << 20) == 0 and hi - lo <= (64 << 20):
+                        cur = "thread arenas"
+                    elif hi - lo == (8 << 20):
+                        cur = "stacks"
+                    else:
+                        cur = "other anon"
+                elif cur and line.startswith("Anonymous:"):
+                    out[cur] += int(line.split()[1])
+    except OSError:
+        return None
+    return out
+
+
 def thread_cpu(pid):
     """CPU seconds (user + system) per thread name of a process."""
     out = {}
@@ -156,13 +188,16 @@ def main():
     with open(dst.config_path, "a") as f:
         f.write("sync:\n  heartbeat_ms: 500\n  reconcile_interval: 5\n")
 
-    peak = {"hwm": 0, "anon": 0}
+    peak = {"hwm": 0, "anon": 0, "maps": None}
     stop = threading.Event()
 
     def watch():
         while not stop.is_set():
             if dst.proc:
-                peak["anon"] = max(peak["anon"], proc_kb(dst.proc.pid, "RssAnon"))
+                anon = proc_kb(dst.proc.pid, "RssAnon")
+                if anon > peak["anon"]:
+                    peak["anon"] = anon
+                    peak["maps"] = anon_maps(dst.proc.pid)
                 peak["hwm"] = max(peak["hwm"], proc_kb(dst.proc.pid, "VmHWM"))
             time.sleep(0.2)
 
@@ -172,6 +207,8 @@ def main():
     t0 = time.monotonic()
     if pins:
         dst.wrap = ["taskset", "-c", recv_cpus]
+    if os.environ.get("CATCHUP_WRAP"):  # e.g. "heaptrack -o /tmp/ht"
+        dst.wrap = getattr(dst, "wrap", []) + os.environ["CATCHUP_WRAP"].split()
     dst.start(timeout=60)
     perf = None
     if os.environ.get("CATCHUP_PERF"):
@@ -230,6 +267,9 @@ def main():
               "%.0f events/s stored and indexed" % (indexed, indexed - took, total / indexed))
     print("receiving node: peak anonymous memory (heap) %.1f MiB, VmHWM %.1f MiB incl. mapped "
           "store pages [target heap <= 64 MiB]" % (peak["anon"] / 1024, peak["hwm"] / 1024))
+    if peak["maps"]:
+        print("  at the peak, by mapping: %s" % ", ".join(
+            "%s %.1f MiB" % (k, v / 1024) for k, v in peak["maps"].items()))
     if halfway:
         print("half-way, the receiving node's status showed %d events to receive at %d "
               "events/s (%d actually remained)" % (halfway[1], halfway[2], halfway[0]))
