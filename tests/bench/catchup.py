@@ -23,6 +23,8 @@ until the index also holds every event is printed). CATCHUP_BACKDATE=1
 spreads the source's events over a year (fill --backdate: the root key
 certifies the new site back); without it they go in the seconds since the
 source's certificate, and the reconciliation index holds a few buckets.
+CATCHUP_NO_INDEX_WAIT=1 ends the run once the store holds everything,
+without waiting for the search index (the heap's peak is in the fill).
 """
 
 import os
@@ -58,6 +60,7 @@ def anon_maps(pid):
     arena ([heap]), its thread arenas (64 MiB-aligned heaps), thread stacks,
     and the other anonymous mappings (large allocations, libraries' own)."""
     out = {"main arena": 0, "thread arenas": 0, "stacks": 0, "other anon": 0}
+    arenas = {}  # KiB by arena (its first heap's address)
     cur = None
     try:
         with open("/proc/%d/smaps" % pid) as f:
@@ -74,14 +77,19 @@ def anon_maps(pid):
                         cur = None  # file-backed or [vdso] etc.
                     elif lo % (64 << 20) == 0 and hi - lo <= (64 << 20):
                         cur = "thread arenas"
+                        arena = lo
                     elif hi - lo == (8 << 20):
                         cur = "stacks"
                     else:
                         cur = "other anon"
                 elif cur and line.startswith("Anonymous:"):
                     out[cur] += int(line.split()[1])
+                    if cur == "thread arenas":
+                        arenas[arena] = arenas.get(arena, 0) + int(line.split()[1])
     except OSError:
         return None
+    # The largest arenas (glibc gives each thread its own, up to 8 per core).
+    out["largest arenas"] = sorted(arenas.values(), reverse=True)[:6]
     return out
 
 
@@ -246,7 +254,7 @@ def main():
     # The search index follows the store in the background (its backlog
     # file): the time until it holds everything too.
     indexed = None
-    if "search" in dst.status():
+    if "search" in dst.status() and not os.environ.get("CATCHUP_NO_INDEX_WAIT"):
         while dst.status().get("search", {}).get("behind", 0) > 0 and \
                 time.monotonic() - t0 < 3600:
             time.sleep(0.1)
@@ -268,8 +276,10 @@ def main():
     print("receiving node: peak anonymous memory (heap) %.1f MiB, VmHWM %.1f MiB incl. mapped "
           "store pages [target heap <= 64 MiB]" % (peak["anon"] / 1024, peak["hwm"] / 1024))
     if peak["maps"]:
-        print("  at the peak, by mapping: %s" % ", ".join(
-            "%s %.1f MiB" % (k, v / 1024) for k, v in peak["maps"].items()))
+        print("  at the peak, by mapping: %s (the largest arenas: %s MiB)" % (", ".join(
+            "%s %.1f MiB" % (k, v / 1024) for k, v in peak["maps"].items()
+            if k != "largest arenas"), ", ".join(
+            "%.1f" % (v / 1024) for v in peak["maps"]["largest arenas"])))
     if halfway:
         print("half-way, the receiving node's status showed %d events to receive at %d "
               "events/s (%d actually remained)" % (halfway[1], halfway[2], halfway[0]))
