@@ -351,7 +351,7 @@ flow_serve(sync_t *s, link_t *l)
 		 * then gets a new window on top of the one it holds: said, so
 		 * that a receiver's heap growing under load can be traced. */
 		log_info("sync", "no ACK from site=%s for %d ms: %d messages taken as lost",
-		         link_name(l), ACK_WAIT_MS, l->inflight + l->inflight_small);
+		         l->st.site, ACK_WAIT_MS, l->inflight + l->inflight_small);
 		l->inflight = 0; /* ACKs lost: do not stall the link for good */
 		l->inflight_small = 0;
 		l->inflight_events = 0;
