@@ -25,6 +25,7 @@ certifies the new site back); without it they go in the seconds since the
 source's certificate, and the reconciliation index holds a few buckets.
 CATCHUP_NO_INDEX_WAIT=1 ends the run once the store holds everything,
 without waiting for the search index (the heap's peak is in the fill).
+CATCHUP_SLICES=K prints each thread's CPU per event stored every K events.
 """
 
 import os
@@ -233,9 +234,21 @@ def main():
     last = 0
     samples = []
     halfway = None
+    # CATCHUP_SLICES=K: each thread's CPU per event stored, every K events
+    # (what grows with N, in one run).
+    slice_k = int(os.environ.get("CATCHUP_SLICES", "0"))
+    sl = (0, thread_cpu(dst.proc.pid), thread_cpu(src.proc.pid))
     while True:
         st = dst.status()
         got = st["events"]
+        if slice_k and (got >= sl[0] + slice_k or got >= total):
+            d, s_ = thread_cpu(dst.proc.pid), thread_cpu(src.proc.pid)
+            n_ = max(got - sl[0], 1)
+            per = lambda a, b: ", ".join("%s %.1f" % (k, (sum(a[k]) - sum(b.get(k, (0, 0)))) * 1e6 / n_)
+                                         for k in sorted(a) if sum(a[k]) - sum(b.get(k, (0, 0))) >= 0.05)
+            print("events %d-%d (load %.1f): us per event, receiving node: %s; source: %s" %
+                  (sl[0], got, os.getloadavg()[0], per(d, sl[1]), per(s_, sl[2])), flush=True)
+            sl = (got, d, s_)
         if got >= total:
             break
         if halfway is None and got >= total // 2:
