@@ -374,6 +374,11 @@ flow_serve(sync_t *s, link_t *l)
 
 	if ((l->inflight > 0 || l->inflight_small > 0) &&
 	    sync_since(now, l->inflight_ms) > ACK_WAIT_MS) {
+		/* A peer slower to store than ACK_WAIT_MS also ends here, and
+		 * then gets a new window on top of the one it holds: said, so
+		 * that a receiver's heap growing under load can be traced. */
+		log_info("sync", "no ACK from site=%s for %d ms: %d messages taken as lost",
+		         l->st.site, ACK_WAIT_MS, l->inflight + l->inflight_small);
 		l->inflight = 0; /* ACKs lost: do not stall the link for good */
 		l->inflight_small = 0;
 		l->inflight_events = 0;

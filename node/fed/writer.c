@@ -31,7 +31,13 @@
  * large transactions: the cost of a commit (its page writes and fsyncs) is
  * shared by more events the further behind the site is.
  */
-#define MERGE_MAX 3000 /* events per writer transaction, at most (heap: LMDB's dirty pages) */
+/* Events per writer transaction, at most: LMDB mallocs a transaction's dirty
+ * pages and keeps them afterwards, and a transaction dirties more pages per
+ * event the larger the store (the writer's arena at 1M events: ~31 MiB with
+ * 3,000, ~22.6 with 2,000). 2,000 kept the heap under 64 MiB but slowed a 1M
+ * fill, which waits on these commits (docs/BENCHMARKS.md, issue 23 session
+ * 11): 3,000 until a commit dirties fewer pages per event. */
+#define MERGE_MAX 3000
 /* Batches of at most this many envelopes go to the writer unverified, which
  * checks them in its transaction, when the pool holds none of ours: a live
  * event comes alone, and handing it to a verify thread cost a wake-up of

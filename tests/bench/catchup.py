@@ -23,6 +23,9 @@ until the index also holds every event is printed). CATCHUP_BACKDATE=1
 spreads the source's events over a year (fill --backdate: the root key
 certifies the new site back); without it they go in the seconds since the
 source's certificate, and the reconciliation index holds a few buckets.
+CATCHUP_NO_INDEX_WAIT=1 ends the run once the store holds everything,
+without waiting for the search index (the heap's peak is in the fill).
+CATCHUP_SLICES=K prints each thread's CPU per event stored every K events.
 """
 
 import os
@@ -51,6 +54,44 @@ def proc_kb(pid, field):
     except OSError:
         pass
     return 0
+
+
+def anon_maps(pid):
+    """Anonymous resident KiB of a process by kind of mapping: glibc's main
+    arena ([heap]), its thread arenas (64 MiB-aligned heaps), thread stacks,
+    and the other anonymous mappings (large allocations, libraries' own)."""
+    out = {"main arena": 0, "thread arenas": 0, "stacks": 0, "other anon": 0}
+    arenas = {}  # KiB by arena (its first heap's address)
+    cur = None
+    try:
+        with open("/proc/%d/smaps" % pid) as f:
+            for line in f:
+                if not line[0].isupper():  # a mapping's first line
+                    parts = line.split()
+                    lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                    name = parts[5] if len(parts) > 5 else ""
+                    if name == "[heap]":
+                        cur = "main arena"
+                    elif name.startswith("[stack"):
+                        cur = "stacks"
+                    elif name:
+                        cur = None  # file-backed or [vdso] etc.
+                    elif lo % (64 << 20) == 0 and hi - lo <= (64 << 20):
+                        cur = "thread arenas"
+                        arena = lo
+                    elif hi - lo == (8 << 20):
+                        cur = "stacks"
+                    else:
+                        cur = "other anon"
+                elif cur and line.startswith("Anonymous:"):
+                    out[cur] += int(line.split()[1])
+                    if cur == "thread arenas":
+                        arenas[arena] = arenas.get(arena, 0) + int(line.split()[1])
+    except OSError:
+        return None
+    # The largest arenas (glibc gives each thread its own, up to 8 per core).
+    out["largest arenas"] = sorted(arenas.values(), reverse=True)[:6]
+    return out
 
 
 def thread_cpu(pid):
@@ -156,13 +197,16 @@ def main():
     with open(dst.config_path, "a") as f:
         f.write("sync:\n  heartbeat_ms: 500\n  reconcile_interval: 5\n")
 
-    peak = {"hwm": 0, "anon": 0}
+    peak = {"hwm": 0, "anon": 0, "maps": None}
     stop = threading.Event()
 
     def watch():
         while not stop.is_set():
             if dst.proc:
-                peak["anon"] = max(peak["anon"], proc_kb(dst.proc.pid, "RssAnon"))
+                anon = proc_kb(dst.proc.pid, "RssAnon")
+                if anon > peak["anon"]:
+                    peak["anon"] = anon
+                    peak["maps"] = anon_maps(dst.proc.pid)
                 peak["hwm"] = max(peak["hwm"], proc_kb(dst.proc.pid, "VmHWM"))
             time.sleep(0.2)
 
@@ -172,6 +216,8 @@ def main():
     t0 = time.monotonic()
     if pins:
         dst.wrap = ["taskset", "-c", recv_cpus]
+    if os.environ.get("CATCHUP_WRAP"):  # e.g. "heaptrack -o /tmp/ht"
+        dst.wrap = getattr(dst, "wrap", []) + os.environ["CATCHUP_WRAP"].split()
     dst.start(timeout=60)
     perf = None
     if os.environ.get("CATCHUP_PERF"):
@@ -188,9 +234,21 @@ def main():
     last = 0
     samples = []
     halfway = None
+    # CATCHUP_SLICES=K: each thread's CPU per event stored, every K events
+    # (what grows with N, in one run).
+    slice_k = int(os.environ.get("CATCHUP_SLICES", "0"))
+    sl = (0, thread_cpu(dst.proc.pid), thread_cpu(src.proc.pid))
     while True:
         st = dst.status()
         got = st["events"]
+        if slice_k and (got >= sl[0] + slice_k or got >= total):
+            d, s_ = thread_cpu(dst.proc.pid), thread_cpu(src.proc.pid)
+            n_ = max(got - sl[0], 1)
+            per = lambda a, b: ", ".join("%s %.1f" % (k, (sum(a[k]) - sum(b.get(k, (0, 0)))) * 1e6 / n_)
+                                         for k in sorted(a) if sum(a[k]) - sum(b.get(k, (0, 0))) >= 0.05)
+            print("events %d-%d (load %.1f): us per event, receiving node: %s; source: %s" %
+                  (sl[0], got, os.getloadavg()[0], per(d, sl[1]), per(s_, sl[2])), flush=True)
+            sl = (got, d, s_)
         if got >= total:
             break
         if halfway is None and got >= total // 2:
@@ -209,7 +267,7 @@ def main():
     # The search index follows the store in the background (its backlog
     # file): the time until it holds everything too.
     indexed = None
-    if "search" in dst.status():
+    if "search" in dst.status() and not os.environ.get("CATCHUP_NO_INDEX_WAIT"):
         while dst.status().get("search", {}).get("behind", 0) > 0 and \
                 time.monotonic() - t0 < 3600:
             time.sleep(0.1)
@@ -230,6 +288,11 @@ def main():
               "%.0f events/s stored and indexed" % (indexed, indexed - took, total / indexed))
     print("receiving node: peak anonymous memory (heap) %.1f MiB, VmHWM %.1f MiB incl. mapped "
           "store pages [target heap <= 64 MiB]" % (peak["anon"] / 1024, peak["hwm"] / 1024))
+    if peak["maps"]:
+        print("  at the peak, by mapping: %s (the largest arenas: %s MiB)" % (", ".join(
+            "%s %.1f MiB" % (k, v / 1024) for k, v in peak["maps"].items()
+            if k != "largest arenas"), ", ".join(
+            "%.1f" % (v / 1024) for v in peak["maps"]["largest arenas"])))
     if halfway:
         print("half-way, the receiving node's status showed %d events to receive at %d "
               "events/s (%d actually remained)" % (halfway[1], halfway[2], halfway[0]))
