@@ -422,6 +422,10 @@ struct timespec;
  * takes it (a condition variable on CLOCK_REALTIME, the default). */
 void cpt_deadline(struct timespec *out, uint64_t ms);
 
+/* A big-endian u32 at p (the envelope's body length, PROTOCOL.md 3). */
+uint32_t cpt_get_be32(const uint8_t *p);
+void cpt_put_be32(uint8_t *p, uint32_t v);
+
 /* ------------------------------------------------------------------- hex */
 
 /* Lowercase hex of 32 bytes into out (65 bytes with NUL). */

@@ -60,13 +60,6 @@ s_put16(uint8_t *p, uint16_t v)
 }
 
 static void
-s_put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
-
-static void
 s_put64(uint8_t *p, uint64_t v)
 {
 	for (int i = 0; i < 8; i++)
@@ -77,12 +70,6 @@ static uint16_t
 s_get16(const uint8_t *p)
 {
 	return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static uint32_t
-s_get32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
 static uint64_t
@@ -119,7 +106,7 @@ evt_sign(uint8_t *out, size_t cap, size_t *out_len, uint16_t kind, const uint8_t
 	memcpy(out + OFF_AUTHOR, key_sign_public(key), CPT_KEY_LEN);
 	s_put64(out + OFF_TS, ts);
 	crypto_generichash(out + OFF_HASH, CPT_HASH_LEN, body, body_len, NULL, 0);
-	s_put32(out + OFF_LEN, (uint32_t)body_len);
+	cpt_put_be32(out + OFF_LEN, (uint32_t)body_len);
 	s_signed_message(msg, out);
 	key_sign_sign(key, out + OFF_SIG, msg, sizeof(msg));
 	memmove(out + EVT_FIXED_LEN, body, body_len);
@@ -205,7 +192,7 @@ s_decode(evt_t *ev, const uint8_t *fixed, const uint8_t *body, size_t blen, size
 	memcpy(ev->author, buf + OFF_AUTHOR, CPT_KEY_LEN);
 	ev->ts = s_get64(buf + OFF_TS);
 	memcpy(ev->body_hash, buf + OFF_HASH, CPT_HASH_LEN);
-	ev->body_len = s_get32(buf + OFF_LEN);
+	ev->body_len = cpt_get_be32(buf + OFF_LEN);
 	memcpy(ev->sig, buf + OFF_SIG, CPT_SIG_LEN);
 	if (ev->kind == 0 || ev->body_len == 0)
 		return CPT_EINVAL;

@@ -68,6 +68,19 @@ cpt_unhex32(uint8_t out[32], const char *hex, size_t len)
 	return 0;
 }
 
+uint32_t
+cpt_get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+void
+cpt_put_be32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
 void
 cpt_deadline(struct timespec *out, uint64_t ms)
 {

@@ -89,7 +89,7 @@ s_candidate(rep_t *r, uint16_t src, const uint8_t *p, size_t avail, uint64_t off
 
 	if (avail < EVT_FIXED_LEN)
 		return 0;
-	body = (uint32_t)p[108] << 24 | (uint32_t)p[109] << 16 | (uint32_t)p[110] << 8 | p[111];
+	body = cpt_get_be32(p + 108);
 	if (body == 0 || body > EVT_MAX_BODY)
 		return 0;
 	if (EVT_FIXED_LEN + (size_t)body <= avail &&

@@ -49,21 +49,6 @@ enum {
 /* The meta key of the federation the compact forms leave out. */
 #define META_FED "env_fed"
 
-static uint32_t
-s_get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void
-s_put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 /* The federation of the store's compact envelopes into fed: kept with the
  * store once read at open (index_env_open), else read from the meta (a
  * store with no event yet when it was opened). 0 or CPT_ENOTFOUND. */
@@ -145,7 +130,7 @@ s_form(const uint8_t *fed, const uint8_t *p, size_t len, index_env_t *out, const
 			out->body_len = len - C_BODY;
 			crypto_generichash(f + E_HASH, CPT_HASH_LEN, out->body, out->body_len, NULL,
 			                   0);
-			s_put32(f + E_LEN, (uint32_t)out->body_len);
+			cpt_put_be32(f + E_LEN, (uint32_t)out->body_len);
 			memcpy(f + E_SIG, p + C_SIG, CPT_SIG_LEN);
 		} else {
 			memcpy(f + E_HASH, p + C_HASH, CPT_HASH_LEN);
@@ -281,7 +266,7 @@ s_compactable(const uint8_t *env, size_t len, const uint8_t fed[CPT_FED_LEN])
 		return 0;
 	if (blen == 0)
 		return 1; /* redacted: hash and length are kept */
-	if (blen > UINT32_MAX || s_get32(env + E_LEN) != blen)
+	if (blen > UINT32_MAX || cpt_get_be32(env + E_LEN) != blen)
 		return 0;
 	/* The hash is put back from the body: it must be the body's. */
 	crypto_generichash(hash, sizeof(hash), env + EVT_FIXED_LEN, blen, NULL, 0);

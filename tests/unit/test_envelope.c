@@ -84,15 +84,6 @@ s_verdict(const uint8_t *buf, size_t len)
 	return rc != 0 ? rc : evt_verify(&ev, s_fed);
 }
 
-static void
-s_put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 /* ------------------------------------------------------------ round trip */
 
 static void
@@ -306,15 +297,15 @@ test_body_sizes(void **state)
 
 	/* A hand-made envelope declaring and carrying EVT_MAX_BODY + 1 bytes. */
 	len = s_sign(s_buf, EVT_POST, s_fed, TS, POST);
-	s_put32(s_buf + 108, EVT_MAX_BODY + 1);
+	cpt_put_be32(s_buf + 108, EVT_MAX_BODY + 1);
 	memcpy(s_buf + EVT_FIXED_LEN, over, EVT_MAX_BODY + 1);
 	assert_int_equal(evt_decode(&ev, s_buf, EVT_MAX_LEN + 1, 10 * EVT_MAX_BODY), CPT_ETOOBIG);
 	assert_int_equal(evt_decode(&ev, s_buf, EVT_FIXED_LEN, EVT_MAX_BODY), CPT_ETOOBIG);
-	s_put32(s_buf + 108, UINT32_MAX);
+	cpt_put_be32(s_buf + 108, UINT32_MAX);
 	assert_int_equal(evt_decode(&ev, s_buf, EVT_FIXED_LEN, EVT_MAX_BODY), CPT_ETOOBIG);
 
 	/* Body length 0, with or without bytes after the header. */
-	s_put32(s_buf + 108, 0);
+	cpt_put_be32(s_buf + 108, 0);
 	assert_int_equal(evt_decode(&ev, s_buf, EVT_FIXED_LEN, EVT_MAX_BODY), CPT_EINVAL);
 	assert_int_equal(evt_decode(&ev, s_buf, EVT_FIXED_LEN + 2, EVT_MAX_BODY), CPT_EINVAL);
 	free(max);
