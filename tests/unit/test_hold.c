@@ -209,6 +209,42 @@ s_hq_recv(void *router, zmq_msg_t *rid, int rid_out, int wait_ms)
 
 /* ------------------------------------------------------------- tests */
 
+/* Nothing held yet, and hq's ROUTER bound (its endpoint into ep). */
+static void *
+s_hold_begin(void *ctx, char *ep, size_t eplen)
+{
+	pthread_mutex_lock(&g_lock);
+	g_release = 0;
+	g_n_held = g_envelopes_held = 0;
+	pthread_mutex_unlock(&g_lock);
+	return s_hq_router(ctx, ep, eplen);
+}
+
+/* hq takes the hub's HELLO (rid: the hub's routing id) and answers it. */
+static void
+s_hello(void *router, zmq_msg_t *rid)
+{
+	zmq_msg_init(rid);
+	assert_int_equal(s_hq_recv(router, rid, 1, 5000), SYNC_HELLO);
+	assert_int_equal(s_hq_send(router, rid, SYNC_HELLO, 1, 0), 0);
+}
+
+/* What the hub's store held is answered, the hub stopped, hq closed. */
+static void
+s_hold_end(void *ctx, void *router, zmq_msg_t *rid)
+{
+	pthread_mutex_lock(&g_lock);
+	g_release = 1;
+	for (size_t i = 0; i < g_n_held; i++)
+		s_answer(g_held[i]);
+	g_n_held = 0;
+	pthread_mutex_unlock(&g_lock);
+	sync_stop(&s_sites[HUB].s);
+	zmq_msg_close(rid);
+	zmq_close(router);
+	zmq_ctx_term(ctx);
+}
+
 /*
  * hq sends the hub its whole window (twelve EVENTS of 1,000) and the hub's
  * store takes none of it yet: a heal's first seconds. Then a branch dials
@@ -309,11 +345,7 @@ test_periodic_reconciliation_under_live_flow(void **state)
 	int type, recons = 0;
 
 	(void)state;
-	pthread_mutex_lock(&g_lock);
-	g_release = 0;
-	g_n_held = g_envelopes_held = 0;
-	pthread_mutex_unlock(&g_lock);
-	router = s_hq_router(ctx, ep, sizeof(ep));
+	router = s_hold_begin(ctx, ep, sizeof(ep));
 	s_conf(&c, &s_sites[HUB], s_put_held);
 	c.reconcile_interval_s = 1;
 	memset(&pc, 0, sizeof(pc));
@@ -323,9 +355,7 @@ test_periodic_reconciliation_under_live_flow(void **state)
 	if (s_sites[HUB].s == NULL)
 		fail_msg("sync_start: %s", err);
 	/* The hub's HELLO; hq answers; the hub reconciles at link-up. */
-	zmq_msg_init(&rid);
-	assert_int_equal(s_hq_recv(router, &rid, 1, 5000), SYNC_HELLO);
-	assert_int_equal(s_hq_send(router, &rid, SYNC_HELLO, 1, 0), 0);
+	s_hello(router, &rid);
 	for (int k = 0; k < 100 && (type = s_hq_recv(router, NULL, 0, 100)) != SYNC_RECON; k++)
 		;
 	assert_int_equal(type, SYNC_RECON);
@@ -348,16 +378,7 @@ test_periodic_reconciliation_under_live_flow(void **state)
 	for (int k = 0; k < 50 && recons == 0; k++)
 		recons += s_hq_recv(router, NULL, 0, 100) == SYNC_RECON;
 	assert_int_equal(recons, 1);
-	pthread_mutex_lock(&g_lock);
-	g_release = 1;
-	for (size_t i = 0; i < g_n_held; i++)
-		s_answer(g_held[i]);
-	g_n_held = 0;
-	pthread_mutex_unlock(&g_lock);
-	sync_stop(&s_sites[HUB].s);
-	zmq_msg_close(&rid);
-	zmq_close(router);
-	zmq_ctx_term(ctx);
+	s_hold_end(ctx, router, &rid);
 }
 
 /*
@@ -378,15 +399,9 @@ test_live_relay_takes_its_own_batch(void **state)
 	size_t held = 0;
 
 	(void)state;
-	pthread_mutex_lock(&g_lock);
-	g_release = 0;
-	g_n_held = g_envelopes_held = 0;
-	pthread_mutex_unlock(&g_lock);
-	router = s_hq_router(ctx, ep, sizeof(ep));
+	router = s_hold_begin(ctx, ep, sizeof(ep));
 	s_start(HUB, HQ, ep, s_put_held);
-	zmq_msg_init(&rid);
-	assert_int_equal(s_hq_recv(router, &rid, 1, 5000), SYNC_HELLO);
-	assert_int_equal(s_hq_send(router, &rid, SYNC_HELLO, 1, 0), 0);
+	s_hello(router, &rid);
 	for (int k = 0; k < 100 && (type = s_hq_recv(router, NULL, 0, 100)) != SYNC_RECON; k++)
 		;
 	assert_int_equal(type, SYNC_RECON);
@@ -413,16 +428,7 @@ test_live_relay_takes_its_own_batch(void **state)
 	pthread_mutex_unlock(&g_lock);
 	assert_int_equal(mixed, 0);
 	assert_true(live >= 1);
-	pthread_mutex_lock(&g_lock);
-	g_release = 1;
-	for (size_t i = 0; i < g_n_held; i++)
-		s_answer(g_held[i]);
-	g_n_held = 0;
-	pthread_mutex_unlock(&g_lock);
-	sync_stop(&s_sites[HUB].s);
-	zmq_msg_close(&rid);
-	zmq_close(router);
-	zmq_ctx_term(ctx);
+	s_hold_end(ctx, router, &rid);
 }
 
 /* Bytes malloc'd and in use in the process, every arena (glibc). */
@@ -453,15 +459,9 @@ test_batches_held_cost_their_bytes(void **state)
 	size_t before, after, held = 0, bytes = (size_t)8 * 1000 * 600;
 
 	(void)state;
-	pthread_mutex_lock(&g_lock);
-	g_release = 0;
-	g_n_held = g_envelopes_held = 0;
-	pthread_mutex_unlock(&g_lock);
-	router = s_hq_router(ctx, ep, sizeof(ep));
+	router = s_hold_begin(ctx, ep, sizeof(ep));
 	s_start(HUB, HQ, ep, s_put_held);
-	zmq_msg_init(&rid);
-	assert_int_equal(s_hq_recv(router, &rid, 1, 5000), SYNC_HELLO);
-	assert_int_equal(s_hq_send(router, &rid, SYNC_HELLO, 1, 0), 0);
+	s_hello(router, &rid);
 	before = s_heap_in_use();
 	/* Eight EVENTS of 1,000 envelopes of 600 bytes: what the hub reads of
 	 * one link before it holds it (LINK_HELD). */
@@ -484,16 +484,7 @@ test_batches_held_cost_their_bytes(void **state)
 	(void)before;
 	(void)bytes;
 #endif
-	pthread_mutex_lock(&g_lock);
-	g_release = 1;
-	for (size_t i = 0; i < g_n_held; i++)
-		s_answer(g_held[i]);
-	g_n_held = 0;
-	pthread_mutex_unlock(&g_lock);
-	sync_stop(&s_sites[HUB].s);
-	zmq_msg_close(&rid);
-	zmq_close(router);
-	zmq_ctx_term(ctx);
+	s_hold_end(ctx, router, &rid);
 }
 
 int
