@@ -77,6 +77,19 @@ s_add(rep_t *r, const found_t *f)
 	return 0;
 }
 
+/* f, whose header decoded into ev (its id already in f), kept among the
+ * envelopes found: its time, kind and the first bytes of its body hash and
+ * author taken from ev. */
+static int
+s_keep(rep_t *r, found_t *f, const evt_t *ev)
+{
+	f->ts = ev->ts;
+	f->kind = ev->kind;
+	memcpy(f->head, ev->body_hash, 8);
+	memcpy(f->head + 8, ev->author, 8);
+	return s_add(r, f);
+}
+
 /* p (avail bytes of the file from offset off) may start an envelope of this
  * federation: keeps it when its structure and body hash hold. Its signature
  * is checked by the ingest path, like a peer's. */
@@ -106,11 +119,7 @@ s_candidate(rep_t *r, uint16_t src, const uint8_t *p, size_t avail, uint64_t off
 		return 0;
 	}
 	evt_id(f.id, &ev);
-	f.ts = ev.ts;
-	f.kind = ev.kind;
-	memcpy(f.head, ev.body_hash, 8);
-	memcpy(f.head + 8, ev.author, 8);
-	return s_add(r, &f);
+	return s_keep(r, &f, &ev);
 }
 
 /* The envelope of f (f->len bytes) into out: as the file holds it, or
@@ -161,11 +170,7 @@ s_compact(rep_t *r, uint16_t src, const uint8_t key[CPT_ID_LEN], const uint8_t *
 		return 0;
 	f.len = (uint32_t)index_env_len(&e);
 	f.bare = e.body == NULL;
-	f.ts = ev.ts;
-	f.kind = ev.kind;
-	memcpy(f.head, ev.body_hash, 8);
-	memcpy(f.head + 8, ev.author, 8);
-	return s_add(r, &f);
+	return s_keep(r, &f, &ev);
 }
 
 /* The compact envelopes of the leaf pages in buf (n bytes of source i from
