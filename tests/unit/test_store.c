@@ -601,10 +601,39 @@ test_schema8_store_moves_to_9(void **state)
 
 /* The step to schema 9 killed (SIGKILL) in the middle: after one committed
  * part, inside the next one's transaction. The next start finishes it. */
+/* One round of a schema step run by a child (s_killed_in_round_two). */
 struct part {
-	size_t max; /* entries of DB_BY_AUTHOR to move */
+	size_t max; /* entries to move (or envelopes to rewrite) in the round */
 	int die;    /* then die, the transaction open */
 };
+
+/*
+ * A child opens the store at dir and runs fn twice, each a transaction: a
+ * round of 7 entries, committed, then one of 5 in which fn kills it with
+ * the transaction open (SIGKILL: no clean-up of any kind). The child must
+ * die by that signal, not exit.
+ */
+static void
+s_killed_in_round_two(const char *dir, store_write_fn fn)
+{
+	char err[512] = "";
+	pid_t pid;
+	int status;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		store_t *st = NULL;
+		struct part one = {7, 0}, two = {5, 1};
+		if (store_open(&st, dir, 0, NULL, NULL, err, sizeof(err)) != 0 ||
+		    store_write(st, fn, &one) != 0)
+			_exit(2);
+		_exit(store_write(st, fn, &two) == 0 ? 3 : 4);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
 
 static int
 s_part_fn(store_txn_t *txn, void *arg)
@@ -627,25 +656,11 @@ test_schema9_killed_then_finished(void **state)
 	fx_t f;
 	snap_t a;
 	char err[512] = "";
-	pid_t pid;
-	int status;
 
 	(void)state;
 	s_schema8_store(&f, &a);
 	store_close(&f.st);
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		store_t *st = NULL;
-		struct part one = {7, 0}, two = {5, 1};
-		if (store_open(&st, f.dir, 0, NULL, NULL, err, sizeof(err)) != 0 ||
-		    store_write(st, s_part_fn, &one) != 0)
-			_exit(2);
-		_exit(store_write(st, s_part_fn, &two) == 0 ? 3 : 4);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	s_killed_in_round_two(f.dir, s_part_fn);
 	/* What the first part committed is there, not the second's. */
 	if (store_open(&f.st, f.dir, 0, NULL, NULL, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
@@ -1108,15 +1123,10 @@ test_schema10_store_moves_to_11(void **state)
 /* The step to schema 11 killed (SIGKILL) in the middle: after one committed
  * round, inside the next one's transaction. The next start finishes it
  * and nothing is lost. */
-struct round {
-	size_t max; /* envelopes of the round */
-	int die;    /* then die, the transaction open */
-};
-
 static int
 s_round_fn(store_txn_t *txn, void *arg)
 {
-	struct round *r = arg;
+	struct part *r = arg;
 	int done = 0, rc = index_env_compact_step(txn, r->max, &done);
 
 	if (rc == 0 && done)
@@ -1133,26 +1143,12 @@ test_schema11_killed_then_finished(void **state)
 	snap_t a;
 	envs_t e;
 	char err[512] = "";
-	pid_t pid;
-	int status;
 	size_t compact = 0;
 
 	(void)state;
 	s_schema10_store(&f, &a, &e);
 	store_close(&f.st);
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		store_t *st = NULL;
-		struct round one = {7, 0}, two = {5, 1};
-		if (store_open(&st, f.dir, 0, NULL, NULL, err, sizeof(err)) != 0 ||
-		    store_write(st, s_round_fn, &one) != 0)
-			_exit(2);
-		_exit(store_write(st, s_round_fn, &two) == 0 ? 3 : 4);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	s_killed_in_round_two(f.dir, s_round_fn);
 	/* What the first round committed is there, not the second's. */
 	if (store_open(&f.st, f.dir, 0, NULL, NULL, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
