@@ -78,8 +78,13 @@ def test_unposted(n, c):
     g = c.get("/api/files/" + files["abandoned"]["blob"])
     t.eq(g.status, 404, "and no longer served")
     t.eq((g.json or {}).get("code"), "no_such_file", "as a deleted file")
-    with open(n.log_path, errors="replace") as fh:
-        log = fh.read()
+    # The node logs an erasure once its redaction is committed, after the
+    # file is gone: the second line may come a moment after the file goes.
+    def log_now():
+        with open(n.log_path, errors="replace") as fh:
+            return fh.read()
+    wait_for(lambda: log_now().count("was never posted: erased") >= 2, 10)
+    log = log_now()
     t.check("upload %s was never posted: erased" % files["abandoned"]["id"] in log,
             "the log names it")
     t.eq(log.count("was never posted: erased"), 2, "only those two were erased")
