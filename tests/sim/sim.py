@@ -413,8 +413,10 @@ def cut_phase(args, fed, watcher, clients):
     ok, counts = fed.wait_equal(timeout=args.drain)
     before = max([c for c in counts.values() if c is not None] or [0])  # each site held
     watcher.stop()  # a stream per site would read every event of the bulk
-    say("  cut: %s (%d sites, %s); the other %d sites write %d events at %s…" % (
-        spec_text, len(cut), args.cut_mode, len(rest), args.cut_events,
+    say("  cut: %s (%d sites, %s); %s write %d events at %s…" % (
+        spec_text, len(cut), args.cut_mode,
+        "hq alone (--cut-at hq) of the other %d sites" % len(rest) if args.cut_at == "hq"
+        else "the other %d sites" % len(rest), args.cut_events,
         "%.0f/s" % args.cut_rate if args.cut_rate else "full speed"))
     t0 = time.monotonic()
     cid = fed.cut(cut, args.cut_mode)
@@ -422,7 +424,10 @@ def cut_phase(args, fed, watcher, clients):
     if args.cut_mode == "net" and args.region_rate:
         inside = load.Workload(cut, clients, None, seed=args.seed + 7)
         inside_thread = inside.run_background(rate=args.region_rate, concurrency=2)
-    bulk = load.Workload(rest, clients, None, seed=args.seed + 3, logins=0.0, reads=0.0)
+    writers = [s for s in rest if s.name == "hq"] if args.cut_at == "hq" else rest
+    if not writers:
+        raise SystemExit("sim: --cut-at hq, but hq is among the cut sites")
+    bulk = load.Workload(writers, clients, None, seed=args.seed + 3, logins=0.0, reads=0.0)
     p0 = load.sample_procs(fed.sites)
     bulk.run(rate=args.cut_rate, count=args.cut_events, concurrency=args.cut_concurrency)
     t_bulk = time.monotonic() - t0
@@ -718,6 +723,10 @@ def main():
                     help="events the other sites write while cut (issue: 100000)")
     ap.add_argument("--cut-rate", type=float, default=0.0, help="their rate; 0: full speed")
     ap.add_argument("--cut-concurrency", type=int, default=16)
+    ap.add_argument("--cut-at", choices=("rest", "hq"), default="rest",
+                    help="who writes the cut's events: every other site (rest), or hq "
+                    "alone (the others take them in batches, as a catch-up: the bulk "
+                    "mode for a cut of 100,000)")
     ap.add_argument("--region-rate", type=float, default=2.0,
                     help="net cuts: writes per second inside the cut sites meanwhile")
     ap.add_argument("--catchup-rate", type=float, default=20.0,
