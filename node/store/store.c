@@ -137,6 +137,9 @@ struct store {
 	pthread_rwlock_t grow; /* held for reading by every txn, for writing to resize the map */
 	uint8_t memo[STORE_MEMO_LEN]; /* the layer above's value (store_memo_set) */
 	int has_memo;                 /* memo was set */
+	int lazy_meta;                /* MDB_NOMETASYNC is set on env: the last commit's meta page
+	                                 is written, not synced. Read and changed only by the holder
+	                                 of LMDB's write lock (inside store_write_flags) */
 };
 
 /* A store_txn_t is an MDB_txn: the name is opaque, the pointer LMDB's. */
@@ -366,6 +369,10 @@ store_close(store_t **self_p)
 
 	if (st == NULL)
 		return;
+	/* A last commit made with STORE_LAZY_META is made durable: a clean stop
+	 * leaves nothing a power cut could undo. */
+	if (st->env && st->lazy_meta && mdb_env_sync(st->env, 1) != 0)
+		log_warnx("store", "%s: the last commit could not be synced at close", st->dir);
 	if (st->env)
 		mdb_env_close(st->env);
 	pthread_rwlock_destroy(&st->grow);
@@ -527,13 +534,37 @@ s_bump_seq(store_t *st, MDB_txn *txn)
 	return mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
 }
 
+/*
+ * The meta page of the commit about to be made (txn open, so this thread
+ * holds LMDB's write lock: no other commit of this environment runs, and
+ * every change of the flag is made under that lock, as lmdb.h asks of
+ * mdb_env_set_flags). MDB_NOMETASYNC is read by mdb_txn_commit only
+ * (mdb_env_write_meta: the meta page goes through the descriptor opened
+ * O_DSYNC, or through the plain one when the flag is set); read
+ * transactions read other bits of the same word, which this never changes.
+ */
+static void
+s_meta_sync(store_t *st, int lazy)
+{
+	if (st->lazy_meta == lazy)
+		return;
+	if (mdb_env_set_flags(st->env, MDB_NOMETASYNC, lazy) == 0)
+		st->lazy_meta = lazy;
+}
+
 int
 store_write(store_t *st, store_write_fn fn, void *arg)
+{
+	return store_write_flags(st, 0, fn, arg);
+}
+
+int
+store_write_flags(store_t *st, unsigned flags, store_write_fn fn, void *arg)
 {
 	MDB_txn *txn;
 	int rc, fulls = 0;
 
-	assert(st != NULL && fn != NULL);
+	assert(st != NULL && fn != NULL && (flags & ~STORE_LAZY_META) == 0);
 	for (int attempt = 0; attempt < 64; attempt++) {
 		pthread_rwlock_rdlock(&st->grow);
 		rc = mdb_txn_begin(st->env, NULL, 0, &txn);
@@ -570,6 +601,7 @@ store_write(store_t *st, store_write_fn fn, void *arg)
 			}
 			return s_write_error(st, rc);
 		}
+		s_meta_sync(st, (flags & STORE_LAZY_META) != 0);
 		/* A failed commit has freed the txn already (lmdb.h): never abort it. */
 		rc = mdb_txn_commit(txn);
 		pthread_rwlock_unlock(&st->grow);

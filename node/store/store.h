@@ -177,6 +177,21 @@ void store_read_end(store_t *st, store_txn_t **txn);
  */
 #define STORE_NOCHANGE 1
 int store_write(store_t *st, store_write_fn fn, void *arg) CPT_WUR;
+/*
+ * store_write with flags. STORE_LAZY_META: the commit's data pages are
+ * synced (fdatasync) but its meta page is only written (LMDB's
+ * MDB_NOMETASYNC, for this commit alone): the commit survives a kill -9
+ * like any other (the write is in the page cache), and a power cut can undo
+ * it, and only it, as long as it is the last: the next commit's data sync
+ * (of any kind) makes its meta page durable first, so what a power cut
+ * leaves is always every commit but at most the last lazy one. Only for a
+ * transaction whose loss costs nothing a later exchange does not bring back
+ * (events that peers sent and still hold, and what is derived from them);
+ * never for what was acknowledged to a local user or exists only here.
+ * store_close syncs a last lazy commit.
+ */
+#define STORE_LAZY_META 1u
+int store_write_flags(store_t *st, unsigned flags, store_write_fn fn, void *arg) CPT_WUR;
 
 /* The name of a database ("events", "feed", ...): static. */
 const char *store_db_name(enum store_db db);
