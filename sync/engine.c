@@ -24,7 +24,8 @@ enum cmd {
 	CMD_RECHECK,
 	CMD_OFFER,
 	CMD_PUT_DONE,
-	CMD_BLOB_KICK
+	CMD_BLOB_KICK,
+	CMD_PUT_ADMITTED
 };
 
 /* The engine whose thread this is, NULL on other threads. */
@@ -72,6 +73,23 @@ s_on_cmd(sync_t *s)
 		break;
 	case CMD_RECHECK: zap_recheck(s); break;
 	case CMD_BLOB_KICK: s->blob_kick = 1; break;
+	case CMD_PUT_ADMITTED:
+		/* The job's pointer, then what the node admitted of it. */
+		if (n == 2 && zmq_msg_size(&m[1]) >= sizeof(sync_put_t *) &&
+		    (zmq_msg_size(&m[1]) - sizeof(sync_put_t *)) % sizeof(sync_admitted_t) == 0) {
+			sync_put_t *job;
+			size_t k = (zmq_msg_size(&m[1]) - sizeof(job)) / sizeof(sync_admitted_t);
+			sync_admitted_t *adm = malloc((k ? k : 1) * sizeof(*adm));
+			memcpy(&job, zmq_msg_data(&m[1]), sizeof(job));
+			if (adm) {
+				/* Copied out: the frame's bytes need not be aligned. */
+				memcpy(adm, (const uint8_t *)zmq_msg_data(&m[1]) + sizeof(job),
+				       k * sizeof(*adm));
+				recv_admitted(s, job, adm, k);
+				free(adm);
+			}
+		}
+		break;
 	case CMD_PUT_DONE:
 		if (n == 2 && zmq_msg_size(&m[1]) == sizeof(sync_put_t *)) {
 			sync_put_t *job;
@@ -464,6 +482,36 @@ sync_put_done(sync_put_t *job)
 		recv_done(s, job);
 	else
 		s_cmd(s, CMD_PUT_DONE, &job, sizeof(job));
+}
+
+void
+sync_put_admitted(sync_put_t *job, const sync_admitted_t *adm, size_t n)
+{
+	sync_t *s;
+	uint8_t *msg;
+	size_t len = sizeof(job) + n * sizeof(*adm);
+
+	assert(job != NULL && (adm != NULL || n == 0));
+	if (n == 0 || !job->live)
+		return;
+	s = recv_job_engine(job);
+	/* A single link up is the sender's (a branch's to its region): nobody
+	 * to relay to, and a command would only wake the engine (+50% of its
+	 * CPU per event at a branch). Should that link be another's, the relay
+	 * after the commit serves it. */
+	if (atomic_load(&s->links_up) < 2)
+		return;
+	/* On the engine's own thread at once, as sync_put_done. */
+	if (engine_on_thread(s)) {
+		recv_admitted(s, job, adm, n);
+		return;
+	}
+	if ((msg = malloc(len)) == NULL)
+		return; /* relayed after the commit instead */
+	memcpy(msg, &job, sizeof(job));
+	memcpy(msg + sizeof(job), adm, n * sizeof(*adm));
+	s_cmd(s, CMD_PUT_ADMITTED, msg, len);
+	free(msg);
 }
 
 void

@@ -170,6 +170,24 @@ flow_relay(sync_t *s, const link_t *from, const uint8_t (*ids)[CPT_ID_LEN], size
 		s_read_free(env, elen, n);
 }
 
+/*
+ * A live batch's events as soon as the node admitted them, before its commit
+ * (recv_admitted): from the batch's own copy, since the store does not hold
+ * them yet, in messages of at most SMALL_MAX (a live message's events), so
+ * never held back by the window nor queued as ids to read back later.
+ */
+void
+flow_relay_envs(sync_t *s, const link_t *from, const uint8_t *const *env, const size_t *elen,
+                size_t n)
+{
+	for (int i = 0; i < s->n_links && n > 0; i++) {
+		link_t *l = &s->links[i];
+		if (l == from || !l->used || !link_up(l))
+			continue;
+		s_send_envs(s, l, env, elen, n);
+	}
+}
+
 void
 flow_offer(sync_t *s, link_t *l, const void *env, size_t len)
 {

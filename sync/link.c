@@ -403,6 +403,7 @@ link_set_connected(sync_t *s, link_t *l, int up)
 		return;
 	pthread_mutex_lock(&s->lock);
 	l->st.connected = up;
+	atomic_fetch_add(&s->links_up, up ? 1 : -1);
 	l->st.since_ms = sync_wall_ms();
 	l->st.settled = 0;
 	if (up)

@@ -50,6 +50,7 @@ struct recv_batch {
 	size_t lens[BATCH_EVENTS];             /* job.len */
 	int rc[BATCH_EVENTS];                  /* job.rc */
 	uint8_t ids[BATCH_EVENTS][CPT_ID_LEN]; /* job.ids */
+	uint8_t early[BATCH_EVENTS];           /* relayed before the commit (recv_admitted) */
 };
 
 size_t
@@ -126,6 +127,7 @@ s_flush_one(sync_t *s, recv_batch_t **slot, int live)
 	*slot = NULL;
 	for (size_t i = 0; i < b->n_env; i++)
 		b->bufs[i] = b->data + b->off[i]; /* b->lens: set by s_batch_add */
+	memset(b->early, 0, b->n_env);
 	b->job = (sync_put_t){b->bufs, b->lens, b->n_env, b->rc, b->ids, 0, live};
 	b->put_us = sync_now_us();
 	log_debug("sync", "trace put events=%zu msgs=%zu live=%d", b->n_env, b->n_msgs, live);
@@ -175,6 +177,54 @@ recv_job_engine(const sync_put_t *job)
 	return ((const recv_batch_t *)job)->s; /* job is its first member */
 }
 
+/*
+ * A live batch's events go on once the node has admitted them, before its
+ * commit (issue 24, session 12): on a path of four hops each commit (two
+ * fsyncs on a busy disk) came before the relay, and the path's commits
+ * added up; now the next hop verifies and commits while this one does. What
+ * is relayed is what the writer decided to store (authorised, not pending
+ * or held, not a duplicate), sent from the batch's copy, which stays ours
+ * until recv_done. The ACK to the sender still waits for the commit: it
+ * means "survives kill -9" here.
+ */
+void
+recv_admitted(sync_t *s, sync_put_t *job, const sync_admitted_t *adm, size_t n)
+{
+	recv_batch_t *b = (recv_batch_t *)job; /* job is its first member */
+	const uint8_t *env[SYNC_LIVE_MAX];
+	size_t elen[SYNC_LIVE_MAX], relayed = 0;
+	uint8_t now[BATCH_EVENTS]; /* given in this call */
+
+	if (!b->job.live)
+		return;
+	memset(now, 0, b->n_env);
+	for (size_t k = 0; k < n; k++) {
+		size_t i = adm[k].at;
+		if (i < b->n_env && !b->early[i] && adm[k].len >= EVT_FIXED_LEN &&
+		    adm[k].len <= b->lens[i]) {
+			b->early[i] = 1 + (adm[k].len < b->lens[i]); /* 2: without its body */
+			now[i] = 1;
+		}
+	}
+	/* Message by message: each goes to every link but its sender's. */
+	for (size_t j = 0; j < b->n_msgs; j++) {
+		size_t first = b->msgs[j].first, m = 0;
+		for (size_t i = first; i < first + b->msgs[j].count; i++) {
+			if (!now[i])
+				continue;
+			env[m] = b->bufs[i];
+			elen[m++] = b->early[i] == 2 ? EVT_FIXED_LEN : b->lens[i];
+			relayed++;
+			if (m == SYNC_LIVE_MAX) { /* a live message holds no more */
+				flow_relay_envs(s, b->msgs[j].l, env, elen, m);
+				m = 0;
+			}
+		}
+		flow_relay_envs(s, b->msgs[j].l, env, elen, m);
+	}
+	log_debug("sync", "trace relayed before the commit events=%zu of %zu", relayed, b->n_env);
+}
+
 void
 recv_done(sync_t *s, sync_put_t *job)
 {
@@ -211,14 +261,17 @@ s_done(sync_t *s, recv_batch_t *b)
 	for (size_t j = 0; stored_ok && j < b->n_msgs; j++) {
 		link_t *l = b->msgs[j].l;
 		size_t first = b->msgs[j].first, k = b->msgs[j].count;
-		size_t stored = 0, dup = 0, pend = 0, refused = 0, forged = 0;
+		size_t stored = 0, fresh_n = 0, dup = 0, pend = 0, refused = 0, forged = 0;
 		uint8_t ack[16];
 		const void *f[1] = {ack};
 		size_t fl[1] = {16};
 
 		for (size_t i = first; i < first + k; i++) {
 			if (rc[i] == 0) {
-				memcpy(fresh[stored++], ids[i], CPT_ID_LEN);
+				stored++;
+				/* Relayed already, before the commit (recv_admitted). */
+				if (!b->early[i])
+					memcpy(fresh[fresh_n++], ids[i], CPT_ID_LEN);
 			} else if (rc[i] == CPT_EEXIST) {
 				dup++;
 			} else if (rc[i] == CPT_EPENDING || rc[i] == CPT_EHELD) {
@@ -255,7 +308,7 @@ s_done(sync_t *s, recv_batch_t *b)
 			}
 		}
 		/* Relay: every other connected peer may lack them. */
-		flow_relay(s, l, (const uint8_t(*)[CPT_ID_LEN])fresh, stored);
+		flow_relay(s, l, (const uint8_t(*)[CPT_ID_LEN])fresh, fresh_n);
 	}
 	free(fresh);
 	free(b->data);

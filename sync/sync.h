@@ -275,6 +275,26 @@ void sync_offer(sync_t *s, const uint8_t *env, size_t len);
  * The job belongs to the engine again: the node must not touch it after
  * this call, nor the buffers it pointed to. */
 void sync_put_done(sync_put_t *job);
+/* One envelope of a put job that the node admitted (sync_put_admitted). */
+typedef struct sync_admitted {
+	uint32_t at;  /* its index in the job */
+	uint32_t len; /* the bytes of it that go on: the whole envelope, or EVT_FIXED_LEN
+	                 when it is stored without its body (a redaction of it is held) */
+} sync_admitted_t;
+/*
+ * What the node admitted of a live job (sync_put_t.live) in a transaction
+ * that is built and not yet committed (n entries of adm, copied before it
+ * returns). The engine relays them at once to every other linked peer, from
+ * its own copy of the envelopes, and not again once the job is done; the
+ * job's ACKs still wait for sync_put_done, which says what is durable. Only
+ * what the node decided to store may be given (never an event it refuses,
+ * keeps pending or holds); should the commit then fail, peers hold events
+ * this site does not, which reconciliation brings back (docs/ARCHITECTURE.md).
+ * Any thread, before the job's sync_put_done; ignored for a job that is not
+ * live (a catch-up's relays wait for the commit: past the window they are
+ * queued as ids, read back from the store).
+ */
+void sync_put_admitted(sync_put_t *job, const sync_admitted_t *adm, size_t n);
 /* Adds an outgoing link, or gives a known site a new endpoint (any thread).
  * peer is copied. s may be NULL. */
 void sync_add_peer(sync_t *s, const sync_peer_conf_t *peer);

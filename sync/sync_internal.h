@@ -9,6 +9,7 @@
 #define COMPTOIR_SYNC_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -178,6 +179,7 @@ typedef struct recv_batch recv_batch_t;
 
 struct sync {
 	sync_conf_t conf;             /* settings */
+	atomic_int links_up;          /* links connected (the engine's; read by any thread) */
 	void *ctx;                    /* ZeroMQ context */
 	void *srv;                    /* ROUTER peers dial, or NULL */
 	void *zap;                    /* ZAP handler (REP) */
@@ -384,6 +386,10 @@ int flow_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], siz
 /* Sends events (by id, read once from the store) to every link that is up
  * but from (NULL: to all), counted in each one's window. ids are only read. */
 void flow_relay(sync_t *s, const link_t *from, const uint8_t (*ids)[CPT_ID_LEN], size_t n);
+/* Sends envelopes (borrowed, only read) to every link that is up but from,
+ * at once: a live batch's admitted events, before our commit. */
+void flow_relay_envs(sync_t *s, const link_t *from, const uint8_t *const *env, const size_t *elen,
+                     size_t n);
 /* Sends one local envelope (sync_offer) to l, counted in its window. */
 void flow_offer(sync_t *s, link_t *l, const void *env, size_t len);
 /* Queues ids l asked for (copied); what does not fit is dropped. */
@@ -468,6 +474,9 @@ int recv_saturated(const sync_t *s);
 int recv_held(const sync_t *s, const link_t *l);
 /* The engine a put job belongs to (any thread). */
 sync_t *recv_job_engine(const sync_put_t *job);
+/* The node admitted these envelopes of a job (sync_put_admitted): relayed
+ * now if the job is live, and not again by recv_done. */
+void recv_admitted(sync_t *s, sync_put_t *job, const sync_admitted_t *adm, size_t n);
 /* A put job came back: ACKs, counts and relay; frees the batch. */
 void recv_done(sync_t *s, sync_put_t *job);
 

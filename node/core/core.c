@@ -27,6 +27,9 @@ typedef struct wreq {
 	const uint8_t *verified;   /* signatures checked by the pool, or NULL */
 	json_t *const *bodies;     /* bodies parsed by the pool, or NULL */
 	enum node_origin origin;   /* where they come from: peers' alone may commit lazily */
+	node_decided_fn decided;   /* told the outcome before the commit, or NULL */
+	void *decided_arg;         /* for it */
+	int told;                  /* decided was called (a rerun transaction tells once) */
 	int done;                  /* committed (or failed) */
 	int rc;                    /* store error of the whole commit */
 	struct wreq *next;         /* queue link */
@@ -275,6 +278,26 @@ s_commit_fn(store_txn_t *txn, void *arg)
 	/* Duplicates and refusals only: no commit, no fsync. */
 	b->changed = changed || b->node->ictx.n_later;
 	b->built_us = s_now_us();
+	/* What the transaction decided, before its commit (node_submit_decided):
+	 * the federation relays a peer's live events from here, so that the
+	 * commits of a path overlap. Once only, though a commit that finds the
+	 * map full runs this function again (with the same outcome: the same
+	 * events on the same store). */
+	for (wreq_t *r = b->head; r && b->changed; r = r->next) {
+		if (!r->decided || r->told)
+			continue;
+		/* What goes on is what the store holds at the end: a redaction
+		 * later in the transaction (or admitted from waiting) erases a
+		 * body, a revocation may take an event back. */
+		for (size_t i = 0; i < r->n; i++) {
+			index_env_t v;
+			r->res[i].stored_len = 0;
+			if (r->res[i].rc == 0 && index_env_read(txn, r->res[i].id, &v) == 0)
+				r->res[i].stored_len = index_env_len(&v);
+		}
+		r->told = 1;
+		r->decided(r->decided_arg, r->res, r->n);
+	}
 	return b->changed ? 0 : STORE_NOCHANGE;
 }
 
@@ -338,13 +361,13 @@ s_sync_flags(const wreq_t *head)
 
 static int s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
                     ingest_res_t *res, enum node_origin origin, const uint8_t *verified,
-                    json_t *const *bodies);
+                    json_t *const *bodies, node_decided_fn decided, void *decided_arg);
 
 int
 node_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
             ingest_res_t *res)
 {
-	return s_submit(n, buf, len, count, res, NODE_LOCAL, NULL, NULL);
+	return s_submit(n, buf, len, count, res, NODE_LOCAL, NULL, NULL, NULL, NULL);
 }
 
 int
@@ -357,21 +380,29 @@ node_release_held(node_t *n)
 		due = event_held_due(txn, hlc_wall_ms());
 		store_read_end(n->st, &txn);
 	}
-	return due ? s_submit(n, NULL, NULL, 0, NULL, NODE_LOCAL, NULL, NULL) : 0;
+	return due ? s_submit(n, NULL, NULL, 0, NULL, NODE_LOCAL, NULL, NULL, NULL, NULL) : 0;
 }
 
 int
 node_submit_from_peer(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
                       ingest_res_t *res)
 {
-	return s_submit(n, buf, len, count, res, NODE_PEER, NULL, NULL);
+	return s_submit(n, buf, len, count, res, NODE_PEER, NULL, NULL, NULL, NULL);
 }
 
 int
 node_submit_verified(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
                      const uint8_t *verified, json_t *const *bodies, ingest_res_t *res)
 {
-	return s_submit(n, buf, len, count, res, NODE_PEER, verified, bodies);
+	return s_submit(n, buf, len, count, res, NODE_PEER, verified, bodies, NULL, NULL);
+}
+
+int
+node_submit_decided(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
+                    const uint8_t *verified, json_t *const *bodies, ingest_res_t *res,
+                    node_decided_fn decided, void *arg)
+{
+	return s_submit(n, buf, len, count, res, NODE_PEER, verified, bodies, decided, arg);
 }
 
 /* The listeners, called in order outside every lock of the node. */
@@ -480,9 +511,11 @@ s_after_later(node_t *n, const node_change_t *c, size_t count)
 
 static int
 s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, ingest_res_t *res,
-         enum node_origin origin, const uint8_t *verified, json_t *const *bodies)
+         enum node_origin origin, const uint8_t *verified, json_t *const *bodies,
+         node_decided_fn decided, void *decided_arg)
 {
-	wreq_t me = {buf, len, count, res, verified, bodies, origin, 0, 0, NULL};
+	wreq_t me = {buf,    len,     count,       res, verified, bodies,
+	             origin, decided, decided_arg, 0,   0,        0,      NULL};
 
 	assert(n != NULL && (count == 0 || (buf && len && res)));
 	pthread_mutex_lock(&n->wlock);
@@ -630,9 +663,9 @@ node_publish(node_t *n, const key_sign_t *author, uint16_t kind, const json_t *b
 		offer = n->offer;
 		arg = n->offer_arg;
 		pthread_mutex_unlock(&n->llock);
-		rc =
-		    s_submit(n, &b, &len, 1, res,
-		             offer && offer(arg, buf, len) ? NODE_OFFERED : NODE_LOCAL, NULL, NULL);
+		rc = s_submit(n, &b, &len, 1, res,
+		              offer && offer(arg, buf, len) ? NODE_OFFERED : NODE_LOCAL, NULL, NULL,
+		              NULL, NULL);
 	} else {
 		memset(res, 0, sizeof(*res));
 		res->rc = rc;

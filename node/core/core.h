@@ -75,6 +75,22 @@ int node_submit_from_peer(node_t *n, const uint8_t *const *buf, const size_t *le
  * bodies (or NULL) the bodies it parsed (vpool_verify), borrowed. */
 int node_submit_verified(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
                          const uint8_t *verified, json_t *const *bodies, ingest_res_t *res) CPT_WUR;
+/* Told what a batch's transaction decided, before its commit (below): res
+ * (count of them, borrowed for the call) as node_submit will return them if
+ * the commit succeeds. Called on the committing thread, inside the write
+ * transaction: it must not block, nor call into the node. */
+typedef void (*node_decided_fn)(void *arg, const ingest_res_t *res, size_t count);
+/* node_submit_verified, and decided(arg, res, count) is called once the
+ * transaction holding the batch is built, before it is committed: what it
+ * stored is decided (authorised, not a duplicate, not pending or held) but
+ * not durable, and the commit may still fail (then nothing of it is stored
+ * and the function returns an error). Called at most once per call; not
+ * called when the transaction stores nothing (duplicates and refusals
+ * only). The federation relays a live batch's admitted events from it
+ * (node/fed/writer.c). decided may be NULL. */
+int node_submit_decided(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
+                        const uint8_t *verified, json_t *const *bodies, ingest_res_t *res,
+                        node_decided_fn decided, void *arg) CPT_WUR;
 
 /* Signs body as kind by author with the next HLC timestamp, without
  * submitting it: *out (a new malloc'd buffer of *out_len bytes the caller

@@ -70,6 +70,10 @@ typedef struct ingest_res {
 	uint16_t kind;           /* its kind (when it decoded) */
 	uint8_t ref[CPT_ID_LEN]; /* the event it refers to (comment, reaction, edit, redaction) */
 	int has_ref;             /* ref is set */
+	size_t stored_len;       /* node_submit_decided only, for its decided function: the
+	                            bytes of the envelope the transaction holds at its end (rc
+	                            0): its length, EVT_FIXED_LEN when stored without its body
+	                            (a redaction of it is held), 0 when none is held */
 	char rule[40];           /* for any other outcome than 0 and EEXIST: the rule that
 	                            decided it (PROTOCOL.md 8.8: "enrol.proof", "site.window") */
 	char why[128];           /* for a rejection: what was wrong */

@@ -170,9 +170,47 @@ fed_writer_io_bulk(int bulk)
 	return syscall(SYS_ioprio_set, 1, 0, bulk ? IOPRIO_IDLE : 0) == 0 ? 0 : CPT_EIO;
 }
 
-/* Commits the jobs of list (n envelopes in all) in one transaction. */
+/*
+ * The transaction holding list's batches is built and about to be committed
+ * (node_submit_decided; on the committing thread, inside the transaction):
+ * what it admitted of the live batches goes to the engine, which relays it
+ * now rather than after the commit's fsyncs (sync_put_admitted). Only what
+ * the transaction stores (rc 0), as it stores it: never an event refused,
+ * kept pending or held, nor a duplicate, and without its body an event whose
+ * redaction is held. A catch-up's batches wait for the commit as before.
+ */
 static void
-s_commit_jobs(fed_t *f, pjob_t *list, size_t n)
+s_decided(void *arg, const ingest_res_t *res, size_t n)
+{
+	size_t at = 0;
+
+	for (pjob_t *p = arg; p && at < n; p = (pjob_t *)p->q.next) {
+		size_t k = p->q.k, m = 0;
+		/* None: its events are relayed after the commit, as before. */
+		sync_admitted_t *adm = p->q.live ? malloc((k ? k : 1) * sizeof(*adm)) : NULL;
+		for (size_t j = 0; adm && j < k && at + j < n; j++) {
+			const ingest_res_t *r = &res[at + j];
+			/* As the store holds it: whole, or without its body (a
+			 * redaction of it is held here); anything else goes after
+			 * the commit, read back from the store. */
+			int whole = r->stored_len == p->flen[j],
+			    bare = r->stored_len == EVT_FIXED_LEN;
+			if (r->rc != 0 || r->stored_len == 0 || !(whole || bare))
+				continue;
+			adm[m].at = (uint32_t)p->at[j];
+			adm[m++].len = (uint32_t)r->stored_len;
+		}
+		if (m)
+			sync_put_admitted(p->job, adm, m);
+		free(adm);
+		at += k;
+	}
+}
+
+/* Commits the jobs of list (n envelopes in all) in one transaction; early:
+ * what it admits of live batches is relayed before the commit (s_decided). */
+static void
+s_commit_jobs(fed_t *f, pjob_t *list, size_t n, int early)
 {
 	const uint8_t **buf = malloc((n ? n : 1) * sizeof(*buf));
 	size_t *len = malloc((n ? n : 1) * sizeof(*len)), at = 0;
@@ -194,7 +232,9 @@ s_commit_jobs(fed_t *f, pjob_t *list, size_t n)
 		if (bulk && fed_writer_io_bulk(1) != 0) {
 			/* not fatal: the commit only keeps its priority */
 		}
-		err = n ? node_submit_verified(f->node, buf, len, n, ok, bodies, res) : 0;
+		err = n ? node_submit_decided(f->node, buf, len, n, ok, bodies, res,
+		                              early ? s_decided : NULL, list)
+		        : 0;
 		if (bulk && fed_writer_io_bulk(0) != 0) {
 			/* not fatal: the next commit sets it again */
 		}
@@ -294,7 +334,7 @@ s_writer_main(void *arg)
 		if (list == NULL)
 			break;
 		pthread_mutex_unlock(&w->lock);
-		s_commit_jobs(w->fed, list, n);
+		s_commit_jobs(w->fed, list, n, 1);
 		since_trim += n;
 		pthread_mutex_lock(&w->lock);
 		if (since_trim >= TRIM_AFTER && w->q.head == NULL && w->q.lhead == NULL) {
@@ -432,7 +472,7 @@ fed_put(void *ctx, sync_put_t *job)
 		if (k > 0 && f->vpool)
 			vpool_verify(f->vpool, p->fbuf, p->flen, k, node_ingest_ctx(node)->fed,
 			             node_ingest_ctx(node)->max_body, p->ok, p->bodies);
-		s_commit_jobs(f, p, k);
+		s_commit_jobs(f, p, k, 0);
 		return 0;
 	}
 	/* Signatures on every core first, without holding up this (the

@@ -381,8 +381,12 @@ class Node:
         # Test machines often run as root, which `comptoir run` refuses
         # unless told; the variable is ignored when not root.
         env = dict(os.environ, COMPTOIR_ALLOW_ROOT="1")
+        # env: variables of this node's own; bin: another binary for `run`
+        # (a test tool built on the same library: tests/tools/commit_delay).
+        env.update(getattr(self, "env", {}))
+        binary = getattr(self, "bin", None) or BIN
         # wrap: a command to run the node under (a bench pins it with taskset).
-        self.proc = subprocess.Popen(getattr(self, "wrap", []) + [BIN, "run", "--dir", self.data],
+        self.proc = subprocess.Popen(getattr(self, "wrap", []) + [binary, "run", "--dir", self.data],
                                      stdout=self._log,
                                      stderr=self._log, stdin=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + timeout

@@ -15,6 +15,10 @@
  *   badsig ROOTHEX      well-formed events with broken signatures or hashes
  *   replay FILE         envelopes of FILE (hex, one per line) sent 3 times
  *   unknown ROOTHEX     events validly signed by keys nobody certified
+ *   live ROOTHEX        one event per message, as live events come: 3 forged
+ *                       (signature, body hash, another federation), 3 by keys
+ *                       nobody certified (kept pending), 2 dated an hour ahead
+ *                       (held for the clock): none may be stored or relayed
  *   flood               PINGs as fast as possible (1,000,000 or 10 s at most)
  *   badblob FILE        speaks blob messages (BHELLO) and serves FILE when the
  *                       node asks for it: a true manifest (BMAP), then chunks
@@ -394,19 +398,28 @@ s_oversized(size_t max_msg)
 	free(len);
 }
 
-/* A well-formed post signed by key for federation fed. */
+/* A well-formed post signed by key for federation fed, dated ms (wall
+ * clock milliseconds). */
 static size_t
-s_make_post(uint8_t *out, size_t cap, const uint8_t fed[CPT_FED_LEN], const key_sign_t *key,
-            const char *text)
+s_make_post_at(uint8_t *out, size_t cap, const uint8_t fed[CPT_FED_LEN], const key_sign_t *key,
+               const char *text, uint64_t ms)
 {
 	char body[256];
 	size_t len = 0;
 
 	snprintf(body, sizeof(body), "{\"text\":\"%s\"}", text);
-	if (evt_sign(out, cap, &len, EVT_POST, fed, HLC_MAKE(hlc_wall_ms(), 0), (uint8_t *)body,
-	             strlen(body), key) != 0)
+	if (evt_sign(out, cap, &len, EVT_POST, fed, HLC_MAKE(ms, 0), (uint8_t *)body, strlen(body),
+	             key) != 0)
 		return 0;
 	return len;
+}
+
+/* The same, dated now. */
+static size_t
+s_make_post(uint8_t *out, size_t cap, const uint8_t fed[CPT_FED_LEN], const key_sign_t *key,
+            const char *text)
+{
+	return s_make_post_at(out, cap, fed, key, text, hlc_wall_ms());
 }
 
 static void
@@ -468,6 +481,50 @@ s_unknown(const uint8_t root[CPT_KEY_LEN])
 	s_send(SYNC_EVENTS, f, len, 50);
 	s_read_for(300);
 	printf("unknown: 50 validly signed events by keys nobody certified\n");
+}
+
+/*
+ * Events a node must neither store nor relay, one per message as live events
+ * come (its writer checks and decides them in its transaction, and relays
+ * what it admits before the commit): forged, by unknown keys (pending), and
+ * dated an hour ahead (held).
+ */
+static void
+s_live(const uint8_t root[CPT_KEY_LEN])
+{
+	uint8_t fed[CPT_FED_LEN], other_root[CPT_KEY_LEN], other_fed[CPT_FED_LEN];
+	uint8_t env[512];
+	int sent = 0;
+
+	evt_federation_id(fed, root);
+	randombytes_buf(other_root, sizeof(other_root));
+	evt_federation_id(other_fed, other_root);
+	for (int i = 0; i < 8; i++) {
+		const void *f[1] = {env};
+		size_t len[1];
+		key_sign_t *k = i < 3 ? NULL : key_sign_new();
+		char text[64];
+		snprintf(text, sizeof(text), "not to relay %d", i);
+		if (i < 3) {
+			len[0] =
+			    s_make_post(env, sizeof(env), i == 2 ? other_fed : fed, s_site, text);
+			if (i == 0)
+				env[EVT_HEADER_LEN + 5] ^= 0x40; /* signature */
+			else if (i == 1)
+				env[len[0] - 3] ^= 0x01; /* body: its hash no longer matches */
+		} else {
+			len[0] = k ? s_make_post_at(env, sizeof(env), fed, k, text,
+			                            hlc_wall_ms() + (i >= 6 ? 3600000 : 0))
+			           : 0;
+		}
+		key_sign_destroy(&k);
+		if (len[0] == 0)
+			continue;
+		s_send(SYNC_EVENTS, f, len, 1);
+		sent++;
+		s_read_for(50);
+	}
+	printf("live: %d events one by one: 3 forged, 3 by unknown keys, 2 an hour ahead\n", sent);
 }
 
 static void
@@ -589,9 +646,11 @@ main(int argc, char **argv)
 	uint64_t until;
 
 	if (argc < 6 || cpt_init() != 0 || cpt_unhex32(server, argv[2], strlen(argv[2])) != 0) {
-		fprintf(stderr, "usage: hostile_peer ENDPOINT SERVER_CURVE_HEX CURVE_KEY SITE_KEY "
-		                "hello|impersonate PUBHEX|garbage|truncated|oversized [MAXMSG]|"
-		                "badsig ROOTHEX|replay FILE|unknown ROOTHEX|flood|refused N\n");
+		fprintf(
+		    stderr,
+		    "usage: hostile_peer ENDPOINT SERVER_CURVE_HEX CURVE_KEY SITE_KEY "
+		    "hello|impersonate PUBHEX|garbage|truncated|oversized [MAXMSG]|"
+		    "badsig ROOTHEX|replay FILE|unknown ROOTHEX|live ROOTHEX|flood|refused N\n");
 		return 2;
 	}
 	if (!s_loopback(argv[1])) {
@@ -600,7 +659,8 @@ main(int argc, char **argv)
 	}
 	if ((strcmp(scen, "impersonate") == 0 &&
 	     (!arg || cpt_unhex32(claimed, arg, strlen(arg)) != 0)) ||
-	    ((strcmp(scen, "badsig") == 0 || strcmp(scen, "unknown") == 0) &&
+	    ((strcmp(scen, "badsig") == 0 || strcmp(scen, "unknown") == 0 ||
+	      strcmp(scen, "live") == 0) &&
 	     (!arg || cpt_unhex32(root, arg, strlen(arg)) != 0)) ||
 	    ((strcmp(scen, "replay") == 0 || strcmp(scen, "badblob") == 0) && !arg)) {
 		fprintf(stderr, "hostile_peer: scenario %s needs its argument\n", scen);
@@ -663,6 +723,8 @@ main(int argc, char **argv)
 		s_badsig(root);
 	} else if (strcmp(scen, "unknown") == 0) {
 		s_unknown(root);
+	} else if (strcmp(scen, "live") == 0) {
+		s_live(root);
 	} else if (strcmp(scen, "replay") == 0) {
 		s_replay(arg);
 	} else if (strcmp(scen, "flood") == 0) {

@@ -431,6 +431,124 @@ test_live_relay_takes_its_own_batch(void **state)
 	s_hold_end(ctx, router, &rid);
 }
 
+/* The branch's store: records the first byte of each envelope it is given
+ * (s_hq_send numbers them there) and stores them all. */
+static uint8_t g_branch_got[64];
+static size_t g_branch_n;
+
+static int
+s_put_record(void *ctx, sync_put_t *job)
+{
+	pthread_mutex_lock(&g_lock);
+	for (size_t i = 0; i < job->n; i++) {
+		if (g_branch_n < sizeof(g_branch_got))
+			g_branch_got[g_branch_n++] = job->buf[i][0];
+		job->rc[i] = 0;
+		memset(job->ids[i], 0, CPT_ID_LEN);
+		job->ids[i][0] = job->buf[i][0];
+	}
+	pthread_mutex_unlock(&g_lock);
+	job->err = 0;
+	sync_put_done(job);
+	return 0;
+}
+
+static size_t
+s_branch_count(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&g_lock);
+	n = g_branch_n;
+	pthread_mutex_unlock(&g_lock);
+	return n;
+}
+
+/*
+ * A live event goes on once the node has admitted it, before its commit
+ * (issue 24, session 12): hq sends the hub a live message of three
+ * envelopes, which the hub's store keeps uncommitted; the store says it
+ * admits the first and the third (sync_put_admitted) and not the second
+ * (kept pending). The branch must get those two, and only those, while the
+ * hub's job is still out and hq has no ACK; once the job is done, hq gets
+ * its ACK and the branch nothing more (no second relay after the commit).
+ * Before, the hub relayed only once the job was done.
+ */
+static void
+test_live_relay_before_the_commit(void **state)
+{
+	void *ctx = zmq_ctx_new(), *router;
+	char ep[64];
+	zmq_msg_t rid;
+	sync_peer_status_t ps;
+	sync_put_t *job = NULL;
+	const sync_admitted_t adm[2] = {{0, 200}, {2, 200}};
+	int up = 0, acks = 0;
+
+	(void)state;
+	pthread_mutex_lock(&g_lock);
+	g_branch_n = 0;
+	pthread_mutex_unlock(&g_lock);
+	router = s_hold_begin(ctx, ep, sizeof(ep));
+	s_start(HUB, HQ, ep, s_put_held);
+	s_hello(router, &rid);
+	snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%u", sync_port(s_sites[HUB].s));
+	s_start(BRANCH, HUB, ep, s_put_record);
+	for (int k = 0; k < 500 && !up; k++) {
+		s_hq_recv(router, NULL, 0, 10);
+		up = s_peer(HUB, BRANCH, &ps) && ps.connected && s_peer(BRANCH, HUB, &ps) &&
+		     ps.connected;
+	}
+	assert_true(up);
+	assert_int_equal(s_hq_send(router, &rid, SYNC_EVENTS, 3, 200), 0);
+	for (int k = 0; k < 500 && job == NULL; k++) {
+		s_hq_recv(router, NULL, 0, 10);
+		pthread_mutex_lock(&g_lock);
+		job = g_n_held ? g_held[0] : NULL;
+		pthread_mutex_unlock(&g_lock);
+	}
+	assert_non_null(job);
+	assert_true(job->live);
+	assert_int_equal(job->n, 3);
+	/* Nothing goes on before the store has decided. */
+	for (int k = 0; k < 20; k++)
+		acks += s_hq_recv(router, NULL, 0, 10) == SYNC_ACK;
+	assert_int_equal(s_branch_count(), 0);
+	sync_put_admitted(job, adm, 2);
+	for (int k = 0; k < 500 && s_branch_count() < 2; k++)
+		acks += s_hq_recv(router, NULL, 0, 10) == SYNC_ACK;
+	assert_int_equal(s_branch_count(), 2);
+	pthread_mutex_lock(&g_lock);
+	assert_int_equal(g_branch_got[0], 0); /* s_hq_send's first envelope */
+	assert_int_equal(g_branch_got[1], 2); /* and its third: not the second */
+	assert_int_equal(g_n_held, 1);        /* the hub's job is still out */
+	pthread_mutex_unlock(&g_lock);
+	assert_int_equal(acks, 0);
+	/* The commit: two stored, one pending. hq gets its ACK now. */
+	pthread_mutex_lock(&g_lock);
+	g_n_held = 0;
+	g_release = 1;
+	pthread_mutex_unlock(&g_lock);
+	for (size_t i = 0; i < job->n; i++) {
+		job->rc[i] = i == 1 ? CPT_EPENDING : 0;
+		memset(job->ids[i], 0, CPT_ID_LEN);
+		job->ids[i][0] = (uint8_t)(i + 1);
+	}
+	job->err = 0;
+	sync_put_done(job);
+	for (int k = 0; k < 500 && acks == 0; k++)
+		acks += s_hq_recv(router, NULL, 0, 10) == SYNC_ACK;
+	assert_int_equal(acks, 1);
+	/* Not relayed a second time after the commit. */
+	for (int k = 0; k < 30; k++)
+		s_hq_recv(router, NULL, 0, 10);
+	assert_int_equal(s_branch_count(), 2);
+	assert_true(s_peer(HUB, BRANCH, &ps));
+	assert_int_equal(ps.sent, 2);
+	sync_stop(&s_sites[BRANCH].s);
+	s_hold_end(ctx, router, &rid);
+}
+
 /* Bytes malloc'd and in use in the process, every arena (glibc). */
 static size_t
 s_heap_in_use(void)
@@ -494,6 +612,7 @@ main(void)
 	    cmocka_unit_test(test_branch_answered_during_catch_up),
 	    cmocka_unit_test(test_periodic_reconciliation_under_live_flow),
 	    cmocka_unit_test(test_live_relay_takes_its_own_batch),
+	    cmocka_unit_test(test_live_relay_before_the_commit),
 	    cmocka_unit_test(test_batches_held_cost_their_bytes),
 	};
 	const char *names[SITES] = {"hq", "hub", "branch"};
