@@ -333,6 +333,10 @@ ev_ingest_one(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *buf, size_t le
 		rc = index_base_add(&ctx->ix, txn, &ev, res->id, has_iref ? iref : NULL);
 	if (rc == 0 && !redacted) {
 		index_ev_t e = {&ev, body, res->id, refp};
+		/* The events that refer to it read its body again (notification
+		 * groups, places in spaces): parsed already. */
+		if (body)
+			index_body_keep(&ctx->ix, &ev, body);
 		rc = s_apply(ctx, txn, &e, depth);
 	} else if (rc == 0) {
 		/* Stored erased: the indexes know it as an event whose body went. */

@@ -8,6 +8,9 @@
 
 #include "node/index/index.h"
 
+/* base.c: frees the cache of bodies parsed (index_ctx_release). */
+void ix_bodies_free(index_ctx_t *ix);
+
 /* posts.c: the view of post id from the post and what refers to it, in
  * DB_FEED under the post's (ts, id). have/have_body: the post just decoded
  * and parsed (no reload), or its header alone when it just left (the view to

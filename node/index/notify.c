@@ -239,7 +239,7 @@ s_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, void 
 	if (kind != EVT_COMMENT && kind != EVT_REACTION)
 		return 0;
 	/* Opened: a sealed comment of a private space says what its plaintext says. */
-	if (index_event_open(txn, id, &ev, &b) != 0 || b == NULL)
+	if (index_event_open_in(ix, txn, id, &ev, &b) != 0 || b == NULL)
 		return 0; /* erased, or sealed and not opened here: it says nothing */
 	if (index_handle_cached(ix, txn, ev.author, by) != 0) {
 		json_decref(b);
@@ -336,11 +336,12 @@ s_readers_only(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uint8_t
 
 /* The groups of post id, computed: handle -> record (a new reference), or
  * NULL when it has none (gone, erased, not a post, or in a space). only:
- * that person's record alone, or NULL. known: the post's body when the
- * caller holds it parsed (the post being ingested), else NULL. */
+ * that person's record alone, or NULL. known: the post itself when the
+ * caller holds it decoded and parsed (a post in clear being ingested, just
+ * stored with its body), else NULL. */
 static json_t *
 s_compute(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const char *only,
-          const json_t *known, int rc_out[1])
+          const index_ev_t *known, int rc_out[1])
 {
 	struct group g = {0};
 	evt_t ev;
@@ -348,18 +349,21 @@ s_compute(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const
 	const char *key;
 	json_t *reg;
 	uint8_t in_space[CPT_ID_LEN];
-	int rc;
+	int rc = 0;
 
 	*rc_out = 0;
-	/* A post in clear whose body the caller parsed is not parsed again (2%
-	 * of a receiving node's CPU, issue 23). A sealed post opened here is
-	 * read as its plaintext; one not opened (this site is not a member
-	 * site) notifies nobody. */
-	rc = index_event(txn, id, &ev);
-	if (rc == 0 && known && ev.kind == EVT_POST && ev.body)
-		b = json_incref((json_t *)known);
-	else
-		rc = index_event_open(txn, id, &ev, &b);
+	/* A post in clear being ingested is neither read nor parsed again (2%
+	 * of a receiving node's CPU, issue 23; reading it back, 5% of the
+	 * writer's instructions, session 12): what the store holds under id is
+	 * that very event. Else through the cache of bodies parsed. A sealed
+	 * post opened here is read as its plaintext; one not opened (this site
+	 * is not a member site) notifies nobody. */
+	if (known && known->ev->kind == EVT_POST && known->ev->body && known->body) {
+		ev = *known->ev;
+		b = json_incref((json_t *)known->body);
+	} else {
+		rc = index_event_open_in(ix, txn, id, &ev, &b);
+	}
 	if (rc != 0) {
 		if (rc != CPT_ENOTFOUND && rc != CPT_EINVAL)
 			*rc_out = rc;
@@ -558,11 +562,11 @@ index_notify_post_for(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_
 	return rc;
 }
 
-/* index_notify_post, with the post's body when the caller holds it (known,
- * or NULL). */
+/* index_notify_post, with the post when the caller holds it (known, or
+ * NULL). */
 static int
 s_notify_post(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
-              const json_t *known)
+              const index_ev_t *known)
 {
 	int rc;
 	json_t *recs = s_compute(ix, txn, post, NULL, known, &rc);
@@ -604,7 +608,7 @@ ix_notify_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e)
 		return 0;
 	/* A post being added: its body is at hand (when one leaves, the store
 	 * says what remains of it: ix_notify_changed). */
-	return s_notify_post(ix, txn, p, e->ev->kind == EVT_POST ? e->body : NULL);
+	return s_notify_post(ix, txn, p, e->ev->kind == EVT_POST ? e : NULL);
 }
 
 /* Every post again (a store from before the index: schema 4). */

@@ -32,7 +32,7 @@ s_post_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, 
 	if (kind != EVT_EDIT && (kind != EVT_COMMENT || a->space == NULL))
 		return 0;
 	/* An edit may be sealed: its opened body (node/index/spaces.c). */
-	if (index_event_open(txn, id, &ev, &b) != 0 || b == NULL)
+	if (index_event_open_in(ix, txn, id, &ev, &b) != 0 || b == NULL)
 		return 0;
 	/* In a space, only its members' count (PROTOCOL.md 16.9). */
 	if (a->space && !ix_space_ref_in(ix, txn, a->space, &ev, id, b)) {
@@ -174,7 +174,7 @@ s_reg_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, v
 
 	if (kind != EVT_REACTION)
 		return 0;
-	if (index_event_open(txn, id, &ev, &b) != 0 || b == NULL)
+	if (index_event_open_in(ix, txn, id, &ev, &b) != 0 || b == NULL)
 		return 0;
 	/* In a space, only its members' reactions (PROTOCOL.md 16.9). */
 	rc = !a->known  ? ix_space_ref_counts(ix, txn, a->post, &ev, id, b)
@@ -422,7 +422,7 @@ ix_post_rebuild_ev(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LE
 		rc = 0;
 	} else {
 		/* A sealed post opened here reads as a post (node/index/spaces.c). */
-		rc = index_event_open(txn, id, &ev, &body);
+		rc = index_event_open_in(ix, txn, id, &ev, &body);
 		if (rc != 0 && rc != CPT_ENOTFOUND)
 			return rc;
 		if (rc == 0 && ev.kind != EVT_POST) {
