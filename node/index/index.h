@@ -181,6 +181,8 @@ typedef struct index_env {
 	                                 of the transaction or the next write to the
 	                                 envelopes); NULL when redacted */
 	size_t body_len;              /* bytes at body; 0 when redacted */
+	int hashed;                   /* the header's body hash was computed here from body (a
+	                                 compact form): index_env_decode does not compare them */
 } index_env_t;
 
 /* The stored envelope of id into *out (its body borrowed, see
@@ -232,6 +234,10 @@ int index_env_ts(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint64_t *ts) C
  * keeping the header, a reindex). 0, CPT_EINVAL (too short), CPT_EMAPFULL
  * (give it back to store_write) or a store error. */
 #define INDEX_ENV_NEW 1
+/* flags INDEX_ENV_HASHED: the caller decoded these very bytes (evt_decode:
+ * the header's body hash is the body's), so storing them compact does not
+ * hash the body again to know it can. */
+#define INDEX_ENV_HASHED 2
 int index_env_put(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const void *env, size_t len,
                   int flags) CPT_WUR;
 /* Deletes the envelope of id; 0 also when it was not there. */
