@@ -174,6 +174,18 @@ s_never(const ingest_ctx_t *ctx, const evt_t *ev, const json_t *body)
 	return NULL;
 }
 
+/* evt_decode_lazy; for bytes a verify worker decoded (preverified), the
+ * body's hash is not computed again: the worker compared it with the
+ * header's on these very bytes, as it checked their signature. */
+static int
+s_decode(evt_t *ev, const uint8_t *buf, size_t len, size_t max_body, int preverified)
+{
+	if (!preverified || buf == NULL || len < EVT_FIXED_LEN)
+		return evt_decode_lazy(ev, buf, len, max_body);
+	return evt_decode_parts(ev, buf, len > EVT_FIXED_LEN ? buf + EVT_FIXED_LEN : NULL,
+	                        len - EVT_FIXED_LEN, max_body, 1 | EVT_DECODE_HASHED);
+}
+
 int
 ev_ingest_one(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *buf, size_t len,
               ingest_res_t *res, int depth, int preverified, json_t *pre_body)
@@ -193,7 +205,7 @@ ev_ingest_one(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *buf, size_t le
 	/* 1. Undecodable or badly signed bytes are left where they are, even
 	 * while reindexing: verify reports them. The body's JSON is checked
 	 * once, by index_body below. */
-	if ((rc = evt_decode_lazy(&ev, buf, len, ctx->max_body)) != 0) {
+	if ((rc = s_decode(&ev, buf, len, ctx->max_body, preverified)) != 0) {
 		res->rc = rc;
 		snprintf(res->rule, sizeof(res->rule), "%s", s_decode_rule(rc));
 		snprintf(res->why, sizeof(res->why), "%s", cpt_strerror(rc));

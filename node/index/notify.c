@@ -145,9 +145,14 @@ static int
 s_set_replies(struct group *g)
 {
 	size_t n = json_array_size(g->comments);
-	json_t *after = json_array(), *in_after = json_object(), *by_count = json_object();
+	json_t *after, *in_after, *by_count;
 	int rc = 0;
 
+	if (n == 0)
+		return 0; /* no comment, no reply: most posts, as they come */
+	after = json_array();
+	in_after = json_object();
+	by_count = json_object();
 	if (after == NULL || in_after == NULL || by_count == NULL)
 		rc = CPT_ENOMEM;
 	for (size_t i = n; rc == 0 && i-- > 0;) {
