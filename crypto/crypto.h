@@ -160,6 +160,11 @@ int evt_decode_lazy(evt_t *ev, const uint8_t *buf, size_t len, size_t max_body) 
  */
 int evt_decode_parts(evt_t *ev, const uint8_t fixed[EVT_FIXED_LEN], const uint8_t *body,
                      size_t body_len, size_t max_body, int lazy) CPT_WUR;
+/* lazy may also hold EVT_DECODE_HASHED: the header's body hash was computed
+ * from these very body bytes by the caller (a store that keeps the body
+ * and puts its hash back), so comparing them again would compare a hash
+ * with itself: it is not. Any other caller leaves it out. */
+#define EVT_DECODE_HASHED 2
 
 /*
  * Checks that a decoded event belongs to federation fed and that its signature

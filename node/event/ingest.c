@@ -160,7 +160,9 @@ s_apply(ingest_ctx_t *ctx, store_txn_t *txn, const index_ev_t *e, int depth)
 static const char *
 s_never(const ingest_ctx_t *ctx, const evt_t *ev, const json_t *body)
 {
-	int by_root = sodium_memcmp(ev->author, ctx->root, CPT_KEY_LEN) == 0;
+	/* Public keys: memcmp (sodium_memcmp's constant time is for secrets,
+	 * and cost 1% of the writer's instructions on every event). */
+	int by_root = memcmp(ev->author, ctx->root, CPT_KEY_LEN) == 0;
 	uint8_t target[CPT_KEY_LEN];
 
 	if (ev->kind == EVT_SITE_CERT && !by_root)
@@ -172,6 +174,18 @@ s_never(const ingest_ctx_t *ctx, const evt_t *ev, const json_t *body)
 	    sodium_memcmp(target, ctx->root, CPT_KEY_LEN) == 0)
 		return "revoke.root";
 	return NULL;
+}
+
+/* evt_decode_lazy; for bytes a verify worker decoded (preverified), the
+ * body's hash is not computed again: the worker compared it with the
+ * header's on these very bytes, as it checked their signature. */
+static int
+s_decode(evt_t *ev, const uint8_t *buf, size_t len, size_t max_body, int preverified)
+{
+	if (!preverified || buf == NULL || len < EVT_FIXED_LEN)
+		return evt_decode_lazy(ev, buf, len, max_body);
+	return evt_decode_parts(ev, buf, len > EVT_FIXED_LEN ? buf + EVT_FIXED_LEN : NULL,
+	                        len - EVT_FIXED_LEN, max_body, 1 | EVT_DECODE_HASHED);
 }
 
 int
@@ -193,7 +207,7 @@ ev_ingest_one(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *buf, size_t le
 	/* 1. Undecodable or badly signed bytes are left where they are, even
 	 * while reindexing: verify reports them. The body's JSON is checked
 	 * once, by index_body below. */
-	if ((rc = evt_decode_lazy(&ev, buf, len, ctx->max_body)) != 0) {
+	if ((rc = s_decode(&ev, buf, len, ctx->max_body, preverified)) != 0) {
 		res->rc = rc;
 		snprintf(res->rule, sizeof(res->rule), "%s", s_decode_rule(rc));
 		snprintf(res->why, sizeof(res->why), "%s", cpt_strerror(rc));
@@ -232,7 +246,7 @@ ev_ingest_one(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *buf, size_t le
 	/* Signatures checked on worker threads (node/event/vpool.c) are not
 	 * checked again; the federation is, since it costs nothing. */
 	if (preverified)
-		rc = sodium_memcmp(ev.fed, ctx->fed, CPT_FED_LEN) == 0 ? 0 : CPT_EFEDERATION;
+		rc = memcmp(ev.fed, ctx->fed, CPT_FED_LEN) == 0 ? 0 : CPT_EFEDERATION; /* public */
 	else
 		rc = evt_verify(&ev, ctx->fed);
 	if (rc != 0) {
@@ -318,8 +332,9 @@ ev_ingest_one(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *buf, size_t le
 	if (ev.body == NULL ||
 	    (event_redactable(ev.kind) && ev_is_redacted(ctx, txn, res->id, ev.author)))
 		redacted = 1;
+	/* Decoded above (evt_decode_lazy checked the body's hash). */
 	rc = index_env_put(txn, res->id, ev.raw, redacted ? EVT_FIXED_LEN : ev.raw_len,
-	                   ctx->reindexing ? 0 : INDEX_ENV_NEW);
+	                   (ctx->reindexing ? 0 : INDEX_ENV_NEW) | INDEX_ENV_HASHED);
 	if (rc == CPT_EEXIST) {
 		json_decref(body);
 		res->rc = CPT_EEXIST;
@@ -327,12 +342,21 @@ ev_ingest_one(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *buf, size_t le
 	}
 	/* An erased event refers to nothing: whether it came with its body or
 	 * without, it has no DB_BY_REF entry. */
-	if (!redacted && body)
+	if (!redacted && body && refp) {
+		/* The same field (a kind that refers to an event): read above. */
+		memcpy(iref, ref, CPT_ID_LEN);
+		has_iref = 1;
+	} else if (!redacted && body) {
 		has_iref = ev_ref_of(&ev, body, iref, 1);
+	}
 	if (rc == 0)
 		rc = index_base_add(&ctx->ix, txn, &ev, res->id, has_iref ? iref : NULL);
 	if (rc == 0 && !redacted) {
 		index_ev_t e = {&ev, body, res->id, refp};
+		/* The events that refer to it read its body again (notification
+		 * groups, places in spaces): parsed already. */
+		if (body)
+			index_body_keep(&ctx->ix, &ev, body);
 		rc = s_apply(ctx, txn, &e, depth);
 	} else if (rc == 0) {
 		/* Stored erased: the indexes know it as an event whose body went. */

@@ -3,6 +3,8 @@
  * (DB_ORDER, with the reconciliation index), by author (DB_BY_AUTHOR) and
  * by what it refers to (DB_BY_REF); and reading stored events back.
  */
+#include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "node/index/index_internal.h"
@@ -44,6 +46,78 @@ index_body(const evt_t *ev)
 		return NULL;
 	}
 	return j;
+}
+
+/*
+ * Bodies parsed, by the BLAKE2b-256 of their bytes: the writer reads a post
+ * again for each comment and reaction on it (its notification group, its
+ * place in a space) and each reference again when the group is computed
+ * anew, and parsing those bodies was 15% of the writer's instructions in a
+ * catch-up (issue 23, session 12). A parse is a function of the bytes, and
+ * the hash names the bytes, so an entry stays right across transactions,
+ * redactions and removals (a body that is gone is never looked up).
+ * Direct-mapped by the hash's first bytes; IX_BODIES small bodies are a
+ * few MB of heap.
+ */
+#define IX_BODIES 4096
+
+struct ix_bodies {
+	struct ix_body {
+		uint8_t hash[CPT_HASH_LEN]; /* of the body's bytes */
+		uint32_t len;               /* their length */
+		json_t *body;               /* the parse, a reference; NULL: a free slot */
+	} e[IX_BODIES];
+};
+
+static struct ix_body *
+s_body_slot(index_ctx_t *ix, const evt_t *ev)
+{
+	const uint8_t *h = ev->body_hash;
+
+	if (ix->bodies == NULL && (ix->bodies = calloc(1, sizeof(*ix->bodies))) == NULL)
+		return NULL;
+	return &ix->bodies->e[(h[0] | h[1] << 8 | (unsigned)h[2] << 16) % IX_BODIES];
+}
+
+json_t *
+index_body_cached(index_ctx_t *ix, const evt_t *ev)
+{
+	struct ix_body *e;
+	json_t *j;
+
+	assert(ix != NULL && ev != NULL);
+	if (ev->body == NULL || (e = s_body_slot(ix, ev)) == NULL)
+		return index_body(ev);
+	if (e->body && e->len == ev->body_len && memcmp(e->hash, ev->body_hash, CPT_HASH_LEN) == 0)
+		return json_incref(e->body);
+	if ((j = index_body(ev)) != NULL)
+		index_body_keep(ix, ev, j);
+	return j;
+}
+
+void
+index_body_keep(index_ctx_t *ix, const evt_t *ev, json_t *body)
+{
+	struct ix_body *e;
+
+	assert(ix != NULL && ev != NULL);
+	if (body == NULL || ev->body == NULL || (e = s_body_slot(ix, ev)) == NULL)
+		return;
+	json_decref(e->body);
+	memcpy(e->hash, ev->body_hash, CPT_HASH_LEN);
+	e->len = ev->body_len;
+	e->body = json_incref(body);
+}
+
+void
+ix_bodies_free(index_ctx_t *ix)
+{
+	if (ix->bodies == NULL)
+		return;
+	for (size_t i = 0; i < IX_BODIES; i++)
+		json_decref(ix->bodies->e[i].body);
+	free(ix->bodies);
+	ix->bodies = NULL;
 }
 
 int

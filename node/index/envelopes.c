@@ -130,6 +130,7 @@ s_form(const uint8_t *fed, const uint8_t *p, size_t len, index_env_t *out, const
 			out->body_len = len - C_BODY;
 			crypto_generichash(f + E_HASH, CPT_HASH_LEN, out->body, out->body_len, NULL,
 			                   0);
+			out->hashed = 1;
 			cpt_put_be32(f + E_LEN, (uint32_t)out->body_len);
 			memcpy(f + E_SIG, p + C_SIG, CPT_SIG_LEN);
 		} else {
@@ -224,7 +225,9 @@ index_env_dup(const index_env_t *e, size_t *len)
 int
 index_env_decode(const index_env_t *e, evt_t *ev, int lazy)
 {
-	return evt_decode_parts(ev, e->fixed, e->body, e->body_len, EVT_MAX_BODY, lazy);
+	/* A compact form's hash was made from its body on reading: no second hash. */
+	return evt_decode_parts(ev, e->fixed, e->body, e->body_len, EVT_MAX_BODY,
+	                        (lazy ? 1 : 0) | (e->hashed ? EVT_DECODE_HASHED : 0));
 }
 
 int
@@ -255,9 +258,10 @@ index_env_ts(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint64_t *ts)
 }
 
 /* Can fixed (and body, body_len) be stored compact under federation fed,
- * and given back byte for byte? */
+ * and given back byte for byte? hashed: the caller knows the header's hash
+ * to be the body's (it decoded these bytes). */
 static int
-s_compactable(const uint8_t *env, size_t len, const uint8_t fed[CPT_FED_LEN])
+s_compactable(const uint8_t *env, size_t len, const uint8_t fed[CPT_FED_LEN], int hashed)
 {
 	uint8_t hash[CPT_HASH_LEN];
 	size_t blen = len - EVT_FIXED_LEN;
@@ -269,14 +273,25 @@ s_compactable(const uint8_t *env, size_t len, const uint8_t fed[CPT_FED_LEN])
 	if (blen > UINT32_MAX || cpt_get_be32(env + E_LEN) != blen)
 		return 0;
 	/* The hash is put back from the body: it must be the body's. */
+	if (hashed)
+		return 1;
 	crypto_generichash(hash, sizeof(hash), env + EVT_FIXED_LEN, blen, NULL, 0);
 	return memcmp(hash, env + E_HASH, CPT_HASH_LEN) == 0;
 }
 
+static size_t s_env_pack(const uint8_t *fed, const uint8_t *env, size_t len, uint8_t *out,
+                         int hashed);
+
 size_t
 index_env_pack(const uint8_t *fed, const uint8_t *env, size_t len, uint8_t *out)
 {
-	if (fed && s_compactable(env, len, fed)) {
+	return s_env_pack(fed, env, len, out, 0);
+}
+
+static size_t
+s_env_pack(const uint8_t *fed, const uint8_t *env, size_t len, uint8_t *out, int hashed)
+{
+	if (fed && s_compactable(env, len, fed, hashed)) {
 		size_t blen = len - EVT_FIXED_LEN;
 		out[0] = blen ? ENV_FULL : ENV_REDACTED;
 		memcpy(out + C_KIND, env + 2, 2);
@@ -304,7 +319,7 @@ index_env_pack(const uint8_t *fed, const uint8_t *env, size_t len, uint8_t *out)
 /* The stored form of env (len bytes) into out (at least len + 1 bytes),
  * compact when it can be; *olen its length. */
 static int
-s_pack(store_txn_t *txn, const uint8_t *env, size_t len, uint8_t *out, size_t *olen)
+s_pack(store_txn_t *txn, const uint8_t *env, size_t len, uint8_t *out, size_t *olen, int hashed)
 {
 	uint8_t fed[CPT_FED_LEN];
 	int rc = s_fed(txn, fed);
@@ -320,7 +335,7 @@ s_pack(store_txn_t *txn, const uint8_t *env, size_t len, uint8_t *out, size_t *o
 	} else if (rc != 0 && rc != CPT_ENOTFOUND) {
 		return rc;
 	}
-	*olen = index_env_pack(rc == 0 ? fed : NULL, env, len, out);
+	*olen = s_env_pack(rc == 0 ? fed : NULL, env, len, out, hashed);
 	return 0;
 }
 
@@ -337,7 +352,7 @@ index_env_put(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const void *env, s
 	/* Most envelopes are a few hundred bytes: the stack; a big one the heap. */
 	if (len + 1 > sizeof(small) && (buf = malloc(len + 1)) == NULL)
 		return CPT_ENOMEM;
-	rc = s_pack(txn, env, len, buf, &olen);
+	rc = s_pack(txn, env, len, buf, &olen, (flags & INDEX_ENV_HASHED) != 0);
 	if (rc == 0)
 		rc = (flags & INDEX_ENV_NEW)
 		         ? store_put_new(txn, DB_EVENTS, id, CPT_ID_LEN, buf, olen)

@@ -57,6 +57,8 @@ typedef struct bk_acc bk_acc_t;
 typedef struct ix_cache ix_cache_t;
 /* The fold of the space last asked about in this transaction (spaces.c). */
 typedef struct ix_spaces_cache ix_spaces_cache_t;
+/* Bodies parsed, by the hash of their bytes (base.c). */
+typedef struct ix_bodies ix_bodies_t;
 
 /* What the indexes keep while a write transaction runs. Zero it to start;
  * index_ctx_release frees what it holds. A context belongs to one thread. */
@@ -67,6 +69,9 @@ typedef struct index_ctx {
 	ix_spaces_cache_t *spaces; /* folds of spaces; made on first use; emptied with the cache */
 	int keep_folds;            /* folds are kept between the transactions bracketed by
 	                              index_txn_begin/end (the node's writer); 0: within one */
+	ix_bodies_t *bodies;       /* bodies parsed, by their hash; made on first use; kept
+	                              across transactions (a body's parse is a function of
+	                              its bytes), freed by index_ctx_release */
 } index_ctx_t;
 
 /* Frees the cache; the context can be used again. */
@@ -176,6 +181,8 @@ typedef struct index_env {
 	                                 of the transaction or the next write to the
 	                                 envelopes); NULL when redacted */
 	size_t body_len;              /* bytes at body; 0 when redacted */
+	int hashed;                   /* the header's body hash was computed here from body (a
+	                                 compact form): index_env_decode does not compare them */
 } index_env_t;
 
 /* The stored envelope of id into *out (its body borrowed, see
@@ -227,6 +234,10 @@ int index_env_ts(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint64_t *ts) C
  * keeping the header, a reindex). 0, CPT_EINVAL (too short), CPT_EMAPFULL
  * (give it back to store_write) or a store error. */
 #define INDEX_ENV_NEW 1
+/* flags INDEX_ENV_HASHED: the caller decoded these very bytes (evt_decode:
+ * the header's body hash is the body's), so storing them compact does not
+ * hash the body again to know it can. */
+#define INDEX_ENV_HASHED 2
 int index_env_put(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const void *env, size_t len,
                   int flags) CPT_WUR;
 /* Deletes the envelope of id; 0 also when it was not there. */
@@ -253,6 +264,16 @@ int index_event(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev) CPT_W
 /* The parsed body of ev under the decoder's rules (an object, no NUL, no
  * duplicate key): a new reference, NULL when erased or not such an object. */
 json_t *index_body(const evt_t *ev);
+/* index_body, through ix's cache of bodies parsed: a body whose bytes hash
+ * to ev->body_hash (with its length) and that was parsed before is not
+ * parsed again. ev->body_hash must be the hash of ev->body (as every
+ * decoder leaves it). The reference given back is shared with the cache:
+ * the caller reads it and never changes it. */
+json_t *index_body_cached(index_ctx_t *ix, const evt_t *ev);
+/* Keeps body, the parse of ev's body (index_body's result, by whoever made
+ * it), in ix's cache: the writer's own bodies, which the events that refer
+ * to them read again. Not changed afterwards by anyone (the cache shares it). */
+void index_body_keep(index_ctx_t *ix, const evt_t *ev, json_t *body);
 /* The 32 bytes of the 64-hex-digit string field name of obj. 0 or CPT_EINVAL. */
 int index_hex_field(const json_t *obj, const char *name, uint8_t out[32]) CPT_WUR;
 
@@ -425,6 +446,10 @@ json_t *index_view_lean(const store_val_t *rec);
  * CPT_ENOTFOUND, or an error, as index_event. */
 int index_event_open(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev,
                      json_t **body) CPT_WUR;
+/* The same, a body in clear read through ix's cache (index_body_cached):
+ * *body is shared with the cache, read only. */
+int index_event_open_in(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev,
+                        json_t **body) CPT_WUR;
 
 /* ------------------------------------------ notifications (notify.c) */
 

@@ -8,6 +8,9 @@
 
 #include "node/index/index.h"
 
+/* base.c: frees the cache of bodies parsed (index_ctx_release). */
+void ix_bodies_free(index_ctx_t *ix);
+
 /* posts.c: the view of post id from the post and what refers to it, in
  * DB_FEED under the post's (ts, id). have/have_body: the post just decoded
  * and parsed (no reload), or its header alone when it just left (the view to
@@ -25,6 +28,12 @@ json_t *ix_reaction_counts(store_txn_t *txn, const uint8_t post[CPT_ID_LEN]);
  * edited. 0 or a store error. */
 int ix_view_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen,
                 const json_t *view) CPT_WUR;
+/* views.c: the same record from its fields: the author's handle (NULL:
+ * none), the count of comments, whether some reaction is on, and when
+ * edited the edit's ms and text (any JSON value, written as compact JSON). */
+int ix_view_put_rec(store_txn_t *txn, enum store_db db, const void *key, size_t klen,
+                    const char *handle, uint64_t comments, int reacted, int edited,
+                    uint64_t edit_ms, const json_t *text) CPT_WUR;
 /* posts.c: the views of every post of key (they show its handle). */
 int ix_posts_of_rebuild(index_ctx_t *ix, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN]) CPT_WUR;
 /* posts.c: every reaction register, from DB_BY_REF (schema 3). */

@@ -91,6 +91,7 @@ index_ctx_release(index_ctx_t *ix)
 	free(ix->cache);
 	ix->cache = NULL;
 	ix_spaces_cache_free(ix);
+	ix_bodies_free(ix);
 }
 
 static struct ix_centry *

@@ -7,6 +7,7 @@
  * them, the index never sees them.
  */
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,9 +145,14 @@ static int
 s_set_replies(struct group *g)
 {
 	size_t n = json_array_size(g->comments);
-	json_t *after = json_array(), *in_after = json_object(), *by_count = json_object();
+	json_t *after, *in_after, *by_count;
 	int rc = 0;
 
+	if (n == 0)
+		return 0; /* no comment, no reply: most posts, as they come */
+	after = json_array();
+	in_after = json_object();
+	by_count = json_object();
 	if (after == NULL || in_after == NULL || by_count == NULL)
 		rc = CPT_ENOMEM;
 	for (size_t i = n; rc == 0 && i-- > 0;) {
@@ -239,7 +245,7 @@ s_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, void 
 	if (kind != EVT_COMMENT && kind != EVT_REACTION)
 		return 0;
 	/* Opened: a sealed comment of a private space says what its plaintext says. */
-	if (index_event_open(txn, id, &ev, &b) != 0 || b == NULL)
+	if (index_event_open_in(ix, txn, id, &ev, &b) != 0 || b == NULL)
 		return 0; /* erased, or sealed and not opened here: it says nothing */
 	if (index_handle_cached(ix, txn, ev.author, by) != 0) {
 		json_decref(b);
@@ -336,11 +342,12 @@ s_readers_only(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uint8_t
 
 /* The groups of post id, computed: handle -> record (a new reference), or
  * NULL when it has none (gone, erased, not a post, or in a space). only:
- * that person's record alone, or NULL. known: the post's body when the
- * caller holds it parsed (the post being ingested), else NULL. */
+ * that person's record alone, or NULL. known: the post itself when the
+ * caller holds it decoded and parsed (a post in clear being ingested, just
+ * stored with its body), else NULL. */
 static json_t *
 s_compute(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const char *only,
-          const json_t *known, int rc_out[1])
+          const index_ev_t *known, int rc_out[1])
 {
 	struct group g = {0};
 	evt_t ev;
@@ -348,18 +355,21 @@ s_compute(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const
 	const char *key;
 	json_t *reg;
 	uint8_t in_space[CPT_ID_LEN];
-	int rc;
+	int rc = 0;
 
 	*rc_out = 0;
-	/* A post in clear whose body the caller parsed is not parsed again (2%
-	 * of a receiving node's CPU, issue 23). A sealed post opened here is
-	 * read as its plaintext; one not opened (this site is not a member
-	 * site) notifies nobody. */
-	rc = index_event(txn, id, &ev);
-	if (rc == 0 && known && ev.kind == EVT_POST && ev.body)
-		b = json_incref((json_t *)known);
-	else
-		rc = index_event_open(txn, id, &ev, &b);
+	/* A post in clear being ingested is neither read nor parsed again (2%
+	 * of a receiving node's CPU, issue 23; reading it back, 5% of the
+	 * writer's instructions, session 12): what the store holds under id is
+	 * that very event. Else through the cache of bodies parsed. A sealed
+	 * post opened here is read as its plaintext; one not opened (this site
+	 * is not a member site) notifies nobody. */
+	if (known && known->ev->kind == EVT_POST && known->ev->body && known->body) {
+		ev = *known->ev;
+		b = json_incref((json_t *)known->body);
+	} else {
+		rc = index_event_open_in(ix, txn, id, &ev, &b);
+	}
 	if (rc != 0) {
 		if (rc != CPT_ENOTFOUND && rc != CPT_EINVAL)
 			*rc_out = rc;
@@ -466,11 +476,104 @@ s_clear(store_txn_t *txn, const uint8_t group[CPT_ID_LEN])
 	return rc == CPT_ENOTFOUND ? 0 : rc;
 }
 
+/* A growing buffer of bytes (s_dump). */
+struct out {
+	char *p;         /* the bytes */
+	size_t len, cap; /* used, room */
+	int stack;       /* p is the caller's array (not malloc'd) */
+	int no;          /* a value s_dump does not write as json_dumps would, or no memory */
+};
+
+static void
+s_out(struct out *o, const char *s, size_t n)
+{
+	if (o->no)
+		return;
+	if (o->len + n > o->cap) {
+		size_t cap = 2 * (o->len + n);
+		char *np = o->stack ? malloc(cap) : realloc(o->p, cap);
+		if (np == NULL) {
+			o->no = 1;
+			return;
+		}
+		if (o->stack)
+			memcpy(np, o->p, o->len);
+		o->p = np;
+		o->cap = cap;
+		o->stack = 0;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+}
+
+/* A string json_dumps writes as it is: printable ASCII without '"' or
+ * '\\' (handles, types). Anything else is left to json_dumps. */
+static void
+s_out_str(struct out *o, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f || s[i] == '"' ||
+		    s[i] == '\\')
+			o->no = 1;
+	s_out(o, "\"", 1);
+	s_out(o, s, n);
+	s_out(o, "\"", 1);
+}
+
+/* j as json_dumps(j, JSON_COMPACT) writes it (members in their order; the
+ * records are objects, arrays, integers and plain strings), without its
+ * cycle check's bookkeeping, which made a record's dump cost 17,000
+ * instructions (issue 23, session 12). Anything else sets o->no. */
+static void
+s_dump(struct out *o, const json_t *j)
+{
+	char num[32];
+	const char *k;
+	json_t *v;
+	size_t i, first = 1;
+
+	switch (json_typeof(j)) {
+	case JSON_OBJECT:
+		s_out(o, "{", 1);
+		json_object_foreach ((json_t *)j, k, v) {
+			if (!first)
+				s_out(o, ",", 1);
+			first = 0;
+			s_out_str(o, k, strlen(k));
+			s_out(o, ":", 1);
+			s_dump(o, v);
+		}
+		s_out(o, "}", 1);
+		return;
+	case JSON_ARRAY:
+		s_out(o, "[", 1);
+		json_array_foreach (j, i, v) {
+			if (i)
+				s_out(o, ",", 1);
+			s_dump(o, v);
+		}
+		s_out(o, "]", 1);
+		return;
+	case JSON_INTEGER:
+		s_out(o, num,
+		      (size_t)snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+		                       json_integer_value(j)));
+		return;
+	case JSON_STRING: s_out_str(o, json_string_value(j), json_string_length(j)); return;
+	case JSON_TRUE: s_out(o, "true", 4); return;
+	case JSON_FALSE: s_out(o, "false", 5); return;
+	case JSON_NULL: s_out(o, "null", 4); return;
+	default: o->no = 1; return;
+	}
+}
+
 /* Puts who's record of group (DB_NOTIFY, and DB_NOTIFY_BY to find it). */
 static int
 s_put(store_txn_t *txn, const uint8_t group[CPT_ID_LEN], const char *h, const json_t *rec)
 {
 	uint8_t k[64 + 9 + CPT_ID_LEN], bk[CPT_ID_LEN + 64], lt[8], *val;
+	char small[512];
+	struct out o = {0};
 	size_t hl = strlen(h), jl;
 	uint64_t latest = (uint64_t)json_integer_value(json_object_get(rec, "latest"));
 	uint64_t n = 0;
@@ -485,19 +588,33 @@ s_put(store_txn_t *txn, const uint8_t group[CPT_ID_LEN], const char *h, const js
 		n += (uint64_t)json_integer_value(json_object_get(t, "n"));
 	}
 	/* The value: the items' count (8 bytes), then the record: a reader
-	 * tells unread from read with no JSON to parse. */
-	if ((js = json_dumps(rec, JSON_COMPACT)) == NULL)
-		return CPT_ENOMEM;
-	jl = strlen(js);
-	if ((val = malloc(8 + jl)) == NULL) {
+	 * tells unread from read with no JSON to parse. The record's bytes are
+	 * json_dumps's (s_dump, or json_dumps itself for what s_dump leaves). */
+	o.p = small;
+	o.cap = sizeof(small);
+	o.stack = 1;
+	s_out(&o, "01234567", 8); /* the count's place */
+	s_dump(&o, rec);
+	if (o.no) {
+		if (!o.stack)
+			free(o.p);
+		if ((js = json_dumps(rec, JSON_COMPACT)) == NULL)
+			return CPT_ENOMEM;
+		jl = strlen(js);
+		if ((val = malloc(8 + jl)) == NULL) {
+			free(js);
+			return CPT_ENOMEM;
+		}
+		memcpy(val + 8, js, jl);
 		free(js);
-		return CPT_ENOMEM;
+	} else {
+		val = (uint8_t *)o.p;
+		jl = o.len - 8;
 	}
 	store_put_u64(val, n);
-	memcpy(val + 8, js, jl);
-	free(js);
 	rc = store_put(txn, DB_NOTIFY, k, s_key(k, h, latest, group), val, 8 + jl);
-	free(val);
+	if (val != (uint8_t *)small)
+		free(val);
 	if (rc != 0)
 		return rc;
 	memcpy(bk, group, CPT_ID_LEN);
@@ -558,11 +675,11 @@ index_notify_post_for(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_
 	return rc;
 }
 
-/* index_notify_post, with the post's body when the caller holds it (known,
- * or NULL). */
+/* index_notify_post, with the post when the caller holds it (known, or
+ * NULL). */
 static int
 s_notify_post(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
-              const json_t *known)
+              const index_ev_t *known)
 {
 	int rc;
 	json_t *recs = s_compute(ix, txn, post, NULL, known, &rc);
@@ -604,7 +721,7 @@ ix_notify_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e)
 		return 0;
 	/* A post being added: its body is at hand (when one leaves, the store
 	 * says what remains of it: ix_notify_changed). */
-	return s_notify_post(ix, txn, p, e->ev->kind == EVT_POST ? e->body : NULL);
+	return s_notify_post(ix, txn, p, e->ev->kind == EVT_POST ? e : NULL);
 }
 
 /* Every post again (a store from before the index: schema 4). */

@@ -32,7 +32,7 @@ s_post_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, 
 	if (kind != EVT_EDIT && (kind != EVT_COMMENT || a->space == NULL))
 		return 0;
 	/* An edit may be sealed: its opened body (node/index/spaces.c). */
-	if (index_event_open(txn, id, &ev, &b) != 0 || b == NULL)
+	if (index_event_open_in(ix, txn, id, &ev, &b) != 0 || b == NULL)
 		return 0;
 	/* In a space, only its members' count (PROTOCOL.md 16.9). */
 	if (a->space && !ix_space_ref_in(ix, txn, a->space, &ev, id, b)) {
@@ -174,7 +174,7 @@ s_reg_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, v
 
 	if (kind != EVT_REACTION)
 		return 0;
-	if (index_event_open(txn, id, &ev, &b) != 0 || b == NULL)
+	if (index_event_open_in(ix, txn, id, &ev, &b) != 0 || b == NULL)
 		return 0;
 	/* In a space, only its members' reactions (PROTOCOL.md 16.9). */
 	rc = !a->known  ? ix_space_ref_counts(ix, txn, a->post, &ev, id, b)
@@ -409,7 +409,7 @@ ix_post_rebuild_ev(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LE
                    const evt_t *have, const json_t *have_body)
 {
 	evt_t ev;
-	json_t *body = NULL, *view = NULL, *counts;
+	json_t *body = NULL;
 	index_refs_t acc;
 	uint8_t fk[8 + CPT_ID_LEN];
 	char handle[64];
@@ -422,7 +422,7 @@ ix_post_rebuild_ev(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LE
 		rc = 0;
 	} else {
 		/* A sealed post opened here reads as a post (node/index/spaces.c). */
-		rc = index_event_open(txn, id, &ev, &body);
+		rc = index_event_open_in(ix, txn, id, &ev, &body);
 		if (rc != 0 && rc != CPT_ENOTFOUND)
 			return rc;
 		if (rc == 0 && ev.kind != EVT_POST) {
@@ -471,37 +471,36 @@ ix_post_rebuild_ev(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LE
 	rc = index_each_ref(ix, txn, id, s_post_ref, &acc);
 	if (rc != 0)
 		goto out;
-	if ((counts = ix_reaction_counts(txn, id)) == NULL) {
-		rc = CPT_ENOMEM;
+	/* Whether some reaction is on: the first register that is says so. */
+	if ((reacted = s_reaction_any(txn, id)) < 0) {
+		rc = reacted;
 		goto out;
 	}
-	reacted = json_object_size(counts) > 0;
-	json_decref(counts);
 	if (index_handle_cached(ix, txn, ev.author, handle) != 0)
 		handle[0] = 0;
-	/* What the stored record keeps (views.c); the rest of what the API
-	 * shows is read when it is read: from the post's envelope and key, and
-	 * the counts of reactions from their registers (DB_REACTIONS). */
-	view =
-	    json_pack("{s:s, s:O, s:o, s:I, s:b}", "author", handle, "text", acc.text, "edited",
-	              acc.edit_body ? json_integer((json_int_t)HLC_MS(acc.edit_ts)) : json_null(),
-	              "comments", (json_int_t)acc.comments, "reacted", reacted);
-	if (view == NULL) {
+	/* A view needs its text (a post's rules require one: never reached). */
+	if (acc.text == NULL) {
 		rc = CPT_ENOMEM;
 		goto out;
 	}
+	/* What the stored record keeps (views.c), written from the fields, not
+	 * from a JSON view made for it; the rest of what the API shows is read
+	 * when it is read: from the post's envelope and key, and the counts of
+	 * reactions from their registers (DB_REACTIONS). */
 	if (where > 0) {
 		uint8_t sk[CPT_ID_LEN + 8 + CPT_ID_LEN];
 		memcpy(sk, space, CPT_ID_LEN);
 		store_tsid(sk + CPT_ID_LEN, ev.ts, id);
-		rc = ix_view_put(txn, DB_SPACE_FEED, sk, sizeof(sk), view);
+		rc = ix_view_put_rec(txn, DB_SPACE_FEED, sk, sizeof(sk), handle,
+		                     (uint64_t)acc.comments, reacted, acc.edit_body != NULL,
+		                     HLC_MS(acc.edit_ts), acc.text);
 		goto out;
 	}
 	store_put_u64(fk, ev.ts);
 	memcpy(fk + 8, id, CPT_ID_LEN);
-	rc = ix_view_put(txn, DB_FEED, fk, sizeof(fk), view);
+	rc = ix_view_put_rec(txn, DB_FEED, fk, sizeof(fk), handle, (uint64_t)acc.comments, reacted,
+	                     acc.edit_body != NULL, HLC_MS(acc.edit_ts), acc.text);
 out:
-	json_decref(view);
 	json_decref(acc.edit_body);
 	json_decref(body);
 	return rc;

@@ -785,7 +785,7 @@ index_post_space(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LE
 {
 	evt_t pe;
 	json_t *pb = NULL;
-	int rc = index_event_open(txn, post, &pe, &pb), where;
+	int rc = index_event_open_in(ix, txn, post, &pe, &pb), where;
 
 	assert(ix != NULL && txn != NULL && post != NULL && space != NULL);
 	if (rc != 0 || pb == NULL || pe.kind != EVT_POST) {
@@ -810,6 +810,13 @@ index_space_ref_in(index_ctx_t *ix, store_txn_t *txn, const uint8_t space[CPT_ID
 int
 index_event_open(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev, json_t **body)
 {
+	return index_event_open_in(NULL, txn, id, ev, body);
+}
+
+int
+index_event_open_in(index_ctx_t *ix, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev,
+                    json_t **body)
+{
 	int rc = index_event(txn, id, ev);
 	json_t *o;
 
@@ -817,7 +824,7 @@ index_event_open(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], evt_t *ev, json
 	if (rc != 0)
 		return rc;
 	if (ev->kind != EVT_SEALED) {
-		*body = index_body(ev);
+		*body = ix ? index_body_cached(ix, ev) : index_body(ev);
 		return 0;
 	}
 	if (ev->body == NULL)

@@ -29,6 +29,7 @@ struct buf {
 	size_t len; /* used */
 	size_t cap; /* allocated */
 	int oom;    /* an allocation failed */
+	int stack;  /* p is the caller's (not malloc'd) until it grows */
 };
 
 static void
@@ -41,10 +42,14 @@ s_add(struct buf *b, const void *s, size_t n)
 		uint8_t *np;
 		while (nc < b->len + n)
 			nc *= 2;
-		if ((np = realloc(b->p, nc)) == NULL) {
+		/* b->p may be a caller's array on the stack (ix_view_put_rec). */
+		if ((np = b->stack ? malloc(nc) : realloc(b->p, nc)) == NULL) {
 			b->oom = 1;
 			return;
 		}
+		if (b->stack)
+			memcpy(np, b->p, b->len);
+		b->stack = 0;
 		b->p = np;
 		b->cap = nc;
 	}
@@ -88,27 +93,42 @@ s_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 int
 ix_view_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen, const json_t *view)
 {
-	struct buf b = {0};
 	const json_t *edited = json_object_get(view, "edited");
-	const char *handle = json_string_value(json_object_get(view, "author"));
-	size_t hl = handle ? strlen(handle) : 0;
 	/* "reacted", or the counts of a JSON view of schema 7 (s_to_8). */
 	int reacted = json_is_true(json_object_get(view, "reacted")) ||
 	              json_object_size(json_object_get(view, "reactions")) > 0;
-	uint8_t head[2] = {VIEW_V1, (uint8_t)((json_is_integer(edited) ? VIEW_EDITED : 0) |
-	                                      (reacted ? VIEW_REACTED : 0))};
-	int rc;
 
 	assert(txn != NULL && key != NULL && view != NULL);
+	return ix_view_put_rec(txn, db, key, klen,
+	                       json_string_value(json_object_get(view, "author")),
+	                       (uint64_t)json_integer_value(json_object_get(view, "comments")),
+	                       reacted, json_is_integer(edited),
+	                       (uint64_t)json_integer_value(edited), json_object_get(view, "text"));
+}
+
+int
+ix_view_put_rec(store_txn_t *txn, enum store_db db, const void *key, size_t klen,
+                const char *handle, uint64_t comments, int reacted, int edited, uint64_t edit_ms,
+                const json_t *text)
+{
+	/* A feed view's record is a few dozen bytes: the stack, no allocation. */
+	uint8_t small[256];
+	struct buf b = {small, 0, sizeof(small), 0, 1};
+	size_t hl = handle ? strlen(handle) : 0;
+	uint8_t head[2] = {VIEW_V1,
+	                   (uint8_t)((edited ? VIEW_EDITED : 0) | (reacted ? VIEW_REACTED : 0))};
+	int rc;
+
+	assert(txn != NULL && key != NULL);
 	if (hl > 255) /* handles are at most 32 bytes; a bound all the same */
 		hl = 0;
 	s_add(&b, head, 2);
-	s_varint(&b, (uint64_t)json_integer_value(json_object_get(view, "comments")));
+	s_varint(&b, comments);
 	s_add(&b, (uint8_t[]){(uint8_t)hl}, 1);
 	s_add(&b, handle, hl);
-	if (json_is_integer(edited)) {
-		char *t = json_dumps(json_object_get(view, "text"), JSON_COMPACT | JSON_ENCODE_ANY);
-		s_varint(&b, (uint64_t)json_integer_value(edited));
+	if (edited) {
+		char *t = json_dumps(text, JSON_COMPACT | JSON_ENCODE_ANY);
+		s_varint(&b, edit_ms);
 		if (t == NULL) {
 			b.oom = 1;
 		} else {
@@ -118,7 +138,8 @@ ix_view_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen, co
 		free(t);
 	}
 	rc = b.oom ? CPT_ENOMEM : store_put(txn, db, key, klen, b.p, b.len);
-	free(b.p);
+	if (!b.stack)
+		free(b.p);
 	return rc;
 }
 

@@ -541,6 +541,78 @@ test_space_hook(void **state)
 		json_decref(b[i]);
 }
 
+/* Records whose bytes are to be as json_dumps writes them. */
+struct rec_arg {
+	uint8_t group[CPT_ID_LEN]; /* the group */
+	json_t *recs;              /* handle -> record */
+};
+
+static int
+s_recs_fn(store_txn_t *txn, void *arg)
+{
+	struct rec_arg *a = arg;
+	index_ctx_t ix = {0};
+	int rc = index_notify_group(&ix, txn, a->group, a->recs);
+
+	index_ctx_release(&ix);
+	return rc;
+}
+
+/* A group's records are stored as json_dumps(rec, JSON_COMPACT) writes
+ * them, after the 8 bytes of their count, whatever they hold: the writer's
+ * own serializer (node/index/notify.c, s_dump) for plain ones, json_dumps
+ * for strings it would escape (a quote, a control character, non-ASCII).
+ * Readers and `comptoir verify` (a rebuild) compare those bytes. */
+static void
+test_record_bytes(void **state)
+{
+	struct rec_arg a;
+	fx_t f;
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k, v;
+	size_t seen = 0;
+	int rc;
+
+	(void)state;
+	memset(a.group, 0x3c, sizeof(a.group));
+	a.recs = json_pack("{s:{s:I, s:{s:{s:i, s:I, s:[s, s, s], s:i}, s:{s:i, s:I, s:[], s:i}}},"
+	                   " s:{s:I, s:{s:{s:i, s:I, s:[s], s:i, s:b, s:b, s:n, s:{}}}},"
+	                   " s:{s:I, s:{s:{s:i, s:I, s:[s, s], s:i}}}}",
+	                   "bob", "latest", (json_int_t)1765000000123, "types", "comment", "n", 3,
+	                   "ts", (json_int_t)1765000000123, "by", "carol", "alice", "d.e-f_g",
+	                   "actors", 4, "reaction", "n", 0, "ts", (json_int_t)0, "by", "actors", 0,
+	                   "carol", "latest", (json_int_t)-5, "types", "mention", "n", -1, "ts",
+	                   (json_int_t)9007199254740993, "by", "bob", "actors", 1, "t", 1, "f", 0,
+	                   "z", "o", "zoe", "latest", (json_int_t)7, "types", "reply", "n", 2, "ts",
+	                   (json_int_t)7, "by",
+	                   "z\xc3\xb6"
+	                   "e \"q\"",
+	                   "tab\there", "actors", 2);
+	assert_non_null(a.recs);
+	fx_open(&f);
+	assert_int_equal(store_write(f.st, s_recs_fn, &a), 0);
+	assert_int_equal(store_read_begin(f.st, &txn), 0);
+	assert_int_equal(store_cur_open(txn, DB_NOTIFY, &cur), 0);
+	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		const char *h = (const char *)k.data; /* handle, NUL, latest, group */
+		char *want = json_dumps(json_object_get(a.recs, h), JSON_COMPACT);
+		assert_non_null(want);
+		assert_true(v.len >= 8);
+		assert_int_equal(v.len - 8, strlen(want));
+		assert_memory_equal((const char *)v.data + 8, want, strlen(want));
+		free(want);
+		seen++;
+	}
+	assert_int_equal(rc, CPT_ENOTFOUND);
+	store_cur_close(&cur);
+	store_read_end(f.st, &txn);
+	assert_int_equal(seen, 3);
+	fx_close(&f);
+	json_decref(a.recs);
+}
+
 static int
 s_setup(void **state)
 {
@@ -564,9 +636,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_body_rules),
-	    cmocka_unit_test(test_mine_box),
-	    cmocka_unit_test(test_orders),
+	    cmocka_unit_test(test_body_rules), cmocka_unit_test(test_mine_box),
+	    cmocka_unit_test(test_orders),     cmocka_unit_test(test_record_bytes),
 	    cmocka_unit_test(test_space_hook),
 	};
 	return cmocka_run_group_tests(tests, s_setup, s_teardown);

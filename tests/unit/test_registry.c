@@ -127,6 +127,59 @@ test_refs_by_kind(void **state)
 	json_decref(b);
 }
 
+/* The writer's cache of bodies parsed (node/index/base.c) gives back a
+ * parse only for the very bytes it was made from: the same body in another
+ * envelope shares it, any other body gets its own, an erased one none. */
+static void
+test_bodies_by_their_bytes(void **state)
+{
+	static const char *const bodies[] = {"{\"text\":\"one\"}", "{\"text\":\"two\"}",
+	                                     "{\"text\":\"one\",\"x\":1}", "{\"text\":\"one\"}"};
+	uint8_t fed[CPT_FED_LEN] = {7}, env[4][256];
+	size_t len[4];
+	evt_t ev[4], erased;
+	key_sign_t *key;
+	index_ctx_t ix = {0};
+	json_t *kept, *j, *k;
+
+	(void)state;
+	assert_int_equal(cpt_init(), 0);
+	assert_non_null(key = key_sign_new());
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(evt_sign(env[i], sizeof(env[i]), &len[i], EVT_POST, fed,
+		                          HLC_MAKE(1000 + (uint64_t)i, 0),
+		                          (const uint8_t *)bodies[i], strlen(bodies[i]), key),
+		                 0);
+		assert_int_equal(evt_decode_lazy(&ev[i], env[i], len[i], EVT_MAX_BODY), 0);
+	}
+	assert_non_null(kept = index_body(&ev[0]));
+	index_body_keep(&ix, &ev[0], kept);
+	/* The same bytes, in its envelope or another: the parse kept. */
+	assert_ptr_equal(j = index_body_cached(&ix, &ev[0]), kept);
+	json_decref(j);
+	assert_ptr_equal(j = index_body_cached(&ix, &ev[3]), kept);
+	json_decref(j);
+	/* Other bytes: their own parse, kept in turn. */
+	assert_non_null(j = index_body_cached(&ix, &ev[1]));
+	assert_ptr_not_equal(j, kept);
+	assert_string_equal(json_string_value(json_object_get(j, "text")), "two");
+	assert_ptr_equal(k = index_body_cached(&ix, &ev[1]), j);
+	json_decref(k);
+	json_decref(j);
+	assert_non_null(j = index_body_cached(&ix, &ev[2]));
+	assert_ptr_not_equal(j, kept);
+	assert_int_equal(json_integer_value(json_object_get(j, "x")), 1);
+	json_decref(j);
+	/* Erased (header and signature only): no body. */
+	assert_int_equal(evt_decode_lazy(&erased, env[0], EVT_FIXED_LEN, EVT_MAX_BODY), 0);
+	assert_null(erased.body);
+	assert_null(index_body_cached(&ix, &erased));
+	json_decref(kept);
+	index_ctx_release(&ix);
+	assert_null(ix.bodies);
+	key_sign_destroy(&key);
+}
+
 int
 main(void)
 {
@@ -134,6 +187,7 @@ main(void)
 	    cmocka_unit_test(test_every_database_has_one_owner),
 	    cmocka_unit_test(test_every_kind_has_an_entry),
 	    cmocka_unit_test(test_refs_by_kind),
+	    cmocka_unit_test(test_bodies_by_their_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
