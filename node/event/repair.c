@@ -152,11 +152,12 @@ s_le16(const uint8_t *p)
 }
 
 /* The value val (vlen bytes, at offset off of source src) of the entry of
- * key: kept when it is the compact form of the envelope of that id, which
- * is what rebuilding it and hashing the header tells. */
+ * key: kept when it is the compact form of an envelope, which rebuilding
+ * it and hashing the header tells. key is the id it must have (schema 11
+ * kept envelopes under their ids), or NULL: an envelope's number (schema
+ * 12), where the value alone says what it is. */
 static int
-s_compact(rep_t *r, uint16_t src, const uint8_t key[CPT_ID_LEN], const uint8_t *val, size_t vlen,
-          uint64_t off)
+s_compact(rep_t *r, uint16_t src, const uint8_t *key, const uint8_t *val, size_t vlen, uint64_t off)
 {
 	found_t f = {.src = src, .off = off, .vlen = (uint32_t)vlen};
 	index_env_t e;
@@ -166,7 +167,7 @@ s_compact(rep_t *r, uint16_t src, const uint8_t key[CPT_ID_LEN], const uint8_t *
 	    evt_decode_parts(&ev, e.fixed, e.body, e.body_len, EVT_MAX_BODY, 1) != 0)
 		return 0;
 	evt_id(f.id, &ev);
-	if (memcmp(f.id, key, CPT_ID_LEN) != 0)
+	if (key != NULL && memcmp(f.id, key, CPT_ID_LEN) != 0)
 		return 0;
 	f.len = (uint32_t)index_env_len(&e);
 	f.bare = e.body == NULL;
@@ -175,9 +176,10 @@ s_compact(rep_t *r, uint16_t src, const uint8_t key[CPT_ID_LEN], const uint8_t *
 
 /* The compact envelopes of the leaf pages in buf (n bytes of source i from
  * offset base, page-aligned): they hold no federation id for the scan
- * below to find, so each leaf's entries of 32-byte keys are read, as far
- * as the page's own bounds allow (the bytes are not trusted), and a value
- * that went to overflow pages is read where its entry points. */
+ * below to find, so each leaf's entries of 32-byte keys (ids: schema 11)
+ * and of 8-byte keys (numbers: schema 12) are read, as far as the page's
+ * own bounds allow (the bytes are not trusted), and a value that went to
+ * overflow pages is read where its entry points. */
 static int
 s_scan_leaves(rep_t *r, uint16_t i, const uint8_t *buf, size_t n, uint64_t base)
 {
@@ -192,28 +194,32 @@ s_scan_leaves(rep_t *r, uint16_t i, const uint8_t *buf, size_t n, uint64_t base)
 			continue; /* not a leaf of whole nodes (P_LEAF, not LEAF2/branch/overflow)
 			           */
 		for (unsigned k = 0; k < (lower - 16) / 2 && rc == 0; k++) {
-			unsigned at = s_le16(page + 16 + 2 * k);
-			const uint8_t *node = page + at;
+			unsigned at = s_le16(page + 16 + 2 * k), ks;
+			const uint8_t *node = page + at, *id;
 			size_t dsize;
-			if (at < 16 || (size_t)at + 48 > ps || s_le16(node + 6) != CPT_ID_LEN)
+			if (at < 16 || (size_t)at + 48 > ps)
 				continue;
+			ks = s_le16(node + 6);
+			if (ks != CPT_ID_LEN && ks != 8)
+				continue;
+			id = ks == CPT_ID_LEN ? node + 8 : NULL;
 			dsize = s_le16(node) | (size_t)s_le16(node + 2) << 16;
 			if (dsize <= 1 || dsize > EVT_MAX_LEN)
 				continue;
-			if (s_le16(node + 4) == 0 && (size_t)at + 40 + dsize <= ps) {
-				rc = s_compact(r, i, node + 8, node + 40, dsize,
-				               base + pg + at + 40);
+			if (s_le16(node + 4) == 0 && (size_t)at + 8 + ks + dsize <= ps) {
+				rc = s_compact(r, i, id, node + 8 + ks, dsize,
+				               base + pg + at + 8 + ks);
 			} else if (s_le16(node + 4) == 0x01) { /* F_BIGDATA: on overflow pages */
 				uint64_t pgno = 0, voff;
 				for (int b = 7; b >= 0; b--)
-					pgno = pgno << 8 | node[40 + b];
+					pgno = pgno << 8 | node[8 + ks + b];
 				if (pgno > UINT64_MAX / ps - 1)
 					continue;
 				voff = pgno * ps + 16;
 				if (big == NULL && (big = malloc(EVT_MAX_LEN)) == NULL)
 					return CPT_ENOMEM;
 				if (pread(r->fd[i], big, dsize, (off_t)voff) == (ssize_t)dsize)
-					rc = s_compact(r, i, node + 8, big, dsize, voff);
+					rc = s_compact(r, i, id, big, dsize, voff);
 			}
 		}
 	}

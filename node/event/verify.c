@@ -114,6 +114,10 @@ s_show(const store_val_t *v, size_t max)
 		fputs("...", stderr);
 }
 
+/* The entries of db in the store (ta) and the rebuild (tb), compared key
+ * by key. DB_EVENT_IDS's values are numbers that follow the order the
+ * envelopes were stored in (schema 12), which a rebuild does not repeat:
+ * what is compared under each id is the stored envelope it numbers. */
 static size_t
 s_diff(store_txn_t *ta, store_txn_t *tb, enum store_db db)
 {
@@ -143,7 +147,15 @@ s_diff(store_txn_t *ta, store_txn_t *tb, enum store_db db)
 			if (c == 0 && ka.len != kb.len)
 				c = ka.len < kb.len ? -1 : 1;
 		}
-		if (c == 0 && (va.len != vb.len || memcmp(va.data, vb.data, va.len) != 0)) {
+		if (c == 0 && db == DB_EVENT_IDS && ka.len == CPT_ID_LEN) {
+			/* A number that leads nowhere compares as an empty value. */
+			if (index_env_stored(ta, ka.data, &va) != 0)
+				va = (store_val_t){0, NULL};
+			if (index_env_stored(tb, kb.data, &vb) != 0)
+				vb = (store_val_t){0, NULL};
+		}
+		if (c == 0 &&
+		    (va.len != vb.len || (va.len && memcmp(va.data, vb.data, va.len) != 0))) {
 			if (diffs++ < 5) {
 				fprintf(stderr,
 				        "verify: %s: an entry differs from the rebuild: key ",
@@ -300,14 +312,12 @@ event_verify(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 		if (store_read_begin(scratch, &t2) == 0) {
 			/* Every index of the registry, then what is not derived. */
 			static const enum store_db also[] = {DB_PENDING, DB_PENDING_IDS};
-			size_t nr, ne;
+			size_t nr;
 			const index_def_t *reg = index_registry(&nr);
-			const enum store_db *env = index_env_dbs(&ne);
 			for (size_t i = 0; i < nr; i++)
 				for (size_t j = 0; j < reg[i].n_dbs; j++)
 					diffs += s_diff(txn, t2, reg[i].dbs[j]);
-			for (size_t i = 0; i < ne; i++)
-				diffs += s_diff(txn, t2, env[i]);
+			diffs += s_diff(txn, t2, DB_EVENT_IDS);
 			for (size_t i = 0; i < sizeof(also) / sizeof(also[0]); i++)
 				diffs += s_diff(txn, t2, also[i]);
 			store_read_end(scratch, &t2);

@@ -183,11 +183,28 @@ s_unpack(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const store_val_t *v, i
 	return 0;
 }
 
+/* The stored value of id into *v (schema 12: its number in
+ * DB_EVENT_IDS, the value under it in DB_ENVELOPES). 0, CPT_ENOTFOUND,
+ * CPT_EDAMAGED (logged with the id) or a store error. */
+static int
+s_stored(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], store_val_t *v)
+{
+	store_val_t s;
+	int rc = store_get(txn, DB_EVENT_IDS, id, CPT_ID_LEN, &s);
+
+	if (rc != 0)
+		return rc;
+	if (s.len != 8)
+		return s_damaged(id, "its number is not 8 bytes");
+	rc = store_get(txn, DB_ENVELOPES, s.data, 8, v);
+	return rc == CPT_ENOTFOUND ? s_damaged(id, "nothing is stored under its number") : rc;
+}
+
 int
 index_env_read(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], index_env_t *out)
 {
 	store_val_t v;
-	int rc = store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v);
+	int rc = s_stored(txn, id, &v);
 
 	if (rc != 0) {
 		memset(out, 0, sizeof(*out));
@@ -235,9 +252,11 @@ index_env_ts(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint64_t *ts)
 {
 	store_val_t v;
 	const uint8_t *p;
-	int rc = store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v);
+	int rc;
 
-	if (rc != 0)
+	if (ts == NULL) /* whether it is stored: its number says it */
+		return store_get(txn, DB_EVENT_IDS, id, CPT_ID_LEN, &v);
+	if ((rc = s_stored(txn, id, &v)) != 0)
 		return rc;
 	p = v.data;
 	/* The timestamp, where each form keeps it: no rebuilding for this. */
@@ -252,8 +271,7 @@ index_env_ts(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint64_t *ts)
 			return s_damaged(id, "shorter than an envelope's header");
 		p += E_TS;
 	}
-	if (ts)
-		*ts = store_get_u64(p);
+	*ts = store_get_u64(p);
 	return 0;
 }
 
@@ -339,6 +357,61 @@ s_pack(store_txn_t *txn, const uint8_t *env, size_t len, uint8_t *out, size_t *o
 	return 0;
 }
 
+/* The number the next envelope is stored under: one more than the last. */
+static int
+s_next_seq(store_txn_t *txn, uint8_t seq[8])
+{
+	store_cur_t *cur;
+	store_val_t k, v;
+	int rc;
+
+	if ((rc = store_cur_open(txn, DB_ENVELOPES, &cur)) != 0)
+		return rc;
+	rc = store_cur_get(cur, &k, &v, STORE_LAST);
+	store_put_u64(seq, rc == 0 && k.len == 8 ? store_get_u64(k.data) + 1 : 1);
+	store_cur_close(&cur);
+	return rc == 0 || rc == CPT_ENOTFOUND ? 0 : rc;
+}
+
+/* index_env_put_stored for a key of klen bytes (an id, but for what a
+ * damaged schema 11 store held: moved as it was). */
+static int
+s_put_stored(store_txn_t *txn, const uint8_t *id, size_t klen, const void *val, size_t len,
+             int flags)
+{
+	uint8_t seq[8];
+	store_val_t s;
+	int rc;
+
+	if (flags & INDEX_ENV_NEW) {
+		/* The id first: CPT_EEXIST writes nothing, and a new one costs
+		 * one search of the ids. */
+		if ((rc = s_next_seq(txn, seq)) != 0 ||
+		    (rc = store_put_new(txn, DB_EVENT_IDS, id, klen, seq, 8)) != 0)
+			return rc;
+		return store_put_new(txn, DB_ENVELOPES, seq, 8, val, len);
+	}
+	rc = store_get(txn, DB_EVENT_IDS, id, klen, &s);
+	if (rc == 0 && s.len == 8) { /* replaced where it is */
+		memcpy(seq, s.data, 8);
+		return store_put(txn, DB_ENVELOPES, seq, 8, val, len);
+	}
+	if (rc != 0 && rc != CPT_ENOTFOUND)
+		return rc;
+	/* A new one (or one whose number was damaged): at the end. */
+	if ((rc = s_next_seq(txn, seq)) != 0 ||
+	    (rc = store_put_new(txn, DB_ENVELOPES, seq, 8, val, len)) != 0)
+		return rc;
+	return store_put(txn, DB_EVENT_IDS, id, klen, seq, 8);
+}
+
+int
+index_env_put_stored(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const void *val, size_t len,
+                     int flags)
+{
+	return s_put_stored(txn, id, CPT_ID_LEN, val, len, flags);
+}
+
 int
 index_env_put(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const void *env, size_t len,
               int flags)
@@ -354,9 +427,7 @@ index_env_put(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const void *env, s
 		return CPT_ENOMEM;
 	rc = s_pack(txn, env, len, buf, &olen, (flags & INDEX_ENV_HASHED) != 0);
 	if (rc == 0)
-		rc = (flags & INDEX_ENV_NEW)
-		         ? store_put_new(txn, DB_EVENTS, id, CPT_ID_LEN, buf, olen)
-		         : store_put(txn, DB_EVENTS, id, CPT_ID_LEN, buf, olen);
+		rc = index_env_put_stored(txn, id, buf, olen, flags);
 	if (buf != small)
 		free(buf);
 	return rc;
@@ -365,38 +436,48 @@ index_env_put(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const void *env, s
 int
 index_env_del(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 {
-	return store_del(txn, DB_EVENTS, id, CPT_ID_LEN);
+	uint8_t seq[8];
+	store_val_t s;
+	int rc = store_get(txn, DB_EVENT_IDS, id, CPT_ID_LEN, &s);
+
+	if (rc == CPT_ENOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if (s.len == 8) {
+		memcpy(seq, s.data, 8);
+		if ((rc = store_del(txn, DB_ENVELOPES, seq, 8)) != 0)
+			return rc;
+	}
+	return store_del(txn, DB_EVENT_IDS, id, CPT_ID_LEN);
 }
 
-const enum store_db *
-index_env_dbs(size_t *n)
+int
+index_env_stored(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], store_val_t *v)
 {
-	static const enum store_db dbs[] = {DB_EVENTS};
-
-	*n = sizeof(dbs) / sizeof(dbs[0]);
-	return dbs;
+	return s_stored(txn, id, v);
 }
 
 size_t
 index_env_count(store_txn_t *txn)
 {
-	return store_count(txn, DB_EVENTS);
+	return store_count(txn, DB_EVENT_IDS);
 }
 
 int
 index_env_each(store_txn_t *txn, index_env_fn fn, void *arg)
 {
 	store_cur_t *cur;
-	store_val_t k, v;
+	store_val_t k, v, s;
 	int rc;
 
-	if ((rc = store_cur_open(txn, DB_EVENTS, &cur)) != 0)
+	if ((rc = store_cur_open(txn, DB_EVENT_IDS, &cur)) != 0)
 		return rc;
-	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
-	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+	for (rc = store_cur_get(cur, &k, &s, STORE_FIRST); rc == 0;
+	     rc = store_cur_get(cur, &k, &s, STORE_NEXT)) {
 		const uint8_t *id = k.len == CPT_ID_LEN ? k.data : NULL;
 		index_env_t e;
-		int ok = id != NULL && s_unpack(txn, id, &v, &e) == 0;
+		int ok = id != NULL && s_stored(txn, id, &v) == 0 && s_unpack(txn, id, &v, &e) == 0;
 		if ((rc = fn(arg, id, ok ? &e : NULL)) != 0)
 			break;
 	}
@@ -413,7 +494,7 @@ int
 index_env_compact_step(store_txn_t *txn, size_t max, int *done)
 {
 	uint8_t at[CPT_ID_LEN], (*ids)[CPT_ID_LEN] = NULL, *buf = NULL;
-	size_t alen = sizeof(at), n = 0, cap = 0;
+	size_t alen = sizeof(at), n = 0, cap = 0, olen = 0;
 	store_cur_t *cur;
 	store_val_t k, v;
 	int rc, has_at;
@@ -427,7 +508,7 @@ index_env_compact_step(store_txn_t *txn, size_t max, int *done)
 		return CPT_ENOMEM;
 	/* The ids of this round first: the values are replaced below, and a
 	 * cursor is not walked over a database being rewritten under it. */
-	if ((rc = store_cur_open(txn, DB_EVENTS, &cur)) != 0) {
+	if ((rc = store_cur_open(txn, DB_EVENTS_V11, &cur)) != 0) {
 		free(ids);
 		return rc;
 	}
@@ -453,7 +534,7 @@ index_env_compact_step(store_txn_t *txn, size_t max, int *done)
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const uint8_t *p;
 		size_t len;
-		if ((rc = store_get(txn, DB_EVENTS, ids[i], CPT_ID_LEN, &v)) != 0)
+		if ((rc = store_get(txn, DB_EVENTS_V11, ids[i], CPT_ID_LEN, &v)) != 0)
 			break;
 		p = v.data;
 		len = v.len;
@@ -461,23 +542,93 @@ index_env_compact_step(store_txn_t *txn, size_t max, int *done)
 		 * rewritten: a compact value is left as it is (idempotent). */
 		if (len < EVT_FIXED_LEN || p[0] != EVT_VERSION)
 			continue;
-		if (len > cap) {
-			uint8_t *b = realloc(buf, len);
+		if (2 * len + 1 > cap) {
+			uint8_t *b = realloc(buf, 2 * len + 1);
 			if (b == NULL) {
 				rc = CPT_ENOMEM;
 				break;
 			}
 			buf = b;
-			cap = len;
+			cap = 2 * len + 1;
 		}
 		memcpy(buf, p, len); /* the map's bytes change with the put */
-		rc = index_env_put(txn, ids[i], buf, len, 0);
+		/* Packed behind the copy (packing needs room for len + 1). */
+		if ((rc = s_pack(txn, buf, len, buf + len, &olen)) == 0)
+			rc = store_put(txn, DB_EVENTS_V11, ids[i], CPT_ID_LEN, buf + len, olen);
 	}
 	if (rc == 0 && n > 0)
 		rc = store_meta_put(txn, META_AT, ids[n - 1], CPT_ID_LEN);
 	if (rc == 0 && *done)
 		rc = store_del(txn, DB_META, META_AT, strlen(META_AT));
 	free(buf);
+	free(ids);
+	return rc;
+}
+
+/* ------------------------------------------------ schema 12 (schema.c) */
+
+int
+index_env_move_step(store_txn_t *txn, size_t max, int *done)
+{
+	uint8_t(*ids)[CPT_ID_LEN] = NULL, *buf = NULL;
+	size_t n = 0, cap = 0, *klen = NULL;
+	store_cur_t *cur;
+	store_val_t k, v;
+	int rc;
+
+	*done = 0;
+	ids = malloc(max * sizeof(*ids));
+	klen = malloc(max * sizeof(*klen));
+	if (ids == NULL || klen == NULL) {
+		free(ids);
+		free(klen);
+		return CPT_ENOMEM;
+	}
+	/* The first ids left: what a round moves it deletes, so the old
+	 * database holds exactly what is still to move (nothing to remember
+	 * between rounds, and a round killed leaves it as it was). */
+	if ((rc = store_cur_open(txn, DB_EVENTS_V11, &cur)) != 0)
+		goto out;
+	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0 && n < max;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		/* A shorter key, no id (a damaged store's), is moved as it is:
+		 * index_env_each says it is no id, as before. A longer one is
+		 * left, and goes with the database emptied at the end. */
+		if (k.len > CPT_ID_LEN)
+			continue;
+		klen[n] = k.len;
+		memcpy(ids[n], k.data, k.len);
+		n++;
+	}
+	store_cur_close(&cur);
+	if (rc != 0 && rc != CPT_ENOTFOUND)
+		goto out;
+	*done = rc == CPT_ENOTFOUND;
+	rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if ((rc = store_get(txn, DB_EVENTS_V11, ids[i], klen[i], &v)) != 0)
+			break;
+		if (v.len > cap) {
+			uint8_t *b = realloc(buf, v.len);
+			if (b == NULL) {
+				rc = CPT_ENOMEM;
+				break;
+			}
+			buf = b;
+			cap = v.len;
+		}
+		/* Copied: the map's bytes are not ours past the next write. The
+		 * value as it is (compact since schema 11, or verbatim). */
+		if (v.len)
+			memcpy(buf, v.data, v.len);
+		if ((rc = s_put_stored(txn, ids[i], klen[i], buf, v.len, 0)) == 0)
+			rc = store_del(txn, DB_EVENTS_V11, ids[i], klen[i]);
+	}
+	if (rc == 0 && *done)
+		rc = store_drop(txn, DB_EVENTS_V11);
+out:
+	free(buf);
+	free(klen);
 	free(ids);
 	return rc;
 }

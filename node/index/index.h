@@ -34,9 +34,11 @@
  * 9: DB_BY_AUTHOR, DB_MINE, DB_SPACE_GOV and DB_SPACE_ITEMS split (store.h);
  * 10: the reconciliation index's level 3 only under dense level-4 buckets;
  * 11: envelopes stored compact (envelopes.c: no federation, body hash or
- * body length where they can be put back).
+ * body length where they can be put back); 12: envelopes under a number
+ * of the store's own, in the order stored (DB_ENVELOPES, full pages), with
+ * DB_EVENT_IDS from id to number.
  * A store older than INDEX_SCHEMA_V2 is refused: its events are of version 1. */
-#define INDEX_SCHEMA    11
+#define INDEX_SCHEMA    12
 #define INDEX_SCHEMA_V2 4
 
 /*
@@ -224,6 +226,12 @@ int index_env_open(store_t *st) CPT_WUR;
  * none is left. Idempotent: a compact value is left alone, and the place
  * reached is written in the same transaction. 0 or a store error. */
 int index_env_compact_step(store_txn_t *txn, size_t max, int *done) CPT_WUR;
+/* One round of schema 12 (schema.c): up to max stored envelopes of
+ * DB_EVENTS_V11 (the first in id order) moved to DB_ENVELOPES under the
+ * next numbers and to DB_EVENT_IDS, and deleted there, in the caller's
+ * transaction; *done is set when none is left (the old database is then
+ * emptied). 0 or a store error. */
+int index_env_move_step(store_txn_t *txn, size_t max, int *done) CPT_WUR;
 /* Is id stored? 0 (*ts, when not NULL, gets its timestamp), CPT_ENOTFOUND
  * or a store error. Cheaper than index_env_read where only that matters. */
 int index_env_ts(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint64_t *ts) CPT_WUR;
@@ -242,9 +250,16 @@ int index_env_put(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const void *en
                   int flags) CPT_WUR;
 /* Deletes the envelope of id; 0 also when it was not there. */
 int index_env_del(store_txn_t *txn, const uint8_t id[CPT_ID_LEN]) CPT_WUR;
-/* The databases that hold the envelopes (verify compares them with a
- * rebuild's); *n gets how many. Static. */
-const enum store_db *index_env_dbs(size_t *n);
+/* The stored value of id (the form index_env_pack made, as the store
+ * holds it) into *v, borrowed from the transaction: for verify, which
+ * compares it with a rebuild's. 0, CPT_ENOTFOUND, CPT_EDAMAGED or a store
+ * error. */
+int index_env_stored(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], store_val_t *v) CPT_WUR;
+/* Stores val (len bytes: a stored form, as index_env_pack makes) as the
+ * envelope of id, flags as index_env_put's: for the step to schema 12 and
+ * for tests that store a damaged value. 0, CPT_EEXIST or a store error. */
+int index_env_put_stored(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const void *val,
+                         size_t len, int flags) CPT_WUR;
 /* How many envelopes are stored (0 on an error). */
 size_t index_env_count(store_txn_t *txn);
 /* Calls fn(arg, id, env) on each stored envelope in the store's order; id

@@ -205,6 +205,31 @@ s_to_11(store_txn_t *txn, void *arg)
 	return s_schema_put(txn, 11);
 }
 
+/* Schema 12: the envelopes under a number of the store's own, in the
+ * order stored, with an index from id to number (envelopes.c, issue 23:
+ * under their ids, hashes, new envelopes landed at random and LMDB left
+ * the pages ~64% full; appended, they fill). S_TO_12_BATCH a transaction,
+ * moved in id order and deleted from DB_EVENTS_V11 in the same one: the old
+ * database holds what is left to move, so a step cut short (kill -9) goes
+ * on at the next start from what the last commit left, and the pages each
+ * round frees are taken by the rounds after it. */
+#define S_TO_12_BATCH 50000
+static int
+s_to_12(store_txn_t *txn, void *arg)
+{
+	struct schema_run *run = arg;
+	int done = 0, rc;
+
+	run->more = 0;
+	if ((rc = index_env_move_step(txn, S_TO_12_BATCH, &done)) != 0)
+		return rc;
+	if (!done) {
+		run->more = 1;
+		return 0;
+	}
+	return s_schema_put(txn, 12);
+}
+
 /* The steps, in order: step i moves a store of schema to - 1 to schema to.
  * Stores older than schema 4 hold events of protocol version 1, which no
  * node of version 2 admits, and are refused (index_store_open). */
@@ -221,6 +246,7 @@ static const struct schema_step {
     {9, "split the indexes by author, of spaces and of own events", s_to_9},
     {10, "keep the reconciliation index's finest level only where it is dense", s_to_10},
     {11, "store the envelopes compact", s_to_11},
+    {12, "store the envelopes in the order stored", s_to_12},
 };
 
 static int

@@ -27,7 +27,7 @@
 
 static const char *const s_db_names[DB_COUNT] = {
     [DB_META] = "meta",
-    [DB_EVENTS] = "events",
+    [DB_EVENTS_V11] = "events",
     [DB_ORDER] = "order",
     [DB_BY_REF] = "by_ref",
     [DB_TOMBSTONES] = "tombstones",
@@ -76,6 +76,8 @@ static const char *const s_db_names[DB_COUNT] = {
     [DB_MINE_V8] = "mine",
     [DB_SPACE_GOV_V8] = "space_gov",
     [DB_SPACE_ITEMS_V8] = "space_items",
+    [DB_ENVELOPES] = "envelopes",
+    [DB_EVENT_IDS] = "event_ids",
 };
 
 /*
@@ -879,7 +881,8 @@ store_get(store_txn_t *txn, enum store_db db, const void *key, size_t klen, stor
 static int
 s_time_ordered(enum store_db db)
 {
-	return db == DB_ORDER || db == DB_FEED || (db >= DB_BUCKETS_L3 && db <= DB_BUCKETS_L7);
+	return db == DB_ORDER || db == DB_FEED || db == DB_ENVELOPES ||
+	       (db >= DB_BUCKETS_L3 && db <= DB_BUCKETS_L7);
 }
 
 /* The tail of a time-ordered database moved behind key (s_put_ordered).

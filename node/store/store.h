@@ -21,12 +21,13 @@
  * docs/ARCHITECTURE.md ("Store"); keys that sort by time start with the
  * 8-byte big-endian HLC timestamp. */
 enum store_db {
-	DB_META,      /* "schema", "env_fed", "env11_at", "seq", ... -> values */
-	DB_EVENTS,    /* id(32) -> stored envelope (node/index/envelopes.c: compact) */
-	DB_ORDER,     /* ts(8) id(32) -> kind(2) */
-	DB_BY_AUTHOR, /* author(32) ts(8) id(32) -> kind(2); split (below) */
-	DB_BY_REF,    /* target(32) ts(8) id(32) -> kind(2): comments, reactions, edits, redactions;
-	                 revocations under the revoked key */
+	DB_META,       /* "schema", "env_fed", "env11_at", "seq", ... -> values */
+	DB_EVENTS_V11, /* schema 11 and older: id(32) -> stored envelope; moved to DB_ENVELOPES
+	                  and DB_EVENT_IDS and emptied by the step to schema 12 */
+	DB_ORDER,      /* ts(8) id(32) -> kind(2) */
+	DB_BY_AUTHOR,  /* author(32) ts(8) id(32) -> kind(2); split (below) */
+	DB_BY_REF, /* target(32) ts(8) id(32) -> kind(2): comments, reactions, edits, redactions;
+	              revocations under the revoked key */
 	DB_TOMBSTONES,  /* target id(32) redaction id(32) -> "": bodies never accepted again */
 	DB_PENDING,     /* awaited key(32) id(32) -> envelope: waiting for that key's certificate
 	                   or enrolment (the author's, or the user a site revokes) */
@@ -99,6 +100,13 @@ enum store_db {
 	DB_MINE_V8,
 	DB_SPACE_GOV_V8,
 	DB_SPACE_ITEMS_V8,
+	/* The stored envelopes (schema 12, node/index/envelopes.c): each under a
+	 * number of this store's own, given in the order they are stored, so
+	 * that they are appended and their pages fill (under their ids, which
+	 * are hashes, they landed at random and pages were ~64% full), with
+	 * the ids beside them. */
+	DB_ENVELOPES, /* seq(8) -> stored envelope (compact: envelopes.c) */
+	DB_EVENT_IDS, /* id(32) -> seq(8) */
 	DB_COUNT
 };
 

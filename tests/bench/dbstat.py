@@ -5,7 +5,8 @@ sub-databases of the split databases (schema 9: one LMDB key per prefix, its
 duplicates in a tree of their own once they outgrow a sub-page), which are the
 pages in use less the free ones less every database's own tree (less the
 free-page list's own tree, a few dozen pages, which a store without split
-databases shows there too).
+databases shows there too). The events counted are those of `event_ids`
+(schema 12) or `events` (schema 11 and older).
 
     python3 tests/bench/dbstat.py DIR/data/store
 """
@@ -29,7 +30,9 @@ def main():
             return int(re.search(k + r": (\d+)", body).group(1))
 
         rows.append((m.group(1), g("Entries"), g("Branch pages"), g("Leaf pages"), g("Overflow pages")))
-    events = next(r[1] for r in rows if r[0] == "events") or 1
+    # The events: schema 12 counts them in event_ids (their envelopes are
+    # under numbers in envelopes), schema 11 and older in events.
+    events = max((r[1] for r in rows if r[0] in ("events", "event_ids")), default=0) or 1
     print(f"{'db':16} {'entries':>8} {'branch':>7} {'leaf':>8} {'overflow':>8} {'MiB':>8} {'B/event':>8}")
     tot = 0
     for name, e, b, l, o in sorted(rows, key=lambda r: -(r[2] + r[3] + r[4])):

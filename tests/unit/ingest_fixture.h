@@ -601,7 +601,7 @@ fx_mentioned(fx_t *f, const char *handle, const ev_t *e)
 
 static const char *const fx_db_names[DB_COUNT] = {
     [DB_META] = "meta",
-    [DB_EVENTS] = "events",
+    [DB_EVENTS_V11] = "events",
     [DB_ORDER] = "order",
     [DB_BY_AUTHOR] = "by_author_s",
     [DB_BY_REF] = "by_ref",
@@ -641,9 +641,13 @@ static const char *const fx_db_names[DB_COUNT] = {
     [DB_MINE_V8] = "mine",
     [DB_SPACE_GOV_V8] = "space_gov",
     [DB_SPACE_ITEMS_V8] = "space_items",
+    [DB_ENVELOPES] = "envelopes",
+    [DB_EVENT_IDS] = "event_ids",
 };
 
-/* Every database but DB_META (its "seq" counts commits) as bytes. */
+/* Every database but DB_META (its "seq" counts commits) as bytes;
+ * DB_EVENT_IDS as each id's stored envelope, DB_ENVELOPES not (the
+ * numbers follow the order of arrival). */
 typedef struct snap {
 	uint8_t *data[DB_COUNT];  /* (klen k vlen v)* of each database */
 	size_t len[DB_COUNT];     /* its length */
@@ -667,7 +671,16 @@ fx_snap(store_t *st, snap_t *s)
 		assert_int_equal(store_cur_open(txn, db, &cur), 0);
 		for (int rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
 		     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
-			size_t need = s->len[db] + 16 + k.len + v.len;
+			size_t need;
+			/* The envelopes' numbers follow the order they were stored in
+			 * (schema 12): the same event set, in another order, numbers
+			 * them otherwise. Each id's stored envelope is what is taken. */
+			if (db == DB_ENVELOPES)
+				continue;
+			if (db == DB_EVENT_IDS &&
+			    (k.len != CPT_ID_LEN || index_env_stored(txn, k.data, &v) != 0))
+				v = (store_val_t){0, ""}; /* none: compares as empty */
+			need = s->len[db] + 16 + k.len + v.len;
 			if (need > cap) {
 				while (need > cap)
 					cap *= 2;

@@ -17,13 +17,14 @@
 #include "node/index/index.h"
 
 /* What the store holds that is not derived from the events by the
- * registry: the events themselves, what waits (and its index by id, which
+ * registry: the events themselves (and schema 11's database of them,
+ * emptied by the step to 12), what waits (and its index by id, which
  * follows it), meta values, the peers added by hand, login sessions, the
  * personal keys learnt at login, the mail outbox and when digests went,
  * the API tokens, the webhooks, the bots' sealed seeds. */
-static const enum store_db s_not_derived[] = {DB_META,  DB_EVENTS,   DB_PENDING,   DB_PENDING_IDS,
-                                              DB_PEERS, DB_SESSIONS, DB_MINE_KEYS, DB_OUTBOX,
-                                              DB_MAIL,  DB_TOKENS,   DB_HOOKS,     DB_BOTS};
+static const enum store_db s_not_derived[] = {
+    DB_META,     DB_ENVELOPES, DB_EVENT_IDS, DB_EVENTS_V11, DB_PENDING, DB_PENDING_IDS, DB_PEERS,
+    DB_SESSIONS, DB_MINE_KEYS, DB_OUTBOX,    DB_MAIL,       DB_TOKENS,  DB_HOOKS,       DB_BOTS};
 
 /* Every database is either owned by exactly one index of the registry or
  * one of the few that are not derived; none is both. */

@@ -761,7 +761,7 @@ s_env_put_fn(store_txn_t *txn, void *arg)
 {
 	struct env_put *p = arg;
 
-	return p->raw ? store_put(txn, DB_EVENTS, p->id, CPT_ID_LEN, p->env, p->len)
+	return p->raw ? index_env_put_stored(txn, p->id, p->env, p->len, 0)
 	              : index_env_put(txn, p->id, p->env, p->len, 0);
 }
 
@@ -773,9 +773,10 @@ s_env_put(fx_t *f, const uint8_t id[CPT_ID_LEN], const uint8_t *env, size_t len,
 	assert_int_equal(store_write(f->st, s_env_put_fn, &p), 0);
 }
 
-/* The value the store holds for id (a copy; free it), *len its length. */
+/* The value the store holds for id (a copy; free it), *len its length:
+ * where schema 12 keeps it, or (v11) in schema 11's database. */
 static uint8_t *
-s_stored(fx_t *f, const uint8_t id[CPT_ID_LEN], size_t *len)
+s_stored_in(fx_t *f, const uint8_t id[CPT_ID_LEN], size_t *len, int v11)
 {
 	store_txn_t *txn;
 	store_val_t v;
@@ -783,7 +784,8 @@ s_stored(fx_t *f, const uint8_t id[CPT_ID_LEN], size_t *len)
 
 	*len = 0;
 	assert_int_equal(store_read_begin(f->st, &txn), 0);
-	if (store_get(txn, DB_EVENTS, id, CPT_ID_LEN, &v) == 0) {
+	if ((v11 ? store_get(txn, DB_EVENTS_V11, id, CPT_ID_LEN, &v)
+	         : index_env_stored(txn, id, &v)) == 0) {
 		out = malloc(v.len + 1);
 		assert_non_null(out);
 		memcpy(out, v.data, v.len);
@@ -791,6 +793,12 @@ s_stored(fx_t *f, const uint8_t id[CPT_ID_LEN], size_t *len)
 	}
 	store_read_end(f->st, &txn);
 	return out;
+}
+
+static uint8_t *
+s_stored(fx_t *f, const uint8_t id[CPT_ID_LEN], size_t *len)
+{
+	return s_stored_in(f, id, len, 0);
 }
 
 /* Reads back env as the envelope of id: the same bytes, index_env_ts its
@@ -1027,22 +1035,53 @@ s_make_schema10_fn(store_txn_t *txn, void *arg)
 	for (size_t at = 0; at < s->len;) {
 		const uint8_t *id = s->data + at;
 		size_t len = store_get_u64(s->data + at + CPT_ID_LEN);
-		if ((rc = store_put(txn, DB_EVENTS, id, CPT_ID_LEN, s->data + at + CPT_ID_LEN + 8,
-		                    len)) != 0)
+		if ((rc = store_put(txn, DB_EVENTS_V11, id, CPT_ID_LEN,
+		                    s->data + at + CPT_ID_LEN + 8, len)) != 0)
 			return rc;
 		at += CPT_ID_LEN + 8 + len;
 	}
+	if ((rc = store_drop(txn, DB_ENVELOPES)) != 0 || (rc = store_drop(txn, DB_EVENT_IDS)) != 0)
+		return rc;
 	if ((rc = store_del(txn, DB_META, "env_fed", 7)) != 0)
 		return rc;
 	store_put_u64(b, 10);
 	return store_meta_put(txn, "schema", b, 8);
 }
 
+/* Every envelope back where schema 11 kept it: its stored value (compact)
+ * under its id in DB_EVENTS_V11, DB_ENVELOPES and DB_EVENT_IDS empty,
+ * schema 11. */
+static int
+s_make_schema11_fn(store_txn_t *txn, void *arg)
+{
+	store_cur_t *cur;
+	store_val_t k, s, v;
+	uint8_t b[8];
+	int rc;
+
+	(void)arg;
+	if ((rc = store_cur_open(txn, DB_EVENT_IDS, &cur)) != 0)
+		return rc;
+	for (rc = store_cur_get(cur, &k, &s, STORE_FIRST); rc == 0;
+	     rc = store_cur_get(cur, &k, &s, STORE_NEXT)) {
+		if ((rc = index_env_stored(txn, k.data, &v)) != 0 ||
+		    (rc = store_put(txn, DB_EVENTS_V11, k.data, k.len, v.data, v.len)) != 0)
+			break;
+	}
+	store_cur_close(&cur);
+	if (rc != CPT_ENOTFOUND)
+		return rc;
+	if ((rc = store_drop(txn, DB_ENVELOPES)) != 0 || (rc = store_drop(txn, DB_EVENT_IDS)) != 0)
+		return rc;
+	store_put_u64(b, 11);
+	return store_meta_put(txn, "schema", b, 8);
+}
+
 /* A store of posts, comments, reactions and a redaction, made by this
  * version (a: its databases; e: its envelopes), then turned into what
- * schema 10 held. */
+ * schema 10 held, or (schema 11) what schema 11 held. */
 static void
-s_schema10_store(fx_t *f, snap_t *a, envs_t *e)
+s_old_envs_store(fx_t *f, snap_t *a, envs_t *e, int schema)
 {
 	ev_t ev[60], *list[60];
 	ingest_res_t res[60];
@@ -1073,10 +1112,13 @@ s_schema10_store(fx_t *f, snap_t *a, envs_t *e)
 	fx_snap(f->st, a);
 	s_envs(f->st, e);
 	assert_int_equal(e->n, 60);
-	assert_int_equal(store_write(f->st, s_make_schema10_fn, e), 0);
-	v = s_stored(f, ev[5].id, &len);
-	assert_int_equal(len, ev[5].len); /* verbatim */
+	assert_int_equal(
+	    store_write(f->st, schema == 10 ? s_make_schema10_fn : s_make_schema11_fn, e), 0);
+	v = s_stored_in(f, ev[5].id, &len, 1);
+	assert_int_equal(len, schema == 10 ? ev[5].len : ev[5].len - 69); /* verbatim, compact */
 	free(v);
+	assert_int_equal(fx_count(f, DB_EVENT_IDS), 0);
+	assert_int_equal(fx_count(f, DB_EVENTS_V11), 60);
 	for (int i = 0; i < 60; i++)
 		fx_free(&ev[i]);
 }
@@ -1111,7 +1153,7 @@ test_schema10_store_moves_to_11(void **state)
 	envs_t e;
 
 	(void)state;
-	s_schema10_store(&f, &a, &e);
+	s_old_envs_store(&f, &a, &e, 10);
 	store_close(&f.st);
 	s_compact_check(&f, &a, &e, "schema 10 moved to 11");
 	s_compact_check(&f, &a, &e, "schema 11 opened again");
@@ -1146,7 +1188,7 @@ test_schema11_killed_then_finished(void **state)
 	size_t compact = 0;
 
 	(void)state;
-	s_schema10_store(&f, &a, &e);
+	s_old_envs_store(&f, &a, &e, 10);
 	store_close(&f.st);
 	s_killed_in_round_two(f.dir, s_round_fn);
 	/* What the first round committed is there, not the second's. */
@@ -1154,7 +1196,7 @@ test_schema11_killed_then_finished(void **state)
 		fail_msg("store_open: %s", err);
 	for (size_t at = 0; at < e.len;) {
 		size_t len = store_get_u64(e.data + at + CPT_ID_LEN), slen;
-		uint8_t *v = s_stored(&f, e.data + at, &slen);
+		uint8_t *v = s_stored_in(&f, e.data + at, &slen, 1);
 		compact += v[0] == 0xC1 || v[0] == 0xC2;
 		free(v);
 		at += CPT_ID_LEN + 8 + len;
@@ -1164,6 +1206,149 @@ test_schema11_killed_then_finished(void **state)
 	s_compact_check(&f, &a, &e, "schema 11 after a kill");
 	free(e.data);
 	fx_snap_free(&a);
+	fx_close(&f);
+}
+
+/* A store of schema 11 opens, every envelope is moved under a number
+ * (in id order: the numbers 1 to 60 in the order of the ids), each reads
+ * back as the same bytes and the same stored value, DB_EVENTS_V11 is
+ * empty; opened again, nothing changes. */
+static void
+test_schema11_store_moves_to_12(void **state)
+{
+	fx_t f;
+	snap_t a;
+	envs_t e;
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k, v, s;
+	uint64_t want = 1;
+	char err[512] = "";
+	int rc;
+
+	(void)state;
+	s_old_envs_store(&f, &a, &e, 11);
+	store_close(&f.st);
+	s_compact_check(&f, &a, &e, "schema 11 moved to 12");
+	s_compact_check(&f, &a, &e, "schema 12 opened again");
+	if (index_store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	assert_int_equal(fx_count(&f, DB_EVENTS_V11), 0);
+	assert_int_equal(fx_count(&f, DB_ENVELOPES), 60);
+	assert_int_equal(store_read_begin(f.st, &txn), 0);
+	assert_int_equal(store_cur_open(txn, DB_EVENT_IDS, &cur), 0);
+	for (rc = store_cur_get(cur, &k, &s, STORE_FIRST); rc == 0;
+	     rc = store_cur_get(cur, &k, &s, STORE_NEXT), want++) {
+		assert_int_equal(s.len, 8);
+		assert_int_equal(store_get_u64(s.data), want);
+		assert_int_equal(store_get(txn, DB_ENVELOPES, s.data, 8, &v), 0);
+	}
+	assert_int_equal(rc, CPT_ENOTFOUND);
+	assert_int_equal(want, 61);
+	store_cur_close(&cur);
+	store_read_end(f.st, &txn);
+	free(e.data);
+	fx_snap_free(&a);
+	fx_close(&f);
+}
+
+/* The step to schema 12 killed (SIGKILL) in the middle: after one committed
+ * round of 7 envelopes, inside the next one's transaction. The next start
+ * finishes it and nothing is lost. */
+static int
+s_move_round_fn(store_txn_t *txn, void *arg)
+{
+	struct part *r = arg;
+	int done = 0, rc = index_env_move_step(txn, r->max, &done);
+
+	if (rc == 0 && done)
+		rc = CPT_EIO; /* in the child: an exit code, no assertion */
+	if (rc == 0 && r->die)
+		raise(SIGKILL);
+	return rc;
+}
+
+static void
+test_schema12_killed_then_finished(void **state)
+{
+	fx_t f;
+	snap_t a;
+	envs_t e;
+	char err[512] = "";
+
+	(void)state;
+	s_old_envs_store(&f, &a, &e, 11);
+	store_close(&f.st);
+	s_killed_in_round_two(f.dir, s_move_round_fn);
+	/* What the first round committed is there, not the second's. */
+	if (store_open(&f.st, f.dir, 0, NULL, NULL, err, sizeof(err)) != 0)
+		fail_msg("store_open: %s", err);
+	assert_int_equal(fx_count(&f, DB_EVENT_IDS), 7);
+	assert_int_equal(fx_count(&f, DB_ENVELOPES), 7);
+	assert_int_equal(fx_count(&f, DB_EVENTS_V11), 53);
+	store_close(&f.st);
+	s_compact_check(&f, &a, &e, "schema 12 after a kill");
+	free(e.data);
+	fx_snap_free(&a);
+	fx_close(&f);
+}
+
+/* Envelopes under random ids are appended under their numbers: the pages
+ * of DB_ENVELOPES end full (under their ids, pages were ~64% full), and a
+ * replaced one (a redaction keeps the header) stays under its number. */
+static int
+s_random_envs_fn(store_txn_t *txn, void *arg)
+{
+	uint64_t *seed = arg;
+	uint8_t id[CPT_ID_LEN], env[EVT_FIXED_LEN + 150];
+	int rc;
+
+	for (int i = 0; i < 250; i++) {
+		for (size_t j = 0; j < sizeof(id); j += 8)
+			store_put_u64(id + j, fx_rand(seed));
+		memset(env, 'a' + i % 26, sizeof(env));
+		env[0] = 0x07; /* no form, no version this store packs: verbatim */
+		if ((rc = index_env_put(txn, id, env, sizeof(env) - (size_t)(i % 100),
+		                        INDEX_ENV_NEW)) != 0)
+			return rc;
+		if (index_env_put(txn, id, env, sizeof(env), INDEX_ENV_NEW) != CPT_EEXIST)
+			return CPT_EIO;
+	}
+	return 0;
+}
+
+static void
+test_envelopes_pages_full(void **state)
+{
+	fx_t f;
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k, v;
+	MDB_stat ms;
+	size_t data = 0;
+	uint64_t seed = 7, n = 0;
+	int rc;
+
+	(void)state;
+	fx_open(&f);
+	for (int round = 0; round < 12; round++)
+		assert_int_equal(store_write(f.st, s_random_envs_fn, &seed), 0);
+	assert_int_equal(store_read_begin(f.st, &txn), 0);
+	assert_int_equal(mdb_stat(TXN(txn), s_dbi(txn, DB_ENVELOPES), &ms), 0);
+	assert_int_equal(ms.ms_entries, 3000);
+	assert_int_equal(index_env_count(txn), 3000);
+	/* Numbered 1 to 3,000 in the order stored. */
+	assert_int_equal(store_cur_open(txn, DB_ENVELOPES, &cur), 0);
+	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		assert_int_equal(store_get_u64(k.data), ++n);
+		data += 8 + v.len + 8 + 2; /* key, value, node header, pointer */
+	}
+	store_cur_close(&cur);
+	store_read_end(f.st, &txn);
+	if (ms.ms_leaf_pages * ms.ms_psize * 90 / 100 > data)
+		fail_msg("DB_ENVELOPES leaf pages %zu for %zu bytes: under 90%% full",
+		         (size_t)ms.ms_leaf_pages, data);
 	fx_close(&f);
 }
 
@@ -1433,7 +1618,7 @@ test_backup(void **state)
 		fail_msg("open the copy: %s", err);
 	fx_snap(g.st, &b);
 	FX_SNAP_EQUAL(&a, &b, "backup");
-	assert_int_equal(b.entries[DB_EVENTS], 40);
+	assert_int_equal(b.entries[DB_EVENT_IDS], 40);
 	assert_true(b.entries[DB_BY_AUTHOR] >= 38); /* a split database, copied */
 	store_close(&g.st);
 	{
@@ -1702,6 +1887,9 @@ main(void)
 	    cmocka_unit_test(test_envelopes_changed_body_fails_verify),
 	    cmocka_unit_test(test_schema10_store_moves_to_11),
 	    cmocka_unit_test(test_schema11_killed_then_finished),
+	    cmocka_unit_test(test_schema11_store_moves_to_12),
+	    cmocka_unit_test(test_schema12_killed_then_finished),
+	    cmocka_unit_test(test_envelopes_pages_full),
 	    cmocka_unit_test(test_v1_store_refused),
 	    cmocka_unit_test(test_old_store_gets_buckets),
 	    cmocka_unit_test(test_time_ordered_pages_full),
