@@ -514,8 +514,8 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
          enum node_origin origin, const uint8_t *verified, json_t *const *bodies,
          node_decided_fn decided, void *decided_arg)
 {
-	wreq_t me = {buf,    len,     count,       res, verified, bodies,
-	             origin, decided, decided_arg, 0,   0,        0,      NULL};
+	wreq_t me = {buf,     len,         count, res, verified, bodies, origin,
+	             decided, decided_arg, 0,     0,   0,        NULL};
 
 	assert(n != NULL && (count == 0 || (buf && len && res)));
 	pthread_mutex_lock(&n->wlock);

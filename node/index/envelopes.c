@@ -553,7 +553,7 @@ index_env_compact_step(store_txn_t *txn, size_t max, int *done)
 		}
 		memcpy(buf, p, len); /* the map's bytes change with the put */
 		/* Packed behind the copy (packing needs room for len + 1). */
-		if ((rc = s_pack(txn, buf, len, buf + len, &olen)) == 0)
+		if ((rc = s_pack(txn, buf, len, buf + len, &olen, 0)) == 0)
 			rc = store_put(txn, DB_EVENTS_V11, ids[i], CPT_ID_LEN, buf + len, olen);
 	}
 	if (rc == 0 && n > 0)
