@@ -7,11 +7,14 @@
  * batches from peers, node/fed/writer.c) first sleeps for the milliseconds
  * written in the file named by COMPTOIR_TEST_COMMIT_DELAY_FILE, read at each
  * commit (missing, empty or 0: no wait). A test thus links its sites at full
- * speed, then turns the wait on. Each wait is logged on stderr.
+ * speed, then turns the wait on. The word "fail" there makes the next such
+ * commit fail instead (the transaction aborted, EIO, as a dying disk would),
+ * and the file is emptied. Each wait and failure is logged on stderr.
  *
  * usage: commit_delay ARGS...   (those of comptoir: run --dir DIR)
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,23 +26,31 @@
 /* LMDB's, declared here: its header is the store's alone. */
 typedef struct MDB_txn MDB_txn;
 int mdb_txn_commit(MDB_txn *txn);
+void mdb_txn_abort(MDB_txn *txn);
 
 static int (*s_commit)(MDB_txn *txn); /* LMDB's own, found at start */
 
-/* The wait the test asks for now, in ms (0: none). */
+/* The wait the test asks for now, in ms (0: none; -1: fail this commit,
+ * and the file is emptied). */
 static long
 s_delay_ms(void)
 {
 	const char *path = getenv("COMPTOIR_TEST_COMMIT_DELAY_FILE");
 	FILE *f = path && *path ? fopen(path, "r") : NULL;
+	char word[16] = "";
 	long ms = 0;
 
 	if (f == NULL)
 		return 0;
-	if (fscanf(f, "%ld", &ms) != 1 || ms < 0 || ms > 600000)
-		ms = 0;
+	if (fscanf(f, "%15s", word) == 1 && strcmp(word, "fail") == 0) {
+		fclose(f);
+		if ((f = fopen(path, "w")) != NULL)
+			fclose(f);
+		return -1;
+	}
+	ms = strtol(word, NULL, 10);
 	fclose(f);
-	return ms;
+	return ms < 0 || ms > 600000 ? 0 : ms;
 }
 
 int
@@ -48,14 +59,20 @@ mdb_txn_commit(MDB_txn *txn)
 	char name[16] = "";
 	long ms;
 
-	if (pthread_getname_np(pthread_self(), name, sizeof(name)) == 0 &&
-	    strcmp(name, "cpt-writer") == 0 && (ms = s_delay_ms()) > 0) {
-		struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-		fprintf(stderr, "commit_delay: holding a writer commit for %ld ms\n", ms);
-		while (nanosleep(&ts, &ts) != 0)
-			;
-		fprintf(stderr, "commit_delay: writer commit goes on\n");
+	if (pthread_getname_np(pthread_self(), name, sizeof(name)) != 0 ||
+	    strcmp(name, "cpt-writer") != 0 || (ms = s_delay_ms()) == 0)
+		return s_commit(txn);
+	if (ms < 0) {
+		/* As LMDB's own failed commit: the transaction is gone. */
+		fprintf(stderr, "commit_delay: failing a writer commit\n");
+		mdb_txn_abort(txn);
+		return EIO;
 	}
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	fprintf(stderr, "commit_delay: holding a writer commit for %ld ms\n", ms);
+	while (nanosleep(&ts, &ts) != 0)
+		;
+	fprintf(stderr, "commit_delay: writer commit goes on\n");
 	return s_commit(txn);
 }
 
