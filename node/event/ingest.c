@@ -332,7 +332,8 @@ ev_ingest_one(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *buf, size_t le
 	if (ev.body == NULL ||
 	    (event_redactable(ev.kind) && ev_is_redacted(ctx, txn, res->id, ev.author)))
 		redacted = 1;
-	/* Decoded above (evt_decode_lazy checked the body's hash). */
+	/* Decoded above: the body's hash was checked (here, or by the verify
+	 * worker that decoded these bytes). */
 	rc = index_env_put(txn, res->id, ev.raw, redacted ? EVT_FIXED_LEN : ev.raw_len,
 	                   (ctx->reindexing ? 0 : INDEX_ENV_NEW) | INDEX_ENV_HASHED);
 	if (rc == CPT_EEXIST) {
