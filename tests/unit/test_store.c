@@ -605,6 +605,7 @@ test_schema8_store_moves_to_9(void **state)
 struct part {
 	size_t max; /* entries to move (or envelopes to rewrite) in the round */
 	int die;    /* then die, the transaction open */
+	int (*step)(store_txn_t *txn, size_t max, int *done); /* the envelopes' steps */
 };
 
 /*
@@ -614,7 +615,8 @@ struct part {
  * die by that signal, not exit.
  */
 static void
-s_killed_in_round_two(const char *dir, store_write_fn fn)
+s_killed_in_round_two(const char *dir, store_write_fn fn,
+                      int (*step)(store_txn_t *txn, size_t max, int *done))
 {
 	char err[512] = "";
 	pid_t pid;
@@ -625,7 +627,7 @@ s_killed_in_round_two(const char *dir, store_write_fn fn)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		store_t *st = NULL;
-		struct part one = {7, 0}, two = {5, 1};
+		struct part one = {7, 0, step}, two = {5, 1, step};
 		if (store_open(&st, dir, 0, NULL, NULL, err, sizeof(err)) != 0 ||
 		    store_write(st, fn, &one) != 0)
 			_exit(2);
@@ -660,7 +662,7 @@ test_schema9_killed_then_finished(void **state)
 	(void)state;
 	s_schema8_store(&f, &a);
 	store_close(&f.st);
-	s_killed_in_round_two(f.dir, s_part_fn);
+	s_killed_in_round_two(f.dir, s_part_fn, NULL);
 	/* What the first part committed is there, not the second's. */
 	if (store_open(&f.st, f.dir, 0, NULL, NULL, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
@@ -1164,12 +1166,12 @@ test_schema10_store_moves_to_11(void **state)
 
 /* The step to schema 11 killed (SIGKILL) in the middle: after one committed
  * round, inside the next one's transaction. The next start finishes it
- * and nothing is lost. */
+ * and nothing is lost. A round of either envelopes' step (11 and 12). */
 static int
 s_round_fn(store_txn_t *txn, void *arg)
 {
 	struct part *r = arg;
-	int done = 0, rc = index_env_compact_step(txn, r->max, &done);
+	int done = 0, rc = r->step(txn, r->max, &done);
 
 	if (rc == 0 && done)
 		rc = CPT_EIO; /* in the child: an exit code, no assertion */
@@ -1190,7 +1192,7 @@ test_schema11_killed_then_finished(void **state)
 	(void)state;
 	s_old_envs_store(&f, &a, &e, 10);
 	store_close(&f.st);
-	s_killed_in_round_two(f.dir, s_round_fn);
+	s_killed_in_round_two(f.dir, s_round_fn, index_env_compact_step);
 	/* What the first round committed is there, not the second's. */
 	if (store_open(&f.st, f.dir, 0, NULL, NULL, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
@@ -1255,19 +1257,6 @@ test_schema11_store_moves_to_12(void **state)
 /* The step to schema 12 killed (SIGKILL) in the middle: after one committed
  * round of 7 envelopes, inside the next one's transaction. The next start
  * finishes it and nothing is lost. */
-static int
-s_move_round_fn(store_txn_t *txn, void *arg)
-{
-	struct part *r = arg;
-	int done = 0, rc = index_env_move_step(txn, r->max, &done);
-
-	if (rc == 0 && done)
-		rc = CPT_EIO; /* in the child: an exit code, no assertion */
-	if (rc == 0 && r->die)
-		raise(SIGKILL);
-	return rc;
-}
-
 static void
 test_schema12_killed_then_finished(void **state)
 {
@@ -1279,7 +1268,7 @@ test_schema12_killed_then_finished(void **state)
 	(void)state;
 	s_old_envs_store(&f, &a, &e, 11);
 	store_close(&f.st);
-	s_killed_in_round_two(f.dir, s_move_round_fn);
+	s_killed_in_round_two(f.dir, s_round_fn, index_env_move_step);
 	/* What the first round committed is there, not the second's. */
 	if (store_open(&f.st, f.dir, 0, NULL, NULL, err, sizeof(err)) != 0)
 		fail_msg("store_open: %s", err);
