@@ -76,6 +76,12 @@ def wait_until(fn, timeout, interval=0.1):
         time.sleep(interval)
 
 
+def export_ids(node):
+    """The ids of every event node's store holds (`comptoir export`)."""
+    p = run_cli("export", "--dir", node.data)
+    return {json.loads(line)["id"] for line in p.stdout.splitlines() if line.strip()}
+
+
 def run_cli(*args, check=True, timeout=60, input=None):
     """Runs `comptoir ARGS...`; returns the CompletedProcess (text mode)."""
     p = subprocess.run([BIN] + [str(a) for a in args], capture_output=True, text=True,

@@ -23,14 +23,14 @@ before each commit for as long as a file says (the daemon has no such knob).
 Waits for conditions, never a fixed time. Ends with "N passed, M failed".
 """
 
-import json
 import os
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, Node, Runner, run_cli  # noqa: E402
+import harness  # noqa: E402
+from harness import BIN, Node, Runner, export_ids, run_cli  # noqa: E402
 
 TOOLS = os.path.join(os.environ.get("COMPTOIR_BUILD") or os.path.dirname(BIN) or ".",
                      "tests", "tools")
@@ -46,22 +46,7 @@ t = Runner()
 
 
 def wait_until(fn, timeout=DEADLINE, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            v = fn()
-        except (OSError, RuntimeError, ValueError, KeyError):
-            v = None
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(interval)
-
-
-def export_ids(node):
-    p = run_cli("export", "--dir", node.data)
-    return {json.loads(l)["id"] for l in p.stdout.splitlines() if l.strip()}
+    return harness.wait_until(fn, timeout, interval)
 
 
 def peer(node, site):
