@@ -76,6 +76,32 @@ def wait_until(fn, timeout, interval=0.1):
         time.sleep(interval)
 
 
+def join_site(site):
+    """A new site made with `init --join` (no root key of its own), not started."""
+    n = Node(site, init=False)
+    run_cli("init", "--dir", n.data, "--site", site, "--http", "127.0.0.1:%d" % n.http_port,
+            "--listen", "tcp://127.0.0.1:%d" % n.listen_port, "--join")
+    return n
+
+
+def certify_site(root, node, into=None, install=True):
+    """Certifies node with root's root key; the certificate is published
+    through the store of into (a Node; None: nowhere) and, with install,
+    installed at node. Returns the certificate's path."""
+    req = os.path.join(node.dir, "site.req")
+    with open(req, "w") as f:
+        f.write(node.cli("site", "request").stdout)
+    args = ["root", "certify", "--key", os.path.join(root.data, "keys", "root.key")]
+    if into is not None:
+        args += ["--dir", into.data]
+    path = os.path.join(node.dir, "site.cert")
+    with open(path, "w") as f:
+        f.write(run_cli(*(args + [req])).stdout)
+    if install:
+        node.cli("site", "install", path)
+    return path
+
+
 def export_ids(node):
     """The ids of every event node's store holds (`comptoir export`)."""
     p = run_cli("export", "--dir", node.data)

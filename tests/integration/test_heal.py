@@ -28,7 +28,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Node, Runner, run_cli  # noqa: E402
+from harness import Node, Runner, certify_site, join_site, run_cli  # noqa: E402
 
 DEADLINE = 30.0   # seconds; the periodic reconciliation is 3600 s away
 N_COUNTED = 60    # posts whose crossings are counted
@@ -64,26 +64,6 @@ def linked(node, site):
     return any(p["site"] == site and p["connected"] for p in node.status()["peers"])
 
 
-def certify(root, node, install=True):
-    req = os.path.join(node.dir, "site.req")
-    with open(req, "w") as f:
-        f.write(node.cli("site", "request").stdout)
-    args = ["root", "certify", "--key", os.path.join(root.data, "keys", "root.key")]
-    if install:
-        args += ["--dir", root.data]
-    path = os.path.join(node.dir, "site.cert")
-    with open(path, "w") as f:
-        f.write(run_cli(*(args + [req])).stdout)
-    if install:
-        node.cli("site", "install", path)
-    return path
-
-
-def join(site):
-    n = Node(site, init=False)
-    run_cli("init", "--dir", n.data, "--site", site, "--http", "127.0.0.1:%d" % n.http_port,
-            "--listen", "tcp://127.0.0.1:%d" % n.listen_port, "--join")
-    return n
 
 
 def post(client, text):
@@ -95,10 +75,10 @@ def post(client, text):
 
 def main():
     A = Node("paris")
-    B, C = join("lyon"), join("nantes")
-    certify(A, B)
-    certify(A, C)
-    paris_cert = certify(A, A, install=False)
+    B, C = join_site("lyon"), join_site("nantes")
+    certify_site(A, B, into=A)
+    certify_site(A, C, into=A)
+    paris_cert = certify_site(A, A, install=False)
     lyon_cert = os.path.join(B.dir, "site.cert")
     B.cli("peer", "add", paris_cert)
     C.cli("peer", "add", lyon_cert)

@@ -30,7 +30,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import BIN, Node, Runner, export_ids, run_cli  # noqa: E402
+from harness import BIN, Node, Runner, certify_site, export_ids, join_site, run_cli  # noqa: E402
 
 TOOLS = os.path.join(os.environ.get("COMPTOIR_BUILD") or os.path.dirname(BIN) or ".",
                      "tests", "tools")
@@ -58,27 +58,6 @@ def linked(node, site):
     return bool(p and p["connected"])
 
 
-def certify(root, node, through=None, install=True):
-    """Certifies node with root's key, published through the site whose data
-    directory is through (root's when None)."""
-    req = os.path.join(node.dir, "site.req")
-    with open(req, "w") as f:
-        f.write(node.cli("site", "request").stdout)
-    args = ["root", "certify", "--key", os.path.join(root.data, "keys", "root.key"),
-            "--dir", (through or root).data]
-    path = os.path.join(node.dir, "site.cert")
-    with open(path, "w") as f:
-        f.write(run_cli(*(args + [req])).stdout)
-    if install:
-        node.cli("site", "install", path)
-    return path
-
-
-def join(site):
-    n = Node(site, init=False)
-    run_cli("init", "--dir", n.data, "--site", site, "--http", "127.0.0.1:%d" % n.http_port,
-            "--listen", "tcp://127.0.0.1:%d" % n.listen_port, "--join")
-    return n
 
 
 def field(path, name):
@@ -132,9 +111,9 @@ def refused_not_relayed(A, B, C):
     if not os.path.exists(HOSTILE):
         t.check(False, "hostile peer tool built at %s (make %s)" % (HOSTILE, HOSTILE))
         return
-    X = join("h-live")
+    X = join_site("h-live")
     # Published through lyon, which must know its certificate to admit it.
-    certify(A, X, through=B, install=False)
+    certify_site(A, X, into=B, install=False)
     # The certificate, written into lyon's store by the CLI, goes to the
     # other sites first: it is not among what is counted below.
     t.check(wait_until(lambda: export_ids(A) == export_ids(B) == export_ids(C)),
@@ -208,10 +187,10 @@ def main():
         t.check(False, "commit delay tool built at %s (make %s)" % (DELAY_BIN, DELAY_BIN))
         t.finish()
     A = Node("paris")
-    B, C = join("lyon"), join("nantes")
-    certify(A, B)
-    certify(A, C)
-    paris_cert = certify(A, A, install=False)
+    B, C = join_site("lyon"), join_site("nantes")
+    certify_site(A, B, into=A)
+    certify_site(A, C, into=A)
+    paris_cert = certify_site(A, A, into=A, install=False)
     B.cli("peer", "add", paris_cert)
     C.cli("peer", "add", os.path.join(B.dir, "site.cert"))
     hold_file = os.path.join(B.dir, "commit-hold")
