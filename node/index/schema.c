@@ -189,20 +189,29 @@ s_to_10(store_txn_t *txn, void *arg)
  * transaction of a million values, and a step cut short (kill -9) goes on
  * at the next start. A value already compact is left alone. */
 #define S_TO_11_BATCH 50000
+
+/* One round of the envelopes' steps (11 and 12): step moves or rewrites up
+ * to max envelopes; the last round, which finds none left, writes schema. */
 static int
-s_to_11(store_txn_t *txn, void *arg)
+s_env_round(store_txn_t *txn, struct schema_run *run,
+            int (*step)(store_txn_t *txn, size_t max, int *done), size_t max, uint64_t schema)
 {
-	struct schema_run *run = arg;
 	int done = 0, rc;
 
 	run->more = 0;
-	if ((rc = index_env_compact_step(txn, S_TO_11_BATCH, &done)) != 0)
+	if ((rc = step(txn, max, &done)) != 0)
 		return rc;
 	if (!done) {
 		run->more = 1;
 		return 0;
 	}
-	return s_schema_put(txn, 11);
+	return s_schema_put(txn, schema);
+}
+
+static int
+s_to_11(store_txn_t *txn, void *arg)
+{
+	return s_env_round(txn, arg, index_env_compact_step, S_TO_11_BATCH, 11);
 }
 
 /* Schema 12: the envelopes under a number of the store's own, in the
@@ -217,17 +226,7 @@ s_to_11(store_txn_t *txn, void *arg)
 static int
 s_to_12(store_txn_t *txn, void *arg)
 {
-	struct schema_run *run = arg;
-	int done = 0, rc;
-
-	run->more = 0;
-	if ((rc = index_env_move_step(txn, S_TO_12_BATCH, &done)) != 0)
-		return rc;
-	if (!done) {
-		run->more = 1;
-		return 0;
-	}
-	return s_schema_put(txn, 12);
+	return s_env_round(txn, arg, index_env_move_step, S_TO_12_BATCH, 12);
 }
 
 /* The steps, in order: step i moves a store of schema to - 1 to schema to.
