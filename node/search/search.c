@@ -28,13 +28,18 @@
 
 /* docs holds what filters and orders; fts what is matched and quoted. A
  * row of fts has the rowid of its docs row. The hash is of every derived
- * field: reconciliation compares it, nothing else. */
+ * field: reconciliation compares it, nothing else. A post's or comment's
+ * row is found by its time (its rowid's range) and key, people's and
+ * spaces' by their key alone (docs_key covers only them): a unique index
+ * over every key took a random page per post (docs/ARCHITECTURE.md,
+ * "Search"). */
 static const char s_schema[] =
     "PRAGMA journal_mode=WAL;"
     "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS docs(rid INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS docs(rid INTEGER PRIMARY KEY, key TEXT NOT NULL,"
     " type INTEGER NOT NULL, ts INTEGER NOT NULL, author TEXT, site TEXT, space TEXT,"
     " post TEXT, name TEXT, dept TEXT, skills TEXT, hash BLOB NOT NULL);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS docs_key ON docs(key) WHERE rid < 1099511627776;"
     "CREATE INDEX IF NOT EXISTS docs_type_ts ON docs(type, ts);"
     "CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(title, body, alt,"
     " tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');"
@@ -43,7 +48,14 @@ static const char s_schema[] =
     /* The terms of fts, to read a long prefix as the terms it begins. */
     "CREATE VIRTUAL TABLE IF NOT EXISTS fts_v USING fts5vocab(fts, 'row');";
 
-#define SCHEMA_VERSION "5" /* 2: rowids in time order; 3: alt; 4: pfts; 5: spaces */
+/* 2: rowids in time order; 3: alt; 4: pfts; 5: spaces; 6: no index over
+ * posts' keys */
+#define SCHEMA_VERSION "6"
+
+/* What an older layout's file loses before it is built again. */
+static const char s_drop[] = "BEGIN; DROP TABLE IF EXISTS fts_v; DROP TABLE IF EXISTS fts;"
+                             " DROP TABLE IF EXISTS pfts; DROP TABLE IF EXISTS docs;"
+                             " DROP TABLE IF EXISTS meta; COMMIT;";
 
 int
 sx_fail(sqlite3 *db, const char *what, char *err, size_t errlen)
@@ -454,6 +466,7 @@ s_derive_space(store_txn_t *txn, const uint8_t space[CPT_ID_LEN], doc_t *d)
 
 enum {
 	ST_GET,
+	ST_GET_TIMED,
 	ST_INS,
 	ST_UPD,
 	ST_DEL,
@@ -467,7 +480,10 @@ enum {
 };
 
 static const char *const s_sql[ST_COUNT] = {
-    "SELECT rid, hash FROM docs WHERE key = ?1",
+    /* People and spaces (docs_key: rowids below SX_RID_TIMED). */
+    "SELECT rid, hash FROM docs WHERE key = ?1 AND rid < 1099511627776",
+    /* Posts and comments: the rows of one millisecond, a few at most. */
+    "SELECT rid, hash, key FROM docs WHERE rid BETWEEN ?1 AND ?2",
     "INSERT INTO docs(key, type, ts, author, site, space, post, name, dept, skills, hash, rid)"
     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     "UPDATE docs SET key = ?1, type = ?2, ts = ?3, author = ?4, site = ?5, space = ?6,"
@@ -500,43 +516,94 @@ s_bind_text(sqlite3_stmt *st, int i, const char *v)
 		sqlite3_bind_null(st, i);
 }
 
-/* The rowid of a new row. Posts and comments sort by time: rid = ms <<
- * SX_RID_SHIFT plus a counter, so that FTS5 walks the newest first by
- * rowid and stops at the page (docs/ARCHITECTURE.md, "Search"); people and
- * spaces take the next rowid under SX_RID_TIMED. 0 on an error. */
-static int64_t
-s_new_rid(search_t *s, const doc_t *d)
+/* Whether key is a post's or a comment's: its rowid says its time. */
+static int
+s_key_timed(const char *key)
 {
-	sqlite3_stmt *st = s_st(s, ST_LAST_RID);
-	int64_t lo, hi, last;
+	return key[0] == 'p' || key[0] == 'c';
+}
 
-	if (d->type == SX_POST || d->type == SX_COMMENT) {
-		lo = (d->ts > 0 ? d->ts : 1) * ((int64_t)1 << SX_RID_SHIFT);
-		if (lo < SX_RID_TIMED)
-			lo = SX_RID_TIMED;
-		hi = lo + ((int64_t)1 << SX_RID_SHIFT) - 1;
+/* The rowids a row of key written at ts (ms) may have, [*lo, *hi]. Posts
+ * and comments sort by time: rid = ms << SX_RID_SHIFT plus a counter, so
+ * that FTS5 walks the newest first by rowid and stops at the page
+ * (docs/ARCHITECTURE.md, "Search"); people and spaces are below
+ * SX_RID_TIMED. */
+static void
+s_rid_range(const char *key, int64_t ts, int64_t *lo, int64_t *hi)
+{
+	if (s_key_timed(key)) {
+		*lo = (ts > 0 ? ts : 1) * ((int64_t)1 << SX_RID_SHIFT);
+		if (*lo < SX_RID_TIMED)
+			*lo = SX_RID_TIMED;
+		*hi = *lo + ((int64_t)1 << SX_RID_SHIFT) - 1;
 	} else {
-		lo = 1;
-		hi = SX_RID_TIMED - 1;
+		*lo = 1;
+		*hi = SX_RID_TIMED - 1;
 	}
-	sqlite3_bind_int64(st, 1, lo);
-	sqlite3_bind_int64(st, 2, hi);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return 0;
+}
+
+/* The rowid of a new row of d: the next in its range, after last when the
+ * lookup saw the range (else 0: read here). 0 on an error or when the range
+ * is full. */
+static int64_t
+s_new_rid(search_t *s, const doc_t *d, int64_t last)
+{
+	sqlite3_stmt *st;
+	int64_t lo, hi;
+
+	s_rid_range(d->key, d->ts, &lo, &hi);
+	if (last == 0) {
+		st = s_st(s, ST_LAST_RID);
+		sqlite3_bind_int64(st, 1, lo);
+		sqlite3_bind_int64(st, 2, hi);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			sqlite3_reset(st);
+			return 0;
+		}
+		last = sqlite3_column_type(st, 0) == SQLITE_NULL ? lo - 1
+		                                                 : sqlite3_column_int64(st, 0);
+		sqlite3_reset(st); /* see s_lookup */
 	}
-	last = sqlite3_column_type(st, 0) == SQLITE_NULL ? lo - 1 : sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);               /* see s_lookup */
 	return last < hi ? last + 1 : 0; /* 1024 rows in one ms: refused, logged */
 }
 
-/* The rowid and hash of key: 1 found, 0 not, <0 error. */
+/* The rowid and hash of key, whose row (if any) was written at ts (ms; a
+ * post or comment: the time of its event, -1 when the store has no such
+ * event, and so no row). *last gets the highest rowid of the range when
+ * it was read (else 0). 1 found, 0 not, <0 error. */
 static int
-s_lookup(search_t *s, const char *key, int64_t *rid, uint8_t hash[16])
+s_lookup(search_t *s, const char *key, int64_t ts, int64_t *rid, uint8_t hash[16], int64_t *last)
 {
-	sqlite3_stmt *st = s_st(s, ST_GET);
-	int rc;
+	sqlite3_stmt *st;
+	int64_t lo, hi;
+	int rc, found = 0;
 
+	*last = 0;
+	if (s_key_timed(key)) {
+		if (ts < 0)
+			return 0;
+		s_rid_range(key, ts, &lo, &hi);
+		st = s_st(s, ST_GET_TIMED);
+		sqlite3_bind_int64(st, 1, lo);
+		sqlite3_bind_int64(st, 2, hi);
+		*last = lo - 1;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			const char *k = (const char *)sqlite3_column_text(st, 2);
+			*last = sqlite3_column_int64(st, 0);
+			if (found || k == NULL || strcmp(k, key) != 0)
+				continue;
+			found = 1;
+			*rid = *last;
+			memset(hash, 0, 16);
+			if (sqlite3_column_bytes(st, 1) == 16)
+				memcpy(hash, sqlite3_column_blob(st, 1), 16);
+		}
+		sqlite3_reset(st); /* below */
+		if (rc != SQLITE_DONE)
+			*last = 0;
+		return rc == SQLITE_DONE ? found : CPT_EIO;
+	}
+	st = s_st(s, ST_GET);
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -550,6 +617,16 @@ s_lookup(search_t *s, const char *key, int64_t *rid, uint8_t hash[16])
 	 * without end (600 MB during a rebuild). Reset as soon as read. */
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : CPT_EIO;
+}
+
+/* The time (ms) of event id in the store, which is the time of its row
+ * (the views' "created"), or -1 when the store does not hold it. */
+static int64_t
+s_event_ms(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
+{
+	evt_t ev;
+
+	return index_event(txn, id, &ev) == 0 ? (int64_t)HLC_MS(ev.ts) : -1;
 }
 
 static int
@@ -599,19 +676,19 @@ s_ligatures(const doc_t *d)
 	return out;
 }
 
-/* Writes d (present: a row) or takes key out (d NULL). *rid gets the row's
- * id (0 when none). */
+/* Writes d (present: a row) or takes key out (d NULL; ts: as s_lookup's).
+ * *rid gets the row's id (0 when none). */
 static int
-s_put(search_t *s, const char *key, const doc_t *d, int64_t *rid_out)
+s_put(search_t *s, const char *key, int64_t ts, const doc_t *d, int64_t *rid_out)
 {
-	int64_t rid = 0;
+	int64_t rid = 0, last;
 	uint8_t h[16];
 	sqlite3_stmt *st;
 	int found, rc;
 
 	if (rid_out)
 		*rid_out = 0;
-	if ((found = s_lookup(s, key, &rid, h)) < 0)
+	if ((found = s_lookup(s, key, d ? d->ts : ts, &rid, h, &last)) < 0)
 		return found;
 	if (d == NULL)
 		return found ? s_remove_rid(s, rid) : 0;
@@ -620,7 +697,7 @@ s_put(search_t *s, const char *key, const doc_t *d, int64_t *rid_out)
 			*rid_out = rid;
 		return 0;
 	}
-	if (!found && (rid = s_new_rid(s, d)) == 0) {
+	if (!found && (rid = s_new_rid(s, d, last)) == 0) {
 		log_warnx("search", "no rowid left for %s (over %d rows in one millisecond)",
 		          d->key, 1 << SX_RID_SHIFT);
 		return CPT_EFULL;
@@ -682,7 +759,7 @@ s_sync_text(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint16_
 	has = s_derive_text(s, txn, id, kind, &d);
 	cpt_hex32(hex, id);
 	snprintf(key, sizeof(key), "%c%s", kind == EVT_POST ? 'p' : 'c', hex);
-	rc = s_put(s, key, has ? &d : NULL, NULL);
+	rc = s_put(s, key, has ? d.ts : s_event_ms(txn, id), has ? &d : NULL, NULL);
 	s_doc_clear(&d);
 	return rc;
 }
@@ -696,7 +773,7 @@ s_sync_person(search_t *s, store_txn_t *txn, const char *handle)
 
 	has = s_derive_person(txn, handle, &d);
 	snprintf(key, sizeof(key), "u%s", handle);
-	rc = s_put(s, key, has ? &d : NULL, NULL);
+	rc = s_put(s, key, 0, has ? &d : NULL, NULL);
 	s_doc_clear(&d);
 	return rc;
 }
@@ -711,7 +788,7 @@ s_sync_space_row(search_t *s, store_txn_t *txn, const uint8_t space[CPT_ID_LEN])
 	has = s_derive_space(txn, space, &d);
 	cpt_hex32(hex, space);
 	snprintf(key, sizeof(key), "s%s", hex);
-	rc = s_put(s, key, has ? &d : NULL, NULL);
+	rc = s_put(s, key, 0, has ? &d : NULL, NULL);
 	s_doc_clear(&d);
 	return rc;
 }
@@ -782,12 +859,13 @@ s_sync_target(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint1
 		 * redaction erases its body): no row of it, nor of its
 		 * comments, which are shown with it. */
 		char key[80], hex[CPT_HEX_ID];
+		int64_t ms = s_event_ms(txn, id); /* -1: not here, so no row */
 		cpt_hex32(hex, id);
 		snprintf(key, sizeof(key), "p%s", hex);
-		if ((rc = s_put(s, key, NULL, NULL)) != 0)
+		if ((rc = s_put(s, key, ms, NULL, NULL)) != 0)
 			return rc;
 		key[0] = 'c';
-		if ((rc = s_put(s, key, NULL, NULL)) != 0)
+		if ((rc = s_put(s, key, ms, NULL, NULL)) != 0)
 			return rc;
 	} else if ((rc = s_sync_text(s, txn, id, ev.kind)) != 0 || ev.kind != EVT_POST) {
 		return rc;
@@ -922,16 +1000,20 @@ s_apply_one(search_t *s, store_txn_t *txn, const sx_change_t *c)
 		if (s_str(b, "handle") && event_valid_handle(s_str(b, "handle")))
 			rc = s_sync_person(s, txn, s_str(b, "handle"));
 		/* An enrolment admits the events that waited for its key in the
-		 * same commit, and those are not announced: what the key wrote
-		 * is derived again. */
+		 * same commit (each also announced, NODE_ADMITTED): what the key
+		 * wrote is derived again, once per batch (s_done). */
 		if (rc == 0 && index_hex_field(b, "key", ref) == 0)
 			rc = s_sync_key(s, txn, ref);
 		json_decref(b);
 		return rc;
 	case EVT_SITE_CERT:
-		/* A certificate may admit whole enrolments and what their users
-		 * wrote, unannounced: the writer reconciles after this batch. */
-		s->need_recon = 1;
+		/* What a certificate admits (enrolments, what their users wrote)
+		 * is announced, each as a change of its own (NODE_ADMITTED), and
+		 * derived as such. It made the writer reconcile the whole file
+		 * before admitted events were announced: in a fill, where the
+		 * new site's certificate is the newest event and arrives last,
+		 * that derived every row of the store a second time (BENCHMARKS,
+		 * "Session 13: the search index during a fill"). */
 		return 0;
 	case EVT_REVOKE: return s_ref(txn, c, ref) ? s_sync_key(s, txn, ref) : 0;
 	case EVT_SEALED:
@@ -1003,18 +1085,18 @@ struct recon {
 static void
 s_recon_doc(struct recon *r, const char *key, const doc_t *d)
 {
-	int64_t rid = 0;
+	int64_t rid = 0, last;
 	uint8_t h[16];
 	int found;
 
 	r->docs++;
-	if ((found = s_lookup(r->s, key, &rid, h)) < 0) {
+	if ((found = s_lookup(r->s, key, d->ts, &rid, h, &last)) < 0) {
 		r->rc = found;
 		return;
 	}
 	if (!found || memcmp(h, d->hash, 16) != 0) {
 		r->wrong++;
-		if (r->write && (r->rc = s_put(r->s, key, d, &rid)) != 0)
+		if (r->write && (r->rc = s_put(r->s, key, d->ts, d, &rid)) != 0)
 			return;
 		/* One transaction per few thousand rows: one for a million
 		 * spilled the same FTS5 pages to the WAL again and again (a
@@ -1587,6 +1669,16 @@ search_open(search_t **out, store_t *st, const char *dir, int flags, char *err, 
 	if (!s->readonly) {
 		if ((rc = sx_connect(&s->w, s->path, 0, err, errlen)) != 0)
 			goto fail;
+		/* An older layout's tables go first: the file is then built again
+		 * from the store like a new one, by the writer after the start for
+		 * the daemon (SEARCH_CATCH_UP_LATER), not before it serves. */
+		s_meta_get(s->w, "version", ver, sizeof(ver));
+		if (!(flags & SEARCH_AS_IS) && ver[0] && strcmp(ver, SCHEMA_VERSION) != 0) {
+			log_info("search", "index file of layout %s: built again as layout %s", ver,
+			         SCHEMA_VERSION);
+			if ((rc = s_exec(s->w, s_drop, err, errlen)) != 0)
+				goto fail;
+		}
 		if ((rc = s_exec(s->w, s_schema, err, errlen)) != 0)
 			goto fail;
 		/* A lost SQLite commit costs a reconciliation, never a wrong
@@ -1620,8 +1712,7 @@ search_open(search_t **out, store_t *st, const char *dir, int flags, char *err, 
 			/* Closed during a catch-up: the rows are the store's but for
 			 * the changes of the backlog file, indexed after the start. */
 			strcpy(state, want);
-		} else if ((flags & SEARCH_REBUILD_AT_OPEN) ||
-		           (ver[0] && strcmp(ver, SCHEMA_VERSION) != 0)) {
+		} else if (flags & SEARCH_REBUILD_AT_OPEN) {
 			if ((rc = search_rebuild(s, err, errlen)) != 0)
 				goto fail;
 		} else if (strcmp(state, want) != 0 && (flags & SEARCH_CATCH_UP_LATER)) {

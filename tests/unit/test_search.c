@@ -13,7 +13,9 @@
 
 #include <sched.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -906,6 +908,212 @@ test_backlog_damaged(void **state)
 	s_rows_check(f, BURST);
 }
 
+/* f's index, closed, equals one rebuilt from the store in another
+ * directory (name); f's index is open again after. */
+static void
+s_equals_rebuild(struct fx *f, const char *name, size_t min_len)
+{
+	char path[128], other[160], err[1024], *a, *b;
+	search_t *s2 = NULL;
+
+	search_close(&f->s);
+	snprintf(path, sizeof(path), "%s/search.db", f->data);
+	snprintf(other, sizeof(other), "%s/%s", f->dir, name);
+	assert_int_equal(mkdir(other, 0700), 0);
+	if (search_open(&s2, node_store(f->n), other, SEARCH_REBUILD_AT_OPEN, err, sizeof(err)) !=
+	    0)
+		fail_msg("rebuild: %s", err);
+	search_close(&s2);
+	snprintf(other, sizeof(other), "%s/%s/search.db", f->dir, name);
+	a = s_dump(path);
+	b = s_dump(other);
+	assert_true(strlen(a) > min_len);
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+	if (search_open(&f->s, node_store(f->n), f->data, 0, err, sizeof(err)) != 0 ||
+	    search_start(f->s, f->n, err, sizeof(err)) != 0)
+		fail_msg("reopen: %s", err);
+}
+
+enum { LOTS = 11, LOT = 400 }; /* 4,400 posts: a backlog of three batches */
+
+/* A long backlog (a catch-up) gives the rows a rebuild derives. Posts in
+ * commits of 400, up to eleven in one millisecond (a post's row is found by
+ * its time and its key: the rowids of that millisecond), with posts,
+ * comments, edits and redactions of other commits between them. */
+static void
+test_backlog_equals_rebuild(void **state)
+{
+	struct fx *f = *state;
+	char word[32], hex[CPT_HEX_ID], err[1024];
+	uint8_t p[CPT_ID_LEN];
+	size_t docs, wrong;
+
+	s_restart(f, 16);
+	search_hold(f->s, 1);
+	for (int i = 0; i < LOTS; i++) {
+		snprintf(word, sizeof(word), "vrac lot%d", i);
+		s_burst(f, LOT, word);
+		s_pub(f, f->alice, EVT_POST, json_pack("{s:s}", "text", "palette à reprendre"), p);
+		cpt_hex32(hex, p);
+		s_pub(f, f->bob, EVT_COMMENT,
+		      json_pack("{s:s, s:s}", "post", hex, "text", "palette reçue"), NULL);
+		if (i % 3 == 0)
+			s_pub(f, f->alice, EVT_EDIT,
+			      json_pack("{s:s, s:s}", "post", hex, "text", "palette livrée"), NULL);
+		if (i % 4 == 1)
+			s_pub(f, f->alice, EVT_REDACT, json_pack("{s:s}", "target", hex), NULL);
+	}
+	assert_true(search_backlog(f->s) > 4000);
+	search_hold(f->s, 0);
+	s_settle(f);
+	/* Posts: the bursts, and one a lot less the three redacted. */
+	assert_int_equal(s_post_rows(f), LOTS * LOT + LOTS - 3);
+	assert_int_equal(search_verify(f->s, &docs, &wrong, err, sizeof(err)), 0);
+	assert_int_equal(wrong, 0);
+	assert_int_equal(s_count(f, "livrée", "posts", NULL, NULL, 0), 3); /* lot 9's redacted */
+	assert_int_equal(s_count(f, "reçue", "posts", NULL, NULL, 0), LOTS - 3);
+	assert_int_equal(s_count(f, "lot7", "posts", NULL, NULL, 0), 20); /* a page of them */
+	s_equals_rebuild(f, "rebuilt", 100000);
+}
+
+/* The child of test_killed_during_backlog: the node, its index with a ring
+ * of 16 changes, a backlog of LOTS commits, the writer let go; then a
+ * byte to fd, and it waits to be killed. Exits without cmocka on failure. */
+static void
+s_bulk_child(struct fx *f, int fd)
+{
+	static uint8_t env[LOT][512];
+	const uint8_t *bufs[LOT];
+	size_t lens[LOT];
+	ingest_res_t res[LOT];
+	char err[1024];
+
+	if (node_open(&f->n, f->data, err, sizeof(err)) != 0 ||
+	    search_open(&f->s, node_store(f->n), f->data, 0, err, sizeof(err)) != 0)
+		_exit(2);
+	search_set_queue_bytes(f->s, 16 * 72);
+	if (search_start(f->s, f->n, err, sizeof(err)) != 0)
+		_exit(3);
+	search_hold(f->s, 1);
+	for (int lot = 0; lot < LOTS; lot++) {
+		uint64_t ms = hlc_wall_ms() - 60000;
+		for (int i = 0; i < LOT; i++) {
+			char body[96];
+			snprintf(body, sizeof(body), "{\"text\":\"tué lot%d numéro %d\"}", lot, i);
+			lens[i] = tu_sign(f->n, f->alice, EVT_POST, body, ms + (uint64_t)i, env[i],
+			                  sizeof(env[i]));
+			bufs[i] = env[i];
+		}
+		if (node_submit(f->n, bufs, lens, LOT, res) != 0)
+			_exit(4);
+	}
+	search_hold(f->s, 0);
+	if (write(fd, "x", 1) != 1)
+		_exit(5);
+	for (;;)
+		pause();
+}
+
+/* kill -9 while the writer indexes a long backlog: the file says "dirty"
+ * (search_start wrote it durably), so the next open reconciles it with the
+ * store, and it ends equal to a rebuild: whatever its transactions had
+ * committed, the index is a function of the event set. */
+static void
+test_killed_during_backlog(void **state)
+{
+	struct fx *f = *state;
+	char err[1024];
+	int fds[2], status, posts;
+	pid_t pid;
+	char c;
+
+	search_close(&f->s);
+	node_close(&f->n);
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		s_bulk_child(f, fds[1]);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	close(fds[0]);
+	usleep(30 * 1000); /* into the backlog (4,400 rows take far longer) */
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	if (node_open(&f->n, f->data, err, sizeof(err)) != 0)
+		fail_msg("node_open: %s", err);
+	/* Killed before the backlog was indexed: rows are missing. */
+	posts = s_post_rows(f);
+	assert_true(posts < LOTS * LOT);
+	if (search_open(&f->s, node_store(f->n), f->data, 0, err, sizeof(err)) != 0 ||
+	    search_start(f->s, f->n, err, sizeof(err)) != 0)
+		fail_msg("search: %s", err);
+	assert_false(search_is_current(f->s));
+	s_rows_check(f, LOTS * LOT);
+	assert_int_equal(s_count(f, "tué", "posts", NULL, NULL, 0), 20);
+	s_equals_rebuild(f, "rebuilt", 100000);
+}
+
+/* A file of an older layout (5: a unique index over every key) is emptied
+ * and built again from the store by the writer after the start, not in
+ * search_open (a daemon would not serve for minutes at a million posts);
+ * the new layout indexes the keys of people and spaces only. */
+static void
+test_older_layout_built_again(void **state)
+{
+	struct fx *f = *state;
+	char path[128], err[1024];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	size_t docs, wrong;
+
+	s_pub(f, f->alice, EVT_POST, json_pack("{s:s}", "text", "ancienne disposition"), NULL);
+	s_pub(f, f->bob, EVT_PROFILE, json_pack("{s:{s:s}}", "fields", "name", "Bob Martin"), NULL);
+	s_settle(f);
+	search_close(&f->s);
+	snprintf(path, sizeof(path), "%s/search.db", f->data);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "UPDATE meta SET v = '5' WHERE k = 'version';"
+	                              " CREATE UNIQUE INDEX IF NOT EXISTS layout5 ON docs(key)",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(
+	    search_open(&f->s, node_store(f->n), f->data, SEARCH_CATCH_UP_LATER, err, sizeof(err)),
+	    0);
+	assert_int_equal(search_backlog(f->s), 1); /* built after the start */
+	assert_int_equal(s_count(f, "disposition", "posts", NULL, NULL, 0), 0);
+	if (search_start(f->s, f->n, err, sizeof(err)) != 0)
+		fail_msg("search: %s", err);
+	s_settle(f);
+	assert_int_equal(s_count(f, "disposition", "posts", NULL, NULL, 0), 1);
+	assert_int_equal(s_count(f, "martin", "people", NULL, NULL, 0), 1);
+	assert_int_equal(search_verify(f->s, &docs, &wrong, err, sizeof(err)), 0);
+	assert_int_equal(wrong, 0);
+	/* docs' indexes: (type, ts) and the partial one over people's and
+	 * spaces' keys; none over every key (an automatic index has no SQL). */
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT group_concat(name || ':' || coalesce(sql, ''),"
+	                                    " ';') FROM (SELECT name, sql FROM sqlite_master WHERE"
+	                                    " type = 'index' AND tbl_name = 'docs' ORDER BY name)",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0),
+	                    "docs_key:CREATE UNIQUE INDEX docs_key ON docs(key)"
+	                    " WHERE rid < 1099511627776;"
+	                    "docs_type_ts:CREATE INDEX docs_type_ts ON docs(type, ts)");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
 /* Lets the writer go 300 ms after the search began. */
 static void *
 s_release_later(void *arg)
@@ -964,6 +1172,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_backlog_kept_at_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_backlog_damaged, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_search_reads_its_writes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_backlog_equals_rebuild, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_killed_during_backlog, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_older_layout_built_again, setup, teardown),
 	};
 
 	assert_int_equal(cpt_init(), 0);
