@@ -264,6 +264,7 @@ def main():
             last = got
         time.sleep(0.1)
     took = time.monotonic() - t0
+    filled_cpu = thread_cpu(dst.proc.pid)  # each thread's CPU until the store held everything
     # The search index follows the store in the background (its backlog
     # file): the time until it holds everything too.
     indexed = None
@@ -298,6 +299,8 @@ def main():
               "events/s (%d actually remained)" % (halfway[1], halfway[2], halfway[0]))
     print("events sent by the source: %d (%.2f per event stored)" % (sent, sent / max(total, 1)))
     print("CPU of the receiving node by thread: %s" % cpu_line({}, dst_cpu))
+    if indexed is not None:
+        print("  of which until the store held every event: %s" % cpu_line({}, filled_cpu))
     print("CPU of the sending node by thread: %s" % cpu_line(src_cpu0, src_cpu))
     # The CPU budget: what both nodes spent per event, and the rate those
     # costs would allow with every core busy all the time (a ceiling).
