@@ -52,7 +52,7 @@
  * How long the writer waits at most for the next verified batches of a
  * catch-up before it commits what it holds (fed_wq_gather). The pool hands
  * batches over one by one as it verifies them, and a writer faster than the
- * pool committed each alone: in a fill, 1,100-1,450 envelopes per commit on
+ * pool committed each alone: in a fill, 1,070-1,770 envelopes per commit on
  * average for a cap of 3,000 (issue 23, session 13). A commit's cost is
  * mostly its dirty pages, and a page that three batches' events land in is
  * copied, written and synced once instead of three times: 6,856 -> 4,578
