@@ -100,7 +100,9 @@ s_bucket_apply(store_txn_t *txn, const uint8_t k[9], int64_t count_delta,
 		return store_del(txn, db, k + 1, 8);
 	store_put_u64(val, count);
 	memcpy(val + 8, sum, 32);
-	return store_put(txn, db, k + 1, 8, val, sizeof(val));
+	/* A bucket that was there is rewritten in place; a new one appended. */
+	return rc == 0 ? store_put_over(txn, db, k + 1, 8, val, sizeof(val))
+	               : store_put(txn, db, k + 1, 8, val, sizeof(val));
 }
 
 /* The count of level-4 bucket idx4 (0 when it is empty). */

@@ -25,9 +25,10 @@ json_t *ix_reaction_counts(store_txn_t *txn, const uint8_t post[CPT_ID_LEN]);
 /* views.c: stores view (a post view as index_view_json makes it, or as
  * index_view_lean reads it) under key in db (DB_FEED or DB_SPACE_FEED) as
  * a record: only its "author", "comments", "edited", and "text" when
- * edited. 0 or a store error. */
+ * edited. over: the caller found key in this transaction (a view rewritten
+ * in place: store_put_over). 0 or a store error. */
 int ix_view_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen,
-                const json_t *view) CPT_WUR;
+                const json_t *view, int over) CPT_WUR;
 /* views.c: the same record from its fields: the author's handle (NULL:
  * none), the count of comments, whether some reaction is on, and when
  * edited the edit's ms and text (any JSON value, written as compact JSON). */

@@ -135,8 +135,12 @@ index_handle_cached(index_ctx_t *ix, store_txn_t *txn, const uint8_t key[CPT_KEY
 {
 	struct ix_centry *e = s_cached(ix, txn, key);
 	const char *h = e ? json_string_value(json_object_get(e->rec, "handle")) : NULL;
+	/* As snprintf(out, 64, "%s", h) would, without its format parsing (a
+	 * third of this call, made twice per event stored). */
+	size_t n = h ? strnlen(h, 63) : 0;
 
-	snprintf(out, 64, "%s", h ? h : "");
+	memcpy(out, h ? h : "", n);
+	out[n] = 0;
 	return h ? 0 : CPT_ENOTFOUND;
 }
 

@@ -385,7 +385,7 @@ s_post_ref_added(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const json_
 		rc = on < 0 ? on : 0;
 		if (rc == 0 && on != json_is_true(json_object_get(view, "reacted"))) {
 			json_object_set_new(view, "reacted", json_boolean(on));
-			rc = ix_view_put(txn, DB_FEED, fk, sizeof(fk), view);
+			rc = ix_view_put(txn, DB_FEED, fk, sizeof(fk), view, 1);
 		}
 		json_decref(view);
 		return rc;
@@ -393,7 +393,7 @@ s_post_ref_added(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const json_
 	json_object_set_new(
 	    view, "comments",
 	    json_integer(json_integer_value(json_object_get(view, "comments")) + 1));
-	rc = ix_view_put(txn, DB_FEED, fk, sizeof(fk), view);
+	rc = ix_view_put(txn, DB_FEED, fk, sizeof(fk), view, 1);
 	json_decref(view);
 	return rc;
 }

@@ -102,7 +102,7 @@ s_move_views(store_txn_t *txn, enum store_db from, enum store_db to, size_t *bud
 		}
 		memcpy(at, k.data, k.len);
 		al = k.len;
-		rc = view ? ix_view_put(txn, to, at, al, view)
+		rc = view ? ix_view_put(txn, to, at, al, view, 0)
 		          : 0; /* one that does not parse: none */
 		json_decref(view);
 		if (rc != 0)

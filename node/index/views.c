@@ -90,8 +90,13 @@ s_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 	return -1;
 }
 
+static int s_put_rec(store_txn_t *txn, enum store_db db, const void *key, size_t klen,
+                     const char *handle, uint64_t comments, int reacted, int edited,
+                     uint64_t edit_ms, const json_t *text, int over);
+
 int
-ix_view_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen, const json_t *view)
+ix_view_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen, const json_t *view,
+            int over)
 {
 	const json_t *edited = json_object_get(view, "edited");
 	/* "reacted", or the counts of a JSON view of schema 7 (s_to_8). */
@@ -99,17 +104,24 @@ ix_view_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen, co
 	              json_object_size(json_object_get(view, "reactions")) > 0;
 
 	assert(txn != NULL && key != NULL && view != NULL);
-	return ix_view_put_rec(txn, db, key, klen,
-	                       json_string_value(json_object_get(view, "author")),
-	                       (uint64_t)json_integer_value(json_object_get(view, "comments")),
-	                       reacted, json_is_integer(edited),
-	                       (uint64_t)json_integer_value(edited), json_object_get(view, "text"));
+	return s_put_rec(txn, db, key, klen, json_string_value(json_object_get(view, "author")),
+	                 (uint64_t)json_integer_value(json_object_get(view, "comments")), reacted,
+	                 json_is_integer(edited), (uint64_t)json_integer_value(edited),
+	                 json_object_get(view, "text"), over);
 }
 
 int
 ix_view_put_rec(store_txn_t *txn, enum store_db db, const void *key, size_t klen,
                 const char *handle, uint64_t comments, int reacted, int edited, uint64_t edit_ms,
                 const json_t *text)
+{
+	return s_put_rec(txn, db, key, klen, handle, comments, reacted, edited, edit_ms, text, 0);
+}
+
+static int
+s_put_rec(store_txn_t *txn, enum store_db db, const void *key, size_t klen, const char *handle,
+          uint64_t comments, int reacted, int edited, uint64_t edit_ms, const json_t *text,
+          int over)
 {
 	/* A feed view's record is a few dozen bytes: the stack, no allocation. */
 	uint8_t small[256];
@@ -137,7 +149,9 @@ ix_view_put_rec(store_txn_t *txn, enum store_db db, const void *key, size_t klen
 		}
 		free(t);
 	}
-	rc = b.oom ? CPT_ENOMEM : store_put(txn, db, key, klen, b.p, b.len);
+	rc = b.oom  ? CPT_ENOMEM
+	     : over ? store_put_over(txn, db, key, klen, b.p, b.len)
+	            : store_put(txn, db, key, klen, b.p, b.len);
 	if (!b.stack)
 		free(b.p);
 	return rc;

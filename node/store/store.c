@@ -981,6 +981,25 @@ store_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen, cons
 	return s_put(txn, db, key, klen, val, vlen, 0);
 }
 
+/*
+ * A key that is there goes through s_put_ordered to an ordinary put in every
+ * case (MDB_APPEND refuses it, s_put_tail finds it or gives up after
+ * TAIL_MAX): the same put, straight. A catch-up rewrites the views of
+ * recent posts (a comment's count) and the reconciliation buckets of every
+ * level in place, and each of those searched the last TAIL_MAX entries
+ * first.
+ */
+int
+store_put_over(store_txn_t *txn, enum store_db db, const void *key, size_t klen, const void *val,
+               size_t vlen)
+{
+	MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+
+	if (s_is_split(db))
+		return s_split_put(txn, db, key, klen, val, vlen, 0);
+	return s_err(mdb_put(TXN(txn), s_dbi(txn, db), &k, &v, 0));
+}
+
 int
 store_put_new(store_txn_t *txn, enum store_db db, const void *key, size_t klen, const void *val,
               size_t vlen)

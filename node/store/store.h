@@ -257,6 +257,12 @@ int store_get(store_txn_t *txn, enum store_db db, const void *key, size_t klen,
  * store_write), CPT_ENOSPC or an error. key and val are copied. */
 int store_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen, const void *val,
               size_t vlen) CPT_WUR;
+/* store_put of a key the caller found in this transaction (a record
+ * rewritten in place): the same entries as store_put, without the search
+ * for the end of a time-ordered database (s_put_ordered), which only ever
+ * appends keys that are not there. */
+int store_put_over(store_txn_t *txn, enum store_db db, const void *key, size_t klen,
+                   const void *val, size_t vlen) CPT_WUR;
 /* The same, but CPT_EEXIST (nothing written) when key is there already. */
 int store_put_new(store_txn_t *txn, enum store_db db, const void *key, size_t klen, const void *val,
                   size_t vlen) CPT_WUR;

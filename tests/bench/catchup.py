@@ -26,6 +26,11 @@ source's certificate, and the reconciliation index holds a few buckets.
 CATCHUP_NO_INDEX_WAIT=1 ends the run once the store holds everything,
 without waiting for the search index (the heap's peak is in the fill).
 CATCHUP_SLICES=K prints each thread's CPU per event stored every K events.
+Per thread of the receiving node, per event stored: the bytes its write
+syscalls wrote (the writer's: LMDB's dirty pages of each commit) and its
+voluntary context switches (waits for work: the hand-offs between threads).
+CATCHUP_LOG=debug runs the receiver at that log level (its trace lines: each
+commit's size and time, in its log, kept with COMPTOIR_KEEP=1).
 """
 
 import os
@@ -115,6 +120,31 @@ def thread_cpu(pid):
     return out
 
 
+def thread_io(pid):
+    """Per thread name: bytes handed to write syscalls (wchar: LMDB's page
+    writes for the writer), write syscalls, and voluntary context switches
+    (the waits: each batch handed on between threads is one)."""
+    out = {}
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for t in tasks:
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, t)) as f:
+                name = f.read().strip()
+            with open("/proc/%d/task/%s/io" % (pid, t)) as f:
+                io = dict(line.split(": ") for line in f.read().splitlines())
+            with open("/proc/%d/task/%s/status" % (pid, t)) as f:
+                vol = [int(line.split()[1]) for line in f if line.startswith("voluntary_ctxt")]
+        except (OSError, ValueError):
+            continue
+        w, c, v = out.get(name, (0, 0, 0))
+        out[name] = (w + int(io.get("wchar", 0)), c + int(io.get("syscw", 0)),
+                     v + (vol[0] if vol else 0))
+    return out
+
+
 def cpu_line(before, after):
     """Per thread: total (user + system) CPU seconds between two samples."""
     d = {k: (after[k][0] - before.get(k, (0, 0))[0], after[k][1] - before.get(k, (0, 0))[1])
@@ -196,6 +226,14 @@ def main():
     dst.cli("peer", "add", scert)
     with open(dst.config_path, "a") as f:
         f.write("sync:\n  heartbeat_ms: 500\n  reconcile_interval: 5\n")
+    if os.environ.get("CATCHUP_LOG"):
+        # CATCHUP_LOG=debug: the receiver's trace lines (each commit's size
+        # and time) in its log, kept with COMPTOIR_KEEP=1
+        with open(dst.config_path) as f:
+            conf = f.read()
+        with open(dst.config_path, "w") as f:
+            f.write(re.sub(r"^log_level: .*$", "log_level: " + os.environ["CATCHUP_LOG"],
+                           conf, flags=re.M))
 
     peak = {"hwm": 0, "anon": 0, "maps": None}
     stop = threading.Event()
@@ -274,6 +312,7 @@ def main():
             time.sleep(0.1)
         indexed = time.monotonic() - t0
     src_cpu, dst_cpu = thread_cpu(src.proc.pid), thread_cpu(dst.proc.pid)
+    dst_io = thread_io(dst.proc.pid)
     sent = sum(p.get("sent", 0) for p in src.status().get("peers", []))
     for p in (perf, trace):
         if p:
@@ -302,6 +341,11 @@ def main():
     if indexed is not None:
         print("  of which until the store held every event: %s" % cpu_line({}, filled_cpu))
     print("CPU of the sending node by thread: %s" % cpu_line(src_cpu0, src_cpu))
+    print("receiving node by thread, per event stored: %s" % ", ".join(
+        "%s %.0f bytes written in %.3f writes, %.4f waits" %
+        (k, w / max(total, 1), c / max(total, 1), v / max(total, 1))
+        for k, (w, c, v) in sorted(dst_io.items(), key=lambda x: -x[1][0])
+        if w or v > total / 10000))
     # The CPU budget: what both nodes spent per event, and the rate those
     # costs would allow with every core busy all the time (a ceiling).
     cores = len(os.sched_getaffinity(0))

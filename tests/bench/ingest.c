@@ -10,7 +10,7 @@
  * (DIR made by `comptoir init`). --hot: one post, then only comments and
  * reactions on it, as on a popular announcement.
  *
- *   ingest --dir DIR --from EXPORT [--skip K] [--events N] [--batch N]
+ *   ingest --dir DIR --from EXPORT [--skip K] [--events N] [--batch N] [--decided]
  *
  * --from: what a receiving site's writer thread does in a catch-up, alone
  * and repeatable (an instruction count is, where the wall clock of a shared
@@ -22,6 +22,9 @@
  * site of that federation (`comptoir init --join`, certified and
  * installed), perhaps holding the first K already. Prints the writer's CPU
  * per event; under a profiler, count node_submit_verified alone.
+ * --decided: through node_submit_decided with a callback that does nothing,
+ * as the federation's writer asked for every transaction until session 13
+ * (the node then reads back each event it stores, to say how it holds it).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,9 +81,35 @@ s_envelope_of(const char *line, size_t *len)
 	return out;
 }
 
+/* Bytes this process has handed to write syscalls (/proc/self/io's
+ * wchar): LMDB's page writes, the dirty pages of each commit. */
+static double
+s_wchar(void)
+{
+	FILE *f = fopen("/proc/self/io", "r");
+	char line[128];
+	double w = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "wchar: ", 7) == 0)
+			w = strtod(line + 7, NULL);
+	if (f)
+		fclose(f);
+	return w;
+}
+
+/* --decided: told what a transaction decided, and nothing done with it. */
+static void
+s_decided_none(void *arg, const ingest_res_t *res, size_t count)
+{
+	(void)arg;
+	(void)res;
+	(void)count;
+}
+
 /* --from: the receiving writer's path, on the events of an export. */
 static int
-s_replay(node_t *node, const char *from, size_t skip, size_t n, size_t batch)
+s_replay(node_t *node, const char *from, size_t skip, size_t n, size_t batch, int decided)
 {
 	FILE *f = fopen(from, "r");
 	char *line = NULL;
@@ -89,7 +118,7 @@ s_replay(node_t *node, const char *from, size_t skip, size_t n, size_t batch)
 	size_t *len = calloc(n ? n : 1, sizeof(*len));
 	json_t **bodies = calloc(n ? n : 1, sizeof(*bodies));
 	ingest_res_t *res = calloc(batch, sizeof(*res));
-	double c0, t0, t, s0, s1;
+	double c0, t0, t, s0, s1, w0;
 
 	if (f == NULL || !env || !ok || !len || !bodies || !res) {
 		fprintf(stderr, "ingest: cannot read %s\n", from);
@@ -110,12 +139,17 @@ s_replay(node_t *node, const char *from, size_t skip, size_t n, size_t batch)
 	}
 	free(line);
 	fclose(f);
+	w0 = s_wchar();
 	c0 = s_cpu_sys(&s0);
 	t0 = s_now();
 	for (size_t i = 0; i < got; i += batch) {
 		size_t k = got - i < batch ? got - i : batch;
-		if (node_submit_verified(node, (const uint8_t *const *)env + i, len + i, k, ok + i,
-		                         bodies + i, res) != 0) {
+		int rc = decided
+		             ? node_submit_decided(node, (const uint8_t *const *)env + i, len + i,
+		                                   k, ok + i, bodies + i, res, s_decided_none, NULL)
+		             : node_submit_verified(node, (const uint8_t *const *)env + i, len + i,
+		                                    k, ok + i, bodies + i, res);
+		if (rc != 0) {
 			fprintf(stderr, "ingest: store error\n");
 			return 1;
 		}
@@ -127,9 +161,10 @@ s_replay(node_t *node, const char *from, size_t skip, size_t n, size_t batch)
 	t = s_now() - t0;
 	c0 = s_cpu_sys(&s1) - c0;
 	printf("replayed %zu events from the %zu-th: %zu stored, %zu not admitted, in %.2f s: "
-	       "CPU %.1f us/event (%.1f user + %.1f system)\n",
+	       "CPU %.1f us/event (%.1f user + %.1f system), %.0f bytes written per event\n",
 	       got, skip, stored, refused, t, c0 * 1e6 / (got ? got : 1),
-	       (c0 - (s1 - s0)) * 1e6 / (got ? got : 1), (s1 - s0) * 1e6 / (got ? got : 1));
+	       (c0 - (s1 - s0)) * 1e6 / (got ? got : 1), (s1 - s0) * 1e6 / (got ? got : 1),
+	       (s_wchar() - w0) / (got ? got : 1));
 	for (size_t i = 0; i < got; i++) {
 		json_decref(bodies[i]);
 		free(env[i]);
@@ -162,6 +197,7 @@ main(int argc, char **argv)
 	int hot = 0;               /* one post, then only comments and reactions on it */
 	const char *export = NULL; /* --from: an export replayed as a peer's */
 	size_t skip = 0;
+	int decided = 0; /* --decided */
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
@@ -178,12 +214,14 @@ main(int argc, char **argv)
 			export = argv[++i];
 		else if (strcmp(argv[i], "--skip") == 0 && i + 1 < argc)
 			skip = strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--decided") == 0)
+			decided = 1;
 	}
 	if (dir == NULL || batch == 0 || cpt_init() != 0) {
-		fprintf(
-		    stderr,
-		    "usage: ingest --dir DIR [--events N] [--batch N] [--writer-only] [--hot]\n"
-		    "       ingest --dir DIR --from EXPORT [--skip K] [--events N] [--batch N]\n");
+		fprintf(stderr,
+		        "usage: ingest --dir DIR [--events N] [--batch N] [--writer-only] [--hot]\n"
+		        "       ingest --dir DIR --from EXPORT [--skip K] [--events N] [--batch N] "
+		        "[--decided]\n");
 		return 2;
 	}
 	if (node_open(&node, dir, err, sizeof(err)) != 0) {
@@ -191,7 +229,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (export) {
-		int rc = s_replay(node, export, skip, n, batch);
+		int rc = s_replay(node, export, skip, n, batch, decided);
 		node_close(&node);
 		return rc;
 	}

@@ -107,6 +107,44 @@ test_batch_over_the_cap_goes_alone(void **state)
 }
 
 /*
+ * A catch-up's batches are verified one after another and each was
+ * committed alone, as soon as it was queued: the writer waits for what the
+ * pool still holds of ours (pooled) while the queue holds less than two
+ * batches (GATHER_MIN in writer.c), and never once a live batch waits, or
+ * when nothing more is coming.
+ */
+#define GATHER 2000
+
+static void
+test_catch_up_gathers_a_commit(void **state)
+{
+	fed_wq_t q;
+	fed_wq_item_t bulk[4], live;
+	size_t n = 0;
+
+	(void)state;
+	fed_wq_init(&q);
+	assert_false(fed_wq_gather(&q, GATHER, 3)); /* nothing waiting: the writer sleeps */
+	s_push(&q, &bulk[0], 1000, 0);
+	/* two more batches are being verified */
+	assert_true(fed_wq_gather(&q, GATHER, 2));
+	assert_false(fed_wq_gather(&q, GATHER, 0)); /* none: commit what is there */
+	s_push(&q, &bulk[1], 1000, 0);
+	assert_false(fed_wq_gather(&q, GATHER, 1)); /* enough for one commit */
+	s_push(&q, &bulk[2], 1000, 0);
+	/* Batches that waited go together, up to the transaction's cap. */
+	assert_ptr_equal(fed_wq_take(&q, CAP, &n), &bulk[0]);
+	assert_int_equal(n, 3000);
+	/* A live relay never waits for the catch-up's batches. */
+	s_push(&q, &bulk[3], 1000, 0);
+	assert_true(fed_wq_gather(&q, GATHER, 1));
+	s_push(&q, &live, 1, 1);
+	assert_false(fed_wq_gather(&q, GATHER, 1));
+	assert_ptr_equal(fed_wq_take(&q, CAP, &n), &live);
+	assert_int_equal(n, 1001);
+}
+
+/*
  * The writer commits a catch-up with the idle I/O class and goes back to its
  * default after (the class of this thread, read back from the kernel).
  */
@@ -127,6 +165,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_live_batch_goes_first),
 	    cmocka_unit_test(test_batch_over_the_cap_goes_alone),
+	    cmocka_unit_test(test_catch_up_gathers_a_commit),
 	    cmocka_unit_test(test_catch_up_writes_idle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
