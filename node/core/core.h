@@ -206,6 +206,8 @@ void node_stored_since(node_t *n, uint8_t after[40], uint8_t low[40], int *has_l
 typedef struct node_stats {
 	uint64_t started_ms;       /* when the node started */
 	uint64_t ingested;         /* events stored */
+	uint64_t stored_us;        /* when the last commit that stored events ended (wall clock,
+	                              microseconds since the epoch; 0: none since the start) */
 	uint64_t rejected;         /* events refused */
 	uint64_t rejected_by[32];  /* events refused, by -CPT_ code */
 	uint64_t pending;          /* events put aside */

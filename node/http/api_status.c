@@ -47,6 +47,10 @@ api_status(http_req_t *r)
 			              (json_int_t)c.missing_bytes));
 	}
 	store_read_end(h->st, &txn);
+	/* When this node last stored events (a heal's benchmark reads it to
+	 * time the union exactly, without polling fast). */
+	if (j)
+		json_object_set_new(j, "stored_us", json_integer((json_int_t)ns.stored_us));
 	if (j) {
 		/* How far the search index is behind the store (a catch-up). */
 		search_t *s = atomic_load(&h->search);

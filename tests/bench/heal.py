@@ -12,8 +12,16 @@ The link runs through a TCP relay in this script (the cut: the relay closes
 its connections and stops listening; the heal: it listens again). The new
 events are written by `fill` while both nodes are stopped (fill wants the
 store to itself); both nodes are then started with the link still cut, and
-the link is healed once both answer. The union is seen by polling both nodes'
-/api/status every few milliseconds (the resolution of the figure).
+the link is healed once both answer. When each node holds the union is
+taken from the node itself: `stored_us` in its /api/status, the moment its
+last commit that stored events ended (wall clock, microseconds), read once
+the node shows the union; the script polls every 25 ms only to see that it
+does (HEAL_POLL_MS), which costs the nodes and this machine next to nothing,
+and the figure does not depend on it. Before (and with HEAL_POLL=1, or a
+binary without `stored_us`), it polled both nodes every ~2 ms and took the
+time it saw the union: the figure was late by up to a poll, and the polls
+(a new HTTP connection each, on both nodes, and this script's own CPU and
+GIL, which the relay's threads need too) took CPU from the heal they timed.
 Environment: HEAL_CACHE=DIR keeps the filled first site there and reuses it;
 CYCLES; COMPTOIR_BIN picks the binary (fill is taken from beside it, under
 tests/bench/); COMPTOIR_KEEP=1 keeps the directories.
@@ -24,8 +32,9 @@ per node from their trace lines (milliseconds after link-up: the handshake,
 each reconciliation message in and out with its size and the CPU of its
 answer, the events out, each put, its verification, the commit's building
 and its commit with fsync, the put done and ACKed), then, by thread, the CPU
-each node spent from the relay listening to the union and how long its
-threads waited for a CPU (/proc/PID/task/*/schedstat). The debug lines cost
+each node spent from the relay listening to the poll that saw the union (up
+to HEAL_POLL_MS after it) and how long its threads waited for a CPU
+(/proc/PID/task/*/schedstat). The debug lines cost
 a little CPU themselves: compare figures taken the same way.
 """
 
@@ -67,6 +76,7 @@ class Relay:
 
     def heal(self):
         self.first_accept = None
+        self.first_accept_wall = None
         ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         ls.bind(("127.0.0.1", self.port))
@@ -98,6 +108,7 @@ class Relay:
             except OSError:
                 return
             if self.first_accept is None:
+                self.first_accept_wall = time.time()
                 self.first_accept = time.monotonic()
             try:
                 u = socket.create_connection(("127.0.0.1", self.upstream))
@@ -191,6 +202,16 @@ def timeline(path, offset, up_wall, until_wall):
 def events(client):
     r = client.get("/api/status")
     return r.json["events"] if r.status == 200 else -1
+
+
+def events_at(client):
+    """(events held, when the node last stored events: wall-clock seconds,
+    0 when not since it started, None when the binary does not say)."""
+    r = client.get("/api/status")
+    if r.status != 200:
+        return -1, None
+    at = r.json.get("stored_us")
+    return r.json["events"], (at / 1e6 if at is not None else None)
 
 
 def main():
@@ -296,29 +317,46 @@ def main():
             offs = {n.site: os.path.getsize(n.log_path) for n in (a, b)}
             cpu0 = {n.site: thread_cpu(n.proc.pid) for n in (a, b)}
             wall_minus_mono = time.time() - time.monotonic()
+        exact = not os.environ.get("HEAL_POLL") and events_at(ca)[1] is not None
+        interval = float(os.environ.get("HEAL_POLL_MS", "25" if exact else "2")) / 1000
         t_open = time.monotonic()
         relay.heal()
         done = {}
         while len(done) < 2:
             now = time.monotonic()
             for name, c in (("alpha", ca), ("beta", cb)):
-                if name not in done and events(c) >= union:
-                    done[name] = time.monotonic()
+                if name in done:
+                    continue
+                n_ev, at = events_at(c)
+                if n_ev >= union:
+                    if n_ev != union:
+                        print("  %s holds %d events, more than the union (%d)" %
+                              (name, n_ev, union))
+                    # exact: when its store came to hold them, on the
+                    # monotonic clock of this script
+                    done[name] = (at - (time.time() - time.monotonic()) if exact
+                                  else time.monotonic())
             if now - t_open > 120:
                 print("no union after 120 s: %d, %d of %d" % (events(ca), events(cb), union))
                 sys.exit(1)
-            time.sleep(0.002)
+            time.sleep(interval)
         up = relay.first_accept or t_open
+        if exact and relay.first_accept_wall:
+            # both ends on the wall clock, as the nodes stamp it
+            up = relay.first_accept_wall - (time.time() - time.monotonic())
+
         if os.environ.get("HEAL_DEBUG"):
             print("monotonic: open %.3f up %.3f alpha %.3f beta %.3f" % (t_open, up, done["alpha"], done["beta"]))
         t_union = max(done.values())
         ms = (t_union - up) * 1000
         figures.append(ms)
         print("cut %d: %d and %d new events (union %d); link up %.0f ms after the relay "
-              "listened; alpha holds the union %.0f ms and beta %.0f ms after link-up: "
-              "heal %.0f ms [target <= %.0f ms]" %
+              "listened; alpha holds the union %.1f ms and beta %.1f ms after link-up (%s): "
+              "heal %.1f ms [target <= %.0f ms]" %
               (cycle + 1, na - total, nb - total, union, (up - t_open) * 1000,
-               (done["alpha"] - up) * 1000, (done["beta"] - up) * 1000, ms, TARGET_MS))
+               (done["alpha"] - up) * 1000, (done["beta"] - up) * 1000,
+               "exact, from the nodes' stored_us" if exact else
+               "polled every %.0f ms" % (interval * 1000), ms, TARGET_MS))
         if debug:
             for n in (a, b):
                 cpu1 = thread_cpu(n.proc.pid)
@@ -333,10 +371,10 @@ def main():
                                          t_union + wall_minus_mono):
                     print("  %s %7.1f ms  %s" % (n.site, ms, text))
         total = union
-    print("heal, N = %d, %d new on each side: median of %d cuts %.0f ms (runs %s) "
+    print("heal, N = %d, %d new on each side: median of %d cuts %.1f ms (runs %s) "
           "[target <= %.0f ms]; load average %s" %
           (N, D, len(figures), statistics.median(figures),
-           ", ".join("%.0f" % f for f in figures), TARGET_MS,
+           ", ".join("%.1f" % f for f in figures), TARGET_MS,
            open("/proc/loadavg").read().split()[0]))
     relay.cut()
     if os.environ.get("HEAL_DEBUG"):

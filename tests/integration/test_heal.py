@@ -147,11 +147,19 @@ def main():
     t.eq(B.stop(), 0, "lyon stops")
     pa = post(a, "paris while lyon is down")
     pc = post(c, "nantes while lyon is down")
+    started = time.time()
     B.start()
     ok = wait_until(lambda: (lambda x, y, z: x == y == z and {pa, pc} <= x)(
         export_ids(A), export_ids(B), export_ids(C)))
+    seen = time.time()
     t.check(ok, "after lyon restarts the three sites hold the same events, both sides' "
             "posts included", [len(export_ids(n)) for n in (A, B, C)] if not ok else None)
+    # When lyon's store came to hold them (what tests/bench/heal.py times a
+    # heal to): after its start, and by the time they were seen there.
+    st = B.status()
+    at = st.get("stored_us", 0) / 1e6
+    t.check(started <= at <= seen, "lyon's status says when it stored the events of its "
+            "heal (stored_us)", (started, st.get("stored_us"), seen))
     t.finish()
 
 
