@@ -855,7 +855,14 @@ node_poll_store(node_t *n)
 		return;
 	}
 	seq = store_seq(txn);
-	if (seq == n->store_seq || (c = calloc(POLL_MAX, sizeof(*c))) == NULL) {
+	if (seq == n->store_seq) {
+		/* Nothing since: every commit up to this snapshot is announced. */
+		store_seen(n->st, txn);
+		store_read_end(n->st, &txn);
+		pthread_mutex_unlock(&n->wlock);
+		return;
+	}
+	if ((c = calloc(POLL_MAX, sizeof(*c))) == NULL) {
 		store_read_end(n->st, &txn);
 		pthread_mutex_unlock(&n->wlock);
 		return;
@@ -881,6 +888,12 @@ node_poll_store(node_t *n)
 		pthread_mutex_unlock(&n->hlc_lock);
 		store_cur_close(&cur);
 	}
+	/* Whatever this snapshot holds is announced now (beyond POLL_MAX, the
+	 * next poll takes the rest). */
+	if (count < POLL_MAX)
+		store_seen(n->st, txn);
+	else
+		n->store_seq = 0; /* not all of it: the next poll reads on */
 	store_read_end(n->st, &txn);
 	pthread_mutex_unlock(&n->wlock);
 	if (count) {

@@ -37,6 +37,8 @@ struct hooks {
 	json_t *results;                /* deliveries of the pass not recorded yet (worker only) */
 	uint8_t seen[SEEN][CPT_ID_LEN]; /* the events matched last (worker only) */
 	size_t seen_at;                 /* the next slot of seen */
+	int idle; /* the last pass found no webhook enabled: a commit notes its changes
+	             without waking the worker, which takes them each second (mu) */
 };
 
 static const char *const s_events[] = {"post", "comment", "mention", "reply"};
@@ -441,6 +443,13 @@ s_on_commit(void *arg, const node_change_t *changes, size_t n, enum node_origin 
 		h->ring[(h->head + h->count++) % RING] = changes[i];
 		noted = 1;
 	}
+	/* With no webhook (most sites), a live event woke the worker for a
+	 * pass that matched it against nothing (two read transactions and a
+	 * wake-up per event). The changes still wait in the ring: a webhook
+	 * enabled meanwhile gets them (hooks_changed wakes the worker). A ring
+	 * half full (a catch-up) wakes it all the same. */
+	if (noted && h->idle && h->count < RING / 2)
+		noted = 0;
 	pthread_mutex_unlock(&h->mu);
 	if (noted)
 		outbox_kick(h->ob);
@@ -577,6 +586,7 @@ s_tick(void *arg, uint64_t now)
 	struct pending p = {json_array()};
 	store_txn_t *txn;
 	json_t *recs = json_array();
+	uint64_t next;
 
 	(void)now;
 	for (;;) {
@@ -615,6 +625,12 @@ s_tick(void *arg, uint64_t now)
 				store_cur_close(&cur);
 			}
 		}
+		/* hooks_changed clears it after a registration changes: a pass
+		 * under way sets it from what it read, and the pass that
+		 * hooks_changed asks for reads again. */
+		pthread_mutex_lock(&h->mu);
+		h->idle = json_array_size(recs) == 0;
+		pthread_mutex_unlock(&h->mu);
 		for (size_t i = 0; i < n; i++) {
 			/* One event may be announced twice (seen with a sealed comment
 			 * of a private space): it makes one delivery. */
@@ -637,7 +653,11 @@ s_tick(void *arg, uint64_t now)
 	}
 	json_decref(p.entries);
 	json_decref(recs);
-	return UINT64_MAX;
+	/* Idle: the changes noted without a wake-up are taken each second. */
+	pthread_mutex_lock(&h->mu);
+	next = h->idle ? now + 1000 : UINT64_MAX;
+	pthread_mutex_unlock(&h->mu);
+	return next;
 }
 
 /* ------------------------------------------------------------ delivery */
@@ -927,8 +947,12 @@ hooks_start(hooks_t **out, node_t *n, char *err, size_t errlen)
 void
 hooks_changed(hooks_t *h)
 {
-	if (h)
-		outbox_kick(h->ob);
+	if (h == NULL)
+		return;
+	pthread_mutex_lock(&h->mu);
+	h->idle = 0; /* until a pass reads the registrations again */
+	pthread_mutex_unlock(&h->mu);
+	outbox_kick(h->ob);
 }
 
 uint64_t

@@ -1439,6 +1439,31 @@ s_unspill(search_t *s, sx_change_t *out, size_t max)
 	return n;
 }
 
+/*
+ * The window of live changes (search.h, SEARCH_WINDOW_MS); qlock held, the
+ * writer has changes. Waits until the window closes, window_max changes
+ * wait, a search hurries the writer (sx_wait_fresh) or the writer stops;
+ * the listener does not wake it for each change meanwhile (s_listener).
+ * Not for a backlog already long (a catch-up) nor a reconciliation.
+ */
+static void
+s_window(search_t *s)
+{
+	struct timespec until;
+
+	if (s->window_ms && !s->need_recon && !s->hurry && s_backlog(s) < s->window_max) {
+		cpt_deadline(&until, s->window_ms);
+		s->windowing = 1;
+		while (!s->stop && !s->hurry && !s->need_recon && s_backlog(s) < s->window_max)
+			if (pthread_cond_timedwait(&s->qcond, &s->qlock, &until) == ETIMEDOUT)
+				break;
+		s->windowing = 0;
+	}
+	/* The batch the writer takes now (qlock still held) holds what a
+	 * search waits for. */
+	s->hurry = 0;
+}
+
 static void *
 s_writer(void *arg)
 {
@@ -1459,6 +1484,7 @@ s_writer(void *arg)
 		int recon;
 		while ((!s_work(s) || s->held) && !s->stop)
 			pthread_cond_wait(&s->qcond, &s->qlock);
+		s_window(s);
 		/* Stopping: a long backlog is kept in the file for the next
 		 * start (search_close) rather than holding the stop, and a
 		 * reconciliation not begun is left to the next start. */
@@ -1567,7 +1593,10 @@ s_listener(void *arg, const node_change_t *changes, size_t n, enum node_origin o
 		}
 		if (s->qn > s->q_peak)
 			s->q_peak = s->qn;
-		pthread_cond_signal(&s->qcond);
+		/* In a window the writer wakes when it closes, or when enough
+		 * changes wait: not once per change. */
+		if (!s->windowing || s_backlog(s) >= s->window_max)
+			pthread_cond_signal(&s->qcond);
 	}
 	pthread_mutex_unlock(&s->qlock);
 }
@@ -1666,6 +1695,8 @@ search_open(search_t **out, store_t *st, const char *dir, int flags, char *err, 
 	s->qcap = SEARCH_QUEUE_BYTES / sizeof(sx_change_t);
 	s->bfd = -1;
 	s->drain_max = SEARCH_DRAIN_MAX;
+	s->window_ms = SEARCH_WINDOW_MS;
+	s->window_max = SEARCH_WINDOW_MAX;
 	if (!s->readonly) {
 		if ((rc = sx_connect(&s->w, s->path, 0, err, errlen)) != 0)
 			goto fail;
@@ -1911,6 +1942,9 @@ sx_wait_fresh(search_t *s, unsigned ms)
 	pthread_mutex_lock(&s->qlock);
 	want = s->heard;
 	if (s->started && !s->stop && s->applied < want) {
+		/* The writer's window (s_window) ends now. */
+		s->hurry = 1;
+		pthread_cond_signal(&s->qcond);
 		cpt_deadline(&until, ms);
 		while (s->applied < want && !s->stop)
 			if (pthread_cond_timedwait(&s->acond, &s->qlock, &until) != 0)
@@ -1925,6 +1959,17 @@ search_counts(search_t *s, uint64_t *heard, uint64_t *applied)
 	pthread_mutex_lock(&s->qlock);
 	*heard = s->heard;
 	*applied = s->applied;
+	pthread_mutex_unlock(&s->qlock);
+}
+
+void
+search_set_window(search_t *s, unsigned ms, size_t max)
+{
+	assert(s != NULL);
+	pthread_mutex_lock(&s->qlock);
+	s->window_ms = ms;
+	s->window_max = max;
+	pthread_cond_signal(&s->qcond);
 	pthread_mutex_unlock(&s->qlock);
 }
 

@@ -81,6 +81,20 @@ int search_verify(search_t *s, size_t *docs, size_t *wrong, char *err, size_t er
 int search_is_current(search_t *s);
 /* Changes applied by the writer thread since start, and changes heard. */
 void search_counts(search_t *s, uint64_t *heard, uint64_t *applied);
+/*
+ * Live changes are indexed in windows: the writer, woken by a change, waits
+ * up to SEARCH_WINDOW_MS for others (or until SEARCH_WINDOW_MAX wait) and
+ * indexes them all in one SQLite transaction, whose cost (FTS5 writes a
+ * segment per transaction and merges them; the WAL's pages and checkpoints)
+ * is most of a live change's. A change is thus in the index at most
+ * SEARCH_WINDOW_MS after its commit, plus the indexing; a search ends the
+ * window at once (it waits for every change committed before it), as does
+ * a stop. A backlog (a catch-up) does not wait.
+ */
+#define SEARCH_WINDOW_MS  1000
+#define SEARCH_WINDOW_MAX 256
+/* Sets the window (0 ms: none) and its count; any time. */
+void search_set_window(search_t *s, unsigned ms, size_t max);
 
 /*
  * The queue between the commits and the writer thread is a ring bounded in

@@ -95,6 +95,10 @@ struct search {
 	sx_post_t posts[SX_POSTS]; /* posts' places in this snapshot */
 	sx_done_t *done;           /* SX_DONE slots, or NULL: ids derived in this batch */
 	size_t n_done;             /* slots taken in this batch */
+	unsigned window_ms;        /* live changes wait this long for others (qlock) */
+	size_t window_max;         /* or until this many wait */
+	int windowing;             /* the writer waits out a window (qlock) */
+	int hurry;                 /* a search waits for the index: the window ends (qlock) */
 };
 
 /* Read your writes: waits, at most ms, until the writer has applied every

@@ -142,6 +142,8 @@ struct store {
 	int lazy_meta;                /* MDB_NOMETASYNC is set on env: the last commit's meta page
 	                                 is written, not synced. Read and changed only by the holder
 	                                 of LMDB's write lock (inside store_write_flags) */
+	uint64_t known; /* atomic: every commit up to this txnid is this process's own or was
+	                   looked at (store_seen); 0 at open: not known */
 };
 
 /* A store_txn_t is an MDB_txn: the name is opaque, the pointer LMDB's. */
@@ -424,6 +426,48 @@ store_sync(store_t *st)
 	return mdb_env_sync(st->env, 1) == 0 ? 0 : CPT_EIO;
 }
 
+/* Moves st->known on to txnid, never back. */
+static void
+s_known_raise(store_t *st, uint64_t txnid)
+{
+	uint64_t k = __atomic_load_n(&st->known, __ATOMIC_ACQUIRE);
+
+	while (k < txnid && !__atomic_compare_exchange_n(&st->known, &k, txnid, 0, __ATOMIC_ACQ_REL,
+	                                                 __ATOMIC_ACQUIRE))
+		;
+}
+
+/* A commit of this process made txnid: known moves on only when every
+ * commit before it was known, so that one of another process in between
+ * still reads as changed. */
+static void
+s_known_own(store_t *st, uint64_t txnid)
+{
+	uint64_t k = txnid - 1;
+
+	(void)__atomic_compare_exchange_n(&st->known, &k, txnid, 0, __ATOMIC_ACQ_REL,
+	                                  __ATOMIC_ACQUIRE);
+}
+
+int
+store_changed_elsewhere(store_t *st)
+{
+	MDB_envinfo info;
+
+	assert(st != NULL);
+	/* The newest meta page, read from the map: no reader slot, no lock. */
+	if (mdb_env_info(st->env, &info) != 0)
+		return 1;
+	return (uint64_t)info.me_last_txnid != __atomic_load_n(&st->known, __ATOMIC_ACQUIRE);
+}
+
+void
+store_seen(store_t *st, store_txn_t *txn)
+{
+	assert(st != NULL && txn != NULL);
+	s_known_raise(st, (uint64_t)mdb_txn_id(TXN(txn)));
+}
+
 /* ---------------------------------------------------------- transactions */
 
 /*
@@ -604,6 +648,8 @@ store_write_flags(store_t *st, unsigned flags, store_write_fn fn, void *arg)
 			return s_write_error(st, rc);
 		}
 		s_meta_sync(st, (flags & STORE_LAZY_META) != 0);
+		/* The seq bumped: this commit writes, and takes this txnid. */
+		uint64_t txnid = (uint64_t)mdb_txn_id(txn);
 		/* A failed commit has freed the txn already (lmdb.h): never abort it. */
 		rc = mdb_txn_commit(txn);
 		pthread_rwlock_unlock(&st->grow);
@@ -611,6 +657,8 @@ store_write_flags(store_t *st, unsigned flags, store_write_fn fn, void *arg)
 			s_grow(st, &fulls);
 			continue;
 		}
+		if (rc == 0)
+			s_known_own(st, txnid);
 		return rc == 0 ? 0 : s_write_error(st, rc);
 	}
 	return CPT_EFULL;

@@ -161,6 +161,18 @@ uint64_t store_map_size(store_t *st);
 int store_set_nosync(store_t *st, int on) CPT_WUR;
 /* Flushes everything to disk (after writes made with nosync). 0 or CPT_EIO. */
 int store_sync(store_t *st) CPT_WUR;
+/*
+ * Whether another process (the CLI) may have committed since this one last
+ * looked (store_seen): 1 when the newest commit is neither one of this
+ * process's own, made after everything before it was known, nor one a
+ * store_seen covered; 0 when every commit is. Reads LMDB's meta page, no
+ * transaction: cheap enough for every wake-up of a commit (the daemon's
+ * loop). 1 until the first store_seen.
+ */
+int store_changed_elsewhere(store_t *st);
+/* Every commit up to txn's snapshot (a read transaction) has been looked
+ * at: store_changed_elsewhere says 0 for them from now on. */
+void store_seen(store_t *st, store_txn_t *txn);
 
 /* --------------------------------------------------------- transactions */
 

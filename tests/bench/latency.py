@@ -5,7 +5,9 @@ loopback, B dialing A over ZeroMQ CURVE.
     make && python3 tests/bench/latency.py [--posts 1000] [--rate 100]
 
 Prints the median, p99 and max next to the targets of docs (median <= 5 ms,
-p99 <= 25 ms). A benchmark: it never fails on timing (exit 1 only when posts
+p99 <= 25 ms). With --cpu, also the CPU of each thread of both nodes between
+the first post and the last arrival, in microseconds per post (from
+/proc/PID/task/*/stat, 10 ms ticks: "main" is the process's first thread). A benchmark: it never fails on timing (exit 1 only when posts
 are lost or the nodes cannot start). $COMPTOIR_BIN picks the binary.
 """
 
@@ -45,6 +47,23 @@ def certify(root, node, publish=True, install=True):
     return cert
 
 
+def thread_cpu(pid):
+    """CPU ticks used so far by each thread of pid, by name (the first
+    thread's is "main"; threads of one name are added)."""
+    out = {}
+    task = "/proc/%d/task" % pid
+    for tid in os.listdir(task):
+        try:
+            with open(os.path.join(task, tid, "stat")) as f:
+                st = f.read()
+        except OSError:
+            continue  # ended meanwhile
+        name = "main" if tid == str(pid) else st[st.index("(") + 1:st.rindex(")")]
+        rest = st[st.rindex(")") + 2:].split()
+        out[name] = out.get(name, 0) + int(rest[11]) + int(rest[12])  # utime + stime
+    return out
+
+
 def percentile(sorted_values, p):
     if not sorted_values:
         return float("nan")
@@ -56,6 +75,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--posts", type=int, default=1000)
     ap.add_argument("--rate", type=float, default=100.0, help="posts per second")
+    ap.add_argument("--cpu", action="store_true",
+                    help="the CPU of each thread of both nodes, per post")
     args = ap.parse_args()
 
     a_node = Node("paris")
@@ -120,6 +141,7 @@ def main():
     answered = {}  # id -> perf_counter when paris answered 201
     lock = threading.Lock()
     failed = [0]
+    cpu0 = (thread_cpu(a_node.proc.pid), thread_cpu(b_node.proc.pid)) if args.cpu else None
     start = time.perf_counter()
 
     def sender(k, n_threads):
@@ -152,14 +174,22 @@ def main():
         time.sleep(0.05)
     done.set()
     stream.close()
+    if args.cpu and sent:
+        tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
+        for tag, pid, c0 in (("paris", a_node.proc.pid, cpu0[0]), ("lyon", b_node.proc.pid, cpu0[1])):
+            c1 = thread_cpu(pid)
+            per = {k: (v - c0.get(k, 0)) * tick_us / len(sent) for k, v in c1.items()}
+            print("CPU at %s, us per post: %s; total %.0f" % (
+                tag, ", ".join("%s %.0f" % (k, v) for k, v in sorted(per.items(), key=lambda x: -x[1])
+                               if v > 0), sum(per.values())))
 
     post_rtt = sorted((answered[i] - t) * 1000.0 for i, t in sent.items())
     after = sorted((arrived[i] - answered[i]) * 1000.0 for i in sent if i in arrived)
     lat = sorted((arrived[i] - t) * 1000.0 for i, t in sent.items() if i in arrived)
     lost = len(sent) - len(lat)
     print("latency POST /api/posts at paris -> /api/stream at lyon (loopback, CURVE)")
-    print("command: python3 tests/bench/latency.py --posts %d --rate %g   (binary %s)"
-          % (args.posts, args.rate, BIN))
+    print("command: python3 tests/bench/latency.py --posts %d --rate %g%s   (binary %s)"
+          % (args.posts, args.rate, " --cpu" if args.cpu else "", BIN))
     print("posts: %d sent in %.1f s (%.0f/s), %d refused, %d never seen at lyon"
           % (len(sent), send_s, len(sent) / send_s if send_s else 0, failed, lost))
     if lat:

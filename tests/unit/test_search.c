@@ -143,6 +143,9 @@ setup(void **state)
 	if (search_open(&f->s, node_store(f->n), f->data, 0, err, sizeof(err)) != 0 ||
 	    search_start(f->s, f->n, err, sizeof(err)) != 0)
 		fail_msg("search: %s", err);
+	/* Short windows of live changes: s_settle waits them out (the default,
+	 * SEARCH_WINDOW_MS, and its end by a search: test_live_window). */
+	search_set_window(f->s, 20, SEARCH_WINDOW_MAX);
 	*state = f;
 	return 0;
 }
@@ -187,7 +190,7 @@ s_settle(struct fx *f)
 		search_counts(f->s, &heard, &applied);
 		if (applied >= heard && search_backlog(f->s) == 0)
 			return;
-		sched_yield();
+		usleep(1000); /* a window of live changes (setup) */
 	}
 }
 
@@ -1152,6 +1155,45 @@ test_search_reads_its_writes(void **state)
 	pthread_join(t, NULL);
 }
 
+/* Live changes wait for each other (the writer's window): three posts
+ * committed one by one stay in the queue while the window is open, a search
+ * ends it and finds all three at once, and the count of changes ends it
+ * without a search. */
+static void
+test_live_window(void **state)
+{
+	struct fx *f = *state;
+	uint64_t heard, applied, before;
+
+	s_settle(f);
+	/* A window far longer than the test: only a search or the count ends it. */
+	search_set_window(f->s, 600 * 1000, 4);
+	search_counts(f->s, &heard, &before);
+	for (int i = 0; i < 3; i++) {
+		char text[64];
+		snprintf(text, sizeof(text), "relevé du compteur %d", i);
+		s_pub(f, f->alice, EVT_POST, json_pack("{s:s}", "text", text), NULL);
+	}
+	usleep(50 * 1000); /* time for a writer without a window to take them */
+	assert_int_equal(search_backlog(f->s), 3);
+	search_counts(f->s, &heard, &applied);
+	assert_int_equal(applied, before);
+	/* The search waits for them (read your writes) and the writer, hurried,
+	 * indexes them now: a window that did not end would leave the search
+	 * with none after SX_FRESH_MS. */
+	assert_int_equal(s_count(f, "compteur", "posts", NULL, NULL, 0), 3);
+	assert_int_equal(search_backlog(f->s), 0);
+	/* Four changes waiting end the window: settles with no search. */
+	for (int i = 0; i < 4; i++) {
+		char text[64];
+		snprintf(text, sizeof(text), "relevé de la jauge %d", i);
+		s_pub(f, f->alice, EVT_POST, json_pack("{s:s}", "text", text), NULL);
+	}
+	s_settle(f);
+	search_set_window(f->s, 0, 0);
+	assert_int_equal(s_count(f, "jauge", "posts", NULL, NULL, 0), 4);
+}
+
 int
 main(void)
 {
@@ -1168,6 +1210,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_catch_up_later, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stop_before_catch_up, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wal_checkpoints, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_live_window, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_queue_bounded, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_backlog_kept_at_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_backlog_damaged, setup, teardown),

@@ -1430,6 +1430,75 @@ test_v1_store_refused(void **state)
 	}
 }
 
+/* ----------------------------------------------- other processes' commits */
+
+static int
+s_meta_note_fn(store_txn_t *txn, void *arg)
+{
+	return store_meta_put(txn, "note", arg, strlen(arg));
+}
+
+/* A commit by another process (a child that opens the store itself). */
+static void
+s_commit_elsewhere(const char *dir)
+{
+	char err[512] = "";
+	pid_t pid;
+	int status;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		store_t *st = NULL;
+		int rc = store_open(&st, dir, 0, NULL, NULL, err, sizeof(err)) != 0 ||
+		         store_write(st, s_meta_note_fn, "elsewhere") != 0;
+		store_close(&st);
+		_exit(rc ? 2 : 0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* Marks what a read transaction sees as looked at (the node's poll). */
+static void
+s_seen(store_t *st)
+{
+	store_txn_t *txn;
+
+	assert_int_equal(store_read_begin(st, &txn), 0);
+	store_seen(st, txn);
+	store_read_end(st, &txn);
+}
+
+/* store_changed_elsewhere, which spares the daemon a read per own commit:
+ * this process's commits never read as another's, and another's always
+ * does, also when one of ours follows it before anyone looked. */
+static void
+test_changed_elsewhere(void **state)
+{
+	fx_t f;
+
+	(void)state;
+	fx_open(&f);
+	assert_int_equal(store_changed_elsewhere(f.st), 1); /* nothing looked at yet */
+	s_seen(f.st);
+	assert_int_equal(store_changed_elsewhere(f.st), 0);
+	assert_int_equal(store_write(f.st, s_meta_note_fn, "ours"), 0);
+	assert_int_equal(store_write(f.st, s_meta_note_fn, "ours again"), 0);
+	assert_int_equal(store_changed_elsewhere(f.st), 0);
+	s_commit_elsewhere(f.dir);
+	assert_int_equal(store_changed_elsewhere(f.st), 1);
+	/* Ours after theirs: theirs is still not looked at. */
+	assert_int_equal(store_write(f.st, s_meta_note_fn, "ours after"), 0);
+	assert_int_equal(store_changed_elsewhere(f.st), 1);
+	s_seen(f.st);
+	assert_int_equal(store_changed_elsewhere(f.st), 0);
+	assert_int_equal(store_write(f.st, s_meta_note_fn, "ours last"), 0);
+	assert_int_equal(store_changed_elsewhere(f.st), 0);
+	fx_close(&f);
+}
+
 /* ------------------------------------------------------------ map full */
 
 /* A busy site: the trust chain, then batches of posts with long texts,
@@ -1882,6 +1951,7 @@ main(void)
 	    cmocka_unit_test(test_v1_store_refused),
 	    cmocka_unit_test(test_old_store_gets_buckets),
 	    cmocka_unit_test(test_time_ordered_pages_full),
+	    cmocka_unit_test(test_changed_elsewhere),
 	    cmocka_unit_test(test_map_full_grows),
 	    cmocka_unit_test(test_map_full_big_events),
 	    cmocka_unit_test(test_backup),
