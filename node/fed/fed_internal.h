@@ -88,15 +88,11 @@ void fed_wq_init(fed_wq_t *q);
 void fed_wq_push(fed_wq_t *q, fed_wq_item_t *it);
 fed_wq_item_t *fed_wq_take(fed_wq_t *q, size_t max, size_t *n);
 /* writer.c: should the writer wait for more before it takes a transaction
- * from q? 1 while a catch-up is streaming in (streaming: the writer's last
- * commit held catch-up batches only and ended a moment ago), only catch-up
- * batches wait, fewer than min envelopes in all, and pooled (batches of ours
- * still being verified) > 0: they come in a moment and share the commit.
- * 0 once a live batch waits (it never waits for the catch-up), min is
- * reached, nothing else is coming, or the catch-up's first batch after a
- * pause waits (a heal's first part is committed while the rest is
- * verified). */
-int fed_wq_gather(const fed_wq_t *q, size_t min, int pooled, int streaming);
+ * from q? 1 while only catch-up batches wait, fewer than min envelopes in
+ * all, and pooled (batches of ours still being verified) > 0: they come in
+ * a moment and share the commit. 0 once a live batch waits (it never waits
+ * for the catch-up), min is reached, or nothing else is coming. */
+int fed_wq_gather(const fed_wq_t *q, size_t min, int pooled);
 /* writer.c: the calling thread's I/O class for what it writes next: idle
  * for a catch-up's commit (bulk 1), its default otherwise. 0, or CPT_EIO
  * when the kernel refused (the class is then unchanged). */

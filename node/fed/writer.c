@@ -347,11 +347,11 @@ fed_wq_take(fed_wq_t *q, size_t max, size_t *n_out)
 }
 
 int
-fed_wq_gather(const fed_wq_t *q, size_t min, int pooled, int streaming)
+fed_wq_gather(const fed_wq_t *q, size_t min, int pooled)
 {
 	size_t n = 0;
 
-	if (!streaming || q->lhead || q->head == NULL || pooled <= 0)
+	if (q->lhead || q->head == NULL || pooled <= 0)
 		return 0;
 	for (const fed_wq_item_t *it = q->head; it; it = it->next)
 		n += it->k;
@@ -375,32 +375,12 @@ s_deadline(unsigned ms)
 	return ts;
 }
 
-/* 1 when at (CLOCK_MONOTONIC, zero: never) is less than ms ago. */
-static int
-s_within(const struct timespec *at, unsigned ms)
-{
-	struct timespec now;
-	int64_t d;
-
-	if (at->tv_sec == 0 && at->tv_nsec == 0)
-		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	d = (int64_t)(now.tv_sec - at->tv_sec) * 1000 + (now.tv_nsec - at->tv_nsec) / 1000000;
-	return d < (int64_t)ms;
-}
-
 static void *
 s_writer_main(void *arg)
 {
 	fed_writer_t *w = arg;
 
 	size_t since_trim = 0; /* envelopes committed since the last malloc_trim */
-	/* When the last commit of catch-up batches only ended (zero: the last
-	 * commit held a live batch). A catch-up's batches are gathered only
-	 * within GATHER_MS of the previous one's commit, so that the first
-	 * batch after a pause (a heal's first part, sync/recv.c) is committed
-	 * at once while the pool verifies the next. */
-	struct timespec bulk_end = {0, 0};
 
 	pthread_setname_np(pthread_self(), "cpt-writer"); /* top -H, perf */
 	pthread_mutex_lock(&w->lock);
@@ -409,28 +389,21 @@ s_writer_main(void *arg)
 		size_t n = 0;
 		while (w->q.head == NULL && w->q.lhead == NULL && !w->stop)
 			pthread_cond_wait(&w->cond, &w->lock);
-		int streaming = s_within(&bulk_end, GATHER_MS), took_bulk;
-		if (!w->stop &&
-		    fed_wq_gather(&w->q, GATHER_MIN, atomic_load(&w->pooled), streaming)) {
+		if (!w->stop && fed_wq_gather(&w->q, GATHER_MIN, atomic_load(&w->pooled))) {
 			/* A catch-up: what the pool is verifying shares this commit
 			 * (GATHER_MS). s_verified signals each batch it queues. */
 			struct timespec until = s_deadline(GATHER_MS);
 			while (!w->stop &&
-			       fed_wq_gather(&w->q, GATHER_MIN, atomic_load(&w->pooled), streaming))
+			       fed_wq_gather(&w->q, GATHER_MIN, atomic_load(&w->pooled)))
 				if (pthread_cond_timedwait(&w->cond, &w->lock, &until) != 0)
 					break;
 		}
-		took_bulk = w->q.lhead == NULL;
 		/* The pjob_t of each item: its first member. */
 		list = (pjob_t *)fed_wq_take(&w->q, MERGE_MAX, &n);
 		if (list == NULL)
 			break;
 		pthread_mutex_unlock(&w->lock);
 		s_commit_jobs(w->fed, list, n, 1);
-		if (took_bulk)
-			clock_gettime(CLOCK_MONOTONIC, &bulk_end);
-		else
-			bulk_end.tv_sec = bulk_end.tv_nsec = 0;
 		since_trim += n;
 		pthread_mutex_lock(&w->lock);
 		if (since_trim >= TRIM_AFTER && w->q.head == NULL && w->q.lhead == NULL) {

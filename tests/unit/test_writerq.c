@@ -124,29 +124,24 @@ test_catch_up_gathers_a_commit(void **state)
 
 	(void)state;
 	fed_wq_init(&q);
-	assert_false(fed_wq_gather(&q, GATHER, 3, 1)); /* nothing waiting: the writer sleeps */
+	assert_false(fed_wq_gather(&q, GATHER, 3)); /* nothing waiting: the writer sleeps */
 	s_push(&q, &bulk[0], 1000, 0);
 	/* two more batches are being verified */
-	assert_true(fed_wq_gather(&q, GATHER, 2, 1));
-	assert_false(fed_wq_gather(&q, GATHER, 0, 1)); /* none: commit what is there */
+	assert_true(fed_wq_gather(&q, GATHER, 2));
+	assert_false(fed_wq_gather(&q, GATHER, 0)); /* none: commit what is there */
 	s_push(&q, &bulk[1], 1000, 0);
-	assert_false(fed_wq_gather(&q, GATHER, 1, 1)); /* enough for one commit */
+	assert_false(fed_wq_gather(&q, GATHER, 1)); /* enough for one commit */
 	s_push(&q, &bulk[2], 1000, 0);
 	/* Batches that waited go together, up to the transaction's cap. */
 	assert_ptr_equal(fed_wq_take(&q, CAP, &n), &bulk[0]);
 	assert_int_equal(n, 3000);
 	/* A live relay never waits for the catch-up's batches. */
 	s_push(&q, &bulk[3], 1000, 0);
-	assert_true(fed_wq_gather(&q, GATHER, 1, 1));
+	assert_true(fed_wq_gather(&q, GATHER, 1));
 	s_push(&q, &live, 1, 1);
-	assert_false(fed_wq_gather(&q, GATHER, 1, 1));
+	assert_false(fed_wq_gather(&q, GATHER, 1));
 	assert_ptr_equal(fed_wq_take(&q, CAP, &n), &live);
 	assert_int_equal(n, 1001);
-	/* The first batch after a pause (a heal's first part) never waits
-	 * for the ones still being verified: its commit overlaps them. */
-	s_push(&q, &bulk[0], 250, 0);
-	assert_false(fed_wq_gather(&q, GATHER, 3, 0));
-	assert_true(fed_wq_gather(&q, GATHER, 3, 1));
 }
 
 /*
