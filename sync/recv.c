@@ -20,27 +20,6 @@
  * They are counted apart from the JOBS_MAX of a catch-up: a live relay
  * neither waits for nor holds up the catch-up's batches (see recv_flush). */
 #define LIVE_JOBS_MAX 16
-/*
- * A catch-up batch that finds no other catch-up batch on its way to the
- * store goes in parts of about this many envelopes (s_put_parts): the store
- * verifies the first part, and its writer commits it while the pool
- * verifies the next ones, then commits what is verified by then. Given
- * whole, the batch was verified whole before its commit began: at the end
- * of a heal (1,000 events at each site) each site built and committed its
- * 1,000 with the pool idle (issue 23, session 13).
- */
-#define PART_EVENTS 250
-
-/*
- * A message whose envelopes went to the store in more than one batch (a
- * batch given in parts, s_put_parts): its ACK waits for the last of them,
- * whatever the order they come back in, and counts them all.
- */
-typedef struct recv_split {
-	size_t parts_left;                         /* batches still out */
-	size_t stored, dup, pend, refused, forged; /* counted so far */
-	int failed;                                /* a part was not stored: no ACK */
-} recv_split_t;
 
 /*
  * EVENTS received, ingested together: one put job (recv_flush), back
@@ -65,7 +44,6 @@ struct recv_batch {
 	struct {
 		link_t *l;                     /* who sent it */
 		size_t first, count;           /* its envelopes in env[] */
-		recv_split_t *split;           /* shared with its other batches, or NULL */
 	} msgs[BATCH_EVENTS];                  /* the messages they came in */
 	size_t n_msgs;                         /* how many */
 	const uint8_t *bufs[BATCH_EVENTS];     /* job.buf */
@@ -140,8 +118,13 @@ static void s_done(sync_t *s, recv_batch_t *b);
  * at a site healing from an outage, for an event its other peers wait for.
  */
 static void
-s_put(sync_t *s, recv_batch_t *b, int live)
+s_flush_one(sync_t *s, recv_batch_t **slot, int live)
 {
+	recv_batch_t *b = *slot;
+
+	if (b == NULL || b->n_env == 0)
+		return;
+	*slot = NULL;
 	for (size_t i = 0; i < b->n_env; i++)
 		b->bufs[i] = b->data + b->off[i]; /* b->lens: set by s_batch_add */
 	memset(b->early, 0, b->n_env);
@@ -156,121 +139,6 @@ s_put(sync_t *s, recv_batch_t *b, int live)
 		s_done(s, b);
 	}
 	/* b may be gone already: the node completes small jobs at once. */
-}
-
-/* A batch of envelopes [from, to) of b (a copy), with the messages they
- * came in, each with its split count if it has one. NULL when out of
- * memory. */
-static recv_batch_t *
-s_part(recv_batch_t *b, size_t from, size_t to)
-{
-	recv_batch_t *p = malloc(sizeof(*p));
-	size_t bytes = (to < b->n_env ? b->off[to] : b->bytes) - b->off[from];
-
-	if (p == NULL || (p->data = malloc(bytes ? bytes : 1)) == NULL) {
-		free(p);
-		return NULL;
-	}
-	p->s = b->s;
-	p->cap = p->bytes = bytes;
-	p->n_env = to - from;
-	p->n_msgs = 0;
-	memcpy(p->data, b->data + b->off[from], bytes);
-	for (size_t i = from; i < to; i++) {
-		p->off[i - from] = b->off[i] - b->off[from];
-		p->lens[i - from] = b->lens[i];
-	}
-	for (size_t j = 0; j < b->n_msgs; j++) {
-		size_t mf = b->msgs[j].first, mt = mf + b->msgs[j].count;
-		size_t lo = mf > from ? mf : from, hi = mt < to ? mt : to;
-		if (lo >= hi)
-			continue;
-		p->msgs[p->n_msgs].l = b->msgs[j].l;
-		p->msgs[p->n_msgs].first = lo - from;
-		p->msgs[p->n_msgs].count = hi - lo;
-		p->msgs[p->n_msgs].split = b->msgs[j].split;
-		p->n_msgs++;
-	}
-	return p;
-}
-
-/*
- * A catch-up batch given to a store that has no other catch-up batch on its
- * way goes in parts (PART_EVENTS): verification of the later parts overlaps
- * the commit of the first. Only then: behind a batch already out, the store
- * is busy anyway and takes what waits in one transaction, and parts would
- * only count for more of the JOBS_MAX batches at which reading stops. A
- * message cut between parts is ACKed once all its parts are back
- * (recv_split_t). Out of memory, the batch goes whole.
- */
-static void
-s_put_parts(sync_t *s, recv_batch_t *b)
-{
-	size_t k = b->n_env / PART_EVENTS, at = 0;
-	recv_batch_t *part[BATCH_EVENTS / PART_EVENTS];
-	recv_split_t *sp[BATCH_EVENTS];
-	int ok = 1;
-
-	for (size_t j = 0; j < b->n_msgs; j++)
-		sp[j] = NULL;
-	/* The messages cut by a part's end share a count of their parts. */
-	for (size_t p = 0; p + 1 < k; p++) {
-		size_t end = b->n_env * (p + 1) / k;
-		for (size_t j = 0; j < b->n_msgs; j++) {
-			size_t mf = b->msgs[j].first, mt = mf + b->msgs[j].count;
-			if (mf < end && mt > end) {
-				if (sp[j] == NULL && (sp[j] = calloc(1, sizeof(*sp[j]))) == NULL)
-					ok = 0;
-				else
-					sp[j]->parts_left++;
-			}
-		}
-	}
-	for (size_t j = 0; j < b->n_msgs; j++) {
-		if (sp[j])
-			sp[j]->parts_left++; /* n cuts make n + 1 parts */
-		b->msgs[j].split = sp[j];
-	}
-	for (size_t p = 0; p < k; p++) {
-		size_t end = b->n_env * (p + 1) / k;
-		part[p] = ok ? s_part(b, at, end) : NULL;
-		ok &= part[p] != NULL;
-		at = end;
-	}
-	if (!ok) {
-		for (size_t p = 0; p < k; p++)
-			if (part[p]) {
-				free(part[p]->data);
-				free(part[p]);
-			}
-		for (size_t j = 0; j < b->n_msgs; j++) {
-			free(sp[j]);
-			b->msgs[j].split = NULL;
-		}
-		s_put(s, b, 0);
-		return;
-	}
-	log_debug("sync", "trace put in parts events=%zu parts=%zu", b->n_env, k);
-	free(b->data);
-	free(b);
-	/* Each part may come back within put (the node completes a batch of
-	 * duplicates at once): every part exists before the first goes. */
-	for (size_t p = 0; p < k; p++)
-		s_put(s, part[p], 0);
-}
-
-static void
-s_flush_one(sync_t *s, recv_batch_t **slot, int live)
-{
-	recv_batch_t *b = *slot;
-
-	if (b == NULL || b->n_env == 0)
-		return;
-	*slot = NULL;
-	if (!live && b->n_env >= 2 * PART_EVENTS && s->jobs_out == s->live_out)
-		s_put_parts(s, b);
-	else
-		s_put(s, b, live);
 }
 
 void
@@ -377,12 +245,8 @@ s_done(sync_t *s, recv_batch_t *b)
 	          (unsigned long long)(sync_now_us() - b->put_us));
 	for (size_t j = 0; j < b->n_msgs; j++) {
 		link_t *l = b->msgs[j].l;
-		recv_split_t *sp = b->msgs[j].split;
-		l->storing_events -= b->msgs[j].count;
-		/* A message in parts is on its way until its last part is back. */
-		if (sp && sp->parts_left > 1)
-			continue;
 		l->storing--;
+		l->storing_events -= b->msgs[j].count;
 		/* The catch-up that put off its periodic reconciliation is in. */
 		if (l->recon_owed && l->storing == 0) {
 			l->recon_owed = 0;
@@ -394,19 +258,8 @@ s_done(sync_t *s, recv_batch_t *b)
 		log_warnx("sync", "store error while ingesting %zu events from peers", b->n_env);
 	else if ((fresh = malloc(b->n_env * CPT_ID_LEN)) == NULL)
 		stored_ok = 0;
-	/* A message in parts: a part that failed means no ACK for it at all,
-	 * as for a whole batch (the sender's window takes it as lost). */
-	for (size_t j = 0; !stored_ok && j < b->n_msgs; j++) {
-		recv_split_t *sp = b->msgs[j].split;
-		if (sp) {
-			sp->failed = 1;
-			if (--sp->parts_left == 0)
-				free(sp);
-		}
-	}
 	for (size_t j = 0; stored_ok && j < b->n_msgs; j++) {
 		link_t *l = b->msgs[j].l;
-		recv_split_t *sp = b->msgs[j].split;
 		size_t first = b->msgs[j].first, k = b->msgs[j].count;
 		size_t stored = 0, fresh_n = 0, dup = 0, pend = 0, refused = 0, forged = 0;
 		uint8_t ack[16];
@@ -436,27 +289,6 @@ s_done(sync_t *s, recv_batch_t *b)
 		l->st.rejected += refused;
 		l->st.to_receive = l->st.to_receive > k ? l->st.to_receive - k : 0;
 		pthread_mutex_unlock(&s->lock);
-		if (sp) {
-			/* Counted with its other parts; ACKed with the last. This
-			 * part's events are stored: relayed now all the same. */
-			int last = --sp->parts_left == 0, failed = sp->failed;
-			sp->stored += stored;
-			sp->dup += dup;
-			sp->pend += pend;
-			sp->refused += refused;
-			sp->forged += forged;
-			stored = sp->stored;
-			dup = sp->dup;
-			pend = sp->pend;
-			refused = sp->refused;
-			forged = sp->forged;
-			if (last)
-				free(sp);
-			if (!last || failed) {
-				flow_relay(s, l, (const uint8_t(*)[CPT_ID_LEN])fresh, fresh_n);
-				continue;
-			}
-		}
 		/* Tell the sender what is now durably stored here. */
 		sync_be_put(ack, stored, 4);
 		sync_be_put(ack + 4, dup, 4);
@@ -527,7 +359,6 @@ s_batch_add(sync_t *s, link_t *l, zmq_msg_t *m, const size_t *len, size_t n)
 	b->msgs[b->n_msgs].l = l;
 	b->msgs[b->n_msgs].first = b->n_env;
 	b->msgs[b->n_msgs].count = k;
-	b->msgs[b->n_msgs].split = NULL;
 	b->n_msgs++;
 	for (size_t i = 1; i < n; i++) {
 		b->off[b->n_env] = b->bytes;

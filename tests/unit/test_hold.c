@@ -420,11 +420,10 @@ test_live_relay_takes_its_own_batch(void **state)
 	pthread_mutex_lock(&g_lock);
 	for (size_t i = 0; i < g_n_held; i++) {
 		live += g_held[i]->live && g_held[i]->n <= SYNC_LIVE_MAX;
-		/* a catch-up batch (one or two messages of 500, or half of
-		 * one: an idle store gets a batch in parts of 250, recv.c)
-		 * never carries a live event, nor the reverse */
+		/* a catch-up batch (one or two messages of 500) never carries
+		 * a live event, nor the reverse */
 		mixed += g_held[i]->live != (g_held[i]->n <= SYNC_LIVE_MAX) ||
-		         (!g_held[i]->live && g_held[i]->n % 250 != 0);
+		         (!g_held[i]->live && g_held[i]->n % 500 != 0);
 	}
 	pthread_mutex_unlock(&g_lock);
 	assert_int_equal(mixed, 0);
@@ -550,126 +549,6 @@ test_live_relay_before_the_commit(void **state)
 	s_hold_end(ctx, router, &rid);
 }
 
-/* Reads hq's next message within wait_ms as s_hq_recv does; an ACK's 16
- * bytes go to ack. Its type, or -1. */
-static int
-s_hq_recv_ack(void *router, int wait_ms, uint8_t ack[16])
-{
-	zmq_pollitem_t it = {router, 0, ZMQ_POLLIN, 0};
-	zmq_msg_t r, m;
-	int type = -1, k = 0;
-
-	if (zmq_poll(&it, 1, wait_ms) <= 0)
-		return -1;
-	zmq_msg_init(&r);
-	assert_true(zmq_msg_recv(&r, router, 0) >= 0);
-	for (int more = 1; more; k++) {
-		zmq_msg_init(&m);
-		assert_true(zmq_msg_recv(&m, router, 0) >= 0);
-		more = zmq_msg_more(&m);
-		if (k == 0 && zmq_msg_size(&m) == 2)
-			type = ((const uint8_t *)zmq_msg_data(&m))[1];
-		if (k == 1 && type == SYNC_ACK && zmq_msg_size(&m) == 16)
-			memcpy(ack, zmq_msg_data(&m), 16);
-		zmq_msg_close(&m);
-	}
-	if (type == SYNC_PING)
-		assert_int_equal(s_hq_send(router, &r, SYNC_PONG, 0, 0), 0);
-	zmq_msg_close(&r);
-	return type;
-}
-
-/* Envelopes the hub's store holds, once it holds n (or after 5 s). */
-static size_t
-s_held_wait(size_t n, void *router)
-{
-	size_t held = 0;
-
-	for (int k = 0; k < 250 && held < n; k++) {
-		s_hq_recv(router, NULL, 0, 20); /* PINGs answered, the link stays up */
-		pthread_mutex_lock(&g_lock);
-		held = g_envelopes_held;
-		pthread_mutex_unlock(&g_lock);
-	}
-	return held;
-}
-
-/* The sum of an ACK's four counts (every envelope it answers). */
-static uint64_t
-s_ack_sum(const uint8_t ack[16])
-{
-	uint64_t v = 0;
-
-	for (int c = 0; c < 4; c++)
-		v += (uint64_t)ack[4 * c] << 24 | (uint64_t)ack[4 * c + 1] << 16 |
-		     (uint64_t)ack[4 * c + 2] << 8 | ack[4 * c + 3];
-	return v;
-}
-
-/*
- * A heal's batch goes to an idle store in parts (issue 23, session 13): the
- * store commits the first while it verifies the next. hq sends one EVENTS
- * of 1,000: the hub's store gets it as several batches, none of them whole;
- * the ACK waits for every part, whatever the order they come back in, and
- * counts all 1,000. A second message that comes while parts are out goes
- * whole (the store is busy: no gain in parts). Before, one batch of 1,000:
- * verified whole before its commit began.
- */
-static void
-test_heal_batch_in_parts(void **state)
-{
-	void *ctx = zmq_ctx_new(), *router;
-	char ep[64];
-	zmq_msg_t rid;
-	int type, acks = 0;
-	size_t parts, whole = 0;
-	sync_put_t *held[64], *second;
-	uint8_t ack[16];
-
-	(void)state;
-	router = s_hold_begin(ctx, ep, sizeof(ep));
-	s_start(HUB, HQ, ep, s_put_held);
-	s_hello(router, &rid);
-	for (int k = 0; k < 100 && (type = s_hq_recv(router, NULL, 0, 100)) != SYNC_RECON; k++)
-		;
-	assert_int_equal(type, SYNC_RECON);
-	assert_int_equal(s_hq_send(router, &rid, SYNC_EVENTS, 1000, 200), 0);
-	assert_int_equal(s_held_wait(1000, router), 1000);
-	pthread_mutex_lock(&g_lock);
-	parts = g_n_held;
-	memcpy(held, g_held, parts * sizeof(*held));
-	pthread_mutex_unlock(&g_lock);
-	assert_true(parts >= 2);
-	for (size_t i = 0; i < parts; i++) {
-		assert_false(held[i]->live);
-		assert_true(held[i]->n < 1000);
-	}
-	/* A second message while the parts are out: one batch. */
-	assert_int_equal(s_hq_send(router, &rid, SYNC_EVENTS, 1000, 200), 0);
-	assert_int_equal(s_held_wait(2000, router), 2000);
-	pthread_mutex_lock(&g_lock);
-	assert_int_equal(g_n_held, parts + 1);
-	second = g_held[parts];
-	whole = second->n;
-	g_n_held = 0;
-	pthread_mutex_unlock(&g_lock);
-	assert_int_equal(whole, 1000);
-	/* The parts come back last first: no ACK until the first is back. */
-	for (size_t i = parts; i-- > 1;)
-		s_answer(held[i]);
-	for (int k = 0; k < 20; k++)
-		acks += s_hq_recv_ack(router, 10, ack) == SYNC_ACK;
-	assert_int_equal(acks, 0);
-	s_answer(held[0]);
-	memset(ack, 0, sizeof(ack));
-	for (int k = 0; k < 500 && acks == 0; k++)
-		acks += s_hq_recv_ack(router, 10, ack) == SYNC_ACK;
-	assert_int_equal(acks, 1);
-	assert_int_equal(s_ack_sum(ack), 1000);
-	s_answer(second);
-	s_hold_end(ctx, router, &rid);
-}
-
 /* Bytes malloc'd and in use in the process, every arena (glibc). */
 static size_t
 s_heap_in_use(void)
@@ -735,7 +614,6 @@ main(void)
 	    cmocka_unit_test(test_live_relay_takes_its_own_batch),
 	    cmocka_unit_test(test_live_relay_before_the_commit),
 	    cmocka_unit_test(test_batches_held_cost_their_bytes),
-	    cmocka_unit_test(test_heal_batch_in_parts),
 	};
 	const char *names[SITES] = {"hq", "hub", "branch"};
 	int rc;
