@@ -549,6 +549,150 @@ test_live_relay_before_the_commit(void **state)
 	s_hold_end(ctx, router, &rid);
 }
 
+/* A branch whose store keeps every batch it is given (its window at the
+ * hub fills), counting their envelopes. */
+static sync_put_t *g_bheld[64];
+static size_t g_n_bheld, g_benv;
+
+static int
+s_put_branch_held(void *ctx, sync_put_t *job)
+{
+	pthread_mutex_lock(&g_lock);
+	assert_true(g_n_bheld < 64);
+	g_bheld[g_n_bheld++] = job;
+	g_benv += job->n;
+	pthread_mutex_unlock(&g_lock);
+	return 0;
+}
+
+static size_t
+s_branch_envelopes(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&g_lock);
+	n = g_benv;
+	pthread_mutex_unlock(&g_lock);
+	return n;
+}
+
+/* hq sends the hub a catch-up message of 20 envelopes; returns the hub's job
+ * for it, which its store keeps. */
+static sync_put_t *
+s_catch_up_job(void *router, zmq_msg_t *rid)
+{
+	sync_put_t *job = NULL;
+	size_t before;
+
+	pthread_mutex_lock(&g_lock);
+	before = g_n_held;
+	pthread_mutex_unlock(&g_lock);
+	assert_int_equal(s_hq_send(router, rid, SYNC_EVENTS, 20, 200), 0);
+	for (int k = 0; k < 500 && job == NULL; k++) {
+		s_hq_recv(router, NULL, 0, 10);
+		pthread_mutex_lock(&g_lock);
+		job = g_n_held > before ? g_held[before] : NULL;
+		pthread_mutex_unlock(&g_lock);
+	}
+	assert_non_null(job);
+	assert_false(job->live);
+	assert_int_equal(job->n, 20);
+	return job;
+}
+
+/*
+ * A catch-up's batch goes on once the node has admitted it, before its
+ * commit (issue 24, session 13), to each link whose window has room: a
+ * region's hub healing from HQ passed each batch to its branches only after
+ * its commit, so the branches' verification and commits waited for the
+ * hub's. Here the branch's store keeps what it gets, so its window at the
+ * hub (four messages of more than SYNC_LIVE_MAX) fills: the hub's first four
+ * batches reach it while the hub's store still holds them, the fifth does
+ * not (a full window), and once the hub's jobs are done the fifth waits in
+ * the branch's queue (to_send) and the first four are not sent again.
+ * Before, nothing reached the branch until the hub's commit.
+ */
+static void
+test_catch_up_relay_before_the_commit(void **state)
+{
+	void *ctx = zmq_ctx_new(), *router;
+	char ep[64];
+	zmq_msg_t rid;
+	sync_peer_status_t ps;
+	sync_put_t *jobs[5];
+	sync_admitted_t adm[20];
+	int up = 0, acks = 0;
+
+	(void)state;
+	pthread_mutex_lock(&g_lock);
+	g_n_bheld = g_benv = 0;
+	pthread_mutex_unlock(&g_lock);
+	for (uint32_t i = 0; i < 20; i++)
+		adm[i] = (sync_admitted_t){i, 200};
+	router = s_hold_begin(ctx, ep, sizeof(ep));
+	s_start(HUB, HQ, ep, s_put_held);
+	s_hello(router, &rid);
+	snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%u", sync_port(s_sites[HUB].s));
+	s_start(BRANCH, HUB, ep, s_put_branch_held);
+	for (int k = 0; k < 500 && !up; k++) {
+		s_hq_recv(router, NULL, 0, 10);
+		up = s_peer(HUB, BRANCH, &ps) && ps.connected && s_peer(BRANCH, HUB, &ps) &&
+		     ps.connected;
+	}
+	assert_true(up);
+	for (int b = 0; b < 5; b++) {
+		jobs[b] = s_catch_up_job(router, &rid);
+		/* Nothing goes on before the store has decided. */
+		for (int k = 0; k < 10; k++)
+			acks += s_hq_recv(router, NULL, 0, 10) == SYNC_ACK;
+		assert_int_equal(s_branch_envelopes(), (size_t)(b < 4 ? b : 4) * 20);
+		sync_put_admitted(jobs[b], adm, 20);
+		for (int k = 0; k < 500 && b < 4 && s_branch_envelopes() < (size_t)(b + 1) * 20;
+		     k++)
+			acks += s_hq_recv(router, NULL, 0, 10) == SYNC_ACK;
+		assert_int_equal(s_branch_envelopes(), (size_t)(b < 4 ? b + 1 : 4) * 20);
+	}
+	/* The fifth did not go: the branch's window was full. */
+	for (int k = 0; k < 20; k++)
+		acks += s_hq_recv(router, NULL, 0, 10) == SYNC_ACK;
+	assert_int_equal(s_branch_envelopes(), 80);
+	assert_int_equal(acks, 0);
+	/* The hub's commits: hq gets its five ACKs; the fifth batch is queued
+	 * for the branch, the first four are not relayed again. */
+	pthread_mutex_lock(&g_lock);
+	g_n_held = 0;
+	g_release = 1;
+	pthread_mutex_unlock(&g_lock);
+	for (int b = 0; b < 5; b++) {
+		for (size_t i = 0; i < jobs[b]->n; i++) {
+			jobs[b]->rc[i] = 0;
+			memset(jobs[b]->ids[i], 0, CPT_ID_LEN);
+			jobs[b]->ids[i][0] = (uint8_t)b;
+			jobs[b]->ids[i][1] = (uint8_t)i;
+		}
+		jobs[b]->err = 0;
+		sync_put_done(jobs[b]);
+	}
+	for (int k = 0; k < 500 && acks < 5; k++)
+		acks += s_hq_recv(router, NULL, 0, 10) == SYNC_ACK;
+	assert_int_equal(acks, 5);
+	for (int k = 0; k < 20; k++)
+		s_hq_recv(router, NULL, 0, 10);
+	assert_int_equal(s_branch_envelopes(), 80);
+	assert_true(s_peer(HUB, BRANCH, &ps));
+	assert_int_equal(ps.sent, 80);
+	assert_int_equal(ps.to_send, 100); /* 80 unacknowledged, 20 queued */
+	/* The branch's store lets go (its ACKs open the window; the queued
+	 * ids are not in this test's empty store). */
+	pthread_mutex_lock(&g_lock);
+	for (size_t i = 0; i < g_n_bheld; i++)
+		s_answer(g_bheld[i]);
+	g_n_bheld = 0;
+	pthread_mutex_unlock(&g_lock);
+	sync_stop(&s_sites[BRANCH].s);
+	s_hold_end(ctx, router, &rid);
+}
+
 /* Bytes malloc'd and in use in the process, every arena (glibc). */
 static size_t
 s_heap_in_use(void)
@@ -613,6 +757,7 @@ main(void)
 	    cmocka_unit_test(test_periodic_reconciliation_under_live_flow),
 	    cmocka_unit_test(test_live_relay_takes_its_own_batch),
 	    cmocka_unit_test(test_live_relay_before_the_commit),
+	    cmocka_unit_test(test_catch_up_relay_before_the_commit),
 	    cmocka_unit_test(test_batches_held_cost_their_bytes),
 	};
 	const char *names[SITES] = {"hq", "hub", "branch"};
