@@ -1,9 +1,7 @@
 /*
  * The receive pipeline: messages read from the ROUTER and the dealers,
- * checked and dispatched; EVENTS gathered into batches for ops.put, relayed
- * once the node has admitted them (a live batch to every other peer, a
- * catch-up's to those whose window has room), and once a batch is committed,
- * each message ACKed, counted and relayed to the peers that lack it still.
+ * checked and dispatched; EVENTS gathered into batches for ops.put, and once
+ * a batch is committed, each message ACKed, counted and relayed to the others.
  */
 #include <stdlib.h>
 #include <string.h>
