@@ -484,17 +484,6 @@ sync_put_done(sync_put_t *job)
 		s_cmd(s, CMD_PUT_DONE, &job, sizeof(job));
 }
 
-int
-sync_put_relays(const sync_put_t *job)
-{
-	/* A single link up is the sender's (a branch's to its region): nobody
-	 * to relay to, and a command would only wake the engine (+50% of its
-	 * CPU per event at a branch). Should that link be another's, the relay
-	 * after the commit serves it. */
-	assert(job != NULL);
-	return atomic_load(&recv_job_engine(job)->links_up) >= 2;
-}
-
 void
 sync_put_admitted(sync_put_t *job, const sync_admitted_t *adm, size_t n)
 {
@@ -503,9 +492,15 @@ sync_put_admitted(sync_put_t *job, const sync_admitted_t *adm, size_t n)
 	size_t len = sizeof(job) + n * sizeof(*adm);
 
 	assert(job != NULL && (adm != NULL || n == 0));
-	if (n == 0 || !sync_put_relays(job))
+	if (n == 0 || !job->live)
 		return;
 	s = recv_job_engine(job);
+	/* A single link up is the sender's (a branch's to its region): nobody
+	 * to relay to, and a command would only wake the engine (+50% of its
+	 * CPU per event at a branch). Should that link be another's, the relay
+	 * after the commit serves it. */
+	if (atomic_load(&s->links_up) < 2)
+		return;
 	/* On the engine's own thread at once, as sync_put_done. */
 	if (engine_on_thread(s)) {
 		recv_admitted(s, job, adm, n);

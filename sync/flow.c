@@ -44,8 +44,7 @@
  * likely in the same answer.
  */
 static int
-s_send_envs(sync_t *s, link_t *l, const uint8_t *const *env, const size_t *elen, size_t n,
-            size_t *n_sent)
+s_send_envs(sync_t *s, link_t *l, const uint8_t *const *env, const size_t *elen, size_t n)
 {
 	const void *f[BATCH_EVENTS];
 	size_t len[BATCH_EVENTS], k = 0, bytes = 0, sent = 0;
@@ -87,8 +86,6 @@ s_send_envs(sync_t *s, link_t *l, const uint8_t *const *env, const size_t *elen,
 	pthread_mutex_lock(&s->lock);
 	l->st.sent += sent;
 	pthread_mutex_unlock(&s->lock);
-	if (n_sent)
-		*n_sent = sent;
 	return msgs;
 }
 
@@ -127,7 +124,7 @@ flow_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], size_t 
 
 	if (s_read(s, ids, n, &env, &elen) != 0)
 		return 0;
-	msgs = s_send_envs(s, l, (const uint8_t *const *)env, elen, n, NULL);
+	msgs = s_send_envs(s, l, (const uint8_t *const *)env, elen, n);
 	s_read_free(env, elen, n);
 	return msgs;
 }
@@ -152,19 +149,12 @@ flow_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], size_t 
 void
 flow_relay(sync_t *s, const link_t *from, const uint8_t (*ids)[CPT_ID_LEN], size_t n)
 {
-	flow_relay_but(s, from, NULL, ids, n);
-}
-
-void
-flow_relay_but(sync_t *s, const link_t *from, const peerset_t *had,
-               const uint8_t (*ids)[CPT_ID_LEN], size_t n)
-{
 	uint8_t **env = NULL;
 	size_t *elen = NULL;
 
 	for (int i = 0; i < s->n_links; i++) {
 		link_t *l = &s->links[i];
-		if (l == from || !l->used || !link_up(l) || n == 0 || (had && peerset_has(had, i)))
+		if (l == from || !l->used || !link_up(l) || n == 0)
 			continue;
 		if (n > SMALL_MAX &&
 		    (l->inflight >= WINDOW || (l->wantq && l->wq_head < l->wq_len)) &&
@@ -174,7 +164,7 @@ flow_relay_but(sync_t *s, const link_t *from, const peerset_t *had,
 		}
 		if (env == NULL && s_read(s, ids, n, &env, &elen) != 0)
 			return;
-		s_send_envs(s, l, (const uint8_t *const *)env, elen, n, NULL);
+		s_send_envs(s, l, (const uint8_t *const *)env, elen, n);
 	}
 	if (env)
 		s_read_free(env, elen, n);
@@ -194,49 +184,8 @@ flow_relay_envs(sync_t *s, const link_t *from, const uint8_t *const *env, const 
 		link_t *l = &s->links[i];
 		if (l == from || !l->used || !link_up(l))
 			continue;
-		s_send_envs(s, l, env, elen, n, NULL);
+		s_send_envs(s, l, env, elen, n);
 	}
-}
-
-/*
- * A catch-up's batch as soon as the node admitted it, before its commit
- * (recv_admitted; issue 24, session 13): a region's hub healing from HQ
- * passed each batch of 1,000 on to its branches only once its own commit was
- * over, and read it back from the store for that; from the batch's copy now,
- * so its branches verify and commit batch k while the hub commits it. Only
- * to the links whose window has room and no relay queued as ids before it:
- * the others get the batch after the commit, queued as ids and read back
- * from the store once stored (flow_relay_but), as before. Each link given
- * the whole batch is added to had. from[i] is the link envelope i came on,
- * which is not sent it back.
- */
-void
-flow_relay_early(sync_t *s, link_t *const *from, const uint8_t *const *env, const size_t *elen,
-                 size_t n, peerset_t *had)
-{
-	const uint8_t **mine = NULL;
-
-	for (int i = 0; i < s->n_links && n > 0; i++) {
-		link_t *l = &s->links[i];
-		size_t k = 0, sent = 0;
-		if (!l->used || !link_up(l) || l->inflight >= WINDOW ||
-		    (l->wantq && l->wq_head < l->wq_len))
-			continue;
-		if (mine == NULL && (mine = malloc(n * sizeof(*mine))) == NULL)
-			return; /* each link gets it after the commit */
-		for (size_t j = 0; j < n; j++) {
-			mine[j] = from[j] == l ? NULL : env[j];
-			k += mine[j] != NULL;
-		}
-		if (k == 0)
-			continue;
-		s_send_envs(s, l, mine, elen, n, &sent);
-		/* A message its queue did not take goes after the commit, whole:
-		 * what went twice is counted a duplicate there. */
-		if (sent == k)
-			peerset_add(had, i);
-	}
-	free(mine);
 }
 
 void

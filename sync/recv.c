@@ -51,7 +51,6 @@ struct recv_batch {
 	int rc[BATCH_EVENTS];                  /* job.rc */
 	uint8_t ids[BATCH_EVENTS][CPT_ID_LEN]; /* job.ids */
 	uint8_t early[BATCH_EVENTS];           /* relayed before the commit (recv_admitted) */
-	peerset_t had; /* the links those went to (a live batch: every link, then and later) */
 };
 
 size_t
@@ -129,7 +128,6 @@ s_flush_one(sync_t *s, recv_batch_t **slot, int live)
 	for (size_t i = 0; i < b->n_env; i++)
 		b->bufs[i] = b->data + b->off[i]; /* b->lens: set by s_batch_add */
 	memset(b->early, 0, b->n_env);
-	memset(&b->had, 0, sizeof(b->had));
 	b->job = (sync_put_t){b->bufs, b->lens, b->n_env, b->rc, b->ids, 0, live};
 	b->put_us = sync_now_us();
 	log_debug("sync", "trace put events=%zu msgs=%zu live=%d", b->n_env, b->n_msgs, live);
@@ -187,11 +185,8 @@ recv_job_engine(const sync_put_t *job)
  * is relayed is what the writer decided to store (authorised, not pending
  * or held, not a duplicate), sent from the batch's copy, which stays ours
  * until recv_done. The ACK to the sender still waits for the commit: it
- * means "survives kill -9" here. A catch-up's batch too since session 13,
- * to the links whose window has room (s_admitted_bulk).
+ * means "survives kill -9" here.
  */
-static void s_admitted_bulk(sync_t *s, recv_batch_t *b, const uint8_t *now);
-
 void
 recv_admitted(sync_t *s, sync_put_t *job, const sync_admitted_t *adm, size_t n)
 {
@@ -200,6 +195,8 @@ recv_admitted(sync_t *s, sync_put_t *job, const sync_admitted_t *adm, size_t n)
 	size_t elen[SYNC_LIVE_MAX], relayed = 0;
 	uint8_t now[BATCH_EVENTS]; /* given in this call */
 
+	if (!b->job.live)
+		return;
 	memset(now, 0, b->n_env);
 	for (size_t k = 0; k < n; k++) {
 		size_t i = adm[k].at;
@@ -209,13 +206,6 @@ recv_admitted(sync_t *s, sync_put_t *job, const sync_admitted_t *adm, size_t n)
 			now[i] = 1;
 		}
 	}
-	if (!b->job.live) {
-		s_admitted_bulk(s, b, now);
-		return;
-	}
-	/* Every link has them, or reconciliation brings them: a link that
-	 * comes up before the commit reconciles (not relayed again after it). */
-	memset(&b->had, 0xff, sizeof(b->had));
 	/* Message by message: each goes to every link but its sender's. */
 	for (size_t j = 0; j < b->n_msgs; j++) {
 		size_t first = b->msgs[j].first, m = 0;
@@ -235,33 +225,6 @@ recv_admitted(sync_t *s, sync_put_t *job, const sync_admitted_t *adm, size_t n)
 	log_debug("sync", "trace relayed before the commit events=%zu of %zu", relayed, b->n_env);
 }
 
-/* A catch-up batch's admitted envelopes (now[i] set), before the commit, to
- * the links with room in their window (flow_relay_early); after the commit,
- * s_done sends them to the others. */
-static void
-s_admitted_bulk(sync_t *s, recv_batch_t *b, const uint8_t *now)
-{
-	const uint8_t **env = malloc(b->n_env * sizeof(*env));
-	size_t *elen = malloc(b->n_env * sizeof(*elen)), m = 0;
-	link_t **from = malloc(b->n_env * sizeof(*from));
-
-	for (size_t j = 0; env && elen && from && j < b->n_msgs; j++)
-		for (size_t i = b->msgs[j].first; i < b->msgs[j].first + b->msgs[j].count; i++) {
-			if (!now[i])
-				continue;
-			env[m] = b->bufs[i];
-			elen[m] = b->early[i] == 2 ? EVT_FIXED_LEN : b->lens[i];
-			from[m++] = b->msgs[j].l;
-		}
-	if (m)
-		flow_relay_early(s, from, env, elen, m, &b->had);
-	log_debug("sync", "trace catch-up relayed before the commit events=%zu of %zu", m,
-	          b->n_env);
-	free(env);
-	free(elen);
-	free(from);
-}
-
 void
 recv_done(sync_t *s, sync_put_t *job)
 {
@@ -274,7 +237,6 @@ s_done(sync_t *s, recv_batch_t *b)
 	const size_t *lens = b->lens;
 	const int *rc = b->rc;
 	uint8_t(*ids)[CPT_ID_LEN] = b->ids, (*fresh)[CPT_ID_LEN] = NULL;
-	uint8_t(*sent)[CPT_ID_LEN] = NULL;
 	int stored_ok = b->job.err == 0;
 
 	s->jobs_out--;
@@ -294,14 +256,12 @@ s_done(sync_t *s, recv_batch_t *b)
 	}
 	if (!stored_ok)
 		log_warnx("sync", "store error while ingesting %zu events from peers", b->n_env);
-	else if ((fresh = malloc(b->n_env * CPT_ID_LEN)) == NULL ||
-	         (sent = malloc(b->n_env * CPT_ID_LEN)) == NULL)
+	else if ((fresh = malloc(b->n_env * CPT_ID_LEN)) == NULL)
 		stored_ok = 0;
 	for (size_t j = 0; stored_ok && j < b->n_msgs; j++) {
 		link_t *l = b->msgs[j].l;
 		size_t first = b->msgs[j].first, k = b->msgs[j].count;
-		size_t stored = 0, fresh_n = 0, sent_n = 0, dup = 0, pend = 0, refused = 0,
-		       forged = 0;
+		size_t stored = 0, fresh_n = 0, dup = 0, pend = 0, refused = 0, forged = 0;
 		uint8_t ack[16];
 		const void *f[1] = {ack};
 		size_t fl[1] = {16};
@@ -309,12 +269,9 @@ s_done(sync_t *s, recv_batch_t *b)
 		for (size_t i = first; i < first + k; i++) {
 			if (rc[i] == 0) {
 				stored++;
-				/* Relayed already, before the commit, to the links
-				 * in b->had (recv_admitted). */
+				/* Relayed already, before the commit (recv_admitted). */
 				if (!b->early[i])
 					memcpy(fresh[fresh_n++], ids[i], CPT_ID_LEN);
-				else
-					memcpy(sent[sent_n++], ids[i], CPT_ID_LEN);
 			} else if (rc[i] == CPT_EEXIST) {
 				dup++;
 			} else if (rc[i] == CPT_EPENDING || rc[i] == CPT_EHELD) {
@@ -352,10 +309,8 @@ s_done(sync_t *s, recv_batch_t *b)
 		}
 		/* Relay: every other connected peer may lack them. */
 		flow_relay(s, l, (const uint8_t(*)[CPT_ID_LEN])fresh, fresh_n);
-		flow_relay_but(s, l, &b->had, (const uint8_t(*)[CPT_ID_LEN])sent, sent_n);
 	}
 	free(fresh);
-	free(sent);
 	free(b->data);
 	free(b);
 }

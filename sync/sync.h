@@ -282,23 +282,19 @@ typedef struct sync_admitted {
 	                 when it is stored without its body (a redaction of it is held) */
 } sync_admitted_t;
 /*
- * What the node admitted of a job in a transaction that is built and not
- * yet committed (n entries of adm, copied before it returns). The engine
- * relays them at once from its own copy of the envelopes: a live job's to
- * every other linked peer, a catch-up's to each other peer whose window has
- * room (the others get them after the commit, queued as ids and read back
- * from the store); not again to those once the job is done. The job's ACKs
- * still wait for sync_put_done, which says what is durable. Only what the
- * node decided to store may be given (never an event it refuses, keeps
- * pending or holds); should the commit then fail, peers hold events this
- * site does not, which reconciliation brings back (docs/ARCHITECTURE.md).
- * Any thread, before the job's sync_put_done.
+ * What the node admitted of a live job (sync_put_t.live) in a transaction
+ * that is built and not yet committed (n entries of adm, copied before it
+ * returns). The engine relays them at once to every other linked peer, from
+ * its own copy of the envelopes, and not again once the job is done; the
+ * job's ACKs still wait for sync_put_done, which says what is durable. Only
+ * what the node decided to store may be given (never an event it refuses,
+ * keeps pending or holds); should the commit then fail, peers hold events
+ * this site does not, which reconciliation brings back (docs/ARCHITECTURE.md).
+ * Any thread, before the job's sync_put_done; ignored for a job that is not
+ * live (a catch-up's relays wait for the commit: past the window they are
+ * queued as ids, read back from the store).
  */
 void sync_put_admitted(sync_put_t *job, const sync_admitted_t *adm, size_t n);
-/* 1 when the job's engine has a peer to relay to besides the sender (two
- * links up or more); else sync_put_admitted does nothing, and what it would
- * be given need not be worked out. Any thread. */
-int sync_put_relays(const sync_put_t *job);
 /* Adds an outgoing link, or gives a known site a new endpoint (any thread).
  * peer is copied. s may be NULL. */
 void sync_add_peer(sync_t *s, const sync_peer_conf_t *peer);

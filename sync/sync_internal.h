@@ -386,19 +386,10 @@ int flow_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], siz
 /* Sends events (by id, read once from the store) to every link that is up
  * but from (NULL: to all), counted in each one's window. ids are only read. */
 void flow_relay(sync_t *s, const link_t *from, const uint8_t (*ids)[CPT_ID_LEN], size_t n);
-/* The same but to the links in had (NULL: none), which got them already. */
-void flow_relay_but(sync_t *s, const link_t *from, const peerset_t *had,
-                    const uint8_t (*ids)[CPT_ID_LEN], size_t n);
 /* Sends envelopes (borrowed, only read) to every link that is up but from,
  * at once: a live batch's admitted events, before our commit. */
 void flow_relay_envs(sync_t *s, const link_t *from, const uint8_t *const *env, const size_t *elen,
                      size_t n);
-/* Sends a catch-up batch's admitted envelopes (borrowed, only read; from[i]
- * the link envelope i came on, not sent it) before our commit, to each link
- * up whose window has room; those that got them all are added to had, the
- * others get them after the commit (flow_relay_but). */
-void flow_relay_early(sync_t *s, link_t *const *from, const uint8_t *const *env, const size_t *elen,
-                      size_t n, peerset_t *had);
 /* Sends one local envelope (sync_offer) to l, counted in its window. */
 void flow_offer(sync_t *s, link_t *l, const void *env, size_t len);
 /* Queues ids l asked for (copied); what does not fit is dropped. */

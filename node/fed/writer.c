@@ -173,12 +173,11 @@ fed_writer_io_bulk(int bulk)
 /*
  * The transaction holding list's batches is built and about to be committed
  * (node_submit_decided; on the committing thread, inside the transaction):
- * what it admitted of each batch goes to the engine, which relays it now
- * rather than after the commit's fsyncs (sync_put_admitted). Only what the
- * transaction stores (rc 0), as it stores it: never an event refused, kept
- * pending or held, nor a duplicate, and without its body an event whose
- * redaction is held. A catch-up's batches too since issue 24's thirteenth
- * session: a region's hub passes each on to its branches while it commits.
+ * what it admitted of the live batches goes to the engine, which relays it
+ * now rather than after the commit's fsyncs (sync_put_admitted). Only what
+ * the transaction stores (rc 0), as it stores it: never an event refused,
+ * kept pending or held, nor a duplicate, and without its body an event whose
+ * redaction is held. A catch-up's batches wait for the commit as before.
  */
 static void
 s_decided(void *arg, const ingest_res_t *res, size_t n)
@@ -187,8 +186,8 @@ s_decided(void *arg, const ingest_res_t *res, size_t n)
 
 	for (pjob_t *p = arg; p && at < n; p = (pjob_t *)p->q.next) {
 		size_t k = p->q.k, m = 0;
-		/* None (no memory): its events are relayed after the commit. */
-		sync_admitted_t *adm = malloc((k ? k : 1) * sizeof(*adm));
+		/* None: its events are relayed after the commit, as before. */
+		sync_admitted_t *adm = p->q.live ? malloc((k ? k : 1) * sizeof(*adm)) : NULL;
 		for (size_t j = 0; adm && j < k && at + j < n; j++) {
 			const ingest_res_t *r = &res[at + j];
 			/* As the store holds it: whole, or without its body (a
@@ -209,7 +208,7 @@ s_decided(void *arg, const ingest_res_t *res, size_t n)
 }
 
 /* Commits the jobs of list (n envelopes in all) in one transaction; early:
- * what it admits is relayed before the commit (s_decided). */
+ * what it admits of live batches is relayed before the commit (s_decided). */
 static void
 s_commit_jobs(fed_t *f, pjob_t *list, size_t n, int early)
 {
@@ -233,9 +232,6 @@ s_commit_jobs(fed_t *f, pjob_t *list, size_t n, int early)
 		if (bulk && fed_writer_io_bulk(1) != 0) {
 			/* not fatal: the commit only keeps its priority */
 		}
-		/* Nobody to relay to (a branch's one link is the sender's): what
-		 * the transaction admitted need not be read back in it. */
-		early = early && list && sync_put_relays(list->job);
 		err = n ? node_submit_decided(f->node, buf, len, n, ok, bodies, res,
 		                              early ? s_decided : NULL, list)
 		        : 0;
