@@ -10,11 +10,14 @@ write. Why these proportions: README.md, "The workload".
 """
 
 import http.client
+import json
 import os
 import random
 import re
 import socket
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -491,3 +494,74 @@ def summary(values, scale=1000.0):
         return {"n": 0, "p50": None, "p99": None, "max": None, "mean": None}
     return {"n": len(values), "p50": pct(values, 50) * scale, "p99": pct(values, 99) * scale,
             "max": max(values) * scale, "mean": statistics.mean(values) * scale}
+
+
+# ------------------------------------------------------------------ probe
+
+class Probe:
+    """Writes posts at `rate` a second, each at one of the sites drawn at
+    random, from a process of its own, and times each HTTP answer there: the
+    simulator's own threads (a stream reader per site, under one GIL) wake
+    together when an event reaches every site, and a write's answer read in
+    the same moment waits for them (issue 24, session 13). start() returns
+    at once; finish() waits for the end and returns (writes answered OK,
+    [seconds of each answer])."""
+
+    def __init__(self, sites, clients, rate, duration, seed=1):
+        self.targets = [{"host": clients[s.name].host, "port": clients[s.name].port,
+                         "cookie": clients[s.name].cookie, "csrf": clients[s.name].csrf}
+                        for s in sites]
+        self.rate, self.duration, self.seed = rate, duration, seed
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--probe"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True)
+        self.proc.stdin.write(json.dumps({"targets": self.targets, "rate": self.rate,
+                                          "duration": self.duration, "seed": self.seed}))
+        self.proc.stdin.close()
+
+    def finish(self):
+        if self.proc is None:
+            return 0, []
+        out = json.loads(self.proc.stdout.read() or "{}")
+        self.proc.wait()
+        return out.get("ok", 0), out.get("latency", [])
+
+
+def _probe_main():
+    """The probe's process (Probe): its arguments as JSON on stdin, its
+    answers as JSON on stdout. One thread, one request at a time."""
+    arg = json.loads(sys.stdin.read())
+    rng = random.Random(arg["seed"])
+    start = time.monotonic()
+    ok, lat, k = 0, [], 0
+    while time.monotonic() - start < arg["duration"]:
+        due = start + k / arg["rate"]
+        now = time.monotonic()
+        if due > now:
+            time.sleep(due - now)
+        k += 1
+        t = rng.choice(arg["targets"])
+        body = json.dumps({"text": "probe %d %s" % (k, " ".join(
+            rng.choice(WORDS) for _ in range(rng.randint(4, 30))))}).encode()
+        t0 = time.monotonic()
+        try:
+            c = http.client.HTTPConnection(t["host"], t["port"], timeout=30)
+            c.request("POST", "/api/posts", body=body, headers={
+                "Content-Type": "application/json", "X-CSRF-Token": t["csrf"],
+                "Cookie": "comptoir_session=" + t["cookie"]})
+            r = c.getresponse()
+            r.read()
+            c.close()
+        except OSError:
+            continue
+        if r.status in (200, 201):
+            ok += 1
+            lat.append(time.monotonic() - t0)
+    json.dump({"ok": ok, "latency": lat}, sys.stdout)
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--probe"]:
+    _probe_main()

@@ -289,11 +289,19 @@ def one_run(args, kind, n):
         l0, e0 = load.sample_links(fed)
         p0 = load.sample_procs(fed.sites)
         me0 = os.times()
+        psi0 = load.sample_pressure()
+        probe = None
+        if args.probe_rate:
+            probe = load.Probe(fed.sites, clients, args.probe_rate, args.duration, args.seed)
+            probe.start()
         t_from = time.monotonic()
-        work.run(rate=args.rate, duration=args.duration, concurrency=args.concurrency)
+        work.run(rate=args.rate - args.probe_rate, duration=args.duration,
+                 concurrency=args.concurrency)
         t_to = time.monotonic()
+        probe_ok, probe_lat = probe.finish() if probe else (0, [])
         p1 = load.sample_procs(fed.sites)
         me1 = os.times()
+        psi = load.pressure_percent(psi0, load.sample_pressure(), t_to - t_from)
         ids = phase_events(watcher, work, t_from, t_to)
         left = wait_spread(watcher, ids, fed.sites, args.drain)
         l1, e1 = load.sample_links(fed)
@@ -306,11 +314,20 @@ def one_run(args, kind, n):
                        "latency_ms": lat, "never_everywhere": len(never),
                        "sites_missing_events": miss_sites,
                        "http_write_ms": load.summary(work.latency),
-                       "resyncs": dict(watcher.resyncs)}
+                       "resyncs": dict(watcher.resyncs), "pressure_percent": psi,
+                       "probe_writes": probe_ok, "probe_http_ms": load.summary(probe_lat)}
         say("  %d writes (%s), %d failed %s; %d logins, %d feed reads; HTTP answer p50 %s p99 %s" % (
             writes, ", ".join("%d %ss" % (v, k) for k, v in work.by_kind.items()), work.failed,
             work.fail_codes or "", work.logins_done, work.reads_done,
             fmt_ms(res["load"]["http_write_ms"]["p50"]), fmt_ms(res["load"]["http_write_ms"]["p99"])))
+        if probe:
+            pw = res["load"]["probe_http_ms"]
+            say("  the probe (its own process, one request at a time): %d posts, HTTP answer "
+                "p50 %s p99 %s" % (probe_ok, fmt_ms(pw["p50"]), fmt_ms(pw["p99"])))
+        if psi:
+            say("  the machine under load (/proc/pressure): CPU %.0f%%, disk I/O %.0f%% "
+                "(all tasks at once: %.0f%%)" % (psi.get("cpu", 0), psi.get("io", 0),
+                                                  psi.get("io_full", 0)))
         p99_ok = lat["p99"] is not None and lat["p99"] <= TARGET_P99_MS and not never
         say("  time until every site holds an event (%d events): p50 %s, p99 %s, max %s"
             "   [target p99 ≤ %.0f ms: %s]" % (lat["n"], fmt_ms(lat["p50"]), fmt_ms(lat["p99"]),
@@ -322,7 +339,20 @@ def one_run(args, kind, n):
                    ", ".join("%s (%d)" % kv for kv in worst[:10]), " …" if len(worst) > 10 else ""))
         if watcher.resyncs:
             say("  streams that fell behind (resync): %s" % watcher.resyncs)
-        ev = max(1, writes)
+        bd = heal_breakdown(watcher, work, ids, fed.sites, t_from)
+        hops = {}
+        for name, v in bd["per_site_after_first_ms"].items():
+            if v["p50"] is not None:
+                hops.setdefault(fed.spec.roles[name], []).append(v)
+        res["load"]["after_first_by_role_ms"] = {
+            r: {"p50": load.pct([x["p50"] for x in v], 50), "p99": load.pct([x["p99"] for x in v], 50),
+                "sites": len(v)} for r, v in hops.items()}
+        say("  where the time went: request to first sighting p50 %s p99 %s; after it, by role "
+            "(median of the sites' p50/p99): %s" % (
+                fmt_ms(bd["to_first_sighting_ms"]["p50"]), fmt_ms(bd["to_first_sighting_ms"]["p99"]),
+                ", ".join("%s %s/%s" % (r, fmt_ms(v["p50"]), fmt_ms(v["p99"]))
+                          for r, v in sorted(res["load"]["after_first_by_role_ms"].items()))))
+        ev = max(1, writes + probe_ok)
         need = n - 1
         crossings = tot["sent"] / ev
         dup = max(0, tot["sent"] - tot["received"]) / ev
@@ -529,6 +559,7 @@ def cut_phase(args, fed, watcher, clients):
     lat, never, _ = latency_report(watcher, live, ids, rest)
     breakdown = heal_breakdown(watcher, live, ids, rest, t_heal)
     tot, _ = load.link_delta(l0, l1)
+    region = heal_region(fed, names, l0, l1, p0, p1, t_heal, H - before, done)
     conv = max(done.values()) if len(done) == len(cut) else None
     # What the heal had to carry, at the least: every cut site gets what the
     # rest wrote meanwhile, every other site what the cut sites wrote, and
@@ -542,7 +573,7 @@ def cut_phase(args, fed, watcher, clients):
                 "live_writes": live.ok, "heal_reconciliation_msgs": tot["reconciliations"],
                 "heal_bytes": tot["bytes_out"], "heal_sent": tot["sent"],
                 "heal_needed": needed, "proc_catchup": proc_report(p0, p1),
-                "live_breakdown": breakdown, "pressure_percent": psi})
+                "live_breakdown": breakdown, "pressure_percent": psi, "region": region})
     if conv is None:
         say("  healed: %d of %d cut sites caught up within %d s (counts %s, held at the heal %d)"
             "   [target ≤ %.0f s: MISSED]" % (len(done), len(cut), args.catchup_timeout,
@@ -574,8 +605,80 @@ def cut_phase(args, fed, watcher, clients):
             tot["sent"] / max(1, needed), H - before, len(cut), live.ok, len(fed.sites) - 1,
             tot["bytes_out"] / max(1, needed)))
     say_proc("during the catch-up:", out["proc_catchup"])
+    say_region(region, t_live_end - t_heal)
     watcher.start(cut, clients)
     return out
+
+
+def heal_region(fed, names, l0, l1, p0, p1, t_heal, events, done):
+    """How a heal's events travel into the cut sites (issue 24, session 13):
+    events sent per link end into and inside them, per event the rest wrote
+    meanwhile; their messages and reconciliations; the CPU-seconds of each
+    role (a cut hub, a cut branch, the rest) by thread; when each caught up."""
+    links = {}
+    for key, a in l1.items():
+        if key[0] not in names and key[1] not in names:
+            continue
+        b = l0.get(key, {})
+        links["%s>%s" % key] = {k: max(0, a.get(k, 0) - b.get(k, 0)) for k in (
+            "sent", "received", "msgs_out", "reconciliations", "bytes_out")}
+    roles = {}
+    for s in fed.sites:
+        role = fed.spec.roles[s.name]
+        roles[s.name] = ("cut " if s.name in names else "rest ") + role
+    # The cut sites of a "stop" cut started at the heal: from zero then.
+    start = dict(p0)
+    for n in names:
+        if n not in start and n in p1:
+            start[n] = (t_heal, 0.0, 0, 0, 0, {})
+    pr = proc_report(start, p1, roles)
+    by_role = {}
+    for role in sorted(set(roles.values())):
+        members = [n for n, r in roles.items() if r == role]
+        by_role[role] = sorted(done.get(n) for n in members if n in done)
+    return {"links": links, "events": events, "proc": pr, "done_by_role": by_role,
+            "cut_sites": sorted(names)}
+
+
+def say_region(rg, seconds):
+    ev = max(1, rg["events"])
+    links = rg["links"]
+    names = set(rg["cut_sites"])
+    into = {k: v for k, v in links.items() if k.split(">")[0] not in names}
+    inside = {k: v for k, v in links.items() if k.split(">")[0] in names and
+              k.split(">")[1] in names}
+    out = {k: v for k, v in links.items() if k.split(">")[0] in names and
+           k.split(">")[1] not in names}
+
+    def fmt(group):
+        return ", ".join("%s %.2f (%d msgs, %d recon)" % (
+            k, v["sent"] / ev, v["msgs_out"], v["reconciliations"])
+            for k, v in sorted(group.items(), key=lambda kv: -kv[1]["sent"])[:4])
+    say("  the region's heal, events sent per event written meanwhile (%d): into it %s; "
+        "out of it %s" % (rg["events"], fmt(into), fmt(out)))
+    sent_in = [v["sent"] / ev for v in inside.values()]
+    if sent_in:
+        say("    inside it, per link end (%d): sent per event median %.2f, min %.2f, max %.2f, "
+            "sum %.2f (a tree needs 1 per branch); messages median %d; reconciliations "
+            "median %d, max %d" % (
+                len(sent_in), load.pct(sent_in, 50), min(sent_in), max(sent_in), sum(sent_in),
+                load.pct([v["msgs_out"] for v in inside.values()], 50),
+                load.pct([v["reconciliations"] for v in inside.values()], 50),
+                max(v["reconciliations"] for v in inside.values())))
+    say("    caught up by role: %s" % "; ".join(
+        "%s %s" % (r, ", ".join("%.1f" % t for t in v[:3]) + (" … %.1f s" % v[-1] if len(v) > 3
+                                                             else " s"))
+        for r, v in rg["done_by_role"].items() if v))
+    pr = rg["proc"]
+    say("    CPU-seconds during the catch-up (%.1f s; 2 cores: %.0f): all %.1f; by role: %s" % (
+        seconds, 2 * seconds, pr["cpu_s_total"], "; ".join(
+            "%s %.2f (median of %d, max %.2f)" % (r, v["median"], v["n"], v["max"])
+            for r, v in sorted(pr["cpu_s_by_role"].items()))))
+    for r, d in sorted(pr["cpu_s_by_thread"].items()):
+        if r.startswith("cut"):
+            say("    CPU-seconds by thread, %s (median): %s" % (r, ", ".join(
+                "%s %.2f" % (t, c) for t, c in sorted(d.items(), key=lambda kv: -kv[1])
+                if c >= 0.01)))
 
 
 def burst_phase(args, fed, watcher, clients):
@@ -707,6 +810,9 @@ def main():
     ap.add_argument("--rate", type=float, default=20.0, help="writes per second (federation)")
     ap.add_argument("--duration", type=int, default=60, help="seconds of load")
     ap.add_argument("--concurrency", type=int, default=8, help="requests at once (load)")
+    ap.add_argument("--probe-rate", type=float, default=0.0,
+                    help="of --rate, posts written by a process of its own, one at a time, "
+                         "to time the HTTP answer apart from the simulator's threads")
     ap.add_argument("--logins", type=float, default=load.LOGINS_PER_WRITE,
                     help="logins per write (load); 0 leaves argon2id out of the CPU per write")
     ap.add_argument("--reads", type=float, default=load.READS_PER_WRITE,
