@@ -175,7 +175,7 @@ def comptoir_side():
            s.group(1) if s else "?"))
     r = subprocess.run([sys.executable, os.path.join(HERE, "heal.py"), str(N), str(D)],
                        capture_output=True, text=True, env=env)
-    h = re.search(r"median of \d+ cuts (\d+) ms", r.stdout)
+    h = re.search(r"median of \d+ cuts ([\d.]+) ms", r.stdout)
     if h:
         print("comptoir: catch-up, %d new on each side, N = %d: %s ms from link-up "
               "(median of 3 cuts)" % (D, N, h.group(1)))
