@@ -99,15 +99,19 @@ def anon_maps(pid):
     return out
 
 
+def tasks(pid):
+    """The thread ids of a process (none once it is gone)."""
+    try:
+        return os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return []
+
+
 def thread_cpu(pid):
     """CPU seconds (user + system) per thread name of a process."""
     out = {}
     tick = os.sysconf("SC_CLK_TCK")
-    try:
-        tasks = os.listdir("/proc/%d/task" % pid)
-    except OSError:
-        return out
-    for t in tasks:
+    for t in tasks(pid):
         try:
             with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
                 st = f.read()
@@ -125,11 +129,7 @@ def thread_io(pid):
     writes for the writer), write syscalls, and voluntary context switches
     (the waits: each batch handed on between threads is one)."""
     out = {}
-    try:
-        tasks = os.listdir("/proc/%d/task" % pid)
-    except OSError:
-        return out
-    for t in tasks:
+    for t in tasks(pid):
         try:
             with open("/proc/%d/task/%s/comm" % (pid, t)) as f:
                 name = f.read().strip()
