@@ -19,32 +19,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from harness import BIN, Node, run_cli  # noqa: E402
+from harness import BIN, Node, certify_site, join_site  # noqa: E402
 
 TARGET_MEDIAN_MS = 5.0
 TARGET_P99_MS = 25.0
-
-
-def join_node(site):
-    n = Node(site, init=False)
-    run_cli("init", "--dir", n.data, "--site", site, "--http", "127.0.0.1:%d" % n.http_port,
-            "--listen", "tcp://127.0.0.1:%d" % n.listen_port, "--join")
-    return n
-
-
-def certify(root, node, publish=True, install=True):
-    req = os.path.join(node.dir, "site.req")
-    with open(req, "w") as f:
-        f.write(node.cli("site", "request").stdout)
-    args = ["root", "certify", "--key", os.path.join(root.data, "keys", "root.key")]
-    if publish:
-        args += ["--dir", root.data]
-    cert = os.path.join(node.dir, "site.cert")
-    with open(cert, "w") as f:
-        f.write(run_cli(*(args + [req])).stdout)
-    if install:
-        node.cli("site", "install", cert)
-    return cert
 
 
 def thread_cpu(pid):
@@ -81,9 +59,9 @@ def main():
 
     a_node = Node("paris")
     pw = a_node.add_user("alice", admin=True)
-    b_node = join_node("lyon")
-    certify(a_node, b_node)
-    paris_cert = certify(a_node, a_node, publish=False, install=False)
+    b_node = join_site("lyon")
+    certify_site(a_node, b_node, into=a_node)
+    paris_cert = certify_site(a_node, a_node, install=False)
     b_node.cli("peer", "add", paris_cert)
     a_node.set_limits(writes_per_minute=100000, writes_burst=100000)  # not what is measured
     a_node.start()
