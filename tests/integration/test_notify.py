@@ -20,7 +20,7 @@ import threading
 import atexit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import KEEP, Node, Runner, free_port, run_cli  # noqa: E402
+from harness import KEEP, Node, Runner, certify_site, free_port, run_cli  # noqa: E402
 
 tempfile.tempdir = tempfile.mkdtemp(prefix="notifytest-")
 if not KEEP:
@@ -112,27 +112,6 @@ class Relay:
         self.up = True
 
 
-def request(node):
-    text = node.cli("site", "request").stdout
-    path = os.path.join(node.dir, "site.req")
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-def certify(root, node, publish=True, install=True):
-    args = ["root", "certify", "--key", os.path.join(root.data, "keys", "root.key")]
-    if publish:
-        args += ["--dir", root.data]
-    cert = run_cli(*(args + [request(node)])).stdout
-    path = os.path.join(node.dir, "site.cert")
-    with open(path, "w") as f:
-        f.write(cert)
-    if install:
-        node.cli("site", "install", path)
-    return path
-
-
 def linked(node, site):
     p = {p["site"]: p for p in node.status()["peers"]}.get(site)
     return bool(p and p["connected"])
@@ -173,8 +152,8 @@ def setup():
     L = Node("lyon", init=False)
     run_cli("init", "--dir", L.data, "--site", "lyon", "--http", "127.0.0.1:%d" % L.http_port,
             "--listen", "tcp://127.0.0.1:%d" % L.listen_port, "--join")
-    certify(P, L)
-    paris_cert = certify(P, P, publish=False, install=False)
+    certify_site(P, L, into=P)
+    paris_cert = certify_site(P, P, install=False)
     with open(L.config_path, "a") as f:
         f.write("\n" + FAST_SYNC)
     PW["dave"] = L.add_user("dave", name="Dave")

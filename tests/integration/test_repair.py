@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import BIN, Node, Runner, run_cli  # noqa: E402
+from harness import BIN, Node, Runner, certify_site, run_cli  # noqa: E402
 
 DEADLINE = 30.0
 FAST_SYNC = "sync:\n  heartbeat_ms: 200\n  reconcile_interval: 2\n"
@@ -47,27 +47,6 @@ def export_lines(node):
 def export_ids(node):
     lines = export_lines(node) or set()
     return {json.loads(l)["id"] for l in lines}
-
-
-def request(node):
-    text = node.cli("site", "request").stdout
-    path = os.path.join(node.dir, "site.req")
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-def certify(root, node, publish=True, install=True):
-    args = ["root", "certify", "--key", os.path.join(root.data, "keys", "root.key")]
-    if publish:
-        args += ["--dir", root.data]
-    cert = run_cli(*(args + [request(node)])).stdout
-    path = os.path.join(node.dir, "site.cert")
-    with open(path, "w") as f:
-        f.write(cert)
-    if install:
-        node.cli("site", "install", path)
-    return path
 
 
 def linked(node, site):
@@ -150,8 +129,8 @@ def run_test(work):
     run_cli("init", "--dir", lyon.data, "--site", "lyon", "--http", "127.0.0.1:%d" % lyon.http_port,
             "--listen", "tcp://127.0.0.1:%d" % lyon.listen_port, "--join")
     pw_alice = paris.add_user("alice", admin=True)
-    certify(paris, lyon)
-    paris_cert = certify(paris, paris, publish=False, install=False)
+    certify_site(paris, lyon, into=paris)
+    paris_cert = certify_site(paris, paris, install=False)
     for n in (paris, lyon):
         with open(n.config_path, "a") as f:
             f.write("\n" + FAST_SYNC)

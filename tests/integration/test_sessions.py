@@ -32,7 +32,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import BIN, Node, Runner, run_cli  # noqa: E402
+from harness import BIN, Node, Runner, certify_site, join_site  # noqa: E402
 
 t = Runner()
 DEADLINE = 20.0  # seconds for anything that crosses the federation
@@ -319,30 +319,6 @@ def test_restart():
 
 # ----------------------------------------------------------- two sites
 
-def join_node(site):
-    n = Node(site, init=False)
-    run_cli("init", "--dir", n.data, "--site", site, "--http", "127.0.0.1:%d" % n.http_port,
-            "--listen", "tcp://127.0.0.1:%d" % n.listen_port, "--join")
-    return n
-
-
-def certify(root, node, publish=True, install=True):
-    text = node.cli("site", "request").stdout
-    req = os.path.join(node.dir, "site.req")
-    with open(req, "w") as f:
-        f.write(text)
-    args = ["root", "certify", "--key", os.path.join(root.data, "keys", "root.key")]
-    if publish:
-        args += ["--dir", root.data]
-    cert = run_cli(*(args + [req])).stdout
-    path = os.path.join(node.dir, "site.cert")
-    with open(path, "w") as f:
-        f.write(cert)
-    if install:
-        node.cli("site", "install", path)
-    return path
-
-
 def fast_sync(node):
     with open(node.config_path, "a") as f:
         f.write("\nsync:\n  heartbeat_ms: 200\n  reconcile_interval: 5\n")
@@ -358,9 +334,9 @@ def two_sites():
         A.add_user(h)
     fast_sync(A)
     A.set_limits(login_per_minute=1000)
-    B = join_node("lyon")
-    certify(A, B)
-    paris_cert = certify(A, A, publish=False, install=False)
+    B = join_site("lyon")
+    certify_site(A, B, into=A)
+    paris_cert = certify_site(A, A, install=False)
     fast_sync(B)
     B.set_limits(login_per_minute=1000)
     B.cli("peer", "add", paris_cert)

@@ -23,7 +23,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Node, Runner, run_cli  # noqa: E402
+from harness import Node, Runner, certify_site, export_ids, join_site  # noqa: E402
 
 t = Runner()
 DEADLINE = 40.0
@@ -245,30 +245,6 @@ def test_one_site():
 
 # ------------------------------------------------------------ the chain
 
-def join_node(site):
-    n = Node(site, init=False)
-    run_cli("init", "--dir", n.data, "--site", site, "--http", "127.0.0.1:%d" % n.http_port,
-            "--listen", "tcp://127.0.0.1:%d" % n.listen_port, "--join")
-    return n
-
-
-def certify(root, node, publish=True, install=True):
-    text = node.cli("site", "request").stdout
-    req = os.path.join(node.dir, "site.req")
-    with open(req, "w") as f:
-        f.write(text)
-    args = ["root", "certify", "--key", os.path.join(root.data, "keys", "root.key")]
-    if publish:
-        args += ["--dir", root.data]
-    cert = run_cli(*(args + [req])).stdout
-    path = os.path.join(node.dir, "site.cert")
-    with open(path, "w") as f:
-        f.write(cert)
-    if install:
-        node.cli("site", "install", path)
-    return path
-
-
 def peers(node):
     return {p["site"]: p for p in node.status()["peers"]}
 
@@ -278,24 +254,19 @@ def linked(node, site):
     return p is not None and p.get("state") == "connected"
 
 
-def export_ids(node):
-    p = run_cli("export", "--dir", node.data)
-    return {json.loads(l)["id"] for l in p.stdout.splitlines() if l.strip()}
-
-
 def test_chain():
     A = Node("paris")
     fast_sync(A)
     # paris's certificate for the sites that dial it, made first: a site
     # holding two certificates of paris judges paris's events by the newest
     # window (certificate windows as a union are issue 16's next step).
-    paris_cert = certify(A, A, publish=False, install=False)
+    paris_cert = certify_site(A, A, install=False)
     A.add_user("alice", "alice-password-1", admin=True)
     A.add_user("bob", "bob-password-12")
-    B = join_node("lyon")
-    certify(A, B)
-    C = join_node("nantes")
-    certify(A, C)
+    B = join_site("lyon")
+    certify_site(A, B, into=A)
+    C = join_site("nantes")
+    certify_site(A, C, into=A)
     lyon_cert = os.path.join(B.dir, "site.cert")
     for n in (B, C):
         fast_sync(n)
