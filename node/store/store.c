@@ -1158,34 +1158,32 @@ s_put_ordered(store_txn_t *txn, enum store_db db, MDB_val *k, MDB_val *v, unsign
 {
 	store_t *st = s_store(txn);
 	struct s_held *h = s_held_of(txn, db), *keep = NULL;
+	MDB_dbi dbi = st->dbi[db];
 	MDB_cursor *c;
 	MDB_val key = *k, val = *v;
 	int rc;
 
-	if ((rc = mdb_cursor_open(TXN(txn), st->dbi[db], &c)) != 0)
-		return rc;
-	/* Below the held tail: after everything else, or the tail goes back
-	 * and the key is put as any other. */
-	if (h && mdb_cmp(TXN(txn), st->dbi[db], &key, &h->k[h->n - 1]) < 0) {
-		rc = mdb_cursor_put(c, &key, &val, MDB_APPEND);
-		if (rc != MDB_KEYEXIST) {
-			mdb_cursor_close(c);
+	/* Below the held tail (or none held): after everything else, mostly.
+	 * mdb_put's cursor is on its stack: an append costs no allocation. */
+	if (h == NULL || mdb_cmp(TXN(txn), dbi, &key, &h->k[h->n - 1]) < 0) {
+		rc = mdb_put(TXN(txn), dbi, &key, &val, MDB_APPEND);
+		if (rc != MDB_KEYEXIST)
 			return rc;
-		}
 		key = *k;
 		val = *v;
 	}
-	if (h && (rc = s_give_back(txn, db)) != 0) {
-		mdb_cursor_close(c);
+	/* Else the tail goes back and the key is put as any other. */
+	if (h && (rc = s_give_back(txn, db)) != 0)
 		return rc;
-	}
-	rc = mdb_cursor_put(c, &key, &val, MDB_APPEND);
+	if ((rc = mdb_cursor_open(TXN(txn), dbi, &c)) != 0)
+		return rc;
+	rc = h ? mdb_cursor_put(c, &key, &val, MDB_APPEND) : MDB_KEYEXIST;
 	if (rc == MDB_KEYEXIST) {
 		key = *k;
 		val = *v;
 		if (TXN(txn) == s_wtxn && st->held && st->held[db].cursors == 0)
 			keep = &st->held[db];
-		rc = s_put_tail(TXN(txn), st->dbi[db], c, &key, &val, keep);
+		rc = s_put_tail(TXN(txn), dbi, c, &key, &val, keep);
 		if (rc == 0)
 			__atomic_add_fetch(&st->tail_outs, 1, __ATOMIC_RELAXED);
 		if (rc == MDB_KEYEXIST && !(flags & MDB_NOOVERWRITE))
