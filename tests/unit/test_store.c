@@ -1549,6 +1549,66 @@ test_tail_held_once_per_transaction(void **state)
 	fx_close(&f);
 }
 
+/* Split databases in a catch-up's order (store.c, s_split_last): each
+ * prefix's keys come in time order and are appended without a search,
+ * while deletes, replacing puts, puts among the others and refused puts
+ * come between them, in one transaction and across two; the split database
+ * answers as the flat one at each step and holds the same entries. */
+static int
+s_split_order_fn(store_txn_t *txn, void *arg)
+{
+	const enum store_db flat = DB_BY_AUTHOR_V8, split = DB_BY_AUTHOR;
+	int *round = arg;
+	uint8_t key[72], val[2];
+	int rc_a, rc_b;
+
+	for (uint64_t i = 0; i < 600; i++) {
+		uint64_t t = (uint64_t)*round * 1000 + i, op = i % 11;
+		memset(key, 0x40, sizeof(key));
+		key[0] = (uint8_t)(i % 3); /* three prefixes, interleaved */
+		key[31] = (uint8_t)(i % 3 * 16);
+		store_put_u64(key + 32, 100 + t);
+		store_put_kind(val, (uint16_t)(i % 5));
+		if (op == 4) /* an earlier time: among the others */
+			store_put_u64(key + 32, 100 + t - 40);
+		rc_a = store_put(txn, flat, key, 72, val, 2);
+		rc_b = store_put(txn, split, key, 72, val, 2);
+		assert_int_equal(rc_a, rc_b);
+		if (op == 6) { /* the same key again: refused, then replaced */
+			assert_int_equal(store_put_new(txn, split, key, 72, val, 2), CPT_EEXIST);
+			assert_int_equal(store_put_new(txn, flat, key, 72, val, 2), CPT_EEXIST);
+			store_put_kind(val, 9);
+			assert_int_equal(store_put(txn, flat, key, 72, val, 2), 0);
+			assert_int_equal(store_put(txn, split, key, 72, val, 2), 0);
+		}
+		if (op == 8) { /* the last one of its prefix deleted, then one before it */
+			assert_int_equal(store_del_existing(txn, flat, key, 72), 0);
+			assert_int_equal(store_del_existing(txn, split, key, 72), 0);
+			store_put_u64(key + 32, 100 + t - 1);
+			key[40] = 0x01;
+			assert_int_equal(store_put(txn, flat, key, 72, val, 2), 0);
+			assert_int_equal(store_put(txn, split, key, 72, val, 2), 0);
+		}
+		if (op == 10)
+			s_split_same_txn(txn);
+	}
+	s_split_same_txn(txn);
+	return 0;
+}
+
+static void
+test_split_appends_in_order(void **state)
+{
+	fx_t f;
+
+	(void)state;
+	fx_open(&f);
+	for (int round = 0; round < 3; round++)
+		assert_int_equal(store_write(f.st, s_split_order_fn, &round), 0);
+	s_split_same(f.st);
+	fx_close(&f);
+}
+
 /* A store of protocol version 1 (schema 3 or older) is refused with a
  * message that names the version and what to do. */
 static void
@@ -2097,6 +2157,7 @@ main(void)
 	    cmocka_unit_test(test_old_store_gets_buckets),
 	    cmocka_unit_test(test_time_ordered_pages_full),
 	    cmocka_unit_test(test_tail_held_once_per_transaction),
+	    cmocka_unit_test(test_split_appends_in_order),
 	    cmocka_unit_test(test_changed_elsewhere),
 	    cmocka_unit_test(test_map_full_grows),
 	    cmocka_unit_test(test_map_full_big_events),
