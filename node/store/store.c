@@ -132,6 +132,19 @@ store_split_old(enum store_db db)
 #define MAP_INITIAL STORE_MAP_INITIAL
 #define MAP_STEP    STORE_MAP_STEP
 
+/* Entries at most of a time-ordered database's tail moved behind a key
+ * (s_put_tail). */
+#define TAIL_MAX 16
+
+/* A time-ordered database's tail taken out in a write transaction and held
+ * until the transaction needs it back (s_put_ordered). */
+struct s_held {
+	size_t n;                         /* entries held, 0: none */
+	MDB_val k[TAIL_MAX], v[TAIL_MAX]; /* them, largest first, pointing into copy */
+	uint8_t *copy;                    /* their bytes (malloc'd) */
+	unsigned cursors;                 /* store cursors open on the database */
+};
+
 struct store {
 	MDB_env *env;          /* the LMDB environment; its user context is this store */
 	MDB_dbi dbi[DB_COUNT]; /* handles of the named databases */
@@ -142,9 +155,31 @@ struct store {
 	int lazy_meta;                /* MDB_NOMETASYNC is set on env: the last commit's meta page
 	                                 is written, not synced. Read and changed only by the holder
 	                                 of LMDB's write lock (inside store_write_flags) */
-	uint64_t known; /* atomic: every commit up to this txnid is this process's own or was
-	                   looked at (store_seen); 0 at open: not known */
+	uint64_t known;      /* atomic: every commit up to this txnid is this process's own or was
+	                        looked at (store_seen); 0 at open: not known */
+	struct s_held *held; /* per database: a time-ordered one's tail taken out in the write
+	                        transaction under way (s_put_tail); the writing thread's */
+	uint64_t tail_outs;  /* atomic: times a tail was taken out (store_tail_outs) */
+	int held_rc;         /* a tail could not be put back in the write transaction under
+	                        way: its commit fails with this (s_give_back_all) */
+	uint64_t split_gen;  /* the generation of split_last's entries that hold: moved on at
+	                        the end of each write transaction and by any write to a split
+	                        database other than an append (s_split_put) */
+	struct s_split_last {
+		uint64_t gen;         /* valid while it is split_gen */
+		uint8_t db;           /* the split database */
+		uint8_t key[SPLIT_K]; /* the flat key appended last under its prefix */
+	} split_last[64];             /* by prefix: the writing thread's */
 };
+
+/* The write transaction this thread runs a function in (store_write_flags,
+ * store_open), NULL when none: the only one whose tails may be held
+ * (s_put_ordered, "A tail taken out is held"). */
+static _Thread_local MDB_txn *s_wtxn;
+static int s_give_back(store_txn_t *txn, enum store_db db);
+static int s_give_back_at(store_txn_t *txn, enum store_db db, const void *key, size_t klen);
+static int s_give_back_all(store_txn_t *txn);
+static void s_held_drop(store_t *st);
 
 /* A store_txn_t is an MDB_txn: the name is opaque, the pointer LMDB's. */
 #define TXN(t) ((MDB_txn *)(t))
@@ -156,6 +191,9 @@ struct store_cur {
 	int at;               /* split: it was moved once (LMDB 0.9.24's MDB_PREV on an
 	                         unplaced cursor of duplicates gives a wrong entry) */
 	uint8_t key[SPLIT_K]; /* split: the flat key of the entry it is at */
+	struct s_held *held;  /* the write transaction's record of its database's tail, whose
+	                         cursors count this one (s_put_ordered holds no tail while
+	                         one is open), or NULL */
 };
 #define CUR(x) ((x)->mc)
 
@@ -205,6 +243,13 @@ s_dbi(store_txn_t *txn, enum store_db db)
 {
 	assert(db >= 0 && db < DB_COUNT);
 	return s_store(txn)->dbi[db];
+}
+
+uint64_t
+store_tail_outs(store_t *st)
+{
+	assert(st != NULL);
+	return __atomic_load_n(&st->tail_outs, __ATOMIC_RELAXED);
 }
 
 const char *
@@ -300,6 +345,10 @@ store_open(store_t **out, const char *dir, int flags, store_write_fn first, void
 	}
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return CPT_ENOMEM;
+	if ((st->held = calloc(DB_COUNT, sizeof(*st->held))) == NULL) {
+		free(st);
+		return CPT_ENOMEM;
+	}
 	snprintf(st->dir, sizeof(st->dir), "%s", dir);
 	pthread_rwlock_init(&st->grow, NULL);
 	if ((rc = mdb_env_create(&st->env)) != 0)
@@ -329,7 +378,15 @@ store_open(store_t **out, const char *dir, int flags, store_write_fn first, void
 		                      MDB_CREATE | (s_is_split(i) ? MDB_DUPSORT | MDB_DUPFIXED : 0),
 		                      &st->dbi[i])) != 0)
 			goto fail;
-	if (first && (rc = first((store_txn_t *)txn, arg)) != 0) {
+	if (first) {
+		s_wtxn = txn;
+		rc = first((store_txn_t *)txn, arg);
+		if (rc == 0 && (rc = s_give_back_all((store_txn_t *)txn)) != 0)
+			rc = s_err(rc);
+		s_wtxn = NULL;
+		s_held_drop(st);
+	}
+	if (first && rc != 0) {
 		mdb_txn_abort(txn);
 		store_close(&st);
 		if (rc == CPT_ENOSPC)
@@ -380,6 +437,8 @@ store_close(store_t **self_p)
 	if (st->env)
 		mdb_env_close(st->env);
 	pthread_rwlock_destroy(&st->grow);
+	s_held_drop(st);
+	free(st->held);
 	free(st);
 	*self_p = NULL;
 }
@@ -622,7 +681,13 @@ store_write_flags(store_t *st, unsigned flags, store_write_fn fn, void *arg)
 			}
 			return s_write_error(st, rc);
 		}
+		s_wtxn = txn;
 		rc = fn((store_txn_t *)txn, arg);
+		/* The tails held back in place before anything of the commit. */
+		if (rc == 0 && (rc = s_give_back_all((store_txn_t *)txn)) != 0)
+			rc = s_err(rc);
+		s_wtxn = NULL;
+		s_held_drop(st);
 		if (rc == CPT_EMAPFULL) {
 			mdb_txn_abort(txn);
 			pthread_rwlock_unlock(&st->grow);
@@ -711,6 +776,33 @@ s_split_get(store_txn_t *txn, enum store_db db, const void *key, size_t klen, st
 	return 0;
 }
 
+/*
+ * The flat key a write transaction appended last under the prefix of key
+ * in split database db, or NULL (not this thread's write transaction: no
+ * record). A catch-up brings each author's events in time order, and each
+ * was put after a search for its duplicate (s_split_find, half the cost of
+ * the put: ~2,400 instructions a time in DB_BY_AUTHOR): a key after the one
+ * appended last under its prefix in this transaction, with no other write
+ * to the database since (split_gen), comes after every duplicate of the
+ * prefix and is appended at once. The record's slot is the prefix's (a
+ * hash, an author's key or a space id); a slot taken by another prefix or
+ * database is just not a hit.
+ */
+static struct s_split_last *
+s_split_last(store_txn_t *txn, enum store_db db, const uint8_t *key)
+{
+	struct s_split_last *l;
+
+	if (TXN(txn) != s_wtxn)
+		return NULL;
+	l = &s_store(txn)
+	         ->split_last[(key[0] + key[15] * 7u + key[31] * 13u + (unsigned)db * 37u) % 64];
+	if (l->gen != s_store(txn)->split_gen || l->db != (uint8_t)db ||
+	    memcmp(l->key, key, SPLIT_P) != 0)
+		l->gen = s_store(txn)->split_gen - 1; /* not a hit: the slot is for this one */
+	return l;
+}
+
 /* A flat put on a split database: the duplicate of the same flat key, when
  * there, is replaced (or kept when its value is the same). */
 static int
@@ -720,11 +812,29 @@ s_split_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen, co
 	uint8_t buf[SPLIT_REST + 8];
 	MDB_val k = {SPLIT_P, (void *)key}, d;
 	MDB_cursor *c;
+	store_t *st = s_store(txn);
+	struct s_split_last *last;
 	int rc, end;
 
 	/* Code builds these keys: another length is a caller's mistake. */
 	if (klen != SPLIT_K || vlen != s_splits[db].vlen || vlen > sizeof(buf) - SPLIT_REST)
 		return CPT_EINVAL;
+	memcpy(buf, (const uint8_t *)key + SPLIT_P, SPLIT_REST);
+	if (vlen)
+		memcpy(buf + SPLIT_REST, val, vlen);
+	if ((last = s_split_last(txn, db, key)) != NULL && last->gen == st->split_gen &&
+	    memcmp(last->key + SPLIT_P, buf, SPLIT_REST) < 0) {
+		/* After the key this transaction appended last under the same
+		 * prefix, with no other write since: after every duplicate of
+		 * it, so appended without looking (s_split_last). */
+		d.mv_size = SPLIT_REST + vlen;
+		d.mv_data = buf;
+		if ((rc = mdb_put(TXN(txn), s_dbi(txn, db), &k, &d, MDB_APPENDDUP)) == 0)
+			memcpy(last->key, key, SPLIT_K);
+		else
+			st->split_gen++;
+		return s_err(rc);
+	}
 	if ((rc = mdb_cursor_open(TXN(txn), s_dbi(txn, db), &c)) != 0)
 		return s_err(rc);
 	rc = s_split_find(c, key, klen, &d, &end);
@@ -738,9 +848,6 @@ s_split_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen, co
 			rc = MDB_NOTFOUND; /* another value: put the new one below */
 	}
 	if (rc == MDB_NOTFOUND) {
-		memcpy(buf, (const uint8_t *)key + SPLIT_P, SPLIT_REST);
-		if (vlen)
-			memcpy(buf + SPLIT_REST, val, vlen);
 		d.mv_size = SPLIT_REST + vlen;
 		d.mv_data = buf;
 		/* After every duplicate of its prefix (a new event of an author
@@ -749,6 +856,13 @@ s_split_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen, co
 		 * in the middle (mdb_page_split, LEAF2 pages), as LMDB does when
 		 * flat keys land before others (s_time_ordered). */
 		rc = mdb_cursor_put(c, &k, &d, end ? MDB_APPENDDUP : 0);
+		if (rc == 0 && end && last) {
+			last->gen = st->split_gen;
+			last->db = (uint8_t)db;
+			memcpy(last->key, key, SPLIT_K);
+		} else {
+			st->split_gen++; /* a duplicate deleted or put among others */
+		}
 	}
 	mdb_cursor_close(c);
 	return s_err(rc);
@@ -761,6 +875,7 @@ s_split_del(store_txn_t *txn, enum store_db db, const void *key, size_t klen)
 	MDB_val d;
 	int rc;
 
+	s_store(txn)->split_gen++;
 	if ((rc = mdb_cursor_open(TXN(txn), s_dbi(txn, db), &c)) != 0)
 		return s_err(rc);
 	if ((rc = s_split_find(c, key, klen, &d, NULL)) == 0)
@@ -838,6 +953,7 @@ store_split_fill(store_txn_t *txn, enum store_db db, size_t max, size_t *moved)
 
 	assert(txn != NULL && moved != NULL && db >= 0 && db < DB_COUNT && s_is_split(db));
 	*moved = 0;
+	s_store(txn)->split_gen++;
 	vlen = s_splits[db].vlen;
 	if ((rc = mdb_cursor_open(TXN(txn), s_dbi(txn, s_splits[db].old), &from)) != 0 ||
 	    (rc = mdb_cursor_open(TXN(txn), s_dbi(txn, db), &to)) != 0)
@@ -900,7 +1016,8 @@ store_get(store_txn_t *txn, enum store_db db, const void *key, size_t klen, stor
 
 	if (s_is_split(db))
 		return s_split_get(txn, db, key, klen, out);
-	if ((rc = mdb_get(TXN(txn), s_dbi(txn, db), &k, &v)) != 0)
+	if ((rc = s_give_back_at(txn, db, key, klen)) != 0 ||
+	    (rc = mdb_get(TXN(txn), s_dbi(txn, db), &k, &v)) != 0)
 		return s_err(rc);
 	out->len = v.mv_size;
 	out->data = v.mv_data;
@@ -924,8 +1041,6 @@ store_get(store_txn_t *txn, enum store_db db, const void *key, size_t klen, stor
  * reconciliation index's levels (DB_BUCKETS_L3..L7) are keyed by time too:
  * a bucket already there is updated in place (an ordinary put).
  */
-#define TAIL_MAX 16
-
 static int
 s_time_ordered(enum store_db db)
 {
@@ -933,11 +1048,117 @@ s_time_ordered(enum store_db db)
 	       (db >= DB_BUCKETS_L3 && db <= DB_BUCKETS_L7);
 }
 
-/* The tail of a time-ordered database moved behind key (s_put_ordered).
+/*
+ * A tail taken out is held until the transaction needs it back (issue 23,
+ * session 14). In a catch-up every event of the history lands below the
+ * joining site's own few newer entries, in DB_ORDER (and the level-4
+ * buckets): taking them out and appending them back for each event was
+ * ~3,900 instructions a time, twice per event, 11% of the writer's
+ * (docs/BENCHMARKS.md, "Session 13: the pipeline's CPU per event"). Held,
+ * the tail is taken out once per transaction: the keys that come below it
+ * and after everything else are appended (MDB_APPEND, which leaves full
+ * pages behind: DB_ORDER's are full, not 3/4 full, 53 bytes per event at
+ * 200,000 against 65), and the tail is appended back before anything else
+ * reads or writes that database in the transaction (s_give_back: every
+ * entry point of this file that reaches a database goes through it; a get,
+ * a put in place or a delete of a key below the tail leaves it out:
+ * s_give_back_at, as the buckets' flush reads and rewrites buckets below
+ * it) and before the commit (s_give_back_all). A failed or aborted
+ * transaction loses nothing: the tail's deletes go with it. A store cursor
+ * open on the database in the
+ * transaction keeps its tail in place (the cursor must see it): the tail is
+ * then moved back at once, as before. Only in a write transaction run by
+ * store_write or store_open, on its own thread (s_wtxn), so a read
+ * transaction never sees a tail held: it reads committed pages.
+ */
+
+/* The held tail of db in txn, or NULL when txn holds none of db's. */
+static struct s_held *
+s_held_of(store_txn_t *txn, enum store_db db)
+{
+	store_t *st;
+
+	if (TXN(txn) != s_wtxn || !s_time_ordered(db))
+		return NULL;
+	st = s_store(txn);
+	return st->held && st->held[db].n ? &st->held[db] : NULL;
+}
+
+/* Appends db's held tail back (it is after every key there). 0 or an LMDB
+ * error (the transaction is then aborted by store_write). */
+static int
+s_give_back(store_txn_t *txn, enum store_db db)
+{
+	struct s_held *h = s_held_of(txn, db);
+	MDB_cursor *c;
+	int rc;
+
+	if (h == NULL)
+		return 0;
+	if ((rc = mdb_cursor_open(TXN(txn), s_store(txn)->dbi[db], &c)) != 0)
+		return rc;
+	for (size_t i = h->n; rc == 0 && i-- > 0;)
+		rc = mdb_cursor_put(c, &h->k[i], &h->v[i], MDB_APPEND);
+	mdb_cursor_close(c);
+	free(h->copy);
+	h->copy = NULL;
+	h->n = 0;
+	/* Entries are missing now: whatever the caller makes of the error,
+	 * this transaction must not commit (a full map reruns it). */
+	if (rc != 0 && s_store(txn)->held_rc == 0)
+		s_store(txn)->held_rc = rc;
+	return rc;
+}
+
+/* s_give_back for a read or a write of key (klen bytes) alone: a key
+ * below every entry held is read, replaced or deleted where it is, with
+ * the tail still out (the buckets of a catch-up are read and rewritten
+ * below the joining site's own). */
+static int
+s_give_back_at(store_txn_t *txn, enum store_db db, const void *key, size_t klen)
+{
+	struct s_held *h = s_held_of(txn, db);
+	MDB_val k = {klen, (void *)key};
+
+	if (h == NULL || mdb_cmp(TXN(txn), s_store(txn)->dbi[db], &k, &h->k[h->n - 1]) < 0)
+		return 0;
+	return s_give_back(txn, db);
+}
+
+/* Every held tail back, before the commit. */
+static int
+s_give_back_all(store_txn_t *txn)
+{
+	int rc = 0;
+
+	for (int db = 0; rc == 0 && db < DB_COUNT; db++)
+		rc = s_give_back(txn, db);
+	return rc ? rc : s_store(txn)->held_rc;
+}
+
+/* Forgets what a transaction that ends without a commit held. */
+static void
+s_held_drop(store_t *st)
+{
+	st->held_rc = 0;
+	st->split_gen++;
+	if (st->held == NULL)
+		return;
+	for (int db = 0; db < DB_COUNT; db++) {
+		free(st->held[db].copy);
+		st->held[db].copy = NULL;
+		st->held[db].n = 0;
+		st->held[db].cursors = 0;
+	}
+}
+
+/* The tail of a time-ordered database moved behind key (s_put_ordered),
+ * appended back at once, or kept in keep (when not NULL) for later.
  * MDB_KEYEXIST when key is there (the caller decides), MDB_NOTFOUND when it
  * does not belong among the last TAIL_MAX (an ordinary put then). */
 static int
-s_put_tail(MDB_txn *txn, MDB_dbi dbi, MDB_cursor *c, MDB_val *key, MDB_val *val)
+s_put_tail(MDB_txn *txn, MDB_dbi dbi, MDB_cursor *c, MDB_val *key, MDB_val *val,
+           struct s_held *keep)
 {
 	MDB_val lk, lv, tk[TAIL_MAX], tv[TAIL_MAX];
 	size_t n = 0, bytes = 0;
@@ -979,6 +1200,13 @@ s_put_tail(MDB_txn *txn, MDB_dbi dbi, MDB_cursor *c, MDB_val *key, MDB_val *val)
 			break;
 	if (rc == 0 || rc == MDB_NOTFOUND)
 		rc = mdb_cursor_put(c, key, val, MDB_APPEND);
+	if (rc == 0 && keep) {
+		memcpy(keep->k, tk, n * sizeof(*tk));
+		memcpy(keep->v, tv, n * sizeof(*tv));
+		keep->copy = copy;
+		keep->n = n;
+		return 0;
+	}
 	for (size_t i = n; rc == 0 && i-- > 0;)
 		rc = mdb_cursor_put(c, &tk[i], &tv[i], MDB_APPEND);
 	free(copy);
@@ -988,17 +1216,36 @@ s_put_tail(MDB_txn *txn, MDB_dbi dbi, MDB_cursor *c, MDB_val *key, MDB_val *val)
 static int
 s_put_ordered(store_txn_t *txn, enum store_db db, MDB_val *k, MDB_val *v, unsigned flags)
 {
+	store_t *st = s_store(txn);
+	struct s_held *h = s_held_of(txn, db), *keep = NULL;
+	MDB_dbi dbi = st->dbi[db];
 	MDB_cursor *c;
 	MDB_val key = *k, val = *v;
 	int rc;
 
-	if ((rc = mdb_cursor_open(TXN(txn), s_dbi(txn, db), &c)) != 0)
+	/* Below the held tail (or none held): after everything else, mostly.
+	 * mdb_put's cursor is on its stack: an append costs no allocation. */
+	if (h == NULL || mdb_cmp(TXN(txn), dbi, &key, &h->k[h->n - 1]) < 0) {
+		rc = mdb_put(TXN(txn), dbi, &key, &val, MDB_APPEND);
+		if (rc != MDB_KEYEXIST)
+			return rc;
+		key = *k;
+		val = *v;
+	}
+	/* Else the tail goes back and the key is put as any other. */
+	if (h && (rc = s_give_back(txn, db)) != 0)
 		return rc;
-	rc = mdb_cursor_put(c, &key, &val, MDB_APPEND);
+	if ((rc = mdb_cursor_open(TXN(txn), dbi, &c)) != 0)
+		return rc;
+	rc = h ? mdb_cursor_put(c, &key, &val, MDB_APPEND) : MDB_KEYEXIST;
 	if (rc == MDB_KEYEXIST) {
 		key = *k;
 		val = *v;
-		rc = s_put_tail(TXN(txn), s_dbi(txn, db), c, &key, &val);
+		if (TXN(txn) == s_wtxn && st->held && st->held[db].cursors == 0)
+			keep = &st->held[db];
+		rc = s_put_tail(TXN(txn), dbi, c, &key, &val, keep);
+		if (rc == 0)
+			__atomic_add_fetch(&st->tail_outs, 1, __ATOMIC_RELAXED);
 		if (rc == MDB_KEYEXIST && !(flags & MDB_NOOVERWRITE))
 			rc = MDB_NOTFOUND; /* replaced by an ordinary put */
 	}
@@ -1017,6 +1264,8 @@ s_put(store_txn_t *txn, enum store_db db, const void *key, size_t klen, const vo
 	if (s_time_ordered(db)) {
 		int rc = s_put_ordered(txn, db, &k, &v, flags);
 		if (rc != MDB_NOTFOUND)
+			return s_err(rc);
+		if ((rc = s_give_back(txn, db)) != 0)
 			return s_err(rc);
 	}
 	return s_err(mdb_put(TXN(txn), s_dbi(txn, db), &k, &v, flags));
@@ -1042,9 +1291,12 @@ store_put_over(store_txn_t *txn, enum store_db db, const void *key, size_t klen,
                size_t vlen)
 {
 	MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+	int rc;
 
 	if (s_is_split(db))
 		return s_split_put(txn, db, key, klen, val, vlen, 0);
+	if ((rc = s_give_back_at(txn, db, key, klen)) != 0)
+		return s_err(rc);
 	return s_err(mdb_put(TXN(txn), s_dbi(txn, db), &k, &v, 0));
 }
 
@@ -1059,9 +1311,12 @@ int
 store_del_existing(store_txn_t *txn, enum store_db db, const void *key, size_t klen)
 {
 	MDB_val k = {klen, (void *)key};
+	int rc;
 
 	if (s_is_split(db))
 		return s_split_del(txn, db, key, klen);
+	if ((rc = s_give_back_at(txn, db, key, klen)) != 0)
+		return s_err(rc);
 	return s_err(mdb_del(TXN(txn), s_dbi(txn, db), &k, NULL));
 }
 
@@ -1076,7 +1331,10 @@ store_del(store_txn_t *txn, enum store_db db, const void *key, size_t klen)
 int
 store_drop(store_txn_t *txn, enum store_db db)
 {
-	return s_err(mdb_drop(TXN(txn), s_dbi(txn, db), 0));
+	int rc = s_give_back(txn, db);
+
+	s_store(txn)->split_gen++;
+	return s_err(rc ? rc : mdb_drop(TXN(txn), s_dbi(txn, db), 0));
 }
 
 int
@@ -1140,7 +1398,7 @@ store_count(store_txn_t *txn, enum store_db db)
 {
 	MDB_stat s;
 
-	if (mdb_stat(TXN(txn), s_dbi(txn, db), &s) != 0)
+	if (s_give_back(txn, db) != 0 || mdb_stat(TXN(txn), s_dbi(txn, db), &s) != 0)
 		return 0;
 	return s.ms_entries;
 }
@@ -1213,12 +1471,18 @@ store_cur_open(store_txn_t *txn, enum store_db db, store_cur_t **out)
 	*out = NULL;
 	if ((cur = malloc(sizeof(*cur))) == NULL)
 		return CPT_ENOMEM;
-	if ((rc = mdb_cursor_open(TXN(txn), s_dbi(txn, db), &cur->mc)) != 0) {
+	if ((rc = s_give_back(txn, db)) != 0 ||
+	    (rc = mdb_cursor_open(TXN(txn), s_dbi(txn, db), &cur->mc)) != 0) {
 		free(cur);
 		return s_err(rc);
 	}
 	cur->split = s_is_split(db);
 	cur->at = 0;
+	cur->held = NULL;
+	if (TXN(txn) == s_wtxn && s_time_ordered(db) && s_store(txn)->held) {
+		cur->held = &s_store(txn)->held[db];
+		cur->held->cursors++;
+	}
 	*out = cur;
 	return 0;
 }
@@ -1228,6 +1492,8 @@ store_cur_close(store_cur_t **cur)
 {
 	if (*cur == NULL)
 		return;
+	if ((*cur)->held && (*cur)->held->cursors > 0)
+		(*cur)->held->cursors--;
 	mdb_cursor_close(CUR(*cur));
 	free(*cur);
 	*cur = NULL;
@@ -1276,6 +1542,9 @@ int
 store_cur_del(store_cur_t *cur)
 {
 	assert(cur != NULL);
+	if (cur->split) /* what s_split_last recorded may be gone */
+		((store_t *)mdb_env_get_userctx(mdb_txn_env(mdb_cursor_txn(CUR(cur)))))
+		    ->split_gen++;
 	return s_err(mdb_cursor_del(CUR(cur), 0));
 }
 

@@ -213,6 +213,12 @@ int store_write(store_t *st, store_write_fn fn, void *arg) CPT_WUR;
 #define STORE_LAZY_META 1u
 int store_write_flags(store_t *st, unsigned flags, store_write_fn fn, void *arg) CPT_WUR;
 
+/* How many times a write of this store took the tail of a time-ordered
+ * database out to put a key before it (store.c, s_put_ordered): once per
+ * transaction and database while nothing reads the tail back in between;
+ * for tests and benchmarks. */
+uint64_t store_tail_outs(store_t *st);
+
 /* The name of a database ("events", "feed", ...): static. */
 const char *store_db_name(enum store_db db);
 

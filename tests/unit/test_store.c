@@ -1404,6 +1404,211 @@ test_time_ordered_pages_full(void **state)
 	fx_close(&f);
 }
 
+/* The tail held (store.c, "A tail taken out is held"): a catch-up's
+ * history lands below the site's own newest entries, and the tail is taken
+ * out once per transaction, not once per key. Reads of keys below it leave
+ * it out; a read of a key in it, and a cursor on the database, bring it
+ * back (the cursor keeps it in place while open); a transaction that ends
+ * without a commit leaves the tail where it was. */
+struct held_run {
+	int runs;     /* times the function ran (a full map reruns it) */
+	int abort;    /* hold the tail, then end without a commit */
+	int own_seen; /* the tail's keys read in the transaction */
+};
+
+static void
+s_held_key(uint8_t key[40], uint64_t ts)
+{
+	memset(key, 0, 40);
+	store_put_u64(key, ts);
+	store_put_u64(key + 8, ts * 2654435761u);
+}
+
+static int
+s_held_fn(store_txn_t *txn, void *arg)
+{
+	struct held_run *h = arg;
+	uint8_t key[40], kind[2] = {0, 6};
+	store_cur_t *cur;
+	store_val_t k, v;
+	int rc;
+
+	h->runs++;
+	h->own_seen = 0;
+	for (uint64_t i = 0; i < 1000; i++) {
+		s_held_key(key, 1000000 + i * 7);
+		if ((rc = store_put_new(txn, DB_ORDER, key, 40, kind, 2)) != 0)
+			return rc;
+		if (h->abort)
+			return CPT_EINVAL;
+		if (i % 100 == 50) {
+			/* below the tail: read where it is, the tail still out */
+			s_held_key(key, 1000000 + (i - 10) * 7);
+			if ((rc = store_get(txn, DB_ORDER, key, 40, &v)) != 0)
+				return rc;
+		}
+		if (i == 500) {
+			/* one of the tail's: it comes back first */
+			s_held_key(key, 9000003);
+			if ((rc = store_get(txn, DB_ORDER, key, 40, &v)) != 0)
+				return rc;
+			h->own_seen++;
+		}
+		if (i == 800) {
+			/* a cursor sees the tail, and puts while it is open move
+			 * it back at once */
+			if ((rc = store_cur_open(txn, DB_ORDER, &cur)) != 0)
+				return rc;
+			for (rc = store_cur_get(cur, &k, &v, STORE_LAST);
+			     rc == 0 && h->own_seen < 6;
+			     rc = store_cur_get(cur, &k, &v, STORE_PREV))
+				if (store_get_u64(k.data) >= 9000000)
+					h->own_seen++;
+			for (uint64_t j = 0; rc == 0 && j < 10; j++) {
+				s_held_key(key, 1000000 + i * 7 + 1);
+				key[39] = (uint8_t)(j + 1); /* ten ids of one time */
+				rc = store_put_new(txn, DB_ORDER, key, 40, kind, 2);
+			}
+			store_cur_close(&cur);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static int
+s_held_own_fn(store_txn_t *txn, void *arg)
+{
+	uint8_t key[40], kind[2] = {0, 6};
+	int rc;
+
+	(void)arg;
+	for (uint64_t i = 0; i < 5; i++) {
+		s_held_key(key, 9000000 + i);
+		if ((rc = store_put_new(txn, DB_ORDER, key, 40, kind, 2)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void
+test_tail_held_once_per_transaction(void **state)
+{
+	fx_t f;
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k, v;
+	MDB_stat ms;
+	struct held_run h = {0};
+	uint8_t prev[40] = {0};
+	size_t n = 0, own = 0, data;
+	uint64_t outs;
+	int rc;
+
+	(void)state;
+	fx_open(&f);
+	assert_int_equal(store_write(f.st, s_held_own_fn, NULL), 0);
+	/* Held, then no commit: the five are all there. */
+	h.abort = 1;
+	outs = store_tail_outs(f.st);
+	assert_int_equal(store_write(f.st, s_held_fn, &h), CPT_EINVAL);
+	assert_int_equal(store_tail_outs(f.st) - outs, 1);
+	assert_int_equal(store_read_begin(f.st, &txn), 0);
+	assert_int_equal(store_count(txn, DB_ORDER), 5);
+	store_read_end(f.st, &txn);
+	h = (struct held_run){0};
+	outs = store_tail_outs(f.st);
+	assert_int_equal(store_write(f.st, s_held_fn, &h), 0);
+	/* Per run: out at the first key; back for the read of one of the
+	 * tail's, out again at the next key; back for the cursor, moved at
+	 * once for each of the 10 puts while it is open; out again after.
+	 * Moved for every key (as before), it would be 1,010 per run. */
+	assert_int_equal(store_tail_outs(f.st) - outs, (uint64_t)h.runs * (1 + 1 + 10 + 1));
+	assert_int_equal(h.own_seen, 1 + 5);
+	assert_int_equal(store_read_begin(f.st, &txn), 0);
+	assert_int_equal(mdb_stat(TXN(txn), s_dbi(txn, DB_ORDER), &ms), 0);
+	assert_int_equal(store_cur_open(txn, DB_ORDER, &cur), 0);
+	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT), n++) {
+		assert_true(memcmp(prev, k.data, 40) < 0);
+		memcpy(prev, k.data, 40);
+		own += store_get_u64(k.data) >= 9000000;
+	}
+	store_cur_close(&cur);
+	store_read_end(f.st, &txn);
+	assert_int_equal(n, 5 + 1000 + 10);
+	assert_int_equal(ms.ms_entries, n);
+	assert_int_equal(own, 5);
+	/* Appended behind everything, the pages are full (the tail moved for
+	 * each key left them 74% full: test_time_ordered_pages_full). */
+	data = ms.ms_entries * (40 + 2 + 8 + 2);
+	if (ms.ms_leaf_pages * ms.ms_psize * 85 / 100 > data)
+		fail_msg("DB_ORDER leaf pages %zu for %zu bytes: under 85%% full",
+		         (size_t)ms.ms_leaf_pages, data);
+	fx_close(&f);
+}
+
+/* Split databases in a catch-up's order (store.c, s_split_last): each
+ * prefix's keys come in time order and are appended without a search,
+ * while deletes, replacing puts, puts among the others and refused puts
+ * come between them, in one transaction and across two; the split database
+ * answers as the flat one at each step and holds the same entries. */
+static int
+s_split_order_fn(store_txn_t *txn, void *arg)
+{
+	const enum store_db flat = DB_BY_AUTHOR_V8, split = DB_BY_AUTHOR;
+	int *round = arg;
+	uint8_t key[72], val[2];
+	int rc_a, rc_b;
+
+	for (uint64_t i = 0; i < 600; i++) {
+		uint64_t t = (uint64_t)*round * 1000 + i, op = i % 11;
+		memset(key, 0x40, sizeof(key));
+		key[0] = (uint8_t)(i % 3); /* three prefixes, interleaved */
+		key[31] = (uint8_t)(i % 3 * 16);
+		store_put_u64(key + 32, 100 + t);
+		store_put_kind(val, (uint16_t)(i % 5));
+		if (op == 4) /* an earlier time: among the others */
+			store_put_u64(key + 32, 100 + t - 40);
+		rc_a = store_put(txn, flat, key, 72, val, 2);
+		rc_b = store_put(txn, split, key, 72, val, 2);
+		assert_int_equal(rc_a, rc_b);
+		if (op == 6) { /* the same key again: refused, then replaced */
+			assert_int_equal(store_put_new(txn, split, key, 72, val, 2), CPT_EEXIST);
+			assert_int_equal(store_put_new(txn, flat, key, 72, val, 2), CPT_EEXIST);
+			store_put_kind(val, 9);
+			assert_int_equal(store_put(txn, flat, key, 72, val, 2), 0);
+			assert_int_equal(store_put(txn, split, key, 72, val, 2), 0);
+		}
+		if (op == 8) { /* the last one of its prefix deleted, then one before it */
+			assert_int_equal(store_del_existing(txn, flat, key, 72), 0);
+			assert_int_equal(store_del_existing(txn, split, key, 72), 0);
+			store_put_u64(key + 32, 100 + t - 1);
+			key[40] = 0x01;
+			assert_int_equal(store_put(txn, flat, key, 72, val, 2), 0);
+			assert_int_equal(store_put(txn, split, key, 72, val, 2), 0);
+		}
+		if (op == 10)
+			s_split_same_txn(txn);
+	}
+	s_split_same_txn(txn);
+	return 0;
+}
+
+static void
+test_split_appends_in_order(void **state)
+{
+	fx_t f;
+
+	(void)state;
+	fx_open(&f);
+	for (int round = 0; round < 3; round++)
+		assert_int_equal(store_write(f.st, s_split_order_fn, &round), 0);
+	s_split_same(f.st);
+	fx_close(&f);
+}
+
 /* A store of protocol version 1 (schema 3 or older) is refused with a
  * message that names the version and what to do. */
 static void
@@ -1951,6 +2156,8 @@ main(void)
 	    cmocka_unit_test(test_v1_store_refused),
 	    cmocka_unit_test(test_old_store_gets_buckets),
 	    cmocka_unit_test(test_time_ordered_pages_full),
+	    cmocka_unit_test(test_tail_held_once_per_transaction),
+	    cmocka_unit_test(test_split_appends_in_order),
 	    cmocka_unit_test(test_changed_elsewhere),
 	    cmocka_unit_test(test_map_full_grows),
 	    cmocka_unit_test(test_map_full_big_events),
