@@ -315,6 +315,7 @@ s_emit_ids(recon_t *rc, wbuf_t *w, const uint8_t hi[RECON_KEY_LEN], size_t n)
 struct recon_memo {
 	uint64_t own;             /* our events in the range */
 	uint8_t fp[RECON_FP_LEN]; /* their fingerprint */
+	int differs;              /* the peer's count or fingerprint is not ours */
 };
 
 /* Our answer to the peer's fingerprint of [lo, hi), ours being m.
@@ -323,7 +324,8 @@ struct recon_memo {
 static void
 s_on_fp(recon_t *rc, wbuf_t *w, const uint8_t lo[RECON_KEY_LEN], const uint8_t hi[RECON_KEY_LEN],
         uint64_t peer_count, const uint8_t peer_fp[RECON_FP_LEN], const struct recon_memo *m,
-        uint64_t dense_max, int *pending_skip, uint8_t skip_hi[RECON_KEY_LEN], size_t reserve)
+        uint64_t dense_max, int tail, int *pending_skip, uint8_t skip_hi[RECON_KEY_LEN],
+        size_t reserve)
 {
 	uint64_t own = m->own, delta;
 	const uint8_t *fp = m->fp;
@@ -352,7 +354,8 @@ s_on_fp(recon_t *rc, wbuf_t *w, const uint8_t lo[RECON_KEY_LEN], const uint8_t h
 	 * outage: the counts hardly differ, the sets do) are mostly different
 	 * too: split, nearly every part would differ again, and the next round
 	 * would list them all the same, a round trip later. */
-	if (own <= RECON_MAX_IDS && (own <= RECON_SMALL || own <= 2 * delta || own <= dense_max) &&
+	if (own <= RECON_MAX_IDS &&
+	    (own <= RECON_SMALL || own <= 2 * delta || own <= dense_max || tail) &&
 	    (n = s_list(rc, lo, hi, RECON_MAX_IDS)) >= 0) {
 		s_emit_ids(rc, w, hi, (size_t)n);
 		return;
@@ -476,6 +479,61 @@ recon_start(recon_t *rc, uint8_t *out, size_t cap, size_t *len)
 	return w.overflow ? CPT_ETOOBIG : 0;
 }
 
+int
+recon_start_recent(recon_t *rc, uint8_t *out, size_t cap, size_t *len)
+{
+	wbuf_t w = {out, 0, cap, 0, 0};
+	uint8_t inf[RECON_KEY_LEN], fp[RECON_FP_LEN], hi[RECON_KEY_LEN];
+	size_t starts[RECON_LIST_MAX / RECON_RECENT_FIRST + 1];
+	uint64_t total;
+	size_t n, first, nr = 0, at;
+	uint8_t v = RECON_VERSION;
+
+	memset(inf, 0xff, sizeof(inf));
+	if (rc->src.recent == NULL)
+		return recon_start(rc, out, cap, len);
+	rc->src.fingerprint(rc->src.ctx, s_zero, inf, &total, fp);
+	/* One item more than we list: the bound below the oldest listed goes
+	 * between it and the one before. */
+	n = rc->src.recent(rc->src.ctx, rc->scratch, RECON_LIST_MAX + 1);
+	if (total <= RECON_SMALL || n <= RECON_SMALL || n > RECON_LIST_MAX + 1)
+		return recon_start(rc, out, cap, len);
+	first = n == RECON_LIST_MAX + 1; /* scratch[0] is only the one before */
+	/* Where each range starts, from the newest back: 64, 64, 128, 256,
+	 * 512 items, then 1,024 each. */
+	for (at = n; at > first; nr++) {
+		size_t size = nr == 0 ? RECON_RECENT_FIRST : (size_t)RECON_RECENT_FIRST << (nr - 1);
+		if (size > RECON_MAX_IDS)
+			size = RECON_MAX_IDS;
+		at = at - first > size ? at - size : first;
+		starts[nr] = at;
+	}
+	s_put(&w, &v, 1);
+	/* Everything before the listed items, in one range. */
+	if (first) {
+		uint64_t c;
+		recon_bound_between(hi, rc->scratch[0], rc->scratch[1]);
+		rc->src.fingerprint(rc->src.ctx, s_zero, hi, &c, fp);
+		s_emit_fp(rc, &w, hi, c, fp);
+	}
+	/* Then the listed ones, oldest range first, their fingerprints summed
+	 * from the items read. */
+	for (size_t i = nr; i-- > 0;) {
+		size_t from = starts[i], to = i > 0 ? starts[i - 1] : n;
+		uint8_t sum[32] = {0};
+		for (size_t k = from; k < to; k++)
+			recon_sum_add(sum, rc->scratch[k] + 8);
+		recon_fingerprint(fp, sum, to - from);
+		if (i > 0)
+			recon_bound_between(hi, rc->scratch[to - 1], rc->scratch[to]);
+		s_emit_fp(rc, &w, i > 0 ? hi : inf, to - from, fp);
+	}
+	rc->stats.rounds++;
+	rc->stats.bytes_sent += w.len;
+	*len = w.len;
+	return w.overflow ? CPT_ETOOBIG : 0;
+}
+
 /* One range of a message: its upper bound, mode and payload. */
 typedef struct range_in {
 	uint8_t hi[RECON_KEY_LEN]; /* upper bound (the lower is the previous one's) */
@@ -548,7 +606,7 @@ recon_process(recon_t *rc, const uint8_t *in, size_t inlen, uint8_t *out, size_t
 	uint8_t v = RECON_VERSION;
 	int pending_skip = 0, sent_ranges = 0, rcode;
 	uint64_t dense_max;
-	size_t ranges_in = 0, n_fp = 0, n_diff = 0, at = 0;
+	size_t ranges_in = 0, n_fp = 0, n_diff = 0, at = 0, tail_from;
 	range_in_t g;
 
 	*done = 0;
@@ -570,8 +628,9 @@ recon_process(recon_t *rc, const uint8_t *in, size_t inlen, uint8_t *out, size_t
 				return rcode;
 			m = &rc->memo[n_fp++];
 			rc->src.fingerprint(rc->src.ctx, lo, g.hi, &m->own, m->fp);
-			if (m->own != g.count || sodium_memcmp(m->fp, g.data, RECON_FP_LEN) != 0)
-				n_diff++;
+			m->differs =
+			    m->own != g.count || sodium_memcmp(m->fp, g.data, RECON_FP_LEN) != 0;
+			n_diff += m->differs != 0;
 		}
 		memcpy(lo, g.hi, RECON_KEY_LEN);
 	}
@@ -588,6 +647,21 @@ recon_process(recon_t *rc, const uint8_t *in, size_t inlen, uint8_t *out, size_t
 		double lambda = -log(1.0 - (double)n_diff / (double)(n_fp + 1));
 		dense_max = (uint64_t)(lambda * RECON_DENSE_BYTES / 32);
 	}
+	/* The tail rule: when the message's last two fingerprinted ranges or
+	 * more all differ, the differences reach our newest events, as an
+	 * outage both sites wrote through leaves them (the link came back while
+	 * both wrote), and the ranges of that tail are listed (up to
+	 * RECON_MAX_IDS each), not split: split, every part of them would differ
+	 * again, the dense rule above lists them only where nearly every range
+	 * of the message differs, and an opening cut on time
+	 * (recon_start_recent) holds years of agreeing ranges before them. A
+	 * round trip saved for at most their ids; scattered differences
+	 * rarely fall in both newest ranges (docs/ARCHITECTURE.md). */
+	tail_from = n_fp;
+	while (tail_from > 0 && rc->memo[tail_from - 1].differs)
+		tail_from--;
+	if (n_fp - tail_from < 2)
+		tail_from = n_fp;
 	/* Second pass: the answers. */
 	r.pos = 1;
 	r.prev = 0;
@@ -601,8 +675,9 @@ recon_process(recon_t *rc, const uint8_t *in, size_t inlen, uint8_t *out, size_t
 		case MODE_SKIP: s_emit_skip(&w, g.hi, &pending_skip, skip_hi); break;
 		case MODE_FP:
 			/* Keep room to close every remaining range with a fingerprint. */
-			s_on_fp(rc, &w, lo, g.hi, g.count, g.data, &rc->memo[at++], dense_max,
-			        &pending_skip, skip_hi, (r.len - r.pos) / 2);
+			s_on_fp(rc, &w, lo, g.hi, g.count, g.data, &rc->memo[at], dense_max,
+			        at >= tail_from, &pending_skip, skip_hi, (r.len - r.pos) / 2);
+			at++;
 			break;
 		case MODE_IDS:
 			s_on_ids(rc, lo, g.hi, g.data, (size_t)g.count);

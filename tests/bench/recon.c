@@ -249,8 +249,8 @@ typedef struct result {
 static result_t
 s_run(side_t *a, side_t *b)
 {
-	recon_src_t sa = {a, s_fp, s_items, s_split, s_has},
-	            sb = {b, s_fp, s_items, s_split, s_has};
+	recon_src_t sa = {a, s_fp, s_items, s_split, s_has, NULL},
+	            sb = {b, s_fp, s_items, s_split, s_has, NULL};
 	recon_sink_t ka = {a, s_push_ids, s_push_range, s_want},
 	             kb = {b, s_push_ids, s_push_range, s_want};
 	recon_t *ra = recon_new(&sa, &ka), *rb = recon_new(&sb, &kb);

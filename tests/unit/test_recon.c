@@ -185,8 +185,8 @@ typedef struct result {
 static result_t
 s_reconcile(side_t *a, side_t *b)
 {
-	recon_src_t sa = {&a->set, s_fp, s_items, s_split, s_has};
-	recon_src_t sb = {&b->set, s_fp, s_items, s_split, s_has};
+	recon_src_t sa = {&a->set, s_fp, s_items, s_split, s_has, NULL};
+	recon_src_t sb = {&b->set, s_fp, s_items, s_split, s_has, NULL};
 	recon_sink_t ka = {a, s_push_ids, s_push_range, s_want};
 	recon_sink_t kb = {b, s_push_ids, s_push_range, s_want};
 	recon_t *ra = recon_new(&sa, &ka), *rb = recon_new(&sb, &kb);
@@ -366,7 +366,7 @@ static void
 test_malformed_messages_refused(void **state)
 {
 	side_t a = {0};
-	recon_src_t sa = {&a.set, s_fp, s_items, s_split, s_has};
+	recon_src_t sa = {&a.set, s_fp, s_items, s_split, s_has, NULL};
 	recon_sink_t ka = {&a, s_push_ids, s_push_range, s_want};
 	recon_t *r = recon_new(&sa, &ka);
 	uint8_t out[4096], good[64];
@@ -415,10 +415,10 @@ test_truncated_messages_never_crash(void **state)
 	uint8_t k[RECON_KEY_LEN], msg[65536], out[1 << 16];
 	size_t len, outlen;
 	int done;
-	recon_src_t sa = {&a.set, s_fp, s_items, s_split, s_has};
+	recon_src_t sa = {&a.set, s_fp, s_items, s_split, s_has, NULL};
 	recon_sink_t ka = {&a, s_push_ids, s_push_range, s_want};
 	recon_t *ra, *rb;
-	recon_src_t sb = {&b.set, s_fp, s_items, s_split, s_has};
+	recon_src_t sb = {&b.set, s_fp, s_items, s_split, s_has, NULL};
 	recon_sink_t kb = {&b, s_push_ids, s_push_range, s_want};
 
 	(void)state;
