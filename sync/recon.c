@@ -345,7 +345,7 @@ s_on_fp(recon_t *rc, wbuf_t *w, const uint8_t lo[RECON_KEY_LEN], const uint8_t h
 	s_flush_skip(w, pending_skip, skip_hi);
 	delta = own > peer_count ? own - peer_count : peer_count - own;
 	/* Beyond the frame budget, leave the range for the next round. */
-	if (w->len + reserve + 64 + RECON_MAX_IDS * 32 > w->cap) {
+	if (w->len + reserve + 64 + RECON_TAIL_IDS * 32 > w->cap) {
 		s_emit_fp(rc, w, hi, own, fp);
 		return;
 	}
@@ -353,10 +353,14 @@ s_on_fp(recon_t *rc, wbuf_t *w, const uint8_t lo[RECON_KEY_LEN], const uint8_t h
 	 * Dense differences (both sites wrote in the same span during an
 	 * outage: the counts hardly differ, the sets do) are mostly different
 	 * too: split, nearly every part would differ again, and the next round
-	 * would list them all the same, a round trip later. */
-	if (own <= RECON_MAX_IDS &&
-	    (own <= RECON_SMALL || own <= 2 * delta || own <= dense_max || tail) &&
-	    (n = s_list(rc, lo, hi, RECON_MAX_IDS)) >= 0) {
+	 * would list them all the same, a round trip later. A range of the
+	 * differing tail is listed up to RECON_TAIL_IDS: the peer cut it at
+	 * up to RECON_MAX_IDS of its own, and we hold as many of ours there
+	 * besides, the outage's. */
+	if (((own <= RECON_MAX_IDS &&
+	      (own <= RECON_SMALL || own <= 2 * delta || own <= dense_max)) ||
+	     (tail && own <= RECON_TAIL_IDS)) &&
+	    (n = s_list(rc, lo, hi, RECON_TAIL_IDS)) >= 0) {
 		s_emit_ids(rc, w, hi, (size_t)n);
 		return;
 	}

@@ -338,7 +338,10 @@ unsigned sync_port(sync_t *s);
  * round trip saved, within the 1 KiB per difference of scattered ones. */
 #define RECON_DENSE_BYTES 1024
 #define RECON_LIST_MAX    (4 * RECON_MAX_IDS) /* longest we accept or compare */
-#define RECON_MAX_RANGES  65536               /* ranges in one message */
+/* Longest list for a range of a message's differing tail (recon_process):
+ * within what every node accepts (RECON_LIST_MAX since the first version). */
+#define RECON_TAIL_IDS   (2 * RECON_MAX_IDS)
+#define RECON_MAX_RANGES 65536 /* ranges in one message */
 /* recon_start_recent's newest range, in items: an event written while the
  * link comes up makes the newest range differ, and listing 64 ids is
  * cheaper than a round trip more. */
