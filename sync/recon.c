@@ -379,14 +379,20 @@ s_cmp_id(const void *a, const void *b)
 }
 
 /* The peer's full id list of [lo, hi): push what it lacks, want what we lack.
- * Both lists are sorted by id and merged. */
+ * Each list is sorted by id for the other's lookups (bsearch), and both
+ * findings come out in the lists' own orders: ours by (ts, id), the peer's
+ * as it sent it (by key, from a node like this one). Events then go out
+ * and are asked for oldest first, a post before its comments: in id order
+ * (a merge of the two sorted lists, until session 14), half of a heal's
+ * comments and reactions reached the receiver before their posts, waited in
+ * its pending set and were admitted, and relayed back, later. */
 static void
 s_on_ids(recon_t *rc, const uint8_t lo[RECON_KEY_LEN], const uint8_t hi[RECON_KEY_LEN],
          const uint8_t *ids, size_t n)
 {
 	uint64_t own;
 	uint8_t fp[RECON_FP_LEN];
-	size_t i = 0, j = 0, k = 0, p = 0, mine;
+	size_t k = 0, p = 0, mine;
 	long listed;
 
 	rc->stats.ids_received += n;
@@ -398,37 +404,33 @@ s_on_ids(recon_t *rc, const uint8_t lo[RECON_KEY_LEN], const uint8_t hi[RECON_KE
 		}
 		return;
 	}
-	memcpy(rc->peer, ids, 32 * n);
-	qsort(rc->peer, n, 32, s_cmp_id);
 	listed = s_list(rc, lo, hi, RECON_LIST_MAX);
 	if (listed < 0) {
 		/* Too many of ours to list: stream the range (the peer drops the few
 		 * duplicates) and ask for what we lack. */
-		for (i = 0; i < n; i++)
-			if (!rc->src.has(rc->src.ctx, rc->peer[i]))
-				memcpy(rc->want[k++], rc->peer[i], 32);
+		for (size_t i = 0; i < n; i++)
+			if (!rc->src.has(rc->src.ctx, ids + 32 * i))
+				memcpy(rc->want[k++], ids + 32 * i, 32);
 		rc->sink.push_range(rc->sink.arg, lo, hi);
 		rc->stats.push_ranges++;
 	} else {
 		mine = (size_t)listed;
+		memcpy(rc->peer, ids, 32 * n);
+		qsort(rc->peer, n, 32, s_cmp_id);
 		for (size_t m = 0; m < mine; m++)
 			memcpy(rc->mine[m], rc->scratch[m] + 8, 32);
 		qsort(rc->mine, mine, 32, s_cmp_id);
-		while (i < n || j < mine) {
-			int c = i == n ? 1 : j == mine ? -1 : memcmp(rc->peer[i], rc->mine[j], 32);
-			if (c < 0) {
-				/* The peer's, not in our range: maybe here under other keys. */
-				if (!rc->src.has(rc->src.ctx, rc->peer[i]))
-					memcpy(rc->want[k++], rc->peer[i], 32);
-				i++;
-			} else if (c > 0) {
-				memcpy(rc->push[p++], rc->mine[j], 32);
-				j++;
-			} else {
-				i++;
-				j++;
-			}
+		/* The peer's, not in our range: maybe here under other keys. */
+		for (size_t i = 0; i < n; i++) {
+			const uint8_t *id = ids + 32 * i;
+			if (bsearch(id, rc->mine, mine, 32, s_cmp_id) == NULL &&
+			    !rc->src.has(rc->src.ctx, id))
+				memcpy(rc->want[k++], id, 32);
 		}
+		/* Ours it did not list. */
+		for (size_t m = 0; m < mine; m++)
+			if (bsearch(rc->scratch[m] + 8, rc->peer, n, 32, s_cmp_id) == NULL)
+				memcpy(rc->push[p++], rc->scratch[m] + 8, 32);
 		if (p) {
 			rc->sink.push_ids(rc->sink.arg, (const uint8_t(*)[32])rc->push, p);
 			rc->stats.pushed += p;
@@ -488,7 +490,8 @@ recon_start_recent(recon_t *rc, uint8_t *out, size_t cap, size_t *len)
 {
 	wbuf_t w = {out, 0, cap, 0, 0};
 	uint8_t inf[RECON_KEY_LEN], fp[RECON_FP_LEN], hi[RECON_KEY_LEN];
-	size_t starts[RECON_LIST_MAX / RECON_RECENT_FIRST + 1];
+	uint8_t(*items)[RECON_KEY_LEN];
+	size_t starts[RECON_RECENT_MAX / RECON_RECENT_FIRST + 1];
 	uint64_t total;
 	size_t n, first, nr = 0, at;
 	uint8_t v = RECON_VERSION;
@@ -497,12 +500,18 @@ recon_start_recent(recon_t *rc, uint8_t *out, size_t cap, size_t *len)
 	if (rc->src.recent == NULL)
 		return recon_start(rc, out, cap, len);
 	rc->src.fingerprint(rc->src.ctx, s_zero, inf, &total, fp);
-	/* One item more than we list: the bound below the oldest listed goes
-	 * between it and the one before. */
-	n = rc->src.recent(rc->src.ctx, rc->scratch, RECON_LIST_MAX + 1);
-	if (total <= RECON_SMALL || n <= RECON_SMALL || n > RECON_LIST_MAX + 1)
+	if (total <= RECON_SMALL)
 		return recon_start(rc, out, cap, len);
-	first = n == RECON_LIST_MAX + 1; /* scratch[0] is only the one before */
+	/* One item more than we list: the bound below the oldest listed goes
+	 * between it and the one before. 320 KiB, for this message only. */
+	if ((items = malloc((RECON_RECENT_MAX + 1) * RECON_KEY_LEN)) == NULL)
+		return recon_start(rc, out, cap, len);
+	n = rc->src.recent(rc->src.ctx, items, RECON_RECENT_MAX + 1);
+	if (n <= RECON_SMALL || n > RECON_RECENT_MAX + 1) {
+		free(items);
+		return recon_start(rc, out, cap, len);
+	}
+	first = n == RECON_RECENT_MAX + 1; /* items[0] is only the one before */
 	/* Where each range starts, from the newest back: 64, 64, 128, 256,
 	 * 512 items, then 1,024 each. */
 	for (at = n; at > first; nr++) {
@@ -516,7 +525,7 @@ recon_start_recent(recon_t *rc, uint8_t *out, size_t cap, size_t *len)
 	/* Everything before the listed items, in one range. */
 	if (first) {
 		uint64_t c;
-		recon_bound_between(hi, rc->scratch[0], rc->scratch[1]);
+		recon_bound_between(hi, items[0], items[1]);
 		rc->src.fingerprint(rc->src.ctx, s_zero, hi, &c, fp);
 		s_emit_fp(rc, &w, hi, c, fp);
 	}
@@ -526,12 +535,13 @@ recon_start_recent(recon_t *rc, uint8_t *out, size_t cap, size_t *len)
 		size_t from = starts[i], to = i > 0 ? starts[i - 1] : n;
 		uint8_t sum[32] = {0};
 		for (size_t k = from; k < to; k++)
-			recon_sum_add(sum, rc->scratch[k] + 8);
+			recon_sum_add(sum, items[k] + 8);
 		recon_fingerprint(fp, sum, to - from);
 		if (i > 0)
-			recon_bound_between(hi, rc->scratch[to - 1], rc->scratch[to]);
+			recon_bound_between(hi, items[to - 1], items[to]);
 		s_emit_fp(rc, &w, i > 0 ? hi : inf, to - from, fp);
 	}
+	free(items);
 	rc->stats.rounds++;
 	rc->stats.bytes_sent += w.len;
 	*len = w.len;

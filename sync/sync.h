@@ -346,6 +346,13 @@ unsigned sync_port(sync_t *s);
  * link comes up makes the newest range differ, and listing 64 ids is
  * cheaper than a round trip more. */
 #define RECON_RECENT_FIRST 64
+/* How many of our newest items recon_start_recent cuts into ranges: an
+ * outage of up to this many new events at the opener is found in one round
+ * trip; what is older, from the split of the range before them. 8,192: the
+ * heal of tests/bench/heal.py writes its cuts' events into one span, 5,015
+ * by its third cut, and a comment or post found a round trip after its
+ * parent's batch waits in the receiver's pending set. */
+#define RECON_RECENT_MAX 8192
 
 /* Where the reconciliation reads our set. Keys are 40 bytes: timestamp
  * (8, big-endian) then id; ranges are [lo, hi) by memcmp order; hi may be
@@ -419,7 +426,7 @@ void recon_destroy(recon_t **self_p);
  * caller's): 0 with *len set, or CPT_ETOOBIG when cap cannot hold it. */
 int recon_start(recon_t *rc, uint8_t *out, size_t cap, size_t *len) CPT_WUR;
 /* The same after an outage (a link coming up): our newest items (up to
- * RECON_LIST_MAX) in ranges of, from the newest, RECON_RECENT_FIRST,
+ * RECON_RECENT_MAX) in ranges of, from the newest, RECON_RECENT_FIRST,
  * RECON_RECENT_FIRST, twice that, and so on up to RECON_MAX_IDS each, each
  * with its fingerprint, and everything before them in one range. An
  * outage's differences then fill the message's newest ranges, which the
