@@ -665,12 +665,13 @@ recon_process(recon_t *rc, const uint8_t *in, size_t inlen, uint8_t *out, size_t
 	 * more all differ, the differences reach our newest events, as an
 	 * outage both sites wrote through leaves them (the link came back while
 	 * both wrote), and the ranges of that tail are listed (up to
-	 * RECON_MAX_IDS each), not split: split, every part of them would differ
-	 * again, the dense rule above lists them only where nearly every range
-	 * of the message differs, and an opening cut on time
-	 * (recon_start_recent) holds years of agreeing ranges before them. A
-	 * round trip saved for at most their ids; scattered differences
-	 * rarely fall in both newest ranges (docs/ARCHITECTURE.md). */
+	 * RECON_TAIL_IDS each), not split: split, every part of them would
+	 * differ again, and the dense rule above lists them only where nearly
+	 * every range of the message differs, which the agreeing ranges before
+	 * them (the rest of the store, in one range of recon_start_recent's
+	 * opening or 15 of recon_start's) keep from happening. A round trip
+	 * saved for at most their ids; scattered differences rarely fall in
+	 * both newest ranges (docs/ARCHITECTURE.md). */
 	tail_from = n_fp;
 	while (tail_from > 0 && rc->memo[tail_from - 1].differs)
 		tail_from--;

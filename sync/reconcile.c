@@ -109,8 +109,9 @@ reconcile_schedule_recent(link_t *l)
 	l->recon_recent = 1;
 }
 
-/* Opens a reconciliation with a link: our first message, cut on time after
- * an outage (l->recon_recent), else in equal parts. 0 when it went out. */
+/* Opens a reconciliation with a link: our first message, cut from our newest
+ * items after an outage (l->recon_recent), else in equal parts. 0 when it
+ * went out. */
 static int
 s_open(sync_t *s, link_t *l)
 {

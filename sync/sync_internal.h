@@ -67,7 +67,7 @@ typedef struct link {
 	int recon_owed;        /* a periodic one was put off by a catch-up into our store: it
 	                          starts when the store has taken it (recv.c) */
 	uint64_t reconcile_ms; /* when the current (or last) one started */
-	int recon_recent;      /* the one due follows an outage: opened cut on time
+	int recon_recent;      /* the one due follows an outage: opened from our newest items
 	                          (recon_start_recent) */
 	int recon_early;       /* ours went out behind our HELLO, before the link came up:
 	                          its coming up opens none (reconcile_open_early) */
@@ -428,7 +428,7 @@ int reconcile_init(sync_t *s) CPT_WUR;
 void reconcile_fini(sync_t *s);
 /* A reconciliation with l is due (opened by reconcile_tick if we dialed). */
 void reconcile_schedule(link_t *l);
-/* The same after an outage (the link came up): opened cut on time. */
+/* The same after an outage (the link came up): opened from our newest items. */
 void reconcile_schedule_recent(link_t *l);
 /* Opens the reconciliation of a link we dial right behind our HELLO, before
  * the link is up (link_knock). */
