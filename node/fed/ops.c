@@ -1,7 +1,7 @@
 /*
  * What the sync engine calls to reach the store (sync_ops_t): has, get,
  * put (writer.c), the (ts, id) scan, reconciliation fingerprints, splits
- * and the newest key, and the admission of a transport key.
+ * and our newest keys, and the admission of a transport key.
  * Called from the sync thread only; each read is its own short transaction.
  */
 #include <stdio.h>

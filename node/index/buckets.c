@@ -521,9 +521,9 @@ s_sum_after(store_txn_t *txn, const uint8_t x[40], int top, uint64_t *count, uin
 	if (at) {
 		/* x starts its level-at bucket: that bucket's entry holds
 		 * everything from x to its end, where the walk below read its
-		 * items and up to 255 buckets per finer level. A reconciliation
-		 * opened on time slots (recon_start_recent) asks for such ranges
-		 * only. */
+		 * items and up to 255 buckets per finer level. Every range from
+		 * the start of time is one (the whole store's fingerprint, the
+		 * range before the newest items of recon_start_recent). */
 		s_sum_buckets(txn, at, ts >> (8 * at), (ts >> (8 * at)) + 1, count, sum);
 		for (int level = at; level < top; level++) {
 			uint64_t mine = ts >> (8 * level);
