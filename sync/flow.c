@@ -115,6 +115,57 @@ s_read_free(uint8_t **env, size_t *elen, size_t n)
 	free(elen);
 }
 
+/* An envelope and its size, for s_ts_order. */
+struct env_ref {
+	uint8_t *env;
+	size_t len;
+};
+
+/* By the timestamp of the header (PROTOCOL.md 3: 8 bytes big-endian at
+ * offset 68); absent envelopes last. */
+static int
+s_cmp_ts(const void *a, const void *b)
+{
+	const struct env_ref *x = a, *y = b;
+
+	if (x->env == NULL || y->env == NULL)
+		return (x->env == NULL) - (y->env == NULL);
+	return memcmp(x->env + 68, y->env + 68, 8);
+}
+
+/*
+ * Puts envelopes read by id in timestamp order, as the store holds them. The
+ * ids of a reconciliation come sorted by id (recon.c merges the two lists
+ * that way): at random, a comment or reaction came before its post in half
+ * the cases, waited in the receiver's pending set and was admitted later in
+ * the same transaction, which costs its writer the round trip through
+ * `pending` and relays it back to us as a later admission (123-140 of a
+ * heal's 1,000, sent back after its commit). A timestamp comes after those of
+ * what its author had seen (the hybrid clock), so parents come first.
+ */
+static void
+s_ts_order(uint8_t **env, size_t *elen, size_t n)
+{
+	struct env_ref *r;
+
+	if (n < 2 || (r = malloc(n * sizeof(*r))) == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		r[i].env = env[i] && elen[i] >= EVT_FIXED_LEN ? env[i] : NULL;
+		r[i].len = elen[i];
+		if (r[i].env == NULL && env[i] != NULL) {
+			free(env[i]); /* not an envelope: never sent */
+			env[i] = NULL;
+		}
+	}
+	qsort(r, n, sizeof(*r), s_cmp_ts);
+	for (size_t i = 0; i < n; i++) {
+		env[i] = r[i].env;
+		elen[i] = r[i].len;
+	}
+	free(r);
+}
+
 int
 flow_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], size_t n)
 {
@@ -124,6 +175,7 @@ flow_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], size_t 
 
 	if (s_read(s, ids, n, &env, &elen) != 0)
 		return 0;
+	s_ts_order(env, elen, n);
 	msgs = s_send_envs(s, l, (const uint8_t *const *)env, elen, n);
 	s_read_free(env, elen, n);
 	return msgs;

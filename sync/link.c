@@ -388,10 +388,14 @@ link_knock(sync_t *s, link_t *l, uint64_t now)
 		return;
 	}
 	l->hello_ms = now;
-	if (link_send_hello(s, l) == 0 || --l->knock_tries <= 0)
+	if (link_send_hello(s, l) == 0) {
 		l->knock_ms = 0;
-	else
+		reconcile_open_early(s, l);
+	} else if (--l->knock_tries <= 0) {
+		l->knock_ms = 0;
+	} else {
 		l->knock_ms = now + 2;
+	}
 }
 
 /* ---------------------------------------------------------- link state */
@@ -420,10 +424,13 @@ link_set_connected(sync_t *s, link_t *l, int up)
 	blob_link_reset(s, l, up);
 	log_info("sync", "peer %s site=%s", up ? "connected" : "disconnected", link_name(l));
 	l->recon_owed = 0; /* either way, owed no longer: up reconciles now */
-	if (up)
-		reconcile_schedule(l);
-	else
-		l->recon_due = 0;
+	if (up && !l->recon_early)
+		reconcile_schedule_recent(l);
+	else if (!up)
+		l->recon_due = l->recon_recent = 0;
+	/* Opened already, behind our HELLO (reconcile_open_early): its answer
+	 * comes after the peer's HELLO that brings the link up here. */
+	l->recon_early = 0;
 }
 
 void

@@ -315,6 +315,7 @@ s_emit_ids(recon_t *rc, wbuf_t *w, const uint8_t hi[RECON_KEY_LEN], size_t n)
 struct recon_memo {
 	uint64_t own;             /* our events in the range */
 	uint8_t fp[RECON_FP_LEN]; /* their fingerprint */
+	int differs;              /* the peer's count or fingerprint is not ours */
 };
 
 /* Our answer to the peer's fingerprint of [lo, hi), ours being m.
@@ -323,7 +324,8 @@ struct recon_memo {
 static void
 s_on_fp(recon_t *rc, wbuf_t *w, const uint8_t lo[RECON_KEY_LEN], const uint8_t hi[RECON_KEY_LEN],
         uint64_t peer_count, const uint8_t peer_fp[RECON_FP_LEN], const struct recon_memo *m,
-        uint64_t dense_max, int *pending_skip, uint8_t skip_hi[RECON_KEY_LEN], size_t reserve)
+        uint64_t dense_max, int tail, int *pending_skip, uint8_t skip_hi[RECON_KEY_LEN],
+        size_t reserve)
 {
 	uint64_t own = m->own, delta;
 	const uint8_t *fp = m->fp;
@@ -343,7 +345,7 @@ s_on_fp(recon_t *rc, wbuf_t *w, const uint8_t lo[RECON_KEY_LEN], const uint8_t h
 	s_flush_skip(w, pending_skip, skip_hi);
 	delta = own > peer_count ? own - peer_count : peer_count - own;
 	/* Beyond the frame budget, leave the range for the next round. */
-	if (w->len + reserve + 64 + RECON_MAX_IDS * 32 > w->cap) {
+	if (w->len + reserve + 64 + RECON_TAIL_IDS * 32 > w->cap) {
 		s_emit_fp(rc, w, hi, own, fp);
 		return;
 	}
@@ -351,9 +353,14 @@ s_on_fp(recon_t *rc, wbuf_t *w, const uint8_t lo[RECON_KEY_LEN], const uint8_t h
 	 * Dense differences (both sites wrote in the same span during an
 	 * outage: the counts hardly differ, the sets do) are mostly different
 	 * too: split, nearly every part would differ again, and the next round
-	 * would list them all the same, a round trip later. */
-	if (own <= RECON_MAX_IDS && (own <= RECON_SMALL || own <= 2 * delta || own <= dense_max) &&
-	    (n = s_list(rc, lo, hi, RECON_MAX_IDS)) >= 0) {
+	 * would list them all the same, a round trip later. A range of the
+	 * differing tail is listed up to RECON_TAIL_IDS: the peer cut it at
+	 * up to RECON_MAX_IDS of its own, and we hold as many of ours there
+	 * besides, the outage's. */
+	if (((own <= RECON_MAX_IDS &&
+	      (own <= RECON_SMALL || own <= 2 * delta || own <= dense_max)) ||
+	     (tail && own <= RECON_TAIL_IDS)) &&
+	    (n = s_list(rc, lo, hi, RECON_TAIL_IDS)) >= 0) {
 		s_emit_ids(rc, w, hi, (size_t)n);
 		return;
 	}
@@ -372,14 +379,20 @@ s_cmp_id(const void *a, const void *b)
 }
 
 /* The peer's full id list of [lo, hi): push what it lacks, want what we lack.
- * Both lists are sorted by id and merged. */
+ * Each list is sorted by id for the other's lookups (bsearch), and both
+ * findings come out in the lists' own orders: ours by (ts, id), the peer's
+ * as it sent it (by key, from a node like this one). Events then go out
+ * and are asked for oldest first, a post before its comments: in id order
+ * (a merge of the two sorted lists, until session 14), half of a heal's
+ * comments and reactions reached the receiver before their posts, waited in
+ * its pending set and were admitted, and relayed back, later. */
 static void
 s_on_ids(recon_t *rc, const uint8_t lo[RECON_KEY_LEN], const uint8_t hi[RECON_KEY_LEN],
          const uint8_t *ids, size_t n)
 {
 	uint64_t own;
 	uint8_t fp[RECON_FP_LEN];
-	size_t i = 0, j = 0, k = 0, p = 0, mine;
+	size_t k = 0, p = 0, mine;
 	long listed;
 
 	rc->stats.ids_received += n;
@@ -391,37 +404,33 @@ s_on_ids(recon_t *rc, const uint8_t lo[RECON_KEY_LEN], const uint8_t hi[RECON_KE
 		}
 		return;
 	}
-	memcpy(rc->peer, ids, 32 * n);
-	qsort(rc->peer, n, 32, s_cmp_id);
 	listed = s_list(rc, lo, hi, RECON_LIST_MAX);
 	if (listed < 0) {
 		/* Too many of ours to list: stream the range (the peer drops the few
 		 * duplicates) and ask for what we lack. */
-		for (i = 0; i < n; i++)
-			if (!rc->src.has(rc->src.ctx, rc->peer[i]))
-				memcpy(rc->want[k++], rc->peer[i], 32);
+		for (size_t i = 0; i < n; i++)
+			if (!rc->src.has(rc->src.ctx, ids + 32 * i))
+				memcpy(rc->want[k++], ids + 32 * i, 32);
 		rc->sink.push_range(rc->sink.arg, lo, hi);
 		rc->stats.push_ranges++;
 	} else {
 		mine = (size_t)listed;
+		memcpy(rc->peer, ids, 32 * n);
+		qsort(rc->peer, n, 32, s_cmp_id);
 		for (size_t m = 0; m < mine; m++)
 			memcpy(rc->mine[m], rc->scratch[m] + 8, 32);
 		qsort(rc->mine, mine, 32, s_cmp_id);
-		while (i < n || j < mine) {
-			int c = i == n ? 1 : j == mine ? -1 : memcmp(rc->peer[i], rc->mine[j], 32);
-			if (c < 0) {
-				/* The peer's, not in our range: maybe here under other keys. */
-				if (!rc->src.has(rc->src.ctx, rc->peer[i]))
-					memcpy(rc->want[k++], rc->peer[i], 32);
-				i++;
-			} else if (c > 0) {
-				memcpy(rc->push[p++], rc->mine[j], 32);
-				j++;
-			} else {
-				i++;
-				j++;
-			}
+		/* The peer's, not in our range: maybe here under other keys. */
+		for (size_t i = 0; i < n; i++) {
+			const uint8_t *id = ids + 32 * i;
+			if (bsearch(id, rc->mine, mine, 32, s_cmp_id) == NULL &&
+			    !rc->src.has(rc->src.ctx, id))
+				memcpy(rc->want[k++], id, 32);
 		}
+		/* Ours it did not list. */
+		for (size_t m = 0; m < mine; m++)
+			if (bsearch(rc->scratch[m] + 8, rc->peer, n, 32, s_cmp_id) == NULL)
+				memcpy(rc->push[p++], rc->scratch[m] + 8, 32);
 		if (p) {
 			rc->sink.push_ids(rc->sink.arg, (const uint8_t(*)[32])rc->push, p);
 			rc->stats.pushed += p;
@@ -470,6 +479,69 @@ recon_start(recon_t *rc, uint8_t *out, size_t cap, size_t *len)
 		s_emit_split(rc, &w, s_zero, inf, count);
 	else
 		s_emit_fp(rc, &w, inf, count, fp);
+	rc->stats.rounds++;
+	rc->stats.bytes_sent += w.len;
+	*len = w.len;
+	return w.overflow ? CPT_ETOOBIG : 0;
+}
+
+int
+recon_start_recent(recon_t *rc, uint8_t *out, size_t cap, size_t *len)
+{
+	wbuf_t w = {out, 0, cap, 0, 0};
+	uint8_t inf[RECON_KEY_LEN], fp[RECON_FP_LEN], hi[RECON_KEY_LEN];
+	uint8_t(*items)[RECON_KEY_LEN];
+	size_t starts[RECON_RECENT_MAX / RECON_RECENT_FIRST + 1];
+	uint64_t total;
+	size_t n, first, nr = 0, at;
+	uint8_t v = RECON_VERSION;
+
+	memset(inf, 0xff, sizeof(inf));
+	if (rc->src.recent == NULL)
+		return recon_start(rc, out, cap, len);
+	rc->src.fingerprint(rc->src.ctx, s_zero, inf, &total, fp);
+	if (total <= RECON_SMALL)
+		return recon_start(rc, out, cap, len);
+	/* One item more than we list: the bound below the oldest listed goes
+	 * between it and the one before. 320 KiB, for this message only. */
+	if ((items = malloc((RECON_RECENT_MAX + 1) * RECON_KEY_LEN)) == NULL)
+		return recon_start(rc, out, cap, len);
+	n = rc->src.recent(rc->src.ctx, items, RECON_RECENT_MAX + 1);
+	if (n <= RECON_SMALL || n > RECON_RECENT_MAX + 1) {
+		free(items);
+		return recon_start(rc, out, cap, len);
+	}
+	first = n == RECON_RECENT_MAX + 1; /* items[0] is only the one before */
+	/* Where each range starts, from the newest back: 64, 64, 128, 256,
+	 * 512 items, then 1,024 each. */
+	for (at = n; at > first; nr++) {
+		size_t size = nr == 0 ? RECON_RECENT_FIRST : (size_t)RECON_RECENT_FIRST << (nr - 1);
+		if (size > RECON_MAX_IDS)
+			size = RECON_MAX_IDS;
+		at = at - first > size ? at - size : first;
+		starts[nr] = at;
+	}
+	s_put(&w, &v, 1);
+	/* Everything before the listed items, in one range. */
+	if (first) {
+		uint64_t c;
+		recon_bound_between(hi, items[0], items[1]);
+		rc->src.fingerprint(rc->src.ctx, s_zero, hi, &c, fp);
+		s_emit_fp(rc, &w, hi, c, fp);
+	}
+	/* Then the listed ones, oldest range first, their fingerprints summed
+	 * from the items read. */
+	for (size_t i = nr; i-- > 0;) {
+		size_t from = starts[i], to = i > 0 ? starts[i - 1] : n;
+		uint8_t sum[32] = {0};
+		for (size_t k = from; k < to; k++)
+			recon_sum_add(sum, items[k] + 8);
+		recon_fingerprint(fp, sum, to - from);
+		if (i > 0)
+			recon_bound_between(hi, items[to - 1], items[to]);
+		s_emit_fp(rc, &w, i > 0 ? hi : inf, to - from, fp);
+	}
+	free(items);
 	rc->stats.rounds++;
 	rc->stats.bytes_sent += w.len;
 	*len = w.len;
@@ -548,7 +620,7 @@ recon_process(recon_t *rc, const uint8_t *in, size_t inlen, uint8_t *out, size_t
 	uint8_t v = RECON_VERSION;
 	int pending_skip = 0, sent_ranges = 0, rcode;
 	uint64_t dense_max;
-	size_t ranges_in = 0, n_fp = 0, n_diff = 0, at = 0;
+	size_t ranges_in = 0, n_fp = 0, n_diff = 0, at = 0, tail_from;
 	range_in_t g;
 
 	*done = 0;
@@ -570,8 +642,9 @@ recon_process(recon_t *rc, const uint8_t *in, size_t inlen, uint8_t *out, size_t
 				return rcode;
 			m = &rc->memo[n_fp++];
 			rc->src.fingerprint(rc->src.ctx, lo, g.hi, &m->own, m->fp);
-			if (m->own != g.count || sodium_memcmp(m->fp, g.data, RECON_FP_LEN) != 0)
-				n_diff++;
+			m->differs =
+			    m->own != g.count || sodium_memcmp(m->fp, g.data, RECON_FP_LEN) != 0;
+			n_diff += m->differs != 0;
 		}
 		memcpy(lo, g.hi, RECON_KEY_LEN);
 	}
@@ -588,6 +661,22 @@ recon_process(recon_t *rc, const uint8_t *in, size_t inlen, uint8_t *out, size_t
 		double lambda = -log(1.0 - (double)n_diff / (double)(n_fp + 1));
 		dense_max = (uint64_t)(lambda * RECON_DENSE_BYTES / 32);
 	}
+	/* The tail rule: when the message's last two fingerprinted ranges or
+	 * more all differ, the differences reach our newest events, as an
+	 * outage both sites wrote through leaves them (the link came back while
+	 * both wrote), and the ranges of that tail are listed (up to
+	 * RECON_TAIL_IDS each), not split: split, every part of them would
+	 * differ again, and the dense rule above lists them only where nearly
+	 * every range of the message differs, which the agreeing ranges before
+	 * them (the rest of the store, in one range of recon_start_recent's
+	 * opening or 15 of recon_start's) keep from happening. A round trip
+	 * saved for at most their ids; scattered differences rarely fall in
+	 * both newest ranges (docs/ARCHITECTURE.md). */
+	tail_from = n_fp;
+	while (tail_from > 0 && rc->memo[tail_from - 1].differs)
+		tail_from--;
+	if (n_fp - tail_from < 2)
+		tail_from = n_fp;
 	/* Second pass: the answers. */
 	r.pos = 1;
 	r.prev = 0;
@@ -601,8 +690,9 @@ recon_process(recon_t *rc, const uint8_t *in, size_t inlen, uint8_t *out, size_t
 		case MODE_SKIP: s_emit_skip(&w, g.hi, &pending_skip, skip_hi); break;
 		case MODE_FP:
 			/* Keep room to close every remaining range with a fingerprint. */
-			s_on_fp(rc, &w, lo, g.hi, g.count, g.data, &rc->memo[at++], dense_max,
-			        &pending_skip, skip_hi, (r.len - r.pos) / 2);
+			s_on_fp(rc, &w, lo, g.hi, g.count, g.data, &rc->memo[at], dense_max,
+			        at >= tail_from, &pending_skip, skip_hi, (r.len - r.pos) / 2);
+			at++;
 			break;
 		case MODE_IDS:
 			s_on_ids(rc, lo, g.hi, g.data, (size_t)g.count);

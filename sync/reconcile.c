@@ -64,7 +64,7 @@ int
 reconcile_init(sync_t *s)
 {
 	const sync_ops_t *o = &s->conf.ops;
-	recon_src_t src = {o->ctx, o->fingerprint, o->items, o->split, o->has};
+	recon_src_t src = {o->ctx, o->fingerprint, o->items, o->split, o->has, o->recent};
 	recon_sink_t sink = {s, s_push_ids, s_push_range, s_want};
 
 	s->recon = recon_new(&src, &sink);
@@ -102,29 +102,62 @@ reconcile_schedule(link_t *l)
 	l->reconcile_ms = sync_now_ms();
 }
 
-/* Opens a reconciliation with a link: our first message. */
-static void
+void
+reconcile_schedule_recent(link_t *l)
+{
+	reconcile_schedule(l);
+	l->recon_recent = 1;
+}
+
+/* Opens a reconciliation with a link: our first message, cut from our newest
+ * items after an outage (l->recon_recent), else in equal parts. 0 when it
+ * went out. */
+static int
 s_open(sync_t *s, link_t *l)
 {
 	size_t len;
 	const void *f[1];
 	size_t fl[1];
 	uint64_t t0 = sync_now_us();
+	int rc;
 
 	s->recon_link = l;
-	if (recon_start(s->recon, s->recon_out, s->send_cap - 64, &len) != 0) {
-		s->recon_link = NULL;
-		return;
-	}
-	log_debug("sync", "trace recon open site=%s bytes=%zu in %llu us", l->st.site, len,
-	          (unsigned long long)(sync_now_us() - t0));
+	rc = l->recon_recent ? recon_start_recent(s->recon, s->recon_out, s->send_cap - 64, &len)
+	                     : recon_start(s->recon, s->recon_out, s->send_cap - 64, &len);
 	s->recon_link = NULL;
+	if (rc != 0)
+		return -1;
+	log_debug("sync", "trace recon open site=%s bytes=%zu recent=%d in %llu us", l->st.site,
+	          len, l->recon_recent, (unsigned long long)(sync_now_us() - t0));
 	f[0] = s->recon_out;
 	fl[0] = len;
-	if (link_send(s, l, SYNC_RECON, f, fl, 1) == 0) {
-		l->recon_due = 0;
-		s_count(s, l);
-	}
+	if (link_send(s, l, SYNC_RECON, f, fl, 1) != 0)
+		return -1;
+	l->recon_due = 0;
+	l->recon_recent = 0;
+	l->reconcile_ms = sync_now_ms();
+	s_count(s, l);
+	return 0;
+}
+
+/*
+ * Our HELLO just went out on a link we dial whose handshake succeeded: the
+ * reconciliation goes right behind it, without waiting for the peer's HELLO
+ * (the peer reads our HELLO first, on the same connection, and answers a
+ * RECON from a site whose link it has just brought up as any other). The
+ * HELLO's round trip was the first of the heal's: 4-6 ms of its 12 before
+ * the reconciliation opened, more on a loaded machine (docs/BENCHMARKS.md,
+ * "Session 14"). When the peer's HELLO comes, the link comes up without a
+ * second reconciliation (link_set_connected, recon_early).
+ */
+void
+reconcile_open_early(sync_t *s, link_t *l)
+{
+	if (l->dealer == NULL || l->st.connected)
+		return;
+	l->recon_recent = 1;
+	if (s_open(s, l) == 0)
+		l->recon_early = 1;
 }
 
 void
@@ -146,7 +179,7 @@ reconcile_tick(sync_t *s, link_t *l, int periodic)
 			l->recon_owed = 1;
 	}
 	if (l->recon_due && l->dealer)
-		s_open(s, l);
+		(void)s_open(s, l); /* not sent: due still, tried at the next round */
 	else
 		l->recon_due = 0;
 }

@@ -452,7 +452,7 @@ s_handle(sync_t *s, link_t *l, zmq_msg_t *m, size_t n, int overflow)
 		           sync_since(now, l->reconcile_ms) > s->conf.heartbeat_ms) {
 			/* It knocks again: its side of the link restarted while ours
 			 * stayed up. What it missed meanwhile is pushed now. */
-			reconcile_schedule(l);
+			reconcile_schedule_recent(l);
 		}
 		break;
 	case SYNC_PING: link_send(s, l, SYNC_PONG, NULL, NULL, 0); break;

@@ -165,6 +165,9 @@ typedef struct sync_ops {
 	 * certificate: 0, CPT_ENOTFOUND, or another error (not read). */
 	int (*lookup)(void *ctx, const uint8_t sign_key[CPT_KEY_LEN], uint8_t curve_pk[CPT_KEY_LEN],
 	              char site[64]);
+	/* Reconciliation (recon_src_t.recent, optional): up to max of our
+	 * newest (ts, id) keys, in increasing order; returns how many. */
+	size_t (*recent)(void *ctx, uint8_t (*out)[SYNC_TSID_LEN], size_t max);
 } sync_ops_t;
 
 /* An outgoing link to set up: where, and which site we expect there. */
@@ -335,7 +338,21 @@ unsigned sync_port(sync_t *s);
  * round trip saved, within the 1 KiB per difference of scattered ones. */
 #define RECON_DENSE_BYTES 1024
 #define RECON_LIST_MAX    (4 * RECON_MAX_IDS) /* longest we accept or compare */
-#define RECON_MAX_RANGES  65536               /* ranges in one message */
+/* Longest list for a range of a message's differing tail (recon_process):
+ * within what every node accepts (RECON_LIST_MAX since the first version). */
+#define RECON_TAIL_IDS   (2 * RECON_MAX_IDS)
+#define RECON_MAX_RANGES 65536 /* ranges in one message */
+/* recon_start_recent's newest range, in items: an event written while the
+ * link comes up makes the newest range differ, and listing 64 ids is
+ * cheaper than a round trip more. */
+#define RECON_RECENT_FIRST 64
+/* How many of our newest items recon_start_recent cuts into ranges: an
+ * outage of up to this many new events at the opener is found in one round
+ * trip; what is older, from the split of the range before them. 8,192: the
+ * heal of tests/bench/heal.py writes its cuts' events into one span, 5,015
+ * by its third cut, and a comment or post found a round trip after its
+ * parent's batch waits in the receiver's pending set. */
+#define RECON_RECENT_MAX 8192
 
 /* Where the reconciliation reads our set. Keys are 40 bytes: timestamp
  * (8, big-endian) then id; ranges are [lo, hi) by memcmp order; hi may be
@@ -354,6 +371,9 @@ typedef struct recon_src {
 	                uint8_t (*bounds)[RECON_KEY_LEN]);
 	/* 1 when the event id is here (under any key), else 0. */
 	int (*has)(void *ctx, const uint8_t id[32]);
+	/* Optional (NULL: recon_start_recent is recon_start): up to max of our
+	 * newest items, in increasing order; returns how many. */
+	size_t (*recent)(void *ctx, uint8_t (*out)[RECON_KEY_LEN], size_t max);
 } recon_src_t;
 
 /* What the reconciliation finds, handed out while it runs. */
@@ -405,6 +425,16 @@ void recon_destroy(recon_t **self_p);
 /* The first message of a reconciliation, into out (cap bytes, the
  * caller's): 0 with *len set, or CPT_ETOOBIG when cap cannot hold it. */
 int recon_start(recon_t *rc, uint8_t *out, size_t cap, size_t *len) CPT_WUR;
+/* The same after an outage (a link coming up): our newest items (up to
+ * RECON_RECENT_MAX) in ranges of, from the newest, RECON_RECENT_FIRST,
+ * RECON_RECENT_FIRST, twice that, and so on up to RECON_MAX_IDS each, each
+ * with its fingerprint, and everything before them in one range. An
+ * outage's differences then fill the message's newest ranges, which the
+ * peer lists at once (recon_process's tail rule), where equal parts of the
+ * whole took two splits more; the items are read once from the newest end
+ * (src.recent) instead of the splits' searches by rank. Without src.recent,
+ * or with at most RECON_SMALL items, recon_start. Same returns. */
+int recon_start_recent(recon_t *rc, uint8_t *out, size_t cap, size_t *len) CPT_WUR;
 /* Answers a peer's message (in is only read): findings go to the sink while
  * it runs, the answer to out (cap bytes, the caller's). *done is set (and
  * nothing is to be sent) when every range is settled. Returns 0, CPT_EVERSION

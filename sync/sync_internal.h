@@ -67,6 +67,10 @@ typedef struct link {
 	int recon_owed;        /* a periodic one was put off by a catch-up into our store: it
 	                          starts when the store has taken it (recv.c) */
 	uint64_t reconcile_ms; /* when the current (or last) one started */
+	int recon_recent;      /* the one due follows an outage: opened from our newest items
+	                          (recon_start_recent) */
+	int recon_early;       /* ours went out behind our HELLO, before the link came up:
+	                          its coming up opens none (reconcile_open_early) */
 	/* flow.c: ranges the peer lacks entirely, streamed as its ACKs come back */
 	uint8_t (*ranges)[2][SYNC_TSID_LEN]; /* [lo, hi), malloc'd while non-empty */
 	size_t ranges_head;                  /* first not yet streamed; 0 when empty */
@@ -424,6 +428,11 @@ int reconcile_init(sync_t *s) CPT_WUR;
 void reconcile_fini(sync_t *s);
 /* A reconciliation with l is due (opened by reconcile_tick if we dialed). */
 void reconcile_schedule(link_t *l);
+/* The same after an outage (the link came up): opened from our newest items. */
+void reconcile_schedule_recent(link_t *l);
+/* Opens the reconciliation of a link we dial right behind our HELLO, before
+ * the link is up (link_knock). */
+void reconcile_open_early(sync_t *s, link_t *l);
 /* A timer round for an up link: opens a reconciliation when due. */
 void reconcile_tick(sync_t *s, link_t *l, int periodic);
 /* Answers a RECON message from l (msg is only read). */

@@ -1,7 +1,7 @@
 /*
  * What the sync engine calls to reach the store (sync_ops_t): has, get,
- * put (writer.c), the (ts, id) scan, reconciliation fingerprints and
- * splits from the bucket index, and the admission of a transport key.
+ * put (writer.c), the (ts, id) scan, reconciliation fingerprints, splits
+ * and our newest keys, and the admission of a transport key.
  * Called from the sync thread only; each read is its own short transaction.
  */
 #include <stdio.h>
@@ -233,9 +233,38 @@ s_split(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t count, size_t 
 	return n;
 }
 
+/* Up to max of our newest (ts, id) keys, in increasing order: DB_ORDER
+ * walked back from its end. */
+static size_t
+s_recent(void *ctx, uint8_t (*out)[SYNC_TSID_LEN], size_t max)
+{
+	store_t *st = s_store(ctx);
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k, v;
+	size_t n = 0;
+
+	if (max == 0 || store_read_begin(st, &txn) != 0)
+		return 0;
+	if (store_cur_open(txn, DB_ORDER, &cur) == 0) {
+		int rc;
+		for (rc = store_cur_get(cur, &k, &v, STORE_LAST); rc == 0 && n < max;
+		     rc = store_cur_get(cur, &k, &v, STORE_PREV))
+			if (k.len == SYNC_TSID_LEN)
+				memcpy(out[max - 1 - n++], k.data, SYNC_TSID_LEN);
+		store_cur_close(&cur);
+	}
+	store_read_end(st, &txn);
+	/* Filled from the end of out: moved to its start. */
+	if (n < max)
+		memmove(out, out + (max - n), n * SYNC_TSID_LEN);
+	return n;
+}
+
 void
 fed_sync_ops(fed_t *f, sync_ops_t *ops)
 {
+	ops->recent = s_recent;
 	ops->fingerprint = s_fingerprint;
 	ops->items = s_items;
 	ops->split = s_split;

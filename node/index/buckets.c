@@ -488,6 +488,24 @@ s_prefix(store_txn_t *txn, const uint8_t x[40], uint64_t *count, uint8_t sum[32]
 	s_sum_items(txn, lo, x, count, sum);
 }
 
+/* The coarsest level, from LOW + 1 (always kept, where LOW is kept only
+ * under dense buckets) up to top, whose bucket x is the first key of (its id
+ * zero, its timestamp's low bits too); 0 when none. */
+static int
+s_aligned(const uint8_t x[40], int top)
+{
+	uint64_t ts = store_get_u64(x);
+
+	for (int i = 8; i < 40; i++)
+		if (x[i])
+			return 0;
+	assert(top <= LEVELS);
+	for (int level = top; level > LOW; level--)
+		if ((ts & ((UINT64_C(1) << (8 * level)) - 1)) == 0)
+			return level;
+	return 0;
+}
+
 /* Adds the items of x's finest bucket (level LOW, or 4 when that one is
  * sparse) from x on (up to the bucket's end), then, level by level up to
  * below top, the buckets after x's own within their parent: together,
@@ -498,7 +516,22 @@ s_sum_after(store_txn_t *txn, const uint8_t x[40], int top, uint64_t *count, uin
 {
 	uint64_t ts = store_get_u64(x);
 	uint8_t end[40];
-	int low = s_low(txn, ts);
+	int low, at = s_aligned(x, top);
+
+	if (at) {
+		/* x starts its level-at bucket: that bucket's entry holds
+		 * everything from x to its end, where the walk below read its
+		 * items and up to 255 buckets per finer level. Every range from
+		 * the start of time is one (the whole store's fingerprint, the
+		 * range before the newest items of recon_start_recent). */
+		s_sum_buckets(txn, at, ts >> (8 * at), (ts >> (8 * at)) + 1, count, sum);
+		for (int level = at; level < top; level++) {
+			uint64_t mine = ts >> (8 * level);
+			s_sum_buckets(txn, level, mine + 1, ((mine >> 8) + 1) << 8, count, sum);
+		}
+		return;
+	}
+	low = s_low(txn, ts);
 
 	memset(end, 0, sizeof(end));
 	store_put_u64(end, ((ts >> (8 * low)) + 1) << (8 * low));

@@ -105,7 +105,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (int b = 0; b < 32; b++)
 				s_keys[i][8 + b] = (uint8_t)(i * 31 + b * 7);
 		}
-		recon_src_t src = {NULL, s_fp, s_items, s_split, s_has};
+		recon_src_t src = {NULL, s_fp, s_items, s_split, s_has, NULL};
 		recon_sink_t sink = {NULL, s_push_ids, s_push_range, s_push_ids};
 		rc = recon_new(&src, &sink);
 		s_ready = 1;

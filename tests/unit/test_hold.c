@@ -558,6 +558,117 @@ s_heap_in_use(void)
 	return mi.uordblks + mi.hblkhd;
 }
 
+/* hq's message of type with one frame of len bytes. */
+static void
+s_hq_send1(void *router, const zmq_msg_t *rid, int type, const void *data, size_t len)
+{
+	uint8_t head[2] = {SYNC_VERSION, (uint8_t)type};
+	zmq_msg_t r;
+
+	zmq_msg_init(&r);
+	zmq_msg_copy(&r, (zmq_msg_t *)rid);
+	assert_true(zmq_msg_send(&r, router, ZMQ_SNDMORE) >= 0);
+	assert_true(zmq_send(router, head, 2, ZMQ_SNDMORE) >= 0);
+	assert_true(zmq_send(router, data, len, 0) >= 0);
+}
+
+/* The hub's status of its link with hq, waited for (up to 5 s) until
+ * connected and settled, or rejected counts at least rejected. */
+static sync_peer_status_t
+s_hub_wait(int settled, uint64_t rejected)
+{
+	sync_peer_status_t ps;
+
+	memset(&ps, 0, sizeof(ps));
+	for (int k = 0; k < 250; k++) {
+		if (s_peer(HUB, HQ, &ps) && ps.connected && ps.settled >= settled &&
+		    ps.rejected >= rejected)
+			break;
+		s_sleep_ms(20);
+	}
+	return ps;
+}
+
+/*
+ * A link's first reconciliation goes right behind the dialer's HELLO,
+ * before any answer: a heal saves the HELLO's round trip (docs/BENCHMARKS.md,
+ * "Session 14"). The peer's HELLO, which then brings the link up, opens no
+ * second one. Before, the hub sent HELLO alone, again at each heartbeat,
+ * until hq answered it, and its reconciliation only then.
+ */
+static void
+test_reconciliation_behind_hello(void **state)
+{
+	void *ctx = zmq_ctx_new(), *router;
+	char ep[64];
+	zmq_msg_t rid;
+	int type = -1, recons = 0;
+	sync_peer_status_t ps;
+
+	(void)state;
+	router = s_hold_begin(ctx, ep, sizeof(ep));
+	s_start(HUB, HQ, ep, s_put);
+	zmq_msg_init(&rid);
+	assert_int_equal(s_hq_recv(router, &rid, 1, 5000), SYNC_HELLO);
+	/* hq answers nothing: the RECON comes all the same. */
+	for (int k = 0; k < 5 && type != SYNC_RECON; k++)
+		type = s_hq_recv(router, &rid, 0, 1000);
+	assert_int_equal(type, SYNC_RECON);
+	assert_true(s_peer(HUB, HQ, &ps));
+	assert_false(ps.connected);
+	/* hq's HELLO brings the link up; no second RECON follows. */
+	assert_int_equal(s_hq_send(router, &rid, SYNC_HELLO, 1, 0), 0);
+	for (int k = 0; k < 10; k++)
+		recons += s_hq_recv(router, &rid, 0, 100) == SYNC_RECON;
+	assert_int_equal(recons, 0);
+	assert_true(s_peer(HUB, HQ, &ps));
+	assert_true(ps.connected);
+	s_hold_end(ctx, router, &rid);
+}
+
+/*
+ * The peer answers that early RECON before any HELLO of its own (its HELLO
+ * lost, or a hostile peer out of order): the answer brings the link up and
+ * is taken (the reconciliation ends, settled), no second reconciliation is
+ * opened, and a malformed answer after it is counted against the peer and
+ * nothing more: the node runs on, the link up.
+ */
+static void
+test_early_reconciliation_answered_out_of_order(void **state)
+{
+	static const uint8_t over[3] = {RECON_VERSION, 0, 0};
+	static const uint8_t bad[2] = {RECON_VERSION, 0x85}; /* a bound cut short */
+	void *ctx = zmq_ctx_new(), *router;
+	char ep[64];
+	zmq_msg_t rid;
+	int type = -1, recons = 0;
+	sync_peer_status_t ps;
+
+	(void)state;
+	router = s_hold_begin(ctx, ep, sizeof(ep));
+	s_start(HUB, HQ, ep, s_put);
+	zmq_msg_init(&rid);
+	assert_int_equal(s_hq_recv(router, &rid, 1, 5000), SYNC_HELLO);
+	for (int k = 0; k < 5 && type != SYNC_RECON; k++)
+		type = s_hq_recv(router, &rid, 0, 1000);
+	assert_int_equal(type, SYNC_RECON);
+	/* The answer, with no HELLO before it. */
+	s_hq_send1(router, &rid, SYNC_RECON, over, sizeof(over));
+	ps = s_hub_wait(1, 0);
+	assert_true(ps.connected);
+	assert_true(ps.settled);
+	assert_int_equal(ps.rejected, 0);
+	for (int k = 0; k < 10; k++)
+		recons += s_hq_recv(router, &rid, 0, 100) == SYNC_RECON;
+	assert_int_equal(recons, 0);
+	/* Then a malformed one: counted, the link stays up. */
+	s_hq_send1(router, &rid, SYNC_RECON, bad, sizeof(bad));
+	ps = s_hub_wait(0, 1);
+	assert_int_equal(ps.rejected, 1);
+	assert_true(ps.connected);
+	s_hold_end(ctx, router, &rid);
+}
+
 /*
  * A catch-up's batches on their way to the store cost the hub's heap about
  * their bytes. Kept as libzmq's frames (zero copy), each envelope pinned the
@@ -614,6 +725,8 @@ main(void)
 	    cmocka_unit_test(test_live_relay_takes_its_own_batch),
 	    cmocka_unit_test(test_live_relay_before_the_commit),
 	    cmocka_unit_test(test_batches_held_cost_their_bytes),
+	    cmocka_unit_test(test_reconciliation_behind_hello),
+	    cmocka_unit_test(test_early_reconciliation_answered_out_of_order),
 	};
 	const char *names[SITES] = {"hq", "hub", "branch"};
 	int rc;

@@ -111,6 +111,17 @@ s_split(void *ctx, const uint8_t *lo, const uint8_t *hi, uint64_t count, size_t 
 	return n;
 }
 
+/* Our newest max items, in increasing order (recon_start_recent). */
+static size_t
+s_recent(void *ctx, uint8_t (*out)[RECON_KEY_LEN], size_t max)
+{
+	set_t *s = ctx;
+	size_t n = s->n < max ? s->n : max;
+
+	memcpy(out, s->k[s->n - n], n * RECON_KEY_LEN);
+	return n;
+}
+
 static int
 s_has(void *ctx, const uint8_t id[32])
 {
@@ -181,12 +192,14 @@ typedef struct result {
 	size_t bytes; /* their total size */
 } result_t;
 
-/* Runs a whole reconciliation; events found missing travel after each message. */
+/* Runs a whole reconciliation; events found missing travel after each
+ * message. recent: a opens it as after an outage (recon_start_recent), and
+ * both sides can read their newest items. */
 static result_t
-s_reconcile(side_t *a, side_t *b)
+s_reconcile_how(side_t *a, side_t *b, int recent)
 {
-	recon_src_t sa = {&a->set, s_fp, s_items, s_split, s_has};
-	recon_src_t sb = {&b->set, s_fp, s_items, s_split, s_has};
+	recon_src_t sa = {&a->set, s_fp, s_items, s_split, s_has, recent ? s_recent : NULL};
+	recon_src_t sb = {&b->set, s_fp, s_items, s_split, s_has, recent ? s_recent : NULL};
 	recon_sink_t ka = {a, s_push_ids, s_push_range, s_want};
 	recon_sink_t kb = {b, s_push_ids, s_push_range, s_want};
 	recon_t *ra = recon_new(&sa, &ka), *rb = recon_new(&sb, &kb);
@@ -197,7 +210,10 @@ s_reconcile(side_t *a, side_t *b)
 
 	a->peer = b;
 	b->peer = a;
-	assert_int_equal(recon_start(ra, msg, cap, &len), 0);
+	if (recent)
+		assert_int_equal(recon_start_recent(ra, msg, cap, &len), 0);
+	else
+		assert_int_equal(recon_start(ra, msg, cap, &len), 0);
 	res.rounds = 1;
 	res.bytes = len;
 	while (!done) {
@@ -243,7 +259,8 @@ s_free(side_t *s)
  * mixes a's, b's and `recent` more common items in that newest span (an
  * outage during which both sites wrote). Checks the union is reached. */
 static result_t
-s_case_mixed(size_t n, size_t da, size_t db, int clustered, int interleaved, size_t recent)
+s_case_how(size_t n, size_t da, size_t db, int clustered, int interleaved, size_t recent,
+           int opening)
 {
 	side_t a = {0}, b = {0};
 	set_t uni = {0};
@@ -274,7 +291,7 @@ s_case_mixed(size_t n, size_t da, size_t db, int clustered, int interleaved, siz
 	s_sort(&a.set);
 	s_sort(&b.set);
 	s_sort(&uni);
-	r = s_reconcile(&a, &b);
+	r = s_reconcile_how(&a, &b, opening);
 	assert_int_equal(a.set.n, uni.n);
 	assert_int_equal(b.set.n, uni.n);
 	assert_memory_equal(a.set.k, uni.k, uni.n * RECON_KEY_LEN);
@@ -283,6 +300,12 @@ s_case_mixed(size_t n, size_t da, size_t db, int clustered, int interleaved, siz
 	s_free(&b);
 	free(uni.k);
 	return r;
+}
+
+static result_t
+s_case_mixed(size_t n, size_t da, size_t db, int clustered, int interleaved, size_t recent)
+{
+	return s_case_how(n, da, db, clustered, interleaved, recent, 0);
 }
 
 static result_t
@@ -353,6 +376,48 @@ test_outage_both_sides_interleaved(void **state)
 	}
 }
 
+/*
+ * The same heal answered by the tail rule: the message's last ranges all
+ * differ (the outage reached the newest events at both sides), and they are
+ * listed at once instead of split. Three messages where the dense rule alone
+ * took four: the equal parts of the opening, their split, then the lists.
+ */
+static void
+test_outage_tail_listed(void **state)
+{
+	(void)state;
+	for (int t = 0; t < 3; t++) {
+		result_t r = s_case_mixed(50000, 1000, 1000, 0, 1, t * 1000);
+		assert_true(r.rounds <= 3);
+	}
+}
+
+/*
+ * The heal after an outage, opened as a link coming up does
+ * (recon_start_recent): our newest items in ranges of 64, 64, 128 ... 1,024,
+ * read from the newest end. The peer lists the differing ones at once: the
+ * union is known after two messages, one round trip, where the equal parts
+ * took four. Both sides in agreement: one message of a few hundred bytes.
+ */
+static void
+test_outage_heal_in_one_round_trip(void **state)
+{
+	(void)state;
+	for (int t = 0; t < 3; t++) {
+		result_t r = s_case_how(50000, 1000, 1000, 0, 1, t * 500, 1);
+		assert_int_equal(r.rounds, 2);
+	}
+	for (size_t n = 20; n <= 20000; n *= 10) {
+		result_t r = s_case_how(n, 0, 0, 0, 0, 0, 1);
+		assert_int_equal(r.rounds, 1);
+		assert_true(r.bytes < 1024);
+	}
+	/* Differences older than the newest RECON_RECENT_MAX items are still
+	 * found, a round trip later. */
+	s_case_how(20000, 300, 300, 0, 0, 0, 1);
+	assert_true(s_case_how(30000, 6000, 6000, 0, 1, 4000, 1).rounds > 2);
+}
+
 static void
 test_scattered_differences(void **state)
 {
@@ -366,7 +431,7 @@ static void
 test_malformed_messages_refused(void **state)
 {
 	side_t a = {0};
-	recon_src_t sa = {&a.set, s_fp, s_items, s_split, s_has};
+	recon_src_t sa = {&a.set, s_fp, s_items, s_split, s_has, NULL};
 	recon_sink_t ka = {&a, s_push_ids, s_push_range, s_want};
 	recon_t *r = recon_new(&sa, &ka);
 	uint8_t out[4096], good[64];
@@ -415,10 +480,10 @@ test_truncated_messages_never_crash(void **state)
 	uint8_t k[RECON_KEY_LEN], msg[65536], out[1 << 16];
 	size_t len, outlen;
 	int done;
-	recon_src_t sa = {&a.set, s_fp, s_items, s_split, s_has};
+	recon_src_t sa = {&a.set, s_fp, s_items, s_split, s_has, NULL};
 	recon_sink_t ka = {&a, s_push_ids, s_push_range, s_want};
 	recon_t *ra, *rb;
-	recon_src_t sb = {&b.set, s_fp, s_items, s_split, s_has};
+	recon_src_t sb = {&b.set, s_fp, s_items, s_split, s_has, NULL};
 	recon_sink_t kb = {&b, s_push_ids, s_push_range, s_want};
 
 	(void)state;
@@ -501,6 +566,8 @@ main(void)
 	    cmocka_unit_test(test_random_property),
 	    cmocka_unit_test(test_outage_clustered_newest),
 	    cmocka_unit_test(test_outage_both_sides_interleaved),
+	    cmocka_unit_test(test_outage_tail_listed),
+	    cmocka_unit_test(test_outage_heal_in_one_round_trip),
 	    cmocka_unit_test(test_scattered_differences),
 	    cmocka_unit_test(test_malformed_messages_refused),
 	    cmocka_unit_test(test_truncated_messages_never_crash),
