@@ -88,8 +88,8 @@ void search_counts(search_t *s, uint64_t *heard, uint64_t *applied);
  * segment per transaction and merges them; the WAL's pages and checkpoints)
  * is most of a live change's. A change is thus in the index at most
  * SEARCH_WINDOW_MS after its commit, plus the indexing; a search ends the
- * window at once (it waits for every change committed before it), as does
- * a stop. A backlog (a catch-up) does not wait.
+ * window at once (it waits for every live change committed before it), as
+ * does a stop. A backlog does not wait for a window.
  */
 #define SEARCH_WINDOW_MS  1000
 #define SEARCH_WINDOW_MAX 256
