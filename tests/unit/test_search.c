@@ -1233,16 +1233,16 @@ s_enrol_catchup(struct fx *f, const key_sign_t *key, const char *handle)
 	json_t *b;
 
 	cpt_hex32(hex, key_sign_public(key));
-	assert_int_equal(evt_proof_sign(sig, key, node_ingest_ctx(f->n)->fed, node_cfg(f->n)->name,
-	                                handle),
-	                 0);
+	assert_int_equal(
+	    evt_proof_sign(sig, key, node_ingest_ctx(f->n)->fed, node_cfg(f->n)->name, handle), 0);
 	sodium_bin2hex(proof, sizeof(proof), sig, sizeof(sig));
 	b = json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", handle, "key", hex, "site",
 	              node_cfg(f->n)->name, "role", "member", "proof", proof);
 	text = json_dumps(b, JSON_COMPACT);
 	len = tu_sign(f->n, node_site_key(f->n), EVT_ENROL, text, hlc_wall_ms() - TU_PAST_MS + 2000,
 	              env, sizeof(env));
-	assert_int_equal(node_submit_decided(f->n, &p, &len, 1, NULL, NULL, &res, 0, NULL, NULL), 0);
+	assert_int_equal(node_submit_decided(f->n, &p, &len, 1, NULL, NULL, &res, 0, NULL, NULL),
+	                 0);
 	assert_int_equal(res.rc, 0);
 	free(text);
 	json_decref(b);
