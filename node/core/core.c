@@ -371,13 +371,13 @@ s_sync_flags(const wreq_t *head)
 
 static int s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
                     ingest_res_t *res, enum node_origin origin, const uint8_t *verified,
-                    json_t *const *bodies, node_decided_fn decided, void *decided_arg);
+                    json_t *const *bodies, node_decided_fn decided, void *decided_arg, size_t live);
 
 int
 node_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
             ingest_res_t *res)
 {
-	return s_submit(n, buf, len, count, res, NODE_LOCAL, NULL, NULL, NULL, NULL);
+	return s_submit(n, buf, len, count, res, NODE_LOCAL, NULL, NULL, NULL, NULL, count);
 }
 
 int
@@ -390,29 +390,29 @@ node_release_held(node_t *n)
 		due = event_held_due(txn, hlc_wall_ms());
 		store_read_end(n->st, &txn);
 	}
-	return due ? s_submit(n, NULL, NULL, 0, NULL, NODE_LOCAL, NULL, NULL, NULL, NULL) : 0;
+	return due ? s_submit(n, NULL, NULL, 0, NULL, NODE_LOCAL, NULL, NULL, NULL, NULL, 0) : 0;
 }
 
 int
 node_submit_from_peer(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
                       ingest_res_t *res)
 {
-	return s_submit(n, buf, len, count, res, NODE_PEER, NULL, NULL, NULL, NULL);
+	return s_submit(n, buf, len, count, res, NODE_PEER, NULL, NULL, NULL, NULL, count);
 }
 
 int
 node_submit_verified(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
                      const uint8_t *verified, json_t *const *bodies, ingest_res_t *res)
 {
-	return s_submit(n, buf, len, count, res, NODE_PEER, verified, bodies, NULL, NULL);
+	return s_submit(n, buf, len, count, res, NODE_PEER, verified, bodies, NULL, NULL, count);
 }
 
 int
 node_submit_decided(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
-                    const uint8_t *verified, json_t *const *bodies, ingest_res_t *res,
+                    const uint8_t *verified, json_t *const *bodies, ingest_res_t *res, size_t live,
                     node_decided_fn decided, void *arg)
 {
-	return s_submit(n, buf, len, count, res, NODE_PEER, verified, bodies, decided, arg);
+	return s_submit(n, buf, len, count, res, NODE_PEER, verified, bodies, decided, arg, live);
 }
 
 /* The listeners, called in order outside every lock of the node. */
@@ -431,10 +431,10 @@ s_tell(node_t *n, const node_change_t *c, size_t count, enum node_origin origin)
 }
 
 /* After a commit: a peer's timestamps move our clock on, and the listeners
- * hear of what was stored. */
+ * hear of what was stored (envelopes from live on: a catch-up's). */
 static void
 s_after_commit(node_t *n, const uint8_t *const *buf, const size_t *len, const ingest_res_t *res,
-               size_t count, enum node_origin origin)
+               size_t count, enum node_origin origin, size_t live)
 {
 	node_change_t *c = malloc((count ? count : 1) * sizeof(*c));
 	size_t k = 0;
@@ -460,6 +460,7 @@ s_after_commit(node_t *n, const uint8_t *const *buf, const size_t *len, const in
 			c[k].kind = res[i].kind;
 			memcpy(c[k].id, res[i].id, CPT_ID_LEN);
 			memcpy(c[k].ref, res[i].ref, CPT_ID_LEN);
+			c[k].catchup = i >= live;
 			c[k++].has_ref = res[i].has_ref;
 		}
 	}
@@ -522,7 +523,7 @@ s_after_later(node_t *n, const node_change_t *c, size_t count)
 static int
 s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, ingest_res_t *res,
          enum node_origin origin, const uint8_t *verified, json_t *const *bodies,
-         node_decided_fn decided, void *decided_arg)
+         node_decided_fn decided, void *decided_arg, size_t live)
 {
 	wreq_t me = {buf,     len,         count, res, verified, bodies, origin,
 	             decided, decided_arg, 0,     0,   0,        NULL};
@@ -615,7 +616,7 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
 	}
 	pthread_mutex_unlock(&n->wlock);
 	if (me.rc == 0)
-		s_after_commit(n, buf, len, res, count, origin);
+		s_after_commit(n, buf, len, res, count, origin, live);
 	/* A full disk is logged by the store itself, at most every 10 s. */
 	if (me.rc != 0 && me.rc != CPT_ENOSPC)
 		log_warnx("store", "commit failed: %s", store_strerror(me.rc));
@@ -680,7 +681,7 @@ node_publish(node_t *n, const key_sign_t *author, uint16_t kind, const json_t *b
 		pthread_mutex_unlock(&n->llock);
 		rc = s_submit(n, &b, &len, 1, res,
 		              offer && offer(arg, buf, len) ? NODE_OFFERED : NODE_LOCAL, NULL, NULL,
-		              NULL, NULL);
+		              NULL, NULL, 1);
 	} else {
 		memset(res, 0, sizeof(*res));
 		res->rc = rc;

@@ -87,10 +87,12 @@ typedef void (*node_decided_fn)(void *arg, const ingest_res_t *res, size_t count
  * and the function returns an error). Called at most once per call; not
  * called when the transaction stores nothing (duplicates and refusals
  * only). The federation relays a live batch's admitted events from it
- * (node/fed/writer.c). decided may be NULL. */
+ * (node/fed/writer.c). decided may be NULL. The first live envelopes come
+ * from live batches, the others from a catch-up: the listeners hear the
+ * latter with node_change_t.catchup set. */
 int node_submit_decided(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
                         const uint8_t *verified, json_t *const *bodies, ingest_res_t *res,
-                        node_decided_fn decided, void *arg) CPT_WUR;
+                        size_t live, node_decided_fn decided, void *arg) CPT_WUR;
 
 /* Signs body as kind by author with the next HLC timestamp, without
  * submitting it: *out (a new malloc'd buffer of *out_len bytes the caller
@@ -148,6 +150,8 @@ typedef struct node_change {
 	uint16_t kind;           /* event kind */
 	uint8_t id[CPT_ID_LEN];  /* the event */
 	uint8_t ref[CPT_ID_LEN]; /* the post it refers to, or zeros */
+	uint8_t catchup;         /* stored by a catch-up's batch (node_submit_decided): a
+	                            listener may put its work off until the catch-up ends */
 	int has_ref;             /* ref is set */
 } node_change_t;
 

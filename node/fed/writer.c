@@ -242,6 +242,7 @@ s_commit_jobs(fed_t *f, pjob_t *list, size_t n, int early)
 	uint8_t *ok = malloc(n ? n : 1);
 	json_t **bodies = calloc(n ? n : 1, sizeof(*bodies));
 	ingest_res_t *res = calloc(n ? n : 1, sizeof(*res));
+	size_t live = 0; /* envelopes of live batches: the list's first (fed_wq_take) */
 	int err = CPT_ENOMEM;
 
 	if (buf && len && ok && bodies && res) {
@@ -250,6 +251,7 @@ s_commit_jobs(fed_t *f, pjob_t *list, size_t n, int early)
 			memcpy(len + at, p->flen, p->q.k * sizeof(*len));
 			memcpy(ok + at, p->ok, p->q.k);
 			memcpy(bodies + at, p->bodies, p->q.k * sizeof(*bodies));
+			live += p->q.live ? p->q.k : 0;
 			at += p->q.k;
 		}
 		uint64_t t0 = s_now_us();
@@ -263,7 +265,7 @@ s_commit_jobs(fed_t *f, pjob_t *list, size_t n, int early)
 		 * and a catch-up's batches alone would relay nothing early
 		 * (s_decided skips them): 6,000 of the writer's 81,000
 		 * instructions per event in a catch-up (session 13). */
-		err = n ? node_submit_decided(f->node, buf, len, n, ok, bodies, res,
+		err = n ? node_submit_decided(f->node, buf, len, n, ok, bodies, res, live,
 		                              early && !bulk ? s_decided : NULL, list)
 		        : 0;
 		if (bulk && fed_writer_io_bulk(0) != 0) {

@@ -926,6 +926,7 @@ search_find(search_t *s, const search_q_t *q, const uint8_t *viewer, int *rc, ch
 	char expr[SEARCH_MAX_Q * 48 + 64], pexpr[SEARCH_MAX_Q * 4 + 64], *xexpr = NULL;
 	struct group g = {s, q, viewer, NULL, NULL, NULL, NULL, "", NULL, NULL, NULL};
 	json_t *out = NULL, *grp;
+	uint64_t behind;
 	int has_expr;
 
 	assert(s != NULL && q != NULL && rc != NULL);
@@ -948,7 +949,7 @@ search_find(search_t *s, const search_q_t *q, const uint8_t *viewer, int *rc, ch
 	}
 	g.expr = has_expr ? expr : NULL;
 	g.pexpr = has_expr ? pexpr : NULL;
-	sx_wait_fresh(s, SX_FRESH_MS);
+	behind = sx_wait_fresh(s, SX_FRESH_MS);
 	if ((*rc = store_read_begin(s->st, &g.txn)) != 0) {
 		snprintf(err, errlen, "search index: cannot read the store");
 		return NULL;
@@ -988,6 +989,9 @@ search_find(search_t *s, const search_q_t *q, const uint8_t *viewer, int *rc, ch
 			goto fail;
 		json_object_set_new(out, "spaces", grp);
 	}
+	/* What the index lacked (a catch-up's changes, indexed after it): the
+	 * page may be incomplete, and says so. */
+	json_object_set_new(out, "behind", json_integer((json_int_t)behind));
 	sx_reader_done(s, g.db);
 	store_read_end(s->st, &g.txn);
 	free(g.readable);

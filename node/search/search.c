@@ -1358,11 +1358,52 @@ s_backlog(const search_t *s)
 	return s->qn + (s->b_wr - s->b_rd) / sizeof(sx_change_t);
 }
 
-/* The writer has work: changes, or a reconciliation; qlock held. */
-static int
-s_work(const search_t *s)
+/*
+ * How many ms more the writer leaves the backlog file alone, 0 when it may
+ * take it; qlock held. A catch-up's changes wait there until no catch-up
+ * change has been heard for the quiet time (search.h, SEARCH_QUIET_MS):
+ * the index then takes no CPU from the verifiers and the store's writer
+ * while they are at work, and holds no LMDB snapshot while it waits (its
+ * snapshots are a batch's, s_apply; SCHED_IDLE, which let the thread be
+ * preempted inside one, made the store's file 40% larger). The quiet time
+ * is twice the longest gap between two commits of the catch-up, so that a
+ * loaded machine's slower commits do not read as its end, within
+ * [quiet_ms, quiet_max]. Not while stopping (search_close decides then).
+ */
+static uint64_t
+s_deferred_for(const search_t *s, uint64_t now)
 {
-	return s_backlog(s) > 0 || s->need_recon;
+	uint64_t quiet = 2 * s->cu_gap;
+
+	if (s->stop || s->cu_last == 0 || s->b_rd == s->b_wr)
+		return 0;
+	if (quiet > s->quiet_max)
+		quiet = s->quiet_max;
+	if (quiet < s->quiet_ms)
+		quiet = s->quiet_ms;
+	return now - s->cu_last < quiet ? s->cu_last + quiet - now : 0;
+}
+
+/* Changes the writer may take now: the ring's, and the file's unless a
+ * catch-up holds them back; qlock held. */
+static uint64_t
+s_ready(const search_t *s)
+{
+	return s_deferred_for(s, s_now_ms()) ? s->qn : s_backlog(s);
+}
+
+/* The writer has work: changes it may take, or a reconciliation; qlock
+ * held. When only a catch-up's changes wait, *wait_ms says for how long. */
+static int
+s_work(const search_t *s, uint64_t *wait_ms)
+{
+	*wait_ms = 0;
+	if (s->qn > 0 || s->need_recon)
+		return 1;
+	if (s->b_rd == s->b_wr)
+		return 0;
+	*wait_ms = s_deferred_for(s, s_now_ms());
+	return *wait_ms == 0;
 }
 
 /* Appends n changes to the backlog file; qlock held. 0, or -1 when the file
@@ -1429,8 +1470,10 @@ s_unspill(search_t *s, sx_change_t *out, size_t max)
 	}
 	s->b_rd += len;
 	if (s->b_rd == s->b_wr) {
-		/* Emptied: the file starts again at 0 (its pages are given back). */
+		/* Emptied: the file starts again at 0 (its pages are given back),
+		 * and the next catch-up's commits are timed afresh. */
 		s->b_rd = s->b_wr = 0;
+		s->cu_gap = 0;
 		if (ftruncate(s->bfd, 0) != 0) {
 			close(s->bfd);
 			s->bfd = -1;
@@ -1451,10 +1494,10 @@ s_window(search_t *s)
 {
 	struct timespec until;
 
-	if (s->window_ms && !s->need_recon && !s->hurry && s_backlog(s) < s->window_max) {
+	if (s->window_ms && !s->need_recon && !s->hurry && s_ready(s) < s->window_max) {
 		cpt_deadline(&until, s->window_ms);
 		s->windowing = 1;
-		while (!s->stop && !s->hurry && !s->need_recon && s_backlog(s) < s->window_max)
+		while (!s->stop && !s->hurry && !s->need_recon && s_ready(s) < s->window_max)
 			if (pthread_cond_timedwait(&s->qcond, &s->qlock, &until) == ETIMEDOUT)
 				break;
 		s->windowing = 0;
@@ -1480,10 +1523,22 @@ s_writer(void *arg)
 	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
 	pthread_mutex_lock(&s->qlock);
 	for (;;) {
-		size_t n, first;
+		size_t n, first, n_ring;
+		uint64_t wait_ms;
 		int recon;
-		while ((!s_work(s) || s->held) && !s->stop)
-			pthread_cond_wait(&s->qcond, &s->qlock);
+		while ((!s_work(s, &wait_ms) || s->held) && !s->stop) {
+			if (wait_ms && !s->held) {
+				/* A catch-up is under way: woken when it is quiet, or
+				 * by a live change (s_listener), holding nothing. */
+				struct timespec until;
+				cpt_deadline(&until, wait_ms);
+				s->quieting = 1;
+				pthread_cond_timedwait(&s->qcond, &s->qlock, &until);
+				s->quieting = 0;
+			} else {
+				pthread_cond_wait(&s->qcond, &s->qlock);
+			}
+		}
 		s_window(s);
 		/* Stopping: a long backlog is kept in the file for the next
 		 * start (search_close) rather than holding the stop, and a
@@ -1493,14 +1548,14 @@ s_writer(void *arg)
 		/* Taken out of the ring now, so that a commit goes on while this
 		 * batch is indexed; the ring first (the newest changes: a post
 		 * written here is found soon even during a catch-up), then the
-		 * file. */
-		n = s->qn < SX_BATCH ? s->qn : SX_BATCH;
+		 * file, unless a catch-up holds it back (s_deferred_for). */
+		n = n_ring = s->qn < SX_BATCH ? s->qn : SX_BATCH;
 		first = s->qcap - s->qhead < n ? s->qcap - s->qhead : n;
 		memcpy(s->batch, s->q + s->qhead, first * sizeof(*s->batch));
 		memcpy(s->batch + first, s->q, (n - first) * sizeof(*s->batch));
 		s->qhead = (s->qhead + n) % s->qcap;
 		s->qn -= n;
-		if (n < SX_BATCH && s->b_rd < s->b_wr)
+		if (n < SX_BATCH && s->b_rd < s->b_wr && s_deferred_for(s, s_now_ms()) == 0)
 			n += s_unspill(s, s->batch + n, SX_BATCH - n);
 		pthread_cond_broadcast(&s->qroom);
 		pthread_mutex_unlock(&s->qlock);
@@ -1538,42 +1593,24 @@ s_writer(void *arg)
 		pthread_mutex_lock(&s->qlock);
 		s->reconciling = 0;
 		s->applied += n;
+		s->rq_done += n_ring;
 		pthread_cond_broadcast(&s->acond);
 	}
 	pthread_mutex_unlock(&s->qlock);
 	return NULL;
 }
 
-/*
- * The node's after-commit listener: copies the changes into the ring and
- * never touches SQLite. What does not fit in the ring goes to the backlog
- * file, which the writer reads back: the ring is bounded in bytes
- * (search_start), the commit does not wait for the index, and no change is
- * ever dropped, so the index stays a function of the event set. Only when
- * the file cannot be written does the commit wait for room in the ring;
- * see docs/ARCHITECTURE.md, "Search".
- */
+/* Puts n changes in the ring; qlock held. What does not fit goes to the
+ * backlog file, or, when it cannot be written, the commit waits for room. */
 static void
-s_listener(void *arg, const node_change_t *changes, size_t n, enum node_origin origin)
+s_ring_add(search_t *s, const sx_change_t *c, size_t n)
 {
-	search_t *s = arg;
-	sx_change_t spill[256];
 	size_t i = 0;
 
-	(void)origin;
-	pthread_mutex_lock(&s->qlock);
 	while (i < n) {
 		if (s->qn == s->qcap) {
-			size_t k = 0;
-			for (; i + k < n && k < sizeof(spill) / sizeof(spill[0]); k++) {
-				const node_change_t *ch = &changes[i + k];
-				memset(&spill[k], 0, sizeof(spill[k]));
-				spill[k].kind = ch->kind;
-				memcpy(spill[k].id, ch->id, CPT_ID_LEN);
-				memcpy(spill[k].ref, ch->ref, CPT_ID_LEN);
-				spill[k].has_ref = ch->has_ref;
-			}
-			if (s_spill(s, spill, k) == 0) {
+			size_t k = n - i < 256 ? n - i : 256;
+			if (s_spill(s, c + i, k) == 0) {
 				i += k;
 				s->heard += k;
 				pthread_cond_signal(&s->qcond);
@@ -1584,19 +1621,119 @@ s_listener(void *arg, const node_change_t *changes, size_t n, enum node_origin o
 				pthread_cond_wait(&s->qroom, &s->qlock);
 		}
 		for (; i < n && s->qn < s->qcap; i++) {
-			sx_change_t *c = &s->q[(s->qhead + s->qn++) % s->qcap];
-			c->kind = changes[i].kind;
-			memcpy(c->id, changes[i].id, CPT_ID_LEN);
-			memcpy(c->ref, changes[i].ref, CPT_ID_LEN);
-			c->has_ref = changes[i].has_ref;
+			s->q[(s->qhead + s->qn++) % s->qcap] = c[i];
 			s->heard++;
+			s->rq_in++;
 		}
 		if (s->qn > s->q_peak)
 			s->q_peak = s->qn;
 		/* In a window the writer wakes when it closes, or when enough
 		 * changes wait: not once per change. */
-		if (!s->windowing || s_backlog(s) >= s->window_max)
+		if (!s->windowing || s->qn >= s->window_max)
 			pthread_cond_signal(&s->qcond);
+	}
+}
+
+/* A catch-up's n changes, heard at now: to the backlog file, taken once the
+ * catch-up is quiet (s_deferred_for); to the ring when the file cannot be
+ * written. qlock held. */
+static void
+s_defer(search_t *s, const sx_change_t *c, size_t n, uint64_t now)
+{
+	if (s_spill(s, c, n) != 0) {
+		s_ring_add(s, c, n);
+		return;
+	}
+	s->heard += n;
+	s->deferred += n;
+	/* Timed per commit (one call of the listener): the gaps between
+	 * them make the quiet time; a gap longer than its bound is another
+	 * catch-up's start, not a slow commit. */
+	if (s->cu_last && now > s->cu_last && now - s->cu_last < s->quiet_max &&
+	    now - s->cu_last > s->cu_gap)
+		s->cu_gap = now - s->cu_last;
+	s->cu_last = now;
+	/* Woken once to time the quiet (not while it does: each commit would
+	 * wake it), nor in a window (it looks at the file after it). */
+	if (!s->quieting && !s->windowing)
+		pthread_cond_signal(&s->qcond);
+}
+
+/*
+ * Whether a change waits for the end of its catch-up: a catch-up's, unless
+ * its rows reach beyond its own event. An enrolment or a revocation derives
+ * again everything its key wrote, a space's event everything in the space:
+ * put off until the catch-up ends, that is everything the catch-up brought,
+ * in one transaction (in a 200,000-event fill, the first deferred batch
+ * held the enrolments and derived all 180,000 posts again: 18 s and 1.4 GB
+ * of WAL, the posts' own changes then finding their rows made). Taken at
+ * once, they derive what the store holds so far, as before; they are few.
+ */
+static int
+s_deferrable(const node_change_t *ch)
+{
+	switch (ch->kind) {
+	case EVT_ENROL:
+	case EVT_REVOKE:
+	case EVT_SPACE:
+	case EVT_SPACE_MEMBER:
+	case EVT_SPACE_KEY: return 0;
+	default: return ch->catchup;
+	}
+}
+
+/* n changes of the listener's: live ones to the ring, a catch-up's to the
+ * file (*now: the commit's time, taken once); qlock held. */
+static void
+s_hear(search_t *s, const sx_change_t *c, size_t n, int live, uint64_t *now)
+{
+	if (live) {
+		s_ring_add(s, c, n);
+		return;
+	}
+	if (*now == 0)
+		*now = s_now_ms();
+	s_defer(s, c, n, *now);
+}
+
+/*
+ * The node's after-commit listener: copies the changes into the ring and
+ * never touches SQLite. A catch-up's changes go to the backlog file (they
+ * wait for the catch-up's end: s_defer), and so does what does not fit in
+ * the ring, which is bounded in bytes (search_start): the commit does not
+ * wait for the index, and no change is ever dropped, so the index stays a
+ * function of the event set. Only when the file cannot be written does the
+ * commit wait for room in the ring; see docs/ARCHITECTURE.md, "Search".
+ */
+static void
+s_listener(void *arg, const node_change_t *changes, size_t n, enum node_origin origin)
+{
+	search_t *s = arg;
+	sx_change_t buf[256];
+	uint64_t now = 0;
+
+	(void)origin;
+	pthread_mutex_lock(&s->qlock);
+	/* The catch-up's first (their own pass: the file's writes in chunks),
+	 * then the live ones. */
+	for (int live = 0; live < 2; live++) {
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++) {
+			const node_change_t *ch = &changes[i];
+			if ((s_deferrable(ch) == 0) != live)
+				continue;
+			memset(&buf[k], 0, sizeof(buf[k])); /* no stray bytes in the file */
+			buf[k].kind = ch->kind;
+			memcpy(buf[k].id, ch->id, CPT_ID_LEN);
+			memcpy(buf[k].ref, ch->ref, CPT_ID_LEN);
+			buf[k].has_ref = ch->has_ref;
+			if (++k < sizeof(buf) / sizeof(buf[0]))
+				continue;
+			s_hear(s, buf, k, live, &now);
+			k = 0;
+		}
+		if (k)
+			s_hear(s, buf, k, live, &now);
 	}
 	pthread_mutex_unlock(&s->qlock);
 }
@@ -1697,6 +1834,8 @@ search_open(search_t **out, store_t *st, const char *dir, int flags, char *err, 
 	s->drain_max = SEARCH_DRAIN_MAX;
 	s->window_ms = SEARCH_WINDOW_MS;
 	s->window_max = SEARCH_WINDOW_MAX;
+	s->quiet_ms = SEARCH_QUIET_MS;
+	s->quiet_max = SEARCH_QUIET_MAX_MS;
 	if (!s->readonly) {
 		if ((rc = sx_connect(&s->w, s->path, 0, err, errlen)) != 0)
 			goto fail;
@@ -1933,24 +2072,30 @@ search_is_current(search_t *s)
 	return s->current;
 }
 
-void
+uint64_t
 sx_wait_fresh(search_t *s, unsigned ms)
 {
 	struct timespec until;
-	uint64_t want;
+	uint64_t want, lack;
 
 	pthread_mutex_lock(&s->qlock);
-	want = s->heard;
-	if (s->started && !s->stop && s->applied < want) {
+	/* The ring's changes: every live one (a catch-up's wait in the file,
+	 * and a search does not wait seconds for a hundred thousand of them). */
+	want = s->rq_in;
+	if (s->started && !s->stop && s->rq_done < want) {
 		/* The writer's window (s_window) ends now. */
 		s->hurry = 1;
 		pthread_cond_signal(&s->qcond);
 		cpt_deadline(&until, ms);
-		while (s->applied < want && !s->stop)
+		while (s->rq_done < want && !s->stop)
 			if (pthread_cond_timedwait(&s->acond, &s->qlock, &until) != 0)
 				break; /* the time is up: answer from the index as it is */
 	}
+	lack = (s->b_wr - s->b_rd) / sizeof(sx_change_t) +
+	       (want > s->rq_done ? want - s->rq_done : 0) +
+	       (s->need_recon || s->reconciling ? 1 : 0);
 	pthread_mutex_unlock(&s->qlock);
+	return lack;
 }
 
 void
@@ -1969,6 +2114,17 @@ search_set_window(search_t *s, unsigned ms, size_t max)
 	pthread_mutex_lock(&s->qlock);
 	s->window_ms = ms;
 	s->window_max = max;
+	pthread_cond_signal(&s->qcond);
+	pthread_mutex_unlock(&s->qlock);
+}
+
+void
+search_set_quiet(search_t *s, unsigned ms, unsigned max_ms)
+{
+	assert(s != NULL && ms <= max_ms);
+	pthread_mutex_lock(&s->qlock);
+	s->quiet_ms = ms;
+	s->quiet_max = max_ms;
 	pthread_cond_signal(&s->qcond);
 	pthread_mutex_unlock(&s->qlock);
 }
@@ -1999,6 +2155,17 @@ search_backlog(search_t *s)
 
 	pthread_mutex_lock(&s->qlock);
 	n = s_backlog(s) + (s->need_recon || s->reconciling ? 1 : 0);
+	pthread_mutex_unlock(&s->qlock);
+	return n;
+}
+
+uint64_t
+search_deferred(search_t *s)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&s->qlock);
+	n = s->deferred;
 	pthread_mutex_unlock(&s->qlock);
 	return n;
 }

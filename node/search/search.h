@@ -88,13 +88,35 @@ void search_counts(search_t *s, uint64_t *heard, uint64_t *applied);
  * segment per transaction and merges them; the WAL's pages and checkpoints)
  * is most of a live change's. A change is thus in the index at most
  * SEARCH_WINDOW_MS after its commit, plus the indexing; a search ends the
- * window at once (it waits for every change committed before it), as does
- * a stop. A backlog (a catch-up) does not wait.
+ * window at once (it waits for every live change committed before it), as
+ * does a stop. A backlog does not wait for a window.
  */
 #define SEARCH_WINDOW_MS  1000
 #define SEARCH_WINDOW_MAX 256
 /* Sets the window (0 ms: none) and its count; any time. */
 void search_set_window(search_t *s, unsigned ms, size_t max);
+
+/*
+ * A catch-up yields (issues 23 and 24): the changes of a catch-up's commits
+ * (node_change_t.catchup: a peer's batches taken by reconciliation, not
+ * live) go straight to the backlog file below, and the writer takes them
+ * only once no catch-up change has been heard for the quiet time: at least
+ * SEARCH_QUIET_MS, twice the longest gap between two of the catch-up's
+ * commits when that is longer (a loaded machine commits less often), at
+ * most SEARCH_QUIET_MAX_MS. Meanwhile it holds no LMDB snapshot and takes
+ * no CPU from the verifiers and the store's writer, but live changes are
+ * indexed as before (the ring, its windows), and a search waits only for
+ * those: it answers from the index and says how many changes it lacks
+ * ("behind"). 1 s is twice the store writer's longest gathering of a
+ * catch-up's batches (GATHER_MS, node/fed/writer.c): the pause between two
+ * commits of one catch-up, so that a heal's one or two commits and a
+ * fill's stream are indexed after them and not between them.
+ */
+#define SEARCH_QUIET_MS     1000
+#define SEARCH_QUIET_MAX_MS 10000
+/* Sets the quiet time (at least ms, at most max_ms; tests: a long one
+ * holds a catch-up's changes, 0 lets them go); any time. */
+void search_set_quiet(search_t *s, unsigned ms, unsigned max_ms);
 
 /*
  * The queue between the commits and the writer thread is a ring bounded in
@@ -119,6 +141,9 @@ void search_queue_stats(search_t *s, size_t *peak_bytes, size_t *bound_bytes, ui
  * one while the file is being reconciled with the store (a start after a
  * crash): how far the index is behind the store; 0 when it holds it all. */
 uint64_t search_backlog(search_t *s);
+/* Of the changes ever heard, how many were a catch-up's, sent to the
+ * backlog file to wait for the catch-up's end. */
+uint64_t search_deferred(search_t *s);
 
 /* ------------------------------------------------------------- searching */
 
@@ -151,8 +176,10 @@ typedef struct search_q {
 /*
  * Searches for the person viewer (their key; NULL: site IT at the console,
  * who sees what any staff member may). Returns a new object {"posts":
- * {"items", "next"}, "people": {...}, "spaces": {...}} with the groups the
- * type asks for; "next" is the offset of the following page or null. Each
+ * {"items", "next"}, "people": {...}, "spaces": {...}, "behind": N} with
+ * the groups the type asks for; "next" is the offset of the following page
+ * or null; "behind" the changes the index did not hold yet (a catch-up's,
+ * indexed after it: the answer may be incomplete), 0 at rest. Each
  * item is read from the store now and kept only when viewer may read it
  * (search_may_read). NULL with a message in err when q is not a search
  * (CPT_EINVAL in *rc) or on an error.

@@ -99,14 +99,27 @@ struct search {
 	size_t window_max;         /* or until this many wait */
 	int windowing;             /* the writer waits out a window (qlock) */
 	int hurry;                 /* a search waits for the index: the window ends (qlock) */
+	/* A catch-up's changes wait in the backlog file (qlock; search.c, s_defer): */
+	uint64_t rq_in;     /* changes ever put in the ring (searches wait for these) */
+	uint64_t rq_done;   /* of them, taken and applied (the ring is first in first out) */
+	uint64_t cu_last;   /* when the last catch-up change was heard (ms, monotonic), or 0 */
+	uint64_t cu_gap;    /* the longest gap between two catch-up commits since the file
+	                       was last emptied (ms): the quiet time is twice that */
+	unsigned quiet_ms;  /* the quiet time, at least (SEARCH_QUIET_MS) */
+	unsigned quiet_max; /* and at most (SEARCH_QUIET_MAX_MS) */
+	uint64_t deferred;  /* catch-up changes ever sent to the file */
+	int quieting;       /* the writer waits for the catch-up to be quiet */
 };
 
 /* Read your writes: waits, at most ms, until the writer has applied every
- * change heard before the call (a profile saved, then the directory
- * searched). At rest that is at once; behind a catch-up, where the writer
- * runs below the threads that store events, the search then answers from
- * the index as it is. No wait while the writer stops. */
-void sx_wait_fresh(search_t *s, unsigned ms);
+ * live change heard before the call (a profile saved, then the directory
+ * searched): at once, even while a catch-up goes on, since the changes of a
+ * catch-up's commits are not waited for (they are in the backlog file,
+ * indexed once the catch-up is quiet). No wait while the writer stops.
+ * Returns how many changes heard before the call the index still lacks
+ * (the backlog file's, those the wait gave up on, plus one during a
+ * reconciliation): the answer may miss their rows. */
+uint64_t sx_wait_fresh(search_t *s, unsigned ms);
 #define SX_FRESH_MS 1000 /* search_find's wait, at most */
 
 /* Opens path with its own connection. 0 or CPT_EIO with a message. */

@@ -234,6 +234,7 @@ const en = {
 	'search.before': 'To',
 	'search.clear': 'Clear the filters',
 	'search.none_filtered': 'Nothing matches “{q}” with these filters.',
+	'search.behind': { one: 'This site is catching up with the others: {n} change is not in the search yet, so these results may be incomplete.', other: 'This site is catching up with the others: {n} changes are not in the search yet, so these results may be incomplete.' },
 
 	'people.title': 'People',
 	'people.search': 'Search colleagues',
@@ -862,6 +863,7 @@ const fr = {
 	'search.before': 'Au',
 	'search.clear': 'Effacer les filtres',
 	'search.none_filtered': 'Rien ne correspond à « {q} » avec ces filtres.',
+	'search.behind': { one: 'Ce site rattrape son retard sur les autres : {n} modification n’est pas encore dans la recherche, ces résultats peuvent donc être incomplets.', other: 'Ce site rattrape son retard sur les autres : {n} modifications ne sont pas encore dans la recherche, ces résultats peuvent donc être incomplets.' },
 
 	'people.title': 'Annuaire',
 	'people.search': 'Rechercher des collègues',

@@ -172,8 +172,11 @@ export async function viewSearch(ui, main, seq, query) {
 				ui.field(ui.t('search.before'), before),
 				h('div', { class: 'field search-clear' }, clear))));
 	const status = h('p', { class: 'muted small', role: 'status' }, ui.t('search.loading'));
+	// While the site catches up with the others, their changes are indexed
+	// after it: the API says how many the answer lacks ("behind").
+	const behind = h('p', { class: 'notice notice-warn small search-behind', role: 'status', hidden: true });
 	const out = h('div', { class: 'search-results' });
-	main.append(status, out);
+	main.append(status, behind, out);
 	if (!q) {
 		status.textContent = ui.t('search.empty');
 		return;
@@ -241,6 +244,8 @@ export async function viewSearch(ui, main, seq, query) {
 			sections.push(section);
 		}
 		out.replaceChildren(...sections);
+		behind.hidden = !(res.behind > 0);
+		behind.textContent = res.behind > 0 ? ui.t('search.behind', { n: res.behind }) : '';
 		status.textContent = total ? ui.t('search.count', { n: total })
 			: filtered ? ui.t('search.none_filtered', { q }) : ui.t('search.none', { q });
 	}

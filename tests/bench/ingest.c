@@ -144,11 +144,11 @@ s_replay(node_t *node, const char *from, size_t skip, size_t n, size_t batch, in
 	t0 = s_now();
 	for (size_t i = 0; i < got; i += batch) {
 		size_t k = got - i < batch ? got - i : batch;
-		int rc = decided
-		             ? node_submit_decided(node, (const uint8_t *const *)env + i, len + i,
-		                                   k, ok + i, bodies + i, res, s_decided_none, NULL)
-		             : node_submit_verified(node, (const uint8_t *const *)env + i, len + i,
-		                                    k, ok + i, bodies + i, res);
+		int rc =
+		    decided ? node_submit_decided(node, (const uint8_t *const *)env + i, len + i, k,
+		                                  ok + i, bodies + i, res, 0, s_decided_none, NULL)
+		            : node_submit_verified(node, (const uint8_t *const *)env + i, len + i,
+		                                   k, ok + i, bodies + i, res);
 		if (rc != 0) {
 			fprintf(stderr, "ingest: store error\n");
 			return 1;

@@ -1194,6 +1194,223 @@ test_live_window(void **state)
 	assert_int_equal(s_count(f, "jauge", "posts", NULL, NULL, 0), 4);
 }
 
+/* n posts by alice in one commit as the federation's writer makes it
+ * (node_submit_decided): the first live of them from a live batch, the
+ * others a catch-up's. */
+static void
+s_catchup(struct fx *f, int n, const char *word, size_t live)
+{
+	static uint8_t env[400][512];
+	const uint8_t *bufs[400];
+	size_t lens[400];
+	ingest_res_t res[400];
+	uint64_t ms = hlc_wall_ms() - 120000;
+
+	assert_true(n <= 400);
+	for (int i = 0; i < n; i++) {
+		char body[96];
+		snprintf(body, sizeof(body), "{\"text\":\"%s numéro %d\"}", word, i);
+		lens[i] = tu_sign(f->n, f->alice, EVT_POST, body, ms + (uint64_t)i, env[i],
+		                  sizeof(env[i]));
+		bufs[i] = env[i];
+	}
+	assert_int_equal(
+	    node_submit_decided(f->n, bufs, lens, (size_t)n, NULL, NULL, res, live, NULL, NULL), 0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(res[i].rc, 0);
+}
+
+/* key enrolled as handle by a catch-up's commit (as tu_enrol, but through
+ * node_submit_decided with no live envelope). */
+static void
+s_enrol_catchup(struct fx *f, const key_sign_t *key, const char *handle)
+{
+	char hex[CPT_HEX_ID], proof[2 * CPT_SIG_LEN + 1], *text;
+	uint8_t sig[CPT_SIG_LEN], env[1024];
+	const uint8_t *p = env;
+	ingest_res_t res;
+	size_t len;
+	json_t *b;
+
+	cpt_hex32(hex, key_sign_public(key));
+	assert_int_equal(
+	    evt_proof_sign(sig, key, node_ingest_ctx(f->n)->fed, node_cfg(f->n)->name, handle), 0);
+	sodium_bin2hex(proof, sizeof(proof), sig, sizeof(sig));
+	b = json_pack("{s:s, s:s, s:s, s:s, s:s}", "handle", handle, "key", hex, "site",
+	              node_cfg(f->n)->name, "role", "member", "proof", proof);
+	text = json_dumps(b, JSON_COMPACT);
+	len = tu_sign(f->n, node_site_key(f->n), EVT_ENROL, text, hlc_wall_ms() - TU_PAST_MS + 2000,
+	              env, sizeof(env));
+	assert_int_equal(node_submit_decided(f->n, &p, &len, 1, NULL, NULL, &res, 0, NULL, NULL),
+	                 0);
+	assert_int_equal(res.rc, 0);
+	free(text);
+	json_decref(b);
+}
+
+/* The "behind" of a search for q, and its posts' count into *posts. */
+static uint64_t
+s_behind(struct fx *f, const char *q, size_t *posts)
+{
+	json_t *out = s_find(f, q, SEARCH_POSTS);
+	uint64_t behind = (uint64_t)json_integer_value(json_object_get(out, "behind"));
+
+	assert_non_null(json_object_get(out, "behind"));
+	*posts = json_array_size(json_object_get(json_object_get(out, "posts"), "items"));
+	json_decref(out);
+	return behind;
+}
+
+/* A catch-up yields: the changes of a catch-up's commits wait in the
+ * backlog file (never in memory) while the catch-up goes on, a live change
+ * committed meanwhile is indexed and found at once (a search waits for it
+ * and not for the catch-up, and says how many changes it lacks), and once
+ * the catch-up is quiet every change is indexed: the file equals a
+ * rebuild. The quiet time is set far longer than the test, then to
+ * nothing: no time is measured. */
+static void
+test_catchup_waits(void **state)
+{
+	struct fx *f = *state;
+	enum { CU = 300 };
+	size_t posts, peak, bound;
+	uint64_t waits, spilled;
+	key_sign_t *carol;
+
+	s_settle(f);
+	search_set_quiet(f->s, 3600 * 1000, 3600 * 1000);
+	s_catchup(f, CU, "rattrapage", 0);
+	/* A commit of a live batch and the catch-up's next: the live one first. */
+	s_catchup(f, 3, "mélange", 1);
+	/* A staff member posts here during the catch-up. */
+	s_pub(f, f->alice, EVT_POST, json_pack("{s:s}", "text", "urgent : quai 4 fermé"), NULL);
+	/* An enrolment in a catch-up derives everything its key wrote: not
+	 * put off (it would derive everything the catch-up brought, in one
+	 * transaction), so the person is in the directory at once. */
+	carol = s_key(0x63);
+	s_enrol_catchup(f, carol, "carol");
+	assert_int_equal(s_count(f, "carol", "people", NULL, NULL, 0), 1);
+	assert_int_equal(search_deferred(f->s), CU + 2);
+	assert_int_equal(s_behind(f, "fermé", &posts), CU + 2);
+	assert_int_equal(posts, 1);
+	assert_int_equal(s_behind(f, "mélange", &posts), CU + 2);
+	assert_int_equal(posts, 1); /* the live batch's, not the two others */
+	assert_int_equal(s_behind(f, "rattrapage", &posts), CU + 2);
+	assert_int_equal(posts, 0);
+	assert_int_equal(search_backlog(f->s), CU + 2);
+	assert_int_equal(s_post_rows(f), 2);
+	/* The ring held the live changes only: the catch-up went to the file. */
+	search_queue_stats(f->s, &peak, &bound, &waits, &spilled);
+	assert_true(peak <= 3 * 72);
+	assert_int_equal(spilled, CU + 2);
+	assert_int_equal(waits, 0);
+	/* The catch-up is over: its changes are indexed. */
+	search_set_quiet(f->s, 0, 0);
+	s_settle(f);
+	assert_int_equal(s_behind(f, "rattrapage", &posts), 0);
+	assert_int_equal(posts, 20); /* a page of them */
+	assert_int_equal(s_behind(f, "mélange", &posts), 0);
+	assert_int_equal(posts, 3);
+	s_rows_check(f, CU + 3 + 1);
+	s_equals_rebuild(f, "rebuilt", 10000);
+	key_sign_destroy(&carol);
+}
+
+/* The child of test_killed_during_deferral: a catch-up of LOTS commits
+ * held back by a quiet time longer than the test, then a live post, found
+ * by a search; then a byte to fd, and it waits to be killed. Exits without
+ * cmocka on failure. */
+static void
+s_deferred_child(struct fx *f, int fd)
+{
+	static uint8_t env[LOT][512];
+	const uint8_t *bufs[LOT];
+	size_t lens[LOT];
+	ingest_res_t res[LOT];
+	char err[1024];
+	search_q_t sq = {0};
+	json_t *out, *body;
+	int rc;
+
+	if (node_open(&f->n, f->data, err, sizeof(err)) != 0 ||
+	    search_open(&f->s, node_store(f->n), f->data, 0, err, sizeof(err)) != 0)
+		_exit(2);
+	if (search_start(f->s, f->n, err, sizeof(err)) != 0)
+		_exit(3);
+	search_set_quiet(f->s, 3600 * 1000, 3600 * 1000);
+	for (int lot = 0; lot < LOTS; lot++) {
+		uint64_t ms = hlc_wall_ms() - 60000;
+		for (int i = 0; i < LOT; i++) {
+			char text[96];
+			snprintf(text, sizeof(text), "{\"text\":\"différé lot%d numéro %d\"}", lot,
+			         i);
+			lens[i] = tu_sign(f->n, f->alice, EVT_POST, text, ms + (uint64_t)i, env[i],
+			                  sizeof(env[i]));
+			bufs[i] = env[i];
+		}
+		if (node_submit_decided(f->n, bufs, lens, LOT, NULL, NULL, res, 0, NULL, NULL) != 0)
+			_exit(4);
+	}
+	body = json_pack("{s:s}", "text", "inventaire tournant du quai");
+	if (node_publish(f->n, f->alice, EVT_POST, body, &res[0]) != 0 || res[0].rc != 0)
+		_exit(5);
+	json_decref(body);
+	sq.q = "tournant";
+	sq.type = SEARCH_POSTS;
+	sq.limit = 10;
+	out = search_find(f->s, &sq, NULL, &rc, err, sizeof(err));
+	if (out == NULL ||
+	    json_array_size(json_object_get(json_object_get(out, "posts"), "items")) != 1 ||
+	    json_integer_value(json_object_get(out, "behind")) != LOTS * LOT)
+		_exit(6);
+	json_decref(out);
+	if (write(fd, "x", 1) != 1)
+		_exit(7);
+	for (;;)
+		pause();
+}
+
+/* kill -9 while a catch-up's changes wait (the quiet time not over): the
+ * index holds the live post and none of the catch-up's, and says "dirty",
+ * so the next open reconciles it with the store: it ends equal to a
+ * rebuild. */
+static void
+test_killed_during_deferral(void **state)
+{
+	struct fx *f = *state;
+	char err[1024];
+	int fds[2], status;
+	pid_t pid;
+	char c;
+
+	search_close(&f->s);
+	node_close(&f->n);
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		s_deferred_child(f, fds[1]);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	close(fds[0]);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	if (node_open(&f->n, f->data, err, sizeof(err)) != 0)
+		fail_msg("node_open: %s", err);
+	/* The live post indexed, the catch-up's 4,400 not. */
+	assert_int_equal(s_post_rows(f), 1);
+	if (search_open(&f->s, node_store(f->n), f->data, 0, err, sizeof(err)) != 0 ||
+	    search_start(f->s, f->n, err, sizeof(err)) != 0)
+		fail_msg("search: %s", err);
+	assert_false(search_is_current(f->s));
+	s_rows_check(f, LOTS * LOT + 1);
+	assert_int_equal(s_count(f, "différé", "posts", NULL, NULL, 0), 20);
+	s_equals_rebuild(f, "rebuilt", 100000);
+}
+
 int
 main(void)
 {
@@ -1218,6 +1435,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_backlog_equals_rebuild, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_killed_during_backlog, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_older_layout_built_again, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_catchup_waits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_killed_during_deferral, setup, teardown),
 	};
 
 	assert_int_equal(cpt_init(), 0);
