@@ -679,9 +679,19 @@ node_publish(node_t *n, const key_sign_t *author, uint16_t kind, const json_t *b
 		offer = n->offer;
 		arg = n->offer_arg;
 		pthread_mutex_unlock(&n->llock);
-		rc = s_submit(n, &b, &len, 1, res,
-		              offer && offer(arg, buf, len) ? NODE_OFFERED : NODE_LOCAL, NULL, NULL,
+		int offered = offer && offer(arg, buf, len);
+		rc = s_submit(n, &b, &len, 1, res, offered ? NODE_OFFERED : NODE_LOCAL, NULL, NULL,
 		              NULL, NULL, 1);
+		/* A peer's copy came back first (relayed round a cycle of links,
+		 * or by a reconciliation) and its commit stored these very bytes
+		 * before ours: the event is stored, not refused. Synced before it
+		 * counts as acknowledged: a commit of peers' events may leave its
+		 * meta page to the next sync (STORE_LAZY_META). */
+		if (rc == 0 && offered && res->rc == CPT_EEXIST) {
+			rc = store_sync(n->st);
+			if (rc == 0)
+				res->rc = 0;
+		}
 	} else {
 		memset(res, 0, sizeof(*res));
 		res->rc = rc;
