@@ -170,20 +170,22 @@ struct store {
 		uint8_t db;           /* the split database */
 		uint8_t key[SPLIT_K]; /* the flat key appended last under its prefix */
 	} split_last[64];             /* by prefix: the writing thread's */
-	struct s_num {
-		int valid;        /* next holds for the write transaction under way: set by
-		                     store_next_number, cleared at the end of every write
-		                     transaction (s_held_drop) and by any write to db but the
-		                     put of an 8-byte key (s_num_put) */
-		enum store_db db; /* the database numbered */
-		uint64_t next;    /* one more than its last key */
-	} num;                    /* the writing thread's (store_next_number) */
 };
 
 /* The write transaction this thread runs a function in (store_write_flags,
  * store_open), NULL when none: the only one whose tails may be held
  * (s_put_ordered, "A tail taken out is held"). */
 static _Thread_local MDB_txn *s_wtxn;
+/* The next number of a database of that transaction (store_next_number),
+ * when valid: set by store_next_number, cleared when s_wtxn is set or
+ * cleared (every write transaction starts and ends without one) and by any
+ * write to db but the put of an 8-byte key (s_num_put). Per thread, as
+ * s_wtxn is: a put reaches it with no call into LMDB. */
+static _Thread_local struct s_num {
+	int valid;        /* next holds */
+	enum store_db db; /* the database numbered */
+	uint64_t next;    /* one more than its last key */
+} s_wnum;
 static int s_give_back(store_txn_t *txn, enum store_db db);
 static int s_give_back_at(store_txn_t *txn, enum store_db db, const void *key, size_t klen);
 static int s_give_back_all(store_txn_t *txn);
@@ -388,10 +390,12 @@ store_open(store_t **out, const char *dir, int flags, store_write_fn first, void
 			goto fail;
 	if (first) {
 		s_wtxn = txn;
+		s_wnum.valid = 0;
 		rc = first((store_txn_t *)txn, arg);
 		if (rc == 0 && (rc = s_give_back_all((store_txn_t *)txn)) != 0)
 			rc = s_err(rc);
 		s_wtxn = NULL;
+		s_wnum.valid = 0;
 		s_held_drop(st);
 	}
 	if (first && rc != 0) {
@@ -690,11 +694,13 @@ store_write_flags(store_t *st, unsigned flags, store_write_fn fn, void *arg)
 			return s_write_error(st, rc);
 		}
 		s_wtxn = txn;
+		s_wnum.valid = 0;
 		rc = fn((store_txn_t *)txn, arg);
 		/* The tails held back in place before anything of the commit. */
 		if (rc == 0 && (rc = s_give_back_all((store_txn_t *)txn)) != 0)
 			rc = s_err(rc);
 		s_wtxn = NULL;
+		s_wnum.valid = 0;
 		s_held_drop(st);
 		if (rc == CPT_EMAPFULL) {
 			mdb_txn_abort(txn);
@@ -1144,14 +1150,12 @@ s_give_back_all(store_txn_t *txn)
 	return rc ? rc : s_store(txn)->held_rc;
 }
 
-/* Forgets what a transaction that ends without a commit held (and, as it
- * is called at the end of every write transaction, what any one knew). */
+/* Forgets what a transaction that ends without a commit held. */
 static void
 s_held_drop(store_t *st)
 {
 	st->held_rc = 0;
 	st->split_gen++;
-	st->num.valid = 0;
 	if (st->held == NULL)
 		return;
 	for (int db = 0; db < DB_COUNT; db++) {
@@ -1273,14 +1277,13 @@ s_put_ordered(store_txn_t *txn, enum store_db db, MDB_val *k, MDB_val *v, unsign
  * the two, and any other write to the database (a key of another length,
  * a delete, a failed put, a drop, a cursor's delete) makes the next call
  * read it again, as does the end of every write transaction, committed or
- * not (s_held_drop): an aborted transaction's numbers are given again.
+ * not (s_wnum is cleared with s_wtxn): an aborted transaction's numbers are
+ * given again.
  */
 static struct s_num *
 s_num_of(store_txn_t *txn, enum store_db db)
 {
-	store_t *st = s_store(txn);
-
-	return TXN(txn) == s_wtxn && st->num.valid && st->num.db == db ? &st->num : NULL;
+	return s_wnum.valid && s_wnum.db == db && TXN(txn) == s_wtxn ? &s_wnum : NULL;
 }
 
 /* A write to db (rc: its result): the number moves on or is forgotten. */
@@ -1303,7 +1306,6 @@ int
 store_next_number(store_txn_t *txn, enum store_db db, uint64_t *next)
 {
 	struct s_num *n = s_num_of(txn, db);
-	store_t *st = s_store(txn);
 	MDB_cursor *c;
 	MDB_val k, v;
 	int rc;
@@ -1322,9 +1324,9 @@ store_next_number(store_txn_t *txn, enum store_db db, uint64_t *next)
 		return s_err(rc);
 	*next = rc == 0 && k.mv_size == 8 ? store_get_u64(k.mv_data) + 1 : 1;
 	if (TXN(txn) == s_wtxn) {
-		st->num.valid = 1;
-		st->num.db = db;
-		st->num.next = *next;
+		s_wnum.valid = 1;
+		s_wnum.db = db;
+		s_wnum.next = *next;
 	}
 	return 0;
 }
@@ -1633,9 +1635,9 @@ store_cur_del(store_cur_t *cur)
 	st = mdb_env_get_userctx(mdb_txn_env(mdb_cursor_txn(CUR(cur))));
 	if (cur->split) /* what s_split_last recorded may be gone */
 		st->split_gen++;
-	if (mdb_cursor_txn(CUR(cur)) == s_wtxn && st->num.valid &&
-	    st->dbi[st->num.db] == mdb_cursor_dbi(CUR(cur)))
-		st->num.valid = 0; /* the last key may go: read again */
+	if (s_wnum.valid && mdb_cursor_txn(CUR(cur)) == s_wtxn &&
+	    st->dbi[s_wnum.db] == mdb_cursor_dbi(CUR(cur)))
+		s_wnum.valid = 0; /* the last key may go: read again */
 	return s_err(mdb_cursor_del(CUR(cur), 0));
 }
 
