@@ -357,20 +357,17 @@ s_pack(store_txn_t *txn, const uint8_t *env, size_t len, uint8_t *out, size_t *o
 	return 0;
 }
 
-/* The number the next envelope is stored under: one more than the last. */
+/* The number the next envelope is stored under: one more than the last
+ * (kept by the store for the write transaction). */
 static int
 s_next_seq(store_txn_t *txn, uint8_t seq[8])
 {
-	store_cur_t *cur;
-	store_val_t k, v;
-	int rc;
+	uint64_t next;
+	int rc = store_next_number(txn, DB_ENVELOPES, &next);
 
-	if ((rc = store_cur_open(txn, DB_ENVELOPES, &cur)) != 0)
-		return rc;
-	rc = store_cur_get(cur, &k, &v, STORE_LAST);
-	store_put_u64(seq, rc == 0 && k.len == 8 ? store_get_u64(k.data) + 1 : 1);
-	store_cur_close(&cur);
-	return rc == 0 || rc == CPT_ENOTFOUND ? 0 : rc;
+	if (rc == 0)
+		store_put_u64(seq, next);
+	return rc;
 }
 
 /* index_env_put_stored for a key of klen bytes (an id, but for what a

@@ -302,6 +302,12 @@ json_t *store_get_json(store_txn_t *txn, enum store_db db, const void *key, size
 int store_each_json(store_txn_t *txn, enum store_db db,
                     void (*fn)(void *arg, store_txn_t *txn, const store_val_t *key, json_t *rec),
                     void *arg) CPT_WUR;
+/* One more than the last key of db read as a big-endian 8-byte number (1
+ * when db is empty or its last key is not 8 bytes): the number the next
+ * entry of a database keyed by numbers (DB_ENVELOPES) is put under. Read
+ * once per write transaction, then kept and moved on by its puts (an
+ * aborted transaction's numbers are given again). 0 or an error. */
+int store_next_number(store_txn_t *txn, enum store_db db, uint64_t *next) CPT_WUR;
 /* Number of entries of db (0 on an error). */
 size_t store_count(store_txn_t *txn, enum store_db db);
 

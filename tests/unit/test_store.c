@@ -1609,6 +1609,153 @@ test_split_appends_in_order(void **state)
 	fx_close(&f);
 }
 
+/* The next number of DB_ENVELOPES (store_next_number), kept for a write
+ * transaction: each step puts under the number it is given and checks it
+ * against the last key read afresh with a cursor, as every envelope's
+ * number was read before. */
+struct num_run {
+	int step;     /* which transaction (below) */
+	size_t tries; /* runs of the function (a full map reruns it) */
+};
+
+/* The number store_next_number gives, checked against the last key. */
+static uint64_t
+s_num_next(store_txn_t *txn)
+{
+	store_cur_t *cur;
+	store_val_t k, v;
+	uint64_t next = 0, want;
+	int rc;
+
+	assert_int_equal(store_next_number(txn, DB_ENVELOPES, &next), 0);
+	assert_int_equal(store_cur_open(txn, DB_ENVELOPES, &cur), 0);
+	rc = store_cur_get(cur, &k, &v, STORE_LAST);
+	want = rc == 0 && k.len == 8 ? store_get_u64(k.data) + 1 : 1;
+	store_cur_close(&cur);
+	assert_int_equal(next, want);
+	return next;
+}
+
+/* Puts a value under the next number; returns the number. */
+static uint64_t
+s_num_append(store_txn_t *txn, size_t vlen)
+{
+	static uint8_t val[4000];
+	uint8_t key[8];
+	uint64_t n = s_num_next(txn);
+
+	assert_true(vlen <= sizeof(val));
+	memset(val, (int)(n & 0xff), vlen);
+	store_put_u64(key, n);
+	assert_int_equal(store_put_new(txn, DB_ENVELOPES, key, 8, val, vlen), 0);
+	return n;
+}
+
+/* s_num_append of a big value, passing a full map back (the rerun). */
+static int
+s_num_append_rc(store_txn_t *txn, uint64_t want)
+{
+	static uint8_t val[4000];
+	uint8_t key[8];
+	uint64_t n = s_num_next(txn);
+
+	assert_int_equal(n, want);
+	memset(val, (int)(n & 0xff), sizeof(val));
+	store_put_u64(key, n);
+	return store_put_new(txn, DB_ENVELOPES, key, 8, val, sizeof(val));
+}
+
+static int
+s_num_fn(store_txn_t *txn, void *arg)
+{
+	struct num_run *r = arg;
+	uint8_t key[9];
+	store_cur_t *cur;
+	store_val_t k, v;
+	int rc;
+
+	r->tries++;
+	switch (r->step) {
+	case 0: /* 1..10, committed */
+		for (uint64_t i = 1; i <= 10; i++)
+			assert_int_equal(s_num_append(txn, 16), i);
+		return 0;
+	case 1: /* 11, 12, not committed: given again below */
+		assert_int_equal(s_num_append(txn, 16), 11);
+		assert_int_equal(s_num_append(txn, 16), 12);
+		return CPT_EINVAL;
+	case 2: /* 11 again, then every other write of DB_ENVELOPES */
+		assert_int_equal(s_num_append(txn, 16), 11);
+		store_put_u64(key, 11); /* the last deleted: its number again */
+		assert_int_equal(store_del_existing(txn, DB_ENVELOPES, key, 8), 0);
+		assert_int_equal(s_num_append(txn, 16), 11);
+		assert_int_equal(store_cur_open(txn, DB_ENVELOPES, &cur), 0);
+		assert_int_equal(store_cur_get(cur, &k, &v, STORE_LAST), 0);
+		assert_int_equal(store_cur_del(cur), 0); /* so, by a cursor */
+		store_cur_close(&cur);
+		assert_int_equal(s_num_append(txn, 16), 11);
+		store_put_u64(key, 5); /* replaced in place: the last stays */
+		assert_int_equal(store_put(txn, DB_ENVELOPES, key, 8, "x", 1), 0);
+		assert_int_equal(s_num_next(txn), 12);
+		store_put_u64(key, 20); /* put ahead: after it */
+		assert_int_equal(store_put_over(txn, DB_ENVELOPES, key, 8, "y", 1), 0);
+		assert_int_equal(s_num_next(txn), 21);
+		assert_int_equal(store_del_existing(txn, DB_ENVELOPES, key, 8), 0);
+		assert_int_equal(s_num_next(txn), 12);
+		memset(key, 0xff, sizeof(key)); /* a key of another length, last */
+		assert_int_equal(store_put(txn, DB_ENVELOPES, key, 9, "z", 1), 0);
+		assert_int_equal(s_num_next(txn), 1);
+		assert_int_equal(store_del_existing(txn, DB_ENVELOPES, key, 9), 0);
+		assert_int_equal(s_num_next(txn), 12);
+		return 0;
+	case 3: /* a transaction a full map reruns: numbered from 12 each time */
+		for (uint64_t i = 12; i < 12 + 600; i++)
+			if ((rc = s_num_append_rc(txn, i)) != 0)
+				return rc;
+		return 0;
+	}
+	return 0;
+}
+
+/* Numbers stay dense and right across an aborted transaction, deletes (by
+ * key and by cursor), replacing puts, a key of another length, and the
+ * reruns of a transaction a full map aborts (store.c, s_num_put). */
+static void
+test_next_number_per_transaction(void **state)
+{
+	fx_t f;
+	struct num_run r = {0};
+	store_txn_t *txn;
+	store_cur_t *cur;
+	store_val_t k, v;
+	uint64_t want = 1, next = 0;
+	int rc;
+
+	(void)state;
+	fx_open(&f);
+	for (r.step = 0; r.step < 4; r.step++) {
+		r.tries = 0;
+		rc = store_write(f.st, s_num_fn, &r);
+		assert_int_equal(rc, r.step == 1 ? CPT_EINVAL : 0);
+	}
+	/* 600 values of 4,000 bytes in a map of 1 MiB: rerun at least once. */
+	assert_true(r.tries > 1);
+	assert_int_equal(store_read_begin(f.st, &txn), 0);
+	assert_int_equal(store_next_number(txn, DB_ENVELOPES, &next), 0);
+	assert_int_equal(next, 12 + 600);
+	assert_int_equal(store_cur_open(txn, DB_ENVELOPES, &cur), 0);
+	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT), want++) {
+		assert_int_equal(k.len, 8);
+		assert_int_equal(store_get_u64(k.data), want);
+		assert_int_equal(((const uint8_t *)v.data)[0], want == 5 ? 'x' : (want & 0xff));
+	}
+	store_cur_close(&cur);
+	store_read_end(f.st, &txn);
+	assert_int_equal(want, 12 + 600);
+	fx_close(&f);
+}
+
 /* A store of protocol version 1 (schema 3 or older) is refused with a
  * message that names the version and what to do. */
 static void
@@ -2158,6 +2305,7 @@ main(void)
 	    cmocka_unit_test(test_time_ordered_pages_full),
 	    cmocka_unit_test(test_tail_held_once_per_transaction),
 	    cmocka_unit_test(test_split_appends_in_order),
+	    cmocka_unit_test(test_next_number_per_transaction),
 	    cmocka_unit_test(test_changed_elsewhere),
 	    cmocka_unit_test(test_map_full_grows),
 	    cmocka_unit_test(test_map_full_big_events),
