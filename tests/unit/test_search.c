@@ -789,15 +789,18 @@ s_restart(struct fx *f, size_t room)
 		fail_msg("search: %s", err);
 }
 
-/* n posts by alice in one commit. */
+/* n posts by alice ("WORD numéro I"), ago ms back, committed in one
+ * transaction: as a local commit (node_submit) when live is (size_t)-1,
+ * else as the federation's writer makes it (node_submit_decided), the
+ * first live of them from a live batch and the others a catch-up's. */
 static void
-s_burst(struct fx *f, int n, const char *word)
+s_posts(struct fx *f, int n, const char *word, uint64_t ago, size_t live)
 {
 	static uint8_t env[400][512];
 	const uint8_t *bufs[400];
 	size_t lens[400];
 	ingest_res_t res[400];
-	uint64_t ms = hlc_wall_ms() - 60000;
+	uint64_t ms = hlc_wall_ms() - ago;
 
 	assert_true(n <= 400);
 	for (int i = 0; i < n; i++) {
@@ -807,9 +810,21 @@ s_burst(struct fx *f, int n, const char *word)
 		                  sizeof(env[i]));
 		bufs[i] = env[i];
 	}
-	assert_int_equal(node_submit(f->n, bufs, lens, (size_t)n, res), 0);
+	if (live == (size_t)-1)
+		assert_int_equal(node_submit(f->n, bufs, lens, (size_t)n, res), 0);
+	else
+		assert_int_equal(node_submit_decided(f->n, bufs, lens, (size_t)n, NULL, NULL, res,
+		                                     live, NULL, NULL),
+		                 0);
 	for (int i = 0; i < n; i++)
 		assert_int_equal(res[i].rc, 0);
+}
+
+/* n posts by alice in one commit. */
+static void
+s_burst(struct fx *f, int n, const char *word)
+{
+	s_posts(f, n, word, 60000, (size_t)-1);
 }
 
 /* A commit larger than the ring does not wait for the index: what does not
@@ -1221,24 +1236,7 @@ test_live_window(void **state)
 static void
 s_catchup(struct fx *f, int n, const char *word, size_t live)
 {
-	static uint8_t env[400][512];
-	const uint8_t *bufs[400];
-	size_t lens[400];
-	ingest_res_t res[400];
-	uint64_t ms = hlc_wall_ms() - 120000;
-
-	assert_true(n <= 400);
-	for (int i = 0; i < n; i++) {
-		char body[96];
-		snprintf(body, sizeof(body), "{\"text\":\"%s numéro %d\"}", word, i);
-		lens[i] = tu_sign(f->n, f->alice, EVT_POST, body, ms + (uint64_t)i, env[i],
-		                  sizeof(env[i]));
-		bufs[i] = env[i];
-	}
-	assert_int_equal(
-	    node_submit_decided(f->n, bufs, lens, (size_t)n, NULL, NULL, res, live, NULL, NULL), 0);
-	for (int i = 0; i < n; i++)
-		assert_int_equal(res[i].rc, 0);
+	s_posts(f, n, word, 120000, live);
 }
 
 /* key enrolled as handle by a catch-up's commit (as tu_enrol, but through
