@@ -25,7 +25,8 @@ enum cmd {
 	CMD_OFFER,
 	CMD_PUT_DONE,
 	CMD_BLOB_KICK,
-	CMD_PUT_ADMITTED
+	CMD_PUT_ADMITTED,
+	CMD_PUT_ANNOUNCE
 };
 
 /* The engine whose thread this is, NULL on other threads. */
@@ -52,7 +53,20 @@ s_on_cmd(sync_t *s)
 	case CMD_STOP: s->stop = 1; break;
 	case CMD_ANNOUNCE:
 		if (n == 2 && zmq_msg_size(&m[1]) % CPT_ID_LEN == 0)
-			flow_relay(s, NULL, zmq_msg_data(&m[1]), zmq_msg_size(&m[1]) / CPT_ID_LEN);
+			flow_relay_announced(s, zmq_msg_data(&m[1]),
+			                     zmq_msg_size(&m[1]) / CPT_ID_LEN);
+		break;
+	case CMD_PUT_ANNOUNCE:
+		/* The job's pointer, then the ids to announce once it is done. */
+		if (n == 2 && zmq_msg_size(&m[1]) >= sizeof(sync_put_t *) &&
+		    (zmq_msg_size(&m[1]) - sizeof(sync_put_t *)) % CPT_ID_LEN == 0) {
+			sync_put_t *job;
+			memcpy(&job, zmq_msg_data(&m[1]), sizeof(job));
+			recv_announce_after(s, job,
+			                    (const uint8_t(*)[CPT_ID_LEN])(
+			                        (const uint8_t *)zmq_msg_data(&m[1]) + sizeof(job)),
+			                    (zmq_msg_size(&m[1]) - sizeof(job)) / CPT_ID_LEN);
+		}
 		break;
 	case CMD_OFFER:
 		/* A local event on its way to our store: peers get it now, in
@@ -327,6 +341,7 @@ s_free(sync_t *s)
 	pthread_mutex_destroy(&s->cmd_lock);
 	reconcile_fini(s);
 	blob_fini(s);
+	senders_fini(s);
 	free(s->over_keys);
 	free(s->poll_items);
 	free(s->poll_owner);
@@ -511,6 +526,32 @@ sync_put_admitted(sync_put_t *job, const sync_admitted_t *adm, size_t n)
 	memcpy(msg, &job, sizeof(job));
 	memcpy(msg + sizeof(job), adm, n * sizeof(*adm));
 	s_cmd(s, CMD_PUT_ADMITTED, msg, len);
+	free(msg);
+}
+
+void
+sync_put_announce(sync_put_t *job, const uint8_t (*ids)[CPT_ID_LEN], size_t n)
+{
+	sync_t *s;
+	uint8_t *msg;
+	size_t len = sizeof(job) + n * CPT_ID_LEN;
+
+	assert(job != NULL && (ids != NULL || n == 0));
+	if (n == 0)
+		return;
+	s = recv_job_engine(job);
+	/* On the engine's own thread at once, as sync_put_done. */
+	if (engine_on_thread(s)) {
+		recv_announce_after(s, job, ids, n);
+		return;
+	}
+	if ((msg = malloc(len)) == NULL) {
+		sync_announce(s, ids, n); /* to every peer now, as before */
+		return;
+	}
+	memcpy(msg, &job, sizeof(job));
+	memcpy(msg + sizeof(job), ids, n * CPT_ID_LEN);
+	s_cmd(s, CMD_PUT_ANNOUNCE, msg, len);
 	free(msg);
 }
 

@@ -198,15 +198,15 @@ flow_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], size_t 
  * its hub, as many batches as the hub was ahead (issue 24, session 11).
  * What the queue cannot take is sent at once, as before: never dropped.
  */
-void
-flow_relay(sync_t *s, const link_t *from, const uint8_t (*ids)[CPT_ID_LEN], size_t n)
+static void
+s_relay(sync_t *s, const peerset_t *skip, const uint8_t (*ids)[CPT_ID_LEN], size_t n)
 {
 	uint8_t **env = NULL;
 	size_t *elen = NULL;
 
 	for (int i = 0; i < s->n_links; i++) {
 		link_t *l = &s->links[i];
-		if (l == from || !l->used || !link_up(l) || n == 0)
+		if ((skip && peerset_has(skip, i)) || !l->used || !link_up(l) || n == 0)
 			continue;
 		if (n > SMALL_MAX &&
 		    (l->inflight >= WINDOW || (l->wantq && l->wq_head < l->wq_len)) &&
@@ -220,6 +220,49 @@ flow_relay(sync_t *s, const link_t *from, const uint8_t (*ids)[CPT_ID_LEN], size
 	}
 	if (env)
 		s_read_free(env, elen, n);
+}
+
+void
+flow_relay(sync_t *s, const link_t *from, const uint8_t (*ids)[CPT_ID_LEN], size_t n)
+{
+	peerset_t skip = {{0}};
+
+	if (from)
+		peerset_add(&skip, (int)(from - s->links));
+	s_relay(s, &skip, ids, n);
+}
+
+/*
+ * Events kept waiting (a comment before its post, an author's events before
+ * their enrolment, an event held until its time) were relayed, once
+ * admitted, to every peer, the one that sent them included, which held them
+ * already (issue 24, session 15: 13-23 of a heal's 1,000 came back, 123-140
+ * in id order, 911 when an enrolment came a round trip after what it
+ * enrols). Runs of ids with the same senders go together, in the order
+ * given: a post before its comments on every link.
+ */
+void
+flow_relay_announced(sync_t *s, const uint8_t (*ids)[CPT_ID_LEN], size_t n)
+{
+	peerset_t run, next;
+	size_t first = 0;
+
+	if (s->senders_n == 0) {
+		s_relay(s, NULL, ids, n);
+		return;
+	}
+	memset(&run, 0, sizeof(run));
+	for (size_t i = 0; i < n; i++) {
+		memset(&next, 0, sizeof(next));
+		senders_take(s, ids[i], &next);
+		if (i > first && memcmp(&next, &run, sizeof(run)) != 0) {
+			s_relay(s, &run, ids + first, i - first);
+			first = i;
+		}
+		run = next;
+	}
+	if (n > first)
+		s_relay(s, &run, ids + first, n - first);
 }
 
 /*

@@ -51,6 +51,9 @@ struct recv_batch {
 	int rc[BATCH_EVENTS];                  /* job.rc */
 	uint8_t ids[BATCH_EVENTS][CPT_ID_LEN]; /* job.ids */
 	uint8_t early[BATCH_EVENTS];           /* relayed before the commit (recv_admitted) */
+	uint8_t (*after)[CPT_ID_LEN];          /* announced once it is done (recv_announce_after):
+	                                          malloc'd, or NULL */
+	size_t n_after;                        /* how many */
 };
 
 size_t
@@ -129,6 +132,8 @@ s_flush_one(sync_t *s, recv_batch_t **slot, int live)
 		b->bufs[i] = b->data + b->off[i]; /* b->lens: set by s_batch_add */
 	memset(b->early, 0, b->n_env);
 	b->job = (sync_put_t){b->bufs, b->lens, b->n_env, b->rc, b->ids, 0, live};
+	b->after = NULL;
+	b->n_after = 0;
 	b->put_us = sync_now_us();
 	log_debug("sync", "trace put events=%zu msgs=%zu live=%d", b->n_env, b->n_msgs, live);
 	s->jobs_out++;
@@ -226,6 +231,24 @@ recv_admitted(sync_t *s, sync_put_t *job, const sync_admitted_t *adm, size_t n)
 }
 
 void
+recv_announce_after(sync_t *s, sync_put_t *job, const uint8_t (*ids)[CPT_ID_LEN], size_t n)
+{
+	recv_batch_t *b = (recv_batch_t *)job; /* job is its first member */
+	uint8_t(*all)[CPT_ID_LEN];
+
+	if (n == 0)
+		return;
+	if ((all = realloc(b->after, (b->n_after + n) * CPT_ID_LEN)) == NULL) {
+		/* Out of memory: now, to every peer, as before. */
+		flow_relay(s, NULL, ids, n);
+		return;
+	}
+	memcpy(all + b->n_after, ids, n * CPT_ID_LEN);
+	b->after = all;
+	b->n_after += n;
+}
+
+void
 recv_done(sync_t *s, sync_put_t *job)
 {
 	s_done(s, (recv_batch_t *)job);
@@ -276,7 +299,12 @@ s_done(sync_t *s, recv_batch_t *b)
 				dup++;
 			} else if (rc[i] == CPT_EPENDING || rc[i] == CPT_EHELD) {
 				pend++; /* kept: waiting for an event, or for the clock */
+				senders_note(s, ids[i], (int)(l - s->links));
 			} else {
+				/* Aside (a revocation covers it) is kept too, and may
+				 * be admitted later. */
+				if (rc[i] == CPT_EREVOKED)
+					senders_note(s, ids[i], (int)(l - s->links));
 				refused++;
 				/* A bare envelope is refused while its redaction has
 				 * not arrived: not a forgery. */
@@ -311,6 +339,11 @@ s_done(sync_t *s, recv_batch_t *b)
 		flow_relay(s, l, (const uint8_t(*)[CPT_ID_LEN])fresh, fresh_n);
 	}
 	free(fresh);
+	/* What the transaction admitted from waiting, once its senders, this
+	 * batch's among them, are noted above. */
+	if (b->n_after)
+		flow_relay_announced(s, (const uint8_t(*)[CPT_ID_LEN])b->after, b->n_after);
+	free(b->after);
 	free(b->data);
 	free(b);
 }

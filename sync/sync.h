@@ -265,8 +265,10 @@ sync_t *sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_
  * link, frees the engine and sets *self_p to NULL. Safe when *self_p is NULL;
  * never from the engine's own thread (an ops function). */
 void sync_stop(sync_t **self_p);
-/* Offers newly stored events to every connected peer (any thread). ids (n of
- * them) are copied before it returns. s may be NULL (no engine: nothing). */
+/* Offers newly stored events to every connected peer (any thread), but
+ * those that sent them while the node kept them waiting (pending, held,
+ * aside: noted as their batches came back). ids (n of them) are copied
+ * before it returns. s may be NULL (no engine: nothing). */
 void sync_announce(sync_t *s, const uint8_t (*ids)[CPT_ID_LEN], size_t n);
 /* Sends a local event (its envelope) to every connected peer at once, before
  * it is stored here, so that the peers' commits overlap ours (any thread).
@@ -298,6 +300,15 @@ typedef struct sync_admitted {
  * queued as ids, read back from the store).
  */
 void sync_put_admitted(sync_put_t *job, const sync_admitted_t *adm, size_t n);
+/*
+ * Events that the transaction holding job stored other than as its
+ * arrivals (kept waiting, then admitted by it: the node's NODE_ADMITTED),
+ * announced like sync_announce once the job is done: the engine has then
+ * noted which peers sent events it kept waiting, this job's included, and
+ * relays each to every peer but those. ids (n) are copied before it
+ * returns. Any thread, before the job's sync_put_done.
+ */
+void sync_put_announce(sync_put_t *job, const uint8_t (*ids)[CPT_ID_LEN], size_t n);
 /* Adds an outgoing link, or gives a known site a new endpoint (any thread).
  * peer is copied. s may be NULL. */
 void sync_add_peer(sync_t *s, const sync_peer_conf_t *peer);

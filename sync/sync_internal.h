@@ -214,9 +214,13 @@ struct sync {
 	                          or NULL */
 	recv_batch_t *in_live; /* those of live messages (at most SYNC_LIVE_MAX), apart */
 	size_t jobs_out;       /* batches given to ops.put, not done yet */
-	size_t live_out;       /* of them, live ones */
-	int stop;              /* leave the loop */
-	int thread_started;    /* the engine thread ran (engine.c, s_free) */
+	/* senders.c: events kept waiting here (pending, held, aside) and the
+	 * links that sent them, an open-addressing table (see there) */
+	struct sender *senders;
+	size_t senders_cap, senders_n;        /* slots (a power of two, or 0), used */
+	size_t live_out;                      /* of them, live ones */
+	int stop;                             /* leave the loop */
+	int thread_started;                   /* the engine thread ran (engine.c, s_free) */
 	zap_refused_t refused[REFUSED_SLOTS]; /* addresses refused lately, for the log */
 	uint64_t refused_other;               /* refusals of addresses past the table, not logged */
 	uint64_t refused_other_since;         /* when the first of those came */
@@ -390,6 +394,10 @@ int flow_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], siz
 /* Sends events (by id, read once from the store) to every link that is up
  * but from (NULL: to all), counted in each one's window. ids are only read. */
 void flow_relay(sync_t *s, const link_t *from, const uint8_t (*ids)[CPT_ID_LEN], size_t n);
+/* The same for events the node announced (sync_announce: made here, or
+ * admitted after waiting): each goes to every link that is up but those
+ * that sent it while it waited (senders_take), in the order given. */
+void flow_relay_announced(sync_t *s, const uint8_t (*ids)[CPT_ID_LEN], size_t n);
 /* Sends envelopes (borrowed, only read) to every link that is up but from,
  * at once: a live batch's admitted events, before our commit. */
 void flow_relay_envs(sync_t *s, const link_t *from, const uint8_t *const *env, const size_t *elen,
@@ -463,6 +471,20 @@ int blob_busy(const sync_t *s);
 /* When blob_round next has something to do (0: nothing). */
 uint64_t blob_next_ms(const sync_t *s, uint64_t now);
 
+/* -------------------- senders.c: who sent the events that wait here */
+
+#define SENDERS_LINKS 3 /* senders kept per event; a fourth gets it back once admitted */
+
+/* Link slot sent event id, which the node keeps waiting (pending, held or
+ * aside): once admitted it is not relayed back there. Out of memory, or
+ * past the table's size, it is not noted (a duplicate later, no more). */
+void senders_note(sync_t *s, const uint8_t id[CPT_ID_LEN], int slot);
+/* Adds to skip the slots of the links that sent id while it waited, and
+ * forgets it; 1 when it was noted, else 0 (skip unchanged). */
+int senders_take(sync_t *s, const uint8_t id[CPT_ID_LEN], peerset_t *skip);
+/* Frees the table. */
+void senders_fini(sync_t *s);
+
 /* ----------------------- recv.c: from the sockets to the store and ACKs */
 
 /* Reads one whole message (all frames) from sock into msgs without waiting
@@ -486,6 +508,9 @@ sync_t *recv_job_engine(const sync_put_t *job);
 /* The node admitted these envelopes of a job (sync_put_admitted): relayed
  * now if the job is live, and not again by recv_done. */
 void recv_admitted(sync_t *s, sync_put_t *job, const sync_admitted_t *adm, size_t n);
+/* ids (n, copied) go to the peers once job is done, after its ACKs and
+ * relays (sync_put_announce), as flow_relay_announced. */
+void recv_announce_after(sync_t *s, sync_put_t *job, const uint8_t (*ids)[CPT_ID_LEN], size_t n);
 /* A put job came back: ACKs, counts and relay; frees the batch. */
 void recv_done(sync_t *s, sync_put_t *job);
 

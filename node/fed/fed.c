@@ -72,9 +72,14 @@ s_on_commit(void *arg, const node_change_t *c, size_t n, enum node_origin origin
 		         (origin == NODE_ELSEWHERE && c[i].kind == EVT_SITE_CERT);
 	/* Events admitted from waiting were never relayed when they came (the
 	 * engine relays what a batch stores, and they were kept): they go to
-	 * every peer now, not at the next periodic reconciliation. */
-	if ((origin == NODE_LOCAL || origin == NODE_ELSEWHERE || origin == NODE_ADMITTED) &&
-	    f->sync && (ids = malloc(n * CPT_ID_LEN)) != NULL) {
+	 * every peer now, not at the next periodic reconciliation, but those
+	 * that sent them (the engine noted which when it got their batches
+	 * back: when the writer's own transaction admits them, it announces
+	 * them after handing its batches back, fed_writer_admitted). */
+	if (origin == NODE_ADMITTED && f->sync && fed_writer_admitted(c, n))
+		; /* announced by the writer */
+	else if ((origin == NODE_LOCAL || origin == NODE_ELSEWHERE || origin == NODE_ADMITTED) &&
+	         f->sync && (ids = malloc(n * CPT_ID_LEN)) != NULL) {
 		for (size_t i = 0; i < n; i++)
 			memcpy(ids[i], c[i].id, CPT_ID_LEN);
 		sync_announce(f->sync, (const uint8_t(*)[CPT_ID_LEN])ids, n);

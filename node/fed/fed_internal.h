@@ -97,6 +97,13 @@ int fed_wq_gather(const fed_wq_t *q, size_t min, int pooled);
  * for a catch-up's commit (bulk 1), its default otherwise. 0, or CPT_EIO
  * when the kernel refused (the class is then unchanged). */
 int fed_writer_io_bulk(int bulk) CPT_WUR;
+/* writer.c: on the writer's thread while it commits its jobs, takes the
+ * events its transaction admitted from waiting (c, n: NODE_ADMITTED;
+ * their ids copied) and returns 1: they are announced with its last job
+ * (sync_put_announce), so that the engine knows which peers sent them while
+ * they waited, this transaction's among them. 0 on any other thread, or
+ * out of memory: the caller announces them. */
+int fed_writer_admitted(const node_change_t *c, size_t n);
 /* writer.c: ops.put (sync/sync.h). */
 int fed_put(void *ctx, sync_put_t *job);
 /* fed.c: the trust state changed (a revocation): links are checked again. */

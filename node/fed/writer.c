@@ -114,6 +114,34 @@ struct fed_writer {
 	atomic_ulong inlined;  /* batches sent past the pool (fed_writer_inlined) */
 };
 
+/* The ids of events admitted from waiting by the transaction this thread,
+ * the writer, is committing (fed_writer_admitted); NULL elsewhere. */
+struct admitted {
+	uint8_t (*ids)[CPT_ID_LEN]; /* malloc'd */
+	size_t n, cap;              /* used, room */
+};
+static _Thread_local struct admitted *s_admitted;
+
+int
+fed_writer_admitted(const node_change_t *c, size_t n)
+{
+	struct admitted *a = s_admitted;
+
+	if (a == NULL)
+		return 0;
+	if (a->n + n > a->cap) {
+		size_t cap = a->n + n > 2 * a->cap ? a->n + n : 2 * a->cap;
+		uint8_t(*ids)[CPT_ID_LEN] = realloc(a->ids, cap * CPT_ID_LEN);
+		if (ids == NULL)
+			return 0;
+		a->ids = ids;
+		a->cap = cap;
+	}
+	for (size_t i = 0; i < n; i++)
+		memcpy(a->ids[a->n++], c[i].id, CPT_ID_LEN);
+	return 1;
+}
+
 /* Microseconds on the monotonic clock: the debug trace's durations. */
 static uint64_t
 s_now_us(void)
@@ -244,6 +272,7 @@ s_commit_jobs(fed_t *f, pjob_t *list, size_t n, int early)
 	ingest_res_t *res = calloc(n ? n : 1, sizeof(*res));
 	size_t live = 0; /* envelopes of live batches: the list's first (fed_wq_take) */
 	int err = CPT_ENOMEM;
+	struct admitted adm = {NULL, 0, 0};
 
 	if (buf && len && ok && bodies && res) {
 		for (pjob_t *p = list; p; p = (pjob_t *)p->q.next) {
@@ -265,9 +294,14 @@ s_commit_jobs(fed_t *f, pjob_t *list, size_t n, int early)
 		 * and a catch-up's batches alone would relay nothing early
 		 * (s_decided skips them): 6,000 of the writer's 81,000
 		 * instructions per event in a catch-up (session 13). */
+		/* What it admits from waiting is told to the listeners before
+		 * this returns (when this thread leads the group commit): kept
+		 * for the last job below. */
+		s_admitted = &adm;
 		err = n ? node_submit_decided(f->node, buf, len, n, ok, bodies, res, live,
 		                              early && !bulk ? s_decided : NULL, list)
 		        : 0;
+		s_admitted = NULL;
 		if (bulk && fed_writer_io_bulk(0) != 0) {
 			/* not fatal: the next commit sets it again */
 		}
@@ -278,6 +312,11 @@ s_commit_jobs(fed_t *f, pjob_t *list, size_t n, int early)
 	while (list) {
 		pjob_t *next = (pjob_t *)list->q.next;
 		size_t k = list->q.k;
+		/* Events that waited go out once every job of the transaction
+		 * is back: the engine has noted who sent them, and skips those
+		 * (they came back to their senders, 13-23 of a heal's 1,000). */
+		if (next == NULL && adm.n)
+			sync_put_announce(list->job, (const uint8_t(*)[CPT_ID_LEN])adm.ids, adm.n);
 		s_pjob_finish(f, list, res ? res + at : NULL, res ? err : CPT_ENOMEM);
 		at += k;
 		list = next;
@@ -287,6 +326,7 @@ s_commit_jobs(fed_t *f, pjob_t *list, size_t n, int early)
 	free(ok);
 	free(bodies); /* borrowed: the jobs own them (s_pjob_free) */
 	free(res);
+	free(adm.ids);
 }
 
 void
