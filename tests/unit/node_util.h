@@ -125,6 +125,37 @@ tu_enrol(node_t *n, const key_sign_t *key, const char *handle)
 	json_decref(b);
 }
 
+/* Certifies a site of name site with these keys in n's federation (the
+ * root of dir signs it), valid from from_ms until until_ms (0: no end). */
+__attribute__((unused)) static void
+tu_certify(node_t *n, const char *dir, const char *site, const key_sign_t *sign,
+           const key_curve_t *curve, const key_curve_t *seal, uint64_t from_ms, uint64_t until_ms)
+{
+	char path[128], err[256], hex[3][CPT_HEX_ID], *text;
+	key_sign_t *root;
+	uint8_t env[2048];
+	size_t len;
+	ingest_res_t res;
+	const uint8_t *b = env;
+	json_t *body;
+
+	snprintf(path, sizeof(path), "%s/n/keys/root.key", dir);
+	assert_non_null(root = key_sign_load(path, err, sizeof(err)));
+	cpt_hex32(hex[0], key_sign_public(sign));
+	cpt_hex32(hex[1], key_curve_public(curve));
+	cpt_hex32(hex[2], key_curve_public(seal));
+	body = json_pack("{s:s, s:s, s:s, s:s, s:[s], s:I, s:I}", "site", site, "sign_key", hex[0],
+	                 "curve_key", hex[1], "seal_key", hex[2], "endpoints", "tcp://127.0.0.1:9",
+	                 "not_before", (json_int_t)from_ms, "not_after", (json_int_t)until_ms);
+	text = json_dumps(body, JSON_COMPACT);
+	len = tu_sign(n, root, EVT_SITE_CERT, text, from_ms, env, sizeof(env));
+	assert_int_equal(node_submit(n, &b, &len, 1, &res), 0);
+	assert_int_equal(res.rc, 0);
+	free(text);
+	json_decref(body);
+	key_sign_destroy(&root);
+}
+
 /* Stores one envelope; its result code. */
 __attribute__((unused)) static int
 tu_submit(node_t *n, const uint8_t *env, size_t len, uint8_t id[CPT_ID_LEN])

@@ -126,35 +126,6 @@ test_many_peers(void **state)
 	tu_rm(dir);
 }
 
-/* Certifies a site "lyon" of these keys in n's federation, valid from
- * from_ms until until_ms (0: no end), signed by the root of dir. */
-static void
-s_certify(node_t *n, const char *dir, const key_sign_t *sign, const key_curve_t *curve,
-          const key_curve_t *seal, uint64_t from_ms, uint64_t until_ms)
-{
-	char path[128], err[256], hex[3][CPT_HEX_ID], *text;
-	key_sign_t *root;
-	uint8_t env[2048];
-	size_t len;
-	json_t *body;
-
-	snprintf(path, sizeof(path), "%s/n/keys/root.key", dir);
-	assert_non_null(root = key_sign_load(path, err, sizeof(err)));
-	cpt_hex32(hex[0], key_sign_public(sign));
-	cpt_hex32(hex[1], key_curve_public(curve));
-	cpt_hex32(hex[2], key_curve_public(seal));
-	body =
-	    json_pack("{s:s, s:s, s:s, s:s, s:[s], s:I, s:I}", "site", "lyon", "sign_key", hex[0],
-	              "curve_key", hex[1], "seal_key", hex[2], "endpoints", "tcp://127.0.0.1:9",
-	              "not_before", (json_int_t)from_ms, "not_after", (json_int_t)until_ms);
-	text = json_dumps(body, JSON_COMPACT);
-	len = tu_sign(n, root, EVT_SITE_CERT, text, from_ms, env, sizeof(env));
-	assert_int_equal(tu_submit(n, env, len, NULL), 0);
-	free(text);
-	json_decref(body);
-	key_sign_destroy(&root);
-}
-
 /* Waits (5 s at most) until the one link's revoked flag is want. */
 static int
 s_revoked_becomes(sync_t *s, int want)
@@ -241,7 +212,7 @@ test_redial_when_certified_again(void **state)
 	lyon_open(&l);
 	now = hlc_wall_ms();
 	/* Valid for two seconds from now. */
-	s_certify(l.n, l.dir, l.lsign, l.lcurve, l.lseal, now, now + 2000);
+	tu_certify(l.n, l.dir, "lyon", l.lsign, l.lcurve, l.lseal, now, now + 2000);
 	l.s = s_engine_dialing(l.fed, l.curve, l.lsign, 0);
 	assert_true(s_revoked_becomes(l.s, 0));
 	/* Expired: the check after a change of trust shuts it out. */
@@ -250,7 +221,7 @@ test_redial_when_certified_again(void **state)
 	sync_recheck(l.s);
 	assert_true(s_revoked_becomes(l.s, 1));
 	/* Renewed: the same keys, from now on, no end. */
-	s_certify(l.n, l.dir, l.lsign, l.lcurve, l.lseal, hlc_wall_ms(), 0);
+	tu_certify(l.n, l.dir, "lyon", l.lsign, l.lcurve, l.lseal, hlc_wall_ms(), 0);
 	sync_recheck(l.s);
 	assert_true(s_revoked_becomes(l.s, 0));
 	lyon_close(&l);
@@ -268,7 +239,7 @@ test_expiry_closes_link(void **state)
 	(void)state;
 	lyon_open(&l);
 	now = hlc_wall_ms();
-	s_certify(l.n, l.dir, l.lsign, l.lcurve, l.lseal, now, now + 1500);
+	tu_certify(l.n, l.dir, "lyon", l.lsign, l.lcurve, l.lseal, now, now + 1500);
 	l.s = s_engine_dialing(l.fed, l.curve, l.lsign, 200);
 	assert_true(s_revoked_becomes(l.s, 0));
 	while (hlc_wall_ms() <= now + 1500)

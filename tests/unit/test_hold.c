@@ -43,6 +43,8 @@ static site_t s_sites[SITES];
 
 /* An empty store's event ops and the sites by key, over s_sites. */
 #include "tests/unit/sync_sites.h"
+/* hq: a ROUTER of this test, driven by hand. */
+#include "tests/unit/sync_hand.h"
 
 /* The hub's store: holds the batches it is given (the test's lock). */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -129,82 +131,49 @@ s_peer(int i, int peer, sync_peer_status_t *out)
 	return 0;
 }
 
-/* One message from hq's ROUTER: [routing id][frame 0]... */
+/* One message from hq's ROUTER of type with frames envelopes of flen bytes
+ * each (distinct: numbered), or hq's HELLO. */
 static int
 s_hq_send(void *router, const zmq_msg_t *rid, int type, size_t frames, size_t flen)
 {
-	uint8_t head[2] = {SYNC_VERSION, (uint8_t)type};
-	uint8_t *env = calloc(1, flen ? flen : 1);
-	zmq_msg_t r;
-	int rc = 0;
+	uint8_t *env = calloc(frames ? frames : 1, flen ? flen : 1);
+	const void **f = calloc(frames ? frames : 1, sizeof(*f));
+	size_t *fl = calloc(frames ? frames : 1, sizeof(*fl));
+	int rc;
 
-	zmq_msg_init(&r);
-	zmq_msg_copy(&r, (zmq_msg_t *)rid);
-	rc |= zmq_msg_send(&r, router, ZMQ_SNDMORE) < 0;
-	rc |= zmq_send(router, head, 2, frames ? ZMQ_SNDMORE : 0) < 0;
-	for (size_t i = 0; i < frames; i++) {
-		if (type == SYNC_HELLO) {
-			uint8_t b[32 + 2];
-			memcpy(b, s_sites[HQ].sign, 32);
-			memcpy(b + 32, "hq", 2);
-			rc |= zmq_send(router, b, sizeof(b), 0) < 0;
-		} else {
-			/* Distinct envelopes of the size the message check wants. */
-			memcpy(env, &i, sizeof(i));
-			rc |= zmq_send(router, env, flen, i + 1 < frames ? ZMQ_SNDMORE : 0) < 0;
+	assert_non_null(env);
+	assert_non_null(f);
+	assert_non_null(fl);
+	if (type == SYNC_HELLO) {
+		rc = hand_hello(router, rid, s_sites[HQ].sign, "hq");
+	} else {
+		/* Distinct envelopes of the size the message check wants. */
+		for (size_t i = 0; i < frames; i++) {
+			memcpy(env + i * flen, &i, sizeof(i));
+			f[i] = env + i * flen;
+			fl[i] = flen;
 		}
+		rc = hand_send(router, rid, type, f, fl, frames);
 	}
 	free(env);
-	return rc ? -1 : 0;
+	free(f);
+	free(fl);
+	return rc;
 }
 
-/* hq: a ROUTER, CURVE server with hq's key (no ZAP handler in this
- * context: it admits any client, which is the hub); its endpoint in ep. */
+/* hq: a ROUTER, CURVE server with hq's key; its endpoint in ep. */
 static void *
 s_hq_router(void *ctx, char *ep, size_t eplen)
 {
-	void *router = zmq_socket(ctx, ZMQ_ROUTER);
-	int one = 1, zero = 0;
-
-	assert_non_null(router);
-	assert_int_equal(zmq_setsockopt(router, ZMQ_LINGER, &zero, sizeof(zero)), 0);
-	assert_int_equal(zmq_setsockopt(router, ZMQ_CURVE_SERVER, &one, sizeof(one)), 0);
-	assert_int_equal(
-	    zmq_setsockopt(router, ZMQ_CURVE_SECRETKEY, key_curve_secret(s_sites[HQ].curve), 32),
-	    0);
-	assert_int_equal(zmq_bind(router, "tcp://127.0.0.1:*"), 0);
-	assert_int_equal(zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, ep, &eplen), 0);
-	return router;
+	return hand_router(ctx, s_sites[HQ].curve, ep, eplen);
 }
 
-/* Reads hq's next message within wait_ms, answering PINGs (the hub's link
- * stays up): its type, or -1 when none came. The routing id goes to rid
- * (initialised by the caller) when rid_out is set. */
+/* Reads hq's next message within wait_ms, answering PINGs: its type, or -1
+ * when none came (hand_recv). */
 static int
 s_hq_recv(void *router, zmq_msg_t *rid, int rid_out, int wait_ms)
 {
-	zmq_pollitem_t it = {router, 0, ZMQ_POLLIN, 0};
-	zmq_msg_t r, m;
-	int type = -1, k = 0;
-
-	if (zmq_poll(&it, 1, wait_ms) <= 0)
-		return -1;
-	zmq_msg_init(&r);
-	assert_true(zmq_msg_recv(&r, router, 0) >= 0);
-	for (int more = 1; more; k++) {
-		zmq_msg_init(&m);
-		assert_true(zmq_msg_recv(&m, router, 0) >= 0);
-		more = zmq_msg_more(&m);
-		if (k == 0 && zmq_msg_size(&m) == 2)
-			type = ((const uint8_t *)zmq_msg_data(&m))[1];
-		zmq_msg_close(&m);
-	}
-	if (type == SYNC_PING)
-		assert_int_equal(s_hq_send(router, &r, SYNC_PONG, 0, 0), 0);
-	if (rid_out)
-		zmq_msg_copy(rid, &r);
-	zmq_msg_close(&r);
-	return type;
+	return hand_recv(router, rid, rid_out, wait_ms, NULL, NULL);
 }
 
 /* ------------------------------------------------------------- tests */
@@ -256,34 +225,18 @@ s_hold_end(void *ctx, void *router, zmq_msg_t *rid)
 static void
 test_branch_answered_during_catch_up(void **state)
 {
-	void *ctx = zmq_ctx_new(), *router = zmq_socket(ctx, ZMQ_ROUTER);
-	int one = 1, zero = 0, settled = 0;
+	void *ctx = zmq_ctx_new(), *router;
+	int settled = 0;
 	char ep[64];
-	size_t eplen = sizeof(ep);
-	zmq_msg_t m, rid;
+	zmq_msg_t rid;
 	sync_peer_status_t ps;
 
 	(void)state;
-	assert_non_null(router);
-	/* hq: a CURVE server (no ZAP handler in this context: it admits any
-	 * client, which is the hub). */
-	assert_int_equal(zmq_setsockopt(router, ZMQ_LINGER, &zero, sizeof(zero)), 0);
-	assert_int_equal(zmq_setsockopt(router, ZMQ_CURVE_SERVER, &one, sizeof(one)), 0);
-	assert_int_equal(
-	    zmq_setsockopt(router, ZMQ_CURVE_SECRETKEY, key_curve_secret(s_sites[HQ].curve), 32),
-	    0);
-	assert_int_equal(zmq_bind(router, "tcp://127.0.0.1:*"), 0);
-	assert_int_equal(zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, ep, &eplen), 0);
+	router = s_hq_router(ctx, ep, sizeof(ep));
 	s_start(HUB, HQ, ep, s_put_held);
 	/* The hub's HELLO: its routing id, then hq answers and sends. */
 	zmq_msg_init(&rid);
-	assert_true(zmq_msg_recv(&rid, router, 0) >= 0);
-	for (int more = 1; more;) {
-		zmq_msg_init(&m);
-		assert_true(zmq_msg_recv(&m, router, 0) >= 0);
-		more = zmq_msg_more(&m);
-		zmq_msg_close(&m);
-	}
+	assert_int_equal(s_hq_recv(router, &rid, 1, 5000), SYNC_HELLO);
 	assert_int_equal(s_hq_send(router, &rid, SYNC_HELLO, 1, 0), 0);
 	for (int k = 0; k < SENT; k++)
 		assert_int_equal(s_hq_send(router, &rid, SYNC_EVENTS, 1000, 200), 0);
@@ -562,14 +515,9 @@ s_heap_in_use(void)
 static void
 s_hq_send1(void *router, const zmq_msg_t *rid, int type, const void *data, size_t len)
 {
-	uint8_t head[2] = {SYNC_VERSION, (uint8_t)type};
-	zmq_msg_t r;
+	const void *f[1] = {data};
 
-	zmq_msg_init(&r);
-	zmq_msg_copy(&r, (zmq_msg_t *)rid);
-	assert_true(zmq_msg_send(&r, router, ZMQ_SNDMORE) >= 0);
-	assert_true(zmq_send(router, head, 2, ZMQ_SNDMORE) >= 0);
-	assert_true(zmq_send(router, data, len, 0) >= 0);
+	assert_int_equal(hand_send(router, rid, type, f, &len, 1), 0);
 }
 
 /* The hub's status of its link with hq, waited for (up to 5 s) until
