@@ -233,13 +233,13 @@ flow_relay(sync_t *s, const link_t *from, const uint8_t (*ids)[CPT_ID_LEN], size
 }
 
 /*
- * Events kept waiting (a comment before its post, an author's events before
- * their enrolment, an event held until its time) were relayed, once
+ * Events kept waiting (an author's events before their enrolment, a site's
+ * before its certificate, an event held until its time) were relayed, once
  * admitted, to every peer, the one that sent them included, which held them
  * already (issue 24, session 15: 13-23 of a heal's 1,000 came back, 123-140
  * in id order, 911 when an enrolment came a round trip after what it
- * enrols). Runs of ids with the same senders go together, in the order
- * given: a post before its comments on every link.
+ * enrols; 39-70% of a heal of 10,000). Runs of ids with the same senders go
+ * together, in the order given.
  */
 void
 flow_relay_announced(sync_t *s, const uint8_t (*ids)[CPT_ID_LEN], size_t n)
