@@ -793,6 +793,86 @@ s_sync_space_row(search_t *s, store_txn_t *txn, const uint8_t space[CPT_ID_LEN])
 	return rc;
 }
 
+/* How long the writer reads one LMDB snapshot, at most (ms). While a
+ * snapshot is open LMDB cannot reuse the pages the store's commits free
+ * after it: at nice 10 behind a catch-up a batch of 2,000 changes held one
+ * for seconds, and the store's file ended with 470 bytes per event of free
+ * pages at 200,000 events (issue 23, session 10); a fill's enrolments, each
+ * deriving everything its key wrote in one snapshot, held one for 1.5-1.8 s
+ * under 5-10 of the store's commits (session 15). */
+#define SX_SNAP_MS 20
+
+static uint64_t
+s_now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* The writer's snapshot *txn, ended and taken again when it is SX_SNAP_MS
+ * old (wlock held): between changes of a batch and between the rows of a
+ * change that derives many (an enrolment's key, a space). A row derived in
+ * a newer snapshot is the row of a newer store, as a later batch would
+ * derive it, so nothing else changes. 0, or CPT_EIO with *txn NULL. */
+static int
+s_snap_renew(search_t *s, store_txn_t **txn)
+{
+	if (s_now_ms() - s->snap_since < SX_SNAP_MS)
+		return 0;
+	store_read_end(s->st, txn);
+	if (store_read_begin(s->st, txn) != 0) {
+		*txn = NULL;
+		return CPT_EIO;
+	}
+	s->snap_since = s_now_ms();
+	s_memo_reset(s); /* the memos are of one snapshot */
+	return 0;
+}
+
+/* The posts, comments and sealed events by one author, or in one space,
+ * collected in one snapshot and derived in as many as it takes
+ * (s_snap_renew). */
+struct id_list {
+	uint8_t (*id)[CPT_ID_LEN]; /* the events */
+	uint16_t *kind;            /* and their kinds */
+	size_t n, cap;             /* used, allocated */
+	int rc;                    /* CPT_ENOMEM once an append failed */
+};
+
+static void
+s_ids_add(struct id_list *l, const uint8_t *id, uint16_t kind)
+{
+	if (l->rc != 0)
+		return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		void *ni = realloc(l->id, cap * CPT_ID_LEN), *nk;
+		if (ni == NULL) {
+			l->rc = CPT_ENOMEM;
+			return;
+		}
+		l->id = ni;
+		if ((nk = realloc(l->kind, cap * sizeof(*l->kind))) == NULL) {
+			l->rc = CPT_ENOMEM;
+			return;
+		}
+		l->kind = nk;
+		l->cap = cap;
+	}
+	memcpy(l->id[l->n], id, CPT_ID_LEN);
+	l->kind[l->n++] = kind;
+}
+
+static void
+s_ids_free(struct id_list *l)
+{
+	free(l->id);
+	free(l->kind);
+	memset(l, 0, sizeof(*l));
+}
+
 /* Each comment of a post is derived again (its post went or came back). */
 struct ref_walk {
 	search_t *s; /* the index */
@@ -816,13 +896,10 @@ static int s_sync_target(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_
 static int
 s_by_author(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, void *arg)
 {
-	struct ref_walk *w = arg;
-
 	(void)ix;
-	if ((kind == EVT_POST || kind == EVT_COMMENT) && w->rc == 0)
-		w->rc = s_sync_text(w->s, txn, id, kind);
-	else if (kind == EVT_SEALED && w->rc == 0) /* a private space's: as what it opens to */
-		w->rc = s_sync_target(w->s, txn, id, 0);
+	(void)txn;
+	if (kind == EVT_POST || kind == EVT_COMMENT || kind == EVT_SEALED)
+		s_ids_add(arg, id, kind);
 	return 0;
 }
 
@@ -881,73 +958,80 @@ s_sync_target(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint1
  * it (posts placed or not, sealed events opened), and the space's store
  * views are decided again in the same commit without being announced. */
 static int
-s_sync_space(search_t *s, store_txn_t *txn, const uint8_t space[CPT_ID_LEN])
+s_sync_space(search_t *s, store_txn_t **txnp, const uint8_t space[CPT_ID_LEN])
 {
-	uint8_t from[CPT_ID_LEN + 40], (*ids)[CPT_ID_LEN] = NULL;
+	uint8_t from[CPT_ID_LEN + 40];
+	struct id_list l = {0};
 	store_cur_t *cur;
 	store_val_t k = {sizeof(from), from}, v;
-	size_t n = 0, cap = 0;
 	int rc;
 
-	if ((rc = s_sync_space_row(s, txn, space)) != 0)
+	if ((rc = s_sync_space_row(s, *txnp, space)) != 0)
 		return rc;
 	memset(from, 0, sizeof(from));
 	memcpy(from, space, CPT_ID_LEN);
-	if ((rc = store_cur_open(txn, DB_SPACE_ITEMS, &cur)) != 0)
+	if ((rc = store_cur_open(*txnp, DB_SPACE_ITEMS, &cur)) != 0)
 		return rc;
-	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0;
+	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0 && l.rc == 0;
 	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 		if (k.len != sizeof(from) || memcmp(k.data, space, CPT_ID_LEN) != 0)
 			break;
-		if (n == cap) {
-			void *ni = realloc(ids, (cap = cap ? cap * 2 : 64) * CPT_ID_LEN);
-			if (ni == NULL) {
-				rc = CPT_ENOMEM;
-				break;
-			}
-			ids = ni;
-		}
-		memcpy(ids[n++], (const uint8_t *)k.data + CPT_ID_LEN + 8, CPT_ID_LEN);
+		s_ids_add(&l, (const uint8_t *)k.data + CPT_ID_LEN + 8, 0);
 	}
 	store_cur_close(&cur);
 	rc = rc == CPT_ENOTFOUND ? 0 : rc;
+	rc = rc ? rc : l.rc;
 	/* s_sync_target takes a post with its comments; a sealed comment or
 	 * edit is derived as what it is about. */
-	for (size_t i = 0; rc == 0 && i < n; i++) {
+	for (size_t i = 0; rc == 0 && i < l.n; i++) {
 		evt_t ev;
 		json_t *b = NULL;
 		uint8_t ref[CPT_ID_LEN];
-		if (index_event_open(txn, ids[i], &ev, &b) != 0)
+		if (i % 16 == 15 && (rc = s_snap_renew(s, txnp)) != 0)
+			break;
+		if (index_event_open(*txnp, l.id[i], &ev, &b) != 0)
 			continue;
 		if (ev.kind == EVT_POST || ev.kind == EVT_COMMENT)
-			rc = s_sync_target(s, txn, ids[i], 0);
+			rc = s_sync_target(s, *txnp, l.id[i], 0);
 		else if (b && (index_hex_field(b, "post", ref) == 0 ||
 		               index_hex_field(b, "target", ref) == 0))
-			rc = s_sync_target(s, txn, ref, 0);
+			rc = s_sync_target(s, *txnp, ref, 0);
 		json_decref(b);
 	}
-	free(ids);
+	s_ids_free(&l);
 	return rc;
 }
 
-/* Everything a key wrote, and its person (a revocation). */
+/* Everything a key wrote, and its person (a revocation). The ids are
+ * collected in one snapshot and derived in as many as it takes: in a fill,
+ * an enrolment's key had written thousands of posts already. */
 static int
-s_sync_key(search_t *s, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN])
+s_sync_key(search_t *s, store_txn_t **txnp, const uint8_t key[CPT_KEY_LEN])
 {
 	index_ctx_t ix = {0};
-	struct ref_walk w = {s, 0};
+	struct id_list l = {0};
 	char handle[64];
 	int rc;
 
-	if (index_handle_of(txn, key, handle) == 0 && (rc = s_sync_person(s, txn, handle)) != 0)
+	if (index_handle_of(*txnp, key, handle) == 0 && (rc = s_sync_person(s, *txnp, handle)) != 0)
 		return rc;
-	rc = index_each_by_author(&ix, txn, key, EVT_POST, s_by_author, &w);
-	if (rc == 0 && w.rc == 0)
-		rc = index_each_by_author(&ix, txn, key, EVT_COMMENT, s_by_author, &w);
-	if (rc == 0 && w.rc == 0)
-		rc = index_each_by_author(&ix, txn, key, EVT_SEALED, s_by_author, &w);
+	rc = index_each_by_author(&ix, *txnp, key, EVT_POST, s_by_author, &l);
+	if (rc == 0)
+		rc = index_each_by_author(&ix, *txnp, key, EVT_COMMENT, s_by_author, &l);
+	if (rc == 0)
+		rc = index_each_by_author(&ix, *txnp, key, EVT_SEALED, s_by_author, &l);
 	index_ctx_release(&ix);
-	return rc ? rc : w.rc;
+	rc = rc ? rc : l.rc;
+	for (size_t i = 0; rc == 0 && i < l.n; i++) {
+		if (i % 16 == 15 && (rc = s_snap_renew(s, txnp)) != 0)
+			break;
+		if (l.kind[i] == EVT_SEALED) /* a private space's: as what it opens to */
+			rc = s_sync_target(s, *txnp, l.id[i], 0);
+		else
+			rc = s_sync_text(s, *txnp, l.id[i], l.kind[i]);
+	}
+	s_ids_free(&l);
+	return rc;
 }
 
 /* What the change refers to, from the change or else from its body
@@ -974,10 +1058,12 @@ s_ref(store_txn_t *txn, const sx_change_t *c, uint8_t ref[CPT_ID_LEN])
 	return ok;
 }
 
-/* What one stored event changes in the index. */
+/* What one stored event changes in the index, read in *txnp (which the
+ * changes that derive many rows renew: s_snap_renew). */
 static int
-s_apply_one(search_t *s, store_txn_t *txn, const sx_change_t *c)
+s_apply_one(search_t *s, store_txn_t **txnp, const sx_change_t *c)
 {
+	store_txn_t *txn = *txnp;
 	uint8_t ref[CPT_ID_LEN];
 	evt_t ev;
 	json_t *b;
@@ -1003,7 +1089,7 @@ s_apply_one(search_t *s, store_txn_t *txn, const sx_change_t *c)
 		 * same commit (each also announced, NODE_ADMITTED): what the key
 		 * wrote is derived again, once per batch (s_done). */
 		if (rc == 0 && index_hex_field(b, "key", ref) == 0)
-			rc = s_sync_key(s, txn, ref);
+			rc = s_sync_key(s, txnp, ref);
 		json_decref(b);
 		return rc;
 	case EVT_SITE_CERT:
@@ -1015,7 +1101,7 @@ s_apply_one(search_t *s, store_txn_t *txn, const sx_change_t *c)
 		 * that derived every row of the store a second time (BENCHMARKS,
 		 * "Session 13: the search index during a fill"). */
 		return 0;
-	case EVT_REVOKE: return s_ref(txn, c, ref) ? s_sync_key(s, txn, ref) : 0;
+	case EVT_REVOKE: return s_ref(txn, c, ref) ? s_sync_key(s, txnp, ref) : 0;
 	case EVT_SEALED:
 		/* Content of a private space: as its inner kind, when opened
 		 * here (else nothing: the key event that opens it later walks
@@ -1037,7 +1123,7 @@ s_apply_one(search_t *s, store_txn_t *txn, const sx_change_t *c)
 		if (index_hex_field(b, "space", ref) != 0)
 			memcpy(ref, c->id, CPT_ID_LEN);
 		json_decref(b);
-		return s_sync_space(s, txn, ref);
+		return s_sync_space(s, txnp, ref);
 	default: return 0;
 	}
 }
@@ -1285,22 +1371,6 @@ s_store_seq(store_t *st)
 
 /* ------------------------------------------------------------- writer */
 
-/* How long the writer reads one LMDB snapshot, at most (ms). While a
- * snapshot is open LMDB cannot reuse the pages the store's commits free
- * after it: at nice 10 behind a catch-up a batch of 2,000 changes held one
- * for seconds, and the store's file ended with 470 bytes per event of free
- * pages at 200,000 events (issue 23, session 10). */
-#define SX_SNAP_MS 20
-
-static uint64_t
-s_now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-
 /* Applies a batch of changes in one SQLite transaction, reading the store
  * in snapshots of SX_SNAP_MS at most: each change derives its rows from
  * what the store holds when it is read, as it would in a batch of its own. */
@@ -1308,27 +1378,19 @@ static int
 s_apply(search_t *s, const sx_change_t *c, size_t n)
 {
 	store_txn_t *txn;
-	uint64_t since;
 	int rc = 0;
 
 	if (store_read_begin(s->st, &txn) != 0)
 		return CPT_EIO;
-	since = s_now_ms();
 	pthread_mutex_lock(&s->wlock);
+	s->snap_since = s_now_ms();
 	s_memo_reset(s); /* a new snapshot */
 	if (sqlite3_exec(s->w, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
 		rc = CPT_EIO;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		if (i % 16 == 15 && s_now_ms() - since >= SX_SNAP_MS) {
-			store_read_end(s->st, &txn);
-			if (store_read_begin(s->st, &txn) != 0) {
-				rc = CPT_EIO;
-				break;
-			}
-			since = s_now_ms();
-			s_memo_reset(s); /* the memos are of one snapshot */
-		}
-		rc = s_apply_one(s, txn, &c[i]);
+		if (i % 16 == 15 && (rc = s_snap_renew(s, &txn)) != 0)
+			break;
+		rc = s_apply_one(s, &txn, &c[i]);
 	}
 	if (rc == 0 && sqlite3_exec(s->w, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		rc = CPT_EIO;
@@ -1712,8 +1774,8 @@ s_listener(void *arg, const node_change_t *changes, size_t n, enum node_origin o
 	sx_change_t buf[256];
 	uint64_t now = 0;
 
-	(void)origin;
 	pthread_mutex_lock(&s->qlock);
+	(void)origin;
 	/* The catch-up's first (their own pass: the file's writes in chunks),
 	 * then the live ones. */
 	for (int live = 0; live < 2; live++) {

@@ -91,6 +91,7 @@ struct search {
 	volatile int quit;         /* search_close: a reconciliation under way gives up */
 	volatile int failed;       /* a change was lost: not clean at close */
 	uint32_t gen;              /* the snapshot the memos below hold (wlock) */
+	uint64_t snap_since;       /* when the writer took its snapshot (ms, wlock) */
 	sx_site_t sites[SX_SITES]; /* authors' sites in this snapshot */
 	sx_post_t posts[SX_POSTS]; /* posts' places in this snapshot */
 	sx_done_t *done;           /* SX_DONE slots, or NULL: ids derived in this batch */
