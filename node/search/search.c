@@ -1406,52 +1406,92 @@ s_apply(search_t *s, const sx_change_t *c, size_t n)
 /* Changes of one SQLite transaction at most: keeps the LMDB reader short. */
 #define SX_BATCH 2000
 
-/* The backlog file's path into out. */
+/* The path of dir/search.<ext> (the backlog file: "behind"; the ring's
+ * overflow: "over") into out. */
+static void
+s_file_path(const search_t *s, const char *ext, char *out, size_t cap)
+{
+	snprintf(out, cap, "%.*s.%s", (int)(strlen(s->path) - 3), s->path, ext); /* search.db */
+}
+
 static void
 s_behind_path(const search_t *s, char *out, size_t cap)
 {
-	snprintf(out, cap, "%.*s.behind", (int)(strlen(s->path) - 3), s->path); /* search.db */
+	s_file_path(s, "behind", out, cap);
 }
 
-/* Changes not taken yet (the ring and the file); qlock held. */
+/* The changes file f holds, not taken yet. */
+static uint64_t
+s_file_n(const sx_file_t *f)
+{
+	return (f->wr - f->rd) / sizeof(sx_change_t);
+}
+
+/* Changes not taken yet (the ring and the files); qlock held. */
 static uint64_t
 s_backlog(const search_t *s)
 {
-	return s->qn + (s->b_wr - s->b_rd) / sizeof(sx_change_t);
+	return s->qn + s_file_n(&s->over) + s_file_n(&s->cu);
+}
+
+void
+sx_quiet_heard(sx_quiet_t *q, uint64_t now)
+{
+	if (q->last && now > q->last && now - q->last < q->max_ms && now - q->last > q->gap)
+		q->gap = now - q->last;
+	q->last = now;
+}
+
+uint64_t
+sx_quiet_left(const sx_quiet_t *q, uint64_t now)
+{
+	uint64_t quiet = 2 * q->gap;
+
+	if (q->last == 0)
+		return 0;
+	if (quiet > q->max_ms)
+		quiet = q->max_ms;
+	if (quiet < q->min_ms)
+		quiet = q->min_ms;
+	return now - q->last < quiet ? q->last + quiet - now : 0;
+}
+
+void
+sx_quiet_end(sx_quiet_t *q)
+{
+	/* last stays: a catch-up that goes on after a pause longer than its
+	 * quiet time (the index took its changes meanwhile) learns that pause
+	 * as a gap, and waits twice as long the next time. */
+	q->gap = 0;
 }
 
 /*
  * How many ms more the writer leaves the backlog file alone, 0 when it may
  * take it; qlock held. A catch-up's changes wait there until no catch-up
- * change has been heard for the quiet time (search.h, SEARCH_QUIET_MS):
- * the index then takes no CPU from the verifiers and the store's writer
- * while they are at work, and holds no LMDB snapshot while it waits (its
- * snapshots are a batch's, s_apply; SCHED_IDLE, which let the thread be
- * preempted inside one, made the store's file 40% larger). The quiet time
- * is twice the longest gap between two commits of the catch-up, so that a
- * loaded machine's slower commits do not read as its end, within
- * [quiet_ms, quiet_max]. Not while stopping (search_close decides then).
+ * change has been heard for the quiet time (sx_quiet_left, search.h,
+ * SEARCH_QUIET_MS): the index then takes no CPU from the verifiers and the
+ * store's writer while they are at work, and holds no LMDB snapshot while
+ * it waits (its snapshots are a batch's, s_apply; SCHED_IDLE, which let the
+ * thread be preempted inside one, made the store's file 40% larger). The
+ * quiet time is twice the longest gap between two commits of the catch-up,
+ * so that a loaded machine's slower commits do not read as its end, within
+ * [min_ms, max_ms]. Not while stopping (search_close decides then).
  */
 static uint64_t
 s_deferred_for(const search_t *s, uint64_t now)
 {
-	uint64_t quiet = 2 * s->cu_gap;
-
-	if (s->stop || s->cu_last == 0 || s->b_rd == s->b_wr)
+	if (s->stop || s->cu.rd == s->cu.wr)
 		return 0;
-	if (quiet > s->quiet_max)
-		quiet = s->quiet_max;
-	if (quiet < s->quiet_ms)
-		quiet = s->quiet_ms;
-	return now - s->cu_last < quiet ? s->cu_last + quiet - now : 0;
+	return sx_quiet_left(&s->quiet, now);
 }
 
-/* Changes the writer may take now: the ring's, and the file's unless a
- * catch-up holds them back; qlock held. */
+/* Changes the writer may take now: the live ones (the ring and its
+ * overflow), and the backlog file's unless a catch-up holds them back;
+ * qlock held. */
 static uint64_t
 s_ready(const search_t *s)
 {
-	return s_deferred_for(s, s_now_ms()) ? s->qn : s_backlog(s);
+	return s_deferred_for(s, s_now_ms()) ? s->qn + s_file_n(&s->over) : s_backlog(s);
 }
 
 /* The writer has work: changes it may take, or a reconciliation; qlock
@@ -1460,27 +1500,26 @@ static int
 s_work(const search_t *s, uint64_t *wait_ms)
 {
 	*wait_ms = 0;
-	if (s->qn > 0 || s->need_recon)
+	if (s->qn > 0 || s->over.rd < s->over.wr || s->need_recon)
 		return 1;
-	if (s->b_rd == s->b_wr)
+	if (s->cu.rd == s->cu.wr)
 		return 0;
 	*wait_ms = s_deferred_for(s, s_now_ms());
 	return *wait_ms == 0;
 }
 
-/* Appends n changes to the backlog file; qlock held. 0, or -1 when the file
- * is missing or cannot be written (nothing counted: the caller waits for
- * room in the ring instead). */
+/* Appends n changes to file f (the backlog or the ring's overflow); qlock
+ * held. 0, or -1 when the file is missing or cannot be written (nothing
+ * counted: the caller waits for room in the ring instead). */
 static int
-s_spill(search_t *s, const sx_change_t *c, size_t n)
+s_spill(search_t *s, sx_file_t *f, const sx_change_t *c, size_t n)
 {
 	size_t len = n * sizeof(*c), off = 0;
 
-	if (s->bfd < 0)
+	if (f->fd < 0)
 		return -1;
 	while (off < len) {
-		ssize_t w =
-		    pwrite(s->bfd, (const char *)c + off, len - off, (off_t)(s->b_wr + off));
+		ssize_t w = pwrite(f->fd, (const char *)c + off, len - off, (off_t)(f->wr + off));
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
@@ -1488,31 +1527,32 @@ s_spill(search_t *s, const sx_change_t *c, size_t n)
 			          "cannot write the backlog file: %s: commits wait for "
 			          "the index instead",
 			          strerror(w < 0 ? errno : EIO));
-			close(s->bfd);
-			s->bfd = -1;
-			if (s->b_rd < s->b_wr)
+			close(f->fd);
+			f->fd = -1;
+			if (f->rd < f->wr)
 				s->need_recon = 1; /* what it held is lost: derived again */
-			s->b_rd = s->b_wr = 0;
+			f->rd = f->wr = 0;
 			return -1;
 		}
 		off += (size_t)w;
 	}
-	s->b_wr += len;
+	f->wr += len;
 	s->spilled += n;
 	return 0;
 }
 
-/* Reads up to max changes from the backlog file into out; qlock held. The
- * number read; an unreadable file is given up and the writer reconciles
- * the whole index instead (need_recon), so nothing is lost. */
+/* Reads up to max changes from file f into out; qlock held. The number
+ * read; an unreadable file is given up and the writer reconciles the whole
+ * index instead (need_recon), so nothing is lost. An emptied file starts
+ * again at 0 (its pages are given back). */
 static size_t
-s_unspill(search_t *s, sx_change_t *out, size_t max)
+s_unspill(search_t *s, sx_file_t *f, sx_change_t *out, size_t max)
 {
-	uint64_t avail = (s->b_wr - s->b_rd) / sizeof(*out);
+	uint64_t avail = s_file_n(f);
 	size_t n = avail < max ? (size_t)avail : max, len = n * sizeof(*out), off = 0;
 
 	while (off < len) {
-		ssize_t r = pread(s->bfd, (char *)out + off, len - off, (off_t)(s->b_rd + off));
+		ssize_t r = pread(f->fd, (char *)out + off, len - off, (off_t)(f->rd + off));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
@@ -1521,24 +1561,21 @@ s_unspill(search_t *s, sx_change_t *out, size_t max)
 			          "reconciled with the store instead",
 			          r < 0 ? strerror(errno) : "shorter than written");
 			s->need_recon = 1;
-			s->b_rd = s->b_wr = 0;
-			if (ftruncate(s->bfd, 0) != 0) {
-				close(s->bfd);
-				s->bfd = -1;
+			f->rd = f->wr = 0;
+			if (ftruncate(f->fd, 0) != 0) {
+				close(f->fd);
+				f->fd = -1;
 			}
 			return 0;
 		}
 		off += (size_t)r;
 	}
-	s->b_rd += len;
-	if (s->b_rd == s->b_wr) {
-		/* Emptied: the file starts again at 0 (its pages are given back),
-		 * and the next catch-up's commits are timed afresh. */
-		s->b_rd = s->b_wr = 0;
-		s->cu_gap = 0;
-		if (ftruncate(s->bfd, 0) != 0) {
-			close(s->bfd);
-			s->bfd = -1;
+	f->rd += len;
+	if (f->rd == f->wr) {
+		f->rd = f->wr = 0;
+		if (ftruncate(f->fd, 0) != 0) {
+			close(f->fd);
+			f->fd = -1;
 		}
 	}
 	return n;
@@ -1585,7 +1622,7 @@ s_writer(void *arg)
 	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
 	pthread_mutex_lock(&s->qlock);
 	for (;;) {
-		size_t n, first, n_ring;
+		size_t n, first, n_ring, n_over = 0;
 		uint64_t wait_ms;
 		int recon;
 		while ((!s_work(s, &wait_ms) || s->held) && !s->stop) {
@@ -1608,17 +1645,25 @@ s_writer(void *arg)
 		if (s->stop && (s_backlog(s) == 0 || s_backlog(s) > s->drain_max))
 			break;
 		/* Taken out of the ring now, so that a commit goes on while this
-		 * batch is indexed; the ring first (the newest changes: a post
-		 * written here is found soon even during a catch-up), then the
+		 * batch is indexed; the live changes first (a post written here
+		 * is found soon even during a catch-up): the ring's, and those
+		 * that overflowed it (half the batch at least when there are
+		 * any, so that neither waits on the other), then the backlog
 		 * file, unless a catch-up holds it back (s_deferred_for). */
-		n = n_ring = s->qn < SX_BATCH ? s->qn : SX_BATCH;
+		n = s->over.rd < s->over.wr ? SX_BATCH / 2 : SX_BATCH;
+		n = n_ring = s->qn < n ? s->qn : n;
 		first = s->qcap - s->qhead < n ? s->qcap - s->qhead : n;
 		memcpy(s->batch, s->q + s->qhead, first * sizeof(*s->batch));
 		memcpy(s->batch + first, s->q, (n - first) * sizeof(*s->batch));
 		s->qhead = (s->qhead + n) % s->qcap;
 		s->qn -= n;
-		if (n < SX_BATCH && s->b_rd < s->b_wr && s_deferred_for(s, s_now_ms()) == 0)
-			n += s_unspill(s, s->batch + n, SX_BATCH - n);
+		if (n < SX_BATCH && s->over.rd < s->over.wr)
+			n += n_over = s_unspill(s, &s->over, s->batch + n, SX_BATCH - n);
+		if (n < SX_BATCH && s->cu.rd < s->cu.wr && s_deferred_for(s, s_now_ms()) == 0) {
+			n += s_unspill(s, &s->cu, s->batch + n, SX_BATCH - n);
+			if (s->cu.rd == s->cu.wr) /* emptied: the next catch-up is timed afresh */
+				sx_quiet_end(&s->quiet);
+		}
 		pthread_cond_broadcast(&s->qroom);
 		pthread_mutex_unlock(&s->qlock);
 		/* A failed batch leaves the file "not clean": the next open
@@ -1656,14 +1701,17 @@ s_writer(void *arg)
 		s->reconciling = 0;
 		s->applied += n;
 		s->rq_done += n_ring;
+		s->ov_done += n_over;
 		pthread_cond_broadcast(&s->acond);
 	}
 	pthread_mutex_unlock(&s->qlock);
 	return NULL;
 }
 
-/* Puts n changes in the ring; qlock held. What does not fit goes to the
- * backlog file, or, when it cannot be written, the commit waits for room. */
+/* Puts n live changes in the ring; qlock held. What does not fit goes to
+ * the overflow file, or, when it cannot be written, the commit waits for
+ * room. Not to the backlog file: a catch-up holds that back, and a search
+ * waits for every live change (sx_wait_fresh). */
 static void
 s_ring_add(search_t *s, const sx_change_t *c, size_t n)
 {
@@ -1672,9 +1720,10 @@ s_ring_add(search_t *s, const sx_change_t *c, size_t n)
 	while (i < n) {
 		if (s->qn == s->qcap) {
 			size_t k = n - i < 256 ? n - i : 256;
-			if (s_spill(s, c + i, k) == 0) {
+			if (s_spill(s, &s->over, c + i, k) == 0) {
 				i += k;
 				s->heard += k;
+				s->ov_in += k;
 				pthread_cond_signal(&s->qcond);
 				continue;
 			}
@@ -1702,19 +1751,15 @@ s_ring_add(search_t *s, const sx_change_t *c, size_t n)
 static void
 s_defer(search_t *s, const sx_change_t *c, size_t n, uint64_t now)
 {
-	if (s_spill(s, c, n) != 0) {
+	if (s_spill(s, &s->cu, c, n) != 0) {
 		s_ring_add(s, c, n);
 		return;
 	}
 	s->heard += n;
 	s->deferred += n;
 	/* Timed per commit (one call of the listener): the gaps between
-	 * them make the quiet time; a gap longer than its bound is another
-	 * catch-up's start, not a slow commit. */
-	if (s->cu_last && now > s->cu_last && now - s->cu_last < s->quiet_max &&
-	    now - s->cu_last > s->cu_gap)
-		s->cu_gap = now - s->cu_last;
-	s->cu_last = now;
+	 * them make the quiet time. */
+	sx_quiet_heard(&s->quiet, now);
 	/* Woken once to time the quiet (not while it does: each commit would
 	 * wake it), nor in a window (it looks at the file after it). */
 	if (!s->quieting && !s->windowing)
@@ -1826,8 +1871,10 @@ s_free(search_t *s)
 	pthread_cond_destroy(&s->rcond);
 	pthread_cond_destroy(&s->qroom);
 	pthread_cond_destroy(&s->acond);
-	if (s->bfd >= 0)
-		close(s->bfd);
+	if (s->cu.fd >= 0)
+		close(s->cu.fd);
+	if (s->over.fd >= 0)
+		close(s->over.fd);
 	free(s->q);
 	free(s->batch);
 	free(s->done);
@@ -1857,9 +1904,9 @@ s_behind_load(search_t *s, const char *state, const char *want)
 		close(fd);
 		return -1;
 	}
-	s->bfd = fd;
-	s->b_rd = rd;
-	s->b_wr = wr;
+	s->cu.fd = fd;
+	s->cu.rd = rd;
+	s->cu.wr = wr;
 	s->heard = (wr - rd) / sizeof(sx_change_t);
 	log_info("search",
 	         "the index is %" PRIu64 " changes behind the store: indexed after the start",
@@ -1892,12 +1939,12 @@ search_open(search_t **out, store_t *st, const char *dir, int flags, char *err, 
 	pthread_cond_init(&s->qroom, NULL);
 	pthread_cond_init(&s->acond, NULL);
 	s->qcap = SEARCH_QUEUE_BYTES / sizeof(sx_change_t);
-	s->bfd = -1;
+	s->cu.fd = s->over.fd = -1;
 	s->drain_max = SEARCH_DRAIN_MAX;
 	s->window_ms = SEARCH_WINDOW_MS;
 	s->window_max = SEARCH_WINDOW_MAX;
-	s->quiet_ms = SEARCH_QUIET_MS;
-	s->quiet_max = SEARCH_QUIET_MAX_MS;
+	s->quiet.min_ms = SEARCH_QUIET_MS;
+	s->quiet.max_ms = SEARCH_QUIET_MAX_MS;
 	if (!s->readonly) {
 		if ((rc = sx_connect(&s->w, s->path, 0, err, errlen)) != 0)
 			goto fail;
@@ -1958,7 +2005,7 @@ search_open(search_t **out, store_t *st, const char *dir, int flags, char *err, 
 				         "index brought up to the store: %zu of %zu rows put right",
 				         wrong, docs);
 		}
-		if (!s->as_is && s->bfd < 0) {
+		if (!s->as_is && s->cu.fd < 0) {
 			char bpath[sizeof(s->path) + 8];
 			s_behind_path(s, bpath, sizeof(bpath));
 			(void)unlink(bpath); /* a backlog of a state no longer current */
@@ -1991,12 +2038,16 @@ search_start(search_t *s, node_t *n, char *err, size_t errlen)
 		snprintf(err, errlen, "search index: out of memory for the writer's queue");
 		return CPT_ENOMEM;
 	}
-	if (s->bfd < 0) {
+	for (int i = 0; i < 2; i++) {
+		sx_file_t *f = i ? &s->over : &s->cu;
 		char path[sizeof(s->path) + 8];
-		s_behind_path(s, path, sizeof(path));
-		/* Without it commits wait for the index when the ring is full
-		 * (s_listener): slower, never wrong. */
-		if ((s->bfd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+		if (f->fd >= 0)
+			continue; /* the backlog kept at the last stop */
+		s_file_path(s, i ? "over" : "behind", path, sizeof(path));
+		/* Without them commits wait for the index when the ring is full
+		 * (s_listener): slower, never wrong. An overflow file left by a
+		 * crash is of a file "dirty" now, reconciled: emptied. */
+		if ((f->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
 			log_warnx("search", "cannot open %s: %s: commits will wait for the index",
 			          path, strerror(errno));
 	}
@@ -2054,35 +2105,46 @@ search_close(search_t **self_p)
 		if (s->need_recon)
 			s->failed = 1; /* a reconciliation not done: "dirty" stays */
 	}
+	if (s->over.fd >= 0) {
+		char path[sizeof(s->path) + 8];
+		s_file_path(s, "over", path, sizeof(path));
+		(void)unlink(path); /* its changes are in the backlog file now, or reconciled */
+	}
 	if (!s->readonly && !s->as_is && !s->failed) {
 		char state[96];
 		int n = snprintf(state, sizeof(state), "clean %llu",
 		                 (unsigned long long)(s->node ? seq : s_store_seq(s->st)));
 		/* What the writer left (a stop during a catch-up) is kept: the
-		 * ring after the file, made durable before the state names it. */
-		if (s->qn > 0 || s->b_rd < s->b_wr) {
-			sx_change_t c;
-			int ok = s->bfd >= 0;
+		 * overflow and the ring after the backlog file, made durable
+		 * before the state names it. */
+		if (s_backlog(s) > 0) {
+			sx_change_t c[256];
+			int ok = s->cu.fd >= 0;
+			size_t k;
+			while (ok && s->over.rd < s->over.wr) {
+				k = s_unspill(s, &s->over, c, 256);
+				ok = k > 0 && s_spill(s, &s->cu, c, k) == 0;
+			}
 			for (size_t i = 0; ok && i < s->qn; i++) {
 				const sx_change_t *q = &s->q[(s->qhead + i) % s->qcap];
-				memset(&c, 0, sizeof(c)); /* no stray bytes in the file */
-				c.kind = q->kind;
-				memcpy(c.id, q->id, CPT_ID_LEN);
-				memcpy(c.ref, q->ref, CPT_ID_LEN);
-				c.has_ref = q->has_ref;
-				ok = s_spill(s, &c, 1) == 0;
+				memset(&c[0], 0, sizeof(c[0])); /* no stray bytes in the file */
+				c[0].kind = q->kind;
+				memcpy(c[0].id, q->id, CPT_ID_LEN);
+				memcpy(c[0].ref, q->ref, CPT_ID_LEN);
+				c[0].has_ref = q->has_ref;
+				ok = s_spill(s, &s->cu, &c[0], 1) == 0;
 			}
-			if (ok && fsync(s->bfd) == 0)
+			if (ok && fsync(s->cu.fd) == 0)
 				snprintf(state + n, sizeof(state) - (size_t)n,
-				         " behind %" PRIu64 " %" PRIu64, s->b_rd, s->b_wr);
+				         " behind %" PRIu64 " %" PRIu64, s->cu.rd, s->cu.wr);
 			else
 				state[0] = 0; /* "dirty" stays: reconciled at open */
 			if (state[0])
 				log_info("search",
 				         "%" PRIu64
 				         " changes not indexed yet: kept for the next start",
-				         (s->b_wr - s->b_rd) / sizeof(sx_change_t));
-		} else if (s->bfd >= 0) {
+				         s_file_n(&s->cu));
+		} else if (s->cu.fd >= 0) {
 			char path[sizeof(s->path) + 8];
 			s_behind_path(s, path, sizeof(path));
 			(void)unlink(path);
@@ -2138,23 +2200,26 @@ uint64_t
 sx_wait_fresh(search_t *s, unsigned ms)
 {
 	struct timespec until;
-	uint64_t want, lack;
+	uint64_t want, want_ov, lack;
 
 	pthread_mutex_lock(&s->qlock);
-	/* The ring's changes: every live one (a catch-up's wait in the file,
-	 * and a search does not wait seconds for a hundred thousand of them). */
+	/* Every live change: the ring's and its overflow's (a catch-up's wait
+	 * in the backlog file, and a search does not wait seconds for a
+	 * hundred thousand of them). Each is first in first out, so a count
+	 * reached is every change heard before. */
 	want = s->rq_in;
-	if (s->started && !s->stop && s->rq_done < want) {
+	want_ov = s->ov_in;
+	if (s->started && !s->stop && (s->rq_done < want || s->ov_done < want_ov)) {
 		/* The writer's window (s_window) ends now. */
 		s->hurry = 1;
 		pthread_cond_signal(&s->qcond);
 		cpt_deadline(&until, ms);
-		while (s->rq_done < want && !s->stop)
+		while ((s->rq_done < want || s->ov_done < want_ov) && !s->stop)
 			if (pthread_cond_timedwait(&s->acond, &s->qlock, &until) != 0)
 				break; /* the time is up: answer from the index as it is */
 	}
-	lack = (s->b_wr - s->b_rd) / sizeof(sx_change_t) +
-	       (want > s->rq_done ? want - s->rq_done : 0) +
+	lack = s_file_n(&s->cu) + (want > s->rq_done ? want - s->rq_done : 0) +
+	       (want_ov > s->ov_done ? want_ov - s->ov_done : 0) +
 	       (s->need_recon || s->reconciling ? 1 : 0);
 	pthread_mutex_unlock(&s->qlock);
 	return lack;
@@ -2185,8 +2250,8 @@ search_set_quiet(search_t *s, unsigned ms, unsigned max_ms)
 {
 	assert(s != NULL && ms <= max_ms);
 	pthread_mutex_lock(&s->qlock);
-	s->quiet_ms = ms;
-	s->quiet_max = max_ms;
+	s->quiet.min_ms = ms;
+	s->quiet.max_ms = max_ms;
 	pthread_cond_signal(&s->qcond);
 	pthread_mutex_unlock(&s->qlock);
 }

@@ -26,6 +26,7 @@
 #include <sqlite3.h>
 
 #include "node/search/search.h"
+#include "node/search/search_internal.h" /* sx_quiet_*: the quiet time's rule */
 #include "tests/unit/node_util.h"
 
 /* ------------------------------------------------------------- language */
@@ -1335,6 +1336,93 @@ test_catchup_waits(void **state)
 	key_sign_destroy(&carol);
 }
 
+/* Live changes that overflow the ring stay live: with a catch-up held back
+ * (a quiet time of an hour) and a ring of 16, a commit of 400 live posts
+ * and one more post overflow to a file of their own; a search waits for
+ * them and finds the last post, and lacks only the catch-up's changes. They
+ * went to the catch-up's backlog file before, waited for its end with it,
+ * and a search did not wait for them: a staff member's own post was not
+ * found ("behind" 685, no post). */
+static void
+test_overflow_stays_live(void **state)
+{
+	struct fx *f = *state;
+	enum { CU = 300, BURST = 400, ROOM = 16 };
+	size_t posts, peak, bound;
+	uint64_t waits, spilled;
+	pthread_t t;
+
+	s_restart(f, ROOM);
+	search_set_quiet(f->s, 3600 * 1000, 3600 * 1000);
+	s_catchup(f, CU, "rattrapage", 0);
+	/* Held, the writer takes nothing: the live posts overflow the ring. */
+	search_hold(f->s, 1);
+	s_burst(f, BURST, "rafale");
+	s_pub(f, f->alice, EVT_POST, json_pack("{s:s}", "text", "urgent : quai 4 fermé"), NULL);
+	search_queue_stats(f->s, &peak, &bound, &waits, &spilled);
+	assert_true(peak <= bound && bound <= ROOM * 72);
+	assert_int_equal(waits, 0);
+	assert_int_equal(spilled, CU + BURST + 1 - ROOM);
+	assert_int_equal(search_backlog(f->s), CU + BURST + 1);
+	/* The writer let go 300 ms into the search: it waits for the ring and
+	 * the overflow, not for the catch-up. */
+	assert_int_equal(pthread_create(&t, NULL, s_release_later, f), 0);
+	assert_int_equal(s_behind(f, "fermé", &posts), CU);
+	assert_int_equal(posts, 1);
+	pthread_join(t, NULL);
+	assert_int_equal(s_post_rows(f), BURST + 1);
+	assert_int_equal(search_backlog(f->s), CU);
+	/* The catch-up over, everything is indexed. */
+	search_set_quiet(f->s, 0, 0);
+	s_settle(f);
+	s_rows_check(f, CU + BURST + 1);
+}
+
+/* The quiet time's rule, on a clock the test hands in: the minimum after
+ * one commit, twice the longest gap between two commits, at most the
+ * maximum (a longer gap is another catch-up's start and is not learnt),
+ * forgotten when the catch-up's changes have all been taken. */
+static void
+test_quiet_time(void **state)
+{
+	sx_quiet_t q = {0, 0, 1000, 10000};
+
+	(void)state;
+	assert_int_equal(sx_quiet_left(&q, 5000), 0); /* nothing heard: nothing waits */
+	sx_quiet_heard(&q, 100000);
+	assert_int_equal(sx_quiet_left(&q, 100000), 1000);
+	assert_int_equal(sx_quiet_left(&q, 100400), 600);
+	assert_int_equal(sx_quiet_left(&q, 101000), 0);
+	/* Commits 300 ms apart: twice that is below the minimum. */
+	sx_quiet_heard(&q, 100300);
+	assert_int_equal(sx_quiet_left(&q, 100300), 1000);
+	/* A gap of 2 s: 4 s from the last commit. */
+	sx_quiet_heard(&q, 102300);
+	assert_int_equal(sx_quiet_left(&q, 102300), 4000);
+	assert_int_equal(sx_quiet_left(&q, 105300), 1000);
+	assert_int_equal(sx_quiet_left(&q, 106300), 0);
+	/* A shorter gap after it does not shorten it; the same instant is no gap. */
+	sx_quiet_heard(&q, 102400);
+	sx_quiet_heard(&q, 102400);
+	assert_int_equal(sx_quiet_left(&q, 102400), 4000);
+	/* A gap of 7 s: 14 s, at most 10. */
+	sx_quiet_heard(&q, 109400);
+	assert_int_equal(sx_quiet_left(&q, 109400), 10000);
+	assert_int_equal(sx_quiet_left(&q, 119399), 1);
+	assert_int_equal(sx_quiet_left(&q, 119400), 0);
+	/* 20 s later: another catch-up, not a gap of this one (7 s stays). */
+	sx_quiet_heard(&q, 129400);
+	assert_int_equal(sx_quiet_left(&q, 129400), 10000);
+	/* Its changes all taken: the gaps are forgotten, the minimum again. */
+	sx_quiet_end(&q);
+	assert_int_equal(sx_quiet_left(&q, 129400), 1000);
+	assert_int_equal(sx_quiet_left(&q, 130400), 0);
+	/* A catch-up that goes on 3 s later (the index took its changes in
+	 * that pause) learns the pause: 6 s. */
+	sx_quiet_heard(&q, 132400);
+	assert_int_equal(sx_quiet_left(&q, 132400), 6000);
+}
+
 /* The child of test_killed_during_deferral: a catch-up of LOTS commits
  * held back by a quiet time longer than the test, then a live post, found
  * by a search; then a byte to fd, and it waits to be killed. Exits without
@@ -1411,6 +1499,7 @@ main(void)
 	    cmocka_unit_test(test_stem),
 	    cmocka_unit_test(test_expr),
 	    cmocka_unit_test(test_distance),
+	    cmocka_unit_test(test_quiet_time),
 	    cmocka_unit_test_setup_teardown(test_languages, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_filters_and_directory, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_redaction, setup, teardown),
@@ -1430,6 +1519,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_older_layout_built_again, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_catchup_waits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_killed_during_deferral, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_overflow_stays_live, setup, teardown),
 	};
 
 	assert_int_equal(cpt_init(), 0);
