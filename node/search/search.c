@@ -1002,9 +1002,40 @@ s_sync_space(search_t *s, store_txn_t **txnp, const uint8_t space[CPT_ID_LEN])
 	return rc;
 }
 
-/* Everything a key wrote, and its person (a revocation). The ids are
- * collected in one snapshot and derived in as many as it takes: in a fill,
- * an enrolment's key had written thousands of posts already. */
+/* Whether event id (a post, a comment, or a sealed one: kind) has a row:
+ * 1, 0, or 1 when the file cannot tell (derived again, as before). */
+static int
+s_has_row(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint16_t kind)
+{
+	char key[80], hex[CPT_HEX_ID];
+	int64_t ms = s_event_ms(txn, id), rid, last;
+	uint8_t hash[16];
+	int rc = 0;
+
+	if (ms < 0)
+		return 0;
+	cpt_hex32(hex, id);
+	for (int i = 0; rc == 0 && i < 2; i++) {
+		if ((i == 0 && kind == EVT_COMMENT) || (i == 1 && kind == EVT_POST))
+			continue;
+		snprintf(key, sizeof(key), "%c%s", i == 0 ? 'p' : 'c', hex);
+		rc = s_lookup(s, key, ms, &rid, hash, &last);
+	}
+	return rc != 0;
+}
+
+/*
+ * What a key wrote, and its person (an enrolment, a revocation): the rows
+ * that the key's posts, comments and sealed events have are derived again
+ * (the author's handle and site; no row once revoked). Those without a row
+ * are left to their own change: every stored event has one, applied after
+ * it was stored (events admitted from waiting are announced, NODE_ADMITTED),
+ * so a row missing now is either to come or rightly missing. In a fill the
+ * enrolments come first and their posts after: nothing was to be derived
+ * again, and deriving what the store held so far made each enrolment's
+ * batch the longest of the fill (BENCHMARKS, session 15). The ids are
+ * collected in one snapshot and looked at in as many as it takes.
+ */
 static int
 s_sync_key(search_t *s, store_txn_t **txnp, const uint8_t key[CPT_KEY_LEN])
 {
@@ -1025,6 +1056,8 @@ s_sync_key(search_t *s, store_txn_t **txnp, const uint8_t key[CPT_KEY_LEN])
 	for (size_t i = 0; rc == 0 && i < l.n; i++) {
 		if (i % 16 == 15 && (rc = s_snap_renew(s, txnp)) != 0)
 			break;
+		if (!s_has_row(s, *txnp, l.id[i], l.kind[i]))
+			continue;
 		if (l.kind[i] == EVT_SEALED) /* a private space's: as what it opens to */
 			rc = s_sync_target(s, *txnp, l.id[i], 0);
 		else
@@ -1045,7 +1078,7 @@ s_ref(store_txn_t *txn, const sx_change_t *c, uint8_t ref[CPT_ID_LEN])
 	json_t *b;
 	int ok;
 
-	if (c->has_ref) {
+	if (c->flags & SX_REF) {
 		memcpy(ref, c->ref, CPT_ID_LEN);
 		return 1;
 	}
@@ -1085,10 +1118,9 @@ s_apply_one(search_t *s, store_txn_t **txnp, const sx_change_t *c)
 			return 0;
 		if (s_str(b, "handle") && event_valid_handle(s_str(b, "handle")))
 			rc = s_sync_person(s, txn, s_str(b, "handle"));
-		/* An enrolment admits the events that waited for its key in the
-		 * same commit (each also announced, NODE_ADMITTED): what the key
-		 * wrote is derived again, once per batch (s_done). */
-		if (rc == 0 && index_hex_field(b, "key", ref) == 0)
+		/* The rows of what its key wrote: another change of the same
+		 * event's when it is a catch-up's (SX_ROW_ONLY, s_listener). */
+		if (rc == 0 && !(c->flags & SX_ROW_ONLY) && index_hex_field(b, "key", ref) == 0)
 			rc = s_sync_key(s, txnp, ref);
 		json_decref(b);
 		return rc;
@@ -1767,21 +1799,26 @@ s_defer(search_t *s, const sx_change_t *c, size_t n, uint64_t now)
 }
 
 /*
- * Whether a change waits for the end of its catch-up: a catch-up's, unless
- * its rows reach beyond its own event. An enrolment or a revocation derives
- * again everything its key wrote, a space's event everything in the space:
- * put off until the catch-up ends, that is everything the catch-up brought,
- * in one transaction (in a 200,000-event fill, the first deferred batch
- * held the enrolments and derived all 180,000 posts again: 18 s and 1.4 GB
- * of WAL, the posts' own changes then finding their rows made). Taken at
- * once, they derive what the store holds so far, as before; they are few.
+ * Whether a change waits for the end of its catch-up: 0, no (live); 1, yes
+ * (a catch-up's); 2, both: a catch-up's enrolment puts its person in the
+ * directory at once (SX_ROW_ONLY) and looks at what its key wrote after
+ * the catch-up. A space's event derives again everything in the space (its
+ * posts' places, sealed events opened): put off, that was everything the
+ * catch-up brought in one transaction (in a 200,000-event fill, the first
+ * deferred batch held the enrolments, which derived then all 180,000
+ * posts: 18 s and 1.4 GB of WAL, BENCHMARKS session 14); taken at once, it
+ * derives what the store holds so far, as before; they are few. An
+ * enrolment's key and a revocation now only derive again the rows that
+ * exist (s_sync_key): put off, they cost a look-up per event of the key,
+ * and taken at once they read the store in the middle of the catch-up,
+ * whose commits could not reuse the pages freed under those snapshots
+ * (session 15).
  */
 static int
 s_deferrable(const node_change_t *ch)
 {
 	switch (ch->kind) {
-	case EVT_ENROL:
-	case EVT_REVOKE:
+	case EVT_ENROL: return ch->catchup ? 2 : 0;
 	case EVT_SPACE:
 	case EVT_SPACE_MEMBER:
 	case EVT_SPACE_KEY: return 0;
@@ -1827,13 +1864,15 @@ s_listener(void *arg, const node_change_t *changes, size_t n, enum node_origin o
 		size_t k = 0;
 		for (size_t i = 0; i < n; i++) {
 			const node_change_t *ch = &changes[i];
-			if ((s_deferrable(ch) == 0) != live)
+			int d = s_deferrable(ch);
+			if (live ? d == 1 : d == 0)
 				continue;
 			memset(&buf[k], 0, sizeof(buf[k])); /* no stray bytes in the file */
 			buf[k].kind = ch->kind;
 			memcpy(buf[k].id, ch->id, CPT_ID_LEN);
 			memcpy(buf[k].ref, ch->ref, CPT_ID_LEN);
-			buf[k].has_ref = ch->has_ref;
+			buf[k].flags =
+			    (ch->has_ref ? SX_REF : 0) | (live && d == 2 ? SX_ROW_ONLY : 0);
 			if (++k < sizeof(buf) / sizeof(buf[0]))
 				continue;
 			s_hear(s, buf, k, live, &now);
@@ -2131,7 +2170,7 @@ search_close(search_t **self_p)
 				c[0].kind = q->kind;
 				memcpy(c[0].id, q->id, CPT_ID_LEN);
 				memcpy(c[0].ref, q->ref, CPT_ID_LEN);
-				c[0].has_ref = q->has_ref;
+				c[0].flags = q->flags;
 				ok = s_spill(s, &s->cu, &c[0], 1) == 0;
 			}
 			if (ok && fsync(s->cu.fd) == 0)

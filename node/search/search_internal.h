@@ -26,8 +26,10 @@ typedef struct sx_change {
 	uint16_t kind;           /* event kind */
 	uint8_t id[CPT_ID_LEN];  /* the event */
 	uint8_t ref[CPT_ID_LEN]; /* what it refers to */
-	int has_ref;             /* ref is set */
+	int flags;               /* SX_REF, SX_ROW_ONLY (the backlog file's 0 or 1: SX_REF) */
 } sx_change_t;
+#define SX_REF      1 /* ref is set */
+#define SX_ROW_ONLY 2 /* an enrolment's person only: its key's rows are another change's */
 
 /* A file of changes (sx_change_t), appended and read back in order. */
 typedef struct sx_file {
