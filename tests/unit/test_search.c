@@ -1423,6 +1423,73 @@ test_quiet_time(void **state)
 	assert_int_equal(sx_quiet_left(&q, 132400), 6000);
 }
 
+/* A revocation of key by this site, effective ms ago, committed live or as
+ * a catch-up's (node_submit_decided with no live envelope). */
+static void
+s_revoke(struct fx *f, const key_sign_t *key, uint64_t ago, int catchup)
+{
+	char hex[CPT_HEX_ID], *text;
+	uint8_t env[1024];
+	const uint8_t *p = env;
+	ingest_res_t res;
+	size_t len;
+	json_t *b;
+
+	cpt_hex32(hex, key_sign_public(key));
+	b = json_pack("{s:s, s:I, s:s, s:{s:I, s:I, s:s}}", "key", hex, "effective",
+	              (json_int_t)(hlc_wall_ms() - ago), "reason", "clé perdue", "vouch", "from",
+	              (json_int_t)0, "to", (json_int_t)0, "ids", "");
+	text = json_dumps(b, JSON_COMPACT);
+	len = tu_sign(f->n, node_site_key(f->n), EVT_REVOKE, text, hlc_wall_ms(), env, sizeof(env));
+	if (catchup)
+		assert_int_equal(
+		    node_submit_decided(f->n, &p, &len, 1, NULL, NULL, &res, 0, NULL, NULL), 0);
+	else
+		assert_int_equal(node_submit(f->n, &p, &len, 1, &res), 0);
+	if (res.rc != 0)
+		fail_msg("revocation: %s", cpt_strerror(res.rc));
+	free(text);
+	json_decref(b);
+}
+
+/* A revocation removes the rows of what its key signed after "effective"
+ * (taken back: those events leave the store unannounced, s_drop_gone),
+ * live at once, a catch-up's once the catch-up is quiet; the file then
+ * equals the store. Without s_drop_gone the file kept them (7 rows where
+ * the store derives 2). */
+static void
+test_revocation_rows(void **state)
+{
+	struct fx *f = *state;
+	key_sign_t *carol;
+	size_t posts;
+
+	s_settle(f);
+	carol = s_key(0x63);
+	tu_enrol(f->n, carol, "carol");
+	s_burst(f, 5, "inventaire"); /* alice's, 60 s ago */
+	s_pub(f, f->bob, EVT_POST, json_pack("{s:s}", "text", "inventaire de bob"), NULL);
+	s_pub(f, carol, EVT_POST, json_pack("{s:s}", "text", "inventaire de carol"), NULL);
+	s_settle(f);
+	assert_int_equal(s_count(f, "inventaire", "posts", NULL, NULL, 0), 7);
+	/* A catch-up's revocation waits for the catch-up's end. */
+	search_set_quiet(f->s, 3600 * 1000, 3600 * 1000);
+	s_revoke(f, f->alice, 120000, 1);
+	assert_int_equal(s_behind(f, "inventaire", &posts), 1);
+	assert_int_equal(s_post_rows(f), 7);
+	search_set_quiet(f->s, 0, 0);
+	s_settle(f);
+	assert_int_equal(s_behind(f, "inventaire", &posts), 0);
+	assert_int_equal(posts, 2);
+	s_rows_check(f, 2);
+	/* A live one at once. */
+	s_revoke(f, carol, 120000, 0);
+	s_settle(f);
+	assert_int_equal(s_count(f, "inventaire", "posts", NULL, NULL, 0), 1);
+	s_rows_check(f, 1);
+	key_sign_destroy(&carol);
+}
+
 /* The child of test_killed_during_deferral: a catch-up of LOTS commits
  * held back by a quiet time longer than the test, then a live post, found
  * by a search; then a byte to fd, and it waits to be killed. Exits without
@@ -1520,6 +1587,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_catchup_waits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_killed_during_deferral, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_overflow_stays_live, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_revocation_rows, setup, teardown),
 	};
 
 	assert_int_equal(cpt_init(), 0);
