@@ -798,8 +798,8 @@ s_sync_space_row(search_t *s, store_txn_t *txn, const uint8_t space[CPT_ID_LEN])
  * after it: at nice 10 behind a catch-up a batch of 2,000 changes held one
  * for seconds, and the store's file ended with 470 bytes per event of free
  * pages at 200,000 events (issue 23, session 10); a fill's enrolments, each
- * deriving everything its key wrote in one snapshot, held one for 1.5-1.8 s
- * under 5-10 of the store's commits (session 15). */
+ * deriving everything its key wrote in one snapshot, held one for 1.0-2.4 s
+ * under up to 9 of the store's commits (session 15). */
 #define SX_SNAP_MS 20
 
 static uint64_t
