@@ -872,7 +872,10 @@ test_backlog_kept_at_close(void **state)
 	search_set_drain_max(f->s, 0);
 	s_burst(f, BURST, "arriéré");
 	search_close(&f->s);
-	/* Kept whole, not drained (held) and not lost. */
+	/* Kept whole, not drained (held) and not lost: the ring's 16 and the
+	 * 284 that overflowed it, in the backlog file; the overflow file gone. */
+	snprintf(path, sizeof(path), "%s/search.over", f->data);
+	assert_int_equal(stat(path, &sb), -1);
 	snprintf(path, sizeof(path), "%s/search.behind", f->data);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_size, BURST * 72);
