@@ -793,6 +793,86 @@ s_sync_space_row(search_t *s, store_txn_t *txn, const uint8_t space[CPT_ID_LEN])
 	return rc;
 }
 
+/* How long the writer reads one LMDB snapshot, at most (ms). While a
+ * snapshot is open LMDB cannot reuse the pages the store's commits free
+ * after it: at nice 10 behind a catch-up a batch of 2,000 changes held one
+ * for seconds, and the store's file ended with 470 bytes per event of free
+ * pages at 200,000 events (issue 23, session 10); a fill's enrolments, each
+ * deriving everything its key wrote in one snapshot, held one for 1.0-2.4 s
+ * under up to 9 of the store's commits (session 15). */
+#define SX_SNAP_MS 20
+
+static uint64_t
+s_now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* The writer's snapshot *txn, ended and taken again when it is SX_SNAP_MS
+ * old (wlock held): between changes of a batch and between the rows of a
+ * change that derives many (an enrolment's key, a space). A row derived in
+ * a newer snapshot is the row of a newer store, as a later batch would
+ * derive it, so nothing else changes. 0, or CPT_EIO with *txn NULL. */
+static int
+s_snap_renew(search_t *s, store_txn_t **txn)
+{
+	if (s_now_ms() - s->snap_since < SX_SNAP_MS)
+		return 0;
+	store_read_end(s->st, txn);
+	if (store_read_begin(s->st, txn) != 0) {
+		*txn = NULL;
+		return CPT_EIO;
+	}
+	s->snap_since = s_now_ms();
+	s_memo_reset(s); /* the memos are of one snapshot */
+	return 0;
+}
+
+/* The posts, comments and sealed events by one author, or in one space,
+ * collected in one snapshot and derived in as many as it takes
+ * (s_snap_renew). */
+struct id_list {
+	uint8_t (*id)[CPT_ID_LEN]; /* the events */
+	uint16_t *kind;            /* and their kinds */
+	size_t n, cap;             /* used, allocated */
+	int rc;                    /* CPT_ENOMEM once an append failed */
+};
+
+static void
+s_ids_add(struct id_list *l, const uint8_t *id, uint16_t kind)
+{
+	if (l->rc != 0)
+		return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		void *ni = realloc(l->id, cap * CPT_ID_LEN), *nk;
+		if (ni == NULL) {
+			l->rc = CPT_ENOMEM;
+			return;
+		}
+		l->id = ni;
+		if ((nk = realloc(l->kind, cap * sizeof(*l->kind))) == NULL) {
+			l->rc = CPT_ENOMEM;
+			return;
+		}
+		l->kind = nk;
+		l->cap = cap;
+	}
+	memcpy(l->id[l->n], id, CPT_ID_LEN);
+	l->kind[l->n++] = kind;
+}
+
+static void
+s_ids_free(struct id_list *l)
+{
+	free(l->id);
+	free(l->kind);
+	memset(l, 0, sizeof(*l));
+}
+
 /* Each comment of a post is derived again (its post went or came back). */
 struct ref_walk {
 	search_t *s; /* the index */
@@ -816,13 +896,10 @@ static int s_sync_target(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_
 static int
 s_by_author(index_ctx_t *ix, store_txn_t *txn, const uint8_t *id, uint16_t kind, void *arg)
 {
-	struct ref_walk *w = arg;
-
 	(void)ix;
-	if ((kind == EVT_POST || kind == EVT_COMMENT) && w->rc == 0)
-		w->rc = s_sync_text(w->s, txn, id, kind);
-	else if (kind == EVT_SEALED && w->rc == 0) /* a private space's: as what it opens to */
-		w->rc = s_sync_target(w->s, txn, id, 0);
+	(void)txn;
+	if (kind == EVT_POST || kind == EVT_COMMENT || kind == EVT_SEALED)
+		s_ids_add(arg, id, kind);
 	return 0;
 }
 
@@ -881,73 +958,162 @@ s_sync_target(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint1
  * it (posts placed or not, sealed events opened), and the space's store
  * views are decided again in the same commit without being announced. */
 static int
-s_sync_space(search_t *s, store_txn_t *txn, const uint8_t space[CPT_ID_LEN])
+s_sync_space(search_t *s, store_txn_t **txnp, const uint8_t space[CPT_ID_LEN])
 {
-	uint8_t from[CPT_ID_LEN + 40], (*ids)[CPT_ID_LEN] = NULL;
+	uint8_t from[CPT_ID_LEN + 40];
+	struct id_list l = {0};
 	store_cur_t *cur;
 	store_val_t k = {sizeof(from), from}, v;
-	size_t n = 0, cap = 0;
 	int rc;
 
-	if ((rc = s_sync_space_row(s, txn, space)) != 0)
+	if ((rc = s_sync_space_row(s, *txnp, space)) != 0)
 		return rc;
 	memset(from, 0, sizeof(from));
 	memcpy(from, space, CPT_ID_LEN);
-	if ((rc = store_cur_open(txn, DB_SPACE_ITEMS, &cur)) != 0)
+	if ((rc = store_cur_open(*txnp, DB_SPACE_ITEMS, &cur)) != 0)
 		return rc;
-	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0;
+	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0 && l.rc == 0;
 	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 		if (k.len != sizeof(from) || memcmp(k.data, space, CPT_ID_LEN) != 0)
 			break;
-		if (n == cap) {
-			void *ni = realloc(ids, (cap = cap ? cap * 2 : 64) * CPT_ID_LEN);
-			if (ni == NULL) {
-				rc = CPT_ENOMEM;
-				break;
-			}
-			ids = ni;
-		}
-		memcpy(ids[n++], (const uint8_t *)k.data + CPT_ID_LEN + 8, CPT_ID_LEN);
+		s_ids_add(&l, (const uint8_t *)k.data + CPT_ID_LEN + 8, 0);
 	}
 	store_cur_close(&cur);
 	rc = rc == CPT_ENOTFOUND ? 0 : rc;
+	rc = rc ? rc : l.rc;
 	/* s_sync_target takes a post with its comments; a sealed comment or
 	 * edit is derived as what it is about. */
-	for (size_t i = 0; rc == 0 && i < n; i++) {
+	for (size_t i = 0; rc == 0 && i < l.n; i++) {
 		evt_t ev;
 		json_t *b = NULL;
 		uint8_t ref[CPT_ID_LEN];
-		if (index_event_open(txn, ids[i], &ev, &b) != 0)
+		if (i % 16 == 15 && (rc = s_snap_renew(s, txnp)) != 0)
+			break;
+		if (index_event_open(*txnp, l.id[i], &ev, &b) != 0)
 			continue;
 		if (ev.kind == EVT_POST || ev.kind == EVT_COMMENT)
-			rc = s_sync_target(s, txn, ids[i], 0);
+			rc = s_sync_target(s, *txnp, l.id[i], 0);
 		else if (b && (index_hex_field(b, "post", ref) == 0 ||
 		               index_hex_field(b, "target", ref) == 0))
-			rc = s_sync_target(s, txn, ref, 0);
+			rc = s_sync_target(s, *txnp, ref, 0);
 		json_decref(b);
 	}
-	free(ids);
+	s_ids_free(&l);
 	return rc;
 }
 
-/* Everything a key wrote, and its person (a revocation). */
+/* Whether event id (a post, a comment, or a sealed one: kind) has a row:
+ * 1, 0, or 1 when the file cannot tell (derived again, as before). */
 static int
-s_sync_key(search_t *s, store_txn_t *txn, const uint8_t key[CPT_KEY_LEN])
+s_has_row(search_t *s, store_txn_t *txn, const uint8_t id[CPT_ID_LEN], uint16_t kind)
+{
+	char key[80], hex[CPT_HEX_ID];
+	int64_t ms = s_event_ms(txn, id), rid, last;
+	uint8_t hash[16];
+	int rc = 0;
+
+	if (ms < 0)
+		return 0;
+	cpt_hex32(hex, id);
+	for (int i = 0; rc == 0 && i < 2; i++) {
+		if ((i == 0 && kind == EVT_COMMENT) || (i == 1 && kind == EVT_POST))
+			continue;
+		snprintf(key, sizeof(key), "%c%s", i == 0 ? 'p' : 'c', hex);
+		rc = s_lookup(s, key, ms, &rid, hash, &last);
+	}
+	return rc != 0;
+}
+
+/*
+ * What a key wrote, and its person (an enrolment, a revocation): the rows
+ * that the key's posts, comments and sealed events have are derived again
+ * (the author's handle and site; no row once revoked). Those without a row
+ * are left to their own change: every stored event has one, applied after
+ * it was stored (events admitted from waiting are announced, NODE_ADMITTED),
+ * so a row missing now is either to come or rightly missing. In a fill the
+ * enrolments come first and their posts after: nothing was to be derived
+ * again, and deriving what the store held so far made each enrolment's
+ * batch the longest of the fill (BENCHMARKS, session 15). The ids are
+ * collected in one snapshot and looked at in as many as it takes.
+ */
+static int
+s_sync_key(search_t *s, store_txn_t **txnp, const uint8_t key[CPT_KEY_LEN])
 {
 	index_ctx_t ix = {0};
-	struct ref_walk w = {s, 0};
+	struct id_list l = {0};
 	char handle[64];
 	int rc;
 
-	if (index_handle_of(txn, key, handle) == 0 && (rc = s_sync_person(s, txn, handle)) != 0)
+	if (index_handle_of(*txnp, key, handle) == 0 && (rc = s_sync_person(s, *txnp, handle)) != 0)
 		return rc;
-	rc = index_each_by_author(&ix, txn, key, EVT_POST, s_by_author, &w);
-	if (rc == 0 && w.rc == 0)
-		rc = index_each_by_author(&ix, txn, key, EVT_COMMENT, s_by_author, &w);
-	if (rc == 0 && w.rc == 0)
-		rc = index_each_by_author(&ix, txn, key, EVT_SEALED, s_by_author, &w);
+	rc = index_each_by_author(&ix, *txnp, key, EVT_POST, s_by_author, &l);
+	if (rc == 0)
+		rc = index_each_by_author(&ix, *txnp, key, EVT_COMMENT, s_by_author, &l);
+	if (rc == 0)
+		rc = index_each_by_author(&ix, *txnp, key, EVT_SEALED, s_by_author, &l);
 	index_ctx_release(&ix);
-	return rc ? rc : w.rc;
+	rc = rc ? rc : l.rc;
+	for (size_t i = 0; rc == 0 && i < l.n; i++) {
+		if (i % 16 == 15 && (rc = s_snap_renew(s, txnp)) != 0)
+			break;
+		if (!s_has_row(s, *txnp, l.id[i], l.kind[i]))
+			continue;
+		if (l.kind[i] == EVT_SEALED) /* a private space's: as what it opens to */
+			rc = s_sync_target(s, *txnp, l.id[i], 0);
+		else
+			rc = s_sync_text(s, *txnp, l.id[i], l.kind[i]);
+	}
+	s_ids_free(&l);
+	return rc;
+}
+
+/*
+ * The rows of handle's posts and comments whose events the store no longer
+ * holds, removed: a revocation takes back what its key signed after
+ * "effective", and those events leave the store (and DB_BY_AUTHOR, which
+ * s_sync_key walks) without a change of their own, so their rows stayed
+ * (found in session 15: the file then differed from a rebuild until the
+ * next reconciliation; hits were never shown, being read again from the
+ * store). One scan of docs, which has no index on author: revocations are
+ * rare. The row's time is its rowid's.
+ */
+static int
+s_drop_gone(search_t *s, store_txn_t *txn, const char *handle)
+{
+	sqlite3_stmt *st;
+	int64_t *rids = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0, step;
+
+	if (sqlite3_prepare_v2(s->w, "SELECT rid, key FROM docs WHERE author = ? AND rid >= ?", -1,
+	                       &st, NULL) != SQLITE_OK)
+		return CPT_EIO;
+	sqlite3_bind_text(st, 1, handle, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, SX_RID_TIMED);
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *key = (const char *)sqlite3_column_text(st, 1);
+		uint8_t id[CPT_ID_LEN];
+		evt_t ev;
+		if (key == NULL || strlen(key) != 1 + 2 * CPT_ID_LEN ||
+		    cpt_unhex32(id, key + 1, 2 * CPT_ID_LEN) != 0 || index_event(txn, id, &ev) == 0)
+			continue;
+		if (n == cap) {
+			int64_t *nr = realloc(rids, (cap = cap ? cap * 2 : 64) * sizeof(*rids));
+			if (nr == NULL) {
+				rc = CPT_ENOMEM;
+				break;
+			}
+			rids = nr;
+		}
+		rids[n++] = sqlite3_column_int64(st, 0);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = CPT_EIO;
+	sqlite3_finalize(st); /* before the deletes: no read left open */
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = s_remove_rid(s, rids[i]);
+	free(rids);
+	return rc;
 }
 
 /* What the change refers to, from the change or else from its body
@@ -961,7 +1127,7 @@ s_ref(store_txn_t *txn, const sx_change_t *c, uint8_t ref[CPT_ID_LEN])
 	json_t *b;
 	int ok;
 
-	if (c->has_ref) {
+	if (c->flags & SX_REF) {
 		memcpy(ref, c->ref, CPT_ID_LEN);
 		return 1;
 	}
@@ -974,10 +1140,12 @@ s_ref(store_txn_t *txn, const sx_change_t *c, uint8_t ref[CPT_ID_LEN])
 	return ok;
 }
 
-/* What one stored event changes in the index. */
+/* What one stored event changes in the index, read in *txnp (which the
+ * changes that derive many rows renew: s_snap_renew). */
 static int
-s_apply_one(search_t *s, store_txn_t *txn, const sx_change_t *c)
+s_apply_one(search_t *s, store_txn_t **txnp, const sx_change_t *c)
 {
+	store_txn_t *txn = *txnp;
 	uint8_t ref[CPT_ID_LEN];
 	evt_t ev;
 	json_t *b;
@@ -999,11 +1167,10 @@ s_apply_one(search_t *s, store_txn_t *txn, const sx_change_t *c)
 			return 0;
 		if (s_str(b, "handle") && event_valid_handle(s_str(b, "handle")))
 			rc = s_sync_person(s, txn, s_str(b, "handle"));
-		/* An enrolment admits the events that waited for its key in the
-		 * same commit (each also announced, NODE_ADMITTED): what the key
-		 * wrote is derived again, once per batch (s_done). */
-		if (rc == 0 && index_hex_field(b, "key", ref) == 0)
-			rc = s_sync_key(s, txn, ref);
+		/* The rows of what its key wrote: another change of the same
+		 * event's when it is a catch-up's (SX_ROW_ONLY, s_listener). */
+		if (rc == 0 && !(c->flags & SX_ROW_ONLY) && index_hex_field(b, "key", ref) == 0)
+			rc = s_sync_key(s, txnp, ref);
 		json_decref(b);
 		return rc;
 	case EVT_SITE_CERT:
@@ -1015,7 +1182,13 @@ s_apply_one(search_t *s, store_txn_t *txn, const sx_change_t *c)
 		 * that derived every row of the store a second time (BENCHMARKS,
 		 * "Session 13: the search index during a fill"). */
 		return 0;
-	case EVT_REVOKE: return s_ref(txn, c, ref) ? s_sync_key(s, txn, ref) : 0;
+	case EVT_REVOKE:
+		if (!s_ref(txn, c, ref))
+			return 0;
+		if ((rc = s_sync_key(s, txnp, ref)) == 0 &&
+		    index_handle_of(*txnp, ref, handle) == 0)
+			rc = s_drop_gone(s, *txnp, handle);
+		return rc;
 	case EVT_SEALED:
 		/* Content of a private space: as its inner kind, when opened
 		 * here (else nothing: the key event that opens it later walks
@@ -1037,7 +1210,7 @@ s_apply_one(search_t *s, store_txn_t *txn, const sx_change_t *c)
 		if (index_hex_field(b, "space", ref) != 0)
 			memcpy(ref, c->id, CPT_ID_LEN);
 		json_decref(b);
-		return s_sync_space(s, txn, ref);
+		return s_sync_space(s, txnp, ref);
 	default: return 0;
 	}
 }
@@ -1285,22 +1458,6 @@ s_store_seq(store_t *st)
 
 /* ------------------------------------------------------------- writer */
 
-/* How long the writer reads one LMDB snapshot, at most (ms). While a
- * snapshot is open LMDB cannot reuse the pages the store's commits free
- * after it: at nice 10 behind a catch-up a batch of 2,000 changes held one
- * for seconds, and the store's file ended with 470 bytes per event of free
- * pages at 200,000 events (issue 23, session 10). */
-#define SX_SNAP_MS 20
-
-static uint64_t
-s_now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-
 /* Applies a batch of changes in one SQLite transaction, reading the store
  * in snapshots of SX_SNAP_MS at most: each change derives its rows from
  * what the store holds when it is read, as it would in a batch of its own. */
@@ -1308,27 +1465,19 @@ static int
 s_apply(search_t *s, const sx_change_t *c, size_t n)
 {
 	store_txn_t *txn;
-	uint64_t since;
 	int rc = 0;
 
 	if (store_read_begin(s->st, &txn) != 0)
 		return CPT_EIO;
-	since = s_now_ms();
 	pthread_mutex_lock(&s->wlock);
+	s->snap_since = s_now_ms();
 	s_memo_reset(s); /* a new snapshot */
 	if (sqlite3_exec(s->w, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
 		rc = CPT_EIO;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		if (i % 16 == 15 && s_now_ms() - since >= SX_SNAP_MS) {
-			store_read_end(s->st, &txn);
-			if (store_read_begin(s->st, &txn) != 0) {
-				rc = CPT_EIO;
-				break;
-			}
-			since = s_now_ms();
-			s_memo_reset(s); /* the memos are of one snapshot */
-		}
-		rc = s_apply_one(s, txn, &c[i]);
+		if (i % 16 == 15 && (rc = s_snap_renew(s, &txn)) != 0)
+			break;
+		rc = s_apply_one(s, &txn, &c[i]);
 	}
 	if (rc == 0 && sqlite3_exec(s->w, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		rc = CPT_EIO;
@@ -1344,52 +1493,92 @@ s_apply(search_t *s, const sx_change_t *c, size_t n)
 /* Changes of one SQLite transaction at most: keeps the LMDB reader short. */
 #define SX_BATCH 2000
 
-/* The backlog file's path into out. */
+/* The path of dir/search.<ext> (the backlog file: "behind"; the ring's
+ * overflow: "over") into out. */
+static void
+s_file_path(const search_t *s, const char *ext, char *out, size_t cap)
+{
+	snprintf(out, cap, "%.*s.%s", (int)(strlen(s->path) - 3), s->path, ext); /* search.db */
+}
+
 static void
 s_behind_path(const search_t *s, char *out, size_t cap)
 {
-	snprintf(out, cap, "%.*s.behind", (int)(strlen(s->path) - 3), s->path); /* search.db */
+	s_file_path(s, "behind", out, cap);
 }
 
-/* Changes not taken yet (the ring and the file); qlock held. */
+/* The changes file f holds, not taken yet. */
+static uint64_t
+s_file_n(const sx_file_t *f)
+{
+	return (f->wr - f->rd) / sizeof(sx_change_t);
+}
+
+/* Changes not taken yet (the ring and the files); qlock held. */
 static uint64_t
 s_backlog(const search_t *s)
 {
-	return s->qn + (s->b_wr - s->b_rd) / sizeof(sx_change_t);
+	return s->qn + s_file_n(&s->over) + s_file_n(&s->cu);
+}
+
+void
+sx_quiet_heard(sx_quiet_t *q, uint64_t now)
+{
+	if (q->last && now > q->last && now - q->last < q->max_ms && now - q->last > q->gap)
+		q->gap = now - q->last;
+	q->last = now;
+}
+
+uint64_t
+sx_quiet_left(const sx_quiet_t *q, uint64_t now)
+{
+	uint64_t quiet = 2 * q->gap;
+
+	if (q->last == 0)
+		return 0;
+	if (quiet > q->max_ms)
+		quiet = q->max_ms;
+	if (quiet < q->min_ms)
+		quiet = q->min_ms;
+	return now - q->last < quiet ? q->last + quiet - now : 0;
+}
+
+void
+sx_quiet_end(sx_quiet_t *q)
+{
+	/* last stays: a catch-up that goes on after a pause longer than its
+	 * quiet time (the index took its changes meanwhile) learns that pause
+	 * as a gap, and waits twice as long the next time. */
+	q->gap = 0;
 }
 
 /*
  * How many ms more the writer leaves the backlog file alone, 0 when it may
  * take it; qlock held. A catch-up's changes wait there until no catch-up
- * change has been heard for the quiet time (search.h, SEARCH_QUIET_MS):
- * the index then takes no CPU from the verifiers and the store's writer
- * while they are at work, and holds no LMDB snapshot while it waits (its
- * snapshots are a batch's, s_apply; SCHED_IDLE, which let the thread be
- * preempted inside one, made the store's file 40% larger). The quiet time
- * is twice the longest gap between two commits of the catch-up, so that a
- * loaded machine's slower commits do not read as its end, within
- * [quiet_ms, quiet_max]. Not while stopping (search_close decides then).
+ * change has been heard for the quiet time (sx_quiet_left, search.h,
+ * SEARCH_QUIET_MS): the index then takes no CPU from the verifiers and the
+ * store's writer while they are at work, and holds no LMDB snapshot while
+ * it waits (its snapshots are a batch's, s_apply; SCHED_IDLE, which let the
+ * thread be preempted inside one, made the store's file 40% larger). The
+ * quiet time is twice the longest gap between two commits of the catch-up,
+ * so that a loaded machine's slower commits do not read as its end, within
+ * [min_ms, max_ms]. Not while stopping (search_close decides then).
  */
 static uint64_t
 s_deferred_for(const search_t *s, uint64_t now)
 {
-	uint64_t quiet = 2 * s->cu_gap;
-
-	if (s->stop || s->cu_last == 0 || s->b_rd == s->b_wr)
+	if (s->stop || s->cu.rd == s->cu.wr)
 		return 0;
-	if (quiet > s->quiet_max)
-		quiet = s->quiet_max;
-	if (quiet < s->quiet_ms)
-		quiet = s->quiet_ms;
-	return now - s->cu_last < quiet ? s->cu_last + quiet - now : 0;
+	return sx_quiet_left(&s->quiet, now);
 }
 
-/* Changes the writer may take now: the ring's, and the file's unless a
- * catch-up holds them back; qlock held. */
+/* Changes the writer may take now: the live ones (the ring and its
+ * overflow), and the backlog file's unless a catch-up holds them back;
+ * qlock held. */
 static uint64_t
 s_ready(const search_t *s)
 {
-	return s_deferred_for(s, s_now_ms()) ? s->qn : s_backlog(s);
+	return s_deferred_for(s, s_now_ms()) ? s->qn + s_file_n(&s->over) : s_backlog(s);
 }
 
 /* The writer has work: changes it may take, or a reconciliation; qlock
@@ -1398,27 +1587,26 @@ static int
 s_work(const search_t *s, uint64_t *wait_ms)
 {
 	*wait_ms = 0;
-	if (s->qn > 0 || s->need_recon)
+	if (s->qn > 0 || s->over.rd < s->over.wr || s->need_recon)
 		return 1;
-	if (s->b_rd == s->b_wr)
+	if (s->cu.rd == s->cu.wr)
 		return 0;
 	*wait_ms = s_deferred_for(s, s_now_ms());
 	return *wait_ms == 0;
 }
 
-/* Appends n changes to the backlog file; qlock held. 0, or -1 when the file
- * is missing or cannot be written (nothing counted: the caller waits for
- * room in the ring instead). */
+/* Appends n changes to file f (the backlog or the ring's overflow); qlock
+ * held. 0, or -1 when the file is missing or cannot be written (nothing
+ * counted: the caller waits for room in the ring instead). */
 static int
-s_spill(search_t *s, const sx_change_t *c, size_t n)
+s_spill(search_t *s, sx_file_t *f, const sx_change_t *c, size_t n)
 {
 	size_t len = n * sizeof(*c), off = 0;
 
-	if (s->bfd < 0)
+	if (f->fd < 0)
 		return -1;
 	while (off < len) {
-		ssize_t w =
-		    pwrite(s->bfd, (const char *)c + off, len - off, (off_t)(s->b_wr + off));
+		ssize_t w = pwrite(f->fd, (const char *)c + off, len - off, (off_t)(f->wr + off));
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
@@ -1426,31 +1614,32 @@ s_spill(search_t *s, const sx_change_t *c, size_t n)
 			          "cannot write the backlog file: %s: commits wait for "
 			          "the index instead",
 			          strerror(w < 0 ? errno : EIO));
-			close(s->bfd);
-			s->bfd = -1;
-			if (s->b_rd < s->b_wr)
+			close(f->fd);
+			f->fd = -1;
+			if (f->rd < f->wr)
 				s->need_recon = 1; /* what it held is lost: derived again */
-			s->b_rd = s->b_wr = 0;
+			f->rd = f->wr = 0;
 			return -1;
 		}
 		off += (size_t)w;
 	}
-	s->b_wr += len;
+	f->wr += len;
 	s->spilled += n;
 	return 0;
 }
 
-/* Reads up to max changes from the backlog file into out; qlock held. The
- * number read; an unreadable file is given up and the writer reconciles
- * the whole index instead (need_recon), so nothing is lost. */
+/* Reads up to max changes from file f into out; qlock held. The number
+ * read; an unreadable file is given up and the writer reconciles the whole
+ * index instead (need_recon), so nothing is lost. An emptied file starts
+ * again at 0 (its pages are given back). */
 static size_t
-s_unspill(search_t *s, sx_change_t *out, size_t max)
+s_unspill(search_t *s, sx_file_t *f, sx_change_t *out, size_t max)
 {
-	uint64_t avail = (s->b_wr - s->b_rd) / sizeof(*out);
+	uint64_t avail = s_file_n(f);
 	size_t n = avail < max ? (size_t)avail : max, len = n * sizeof(*out), off = 0;
 
 	while (off < len) {
-		ssize_t r = pread(s->bfd, (char *)out + off, len - off, (off_t)(s->b_rd + off));
+		ssize_t r = pread(f->fd, (char *)out + off, len - off, (off_t)(f->rd + off));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
@@ -1459,24 +1648,21 @@ s_unspill(search_t *s, sx_change_t *out, size_t max)
 			          "reconciled with the store instead",
 			          r < 0 ? strerror(errno) : "shorter than written");
 			s->need_recon = 1;
-			s->b_rd = s->b_wr = 0;
-			if (ftruncate(s->bfd, 0) != 0) {
-				close(s->bfd);
-				s->bfd = -1;
+			f->rd = f->wr = 0;
+			if (ftruncate(f->fd, 0) != 0) {
+				close(f->fd);
+				f->fd = -1;
 			}
 			return 0;
 		}
 		off += (size_t)r;
 	}
-	s->b_rd += len;
-	if (s->b_rd == s->b_wr) {
-		/* Emptied: the file starts again at 0 (its pages are given back),
-		 * and the next catch-up's commits are timed afresh. */
-		s->b_rd = s->b_wr = 0;
-		s->cu_gap = 0;
-		if (ftruncate(s->bfd, 0) != 0) {
-			close(s->bfd);
-			s->bfd = -1;
+	f->rd += len;
+	if (f->rd == f->wr) {
+		f->rd = f->wr = 0;
+		if (ftruncate(f->fd, 0) != 0) {
+			close(f->fd);
+			f->fd = -1;
 		}
 	}
 	return n;
@@ -1523,7 +1709,7 @@ s_writer(void *arg)
 	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
 	pthread_mutex_lock(&s->qlock);
 	for (;;) {
-		size_t n, first, n_ring;
+		size_t n, first, n_ring, n_over = 0;
 		uint64_t wait_ms;
 		int recon;
 		while ((!s_work(s, &wait_ms) || s->held) && !s->stop) {
@@ -1546,17 +1732,25 @@ s_writer(void *arg)
 		if (s->stop && (s_backlog(s) == 0 || s_backlog(s) > s->drain_max))
 			break;
 		/* Taken out of the ring now, so that a commit goes on while this
-		 * batch is indexed; the ring first (the newest changes: a post
-		 * written here is found soon even during a catch-up), then the
+		 * batch is indexed; the live changes first (a post written here
+		 * is found soon even during a catch-up): the ring's, and those
+		 * that overflowed it (half the batch at least when there are
+		 * any, so that neither waits on the other), then the backlog
 		 * file, unless a catch-up holds it back (s_deferred_for). */
-		n = n_ring = s->qn < SX_BATCH ? s->qn : SX_BATCH;
+		n = s->over.rd < s->over.wr ? SX_BATCH / 2 : SX_BATCH;
+		n = n_ring = s->qn < n ? s->qn : n;
 		first = s->qcap - s->qhead < n ? s->qcap - s->qhead : n;
 		memcpy(s->batch, s->q + s->qhead, first * sizeof(*s->batch));
 		memcpy(s->batch + first, s->q, (n - first) * sizeof(*s->batch));
 		s->qhead = (s->qhead + n) % s->qcap;
 		s->qn -= n;
-		if (n < SX_BATCH && s->b_rd < s->b_wr && s_deferred_for(s, s_now_ms()) == 0)
-			n += s_unspill(s, s->batch + n, SX_BATCH - n);
+		if (n < SX_BATCH && s->over.rd < s->over.wr)
+			n += n_over = s_unspill(s, &s->over, s->batch + n, SX_BATCH - n);
+		if (n < SX_BATCH && s->cu.rd < s->cu.wr && s_deferred_for(s, s_now_ms()) == 0) {
+			n += s_unspill(s, &s->cu, s->batch + n, SX_BATCH - n);
+			if (s->cu.rd == s->cu.wr) /* emptied: the next catch-up is timed afresh */
+				sx_quiet_end(&s->quiet);
+		}
 		pthread_cond_broadcast(&s->qroom);
 		pthread_mutex_unlock(&s->qlock);
 		/* A failed batch leaves the file "not clean": the next open
@@ -1594,14 +1788,17 @@ s_writer(void *arg)
 		s->reconciling = 0;
 		s->applied += n;
 		s->rq_done += n_ring;
+		s->ov_done += n_over;
 		pthread_cond_broadcast(&s->acond);
 	}
 	pthread_mutex_unlock(&s->qlock);
 	return NULL;
 }
 
-/* Puts n changes in the ring; qlock held. What does not fit goes to the
- * backlog file, or, when it cannot be written, the commit waits for room. */
+/* Puts n live changes in the ring; qlock held. What does not fit goes to
+ * the overflow file, or, when it cannot be written, the commit waits for
+ * room. Not to the backlog file: a catch-up holds that back, and a search
+ * waits for every live change (sx_wait_fresh). */
 static void
 s_ring_add(search_t *s, const sx_change_t *c, size_t n)
 {
@@ -1610,9 +1807,10 @@ s_ring_add(search_t *s, const sx_change_t *c, size_t n)
 	while (i < n) {
 		if (s->qn == s->qcap) {
 			size_t k = n - i < 256 ? n - i : 256;
-			if (s_spill(s, c + i, k) == 0) {
+			if (s_spill(s, &s->over, c + i, k) == 0) {
 				i += k;
 				s->heard += k;
+				s->ov_in += k;
 				pthread_cond_signal(&s->qcond);
 				continue;
 			}
@@ -1640,19 +1838,15 @@ s_ring_add(search_t *s, const sx_change_t *c, size_t n)
 static void
 s_defer(search_t *s, const sx_change_t *c, size_t n, uint64_t now)
 {
-	if (s_spill(s, c, n) != 0) {
+	if (s_spill(s, &s->cu, c, n) != 0) {
 		s_ring_add(s, c, n);
 		return;
 	}
 	s->heard += n;
 	s->deferred += n;
 	/* Timed per commit (one call of the listener): the gaps between
-	 * them make the quiet time; a gap longer than its bound is another
-	 * catch-up's start, not a slow commit. */
-	if (s->cu_last && now > s->cu_last && now - s->cu_last < s->quiet_max &&
-	    now - s->cu_last > s->cu_gap)
-		s->cu_gap = now - s->cu_last;
-	s->cu_last = now;
+	 * them make the quiet time. */
+	sx_quiet_heard(&s->quiet, now);
 	/* Woken once to time the quiet (not while it does: each commit would
 	 * wake it), nor in a window (it looks at the file after it). */
 	if (!s->quieting && !s->windowing)
@@ -1660,21 +1854,26 @@ s_defer(search_t *s, const sx_change_t *c, size_t n, uint64_t now)
 }
 
 /*
- * Whether a change waits for the end of its catch-up: a catch-up's, unless
- * its rows reach beyond its own event. An enrolment or a revocation derives
- * again everything its key wrote, a space's event everything in the space:
- * put off until the catch-up ends, that is everything the catch-up brought,
- * in one transaction (in a 200,000-event fill, the first deferred batch
- * held the enrolments and derived all 180,000 posts again: 18 s and 1.4 GB
- * of WAL, the posts' own changes then finding their rows made). Taken at
- * once, they derive what the store holds so far, as before; they are few.
+ * Whether a change waits for the end of its catch-up: 0, no (live); 1, yes
+ * (a catch-up's); 2, both: a catch-up's enrolment puts its person in the
+ * directory at once (SX_ROW_ONLY) and looks at what its key wrote after
+ * the catch-up. A space's event derives again everything in the space (its
+ * posts' places, sealed events opened): put off, that was everything the
+ * catch-up brought in one transaction (in a 200,000-event fill, the first
+ * deferred batch held the enrolments, which derived then all 180,000
+ * posts: 18 s and 1.4 GB of WAL, BENCHMARKS session 14); taken at once, it
+ * derives what the store holds so far, as before; they are few. An
+ * enrolment's key and a revocation now only derive again the rows that
+ * exist (s_sync_key): put off, they cost a look-up per event of the key,
+ * and taken at once they read the store in the middle of the catch-up,
+ * whose commits could not reuse the pages freed under those snapshots
+ * (session 15).
  */
 static int
 s_deferrable(const node_change_t *ch)
 {
 	switch (ch->kind) {
-	case EVT_ENROL:
-	case EVT_REVOKE:
+	case EVT_ENROL: return ch->catchup ? 2 : 0;
 	case EVT_SPACE:
 	case EVT_SPACE_MEMBER:
 	case EVT_SPACE_KEY: return 0;
@@ -1712,21 +1911,23 @@ s_listener(void *arg, const node_change_t *changes, size_t n, enum node_origin o
 	sx_change_t buf[256];
 	uint64_t now = 0;
 
-	(void)origin;
 	pthread_mutex_lock(&s->qlock);
+	(void)origin;
 	/* The catch-up's first (their own pass: the file's writes in chunks),
 	 * then the live ones. */
 	for (int live = 0; live < 2; live++) {
 		size_t k = 0;
 		for (size_t i = 0; i < n; i++) {
 			const node_change_t *ch = &changes[i];
-			if ((s_deferrable(ch) == 0) != live)
+			int d = s_deferrable(ch);
+			if (live ? d == 1 : d == 0)
 				continue;
 			memset(&buf[k], 0, sizeof(buf[k])); /* no stray bytes in the file */
 			buf[k].kind = ch->kind;
 			memcpy(buf[k].id, ch->id, CPT_ID_LEN);
 			memcpy(buf[k].ref, ch->ref, CPT_ID_LEN);
-			buf[k].has_ref = ch->has_ref;
+			buf[k].flags =
+			    (ch->has_ref ? SX_REF : 0) | (live && d == 2 ? SX_ROW_ONLY : 0);
 			if (++k < sizeof(buf) / sizeof(buf[0]))
 				continue;
 			s_hear(s, buf, k, live, &now);
@@ -1764,8 +1965,10 @@ s_free(search_t *s)
 	pthread_cond_destroy(&s->rcond);
 	pthread_cond_destroy(&s->qroom);
 	pthread_cond_destroy(&s->acond);
-	if (s->bfd >= 0)
-		close(s->bfd);
+	if (s->cu.fd >= 0)
+		close(s->cu.fd);
+	if (s->over.fd >= 0)
+		close(s->over.fd);
 	free(s->q);
 	free(s->batch);
 	free(s->done);
@@ -1795,9 +1998,9 @@ s_behind_load(search_t *s, const char *state, const char *want)
 		close(fd);
 		return -1;
 	}
-	s->bfd = fd;
-	s->b_rd = rd;
-	s->b_wr = wr;
+	s->cu.fd = fd;
+	s->cu.rd = rd;
+	s->cu.wr = wr;
 	s->heard = (wr - rd) / sizeof(sx_change_t);
 	log_info("search",
 	         "the index is %" PRIu64 " changes behind the store: indexed after the start",
@@ -1830,12 +2033,12 @@ search_open(search_t **out, store_t *st, const char *dir, int flags, char *err, 
 	pthread_cond_init(&s->qroom, NULL);
 	pthread_cond_init(&s->acond, NULL);
 	s->qcap = SEARCH_QUEUE_BYTES / sizeof(sx_change_t);
-	s->bfd = -1;
+	s->cu.fd = s->over.fd = -1;
 	s->drain_max = SEARCH_DRAIN_MAX;
 	s->window_ms = SEARCH_WINDOW_MS;
 	s->window_max = SEARCH_WINDOW_MAX;
-	s->quiet_ms = SEARCH_QUIET_MS;
-	s->quiet_max = SEARCH_QUIET_MAX_MS;
+	s->quiet.min_ms = SEARCH_QUIET_MS;
+	s->quiet.max_ms = SEARCH_QUIET_MAX_MS;
 	if (!s->readonly) {
 		if ((rc = sx_connect(&s->w, s->path, 0, err, errlen)) != 0)
 			goto fail;
@@ -1896,7 +2099,7 @@ search_open(search_t **out, store_t *st, const char *dir, int flags, char *err, 
 				         "index brought up to the store: %zu of %zu rows put right",
 				         wrong, docs);
 		}
-		if (!s->as_is && s->bfd < 0) {
+		if (!s->as_is && s->cu.fd < 0) {
 			char bpath[sizeof(s->path) + 8];
 			s_behind_path(s, bpath, sizeof(bpath));
 			(void)unlink(bpath); /* a backlog of a state no longer current */
@@ -1929,12 +2132,16 @@ search_start(search_t *s, node_t *n, char *err, size_t errlen)
 		snprintf(err, errlen, "search index: out of memory for the writer's queue");
 		return CPT_ENOMEM;
 	}
-	if (s->bfd < 0) {
+	for (int i = 0; i < 2; i++) {
+		sx_file_t *f = i ? &s->over : &s->cu;
 		char path[sizeof(s->path) + 8];
-		s_behind_path(s, path, sizeof(path));
-		/* Without it commits wait for the index when the ring is full
-		 * (s_listener): slower, never wrong. */
-		if ((s->bfd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+		if (f->fd >= 0)
+			continue; /* the backlog kept at the last stop */
+		s_file_path(s, i ? "over" : "behind", path, sizeof(path));
+		/* Without them commits wait for the index when the ring is full
+		 * (s_listener): slower, never wrong. An overflow file left by a
+		 * crash is of a file "dirty" now, reconciled: emptied. */
+		if ((f->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
 			log_warnx("search", "cannot open %s: %s: commits will wait for the index",
 			          path, strerror(errno));
 	}
@@ -1992,35 +2199,46 @@ search_close(search_t **self_p)
 		if (s->need_recon)
 			s->failed = 1; /* a reconciliation not done: "dirty" stays */
 	}
+	if (s->over.fd >= 0) {
+		char path[sizeof(s->path) + 8];
+		s_file_path(s, "over", path, sizeof(path));
+		(void)unlink(path); /* its changes are in the backlog file now, or reconciled */
+	}
 	if (!s->readonly && !s->as_is && !s->failed) {
 		char state[96];
 		int n = snprintf(state, sizeof(state), "clean %llu",
 		                 (unsigned long long)(s->node ? seq : s_store_seq(s->st)));
 		/* What the writer left (a stop during a catch-up) is kept: the
-		 * ring after the file, made durable before the state names it. */
-		if (s->qn > 0 || s->b_rd < s->b_wr) {
-			sx_change_t c;
-			int ok = s->bfd >= 0;
+		 * overflow and the ring after the backlog file, made durable
+		 * before the state names it. */
+		if (s_backlog(s) > 0) {
+			sx_change_t c[256];
+			int ok = s->cu.fd >= 0;
+			size_t k;
+			while (ok && s->over.rd < s->over.wr) {
+				k = s_unspill(s, &s->over, c, 256);
+				ok = k > 0 && s_spill(s, &s->cu, c, k) == 0;
+			}
 			for (size_t i = 0; ok && i < s->qn; i++) {
 				const sx_change_t *q = &s->q[(s->qhead + i) % s->qcap];
-				memset(&c, 0, sizeof(c)); /* no stray bytes in the file */
-				c.kind = q->kind;
-				memcpy(c.id, q->id, CPT_ID_LEN);
-				memcpy(c.ref, q->ref, CPT_ID_LEN);
-				c.has_ref = q->has_ref;
-				ok = s_spill(s, &c, 1) == 0;
+				memset(&c[0], 0, sizeof(c[0])); /* no stray bytes in the file */
+				c[0].kind = q->kind;
+				memcpy(c[0].id, q->id, CPT_ID_LEN);
+				memcpy(c[0].ref, q->ref, CPT_ID_LEN);
+				c[0].flags = q->flags;
+				ok = s_spill(s, &s->cu, &c[0], 1) == 0;
 			}
-			if (ok && fsync(s->bfd) == 0)
+			if (ok && fsync(s->cu.fd) == 0)
 				snprintf(state + n, sizeof(state) - (size_t)n,
-				         " behind %" PRIu64 " %" PRIu64, s->b_rd, s->b_wr);
+				         " behind %" PRIu64 " %" PRIu64, s->cu.rd, s->cu.wr);
 			else
 				state[0] = 0; /* "dirty" stays: reconciled at open */
 			if (state[0])
 				log_info("search",
 				         "%" PRIu64
 				         " changes not indexed yet: kept for the next start",
-				         (s->b_wr - s->b_rd) / sizeof(sx_change_t));
-		} else if (s->bfd >= 0) {
+				         s_file_n(&s->cu));
+		} else if (s->cu.fd >= 0) {
 			char path[sizeof(s->path) + 8];
 			s_behind_path(s, path, sizeof(path));
 			(void)unlink(path);
@@ -2076,23 +2294,26 @@ uint64_t
 sx_wait_fresh(search_t *s, unsigned ms)
 {
 	struct timespec until;
-	uint64_t want, lack;
+	uint64_t want, want_ov, lack;
 
 	pthread_mutex_lock(&s->qlock);
-	/* The ring's changes: every live one (a catch-up's wait in the file,
-	 * and a search does not wait seconds for a hundred thousand of them). */
+	/* Every live change: the ring's and its overflow's (a catch-up's wait
+	 * in the backlog file, and a search does not wait seconds for a
+	 * hundred thousand of them). Each is first in first out, so a count
+	 * reached is every change heard before. */
 	want = s->rq_in;
-	if (s->started && !s->stop && s->rq_done < want) {
+	want_ov = s->ov_in;
+	if (s->started && !s->stop && (s->rq_done < want || s->ov_done < want_ov)) {
 		/* The writer's window (s_window) ends now. */
 		s->hurry = 1;
 		pthread_cond_signal(&s->qcond);
 		cpt_deadline(&until, ms);
-		while (s->rq_done < want && !s->stop)
+		while ((s->rq_done < want || s->ov_done < want_ov) && !s->stop)
 			if (pthread_cond_timedwait(&s->acond, &s->qlock, &until) != 0)
 				break; /* the time is up: answer from the index as it is */
 	}
-	lack = (s->b_wr - s->b_rd) / sizeof(sx_change_t) +
-	       (want > s->rq_done ? want - s->rq_done : 0) +
+	lack = s_file_n(&s->cu) + (want > s->rq_done ? want - s->rq_done : 0) +
+	       (want_ov > s->ov_done ? want_ov - s->ov_done : 0) +
 	       (s->need_recon || s->reconciling ? 1 : 0);
 	pthread_mutex_unlock(&s->qlock);
 	return lack;
@@ -2123,8 +2344,8 @@ search_set_quiet(search_t *s, unsigned ms, unsigned max_ms)
 {
 	assert(s != NULL && ms <= max_ms);
 	pthread_mutex_lock(&s->qlock);
-	s->quiet_ms = ms;
-	s->quiet_max = max_ms;
+	s->quiet.min_ms = ms;
+	s->quiet.max_ms = max_ms;
 	pthread_cond_signal(&s->qcond);
 	pthread_mutex_unlock(&s->qlock);
 }

@@ -121,23 +121,26 @@ void search_set_quiet(search_t *s, unsigned ms, unsigned max_ms);
 /*
  * The queue between the commits and the writer thread is a ring bounded in
  * bytes. A commit that finds it full writes the rest of its changes to the
- * backlog file (dir/search.behind, 72 bytes a change, not synced: a crash
+ * overflow file (dir/search.over, 72 bytes a change, not synced: a crash
  * leaves the index "not clean", reconciled at open), which the writer reads
- * back once it has room: the commit never waits for the index and nothing
- * is dropped. Only when the file cannot be written does the commit wait for
- * room in the ring. 1 MiB holds about 14,500 changes, seven batches of the
- * writer.
+ * back with the ring (half of each batch at least while it holds changes):
+ * the commit never waits for the index and nothing is dropped. The
+ * overflow is live: a catch-up does not hold it back, and a search waits
+ * for it as for the ring. Only when the file cannot be written does the
+ * commit wait for room in the ring. 1 MiB holds about 14,500 changes,
+ * seven batches of the writer.
  */
 #define SEARCH_QUEUE_BYTES (1024 * 1024)
 /* Sets the bound (tests: a small one) before search_start; at least one
  * change's size. */
 void search_set_queue_bytes(search_t *s, size_t bytes);
 /* The most bytes the ring ever held, its bound, how many times a commit
- * waited for room (the backlog file could not be written), and how many
- * changes went to the backlog file. */
+ * waited for room (the overflow file could not be written), and how many
+ * changes went to the overflow and backlog files. */
 void search_queue_stats(search_t *s, size_t *peak_bytes, size_t *bound_bytes, uint64_t *waits,
                         uint64_t *spilled);
-/* Changes heard and not yet indexed (the ring and the backlog file), plus
+/* Changes heard and not yet indexed (the ring, its overflow and the
+ * backlog file), plus
  * one while the file is being reconciled with the store (a start after a
  * crash): how far the index is behind the store; 0 when it holds it all. */
 uint64_t search_backlog(search_t *s);

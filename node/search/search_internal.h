@@ -26,8 +26,38 @@ typedef struct sx_change {
 	uint16_t kind;           /* event kind */
 	uint8_t id[CPT_ID_LEN];  /* the event */
 	uint8_t ref[CPT_ID_LEN]; /* what it refers to */
-	int has_ref;             /* ref is set */
+	int flags;               /* SX_REF, SX_ROW_ONLY (the backlog file's 0 or 1: SX_REF) */
 } sx_change_t;
+#define SX_REF      1 /* ref is set */
+#define SX_ROW_ONLY 2 /* an enrolment's person only: its key's rows are another change's */
+
+/* A file of changes (sx_change_t), appended and read back in order. */
+typedef struct sx_file {
+	int fd;          /* open, or -1 */
+	uint64_t rd, wr; /* its changes not taken yet: bytes [rd, wr) */
+} sx_file_t;
+
+/*
+ * When a catch-up is quiet: the rule of the quiet time (search.h,
+ * SEARCH_QUIET_MS), its clock handed in (ms, any monotonic origin above 0),
+ * so that it is tested without waiting (test_search, test_quiet_time).
+ * sx_quiet_heard: a catch-up's commit heard at now; a gap between two
+ * commits longer than max_ms is another catch-up's start, not a slow
+ * commit. sx_quiet_left: how many ms more the catch-up's changes wait at
+ * now, 0 when it is quiet (or none was heard): min_ms at least, twice the
+ * longest gap heard, at most max_ms. sx_quiet_end: the catch-up's changes
+ * have all been taken; its gaps are forgotten, the next one is timed
+ * afresh.
+ */
+typedef struct sx_quiet {
+	uint64_t last;   /* when the last catch-up commit was heard (ms), or 0 */
+	uint64_t gap;    /* the longest gap between two of them since sx_quiet_end (ms) */
+	unsigned min_ms; /* the quiet time, at least */
+	unsigned max_ms; /* and at most */
+} sx_quiet_t;
+void sx_quiet_heard(sx_quiet_t *q, uint64_t now);
+uint64_t sx_quiet_left(const sx_quiet_t *q, uint64_t now);
+void sx_quiet_end(sx_quiet_t *q);
 
 /* What one LMDB snapshot (a writer's batch, a reconciliation) derives
  * again and again, kept for that snapshot only: an entry counts when its
@@ -79,9 +109,9 @@ struct search {
 	size_t q_peak;             /* most slots ever used at once */
 	uint64_t q_waits;          /* times a commit waited for room */
 	sx_change_t *batch;        /* the writer's batch, SX_BATCH long */
-	int bfd;                   /* the backlog file (dir/search.behind), or -1 */
-	uint64_t b_rd, b_wr;       /* its changes not taken yet: bytes [b_rd, b_wr) */
-	uint64_t spilled;          /* changes ever written to it */
+	sx_file_t cu;              /* a catch-up's changes (dir/search.behind): s_defer */
+	sx_file_t over;            /* live changes the ring had no room for (dir/search.over) */
+	uint64_t spilled;          /* changes ever written to either */
 	size_t drain_max;          /* at close: drained when the backlog is this or less */
 	int held;                  /* tests: the writer takes nothing (search_hold) */
 	int stop;                  /* the thread ends once q is empty */
@@ -91,6 +121,7 @@ struct search {
 	volatile int quit;         /* search_close: a reconciliation under way gives up */
 	volatile int failed;       /* a change was lost: not clean at close */
 	uint32_t gen;              /* the snapshot the memos below hold (wlock) */
+	uint64_t snap_since;       /* when the writer took its snapshot (ms, wlock) */
 	sx_site_t sites[SX_SITES]; /* authors' sites in this snapshot */
 	sx_post_t posts[SX_POSTS]; /* posts' places in this snapshot */
 	sx_done_t *done;           /* SX_DONE slots, or NULL: ids derived in this batch */
@@ -100,15 +131,13 @@ struct search {
 	int windowing;             /* the writer waits out a window (qlock) */
 	int hurry;                 /* a search waits for the index: the window ends (qlock) */
 	/* A catch-up's changes wait in the backlog file (qlock; search.c, s_defer): */
-	uint64_t rq_in;     /* changes ever put in the ring (searches wait for these) */
-	uint64_t rq_done;   /* of them, taken and applied (the ring is first in first out) */
-	uint64_t cu_last;   /* when the last catch-up change was heard (ms, monotonic), or 0 */
-	uint64_t cu_gap;    /* the longest gap between two catch-up commits since the file
-	                       was last emptied (ms): the quiet time is twice that */
-	unsigned quiet_ms;  /* the quiet time, at least (SEARCH_QUIET_MS) */
-	unsigned quiet_max; /* and at most (SEARCH_QUIET_MAX_MS) */
-	uint64_t deferred;  /* catch-up changes ever sent to the file */
-	int quieting;       /* the writer waits for the catch-up to be quiet */
+	uint64_t rq_in;    /* changes ever put in the ring (searches wait for these) */
+	uint64_t rq_done;  /* of them, taken and applied (the ring is first in first out) */
+	uint64_t ov_in;    /* live changes ever put in the overflow file (and these) */
+	uint64_t ov_done;  /* of them, taken and applied (the file is first in first out) */
+	sx_quiet_t quiet;  /* when the catch-up is quiet */
+	uint64_t deferred; /* catch-up changes ever sent to the file */
+	int quieting;      /* the writer waits for the catch-up to be quiet */
 };
 
 /* Read your writes: waits, at most ms, until the writer has applied every

@@ -26,6 +26,7 @@
 #include <sqlite3.h>
 
 #include "node/search/search.h"
+#include "node/search/search_internal.h" /* sx_quiet_*: the quiet time's rule */
 #include "tests/unit/node_util.h"
 
 /* ------------------------------------------------------------- language */
@@ -871,7 +872,10 @@ test_backlog_kept_at_close(void **state)
 	search_set_drain_max(f->s, 0);
 	s_burst(f, BURST, "arriéré");
 	search_close(&f->s);
-	/* Kept whole, not drained (held) and not lost. */
+	/* Kept whole, not drained (held) and not lost: the ring's 16 and the
+	 * 284 that overflowed it, in the backlog file; the overflow file gone. */
+	snprintf(path, sizeof(path), "%s/search.over", f->data);
+	assert_int_equal(stat(path, &sb), -1);
 	snprintf(path, sizeof(path), "%s/search.behind", f->data);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_size, BURST * 72);
@@ -1303,25 +1307,25 @@ test_catchup_waits(void **state)
 	s_catchup(f, 3, "mélange", 1);
 	/* A staff member posts here during the catch-up. */
 	s_pub(f, f->alice, EVT_POST, json_pack("{s:s}", "text", "urgent : quai 4 fermé"), NULL);
-	/* An enrolment in a catch-up derives everything its key wrote: not
-	 * put off (it would derive everything the catch-up brought, in one
-	 * transaction), so the person is in the directory at once. */
+	/* An enrolment in a catch-up puts its person in the directory at
+	 * once; what its key wrote is looked at after the catch-up (one change
+	 * more in the file). */
 	carol = s_key(0x63);
 	s_enrol_catchup(f, carol, "carol");
 	assert_int_equal(s_count(f, "carol", "people", NULL, NULL, 0), 1);
-	assert_int_equal(search_deferred(f->s), CU + 2);
-	assert_int_equal(s_behind(f, "fermé", &posts), CU + 2);
+	assert_int_equal(search_deferred(f->s), CU + 3);
+	assert_int_equal(s_behind(f, "fermé", &posts), CU + 3);
 	assert_int_equal(posts, 1);
-	assert_int_equal(s_behind(f, "mélange", &posts), CU + 2);
+	assert_int_equal(s_behind(f, "mélange", &posts), CU + 3);
 	assert_int_equal(posts, 1); /* the live batch's, not the two others */
-	assert_int_equal(s_behind(f, "rattrapage", &posts), CU + 2);
+	assert_int_equal(s_behind(f, "rattrapage", &posts), CU + 3);
 	assert_int_equal(posts, 0);
-	assert_int_equal(search_backlog(f->s), CU + 2);
+	assert_int_equal(search_backlog(f->s), CU + 3);
 	assert_int_equal(s_post_rows(f), 2);
 	/* The ring held the live changes only: the catch-up went to the file. */
 	search_queue_stats(f->s, &peak, &bound, &waits, &spilled);
 	assert_true(peak <= 3 * 72);
-	assert_int_equal(spilled, CU + 2);
+	assert_int_equal(spilled, CU + 3);
 	assert_int_equal(waits, 0);
 	/* The catch-up is over: its changes are indexed. */
 	search_set_quiet(f->s, 0, 0);
@@ -1332,6 +1336,160 @@ test_catchup_waits(void **state)
 	assert_int_equal(posts, 3);
 	s_rows_check(f, CU + 3 + 1);
 	s_equals_rebuild(f, "rebuilt", 10000);
+	key_sign_destroy(&carol);
+}
+
+/* Live changes that overflow the ring stay live: with a catch-up held back
+ * (a quiet time of an hour) and a ring of 16, a commit of 400 live posts
+ * and one more post overflow to a file of their own; a search waits for
+ * them and finds the last post, and lacks only the catch-up's changes. They
+ * went to the catch-up's backlog file before, waited for its end with it,
+ * and a search did not wait for them: a staff member's own post was not
+ * found ("behind" 685, no post). */
+static void
+test_overflow_stays_live(void **state)
+{
+	struct fx *f = *state;
+	enum { CU = 300, BURST = 400, ROOM = 16 };
+	size_t posts, peak, bound;
+	uint64_t waits, spilled;
+	pthread_t t;
+
+	s_restart(f, ROOM);
+	search_set_quiet(f->s, 3600 * 1000, 3600 * 1000);
+	s_catchup(f, CU, "rattrapage", 0);
+	/* Held, the writer takes nothing: the live posts overflow the ring. */
+	search_hold(f->s, 1);
+	s_burst(f, BURST, "rafale");
+	s_pub(f, f->alice, EVT_POST, json_pack("{s:s}", "text", "urgent : quai 4 fermé"), NULL);
+	search_queue_stats(f->s, &peak, &bound, &waits, &spilled);
+	assert_true(peak <= bound && bound <= ROOM * 72);
+	assert_int_equal(waits, 0);
+	assert_int_equal(spilled, CU + BURST + 1 - ROOM);
+	assert_int_equal(search_backlog(f->s), CU + BURST + 1);
+	/* The writer let go 300 ms into the search: it waits for the ring and
+	 * the overflow, not for the catch-up. */
+	assert_int_equal(pthread_create(&t, NULL, s_release_later, f), 0);
+	assert_int_equal(s_behind(f, "fermé", &posts), CU);
+	assert_int_equal(posts, 1);
+	pthread_join(t, NULL);
+	assert_int_equal(s_post_rows(f), BURST + 1);
+	assert_int_equal(search_backlog(f->s), CU);
+	/* The catch-up over, everything is indexed. */
+	search_set_quiet(f->s, 0, 0);
+	s_settle(f);
+	s_rows_check(f, CU + BURST + 1);
+}
+
+/* The quiet time's rule, on a clock the test hands in: the minimum after
+ * one commit, twice the longest gap between two commits, at most the
+ * maximum (a longer gap is another catch-up's start and is not learnt),
+ * forgotten when the catch-up's changes have all been taken. */
+static void
+test_quiet_time(void **state)
+{
+	sx_quiet_t q = {0, 0, 1000, 10000};
+
+	(void)state;
+	assert_int_equal(sx_quiet_left(&q, 5000), 0); /* nothing heard: nothing waits */
+	sx_quiet_heard(&q, 100000);
+	assert_int_equal(sx_quiet_left(&q, 100000), 1000);
+	assert_int_equal(sx_quiet_left(&q, 100400), 600);
+	assert_int_equal(sx_quiet_left(&q, 101000), 0);
+	/* Commits 300 ms apart: twice that is below the minimum. */
+	sx_quiet_heard(&q, 100300);
+	assert_int_equal(sx_quiet_left(&q, 100300), 1000);
+	/* A gap of 2 s: 4 s from the last commit. */
+	sx_quiet_heard(&q, 102300);
+	assert_int_equal(sx_quiet_left(&q, 102300), 4000);
+	assert_int_equal(sx_quiet_left(&q, 105300), 1000);
+	assert_int_equal(sx_quiet_left(&q, 106300), 0);
+	/* A shorter gap after it does not shorten it; the same instant is no gap. */
+	sx_quiet_heard(&q, 102400);
+	sx_quiet_heard(&q, 102400);
+	assert_int_equal(sx_quiet_left(&q, 102400), 4000);
+	/* A gap of 7 s: 14 s, at most 10. */
+	sx_quiet_heard(&q, 109400);
+	assert_int_equal(sx_quiet_left(&q, 109400), 10000);
+	assert_int_equal(sx_quiet_left(&q, 119399), 1);
+	assert_int_equal(sx_quiet_left(&q, 119400), 0);
+	/* 20 s later: another catch-up, not a gap of this one (7 s stays). */
+	sx_quiet_heard(&q, 129400);
+	assert_int_equal(sx_quiet_left(&q, 129400), 10000);
+	/* Its changes all taken: the gaps are forgotten, the minimum again. */
+	sx_quiet_end(&q);
+	assert_int_equal(sx_quiet_left(&q, 129400), 1000);
+	assert_int_equal(sx_quiet_left(&q, 130400), 0);
+	/* A catch-up that goes on 3 s later (the index took its changes in
+	 * that pause) learns the pause: 6 s. */
+	sx_quiet_heard(&q, 132400);
+	assert_int_equal(sx_quiet_left(&q, 132400), 6000);
+}
+
+/* A revocation of key by this site, effective ms ago, committed live or as
+ * a catch-up's (node_submit_decided with no live envelope). */
+static void
+s_revoke(struct fx *f, const key_sign_t *key, uint64_t ago, int catchup)
+{
+	char hex[CPT_HEX_ID], *text;
+	uint8_t env[1024];
+	const uint8_t *p = env;
+	ingest_res_t res;
+	size_t len;
+	json_t *b;
+
+	cpt_hex32(hex, key_sign_public(key));
+	b = json_pack("{s:s, s:I, s:s, s:{s:I, s:I, s:s}}", "key", hex, "effective",
+	              (json_int_t)(hlc_wall_ms() - ago), "reason", "clé perdue", "vouch", "from",
+	              (json_int_t)0, "to", (json_int_t)0, "ids", "");
+	text = json_dumps(b, JSON_COMPACT);
+	len = tu_sign(f->n, node_site_key(f->n), EVT_REVOKE, text, hlc_wall_ms(), env, sizeof(env));
+	if (catchup)
+		assert_int_equal(
+		    node_submit_decided(f->n, &p, &len, 1, NULL, NULL, &res, 0, NULL, NULL), 0);
+	else
+		assert_int_equal(node_submit(f->n, &p, &len, 1, &res), 0);
+	if (res.rc != 0)
+		fail_msg("revocation: %s", cpt_strerror(res.rc));
+	free(text);
+	json_decref(b);
+}
+
+/* A revocation removes the rows of what its key signed after "effective"
+ * (taken back: those events leave the store unannounced, s_drop_gone),
+ * live at once, a catch-up's once the catch-up is quiet; the file then
+ * equals the store. Without s_drop_gone the file kept them (7 rows where
+ * the store derives 2). */
+static void
+test_revocation_rows(void **state)
+{
+	struct fx *f = *state;
+	key_sign_t *carol;
+	size_t posts;
+
+	s_settle(f);
+	carol = s_key(0x63);
+	tu_enrol(f->n, carol, "carol");
+	s_burst(f, 5, "inventaire"); /* alice's, 60 s ago */
+	s_pub(f, f->bob, EVT_POST, json_pack("{s:s}", "text", "inventaire de bob"), NULL);
+	s_pub(f, carol, EVT_POST, json_pack("{s:s}", "text", "inventaire de carol"), NULL);
+	s_settle(f);
+	assert_int_equal(s_count(f, "inventaire", "posts", NULL, NULL, 0), 7);
+	/* A catch-up's revocation waits for the catch-up's end. */
+	search_set_quiet(f->s, 3600 * 1000, 3600 * 1000);
+	s_revoke(f, f->alice, 120000, 1);
+	assert_int_equal(s_behind(f, "inventaire", &posts), 1);
+	assert_int_equal(s_post_rows(f), 7);
+	search_set_quiet(f->s, 0, 0);
+	s_settle(f);
+	assert_int_equal(s_behind(f, "inventaire", &posts), 0);
+	assert_int_equal(posts, 2);
+	s_rows_check(f, 2);
+	/* A live one at once. */
+	s_revoke(f, carol, 120000, 0);
+	s_settle(f);
+	assert_int_equal(s_count(f, "inventaire", "posts", NULL, NULL, 0), 1);
+	s_rows_check(f, 1);
 	key_sign_destroy(&carol);
 }
 
@@ -1411,6 +1569,7 @@ main(void)
 	    cmocka_unit_test(test_stem),
 	    cmocka_unit_test(test_expr),
 	    cmocka_unit_test(test_distance),
+	    cmocka_unit_test(test_quiet_time),
 	    cmocka_unit_test_setup_teardown(test_languages, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_filters_and_directory, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_redaction, setup, teardown),
@@ -1430,6 +1589,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_older_layout_built_again, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_catchup_waits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_killed_during_deferral, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_overflow_stays_live, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_revocation_rows, setup, teardown),
 	};
 
 	assert_int_equal(cpt_init(), 0);
