@@ -508,6 +508,7 @@ s_writer_main(void *arg)
 			w->cand = NULL;
 			p->streamed = 1;
 			pthread_mutex_unlock(&w->lock);
+			since_trim += p->q.k; /* counted now: s_stream may free p */
 			s_stream(w, p);
 			pthread_mutex_lock(&w->lock);
 			continue;
