@@ -278,7 +278,8 @@ s_commit_fn(store_txn_t *txn, void *arg)
 		b->node->ictx.bodies = r->bodies;
 		b->node->ictx.await = r->await;
 		b->node->ictx.await_arg = r->await_arg;
-		/* Given up, it takes nobody else's events with it. */
+		/* Given up, it takes nobody else's events with it (alone
+		 * always, s_take_queue: checked all the same). */
 		b->node->ictx.await_may_stop = r == b->head && r->next == NULL;
 		rc = ingest_txn(&b->node->ictx, txn, r->buf, r->len, r->n, r->res);
 		b->node->ictx.verified = NULL;
@@ -555,6 +556,42 @@ s_after_later(node_t *n, const node_change_t *c, size_t count)
 	s_tell(n, c, count, NODE_ADMITTED);
 }
 
+/*
+ * The requests the next transaction commits (under wlock): everything
+ * queued, but a streamed request (node_submit_streamed) goes alone: sharing
+ * its transaction, the others would wait for the pool to check its batch,
+ * and it could not give the transaction up for them. First in the queue, it
+ * goes now; behind others, they go first and it goes next, so that neither
+ * waits more than one transaction for the other.
+ */
+static wreq_t *
+s_take_queue(node_t *n)
+{
+	wreq_t *head = n->queue, *plain = NULL, **pt = &plain, *streamed = NULL, **st = &streamed;
+
+	if (head && head->await) {
+		n->queue = head->next;
+		if (n->queue == NULL)
+			n->queue_tail = &n->queue;
+		head->next = NULL;
+		return head;
+	}
+	for (wreq_t *r = head, *next; r; r = next) {
+		next = r->next;
+		r->next = NULL;
+		if (r->await) {
+			*st = r;
+			st = &r->next;
+		} else {
+			*pt = r;
+			pt = &r->next;
+		}
+	}
+	n->queue = streamed;
+	n->queue_tail = streamed ? st : &n->queue;
+	return plain;
+}
+
 static int
 s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, ingest_res_t *res,
          enum node_origin origin, const uint8_t *verified, json_t *const *bodies,
@@ -574,9 +611,7 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
 			continue;
 		}
 		/* Lead: commit everything queued so far in one transaction. */
-		struct batch b = {n, n->queue, 0, 0};
-		n->queue = NULL;
-		n->queue_tail = &n->queue;
+		struct batch b = {n, s_take_queue(n), 0, 0};
 		n->leader = 1;
 		pthread_mutex_unlock(&n->wlock);
 		uint64_t t0 = s_now_us();
