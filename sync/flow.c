@@ -172,10 +172,13 @@ flow_send_events(sync_t *s, link_t *l, const uint8_t (*ids)[CPT_ID_LEN], size_t 
 	uint8_t **env;
 	size_t *elen;
 	int msgs;
+	uint64_t t0 = sync_now_us();
 
 	if (s_read(s, ids, n, &env, &elen) != 0)
 		return 0;
 	s_ts_order(env, elen, n);
+	log_debug("sync", "trace events read site=%s ids=%zu in %llu us", l->st.site, n,
+	          (unsigned long long)(sync_now_us() - t0));
 	msgs = s_send_envs(s, l, (const uint8_t *const *)env, elen, n);
 	s_read_free(env, elen, n);
 	return msgs;

@@ -29,6 +29,8 @@ typedef struct wreq {
 	enum node_origin origin;   /* where they come from: peers' alone may commit lazily */
 	node_decided_fn decided;   /* told the outcome before the commit, or NULL */
 	void *decided_arg;         /* for it */
+	node_await_fn await;       /* waits for verified[i], or NULL (node_submit_streamed) */
+	void *await_arg;           /* for it */
 	int told;                  /* decided was called (a rerun transaction tells once) */
 	int done;                  /* committed (or failed) */
 	int rc;                    /* store error of the whole commit */
@@ -274,9 +276,16 @@ s_commit_fn(store_txn_t *txn, void *arg)
 	for (wreq_t *r = b->head; r; r = r->next) {
 		b->node->ictx.verified = r->verified;
 		b->node->ictx.bodies = r->bodies;
+		b->node->ictx.await = r->await;
+		b->node->ictx.await_arg = r->await_arg;
+		/* Given up, it takes nobody else's events with it (alone
+		 * always, s_take_queue: checked all the same). */
+		b->node->ictx.await_may_stop = r == b->head && r->next == NULL;
 		rc = ingest_txn(&b->node->ictx, txn, r->buf, r->len, r->n, r->res);
 		b->node->ictx.verified = NULL;
 		b->node->ictx.bodies = NULL;
+		b->node->ictx.await = NULL;
+		b->node->ictx.await_arg = NULL;
 		if (rc != 0)
 			return rc;
 		/* A request of no event releases held events: it commits. */
@@ -371,13 +380,15 @@ s_sync_flags(const wreq_t *head)
 
 static int s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
                     ingest_res_t *res, enum node_origin origin, const uint8_t *verified,
-                    json_t *const *bodies, node_decided_fn decided, void *decided_arg, size_t live);
+                    json_t *const *bodies, node_decided_fn decided, void *decided_arg, size_t live,
+                    node_await_fn await, void *await_arg);
 
 int
 node_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
             ingest_res_t *res)
 {
-	return s_submit(n, buf, len, count, res, NODE_LOCAL, NULL, NULL, NULL, NULL, count);
+	return s_submit(n, buf, len, count, res, NODE_LOCAL, NULL, NULL, NULL, NULL, count, NULL,
+	                NULL);
 }
 
 int
@@ -390,21 +401,25 @@ node_release_held(node_t *n)
 		due = event_held_due(txn, hlc_wall_ms());
 		store_read_end(n->st, &txn);
 	}
-	return due ? s_submit(n, NULL, NULL, 0, NULL, NODE_LOCAL, NULL, NULL, NULL, NULL, 0) : 0;
+	return due ? s_submit(n, NULL, NULL, 0, NULL, NODE_LOCAL, NULL, NULL, NULL, NULL, 0, NULL,
+	                      NULL)
+	           : 0;
 }
 
 int
 node_submit_from_peer(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
                       ingest_res_t *res)
 {
-	return s_submit(n, buf, len, count, res, NODE_PEER, NULL, NULL, NULL, NULL, count);
+	return s_submit(n, buf, len, count, res, NODE_PEER, NULL, NULL, NULL, NULL, count, NULL,
+	                NULL);
 }
 
 int
 node_submit_verified(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
                      const uint8_t *verified, json_t *const *bodies, ingest_res_t *res)
 {
-	return s_submit(n, buf, len, count, res, NODE_PEER, verified, bodies, NULL, NULL, count);
+	return s_submit(n, buf, len, count, res, NODE_PEER, verified, bodies, NULL, NULL, count,
+	                NULL, NULL);
 }
 
 int
@@ -412,7 +427,28 @@ node_submit_decided(node_t *n, const uint8_t *const *buf, const size_t *len, siz
                     const uint8_t *verified, json_t *const *bodies, ingest_res_t *res, size_t live,
                     node_decided_fn decided, void *arg)
 {
-	return s_submit(n, buf, len, count, res, NODE_PEER, verified, bodies, decided, arg, live);
+	return s_submit(n, buf, len, count, res, NODE_PEER, verified, bodies, decided, arg, live,
+	                NULL, NULL);
+}
+
+int
+node_submit_waiting(node_t *n)
+{
+	int waiting;
+
+	pthread_mutex_lock(&n->wlock);
+	waiting = n->queue != NULL;
+	pthread_mutex_unlock(&n->wlock);
+	return waiting;
+}
+
+int
+node_submit_streamed(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
+                     const uint8_t *verified, json_t *const *bodies, ingest_res_t *res,
+                     node_await_fn await, void *arg)
+{
+	return s_submit(n, buf, len, count, res, NODE_PEER, verified, bodies, NULL, NULL, 0, await,
+	                arg);
 }
 
 /* The listeners, called in order outside every lock of the node. */
@@ -520,13 +556,50 @@ s_after_later(node_t *n, const node_change_t *c, size_t count)
 	s_tell(n, c, count, NODE_ADMITTED);
 }
 
+/*
+ * The requests the next transaction commits (under wlock): everything
+ * queued, but a streamed request (node_submit_streamed) goes alone: sharing
+ * its transaction, the others would wait for the pool to check its batch,
+ * and it could not give the transaction up for them. First in the queue, it
+ * goes now; behind others, they go first and it goes next, so that neither
+ * waits more than one transaction for the other.
+ */
+static wreq_t *
+s_take_queue(node_t *n)
+{
+	wreq_t *head = n->queue, *plain = NULL, **pt = &plain, *streamed = NULL, **st = &streamed;
+
+	if (head && head->await) {
+		n->queue = head->next;
+		if (n->queue == NULL)
+			n->queue_tail = &n->queue;
+		head->next = NULL;
+		return head;
+	}
+	for (wreq_t *r = head, *next; r; r = next) {
+		next = r->next;
+		r->next = NULL;
+		if (r->await) {
+			*st = r;
+			st = &r->next;
+		} else {
+			*pt = r;
+			pt = &r->next;
+		}
+	}
+	n->queue = streamed;
+	n->queue_tail = streamed ? st : &n->queue;
+	return plain;
+}
+
 static int
 s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, ingest_res_t *res,
          enum node_origin origin, const uint8_t *verified, json_t *const *bodies,
-         node_decided_fn decided, void *decided_arg, size_t live)
+         node_decided_fn decided, void *decided_arg, size_t live, node_await_fn await,
+         void *await_arg)
 {
-	wreq_t me = {buf,     len,         count, res, verified, bodies, origin,
-	             decided, decided_arg, 0,     0,   0,        NULL};
+	wreq_t me = {buf,         len,   count,     res, verified, bodies, origin, decided,
+	             decided_arg, await, await_arg, 0,   0,        0,      NULL};
 
 	assert(n != NULL && (count == 0 || (buf && len && res)));
 	pthread_mutex_lock(&n->wlock);
@@ -538,9 +611,7 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
 			continue;
 		}
 		/* Lead: commit everything queued so far in one transaction. */
-		struct batch b = {n, n->queue, 0, 0};
-		n->queue = NULL;
-		n->queue_tail = &n->queue;
+		struct batch b = {n, s_take_queue(n), 0, 0};
 		n->leader = 1;
 		pthread_mutex_unlock(&n->wlock);
 		uint64_t t0 = s_now_us();
@@ -617,10 +688,11 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
 	pthread_mutex_unlock(&n->wlock);
 	if (me.rc == 0)
 		s_after_commit(n, buf, len, res, count, origin, live);
-	/* A full disk is logged by the store itself, at most every 10 s. */
-	if (me.rc != 0 && me.rc != CPT_ENOSPC)
+	/* A full disk is logged by the store itself, at most every 10 s; a
+	 * streamed transaction given up (CPT_EAGAIN) is no failure. */
+	if (me.rc != 0 && me.rc != CPT_ENOSPC && me.rc != CPT_EAGAIN)
 		log_warnx("store", "commit failed: %s", store_strerror(me.rc));
-	return me.rc == 0 || me.rc == CPT_ENOSPC ? me.rc : CPT_EIO;
+	return me.rc == 0 || me.rc == CPT_ENOSPC || me.rc == CPT_EAGAIN ? me.rc : CPT_EIO;
 }
 
 int
@@ -681,7 +753,7 @@ node_publish(node_t *n, const key_sign_t *author, uint16_t kind, const json_t *b
 		pthread_mutex_unlock(&n->llock);
 		int offered = offer && offer(arg, buf, len);
 		rc = s_submit(n, &b, &len, 1, res, offered ? NODE_OFFERED : NODE_LOCAL, NULL, NULL,
-		              NULL, NULL, 1);
+		              NULL, NULL, 1, NULL, NULL);
 		/* A peer's copy came back first (relayed round a cycle of links,
 		 * or by a reconciliation) and its commit stored these very bytes
 		 * before ours: the event is stored, not refused. Synced before it

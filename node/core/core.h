@@ -94,6 +94,23 @@ int node_submit_decided(node_t *n, const uint8_t *const *buf, const size_t *len,
                         const uint8_t *verified, json_t *const *bodies, ingest_res_t *res,
                         size_t live, node_decided_fn decided, void *arg) CPT_WUR;
 
+/* Returns 0 once verified[i] and bodies[i] of a node_submit_streamed call
+ * are final; or, when may_stop (the transaction holds that call's
+ * envelopes alone), CPT_EAGAIN to give the transaction up. Called on the
+ * committing thread, inside the transaction. */
+typedef int (*node_await_fn)(void *arg, size_t i, int may_stop);
+/* node_submit_decided for one catch-up batch (no live envelope, told after
+ * the commit) that the pool is still verifying: the transaction is built
+ * as it goes, each envelope once await(arg, i, ...) has returned 0 for it.
+ * CPT_EAGAIN when await gave the transaction up: nothing was stored, res
+ * means nothing, the caller submits the batch again. */
+int node_submit_streamed(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count,
+                         const uint8_t *verified, json_t *const *bodies, ingest_res_t *res,
+                         node_await_fn await, void *arg) CPT_WUR;
+/* 1 when a commit waits for the one under way (a request queued behind its
+ * leader), else 0: a streamed transaction gives itself up for it. */
+int node_submit_waiting(node_t *n);
+
 /* Signs body as kind by author with the next HLC timestamp, without
  * submitting it: *out (a new malloc'd buffer of *out_len bytes the caller
  * frees) is an envelope to submit later (node_submit), e.g. the redaction of

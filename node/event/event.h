@@ -50,9 +50,17 @@ typedef struct ingest_ctx {
 	                              (vpool_verify), or NULL: parsed here; borrowed */
 	const uint8_t *verified;   /* for one ingest_txn call: verified[i] set when a
 	                              worker checked envelope i's signature; NULL = none */
-	index_ctx_t ix;            /* the indexes' key-record cache and gathered changes */
-	struct ev_work *work;      /* keys whose trust state changed, to settle (pending.c);
-	                              made on first use, freed by ingest_ctx_release */
+	/* For one ingest_txn call, or NULL: returns 0 once verified[i] and
+	 * bodies[i] are final (the pool still checks the batch while the
+	 * transaction is built), or, when may_stop, CPT_EAGAIN to give the
+	 * transaction up (ingest_txn returns it, having stored nothing that
+	 * commits). */
+	int (*await)(void *arg, size_t i, int may_stop);
+	void *await_arg;      /* its argument */
+	int await_may_stop;   /* the transaction holds this call's envelopes alone */
+	index_ctx_t ix;       /* the indexes' key-record cache and gathered changes */
+	struct ev_work *work; /* keys whose trust state changed, to settle (pending.c);
+	                         made on first use, freed by ingest_ctx_release */
 	/* Events stored at depth > 0 (admitted from waiting, released when
 	 * held) since the caller last set n_later to 0, for its announcements:
 	 * no res[] names them, and nobody else would tell the peers, the
@@ -175,6 +183,17 @@ void vpool_verify(vpool_t *p, const uint8_t *const *buf, const size_t *len, size
 int vpool_submit(vpool_t *p, const uint8_t *const *buf, const size_t *len, size_t n,
                  const uint8_t fed[CPT_FED_LEN], uint32_t max_body, uint8_t *ok, json_t **bodies,
                  vpool_done_fn done, void *arg) CPT_WUR;
+/* Called on a worker thread, under the pool's lock, each time the checked
+ * prefix of a job grows (envelopes [0, upto) checked: their ok[] and
+ * bodies[] final), short of the whole job, which done tells: it should only
+ * note it and signal, never call the pool. */
+typedef void (*vpool_progress_fn)(void *arg, size_t upto);
+/* vpool_submit, with progress(arg, upto) as the checked prefix grows (the
+ * writer builds its transaction meanwhile). */
+int vpool_submit_progress(vpool_t *p, const uint8_t *const *buf, const size_t *len, size_t n,
+                          const uint8_t fed[CPT_FED_LEN], uint32_t max_body, uint8_t *ok,
+                          json_t **bodies, vpool_done_fn done, vpool_progress_fn progress,
+                          void *arg) CPT_WUR;
 
 /* ------------------------------------------------------ kinds (kinds.c) */
 

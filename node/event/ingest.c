@@ -444,10 +444,13 @@ ingest_txn(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *const *buf, const
 	/* Index changes of a batch go in at its end (bk_acc_flush); one event
 	 * alone is indexed directly. */
 	ctx->ix.bk = n > 1 ? bk_acc_new() : NULL;
-	for (size_t i = 0; i < n && rc == 0; i++)
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (ctx->await && (rc = ctx->await(ctx->await_arg, i, ctx->await_may_stop)) != 0)
+			break;
 		rc = ev_ingest_one(ctx, txn, buf[i], len[i], &res[i], 0,
 		                   ctx->verified != NULL && ctx->verified[i],
 		                   ctx->bodies ? ctx->bodies[i] : NULL);
+	}
 	if (rc == 0 && ctx->ix.bk)
 		rc = bk_acc_flush(ctx->ix.bk, txn);
 	bk_acc_free(&ctx->ix.bk);

@@ -16,20 +16,25 @@
 
 /* One batch to check: the caller's arrays, and where the workers are. */
 typedef struct vjob {
-	struct vjob *next;         /* queue */
-	const uint8_t *const *buf; /* envelopes */
-	const size_t *len;         /* lengths */
-	size_t n;                  /* count */
-	uint8_t *ok;               /* out: 1 when verified */
-	json_t **bodies;           /* out: parsed bodies, or NULL */
-	const uint8_t *fed;        /* federation id */
-	uint32_t max_body;         /* body cap */
-	size_t next_i;             /* next index to take */
-	size_t finished;           /* envelopes done */
-	vpool_done_fn done;        /* called once every envelope is checked, or NULL */
-	void *arg;                 /* its argument */
-	int freed_by_pool;         /* malloc'd by vpool_submit (freed once done) */
+	struct vjob *next;          /* queue */
+	const uint8_t *const *buf;  /* envelopes */
+	const size_t *len;          /* lengths */
+	size_t n;                   /* count */
+	uint8_t *ok;                /* out: 1 when verified */
+	json_t **bodies;            /* out: parsed bodies, or NULL */
+	const uint8_t *fed;         /* federation id */
+	uint32_t max_body;          /* body cap */
+	size_t next_i;              /* next index to take */
+	size_t finished;            /* envelopes done */
+	vpool_done_fn done;         /* called once every envelope is checked, or NULL */
+	void *arg;                  /* its argument */
+	int freed_by_pool;          /* malloc'd by vpool_submit (freed once done) */
+	vpool_progress_fn progress; /* told the checked prefix as it grows, or NULL */
+	uint8_t *chunk_done;        /* with progress: 1 per chunk of CHUNK checked */
+	size_t upto;                /* with progress: envelopes [0, upto) checked */
 } vjob_t;
+
+#define CHUNK 16 /* envelopes a worker takes at a time */
 
 struct vpool {
 	pthread_t *threads;   /* workers */
@@ -92,8 +97,10 @@ s_retire(vpool_t *p)
 			p->tail = &p->head;
 		if (j->done)
 			j->done(j->arg);
-		if (j->freed_by_pool)
+		if (j->freed_by_pool) {
+			free(j->chunk_done);
 			free(j);
+		}
 	}
 	pthread_cond_broadcast(&p->done);
 }
@@ -106,13 +113,22 @@ s_work(vpool_t *p, const vjob_t *only)
 	vjob_t *j;
 
 	while ((j = s_open_job(p)) != NULL && (only == NULL || j == only)) {
-		size_t from = j->next_i, to = from + 16 < j->n ? from + 16 : j->n;
+		size_t from = j->next_i, to = from + CHUNK < j->n ? from + CHUNK : j->n;
 		j->next_i = to;
 		pthread_mutex_unlock(&p->lock);
 		for (size_t i = from; i < to; i++)
 			s_check(j, i);
 		pthread_mutex_lock(&p->lock);
 		j->finished += to - from;
+		if (j->chunk_done) {
+			size_t was = j->upto;
+			j->chunk_done[from / CHUNK] = 1;
+			while (j->upto < j->n && j->chunk_done[j->upto / CHUNK])
+				j->upto = j->upto + CHUNK < j->n ? j->upto + CHUNK : j->n;
+			/* The whole job is told by done, not here. */
+			if (j->upto > was && j->upto < j->n)
+				j->progress(j->arg, j->upto);
+		}
 		if (j->finished == j->n)
 			s_retire(p);
 	}
@@ -219,7 +235,8 @@ void
 vpool_verify(vpool_t *p, const uint8_t *const *buf, const size_t *len, size_t n,
              const uint8_t fed[CPT_FED_LEN], uint32_t max_body, uint8_t *ok, json_t **bodies)
 {
-	vjob_t j = {NULL, buf, len, n, ok, bodies, fed, max_body, 0, 0, NULL, NULL, 0};
+	vjob_t j = {NULL, buf, len,  n,    ok, bodies, fed,  max_body,
+	            0,    0,   NULL, NULL, 0,  NULL,   NULL, 0};
 
 	if (n == 0)
 		return;
@@ -244,11 +261,24 @@ vpool_submit(vpool_t *p, const uint8_t *const *buf, const size_t *len, size_t n,
              const uint8_t fed[CPT_FED_LEN], uint32_t max_body, uint8_t *ok, json_t **bodies,
              vpool_done_fn done, void *arg)
 {
-	vjob_t *j = calloc(1, sizeof(*j));
+	return vpool_submit_progress(p, buf, len, n, fed, max_body, ok, bodies, done, NULL, arg);
+}
 
-	if (j == NULL)
+int
+vpool_submit_progress(vpool_t *p, const uint8_t *const *buf, const size_t *len, size_t n,
+                      const uint8_t fed[CPT_FED_LEN], uint32_t max_body, uint8_t *ok,
+                      json_t **bodies, vpool_done_fn done, vpool_progress_fn progress, void *arg)
+{
+	vjob_t *j = calloc(1, sizeof(*j));
+	uint8_t *cd = progress && n ? calloc(n / CHUNK + 1, 1) : NULL;
+
+	if (j == NULL || (progress && n && cd == NULL)) {
+		free(j);
+		free(cd);
 		return CPT_ENOMEM;
-	*j = (vjob_t){NULL, buf, len, n, ok, bodies, fed, max_body, 0, 0, done, arg, 1};
+	}
+	*j = (vjob_t){NULL, buf, len,  n,   ok, bodies,   fed, max_body,
+	              0,    0,   done, arg, 1,  progress, cd,  0};
 	pthread_mutex_lock(&p->lock);
 	s_post(p, j);
 	if (n == 0)

@@ -84,6 +84,13 @@
  * arenas, a few ms, once per burst.
  */
 #define TRIM_AFTER (2 * MERGE_MAX)
+/* A catch-up batch of at least this many envelopes, alone in the pool while
+ * the writer has nothing else to do, is streamed: the writer builds its
+ * transaction while the pool still checks it (s_stream). */
+#define STREAM_MIN 256
+/* How often a streamed transaction waiting for the pool looks for another
+ * commit waiting behind it (node_submit_waiting), at most. */
+#define STREAM_POLL_MS 2
 
 typedef struct pjob {
 	fed_wq_item_t q;      /* first: its place in the writer's queue; q.k the envelopes to
@@ -97,6 +104,11 @@ typedef struct pjob {
 	fed_writer_t *w;      /* the writer it goes to once verified */
 	uint64_t t_us;        /* when it was taken (the debug trace) */
 	int pooled;           /* verified by the pool (counted in fed_writer.pooled) */
+	/* Streamed (s_stream), under the writer's lock: */
+	int streamed;     /* the writer builds it while the pool checks it */
+	int pool_done;    /* the pool is done with it (s_verified came) */
+	size_t upto;      /* envelopes [0, upto) checked by the pool */
+	uint64_t done_us; /* when the pool was done (the debug trace) */
 } pjob_t;
 
 struct fed_writer {
@@ -112,6 +124,8 @@ struct fed_writer {
 	atomic_int pooled;     /* batches in the pool, not yet queued here: while one is, a
 	                          small batch goes through the pool too, to keep the order */
 	atomic_ulong inlined;  /* batches sent past the pool (fed_writer_inlined) */
+	pjob_t *cand;          /* under lock: a catch-up batch alone in the pool, which the
+	                          writer may stream while idle (s_stream), or NULL */
 };
 
 /* The ids of events admitted from waiting by the transaction this thread,
@@ -141,6 +155,8 @@ fed_writer_admitted(const node_change_t *c, size_t n)
 		memcpy(a->ids[a->n++], c[i].id, CPT_ID_LEN);
 	return 1;
 }
+
+static struct timespec s_deadline(unsigned ms);
 
 /* Microseconds on the monotonic clock: the debug trace's durations. */
 static uint64_t
@@ -329,6 +345,108 @@ s_commit_jobs(fed_t *f, pjob_t *list, size_t n, int early)
 	free(adm.ids);
 }
 
+/* Under the pool's lock (vpool_progress_fn): more of p is checked. */
+static void
+s_progress(void *arg, size_t upto)
+{
+	pjob_t *p = arg;
+	fed_writer_t *w = p->w;
+
+	pthread_mutex_lock(&w->lock);
+	p->upto = upto;
+	if (p->streamed)
+		pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* node_await_fn: envelope i of a streamed batch is checked (0); or the
+ * transaction is given up (CPT_EAGAIN), when it may be, for a live batch
+ * queued or another commit waiting: those would otherwise wait for the
+ * pool to finish the batch, where they waited for one commit at most; or
+ * for another catch-up batch entering the pool, which the gathering
+ * (fed_wq_gather) commits with this one, as before streaming. */
+static int
+s_await(void *arg, size_t i, int may_stop)
+{
+	pjob_t *p = arg;
+	fed_writer_t *w = p->w;
+	int rc = 0;
+
+	pthread_mutex_lock(&w->lock);
+	while (p->upto <= i) {
+		struct timespec until;
+		if (may_stop && (w->q.lhead != NULL || atomic_load(&w->pooled) > 1 ||
+		                 node_submit_waiting(w->fed->node))) {
+			rc = CPT_EAGAIN;
+			break;
+		}
+		/* Progress and queued batches signal; another commit does
+		 * not, hence the wake-up every STREAM_POLL_MS. */
+		until = s_deadline(STREAM_POLL_MS);
+		pthread_cond_timedwait(&w->cond, &w->lock, &until);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return rc;
+}
+
+/*
+ * Commits p, a catch-up batch the pool is still checking, in a transaction
+ * built as the pool goes (node_submit_streamed): each envelope is ingested
+ * once the pool's checked prefix covers it, so that once the pool is done
+ * only the build of the last few and the commit remain (issue 23, session
+ * 15: the heal's 1,000 were verified whole, then built in 17-20 ms, then
+ * committed).
+ */
+static void
+s_stream(fed_writer_t *w, pjob_t *p)
+{
+	size_t k = p->q.k;
+	ingest_res_t *res = calloc(k ? k : 1, sizeof(*res));
+	uint64_t t0 = s_now_us(), t1;
+	int err = CPT_ENOMEM;
+	struct admitted adm = {NULL, 0, 0}; /* as in s_commit_jobs */
+
+	if (fed_writer_io_bulk(1) != 0) {
+		/* not fatal: the commit only keeps its priority */
+	}
+	s_admitted = &adm;
+	if (res)
+		err = node_submit_streamed(w->fed->node, p->fbuf, p->flen, k, p->ok, p->bodies, res,
+		                           s_await, p);
+	s_admitted = NULL;
+	if (fed_writer_io_bulk(0) != 0) {
+		/* not fatal: the next commit sets it again */
+	}
+	t1 = s_now_us();
+	pthread_mutex_lock(&w->lock);
+	if (err == CPT_EAGAIN) {
+		/* Given up (s_await): the batch goes the usual way, queued
+		 * once checked (by s_verified, or here if it was already). */
+		p->streamed = 0;
+		if (p->pool_done)
+			fed_wq_push(&w->q, &p->q);
+		pthread_mutex_unlock(&w->lock);
+		log_debug("fed", "trace stream given up events=%zu after %llu us", k,
+		          (unsigned long long)(t1 - t0));
+		free(res);
+		free(adm.ids); /* nothing was stored, so nothing admitted */
+		return;
+	}
+	/* A transaction that failed early left envelopes to the pool: it
+	 * owns the batch's arrays until s_verified. */
+	while (!p->pool_done)
+		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+	log_debug("fed", "trace commit streamed events=%zu in %llu us, %llu us after the pool", k,
+	          (unsigned long long)(t1 - t0),
+	          (unsigned long long)(t1 > p->done_us ? t1 - p->done_us : 0));
+	if (adm.n)
+		sync_put_announce(p->job, (const uint8_t(*)[CPT_ID_LEN])adm.ids, adm.n);
+	s_pjob_finish(w->fed, p, res, res ? err : CPT_ENOMEM);
+	free(res);
+	free(adm.ids);
+}
+
 void
 fed_wq_init(fed_wq_t *q)
 {
@@ -429,8 +547,19 @@ s_writer_main(void *arg)
 	for (;;) {
 		pjob_t *list;
 		size_t n = 0;
-		while (w->q.head == NULL && w->q.lhead == NULL && !w->stop)
+		while (w->q.head == NULL && w->q.lhead == NULL && !w->stop && w->cand == NULL)
 			pthread_cond_wait(&w->cond, &w->lock);
+		if (w->q.head == NULL && w->q.lhead == NULL && w->cand) {
+			/* Nothing verified waits: build the batch the pool checks. */
+			pjob_t *p = w->cand;
+			w->cand = NULL;
+			p->streamed = 1;
+			pthread_mutex_unlock(&w->lock);
+			since_trim += p->q.k; /* counted now: s_stream may free p */
+			s_stream(w, p);
+			pthread_mutex_lock(&w->lock);
+			continue;
+		}
 		if (!w->stop && fed_wq_gather(&w->q, GATHER_MIN, atomic_load(&w->pooled))) {
 			/* A catch-up: what the pool is verifying shares this commit
 			 * (GATHER_MS). s_verified signals each batch it queues. */
@@ -514,6 +643,19 @@ s_verified(void *arg)
 	log_debug("fed", "trace verified events=%zu in %llu us", p->q.k,
 	          (unsigned long long)(s_now_us() - p->t_us));
 	pthread_mutex_lock(&w->lock);
+	if (w->cand == p)
+		w->cand = NULL;
+	if (p->streamed) {
+		/* The writer builds it already (s_stream): the rest is checked. */
+		p->upto = p->q.k;
+		p->pool_done = 1;
+		p->done_us = s_now_us();
+		pthread_cond_signal(&w->cond);
+		if (pooled)
+			atomic_fetch_sub(&w->pooled, 1);
+		pthread_mutex_unlock(&w->lock);
+		return;
+	}
 	fed_wq_push(&w->q, &p->q);
 	pthread_cond_signal(&w->cond);
 	/* Once it is queued: a batch that sees 0 comes after this one. */
@@ -604,14 +746,27 @@ fed_put(void *ctx, sync_put_t *job)
 		return 0;
 	}
 	if (f->vpool) {
+		int stream = !p->q.live && k >= STREAM_MIN;
 		p->pooled = 1;
+		pthread_mutex_lock(&w->lock);
+		/* Alone in the pool, no catch-up batch for the writer to
+		 * commit (live ones go first): it may build this one while
+		 * the pool checks it (s_stream). */
+		if (stream && atomic_load(&w->pooled) == 0 && w->q.head == NULL &&
+		    w->cand == NULL) {
+			w->cand = p;
+			pthread_cond_signal(&w->cond);
+		}
 		atomic_fetch_add(&w->pooled, 1);
-		if (vpool_submit(f->vpool, p->fbuf, p->flen, k, node_ingest_ctx(node)->fed,
-		                 node_ingest_ctx(node)->max_body, p->ok, p->bodies, s_verified,
-		                 p) == 0)
+		pthread_mutex_unlock(&w->lock);
+		if (vpool_submit_progress(f->vpool, p->fbuf, p->flen, k, node_ingest_ctx(node)->fed,
+		                          node_ingest_ctx(node)->max_body, p->ok, p->bodies,
+		                          s_verified, stream ? s_progress : NULL, p) == 0)
 			return 0;
-		p->pooled = 0;
-		atomic_fetch_sub(&w->pooled, 1);
+		/* Not queued: checked by the writer in its transaction (ok[]
+		 * stays 0), streamed or not. */
+		s_verified(p);
+		return 0;
 	}
 	s_verified(p);
 	return 0;

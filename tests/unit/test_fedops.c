@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,6 +303,184 @@ test_admitted_events_told(void **state)
 	tu_rm(dir);
 }
 
+/* A batch given to node_submit_streamed, and what its await lets through:
+ * envelopes [0, released) are "checked" (the pool's part, played here). */
+struct stream {
+	node_t *n;
+	const uint8_t *buf[64];
+	size_t len[64];
+	uint8_t env[64][512];
+	ingest_res_t res[64];
+	size_t count;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	size_t released; /* envelopes let through */
+	size_t awaited;  /* envelopes await was called for, in order */
+	int out_of_order;
+	int waiting;     /* await is waiting for more */
+	int rc;          /* node_submit_streamed's */
+	time_t deadline; /* past it, await lets everything through: a hang fails the test */
+};
+
+static int
+s_stream_await(void *arg, size_t i, int may_stop)
+{
+	struct stream *st = arg;
+	int rc = 0;
+
+	pthread_mutex_lock(&st->lock);
+	st->out_of_order += i != st->awaited;
+	st->awaited = i + 1;
+	while (st->released <= i && time(NULL) < st->deadline) {
+		struct timespec ts = {0, 0};
+		if (may_stop && node_submit_waiting(st->n)) {
+			rc = CPT_EAGAIN;
+			break;
+		}
+		st->waiting = 1;
+		pthread_cond_broadcast(&st->cond);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 2000000;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&st->cond, &st->lock, &ts);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+static void *
+s_stream_main(void *arg)
+{
+	struct stream *st = arg;
+	uint8_t verified[64] = {0}; /* none checked by a pool: the store checks them */
+
+	st->rc = node_submit_streamed(st->n, st->buf, st->len, st->count, verified, NULL, st->res,
+	                              s_stream_await, st);
+	return NULL;
+}
+
+static void
+s_stream_init(struct stream *st, node_t *n, const key_sign_t *user, const char *what)
+{
+	memset(st, 0, sizeof(*st));
+	st->n = n;
+	st->count = 64;
+	st->deadline = time(NULL) + 5;
+	pthread_mutex_init(&st->lock, NULL);
+	pthread_cond_init(&st->cond, NULL);
+	for (size_t i = 0; i < st->count; i++) {
+		char body[96];
+		snprintf(body, sizeof(body), "{\"text\":\"%s %zu\"}", what, i);
+		st->len[i] = tu_sign(n, user, EVT_POST, body, hlc_wall_ms() + i, st->env[i],
+		                     sizeof(st->env[i]));
+		st->buf[i] = st->env[i];
+	}
+}
+
+/* A catch-up's batch streamed into a transaction while its signatures are
+ * still checked (issue 23, session 15): each envelope goes in once await
+ * lets it, in order, and the batch is stored whole by one commit. */
+static void
+test_streamed_batch_stored(void **state)
+{
+	char dir[64];
+	node_t *n = tu_node(dir, "stream");
+	key_sign_t *user = key_sign_new();
+	struct stream st;
+	sync_ops_t ops;
+	fed_t *fed = fed_new(n);
+	pthread_t t;
+
+	(void)state;
+	assert_non_null(fed);
+	memset(&ops, 0, sizeof(ops));
+	fed_sync_ops(fed, &ops);
+	tu_enrol(n, user, "stream1");
+	s_stream_init(&st, n, user, "streamed");
+	assert_int_equal(pthread_create(&t, NULL, s_stream_main, &st), 0);
+	for (size_t k = 0; k <= st.count; k += 16) {
+		usleep(2000);
+		pthread_mutex_lock(&st.lock);
+		st.released = k;
+		pthread_cond_broadcast(&st.cond);
+		pthread_mutex_unlock(&st.lock);
+	}
+	pthread_join(t, NULL);
+	assert_int_equal(st.rc, 0);
+	assert_int_equal(st.out_of_order, 0);
+	assert_int_equal(st.awaited, st.count);
+	for (size_t i = 0; i < st.count; i++) {
+		assert_int_equal(st.res[i].rc, 0);
+		assert_int_equal(ops.has(ops.ctx, st.res[i].id), 1);
+	}
+	key_sign_destroy(&user);
+	fed_destroy(&fed);
+	node_close(&n);
+	tu_rm(dir);
+}
+
+/* A staff member's post while a streamed transaction waits for the pool:
+ * the stream gives its transaction up (CPT_EAGAIN, nothing of it stored)
+ * and the post is committed at once, instead of waiting for the rest of
+ * the batch's signatures (a live relay queued for the writer does the
+ * same, node/fed/writer.c). Given up, the stream's events are stored by
+ * the next try. */
+static void
+test_stream_yields_to_a_commit(void **state)
+{
+	char dir[64];
+	node_t *n = tu_node(dir, "yield");
+	key_sign_t *user = key_sign_new();
+	struct stream st;
+	sync_ops_t ops;
+	fed_t *fed = fed_new(n);
+	pthread_t t;
+	uint8_t env[512], id[CPT_ID_LEN];
+	size_t len;
+
+	(void)state;
+	assert_non_null(fed);
+	memset(&ops, 0, sizeof(ops));
+	fed_sync_ops(fed, &ops);
+	tu_enrol(n, user, "yield1");
+	s_stream_init(&st, n, user, "given up");
+	st.released = 10; /* the pool has checked ten, then stalls */
+	assert_int_equal(pthread_create(&t, NULL, s_stream_main, &st), 0);
+	pthread_mutex_lock(&st.lock);
+	while (!st.waiting)
+		pthread_cond_wait(&st.cond, &st.lock);
+	pthread_mutex_unlock(&st.lock);
+	/* The post: stored while the stream's envelopes 10 and on are not
+	 * checked (a stream that waited for them would hold it 5 s, then
+	 * commit first). */
+	len =
+	    tu_sign(n, user, EVT_POST, "{\"text\":\"meanwhile\"}", hlc_wall_ms(), env, sizeof(env));
+	assert_int_equal(tu_submit(n, env, len, id), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(st.rc, CPT_EAGAIN);
+	assert_int_equal(st.awaited, 11);
+	assert_int_equal(ops.has(ops.ctx, id), 1);
+	for (size_t i = 0; i < st.count; i++) {
+		uint8_t eid[CPT_ID_LEN];
+		evt_id_raw(eid, st.env[i]);
+		assert_int_equal(ops.has(ops.ctx, eid), 0);
+	}
+	/* Tried again, all checked: stored whole. */
+	st.released = st.count;
+	st.awaited = 0;
+	s_stream_main(&st);
+	assert_int_equal(st.rc, 0);
+	for (size_t i = 0; i < st.count; i++)
+		assert_int_equal(ops.has(ops.ctx, st.res[i].id), 1);
+	key_sign_destroy(&user);
+	fed_destroy(&fed);
+	node_close(&n);
+	tu_rm(dir);
+}
+
 int
 main(void)
 {
@@ -310,6 +490,8 @@ main(void)
 	    cmocka_unit_test(test_redial_when_certified_again),
 	    cmocka_unit_test(test_expiry_closes_link),
 	    cmocka_unit_test(test_admitted_events_told),
+	    cmocka_unit_test(test_streamed_batch_stored),
+	    cmocka_unit_test(test_stream_yields_to_a_commit),
 	};
 
 	if (cpt_init() != 0)

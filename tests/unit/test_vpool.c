@@ -240,6 +240,85 @@ test_workers_yield(void **state)
 	vpool_destroy(&p);
 }
 
+/* What a progress callback saw of its job (under the pool's lock). */
+struct seen_progress {
+	const uint8_t *ok;     /* the job's verdicts */
+	const uint8_t *expect; /* what each should be */
+	size_t n;              /* the job's size */
+	size_t last;           /* the last prefix told */
+	int calls;             /* progress calls */
+	int wrong;             /* calls that went back, reached n, or saw a verdict unset */
+	int done_after;        /* done came after every progress call */
+};
+
+static void
+s_progress_seen(void *arg, size_t upto)
+{
+	struct seen_progress *sp = arg;
+
+	sp->calls++;
+	if (upto <= sp->last || upto >= sp->n || sp->done_after)
+		sp->wrong++;
+	for (size_t i = 0; i < upto; i++)
+		if (sp->ok[i] != sp->expect[i])
+			sp->wrong++;
+	sp->last = upto;
+}
+
+static void
+s_done_seen(void *arg)
+{
+	struct seen_progress *sp = arg;
+
+	sp->done_after = 1;
+	for (size_t i = 0; i < sp->n; i++)
+		if (sp->ok[i] != sp->expect[i])
+			sp->wrong++;
+}
+
+/* The checked prefix a streamed batch's writer waits on (issue 23, session
+ * 15): told as it grows, never backwards nor the whole job (done says
+ * that), and every verdict in it already final, forged envelopes included;
+ * done comes last. */
+static void
+test_progress_told_in_order(void **state)
+{
+	enum { N = 400 };
+	static uint8_t env[N][256], ok[N], expect[N];
+	static const uint8_t *buf[N];
+	static size_t len[N];
+	uint8_t fed[CPT_FED_LEN];
+	key_sign_t *key = key_sign_new();
+	vpool_t *p = vpool_new(2);
+	struct seen_progress sp = {ok, expect, N, 0, 0, 0, 0};
+
+	(void)state;
+	assert_non_null(key);
+	assert_non_null(p);
+	memset(fed, 7, sizeof(fed));
+	for (int i = 0; i < N; i++) {
+		char body[64];
+		int bl = snprintf(body, sizeof(body), "{\"text\":\"event %d\"}", i);
+		assert_int_equal(evt_sign(env[i], sizeof(env[i]), &len[i], EVT_POST, fed,
+		                          1000 + (uint64_t)i, (const uint8_t *)body, (size_t)bl,
+		                          key),
+		                 0);
+		expect[i] = i % 5 != 2;
+		if (!expect[i])
+			env[i][len[i] - 1] ^= 1; /* the body no longer matches */
+		buf[i] = env[i];
+	}
+	memset(ok, 0, sizeof(ok));
+	assert_int_equal(vpool_submit_progress(p, buf, len, N, fed, 65536, ok, NULL, s_done_seen,
+	                                       s_progress_seen, &sp),
+	                 0);
+	vpool_destroy(&p); /* finishes the job */
+	assert_int_equal(sp.done_after, 1);
+	assert_true(sp.calls > 0);
+	assert_int_equal(sp.wrong, 0);
+	key_sign_destroy(&key);
+}
+
 int
 main(void)
 {
@@ -248,6 +327,7 @@ main(void)
 	    cmocka_unit_test(test_verify_after_submit),
 	    cmocka_unit_test(test_bodies_checked),
 	    cmocka_unit_test(test_workers_yield),
+	    cmocka_unit_test(test_progress_told_in_order),
 	};
 
 	if (cpt_init() != 0)
