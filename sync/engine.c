@@ -6,6 +6,8 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +39,8 @@ engine_on_thread(const sync_t *s)
 	return s_engine == s;
 }
 
-static void
+/* Handles one command: 1, or 0 when none was waiting. */
+static int
 s_on_cmd(sync_t *s)
 {
 	zmq_msg_t m[4];
@@ -45,7 +48,9 @@ s_on_cmd(sync_t *s)
 	size_t n = recv_msg(s->cmd_in, m, 4, &overflow);
 	const uint8_t *d;
 
-	if (n < 1 || zmq_msg_size(&m[0]) < 1)
+	if (n == 0)
+		return 0;
+	if (zmq_msg_size(&m[0]) < 1)
 		goto out;
 	d = zmq_msg_data(&m[0]);
 	switch (d[0]) {
@@ -101,6 +106,7 @@ s_on_cmd(sync_t *s)
 out:
 	for (size_t i = 0; i < n; i++)
 		zmq_msg_close(&m[i]);
+	return 1;
 }
 
 /* The earlier of two deadlines (0: none). */
@@ -187,81 +193,177 @@ s_due(sync_t *s, uint64_t now)
 	blob_round(s, now);
 }
 
+/*
+ * The loop's poll set. The engine sleeps in poll(2) on the descriptors
+ * libzmq gives for its sockets (ZMQ_FD), not in zmq_poll: zmq_poll asked
+ * every socket's ZMQ_EVENTS before and after each sleep, each ask a poll(2)
+ * of the socket's mailbox and a getpid(2) (libzmq's fork check), 2 x (3 + 2
+ * per link) of each per round: 37 polls and 36 getpids per live event at a
+ * site of one link, hundreds at a region's hub (issue 24, session 15).
+ *
+ * A ZMQ_FD is edge-triggered: it becomes readable when commands reach the
+ * socket's mailbox (a message arrived in an empty queue, a pipe attached),
+ * and any operation on the socket may take them in, leaving messages and a
+ * silent descriptor. So a socket is read until it has nothing left (its
+ * last read fails, which arms the descriptor again), and one that was sent
+ * on, made, connected, or left with messages (READ_BURST, the store
+ * saturated) is flagged (the *_check fields): its ZMQ_EVENTS is asked before
+ * the next sleep, and a socket that holds something keeps the loop awake.
+ */
+enum sock_kind { SK_CMD, SK_ZAP, SK_SRV, SK_DEALER, SK_MON };
+
+struct engine_sock {
+	void *sock;          /* the socket, as it was when the set was made */
+	link_t *owner;       /* its link (SK_DEALER, SK_MON), else NULL */
+	enum sock_kind kind; /* which of the engine's sockets */
+	int ready;           /* its descriptor fired, or its ZMQ_EVENTS said POLLIN */
+};
+
+/* The flag that makes the loop ask a socket's ZMQ_EVENTS before sleeping. */
+static int *
+s_check_flag(sync_t *s, const engine_sock_t *e)
+{
+	switch (e->kind) {
+	case SK_CMD: return &s->cmd_check;
+	case SK_ZAP: return &s->zap_check;
+	case SK_SRV: return &s->srv_check;
+	case SK_DEALER: return &e->owner->dealer_check;
+	case SK_MON: return &e->owner->mon_check;
+	}
+	abort();
+}
+
+/* Adds a socket to the set: its descriptor, and whether it holds something
+ * already (asked when flagged). Returns 1 when it does. */
+static int
+s_add(sync_t *s, int *n, void *sock, link_t *owner, enum sock_kind kind)
+{
+	engine_sock_t *e = &s->poll_socks[*n];
+	struct pollfd *p = &s->poll_fds[*n];
+	int *check;
+	size_t len = sizeof(p->fd);
+
+	*e = (engine_sock_t){sock, owner, kind, 0};
+	*p = (struct pollfd){-1, POLLIN, 0};
+	if (zmq_getsockopt(sock, ZMQ_FD, &p->fd, &len) != 0)
+		p->fd = -1; /* poll(2) skips it; the flag below still reads it */
+	check = s_check_flag(s, e);
+	if (*check || p->fd < 0) {
+		uint32_t ev = 0;
+		len = sizeof(ev);
+		*check = 0;
+		if (zmq_getsockopt(sock, ZMQ_EVENTS, &ev, &len) != 0 || (ev & ZMQ_POLLIN))
+			e->ready = 1; /* an error: the read says what it is */
+	}
+	(*n)++;
+	return e->ready;
+}
+
+/* Reads one ready socket until it has nothing left or READ_BURST messages
+ * were read; flags it when it may still hold some. A handler may have closed
+ * sockets of the set: the owner checks skip those, and reads never wait. */
+static void
+s_read(sync_t *s, const engine_sock_t *e)
+{
+	link_t *l = e->owner;
+	int k = 0, more = 1;
+
+	switch (e->kind) {
+	case SK_CMD:
+		for (; k < READ_BURST && !s->stop && (more = s_on_cmd(s)); k++)
+			;
+		s->cmd_check |= more;
+		break;
+	case SK_ZAP:
+		while (k++ < READ_BURST && zap_on_request(s))
+			;
+		/* A REP read out of turn fails without taking in its mailbox:
+		 * asked once more, the descriptor cannot stay readable. */
+		s->zap_check = 1;
+		break;
+	case SK_SRV:
+		if (s->srv != e->sock)
+			break;
+		for (; k < READ_BURST && s->srv && !recv_saturated(s) && (more = recv_on_server(s));
+		     k++)
+			;
+		s->srv_check |= more;
+		break;
+	case SK_DEALER:
+		if (l->dealer != e->sock)
+			break;
+		for (; k < READ_BURST && l->dealer && !recv_held(s, l) &&
+		       (more = recv_on_dealer(s, l));
+		     k++)
+			;
+		l->dealer_check |= more;
+		break;
+	case SK_MON:
+		if (l->mon != e->sock)
+			break;
+		for (; k < READ_BURST && l->mon && (more = link_on_monitor(s, l)); k++)
+			;
+		l->mon_check |= more;
+		break;
+	}
+}
+
 static void *
 s_main(void *arg)
 {
 	sync_t *s = arg;
-	zmq_pollitem_t *items = s->poll_items;
-	link_t **owner = s->poll_owner;
+	engine_sock_t *socks = s->poll_socks;
+	struct pollfd *fds = s->poll_fds;
 	uint64_t next_timer = 0;
 
 	s_engine = s;
 	pthread_setname_np(pthread_self(), "cpt-sync");
 	s->next_reconcile_ms = sync_now_ms() + (uint64_t)s->conf.reconcile_interval_s * 1000;
 	s->next_recheck_ms = sync_now_ms() + s->conf.recheck_ms;
+	s->cmd_check = s->zap_check = s->srv_check = 1; /* looked at once */
 	while (!s->stop) {
 		int n = 0, busy = 0;
 		long wait;
 		uint64_t now;
 
-		items[n] = (zmq_pollitem_t){s->cmd_in, 0, ZMQ_POLLIN, 0};
-		owner[n++] = NULL;
-		items[n] = (zmq_pollitem_t){s->zap, 0, ZMQ_POLLIN, 0};
-		owner[n++] = NULL;
+		busy |= s_add(s, &n, s->cmd_in, NULL, SK_CMD);
+		busy |= s_add(s, &n, s->zap, NULL, SK_ZAP);
 		/* While the store is behind, peers wait (their messages stay in
-		 * ZeroMQ's queues and TCP's): completions come on cmd_in. */
-		if (s->srv && !recv_saturated(s)) {
-			items[n] = (zmq_pollitem_t){s->srv, 0, ZMQ_POLLIN, 0};
-			owner[n++] = NULL;
-		}
+		 * ZeroMQ's queues and TCP's): completions come on cmd_in. The
+		 * socket is looked at again when read again. */
+		if (s->srv && !recv_saturated(s))
+			busy |= s_add(s, &n, s->srv, NULL, SK_SRV);
+		else
+			s->srv_check = 1;
 		for (int i = 0; i < s->n_links; i++) {
 			link_t *l = &s->links[i];
-			if (l->used && l->dealer && !recv_held(s, l)) {
-				items[n] = (zmq_pollitem_t){l->dealer, 0, ZMQ_POLLIN, 0};
-				owner[n++] = l;
-			}
-			if (l->used && l->mon) {
-				items[n] = (zmq_pollitem_t){l->mon, 0, ZMQ_POLLIN, 0};
-				owner[n++] = l;
-			}
+			if (!l->used)
+				continue;
+			if (l->dealer && !recv_held(s, l))
+				busy |= s_add(s, &n, l->dealer, l, SK_DEALER);
+			else if (l->dealer)
+				l->dealer_check = 1;
+			if (l->mon)
+				busy |= s_add(s, &n, l->mon, l, SK_MON);
 			/* Work that can go out now keeps the loop from sleeping. */
-			busy |= l->used && l->st.connected && (l->recon_due || flow_ready(l));
-			if (l->used && l->knock_ms)
+			busy |= l->st.connected && (l->recon_due || flow_ready(l));
+			if (l->knock_ms)
 				next_timer = s_sooner(next_timer, l->knock_ms);
 		}
 		busy |= blob_busy(s);
 		if (blob_enabled(s))
 			next_timer = s_sooner(next_timer, blob_next_ms(s, sync_now_ms()));
 		/* Sleep until an event or the nearest timer; not at all while
-		 * work is due. */
+		 * work is due or a socket holds messages. */
 		now = sync_now_ms();
 		wait = busy || next_timer <= now ? 0 : (long)(next_timer - now);
-		if (zmq_poll(items, n, wait) < 0 && errno != EINTR)
+		if (poll(fds, (nfds_t)n, (int)(wait > INT_MAX ? INT_MAX : wait)) < 0 &&
+		    errno != EINTR)
 			break;
-		for (int i = 0; i < n; i++) {
-			if (!(items[i].revents & ZMQ_POLLIN))
-				continue;
-			/* A handler may have closed sockets polled in this round; the
-			 * owner check skips those, and reads never wait. */
-			if (items[i].socket == s->cmd_in)
-				s_on_cmd(s);
-			else if (items[i].socket == s->zap)
-				zap_on_request(s);
-			else if (owner[i] == NULL && s->srv && items[i].socket == s->srv)
-				for (int k = 0; k < READ_BURST && s->srv && !recv_saturated(s) &&
-				                recv_on_server(s);
-				     k++)
-					;
-			else if (owner[i] && owner[i]->dealer &&
-			         owner[i]->dealer == items[i].socket)
-				for (int k = 0;
-				     k < READ_BURST && owner[i]->dealer &&
-				     !recv_held(s, owner[i]) && recv_on_dealer(s, owner[i]);
-				     k++)
-					;
-			else if (owner[i] && owner[i]->mon && owner[i]->mon == items[i].socket)
-				link_on_monitor(s, owner[i]);
-		}
+		for (int i = 0; i < n; i++)
+			if (socks[i].ready ||
+			    (fds[i].revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL)))
+				s_read(s, &socks[i]);
 		recv_flush(s);
 		if (s->recheck_due) {
 			s->recheck_due = 0;
@@ -328,8 +430,8 @@ s_free(sync_t *s)
 	reconcile_fini(s);
 	blob_fini(s);
 	free(s->over_keys);
-	free(s->poll_items);
-	free(s->poll_owner);
+	free(s->poll_socks);
+	free(s->poll_fds);
 	free(s);
 }
 
@@ -352,11 +454,11 @@ sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peer
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	s->poll_items = calloc(POLL_ITEMS, sizeof(*s->poll_items));
-	s->poll_owner = calloc(POLL_ITEMS, sizeof(*s->poll_owner));
-	if (s->poll_items == NULL || s->poll_owner == NULL) {
-		free(s->poll_items);
-		free(s->poll_owner);
+	s->poll_socks = calloc(POLL_ITEMS, sizeof(*s->poll_socks));
+	s->poll_fds = calloc(POLL_ITEMS, sizeof(*s->poll_fds));
+	if (s->poll_socks == NULL || s->poll_fds == NULL) {
+		free(s->poll_socks);
+		free(s->poll_fds);
 		free(s);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -384,8 +486,8 @@ sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peer
 	if (reconcile_init(s) != 0 || blob_init(s) != 0) {
 		reconcile_fini(s);
 		blob_fini(s);
-		free(s->poll_items);
-		free(s->poll_owner);
+		free(s->poll_socks);
+		free(s->poll_fds);
 		free(s);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -399,8 +501,8 @@ sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peer
 		pthread_mutex_destroy(&s->cmd_lock);
 		reconcile_fini(s); /* what reconcile_init took */
 		blob_fini(s);      /* and blob_init */
-		free(s->poll_items);
-		free(s->poll_owner);
+		free(s->poll_socks);
+		free(s->poll_fds);
 		free(s);
 		return NULL;
 	}
