@@ -189,6 +189,8 @@ typedef struct recv_batch recv_batch_t;
 
 /* One socket of the engine's poll set (engine.c; opaque elsewhere). */
 typedef struct engine_sock engine_sock_t;
+/* A command queued for the engine (engine.c; opaque elsewhere). */
+typedef struct engine_cmd engine_cmd_t;
 
 struct sync {
 	sync_conf_t conf;             /* settings */
@@ -196,9 +198,12 @@ struct sync {
 	void *ctx;                    /* ZeroMQ context */
 	void *srv;                    /* ROUTER peers dial, or NULL */
 	void *zap;                    /* ZAP handler (REP) */
-	void *cmd_in;                 /* command pipe, engine side */
-	void *cmd_out;                /* command pipe, callers' side (under cmd_lock) */
-	pthread_mutex_t cmd_lock;     /* serialises callers of cmd_out */
+	int cmd_fd;                   /* command pipe: an eventfd, written when the list
+	                                 below stops being empty (engine.c) */
+	engine_cmd_t *cmd_head;       /* commands queued, oldest first (under cmd_lock) */
+	engine_cmd_t *cmd_tail;       /* the newest (under cmd_lock) */
+	pthread_mutex_t cmd_lock;     /* guards the list */
+	atomic_int cmd_writers;       /* callers writing cmd_fd (after the lock) */
 	pthread_t thread;             /* the engine */
 	pthread_mutex_t lock;         /* guards links[].st and links[].used for sync_status */
 	link_t links[SYNC_MAX_PEERS]; /* peers */
@@ -263,7 +268,7 @@ struct sync {
 	struct pollfd *poll_fds;
 	/* As link.dealer_check, for the engine's own sockets (link.c sets
 	 * srv_check when it sends on the ROUTER). */
-	int srv_check, zap_check, cmd_check;
+	int srv_check, zap_check;
 };
 
 /* ------------------------------------------------------------- clocks */
