@@ -225,8 +225,10 @@ s_due(sync_t *s, uint64_t now)
  * libzmq gives for its sockets (ZMQ_FD), not in zmq_poll: zmq_poll asked
  * every socket's ZMQ_EVENTS before and after each sleep, each ask a poll(2)
  * of the socket's mailbox and a getpid(2) (libzmq's fork check), 2 x (3 + 2
- * per link) of each per round: 37 polls and 36 getpids per live event at a
- * site of one link, hundreds at a region's hub (issue 24, session 15).
+ * per link we dial) of each per round, two to eight rounds per live event
+ * (issue 24, session 15: 28 polls and 27 getpids per event at a site of one
+ * link, 54 and 54 per write at a region's hub of the 12-site simulation).
+ * The command pipe is an eventfd of our own (s_cmd), polled beside them.
  *
  * A ZMQ_FD is edge-triggered: it becomes readable when commands reach the
  * socket's mailbox (a message arrived in an empty queue, a pipe attached),
