@@ -6,16 +6,20 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "sync/sync_internal.h"
 
-#define MSG_FLOOR    (1024 * 1024) /* every node accepts messages this big, sends none bigger */
-#define READ_BURST   64            /* messages read from one socket per round */
-#define CMD_ENDPOINT "inproc://comptoir-sync-cmd"
+#define MSG_FLOOR  (1024 * 1024) /* every node accepts messages this big, sends none bigger */
+#define READ_BURST 64            /* messages read from one socket per round */
 
 enum cmd {
 	CMD_STOP = 1,
@@ -38,50 +42,59 @@ engine_on_thread(const sync_t *s)
 	return s_engine == s;
 }
 
-static void
-s_on_cmd(sync_t *s)
-{
-	zmq_msg_t m[4];
-	int overflow;
-	size_t n = recv_msg(s->cmd_in, m, 4, &overflow);
-	const uint8_t *d;
+/*
+ * The command pipe: what other threads ask of the engine (sync.h's API), a
+ * list under cmd_lock and an eventfd written when the list stops being
+ * empty. It was a ZeroMQ inproc PUSH/PULL pair: each command that woke the
+ * engine cost it, beside the wake-up, three getpid(2), two poll(2) and a
+ * read(2) of libzmq's mailbox, and two more syscalls to find the pipe empty
+ * again (issue 24, session 15). A command is one allocation; the list has
+ * no bound of its own: its producers are bounded (the jobs the engine gave
+ * out, the node's writes, the operator's changes).
+ */
+struct engine_cmd {
+	struct engine_cmd *next; /* the next one queued, or NULL */
+	size_t len;              /* bytes of data */
+	int has_data;            /* a data part was given (possibly of 0 bytes) */
+	uint8_t cmd;             /* enum cmd */
+	uint8_t data[];          /* its argument (unaligned: copied out where it matters) */
+};
 
-	if (n < 1 || zmq_msg_size(&m[0]) < 1)
-		goto out;
-	d = zmq_msg_data(&m[0]);
-	switch (d[0]) {
+/* Handles one command (d: its data, len bytes, NULL when none). */
+static void
+s_on_cmd(sync_t *s, uint8_t cmd, const uint8_t *d, size_t len)
+{
+	switch (cmd) {
 	case CMD_STOP: s->stop = 1; break;
 	case CMD_ANNOUNCE:
-		if (n == 2 && zmq_msg_size(&m[1]) % CPT_ID_LEN == 0)
-			flow_relay_announced(s, zmq_msg_data(&m[1]),
-			                     zmq_msg_size(&m[1]) / CPT_ID_LEN);
+		if (d && len % CPT_ID_LEN == 0)
+			flow_relay_announced(s, (const uint8_t(*)[CPT_ID_LEN])d, len / CPT_ID_LEN);
 		break;
 	case CMD_PUT_ANNOUNCE:
 		/* The job's pointer, then the ids to announce once it is done. */
-		if (n == 2 && zmq_msg_size(&m[1]) >= sizeof(sync_put_t *) &&
-		    (zmq_msg_size(&m[1]) - sizeof(sync_put_t *)) % CPT_ID_LEN == 0) {
+		if (d && len >= sizeof(sync_put_t *) &&
+		    (len - sizeof(sync_put_t *)) % CPT_ID_LEN == 0) {
 			sync_put_t *job;
-			memcpy(&job, zmq_msg_data(&m[1]), sizeof(job));
-			recv_announce_after(s, job,
-			                    (const uint8_t(*)[CPT_ID_LEN])(
-			                        (const uint8_t *)zmq_msg_data(&m[1]) + sizeof(job)),
-			                    (zmq_msg_size(&m[1]) - sizeof(job)) / CPT_ID_LEN);
+			memcpy(&job, d, sizeof(job));
+			recv_announce_after(s, job, (const uint8_t(*)[CPT_ID_LEN])(d + sizeof(job)),
+			                    (len - sizeof(job)) / CPT_ID_LEN);
 		}
 		break;
 	case CMD_OFFER:
 		/* A local event on its way to our store: peers get it now, in
 		 * parallel with our own commit. */
-		if (n == 2 && zmq_msg_size(&m[1]) >= EVT_FIXED_LEN &&
-		    zmq_msg_size(&m[1]) <= EVT_MAX_LEN)
+		if (d && len >= EVT_FIXED_LEN && len <= EVT_MAX_LEN)
 			for (int i = 0; i < s->n_links; i++) {
 				link_t *l = &s->links[i];
 				if (l->used && link_up(l))
-					flow_offer(s, l, zmq_msg_data(&m[1]), zmq_msg_size(&m[1]));
+					flow_offer(s, l, d, len);
 			}
 		break;
 	case CMD_ADD_PEER:
-		if (n == 2 && zmq_msg_size(&m[1]) == sizeof(sync_peer_conf_t)) {
-			link_add(s, zmq_msg_data(&m[1]));
+		if (d && len == sizeof(sync_peer_conf_t)) {
+			sync_peer_conf_t pc;
+			memcpy(&pc, d, sizeof(pc)); /* aligned */
+			link_add(s, &pc);
 			s->timers_due = 1; /* dial now, not at the next timer */
 		}
 		break;
@@ -89,32 +102,49 @@ s_on_cmd(sync_t *s)
 	case CMD_BLOB_KICK: s->blob_kick = 1; break;
 	case CMD_PUT_ADMITTED:
 		/* The job's pointer, then what the node admitted of it. */
-		if (n == 2 && zmq_msg_size(&m[1]) >= sizeof(sync_put_t *) &&
-		    (zmq_msg_size(&m[1]) - sizeof(sync_put_t *)) % sizeof(sync_admitted_t) == 0) {
+		if (d && len >= sizeof(sync_put_t *) &&
+		    (len - sizeof(sync_put_t *)) % sizeof(sync_admitted_t) == 0) {
 			sync_put_t *job;
-			size_t k = (zmq_msg_size(&m[1]) - sizeof(job)) / sizeof(sync_admitted_t);
+			size_t k = (len - sizeof(job)) / sizeof(sync_admitted_t);
 			sync_admitted_t *adm = malloc((k ? k : 1) * sizeof(*adm));
-			memcpy(&job, zmq_msg_data(&m[1]), sizeof(job));
+			memcpy(&job, d, sizeof(job));
 			if (adm) {
-				/* Copied out: the frame's bytes need not be aligned. */
-				memcpy(adm, (const uint8_t *)zmq_msg_data(&m[1]) + sizeof(job),
-				       k * sizeof(*adm));
+				/* Copied out: the command's bytes need not be aligned. */
+				memcpy(adm, d + sizeof(job), k * sizeof(*adm));
 				recv_admitted(s, job, adm, k);
 				free(adm);
 			}
 		}
 		break;
 	case CMD_PUT_DONE:
-		if (n == 2 && zmq_msg_size(&m[1]) == sizeof(sync_put_t *)) {
+		if (d && len == sizeof(sync_put_t *)) {
 			sync_put_t *job;
-			memcpy(&job, zmq_msg_data(&m[1]), sizeof(job));
+			memcpy(&job, d, sizeof(job));
 			recv_done(s, job);
 		}
 		break;
 	}
-out:
-	for (size_t i = 0; i < n; i++)
-		zmq_msg_close(&m[i]);
+}
+
+/* Takes every command queued and handles them in order. The eventfd is
+ * read first: a command queued after the list was taken writes it again. */
+static void
+s_on_cmds(sync_t *s)
+{
+	uint64_t v;
+	engine_cmd_t *c, *next;
+
+	if (read(s->cmd_fd, &v, sizeof(v)) < 0 && errno != EAGAIN && errno != EINTR)
+		log_warnx("sync", "cannot read the command pipe: %s", strerror(errno));
+	pthread_mutex_lock(&s->cmd_lock);
+	c = s->cmd_head;
+	s->cmd_head = s->cmd_tail = NULL;
+	pthread_mutex_unlock(&s->cmd_lock);
+	for (; c; c = next) {
+		next = c->next;
+		s_on_cmd(s, c->cmd, c->has_data ? c->data : NULL, c->len);
+		free(c);
+	}
 }
 
 /* The earlier of two deadlines (0: none). */
@@ -201,81 +231,180 @@ s_due(sync_t *s, uint64_t now)
 	blob_round(s, now);
 }
 
+/*
+ * The loop's poll set. The engine sleeps in poll(2) on the descriptors
+ * libzmq gives for its sockets (ZMQ_FD), not in zmq_poll: zmq_poll asked
+ * every socket's ZMQ_EVENTS before and after each sleep, each ask a poll(2)
+ * of the socket's mailbox and a getpid(2) (libzmq's fork check), 2 x (3 + 2
+ * per link we dial) of each per round, two to eight rounds per live event
+ * (issue 24, session 15: 28 polls and 27 getpids per event at a site of one
+ * link, 54 and 54 per write at a region's hub of the 12-site simulation).
+ * The command pipe is an eventfd of our own (s_cmd), polled beside them.
+ *
+ * A ZMQ_FD is edge-triggered: it becomes readable when commands reach the
+ * socket's mailbox (a message arrived in an empty queue, a pipe attached),
+ * and any operation on the socket may take them in, leaving messages and a
+ * silent descriptor. So a socket is read until it has nothing left (its
+ * last read fails, which arms the descriptor again), and one that was sent
+ * on, made, connected, or left with messages (READ_BURST, the store
+ * saturated) is flagged (the *_check fields): its ZMQ_EVENTS is asked before
+ * the next sleep, and a socket that holds something keeps the loop awake.
+ */
+enum sock_kind { SK_CMD, SK_ZAP, SK_SRV, SK_DEALER, SK_MON };
+
+struct engine_sock {
+	void *sock;          /* the socket, as it was when the set was made */
+	link_t *owner;       /* its link (SK_DEALER, SK_MON), else NULL */
+	enum sock_kind kind; /* which of the engine's sockets */
+	int ready;           /* its descriptor fired, or its ZMQ_EVENTS said POLLIN */
+};
+
+/* The flag that makes the loop ask a socket's ZMQ_EVENTS before sleeping. */
+static int *
+s_check_flag(sync_t *s, const engine_sock_t *e)
+{
+	switch (e->kind) {
+	case SK_CMD: break; /* not a socket: an eventfd, level-triggered */
+	case SK_ZAP: return &s->zap_check;
+	case SK_SRV: return &s->srv_check;
+	case SK_DEALER: return &e->owner->dealer_check;
+	case SK_MON: return &e->owner->mon_check;
+	}
+	abort();
+}
+
+/* Adds a socket to the set: its descriptor, and whether it holds something
+ * already (asked when flagged). Returns 1 when it does. */
+static int
+s_add(sync_t *s, int *n, void *sock, link_t *owner, enum sock_kind kind)
+{
+	engine_sock_t *e = &s->poll_socks[*n];
+	struct pollfd *p = &s->poll_fds[*n];
+	int *check;
+	size_t len = sizeof(p->fd);
+
+	*e = (engine_sock_t){sock, owner, kind, 0};
+	*p = (struct pollfd){-1, POLLIN, 0};
+	if (kind == SK_CMD) {
+		p->fd = s->cmd_fd;
+		(*n)++;
+		return 0;
+	}
+	if (zmq_getsockopt(sock, ZMQ_FD, &p->fd, &len) != 0)
+		p->fd = -1; /* poll(2) skips it; the flag below still reads it */
+	check = s_check_flag(s, e);
+	if (*check || p->fd < 0) {
+		uint32_t ev = 0;
+		len = sizeof(ev);
+		*check = 0;
+		if (zmq_getsockopt(sock, ZMQ_EVENTS, &ev, &len) != 0 || (ev & ZMQ_POLLIN))
+			e->ready = 1; /* an error: the read says what it is */
+	}
+	(*n)++;
+	return e->ready;
+}
+
+/* Reads one ready socket until it has nothing left or READ_BURST messages
+ * were read; flags it when it may still hold some. A handler may have closed
+ * sockets of the set: the owner checks skip those, and reads never wait. */
+static void
+s_read(sync_t *s, const engine_sock_t *e)
+{
+	link_t *l = e->owner;
+	int k = 0, more = 1;
+
+	switch (e->kind) {
+	case SK_CMD: s_on_cmds(s); break;
+	case SK_ZAP:
+		while (k++ < READ_BURST && zap_on_request(s))
+			;
+		/* A REP read out of turn fails without taking in its mailbox:
+		 * asked once more, the descriptor cannot stay readable. */
+		s->zap_check = 1;
+		break;
+	case SK_SRV:
+		if (s->srv != e->sock)
+			break;
+		for (; k < READ_BURST && s->srv && !recv_saturated(s) && (more = recv_on_server(s));
+		     k++)
+			;
+		s->srv_check |= more;
+		break;
+	case SK_DEALER:
+		if (l->dealer != e->sock)
+			break;
+		for (; k < READ_BURST && l->dealer && !recv_held(s, l) &&
+		       (more = recv_on_dealer(s, l));
+		     k++)
+			;
+		l->dealer_check |= more;
+		break;
+	case SK_MON:
+		if (l->mon != e->sock)
+			break;
+		for (; k < READ_BURST && l->mon && (more = link_on_monitor(s, l)); k++)
+			;
+		l->mon_check |= more;
+		break;
+	}
+}
+
 static void *
 s_main(void *arg)
 {
 	sync_t *s = arg;
-	zmq_pollitem_t *items = s->poll_items;
-	link_t **owner = s->poll_owner;
+	engine_sock_t *socks = s->poll_socks;
+	struct pollfd *fds = s->poll_fds;
 	uint64_t next_timer = 0;
 
 	s_engine = s;
 	pthread_setname_np(pthread_self(), "cpt-sync");
 	s->next_reconcile_ms = sync_now_ms() + (uint64_t)s->conf.reconcile_interval_s * 1000;
 	s->next_recheck_ms = sync_now_ms() + s->conf.recheck_ms;
+	s->zap_check = s->srv_check = 1; /* looked at once */
 	while (!s->stop) {
 		int n = 0, busy = 0;
 		long wait;
 		uint64_t now;
 
-		items[n] = (zmq_pollitem_t){s->cmd_in, 0, ZMQ_POLLIN, 0};
-		owner[n++] = NULL;
-		items[n] = (zmq_pollitem_t){s->zap, 0, ZMQ_POLLIN, 0};
-		owner[n++] = NULL;
+		busy |= s_add(s, &n, NULL, NULL, SK_CMD);
+		busy |= s_add(s, &n, s->zap, NULL, SK_ZAP);
 		/* While the store is behind, peers wait (their messages stay in
-		 * ZeroMQ's queues and TCP's): completions come on cmd_in. */
-		if (s->srv && !recv_saturated(s)) {
-			items[n] = (zmq_pollitem_t){s->srv, 0, ZMQ_POLLIN, 0};
-			owner[n++] = NULL;
-		}
+		 * ZeroMQ's queues and TCP's): completions come as commands. The
+		 * socket is looked at again when read again. */
+		if (s->srv && !recv_saturated(s))
+			busy |= s_add(s, &n, s->srv, NULL, SK_SRV);
+		else
+			s->srv_check = 1;
 		for (int i = 0; i < s->n_links; i++) {
 			link_t *l = &s->links[i];
-			if (l->used && l->dealer && !recv_held(s, l)) {
-				items[n] = (zmq_pollitem_t){l->dealer, 0, ZMQ_POLLIN, 0};
-				owner[n++] = l;
-			}
-			if (l->used && l->mon) {
-				items[n] = (zmq_pollitem_t){l->mon, 0, ZMQ_POLLIN, 0};
-				owner[n++] = l;
-			}
+			if (!l->used)
+				continue;
+			if (l->dealer && !recv_held(s, l))
+				busy |= s_add(s, &n, l->dealer, l, SK_DEALER);
+			else if (l->dealer)
+				l->dealer_check = 1;
+			if (l->mon)
+				busy |= s_add(s, &n, l->mon, l, SK_MON);
 			/* Work that can go out now keeps the loop from sleeping. */
-			busy |= l->used && l->st.connected && (l->recon_due || flow_ready(l));
-			if (l->used && l->knock_ms)
+			busy |= l->st.connected && (l->recon_due || flow_ready(l));
+			if (l->knock_ms)
 				next_timer = s_sooner(next_timer, l->knock_ms);
 		}
 		busy |= blob_busy(s);
 		if (blob_enabled(s))
 			next_timer = s_sooner(next_timer, blob_next_ms(s, sync_now_ms()));
 		/* Sleep until an event or the nearest timer; not at all while
-		 * work is due. */
+		 * work is due or a socket holds messages. */
 		now = sync_now_ms();
 		wait = busy || next_timer <= now ? 0 : (long)(next_timer - now);
-		if (zmq_poll(items, n, wait) < 0 && errno != EINTR)
+		if (poll(fds, (nfds_t)n, (int)(wait > INT_MAX ? INT_MAX : wait)) < 0 &&
+		    errno != EINTR)
 			break;
-		for (int i = 0; i < n; i++) {
-			if (!(items[i].revents & ZMQ_POLLIN))
-				continue;
-			/* A handler may have closed sockets polled in this round; the
-			 * owner check skips those, and reads never wait. */
-			if (items[i].socket == s->cmd_in)
-				s_on_cmd(s);
-			else if (items[i].socket == s->zap)
-				zap_on_request(s);
-			else if (owner[i] == NULL && s->srv && items[i].socket == s->srv)
-				for (int k = 0; k < READ_BURST && s->srv && !recv_saturated(s) &&
-				                recv_on_server(s);
-				     k++)
-					;
-			else if (owner[i] && owner[i]->dealer &&
-			         owner[i]->dealer == items[i].socket)
-				for (int k = 0;
-				     k < READ_BURST && owner[i]->dealer &&
-				     !recv_held(s, owner[i]) && recv_on_dealer(s, owner[i]);
-				     k++)
-					;
-			else if (owner[i] && owner[i]->mon && owner[i]->mon == items[i].socket)
-				link_on_monitor(s, owner[i]);
-		}
+		for (int i = 0; i < n; i++)
+			if (socks[i].ready ||
+			    (fds[i].revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL)))
+				s_read(s, &socks[i]);
 		recv_flush(s);
 		if (s->recheck_due) {
 			s->recheck_due = 0;
@@ -291,37 +420,71 @@ s_main(void *arg)
 	recv_flush(s);
 	/* Every batch given to the store comes back before the sockets close. */
 	while (s->jobs_out > 0) {
-		zmq_pollitem_t it = {s->cmd_in, 0, ZMQ_POLLIN, 0};
-		if (zmq_poll(&it, 1, 1000) < 0 && errno != EINTR)
+		struct pollfd p = {s->cmd_fd, POLLIN, 0};
+		if (poll(&p, 1, 1000) < 0 && errno != EINTR)
 			break;
-		if (it.revents & ZMQ_POLLIN)
-			s_on_cmd(s);
+		if (p.revents & POLLIN)
+			s_on_cmds(s);
 	}
 	return NULL;
 }
 
 /* ---------------------------------------------------------------- API */
 
+/* Queues a command for the engine (any thread but the engine's, which
+ * never waits for itself). Out of memory, it waits and tries again: a
+ * completion lost would hold its batch, and sync_stop, for good. */
 static void
 s_cmd(sync_t *s, uint8_t cmd, const void *data, size_t len)
 {
+	engine_cmd_t *c;
+	uint64_t one = 1;
+	int wake;
+
+	while ((c = malloc(sizeof(*c) + len)) == NULL) {
+		struct timespec ts = {0, 10 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	c->next = NULL;
+	c->len = data ? len : 0;
+	c->has_data = data != NULL;
+	c->cmd = cmd;
+	if (data && len)
+		memcpy(c->data, data, len);
 	pthread_mutex_lock(&s->cmd_lock);
-	zmq_send(s->cmd_out, &cmd, 1, data ? ZMQ_SNDMORE : 0);
-	if (data)
-		zmq_send(s->cmd_out, data, len, 0);
+	wake = s->cmd_tail == NULL;
+	if (wake)
+		s->cmd_head = c;
+	else
+		s->cmd_tail->next = c;
+	s->cmd_tail = c;
+	if (wake)
+		atomic_fetch_add(&s->cmd_writers, 1);
 	pthread_mutex_unlock(&s->cmd_lock);
+	/* The list was empty: the engine may be asleep. Written outside the
+	 * lock, which the engine takes as soon as it wakes; an eventfd's
+	 * counter does not fill up at one write per wake-up. */
+	if (wake) {
+		while (write(s->cmd_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+			;
+		atomic_fetch_sub(&s->cmd_writers, 1);
+	}
 }
 
 static void
 s_free(sync_t *s)
 {
 	/* The writer's last sync_put_done may still be leaving s_cmd: its
-	 * message arrived (the engine waited for every job), but its zmq_send
-	 * may not have returned, nor its unlock happened. s_cmd holds the lock
-	 * throughout: once it is ours, nobody else is using cmd_out. */
+	 * command arrived (the engine waited for every job), but its unlock
+	 * may not have happened, nor its write of the eventfd returned (counted
+	 * in cmd_writers until it has). */
 	if (s->thread_started) {
 		pthread_mutex_lock(&s->cmd_lock);
 		pthread_mutex_unlock(&s->cmd_lock);
+		while (atomic_load(&s->cmd_writers) > 0) {
+			struct timespec ts = {0, 100000L};
+			nanosleep(&ts, NULL);
+		}
 	}
 	for (int i = 0; i < s->n_links; i++) {
 		link_close_dealer(&s->links[i]);
@@ -332,19 +495,22 @@ s_free(sync_t *s)
 		zmq_close(s->srv);
 	if (s->zap)
 		zmq_close(s->zap);
-	if (s->cmd_in)
-		zmq_close(s->cmd_in);
-	if (s->cmd_out)
-		zmq_close(s->cmd_out);
 	zmq_ctx_term(s->ctx);
+	if (s->cmd_fd >= 0)
+		close(s->cmd_fd);
+	while (s->cmd_head) { /* commands left when the engine never ran */
+		engine_cmd_t *c = s->cmd_head;
+		s->cmd_head = c->next;
+		free(c);
+	}
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->cmd_lock);
 	reconcile_fini(s);
 	blob_fini(s);
 	senders_fini(s);
 	free(s->over_keys);
-	free(s->poll_items);
-	free(s->poll_owner);
+	free(s->poll_socks);
+	free(s->poll_fds);
 	free(s);
 }
 
@@ -353,7 +519,6 @@ sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peer
            size_t errlen)
 {
 	sync_t *s;
-	int zero = 0;
 
 	assert(conf != NULL && conf->curve != NULL && err != NULL && errlen > 0);
 	assert(peers != NULL || n_peers == 0);
@@ -367,11 +532,12 @@ sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peer
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	s->poll_items = calloc(POLL_ITEMS, sizeof(*s->poll_items));
-	s->poll_owner = calloc(POLL_ITEMS, sizeof(*s->poll_owner));
-	if (s->poll_items == NULL || s->poll_owner == NULL) {
-		free(s->poll_items);
-		free(s->poll_owner);
+	s->cmd_fd = -1;
+	s->poll_socks = calloc(POLL_ITEMS, sizeof(*s->poll_socks));
+	s->poll_fds = calloc(POLL_ITEMS, sizeof(*s->poll_fds));
+	if (s->poll_socks == NULL || s->poll_fds == NULL) {
+		free(s->poll_socks);
+		free(s->poll_fds);
 		free(s);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -399,8 +565,8 @@ sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peer
 	if (reconcile_init(s) != 0 || blob_init(s) != 0) {
 		reconcile_fini(s);
 		blob_fini(s);
-		free(s->poll_items);
-		free(s->poll_owner);
+		free(s->poll_socks);
+		free(s->poll_fds);
 		free(s);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -414,23 +580,16 @@ sync_start(const sync_conf_t *conf, const sync_peer_conf_t *peers, size_t n_peer
 		pthread_mutex_destroy(&s->cmd_lock);
 		reconcile_fini(s); /* what reconcile_init took */
 		blob_fini(s);      /* and blob_init */
-		free(s->poll_items);
-		free(s->poll_owner);
+		free(s->poll_socks);
+		free(s->poll_fds);
 		free(s);
 		return NULL;
 	}
 	/* The ZAP handler exists before any CURVE socket binds (PITFALLS 1). */
 	if (zap_start(s, err, errlen) != 0)
 		goto fail;
-	s->cmd_in = zmq_socket(s->ctx, ZMQ_PULL);
-	s->cmd_out = zmq_socket(s->ctx, ZMQ_PUSH);
-	if (s->cmd_in)
-		zmq_setsockopt(s->cmd_in, ZMQ_LINGER, &zero, sizeof(zero));
-	if (s->cmd_out)
-		zmq_setsockopt(s->cmd_out, ZMQ_LINGER, &zero, sizeof(zero));
-	if (s->cmd_in == NULL || s->cmd_out == NULL || zmq_bind(s->cmd_in, CMD_ENDPOINT) != 0 ||
-	    zmq_connect(s->cmd_out, CMD_ENDPOINT) != 0) {
-		snprintf(err, errlen, "cannot create the command pipe: %s", zmq_strerror(errno));
+	if ((s->cmd_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "cannot create the command pipe: %s", strerror(errno));
 		goto fail;
 	}
 	if (link_listen(s, err, errlen) != 0)

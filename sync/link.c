@@ -319,6 +319,7 @@ s_dial(sync_t *s, link_t *l)
 	l->next_dial_ms = 0;
 	l->dial_warned = 0;
 	l->dial_ms = sync_now_ms();
+	l->dealer_check = l->mon_check = 1; /* new sockets: looked at once */
 	log_info("sync", "dialing peer site=%s endpoint=%s", link_name(l), l->st.endpoint);
 }
 
@@ -333,11 +334,15 @@ link_send(sync_t *s, link_t *l, int type, const void *const *frames, const size_
 
 	if (l->ban_until_ms > sync_now_ms() || l->revoked)
 		return -1;
+	/* A send may take in what libzmq queued for the socket, its descriptor
+	 * then silent: the loop looks at a socket sent on (engine.c). */
+	l->dealer_check |= sock != NULL;
 	/* The link we dial first; the one it dialed when ours is not up. */
 	if (sock == NULL || zmq_send(sock, head, 2, ZMQ_DONTWAIT | (n ? ZMQ_SNDMORE : 0)) < 0) {
 		if (l->rid_len == 0 || s->srv == NULL)
 			return -1;
 		sock = s->srv;
+		s->srv_check = 1;
 		if (zmq_send(sock, l->rid, l->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
 			return -1;
 		if (zmq_send(sock, head, 2, ZMQ_DONTWAIT | (n ? ZMQ_SNDMORE : 0)) < 0)
@@ -473,7 +478,7 @@ link_revoked_close(link_t *l)
 
 /* Events of the monitor of a link we dial: a refused handshake means the
  * peer does not (yet) know us, or it is not who its certificate says. */
-void
+int
 link_on_monitor(sync_t *s, link_t *l)
 {
 	zmq_msg_t m[2];
@@ -482,6 +487,8 @@ link_on_monitor(sync_t *s, link_t *l)
 	uint16_t ev = 0;
 	uint32_t value = 0;
 
+	if (n == 0)
+		return 0;
 	if (n == 2 && zmq_msg_size(&m[0]) >= 6) {
 		memcpy(&ev, zmq_msg_data(&m[0]), 2);
 		memcpy(&value, (uint8_t *)zmq_msg_data(&m[0]) + 2, 4);
@@ -535,6 +542,7 @@ link_on_monitor(sync_t *s, link_t *l)
 		s->timers_due = 1;
 		break;
 	}
+	return 1;
 }
 
 int

@@ -8,6 +8,7 @@
 #ifndef COMPTOIR_SYNC_INTERNAL_H
 #define COMPTOIR_SYNC_INTERNAL_H
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -44,6 +45,11 @@ typedef struct link {
 	uint64_t hello_ms;     /* last HELLO tried while the link is not up */
 	uint64_t knock_ms; /* a handshake succeeded: HELLO then, not at the next timer (0: none) */
 	int knock_tries;   /* retries left of that HELLO (the pipe may attach a moment later) */
+	/* engine.c's loop (set by link.c too): ask the socket's ZMQ_EVENTS before
+	 * sleeping, as its descriptor may not fire for what it holds (it was sent
+	 * on, connected, made, or left with messages unread) */
+	int dealer_check; /* the dealer */
+	int mon_check;    /* the monitor */
 	/* recv.c and link.c: the link it dialed */
 	uint8_t rid[256];                /* routing id on our ROUTER when it dialed us */
 	size_t rid_len;                  /* 0 when it has not */
@@ -179,7 +185,12 @@ typedef struct zap_refused {
 /* EVENTS received and gathered for one put (recv.c; opaque elsewhere). */
 typedef struct recv_batch recv_batch_t;
 
-#define POLL_ITEMS (3 + 2 * SYNC_MAX_PEERS) /* sync.poll_items */
+#define POLL_ITEMS (3 + 2 * SYNC_MAX_PEERS) /* sync.poll_socks and poll_fds */
+
+/* One socket of the engine's poll set (engine.c; opaque elsewhere). */
+typedef struct engine_sock engine_sock_t;
+/* A command queued for the engine (engine.c; opaque elsewhere). */
+typedef struct engine_cmd engine_cmd_t;
 
 struct sync {
 	sync_conf_t conf;             /* settings */
@@ -187,9 +198,12 @@ struct sync {
 	void *ctx;                    /* ZeroMQ context */
 	void *srv;                    /* ROUTER peers dial, or NULL */
 	void *zap;                    /* ZAP handler (REP) */
-	void *cmd_in;                 /* command pipe, engine side */
-	void *cmd_out;                /* command pipe, callers' side (under cmd_lock) */
-	pthread_mutex_t cmd_lock;     /* serialises callers of cmd_out */
+	int cmd_fd;                   /* command pipe: an eventfd, written when the list
+	                                 below stops being empty (engine.c) */
+	engine_cmd_t *cmd_head;       /* commands queued, oldest first (under cmd_lock) */
+	engine_cmd_t *cmd_tail;       /* the newest (under cmd_lock) */
+	pthread_mutex_t cmd_lock;     /* guards the list */
+	atomic_int cmd_writers;       /* callers writing cmd_fd (after the lock) */
 	pthread_t thread;             /* the engine */
 	pthread_mutex_t lock;         /* guards links[].st and links[].used for sync_status */
 	link_t links[SYNC_MAX_PEERS]; /* peers */
@@ -250,11 +264,15 @@ struct sync {
 	 * logged once, up to SYNC_MAX_PEERS of them (then the count stops). */
 	uint8_t (*over_keys)[CPT_KEY_LEN]; /* those keys, allocated at the first */
 	uint64_t over_limit;               /* how many (under lock) */
-	/* The engine thread's zmq_poll items and the link of each: its three
-	 * sockets, then a dealer and a monitor per link (POLL_ITEMS); on the
-	 * heap, as hundreds of links would be tens of KB of its stack. */
-	zmq_pollitem_t *poll_items;
-	link_t **poll_owner;
+	/* The engine thread's poll set: its three sockets, then a dealer and a
+	 * monitor per link (POLL_ITEMS), and the descriptor (ZMQ_FD) of each at
+	 * the same index; on the heap, as hundreds of links would be tens of KB
+	 * of its stack. */
+	engine_sock_t *poll_socks;
+	struct pollfd *poll_fds;
+	/* As link.dealer_check, for the engine's own sockets (link.c sets
+	 * srv_check when it sends on the ROUTER). */
+	int srv_check, zap_check;
 };
 
 /* ------------------------------------------------------------- clocks */
@@ -365,8 +383,9 @@ void link_drop_incoming(link_t *l);
 void link_close_dealer(link_t *l);
 /* Closes every connection with a revoked link, at the end of its grace. */
 void link_revoked_close(link_t *l);
-/* Reads an event of the monitor of l's dealer (refused handshakes). */
-void link_on_monitor(sync_t *s, link_t *l);
+/* Reads an event of the monitor of l's dealer (refused handshakes): 1, or 0
+ * when none was waiting. It may close the dealer and the monitor. */
+int link_on_monitor(sync_t *s, link_t *l);
 /* A timer round for one link: the close of a revoked link, dialing,
  * liveness (link down after silence, HELLO until it answers, PING). 1 when
  * the link is up and the rest of its round should run. */
@@ -379,8 +398,9 @@ uint64_t link_next_ms(const sync_t *s, const link_t *l, uint64_t now);
 /* The ZAP handler (REP on inproc://zeromq.zap.01), bound before any CURVE
  * socket. 0, or -1 with err filled (engine.c's s_free closes what was made). */
 int zap_start(sync_t *s, char *err, size_t errlen) CPT_WUR;
-/* Answers one ZAP request waiting on s->zap. */
-void zap_on_request(sync_t *s);
+/* Answers one ZAP request waiting on s->zap: 1, or 0 when none was
+ * waiting. */
+int zap_on_request(sync_t *s);
 /* The trust state changed: closes the links of sites no longer admitted. */
 void zap_recheck(sync_t *s);
 /* Once a second: sums up the refusals not logged one by one. */

@@ -110,7 +110,7 @@ zap_tick(sync_t *s, uint64_t now)
 
 /* ZAP (RFC 27): admit only the CURVE keys of certified, unrevoked sites of
  * this federation; the User-Id is the site's signing key in hex. */
-void
+int
 zap_on_request(sync_t *s)
 {
 	zmq_msg_t m[8];
@@ -162,6 +162,7 @@ zap_on_request(sync_t *s)
 	}
 	for (size_t i = 0; i < n; i++)
 		zmq_msg_close(&m[i]);
+	return n > 0;
 }
 
 /*
