@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "crypto/crypto.h"
 #include "sync/sync.h"
 
 /* ---------------------------------------------- an empty store's ops */
@@ -103,6 +106,30 @@ s_conf(sync_conf_t *c, const site_t *st, int (*put)(void *, sync_put_t *))
 	c->reconcile_interval_s = 60;
 	c->ops = (sync_ops_t){NULL, s_has,   NULL,    s_get_many, put,      s_scan,
 	                      s_fp, s_items, s_split, s_admit,    s_lookup, NULL};
+}
+
+/* ---------------------------------------------- the sites' keys */
+
+/* Gives every site (named already) a signing key and a CURVE key pair:
+ * 0, or -1 when libsodium or a key cannot be made. */
+static inline int
+s_sites_keys(void)
+{
+	if (sodium_init() < 0)
+		return -1;
+	for (int i = 0; i < SITES; i++) {
+		randombytes_buf(s_sites[i].sign, 32);
+		if ((s_sites[i].curve = key_curve_new()) == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+static inline void
+s_sites_free(void)
+{
+	for (int i = 0; i < SITES; i++)
+		key_curve_destroy(&s_sites[i].curve);
 }
 
 #endif

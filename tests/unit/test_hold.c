@@ -679,17 +679,11 @@ main(void)
 	const char *names[SITES] = {"hq", "hub", "branch"};
 	int rc;
 
-	if (sodium_init() < 0)
-		return 1;
-	for (int i = 0; i < SITES; i++) {
-		snprintf(s_sites[i].name, sizeof(s_sites[i].name), "%s", names[i]);
-		randombytes_buf(s_sites[i].sign, 32);
-		s_sites[i].curve = key_curve_new();
-		if (s_sites[i].curve == NULL)
-			return 1;
-	}
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
 	for (int i = 0; i < SITES; i++)
-		key_curve_destroy(&s_sites[i].curve);
+		snprintf(s_sites[i].name, sizeof(s_sites[i].name), "%s", names[i]);
+	if (s_sites_keys() != 0)
+		return 1;
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	s_sites_free();
 	return rc;
 }
