@@ -927,6 +927,7 @@ search_find(search_t *s, const search_q_t *q, const uint8_t *viewer, int *rc, ch
 	struct group g = {s, q, viewer, NULL, NULL, NULL, NULL, "", NULL, NULL, NULL};
 	json_t *out = NULL, *grp;
 	uint64_t behind;
+	int mending = 0;
 	int has_expr;
 
 	assert(s != NULL && q != NULL && rc != NULL);
@@ -949,7 +950,7 @@ search_find(search_t *s, const search_q_t *q, const uint8_t *viewer, int *rc, ch
 	}
 	g.expr = has_expr ? expr : NULL;
 	g.pexpr = has_expr ? pexpr : NULL;
-	behind = sx_wait_fresh(s, SX_FRESH_MS);
+	behind = sx_wait_fresh(s, SX_FRESH_MS, &mending);
 	if ((*rc = store_read_begin(s->st, &g.txn)) != 0) {
 		snprintf(err, errlen, "search index: cannot read the store");
 		return NULL;
@@ -990,8 +991,11 @@ search_find(search_t *s, const search_q_t *q, const uint8_t *viewer, int *rc, ch
 		json_object_set_new(out, "spaces", grp);
 	}
 	/* What the index lacked (a catch-up's changes, indexed after it): the
-	 * page may be incomplete, and says so. */
+	 * page may be incomplete, and says so; while the file is brought up to
+	 * its store the count is not how much is missing, and the page says
+	 * that instead. */
 	json_object_set_new(out, "behind", json_integer((json_int_t)behind));
+	json_object_set_new(out, "mending", json_boolean(mending));
 	sx_reader_done(s, g.db);
 	store_read_end(s->st, &g.txn);
 	free(g.readable);

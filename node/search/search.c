@@ -2291,7 +2291,7 @@ search_is_current(search_t *s)
 }
 
 uint64_t
-sx_wait_fresh(search_t *s, unsigned ms)
+sx_wait_fresh(search_t *s, unsigned ms, int *mending)
 {
 	struct timespec until;
 	uint64_t want, want_ov, lack;
@@ -2315,6 +2315,8 @@ sx_wait_fresh(search_t *s, unsigned ms)
 	lack = s_file_n(&s->cu) + (want > s->rq_done ? want - s->rq_done : 0) +
 	       (want_ov > s->ov_done ? want_ov - s->ov_done : 0) +
 	       (s->need_recon || s->reconciling ? 1 : 0);
+	if (mending)
+		*mending = s->need_recon || s->reconciling;
 	pthread_mutex_unlock(&s->qlock);
 	return lack;
 }

@@ -147,8 +147,11 @@ struct search {
  * indexed once the catch-up is quiet). No wait while the writer stops.
  * Returns how many changes heard before the call the index still lacks
  * (the backlog file's, those the wait gave up on, plus one during a
- * reconciliation): the answer may miss their rows. */
-uint64_t sx_wait_fresh(search_t *s, unsigned ms);
+ * reconciliation): the answer may miss their rows. *mending (may be NULL)
+ * is 1 while the file is being brought up to its store (a start after a
+ * crash, or after events were written with the node stopped), when that
+ * count says nothing of how much is missing. */
+uint64_t sx_wait_fresh(search_t *s, unsigned ms, int *mending);
 #define SX_FRESH_MS 1000 /* search_find's wait, at most */
 
 /* Opens path with its own connection. 0 or CPT_EIO with a message. */

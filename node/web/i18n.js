@@ -234,6 +234,7 @@ const en = {
 	'search.before': 'To',
 	'search.clear': 'Clear the filters',
 	'search.none_filtered': 'Nothing matches “{q}” with these filters.',
+	'search.mending': 'This site’s search is being brought up to date, so these results may be incomplete.',
 	'search.behind': { one: 'This site is catching up with the others: {n} change is not in the search yet, so these results may be incomplete.', other: 'This site is catching up with the others: {n} changes are not in the search yet, so these results may be incomplete.' },
 
 	'people.title': 'People',
@@ -863,6 +864,7 @@ const fr = {
 	'search.before': 'Au',
 	'search.clear': 'Effacer les filtres',
 	'search.none_filtered': 'Rien ne correspond à « {q} » avec ces filtres.',
+	'search.mending': 'La recherche de ce site est en cours de mise à jour, ces résultats peuvent donc être incomplets.',
 	'search.behind': { one: 'Ce site rattrape son retard sur les autres : {n} modification n’est pas encore dans la recherche, ces résultats peuvent donc être incomplets.', other: 'Ce site rattrape son retard sur les autres : {n} modifications ne sont pas encore dans la recherche, ces résultats peuvent donc être incomplets.' },
 
 	'people.title': 'Annuaire',

@@ -244,8 +244,11 @@ export async function viewSearch(ui, main, seq, query) {
 			sections.push(section);
 		}
 		out.replaceChildren(...sections);
-		behind.hidden = !(res.behind > 0);
-		behind.textContent = res.behind > 0 ? ui.t('search.behind', { n: res.behind }) : '';
+		// While the index is brought up to this site's store (after a
+		// restart), the count is not how much is missing ("mending").
+		behind.hidden = !(res.behind > 0 || res.mending);
+		behind.textContent = res.mending ? ui.t('search.mending')
+			: res.behind > 0 ? ui.t('search.behind', { n: res.behind }) : '';
 		status.textContent = total ? ui.t('search.count', { n: total })
 			: filtered ? ui.t('search.none_filtered', { q }) : ui.t('search.none', { q });
 	}
