@@ -1521,6 +1521,14 @@ s_backlog(const search_t *s)
 	return s->qn + s_file_n(&s->over) + s_file_n(&s->cu);
 }
 
+/* Whether the file is being brought up to its store (a start that found it
+ * behind): the backlog then counts one for the whole of it; qlock held. */
+static int
+s_mending(const search_t *s)
+{
+	return s->need_recon || s->reconciling;
+}
+
 void
 sx_quiet_heard(sx_quiet_t *q, uint64_t now)
 {
@@ -2313,10 +2321,9 @@ sx_wait_fresh(search_t *s, unsigned ms, int *mending)
 				break; /* the time is up: answer from the index as it is */
 	}
 	lack = s_file_n(&s->cu) + (want > s->rq_done ? want - s->rq_done : 0) +
-	       (want_ov > s->ov_done ? want_ov - s->ov_done : 0) +
-	       (s->need_recon || s->reconciling ? 1 : 0);
+	       (want_ov > s->ov_done ? want_ov - s->ov_done : 0) + (uint64_t)s_mending(s);
 	if (mending)
-		*mending = s->need_recon || s->reconciling;
+		*mending = s_mending(s);
 	pthread_mutex_unlock(&s->qlock);
 	return lack;
 }
@@ -2377,7 +2384,7 @@ search_backlog(search_t *s)
 	uint64_t n;
 
 	pthread_mutex_lock(&s->qlock);
-	n = s_backlog(s) + (s->need_recon || s->reconciling ? 1 : 0);
+	n = s_backlog(s) + (uint64_t)s_mending(s);
 	pthread_mutex_unlock(&s->qlock);
 	return n;
 }
