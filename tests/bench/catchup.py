@@ -359,6 +359,16 @@ def main():
           (d_cpu * 1e6 / max(total, 1), "%.1f us" % (1e6 / int(m.group(1))) if m else "?",
            s_cpu * 1e6 / max(total, 1), cores, 100 * (d_cpu + s_cpu) / (cores * took),
            cores * 1e6 / per if per > 0 else 0))
+    # The verify pool against its own work on one core (verify_rate's
+    # path_us: decode, parse, verify, free of distinct envelopes): what the
+    # pool adds (hand-offs, other threads' caches and interrupts) is the gap.
+    p_ = re.search(r"path_us=([\d.]+)", rate1)
+    d_ = re.search(r"distinct_per_s=(\d+)", rate1)
+    if "cpt-verify" in filled_cpu and p_:
+        print("verify pool: %.1f us of cpt-verify CPU per event stored; one core's path %s us "
+              "(Ed25519 of distinct envelopes alone %s)" %
+              (sum(filled_cpu["cpt-verify"]) * 1e6 / max(total, 1), p_.group(1),
+               "%.1f us" % (1e6 / int(d_.group(1))) if d_ else "?"))
     size = os.path.getsize(os.path.join(dst.data, "store", "data.mdb"))
     print("receiving store: %.1f MiB for %d events (%.0f bytes per event)" %
           (size / 1048576, total, size / max(total, 1)))
