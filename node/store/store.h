@@ -60,7 +60,9 @@ enum store_db {
 	DB_SITE_SEALS,  /* site name -> JSON {ts, id, seal_key, title}: the newest certificate's */
 	DB_NOTIFY,      /* handle 0x00 latest ts(8) group(32) -> JSON: a person's notifications
 	                   grouped by post (node/index/notify.c), newest first when walked back */
-	DB_NOTIFY_BY,   /* group(32) handle -> latest ts(8): the entries of DB_NOTIFY of a group */
+	DB_NOTIFY_BY,   /* group's number(8) handle -> latest ts(8): the entries of DB_NOTIFY of a
+	                   group (schema 13: keyed by the post's number, index_ref_num; its id
+	                   before) */
 	DB_ANNOUNCE,    /* ts(8) id(32) -> post(32): every announce event (node/index/notify.c) */
 	DB_MINE,        /* author(32) ts(8) id(32) -> "": each person's kind 17 events
 	                   (node/index/mine.c), so that their fold reads only those; split */
@@ -107,6 +109,14 @@ enum store_db {
 	 * the ids beside them. */
 	DB_ENVELOPES, /* seq(8) -> stored envelope (compact: envelopes.c) */
 	DB_EVENT_IDS, /* id(32) -> seq(8) */
+	/* The reference numbers (schema 13, node/index/envelopes.c): the
+	 * databases of what refers to a post (DB_NOTIFY_BY) are keyed by the
+	 * post's number in this store, not its id, so that references to
+	 * recent posts land in the last pages. A stored event's number is its
+	 * DB_EVENT_IDS value; this holds the others: an id referred to before
+	 * it is stored (or that is never an event: a key), and a stored event
+	 * taken out since, whose number stays its own. */
+	DB_REF_NUMS, /* id(32) -> number(8) */
 	DB_COUNT
 };
 

@@ -50,6 +50,7 @@ typedef struct scene {
 } scene_t;
 
 static uint8_t s_bob_k[INDEX_MINE_KEY_LEN]; /* bob's personal key */
+static uint8_t s_removing[CPT_ID_LEN];      /* the event s_remove_fn takes out */
 
 /* A kind 17 event of k with plaintext plain (stolen). */
 static void
@@ -613,6 +614,225 @@ test_record_bytes(void **state)
 	json_decref(a.recs);
 }
 
+/* The reference number of id (schema 13) as a number, or 0 when none. */
+static uint64_t
+s_ref_num(fx_t *f, const uint8_t id[CPT_ID_LEN])
+{
+	store_txn_t *txn;
+	uint8_t num[8];
+	int rc;
+
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	rc = index_ref_num(txn, id, 0, num);
+	store_read_end(f->st, &txn);
+	if (rc == CPT_ENOTFOUND)
+		return 0;
+	assert_int_equal(rc, 0);
+	return store_get_u64(num);
+}
+
+/* The number DB_EVENT_IDS gives id, or 0 when it is not stored. */
+static uint64_t
+s_seq(fx_t *f, const uint8_t id[CPT_ID_LEN])
+{
+	size_t len = 0;
+	uint8_t *v = fx_get(f, DB_EVENT_IDS, id, CPT_ID_LEN, &len);
+	uint64_t n = v && len == 8 ? store_get_u64(v) : 0;
+
+	free(v);
+	return n;
+}
+
+/* Whether DB_NOTIFY_BY holds who's entry under the number num. */
+static int
+s_by_has(fx_t *f, uint64_t num, const char *who)
+{
+	uint8_t k[8 + 64];
+	size_t hl = strlen(who);
+
+	store_put_u64(k, num);
+	memcpy(k + 8, who, hl);
+	return fx_has(f, DB_NOTIFY_BY, k, 8 + hl);
+}
+
+/* A schema 12 store: DB_NOTIFY_BY put back under the groups' ids. */
+struct old_list {
+	uint8_t k[16][CPT_ID_LEN + 64], v[16][8];
+	size_t kl[16], n;
+};
+
+static int
+s_old_fn(void *arg, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+	struct old_list *l = arg;
+
+	if (l->n == 16 || klen > sizeof(l->k[0]) || vlen != 8)
+		return CPT_EINVAL;
+	memcpy(l->k[l->n], k, klen);
+	memcpy(l->v[l->n], v, 8);
+	l->kl[l->n++] = klen;
+	return 0;
+}
+
+static int
+s_to_v12_fn(store_txn_t *txn, void *arg)
+{
+	struct old_list l = {0};
+	uint8_t b[8];
+	int rc;
+
+	(void)arg;
+	if ((rc = index_ref_canon(txn, DB_NOTIFY_BY, s_old_fn, &l)) == 0)
+		rc = store_drop(txn, DB_NOTIFY_BY);
+	for (size_t i = 0; rc == 0 && i < l.n; i++)
+		rc = store_put(txn, DB_NOTIFY_BY, l.k[i], l.kl[i], l.v[i], 8);
+	store_put_u64(b, 12);
+	if (rc == 0)
+		rc = store_meta_put(txn, "schema", b, 8);
+	return rc;
+}
+
+/* The groups' index is keyed by the post's number in the store (8 bytes
+ * and the handle), not its id; a store of schema 12 (keyed by ids) is
+ * brought to 13 at its opening: the same entries under numbers, the same
+ * answers, and opened again nothing changes. */
+static void
+test_groups_keyed_by_number(void **state)
+{
+	scene_t s;
+	ev_t *list[N_COUNT];
+	ingest_res_t res[N_COUNT];
+	snap_t a, b;
+	uint8_t sb[8];
+	size_t len = sizeof(sb);
+	store_txn_t *txn;
+	char err[512] = "";
+	uint64_t n;
+	fx_t f;
+
+	(void)state;
+	s_scene(&s);
+	for (int i = 0; i < N_COUNT; i++)
+		list[i] = &s.ev[i];
+	fx_open(&f);
+	assert_int_equal(fx_ingest_n(&f, list, N_COUNT, res), 0);
+	n = s_seq(&f, s.ev[N_POST].id);
+	assert_true(n > 0);
+	assert_int_equal(s_ref_num(&f, s.ev[N_POST].id), n);
+	assert_true(s_by_has(&f, n, "alice") && s_by_has(&f, n, "bob") && s_by_has(&f, n, "carol"));
+	assert_int_equal(fx_count(&f, DB_NOTIFY_BY), 3);
+	assert_int_equal(fx_count(&f, DB_REF_NUMS), 0); /* every group's post is stored */
+	fx_snap(f.st, &a);
+	/* Back to schema 12's layout, then opened. */
+	assert_int_equal(store_write(f.st, s_to_v12_fn, NULL), 0);
+	assert_false(s_by_has(&f, n, "alice"));
+	store_close(&f.st);
+	for (int round = 0; round < 2; round++) {
+		if (index_store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
+			fail_msg("store_open: %s", err);
+		f.ctx.st = f.st;
+		assert_true(s_by_has(&f, n, "alice") && s_by_has(&f, n, "bob") &&
+		            s_by_has(&f, n, "carol"));
+		assert_int_equal(fx_count(&f, DB_NOTIFY_BY), 3);
+		fx_snap(f.st, &b);
+		FX_SNAP_EQUAL(&a, &b, round ? "opened again" : "schema 12 moved to 13");
+		fx_snap_free(&b);
+		assert_int_equal(store_read_begin(f.st, &txn), 0);
+		assert_int_equal(store_meta_get(txn, "schema", sb, &len), 0);
+		store_read_end(f.st, &txn);
+		assert_int_equal(store_get_u64(sb), 13);
+		if (round == 0)
+			store_close(&f.st);
+	}
+	s_check(&f, &s);
+	fx_snap_free(&a);
+	fx_close(&f);
+	s_scene_free(&s);
+}
+
+static int
+s_remove_fn(store_txn_t *txn, void *arg)
+{
+	fx_t *f = arg;
+
+	return ev_remove(&f->ctx, txn, s_removing, NULL, NULL);
+}
+
+/* A post stored after a comment on it, last, then taken out (as a
+ * revocation takes events back) and stored again: its number stays its own
+ * (kept in DB_REF_NUMS) and is never given to the next event, its group
+ * goes and comes back under it, and the store then answers as one that
+ * got the same events in another order; verify finds the views equal to a
+ * rebuild. */
+static void
+test_number_kept(void **state)
+{
+	scene_t s;
+	ev_t *e;
+	ev_t *first[] = {NULL, NULL, NULL, NULL, NULL, NULL};
+	ev_t *other[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+	ingest_res_t res[8];
+	snap_t a, b;
+	size_t nev;
+	char err[256];
+	uint64_t n0;
+	fx_t f, g;
+
+	(void)state;
+	s_scene(&s);
+	e = s.ev;
+	first[0] = &e[N_CERT];
+	first[1] = &e[N_EN_ALICE];
+	first[2] = &e[N_EN_BOB];
+	first[3] = &e[N_EN_CAROL];
+	first[4] = &e[N_C1]; /* before its post */
+	first[5] = &e[N_POST];
+	fx_open(&f);
+	assert_int_equal(fx_ingest_n(&f, first, 5, res), 0);
+	assert_int_equal(s_ref_num(&f, e[N_POST].id), 0); /* nothing asked for one */
+	assert_int_equal(fx_ingest_n(&f, first + 5, 1, res), 0);
+	assert_int_equal(res[0].rc, 0);
+	n0 = s_seq(&f, e[N_POST].id);
+	assert_true(n0 > 0);
+	assert_true(s_by_has(&f, n0, "alice"));
+	/* Taken out: the group goes, the number stays the post's. */
+	memcpy(s_removing, e[N_POST].id, CPT_ID_LEN);
+	assert_int_equal(store_write(f.st, s_remove_fn, &f), 0);
+	assert_int_equal(s_seq(&f, e[N_POST].id), 0);
+	assert_int_equal(s_ref_num(&f, e[N_POST].id), n0);
+	assert_false(s_by_has(&f, n0, "alice"));
+	assert_int_equal(fx_count(&f, DB_NOTIFY_BY), 0);
+	/* The next event stored does not take it (it was the last). */
+	FX_IN(&f, &e[N_POST2], 0);
+	assert_true(s_seq(&f, e[N_POST2].id) > n0);
+	/* Back: a new envelope number, the same reference number. */
+	FX_IN(&f, &e[N_POST], 0);
+	assert_true(s_seq(&f, e[N_POST].id) > n0);
+	assert_int_equal(s_ref_num(&f, e[N_POST].id), n0);
+	assert_true(s_by_has(&f, n0, "alice"));
+	fx_snap(f.st, &a);
+	if (event_verify(&f.ctx, &nev, err, sizeof(err)) != 0)
+		fail_msg("verify: %s", err);
+	assert_int_equal(nev, 7);
+	/* The same events, the post first. */
+	other[0] = &e[N_CERT];
+	other[1] = &e[N_EN_ALICE];
+	other[2] = &e[N_EN_BOB];
+	other[3] = &e[N_EN_CAROL];
+	other[4] = &e[N_POST];
+	other[5] = &e[N_POST2];
+	other[6] = &e[N_C1];
+	fx_open(&g);
+	assert_int_equal(fx_ingest_n(&g, other, 7, res), 0);
+	fx_snap(g.st, &b);
+	FX_SNAP_EQUAL(&a, &b, "taken out and back, against the post first");
+	fx_snap_free(&a);
+	fx_snap_free(&b);
+	fx_close(&g);
+	fx_close(&f);
+	s_scene_free(&s);
+}
+
 static int
 s_setup(void **state)
 {
@@ -636,9 +856,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_body_rules), cmocka_unit_test(test_mine_box),
-	    cmocka_unit_test(test_orders),     cmocka_unit_test(test_record_bytes),
-	    cmocka_unit_test(test_space_hook),
+	    cmocka_unit_test(test_body_rules),  cmocka_unit_test(test_mine_box),
+	    cmocka_unit_test(test_orders),      cmocka_unit_test(test_record_bytes),
+	    cmocka_unit_test(test_space_hook),  cmocka_unit_test(test_groups_keyed_by_number),
+	    cmocka_unit_test(test_number_kept),
 	};
 	return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
