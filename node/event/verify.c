@@ -408,7 +408,7 @@ event_verify(ingest_ctx_t *ctx, size_t *n_events, char *err, size_t errlen)
 			const index_def_t *reg = index_registry(&nr);
 			for (size_t i = 0; i < nr; i++)
 				for (size_t j = 0; j < reg[i].n_dbs; j++)
-					diffs += reg[i].dbs[j] == DB_NOTIFY_BY
+					diffs += index_ref_keyed(reg[i].dbs[j])
 					             ? s_diff_canon(txn, t2, reg[i].dbs[j])
 					             : s_diff(txn, t2, reg[i].dbs[j]);
 			diffs += s_diff(txn, t2, DB_EVENT_IDS);

@@ -516,6 +516,12 @@ index_ref_num(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int give, uint8_t 
 	return store_put(txn, DB_REF_NUMS, id, CPT_ID_LEN, num, 8);
 }
 
+int
+index_ref_keyed(enum store_db db)
+{
+	return db == DB_NOTIFY_BY || db == DB_REACTIONS;
+}
+
 /* One number and the id it stands for. */
 struct ref_pair {
 	uint64_t num;

@@ -36,8 +36,8 @@
  * 11: envelopes stored compact (envelopes.c: no federation, body hash or
  * body length where they can be put back); 12: envelopes under a number
  * of the store's own, in the order stored (DB_ENVELOPES, full pages), with
- * DB_EVENT_IDS from id to number; 13: DB_NOTIFY_BY keyed by the post's
- * reference number (index_ref_num, DB_REF_NUMS), not its id.
+ * DB_EVENT_IDS from id to number; 13: DB_NOTIFY_BY and DB_REACTIONS keyed by
+ * the post's reference number (index_ref_num, DB_REF_NUMS), not its id.
  * A store older than INDEX_SCHEMA_V2 is refused: its events are of version 1. */
 #define INDEX_SCHEMA    13
 #define INDEX_SCHEMA_V2 4
@@ -263,6 +263,8 @@ int index_ref_num(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int give, uint
  * form that does not depend on the order the events were stored in (verify
  * and the tests compare it). fn's answer other than 0 stops the walk and is
  * returned. 0, CPT_ENOMEM or a store error. */
+/* Whether db is keyed by reference numbers (DB_NOTIFY_BY, DB_REACTIONS). */
+int index_ref_keyed(enum store_db db);
 typedef int (*index_canon_fn)(void *arg, const uint8_t *k, size_t klen, const uint8_t *v,
                               size_t vlen);
 int index_ref_canon(store_txn_t *txn, enum store_db db, index_canon_fn fn, void *arg) CPT_WUR;

@@ -229,18 +229,19 @@ s_to_12(store_txn_t *txn, void *arg)
 	return s_env_round(txn, arg, index_env_move_step, S_TO_12_BATCH, 12);
 }
 
-/* Schema 13: DB_NOTIFY_BY keyed by the group's reference number (its
- * post's number in this store, index_ref_num) instead of its id (issue 23:
- * each change of a group dirtied a random leaf; the groups that change are
- * those of recent posts, now in the last pages). Made again from DB_NOTIFY
- * in one transaction: a crash leaves schema 12. */
+/* Schema 13: DB_NOTIFY_BY and DB_REACTIONS keyed by the post's reference
+ * number (its number in this store, index_ref_num) instead of its id
+ * (issue 23: each change dirtied a random leaf; the posts that change are
+ * recent ones, now in the last pages). Made again from DB_NOTIFY and from
+ * the reactions in DB_BY_REF, in one transaction: a crash leaves schema
+ * 12. */
 static int
 s_to_13(store_txn_t *txn, void *arg)
 {
 	int rc;
 
 	(void)arg;
-	if ((rc = ix_notify_by_renumber(txn)) == 0)
+	if ((rc = ix_notify_by_renumber(txn)) == 0 && (rc = ix_reactions_build(txn)) == 0)
 		rc = s_schema_put(txn, 13);
 	return rc;
 }
@@ -262,7 +263,7 @@ static const struct schema_step {
     {10, "keep the reconciliation index's finest level only where it is dense", s_to_10},
     {11, "store the envelopes compact", s_to_11},
     {12, "store the envelopes in the order stored", s_to_12},
-    {13, "key the notification groups' index by the post's number", s_to_13},
+    {13, "key the notification groups and reaction registers by the post's number", s_to_13},
 };
 
 static int

@@ -661,7 +661,7 @@ typedef struct snap {
 static inline int
 fx_ref_keyed(int db)
 {
-	return db == DB_NOTIFY_BY;
+	return index_ref_keyed((enum store_db)db);
 }
 
 struct fx_canon {

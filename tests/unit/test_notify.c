@@ -655,10 +655,11 @@ s_by_has(fx_t *f, uint64_t num, const char *who)
 	return fx_has(f, DB_NOTIFY_BY, k, 8 + hl);
 }
 
-/* A schema 12 store: DB_NOTIFY_BY put back under the groups' ids. */
+/* A schema 12 store: DB_NOTIFY_BY and DB_REACTIONS put back under the
+ * posts' ids. */
 struct old_list {
-	uint8_t k[16][CPT_ID_LEN + 64], v[16][8];
-	size_t kl[16], n;
+	uint8_t k[32][160], v[32][64];
+	size_t kl[32], vl[32], n;
 };
 
 static int
@@ -666,34 +667,52 @@ s_old_fn(void *arg, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen
 {
 	struct old_list *l = arg;
 
-	if (l->n == 16 || klen > sizeof(l->k[0]) || vlen != 8)
+	if (l->n == 32 || klen > sizeof(l->k[0]) || vlen > sizeof(l->v[0]))
 		return CPT_EINVAL;
 	memcpy(l->k[l->n], k, klen);
-	memcpy(l->v[l->n], v, 8);
-	l->kl[l->n++] = klen;
+	memcpy(l->v[l->n], v, vlen);
+	l->kl[l->n] = klen;
+	l->vl[l->n++] = vlen;
 	return 0;
 }
 
 static int
 s_to_v12_fn(store_txn_t *txn, void *arg)
 {
-	struct old_list l = {0};
+	static const enum store_db dbs[] = {DB_NOTIFY_BY, DB_REACTIONS};
 	uint8_t b[8];
-	int rc;
+	int rc = 0;
 
 	(void)arg;
-	if ((rc = index_ref_canon(txn, DB_NOTIFY_BY, s_old_fn, &l)) == 0)
-		rc = store_drop(txn, DB_NOTIFY_BY);
-	for (size_t i = 0; rc == 0 && i < l.n; i++)
-		rc = store_put(txn, DB_NOTIFY_BY, l.k[i], l.kl[i], l.v[i], 8);
+	for (size_t d = 0; rc == 0 && d < 2; d++) {
+		struct old_list l = {0};
+		if ((rc = index_ref_canon(txn, dbs[d], s_old_fn, &l)) == 0)
+			rc = store_drop(txn, dbs[d]);
+		for (size_t i = 0; rc == 0 && i < l.n; i++)
+			rc = store_put(txn, dbs[d], l.k[i], l.kl[i], l.v[i], l.vl[i]);
+	}
 	store_put_u64(b, 12);
 	if (rc == 0)
 		rc = store_meta_put(txn, "schema", b, 8);
 	return rc;
 }
 
-/* The groups' index is keyed by the post's number in the store (8 bytes
- * and the handle), not its id; a store of schema 12 (keyed by ids) is
+/* Whether DB_REACTIONS holds author's register of reaction under num. */
+static int
+s_reg_has(fx_t *f, uint64_t num, int author, const char *reaction)
+{
+	uint8_t k[8 + CPT_KEY_LEN + 64];
+	size_t rl = strlen(reaction);
+
+	store_put_u64(k, num);
+	memcpy(k + 8, fx_pk(author), CPT_KEY_LEN);
+	memcpy(k + 8 + CPT_KEY_LEN, reaction, rl);
+	return fx_has(f, DB_REACTIONS, k, 8 + CPT_KEY_LEN + rl);
+}
+
+/* The groups' index and the reaction registers are keyed by the post's
+ * number in the store (8 bytes, then the handle, or the author and the
+ * reaction), not its id; a store of schema 12 (keyed by ids) is
  * brought to 13 at its opening: the same entries under numbers, the same
  * answers, and opened again nothing changes. */
 static void
@@ -721,11 +740,16 @@ test_groups_keyed_by_number(void **state)
 	assert_int_equal(s_ref_num(&f, s.ev[N_POST].id), n);
 	assert_true(s_by_has(&f, n, "alice") && s_by_has(&f, n, "bob") && s_by_has(&f, n, "carol"));
 	assert_int_equal(fx_count(&f, DB_NOTIFY_BY), 3);
-	assert_int_equal(fx_count(&f, DB_REF_NUMS), 0); /* every group's post is stored */
+	/* bob's like (taken back), carol's like and heart */
+	assert_true(s_reg_has(&f, n, K_BOB, "like") && s_reg_has(&f, n, K_CAROL, "like") &&
+	            s_reg_has(&f, n, K_CAROL, "heart"));
+	assert_int_equal(fx_count(&f, DB_REACTIONS), 3);
+	assert_int_equal(fx_count(&f, DB_REF_NUMS), 0); /* every post referred to is stored */
 	fx_snap(f.st, &a);
 	/* Back to schema 12's layout, then opened. */
 	assert_int_equal(store_write(f.st, s_to_v12_fn, NULL), 0);
 	assert_false(s_by_has(&f, n, "alice"));
+	assert_false(s_reg_has(&f, n, K_CAROL, "heart"));
 	store_close(&f.st);
 	for (int round = 0; round < 2; round++) {
 		if (index_store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
@@ -734,6 +758,8 @@ test_groups_keyed_by_number(void **state)
 		assert_true(s_by_has(&f, n, "alice") && s_by_has(&f, n, "bob") &&
 		            s_by_has(&f, n, "carol"));
 		assert_int_equal(fx_count(&f, DB_NOTIFY_BY), 3);
+		assert_true(s_reg_has(&f, n, K_CAROL, "heart"));
+		assert_int_equal(fx_count(&f, DB_REACTIONS), 3);
 		fx_snap(f.st, &b);
 		FX_SNAP_EQUAL(&a, &b, round ? "opened again" : "schema 12 moved to 13");
 		fx_snap_free(&b);
@@ -758,24 +784,25 @@ s_remove_fn(store_txn_t *txn, void *arg)
 	return ev_remove(&f->ctx, txn, s_removing, NULL, NULL);
 }
 
-/* A post stored after a comment on it, last, then taken out (as a
- * revocation takes events back) and stored again: its number stays its own
- * (kept in DB_REF_NUMS) and is never given to the next event, its group
- * goes and comes back under it, and the store then answers as one that
- * got the same events in another order; verify finds the views equal to a
- * rebuild. */
+/* A post stored after a comment and a reaction on it, last: the reaction
+ * gave it a number (DB_REF_NUMS) before it came. Then taken out (as a
+ * revocation takes events back) and stored again: its number stays its
+ * own, and its envelope's number is never given to the next event; its
+ * group goes and comes back under it, and the store then answers as one
+ * that got the same events in another order; verify finds the views equal
+ * to a rebuild. */
 static void
 test_number_kept(void **state)
 {
 	scene_t s;
 	ev_t *e;
-	ev_t *first[] = {NULL, NULL, NULL, NULL, NULL, NULL};
-	ev_t *other[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+	ev_t *first[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+	ev_t *other[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 	ingest_res_t res[8];
 	snap_t a, b;
 	size_t nev;
 	char err[256];
-	uint64_t n0;
+	uint64_t n0, seq;
 	fx_t f, g;
 
 	(void)state;
@@ -786,14 +813,21 @@ test_number_kept(void **state)
 	first[2] = &e[N_EN_BOB];
 	first[3] = &e[N_EN_CAROL];
 	first[4] = &e[N_C1]; /* before its post */
-	first[5] = &e[N_POST];
+	first[5] = &e[N_LIKE_C];
+	first[6] = &e[N_POST];
 	fx_open(&f);
 	assert_int_equal(fx_ingest_n(&f, first, 5, res), 0);
 	assert_int_equal(s_ref_num(&f, e[N_POST].id), 0); /* nothing asked for one */
+	/* A reaction's register: the post is given a number before it comes. */
 	assert_int_equal(fx_ingest_n(&f, first + 5, 1, res), 0);
-	assert_int_equal(res[0].rc, 0);
-	n0 = s_seq(&f, e[N_POST].id);
+	n0 = s_ref_num(&f, e[N_POST].id);
 	assert_true(n0 > 0);
+	assert_true(s_reg_has(&f, n0, K_CAROL, "like"));
+	assert_int_equal(fx_ingest_n(&f, first + 6, 1, res), 0);
+	assert_int_equal(res[0].rc, 0);
+	seq = s_seq(&f, e[N_POST].id);
+	assert_true(seq > n0); /* its envelope's is another */
+	assert_int_equal(s_ref_num(&f, e[N_POST].id), n0);
 	assert_true(s_by_has(&f, n0, "alice"));
 	/* Taken out: the group goes, the number stays the post's. */
 	memcpy(s_removing, e[N_POST].id, CPT_ID_LEN);
@@ -802,9 +836,10 @@ test_number_kept(void **state)
 	assert_int_equal(s_ref_num(&f, e[N_POST].id), n0);
 	assert_false(s_by_has(&f, n0, "alice"));
 	assert_int_equal(fx_count(&f, DB_NOTIFY_BY), 0);
-	/* The next event stored does not take it (it was the last). */
+	/* The next event stored does not take the post's envelope number (it
+	 * was the last). */
 	FX_IN(&f, &e[N_POST2], 0);
-	assert_true(s_seq(&f, e[N_POST2].id) > n0);
+	assert_true(s_seq(&f, e[N_POST2].id) > seq);
 	/* Back: a new envelope number, the same reference number. */
 	FX_IN(&f, &e[N_POST], 0);
 	assert_true(s_seq(&f, e[N_POST].id) > n0);
@@ -813,7 +848,7 @@ test_number_kept(void **state)
 	fx_snap(f.st, &a);
 	if (event_verify(&f.ctx, &nev, err, sizeof(err)) != 0)
 		fail_msg("verify: %s", err);
-	assert_int_equal(nev, 7);
+	assert_int_equal(nev, 8);
 	/* The same events, the post first. */
 	other[0] = &e[N_CERT];
 	other[1] = &e[N_EN_ALICE];
@@ -822,8 +857,9 @@ test_number_kept(void **state)
 	other[4] = &e[N_POST];
 	other[5] = &e[N_POST2];
 	other[6] = &e[N_C1];
+	other[7] = &e[N_LIKE_C];
 	fx_open(&g);
-	assert_int_equal(fx_ingest_n(&g, other, 7, res), 0);
+	assert_int_equal(fx_ingest_n(&g, other, 8, res), 0);
 	fx_snap(g.st, &b);
 	FX_SNAP_EQUAL(&a, &b, "taken out and back, against the post first");
 	fx_snap_free(&a);
