@@ -519,7 +519,7 @@ index_ref_num(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int give, uint8_t 
 int
 index_ref_keyed(enum store_db db)
 {
-	return db == DB_NOTIFY_BY || db == DB_REACTIONS;
+	return db == DB_BY_REF || db == DB_NOTIFY_BY || db == DB_REACTIONS;
 }
 
 /* One number and the id it stands for. */

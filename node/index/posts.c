@@ -230,13 +230,22 @@ static int
 s_reg_build_fn(store_txn_t *txn, const store_val_t *k, const store_val_t *v, void *arg)
 {
 	index_ctx_t *ix = arg;
-	const uint8_t *kp = k->data;
+	uint8_t id[CPT_ID_LEN], post[CPT_ID_LEN];
+	struct s_reg_arg a = {post, 0, NULL};
+	evt_t ev;
+	json_t *body;
+	int has;
 
-	struct s_reg_arg a = {kp, 0, NULL};
-
-	if (k->len != CPT_ID_LEN + 8 + CPT_ID_LEN || store_get_kind(v) != EVT_REACTION)
+	if (k->len != INDEX_REF_KEY_LEN || store_get_kind(v) != EVT_REACTION)
 		return 0;
-	return s_reg_ref(ix, txn, kp + CPT_ID_LEN + 8, EVT_REACTION, &a);
+	/* The key has the post's number (schema 13): its id is the
+	 * reaction's "post" (of its plaintext when sealed). */
+	memcpy(id, (const uint8_t *)k->data + 16, CPT_ID_LEN);
+	if (index_event_open_in(ix, txn, id, &ev, &body) != 0 || body == NULL)
+		return 0;
+	has = index_hex_field(body, "post", post) == 0;
+	json_decref(body);
+	return has ? s_reg_ref(ix, txn, id, EVT_REACTION, &a) : 0;
 }
 
 int

@@ -744,6 +744,62 @@ fx_snap(store_t *st, snap_t *s)
 	store_read_end(st, &txn);
 }
 
+/* The databases keyed by reference numbers put back under the ids they
+ * stand for (each number as its id: what schema 12 and older held), and
+ * DB_REF_NUMS emptied (and the meta's "num_floor"): in a write transaction, for a test that makes
+ * an older store out of one of this version. */
+struct fx_entries {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static inline int
+fx_entry_fn(void *arg, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+	struct fx_entries *e = arg;
+	size_t need = e->len + 16 + klen + vlen;
+
+	if (need > e->cap) {
+		while (need > e->cap)
+			e->cap = e->cap ? 2 * e->cap : 4096;
+		if ((e->p = realloc(e->p, e->cap)) == NULL)
+			return CPT_ENOMEM;
+	}
+	store_put_u64(e->p + e->len, klen);
+	memcpy(e->p + e->len + 8, k, klen);
+	store_put_u64(e->p + e->len + 8 + klen, vlen);
+	memcpy(e->p + e->len + 16 + klen, v, vlen);
+	e->len = need;
+	return 0;
+}
+
+static inline int
+fx_ref_unnumber(store_txn_t *txn)
+{
+	int rc = 0;
+
+	for (int db = DB_META + 1; db < DB_COUNT && rc == 0; db++) {
+		struct fx_entries e = {0};
+		if (!index_ref_keyed((enum store_db)db))
+			continue;
+		if ((rc = index_ref_canon(txn, (enum store_db)db, fx_entry_fn, &e)) == 0)
+			rc = store_drop(txn, (enum store_db)db);
+		for (size_t at = 0; rc == 0 && at < e.len;) {
+			size_t kl = store_get_u64(e.p + at), vl = store_get_u64(e.p + at + 8 + kl);
+			rc = store_put(txn, (enum store_db)db, e.p + at + 8, kl, e.p + at + 16 + kl,
+			               vl);
+			at += 16 + kl + vl;
+		}
+		free(e.p);
+	}
+	if (rc == 0)
+		rc = store_drop(txn, DB_REF_NUMS);
+	/* and the floor of the envelopes' numbers that goes with them */
+	if (rc == 0 && (rc = store_del(txn, DB_META, "num_floor", 9)) == CPT_ENOTFOUND)
+		rc = 0;
+	return rc;
+}
+
 static inline void
 fx_snap_free(snap_t *s)
 {

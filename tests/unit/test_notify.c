@@ -655,46 +655,30 @@ s_by_has(fx_t *f, uint64_t num, const char *who)
 	return fx_has(f, DB_NOTIFY_BY, k, 8 + hl);
 }
 
-/* A schema 12 store: DB_NOTIFY_BY and DB_REACTIONS put back under the
- * posts' ids. */
-struct old_list {
-	uint8_t k[32][160], v[32][64];
-	size_t kl[32], vl[32], n;
-};
-
-static int
-s_old_fn(void *arg, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
-{
-	struct old_list *l = arg;
-
-	if (l->n == 32 || klen > sizeof(l->k[0]) || vlen > sizeof(l->v[0]))
-		return CPT_EINVAL;
-	memcpy(l->k[l->n], k, klen);
-	memcpy(l->v[l->n], v, vlen);
-	l->kl[l->n] = klen;
-	l->vl[l->n++] = vlen;
-	return 0;
-}
-
+/* A schema 12 store: DB_BY_REF, DB_NOTIFY_BY and DB_REACTIONS put back
+ * under the targets' ids. */
 static int
 s_to_v12_fn(store_txn_t *txn, void *arg)
 {
-	static const enum store_db dbs[] = {DB_NOTIFY_BY, DB_REACTIONS};
 	uint8_t b[8];
-	int rc = 0;
+	int rc = fx_ref_unnumber(txn);
 
 	(void)arg;
-	for (size_t d = 0; rc == 0 && d < 2; d++) {
-		struct old_list l = {0};
-		if ((rc = index_ref_canon(txn, dbs[d], s_old_fn, &l)) == 0)
-			rc = store_drop(txn, dbs[d]);
-		for (size_t i = 0; rc == 0 && i < l.n; i++)
-			rc = store_put(txn, dbs[d], l.k[i], l.kl[i], l.v[i], l.vl[i]);
-	}
 	store_put_u64(b, 12);
 	if (rc == 0)
 		rc = store_meta_put(txn, "schema", b, 8);
 	return rc;
+}
+
+/* Whether DB_BY_REF holds e's reference under num. */
+static int
+s_ref_has(fx_t *f, uint64_t num, const ev_t *e)
+{
+	uint8_t k[INDEX_REF_KEY_LEN];
+
+	store_put_u64(k, num);
+	store_tsid(k + 8, e->ts, e->id);
+	return fx_has(f, DB_BY_REF, k, sizeof(k));
 }
 
 /* Whether DB_REACTIONS holds author's register of reaction under num. */
@@ -710,9 +694,10 @@ s_reg_has(fx_t *f, uint64_t num, int author, const char *reaction)
 	return fx_has(f, DB_REACTIONS, k, 8 + CPT_KEY_LEN + rl);
 }
 
-/* The groups' index and the reaction registers are keyed by the post's
- * number in the store (8 bytes, then the handle, or the author and the
- * reaction), not its id; a store of schema 12 (keyed by ids) is
+/* The references, the groups' index and the reaction registers are keyed
+ * by the target's number in the store (8 bytes, then the reference's ts
+ * and id, the handle, or the author and the reaction), not its id; a
+ * store of schema 12 (keyed by ids) is
  * brought to 13 at its opening: the same entries under numbers, the same
  * answers, and opened again nothing changes. */
 static void
@@ -727,6 +712,7 @@ test_groups_keyed_by_number(void **state)
 	store_txn_t *txn;
 	char err[512] = "";
 	uint64_t n;
+	size_t nref, nnum;
 	fx_t f;
 
 	(void)state;
@@ -744,12 +730,17 @@ test_groups_keyed_by_number(void **state)
 	assert_true(s_reg_has(&f, n, K_BOB, "like") && s_reg_has(&f, n, K_CAROL, "like") &&
 	            s_reg_has(&f, n, K_CAROL, "heart"));
 	assert_int_equal(fx_count(&f, DB_REACTIONS), 3);
-	assert_int_equal(fx_count(&f, DB_REF_NUMS), 0); /* every post referred to is stored */
+	assert_true(s_ref_has(&f, n, &s.ev[N_C1]) && s_ref_has(&f, n, &s.ev[N_LIKE_B]));
+	nref = fx_count(&f, DB_BY_REF);
+	/* The keys enrolled are referred to (their enrolments): numbered. */
+	nnum = fx_count(&f, DB_REF_NUMS);
+	assert_int_equal(nnum, 3);
 	fx_snap(f.st, &a);
 	/* Back to schema 12's layout, then opened. */
 	assert_int_equal(store_write(f.st, s_to_v12_fn, NULL), 0);
 	assert_false(s_by_has(&f, n, "alice"));
 	assert_false(s_reg_has(&f, n, K_CAROL, "heart"));
+	assert_false(s_ref_has(&f, n, &s.ev[N_C1]));
 	store_close(&f.st);
 	for (int round = 0; round < 2; round++) {
 		if (index_store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
@@ -760,6 +751,8 @@ test_groups_keyed_by_number(void **state)
 		assert_int_equal(fx_count(&f, DB_NOTIFY_BY), 3);
 		assert_true(s_reg_has(&f, n, K_CAROL, "heart"));
 		assert_int_equal(fx_count(&f, DB_REACTIONS), 3);
+		assert_true(s_ref_has(&f, n, &s.ev[N_C1]) && s_ref_has(&f, n, &s.ev[N_LIKE_B]));
+		assert_int_equal(fx_count(&f, DB_BY_REF), nref);
 		fx_snap(f.st, &b);
 		FX_SNAP_EQUAL(&a, &b, round ? "opened again" : "schema 12 moved to 13");
 		fx_snap_free(&b);
@@ -784,7 +777,7 @@ s_remove_fn(store_txn_t *txn, void *arg)
 	return ev_remove(&f->ctx, txn, s_removing, NULL, NULL);
 }
 
-/* A post stored after a comment and a reaction on it, last: the reaction
+/* A post stored after a comment and a reaction on it, last: the comment
  * gave it a number (DB_REF_NUMS) before it came. Then taken out (as a
  * revocation takes events back) and stored again: its number stays its
  * own, and its envelope's number is never given to the next event; its
@@ -816,12 +809,16 @@ test_number_kept(void **state)
 	first[5] = &e[N_LIKE_C];
 	first[6] = &e[N_POST];
 	fx_open(&f);
-	assert_int_equal(fx_ingest_n(&f, first, 5, res), 0);
+	assert_int_equal(fx_ingest_n(&f, first, 4, res), 0);
 	assert_int_equal(s_ref_num(&f, e[N_POST].id), 0); /* nothing asked for one */
-	/* A reaction's register: the post is given a number before it comes. */
-	assert_int_equal(fx_ingest_n(&f, first + 5, 1, res), 0);
+	/* The comment's reference: the post is given a number before it comes. */
+	assert_int_equal(fx_ingest_n(&f, first + 4, 1, res), 0);
 	n0 = s_ref_num(&f, e[N_POST].id);
 	assert_true(n0 > 0);
+	assert_true(s_ref_has(&f, n0, &e[N_C1]));
+	/* The reaction's register, under the same. */
+	assert_int_equal(fx_ingest_n(&f, first + 5, 1, res), 0);
+	assert_int_equal(s_ref_num(&f, e[N_POST].id), n0);
 	assert_true(s_reg_has(&f, n0, K_CAROL, "like"));
 	assert_int_equal(fx_ingest_n(&f, first + 6, 1, res), 0);
 	assert_int_equal(res[0].rc, 0);
