@@ -781,21 +781,22 @@ s_remove_fn(store_txn_t *txn, void *arg)
  * gave it a number (DB_REF_NUMS) before it came. Then taken out (as a
  * revocation takes events back) and stored again: its number stays its
  * own, and its envelope's number is never given to the next event; its
- * group goes and comes back under it, and the store then answers as one
- * that got the same events in another order; verify finds the views equal
- * to a rebuild. */
+ * group goes and comes back under it. A post numbered by its envelope,
+ * commented, taken out and stored again keeps that number. The store then
+ * answers as one that got the same events in another order; verify finds
+ * the views equal to a rebuild. */
 static void
 test_number_kept(void **state)
 {
 	scene_t s;
 	ev_t *e;
 	ev_t *first[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL};
-	ev_t *other[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
-	ingest_res_t res[8];
+	ev_t *other[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}, x;
+	ingest_res_t res[9];
 	snap_t a, b;
 	size_t nev;
 	char err[256];
-	uint64_t n0, seq;
+	uint64_t n0, seq, p2;
 	fx_t f, g;
 
 	(void)state;
@@ -842,10 +843,28 @@ test_number_kept(void **state)
 	assert_true(s_seq(&f, e[N_POST].id) > n0);
 	assert_int_equal(s_ref_num(&f, e[N_POST].id), n0);
 	assert_true(s_by_has(&f, n0, "alice"));
+	/* Bob's post, numbered by its envelope when alice comments on it, then
+	 * taken out: its envelope's number stays its reference number (the
+	 * comment's reference is under it), and comes back with it. */
+	fx_child(&x, K_ALICE, EVT_COMMENT, TS(400, 0), &e[N_POST2], "bob's, commented");
+	p2 = s_seq(&f, e[N_POST2].id);
+	assert_int_equal(s_ref_num(&f, e[N_POST2].id), p2);
+	FX_IN(&f, &x, 0);
+	assert_true(s_ref_has(&f, p2, &x) && s_by_has(&f, p2, "bob"));
+	memcpy(s_removing, e[N_POST2].id, CPT_ID_LEN);
+	assert_int_equal(store_write(f.st, s_remove_fn, &f), 0);
+	assert_int_equal(s_seq(&f, e[N_POST2].id), 0);
+	assert_int_equal(s_ref_num(&f, e[N_POST2].id), p2);
+	assert_true(s_ref_has(&f, p2, &x));
+	assert_false(s_by_has(&f, p2, "bob"));
+	FX_IN(&f, &e[N_POST2], 0);
+	assert_true(s_seq(&f, e[N_POST2].id) > p2);
+	assert_int_equal(s_ref_num(&f, e[N_POST2].id), p2);
+	assert_true(s_by_has(&f, p2, "bob"));
 	fx_snap(f.st, &a);
 	if (event_verify(&f.ctx, &nev, err, sizeof(err)) != 0)
 		fail_msg("verify: %s", err);
-	assert_int_equal(nev, 8);
+	assert_int_equal(nev, 9);
 	/* The same events, the post first. */
 	other[0] = &e[N_CERT];
 	other[1] = &e[N_EN_ALICE];
@@ -855,14 +874,16 @@ test_number_kept(void **state)
 	other[5] = &e[N_POST2];
 	other[6] = &e[N_C1];
 	other[7] = &e[N_LIKE_C];
+	other[8] = &x;
 	fx_open(&g);
-	assert_int_equal(fx_ingest_n(&g, other, 8, res), 0);
+	assert_int_equal(fx_ingest_n(&g, other, 9, res), 0);
 	fx_snap(g.st, &b);
 	FX_SNAP_EQUAL(&a, &b, "taken out and back, against the post first");
 	fx_snap_free(&a);
 	fx_snap_free(&b);
 	fx_close(&g);
 	fx_close(&f);
+	fx_free(&x);
 	s_scene_free(&s);
 }
 
