@@ -769,6 +769,21 @@ test_groups_keyed_by_number(void **state)
 	s_scene_free(&s);
 }
 
+static uint64_t s_bogus_num; /* s_bogus_fn: under which number */
+static const ev_t *s_bogus;  /* and which event it says refers there */
+
+static int
+s_bogus_fn(store_txn_t *txn, void *arg)
+{
+	uint8_t k[INDEX_REF_KEY_LEN], kind[2];
+
+	(void)arg;
+	store_put_u64(k, s_bogus_num);
+	store_tsid(k + 8, s_bogus->ts, s_bogus->id);
+	store_put_kind(kind, EVT_COMMENT);
+	return store_put(txn, DB_BY_REF, k, sizeof(k), kind, 2);
+}
+
 static int
 s_remove_fn(store_txn_t *txn, void *arg)
 {
@@ -879,6 +894,12 @@ test_number_kept(void **state)
 	assert_int_equal(fx_ingest_n(&g, other, 9, res), 0);
 	fx_snap(g.st, &b);
 	FX_SNAP_EQUAL(&a, &b, "taken out and back, against the post first");
+	/* A reference the events do not make, under the post's number: verify
+	 * sees it (the numbers put back as ids). */
+	s_bogus_num = n0;
+	s_bogus = &e[N_C3];
+	assert_int_equal(store_write(f.st, s_bogus_fn, NULL), 0);
+	assert_int_not_equal(event_verify(&f.ctx, &nev, err, sizeof(err)), 0);
 	fx_snap_free(&a);
 	fx_snap_free(&b);
 	fx_close(&g);
