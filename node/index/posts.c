@@ -254,7 +254,7 @@ ix_reactions_build(store_txn_t *txn)
 	index_ctx_t ix = {0};
 	int rc = store_rebuild(txn, DB_REACTIONS, DB_BY_REF, s_reg_build_fn, &ix);
 
-	ix_spaces_cache_free(&ix); /* the folds the members were asked of */
+	index_ctx_release(&ix); /* the folds the members were asked of, the bodies read */
 	return rc;
 }
 
