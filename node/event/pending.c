@@ -254,24 +254,31 @@ ev_held_release(ingest_ctx_t *ctx, store_txn_t *txn, uint64_t now_ms)
 
 /* ----------------------------------------------------------- settling */
 
-/* The ids of db's entries under key (DB_BY_AUTHOR, DB_BY_REF: key ts id),
+/* The ids of db's entries under key (DB_BY_AUTHOR: key ts id; DB_BY_REF:
+ * the key's reference number ts id),
  * of the kinds in mask (0: any); *out malloc'd (free it). */
 static int
 s_ids_under(store_txn_t *txn, enum store_db db, const uint8_t key[CPT_KEY_LEN], uint64_t mask,
             uint8_t **out, size_t *n)
 {
 	store_cur_t *cur;
-	store_val_t k = {CPT_KEY_LEN, (void *)key}, v;
+	uint8_t num[8];
+	/* DB_BY_REF is under the key's reference number (schema 13). */
+	size_t pl = db == DB_BY_REF ? sizeof(num) : CPT_KEY_LEN;
+	const uint8_t *prefix = db == DB_BY_REF ? num : key;
+	store_val_t k = {pl, prefix}, v;
 	size_t cap = 0;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
+	if (db == DB_BY_REF && (rc = index_ref_num(txn, key, 0, num)) != 0)
+		return rc == CPT_ENOTFOUND ? 0 : rc; /* none: nothing names it */
 	if ((rc = store_cur_open(txn, db, &cur)) != 0)
 		return rc;
 	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0;
 	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
-		if (k.len != CPT_KEY_LEN + 8 + CPT_ID_LEN || memcmp(k.data, key, CPT_KEY_LEN) != 0)
+		if (k.len != pl + 8 + CPT_ID_LEN || memcmp(k.data, prefix, pl) != 0)
 			break;
 		if (mask && (v.len != 2 || ((uint8_t *)v.data)[0] != 0 ||
 		             !(mask & (1ull << ((uint8_t *)v.data)[1]))))
@@ -284,7 +291,7 @@ s_ids_under(store_txn_t *txn, enum store_db db, const uint8_t key[CPT_KEY_LEN], 
 			}
 			*out = bigger;
 		}
-		memcpy(*out + (*n)++ * CPT_ID_LEN, (uint8_t *)k.data + CPT_KEY_LEN + 8, CPT_ID_LEN);
+		memcpy(*out + (*n)++ * CPT_ID_LEN, (uint8_t *)k.data + pl + 8, CPT_ID_LEN);
 	}
 	store_cur_close(&cur);
 	return rc == CPT_ENOTFOUND || rc == 0 ? 0 : rc;

@@ -167,8 +167,9 @@ index_base_add(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uint8_t
 	if ((rc = store_put(txn, DB_BY_AUTHOR, k, sizeof(k), kind, 2)) != 0)
 		return rc;
 	if (ref) {
-		memcpy(k, ref, CPT_ID_LEN);
-		if ((rc = store_put(txn, DB_BY_REF, k, sizeof(k), kind, 2)) != 0)
+		uint8_t rk[INDEX_REF_KEY_LEN];
+		if ((rc = index_ref_key(txn, ref, 1, ev->ts, id, rk)) != 0 ||
+		    (rc = store_put(txn, DB_BY_REF, rk, sizeof(rk), kind, 2)) != 0)
 			return rc;
 	}
 	return 0;
@@ -197,23 +198,75 @@ index_base_del(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uint8_t
 	memcpy(k + CPT_KEY_LEN + 8, id, CPT_ID_LEN);
 	if ((rc = store_del(txn, DB_BY_AUTHOR, k, sizeof(k))) != 0)
 		return rc;
-	if (ref) {
-		memcpy(k, ref, CPT_ID_LEN);
-		if ((rc = store_del(txn, DB_BY_REF, k, sizeof(k))) != 0)
-			return rc;
-	}
-	return 0;
+	return ref ? index_base_unref(txn, ref, ev->ts, id) : 0;
+}
+
+int
+index_ref_key(store_txn_t *txn, const uint8_t target[CPT_ID_LEN], int give, uint64_t ts,
+              const uint8_t id[CPT_ID_LEN], uint8_t k[INDEX_REF_KEY_LEN])
+{
+	int rc = index_ref_num(txn, target, give, k);
+
+	if (rc == 0)
+		store_tsid(k + 8, ts, id);
+	return rc;
 }
 
 int
 index_base_unref(store_txn_t *txn, const uint8_t ref[CPT_ID_LEN], uint64_t ts,
                  const uint8_t id[CPT_ID_LEN])
 {
-	uint8_t k[CPT_ID_LEN + 8 + CPT_ID_LEN];
+	uint8_t k[INDEX_REF_KEY_LEN];
+	int rc = index_ref_key(txn, ref, 0, ts, id, k);
 
-	memcpy(k, ref, CPT_ID_LEN);
-	store_tsid(k + CPT_ID_LEN, ts, id);
-	return store_del(txn, DB_BY_REF, k, sizeof(k));
+	if (rc == CPT_ENOTFOUND) /* no number: nothing refers to it */
+		return 0;
+	return rc != 0 ? rc : store_del(txn, DB_BY_REF, k, sizeof(k));
+}
+
+/* Schema 13: DB_BY_REF again under the targets' reference numbers. The
+ * old entries (target(32) ts(8) id(32) -> kind, 72 bytes) are read whole
+ * and taken out, and each put back under its target's number (given when
+ * the target has none: not stored, or a key); entries already keyed by a
+ * number (48 bytes) stay. */
+int
+ix_by_ref_renumber(store_txn_t *txn)
+{
+	const size_t old = CPT_ID_LEN + 8 + CPT_ID_LEN, each = old + 2;
+	size_t n = 0, cap = store_count(txn, DB_BY_REF) + 1;
+	uint8_t *all = malloc(cap * each);
+	store_cur_t *cur;
+	store_val_t k, v;
+	int rc;
+
+	if (all == NULL)
+		return CPT_ENOMEM;
+	if ((rc = store_cur_open(txn, DB_BY_REF, &cur)) != 0) {
+		free(all);
+		return rc;
+	}
+	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0 && n < cap;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		if (k.len != old || v.len != 2)
+			continue; /* not of schema 12 */
+		memcpy(all + n * each, k.data, old);
+		memcpy(all + n * each + old, v.data, 2);
+		n++;
+	}
+	store_cur_close(&cur);
+	if (rc == CPT_ENOTFOUND)
+		rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = store_del(txn, DB_BY_REF, all + i * each, old);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const uint8_t *e = all + i * each;
+		uint8_t nk[INDEX_REF_KEY_LEN];
+		if ((rc = index_ref_key(txn, e, 1, store_get_u64(e + CPT_ID_LEN),
+		                        e + CPT_ID_LEN + 8, nk)) == 0)
+			rc = store_put(txn, DB_BY_REF, nk, sizeof(nk), e + old, 2);
+	}
+	free(all);
+	return rc;
 }
 
 /* ------------------------------------------------------------- walks */
@@ -224,16 +277,18 @@ index_each_ref(index_ctx_t *ix, store_txn_t *txn, const uint8_t target[CPT_ID_LE
                index_each_fn fn, void *arg)
 {
 	store_cur_t *cur;
-	store_val_t k = {CPT_ID_LEN, (void *)target}, v;
-	int rc;
+	uint8_t num[8];
+	store_val_t k = {8, num}, v;
+	int rc = index_ref_num(txn, target, 0, num);
 
+	if (rc != 0) /* no number: nothing refers to it */
+		return rc == CPT_ENOTFOUND ? 0 : rc;
 	if ((rc = store_cur_open(txn, DB_BY_REF, &cur)) != 0)
 		return rc;
 	rc = store_cur_get(cur, &k, &v, STORE_SEEK);
-	while (rc == 0 && k.len == CPT_ID_LEN + 8 + CPT_ID_LEN &&
-	       memcmp(k.data, target, CPT_ID_LEN) == 0) {
+	while (rc == 0 && k.len == INDEX_REF_KEY_LEN && memcmp(k.data, num, 8) == 0) {
 		uint16_t kind = store_get_kind(&v);
-		if ((rc = fn(ix, txn, (uint8_t *)k.data + CPT_ID_LEN + 8, kind, arg)) != 0)
+		if ((rc = fn(ix, txn, (uint8_t *)k.data + 16, kind, arg)) != 0)
 			break;
 		rc = store_cur_get(cur, &k, &v, STORE_NEXT);
 	}

@@ -357,16 +357,48 @@ s_pack(store_txn_t *txn, const uint8_t *env, size_t len, uint8_t *out, size_t *o
 	return 0;
 }
 
+/* The meta key of the smallest number the next envelope may take: above
+ * every number given to an id without an envelope at it (DB_REF_NUMS), so
+ * that no two ids ever share a reference number. */
+#define META_FLOOR "num_floor"
+
+static int
+s_floor(store_txn_t *txn, uint64_t *floor)
+{
+	uint8_t b[8];
+	size_t len = sizeof(b);
+	int rc = store_meta_get(txn, META_FLOOR, b, &len);
+
+	*floor = rc == 0 && len == 8 ? store_get_u64(b) : 0;
+	return rc == CPT_ENOTFOUND ? 0 : rc;
+}
+
+/* Raises the floor to above n. */
+static int
+s_floor_above(store_txn_t *txn, uint64_t n)
+{
+	uint8_t b[8];
+	uint64_t floor;
+	int rc = s_floor(txn, &floor);
+
+	if (rc != 0 || floor > n)
+		return rc;
+	store_put_u64(b, n + 1);
+	return store_meta_put(txn, META_FLOOR, b, 8);
+}
+
 /* The number the next envelope is stored under: one more than the last
- * (kept by the store for the write transaction). */
+ * (kept by the store for the write transaction), or the floor. */
 static int
 s_next_seq(store_txn_t *txn, uint8_t seq[8])
 {
-	uint64_t next;
+	uint64_t next, floor;
 	int rc = store_next_number(txn, DB_ENVELOPES, &next);
 
 	if (rc == 0)
-		store_put_u64(seq, next);
+		rc = s_floor(txn, &floor);
+	if (rc == 0)
+		store_put_u64(seq, next > floor ? next : floor);
 	return rc;
 }
 
@@ -445,8 +477,180 @@ index_env_del(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 		memcpy(seq, s.data, 8);
 		if ((rc = store_del(txn, DB_ENVELOPES, seq, 8)) != 0)
 			return rc;
+		/* Its number stays its own (what refers to it is keyed by it),
+		 * and is never given to another. */
+		rc = store_get(txn, DB_REF_NUMS, id, CPT_ID_LEN, &s);
+		if (rc == CPT_ENOTFOUND)
+			rc = store_put(txn, DB_REF_NUMS, id, CPT_ID_LEN, seq, 8);
+		if (rc == 0)
+			rc = s_floor_above(txn, store_get_u64(seq));
+		if (rc != 0)
+			return rc;
 	}
 	return store_del(txn, DB_EVENT_IDS, id, CPT_ID_LEN);
+}
+
+/* ---------------------------------------------- reference numbers (13) */
+
+int
+index_ref_num(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int give, uint8_t num[8])
+{
+	store_val_t v;
+	int rc = store_get(txn, DB_REF_NUMS, id, CPT_ID_LEN, &v);
+
+	if (rc == CPT_ENOTFOUND)
+		rc = store_get(txn, DB_EVENT_IDS, id, CPT_ID_LEN, &v);
+	if (rc == 0 && v.len == 8) {
+		memcpy(num, v.data, 8);
+		return 0;
+	}
+	if (rc == 0)
+		return CPT_EDAMAGED;
+	if (rc != CPT_ENOTFOUND || !give)
+		return rc;
+	/* Referred to before it is stored: a number of the envelopes' own
+	 * sequence (the references still land in the last pages), that no
+	 * envelope takes after it. */
+	if ((rc = s_next_seq(txn, num)) != 0 || (rc = s_floor_above(txn, store_get_u64(num))) != 0)
+		return rc;
+	return store_put(txn, DB_REF_NUMS, id, CPT_ID_LEN, num, 8);
+}
+
+int
+index_ref_keyed(enum store_db db)
+{
+	return db == DB_BY_REF || db == DB_NOTIFY_BY || db == DB_REACTIONS;
+}
+
+/* One number and the id it stands for. */
+struct ref_pair {
+	uint64_t num;
+	uint8_t id[CPT_ID_LEN];
+};
+
+static int
+s_pair_cmp(const void *a, const void *b)
+{
+	const struct ref_pair *x = a, *y = b;
+
+	return x->num < y->num ? -1 : x->num > y->num;
+}
+
+/* Every reference number of txn's store and its id, sorted by number, in
+ * *out (malloc'd; *n of them). 0, CPT_ENOMEM or a store error. */
+static int
+s_ref_pairs(store_txn_t *txn, struct ref_pair **out, size_t *n)
+{
+	static const enum store_db dbs[] = {DB_REF_NUMS, DB_EVENT_IDS};
+	size_t cap = store_count(txn, DB_REF_NUMS) + store_count(txn, DB_EVENT_IDS) + 1, m = 0;
+	struct ref_pair *p = malloc(cap * sizeof(*p));
+	int rc = 0;
+
+	if (p == NULL)
+		return CPT_ENOMEM;
+	for (size_t d = 0; rc == 0 && d < 2; d++) {
+		store_cur_t *cur;
+		store_val_t k, v, r;
+		if ((rc = store_cur_open(txn, dbs[d], &cur)) != 0)
+			break;
+		for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0 && m < cap;
+		     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+			if (k.len != CPT_ID_LEN || v.len != 8)
+				continue;
+			/* A stored event with a number of its own in DB_REF_NUMS. */
+			if (dbs[d] == DB_EVENT_IDS &&
+			    store_get(txn, DB_REF_NUMS, k.data, CPT_ID_LEN, &r) == 0)
+				continue;
+			p[m].num = store_get_u64(v.data);
+			memcpy(p[m].id, k.data, CPT_ID_LEN);
+			m++;
+		}
+		store_cur_close(&cur);
+		rc = rc == CPT_ENOTFOUND ? 0 : rc;
+	}
+	if (rc != 0) {
+		free(p);
+		return rc;
+	}
+	qsort(p, m, sizeof(*p), s_pair_cmp);
+	*out = p;
+	*n = m;
+	return 0;
+}
+
+/* An entry of a database keyed by reference numbers, the number put back
+ * as the id (index_ref_canon). */
+struct canon {
+	uint8_t *k, *v;
+	size_t kl, vl;
+};
+
+static int
+s_canon_cmp(const void *a, const void *b)
+{
+	const struct canon *x = a, *y = b;
+	size_t m = x->kl < y->kl ? x->kl : y->kl;
+	int c = memcmp(x->k, y->k, m);
+
+	return c ? c : (x->kl > y->kl) - (x->kl < y->kl);
+}
+
+int
+index_ref_canon(store_txn_t *txn, enum store_db db, index_canon_fn fn, void *arg)
+{
+	struct ref_pair *pairs = NULL;
+	struct canon *e = NULL;
+	size_t np = 0, n = 0, cap;
+	store_cur_t *cur = NULL;
+	store_val_t k, v;
+	int rc;
+
+	if ((rc = s_ref_pairs(txn, &pairs, &np)) != 0)
+		return rc;
+	cap = store_count(txn, db) + 1;
+	if ((e = calloc(cap, sizeof(*e))) == NULL) {
+		rc = CPT_ENOMEM;
+		goto out;
+	}
+	if ((rc = store_cur_open(txn, db, &cur)) != 0)
+		goto out;
+	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0 && n < cap;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		struct ref_pair want = {0}, *hit = NULL;
+		if (k.len >= 8) {
+			want.num = store_get_u64(k.data);
+			hit = bsearch(&want, pairs, np, sizeof(*pairs), s_pair_cmp);
+		}
+		/* A number that stands for no id: kept as it is (it differs). */
+		e[n].kl = hit ? k.len - 8 + CPT_ID_LEN : k.len;
+		e[n].vl = v.len;
+		if ((e[n].k = malloc(e[n].kl + v.len + 1)) == NULL) {
+			rc = CPT_ENOMEM;
+			break;
+		}
+		e[n].v = e[n].k + e[n].kl;
+		if (hit) {
+			memcpy(e[n].k, hit->id, CPT_ID_LEN);
+			memcpy(e[n].k + CPT_ID_LEN, (const uint8_t *)k.data + 8, k.len - 8);
+		} else {
+			memcpy(e[n].k, k.data, k.len);
+		}
+		memcpy(e[n].v, v.data, v.len);
+		n++;
+	}
+	store_cur_close(&cur);
+	if (rc != CPT_ENOTFOUND && rc != 0)
+		goto out;
+	rc = 0;
+	qsort(e, n, sizeof(*e), s_canon_cmp);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = fn(arg, e[i].k, e[i].kl, e[i].v, e[i].vl);
+out:
+	for (size_t i = 0; e && i < n; i++)
+		free(e[i].k);
+	free(e);
+	free(pairs);
+	return rc;
 }
 
 int

@@ -36,9 +36,11 @@
  * 11: envelopes stored compact (envelopes.c: no federation, body hash or
  * body length where they can be put back); 12: envelopes under a number
  * of the store's own, in the order stored (DB_ENVELOPES, full pages), with
- * DB_EVENT_IDS from id to number.
+ * DB_EVENT_IDS from id to number; 13: DB_BY_REF, DB_NOTIFY_BY and
+ * DB_REACTIONS keyed by the target's reference number (index_ref_num,
+ * DB_REF_NUMS), not its id.
  * A store older than INDEX_SCHEMA_V2 is refused: its events are of version 1. */
-#define INDEX_SCHEMA    12
+#define INDEX_SCHEMA    13
 #define INDEX_SCHEMA_V2 4
 
 /*
@@ -250,6 +252,24 @@ int index_env_put(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const void *en
                   int flags) CPT_WUR;
 /* Deletes the envelope of id; 0 also when it was not there. */
 int index_env_del(store_txn_t *txn, const uint8_t id[CPT_ID_LEN]) CPT_WUR;
+/* The reference number of id (schema 13, DB_REF_NUMS): what the databases
+ * of references to a post are keyed by, 8 bytes big-endian into num. A
+ * stored event's is its envelope's number; an id without one (not stored
+ * yet, or never an event) is given the next number when give is set (in a
+ * write transaction), and keeps it. 0, CPT_ENOTFOUND (none, give unset) or
+ * a store error. */
+int index_ref_num(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int give, uint8_t num[8]) CPT_WUR;
+/* Each entry of db (keyed by a reference number, then anything) with the
+ * number put back as the id it stands for, in the order of those keys: a
+ * form that does not depend on the order the events were stored in (verify
+ * and the tests compare it). fn's answer other than 0 stops the walk and is
+ * returned. 0, CPT_ENOMEM or a store error. */
+/* Whether db is keyed by reference numbers (DB_BY_REF, DB_NOTIFY_BY,
+ * DB_REACTIONS). */
+int index_ref_keyed(enum store_db db);
+typedef int (*index_canon_fn)(void *arg, const uint8_t *k, size_t klen, const uint8_t *v,
+                              size_t vlen);
+int index_ref_canon(store_txn_t *txn, enum store_db db, index_canon_fn fn, void *arg) CPT_WUR;
 /* The stored value of id (the form index_env_pack made, as the store
  * holds it) into *v, borrowed from the transaction: for verify, which
  * compares it with a rebuild's. 0, CPT_ENOTFOUND, CPT_EDAMAGED or a store
@@ -299,6 +319,14 @@ int index_base_add(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uin
                    const uint8_t *ref) CPT_WUR;
 int index_base_del(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uint8_t id[CPT_ID_LEN],
                    const uint8_t *ref) CPT_WUR;
+/* DB_BY_REF's key (schema 13): the target's reference number (8 bytes,
+ * index_ref_num), then the referring event's ts(8) id(32). */
+#define INDEX_REF_KEY_LEN (8 + 8 + CPT_ID_LEN)
+/* The DB_BY_REF key of event (ts, id) referring to target into k; give as
+ * index_ref_num's. 0, CPT_ENOTFOUND (target has no number, give unset) or
+ * a store error. */
+int index_ref_key(store_txn_t *txn, const uint8_t target[CPT_ID_LEN], int give, uint64_t ts,
+                  const uint8_t id[CPT_ID_LEN], uint8_t k[INDEX_REF_KEY_LEN]) CPT_WUR;
 /* An erased event refers to nothing any more: its DB_BY_REF entry goes. */
 int index_base_unref(store_txn_t *txn, const uint8_t ref[CPT_ID_LEN], uint64_t ts,
                      const uint8_t id[CPT_ID_LEN]) CPT_WUR;

@@ -94,6 +94,12 @@ int ix_notify_changed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CP
  * computed from e->body, not from the store's bytes parsed again. */
 int ix_notify_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
 int ix_notify_rebuild(store_txn_t *txn) CPT_WUR;
+/* base.c: schema 13, DB_BY_REF again under the targets' reference
+ * numbers. */
+int ix_by_ref_renumber(store_txn_t *txn) CPT_WUR;
+/* notify.c: schema 13, DB_NOTIFY_BY again from DB_NOTIFY under the groups'
+ * reference numbers. */
+int ix_notify_by_renumber(store_txn_t *txn) CPT_WUR;
 /* notify.c: the announce events by time (DB_ANNOUNCE). */
 int ix_announce_added(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;
 int ix_announce_removed(index_ctx_t *ix, store_txn_t *txn, const index_ev_t *e) CPT_WUR;

@@ -544,22 +544,29 @@ static int
 s_revoked_rebuild(store_txn_t *txn, const uint8_t key[CPT_KEY_LEN])
 {
 	store_cur_t *cur;
-	store_val_t k = {CPT_KEY_LEN, (void *)key}, v;
+	uint8_t num[8];
+	store_val_t k = {8, num}, v;
 	uint64_t min = UINT64_MAX;
 	json_t *krec = NULL;
 	int rc, any = 0;
 	uint8_t b[8];
 
+	/* DB_BY_REF under the key's reference number (schema 13); none: no
+	 * revocation names it (the walk finds nothing). */
+	rc = index_ref_num(txn, key, 0, num);
+	if (rc == CPT_ENOTFOUND)
+		memset(num, 0xff, sizeof(num)); /* no number is all ones */
+	else if (rc != 0)
+		return rc;
 	if ((rc = store_cur_open(txn, DB_BY_REF, &cur)) != 0)
 		return rc;
 	rc = store_cur_get(cur, &k, &v, STORE_SEEK);
-	while (rc == 0 && k.len == CPT_KEY_LEN + 8 + CPT_ID_LEN &&
-	       memcmp(k.data, key, CPT_KEY_LEN) == 0) {
+	while (rc == 0 && k.len == INDEX_REF_KEY_LEN && memcmp(k.data, num, 8) == 0) {
 		evt_t r;
 		json_t *body;
 		if (v.len == 2 && ((uint8_t *)v.data)[0] == 0 &&
 		    ((uint8_t *)v.data)[1] == EVT_REVOKE &&
-		    index_event(txn, (uint8_t *)k.data + CPT_KEY_LEN + 8, &r) == 0 &&
+		    index_event(txn, (uint8_t *)k.data + 16, &r) == 0 &&
 		    (body = index_body(&r)) != NULL) {
 			uint64_t eff =
 			    (uint64_t)json_integer_value(json_object_get(body, "effective"));

@@ -444,12 +444,17 @@ s_key(uint8_t *k, const char *h, uint64_t latest, const uint8_t group[CPT_ID_LEN
 	return hl + 9 + CPT_ID_LEN;
 }
 
-/* Takes out every entry of group. */
+/* DB_NOTIFY_BY is keyed by the group's reference number (schema 13,
+ * index_ref_num): the groups of recent posts, nearly all that change, sit
+ * in its last pages. */
+#define NUM_LEN 8
+
+/* Takes out every entry of group, whose number is num. */
 static int
-s_clear(store_txn_t *txn, const uint8_t group[CPT_ID_LEN])
+s_clear(store_txn_t *txn, const uint8_t group[CPT_ID_LEN], const uint8_t num[NUM_LEN])
 {
 	store_cur_t *cur;
-	store_val_t k = {CPT_ID_LEN, (void *)group}, v;
+	store_val_t k = {NUM_LEN, (void *)num}, v;
 	uint8_t nk[64 + 9 + CPT_ID_LEN];
 	char h[64];
 	int rc;
@@ -457,14 +462,14 @@ s_clear(store_txn_t *txn, const uint8_t group[CPT_ID_LEN])
 	if ((rc = store_cur_open(txn, DB_NOTIFY_BY, &cur)) != 0)
 		return rc;
 	rc = store_cur_get(cur, &k, &v, STORE_SEEK);
-	while (rc == 0 && k.len > CPT_ID_LEN && k.len < CPT_ID_LEN + sizeof(h) &&
-	       memcmp(k.data, group, CPT_ID_LEN) == 0) {
-		size_t hl = k.len - CPT_ID_LEN;
+	while (rc == 0 && k.len > NUM_LEN && k.len < NUM_LEN + sizeof(h) &&
+	       memcmp(k.data, num, NUM_LEN) == 0) {
+		size_t hl = k.len - NUM_LEN;
 		if (v.len != 8) {
 			rc = CPT_EINVAL;
 			break;
 		}
-		memcpy(h, (const uint8_t *)k.data + CPT_ID_LEN, hl);
+		memcpy(h, (const uint8_t *)k.data + NUM_LEN, hl);
 		h[hl] = 0;
 		rc = store_del(txn, DB_NOTIFY, nk, s_key(nk, h, store_get_u64(v.data), group));
 		if (rc == 0)
@@ -569,9 +574,10 @@ s_dump(struct out *o, const json_t *j)
 
 /* Puts who's record of group (DB_NOTIFY, and DB_NOTIFY_BY to find it). */
 static int
-s_put(store_txn_t *txn, const uint8_t group[CPT_ID_LEN], const char *h, const json_t *rec)
+s_put(store_txn_t *txn, const uint8_t group[CPT_ID_LEN], const uint8_t num[NUM_LEN], const char *h,
+      const json_t *rec)
 {
-	uint8_t k[64 + 9 + CPT_ID_LEN], bk[CPT_ID_LEN + 64], lt[8], *val;
+	uint8_t k[64 + 9 + CPT_ID_LEN], bk[NUM_LEN + 64], lt[8], *val;
 	char small[512];
 	struct out o = {0};
 	size_t hl = strlen(h), jl;
@@ -617,10 +623,18 @@ s_put(store_txn_t *txn, const uint8_t group[CPT_ID_LEN], const char *h, const js
 		free(val);
 	if (rc != 0)
 		return rc;
-	memcpy(bk, group, CPT_ID_LEN);
-	memcpy(bk + CPT_ID_LEN, h, hl);
+	memcpy(bk, num, NUM_LEN);
+	memcpy(bk + NUM_LEN, h, hl);
 	store_put_u64(lt, latest);
-	return store_put(txn, DB_NOTIFY_BY, bk, CPT_ID_LEN + hl, lt, 8);
+	return store_put(txn, DB_NOTIFY_BY, bk, NUM_LEN + hl, lt, 8);
+}
+
+/* The number of group into num: 0, CPT_ENOTFOUND (none, give unset: it
+ * has no entry) or a store error. */
+static int
+s_num(store_txn_t *txn, const uint8_t group[CPT_ID_LEN], int give, uint8_t num[NUM_LEN])
+{
+	return index_ref_num(txn, group, give, num);
 }
 
 int
@@ -631,12 +645,18 @@ index_notify_group(index_ctx_t *ix, store_txn_t *txn, const uint8_t group[CPT_ID
 	json_t *rec;
 	int rc;
 
+	uint8_t num[NUM_LEN];
+
 	(void)ix;
 	assert(txn != NULL && group != NULL);
-	if ((rc = s_clear(txn, group)) != 0)
+	/* A group with nothing to hear of needs no number. */
+	rc = s_num(txn, group, json_object_size(recs) > 0, num);
+	if (rc == CPT_ENOTFOUND)
+		return 0;
+	if (rc != 0 || (rc = s_clear(txn, group, num)) != 0)
 		return rc;
 	json_object_foreach ((json_t *)recs, h, rec) {
-		if ((rc = s_put(txn, group, h, rec)) != 0)
+		if ((rc = s_put(txn, group, num, h, rec)) != 0)
 			return rc;
 	}
 	return 0;
@@ -646,7 +666,7 @@ int
 index_notify_post_for(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
                       const char *who)
 {
-	uint8_t bk[CPT_ID_LEN + 64], k[64 + 9 + CPT_ID_LEN];
+	uint8_t bk[NUM_LEN + 64], k[64 + 9 + CPT_ID_LEN];
 	size_t hl = strlen(who);
 	store_val_t v;
 	json_t *recs, *rec;
@@ -658,19 +678,22 @@ index_notify_post_for(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT_
 	recs = s_compute(ix, txn, post, who, NULL, &rc);
 	if (rc != 0)
 		return rc;
+	rec = json_object_get(recs, who);
+	rc = s_num(txn, post, rec != NULL, bk);
 	/* Who's entry only: out, then in again as computed. */
-	memcpy(bk, post, CPT_ID_LEN);
-	memcpy(bk + CPT_ID_LEN, who, hl);
-	rc = store_get(txn, DB_NOTIFY_BY, bk, CPT_ID_LEN + hl, &v);
+	if (rc == 0) {
+		memcpy(bk + NUM_LEN, who, hl);
+		rc = store_get(txn, DB_NOTIFY_BY, bk, NUM_LEN + hl, &v);
+	}
 	if (rc == 0 && v.len == 8) {
 		rc = store_del(txn, DB_NOTIFY, k, s_key(k, who, store_get_u64(v.data), post));
 		if (rc == 0)
-			rc = store_del(txn, DB_NOTIFY_BY, bk, CPT_ID_LEN + hl);
+			rc = store_del(txn, DB_NOTIFY_BY, bk, NUM_LEN + hl);
 	}
 	if (rc == CPT_ENOTFOUND)
 		rc = 0;
-	if (rc == 0 && (rec = json_object_get(recs, who)) != NULL)
-		rc = s_put(txn, post, who, rec);
+	if (rc == 0 && rec != NULL)
+		rc = s_put(txn, post, bk, who, rec);
 	json_decref(recs);
 	return rc;
 }
@@ -745,6 +768,40 @@ ix_notify_rebuild(store_txn_t *txn)
 		rc = store_rebuild(txn, DB_NOTIFY, DB_ORDER, s_rebuild_fn, &ix);
 	index_ctx_release(&ix);
 	return rc;
+}
+
+/* Schema 13: DB_NOTIFY_BY again from DB_NOTIFY (handle 0x00 latest(8)
+ * group(32)), under the groups' numbers instead of their ids. */
+int
+ix_notify_by_renumber(store_txn_t *txn)
+{
+	store_cur_t *cur;
+	store_val_t k, v;
+	uint8_t bk[NUM_LEN + 64], lt[8];
+	int rc;
+
+	if ((rc = store_drop(txn, DB_NOTIFY_BY)) != 0 ||
+	    (rc = store_cur_open(txn, DB_NOTIFY, &cur)) != 0)
+		return rc;
+	for (rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
+	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
+		const uint8_t *p = k.data, *z = k.len > 9 + CPT_ID_LEN ? memchr(p, 0, k.len) : NULL;
+		size_t hl = z ? (size_t)(z - p) : 0;
+		if (hl == 0 || hl >= 64 || k.len != hl + 9 + CPT_ID_LEN)
+			continue; /* not an entry this index writes */
+		/* Copied: the cursor's bytes are not ours past the puts. */
+		memcpy(bk + NUM_LEN, p, hl);
+		memcpy(lt, p + hl + 1, 8);
+		{
+			uint8_t group[CPT_ID_LEN];
+			memcpy(group, p + hl + 9, CPT_ID_LEN);
+			if ((rc = index_ref_num(txn, group, 1, bk)) != 0 ||
+			    (rc = store_put(txn, DB_NOTIFY_BY, bk, NUM_LEN + hl, lt, 8)) != 0)
+				break;
+		}
+	}
+	store_cur_close(&cur);
+	return rc == CPT_ENOTFOUND ? 0 : rc;
 }
 
 const char *const *

@@ -81,21 +81,33 @@ index_refs(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], index_refs_t *acc)
  * number of reactions already there; a reaction that goes rebuilds the post's
  * entries from the reactions that stay. */
 
-#define REG_KEY_MAX (CPT_ID_LEN + CPT_KEY_LEN + EVT_MAX_REACTION)
+/* Schema 13: the registers are keyed by the post's reference number
+ * (index_ref_num), not its id: a reaction, nearly always to a recent post,
+ * changes the last pages. */
+#define REG_NUM     8
+#define REG_KEY_MAX (REG_NUM + CPT_KEY_LEN + EVT_MAX_REACTION)
 #define REG_VAL_LEN (8 + CPT_ID_LEN + 1)
 
 static size_t
-s_reg_key(uint8_t k[REG_KEY_MAX], const uint8_t post[CPT_ID_LEN], const uint8_t author[CPT_KEY_LEN],
+s_reg_key(uint8_t k[REG_KEY_MAX], const uint8_t num[REG_NUM], const uint8_t author[CPT_KEY_LEN],
           const char *reaction)
 {
 	size_t n = strlen(reaction);
 
 	if (n > EVT_MAX_REACTION) /* validated on the way in; a bound all the same */
 		n = EVT_MAX_REACTION;
-	memcpy(k, post, CPT_ID_LEN);
-	memcpy(k + CPT_ID_LEN, author, CPT_KEY_LEN);
-	memcpy(k + CPT_ID_LEN + CPT_KEY_LEN, reaction, n);
-	return CPT_ID_LEN + CPT_KEY_LEN + n;
+	memcpy(k, num, REG_NUM);
+	memcpy(k + REG_NUM, author, CPT_KEY_LEN);
+	memcpy(k + REG_NUM + CPT_KEY_LEN, reaction, n);
+	return REG_NUM + CPT_KEY_LEN + n;
+}
+
+/* The number of post into num for a read: 0, CPT_ENOTFOUND (none: post
+ * has no register) or a store error. */
+static int
+s_reg_num(store_txn_t *txn, const uint8_t post[CPT_ID_LEN], uint8_t num[REG_NUM])
+{
+	return index_ref_num(txn, post, 0, num);
 }
 
 /* Records reaction event id (ev, body) on post if it is the newest of its
@@ -111,10 +123,15 @@ s_reg_put(store_txn_t *txn, const uint8_t post[CPT_ID_LEN], const evt_t *ev,
 	size_t kl;
 	store_val_t v;
 
+	uint8_t num[REG_NUM];
+
 	*delta = 0;
 	if (r == NULL || *r == 0)
 		return 0;
-	kl = s_reg_key(k, post, ev->author, r);
+	/* A post not stored yet is given its number now. */
+	if ((rc = index_ref_num(txn, post, 1, num)) != 0)
+		return rc;
+	kl = s_reg_key(k, num, ev->author, r);
 	rc = store_get(txn, DB_REACTIONS, k, kl, &v);
 	if (rc != 0 && rc != CPT_ENOTFOUND)
 		return rc;
@@ -193,8 +210,13 @@ s_reactions_rebuild_in(index_ctx_t *ix, store_txn_t *txn, const uint8_t post[CPT
                        const uint8_t *space)
 {
 	struct s_reg_arg a = {post, known, space};
-	int rc = s_reg_clear(txn, post, CPT_ID_LEN);
+	uint8_t num[REG_NUM];
+	int rc = s_reg_num(txn, post, num);
 
+	if (rc == 0)
+		rc = s_reg_clear(txn, num, REG_NUM);
+	else if (rc == CPT_ENOTFOUND)
+		rc = 0; /* no register yet */
 	return rc != 0 ? rc : index_each_ref(ix, txn, post, s_reg_ref, &a);
 }
 
@@ -208,13 +230,22 @@ static int
 s_reg_build_fn(store_txn_t *txn, const store_val_t *k, const store_val_t *v, void *arg)
 {
 	index_ctx_t *ix = arg;
-	const uint8_t *kp = k->data;
+	uint8_t id[CPT_ID_LEN], post[CPT_ID_LEN];
+	struct s_reg_arg a = {post, 0, NULL};
+	evt_t ev;
+	json_t *body;
+	int has;
 
-	struct s_reg_arg a = {kp, 0, NULL};
-
-	if (k->len != CPT_ID_LEN + 8 + CPT_ID_LEN || store_get_kind(v) != EVT_REACTION)
+	if (k->len != INDEX_REF_KEY_LEN || store_get_kind(v) != EVT_REACTION)
 		return 0;
-	return s_reg_ref(ix, txn, kp + CPT_ID_LEN + 8, EVT_REACTION, &a);
+	/* The key has the post's number (schema 13): its id is the
+	 * reaction's "post" (of its plaintext when sealed). */
+	memcpy(id, (const uint8_t *)k->data + 16, CPT_ID_LEN);
+	if (index_event_open_in(ix, txn, id, &ev, &body) != 0 || body == NULL)
+		return 0;
+	has = index_hex_field(body, "post", post) == 0;
+	json_decref(body);
+	return has ? s_reg_ref(ix, txn, id, EVT_REACTION, &a) : 0;
 }
 
 int
@@ -223,7 +254,7 @@ ix_reactions_build(store_txn_t *txn)
 	index_ctx_t ix = {0};
 	int rc = store_rebuild(txn, DB_REACTIONS, DB_BY_REF, s_reg_build_fn, &ix);
 
-	ix_spaces_cache_free(&ix); /* the folds the members were asked of */
+	index_ctx_release(&ix); /* the folds the members were asked of, the bodies read */
 	return rc;
 }
 
@@ -239,11 +270,14 @@ json_t *
 ix_reaction_counts(store_txn_t *txn, const uint8_t post[CPT_ID_LEN])
 {
 	store_cur_t *cur;
-	store_val_t k = {CPT_ID_LEN, (void *)post}, v;
+	uint8_t num[REG_NUM];
+	store_val_t k = {REG_NUM, num}, v;
 	json_t *counts = json_object();
-	int rc;
+	int rc = counts ? s_reg_num(txn, post, num) : CPT_ENOMEM;
 
-	if (counts == NULL || store_cur_open(txn, DB_REACTIONS, &cur) != 0) {
+	if (rc == CPT_ENOTFOUND)
+		return counts; /* no register */
+	if (rc != 0 || store_cur_open(txn, DB_REACTIONS, &cur) != 0) {
 		json_decref(counts); /* no view at all rather than a view without its counts */
 		return NULL;
 	}
@@ -251,14 +285,14 @@ ix_reaction_counts(store_txn_t *txn, const uint8_t post[CPT_ID_LEN])
 	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
 		char name[EVT_MAX_REACTION + 1];
 		size_t n;
-		if (k.len < CPT_ID_LEN + CPT_KEY_LEN || memcmp(k.data, post, CPT_ID_LEN) != 0)
+		if (k.len < REG_NUM + CPT_KEY_LEN || memcmp(k.data, num, REG_NUM) != 0)
 			break;
 		if (v.len != REG_VAL_LEN || ((uint8_t *)v.data)[8 + CPT_ID_LEN] == 0)
 			continue;
-		n = k.len - CPT_ID_LEN - CPT_KEY_LEN;
+		n = k.len - REG_NUM - CPT_KEY_LEN;
 		if (n > EVT_MAX_REACTION)
 			continue;
-		memcpy(name, (uint8_t *)k.data + CPT_ID_LEN + CPT_KEY_LEN, n);
+		memcpy(name, (uint8_t *)k.data + REG_NUM + CPT_KEY_LEN, n);
 		name[n] = 0;
 		json_object_set_new(
 		    counts, name,
@@ -298,14 +332,17 @@ static int
 s_reaction_any(store_txn_t *txn, const uint8_t post[CPT_ID_LEN])
 {
 	store_cur_t *cur;
-	store_val_t k = {CPT_ID_LEN, (void *)post}, v;
-	int rc, on = 0;
+	uint8_t num[REG_NUM];
+	store_val_t k = {REG_NUM, num}, v;
+	int rc = s_reg_num(txn, post, num), on = 0;
 
+	if (rc != 0)
+		return rc == CPT_ENOTFOUND ? 0 : rc;
 	if ((rc = store_cur_open(txn, DB_REACTIONS, &cur)) != 0)
 		return rc;
 	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0 && !on;
 	     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
-		if (k.len < CPT_ID_LEN + CPT_KEY_LEN || memcmp(k.data, post, CPT_ID_LEN) != 0)
+		if (k.len < REG_NUM + CPT_KEY_LEN || memcmp(k.data, num, REG_NUM) != 0)
 			break;
 		on = v.len == REG_VAL_LEN && ((uint8_t *)v.data)[8 + CPT_ID_LEN] != 0;
 	}
@@ -317,13 +354,14 @@ int
 index_reactions_of(store_txn_t *txn, const uint8_t post[CPT_ID_LEN],
                    const uint8_t author[CPT_KEY_LEN], json_t *out)
 {
-	uint8_t prefix[CPT_ID_LEN + CPT_KEY_LEN];
+	uint8_t prefix[REG_NUM + CPT_KEY_LEN];
 	store_cur_t *cur;
 	store_val_t k = {sizeof(prefix), prefix}, v;
-	int rc;
+	int rc = s_reg_num(txn, post, prefix);
 
-	memcpy(prefix, post, CPT_ID_LEN);
-	memcpy(prefix + CPT_ID_LEN, author, CPT_KEY_LEN);
+	if (rc != 0)
+		return rc == CPT_ENOTFOUND ? 0 : rc;
+	memcpy(prefix + REG_NUM, author, CPT_KEY_LEN);
 	if ((rc = store_cur_open(txn, DB_REACTIONS, &cur)) != 0)
 		return rc;
 	for (rc = store_cur_get(cur, &k, &v, STORE_SEEK); rc == 0;

@@ -229,6 +229,25 @@ s_to_12(store_txn_t *txn, void *arg)
 	return s_env_round(txn, arg, index_env_move_step, S_TO_12_BATCH, 12);
 }
 
+/* Schema 13: DB_BY_REF, DB_NOTIFY_BY and DB_REACTIONS keyed by the
+ * target's reference number (its number in this store, index_ref_num)
+ * instead of its id (issue 23: each reference dirtied a random leaf; the
+ * posts referred to are nearly all recent ones, now in the last pages).
+ * DB_BY_REF renumbered, DB_NOTIFY_BY made again from DB_NOTIFY and the
+ * registers from the reactions in DB_BY_REF, in one transaction: a crash
+ * leaves schema 12. */
+static int
+s_to_13(store_txn_t *txn, void *arg)
+{
+	int rc;
+
+	(void)arg;
+	if ((rc = ix_by_ref_renumber(txn)) == 0 && (rc = ix_notify_by_renumber(txn)) == 0 &&
+	    (rc = ix_reactions_build(txn)) == 0)
+		rc = s_schema_put(txn, 13);
+	return rc;
+}
+
 /* The steps, in order: step i moves a store of schema to - 1 to schema to.
  * Stores older than schema 4 hold events of protocol version 1, which no
  * node of version 2 admits, and are refused (index_store_open). */
@@ -246,6 +265,8 @@ static const struct schema_step {
     {10, "keep the reconciliation index's finest level only where it is dense", s_to_10},
     {11, "store the envelopes compact", s_to_11},
     {12, "store the envelopes in the order stored", s_to_12},
+    {13, "key the references, notification groups and reaction registers by the post's number",
+     s_to_13},
 };
 
 static int

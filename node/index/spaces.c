@@ -909,10 +909,10 @@ s_opened_added(index_ctx_t *ix, store_txn_t *txn, const evt_t *ev, const uint8_t
 		return rc;
 	has_ref = inner.kind != EVT_POST && index_hex_field(plain, "post", ref) == 0;
 	if (has_ref) {
-		uint8_t k[CPT_ID_LEN + 40], kv[2];
-		s_key3(k, ref, ev->ts, id);
+		uint8_t k[INDEX_REF_KEY_LEN], kv[2];
 		store_put_kind(kv, inner.kind);
-		if ((rc = store_put(txn, DB_BY_REF, k, sizeof(k), kv, 2)) != 0)
+		if ((rc = index_ref_key(txn, ref, 1, ev->ts, id, k)) != 0 ||
+		    (rc = store_put(txn, DB_BY_REF, k, sizeof(k), kv, 2)) != 0)
 			return rc;
 	}
 	{
@@ -962,13 +962,16 @@ static int
 s_has_refs(store_txn_t *txn, const uint8_t post[CPT_ID_LEN])
 {
 	store_cur_t *cur;
-	store_val_t k = {CPT_ID_LEN, (void *)post}, v;
-	int yes;
+	uint8_t num[8];
+	store_val_t k = {8, num}, v;
+	int yes, rc = index_ref_num(txn, post, 0, num);
 
-	if (store_cur_open(txn, DB_BY_REF, &cur) != 0)
+	if (rc == CPT_ENOTFOUND)
+		return 0; /* no number: nothing refers to it */
+	if (rc != 0 || store_cur_open(txn, DB_BY_REF, &cur) != 0)
 		return 1; /* counted again rather than left stale */
-	yes = store_cur_get(cur, &k, &v, STORE_SEEK) == 0 && k.len >= CPT_ID_LEN &&
-	      memcmp(k.data, post, CPT_ID_LEN) == 0;
+	yes = store_cur_get(cur, &k, &v, STORE_SEEK) == 0 && k.len >= 8 &&
+	      memcmp(k.data, num, 8) == 0;
 	store_cur_close(&cur);
 	return yes;
 }

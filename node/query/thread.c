@@ -100,7 +100,7 @@ json_t *
 query_comments(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const uint8_t *before40,
                size_t limit, char next[81])
 {
-	uint8_t from[CPT_ID_LEN + 40], last[40];
+	uint8_t from[8 + 40], last[40];
 	store_cur_t *cur;
 	store_val_t k = {sizeof(from), from}, v;
 	json_t *newest = json_array(), *items = NULL;
@@ -113,8 +113,20 @@ query_comments(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const uint8_t *be
 	next[0] = 0;
 	/* Which comments count on the post (PROTOCOL.md 16.9): the thread
 	 * lists those its count counts. */
-	if (newest == NULL || (where = index_post_space(&ix, txn, id, space)) < 0 ||
-	    store_cur_open(txn, DB_BY_REF, &cur) != 0) {
+	if (newest == NULL || (where = index_post_space(&ix, txn, id, space)) < 0) {
+		index_ctx_release(&ix);
+		json_decref(newest);
+		return NULL;
+	}
+	/* DB_BY_REF is under the post's reference number (schema 13): none,
+	 * nothing refers to it. */
+	rc = index_ref_num(txn, id, 0, from);
+	if (rc == CPT_ENOTFOUND) {
+		index_ctx_release(&ix);
+		json_decref(newest);
+		return json_array();
+	}
+	if (rc != 0 || store_cur_open(txn, DB_BY_REF, &cur) != 0) {
 		index_ctx_release(&ix);
 		json_decref(newest);
 		return NULL;
@@ -123,27 +135,25 @@ query_comments(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], const uint8_t *be
 	 * end): the first limit comments met are the page, one more says that
 	 * earlier ones remain. Reactions and edits are skipped by their kind,
 	 * with no load. */
-	memcpy(from, id, CPT_ID_LEN);
 	if (before40)
-		memcpy(from + CPT_ID_LEN, before40, 40);
+		memcpy(from + 8, before40, 40);
 	else
-		memset(from + CPT_ID_LEN, 0xff, 40);
+		memset(from + 8, 0xff, 40);
 	rc = store_cur_get(cur, &k, &v, STORE_SEEK);
 	rc = rc == 0               ? store_cur_get(cur, &k, &v, STORE_PREV)
 	     : rc == CPT_ENOTFOUND ? store_cur_get(cur, &k, &v, STORE_LAST)
 	                           : rc;
-	while (rc == 0 && k.len == sizeof(from) && memcmp(k.data, id, CPT_ID_LEN) == 0) {
+	while (rc == 0 && k.len == sizeof(from) && memcmp(k.data, from, 8) == 0) {
 		if (store_get_kind(&v) == EVT_COMMENT) {
 			json_t *c;
 			if (n == limit) {
 				more = 1;
 				break;
 			}
-			c = s_comment_json(&ix, txn, (uint8_t *)k.data + CPT_ID_LEN + 8, where,
-			                   space, 0);
+			c = s_comment_json(&ix, txn, (uint8_t *)k.data + 8 + 8, where, space, 0);
 			if (c != NULL) {
 				json_array_append_new(newest, c);
-				memcpy(last, (uint8_t *)k.data + CPT_ID_LEN, 40);
+				memcpy(last, (uint8_t *)k.data + 8, 40);
 				n++;
 			}
 		}

@@ -78,6 +78,7 @@ static const char *const s_db_names[DB_COUNT] = {
     [DB_SPACE_ITEMS_V8] = "space_items",
     [DB_ENVELOPES] = "envelopes",
     [DB_EVENT_IDS] = "event_ids",
+    [DB_REF_NUMS] = "ref_nums",
 };
 
 /*

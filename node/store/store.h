@@ -21,13 +21,14 @@
  * docs/ARCHITECTURE.md ("Store"); keys that sort by time start with the
  * 8-byte big-endian HLC timestamp. */
 enum store_db {
-	DB_META,       /* "schema", "env_fed", "env11_at", "seq", ... -> values */
-	DB_EVENTS_V11, /* schema 11 and older: id(32) -> stored envelope; moved to DB_ENVELOPES
-	                  and DB_EVENT_IDS and emptied by the step to schema 12 */
-	DB_ORDER,      /* ts(8) id(32) -> kind(2) */
-	DB_BY_AUTHOR,  /* author(32) ts(8) id(32) -> kind(2); split (below) */
-	DB_BY_REF, /* target(32) ts(8) id(32) -> kind(2): comments, reactions, edits, redactions;
-	              revocations under the revoked key */
+	DB_META,        /* "schema", "env_fed", "env11_at", "seq", ... -> values */
+	DB_EVENTS_V11,  /* schema 11 and older: id(32) -> stored envelope; moved to DB_ENVELOPES
+	                   and DB_EVENT_IDS and emptied by the step to schema 12 */
+	DB_ORDER,       /* ts(8) id(32) -> kind(2) */
+	DB_BY_AUTHOR,   /* author(32) ts(8) id(32) -> kind(2); split (below) */
+	DB_BY_REF,      /* target's number(8) ts(8) id(32) -> kind(2): comments, reactions, edits,
+	                   redactions; enrolments and revocations under the key's number (schema 13:
+	                   the target's reference number, index_ref_num; its id before) */
 	DB_TOMBSTONES,  /* target id(32) redaction id(32) -> "": bodies never accepted again */
 	DB_PENDING,     /* awaited key(32) id(32) -> envelope: waiting for that key's certificate
 	                   or enrolment (the author's, or the user a site revokes) */
@@ -43,8 +44,9 @@ enum store_db {
 	DB_PEERS,       /* site key(32) -> JSON {"endpoint"}: peers added with comptoir peer add */
 	DB_BUCKETS_V5,  /* schema 5 and older: level(1) ts>>8*level(8) -> count(8) sum of ids(32);
 	                   emptied by the step to schema 6 (DB_BUCKETS_L3..L7 since) */
-	DB_REACTIONS,   /* post(32) author(32) reaction -> ts(8) id(32) on(1): the newest (ts, id)
-	                   reaction event of each author and reaction on each post */
+	DB_REACTIONS,   /* post's number(8) author(32) reaction -> ts(8) id(32) on(1): the newest
+	                   (ts, id) reaction event of each author and reaction on each post
+	                   (schema 13: the post's reference number; its id before) */
 	DB_PENDING_IDS, /* id(32) awaited key(32) -> "": DB_PENDING by event id (sync's has) */
 	DB_SESSIONS,    /* session id(32) -> record (node/auth/sessions.c): local, never replicated,
 	                   not a view; the seed in it is sealed under the browser's cookie */
@@ -60,7 +62,9 @@ enum store_db {
 	DB_SITE_SEALS,  /* site name -> JSON {ts, id, seal_key, title}: the newest certificate's */
 	DB_NOTIFY,      /* handle 0x00 latest ts(8) group(32) -> JSON: a person's notifications
 	                   grouped by post (node/index/notify.c), newest first when walked back */
-	DB_NOTIFY_BY,   /* group(32) handle -> latest ts(8): the entries of DB_NOTIFY of a group */
+	DB_NOTIFY_BY,   /* group's number(8) handle -> latest ts(8): the entries of DB_NOTIFY of a
+	                   group (schema 13: keyed by the post's number, index_ref_num; its id
+	                   before) */
 	DB_ANNOUNCE,    /* ts(8) id(32) -> post(32): every announce event (node/index/notify.c) */
 	DB_MINE,        /* author(32) ts(8) id(32) -> "": each person's kind 17 events
 	                   (node/index/mine.c), so that their fold reads only those; split */
@@ -107,6 +111,14 @@ enum store_db {
 	 * the ids beside them. */
 	DB_ENVELOPES, /* seq(8) -> stored envelope (compact: envelopes.c) */
 	DB_EVENT_IDS, /* id(32) -> seq(8) */
+	/* The reference numbers (schema 13, node/index/envelopes.c): the
+	 * databases of what refers to a post (DB_NOTIFY_BY) are keyed by the
+	 * post's number in this store, not its id, so that references to
+	 * recent posts land in the last pages. A stored event's number is its
+	 * DB_EVENT_IDS value; this holds the others: an id referred to before
+	 * it is stored (or that is never an event: a key), and a stored event
+	 * taken out since, whose number stays its own. */
+	DB_REF_NUMS, /* id(32) -> number(8) */
 	DB_COUNT
 };
 

@@ -643,16 +643,54 @@ static const char *const fx_db_names[DB_COUNT] = {
     [DB_SPACE_ITEMS_V8] = "space_items",
     [DB_ENVELOPES] = "envelopes",
     [DB_EVENT_IDS] = "event_ids",
+    [DB_REF_NUMS] = "ref_nums",
 };
 
 /* Every database but DB_META (its "seq" counts commits) as bytes;
- * DB_EVENT_IDS as each id's stored envelope, DB_ENVELOPES not (the
- * numbers follow the order of arrival). */
+ * DB_EVENT_IDS as each id's stored envelope, DB_ENVELOPES and DB_REF_NUMS
+ * not (the numbers follow the order of arrival), and the databases keyed
+ * by reference numbers with each number put back as its id
+ * (index_ref_canon). */
 typedef struct snap {
 	uint8_t *data[DB_COUNT];  /* (klen k vlen v)* of each database */
 	size_t len[DB_COUNT];     /* its length */
 	size_t entries[DB_COUNT]; /* its number of entries */
 } snap_t;
+
+/* Whether db is keyed by reference numbers (schema 13). */
+static inline int
+fx_ref_keyed(int db)
+{
+	return index_ref_keyed((enum store_db)db);
+}
+
+struct fx_canon {
+	snap_t *s;
+	int db;
+	uint8_t *out;
+	size_t cap;
+};
+
+static inline int
+fx_canon_fn(void *arg, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+	struct fx_canon *c = arg;
+	size_t at = c->s->len[c->db], need = at + 16 + klen + vlen;
+
+	if (need > c->cap) {
+		while (need > c->cap)
+			c->cap *= 2;
+		c->out = realloc(c->out, c->cap);
+		assert_non_null(c->out);
+	}
+	store_put_u64(c->out + at, klen);
+	memcpy(c->out + at + 8, k, klen);
+	store_put_u64(c->out + at + 8 + klen, vlen);
+	memcpy(c->out + at + 16 + klen, v, vlen);
+	c->s->len[c->db] = need;
+	c->s->entries[c->db]++;
+	return 0;
+}
 
 static inline void
 fx_snap(store_t *st, snap_t *s)
@@ -668,6 +706,12 @@ fx_snap(store_t *st, snap_t *s)
 		uint8_t *out = malloc(cap);
 
 		assert_non_null(out);
+		if (fx_ref_keyed(db)) {
+			struct fx_canon c = {s, db, out, cap};
+			assert_int_equal(index_ref_canon(txn, db, fx_canon_fn, &c), 0);
+			s->data[db] = c.out;
+			continue;
+		}
 		assert_int_equal(store_cur_open(txn, db, &cur), 0);
 		for (int rc = store_cur_get(cur, &k, &v, STORE_FIRST); rc == 0;
 		     rc = store_cur_get(cur, &k, &v, STORE_NEXT)) {
@@ -675,7 +719,7 @@ fx_snap(store_t *st, snap_t *s)
 			/* The envelopes' numbers follow the order they were stored in
 			 * (schema 12): the same event set, in another order, numbers
 			 * them otherwise. Each id's stored envelope is what is taken. */
-			if (db == DB_ENVELOPES)
+			if (db == DB_ENVELOPES || db == DB_REF_NUMS)
 				continue;
 			if (db == DB_EVENT_IDS &&
 			    (k.len != CPT_ID_LEN || index_env_stored(txn, k.data, &v) != 0))
@@ -698,6 +742,62 @@ fx_snap(store_t *st, snap_t *s)
 		s->data[db] = out;
 	}
 	store_read_end(st, &txn);
+}
+
+/* The databases keyed by reference numbers put back under the ids they
+ * stand for (each number as its id: what schema 12 and older held), and
+ * DB_REF_NUMS emptied (and the meta's "num_floor"): in a write transaction, for a test that makes
+ * an older store out of one of this version. */
+struct fx_entries {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static inline int
+fx_entry_fn(void *arg, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+	struct fx_entries *e = arg;
+	size_t need = e->len + 16 + klen + vlen;
+
+	if (need > e->cap) {
+		while (need > e->cap)
+			e->cap = e->cap ? 2 * e->cap : 4096;
+		if ((e->p = realloc(e->p, e->cap)) == NULL)
+			return CPT_ENOMEM;
+	}
+	store_put_u64(e->p + e->len, klen);
+	memcpy(e->p + e->len + 8, k, klen);
+	store_put_u64(e->p + e->len + 8 + klen, vlen);
+	memcpy(e->p + e->len + 16 + klen, v, vlen);
+	e->len = need;
+	return 0;
+}
+
+static inline int
+fx_ref_unnumber(store_txn_t *txn)
+{
+	int rc = 0;
+
+	for (int db = DB_META + 1; db < DB_COUNT && rc == 0; db++) {
+		struct fx_entries e = {0};
+		if (!index_ref_keyed((enum store_db)db))
+			continue;
+		if ((rc = index_ref_canon(txn, (enum store_db)db, fx_entry_fn, &e)) == 0)
+			rc = store_drop(txn, (enum store_db)db);
+		for (size_t at = 0; rc == 0 && at < e.len;) {
+			size_t kl = store_get_u64(e.p + at), vl = store_get_u64(e.p + at + 8 + kl);
+			rc = store_put(txn, (enum store_db)db, e.p + at + 8, kl, e.p + at + 16 + kl,
+			               vl);
+			at += 16 + kl + vl;
+		}
+		free(e.p);
+	}
+	if (rc == 0)
+		rc = store_drop(txn, DB_REF_NUMS);
+	/* and the floor of the envelopes' numbers that goes with them */
+	if (rc == 0 && (rc = store_del(txn, DB_META, "num_floor", 9)) == CPT_ENOTFOUND)
+		rc = 0;
+	return rc;
 }
 
 static inline void

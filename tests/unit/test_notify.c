@@ -50,6 +50,7 @@ typedef struct scene {
 } scene_t;
 
 static uint8_t s_bob_k[INDEX_MINE_KEY_LEN]; /* bob's personal key */
+static uint8_t s_removing[CPT_ID_LEN];      /* the event s_remove_fn takes out */
 
 /* A kind 17 event of k with plaintext plain (stolen). */
 static void
@@ -613,6 +614,300 @@ test_record_bytes(void **state)
 	json_decref(a.recs);
 }
 
+/* The reference number of id (schema 13) as a number, or 0 when none. */
+static uint64_t
+s_ref_num(fx_t *f, const uint8_t id[CPT_ID_LEN])
+{
+	store_txn_t *txn;
+	uint8_t num[8];
+	int rc;
+
+	assert_int_equal(store_read_begin(f->st, &txn), 0);
+	rc = index_ref_num(txn, id, 0, num);
+	store_read_end(f->st, &txn);
+	if (rc == CPT_ENOTFOUND)
+		return 0;
+	assert_int_equal(rc, 0);
+	return store_get_u64(num);
+}
+
+/* The number DB_EVENT_IDS gives id, or 0 when it is not stored. */
+static uint64_t
+s_seq(fx_t *f, const uint8_t id[CPT_ID_LEN])
+{
+	size_t len = 0;
+	uint8_t *v = fx_get(f, DB_EVENT_IDS, id, CPT_ID_LEN, &len);
+	uint64_t n = v && len == 8 ? store_get_u64(v) : 0;
+
+	free(v);
+	return n;
+}
+
+/* Whether DB_NOTIFY_BY holds who's entry under the number num. */
+static int
+s_by_has(fx_t *f, uint64_t num, const char *who)
+{
+	uint8_t k[8 + 64];
+	size_t hl = strlen(who);
+
+	store_put_u64(k, num);
+	memcpy(k + 8, who, hl);
+	return fx_has(f, DB_NOTIFY_BY, k, 8 + hl);
+}
+
+/* A schema 12 store: DB_BY_REF, DB_NOTIFY_BY and DB_REACTIONS put back
+ * under the targets' ids. */
+static int
+s_to_v12_fn(store_txn_t *txn, void *arg)
+{
+	uint8_t b[8];
+	int rc = fx_ref_unnumber(txn);
+
+	(void)arg;
+	store_put_u64(b, 12);
+	if (rc == 0)
+		rc = store_meta_put(txn, "schema", b, 8);
+	return rc;
+}
+
+/* Whether DB_BY_REF holds e's reference under num. */
+static int
+s_ref_has(fx_t *f, uint64_t num, const ev_t *e)
+{
+	uint8_t k[INDEX_REF_KEY_LEN];
+
+	store_put_u64(k, num);
+	store_tsid(k + 8, e->ts, e->id);
+	return fx_has(f, DB_BY_REF, k, sizeof(k));
+}
+
+/* Whether DB_REACTIONS holds author's register of reaction under num. */
+static int
+s_reg_has(fx_t *f, uint64_t num, int author, const char *reaction)
+{
+	uint8_t k[8 + CPT_KEY_LEN + 64];
+	size_t rl = strlen(reaction);
+
+	store_put_u64(k, num);
+	memcpy(k + 8, fx_pk(author), CPT_KEY_LEN);
+	memcpy(k + 8 + CPT_KEY_LEN, reaction, rl);
+	return fx_has(f, DB_REACTIONS, k, 8 + CPT_KEY_LEN + rl);
+}
+
+/* The references, the groups' index and the reaction registers are keyed
+ * by the target's number in the store (8 bytes, then the reference's ts
+ * and id, the handle, or the author and the reaction), not its id; a
+ * store of schema 12 (keyed by ids) is
+ * brought to 13 at its opening: the same entries under numbers, the same
+ * answers, and opened again nothing changes. */
+static void
+test_groups_keyed_by_number(void **state)
+{
+	scene_t s;
+	ev_t *list[N_COUNT];
+	ingest_res_t res[N_COUNT];
+	snap_t a, b;
+	uint8_t sb[8];
+	size_t len = sizeof(sb);
+	store_txn_t *txn;
+	char err[512] = "";
+	uint64_t n;
+	size_t nref, nnum;
+	fx_t f;
+
+	(void)state;
+	s_scene(&s);
+	for (int i = 0; i < N_COUNT; i++)
+		list[i] = &s.ev[i];
+	fx_open(&f);
+	assert_int_equal(fx_ingest_n(&f, list, N_COUNT, res), 0);
+	n = s_seq(&f, s.ev[N_POST].id);
+	assert_true(n > 0);
+	assert_int_equal(s_ref_num(&f, s.ev[N_POST].id), n);
+	assert_true(s_by_has(&f, n, "alice") && s_by_has(&f, n, "bob") && s_by_has(&f, n, "carol"));
+	assert_int_equal(fx_count(&f, DB_NOTIFY_BY), 3);
+	/* bob's like (taken back), carol's like and heart */
+	assert_true(s_reg_has(&f, n, K_BOB, "like") && s_reg_has(&f, n, K_CAROL, "like") &&
+	            s_reg_has(&f, n, K_CAROL, "heart"));
+	assert_int_equal(fx_count(&f, DB_REACTIONS), 3);
+	assert_true(s_ref_has(&f, n, &s.ev[N_C1]) && s_ref_has(&f, n, &s.ev[N_LIKE_B]));
+	nref = fx_count(&f, DB_BY_REF);
+	/* The keys enrolled are referred to (their enrolments): numbered. */
+	nnum = fx_count(&f, DB_REF_NUMS);
+	assert_int_equal(nnum, 3);
+	fx_snap(f.st, &a);
+	/* Back to schema 12's layout, then opened. */
+	assert_int_equal(store_write(f.st, s_to_v12_fn, NULL), 0);
+	assert_false(s_by_has(&f, n, "alice"));
+	assert_false(s_reg_has(&f, n, K_CAROL, "heart"));
+	assert_false(s_ref_has(&f, n, &s.ev[N_C1]));
+	store_close(&f.st);
+	for (int round = 0; round < 2; round++) {
+		if (index_store_open(&f.st, f.dir, 0, err, sizeof(err)) != 0)
+			fail_msg("store_open: %s", err);
+		f.ctx.st = f.st;
+		assert_true(s_by_has(&f, n, "alice") && s_by_has(&f, n, "bob") &&
+		            s_by_has(&f, n, "carol"));
+		assert_int_equal(fx_count(&f, DB_NOTIFY_BY), 3);
+		assert_true(s_reg_has(&f, n, K_CAROL, "heart"));
+		assert_int_equal(fx_count(&f, DB_REACTIONS), 3);
+		assert_true(s_ref_has(&f, n, &s.ev[N_C1]) && s_ref_has(&f, n, &s.ev[N_LIKE_B]));
+		assert_int_equal(fx_count(&f, DB_BY_REF), nref);
+		fx_snap(f.st, &b);
+		FX_SNAP_EQUAL(&a, &b, round ? "opened again" : "schema 12 moved to 13");
+		fx_snap_free(&b);
+		assert_int_equal(store_read_begin(f.st, &txn), 0);
+		assert_int_equal(store_meta_get(txn, "schema", sb, &len), 0);
+		store_read_end(f.st, &txn);
+		assert_int_equal(store_get_u64(sb), 13);
+		if (round == 0)
+			store_close(&f.st);
+	}
+	s_check(&f, &s);
+	fx_snap_free(&a);
+	fx_close(&f);
+	s_scene_free(&s);
+}
+
+static uint64_t s_bogus_num; /* s_bogus_fn: under which number */
+static const ev_t *s_bogus;  /* and which event it says refers there */
+
+static int
+s_bogus_fn(store_txn_t *txn, void *arg)
+{
+	uint8_t k[INDEX_REF_KEY_LEN], kind[2];
+
+	(void)arg;
+	store_put_u64(k, s_bogus_num);
+	store_tsid(k + 8, s_bogus->ts, s_bogus->id);
+	store_put_kind(kind, EVT_COMMENT);
+	return store_put(txn, DB_BY_REF, k, sizeof(k), kind, 2);
+}
+
+static int
+s_remove_fn(store_txn_t *txn, void *arg)
+{
+	fx_t *f = arg;
+
+	return ev_remove(&f->ctx, txn, s_removing, NULL, NULL);
+}
+
+/* A post stored after a comment and a reaction on it, last: the comment
+ * gave it a number (DB_REF_NUMS) before it came. Then taken out (as a
+ * revocation takes events back) and stored again: its number stays its
+ * own, and its envelope's number is never given to the next event; its
+ * group goes and comes back under it. A post numbered by its envelope,
+ * commented, taken out and stored again keeps that number. The store then
+ * answers as one that got the same events in another order; verify finds
+ * the views equal to a rebuild. */
+static void
+test_number_kept(void **state)
+{
+	scene_t s;
+	ev_t *e;
+	ev_t *first[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+	ev_t *other[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}, x;
+	ingest_res_t res[9];
+	snap_t a, b;
+	size_t nev;
+	char err[256];
+	uint64_t n0, seq, p2;
+	fx_t f, g;
+
+	(void)state;
+	s_scene(&s);
+	e = s.ev;
+	first[0] = &e[N_CERT];
+	first[1] = &e[N_EN_ALICE];
+	first[2] = &e[N_EN_BOB];
+	first[3] = &e[N_EN_CAROL];
+	first[4] = &e[N_C1]; /* before its post */
+	first[5] = &e[N_LIKE_C];
+	first[6] = &e[N_POST];
+	fx_open(&f);
+	assert_int_equal(fx_ingest_n(&f, first, 4, res), 0);
+	assert_int_equal(s_ref_num(&f, e[N_POST].id), 0); /* nothing asked for one */
+	/* The comment's reference: the post is given a number before it comes. */
+	assert_int_equal(fx_ingest_n(&f, first + 4, 1, res), 0);
+	n0 = s_ref_num(&f, e[N_POST].id);
+	assert_true(n0 > 0);
+	assert_true(s_ref_has(&f, n0, &e[N_C1]));
+	/* The reaction's register, under the same. */
+	assert_int_equal(fx_ingest_n(&f, first + 5, 1, res), 0);
+	assert_int_equal(s_ref_num(&f, e[N_POST].id), n0);
+	assert_true(s_reg_has(&f, n0, K_CAROL, "like"));
+	assert_int_equal(fx_ingest_n(&f, first + 6, 1, res), 0);
+	assert_int_equal(res[0].rc, 0);
+	seq = s_seq(&f, e[N_POST].id);
+	assert_true(seq > n0); /* its envelope's is another */
+	assert_int_equal(s_ref_num(&f, e[N_POST].id), n0);
+	assert_true(s_by_has(&f, n0, "alice"));
+	/* Taken out: the group goes, the number stays the post's. */
+	memcpy(s_removing, e[N_POST].id, CPT_ID_LEN);
+	assert_int_equal(store_write(f.st, s_remove_fn, &f), 0);
+	assert_int_equal(s_seq(&f, e[N_POST].id), 0);
+	assert_int_equal(s_ref_num(&f, e[N_POST].id), n0);
+	assert_false(s_by_has(&f, n0, "alice"));
+	assert_int_equal(fx_count(&f, DB_NOTIFY_BY), 0);
+	/* The next event stored does not take the post's envelope number (it
+	 * was the last). */
+	FX_IN(&f, &e[N_POST2], 0);
+	assert_true(s_seq(&f, e[N_POST2].id) > seq);
+	/* Back: a new envelope number, the same reference number. */
+	FX_IN(&f, &e[N_POST], 0);
+	assert_true(s_seq(&f, e[N_POST].id) > n0);
+	assert_int_equal(s_ref_num(&f, e[N_POST].id), n0);
+	assert_true(s_by_has(&f, n0, "alice"));
+	/* Bob's post, numbered by its envelope when alice comments on it, then
+	 * taken out: its envelope's number stays its reference number (the
+	 * comment's reference is under it), and comes back with it. */
+	fx_child(&x, K_ALICE, EVT_COMMENT, TS(400, 0), &e[N_POST2], "bob's, commented");
+	p2 = s_seq(&f, e[N_POST2].id);
+	assert_int_equal(s_ref_num(&f, e[N_POST2].id), p2);
+	FX_IN(&f, &x, 0);
+	assert_true(s_ref_has(&f, p2, &x) && s_by_has(&f, p2, "bob"));
+	memcpy(s_removing, e[N_POST2].id, CPT_ID_LEN);
+	assert_int_equal(store_write(f.st, s_remove_fn, &f), 0);
+	assert_int_equal(s_seq(&f, e[N_POST2].id), 0);
+	assert_int_equal(s_ref_num(&f, e[N_POST2].id), p2);
+	assert_true(s_ref_has(&f, p2, &x));
+	assert_false(s_by_has(&f, p2, "bob"));
+	FX_IN(&f, &e[N_POST2], 0);
+	assert_true(s_seq(&f, e[N_POST2].id) > p2);
+	assert_int_equal(s_ref_num(&f, e[N_POST2].id), p2);
+	assert_true(s_by_has(&f, p2, "bob"));
+	fx_snap(f.st, &a);
+	if (event_verify(&f.ctx, &nev, err, sizeof(err)) != 0)
+		fail_msg("verify: %s", err);
+	assert_int_equal(nev, 9);
+	/* The same events, the post first. */
+	other[0] = &e[N_CERT];
+	other[1] = &e[N_EN_ALICE];
+	other[2] = &e[N_EN_BOB];
+	other[3] = &e[N_EN_CAROL];
+	other[4] = &e[N_POST];
+	other[5] = &e[N_POST2];
+	other[6] = &e[N_C1];
+	other[7] = &e[N_LIKE_C];
+	other[8] = &x;
+	fx_open(&g);
+	assert_int_equal(fx_ingest_n(&g, other, 9, res), 0);
+	fx_snap(g.st, &b);
+	FX_SNAP_EQUAL(&a, &b, "taken out and back, against the post first");
+	/* A reference the events do not make, under the post's number: verify
+	 * sees it (the numbers put back as ids). */
+	s_bogus_num = n0;
+	s_bogus = &e[N_C3];
+	assert_int_equal(store_write(f.st, s_bogus_fn, NULL), 0);
+	assert_int_not_equal(event_verify(&f.ctx, &nev, err, sizeof(err)), 0);
+	fx_snap_free(&a);
+	fx_snap_free(&b);
+	fx_close(&g);
+	fx_close(&f);
+	fx_free(&x);
+	s_scene_free(&s);
+}
+
 static int
 s_setup(void **state)
 {
@@ -636,9 +931,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_body_rules), cmocka_unit_test(test_mine_box),
-	    cmocka_unit_test(test_orders),     cmocka_unit_test(test_record_bytes),
-	    cmocka_unit_test(test_space_hook),
+	    cmocka_unit_test(test_body_rules),  cmocka_unit_test(test_mine_box),
+	    cmocka_unit_test(test_orders),      cmocka_unit_test(test_record_bytes),
+	    cmocka_unit_test(test_space_hook),  cmocka_unit_test(test_groups_keyed_by_number),
+	    cmocka_unit_test(test_number_kept),
 	};
 	return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

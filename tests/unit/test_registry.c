@@ -21,10 +21,13 @@
  * emptied by the step to 12), what waits (and its index by id, which
  * follows it), meta values, the peers added by hand, login sessions, the
  * personal keys learnt at login, the mail outbox and when digests went,
- * the API tokens, the webhooks, the bots' sealed seeds. */
+ * the API tokens, the webhooks, the bots' sealed seeds, and the reference
+ * numbers (local, as the envelopes' numbers: kept across a reindex, which
+ * keys the views by them). */
 static const enum store_db s_not_derived[] = {
-    DB_META,     DB_ENVELOPES, DB_EVENT_IDS, DB_EVENTS_V11, DB_PENDING, DB_PENDING_IDS, DB_PEERS,
-    DB_SESSIONS, DB_MINE_KEYS, DB_OUTBOX,    DB_MAIL,       DB_TOKENS,  DB_HOOKS,       DB_BOTS};
+    DB_META,        DB_ENVELOPES, DB_EVENT_IDS, DB_EVENTS_V11, DB_PENDING,
+    DB_PENDING_IDS, DB_PEERS,     DB_SESSIONS,  DB_MINE_KEYS,  DB_OUTBOX,
+    DB_MAIL,        DB_TOKENS,    DB_HOOKS,     DB_BOTS,       DB_REF_NUMS};
 
 /* Every database is either owned by exactly one index of the registry or
  * one of the few that are not derived; none is both. */

@@ -1042,6 +1042,9 @@ s_make_schema10_fn(store_txn_t *txn, void *arg)
 			return rc;
 		at += CPT_ID_LEN + 8 + len;
 	}
+	/* Schema 12 and older keyed the references by their targets' ids. */
+	if ((rc = fx_ref_unnumber(txn)) != 0)
+		return rc;
 	if ((rc = store_drop(txn, DB_ENVELOPES)) != 0 || (rc = store_drop(txn, DB_EVENT_IDS)) != 0)
 		return rc;
 	if ((rc = store_del(txn, DB_META, "env_fed", 7)) != 0)
@@ -1072,6 +1075,8 @@ s_make_schema11_fn(store_txn_t *txn, void *arg)
 	}
 	store_cur_close(&cur);
 	if (rc != CPT_ENOTFOUND)
+		return rc;
+	if ((rc = fx_ref_unnumber(txn)) != 0)
 		return rc;
 	if ((rc = store_drop(txn, DB_ENVELOPES)) != 0 || (rc = store_drop(txn, DB_EVENT_IDS)) != 0)
 		return rc;
