@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -367,6 +368,140 @@ test_two_senders_of_a_waiting_event(void **state)
 	assert_int_equal(s_times(PARIS, id[2]), 1);
 }
 
+/* A commit the test holds open (s_held_main), and a local one behind it. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int in; /* the held transaction is built */
+	int go; /* let it commit */
+} s_gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+
+/* One envelope to commit on a thread of its own. */
+struct submit {
+	const uint8_t *env; /* the envelope */
+	size_t len;         /* its size */
+	int rc;             /* the call's */
+	ingest_res_t res;   /* its outcome */
+};
+
+/* node_decided_fn of the held commit: it leads the group commit, and
+ * holds its transaction until the test says go. */
+static void
+s_hold(void *arg, const ingest_res_t *res, size_t n)
+{
+	(void)arg;
+	(void)res;
+	(void)n;
+	pthread_mutex_lock(&s_gate.lock);
+	s_gate.in = 1;
+	pthread_cond_broadcast(&s_gate.cond);
+	while (!s_gate.go)
+		pthread_cond_wait(&s_gate.cond, &s_gate.lock);
+	pthread_mutex_unlock(&s_gate.lock);
+}
+
+static void *
+s_held_main(void *arg)
+{
+	struct submit *sb = arg;
+
+	sb->rc = node_submit_decided(s_hub.n, &sb->env, &sb->len, 1, NULL, NULL, &sb->res, 0,
+	                             s_hold, NULL);
+	return NULL;
+}
+
+/* A local event's commit (what the HTTP thread does for a post). */
+static void *
+s_local_main(void *arg)
+{
+	struct submit *sb = arg;
+
+	sb->rc = node_submit(s_hub.n, &sb->env, &sb->len, 1, &sb->res);
+	return NULL;
+}
+
+static uint8_t s_slow_id[CPT_ID_LEN]; /* the event whose commit s_slow holds up */
+
+/* A listener that holds the thread which stored s_slow_id from a peer (the
+ * writer) for 200 ms after its commit, as a loaded machine may: whatever
+ * another thread tells the engine meanwhile gets there ahead of the
+ * writer's batch. */
+static void
+s_slow(void *arg, const node_change_t *c, size_t n, enum node_origin origin)
+{
+	(void)arg;
+	if (origin != NODE_PEER)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(c[i].id, s_slow_id, CPT_ID_LEN) == 0)
+			usleep(200000);
+}
+
+/*
+ * A local event's commit that takes lyon's batch along: the test holds a
+ * commit open, a local event queues behind it first, then lyon's message
+ * (a new user's post, comment and enrolment, as above) reaches the writer,
+ * which queues too; once the held commit lets go, one transaction holds
+ * both, led by whichever thread takes the lead (most often the local one,
+ * which waited longest), and the writer is slow to hand the batch back
+ * (s_slow). What it admits still goes to nantes and paris once each and
+ * never back to lyon. Before, a transaction led by another
+ * thread than the writer announced its admissions at once, ahead of the
+ * batch's return, so the engine did not yet know lyon sent them.
+ */
+static void
+test_local_commit_takes_the_batch_along(void **state)
+{
+	(void)state;
+	assert_int_equal(node_listen(s_hub.n, s_slow, NULL), 0);
+	for (int round = 0; round < 3; round++) {
+		uint8_t env[3][512], id[3][CPT_ID_LEN], held[3][512], held_id[3][CPT_ID_LEN],
+		    local[3][512], local_id[3][CPT_ID_LEN];
+		size_t len[3], held_len[3], local_len[3];
+		char handle[32];
+		struct submit hs, ls;
+		pthread_t ht, lt;
+
+		snprintf(handle, sizeof(handle), "late4r%d", round);
+		s_newcomer(handle, env, len, id);
+		memcpy(s_slow_id, id[2], CPT_ID_LEN);
+		snprintf(handle, sizeof(handle), "heldr%d", round);
+		s_newcomer(handle, held, held_len, held_id);
+		snprintf(handle, sizeof(handle), "localr%d", round);
+		s_newcomer(handle, local, local_len, local_id);
+		/* Enrolments alone: stored at once. */
+		hs = (struct submit){held[2], held_len[2], -1, {0}};
+		ls = (struct submit){local[2], local_len[2], -1, {0}};
+		s_gate.in = s_gate.go = 0;
+		assert_int_equal(pthread_create(&ht, NULL, s_held_main, &hs), 0);
+		pthread_mutex_lock(&s_gate.lock);
+		while (!s_gate.in)
+			pthread_cond_wait(&s_gate.cond, &s_gate.lock);
+		pthread_mutex_unlock(&s_gate.lock);
+		assert_int_equal(pthread_create(&lt, NULL, s_local_main, &ls), 0);
+		for (int t = 0; t < 100 && !node_submit_waiting(s_hub.n); t++)
+			usleep(10000);
+		assert_true(node_submit_waiting(s_hub.n));
+		usleep(50000);
+		s_send(LYON, (const uint8_t(*)[512])env, len, 3);
+		/* The writer gets the batch and queues it behind the local
+		 * event (its commit waits for the held one). */
+		s_pump(300);
+		pthread_mutex_lock(&s_gate.lock);
+		s_gate.go = 1;
+		pthread_cond_broadcast(&s_gate.cond);
+		pthread_mutex_unlock(&s_gate.lock);
+		assert_int_equal(pthread_join(ht, NULL), 0);
+		assert_int_equal(pthread_join(lt, NULL), 0);
+		assert_int_equal(hs.rc, 0);
+		assert_int_equal(hs.res.rc, 0);
+		assert_int_equal(ls.rc, 0);
+		assert_int_equal(ls.res.rc, 0);
+		s_check_relayed((const uint8_t(*)[CPT_ID_LEN])id, 3);
+	}
+	node_unlisten(s_hub.n, s_slow, NULL);
+}
+
 int
 main(void)
 {
@@ -374,6 +509,7 @@ main(void)
 	    cmocka_unit_test(test_events_before_their_enrolment),
 	    cmocka_unit_test(test_enrolment_in_the_same_message),
 	    cmocka_unit_test(test_two_senders_of_a_waiting_event),
+	    cmocka_unit_test(test_local_commit_takes_the_batch_along),
 	};
 
 	if (cpt_init() != 0)
