@@ -430,9 +430,10 @@ s_on_ids(recon_t *rc, const uint8_t lo[RECON_KEY_LEN], const uint8_t hi[RECON_KE
 		/* Ours it did not list. */
 		for (size_t m = 0; m < mine; m++)
 			if (bsearch(rc->scratch[m] + 8, rc->peer, n, 32, s_cmp_id) == NULL)
-				memcpy(rc->push[p++], rc->scratch[m] + 8, 32);
+				memcpy(rc->push[p++], rc->scratch[m], RECON_KEY_LEN);
 		if (p) {
-			rc->sink.push_ids(rc->sink.arg, (const uint8_t(*)[32])rc->push, p);
+			rc->sink.push_ids(rc->sink.arg, (const uint8_t(*)[RECON_KEY_LEN])rc->push,
+			                  p);
 			rc->stats.pushed += p;
 		}
 	}

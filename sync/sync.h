@@ -390,8 +390,8 @@ typedef struct recon_src {
 /* What the reconciliation finds, handed out while it runs. */
 typedef struct recon_sink {
 	void *arg; /* passed back */
-	/* The peer lacks these events of ours. */
-	void (*push_ids)(void *arg, const uint8_t (*ids)[32], size_t n);
+	/* The peer lacks these events of ours (their (ts, id) keys). */
+	void (*push_ids)(void *arg, const uint8_t (*keys)[RECON_KEY_LEN], size_t n);
 	/* The peer lacks every event of ours in [lo, hi): stream them. */
 	void (*push_range)(void *arg, const uint8_t *lo, const uint8_t *hi);
 	/* We lack these events of the peer's: ask for them now. */
@@ -421,7 +421,7 @@ typedef struct recon {
 	uint8_t mine[RECON_LIST_MAX][32];                   /* their ids, sorted */
 	uint8_t peer[RECON_LIST_MAX][32];                   /* the peer's list, sorted */
 	uint8_t want[RECON_LIST_MAX][32];                   /* ids we lack */
-	uint8_t push[RECON_LIST_MAX][32];                   /* ids the peer lacks */
+	uint8_t push[RECON_LIST_MAX][RECON_KEY_LEN];        /* keys of ours the peer lacks */
 	struct recon_memo *memo; /* our count and fingerprint of each of the message's
 	                            fingerprinted ranges (first pass), grown as needed */
 	size_t memo_cap;         /* its size, in ranges (at most RECON_MAX_RANGES) */

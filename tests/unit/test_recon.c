@@ -142,13 +142,13 @@ typedef struct side {
 } side_t;
 
 static void
-s_push_ids(void *arg, const uint8_t (*ids)[32], size_t n)
+s_push_ids(void *arg, const uint8_t (*keys)[40], size_t n)
 {
 	side_t *me = arg;
 
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < me->set.n; j++)
-			if (memcmp(me->set.k[j] + 8, ids[i], 32) == 0)
+			if (memcmp(me->set.k[j], keys[i], 40) == 0)
 				s_add(&me->outbox, me->set.k[j]);
 }
 

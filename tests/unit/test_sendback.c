@@ -28,7 +28,7 @@
 #define NANTES 1 /* sends some of them too */
 #define PARIS  2 /* only receives */
 #define PEERS  3
-#define GOT    64 /* distinct events a peer may receive here */
+#define GOT    256 /* distinct events a peer may receive here */
 
 /* A peer site driven by hand, which the hub dials. */
 struct peer {
@@ -502,6 +502,82 @@ test_local_commit_takes_the_batch_along(void **state)
 	node_unlisten(s_hub.n, s_slow, NULL);
 }
 
+/* How many envelopes peer p has received in all. */
+static size_t
+s_received(int p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s_peers[p].n_got; i++)
+		n += s_peers[p].times[i];
+	return n;
+}
+
+/* Peer p says in a reconciliation that it holds nothing: one range, to
+ * infinity, listing no id (PROTOCOL.md 10.3). */
+static void
+s_recon_nothing(int p)
+{
+	static const uint8_t msg[4] = {RECON_VERSION, 0 /* infinity */, 2 /* ids */, 0};
+	const void *f[1] = {msg};
+	size_t fl[1] = {sizeof(msg)};
+
+	assert_int_equal(hand_send(s_peers[p].router, &s_peers[p].rid, SYNC_RECON, f, fl, 1), 0);
+}
+
+/* Pumps until peer p has received nothing new for 500 ms (at most 10 s);
+ * returns how many envelopes came meanwhile. */
+static size_t
+s_pump_quiet(int p)
+{
+	size_t from = s_received(p), last = from;
+	int quiet = 0;
+
+	for (int t = 0; t < 10000 && quiet < 500; t += 50) {
+		s_pump(50);
+		quiet = s_received(p) == last ? quiet + 50 : 0;
+		last = s_received(p);
+	}
+	return last - from;
+}
+
+/*
+ * paris tells the hub in a reconciliation that it holds nothing (as a
+ * peer does whose events are all still pending, or on their way to its
+ * store): the hub streams it everything. paris says so again at once: a
+ * second reconciliation on the same connection pushes nothing it pushed
+ * already. Then paris says HELLO again (its side of the link restarted):
+ * the hub forgets what it pushed, and the next reconciliation pushes it
+ * all again, as it would an event paris dropped. Before, the second
+ * reconciliation pushed everything a second time (issue 24, session 16:
+ * thousands of events a heal's second reconciliation found missing at a
+ * peer that kept them pending).
+ */
+static void
+test_second_reconciliation_pushes_nothing_again(void **state)
+{
+	size_t first, again, after_hello;
+
+	(void)state;
+	s_pump_quiet(PARIS);
+	s_recon_nothing(PARIS);
+	first = s_pump_quiet(PARIS);
+	assert_true(first >= PEERS + 1); /* the sites' certificates at least */
+	s_recon_nothing(PARIS);
+	again = s_pump_quiet(PARIS);
+	assert_int_equal(again, 0);
+	/* More than a heartbeat after the hub's last reconciliation: the
+	 * HELLO is taken for a restart. */
+	s_pump(1200);
+	assert_int_equal(hand_hello(s_peers[PARIS].router, &s_peers[PARIS].rid,
+	                            key_sign_public(s_peers[PARIS].sign), "paris"),
+	                 0);
+	s_pump(300);
+	s_recon_nothing(PARIS);
+	after_hello = s_pump_quiet(PARIS);
+	assert_int_equal(after_hello, first);
+}
+
 int
 main(void)
 {
@@ -510,6 +586,7 @@ main(void)
 	    cmocka_unit_test(test_enrolment_in_the_same_message),
 	    cmocka_unit_test(test_two_senders_of_a_waiting_event),
 	    cmocka_unit_test(test_local_commit_takes_the_batch_along),
+	    cmocka_unit_test(test_second_reconciliation_pushes_nothing_again),
 	};
 
 	if (cpt_init() != 0)
