@@ -26,13 +26,15 @@
  * (WANT), live relays and offers are not filtered.
  */
 #define RESEND_MS (5 * 60 * 1000)
-/* Keys per generation (40 bytes each: 640 KiB): past it, what is pushed is
- * not remembered, and may be pushed again as before. */
-#define SENT_MAX 16384
-/* A range pushed whole is remembered (its keys listed) when it holds at most
- * this many events; one that holds keys remembered is pushed as the ids of
- * the others when it holds at most this many, else whole as before. */
-#define SENT_RANGE_MAX 4096
+/* Keys per generation (40 bytes each: 1.25 MiB, grown as needed and freed
+ * with it): past it, what is pushed is not remembered, and may be pushed
+ * again as before. A heal of 20,000 new events a side pushes 20,000. */
+#define SENT_MAX 32768
+/* A range pushed whole is remembered (its keys listed: a walk of the (ts,
+ * id) order, ~1 ms per 10,000) when it holds at most this many events; one
+ * that holds keys remembered is pushed as the ids of the others when it
+ * holds at most this many, else whole as before. */
+#define SENT_RANGE_MAX 16384
 
 /* One generation: keys sorted up to sorted, the rest appended since. */
 struct sent_gen {
@@ -384,6 +386,9 @@ reconcile_tick(sync_t *s, link_t *l, int periodic)
 	 * under a steady live flow some nearly always are, and the periodic
 	 * reconciliation was skipped interval after interval (test_hold); at
 	 * worst they are asked for once more. */
+	/* A generation past its time is freed even while nothing is pushed. */
+	if (periodic && l->recon_sent)
+		(void)s_sent(l);
 	if (periodic && l->dealer) {
 		if (l->storing_events < RECON_HELD_EVENTS)
 			reconcile_schedule(l);
