@@ -308,6 +308,8 @@ s_emit_ids(recon_t *rc, wbuf_t *w, const uint8_t hi[RECON_KEY_LEN], size_t n)
 		s_put(w, rc->scratch[i] + 8, 32);
 	rc->stats.ids_sent += n;
 	rc->stats.ranges_sent++;
+	if (rc->sink.listed && n && !w->overflow)
+		rc->sink.listed(rc->sink.arg, (const uint8_t(*)[RECON_KEY_LEN])rc->scratch, n);
 }
 
 /* Our count and fingerprint of one of the message's fingerprinted ranges,

@@ -404,6 +404,9 @@ typedef struct recon_sink {
 	void (*push_range)(void *arg, const uint8_t *lo, const uint8_t *hi);
 	/* We lack these events of the peer's: ask for them now. */
 	void (*want_ids)(void *arg, const uint8_t (*ids)[32], size_t n);
+	/* Optional (NULL: not told): our answer lists these events of ours
+	 * (their keys), and the peer asks for those it does not hold. */
+	void (*listed)(void *arg, const uint8_t (*keys)[RECON_KEY_LEN], size_t n);
 } recon_sink_t;
 
 typedef struct recon_stats {

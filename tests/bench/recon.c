@@ -291,8 +291,8 @@ s_run(side_t *a, side_t *b)
 {
 	recon_src_t sa = {a, s_fp, s_items, s_split, s_has, s_recent},
 	            sb = {b, s_fp, s_items, s_split, s_has, s_recent};
-	recon_sink_t ka = {a, s_push_ids, s_push_range, s_want},
-	             kb = {b, s_push_ids, s_push_range, s_want};
+	recon_sink_t ka = {a, s_push_ids, s_push_range, s_want, NULL},
+	             kb = {b, s_push_ids, s_push_range, s_want, NULL};
 	recon_t *ra = recon_new(&sa, &ka), *rb = recon_new(&sb, &kb);
 	size_t cap = 1 << 20, len, outlen;
 	uint8_t *msg = malloc(cap), *out = malloc(cap);

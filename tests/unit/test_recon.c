@@ -201,8 +201,8 @@ s_reconcile_how(side_t *a, side_t *b, size_t recent)
 {
 	recon_src_t sa = {&a->set, s_fp, s_items, s_split, s_has, recent ? s_recent : NULL};
 	recon_src_t sb = {&b->set, s_fp, s_items, s_split, s_has, recent ? s_recent : NULL};
-	recon_sink_t ka = {a, s_push_ids, s_push_range, s_want};
-	recon_sink_t kb = {b, s_push_ids, s_push_range, s_want};
+	recon_sink_t ka = {a, s_push_ids, s_push_range, s_want, NULL};
+	recon_sink_t kb = {b, s_push_ids, s_push_range, s_want, NULL};
 	recon_t *ra = recon_new(&sa, &ka), *rb = recon_new(&sb, &kb);
 	size_t cap = 1 << 20, len = 0, outlen = 0;
 	uint8_t *msg = malloc(cap), *out = malloc(cap);
@@ -439,7 +439,7 @@ test_malformed_messages_refused(void **state)
 {
 	side_t a = {0};
 	recon_src_t sa = {&a.set, s_fp, s_items, s_split, s_has, NULL};
-	recon_sink_t ka = {&a, s_push_ids, s_push_range, s_want};
+	recon_sink_t ka = {&a, s_push_ids, s_push_range, s_want, NULL};
 	recon_t *r = recon_new(&sa, &ka);
 	uint8_t out[4096], good[64];
 	size_t outlen, len;
@@ -488,10 +488,10 @@ test_truncated_messages_never_crash(void **state)
 	size_t len, outlen;
 	int done;
 	recon_src_t sa = {&a.set, s_fp, s_items, s_split, s_has, NULL};
-	recon_sink_t ka = {&a, s_push_ids, s_push_range, s_want};
+	recon_sink_t ka = {&a, s_push_ids, s_push_range, s_want, NULL};
 	recon_t *ra, *rb;
 	recon_src_t sb = {&b.set, s_fp, s_items, s_split, s_has, NULL};
-	recon_sink_t kb = {&b, s_push_ids, s_push_range, s_want};
+	recon_sink_t kb = {&b, s_push_ids, s_push_range, s_want, NULL};
 
 	(void)state;
 	for (int i = 0; i < 500; i++) {
