@@ -16,16 +16,18 @@
  * site admitted, not those it keeps pending (an author's events before
  * their enrolment) nor those still on their way to its store, so a second
  * reconciliation during a heal found thousands of events the peer held
- * missing, and they crossed the link twice. An event pushed here is pushed
- * again only once its entry is RESEND_MS old (entries live in two
- * generations of RESEND_MS / 2: an entry goes between RESEND_MS / 2 and
- * RESEND_MS after it was made), or after a reconciliation that follows an
- * outage or the peer's restart (reconcile_schedule_recent forgets them
- * all): a pending event the peer then drops, or an event its commit lost,
- * is offered again then, as any event it lacks. What the peer asks for
- * (WANT), live relays and offers are not filtered.
+ * missing, and they crossed the link twice. Entries live in two
+ * generations of one periodic interval each (sync_conf_t.
+ * reconcile_interval_s, at least GEN_MIN_MS): an event pushed here is not
+ * pushed again by the next periodic reconciliation, but by the one after
+ * (between one and two intervals after it was pushed), or after a
+ * reconciliation that follows an outage or the peer's restart
+ * (reconcile_schedule_recent forgets them all): a pending event the peer
+ * then drops, or an event its commit lost (a full disk), is offered again
+ * then, as any event it lacks. What the peer asks for (WANT), live relays
+ * and offers are not filtered.
  */
-#define RESEND_MS (5 * 60 * 1000)
+#define GEN_MIN_MS 5000
 /* Keys per generation (40 bytes each: 1.25 MiB, grown as needed and freed
  * with it): past it, what is pushed is not remembered, and may be pushed
  * again as before. A heal of 20,000 new events a side pushes 20,000. */
@@ -72,10 +74,10 @@ s_sent_free(link_t *l)
 /* The link's memory, its older generation dropped when due; NULL when
  * memory is short (nothing filtered then). */
 static struct recon_sent *
-s_sent(link_t *l)
+s_sent(sync_t *s, link_t *l)
 {
 	struct recon_sent *m = l->recon_sent;
-	uint64_t now = sync_now_ms();
+	uint64_t now = sync_now_ms(), gen = (uint64_t)s->conf.reconcile_interval_s * 1000;
 
 	if (m == NULL) {
 		if ((m = calloc(1, sizeof(*m))) == NULL)
@@ -83,7 +85,9 @@ s_sent(link_t *l)
 		m->gen_ms = now;
 		l->recon_sent = m;
 	}
-	if (sync_since(now, m->gen_ms) >= RESEND_MS / 2) {
+	if (gen < GEN_MIN_MS)
+		gen = GEN_MIN_MS;
+	if (sync_since(now, m->gen_ms) >= gen) {
 		if (m->g[0].sorted < m->g[0].n) {
 			qsort(m->g[0].keys, m->g[0].n, RECON_KEY_LEN, s_cmp_key);
 			m->g[0].sorted = m->g[0].n;
@@ -207,7 +211,7 @@ s_push_ids(void *arg, const uint8_t (*keys)[RECON_KEY_LEN], size_t n)
 	sync_t *s = arg;
 	link_t *l = s->recon_link;
 
-	s_push_keys(s, l, s_sent(l), keys, n);
+	s_push_keys(s, l, s_sent(s, l), keys, n);
 }
 
 /* Ids our answer lists: the peer asks for those it lacks (WANT), and they
@@ -218,7 +222,7 @@ static void
 s_listed(void *arg, const uint8_t (*keys)[RECON_KEY_LEN], size_t n)
 {
 	sync_t *s = arg;
-	struct recon_sent *m = s_sent(s->recon_link);
+	struct recon_sent *m = s_sent(s, s->recon_link);
 
 	for (size_t i = 0; m && i < n; i++)
 		if (!s_sent_has(m, keys[i]))
@@ -236,7 +240,7 @@ s_push_range(void *arg, const uint8_t *lo, const uint8_t *hi)
 {
 	sync_t *s = arg;
 	link_t *l = s->recon_link;
-	struct recon_sent *m = s_sent(l);
+	struct recon_sent *m = s_sent(s, l);
 	uint8_t(*items)[RECON_KEY_LEN] = NULL;
 	size_t n = 0;
 
@@ -434,7 +438,7 @@ reconcile_tick(sync_t *s, link_t *l, int periodic)
 	 * worst they are asked for once more. */
 	/* A generation past its time is freed even while nothing is pushed. */
 	if (periodic && l->recon_sent)
-		(void)s_sent(l);
+		(void)s_sent(s, l);
 	if (periodic && l->dealer) {
 		if (l->storing_events < RECON_HELD_EVENTS)
 			reconcile_schedule(l);
