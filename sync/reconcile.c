@@ -28,10 +28,11 @@
  * and offers are not filtered.
  */
 #define GEN_MIN_MS 5000
-/* Keys per generation (40 bytes each: 1.25 MiB, grown as needed and freed
+/* Keys per generation (40 bytes each: 2.5 MiB, grown as needed and freed
  * with it): past it, what is pushed is not remembered, and may be pushed
- * again as before. A heal of 20,000 new events a side pushes 20,000. */
-#define SENT_MAX 32768
+ * again as before. A heal of 20,000 new events a side pushes 20,000 and
+ * lists some 30,000 more (with 32,768, 4,000 of one cut went twice). */
+#define SENT_MAX 65536
 /* A range pushed whole is remembered (its keys listed: a walk of the (ts,
  * id) order, ~1 ms per 10,000) when it holds at most this many events; one
  * that holds keys remembered is pushed as the ids of the others when it
