@@ -25,6 +25,10 @@ s_has(void *ctx, const uint8_t id[CPT_ID_LEN])
 	store_txn_t *txn;
 	int found;
 
+	/* On its way to the store (verified or committed now): asked for
+	 * again, it crossed the link twice. */
+	if (fed_writer_on_way(((fed_t *)ctx)->writer, id))
+		return 1;
 	if (store_read_begin(st, &txn) != 0)
 		return 1; /* cannot tell: do not ask for it now */
 	/* Or waiting for its author's certificate: asking again would only

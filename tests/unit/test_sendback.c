@@ -39,6 +39,7 @@ struct peer {
 	char ep[64];                  /* where */
 	zmq_msg_t rid;                /* the hub's routing id there */
 	size_t acks;                  /* ACKs the hub sent it */
+	size_t wants;                 /* WANTs the hub sent it */
 	uint8_t got[GOT][CPT_ID_LEN]; /* events the hub sent it */
 	size_t times[GOT];            /* how many times each */
 	size_t n_got;                 /* how many distinct */
@@ -96,7 +97,9 @@ s_pump(int ms)
 			for (size_t i = 0; i < pr->n_got; i++)
 				had += pr->times[i];
 			int type = hand_recv(pr->router, NULL, 0, p == 0 ? 10 : 0, s_frame, pr);
-			if (type == SYNC_ACK) {
+			if (type == SYNC_WANT) {
+				pr->wants++;
+			} else if (type == SYNC_ACK) {
 				pr->acks++;
 			} else if (type == SYNC_EVENTS) {
 				size_t now = 0;
@@ -609,6 +612,56 @@ test_listed_events_not_pushed_again(void **state)
 	assert_int_equal(s_pump_quiet(PARIS), 0);
 }
 
+/*
+ * lyon sends a new user's three events while the hub's store is busy (a
+ * commit held open): they wait for it in the hub's writer. lyon then lists
+ * them in a reconciliation: the hub does not ask for them (WANT), as they
+ * are on their way to its store. Before, it asked, and they crossed the
+ * link twice (2,766 of a heal of 20,000 a side: the peer's second
+ * reconciliation came while they waited for the pool and the writer).
+ */
+static void
+test_events_on_their_way_not_asked_for(void **state)
+{
+	uint8_t env[3][512], id[3][CPT_ID_LEN], held[3][512], held_id[3][CPT_ID_LEN];
+	uint8_t msg[4 + 3 * CPT_ID_LEN] = {RECON_VERSION, 0 /* infinity */, 2 /* ids */, 3};
+	size_t len[3], held_len[3], wants;
+	const void *f[1] = {msg};
+	size_t fl[1] = {sizeof(msg)};
+	struct submit hs;
+	pthread_t ht;
+
+	(void)state;
+	s_newcomer("onway", env, len, id);
+	s_newcomer("onwayheld", held, held_len, held_id);
+	hs = (struct submit){held[2], held_len[2], -1, {0}};
+	s_gate.in = s_gate.go = 0;
+	assert_int_equal(pthread_create(&ht, NULL, s_held_main, &hs), 0);
+	pthread_mutex_lock(&s_gate.lock);
+	while (!s_gate.in)
+		pthread_cond_wait(&s_gate.cond, &s_gate.lock);
+	pthread_mutex_unlock(&s_gate.lock);
+	s_send(LYON, (const uint8_t(*)[512])env, len, 3);
+	s_pump(300); /* the writer has them, waiting for the held commit */
+	for (int i = 0; i < 3; i++)
+		memcpy(msg + 4 + i * CPT_ID_LEN, id[i], CPT_ID_LEN);
+	wants = s_peers[LYON].wants;
+	assert_int_equal(hand_send(s_peers[LYON].router, &s_peers[LYON].rid, SYNC_RECON, f, fl, 1),
+	                 0);
+	s_pump(500);
+	wants = s_peers[LYON].wants - wants;
+	/* The commit goes before anything is checked: held, it would keep
+	 * the writer (and the teardown) waiting. */
+	pthread_mutex_lock(&s_gate.lock);
+	s_gate.go = 1;
+	pthread_cond_broadcast(&s_gate.cond);
+	pthread_mutex_unlock(&s_gate.lock);
+	assert_int_equal(pthread_join(ht, NULL), 0);
+	assert_int_equal(wants, 0);
+	assert_int_equal(hs.rc, 0);
+	s_check_relayed((const uint8_t(*)[CPT_ID_LEN])id, 3);
+}
+
 int
 main(void)
 {
@@ -619,6 +672,7 @@ main(void)
 	    cmocka_unit_test(test_local_commit_takes_the_batch_along),
 	    cmocka_unit_test(test_second_reconciliation_pushes_nothing_again),
 	    cmocka_unit_test(test_listed_events_not_pushed_again),
+	    cmocka_unit_test(test_events_on_their_way_not_asked_for),
 	};
 
 	if (cpt_init() != 0)
