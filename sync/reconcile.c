@@ -24,8 +24,9 @@
  * reconciliation that follows an outage or the peer's restart
  * (reconcile_schedule_recent forgets them all): a pending event the peer
  * then drops, or an event its commit lost (a full disk), is offered again
- * then, as any event it lacks. What the peer asks for (WANT), live relays
- * and offers are not filtered.
+ * then, as any event it lacks. The ids our answers list are remembered
+ * too (the peer asks for those it lacks: s_listed). What the peer asks for
+ * (WANT) is sent whatever this holds; live relays and offers go as before.
  */
 /* At least 30 s a generation: a heal at a load of 100 took 22 s, and its
  * periodic reconciliation at 20 s pushed again 5,024 events pushed 19.5 s
