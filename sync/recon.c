@@ -308,6 +308,8 @@ s_emit_ids(recon_t *rc, wbuf_t *w, const uint8_t hi[RECON_KEY_LEN], size_t n)
 		s_put(w, rc->scratch[i] + 8, 32);
 	rc->stats.ids_sent += n;
 	rc->stats.ranges_sent++;
+	if (rc->sink.listed && n && !w->overflow)
+		rc->sink.listed(rc->sink.arg, (const uint8_t(*)[RECON_KEY_LEN])rc->scratch, n);
 }
 
 /* Our count and fingerprint of one of the message's fingerprinted ranges,
@@ -430,9 +432,10 @@ s_on_ids(recon_t *rc, const uint8_t lo[RECON_KEY_LEN], const uint8_t hi[RECON_KE
 		/* Ours it did not list. */
 		for (size_t m = 0; m < mine; m++)
 			if (bsearch(rc->scratch[m] + 8, rc->peer, n, 32, s_cmp_id) == NULL)
-				memcpy(rc->push[p++], rc->scratch[m] + 8, 32);
+				memcpy(rc->push[p++], rc->scratch[m], RECON_KEY_LEN);
 		if (p) {
-			rc->sink.push_ids(rc->sink.arg, (const uint8_t(*)[32])rc->push, p);
+			rc->sink.push_ids(rc->sink.arg, (const uint8_t(*)[RECON_KEY_LEN])rc->push,
+			                  p);
 			rc->stats.pushed += p;
 		}
 	}
@@ -488,30 +491,39 @@ recon_start(recon_t *rc, uint8_t *out, size_t cap, size_t *len)
 int
 recon_start_recent(recon_t *rc, uint8_t *out, size_t cap, size_t *len)
 {
+	return recon_start_recent_n(rc, out, cap, len, RECON_RECENT_MAX);
+}
+
+int
+recon_start_recent_n(recon_t *rc, uint8_t *out, size_t cap, size_t *len, size_t max)
+{
 	wbuf_t w = {out, 0, cap, 0, 0};
 	uint8_t inf[RECON_KEY_LEN], fp[RECON_FP_LEN], hi[RECON_KEY_LEN];
 	uint8_t(*items)[RECON_KEY_LEN];
-	size_t starts[RECON_RECENT_MAX / RECON_RECENT_FIRST + 1];
+	size_t starts[RECON_RECENT_CAP / RECON_RECENT_FIRST + 1];
 	uint64_t total;
 	size_t n, first, nr = 0, at;
 	uint8_t v = RECON_VERSION;
 
 	memset(inf, 0xff, sizeof(inf));
-	if (rc->src.recent == NULL)
+	if (max > RECON_RECENT_CAP)
+		max = RECON_RECENT_CAP;
+	if (rc->src.recent == NULL || max <= RECON_SMALL)
 		return recon_start(rc, out, cap, len);
 	rc->src.fingerprint(rc->src.ctx, s_zero, inf, &total, fp);
 	if (total <= RECON_SMALL)
 		return recon_start(rc, out, cap, len);
 	/* One item more than we list: the bound below the oldest listed goes
-	 * between it and the one before. 320 KiB, for this message only. */
-	if ((items = malloc((RECON_RECENT_MAX + 1) * RECON_KEY_LEN)) == NULL)
+	 * between it and the one before. 320 KiB for 8,192, for this message
+	 * only. */
+	if ((items = malloc((max + 1) * RECON_KEY_LEN)) == NULL)
 		return recon_start(rc, out, cap, len);
-	n = rc->src.recent(rc->src.ctx, items, RECON_RECENT_MAX + 1);
-	if (n <= RECON_SMALL || n > RECON_RECENT_MAX + 1) {
+	n = rc->src.recent(rc->src.ctx, items, max + 1);
+	if (n <= RECON_SMALL || n > max + 1) {
 		free(items);
 		return recon_start(rc, out, cap, len);
 	}
-	first = n == RECON_RECENT_MAX + 1; /* items[0] is only the one before */
+	first = n == max + 1; /* items[0] is only the one before */
 	/* Where each range starts, from the newest back: 64, 64, 128, 256,
 	 * 512 items, then 1,024 each. */
 	for (at = n; at > first; nr++) {

@@ -168,6 +168,10 @@ typedef struct sync_ops {
 	/* Reconciliation (recon_src_t.recent, optional): up to max of our
 	 * newest (ts, id) keys, in increasing order; returns how many. */
 	size_t (*recent)(void *ctx, uint8_t (*out)[SYNC_TSID_LEN], size_t max);
+	/* Optional: how many of our events the site sign_key may lack, counted
+	 * from the point it was last known in step (kept across a restart), or
+	 * 0 when unknown. Sizes the reconciliation after an outage. */
+	uint64_t (*unsent)(void *ctx, const uint8_t sign_key[CPT_KEY_LEN]);
 } sync_ops_t;
 
 /* An outgoing link to set up: where, and which site we expect there. */
@@ -364,6 +368,10 @@ unsigned sync_port(sync_t *s);
  * by its third cut, and a comment or post found a round trip after its
  * parent's batch waits in the receiver's pending set. */
 #define RECON_RECENT_MAX 8192
+/* recon_start_recent_n's bounds: what the peer's answer may list (two
+ * sites' ids of the span, 32 bytes each) stays within a message of 1 MiB. */
+#define RECON_RECENT_MIN 1024
+#define RECON_RECENT_CAP 16384
 
 /* Where the reconciliation reads our set. Keys are 40 bytes: timestamp
  * (8, big-endian) then id; ranges are [lo, hi) by memcmp order; hi may be
@@ -390,12 +398,15 @@ typedef struct recon_src {
 /* What the reconciliation finds, handed out while it runs. */
 typedef struct recon_sink {
 	void *arg; /* passed back */
-	/* The peer lacks these events of ours. */
-	void (*push_ids)(void *arg, const uint8_t (*ids)[32], size_t n);
+	/* The peer lacks these events of ours (their (ts, id) keys). */
+	void (*push_ids)(void *arg, const uint8_t (*keys)[RECON_KEY_LEN], size_t n);
 	/* The peer lacks every event of ours in [lo, hi): stream them. */
 	void (*push_range)(void *arg, const uint8_t *lo, const uint8_t *hi);
 	/* We lack these events of the peer's: ask for them now. */
 	void (*want_ids)(void *arg, const uint8_t (*ids)[32], size_t n);
+	/* Optional (NULL: not told): our answer lists these events of ours
+	 * (their keys), and the peer asks for those it does not hold. */
+	void (*listed)(void *arg, const uint8_t (*keys)[RECON_KEY_LEN], size_t n);
 } recon_sink_t;
 
 typedef struct recon_stats {
@@ -421,7 +432,7 @@ typedef struct recon {
 	uint8_t mine[RECON_LIST_MAX][32];                   /* their ids, sorted */
 	uint8_t peer[RECON_LIST_MAX][32];                   /* the peer's list, sorted */
 	uint8_t want[RECON_LIST_MAX][32];                   /* ids we lack */
-	uint8_t push[RECON_LIST_MAX][32];                   /* ids the peer lacks */
+	uint8_t push[RECON_LIST_MAX][RECON_KEY_LEN];        /* keys of ours the peer lacks */
 	struct recon_memo *memo; /* our count and fingerprint of each of the message's
 	                            fingerprinted ranges (first pass), grown as needed */
 	size_t memo_cap;         /* its size, in ranges (at most RECON_MAX_RANGES) */
@@ -446,6 +457,10 @@ int recon_start(recon_t *rc, uint8_t *out, size_t cap, size_t *len) CPT_WUR;
  * (src.recent) instead of the splits' searches by rank. Without src.recent,
  * or with at most RECON_SMALL items, recon_start. Same returns. */
 int recon_start_recent(recon_t *rc, uint8_t *out, size_t cap, size_t *len) CPT_WUR;
+/* The same over our newest max items (at most RECON_RECENT_CAP): an outage
+ * known to hold more new events than RECON_RECENT_MAX (or far fewer) is cut
+ * to its size. */
+int recon_start_recent_n(recon_t *rc, uint8_t *out, size_t cap, size_t *len, size_t max) CPT_WUR;
 /* Answers a peer's message (in is only read): findings go to the sink while
  * it runs, the answer to out (cap bytes, the caller's). *done is set (and
  * nothing is to be sent) when every range is settled. Returns 0, CPT_EVERSION

@@ -77,6 +77,7 @@ typedef struct link {
 	                          (recon_start_recent) */
 	int recon_early;       /* ours went out behind our HELLO, before the link came up:
 	                          its coming up opens none (reconcile_open_early) */
+	struct recon_sent *recon_sent; /* what its reconciliations pushed lately, or NULL */
 	/* flow.c: ranges the peer lacks entirely, streamed as its ACKs come back */
 	uint8_t (*ranges)[2][SYNC_TSID_LEN]; /* [lo, hi), malloc'd while non-empty */
 	size_t ranges_head;                  /* first not yet streamed; 0 when empty */

@@ -34,6 +34,9 @@ typedef struct wreq {
 	int told;                  /* decided was called (a rerun transaction tells once) */
 	int done;                  /* committed (or failed) */
 	int rc;                    /* store error of the whole commit */
+	node_change_t *later;      /* what the transaction admitted from waiting, told on this
+	                              submitter's thread (s_submit), malloc'd, or NULL */
+	size_t n_later;            /* how many */
 	struct wreq *next;         /* queue link */
 } wreq_t;
 
@@ -598,8 +601,8 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
          node_decided_fn decided, void *decided_arg, size_t live, node_await_fn await,
          void *await_arg)
 {
-	wreq_t me = {buf,         len,   count,     res, verified, bodies, origin, decided,
-	             decided_arg, await, await_arg, 0,   0,        0,      NULL};
+	wreq_t me = {buf,   len,       count, res, verified, bodies, origin, decided, decided_arg,
+	             await, await_arg, 0,     0,   0,        NULL,   0,      NULL};
 
 	assert(n != NULL && (count == 0 || (buf && len && res)));
 	pthread_mutex_lock(&n->wlock);
@@ -675,6 +678,18 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
 			next = r->next;
 			r->rc = rc;
 			r->done = 1;
+			/* What it admitted from waiting is told on the thread of the
+			 * transaction's first peer batch, whoever led it: the
+			 * federation's writer hands those to the engine with its
+			 * batch, which knows by then who sent them and skips those
+			 * peers (node/fed/writer.c). Told by a local post's leader,
+			 * they reached the engine ahead of the batch and went back
+			 * to their sender (issue 24, session 16). */
+			if (later && r->origin == NODE_PEER) {
+				r->later = later;
+				r->n_later = n_later;
+				later = NULL;
+			}
 		}
 		n->leader = 0;
 		pthread_cond_broadcast(&n->wcond);
@@ -686,6 +701,10 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
 		}
 	}
 	pthread_mutex_unlock(&n->wlock);
+	if (me.later) {
+		s_after_later(n, me.later, me.n_later);
+		free(me.later);
+	}
 	if (me.rc == 0)
 		s_after_commit(n, buf, len, res, count, origin, live);
 	/* A full disk is logged by the store itself, at most every 10 s; a

@@ -185,7 +185,11 @@ enum node_origin {
 
 /* Called after each commit (on the committing thread, outside every lock of
  * the node) with the events it stored; changes is borrowed for the call. A
- * listener must not block for long: it is on the write path. */
+ * listener must not block for long: it is on the write path. The events a
+ * transaction admitted from waiting (NODE_ADMITTED) are told on the thread
+ * of its first peer batch (node_submit_from_peer and the like) when it
+ * holds one, whoever led it, before that call returns; else on the
+ * leader's. */
 typedef void (*node_listener_fn)(void *arg, const node_change_t *changes, size_t n,
                                  enum node_origin origin);
 /* Adds a listener (at most 8); 0 or CPT_EFULL. Listeners are called in the

@@ -75,6 +75,9 @@ void fed_blob_ops(fed_t *f, sync_blob_ops_t *ops);
  * what is queued, then stops; safe on NULL). */
 fed_writer_t *fed_writer_new(fed_t *f);
 void fed_writer_destroy(fed_writer_t **self_p);
+/* writer.c: 1 when event id is in a batch from a peer handed to the pool
+ * or the writer and not yet committed (any thread), else 0; 0 for NULL. */
+int fed_writer_on_way(fed_writer_t *w, const uint8_t id[CPT_ID_LEN]);
 /* writer.c: batches verified by the writer rather than by the pool (small
  * ones, the pool idle), since the writer started; 0 for NULL. */
 unsigned long fed_writer_inlined(fed_writer_t *w);

@@ -25,6 +25,10 @@ s_has(void *ctx, const uint8_t id[CPT_ID_LEN])
 	store_txn_t *txn;
 	int found;
 
+	/* On its way to the store (verified or committed now): asked for
+	 * again, it crossed the link twice. */
+	if (fed_writer_on_way(((fed_t *)ctx)->writer, id))
+		return 1;
 	if (store_read_begin(st, &txn) != 0)
 		return 1; /* cannot tell: do not ask for it now */
 	/* Or waiting for its author's certificate: asking again would only
@@ -261,10 +265,27 @@ s_recent(void *ctx, uint8_t (*out)[SYNC_TSID_LEN], size_t max)
 	return n;
 }
 
+/* The events the peer sign_key may lack (unsent.c's count at the last
+ * tick, from its watermark): sizes the opening of a heal. */
+static uint64_t
+s_unsent(void *ctx, const uint8_t sign_key[CPT_KEY_LEN])
+{
+	fed_t *f = ctx;
+	uint64_t n = 0;
+
+	pthread_mutex_lock(&f->unsent_lock);
+	for (size_t i = 0; i < f->n_unsent; i++)
+		if (memcmp(f->unsent[i].key, sign_key, CPT_KEY_LEN) == 0 && f->unsent[i].known)
+			n = f->unsent[i].count;
+	pthread_mutex_unlock(&f->unsent_lock);
+	return n;
+}
+
 void
 fed_sync_ops(fed_t *f, sync_ops_t *ops)
 {
 	ops->recent = s_recent;
+	ops->unsent = s_unsent;
 	ops->fingerprint = s_fingerprint;
 	ops->items = s_items;
 	ops->split = s_split;

@@ -109,6 +109,10 @@ typedef struct pjob {
 	int pool_done;    /* the pool is done with it (s_verified came) */
 	size_t upto;      /* envelopes [0, upto) checked by the pool */
 	uint64_t done_us; /* when the pool was done (the debug trace) */
+	/* On its way (fed_writer_on_way), under the writer's way_lock: */
+	uint8_t (*way)[CPT_ID_LEN];       /* the ids of its envelopes, sorted, or NULL */
+	size_t way_n;                     /* how many */
+	struct pjob *way_prev, *way_next; /* the writer's list of those with ids */
 } pjob_t;
 
 struct fed_writer {
@@ -119,13 +123,15 @@ struct fed_writer {
 	fed_wq_t q;           /* verified batches, two lanes (fed_wq_take) */
 	int stop;             /* leave once the queue is empty */
 	/* the sync thread's (s_put), not under lock: */
-	unsigned clean;        /* batches in a row looked up with no duplicate */
-	unsigned long batches; /* batches seen */
-	atomic_int pooled;     /* batches in the pool, not yet queued here: while one is, a
-	                          small batch goes through the pool too, to keep the order */
-	atomic_ulong inlined;  /* batches sent past the pool (fed_writer_inlined) */
-	pjob_t *cand;          /* under lock: a catch-up batch alone in the pool, which the
-	                          writer may stream while idle (s_stream), or NULL */
+	unsigned clean;           /* batches in a row looked up with no duplicate */
+	unsigned long batches;    /* batches seen */
+	atomic_int pooled;        /* batches in the pool, not yet queued here: while one is, a
+	                             small batch goes through the pool too, to keep the order */
+	atomic_ulong inlined;     /* batches sent past the pool (fed_writer_inlined) */
+	pjob_t *cand;             /* under lock: a catch-up batch alone in the pool, which the
+	                             writer may stream while idle (s_stream), or NULL */
+	pthread_mutex_t way_lock; /* guards way */
+	pjob_t *way;              /* batches handed over and not yet committed (their ids) */
 };
 
 /* The ids of events admitted from waiting by the transaction this thread,
@@ -168,11 +174,75 @@ s_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+static int
+s_cmp_id(const void *a, const void *b)
+{
+	return memcmp(a, b, CPT_ID_LEN);
+}
+
+/* p's envelopes are on their way to the store from now (fed_put): their
+ * ids, sorted, in the writer's list. Without memory, not listed. */
+static void
+s_way_add(fed_writer_t *w, pjob_t *p)
+{
+	size_t k = 0;
+
+	if ((p->way = malloc((p->q.k ? p->q.k : 1) * CPT_ID_LEN)) == NULL)
+		return;
+	for (size_t j = 0; j < p->q.k; j++)
+		if (p->flen[j] >= EVT_FIXED_LEN)
+			evt_id_raw(p->way[k++], p->fbuf[j]);
+	qsort(p->way, k, CPT_ID_LEN, s_cmp_id);
+	p->way_n = k;
+	pthread_mutex_lock(&w->way_lock);
+	p->way_prev = NULL;
+	p->way_next = w->way;
+	if (w->way)
+		w->way->way_prev = p;
+	w->way = p;
+	pthread_mutex_unlock(&w->way_lock);
+}
+
+/* p is committed (or failed): off the list. */
+static void
+s_way_del(pjob_t *p)
+{
+	fed_writer_t *w = p->w;
+
+	if (p->way == NULL || w == NULL)
+		return;
+	pthread_mutex_lock(&w->way_lock);
+	if (p->way_prev)
+		p->way_prev->way_next = p->way_next;
+	else
+		w->way = p->way_next;
+	if (p->way_next)
+		p->way_next->way_prev = p->way_prev;
+	pthread_mutex_unlock(&w->way_lock);
+	free(p->way);
+	p->way = NULL;
+}
+
+int
+fed_writer_on_way(fed_writer_t *w, const uint8_t id[CPT_ID_LEN])
+{
+	int found = 0;
+
+	if (w == NULL)
+		return 0;
+	pthread_mutex_lock(&w->way_lock);
+	for (pjob_t *p = w->way; p && !found; p = p->way_next)
+		found = bsearch(id, p->way, p->way_n, CPT_ID_LEN, s_cmp_id) != NULL;
+	pthread_mutex_unlock(&w->way_lock);
+	return found;
+}
+
 static void
 s_pjob_free(pjob_t *p)
 {
 	if (p == NULL)
 		return;
+	s_way_del(p);
 	for (size_t i = 0; p->bodies && i < p->q.k; i++)
 		json_decref(p->bodies[i]);
 	free(p->bodies);
@@ -600,6 +670,7 @@ fed_writer_new(fed_t *f)
 	w->fed = f;
 	fed_wq_init(&w->q);
 	pthread_mutex_init(&w->lock, NULL);
+	pthread_mutex_init(&w->way_lock, NULL);
 	/* On the monotonic clock: the gathering's deadline (s_deadline). */
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -607,6 +678,7 @@ fed_writer_new(fed_t *f)
 	pthread_condattr_destroy(&ca);
 	if (pthread_create(&w->thread, NULL, s_writer_main, w) != 0) {
 		pthread_mutex_destroy(&w->lock);
+		pthread_mutex_destroy(&w->way_lock);
 		pthread_cond_destroy(&w->cond);
 		free(w);
 		return NULL;
@@ -627,6 +699,7 @@ fed_writer_destroy(fed_writer_t **self_p)
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->thread, NULL);
 	pthread_mutex_destroy(&w->lock);
+	pthread_mutex_destroy(&w->way_lock);
 	pthread_cond_destroy(&w->cond);
 	free(w);
 	*self_p = NULL;
@@ -738,6 +811,10 @@ fed_put(void *ctx, sync_put_t *job)
 	 * Without a pool, ok[] stays 0 and the writer checks them itself. */
 	p->w = w;
 	p->q.live = job->live;
+	/* Held by the pool and the writer from now on: a reconciliation
+	 * meanwhile takes them for stored (fed_writer_on_way), or it asked
+	 * for them again (2,766 of a heal of 20,000 a side). */
+	s_way_add(w, p);
 	if (f->vpool && ((p->q.live && k <= LIVE_INLINE_MAX) ||
 	                 (k <= INLINE_MAX && atomic_load(&w->pooled) == 0))) {
 		/* ok[] stays 0: the writer checks them in its transaction. */

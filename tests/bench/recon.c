@@ -178,12 +178,21 @@ s_cmp_id(const void *x, const void *y)
 }
 
 /* The sink: what the peer lacks travels to it; what we lack is fetched.
- * Ids are kept as they come; their keys are found after the timed part. */
+ * Ids asked for are kept as they come; their keys are found after the
+ * timed part. */
 static void
-s_push_ids(void *arg, const uint8_t (*ids)[32], size_t n)
+s_push_ids(void *arg, const uint8_t (*keys)[40], size_t n)
 {
 	side_t *sd = arg;
 
+	for (size_t i = 0; i < n; i++)
+		s_move(sd, keys[i]);
+	sd->pushed += n;
+}
+
+static void
+s_push_wanted(side_t *sd, const uint8_t (*ids)[32], size_t n)
+{
 	for (size_t i = 0; i < n; i++) {
 		uint8_t k[40] = {0};
 		memcpy(k + 8, ids[i], 32); /* timestamp filled in by s_resolve */
@@ -228,7 +237,7 @@ s_want(void *arg, const uint8_t (*ids)[32], size_t n)
 	side_t *sd = arg;
 
 	/* The peer answers with the events: it pushes them. */
-	s_push_ids(sd->peer, ids, n);
+	s_push_wanted(sd->peer, ids, n);
 	sd->wanted += n;
 }
 
@@ -282,8 +291,8 @@ s_run(side_t *a, side_t *b)
 {
 	recon_src_t sa = {a, s_fp, s_items, s_split, s_has, s_recent},
 	            sb = {b, s_fp, s_items, s_split, s_has, s_recent};
-	recon_sink_t ka = {a, s_push_ids, s_push_range, s_want},
-	             kb = {b, s_push_ids, s_push_range, s_want};
+	recon_sink_t ka = {a, s_push_ids, s_push_range, s_want, NULL},
+	             kb = {b, s_push_ids, s_push_range, s_want, NULL};
 	recon_t *ra = recon_new(&sa, &ka), *rb = recon_new(&sb, &kb);
 	size_t cap = 1 << 20, len, outlen;
 	uint8_t *msg = malloc(cap), *out = malloc(cap);

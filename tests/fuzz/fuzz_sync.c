@@ -73,7 +73,15 @@ s_has(void *ctx, const uint8_t id[32])
 }
 
 static void
-s_push_ids(void *arg, const uint8_t (*ids)[32], size_t n)
+s_push_ids(void *arg, const uint8_t (*keys)[40], size_t n)
+{
+	(void)arg;
+	(void)keys;
+	(void)n;
+}
+
+static void
+s_want_ids(void *arg, const uint8_t (*ids)[32], size_t n)
 {
 	(void)arg;
 	(void)ids;
@@ -106,7 +114,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				s_keys[i][8 + b] = (uint8_t)(i * 31 + b * 7);
 		}
 		recon_src_t src = {NULL, s_fp, s_items, s_split, s_has, NULL};
-		recon_sink_t sink = {NULL, s_push_ids, s_push_range, s_push_ids};
+		recon_sink_t sink = {NULL, s_push_ids, s_push_range, s_want_ids, NULL};
 		rc = recon_new(&src, &sink);
 		s_ready = 1;
 	}

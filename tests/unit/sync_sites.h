@@ -104,8 +104,8 @@ s_conf(sync_conf_t *c, const site_t *st, int (*put)(void *, sync_put_t *))
 	c->max_msg = 1 << 20;
 	c->heartbeat_ms = 200;
 	c->reconcile_interval_s = 60;
-	c->ops = (sync_ops_t){NULL, s_has,   NULL,    s_get_many, put,      s_scan,
-	                      s_fp, s_items, s_split, s_admit,    s_lookup, NULL};
+	c->ops = (sync_ops_t){NULL,    s_has,   NULL,    s_get_many, put,  s_scan, s_fp,
+	                      s_items, s_split, s_admit, s_lookup,   NULL, NULL};
 }
 
 /* ---------------------------------------------- the sites' keys */
