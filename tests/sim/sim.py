@@ -586,6 +586,9 @@ def cut_phase(args, fed, watcher, clients):
     wait_spread(watcher, ids, rest, args.drain)
     l1, _ = load.sample_links(fed)
     lat, never, _ = latency_report(watcher, live, ids, rest)
+    # The sites' own stamps beside the read times (as in the load phase)
+    stamped = any(e in watcher.stored for e in ids)
+    lat_st, never_st, _ = latency_report(watcher, live, ids, rest, True) if stamped else (None, [], {})
     breakdown = heal_breakdown(watcher, live, ids, rest, t_heal)
     tot, _ = load.link_delta(l0, l1)
     region = heal_region(fed, names, l0, l1, p0, p1, t_heal, H - before, done)
@@ -599,6 +602,7 @@ def cut_phase(args, fed, watcher, clients):
     out.update({"converged_s": conv, "converged_sites": len(done),
                 "per_site_s": done, "exact_per_site_s": exact,
                 "live_stopped_s": t_live_end - t_heal, "live_latency_ms": lat, "live_never": len(never),
+                "live_latency_stamped_ms": lat_st, "live_never_stamped": len(never_st),
                 "live_writes": live.ok, "heal_reconciliation_msgs": tot["reconciliations"],
                 "heal_bytes": tot["bytes_out"], "heal_sent": tot["sent"],
                 "heal_needed": needed, "proc_catchup": proc_report(p0, p1),
@@ -622,6 +626,9 @@ def cut_phase(args, fed, watcher, clients):
         "each within p50 %s, p99 %s, max %s   [target p99 ≤ %.0f ms: %s]" % (
             live.ok, args.catchup_rate, fmt_ms(lat["p50"]), fmt_ms(lat["p99"]), fmt_ms(lat["max"]),
             TARGET_CATCHUP_P99_MS, mark(p99_ok)))
+    if lat_st:
+        say("    the same from the sites' stamps (without the readers' lag): p50 %s, p99 %s, "
+            "max %s" % (fmt_ms(lat_st["p50"]), fmt_ms(lat_st["p99"]), fmt_ms(lat_st["max"])))
     say_breakdown(breakdown)
     if psi:
         say("    the machine meanwhile (/proc/pressure, share of the time some task waited): "
