@@ -323,9 +323,10 @@ s_commit_fn(store_txn_t *txn, void *arg)
 	return b->changed ? 0 : STORE_NOCHANGE;
 }
 
-/* Adds a change to the ring (under clock_); its seq is set here. */
+/* Adds a change to the ring (under clock_); its seq is set here, and the
+ * time it was stored (stored_us: one clock reading per commit). */
 static void
-s_announce_change(node_t *n, const node_change_t *from)
+s_announce_change(node_t *n, const node_change_t *from, uint64_t stored_us)
 {
 	node_change_t *c;
 
@@ -333,10 +334,11 @@ s_announce_change(node_t *n, const node_change_t *from)
 	c = &n->ring[n->seq % RING];
 	*c = *from;
 	c->seq = n->seq;
+	c->stored_us = stored_us;
 }
 
 static void
-s_announce(node_t *n, const ingest_res_t *res, uint64_t ts)
+s_announce(node_t *n, const ingest_res_t *res, uint64_t ts, uint64_t stored_us)
 {
 	node_change_t c;
 
@@ -346,7 +348,7 @@ s_announce(node_t *n, const ingest_res_t *res, uint64_t ts)
 	memcpy(c.id, res->id, CPT_ID_LEN);
 	memcpy(c.ref, res->ref, CPT_ID_LEN);
 	c.has_ref = res->has_ref;
-	s_announce_change(n, &c);
+	s_announce_change(n, &c, stored_us);
 }
 
 /* A new event is stored (under hlc_lock): the watermarks may go down to it. */
@@ -633,6 +635,7 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
 			s_newest(n, &b);
 		pthread_mutex_lock(&n->clock_);
 		uint64_t ingested = n->stats.ingested;
+		uint64_t stored_us = s_wall_us();
 		/* Events this transaction admitted from waiting or released from
 		 * held: told like the others, to the ring here and to the
 		 * listeners below (no submitter's res[] names them). */
@@ -648,7 +651,7 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
 				memcpy(c->ref, x->ref, CPT_ID_LEN);
 				c->has_ref = x->has_ref;
 				n->stats.ingested++;
-				s_announce_change(n, c);
+				s_announce_change(n, c, stored_us);
 			}
 		}
 		for (wreq_t *r = b.head; r; r = r->next)
@@ -658,7 +661,8 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
 					s_announce(n, &r->res[i],
 					           r->len[i] >= EVT_FIXED_LEN
 					               ? store_env_ts(r->buf[i])
-					               : 0);
+					               : 0,
+					           stored_us);
 				} else if (rc == 0 && r->res[i].rc == CPT_EPENDING) {
 					n->stats.pending++;
 				} else if (rc == 0 && r->res[i].rc != CPT_EEXIST) {
@@ -670,7 +674,7 @@ s_submit(node_t *n, const uint8_t *const *buf, const size_t *len, size_t count, 
 		/* When the store came to hold them: what a benchmark times a heal
 		 * to (tests/bench/heal.py), exactly, instead of polling. */
 		if (n->stats.ingested != ingested)
-			n->stats.stored_us = s_wall_us();
+			n->stats.stored_us = stored_us;
 		pthread_cond_broadcast(&n->ccond);
 		pthread_mutex_unlock(&n->clock_);
 		pthread_mutex_lock(&n->wlock);
@@ -1001,12 +1005,13 @@ node_poll_store(node_t *n)
 	if (count) {
 		s_tell(n, c, count, NODE_ELSEWHERE);
 		pthread_mutex_lock(&n->clock_);
+		uint64_t seen_us = s_wall_us();
 		for (size_t i = 0; i < count; i++) {
 			ingest_res_t r;
 			memset(&r, 0, sizeof(r));
 			memcpy(r.id, c[i].id, CPT_ID_LEN);
 			r.kind = c[i].kind;
-			s_announce(n, &r, c[i].ts);
+			s_announce(n, &r, c[i].ts, seen_us);
 		}
 		pthread_cond_broadcast(&n->ccond);
 		pthread_mutex_unlock(&n->clock_);

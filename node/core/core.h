@@ -164,6 +164,9 @@ int node_spaces_tick(node_t *n);
 typedef struct node_change {
 	uint64_t seq;            /* increasing number of this change (the ring's) */
 	uint64_t ts;             /* the event's timestamp */
+	uint64_t stored_us;      /* when this site's commit of it ended (or, stored by
+	                            another process, when the node saw it): wall clock,
+	                            microseconds since the epoch */
 	uint16_t kind;           /* event kind */
 	uint8_t id[CPT_ID_LEN];  /* the event */
 	uint8_t ref[CPT_ID_LEN]; /* the post it refers to, or zeros */

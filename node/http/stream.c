@@ -114,8 +114,9 @@ s_sse_change(struct sse *s, store_txn_t *txn, const node_change_t *c)
 	}
 	if (post)
 		cpt_hex32(ref, post);
-	data = json_pack("{s:s, s:s, s:s?, s:o?}", "id", id, "kind", evt_kind_name(kind), "post",
-	                 post ? ref : NULL, "view", view);
+	data =
+	    json_pack("{s:s, s:s, s:s?, s:o?, s:I}", "id", id, "kind", evt_kind_name(kind), "post",
+	              post ? ref : NULL, "view", view, "stored_us", (json_int_t)c->stored_us);
 	if (data == NULL)
 		return;
 	if (json_object_get(data, "post") == NULL)

@@ -610,11 +610,18 @@ def test_stream(n, alice, bob):
     t.check(s.headers.get("content-type", "").startswith("text/event-stream"),
             "stream content type", s.headers)
     t.eq(s.headers.get("cache-control"), "no-store", "stream not cached")
+    before_us = int(time.time() * 1e6)
     r = bob.post("/api/posts", {"text": "live from bob"})
+    after_us = int(time.time() * 1e6)
     pid = r.json["id"]
     ev = s.wait_for(lambda e: e["event"] == "post" and e["data"]["id"] == pid, timeout=5)
     t.check(ev is not None, "stream receives another session's post")
     if ev:
+        # When the site stored it: inside the request (its 201 waits for
+        # the commit), on the wall clock the client shares with the node.
+        st = ev["data"].get("stored_us")
+        t.check(isinstance(st, int) and before_us - 2000 <= st <= after_us + 2000,
+                "stream event says when the site stored it", (before_us, st, after_us))
         t.eq(ev["data"]["post"], pid, "stream event post id")
         t.eq(ev["data"]["view"]["text"], "live from bob", "stream event carries the view")
         t.check(ev["id"] and ev["id"].isdigit(), "stream event has an id", ev)
@@ -627,8 +634,12 @@ def test_stream(n, alice, bob):
     if ev:
         # Reconnecting after an id replays what came after it.
         s = alice.stream(last_event_id=int(ev["id"]) - 1)
+        time.sleep(0.05)
         again = s.wait_for(lambda e: e["event"] == "post", timeout=5)
         t.check(again is not None and again["data"]["id"] == pid, "Last-Event-ID replays", again)
+        t.check(again is not None and again["data"].get("stored_us") == ev["data"]["stored_us"],
+                "a replayed event keeps the time it was stored, not the time it is sent",
+                (again, ev))
         s.close()
         s = alice.stream(last_event_id=10 ** 12)
         rs = s.wait_for(lambda e: True, timeout=5)

@@ -13,6 +13,7 @@ Waits for conditions, never a fixed time. Ends with "N passed, M failed".
 
 import os
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -59,6 +60,28 @@ def check_exports(fed, name, created):
         fed.spec.kind, name), lost[:5])
 
 
+def check_stamps(fed, watcher, created):
+    """Every site's stream said when it stored each post and comment written
+    (data.stored_us), no later than its line was read, and the spread timed
+    from those stamps is the simulator's figure (tests/sim/README.md)."""
+    deadline = time.monotonic() + DEADLINE
+    names = [s.name for s in fed.sites]
+    while time.monotonic() < deadline and any(
+            n not in watcher.stored.get(e, {}) for e in created for n in names):
+        time.sleep(0.1)
+    lacking = [(e[:8], n) for e in created for n in names if n not in watcher.stored.get(e, {})]
+    t.check(not lacking, "%s: every site's stream stamped each of the %d posts and comments" % (
+        fed.spec.kind, len(created)), lacking[:5])
+    lag = watcher.lag(created, fed.sites)
+    t.check(lag and min(lag) > -0.002, "%s: no stamp is later than its line was read" %
+            fed.spec.kind, min(lag) if lag else None)
+    t0 = {e: v[0] for e, v in created.items()}
+    spread = watcher.spread(created, fed.sites, t0, stamped=True)
+    t.check(all(v[0] is not None and 0 <= v[0] < DEADLINE for v in spread.values()),
+            "%s: each one's time until every site held it, from the stamps" % fed.spec.kind,
+            [v for v in spread.values()][:5])
+
+
 def scenario(kind, cut_names, apart):
     spec = fedmod.topology(kind, SITES)
     fed = fedmod.Federation(spec, heartbeat_ms=200, reconcile_s=2)
@@ -68,10 +91,14 @@ def scenario(kind, cut_names, apart):
         missing = fed.wait_linked(timeout=DEADLINE)
         t.check(not missing, "%s: all %d links up" % (kind, len(spec.links)), missing)
         clients = load.login_all(fed.sites, jobs=3)
+        watcher = load.Watcher()
+        watcher.start(fed.sites, clients)
 
         # Linked: what any site writes reaches every other, relayed.
         w1 = writes(fed, fed.sites, clients, seed=1)
         check_exports(fed, "the first writes", w1.created)
+        check_stamps(fed, watcher, w1.created)
+        watcher.stop()
         far = fed.sites[-1]
         post = clients[far.name].post("/api/posts", {"text": "from the far end"}).json["id"]
         ok, _ = fed.wait_equal(timeout=DEADLINE)

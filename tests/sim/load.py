@@ -35,6 +35,7 @@ WORDS = ("the canteen meeting project deadline report shipment plant customer li
          "thanks reminder new again today tomorrow next week").split()
 ID_RE = re.compile(r'"id":"([0-9a-f]{64})"')
 POST_RE = re.compile(r'"post":"([0-9a-f]{64})"')
+STORED_RE = re.compile(r'"stored_us":(\d+)')
 
 
 def pct(values, p):
@@ -83,13 +84,21 @@ def login_all(sites, jobs=3):
 
 class Watcher:
     """Follows /api/stream at each site: arrivals[event id][site] is the
-    monotonic time the event showed up there (the moment its line was read).
+    monotonic time the event showed up there (the moment its line was read),
+    stored[event id][site] the time that site says it stored it (the line's
+    data.stored_us, its commit's end, moved onto the monotonic clock): what
+    is left once the reader's own lag (one Python thread per site under one
+    GIL, which may be far behind its stream on a busy machine) is taken out.
     posts[site] holds the newest posts seen at that site. resyncs counts the
     streams that fell more than the node's ring behind (their arrivals are
     incomplete from then on)."""
 
     def __init__(self):
         self.arrivals = {}
+        self.stored = {}
+        self.tids = {}       # site name -> the reader thread's id, for its CPU
+        # wall clock (the nodes' stored_us) minus monotonic: one machine, one clock
+        self._wall_off = time.time() - time.monotonic()
         self.kind = {}
         self.posts = {}
         self.resyncs = {}
@@ -122,7 +131,8 @@ class Watcher:
     def _read(self, name, resp):
         event = None
         posts = self.posts[name]
-        arrivals, kinds = self.arrivals, self.kind
+        arrivals, kinds, stored, off = self.arrivals, self.kind, self.stored, self._wall_off
+        self.tids[name] = threading.get_native_id()
         try:
             while True:
                 line = resp.readline()
@@ -145,6 +155,12 @@ class Watcher:
                     if seen is None:
                         seen = arrivals.setdefault(eid, {})
                     seen.setdefault(name, now)
+                    m = STORED_RE.search(text, m.end())
+                    if m:
+                        at = stored.get(eid)
+                        if at is None:
+                            at = stored.setdefault(eid, {})
+                        at.setdefault(name, int(m.group(1)) / 1e6 - off)
                     kinds.setdefault(eid, event)
                     if event == "post":
                         posts.append(eid)
@@ -170,14 +186,43 @@ class Watcher:
     def watching(self):
         return set(self._streams)
 
-    def spread(self, eids, sites, t0=None):
+    def cpu_s(self):
+        """CPU-seconds the stream readers' threads used so far (those still
+        running: /proc/self/task/TID/stat)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for tid in list(self.tids.values()):
+            try:
+                with open("/proc/self/task/%d/stat" % tid) as f:
+                    st = f.read().rsplit(")", 1)[1].split()
+                total += (int(st[11]) + int(st[12])) / tick
+            except (OSError, IndexError, ValueError):
+                pass
+        return total
+
+    def lag(self, eids, sites):
+        """The readers' lag: for each (event, site) that both read and said
+        when it stored: read time minus stored time, in seconds (the node's
+        stream thread, the socket and the Python reader together)."""
+        names = [s if isinstance(s, str) else s.name for s in sites]
+        out = []
+        for eid in eids:
+            seen, at = self.arrivals.get(eid, {}), self.stored.get(eid, {})
+            out += [seen[n] - at[n] for n in names if n in seen and n in at]
+        return out
+
+    def spread(self, eids, sites, t0=None, stamped=False):
         """For each event of eids: (t_all, missing) where t_all is the time
         from its first sight (or t0[eid] when given and earlier) until every
-        one of sites had it, and missing how many of sites never showed it."""
+        one of sites had it, and missing how many of sites never showed it.
+        stamped: the times the sites say they stored it instead of the times
+        their lines were read (an event read without a stamp counts as
+        missing)."""
         out = {}
         names = [s if isinstance(s, str) else s.name for s in sites]
+        src = self.stored if stamped else self.arrivals
         for eid in eids:
-            seen = self.arrivals.get(eid, {})
+            seen = src.get(eid, {})
             times = [seen[n] for n in names if n in seen]
             if not seen:
                 out[eid] = (None, len(names))
