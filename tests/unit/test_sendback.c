@@ -423,6 +423,18 @@ s_local_main(void *arg)
 	return NULL;
 }
 
+/* Starts s_held_main on hs and returns once its commit is held open. */
+static void
+s_start_held(pthread_t *ht, struct submit *hs)
+{
+	s_gate.in = s_gate.go = 0;
+	assert_int_equal(pthread_create(ht, NULL, s_held_main, hs), 0);
+	pthread_mutex_lock(&s_gate.lock);
+	while (!s_gate.in)
+		pthread_cond_wait(&s_gate.cond, &s_gate.lock);
+	pthread_mutex_unlock(&s_gate.lock);
+}
+
 static uint8_t s_slow_id[CPT_ID_LEN]; /* the event whose commit s_slow holds up */
 
 /* A listener that holds the thread which stored s_slow_id from a peer (the
@@ -475,12 +487,7 @@ test_local_commit_takes_the_batch_along(void **state)
 		/* Enrolments alone: stored at once. */
 		hs = (struct submit){held[2], held_len[2], -1, {0}};
 		ls = (struct submit){local[2], local_len[2], -1, {0}};
-		s_gate.in = s_gate.go = 0;
-		assert_int_equal(pthread_create(&ht, NULL, s_held_main, &hs), 0);
-		pthread_mutex_lock(&s_gate.lock);
-		while (!s_gate.in)
-			pthread_cond_wait(&s_gate.cond, &s_gate.lock);
-		pthread_mutex_unlock(&s_gate.lock);
+		s_start_held(&ht, &hs);
 		assert_int_equal(pthread_create(&lt, NULL, s_local_main, &ls), 0);
 		for (int t = 0; t < 100 && !node_submit_waiting(s_hub.n); t++)
 			usleep(10000);
@@ -635,12 +642,7 @@ test_events_on_their_way_not_asked_for(void **state)
 	s_newcomer("onway", env, len, id);
 	s_newcomer("onwayheld", held, held_len, held_id);
 	hs = (struct submit){held[2], held_len[2], -1, {0}};
-	s_gate.in = s_gate.go = 0;
-	assert_int_equal(pthread_create(&ht, NULL, s_held_main, &hs), 0);
-	pthread_mutex_lock(&s_gate.lock);
-	while (!s_gate.in)
-		pthread_cond_wait(&s_gate.cond, &s_gate.lock);
-	pthread_mutex_unlock(&s_gate.lock);
+	s_start_held(&ht, &hs);
 	s_send(LYON, (const uint8_t(*)[512])env, len, 3);
 	s_pump(300); /* the writer has them, waiting for the held commit */
 	for (int i = 0; i < 3; i++)
