@@ -65,6 +65,16 @@ s_cmp_key(const void *a, const void *b)
 	return memcmp(a, b, RECON_KEY_LEN);
 }
 
+/* Sorts what g had appended since its last sort. */
+static void
+s_gen_sort(struct sent_gen *g)
+{
+	if (g->sorted < g->n) {
+		qsort(g->keys, g->n, RECON_KEY_LEN, s_cmp_key);
+		g->sorted = g->n;
+	}
+}
+
 static void
 s_sent_free(link_t *l)
 {
@@ -93,10 +103,7 @@ s_sent(sync_t *s, link_t *l)
 	if (gen < GEN_MIN_MS)
 		gen = GEN_MIN_MS;
 	if (sync_since(now, m->gen_ms) >= gen) {
-		if (m->g[0].sorted < m->g[0].n) {
-			qsort(m->g[0].keys, m->g[0].n, RECON_KEY_LEN, s_cmp_key);
-			m->g[0].sorted = m->g[0].n;
-		}
+		s_gen_sort(&m->g[0]);
 		free(m->g[1].keys);
 		m->g[1] = m->g[0];
 		memset(&m->g[0], 0, sizeof(m->g[0]));
@@ -167,15 +174,8 @@ s_sent_add(struct recon_sent *m, const uint8_t *k)
 static void
 s_sent_sort(link_t *l)
 {
-	struct sent_gen *g;
-
-	if (l->recon_sent == NULL)
-		return;
-	g = &l->recon_sent->g[0];
-	if (g->sorted < g->n) {
-		qsort(g->keys, g->n, RECON_KEY_LEN, s_cmp_key);
-		g->sorted = g->n;
-	}
+	if (l->recon_sent != NULL)
+		s_gen_sort(&l->recon_sent->g[0]);
 }
 
 /* Queues keys[0..n) to be sent by id, and remembers those queued. */

@@ -181,7 +181,8 @@ s_cmp_id(const void *a, const void *b)
 }
 
 /* p's envelopes are on their way to the store from now (fed_put): their
- * ids, sorted, in the writer's list. Without memory, not listed. */
+ * ids (hashed there, in p->job->ids), sorted, in the writer's list.
+ * Without memory, not listed. */
 static void
 s_way_add(fed_writer_t *w, pjob_t *p)
 {
@@ -191,7 +192,7 @@ s_way_add(fed_writer_t *w, pjob_t *p)
 		return;
 	for (size_t j = 0; j < p->q.k; j++)
 		if (p->flen[j] >= EVT_FIXED_LEN)
-			evt_id_raw(p->way[k++], p->fbuf[j]);
+			memcpy(p->way[k++], p->job->ids[p->at[j]], CPT_ID_LEN);
 	qsort(p->way, k, CPT_ID_LEN, s_cmp_id);
 	p->way_n = k;
 	pthread_mutex_lock(&w->way_lock);
@@ -780,9 +781,11 @@ fed_put(void *ctx, sync_put_t *job)
 	for (size_t i = 0; i < n; i++) {
 		memset(job->ids[i], 0, CPT_ID_LEN);
 		job->rc[i] = CPT_EEXIST;
-		if (txn && job->len[i] >= EVT_FIXED_LEN) {
+		if (job->len[i] >= EVT_FIXED_LEN) {
+			/* Hashed once: the lookup and the list of those on their
+			 * way (s_way_add) both read it. */
 			evt_id_raw(job->ids[i], job->buf[i]);
-			if (index_env_ts(txn, job->ids[i], NULL) == 0) {
+			if (txn && index_env_ts(txn, job->ids[i], NULL) == 0) {
 				dups++;
 				continue;
 			}
