@@ -118,18 +118,6 @@ s_show(const store_val_t *v, size_t max)
  * by key. DB_EVENT_IDS's values are numbers that follow the order the
  * envelopes were stored in (schema 12), which a rebuild does not repeat:
  * what is compared under each id is the stored envelope it numbers. */
-/* Keys in LMDB's default order: bytes, then the shorter first. */
-static int
-s_keycmp(const store_val_t *a, const store_val_t *b)
-{
-	size_t m = a->len < b->len ? a->len : b->len;
-	int c = memcmp(a->data, b->data, m);
-
-	if (c == 0 && a->len != b->len)
-		c = a->len < b->len ? -1 : 1;
-	return c;
-}
-
 static size_t
 s_diff(store_txn_t *ta, store_txn_t *tb, enum store_db db)
 {
@@ -154,7 +142,7 @@ s_diff(store_txn_t *ta, store_txn_t *tb, enum store_db db)
 		else if (rb != 0)
 			c = -1;
 		else
-			c = s_keycmp(&ka, &kb);
+			c = store_key_cmp(ka.data, ka.len, kb.data, kb.len);
 		if (c == 0 && db == DB_EVENT_IDS && ka.len == CPT_ID_LEN) {
 			/* A number that leads nowhere compares as an empty value. */
 			if (index_env_stored(ta, ka.data, &va) != 0)
@@ -261,7 +249,7 @@ s_diff_canon(store_txn_t *ta, store_txn_t *tb, enum store_db db)
 		else if (ib >= b.len)
 			c = -1;
 		else
-			c = s_keycmp(&ka, &kb);
+			c = store_key_cmp(ka.data, ka.len, kb.data, kb.len);
 		if (c != 0 || va.len != vb.len ||
 		    (va.len && memcmp(va.data, vb.data, va.len) != 0)) {
 			if (diffs++ < 5) {

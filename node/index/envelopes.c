@@ -589,10 +589,8 @@ static int
 s_canon_cmp(const void *a, const void *b)
 {
 	const struct canon *x = a, *y = b;
-	size_t m = x->kl < y->kl ? x->kl : y->kl;
-	int c = memcmp(x->k, y->k, m);
 
-	return c ? c : (x->kl > y->kl) - (x->kl < y->kl);
+	return store_key_cmp(x->k, x->kl, y->k, y->kl);
 }
 
 int

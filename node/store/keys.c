@@ -46,6 +46,14 @@ store_tsid(uint8_t out[STORE_TSID_LEN], uint64_t ts, const uint8_t id[CPT_ID_LEN
 }
 
 int
+store_key_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
+int
 store_cmp_tsid(uint64_t ts_a, const uint8_t *id_a, uint64_t ts_b, const uint8_t *id_b)
 {
 	if (ts_a != ts_b)

@@ -385,6 +385,9 @@ void store_put_kind(uint8_t out[2], uint16_t kind);
  * tail of DB_BY_AUTHOR's and DB_BY_REF's. */
 #define STORE_TSID_LEN (8 + CPT_ID_LEN)
 void store_tsid(uint8_t out[STORE_TSID_LEN], uint64_t ts, const uint8_t id[CPT_ID_LEN]);
+/* Orders two keys as LMDB's default comparison does (bytes, then the
+ * shorter first): <0, 0, >0. */
+int store_key_cmp(const void *a, size_t alen, const void *b, size_t blen);
 /* Orders two (timestamp, id) pairs: <0, 0, >0. */
 int store_cmp_tsid(uint64_t ts_a, const uint8_t *id_a, uint64_t ts_b, const uint8_t *id_b);
 /* The HLC timestamp in a stored envelope's header (offset 68); the bytes
