@@ -133,6 +133,14 @@ store_split_old(enum store_db db)
 #define MAP_INITIAL STORE_MAP_INITIAL
 #define MAP_STEP    STORE_MAP_STEP
 
+/* The file's written room beyond LMDB's last page (s_headroom): made again
+ * when under HEADROOM_MIN, up to HEADROOM_CHUNK beyond the last page, while
+ * the commits since the last look grew the store by at most HEADROOM_GROWN
+ * (live commits; a catch-up's commits extend the file themselves). */
+#define HEADROOM_MIN   (256u << 10)
+#define HEADROOM_CHUNK (1u << 20)
+#define HEADROOM_GROWN (256u << 10)
+
 /* Entries at most of a time-ordered database's tail moved behind a key
  * (s_put_tail). */
 #define TAIL_MAX 16
@@ -163,6 +171,8 @@ struct store {
 	uint64_t tail_outs;  /* atomic: times a tail was taken out (store_tail_outs) */
 	int held_rc;         /* a tail could not be put back in the write transaction under
 	                        way: its commit fails with this (s_give_back_all) */
+	uint64_t file_end;   /* bytes data.mdb holds at least (s_headroom), 0: not looked at */
+	uint64_t used_seen;  /* LMDB's pages in use, in bytes, at s_headroom's last look */
 	uint64_t split_gen;  /* the generation of split_last's entries that hold: moved on at
 	                        the end of each write transaction and by any write to a split
 	                        database other than an append (s_split_put) */
@@ -670,6 +680,73 @@ s_meta_sync(store_t *st, int lazy)
 		st->lazy_meta = lazy;
 }
 
+/*
+ * Keeps data.mdb written ahead of LMDB's last page, so that a live commit
+ * overwrites blocks the file already holds. A commit that writes past the
+ * end of the file (LMDB appends the pages it takes beyond its last one)
+ * changes the file's size and makes ext4 allocate blocks, and its fdatasync
+ * then writes the inode too, a synchronous write and wait of its own
+ * (ext4_write_inode under fdatasync, one commit in two or three of a live
+ * post: ARCHITECTURE "The file written ahead"). Zeros are written here, up
+ * to HEADROOM_CHUNK beyond the last page, when the room left is under
+ * HEADROOM_MIN: once per ~250 pages that the store grows by; the next
+ * commit's sync takes them to the disk with its own pages.
+ *
+ * Called at the start of a write transaction, before fn: this thread holds
+ * LMDB's write lock, no commit of any process runs, and nothing beyond the
+ * last committed page is LMDB's (it takes pages there only in a write
+ * transaction, and a transaction that was aborted or killed left nothing
+ * there that anyone reads). Pages written later in this transaction (a
+ * spill, the commit) land over the zeros, after them. Never past the map.
+ * Best effort: an error leaves the file as it was and the commit as
+ * before (a full disk gives its room back).
+ */
+static void
+s_headroom(store_t *st)
+{
+	static const uint8_t zeros[64 << 10];
+	MDB_envinfo info;
+	MDB_stat est;
+	struct stat sb;
+	uint64_t used, end, want;
+	int fd;
+
+	if (mdb_env_info(st->env, &info) != 0 || mdb_env_stat(st->env, &est) != 0)
+		return;
+	used = ((uint64_t)info.me_last_pgno + 1) * est.ms_psize;
+	if (used > st->used_seen + HEADROOM_GROWN) {
+		/* A large commit (or another process's), or the first look:
+		 * LMDB extends the file itself for those. */
+		st->used_seen = used;
+		st->file_end = 0;
+		return;
+	}
+	st->used_seen = used;
+	if (st->file_end >= used + HEADROOM_MIN)
+		return;
+	if (mdb_env_get_fd(st->env, &fd) != 0 || fstat(fd, &sb) != 0)
+		return;
+	st->file_end = (uint64_t)sb.st_size;
+	if (st->file_end >= used + HEADROOM_MIN)
+		return;
+	want = used + HEADROOM_CHUNK;
+	if (want > info.me_mapsize)
+		want = info.me_mapsize;
+	end = st->file_end > used ? st->file_end : used;
+	for (uint64_t at = end; at < want;) {
+		size_t n = want - at < sizeof(zeros) ? (size_t)(want - at) : sizeof(zeros);
+		ssize_t w = pwrite(fd, zeros, n, (off_t)at);
+		if (w <= 0) {
+			/* Room not kept: the file back to its size before. */
+			if (ftruncate(fd, (off_t)end) != 0)
+				log_debug("store", "%s: headroom not given back", st->dir);
+			return;
+		}
+		at += (uint64_t)w;
+	}
+	st->file_end = want;
+}
+
 int
 store_write(store_t *st, store_write_fn fn, void *arg)
 {
@@ -694,6 +771,7 @@ store_write_flags(store_t *st, unsigned flags, store_write_fn fn, void *arg)
 			}
 			return s_write_error(st, rc);
 		}
+		s_headroom(st);
 		s_wtxn = txn;
 		s_wnum.valid = 0;
 		rc = fn((store_txn_t *)txn, arg);
