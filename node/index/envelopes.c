@@ -492,16 +492,95 @@ index_env_del(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 
 /* ---------------------------------------------- reference numbers (13) */
 
+/*
+ * The numbers a write transaction looked up or gave, by id: an event's
+ * ingest asks for the number of the same post four or five times (its
+ * references walked for the post view and the notification group, its
+ * reaction registers, the group's entries, the reference's key), and each
+ * ask was two searches (DB_REF_NUMS, then DB_EVENT_IDS' random leaf):
+ * 15% of the writer's instructions in a catch-up (session 17). An id's
+ * number never changes once given (a removed event keeps it in
+ * DB_REF_NUMS), but one given by a transaction that does not commit is
+ * given again: the memo holds for one transaction, between
+ * index_ref_memo_begin and index_ref_memo_end on its thread, and only what
+ * the store answered (never a "none"). Direct-mapped by the id's first
+ * bytes (a hash).
+ */
+#define REF_MEMO 1024
+
+struct ref_memo {
+	const store_txn_t *txn; /* the transaction it holds for */
+	size_t hits;            /* asks answered from it (index_ref_memo_hits) */
+	struct ref_memo_e {
+		uint8_t id[CPT_ID_LEN];
+		uint8_t num[8];
+		uint8_t used;
+	} e[REF_MEMO];
+};
+static _Thread_local struct ref_memo *s_memo;
+static _Thread_local size_t s_memo_hits; /* of the last memo ended on this thread */
+
+void
+index_ref_memo_begin(const store_txn_t *txn)
+{
+	index_ref_memo_end();
+	/* Without memory, no memo: every ask goes to the store. */
+	if ((s_memo = calloc(1, sizeof(*s_memo))) != NULL)
+		s_memo->txn = txn;
+}
+
+void
+index_ref_memo_end(void)
+{
+	if (s_memo == NULL)
+		return;
+	s_memo_hits = s_memo->hits;
+	free(s_memo);
+	s_memo = NULL;
+}
+
+size_t
+index_ref_memo_hits(void)
+{
+	return s_memo ? s_memo->hits : s_memo_hits;
+}
+
+static struct ref_memo_e *
+s_memo_slot(const store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
+{
+	if (s_memo == NULL || s_memo->txn != txn)
+		return NULL;
+	return &s_memo->e[(id[0] | (unsigned)id[1] << 8) % REF_MEMO];
+}
+
+static void
+s_memo_keep(struct ref_memo_e *m, const uint8_t id[CPT_ID_LEN], const uint8_t num[8])
+{
+	if (m == NULL)
+		return;
+	memcpy(m->id, id, CPT_ID_LEN);
+	memcpy(m->num, num, 8);
+	m->used = 1;
+}
+
 int
 index_ref_num(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int give, uint8_t num[8])
 {
+	struct ref_memo_e *m = s_memo_slot(txn, id);
 	store_val_t v;
-	int rc = store_get(txn, DB_REF_NUMS, id, CPT_ID_LEN, &v);
+	int rc;
 
+	if (m && m->used && memcmp(m->id, id, CPT_ID_LEN) == 0) {
+		memcpy(num, m->num, 8);
+		s_memo->hits++;
+		return 0;
+	}
+	rc = store_get(txn, DB_REF_NUMS, id, CPT_ID_LEN, &v);
 	if (rc == CPT_ENOTFOUND)
 		rc = store_get(txn, DB_EVENT_IDS, id, CPT_ID_LEN, &v);
 	if (rc == 0 && v.len == 8) {
 		memcpy(num, v.data, 8);
+		s_memo_keep(m, id, num);
 		return 0;
 	}
 	if (rc == 0)
@@ -511,9 +590,12 @@ index_ref_num(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int give, uint8_t 
 	/* Referred to before it is stored: a number of the envelopes' own
 	 * sequence (the references still land in the last pages), that no
 	 * envelope takes after it. */
-	if ((rc = s_next_seq(txn, num)) != 0 || (rc = s_floor_above(txn, store_get_u64(num))) != 0)
+	if ((rc = s_next_seq(txn, num)) != 0 ||
+	    (rc = s_floor_above(txn, store_get_u64(num))) != 0 ||
+	    (rc = store_put(txn, DB_REF_NUMS, id, CPT_ID_LEN, num, 8)) != 0)
 		return rc;
-	return store_put(txn, DB_REF_NUMS, id, CPT_ID_LEN, num, 8);
+	s_memo_keep(m, id, num);
+	return 0;
 }
 
 int

@@ -259,6 +259,14 @@ int index_env_del(store_txn_t *txn, const uint8_t id[CPT_ID_LEN]) CPT_WUR;
  * write transaction), and keeps it. 0, CPT_ENOTFOUND (none, give unset) or
  * a store error. */
 int index_ref_num(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int give, uint8_t num[8]) CPT_WUR;
+/* What index_ref_num answers in txn, a write transaction of this thread,
+ * is remembered until index_ref_memo_end (or the next begin): around a
+ * transaction's ingest (node/event), never across two (a number given by
+ * one that aborts is given again). index_ref_memo_hits: the asks answered
+ * so in the memo open, else in the last one ended on this thread (tests). */
+void index_ref_memo_begin(const store_txn_t *txn);
+void index_ref_memo_end(void);
+size_t index_ref_memo_hits(void);
 /* Each entry of db (keyed by a reference number, then anything) with the
  * number put back as the id it stands for, in the order of those keys: a
  * form that does not depend on the order the events were stored in (verify

@@ -908,6 +908,104 @@ test_number_kept(void **state)
 	s_scene_free(&s);
 }
 
+/* s_abort_fn: ingests one event, then fails: the transaction aborts. */
+static int
+s_abort_fn(store_txn_t *txn, void *arg)
+{
+	fx_t *f = ((void **)arg)[0];
+	const ev_t *e = ((void **)arg)[1];
+	const uint8_t *buf = e->buf;
+	size_t len = e->len;
+	ingest_res_t res;
+	int rc = ingest_txn(&f->ctx, txn, &buf, &len, 1, &res);
+
+	assert_int_equal(rc, 0);
+	assert_int_equal(res.rc, 0);
+	return CPT_EINVAL;
+}
+
+/* The reference numbers a transaction asks for are remembered for that
+ * transaction (index_ref_memo_begin, from ingest_txn): a batch of a post,
+ * comments and reactions on it asks the store once per post, and the rest
+ * from the memo; a number given by a transaction that aborts is not
+ * remembered into the next (which gives that number to the next envelope).
+ * The store answers as one that got the same events one per transaction. */
+static void
+test_numbers_remembered_per_transaction(void **state)
+{
+	scene_t s;
+	ev_t *e;
+	ev_t *batch[8], *one[1];
+	void *arg[2];
+	ingest_res_t res[8];
+	snap_t a, b;
+	size_t nev, hits;
+	char err[256];
+	uint64_t aborted, p2;
+	fx_t f, g;
+
+	(void)state;
+	s_scene(&s);
+	e = s.ev;
+	for (int i = 0; i < 4; i++)
+		batch[i] = &e[N_CERT + i];
+	fx_open(&f);
+	assert_int_equal(fx_ingest_n(&f, batch, 4, res), 0);
+	/* A comment before its post gives the post a number, in a transaction
+	 * that aborts: the number is not kept, by the store nor the memo. */
+	arg[0] = &f;
+	arg[1] = &e[N_C1];
+	assert_int_not_equal(store_write(f.st, s_abort_fn, arg), 0);
+	assert_int_equal(s_ref_num(&f, e[N_POST].id), 0);
+	/* Bob's post takes the next envelope number: the one the aborted
+	 * transaction gave. */
+	FX_IN(&f, &e[N_POST2], 0);
+	p2 = s_seq(&f, e[N_POST2].id);
+	aborted = p2;
+	/* The batch: the comment first again (a number for the post, given
+	 * now), the post, the reactions and comments on it. */
+	batch[0] = &e[N_C1];
+	batch[1] = &e[N_POST];
+	batch[2] = &e[N_LIKE_B];
+	batch[3] = &e[N_LIKE_C];
+	batch[4] = &e[N_HEART_C];
+	batch[5] = &e[N_C3];
+	batch[6] = &e[N_C4];
+	assert_int_equal(fx_ingest_n(&f, batch, 7, res), 0);
+	for (int i = 0; i < 7; i++)
+		assert_int_equal(res[i].rc, 0);
+	/* Every one of the seven asks for the post's number several times
+	 * (its reference's key, the view, the group's walk and entries, the
+	 * registers): all but the first from the memo. */
+	hits = index_ref_memo_hits();
+	assert_true(hits >= 20);
+	assert_true(s_ref_num(&f, e[N_POST].id) > aborted);
+	assert_int_equal(s_ref_num(&f, e[N_POST2].id), p2);
+	assert_true(s_ref_has(&f, s_ref_num(&f, e[N_POST].id), &e[N_C3]));
+	assert_true(s_by_has(&f, s_ref_num(&f, e[N_POST].id), "alice"));
+	fx_snap(f.st, &a);
+	if (event_verify(&f.ctx, &nev, err, sizeof(err)) != 0)
+		fail_msg("verify: %s", err);
+	assert_int_equal(nev, 12);
+	/* The same events, one transaction each, in the same order. */
+	fx_open(&g);
+	for (int i = 0; i < 4; i++)
+		FX_IN(&g, &e[N_CERT + i], 0);
+	FX_IN(&g, &e[N_POST2], 0);
+	for (int i = 0; i < 7; i++) {
+		one[0] = batch[i];
+		assert_int_equal(fx_ingest_n(&g, one, 1, res), 0);
+		assert_int_equal(res[0].rc, 0);
+	}
+	fx_snap(g.st, &b);
+	FX_SNAP_EQUAL(&a, &b, "one batch, against one transaction each");
+	fx_snap_free(&a);
+	fx_snap_free(&b);
+	fx_close(&g);
+	fx_close(&f);
+	s_scene_free(&s);
+}
+
 static int
 s_setup(void **state)
 {
@@ -931,10 +1029,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_body_rules),  cmocka_unit_test(test_mine_box),
-	    cmocka_unit_test(test_orders),      cmocka_unit_test(test_record_bytes),
-	    cmocka_unit_test(test_space_hook),  cmocka_unit_test(test_groups_keyed_by_number),
+	    cmocka_unit_test(test_body_rules),
+	    cmocka_unit_test(test_mine_box),
+	    cmocka_unit_test(test_orders),
+	    cmocka_unit_test(test_record_bytes),
+	    cmocka_unit_test(test_space_hook),
+	    cmocka_unit_test(test_groups_keyed_by_number),
 	    cmocka_unit_test(test_number_kept),
+	    cmocka_unit_test(test_numbers_remembered_per_transaction),
 	};
 	return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
