@@ -402,6 +402,126 @@ s_next_seq(store_txn_t *txn, uint8_t seq[8])
 	return rc;
 }
 
+/*
+ * The numbers a write transaction looked up or gave, by id: an event's
+ * ingest asks for the number of the same post four or five times (its
+ * references walked for the post view and the notification group, its
+ * reaction registers, the group's entries, the reference's key), and each
+ * ask was two searches (DB_REF_NUMS, then DB_EVENT_IDS' random leaf):
+ * 15% of the writer's instructions in a catch-up (session 17). An id's
+ * number never changes once given (a removed event keeps it in
+ * DB_REF_NUMS), but one given by a transaction that does not commit is
+ * given again: the memo holds for one transaction, between
+ * index_ref_memo_begin and index_ref_memo_end on its thread, and only what
+ * the store answered (never a "none"). Direct-mapped by the id's first
+ * bytes (a hash).
+ */
+#define REF_MEMO 1024
+
+struct ref_memo {
+	const store_txn_t *txn; /* the transaction it holds for */
+	size_t hits;            /* asks answered from it (index_ref_memo_hits) */
+	size_t fresh;           /* index_ref_fresh's yes (index_ref_memo_fresh) */
+	struct ref_memo_e {
+		uint8_t id[CPT_ID_LEN];
+		uint8_t num[8];
+		uint8_t used;
+		uint8_t fresh; /* num is the envelope number this transaction gave it, and
+		                  nothing was keyed under it since (index_ref_fresh) */
+	} e[REF_MEMO];
+};
+static _Thread_local struct ref_memo *s_memo;
+static _Thread_local size_t s_memo_hits;  /* of the last memo ended on this thread */
+static _Thread_local size_t s_memo_fresh; /* likewise */
+
+void
+index_ref_memo_begin(const store_txn_t *txn)
+{
+	index_ref_memo_end();
+	/* Without memory, no memo: every ask goes to the store. */
+	if ((s_memo = calloc(1, sizeof(*s_memo))) != NULL)
+		s_memo->txn = txn;
+}
+
+void
+index_ref_memo_end(void)
+{
+	if (s_memo == NULL)
+		return;
+	s_memo_hits = s_memo->hits;
+	s_memo_fresh = s_memo->fresh;
+	free(s_memo);
+	s_memo = NULL;
+}
+
+size_t
+index_ref_memo_hits(void)
+{
+	return s_memo ? s_memo->hits : s_memo_hits;
+}
+
+size_t
+index_ref_memo_fresh(void)
+{
+	return s_memo ? s_memo->fresh : s_memo_fresh;
+}
+
+static struct ref_memo_e *
+s_memo_slot(const store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
+{
+	if (s_memo == NULL || s_memo->txn != txn)
+		return NULL;
+	return &s_memo->e[(id[0] | (unsigned)id[1] << 8) % REF_MEMO];
+}
+
+static void
+s_memo_keep(struct ref_memo_e *m, const uint8_t id[CPT_ID_LEN], const uint8_t num[8], int fresh)
+{
+	if (m == NULL)
+		return;
+	memcpy(m->id, id, CPT_ID_LEN);
+	memcpy(m->num, num, 8);
+	m->used = 1;
+	m->fresh = (uint8_t)fresh;
+}
+
+/*
+ * id's envelope was just stored under the new number seq: its reference
+ * number is seq unless it was given one before it came (DB_REF_NUMS, a
+ * small database). With none there, nothing was ever keyed under seq (a
+ * number is never given twice: the floor), and nothing is until an entry
+ * is put under it, which asks for the number with give set
+ * (index_ref_num): until then the post's own indexes need not look for
+ * references, registers or groups under it (index_ref_fresh).
+ */
+static int
+s_memo_stored(store_txn_t *txn, const uint8_t *id, size_t klen, const uint8_t seq[8])
+{
+	struct ref_memo_e *m;
+	store_val_t v;
+	int rc;
+
+	if (klen != CPT_ID_LEN || (m = s_memo_slot(txn, id)) == NULL)
+		return 0;
+	rc = store_get(txn, DB_REF_NUMS, id, CPT_ID_LEN, &v);
+	if (rc == 0 && v.len == 8)
+		s_memo_keep(m, id, v.data, 0);
+	else if (rc == CPT_ENOTFOUND)
+		s_memo_keep(m, id, seq, 1);
+	return rc == CPT_ENOTFOUND || rc == 0 ? 0 : rc;
+}
+
+int
+index_ref_fresh(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
+{
+	struct ref_memo_e *m = s_memo_slot(txn, id);
+
+	if (m == NULL || !m->used || !m->fresh || memcmp(m->id, id, CPT_ID_LEN) != 0)
+		return 0;
+	s_memo->fresh++;
+	return 1;
+}
+
 /* index_env_put_stored for a key of klen bytes (an id, but for what a
  * damaged schema 11 store held: moved as it was). */
 static int
@@ -416,9 +536,10 @@ s_put_stored(store_txn_t *txn, const uint8_t *id, size_t klen, const void *val, 
 		/* The id first: CPT_EEXIST writes nothing, and a new one costs
 		 * one search of the ids. */
 		if ((rc = s_next_seq(txn, seq)) != 0 ||
-		    (rc = store_put_new(txn, DB_EVENT_IDS, id, klen, seq, 8)) != 0)
+		    (rc = store_put_new(txn, DB_EVENT_IDS, id, klen, seq, 8)) != 0 ||
+		    (rc = store_put_new(txn, DB_ENVELOPES, seq, 8, val, len)) != 0)
 			return rc;
-		return store_put_new(txn, DB_ENVELOPES, seq, 8, val, len);
+		return s_memo_stored(txn, id, klen, seq);
 	}
 	rc = store_get(txn, DB_EVENT_IDS, id, klen, &s);
 	if (rc == 0 && s.len == 8) { /* replaced where it is */
@@ -492,77 +613,6 @@ index_env_del(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 
 /* ---------------------------------------------- reference numbers (13) */
 
-/*
- * The numbers a write transaction looked up or gave, by id: an event's
- * ingest asks for the number of the same post four or five times (its
- * references walked for the post view and the notification group, its
- * reaction registers, the group's entries, the reference's key), and each
- * ask was two searches (DB_REF_NUMS, then DB_EVENT_IDS' random leaf):
- * 15% of the writer's instructions in a catch-up (session 17). An id's
- * number never changes once given (a removed event keeps it in
- * DB_REF_NUMS), but one given by a transaction that does not commit is
- * given again: the memo holds for one transaction, between
- * index_ref_memo_begin and index_ref_memo_end on its thread, and only what
- * the store answered (never a "none"). Direct-mapped by the id's first
- * bytes (a hash).
- */
-#define REF_MEMO 1024
-
-struct ref_memo {
-	const store_txn_t *txn; /* the transaction it holds for */
-	size_t hits;            /* asks answered from it (index_ref_memo_hits) */
-	struct ref_memo_e {
-		uint8_t id[CPT_ID_LEN];
-		uint8_t num[8];
-		uint8_t used;
-	} e[REF_MEMO];
-};
-static _Thread_local struct ref_memo *s_memo;
-static _Thread_local size_t s_memo_hits; /* of the last memo ended on this thread */
-
-void
-index_ref_memo_begin(const store_txn_t *txn)
-{
-	index_ref_memo_end();
-	/* Without memory, no memo: every ask goes to the store. */
-	if ((s_memo = calloc(1, sizeof(*s_memo))) != NULL)
-		s_memo->txn = txn;
-}
-
-void
-index_ref_memo_end(void)
-{
-	if (s_memo == NULL)
-		return;
-	s_memo_hits = s_memo->hits;
-	free(s_memo);
-	s_memo = NULL;
-}
-
-size_t
-index_ref_memo_hits(void)
-{
-	return s_memo ? s_memo->hits : s_memo_hits;
-}
-
-static struct ref_memo_e *
-s_memo_slot(const store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
-{
-	if (s_memo == NULL || s_memo->txn != txn)
-		return NULL;
-	return &s_memo->e[(id[0] | (unsigned)id[1] << 8) % REF_MEMO];
-}
-
-static void
-s_memo_keep(struct ref_memo_e *m, const uint8_t id[CPT_ID_LEN], const uint8_t num[8])
-{
-	if (m == NULL)
-		return;
-	memcpy(m->id, id, CPT_ID_LEN);
-	memcpy(m->num, num, 8);
-	m->used = 1;
-}
-
 int
 index_ref_num(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int give, uint8_t num[8])
 {
@@ -573,6 +623,8 @@ index_ref_num(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int give, uint8_t 
 	if (m && m->used && memcmp(m->id, id, CPT_ID_LEN) == 0) {
 		memcpy(num, m->num, 8);
 		s_memo->hits++;
+		if (give) /* an entry is about to be keyed under it */
+			m->fresh = 0;
 		return 0;
 	}
 	rc = store_get(txn, DB_REF_NUMS, id, CPT_ID_LEN, &v);
@@ -580,7 +632,7 @@ index_ref_num(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int give, uint8_t 
 		rc = store_get(txn, DB_EVENT_IDS, id, CPT_ID_LEN, &v);
 	if (rc == 0 && v.len == 8) {
 		memcpy(num, v.data, 8);
-		s_memo_keep(m, id, num);
+		s_memo_keep(m, id, num, 0);
 		return 0;
 	}
 	if (rc == 0)
@@ -594,7 +646,7 @@ index_ref_num(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int give, uint8_t 
 	    (rc = s_floor_above(txn, store_get_u64(num))) != 0 ||
 	    (rc = store_put(txn, DB_REF_NUMS, id, CPT_ID_LEN, num, 8)) != 0)
 		return rc;
-	s_memo_keep(m, id, num);
+	s_memo_keep(m, id, num, 0);
 	return 0;
 }
 

@@ -267,6 +267,10 @@ int index_ref_num(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int give, uint
 void index_ref_memo_begin(const store_txn_t *txn);
 void index_ref_memo_end(void);
 size_t index_ref_memo_hits(void);
+/* Likewise, how many times the memo told an index that a post just stored
+ * has nothing keyed under its number yet, so that it looked for nothing
+ * there (the tests). */
+size_t index_ref_memo_fresh(void);
 /* Each entry of db (keyed by a reference number, then anything) with the
  * number put back as the id it stands for, in the order of those keys: a
  * form that does not depend on the order the events were stored in (verify

@@ -1006,6 +1006,87 @@ test_numbers_remembered_per_transaction(void **state)
 	s_scene_free(&s);
 }
 
+/* A post stored that nothing referred to before looks for no reference,
+ * register or group entry under its number (index_ref_fresh): three posts
+ * in one transaction are told so three times each (their view, their
+ * group's computation and its entries); a post that a comment in the same
+ * transaction referred to first is not, nor one after an entry was put under
+ * its number (a mention's group, then a comment in the same transaction:
+ * the group's old entries are taken out). The store answers as one that
+ * got the same events one per transaction. */
+static void
+test_fresh_post_looks_for_nothing(void **state)
+{
+	scene_t s;
+	ev_t *e, mp, mc, p3[3];
+	ev_t *batch[8], *all[16], *one[1];
+	ingest_res_t res[8];
+	snap_t a, b;
+	size_t nev, n = 0;
+	char err[256], text[32];
+	fx_t f, g;
+
+	(void)state;
+	s_scene(&s);
+	e = s.ev;
+	fx_open(&f);
+	for (int i = 0; i < 4; i++)
+		all[n++] = batch[i] = &e[N_CERT + i];
+	assert_int_equal(fx_ingest_n(&f, batch, 4, res), 0);
+	/* Three posts nothing refers to. */
+	for (int i = 0; i < 3; i++) {
+		snprintf(text, sizeof(text), "fresh %d", i);
+		fx_post(&p3[i], K_BOB, TS(100 + i, 0), text);
+		all[n++] = batch[i] = &p3[i];
+	}
+	assert_int_equal(fx_ingest_n(&f, batch, 3, res), 0);
+	assert_int_equal(index_ref_memo_fresh(), 9);
+	for (int i = 0; i < 3; i++)
+		assert_true(fx_in_feed(&f, &p3[i]));
+	/* The comment first: the post has a number before it comes. */
+	all[n++] = batch[0] = &e[N_C1];
+	all[n++] = batch[1] = &e[N_POST];
+	all[n++] = batch[2] = &e[N_LIKE_C];
+	all[n++] = batch[3] = &e[N_C3];
+	assert_int_equal(fx_ingest_n(&f, batch, 4, res), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(res[i].rc, 0);
+	assert_int_equal(index_ref_memo_fresh(), 0);
+	/* A post mentioning bob (its group has an entry at once), then carol's
+	 * comment on it mentioning him again: the group is computed again, and
+	 * bob's entry under its old newest time taken out. */
+	fx_post(&mp, K_ALICE, TS(500, 0), "for @bob");
+	fx_child(&mc, K_CAROL, EVT_COMMENT, TS(510, 0), &mp, "and me, @bob");
+	all[n++] = batch[0] = &mp;
+	all[n++] = batch[1] = &mc;
+	assert_int_equal(fx_ingest_n(&f, batch, 2, res), 0);
+	assert_int_equal(res[0].rc, 0);
+	assert_int_equal(res[1].rc, 0);
+	/* The post's view, its group (s_compute) and its entries' clearing. */
+	assert_int_equal(index_ref_memo_fresh(), 3);
+	fx_snap(f.st, &a);
+	if (event_verify(&f.ctx, &nev, err, sizeof(err)) != 0)
+		fail_msg("verify: %s", err);
+	assert_int_equal(nev, n);
+	fx_open(&g);
+	for (size_t i = 0; i < n; i++) {
+		one[0] = all[i];
+		assert_int_equal(fx_ingest_n(&g, one, 1, res), 0);
+		assert_int_equal(res[0].rc, 0);
+	}
+	fx_snap(g.st, &b);
+	FX_SNAP_EQUAL(&a, &b, "in batches, against one transaction each");
+	fx_snap_free(&a);
+	fx_snap_free(&b);
+	fx_close(&g);
+	fx_close(&f);
+	for (int i = 0; i < 3; i++)
+		fx_free(&p3[i]);
+	fx_free(&mp);
+	fx_free(&mc);
+	s_scene_free(&s);
+}
+
 static int
 s_setup(void **state)
 {
@@ -1037,6 +1118,7 @@ main(void)
 	    cmocka_unit_test(test_groups_keyed_by_number),
 	    cmocka_unit_test(test_number_kept),
 	    cmocka_unit_test(test_numbers_remembered_per_transaction),
+	    cmocka_unit_test(test_fresh_post_looks_for_nothing),
 	};
 	return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
