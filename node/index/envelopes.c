@@ -357,51 +357,6 @@ s_pack(store_txn_t *txn, const uint8_t *env, size_t len, uint8_t *out, size_t *o
 	return 0;
 }
 
-/* The meta key of the smallest number the next envelope may take: above
- * every number given to an id without an envelope at it (DB_REF_NUMS), so
- * that no two ids ever share a reference number. */
-#define META_FLOOR "num_floor"
-
-static int
-s_floor(store_txn_t *txn, uint64_t *floor)
-{
-	uint8_t b[8];
-	size_t len = sizeof(b);
-	int rc = store_meta_get(txn, META_FLOOR, b, &len);
-
-	*floor = rc == 0 && len == 8 ? store_get_u64(b) : 0;
-	return rc == CPT_ENOTFOUND ? 0 : rc;
-}
-
-/* Raises the floor to above n. */
-static int
-s_floor_above(store_txn_t *txn, uint64_t n)
-{
-	uint8_t b[8];
-	uint64_t floor;
-	int rc = s_floor(txn, &floor);
-
-	if (rc != 0 || floor > n)
-		return rc;
-	store_put_u64(b, n + 1);
-	return store_meta_put(txn, META_FLOOR, b, 8);
-}
-
-/* The number the next envelope is stored under: one more than the last
- * (kept by the store for the write transaction), or the floor. */
-static int
-s_next_seq(store_txn_t *txn, uint8_t seq[8])
-{
-	uint64_t next, floor;
-	int rc = store_next_number(txn, DB_ENVELOPES, &next);
-
-	if (rc == 0)
-		rc = s_floor(txn, &floor);
-	if (rc == 0)
-		store_put_u64(seq, next > floor ? next : floor);
-	return rc;
-}
-
 /*
  * The numbers a write transaction looked up or gave, by id: an event's
  * ingest asks for the number of the same post four or five times (its
@@ -422,6 +377,8 @@ struct ref_memo {
 	const store_txn_t *txn; /* the transaction it holds for */
 	size_t hits;            /* asks answered from it (index_ref_memo_hits) */
 	size_t fresh;           /* index_ref_fresh's yes (index_ref_memo_fresh) */
+	int floor_known;        /* floor holds the meta's "num_floor" in txn (s_floor) */
+	uint64_t floor;
 	struct ref_memo_e {
 		uint8_t id[CPT_ID_LEN];
 		uint8_t num[8];
@@ -520,6 +477,70 @@ index_ref_fresh(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 		return 0;
 	s_memo->fresh++;
 	return 1;
+}
+
+/* The meta key of the smallest number the next envelope may take: above
+ * every number given to an id without an envelope at it (DB_REF_NUMS), so
+ * that no two ids ever share a reference number. */
+#define META_FLOOR "num_floor"
+
+static int
+s_floor(store_txn_t *txn, uint64_t *floor)
+{
+	uint8_t b[8];
+	size_t len = sizeof(b);
+	struct ref_memo *m = s_memo && s_memo->txn == txn ? s_memo : NULL;
+	int rc;
+
+	/* Read once per transaction that keeps a memo (every envelope put
+	 * asked: 880 of a catch-up's instructions per event); only s_floor_above
+	 * writes it. */
+	if (m && m->floor_known) {
+		*floor = m->floor;
+		return 0;
+	}
+	rc = store_meta_get(txn, META_FLOOR, b, &len);
+	*floor = rc == 0 && len == 8 ? store_get_u64(b) : 0;
+	if (rc == CPT_ENOTFOUND)
+		rc = 0;
+	if (m && rc == 0) {
+		m->floor = *floor;
+		m->floor_known = 1;
+	}
+	return rc;
+}
+
+/* Raises the floor to above n. */
+static int
+s_floor_above(store_txn_t *txn, uint64_t n)
+{
+	uint8_t b[8];
+	uint64_t floor;
+	int rc = s_floor(txn, &floor);
+
+	if (rc != 0 || floor > n)
+		return rc;
+	store_put_u64(b, n + 1);
+	if ((rc = store_meta_put(txn, META_FLOOR, b, 8)) == 0 && s_memo && s_memo->txn == txn) {
+		s_memo->floor = n + 1;
+		s_memo->floor_known = 1;
+	}
+	return rc;
+}
+
+/* The number the next envelope is stored under: one more than the last
+ * (kept by the store for the write transaction), or the floor. */
+static int
+s_next_seq(store_txn_t *txn, uint8_t seq[8])
+{
+	uint64_t next, floor;
+	int rc = store_next_number(txn, DB_ENVELOPES, &next);
+
+	if (rc == 0)
+		rc = s_floor(txn, &floor);
+	if (rc == 0)
+		store_put_u64(seq, next > floor ? next : floor);
+	return rc;
 }
 
 /* index_env_put_stored for a key of klen bytes (an id, but for what a

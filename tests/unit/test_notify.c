@@ -934,7 +934,7 @@ static void
 test_numbers_remembered_per_transaction(void **state)
 {
 	scene_t s;
-	ev_t *e;
+	ev_t *e, q[3], qc[2];
 	ev_t *batch[8], *one[1];
 	void *arg[2];
 	ingest_res_t res[8];
@@ -1002,7 +1002,30 @@ test_numbers_remembered_per_transaction(void **state)
 	fx_snap_free(&a);
 	fx_snap_free(&b);
 	fx_close(&g);
+	/* Two posts that never came, each commented in one transaction: two
+	 * numbers given in a row, the second above the floor the first raised
+	 * (kept for the transaction), neither an envelope's. */
+	fx_post(&q[0], K_CAROL, TS(600, 0), "never here 1");
+	fx_post(&q[1], K_CAROL, TS(601, 0), "never here 2");
+	fx_child(&qc[0], K_BOB, EVT_COMMENT, TS(610, 0), &q[0], "on the first");
+	fx_child(&qc[1], K_BOB, EVT_COMMENT, TS(611, 0), &q[1], "on the second");
+	fx_post(&q[2], K_BOB, TS(620, 0), "after them");
+	batch[0] = &qc[0];
+	batch[1] = &qc[1];
+	batch[2] = &q[2];
+	assert_int_equal(fx_ingest_n(&f, batch, 3, res), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(res[i].rc, 0);
+	assert_true(s_ref_num(&f, q[0].id) > 0);
+	assert_true(s_ref_num(&f, q[1].id) > s_ref_num(&f, q[0].id));
+	assert_true(s_seq(&f, q[2].id) > s_ref_num(&f, q[1].id));
+	if (event_verify(&f.ctx, &nev, err, sizeof(err)) != 0)
+		fail_msg("verify: %s", err);
 	fx_close(&f);
+	for (int i = 0; i < 3; i++)
+		fx_free(&q[i]);
+	fx_free(&qc[0]);
+	fx_free(&qc[1]);
 	s_scene_free(&s);
 }
 
