@@ -577,19 +577,19 @@ test_record_bytes(void **state)
 
 	(void)state;
 	memset(a.group, 0x3c, sizeof(a.group));
-	a.recs = json_pack("{s:{s:I, s:{s:{s:i, s:I, s:[s, s, s], s:i}, s:{s:i, s:I, s:[], s:i}}},"
-	                   " s:{s:I, s:{s:{s:i, s:I, s:[s], s:i, s:b, s:b, s:n, s:{}}}},"
-	                   " s:{s:I, s:{s:{s:i, s:I, s:[s, s], s:i}}}}",
-	                   "bob", "latest", (json_int_t)1765000000123, "types", "comment", "n", 3,
-	                   "ts", (json_int_t)1765000000123, "by", "carol", "alice", "d.e-f_g",
-	                   "actors", 4, "reaction", "n", 0, "ts", (json_int_t)0, "by", "actors", 0,
-	                   "carol", "latest", (json_int_t)-5, "types", "mention", "n", -1, "ts",
-	                   (json_int_t)9007199254740993, "by", "bob", "actors", 1, "t", 1, "f", 0,
-	                   "z", "o", "zoe", "latest", (json_int_t)7, "types", "reply", "n", 2, "ts",
-	                   (json_int_t)7, "by",
-	                   "z\xc3\xb6"
-	                   "e \"q\"",
-	                   "tab\there", "actors", 2);
+	a.recs = json_pack(
+	    "{s:{s:I, s:{s:{s:i, s:I, s:[s, s, s], s:i}, s:{s:i, s:I, s:[], s:i}}},"
+	    " s:{s:I, s:{s:{s:i, s:I, s:[s], s:i, s:b, s:b, s:n, s:{}, s:I, s:I}}},"
+	    " s:{s:I, s:{s:{s:i, s:I, s:[s, s], s:i}}}}",
+	    "bob", "latest", (json_int_t)1765000000123, "types", "comment", "n", 3, "ts",
+	    (json_int_t)1765000000123, "by", "carol", "alice", "d.e-f_g", "actors", 4, "reaction",
+	    "n", 0, "ts", (json_int_t)0, "by", "actors", 0, "carol", "latest", (json_int_t)-5,
+	    "types", "mention", "n", -1, "ts", (json_int_t)9007199254740993, "by", "bob", "actors",
+	    1, "t", 1, "f", 0, "z", "o", "lo", (json_int_t)INT64_MIN, "hi", (json_int_t)INT64_MAX,
+	    "zoe", "latest", (json_int_t)7, "types", "reply", "n", 2, "ts", (json_int_t)7, "by",
+	    "z\xc3\xb6"
+	    "e \"q\"",
+	    "tab\there", "actors", 2);
 	assert_non_null(a.recs);
 	fx_open(&f);
 	assert_int_equal(store_write(f.st, s_recs_fn, &a), 0);
