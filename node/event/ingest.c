@@ -435,7 +435,7 @@ ingest_txn(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *const *buf, const
 	ev_work_reset(ctx);
 	/* The reference numbers asked for are remembered for this attempt
 	 * only (a retry's are asked again). */
-	index_ref_memo_begin(txn);
+	index_ref_memo_begin(&ctx->ix, txn);
 	/* Held events whose time has come go first, as if they arrived now. */
 	if (!ctx->reindexing &&
 	    (rc = ev_held_release(ctx, txn, ctx->now_ms ? ctx->now_ms : hlc_wall_ms())) != 0) {

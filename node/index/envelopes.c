@@ -373,8 +373,12 @@ s_pack(store_txn_t *txn, const uint8_t *env, size_t len, uint8_t *out, size_t *o
  */
 #define REF_MEMO 1024
 
-struct ref_memo {
+/* Kept by the context (index_ctx_t.nums) from one transaction to the next,
+ * made once: an entry holds for the transaction whose generation it has,
+ * so that beginning one clears nothing (a reindex begins one per event). */
+struct ix_nums {
 	const store_txn_t *txn; /* the transaction it holds for */
+	uint32_t gen;           /* its generation: entries of another are empty */
 	size_t hits;            /* asks answered from it (index_ref_memo_hits) */
 	size_t fresh;           /* index_ref_fresh's yes (index_ref_memo_fresh) */
 	int floor_known;        /* floor holds the meta's "num_floor" in txn (s_floor) */
@@ -382,22 +386,33 @@ struct ref_memo {
 	struct ref_memo_e {
 		uint8_t id[CPT_ID_LEN];
 		uint8_t num[8];
-		uint8_t used;
+		uint32_t gen;  /* the memo's generation when it was kept */
 		uint8_t fresh; /* num is the envelope number this transaction gave it, and
 		                  nothing was keyed under it since (index_ref_fresh) */
 	} e[REF_MEMO];
 };
-static _Thread_local struct ref_memo *s_memo;
-static _Thread_local size_t s_memo_hits;  /* of the last memo ended on this thread */
-static _Thread_local size_t s_memo_fresh; /* likewise */
+static _Thread_local struct ix_nums *s_memo; /* the memo open on this thread, or NULL */
+static _Thread_local size_t s_memo_hits;     /* of the last memo ended on this thread */
+static _Thread_local size_t s_memo_fresh;    /* likewise */
 
 void
-index_ref_memo_begin(const store_txn_t *txn)
+index_ref_memo_begin(index_ctx_t *ix, const store_txn_t *txn)
 {
+	struct ix_nums *m;
+
 	index_ref_memo_end();
 	/* Without memory, no memo: every ask goes to the store. */
-	if ((s_memo = calloc(1, sizeof(*s_memo))) != NULL)
-		s_memo->txn = txn;
+	if (ix->nums == NULL && (ix->nums = calloc(1, sizeof(*ix->nums))) == NULL)
+		return;
+	m = ix->nums;
+	if (++m->gen == 0) { /* wrapped: every entry's generation could match again */
+		memset(m->e, 0, sizeof(m->e));
+		m->gen = 1;
+	}
+	m->txn = txn;
+	m->hits = m->fresh = 0;
+	m->floor_known = 0;
+	s_memo = m;
 }
 
 void
@@ -407,8 +422,16 @@ index_ref_memo_end(void)
 		return;
 	s_memo_hits = s_memo->hits;
 	s_memo_fresh = s_memo->fresh;
-	free(s_memo);
 	s_memo = NULL;
+}
+
+void
+ix_nums_free(index_ctx_t *ix)
+{
+	if (ix->nums && s_memo == ix->nums)
+		index_ref_memo_end();
+	free(ix->nums);
+	ix->nums = NULL;
 }
 
 size_t
@@ -438,7 +461,7 @@ s_memo_keep(struct ref_memo_e *m, const uint8_t id[CPT_ID_LEN], const uint8_t nu
 		return;
 	memcpy(m->id, id, CPT_ID_LEN);
 	memcpy(m->num, num, 8);
-	m->used = 1;
+	m->gen = s_memo->gen;
 	m->fresh = (uint8_t)fresh;
 }
 
@@ -473,7 +496,7 @@ index_ref_fresh(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 {
 	struct ref_memo_e *m = s_memo_slot(txn, id);
 
-	if (m == NULL || !m->used || !m->fresh || memcmp(m->id, id, CPT_ID_LEN) != 0)
+	if (m == NULL || m->gen != s_memo->gen || !m->fresh || memcmp(m->id, id, CPT_ID_LEN) != 0)
 		return 0;
 	s_memo->fresh++;
 	return 1;
@@ -489,7 +512,7 @@ s_floor(store_txn_t *txn, uint64_t *floor)
 {
 	uint8_t b[8];
 	size_t len = sizeof(b);
-	struct ref_memo *m = s_memo && s_memo->txn == txn ? s_memo : NULL;
+	struct ix_nums *m = s_memo && s_memo->txn == txn ? s_memo : NULL;
 	int rc;
 
 	/* Read once per transaction that keeps a memo (every envelope put
@@ -641,7 +664,7 @@ index_ref_num(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int give, uint8_t 
 	store_val_t v;
 	int rc;
 
-	if (m && m->used && memcmp(m->id, id, CPT_ID_LEN) == 0) {
+	if (m && m->gen == s_memo->gen && memcmp(m->id, id, CPT_ID_LEN) == 0) {
 		memcpy(num, m->num, 8);
 		s_memo->hits++;
 		if (give) /* an entry is about to be keyed under it */

@@ -15,6 +15,8 @@
  * (index_ref_memo_begin): then look. */
 int index_ref_fresh(store_txn_t *txn, const uint8_t id[CPT_ID_LEN]);
 
+/* envelopes.c: frees the memo of reference numbers (index_ctx_release). */
+void ix_nums_free(index_ctx_t *ix);
 /* base.c: frees the cache of bodies parsed (index_ctx_release). */
 void ix_bodies_free(index_ctx_t *ix);
 
