@@ -433,10 +433,15 @@ ingest_txn(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *const *buf, const
 	assert(ctx != NULL && ctx->st != NULL && txn != NULL && (n == 0 || (buf && len && res)));
 	index_cache_renew(&ctx->ix); /* a new (or retried) transaction: read afresh */
 	ev_work_reset(ctx);
+	/* The reference numbers asked for are remembered for this attempt
+	 * only (a retry's are asked again). */
+	index_ref_memo_begin(&ctx->ix, txn);
 	/* Held events whose time has come go first, as if they arrived now. */
 	if (!ctx->reindexing &&
-	    (rc = ev_held_release(ctx, txn, ctx->now_ms ? ctx->now_ms : hlc_wall_ms())) != 0)
+	    (rc = ev_held_release(ctx, txn, ctx->now_ms ? ctx->now_ms : hlc_wall_ms())) != 0) {
+		index_ref_memo_end();
 		return rc;
+	}
 	/* Folds of spaces too, but a reindex ingests its one transaction an
 	 * event at a time: it empties them at its start (reindex.c). */
 	if (!ctx->reindexing)
@@ -454,5 +459,6 @@ ingest_txn(ingest_ctx_t *ctx, store_txn_t *txn, const uint8_t *const *buf, const
 	if (rc == 0 && ctx->ix.bk)
 		rc = bk_acc_flush(ctx->ix.bk, txn);
 	bk_acc_free(&ctx->ix.bk);
+	index_ref_memo_end();
 	return rc;
 }

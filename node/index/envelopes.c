@@ -357,6 +357,151 @@ s_pack(store_txn_t *txn, const uint8_t *env, size_t len, uint8_t *out, size_t *o
 	return 0;
 }
 
+/*
+ * The numbers a write transaction looked up or gave, by id: an event's
+ * ingest asks for the number of the same post four or five times (its
+ * references walked for the post view and the notification group, its
+ * reaction registers, the group's entries, the reference's key), and each
+ * ask was two searches (DB_REF_NUMS, then DB_EVENT_IDS' random leaf):
+ * 15% of the writer's instructions in a catch-up (session 17). An id's
+ * number never changes once given (a removed event keeps it in
+ * DB_REF_NUMS), but one given by a transaction that does not commit is
+ * given again: the memo holds for one transaction, between
+ * index_ref_memo_begin and index_ref_memo_end on its thread, and only what
+ * the store answered (never a "none"). Direct-mapped by the id's first
+ * bytes (a hash).
+ */
+#define REF_MEMO 1024
+
+/* Kept by the context (index_ctx_t.nums) from one transaction to the next,
+ * made once: an entry holds for the transaction whose generation it has,
+ * so that beginning one clears nothing (a reindex begins one per event). */
+struct ix_nums {
+	const store_txn_t *txn; /* the transaction it holds for */
+	uint32_t gen;           /* its generation: entries of another are empty */
+	size_t hits;            /* asks answered from it (index_ref_memo_hits) */
+	size_t fresh;           /* index_ref_fresh's yes (index_ref_memo_fresh) */
+	int floor_known;        /* floor holds the meta's "num_floor" in txn (s_floor) */
+	uint64_t floor;
+	struct ref_memo_e {
+		uint8_t id[CPT_ID_LEN];
+		uint8_t num[8];
+		uint32_t gen;  /* the memo's generation when it was kept */
+		uint8_t fresh; /* num is the envelope number this transaction gave it, and
+		                  nothing was keyed under it since (index_ref_fresh) */
+	} e[REF_MEMO];
+};
+static _Thread_local struct ix_nums *s_memo; /* the memo open on this thread, or NULL */
+static _Thread_local size_t s_memo_hits;     /* of the last memo ended on this thread */
+static _Thread_local size_t s_memo_fresh;    /* likewise */
+
+void
+index_ref_memo_begin(index_ctx_t *ix, const store_txn_t *txn)
+{
+	struct ix_nums *m;
+
+	index_ref_memo_end();
+	/* Without memory, no memo: every ask goes to the store. */
+	if (ix->nums == NULL && (ix->nums = calloc(1, sizeof(*ix->nums))) == NULL)
+		return;
+	m = ix->nums;
+	if (++m->gen == 0) { /* wrapped: every entry's generation could match again */
+		memset(m->e, 0, sizeof(m->e));
+		m->gen = 1;
+	}
+	m->txn = txn;
+	m->hits = m->fresh = 0;
+	m->floor_known = 0;
+	s_memo = m;
+}
+
+void
+index_ref_memo_end(void)
+{
+	if (s_memo == NULL)
+		return;
+	s_memo_hits = s_memo->hits;
+	s_memo_fresh = s_memo->fresh;
+	s_memo = NULL;
+}
+
+void
+ix_nums_free(index_ctx_t *ix)
+{
+	if (ix->nums && s_memo == ix->nums)
+		index_ref_memo_end();
+	free(ix->nums);
+	ix->nums = NULL;
+}
+
+size_t
+index_ref_memo_hits(void)
+{
+	return s_memo ? s_memo->hits : s_memo_hits;
+}
+
+size_t
+index_ref_memo_fresh(void)
+{
+	return s_memo ? s_memo->fresh : s_memo_fresh;
+}
+
+static struct ref_memo_e *
+s_memo_slot(const store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
+{
+	if (s_memo == NULL || s_memo->txn != txn)
+		return NULL;
+	return &s_memo->e[(id[0] | (unsigned)id[1] << 8) % REF_MEMO];
+}
+
+static void
+s_memo_keep(struct ref_memo_e *m, const uint8_t id[CPT_ID_LEN], const uint8_t num[8], int fresh)
+{
+	if (m == NULL)
+		return;
+	memcpy(m->id, id, CPT_ID_LEN);
+	memcpy(m->num, num, 8);
+	m->gen = s_memo->gen;
+	m->fresh = (uint8_t)fresh;
+}
+
+/*
+ * id's envelope was just stored under the new number seq: its reference
+ * number is seq unless it was given one before it came (DB_REF_NUMS, a
+ * small database). With none there, nothing was ever keyed under seq (a
+ * number is never given twice: the floor), and nothing is until an entry
+ * is put under it, which asks for the number with give set
+ * (index_ref_num): until then the post's own indexes need not look for
+ * references, registers or groups under it (index_ref_fresh).
+ */
+static int
+s_memo_stored(store_txn_t *txn, const uint8_t *id, size_t klen, const uint8_t seq[8])
+{
+	struct ref_memo_e *m;
+	store_val_t v;
+	int rc;
+
+	if (klen != CPT_ID_LEN || (m = s_memo_slot(txn, id)) == NULL)
+		return 0;
+	rc = store_get(txn, DB_REF_NUMS, id, CPT_ID_LEN, &v);
+	if (rc == 0 && v.len == 8)
+		s_memo_keep(m, id, v.data, 0);
+	else if (rc == CPT_ENOTFOUND)
+		s_memo_keep(m, id, seq, 1);
+	return rc == CPT_ENOTFOUND || rc == 0 ? 0 : rc;
+}
+
+int
+index_ref_fresh(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
+{
+	struct ref_memo_e *m = s_memo_slot(txn, id);
+
+	if (m == NULL || m->gen != s_memo->gen || !m->fresh || memcmp(m->id, id, CPT_ID_LEN) != 0)
+		return 0;
+	s_memo->fresh++;
+	return 1;
+}
+
 /* The meta key of the smallest number the next envelope may take: above
  * every number given to an id without an envelope at it (DB_REF_NUMS), so
  * that no two ids ever share a reference number. */
@@ -367,10 +512,25 @@ s_floor(store_txn_t *txn, uint64_t *floor)
 {
 	uint8_t b[8];
 	size_t len = sizeof(b);
-	int rc = store_meta_get(txn, META_FLOOR, b, &len);
+	struct ix_nums *m = s_memo && s_memo->txn == txn ? s_memo : NULL;
+	int rc;
 
+	/* Read once per transaction that keeps a memo (every envelope put
+	 * asked: 880 of a catch-up's instructions per event); only s_floor_above
+	 * writes it. */
+	if (m && m->floor_known) {
+		*floor = m->floor;
+		return 0;
+	}
+	rc = store_meta_get(txn, META_FLOOR, b, &len);
 	*floor = rc == 0 && len == 8 ? store_get_u64(b) : 0;
-	return rc == CPT_ENOTFOUND ? 0 : rc;
+	if (rc == CPT_ENOTFOUND)
+		rc = 0;
+	if (m && rc == 0) {
+		m->floor = *floor;
+		m->floor_known = 1;
+	}
+	return rc;
 }
 
 /* Raises the floor to above n. */
@@ -384,7 +544,11 @@ s_floor_above(store_txn_t *txn, uint64_t n)
 	if (rc != 0 || floor > n)
 		return rc;
 	store_put_u64(b, n + 1);
-	return store_meta_put(txn, META_FLOOR, b, 8);
+	if ((rc = store_meta_put(txn, META_FLOOR, b, 8)) == 0 && s_memo && s_memo->txn == txn) {
+		s_memo->floor = n + 1;
+		s_memo->floor_known = 1;
+	}
+	return rc;
 }
 
 /* The number the next envelope is stored under: one more than the last
@@ -416,9 +580,10 @@ s_put_stored(store_txn_t *txn, const uint8_t *id, size_t klen, const void *val, 
 		/* The id first: CPT_EEXIST writes nothing, and a new one costs
 		 * one search of the ids. */
 		if ((rc = s_next_seq(txn, seq)) != 0 ||
-		    (rc = store_put_new(txn, DB_EVENT_IDS, id, klen, seq, 8)) != 0)
+		    (rc = store_put_new(txn, DB_EVENT_IDS, id, klen, seq, 8)) != 0 ||
+		    (rc = store_put_new(txn, DB_ENVELOPES, seq, 8, val, len)) != 0)
 			return rc;
-		return store_put_new(txn, DB_ENVELOPES, seq, 8, val, len);
+		return s_memo_stored(txn, id, klen, seq);
 	}
 	rc = store_get(txn, DB_EVENT_IDS, id, klen, &s);
 	if (rc == 0 && s.len == 8) { /* replaced where it is */
@@ -495,13 +660,23 @@ index_env_del(store_txn_t *txn, const uint8_t id[CPT_ID_LEN])
 int
 index_ref_num(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int give, uint8_t num[8])
 {
+	struct ref_memo_e *m = s_memo_slot(txn, id);
 	store_val_t v;
-	int rc = store_get(txn, DB_REF_NUMS, id, CPT_ID_LEN, &v);
+	int rc;
 
+	if (m && m->gen == s_memo->gen && memcmp(m->id, id, CPT_ID_LEN) == 0) {
+		memcpy(num, m->num, 8);
+		s_memo->hits++;
+		if (give) /* an entry is about to be keyed under it */
+			m->fresh = 0;
+		return 0;
+	}
+	rc = store_get(txn, DB_REF_NUMS, id, CPT_ID_LEN, &v);
 	if (rc == CPT_ENOTFOUND)
 		rc = store_get(txn, DB_EVENT_IDS, id, CPT_ID_LEN, &v);
 	if (rc == 0 && v.len == 8) {
 		memcpy(num, v.data, 8);
+		s_memo_keep(m, id, num, 0);
 		return 0;
 	}
 	if (rc == 0)
@@ -511,9 +686,12 @@ index_ref_num(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int give, uint8_t 
 	/* Referred to before it is stored: a number of the envelopes' own
 	 * sequence (the references still land in the last pages), that no
 	 * envelope takes after it. */
-	if ((rc = s_next_seq(txn, num)) != 0 || (rc = s_floor_above(txn, store_get_u64(num))) != 0)
+	if ((rc = s_next_seq(txn, num)) != 0 ||
+	    (rc = s_floor_above(txn, store_get_u64(num))) != 0 ||
+	    (rc = store_put(txn, DB_REF_NUMS, id, CPT_ID_LEN, num, 8)) != 0)
 		return rc;
-	return store_put(txn, DB_REF_NUMS, id, CPT_ID_LEN, num, 8);
+	s_memo_keep(m, id, num, 0);
+	return 0;
 }
 
 int

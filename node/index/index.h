@@ -63,6 +63,8 @@ typedef struct ix_cache ix_cache_t;
 typedef struct ix_spaces_cache ix_spaces_cache_t;
 /* Bodies parsed, by the hash of their bytes (base.c). */
 typedef struct ix_bodies ix_bodies_t;
+/* Reference numbers remembered for a transaction (envelopes.c). */
+typedef struct ix_nums ix_nums_t;
 
 /* What the indexes keep while a write transaction runs. Zero it to start;
  * index_ctx_release frees what it holds. A context belongs to one thread. */
@@ -76,6 +78,8 @@ typedef struct index_ctx {
 	ix_bodies_t *bodies;       /* bodies parsed, by their hash; made on first use; kept
 	                              across transactions (a body's parse is a function of
 	                              its bytes), freed by index_ctx_release */
+	ix_nums_t *nums;           /* the memo of reference numbers (index_ref_memo_begin);
+	                              made on first use, freed by index_ctx_release */
 } index_ctx_t;
 
 /* Frees the cache; the context can be used again. */
@@ -259,6 +263,18 @@ int index_env_del(store_txn_t *txn, const uint8_t id[CPT_ID_LEN]) CPT_WUR;
  * write transaction), and keeps it. 0, CPT_ENOTFOUND (none, give unset) or
  * a store error. */
 int index_ref_num(store_txn_t *txn, const uint8_t id[CPT_ID_LEN], int give, uint8_t num[8]) CPT_WUR;
+/* What index_ref_num answers in txn, a write transaction of this thread,
+ * is remembered until index_ref_memo_end (or the next begin), in ix's
+ * memory: around a transaction's ingest (node/event), never across two (a
+ * number given by one that aborts is given again). index_ref_memo_hits: the asks answered
+ * so in the memo open, else in the last one ended on this thread (tests). */
+void index_ref_memo_begin(index_ctx_t *ix, const store_txn_t *txn);
+void index_ref_memo_end(void);
+size_t index_ref_memo_hits(void);
+/* Likewise, how many times the memo told an index that a post just stored
+ * has nothing keyed under its number yet, so that it looked for nothing
+ * there (the tests). */
+size_t index_ref_memo_fresh(void);
 /* Each entry of db (keyed by a reference number, then anything) with the
  * number put back as the id it stands for, in the order of those keys: a
  * form that does not depend on the order the events were stored in (verify

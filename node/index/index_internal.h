@@ -8,6 +8,15 @@
 
 #include "node/index/index.h"
 
+/* envelopes.c: whether id's reference number is the envelope number this
+ * transaction just gave it, with nothing keyed under it since (nothing in
+ * DB_BY_REF, DB_REACTIONS or DB_NOTIFY_BY): a post being ingested that
+ * nothing referred to before. 0 when the memo of numbers does not say so
+ * (index_ref_memo_begin): then look. */
+int index_ref_fresh(store_txn_t *txn, const uint8_t id[CPT_ID_LEN]);
+
+/* envelopes.c: frees the memo of reference numbers (index_ctx_release). */
+void ix_nums_free(index_ctx_t *ix);
 /* base.c: frees the cache of bodies parsed (index_ctx_release). */
 void ix_bodies_free(index_ctx_t *ix);
 

@@ -92,6 +92,7 @@ index_ctx_release(index_ctx_t *ix)
 	ix->cache = NULL;
 	ix_spaces_cache_free(ix);
 	ix_bodies_free(ix);
+	ix_nums_free(ix);
 }
 
 static struct ix_centry *

@@ -577,19 +577,19 @@ test_record_bytes(void **state)
 
 	(void)state;
 	memset(a.group, 0x3c, sizeof(a.group));
-	a.recs = json_pack("{s:{s:I, s:{s:{s:i, s:I, s:[s, s, s], s:i}, s:{s:i, s:I, s:[], s:i}}},"
-	                   " s:{s:I, s:{s:{s:i, s:I, s:[s], s:i, s:b, s:b, s:n, s:{}}}},"
-	                   " s:{s:I, s:{s:{s:i, s:I, s:[s, s], s:i}}}}",
-	                   "bob", "latest", (json_int_t)1765000000123, "types", "comment", "n", 3,
-	                   "ts", (json_int_t)1765000000123, "by", "carol", "alice", "d.e-f_g",
-	                   "actors", 4, "reaction", "n", 0, "ts", (json_int_t)0, "by", "actors", 0,
-	                   "carol", "latest", (json_int_t)-5, "types", "mention", "n", -1, "ts",
-	                   (json_int_t)9007199254740993, "by", "bob", "actors", 1, "t", 1, "f", 0,
-	                   "z", "o", "zoe", "latest", (json_int_t)7, "types", "reply", "n", 2, "ts",
-	                   (json_int_t)7, "by",
-	                   "z\xc3\xb6"
-	                   "e \"q\"",
-	                   "tab\there", "actors", 2);
+	a.recs = json_pack(
+	    "{s:{s:I, s:{s:{s:i, s:I, s:[s, s, s], s:i}, s:{s:i, s:I, s:[], s:i}}},"
+	    " s:{s:I, s:{s:{s:i, s:I, s:[s], s:i, s:b, s:b, s:n, s:{}, s:I, s:I}}},"
+	    " s:{s:I, s:{s:{s:i, s:I, s:[s, s], s:i}}}}",
+	    "bob", "latest", (json_int_t)1765000000123, "types", "comment", "n", 3, "ts",
+	    (json_int_t)1765000000123, "by", "carol", "alice", "d.e-f_g", "actors", 4, "reaction",
+	    "n", 0, "ts", (json_int_t)0, "by", "actors", 0, "carol", "latest", (json_int_t)-5,
+	    "types", "mention", "n", -1, "ts", (json_int_t)9007199254740993, "by", "bob", "actors",
+	    1, "t", 1, "f", 0, "z", "o", "lo", (json_int_t)INT64_MIN, "hi", (json_int_t)INT64_MAX,
+	    "zoe", "latest", (json_int_t)7, "types", "reply", "n", 2, "ts", (json_int_t)7, "by",
+	    "z\xc3\xb6"
+	    "e \"q\"",
+	    "tab\there", "actors", 2);
 	assert_non_null(a.recs);
 	fx_open(&f);
 	assert_int_equal(store_write(f.st, s_recs_fn, &a), 0);
@@ -908,6 +908,208 @@ test_number_kept(void **state)
 	s_scene_free(&s);
 }
 
+/* s_abort_fn: ingests one event, then fails: the transaction aborts. */
+static int
+s_abort_fn(store_txn_t *txn, void *arg)
+{
+	fx_t *f = ((void **)arg)[0];
+	const ev_t *e = ((void **)arg)[1];
+	const uint8_t *buf = e->buf;
+	size_t len = e->len;
+	ingest_res_t res;
+	int rc = ingest_txn(&f->ctx, txn, &buf, &len, 1, &res);
+
+	assert_int_equal(rc, 0);
+	assert_int_equal(res.rc, 0);
+	return CPT_EINVAL;
+}
+
+/* The reference numbers a transaction asks for are remembered for that
+ * transaction (index_ref_memo_begin, from ingest_txn): a batch of a post,
+ * comments and reactions on it asks the store once per post, and the rest
+ * from the memo; a number given by a transaction that aborts is not
+ * remembered into the next (which gives that number to the next envelope).
+ * The store answers as one that got the same events one per transaction. */
+static void
+test_numbers_remembered_per_transaction(void **state)
+{
+	scene_t s;
+	ev_t *e, q[3], qc[2];
+	ev_t *batch[8], *one[1];
+	void *arg[2];
+	ingest_res_t res[8];
+	snap_t a, b;
+	size_t nev, hits;
+	char err[256];
+	uint64_t aborted, p2;
+	fx_t f, g;
+
+	(void)state;
+	s_scene(&s);
+	e = s.ev;
+	for (int i = 0; i < 4; i++)
+		batch[i] = &e[N_CERT + i];
+	fx_open(&f);
+	assert_int_equal(fx_ingest_n(&f, batch, 4, res), 0);
+	/* A comment before its post gives the post a number, in a transaction
+	 * that aborts: the number is not kept, by the store nor the memo. */
+	arg[0] = &f;
+	arg[1] = &e[N_C1];
+	assert_int_not_equal(store_write(f.st, s_abort_fn, arg), 0);
+	assert_int_equal(s_ref_num(&f, e[N_POST].id), 0);
+	/* Bob's post takes the next envelope number: the one the aborted
+	 * transaction gave. */
+	FX_IN(&f, &e[N_POST2], 0);
+	p2 = s_seq(&f, e[N_POST2].id);
+	aborted = p2;
+	/* The batch: the comment first again (a number for the post, given
+	 * now), the post, the reactions and comments on it. */
+	batch[0] = &e[N_C1];
+	batch[1] = &e[N_POST];
+	batch[2] = &e[N_LIKE_B];
+	batch[3] = &e[N_LIKE_C];
+	batch[4] = &e[N_HEART_C];
+	batch[5] = &e[N_C3];
+	batch[6] = &e[N_C4];
+	assert_int_equal(fx_ingest_n(&f, batch, 7, res), 0);
+	for (int i = 0; i < 7; i++)
+		assert_int_equal(res[i].rc, 0);
+	/* Every one of the seven asks for the post's number several times
+	 * (its reference's key, the view, the group's walk and entries, the
+	 * registers): all but the first from the memo. */
+	hits = index_ref_memo_hits();
+	assert_true(hits >= 20);
+	assert_true(s_ref_num(&f, e[N_POST].id) > aborted);
+	assert_int_equal(s_ref_num(&f, e[N_POST2].id), p2);
+	assert_true(s_ref_has(&f, s_ref_num(&f, e[N_POST].id), &e[N_C3]));
+	assert_true(s_by_has(&f, s_ref_num(&f, e[N_POST].id), "alice"));
+	fx_snap(f.st, &a);
+	if (event_verify(&f.ctx, &nev, err, sizeof(err)) != 0)
+		fail_msg("verify: %s", err);
+	assert_int_equal(nev, 12);
+	/* The same events, one transaction each, in the same order. */
+	fx_open(&g);
+	for (int i = 0; i < 4; i++)
+		FX_IN(&g, &e[N_CERT + i], 0);
+	FX_IN(&g, &e[N_POST2], 0);
+	for (int i = 0; i < 7; i++) {
+		one[0] = batch[i];
+		assert_int_equal(fx_ingest_n(&g, one, 1, res), 0);
+		assert_int_equal(res[0].rc, 0);
+	}
+	fx_snap(g.st, &b);
+	FX_SNAP_EQUAL(&a, &b, "one batch, against one transaction each");
+	fx_snap_free(&a);
+	fx_snap_free(&b);
+	fx_close(&g);
+	/* Two posts that never came, each commented in one transaction: two
+	 * numbers given in a row, the second above the floor the first raised
+	 * (kept for the transaction), neither an envelope's. */
+	fx_post(&q[0], K_CAROL, TS(600, 0), "never here 1");
+	fx_post(&q[1], K_CAROL, TS(601, 0), "never here 2");
+	fx_child(&qc[0], K_BOB, EVT_COMMENT, TS(610, 0), &q[0], "on the first");
+	fx_child(&qc[1], K_BOB, EVT_COMMENT, TS(611, 0), &q[1], "on the second");
+	fx_post(&q[2], K_BOB, TS(620, 0), "after them");
+	batch[0] = &qc[0];
+	batch[1] = &qc[1];
+	batch[2] = &q[2];
+	assert_int_equal(fx_ingest_n(&f, batch, 3, res), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(res[i].rc, 0);
+	assert_true(s_ref_num(&f, q[0].id) > 0);
+	assert_true(s_ref_num(&f, q[1].id) > s_ref_num(&f, q[0].id));
+	assert_true(s_seq(&f, q[2].id) > s_ref_num(&f, q[1].id));
+	if (event_verify(&f.ctx, &nev, err, sizeof(err)) != 0)
+		fail_msg("verify: %s", err);
+	fx_close(&f);
+	for (int i = 0; i < 3; i++)
+		fx_free(&q[i]);
+	fx_free(&qc[0]);
+	fx_free(&qc[1]);
+	s_scene_free(&s);
+}
+
+/* A post stored that nothing referred to before looks for no reference,
+ * register or group entry under its number (index_ref_fresh): three posts
+ * in one transaction are told so three times each (their view, their
+ * group's computation and its entries); a post that a comment in the same
+ * transaction referred to first is not, nor one after an entry was put under
+ * its number (a mention's group, then a comment in the same transaction:
+ * the group's old entries are taken out). The store answers as one that
+ * got the same events one per transaction. */
+static void
+test_fresh_post_looks_for_nothing(void **state)
+{
+	scene_t s;
+	ev_t *e, mp, mc, p3[3];
+	ev_t *batch[8], *all[16], *one[1];
+	ingest_res_t res[8];
+	snap_t a, b;
+	size_t nev, n = 0;
+	char err[256], text[32];
+	fx_t f, g;
+
+	(void)state;
+	s_scene(&s);
+	e = s.ev;
+	fx_open(&f);
+	for (int i = 0; i < 4; i++)
+		all[n++] = batch[i] = &e[N_CERT + i];
+	assert_int_equal(fx_ingest_n(&f, batch, 4, res), 0);
+	/* Three posts nothing refers to. */
+	for (int i = 0; i < 3; i++) {
+		snprintf(text, sizeof(text), "fresh %d", i);
+		fx_post(&p3[i], K_BOB, TS(100 + i, 0), text);
+		all[n++] = batch[i] = &p3[i];
+	}
+	assert_int_equal(fx_ingest_n(&f, batch, 3, res), 0);
+	assert_int_equal(index_ref_memo_fresh(), 9);
+	for (int i = 0; i < 3; i++)
+		assert_true(fx_in_feed(&f, &p3[i]));
+	/* The comment first: the post has a number before it comes. */
+	all[n++] = batch[0] = &e[N_C1];
+	all[n++] = batch[1] = &e[N_POST];
+	all[n++] = batch[2] = &e[N_LIKE_C];
+	all[n++] = batch[3] = &e[N_C3];
+	assert_int_equal(fx_ingest_n(&f, batch, 4, res), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(res[i].rc, 0);
+	assert_int_equal(index_ref_memo_fresh(), 0);
+	/* A post mentioning bob (its group has an entry at once), then carol's
+	 * comment on it mentioning him again: the group is computed again, and
+	 * bob's entry under its old newest time taken out. */
+	fx_post(&mp, K_ALICE, TS(500, 0), "for @bob");
+	fx_child(&mc, K_CAROL, EVT_COMMENT, TS(510, 0), &mp, "and me, @bob");
+	all[n++] = batch[0] = &mp;
+	all[n++] = batch[1] = &mc;
+	assert_int_equal(fx_ingest_n(&f, batch, 2, res), 0);
+	assert_int_equal(res[0].rc, 0);
+	assert_int_equal(res[1].rc, 0);
+	/* The post's view, its group (s_compute) and its entries' clearing. */
+	assert_int_equal(index_ref_memo_fresh(), 3);
+	fx_snap(f.st, &a);
+	if (event_verify(&f.ctx, &nev, err, sizeof(err)) != 0)
+		fail_msg("verify: %s", err);
+	assert_int_equal(nev, n);
+	fx_open(&g);
+	for (size_t i = 0; i < n; i++) {
+		one[0] = all[i];
+		assert_int_equal(fx_ingest_n(&g, one, 1, res), 0);
+		assert_int_equal(res[0].rc, 0);
+	}
+	fx_snap(g.st, &b);
+	FX_SNAP_EQUAL(&a, &b, "in batches, against one transaction each");
+	fx_snap_free(&a);
+	fx_snap_free(&b);
+	fx_close(&g);
+	fx_close(&f);
+	for (int i = 0; i < 3; i++)
+		fx_free(&p3[i]);
+	fx_free(&mp);
+	fx_free(&mc);
+	s_scene_free(&s);
+}
+
 static int
 s_setup(void **state)
 {
@@ -931,10 +1133,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_body_rules),  cmocka_unit_test(test_mine_box),
-	    cmocka_unit_test(test_orders),      cmocka_unit_test(test_record_bytes),
-	    cmocka_unit_test(test_space_hook),  cmocka_unit_test(test_groups_keyed_by_number),
+	    cmocka_unit_test(test_body_rules),
+	    cmocka_unit_test(test_mine_box),
+	    cmocka_unit_test(test_orders),
+	    cmocka_unit_test(test_record_bytes),
+	    cmocka_unit_test(test_space_hook),
+	    cmocka_unit_test(test_groups_keyed_by_number),
 	    cmocka_unit_test(test_number_kept),
+	    cmocka_unit_test(test_numbers_remembered_per_transaction),
+	    cmocka_unit_test(test_fresh_post_looks_for_nothing),
 	};
 	return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
