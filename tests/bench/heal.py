@@ -22,6 +22,15 @@ binary without `stored_us`), it polled both nodes every ~2 ms and took the
 time it saw the union: the figure was late by up to a poll, and the polls
 (a new HTTP connection each, on both nodes, and this script's own CPU and
 GIL, which the relay's threads need too) took CPU from the heal they timed.
+HEAL_LIVE=1 makes the outage the one the issue describes: both nodes keep
+running through it, and each writes its D events as its staff would, through
+its HTTP API (a user added to each site before the start, logged in once;
+80% posts, 10% comments, 10% reactions, in that order), while the relay is
+cut: the events are stamped now, above the watermark each node keeps of what
+its peer holds, and the nodes are warm (their first large transaction is
+behind them). Without it, the events are written by `fill` with both nodes
+stopped, stamped over the last day, and each heal is the first large
+transaction of two freshly started processes.
 Environment: HEAL_CACHE=DIR keeps the filled first site there and reuses it;
 HEAL_ONE_SIDE=1 has only the first site write during the outage (the second
 heals alone, the first's CPU nearly free: a site healing on a machine of its
@@ -204,6 +213,38 @@ def timeline(path, offset, up_wall, until_wall):
     return rows
 
 
+LIVE_PASSWORD = "heal-bench-password"
+
+
+def add_user(node, handle):
+    pf = os.path.join(node.dir, "pw-" + handle)
+    fd = os.open(pf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(LIVE_PASSWORD + "\n")
+    node.cli("user", "add", handle, "--password-file", pf)
+
+
+def write_live(client, d, prefix):
+    """d events through the API of a running node: 80% posts, then 10%
+    comments and 10% reactions on them."""
+    posts, n_posts, n_comments = [], int(d * 0.8), d // 10
+    for i in range(n_posts):
+        r = client.post("/api/posts", {"text": "%s: post %d written during the outage" % (prefix, i)})
+        if r.status != 201:
+            raise RuntimeError("post %d refused: %r" % (i, r))
+        posts.append(r.json["id"])
+    for i in range(n_comments):
+        r = client.post("/api/posts/%s/comments" % posts[i % len(posts)],
+                        {"text": "%s: comment %d" % (prefix, i)})
+        if r.status != 201:
+            raise RuntimeError("comment %d refused: %r" % (i, r))
+    for i in range(d - n_posts - n_comments):
+        r = client.post("/api/posts/%s/reactions" % posts[-1 - i % len(posts)],
+                        {"reaction": "\U0001F44D"})
+        if r.status not in (200, 201):
+            raise RuntimeError("reaction %d refused: %r" % (i, r))
+
+
 def events(client):
     r = client.get("/api/status")
     return r.json["events"] if r.status == 200 else -1
@@ -266,6 +307,9 @@ def main():
     for n in (a, b):
         with open(n.config_path, "a") as f:
             f.write("sync:\n  heartbeat_ms: 500\n  reconcile_interval: 5\n")
+            if os.environ.get("HEAL_LIVE"):
+                # one person writes the whole outage's events at full speed
+                f.write("limits:\n  writes_per_minute: 100000\n  writes_burst: 100000\n")
         if os.environ.get("HEAL_DEBUG"):
             os.environ["COMPTOIR_LOG_MS"] = "1"
             with open(n.config_path) as f:
@@ -273,10 +317,18 @@ def main():
             with open(n.config_path, "w") as f:
                 f.write(re.sub(r"^log_level: .*$", "log_level: debug", conf, flags=re.M))
 
+    live = bool(os.environ.get("HEAL_LIVE"))
+    if live:
+        add_user(a, "walt")
+        add_user(b, "wendy")
     relay.heal()
     a.start(timeout=START_S)
     b.start(timeout=START_S)
     ca, cb = Client(a.http_port), Client(b.http_port)
+    if live:
+        wa, wb = Client(a.http_port), Client(b.http_port)
+        wa.login("walt", LIVE_PASSWORD)
+        wb.login("wendy", LIVE_PASSWORD)
     total = events(ca)
     t0 = time.monotonic()
     while events(cb) < total:
@@ -296,19 +348,34 @@ def main():
 
     figures = []
     for cycle in range(CYCLES):
+        if live:
+            # In step before the outage, as a link that had been up a while
+            # (each node moves its peer's watermark once a second).
+            time.sleep(2.5)
         # The outage: the link cut, both sites write meanwhile.
         relay.cut()
-        b.stop()
-        a.stop()
-        fill(a, int(D * 0.8), D // 10, D - int(D * 0.8) - D // 10, "a%d" % cycle, days="1",
-             users="1")
         one_side = os.environ.get("HEAL_ONE_SIDE")
-        if not one_side:
-            fill(b, int(D * 0.8), D // 10, D - int(D * 0.8) - D // 10, "b%d" % cycle,
+        if live:
+            # Both nodes run through the outage; each side's staff write.
+            writers = [threading.Thread(target=write_live, args=(wa, D, "alpha %d" % cycle))]
+            if not one_side:
+                writers.append(threading.Thread(target=write_live,
+                                                args=(wb, D, "beta %d" % cycle)))
+            for t in writers:
+                t.start()
+            for t in writers:
+                t.join()
+        else:
+            b.stop()
+            a.stop()
+            fill(a, int(D * 0.8), D // 10, D - int(D * 0.8) - D // 10, "a%d" % cycle,
                  days="1", users="1")
-        a.start(timeout=START_S)
-        b.start(timeout=START_S)
-        ca, cb = Client(a.http_port), Client(b.http_port)
+            if not one_side:
+                fill(b, int(D * 0.8), D // 10, D - int(D * 0.8) - D // 10, "b%d" % cycle,
+                     days="1", users="1")
+            a.start(timeout=START_S)
+            b.start(timeout=START_S)
+            ca, cb = Client(a.http_port), Client(b.http_port)
         na, nb = events(ca), events(cb)
         union = na + nb - total
         # The fill wrote to the stores with the node stopped: each node's
@@ -382,9 +449,10 @@ def main():
                                          t_union + wall_minus_mono):
                     print("  %s %7.1f ms  %s" % (n.site, ms, text))
         total = union
-    print("heal, N = %d, %d new on each side: median of %d cuts %.1f ms (runs %s) "
+    print("heal%s, N = %d, %d new on each side: median of %d cuts %.1f ms (runs %s) "
           "[target <= %.0f ms]; load average %s" %
-          (N, D, len(figures), statistics.median(figures),
+          (" (nodes running through the outage, events written live)" if live else "",
+           N, D, len(figures), statistics.median(figures),
            ", ".join("%.1f" % f for f in figures), TARGET_MS,
            open("/proc/loadavg").read().split()[0]))
     relay.cut()
