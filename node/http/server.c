@@ -20,14 +20,6 @@
 #include "node/http/http_internal.h"
 
 #define MAX_DISCARD (64u << 20) /* an oversized upload is read this far, then cut */
-/* A connection's memory (libmicrohttpd's pool: the request line, headers and
- * read and write buffers; a body is copied out as it comes). At 32 KiB, its
- * default, libmicrohttpd takes it with malloc, from memory the thread's
- * arena keeps; above, it maps a region of its own for each connection and
- * unmaps it at the end, which cost every request an mmap, page faults on
- * the fresh pages and an munmap that stops the other core to flush its TLB
- * (BENCHMARKS, "Session 17: the CPU of one live write"). */
-#define HTTP_CONN_MEMORY (32u * 1024)
 
 static void
 s_client_addr(struct MHD_Connection *conn, char out[48])
@@ -282,8 +274,7 @@ http_start(node_t *n, sess_table_t *sessions, fed_t *fed, char *err, size_t errl
 	opt[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, h->max_conns, NULL};
 	opt[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
 	                                    (intptr_t)(h->deadline_ms / 1000), NULL};
-	opt[no++] =
-	    (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY, NULL};
+	opt[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 128 * 1024, NULL};
 	opt[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)s_completed, h};
 	opt[no++] =
 	    (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_guard_notify, h};

@@ -8,10 +8,6 @@
   per person;
 - the Host header (item 11): DNS rebinding names are answered 421 on every
   route, the configured names, localhost and the node's own address pass;
-- a connection's memory (issue 24, session 17): 32 KiB, libmicrohttpd's
-  default, taken from malloc instead of a mapping of its own per
-  connection; a request with 16 KiB of headers and one with a 256 KiB body
-  are served, one with 40 KiB of headers is refused and nothing else;
 - request smuggling (item 12): two different Content-Length headers,
   Content-Length with Transfer-Encoding, and the like are answered 400 (or
   501), the connection is closed, and the bytes after them are never served
@@ -271,30 +267,6 @@ def test_host(n):
             "refusals are counted", m)
 
 
-def test_header_room(n):
-    """A connection's memory is 32 KiB (server.c, HTTP_CONN_MEMORY): headers
-    as large as a browser sends fit with room to spare, a large body is read
-    in pieces, and headers over the room are refused without harm."""
-    p = n.http_port
-    host = b"Host: 127.0.0.1:%d\r\n" % p
-    pad = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"p" * 1000) for i in range(16))
-    out = raw(p, b"GET /api/status HTTP/1.1\r\n" + host + pad + b"Connection: close\r\n\r\n")
-    t.eq(statuses(out), [200], "16 KiB of headers are served")
-    body = b'{"handle":"nobody","password":"%s"}' % (b"w" * (256 * 1024))
-    out = raw(p, b"POST /api/login HTTP/1.1\r\n" + host + b"Content-Type: application/json\r\n"
-              b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
-    got = statuses(out)
-    t.check(got and 400 <= got[0] < 500 and got[0] != 431,
-            "a 256 KiB body is read to its end and answered", (got, out[:200]))
-    pad = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"p" * 1000) for i in range(40))
-    out = raw(p, b"GET /api/status HTTP/1.1\r\n" + host + pad + b"Connection: close\r\n\r\n")
-    got = statuses(out)
-    t.check(got and got[0] >= 400 and b'"site"' not in out,
-            "40 KiB of headers are refused, nothing served", (got, out[:200]))
-    out = raw(p, b"GET /api/status HTTP/1.1\r\n" + host + b"Connection: close\r\n\r\n")
-    t.eq(statuses(out), [200], "and the next request is served")
-
-
 def test_smuggling(n):
     """Requests whose end is in doubt are refused and the connection closed."""
     p = n.http_port
@@ -353,7 +325,6 @@ with Node("paris") as node:
     node.start()
     t.test(test_host, node)
     t.test(test_smuggling, node)
-    t.test(test_header_room, node)
     t.test(test_streams, node)
     t.test(test_exhaustion, node)
     t.check(node.running(), "the node is still running")
